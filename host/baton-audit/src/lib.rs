@@ -1,0 +1,1 @@
+//! placeholder: the plans audit core

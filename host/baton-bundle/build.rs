@@ -1,0 +1,78 @@
+//! Compiles every plugin under `plugins/` for `wasm32-wasip2` and embeds the components.
+//!
+//! Why a build script: `baton init` installs the first-party plugins, and the tests need real
+//! components, so one `cargo build`/`cargo test` must produce them. The plugins live in their
+//! own cargo workspace (they never build for the native target) with their own target folder,
+//! so this nested cargo never waits on the outer one's lock.
+use std::{env, fs, path::{Path, PathBuf}, process::Command};
+
+fn main() {
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest.join("../..").canonicalize().unwrap();
+    let plugins = root.join("plugins");
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+    let target_dir = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("wasm-plugins");
+
+    println!("cargo:rerun-if-changed={}", root.join("wit").display());
+    println!("cargo:rerun-if-changed={}", plugins.join("Cargo.toml").display());
+    println!("cargo:rerun-if-changed={}", plugins.join("Cargo.lock").display());
+    // Plugins may compile host-side pure-Rust cores (e.g. host/baton-audit) into the component.
+    for core in ["baton-audit"] {
+        println!("cargo:rerun-if-changed={}", root.join("host").join(core).join("src").display());
+    }
+    let mut names = Vec::new();
+    for entry in fs::read_dir(&plugins).unwrap() {
+        let dir = entry.unwrap().path();
+        if dir.join("Cargo.toml").is_file() {
+            for watched in ["Cargo.toml", "src", "wit"] {
+                if dir.join(watched).exists() {
+                    println!("cargo:rerun-if-changed={}", dir.join(watched).display());
+                }
+            }
+            names.push(dir.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .arg(plugins.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir);
+    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "RUSTC_WORKSPACE_WRAPPER", "CARGO_PRIMARY_PACKAGE"] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().expect("running cargo for the plugins");
+    if !status.success() {
+        panic!(
+            "building the plugins in {} for wasm32-wasip2 failed (is the target installed? \
+             `rustup target add wasm32-wasip2`)",
+            plugins.display()
+        );
+    }
+
+    let mut table = String::from("/// Every plugin in `plugins/`, by crate name.\npub static ALL: &[Bundled] = &[\n");
+    for name in &names {
+        let file = name.replace('-', "_") + ".wasm";
+        let built = target_dir.join("wasm32-wasip2/release").join(&file);
+        let copied = out.join(&file);
+        copy_if_changed(&built, &copied);
+        table += &format!(
+            "    Bundled {{ name: {name:?}, wasm: include_bytes!({:?}) }},\n",
+            copied.display().to_string()
+        );
+    }
+    table += "];\n";
+    fs::write(out.join("bundle.rs"), table).unwrap();
+}
+
+fn copy_if_changed(from: &Path, to: &Path) {
+    let bytes = fs::read(from).unwrap_or_else(|e| panic!("reading {}: {e}", from.display()));
+    if fs::read(to).ok().as_deref() != Some(&bytes[..]) {
+        fs::write(to, bytes).unwrap();
+    }
+}
