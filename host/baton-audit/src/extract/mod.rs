@@ -1,0 +1,401 @@
+//! Extracting what a plan promises: format detection, and the helpers shared by the
+//! format parsers (recognising file paths in text, reading "done" claims).
+
+pub mod cursor;
+pub mod kiro;
+pub mod markdown;
+pub mod speckit;
+pub mod yaml;
+
+use crate::model::{PlanFormat, Task};
+
+/// One promised file, before it is checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expected {
+    /// Normalised path as written (may be a bare file name).
+    pub path: String,
+    /// A second form to try when `path` is not found (a project tree with its root
+    /// folder stripped).
+    pub alt: Option<String>,
+    pub group: String,
+    pub claimed_done: bool,
+    /// 1-based line in the plan.
+    pub line: usize,
+}
+
+/// What a parser found in one plan.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Extracted {
+    pub title: String,
+    pub deliverables: Vec<Expected>,
+    pub tasks: Vec<Task>,
+}
+
+impl Extracted {
+    /// Adds a deliverable, merging repeats of the same path (claims are OR-ed, the first
+    /// group wins).
+    pub fn push(&mut self, e: Expected) {
+        if let Some(prev) = self.deliverables.iter_mut().find(|d| d.path == e.path) {
+            prev.claimed_done |= e.claimed_done;
+            if prev.alt.is_none() {
+                prev.alt = e.alt;
+            }
+            return;
+        }
+        self.deliverables.push(e);
+    }
+
+    /// Merges bare names (`metrics_logger.py`) into the one full path of the same plan that
+    /// ends in that name (`logging/metrics_logger.py`), so one file is not counted twice.
+    pub fn merge_bare_names(&mut self) {
+        let mut i = 0;
+        while i < self.deliverables.len() {
+            let d = &self.deliverables[i];
+            if d.path.contains('/') {
+                i += 1;
+                continue;
+            }
+            let suffix = format!("/{}", d.path);
+            let full: Vec<usize> = self
+                .deliverables
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| o.path.ends_with(&suffix))
+                .map(|(j, _)| j)
+                .collect();
+            if full.len() == 1 {
+                let bare = self.deliverables.remove(i);
+                let j = if full[0] > i { full[0] - 1 } else { full[0] };
+                let target = &mut self.deliverables[j];
+                target.claimed_done |= bare.claimed_done;
+                if bare.line < target.line {
+                    target.group = bare.group;
+                    target.line = bare.line;
+                }
+                // keep document order by first mention
+                let moved = self.deliverables.remove(j);
+                let pos = self
+                    .deliverables
+                    .iter()
+                    .position(|o| o.line > moved.line)
+                    .unwrap_or(self.deliverables.len());
+                self.deliverables.insert(pos, moved);
+                continue;
+            }
+            i += 1;
+        }
+    }
+}
+
+/// Decides a plan's format from its path and content.
+pub fn detect_format(path: &str, content: &str) -> PlanFormat {
+    let comps: Vec<&str> = path.split(['/', '\\']).filter(|c| !c.is_empty()).collect();
+    let n = comps.len();
+    let name = comps.last().copied().unwrap_or("");
+    if name == "tasks.md" && n >= 3 && comps[n - 3] == "specs" {
+        if n >= 4 && comps[n - 4] == ".kiro" {
+            return PlanFormat::Kiro;
+        }
+        return PlanFormat::SpecKit;
+    }
+    if name.ends_with(".plan.md") && (comps.contains(&".cursor") || cursor::has_todos(content)) {
+        return PlanFormat::Cursor;
+    }
+    if cursor::has_todos(content) {
+        return PlanFormat::Cursor;
+    }
+    if content.lines().any(|l| speckit::parse_task_line(l).is_some()) {
+        return PlanFormat::SpecKit;
+    }
+    if name == "tasks.md" && content.lines().any(|l| kiro::parse_task_line(l).is_some()) {
+        return PlanFormat::Kiro;
+    }
+    PlanFormat::Markdown
+}
+
+/// Runs the parser for `format`.
+pub fn extract(format: PlanFormat, content: &str) -> Extracted {
+    let mut out = match format {
+        PlanFormat::Markdown => markdown::parse(content, 0),
+        PlanFormat::SpecKit => speckit::parse(content),
+        PlanFormat::Kiro => kiro::parse(content),
+        PlanFormat::Cursor => cursor::parse(content),
+    };
+    out.merge_bare_names();
+    out
+}
+
+/// File extensions accepted as deliverables.
+const EXTENSIONS: &[&str] = &[
+    "py", "pyi", "rs", "js", "mjs", "cjs", "ts", "tsx", "jsx", "mts", "cts", "go", "java", "kt",
+    "kts", "swift", "m", "mm", "c", "h", "cc", "cpp", "cxx", "hpp", "hh", "cs", "fs", "rb", "php",
+    "sh", "bash", "zsh", "fish", "ps1", "bat", "cmd", "sql", "md", "mdx", "rst", "adoc", "txt",
+    "json", "jsonl", "yaml", "yml", "toml", "ini", "cfg", "conf", "env", "html", "htm", "css",
+    "scss", "sass", "less", "vue", "svelte", "astro", "gs", "lua", "r", "scala", "ex", "exs",
+    "erl", "hrl", "hs", "ml", "mli", "dart", "proto", "graphql", "gql", "xml", "csv", "tsv",
+    "wit", "wat", "tf", "hcl", "ipynb", "plist", "gradle", "properties", "mk", "cmake", "zig",
+    "nim", "jl", "pl", "pm", "tex", "svg", "lock", "service", "desktop", "applescript", "scpt",
+    "jsx", "prisma", "tmpl", "j2", "jinja", "hbs", "ejs", "sol", "vy", "kql", "ps", "psm1",
+];
+
+/// File names without an extension accepted as deliverables.
+const BARE_NAMES: &[&str] = &[
+    "Dockerfile", "Makefile", "Justfile", "Procfile", "Gemfile", "Rakefile", "Vagrantfile",
+    "Containerfile", "Brewfile", "LICENSE", "CODEOWNERS",
+];
+
+/// Cleans a token and returns it when it looks like a file path: a known extension (or a
+/// known extension-less name), no spaces, no URL, no glob. `plain` is true for text outside
+/// code spans, where a few prose words (`Node.js`) are rejected.
+pub fn as_path(token: &str, plain: bool) -> Option<String> {
+    let mut t = token.trim();
+    t = t.trim_matches(|c: char| {
+        matches!(c, '`' | '"' | '\'' | '*' | '(' | ')' | '[' | ']' | ',' | ';' | '!' | '?' | '<' | '>' | '“' | '”' | '‘' | '’')
+    });
+    // trailing sentence punctuation and a `:` before a description
+    t = t.trim_end_matches(['.', ':']);
+    if t.is_empty() || t.len() > 300 || t.contains("://") || t.starts_with('~') || t.starts_with('$') {
+        return None;
+    }
+    if t.chars().any(|c| c.is_whitespace() || matches!(c, '*' | '?' | '{' | '}' | '<' | '>' | '|' | '"' | '\'' | '`' | '(' | ')' | '=' | ',' | '[' | ']' | '@' | '\\'))
+    {
+        return None;
+    }
+    // strip `::Symbol`, `#L12`, `:12` / `:12:3`
+    let mut s = t;
+    if let Some(i) = s.find("::") {
+        s = &s[..i];
+    }
+    if let Some(i) = s.find("#L") {
+        s = &s[..i];
+    }
+    while let Some(i) = s.rfind(':') {
+        if s[i + 1..].chars().all(|c| c.is_ascii_digit()) {
+            s = &s[..i];
+        } else {
+            return None;
+        }
+    }
+    let s = s.trim_start_matches("./");
+    if s.is_empty() || s.ends_with('/') {
+        return None;
+    }
+    let comps: Vec<&str> = s.split('/').collect();
+    // a leading `/` (repo-absolute) leaves one empty first component; any other empty
+    // component or `..` is rejected
+    for (i, c) in comps.iter().enumerate() {
+        if (c.is_empty() && i != 0) || *c == ".." || *c == "." {
+            return None;
+        }
+    }
+    let name = comps.last().copied().unwrap_or("");
+    if BARE_NAMES.contains(&name) {
+        return Some(s.to_string());
+    }
+    let (stem, ext) = name.rsplit_once('.')?;
+    if stem.is_empty() && !name.starts_with('.') {
+        return None;
+    }
+    if !EXTENSIONS.contains(&ext) {
+        return None;
+    }
+    if stem.is_empty() {
+        // dotfiles like `.env` are fine only with a folder (`config/.env`)
+        if comps.len() < 2 {
+            return None;
+        }
+    }
+    if plain && comps.len() == 1 && ext == "js" && stem.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && !stem.contains(['_', '-'])
+    {
+        // Node.js, Vue.js, Chart.js: names of things, not files
+        return None;
+    }
+    Some(s.to_string())
+}
+
+/// Paths inside `code spans` of a line.
+pub fn code_span_paths(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = line;
+    while let Some(start) = rest.find('`') {
+        let ticks = rest[start..].chars().take_while(|&c| c == '`').count();
+        let after = &rest[start + ticks..];
+        let fence = &rest[start..start + ticks];
+        match after.find(fence) {
+            Some(end) => {
+                let inner = after[..end].trim();
+                if let Some(p) = as_path(inner, false) {
+                    push_unique(&mut out, p);
+                } else {
+                    // `foo.py` with `Class` style spans hold one token; spans with several
+                    // words (`a.py, b.py`) are split
+                    for tok in inner.split([' ', ',']) {
+                        if let Some(p) = as_path(tok, false) {
+                            push_unique(&mut out, p);
+                        }
+                    }
+                }
+                rest = &after[end + ticks..];
+            }
+            None => break,
+        }
+    }
+    out
+}
+
+/// Paths anywhere in a line: code spans, plus plain words that look like file paths.
+pub fn line_paths(line: &str) -> Vec<String> {
+    let mut out = code_span_paths(line);
+    let plain = strip_code_spans(line);
+    for tok in plain.split(|c: char| c.is_whitespace() || c == ',' || c == '|') {
+        let tok = strip_md_link(tok);
+        if let Some(p) = as_path(tok, true) {
+            push_unique(&mut out, p);
+        }
+    }
+    out
+}
+
+fn strip_md_link(tok: &str) -> &str {
+    // [text](path) → path
+    if let Some(i) = tok.find("](") {
+        return tok[i + 2..].trim_end_matches(')');
+    }
+    tok
+}
+
+/// The line with `code spans` removed.
+pub fn strip_code_spans(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut in_code = false;
+    for c in line.chars() {
+        if c == '`' {
+            in_code = !in_code;
+            out.push(' ');
+        } else if !in_code {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn push_unique(v: &mut Vec<String>, p: String) {
+    if !v.contains(&p) {
+        v.push(p);
+    }
+}
+
+/// Markers that claim something is done.
+const DONE_MARKS: &[&str] = &["✅", "✔", "☑", "🟢", "[x]", "[X]"];
+/// Markers that say something is not done; they win over done markers on the same line.
+const OPEN_MARKS: &[&str] = &["❌", "⏳", "⚠", "🔴", "🚧", "🟡", "🟠", "⬜", "✖", "[ ]"];
+const DONE_WORDS: &[&str] = &["complete", "completed", "done", "implemented", "finished", "shipped", "delivered"];
+const OPEN_WORDS: &[&str] = &[
+    "pending", "todo", "missing", "partial", "partially", "incomplete", "wip", "planned", "blocked",
+    "not", "progress", "started", "open", "tbd", "remaining",
+];
+
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_lowercase())
+        .collect()
+}
+
+/// The claim a piece of text makes: `Some(true)` done, `Some(false)` explicitly not done,
+/// `None` says nothing. `words_count` lets status words ("Complete") count, not only
+/// markers (✅); use it for status cells, `Status:` lines and headings.
+pub fn claim(text: &str, words_count: bool) -> Option<bool> {
+    let t = strip_code_spans(text);
+    let open_mark = OPEN_MARKS.iter().any(|m| t.contains(m));
+    let done_mark = DONE_MARKS.iter().any(|m| t.contains(m));
+    if open_mark {
+        return Some(false);
+    }
+    if words_count {
+        let ws = words(&t);
+        let open_word = ws.iter().any(|w| OPEN_WORDS.contains(&w.as_str()));
+        let done_word = ws.iter().any(|w| DONE_WORDS.contains(&w.as_str()));
+        if open_word {
+            return Some(false);
+        }
+        if done_word {
+            return Some(true);
+        }
+    }
+    if done_mark {
+        return Some(true);
+    }
+    None
+}
+
+/// `Status: ✅ Done` / `**Status:** Complete` → the text after the colon.
+pub fn status_value(line: &str) -> Option<&str> {
+    let t = line.trim().trim_start_matches(['-', '*', '+', '>', ' ']);
+    let t = t.trim_start_matches('*').trim_start_matches('_');
+    let lower: String = t.chars().take(7).collect::<String>().to_ascii_lowercase();
+    if !(lower.starts_with("status") || lower.starts_with("state")) {
+        return None;
+    }
+    let colon = t.find(':')?;
+    if colon > 12 {
+        return None;
+    }
+    Some(t[colon + 1..].trim_start_matches(['*', '_', ' ']))
+}
+
+/// Heading or label text without Markdown emphasis, status emoji and trailing colons.
+pub fn clean_label(text: &str) -> String {
+    let mut s: String = text
+        .chars()
+        .filter(|c| !matches!(c, '*' | '`' | '#'))
+        .filter(|c| c.is_alphanumeric() || c.is_ascii() || matches!(c, '→' | '–' | '—' | 'é' | 'ü'))
+        .collect();
+    for m in ["[x]", "[X]", "[ ]"] {
+        s = s.replace(m, "");
+    }
+    let s = s.trim().trim_end_matches(':').trim();
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_paths() {
+        assert_eq!(as_path("`metrics_logger.py`", false).as_deref(), Some("metrics_logger.py"));
+        assert_eq!(as_path("src/models/user.py.", true).as_deref(), Some("src/models/user.py"));
+        assert_eq!(as_path("./a/b.rs:12", true).as_deref(), Some("a/b.rs"));
+        assert_eq!(as_path("/music/dedup.py", true).as_deref(), Some("/music/dedup.py"));
+        assert_eq!(as_path("Dockerfile", true).as_deref(), Some("Dockerfile"));
+        assert_eq!(as_path("Node.js", true), None);
+        assert_eq!(as_path("e.g.", true), None);
+        assert_eq!(as_path("v1.2", true), None);
+        assert_eq!(as_path("https://x.io/a.py", true), None);
+        assert_eq!(as_path("ensureDbFolder_()", true), None);
+        assert_eq!(as_path("src/", true), None);
+        assert_eq!(as_path("../escape.py", true), None);
+        assert_eq!(as_path("*.py", true), None);
+    }
+
+    #[test]
+    fn reads_claims() {
+        assert_eq!(claim("✅ Complete", true), Some(true));
+        assert_eq!(claim("⚠️ 33%", true), Some(false));
+        assert_eq!(claim("Implementation Complete - Testing Pending", true), Some(false));
+        assert_eq!(claim("Handles completed events", false), None);
+        assert_eq!(claim("Not done", true), Some(false));
+        assert_eq!(claim("Incomplete", true), Some(false));
+        assert_eq!(status_value("**Status:** ✅ Done"), Some("✅ Done"));
+    }
+
+    #[test]
+    fn spans_and_plain_words() {
+        assert_eq!(
+            line_paths("| Data Models | `models.py`, `export_loader.py` |"),
+            vec!["models.py", "export_loader.py"]
+        );
+        assert_eq!(line_paths("- [ ] T012 [P] [US1] Create User model in src/models/user.py"), vec!["src/models/user.py"]);
+    }
+}

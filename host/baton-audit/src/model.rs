@@ -1,0 +1,328 @@
+//! The data of an audit: the report written as JSON (and read back as the previous state),
+//! and the exact `--json` view the CLI prints ([`Report::cli_view`]).
+
+use serde::{Deserialize, Serialize};
+
+/// Identifies the JSON report format; bumped when the stored shape changes incompatibly.
+pub const REPORT_SCHEMA: &str = "baton.plans-audit/v1";
+
+/// What was found for one promised deliverable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The file exists and is not a placeholder.
+    Present,
+    /// No file matches.
+    Missing,
+    /// The file exists but is a placeholder (the reason says why).
+    Stub,
+    /// A bare name matches several files even after narrowing; the candidates are listed.
+    Ambiguous,
+}
+
+impl Status {
+    /// `present`, `missing`, `stub` or `ambiguous`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Present => "present",
+            Status::Missing => "missing",
+            Status::Stub => "stub",
+            Status::Ambiguous => "ambiguous",
+        }
+    }
+
+    /// Anything but `present` is a gap.
+    pub fn is_gap(self) -> bool {
+        self != Status::Present
+    }
+}
+
+/// The plan formats the audit recognises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PlanFormat {
+    /// Free-form Markdown: deliverable tables, file lists in code spans, project trees.
+    #[serde(rename = "markdown")]
+    Markdown,
+    /// GitHub spec-kit `specs/*/tasks.md`.
+    #[serde(rename = "spec-kit")]
+    SpecKit,
+    /// Kiro `.kiro/specs/*/tasks.md`.
+    #[serde(rename = "kiro")]
+    Kiro,
+    /// Cursor `.cursor/plans/*.plan.md` with YAML front matter `todos`.
+    #[serde(rename = "cursor")]
+    Cursor,
+}
+
+impl PlanFormat {
+    /// The name used in JSON and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanFormat::Markdown => "markdown",
+            PlanFormat::SpecKit => "spec-kit",
+            PlanFormat::Kiro => "kiro",
+            PlanFormat::Cursor => "cursor",
+        }
+    }
+}
+
+/// Where the verdict on a deliverable came from. Stored in the JSON report, not in the
+/// `--json` view.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The full paths that were looked at (exact locations tried, or the resolved file).
+    pub checked: Vec<String>,
+    /// The file the deliverable resolved to, if exactly one.
+    pub resolved: Option<String>,
+    /// Its size in bytes.
+    pub size: Option<u64>,
+    /// The plan line (1-based) where the deliverable was first promised.
+    pub line: usize,
+}
+
+/// One promised file and its status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deliverable {
+    /// The path as the plan wrote it (normalised: no `./`, no line suffix).
+    pub path: String,
+    /// The group or component it belongs to (table row, heading, phase, todo).
+    pub group: String,
+    pub status: Status,
+    /// The plan says it is done (ticked box, ✅, "Complete", status `completed`).
+    pub claimed_done: bool,
+    /// Why it is not present (or where a searched name was found).
+    pub reason: Option<String>,
+    /// For `ambiguous`: every matching file.
+    pub candidates: Vec<String>,
+    #[serde(default)]
+    pub evidence: Evidence,
+}
+
+/// Completion of one group of a plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupCompletion {
+    pub name: String,
+    /// present / expected, 0..1.
+    pub completion: f64,
+    #[serde(default)]
+    pub present: usize,
+    #[serde(default)]
+    pub expected: usize,
+}
+
+/// A task of a plan (spec-kit `T001`, Kiro `2.1`, a Cursor todo id, a checkbox line `L12`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: String,
+    /// Ticked / status `completed`.
+    pub done: bool,
+    /// File paths the task names.
+    pub paths: Vec<String>,
+}
+
+/// The audit of one plan file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanReport {
+    /// The plan file's path as found under the given folders.
+    pub path: String,
+    pub format: PlanFormat,
+    /// present / expected over the whole plan; 0 when it promises nothing checkable.
+    pub completion: f64,
+    pub groups: Vec<GroupCompletion>,
+    pub deliverables: Vec<Deliverable>,
+    pub tasks: Vec<Task>,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub present: usize,
+    #[serde(default)]
+    pub expected: usize,
+}
+
+/// A deliverable claimed done that is missing, a stub or ambiguous.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FalseClaim {
+    pub plan: String,
+    pub path: String,
+    pub status: Status,
+    pub reason: Option<String>,
+}
+
+/// An open gap (a deliverable not `present`). Gaps are what follow-up TASKs are emitted for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gap {
+    /// `<plan path>::<deliverable path>`: the identity of the gap across runs.
+    pub key: String,
+    pub plan: String,
+    pub path: String,
+    pub group: String,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub claimed_done: bool,
+    /// When this gap was first seen in its current open stretch (RFC 3339).
+    pub first_seen: String,
+    /// True when the previous report did not have this gap open.
+    pub new: bool,
+    /// Id of the follow-up handoff emitted for this gap, once emitted. Carried over from the
+    /// previous report while the gap stays open; a gap that closes and comes back starts over.
+    pub emitted: Option<String>,
+}
+
+/// A recorded problem: an unreadable plan or folder. Never a panic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditIssue {
+    pub path: String,
+    pub message: String,
+}
+
+/// A change in a deliverable's status between two audits (`None` = not in that audit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliverableChange {
+    pub path: String,
+    pub group: String,
+    pub before: Option<Status>,
+    pub after: Option<Status>,
+}
+
+/// A group's completion before and after (`None` = group absent in that audit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupChange {
+    pub name: String,
+    pub before: Option<f64>,
+    pub after: Option<f64>,
+}
+
+/// What changed in one plan since the previous audit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanChange {
+    pub plan: String,
+    pub before: Option<f64>,
+    pub after: Option<f64>,
+    pub groups: Vec<GroupChange>,
+    pub deliverables: Vec<DeliverableChange>,
+}
+
+/// Everything that changed since the previous report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Changes {
+    /// `generated_at` of the previous report.
+    pub since: String,
+    pub plans: Vec<PlanChange>,
+}
+
+/// A full audit, as written to `PLANS_AUDIT_REPORT_*.json` and read back next time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    /// RFC 3339 UTC, second precision.
+    pub generated_at: String,
+    /// Seconds since the Unix epoch (names the report files).
+    pub generated_unix: i64,
+    /// Hash of the inputs: plan contents, and the size and mtime of every file a deliverable
+    /// resolved to (plus the candidate sets). Equal fingerprints → nothing to report.
+    pub fingerprint: String,
+    pub plans_dirs: Vec<String>,
+    pub repo_dirs: Vec<String>,
+    pub plans: Vec<PlanReport>,
+    /// Listed first in the Markdown report.
+    pub false_claims: Vec<FalseClaim>,
+    /// Every open gap, with its emission record.
+    pub gaps: Vec<Gap>,
+    /// `None` for a first audit.
+    pub changes: Option<Changes>,
+    pub errors: Vec<AuditIssue>,
+}
+
+impl Report {
+    /// Total present / expected deliverables over all plans.
+    pub fn totals(&self) -> (usize, usize) {
+        self.plans
+            .iter()
+            .fold((0, 0), |(p, e), plan| (p + plan.present, e + plan.expected))
+    }
+
+    /// Records that a follow-up was emitted for the gap `key` (handoff id `id`). Write the
+    /// report afterwards so the next audit does not emit it again.
+    pub fn mark_emitted(&mut self, key: &str, id: &str) -> bool {
+        match self.gaps.iter_mut().find(|g| g.key == key) {
+            Some(g) => {
+                g.emitted = Some(id.to_string());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The exact `--json` shape: `{"plans": [{"path", "format", "completion", "groups":
+    /// [{"name", "completion"}], "deliverables": [{"path", "group", "status", "claimed_done",
+    /// "reason", "candidates"}], "tasks": [{"id", "done", "paths"}]}], "false_claims":
+    /// [{"plan", "path", "status", "reason"}]}`.
+    pub fn cli_view(&self) -> CliReport<'_> {
+        CliReport {
+            plans: self
+                .plans
+                .iter()
+                .map(|p| CliPlan {
+                    path: &p.path,
+                    format: p.format,
+                    completion: p.completion,
+                    groups: p
+                        .groups
+                        .iter()
+                        .map(|g| CliGroup { name: &g.name, completion: g.completion })
+                        .collect(),
+                    deliverables: p
+                        .deliverables
+                        .iter()
+                        .map(|d| CliDeliverable {
+                            path: &d.path,
+                            group: &d.group,
+                            status: d.status,
+                            claimed_done: d.claimed_done,
+                            reason: d.reason.as_deref(),
+                            candidates: &d.candidates,
+                        })
+                        .collect(),
+                    tasks: &p.tasks,
+                })
+                .collect(),
+            false_claims: &self.false_claims,
+        }
+    }
+}
+
+/// The `--json` view of a report (see [`Report::cli_view`]).
+#[derive(Debug, Serialize)]
+pub struct CliReport<'a> {
+    pub plans: Vec<CliPlan<'a>>,
+    pub false_claims: &'a [FalseClaim],
+}
+
+/// One plan in the `--json` view.
+#[derive(Debug, Serialize)]
+pub struct CliPlan<'a> {
+    pub path: &'a str,
+    pub format: PlanFormat,
+    pub completion: f64,
+    pub groups: Vec<CliGroup<'a>>,
+    pub deliverables: Vec<CliDeliverable<'a>>,
+    pub tasks: &'a [Task],
+}
+
+/// One group in the `--json` view.
+#[derive(Debug, Serialize)]
+pub struct CliGroup<'a> {
+    pub name: &'a str,
+    pub completion: f64,
+}
+
+/// One deliverable in the `--json` view.
+#[derive(Debug, Serialize)]
+pub struct CliDeliverable<'a> {
+    pub path: &'a str,
+    pub group: &'a str,
+    pub status: Status,
+    pub claimed_done: bool,
+    pub reason: Option<&'a str>,
+    pub candidates: &'a [String],
+}

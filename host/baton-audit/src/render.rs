@@ -1,0 +1,218 @@
+//! The Markdown report: summary table, false claims, each plan's gaps with evidence, what
+//! changed since the last audit, new gaps and errors.
+
+use std::fmt::Write;
+
+use crate::model::*;
+
+fn pct(x: f64) -> String {
+    format!("{:.0}%", x * 100.0)
+}
+
+fn opt_pct(x: Option<f64>) -> String {
+    x.map_or_else(|| "—".to_string(), pct)
+}
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+fn code(s: &str) -> String {
+    format!("`{}`", s.replace('`', "'").replace('|', "\\|"))
+}
+
+fn status_word(s: Option<Status>) -> &'static str {
+    s.map_or("absent", Status::as_str)
+}
+
+/// Evidence for one deliverable: paths checked, size, reason, candidates.
+fn evidence(d: &Deliverable) -> String {
+    let mut parts = Vec::new();
+    match d.status {
+        Status::Missing => {
+            if d.evidence.checked.is_empty() {
+                parts.push("searched every repository by name".to_string());
+            }
+            if let Some(r) = &d.reason {
+                parts.push(r.clone());
+            }
+        }
+        Status::Stub => {
+            if let Some(p) = &d.evidence.resolved {
+                parts.push(format!("checked {}", code(p)));
+            }
+            if let Some(s) = d.evidence.size {
+                parts.push(format!("{s} bytes"));
+            }
+            if let Some(r) = &d.reason {
+                parts.push(format!("stub: {r}"));
+            }
+        }
+        Status::Ambiguous => {
+            if let Some(r) = &d.reason {
+                parts.push(r.clone());
+            }
+            parts.push(format!("candidates: {}", d.candidates.iter().map(|c| code(c)).collect::<Vec<_>>().join(", ")));
+        }
+        Status::Present => {
+            if let Some(p) = &d.evidence.resolved {
+                parts.push(format!("{} ({} bytes)", code(p), d.evidence.size.unwrap_or(0)));
+            }
+        }
+    }
+    cell(&parts.join("; "))
+}
+
+/// Renders the report as Markdown.
+pub fn render_markdown(r: &Report) -> String {
+    let mut s = String::new();
+    let (present, expected) = r.totals();
+    let _ = writeln!(s, "# Plans Audit Report\n");
+    let _ = writeln!(s, "Generated {} by baton-audit {}. Every status below was checked against the file system; the plans' own claims are only compared, never trusted.\n", r.generated_at, env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(s, "- Plans folders: {}", r.plans_dirs.iter().map(|d| code(d)).collect::<Vec<_>>().join(", "));
+    let _ = writeln!(s, "- Repositories: {}", r.repo_dirs.iter().map(|d| code(d)).collect::<Vec<_>>().join(", "));
+    let _ = writeln!(s, "- Input fingerprint: `{}`\n", r.fingerprint);
+
+    // Summary
+    let _ = writeln!(s, "## Summary\n");
+    if r.plans.is_empty() {
+        let _ = writeln!(s, "No plans found.\n");
+    } else {
+        let prev: std::collections::HashMap<&str, &PlanChange> =
+            r.changes.iter().flat_map(|c| c.plans.iter()).map(|p| (p.plan.as_str(), p)).collect();
+        let _ = writeln!(s, "| Plan | Format | Present | Missing | Stub | Ambiguous | False claims | Completion | Since last audit |");
+        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---|");
+        for p in &r.plans {
+            let count = |st: Status| p.deliverables.iter().filter(|d| d.status == st).count();
+            let fc = r.false_claims.iter().filter(|f| f.plan == p.path).count();
+            let change = match prev.get(p.path.as_str()) {
+                Some(c) if c.before != c.after => format!("{} → {}", opt_pct(c.before), opt_pct(c.after)),
+                Some(_) => "changed deliverables".to_string(),
+                None if r.changes.is_some() => "unchanged".to_string(),
+                None => "first audit".to_string(),
+            };
+            let _ = writeln!(
+                s,
+                "| {} ({}) | {} | {} | {} | {} | {} | {} | {} ({}/{}) | {} |",
+                code(&p.path),
+                cell(&p.title),
+                p.format.as_str(),
+                count(Status::Present),
+                count(Status::Missing),
+                count(Status::Stub),
+                count(Status::Ambiguous),
+                fc,
+                pct(p.completion),
+                p.present,
+                p.expected,
+                change
+            );
+        }
+        let total = if expected == 0 { 0.0 } else { present as f64 / expected as f64 };
+        let _ = writeln!(s, "| **All {} plans** | | {} | | | | {} | **{}** ({}/{}) | |\n", r.plans.len(), present, r.false_claims.len(), pct(total), present, expected);
+    }
+    let new = r.gaps.iter().filter(|g| g.new).count();
+    let _ = writeln!(s, "False claims: {}. Open gaps: {} ({} new). Errors: {}.\n", r.false_claims.len(), r.gaps.len(), new, r.errors.len());
+
+    // False claims
+    let _ = writeln!(s, "## False claims\n");
+    if r.false_claims.is_empty() {
+        let _ = writeln!(s, "None: no deliverable is claimed done while missing or a stub.\n");
+    } else {
+        let _ = writeln!(s, "Deliverables a plan calls done (ticked, ✅, \"Complete\", `completed`) that are missing or placeholders.\n");
+        let _ = writeln!(s, "| Plan | Deliverable | Status | Evidence |");
+        let _ = writeln!(s, "|---|---|---|---|");
+        for f in &r.false_claims {
+            let _ = writeln!(s, "| {} | {} | **{}** | {} |", code(&f.plan), code(&f.path), f.status.as_str(), cell(f.reason.as_deref().unwrap_or("")));
+        }
+        let _ = writeln!(s);
+    }
+
+    // Gaps per plan
+    let _ = writeln!(s, "## Gaps by plan\n");
+    for p in &r.plans {
+        let _ = writeln!(s, "### {} — {}% ({}/{})\n", code(&p.path), (p.completion * 100.0).round(), p.present, p.expected);
+        let _ = writeln!(s, "{} · format {} · {} tasks ({} ticked)\n", cell(&p.title), p.format.as_str(), p.tasks.len(), p.tasks.iter().filter(|t| t.done).count());
+        if p.deliverables.is_empty() {
+            let _ = writeln!(s, "This plan names no checkable file; nothing to verify.\n");
+            continue;
+        }
+        if p.groups.len() > 1 {
+            let _ = writeln!(s, "| Group | Completion |");
+            let _ = writeln!(s, "|---|---:|");
+            for g in &p.groups {
+                let _ = writeln!(s, "| {} | {} ({}/{}) |", cell(&g.name), pct(g.completion), g.present, g.expected);
+            }
+            let _ = writeln!(s);
+        }
+        let mut gaps: Vec<&Deliverable> = p.deliverables.iter().filter(|d| d.status.is_gap()).collect();
+        if gaps.is_empty() {
+            let _ = writeln!(s, "All {} deliverables present.\n", p.expected);
+            continue;
+        }
+        gaps.sort_by_key(|d| !(d.claimed_done && matches!(d.status, Status::Missing | Status::Stub)));
+        let _ = writeln!(s, "| Deliverable | Group | Status | Claimed done | Evidence |");
+        let _ = writeln!(s, "|---|---|---|---|---|");
+        for d in gaps {
+            let claimed = match (d.claimed_done, d.status) {
+                (true, Status::Missing | Status::Stub) => "**yes — false claim**",
+                (true, _) => "yes",
+                _ => "no",
+            };
+            let _ = writeln!(s, "| {} (line {}) | {} | {} | {} | {} |", code(&d.path), d.evidence.line, cell(&d.group), d.status.as_str(), claimed, evidence(d));
+        }
+        let _ = writeln!(s);
+    }
+
+    // Changes
+    let _ = writeln!(s, "## Changes since last audit\n");
+    match &r.changes {
+        None => {
+            let _ = writeln!(s, "First audit: no previous report.\n");
+        }
+        Some(c) if c.plans.is_empty() => {
+            let _ = writeln!(s, "No changes since the audit of {}.\n", c.since);
+        }
+        Some(c) => {
+            let _ = writeln!(s, "Since the audit of {}:\n", c.since);
+            for pc in &c.plans {
+                let what = match (pc.before, pc.after) {
+                    (None, _) => "new plan".to_string(),
+                    (_, None) => "plan removed".to_string(),
+                    (b, a) => format!("{} → {}", opt_pct(b), opt_pct(a)),
+                };
+                let _ = writeln!(s, "- {}: {}", code(&pc.plan), what);
+                for g in &pc.groups {
+                    let _ = writeln!(s, "  - {} {} → {}", cell(&g.name), opt_pct(g.before), opt_pct(g.after));
+                }
+                for d in &pc.deliverables {
+                    let _ = writeln!(s, "  - {} ({}): {} → {}", code(&d.path), cell(&d.group), status_word(d.before), status_word(d.after));
+                }
+            }
+            let _ = writeln!(s);
+        }
+    }
+
+    // New gaps
+    let _ = writeln!(s, "## New gaps\n");
+    let fresh: Vec<&Gap> = r.gaps.iter().filter(|g| g.new || g.emitted.is_none()).collect();
+    if fresh.is_empty() {
+        let _ = writeln!(s, "None.\n");
+    } else {
+        let _ = writeln!(s, "| Plan | Deliverable | Status | Follow-up |");
+        let _ = writeln!(s, "|---|---|---|---|");
+        for g in fresh {
+            let _ = writeln!(s, "| {} | {} | {} | {} |", code(&g.plan), code(&g.path), g.status.as_str(), g.emitted.as_deref().map_or("not emitted".to_string(), code));
+        }
+        let _ = writeln!(s);
+    }
+
+    if !r.errors.is_empty() {
+        let _ = writeln!(s, "## Errors\n");
+        for e in &r.errors {
+            let _ = writeln!(s, "- {}: {}", code(&e.path), e.message);
+        }
+        let _ = writeln!(s);
+    }
+    s
+}

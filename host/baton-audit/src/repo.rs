@@ -1,0 +1,289 @@
+//! The repositories as an in-memory index (one walk per run), plan discovery during the same
+//! walk, and resolving a promised path to files: exact location, relative to the plan,
+//! suffix match, bare-name search narrowed by the component's folder and the plan's folder.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::Path;
+
+use crate::extract::Expected;
+use crate::model::AuditIssue;
+
+/// Folders never walked: VCS data, dependency caches, build output.
+const SKIP_DIRS: &[&str] = &[
+    ".git", ".hg", ".svn", "node_modules", "target", "__pycache__", ".venv", "venv", ".tox",
+    ".mypy_cache", ".pytest_cache", ".ruff_cache", ".idea", ".gradle", ".next", ".cache",
+];
+
+/// Joins a root as given with a `/`-separated relative path.
+pub fn join(root: &str, rel: &str) -> String {
+    if rel.is_empty() {
+        return root.to_string();
+    }
+    if root.is_empty() {
+        return rel.to_string();
+    }
+    format!("{}/{}", root.trim_end_matches('/'), rel)
+}
+
+/// Walks `root` (not following symlinked folders), calling `f(rel)` for every file.
+pub fn walk(root: &str, errors: &mut Vec<AuditIssue>, mut f: impl FnMut(&str)) {
+    let mut stack: Vec<String> = vec![String::new()];
+    while let Some(rel_dir) = stack.pop() {
+        let dir = join(root, &rel_dir);
+        let rd = match fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) => {
+                errors.push(AuditIssue { path: dir, message: format!("cannot read folder: {e}") });
+                continue;
+            }
+        };
+        let mut names: Vec<(String, bool)> = Vec::new();
+        for entry in rd.flatten() {
+            let Ok(name) = entry.file_name().into_string() else { continue };
+            let Ok(ft) = entry.file_type() else { continue };
+            let is_dir = if ft.is_symlink() {
+                // a symlinked file counts; symlinked folders are not followed (loops)
+                match fs::metadata(entry.path()) {
+                    Ok(m) if m.is_file() => false,
+                    _ => continue,
+                }
+            } else if ft.is_dir() {
+                true
+            } else if ft.is_file() {
+                false
+            } else {
+                continue;
+            };
+            names.push((name, is_dir));
+        }
+        names.sort();
+        for (name, is_dir) in names.into_iter().rev() {
+            let rel = if rel_dir.is_empty() { name.clone() } else { format!("{rel_dir}/{name}") };
+            if is_dir {
+                if !SKIP_DIRS.contains(&name.as_str()) {
+                    stack.push(rel);
+                }
+            } else {
+                f(&rel);
+            }
+        }
+    }
+}
+
+/// Is this repository file a plan by its name/location (`*PLAN*.md`, spec-kit, Kiro, Cursor)?
+pub fn is_repo_plan(rel: &str) -> bool {
+    let comps: Vec<&str> = rel.split('/').collect();
+    let n = comps.len();
+    let name = comps[n - 1];
+    if !name.ends_with(".md") || is_report_name(name) {
+        return false;
+    }
+    if name.contains("PLAN") {
+        return true;
+    }
+    if name == "tasks.md" && n >= 3 && comps[n - 3] == "specs" {
+        return true;
+    }
+    name.ends_with(".plan.md") && n >= 3 && comps[n - 3] == ".cursor" && comps[n - 2] == "plans"
+}
+
+/// Our own reports are never plans.
+pub fn is_report_name(name: &str) -> bool {
+    name.starts_with("PLANS_AUDIT_REPORT")
+}
+
+/// What a lookup found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    One(u32),
+    Many(Vec<u32>),
+    None,
+}
+
+/// The outcome of resolving one promised path.
+#[derive(Debug, Clone)]
+pub struct Resolution {
+    pub found: Found,
+    /// Exact locations tried (full paths).
+    pub checked: Vec<String>,
+    /// True when the file was found by searching (bare name or suffix), not where written.
+    pub searched: bool,
+    /// How the search was narrowed, for the report.
+    pub narrowed_by: Option<String>,
+}
+
+/// Every file of the repositories, by relative path and by file name.
+pub struct FileIndex {
+    pub roots: Vec<String>,
+    files: Vec<(u16, String)>,
+    by_name: HashMap<String, Vec<u32>>,
+    by_rel: HashMap<String, Vec<u32>>,
+}
+
+impl FileIndex {
+    /// Walks the roots once. Returns the index and the plan files found in them (full paths).
+    pub fn build(roots: &[String], errors: &mut Vec<AuditIssue>) -> (FileIndex, Vec<String>) {
+        let mut idx = FileIndex { roots: roots.to_vec(), files: Vec::new(), by_name: HashMap::new(), by_rel: HashMap::new() };
+        let mut plans = Vec::new();
+        for (ri, root) in roots.iter().enumerate() {
+            if !Path::new(root).is_dir() {
+                errors.push(AuditIssue { path: root.clone(), message: "repository folder does not exist or is not a folder".into() });
+                continue;
+            }
+            let ri = u16::try_from(ri).unwrap_or(u16::MAX);
+            walk(root, errors, |rel| {
+                let id = idx.files.len() as u32;
+                let name = rel.rsplit('/').next().unwrap_or(rel);
+                idx.by_name.entry(name.to_string()).or_default().push(id);
+                idx.by_rel.entry(rel.to_string()).or_default().push(id);
+                idx.files.push((ri, rel.to_string()));
+                if is_repo_plan(rel) {
+                    plans.push(join(root, rel));
+                }
+            });
+        }
+        (idx, plans)
+    }
+
+    /// Number of indexed files.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Full path of file `id`.
+    pub fn full(&self, id: u32) -> String {
+        let (r, rel) = &self.files[id as usize];
+        join(&self.roots[*r as usize], rel)
+    }
+
+    /// Where a plan file lies inside a repository: (root, folder relative to the root).
+    pub fn locate(&self, plan_path: &str) -> Option<(u16, String)> {
+        for (ri, root) in self.roots.iter().enumerate() {
+            let prefix = format!("{}/", root.trim_end_matches('/'));
+            if let Some(rel) = plan_path.strip_prefix(&prefix) {
+                let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
+                return Some((u16::try_from(ri).unwrap_or(u16::MAX), dir.to_string()));
+            }
+        }
+        None
+    }
+
+    fn lookup_rel(&self, rel: &str) -> Vec<u32> {
+        self.by_rel.get(rel).cloned().unwrap_or_default()
+    }
+
+    /// Resolves a promised deliverable. Paths with folders: relative to the plan, at each
+    /// root, then any file whose path ends with `/<path>`; then the tree form without its
+    /// root folder. Bare names: every file of that name, narrowed by the group's folder and
+    /// then by the plan's folder. Never picks one of several silently.
+    pub fn resolve(&self, e: &Expected, plan_loc: Option<&(u16, String)>) -> Resolution {
+        let mut checked = Vec::new();
+        let forms = std::iter::once(e.path.as_str()).chain(e.alt.as_deref());
+        for form in forms {
+            let p = form.trim_start_matches('/');
+            if p.contains('/') {
+                // relative to the plan's folder
+                if let Some((r, dir)) = plan_loc {
+                    if !dir.is_empty() {
+                        let rel = format!("{dir}/{p}");
+                        checked.push(join(&self.roots[*r as usize], &rel));
+                        if let Some(&id) = self.lookup_rel(&rel).iter().find(|&&id| self.files[id as usize].0 == *r) {
+                            return Resolution { found: Found::One(id), checked, searched: false, narrowed_by: None };
+                        }
+                    }
+                }
+                for root in &self.roots {
+                    checked.push(join(root, p));
+                }
+                let exact = self.lookup_rel(p);
+                let found = self.pick(exact, plan_loc);
+                if found != Found::None {
+                    return Resolution { found, checked, searched: false, narrowed_by: None };
+                }
+                let name = p.rsplit('/').next().unwrap_or(p);
+                let suffix = format!("/{p}");
+                let cands: Vec<u32> = self
+                    .by_name
+                    .get(name)
+                    .map(|v| v.iter().copied().filter(|&id| self.files[id as usize].1.ends_with(&suffix)).collect())
+                    .unwrap_or_default();
+                let found = self.pick(cands, plan_loc);
+                if found != Found::None {
+                    return Resolution { found, checked, searched: true, narrowed_by: None };
+                }
+            } else {
+                let cands = self.by_name.get(p).cloned().unwrap_or_default();
+                let (cands, narrowed_by) = self.narrow_by_group(cands, &e.group);
+                let found = self.pick(cands, plan_loc);
+                return Resolution { found, checked, searched: true, narrowed_by };
+            }
+        }
+        Resolution { found: Found::None, checked, searched: true, narrowed_by: None }
+    }
+
+    fn narrow_by_group(&self, cands: Vec<u32>, group: &str) -> (Vec<u32>, Option<String>) {
+        if cands.len() < 2 {
+            return (cands, None);
+        }
+        let words: Vec<String> = group
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(|w| w.to_lowercase())
+            .collect();
+        if words.is_empty() {
+            return (cands, None);
+        }
+        let keys = [words.join("_"), words.join("-"), words.join("")];
+        let narrowed: Vec<u32> = cands
+            .iter()
+            .copied()
+            .filter(|&id| {
+                let rel = &self.files[id as usize].1;
+                let mut comps: Vec<&str> = rel.split('/').collect();
+                comps.pop();
+                comps.iter().any(|c| {
+                    let c = c.to_lowercase();
+                    keys.iter().any(|k| *k == c)
+                })
+            })
+            .collect();
+        if narrowed.is_empty() {
+            (cands, None)
+        } else {
+            (narrowed, Some(format!("{}/", keys[0])))
+        }
+    }
+
+    /// One, several or none; several are narrowed to those under the plan's own folder.
+    fn pick(&self, cands: Vec<u32>, plan_loc: Option<&(u16, String)>) -> Found {
+        match cands.len() {
+            0 => Found::None,
+            1 => Found::One(cands[0]),
+            _ => {
+                if let Some((r, dir)) = plan_loc {
+                    let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+                    let near: Vec<u32> = cands
+                        .iter()
+                        .copied()
+                        .filter(|&id| {
+                            let (fr, rel) = &self.files[id as usize];
+                            fr == r && rel.starts_with(&prefix)
+                        })
+                        .collect();
+                    if near.len() == 1 {
+                        return Found::One(near[0]);
+                    }
+                    if near.len() > 1 && near.len() < cands.len() {
+                        return Found::Many(near);
+                    }
+                }
+                Found::Many(cands)
+            }
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! One audit run: discover plans, extract, resolve and check every deliverable, compute
+//! completion, false claims, gaps (against the previous report), changes and the input
+//! fingerprint.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::diff;
+use crate::extract::{self, Expected};
+use crate::hash::Fingerprinter;
+use crate::model::*;
+use crate::repo::{self, FileIndex, Found};
+use crate::stub;
+use crate::time;
+
+/// What to audit.
+#[derive(Debug, Clone)]
+pub struct AuditInput {
+    /// Folders whose every `.md` is a plan (reports named `PLANS_AUDIT_REPORT*` excepted).
+    pub plans_dirs: Vec<PathBuf>,
+    /// Repositories: deliverables are looked for here, and plans named `*PLAN*.md`,
+    /// `specs/*/tasks.md`, `.kiro/specs/*/tasks.md`, `.cursor/plans/*.plan.md` are found
+    /// here too. Empty → the plans folders are used as the repositories.
+    pub repo_dirs: Vec<PathBuf>,
+    /// The last report (see [`crate::load_previous`]): the base for changes and new gaps.
+    pub previous: Option<Report>,
+    /// The current time (injectable for tests).
+    pub now: SystemTime,
+}
+
+fn path_string(p: &Path) -> String {
+    let s = p.to_string_lossy().replace('\\', "/");
+    if s.len() > 1 { s.trim_end_matches('/').to_string() } else { s }
+}
+
+/// Plans under the plans folders: every `.md` file except our reports.
+fn plans_in_dirs(dirs: &[String], errors: &mut Vec<AuditIssue>) -> Vec<String> {
+    let mut out = Vec::new();
+    for d in dirs {
+        if !Path::new(d).is_dir() {
+            errors.push(AuditIssue { path: d.clone(), message: "plans folder does not exist or is not a folder".into() });
+            continue;
+        }
+        repo::walk(d, errors, |rel| {
+            let name = rel.rsplit('/').next().unwrap_or(rel);
+            if name.ends_with(".md") && !repo::is_report_name(name) {
+                out.push(repo::join(d, rel));
+            }
+        });
+    }
+    out
+}
+
+fn mtime_nanos(m: &fs::Metadata) -> u64 {
+    m.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// Checks one deliverable against the index.
+fn check(e: &Expected, index: &FileIndex, loc: Option<&(u16, String)>, fp: &mut Fingerprinter) -> Deliverable {
+    let r = index.resolve(e, loc);
+    let mut d = Deliverable {
+        path: e.path.clone(),
+        group: e.group.clone(),
+        status: Status::Missing,
+        claimed_done: e.claimed_done,
+        reason: None,
+        candidates: Vec::new(),
+        evidence: Evidence { checked: r.checked.clone(), resolved: None, size: None, line: e.line },
+    };
+    fp.str(&e.path);
+    match r.found {
+        Found::One(id) => {
+            let full = index.full(id);
+            fp.str(&full);
+            match fs::metadata(&full) {
+                Ok(m) => {
+                    let size = m.len();
+                    fp.u64(size);
+                    fp.u64(mtime_nanos(&m));
+                    d.evidence.size = Some(size);
+                    let name = full.rsplit('/').next().unwrap_or(&full);
+                    let reason = if size > stub::READ_LIMIT {
+                        None
+                    } else {
+                        match fs::read(&full) {
+                            Ok(bytes) => stub::stub_reason(name, &bytes, size),
+                            Err(err) => Some(format!("exists but cannot be read: {err}")),
+                        }
+                    };
+                    match reason {
+                        Some(why) => {
+                            d.status = Status::Stub;
+                            d.reason = Some(format!("{why} at {full}"));
+                        }
+                        None => {
+                            d.status = Status::Present;
+                            if r.searched {
+                                d.reason = Some(match &r.narrowed_by {
+                                    Some(n) => format!("found at {full} (narrowed to {n})"),
+                                    None => format!("found at {full}"),
+                                });
+                            }
+                        }
+                    }
+                    if !d.evidence.checked.contains(&full) {
+                        d.evidence.checked.push(full.clone());
+                    }
+                    d.evidence.resolved = Some(full);
+                }
+                Err(err) => {
+                    fp.str("vanished");
+                    d.reason = Some(format!("{full} vanished during the audit: {err}"));
+                }
+            }
+        }
+        Found::Many(ids) => {
+            d.status = Status::Ambiguous;
+            d.candidates = ids.iter().map(|&i| index.full(i)).collect();
+            for c in &d.candidates {
+                fp.str(c);
+            }
+            let name = e.path.rsplit('/').next().unwrap_or(&e.path);
+            d.reason = Some(match &r.narrowed_by {
+                Some(n) => format!("{} files named {name} under {n}; not guessing", d.candidates.len()),
+                None => format!("{} files match {}; not guessing", d.candidates.len(), e.path),
+            });
+        }
+        Found::None => {
+            fp.str("missing");
+            let name = e.path.rsplit('/').next().unwrap_or(&e.path);
+            d.reason = Some(if r.checked.is_empty() {
+                format!("no file named {name} in the repositories")
+            } else {
+                format!("not found: checked {}; no file ending in /{}", r.checked.join(", "), e.alt.as_deref().unwrap_or(e.path.trim_start_matches('/')))
+            });
+        }
+    }
+    d
+}
+
+fn ratio(present: usize, expected: usize) -> f64 {
+    if expected == 0 { 0.0 } else { present as f64 / expected as f64 }
+}
+
+/// Audits one plan file; `Err` carries a message for the report's errors.
+fn audit_plan(path: &str, index: &FileIndex, fp: &mut Fingerprinter) -> Result<PlanReport, String> {
+    let bytes = fs::read(path).map_err(|e| format!("cannot read plan: {e}"))?;
+    fp.str(path);
+    fp.bytes(&bytes);
+    let content = String::from_utf8_lossy(&bytes);
+    if content.contains('\0') {
+        return Err("not a text file".into());
+    }
+    let format = extract::detect_format(path, &content);
+    let ex = extract::extract(format, &content);
+    let loc = index.locate(path);
+    let deliverables: Vec<Deliverable> = ex.deliverables.iter().map(|e| check(e, index, loc.as_ref(), fp)).collect();
+    let mut groups: Vec<GroupCompletion> = Vec::new();
+    for d in &deliverables {
+        let present = usize::from(d.status == Status::Present);
+        match groups.iter_mut().find(|g| g.name == d.group) {
+            Some(g) => {
+                g.present += present;
+                g.expected += 1;
+            }
+            None => groups.push(GroupCompletion { name: d.group.clone(), completion: 0.0, present, expected: 1 }),
+        }
+    }
+    for g in &mut groups {
+        g.completion = ratio(g.present, g.expected);
+    }
+    let present = deliverables.iter().filter(|d| d.status == Status::Present).count();
+    let title = if ex.title.is_empty() { path.rsplit('/').next().unwrap_or(path).to_string() } else { ex.title };
+    Ok(PlanReport {
+        path: path.to_string(),
+        format,
+        completion: ratio(present, deliverables.len()),
+        groups,
+        expected: deliverables.len(),
+        present,
+        deliverables,
+        tasks: ex.tasks,
+        title,
+    })
+}
+
+/// Runs the audit. Never panics on bad input: unreadable folders and plans are recorded in
+/// [`Report::errors`].
+pub fn audit(input: &AuditInput) -> Report {
+    let secs = time::unix_seconds(input.now);
+    let now = time::rfc3339(secs);
+    let mut errors = Vec::new();
+    let plans_dirs: Vec<String> = input.plans_dirs.iter().map(|p| path_string(p)).collect();
+    let repo_dirs: Vec<String> = if input.repo_dirs.is_empty() { plans_dirs.clone() } else { input.repo_dirs.iter().map(|p| path_string(p)).collect() };
+
+    let (index, repo_plans) = FileIndex::build(&repo_dirs, &mut errors);
+    let mut plan_paths = plans_in_dirs(&plans_dirs, &mut errors);
+    plan_paths.extend(repo_plans);
+    plan_paths.sort();
+    plan_paths.dedup();
+
+    let mut fp = Fingerprinter::new();
+    fp.str(crate::REPORT_SCHEMA);
+    fp.str(env!("CARGO_PKG_VERSION"));
+    for d in plans_dirs.iter().chain(std::iter::once(&"--".to_string())).chain(repo_dirs.iter()) {
+        fp.str(d);
+    }
+    let mut plans = Vec::with_capacity(plan_paths.len());
+    let mut failed: HashSet<String> = HashSet::new();
+    for p in &plan_paths {
+        match audit_plan(p, &index, &mut fp) {
+            Ok(r) => plans.push(r),
+            Err(message) => {
+                fp.str(p);
+                fp.str(&message);
+                failed.insert(p.clone());
+                errors.push(AuditIssue { path: p.clone(), message });
+            }
+        }
+    }
+    for e in &errors {
+        fp.str(&e.path);
+    }
+
+    let mut false_claims = Vec::new();
+    for p in &plans {
+        for d in &p.deliverables {
+            if d.claimed_done && matches!(d.status, Status::Missing | Status::Stub) {
+                false_claims.push(FalseClaim { plan: p.path.clone(), path: d.path.clone(), status: d.status, reason: d.reason.clone() });
+            }
+        }
+    }
+    let gaps = diff::gaps(&plans, input.previous.as_ref(), &failed, &now);
+    let changes = input.previous.as_ref().map(|prev| diff::changes(prev, &plans, &failed));
+
+    Report {
+        schema: crate::REPORT_SCHEMA.to_string(),
+        generated_at: now,
+        generated_unix: secs,
+        fingerprint: fp.finish(),
+        plans_dirs,
+        repo_dirs,
+        plans,
+        false_claims,
+        gaps,
+        changes,
+        errors,
+    }
+}
+
+/// Builds a map from key to item, keeping the first of duplicates.
+pub(crate) fn by_key<'a, T>(items: &'a [T], key: impl Fn(&'a T) -> &'a str) -> HashMap<&'a str, &'a T> {
+    let mut m = HashMap::with_capacity(items.len());
+    for it in items {
+        m.entry(key(it)).or_insert(it);
+    }
+    m
+}

@@ -1,0 +1,99 @@
+//! Writing reports (`PLANS_AUDIT_REPORT_<UTC yyyymmdd_hhmmss>[_N].md` and `.json`, never
+//! overwriting) and finding the latest one to compare the next run with.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::AuditError;
+use crate::model::{REPORT_SCHEMA, Report};
+use crate::render::render_markdown;
+use crate::time;
+
+/// Paths of the two files of one report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportPaths {
+    pub markdown: PathBuf,
+    pub json: PathBuf,
+}
+
+const PREFIX: &str = "PLANS_AUDIT_REPORT_";
+
+fn io(path: &Path, source: std::io::Error) -> AuditError {
+    AuditError::Io { path: path.display().to_string(), source }
+}
+
+/// Writes the Markdown and JSON reports into `dir` (created if needed). The name takes the
+/// report's time; if taken, `_2`, `_3`, … is appended. The stem is claimed by creating the
+/// `.md` exclusively; the JSON is written to a temporary name and renamed into place, so a
+/// reader never sees half a JSON report.
+pub fn write_reports(dir: &Path, report: &Report) -> Result<ReportPaths, AuditError> {
+    fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let stamp = time::file_stamp(report.generated_unix);
+    let json = serde_json::to_vec_pretty(report)?;
+    let md = render_markdown(report);
+    for n in 1u32..10_000 {
+        let stem = if n == 1 { format!("{PREFIX}{stamp}") } else { format!("{PREFIX}{stamp}_{n}") };
+        let md_path = dir.join(format!("{stem}.md"));
+        let json_path = dir.join(format!("{stem}.json"));
+        if json_path.exists() {
+            continue;
+        }
+        let mut f = match OpenOptions::new().write(true).create_new(true).open(&md_path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io(&md_path, e)),
+        };
+        f.write_all(md.as_bytes()).map_err(|e| io(&md_path, e))?;
+        let tmp = dir.join(format!(".{stem}.json.tmp"));
+        fs::write(&tmp, &json).map_err(|e| io(&tmp, e))?;
+        fs::rename(&tmp, &json_path).map_err(|e| io(&json_path, e))?;
+        return Ok(ReportPaths { markdown: md_path, json: json_path });
+    }
+    Err(AuditError::NoFreeName(dir.display().to_string()))
+}
+
+/// Sort key of a report file name: (timestamp, suffix number).
+fn name_key(name: &str) -> Option<(String, u32)> {
+    let stem = name.strip_prefix(PREFIX)?.strip_suffix(".json")?;
+    if stem.len() < 15 {
+        return None;
+    }
+    let (ts, rest) = stem.split_at(15);
+    if !ts.chars().enumerate().all(|(i, c)| if i == 8 { c == '_' } else { c.is_ascii_digit() }) {
+        return None;
+    }
+    let n = match rest {
+        "" => 1,
+        r => r.strip_prefix('_')?.parse().ok()?,
+    };
+    Some((ts.to_string(), n))
+}
+
+/// The latest readable JSON report in `dir` with its path, skipping unreadable or foreign
+/// files. `None` when there is none (or the folder does not exist).
+pub fn latest_report(dir: &Path) -> Option<(PathBuf, Report)> {
+    let rd = fs::read_dir(dir).ok()?;
+    let mut names: Vec<((String, u32), PathBuf)> = rd
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            Some((name_key(&name)?, e.path()))
+        })
+        .collect();
+    names.sort();
+    for (_, path) in names.into_iter().rev() {
+        let Ok(bytes) = fs::read(&path) else { continue };
+        if let Ok(r) = serde_json::from_slice::<Report>(&bytes) {
+            if r.schema == REPORT_SCHEMA {
+                return Some((path, r));
+            }
+        }
+    }
+    None
+}
+
+/// The latest report in `dir` (see [`latest_report`]).
+pub fn load_previous(dir: &Path) -> Option<Report> {
+    latest_report(dir).map(|(_, r)| r)
+}
