@@ -76,7 +76,13 @@ fn structural(line: &str) -> bool {
         "local function ", "type ", "export {", "export *", "module.exports", "exports.", "}", "if __name__", "sys.exit(main())", "async function ",
     ];
     const EXACT: &[&str] = &["end", "begin", "return", "return;", "return None", "return null", "return nil", "main()", "else:", "else", "try:", "finally:"];
-    EXACT.contains(&t) || HEADS.iter().any(|h| t.starts_with(h))
+    if EXACT.contains(&t) || HEADS.iter().any(|h| t.starts_with(h)) {
+        return true;
+    }
+    // a method or function signature opening a body: `constructor() {`, `fn x(&self) -> u8 {`
+    let control = ["if", "for", "while", "switch", "match", "else if", "catch", "return", "loop"].iter().any(|k| t.starts_with(k));
+    t.ends_with('{') && t.contains('(') && !t.contains(" = ") && !t.contains(';') && !control
+        || (t.ends_with(':') && t.contains('(') && (t.starts_with("def ") || t.starts_with("async def ")))
 }
 
 /// Returns why a file is a placeholder, or `None` if it looks real.
