@@ -259,27 +259,31 @@ impl FileIndex {
         }
     }
 
-    /// One, several or none; several are narrowed to those under the plan's own folder.
+    /// One, several or none; several are narrowed to those nearest the plan.
     fn pick(&self, cands: Vec<u32>, plan_loc: Option<&(u16, String)>) -> Found {
         match cands.len() {
             0 => Found::None,
             1 => Found::One(cands[0]),
             _ => {
+                // the nearest folder above the plan (below the repository root) that holds
+                // any candidates decides
                 if let Some((r, dir)) = plan_loc {
-                    let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
-                    let near: Vec<u32> = cands
-                        .iter()
-                        .copied()
-                        .filter(|&id| {
-                            let (fr, rel) = &self.files[id as usize];
-                            fr == r && rel.starts_with(&prefix)
-                        })
-                        .collect();
-                    if near.len() == 1 {
-                        return Found::One(near[0]);
-                    }
-                    if near.len() > 1 && near.len() < cands.len() {
-                        return Found::Many(near);
+                    let mut d = dir.as_str();
+                    while !d.is_empty() {
+                        let prefix = format!("{d}/");
+                        let near: Vec<u32> = cands
+                            .iter()
+                            .copied()
+                            .filter(|&id| {
+                                let (fr, rel) = &self.files[id as usize];
+                                fr == r && rel.starts_with(&prefix)
+                            })
+                            .collect();
+                        match near.len() {
+                            0 => d = d.rsplit_once('/').map_or("", |(p, _)| p),
+                            1 => return Found::One(near[0]),
+                            _ => return Found::Many(near),
+                        }
                     }
                 }
                 Found::Many(cands)

@@ -384,3 +384,22 @@ fn cli_json_has_exactly_the_documented_shape() {
     assert_eq!(ws["claimed_done"], false);
     assert_eq!(ws["candidates"], serde_json::json!([]));
 }
+
+#[test]
+fn bare_names_resolve_to_the_nearest_folder_above_the_plan() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("mono");
+    write(&repo, "apps/web/docs/WIDGET_PLAN.md", "# Widget\n\n| Component | Files |\n|---|---|\n| UI | `widget.py`, `shared.py` |\n");
+    write(&repo, "apps/web/src/widget.py", REAL_PY);
+    write(&repo, "apps/api/src/widget.py", REAL_PY);
+    write(&repo, "apps/web/a/shared.py", REAL_PY);
+    write(&repo, "apps/web/b/shared.py", REAL_PY);
+    write(&repo, "libs/shared.py", REAL_PY);
+    let r = run(&[], &[&repo], None, 0);
+    let p = &r.plans[0];
+    assert_eq!(rows(p), vec![row("widget.py", "UI", "present", false), row("shared.py", "UI", "ambiguous", false)]);
+    let repo_s = s(&repo);
+    assert_eq!(deliverable(p, "widget.py").reason.as_deref(), Some(format!("found at {repo_s}/apps/web/src/widget.py").as_str()));
+    // the two under apps/web are the candidates; libs/ is further away
+    assert_eq!(deliverable(p, "shared.py").candidates, vec![format!("{repo_s}/apps/web/a/shared.py"), format!("{repo_s}/apps/web/b/shared.py")]);
+}
