@@ -1,1 +1,23 @@
-//! placeholder: the fingerprint core
+//! baton-fp: the native audio-fingerprint core.
+//!
+//! Decodes audio with symphonia (first 120 s, like fpcalc), resamples exactly like fpcalc's
+//! libswresample settings, computes Chromaprint-compatible fingerprints with `rusty-chromaprint`,
+//! scans libraries incrementally into the state SQLite database, reports coverage, finds
+//! duplicate groups through an inverted index and moves duplicates to a quarantine with a journal
+//! that `undo` reverses. No wasmtime here: the plugin-facing service functions live in
+//! [`service`].
+pub mod compare;
+pub mod db;
+pub mod decode;
+pub mod dedup;
+pub mod error;
+pub mod fingerprint;
+pub mod quarantine;
+pub mod resample;
+pub mod scan;
+pub mod service;
+
+pub use compare::{Comparison, compare};
+pub use decode::{AudioInfo, Tags, read_tags};
+pub use error::{FpError, Result};
+pub use fingerprint::{FileFingerprint, compress, fingerprint_file};

@@ -1,0 +1,108 @@
+//! Chromaprint-compatible fingerprints (the default algorithm, `fpcalc -raw`) and the compressed
+//! base64 form AcoustID uses (fpcalc's default output).
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use rusty_chromaprint::{Configuration, FingerprintCompressor, Fingerprinter};
+use serde::{Deserialize, Serialize};
+
+use crate::decode::{self, AudioInfo, Tags};
+use crate::error::Result;
+use crate::resample::TARGET_RATE;
+
+/// Seconds of audio covered by one fingerprint item (4096-sample frames, 1/3 overlap step at
+/// 11025 Hz: 1365.33 samples).
+pub const ITEM_SECONDS: f64 = 4096.0 / 3.0 / TARGET_RATE as f64;
+
+/// A fingerprinted file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileFingerprint {
+    pub path: PathBuf,
+    /// Whole-file duration in seconds (container value, else decoded length).
+    pub duration: f64,
+    /// Raw fingerprint, as `fpcalc -raw` prints it.
+    pub fingerprint: Vec<u32>,
+    pub info: AudioInfo,
+    pub tags: Tags,
+}
+
+impl FileFingerprint {
+    /// The compressed, URL-safe base64 form (fpcalc's default `FINGERPRINT=` value).
+    pub fn compressed(&self) -> String {
+        compress(&self.fingerprint)
+    }
+}
+
+/// Chromaprint's default configuration (algorithm 2, "TEST2").
+pub fn config() -> Configuration {
+    Configuration::preset_test2()
+}
+
+/// Fingerprints 11025 Hz mono samples (the output of [`decode::decode_for_fingerprint`]).
+pub fn fingerprint_samples(samples: &[i16]) -> Vec<u32> {
+    let cfg = config();
+    let mut p = Fingerprinter::new(&cfg);
+    // 11025 Hz mono is always accepted: start() only fails for < 1000 Hz or 0 channels.
+    if p.start(TARGET_RATE, 1).is_err() {
+        return Vec::new();
+    }
+    p.consume(samples);
+    p.finish();
+    p.fingerprint().to_vec()
+}
+
+/// Decodes the first 120 s of `path` and fingerprints it.
+pub fn fingerprint_file(path: &Path) -> Result<FileFingerprint> {
+    let d = decode::decode_for_fingerprint(path, decode::MAX_SECONDS)?;
+    let fingerprint = fingerprint_samples(&d.samples);
+    if fingerprint.is_empty() {
+        return Err(crate::FpError::Corrupt {
+            path: path.to_path_buf(),
+            detail: "audio too short to fingerprint".into(),
+        });
+    }
+    let duration = d.info.duration.unwrap_or(d.samples.len() as f64 / TARGET_RATE as f64);
+    Ok(FileFingerprint { path: path.to_path_buf(), duration, fingerprint, info: d.info, tags: d.tags })
+}
+
+/// Compressed fingerprint, URL-safe base64 without padding (AcoustID / fpcalc format).
+pub fn compress(fp: &[u32]) -> String {
+    let cfg = config();
+    let bytes = FingerprintCompressor::from(&cfg).compress(fp);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Fingerprint as little-endian bytes (the database form).
+pub fn to_bytes(fp: &[u32]) -> Vec<u8> {
+    fp.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Inverse of [`to_bytes`]; a trailing partial item is ignored.
+pub fn from_bytes(b: &[u8]) -> Vec<u32> {
+    b.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_roundtrip() {
+        let v = vec![1u32, 0xdead_beef, 7];
+        assert_eq!(from_bytes(&to_bytes(&v)), v);
+    }
+
+    #[test]
+    fn synthetic_tone_fingerprints() {
+        let samples: Vec<i16> = (0..TARGET_RATE as usize * 10)
+            .map(|i| {
+                let t = i as f64 / TARGET_RATE as f64;
+                let f = if (t as u32) % 2 == 0 { 440.0 } else { 660.0 };
+                ((t * f * std::f64::consts::TAU).sin() * 8000.0) as i16
+            })
+            .collect();
+        let fp = fingerprint_samples(&samples);
+        assert!(fp.len() > 50, "{}", fp.len());
+        assert!(!compress(&fp).is_empty());
+    }
+}
