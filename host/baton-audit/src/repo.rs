@@ -217,15 +217,22 @@ impl FileIndex {
                     return Resolution { found, checked, searched: true, narrowed_by: None };
                 }
             } else {
-                let cands = self.by_name.get(p).cloned().unwrap_or_default();
-                let (cands, narrowed_by) = self.narrow_by_group(cands, &e.group);
-                let found = self.pick(cands, plan_loc);
+                let all = self.by_name.get(p).map_or(&[][..], Vec::as_slice);
+                let near = self.nearest(all, plan_loc);
+                let (cands, narrowed_by) = self.narrow_by_group(near, &e.group);
+                let found = match cands.len() {
+                    0 => Found::None,
+                    1 => Found::One(cands[0]),
+                    _ => Found::Many(cands),
+                };
                 return Resolution { found, checked, searched: true, narrowed_by };
             }
         }
         Resolution { found: Found::None, checked, searched: true, narrowed_by: None }
     }
 
+    /// Narrows to candidates with a folder named after the group ("Activity Tracker" →
+    /// `activity_tracker/`, `activity-tracker/`, `activitytracker/`), when any has one.
     fn narrow_by_group(&self, cands: Vec<u32>, group: &str) -> (Vec<u32>, Option<String>) {
         if cands.len() < 2 {
             return (cands, None);
@@ -244,12 +251,8 @@ impl FileIndex {
             .copied()
             .filter(|&id| {
                 let rel = &self.files[id as usize].1;
-                let mut comps: Vec<&str> = rel.split('/').collect();
-                comps.pop();
-                comps.iter().any(|c| {
-                    let c = c.to_lowercase();
-                    keys.iter().any(|k| *k == c)
-                })
+                let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
+                !dir.is_empty() && dir.split('/').any(|c| keys.iter().any(|k| k.eq_ignore_ascii_case(c)))
             })
             .collect();
         if narrowed.is_empty() {
@@ -259,35 +262,38 @@ impl FileIndex {
         }
     }
 
-    /// One, several or none; several are narrowed to those nearest the plan.
-    fn pick(&self, cands: Vec<u32>, plan_loc: Option<&(u16, String)>) -> Found {
-        match cands.len() {
-            0 => Found::None,
-            1 => Found::One(cands[0]),
-            _ => {
-                // the nearest folder above the plan (below the repository root) that holds
-                // any candidates decides
-                if let Some((r, dir)) = plan_loc {
-                    let mut d = dir.as_str();
-                    while !d.is_empty() {
-                        let prefix = format!("{d}/");
-                        let near: Vec<u32> = cands
-                            .iter()
-                            .copied()
-                            .filter(|&id| {
-                                let (fr, rel) = &self.files[id as usize];
-                                fr == r && rel.starts_with(&prefix)
-                            })
-                            .collect();
-                        match near.len() {
-                            0 => d = d.rsplit_once('/').map_or("", |(p, _)| p),
-                            1 => return Found::One(near[0]),
-                            _ => return Found::Many(near),
-                        }
+    /// The candidates in the nearest folder above the plan (below the repository root)
+    /// that holds any; all of them when there is none or the plan is outside the repos.
+    fn nearest(&self, cands: &[u32], plan_loc: Option<&(u16, String)>) -> Vec<u32> {
+        if cands.len() > 1 {
+            if let Some((r, dir)) = plan_loc {
+                let mut d = dir.as_str();
+                while !d.is_empty() {
+                    let near: Vec<u32> = cands
+                        .iter()
+                        .copied()
+                        .filter(|&id| {
+                            let (fr, rel) = &self.files[id as usize];
+                            fr == r && rel.len() > d.len() && rel.as_bytes()[d.len()] == b'/' && rel.starts_with(d)
+                        })
+                        .collect();
+                    if !near.is_empty() {
+                        return near;
                     }
+                    d = d.rsplit_once('/').map_or("", |(p, _)| p);
                 }
-                Found::Many(cands)
             }
+        }
+        cands.to_vec()
+    }
+
+    /// One, several (narrowed to those nearest the plan) or none.
+    fn pick(&self, cands: Vec<u32>, plan_loc: Option<&(u16, String)>) -> Found {
+        let near = self.nearest(&cands, plan_loc);
+        match near.len() {
+            0 => Found::None,
+            1 => Found::One(near[0]),
+            _ => Found::Many(near),
         }
     }
 }

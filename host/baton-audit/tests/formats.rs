@@ -54,8 +54,8 @@ pub fn markdown_fixture(root: &std::path::Path) -> (std::path::PathBuf, std::pat
     for f in ["core/event_queue.py", "core/event_handler.py", "handlers/base_handler.py", "handlers/registry.py", "dashboard/dashboard_service.py", "logging/execution_logger.py", "monitoring/status_monitor.py"] {
         write(&repo, &format!("{we}/{f}"), REAL_PY);
     }
-    // a second registry.py elsewhere: "Handlers" narrows to handlers/
-    write(&repo, "tools/registry.py", REAL_PY);
+    // a second registry.py near the plan: "Handlers" narrows to handlers/
+    write(&repo, &format!("{we}/legacy/registry.py"), REAL_PY);
     write(&repo, &format!("{we}/dashboard/metrics_aggregator.py"), "class MetricsAggregator:\n    pass\n");
     write(&repo, &format!("{we}/monitoring/health_checker.py"), "\"\"\"Health checks.\"\"\"\n\n\ndef check(service):\n    raise NotImplementedError\n");
     // alert_manager.py twice, neither under monitoring/ nor under the plan's folder
