@@ -143,6 +143,12 @@ impl FileIndex {
                 }
             });
         }
+        // candidate lists in (root, path) order: deterministic reports, and the files under
+        // one folder form a contiguous run (see `nearest`)
+        let files = &idx.files;
+        for v in idx.by_name.values_mut() {
+            v.sort_unstable_by(|a, b| files[*a as usize].cmp(&files[*b as usize]));
+        }
         (idx, plans)
     }
 
@@ -264,21 +270,25 @@ impl FileIndex {
 
     /// The candidates in the nearest folder above the plan (below the repository root)
     /// that holds any; all of them when there is none or the plan is outside the repos.
+    /// `cands` must be sorted by (root, path), as every list of the index is.
     fn nearest(&self, cands: &[u32], plan_loc: Option<&(u16, String)>) -> Vec<u32> {
         if cands.len() > 1 {
             if let Some((r, dir)) = plan_loc {
                 let mut d = dir.as_str();
                 while !d.is_empty() {
-                    let near: Vec<u32> = cands
-                        .iter()
-                        .copied()
-                        .filter(|&id| {
-                            let (fr, rel) = &self.files[id as usize];
-                            fr == r && rel.len() > d.len() && rel.as_bytes()[d.len()] == b'/' && rel.starts_with(d)
-                        })
-                        .collect();
-                    if !near.is_empty() {
-                        return near;
+                    let prefix = format!("{d}/");
+                    // `cands` is sorted by (root, path): the files under `d/` are one run
+                    let key = |id: &u32| {
+                        let (fr, rel) = &self.files[*id as usize];
+                        (*fr, rel.as_str())
+                    };
+                    let lo = cands.partition_point(|id| key(id) < (*r, prefix.as_str()));
+                    let hi = lo + cands[lo..].partition_point(|id| {
+                        let (fr, rel) = key(id);
+                        fr == *r && rel.starts_with(prefix.as_str())
+                    });
+                    if hi > lo {
+                        return cands[lo..hi].to_vec();
                     }
                     d = d.rsplit_once('/').map_or("", |(p, _)| p);
                 }

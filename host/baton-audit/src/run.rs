@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -77,8 +78,10 @@ fn check(e: &Expected, index: &FileIndex, loc: Option<&(u16, String)>, fp: &mut 
         Found::One(id) => {
             let full = index.full(id);
             fp.str(&full);
-            match fs::metadata(&full) {
-                Ok(m) => {
+            // one open: metadata and content from the same handle
+            let opened = fs::File::open(&full).and_then(|f| f.metadata().map(|m| (f, m)));
+            match opened {
+                Ok((mut file, m)) => {
                     let size = m.len();
                     fp.u64(size);
                     fp.u64(mtime_nanos(&m));
@@ -87,8 +90,9 @@ fn check(e: &Expected, index: &FileIndex, loc: Option<&(u16, String)>, fp: &mut 
                     let reason = if size > stub::READ_LIMIT {
                         None
                     } else {
-                        match fs::read(&full) {
-                            Ok(bytes) => stub::stub_reason(name, &bytes, size),
+                        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+                        match file.read_to_end(&mut bytes) {
+                            Ok(_) => stub::stub_reason(name, &bytes, size),
                             Err(err) => Some(format!("exists but cannot be read: {err}")),
                         }
                     };
