@@ -194,15 +194,14 @@ impl FileIndex {
             let p = form.trim_start_matches('/');
             if p.contains('/') {
                 // relative to the plan's folder
-                if let Some((r, dir)) = plan_loc {
-                    if !dir.is_empty() {
+                if let Some((r, dir)) = plan_loc
+                    && !dir.is_empty() {
                         let rel = format!("{dir}/{p}");
                         checked.push(join(&self.roots[*r as usize], &rel));
                         if let Some(&id) = self.lookup_rel(&rel).iter().find(|&&id| self.files[id as usize].0 == *r) {
                             return Resolution { found: Found::One(id), checked, searched: false, narrowed_by: None };
                         }
                     }
-                }
                 for root in &self.roots {
                     checked.push(join(root, p));
                 }
@@ -272,8 +271,8 @@ impl FileIndex {
     /// that holds any; all of them when there is none or the plan is outside the repos.
     /// `cands` must be sorted by (root, path), as every list of the index is.
     fn nearest(&self, cands: &[u32], plan_loc: Option<&(u16, String)>) -> Vec<u32> {
-        if cands.len() > 1 {
-            if let Some((r, dir)) = plan_loc {
+        if cands.len() > 1
+            && let Some((r, dir)) = plan_loc {
                 let mut d = dir.as_str();
                 while !d.is_empty() {
                     let prefix = format!("{d}/");
@@ -293,7 +292,6 @@ impl FileIndex {
                     d = d.rsplit_once('/').map_or("", |(p, _)| p);
                 }
             }
-        }
         cands.to_vec()
     }
 

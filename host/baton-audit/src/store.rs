@@ -84,11 +84,10 @@ pub fn latest_report(dir: &Path) -> Option<(PathBuf, Report)> {
     names.sort();
     for (_, path) in names.into_iter().rev() {
         let Ok(bytes) = fs::read(&path) else { continue };
-        if let Ok(r) = serde_json::from_slice::<Report>(&bytes) {
-            if r.schema == REPORT_SCHEMA {
+        if let Ok(r) = serde_json::from_slice::<Report>(&bytes)
+            && r.schema == REPORT_SCHEMA {
                 return Some((path, r));
             }
-        }
     }
     None
 }

@@ -185,11 +185,10 @@ pub fn stub_reason(name: &str, content: &[u8], size: u64) -> Option<String> {
         }
         return Some(format!("only comments ({size} bytes)"));
     }
-    if let Some(p) = first {
-        if placeholders.len() > real {
+    if let Some(p) = first
+        && placeholders.len() > real {
             return Some(format!("{} placeholder statements ({p}…) against {real} lines of code", placeholders.len()));
         }
-    }
     if real_bytes < 16 && decls + real <= 2 {
         return Some(format!("tiny file ({size} bytes)"));
     }

@@ -34,7 +34,7 @@ fn fence_marker(line: &str) -> Option<(String, String)> {
     for ch in ['`', '~'] {
         let n = t.chars().take_while(|&c| c == ch).count();
         if n >= 3 {
-            let lang = t[n..].trim().split_whitespace().next().unwrap_or("").to_lowercase();
+            let lang = t[n..].split_whitespace().next().unwrap_or("").to_lowercase();
             return Some((std::iter::repeat_n(ch, n).collect(), lang));
         }
     }
@@ -88,6 +88,9 @@ fn split_row(line: &str) -> Vec<String> {
     cells.push(cur.trim().to_string());
     cells
 }
+
+/// An open code fence: its marker, language, and the (line number, text) lines so far.
+type OpenFence<'a> = (String, String, Vec<(usize, &'a str)>);
 
 struct Table {
     status_cols: Vec<usize>,
@@ -153,7 +156,7 @@ fn tree_like(lines: &[(usize, &str)], lang: &str) -> bool {
     if boxy >= 2 {
         return true;
     }
-    if lang != "" && lang != "text" && lang != "tree" {
+    if !lang.is_empty() && lang != "text" && lang != "tree" {
         return false;
     }
     let entries: Vec<&str> = lines.iter().map(|(_, l)| strip_tree_comment(l).trim()).filter(|l| !l.is_empty()).collect();
@@ -181,7 +184,7 @@ fn tree_entries<'a>(lines: &[(usize, &'a str)]) -> Vec<(usize, usize, &'a str, &
         while k < bytes.len() {
             let (_, c) = bytes[k];
             let ascii_branch = (c == '+' || c == '|' || c == '`') && bytes.get(k + 1).is_some_and(|&(_, n)| n == '-');
-            if matches!(c, ' ' | '\t' | '│' | '├' | '└' | '─' | '┬' | '┃' | '┣' | '┗' | '━' | '\u{a0}') || ascii_branch || (c == '|' && !ascii_branch) || (c == '-' && k > 0 && matches!(bytes[k - 1].1, '-' | '+' | '|' | '`'))
+            if matches!(c, ' ' | '\t' | '│' | '├' | '└' | '─' | '┬' | '┃' | '┣' | '┗' | '━' | '\u{a0}') || ascii_branch || c == '|' || (c == '-' && k > 0 && matches!(bytes[k - 1].1, '-' | '+' | '|' | '`'))
             {
                 col += if c == '\t' { 4 } else { 1 };
                 k += 1;
@@ -276,11 +279,10 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
                 }
                 sections.push(Section { title: clean_label(title), level, own: heading_claim(title), parent });
                 cur = sections.len() - 1;
-            } else if let Some(v) = status_value(line) {
-                if sections[cur].own.is_none() {
+            } else if let Some(v) = status_value(line)
+                && sections[cur].own.is_none() {
                     sections[cur].own = claim(v, true);
                 }
-            }
             line_section[i] = cur;
         }
     }
@@ -307,7 +309,7 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
     let mut table: Option<Table> = None;
     let mut list_stack: Vec<(usize, Option<String>, Option<bool>)> = Vec::new();
     let mut label: Option<String> = None;
-    let mut fence: Option<(String, String, Vec<(usize, &str)>)> = None;
+    let mut fence: Option<OpenFence> = None;
     let mut i = 0;
     while i < lines.len() {
         let line = lines[i];

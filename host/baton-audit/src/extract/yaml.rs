@@ -251,8 +251,8 @@ fn skip_ws(it: &mut std::iter::Peekable<std::str::Chars>) {
 fn flow_scalar(it: &mut std::iter::Peekable<std::str::Chars>, in_map_key: bool) -> String {
     skip_ws(it);
     let mut s = String::new();
-    if let Some(&q) = it.peek() {
-        if q == '"' || q == '\'' {
+    if let Some(&q) = it.peek()
+        && (q == '"' || q == '\'') {
             it.next();
             let mut prev = ' ';
             for c in it.by_ref() {
@@ -264,7 +264,6 @@ fn flow_scalar(it: &mut std::iter::Peekable<std::str::Chars>, in_map_key: bool) 
             }
             return if q == '"' { unquote(&format!("\"{s}\"")) } else { s };
         }
-    }
     while let Some(&c) = it.peek() {
         if c == ',' || c == ']' || c == '}' || (in_map_key && c == ':') {
             break;
