@@ -269,7 +269,10 @@ impl Report {
                     groups: p
                         .groups
                         .iter()
-                        .map(|g| CliGroup { name: &g.name, completion: g.completion })
+                        .map(|g| CliGroup {
+                            name: &g.name,
+                            completion: g.completion,
+                        })
                         .collect(),
                     deliverables: p
                         .deliverables

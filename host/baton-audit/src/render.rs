@@ -52,11 +52,22 @@ fn evidence(d: &Deliverable) -> String {
             if let Some(r) = &d.reason {
                 parts.push(r.clone());
             }
-            parts.push(format!("candidates: {}", d.candidates.iter().map(|c| code(c)).collect::<Vec<_>>().join(", ")));
+            parts.push(format!(
+                "candidates: {}",
+                d.candidates
+                    .iter()
+                    .map(|c| code(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
         }
         Status::Present => {
             if let Some(p) = &d.evidence.resolved {
-                parts.push(format!("{} ({} bytes)", code(p), d.evidence.size.unwrap_or(0)));
+                parts.push(format!(
+                    "{} ({} bytes)",
+                    code(p),
+                    d.evidence.size.unwrap_or(0)
+                ));
             }
         }
     }
@@ -68,9 +79,30 @@ pub fn render_markdown(r: &Report) -> String {
     let mut s = String::new();
     let (present, expected) = r.totals();
     let _ = writeln!(s, "# Plans Audit Report\n");
-    let _ = writeln!(s, "Generated {} by baton-audit {}. Every status below was checked against the file system; the plans' own claims are only compared, never trusted.\n", r.generated_at, env!("CARGO_PKG_VERSION"));
-    let _ = writeln!(s, "- Plans folders: {}", r.plans_dirs.iter().map(|d| code(d)).collect::<Vec<_>>().join(", "));
-    let _ = writeln!(s, "- Repositories: {}", r.repo_dirs.iter().map(|d| code(d)).collect::<Vec<_>>().join(", "));
+    let _ = writeln!(
+        s,
+        "Generated {} by baton-audit {}. Every status below was checked against the file system; the plans' own claims are only compared, never trusted.\n",
+        r.generated_at,
+        env!("CARGO_PKG_VERSION")
+    );
+    let _ = writeln!(
+        s,
+        "- Plans folders: {}",
+        r.plans_dirs
+            .iter()
+            .map(|d| code(d))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(
+        s,
+        "- Repositories: {}",
+        r.repo_dirs
+            .iter()
+            .map(|d| code(d))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let _ = writeln!(s, "- Input fingerprint: `{}`\n", r.fingerprint);
 
     // Summary
@@ -78,15 +110,24 @@ pub fn render_markdown(r: &Report) -> String {
     if r.plans.is_empty() {
         let _ = writeln!(s, "No plans found.\n");
     } else {
-        let prev: std::collections::HashMap<&str, &PlanChange> =
-            r.changes.iter().flat_map(|c| c.plans.iter()).map(|p| (p.plan.as_str(), p)).collect();
-        let _ = writeln!(s, "| Plan | Format | Present | Missing | Stub | Ambiguous | False claims | Completion | Since last audit |");
+        let prev: std::collections::HashMap<&str, &PlanChange> = r
+            .changes
+            .iter()
+            .flat_map(|c| c.plans.iter())
+            .map(|p| (p.plan.as_str(), p))
+            .collect();
+        let _ = writeln!(
+            s,
+            "| Plan | Format | Present | Missing | Stub | Ambiguous | False claims | Completion | Since last audit |"
+        );
         let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---|");
         for p in &r.plans {
             let count = |st: Status| p.deliverables.iter().filter(|d| d.status == st).count();
             let fc = r.false_claims.iter().filter(|f| f.plan == p.path).count();
             let change = match prev.get(p.path.as_str()) {
-                Some(c) if c.before != c.after => format!("{} → {}", opt_pct(c.before), opt_pct(c.after)),
+                Some(c) if c.before != c.after => {
+                    format!("{} → {}", opt_pct(c.before), opt_pct(c.after))
+                }
                 Some(_) => "changed deliverables".to_string(),
                 None if r.changes.is_some() => "unchanged".to_string(),
                 None => "first audit".to_string(),
@@ -108,22 +149,55 @@ pub fn render_markdown(r: &Report) -> String {
                 change
             );
         }
-        let total = if expected == 0 { 0.0 } else { present as f64 / expected as f64 };
-        let _ = writeln!(s, "| **All {} plans** | | {} | | | | {} | **{}** ({}/{}) | |\n", r.plans.len(), present, r.false_claims.len(), pct(total), present, expected);
+        let total = if expected == 0 {
+            0.0
+        } else {
+            present as f64 / expected as f64
+        };
+        let _ = writeln!(
+            s,
+            "| **All {} plans** | | {} | | | | {} | **{}** ({}/{}) | |\n",
+            r.plans.len(),
+            present,
+            r.false_claims.len(),
+            pct(total),
+            present,
+            expected
+        );
     }
     let new = r.gaps.iter().filter(|g| g.new).count();
-    let _ = writeln!(s, "False claims: {}. Open gaps: {} ({} new). Errors: {}.\n", r.false_claims.len(), r.gaps.len(), new, r.errors.len());
+    let _ = writeln!(
+        s,
+        "False claims: {}. Open gaps: {} ({} new). Errors: {}.\n",
+        r.false_claims.len(),
+        r.gaps.len(),
+        new,
+        r.errors.len()
+    );
 
     // False claims
     let _ = writeln!(s, "## False claims\n");
     if r.false_claims.is_empty() {
-        let _ = writeln!(s, "None: no deliverable is claimed done while missing or a stub.\n");
+        let _ = writeln!(
+            s,
+            "None: no deliverable is claimed done while missing or a stub.\n"
+        );
     } else {
-        let _ = writeln!(s, "Deliverables a plan calls done (ticked, ✅, \"Complete\", `completed`) that are missing or placeholders.\n");
+        let _ = writeln!(
+            s,
+            "Deliverables a plan calls done (ticked, ✅, \"Complete\", `completed`) that are missing or placeholders.\n"
+        );
         let _ = writeln!(s, "| Plan | Deliverable | Status | Evidence |");
         let _ = writeln!(s, "|---|---|---|---|");
         for f in &r.false_claims {
-            let _ = writeln!(s, "| {} | {} | **{}** | {} |", code(&f.plan), code(&f.path), f.status.as_str(), cell(f.reason.as_deref().unwrap_or("")));
+            let _ = writeln!(
+                s,
+                "| {} | {} | **{}** | {} |",
+                code(&f.plan),
+                code(&f.path),
+                f.status.as_str(),
+                cell(f.reason.as_deref().unwrap_or(""))
+            );
         }
         let _ = writeln!(s);
     }
@@ -131,8 +205,22 @@ pub fn render_markdown(r: &Report) -> String {
     // Gaps per plan
     let _ = writeln!(s, "## Gaps by plan\n");
     for p in &r.plans {
-        let _ = writeln!(s, "### {} — {}% ({}/{})\n", code(&p.path), (p.completion * 100.0).round(), p.present, p.expected);
-        let _ = writeln!(s, "{} · format {} · {} tasks ({} ticked)\n", cell(&p.title), p.format.as_str(), p.tasks.len(), p.tasks.iter().filter(|t| t.done).count());
+        let _ = writeln!(
+            s,
+            "### {} — {}% ({}/{})\n",
+            code(&p.path),
+            (p.completion * 100.0).round(),
+            p.present,
+            p.expected
+        );
+        let _ = writeln!(
+            s,
+            "{} · format {} · {} tasks ({} ticked)\n",
+            cell(&p.title),
+            p.format.as_str(),
+            p.tasks.len(),
+            p.tasks.iter().filter(|t| t.done).count()
+        );
         if p.deliverables.is_empty() {
             let _ = writeln!(s, "This plan names no checkable file; nothing to verify.\n");
             continue;
@@ -141,17 +229,33 @@ pub fn render_markdown(r: &Report) -> String {
             let _ = writeln!(s, "| Group | Completion |");
             let _ = writeln!(s, "|---|---:|");
             for g in &p.groups {
-                let _ = writeln!(s, "| {} | {} ({}/{}) |", cell(&g.name), pct(g.completion), g.present, g.expected);
+                let _ = writeln!(
+                    s,
+                    "| {} | {} ({}/{}) |",
+                    cell(&g.name),
+                    pct(g.completion),
+                    g.present,
+                    g.expected
+                );
             }
             let _ = writeln!(s);
         }
-        let mut gaps: Vec<&Deliverable> = p.deliverables.iter().filter(|d| d.status.is_gap()).collect();
+        let mut gaps: Vec<&Deliverable> = p
+            .deliverables
+            .iter()
+            .filter(|d| d.status.is_gap())
+            .collect();
         if gaps.is_empty() {
             let _ = writeln!(s, "All {} deliverables present.\n", p.expected);
             continue;
         }
-        gaps.sort_by_key(|d| !(d.claimed_done && matches!(d.status, Status::Missing | Status::Stub)));
-        let _ = writeln!(s, "| Deliverable | Group | Status | Claimed done | Evidence |");
+        gaps.sort_by_key(|d| {
+            !(d.claimed_done && matches!(d.status, Status::Missing | Status::Stub))
+        });
+        let _ = writeln!(
+            s,
+            "| Deliverable | Group | Status | Claimed done | Evidence |"
+        );
         let _ = writeln!(s, "|---|---|---|---|---|");
         for d in gaps {
             let claimed = match (d.claimed_done, d.status) {
@@ -159,7 +263,16 @@ pub fn render_markdown(r: &Report) -> String {
                 (true, _) => "yes",
                 _ => "no",
             };
-            let _ = writeln!(s, "| {} (line {}) | {} | {} | {} | {} |", code(&d.path), d.evidence.line, cell(&d.group), d.status.as_str(), claimed, evidence(d));
+            let _ = writeln!(
+                s,
+                "| {} (line {}) | {} | {} | {} | {} |",
+                code(&d.path),
+                d.evidence.line,
+                cell(&d.group),
+                d.status.as_str(),
+                claimed,
+                evidence(d)
+            );
         }
         let _ = writeln!(s);
     }
@@ -183,10 +296,23 @@ pub fn render_markdown(r: &Report) -> String {
                 };
                 let _ = writeln!(s, "- {}: {}", code(&pc.plan), what);
                 for g in &pc.groups {
-                    let _ = writeln!(s, "  - {} {} → {}", cell(&g.name), opt_pct(g.before), opt_pct(g.after));
+                    let _ = writeln!(
+                        s,
+                        "  - {} {} → {}",
+                        cell(&g.name),
+                        opt_pct(g.before),
+                        opt_pct(g.after)
+                    );
                 }
                 for d in &pc.deliverables {
-                    let _ = writeln!(s, "  - {} ({}): {} → {}", code(&d.path), cell(&d.group), status_word(d.before), status_word(d.after));
+                    let _ = writeln!(
+                        s,
+                        "  - {} ({}): {} → {}",
+                        code(&d.path),
+                        cell(&d.group),
+                        status_word(d.before),
+                        status_word(d.after)
+                    );
                 }
             }
             let _ = writeln!(s);
@@ -195,14 +321,25 @@ pub fn render_markdown(r: &Report) -> String {
 
     // New gaps
     let _ = writeln!(s, "## New gaps\n");
-    let fresh: Vec<&Gap> = r.gaps.iter().filter(|g| g.new || g.emitted.is_none()).collect();
+    let fresh: Vec<&Gap> = r
+        .gaps
+        .iter()
+        .filter(|g| g.new || g.emitted.is_none())
+        .collect();
     if fresh.is_empty() {
         let _ = writeln!(s, "None.\n");
     } else {
         let _ = writeln!(s, "| Plan | Deliverable | Status | Follow-up |");
         let _ = writeln!(s, "|---|---|---|---|");
         for g in fresh {
-            let _ = writeln!(s, "| {} | {} | {} | {} |", code(&g.plan), code(&g.path), g.status.as_str(), g.emitted.as_deref().map_or("not emitted".to_string(), code));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} |",
+                code(&g.plan),
+                code(&g.path),
+                g.status.as_str(),
+                g.emitted.as_deref().map_or("not emitted".to_string(), code)
+            );
         }
         let _ = writeln!(s);
     }

@@ -11,8 +11,22 @@ use crate::model::AuditIssue;
 
 /// Folders never walked: VCS data, dependency caches, build output.
 const SKIP_DIRS: &[&str] = &[
-    ".git", ".hg", ".svn", "node_modules", "target", "__pycache__", ".venv", "venv", ".tox",
-    ".mypy_cache", ".pytest_cache", ".ruff_cache", ".idea", ".gradle", ".next", ".cache",
+    ".git",
+    ".hg",
+    ".svn",
+    "node_modules",
+    "target",
+    "__pycache__",
+    ".venv",
+    "venv",
+    ".tox",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".idea",
+    ".gradle",
+    ".next",
+    ".cache",
 ];
 
 /// Joins a root as given with a `/`-separated relative path.
@@ -34,13 +48,18 @@ pub fn walk(root: &str, errors: &mut Vec<AuditIssue>, mut f: impl FnMut(&str)) {
         let rd = match fs::read_dir(&dir) {
             Ok(rd) => rd,
             Err(e) => {
-                errors.push(AuditIssue { path: dir, message: format!("cannot read folder: {e}") });
+                errors.push(AuditIssue {
+                    path: dir,
+                    message: format!("cannot read folder: {e}"),
+                });
                 continue;
             }
         };
         let mut names: Vec<(String, bool)> = Vec::new();
         for entry in rd.flatten() {
-            let Ok(name) = entry.file_name().into_string() else { continue };
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
             let Ok(ft) = entry.file_type() else { continue };
             let is_dir = if ft.is_symlink() {
                 // a symlinked file counts; symlinked folders are not followed (loops)
@@ -59,7 +78,11 @@ pub fn walk(root: &str, errors: &mut Vec<AuditIssue>, mut f: impl FnMut(&str)) {
         }
         names.sort();
         for (name, is_dir) in names.into_iter().rev() {
-            let rel = if rel_dir.is_empty() { name.clone() } else { format!("{rel_dir}/{name}") };
+            let rel = if rel_dir.is_empty() {
+                name.clone()
+            } else {
+                format!("{rel_dir}/{name}")
+            };
             if is_dir {
                 if !SKIP_DIRS.contains(&name.as_str()) {
                     stack.push(rel);
@@ -124,11 +147,19 @@ pub struct FileIndex {
 impl FileIndex {
     /// Walks the roots once. Returns the index and the plan files found in them (full paths).
     pub fn build(roots: &[String], errors: &mut Vec<AuditIssue>) -> (FileIndex, Vec<String>) {
-        let mut idx = FileIndex { roots: roots.to_vec(), files: Vec::new(), by_name: HashMap::new(), by_rel: HashMap::new() };
+        let mut idx = FileIndex {
+            roots: roots.to_vec(),
+            files: Vec::new(),
+            by_name: HashMap::new(),
+            by_rel: HashMap::new(),
+        };
         let mut plans = Vec::new();
         for (ri, root) in roots.iter().enumerate() {
             if !Path::new(root).is_dir() {
-                errors.push(AuditIssue { path: root.clone(), message: "repository folder does not exist or is not a folder".into() });
+                errors.push(AuditIssue {
+                    path: root.clone(),
+                    message: "repository folder does not exist or is not a folder".into(),
+                });
                 continue;
             }
             let ri = u16::try_from(ri).unwrap_or(u16::MAX);
@@ -195,31 +226,56 @@ impl FileIndex {
             if p.contains('/') {
                 // relative to the plan's folder
                 if let Some((r, dir)) = plan_loc
-                    && !dir.is_empty() {
-                        let rel = format!("{dir}/{p}");
-                        checked.push(join(&self.roots[*r as usize], &rel));
-                        if let Some(&id) = self.lookup_rel(&rel).iter().find(|&&id| self.files[id as usize].0 == *r) {
-                            return Resolution { found: Found::One(id), checked, searched: false, narrowed_by: None };
-                        }
+                    && !dir.is_empty()
+                {
+                    let rel = format!("{dir}/{p}");
+                    checked.push(join(&self.roots[*r as usize], &rel));
+                    if let Some(&id) = self
+                        .lookup_rel(&rel)
+                        .iter()
+                        .find(|&&id| self.files[id as usize].0 == *r)
+                    {
+                        return Resolution {
+                            found: Found::One(id),
+                            checked,
+                            searched: false,
+                            narrowed_by: None,
+                        };
                     }
+                }
                 for root in &self.roots {
                     checked.push(join(root, p));
                 }
                 let exact = self.lookup_rel(p);
                 let found = self.pick(exact, plan_loc);
                 if found != Found::None {
-                    return Resolution { found, checked, searched: false, narrowed_by: None };
+                    return Resolution {
+                        found,
+                        checked,
+                        searched: false,
+                        narrowed_by: None,
+                    };
                 }
                 let name = p.rsplit('/').next().unwrap_or(p);
                 let suffix = format!("/{p}");
                 let cands: Vec<u32> = self
                     .by_name
                     .get(name)
-                    .map(|v| v.iter().copied().filter(|&id| self.files[id as usize].1.ends_with(&suffix)).collect())
+                    .map(|v| {
+                        v.iter()
+                            .copied()
+                            .filter(|&id| self.files[id as usize].1.ends_with(&suffix))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let found = self.pick(cands, plan_loc);
                 if found != Found::None {
-                    return Resolution { found, checked, searched: true, narrowed_by: None };
+                    return Resolution {
+                        found,
+                        checked,
+                        searched: true,
+                        narrowed_by: None,
+                    };
                 }
             } else {
                 let all = self.by_name.get(p).map_or(&[][..], Vec::as_slice);
@@ -230,10 +286,20 @@ impl FileIndex {
                     1 => Found::One(cands[0]),
                     _ => Found::Many(cands),
                 };
-                return Resolution { found, checked, searched: true, narrowed_by };
+                return Resolution {
+                    found,
+                    checked,
+                    searched: true,
+                    narrowed_by,
+                };
             }
         }
-        Resolution { found: Found::None, checked, searched: true, narrowed_by: None }
+        Resolution {
+            found: Found::None,
+            checked,
+            searched: true,
+            narrowed_by: None,
+        }
     }
 
     /// Narrows to candidates with a folder named after the group ("Activity Tracker" →
@@ -257,7 +323,10 @@ impl FileIndex {
             .filter(|&id| {
                 let rel = &self.files[id as usize].1;
                 let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
-                !dir.is_empty() && dir.split('/').any(|c| keys.iter().any(|k| k.eq_ignore_ascii_case(c)))
+                !dir.is_empty()
+                    && dir
+                        .split('/')
+                        .any(|c| keys.iter().any(|k| k.eq_ignore_ascii_case(c)))
             })
             .collect();
         if narrowed.is_empty() {
@@ -272,26 +341,28 @@ impl FileIndex {
     /// `cands` must be sorted by (root, path), as every list of the index is.
     fn nearest(&self, cands: &[u32], plan_loc: Option<&(u16, String)>) -> Vec<u32> {
         if cands.len() > 1
-            && let Some((r, dir)) = plan_loc {
-                let mut d = dir.as_str();
-                while !d.is_empty() {
-                    let prefix = format!("{d}/");
-                    // `cands` is sorted by (root, path): the files under `d/` are one run
-                    let key = |id: &u32| {
-                        let (fr, rel) = &self.files[*id as usize];
-                        (*fr, rel.as_str())
-                    };
-                    let lo = cands.partition_point(|id| key(id) < (*r, prefix.as_str()));
-                    let hi = lo + cands[lo..].partition_point(|id| {
+            && let Some((r, dir)) = plan_loc
+        {
+            let mut d = dir.as_str();
+            while !d.is_empty() {
+                let prefix = format!("{d}/");
+                // `cands` is sorted by (root, path): the files under `d/` are one run
+                let key = |id: &u32| {
+                    let (fr, rel) = &self.files[*id as usize];
+                    (*fr, rel.as_str())
+                };
+                let lo = cands.partition_point(|id| key(id) < (*r, prefix.as_str()));
+                let hi = lo
+                    + cands[lo..].partition_point(|id| {
                         let (fr, rel) = key(id);
                         fr == *r && rel.starts_with(prefix.as_str())
                     });
-                    if hi > lo {
-                        return cands[lo..hi].to_vec();
-                    }
-                    d = d.rsplit_once('/').map_or("", |(p, _)| p);
+                if hi > lo {
+                    return cands[lo..hi].to_vec();
                 }
+                d = d.rsplit_once('/').map_or("", |(p, _)| p);
             }
+        }
         cands.to_vec()
     }
 

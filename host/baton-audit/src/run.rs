@@ -33,7 +33,11 @@ pub struct AuditInput {
 
 fn path_string(p: &Path) -> String {
     let s = p.to_string_lossy().replace('\\', "/");
-    if s.len() > 1 { s.trim_end_matches('/').to_string() } else { s }
+    if s.len() > 1 {
+        s.trim_end_matches('/').to_string()
+    } else {
+        s
+    }
 }
 
 /// Plans under the plans folders: every `.md` file except our reports.
@@ -41,7 +45,10 @@ fn plans_in_dirs(dirs: &[String], errors: &mut Vec<AuditIssue>) -> Vec<String> {
     let mut out = Vec::new();
     for d in dirs {
         if !Path::new(d).is_dir() {
-            errors.push(AuditIssue { path: d.clone(), message: "plans folder does not exist or is not a folder".into() });
+            errors.push(AuditIssue {
+                path: d.clone(),
+                message: "plans folder does not exist or is not a folder".into(),
+            });
             continue;
         }
         repo::walk(d, errors, |rel| {
@@ -62,7 +69,12 @@ fn mtime_nanos(m: &fs::Metadata) -> u64 {
 }
 
 /// Checks one deliverable against the index.
-fn check(e: &Expected, index: &FileIndex, loc: Option<&(u16, String)>, fp: &mut Fingerprinter) -> Deliverable {
+fn check(
+    e: &Expected,
+    index: &FileIndex,
+    loc: Option<&(u16, String)>,
+    fp: &mut Fingerprinter,
+) -> Deliverable {
     let r = index.resolve(e, loc);
     let mut d = Deliverable {
         path: e.path.clone(),
@@ -71,7 +83,12 @@ fn check(e: &Expected, index: &FileIndex, loc: Option<&(u16, String)>, fp: &mut 
         claimed_done: e.claimed_done,
         reason: None,
         candidates: Vec::new(),
-        evidence: Evidence { checked: r.checked.clone(), resolved: None, size: None, line: e.line },
+        evidence: Evidence {
+            checked: r.checked.clone(),
+            resolved: None,
+            size: None,
+            line: e.line,
+        },
     };
     fp.str(&e.path);
     match r.found {
@@ -130,8 +147,15 @@ fn check(e: &Expected, index: &FileIndex, loc: Option<&(u16, String)>, fp: &mut 
             }
             let name = e.path.rsplit('/').next().unwrap_or(&e.path);
             d.reason = Some(match &r.narrowed_by {
-                Some(n) => format!("{} files named {name} under {n}; not guessing", d.candidates.len()),
-                None => format!("{} files match {}; not guessing", d.candidates.len(), e.path),
+                Some(n) => format!(
+                    "{} files named {name} under {n}; not guessing",
+                    d.candidates.len()
+                ),
+                None => format!(
+                    "{} files match {}; not guessing",
+                    d.candidates.len(),
+                    e.path
+                ),
             });
         }
         Found::None => {
@@ -140,7 +164,11 @@ fn check(e: &Expected, index: &FileIndex, loc: Option<&(u16, String)>, fp: &mut 
             d.reason = Some(if r.checked.is_empty() {
                 format!("no file named {name} in the repositories")
             } else {
-                format!("not found: checked {}; no file ending in /{}", r.checked.join(", "), e.alt.as_deref().unwrap_or(e.path.trim_start_matches('/')))
+                format!(
+                    "not found: checked {}; no file ending in /{}",
+                    r.checked.join(", "),
+                    e.alt.as_deref().unwrap_or(e.path.trim_start_matches('/'))
+                )
             });
         }
     }
@@ -148,7 +176,11 @@ fn check(e: &Expected, index: &FileIndex, loc: Option<&(u16, String)>, fp: &mut 
 }
 
 fn ratio(present: usize, expected: usize) -> f64 {
-    if expected == 0 { 0.0 } else { present as f64 / expected as f64 }
+    if expected == 0 {
+        0.0
+    } else {
+        present as f64 / expected as f64
+    }
 }
 
 /// Audits one plan file; `Err` carries a message for the report's errors.
@@ -163,7 +195,11 @@ fn audit_plan(path: &str, index: &FileIndex, fp: &mut Fingerprinter) -> Result<P
     let format = extract::detect_format(path, &content);
     let ex = extract::extract(format, &content);
     let loc = index.locate(path);
-    let deliverables: Vec<Deliverable> = ex.deliverables.iter().map(|e| check(e, index, loc.as_ref(), fp)).collect();
+    let deliverables: Vec<Deliverable> = ex
+        .deliverables
+        .iter()
+        .map(|e| check(e, index, loc.as_ref(), fp))
+        .collect();
     let mut groups: Vec<GroupCompletion> = Vec::new();
     for d in &deliverables {
         let present = usize::from(d.status == Status::Present);
@@ -172,14 +208,26 @@ fn audit_plan(path: &str, index: &FileIndex, fp: &mut Fingerprinter) -> Result<P
                 g.present += present;
                 g.expected += 1;
             }
-            None => groups.push(GroupCompletion { name: d.group.clone(), completion: 0.0, present, expected: 1 }),
+            None => groups.push(GroupCompletion {
+                name: d.group.clone(),
+                completion: 0.0,
+                present,
+                expected: 1,
+            }),
         }
     }
     for g in &mut groups {
         g.completion = ratio(g.present, g.expected);
     }
-    let present = deliverables.iter().filter(|d| d.status == Status::Present).count();
-    let title = if ex.title.is_empty() { path.rsplit('/').next().unwrap_or(path).to_string() } else { ex.title };
+    let present = deliverables
+        .iter()
+        .filter(|d| d.status == Status::Present)
+        .count();
+    let title = if ex.title.is_empty() {
+        path.rsplit('/').next().unwrap_or(path).to_string()
+    } else {
+        ex.title
+    };
     Ok(PlanReport {
         path: path.to_string(),
         format,
@@ -200,7 +248,11 @@ pub fn audit(input: &AuditInput) -> Report {
     let now = time::rfc3339(secs);
     let mut errors = Vec::new();
     let plans_dirs: Vec<String> = input.plans_dirs.iter().map(|p| path_string(p)).collect();
-    let repo_dirs: Vec<String> = if input.repo_dirs.is_empty() { plans_dirs.clone() } else { input.repo_dirs.iter().map(|p| path_string(p)).collect() };
+    let repo_dirs: Vec<String> = if input.repo_dirs.is_empty() {
+        plans_dirs.clone()
+    } else {
+        input.repo_dirs.iter().map(|p| path_string(p)).collect()
+    };
 
     let (index, repo_plans) = FileIndex::build(&repo_dirs, &mut errors);
     let mut plan_paths = plans_in_dirs(&plans_dirs, &mut errors);
@@ -211,7 +263,11 @@ pub fn audit(input: &AuditInput) -> Report {
     let mut fp = Fingerprinter::new();
     fp.str(crate::REPORT_SCHEMA);
     fp.str(env!("CARGO_PKG_VERSION"));
-    for d in plans_dirs.iter().chain(std::iter::once(&"--".to_string())).chain(repo_dirs.iter()) {
+    for d in plans_dirs
+        .iter()
+        .chain(std::iter::once(&"--".to_string()))
+        .chain(repo_dirs.iter())
+    {
         fp.str(d);
     }
     let mut plans = Vec::with_capacity(plan_paths.len());
@@ -223,7 +279,10 @@ pub fn audit(input: &AuditInput) -> Report {
                 fp.str(p);
                 fp.str(&message);
                 failed.insert(p.clone());
-                errors.push(AuditIssue { path: p.clone(), message });
+                errors.push(AuditIssue {
+                    path: p.clone(),
+                    message,
+                });
             }
         }
     }
@@ -235,12 +294,20 @@ pub fn audit(input: &AuditInput) -> Report {
     for p in &plans {
         for d in &p.deliverables {
             if d.claimed_done && matches!(d.status, Status::Missing | Status::Stub) {
-                false_claims.push(FalseClaim { plan: p.path.clone(), path: d.path.clone(), status: d.status, reason: d.reason.clone() });
+                false_claims.push(FalseClaim {
+                    plan: p.path.clone(),
+                    path: d.path.clone(),
+                    status: d.status,
+                    reason: d.reason.clone(),
+                });
             }
         }
     }
     let gaps = diff::gaps(&plans, input.previous.as_ref(), &failed, &now);
-    let changes = input.previous.as_ref().map(|prev| diff::changes(prev, &plans, &failed));
+    let changes = input
+        .previous
+        .as_ref()
+        .map(|prev| diff::changes(prev, &plans, &failed));
 
     Report {
         schema: crate::REPORT_SCHEMA.to_string(),
@@ -258,7 +325,10 @@ pub fn audit(input: &AuditInput) -> Report {
 }
 
 /// Builds a map from key to item, keeping the first of duplicates.
-pub(crate) fn by_key<'a, T>(items: &'a [T], key: impl Fn(&'a T) -> &'a str) -> HashMap<&'a str, &'a T> {
+pub(crate) fn by_key<'a, T>(
+    items: &'a [T],
+    key: impl Fn(&'a T) -> &'a str,
+) -> HashMap<&'a str, &'a T> {
     let mut m = HashMap::with_capacity(items.len());
     for it in items {
         m.entry(key(it)).or_insert(it);

@@ -23,7 +23,11 @@ fn fixture(root: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let plans = root.join("plans");
     write(&plans, "DASHBOARD_PLAN.md", PLAN);
     write(&repo, "dashboard/service.py", REAL_PY);
-    write(&repo, "dashboard/metrics_aggregator.py", "def aggregate(samples):\n    pass\n");
+    write(
+        &repo,
+        "dashboard/metrics_aggregator.py",
+        "def aggregate(samples):\n    pass\n",
+    );
     write(&repo, "logging/metrics_logger.py", REAL_PY);
     (plans, repo)
 }
@@ -47,7 +51,12 @@ fn cycle(plans: &Path, repo: &Path, reports: &Path, k: u64) -> (Report, Vec<Stri
 }
 
 fn group_completion(r: &Report, name: &str) -> f64 {
-    r.plans[0].groups.iter().find(|g| g.name == name).unwrap().completion
+    r.plans[0]
+        .groups
+        .iter()
+        .find(|g| g.name == name)
+        .unwrap()
+        .completion
 }
 
 #[test]
@@ -60,7 +69,13 @@ fn gaps_are_emitted_once_and_again_after_they_come_back() {
     let (r1, e1, wrote) = cycle(&plans, &repo, &reports, 0);
     assert!(wrote);
     assert!(r1.changes.is_none());
-    assert_eq!(e1, vec!["dashboard/websocket_handler.py", "dashboard/metrics_aggregator.py"]);
+    assert_eq!(
+        e1,
+        vec![
+            "dashboard/websocket_handler.py",
+            "dashboard/metrics_aggregator.py"
+        ]
+    );
     assert!(r1.gaps.iter().all(|g| g.new));
     assert!((group_completion(&r1, "Dashboard") - 1.0 / 3.0).abs() < 1e-9);
 
@@ -77,16 +92,33 @@ fn gaps_are_emitted_once_and_again_after_they_come_back() {
     assert!(e3.is_empty(), "the stub's gap was emitted in run 1");
     assert_eq!(r3.gaps.len(), 1);
     assert!(!r3.gaps[0].new);
-    assert_eq!(r3.gaps[0].emitted.as_deref(), Some("handoff-0-dashboard/metrics_aggregator.py"));
+    assert_eq!(
+        r3.gaps[0].emitted.as_deref(),
+        Some("handoff-0-dashboard/metrics_aggregator.py")
+    );
     assert_eq!(r3.gaps[0].first_seen, r1.generated_at);
     let ch = r3.changes.as_ref().unwrap();
     assert_eq!(ch.since, r1.generated_at);
     assert_eq!(ch.plans.len(), 1);
     let pc = &ch.plans[0];
-    assert_eq!((pc.before.map(|x| (x * 100.0).round()), pc.after.map(|x| (x * 100.0).round())), (Some(50.0), Some(75.0)));
+    assert_eq!(
+        (
+            pc.before.map(|x| (x * 100.0).round()),
+            pc.after.map(|x| (x * 100.0).round())
+        ),
+        (Some(50.0), Some(75.0))
+    );
     assert_eq!(pc.groups.len(), 1);
     assert_eq!(pc.groups[0].name, "Dashboard");
-    assert_eq!(pc.deliverables, vec![DeliverableChange { path: "dashboard/websocket_handler.py".into(), group: "Dashboard".into(), before: Some(Status::Missing), after: Some(Status::Present) }]);
+    assert_eq!(
+        pc.deliverables,
+        vec![DeliverableChange {
+            path: "dashboard/websocket_handler.py".into(),
+            group: "Dashboard".into(),
+            before: Some(Status::Missing),
+            after: Some(Status::Present)
+        }]
+    );
     let md = render_markdown(&r3);
     assert!(md.contains("  - Dashboard 33% → 67%"), "{md}");
     assert!(md.contains("`dashboard/websocket_handler.py` (Dashboard): missing → present"));
@@ -123,7 +155,11 @@ fn a_gap_whose_emission_failed_stays_pending() {
     // no follow-up agent configured (or emit failed): nothing marked
     write_reports(&reports, &r1).unwrap();
     write(&repo, "unrelated.txt", "x");
-    write(&plans, "DASHBOARD_PLAN.md", &format!("{PLAN}\nMore notes.\n"));
+    write(
+        &plans,
+        "DASHBOARD_PLAN.md",
+        &format!("{PLAN}\nMore notes.\n"),
+    );
     let r2 = run(&[&plans], &[&repo], load_previous(&reports), 60);
     assert!(r2.gaps.iter().all(|g| !g.new));
     assert_eq!(new_gaps(&r2).len(), 2, "not yet emitted → still pending");
@@ -144,13 +180,20 @@ fn fingerprint_follows_plans_and_named_files_only() {
     assert_eq!(r.fingerprint, base.fingerprint);
 
     // a named file grows: changed
-    write(&repo, "logging/metrics_logger.py", &format!("{REAL_PY}\n# more\n"));
+    write(
+        &repo,
+        "logging/metrics_logger.py",
+        &format!("{REAL_PY}\n# more\n"),
+    );
     let r = run(&[&plans], &[&repo], None, 30);
     assert_ne!(r.fingerprint, base.fingerprint);
     let grown = r.fingerprint.clone();
 
     // same size, new mtime: changed
-    let f = fs::File::options().write(true).open(repo.join("logging/metrics_logger.py")).unwrap();
+    let f = fs::File::options()
+        .write(true)
+        .open(repo.join("logging/metrics_logger.py"))
+        .unwrap();
     f.set_modified(at(999_999)).unwrap();
     drop(f);
     let r = run(&[&plans], &[&repo], None, 40);
@@ -170,23 +213,39 @@ fn report_names_take_a_suffix_and_the_latest_is_loaded() {
     let reports = tmp.path().join("reports");
     let r = run(&[&plans], &[&repo], None, 0);
     let a = write_reports(&reports, &r).unwrap();
-    assert_eq!(a.markdown.file_name().unwrap(), "PLANS_AUDIT_REPORT_20260118_101500.md");
-    assert_eq!(a.json.file_name().unwrap(), "PLANS_AUDIT_REPORT_20260118_101500.json");
+    assert_eq!(
+        a.markdown.file_name().unwrap(),
+        "PLANS_AUDIT_REPORT_20260118_101500.md"
+    );
+    assert_eq!(
+        a.json.file_name().unwrap(),
+        "PLANS_AUDIT_REPORT_20260118_101500.json"
+    );
     let mut r2 = r.clone();
     r2.fingerprint = "second".into();
     let b = write_reports(&reports, &r2).unwrap();
-    assert_eq!(b.markdown.file_name().unwrap(), "PLANS_AUDIT_REPORT_20260118_101500_2.md");
+    assert_eq!(
+        b.markdown.file_name().unwrap(),
+        "PLANS_AUDIT_REPORT_20260118_101500_2.md"
+    );
     let mut r10 = r.clone();
     for n in 3..=10 {
         r10.fingerprint = format!("run {n}");
         let p = write_reports(&reports, &r10).unwrap();
-        assert_eq!(p.json.file_name().unwrap().to_string_lossy(), format!("PLANS_AUDIT_REPORT_20260118_101500_{n}.json"));
+        assert_eq!(
+            p.json.file_name().unwrap().to_string_lossy(),
+            format!("PLANS_AUDIT_REPORT_20260118_101500_{n}.json")
+        );
     }
     // _10 sorts after _9, and a corrupt newer file is skipped
     let (path, latest) = latest_report(&reports).unwrap();
     assert!(path.ends_with("PLANS_AUDIT_REPORT_20260118_101500_10.json"));
     assert_eq!(latest.fingerprint, "run 10");
-    fs::write(reports.join("PLANS_AUDIT_REPORT_20270101_000000.json"), "{ not json").unwrap();
+    fs::write(
+        reports.join("PLANS_AUDIT_REPORT_20270101_000000.json"),
+        "{ not json",
+    )
+    .unwrap();
     assert_eq!(load_previous(&reports).unwrap().fingerprint, "run 10");
     // the JSON round-trips exactly
     let back: Report = serde_json::from_slice(&fs::read(&a.json).unwrap()).unwrap();
@@ -200,14 +259,40 @@ fn bad_input_is_recorded_not_a_panic() {
     let (plans, repo) = fixture(tmp.path());
     fs::write(plans.join("BINARY_PLAN.md"), [0u8, 159, 146, 150, 0, 1]).unwrap();
     write(&plans, "weird/EMPTY_PLAN.md", "");
-    write(&plans, "weird/junk.md", "---\ntodos: [[[{\n---\n| | |\n|-|\n```\n├── \n└──\n- [x]\n");
-    write(&plans, "weird/PLANS_AUDIT_REPORT_20260101_000000.md", "| x | `never.py` | ✅ |\n");
+    write(
+        &plans,
+        "weird/junk.md",
+        "---\ntodos: [[[{\n---\n| | |\n|-|\n```\n├── \n└──\n- [x]\n",
+    );
+    write(
+        &plans,
+        "weird/PLANS_AUDIT_REPORT_20260101_000000.md",
+        "| x | `never.py` | ✅ |\n",
+    );
     let missing = tmp.path().join("missing-dir");
     let r = run(&[&plans, &missing], &[&repo], None, 0);
-    let errs: Vec<String> = r.errors.iter().map(|e| e.path.rsplit('/').next().unwrap().to_string() + ": " + &e.message).collect();
-    assert_eq!(errs, vec!["missing-dir: plans folder does not exist or is not a folder", "BINARY_PLAN.md: not a text file"]);
-    let names: Vec<&str> = r.plans.iter().map(|p| p.path.rsplit('/').next().unwrap()).collect();
-    assert_eq!(names, vec!["DASHBOARD_PLAN.md", "EMPTY_PLAN.md", "junk.md"], "own reports are not plans");
+    let errs: Vec<String> = r
+        .errors
+        .iter()
+        .map(|e| e.path.rsplit('/').next().unwrap().to_string() + ": " + &e.message)
+        .collect();
+    assert_eq!(
+        errs,
+        vec![
+            "missing-dir: plans folder does not exist or is not a folder",
+            "BINARY_PLAN.md: not a text file"
+        ]
+    );
+    let names: Vec<&str> = r
+        .plans
+        .iter()
+        .map(|p| p.path.rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["DASHBOARD_PLAN.md", "EMPTY_PLAN.md", "junk.md"],
+        "own reports are not plans"
+    );
     assert_eq!(r.plans[1].expected, 0);
     assert_eq!(r.plans[1].completion, 0.0);
     assert!(render_markdown(&r).contains("## Errors"));

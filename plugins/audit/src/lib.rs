@@ -17,7 +17,9 @@ use std::time::SystemTime;
 
 use baton::plugin::host;
 use baton::plugin::types::{ActionInfo, FolderRequest, FollowUp, Level};
-use baton_audit::{AuditInput, Gap, audit, inputs_unchanged, latest_report, new_gaps, write_reports};
+use baton_audit::{
+    AuditInput, Gap, audit, inputs_unchanged, latest_report, new_gaps, write_reports,
+};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -47,7 +49,11 @@ const PARAMS_SCHEMA: &str = r#"{
 }"#;
 
 fn granted(name: &str) -> Vec<String> {
-    host::grants().into_iter().filter(|g| g.name == name || g.name.starts_with(&format!("{name}."))).map(|g| g.guest_path).collect()
+    host::grants()
+        .into_iter()
+        .filter(|g| g.name == name || g.name.starts_with(&format!("{name}.")))
+        .map(|g| g.guest_path)
+        .collect()
 }
 
 fn follow_up(gap: &Gap, agent: &str, correlation: &str) -> FollowUp {
@@ -59,14 +65,24 @@ fn follow_up(gap: &Gap, agent: &str, correlation: &str) -> FollowUp {
     };
     let mut title = format!("Plans audit: {} {what}", gap.path);
     if title.len() > 400 {
-        title.truncate(title.char_indices().take_while(|(i, _)| *i < 400).last().map_or(0, |(i, _)| i));
+        title.truncate(
+            title
+                .char_indices()
+                .take_while(|(i, _)| *i < 400)
+                .last()
+                .map_or(0, |(i, _)| i),
+        );
     }
     let description = format!(
         "The plan {} promises `{}` (group {}){}. The audit found it {}: {}. Deliver it, or correct the plan.",
         gap.plan,
         gap.path,
         gap.group,
-        if gap.claimed_done { " and claims it is done" } else { "" },
+        if gap.claimed_done {
+            " and claims it is done"
+        } else {
+            ""
+        },
         gap.status.as_str(),
         gap.reason.as_deref().unwrap_or("no further detail"),
     );
@@ -95,27 +111,49 @@ fn run(task: &Task) -> Result<Outcome, Failure> {
     let params: Params = if task.params.trim().is_empty() {
         Params::default()
     } else {
-        serde_json::from_str(&task.params).map_err(|e| Failure::InvalidInput(format!("params: {e}")))?
+        serde_json::from_str(&task.params)
+            .map_err(|e| Failure::InvalidInput(format!("params: {e}")))?
     };
     let plans = params.plans.unwrap_or_else(|| granted("plans"));
     let repos = params.repos.unwrap_or_else(|| granted("repos"));
     let reports = match params.reports {
         Some(r) => r,
-        None => granted("reports").into_iter().next().ok_or_else(|| Failure::InvalidInput("no reports folder: grant one as `reports` or pass `reports`".into()))?,
+        None => granted("reports").into_iter().next().ok_or_else(|| {
+            Failure::InvalidInput(
+                "no reports folder: grant one as `reports` or pass `reports`".into(),
+            )
+        })?,
     };
     if plans.is_empty() && repos.is_empty() {
-        return Err(Failure::InvalidInput("nothing to audit: grant `plans` or `repos` folders, or pass them".into()));
+        return Err(Failure::InvalidInput(
+            "nothing to audit: grant `plans` or `repos` folders, or pass them".into(),
+        ));
     }
     let reports_dir = PathBuf::from(&reports);
     // one audit at a time per reports folder, across baton processes
     let lock = format!("audit:{reports}");
-    host::lock_acquire(&lock, 60_000).map_err(|e| Failure::Transient(format!("reports folder busy: {e}")))?;
-    let out = run_locked(task, plans, repos, &reports_dir, params.followup_agent.as_deref(), params.force);
+    host::lock_acquire(&lock, 60_000)
+        .map_err(|e| Failure::Transient(format!("reports folder busy: {e}")))?;
+    let out = run_locked(
+        task,
+        plans,
+        repos,
+        &reports_dir,
+        params.followup_agent.as_deref(),
+        params.force,
+    );
     host::lock_release(&lock);
     out
 }
 
-fn run_locked(task: &Task, plans: Vec<String>, repos: Vec<String>, reports: &Path, agent: Option<&str>, force: bool) -> Result<Outcome, Failure> {
+fn run_locked(
+    task: &Task,
+    plans: Vec<String>,
+    repos: Vec<String>,
+    reports: &Path,
+    agent: Option<&str>,
+    force: bool,
+) -> Result<Outcome, Failure> {
     let latest = latest_report(reports);
     let (prev_path, previous) = match latest {
         Some((p, r)) => (Some(p), Some(r)),
@@ -129,9 +167,12 @@ fn run_locked(task: &Task, plans: Vec<String>, repos: Vec<String>, reports: &Pat
         now: SystemTime::now(),
     });
     let pending = new_gaps(&report);
-    let unchanged = inputs_unchanged(&report, previous.as_ref()) && !force && (agent.is_none() || pending.is_empty());
+    let unchanged = inputs_unchanged(&report, previous.as_ref())
+        && !force
+        && (agent.is_none() || pending.is_empty());
     let (present, expected) = report.totals();
-    let view = serde_json::to_value(report.cli_view()).map_err(|e| Failure::Permanent(e.to_string()))?;
+    let view =
+        serde_json::to_value(report.cli_view()).map_err(|e| Failure::Permanent(e.to_string()))?;
     if unchanged {
         let prev = prev_path.as_ref().map(|p| p.display().to_string());
         host::progress(1, 1, "inputs unchanged");
@@ -142,16 +183,23 @@ fn run_locked(task: &Task, plans: Vec<String>, repos: Vec<String>, reports: &Pat
         result["followups"] = json!([]);
         result["errors"] = json!(report.errors);
         result["fingerprint"] = json!(report.fingerprint);
-        result["totals"] = json!({"present": present, "expected": expected, "plans": report.plans.len()});
+        result["totals"] =
+            json!({"present": present, "expected": expected, "plans": report.plans.len()});
         return Ok(Outcome {
-            summary: format!("inputs unchanged since {}; no new report", prev.as_deref().unwrap_or("the last report")),
+            summary: format!(
+                "inputs unchanged since {}; no new report",
+                prev.as_deref().unwrap_or("the last report")
+            ),
             result: result.to_string(),
             artifacts: vec![],
         });
     }
     let mut followups = Vec::new();
     if let Some(agent) = agent {
-        let correlation = task.correlation_id.clone().unwrap_or_else(|| task.id.clone());
+        let correlation = task
+            .correlation_id
+            .clone()
+            .unwrap_or_else(|| task.id.clone());
         for gap in &pending {
             match host::emit(&follow_up(gap, agent, &correlation)) {
                 Ok(id) => {
@@ -159,11 +207,15 @@ fn run_locked(task: &Task, plans: Vec<String>, repos: Vec<String>, reports: &Pat
                     followups.push(json!({"gap": gap.key, "id": id}));
                 }
                 // left unmarked: the next audit tries again
-                Err(e) => host::log(Level::Warn, &format!("follow-up for {} not emitted: {e}", gap.key)),
+                Err(e) => host::log(
+                    Level::Warn,
+                    &format!("follow-up for {} not emitted: {e}", gap.key),
+                ),
             }
         }
     }
-    let paths = write_reports(reports, &report).map_err(|e| Failure::Transient(format!("writing reports: {e}")))?;
+    let paths = write_reports(reports, &report)
+        .map_err(|e| Failure::Transient(format!("writing reports: {e}")))?;
     host::progress(1, 1, "report written");
     let md = paths.markdown.display().to_string();
     let js = paths.json.display().to_string();
@@ -174,8 +226,13 @@ fn run_locked(task: &Task, plans: Vec<String>, repos: Vec<String>, reports: &Pat
     result["followups"] = json!(followups);
     result["errors"] = json!(report.errors);
     result["fingerprint"] = json!(report.fingerprint);
-    result["totals"] = json!({"present": present, "expected": expected, "plans": report.plans.len()});
-    let pct = if expected == 0 { 0.0 } else { 100.0 * present as f64 / expected as f64 };
+    result["totals"] =
+        json!({"present": present, "expected": expected, "plans": report.plans.len()});
+    let pct = if expected == 0 {
+        0.0
+    } else {
+        100.0 * present as f64 / expected as f64
+    };
     Ok(Outcome {
         summary: format!(
             "{} plans: {present}/{expected} deliverables present ({pct:.0}%), {} false claims, {} new gaps, {} follow-ups; report {md}",

@@ -16,12 +16,19 @@ pub fn parse_task_line(line: &str) -> Option<(bool, String, String)> {
         return None;
     };
     let t = t.trim_start_matches('*').trim_start();
-    let id: String = t.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    let id: String = t
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
     let id = id.trim_end_matches('.').to_string();
     if id.is_empty() || !id.starts_with(|c: char| c.is_ascii_digit()) {
         return None;
     }
-    let rest = t[t.chars().take_while(|c| c.is_ascii_digit() || *c == '.').count()..].trim();
+    let rest = t[t
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .count()..]
+        .trim();
     Some((done, id, rest.to_string()))
 }
 
@@ -53,14 +60,24 @@ pub fn parse(content: &str) -> Extracted {
         if let Some((done, id, rest)) = parse_task_line(line) {
             let group = if id.contains('.') {
                 let major = id.split('.').next().unwrap_or("");
-                if top_group.starts_with(&format!("{major}. ")) { top_group.clone() } else { format!("{major}.") }
+                if top_group.starts_with(&format!("{major}. ")) {
+                    top_group.clone()
+                } else {
+                    format!("{major}.")
+                }
             } else {
                 top_group = format!("{id}. {}", clean_label(&rest));
                 top_group.clone()
             };
             let paths = line_paths(&rest);
             for p in &paths {
-                out.push(Expected { path: p.clone(), alt: None, group: group.clone(), claimed_done: done, line: no });
+                out.push(Expected {
+                    path: p.clone(),
+                    alt: None,
+                    group: group.clone(),
+                    claimed_done: done,
+                    line: no,
+                });
             }
             out.tasks.push(Task { id, done, paths });
             current = Some((out.tasks.len() - 1, group));
@@ -68,7 +85,9 @@ pub fn parse(content: &str) -> Extracted {
         }
         if let Some((ti, group)) = &current {
             if line.starts_with([' ', '\t']) && !t.is_empty() {
-                if t.trim_start_matches(['-', '*', ' ']).starts_with("_Requirements") {
+                if t.trim_start_matches(['-', '*', ' '])
+                    .starts_with("_Requirements")
+                {
                     continue;
                 }
                 let done = out.tasks[*ti].done;
@@ -76,7 +95,13 @@ pub fn parse(content: &str) -> Extracted {
                     if !out.tasks[*ti].paths.contains(&p) {
                         out.tasks[*ti].paths.push(p.clone());
                     }
-                    out.push(Expected { path: p, alt: None, group: group.clone(), claimed_done: done, line: no });
+                    out.push(Expected {
+                        path: p,
+                        alt: None,
+                        group: group.clone(),
+                        claimed_done: done,
+                        line: no,
+                    });
                 }
                 continue;
             }

@@ -2,7 +2,10 @@
 //! structure trees in fenced blocks, checkbox tasks, and the "done" claims around them
 //! (✅ in a row, a ticked box, a `Status: Complete` line or a ✅ heading over a section).
 
-use super::{Expected, Extracted, as_path, claim, clean_label, code_span_paths, line_paths, status_value, strip_code_spans};
+use super::{
+    Expected, Extracted, as_path, claim, clean_label, code_span_paths, line_paths, status_value,
+    strip_code_spans,
+};
 use crate::model::Task;
 
 /// A heading's section and the claim it (or a `Status:` line in it) makes.
@@ -34,7 +37,11 @@ fn fence_marker(line: &str) -> Option<(String, String)> {
     for ch in ['`', '~'] {
         let n = t.chars().take_while(|&c| c == ch).count();
         if n >= 3 {
-            let lang = t[n..].split_whitespace().next().unwrap_or("").to_lowercase();
+            let lang = t[n..]
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_lowercase();
             return Some((std::iter::repeat_n(ch, n).collect(), lang));
         }
     }
@@ -51,7 +58,11 @@ fn heading_claim(title: &str) -> Option<bool> {
         .split(|c: char| !c.is_alphabetic())
         .filter(|w| !w.is_empty())
         .collect();
-    if ws.len() <= 3 && !ws.iter().any(|w| matches!(*w, "definition" | "criteria" | "when" | "how")) {
+    if ws.len() <= 3
+        && !ws
+            .iter()
+            .any(|w| matches!(*w, "definition" | "criteria" | "when" | "how"))
+    {
         return claim(title, true);
     }
     None
@@ -115,7 +126,11 @@ fn list_item(line: &str) -> Option<(usize, Option<bool>, &str)> {
     let rest = rest.trim_start();
     for (mark, done) in [("[ ]", false), ("[x]", true), ("[X]", true), ("[-]", false)] {
         if let Some(r) = rest.strip_prefix(mark) {
-            return Some((indent, Some(done), r.trim_start().trim_start_matches('*').trim_start()));
+            return Some((
+                indent,
+                Some(done),
+                r.trim_start().trim_start_matches('*').trim_start(),
+            ));
         }
     }
     Some((indent, None, rest))
@@ -138,28 +153,63 @@ fn bold_label(text: &str) -> Option<String> {
 /// Task id from the start of a checkbox line: `T001`, `2.1`, `**Task 3**`; else `L<line>`.
 fn task_id(text: &str, line: usize) -> String {
     let t = text.trim().trim_start_matches('*');
-    let first = t.split_whitespace().next().unwrap_or("").trim_end_matches(['.', ':', '*']);
+    let first = t
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_end_matches(['.', ':', '*']);
     let is_code = first.len() >= 2
         && first.chars().next().is_some_and(|c| c.is_ascii_uppercase())
         && first.chars().any(|c| c.is_ascii_digit())
         && first.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         && !first.contains('.');
-    let is_num = !first.is_empty() && first.chars().all(|c| c.is_ascii_digit() || c == '.') && first.chars().next().is_some_and(|c| c.is_ascii_digit());
-    if is_code || is_num { first.to_string() } else { format!("L{line}") }
+    let is_num = !first.is_empty()
+        && first.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && first.chars().next().is_some_and(|c| c.is_ascii_digit());
+    if is_code || is_num {
+        first.to_string()
+    } else {
+        format!("L{line}")
+    }
 }
 
 fn tree_like(lines: &[(usize, &str)], lang: &str) -> bool {
-    if !matches!(lang, "" | "text" | "txt" | "tree" | "plaintext" | "plain" | "none" | "bash" | "sh" | "shell" | "console") {
+    if !matches!(
+        lang,
+        "" | "text"
+            | "txt"
+            | "tree"
+            | "plaintext"
+            | "plain"
+            | "none"
+            | "bash"
+            | "sh"
+            | "shell"
+            | "console"
+    ) {
         return false;
     }
-    let boxy = lines.iter().filter(|(_, l)| l.contains("├") || l.contains("└") || l.contains("|--") || l.contains("`--") || l.contains("+--")).count();
+    let boxy = lines
+        .iter()
+        .filter(|(_, l)| {
+            l.contains("├")
+                || l.contains("└")
+                || l.contains("|--")
+                || l.contains("`--")
+                || l.contains("+--")
+        })
+        .count();
     if boxy >= 2 {
         return true;
     }
     if !lang.is_empty() && lang != "text" && lang != "tree" {
         return false;
     }
-    let entries: Vec<&str> = lines.iter().map(|(_, l)| strip_tree_comment(l).trim()).filter(|l| !l.is_empty()).collect();
+    let entries: Vec<&str> = lines
+        .iter()
+        .map(|(_, l)| strip_tree_comment(l).trim())
+        .filter(|l| !l.is_empty())
+        .collect();
     entries.len() >= 3 && entries[0].ends_with('/') && entries.iter().all(|e| !e.contains(' '))
 }
 
@@ -183,8 +233,14 @@ fn tree_entries<'a>(lines: &[(usize, &'a str)]) -> Vec<(usize, usize, &'a str, &
         let mut k = 0;
         while k < bytes.len() {
             let (_, c) = bytes[k];
-            let ascii_branch = (c == '+' || c == '|' || c == '`') && bytes.get(k + 1).is_some_and(|&(_, n)| n == '-');
-            if matches!(c, ' ' | '\t' | '│' | '├' | '└' | '─' | '┬' | '┃' | '┣' | '┗' | '━' | '\u{a0}') || ascii_branch || c == '|' || (c == '-' && k > 0 && matches!(bytes[k - 1].1, '-' | '+' | '|' | '`'))
+            let ascii_branch = (c == '+' || c == '|' || c == '`')
+                && bytes.get(k + 1).is_some_and(|&(_, n)| n == '-');
+            if matches!(
+                c,
+                ' ' | '\t' | '│' | '├' | '└' | '─' | '┬' | '┃' | '┣' | '┗' | '━' | '\u{a0}'
+            ) || ascii_branch
+                || c == '|'
+                || (c == '-' && k > 0 && matches!(bytes[k - 1].1, '-' | '+' | '|' | '`'))
             {
                 col += if c == '\t' { 4 } else { 1 };
                 k += 1;
@@ -214,7 +270,12 @@ fn parse_tree(lines: &[(usize, &str)], group: &str, inherited: Option<bool>, out
     }
     // a single top folder holding everything else is the project root
     let (_, c0, n0, _) = entries[0];
-    let root = if (n0.ends_with('/') || entries.len() > 1) && entries[1..].iter().all(|e| e.1 > c0) && !n0.contains('.') || n0 == "./" || n0 == "." {
+    let root = if (n0.ends_with('/') || entries.len() > 1)
+        && entries[1..].iter().all(|e| e.1 > c0)
+        && !n0.contains('.')
+        || n0 == "./"
+        || n0 == "."
+    {
         Some(n0.trim_end_matches('/'))
     } else {
         None
@@ -232,16 +293,36 @@ fn parse_tree(lines: &[(usize, &str)], group: &str, inherited: Option<bool>, out
             stack.push((col, clean.to_string()));
             continue;
         }
-        let rel: Vec<&str> = stack.iter().map(|(_, n)| n.as_str()).chain(std::iter::once(clean)).collect();
+        let rel: Vec<&str> = stack
+            .iter()
+            .map(|(_, n)| n.as_str())
+            .chain(std::iter::once(clean))
+            .collect();
         let rel = rel.join("/");
-        let Some(rel) = as_path(&rel, false) else { continue };
+        let Some(rel) = as_path(&rel, false) else {
+            continue;
+        };
         let (path, alt) = match root {
             Some(r) if r != "." && !r.is_empty() => (format!("{r}/{rel}"), Some(rel.clone())),
             _ => (rel.clone(), None),
         };
-        let grp = if stack.is_empty() { group.to_string() } else { stack.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join("/") };
+        let grp = if stack.is_empty() {
+            group.to_string()
+        } else {
+            stack
+                .iter()
+                .map(|(_, n)| n.as_str())
+                .collect::<Vec<_>>()
+                .join("/")
+        };
         let claimed = claim(rest, false).or(inherited) == Some(true);
-        out.push(Expected { path, alt, group: grp, claimed_done: claimed, line: no });
+        out.push(Expected {
+            path,
+            alt,
+            group: grp,
+            claimed_done: claimed,
+            line: no,
+        });
     }
 }
 
@@ -251,7 +332,12 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
     let lines: Vec<&str> = content.lines().collect();
 
     // Pass 1: sections and their claims.
-    let mut sections = vec![Section { title: String::new(), level: 0, own: None, parent: None }];
+    let mut sections = vec![Section {
+        title: String::new(),
+        level: 0,
+        own: None,
+        parent: None,
+    }];
     let mut line_section = vec![0usize; lines.len()];
     {
         let mut fence: Option<String> = None;
@@ -277,12 +363,18 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
                     }
                     parent = sections[p].parent;
                 }
-                sections.push(Section { title: clean_label(title), level, own: heading_claim(title), parent });
+                sections.push(Section {
+                    title: clean_label(title),
+                    level,
+                    own: heading_claim(title),
+                    parent,
+                });
                 cur = sections.len() - 1;
             } else if let Some(v) = status_value(line)
-                && sections[cur].own.is_none() {
-                    sections[cur].own = claim(v, true);
-                }
+                && sections[cur].own.is_none()
+            {
+                sections[cur].own = claim(v, true);
+            }
             line_section[i] = cur;
         }
     }
@@ -298,7 +390,11 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
         let mut s = s;
         loop {
             if !sections[s].title.is_empty() || sections[s].parent.is_none() {
-                return if sections[s].title.is_empty() { "General".to_string() } else { sections[s].title.clone() };
+                return if sections[s].title.is_empty() {
+                    "General".to_string()
+                } else {
+                    sections[s].title.clone()
+                };
             }
             s = sections[s].parent.unwrap_or(0);
         }
@@ -316,7 +412,9 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
         let no = i + 1 + line_offset;
         let sec = line_section[i];
         if let Some((f, lang, buf)) = &mut fence {
-            if line.trim_start().starts_with(f.as_str()) && line.trim().chars().all(|c| c == '`' || c == '~') {
+            if line.trim_start().starts_with(f.as_str())
+                && line.trim().chars().all(|c| c == '`' || c == '~')
+            {
                 if tree_like(buf, lang) {
                     let grp = label.clone().unwrap_or_else(|| group_of(sec));
                     let buf = std::mem::take(buf);
@@ -343,7 +441,13 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
             label = None;
             let claimed = effective(sec) == Some(true);
             for p in code_span_paths(title) {
-                out.push(Expected { path: p, alt: None, group: group_of(sections[sec].parent.unwrap_or(0)), claimed_done: claimed, line: no });
+                out.push(Expected {
+                    path: p,
+                    alt: None,
+                    group: group_of(sections[sec].parent.unwrap_or(0)),
+                    claimed_done: claimed,
+                    line: no,
+                });
             }
             i += 1;
             continue;
@@ -352,25 +456,43 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
         if trimmed.starts_with('|') {
             if table.is_none() {
                 if lines.get(i + 1).is_some_and(|n| is_separator_row(n)) {
-                    let header: Vec<String> = split_row(line).iter().map(|h| h.to_lowercase()).collect();
+                    let header: Vec<String> =
+                        split_row(line).iter().map(|h| h.to_lowercase()).collect();
                     let status_cols = header
                         .iter()
                         .enumerate()
-                        .filter(|(_, h)| ["status", "state", "done", "progress", "complete"].iter().any(|k| h.contains(k)))
+                        .filter(|(_, h)| {
+                            ["status", "state", "done", "progress", "complete"]
+                                .iter()
+                                .any(|k| h.contains(k))
+                        })
                         .map(|(j, _)| j)
                         .collect();
-                    let first_is_path_col = header.first().is_some_and(|h| ["file", "path", "module", "script", "deliverable", "output"].iter().any(|k| h.contains(k)));
-                    table = Some(Table { status_cols, first_is_path_col });
+                    let first_is_path_col = header.first().is_some_and(|h| {
+                        ["file", "path", "module", "script", "deliverable", "output"]
+                            .iter()
+                            .any(|k| h.contains(k))
+                    });
+                    table = Some(Table {
+                        status_cols,
+                        first_is_path_col,
+                    });
                     i += 2;
                     continue;
                 }
-                table = Some(Table { status_cols: Vec::new(), first_is_path_col: false });
+                table = Some(Table {
+                    status_cols: Vec::new(),
+                    first_is_path_col: false,
+                });
             }
             if is_separator_row(line) {
                 i += 1;
                 continue;
             }
-            let Some(t) = &table else { i += 1; continue };
+            let Some(t) = &table else {
+                i += 1;
+                continue;
+            };
             let cells = split_row(line);
             let cell_paths: Vec<Vec<String>> = cells.iter().map(|c| line_paths(c)).collect();
             let mut row_claim: Option<bool> = None;
@@ -384,14 +506,29 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
             }
             let claimed = row_claim.or(effective(sec)) == Some(true);
             let group = match cells.first() {
-                Some(c0) if !t.first_is_path_col && cell_paths[0].is_empty() && !c0.trim().is_empty() && !c0.trim().chars().all(|c| c.is_ascii_digit() || c == '.') => {
+                Some(c0)
+                    if !t.first_is_path_col
+                        && cell_paths[0].is_empty()
+                        && !c0.trim().is_empty()
+                        && !c0.trim().chars().all(|c| c.is_ascii_digit() || c == '.') =>
+                {
                     let l = clean_label(c0);
-                    if l.is_empty() { label.clone().unwrap_or_else(|| group_of(sec)) } else { l }
+                    if l.is_empty() {
+                        label.clone().unwrap_or_else(|| group_of(sec))
+                    } else {
+                        l
+                    }
                 }
                 _ => label.clone().unwrap_or_else(|| group_of(sec)),
             };
             for p in cell_paths.into_iter().flatten() {
-                out.push(Expected { path: p, alt: None, group: group.clone(), claimed_done: claimed, line: no });
+                out.push(Expected {
+                    path: p,
+                    alt: None,
+                    group: group.clone(),
+                    claimed_done: claimed,
+                    line: no,
+                });
             }
             i += 1;
             continue;
@@ -402,7 +539,9 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
                 list_stack.pop();
             }
             let paths = line_paths(text);
-            let own = checkbox.or_else(|| claim(text, false)).or_else(|| status_value(text).and_then(|v| claim(v, true)));
+            let own = checkbox
+                .or_else(|| claim(text, false))
+                .or_else(|| status_value(text).and_then(|v| claim(v, true)));
             let inherited = own
                 .or_else(|| list_stack.iter().rev().find_map(|(_, _, c)| *c))
                 .or(effective(sec));
@@ -414,10 +553,20 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
                 .or_else(|| label.clone())
                 .unwrap_or_else(|| group_of(sec));
             if let Some(done) = checkbox {
-                out.tasks.push(Task { id: task_id(text, no), done, paths: paths.clone() });
+                out.tasks.push(Task {
+                    id: task_id(text, no),
+                    done,
+                    paths: paths.clone(),
+                });
             }
             for p in &paths {
-                out.push(Expected { path: p.clone(), alt: None, group: group.clone(), claimed_done: inherited == Some(true), line: no });
+                out.push(Expected {
+                    path: p.clone(),
+                    alt: None,
+                    group: group.clone(),
+                    claimed_done: inherited == Some(true),
+                    line: no,
+                });
             }
             let parent_label = if paths.is_empty() {
                 let l = item_label.unwrap_or_else(|| clean_label(text));
@@ -449,12 +598,23 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
         } else {
             // a line that is mostly a list of files: "Files: `a.py`, `b.py`"
             let rest = strip_code_spans(trimmed);
-            let words = rest.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).count();
+            let words = rest
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .count();
             if words <= 4 {
-                let group = bold_label(trimmed).or_else(|| label.clone()).unwrap_or_else(|| group_of(sec));
+                let group = bold_label(trimmed)
+                    .or_else(|| label.clone())
+                    .unwrap_or_else(|| group_of(sec));
                 let claimed = claim(trimmed, false).or(effective(sec)) == Some(true);
                 for p in spans {
-                    out.push(Expected { path: p, alt: None, group: group.clone(), claimed_done: claimed, line: no });
+                    out.push(Expected {
+                        path: p,
+                        alt: None,
+                        group: group.clone(),
+                        claimed_done: claimed,
+                        line: no,
+                    });
                 }
             }
         }
@@ -468,7 +628,10 @@ mod tests {
     use super::*;
 
     fn paths(e: &Extracted) -> Vec<(&str, &str, bool)> {
-        e.deliverables.iter().map(|d| (d.path.as_str(), d.group.as_str(), d.claimed_done)).collect()
+        e.deliverables
+            .iter()
+            .map(|d| (d.path.as_str(), d.group.as_str(), d.claimed_done))
+            .collect()
     }
 
     #[test]
@@ -477,7 +640,11 @@ mod tests {
         let e = parse(md, 0);
         assert_eq!(
             paths(&e),
-            vec![("event_queue.py", "Core", true), ("event_handler.py", "Core", true), ("dashboard_service.py", "Dashboard", false)]
+            vec![
+                ("event_queue.py", "Core", true),
+                ("event_handler.py", "Core", true),
+                ("dashboard_service.py", "Dashboard", false)
+            ]
         );
     }
 
@@ -505,6 +672,12 @@ mod tests {
     fn status_line_and_labels() {
         let md = "## Task 7\n\n**Status:** ✅ Done\n\n**Changes:**\n1. **`scripts/start.sh`:** fixed\n\n## Task 8\n**Status:** ⏳ Pending\n- **Logging:** `logging/metrics_logger.py`\n";
         let e = parse(md, 0);
-        assert_eq!(paths(&e), vec![("scripts/start.sh", "Changes", true), ("logging/metrics_logger.py", "Logging", false)]);
+        assert_eq!(
+            paths(&e),
+            vec![
+                ("scripts/start.sh", "Changes", true),
+                ("logging/metrics_logger.py", "Logging", false)
+            ]
+        );
     }
 }

@@ -104,7 +104,10 @@ pub fn detect_format(path: &str, content: &str) -> PlanFormat {
     if cursor::has_todos(content) {
         return PlanFormat::Cursor;
     }
-    if content.lines().any(|l| speckit::parse_task_line(l).is_some()) {
+    if content
+        .lines()
+        .any(|l| speckit::parse_task_line(l).is_some())
+    {
         return PlanFormat::SpecKit;
     }
     if name == "tasks.md" && content.lines().any(|l| kiro::parse_task_line(l).is_some()) {
@@ -127,21 +130,133 @@ pub fn extract(format: PlanFormat, content: &str) -> Extracted {
 
 /// File extensions accepted as deliverables.
 const EXTENSIONS: &[&str] = &[
-    "py", "pyi", "rs", "js", "mjs", "cjs", "ts", "tsx", "jsx", "mts", "cts", "go", "java", "kt",
-    "kts", "swift", "m", "mm", "c", "h", "cc", "cpp", "cxx", "hpp", "hh", "cs", "fs", "rb", "php",
-    "sh", "bash", "zsh", "fish", "ps1", "bat", "cmd", "sql", "md", "mdx", "rst", "adoc", "txt",
-    "json", "jsonl", "yaml", "yml", "toml", "ini", "cfg", "conf", "env", "html", "htm", "css",
-    "scss", "sass", "less", "vue", "svelte", "astro", "gs", "lua", "r", "scala", "ex", "exs",
-    "erl", "hrl", "hs", "ml", "mli", "dart", "proto", "graphql", "gql", "xml", "csv", "tsv",
-    "wit", "wat", "tf", "hcl", "ipynb", "plist", "gradle", "properties", "mk", "cmake", "zig",
-    "nim", "jl", "pl", "pm", "tex", "svg", "lock", "service", "desktop", "applescript", "scpt",
-    "jsx", "prisma", "tmpl", "j2", "jinja", "hbs", "ejs", "sol", "vy", "kql", "ps", "psm1",
+    "py",
+    "pyi",
+    "rs",
+    "js",
+    "mjs",
+    "cjs",
+    "ts",
+    "tsx",
+    "jsx",
+    "mts",
+    "cts",
+    "go",
+    "java",
+    "kt",
+    "kts",
+    "swift",
+    "m",
+    "mm",
+    "c",
+    "h",
+    "cc",
+    "cpp",
+    "cxx",
+    "hpp",
+    "hh",
+    "cs",
+    "fs",
+    "rb",
+    "php",
+    "sh",
+    "bash",
+    "zsh",
+    "fish",
+    "ps1",
+    "bat",
+    "cmd",
+    "sql",
+    "md",
+    "mdx",
+    "rst",
+    "adoc",
+    "txt",
+    "json",
+    "jsonl",
+    "yaml",
+    "yml",
+    "toml",
+    "ini",
+    "cfg",
+    "conf",
+    "env",
+    "html",
+    "htm",
+    "css",
+    "scss",
+    "sass",
+    "less",
+    "vue",
+    "svelte",
+    "astro",
+    "gs",
+    "lua",
+    "r",
+    "scala",
+    "ex",
+    "exs",
+    "erl",
+    "hrl",
+    "hs",
+    "ml",
+    "mli",
+    "dart",
+    "proto",
+    "graphql",
+    "gql",
+    "xml",
+    "csv",
+    "tsv",
+    "wit",
+    "wat",
+    "tf",
+    "hcl",
+    "ipynb",
+    "plist",
+    "gradle",
+    "properties",
+    "mk",
+    "cmake",
+    "zig",
+    "nim",
+    "jl",
+    "pl",
+    "pm",
+    "tex",
+    "svg",
+    "lock",
+    "service",
+    "desktop",
+    "applescript",
+    "scpt",
+    "jsx",
+    "prisma",
+    "tmpl",
+    "j2",
+    "jinja",
+    "hbs",
+    "ejs",
+    "sol",
+    "vy",
+    "kql",
+    "ps",
+    "psm1",
 ];
 
 /// File names without an extension accepted as deliverables.
 const BARE_NAMES: &[&str] = &[
-    "Dockerfile", "Makefile", "Justfile", "Procfile", "Gemfile", "Rakefile", "Vagrantfile",
-    "Containerfile", "Brewfile", "LICENSE", "CODEOWNERS",
+    "Dockerfile",
+    "Makefile",
+    "Justfile",
+    "Procfile",
+    "Gemfile",
+    "Rakefile",
+    "Vagrantfile",
+    "Containerfile",
+    "Brewfile",
+    "LICENSE",
+    "CODEOWNERS",
 ];
 
 /// Cleans a token and returns it when it looks like a file path: a known extension (or a
@@ -150,15 +265,60 @@ const BARE_NAMES: &[&str] = &[
 pub fn as_path(token: &str, plain: bool) -> Option<String> {
     let mut t = token.trim();
     t = t.trim_matches(|c: char| {
-        matches!(c, '`' | '"' | '\'' | '*' | '(' | ')' | '[' | ']' | ',' | ';' | '!' | '?' | '<' | '>' | '“' | '”' | '‘' | '’')
+        matches!(
+            c,
+            '`' | '"'
+                | '\''
+                | '*'
+                | '('
+                | ')'
+                | '['
+                | ']'
+                | ','
+                | ';'
+                | '!'
+                | '?'
+                | '<'
+                | '>'
+                | '“'
+                | '”'
+                | '‘'
+                | '’'
+        )
     });
     // trailing sentence punctuation and a `:` before a description
     t = t.trim_end_matches(['.', ':']);
-    if t.is_empty() || t.len() > 300 || t.contains("://") || t.starts_with('~') || t.starts_with('$') {
+    if t.is_empty()
+        || t.len() > 300
+        || t.contains("://")
+        || t.starts_with('~')
+        || t.starts_with('$')
+    {
         return None;
     }
-    if t.chars().any(|c| c.is_whitespace() || matches!(c, '*' | '?' | '{' | '}' | '<' | '>' | '|' | '"' | '\'' | '`' | '(' | ')' | '=' | ',' | '[' | ']' | '@' | '\\'))
-    {
+    if t.chars().any(|c| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '*' | '?'
+                    | '{'
+                    | '}'
+                    | '<'
+                    | '>'
+                    | '|'
+                    | '"'
+                    | '\''
+                    | '`'
+                    | '('
+                    | ')'
+                    | '='
+                    | ','
+                    | '['
+                    | ']'
+                    | '@'
+                    | '\\'
+            )
+    }) {
         return None;
     }
     // strip `::Symbol`, `#L12`, `:12` / `:12:3`
@@ -205,7 +365,11 @@ pub fn as_path(token: &str, plain: bool) -> Option<String> {
             return None;
         }
     }
-    if plain && comps.len() == 1 && ext == "js" && stem.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && !stem.contains(['_', '-'])
+    if plain
+        && comps.len() == 1
+        && ext == "js"
+        && stem.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        && !stem.contains(['_', '-'])
     {
         // Node.js, Vue.js, Chart.js: names of things, not files
         return None;
@@ -289,10 +453,31 @@ fn push_unique(v: &mut Vec<String>, p: String) {
 const DONE_MARKS: &[&str] = &["✅", "✔", "☑", "🟢", "[x]", "[X]"];
 /// Markers that say something is not done; they win over done markers on the same line.
 const OPEN_MARKS: &[&str] = &["❌", "⏳", "⚠", "🔴", "🚧", "🟡", "🟠", "⬜", "✖", "[ ]"];
-const DONE_WORDS: &[&str] = &["complete", "completed", "done", "implemented", "finished", "shipped", "delivered"];
+const DONE_WORDS: &[&str] = &[
+    "complete",
+    "completed",
+    "done",
+    "implemented",
+    "finished",
+    "shipped",
+    "delivered",
+];
 const OPEN_WORDS: &[&str] = &[
-    "pending", "todo", "missing", "partial", "partially", "incomplete", "wip", "planned", "blocked",
-    "not", "progress", "started", "open", "tbd", "remaining",
+    "pending",
+    "todo",
+    "missing",
+    "partial",
+    "partially",
+    "incomplete",
+    "wip",
+    "planned",
+    "blocked",
+    "not",
+    "progress",
+    "started",
+    "open",
+    "tbd",
+    "remaining",
 ];
 
 fn words(text: &str) -> Vec<String> {
@@ -364,10 +549,19 @@ mod tests {
 
     #[test]
     fn recognises_paths() {
-        assert_eq!(as_path("`metrics_logger.py`", false).as_deref(), Some("metrics_logger.py"));
-        assert_eq!(as_path("src/models/user.py.", true).as_deref(), Some("src/models/user.py"));
+        assert_eq!(
+            as_path("`metrics_logger.py`", false).as_deref(),
+            Some("metrics_logger.py")
+        );
+        assert_eq!(
+            as_path("src/models/user.py.", true).as_deref(),
+            Some("src/models/user.py")
+        );
         assert_eq!(as_path("./a/b.rs:12", true).as_deref(), Some("a/b.rs"));
-        assert_eq!(as_path("/music/dedup.py", true).as_deref(), Some("/music/dedup.py"));
+        assert_eq!(
+            as_path("/music/dedup.py", true).as_deref(),
+            Some("/music/dedup.py")
+        );
         assert_eq!(as_path("Dockerfile", true).as_deref(), Some("Dockerfile"));
         assert_eq!(as_path("Node.js", true), None);
         assert_eq!(as_path("e.g.", true), None);
@@ -383,7 +577,10 @@ mod tests {
     fn reads_claims() {
         assert_eq!(claim("✅ Complete", true), Some(true));
         assert_eq!(claim("⚠️ 33%", true), Some(false));
-        assert_eq!(claim("Implementation Complete - Testing Pending", true), Some(false));
+        assert_eq!(
+            claim("Implementation Complete - Testing Pending", true),
+            Some(false)
+        );
         assert_eq!(claim("Handles completed events", false), None);
         assert_eq!(claim("Not done", true), Some(false));
         assert_eq!(claim("Incomplete", true), Some(false));
@@ -396,6 +593,9 @@ mod tests {
             line_paths("| Data Models | `models.py`, `export_loader.py` |"),
             vec!["models.py", "export_loader.py"]
         );
-        assert_eq!(line_paths("- [ ] T012 [P] [US1] Create User model in src/models/user.py"), vec!["src/models/user.py"]);
+        assert_eq!(
+            line_paths("- [ ] T012 [P] [US1] Create User model in src/models/user.py"),
+            vec!["src/models/user.py"]
+        );
     }
 }

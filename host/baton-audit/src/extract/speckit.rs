@@ -17,7 +17,10 @@ pub fn parse_task_line(line: &str) -> Option<(bool, String, String)> {
         return None;
     };
     let t = t.trim_start();
-    let id: String = t.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+    let id: String = t
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
     if id.len() < 2 || !id.starts_with('T') || !id[1..].chars().all(|c| c.is_ascii_digit()) {
         return None;
     }
@@ -55,7 +58,10 @@ pub fn parse(content: &str) -> Extracted {
                 out.title = title.trim_start_matches("Tasks:").trim().to_string();
             }
             if level <= 2 {
-                phase = title.to_lowercase().starts_with("phase").then(|| title.clone());
+                phase = title
+                    .to_lowercase()
+                    .starts_with("phase")
+                    .then(|| title.clone());
             }
             heading = title;
             current = None;
@@ -65,7 +71,13 @@ pub fn parse(content: &str) -> Extracted {
         if let Some((done, id, rest)) = parse_task_line(line) {
             let paths = line_paths(&rest);
             for p in &paths {
-                out.push(Expected { path: p.clone(), alt: None, group: group.clone(), claimed_done: done, line: no });
+                out.push(Expected {
+                    path: p.clone(),
+                    alt: None,
+                    group: group.clone(),
+                    claimed_done: done,
+                    line: no,
+                });
             }
             out.tasks.push(Task { id, done, paths });
             current = Some(out.tasks.len() - 1);
@@ -79,7 +91,13 @@ pub fn parse(content: &str) -> Extracted {
                     if !out.tasks[ti].paths.contains(&p) {
                         out.tasks[ti].paths.push(p.clone());
                     }
-                    out.push(Expected { path: p, alt: None, group: group.clone(), claimed_done: done, line: no });
+                    out.push(Expected {
+                        path: p,
+                        alt: None,
+                        group: group.clone(),
+                        claimed_done: done,
+                        line: no,
+                    });
                 }
                 continue;
             }

@@ -37,7 +37,13 @@ pub fn parse(src: &str) -> Value {
             if t.is_empty() || t == "---" || t == "..." {
                 return None;
             }
-            Some((i, Line { indent: body.len() - t.len(), text: t }))
+            Some((
+                i,
+                Line {
+                    indent: body.len() - t.len(),
+                    text: t,
+                },
+            ))
         })
         .collect();
     let mut p = Parser { lines, raw, pos: 0 };
@@ -62,7 +68,10 @@ fn split_key(t: &str) -> Option<(String, &str)> {
         match c {
             '\'' if !in_d => in_s = !in_s,
             '"' if !in_s => in_d = !in_d,
-            ':' if !in_s && !in_d && (i + 1 == t.len() || bytes[i + 1] == b' ' || bytes[i + 1] == b'\t') => {
+            ':' if !in_s
+                && !in_d
+                && (i + 1 == t.len() || bytes[i + 1] == b' ' || bytes[i + 1] == b'\t') =>
+            {
                 let key = t[..i].trim();
                 if key.is_empty() || key.starts_with(['[', '{', '-']) {
                     return None;
@@ -130,11 +139,20 @@ impl<'a> Parser<'a> {
                     }
                     _ => items.push(Value::Null),
                 }
-            } else if split_key(rest).is_some() && !rest.starts_with(['"', '\'', '[', '{']) || (rest.starts_with(['"', '\'']) && split_key(rest).is_some_and(|(_, v)| !v.is_empty() || rest.ends_with(':'))) {
+            } else if split_key(rest).is_some() && !rest.starts_with(['"', '\'', '[', '{'])
+                || (rest.starts_with(['"', '\''])
+                    && split_key(rest).is_some_and(|(_, v)| !v.is_empty() || rest.ends_with(':')))
+            {
                 // `- id: x` starts a mapping whose keys sit at the column of `id`
                 let col = indent + (l.text.len() - rest.len());
                 let (no, _) = self.lines[self.pos];
-                self.lines[self.pos] = (no, Line { indent: col, text: rest });
+                self.lines[self.pos] = (
+                    no,
+                    Line {
+                        indent: col,
+                        text: rest,
+                    },
+                );
                 items.push(self.map(col));
             } else {
                 self.pos += 1;
@@ -217,8 +235,17 @@ impl<'a> Parser<'a> {
             last_raw = *no;
             self.pos += 1;
         }
-        let body: Vec<&str> = self.raw.get(key_line + 1..=last_raw).unwrap_or(&[]).to_vec();
-        let min = body.iter().filter(|l| !l.trim().is_empty()).map(|l| l.len() - l.trim_start().len()).min().unwrap_or(0);
+        let body: Vec<&str> = self
+            .raw
+            .get(key_line + 1..=last_raw)
+            .unwrap_or(&[])
+            .to_vec();
+        let min = body
+            .iter()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| l.len() - l.trim_start().len())
+            .min()
+            .unwrap_or(0);
         for l in body {
             parts.push(if l.len() >= min { &l[min..] } else { l.trim() });
         }
@@ -252,18 +279,23 @@ fn flow_scalar(it: &mut std::iter::Peekable<std::str::Chars>, in_map_key: bool) 
     skip_ws(it);
     let mut s = String::new();
     if let Some(&q) = it.peek()
-        && (q == '"' || q == '\'') {
-            it.next();
-            let mut prev = ' ';
-            for c in it.by_ref() {
-                if c == q && !(q == '"' && prev == '\\') {
-                    break;
-                }
-                s.push(c);
-                prev = c;
+        && (q == '"' || q == '\'')
+    {
+        it.next();
+        let mut prev = ' ';
+        for c in it.by_ref() {
+            if c == q && !(q == '"' && prev == '\\') {
+                break;
             }
-            return if q == '"' { unquote(&format!("\"{s}\"")) } else { s };
+            s.push(c);
+            prev = c;
         }
+        return if q == '"' {
+            unquote(&format!("\"{s}\""))
+        } else {
+            s
+        };
+    }
     while let Some(&c) = it.peek() {
         if c == ',' || c == ']' || c == '}' || (in_map_key && c == ':') {
             break;
@@ -347,22 +379,39 @@ mod tests {
         let v = parse(y);
         assert_eq!(v["name"], "Dark mode");
         assert_eq!(v["overview"], "Add a theme toggle");
-        assert_eq!(v["todos"][0], json!({"id": "ctx", "content": "Create `src/theme.tsx`: context", "status": "completed"}));
+        assert_eq!(
+            v["todos"][0],
+            json!({"id": "ctx", "content": "Create `src/theme.tsx`: context", "status": "completed"})
+        );
         assert_eq!(v["todos"][1]["content"], "Add src/Toggle.tsx and wire it");
         assert_eq!(v["todos"][1]["dependencies"], json!(["ctx"]));
     }
 
     #[test]
     fn flow_todos_and_same_indent_seq() {
-        let v = parse("todos: [{id: a, content: 'x.py', status: completed}, {id: b, content: \"y, z\"}]");
+        let v = parse(
+            "todos: [{id: a, content: 'x.py', status: completed}, {id: b, content: \"y, z\"}]",
+        );
         assert_eq!(v["todos"][1], json!({"id": "b", "content": "y, z"}));
         let v = parse("todos:\n- id: a\n  status: pending\n- id: b\n");
-        assert_eq!(v["todos"], json!([{"id": "a", "status": "pending"}, {"id": "b"}]));
+        assert_eq!(
+            v["todos"],
+            json!([{"id": "a", "status": "pending"}, {"id": "b"}])
+        );
     }
 
     #[test]
     fn garbage_does_not_panic() {
-        for s in ["- - -", ": :", "[[[", "{a: [b, {c", "todos:\n  - |\n", "\"unterminated", "a: 'x", "- id: \"q"] {
+        for s in [
+            "- - -",
+            ": :",
+            "[[[",
+            "{a: [b, {c",
+            "todos:\n  - |\n",
+            "\"unterminated",
+            "a: 'x",
+            "- id: \"q",
+        ] {
             let _ = parse(s);
         }
     }
