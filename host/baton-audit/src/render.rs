@@ -25,43 +25,20 @@ fn status_word(s: Option<Status>) -> &'static str {
     s.map_or("absent", Status::as_str)
 }
 
-/// Evidence for one deliverable: paths checked, size, reason, candidates.
+/// Evidence for one deliverable: the reason names the paths checked, or the file, its size
+/// and the stub reason; ambiguous ones list their candidates.
 fn evidence(d: &Deliverable) -> String {
-    let mut parts = Vec::new();
+    let mut parts: Vec<String> = d.reason.iter().cloned().collect();
     match d.status {
-        Status::Missing => {
-            if d.evidence.checked.is_empty() {
-                parts.push("searched every repository by name".to_string());
-            }
-            if let Some(r) = &d.reason {
-                parts.push(r.clone());
-            }
-        }
-        Status::Stub => {
-            if let Some(p) = &d.evidence.resolved {
-                parts.push(format!("checked {}", code(p)));
-            }
-            if let Some(s) = d.evidence.size {
-                parts.push(format!("{s} bytes"));
-            }
-            if let Some(r) = &d.reason {
-                parts.push(format!("stub: {r}"));
-            }
-        }
-        Status::Ambiguous => {
-            if let Some(r) = &d.reason {
-                parts.push(r.clone());
-            }
-            parts.push(format!(
-                "candidates: {}",
-                d.candidates
-                    .iter()
-                    .map(|c| code(c))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        Status::Present => {
+        Status::Ambiguous => parts.push(format!(
+            "candidates: {}",
+            d.candidates
+                .iter()
+                .map(|c| code(c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        Status::Present if d.reason.is_none() => {
             if let Some(p) = &d.evidence.resolved {
                 parts.push(format!(
                     "{} ({} bytes)",
@@ -70,6 +47,7 @@ fn evidence(d: &Deliverable) -> String {
                 ));
             }
         }
+        _ => {}
     }
     cell(&parts.join("; "))
 }
@@ -156,7 +134,7 @@ pub fn render_markdown(r: &Report) -> String {
         };
         let _ = writeln!(
             s,
-            "| **All {} plans** | | {} | | | | {} | **{}** ({}/{}) | |\n",
+            "| **All plans ({})** | | {} | | | | {} | **{}** ({}/{}) | |\n",
             r.plans.len(),
             present,
             r.false_claims.len(),
