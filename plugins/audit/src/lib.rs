@@ -195,14 +195,27 @@ fn run_locked(
         });
     }
     let mut followups = Vec::new();
+    // Emissions are also journaled in the host's key-value store, keyed by the previous
+    // report (the base this run's "new" is relative to) and the gap. If writing the report
+    // fails after emitting, the retry finds the journal entry instead of emitting twice.
+    let base = previous.as_ref().map_or("none", |p| p.fingerprint.as_str());
+    let mut journal = Vec::new();
     if let Some(agent) = agent {
         let correlation = task
             .correlation_id
             .clone()
             .unwrap_or_else(|| task.id.clone());
         for gap in &pending {
+            let kv_key = format!("followup:{base}:{}", gap.key);
+            if let Some(id) = host::kv_get(&kv_key) {
+                report.mark_emitted(&gap.key, &id);
+                journal.push(kv_key);
+                continue;
+            }
             match host::emit(&follow_up(gap, agent, &correlation)) {
                 Ok(id) => {
+                    host::kv_set(&kv_key, &id);
+                    journal.push(kv_key);
                     report.mark_emitted(&gap.key, &id);
                     followups.push(json!({"gap": gap.key, "id": id}));
                 }
@@ -216,6 +229,10 @@ fn run_locked(
     }
     let paths = write_reports(reports, &report)
         .map_err(|e| Failure::Transient(format!("writing reports: {e}")))?;
+    // the report now records the emissions
+    for k in &journal {
+        host::kv_delete(k);
+    }
     host::progress(1, 1, "report written");
     let md = paths.markdown.display().to_string();
     let js = paths.json.display().to_string();
