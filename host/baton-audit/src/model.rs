@@ -76,6 +76,13 @@ pub struct Evidence {
     pub resolved: Option<String>,
     /// Its size in bytes.
     pub size: Option<u64>,
+    /// Its modification time (ns since the epoch); with `size`, lets the next audit reuse the
+    /// stub verdict without reading the file again.
+    #[serde(default)]
+    pub mtime_ns: Option<u64>,
+    /// Why it is a stub (without the path), when it is one.
+    #[serde(default)]
+    pub stub_reason: Option<String>,
     /// The plan line (1-based) where the deliverable was first promised.
     pub line: usize,
 }

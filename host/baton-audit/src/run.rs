@@ -69,10 +69,55 @@ fn mtime_nanos(m: &fs::Metadata) -> u64 {
 }
 
 /// Checks one deliverable against the index.
+/// Stub verdicts of the previous report by resolved path: (size, mtime, stub reason).
+type Known<'a> = HashMap<&'a str, (u64, u64, Option<&'a str>)>;
+
+fn known_files(previous: Option<&Report>) -> Known<'_> {
+    let mut m = HashMap::new();
+    for p in previous.iter().flat_map(|r| &r.plans) {
+        for d in &p.deliverables {
+            let ev = &d.evidence;
+            if let (Some(path), Some(size), Some(mtime)) = (&ev.resolved, ev.size, ev.mtime_ns)
+                && matches!(d.status, Status::Present | Status::Stub)
+            {
+                m.insert(path.as_str(), (size, mtime, ev.stub_reason.as_deref()));
+            }
+        }
+    }
+    m
+}
+
+/// Size, mtime and stub reason of a file. A file the previous report saw with the same size
+/// and mtime keeps its verdict without being read (one `stat` instead of open + read).
+fn inspect(full: &str, known: &Known) -> std::io::Result<(u64, u64, Option<String>)> {
+    if let Some(&(size, mtime, why)) = known.get(full) {
+        let m = fs::metadata(full)?;
+        if m.len() == size && mtime_nanos(&m) == mtime && mtime != 0 {
+            return Ok((size, mtime, why.map(str::to_string)));
+        }
+    }
+    // one open: metadata and content from the same handle
+    let mut file = fs::File::open(full)?;
+    let m = file.metadata()?;
+    let size = m.len();
+    let name = full.rsplit('/').next().unwrap_or(full);
+    let why = if size > stub::READ_LIMIT {
+        None
+    } else {
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        match file.read_to_end(&mut bytes) {
+            Ok(_) => stub::stub_reason(name, &bytes, size),
+            Err(err) => Some(format!("exists but cannot be read: {err}")),
+        }
+    };
+    Ok((size, mtime_nanos(&m), why))
+}
+
 fn check(
     e: &Expected,
     index: &FileIndex,
     loc: Option<&(u16, String)>,
+    known: &Known,
     fp: &mut Fingerprinter,
 ) -> Deliverable {
     let r = index.resolve(e, loc);
@@ -86,8 +131,8 @@ fn check(
         evidence: Evidence {
             checked: r.checked.clone(),
             resolved: None,
-            size: None,
             line: e.line,
+            ..Evidence::default()
         },
     };
     fp.str(&e.path);
@@ -95,24 +140,13 @@ fn check(
         Found::One(id) => {
             let full = index.full(id);
             fp.str(&full);
-            // one open: metadata and content from the same handle
-            let opened = fs::File::open(&full).and_then(|f| f.metadata().map(|m| (f, m)));
-            match opened {
-                Ok((mut file, m)) => {
-                    let size = m.len();
+            match inspect(&full, known) {
+                Ok((size, mtime, reason)) => {
                     fp.u64(size);
-                    fp.u64(mtime_nanos(&m));
+                    fp.u64(mtime);
                     d.evidence.size = Some(size);
-                    let name = full.rsplit('/').next().unwrap_or(&full);
-                    let reason = if size > stub::READ_LIMIT {
-                        None
-                    } else {
-                        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-                        match file.read_to_end(&mut bytes) {
-                            Ok(_) => stub::stub_reason(name, &bytes, size),
-                            Err(err) => Some(format!("exists but cannot be read: {err}")),
-                        }
-                    };
+                    d.evidence.mtime_ns = Some(mtime);
+                    d.evidence.stub_reason.clone_from(&reason);
                     match reason {
                         Some(why) => {
                             d.status = Status::Stub;
@@ -184,7 +218,12 @@ fn ratio(present: usize, expected: usize) -> f64 {
 }
 
 /// Audits one plan file; `Err` carries a message for the report's errors.
-fn audit_plan(path: &str, index: &FileIndex, fp: &mut Fingerprinter) -> Result<PlanReport, String> {
+fn audit_plan(
+    path: &str,
+    index: &FileIndex,
+    known: &Known,
+    fp: &mut Fingerprinter,
+) -> Result<PlanReport, String> {
     let bytes = fs::read(path).map_err(|e| format!("cannot read plan: {e}"))?;
     fp.str(path);
     fp.bytes(&bytes);
@@ -198,7 +237,7 @@ fn audit_plan(path: &str, index: &FileIndex, fp: &mut Fingerprinter) -> Result<P
     let deliverables: Vec<Deliverable> = ex
         .deliverables
         .iter()
-        .map(|e| check(e, index, loc.as_ref(), fp))
+        .map(|e| check(e, index, loc.as_ref(), known, fp))
         .collect();
     let mut groups: Vec<GroupCompletion> = Vec::new();
     for d in &deliverables {
@@ -270,10 +309,11 @@ pub fn audit(input: &AuditInput) -> Report {
     {
         fp.str(d);
     }
+    let known = known_files(input.previous.as_ref());
     let mut plans = Vec::with_capacity(plan_paths.len());
     let mut failed: HashSet<String> = HashSet::new();
     for p in &plan_paths {
-        match audit_plan(p, &index, &mut fp) {
+        match audit_plan(p, &index, &known, &mut fp) {
             Ok(r) => plans.push(r),
             Err(message) => {
                 fp.str(p);

@@ -310,3 +310,53 @@ fn bad_input_is_recorded_not_a_panic() {
     assert!(new_gaps(&second).is_empty());
     assert!(second.changes.unwrap().plans.is_empty());
 }
+
+#[test]
+fn unchanged_files_keep_their_verdict_without_being_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (plans, repo) = fixture(tmp.path());
+    let stub = repo.join("dashboard/metrics_aggregator.py");
+    let r1 = run(&[&plans], &[&repo], None, 0);
+    let d1 = r1.plans[0]
+        .deliverables
+        .iter()
+        .find(|d| d.path.ends_with("metrics_aggregator.py"))
+        .unwrap();
+    assert_eq!(d1.status, Status::Stub);
+    let mtime = fs::metadata(&stub).unwrap().modified().unwrap();
+    let size = fs::metadata(&stub).unwrap().len() as usize;
+
+    // same size, same mtime, different content: the previous verdict is reused (the file is
+    // not read; size + mtime is the change signal, as for the input fingerprint)
+    let real = format!(
+        "{:<width$}",
+        "x = sum([1, 2, 3, 4])\nprint(x)",
+        width = size - 1
+    ) + "\n";
+    assert_eq!(real.len(), size);
+    fs::write(&stub, &real).unwrap();
+    let f = fs::File::options().write(true).open(&stub).unwrap();
+    f.set_modified(mtime).unwrap();
+    drop(f);
+    let r2 = run(&[&plans], &[&repo], Some(r1.clone()), 60);
+    let d2 = r2.plans[0]
+        .deliverables
+        .iter()
+        .find(|d| d.path.ends_with("metrics_aggregator.py"))
+        .unwrap();
+    assert_eq!(d2.status, Status::Stub);
+    assert_eq!(d2.reason, d1.reason);
+    assert_eq!(r2.fingerprint, r1.fingerprint);
+
+    // a new mtime: read again, now present
+    let f = fs::File::options().write(true).open(&stub).unwrap();
+    f.set_modified(at(10_000)).unwrap();
+    drop(f);
+    let r3 = run(&[&plans], &[&repo], Some(r2), 120);
+    let d3 = r3.plans[0]
+        .deliverables
+        .iter()
+        .find(|d| d.path.ends_with("metrics_aggregator.py"))
+        .unwrap();
+    assert_eq!(d3.status, Status::Present);
+}
