@@ -90,27 +90,48 @@ fn known_files(previous: Option<&Report>) -> Known<'_> {
 /// Size, mtime and stub reason of a file. A file the previous report saw with the same size
 /// and mtime keeps its verdict without being read (one `stat` instead of open + read).
 fn inspect(full: &str, known: &Known) -> std::io::Result<(u64, u64, Option<String>)> {
+    let name = full.rsplit('/').next().unwrap_or(full);
     if let Some(&(size, mtime, why)) = known.get(full) {
-        let m = fs::metadata(full)?;
-        if m.len() == size && mtime_nanos(&m) == mtime && mtime != 0 {
+        let (s, m) = stat(full)?;
+        if s == size && m == mtime && mtime != 0 {
             return Ok((size, mtime, why.map(str::to_string)));
         }
     }
-    // one open: metadata and content from the same handle
+    let (size, mtime, content) = read_small(full)?;
+    let why = match content {
+        Some(Ok(bytes)) => stub::stub_reason(name, &bytes, size),
+        Some(Err(err)) => Some(format!("exists but cannot be read: {err}")),
+        None => None,
+    };
+    Ok((size, mtime, why))
+}
+
+/// (size, mtime ns) of a file.
+fn stat(full: &str) -> std::io::Result<(u64, u64)> {
+    #[cfg(all(target_os = "wasi", target_env = "p2"))]
+    if let Some(r) = crate::repo::wasi_walk::stat(full) {
+        return r;
+    }
+    let m = fs::metadata(full)?;
+    Ok((m.len(), mtime_nanos(&m)))
+}
+
+/// (size, mtime ns, content when no larger than the stub read limit) with one open.
+#[allow(clippy::type_complexity)]
+fn read_small(full: &str) -> std::io::Result<(u64, u64, Option<std::io::Result<Vec<u8>>>)> {
+    #[cfg(all(target_os = "wasi", target_env = "p2"))]
+    if let Some(r) = crate::repo::wasi_walk::read_small(full, stub::READ_LIMIT) {
+        return r.map(|(s, m, c)| (s, m, c.map(Ok)));
+    }
     let mut file = fs::File::open(full)?;
     let m = file.metadata()?;
     let size = m.len();
-    let name = full.rsplit('/').next().unwrap_or(full);
-    let why = if size > stub::READ_LIMIT {
-        None
-    } else {
-        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        match file.read_to_end(&mut bytes) {
-            Ok(_) => stub::stub_reason(name, &bytes, size),
-            Err(err) => Some(format!("exists but cannot be read: {err}")),
-        }
-    };
-    Ok((size, mtime_nanos(&m), why))
+    if size > stub::READ_LIMIT {
+        return Ok((size, mtime_nanos(&m), None));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    let content = file.read_to_end(&mut bytes).map(|_| bytes);
+    Ok((size, mtime_nanos(&m), Some(content)))
 }
 
 fn check(
