@@ -104,10 +104,14 @@ pub fn detect_format(path: &str, content: &str) -> PlanFormat {
     if cursor::has_todos(content) {
         return PlanFormat::Cursor;
     }
-    if content
+    // spec-kit ids are `T` + three digits; two such tasks make a spec-kit task list
+    let speckit_tasks = content
         .lines()
-        .any(|l| speckit::parse_task_line(l).is_some())
-    {
+        .filter_map(speckit::parse_task_line)
+        .filter(|(_, id, _)| id.len() >= 4)
+        .take(2)
+        .count();
+    if speckit_tasks == 2 {
         return PlanFormat::SpecKit;
     }
     if name == "tasks.md" && content.lines().any(|l| kiro::parse_task_line(l).is_some()) {
@@ -571,6 +575,37 @@ mod tests {
         assert_eq!(as_path("src/", true), None);
         assert_eq!(as_path("../escape.py", true), None);
         assert_eq!(as_path("*.py", true), None);
+    }
+
+    #[test]
+    fn detects_formats() {
+        let tasks = "- [ ] T001 a in src/a.py\n- [x] T002 b\n";
+        assert_eq!(
+            detect_format("/r/specs/001-x/tasks.md", ""),
+            PlanFormat::SpecKit
+        );
+        assert_eq!(
+            detect_format("/r/.kiro/specs/x/tasks.md", ""),
+            PlanFormat::Kiro
+        );
+        assert_eq!(
+            detect_format("/r/.cursor/plans/a.plan.md", "# x"),
+            PlanFormat::Cursor
+        );
+        let cursor = "---\nname: x\ntodos:\n  - id: a\n---\n";
+        assert_eq!(detect_format("/plans/notes.md", cursor), PlanFormat::Cursor);
+        assert_eq!(detect_format("/plans/copy.md", tasks), PlanFormat::SpecKit);
+        let kiro = "- [ ] 1. Set up\n  - [ ] 1.1 x\n";
+        assert_eq!(detect_format("/plans/tasks.md", kiro), PlanFormat::Kiro);
+        let short_ids = "- [ ] T1 one\n- [ ] T2 two\n";
+        assert_eq!(
+            detect_format("/plans/PLAN.md", short_ids),
+            PlanFormat::Markdown
+        );
+        assert_eq!(
+            detect_format("/plans/PLAN.md", "| a | `b.py` |\n"),
+            PlanFormat::Markdown
+        );
     }
 
     #[test]
