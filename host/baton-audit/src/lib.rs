@@ -5,20 +5,36 @@
 //! group, diffs against the previous report, decides which gaps are new (one follow-up
 //! each), fingerprints the inputs, and renders/writes the reports.
 //!
-//! Pure Rust on `std::fs` paths, no threads: the same code runs natively and in the
-//! `plugins/audit` wasm32-wasip2 component, where granted folders are preopened dirs.
+//! Pure Rust on `std::fs` paths, no threads: the same code runs natively (CLI, tests,
+//! benchmark) and in the `plugins/audit` wasm32-wasip2 component, where granted folders are
+//! preopened dirs (there, directories and small files are read through `wasi:filesystem`
+//! directly, see `repo::wasi_walk`).
+//!
+//! # API
+//!
+//! - [`audit`]`(&AuditInput { plans_dirs, repo_dirs, previous, now }) -> Report`: never
+//!   fails; unreadable folders and plans land in [`Report::errors`].
+//! - [`inputs_unchanged`]`(&report, previous) -> bool`: same plans, same size and mtime of
+//!   every file a deliverable resolved to → write no new report.
+//! - [`new_gaps`]`(&report) -> Vec<Gap>`: open gaps with no follow-up yet. Emit one each,
+//!   [`Report::mark_emitted`], then write the report: a gap is never emitted twice, and one
+//!   that closes and comes back is emitted again.
+//! - [`render_markdown`]`(&report) -> String`; [`write_reports`]`(dir, &report) ->
+//!   Result<ReportPaths, AuditError>` writes `PLANS_AUDIT_REPORT_<UTC yyyymmdd_hhmmss>[_N]`
+//!   `.md` and `.json`; [`load_previous`]`(dir) -> Option<Report>` reads the latest back.
+//! - [`Report::cli_view`] serialises to exactly the `baton audit --json` shape.
 //!
 //! ```no_run
 //! use baton_audit::*;
 //! use std::path::Path;
 //! let reports = Path::new("reports");
+//! let previous = load_previous(reports);
 //! let mut report = audit(&AuditInput {
 //!     plans_dirs: vec!["plans".into()],
 //!     repo_dirs: vec!["repo".into()],
-//!     previous: load_previous(reports),
+//!     previous: previous.clone(),
 //!     now: std::time::SystemTime::now(),
 //! });
-//! let previous = load_previous(reports);
 //! if !inputs_unchanged(&report, previous.as_ref()) {
 //!     for gap in new_gaps(&report) {
 //!         // emit one follow-up TASK for `gap`, then:

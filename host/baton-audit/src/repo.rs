@@ -42,7 +42,7 @@ pub fn join(root: &str, rel: &str) -> String {
 
 /// Walks `root` (not following symlinked folders), calling `f(rel)` for every file. Inside
 /// a wasm32-wasip2 component a root under a preopened folder is walked with WASI calls
-/// directly (see [`wasi_walk`]), which costs one host call per entry instead of several.
+/// directly (see `wasi_walk`), which costs one host call per entry instead of several.
 #[cfg_attr(not(all(target_os = "wasi", target_env = "p2")), allow(unused_mut))]
 pub fn walk(root: &str, errors: &mut Vec<AuditIssue>, mut f: impl FnMut(&str)) {
     #[cfg(all(target_os = "wasi", target_env = "p2"))]
