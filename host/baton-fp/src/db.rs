@@ -1,1 +1,257 @@
-//! db (todo)
+//! The fingerprint tables (`fp_*`) inside the shared state SQLite database (WAL, busy timeout).
+//!
+//! Other crates keep their own tables in the same file, so everything here is created with
+//! `CREATE TABLE IF NOT EXISTS` and only touches `fp_` tables.
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::decode::{AudioInfo, Tags};
+use crate::error::{FpError, Result};
+use crate::fingerprint;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS fp_files (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    title TEXT, artist TEXT, album TEXT, isrc TEXT,
+    duration REAL,
+    codec TEXT, sample_rate INTEGER, channels INTEGER, bitrate_kbps INTEGER,
+    lossless INTEGER NOT NULL DEFAULT 0,
+    fingerprint BLOB,
+    error TEXT,
+    error_kind TEXT,
+    scanned_at INTEGER NOT NULL,
+    quarantined INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS fp_batches (
+    id INTEGER PRIMARY KEY,
+    created_at INTEGER NOT NULL,
+    quarantine_dir TEXT NOT NULL,
+    journal TEXT NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS fp_moves (
+    batch_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    src TEXT NOT NULL,
+    dst TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (batch_id, seq)
+);
+";
+
+/// An open state database.
+pub struct Db {
+    pub conn: Connection,
+    pub path: PathBuf,
+}
+
+/// One `fp_files` row.
+#[derive(Debug, Clone, Default)]
+pub struct FileRow {
+    pub id: i64,
+    pub path: PathBuf,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub tags: Tags,
+    pub info: AudioInfo,
+    pub duration: Option<f64>,
+    pub fingerprint: Option<Vec<u32>>,
+    pub error: Option<String>,
+}
+
+impl Db {
+    /// Opens (creating parent folders and the `fp_` tables) the database at `path`.
+    pub fn open(path: &Path) -> Result<Db> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| FpError::Io { path: parent.to_path_buf(), source: e })?;
+        }
+        let err = |e| FpError::Db { path: path.to_path_buf(), source: e };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(Db { conn, path: path.to_path_buf() })
+    }
+
+    /// Wraps a rusqlite error with the database path.
+    pub fn err(&self, e: rusqlite::Error) -> FpError {
+        FpError::Db { path: self.path.clone(), source: e }
+    }
+
+    /// (size, mtime) of every known file under `root`.
+    /// Quarantined rows come back with `u64::MAX` as size so that a scan never re-adds them.
+    pub fn known_under(&self, root: &Path) -> Result<std::collections::HashMap<PathBuf, (u64, i64)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT path, CASE WHEN quarantined = 0 THEN size ELSE -1 END, mtime_ns FROM fp_files")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))
+            .map_err(|e| self.err(e))?;
+        let mut m = std::collections::HashMap::new();
+        for row in rows {
+            let (p, s, t) = row.map_err(|e| self.err(e))?;
+            let p = PathBuf::from(p);
+            if p.starts_with(root) {
+                m.insert(p, (s as u64, t));
+            }
+        }
+        Ok(m)
+    }
+
+    /// Inserts or replaces the row of one scanned file (one transaction: a checkpoint).
+    pub fn upsert(&self, row: &FileRow) -> Result<()> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        self.conn
+            .execute(
+                "INSERT INTO fp_files (path, size, mtime_ns, title, artist, album, isrc, duration, codec,
+                    sample_rate, channels, bitrate_kbps, lossless, fingerprint, error, error_kind, scanned_at, quarantined)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 0)
+                 ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns,
+                    title=excluded.title, artist=excluded.artist, album=excluded.album, isrc=excluded.isrc,
+                    duration=excluded.duration, codec=excluded.codec, sample_rate=excluded.sample_rate,
+                    channels=excluded.channels, bitrate_kbps=excluded.bitrate_kbps, lossless=excluded.lossless,
+                    fingerprint=excluded.fingerprint, error=excluded.error, error_kind=excluded.error_kind,
+                    scanned_at=excluded.scanned_at, quarantined=0",
+                params![
+                    row.path.to_string_lossy(),
+                    row.size as i64,
+                    row.mtime_ns,
+                    row.tags.title,
+                    row.tags.artist,
+                    row.tags.album,
+                    row.tags.isrc,
+                    row.duration,
+                    (!row.info.codec.is_empty()).then_some(&row.info.codec),
+                    (row.info.sample_rate > 0).then_some(row.info.sample_rate),
+                    (row.info.channels > 0).then_some(row.info.channels),
+                    row.info.bitrate_kbps,
+                    row.info.lossless as i64,
+                    row.fingerprint.as_ref().map(|f| fingerprint::to_bytes(f)),
+                    row.error,
+                    row.error.as_ref().map(|_| "error"),
+                    now,
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Removes rows of files under `root` that no longer exist (rows only; files are never
+    /// touched). Returns how many.
+    pub fn forget(&self, paths: &[PathBuf]) -> Result<usize> {
+        let mut n = 0;
+        for p in paths {
+            n += self
+                .conn
+                .execute("DELETE FROM fp_files WHERE path = ?1 AND quarantined = 0", [p.to_string_lossy()])
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(n)
+    }
+
+    /// Reads one row by path.
+    pub fn get(&self, path: &Path) -> Result<Option<FileRow>> {
+        self.conn
+            .query_row(&format!("{ROW_SELECT} WHERE path = ?1"), [path.to_string_lossy()], read_row)
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Streams every fingerprinted, non-quarantined row (without loading them all at once).
+    pub fn for_each_fingerprint(&self, mut f: impl FnMut(i64, &[u32])) -> Result<()> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, fingerprint FROM fp_files WHERE fingerprint IS NOT NULL AND quarantined = 0 ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let mut rows = st.query([]).map_err(|e| self.err(e))?;
+        let mut buf = Vec::new();
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let id: i64 = r.get(0).map_err(|e| self.err(e))?;
+            let blob = r.get_ref(1).map_err(|e| self.err(e))?.as_blob().unwrap_or(&[]);
+            buf.clear();
+            buf.extend(blob.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+            f(id, &buf);
+        }
+        Ok(())
+    }
+
+    /// Loads full rows by id.
+    pub fn rows_by_id(&self, ids: &[i64]) -> Result<Vec<FileRow>> {
+        let mut st = self.conn.prepare(&format!("{ROW_SELECT} WHERE id = ?1")).map_err(|e| self.err(e))?;
+        let mut v = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(r) = st.query_row([id], read_row).optional().map_err(|e| self.err(e))? {
+                v.push(r);
+            }
+        }
+        Ok(v)
+    }
+
+    /// Loads the fingerprint of one row.
+    pub fn fingerprint_by_id(&self, id: i64) -> Result<Option<Vec<u32>>> {
+        let blob: Option<Option<Vec<u8>>> = self
+            .conn
+            .query_row("SELECT fingerprint FROM fp_files WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(blob.flatten().map(|b| fingerprint::from_bytes(&b)))
+    }
+
+    /// (files, fingerprinted, failed) over non-quarantined rows.
+    pub fn counts(&self) -> Result<(u64, u64, u64)> {
+        self.conn
+            .query_row(
+                "SELECT count(*), count(fingerprint), count(error) FROM fp_files WHERE quarantined = 0",
+                [],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64)),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// Per-file errors (path, message), sorted by path.
+    pub fn errors(&self) -> Result<Vec<(PathBuf, String)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT path, error FROM fp_files WHERE error IS NOT NULL AND quarantined = 0 ORDER BY path")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| Ok((PathBuf::from(r.get::<_, String>(0)?), r.get::<_, String>(1)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+}
+
+const ROW_SELECT: &str = "SELECT id, path, size, mtime_ns, title, artist, album, isrc, duration, codec,
+    sample_rate, channels, bitrate_kbps, lossless, fingerprint, error FROM fp_files";
+
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
+    let duration: Option<f64> = r.get(8)?;
+    Ok(FileRow {
+        id: r.get(0)?,
+        path: PathBuf::from(r.get::<_, String>(1)?),
+        size: r.get::<_, i64>(2)? as u64,
+        mtime_ns: r.get(3)?,
+        tags: Tags { title: r.get(4)?, artist: r.get(5)?, album: r.get(6)?, isrc: r.get(7)? },
+        info: AudioInfo {
+            codec: r.get::<_, Option<String>>(9)?.unwrap_or_default(),
+            sample_rate: r.get::<_, Option<u32>>(10)?.unwrap_or(0),
+            channels: r.get::<_, Option<u32>>(11)?.unwrap_or(0),
+            duration,
+            bitrate_kbps: r.get(12)?,
+            lossless: r.get::<_, i64>(13)? != 0,
+        },
+        duration,
+        fingerprint: r.get::<_, Option<Vec<u8>>>(14)?.map(|b| fingerprint::from_bytes(&b)),
+        error: r.get(15)?,
+    })
+}

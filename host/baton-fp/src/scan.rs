@@ -1,1 +1,244 @@
-//! scan (todo)
+//! Parallel, incremental library scan into the state database.
+//!
+//! Walks the given folders for audio files, skips those whose (path, size, mtime) are unchanged
+//! since the last scan, fingerprints the rest on a rayon pool and writes every result as its own
+//! transaction as soon as it is ready. A scan killed at any point therefore resumes where it
+//! stopped: only the files that were in flight (being decoded, or waiting in the small bounded
+//! hand-over queue) are done again. Memory stays bounded: each worker holds one file's 120 s of
+//! 11025 Hz audio at most, and the queue holds at most `2 × threads` results.
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::sync_channel;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::db::{Db, FileRow};
+use crate::decode::{absolute, is_audio_path};
+use crate::error::{FpError, Result};
+use crate::fingerprint::fingerprint_file;
+
+/// Options of [`scan`].
+#[derive(Clone, Copy)]
+pub struct ScanOptions<'a> {
+    /// Worker threads (0: one per CPU).
+    pub threads: usize,
+    /// Called on the writer thread after every file.
+    pub progress: Option<&'a (dyn Fn(&Progress) + Sync)>,
+}
+
+impl Default for ScanOptions<'_> {
+    fn default() -> Self {
+        ScanOptions { threads: 0, progress: None }
+    }
+}
+
+/// Progress of a running scan.
+#[derive(Debug, Clone, Serialize)]
+pub struct Progress {
+    /// Files to fingerprint in this run (changed or new).
+    pub total: u64,
+    /// Of those, done so far.
+    pub done: u64,
+    pub failed: u64,
+    pub elapsed: Duration,
+    pub current: PathBuf,
+}
+
+/// The end-of-scan summary.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScanSummary {
+    /// Audio files found under the folders.
+    pub found: u64,
+    /// Unchanged since the last scan (not decoded again).
+    pub skipped: u64,
+    /// Decoded in this run.
+    pub scanned: u64,
+    /// Of `scanned`, fingerprinted.
+    pub fingerprinted: u64,
+    /// Of `scanned`, failed with a per-file error.
+    pub failed: u64,
+    /// Rows of files that disappeared, dropped from the database.
+    pub forgotten: u64,
+    pub seconds: f64,
+    pub files_per_second: f64,
+    /// Per-file errors of this run.
+    pub errors: Vec<FileError>,
+}
+
+/// One per-file error.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileError {
+    pub path: PathBuf,
+    pub error: String,
+}
+
+/// (size, mtime in ns) of a file.
+pub fn stat(path: &Path) -> std::io::Result<(u64, i64)> {
+    let m = std::fs::metadata(path)?;
+    let mtime = m
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0);
+    Ok((m.len(), mtime))
+}
+
+/// Audio files under `root` (recursively, not following symlinked folders), sorted.
+pub fn walk(root: &Path) -> Result<Vec<PathBuf>> {
+    let meta = std::fs::metadata(root).map_err(|e| FpError::Io { path: root.to_path_buf(), source: e })?;
+    if meta.is_file() {
+        return Ok(vec![root.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let rd = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot list folder; skipped");
+                continue;
+            }
+        };
+        for entry in rd.flatten() {
+            let p = entry.path();
+            let Ok(ft) = entry.file_type() else { continue };
+            if ft.is_dir() {
+                stack.push(p);
+            } else if (ft.is_file() || ft.is_symlink()) && is_audio_path(&p) && p.is_file() {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn row_for(path: &Path, size: u64, mtime_ns: i64) -> FileRow {
+    match fingerprint_file(path) {
+        Ok(fp) => FileRow {
+            path: path.to_path_buf(),
+            size,
+            mtime_ns,
+            duration: Some(fp.duration),
+            tags: fp.tags,
+            info: fp.info,
+            fingerprint: Some(fp.fingerprint),
+            ..Default::default()
+        },
+        Err(e) => {
+            let (info, tags) = crate::decode::read_tags(path).unwrap_or_default();
+            FileRow {
+                path: path.to_path_buf(),
+                size,
+                mtime_ns,
+                duration: info.duration,
+                tags,
+                info,
+                error: Some(e.to_string()),
+                ..Default::default()
+            }
+        }
+    }
+}
+
+/// Scans `roots` into the database at `db_path`.
+pub fn scan(db_path: &Path, roots: &[PathBuf], opts: ScanOptions<'_>) -> Result<ScanSummary> {
+    let start = Instant::now();
+    let db = Db::open(db_path)?;
+    let mut summary = ScanSummary::default();
+    let mut todo: Vec<(PathBuf, u64, i64)> = Vec::new();
+    let mut gone = Vec::new();
+    for root in roots {
+        let root = absolute(root);
+        let files = walk(&root)?;
+        let mut known = db.known_under(&root)?;
+        for f in files {
+            summary.found += 1;
+            let Ok((size, mtime)) = stat(&f) else { continue };
+            let k = known.remove(&f);
+            if k == Some((size, mtime)) || k.is_some_and(|k| k.0 == u64::MAX) {
+                summary.skipped += 1;
+            } else {
+                todo.push((f, size, mtime));
+            }
+        }
+        gone.extend(known.into_keys());
+    }
+    summary.forgotten = db.forget(&gone)? as u64;
+    todo.dedup_by(|a, b| a.0 == b.0);
+    let total = todo.len() as u64;
+    let threads = if opts.threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) } else { opts.threads };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("fp-scan-{i}"))
+        .build()
+        .map_err(|e| FpError::Invalid(format!("cannot start {threads} scan threads: {e}")))?;
+    let (tx, rx) = sync_channel::<FileRow>(threads * 2);
+    let mut write_err: Option<FpError> = None;
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            pool.install(|| {
+                todo.into_par_iter().with_max_len(1).for_each_with(tx, |tx, (path, size, mtime)| {
+                    let row = row_for(&path, size, mtime);
+                    let _ = tx.send(row);
+                });
+            });
+        });
+        for row in rx {
+            if write_err.is_some() {
+                continue;
+            }
+            summary.scanned += 1;
+            if let Some(e) = &row.error {
+                summary.failed += 1;
+                tracing::warn!(path = %row.path.display(), error = %e, "file not fingerprinted");
+                summary.errors.push(FileError { path: row.path.clone(), error: e.clone() });
+            } else {
+                summary.fingerprinted += 1;
+            }
+            if let Err(e) = db.upsert(&row) {
+                write_err = Some(e);
+                continue;
+            }
+            if let Some(cb) = opts.progress {
+                cb(&Progress {
+                    total,
+                    done: summary.scanned,
+                    failed: summary.failed,
+                    elapsed: start.elapsed(),
+                    current: row.path.clone(),
+                });
+            }
+        }
+    });
+    if let Some(e) = write_err {
+        return Err(e);
+    }
+    summary.seconds = start.elapsed().as_secs_f64();
+    summary.files_per_second = if summary.seconds > 0.0 { summary.scanned as f64 / summary.seconds } else { 0.0 };
+    Ok(summary)
+}
+
+/// Coverage of the library in the database.
+#[derive(Debug, Clone, Serialize)]
+pub struct Coverage {
+    pub files: u64,
+    pub fingerprinted: u64,
+    pub failed: u64,
+    /// `fingerprinted / files` (1.0 for an empty library).
+    pub coverage: f64,
+    pub threshold: f64,
+    pub ok: bool,
+    pub errors: Vec<FileError>,
+}
+
+/// Coverage report against `threshold` (0..=1).
+pub fn coverage(db_path: &Path, threshold: f64) -> Result<Coverage> {
+    let db = Db::open(db_path)?;
+    let (files, fingerprinted, failed) = db.counts()?;
+    let coverage = if files == 0 { 1.0 } else { fingerprinted as f64 / files as f64 };
+    let errors = db.errors()?.into_iter().map(|(path, error)| FileError { path, error }).collect();
+    Ok(Coverage { files, fingerprinted, failed, coverage, threshold, ok: coverage >= threshold, errors })
+}

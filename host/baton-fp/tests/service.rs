@@ -1,0 +1,81 @@
+//! Library-level tests of the plugin-facing service API and of the scan → dedup path on audio
+//! synthesised here (WAV written by the test; no external tools).
+use std::path::Path;
+
+fn synth(seed: u64, seconds: f64, rate: u32) -> Vec<i16> {
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+    let mut next = move || {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (s >> 33) as u32
+    };
+    let n = (seconds * rate as f64) as usize;
+    let mut out = vec![0i16; n];
+    let note = (0.3 * rate as f64) as usize;
+    for chunk in out.chunks_mut(note) {
+        let f = 220.0 * 2f64.powf((next() % 24) as f64 / 12.0);
+        for (k, o) in chunk.iter_mut().enumerate() {
+            let t = k as f64 / rate as f64;
+            *o = ((t * f * std::f64::consts::TAU).sin() * 9000.0 * (1.0 - k as f64 / note as f64)) as i16;
+        }
+    }
+    out
+}
+
+fn write_wav(path: &Path, samples: &[i16], rate: u32) {
+    let data_len = (samples.len() * 2) as u32;
+    let mut b = Vec::new();
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + data_len).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&rate.to_le_bytes());
+    b.extend_from_slice(&(rate * 2).to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&16u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        b.extend_from_slice(&s.to_le_bytes());
+    }
+    std::fs::write(path, b).unwrap();
+}
+
+#[test]
+fn service_fingerprint_tags_and_best_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let music = dir.path().join("music");
+    std::fs::create_dir_all(&music).unwrap();
+    for i in 0..4u64 {
+        write_wav(&music.join(format!("t{i}.wav")), &synth(i, 15.0, 44100), 44100);
+    }
+    // a copy with the first 2 s cut
+    let s = synth(2, 15.0, 44100);
+    write_wav(&music.join("t2_trim.wav"), &s[2 * 44100..], 44100);
+    std::fs::write(music.join("broken.mp3"), b"ID3 not really").unwrap();
+    let db = dir.path().join("state.sqlite");
+
+    let sum = baton_fp::scan::scan(&db, &[music.clone()], Default::default()).unwrap();
+    assert_eq!((sum.found, sum.fingerprinted, sum.failed), (6, 5, 1));
+    assert!(sum.errors[0].error.contains("broken.mp3"));
+
+    let fp = baton_fp::service::fingerprint_path(&music.join("t2_trim.wav")).unwrap();
+    assert!(fp.fingerprint.len() > 80);
+    assert!(!fp.compressed().is_empty());
+    let (info, _tags) = baton_fp::service::read_tags(&music.join("t1.wav")).unwrap();
+    assert_eq!(info.sample_rate, 44100);
+    assert!(info.lossless);
+    assert!((info.duration.unwrap() - 15.0).abs() < 0.01);
+
+    let m = baton_fp::service::best_matches(&db, &fp.fingerprint, 0.85, 3).unwrap();
+    assert_eq!(m.len(), 2, "{m:?}");
+    assert!(m[0].path.ends_with("t2_trim.wav") && m[0].score > 0.99);
+    assert!(m[1].path.ends_with("t2.wav"));
+    assert!((m[1].offset_seconds - 2.0).abs() < 0.2, "{m:?}");
+
+    let r = baton_fp::dedup::find_groups(&db, &Default::default()).unwrap();
+    assert_eq!(r.groups.len(), 1, "{r:?}");
+    assert!(r.groups[0].keeper.path.ends_with("t2.wav"), "longer wins: {:?}", r.groups[0]);
+    assert!(r.groups[0].duplicates[0].path.ends_with("t2_trim.wav"));
+}
