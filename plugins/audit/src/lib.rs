@@ -166,6 +166,22 @@ fn run_locked(
         previous: previous.clone(),
         now: SystemTime::now(),
     });
+    // A granted folder that is not there (unmounted drive, sync client still starting)
+    // would make every plan under it vanish and its gaps close, then reopen and be emitted
+    // again next time. Fail instead, retryably, and write nothing.
+    let roots: Vec<&str> = report
+        .plans_dirs
+        .iter()
+        .chain(&report.repo_dirs)
+        .map(String::as_str)
+        .collect();
+    if let Some(e) = report
+        .errors
+        .iter()
+        .find(|e| roots.contains(&e.path.as_str()))
+    {
+        return Err(Failure::Transient(format!("{}: {}", e.path, e.message)));
+    }
     let pending = new_gaps(&report);
     let unchanged = inputs_unchanged(&report, previous.as_ref())
         && !force
