@@ -680,4 +680,20 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn indented_and_ascii_trees() {
+        let md = "## Layout\n\n```\nsrc/\n  main.rs\n  cli/\n    args.rs\nCargo.toml\n```\n\n```text\n.\n|-- app/\n|   `-- __init__.py\n`-- setup.py  # packaging\n```\n\n```python\nimport os/\nx = 1\ny = 2\n```\n";
+        let e = parse(md, 0);
+        assert_eq!(
+            paths(&e),
+            vec![
+                ("src/main.rs", "src", false),
+                ("src/cli/args.rs", "src/cli", false),
+                ("Cargo.toml", "Layout", false),
+                ("app/__init__.py", "app", false),
+                ("setup.py", "Layout", false),
+            ]
+        );
+    }
 }
