@@ -360,7 +360,12 @@ pub fn as_path(token: &str, plain: bool) -> Option<String> {
     if stem.is_empty() && !name.starts_with('.') {
         return None;
     }
-    if !EXTENSIONS.contains(&ext) {
+    // an extension we do not list is still accepted in a path with folders
+    // (`configs/csl/ieee.csl`), never on a bare name (`self.client`, `os.path`)
+    let plausible_ext = (1..=8).contains(&ext.len())
+        && ext.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && ext.chars().all(|c| c.is_ascii_alphanumeric());
+    if !EXTENSIONS.contains(&ext) && !(comps.len() > 1 && plausible_ext) {
         return None;
     }
     if stem.is_empty() {
@@ -575,6 +580,13 @@ mod tests {
         assert_eq!(as_path("src/", true), None);
         assert_eq!(as_path("../escape.py", true), None);
         assert_eq!(as_path("*.py", true), None);
+        assert_eq!(
+            as_path("configs/csl/ieee.csl", true).as_deref(),
+            Some("configs/csl/ieee.csl")
+        );
+        assert_eq!(as_path("ieee.csl", true), None);
+        assert_eq!(as_path("self.client", false), None);
+        assert_eq!(as_path("v1.0/v2.0", true), None);
     }
 
     #[test]

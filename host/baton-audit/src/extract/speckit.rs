@@ -17,14 +17,20 @@ pub fn parse_task_line(line: &str) -> Option<(bool, String, String)> {
         return None;
     };
     let t = t.trim_start();
-    let id: String = t
+    // `T012`, also `T001.5` (a task slipped in between)
+    let raw: String = t
         .chars()
-        .take_while(|c| c.is_ascii_alphanumeric())
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
         .collect();
-    if id.len() < 2 || !id.starts_with('T') || !id[1..].chars().all(|c| c.is_ascii_digit()) {
+    let id = raw.trim_end_matches('.').to_string();
+    if id.len() < 2
+        || !id.starts_with('T')
+        || !id[1..].chars().all(|c| c.is_ascii_digit() || c == '.')
+        || !id[1..].starts_with(|c: char| c.is_ascii_digit())
+    {
         return None;
     }
-    let mut rest = t[id.len()..].trim_start();
+    let mut rest = t[id.len()..].trim_start_matches(['.', ' ', '\t']);
     // [P], [US1], [Story] tags
     while rest.starts_with('[') {
         match rest.find(']') {
@@ -107,4 +113,29 @@ pub fn parse(content: &str) -> Extracted {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_lines() {
+        let l = "- [X] T005 [P] [US2] Scaffold chart in `k8s/helm/values.yaml`";
+        assert_eq!(
+            parse_task_line(l),
+            Some((
+                true,
+                "T005".into(),
+                "Scaffold chart in `k8s/helm/values.yaml`".into()
+            ))
+        );
+        let l = "- [ ] T001.5 [P] Fix spec.md typo";
+        assert_eq!(
+            parse_task_line(l),
+            Some((false, "T001.5".into(), "Fix spec.md typo".into()))
+        );
+        assert_eq!(parse_task_line("- [ ] Task without id"), None);
+        assert_eq!(parse_task_line("- [ ] TODO write it"), None);
+    }
 }
