@@ -365,7 +365,8 @@ pub fn as_path(token: &str, plain: bool) -> Option<String> {
     let plausible_ext = (1..=8).contains(&ext.len())
         && ext.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && ext.chars().all(|c| c.is_ascii_alphanumeric());
-    if !EXTENSIONS.contains(&ext) && !(comps.len() > 1 && plausible_ext) {
+    let known_ext = EXTENSIONS.contains(&ext);
+    if !(known_ext || comps.len() > 1 && plausible_ext) {
         return None;
     }
     if stem.is_empty() {
