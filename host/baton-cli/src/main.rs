@@ -1,36 +1,115 @@
-//! `baton`: the command line. A thin edge over the host crates; errors become `anyhow` here.
+//! `baton`: the command line. A thin edge over the host crates; errors become `anyhow` here,
+//! with the file and the fix in the message.
 mod fp;
+mod handoffs;
+mod init;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
 #[command(name = "baton", version, about = "Local-first host for coordinating AI coding agents")]
 struct Cli {
-    /// baton's home folder (config, handoffs, plans, reports, plugins).
+    /// baton's home folder: baton.toml, handoffs/, plans/, reports/, plugins/.
+    /// Default: $BATON_HOME, else ~/.baton.
     #[arg(long, global = true, env = "BATON_HOME")]
     home: Option<PathBuf>,
-    /// The state database (SQLite). Keep it on a local disk, never in a synced folder.
+    /// The state database (SQLite, WAL). Keep it on a local disk, never in a synced folder.
+    /// Default: $BATON_STATE, else <home>/state/baton.sqlite.
     #[arg(long, global = true, env = "BATON_STATE")]
     state: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Create the home: commented baton.toml, handoffs/, plans/, reports/, state, plugins.
+    Init,
+    /// Run the daemon: watch the inboxes and answer every TASK.
+    Serve {
+        /// Drain everything present (retries and settling files included), then exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Run one handoff file from anywhere and print its RETURN JSON. Moves nothing.
+    Run { file: PathBuf },
+    /// Queue depth, recent executions, open inter-agent handoffs, paused plugins.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One handoff's history: its record, events and plugin logs.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move a failed handoff from 03_failed/ back into the inbox for another run.
+    Retry { id: String },
+    /// Build a demo home, drop sample handoffs, serve them once and show the RETURNs.
+    Demo {
+        /// Where to build it (default: a new temporary folder, kept for you to look at).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// The native audio-fingerprint core.
     #[command(subcommand)]
     Fp(fp::FpCommand),
 }
 
-fn main() -> anyhow::Result<()> {
+/// Where a command's home and state are.
+pub struct Ctx {
+    pub home: PathBuf,
+    pub state: PathBuf,
+}
+
+fn main() {
     let cli = Cli::parse();
-    let home = cli.home.unwrap_or_else(|| PathBuf::from(".baton"));
-    let state = cli.state.unwrap_or_else(|| home.join("state/baton.sqlite"));
-    let code = match cli.command {
-        Command::Fp(cmd) => fp::run(cmd, &fp::FpContext { home, state })?,
+    let quiet_default = matches!(cli.command, Command::Serve { .. } | Command::Demo { .. });
+    init_logging(cli.log_format, if quiet_default { "info" } else { "warn" });
+    let home = cli.home.unwrap_or_else(default_home);
+    let state = cli.state.unwrap_or_else(|| home.join("state").join("baton.sqlite"));
+    let ctx = Ctx { home, state };
+    let result = match cli.command {
+        Command::Init => init::init(&ctx).map(|_| 0),
+        Command::Serve { once } => handoffs::serve(&ctx, once),
+        Command::Run { file } => handoffs::run(&ctx, &file),
+        Command::Status { json } => handoffs::status(&ctx, json),
+        Command::Show { id, json } => handoffs::show(&ctx, &id, json),
+        Command::Retry { id } => handoffs::retry(&ctx, &id),
+        Command::Demo { dir } => init::demo(dir),
+        Command::Fp(cmd) => fp::run(cmd, &fp::FpContext { home: ctx.home.clone(), state: ctx.state.clone() }),
     };
-    std::process::exit(code)
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("baton: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn default_home() -> PathBuf {
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".baton")
+}
+
+fn init_logging(format: LogFormat, default_level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("BATON_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
 }

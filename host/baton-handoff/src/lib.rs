@@ -1,1 +1,15 @@
-//! placeholder
+//! The handoff format: the typed body of TASK and RETURN files, validation against the
+//! published JSON Schema (`handoffs/schema/handoff.v1.json`), the closed set of error codes,
+//! and the file-name conventions of the inbox tree.
+//!
+//! Nothing here touches the file system: it is the vocabulary the pipeline speaks.
+
+pub mod codes;
+pub mod model;
+pub mod names;
+pub mod schema;
+pub mod stamp;
+
+pub use codes::ErrorCode;
+pub use model::{Body, PluginRef, ReturnBody, ReturnError, Status, TaskBody, SCHEMA_ID};
+pub use schema::{parse, Invalid};

@@ -1,1 +1,422 @@
-//! placeholder
+//! baton's state: one SQLite database in WAL mode, on a local disk (never a synced folder).
+//!
+//! The file system is the truth about where a handoff is; the ledger is the truth about what
+//! happened to it: claims, attempts and their errors, results, what other agents sent each
+//! other, plugin logs and key-value data. Writes are batched by the caller into one
+//! transaction per pipeline batch, so a handoff costs a fraction of an fsync here.
+
+mod schema;
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde::Serialize;
+
+pub use rusqlite;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("state database {path}: {source}")]
+    Open { path: String, source: rusqlite::Error },
+    #[error("creating the state folder {path}: {source}")]
+    Folder { path: String, source: std::io::Error },
+    #[error("state database: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+pub type Result<T, E = LedgerError> = std::result::Result<T, E>;
+
+/// An open state database.
+pub struct Ledger {
+    conn: Connection,
+}
+
+/// What the ledger knows about one task id.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TaskRow {
+    pub id: String,
+    pub content_hash: String,
+    pub claim: String,
+    pub file_name: String,
+    pub sender: String,
+    pub reply_to: String,
+    pub plugin: Option<String>,
+    pub action: Option<String>,
+    pub title: String,
+    /// `claimed`, `running`, `retrying`, `completed`, `failed`, `rejected`.
+    pub state: String,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub attempts: u32,
+    pub return_name: Option<String>,
+    pub claimed_at: String,
+    pub finished_at: Option<String>,
+    pub duration_ms: Option<f64>,
+}
+
+/// One line of a task's history.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Event {
+    pub at: String,
+    pub event: String,
+    pub detail: serde_json::Value,
+}
+
+/// A plugin log line kept with its task.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LogLine {
+    pub at: String,
+    pub level: String,
+    pub message: String,
+}
+
+/// A handoff seen in some agent's inbox (baton never moves those).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Observed {
+    pub agent: String,
+    pub file_name: String,
+    pub kind: String,
+    pub id: String,
+    pub in_reply_to: Option<String>,
+    pub sender: String,
+    pub recipient: Option<String>,
+    pub title: String,
+    pub created_at: String,
+}
+
+impl Ledger {
+    /// Opens (creating if needed) the state database at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| LedgerError::Folder { path: dir.display().to_string(), source })?;
+        }
+        let open_err = |source| LedgerError::Open { path: path.display().to_string(), source };
+        let conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(30)).map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
+        schema::migrate(&conn).map_err(open_err)?;
+        Ok(Ledger { conn })
+    }
+
+    /// Runs `f` in one transaction (one fsync for the whole batch).
+    pub fn batch<R>(&mut self, f: impl FnOnce(&Batch<'_>) -> Result<R>) -> Result<R> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&Batch { tx: &tx })?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    pub fn task(&self, id: &str) -> Result<Option<TaskRow>> {
+        task_row(&self.conn, id)
+    }
+
+    pub fn events(&self, id: &str) -> Result<Vec<Event>> {
+        events(&self.conn, id)
+    }
+
+}
+
+fn events(conn: &Connection, id: &str) -> Result<Vec<Event>> {
+    {
+        let mut st = conn.prepare_cached(
+            "SELECT at, event, detail FROM events WHERE task_id = ?1 ORDER BY seq",
+        )?;
+        let rows = st.query_map([id], |r| {
+            let detail: String = r.get(2)?;
+            Ok(Event {
+                at: r.get(0)?,
+                event: r.get(1)?,
+                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+impl Ledger {
+    pub fn logs(&self, id: &str) -> Result<Vec<LogLine>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT at, level, message FROM logs WHERE task_id = ?1 ORDER BY seq",
+        )?;
+        let rows = st.query_map([id], |r| Ok(LogLine { at: r.get(0)?, level: r.get(1)?, message: r.get(2)? }))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The most recently finished tasks, newest first.
+    pub fn recent(&self, limit: usize) -> Result<Vec<TaskRow>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks ORDER BY COALESCE(finished_at, claimed_at) DESC LIMIT ?1"
+        ))?;
+        let rows = st.query_map([limit as i64], from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Counts of tasks by state.
+    pub fn counts(&self) -> Result<Vec<(String, u64)>> {
+        let mut st = self.conn.prepare_cached("SELECT state, COUNT(*) FROM tasks GROUP BY state ORDER BY state")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// TASKs seen between agents that have no RETURN yet, oldest first.
+    pub fn open_handoffs(&self) -> Result<Vec<Observed>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT agent, file_name, kind, id, in_reply_to, sender, recipient, title, created_at
+             FROM observed o WHERE kind = 'task'
+               AND NOT EXISTS (SELECT 1 FROM observed r WHERE r.kind = 'return' AND r.in_reply_to = o.id)
+               AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id = o.id AND t.state IN ('completed','failed','rejected'))
+             ORDER BY created_at",
+        )?;
+        let rows = st.query_map([], observed_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether an agent's inbox file was already recorded (so it is parsed only once).
+    pub fn is_observed(&self, agent: &str, file_name: &str) -> Result<bool> {
+        let mut st = self.conn.prepare_cached("SELECT 1 FROM observed WHERE agent = ?1 AND file_name = ?2")?;
+        Ok(st.exists(params![agent, file_name])?)
+    }
+
+    pub fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<String>> {
+        let mut st = self.conn.prepare_cached("SELECT value FROM kv WHERE plugin = ?1 AND key = ?2")?;
+        Ok(st.query_row(params![plugin, key], |r| r.get(0)).optional()?)
+    }
+
+    pub fn kv_set(&self, plugin: &str, key: &str, value: &str) -> Result<()> {
+        kv_set(&self.conn, plugin, key, value)
+    }
+
+    pub fn kv_delete(&self, plugin: &str, key: &str) -> Result<()> {
+        self.conn.prepare_cached("DELETE FROM kv WHERE plugin = ?1 AND key = ?2")?.execute(params![plugin, key])?;
+        Ok(())
+    }
+
+
+    /// Marks a failed task so that its next claim runs again instead of counting as a duplicate.
+    pub fn request_retry(&self, id: &str) -> Result<()> {
+        self.conn.execute("UPDATE tasks SET state = 'retry_requested' WHERE id = ?1", [id])?;
+        self.conn.execute(
+            "INSERT INTO events(task_id, at, event, detail) VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ','now'), 'retry_requested', '{}')",
+            [id],
+        )?;
+        Ok(())
+    }
+
+    /// Direct access for crates that keep their own tables in the same file.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+/// The writes of one pipeline batch, inside one transaction.
+pub struct Batch<'a> {
+    tx: &'a Transaction<'a>,
+}
+
+impl Batch<'_> {
+    pub fn task(&self, id: &str) -> Result<Option<TaskRow>> {
+        task_row(self.tx, id)
+    }
+
+    /// Records a new claim of a task (state `claimed`).
+    pub fn insert_task(&self, row: &TaskRow) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO tasks(id, content_hash, claim, file_name, sender, reply_to, plugin, action, title,
+                                   state, attempts, claimed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?
+            .execute(params![
+                row.id, row.content_hash, row.claim, row.file_name, row.sender, row.reply_to,
+                row.plugin, row.action, row.title, row.state, row.attempts, row.claimed_at
+            ])?;
+        Ok(())
+    }
+
+    /// Points a task at a new claim (after `baton retry`) and resets its attempts.
+    pub fn reclaim(&self, id: &str, claim: &str) -> Result<()> {
+        self.tx
+            .prepare_cached("UPDATE tasks SET claim = ?2, state = 'claimed', attempts = 0 WHERE id = ?1")?
+            .execute(params![id, claim])?;
+        Ok(())
+    }
+
+    /// Records an attempt starting.
+    pub fn start_attempt(&self, id: &str, attempt: u32) -> Result<()> {
+        self.tx
+            .prepare_cached("UPDATE tasks SET state = 'running', attempts = ?2 WHERE id = ?1")?
+            .execute(params![id, attempt])?;
+        Ok(())
+    }
+
+    /// Records a task reaching a terminal state (or `retrying`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn finish(
+        &self,
+        id: &str,
+        state: &str,
+        error: Option<(&str, &str)>,
+        return_name: Option<&str>,
+        finished_at: &str,
+        duration_ms: f64,
+    ) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE tasks SET state = ?2, error_code = ?3, error_message = ?4,
+                        return_name = COALESCE(?5, return_name), finished_at = ?6, duration_ms = ?7
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, state, error.map(|e| e.0), error.map(|e| e.1), return_name, finished_at, duration_ms])?;
+        Ok(())
+    }
+
+    pub fn events(&self, id: &str) -> Result<Vec<Event>> {
+        events(self.tx, id)
+    }
+
+    /// A plugin log line, kept with its task.
+    pub fn log(&self, task_id: &str, at: &str, level: &str, message: &str) -> Result<()> {
+        self.tx
+            .prepare_cached("INSERT INTO logs(task_id, at, level, message) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![task_id, at, level, message])?;
+        Ok(())
+    }
+
+    pub fn kv_set(&self, plugin: &str, key: &str, value: &str) -> Result<()> {
+        kv_set(self.tx, plugin, key, value)
+    }
+
+    /// Appends to a task's (or a rejected file's) history.
+    pub fn event(&self, task_id: &str, at: &str, event: &str, detail: &serde_json::Value) -> Result<()> {
+        self.tx
+            .prepare_cached("INSERT INTO events(task_id, at, event, detail) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![task_id, at, event, detail.to_string()])?;
+        Ok(())
+    }
+
+    pub fn observe(&self, o: &Observed, seen_at: &str) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO observed(agent, file_name, kind, id, in_reply_to, sender, recipient, title, created_at, seen_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![
+                o.agent, o.file_name, o.kind, o.id, o.in_reply_to, o.sender, o.recipient, o.title, o.created_at, seen_at
+            ])?;
+        Ok(())
+    }
+}
+
+fn kv_set(conn: &Connection, plugin: &str, key: &str, value: &str) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO kv(plugin, key, value) VALUES (?1, ?2, ?3)
+         ON CONFLICT(plugin, key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![plugin, key, value])?;
+    Ok(())
+}
+
+const TASK_COLUMNS: &str = "id, content_hash, claim, file_name, sender, reply_to, plugin, action, title, state,
+    error_code, error_message, attempts, return_name, claimed_at, finished_at, duration_ms";
+
+fn task_row(conn: &Connection, id: &str) -> Result<Option<TaskRow>> {
+    let mut st = conn.prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"))?;
+    Ok(st.query_row([id], from_row).optional()?)
+}
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRow> {
+    Ok(TaskRow {
+        id: r.get(0)?,
+        content_hash: r.get(1)?,
+        claim: r.get(2)?,
+        file_name: r.get(3)?,
+        sender: r.get(4)?,
+        reply_to: r.get(5)?,
+        plugin: r.get(6)?,
+        action: r.get(7)?,
+        title: r.get(8)?,
+        state: r.get(9)?,
+        error_code: r.get(10)?,
+        error_message: r.get(11)?,
+        attempts: r.get(12)?,
+        return_name: r.get(13)?,
+        claimed_at: r.get(14)?,
+        finished_at: r.get(15)?,
+        duration_ms: r.get(16)?,
+    })
+}
+
+fn observed_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Observed> {
+    Ok(Observed {
+        agent: r.get(0)?,
+        file_name: r.get(1)?,
+        kind: r.get(2)?,
+        id: r.get(3)?,
+        in_reply_to: r.get(4)?,
+        sender: r.get(5)?,
+        recipient: r.get(6)?,
+        title: r.get(7)?,
+        created_at: r.get(8)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str) -> TaskRow {
+        TaskRow {
+            id: id.into(), content_hash: "h".into(), claim: "c1".into(), file_name: "f.json".into(),
+            sender: "a".into(), reply_to: "a".into(), plugin: Some("echo".into()), action: Some("echo".into()),
+            title: "t".into(), state: "claimed".into(), error_code: None, error_message: None, attempts: 0,
+            return_name: None, claimed_at: "2026-01-01T00:00:00Z".into(), finished_at: None, duration_ms: None,
+        }
+    }
+
+    #[test]
+    fn records_survive_reopen_and_events_keep_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/baton.sqlite");
+        {
+            let mut l = Ledger::open(&path).unwrap();
+            l.batch(|b| {
+                b.insert_task(&row("t1"))?;
+                b.start_attempt("t1", 1)?;
+                b.event("t1", "x", "claimed", &serde_json::json!({"n": 1}))?;
+                b.event("t1", "y", "completed", &serde_json::json!({}))?;
+                b.finish("t1", "completed", None, Some("r.json"), "z", 1.5)
+            })
+            .unwrap();
+            // A duplicate insert fails inside its batch and rolls back only that batch.
+            assert!(l.batch(|b| b.insert_task(&row("t1"))).is_err());
+        }
+        let l = Ledger::open(&path).unwrap();
+        let t = l.task("t1").unwrap().unwrap();
+        assert_eq!((t.state.as_str(), t.attempts, t.return_name.as_deref()), ("completed", 1, Some("r.json")));
+        let ev: Vec<_> = l.events("t1").unwrap().into_iter().map(|e| e.event).collect();
+        assert_eq!(ev, ["claimed", "completed"]);
+        l.kv_set("p", "k", "v").unwrap();
+        assert_eq!(l.kv_get("p", "k").unwrap().as_deref(), Some("v"));
+        assert_eq!(l.kv_get("other", "k").unwrap(), None);
+    }
+
+    #[test]
+    fn open_handoffs_close_when_a_return_is_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(&dir.path().join("s.sqlite")).unwrap();
+        let task = Observed {
+            agent: "cursor".into(), file_name: "t.json".into(), kind: "task".into(), id: "T1".into(),
+            in_reply_to: None, sender: "claude".into(), recipient: Some("cursor".into()), title: "Review".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+        };
+        l.batch(|b| b.observe(&task, "now")).unwrap();
+        assert!(l.is_observed("cursor", "t.json").unwrap());
+        assert_eq!(l.open_handoffs().unwrap().len(), 1);
+        let ret = Observed { kind: "return".into(), id: "R1".into(), in_reply_to: Some("T1".into()), file_name: "r.json".into(), agent: "claude".into(), ..task };
+        l.batch(|b| b.observe(&ret, "now")).unwrap();
+        assert!(l.open_handoffs().unwrap().is_empty());
+    }
+}

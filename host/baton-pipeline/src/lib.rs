@@ -1,1 +1,72 @@
-//! placeholder
+//! The handoff pipeline: everything between a file landing in baton's inbox and its RETURN.
+//!
+//! Data flow: [`watch`] (notify + periodic reconcile) → [`pipeline`] (claims, ledger,
+//! runtime, RETURN, filing). [`claims`] and [`fsops`] hold the crash-safety mechanisms;
+//! [`returns`] builds what baton writes; [`plugins`] loads installed components.
+
+pub mod claims;
+pub mod config;
+pub mod failpoint;
+pub mod fsops;
+pub mod pipeline;
+pub mod plugins;
+pub mod returns;
+pub mod watch;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+pub use config::{Config, Paths};
+pub use pipeline::{Pipeline, SharedLedger, Summary};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Ledger(#[from] baton_ledger::LedgerError),
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Runtime(#[from] baton_runtime::RuntimeError),
+    #[error("file watcher: {0}")]
+    Watch(#[from] notify::Error),
+}
+
+impl PipelineError {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        PipelineError::Io { path: path.display().to_string(), source }
+    }
+}
+
+/// The plugins' key-value store, kept in the ledger's `kv` table.
+pub struct LedgerKv(pub SharedLedger);
+
+impl baton_runtime::KvStore for LedgerKv {
+    fn get(&self, plugin: &str, key: &str) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).kv_get(plugin, key).ok().flatten()
+    }
+    fn set(&self, plugin: &str, key: &str, value: &str) {
+        if let Err(e) = self.0.lock().unwrap_or_else(|e| e.into_inner()).kv_set(plugin, key, value) {
+            tracing::warn!(plugin, key, "kv-set failed: {e}");
+        }
+    }
+    fn delete(&self, plugin: &str, key: &str) {
+        if let Err(e) = self.0.lock().unwrap_or_else(|e| e.into_inner()).kv_delete(plugin, key) {
+            tracing::warn!(plugin, key, "kv-delete failed: {e}");
+        }
+    }
+}
+
+/// Opens everything a host process needs: config, state, runtime with the installed plugins.
+pub async fn open(home: &Path, state: &Path) -> Result<Pipeline, PipelineError> {
+    let cfg = Config::load(home)?;
+    let paths = Paths::new(home, state, &cfg);
+    let ledger: SharedLedger = Arc::new(Mutex::new(baton_ledger::Ledger::open(state)?));
+    let runtime = Arc::new(baton_runtime::Runtime::new(
+        baton_runtime::RuntimeConfig { cache_dir: Some(paths.cache()), lock_dir: paths.locks() },
+        Arc::new(LedgerKv(ledger.clone())),
+    )?);
+    plugins::load_installed(&runtime, &cfg, &paths).await;
+    Pipeline::new(cfg, paths, ledger, runtime)
+}

@@ -1,1 +1,435 @@
-//! placeholder
+//! Runs plugins: WebAssembly components (`wasm32-wasip2`, WIT world `baton:plugin/plugin`)
+//! in wasmtime, each task in a fresh store with only what it was granted.
+//!
+//! The sandbox, per task:
+//! - **folders**: only those `baton.toml` grants to the logical names the plugin asked for,
+//!   mounted at `/<name>`, read-only unless both sides say writable;
+//! - **no network, no env, no args, no inherited stdio**;
+//! - **time**: an epoch deadline traps running wasm, and a tokio timeout around the whole
+//!   call also covers a plugin blocked inside a host call;
+//! - **memory**: `StoreLimits` with `trap_on_grow_failure`;
+//! - **output**: the result is measured against a cap before it is accepted.
+//!
+//! Anything the plugin does to the host outside its result (logs, progress, follow-ups) is
+//! collected in the [`Execution`] and written by the caller, so a task that fails emits
+//! nothing and a re-run cannot emit twice.
+
+mod bindings;
+mod cache;
+mod host;
+mod locks;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, Store, StoreLimitsBuilder};
+use wasmtime_wasi::{FsPerms, WasiCtx};
+
+use crate::bindings::{PluginPre, types as wit};
+use crate::host::StoreState;
+
+pub use crate::host::{follow_up_id, FollowUp, LogLine};
+
+/// Errors about loading or managing plugins (not about running a task).
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("{path}: not a baton plugin component: {reason}")]
+    NotAPlugin { path: String, reason: String },
+    #[error("plugin `{0}` is not loaded")]
+    Unknown(String),
+    #[error("describe() of `{name}` failed: {reason}")]
+    Describe { name: String, reason: String },
+    #[error("granting `{grant}` to `{plugin}`: cannot open {path}: {reason}")]
+    Grant { plugin: String, grant: String, path: String, reason: String },
+    #[error("wasm engine: {0}")]
+    Engine(String),
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+}
+
+/// How a task run failed. Maps one-to-one onto the host's error codes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    #[error("transient failure: {0}")]
+    Transient(String),
+    #[error("{0}")]
+    Permanent(String),
+    #[error("exceeded its time budget of {0:?}")]
+    Timeout(Duration),
+    #[error("exceeded its memory cap of {0} bytes")]
+    OutOfMemory(usize),
+    #[error("trapped: {0}")]
+    Trap(String),
+    #[error("output of {size} bytes exceeds the cap of {cap} bytes")]
+    OutputTooLarge { size: usize, cap: usize },
+    #[error("the result is not a JSON object: {0}")]
+    BadResult(String),
+}
+
+/// Per-task limits. Defaults are documented in the README.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Budget {
+    pub time: Duration,
+    pub memory_bytes: usize,
+    pub output_bytes: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget { time: Duration::from_secs(30), memory_bytes: 256 << 20, output_bytes: 1 << 20 }
+    }
+}
+
+/// A folder granted to a plugin under a logical name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub name: String,
+    pub host_path: PathBuf,
+    pub writable: bool,
+}
+
+/// What a plugin says about itself (`describe`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub actions: Vec<ActionInfo>,
+    pub folders: Vec<FolderRequest>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ActionInfo {
+    pub name: String,
+    pub description: String,
+    pub params_schema: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FolderRequest {
+    pub name: String,
+    pub writable: bool,
+    pub purpose: String,
+}
+
+/// A loaded plugin: its compiled component, ready to instantiate, and its description.
+pub struct Plugin {
+    pub info: PluginInfo,
+    pub sha256: String,
+    pub grants: Vec<Grant>,
+    pre: PluginPre<StoreState>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin").field("info", &self.info).field("sha256", &self.sha256).finish()
+    }
+}
+
+/// One task as handed to a plugin.
+#[derive(Debug, Clone)]
+pub struct TaskInput {
+    pub id: String,
+    pub action: String,
+    pub params: serde_json::Value,
+    pub sender: String,
+    pub title: String,
+    pub correlation_id: Option<String>,
+}
+
+/// A plugin's successful answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub summary: String,
+    pub result: serde_json::Value,
+    pub artifacts: Vec<String>,
+}
+
+/// Everything one run produced.
+#[derive(Debug)]
+pub struct Execution {
+    pub outcome: Result<Outcome, RunError>,
+    pub logs: Vec<LogLine>,
+    pub follow_ups: Vec<FollowUp>,
+    pub elapsed: Duration,
+}
+
+/// A plugin's private key-value store, provided by the host's state database.
+pub trait KvStore: Send + Sync {
+    fn get(&self, plugin: &str, key: &str) -> Option<String>;
+    fn set(&self, plugin: &str, key: &str, value: &str);
+    fn delete(&self, plugin: &str, key: &str);
+}
+
+/// Engine-wide settings.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where compiled components are cached (keyed by engine compatibility); `None` = no cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Where cross-process named locks live.
+    pub lock_dir: PathBuf,
+}
+
+/// The wasm engine and the loaded plugins.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<StoreState>,
+    plugins: RwLock<HashMap<String, Arc<Plugin>>>,
+    cache_dir: Option<PathBuf>,
+    locks: Arc<locks::Locks>,
+    kv: Arc<dyn KvStore>,
+}
+
+/// Epoch ticks happen every this often; time budgets are rounded up to it.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+impl Runtime {
+    pub fn new(config: RuntimeConfig, kv: Arc<dyn KvStore>) -> Result<Self, RuntimeError> {
+        let mut cfg = wasmtime::Config::new();
+        cfg.epoch_interruption(true);
+        cfg.wasm_component_model(true);
+        let engine = Engine::new(&cfg).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("baton-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        bindings::Plugin::add_to_linker::<StoreState, wasmtime::component::HasSelf<StoreState>>(&mut linker, |s| s)
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        Ok(Runtime {
+            engine,
+            linker,
+            plugins: RwLock::default(),
+            cache_dir: config.cache_dir,
+            locks: Arc::new(locks::Locks::new(config.lock_dir)),
+            kv,
+        })
+    }
+
+    /// Compiles (or loads from cache), checks against the world, and describes a component.
+    /// Does not register it; see [`Runtime::insert`].
+    pub async fn prepare(&self, origin: &Path, bytes: &[u8], grants: &[Grant]) -> Result<Plugin, RuntimeError> {
+        let not_a_plugin =
+            |reason: String| RuntimeError::NotAPlugin { path: origin.display().to_string(), reason };
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        let component = cache::compile(&self.engine, self.cache_dir.as_deref(), &sha256, bytes)
+            .map_err(|e| not_a_plugin(format!("{e:#}")))?;
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            not_a_plugin(format!("its imports do not match what baton provides (baton:plugin@0.1.x, WASI 0.2): {e:#}"))
+        })?;
+        let pre = PluginPre::new(instance_pre)
+            .map_err(|e| not_a_plugin(format!("it does not export the baton:plugin world: {e:#}")))?;
+        let describe_budget = Budget { time: Duration::from_secs(5), ..Budget::default() };
+        let mut store = self.store("(describe)", "", &[], describe_budget)?;
+        let info = async {
+            let plugin = pre.instantiate_async(&mut store).await?;
+            plugin.call_describe(&mut store).await
+        };
+        let info = tokio::time::timeout(describe_budget.time, info)
+            .await
+            .map_err(|_| not_a_plugin("describe() did not return within 5 s".into()))?
+            .map_err(|e| not_a_plugin(format!("describe() failed: {e:#}")))?;
+        let info = convert_info(info);
+        if !baton_handoff::names::is_valid_name(&info.name) {
+            return Err(not_a_plugin(format!("its name {:?} is not a valid plugin name", info.name)));
+        }
+        let grants = effective_grants(&info, grants);
+        Ok(Plugin { info, sha256, grants, pre })
+    }
+
+    /// Registers a prepared plugin under its name, replacing any older one atomically:
+    /// tasks already running keep their `Arc` to the old one and finish on it.
+    pub fn insert(&self, plugin: Plugin) -> Arc<Plugin> {
+        let plugin = Arc::new(plugin);
+        let mut map = self.plugins.write().unwrap_or_else(|e| e.into_inner());
+        map.insert(plugin.info.name.clone(), plugin.clone());
+        plugin
+    }
+
+    /// Unregisters a plugin; running tasks finish on their `Arc`.
+    pub fn remove(&self, name: &str) -> Option<Arc<Plugin>> {
+        self.plugins.write().unwrap_or_else(|e| e.into_inner()).remove(name)
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Plugin>> {
+        self.plugins.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<_> = self.plugins.read().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    fn store(&self, plugin: &str, task_id: &str, grants: &[Grant], budget: Budget) -> Result<Store<StoreState>, RuntimeError> {
+        let mut wasi = WasiCtx::builder();
+        wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+        for g in grants {
+            let perms = if g.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+            wasi.preopened_dir(&g.host_path, format!("/{}", g.name), perms).map_err(|e| RuntimeError::Grant {
+                plugin: plugin.into(),
+                grant: g.name.clone(),
+                path: g.host_path.display().to_string(),
+                reason: format!("{e:#}"),
+            })?;
+        }
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(budget.memory_bytes)
+            .instances(16)
+            .tables(64)
+            .memories(16)
+            .trap_on_grow_failure(true)
+            .build();
+        let state = StoreState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limits,
+            plugin: plugin.to_string(),
+            task_id: task_id.to_string(),
+            grants: grants.to_vec(),
+            logs: Vec::new(),
+            follow_ups: Vec::new(),
+            held_locks: Vec::new(),
+            locks: self.locks.clone(),
+            kv: self.kv.clone(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        let ticks = budget.time.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        Ok(store)
+    }
+
+    /// Runs one task in a fresh sandbox. Never panics on plugin misbehaviour: every failure
+    /// becomes a [`RunError`] in the returned [`Execution`].
+    pub async fn handle(&self, plugin: &Plugin, task: &TaskInput, budget: Budget) -> Execution {
+        let started = Instant::now();
+        let mut store = match self.store(&plugin.info.name, &task.id, &plugin.grants, budget) {
+            Ok(s) => s,
+            Err(e) => {
+                return Execution {
+                    outcome: Err(RunError::Permanent(e.to_string())),
+                    logs: vec![],
+                    follow_ups: vec![],
+                    elapsed: started.elapsed(),
+                };
+            }
+        };
+        let wit_task = wit::Task {
+            id: task.id.clone(),
+            action: task.action.clone(),
+            params: task.params.to_string(),
+            sender: task.sender.clone(),
+            title: task.title.clone(),
+            correlation_id: task.correlation_id.clone(),
+        };
+        let call = async {
+            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            instance.call_handle(&mut store, &wit_task).await
+        };
+        let raw = tokio::time::timeout(budget.time + EPOCH_TICK * 4, call).await;
+        let outcome = match raw {
+            Err(_) => Err(RunError::Timeout(budget.time)),
+            Ok(Err(e)) => Err(classify_trap(&e, budget)),
+            Ok(Ok(Err(failure))) => Err(match failure {
+                wit::Failure::InvalidInput(m) => RunError::InvalidInput(m),
+                wit::Failure::Transient(m) => RunError::Transient(m),
+                wit::Failure::Permanent(m) => RunError::Permanent(m),
+            }),
+            Ok(Ok(Ok(out))) => accept_outcome(out, budget.output_bytes),
+        };
+        let state = store.into_data();
+        state.locks.release_all(&state.plugin, &state.held_locks);
+        let follow_ups = if outcome.is_ok() { state.follow_ups } else { Vec::new() };
+        Execution { outcome, logs: state.logs, follow_ups, elapsed: started.elapsed() }
+    }
+}
+
+fn accept_outcome(out: wit::Outcome, cap: usize) -> Result<Outcome, RunError> {
+    let size = out.summary.len() + out.result.len() + out.artifacts.iter().map(String::len).sum::<usize>();
+    if size > cap {
+        return Err(RunError::OutputTooLarge { size, cap });
+    }
+    let result: serde_json::Value = serde_json::from_str(&out.result).map_err(|e| RunError::BadResult(e.to_string()))?;
+    if !result.is_object() {
+        return Err(RunError::BadResult(format!("got {}", type_name(&result))));
+    }
+    Ok(Outcome { summary: out.summary, result, artifacts: out.artifacts })
+}
+
+fn type_name(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Sorts a wasmtime error into timeout, out-of-memory or trap.
+fn classify_trap(e: &wasmtime::Error, budget: Budget) -> RunError {
+    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
+        if *trap == wasmtime::Trap::Interrupt {
+            return RunError::Timeout(budget.time);
+        }
+    }
+    let text = format!("{e:#}");
+    if text.contains("forcing a memory growth failure to be a trap") || text.contains("memory allocation failed") {
+        return RunError::OutOfMemory(budget.memory_bytes);
+    }
+    // Keep the first line of the trap message; the backtrace is noise in a RETURN.
+    let short = text.lines().take(3).collect::<Vec<_>>().join(" | ");
+    RunError::Trap(short)
+}
+
+fn convert_info(i: wit::PluginInfo) -> PluginInfo {
+    PluginInfo {
+        name: i.name,
+        version: i.version,
+        description: i.description,
+        actions: i
+            .actions
+            .into_iter()
+            .map(|a| ActionInfo {
+                params_schema: serde_json::from_str(&a.params_schema)
+                    .unwrap_or(serde_json::Value::String(a.params_schema)),
+                name: a.name,
+                description: a.description,
+            })
+            .collect(),
+        folders: i
+            .folders
+            .into_iter()
+            .map(|f| FolderRequest { name: f.name, writable: f.writable, purpose: f.purpose })
+            .collect(),
+    }
+}
+
+/// The grants a plugin actually gets: only folders it asked for, writable only when both
+/// the plugin asked for writing and the user granted it.
+fn effective_grants(info: &PluginInfo, granted: &[Grant]) -> Vec<Grant> {
+    info.folders
+        .iter()
+        .filter_map(|req| {
+            let g = granted.iter().find(|g| g.name == req.name)?;
+            Some(Grant { name: g.name.clone(), host_path: g.host_path.clone(), writable: g.writable && req.writable })
+        })
+        .collect()
+}

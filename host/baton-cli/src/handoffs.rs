@@ -1,0 +1,192 @@
+//! The handoff commands: `serve`, `run`, `status`, `show`, `retry`.
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+use baton_pipeline::{pipeline::HEALTH_NS, watch, Config, Paths};
+
+use crate::Ctx;
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+}
+
+fn require_home(ctx: &Ctx) -> Result<()> {
+    if !ctx.home.join("baton.toml").is_file() && !ctx.home.join("handoffs").is_dir() {
+        bail!("{} is not a baton home (no baton.toml); run `baton init --home {}` first", ctx.home.display(), ctx.home.display());
+    }
+    Ok(())
+}
+
+pub fn serve(ctx: &Ctx, once: bool) -> Result<i32> {
+    require_home(ctx)?;
+    runtime()?.block_on(async {
+        let mut pipeline = baton_pipeline::open(&ctx.home, &ctx.state).await?;
+        if once {
+            watch::once(&mut pipeline).await?;
+            let s = &pipeline.summary;
+            eprintln!(
+                "baton: drained: {} completed, {} failed, {} rejected, {} duplicates, {} replies filed",
+                s.completed, s.failed, s.rejected, s.duplicates, s.returns_filed
+            );
+        } else {
+            let shutdown = async {
+                let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+                }
+            };
+            watch::serve(&mut pipeline, shutdown).await?;
+        }
+        Ok(0)
+    })
+}
+
+pub fn run(ctx: &Ctx, file: &Path) -> Result<i32> {
+    runtime()?.block_on(async {
+        let mut pipeline = baton_pipeline::open(&ctx.home, &ctx.state).await?;
+        let ret = pipeline.run_detached(file).await?;
+        println!("{}", serde_json::to_string_pretty(&ret)?);
+        Ok(if ret.status == baton_handoff::Status::Completed { 0 } else { 1 })
+    })
+}
+
+/// Candidate handoffs waiting in baton's inbox, and claims in progress.
+fn queue(paths: &Paths, cfg: &Config) -> (usize, usize) {
+    let count = |dir: &Path, pred: &dyn Fn(&std::fs::DirEntry) -> bool| {
+        std::fs::read_dir(dir).map(|d| d.flatten().filter(|e| pred(e)).count()).unwrap_or(0)
+    };
+    use std::os::unix::ffi::OsStrExt;
+    let waiting = count(&paths.inbox(&cfg.agent), &|e| {
+        baton_handoff::names::classify(e.file_name().as_bytes()) != baton_handoff::names::Entry::Ignored
+    });
+    let claims_root = paths.agent(&cfg.agent).join(".claims");
+    let claimed = std::fs::read_dir(&claims_root)
+        .map(|d| d.flatten().filter(|e| e.path().is_dir()).map(|e| count(&e.path(), &|_| true)).sum())
+        .unwrap_or(0);
+    (waiting, claimed)
+}
+
+pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
+    require_home(ctx)?;
+    let cfg = Config::load(&ctx.home)?;
+    let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
+    let ledger = baton_ledger::Ledger::open(&ctx.state)?;
+    let (waiting, claimed) = queue(&paths, &cfg);
+    let counts = ledger.counts()?;
+    let recent = ledger.recent(20)?;
+    let open = ledger.open_handoffs()?;
+    let now = baton_handoff::stamp::now();
+    let age = |ts: &str| baton_handoff::stamp::parse_rfc3339(ts).map(|t| (now - t).whole_seconds()).unwrap_or(0);
+    let mut paused = Vec::new();
+    for p in baton_pipeline::plugins::installed_files(&paths) {
+        let name = p.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        if let Some(h) = ledger.kv_get(HEALTH_NS, &name)? {
+            let h: baton_pipeline::pipeline::Health = serde_json::from_str(&h).unwrap_or_default();
+            let until = h.paused_until.as_deref().and_then(baton_handoff::stamp::parse_rfc3339);
+            if until.is_some_and(|u| u > now) {
+                paused.push(json!({"plugin": name, "until": h.paused_until, "failures": h.consecutive_failures, "last_error": h.last_error}));
+            }
+        }
+    }
+    if as_json {
+        let out = json!({
+            "queue": {"waiting": waiting, "in_progress": claimed},
+            "counts": counts.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+            "recent": recent,
+            "open_handoffs": open.iter().map(|o| json!({
+                "id": o.id, "from": o.sender, "to": o.recipient, "title": o.title,
+                "created_at": o.created_at, "age_secs": age(&o.created_at), "inbox": o.agent, "file": o.file_name,
+            })).collect::<Vec<_>>(),
+            "paused_plugins": paused,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(0);
+    }
+    println!("queue: {waiting} waiting in {}, {claimed} in progress", paths.inbox(&cfg.agent).display());
+    let counts: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    println!("tasks: {}", if counts.is_empty() { "none yet".into() } else { counts.join(", ") });
+    for p in &paused {
+        println!("PAUSED plugin {} until {} after {} sandbox failures: {}", p["plugin"], p["until"], p["failures"], p["last_error"]);
+    }
+    if !recent.is_empty() {
+        println!("\nrecent executions:");
+        println!("  {:<28} {:<10} {:>9}  {:<18} {}", "id", "state", "ms", "error", "title");
+        for r in &recent {
+            println!(
+                "  {:<28} {:<10} {:>9.1}  {:<18} {}",
+                r.id, r.state, r.duration_ms.unwrap_or(0.0), r.error_code.as_deref().unwrap_or("-"), r.title
+            );
+        }
+    }
+    println!("\nopen handoffs between agents: {}", open.len());
+    for o in &open {
+        println!(
+            "  {} → {}  {:?}  open {}  ({})",
+            o.sender, o.recipient.as_deref().unwrap_or(&o.agent), o.title, human_age(age(&o.created_at)), o.id
+        );
+    }
+    Ok(0)
+}
+
+fn human_age(secs: i64) -> String {
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
+    let ledger = baton_ledger::Ledger::open(&ctx.state)?;
+    let task = ledger.task(id)?;
+    let events = ledger.events(id)?;
+    let logs = ledger.logs(id)?;
+    if task.is_none() && events.is_empty() {
+        bail!("no handoff with id {id:?} in {} (ids are the `id` field of the JSON body)", ctx.state.display());
+    }
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&json!({"task": task, "events": events, "logs": logs}))?);
+        return Ok(0);
+    }
+    if let Some(t) = &task {
+        println!("{}  {:?}", t.id, t.title);
+        println!("  from {} → reply to {}   plugin {}/{}", t.sender, t.reply_to, t.plugin.as_deref().unwrap_or("-"), t.action.as_deref().unwrap_or("-"));
+        println!("  state {}   attempts {}   {}", t.state, t.attempts, t.error_code.as_deref().map(|c| format!("error {c}")).unwrap_or_default());
+        if let Some(m) = &t.error_message {
+            println!("  error: {m}");
+        }
+        if let Some(r) = &t.return_name {
+            println!("  RETURN: {r}");
+        }
+    }
+    println!("history:");
+    for e in &events {
+        let detail = if e.detail == Value::Object(Default::default()) { String::new() } else { e.detail.to_string() };
+        println!("  {}  {:<16} {}", e.at, e.event, detail);
+    }
+    if !logs.is_empty() {
+        println!("plugin log:");
+        for l in &logs {
+            println!("  {}  {:<8} {}", l.at, l.level, l.message);
+        }
+    }
+    Ok(0)
+}
+
+pub fn retry(ctx: &Ctx, id: &str) -> Result<i32> {
+    require_home(ctx)?;
+    runtime()?.block_on(async {
+        let mut pipeline = baton_pipeline::open(&ctx.home, &ctx.state).await?;
+        match pipeline.retry(id)? {
+            Some(to) => {
+                println!("moved back to {}; `baton serve` will run it again", to.display());
+                Ok(0)
+            }
+            None => bail!("no failed handoff with id {id:?} in {}", pipeline.paths().failed(&pipeline.config().agent).display()),
+        }
+    })
+}

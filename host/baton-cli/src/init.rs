@@ -1,0 +1,121 @@
+//! `baton init` and `baton demo`.
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use baton_pipeline::config::DEFAULT_TOML;
+
+use crate::Ctx;
+
+/// Creates a home. Idempotent; never overwrites a file that exists.
+pub fn init(ctx: &Ctx) -> Result<()> {
+    let home = &ctx.home;
+    for dir in ["handoffs/baton/01_inbox", "handoffs/baton/02_processed", "handoffs/baton/03_failed", "plans", "reports", "plugins"] {
+        let d = home.join(dir);
+        std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    let toml = home.join("baton.toml");
+    if !toml.exists() {
+        std::fs::write(&toml, DEFAULT_TOML).with_context(|| format!("writing {}", toml.display()))?;
+    }
+    baton_ledger::Ledger::open(&ctx.state)?;
+    let mut installed = Vec::new();
+    for p in baton_bundle::first_party() {
+        let path = home.join("plugins").join(format!("{}.wasm", p.name));
+        if !path.exists() {
+            std::fs::write(&path, p.wasm).with_context(|| format!("installing {}", path.display()))?;
+            installed.push(p.name);
+        }
+    }
+    eprintln!(
+        "baton: home ready at {} (state {}){}",
+        home.display(),
+        ctx.state.display(),
+        if installed.is_empty() { String::new() } else { format!("; installed plugins: {}", installed.join(", ")) }
+    );
+    Ok(())
+}
+
+/// Builds a demo home, drops sample TASKs (one good, one for another agent, one broken),
+/// serves them once and prints what came back.
+pub fn demo(dir: Option<PathBuf>) -> Result<i32> {
+    let home = match dir {
+        Some(d) => d,
+        None => std::env::temp_dir().join(format!("baton-demo-{}", std::process::id())),
+    };
+    let ctx = Ctx { state: home.join("state/baton.sqlite"), home: home.clone() };
+    init(&ctx)?;
+    let inbox = home.join("handoffs/baton/01_inbox");
+    let now = baton_handoff::stamp::now();
+    let stamp = baton_handoff::stamp::file_stamp(now);
+    let created = baton_handoff::stamp::rfc3339(now);
+    let samples = [
+        (
+            format!("{stamp}__TASK__Echo-Hello__Claude-Code-Agent.json"),
+            serde_json::json!({"schema": "baton.handoff/v1", "id": ulid(), "kind": "task", "created_at": created,
+                "from": "Claude-Code-Agent", "title": "Echo hello", "plugin": "echo", "action": "echo",
+                "params": {"message": "hello from the demo"}}).to_string(),
+        ),
+        (
+            format!("{stamp}__TASK__Review-PR-42__Claude-Code-Agent.json"),
+            serde_json::json!({"schema": "baton.handoff/v1", "id": ulid(), "kind": "task", "created_at": created,
+                "from": "Claude-Code-Agent", "to": "Cursor-Agent", "title": "Review PR 42"}).to_string(),
+        ),
+        (format!("{stamp}__TASK__Broken__Codex-Agent.json"), "{\"schema\": \"baton.handoff/v1\", \"id\": ".to_string()),
+    ];
+    for (name, body) in &samples {
+        std::fs::write(inbox.join(name), body)?;
+        println!("dropped  handoffs/baton/01_inbox/{name}");
+    }
+    // The broken one must settle before it is rejected; keep the demo snappy.
+    let toml = home.join("baton.toml");
+    let text = std::fs::read_to_string(&toml)?.replace("settle_ms = 1000", "settle_ms = 200");
+    std::fs::write(&toml, text)?;
+    crate::handoffs::serve(&ctx, true)?;
+    println!();
+    show_tree(&home.join("handoffs"), &home)?;
+    for agent in ["Claude-Code-Agent", "Codex-Agent"] {
+        let dir = home.join("handoffs").join(agent).join("01_inbox");
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(e.path())?)?;
+            println!(
+                "\nRETURN for {agent}: status={} summary={:?}\n{}",
+                v["status"].as_str().unwrap_or("?"),
+                v["summary"].as_str().unwrap_or(""),
+                serde_json::to_string_pretty(&v["result"])?
+            );
+        }
+    }
+    println!("\nThe demo home is {}; try `baton status --home {}`", home.display(), home.display());
+    Ok(0)
+}
+
+fn ulid() -> String {
+    ulid::Ulid::new().to_string()
+}
+
+fn show_tree(root: &Path, home: &Path) -> Result<()> {
+    let mut files = Vec::new();
+    collect(root, &mut files)?;
+    files.sort();
+    for f in files {
+        println!("  {}", f.strip_prefix(home).unwrap_or(&f).display());
+    }
+    Ok(())
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for e in std::fs::read_dir(dir)?.flatten() {
+        let p = e.path();
+        let hidden = e.file_name().to_string_lossy().starts_with('.');
+        if hidden {
+            continue;
+        }
+        if p.is_dir() {
+            collect(&p, out)?;
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(())
+}

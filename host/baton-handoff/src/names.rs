@@ -1,0 +1,141 @@
+//! File and agent names: what is a valid name, what an inbox entry is, and how handoff
+//! file names are built (`<UTC yyyymmddThhmmssZ>__<KIND>__<Title-Slug>__<Agent>.json`).
+
+/// True for a valid agent or plugin name: `[A-Za-z0-9._-]+`, at most 128 bytes, with no
+/// `..`, no leading or trailing dot. This is what keeps `reply_to` or a file name from
+/// reaching outside the handoffs tree.
+pub fn is_valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && !s.starts_with('.')
+        && !s.ends_with('.')
+        && !s.contains("..")
+}
+
+/// How the pipeline treats a directory entry in an inbox, judged by its name alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A candidate handoff (`*.json`, not hidden, not a temp or conflict file).
+    Candidate,
+    /// Never looked at: dotfiles, editor swap/backup files, partial downloads, non-JSON.
+    Ignored,
+    /// A sync tool's conflict copy; it is filed with the reason, never executed.
+    SyncConflict(&'static str),
+}
+
+/// Classifies an inbox entry by its name (raw bytes: names need not be UTF-8).
+pub fn classify(name: &[u8]) -> Entry {
+    if name.first() == Some(&b'.') || !name.ends_with(b".json") {
+        return Entry::Ignored;
+    }
+    let lower = name.to_ascii_lowercase();
+    let has = |needle: &[u8]| lower.windows(needle.len()).any(|w| w == needle);
+    if name.starts_with(b"~") || name.starts_with(b"#") {
+        return Entry::Ignored;
+    }
+    if has(b"conflicted copy") {
+        return Entry::SyncConflict("a \"conflicted copy\" made by a sync tool");
+    }
+    if has(b".sync-conflict-") {
+        return Entry::SyncConflict("a Syncthing \".sync-conflict-\" copy");
+    }
+    if has(b"'s conflicting copy") || has(b"(conflict") {
+        return Entry::SyncConflict("a sync tool's conflict copy");
+    }
+    if numbered_copy(&name[..name.len() - 5]) {
+        return Entry::SyncConflict("a numbered copy such as \"name (1).json\"");
+    }
+    Entry::Candidate
+}
+
+/// `stem (N)`: how Drive, Dropbox and file managers name a second copy.
+fn numbered_copy(stem: &[u8]) -> bool {
+    let Some(rest) = stem.strip_suffix(b")") else { return false };
+    let Some(open) = rest.iter().rposition(|&b| b == b'(') else { return false };
+    let digits = &rest[open + 1..];
+    open > 0 && rest[open - 1] == b' ' && !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
+}
+
+/// The parts of a conventional handoff file name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameParts<'a> {
+    pub stamp: &'a str,
+    pub kind: &'a str,
+    pub slug: &'a str,
+    pub agent: &'a str,
+}
+
+/// Splits `<stamp>__<KIND>__<slug>__<Agent>.json`; `None` if the name does not follow it.
+pub fn parse_file_name(name: &str) -> Option<NameParts<'_>> {
+    let stem = name.strip_suffix(".json")?;
+    let mut parts = stem.split("__");
+    let (stamp, kind, slug, agent) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(NameParts { stamp, kind, slug, agent })
+}
+
+/// The agent a file name names, if it follows the convention and the name is valid.
+pub fn agent_of_file_name(name: &str) -> Option<&str> {
+    parse_file_name(name).map(|p| p.agent).filter(|a| is_valid_name(a))
+}
+
+/// `Title-Slug`: ASCII letters and digits joined by single dashes, at most 60 bytes.
+pub fn slug(title: &str) -> String {
+    let mut out = String::with_capacity(title.len().min(60));
+    for word in title.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()) {
+        if out.len() + word.len() + 1 > 60 {
+            break;
+        }
+        if !out.is_empty() {
+            out.push('-');
+        }
+        out.push_str(word);
+    }
+    if out.is_empty() { "Untitled".into() } else { out }
+}
+
+/// A handoff file name: `<stamp>__<KIND>__<slug>__<agent>.json`.
+pub fn file_name(stamp: &str, kind: &str, slug: &str, agent: &str) -> String {
+    format!("{stamp}__{kind}__{slug}__{agent}.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_reject_traversal() {
+        for bad in ["", "..", "../../x", "a/b", ".hidden", "a..b", "trailing.", "sp ace", "é"] {
+            assert!(!is_valid_name(bad), "{bad:?} should be invalid");
+        }
+        for good in ["baton", "Claude-Code-Agent", "cursor_1", "v1.2"] {
+            assert!(is_valid_name(good), "{good:?} should be valid");
+        }
+    }
+
+    #[test]
+    fn classifies_entries() {
+        assert_eq!(classify(b"a.json"), Entry::Candidate);
+        assert_eq!(classify(b".a.json"), Entry::Ignored);
+        assert_eq!(classify(b"a.json.tmp"), Entry::Ignored);
+        assert_eq!(classify(b"a.json.swp"), Entry::Ignored);
+        assert_eq!(classify(b"a.json~"), Entry::Ignored);
+        assert_eq!(classify(b"a.txt"), Entry::Ignored);
+        assert!(matches!(classify(b"a (conflicted copy 2026-01-01).json"), Entry::SyncConflict(_)));
+        assert!(matches!(classify(b"a.sync-conflict-20260101-123456-ABC.json"), Entry::SyncConflict(_)));
+        assert!(matches!(classify(b"a (1).json"), Entry::SyncConflict(_)));
+        assert_eq!(classify(b"a (draft).json"), Entry::Candidate);
+    }
+
+    #[test]
+    fn file_names_round_trip() {
+        let n = file_name("20260118T070951Z", "TASK", &slug("Plans audit: v2!"), "Claude-Code-Agent");
+        assert_eq!(n, "20260118T070951Z__TASK__Plans-audit-v2__Claude-Code-Agent.json");
+        let p = parse_file_name(&n).unwrap();
+        assert_eq!((p.kind, p.slug, p.agent), ("TASK", "Plans-audit-v2", "Claude-Code-Agent"));
+        assert_eq!(agent_of_file_name("x__TASK__y__../../etc.json"), None);
+    }
+}

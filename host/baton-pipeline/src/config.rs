@@ -1,0 +1,262 @@
+//! `baton.toml`: the user's configuration, and the layout of a baton home.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: {message}\n  fix the file, or move it aside and run `baton init` for a fresh one")]
+    Parse { path: String, message: String },
+}
+
+/// The whole configuration. Every field has a documented default (see `DEFAULT_TOML`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// baton's own agent name: its inbox is `handoffs/<agent>/01_inbox/`.
+    pub agent: String,
+    /// The handoffs root, relative to the home unless absolute.
+    pub handoffs: PathBuf,
+    /// Handoff files larger than this are rejected unread (`too_large`).
+    pub max_file_bytes: u64,
+    /// A file that does not parse yet is rejected once its size and mtime were stable this long.
+    pub settle_ms: u64,
+    /// A full reconcile runs at least this often, whatever the watcher says.
+    pub reconcile_secs: u64,
+    /// At most this many handoffs per batch (one ledger commit, one directory sync).
+    pub batch: usize,
+    pub retry: Retry,
+    pub budget: BudgetConfig,
+    /// After this many sandbox failures in a row (timeout, trap, memory, output) a plugin is paused.
+    pub pause_after: u32,
+    /// How long a paused plugin stays paused.
+    pub pause_secs: u64,
+    /// Per-plugin grants and budgets.
+    pub plugins: BTreeMap<String, PluginConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retry {
+    /// Attempts in all, the first one included.
+    pub max_attempts: u32,
+    pub base_ms: u64,
+    pub cap_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BudgetConfig {
+    pub time_ms: u64,
+    pub memory_mb: u64,
+    pub output_kb: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// Logical folder name → host folder (relative to the home unless absolute).
+    #[serde(default)]
+    pub grants: BTreeMap<String, GrantConfig>,
+    pub time_ms: Option<u64>,
+    pub memory_mb: Option<u64>,
+    pub output_kb: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum GrantConfig {
+    /// `plans = "plans"`: read-only.
+    ReadOnly(PathBuf),
+    /// `reports = { path = "reports", writable = true }`.
+    Full { path: PathBuf, #[serde(default)] writable: bool },
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            agent: "baton".into(),
+            handoffs: "handoffs".into(),
+            max_file_bytes: 10 << 20,
+            settle_ms: 1_000,
+            reconcile_secs: 30,
+            batch: 256,
+            retry: Retry::default(),
+            budget: BudgetConfig::default(),
+            pause_after: 5,
+            pause_secs: 300,
+            plugins: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry { max_attempts: 4, base_ms: 500, cap_ms: 60_000 }
+    }
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        BudgetConfig { time_ms: 30_000, memory_mb: 256, output_kb: 1024 }
+    }
+}
+
+impl Retry {
+    /// Capped exponential backoff with jitter: a random delay in [d/2, d] where
+    /// d = min(cap, base * 2^(attempt-1)).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let exp = self.base_ms.saturating_mul(1u64 << attempt.saturating_sub(1).min(30));
+        let d = exp.min(self.cap_ms).max(1);
+        let jittered = d / 2 + rand::random_range(0..=d - d / 2);
+        Duration::from_millis(jittered)
+    }
+}
+
+impl Config {
+    /// Reads `<home>/baton.toml`; a missing file means all defaults.
+    pub fn load(home: &Path) -> Result<Self, ConfigError> {
+        let path = home.join("baton.toml");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text)
+                .map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.to_string() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(source) => Err(ConfigError::Read { path: path.display().to_string(), source }),
+        }
+    }
+
+    /// The budget for one plugin: its own settings over the defaults.
+    pub fn budget(&self, plugin: &str) -> baton_runtime::Budget {
+        let p = self.plugins.get(plugin);
+        let pick = |own: Option<u64>, default: u64| own.unwrap_or(default);
+        baton_runtime::Budget {
+            time: Duration::from_millis(pick(p.and_then(|p| p.time_ms), self.budget.time_ms)),
+            memory_bytes: (pick(p.and_then(|p| p.memory_mb), self.budget.memory_mb) << 20) as usize,
+            output_bytes: (pick(p.and_then(|p| p.output_kb), self.budget.output_kb) << 10) as usize,
+        }
+    }
+
+    /// The folders granted to one plugin, resolved against the home.
+    pub fn grants(&self, home: &Path, plugin: &str) -> Vec<baton_runtime::Grant> {
+        let Some(p) = self.plugins.get(plugin) else { return Vec::new() };
+        p.grants
+            .iter()
+            .map(|(name, g)| {
+                let (path, writable) = match g {
+                    GrantConfig::ReadOnly(p) => (p, false),
+                    GrantConfig::Full { path, writable } => (path, *writable),
+                };
+                baton_runtime::Grant { name: name.clone(), host_path: home.join(path), writable }
+            })
+            .collect()
+    }
+}
+
+/// Where things live under a home.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub home: PathBuf,
+    pub handoffs: PathBuf,
+    pub plugins: PathBuf,
+    pub state: PathBuf,
+}
+
+impl Paths {
+    pub fn new(home: &Path, state: &Path, cfg: &Config) -> Self {
+        Paths {
+            home: home.to_path_buf(),
+            handoffs: home.join(&cfg.handoffs),
+            plugins: home.join("plugins"),
+            state: state.to_path_buf(),
+        }
+    }
+    pub fn agent(&self, agent: &str) -> PathBuf {
+        self.handoffs.join(agent)
+    }
+    pub fn inbox(&self, agent: &str) -> PathBuf {
+        self.agent(agent).join("01_inbox")
+    }
+    pub fn processed(&self, agent: &str) -> PathBuf {
+        self.agent(agent).join("02_processed")
+    }
+    pub fn failed(&self, agent: &str) -> PathBuf {
+        self.agent(agent).join("03_failed")
+    }
+    /// Compiled-component cache and lock files: beside the state database, on a local disk.
+    pub fn cache(&self) -> PathBuf {
+        self.state.parent().unwrap_or(Path::new(".")).join("cache")
+    }
+    pub fn locks(&self) -> PathBuf {
+        self.state.parent().unwrap_or(Path::new(".")).join("locks")
+    }
+}
+
+/// The commented `baton.toml` that `baton init` writes. Every value shown is the default.
+pub const DEFAULT_TOML: &str = r#"# baton configuration. Every value below is the default; delete what you don't change.
+
+# baton's own agent name: TASKs for baton go to handoffs/<agent>/01_inbox/.
+agent = "baton"
+# The handoffs root (relative to this folder unless absolute). One folder per agent below it.
+handoffs = "handoffs"
+# Handoff files larger than this are rejected unread with `too_large`.
+max_file_bytes = 10485760
+# A file that does not parse yet (still being written?) is rejected as `invalid` once its
+# size and mtime have been stable this long. A file that parses is taken at once.
+settle_ms = 1000
+# A full reconcile of the inboxes runs at least this often, whatever the file watcher says.
+reconcile_secs = 30
+# At most this many handoffs per batch (one state commit, one directory sync per batch).
+batch = 256
+# A plugin that fails in the sandbox (timeout, trap, memory, output cap) this many times in a
+# row is paused for pause_secs; `baton status` shows it.
+pause_after = 5
+pause_secs = 300
+
+[retry]
+# Transient plugin errors are retried with capped exponential backoff and jitter.
+max_attempts = 4
+base_ms = 500
+cap_ms = 60000
+
+[budget]
+# Per-task limits for every plugin; override per plugin below.
+time_ms = 30000
+memory_mb = 256
+output_kb = 1024
+
+# Folders a plugin may see, by the logical names it asks for (`baton plugin inspect NAME`).
+# Paths are relative to this folder unless absolute. A plugin never sees anything else.
+[plugins.audit]
+grants = { plans = "plans", repos = "plans", reports = { path = "reports", writable = true } }
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_toml_parses_to_the_defaults() {
+        let c: Config = toml::from_str(DEFAULT_TOML).unwrap();
+        let d = Config::default();
+        assert_eq!((c.agent.as_str(), c.max_file_bytes, c.batch), (d.agent.as_str(), d.max_file_bytes, d.batch));
+        assert_eq!(c.retry.max_attempts, d.retry.max_attempts);
+        let g = c.grants(Path::new("/h"), "audit");
+        assert!(g.iter().any(|g| g.name == "reports" && g.writable && g.host_path == Path::new("/h/reports")));
+        assert!(g.iter().any(|g| g.name == "plans" && !g.writable));
+    }
+
+    #[test]
+    fn backoff_is_capped_and_jittered() {
+        let r = Retry { max_attempts: 5, base_ms: 100, cap_ms: 1000 };
+        for _ in 0..50 {
+            let d1 = r.delay(1).as_millis();
+            assert!((50..=100).contains(&d1), "{d1}");
+            let d9 = r.delay(9).as_millis();
+            assert!((500..=1000).contains(&d9), "{d9}");
+        }
+    }
+}
