@@ -22,6 +22,16 @@ fn require_home(ctx: &Ctx) -> Result<()> {
 pub fn serve(ctx: &Ctx, once: bool) -> Result<i32> {
     require_home(ctx)?;
     runtime()?.block_on(async {
+        // Register before anything slow, so a SIGTERM during start-up is a clean stop too.
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        let shutdown = async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        };
         let mut pipeline = baton_pipeline::open(&ctx.home, &ctx.state).await?;
         if once {
             watch::once(&mut pipeline).await?;
@@ -31,13 +41,6 @@ pub fn serve(ctx: &Ctx, once: bool) -> Result<i32> {
                 s.completed, s.failed, s.rejected, s.duplicates, s.returns_filed
             );
         } else {
-            let shutdown = async {
-                let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-                }
-            };
             watch::serve(&mut pipeline, shutdown).await?;
         }
         Ok(0)

@@ -153,8 +153,9 @@ impl Pipeline {
     pub async fn tick(&mut self) -> Result<Option<Instant>, PipelineError> {
         let agent_dir = self.paths.agent(&self.cfg.agent);
         self.claims.take_over_dead().map_err(|e| PipelineError::io(&agent_dir, e))?;
-        self.claim_ready()?;
-        failpoint::hit("after_claim");
+        if self.claim_ready()? > 0 {
+            failpoint::hit("after_claim");
+        }
         loop {
             let now = Instant::now();
             let due: Vec<Claim> = self
@@ -182,13 +183,14 @@ impl Pipeline {
 
     /// Claims every inbox file that is ready: it parses, or it is refused on sight (symlink,
     /// too large, bad name, conflict copy), or it stopped changing without ever parsing.
-    fn claim_ready(&mut self) -> Result<(), PipelineError> {
+    fn claim_ready(&mut self) -> Result<usize, PipelineError> {
         let inbox = self.paths.inbox(&self.cfg.agent);
         let mut entries: Vec<_> =
             std::fs::read_dir(&inbox).map_err(|e| PipelineError::io(&inbox, e))?.flatten().collect();
         // Names start with their UTC stamp: claim oldest first.
         entries.sort_by_key(|e| e.file_name());
         let mut seen = HashSet::new();
+        let mut claimed = 0;
         for entry in entries {
             let name = entry.file_name();
             if names::classify(name.as_bytes()) == names::Entry::Ignored {
@@ -201,13 +203,15 @@ impl Pipeline {
             };
             if ready {
                 self.unsettled.remove(&name);
-                if let Err(e) = self.claims.claim(&entry.path()) {
-                    warn!(file = %entry.path().display(), "claim failed: {e}");
+                match self.claims.claim(&entry.path()) {
+                    Ok(Some(_)) => claimed += 1,
+                    Ok(None) => {} // another process won it
+                    Err(e) => warn!(file = %entry.path().display(), "claim failed: {e}"),
                 }
             }
         }
         self.unsettled.retain(|n, _| seen.contains(n));
-        Ok(())
+        Ok(claimed)
     }
 
     fn is_ready(&mut self, path: &Path, name: &OsString) -> bool {
