@@ -3,6 +3,7 @@
 mod fp;
 mod handoffs;
 mod init;
+mod plugin;
 
 use std::path::PathBuf;
 
@@ -63,6 +64,9 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Manage plugins: install, list, inspect, remove.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
     /// The native audio-fingerprint core.
     #[command(subcommand)]
     Fp(fp::FpCommand),
@@ -89,6 +93,7 @@ fn main() {
         Command::Show { id, json } => handoffs::show(&ctx, &id, json),
         Command::Retry { id } => handoffs::retry(&ctx, &id),
         Command::Demo { dir } => init::demo(dir),
+        Command::Plugin(cmd) => plugin::run(cmd, &ctx),
         Command::Fp(cmd) => fp::run(cmd, &fp::FpContext { home: ctx.home.clone(), state: ctx.state.clone() }),
     };
     match result {

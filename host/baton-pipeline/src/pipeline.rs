@@ -148,6 +148,11 @@ impl Pipeline {
         &self.runtime
     }
 
+    /// Reloads plugins whose installed file changed (cheap when nothing did: one hash per file).
+    pub async fn reload_plugins(&mut self) -> Vec<String> {
+        crate::plugins::reload_changed(&self.runtime, &self.cfg, &self.paths).await
+    }
+
     /// One pass: take over dead claims, claim what is ready, run every due claim in batches,
     /// record other agents' handoffs. Returns when something is next due, if anything waits.
     pub async fn tick(&mut self) -> Result<Option<Instant>, PipelineError> {

@@ -43,3 +43,40 @@ pub async fn load_installed(runtime: &Runtime, cfg: &Config, paths: &Paths) {
         }
     }
 }
+
+/// Hot reload: loads every installed file whose content changed since it was loaded (or that
+/// is new), and unregisters plugins whose file is gone. Returns the names that changed.
+/// Tasks already running keep the old version (they hold an `Arc`).
+pub async fn reload_changed(runtime: &Runtime, cfg: &Config, paths: &Paths) -> Vec<String> {
+    let mut changed = Vec::new();
+    let mut present = std::collections::HashSet::new();
+    for file in installed_files(paths) {
+        let Ok(bytes) = std::fs::read(&file) else { continue };
+        let sha = sha256_hex(&bytes);
+        let stem = file.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        present.insert(stem.clone());
+        if runtime.get(&stem).is_some_and(|p| p.sha256 == sha) {
+            continue;
+        }
+        match load(runtime, cfg, paths, &file).await {
+            Ok(p) => {
+                tracing::info!(plugin = %p.info.name, version = %p.info.version, "plugin (re)loaded");
+                changed.push(p.info.name.clone());
+            }
+            Err(e) => tracing::error!("not reloading: {e}"),
+        }
+    }
+    for name in runtime.names() {
+        if !present.contains(&name) {
+            runtime.remove(&name);
+            tracing::info!(plugin = %name, "plugin unloaded: its file is gone");
+            changed.push(name);
+        }
+    }
+    changed
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

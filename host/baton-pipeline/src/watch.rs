@@ -22,10 +22,16 @@ pub async fn serve(pipeline: &mut Pipeline, shutdown: impl std::future::Future<O
     let root = pipeline.paths().handoffs.clone();
     std::fs::create_dir_all(&root).map_err(|e| PipelineError::io(&root, e))?;
     watcher.watch(&root, RecursiveMode::Recursive)?;
+    // Dropping a changed component into the plugins folder reloads it without a restart.
+    let plugins_dir = pipeline.paths().plugins.clone();
+    if plugins_dir.is_dir() {
+        watcher.watch(&plugins_dir, RecursiveMode::NonRecursive)?;
+    }
     let reconcile = Duration::from_secs(pipeline.config().reconcile_secs.max(1));
     tracing::info!(root = %root.display(), agent = %pipeline.config().agent, "serving");
     tokio::pin!(shutdown);
     loop {
+        pipeline.reload_plugins().await;
         let next = pipeline.tick().await?;
         let deadline = next.unwrap_or_else(|| Instant::now() + reconcile).min(Instant::now() + reconcile);
         tokio::select! {
