@@ -1,5 +1,11 @@
-//! `baton fp …`: the fingerprint commands (owned by the fingerprint-core work).
+//! `baton fp …`: the fingerprint commands (scan, print, compare, coverage, dedup, undo) over the
+//! `baton-fp` core. Errors become `anyhow` here; the exit code is returned to `main`.
+use std::io::IsTerminal;
 use std::path::PathBuf;
+
+use anyhow::Context;
+use baton_fp::dedup::{DedupOptions, KeeperRule};
+use baton_fp::scan::{Progress, ScanOptions};
 
 /// Where the fingerprint commands keep their data.
 pub struct FpContext {
@@ -8,8 +14,241 @@ pub struct FpContext {
 }
 
 #[derive(clap::Subcommand)]
-pub enum FpCommand {}
+pub enum FpCommand {
+    /// Fingerprint every audio file under the folders into the state database (incremental:
+    /// unchanged files are skipped; a killed scan resumes).
+    Scan {
+        /// Folders (or files) to scan.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Worker threads (default: one per CPU).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Print the summary as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one file's fingerprint, like fpcalc.
+    Print {
+        file: PathBuf,
+        /// Raw fingerprint (comma-separated integers) instead of the compressed form.
+        #[arg(long)]
+        raw: bool,
+        /// JSON: {"file","duration","fingerprint":[u32…],"compressed"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare two files: similarity score (1 - bit error rate) and best offset.
+    Compare {
+        a: PathBuf,
+        b: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Share of audio files with a fingerprint; exits 1 below the threshold.
+    Coverage {
+        /// Required share in 0..1.
+        #[arg(long, default_value_t = 0.8)]
+        threshold: f64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find duplicate groups (dry run unless --execute).
+    Dedup {
+        /// Minimum similarity (1 - bit error rate at the best offset) for two files to be the same
+        /// recording, in 0..1.
+        #[arg(long, default_value_t = baton_fp::dedup::DEFAULT_MIN_SIMILARITY)]
+        min_similarity: f64,
+        /// Keeper rule: comma-separated criteria tried in order, from lossless, bitrate, duration,
+        /// tags (prefix with '-' to prefer the opposite). For lossless files "bitrate" is the
+        /// PCM-equivalent rate (sample rate x channels x 16). Ties go to the shorter, then the
+        /// smaller path.
+        #[arg(long, default_value = "lossless,bitrate,duration,tags")]
+        keep: String,
+        /// Move the non-keepers into the quarantine folder (with a journal; `baton fp undo`
+        /// restores them). Nothing is ever deleted.
+        #[arg(long)]
+        execute: bool,
+        /// Quarantine folder (default: <home>/quarantine). Relative paths are kept inside it.
+        #[arg(long)]
+        quarantine: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore what the last `dedup --execute` moved.
+    Undo {
+        #[arg(long)]
+        json: bool,
+    },
+}
 
-pub fn run(cmd: FpCommand, _ctx: &FpContext) -> anyhow::Result<i32> {
-    match cmd {}
+fn progress_bar(enabled: bool) -> Option<indicatif::ProgressBar> {
+    if !enabled {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new(0);
+    pb.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    let style = indicatif::ProgressStyle::with_template(
+        "{bar:30} {pos}/{len} files  {per_sec}  ETA {eta}  {wide_msg}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    pb.set_style(style);
+    Some(pb)
+}
+
+pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
+    match cmd {
+        FpCommand::Scan { dirs, threads, json } => {
+            for d in &dirs {
+                if !d.exists() {
+                    anyhow::bail!("{}: no such folder (pass the folder that holds your music)", d.display());
+                }
+            }
+            let pb = progress_bar(std::io::stderr().is_terminal());
+            let cb = |p: &Progress| {
+                if let Some(pb) = &pb {
+                    pb.set_length(p.total);
+                    pb.set_position(p.done);
+                    pb.set_message(p.current.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default());
+                }
+            };
+            let summary = baton_fp::scan::scan(&ctx.state, &dirs, ScanOptions { threads, progress: Some(&cb) })
+                .with_context(|| format!("scan into {}", ctx.state.display()))?;
+            if let Some(pb) = &pb {
+                pb.finish_and_clear();
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                for e in &summary.errors {
+                    eprintln!("error: {}", e.error);
+                }
+                println!(
+                    "found {} audio files: {} skipped (unchanged), {} scanned ({} fingerprinted, {} failed), {} forgotten; {:.1} s, {:.1} files/s",
+                    summary.found, summary.skipped, summary.scanned, summary.fingerprinted, summary.failed,
+                    summary.forgotten, summary.seconds, summary.files_per_second
+                );
+            }
+            Ok(0)
+        }
+        FpCommand::Print { file, raw, json } => {
+            let fp = baton_fp::fingerprint_file(&file)?;
+            let abs = std::path::absolute(&file).unwrap_or(file.clone());
+            if json {
+                let v = serde_json::json!({
+                    "file": abs,
+                    "duration": fp.duration,
+                    "fingerprint": fp.fingerprint,
+                    "compressed": fp.compressed(),
+                    "codec": fp.info.codec,
+                    "sample_rate": fp.info.sample_rate,
+                    "bitrate_kbps": fp.info.bitrate_kbps,
+                    "lossless": fp.info.lossless,
+                    "tags": fp.tags,
+                });
+                println!("{}", serde_json::to_string(&v)?);
+            } else {
+                println!("FILE={}", file.display());
+                println!("DURATION={}", fp.duration as u64);
+                if raw {
+                    let s: Vec<String> = fp.fingerprint.iter().map(|v| v.to_string()).collect();
+                    println!("FINGERPRINT={}", s.join(","));
+                } else {
+                    println!("FINGERPRINT={}", fp.compressed());
+                }
+            }
+            Ok(0)
+        }
+        FpCommand::Compare { a, b, json } => {
+            let fa = baton_fp::fingerprint_file(&a)?;
+            let fb = baton_fp::fingerprint_file(&b)?;
+            let c = baton_fp::compare(&fa.fingerprint, &fb.fingerprint, baton_fp::compare::DEFAULT_MAX_OFFSET)
+                .with_context(|| "fingerprints too short to compare")?;
+            if json {
+                println!("{}", serde_json::to_string(&c)?);
+            } else {
+                println!("score={:.4}", c.score);
+                println!("offset={} ({:+.2} s)", c.offset, c.offset_seconds);
+                println!("overlap={}", c.overlap);
+            }
+            Ok(0)
+        }
+        FpCommand::Coverage { threshold, json } => {
+            if !(0.0..=1.0).contains(&threshold) {
+                anyhow::bail!("--threshold {threshold}: must be between 0 and 1 (e.g. 0.8)");
+            }
+            let c = baton_fp::scan::coverage(&ctx.state, threshold)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&c)?);
+            } else {
+                for e in &c.errors {
+                    println!("error: {}", e.error);
+                }
+                println!(
+                    "coverage {:.1}%: {} of {} audio files fingerprinted, {} failed (threshold {:.1}%: {})",
+                    c.coverage * 100.0, c.fingerprinted, c.files, c.failed, threshold * 100.0,
+                    if c.ok { "ok" } else { "BELOW" }
+                );
+            }
+            Ok(if c.ok { 0 } else { 1 })
+        }
+        FpCommand::Dedup { min_similarity, keep, execute, quarantine, json } => {
+            if !(0.0..=1.0).contains(&min_similarity) {
+                anyhow::bail!("--min-similarity {min_similarity}: must be between 0 and 1 (default {})", baton_fp::dedup::DEFAULT_MIN_SIMILARITY);
+            }
+            let keeper: KeeperRule = keep.parse().map_err(|e: String| anyhow::anyhow!("--keep {keep}: {e}"))?;
+            let opts = DedupOptions { min_similarity, keeper, ..Default::default() };
+            let report = baton_fp::dedup::find_groups(&ctx.state, &opts)?;
+            let moved = if execute {
+                let qdir = quarantine.unwrap_or_else(|| ctx.home.join("quarantine"));
+                let qdir = std::path::absolute(&qdir).unwrap_or(qdir);
+                Some(baton_fp::quarantine::execute(&ctx.state, &report.groups, &qdir)?)
+            } else {
+                None
+            };
+            if json {
+                let groups: Vec<_> = report
+                    .groups
+                    .iter()
+                    .map(|g| serde_json::json!({"keeper": g.keeper.path, "duplicates": g.duplicates.iter().map(|d| &d.path).collect::<Vec<_>>(), "score": g.score}))
+                    .collect();
+                let mut v = serde_json::json!({"groups": groups, "candidates": report.candidates, "verified_pairs": report.verified_pairs, "seconds": report.seconds});
+                if let Some(m) = &moved {
+                    v["executed"] = serde_json::to_value(m)?;
+                }
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for g in &report.groups {
+                    println!("keep   {}", g.keeper.path.display());
+                    for d in &g.duplicates {
+                        println!("  dup  {}  (score {:.3}, offset {:+.1} s)", d.path.display(), d.score, d.offset_seconds);
+                    }
+                }
+                let dups: usize = report.groups.iter().map(|g| g.duplicates.len()).sum();
+                println!("{} duplicate groups, {} duplicates ({} candidate pairs checked)", report.groups.len(), dups, report.candidates);
+                match &moved {
+                    Some(m) => println!("moved {} files into {} (journal {}); `baton fp undo` restores them", m.moved.len(), m.quarantine_dir.display(), m.journal.display()),
+                    None if dups > 0 => println!("dry run: nothing moved; add --execute to move the duplicates into the quarantine"),
+                    None => {}
+                }
+            }
+            Ok(0)
+        }
+        FpCommand::Undo { json } => {
+            let r = baton_fp::quarantine::undo(&ctx.state)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                for c in &r.conflicts {
+                    println!("conflict: {} exists again; its quarantined copy stays at {} (move it back by hand if you want it)", c.original.display(), c.quarantined.display());
+                }
+                for m in &r.missing {
+                    println!("missing: {} is no longer in the quarantine", m.display());
+                }
+                println!("batch {}: restored {} files, {} conflicts, {} missing", r.batch_id, r.restored.len(), r.conflicts.len(), r.missing.len());
+            }
+            Ok(if r.conflicts.is_empty() && r.missing.is_empty() { 0 } else { 1 })
+        }
+    }
 }

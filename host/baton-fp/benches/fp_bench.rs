@@ -9,6 +9,7 @@
 //! - `pairs DIR TRUTH_CSV DB`: pair precision/recall of `dedup` groups against truth.csv.
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Instant;
 
 fn fpcalc_raw(path: &Path) -> Option<Vec<u32>> {
     let out = Command::new("fpcalc").arg("-raw").arg(path).output().ok()?;
@@ -84,6 +85,116 @@ fn main() {
             tru.sort_by(|a, b| a.total_cmp(b));
             println!("true min {:?}", &tru[..tru.len().min(5)]);
             println!("false max {:?}", &fal[..fal.len().min(5)]);
+        }
+        "scan" => {
+            // scan DIR DB THREADS: the library scan (the code path of `baton fp scan`)
+            let threads: usize = args.get(4).and_then(|t| t.parse().ok()).unwrap_or(2);
+            let t = Instant::now();
+            let s = baton_fp::scan::scan(&rest[1], &[rest[0].clone()], baton_fp::scan::ScanOptions { threads, progress: None }).expect("scan");
+            let secs = t.elapsed().as_secs_f64();
+            println!("files={} fingerprinted={} failed={} seconds={:.3} files_per_s={:.2}", s.scanned, s.fingerprinted, s.failed, secs, s.scanned as f64 / secs);
+        }
+        "stage" => {
+            // stage WAV…: fingerprint stage alone on already-decoded 11025 Hz mono audio, and our
+            // resampler alone (44.1 kHz → 11025 Hz) for reference; ms per 120 s of audio.
+            let mut per120 = Vec::new();
+            let mut rs120 = Vec::new();
+            for p in &rest {
+                let d = baton_fp::decode::decode_for_fingerprint(p, 120).expect("decode");
+                let secs = d.samples.len() as f64 / 11025.0;
+                let mut best = f64::MAX;
+                for _ in 0..3 {
+                    let t = Instant::now();
+                    let fp = baton_fp::fingerprint::fingerprint_samples(&d.samples);
+                    std::hint::black_box(fp);
+                    best = best.min(t.elapsed().as_secs_f64());
+                }
+                per120.push(best * 1000.0 * 120.0 / secs);
+                // resampler: a 44.1 kHz float signal of the same length
+                let x: Vec<f32> = (0..(secs * 44100.0) as usize).map(|i| ((i as f32) * 0.01).sin() * 0.3).collect();
+                let t = Instant::now();
+                let mut r = baton_fp::resample::Resampler::new(44100, baton_fp::resample::SampleKind::Float);
+                let mut out = Vec::new();
+                for c in x.chunks(4096) { r.push_f32(c, &mut out); }
+                r.finish(&mut out);
+                std::hint::black_box(&out);
+                rs120.push(t.elapsed().as_secs_f64() * 1000.0 * 120.0 / secs);
+            }
+            println!("files={} fingerprint_stage_ms_per_120s median={:.1} min={:.1} | resample_44k_ms_per_120s median={:.1}", per120.len(), median(per120.clone()), per120.iter().cloned().fold(f64::MAX, f64::min), median(rs120));
+        }
+        "gen-db" => {
+            // gen-db DB N: N synthetic 950-item fingerprints; every 10th file gets a planted
+            // near-duplicate (8% of bits flipped; every other one also trimmed by 24 items).
+            let db_path = &rest[0];
+            let n: u64 = args.get(3).and_then(|t| t.parse().ok()).unwrap_or(100_000);
+            let _ = std::fs::remove_file(db_path);
+            let db = baton_fp::db::Db::open(db_path).expect("db");
+            let mut rng = 0x1234_5678_9abc_def0u64;
+            let mut next = move || { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; rng };
+            let t = Instant::now();
+            db.conn.execute_batch("BEGIN").unwrap();
+            let mut planted = 0;
+            let mut i = 0u64;
+            while i < n {
+                let fp: Vec<u32> = (0..950).map(|_| next() as u32).collect();
+                let mut row = baton_fp::db::FileRow { path: format!("/lib/orig/{i:06}.flac").into(), size: 1, mtime_ns: 1, duration: Some(120.0), fingerprint: Some(fp.clone()), ..Default::default() };
+                db.upsert(&row).unwrap();
+                i += 1;
+                if i % 10 == 1 && i < n {
+                    let mut d: Vec<u32> = fp.iter().map(|v| {
+                        let mut m = 0u32;
+                        for b in 0..32 { if next() % 100 < 8 { m |= 1 << b; } }
+                        v ^ m
+                    }).collect();
+                    if planted % 2 == 1 { d.drain(..24); }
+                    row.path = format!("/lib/dup/{:06}.mp3", i - 1).into();
+                    row.fingerprint = Some(d);
+                    db.upsert(&row).unwrap();
+                    planted += 1;
+                    i += 1;
+                }
+            }
+            db.conn.execute_batch("COMMIT").unwrap();
+            println!("wrote {n} fingerprints ({planted} planted duplicates) in {:.1} s", t.elapsed().as_secs_f64());
+        }
+        "group" => {
+            // group DB: duplicate grouping over everything in DB; checks the planted pairs
+            let t = Instant::now();
+            let r = baton_fp::dedup::find_groups(&rest[0], &Default::default()).expect("group");
+            let secs = t.elapsed().as_secs_f64();
+            let mut ok = 0; let mut wrong = 0;
+            for g in &r.groups {
+                let k = g.keeper.path.file_stem().unwrap().to_string_lossy().to_string();
+                let good = g.duplicates.len() == 1 && g.duplicates[0].path.file_stem().unwrap().to_string_lossy() == k;
+                if good { ok += 1 } else { wrong += 1 }
+            }
+            println!("fingerprints={} candidates={} verified={} groups={} correct_groups={} wrong_groups={} seconds={:.2}", r.fingerprints, r.candidates, r.verified_pairs, r.groups.len(), ok, wrong, secs);
+        }
+        "pairs" => {
+            // pairs DIR TRUTH_CSV DB: pair precision / recall of find_groups vs truth.csv
+            let dir = baton_fp::decode::absolute(&rest[0]);
+            let truth = std::fs::read_to_string(&rest[1]).expect("truth.csv");
+            let mut group_of = std::collections::HashMap::new();
+            for l in truth.lines().skip(1) {
+                let f: Vec<&str> = l.split(',').collect();
+                if f.len() >= 3 { group_of.insert(dir.join(f[0]), (f[1].to_string(), f[2].to_string())); }
+            }
+            let r = baton_fp::dedup::find_groups(&rest[2], &Default::default()).expect("groups");
+            let mut found = std::collections::BTreeSet::new();
+            for g in &r.groups {
+                let mut m: Vec<PathBuf> = g.duplicates.iter().map(|d| d.path.clone()).collect();
+                m.push(g.keeper.path.clone());
+                m.sort();
+                for i in 0..m.len() { for j in i + 1..m.len() { found.insert((m[i].clone(), m[j].clone())); } }
+            }
+            let mut by_group: std::collections::BTreeMap<String, Vec<PathBuf>> = Default::default();
+            for (p, (g, t)) in &group_of { if t != "undecodable" { by_group.entry(g.clone()).or_default().push(p.clone()); } }
+            let mut truth_pairs = std::collections::BTreeSet::new();
+            for m in by_group.values_mut() { m.sort(); for i in 0..m.len() { for j in i + 1..m.len() { truth_pairs.insert((m[i].clone(), m[j].clone())); } } }
+            let tp = found.intersection(&truth_pairs).count();
+            for fp in found.difference(&truth_pairs) { println!("false pair: {} {}", fp.0.display(), fp.1.display()); }
+            for fnp in truth_pairs.difference(&found) { println!("missed pair: {} {} ({} / {})", fnp.0.display(), fnp.1.display(), group_of[&fnp.0].1, group_of[&fnp.1].1); }
+            println!("truth_pairs={} found_pairs={} true_positives={} precision={:.4} recall={:.4} groups={}", truth_pairs.len(), found.len(), tp, tp as f64 / found.len().max(1) as f64, tp as f64 / truth_pairs.len().max(1) as f64, r.groups.len());
         }
         _ => {
             eprintln!("usage: fp-bench agree|stage|files|gen-db|group|pairs …");

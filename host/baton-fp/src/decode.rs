@@ -108,6 +108,8 @@ fn merge_tags(tags: &mut Tags, rev: &MetadataRevision) {
             Some(StandardTagKey::Artist) => &mut tags.artist,
             Some(StandardTagKey::Album) => &mut tags.album,
             Some(StandardTagKey::IdentIsrc) => &mut tags.isrc,
+            // ID3v2 TXXX:ISRC and other spellings of the same tag
+            _ if tag.key.to_ascii_lowercase().contains("isrc") => &mut tags.isrc,
             _ => continue,
         };
         if slot.is_none() {

@@ -109,7 +109,7 @@ impl KeeperRule {
         for (c, rev) in &self.0 {
             let o = match c {
                 Criterion::Lossless => b.info.lossless.cmp(&a.info.lossless),
-                Criterion::Bitrate => b.info.bitrate_kbps.unwrap_or(0).cmp(&a.info.bitrate_kbps.unwrap_or(0)),
+                Criterion::Bitrate => effective_kbps(b).cmp(&effective_kbps(a)),
                 Criterion::Duration => b.duration.unwrap_or(0.0).total_cmp(&a.duration.unwrap_or(0.0)),
                 Criterion::Tags => b.tags.count().cmp(&a.tags.count()),
             };
@@ -120,6 +120,17 @@ impl KeeperRule {
         }
         let (pa, pb) = (a.path.as_os_str().len(), b.path.as_os_str().len());
         pa.cmp(&pb).then_with(|| a.path.cmp(&b.path))
+    }
+}
+
+/// The bitrate the keeper rule compares: the audio bitrate of lossy files; for lossless files the
+/// PCM-equivalent rate (sample rate × channels × 16 bit), so that a compressed FLAC does not rank
+/// below a WAV of the same audio, and a 44.1 kHz FLAC ranks above a 22 kHz WAV.
+pub fn effective_kbps(r: &FileRow) -> u64 {
+    if r.info.lossless && r.info.sample_rate > 0 {
+        r.info.sample_rate as u64 * r.info.channels.max(1) as u64 * 16 / 1000
+    } else {
+        r.info.bitrate_kbps.unwrap_or(0) as u64
     }
 }
 
