@@ -1,13 +1,12 @@
-//! The host side of `baton:plugin/host`: what a running task may ask of baton. Each store
+//! The host side of `baton:plugin/host` (every version): what a running task may ask of baton. Each store
 //! owns one [`StoreState`]; everything a task produces besides its result is collected here.
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime::StoreLimits;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::baton::plugin::{host, types};
 use crate::{locks::Locks, Grant, KvStore};
 
 /// A log line written by a plugin during a task.
@@ -47,6 +46,8 @@ pub struct StoreState {
     pub held_locks: Vec<String>,
     pub locks: Arc<Locks>,
     pub kv: Arc<dyn KvStore>,
+    /// When the task's time budget runs out (for `remaining-ms`).
+    pub deadline: Instant,
 }
 
 impl WasiView for StoreState {
@@ -54,8 +55,6 @@ impl WasiView for StoreState {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
-
-impl types::Host for StoreState {}
 
 fn now() -> String {
     baton_handoff::stamp::rfc3339(baton_handoff::stamp::now())
@@ -79,35 +78,16 @@ impl StoreState {
     }
 }
 
-impl host::Host for StoreState {
-    async fn log(&mut self, level: types::Level, message: String) {
-        let level = match level {
-            types::Level::Trace => "trace",
-            types::Level::Debug => "debug",
-            types::Level::Info => "info",
-            types::Level::Warn => "warn",
-            types::Level::Error => "error",
-        };
-        self.push_log(level, message);
-    }
-
-    async fn progress(&mut self, done: u64, total: u64, message: String) {
-        tracing::info!(plugin = %self.plugin, task = %self.task_id, done, total, "{message}");
-        self.push_log("progress", format!("{done}/{total} {message}"));
-    }
-
-    async fn grants(&mut self) -> Vec<types::Grant> {
+impl StoreState {
+    fn grants_view(&self) -> Vec<(String, String, bool)> {
         self.grants
             .iter()
-            .map(|g| types::Grant { name: g.name.clone(), guest_path: format!("/{}", g.name), writable: g.writable })
+            .zip(crate::guest_paths(&self.grants))
+            .map(|(g, guest_path)| (g.name.clone(), guest_path, g.writable))
             .collect()
     }
 
-    async fn kv_get(&mut self, key: String) -> Option<String> {
-        self.kv.get(&self.plugin, &key)
-    }
-
-    async fn kv_set(&mut self, key: String, value: String) {
+    fn kv_set_checked(&mut self, key: String, value: String) {
         if value.len() <= MAX_KV_VALUE {
             self.kv.set(&self.plugin, &key, &value);
         } else {
@@ -115,11 +95,7 @@ impl host::Host for StoreState {
         }
     }
 
-    async fn kv_delete(&mut self, key: String) {
-        self.kv.delete(&self.plugin, &key);
-    }
-
-    async fn lock_acquire(&mut self, name: String, timeout_ms: u32) -> Result<(), String> {
+    async fn lock_acquire_impl(&mut self, name: String, timeout_ms: u32) -> Result<(), String> {
         if self.held_locks.contains(&name) {
             return Ok(());
         }
@@ -128,27 +104,95 @@ impl host::Host for StoreState {
         Ok(())
     }
 
-    async fn lock_release(&mut self, name: String) {
+    fn lock_release_impl(&mut self, name: String) {
         self.locks.release(&self.plugin, &name);
         self.held_locks.retain(|n| n != &name);
     }
 
-    async fn emit(&mut self, task: types::FollowUp) -> Result<String, String> {
+    fn emit_impl(&mut self, to: String, title: String, body: String, correlation_id: Option<String>) -> Result<String, String> {
         if self.follow_ups.len() >= MAX_FOLLOW_UPS {
             return Err(format!("at most {MAX_FOLLOW_UPS} follow-ups per task"));
         }
-        if !baton_handoff::names::is_valid_name(&task.to) {
-            return Err(format!("`{}` is not a valid agent name", task.to));
+        if !baton_handoff::names::is_valid_name(&to) {
+            return Err(format!("`{to}` is not a valid agent name"));
         }
-        let body = match serde_json::from_str::<serde_json::Value>(if task.body.is_empty() { "{}" } else { &task.body }) {
+        let body = match serde_json::from_str::<serde_json::Value>(if body.is_empty() { "{}" } else { &body }) {
             Ok(serde_json::Value::Object(m)) => m,
             Ok(_) => return Err("body must be a JSON object".into()),
             Err(e) => return Err(format!("body is not JSON: {e}")),
         };
         let seq = self.follow_ups.len() as u32 + 1;
         let id = follow_up_id(&self.task_id, seq);
-        self.follow_ups.push(FollowUp { seq, to: task.to, title: task.title, body, correlation_id: task.correlation_id });
+        self.follow_ups.push(FollowUp { seq, to, title, body, correlation_id });
         Ok(id)
+    }
+}
+
+/// The host functions every version shares, written once. Each version's types are distinct
+/// Rust types (one `bindgen!` each), so the bodies are stamped out per version module.
+macro_rules! common_host_fns {
+    ($v:ident) => {
+        async fn log(&mut self, level: crate::bindings::$v::baton::plugin::types::Level, message: String) {
+            use crate::bindings::$v::baton::plugin::types::Level;
+            let level = match level {
+                Level::Trace => "trace",
+                Level::Debug => "debug",
+                Level::Info => "info",
+                Level::Warn => "warn",
+                Level::Error => "error",
+            };
+            self.push_log(level, message);
+        }
+
+        async fn progress(&mut self, done: u64, total: u64, message: String) {
+            tracing::info!(plugin = %self.plugin, task = %self.task_id, done, total, "{message}");
+            self.push_log("progress", format!("{done}/{total} {message}"));
+        }
+
+        async fn grants(&mut self) -> Vec<crate::bindings::$v::baton::plugin::types::Grant> {
+            self.grants_view()
+                .into_iter()
+                .map(|(name, guest_path, writable)| crate::bindings::$v::baton::plugin::types::Grant { name, guest_path, writable })
+                .collect()
+        }
+
+        async fn kv_get(&mut self, key: String) -> Option<String> {
+            self.kv.get(&self.plugin, &key)
+        }
+
+        async fn kv_set(&mut self, key: String, value: String) {
+            self.kv_set_checked(key, value)
+        }
+
+        async fn kv_delete(&mut self, key: String) {
+            self.kv.delete(&self.plugin, &key);
+        }
+
+        async fn lock_acquire(&mut self, name: String, timeout_ms: u32) -> Result<(), String> {
+            self.lock_acquire_impl(name, timeout_ms).await
+        }
+
+        async fn lock_release(&mut self, name: String) {
+            self.lock_release_impl(name)
+        }
+
+        async fn emit(&mut self, task: crate::bindings::$v::baton::plugin::types::FollowUp) -> Result<String, String> {
+            self.emit_impl(task.to, task.title, task.body, task.correlation_id)
+        }
+    };
+}
+
+impl crate::bindings::v0_1::baton::plugin::types::Host for StoreState {}
+impl crate::bindings::v0_1::baton::plugin::host::Host for StoreState {
+    common_host_fns!(v0_1);
+}
+
+impl crate::bindings::v0_2::baton::plugin::types::Host for StoreState {}
+impl crate::bindings::v0_2::baton::plugin::host::Host for StoreState {
+    common_host_fns!(v0_2);
+
+    async fn remaining_ms(&mut self) -> u64 {
+        self.deadline.saturating_duration_since(Instant::now()).as_millis() as u64
     }
 }
 

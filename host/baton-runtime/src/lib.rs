@@ -18,6 +18,7 @@ mod bindings;
 mod cache;
 mod host;
 mod locks;
+mod version;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -29,10 +30,11 @@ use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreLimitsBuilder};
 use wasmtime_wasi::{FsPerms, WasiCtx};
 
-use crate::bindings::{PluginPre, types as wit};
 use crate::host::StoreState;
+use crate::version::{Pre, RawOutcome, RawFailure};
 
 pub use crate::host::{follow_up_id, FollowUp, LogLine};
+pub use crate::version::{WorldVersion, SUPPORTED};
 
 /// Errors about loading or managing plugins (not about running a task).
 #[derive(Debug, thiserror::Error)]
@@ -123,12 +125,14 @@ pub struct Plugin {
     pub info: PluginInfo,
     pub sha256: String,
     pub grants: Vec<Grant>,
-    pre: PluginPre<StoreState>,
+    /// The `baton:plugin` version the component was built against.
+    pub world: WorldVersion,
+    pre: Pre,
 }
 
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plugin").field("info", &self.info).field("sha256", &self.sha256).finish()
+        f.debug_struct("Plugin").field("info", &self.info).field("sha256", &self.sha256).field("world", &self.world).finish()
     }
 }
 
@@ -176,6 +180,36 @@ pub struct RuntimeConfig {
     pub lock_dir: PathBuf,
 }
 
+/// How instances get their memory. Measured in BENCHMARKS.md (`## Plugin dispatch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Allocator {
+    /// mmap per instance (wasmtime's default).
+    OnDemand,
+    /// Pre-reserved slots, reused across instances: cheaper instantiation, and memory is
+    /// reset with `madvise` instead of fresh mappings. Sized so every per-plugin memory cap
+    /// up to [`EngineOptions::max_memory_bytes`] fits a slot.
+    #[default]
+    Pooling,
+}
+
+/// Engine-level tuning; [`Runtime::new`] uses the defaults.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineOptions {
+    pub allocator: Allocator,
+    /// Largest linear memory any plugin may have: with pooling, the size of a slot. Per-task
+    /// memory caps above it are clamped to it (a `Budget` can only lower it).
+    pub max_memory_bytes: usize,
+    /// With pooling: how many instances may be alive at once (tasks run concurrently, one
+    /// component may hold several core instances).
+    pub pool_instances: u32,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions { allocator: Allocator::default(), max_memory_bytes: 4 << 30, pool_instances: 1000 }
+    }
+}
+
 /// The wasm engine and the loaded plugins.
 pub struct Runtime {
     engine: Engine,
@@ -191,10 +225,20 @@ const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 impl Runtime {
     pub fn new(config: RuntimeConfig, kv: Arc<dyn KvStore>) -> Result<Self, RuntimeError> {
-        let mut cfg = wasmtime::Config::new();
-        cfg.epoch_interruption(true);
-        cfg.wasm_component_model(true);
-        let engine = Engine::new(&cfg).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        Self::with_options(config, kv, EngineOptions::default())
+    }
+
+    pub fn with_options(config: RuntimeConfig, kv: Arc<dyn KvStore>, options: EngineOptions) -> Result<Self, RuntimeError> {
+        let engine = match Self::engine(options) {
+            Ok(e) => e,
+            // The pooling allocator reserves address space up front; where that is refused
+            // (a tight `ulimit -v`), fall back to on-demand rather than not starting.
+            Err(e) if options.allocator == Allocator::Pooling => {
+                tracing::warn!("pooling allocator unavailable ({e}); using on-demand allocation");
+                Self::engine(EngineOptions { allocator: Allocator::OnDemand, ..options })?
+            }
+            Err(e) => return Err(e),
+        };
         let ticker = engine.weak();
         std::thread::Builder::new()
             .name("baton-epoch".into())
@@ -208,8 +252,7 @@ impl Runtime {
             .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
-        bindings::Plugin::add_to_linker::<StoreState, wasmtime::component::HasSelf<StoreState>>(&mut linker, |s| s)
-            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        version::add_to_linker(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         Ok(Runtime {
             engine,
             linker,
@@ -220,6 +263,32 @@ impl Runtime {
         })
     }
 
+    fn engine(options: EngineOptions) -> Result<Engine, RuntimeError> {
+        let mut cfg = wasmtime::Config::new();
+        cfg.epoch_interruption(true);
+        cfg.wasm_component_model(true);
+        if options.allocator == Allocator::Pooling {
+            let mut pool = wasmtime::PoolingAllocationConfig::default();
+            pool.total_component_instances(options.pool_instances)
+                .total_core_instances(options.pool_instances * 4)
+                .total_memories(options.pool_instances * 2)
+                .total_tables(options.pool_instances * 4)
+                .max_memories_per_component(16)
+                .max_tables_per_component(64)
+                .max_memory_size(options.max_memory_bytes)
+                .max_component_instance_size(1 << 20)
+                .max_core_instance_size(1 << 20)
+                .total_stacks(options.pool_instances);
+            cfg.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        }
+        Engine::new(&cfg).map_err(|e| RuntimeError::Engine(format!("{e:#}")))
+    }
+
+    /// The engine, for tools that measure or precompile.
+    pub fn wasm_engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// Compiles (or loads from cache), checks against the world, and describes a component.
     /// Does not register it; see [`Runtime::insert`].
     pub async fn prepare(&self, origin: &Path, bytes: &[u8], grants: &[Grant]) -> Result<Plugin, RuntimeError> {
@@ -228,27 +297,27 @@ impl Runtime {
         let sha256 = hex::encode(Sha256::digest(bytes));
         let component = cache::compile(&self.engine, self.cache_dir.as_deref(), &sha256, bytes)
             .map_err(|e| not_a_plugin(format!("{e:#}")))?;
+        let world = version::detect(&self.engine, &component).map_err(not_a_plugin)?;
         let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| {
-            not_a_plugin(format!("its imports do not match what baton provides (baton:plugin@0.1.x, WASI 0.2): {e:#}"))
+            not_a_plugin(format!(
+                "its imports do not match what baton provides (baton:plugin {}, WASI 0.2; no network): {e:#}",
+                version::supported_list()
+            ))
         })?;
-        let pre = PluginPre::new(instance_pre)
-            .map_err(|e| not_a_plugin(format!("it does not export the baton:plugin world: {e:#}")))?;
+        let pre = Pre::new(world, instance_pre).map_err(|e| {
+            not_a_plugin(format!("it does not export the baton:plugin@{world} world (describe, handle): {e:#}"))
+        })?;
         let describe_budget = Budget { time: Duration::from_secs(5), ..Budget::default() };
         let mut store = self.store("(describe)", "", &[], describe_budget)?;
-        let info = async {
-            let plugin = pre.instantiate_async(&mut store).await?;
-            plugin.call_describe(&mut store).await
-        };
-        let info = tokio::time::timeout(describe_budget.time, info)
+        let info = tokio::time::timeout(describe_budget.time, pre.describe(&mut store))
             .await
             .map_err(|_| not_a_plugin("describe() did not return within 5 s".into()))?
             .map_err(|e| not_a_plugin(format!("describe() failed: {e:#}")))?;
-        let info = convert_info(info);
         if !baton_handoff::names::is_valid_name(&info.name) {
             return Err(not_a_plugin(format!("its name {:?} is not a valid plugin name", info.name)));
         }
         let grants = effective_grants(&info, grants);
-        Ok(Plugin { info, sha256, grants, pre })
+        Ok(Plugin { info, sha256, grants, world, pre })
     }
 
     /// Registers a prepared plugin under its name, replacing any older one atomically:
@@ -278,9 +347,9 @@ impl Runtime {
     fn store(&self, plugin: &str, task_id: &str, grants: &[Grant], budget: Budget) -> Result<Store<StoreState>, RuntimeError> {
         let mut wasi = WasiCtx::builder();
         wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
-        for g in grants {
+        for (g, guest) in grants.iter().zip(guest_paths(grants)) {
             let perms = if g.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
-            wasi.preopened_dir(&g.host_path, format!("/{}", g.name), perms).map_err(|e| RuntimeError::Grant {
+            wasi.preopened_dir(&g.host_path, guest, perms).map_err(|e| RuntimeError::Grant {
                 plugin: plugin.into(),
                 grant: g.name.clone(),
                 path: g.host_path.display().to_string(),
@@ -306,6 +375,7 @@ impl Runtime {
             held_locks: Vec::new(),
             locks: self.locks.clone(),
             kv: self.kv.clone(),
+            deadline: Instant::now() + budget.time,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -330,26 +400,14 @@ impl Runtime {
                 };
             }
         };
-        let wit_task = wit::Task {
-            id: task.id.clone(),
-            action: task.action.clone(),
-            params: task.params.to_string(),
-            sender: task.sender.clone(),
-            title: task.title.clone(),
-            correlation_id: task.correlation_id.clone(),
-        };
-        let call = async {
-            let instance = plugin.pre.instantiate_async(&mut store).await?;
-            instance.call_handle(&mut store, &wit_task).await
-        };
-        let raw = tokio::time::timeout(budget.time + EPOCH_TICK * 4, call).await;
+        let raw = tokio::time::timeout(budget.time + EPOCH_TICK * 4, plugin.pre.handle(&mut store, task)).await;
         let outcome = match raw {
             Err(_) => Err(RunError::Timeout(budget.time)),
             Ok(Err(e)) => Err(classify_trap(&e, budget)),
             Ok(Ok(Err(failure))) => Err(match failure {
-                wit::Failure::InvalidInput(m) => RunError::InvalidInput(m),
-                wit::Failure::Transient(m) => RunError::Transient(m),
-                wit::Failure::Permanent(m) => RunError::Permanent(m),
+                RawFailure::InvalidInput(m) => RunError::InvalidInput(m),
+                RawFailure::Transient(m) => RunError::Transient(m),
+                RawFailure::Permanent(m) => RunError::Permanent(m),
             }),
             Ok(Ok(Ok(out))) => accept_outcome(out, budget.output_bytes),
         };
@@ -360,7 +418,7 @@ impl Runtime {
     }
 }
 
-fn accept_outcome(out: wit::Outcome, cap: usize) -> Result<Outcome, RunError> {
+fn accept_outcome(out: RawOutcome, cap: usize) -> Result<Outcome, RunError> {
     let size = out.summary.len() + out.result.len() + out.artifacts.iter().map(String::len).sum::<usize>();
     if size > cap {
         return Err(RunError::OutputTooLarge { size, cap });
@@ -399,37 +457,32 @@ fn classify_trap(e: &wasmtime::Error, budget: Budget) -> RunError {
     RunError::Trap(short)
 }
 
-fn convert_info(i: wit::PluginInfo) -> PluginInfo {
-    PluginInfo {
-        name: i.name,
-        version: i.version,
-        description: i.description,
-        actions: i
-            .actions
-            .into_iter()
-            .map(|a| ActionInfo {
-                params_schema: serde_json::from_str(&a.params_schema)
-                    .unwrap_or(serde_json::Value::String(a.params_schema)),
-                name: a.name,
-                description: a.description,
-            })
-            .collect(),
-        folders: i
-            .folders
-            .into_iter()
-            .map(|f| FolderRequest { name: f.name, writable: f.writable, purpose: f.purpose })
-            .collect(),
-    }
-}
-
 /// The grants a plugin actually gets: only folders it asked for, writable only when both
 /// the plugin asked for writing and the user granted it.
+/// Several folders may be granted under one name (e.g. `baton audit --plans A --plans B`).
 fn effective_grants(info: &PluginInfo, granted: &[Grant]) -> Vec<Grant> {
     info.folders
         .iter()
-        .filter_map(|req| {
-            let g = granted.iter().find(|g| g.name == req.name)?;
-            Some(Grant { name: g.name.clone(), host_path: g.host_path.clone(), writable: g.writable && req.writable })
+        .flat_map(|req| {
+            granted.iter().filter(move |g| g.name == req.name).map(move |g| Grant {
+                name: g.name.clone(),
+                host_path: g.host_path.clone(),
+                writable: g.writable && req.writable,
+            })
+        })
+        .collect()
+}
+
+/// Where each grant is mounted in the guest: `/<name>`, then `/<name>-2`, `/<name>-3`… for
+/// further folders granted under the same name.
+pub fn guest_paths(grants: &[Grant]) -> Vec<String> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    grants
+        .iter()
+        .map(|g| {
+            let n = seen.entry(g.name.as_str()).or_default();
+            *n += 1;
+            if *n == 1 { format!("/{}", g.name) } else { format!("/{}-{}", g.name, n) }
         })
         .collect()
 }
