@@ -1,9 +1,27 @@
-//! Host bindings generated from `wit/plugin.wit` (`baton:plugin@0.1.0`).
-wasmtime::component::bindgen!({
-    path: "../../wit",
-    world: "plugin",
-    imports: { default: async },
-    exports: { default: async },
-});
+//! Host bindings, one module per minor version of `baton:plugin` the host has ever shipped.
+//!
+//! Why one `bindgen!` per version (the pattern of Zed's extension host): component-model
+//! versions `0.x` are semver-incompatible across minors, so a plugin built against `@0.1.0`
+//! imports `baton:plugin/host@0.1.0` and nothing newer can satisfy it. The host therefore
+//! links every version side by side and picks the bindings by what the component imports
+//! (see [`crate::version`]). Old WIT files are frozen under `wit/v<major>.<minor>/`.
 
-pub use baton::plugin::types;
+/// `baton:plugin@0.2.0`, the newest (`wit/plugin.wit`): adds `host.remaining-ms`.
+pub mod v0_2 {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "plugin",
+        imports: { default: async },
+        exports: { default: async },
+    });
+}
+
+/// `baton:plugin@0.1.0` (`wit/v0.1/plugin.wit`), frozen.
+pub mod v0_1 {
+    wasmtime::component::bindgen!({
+        path: "../../wit/v0.1",
+        world: "plugin",
+        imports: { default: async },
+        exports: { default: async },
+    });
+}

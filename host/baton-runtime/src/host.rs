@@ -34,10 +34,44 @@ const MAX_LOG_LINE: usize = 8 << 10;
 const MAX_FOLLOW_UPS: usize = 1_000;
 const MAX_KV_VALUE: usize = 1 << 20;
 
+/// `StoreLimits` plus a note of whether a memory grow was refused, so a trap that follows
+/// can be reported as `out_of_memory` whatever the guest did next (a Rust guest aborts, a
+/// C guest may trap elsewhere).
+pub struct Limiter {
+    pub inner: StoreLimits,
+    pub memory_refused: bool,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let r = self.inner.memory_growing(current, desired, maximum);
+        if !matches!(r, Ok(true)) {
+            self.memory_refused = true;
+        }
+        r
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
+}
+
 pub struct StoreState {
     pub wasi: WasiCtx,
     pub table: ResourceTable,
-    pub limits: StoreLimits,
+    pub limits: Limiter,
     pub plugin: String,
     pub task_id: String,
     pub grants: Vec<Grant>,

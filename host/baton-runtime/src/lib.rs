@@ -26,7 +26,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreLimitsBuilder};
 use wasmtime_wasi::{FsPerms, WasiCtx};
 
@@ -34,6 +34,7 @@ use crate::host::StoreState;
 use crate::version::{Pre, RawOutcome, RawFailure};
 
 pub use crate::host::{follow_up_id, FollowUp, LogLine};
+pub use crate::locks::lock_path;
 pub use crate::version::{WorldVersion, SUPPORTED};
 
 /// Errors about loading or managing plugins (not about running a task).
@@ -363,6 +364,7 @@ impl Runtime {
             .memories(16)
             .trap_on_grow_failure(true)
             .build();
+        let limits = crate::host::Limiter { inner: limits, memory_refused: false };
         let state = StoreState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
@@ -403,7 +405,7 @@ impl Runtime {
         let raw = tokio::time::timeout(budget.time + EPOCH_TICK * 4, plugin.pre.handle(&mut store, task)).await;
         let outcome = match raw {
             Err(_) => Err(RunError::Timeout(budget.time)),
-            Ok(Err(e)) => Err(classify_trap(&e, budget)),
+            Ok(Err(e)) => Err(classify_trap(&e, budget, store.data().limits.memory_refused)),
             Ok(Ok(Err(failure))) => Err(match failure {
                 RawFailure::InvalidInput(m) => RunError::InvalidInput(m),
                 RawFailure::Transient(m) => RunError::Transient(m),
@@ -441,20 +443,23 @@ fn type_name(v: &serde_json::Value) -> &'static str {
     }
 }
 
-/// Sorts a wasmtime error into timeout, out-of-memory or trap.
-fn classify_trap(e: &wasmtime::Error, budget: Budget) -> RunError {
-    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
-        if *trap == wasmtime::Trap::Interrupt {
-            return RunError::Timeout(budget.time);
-        }
+/// Sorts a wasmtime error into timeout, out-of-memory or trap. `memory_refused` says the
+/// limiter turned down a grow during this call: whatever trap followed, the cause is memory.
+fn classify_trap(e: &wasmtime::Error, budget: Budget, memory_refused: bool) -> RunError {
+    let trap = e.downcast_ref::<wasmtime::Trap>();
+    if trap == Some(&wasmtime::Trap::Interrupt) {
+        return RunError::Timeout(budget.time);
     }
-    let text = format!("{e:#}");
-    if text.contains("forcing a memory growth failure to be a trap") || text.contains("memory allocation failed") {
+    if memory_refused {
         return RunError::OutOfMemory(budget.memory_bytes);
     }
-    // Keep the first line of the trap message; the backtrace is noise in a RETURN.
-    let short = text.lines().take(3).collect::<Vec<_>>().join(" | ");
-    RunError::Trap(short)
+    // The trap's own description ("wasm `unreachable` instruction executed" for a Rust
+    // panic); the wasm backtrace is noise in a RETURN.
+    let reason = match trap {
+        Some(t) => t.to_string(),
+        None => e.root_cause().to_string(),
+    };
+    RunError::Trap(reason.lines().next().unwrap_or("").to_string())
 }
 
 /// The grants a plugin actually gets: only folders it asked for, writable only when both

@@ -8,6 +8,14 @@ use std::time::{Duration, Instant};
 
 use rustix::fs::{flock, FlockOperation};
 
+/// The lock file for (plugin, name) under `dir`. Public so other tools (and tests) can take
+/// part in the same locking with a plain `flock` on this file.
+pub fn lock_path(dir: &std::path::Path, plugin: &str, name: &str) -> PathBuf {
+    // Lock names are free text from the plugin: hash them into a safe file name.
+    let digest = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(name.as_bytes())[..16]);
+    dir.join(plugin).join(format!("{digest}.lock"))
+}
+
 pub struct Locks {
     dir: PathBuf,
     /// Open lock files of this process, by (plugin, name). The flock lives as long as the file.
@@ -20,9 +28,7 @@ impl Locks {
     }
 
     fn path(&self, plugin: &str, name: &str) -> PathBuf {
-        // Lock names are free text from the plugin: hash them into a safe file name.
-        let digest = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(name.as_bytes())[..16]);
-        self.dir.join(plugin).join(format!("{digest}.lock"))
+        lock_path(&self.dir, plugin, name)
     }
 
     /// Waits up to `timeout` for the lock. Polls, so a waiting plugin can still be timed out.

@@ -1,0 +1,182 @@
+//! Which `baton:plugin` version a component was built against, and the per-version glue:
+//! instantiate, `describe`, `handle`, converting each version's generated types to the
+//! host's own (so the rest of the runtime never sees a versioned type).
+//!
+//! Adding a version: freeze the current `wit/plugin.wit` under `wit/v<major>.<minor>/`, add a
+//! `bindgen!` module in `bindings.rs`, a `Pre` variant and a `glue!` line here, and the new
+//! host functions in `host.rs`. Old plugins keep working because every version stays linked.
+use wasmtime::component::{Component, InstancePre, Linker};
+use wasmtime::{Engine, Store};
+
+use crate::bindings::{v0_1, v0_2};
+use crate::host::StoreState;
+use crate::{ActionInfo, FolderRequest, PluginInfo, TaskInput};
+
+/// A `baton:plugin` version (`major.minor`; patch levels are compatible by definition).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct WorldVersion {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl std::fmt::Display for WorldVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.x", self.major, self.minor)
+    }
+}
+
+/// Every version this host links, oldest first. The last one is what `wit/plugin.wit` is.
+pub const SUPPORTED: &[WorldVersion] = &[WorldVersion { major: 0, minor: 1 }, WorldVersion { major: 0, minor: 2 }];
+
+pub fn supported_list() -> String {
+    SUPPORTED.iter().map(|v| format!("@{v}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Links every supported version's host interfaces.
+pub fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
+    type Me = wasmtime::component::HasSelf<StoreState>;
+    v0_1::Plugin::add_to_linker::<StoreState, Me>(linker, |s| s)?;
+    v0_2::Plugin::add_to_linker::<StoreState, Me>(linker, |s| s)?;
+    Ok(())
+}
+
+/// Reads the version off the component's imports (`baton:plugin/host@0.1.0` …). A component
+/// that imports nothing of baton's (it never calls the host) gets the newest bindings: the
+/// exported functions' types are identical across versions so far.
+pub fn detect(engine: &Engine, component: &Component) -> Result<WorldVersion, String> {
+    let ty = component.component_type();
+    let mut found: Option<WorldVersion> = None;
+    for (name, _) in ty.imports(engine) {
+        let Some(rest) = name.strip_prefix("baton:plugin/") else { continue };
+        let Some((_, ver)) = rest.split_once('@') else {
+            return Err(format!("it imports `{name}` without a version; rebuild it against wit/ from this baton"));
+        };
+        let mut parts = ver.split('.').map(|p| p.parse::<u32>());
+        let (Some(Ok(major)), Some(Ok(minor))) = (parts.next(), parts.next()) else {
+            return Err(format!("it imports `{name}`, whose version is not major.minor.patch"));
+        };
+        let v = WorldVersion { major, minor };
+        if let Some(prev) = found {
+            if prev != v {
+                return Err(format!("it imports two versions of baton:plugin (@{prev} and @{v})"));
+            }
+        }
+        found = Some(v);
+    }
+    let v = found.unwrap_or(*SUPPORTED.last().expect("at least one version"));
+    if !SUPPORTED.contains(&v) {
+        let newest = SUPPORTED.last().expect("at least one version");
+        let hint = if v > *newest { "upgrade baton" } else { "rebuild the plugin against wit/ from this baton" };
+        return Err(format!("it was built against baton:plugin@{v}; this baton supports {} ({hint})", supported_list()));
+    }
+    Ok(v)
+}
+
+/// A pre-instantiated component, for the version it was built against.
+pub enum Pre {
+    V0_1(v0_1::PluginPre<StoreState>),
+    V0_2(v0_2::PluginPre<StoreState>),
+}
+
+/// A plugin's successful result before the host checks it.
+pub struct RawOutcome {
+    pub summary: String,
+    pub result: String,
+    pub artifacts: Vec<String>,
+}
+
+/// A plugin's own failure report.
+pub enum RawFailure {
+    InvalidInput(String),
+    Transient(String),
+    Permanent(String),
+}
+
+/// The version-specific half of a call: the same code over each version's generated types.
+macro_rules! glue {
+    ($v:ident) => {
+        pub mod $v {
+            use super::*;
+            use crate::bindings::$v::baton::plugin::types as wit;
+
+            pub async fn describe(
+                pre: &crate::bindings::$v::PluginPre<StoreState>,
+                store: &mut Store<StoreState>,
+            ) -> wasmtime::Result<PluginInfo> {
+                let plugin = pre.instantiate_async(&mut *store).await?;
+                let i = plugin.call_describe(&mut *store).await?;
+                Ok(PluginInfo {
+                    name: i.name,
+                    version: i.version,
+                    description: i.description,
+                    actions: i
+                        .actions
+                        .into_iter()
+                        .map(|a| ActionInfo {
+                            params_schema: serde_json::from_str(&a.params_schema)
+                                .unwrap_or(serde_json::Value::String(a.params_schema)),
+                            name: a.name,
+                            description: a.description,
+                        })
+                        .collect(),
+                    folders: i
+                        .folders
+                        .into_iter()
+                        .map(|f| FolderRequest { name: f.name, writable: f.writable, purpose: f.purpose })
+                        .collect(),
+                })
+            }
+
+            pub async fn handle(
+                pre: &crate::bindings::$v::PluginPre<StoreState>,
+                store: &mut Store<StoreState>,
+                task: &TaskInput,
+            ) -> wasmtime::Result<Result<RawOutcome, RawFailure>> {
+                let wit_task = wit::Task {
+                    id: task.id.clone(),
+                    action: task.action.clone(),
+                    params: task.params.to_string(),
+                    sender: task.sender.clone(),
+                    title: task.title.clone(),
+                    correlation_id: task.correlation_id.clone(),
+                };
+                let plugin = pre.instantiate_async(&mut *store).await?;
+                Ok(match plugin.call_handle(&mut *store, &wit_task).await? {
+                    Ok(o) => Ok(RawOutcome { summary: o.summary, result: o.result, artifacts: o.artifacts }),
+                    Err(wit::Failure::InvalidInput(m)) => Err(RawFailure::InvalidInput(m)),
+                    Err(wit::Failure::Transient(m)) => Err(RawFailure::Transient(m)),
+                    Err(wit::Failure::Permanent(m)) => Err(RawFailure::Permanent(m)),
+                })
+            }
+        }
+    };
+}
+
+mod glue {
+    use super::*;
+    glue!(v0_1);
+    glue!(v0_2);
+}
+
+impl Pre {
+    pub fn new(world: WorldVersion, pre: InstancePre<StoreState>) -> wasmtime::Result<Self> {
+        Ok(match (world.major, world.minor) {
+            (0, 1) => Pre::V0_1(v0_1::PluginPre::new(pre)?),
+            _ => Pre::V0_2(v0_2::PluginPre::new(pre)?),
+        })
+    }
+
+    pub async fn describe(&self, store: &mut Store<StoreState>) -> wasmtime::Result<PluginInfo> {
+        match self {
+            Pre::V0_1(p) => glue::v0_1::describe(p, store).await,
+            Pre::V0_2(p) => glue::v0_2::describe(p, store).await,
+        }
+    }
+
+    pub async fn handle(&self, store: &mut Store<StoreState>, task: &TaskInput) -> wasmtime::Result<Result<RawOutcome, RawFailure>> {
+        match self {
+            Pre::V0_1(p) => glue::v0_1::handle(p, store, task).await,
+            Pre::V0_2(p) => glue::v0_2::handle(p, store, task).await,
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The runtime on its own: versions, the sandbox walls (through `plugins/testkit`), and the
+//! compiled-component cache. The end-to-end view through the real binary is tests/plugins.rs.
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use baton_runtime::{Allocator, Budget, EngineOptions, Grant, KvStore, RunError, Runtime, RuntimeConfig, TaskInput, WorldVersion};
+use serde_json::{json, Value};
+
+#[derive(Default)]
+struct MemKv(Mutex<HashMap<(String, String), String>>);
+
+impl KvStore for MemKv {
+    fn get(&self, plugin: &str, key: &str) -> Option<String> {
+        self.0.lock().unwrap().get(&(plugin.into(), key.into())).cloned()
+    }
+    fn set(&self, plugin: &str, key: &str, value: &str) {
+        self.0.lock().unwrap().insert((plugin.into(), key.into()), value.into());
+    }
+    fn delete(&self, plugin: &str, key: &str) {
+        self.0.lock().unwrap().remove(&(plugin.into(), key.into()));
+    }
+}
+
+fn runtime(dir: &Path, allocator: Allocator) -> Runtime {
+    let cfg = RuntimeConfig { cache_dir: Some(dir.join("cache")), lock_dir: dir.join("locks") };
+    Runtime::with_options(cfg, Arc::new(MemKv::default()), EngineOptions { allocator, ..EngineOptions::default() }).unwrap()
+}
+
+fn task(action: &str, params: Value) -> TaskInput {
+    TaskInput { id: "T1".into(), action: action.into(), params, sender: "Tester".into(), title: "t".into(), correlation_id: None }
+}
+
+fn small() -> Budget {
+    Budget { time: Duration::from_millis(300), memory_bytes: 32 << 20, output_bytes: 64 << 10 }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_bundled_plugin_loads_with_its_world_version() {
+    let dir = tempfile::tempdir().unwrap();
+    for allocator in [Allocator::OnDemand, Allocator::Pooling] {
+        let rt = runtime(dir.path(), allocator);
+        for (name, minor) in [("echo", 2), ("testkit", 2), ("legacy-echo", 1)] {
+            let wasm = baton_bundle::get(name).unwrap().wasm;
+            let p = rt.prepare(Path::new(name), wasm, &[]).await.unwrap();
+            assert_eq!(p.info.name, name);
+            assert_eq!(p.world, WorldVersion { major: 0, minor }, "{name}");
+            let exec = rt.handle(&p, &task("echo", json!({"hi": 1})), small()).await;
+            if name != "testkit" {
+                assert_eq!(exec.outcome.unwrap().result, json!({"hi": 1}));
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_minor_plugin_runs_with_its_host_imports() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path(), Allocator::Pooling);
+    let p = rt.prepare(Path::new("legacy"), baton_bundle::get("legacy-echo").unwrap().wasm, &[]).await.unwrap();
+    for run in 1..=2 {
+        let exec = rt.handle(&p, &task("echo", json!({"x": run})), Budget::default()).await;
+        let out = exec.outcome.unwrap();
+        assert_eq!(out.summary, format!("echoed (run {run})"), "kv works through the 0.1 imports");
+        assert!(exec.logs.iter().any(|l| l.message.contains("baton:plugin@0.1.0")));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_contains_every_testkit_behaviour() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(data.join("x"), "inside").unwrap();
+    std::fs::write(dir.path().join("secret"), "outside").unwrap();
+    let grants = [
+        Grant { name: "data".into(), host_path: data.clone(), writable: false },
+        Grant { name: "out".into(), host_path: out.clone(), writable: true },
+    ];
+    let rt = runtime(dir.path(), Allocator::Pooling);
+    let p = rt.prepare(Path::new("testkit"), baton_bundle::get("testkit").unwrap().wasm, &grants).await.unwrap();
+    let run = |action: &'static str, params: Value| {
+        let rt = &rt;
+        let p = &p;
+        async move { rt.handle(p, &task(action, params), small()).await.outcome }
+    };
+    assert!(matches!(run("spin", json!({})).await, Err(RunError::Timeout(_))));
+    assert!(matches!(run("sleep", json!({})).await, Err(RunError::Timeout(_))));
+    let r = run("alloc", json!({})).await;
+    assert!(matches!(r, Err(RunError::OutOfMemory(_))), "{r:?}");
+    assert!(matches!(run("panic", json!({})).await, Err(RunError::Trap(_))));
+    assert!(matches!(run("big", json!({"bytes": 1 << 20})).await, Err(RunError::OutputTooLarge { .. })));
+    assert_eq!(run("read", json!({"path": "/data/x"})).await.unwrap().result["text"], "inside");
+    for path in ["/secret", "/data/../secret", "/etc/passwd", dir.path().join("secret").to_str().unwrap()] {
+        let r = run("read", json!({ "path": path })).await;
+        assert!(matches!(&r, Err(RunError::Permanent(m)) if m.starts_with("denied")), "{path}: {r:?}");
+    }
+    let r = run("write", json!({"path": "/data/y"})).await;
+    assert!(matches!(&r, Err(RunError::Permanent(m)) if m.starts_with("denied")), "{r:?}");
+    assert!(!data.join("y").exists());
+    run("write", json!({"path": "/out/y"})).await.unwrap();
+    assert!(out.join("y").exists());
+    // And after all that, the same runtime still serves.
+    assert_eq!(run("ok", json!({"still": "here"})).await.unwrap().result, json!({"still": "here"}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_blocked_in_a_host_call_is_timed_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path(), Allocator::Pooling);
+    let p = rt.prepare(Path::new("testkit"), baton_bundle::get("testkit").unwrap().wasm, &[]).await.unwrap();
+    // The test holds the lock (a plain flock on baton's lock file, as another process
+    // would); the plugin waits in `lock-acquire` with a huge timeout and must be cut off.
+    let path = baton_runtime::lock_path(&dir.path().join("locks"), "testkit", "held");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let held = std::fs::File::create(&path).unwrap();
+    held.lock().unwrap();
+    let started = std::time::Instant::now();
+    let exec = rt.handle(&p, &task("block", json!({"name": "held"})), small()).await;
+    assert!(matches!(exec.outcome, Err(RunError::Timeout(_))), "{:?}", exec.outcome);
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(exec.logs.iter().any(|l| l.message.contains("waiting for lock")), "logs survive a timeout");
+    // Released by the test: now the plugin gets it.
+    drop(held);
+    let exec = rt.handle(&p, &task("block", json!({"name": "held"})), small()).await;
+    assert!(exec.outcome.is_ok(), "{:?}", exec.outcome);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_runtime_loads_compiled_components_from_the_disk_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = baton_bundle::get("echo").unwrap().wasm;
+    let t0 = std::time::Instant::now();
+    let rt = runtime(dir.path(), Allocator::Pooling);
+    rt.prepare(Path::new("echo"), wasm, &[]).await.unwrap();
+    let cold = t0.elapsed();
+    let cached: Vec<_> = std::fs::read_dir(dir.path().join("cache")).unwrap().flatten().collect();
+    assert_eq!(cached.len(), 1, "one compiled entry");
+    let mtime = cached[0].metadata().unwrap().modified().unwrap();
+    drop(rt);
+    let t1 = std::time::Instant::now();
+    let rt = runtime(dir.path(), Allocator::Pooling);
+    rt.prepare(Path::new("echo"), wasm, &[]).await.unwrap();
+    let warm = t1.elapsed();
+    let again: Vec<_> = std::fs::read_dir(dir.path().join("cache")).unwrap().flatten().collect();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].metadata().unwrap().modified().unwrap(), mtime, "not recompiled");
+    eprintln!("load: cold {cold:?}, from cache {warm:?}");
+}
