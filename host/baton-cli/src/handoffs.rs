@@ -12,7 +12,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
 }
 
-fn require_home(ctx: &Ctx) -> Result<()> {
+pub fn require_home(ctx: &Ctx) -> Result<()> {
     if !ctx.home.join("baton.toml").is_file() && !ctx.home.join("handoffs").is_dir() {
         bail!("{} is not a baton home (no baton.toml); run `baton init --home {}` first", ctx.home.display(), ctx.home.display());
     }

@@ -1,5 +1,6 @@
 //! `baton`: the command line. A thin edge over the host crates; errors become `anyhow` here,
 //! with the file and the fix in the message.
+mod audit;
 mod fp;
 mod handoffs;
 mod init;
@@ -67,6 +68,8 @@ enum Command {
     /// Manage plugins: install, list, inspect, remove.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Audit plans folders once: what each plan promised against what exists.
+    Audit(audit::AuditArgs),
     /// The native audio-fingerprint core.
     #[command(subcommand)]
     Fp(fp::FpCommand),
@@ -93,6 +96,7 @@ fn main() {
         Command::Show { id, json } => handoffs::show(&ctx, &id, json),
         Command::Retry { id } => handoffs::retry(&ctx, &id),
         Command::Demo { dir } => init::demo(dir),
+        Command::Audit(args) => audit::run(args, &ctx),
         Command::Plugin(cmd) => plugin::run(cmd, &ctx),
         Command::Fp(cmd) => fp::run(cmd, &fp::FpContext { home: ctx.home.clone(), state: ctx.state.clone() }),
     };

@@ -35,8 +35,29 @@ pub struct Config {
     pub pause_after: u32,
     /// How long a paused plugin stays paused.
     pub pause_secs: u64,
+    /// Automatic plans audits.
+    pub audit: AuditConfig,
     /// Per-plugin grants and budgets.
     pub plugins: BTreeMap<String, PluginConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Run audits automatically in `baton serve` (and once per `serve --once`).
+    pub enabled: bool,
+    /// Quiet period after a change in a plans folder before the audit runs.
+    pub debounce_secs: u64,
+    /// The audit also runs this often, to catch changes in the repositories.
+    pub interval_secs: u64,
+    /// Agent that receives one follow-up TASK per new gap; none when unset.
+    pub followup_agent: Option<String>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig { enabled: true, debounce_secs: 5, interval_secs: 3600, followup_agent: None }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -72,6 +93,8 @@ pub struct PluginConfig {
 pub enum GrantConfig {
     /// `plans = "plans"`: read-only.
     ReadOnly(PathBuf),
+    /// `repos = ["a", "b"]`: several read-only folders under one name.
+    Many(Vec<PathBuf>),
     /// `reports = { path = "reports", writable = true }`.
     Full { path: PathBuf, #[serde(default)] writable: bool },
 }
@@ -89,6 +112,7 @@ impl Default for Config {
             budget: BudgetConfig::default(),
             pause_after: 5,
             pause_secs: 300,
+            audit: AuditConfig::default(),
             plugins: BTreeMap::new(),
         }
     }
@@ -143,14 +167,17 @@ impl Config {
     /// The folders granted to one plugin, resolved against the home.
     pub fn grants(&self, home: &Path, plugin: &str) -> Vec<baton_runtime::Grant> {
         let Some(p) = self.plugins.get(plugin) else { return Vec::new() };
+        let grant = |name: &String, path: &PathBuf, writable| baton_runtime::Grant {
+            name: name.clone(),
+            host_path: home.join(path),
+            writable,
+        };
         p.grants
             .iter()
-            .map(|(name, g)| {
-                let (path, writable) = match g {
-                    GrantConfig::ReadOnly(p) => (p, false),
-                    GrantConfig::Full { path, writable } => (path, *writable),
-                };
-                baton_runtime::Grant { name: name.clone(), host_path: home.join(path), writable }
+            .flat_map(|(name, g)| match g {
+                GrantConfig::ReadOnly(path) => vec![grant(name, path, false)],
+                GrantConfig::Many(paths) => paths.iter().map(|p| grant(name, p, false)).collect(),
+                GrantConfig::Full { path, writable } => vec![grant(name, path, *writable)],
             })
             .collect()
     }
@@ -228,10 +255,24 @@ time_ms = 30000
 memory_mb = 256
 output_kb = 1024
 
+[audit]
+# `baton serve` audits the plans folders granted to the audit plugin: after a change there
+# (once the folder has been quiet for debounce_secs) and every interval_secs (which catches
+# changes in the repositories). A run whose inputs did not change writes no report.
+enabled = true
+debounce_secs = 5
+interval_secs = 3600
+# One follow-up TASK per new gap goes to this agent's inbox (never twice for the same gap).
+# followup_agent = "Claude-Code-Agent"
+
 # Folders a plugin may see, by the logical names it asks for (`baton plugin inspect NAME`).
 # Paths are relative to this folder unless absolute. A plugin never sees anything else.
+# Several read-only folders under one name: repos = ["plans", "/work/projects"].
 [plugins.audit]
 grants = { plans = "plans", repos = "plans", reports = { path = "reports", writable = true } }
+# A report over 20,000 deliverables is ~12 MB of JSON: allow a large result and enough time.
+time_ms = 120000
+output_kb = 65536
 "#;
 
 #[cfg(test)]

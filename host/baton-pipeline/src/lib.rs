@@ -4,6 +4,7 @@
 //! runtime, RETURN, filing). [`claims`] and [`fsops`] hold the crash-safety mechanisms;
 //! [`returns`] builds what baton writes; [`plugins`] loads installed components.
 
+pub mod audit;
 pub mod claims;
 pub mod config;
 pub mod failpoint;
@@ -29,6 +30,8 @@ pub enum PipelineError {
     Config(#[from] config::ConfigError),
     #[error(transparent)]
     Runtime(#[from] baton_runtime::RuntimeError),
+    #[error("{0}")]
+    Audit(String),
     #[error("file watcher: {0}")]
     Watch(#[from] notify::Error),
 }

@@ -1,0 +1,69 @@
+//! `baton audit`: one plans audit, with exactly the folders given.
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+
+use baton_pipeline::audit::Folders;
+
+use crate::Ctx;
+
+#[derive(clap::Args)]
+pub struct AuditArgs {
+    /// A plans folder (repeatable). Default: the folders baton.toml grants the audit plugin.
+    #[arg(long = "plans", value_name = "DIR")]
+    plans: Vec<PathBuf>,
+    /// A repository the plans' deliverables live in (repeatable). Default: the plans folders.
+    #[arg(long = "repo", value_name = "DIR")]
+    repos: Vec<PathBuf>,
+    /// Where reports are written. Default: <home>/reports.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Print `{"plans": [...], "false_claims": [...]}` on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Write a report even if nothing changed since the last one.
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn run(args: AuditArgs, ctx: &Ctx) -> Result<i32> {
+    crate::handoffs::require_home(ctx)?;
+    for dir in args.plans.iter().chain(&args.repos) {
+        if !dir.is_dir() {
+            bail!("{} is not a folder (pass existing folders to --plans and --repo)", dir.display());
+        }
+    }
+    let custom = !args.plans.is_empty() || !args.repos.is_empty() || args.out.is_some();
+    let folders = custom.then(|| Folders {
+        plans: if args.plans.is_empty() { vec![ctx.home.join("plans")] } else { args.plans.clone() },
+        repos: args.repos.clone(),
+        reports: args.out.clone().unwrap_or_else(|| ctx.home.join("reports")),
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let outcome = rt.block_on(async {
+        let pipeline = baton_pipeline::open(&ctx.home, &ctx.state).await?;
+        anyhow::Ok(pipeline.audit(folders.as_ref(), args.force).await?)
+    })?;
+    let Some(outcome) = outcome else {
+        bail!("the audit plugin is not installed in {}; run `baton init` (or `baton plugin install audit.wasm`)", ctx.home.join("plugins").display());
+    };
+    let r = &outcome.result;
+    if args.json {
+        let view = json!({"plans": r["plans"], "false_claims": r["false_claims"]});
+        println!("{}", serde_json::to_string_pretty(&view).context("printing the report")?);
+    } else {
+        println!("{}", outcome.summary);
+        if let Some(md) = r["reports"]["markdown"].as_str() {
+            println!("report: {md}");
+        }
+        let false_claims = r["false_claims"].as_array().map(Vec::len).unwrap_or(0);
+        if false_claims > 0 {
+            println!("{false_claims} false claim(s): done according to the plan, missing or a stub on disk");
+        }
+    }
+    for f in &outcome.follow_ups {
+        eprintln!("baton: follow-up {}", f.display());
+    }
+    Ok(0)
+}

@@ -1,0 +1,215 @@
+//! Automatic plans audits: the host side of the `audit` plugin.
+//!
+//! `baton serve` runs the audit after a change in a plans folder (debounced) and on a schedule
+//! (which catches changes in the repositories); `baton audit` runs it once with exactly the
+//! folders given. The plugin itself decides whether the inputs changed since the last report
+//! and writes nothing when they did not.
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use baton_handoff::{stamp, TaskBody, SCHEMA_ID};
+use baton_runtime::{Grant, Plugin, TaskInput};
+
+use crate::claims::{new_claim_id, Claim};
+use crate::{fsops, returns, Pipeline, PipelineError};
+
+/// The plugin name the host drives.
+pub const PLUGIN: &str = "audit";
+
+/// One audit run's folders (host paths).
+#[derive(Debug, Clone, Default)]
+pub struct Folders {
+    pub plans: Vec<PathBuf>,
+    pub repos: Vec<PathBuf>,
+    pub reports: PathBuf,
+}
+
+impl Folders {
+    pub fn grants(&self) -> Vec<Grant> {
+        let ro = |name: &str, p: &PathBuf| Grant { name: name.into(), host_path: p.clone(), writable: false };
+        let mut g: Vec<Grant> = self.plans.iter().map(|p| ro("plans", p)).collect();
+        g.extend(self.repos.iter().map(|p| ro("repos", p)));
+        g.push(Grant { name: "reports".into(), host_path: self.reports.clone(), writable: true });
+        g
+    }
+}
+
+/// What one audit run produced.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The plugin's result: the `--json` shape plus `unchanged`, `reports`, `followups`…
+    pub result: Value,
+    pub summary: String,
+    /// Paths of the follow-up TASK files written.
+    pub follow_ups: Vec<PathBuf>,
+}
+
+/// When the next automatic audit is due.
+#[derive(Debug)]
+pub struct Schedule {
+    debounce: Duration,
+    interval: Duration,
+    /// Set by a plans change: the quiet period ends here.
+    pub after_change: Option<Instant>,
+    pub next_scheduled: Instant,
+}
+
+impl Schedule {
+    pub fn new(debounce: Duration, interval: Duration) -> Self {
+        // The first scheduled run comes right away: catch what changed while baton was down.
+        Schedule { debounce, interval, after_change: None, next_scheduled: Instant::now() }
+    }
+    /// A plans folder changed: (re)start the quiet period.
+    pub fn changed(&mut self) {
+        self.after_change = Some(Instant::now() + self.debounce);
+    }
+    pub fn due(&self) -> Option<Instant> {
+        Some(self.after_change.map_or(self.next_scheduled, |c| c.min(self.next_scheduled)))
+    }
+    pub fn ran(&mut self) {
+        self.after_change = None;
+        self.next_scheduled = Instant::now() + self.interval;
+    }
+}
+
+impl Pipeline {
+    /// Runs the installed audit plugin once. With `folders`, exactly those are granted for this
+    /// run; without, the grants in `baton.toml` apply. Follow-ups go to `followup_agent`.
+    pub async fn audit(&self, folders: Option<&Folders>, force: bool) -> Result<Option<Outcome>, PipelineError> {
+        let Some(registered) = self.runtime().get(PLUGIN) else {
+            return Ok(None);
+        };
+        let plugin: std::sync::Arc<Plugin> = match folders {
+            None => registered,
+            Some(f) => {
+                std::fs::create_dir_all(&f.reports).map_err(|e| PipelineError::io(&f.reports, e))?;
+                let file = self.paths().plugins.join(format!("{PLUGIN}.wasm"));
+                let bytes = std::fs::read(&file).map_err(|e| PipelineError::io(&file, e))?;
+                std::sync::Arc::new(self.runtime().prepare(&file, &bytes, &f.grants()).await?)
+            }
+        };
+        let agent = self.config().audit.followup_agent.clone().filter(|a| !a.is_empty());
+        let claim_id = new_claim_id();
+        let task_id = format!("audit-{claim_id}");
+        let input = TaskInput {
+            id: task_id.clone(),
+            action: "audit".into(),
+            params: json!({"followup_agent": agent, "force": force}),
+            sender: self.config().agent.clone(),
+            title: "Plans audit".into(),
+            correlation_id: None,
+        };
+        let span = tracing::info_span!("task", id = %task_id, plugin = PLUGIN);
+        let _enter = span.enter();
+        let exec = self.runtime().handle(&plugin, &input, self.config().budget(PLUGIN)).await;
+        let out = exec.outcome.map_err(|e| {
+            PipelineError::Audit(format!("the audit plugin failed ({}): {e}", crate::pipeline::error_code(&e)))
+        })?;
+        // Follow-ups: one TASK per new gap, into the configured agent's inbox.
+        let claim = Claim { path: PathBuf::new(), id: claim_id, original: "audit".into() };
+        let parent = TaskBody {
+            schema: SCHEMA_ID.into(),
+            id: task_id,
+            kind: "task".into(),
+            created_at: stamp::rfc3339(stamp::now()),
+            from: self.config().agent.clone(),
+            title: "Plans audit".into(),
+            plugin: Some(PLUGIN.into()),
+            action: Some("audit".into()),
+            params: None,
+            to: None,
+            reply_to: None,
+            priority: None,
+            correlation_id: None,
+            deadline: None,
+        };
+        let mut written = Vec::new();
+        for f in &exec.follow_ups {
+            let (file, body) = returns::follow_up(&claim, &self.config().agent, &parent, f);
+            let inbox = self.paths().inbox(&f.to);
+            std::fs::create_dir_all(&inbox).map_err(|e| PipelineError::io(&inbox, e))?;
+            let path = inbox.join(file);
+            fsops::create_new(&path, &serde_json::to_vec_pretty(&body).unwrap_or_default(), true)
+                .map_err(|e| PipelineError::io(&path, e))?;
+            written.push(path);
+        }
+        for dir in written.iter().filter_map(|p| p.parent()).collect::<std::collections::BTreeSet<_>>() {
+            fsops::sync_dir(dir).map_err(|e| PipelineError::io(dir, e))?;
+        }
+        tracing::info!(summary = %out.summary, follow_ups = written.len(), "audit done");
+        let mounts: Vec<(String, String)> = baton_runtime::guest_paths(&plugin.grants)
+            .into_iter()
+            .zip(&plugin.grants)
+            .map(|(guest, g)| (guest, g.host_path.display().to_string()))
+            .collect();
+        Ok(Some(Outcome {
+            result: host_paths(out.result, &mounts),
+            summary: host_path_text(&out.summary, &mounts),
+            follow_ups: written,
+        }))
+    }
+
+    /// The plans folders `serve` watches: the host paths granted to the audit plugin as `plans`.
+    pub fn watched_plans(&self) -> Vec<PathBuf> {
+        self.runtime()
+            .get(PLUGIN)
+            .map(|p| p.grants.iter().filter(|g| g.name == "plans").map(|g| g.host_path.clone()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Rewrites the guest paths in a plugin's result (`/repos/x.py`) to the host paths the user
+/// knows (`/home/me/project/x.py`).
+fn host_paths(v: Value, mounts: &[(String, String)]) -> Value {
+    match v {
+        Value::String(s) => Value::String(host_path_text(&s, mounts)),
+        Value::Array(a) => Value::Array(a.into_iter().map(|x| host_paths(x, mounts)).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, x)| (k, host_paths(x, mounts))).collect()),
+        other => other,
+    }
+}
+
+/// Replaces each guest mount prefix that starts a path (at the start of the text or after a
+/// space, quote, backtick or parenthesis, and followed by `/` or the end of the path).
+fn host_path_text(s: &str, mounts: &[(String, String)]) -> String {
+    let mut sorted: Vec<&(String, String)> = mounts.iter().collect();
+    sorted.sort_by_key(|(g, _)| std::cmp::Reverse(g.len()));
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    let bytes = s.as_bytes();
+    'outer: while i < s.len() {
+        let starts_path = i == 0 || matches!(bytes[i - 1], b' ' | b'`' | b'"' | b'\'' | b'(' | b'[' | b'\t' | b'\n');
+        if starts_path && bytes[i] == b'/' {
+            for (guest, host) in &sorted {
+                if s[i..].starts_with(guest.as_str()) {
+                    let end = i + guest.len();
+                    if end == s.len() || matches!(bytes[end], b'/' | b' ' | b'`' | b'"' | b')' | b',' | b':') {
+                        out.push_str(host);
+                        i = end;
+                        continue 'outer;
+                    }
+                }
+            }
+        }
+        let ch = s[i..].chars().next().unwrap_or(' ');
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_paths_become_host_paths() {
+        let m = vec![("/repos".to_string(), "/home/me/app".to_string()), ("/repos-2".to_string(), "/srv/b".to_string())];
+        assert_eq!(host_path_text("found at /repos/x.py", &m), "found at /home/me/app/x.py");
+        assert_eq!(host_path_text("/repos-2/y.py", &m), "/srv/b/y.py");
+        assert_eq!(host_path_text("`/repos`", &m), "`/home/me/app`");
+        assert_eq!(host_path_text("/reposx/z and a/repos/b", &m), "/reposx/z and a/repos/b");
+    }
+}

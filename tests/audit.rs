@@ -1,0 +1,174 @@
+//! End-to-end tests of plans audits through the real `baton` binary and the real `audit`
+//! wasm plugin: the one-shot `baton audit`, and automatic audits in `baton serve`.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_baton");
+
+fn baton(home: &Path, args: &[&str]) -> Output {
+    let out = Command::new(BIN).arg("--home").arg(home).args(args).env("BATON_LOG", "warn").output().unwrap();
+    assert!(out.status.success(), "baton {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// A repository and a plan promising five files: present, stub, missing, ambiguous, and a
+/// falsely claimed one.
+fn fixture(root: &Path) -> (PathBuf, PathBuf) {
+    let plans = root.join("plans");
+    let repo = root.join("repo");
+    for d in ["dashboard", "core/a", "core/b"] {
+        std::fs::create_dir_all(repo.join(d)).unwrap();
+    }
+    std::fs::create_dir_all(&plans).unwrap();
+    std::fs::write(
+        plans.join("DASHBOARD_PLAN.md"),
+        "# Dashboard plan\n\n| Component | Expected Files | Status |\n|---|---|---|\n\
+         | Dashboard | `dashboard_service.py`, `websocket_handler.py` | ✅ Complete |\n\
+         | Logging | `metrics_logger.py` | pending |\n| Core | `util.py` | pending |\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("dashboard/dashboard_service.py"),
+        "def serve():\n    return 42\n\nclass Service:\n    def run(self):\n        return serve()\n",
+    )
+    .unwrap();
+    std::fs::write(repo.join("dashboard/websocket_handler.py"), "def handle():\n    pass\n").unwrap();
+    for d in ["core/a", "core/b"] {
+        std::fs::write(repo.join(d).join("util.py"), "def helper(x):\n    return x * 2\n\nVALUE = helper(21)\n").unwrap();
+    }
+    (plans, repo)
+}
+
+fn reports(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == ext)).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn inbox_files(home: &Path, agent: &str) -> Vec<PathBuf> {
+    reports(&home.join("handoffs").join(agent).join("01_inbox"), "json")
+}
+
+#[test]
+fn one_shot_audit_verifies_each_deliverable_and_reports_host_paths() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    baton(&home, &["init"]);
+    let (plans, repo) = fixture(tmp.path());
+    let out = tmp.path().join("out");
+    let args = ["audit", "--plans", plans.to_str().unwrap(), "--repo", repo.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"];
+    let v: Value = serde_json::from_slice(&baton(&home, &args).stdout).unwrap();
+    let plan = &v["plans"][0];
+    assert_eq!(plan["format"], "markdown");
+    assert_eq!(plan["path"], plans.join("DASHBOARD_PLAN.md").to_str().unwrap(), "host path, not the guest mount");
+    let status = |name: &str| -> Value {
+        plan["deliverables"].as_array().unwrap().iter().find(|d| d["path"] == name).unwrap_or_else(|| panic!("{name} in {plan}")).clone()
+    };
+    assert_eq!(status("dashboard_service.py")["status"], "present");
+    let stub = status("websocket_handler.py");
+    assert_eq!(stub["status"], "stub");
+    assert!(stub["reason"].as_str().unwrap().contains("pass"), "{stub}");
+    assert_eq!(status("metrics_logger.py")["status"], "missing");
+    let ambiguous = status("util.py");
+    assert_eq!(ambiguous["status"], "ambiguous");
+    assert_eq!(ambiguous["candidates"].as_array().unwrap().len(), 2);
+    // One present out of four expected.
+    assert!((plan["completion"].as_f64().unwrap() - 0.25).abs() < 1e-9, "{}", plan["completion"]);
+    // The ticked-off stub is a false claim, listed with its reason.
+    let fc = v["false_claims"].as_array().unwrap();
+    assert_eq!(fc.len(), 1);
+    assert_eq!((fc[0]["path"].as_str(), fc[0]["status"].as_str()), (Some("websocket_handler.py"), Some("stub")));
+    assert_eq!(reports(&out, "md").len(), 1);
+    assert_eq!(reports(&out, "json").len(), 1);
+    let md = std::fs::read_to_string(&reports(&out, "md")[0]).unwrap();
+    assert!(md.contains("websocket_handler.py"), "the report names the false claim");
+    // Nothing changed: no second report.
+    baton(&home, &args);
+    assert_eq!(reports(&out, "md").len(), 1);
+}
+
+fn configure(home: &Path, repo: &Path, extra: &str) {
+    let toml = home.join("baton.toml");
+    let text = std::fs::read_to_string(&toml).unwrap().replace(
+        "grants = { plans = \"plans\", repos = \"plans\",",
+        &format!("grants = {{ plans = \"plans\", repos = {:?},", repo.to_str().unwrap()),
+    );
+    let text = text.replace("# followup_agent = \"Claude-Code-Agent\"", &format!("followup_agent = \"Claude-Code-Agent\"\n{extra}"));
+    std::fs::write(toml, text).unwrap();
+}
+
+#[test]
+fn serve_once_writes_one_report_per_change_and_never_repeats_a_follow_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    baton(&home, &["init"]);
+    let (plans, repo) = fixture(tmp.path());
+    std::fs::remove_dir(home.join("plans")).unwrap();
+    std::fs::rename(&plans, home.join("plans")).unwrap();
+    configure(&home, &repo, "");
+    let report_dir = home.join("reports");
+
+    baton(&home, &["serve", "--once"]);
+    assert_eq!(reports(&report_dir, "md").len(), 1, "the first run writes a report");
+    let first = inbox_files(&home, "Claude-Code-Agent");
+    assert!(!first.is_empty(), "gaps become follow-up TASKs");
+    for f in &first {
+        let t: Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
+        assert_eq!((t["kind"].as_str(), t["to"].as_str(), t["from"].as_str()), (Some("task"), Some("Claude-Code-Agent"), Some("baton")));
+    }
+
+    baton(&home, &["serve", "--once"]);
+    assert_eq!(reports(&report_dir, "md").len(), 1, "unchanged inputs: no new report");
+    assert_eq!(inbox_files(&home, "Claude-Code-Agent").len(), first.len(), "no follow-up twice");
+
+    // A new promise in the plan: one new report, and follow-ups only for the new gap.
+    let plan = home.join("plans/DASHBOARD_PLAN.md");
+    let mut text = std::fs::read_to_string(&plan).unwrap();
+    text.push_str("| Monitoring | `alert_manager.py` | pending |\n");
+    std::fs::write(&plan, text).unwrap();
+    baton(&home, &["serve", "--once"]);
+    assert_eq!(reports(&report_dir, "md").len(), 2);
+    let after = inbox_files(&home, "Claude-Code-Agent");
+    assert_eq!(after.len(), first.len() + 1, "exactly one follow-up for the one new gap");
+    let newest: Vec<_> = after.iter().filter(|p| !first.contains(p)).collect();
+    let t: Value = serde_json::from_slice(&std::fs::read(newest[0]).unwrap()).unwrap();
+    assert!(t.to_string().contains("alert_manager.py"), "{t}");
+}
+
+#[test]
+fn serve_audits_after_a_plans_change_once_the_folder_is_quiet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    baton(&home, &["init"]);
+    let (plans, repo) = fixture(tmp.path());
+    std::fs::remove_dir(home.join("plans")).unwrap();
+    std::fs::rename(&plans, home.join("plans")).unwrap();
+    configure(&home, &repo, "");
+    let toml = home.join("baton.toml");
+    let text = std::fs::read_to_string(&toml).unwrap().replace("debounce_secs = 5", "debounce_secs = 1");
+    std::fs::write(&toml, text).unwrap();
+    let mut child = Command::new(BIN).arg("--home").arg(&home).arg("serve").stderr(Stdio::null()).spawn().unwrap();
+    let report_dir = home.join("reports");
+    let wait_for = |n: usize| {
+        let start = Instant::now();
+        while reports(&report_dir, "md").len() < n {
+            assert!(start.elapsed() < Duration::from_secs(30), "waiting for report {n}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for(1); // the start-up run catches what changed while baton was down
+    let plan = home.join("plans/DASHBOARD_PLAN.md");
+    let mut text = std::fs::read_to_string(&plan).unwrap();
+    text.push_str("| Monitoring | `alert_manager.py` | pending |\n");
+    std::fs::write(&plan, text).unwrap();
+    wait_for(2);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(reports(&report_dir, "md").len(), 2, "one change, one report");
+    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    assert!(child.wait().unwrap().success());
+}
