@@ -1,11 +1,168 @@
-//! `baton plugin …`: install, list, inspect, remove.
-use anyhow::Result;
+//! `baton plugin …`: install, list, inspect, remove. A thin edge over
+//! `baton_pipeline::plugins`; a running `baton serve` picks every change up by itself
+//! (hot reload of the plugins folder).
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use baton_pipeline::plugins::{self, PluginReport};
+use baton_pipeline::{Config, Paths};
+use baton_runtime::{KvStore, Runtime, RuntimeConfig};
 
 use crate::Ctx;
 
 #[derive(clap::Subcommand)]
-pub enum PluginCommand {}
+pub enum PluginCommand {
+    /// Check a component against the baton:plugin world, show what it wants, and install it
+    /// as plugins/<name>.wasm (replacing an older version atomically).
+    Install {
+        /// The component: target/wasm32-wasip2/release/<crate>.wasm.
+        path: PathBuf,
+        /// Allow installing an older version over a newer one.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The installed plugins.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One plugin: version, sha256, actions with their params schema, folders wanted vs granted.
+    Inspect {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move a plugin aside into plugins/.removed/ (never deleted).
+    Remove { name: String },
+}
 
-pub fn run(cmd: PluginCommand, _ctx: &Ctx) -> Result<i32> {
-    match cmd {}
+/// `describe` and `handle` of a plugin being checked never reach the state database.
+struct NoKv;
+
+impl KvStore for NoKv {
+    fn get(&self, _: &str, _: &str) -> Option<String> {
+        None
+    }
+    fn set(&self, _: &str, _: &str, _: &str) {}
+    fn delete(&self, _: &str, _: &str) {}
+}
+
+pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
+    let cfg = Config::load(&ctx.home)?;
+    let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async move {
+        // The same compiled-component cache as `baton serve`: installing a plugin also
+        // compiles it for the host, so the next start does not.
+        let runtime = Runtime::new(RuntimeConfig { cache_dir: Some(paths.cache()), lock_dir: paths.locks() }, Arc::new(NoKv))?;
+        match cmd {
+            PluginCommand::Install { path, force, json } => install(&runtime, &cfg, &paths, &path, force, json).await,
+            PluginCommand::List { json } => list(&runtime, &cfg, &paths, json).await,
+            PluginCommand::Inspect { name, json } => {
+                let r = plugins::inspect(&runtime, &cfg, &paths, &name).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&r)?);
+                } else {
+                    print_report(&r, &cfg);
+                }
+                Ok(0)
+            }
+            PluginCommand::Remove { name } => {
+                let r = plugins::remove(&runtime, &cfg, &paths, &name).await?;
+                println!("removed {} {} (sha256 {}); kept at {}", r.name, r.version, short(&r.sha256), r.moved_to.display());
+                Ok(0)
+            }
+        }
+    })
+}
+
+async fn install(runtime: &Runtime, cfg: &Config, paths: &Paths, path: &std::path::Path, force: bool, json: bool) -> Result<i32> {
+    let r = plugins::install(runtime, cfg, paths, path, force).await.context("plugin not installed")?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(0);
+    }
+    let p = &r.plugin;
+    match (&r.previous, r.action) {
+        (_, "unchanged") => println!("{} {} is already installed (same sha256)", p.name, p.version),
+        (Some(prev), action) => println!(
+            "{action} {} {} → {} (sha256 {}); the old one is kept at {}",
+            p.name, prev.version, p.version, short(&p.sha256), prev.kept_at.display()
+        ),
+        (None, _) => println!("installed {} {} (sha256 {}) as {}", p.name, p.version, short(&p.sha256), p.file.display()),
+    }
+    print_report(p, cfg);
+    Ok(0)
+}
+
+async fn list(runtime: &Runtime, cfg: &Config, paths: &Paths, json: bool) -> Result<i32> {
+    let all = plugins::list(runtime, cfg, paths).await;
+    if json {
+        let v: Vec<serde_json::Value> = all
+            .iter()
+            .map(|r| match r {
+                Ok(p) => serde_json::json!({
+                    "name": p.name, "version": p.version, "sha256": p.sha256, "world": p.world,
+                    "file": p.file, "actions": p.actions.iter().map(|a| &a.name).collect::<Vec<_>>(),
+                    "description": p.description,
+                }),
+                Err(e) => serde_json::json!({"error": e.to_string()}),
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(0);
+    }
+    if all.is_empty() {
+        println!("no plugins installed in {}; `baton plugin install PATH.wasm`", paths.plugins.display());
+    }
+    for r in &all {
+        match r {
+            Ok(p) => {
+                let actions: Vec<&str> = p.actions.iter().map(|a| a.name.as_str()).collect();
+                println!("{:<16} {:<10} {}  world {:<6} actions: {}", p.name, p.version, short(&p.sha256), p.world, actions.join(", "));
+            }
+            Err(e) => println!("BROKEN  {e}"),
+        }
+    }
+    Ok(0)
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..12.min(sha.len())]
+}
+
+fn print_report(p: &PluginReport, cfg: &Config) {
+    println!("{} {} — {}", p.name, p.version, p.description);
+    println!("  file     {} ({} bytes)", p.file.display(), p.size);
+    println!("  sha256   {}", p.sha256);
+    println!("  world    baton:plugin@{}", p.world);
+    println!("  budget   {} ms, {} MB memory, {} KB output", p.budget.time_ms, p.budget.memory_mb, p.budget.output_kb);
+    println!("  actions");
+    for a in &p.actions {
+        println!("    {:<14} {}", a.name, a.description);
+        println!("    {:<14} params: {}", "", a.params_schema);
+    }
+    if p.folders.is_empty() {
+        println!("  folders  none wanted");
+    } else {
+        println!("  folders  (wanted → granted in baton.toml)");
+        for f in &p.folders {
+            let granted: Vec<String> = f.granted.iter().map(|g| g.display().to_string()).collect();
+            println!(
+                "    {:<10} wants {:<10} gets {:<11} {}  — {}",
+                f.name,
+                if f.wants_write { "read-write" } else { "read-only" },
+                f.access,
+                if granted.is_empty() { String::new() } else { granted.join(", ") },
+                f.purpose
+            );
+        }
+        if let Some(hint) = plugins::grant_hint(cfg, p) {
+            println!("  to grant the missing folders, {hint}");
+        }
+    }
 }

@@ -131,6 +131,15 @@ pub struct Plugin {
     pre: Pre,
 }
 
+impl Plugin {
+    /// The same compiled plugin with other grants: no recompile, no second `describe`
+    /// (the grants depend on the name the plugin gives itself, known only after describe).
+    pub fn with_grants(mut self, granted: &[Grant]) -> Plugin {
+        self.grants = effective_grants(&self.info, granted);
+        self
+    }
+}
+
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Plugin").field("info", &self.info).field("sha256", &self.sha256).field("world", &self.world).finish()

@@ -1,0 +1,494 @@
+//! End-to-end tests of plugins as a product: the sandbox (through `plugins/testkit`), grants,
+//! retries, pausing, an older-minor-version plugin, and `baton plugin install | list |
+//! inspect | remove` with upgrades and hot reload — the real `baton` binary on temp folders.
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_baton");
+
+/// Small budgets keep the misbehaving tasks fast: each timeout costs 300 ms.
+const TESTKIT_TOML: &str = r#"
+[plugins.testkit]
+grants = { data = "data", out = { path = "out", writable = true } }
+time_ms = 300
+memory_mb = 32
+output_kb = 64
+"#;
+
+struct Home {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Home {
+    /// A home made by `baton init`, with fast settle/retry settings, `settings` replacing
+    /// top-level lines of baton.toml, `extra` appended, and testkit's `data`/`out` folders.
+    fn new(settings: &[(&str, &str)], extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("home");
+        let h = Home { _dir: dir, root };
+        h.ok(&["init"]);
+        let toml_path = h.root.join("baton.toml");
+        let mut toml = std::fs::read_to_string(&toml_path).unwrap();
+        let mut all: Vec<(&str, &str)> =
+            vec![("settle_ms", "100"), ("reconcile_secs", "1"), ("base_ms", "20"), ("cap_ms", "100"), ("pause_after", "100")];
+        all.extend_from_slice(settings);
+        for (k, v) in all {
+            let start = toml.find(&format!("\n{k} = ")).unwrap_or_else(|| panic!("no {k} in baton.toml")) + 1;
+            let end = start + toml[start..].find('\n').unwrap();
+            toml.replace_range(start..end, &format!("{k} = {v}"));
+        }
+        toml.push_str(extra);
+        std::fs::write(&toml_path, toml).unwrap();
+        std::fs::create_dir_all(h.root.join("data")).unwrap();
+        std::fs::create_dir_all(h.root.join("out")).unwrap();
+        h
+    }
+
+    /// A home with testkit installed through `baton plugin install`.
+    fn with_testkit(settings: &[(&str, &str)]) -> Self {
+        let h = Home::new(settings, TESTKIT_TOML);
+        h.install_bytes("testkit", &testkit("0.1.0"));
+        h
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--home").arg(&self.root).args(args).env_remove("BATON_FAILPOINT").env("BATON_LOG", "warn");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> Output {
+        let out = self.run(args);
+        assert!(out.status.success(), "baton {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        out
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_slice(&self.ok(args).stdout).unwrap()
+    }
+
+    /// Writes a component somewhere outside the home and installs it from there.
+    fn install_bytes(&self, label: &str, bytes: &[u8]) -> Value {
+        let src = self.root.parent().unwrap().join(format!("{label}.wasm"));
+        std::fs::write(&src, bytes).unwrap();
+        self.json(&["plugin", "install", src.to_str().unwrap(), "--json"])
+    }
+
+    fn inbox(&self) -> PathBuf {
+        self.root.join("handoffs/baton/01_inbox")
+    }
+
+    fn plugins(&self) -> PathBuf {
+        self.root.join("plugins")
+    }
+
+    /// Drops a TASK for `plugin`/`action` atomically (temp name, rename).
+    fn drop_task(&self, id: &str, plugin: &str, action: &str, params: Value) {
+        let body = json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                          "from": "Tester-Agent", "title": format!("{plugin} {action} {id}"), "plugin": plugin,
+                          "action": action, "params": params});
+        let tmp = self.root.join(".tmp-drop");
+        std::fs::write(&tmp, body.to_string()).unwrap();
+        std::fs::rename(&tmp, self.inbox().join(format!("20260118T070951Z__TASK__{id}__Tester-Agent.json"))).unwrap();
+    }
+
+    /// Every RETURN for the test agent, by `in_reply_to`.
+    fn returns(&self) -> HashMap<String, Vec<Value>> {
+        let dir = self.root.join("handoffs/Tester-Agent/01_inbox");
+        let mut out: HashMap<String, Vec<Value>> = HashMap::new();
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !name.contains("__RETURN__") || name.starts_with('.') {
+                continue;
+            }
+            let v: Value = serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
+            out.entry(v["in_reply_to"].as_str().unwrap().to_string()).or_default().push(v);
+        }
+        out
+    }
+
+    /// The single RETURN for `id`.
+    fn ret(&self, id: &str) -> Value {
+        let all = self.returns();
+        let r = all.get(id).unwrap_or_else(|| panic!("no RETURN for {id}; have {:?}", all.keys().collect::<Vec<_>>()));
+        assert_eq!(r.len(), 1, "exactly one RETURN for {id}");
+        r[0].clone()
+    }
+
+    fn code(&self, id: &str) -> String {
+        self.ret(id)["error"]["code"].as_str().unwrap_or("(none)").to_string()
+    }
+
+    fn wait_for_return(&self, id: &str, limit: Duration) -> Value {
+        let start = Instant::now();
+        loop {
+            if let Some(r) = self.returns().get(id) {
+                return r[0].clone();
+            }
+            assert!(start.elapsed() < limit, "no RETURN for {id} within {limit:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn serve(&self) -> Served {
+        Served(self.cmd(&["serve"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap())
+    }
+}
+
+/// A running `baton serve`, killed when dropped (also when a test fails).
+struct Served(Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The testkit component, with its `describe` version patched to `version` (same length as
+/// "0.1.0"): a genuinely different component, as a new release would be, without a second
+/// build of the plugin.
+fn testkit(version: &str) -> Vec<u8> {
+    let mut bytes = baton_bundle::get("testkit").expect("testkit is bundled").wasm.to_vec();
+    let at: Vec<usize> = bytes.windows(5).enumerate().filter(|(_, w)| *w == b"0.1.0").map(|(i, _)| i).collect();
+    assert_eq!(at.len(), 1, "the version string occurs once in testkit.wasm");
+    assert_eq!(version.len(), 5);
+    bytes[at[0]..at[0] + 5].copy_from_slice(version.as_bytes());
+    bytes
+}
+
+#[test]
+fn every_sandbox_failure_is_contained_and_recorded_while_other_tasks_complete() {
+    let h = Home::with_testkit(&[]);
+    // Held by the test, as another process would: `block` waits on it inside a host call.
+    let lock = baton_runtime::lock_path(&h.root.join("state/locks"), "testkit", "held");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    let held = std::fs::File::create(&lock).unwrap();
+    held.lock().unwrap();
+
+    let cases: &[(&str, &str, Value, &str)] = &[
+        ("SPIN", "spin", json!({}), "timeout"),
+        ("SLEEP", "sleep", json!({}), "timeout"),
+        ("BLOCK", "block", json!({"name": "held"}), "timeout"),
+        ("ALLOC", "alloc", json!({}), "out_of_memory"),
+        ("PANIC", "panic", json!({}), "trap"),
+        // 1 MB: above the 64 KB output cap, well below the 32 MB memory cap.
+        ("BIG", "big", json!({"bytes": 1 << 20}), "output_too_large"),
+    ];
+    for (id, action, params, _) in cases {
+        h.drop_task(id, "testkit", action, params.clone());
+    }
+    for i in 0..6 {
+        h.drop_task(&format!("ECHO{i}"), "echo", "echo", json!({"i": i}));
+    }
+    let started = Instant::now();
+    h.ok(&["serve", "--once"]);
+    let took = started.elapsed();
+
+    for (id, _, _, code) in cases {
+        let r = h.ret(id);
+        assert_eq!(r["status"], "failed", "{id}: {r}");
+        assert_eq!(h.code(id), *code, "{id}: {}", r["error"]["message"]);
+        assert_eq!(r["plugin"]["name"], "testkit");
+        // The original is kept in 03_failed with its error record.
+        let failed = h.root.join(format!("handoffs/baton/03_failed/20260118T070951Z__TASK__{id}__Tester-Agent.json.error.json"));
+        let rec: Value = serde_json::from_slice(&std::fs::read(&failed).unwrap()).unwrap();
+        assert_eq!(rec["code"], *code);
+    }
+    for i in 0..6 {
+        let r = h.ret(&format!("ECHO{i}"));
+        assert_eq!(r["status"], "completed");
+        assert_eq!(r["result"], json!({"i": i}));
+    }
+    // Budgets, not luck: four 300 ms timeouts on two cores, plus start-up.
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    // The ledger has each failure with its code, and the log of the blocked task survived.
+    let shown = h.json(&["show", "BLOCK", "--json"]);
+    assert_eq!(shown["task"]["error_code"], "timeout");
+    assert!(shown.to_string().contains("waiting for lock"), "{shown}");
+    // After all that the host still serves the same plugin.
+    h.drop_task("OK", "testkit", "ok", json!({"fine": true}));
+    h.ok(&["serve", "--once"]);
+    assert_eq!(h.ret("OK")["status"], "completed");
+    drop(held);
+}
+
+#[test]
+fn grants_are_enforced() {
+    let h = Home::with_testkit(&[]);
+    std::fs::write(h.root.join("data/inside.txt"), "granted").unwrap();
+    let secret = h.root.join("secret.txt");
+    std::fs::write(&secret, "not granted").unwrap();
+    std::os::unix::fs::symlink(&secret, h.root.join("data/escape")).unwrap();
+
+    h.drop_task("READ-IN", "testkit", "read", json!({"path": "/data/inside.txt"}));
+    let outside = [
+        ("READ-DOTDOT", "/data/../secret.txt".to_string()),
+        ("READ-ETC", "/etc/passwd".to_string()),
+        ("READ-HOSTPATH", secret.display().to_string()),
+        ("READ-SYMLINK", "/data/escape".to_string()),
+        ("READ-OTHER", "/out/../../secret.txt".to_string()),
+    ];
+    for (id, path) in &outside {
+        h.drop_task(id, "testkit", "read", json!({ "path": path }));
+    }
+    h.drop_task("WRITE-RO", "testkit", "write", json!({"path": "/data/new.txt"}));
+    h.drop_task("WRITE-OVER", "testkit", "write", json!({"path": "/data/inside.txt"}));
+    h.drop_task("WRITE-RW", "testkit", "write", json!({"path": "/out/new.txt", "text": "hello"}));
+    h.ok(&["serve", "--once"]);
+
+    assert_eq!(h.ret("READ-IN")["result"]["text"], "granted");
+    for (id, _) in &outside {
+        let r = h.ret(id);
+        assert_eq!(h.code(id), "plugin_error", "{id}: {r}");
+        assert!(r["error"]["message"].as_str().unwrap().starts_with("denied"), "{id}: {r}");
+        assert!(!r.to_string().contains("not granted"), "{id} leaked the secret: {r}");
+    }
+    for id in ["WRITE-RO", "WRITE-OVER"] {
+        assert_eq!(h.code(id), "plugin_error", "{}", h.ret(id));
+    }
+    assert!(!h.root.join("data/new.txt").exists());
+    assert_eq!(std::fs::read_to_string(h.root.join("data/inside.txt")).unwrap(), "granted");
+    assert_eq!(h.ret("WRITE-RW")["status"], "completed");
+    assert_eq!(std::fs::read_to_string(h.root.join("out/new.txt")).unwrap(), "hello");
+    // inspect says what was wanted and what was granted.
+    let inspected = h.json(&["plugin", "inspect", "testkit", "--json"]);
+    let folders = inspected["folders"].as_array().unwrap();
+    let data = folders.iter().find(|f| f["name"] == "data").unwrap();
+    assert_eq!((data["wants_write"].as_bool(), data["access"].as_str()), (Some(true), Some("read-only")));
+    let out = folders.iter().find(|f| f["name"] == "out").unwrap();
+    assert_eq!(out["access"], "read-write");
+}
+
+#[test]
+fn transient_failures_are_retried_with_backoff_until_they_succeed_or_run_out() {
+    let h = Home::with_testkit(&[("max_attempts", "4")]);
+    h.drop_task("FLAKY", "testkit", "transient", json!({"key": "flaky", "fails": 2}));
+    h.drop_task("BROKEN", "testkit", "transient", json!({"key": "broken", "fails": 100}));
+    h.ok(&["serve", "--once"]);
+    let r = h.ret("FLAKY");
+    assert_eq!(r["status"], "completed", "{r}");
+    assert_eq!(r["attempts"], 3);
+    assert_eq!(r["result"]["attempts_seen"], 3, "the count lives in the plugin's kv store");
+    let r = h.ret("BROKEN");
+    assert_eq!(h.code("BROKEN"), "retries_exhausted", "{r}");
+    assert_eq!(r["attempts"], 4);
+    assert_eq!(r["result"]["history"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn repeated_sandbox_failures_pause_the_plugin_and_status_says_so() {
+    let h = Home::with_testkit(&[("pause_after", "2")]);
+    h.drop_task("P1", "testkit", "panic", json!({}));
+    h.drop_task("P2", "testkit", "spin", json!({}));
+    h.ok(&["serve", "--once"]);
+    assert_eq!((h.code("P1"), h.code("P2")), ("trap".into(), "timeout".into()));
+    h.drop_task("AFTER", "testkit", "ok", json!({}));
+    h.drop_task("OTHER", "echo", "echo", json!({}));
+    h.ok(&["serve", "--once"]);
+    assert_eq!(h.code("AFTER"), "plugin_paused");
+    assert_eq!(h.ret("OTHER")["status"], "completed", "other plugins are not paused");
+    let status = h.json(&["status", "--json"]);
+    let paused = status["paused_plugins"].as_array().unwrap();
+    assert_eq!(paused.len(), 1, "{status}");
+    assert_eq!(paused[0]["plugin"], "testkit");
+    assert_eq!(paused[0]["failures"], 2);
+    let text = String::from_utf8(h.ok(&["status"]).stdout).unwrap();
+    assert!(text.contains("PAUSED plugin \"testkit\""), "{text}");
+}
+
+#[test]
+fn a_plugin_built_against_an_older_minor_version_still_loads_and_runs() {
+    let h = Home::new(&[], "");
+    let installed = h.install_bytes("legacy", baton_bundle::get("legacy-echo").unwrap().wasm);
+    assert_eq!(installed["plugin"]["world"], "0.1.x");
+    h.drop_task("OLD", "legacy-echo", "echo", json!({"from": "0.1"}));
+    h.drop_task("NEW", "echo", "echo", json!({"from": "0.2"}));
+    h.ok(&["serve", "--once"]);
+    let r = h.ret("OLD");
+    assert_eq!(r["status"], "completed", "{r}");
+    assert_eq!(r["result"], json!({"from": "0.1"}));
+    assert_eq!(r["summary"], "echoed (run 1)", "kv works through the 0.1 host imports");
+    assert_eq!(h.ret("NEW")["status"], "completed");
+    let shown = h.json(&["show", "OLD", "--json"]);
+    assert!(shown.to_string().contains("hello from baton:plugin@0.1.0"), "0.1 log import reaches the ledger: {shown}");
+    let list = h.json(&["plugin", "list", "--json"]);
+    let worlds: HashMap<String, String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap().to_string(), p["world"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(worlds["legacy-echo"], "0.1.x");
+    assert_eq!(worlds["echo"], "0.2.x");
+}
+
+fn cache_entries(h: &Home) -> Vec<(String, SystemTime)> {
+    let mut v: Vec<(String, SystemTime)> = std::fs::read_dir(h.root.join("state/cache"))
+        .unwrap()
+        .flatten()
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.metadata().unwrap().modified().unwrap()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn install_upgrade_downgrade_remove_and_clear_errors() {
+    let h = Home::new(&[], TESTKIT_TOML);
+    let first = h.install_bytes("testkit-1", &testkit("0.1.0"));
+    assert_eq!(first["action"], "installed");
+    assert_eq!(first["plugin"]["version"], "0.1.0");
+    let sha1 = first["plugin"]["sha256"].as_str().unwrap().to_string();
+    assert_eq!(sha1.len(), 64);
+    assert!(h.plugins().join("testkit.wasm").is_file());
+    // Installing compiled it into the on-disk cache: a cold start of the host does not
+    // recompile (no new or rewritten cache entry).
+    let cached = cache_entries(&h);
+    assert!(cached.iter().any(|(n, _)| n.starts_with(&sha1)), "{cached:?}");
+    h.drop_task("V1", "testkit", "ok", json!({}));
+    h.ok(&["serve", "--once"]);
+    let after = cache_entries(&h);
+    for entry in &cached {
+        assert!(after.contains(entry), "serve loaded testkit from the cache, untouched: {entry:?} in {after:?}");
+    }
+    // (That first start compiled `baton init`'s echo and audit; the next one compiles nothing.)
+    h.ok(&["serve", "--once"]);
+    assert_eq!(cache_entries(&h), after, "a cold start recompiles nothing");
+    assert_eq!(h.ret("V1")["plugin"]["sha256"], sha1.as_str());
+
+    // The same bytes again: nothing to do.
+    assert_eq!(h.install_bytes("testkit-1b", &testkit("0.1.0"))["action"], "unchanged");
+    // A newer version replaces it; the old one is kept aside.
+    let up = h.install_bytes("testkit-2", &testkit("0.1.1"));
+    assert_eq!(up["action"], "upgraded");
+    assert_eq!(up["previous"]["version"], "0.1.0");
+    let kept = PathBuf::from(up["previous"]["kept_at"].as_str().unwrap());
+    assert!(kept.starts_with(h.plugins().join(".removed")) && kept.is_file());
+    // An older one is refused unless forced.
+    let src = h.root.parent().unwrap().join("old.wasm");
+    std::fs::write(&src, testkit("0.0.9")).unwrap();
+    let out = h.run(&["plugin", "install", src.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("older than the installed 0.1.1") && err.contains("--force"), "{err}");
+    let list = h.json(&["plugin", "list", "--json"]);
+    let tk = list.as_array().unwrap().iter().find(|p| p["name"] == "testkit").unwrap();
+    assert_eq!(tk["version"], "0.1.1");
+    let inspected = h.json(&["plugin", "inspect", "testkit", "--json"]);
+    assert_eq!(inspected["version"], "0.1.1");
+    assert!(inspected["actions"].as_array().unwrap().iter().any(|a| a["name"] == "spin" && a["params_schema"]["type"] == "object"));
+    assert_eq!(inspected["budget"]["time_ms"], 300);
+    let text = String::from_utf8(h.ok(&["plugin", "inspect", "testkit"]).stdout).unwrap();
+    assert!(text.contains("sha256") && text.contains("folders"), "{text}");
+
+    // Remove moves it aside, never deletes; tasks for it are then refused.
+    let out = h.ok(&["plugin", "remove", "testkit"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(".removed"));
+    assert!(!h.plugins().join("testkit.wasm").exists());
+    let removed: Vec<String> = std::fs::read_dir(h.plugins().join(".removed"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(removed.len(), 2, "the 0.1.0 kept at upgrade and the removed 0.1.1: {removed:?}");
+    h.drop_task("GONE", "testkit", "ok", json!({}));
+    h.ok(&["serve", "--once"]);
+    assert_eq!(h.code("GONE"), "unknown_plugin");
+    let out = h.run(&["plugin", "remove", "testkit"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no plugin `testkit` is installed"));
+    // The journal records every change.
+    let journal = std::fs::read_to_string(h.plugins().join(".journal.jsonl")).unwrap();
+    let ops: Vec<String> = journal
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["op"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ops, ["installed", "upgraded", "remove"]);
+
+    // Clear errors, naming the file and the fix.
+    let dir = h.root.parent().unwrap();
+    let cases: &[(&str, &[u8], &str)] = &[
+        ("text.wasm", b"hello, not wasm", "not a WebAssembly file"),
+        ("core.wasm", b"\0asm\x01\0\0\0", "core WebAssembly module, not a component"),
+        // An empty component: valid, but not the baton:plugin world.
+        ("empty.wasm", b"\0asm\x0d\0\x01\0", "does not export the baton:plugin"),
+    ];
+    for (name, bytes, expect) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = h.run(&["plugin", "install", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expect) && err.contains(path.to_str().unwrap()), "{name}: {err}");
+    }
+    let out = h.run(&["plugin", "install", dir.join("missing.wasm").to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wasm32-wasip2"));
+    assert!(!h.plugins().join("testkit.wasm").exists(), "nothing half-installed");
+}
+
+#[test]
+fn a_running_host_hot_reloads_and_tasks_in_flight_finish_on_the_old_version() {
+    let h = Home::new(&[], &TESTKIT_TOML.replace("time_ms = 300", "time_ms = 10000"));
+    h.install_bytes("testkit-1", &testkit("0.1.0"));
+    let _serve = h.serve();
+    // A slow task on 0.1.0 …
+    h.drop_task("SLOW", "testkit", "sleep", json!({"ms": 1500}));
+    let start = Instant::now();
+    while std::fs::read_dir(h.inbox()).unwrap().count() > 0 {
+        assert!(start.elapsed() < Duration::from_secs(10), "the host never claimed SLOW");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    // … while 0.1.1 is installed from another process.
+    assert_eq!(h.install_bytes("testkit-2", &testkit("0.1.1"))["action"], "upgraded");
+    let slow = h.wait_for_return("SLOW", Duration::from_secs(15));
+    assert_eq!(slow["status"], "completed", "{slow}");
+    assert_eq!(slow["plugin"]["version"], "0.1.0", "the task in flight finished on the old version");
+    h.drop_task("NEXT", "testkit", "ok", json!({}));
+    assert_eq!(h.wait_for_return("NEXT", Duration::from_secs(10))["plugin"]["version"], "0.1.1");
+
+    // Dropping a changed component into the plugins folder by hand reloads it too.
+    let tmp = h.plugins().join(".drop.tmp");
+    std::fs::write(&tmp, testkit("0.2.0")).unwrap();
+    std::fs::rename(&tmp, h.plugins().join("testkit.wasm")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut n = 0;
+    loop {
+        n += 1;
+        let id = format!("DROPPED{n}");
+        h.drop_task(&id, "testkit", "ok", json!({}));
+        let r = h.wait_for_return(&id, Duration::from_secs(10));
+        if r["plugin"]["version"] == "0.2.0" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the dropped component was never loaded: {r}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Remove while serving: the plugin is unloaded without a restart.
+    h.ok(&["plugin", "remove", "testkit"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        n += 1;
+        let id = format!("REMOVED{n}");
+        h.drop_task(&id, "testkit", "ok", json!({}));
+        let r = h.wait_for_return(&id, Duration::from_secs(10));
+        if r["error"]["code"] == "unknown_plugin" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the removed plugin was never unloaded: {r}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The other plugins were never disturbed.
+    h.drop_task("ECHO", "echo", "echo", json!({"still": "serving"}));
+    assert_eq!(h.wait_for_return("ECHO", Duration::from_secs(10))["result"], json!({"still": "serving"}));
+}
