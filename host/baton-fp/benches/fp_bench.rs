@@ -94,6 +94,17 @@ fn main() {
             let secs = t.elapsed().as_secs_f64();
             println!("files={} fingerprinted={} failed={} seconds={:.3} files_per_s={:.2}", s.scanned, s.fingerprinted, s.failed, secs, s.scanned as f64 / secs);
         }
+        "profile" => {
+            for p in &rest {
+                let t = Instant::now();
+                let d = baton_fp::decode::decode_for_fingerprint(p, 120).expect("decode");
+                let t1 = t.elapsed().as_secs_f64() * 1000.0;
+                let t = Instant::now();
+                let fp = baton_fp::fingerprint::fingerprint_samples(&d.samples);
+                let t2 = t.elapsed().as_secs_f64() * 1000.0;
+                println!("decode+resample {t1:.1} ms  fingerprint {t2:.1} ms  items {}  {} {} Hz  {}", fp.len(), d.info.codec, d.info.sample_rate, p.display());
+            }
+        }
         "stage" => {
             // stage WAV…: fingerprint stage alone on already-decoded 11025 Hz mono audio, and our
             // resampler alone (44.1 kHz → 11025 Hz) for reference; ms per 120 s of audio.

@@ -277,16 +277,10 @@ impl Resampler {
             match self.kind {
                 SampleKind::Int16 => {
                     let src = &self.hist_i[self.sample_index..self.sample_index + len];
-                    let a = &f.coef_i[c0..c0 + len];
-                    let b = &f.coef_i[c1..c1 + len];
-                    let mut val: i32 = 0;
-                    let mut v2: i32 = 0;
-                    for i in 0..len {
-                        val = val.wrapping_add(src[i] as i32 * a[i] as i32);
-                        v2 = v2.wrapping_add(src[i] as i32 * b[i] as i32);
-                    }
+                    let val = dot_i16(src, &f.coef_i[c0..c0 + len]);
                     let mut v = val as i64;
                     if self.frac != 0 {
+                        let v2 = dot_i16(src, &f.coef_i[c1..c1 + len]);
                         v += (v2 as i64 - val as i64) * self.frac / f.src_incr;
                     }
                     let v = (v + (1 << 14)) >> 15;
@@ -294,15 +288,9 @@ impl Resampler {
                 }
                 SampleKind::Float => {
                     let src = &self.hist_f[self.sample_index..self.sample_index + len];
-                    let a = &f.coef_f[c0..c0 + len];
-                    let b = &f.coef_f[c1..c1 + len];
-                    let mut val = 0f32;
-                    let mut v2 = 0f32;
-                    for i in 0..len {
-                        val += src[i] * a[i];
-                        v2 += src[i] * b[i];
-                    }
+                    let mut val = dot_f32(src, &f.coef_f[c0..c0 + len]);
                     if self.frac != 0 {
+                        let v2 = dot_f32(src, &f.coef_f[c1..c1 + len]);
                         val = (val as f64 + (v2 - val) as f64 * inv_src_incr * self.frac as f64) as f32;
                     }
                     out.push(f32_to_i16(val));
@@ -334,6 +322,63 @@ impl Resampler {
             self.tail_start = self.tail_start.saturating_sub(drop);
         }
     }
+}
+
+/// Dot product with 8 independent lanes (vectorises; swresample's SIMD kernels also sum in
+/// lanes, so the exact float rounding order is not part of fpcalc's contract either).
+#[inline]
+fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU supports AVX (checked just above).
+        return unsafe { dot_f32_avx(a, b) };
+    }
+    dot_f32_portable(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn dot_f32_avx(a: &[f32], b: &[f32]) -> f32 {
+    dot_f32_portable(a, b)
+}
+
+#[inline(always)]
+fn dot_f32_portable(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+/// Exact integer dot product (wrapping like swresample's 32-bit accumulator).
+#[inline]
+fn dot_i16(a: &[i16], b: &[i16]) -> i32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { dot_i16_avx2(a, b) };
+    }
+    dot_i16_portable(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dot_i16_avx2(a: &[i16], b: &[i16]) -> i32 {
+    dot_i16_portable(a, b)
+}
+
+#[inline(always)]
+fn dot_i16_portable(a: &[i16], b: &[i16]) -> i32 {
+    a.iter().zip(b).fold(0i32, |acc, (x, y)| acc.wrapping_add(*x as i32 * *y as i32))
 }
 
 /// Float to i16 the way swresample's converter does it: `lrintf(x * 32768)` clipped.
