@@ -283,6 +283,10 @@ impl Runtime {
                 .total_core_instances(options.pool_instances * 4)
                 .total_memories(options.pool_instances * 2)
                 .total_tables(options.pool_instances * 4)
+                // Rust components have one memory and one table per core module; leave room
+                // for toolchains that add a second (adapters, multi-memory).
+                .max_memories_per_module(2)
+                .max_tables_per_module(4)
                 .max_memories_per_component(16)
                 .max_tables_per_component(64)
                 .max_memory_size(options.max_memory_bytes)

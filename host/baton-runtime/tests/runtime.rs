@@ -103,6 +103,8 @@ async fn the_sandbox_contains_every_testkit_behaviour() {
     assert!(!data.join("y").exists());
     run("write", json!({"path": "/out/y"})).await.unwrap();
     assert!(out.join("y").exists());
+    let left = run("remaining", json!({})).await.unwrap().result["remaining_ms"].as_u64().unwrap();
+    assert!(left > 0 && left <= 300, "remaining-ms (0.2.0) counts down the budget: {left}");
     // And after all that, the same runtime still serves.
     assert_eq!(run("ok", json!({"still": "here"})).await.unwrap().result, json!({"still": "here"}));
 }

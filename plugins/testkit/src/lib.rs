@@ -16,6 +16,7 @@
 //! | `panic` | panics (`panic = "abort"` → `unreachable`) | `trap` |
 //! | `big` | returns `params.bytes` bytes of output | `output_too_large` above the cap |
 //! | `transient` | fails transiently `params.fails` times (count in kv), then succeeds | retried, completed |
+//! | `remaining` | returns `host.remaining-ms` (new in 0.2.0) | completed |
 
 wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
 
@@ -36,6 +37,7 @@ const ACTIONS: &[(&str, &str)] = &[
     ("panic", "Panics."),
     ("big", "Returns params.bytes bytes of output."),
     ("transient", "Fails transiently params.fails times for params.key, then succeeds."),
+    ("remaining", "Returns host.remaining-ms (baton:plugin@0.2.0)."),
 ];
 
 fn param<'a>(params: &'a Value, key: &str) -> Option<&'a Value> {
@@ -120,6 +122,7 @@ impl Guest for Testkit {
                     done("succeeded after transient failures", json!({ "attempts_seen": seen + 1 }))
                 }
             }
+            "remaining" => done("remaining", json!({ "remaining_ms": host::remaining_ms() })),
             other => Err(Failure::InvalidInput(format!("unknown action `{other}`"))),
         }
     }
