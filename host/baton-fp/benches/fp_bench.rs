@@ -96,6 +96,24 @@ fn main() {
         }
         "profile" => {
             for p in &rest {
+                // symphonia alone: decode 120 s, no conversion
+                use symphonia::core::{codecs::DecoderOptions, formats::FormatOptions, io::MediaSourceStream, meta::MetadataOptions, probe::Hint};
+                let t = Instant::now();
+                let mss = MediaSourceStream::new(Box::new(std::fs::File::open(p).unwrap()), Default::default());
+                let mut hint = Hint::new();
+                if let Some(e) = p.extension().and_then(|e| e.to_str()) { hint.with_extension(e); }
+                let probed = symphonia::default::get_probe().format(&hint, mss, &FormatOptions { enable_gapless: true, ..Default::default() }, &MetadataOptions::default()).unwrap();
+                let mut format = probed.format;
+                let track = format.default_track().unwrap().clone();
+                let mut dec = symphonia::default::get_codecs().make(&track.codec_params, &DecoderOptions::default()).unwrap();
+                let mut frames = 0u64;
+                let rate = track.codec_params.sample_rate.unwrap_or(44100) as u64;
+                while frames < 120 * rate {
+                    let Ok(pk) = format.next_packet() else { break };
+                    if let Ok(b) = dec.decode(&pk) { frames += b.frames() as u64; }
+                }
+                let t0 = t.elapsed().as_secs_f64() * 1000.0;
+                print!("symphonia-only {t0:.1} ms  ");
                 let t = Instant::now();
                 let d = baton_fp::decode::decode_for_fingerprint(p, 120).expect("decode");
                 let t1 = t.elapsed().as_secs_f64() * 1000.0;

@@ -351,38 +351,38 @@ fn decode_inner(path: &Path, max_seconds: u32) -> Result<Decoded> {
         let Some(rs) = resampler.as_mut() else { continue };
         match kind {
             SampleKind::Int16 => {
-                let sb = match &mut sbuf_i {
-                    Some(sb) if sb.capacity() >= frames * channels => sb,
-                    slot => slot.insert(SampleBuffer::<i16>::new(frames as u64, spec)),
-                };
-                sb.copy_interleaved_ref(buf);
-                let s = sb.samples();
                 mono_i.clear();
-                match channels {
-                    1 => mono_i.extend_from_slice(s),
-                    2 => mono_i.extend(s.chunks_exact(2).map(|c| {
-                        ((16384 * c[0] as i32 + 16384 * c[1] as i32 + 16384) >> 15) as i16
-                    })),
-                    n => mono_i.extend(s.chunks_exact(n).map(|c| {
-                        (c.iter().map(|&v| v as i32).sum::<i32>() / n as i32) as i16
-                    })),
+                if !mix_i16(&buf, &mut mono_i) {
+                    let sb = match &mut sbuf_i {
+                        Some(sb) if sb.capacity() >= frames * channels => sb,
+                        slot => slot.insert(SampleBuffer::<i16>::new(frames as u64, spec)),
+                    };
+                    sb.copy_interleaved_ref(buf);
+                    let s = sb.samples();
+                    match channels {
+                        1 => mono_i.extend_from_slice(s),
+                        2 => mono_i.extend(s.chunks_exact(2).map(|c| mix2_i16(c[0], c[1]))),
+                        n => mono_i.extend(s.chunks_exact(n).map(|c| {
+                            (c.iter().map(|&v| v as i32).sum::<i32>() / n as i32) as i16
+                        })),
+                    }
                 }
                 rs.push_i16(&mono_i, &mut out);
             }
             SampleKind::Float => {
-                let sb = match &mut sbuf_f {
-                    Some(sb) if sb.capacity() >= frames * channels => sb,
-                    slot => slot.insert(SampleBuffer::<f32>::new(frames as u64, spec)),
-                };
-                sb.copy_interleaved_ref(buf);
-                let s = sb.samples();
                 mono_f.clear();
-                match channels {
-                    1 => mono_f.extend_from_slice(s),
-                    2 => mono_f.extend(s.chunks_exact(2).map(|c| 0.5 * c[0] + 0.5 * c[1])),
-                    n => mono_f.extend(
-                        s.chunks_exact(n).map(|c| c.iter().sum::<f32>() / n as f32),
-                    ),
+                if !mix_f32(&buf, &mut mono_f) {
+                    let sb = match &mut sbuf_f {
+                        Some(sb) if sb.capacity() >= frames * channels => sb,
+                        slot => slot.insert(SampleBuffer::<f32>::new(frames as u64, spec)),
+                    };
+                    sb.copy_interleaved_ref(buf);
+                    let s = sb.samples();
+                    match channels {
+                        1 => mono_f.extend_from_slice(s),
+                        2 => mono_f.extend(s.chunks_exact(2).map(|c| 0.5 * c[0] + 0.5 * c[1])),
+                        n => mono_f.extend(s.chunks_exact(n).map(|c| c.iter().sum::<f32>() / n as f32)),
+                    }
                 }
                 rs.push_f32(&mono_f, &mut out);
             }
@@ -414,6 +414,57 @@ fn decode_inner(path: &Path, max_seconds: u32) -> Result<Decoded> {
     }
     tracing::debug!(path = %path.display(), codec = %info.codec, rate = in_rate, ?kind, samples = out.len(), bad_packets, "decoded");
     Ok(Decoded { info, tags, samples: out })
+}
+
+/// swresample's integer stereo-to-mono mix: coefficients 0.5 as 16384/32768, rounded.
+#[inline]
+fn mix2_i16(l: i16, r: i16) -> i16 {
+    ((16384 * l as i32 + 16384 * r as i32 + 16384) >> 15) as i16
+}
+
+/// Fast path: mono/stereo 16-bit (or 16-bit-in-32) planar buffers mixed straight to mono.
+/// Returns false for layouts the caller must convert generically.
+fn mix_i16(buf: &AudioBufferRef<'_>, out: &mut Vec<i16>) -> bool {
+    use symphonia::core::audio::Signal;
+    match buf {
+        AudioBufferRef::S16(b) => match b.spec().channels.count() {
+            1 => out.extend_from_slice(b.chan(0)),
+            2 => out.extend(b.chan(0).iter().zip(b.chan(1)).map(|(l, r)| mix2_i16(*l, *r))),
+            _ => return false,
+        },
+        // FLAC/ALAC deliver 16-bit audio left-aligned in i32
+        AudioBufferRef::S32(b) => match b.spec().channels.count() {
+            1 => out.extend(b.chan(0).iter().map(|v| (v >> 16) as i16)),
+            2 => out.extend(
+                b.chan(0).iter().zip(b.chan(1)).map(|(l, r)| mix2_i16((l >> 16) as i16, (r >> 16) as i16)),
+            ),
+            _ => return false,
+        },
+        _ => return false,
+    }
+    true
+}
+
+/// Fast path: mono/stereo f32 or s32 planar buffers mixed straight to mono floats.
+fn mix_f32(buf: &AudioBufferRef<'_>, out: &mut Vec<f32>) -> bool {
+    use symphonia::core::audio::Signal;
+    match buf {
+        AudioBufferRef::F32(b) => match b.spec().channels.count() {
+            1 => out.extend_from_slice(b.chan(0)),
+            2 => out.extend(b.chan(0).iter().zip(b.chan(1)).map(|(l, r)| 0.5 * l + 0.5 * r)),
+            _ => return false,
+        },
+        AudioBufferRef::S32(b) => {
+            let k = 1.0f32 / 2147483648.0;
+            match b.spec().channels.count() {
+                1 => out.extend(b.chan(0).iter().map(|v| *v as f32 * k)),
+                2 => out.extend(b.chan(0).iter().zip(b.chan(1)).map(|(l, r)| 0.5 * (*l as f32 * k) + 0.5 * (*r as f32 * k))),
+                _ => return false,
+            }
+        }
+        _ => return false,
+    }
+    true
 }
 
 /// Absolute form of a path without resolving symlinks (falls back to the path as given).
