@@ -123,6 +123,19 @@ fn main() {
                 println!("decode+resample {t1:.1} ms  fingerprint {t2:.1} ms  items {}  {} {} Hz  {}", fp.len(), d.info.codec, d.info.sample_rate, p.display());
             }
         }
+        "stagecheck" => {
+            // our fingerprint stage vs rusty-chromaprint on the same samples
+            for p in &rest {
+                let d = baton_fp::decode::decode_for_fingerprint(p, 120).expect("decode");
+                let t = Instant::now();
+                let a = baton_fp::fingerprint::fingerprint_samples_reference(&d.samples);
+                let ta = t.elapsed().as_secs_f64() * 1000.0;
+                let t = Instant::now();
+                let b = baton_fp::chroma::fingerprint(&d.samples);
+                let tb = t.elapsed().as_secs_f64() * 1000.0;
+                println!("len {} vs {}  agreement {:.6}  reference {ta:.1} ms  ours {tb:.1} ms  {}", a.len(), b.len(), baton_fp::compare::bit_agreement(&a, &b), p.display());
+            }
+        }
         "stage" => {
             // stage WAV…: fingerprint stage alone on already-decoded 11025 Hz mono audio, and our
             // resampler alone (44.1 kHz → 11025 Hz) for reference; ms per 120 s of audio.

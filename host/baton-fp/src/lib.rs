@@ -6,6 +6,7 @@
 //! duplicate groups through an inverted index and moves duplicates to a quarantine with a journal
 //! that `undo` reverses. No wasmtime here: the plugin-facing service functions live in
 //! [`service`].
+pub mod chroma;
 pub mod compare;
 pub mod db;
 pub mod decode;

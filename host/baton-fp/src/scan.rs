@@ -167,6 +167,8 @@ pub fn scan(db_path: &Path, roots: &[PathBuf], opts: ScanOptions<'_>) -> Result<
         gone.extend(known.into_keys());
     }
     summary.forgotten = db.forget(&gone)? as u64;
+    // overlapping roots must not fingerprint (or count) a file twice
+    todo.sort_by(|a, b| a.0.cmp(&b.0));
     todo.dedup_by(|a, b| a.0 == b.0);
     let total = todo.len() as u64;
     let threads = if opts.threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) } else { opts.threads };
