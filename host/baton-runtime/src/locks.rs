@@ -42,7 +42,7 @@ impl Locks {
         loop {
             {
                 let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-                if !held.contains_key(&key) {
+                if let std::collections::hash_map::Entry::Vacant(slot) = held.entry(key.clone()) {
                     let file = File::options()
                         .create(true)
                         .truncate(false)
@@ -50,7 +50,7 @@ impl Locks {
                         .open(&path)
                         .map_err(|e| format!("lock file {}: {e}", path.display()))?;
                     if flock(&file, FlockOperation::NonBlockingLockExclusive).is_ok() {
-                        held.insert(key, file);
+                        slot.insert(file);
                         return Ok(());
                     }
                 }

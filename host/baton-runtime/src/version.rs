@@ -56,10 +56,8 @@ pub fn detect(engine: &Engine, component: &Component) -> Result<WorldVersion, St
             return Err(format!("it imports `{name}`, whose version is not major.minor.patch"));
         };
         let v = WorldVersion { major, minor };
-        if let Some(prev) = found {
-            if prev != v {
-                return Err(format!("it imports two versions of baton:plugin (@{prev} and @{v})"));
-            }
+        if let Some(prev) = found.filter(|prev| *prev != v) {
+            return Err(format!("it imports two versions of baton:plugin (@{prev} and @{v})"));
         }
         found = Some(v);
     }
