@@ -7,23 +7,54 @@ use std::io::{self, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{renameat_with, RenameFlags, CWD};
+use rustix::fs::{linkat, openat, renameat_with, AtFlags, Mode, OFlags, RenameFlags, CWD};
 
 /// Renames `from` to `to`, failing with `AlreadyExists` instead of replacing `to`.
 pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE).map_err(io::Error::from)
 }
 
-/// Creates `path` with `bytes` durably and without overwriting: temp file in the same folder,
-/// fsync, then `link` to the final name. Returns `Ok(false)` if `path` already existed, which
-/// callers treat as "already written by an earlier run" (names are derived from the claim).
+/// Creates `path` with `bytes` durably and without overwriting. Returns `Ok(false)` if `path`
+/// already existed, which callers treat as "already written by an earlier run" (names are
+/// derived from the claim).
 ///
-/// `sync` false skips the fsync; the caller then syncs the folder's file system in one go.
+/// The file is written as an anonymous `O_TMPFILE` inode, synced, then given its name with
+/// `linkat`, which fails rather than replace: no reader ever sees a partial file, and a crash
+/// leaves nothing behind. Where the file system has no `O_TMPFILE`, a dot-named temp file
+/// and `link` do the same job.
+///
+/// `sync` false skips the data sync (the caller syncs another way).
 pub fn create_new(path: &Path, bytes: &[u8], sync: bool) -> io::Result<bool> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().unwrap_or_default();
+    match create_anonymous(dir, bytes, sync) {
+        Ok(fd) => {
+            let proc_path = format!("/proc/self/fd/{}", rustix::fd::AsRawFd::as_raw_fd(&fd));
+            match linkat(CWD, proc_path.as_str(), CWD, path, AtFlags::SYMLINK_FOLLOW) {
+                Ok(()) => Ok(true),
+                Err(rustix::io::Errno::EXIST) => Ok(false),
+                Err(e) => Err(e.into()),
+            }
+        }
+        Err(e) if matches!(e, rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::ISDIR | rustix::io::Errno::INVAL) => {
+            create_with_temp_name(path, dir, bytes, sync)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn create_anonymous(dir: &Path, bytes: &[u8], sync: bool) -> rustix::io::Result<rustix::fd::OwnedFd> {
+    let fd = openat(CWD, dir, OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC, Mode::from_raw_mode(0o644))?;
+    let mut file = File::from(fd);
+    file.write_all(bytes).map_err(|e| rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO))?;
+    if sync {
+        file.sync_data().map_err(|e| rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO))?;
+    }
+    Ok(file.into())
+}
+
+fn create_with_temp_name(path: &Path, dir: &Path, bytes: &[u8], sync: bool) -> io::Result<bool> {
     let mut tmp_name = OsString::from(".");
-    tmp_name.push(name);
+    tmp_name.push(path.file_name().unwrap_or_default());
     tmp_name.push(".baton-tmp");
     let tmp = dir.join(tmp_name);
     {
@@ -96,6 +127,16 @@ mod tests {
         assert!(!create_new(&p, b"second", true).unwrap());
         assert_eq!(fs::read(&p).unwrap(), b"first");
         // no temp file is left behind
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn the_fallback_never_overwrites_either() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("r.json");
+        assert!(create_with_temp_name(&p, d.path(), b"first", true).unwrap());
+        assert!(!create_with_temp_name(&p, d.path(), b"second", true).unwrap());
+        assert_eq!(fs::read(&p).unwrap(), b"first");
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
     }
 

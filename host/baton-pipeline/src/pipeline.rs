@@ -78,12 +78,12 @@ enum Prepared {
     Refuse { code: ErrorCode, message: String, reply: Option<String>, task: Option<TaskBody> },
     /// A sync tool's conflict copy: filed with the reason, no RETURN.
     Conflict(&'static str),
-    /// A RETURN answering a follow-up baton emitted: recorded and filed.
-    Reply(ReturnBody),
+    /// A RETURN answering a follow-up baton emitted: recorded (in step 2) and filed.
+    Reply,
     /// A TASK for another agent: delivered to its inbox, answered `completed`.
     Route(TaskBody),
     /// The same id and content as an accepted task: filed, no second run or RETURN.
-    Duplicate { id: String },
+    Duplicate,
     /// This exact claim already finished before a crash: only the filing is left.
     Finished(TaskRow),
     /// To run, at attempt `attempt` (1-based), with the errors of earlier attempts.
@@ -333,8 +333,8 @@ impl Pipeline {
     fn count(&mut self, item: &Item) {
         let s = &mut self.summary;
         match (&item.prepared, item.answer.as_ref().map(|a| a.status)) {
-            (Prepared::Duplicate { .. }, _) => s.duplicates += 1,
-            (Prepared::Reply(_), _) => s.returns_filed += 1,
+            (Prepared::Duplicate, _) => s.duplicates += 1,
+            (Prepared::Reply, _) => s.returns_filed += 1,
             (Prepared::Conflict(_), _) => s.rejected += 1,
             (Prepared::Finished(row), _) => match row.state.as_str() {
                 "completed" => s.completed += 1,
@@ -495,7 +495,7 @@ impl Pipeline {
             Prepared::Conflict(reason) => {
                 (Some((ErrorCode::SyncConflict, format!("not executed: the file is {reason}"))), None, None)
             }
-            Prepared::Reply(_) | Prepared::Duplicate { .. } => return Ok(()),
+            Prepared::Reply | Prepared::Duplicate => return Ok(()),
             Prepared::Finished(row) => {
                 if row.state != "completed" {
                     item.dest = Some(self.failed_dest(claim, None)?);
@@ -734,7 +734,7 @@ fn prepare(cfg: &Config, claim: &Claim, b: &baton_ledger::Batch<'_>) -> Result<P
         Body::Return(r) => {
             b.event(&r.in_reply_to, &stamp::rfc3339(stamp::now()), "reply_received", &json!({"return": r.id, "status": r.status, "file": original}))?;
             b.observe(&observed(&cfg.agent, &original, &Body::Return(r.clone())), &stamp::rfc3339(stamp::now()))?;
-            return Ok(Prepared::Reply(r));
+            return Ok(Prepared::Reply);
         }
         Body::Task(t) => t,
     };
@@ -762,7 +762,7 @@ fn prepare(cfg: &Config, claim: &Claim, b: &baton_ledger::Batch<'_>) -> Result<P
         }
         Some(row) if row.content_hash == hash => {
             b.event(&task.id, &now, "duplicate", &json!({"file": original, "first_file": row.file_name}))?;
-            return Ok(Prepared::Duplicate { id: task.id });
+            return Ok(Prepared::Duplicate);
         }
         Some(row) => {
             let message = format!(
