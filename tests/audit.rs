@@ -95,7 +95,7 @@ fn one_shot_audit_verifies_each_deliverable_and_reports_host_paths() {
 fn configure(home: &Path, repo: &Path, extra: &str) {
     let toml = home.join("baton.toml");
     let text = std::fs::read_to_string(&toml).unwrap().replace(
-        "grants = { plans = \"plans\", repos = \"plans\",",
+        "grants = { plans = \"plans\",",
         &format!("grants = {{ plans = \"plans\", repos = {:?},", repo.to_str().unwrap()),
     );
     let text = text.replace("# followup_agent = \"Claude-Code-Agent\"", &format!("followup_agent = \"Claude-Code-Agent\"\n{extra}"));

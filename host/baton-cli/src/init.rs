@@ -67,6 +67,18 @@ pub fn demo(dir: Option<PathBuf>) -> Result<i32> {
         std::fs::write(inbox.join(name), body)?;
         println!("dropped  handoffs/baton/01_inbox/{name}");
     }
+    // A plan for the automatic audit: one file done, one a stub ticked off as done, one missing.
+    let plans = home.join("plans/demo-app");
+    std::fs::create_dir_all(plans.join("src"))?;
+    std::fs::write(
+        plans.join("DEMO_PLAN.md"),
+        "# Demo app plan\n\n| Component | Files | Status |\n|---|---|---|\n\
+         | Core | `src/app.py` | ✅ Complete |\n| Worker | `src/worker.py` | ✅ Complete |\n\
+         | Monitoring | `src/alerts.py` | pending |\n",
+    )?;
+    std::fs::write(plans.join("src/app.py"), "def main():\n    print(\"hello\")\n\n\nif __name__ == \"__main__\":\n    main()\n")?;
+    std::fs::write(plans.join("src/worker.py"), "def work():\n    raise NotImplementedError\n")?;
+    println!("planned  plans/demo-app/DEMO_PLAN.md (3 deliverables)");
     // The broken one must settle before it is rejected; keep the demo snappy.
     let toml = home.join("baton.toml");
     let text = std::fs::read_to_string(&toml)?.replace("settle_ms = 1000", "settle_ms = 200");
@@ -84,6 +96,15 @@ pub fn demo(dir: Option<PathBuf>) -> Result<i32> {
                 v["summary"].as_str().unwrap_or(""),
                 serde_json::to_string_pretty(&v["result"])?
             );
+        }
+    }
+    for e in std::fs::read_dir(home.join("reports"))?.flatten() {
+        if e.path().extension().is_some_and(|x| x == "md") {
+            println!("\naudit report {}:", e.path().strip_prefix(&home).unwrap_or(&e.path()).display());
+            let text = std::fs::read_to_string(e.path())?;
+            for line in text.lines().take(40) {
+                println!("  {line}");
+            }
         }
     }
     println!("\nThe demo home is {}; try `baton status --home {}`", home.display(), home.display());

@@ -83,7 +83,7 @@ pub struct Ctx {
 
 fn main() {
     let cli = Cli::parse();
-    let quiet_default = matches!(cli.command, Command::Serve { .. } | Command::Demo { .. });
+    let quiet_default = matches!(cli.command, Command::Serve { .. });
     init_logging(cli.log_format, if quiet_default { "info" } else { "warn" });
     let home = cli.home.unwrap_or_else(default_home);
     let state = cli.state.unwrap_or_else(|| home.join("state").join("baton.sqlite"));

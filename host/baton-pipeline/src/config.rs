@@ -267,9 +267,11 @@ interval_secs = 3600
 
 # Folders a plugin may see, by the logical names it asks for (`baton plugin inspect NAME`).
 # Paths are relative to this folder unless absolute. A plugin never sees anything else.
-# Several read-only folders under one name: repos = ["plans", "/work/projects"].
+# Several read-only folders under one name: repos = ["/work/app", "/work/site"].
 [plugins.audit]
-grants = { plans = "plans", repos = "plans", reports = { path = "reports", writable = true } }
+# Add `repos = "/path/to/your/repo"` for the repositories the plans' deliverables live in;
+# without it the plans folders are searched.
+grants = { plans = "plans", reports = { path = "reports", writable = true } }
 # A report over 20,000 deliverables is ~12 MB of JSON: allow a large result and enough time.
 time_ms = 120000
 output_kb = 65536

@@ -524,7 +524,7 @@ impl Pipeline {
 
         // The RETURN.
         if let (Some(reply), Some(answer)) = (reply.as_deref(), item.answer.as_ref()) {
-            let title = task.as_ref().map(|t| t.title.clone()).unwrap_or_else(|| claim.original.to_string_lossy().into_owned());
+            let title = task.as_ref().map(|t| t.title.clone()).unwrap_or_else(|| file_title(claim));
             let in_reply_to = task.as_ref().map(|t| t.id.clone()).unwrap_or_else(|| claim.original.to_string_lossy().into_owned());
             let body = returns::return_body(
                 claim, me, reply, &in_reply_to, &title,
@@ -639,6 +639,12 @@ impl Pipeline {
         })?;
         Ok(())
     }
+}
+
+/// A title for a file that did not parse: the slug of a conventional name, else the name.
+fn file_title(claim: &Claim) -> String {
+    let name = claim.original.to_string_lossy();
+    names::parse_file_name(&name).map(|p| p.slug.replace('-', " ")).unwrap_or_else(|| name.into_owned())
 }
 
 fn observed(agent: &str, file: &str, body: &Body) -> Observed {
