@@ -46,6 +46,7 @@
 //! println!("{}", serde_json::to_string(&report.cli_view()).unwrap());
 //! ```
 
+pub mod display;
 pub mod diff;
 pub mod error;
 pub mod extract;

@@ -238,6 +238,9 @@ pub struct Report {
     /// `None` for a first audit.
     pub changes: Option<Changes>,
     pub errors: Vec<AuditIssue>,
+    /// (mounted path, host path) pairs: the Markdown report shows host paths.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub display_roots: Vec<(String, String)>,
 }
 
 impl Report {

@@ -54,6 +54,10 @@ fn evidence(d: &Deliverable) -> String {
 
 /// Renders the report as Markdown.
 pub fn render_markdown(r: &Report) -> String {
+    crate::display::rewrite_roots(&render_raw(r), &r.display_roots)
+}
+
+fn render_raw(r: &Report) -> String {
     let mut s = String::new();
     let (present, expected) = r.totals();
     let _ = writeln!(s, "# Plans Audit Report\n");

@@ -382,6 +382,7 @@ pub fn audit(input: &AuditInput) -> Report {
         gaps,
         changes,
         errors,
+        display_roots: Vec::new(),
     }
 }
 

@@ -91,12 +91,17 @@ impl Pipeline {
             }
         };
         let agent = self.config().audit.followup_agent.clone().filter(|a| !a.is_empty());
+        let mounts: Vec<(String, String)> = baton_runtime::guest_paths(&plugin.grants)
+            .into_iter()
+            .zip(&plugin.grants)
+            .map(|(guest, g)| (guest, g.host_path.display().to_string()))
+            .collect();
         let claim_id = new_claim_id();
         let task_id = format!("audit-{claim_id}");
         let input = TaskInput {
             id: task_id.clone(),
             action: "audit".into(),
-            params: json!({"followup_agent": agent, "force": force}),
+            params: json!({"followup_agent": agent, "force": force, "display_roots": mounts}),
             sender: self.config().agent.clone(),
             title: "Plans audit".into(),
             correlation_id: None,
@@ -139,11 +144,6 @@ impl Pipeline {
             fsops::sync_dir(dir).map_err(|e| PipelineError::io(dir, e))?;
         }
         tracing::info!(summary = %out.summary, follow_ups = written.len(), "audit done");
-        let mounts: Vec<(String, String)> = baton_runtime::guest_paths(&plugin.grants)
-            .into_iter()
-            .zip(&plugin.grants)
-            .map(|(guest, g)| (guest, g.host_path.display().to_string()))
-            .collect();
         Ok(Some(Outcome {
             result: host_paths(out.result, &mounts),
             summary: host_path_text(&out.summary, &mounts),
@@ -171,45 +171,4 @@ fn host_paths(v: Value, mounts: &[(String, String)]) -> Value {
     }
 }
 
-/// Replaces each guest mount prefix that starts a path (at the start of the text or after a
-/// space, quote, backtick or parenthesis, and followed by `/` or the end of the path).
-fn host_path_text(s: &str, mounts: &[(String, String)]) -> String {
-    let mut sorted: Vec<&(String, String)> = mounts.iter().collect();
-    sorted.sort_by_key(|(g, _)| std::cmp::Reverse(g.len()));
-    let mut out = String::with_capacity(s.len());
-    let mut i = 0;
-    let bytes = s.as_bytes();
-    'outer: while i < s.len() {
-        let starts_path = i == 0 || matches!(bytes[i - 1], b' ' | b'`' | b'"' | b'\'' | b'(' | b'[' | b'\t' | b'\n');
-        if starts_path && bytes[i] == b'/' {
-            for (guest, host) in &sorted {
-                if s[i..].starts_with(guest.as_str()) {
-                    let end = i + guest.len();
-                    if end == s.len() || matches!(bytes[end], b'/' | b' ' | b'`' | b'"' | b')' | b',' | b':') {
-                        out.push_str(host);
-                        i = end;
-                        continue 'outer;
-                    }
-                }
-            }
-        }
-        let ch = s[i..].chars().next().unwrap_or(' ');
-        out.push(ch);
-        i += ch.len_utf8();
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn guest_paths_become_host_paths() {
-        let m = vec![("/repos".to_string(), "/home/me/app".to_string()), ("/repos-2".to_string(), "/srv/b".to_string())];
-        assert_eq!(host_path_text("found at /repos/x.py", &m), "found at /home/me/app/x.py");
-        assert_eq!(host_path_text("/repos-2/y.py", &m), "/srv/b/y.py");
-        assert_eq!(host_path_text("`/repos`", &m), "`/home/me/app`");
-        assert_eq!(host_path_text("/reposx/z and a/repos/b", &m), "/reposx/z and a/repos/b");
-    }
-}
+pub use baton_audit::display::rewrite_roots as host_path_text;

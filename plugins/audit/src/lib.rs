@@ -28,6 +28,9 @@ struct Audit;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
+    /// (mounted path, host path) pairs, so the Markdown report shows the user's paths.
+    #[serde(default)]
+    display_roots: Vec<(String, String)>,
     plans: Option<Vec<String>>,
     repos: Option<Vec<String>>,
     reports: Option<String>,
@@ -141,6 +144,7 @@ fn run(task: &Task) -> Result<Outcome, Failure> {
         &reports_dir,
         params.followup_agent.as_deref(),
         params.force,
+        params.display_roots,
     );
     host::lock_release(&lock);
     out
@@ -153,6 +157,7 @@ fn run_locked(
     reports: &Path,
     agent: Option<&str>,
     force: bool,
+    display_roots: Vec<(String, String)>,
 ) -> Result<Outcome, Failure> {
     let latest = latest_report(reports);
     let (prev_path, previous) = match latest {
@@ -166,6 +171,7 @@ fn run_locked(
         previous: previous.clone(),
         now: SystemTime::now(),
     });
+    report.display_roots = display_roots;
     // A granted folder that is not there (unmounted drive, sync client still starting)
     // would make every plan under it vanish and its gaps close, then reopen and be emitted
     // again next time. Fail instead, retryably, and write nothing.
