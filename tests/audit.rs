@@ -92,25 +92,28 @@ fn one_shot_audit_verifies_each_deliverable_and_reports_host_paths() {
     assert_eq!(reports(&out, "md").len(), 1);
 }
 
-fn configure(home: &Path, repo: &Path, extra: &str) {
+/// A home whose plans folder holds the fixture plan, with the fixture repository granted as
+/// `repos` and follow-ups going to Claude-Code-Agent. `debounce` sets `debounce_secs`.
+fn audited_home(tmp: &Path, debounce: u64) -> PathBuf {
+    let home = tmp.join("home");
+    baton(&home, &["init"]);
+    let (plans, repo) = fixture(tmp);
+    std::fs::remove_dir(home.join("plans")).unwrap();
+    std::fs::rename(&plans, home.join("plans")).unwrap();
     let toml = home.join("baton.toml");
-    let text = std::fs::read_to_string(&toml).unwrap().replace(
-        "grants = { plans = \"plans\",",
-        &format!("grants = {{ plans = \"plans\", repos = {:?},", repo.to_str().unwrap()),
-    );
-    let text = text.replace("# followup_agent = \"Claude-Code-Agent\"", &format!("followup_agent = \"Claude-Code-Agent\"\n{extra}"));
+    let text = std::fs::read_to_string(&toml)
+        .unwrap()
+        .replace("grants = { plans = \"plans\",", &format!("grants = {{ plans = \"plans\", repos = {:?},", repo.to_str().unwrap()))
+        .replace("# followup_agent = \"Claude-Code-Agent\"", "followup_agent = \"Claude-Code-Agent\"")
+        .replace("debounce_secs = 5", &format!("debounce_secs = {debounce}"));
     std::fs::write(toml, text).unwrap();
+    home
 }
 
 #[test]
 fn serve_once_writes_one_report_per_change_and_never_repeats_a_follow_up() {
     let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path().join("home");
-    baton(&home, &["init"]);
-    let (plans, repo) = fixture(tmp.path());
-    std::fs::remove_dir(home.join("plans")).unwrap();
-    std::fs::rename(&plans, home.join("plans")).unwrap();
-    configure(&home, &repo, "");
+    let home = audited_home(tmp.path(), 5);
     let report_dir = home.join("reports");
 
     baton(&home, &["serve", "--once"]);
@@ -143,15 +146,7 @@ fn serve_once_writes_one_report_per_change_and_never_repeats_a_follow_up() {
 #[test]
 fn serve_audits_after_a_plans_change_once_the_folder_is_quiet() {
     let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path().join("home");
-    baton(&home, &["init"]);
-    let (plans, repo) = fixture(tmp.path());
-    std::fs::remove_dir(home.join("plans")).unwrap();
-    std::fs::rename(&plans, home.join("plans")).unwrap();
-    configure(&home, &repo, "");
-    let toml = home.join("baton.toml");
-    let text = std::fs::read_to_string(&toml).unwrap().replace("debounce_secs = 5", "debounce_secs = 1");
-    std::fs::write(&toml, text).unwrap();
+    let home = audited_home(tmp.path(), 1);
     let mut child = Command::new(BIN).arg("--home").arg(&home).arg("serve").stderr(Stdio::null()).spawn().unwrap();
     let report_dir = home.join("reports");
     let wait_for = |n: usize| {
