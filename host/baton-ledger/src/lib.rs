@@ -117,26 +117,6 @@ impl Ledger {
         events(&self.conn, id)
     }
 
-}
-
-fn events(conn: &Connection, id: &str) -> Result<Vec<Event>> {
-    {
-        let mut st = conn.prepare_cached(
-            "SELECT at, event, detail FROM events WHERE task_id = ?1 ORDER BY seq",
-        )?;
-        let rows = st.query_map([id], |r| {
-            let detail: String = r.get(2)?;
-            Ok(Event {
-                at: r.get(0)?,
-                event: r.get(1)?,
-                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-}
-
-impl Ledger {
     pub fn logs(&self, id: &str) -> Result<Vec<LogLine>> {
         let mut st = self.conn.prepare_cached(
             "SELECT at, level, message FROM logs WHERE task_id = ?1 ORDER BY seq",
@@ -317,6 +297,21 @@ fn kv_set(conn: &Connection, plugin: &str, key: &str, value: &str) -> Result<()>
     )?
     .execute(params![plugin, key, value])?;
     Ok(())
+}
+
+fn events(conn: &Connection, id: &str) -> Result<Vec<Event>> {
+    let mut st = conn.prepare_cached("SELECT at, event, detail FROM events WHERE task_id = ?1 ORDER BY seq")?;
+    {
+        let rows = st.query_map([id], |r| {
+            let detail: String = r.get(2)?;
+            Ok(Event {
+                at: r.get(0)?,
+                event: r.get(1)?,
+                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
 }
 
 const TASK_COLUMNS: &str = "id, content_hash, claim, file_name, sender, reply_to, plugin, action, title, state,
