@@ -18,15 +18,13 @@ echo "machine: nproc=$(nproc) cpu=$(lscpu | sed -n 's/^Model name: *//p') load=$
 echo "fpcalc: $(fpcalc -version)"
 echo "== files/s: $n files, fpcalc once per file with 2 processes vs baton scan with 2 threads, $runs runs"
 for r in $(seq "$runs"); do
-  t0=$(date +%s.%N)
-  xargs -a "$work/list" -d '\n' -P2 -n1 fpcalc > /dev/null 2>&1 || true
-  t1=$(date +%s.%N)
+  /usr/bin/time -f "%e %U %S" -o "$work/t_fpcalc" xargs -a "$work/list" -d '\n' -P2 -n1 fpcalc > /dev/null 2>&1 || true
   rm -f "$work"/db.sqlite*
-  t2=$(date +%s.%N)
-  "$bench" scan "$corpus/files" "$work/db.sqlite" 2 > "$work/scan.txt"
-  t3=$(date +%s.%N)
-  awk -v n="$n" -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" -v s="$(cat "$work/scan.txt")" \
-    'BEGIN { f = n / (b - a); o = n / (d - c); printf "run %d: fpcalc %.2f s (%.2f files/s)  baton %.2f s (%.2f files/s)  ratio %.2fx  [%s]\n", '"$r"', b - a, f, d - c, o, o / f, s }'
+  /usr/bin/time -f "%e %U %S" -o "$work/t_baton" "$bench" scan "$corpus/files" "$work/db.sqlite" 2 > "$work/scan.txt"
+  read -r fw fu fs < <(tail -1 "$work/t_fpcalc")
+  read -r bw bu bs < <(tail -1 "$work/t_baton")
+  awk -v n="$n" -v fw="$fw" -v fc="$(awk -v a="$fu" -v b="$fs" 'BEGIN{print a+b}')" -v bw="$bw" -v bc="$(awk -v a="$bu" -v b="$bs" 'BEGIN{print a+b}')" -v r="$r" -v s="$(cat "$work/scan.txt")" -v l="$(cut -d' ' -f1 /proc/loadavg)" \
+    'BEGIN { printf "run %d (load %s): fpcalc %.2f s wall, %.2f s cpu (%.2f files/s)  baton %.2f s wall, %.2f s cpu (%.2f files/s)  wall ratio %.2fx  cpu ratio %.2fx  [%s]\n", r, l, fw, fc, n / fw, bw, bc, n / bw, fw / bw, fc / bc, s }'
 done
 echo "== bit agreement with fpcalc -raw (every file fpcalc can read)"
 "$bench" agree $(cat "$work/list") | tail -1
