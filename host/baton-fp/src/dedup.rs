@@ -40,7 +40,7 @@ const VERIFY_CHUNK: usize = 8192;
 /// samples are nested: a value sampled at 8 is also sampled at 4 and 2).
 #[inline]
 pub fn sampled(v: u32, modulus: u32) -> bool {
-    (v.wrapping_mul(0x9E37_79B1) >> 24) % modulus == 0
+    (v.wrapping_mul(0x9E37_79B1) >> 24).is_multiple_of(modulus)
 }
 
 /// The sorted, distinct sampled values of a fingerprint. Short fingerprints (under 75 s / 37 s)

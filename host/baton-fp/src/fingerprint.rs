@@ -103,7 +103,7 @@ mod tests {
         let samples: Vec<i16> = (0..TARGET_RATE as usize * 10)
             .map(|i| {
                 let t = i as f64 / TARGET_RATE as f64;
-                let f = if (t as u32) % 2 == 0 { 440.0 } else { 660.0 };
+                let f = if (t as u32).is_multiple_of(2) { 440.0 } else { 660.0 };
                 ((t * f * std::f64::consts::TAU).sin() * 8000.0) as i16
             })
             .collect();

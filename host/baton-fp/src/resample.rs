@@ -248,7 +248,7 @@ impl Resampler {
             macro_rules! reflect {
                 ($h:expr) => {{
                     let n = $h.len() - self.tail_start;
-                    let reflection = (n.min(len) + 1) / 2;
+                    let reflection = n.min(len).div_ceil(2);
                     let end = $h.len();
                     for j in 0..reflection {
                         let v = $h[end - 1 - j.min(end - 1)];

@@ -19,18 +19,12 @@ use crate::error::{FpError, Result};
 use crate::fingerprint::fingerprint_file;
 
 /// Options of [`scan`].
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 pub struct ScanOptions<'a> {
     /// Worker threads (0: one per CPU).
     pub threads: usize,
     /// Called on the writer thread after every file.
     pub progress: Option<&'a (dyn Fn(&Progress) + Sync)>,
-}
-
-impl Default for ScanOptions<'_> {
-    fn default() -> Self {
-        ScanOptions { threads: 0, progress: None }
-    }
 }
 
 /// Progress of a running scan.

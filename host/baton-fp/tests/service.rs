@@ -56,7 +56,7 @@ fn service_fingerprint_tags_and_best_matches() {
     std::fs::write(music.join("broken.mp3"), b"ID3 not really").unwrap();
     let db = dir.path().join("state.sqlite");
 
-    let sum = baton_fp::scan::scan(&db, &[music.clone()], Default::default()).unwrap();
+    let sum = baton_fp::scan::scan(&db, std::slice::from_ref(&music), Default::default()).unwrap();
     assert_eq!((sum.found, sum.fingerprinted, sum.failed), (6, 5, 1));
     assert!(sum.errors[0].error.contains("broken.mp3"));
 
