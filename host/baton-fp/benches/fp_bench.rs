@@ -94,6 +94,12 @@ fn main() {
             let secs = t.elapsed().as_secs_f64();
             println!("files={} fingerprinted={} failed={} seconds={:.3} files_per_s={:.2}", s.scanned, s.fingerprinted, s.failed, secs, s.scanned as f64 / secs);
         }
+        "dump" => {
+            // dump FILE OUT: our 11025 Hz mono samples as s16le
+            let d = baton_fp::decode::decode_for_fingerprint(&rest[0], 120).expect("decode");
+            let b: Vec<u8> = d.samples.iter().flat_map(|v| v.to_le_bytes()).collect();
+            std::fs::write(&rest[1], b).expect("write");
+        }
         "profile" => {
             for p in &rest {
                 // symphonia alone: decode 120 s, no conversion

@@ -266,6 +266,16 @@ fn decode_inner(path: &Path, max_seconds: u32) -> Result<Decoded> {
             SymError::Unsupported(_) => unsupported(path, format!("codec {} is not supported", info.codec)),
             e => map_sym(path, e, "decoder"),
         })?;
+    // MP4 edit list: skip the encoder's priming samples like FFmpeg does (symphonia 0.5 does not)
+    let is_mp4 = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| ["m4a", "m4b", "mp4", "alac"].iter().any(|x| x.eq_ignore_ascii_case(e)));
+    let mut to_skip: usize = if is_mp4 {
+        params.sample_rate.and_then(|sr| crate::mp4::audio_priming(path, sr)).unwrap_or(0) as usize
+    } else {
+        0
+    };
     let limit = max_seconds as usize * TARGET_RATE as usize;
     let mut out: Vec<i16> = Vec::with_capacity(limit.min(1 << 22));
     let mut resampler: Option<Resampler> = None;
@@ -367,6 +377,11 @@ fn decode_inner(path: &Path, max_seconds: u32) -> Result<Decoded> {
                         })),
                     }
                 }
+                if to_skip > 0 {
+                    let n = to_skip.min(mono_i.len());
+                    mono_i.drain(..n);
+                    to_skip -= n;
+                }
                 rs.push_i16(&mono_i, &mut out);
             }
             SampleKind::Float => {
@@ -383,6 +398,11 @@ fn decode_inner(path: &Path, max_seconds: u32) -> Result<Decoded> {
                         2 => mono_f.extend(s.chunks_exact(2).map(|c| 0.5 * c[0] + 0.5 * c[1])),
                         n => mono_f.extend(s.chunks_exact(n).map(|c| c.iter().sum::<f32>() / n as f32)),
                     }
+                }
+                if to_skip > 0 {
+                    let n = to_skip.min(mono_f.len());
+                    mono_f.drain(..n);
+                    to_skip -= n;
                 }
                 rs.push_f32(&mono_f, &mut out);
             }

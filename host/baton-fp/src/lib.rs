@@ -13,6 +13,7 @@ pub mod decode;
 pub mod dedup;
 pub mod error;
 pub mod fingerprint;
+pub mod mp4;
 pub mod quarantine;
 pub mod resample;
 pub mod scan;
