@@ -7,6 +7,14 @@ use anyhow::Context;
 use baton_fp::dedup::{DedupOptions, KeeperRule};
 use baton_fp::scan::{Progress, ScanOptions};
 
+/// `println!` that does not panic when stdout is closed early (e.g. `baton fp print … | head`).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 /// Where the fingerprint commands keep their data.
 pub struct FpContext {
     pub home: PathBuf,
@@ -119,12 +127,12 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
                 pb.finish_and_clear();
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&summary)?);
+                say!("{}", serde_json::to_string_pretty(&summary)?);
             } else {
                 for e in &summary.errors {
                     eprintln!("error: {}", e.error);
                 }
-                println!(
+                say!(
                     "found {} audio files: {} skipped (unchanged), {} scanned ({} fingerprinted, {} failed), {} forgotten; {:.1} s, {:.1} files/s",
                     summary.found, summary.skipped, summary.scanned, summary.fingerprinted, summary.failed,
                     summary.forgotten, summary.seconds, summary.files_per_second
@@ -147,15 +155,15 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
                     "lossless": fp.info.lossless,
                     "tags": fp.tags,
                 });
-                println!("{}", serde_json::to_string(&v)?);
+                say!("{}", serde_json::to_string(&v)?);
             } else {
-                println!("FILE={}", file.display());
-                println!("DURATION={}", fp.duration as u64);
+                say!("FILE={}", file.display());
+                say!("DURATION={}", fp.duration as u64);
                 if raw {
                     let s: Vec<String> = fp.fingerprint.iter().map(|v| v.to_string()).collect();
-                    println!("FINGERPRINT={}", s.join(","));
+                    say!("FINGERPRINT={}", s.join(","));
                 } else {
-                    println!("FINGERPRINT={}", fp.compressed());
+                    say!("FINGERPRINT={}", fp.compressed());
                 }
             }
             Ok(0)
@@ -166,11 +174,11 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
             let c = baton_fp::compare(&fa.fingerprint, &fb.fingerprint, baton_fp::compare::DEFAULT_MAX_OFFSET)
                 .with_context(|| "fingerprints too short to compare")?;
             if json {
-                println!("{}", serde_json::to_string(&c)?);
+                say!("{}", serde_json::to_string(&c)?);
             } else {
-                println!("score={:.4}", c.score);
-                println!("offset={} ({:+.2} s)", c.offset, c.offset_seconds);
-                println!("overlap={}", c.overlap);
+                say!("score={:.4}", c.score);
+                say!("offset={} ({:+.2} s)", c.offset, c.offset_seconds);
+                say!("overlap={}", c.overlap);
             }
             Ok(0)
         }
@@ -180,12 +188,12 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
             }
             let c = baton_fp::scan::coverage(&ctx.state, threshold)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&c)?);
+                say!("{}", serde_json::to_string_pretty(&c)?);
             } else {
                 for e in &c.errors {
-                    println!("error: {}", e.error);
+                    say!("error: {}", e.error);
                 }
-                println!(
+                say!(
                     "coverage {:.1}%: {} of {} audio files fingerprinted, {} failed (threshold {:.1}%: {})",
                     c.coverage * 100.0, c.fingerprinted, c.files, c.failed, threshold * 100.0,
                     if c.ok { "ok" } else { "BELOW" }
@@ -217,19 +225,19 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
                 if let Some(m) = &moved {
                     v["executed"] = serde_json::to_value(m)?;
                 }
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                say!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 for g in &report.groups {
-                    println!("keep   {}", g.keeper.path.display());
+                    say!("keep   {}", g.keeper.path.display());
                     for d in &g.duplicates {
-                        println!("  dup  {}  (score {:.3}, offset {:+.1} s)", d.path.display(), d.score, d.offset_seconds);
+                        say!("  dup  {}  (score {:.3}, offset {:+.1} s)", d.path.display(), d.score, d.offset_seconds);
                     }
                 }
                 let dups: usize = report.groups.iter().map(|g| g.duplicates.len()).sum();
-                println!("{} duplicate groups, {} duplicates ({} candidate pairs checked)", report.groups.len(), dups, report.candidates);
+                say!("{} duplicate groups, {} duplicates ({} candidate pairs checked)", report.groups.len(), dups, report.candidates);
                 match &moved {
-                    Some(m) => println!("moved {} files into {} (journal {}); `baton fp undo` restores them", m.moved.len(), m.quarantine_dir.display(), m.journal.display()),
-                    None if dups > 0 => println!("dry run: nothing moved; add --execute to move the duplicates into the quarantine"),
+                    Some(m) => say!("moved {} files into {} (journal {}); `baton fp undo` restores them", m.moved.len(), m.quarantine_dir.display(), m.journal.display()),
+                    None if dups > 0 => say!("dry run: nothing moved; add --execute to move the duplicates into the quarantine"),
                     None => {}
                 }
             }
@@ -238,15 +246,15 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
         FpCommand::Undo { json } => {
             let r = baton_fp::quarantine::undo(&ctx.state)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                say!("{}", serde_json::to_string_pretty(&r)?);
             } else {
                 for c in &r.conflicts {
-                    println!("conflict: {} exists again; its quarantined copy stays at {} (move it back by hand if you want it)", c.original.display(), c.quarantined.display());
+                    say!("conflict: {} exists again; its quarantined copy stays at {} (move it back by hand if you want it)", c.original.display(), c.quarantined.display());
                 }
                 for m in &r.missing {
-                    println!("missing: {} is no longer in the quarantine", m.display());
+                    say!("missing: {} is no longer in the quarantine", m.display());
                 }
-                println!("batch {}: restored {} files, {} conflicts, {} missing", r.batch_id, r.restored.len(), r.conflicts.len(), r.missing.len());
+                say!("batch {}: restored {} files, {} conflicts, {} missing", r.batch_id, r.restored.len(), r.conflicts.len(), r.missing.len());
             }
             Ok(if r.conflicts.is_empty() && r.missing.is_empty() { 0 } else { 1 })
         }
