@@ -62,6 +62,8 @@ pub struct FileRow {
     pub duration: Option<f64>,
     pub fingerprint: Option<Vec<u32>>,
     pub error: Option<String>,
+    /// Short error kind (`io`, `unsupported`, `corrupt`, …) when `error` is set.
+    pub error_kind: Option<String>,
 }
 
 impl Db {
@@ -138,7 +140,7 @@ impl Db {
                     row.info.lossless as i64,
                     row.fingerprint.as_ref().map(|f| fingerprint::to_bytes(f)),
                     row.error,
-                    row.error.as_ref().map(|_| "error"),
+                    row.error.as_ref().map(|_| row.error_kind.as_deref().unwrap_or("error")),
                     now,
                 ],
             )
@@ -253,5 +255,6 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
         duration,
         fingerprint: r.get::<_, Option<Vec<u8>>>(14)?.map(|b| fingerprint::from_bytes(&b)),
         error: r.get(15)?,
+        error_kind: None,
     })
 }

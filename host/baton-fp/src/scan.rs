@@ -131,6 +131,7 @@ fn row_for(path: &Path, size: u64, mtime_ns: i64) -> FileRow {
                 tags,
                 info,
                 error: Some(e.to_string()),
+                error_kind: Some(e.kind().to_string()),
                 ..Default::default()
             }
         }
