@@ -21,32 +21,20 @@ fn main() {
     let secs: u64 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(10);
     let glue = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/reference_glue.py");
 
-    println!("## throughput: {n} echo handoffs dropped as fast as possible into a warm `baton serve`, first drop → last RETURN");
+    println!("## throughput: {n} echo handoffs dropped while a warm `baton serve` is stopped (SIGSTOP), drained after SIGCONT");
     let mut baton_rates = Vec::new();
     let mut glue_rates = Vec::new();
     for round in 0..3 {
         let home = Home::new(&bin);
         let mut child = home.serve();
-        home.drop_tasks(900_000..900_001); // warm-up: the daemon is up and the plugin instantiated
-        home.wait_count(1);
-        let t = Instant::now();
-        home.drop_tasks(0..n);
-        home.wait_count(n + 1);
-        let el = t.elapsed();
+        baton_rates.push(drain_rate(&home, child.id(), n));
         let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
         let _ = child.wait();
-        baton_rates.push(n as f64 / el.as_secs_f64());
 
         let home = Home::new(&bin);
         let mut glue = Command::new("python3").arg(&glue).arg(home.root.join("handoffs")).arg((n + 1).to_string()).spawn().unwrap();
-        home.drop_tasks(900_000..900_001);
-        home.wait_count(1);
-        let t = Instant::now();
-        home.drop_tasks(0..n);
-        home.wait_count(n + 1);
-        let el = t.elapsed();
+        glue_rates.push(drain_rate(&home, glue.id(), n));
         assert!(glue.wait().unwrap().success());
-        glue_rates.push(n as f64 / el.as_secs_f64());
         println!("round {round}: baton {:.0}/s, reference glue {:.0}/s", baton_rates[round], glue_rates[round]);
     }
     let (b, g) = (median(&mut baton_rates), median(&mut glue_rates));
@@ -100,6 +88,20 @@ fn main() {
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let pct = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize];
     println!("{} handoffs: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms", lat.len(), pct(0.5), pct(0.9), pct(0.99), pct(1.0));
+}
+
+/// Warms the process up with one task, freezes it, drops `n` tasks, thaws it, and returns
+/// handoffs per second from the thaw to the last RETURN.
+fn drain_rate(home: &Home, pid: u32, n: usize) -> f64 {
+    home.drop_tasks(900_000..900_001);
+    home.wait_count(1);
+    let signal = |sig: &str| assert!(Command::new("kill").arg(sig).arg(pid.to_string()).status().unwrap().success());
+    signal("-STOP");
+    home.drop_tasks(0..n);
+    let t = Instant::now();
+    signal("-CONT");
+    home.wait_count(n + 1);
+    n as f64 / t.elapsed().as_secs_f64()
 }
 
 fn wait_returns(rx: &mpsc::Receiver<(Instant, PathBuf)>, n: usize) -> Vec<(Instant, PathBuf)> {
