@@ -92,16 +92,7 @@ pub fn parse(content: &str) -> Extracted {
                 }
                 let done = out.tasks[*ti].done;
                 for p in line_paths(t) {
-                    if !out.tasks[*ti].paths.contains(&p) {
-                        out.tasks[*ti].paths.push(p.clone());
-                    }
-                    out.push(Expected {
-                        path: p,
-                        alt: None,
-                        group: group.clone(),
-                        claimed_done: done,
-                        line: no,
-                    });
+                    out.promise(*ti, p, group.clone(), done, no);
                 }
                 continue;
             }

@@ -32,6 +32,12 @@ pub struct Extracted {
 }
 
 impl Extracted {
+    /// Records that task `ti` promises `path`, as a deliverable of `group` (spec-kit, Kiro).
+    pub fn promise(&mut self, ti: usize, path: String, group: String, claimed_done: bool, line: usize) {
+        push_unique(&mut self.tasks[ti].paths, path.clone());
+        self.push(Expected { path, alt: None, group, claimed_done, line });
+    }
+
     /// Adds a deliverable, merging repeats of the same path (claims are OR-ed, the first
     /// group wins).
     pub fn push(&mut self, e: Expected) {
