@@ -21,7 +21,9 @@ fn main() {
     println!("cargo:rerun-if-changed={}", plugins.join("Cargo.lock").display());
     // Plugins may compile host-side pure-Rust cores (e.g. host/baton-audit) into the component.
     for core in ["baton-audit"] {
-        println!("cargo:rerun-if-changed={}", root.join("host").join(core).join("src").display());
+        for watched in ["src", "Cargo.toml"] {
+            println!("cargo:rerun-if-changed={}", root.join("host").join(core).join(watched).display());
+        }
     }
     let mut names = Vec::new();
     for entry in fs::read_dir(&plugins).unwrap() {
