@@ -48,15 +48,15 @@ pub struct AuditConfig {
     pub enabled: bool,
     /// Quiet period after a change in a plans folder before the audit runs.
     pub debounce_secs: u64,
-    /// The audit also runs this often, to catch changes in the repositories.
-    pub interval_secs: u64,
+    /// The audit also runs every this many seconds, to catch changes in the repositories.
+    pub interval: u64,
     /// Agent that receives one follow-up TASK per new gap; none when unset.
     pub followup_agent: Option<String>,
 }
 
 impl Default for AuditConfig {
     fn default() -> Self {
-        AuditConfig { enabled: true, debounce_secs: 5, interval_secs: 3600, followup_agent: None }
+        AuditConfig { enabled: true, debounce_secs: 5, interval: 3600, followup_agent: None }
     }
 }
 
@@ -257,11 +257,11 @@ output_kb = 1024
 
 [audit]
 # `baton serve` audits the plans folders granted to the audit plugin: after a change there
-# (once the folder has been quiet for debounce_secs) and every interval_secs (which catches
+# (once the folder has been quiet for debounce_secs) and every `interval` seconds (which catches
 # changes in the repositories). A run whose inputs did not change writes no report.
 enabled = true
 debounce_secs = 5
-interval_secs = 3600
+interval = 3600
 # One follow-up TASK per new gap goes to this agent's inbox (never twice for the same gap).
 # followup_agent = "Claude-Code-Agent"
 

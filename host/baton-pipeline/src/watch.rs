@@ -41,7 +41,7 @@ pub async fn serve(pipeline: &mut Pipeline, shutdown: impl std::future::Future<O
         }
         crate::audit::Schedule::new(
             Duration::from_secs(audit_cfg.debounce_secs),
-            Duration::from_secs(audit_cfg.interval_secs.max(1)),
+            Duration::from_secs(audit_cfg.interval.max(1)),
         )
     });
     let reconcile = Duration::from_secs(pipeline.config().reconcile_secs.max(1));
