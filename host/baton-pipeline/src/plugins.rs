@@ -158,12 +158,14 @@ pub async fn reload_changed(runtime: &Runtime, cfg: &Config, paths: &Paths) -> V
         let before = seen(&file);
         if let Some(s) = before.as_ref().filter(|s| s.stamp == stamp) {
             match &s.name {
-                Some(n) if runtime.get(n).is_some_and(|p| p.sha256 == s.sha256) => {
+                // Unchanged. (If another file claims the same plugin name, whichever loaded
+                // last stays: never flip-flop between them on every tick.)
+                Some(n) if runtime.get(n).is_some() => {
                     present.insert(n.clone());
                     continue;
                 }
                 None => continue, // broken, unchanged: already reported
-                Some(_) => {}     // loaded elsewhere or unloaded: look again
+                Some(_) => {}     // unloaded meanwhile: load it again
             }
         }
         let Ok(bytes) = std::fs::read(&file) else { continue };
@@ -181,6 +183,9 @@ pub async fn reload_changed(runtime: &Runtime, cfg: &Config, paths: &Paths) -> V
         match prepare(runtime, cfg, paths, &file, &bytes).await {
             Ok(p) => {
                 let name = p.info.name.clone();
+                if file.file_stem().and_then(|s| s.to_str()) != Some(name.as_str()) {
+                    tracing::warn!(file = %file.display(), plugin = %name, "the file name is not <plugin name>.wasm; `baton plugin install` it instead");
+                }
                 tracing::info!(plugin = %name, version = %p.info.version, file = %file.display(), "plugin (re)loaded");
                 remember(&file, &p.sha256, Some(name.clone()));
                 runtime.insert(p);
