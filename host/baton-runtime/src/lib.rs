@@ -361,6 +361,10 @@ impl Runtime {
     fn store(&self, plugin: &str, task_id: &str, grants: &[Grant], budget: Budget) -> Result<Store<StoreState>, RuntimeError> {
         let mut wasi = WasiCtx::builder();
         wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+        // File operations run inline instead of hopping to tokio's blocking pool and back:
+        // each task already has a worker of its own (concurrency is capped at the core
+        // count), and the hop dominated file-heavy plugins such as `audit`.
+        wasi.allow_blocking_current_thread(true);
         for (g, guest) in grants.iter().zip(guest_paths(grants)) {
             let perms = if g.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
             wasi.preopened_dir(&g.host_path, guest, perms).map_err(|e| RuntimeError::Grant {
