@@ -111,17 +111,6 @@ impl Pipeline {
             std::fs::create_dir_all(&dir).map_err(|e| PipelineError::io(&dir, e))?;
         }
         let claims = Claims::open(&paths.agent(me)).map_err(|e| PipelineError::io(&paths.agent(me), e))?;
-        let health = {
-            let l = ledger.lock().unwrap_or_else(|e| e.into_inner());
-            runtime
-                .names()
-                .into_iter()
-                .filter_map(|n| {
-                    let h = l.kv_get(HEALTH_NS, &n).ok()??;
-                    Some((n, serde_json::from_str(&h).ok()?))
-                })
-                .collect()
-        };
         Ok(Pipeline {
             cfg,
             paths,
@@ -131,7 +120,7 @@ impl Pipeline {
             unsettled: HashMap::new(),
             retry_at: HashMap::new(),
             observed: HashSet::new(),
-            health,
+            health: HashMap::new(),
             summary: Summary::default(),
         })
     }
@@ -148,7 +137,7 @@ impl Pipeline {
         &self.runtime
     }
 
-    /// Reloads plugins whose installed file changed (cheap when nothing did: one hash per file).
+    /// Reloads plugins whose installed file changed (cheap when nothing did: one stat per file).
     pub async fn reload_plugins(&mut self) -> Vec<String> {
         crate::plugins::reload_changed(&self.runtime, &self.cfg, &self.paths).await
     }
@@ -371,6 +360,7 @@ impl Pipeline {
                 ));
                 continue;
             }
+            self.load_health(&plugin_name);
             if let Some(until) = self.paused_until(&plugin_name) {
                 item.answer = Some(Answer::refused(
                     ErrorCode::PluginPaused,
@@ -453,6 +443,17 @@ impl Pipeline {
         answer.plugin = Some(plugin_ref);
         answer.result = json!({ "history": history });
         item.answer = Some(answer);
+    }
+
+    /// Reads a plugin's saved health the first time it is needed, so a pause recorded by an
+    /// earlier process also holds for a plugin loaded after start-up (hot reload).
+    fn load_health(&mut self, plugin: &str) {
+        if self.health.contains_key(plugin) {
+            return;
+        }
+        let saved = self.ledger.lock().unwrap_or_else(|e| e.into_inner()).kv_get(HEALTH_NS, plugin).ok().flatten();
+        let h = saved.and_then(|h| serde_json::from_str(&h).ok()).unwrap_or_default();
+        self.health.insert(plugin.to_string(), h);
     }
 
     fn paused_until(&self, plugin: &str) -> Option<String> {
