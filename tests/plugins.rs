@@ -3,12 +3,13 @@
 //! inspect | remove` with upgrades and hot reload — the real `baton` binary on temp folders.
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_baton");
+mod support;
+use support::Home;
 
 /// Small budgets keep the misbehaving tasks fast: each timeout costs 300 ms.
 const TESTKIT_TOML: &str = r#"
@@ -19,31 +20,13 @@ memory_mb = 32
 output_kb = 64
 "#;
 
-struct Home {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-}
-
 impl Home {
-    /// A home made by `baton init`, with fast settle/retry settings, `settings` replacing
-    /// top-level lines of baton.toml, `extra` appended, and testkit's `data`/`out` folders.
+    /// A home made by `baton init` (see `support::Home::init`), never pausing unless a test
+    /// says so, with testkit's `data`/`out` folders.
     fn new(settings: &[(&str, &str)], extra: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("home");
-        let h = Home { _dir: dir, root };
-        h.ok(&["init"]);
-        let toml_path = h.root.join("baton.toml");
-        let mut toml = std::fs::read_to_string(&toml_path).unwrap();
-        let mut all: Vec<(&str, &str)> =
-            vec![("settle_ms", "100"), ("reconcile_secs", "1"), ("base_ms", "20"), ("cap_ms", "100"), ("pause_after", "100")];
+        let mut all = vec![("pause_after", "100")];
         all.extend_from_slice(settings);
-        for (k, v) in all {
-            let start = toml.find(&format!("\n{k} = ")).unwrap_or_else(|| panic!("no {k} in baton.toml")) + 1;
-            let end = start + toml[start..].find('\n').unwrap();
-            toml.replace_range(start..end, &format!("{k} = {v}"));
-        }
-        toml.push_str(extra);
-        std::fs::write(&toml_path, toml).unwrap();
+        let h = Home::init(&all, extra);
         std::fs::create_dir_all(h.root.join("data")).unwrap();
         std::fs::create_dir_all(h.root.join("out")).unwrap();
         h
@@ -56,35 +39,11 @@ impl Home {
         h
     }
 
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.arg("--home").arg(&self.root).args(args).env_remove("BATON_FAILPOINT").env("BATON_LOG", "warn");
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> Output {
-        let out = self.run(args);
-        assert!(out.status.success(), "baton {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        out
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        serde_json::from_slice(&self.ok(args).stdout).unwrap()
-    }
-
     /// Writes a component somewhere outside the home and installs it from there.
     fn install_bytes(&self, label: &str, bytes: &[u8]) -> Value {
         let src = self.root.parent().unwrap().join(format!("{label}.wasm"));
         std::fs::write(&src, bytes).unwrap();
         self.json(&["plugin", "install", src.to_str().unwrap(), "--json"])
-    }
-
-    fn inbox(&self) -> PathBuf {
-        self.root.join("handoffs/baton/01_inbox")
     }
 
     fn plugins(&self) -> PathBuf {
@@ -96,29 +55,17 @@ impl Home {
         let body = json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
                           "from": "Tester-Agent", "title": format!("{plugin} {action} {id}"), "plugin": plugin,
                           "action": action, "params": params});
-        let tmp = self.root.join(".tmp-drop");
-        std::fs::write(&tmp, body.to_string()).unwrap();
-        std::fs::rename(&tmp, self.inbox().join(format!("20260118T070951Z__TASK__{id}__Tester-Agent.json"))).unwrap();
+        self.drop_file(format!("20260118T070951Z__TASK__{id}__Tester-Agent.json"), body.to_string());
     }
 
     /// Every RETURN for the test agent, by `in_reply_to`.
-    fn returns(&self) -> HashMap<String, Vec<Value>> {
-        let dir = self.root.join("handoffs/Tester-Agent/01_inbox");
-        let mut out: HashMap<String, Vec<Value>> = HashMap::new();
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if !name.contains("__RETURN__") || name.starts_with('.') {
-                continue;
-            }
-            let v: Value = serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
-            out.entry(v["in_reply_to"].as_str().unwrap().to_string()).or_default().push(v);
-        }
-        out
+    fn tester_returns(&self) -> HashMap<String, Vec<Value>> {
+        self.returns("Tester-Agent")
     }
 
     /// The single RETURN for `id`.
     fn ret(&self, id: &str) -> Value {
-        let all = self.returns();
+        let all = self.tester_returns();
         let r = all.get(id).unwrap_or_else(|| panic!("no RETURN for {id}; have {:?}", all.keys().collect::<Vec<_>>()));
         assert_eq!(r.len(), 1, "exactly one RETURN for {id}");
         r[0].clone()
@@ -131,7 +78,7 @@ impl Home {
     fn wait_for_return(&self, id: &str, limit: Duration) -> Value {
         let start = Instant::now();
         loop {
-            if let Some(r) = self.returns().get(id) {
+            if let Some(r) = self.tester_returns().get(id) {
                 return r[0].clone();
             }
             assert!(start.elapsed() < limit, "no RETURN for {id} within {limit:?}");

@@ -73,7 +73,7 @@ fn sniff(path: &Path, bytes: &[u8]) -> Result<(), PluginsError> {
     if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
         return Err(invalid(
             "not a WebAssembly file; a baton plugin is a component built with \
-             `cargo build --release --target wasm32-wasip2` (see "Write your own plugin" in the README)",
+             `cargo build --release --target wasm32-wasip2` (see Write your own plugin in the README)",
         ));
     }
     // Bytes 4..8: version and layer. Core modules are `01 00 00 00`; components `0d 00 01 00`.

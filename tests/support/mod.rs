@@ -1,0 +1,90 @@
+//! What every end-to-end test needs: a baton home in a temporary folder made by the real
+//! `baton init`, and ways to run the real binary on it and read what it wrote.
+#![allow(dead_code)] // each test target uses its own subset
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_baton");
+
+pub struct Home {
+    _dir: tempfile::TempDir,
+    pub root: PathBuf,
+}
+
+impl Home {
+    /// `baton init`, then fast settle/retry/reconcile settings, `settings` replacing top-level
+    /// `key = value` lines of baton.toml, and `extra` appended to it.
+    pub fn init(settings: &[(&str, &str)], extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("home");
+        let h = Home { _dir: dir, root };
+        h.ok(&["init"]);
+        let toml_path = h.root.join("baton.toml");
+        let mut toml = std::fs::read_to_string(&toml_path).unwrap();
+        let mut all: Vec<(&str, &str)> =
+            vec![("settle_ms", "100"), ("reconcile_secs", "1"), ("base_ms", "20"), ("cap_ms", "100")];
+        all.extend_from_slice(settings);
+        for (k, v) in all {
+            let start = toml.find(&format!("\n{k} = ")).unwrap_or_else(|| panic!("no {k} in baton.toml")) + 1;
+            let end = start + toml[start..].find('\n').unwrap();
+            toml.replace_range(start..end, &format!("{k} = {v}"));
+        }
+        toml.push_str(extra);
+        std::fs::write(&toml_path, toml).unwrap();
+        h
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--home").arg(&self.root).args(args).env_remove("BATON_FAILPOINT").env("BATON_LOG", "warn");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    pub fn ok(&self, args: &[&str]) -> Output {
+        let out = self.run(args);
+        assert!(out.status.success(), "baton {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        out
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_slice(&self.ok(args).stdout).unwrap()
+    }
+
+    pub fn dir(&self, agent: &str, sub: &str) -> PathBuf {
+        self.root.join("handoffs").join(agent).join(sub)
+    }
+
+    pub fn inbox(&self) -> PathBuf {
+        self.dir("baton", "01_inbox")
+    }
+
+    /// Drops a file into baton's inbox atomically (temp name outside it, then rename).
+    pub fn drop_file(&self, name: impl AsRef<OsStr>, bytes: impl AsRef<[u8]>) {
+        let tmp = self.root.join(".tmp-drop");
+        std::fs::write(&tmp, bytes).unwrap();
+        std::fs::rename(&tmp, self.inbox().join(name.as_ref())).unwrap();
+    }
+
+    /// Every RETURN in an agent's inbox, by `in_reply_to`.
+    pub fn returns(&self, agent: &str) -> HashMap<String, Vec<Value>> {
+        let mut out: HashMap<String, Vec<Value>> = HashMap::new();
+        for e in std::fs::read_dir(self.dir(agent, "01_inbox")).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !name.contains("__RETURN__") || name.starts_with('.') {
+                continue;
+            }
+            let v: Value = serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
+            out.entry(v["in_reply_to"].as_str().unwrap().to_string()).or_default().push(v);
+        }
+        out
+    }
+}
