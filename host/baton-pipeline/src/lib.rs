@@ -1,14 +1,18 @@
 //! The handoff pipeline: everything between a file landing in baton's inbox and its RETURN.
 //!
 //! Data flow: [`watch`] (notify + periodic reconcile) → [`pipeline`] (claims, ledger,
-//! runtime, RETURN, filing). [`claims`] and [`fsops`] hold the crash-safety mechanisms;
-//! [`returns`] builds what baton writes; [`plugins`] loads installed components.
+//! runtime, RETURN, filing; `intake` decides what each claimed file is). [`claims`] and
+//! [`fsops`] hold the crash-safety mechanisms; [`returns`] builds what baton writes;
+//! [`plugins`] installs and loads components; [`audit`] drives the plans audits; `manual`
+//! holds `baton run` and `baton retry`.
 
 pub mod audit;
 pub mod claims;
 pub mod config;
 pub mod failpoint;
 pub mod fsops;
+mod intake;
+mod manual;
 pub mod pipeline;
 pub mod plugins;
 pub mod returns;

@@ -22,11 +22,12 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{json, Value};
 use tracing::{info, info_span, warn, Instrument};
 
-use baton_handoff::{names, schema, stamp, Body, ErrorCode, PluginRef, ReturnBody, Status, TaskBody};
+use baton_handoff::{names, schema, stamp, ErrorCode, PluginRef, Status, TaskBody};
 use baton_ledger::{Ledger, Observed, TaskRow};
 use baton_runtime::{Execution, RunError, Runtime, TaskInput};
 
 use crate::claims::{Claim, Claims};
+use crate::intake::{observed, prepare};
 use crate::config::{Config, Paths};
 use crate::returns::{self, Answer};
 use crate::{failpoint, fsops, PipelineError};
@@ -46,9 +47,9 @@ pub struct Summary {
 }
 
 pub struct Pipeline {
-    cfg: Config,
-    paths: Paths,
-    ledger: SharedLedger,
+    pub(crate) cfg: Config,
+    pub(crate) paths: Paths,
+    pub(crate) ledger: SharedLedger,
     runtime: Arc<Runtime>,
     claims: Claims,
     /// Inbox files that do not parse yet: (size, mtime) and since when they were stable.
@@ -73,7 +74,7 @@ pub struct Health {
 pub const HEALTH_NS: &str = "baton.health";
 
 /// One claim, once parsed and checked against the ledger.
-enum Prepared {
+pub(crate) enum Prepared {
     /// Refused without running; RETURN to `reply` if known.
     Refuse { code: ErrorCode, message: String, reply: Option<String>, task: Option<TaskBody> },
     /// A sync tool's conflict copy: filed with the reason, no RETURN.
@@ -91,17 +92,17 @@ enum Prepared {
 }
 
 /// A claim on its way through the batch.
-struct Item {
-    claim: Claim,
-    prepared: Prepared,
-    answer: Option<Answer>,
-    exec_logs: Vec<baton_runtime::LogLine>,
-    follow_ups: Vec<baton_runtime::FollowUp>,
-    retry: Option<Duration>,
-    started: Option<Instant>,
+pub(crate) struct Item {
+    pub(crate) claim: Claim,
+    pub(crate) prepared: Prepared,
+    pub(crate) answer: Option<Answer>,
+    pub(crate) exec_logs: Vec<baton_runtime::LogLine>,
+    pub(crate) follow_ups: Vec<baton_runtime::FollowUp>,
+    pub(crate) retry: Option<Duration>,
+    pub(crate) started: Option<Instant>,
     /// Where the original goes, decided when the outputs are written.
-    dest: Option<(PathBuf, OsString)>,
-    return_name: Option<String>,
+    pub(crate) dest: Option<(PathBuf, OsString)>,
+    pub(crate) return_name: Option<String>,
 }
 
 impl Pipeline {
@@ -337,7 +338,7 @@ impl Pipeline {
     }
 
     /// Runs every `Run` item concurrently (one tokio task each, bounded by the core count).
-    async fn run_all(&mut self, items: &mut [Item]) {
+    pub(crate) async fn run_all(&mut self, items: &mut [Item]) {
         let parallel = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let limiter = Arc::new(tokio::sync::Semaphore::new(parallel));
         let mut set = tokio::task::JoinSet::new();
@@ -648,33 +649,6 @@ fn file_title(claim: &Claim) -> String {
     names::parse_file_name(&name).map(|p| p.slug.replace('-', " ")).unwrap_or_else(|| name.into_owned())
 }
 
-fn observed(agent: &str, file: &str, body: &Body) -> Observed {
-    match body {
-        Body::Task(t) => Observed {
-            agent: agent.into(),
-            file_name: file.into(),
-            kind: "task".into(),
-            id: t.id.clone(),
-            in_reply_to: None,
-            sender: t.from.clone(),
-            recipient: t.to.clone().or_else(|| Some(agent.into())),
-            title: t.title.clone(),
-            created_at: t.created_at.clone(),
-        },
-        Body::Return(r) => Observed {
-            agent: agent.into(),
-            file_name: file.into(),
-            kind: "return".into(),
-            id: r.id.clone(),
-            in_reply_to: Some(r.in_reply_to.clone()),
-            sender: r.from.clone(),
-            recipient: r.to.clone(),
-            title: r.title.clone(),
-            created_at: r.created_at.clone(),
-        },
-    }
-}
-
 /// The error code for a failed run.
 pub fn error_code(e: &RunError) -> ErrorCode {
     match e {
@@ -687,132 +661,6 @@ pub fn error_code(e: &RunError) -> ErrorCode {
         RunError::Trap(_) => ErrorCode::Trap,
         RunError::OutputTooLarge { .. } => ErrorCode::OutputTooLarge,
     }
-}
-
-/// Step 2 for one claim: read it (never following a symlink), parse, validate, and check the
-/// ledger for its id.
-fn prepare(cfg: &Config, claim: &Claim, b: &baton_ledger::Batch<'_>) -> Result<Prepared, baton_ledger::LedgerError> {
-    let original = claim.original.to_string_lossy().into_owned();
-    let file_agent = claim.original.to_str().and_then(names::agent_of_file_name).map(str::to_string);
-    let refuse = |code, message: String| Prepared::Refuse { code, message, reply: file_agent.clone(), task: None };
-    if let names::Entry::SyncConflict(reason) = names::classify(claim.original.as_bytes()) {
-        return Ok(Prepared::Conflict(reason));
-    }
-    let meta = match std::fs::symlink_metadata(&claim.path) {
-        Ok(m) => m,
-        Err(e) => return Ok(refuse(ErrorCode::Internal, format!("cannot stat the claimed file: {e}"))),
-    };
-    if meta.file_type().is_symlink() {
-        return Ok(refuse(ErrorCode::NotAFile, "the inbox entry is a symlink; baton never follows links (copy the file in instead)".into()));
-    }
-    if !meta.is_file() {
-        return Ok(refuse(ErrorCode::NotAFile, "the inbox entry is not a regular file".into()));
-    }
-    if claim.original.to_str().is_none() {
-        return Ok(Prepared::Refuse {
-            code: ErrorCode::InvalidName,
-            message: format!("the file name {original:?} is not valid UTF-8; rename it"),
-            reply: None,
-            task: None,
-        });
-    }
-    if meta.len() > cfg.max_file_bytes {
-        return Ok(refuse(
-            ErrorCode::TooLarge,
-            format!("{} bytes is over the {} byte cap (max_file_bytes in baton.toml); the file was not read", meta.len(), cfg.max_file_bytes),
-        ));
-    }
-    let bytes = match std::fs::read(&claim.path) {
-        Ok(b) => b,
-        Err(e) => return Ok(refuse(ErrorCode::Internal, format!("cannot read the claimed file: {e}"))),
-    };
-    let (body, value) = match schema::parse(&bytes) {
-        Ok(p) => p,
-        Err(invalid) => {
-            // The body may still name a valid sender even if something else is wrong.
-            let from = serde_json::from_slice::<Value>(&bytes)
-                .ok()
-                .and_then(|v| v.get("from").and_then(Value::as_str).map(str::to_string))
-                .filter(|f| names::is_valid_name(f));
-            return Ok(Prepared::Refuse { code: invalid.code, message: invalid.message, reply: from.or(file_agent), task: None });
-        }
-    };
-    let task = match body {
-        Body::Return(r) => {
-            b.event(&r.in_reply_to, &stamp::rfc3339(stamp::now()), "reply_received", &json!({"return": r.id, "status": r.status, "file": original}))?;
-            b.observe(&observed(&cfg.agent, &original, &Body::Return(r.clone())), &stamp::rfc3339(stamp::now()))?;
-            return Ok(Prepared::Reply);
-        }
-        Body::Task(t) => t,
-    };
-    let hash = schema::content_hash(&value);
-    let now = stamp::rfc3339(stamp::now());
-    match b.task(&task.id)? {
-        Some(row) if row.claim == claim.key() => {
-            if matches!(row.state.as_str(), "completed" | "failed" | "rejected") {
-                return Ok(Prepared::Finished(row));
-            }
-            // Resumed after a crash or a retry delay: carry the earlier attempts' errors.
-            let history = b
-                .events(&task.id)?
-                .into_iter()
-                .filter(|e| e.event == "attempt_failed")
-                .map(|e| e.detail)
-                .collect();
-            return Ok(Prepared::Run { attempt: row.attempts + 1, task, history });
-        }
-        Some(row) if row.state == "retry_requested" && row.content_hash == hash => {
-            // `baton retry`: a fresh run with a fresh budget of attempts, under this claim.
-            b.reclaim(&task.id, &claim.key())?;
-            b.event(&task.id, &now, "claimed", &json!({"file": original, "claim": claim.key(), "retry": true}))?;
-            return Ok(Prepared::Run { task, attempt: 1, history: Vec::new() });
-        }
-        Some(row) if row.content_hash == hash => {
-            b.event(&task.id, &now, "duplicate", &json!({"file": original, "first_file": row.file_name}))?;
-            return Ok(Prepared::Duplicate);
-        }
-        Some(row) => {
-            let message = format!(
-                "id {:?} was already used by {} with different content; give this handoff a new id",
-                task.id, row.file_name
-            );
-            b.event(&task.id, &now, "duplicate_id", &json!({"file": original}))?;
-            return Ok(Prepared::Refuse { code: ErrorCode::DuplicateId, message, reply: Some(task.reply_agent().into()), task: Some(task) });
-        }
-        None => {}
-    }
-    b.insert_task(&TaskRow {
-        id: task.id.clone(),
-        content_hash: hash,
-        claim: claim.key(),
-        file_name: original.clone(),
-        sender: task.from.clone(),
-        reply_to: task.reply_agent().into(),
-        plugin: task.plugin.clone(),
-        action: task.action.clone(),
-        title: task.title.clone(),
-        state: "claimed".into(),
-        error_code: None,
-        error_message: None,
-        attempts: 0,
-        return_name: None,
-        claimed_at: now.clone(),
-        finished_at: None,
-        duration_ms: None,
-    })?;
-    b.event(&task.id, &now, "claimed", &json!({"file": original, "claim": claim.key()}))?;
-    if let Some(to) = task.to.clone() {
-        if to != cfg.agent {
-            return Ok(Prepared::Route(task));
-        }
-        return Ok(Prepared::Refuse {
-            code: ErrorCode::Misrouted,
-            message: "a TASK for baton names `plugin`, `action` and `params`, not `to`".into(),
-            reply: Some(task.reply_agent().into()),
-            task: Some(task),
-        });
-    }
-    Ok(Prepared::Run { task, attempt: 1, history: Vec::new() })
 }
 
 /// Step 5 for one item.
@@ -858,99 +706,4 @@ fn record(b: &baton_ledger::Batch<'_>, item: &Item) -> Result<(), baton_ledger::
         &json!({"return": item.return_name, "error": answer.error, "summary": answer.summary, "duration_ms": ms}),
     )?;
     Ok(())
-}
-
-impl Pipeline {
-    /// Runs one handoff file in place and returns its RETURN body, without moving or writing
-    /// any file and without touching the ledger (`baton run`).
-    pub async fn run_detached(&mut self, file: &Path) -> Result<ReturnBody, PipelineError> {
-        let bytes = std::fs::read(file).map_err(|e| PipelineError::io(file, e))?;
-        let original = file.file_name().unwrap_or_default().to_owned();
-        let claim = Claim {
-            path: file.to_path_buf(),
-            id: crate::claims::new_claim_id(),
-            original,
-        };
-        let (prepared, reply) = match schema::parse(&bytes) {
-            Err(invalid) => (Prepared::Refuse { code: invalid.code, message: invalid.message, reply: None, task: None }, None),
-            Ok((Body::Return(_), _)) => (
-                Prepared::Refuse { code: ErrorCode::Invalid, message: "this is a RETURN; only a TASK can be run".into(), reply: None, task: None },
-                None,
-            ),
-            Ok((Body::Task(t), _)) if t.plugin.is_none() => {
-                let reply = Some(t.reply_agent().to_string());
-                (Prepared::Refuse { code: ErrorCode::Misrouted, message: "this TASK is for another agent (`to`), not for a plugin".into(), reply: reply.clone(), task: Some(t) }, reply)
-            }
-            Ok((Body::Task(t), _)) => {
-                let reply = Some(t.reply_agent().to_string());
-                (Prepared::Run { task: t, attempt: 1, history: vec![] }, reply)
-            }
-        };
-        let mut items = [Item {
-            claim,
-            prepared,
-            answer: None,
-            exec_logs: vec![],
-            follow_ups: vec![],
-            retry: None,
-            started: None,
-            dest: None,
-            return_name: None,
-        }];
-        loop {
-            self.run_all(&mut items).await;
-            match items[0].retry.take() {
-                Some(delay) => {
-                    tokio::time::sleep(delay).await;
-                    if let Prepared::Run { attempt, .. } = &mut items[0].prepared {
-                        *attempt += 1;
-                    }
-                }
-                None => break,
-            }
-        }
-        let item = &items[0];
-        let task = match &item.prepared {
-            Prepared::Run { task, .. } => Some(task),
-            Prepared::Refuse { task, .. } => task.as_ref(),
-            _ => None,
-        };
-        let answer = match (&item.prepared, &item.answer) {
-            (_, Some(a)) => a.clone(),
-            (Prepared::Refuse { code, message, .. }, None) => Answer::refused(*code, message.clone()),
-            _ => Answer::refused(ErrorCode::Internal, "no answer"),
-        };
-        let title = task.map(|t| t.title.clone()).unwrap_or_else(|| item.claim.original.to_string_lossy().into_owned());
-        let in_reply_to = task.map(|t| t.id.clone()).unwrap_or_else(|| item.claim.original.to_string_lossy().into_owned());
-        let to = reply.unwrap_or_else(|| "unknown".into());
-        Ok(returns::return_body(
-            &item.claim, &self.cfg.agent, &to, &in_reply_to, &title,
-            task.and_then(|t| t.correlation_id.as_deref()), &answer,
-        ))
-    }
-
-    /// Moves a failed handoff back into the inbox and lets its id run again (`baton retry`).
-    /// Returns the inbox path it was moved to.
-    pub fn retry(&mut self, id: &str) -> Result<Option<PathBuf>, PipelineError> {
-        let failed = self.paths.failed(&self.cfg.agent);
-        let Ok(entries) = std::fs::read_dir(&failed) else { return Ok(None) };
-        for e in entries.flatten() {
-            let name = e.file_name();
-            let Some(n) = name.to_str() else { continue };
-            if !n.ends_with(".json") || n.ends_with(".error.json") {
-                continue;
-            }
-            let Ok(bytes) = std::fs::read(e.path()) else { continue };
-            let Ok(v) = serde_json::from_slice::<Value>(&bytes) else { continue };
-            if v.get("id").and_then(Value::as_str) != Some(id) {
-                continue;
-            }
-            let inbox = self.paths.inbox(&self.cfg.agent);
-            self.ledger.lock().unwrap_or_else(|e| e.into_inner()).request_retry(id)?;
-            let to = fsops::move_into(&e.path(), &inbox, &name).map_err(|err| PipelineError::io(&e.path(), err))?;
-            fsops::sync_dir(&inbox).map_err(|err| PipelineError::io(&inbox, err))?;
-            return Ok(Some(to));
-        }
-        Ok(None)
-    }
 }

@@ -1,0 +1,167 @@
+//! Step 2 of the pipeline: what a claimed file is. Reads it (never following a symlink),
+//! parses and validates it, and checks its id against the ledger, all inside the batch's
+//! transaction, which is where duplicate ids between processes sharing a state are caught.
+use std::os::unix::ffi::OsStrExt;
+
+use serde_json::{json, Value};
+
+use baton_handoff::{names, schema, stamp, Body, ErrorCode};
+use baton_ledger::{Observed, TaskRow};
+
+use crate::claims::Claim;
+use crate::config::Config;
+use crate::pipeline::Prepared;
+
+/// Step 2 for one claim: read it (never following a symlink), parse, validate, and check the
+/// ledger for its id.
+pub(crate) fn prepare(cfg: &Config, claim: &Claim, b: &baton_ledger::Batch<'_>) -> Result<Prepared, baton_ledger::LedgerError> {
+    let original = claim.original.to_string_lossy().into_owned();
+    let file_agent = claim.original.to_str().and_then(names::agent_of_file_name).map(str::to_string);
+    let refuse = |code, message: String| Prepared::Refuse { code, message, reply: file_agent.clone(), task: None };
+    if let names::Entry::SyncConflict(reason) = names::classify(claim.original.as_bytes()) {
+        return Ok(Prepared::Conflict(reason));
+    }
+    let meta = match std::fs::symlink_metadata(&claim.path) {
+        Ok(m) => m,
+        Err(e) => return Ok(refuse(ErrorCode::Internal, format!("cannot stat the claimed file: {e}"))),
+    };
+    if meta.file_type().is_symlink() {
+        return Ok(refuse(ErrorCode::NotAFile, "the inbox entry is a symlink; baton never follows links (copy the file in instead)".into()));
+    }
+    if !meta.is_file() {
+        return Ok(refuse(ErrorCode::NotAFile, "the inbox entry is not a regular file".into()));
+    }
+    if claim.original.to_str().is_none() {
+        return Ok(Prepared::Refuse {
+            code: ErrorCode::InvalidName,
+            message: format!("the file name {original:?} is not valid UTF-8; rename it"),
+            reply: None,
+            task: None,
+        });
+    }
+    if meta.len() > cfg.max_file_bytes {
+        return Ok(refuse(
+            ErrorCode::TooLarge,
+            format!("{} bytes is over the {} byte cap (max_file_bytes in baton.toml); the file was not read", meta.len(), cfg.max_file_bytes),
+        ));
+    }
+    let bytes = match std::fs::read(&claim.path) {
+        Ok(b) => b,
+        Err(e) => return Ok(refuse(ErrorCode::Internal, format!("cannot read the claimed file: {e}"))),
+    };
+    let (body, value) = match schema::parse(&bytes) {
+        Ok(p) => p,
+        Err(invalid) => {
+            // The body may still name a valid sender even if something else is wrong.
+            let from = serde_json::from_slice::<Value>(&bytes)
+                .ok()
+                .and_then(|v| v.get("from").and_then(Value::as_str).map(str::to_string))
+                .filter(|f| names::is_valid_name(f));
+            return Ok(Prepared::Refuse { code: invalid.code, message: invalid.message, reply: from.or(file_agent), task: None });
+        }
+    };
+    let task = match body {
+        Body::Return(r) => {
+            b.event(&r.in_reply_to, &stamp::rfc3339(stamp::now()), "reply_received", &json!({"return": r.id, "status": r.status, "file": original}))?;
+            b.observe(&observed(&cfg.agent, &original, &Body::Return(r.clone())), &stamp::rfc3339(stamp::now()))?;
+            return Ok(Prepared::Reply);
+        }
+        Body::Task(t) => t,
+    };
+    let hash = schema::content_hash(&value);
+    let now = stamp::rfc3339(stamp::now());
+    match b.task(&task.id)? {
+        Some(row) if row.claim == claim.key() => {
+            if matches!(row.state.as_str(), "completed" | "failed" | "rejected") {
+                return Ok(Prepared::Finished(row));
+            }
+            // Resumed after a crash or a retry delay: carry the earlier attempts' errors.
+            let history = b
+                .events(&task.id)?
+                .into_iter()
+                .filter(|e| e.event == "attempt_failed")
+                .map(|e| e.detail)
+                .collect();
+            return Ok(Prepared::Run { attempt: row.attempts + 1, task, history });
+        }
+        Some(row) if row.state == "retry_requested" && row.content_hash == hash => {
+            // `baton retry`: a fresh run with a fresh budget of attempts, under this claim.
+            b.reclaim(&task.id, &claim.key())?;
+            b.event(&task.id, &now, "claimed", &json!({"file": original, "claim": claim.key(), "retry": true}))?;
+            return Ok(Prepared::Run { task, attempt: 1, history: Vec::new() });
+        }
+        Some(row) if row.content_hash == hash => {
+            b.event(&task.id, &now, "duplicate", &json!({"file": original, "first_file": row.file_name}))?;
+            return Ok(Prepared::Duplicate);
+        }
+        Some(row) => {
+            let message = format!(
+                "id {:?} was already used by {} with different content; give this handoff a new id",
+                task.id, row.file_name
+            );
+            b.event(&task.id, &now, "duplicate_id", &json!({"file": original}))?;
+            return Ok(Prepared::Refuse { code: ErrorCode::DuplicateId, message, reply: Some(task.reply_agent().into()), task: Some(task) });
+        }
+        None => {}
+    }
+    b.insert_task(&TaskRow {
+        id: task.id.clone(),
+        content_hash: hash,
+        claim: claim.key(),
+        file_name: original.clone(),
+        sender: task.from.clone(),
+        reply_to: task.reply_agent().into(),
+        plugin: task.plugin.clone(),
+        action: task.action.clone(),
+        title: task.title.clone(),
+        state: "claimed".into(),
+        error_code: None,
+        error_message: None,
+        attempts: 0,
+        return_name: None,
+        claimed_at: now.clone(),
+        finished_at: None,
+        duration_ms: None,
+    })?;
+    b.event(&task.id, &now, "claimed", &json!({"file": original, "claim": claim.key()}))?;
+    if let Some(to) = task.to.clone() {
+        if to != cfg.agent {
+            return Ok(Prepared::Route(task));
+        }
+        return Ok(Prepared::Refuse {
+            code: ErrorCode::Misrouted,
+            message: "a TASK for baton names `plugin`, `action` and `params`, not `to`".into(),
+            reply: Some(task.reply_agent().into()),
+            task: Some(task),
+        });
+    }
+    Ok(Prepared::Run { task, attempt: 1, history: Vec::new() })
+}
+
+pub(crate) fn observed(agent: &str, file: &str, body: &Body) -> Observed {
+    match body {
+        Body::Task(t) => Observed {
+            agent: agent.into(),
+            file_name: file.into(),
+            kind: "task".into(),
+            id: t.id.clone(),
+            in_reply_to: None,
+            sender: t.from.clone(),
+            recipient: t.to.clone().or_else(|| Some(agent.into())),
+            title: t.title.clone(),
+            created_at: t.created_at.clone(),
+        },
+        Body::Return(r) => Observed {
+            agent: agent.into(),
+            file_name: file.into(),
+            kind: "return".into(),
+            id: r.id.clone(),
+            in_reply_to: Some(r.in_reply_to.clone()),
+            sender: r.from.clone(),
+            recipient: r.to.clone(),
+            title: r.title.clone(),
+            created_at: r.created_at.clone(),
+        },
+    }
+}
+

@@ -1,0 +1,107 @@
+//! The commands a person runs by hand: `baton run FILE` (one handoff, in place, nothing
+//! moved or recorded) and `baton retry ID` (a failed handoff back into the inbox).
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use baton_handoff::{schema, Body, ErrorCode, ReturnBody};
+
+use crate::claims::Claim;
+use crate::pipeline::{Item, Prepared};
+use crate::returns::{self, Answer};
+use crate::{fsops, Pipeline, PipelineError};
+
+impl Pipeline {
+    /// Runs one handoff file in place and returns its RETURN body, without moving or writing
+    /// any file and without touching the ledger (`baton run`).
+    pub async fn run_detached(&mut self, file: &Path) -> Result<ReturnBody, PipelineError> {
+        let bytes = std::fs::read(file).map_err(|e| PipelineError::io(file, e))?;
+        let original = file.file_name().unwrap_or_default().to_owned();
+        let claim = Claim {
+            path: file.to_path_buf(),
+            id: crate::claims::new_claim_id(),
+            original,
+        };
+        let (prepared, reply) = match schema::parse(&bytes) {
+            Err(invalid) => (Prepared::Refuse { code: invalid.code, message: invalid.message, reply: None, task: None }, None),
+            Ok((Body::Return(_), _)) => (
+                Prepared::Refuse { code: ErrorCode::Invalid, message: "this is a RETURN; only a TASK can be run".into(), reply: None, task: None },
+                None,
+            ),
+            Ok((Body::Task(t), _)) if t.plugin.is_none() => {
+                let reply = Some(t.reply_agent().to_string());
+                (Prepared::Refuse { code: ErrorCode::Misrouted, message: "this TASK is for another agent (`to`), not for a plugin".into(), reply: reply.clone(), task: Some(t) }, reply)
+            }
+            Ok((Body::Task(t), _)) => {
+                let reply = Some(t.reply_agent().to_string());
+                (Prepared::Run { task: t, attempt: 1, history: vec![] }, reply)
+            }
+        };
+        let mut items = [Item {
+            claim,
+            prepared,
+            answer: None,
+            exec_logs: vec![],
+            follow_ups: vec![],
+            retry: None,
+            started: None,
+            dest: None,
+            return_name: None,
+        }];
+        loop {
+            self.run_all(&mut items).await;
+            match items[0].retry.take() {
+                Some(delay) => {
+                    tokio::time::sleep(delay).await;
+                    if let Prepared::Run { attempt, .. } = &mut items[0].prepared {
+                        *attempt += 1;
+                    }
+                }
+                None => break,
+            }
+        }
+        let item = &items[0];
+        let task = match &item.prepared {
+            Prepared::Run { task, .. } => Some(task),
+            Prepared::Refuse { task, .. } => task.as_ref(),
+            _ => None,
+        };
+        let answer = match (&item.prepared, &item.answer) {
+            (_, Some(a)) => a.clone(),
+            (Prepared::Refuse { code, message, .. }, None) => Answer::refused(*code, message.clone()),
+            _ => Answer::refused(ErrorCode::Internal, "no answer"),
+        };
+        let title = task.map(|t| t.title.clone()).unwrap_or_else(|| item.claim.original.to_string_lossy().into_owned());
+        let in_reply_to = task.map(|t| t.id.clone()).unwrap_or_else(|| item.claim.original.to_string_lossy().into_owned());
+        let to = reply.unwrap_or_else(|| "unknown".into());
+        Ok(returns::return_body(
+            &item.claim, &self.cfg.agent, &to, &in_reply_to, &title,
+            task.and_then(|t| t.correlation_id.as_deref()), &answer,
+        ))
+    }
+
+    /// Moves a failed handoff back into the inbox and lets its id run again (`baton retry`).
+    /// Returns the inbox path it was moved to.
+    pub fn retry(&mut self, id: &str) -> Result<Option<PathBuf>, PipelineError> {
+        let failed = self.paths.failed(&self.cfg.agent);
+        let Ok(entries) = std::fs::read_dir(&failed) else { return Ok(None) };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(n) = name.to_str() else { continue };
+            if !n.ends_with(".json") || n.ends_with(".error.json") {
+                continue;
+            }
+            let Ok(bytes) = std::fs::read(e.path()) else { continue };
+            let Ok(v) = serde_json::from_slice::<Value>(&bytes) else { continue };
+            if v.get("id").and_then(Value::as_str) != Some(id) {
+                continue;
+            }
+            let inbox = self.paths.inbox(&self.cfg.agent);
+            self.ledger.lock().unwrap_or_else(|e| e.into_inner()).request_retry(id)?;
+            let to = fsops::move_into(&e.path(), &inbox, &name).map_err(|err| PipelineError::io(&e.path(), err))?;
+            fsops::sync_dir(&inbox).map_err(|err| PipelineError::io(&inbox, err))?;
+            return Ok(Some(to));
+        }
+        Ok(None)
+    }
+}
