@@ -116,7 +116,7 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
     }
     if !recent.is_empty() {
         println!("\nrecent executions:");
-        println!("  {:<28} {:<10} {:>9}  {:<18} {}", "id", "state", "ms", "error", "title");
+        println!("  {:<28} {:<10} {:>9}  {:<18} title", "id", "state", "ms", "error");
         for r in &recent {
             println!(
                 "  {:<28} {:<10} {:>9.1}  {:<18} {}",

@@ -59,11 +59,10 @@ pub fn validate(value: &Value) -> Result<(), Invalid> {
         })
         .collect();
     if errors.is_empty() {
-        if let Some(ts) = value.get("created_at").and_then(Value::as_str) {
-            if crate::stamp::parse_rfc3339(ts).is_none() {
+        if let Some(ts) = value.get("created_at").and_then(Value::as_str)
+            && crate::stamp::parse_rfc3339(ts).is_none() {
                 return Err(Invalid::new(format!("/created_at: {ts:?} is not an RFC 3339 date-time")));
             }
-        }
         return Ok(());
     }
     let mut message = format!("does not match the handoff schema ({}): {}", crate::SCHEMA_ID, errors.join("; "));

@@ -19,10 +19,9 @@ fn target() -> &'static Option<(String, u32)> {
 /// Passes the named point; dies here if the environment says so.
 pub fn hit(name: &str) {
     static COUNT: AtomicU32 = AtomicU32::new(0);
-    if let Some((target, n)) = target() {
-        if target == name && COUNT.fetch_add(1, Ordering::Relaxed) + 1 >= *n {
+    if let Some((target, n)) = target()
+        && target == name && COUNT.fetch_add(1, Ordering::Relaxed) + 1 >= *n {
             tracing::warn!(failpoint = name, "failpoint: killing this process");
             let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
         }
-    }
 }

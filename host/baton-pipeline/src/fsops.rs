@@ -35,7 +35,7 @@ pub fn create_new(path: &Path, bytes: &[u8], sync: bool) -> io::Result<bool> {
                 Err(e) => Err(e.into()),
             }
         }
-        Err(e) if matches!(e, rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::ISDIR | rustix::io::Errno::INVAL) => {
+        Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::ISDIR | rustix::io::Errno::INVAL) => {
             create_with_temp_name(path, dir, bytes, sync)
         }
         Err(e) => Err(e.into()),
