@@ -37,17 +37,7 @@ impl Pipeline {
                 (Prepared::Run { task: t, attempt: 1, history: vec![] }, reply)
             }
         };
-        let mut items = [Item {
-            claim,
-            prepared,
-            answer: None,
-            exec_logs: vec![],
-            follow_ups: vec![],
-            retry: None,
-            started: None,
-            dest: None,
-            return_name: None,
-        }];
+        let mut items = [Item::new(claim, prepared)];
         loop {
             self.run_all(&mut items).await;
             match items[0].retry.take() {

@@ -105,6 +105,22 @@ pub(crate) struct Item {
     pub(crate) return_name: Option<String>,
 }
 
+impl Item {
+    pub(crate) fn new(claim: Claim, prepared: Prepared) -> Self {
+        Item {
+            claim,
+            prepared,
+            answer: None,
+            exec_logs: vec![],
+            follow_ups: vec![],
+            retry: None,
+            started: None,
+            dest: None,
+            return_name: None,
+        }
+    }
+}
+
 impl Pipeline {
     pub fn new(cfg: Config, paths: Paths, ledger: SharedLedger, runtime: Arc<Runtime>) -> Result<Self, PipelineError> {
         let me = &cfg.agent;
@@ -241,17 +257,7 @@ impl Pipeline {
                     .into_iter()
                     .map(|claim| {
                         let prepared = prepare(cfg, &claim, b)?;
-                        Ok(Item {
-                            claim,
-                            prepared,
-                            answer: None,
-                            exec_logs: vec![],
-                            follow_ups: vec![],
-                            retry: None,
-                            started: None,
-                            dest: None,
-                            return_name: None,
-                        })
+                        Ok(Item::new(claim, prepared))
                     })
                     .collect::<Result<Vec<_>, baton_ledger::LedgerError>>()
             })?
