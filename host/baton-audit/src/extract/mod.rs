@@ -459,6 +459,20 @@ pub fn strip_code_spans(line: &str) -> String {
     out
 }
 
+/// The lines of a plan outside ``` / ~~~ code fences, with their 1-based numbers (the fence
+/// lines themselves are skipped too): examples in fences promise nothing.
+pub(crate) fn unfenced_lines(content: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut in_fence = false;
+    content.lines().enumerate().filter_map(move |(i, line)| {
+        let t = line.trim_start();
+        if t.starts_with("```") || t.starts_with("~~~") {
+            in_fence = !in_fence;
+            return None;
+        }
+        (!in_fence).then_some((i + 1, line))
+    })
+}
+
 fn push_unique(v: &mut Vec<String>, p: String) {
     if !v.contains(&p) {
         v.push(p);

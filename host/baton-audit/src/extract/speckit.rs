@@ -46,17 +46,8 @@ pub fn parse(content: &str) -> Extracted {
     let mut phase: Option<String> = None;
     let mut heading = String::from("General");
     let mut current: Option<usize> = None; // index into out.tasks for continuation lines
-    let mut in_fence = false;
-    for (i, line) in content.lines().enumerate() {
-        let no = i + 1;
+    for (no, line) in super::unfenced_lines(content) {
         let t = line.trim_start();
-        if t.starts_with("```") || t.starts_with("~~~") {
-            in_fence = !in_fence;
-            continue;
-        }
-        if in_fence {
-            continue;
-        }
         if t.starts_with('#') {
             let level = t.chars().take_while(|&c| c == '#').count();
             let title = clean_label(t[level..].trim());
