@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 
 use baton_pipeline::plugins::{self, PluginReport};
 use baton_pipeline::{Config, Paths};
-use baton_runtime::{KvStore, Runtime, RuntimeConfig};
+use baton_runtime::{NoKv, Runtime, RuntimeConfig};
 
 use crate::Ctx;
 
@@ -40,16 +40,6 @@ pub enum PluginCommand {
     Remove { name: String },
 }
 
-/// `describe` and `handle` of a plugin being checked never reach the state database.
-struct NoKv;
-
-impl KvStore for NoKv {
-    fn get(&self, _: &str, _: &str) -> Option<String> {
-        None
-    }
-    fn set(&self, _: &str, _: &str, _: &str) {}
-    fn delete(&self, _: &str, _: &str) {}
-}
 
 pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
     let cfg = Config::load(&ctx.home)?;
@@ -57,7 +47,8 @@ pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         // The same compiled-component cache as `baton serve`: installing a plugin also
-        // compiles it for the host, so the next start does not.
+        // compiles it for the host, so the next start does not. A plugin being checked calls
+        // `describe` only, and never reaches the state database (NoKv).
         let runtime = Runtime::new(RuntimeConfig { cache_dir: Some(paths.cache()), lock_dir: paths.locks() }, Arc::new(NoKv))?;
         match cmd {
             PluginCommand::Install { path, force, json } => install(&runtime, &cfg, &paths, &path, force, json).await,

@@ -13,17 +13,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use baton_runtime::{Allocator, Budget, EngineOptions, KvStore, Runtime, RuntimeConfig, TaskInput};
+use baton_runtime::{Allocator, Budget, EngineOptions, NoKv, Runtime, RuntimeConfig, TaskInput};
 
-struct NoKv;
-
-impl KvStore for NoKv {
-    fn get(&self, _: &str, _: &str) -> Option<String> {
-        None
-    }
-    fn set(&self, _: &str, _: &str, _: &str) {}
-    fn delete(&self, _: &str, _: &str) {}
-}
 
 fn runtime(dir: &Path, allocator: Allocator, cache: bool) -> Runtime {
     let cfg = RuntimeConfig { cache_dir: cache.then(|| dir.join("cache")), lock_dir: dir.join("locks") };

@@ -181,6 +181,18 @@ pub trait KvStore: Send + Sync {
     fn delete(&self, plugin: &str, key: &str);
 }
 
+/// A store that keeps nothing: for checking or benchmarking a plugin outside a home, where its
+/// `kv-set` must not reach any state database.
+pub struct NoKv;
+
+impl KvStore for NoKv {
+    fn get(&self, _: &str, _: &str) -> Option<String> {
+        None
+    }
+    fn set(&self, _: &str, _: &str, _: &str) {}
+    fn delete(&self, _: &str, _: &str) {}
+}
+
 /// Engine-wide settings.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
