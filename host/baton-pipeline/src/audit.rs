@@ -85,9 +85,8 @@ impl Pipeline {
             None => registered,
             Some(f) => {
                 std::fs::create_dir_all(&f.reports).map_err(|e| PipelineError::io(&f.reports, e))?;
-                let file = self.paths().plugins.join(format!("{PLUGIN}.wasm"));
-                let bytes = std::fs::read(&file).map_err(|e| PipelineError::io(&file, e))?;
-                std::sync::Arc::new(self.runtime().prepare(&file, &bytes, &f.grants()).await?)
+                // The loaded plugin with this run's folders: no second compile or describe.
+                std::sync::Arc::new(registered.with_grants(&f.grants()))
             }
         };
         let agent = self.config().audit.followup_agent.clone().filter(|a| !a.is_empty());

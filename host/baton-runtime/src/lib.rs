@@ -134,9 +134,14 @@ pub struct Plugin {
 impl Plugin {
     /// The same compiled plugin with other grants: no recompile, no second `describe`
     /// (the grants depend on the name the plugin gives itself, known only after describe).
-    pub fn with_grants(mut self, granted: &[Grant]) -> Plugin {
-        self.grants = effective_grants(&self.info, granted);
-        self
+    pub fn with_grants(&self, granted: &[Grant]) -> Plugin {
+        Plugin {
+            info: self.info.clone(),
+            sha256: self.sha256.clone(),
+            grants: effective_grants(&self.info, granted),
+            world: self.world,
+            pre: self.pre.clone(),
+        }
     }
 }
 

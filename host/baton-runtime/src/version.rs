@@ -71,6 +71,7 @@ pub fn detect(engine: &Engine, component: &Component) -> Result<WorldVersion, St
 }
 
 /// A pre-instantiated component, for the version it was built against.
+#[derive(Clone)]
 pub enum Pre {
     V0_1(v0_1::PluginPre<StoreState>),
     V0_2(v0_2::PluginPre<StoreState>),
