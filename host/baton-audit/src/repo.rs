@@ -57,7 +57,6 @@ pub fn walk(root: &str, errors: &mut Vec<AuditIssue>, mut f: impl FnMut(&str)) {
 /// ourselves avoids that extra host call per entry, which dominated the audit in wasm.
 #[cfg(all(target_os = "wasi", target_env = "p2"))]
 pub mod wasi_walk {
-    use super::{SKIP_DIRS, join};
     use crate::model::AuditIssue;
     use wasip2::filesystem::preopens::get_directories;
     use wasip2::filesystem::types::{
@@ -178,15 +177,14 @@ pub mod wasi_walk {
         errors: &mut Vec<AuditIssue>,
         f: &mut impl FnMut(&str),
     ) {
-        let mut stack: Vec<String> = vec![String::new()];
-        while let Some(rel_dir) = stack.pop() {
+        super::walk_with(root, errors, f, |rel_dir| {
             let full_rel = match (base_rel == ".", rel_dir.is_empty()) {
                 (true, true) => ".".to_string(),
-                (true, false) => rel_dir.clone(),
+                (true, false) => rel_dir.to_string(),
                 (false, true) => base_rel.to_string(),
                 (false, false) => format!("{base_rel}/{rel_dir}"),
             };
-            let listing = open_dir(pre, &full_rel).and_then(|d| {
+            open_dir(pre, &full_rel).and_then(|d| {
                 let stream = d.read_directory().map_err(|e| e.to_string())?;
                 let mut names = Vec::new();
                 while let Some(entry) = stream.read_directory_entry().map_err(|e| e.to_string())? {
@@ -210,50 +208,52 @@ pub mod wasi_walk {
                     names.push((entry.name, is_dir));
                 }
                 Ok(names)
-            });
-            let mut names = match listing {
-                Ok(n) => n,
-                Err(e) => {
-                    errors.push(AuditIssue {
-                        path: join(root, &rel_dir),
-                        message: format!("cannot read folder: {e}"),
-                    });
-                    continue;
-                }
+            })
+        });
+    }
+}
+
+/// The depth-first walk both walkers share: `list(rel_dir)` gives one folder's entries as
+/// (name, is_dir); files are passed to `f` in name order, and skipped folders are not entered.
+pub(crate) fn walk_with(
+    root: &str,
+    errors: &mut Vec<AuditIssue>,
+    f: &mut impl FnMut(&str),
+    mut list: impl FnMut(&str) -> Result<Vec<(String, bool)>, String>,
+) {
+    let mut stack: Vec<String> = vec![String::new()];
+    while let Some(rel_dir) = stack.pop() {
+        let mut names = match list(&rel_dir) {
+            Ok(n) => n,
+            Err(e) => {
+                errors.push(AuditIssue {
+                    path: join(root, &rel_dir),
+                    message: format!("cannot read folder: {e}"),
+                });
+                continue;
+            }
+        };
+        names.sort();
+        for (name, is_dir) in names.into_iter().rev() {
+            let rel = if rel_dir.is_empty() {
+                name.clone()
+            } else {
+                format!("{rel_dir}/{name}")
             };
-            names.sort();
-            for (name, is_dir) in names.into_iter().rev() {
-                let rel = if rel_dir.is_empty() {
-                    name.clone()
-                } else {
-                    format!("{rel_dir}/{name}")
-                };
-                if is_dir {
-                    if !SKIP_DIRS.contains(&name.as_str()) {
-                        stack.push(rel);
-                    }
-                } else {
-                    f(&rel);
+            if is_dir {
+                if !SKIP_DIRS.contains(&name.as_str()) {
+                    stack.push(rel);
                 }
+            } else {
+                f(&rel);
             }
         }
     }
 }
 
 fn walk_std(root: &str, errors: &mut Vec<AuditIssue>, mut f: impl FnMut(&str)) {
-    let mut stack: Vec<String> = vec![String::new()];
-    while let Some(rel_dir) = stack.pop() {
-        let dir = join(root, &rel_dir);
-        let rd = match fs::read_dir(&dir) {
-            Ok(rd) => rd,
-            Err(e) => {
-                errors.push(AuditIssue {
-                    path: dir,
-                    message: format!("cannot read folder: {e}"),
-                });
-                continue;
-            }
-        };
+    walk_with(root, errors, &mut f, |rel_dir| {
+        let rd = fs::read_dir(join(root, rel_dir)).map_err(|e| e.to_string())?;
         let mut names: Vec<(String, bool)> = Vec::new();
         for entry in rd.flatten() {
             let Ok(name) = entry.file_name().into_string() else {
@@ -275,22 +275,8 @@ fn walk_std(root: &str, errors: &mut Vec<AuditIssue>, mut f: impl FnMut(&str)) {
             };
             names.push((name, is_dir));
         }
-        names.sort();
-        for (name, is_dir) in names.into_iter().rev() {
-            let rel = if rel_dir.is_empty() {
-                name.clone()
-            } else {
-                format!("{rel_dir}/{name}")
-            };
-            if is_dir {
-                if !SKIP_DIRS.contains(&name.as_str()) {
-                    stack.push(rel);
-                }
-            } else {
-                f(&rel);
-            }
-        }
-    }
+        Ok(names)
+    });
 }
 
 /// Is this repository file a plan by its name/location (`*PLAN*.md`, spec-kit, Kiro, Cursor)?
