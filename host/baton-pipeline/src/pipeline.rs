@@ -58,6 +58,8 @@ pub struct Pipeline {
     retry_at: HashMap<String, Instant>,
     /// Other agents' inbox files already recorded.
     observed: HashSet<(String, OsString)>,
+    /// Other agents' inbox files that did not parse, with the (size, mtime) they had then.
+    unparsed: HashMap<(String, OsString), (u64, Option<SystemTime>)>,
     /// Consecutive sandbox failures and pauses, per plugin.
     health: HashMap<String, Health>,
     pub summary: Summary,
@@ -137,6 +139,7 @@ impl Pipeline {
             unsettled: HashMap::new(),
             retry_at: HashMap::new(),
             observed: HashSet::new(),
+            unparsed: HashMap::new(),
             health: HashMap::new(),
             summary: Summary::default(),
         })
@@ -620,16 +623,30 @@ impl Pipeline {
                 if names::classify(name.as_bytes()) != names::Entry::Candidate {
                     continue;
                 }
+                // baton's own RETURNs: the tasks they answer are in the ledger already.
+                let own_return = name
+                    .to_str()
+                    .and_then(names::parse_file_name)
+                    .is_some_and(|p| p.kind == "RETURN" && p.agent == self.cfg.agent);
                 let key = (agent_name.clone(), name.clone());
-                if self.observed.contains(&key) {
+                if own_return || self.observed.contains(&key) {
                     continue;
                 }
-                let meta = e.metadata().ok();
-                if meta.as_ref().is_none_or(|m| !m.is_file() || m.len() > self.cfg.max_file_bytes) {
+                let Ok(meta) = e.metadata() else { continue };
+                if !meta.is_file() || meta.len() > self.cfg.max_file_bytes {
                     continue;
                 }
-                let Ok(bytes) = std::fs::read(e.path()) else { continue };
-                let Ok((body, _)) = schema::parse(&bytes) else { continue };
+                // A file that did not parse is read again only once it changes.
+                let stamp = (meta.len(), meta.modified().ok());
+                if self.unparsed.get(&key) == Some(&stamp) {
+                    continue;
+                }
+                let parsed = std::fs::read(e.path()).ok().and_then(|b| schema::parse(&b).ok());
+                let Some((body, _)) = parsed else {
+                    self.unparsed.insert(key, stamp);
+                    continue;
+                };
+                self.unparsed.remove(&key);
                 self.observed.insert(key);
                 found.push(observed(&agent_name, &name.to_string_lossy(), &body));
             }
