@@ -8,12 +8,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use tracing::Instrument;
 
-use baton_handoff::{stamp, TaskBody, SCHEMA_ID};
 use baton_runtime::{Grant, Plugin, TaskInput};
 
 use crate::claims::{new_claim_id, Claim};
-use crate::{fsops, returns, Pipeline, PipelineError};
+use crate::{fsops, Pipeline, PipelineError};
 
 /// The plugin name the host drives.
 pub const PLUGIN: &str = "audit";
@@ -106,39 +106,15 @@ impl Pipeline {
             correlation_id: None,
         };
         let span = tracing::info_span!("task", id = %task_id, plugin = PLUGIN);
+        let budget = self.config().budget(PLUGIN);
+        let exec = self.runtime().handle(&plugin, &input, budget).instrument(span.clone()).await;
         let _enter = span.enter();
-        let exec = self.runtime().handle(&plugin, &input, self.config().budget(PLUGIN)).await;
         let out = exec.outcome.map_err(|e| {
             PipelineError::Audit(format!("the audit plugin failed ({}): {e}", crate::pipeline::error_code(&e)))
         })?;
         // Follow-ups: one TASK per new gap, into the configured agent's inbox.
         let claim = Claim { path: PathBuf::new(), id: claim_id, original: "audit".into() };
-        let parent = TaskBody {
-            schema: SCHEMA_ID.into(),
-            id: task_id,
-            kind: "task".into(),
-            created_at: stamp::rfc3339(stamp::now()),
-            from: self.config().agent.clone(),
-            title: "Plans audit".into(),
-            plugin: Some(PLUGIN.into()),
-            action: Some("audit".into()),
-            params: None,
-            to: None,
-            reply_to: None,
-            priority: None,
-            correlation_id: None,
-            deadline: None,
-        };
-        let mut written = Vec::new();
-        for f in &exec.follow_ups {
-            let (file, body) = returns::follow_up(&claim, &self.config().agent, &parent, f);
-            let inbox = self.paths().inbox(&f.to);
-            std::fs::create_dir_all(&inbox).map_err(|e| PipelineError::io(&inbox, e))?;
-            let path = inbox.join(file);
-            fsops::create_new(&path, &serde_json::to_vec_pretty(&body).unwrap_or_default(), true)
-                .map_err(|e| PipelineError::io(&path, e))?;
-            written.push(path);
-        }
+        let written = self.write_follow_ups(&claim, &task_id, None, &exec.follow_ups)?;
         for dir in written.iter().filter_map(|p| p.parent()).collect::<std::collections::BTreeSet<_>>() {
             fsops::sync_dir(dir).map_err(|e| PipelineError::io(dir, e))?;
         }

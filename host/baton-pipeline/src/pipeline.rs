@@ -551,17 +551,10 @@ impl Pipeline {
             item.return_name = Some(name);
         }
 
-        // Follow-ups, only for a completed task.
+        // Follow-ups (the runtime hands them over only for a completed task).
         if let Some(parent) = task.as_ref() {
-            for f in &item.follow_ups {
-                let (file, body) = returns::follow_up(claim, me, parent, f);
-                let inbox = self.paths.inbox(&f.to);
-                std::fs::create_dir_all(&inbox).map_err(|e| PipelineError::io(&inbox, e))?;
-                let path = inbox.join(file);
-                fsops::create_new(&path, &serde_json::to_vec_pretty(&body).unwrap_or_default(), true)
-                    .map_err(|e| PipelineError::io(&path, e))?;
-                dirs.insert(inbox);
-            }
+            let written = self.write_follow_ups(claim, &parent.id, parent.correlation_id.as_deref(), &item.follow_ups)?;
+            dirs.extend(written.iter().filter_map(|p| p.parent().map(Path::to_path_buf)));
         }
 
         // The error record, for anything that did not complete.
@@ -578,6 +571,28 @@ impl Pipeline {
             item.dest = Some(dest);
         }
         Ok(())
+    }
+
+    /// Writes follow-up TASKs into their recipients' inboxes, named from the claim so that a
+    /// re-run cannot write them twice. Returns their paths; the caller syncs the folders.
+    pub(crate) fn write_follow_ups(
+        &self,
+        claim: &Claim,
+        parent_id: &str,
+        parent_correlation: Option<&str>,
+        follow_ups: &[baton_runtime::FollowUp],
+    ) -> Result<Vec<PathBuf>, PipelineError> {
+        let mut written = Vec::with_capacity(follow_ups.len());
+        for f in follow_ups {
+            let (file, body) = returns::follow_up(claim, &self.cfg.agent, parent_id, parent_correlation, f);
+            let inbox = self.paths.inbox(&f.to);
+            std::fs::create_dir_all(&inbox).map_err(|e| PipelineError::io(&inbox, e))?;
+            let path = inbox.join(file);
+            fsops::create_new(&path, &serde_json::to_vec_pretty(&body).unwrap_or_default(), true)
+                .map_err(|e| PipelineError::io(&path, e))?;
+            written.push(path);
+        }
+        Ok(written)
     }
 
     /// Picks the name in `03_failed/` for a claim's original and creates its `.error.json`.

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use baton_handoff::{
-    names, stamp, ErrorCode, PluginRef, ReturnBody, ReturnError, Status, TaskBody, SCHEMA_ID,
+    names, stamp, ErrorCode, PluginRef, ReturnBody, ReturnError, Status, SCHEMA_ID,
 };
 
 use crate::claims::Claim;
@@ -116,14 +116,16 @@ pub fn error_record(
     })
 }
 
-/// A follow-up TASK emitted by a plugin, addressed with `to`.
+/// A follow-up TASK emitted by a plugin while running task `parent_id`, addressed with `to`.
+/// Its correlation id is the plugin's, else the parent's, else the parent's id.
 pub fn follow_up(
     claim: &Claim,
     self_agent: &str,
-    parent: &TaskBody,
+    parent_id: &str,
+    parent_correlation: Option<&str>,
     f: &baton_runtime::FollowUp,
 ) -> (String, Value) {
-    let id = baton_runtime::follow_up_id(&parent.id, f.seq);
+    let id = baton_runtime::follow_up_id(parent_id, f.seq);
     let file = names::file_name(
         claim.stamp(),
         "TASK",
@@ -144,7 +146,7 @@ pub fn follow_up(
         "to": f.to,
         "reply_to": self_agent,
         "title": f.title,
-        "correlation_id": f.correlation_id.clone().or_else(|| parent.correlation_id.clone()).unwrap_or_else(|| parent.id.clone()),
+        "correlation_id": f.correlation_id.as_deref().or(parent_correlation).unwrap_or(parent_id),
     });
     for (k, v) in envelope.as_object().into_iter().flatten() {
         body.insert(k.clone(), v.clone());
