@@ -3,7 +3,6 @@
 //! Other crates keep their own tables in the same file, so everything here is created with
 //! `CREATE TABLE IF NOT EXISTS` and only touches `fp_` tables.
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -73,11 +72,11 @@ impl Db {
             std::fs::create_dir_all(parent).map_err(|e| FpError::Io { path: parent.to_path_buf(), source: e })?;
         }
         let err = |e| FpError::Db { path: path.to_path_buf(), source: e };
-        let conn = Connection::open(path).map_err(err)?;
-        conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
+        // Shared with the ledger: survives another process opening a new database at once.
+        let conn = baton_ledger::open_wal(path, "NORMAL").map_err(err)?;
+        // One write transaction taken up front (waits on the busy handler), so creating the
+        // tables cannot fail halfway against a concurrent writer.
+        conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;")).map_err(err)?;
         Ok(Db { conn, path: path.to_path_buf() })
     }
 

@@ -93,10 +93,7 @@ impl Ledger {
                 .map_err(|source| LedgerError::Folder { path: dir.display().to_string(), source })?;
         }
         let open_err = |source| LedgerError::Open { path: path.display().to_string(), source };
-        let conn = Connection::open(path).map_err(open_err)?;
-        conn.busy_timeout(Duration::from_secs(30)).map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
+        let conn = open_wal(path, "FULL").map_err(open_err)?;
         schema::migrate(&conn).map_err(open_err)?;
         Ok(Ledger { conn })
     }
@@ -188,6 +185,33 @@ impl Ledger {
     /// Direct access for crates that keep their own tables in the same file.
     pub fn connection(&self) -> &Connection {
         &self.conn
+    }
+}
+
+/// Opens a SQLite database in WAL mode with a 30 s busy timeout and the given `synchronous`
+/// level, for every crate that keeps tables in the state file.
+///
+/// Why the retry: when two processes open a *new* database at the same moment, switching it
+/// to WAL can fail with "database is locked" at once, without waiting on the busy handler.
+/// The setup is retried for up to the busy timeout instead.
+pub fn open_wal(path: &Path, synchronous: &str) -> rusqlite::Result<Connection> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let attempt = Connection::open(path).and_then(|conn| {
+            conn.busy_timeout(Duration::from_secs(30))?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", synchronous)?;
+            Ok(conn)
+        });
+        match attempt {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
     }
 }
 
