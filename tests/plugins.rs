@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{json, Value};
 
 mod support;
+use support::audio::{ffmpeg, synth, write_wav};
 use support::Home;
 
 /// Small budgets keep the misbehaving tasks fast: each timeout costs 300 ms.
@@ -254,20 +255,26 @@ fn repeated_sandbox_failures_pause_the_plugin_and_status_says_so() {
 }
 
 #[test]
-fn a_plugin_built_against_an_older_minor_version_still_loads_and_runs() {
+fn plugins_built_against_older_minor_versions_still_load_and_run() {
     let h = Home::new(&[], "");
     let installed = h.install_bytes("legacy", baton_bundle::get("legacy-echo").unwrap().wasm);
     assert_eq!(installed["plugin"]["world"], "0.1.x");
+    let installed = h.install_bytes("legacy-v0-2", baton_bundle::get("legacy-v0-2").unwrap().wasm);
+    assert_eq!(installed["plugin"]["world"], "0.2.x");
     h.drop_task("OLD", "legacy-echo", "echo", json!({"from": "0.1"}));
-    h.drop_task("NEW", "echo", "echo", json!({"from": "0.2"}));
+    h.drop_task("MID", "legacy-v0-2", "echo", json!({"from": "0.2"}));
+    h.drop_task("NEW", "echo", "echo", json!({"from": "0.3"}));
     h.ok(&["serve", "--once"]);
     let r = h.ret("OLD");
     assert_eq!(r["status"], "completed", "{r}");
     assert_eq!(r["result"], json!({"from": "0.1"}));
     assert_eq!(r["summary"], "echoed (run 1)", "kv works through the 0.1 host imports");
+    assert_eq!(h.ret("MID")["result"], json!({"from": "0.2"}), "{}", h.ret("MID"));
     assert_eq!(h.ret("NEW")["status"], "completed");
     let shown = h.json(&["show", "OLD", "--json"]);
     assert!(shown.to_string().contains("hello from baton:plugin@0.1.0"), "0.1 log import reaches the ledger: {shown}");
+    let shown = h.json(&["show", "MID", "--json"]).to_string();
+    assert!(shown.contains("legacy-v0-2: ") && shown.contains(" ms left"), "0.2 remaining-ms import: {shown}");
     let list = h.json(&["plugin", "list", "--json"]);
     let worlds: HashMap<String, String> = list
         .as_array()
@@ -276,7 +283,89 @@ fn a_plugin_built_against_an_older_minor_version_still_loads_and_runs() {
         .map(|p| (p["name"].as_str().unwrap().to_string(), p["world"].as_str().unwrap().to_string()))
         .collect();
     assert_eq!(worlds["legacy-echo"], "0.1.x");
-    assert_eq!(worlds["echo"], "0.2.x");
+    assert_eq!(worlds["legacy-v0-2"], "0.2.x");
+    assert_eq!(worlds["echo"], "0.3.x");
+}
+
+/// The `fingerprint` interface (0.3.0) through testkit: the same fingerprint as `baton fp
+/// print`, tags, library matches limited to the plugin's grants and named by guest path, and
+/// every path outside the grant refused.
+#[test]
+fn plugins_fingerprint_files_inside_their_grants_and_match_the_library() {
+    let h = Home::with_testkit(&[]);
+    let data = h.root.join("data");
+    let elsewhere = h.root.parent().unwrap().join("elsewhere");
+    let song = synth(7, 40.0, 44100);
+    write_wav(&data.join("a.wav"), &song, 44100);
+    write_wav(&data.join("other.wav"), &synth(8, 40.0, 44100), 44100);
+    std::fs::create_dir_all(data.join("sub")).unwrap();
+    ffmpeg(&["-i", data.join("a.wav").to_str().unwrap(), "-ss", "3", "-metadata", "title=Song A", "-metadata", "artist=Tester",
+             data.join("sub/a_trimmed.flac").to_str().unwrap()]);
+    // The same recording outside the grant: scanned into the library, but not the plugin's to see.
+    write_wav(&elsewhere.join("a_copy.wav"), &song, 44100);
+    std::os::unix::fs::symlink(elsewhere.join("a_copy.wav"), data.join("escape.wav")).unwrap();
+    std::fs::write(data.join("broken.mp3"), b"ID3 this is not audio").unwrap();
+    let scanned = h.json(&["fp", "scan", data.to_str().unwrap(), elsewhere.to_str().unwrap(), "--json"]);
+    // 5: the scan follows data/escape.wav to the copy; the plugin must not learn of it.
+    assert_eq!(scanned["fingerprinted"], 5, "{scanned}");
+
+    h.drop_task("PRINT", "testkit", "fp-print", json!({"path": "/data/a.wav"}));
+    h.drop_task("TAGS", "testkit", "fp-tags", json!({"path": "/data/sub/a_trimmed.flac"}));
+    h.drop_task("MATCH", "testkit", "fp-match", json!({"path": "/data/a.wav", "min_similarity": 0.8, "limit": 10}));
+    h.drop_task("MATCH-1", "testkit", "fp-match", json!({"path": "/data/a.wav", "min_similarity": 0.8, "limit": 1}));
+    let denied = [
+        ("DENY-DOTDOT", "/data/../../elsewhere/a_copy.wav".to_string()),
+        ("DENY-HOSTPATH", elsewhere.join("a_copy.wav").display().to_string()),
+        ("DENY-SYMLINK", "/data/escape.wav".to_string()),
+        ("DENY-ETC", "/etc/passwd".to_string()),
+        ("DENY-RELATIVE", "data/a.wav".to_string()),
+    ];
+    for (id, path) in &denied {
+        h.drop_task(id, "testkit", "fp-print", json!({ "path": path }));
+    }
+    h.drop_task("BROKEN", "testkit", "fp-print", json!({"path": "/data/broken.mp3"}));
+    h.drop_task("MISSING", "testkit", "fp-tags", json!({"path": "/data/nope.flac"}));
+    h.ok(&["serve", "--once"]);
+
+    // Bit for bit what `baton fp print --json` (and so fpcalc's algorithm) gives on the host.
+    let printed = h.ret("PRINT");
+    assert_eq!(printed["status"], "completed", "{printed}");
+    let host = h.json(&["fp", "print", "--json", data.join("a.wav").to_str().unwrap()]);
+    let guest = &printed["result"];
+    assert!(guest["fingerprint"].as_array().unwrap().len() > 300, "{guest}");
+    assert_eq!(guest["fingerprint"], host["fingerprint"]);
+    assert_eq!(guest["compressed"], host["compressed"]);
+    assert_eq!(guest["duration"], host["duration"]);
+
+    let tags = h.ret("TAGS")["result"].clone();
+    assert_eq!((tags["codec"].as_str(), tags["lossless"].as_bool()), (Some("flac"), Some(true)), "{tags}");
+    assert_eq!((tags["tags"]["title"].as_str(), tags["tags"]["artist"].as_str()), (Some("Song A"), Some("Tester")), "{tags}");
+    assert!((tags["duration"].as_f64().unwrap() - 37.0).abs() < 0.1, "{tags}");
+
+    // a.wav itself and its trimmed FLAC, by guest path; the copy outside the grant never shows.
+    let matched = h.ret("MATCH");
+    let matches = matched["result"]["matches"].as_array().unwrap_or_else(|| panic!("{matched}"));
+    let paths: Vec<&str> = matches.iter().map(|m| m["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["/data/a.wav", "/data/sub/a_trimmed.flac"], "{matched}");
+    assert!(matches[0]["score"].as_f64().unwrap() > 0.999);
+    assert!((matches[1]["offset_seconds"].as_f64().unwrap() + 3.0).abs() < 0.2, "the trimmed copy starts 3 s in: {matched}");
+    assert_eq!(matches[1]["tags"]["title"], "Song A");
+    assert_eq!(h.ret("MATCH-1")["result"]["matches"].as_array().unwrap().len(), 1);
+
+    let root = h.root.parent().unwrap().display().to_string();
+    for (id, _) in &denied {
+        let r = h.ret(id);
+        assert_eq!(h.code(id), "plugin_error", "{id}: {r}");
+        assert!(r["error"]["message"].as_str().unwrap().starts_with("denied: "), "{id}: {r}");
+    }
+    let broken = h.ret("BROKEN");
+    let msg = broken["error"]["message"].as_str().unwrap();
+    assert!(msg.starts_with("corrupt: /data/broken.mp3") || msg.starts_with("unsupported: /data/broken.mp3"), "{broken}");
+    let missing = h.ret("MISSING");
+    assert!(missing["error"]["message"].as_str().unwrap().starts_with("io: /data/nope.flac"), "{missing}");
+    for id in ["BROKEN", "MISSING", "DENY-SYMLINK", "MATCH"] {
+        assert!(!h.ret(id).to_string().contains(&root), "{id} names a host path: {}", h.ret(id));
+    }
 }
 
 fn cache_entries(h: &Home) -> Vec<(String, SystemTime)> {

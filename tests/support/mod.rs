@@ -2,6 +2,8 @@
 //! `baton init`, and ways to run the real binary on it and read what it wrote.
 #![allow(dead_code)] // each test target uses its own subset
 
+pub mod audio;
+
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::PathBuf;

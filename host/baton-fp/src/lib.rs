@@ -1,11 +1,11 @@
 //! baton-fp: the native audio-fingerprint core.
 //!
 //! Decodes audio with symphonia (first 120 s, like fpcalc), resamples exactly like fpcalc's
-//! libswresample settings, computes Chromaprint-compatible fingerprints with `rusty-chromaprint`,
-//! scans libraries incrementally into the state SQLite database, reports coverage, finds
-//! duplicate groups through an inverted index and moves duplicates to a quarantine with a journal
-//! that `undo` reverses. No wasmtime here: the plugin-facing service functions live in
-//! [`service`].
+//! libswresample settings, computes Chromaprint-compatible fingerprints (its own fast stage,
+//! checked against `rusty-chromaprint`), scans libraries incrementally into the state SQLite
+//! database, reports coverage, finds duplicate groups through an inverted index and moves
+//! duplicates to a quarantine with a journal that `undo` reverses. No wasmtime here: plugins
+//! reach [`service`] through baton-runtime's `fingerprint` interface.
 pub mod chroma;
 pub mod compare;
 pub mod db;

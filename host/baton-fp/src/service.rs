@@ -1,7 +1,8 @@
-//! The fingerprint service a plugin will reach through the WIT `fingerprint` interface: fingerprint
-//! a path, find the best library matches for a fingerprint, read a file's tags. These functions
-//! know nothing about grants; the host checks that a path lies inside the plugin's grant before
-//! calling them.
+//! The fingerprint service plugins reach through the WIT `fingerprint` interface
+//! (`baton:plugin@0.3.0`): fingerprint a path, find the best library matches for a fingerprint,
+//! read a file's tags. These functions know nothing about grants: baton-runtime resolves a
+//! plugin's guest path inside its grants before calling them, and passes the grant check for
+//! library matches as `visible`.
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -37,9 +38,16 @@ pub struct LibraryMatch {
 }
 
 /// The best `limit` library files (from the state database) whose similarity to `fp` is at
-/// least `min_similarity`, best first. Streams the stored fingerprints; candidates must share at
+/// least `min_similarity`, best first, among those `visible` accepts (the plugin host passes
+/// "inside the plugin's grants"). Streams the stored fingerprints; a candidate must share at
 /// least one sampled value with the query before the bit-error comparison runs.
-pub fn best_matches(db_path: &Path, fp: &[u32], min_similarity: f64, limit: usize) -> Result<Vec<LibraryMatch>> {
+pub fn best_matches(
+    db_path: &Path,
+    fp: &[u32],
+    min_similarity: f64,
+    limit: usize,
+    visible: impl Fn(&Path) -> bool,
+) -> Result<Vec<LibraryMatch>> {
     let db = Db::open(db_path)?;
     let keys = sample_keys(fp);
     let mut hits: Vec<(i64, f64, f64)> = Vec::new();
@@ -55,7 +63,7 @@ pub fn best_matches(db_path: &Path, fp: &[u32], min_similarity: f64, limit: usiz
         }
     })?;
     hits.sort_by(|a, b| b.1.total_cmp(&a.1));
-    hits.truncate(limit);
+    // Only hits above the threshold get here (few), so load them all and filter before the cut.
     let ids: Vec<i64> = hits.iter().map(|h| h.0).collect();
     let rows = db.rows_by_id(&ids)?;
     Ok(hits
@@ -64,5 +72,7 @@ pub fn best_matches(db_path: &Path, fp: &[u32], min_similarity: f64, limit: usiz
             let r = rows.iter().find(|r| r.id == *id)?;
             Some(LibraryMatch { path: r.path.clone(), score: *score, offset_seconds: *off, tags: r.tags.clone(), duration: r.duration })
         })
+        .filter(|m| visible(&m.path))
+        .take(limit)
         .collect())
 }

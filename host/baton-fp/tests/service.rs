@@ -68,11 +68,15 @@ fn service_fingerprint_tags_and_best_matches() {
     assert!(info.lossless);
     assert!((info.duration.unwrap() - 15.0).abs() < 0.01);
 
-    let m = baton_fp::service::best_matches(&db, &fp.fingerprint, 0.85, 3).unwrap();
+    let m = baton_fp::service::best_matches(&db, &fp.fingerprint, 0.85, 3, |_| true).unwrap();
     assert_eq!(m.len(), 2, "{m:?}");
     assert!(m[0].path.ends_with("t2_trim.wav") && m[0].score > 0.99);
     assert!(m[1].path.ends_with("t2.wav"));
     assert!((m[1].offset_seconds - 2.0).abs() < 0.2, "{m:?}");
+    // `visible` hides files before the limit is applied: the next best takes the place.
+    let m = baton_fp::service::best_matches(&db, &fp.fingerprint, 0.85, 1, |p| !p.ends_with("t2_trim.wav")).unwrap();
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert!(m[0].path.ends_with("t2.wav"), "{m:?}");
 
     let r = baton_fp::dedup::find_groups(&db, &Default::default()).unwrap();
     assert_eq!(r.groups.len(), 1, "{r:?}");

@@ -71,7 +71,12 @@ pub async fn open(home: &Path, state: &Path) -> Result<Pipeline, PipelineError> 
     let paths = Paths::new(home, state, &cfg);
     let ledger: SharedLedger = Arc::new(Mutex::new(baton_ledger::Ledger::open(state)?));
     let runtime = Arc::new(baton_runtime::Runtime::new(
-        baton_runtime::RuntimeConfig { cache_dir: Some(paths.cache()), lock_dir: paths.locks() },
+        baton_runtime::RuntimeConfig {
+            cache_dir: Some(paths.cache()),
+            lock_dir: paths.locks(),
+            // `baton fp scan` keeps its library in the same state database.
+            library_db: Some(state.to_path_buf()),
+        },
         Arc::new(LedgerKv(ledger.clone())),
     )?);
     plugins::load_installed(&runtime, &cfg, &paths).await;

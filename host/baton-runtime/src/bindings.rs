@@ -6,10 +6,20 @@
 //! links every version side by side and picks the bindings by what the component imports
 //! (see [`crate::version`]). Old WIT files are frozen under `wit/v<major>.<minor>/`.
 
-/// `baton:plugin@0.2.0`, the newest (`wit/plugin.wit`): adds `host.remaining-ms`.
-pub mod v0_2 {
+/// `baton:plugin@0.3.0`, the newest (`wit/plugin.wit`): adds the `fingerprint` interface.
+pub mod v0_3 {
     wasmtime::component::bindgen!({
         path: "../../wit",
+        world: "plugin",
+        imports: { default: async },
+        exports: { default: async },
+    });
+}
+
+/// `baton:plugin@0.2.0` (`wit/v0.2/plugin.wit`), frozen: adds `host.remaining-ms`.
+pub mod v0_2 {
+    wasmtime::component::bindgen!({
+        path: "../../wit/v0.2",
         world: "plugin",
         imports: { default: async },
         exports: { default: async },

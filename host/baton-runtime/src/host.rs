@@ -1,5 +1,6 @@
-//! The host side of `baton:plugin/host` (every version): what a running task may ask of baton. Each store
-//! owns one [`StoreState`]; everything a task produces besides its result is collected here.
+//! The host side of `baton:plugin/host` (every version) and the type glue of
+//! `baton:plugin/fingerprint`: what a running task may ask of baton. Each store owns one
+//! [`StoreState`]; everything a task produces besides its result is collected here.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -82,6 +83,8 @@ pub struct StoreState {
     pub kv: Arc<dyn KvStore>,
     /// When the task's time budget runs out (for `remaining-ms`).
     pub deadline: Instant,
+    /// The state database holding the fingerprint library (for `fingerprint.best-matches`).
+    pub library_db: Option<Arc<std::path::PathBuf>>,
 }
 
 impl WasiView for StoreState {
@@ -119,6 +122,10 @@ impl StoreState {
             .zip(crate::guest_paths(&self.grants))
             .map(|(g, guest_path)| (g.name.clone(), guest_path, g.writable))
             .collect()
+    }
+
+    fn remaining_ms_impl(&self) -> u64 {
+        self.deadline.saturating_duration_since(Instant::now()).as_millis() as u64
     }
 
     fn kv_set_checked(&mut self, key: String, value: String) {
@@ -226,7 +233,85 @@ impl crate::bindings::v0_2::baton::plugin::host::Host for StoreState {
     common_host_fns!(v0_2);
 
     async fn remaining_ms(&mut self) -> u64 {
-        self.deadline.saturating_duration_since(Instant::now()).as_millis() as u64
+        self.remaining_ms_impl()
+    }
+}
+
+impl crate::bindings::v0_3::baton::plugin::types::Host for StoreState {}
+impl crate::bindings::v0_3::baton::plugin::host::Host for StoreState {
+    common_host_fns!(v0_3);
+
+    async fn remaining_ms(&mut self) -> u64 {
+        self.remaining_ms_impl()
+    }
+}
+
+/// `baton:plugin/fingerprint@0.3.0`: the work is in [`crate::fingerprint`]; this converts types.
+mod fingerprint_v0_3 {
+    use super::StoreState;
+    use crate::bindings::v0_3::baton::plugin::fingerprint as wit;
+    use crate::fingerprint::{self as service, ServiceError};
+
+    fn err(e: ServiceError) -> wit::FpError {
+        match e {
+            ServiceError::Denied(m) => wit::FpError::Denied(m),
+            ServiceError::Unsupported(m) => wit::FpError::Unsupported(m),
+            ServiceError::Corrupt(m) => wit::FpError::Corrupt(m),
+            ServiceError::Io(m) => wit::FpError::Io(m),
+        }
+    }
+
+    fn tags(t: baton_fp::Tags) -> wit::Tags {
+        wit::Tags { title: t.title, artist: t.artist, album: t.album, isrc: t.isrc }
+    }
+
+    fn info(i: baton_fp::AudioInfo) -> wit::AudioInfo {
+        wit::AudioInfo {
+            codec: i.codec,
+            sample_rate: i.sample_rate,
+            channels: i.channels,
+            duration: i.duration,
+            bitrate_kbps: i.bitrate_kbps,
+            lossless: i.lossless,
+        }
+    }
+
+    impl wit::Host for StoreState {
+        async fn fingerprint_file(&mut self, path: String) -> Result<wit::AudioFingerprint, wit::FpError> {
+            let f = service::fingerprint_file(&self.grants, path).await.map_err(err)?;
+            Ok(wit::AudioFingerprint {
+                duration: f.duration,
+                compressed: f.compressed(),
+                fingerprint: f.fingerprint,
+                info: info(f.info),
+                tags: tags(f.tags),
+            })
+        }
+
+        async fn read_tags(&mut self, path: String) -> Result<wit::FileTags, wit::FpError> {
+            let (i, t) = service::read_tags(&self.grants, path).await.map_err(err)?;
+            Ok(wit::FileTags { info: info(i), tags: tags(t) })
+        }
+
+        async fn best_matches(
+            &mut self,
+            fingerprint: Vec<u32>,
+            min_similarity: f64,
+            limit: u32,
+        ) -> Result<Vec<wit::LibraryMatch>, wit::FpError> {
+            let db = self.library_db.as_deref().map(|p| p.as_path());
+            let found = service::best_matches(db, &self.grants, fingerprint, min_similarity, limit).await.map_err(err)?;
+            Ok(found
+                .into_iter()
+                .map(|m| wit::LibraryMatch {
+                    path: m.path,
+                    score: m.found.score,
+                    offset_seconds: m.found.offset_seconds,
+                    duration: m.found.duration,
+                    tags: tags(m.found.tags),
+                })
+                .collect())
+        }
     }
 }
 

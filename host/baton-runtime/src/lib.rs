@@ -16,6 +16,7 @@
 
 mod bindings;
 mod cache;
+mod fingerprint;
 mod host;
 mod locks;
 mod version;
@@ -205,6 +206,9 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
     /// Where cross-process named locks live.
     pub lock_dir: PathBuf,
+    /// The state database whose fingerprint library (`baton fp scan`) plugins search through
+    /// `fingerprint.best-matches`; `None` = no library.
+    pub library_db: Option<PathBuf>,
 }
 
 /// How instances get their memory. Measured in BENCHMARKS.md (`## Plugin dispatch`).
@@ -245,6 +249,7 @@ pub struct Runtime {
     cache_dir: Option<PathBuf>,
     locks: Arc<locks::Locks>,
     kv: Arc<dyn KvStore>,
+    library_db: Option<Arc<PathBuf>>,
 }
 
 /// Epoch ticks happen every this often; time budgets are rounded up to it.
@@ -287,6 +292,7 @@ impl Runtime {
             cache_dir: config.cache_dir,
             locks: Arc::new(locks::Locks::new(config.lock_dir)),
             kv,
+            library_db: config.library_db.map(Arc::new),
         })
     }
 
@@ -412,6 +418,7 @@ impl Runtime {
             locks: self.locks.clone(),
             kv: self.kv.clone(),
             deadline: Instant::now() + budget.time,
+            library_db: self.library_db.clone(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);

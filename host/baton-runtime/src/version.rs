@@ -8,7 +8,7 @@
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
-use crate::bindings::{v0_1, v0_2};
+use crate::bindings::{v0_1, v0_2, v0_3};
 use crate::host::StoreState;
 use crate::{ActionInfo, FolderRequest, PluginInfo, TaskInput};
 
@@ -26,7 +26,8 @@ impl std::fmt::Display for WorldVersion {
 }
 
 /// Every version this host links, oldest first. The last one is what `wit/plugin.wit` is.
-pub const SUPPORTED: &[WorldVersion] = &[WorldVersion { major: 0, minor: 1 }, WorldVersion { major: 0, minor: 2 }];
+pub const SUPPORTED: &[WorldVersion] =
+    &[WorldVersion { major: 0, minor: 1 }, WorldVersion { major: 0, minor: 2 }, WorldVersion { major: 0, minor: 3 }];
 
 pub fn supported_list() -> String {
     SUPPORTED.iter().map(|v| format!("@{v}")).collect::<Vec<_>>().join(", ")
@@ -37,6 +38,7 @@ pub fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
     type Me = wasmtime::component::HasSelf<StoreState>;
     v0_1::Plugin::add_to_linker::<StoreState, Me>(linker, |s| s)?;
     v0_2::Plugin::add_to_linker::<StoreState, Me>(linker, |s| s)?;
+    v0_3::Plugin::add_to_linker::<StoreState, Me>(linker, |s| s)?;
     Ok(())
 }
 
@@ -75,6 +77,7 @@ pub fn detect(engine: &Engine, component: &Component) -> Result<WorldVersion, St
 pub enum Pre {
     V0_1(v0_1::PluginPre<StoreState>),
     V0_2(v0_2::PluginPre<StoreState>),
+    V0_3(v0_3::PluginPre<StoreState>),
 }
 
 /// A plugin's successful result before the host checks it.
@@ -155,13 +158,15 @@ mod glue {
     use super::*;
     glue!(v0_1);
     glue!(v0_2);
+    glue!(v0_3);
 }
 
 impl Pre {
     pub fn new(world: WorldVersion, pre: InstancePre<StoreState>) -> wasmtime::Result<Self> {
         Ok(match (world.major, world.minor) {
             (0, 1) => Pre::V0_1(v0_1::PluginPre::new(pre)?),
-            _ => Pre::V0_2(v0_2::PluginPre::new(pre)?),
+            (0, 2) => Pre::V0_2(v0_2::PluginPre::new(pre)?),
+            _ => Pre::V0_3(v0_3::PluginPre::new(pre)?),
         })
     }
 
@@ -169,6 +174,7 @@ impl Pre {
         match self {
             Pre::V0_1(p) => glue::v0_1::describe(p, store).await,
             Pre::V0_2(p) => glue::v0_2::describe(p, store).await,
+            Pre::V0_3(p) => glue::v0_3::describe(p, store).await,
         }
     }
 
@@ -176,6 +182,7 @@ impl Pre {
         match self {
             Pre::V0_1(p) => glue::v0_1::handle(p, store, task).await,
             Pre::V0_2(p) => glue::v0_2::handle(p, store, task).await,
+            Pre::V0_3(p) => glue::v0_3::handle(p, store, task).await,
         }
     }
 }

@@ -24,7 +24,7 @@ impl KvStore for MemKv {
 }
 
 fn runtime(dir: &Path, allocator: Allocator) -> Runtime {
-    let cfg = RuntimeConfig { cache_dir: Some(dir.join("cache")), lock_dir: dir.join("locks") };
+    let cfg = RuntimeConfig { cache_dir: Some(dir.join("cache")), lock_dir: dir.join("locks"), library_db: None };
     Runtime::with_options(cfg, Arc::new(MemKv::default()), EngineOptions { allocator, ..EngineOptions::default() }).unwrap()
 }
 
@@ -41,7 +41,7 @@ async fn each_bundled_plugin_loads_with_its_world_version() {
     let dir = tempfile::tempdir().unwrap();
     for allocator in [Allocator::OnDemand, Allocator::Pooling] {
         let rt = runtime(dir.path(), allocator);
-        for (name, minor) in [("echo", 2), ("testkit", 2), ("legacy-echo", 1)] {
+        for (name, minor) in [("echo", 3), ("testkit", 3), ("legacy-v0-2", 2), ("legacy-echo", 1)] {
             let wasm = baton_bundle::get(name).unwrap().wasm;
             let p = rt.prepare(Path::new(name), wasm, &[]).await.unwrap();
             assert_eq!(p.info.name, name);
@@ -65,6 +65,11 @@ async fn an_older_minor_plugin_runs_with_its_host_imports() {
         assert_eq!(out.summary, format!("echoed (run {run})"), "kv works through the 0.1 imports");
         assert!(exec.logs.iter().any(|l| l.message.contains("baton:plugin@0.1.0")));
     }
+    let p = rt.prepare(Path::new("legacy"), baton_bundle::get("legacy-v0-2").unwrap().wasm, &[]).await.unwrap();
+    let exec = rt.handle(&p, &task("echo", json!({"x": 2})), Budget::default()).await;
+    assert_eq!(exec.outcome.unwrap().result, json!({"x": 2}));
+    let left: u64 = exec.logs[0].message.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!((1..=30_000).contains(&left), "remaining-ms through the 0.2 imports: {left}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,9 +17,13 @@
 //! | `big` | returns `params.bytes` bytes of output | `output_too_large` above the cap |
 //! | `transient` | fails transiently `params.fails` times (count in kv), then succeeds | retried, completed |
 //! | `remaining` | returns `host.remaining-ms` (new in 0.2.0) | completed |
+//! | `fp-print` | `fingerprint.fingerprint-file(params.path)` (new in 0.3.0) | completed if granted, else `plugin_error` "denied: …" |
+//! | `fp-tags` | `fingerprint.read-tags(params.path)` | as `fp-print` |
+//! | `fp-match` | fingerprints `params.path`, then `fingerprint.best-matches` | completed, matches inside the grants only |
 
 wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
 
+use baton::plugin::fingerprint::{self, FpError, Tags};
 use baton::plugin::host;
 use baton::plugin::types::{ActionInfo, FolderRequest, Level};
 use serde_json::{json, Value};
@@ -38,7 +42,25 @@ const ACTIONS: &[(&str, &str)] = &[
     ("big", "Returns params.bytes bytes of output."),
     ("transient", "Fails transiently params.fails times for params.key, then succeeds."),
     ("remaining", "Returns host.remaining-ms (baton:plugin@0.2.0)."),
+    ("fp-print", "Fingerprints params.path (baton:plugin@0.3.0)."),
+    ("fp-tags", "Reads the tags of params.path."),
+    ("fp-match", "Fingerprints params.path and returns the best library matches (params.min_similarity, params.limit)."),
 ];
+
+/// A fingerprint-service error as a task failure: "denied: …", "corrupt: …", …
+fn fp_failure(e: FpError) -> Failure {
+    let (kind, m) = match e {
+        FpError::Denied(m) => ("denied", m),
+        FpError::Unsupported(m) => ("unsupported", m),
+        FpError::Corrupt(m) => ("corrupt", m),
+        FpError::Io(m) => ("io", m),
+    };
+    Failure::Permanent(format!("{kind}: {m}"))
+}
+
+fn tags_json(t: &Tags) -> Value {
+    json!({ "title": t.title, "artist": t.artist, "album": t.album, "isrc": t.isrc })
+}
 
 fn param<'a>(params: &'a Value, key: &str) -> Option<&'a Value> {
     params.get(key)
@@ -123,6 +145,31 @@ impl Guest for Testkit {
                 }
             }
             "remaining" => done("remaining", json!({ "remaining_ms": host::remaining_ms() })),
+            "fp-print" => {
+                let f = fingerprint::fingerprint_file(&path()).map_err(fp_failure)?;
+                done("fingerprinted", json!({
+                    "file": path(), "duration": f.duration, "fingerprint": f.fingerprint, "compressed": f.compressed,
+                    "codec": f.info.codec, "sample_rate": f.info.sample_rate, "tags": tags_json(&f.tags),
+                }))
+            }
+            "fp-tags" => {
+                let t = fingerprint::read_tags(&path()).map_err(fp_failure)?;
+                done("tags", json!({
+                    "codec": t.info.codec, "sample_rate": t.info.sample_rate, "channels": t.info.channels,
+                    "duration": t.info.duration, "lossless": t.info.lossless, "tags": tags_json(&t.tags),
+                }))
+            }
+            "fp-match" => {
+                let f = fingerprint::fingerprint_file(&path()).map_err(fp_failure)?;
+                let min = param(&params, "min_similarity").and_then(Value::as_f64).unwrap_or(0.85);
+                let limit = param(&params, "limit").and_then(Value::as_u64).unwrap_or(10) as u32;
+                let found = fingerprint::best_matches(&f.fingerprint, min, limit).map_err(fp_failure)?;
+                let matches: Vec<Value> = found
+                    .iter()
+                    .map(|m| json!({ "path": m.path, "score": m.score, "offset_seconds": m.offset_seconds, "duration": m.duration, "tags": tags_json(&m.tags) }))
+                    .collect();
+                done("matched", json!({ "matches": matches }))
+            }
             other => Err(Failure::InvalidInput(format!("unknown action `{other}`"))),
         }
     }
