@@ -33,6 +33,19 @@ CREATE TABLE IF NOT EXISTS fp_batches (
     journal TEXT NOT NULL,
     state TEXT NOT NULL
 );
+-- A counter bumped by every change to fp_files, so a cached index can tell it is stale
+-- without reading the table.
+CREATE TABLE IF NOT EXISTS fp_meta (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    generation INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO fp_meta (id, generation) VALUES (1, 0);
+CREATE TRIGGER IF NOT EXISTS fp_files_gen_insert AFTER INSERT ON fp_files
+    BEGIN UPDATE fp_meta SET generation = generation + 1; END;
+CREATE TRIGGER IF NOT EXISTS fp_files_gen_update AFTER UPDATE ON fp_files
+    BEGIN UPDATE fp_meta SET generation = generation + 1; END;
+CREATE TRIGGER IF NOT EXISTS fp_files_gen_delete AFTER DELETE ON fp_files
+    BEGIN UPDATE fp_meta SET generation = generation + 1; END;
 CREATE TABLE IF NOT EXISTS fp_moves (
     batch_id INTEGER NOT NULL,
     seq INTEGER NOT NULL,
@@ -206,6 +219,11 @@ impl Db {
             .optional()
             .map_err(|e| self.err(e))?;
         Ok(blob.flatten().map(|b| fingerprint::from_bytes(&b)))
+    }
+
+    /// A number that changes whenever any `fp_files` row is added, changed or removed.
+    pub fn generation(&self) -> Result<i64> {
+        self.conn.query_row("SELECT generation FROM fp_meta", [], |r| r.get(0)).map_err(|e| self.err(e))
     }
 
     /// (files, fingerprinted, failed) over non-quarantined rows.

@@ -173,18 +173,28 @@ pub struct PairStats {
     pub verified_pairs: u64,
 }
 
+/// The inverted index over the library: every stored fingerprint's sampled values as sorted
+/// `(value << 32) | id` postings, and how many fingerprints went in. Duplicate grouping and
+/// library matching ([`crate::service::Matcher`]) both stand on it.
+pub fn sampled_postings(db: &Db) -> Result<(Vec<u64>, u64)> {
+    let mut fingerprints = 0;
+    let mut postings: Vec<u64> = Vec::new();
+    db.for_each_fingerprint(|id, fp| {
+        fingerprints += 1;
+        let id = id as u32 as u64;
+        postings.extend(sample_keys(fp).into_iter().map(|k| ((k as u64) << 32) | id));
+    })?;
+    postings.par_sort_unstable();
+    Ok((postings, fingerprints))
+}
+
 /// Steps 1–3: verified duplicate pairs over every fingerprint in the database.
 pub fn find_pairs(db: &Db, opts: &DedupOptions) -> Result<(Vec<Pair>, PairStats)> {
     let mut stats = PairStats::default();
     // 1. sampled postings (value, id)
-    let mut postings: Vec<u64> = Vec::new();
-    db.for_each_fingerprint(|id, fp| {
-        stats.fingerprints += 1;
-        let id = id as u32 as u64;
-        postings.extend(sample_keys(fp).into_iter().map(|k| ((k as u64) << 32) | id));
-    })?;
+    let (postings, fingerprints) = sampled_postings(db)?;
+    stats.fingerprints = fingerprints;
     stats.postings = postings.len() as u64;
-    postings.par_sort_unstable();
     // 2. candidate pairs from runs of equal values
     let runs: Vec<&[u64]> = postings.chunk_by(|x, y| x >> 32 == y >> 32).filter(|r| r.len() >= 2 && r.len() <= MAX_POSTINGS).collect();
     let mut pairs: Vec<u64> = runs

@@ -68,13 +68,14 @@ fn service_fingerprint_tags_and_best_matches() {
     assert!(info.lossless);
     assert!((info.duration.unwrap() - 15.0).abs() < 0.01);
 
-    let m = baton_fp::service::best_matches(&db, &fp.fingerprint, 0.85, 3, |_| true).unwrap();
+    let matcher = baton_fp::service::Matcher::new(&db);
+    let m = matcher.best_matches(&fp.fingerprint, 0.85, 3, |_| true).unwrap();
     assert_eq!(m.len(), 2, "{m:?}");
     assert!(m[0].path.ends_with("t2_trim.wav") && m[0].score > 0.99);
     assert!(m[1].path.ends_with("t2.wav"));
     assert!((m[1].offset_seconds - 2.0).abs() < 0.2, "{m:?}");
     // `visible` hides files before the limit is applied: the next best takes the place.
-    let m = baton_fp::service::best_matches(&db, &fp.fingerprint, 0.85, 1, |p| !p.ends_with("t2_trim.wav")).unwrap();
+    let m = matcher.best_matches(&fp.fingerprint, 0.85, 1, |p| !p.ends_with("t2_trim.wav")).unwrap();
     assert_eq!(m.len(), 1, "{m:?}");
     assert!(m[0].path.ends_with("t2.wav"), "{m:?}");
 
@@ -82,4 +83,10 @@ fn service_fingerprint_tags_and_best_matches() {
     assert_eq!(r.groups.len(), 1, "{r:?}");
     assert!(r.groups[0].keeper.path.ends_with("t2.wav"), "longer wins: {:?}", r.groups[0]);
     assert!(r.groups[0].duplicates[0].path.ends_with("t2_trim.wav"));
+    // The matcher's cached index follows the library: a file scanned after its first use is found.
+    write_wav(&music.join("t2_again.wav"), &s, 44100);
+    baton_fp::scan::scan(&db, std::slice::from_ref(&music), Default::default()).unwrap();
+    let m = matcher.best_matches(&fp.fingerprint, 0.85, 5, |_| true).unwrap();
+    assert!(m.iter().any(|m| m.path.ends_with("t2_again.wav")), "{m:?}");
+    assert_eq!(m.len(), 3, "{m:?}");
 }

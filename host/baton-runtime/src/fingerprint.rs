@@ -11,7 +11,9 @@
 //! Decoding a file costs about a CPU-tenth of a second, so the work runs on tokio's blocking
 //! pool; the task's time budget still covers it (the host's timeout wraps the whole call).
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
+use baton_fp::service::Matcher;
 use baton_fp::FpError;
 
 use crate::{guest_paths, Grant};
@@ -140,20 +142,21 @@ pub async fn read_tags(grants: &[Grant], guest: String) -> Result<(baton_fp::Aud
 
 /// The best library matches inside the grants, by guest path.
 pub async fn best_matches(
-    library_db: Option<&Path>,
+    library: Option<Arc<Matcher>>,
     grants: &[Grant],
     fingerprint: Vec<u32>,
     min_similarity: f64,
     limit: u32,
 ) -> Result<Vec<GuestMatch>, ServiceError> {
-    let Some(db) = library_db.map(Path::to_path_buf) else {
+    let Some(matcher) = library else {
         return Err(ServiceError::Io("this host has no fingerprint library (no state database)".into()));
     };
     let library = Library::new(grants);
     let min = if min_similarity.is_finite() { min_similarity.clamp(0.0, 1.0) } else { 0.0 };
     let limit = limit.min(MAX_MATCHES) as usize;
     blocking(move || {
-        let found = baton_fp::service::best_matches(&db, &fingerprint, min, limit, |p| library.guest_path(p).is_some())
+        let found = matcher
+            .best_matches(&fingerprint, min, limit, |p| library.guest_path(p).is_some())
             .map_err(|e| ServiceError::from_fp("", e))?;
         Ok(found
             .into_iter()

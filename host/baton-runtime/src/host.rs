@@ -83,8 +83,8 @@ pub struct StoreState {
     pub kv: Arc<dyn KvStore>,
     /// When the task's time budget runs out (for `remaining-ms`).
     pub deadline: Instant,
-    /// The state database holding the fingerprint library (for `fingerprint.best-matches`).
-    pub library_db: Option<Arc<std::path::PathBuf>>,
+    /// The fingerprint library in the state database (for `fingerprint.best-matches`).
+    pub library: Option<Arc<baton_fp::service::Matcher>>,
 }
 
 impl WasiView for StoreState {
@@ -299,8 +299,9 @@ mod fingerprint_v0_3 {
             min_similarity: f64,
             limit: u32,
         ) -> Result<Vec<wit::LibraryMatch>, wit::FpError> {
-            let db = self.library_db.as_deref().map(|p| p.as_path());
-            let found = service::best_matches(db, &self.grants, fingerprint, min_similarity, limit).await.map_err(err)?;
+            let found = service::best_matches(self.library.clone(), &self.grants, fingerprint, min_similarity, limit)
+                .await
+                .map_err(err)?;
             Ok(found
                 .into_iter()
                 .map(|m| wit::LibraryMatch {

@@ -249,7 +249,8 @@ pub struct Runtime {
     cache_dir: Option<PathBuf>,
     locks: Arc<locks::Locks>,
     kv: Arc<dyn KvStore>,
-    library_db: Option<Arc<PathBuf>>,
+    /// One matcher per runtime, so its index of the library is shared by every task.
+    library: Option<Arc<baton_fp::service::Matcher>>,
 }
 
 /// Epoch ticks happen every this often; time budgets are rounded up to it.
@@ -292,7 +293,7 @@ impl Runtime {
             cache_dir: config.cache_dir,
             locks: Arc::new(locks::Locks::new(config.lock_dir)),
             kv,
-            library_db: config.library_db.map(Arc::new),
+            library: config.library_db.map(|p| Arc::new(baton_fp::service::Matcher::new(&p))),
         })
     }
 
@@ -418,7 +419,7 @@ impl Runtime {
             locks: self.locks.clone(),
             kv: self.kv.clone(),
             deadline: Instant::now() + budget.time,
-            library_db: self.library_db.clone(),
+            library: self.library.clone(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
