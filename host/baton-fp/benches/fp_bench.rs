@@ -3,6 +3,8 @@
 //! Subcommands (see BENCHMARKS.md `## Fingerprint core` for the exact commands):
 //! - `agree FILE…`: bit agreement of our fingerprint with `fpcalc -raw` per file, and the median.
 //! - `stage WAV…`: time of the fingerprint stage alone (resample + chroma + classifiers) per file.
+//! - `resample-bench [REPS] [EVICT_KB]`: the resampler alone on 120 s of synthetic 48/44.1 kHz
+//!   f32/i16 input; with EVICT_KB, that much memory is written between pushes (like a decoder would).
 //! - `files FILE…`: in-process decode + fingerprint of every file on 2 threads; files/s.
 //! - `gen-db DB N`: writes N synthetic fingerprints (with planted near-duplicates) into DB.
 //! - `group DB`: duplicate grouping over DB, prints the time and the planted-pair recall.
@@ -169,6 +171,46 @@ fn main() {
                 rs120.push(t.elapsed().as_secs_f64() * 1000.0 * 120.0 / secs);
             }
             println!("files={} fingerprint_stage_ms_per_120s median={:.1} min={:.1} | resample_44k_ms_per_120s median={:.1}", per120.len(), median(per120.clone()), per120.iter().cloned().fold(f64::MAX, f64::min), median(rs120));
+        }
+        "resample-bench" => {
+            // resample-bench [REPS] [EVICT_KB]: resampler alone, ms per 120 s of synthetic mono
+            // input fed in 4096-sample chunks (like a decoder); best and median of REPS runs.
+            // EVICT_KB > 0 writes that much memory between pushes (untimed) so the resampler
+            // starts each push with the caches a decoder would leave it.
+            use baton_fp::resample::{Resampler, SampleKind};
+            let reps: usize = args.get(2).and_then(|t| t.parse().ok()).unwrap_or(15);
+            let mut evict = vec![0u8; args.get(3).and_then(|t| t.parse::<usize>().ok()).unwrap_or(0) * 1024];
+            for rate in [48000u32, 44100] {
+                let n = rate as usize * 120;
+                let xf: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.013).sin() * 0.3 + ((i as f32) * 0.0007).sin() * 0.2).collect();
+                let xi: Vec<i16> = xf.iter().map(|&v| (v * 32767.0) as i16).collect();
+                for kind in [SampleKind::Float, SampleKind::Int16] {
+                    let mut ts = Vec::new();
+                    let mut out = Vec::with_capacity(120 * 11025 + 64);
+                    for _ in 0..reps {
+                        out.clear();
+                        let t = Instant::now();
+                        let mut r = Resampler::new(rate, kind);
+                        let mut spent = t.elapsed();
+                        for c in 0..n.div_ceil(4096) {
+                            evict.iter_mut().step_by(64).for_each(|b| *b = b.wrapping_add(1));
+                            std::hint::black_box(&evict);
+                            let t = Instant::now();
+                            match kind {
+                                SampleKind::Float => r.push_f32(&xf[c * 4096..((c + 1) * 4096).min(n)], &mut out),
+                                SampleKind::Int16 => r.push_i16(&xi[c * 4096..((c + 1) * 4096).min(n)], &mut out),
+                            }
+                            spent += t.elapsed();
+                        }
+                        let t = Instant::now();
+                        r.finish(&mut out);
+                        std::hint::black_box(&out);
+                        ts.push((spent + t.elapsed()).as_secs_f64() * 1000.0);
+                    }
+                    let sum: u64 = out.iter().map(|&v| v as i64 as u64).fold(0u64, |a, v| a.wrapping_mul(31).wrapping_add(v));
+                    println!("{rate} Hz {kind:?}: best {:.2} ms  median {:.2} ms per 120 s  (out {} checksum {sum:016x})", ts.iter().cloned().fold(f64::MAX, f64::min), median(ts), out.len());
+                }
+            }
         }
         "gen-db" => {
             // gen-db DB N: N synthetic 950-item fingerprints; every 10th file gets a planted
