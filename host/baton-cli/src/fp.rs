@@ -1,4 +1,4 @@
-//! `baton fp …`: the fingerprint commands (scan, print, compare, coverage, dedup, undo) over the
+//! `baton fp …`: the fingerprint commands (scan, print, compare, match, coverage, dedup, undo) over the
 //! `baton-fp` core. Errors become `anyhow` here; the exit code is returned to `main`.
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -51,6 +51,20 @@ pub enum FpCommand {
         a: PathBuf,
         b: PathBuf,
         /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The library files (from `scan`) that sound like FILE, best first: what plugins get from
+    /// `fingerprint.best-matches`. Exits 1 when nothing matches.
+    Match {
+        file: PathBuf,
+        /// Minimum similarity in 0..1.
+        #[arg(long, default_value_t = baton_fp::dedup::DEFAULT_MIN_SIMILARITY)]
+        min_similarity: f64,
+        /// Most matches to print.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// JSON: {"file", "matches": [{"path", "score", "offset_seconds", "duration", "tags"}]}.
         #[arg(long)]
         json: bool,
     },
@@ -181,6 +195,25 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
                 say!("overlap={}", c.overlap);
             }
             Ok(0)
+        }
+        FpCommand::Match { file, min_similarity, limit, json } => {
+            if !(0.0..=1.0).contains(&min_similarity) {
+                anyhow::bail!("--min-similarity {min_similarity}: must be between 0 and 1 (e.g. 0.85)");
+            }
+            let fp = baton_fp::fingerprint_file(&file)?;
+            let matcher = baton_fp::service::Matcher::new(&ctx.state);
+            let found = matcher.best_matches(&fp.fingerprint, min_similarity, limit, |_| true)?;
+            if json {
+                let abs = std::path::absolute(&file).unwrap_or(file.clone());
+                say!("{}", serde_json::to_string(&serde_json::json!({ "file": abs, "matches": found }))?);
+            } else if found.is_empty() {
+                say!("no library file matches {} (min similarity {min_similarity}; scanned with `baton fp scan`?)", file.display());
+            } else {
+                for m in &found {
+                    say!("{:.4}  {:+7.2} s  {}", m.score, m.offset_seconds, m.path.display());
+                }
+            }
+            Ok(if found.is_empty() { 1 } else { 0 })
         }
         FpCommand::Coverage { threshold, json } => {
             if !(0.0..=1.0).contains(&threshold) {
