@@ -138,13 +138,14 @@ impl Ledger {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// TASKs seen between agents that have no RETURN yet, oldest first.
+    /// TASKs seen between agents that have no RETURN yet, oldest first. A TASK that baton routed
+    /// into another agent's inbox stays open until that agent answers: baton's own "routed"
+    /// RETURN is not an answer (and baton never reads its own RETURNs back).
     pub fn open_handoffs(&self) -> Result<Vec<Observed>> {
         let mut st = self.conn.prepare_cached(
             "SELECT agent, file_name, kind, id, in_reply_to, sender, recipient, title, created_at
              FROM observed o WHERE kind = 'task'
                AND NOT EXISTS (SELECT 1 FROM observed r WHERE r.kind = 'return' AND r.in_reply_to = o.id)
-               AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id = o.id AND t.state IN ('completed','failed','rejected'))
              ORDER BY created_at",
         )?;
         let rows = st.query_map([], observed_from_row)?;
