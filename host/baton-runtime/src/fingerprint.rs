@@ -31,14 +31,15 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
-    /// The core's error, re-worded with the guest path (the core's message names the host path).
-    fn from_fp(guest: &str, e: FpError) -> Self {
+    /// The core's error, re-worded with `subject`, what the plugin knows the thing by (a guest
+    /// path, or "the fingerprint library"): the core's message names host paths.
+    fn from_fp(subject: &str, e: FpError) -> Self {
         match e {
-            FpError::Unsupported { detail, .. } => ServiceError::Unsupported(format!("{guest}: {detail}")),
-            FpError::Corrupt { detail, .. } => ServiceError::Corrupt(format!("{guest}: {detail}")),
-            FpError::Io { source, .. } => ServiceError::Io(format!("{guest}: {source}")),
+            FpError::Unsupported { detail, .. } => ServiceError::Unsupported(format!("{subject}: {detail}")),
+            FpError::Corrupt { detail, .. } => ServiceError::Corrupt(format!("{subject}: {detail}")),
+            FpError::Io { source, .. } => ServiceError::Io(format!("{subject}: {source}")),
             FpError::Db { source, .. } => ServiceError::Io(format!("the fingerprint library: {source}")),
-            FpError::Move { detail, .. } => ServiceError::Io(format!("{guest}: {detail}")),
+            FpError::Move { detail, .. } => ServiceError::Io(format!("{subject}: {detail}")),
             FpError::Invalid(m) => ServiceError::Io(m),
         }
     }
@@ -157,7 +158,7 @@ pub async fn best_matches(
     blocking(move || {
         let found = matcher
             .best_matches(&fingerprint, min, limit, |p| library.guest_path(p).is_some())
-            .map_err(|e| ServiceError::from_fp("", e))?;
+            .map_err(|e| ServiceError::from_fp("the fingerprint library", e))?;
         Ok(found
             .into_iter()
             .filter_map(|m| Some(GuestMatch { path: library.guest_path(&m.path)?, found: m }))
