@@ -5,10 +5,12 @@ mod fp;
 mod handoffs;
 mod init;
 mod plugin;
+mod service;
+mod shell;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
 #[command(name = "baton", version, about = "Local-first host for coordinating AI coding agents")]
@@ -73,6 +75,13 @@ enum Command {
     /// The native audio-fingerprint core.
     #[command(subcommand)]
     Fp(fp::FpCommand),
+    /// Keep `baton serve` running: a launchd agent (macOS) or systemd user unit (Linux).
+    #[command(subcommand)]
+    Service(service::ServiceCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff) to stdout: `baton man > baton.1`.
+    Man,
 }
 
 /// Where a command's home and state are.
@@ -99,6 +108,9 @@ fn main() {
         Command::Audit(args) => audit::run(args, &ctx),
         Command::Plugin(cmd) => plugin::run(cmd, &ctx),
         Command::Fp(cmd) => fp::run(cmd, &fp::FpContext { home: ctx.home.clone(), state: ctx.state.clone() }),
+        Command::Service(cmd) => service::run(cmd, &ctx),
+        Command::Completions { shell } => shell::completions(shell, Cli::command()),
+        Command::Man => shell::man(Cli::command()),
     };
     match result {
         Ok(code) => std::process::exit(code),

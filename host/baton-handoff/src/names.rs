@@ -1,5 +1,51 @@
 //! File and agent names: what is a valid name, what an inbox entry is, and how handoff
-//! file names are built (`<UTC yyyymmddThhmmssZ>__<KIND>__<Title-Slug>__<Agent>.json`).
+//! file names are built (`<UTC yyyymmddThhmmssZ>__<KIND>__<Title-Slug>__<Agent>.json`), and
+//! when two names are the same name on macOS ([`fold_key`]).
+use std::io;
+use std::path::Path;
+
+use unicode_normalization::UnicodeNormalization;
+
+/// The key under which macOS's file systems (APFS, HFS+, both case-insensitive by default) see a
+/// name: canonical decomposition (NFD), lower case, recomposed (NFC). APFS compares names
+/// normalisation-insensitively but keeps the form it was given; HFS+ stores NFD; both ignore
+/// case. Two names with one key are one file or folder on a Mac, though two on Linux. (Plain
+/// lower-casing is slightly broader than the file systems' own tables: it can call two names
+/// the same that a Mac keeps apart, never the reverse.)
+pub fn fold_key(name: &str) -> String {
+    name.nfd().flat_map(char::to_lowercase).nfc().collect()
+}
+
+/// True if `a` and `b` name the same file or folder on macOS.
+pub fn same_name(a: &str, b: &str) -> bool {
+    a == b || fold_key(a) == fold_key(b)
+}
+
+/// The first of `existing` that is a different string from `name` but the same name on macOS:
+/// where `name` would land on a Mac. `None` if there is none (or only `name` itself).
+pub fn find_collision<'a>(existing: impl IntoIterator<Item = &'a str>, name: &str) -> Option<&'a str> {
+    let key = fold_key(name);
+    existing.into_iter().find(|e| *e != name && fold_key(e) == key)
+}
+
+/// The entry of `dir` that [`find_collision`] finds for `name`: use it instead of creating
+/// `name`, so an agent folder named `Claude` and a `reply_to` of `claude` (or a name in NFD
+/// and one in NFC) reach one folder on Linux as on macOS, and nothing is run twice or
+/// written past. A missing `dir` has no entries.
+pub fn existing_variant(dir: &Path, name: &str) -> io::Result<Option<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        if let Ok(n) = entry?.file_name().into_string() {
+            names.push(n);
+        }
+    }
+    Ok(find_collision(names.iter().map(String::as_str), name).map(str::to_string))
+}
 
 /// True for a valid agent or plugin name: `[A-Za-z0-9._-]+`, at most 128 bytes, with no
 /// `..`, no leading or trailing dot. This is what keeps `reply_to` or a file name from
@@ -39,6 +85,9 @@ pub fn classify(name: &[u8]) -> Entry {
     }
     if has(b".sync-conflict-") {
         return Entry::SyncConflict("a Syncthing \".sync-conflict-\" copy");
+    }
+    if has(b"(case conflict") || has(b"(unicode encoding conflict") {
+        return Entry::SyncConflict("a Dropbox copy of a name that differs only in case or Unicode form");
     }
     if has(b"'s conflicting copy") || has(b"(conflict") {
         return Entry::SyncConflict("a sync tool's conflict copy");
@@ -137,5 +186,66 @@ mod tests {
         let p = parse_file_name(&n).unwrap();
         assert_eq!((p.kind, p.slug, p.agent), ("TASK", "Plans-audit-v2", "Claude-Code-Agent"));
         assert_eq!(agent_of_file_name("x__TASK__y__../../etc.json"), None);
+    }
+
+    /// A folder as APFS/HFS+ keeps it: one entry per [`fold_key`], keeping the first form given.
+    #[derive(Default)]
+    struct MacFolder(std::collections::HashMap<String, String>);
+
+    impl MacFolder {
+        /// Creates `name` without replacing; `Err(existing)` where a Mac would say EEXIST.
+        fn create(&mut self, name: &str) -> Result<(), String> {
+            match self.0.entry(fold_key(name)) {
+                std::collections::hash_map::Entry::Occupied(e) => Err(e.get().clone()),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(name.to_string());
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn names_that_differ_only_in_case_or_normalisation_fold_to_one_key() {
+        let nfc = "Caf\u{e9}.json";
+        let nfd = "Cafe\u{301}.json";
+        assert_ne!(nfc, nfd);
+        let mut mac = MacFolder::default();
+        mac.create(nfc).unwrap();
+        // On a Mac each of these is the file already there; on Linux each would be a second file.
+        for twin in [nfd, "CAF\u{c9}.json", "cafe\u{301}.JSON", "caf\u{e9}.json"] {
+            assert_eq!(mac.create(twin), Err(nfc.to_string()), "{twin:?}");
+            assert!(same_name(nfc, twin), "{twin:?}");
+        }
+        for other in ["Cafe.json", "Caf\u{e8}.json", "Caf\u{e9}.json.tmp"] {
+            assert!(mac.create(other).is_ok(), "{other:?}");
+            assert!(!same_name(nfc, other), "{other:?}");
+        }
+        // Agent names: ASCII only, so case is what matters.
+        assert!(same_name("Claude-Code-Agent", "claude-code-agent"));
+        assert!(!same_name("Claude-Code-Agent", "Claude_Code_Agent"));
+    }
+
+    #[test]
+    fn a_collision_is_found_among_existing_names_and_folders() {
+        let existing = ["baton", "Claude", "Caf\u{e9}"];
+        assert_eq!(find_collision(existing, "claude"), Some("Claude"));
+        assert_eq!(find_collision(existing, "BATON"), Some("baton"));
+        assert_eq!(find_collision(existing, "Cafe\u{301}"), Some("Caf\u{e9}"));
+        assert_eq!(find_collision(existing, "Claude"), None, "the same name is not a collision");
+        assert_eq!(find_collision(existing, "Cursor"), None);
+
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("Claude")).unwrap();
+        assert_eq!(existing_variant(d.path(), "claude").unwrap().as_deref(), Some("Claude"));
+        assert_eq!(existing_variant(d.path(), "Claude").unwrap(), None);
+        assert_eq!(existing_variant(&d.path().join("missing"), "x").unwrap(), None);
+    }
+
+    #[test]
+    fn dropbox_case_and_unicode_conflict_copies_are_never_run() {
+        assert!(matches!(classify(b"a (Case Conflict).json"), Entry::SyncConflict(_)));
+        assert!(matches!(classify(b"a (Case Conflict 1).json"), Entry::SyncConflict(_)));
+        assert!(matches!(classify(b"a (Unicode Encoding Conflict).json"), Entry::SyncConflict(_)));
     }
 }

@@ -1,0 +1,338 @@
+//! Crash-safe, portable file primitives. Every platform call baton makes on a handoff, a claim,
+//! a plugin file or a quarantined track goes through this crate, so the pipeline and the
+//! fingerprint quarantine keep the same promises on Linux and on macOS, and the code macOS runs
+//! is also run here (feature `portable`).
+//!
+//! What each promise rests on:
+//!
+//! | promise | Linux (native) | macOS; Linux built with `portable` |
+//! |---|---|---|
+//! | rename without replacing ([`rename_noreplace`]) | `renameat2(RENAME_NOREPLACE)` | `renameatx_np(RENAME_EXCL)` (rustix `renameat_with` maps the flag); with `portable`, or on a file system that refuses the flag (SMB, exFAT, old NFS): `link` then `unlink`, see [`rename_noreplace`] |
+//! | create without overwriting, never seen half-written ([`create_new`]) | an anonymous `O_TMPFILE` inode, synced, named with `linkat` | a temp file opened `O_CREAT \| O_EXCL \| O_NOFOLLOW` (a planted symlink is never followed), synced, then renamed without replacing |
+//! | file contents durable ([`sync_file`]) | `fdatasync` | `fcntl(F_FULLFSYNC)`: plain `fsync` only reaches the drive's cache there; `fsync` where the file system refuses it |
+//! | names durable ([`sync_dir`]) | `fsync` on the folder (ext4, xfs, btrfs make the entry durable) | `F_FULLFSYNC` on the folder (APFS flushes the volume's journal), `fsync` where refused |
+//! | one live owner per claim folder | `flock`: per open file description, released when the process dies | the same BSD `flock` semantics on APFS/HFS+. On SMB/NFS `flock` is local to one machine on both systems: one handoffs tree shared across machines is not a promise |
+//! | bounded inbox reads ([`read_capped`]) | `O_NOFOLLOW \| O_NONBLOCK`, `fstat` must say regular file, at most the cap read | the same |
+//!
+//! Temp files are named `.baton-tmp.<pid>.<random>` in the folder of the file being created: a
+//! dotfile, so no inbox scan takes it for work, and short, so a long final name still fits.
+//! A crash can leave one behind; [`sweep_stale_temps`] reclaims it (it is baton's own unpublished
+//! write, or a second name of a file that was already published).
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use rustix::fs::{fstat, linkat, lstat, openat, unlinkat, AtFlags, FileType, Mode, OFlags, CWD};
+use rustix::io::Errno;
+
+/// True where the portable paths are used: every system but Linux, and Linux built with the
+/// `portable` feature.
+pub const PORTABLE: bool = cfg!(feature = "portable") || !cfg!(target_os = "linux");
+
+/// Which set of primitives this build uses, for logs and benchmarks.
+pub fn mode() -> &'static str {
+    if PORTABLE { "portable" } else { "linux-native" }
+}
+
+/// The prefix of every temp file this crate creates.
+pub const TEMP_PREFIX: &str = ".baton-tmp.";
+
+/// The file system said it has no such operation or flag.
+fn unsupported(e: Errno) -> bool {
+    e == Errno::INVAL || e == Errno::NOSYS || e == Errno::NOTSUP || e == Errno::OPNOTSUPP
+}
+
+/// Renames `from` to `to`, failing with `AlreadyExists` instead of replacing `to`, and with
+/// `NotFound` if `from` is gone (another process took it first).
+///
+/// Native: one atomic call, `renameat2(RENAME_NOREPLACE)` on Linux, `renameatx_np(RENAME_EXCL)`
+/// on macOS. Fallback (feature `portable`, or a file system that refuses the flag), for files
+/// only: `link(from, to)` (which never replaces), then `unlink(from)` if `from` still names the
+/// linked inode. Of two processes racing for one `from`, only one `unlink` succeeds; the other
+/// withdraws its link and gets `NotFound`, so exactly one wins, as with the native call. What the
+/// fallback cannot promise: a crash between the two steps leaves the file under both names (the
+/// pipeline then sees the same content twice and files the second as a duplicate).
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    #[cfg(not(feature = "portable"))]
+    match rustix::fs::renameat_with(CWD, from, CWD, to, rustix::fs::RenameFlags::NOREPLACE) {
+        Ok(()) => return Ok(()),
+        Err(e) if unsupported(e) => {
+            tracing::debug!(from = %from.display(), "no-replace rename refused by the file system; using link + unlink")
+        }
+        Err(e) => return Err(e.into()),
+    }
+    rename_by_link(from, to)
+}
+
+fn rename_by_link(from: &Path, to: &Path) -> io::Result<()> {
+    linkat(CWD, from, CWD, to, AtFlags::empty())?;
+    let linked = lstat(to)?;
+    let still_ours = matches!(lstat(from), Ok(s) if s.st_dev == linked.st_dev && s.st_ino == linked.st_ino);
+    let unlinked = if still_ours { unlinkat(CWD, from, AtFlags::empty()) } else { Err(Errno::NOENT) };
+    match unlinked {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            // Another process moved `from` first (or it cannot be removed): withdraw our name.
+            let _ = unlinkat(CWD, to, AtFlags::empty());
+            Err(e.into())
+        }
+    }
+}
+
+/// Creates `path` with `bytes` durably and without overwriting. Returns `Ok(false)` if `path`
+/// already existed, which callers treat as "already written by an earlier run" (names are
+/// derived from the claim).
+///
+/// No reader ever sees a partial file. Linux native: an anonymous `O_TMPFILE` inode is written,
+/// synced, then named with `linkat`, which fails rather than replace; a crash leaves nothing.
+/// Portable (macOS, or a file system without `O_TMPFILE`): a temp file `.baton-tmp.<pid>.<random>`
+/// opened with `O_CREAT | O_EXCL | O_NOFOLLOW`, written, synced, then renamed without replacing;
+/// a crash can leave the temp behind for [`sweep_stale_temps`].
+///
+/// `sync` false skips the data sync (the caller syncs another way).
+pub fn create_new(path: &Path, bytes: &[u8], sync: bool) -> io::Result<bool> {
+    let dir = parent(path);
+    #[cfg(all(target_os = "linux", not(feature = "portable")))]
+    match create_anonymous(dir, bytes, sync) {
+        Ok(fd) => {
+            let proc_path = format!("/proc/self/fd/{}", rustix::fd::AsRawFd::as_raw_fd(&fd));
+            return match linkat(CWD, proc_path.as_str(), CWD, path, AtFlags::SYMLINK_FOLLOW) {
+                Ok(()) => Ok(true),
+                Err(Errno::EXIST) => Ok(false),
+                Err(e) => Err(e.into()),
+            };
+        }
+        Err(e) if unsupported(e) || e == Errno::ISDIR => {}
+        Err(e) => return Err(e.into()),
+    }
+    create_with_temp_name(path, dir, bytes, sync)
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+#[cfg(all(target_os = "linux", not(feature = "portable")))]
+fn create_anonymous(dir: &Path, bytes: &[u8], sync: bool) -> rustix::io::Result<rustix::fd::OwnedFd> {
+    let fd = openat(CWD, dir, OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC, Mode::from_raw_mode(0o644))?;
+    let mut file = File::from(fd);
+    let errno = |e: io::Error| Errno::from_io_error(&e).unwrap_or(Errno::IO);
+    file.write_all(bytes).map_err(errno)?;
+    if sync {
+        sync_file(&file).map_err(errno)?;
+    }
+    Ok(file.into())
+}
+
+fn create_with_temp_name(path: &Path, dir: &Path, bytes: &[u8], sync: bool) -> io::Result<bool> {
+    let (tmp, mut file) = open_temp(dir)?;
+    let mut write = || -> io::Result<bool> {
+        file.write_all(bytes)?;
+        if sync {
+            sync_file(&file)?;
+        }
+        match rename_noreplace(&tmp, path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e),
+        }
+    };
+    let result = write();
+    if !matches!(result, Ok(true)) {
+        let _ = unlinkat(CWD, &tmp, AtFlags::empty());
+    }
+    result
+}
+
+/// Opens a new temp file in `dir` with `O_CREAT | O_EXCL | O_NOFOLLOW`: an existing name,
+/// whether a leftover or a planted symlink, is never opened, followed or truncated; another
+/// random name is tried instead.
+fn open_temp(dir: &Path) -> io::Result<(PathBuf, File)> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut last = Errno::EXIST;
+    for _ in 0..16 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+        let tmp = dir.join(format!("{TEMP_PREFIX}{}.{:016x}", std::process::id(), h.finish()));
+        match open_exclusive(&tmp) {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e == Errno::EXIST || e == Errno::LOOP => last = e,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(io::Error::new(io::Error::from(last).kind(), format!("no free temp name in {}", dir.display())))
+}
+
+/// `O_CREAT | O_EXCL | O_NOFOLLOW`: creates `path` or fails; never opens what is there.
+fn open_exclusive(path: &Path) -> rustix::io::Result<File> {
+    let flags = OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::WRONLY | OFlags::CLOEXEC;
+    openat(CWD, path, flags, Mode::from_raw_mode(0o644)).map(File::from)
+}
+
+/// Removes the temp files a crashed writer left in `dir`: names starting with [`TEMP_PREFIX`],
+/// regular files (a symlink or folder under such a name is not ours and is left alone), older
+/// than `min_age`, whose writing process is gone. Returns how many were removed. A write holds
+/// its temp for milliseconds, so a `min_age` of minutes never touches a live one.
+pub fn sweep_stale_temps(dir: &Path, min_age: Duration) -> io::Result<usize> {
+    let mut removed = 0;
+    let now = SystemTime::now();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(rest) = name.as_bytes().strip_prefix(TEMP_PREFIX.as_bytes()) else { continue };
+        let Ok(meta) = entry.path().symlink_metadata() else { continue };
+        if !meta.file_type().is_file() {
+            continue;
+        }
+        let age = meta.modified().ok().and_then(|m| now.duration_since(m).ok()).unwrap_or_default();
+        if age < min_age || writer_alive(rest) {
+            continue;
+        }
+        match unlinkat(CWD, &entry.path(), AtFlags::empty()) {
+            Ok(()) => removed += 1,
+            Err(Errno::NOENT) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(removed)
+}
+
+/// Whether the process named in a temp name (`<pid>.<random>`) is alive. Our own pid counts
+/// as dead: our own temps never outlive one write, so an old one came from an earlier process
+/// that had the same pid (common in containers).
+fn writer_alive(rest: &[u8]) -> bool {
+    let pid = rest.split(|&b| b == b'.').next().and_then(|p| std::str::from_utf8(p).ok()).and_then(|p| p.parse::<i32>().ok());
+    match pid.and_then(rustix::process::Pid::from_raw) {
+        Some(pid) if pid.as_raw_nonzero().get() as u32 != std::process::id() => {
+            !matches!(rustix::process::test_kill_process(pid), Err(Errno::SRCH))
+        }
+        _ => false,
+    }
+}
+
+/// Makes a file's contents durable: `fdatasync` on Linux, `fcntl(F_FULLFSYNC)` on macOS
+/// (`fsync` there only reaches the drive's cache), falling back to `fsync` on a file system
+/// that refuses it.
+pub fn sync_file(file: &File) -> io::Result<()> {
+    #[cfg(target_vendor = "apple")]
+    {
+        match rustix::fs::fcntl_fullfsync(file) {
+            Ok(()) => Ok(()),
+            Err(_) => rustix::fs::fsync(file).map_err(Into::into),
+        }
+    }
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        file.sync_data()
+    }
+}
+
+/// fsyncs a folder, making the names created or removed in it durable (see the table above
+/// for what that rests on per system).
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    let fd = openat(CWD, dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    #[cfg(target_vendor = "apple")]
+    if rustix::fs::fcntl_fullfsync(&fd).is_ok() {
+        return Ok(());
+    }
+    rustix::fs::fsync(&fd).map_err(Into::into)
+}
+
+/// Why [`read_capped`] refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{path}: {what}, not a regular file; baton reads only regular files (copy the file in instead)")]
+    NotAFile { path: String, what: &'static str },
+    #[error("{path}: {size} bytes is over the {max} byte cap; the file was not read")]
+    TooLarge { path: String, size: u64, max: u64 },
+    #[error("{path}: {source}")]
+    Io { path: String, source: io::Error },
+}
+
+/// Reads a whole file of at most `max` bytes, safely for a folder others can write to.
+///
+/// Opened with `O_NOFOLLOW | O_NONBLOCK`: a symlink (say, to `/dev/zero`) is refused, not
+/// followed, and a FIFO cannot block the open. The open descriptor is then `fstat`ed and must be
+/// a regular file, so a swap between a caller's check and this read changes nothing. At most
+/// `max + 1` bytes are read, so a file that grows is refused rather than read without end.
+pub fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+    let p = || path.display().to_string();
+    let io = |e: io::Error| ReadError::Io { path: p(), source: e };
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let fd = match openat(CWD, path, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        // O_NOFOLLOW on a symlink: ELOOP (Linux, macOS), EMLINK (FreeBSD).
+        Err(Errno::LOOP | Errno::MLINK) => return Err(ReadError::NotAFile { path: p(), what: "a symbolic link" }),
+        Err(e) => return Err(io(e.into())),
+    };
+    let st = fstat(&fd).map_err(|e| io(e.into()))?;
+    let what = match FileType::from_raw_mode(st.st_mode) {
+        FileType::RegularFile => None,
+        FileType::Directory => Some("a folder"),
+        FileType::Fifo => Some("a FIFO"),
+        FileType::CharacterDevice | FileType::BlockDevice => Some("a device"),
+        FileType::Socket => Some("a socket"),
+        _ => Some("not a file"),
+    };
+    if let Some(what) = what {
+        return Err(ReadError::NotAFile { path: p(), what });
+    }
+    let size = st.st_size as u64;
+    if size > max {
+        return Err(ReadError::TooLarge { path: p(), size, max });
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    File::from(fd).take(max + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > max {
+        return Err(ReadError::TooLarge { path: p(), size: bytes.len() as u64, max });
+    }
+    Ok(bytes)
+}
+
+/// `name` with `.N` inserted before its extension: `a.json` → `a.2.json`.
+pub fn numbered(name: &OsStr, n: u32) -> OsString {
+    if n <= 1 {
+        return name.to_owned();
+    }
+    let bytes = name.as_bytes();
+    let (stem, ext) = match bytes.iter().rposition(|&b| b == b'.') {
+        Some(i) if i > 0 => (&bytes[..i], &bytes[i..]),
+        _ => (bytes, &b""[..]),
+    };
+    let mut out = stem.to_vec();
+    out.extend_from_slice(format!(".{n}").as_bytes());
+    out.extend_from_slice(ext);
+    OsString::from_vec(out)
+}
+
+/// Moves `from` into `dir` under its name, or `name.2.json`, `name.3.json`… if taken.
+/// Never overwrites. Returns the final path.
+pub fn move_into(from: &Path, dir: &Path, name: &OsStr) -> io::Result<PathBuf> {
+    for n in 1..10_000 {
+        let to = dir.join(numbered(name, n));
+        match rename_noreplace(from, &to) {
+            Ok(()) => return Ok(to),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("no free name for {name:?} in {}", dir.display())))
+}
+
+/// `<name>.error.json` beside a filed original.
+pub fn error_record_name(name: &OsStr) -> OsString {
+    let mut n = name.to_owned();
+    n.push(".error.json");
+    n
+}
+
+#[cfg(test)]
+mod tests;
