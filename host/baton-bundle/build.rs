@@ -39,6 +39,7 @@ fn main() {
     }
     names.sort();
 
+    require_wasm_target();
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
@@ -70,6 +71,22 @@ fn main() {
     }
     table += "];\n";
     fs::write(out.join("bundle.rs"), table).unwrap();
+}
+
+/// Stops early, with the fix, when the toolchain lacks `wasm32-wasip2` (the usual first
+/// `cargo install` on a new machine), instead of failing deep inside the nested build.
+fn require_wasm_target() {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let Ok(out) = Command::new(rustc).args(["--print", "sysroot"]).output() else { return };
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    if out.status.success() && !sysroot.join("lib/rustlib/wasm32-wasip2").is_dir() {
+        panic!(
+            "baton embeds its plugins compiled for wasm32-wasip2, and this toolchain ({}) does not have that \
+             target. Run `rustup target add wasm32-wasip2`, then build (or `cargo install --locked --path \
+             host/baton-cli`) again.",
+            sysroot.display()
+        );
+    }
 }
 
 fn copy_if_changed(from: &Path, to: &Path) {

@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Handoffs/s with the portable (macOS) file primitives forced, against the Linux-native ones,
+in one run: the same N echo TASKs drained by `baton serve --once` (start-up included, durable:
+every RETURN synced, every claim and filing synced), rounds alternating between the two binaries.
+
+  cargo build -p baton-cli --bin baton && cp target/debug/baton /tmp/baton-native
+  cargo build -p baton-cli --bin baton --features portable-fs && cp target/debug/baton /tmp/baton-portable
+  tools/bench-portable.py /tmp/baton-native /tmp/baton-portable [N] [ROUNDS]
+"""
+import json, os, statistics, subprocess, sys, tempfile, time
+
+def home(bin_, base):
+    root = os.path.join(base, "home")
+    subprocess.run([bin_, "--home", root, "init"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    toml = os.path.join(root, "baton.toml")
+    text = open(toml).read().replace("enabled = true", "enabled = false")  # handoffs only, no audit
+    open(toml, "w").write(text)
+    return root
+
+def drop(root, n):
+    inbox = os.path.join(root, "handoffs/baton/01_inbox")
+    for i in range(n):
+        body = {"schema": "baton.handoff/v1", "id": f"B{i:06}", "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                "from": "Bench-Agent", "title": f"T{i:06}", "plugin": "echo", "action": "echo", "params": {"i": i}}
+        tmp = os.path.join(root, f".drop-{i}")
+        with open(tmp, "w") as f:
+            json.dump(body, f)
+        os.rename(tmp, os.path.join(inbox, f"20260118T070951Z__TASK__T{i:06}__Bench-Agent.json"))
+
+def rate(bin_, n):
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as base:
+        root = home(bin_, base)
+        drop(root, n)
+        t = time.monotonic()
+        subprocess.run([bin_, "--home", root, "serve", "--once"], check=True, stderr=subprocess.DEVNULL,
+                       env={**os.environ, "BATON_LOG": "warn"})
+        dt = time.monotonic() - t
+        returns = [f for f in os.listdir(os.path.join(root, "handoffs/Bench-Agent/01_inbox")) if "__RETURN__" in f]
+        assert len(returns) == n, f"{bin_}: {len(returns)} RETURNs for {n} TASKs"
+        return n / dt
+
+def main():
+    native, portable = sys.argv[1], sys.argv[2]
+    n = int(sys.argv[3]) if len(sys.argv) > 3 else 2000
+    rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 5
+    res = {"native": [], "portable": []}
+    for r in range(rounds):
+        order = [("native", native), ("portable", portable)]
+        if r % 2:
+            order.reverse()
+        for label, b in order:
+            res[label].append(rate(b, n))
+        print(f"round {r}: native {res['native'][-1]:.0f}/s, portable {res['portable'][-1]:.0f}/s", flush=True)
+    mn, mp = statistics.median(res["native"]), statistics.median(res["portable"])
+    print(f"median of {rounds}: native {mn:.0f}/s, portable {mp:.0f}/s, portable/native {mp / mn:.2f}")
+
+if __name__ == "__main__":
+    main()
