@@ -12,7 +12,13 @@ use tracing::Instrument;
 
 use baton_runtime::{Grant, Plugin, TaskInput};
 
+use std::sync::Arc;
+
+use baton_runtime::Runtime;
+
 use crate::claims::{new_claim_id, Claim};
+use crate::config::Config;
+use crate::outputs::Post;
 use crate::{fsops, Pipeline, PipelineError};
 
 /// The plugin name the host drives.
@@ -74,7 +80,43 @@ impl Schedule {
     }
 }
 
+/// What an audit needs, owned, so that `serve` can run it as a task of its own beside the
+/// pipeline.
+#[derive(Clone)]
+pub struct Auditor {
+    runtime: Arc<Runtime>,
+    cfg: Config,
+    post: Arc<Post>,
+}
+
 impl Pipeline {
+    /// Runs the installed audit plugin once (see [`Auditor::audit`]).
+    pub async fn audit(&self, folders: Option<&Folders>, force: bool) -> Result<Option<Outcome>, PipelineError> {
+        self.auditor().audit(folders, force).await
+    }
+
+    pub fn auditor(&self) -> Auditor {
+        Auditor { runtime: self.runtime.clone(), cfg: self.cfg.clone(), post: self.post.clone() }
+    }
+
+    /// The plans folders `serve` watches: the host paths granted to the audit plugin as `plans`.
+    pub fn watched_plans(&self) -> Vec<PathBuf> {
+        self.runtime()
+            .get(PLUGIN)
+            .map(|p| p.grants.iter().filter(|g| g.name == "plans").map(|g| g.host_path.clone()).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Auditor {
+    fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    fn config(&self) -> &Config {
+        &self.cfg
+    }
+
     /// Runs the installed audit plugin once. With `folders`, exactly those are granted for this
     /// run; without, the grants in `baton.toml` apply. Follow-ups go to `followup_agent`.
     pub async fn audit(&self, folders: Option<&Folders>, force: bool) -> Result<Option<Outcome>, PipelineError> {
@@ -114,9 +156,15 @@ impl Pipeline {
         })?;
         // Follow-ups: one TASK per new gap, into the configured agent's inbox.
         let claim = Claim { path: PathBuf::new(), id: claim_id, original: "audit".into() };
-        let written = self.write_follow_ups(&claim, &task_id, None, &exec.follow_ups)?;
-        for dir in written.iter().filter_map(|p| p.parent()).collect::<std::collections::BTreeSet<_>>() {
+        let mut delivered = Vec::new();
+        let written = self.post.follow_ups(&claim, &task_id, None, &exec.follow_ups, &mut delivered)?;
+        let mut dirs: std::collections::BTreeSet<&std::path::Path> = written.iter().filter_map(|p| p.parent()).collect();
+        dirs.insert(self.post.outbox.dir());
+        for dir in dirs {
             fsops::sync_dir(dir).map_err(|e| PipelineError::io(dir, e))?;
+        }
+        for name in &delivered {
+            self.post.outbox.forget(name);
         }
         tracing::info!(summary = %out.summary, follow_ups = written.len(), "audit done");
         Ok(Some(Outcome {
@@ -126,13 +174,6 @@ impl Pipeline {
         }))
     }
 
-    /// The plans folders `serve` watches: the host paths granted to the audit plugin as `plans`.
-    pub fn watched_plans(&self) -> Vec<PathBuf> {
-        self.runtime()
-            .get(PLUGIN)
-            .map(|p| p.grants.iter().filter(|g| g.name == "plans").map(|g| g.host_path.clone()).collect())
-            .unwrap_or_default()
-    }
 }
 
 /// Rewrites the guest paths in a plugin's result (`/repos/x.py`) to the host paths the user
