@@ -291,6 +291,15 @@ impl Pipeline {
             }
             _ => 0,
         };
+        let done = self.run_batch(claims, solo, deaths).await;
+        if done.is_err() {
+            // The process lives on: this was no death of the claim running alone.
+            self.stopped();
+        }
+        done
+    }
+
+    async fn run_batch(&mut self, claims: Vec<Claim>, solo: bool, deaths: u32) -> Result<(), PipelineError> {
         // 2. parse, validate, record the claims.
         let items: Vec<Item> = {
             let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
