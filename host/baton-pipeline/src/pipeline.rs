@@ -264,8 +264,12 @@ impl Pipeline {
     fn due(&mut self, suspects: bool) -> Result<Vec<Claim>, PipelineError> {
         let now = Instant::now();
         let all = self.claims.list().map_err(|e| PipelineError::io(self.claims.dir(), e))?;
+        // Forget what belongs to claims no longer here (filed by hand, say): a stale retry
+        // time in the past would make every wait end at once.
         let present: HashSet<OsString> = all.iter().filter_map(|c| c.path.file_name().map(|n| n.to_owned())).collect();
         self.suspects.retain(|s| present.contains(s));
+        let keys: HashSet<String> = all.iter().map(Claim::key).collect();
+        self.retry_at.retain(|k, _| keys.contains(k));
         let mut due: Vec<Claim> = all
             .into_iter()
             .filter(|c| c.path.file_name().is_some_and(|n| self.suspects.contains(n)) == suspects)
