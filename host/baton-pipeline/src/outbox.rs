@@ -85,7 +85,7 @@ impl Outbox {
     pub fn forget(&self, name: &str) {
         for p in [self.sent_path(name), self.dir.join(name)] {
             match fs::remove_file(&p) {
-                Ok(()) => {}
+                Ok(()) => return,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => tracing::warn!(file = %p.display(), "cannot drop an outbox entry: {e}"),
             }

@@ -162,6 +162,11 @@ impl Item {
     }
 }
 
+/// How long a group of finished tasks waits for more to finish before its RETURNs are
+/// synced and recorded together: bounds the syncs and commits per batch, costs that much
+/// latency at most.
+const GROUP_WINDOW: Duration = Duration::from_millis(3);
+
 /// How long to wait before trying an item again after a disk or database error.
 pub(crate) const IO_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -336,9 +341,21 @@ impl Pipeline {
             if running.is_empty() {
                 break;
             }
+            // A group: the first task to finish, and those finishing within GROUP_WINDOW of it.
             ready.extend(running.next(self).await);
-            while let Some(item) = running.try_next(self) {
-                ready.push(item);
+            let window = tokio::time::sleep(GROUP_WINDOW);
+            tokio::pin!(window);
+            loop {
+                while let Some(item) = running.try_next(self) {
+                    ready.push(item);
+                }
+                if running.is_empty() || ready.len() >= self.cfg.batch {
+                    break;
+                }
+                tokio::select! {
+                    _ = &mut window => break,
+                    item = running.next(self) => ready.extend(item),
+                }
             }
         }
         Ok(())
