@@ -4,7 +4,7 @@
 //! run on the same files, is `bench/reference_glue.py` (a hand-glued polling script).
 //!
 //! cargo build --release -p baton-cli --example pipeline_bench --bin baton
-//! target/release/examples/pipeline_bench target/release/baton [N] [RATE] [SECS]
+//! target/release/examples/pipeline_bench target/release/baton[,/tmp/baton-before] [N] [RATE] [SECS]
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -15,33 +15,50 @@ use notify::{RecursiveMode, Watcher};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let bin = PathBuf::from(args.get(1).expect("usage: pipeline_bench BATON_BIN [N] [RATE] [SECS]"));
+    let usage = "usage: pipeline_bench BATON_BIN[,OTHER_BIN...] [N] [RATE] [SECS]";
+    // Several binaries (say, before and after a change) are measured in the same run, their
+    // rounds interleaved, so that the machine's noise falls on all of them alike.
+    let bins: Vec<PathBuf> = args.get(1).expect(usage).split(',').map(PathBuf::from).collect();
     let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5000);
     let rate: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(100);
     let secs: u64 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(10);
     let glue = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/reference_glue.py");
 
     println!("## throughput: {n} echo handoffs dropped while a warm `baton serve` is stopped (SIGSTOP), drained after SIGCONT");
-    let mut baton_rates = Vec::new();
+    let mut baton_rates = vec![Vec::new(); bins.len()];
     let mut glue_rates = Vec::new();
     for round in 0..3 {
-        let home = Home::new(&bin);
-        let mut child = home.serve();
-        baton_rates.push(drain_rate(&home, child.id(), n));
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-        let _ = child.wait();
-
-        let home = Home::new(&bin);
+        for (b, bin) in bins.iter().enumerate() {
+            let home = Home::new(bin);
+            let mut child = home.serve();
+            baton_rates[b].push(drain_rate(&home, child.id(), n));
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let _ = child.wait();
+        }
+        let home = Home::new(&bins[0]);
         let mut glue = Command::new("python3").arg(&glue).arg(home.root.join("handoffs")).arg((n + 1).to_string()).spawn().unwrap();
         glue_rates.push(drain_rate(&home, glue.id(), n));
         assert!(glue.wait().unwrap().success());
-        println!("round {round}: baton {:.0}/s, reference glue {:.0}/s", baton_rates[round], glue_rates[round]);
+        let rates: Vec<String> = bins.iter().zip(&baton_rates).map(|(bin, r)| format!("{} {:.0}/s", bin.display(), r[round])).collect();
+        println!("round {round}: {}, reference glue {:.0}/s", rates.join(", "), glue_rates[round]);
     }
-    let (b, g) = (median(&mut baton_rates), median(&mut glue_rates));
-    println!("median: baton {b:.0} handoffs/s, reference {g:.0} handoffs/s, ratio {:.2}x", b / g);
+    let g = median(&mut glue_rates);
+    for (bin, rates) in bins.iter().zip(&mut baton_rates) {
+        let b = median(rates);
+        println!("median: {} {b:.0} handoffs/s, reference {g:.0} handoffs/s, ratio {:.2}x", bin.display(), b / g);
+    }
 
     println!("\n## latency: {rate}/s offered for {secs} s to a running `baton serve`, drop → RETURN visible (inotify)");
-    let home = Home::new(&bin);
+    for bin in &bins {
+        print!("{}: ", bin.display());
+        latency(bin, rate, secs);
+    }
+}
+
+/// Drops `rate` tasks a second for `secs` seconds into a running daemon and prints the
+/// drop-to-RETURN percentiles.
+fn latency(bin: &Path, rate: u64, secs: u64) {
+    let home = Home::new(bin);
     let mut child = home.serve();
     let reply = home.root.join("handoffs/Bench-Agent/01_inbox");
     std::fs::create_dir_all(&reply).unwrap();

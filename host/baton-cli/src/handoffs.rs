@@ -21,7 +21,8 @@ pub fn require_home(ctx: &Ctx) -> Result<()> {
 
 pub fn serve(ctx: &Ctx, once: bool) -> Result<i32> {
     require_home(ctx)?;
-    runtime()?.block_on(async {
+    let rt = runtime()?;
+    let result = rt.block_on(async {
         // Register before anything slow, so a SIGTERM during start-up is a clean stop too.
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -32,9 +33,24 @@ pub fn serve(ctx: &Ctx, once: bool) -> Result<i32> {
                 _ = int.recv() => {}
             }
         };
-        let mut pipeline = baton_pipeline::open(&ctx.home, &ctx.state).await?;
+        tokio::pin!(shutdown);
+        let mut pipeline = tokio::select! {
+            _ = &mut shutdown => return Ok(0),
+            p = baton_pipeline::open(&ctx.home, &ctx.state) => p?,
+        };
         if once {
-            watch::once(&mut pipeline).await?;
+            let drained = tokio::select! {
+                _ = &mut shutdown => None,
+                r = watch::once(&mut pipeline) => Some(r),
+            };
+            match drained {
+                Some(r) => r?,
+                None => {
+                    pipeline.stopped();
+                    eprintln!("baton: stopped by a signal before the drain finished; what is left runs next time");
+                    return Ok(0);
+                }
+            }
             let s = &pipeline.summary;
             eprintln!(
                 "baton: drained: {} completed, {} failed, {} rejected, {} duplicates, {} replies filed",
@@ -44,7 +60,11 @@ pub fn serve(ctx: &Ctx, once: bool) -> Result<i32> {
             watch::serve(&mut pipeline, shutdown).await?;
         }
         Ok(0)
-    })
+    });
+    // Never wait for a worker stuck in a blocking call (a plugin reading a FIFO in its grant,
+    // say): once stopped, the process exits and the kernel ends that thread.
+    rt.shutdown_timeout(std::time::Duration::from_millis(500));
+    result
 }
 
 pub fn run(ctx: &Ctx, file: &Path) -> Result<i32> {
@@ -66,8 +86,14 @@ fn queue(paths: &Paths, cfg: &Config) -> (usize, usize) {
         baton_handoff::names::classify(e.file_name().as_bytes()) != baton_handoff::names::Entry::Ignored
     });
     let claims_root = paths.agent(&cfg.agent).join(".claims");
+    // Claim files are `<claim id>~<name>`; a long name's `<claim id>.name` beside it is not one.
     let claimed = std::fs::read_dir(&claims_root)
-        .map(|d| d.flatten().filter(|e| e.path().is_dir()).map(|e| count(&e.path(), &|_| true)).sum())
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().is_dir())
+                .map(|e| count(&e.path(), &|c| c.file_name().as_bytes().contains(&b'~')))
+                .sum()
+        })
         .unwrap_or(0);
     (waiting, claimed)
 }

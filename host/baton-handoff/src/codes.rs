@@ -42,6 +42,9 @@ pub enum ErrorCode {
     Misrouted,
     /// baton itself failed (I/O, state database); the message says what.
     Internal,
+    /// The host process died while this handoff was the only one in flight, `[pipeline]
+    /// crash_limit` times: it is filed instead of being retried forever.
+    CrashedHost,
 }
 
 impl ErrorCode {
@@ -65,6 +68,7 @@ impl ErrorCode {
             Self::OutputTooLarge => "output_too_large",
             Self::Misrouted => "misrouted",
             Self::Internal => "internal",
+            Self::CrashedHost => "crashed_host",
         }
     }
 

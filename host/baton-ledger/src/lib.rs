@@ -27,6 +27,91 @@ pub enum LedgerError {
 
 pub type Result<T, E = LedgerError> = std::result::Result<T, E>;
 
+impl LedgerError {
+    /// A condition that may pass (disk full, I/O error, a lock held too long): back off and
+    /// try again rather than stop. Anything else (a corrupt file, a schema mismatch) is not.
+    pub fn is_transient(&self) -> bool {
+        use rusqlite::ErrorCode as C;
+        let sql = match self {
+            LedgerError::Folder { source, .. } => return matches!(source.raw_os_error(), Some(28 | 5)),
+            LedgerError::Open { source, .. } | LedgerError::Sql(source) => source,
+        };
+        match sql {
+            rusqlite::Error::SqliteFailure(e, _) => matches!(
+                e.code,
+                C::DiskFull | C::SystemIoFailure | C::DatabaseBusy | C::DatabaseLocked | C::OutOfMemory
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// Where a task is in its life. Stored as its snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    Claimed,
+    Running,
+    Retrying,
+    Completed,
+    Failed,
+    Rejected,
+    /// `baton retry` asked for another run; the next claim of the same content runs it.
+    RetryRequested,
+}
+
+impl TaskState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Claimed => "claimed",
+            TaskState::Running => "running",
+            TaskState::Retrying => "retrying",
+            TaskState::Completed => "completed",
+            TaskState::Failed => "failed",
+            TaskState::Rejected => "rejected",
+            TaskState::RetryRequested => "retry_requested",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            TaskState::Claimed,
+            TaskState::Running,
+            TaskState::Retrying,
+            TaskState::Completed,
+            TaskState::Failed,
+            TaskState::Rejected,
+            TaskState::RetryRequested,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
+
+    /// Completed, failed or rejected: answered, nothing left to run.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, TaskState::Completed | TaskState::Failed | TaskState::Rejected)
+    }
+}
+
+impl std::fmt::Display for TaskState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl rusqlite::types::ToSql for TaskState {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for TaskState {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let s = v.as_str()?;
+        TaskState::parse(s).ok_or_else(|| rusqlite::types::FromSqlError::Other(format!("unknown task state {s:?}").into()))
+    }
+}
+
 /// An open state database.
 pub struct Ledger {
     conn: Connection,
@@ -44,8 +129,7 @@ pub struct TaskRow {
     pub plugin: Option<String>,
     pub action: Option<String>,
     pub title: String,
-    /// `claimed`, `running`, `retrying`, `completed`, `failed`, `rejected`.
-    pub state: String,
+    pub state: TaskState,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
     pub attempts: u32,
@@ -183,6 +267,13 @@ impl Ledger {
         Ok(())
     }
 
+    /// Deaths counted against a claim so far (see [`Batch::solo_begin`]), counting a `solo`
+    /// still set as one more.
+    pub fn deaths(&self, claim: &str) -> Result<u32> {
+        let mut st = self.conn.prepare_cached("SELECT deaths + solo FROM claim_runs WHERE claim = ?1")?;
+        Ok(st.query_row([claim], |r| r.get(0)).optional()?.unwrap_or(0))
+    }
+
     /// Direct access for crates that keep their own tables in the same file.
     pub fn connection(&self) -> &Connection {
         &self.conn
@@ -262,7 +353,7 @@ impl Batch<'_> {
     pub fn finish(
         &self,
         id: &str,
-        state: &str,
+        state: TaskState,
         error: Option<(&str, &str)>,
         return_name: Option<&str>,
         finished_at: &str,
@@ -280,6 +371,31 @@ impl Batch<'_> {
 
     pub fn events(&self, id: &str) -> Result<Vec<Event>> {
         events(self.tx, id)
+    }
+
+    /// The poison-pill guard, before a claim taken over from a dead process runs alone:
+    /// if it was already running alone when a process died (`solo` still set), that counts
+    /// one death. Sets `solo` and returns the deaths so far.
+    pub fn solo_begin(&self, claim: &str) -> Result<u32> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO claim_runs(claim, deaths, solo) VALUES (?1, 0, 1)
+                 ON CONFLICT(claim) DO UPDATE SET deaths = deaths + solo, solo = 1",
+            )?
+            .execute([claim])?;
+        Ok(self.tx.prepare_cached("SELECT deaths FROM claim_runs WHERE claim = ?1")?.query_row([claim], |r| r.get(0))?)
+    }
+
+    /// The process is stopping by request while the claim runs alone: no death to count.
+    pub fn solo_abandon(&self, claim: &str) -> Result<()> {
+        self.tx.prepare_cached("UPDATE claim_runs SET solo = 0 WHERE claim = ?1")?.execute([claim])?;
+        Ok(())
+    }
+
+    /// The claim finished in this process (whatever its outcome): forget its guard row.
+    pub fn solo_end(&self, claim: &str) -> Result<()> {
+        self.tx.prepare_cached("DELETE FROM claim_runs WHERE claim = ?1")?.execute([claim])?;
+        Ok(())
     }
 
     /// A plugin log line, kept with its task.
@@ -391,7 +507,7 @@ mod tests {
         TaskRow {
             id: id.into(), content_hash: "h".into(), claim: "c1".into(), file_name: "f.json".into(),
             sender: "a".into(), reply_to: "a".into(), plugin: Some("echo".into()), action: Some("echo".into()),
-            title: "t".into(), state: "claimed".into(), error_code: None, error_message: None, attempts: 0,
+            title: "t".into(), state: TaskState::Claimed, error_code: None, error_message: None, attempts: 0,
             return_name: None, claimed_at: "2026-01-01T00:00:00Z".into(), finished_at: None, duration_ms: None,
         }
     }
@@ -407,7 +523,7 @@ mod tests {
                 b.start_attempt("t1", 1)?;
                 b.event("t1", "x", "claimed", &serde_json::json!({"n": 1}))?;
                 b.event("t1", "y", "completed", &serde_json::json!({}))?;
-                b.finish("t1", "completed", None, Some("r.json"), "z", 1.5)
+                b.finish("t1", TaskState::Completed, None, Some("r.json"), "z", 1.5)
             })
             .unwrap();
             // A duplicate insert fails inside its batch and rolls back only that batch.
@@ -421,6 +537,19 @@ mod tests {
         l.kv_set("p", "k", "v").unwrap();
         assert_eq!(l.kv_get("p", "k").unwrap().as_deref(), Some("v"));
         assert_eq!(l.kv_get("other", "k").unwrap(), None);
+    }
+
+    #[test]
+    fn a_death_counts_only_when_a_solo_run_was_still_marked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(&dir.path().join("s.sqlite")).unwrap();
+        assert_eq!(l.batch(|b| b.solo_begin("c")).unwrap(), 0, "first solo run: no death yet");
+        assert_eq!(l.deaths("c").unwrap(), 1, "still marked: the process died during it");
+        assert_eq!(l.batch(|b| b.solo_begin("c")).unwrap(), 1);
+        assert_eq!(l.batch(|b| b.solo_begin("c")).unwrap(), 2);
+        l.batch(|b| b.solo_end("c")).unwrap();
+        assert_eq!(l.deaths("c").unwrap(), 0);
+        assert_eq!(l.batch(|b| b.solo_begin("c")).unwrap(), 0, "a finished run forgets its deaths");
     }
 
     #[test]

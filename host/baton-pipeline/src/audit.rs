@@ -11,8 +11,15 @@ use serde_json::{json, Value};
 use tracing::Instrument;
 
 use baton_runtime::{Grant, Plugin, TaskInput};
+use std::path::Path;
+
+use std::sync::Arc;
+
+use baton_runtime::Runtime;
 
 use crate::claims::{new_claim_id, Claim};
+use crate::config::Config;
+use crate::outputs::Post;
 use crate::{fsops, Pipeline, PipelineError};
 
 /// The plugin name the host drives.
@@ -74,7 +81,43 @@ impl Schedule {
     }
 }
 
+/// What an audit needs, owned, so that `serve` can run it as a task of its own beside the
+/// pipeline.
+#[derive(Clone)]
+pub struct Auditor {
+    runtime: Arc<Runtime>,
+    cfg: Config,
+    post: Arc<Post>,
+}
+
 impl Pipeline {
+    /// Runs the installed audit plugin once (see [`Auditor::audit`]).
+    pub async fn audit(&self, folders: Option<&Folders>, force: bool) -> Result<Option<Outcome>, PipelineError> {
+        self.auditor().audit(folders, force).await
+    }
+
+    pub fn auditor(&self) -> Auditor {
+        Auditor { runtime: self.runtime.clone(), cfg: self.cfg.clone(), post: self.post.clone() }
+    }
+
+    /// The plans folders `serve` watches: the host paths granted to the audit plugin as `plans`.
+    pub fn watched_plans(&self) -> Vec<PathBuf> {
+        self.runtime()
+            .get(PLUGIN)
+            .map(|p| p.grants.iter().filter(|g| g.name == "plans").map(|g| g.host_path.clone()).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Auditor {
+    fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    fn config(&self) -> &Config {
+        &self.cfg
+    }
+
     /// Runs the installed audit plugin once. With `folders`, exactly those are granted for this
     /// run; without, the grants in `baton.toml` apply. Follow-ups go to `followup_agent`.
     pub async fn audit(&self, folders: Option<&Folders>, force: bool) -> Result<Option<Outcome>, PipelineError> {
@@ -96,6 +139,24 @@ impl Pipeline {
             .map(|(guest, g)| (guest, g.host_path.display().to_string()))
             .collect();
         let claim_id = new_claim_id();
+        // The plugin writes its report (which marks the gaps it emitted) into a staging folder;
+        // the report moves into place only once the follow-ups are durable. A crash between
+        // the two re-emits the follow-ups next time instead of losing them.
+        let staging = match plugin.grants.iter().find(|g| g.name == "reports" && g.writable) {
+            Some(g) => Some(Staging::prepare(&g.host_path, &claim_id)?),
+            None => None,
+        };
+        let plugin = match &staging {
+            Some(st) => {
+                let grants: Vec<Grant> = plugin
+                    .grants
+                    .iter()
+                    .map(|g| if g.name == "reports" { Grant { host_path: st.dir.clone(), ..g.clone() } } else { g.clone() })
+                    .collect();
+                Arc::new(plugin.with_grants(&grants))
+            }
+            None => plugin,
+        };
         let task_id = format!("audit-{claim_id}");
         let input = TaskInput {
             id: task_id.clone(),
@@ -110,13 +171,26 @@ impl Pipeline {
         let exec = self.runtime().handle(&plugin, &input, budget).instrument(span.clone()).await;
         let _enter = span.enter();
         let out = exec.outcome.map_err(|e| {
+            if let Some(st) = &staging {
+                st.discard();
+            }
             PipelineError::Audit(format!("the audit plugin failed ({}): {e}", crate::pipeline::error_code(&e)))
         })?;
+        crate::failpoint::hit("audit_before_follow_ups");
         // Follow-ups: one TASK per new gap, into the configured agent's inbox.
         let claim = Claim { path: PathBuf::new(), id: claim_id, original: "audit".into() };
-        let written = self.write_follow_ups(&claim, &task_id, None, &exec.follow_ups)?;
-        for dir in written.iter().filter_map(|p| p.parent()).collect::<std::collections::BTreeSet<_>>() {
+        let mut delivered = Vec::new();
+        let written = self.post.follow_ups(&claim, &task_id, None, &exec.follow_ups, &mut delivered)?;
+        let mut dirs: std::collections::BTreeSet<&std::path::Path> = written.iter().filter_map(|p| p.parent()).collect();
+        dirs.insert(self.post.outbox.dir());
+        for dir in dirs {
             fsops::sync_dir(dir).map_err(|e| PipelineError::io(dir, e))?;
+        }
+        for name in &delivered {
+            self.post.outbox.forget(name);
+        }
+        if let Some(st) = staging {
+            st.publish()?;
         }
         tracing::info!(summary = %out.summary, follow_ups = written.len(), "audit done");
         Ok(Some(Outcome {
@@ -126,12 +200,56 @@ impl Pipeline {
         }))
     }
 
-    /// The plans folders `serve` watches: the host paths granted to the audit plugin as `plans`.
-    pub fn watched_plans(&self) -> Vec<PathBuf> {
-        self.runtime()
-            .get(PLUGIN)
-            .map(|p| p.grants.iter().filter(|g| g.name == "plans").map(|g| g.host_path.clone()).collect())
-            .unwrap_or_default()
+}
+
+/// The folder an audit writes its report into before it is published into the reports
+/// folder: `<reports>/.staging-<claim id>/`, holding a link to the latest report (the one the
+/// plugin compares with) and, after the run, the new report.
+struct Staging {
+    dir: PathBuf,
+    reports: PathBuf,
+    previous: Option<std::ffi::OsString>,
+}
+
+impl Staging {
+    fn prepare(reports: &Path, claim_id: &str) -> Result<Self, PipelineError> {
+        let dir = reports.join(format!(".staging-{claim_id}"));
+        std::fs::create_dir_all(&dir).map_err(|e| PipelineError::io(&dir, e))?;
+        let previous = baton_audit::store::latest_report(reports).and_then(|(p, _)| {
+            let name = p.file_name()?.to_owned();
+            std::fs::hard_link(&p, dir.join(&name)).ok()?;
+            Some(name)
+        });
+        Ok(Staging { dir, reports: reports.to_path_buf(), previous })
+    }
+
+    /// Moves what the run wrote into the reports folder: the Markdown first, the JSON (which
+    /// the next run compares with) last. Never replaces a report.
+    fn publish(self) -> Result<(), PipelineError> {
+        let mut new: Vec<std::ffi::OsString> = std::fs::read_dir(&self.dir)
+            .map_err(|e| PipelineError::io(&self.dir, e))?
+            .flatten()
+            .map(|e| e.file_name())
+            .filter(|n| Some(n) != self.previous.as_ref() && !n.as_encoded_bytes().starts_with(b"."))
+            .collect();
+        new.sort_by_key(|n| (n.as_encoded_bytes().ends_with(b".json"), n.clone()));
+        for name in &new {
+            let to = self.reports.join(name);
+            fsops::rename_noreplace(&self.dir.join(name), &to).map_err(|e| PipelineError::io(&to, e))?;
+        }
+        fsops::sync_dir(&self.reports).map_err(|e| PipelineError::io(&self.reports, e))?;
+        self.discard();
+        Ok(())
+    }
+
+    /// Drops the staging folder when it holds nothing but the link to the previous report.
+    fn discard(&self) {
+        if let Some(p) = &self.previous {
+            let _ = std::fs::remove_file(self.dir.join(p));
+        }
+        if let Err(e) = std::fs::remove_dir(&self.dir) {
+            tracing::warn!(dir = %self.dir.display(), "audit staging folder left in place: {e}");
+        }
     }
 }
 

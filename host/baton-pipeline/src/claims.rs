@@ -4,14 +4,18 @@
 //! `<inbox agent>/.claims/<instance>/`, under the name `<claim-id>~<original name>`. Only one
 //! process can win the rename. The claim id (`<UTC stamp>-<random>`) names everything the task
 //! produces, so a re-run after a crash recreates the same names and `create_new` refuses to
-//! write them twice.
+//! write them twice. An original name too long to fit beside the id (over `NAME_MAX` in all)
+//! is claimed as `<claim-id>~~long`, its name kept in `<claim-id>.name` beside it, written
+//! before the rename and moved before the claim on takeover.
 //!
 //! Each process holds an exclusive `flock` on `.claims/<instance>.lock` for its lifetime. A
-//! process that can take that lock knows the owner is dead and moves its claims over.
+//! process that can take that lock knows the owner is dead and moves its claims over. The
+//! lock file is created as `<instance>.locking`, locked, and only then renamed to its final
+//! name, so no other process can ever take (and delete) a live process's lock.
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{flock, FlockOperation};
@@ -33,6 +37,11 @@ pub struct Claim {
     pub original: OsString,
 }
 
+/// The longest file name the file systems baton supports allow (Linux and macOS: 255 bytes).
+const NAME_MAX: usize = 255;
+/// The claim-file suffix that says "the original name is in `<claim-id>.name`".
+const LONG: &str = "~long";
+
 impl Claim {
     /// The claim's file name (`<id>~<original>`): unique, and stable across takeovers.
     pub fn key(&self) -> String {
@@ -47,6 +56,10 @@ impl Claim {
         let ulid = self.id.split_once('-').map(|(_, r)| r).unwrap_or("");
         &ulid[ulid.len().saturating_sub(10)..]
     }
+    /// Where a long original name is kept, beside the claim.
+    fn name_file(&self) -> PathBuf {
+        self.path.with_file_name(format!("{}.name", self.id))
+    }
 }
 
 impl Claims {
@@ -55,11 +68,12 @@ impl Claims {
         let root = agent_dir.join(".claims");
         fs::create_dir_all(&root)?;
         let instance = format!("{}-{}", std::process::id(), ulid::Ulid::new());
-        let lock_path = root.join(format!("{instance}.lock"));
-        let lock = File::create(&lock_path)?;
-        flock(&lock, FlockOperation::NonBlockingLockExclusive)?;
+        let (lock, pending) = lock_unpublished(&root, &instance)?;
         let dir = root.join(&instance);
         fs::create_dir(&dir)?;
+        // Published only now, already locked: a takeover can never see it unlocked.
+        let lock_path = root.join(format!("{instance}.lock"));
+        fs::rename(&pending, &lock_path)?;
         fsops::sync_dir(&root)?;
         Ok(Claims { root, dir, lock_path, _lock: lock })
     }
@@ -74,12 +88,31 @@ impl Claims {
         let id = new_claim_id();
         let mut name = OsString::from(&id);
         name.push("~");
-        name.push(&original);
-        let path = self.dir.join(name);
-        match fsops::rename_noreplace(inbox_file, &path) {
-            Ok(()) => Ok(Some(Claim { path, id, original })),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
+        let long = id.len() + 1 + original.len() > NAME_MAX;
+        if long {
+            name.push(LONG);
+        } else {
+            name.push(&original);
+        }
+        let claim = Claim { path: self.dir.join(name), id, original };
+        if long {
+            fsops::create_new(&claim.name_file(), claim.original.as_bytes(), true)?;
+        }
+        match fsops::rename_noreplace(inbox_file, &claim.path) {
+            Ok(()) => Ok(Some(claim)),
+            Err(e) => {
+                if long {
+                    let _ = fs::remove_file(claim.name_file());
+                }
+                if e.kind() == io::ErrorKind::NotFound { Ok(None) } else { Err(e) }
+            }
+        }
+    }
+
+    /// Drops what the claim kept beside it, once the claimed file has been filed.
+    pub fn release(&self, claim: &Claim) {
+        if claim.path.file_name().is_some_and(|n| n.as_bytes().ends_with(LONG.as_bytes())) {
+            let _ = fs::remove_file(claim.name_file());
         }
     }
 
@@ -96,12 +129,14 @@ impl Claims {
         Ok(out)
     }
 
-    /// Moves the claims of dead processes into this one's work folder. Returns how many.
-    pub fn take_over_dead(&self) -> io::Result<usize> {
-        let mut moved = 0;
+    /// Moves the claims of dead processes into this one's work folder. Returns the claim file
+    /// names moved.
+    pub fn take_over_dead(&self) -> io::Result<Vec<OsString>> {
+        let mut moved = Vec::new();
         for entry in fs::read_dir(&self.root)? {
             let path = entry?.path();
-            if path.extension() != Some(OsStr::new("lock")) || path == self.lock_path {
+            let ext = path.extension();
+            if path == self.lock_path || !(ext == Some(OsStr::new("lock")) || ext == Some(OsStr::new("locking"))) {
                 continue;
             }
             let Ok(file) = File::options().write(true).open(&path) else { continue };
@@ -110,10 +145,14 @@ impl Claims {
             }
             let dead_dir = path.with_extension("");
             if let Ok(entries) = fs::read_dir(&dead_dir) {
-                for e in entries.flatten() {
-                    let to = self.dir.join(e.file_name());
-                    match fsops::rename_noreplace(&e.path(), &to) {
-                        Ok(()) => moved += 1,
+                // Kept names first, so a claim is never visible without its `.name`.
+                let mut entries: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+                entries.sort_by_key(|n| !n.as_bytes().ends_with(b".name"));
+                for name in entries {
+                    let to = self.dir.join(&name);
+                    match fsops::rename_noreplace(&dead_dir.join(&name), &to) {
+                        Ok(()) if !name.as_bytes().ends_with(b".name") => moved.push(name),
+                        Ok(()) => {}
                         Err(err) if err.kind() == io::ErrorKind::NotFound => {}
                         Err(err) => return Err(err),
                     }
@@ -124,9 +163,9 @@ impl Claims {
             if fs::read_dir(&dead_dir).is_err() {
                 let _ = fs::remove_file(&path);
             }
-            tracing::info!(from = %dead_dir.display(), moved, "took over the claims of a dead process");
+            tracing::info!(from = %dead_dir.display(), moved = moved.len(), "took over the claims of a dead process");
         }
-        if moved > 0 {
+        if !moved.is_empty() {
             fsops::sync_dir(&self.dir)?;
         }
         Ok(moved)
@@ -150,11 +189,26 @@ pub fn new_claim_id() -> String {
     format!("{}-{ulid}", baton_handoff::stamp::file_stamp(baton_handoff::stamp::now()))
 }
 
+/// Creates `<instance>.locking` and locks it: the lock, not yet visible to takeovers.
+fn lock_unpublished(root: &Path, instance: &str) -> io::Result<(File, PathBuf)> {
+    let pending = root.join(format!("{instance}.locking"));
+    let lock = File::options().write(true).create_new(true).open(&pending)?;
+    flock(&lock, FlockOperation::NonBlockingLockExclusive)?;
+    Ok((lock, pending))
+}
+
 fn parse_claim(path: PathBuf) -> Option<Claim> {
     let name = path.file_name()?.as_bytes();
     let tilde = name.iter().position(|&b| b == b'~')?;
     let id = std::str::from_utf8(&name[..tilde]).ok()?.to_string();
-    let original = OsStr::from_bytes(&name[tilde + 1..]).to_owned();
+    let rest = &name[tilde + 1..];
+    let original = if rest == LONG.as_bytes() {
+        // Written before the claim and moved before it: present unless removed by hand.
+        let kept = fs::read(path.with_file_name(format!("{id}.name"))).unwrap_or_else(|_| rest.to_vec());
+        OsString::from_vec(kept)
+    } else {
+        OsStr::from_bytes(rest).to_owned()
+    };
     Some(Claim { path, id, original })
 }
 
@@ -174,7 +228,7 @@ mod tests {
         assert!(b.claim(&inbox.join("t.json")).unwrap().is_none());
         assert_eq!(c.original, OsString::from("t.json"));
         // a is alive: b cannot take its claims
-        assert_eq!(b.take_over_dead().unwrap(), 0);
+        assert!(b.take_over_dead().unwrap().is_empty());
         // simulate a's death: drop its lock without cleaning up its folder
         let a_dir = a.dir.clone();
         std::mem::forget(a); // keeps the folder; the File is leaked, so release the lock by hand
@@ -185,10 +239,53 @@ mod tests {
         // So emulate a separate dead process by unlocking via a fresh lock file swap.
         fs::remove_file(&lock).unwrap();
         File::create(&lock).unwrap();
-        assert_eq!(b.take_over_dead().unwrap(), 1);
+        assert_eq!(b.take_over_dead().unwrap().len(), 1);
         let claims = b.list().unwrap();
         assert_eq!(claims.len(), 1);
         assert_eq!(claims[0].key(), c.key());
         assert!(!a_dir.exists());
+    }
+
+    #[test]
+    fn a_takeover_never_sees_a_lock_before_it_is_held() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join(".claims");
+        fs::create_dir_all(&root).unwrap();
+        // A process half-way through `open`: its lock file exists, locked, not yet published.
+        let (held, pending) = lock_unpublished(&root, "1-opening").unwrap();
+        fs::create_dir(root.join("1-opening")).unwrap();
+        let other = Claims::open(d.path()).unwrap();
+        assert!(other.take_over_dead().unwrap().is_empty());
+        assert!(pending.exists() && root.join("1-opening").exists(), "a lock held by a live process is never removed");
+        fs::rename(&pending, root.join("1-opening.lock")).unwrap();
+        assert!(other.take_over_dead().unwrap().is_empty());
+        assert!(root.join("1-opening.lock").exists());
+        // Once its owner is gone, the leftover is taken over and cleaned.
+        drop(held);
+        other.take_over_dead().unwrap();
+        assert!(!root.join("1-opening.lock").exists() && !root.join("1-opening").exists());
+        // A crash between creating and publishing leaves a `.locking` file: cleaned up too.
+        let (held, pending) = lock_unpublished(&root, "2-crashed").unwrap();
+        drop(held);
+        other.take_over_dead().unwrap();
+        assert!(!pending.exists());
+    }
+
+    #[test]
+    fn a_name_too_long_to_sit_beside_the_claim_id_is_claimed_and_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let inbox = d.path().join("01_inbox");
+        fs::create_dir(&inbox).unwrap();
+        let long = format!("{}.json", "x".repeat(245));
+        fs::write(inbox.join(&long), "{}").unwrap();
+        let a = Claims::open(d.path()).unwrap();
+        let c = a.claim(&inbox.join(&long)).unwrap().unwrap();
+        assert_eq!(c.original, OsString::from(&long));
+        let listed = a.list().unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!((listed[0].original.clone(), listed[0].key()), (OsString::from(&long), c.key()));
+        fs::rename(&c.path, d.path().join(&long)).unwrap();
+        a.release(&c);
+        assert_eq!(fs::read_dir(a.dir()).unwrap().count(), 0);
     }
 }

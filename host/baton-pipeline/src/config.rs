@@ -37,6 +37,8 @@ pub struct Config {
     pub pause_secs: u64,
     /// Automatic plans audits.
     pub audit: AuditConfig,
+    /// How the pipeline guards itself.
+    pub pipeline: PipelineConfig,
     /// Per-plugin grants and budgets.
     pub plugins: BTreeMap<String, PluginConfig>,
 }
@@ -57,6 +59,20 @@ pub struct AuditConfig {
 impl Default for AuditConfig {
     fn default() -> Self {
         AuditConfig { enabled: true, debounce_secs: 5, interval: 3600, followup_agent: None }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// A handoff that was the only one in flight when baton died this many times is filed as
+    /// `crashed_host` instead of being run again (the poison-pill guard). At least 1.
+    pub crash_limit: u32,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig { crash_limit: 2 }
     }
 }
 
@@ -113,6 +129,7 @@ impl Default for Config {
             pause_after: 5,
             pause_secs: 300,
             audit: AuditConfig::default(),
+            pipeline: PipelineConfig::default(),
             plugins: BTreeMap::new(),
         }
     }
@@ -265,6 +282,12 @@ interval = 3600
 # One follow-up TASK per new gap goes to this agent's inbox (never twice for the same gap).
 # followup_agent = "Claude-Code-Agent"
 
+[pipeline]
+# Claims left by a process that died are run one at a time. A handoff that was the only one
+# in flight when baton died this many times is filed in 03_failed/ as `crashed_host`, with a
+# RETURN, instead of taking baton down again (`baton retry ID` runs it once more).
+crash_limit = 2
+
 # Folders a plugin may see, by the logical names it asks for (`baton plugin inspect NAME`).
 # Paths are relative to this folder unless absolute. A plugin never sees anything else.
 # Several read-only folders under one name: repos = ["/work/app", "/work/site"].
@@ -287,6 +310,7 @@ mod tests {
         let d = Config::default();
         assert_eq!((c.agent.as_str(), c.max_file_bytes, c.batch), (d.agent.as_str(), d.max_file_bytes, d.batch));
         assert_eq!(c.retry.max_attempts, d.retry.max_attempts);
+        assert_eq!(c.pipeline.crash_limit, d.pipeline.crash_limit);
         let g = c.grants(Path::new("/h"), "audit");
         assert!(g.iter().any(|g| g.name == "reports" && g.writable && g.host_path == Path::new("/h/reports")));
         assert!(g.iter().any(|g| g.name == "plans" && !g.writable));

@@ -6,7 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use serde_json::{json, Value};
 
 use baton_handoff::{names, schema, stamp, Body, ErrorCode};
-use baton_ledger::{Observed, TaskRow};
+use baton_ledger::{Observed, TaskRow, TaskState};
 
 use crate::claims::Claim;
 use crate::config::Config;
@@ -72,7 +72,7 @@ pub(crate) fn prepare(cfg: &Config, claim: &Claim, b: &baton_ledger::Batch<'_>) 
     let now = stamp::rfc3339(stamp::now());
     match b.task(&task.id)? {
         Some(row) if row.claim == claim.key() => {
-            if matches!(row.state.as_str(), "completed" | "failed" | "rejected") {
+            if row.state.is_terminal() {
                 return Ok(Prepared::Finished(row));
             }
             // Resumed after a crash or a retry delay: carry the earlier attempts' errors.
@@ -84,7 +84,7 @@ pub(crate) fn prepare(cfg: &Config, claim: &Claim, b: &baton_ledger::Batch<'_>) 
                 .collect();
             return Ok(Prepared::Run { attempt: row.attempts + 1, task, history });
         }
-        Some(row) if row.state == "retry_requested" && row.content_hash == hash => {
+        Some(row) if row.state == TaskState::RetryRequested && row.content_hash == hash => {
             // `baton retry`: a fresh run with a fresh budget of attempts, under this claim.
             b.reclaim(&task.id, &claim.key())?;
             b.event(&task.id, &now, "claimed", &json!({"file": original, "claim": claim.key(), "retry": true}))?;
@@ -114,7 +114,7 @@ pub(crate) fn prepare(cfg: &Config, claim: &Claim, b: &baton_ledger::Batch<'_>) 
         plugin: task.plugin.clone(),
         action: task.action.clone(),
         title: task.title.clone(),
-        state: "claimed".into(),
+        state: TaskState::Claimed,
         error_code: None,
         error_message: None,
         attempts: 0,

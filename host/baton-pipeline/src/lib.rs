@@ -1,7 +1,9 @@
 //! The handoff pipeline: everything between a file landing in baton's inbox and its RETURN.
 //!
-//! Data flow: [`watch`] (notify + periodic reconcile) → [`pipeline`] (claims, ledger,
-//! runtime, RETURN, filing; `intake` decides what each claimed file is). [`claims`] and
+//! Data flow: [`watch`] (notify + periodic reconcile) → [`pipeline`] (the batch and its
+//! order) over `inbox` (what is ready to claim), `intake` (what each claimed file is),
+//! `execution` (running tasks), `outputs` (what each item writes and records), `health`
+//! (plugin pauses) and `observe` (other agents' handoffs). [`claims`], [`outbox`] and
 //! [`fsops`] hold the crash-safety mechanisms; [`returns`] builds what baton writes;
 //! [`plugins`] installs and loads components; [`audit`] drives the plans audits; `manual`
 //! holds `baton run` and `baton retry`.
@@ -9,10 +11,16 @@
 pub mod audit;
 pub mod claims;
 pub mod config;
+mod execution;
 pub mod failpoint;
 pub mod fsops;
+mod health;
+mod inbox;
 mod intake;
 mod manual;
+mod observe;
+pub mod outbox;
+mod outputs;
 pub mod pipeline;
 pub mod plugins;
 pub mod returns;
@@ -38,6 +46,8 @@ pub enum PipelineError {
     Audit(String),
     #[error("file watcher: {0}")]
     Watch(#[from] notify::Error),
+    #[error("internal: {0}")]
+    Internal(String),
 }
 
 impl PipelineError {

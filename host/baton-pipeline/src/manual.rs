@@ -37,20 +37,23 @@ impl Pipeline {
                 (Prepared::Run { task: t, attempt: 1, history: vec![] }, reply)
             }
         };
-        let mut items = [Item::new(claim, prepared)];
+        let mut item = Item::new(claim, prepared);
         loop {
-            self.run_all(&mut items).await;
-            match items[0].retry.take() {
+            item = self
+                .run_all(vec![item])
+                .await
+                .pop()
+                .ok_or_else(|| PipelineError::Internal("the task was lost while it ran".into()))?;
+            match item.retry.take() {
                 Some(delay) => {
                     tokio::time::sleep(delay).await;
-                    if let Prepared::Run { attempt, .. } = &mut items[0].prepared {
+                    if let Prepared::Run { attempt, .. } = &mut item.prepared {
                         *attempt += 1;
                     }
                 }
                 None => break,
             }
         }
-        let item = &items[0];
         let task = match &item.prepared {
             Prepared::Run { task, .. } => Some(task),
             Prepared::Refuse { task, .. } => task.as_ref(),

@@ -463,26 +463,21 @@ fn keep_aside(paths: &Paths, file: &Path, name: &str, version: &str, sha: &str, 
 }
 
 fn link_into(from: &Path, dir: &Path, name: &std::ffi::OsStr) -> std::io::Result<PathBuf> {
-    for n in 1..10_000 {
-        let to = dir.join(fsops::numbered(name, n));
+    crate::outbox::numbered_slot(name, |n| {
+        let to = dir.join(n);
         match std::fs::hard_link(from, &to) {
-            Ok(()) => return Ok(to),
+            Ok(()) => Ok(Some(to)),
+            // Same bytes kept already (the same version installed twice): nothing to add.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                // Same bytes kept already (the same version installed twice): nothing to add.
-                if std::fs::read(&to).ok() == std::fs::read(from).ok() {
-                    return Ok(to);
-                }
+                Ok((std::fs::read(&to).ok() == std::fs::read(from).ok()).then_some(to))
             }
             Err(_) => {
                 // Another file system (or no hard links): copy without overwriting.
                 let bytes = std::fs::read(from)?;
-                if fsops::create_new(&to, &bytes, true)? {
-                    return Ok(to);
-                }
+                Ok(fsops::create_new(&to, &bytes, true)?.then_some(to))
             }
         }
-    }
-    Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, format!("no free name for {name:?} in {}", dir.display())))
+    })
 }
 
 /// Appends one line to `plugins/.journal.jsonl`, synced: the record of every install,

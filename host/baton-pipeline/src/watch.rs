@@ -1,6 +1,12 @@
 //! What wakes the pipeline: file-system events under the handoffs root (notify), a periodic
 //! full reconcile as a safety net, and the next due retry. Every wake-up runs a full
 //! reconcile of the inbox, so a dropped or coalesced event costs latency, never a handoff.
+//!
+//! A pass that fails with an error that may pass (disk full, I/O error, a busy database)
+//! is tried again after a capped, growing pause; any other error stops the daemon. Automatic
+//! audits run as a task of their own, so handoffs keep flowing while one runs. A signal stops
+//! the daemon at once, even in the middle of a pass: what was in flight is taken over by the
+//! next process, as after a crash.
 use std::time::{Duration, Instant};
 
 use notify::{RecursiveMode, Watcher};
@@ -47,17 +53,40 @@ pub async fn serve(pipeline: &mut Pipeline, shutdown: impl std::future::Future<O
     let reconcile = Duration::from_secs(pipeline.config().reconcile_secs.max(1));
     tracing::info!(root = %root.display(), agent = %pipeline.config().agent, "serving");
     tokio::pin!(shutdown);
+    let mut failures = 0u32;
+    let mut audit: Option<tokio::task::JoinHandle<()>> = None;
     loop {
-        pipeline.reload_plugins().await;
-        let next = pipeline.tick().await?;
-        if let Some(s) = schedule.as_mut().filter(|s| s.due().is_some_and(|d| d <= Instant::now())) {
+        let next = tokio::select! {
+            _ = &mut shutdown => None,
+            next = pass(pipeline) => Some(next),
+        };
+        let Some(next) = next else {
+            pipeline.stopped();
+            break;
+        };
+        let next = match next {
+            Ok(next) => {
+                failures = 0;
+                next
+            }
+            Err(e) if crate::pipeline::is_passing(&e) => {
+                failures += 1;
+                let pause = Duration::from_millis(250u64 << failures.min(7));
+                tracing::warn!("{e}; trying again in {} ms", pause.as_millis());
+                Some(Instant::now() + pause)
+            }
+            Err(e) => return Err(e),
+        };
+        let idle = audit.as_ref().is_none_or(|a| a.is_finished());
+        if let Some(s) = schedule.as_mut().filter(|s| idle && s.due().is_some_and(|d| d <= Instant::now())) {
             s.ran();
-            run_audit(pipeline).await;
+            let auditor = pipeline.auditor();
+            audit = Some(tokio::spawn(async move { run_audit(&auditor).await }));
         }
         let audit_due = schedule.as_ref().and_then(|s| s.due());
         let deadline = [next, audit_due].into_iter().flatten().fold(Instant::now() + reconcile, Instant::min);
         tokio::select! {
-            _ = &mut shutdown => break,
+            _ = &mut shutdown => { pipeline.stopped(); break }
             _ = rx.recv() => {}
             _ = plans_rx.recv() => {
                 if let Some(s) = schedule.as_mut() {
@@ -67,25 +96,46 @@ pub async fn serve(pipeline: &mut Pipeline, shutdown: impl std::future::Future<O
             _ = tokio::time::sleep_until(deadline.into()) => {}
         }
     }
+    if let Some(a) = audit {
+        a.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }
 
+/// One pass: reload changed plugins, then a tick.
+async fn pass(pipeline: &mut Pipeline) -> Result<Option<Instant>, PipelineError> {
+    pipeline.reload_plugins().await;
+    pipeline.tick().await
+}
+
 /// Drains everything present (including retries and files still settling), runs the plans
-/// audit once if enabled, then returns.
+/// audit once if enabled, then returns. Disk and database errors that may pass are waited
+/// out as in `serve`.
 pub async fn once(pipeline: &mut Pipeline) -> Result<(), PipelineError> {
-    while let Some(next) = pipeline.tick().await? {
-        tokio::time::sleep_until(next.into()).await;
+    let mut failures = 0u32;
+    loop {
+        match pipeline.tick().await {
+            Ok(None) => break,
+            Ok(Some(next)) => tokio::time::sleep_until(next.into()).await,
+            Err(e) if crate::pipeline::is_passing(&e) && failures < 8 => {
+                failures += 1;
+                let pause = Duration::from_millis(250u64 << failures);
+                tracing::warn!("{e}; trying again in {} ms", pause.as_millis());
+                tokio::time::sleep(pause).await;
+            }
+            Err(e) => return Err(e),
+        }
     }
     if pipeline.config().audit.enabled {
-        run_audit(pipeline).await;
+        run_audit(&pipeline.auditor()).await;
     }
     Ok(())
 }
 
 /// An automatic audit never stops the daemon: a failure is logged and retried next time.
-async fn run_audit(pipeline: &Pipeline) {
-    match pipeline.audit(None, false).await {
+async fn run_audit(auditor: &crate::audit::Auditor) {
+    match auditor.audit(None, false).await {
         Ok(Some(_)) | Ok(None) => {}
         Err(e) => tracing::error!("plans audit: {e}"),
     }

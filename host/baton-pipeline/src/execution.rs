@@ -1,0 +1,221 @@
+//! Step 3 of the pipeline: running tasks in the wasm runtime, concurrently (one tokio task
+//! each, bounded by the core count), and turning each execution into an answer or a retry as
+//! soon as it finishes. A runner that panics fails its own task (`internal`), nothing else.
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::json;
+use tracing::{info, info_span, warn, Instrument};
+
+use baton_handoff::{stamp, ErrorCode, PluginRef, Status};
+use baton_runtime::{Execution, Plugin, RunError, TaskInput};
+
+use crate::pipeline::{Item, Prepared};
+use crate::returns::Answer;
+use crate::{failpoint, Pipeline};
+
+/// Tasks in flight, and the items they belong to.
+#[derive(Default)]
+pub(crate) struct Running {
+    set: tokio::task::JoinSet<(usize, Execution)>,
+    slots: Vec<Option<(Item, Arc<Plugin>)>>,
+    ids: HashMap<tokio::task::Id, usize>,
+    limiter: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+type Joined = Result<(tokio::task::Id, (usize, Execution)), tokio::task::JoinError>;
+
+impl Running {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    /// The next item whose task finished (waits for one).
+    pub(crate) async fn next(&mut self, p: &mut Pipeline) -> Option<Item> {
+        let joined = self.set.join_next_with_id().await?;
+        self.settle(p, joined)
+    }
+
+    /// An item whose task already finished, if any (never waits).
+    pub(crate) fn try_next(&mut self, p: &mut Pipeline) -> Option<Item> {
+        let joined = self.set.try_join_next_with_id()?;
+        self.settle(p, joined)
+    }
+
+    fn settle(&mut self, p: &mut Pipeline, joined: Joined) -> Option<Item> {
+        let (slot, outcome) = match joined {
+            Ok((_, (slot, exec))) => (slot, Ok(exec)),
+            Err(e) => (*self.ids.get(&e.id())?, Err(panic_message(e))),
+        };
+        let (mut item, plugin) = self.slots.get_mut(slot)?.take()?;
+        match outcome {
+            Ok(exec) => p.conclude(&mut item, &plugin, exec),
+            Err(message) => p.panicked(&mut item, &plugin, message),
+        }
+        Some(item)
+    }
+}
+
+fn panic_message(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into()),
+        Err(e) => e.to_string(),
+    }
+}
+
+impl Pipeline {
+    /// Starts an item's task, or returns the item when there is nothing to run (not a `Run`,
+    /// or refused before running: unknown plugin or action, plugin paused).
+    pub(crate) fn start(&mut self, mut item: Item, running: &mut Running) -> Option<Item> {
+        let Prepared::Run { task, attempt, .. } = &item.prepared else { return Some(item) };
+        let plugin_name = task.plugin.clone().unwrap_or_default();
+        let action = task.action.clone().unwrap_or_default();
+        let Some(plugin) = self.runtime.get(&plugin_name) else {
+            item.answer = Some(Answer::refused(
+                ErrorCode::UnknownPlugin,
+                format!("no plugin `{plugin_name}` is installed (installed: {})", self.runtime.names().join(", ")),
+            ));
+            return Some(item);
+        };
+        if !plugin.info.actions.iter().any(|a| a.name == action) {
+            let known: Vec<_> = plugin.info.actions.iter().map(|a| a.name.as_str()).collect();
+            item.answer = Some(Answer::refused(
+                ErrorCode::UnknownAction,
+                format!("plugin `{plugin_name}` has no action `{action}` (it has: {})", known.join(", ")),
+            ));
+            return Some(item);
+        }
+        self.load_health(&plugin_name);
+        if let Some(until) = self.paused_until(&plugin_name) {
+            item.answer = Some(Answer::refused(
+                ErrorCode::PluginPaused,
+                format!("plugin `{plugin_name}` is paused until {until} after repeated sandbox failures"),
+            ));
+            return Some(item);
+        }
+        let input = TaskInput {
+            id: task.id.clone(),
+            action,
+            params: task.params.clone().unwrap_or_else(|| json!({})),
+            sender: task.from.clone(),
+            title: task.title.clone(),
+            correlation_id: task.correlation_id.clone(),
+        };
+        let budget = self.cfg.budget(&plugin_name);
+        let runtime = self.runtime.clone();
+        let limiter = running
+            .limiter
+            .get_or_insert_with(|| {
+                let parallel = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+                Arc::new(tokio::sync::Semaphore::new(parallel))
+            })
+            .clone();
+        let span = info_span!("task", id = %task.id, plugin = %plugin_name, attempt = *attempt);
+        item.started = Some(Instant::now());
+        let slot = running.slots.len();
+        let run_plugin = plugin.clone();
+        let handle = running.set.spawn(
+            async move {
+                let _permit = limiter.acquire_owned().await;
+                failpoint::hit_for("in_run", &input.id);
+                failpoint::hit_for("panic_in_run", &input.id);
+                let exec = runtime.handle(&run_plugin, &input, budget).await;
+                (slot, exec)
+            }
+            .instrument(span),
+        );
+        running.ids.insert(handle.id(), slot);
+        running.slots.push(Some((item, plugin)));
+        None
+    }
+
+    /// Runs every item to its answer (or retry) and returns them: `baton run`.
+    pub(crate) async fn run_all(&mut self, items: Vec<Item>) -> Vec<Item> {
+        let mut running = Running::default();
+        let mut done: Vec<Item> = items.into_iter().filter_map(|i| self.start(i, &mut running)).collect();
+        while !running.is_empty() {
+            done.extend(running.next(self).await);
+        }
+        done
+    }
+
+    /// Turns an execution into an answer, or a retry.
+    pub(crate) fn conclude(&mut self, item: &mut Item, plugin: &Plugin, exec: Execution) {
+        let Prepared::Run { attempt, history, .. } = &mut item.prepared else { return };
+        let plugin_ref = plugin_ref(plugin);
+        let started_at = stamp::rfc3339(stamp::now() - exec.elapsed);
+        item.exec_logs = exec.logs;
+        let (code, message) = match exec.outcome {
+            Ok(out) => {
+                self.healthy(&plugin.info.name);
+                item.follow_ups = exec.follow_ups;
+                item.answer = Some(Answer {
+                    status: Status::Completed,
+                    summary: out.summary,
+                    result: out.result,
+                    artifacts: out.artifacts,
+                    error: None,
+                    started_at: Some(started_at),
+                    attempts: *attempt,
+                    plugin: Some(plugin_ref),
+                });
+                info!(elapsed_us = exec.elapsed.as_micros() as u64, "completed");
+                return;
+            }
+            Err(e) => (error_code(&e), e.to_string()),
+        };
+        warn!(code = %code, "attempt {attempt} failed: {message}");
+        history.push(json!({"attempt": *attempt, "at": stamp::rfc3339(stamp::now()), "code": code, "message": message}));
+        if matches!(code, ErrorCode::Timeout | ErrorCode::OutOfMemory | ErrorCode::Trap | ErrorCode::OutputTooLarge) {
+            self.sandbox_failure(&plugin.info.name, &message);
+        }
+        let transient = matches!(code, ErrorCode::RetriesExhausted);
+        if transient && *attempt < self.cfg.retry.max_attempts {
+            item.retry = Some(self.cfg.retry.delay(*attempt));
+            return;
+        }
+        let message = if transient { format!("gave up after {attempt} attempts; last: {message}") } else { message };
+        let mut answer = Answer::refused(code, message);
+        answer.started_at = Some(started_at);
+        answer.attempts = *attempt;
+        answer.plugin = Some(plugin_ref);
+        answer.result = json!({ "history": history });
+        item.answer = Some(answer);
+    }
+
+    /// The host's runner for this task panicked: the task fails `internal`, with its RETURN.
+    fn panicked(&mut self, item: &mut Item, plugin: &Plugin, message: String) {
+        let Prepared::Run { attempt, history, .. } = &mut item.prepared else { return };
+        let message = format!("baton's runner for this task panicked ({message}); this is a bug in baton, not in the task");
+        tracing::error!(claim = %item.claim.key(), "{message}");
+        history.push(json!({"attempt": *attempt, "at": stamp::rfc3339(stamp::now()), "code": ErrorCode::Internal, "message": message}));
+        let mut answer = Answer::refused(ErrorCode::Internal, message);
+        answer.attempts = *attempt;
+        answer.plugin = Some(plugin_ref(plugin));
+        answer.result = json!({ "history": history });
+        item.answer = Some(answer);
+    }
+}
+
+fn plugin_ref(plugin: &Plugin) -> PluginRef {
+    PluginRef { name: plugin.info.name.clone(), version: plugin.info.version.clone(), sha256: plugin.sha256.clone() }
+}
+
+/// The error code for a failed run.
+pub fn error_code(e: &RunError) -> ErrorCode {
+    match e {
+        RunError::InvalidInput(_) => ErrorCode::InvalidParams,
+        // Mapped to RetriesExhausted only once the budget of attempts is spent.
+        RunError::Transient(_) => ErrorCode::RetriesExhausted,
+        RunError::Permanent(_) | RunError::BadResult(_) => ErrorCode::PluginError,
+        RunError::Timeout(_) => ErrorCode::Timeout,
+        RunError::OutOfMemory(_) => ErrorCode::OutOfMemory,
+        RunError::Trap(_) => ErrorCode::Trap,
+        RunError::OutputTooLarge { .. } => ErrorCode::OutputTooLarge,
+    }
+}

@@ -1,0 +1,210 @@
+//! Delivery that neither loses nor doubles: how a handoff baton writes (a RETURN, a routed
+//! TASK, a follow-up) reaches another agent's inbox exactly once, across crashes, even when
+//! that agent consumes it before baton has recorded the delivery.
+//!
+//! Every delivery goes through `handoffs/<baton>/.outbox/`:
+//!
+//! 1. **stage**: the file is created durably in the outbox under its final name (derived
+//!    from the claim, so a re-run stages the same name; an existing staged file is kept);
+//! 2. **link**: the staged inode is hard-linked into the recipient's inbox (never replacing);
+//! 3. **mark**: the staged name is renamed to `<name>.sent`;
+//! 4. after the ledger commit and the filing of the original, the outbox entry is dropped.
+//!
+//! A re-run (after a crash) knows the file was delivered when `<name>.sent` exists, or when
+//! the staged inode has a second link: an agent that *moves* the file away keeps that link.
+//! The residual window, stated honestly: an agent that *deletes* (or copies then deletes) the
+//! file between steps 2 and 3 of the same delivery, with baton killed in that same instant,
+//! gets it twice. Across file systems (`EXDEV`) the link becomes a copy, and only the `.sent`
+//! mark guards it.
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::{failpoint, fsops};
+
+/// `.sent` outbox entries older than this are dropped at start-up: a delivery is recorded in
+/// the ledger within milliseconds, so only a process that crashed in between and was not
+/// restarted for this long could still need one.
+const SENT_KEEP: Duration = Duration::from_secs(7 * 24 * 3600);
+
+pub struct Outbox {
+    dir: PathBuf,
+}
+
+impl Outbox {
+    pub fn open(dir: PathBuf) -> io::Result<Self> {
+        fs::create_dir_all(&dir)?;
+        Ok(Outbox { dir })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Delivers `bytes` into `inbox` once, as `wanted` or, when another file holds that name,
+    /// `wanted.2`, `wanted.3`…; `staged` is its outbox name, unique to the claim. Returns the
+    /// name it has in the inbox (or had, when an earlier run delivered it and the agent took
+    /// it since). The caller syncs `inbox` and [`Self::dir`].
+    pub fn deliver(&self, inbox: &Path, staged: &str, wanted: &OsStr, bytes: &[u8]) -> io::Result<OsString> {
+        let sent = self.sent_path(staged);
+        if let Ok(meta) = fs::symlink_metadata(&sent) {
+            return Ok(find_inode(inbox, &meta).unwrap_or_else(|| wanted.to_owned()));
+        }
+        let staged_path = self.dir.join(staged);
+        fsops::create_new(&staged_path, bytes, true)?;
+        failpoint::hit("after_stage");
+        let meta = fs::symlink_metadata(&staged_path)?;
+        if meta.nlink() >= 2 {
+            // Linked by an earlier run; the agent may have moved it since.
+            let name = find_inode(inbox, &meta).unwrap_or_else(|| wanted.to_owned());
+            fs::rename(&staged_path, &sent)?;
+            return Ok(name);
+        }
+        let name = numbered_slot(wanted, |name| {
+            let to = inbox.join(&name);
+            match fs::hard_link(&staged_path, &to) {
+                Ok(()) => Ok(Some(name)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
+                    // Another file system: a copy, which is ours if it holds these bytes.
+                    let ours = fsops::create_new(&to, bytes, true)? || fs::read(&to).is_ok_and(|b| b == bytes);
+                    Ok(ours.then_some(name))
+                }
+                Err(e) => Err(e),
+            }
+        })?;
+        failpoint::hit("after_link");
+        fs::rename(&staged_path, &sent)?;
+        Ok(name)
+    }
+
+    /// Drops the outbox entries of `name` once its claim is filed (nothing can re-run it).
+    pub fn forget(&self, name: &str) {
+        for p in [self.sent_path(name), self.dir.join(name)] {
+            match fs::remove_file(&p) {
+                Ok(()) => return,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(file = %p.display(), "cannot drop an outbox entry: {e}"),
+            }
+        }
+    }
+
+    /// Drops `.sent` marks left by a crash between filing and [`Self::forget`], once old.
+    pub fn sweep(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else { return };
+        let now = SystemTime::now();
+        for e in entries.flatten() {
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > SENT_KEEP);
+            if old && e.file_name().as_encoded_bytes().ends_with(b".sent") {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+
+    fn sent_path(&self, name: &str) -> PathBuf {
+        let mut n = OsString::from(name);
+        n.push(".sent");
+        self.dir.join(n)
+    }
+}
+
+/// The entry of `dir` that is the inode `meta` describes.
+fn find_inode(dir: &Path, meta: &fs::Metadata) -> Option<OsString> {
+    use std::os::unix::fs::DirEntryExt;
+    fs::read_dir(dir).ok()?.flatten().find(|e| e.ino() == meta.ino()).map(|e| e.file_name())
+}
+
+/// The longest file name the supported file systems allow.
+const NAME_MAX: usize = 255;
+/// Room [`fsops::numbered`] may need (`.9999`).
+pub const NUMBER_ROOM: usize = 5;
+
+/// Tries `name`, then `name.2`, `name.3`… (see [`fsops::numbered`]) until `try_slot` takes
+/// one: the one way baton finds a free numbered name.
+pub fn numbered_slot<T>(name: &OsStr, mut try_slot: impl FnMut(OsString) -> io::Result<Option<T>>) -> io::Result<T> {
+    let short = fit(name, NUMBER_ROOM);
+    for n in 1..10_000 {
+        let candidate = if n == 1 { name.to_owned() } else { fsops::numbered(&short, n) };
+        if let Some(t) = try_slot(candidate)? {
+            return Ok(t);
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("no free name for {name:?}")))
+}
+
+/// `name`, shortened if needed so that `room` more bytes still fit in a file name: the stem
+/// is cut (at a character boundary) and a hash of the whole name keeps it unique. The full
+/// name is kept where it matters (the claim, the error record).
+pub fn fit(name: &OsStr, room: usize) -> OsString {
+    let bytes = name.as_encoded_bytes();
+    if bytes.len() + room <= NAME_MAX {
+        return name.to_owned();
+    }
+    let ext_at = bytes.iter().rposition(|&b| b == b'.').filter(|&i| i > 0 && bytes.len() - i <= 16).unwrap_or(bytes.len());
+    let (stem, ext) = bytes.split_at(ext_at);
+    let hash = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        bytes.hash(&mut h);
+        format!("~{:016x}", h.finish())
+    };
+    let mut keep = NAME_MAX.saturating_sub(room + ext.len() + hash.len());
+    if let Ok(text) = std::str::from_utf8(stem) {
+        while keep > 0 && !text.is_char_boundary(keep) {
+            keep -= 1;
+        }
+    }
+    let mut out = stem[..keep.min(stem.len())].to_vec();
+    out.extend_from_slice(hash.as_bytes());
+    out.extend_from_slice(ext);
+    <OsString as std::os::unix::ffi::OsStringExt>::from_vec(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_shortens_only_what_does_not_fit() {
+        let short = OsStr::new("a.json");
+        assert_eq!(fit(short, 11), short);
+        let long = OsString::from(format!("{}.json", "é".repeat(123)));
+        let fitted = fit(&long, 11);
+        assert!(fitted.len() + 11 <= NAME_MAX && fitted.to_str().is_some_and(|s| s.ends_with(".json")), "{fitted:?}");
+        assert_ne!(fit(&OsString::from(format!("{}b.json", "x".repeat(250))), 11), fitted);
+    }
+
+    #[test]
+    fn a_consumed_delivery_is_not_repeated() {
+        let d = tempfile::tempdir().unwrap();
+        let inbox = d.path().join("inbox");
+        fs::create_dir(&inbox).unwrap();
+        let outbox = Outbox::open(d.path().join(".outbox")).unwrap();
+        let r = OsStr::new("r.json");
+        assert_eq!(outbox.deliver(&inbox, "r.json", r, b"one").unwrap(), r);
+        fs::rename(inbox.join("r.json"), d.path().join("consumed.json")).unwrap();
+        outbox.deliver(&inbox, "r.json", r, b"two").unwrap();
+        assert!(!inbox.join("r.json").exists());
+        // Staged and linked, then killed before the mark; the agent moved it away.
+        fsops::create_new(&outbox.dir.join("r2.json"), b"x", true).unwrap();
+        fs::hard_link(outbox.dir.join("r2.json"), d.path().join("moved.json")).unwrap();
+        outbox.deliver(&inbox, "r2.json", OsStr::new("r2.json"), b"x").unwrap();
+        assert!(!inbox.join("r2.json").exists());
+        // Another file holds the wanted name: the next free number, found again on a re-run.
+        fs::write(inbox.join("t.json"), "someone else's").unwrap();
+        let t = OsStr::new("t.json");
+        assert_eq!(outbox.deliver(&inbox, "route-1", t, b"mine").unwrap(), "t.2.json");
+        assert_eq!(outbox.deliver(&inbox, "route-1", t, b"mine").unwrap(), "t.2.json");
+        assert_eq!(fs::read(inbox.join("t.json")).unwrap(), b"someone else's");
+        outbox.forget("route-1");
+        outbox.forget("r.json");
+        outbox.forget("r2.json");
+        assert_eq!(fs::read_dir(&outbox.dir).unwrap().count(), 0);
+    }
+}

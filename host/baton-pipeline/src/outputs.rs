@@ -1,0 +1,316 @@
+//! Steps 4 and 5 of the pipeline for one item: what it produces (a routed copy, follow-ups,
+//! its RETURN, an `.error.json` record) and what the ledger records about it.
+//!
+//! Each item is written on its own: an error while writing one (say, the reply agent's folder
+//! is a plain file) files that item as `internal` with a message naming the file, and the
+//! rest of the batch goes on. A disk-full or I/O error defers the item instead (its claim
+//! stays and it is tried again after a pause).
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tracing::{error, warn};
+
+use baton_handoff::{names, stamp, ErrorCode, Status, TaskBody};
+use baton_ledger::TaskState;
+
+use crate::claims::Claim;
+use crate::config::Paths;
+use crate::outbox::{numbered_slot, Outbox};
+use crate::pipeline::{is_passing, Item, Prepared, IO_BACKOFF};
+use crate::returns::{self, Answer};
+use crate::{fsops, Pipeline, PipelineError};
+
+pub(crate) use crate::outbox::{fit, NUMBER_ROOM};
+
+/// Room the `.error.json` record needs beside a filed original, numbering included.
+const RECORD_ROOM: usize = 11 + NUMBER_ROOM;
+
+/// Which output failed, for the message and for what the fallback may still try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Route,
+    FollowUps,
+    Return,
+    Record,
+}
+
+impl Step {
+    fn what(self) -> &'static str {
+        match self {
+            Step::Route => "delivering the routed TASK",
+            Step::FollowUps => "delivering the follow-up TASKs",
+            Step::Return => "delivering the RETURN",
+            Step::Record => "writing the error record in 03_failed/",
+        }
+    }
+}
+
+struct Failed {
+    step: Step,
+    error: PipelineError,
+}
+
+impl Pipeline {
+    /// Step 4 for one item, never failing the batch: on an error the item is answered and
+    /// filed `internal` (or deferred, for disk-full and I/O errors).
+    pub(crate) fn write_isolated(&self, item: &mut Item, dirs: &mut HashSet<PathBuf>) {
+        let Err(first) = self.write_outputs(item, dirs, None) else { return };
+        if is_passing(&first.error) {
+            warn!(claim = %item.claim.key(), "{} failed, will try again: {}", first.step.what(), first.error);
+            item.deferred = Some(IO_BACKOFF);
+            return;
+        }
+        let message = format!(
+            "{} failed: {}; baton could not answer this handoff as planned (fix that, then `baton retry ID`)",
+            first.step.what(),
+            first.error
+        );
+        error!(claim = %item.claim.key(), "{message}");
+        let mut answer = Answer::refused(ErrorCode::Internal, message);
+        if let Some(old) = item.answer.take() {
+            answer.started_at = old.started_at;
+            answer.attempts = old.attempts;
+            answer.plugin = old.plugin;
+        }
+        item.answer = Some(answer);
+        item.follow_ups.clear();
+        item.dest = None;
+        if let Err(second) = self.write_outputs(item, dirs, Some(first.step)) {
+            // Not even the error record could be written (03_failed/ is baton's own folder):
+            // keep the claim and try the whole item again later.
+            error!(claim = %item.claim.key(), "{} failed as well, will try again: {}", second.step.what(), second.error);
+            item.deferred = Some(if is_passing(&second.error) { IO_BACKOFF } else { Duration::from_secs(60) });
+        }
+    }
+
+    /// Writes one item's outputs. `fallback`: the item was turned into an `internal` failure
+    /// after `Step` failed; the route and the follow-ups are not tried again, nor the RETURN if
+    /// delivering it was what failed.
+    fn write_outputs(&self, item: &mut Item, dirs: &mut HashSet<PathBuf>, fallback: Option<Step>) -> Result<(), Failed> {
+        if item.stays().is_some() {
+            return Ok(());
+        }
+        let me = self.cfg.agent.as_str();
+        let fail = |step| move |error| Failed { step, error };
+        let task: Option<TaskBody> = item.prepared.task().cloned();
+        let reply: Option<String> = match &item.prepared {
+            Prepared::Refuse { reply, .. } => reply.clone(),
+            Prepared::Conflict(_) => None,
+            Prepared::Reply | Prepared::Duplicate => return Ok(()),
+            Prepared::Finished(row) => {
+                if row.state != TaskState::Completed {
+                    item.dest = Some(self.failed_dest(&item.claim, None).map_err(fail(Step::Record))?);
+                }
+                return Ok(());
+            }
+            Prepared::Route(task) => {
+                let reply = task.reply_agent().to_string();
+                if fallback.is_none() {
+                    let to = task.to.clone().unwrap_or_default();
+                    let delivered = self.route(item, &to, dirs).map_err(fail(Step::Route))?;
+                    item.answer = Some(Answer::completed(
+                        format!("routed to {to}"),
+                        json!({"routed_to": to, "file": delivered.to_string_lossy()}),
+                    ));
+                }
+                Some(reply)
+            }
+            Prepared::Run { task, .. } => Some(task.reply_agent().to_string()),
+        };
+        let claim = item.claim.clone();
+
+        // Follow-ups first (the runtime hands them over only for a completed task): a RETURN
+        // that says "completed" is only written once they exist.
+        if let (Some(parent), None) = (task.as_ref(), fallback) {
+            let follow_ups = std::mem::take(&mut item.follow_ups);
+            let written = self
+                .post
+                .follow_ups(&claim, &parent.id, parent.correlation_id.as_deref(), &follow_ups, &mut item.delivered)
+                .map_err(fail(Step::FollowUps))?;
+            dirs.extend(written.iter().filter_map(|p| p.parent().map(Path::to_path_buf)));
+        }
+
+        // The RETURN.
+        if let (Some(reply), Some(answer)) = (reply.as_deref(), item.answer.as_ref())
+            && fallback != Some(Step::Return)
+        {
+            let title = task.as_ref().map(|t| t.title.clone()).unwrap_or_else(|| file_title(&claim));
+            let in_reply_to = task.as_ref().map(|t| t.id.clone()).unwrap_or_else(|| claim.original.to_string_lossy().into_owned());
+            let body = returns::return_body(
+                &claim, me, reply, &in_reply_to, &title,
+                task.as_ref().and_then(|t| t.correlation_id.as_deref()), answer,
+            );
+            let name = returns::return_file_name(&claim, &title, me);
+            let bytes = serde_json::to_vec_pretty(&body).unwrap_or_default();
+            self.post.deliver(reply, &name, &name, &bytes, &mut item.delivered, dirs).map_err(fail(Step::Return))?;
+            item.return_name = Some(name);
+        }
+
+        // The error record, for anything that did not complete.
+        let failure = match (&item.prepared, item.answer.as_ref()) {
+            (_, Some(a)) => a.error.as_ref().map(|e| (e.code, e.message.clone())),
+            (Prepared::Conflict(reason), None) => Some((ErrorCode::SyncConflict, format!("not executed: the file is {reason}"))),
+            _ => None,
+        };
+        if let Some((code, message)) = failure {
+            let history = match &item.prepared {
+                Prepared::Run { history, .. } => history.clone(),
+                _ => vec![],
+            };
+            let record = returns::error_record(
+                &claim, task.as_ref().map(|t| t.id.as_str()), code, &message, &history, item.return_name.as_deref(),
+            );
+            let dest = self.failed_dest(&claim, Some(&record)).map_err(fail(Step::Record))?;
+            dirs.insert(dest.0.clone());
+            item.dest = Some(dest);
+        }
+        Ok(())
+    }
+
+    /// Delivers a TASK addressed to another agent into its inbox, under its own name (or the
+    /// next free number when another file has it). Returns the name it was delivered as.
+    fn route(&self, item: &mut Item, to: &str, dirs: &mut HashSet<PathBuf>) -> Result<OsString, PipelineError> {
+        let bytes = std::fs::read(&item.claim.path).map_err(|e| PipelineError::io(&item.claim.path, e))?;
+        let staged = format!("{}.route.json", item.claim.id);
+        let wanted = item.claim.original.clone();
+        self.post.deliver(to, &staged, &wanted, &bytes, &mut item.delivered, dirs)
+    }
+
+}
+
+/// Where baton delivers what it writes for other agents: their inboxes, through the outbox.
+/// Shared with the audits, which run beside the pipeline.
+pub(crate) struct Post {
+    pub(crate) paths: Paths,
+    /// baton's own agent name (the sender of follow-ups).
+    pub(crate) agent: String,
+    pub(crate) outbox: Outbox,
+}
+
+impl Post {
+    /// One delivery through the outbox into `agent`'s inbox (see [`crate::outbox`]).
+    pub(crate) fn deliver(
+        &self,
+        agent: &str,
+        staged: &str,
+        wanted: impl AsRef<std::ffi::OsStr>,
+        bytes: &[u8],
+        delivered: &mut Vec<String>,
+        dirs: &mut HashSet<PathBuf>,
+    ) -> Result<OsString, PipelineError> {
+        let inbox = self.paths.inbox(agent);
+        std::fs::create_dir_all(&inbox).map_err(|e| PipelineError::io(&inbox, e))?;
+        let name = self.outbox.deliver(&inbox, staged, wanted.as_ref(), bytes).map_err(|e| PipelineError::io(&inbox, e))?;
+        delivered.push(staged.to_string());
+        dirs.insert(inbox);
+        Ok(name)
+    }
+
+    /// Delivers follow-up TASKs into their recipients' inboxes, named from the claim so that a
+    /// re-run cannot deliver them twice. Returns their paths; the caller syncs the folders and
+    /// drops the outbox entries named in `delivered` once the claim is done.
+    pub(crate) fn follow_ups(
+        &self,
+        claim: &Claim,
+        parent_id: &str,
+        parent_correlation: Option<&str>,
+        follow_ups: &[baton_runtime::FollowUp],
+        delivered: &mut Vec<String>,
+    ) -> Result<Vec<PathBuf>, PipelineError> {
+        let mut written = Vec::with_capacity(follow_ups.len());
+        let mut dirs = HashSet::new();
+        for f in follow_ups {
+            let (file, body) = returns::follow_up(claim, &self.agent, parent_id, parent_correlation, f);
+            let bytes = serde_json::to_vec_pretty(&body).unwrap_or_default();
+            let name = self.deliver(&f.to, &file, &file, &bytes, delivered, &mut dirs)?;
+            written.push(self.paths.inbox(&f.to).join(name));
+        }
+        Ok(written)
+    }
+}
+
+impl Pipeline {
+    /// Picks the name in `03_failed/` for a claim's original and creates its `.error.json`.
+    /// A name whose error record belongs to this same claim (a crash came between) is reused.
+    /// A name too long to take the `.error.json` suffix is shortened (the record keeps it).
+    fn failed_dest(&self, claim: &Claim, record: Option<&Value>) -> Result<(PathBuf, OsString), PipelineError> {
+        let dir = self.paths.failed(&self.cfg.agent);
+        let name = fit(&claim.original, RECORD_ROOM);
+        let found = numbered_slot(&name, |name| {
+            let err_path = dir.join(fsops::error_record_name(&name));
+            let ours = std::fs::read(&err_path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                .is_some_and(|v| v["claim"] == json!(claim.key()));
+            if ours {
+                return Ok(Some(name));
+            }
+            if dir.join(&name).exists() || err_path.exists() {
+                return Ok(None);
+            }
+            let Some(record) = record else { return Ok(Some(name)) };
+            let bytes = serde_json::to_vec_pretty(record).unwrap_or_default();
+            Ok(fsops::create_new(&err_path, &bytes, true)?.then_some(name))
+        })
+        .map_err(|e| PipelineError::io(&dir, e))?;
+        Ok((dir, found))
+    }
+}
+
+/// A title for a file that did not parse: the slug of a conventional name, else the name.
+fn file_title(claim: &Claim) -> String {
+    let name = claim.original.to_string_lossy();
+    names::parse_file_name(&name).map(|p| p.slug.replace('-', " ")).unwrap_or_else(|| name.into_owned())
+}
+
+/// Step 5 for one item.
+pub(crate) fn record(b: &baton_ledger::Batch<'_>, item: &Item) -> Result<(), baton_ledger::LedgerError> {
+    let now = stamp::rfc3339(stamp::now());
+    let ms = item.started.map(|s| s.elapsed().as_secs_f64() * 1e3).unwrap_or(0.0);
+    let task_id = item.prepared.task().map(|t| t.id.as_str());
+    let key = item.claim.key();
+    let subject = task_id.unwrap_or(&key);
+    for l in &item.exec_logs {
+        b.log(subject, &l.at, l.level, &l.message)?;
+    }
+    if let Some(delay) = item.deferred {
+        b.event(subject, &now, "deferred", &json!({"in_ms": delay.as_millis() as u64}))?;
+        return Ok(());
+    }
+    if let Prepared::Run { attempt, history, .. } = &item.prepared {
+        b.start_attempt(subject, *attempt)?;
+        if let Some(delay) = item.retry {
+            if let Some(last) = history.last() {
+                b.event(subject, &now, "attempt_failed", last)?;
+            }
+            b.finish(subject, TaskState::Retrying, None, None, &now, ms)?;
+            b.event(subject, &now, "retry_scheduled", &json!({"in_ms": delay.as_millis() as u64}))?;
+            return Ok(());
+        }
+    }
+    let Some(answer) = &item.answer else {
+        if let Prepared::Conflict(reason) = &item.prepared {
+            b.event(&key, &now, "sync_conflict", &json!({"reason": reason}))?;
+        }
+        return Ok(());
+    };
+    let state = match answer.status {
+        Status::Completed => TaskState::Completed,
+        Status::Rejected => TaskState::Rejected,
+        Status::Failed | Status::Canceled => TaskState::Failed,
+    };
+    let err = answer.error.as_ref().map(|e| (e.code.as_str(), e.message.as_str()));
+    if task_id.is_some() && !matches!(item.prepared, Prepared::Refuse { code: ErrorCode::DuplicateId, .. }) {
+        b.finish(subject, state, err, item.return_name.as_deref(), &now, ms)?;
+    }
+    b.event(
+        subject,
+        &now,
+        state.as_str(),
+        &json!({"return": item.return_name, "error": answer.error, "summary": answer.summary, "duration_ms": ms}),
+    )?;
+    Ok(())
+}
