@@ -2,7 +2,8 @@
 //!
 //! 1. **Inverted index over fingerprint values** (in the manner of AcoustID's index): one streaming
 //!    pass over the stored fingerprints keeps a content-defined sample of each one: the distinct
-//!    32-bit values `v` with `hash(v) % SAMPLE_MOD == 0` (about 1 in 8). Because the sample is
+//!    keys `k = v & KEY_MASK` (the 24 most stable bits of a 32-bit value) with
+//!    `hash(k) % SAMPLE_MOD == 0` (about 1 in 8). Because the sample is
 //!    chosen by value, not by position, a copy with a trimmed start samples the same values.
 //!    Only `(value, file id)` pairs are held, 8 bytes each, so 100,000 fingerprints need about
 //!    100 MB, not the 380 MB of the raw fingerprints. Values shared by more than `MAX_POSTINGS`
@@ -50,11 +51,17 @@ pub fn sampled(v: u32, modulus: u32) -> bool {
     (v.wrapping_mul(0x9E37_79B1) >> 24).is_multiple_of(modulus)
 }
 
-/// The sorted, distinct sampled values of a fingerprint. Short fingerprints (under 75 s / 37 s)
-/// are sampled more densely (1 in 4 / 1 in 2) so that they still get enough keys.
+/// The bits of a fingerprint value that survive re-encoding best: the index keys on these 24 of
+/// the 32 bits, so a lossy copy (an AAC preview clip of a FLAC original) shares far more keys
+/// with its original than with exact values.
+pub const KEY_MASK: u32 = 0xFEFE_E9AE;
+
+/// The sorted, distinct sampled keys ([`KEY_MASK`]ed values) of a fingerprint. Short
+/// fingerprints (under 75 s / 37 s) are sampled more densely (1 in 4 / 1 in 2) so that they
+/// still get enough keys.
 pub fn sample_keys(fp: &[u32]) -> Vec<u32> {
     let modulus = if fp.len() >= 600 { SAMPLE_MOD } else if fp.len() >= 300 { 4 } else { 2 };
-    let mut k: Vec<u32> = fp.iter().copied().filter(|v| sampled(*v, modulus)).collect();
+    let mut k: Vec<u32> = fp.iter().map(|v| v & KEY_MASK).filter(|v| sampled(*v, modulus)).collect();
     k.sort_unstable();
     k.dedup();
     k
@@ -365,6 +372,8 @@ pub fn find_groups(db_path: &Path, opts: &DedupOptions) -> Result<DedupReport> {
     let _span = tracing::info_span!("dedup").entered();
     let start = Instant::now();
     let db = Db::open(db_path)?;
+    // a move cut short by a crash: the row follows its file before anything is grouped
+    crate::quarantine::reconcile(&db)?;
     let (pairs, stats) = find_pairs(&db, opts)?;
     let mut uf = UnionFind::default();
     let mut by_row: HashMap<i64, Vec<usize>> = HashMap::new();

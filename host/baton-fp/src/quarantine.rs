@@ -13,8 +13,8 @@
 //!   copy is created exclusively, synced, its folder synced, and only then is the source removed;
 //! - the `fp_files` row follows the file in the same database transaction as the move, so the
 //!   library never points at a moved file; a crash between the rename and the commit is
-//!   repaired from the write-ahead `planned` row by [`reconcile`], which `execute` and `undo`
-//!   run first.
+//!   repaired from the write-ahead `planned` row by [`reconcile`], which dedup, `execute` and
+//!   `undo` run first.
 //!
 //! `undo` never overwrites a file that reappeared at the original path: it reports a conflict
 //! and leaves the quarantined copy in place.
@@ -243,6 +243,15 @@ fn changed_since_scan(db: &Db, src: &Path) -> Result<Option<String>> {
     Ok(None)
 }
 
+/// Crash injection for the end-to-end tests, like baton-pipeline's: `BATON_FAILPOINT=<name>`
+/// kills the process with SIGKILL when it passes the named point.
+fn failpoint(name: &str) {
+    if std::env::var("BATON_FAILPOINT").is_ok_and(|v| v == name) {
+        tracing::warn!(failpoint = name, "failpoint: killing this process");
+        let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+    }
+}
+
 /// Finishes moves that a crash cut between the rename and the database commit: a `planned`
 /// move whose file is at its destination (and no longer at its source) becomes `moved`, with its
 /// `fp_files` row following it; one whose file is still at its source becomes `failed`.
@@ -349,6 +358,7 @@ fn move_one(db: &Db, batch: i64, seq: i64, src: &Path, dst: &Path, journal: &Pat
         db.conn.execute("UPDATE fp_moves SET state = 'failed' WHERE batch_id = ?1 AND seq = ?2", params![batch, seq]).map_err(|er| db.err(er))?;
         return Ok(Err(er.to_string()));
     }
+    failpoint("fp-quarantine-moved");
     if let Err(er) = tx.commit() {
         // The database cannot follow the file: put the file back so the library stays true.
         let back = move_noreplace(dst, src);
