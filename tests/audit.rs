@@ -167,3 +167,34 @@ fn serve_audits_after_a_plans_change_once_the_folder_is_quiet() {
     Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+/// Plans inside the repository (`--plans R --repo R`, the usual case) reach every plan through
+/// two folders; each plan is audited once and each false claim listed once. Every deliverable
+/// carries the host path it `resolved` to next to the plan's own `path`.
+#[test]
+fn plans_inside_the_repository_are_audited_once_with_resolved_host_paths() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    baton(&home, &["init"]);
+    let (plans, repo) = fixture(tmp.path());
+    std::fs::rename(plans.join("DASHBOARD_PLAN.md"), repo.join("DASHBOARD_PLAN.md")).unwrap();
+    let out = tmp.path().join("out");
+    let r = repo.to_str().unwrap();
+    let v: Value = serde_json::from_slice(&baton(&home, &["audit", "--plans", r, "--repo", r, "--out", out.to_str().unwrap(), "--json"]).stdout).unwrap();
+    let plans_seen: Vec<&str> = v["plans"].as_array().unwrap().iter().map(|p| p["path"].as_str().unwrap()).collect();
+    assert_eq!(plans_seen, [repo.join("DASHBOARD_PLAN.md").to_str().unwrap()], "one plan, once: {v}");
+    let fc = v["false_claims"].as_array().unwrap();
+    assert_eq!(fc.len(), 1, "one false claim, once: {fc:?}");
+    let deliverables = v["plans"][0]["deliverables"].as_array().unwrap();
+    let by_name = |name: &str| deliverables.iter().find(|d| d["path"] == name).unwrap_or_else(|| panic!("{name}: {v}"));
+    assert_eq!(by_name("dashboard_service.py")["resolved"], repo.join("dashboard/dashboard_service.py").to_str().unwrap());
+    assert_eq!(by_name("websocket_handler.py")["resolved"], repo.join("dashboard/websocket_handler.py").to_str().unwrap(), "a stub was found too");
+    assert_eq!(by_name("metrics_logger.py")["resolved"], Value::Null, "missing: nowhere");
+    // a plans folder inside the repository is the same overlap
+    let sub = repo.join("docs");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::rename(repo.join("DASHBOARD_PLAN.md"), sub.join("DASHBOARD_PLAN.md")).unwrap();
+    let v: Value = serde_json::from_slice(&baton(&home, &["audit", "--plans", sub.to_str().unwrap(), "--repo", r, "--out", out.to_str().unwrap(), "--json", "--force"]).stdout).unwrap();
+    assert_eq!(v["plans"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["false_claims"].as_array().unwrap().len(), 1, "{v}");
+}

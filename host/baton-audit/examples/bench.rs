@@ -215,6 +215,7 @@ fn main() {
         repo_dirs: vec![repo.clone()],
         previous: None,
         now: SystemTime::now(),
+        mounts: vec![],
     };
     let mut audit_times = Vec::new();
     let mut full_times = Vec::new();

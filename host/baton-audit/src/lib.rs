@@ -12,7 +12,7 @@
 //!
 //! # API
 //!
-//! - [`audit`]`(&AuditInput { plans_dirs, repo_dirs, previous, now }) -> Report`: never
+//! - [`audit`]`(&AuditInput { plans_dirs, repo_dirs, previous, now, mounts }) -> Report`: never
 //!   fails; unreadable folders and plans land in [`Report::errors`].
 //! - [`inputs_unchanged`]`(&report, previous) -> bool`: same plans, same size and mtime of
 //!   every file a deliverable resolved to → write no new report.
@@ -34,6 +34,7 @@
 //!     repo_dirs: vec!["repo".into()],
 //!     previous: previous.clone(),
 //!     now: std::time::SystemTime::now(),
+//!     mounts: vec![],
 //! });
 //! if !inputs_unchanged(&report, previous.as_ref()) {
 //!     for gap in new_gaps(&report) {

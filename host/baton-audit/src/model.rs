@@ -289,6 +289,7 @@ impl Report {
                         .iter()
                         .map(|d| CliDeliverable {
                             path: &d.path,
+                            resolved: d.evidence.resolved.as_deref(),
                             group: &d.group,
                             status: d.status,
                             claimed_done: d.claimed_done,
@@ -332,7 +333,10 @@ pub struct CliGroup<'a> {
 /// One deliverable in the `--json` view.
 #[derive(Debug, Serialize)]
 pub struct CliDeliverable<'a> {
+    /// The path as the plan wrote it.
     pub path: &'a str,
+    /// Where it was found (the one file it resolved to; present or stub), else null.
+    pub resolved: Option<&'a str>,
     pub group: &'a str,
     pub status: Status,
     pub claimed_done: bool,

@@ -29,6 +29,10 @@ pub struct AuditInput {
     pub previous: Option<Report>,
     /// The current time (injectable for tests).
     pub now: SystemTime,
+    /// (mounted path, host path) of each folder when the audit runs in a sandbox, so that a
+    /// plan reached through two mounts of one host folder (plans inside a repository) is
+    /// audited once. Empty natively, where paths are host paths already.
+    pub mounts: Vec<(String, String)>,
 }
 
 fn path_string(p: &Path) -> String {
@@ -301,6 +305,29 @@ fn audit_plan(
     })
 }
 
+/// Each plan once, sorted, however many folders reach it: paths are the same plan when they
+/// name the same host file (through `mounts`). Of two, the one inside a repository is kept, as
+/// its folder narrows where its deliverables are looked for.
+fn distinct_plans(paths: Vec<String>, index: &FileIndex, mounts: &[(String, String)]) -> Vec<String> {
+    let mut kept: HashMap<String, String> = HashMap::with_capacity(paths.len());
+    for p in paths {
+        let host = crate::display::rewrite_roots(&p, mounts);
+        match kept.get_mut(&host) {
+            Some(k) => {
+                if index.locate(k).is_none() && index.locate(&p).is_some() {
+                    *k = p;
+                }
+            }
+            None => {
+                kept.insert(host, p);
+            }
+        }
+    }
+    let mut v: Vec<String> = kept.into_values().collect();
+    v.sort();
+    v
+}
+
 /// Runs the audit. Never panics on bad input: unreadable folders and plans are recorded in
 /// [`Report::errors`].
 pub fn audit(input: &AuditInput) -> Report {
@@ -317,8 +344,7 @@ pub fn audit(input: &AuditInput) -> Report {
     let (index, repo_plans) = FileIndex::build(&repo_dirs, &mut errors);
     let mut plan_paths = plans_in_dirs(&plans_dirs, &mut errors);
     plan_paths.extend(repo_plans);
-    plan_paths.sort();
-    plan_paths.dedup();
+    let plan_paths = distinct_plans(plan_paths, &index, &input.mounts);
 
     let mut fp = Fingerprinter::new();
     fp.str(crate::REPORT_SCHEMA);

@@ -19,7 +19,8 @@ pub struct AuditArgs {
     /// Where reports are written. Default: <home>/reports.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Print `{"plans": [...], "false_claims": [...]}` on stdout.
+    /// Print `{"plans": [...], "false_claims": [...]}` on stdout; each deliverable has the
+    /// plan's own `path` and the host path it `resolved` to.
     #[arg(long)]
     json: bool,
     /// Write a report even if nothing changed since the last one.
@@ -35,9 +36,11 @@ pub fn run(args: AuditArgs, ctx: &Ctx) -> Result<i32> {
         }
     }
     let custom = !args.plans.is_empty() || !args.repos.is_empty() || args.out.is_some();
+    // absolute, so that `--plans R --repo ./R` name one host folder and its plans are audited once
+    let absolute = |v: &[PathBuf]| -> Vec<PathBuf> { v.iter().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone())).collect() };
     let folders = custom.then(|| Folders {
-        plans: if args.plans.is_empty() { vec![ctx.home.join("plans")] } else { args.plans.clone() },
-        repos: args.repos.clone(),
+        plans: if args.plans.is_empty() { vec![ctx.home.join("plans")] } else { absolute(&args.plans) },
+        repos: absolute(&args.repos),
         reports: args.out.clone().unwrap_or_else(|| ctx.home.join("reports")),
     });
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

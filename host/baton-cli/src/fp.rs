@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use baton_fp::dedup::{DedupOptions, KeeperRule};
+use baton_fp::quarantine::Placement;
 use baton_fp::scan::{Progress, ScanOptions};
 
 /// `println!` that does not panic when stdout is closed early (e.g. `baton fp print … | head`).
@@ -92,7 +93,8 @@ pub enum FpCommand {
         /// restores them). Nothing is ever deleted.
         #[arg(long)]
         execute: bool,
-        /// Quarantine folder (default: <home>/quarantine). Relative paths are kept inside it.
+        /// Quarantine folder. Default: `.baton-quarantine/` in the scanned folder that holds each
+        /// file (the library's own file system; scans skip it), else <home>/quarantine.
         #[arg(long)]
         quarantine: Option<PathBuf>,
         #[arg(long)]
@@ -185,14 +187,14 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
         FpCommand::Compare { a, b, json } => {
             let fa = baton_fp::fingerprint_file(&a)?;
             let fb = baton_fp::fingerprint_file(&b)?;
-            let c = baton_fp::compare(&fa.fingerprint, &fb.fingerprint, baton_fp::compare::DEFAULT_MAX_OFFSET)
-                .with_context(|| "fingerprints too short to compare")?;
+            let c = baton_fp::compare::search(&fa.fingerprint, &fb.fingerprint).with_context(|| "fingerprints too short to compare")?;
             if json {
                 say!("{}", serde_json::to_string(&c)?);
             } else {
                 say!("score={:.4}", c.score);
                 say!("offset={} ({:+.2} s)", c.offset, c.offset_seconds);
                 say!("overlap={}", c.overlap);
+                say!("contrast={:.4} ({})", c.contrast, if baton_fp::compare::is_match(&c, baton_fp::dedup::DEFAULT_MIN_SIMILARITY) { "same recording" } else { "different" });
             }
             Ok(0)
         }
@@ -242,9 +244,12 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
             let opts = DedupOptions { min_similarity, keeper, ..Default::default() };
             let report = baton_fp::dedup::find_groups(&ctx.state, &opts)?;
             let moved = if execute {
-                let qdir = quarantine.unwrap_or_else(|| ctx.home.join("quarantine"));
-                let qdir = std::path::absolute(&qdir).unwrap_or(qdir);
-                Some(baton_fp::quarantine::execute(&ctx.state, &report.groups, &qdir)?)
+                let absolute = |d: PathBuf| std::path::absolute(&d).unwrap_or(d);
+                let placement = match quarantine {
+                    Some(d) => Placement::Dir(absolute(d)),
+                    None => Placement::Library { fallback: absolute(ctx.home.join("quarantine")) },
+                };
+                Some(baton_fp::quarantine::execute(&ctx.state, &report.groups, &placement)?)
             } else {
                 None
             };
@@ -252,7 +257,7 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
                 let groups: Vec<_> = report
                     .groups
                     .iter()
-                    .map(|g| serde_json::json!({"keeper": g.keeper.path, "duplicates": g.duplicates.iter().map(|d| &d.path).collect::<Vec<_>>(), "score": g.score}))
+                    .map(|g| serde_json::json!({"keeper": g.keeper.path, "duplicates": g.duplicates.iter().map(|d| &d.path).collect::<Vec<_>>(), "score": g.score, "pairs": g.pairs}))
                     .collect();
                 let mut v = serde_json::json!({"groups": groups, "candidates": report.candidates, "verified_pairs": report.verified_pairs, "seconds": report.seconds});
                 if let Some(m) = &moved {
@@ -268,8 +273,16 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
                 }
                 let dups: usize = report.groups.iter().map(|g| g.duplicates.len()).sum();
                 say!("{} duplicate groups, {} duplicates ({} candidate pairs checked)", report.groups.len(), dups, report.candidates);
+                if let Some(m) = &moved {
+                    for (path, why) in &m.failed {
+                        say!("not moved: {}: {why}", path.display());
+                    }
+                }
                 match &moved {
-                    Some(m) => say!("moved {} files into {} (journal {}); `baton fp undo` restores them", m.moved.len(), m.quarantine_dir.display(), m.journal.display()),
+                    Some(m) => {
+                        let dirs: Vec<String> = m.quarantine_dirs.iter().map(|d| d.display().to_string()).collect();
+                        say!("moved {} files into {}; `baton fp undo` restores them", m.moved.len(), if dirs.is_empty() { "the quarantine".into() } else { dirs.join(", ") })
+                    }
                     None if dups > 0 => say!("dry run: nothing moved; add --execute to move the duplicates into the quarantine"),
                     None => {}
                 }
@@ -287,9 +300,12 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
                 for m in &r.missing {
                     say!("missing: {} is no longer in the quarantine", m.display());
                 }
-                say!("batch {}: restored {} files, {} conflicts, {} missing", r.batch_id, r.restored.len(), r.conflicts.len(), r.missing.len());
+                for (m, why) in &r.failed {
+                    say!("not restored: {}: {why}", m.display());
+                }
+                say!("batch {}: restored {} files, {} conflicts, {} missing, {} failed", r.batch_id, r.restored.len(), r.conflicts.len(), r.missing.len(), r.failed.len());
             }
-            Ok(if r.conflicts.is_empty() && r.missing.is_empty() { 0 } else { 1 })
+            Ok(if r.conflicts.is_empty() && r.missing.is_empty() && r.failed.is_empty() { 0 } else { 1 })
         }
     }
 }

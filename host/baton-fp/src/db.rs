@@ -54,6 +54,10 @@ CREATE TABLE IF NOT EXISTS fp_moves (
     state TEXT NOT NULL,
     PRIMARY KEY (batch_id, seq)
 );
+-- Folders `fp scan` was given: the quarantine goes into `<root>/.baton-quarantine/`.
+CREATE TABLE IF NOT EXISTS fp_roots (
+    path TEXT PRIMARY KEY
+);
 ";
 
 /// An open state database.
@@ -219,6 +223,21 @@ impl Db {
             .optional()
             .map_err(|e| self.err(e))?;
         Ok(blob.flatten().map(|b| fingerprint::from_bytes(&b)))
+    }
+
+    /// Remembers a folder that was scanned (see [`crate::quarantine::Placement`]).
+    pub fn add_root(&self, root: &Path) -> Result<()> {
+        self.conn.execute("INSERT OR IGNORE INTO fp_roots (path) VALUES (?1)", [root.to_string_lossy()]).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Every folder ever scanned, sorted (an outer folder before the folders inside it).
+    pub fn roots(&self) -> Result<Vec<PathBuf>> {
+        let mut st = self.conn.prepare("SELECT path FROM fp_roots").map_err(|e| self.err(e))?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(|e| self.err(e))?;
+        let mut v: Vec<PathBuf> = rows.map(|r| r.map(PathBuf::from)).collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))?;
+        v.sort();
+        Ok(v)
     }
 
     /// A number that changes whenever any `fp_files` row is added, changed or removed.

@@ -2,19 +2,24 @@
 //!
 //! 1. **Inverted index over fingerprint values** (in the manner of AcoustID's index): one streaming
 //!    pass over the stored fingerprints keeps a content-defined sample of each one: the distinct
-//!    32-bit values `v` with `hash(v) % SAMPLE_MOD == 0` (about 1 in 8). Because the sample is
+//!    keys `k = v & KEY_MASK` (the 24 most stable bits of a 32-bit value) with
+//!    `hash(k) % SAMPLE_MOD == 0` (about 1 in 8). Because the sample is
 //!    chosen by value, not by position, a copy with a trimmed start samples the same values.
 //!    Only `(value, file id)` pairs are held, 8 bytes each, so 100,000 fingerprints need about
 //!    100 MB, not the 380 MB of the raw fingerprints. Values shared by more than `MAX_POSTINGS`
 //!    files (silence, stationary sounds) are ignored like stop words.
 //! 2. **Candidates** are file pairs sharing at least `min_shared` sampled values.
 //! 3. **Verification**: fingerprints of candidates are streamed from the database in bounded
-//!    chunks and compared by aligned bit error rate with an offset search (±15 s), so trimmed
-//!    starts still match. A pair is a duplicate when `1 - BER >= min_similarity`.
+//!    chunks and aligned at every offset with at least 10 s of overlap ([`crate::compare::search`]),
+//!    so trimmed starts, radio edits and clips still match. A pair is a duplicate when its peak is
+//!    sharp ([`crate::compare::MIN_CONTRAST`]) and `1 - BER >= min_similarity` there.
 //! 4. **Union-find** joins verified pairs into groups; each group keeps one file by the
 //!    configurable [`KeeperRule`] (default: lossless, then higher bitrate, then longer, then more
 //!    tags; ties: the shorter path, then the smaller path).
-use std::collections::HashMap;
+//! 5. **One file, one member**: the library may reach a file twice (a symlink to it, a second
+//!    hard link). Members are files, told apart by (device, inode): symlinks are never members,
+//!    and the extra names of a file are listed with it, so a file is never paired with itself.
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Instant;
@@ -22,13 +27,16 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::compare::{Comparison, compare};
+use crate::compare::{Comparison, is_match, search};
 use crate::db::{Db, FileRow};
 use crate::error::Result;
 
-/// Default minimum similarity (`1 - bit error rate`). On the labelled corpus, true pairs
-/// (re-encodes, resamples, 3 s trims, -6 dB) score >= 0.95 and different recordings <= 0.79.
-pub const DEFAULT_MIN_SIMILARITY: f64 = 0.85;
+/// Default minimum similarity (`1 - bit error rate` at the aligned offset), a floor under the
+/// contrast rule ([`crate::compare::is_match`]). Re-encodes, resamples, trims, clips and intro
+/// cuts score >= 0.95; a radio edit with a section cut out of the first 120 s aligns on part of
+/// the overlap only and scores 0.72–0.84; unrelated recordings score about 0.55–0.65 at their
+/// sharpest offset.
+pub const DEFAULT_MIN_SIMILARITY: f64 = 0.7;
 /// One value in `SAMPLE_MOD` is indexed.
 pub const SAMPLE_MOD: u32 = 8;
 /// Values shared by more files than this are not used for candidates.
@@ -43,11 +51,17 @@ pub fn sampled(v: u32, modulus: u32) -> bool {
     (v.wrapping_mul(0x9E37_79B1) >> 24).is_multiple_of(modulus)
 }
 
-/// The sorted, distinct sampled values of a fingerprint. Short fingerprints (under 75 s / 37 s)
-/// are sampled more densely (1 in 4 / 1 in 2) so that they still get enough keys.
+/// The bits of a fingerprint value that survive re-encoding best: the index keys on these 24 of
+/// the 32 bits, so a lossy copy (an AAC preview clip of a FLAC original) shares far more keys
+/// with its original than with exact values.
+pub const KEY_MASK: u32 = 0xFEFE_E9AE;
+
+/// The sorted, distinct sampled keys ([`KEY_MASK`]ed values) of a fingerprint. Short
+/// fingerprints (under 75 s / 37 s) are sampled more densely (1 in 4 / 1 in 2) so that they
+/// still get enough keys.
 pub fn sample_keys(fp: &[u32]) -> Vec<u32> {
     let modulus = if fp.len() >= 600 { SAMPLE_MOD } else if fp.len() >= 300 { 4 } else { 2 };
-    let mut k: Vec<u32> = fp.iter().copied().filter(|v| sampled(*v, modulus)).collect();
+    let mut k: Vec<u32> = fp.iter().map(|v| v & KEY_MASK).filter(|v| sampled(*v, modulus)).collect();
     k.sort_unstable();
     k.dedup();
     k
@@ -138,8 +152,6 @@ pub fn effective_kbps(r: &FileRow) -> u64 {
 #[derive(Debug, Clone)]
 pub struct DedupOptions {
     pub min_similarity: f64,
-    /// Offset search range in fingerprint items (±, 8.07 items per second).
-    pub max_offset: usize,
     /// Minimum shared sampled values for a candidate pair.
     pub min_shared: u32,
     pub keeper: KeeperRule,
@@ -149,7 +161,6 @@ impl Default for DedupOptions {
     fn default() -> Self {
         DedupOptions {
             min_similarity: DEFAULT_MIN_SIMILARITY,
-            max_offset: crate::compare::DEFAULT_MAX_OFFSET,
             min_shared: 2,
             keeper: KeeperRule::default(),
         }
@@ -236,9 +247,8 @@ pub fn find_pairs(db: &Db, opts: &DedupOptions) -> Result<(Vec<Pair>, PairStats)
             .par_iter()
             .filter_map(|(a, b)| {
                 let (fa, fb) = (fps.get(a)?, fps.get(b)?);
-                let c = compare(fa, fb, opts.max_offset)?;
-                let shorter = fa.len().min(fb.len());
-                (c.score >= opts.min_similarity && c.overlap * 2 >= shorter).then_some(Pair { a: *a, b: *b, cmp: c })
+                let c = search(fa, fb)?;
+                is_match(&c, opts.min_similarity).then_some(Pair { a: *a, b: *b, cmp: c })
             })
             .collect();
         verified.extend(ok);
@@ -287,7 +297,7 @@ impl UnionFind {
     }
 }
 
-/// A member of a duplicate group.
+/// A member of a duplicate group: one file, however many library paths reach it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Member {
     pub id: i64,
@@ -296,6 +306,20 @@ pub struct Member {
     pub score: f64,
     /// Offset to the keeper in seconds when that pair was verified directly, else 0.
     pub offset_seconds: f64,
+    /// Other library paths that are hard links to this same file (they move with it).
+    pub hardlinks: Vec<PathBuf>,
+    /// Library symlinks that point to this file (a duplicate that has one is left in place).
+    pub symlinks: Vec<PathBuf>,
+}
+
+/// One verified pair of members, with how it was verified.
+#[derive(Debug, Clone, Serialize)]
+pub struct PairReport {
+    pub a: PathBuf,
+    pub b: PathBuf,
+    /// `method`, `score` (similarity), `contrast`, `offset`, `offset_seconds`, `overlap`, `speed`.
+    #[serde(flatten)]
+    pub cmp: Comparison,
 }
 
 /// One duplicate group.
@@ -305,6 +329,8 @@ pub struct Group {
     pub duplicates: Vec<Member>,
     /// Lowest similarity among the verified pairs that joined the group.
     pub score: f64,
+    /// The verified pairs between members.
+    pub pairs: Vec<PairReport>,
 }
 
 /// Result of [`find_groups`].
@@ -317,46 +343,105 @@ pub struct DedupReport {
     pub seconds: f64,
 }
 
+/// How a library path reaches its file.
+enum Reach {
+    /// A regular file, by (device, inode).
+    File(u64, u64),
+    /// A symlink to the file (device, inode).
+    Link(u64, u64),
+    /// Cannot be examined now (gone, unreadable): kept as a file of its own; `--execute`
+    /// re-checks every file before it moves.
+    Unknown,
+}
+
+#[cfg(unix)]
+fn reach(path: &Path) -> Reach {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => match std::fs::metadata(path) {
+            Ok(t) => Reach::Link(t.dev(), t.ino()),
+            Err(_) => Reach::Unknown,
+        },
+        Ok(m) => Reach::File(m.dev(), m.ino()),
+        Err(_) => Reach::Unknown,
+    }
+}
+
 /// Duplicate groups over the database at `db_path`.
 pub fn find_groups(db_path: &Path, opts: &DedupOptions) -> Result<DedupReport> {
+    let _span = tracing::info_span!("dedup").entered();
     let start = Instant::now();
     let db = Db::open(db_path)?;
+    // a move cut short by a crash: the row follows its file before anything is grouped
+    crate::quarantine::reconcile(&db)?;
     let (pairs, stats) = find_pairs(&db, opts)?;
     let mut uf = UnionFind::default();
-    let mut best: HashMap<i64, f64> = HashMap::new();
-    let mut direct: HashMap<(i64, i64), Comparison> = HashMap::new();
-    for p in &pairs {
+    let mut by_row: HashMap<i64, Vec<usize>> = HashMap::new();
+    for (i, p) in pairs.iter().enumerate() {
         uf.union(p.a, p.b);
-        for id in [p.a, p.b] {
-            let e = best.entry(id).or_insert(0.0);
-            *e = e.max(p.cmp.score);
-        }
-        direct.insert((p.a, p.b), p.cmp);
+        by_row.entry(p.a).or_default().push(i);
     }
     let mut groups = Vec::new();
     for ids in uf.groups() {
         let mut rows = db.rows_by_id(&ids)?;
-        if rows.len() < 2 {
+        rows.sort_by(|a, b| opts.keeper.cmp(a, b));
+        // The files of the group in keeper order; each row maps to its file, links to theirs.
+        let mut files: Vec<(Option<(u64, u64)>, Member)> = Vec::new();
+        let mut file_of: HashMap<i64, usize> = HashMap::new();
+        let mut links: Vec<(i64, (u64, u64), PathBuf)> = Vec::new();
+        for r in &rows {
+            let key = match reach(&r.path) {
+                Reach::Link(dev, ino) => {
+                    links.push((r.id, (dev, ino), r.path.clone()));
+                    continue;
+                }
+                Reach::File(dev, ino) => Some((dev, ino)),
+                Reach::Unknown => None,
+            };
+            if let Some(i) = files.iter().position(|(k, _)| key.is_some() && *k == key) {
+                files[i].1.hardlinks.push(r.path.clone());
+                file_of.insert(r.id, i);
+                continue;
+            }
+            file_of.insert(r.id, files.len());
+            let m = Member { id: r.id, path: r.path.clone(), score: 0.0, offset_seconds: 0.0, hardlinks: vec![], symlinks: vec![] };
+            files.push((key, m));
+        }
+        for (id, key, path) in links {
+            // a link to a file outside the group is not a member either
+            if let Some(i) = files.iter().position(|(k, _)| *k == Some(key)) {
+                files[i].1.symlinks.push(path);
+                file_of.insert(id, i);
+            }
+        }
+        if files.len() < 2 {
             continue;
         }
-        rows.sort_by(|a, b| opts.keeper.cmp(a, b));
-        let min_edge = pairs
-            .iter()
-            .filter(|p| ids.binary_search(&p.a).is_ok())
-            .map(|p| p.cmp.score)
-            .fold(1.0f64, f64::min);
-        let keeper_id = rows[0].id;
-        let member = |r: &FileRow| {
-            let off = match (direct.get(&(keeper_id, r.id)), direct.get(&(r.id, keeper_id))) {
-                (Some(c), _) => c.offset_seconds,
-                (_, Some(c)) => -c.offset_seconds,
-                _ => 0.0,
-            };
-            Member { id: r.id, path: r.path.clone(), score: best.get(&r.id).copied().unwrap_or(0.0), offset_seconds: off }
-        };
-        let keeper = member(&rows[0]);
-        let duplicates = rows[1..].iter().map(member).collect();
-        groups.push(Group { keeper, duplicates, score: min_edge });
+        // Pairs between different files only (a file matches its own other names perfectly).
+        let mut min_edge = 1.0f64;
+        let mut seen: HashSet<(usize, usize)> = HashSet::new();
+        let mut reports = Vec::new();
+        for p in ids.iter().filter_map(|id| by_row.get(id)).flatten().map(|&i| &pairs[i]) {
+            let (Some(&fa), Some(&fb)) = (file_of.get(&p.a), file_of.get(&p.b)) else { continue };
+            if fa == fb {
+                continue;
+            }
+            min_edge = min_edge.min(p.cmp.score);
+            for (f, other) in [(fa, fb), (fb, fa)] {
+                let m = &mut files[f].1;
+                m.score = m.score.max(p.cmp.score);
+                if other == 0 && m.offset_seconds == 0.0 {
+                    // offset of the member relative to the keeper
+                    m.offset_seconds = if f == fb { p.cmp.offset_seconds } else { -p.cmp.offset_seconds };
+                }
+            }
+            if seen.insert((fa.min(fb), fa.max(fb))) {
+                reports.push(PairReport { a: files[fa].1.path.clone(), b: files[fb].1.path.clone(), cmp: p.cmp });
+            }
+        }
+        let mut members = files.into_iter().map(|(_, m)| m);
+        let Some(keeper) = members.next() else { continue };
+        groups.push(Group { keeper, duplicates: members.collect(), score: min_edge, pairs: reports });
     }
     groups.sort_by(|a, b| a.keeper.path.cmp(&b.keeper.path));
     Ok(DedupReport {

@@ -79,7 +79,8 @@ pub fn stat(path: &Path) -> std::io::Result<(u64, i64)> {
     Ok((m.len(), mtime))
 }
 
-/// Audio files under `root` (recursively, not following symlinked folders), sorted.
+/// Audio files under `root` (recursively, not following symlinked folders, skipping the
+/// quarantine folders), sorted.
 pub fn walk(root: &Path) -> Result<Vec<PathBuf>> {
     let meta = std::fs::metadata(root).map_err(|e| FpError::Io { path: root.to_path_buf(), source: e })?;
     if meta.is_file() {
@@ -99,7 +100,9 @@ pub fn walk(root: &Path) -> Result<Vec<PathBuf>> {
             let p = entry.path();
             let Ok(ft) = entry.file_type() else { continue };
             if ft.is_dir() {
-                stack.push(p);
+                if entry.file_name() != crate::quarantine::QUARANTINE_DIR {
+                    stack.push(p);
+                }
             } else if (ft.is_file() || ft.is_symlink()) && is_audio_path(&p) && p.is_file() {
                 out.push(p);
             }
@@ -148,6 +151,7 @@ pub fn scan(db_path: &Path, roots: &[PathBuf], opts: ScanOptions<'_>) -> Result<
     for root in roots {
         let root = absolute(root);
         let files = walk(&root)?;
+        db.add_root(if root.is_dir() { &root } else { root.parent().unwrap_or(&root) })?;
         let mut known = db.known_under(&root)?;
         for f in files {
             summary.found += 1;

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use crate::compare::compare;
+use crate::compare::{Comparison, is_match, search};
 use crate::db::Db;
 use crate::decode::{AudioInfo, Tags};
 use crate::dedup::{MAX_POSTINGS, sample_keys, sampled_postings};
@@ -36,6 +36,12 @@ pub struct LibraryMatch {
     pub offset_seconds: f64,
     pub tags: Tags,
     pub duration: Option<f64>,
+    /// How the match was verified ([`crate::compare::METHOD_PREFIX`]).
+    pub method: &'static str,
+    /// The peak's contrast ([`crate::compare::search`]).
+    pub contrast: f64,
+    /// Playback speed of the query relative to the library file (1.0 in the default mode).
+    pub speed: f64,
 }
 
 /// Finds library matches for query fingerprints. Keeps the sampled inverted index of the
@@ -61,7 +67,8 @@ impl Matcher {
         Matcher { db_path: db_path.to_path_buf(), loaded: Mutex::new(None) }
     }
 
-    /// The best `limit` library files whose similarity to `fp` is at least `min_similarity`,
+    /// The best `limit` library files that match `fp` ([`crate::compare::is_match`]: a sharp
+    /// peak at some offset with at least 10 s of overlap, at least `min_similarity` similar),
     /// best first, among those `visible` accepts (the plugin host passes "inside the plugin's
     /// grants"). A file is compared only if it shares a sampled value with the query, as in
     /// duplicate grouping.
@@ -87,12 +94,12 @@ impl Matcher {
             loaded.generation = generation;
         }
         let db = &loaded.db;
-        let mut hits: Vec<(i64, f64, f64)> = Vec::new();
+        let mut hits: Vec<(i64, Comparison)> = Vec::new();
         let mut check = |id: i64, other: &[u32]| {
-            if let Some(c) = compare(other, fp, crate::compare::DEFAULT_MAX_OFFSET)
-                && c.score >= min_similarity
+            if let Some(c) = search(other, fp)
+                && is_match(&c, min_similarity)
             {
-                hits.push((id, c.score, c.offset_seconds));
+                hits.push((id, c));
             }
         };
         let keys = sample_keys(fp);
@@ -106,15 +113,24 @@ impl Matcher {
                 }
             }
         }
-        hits.sort_by(|a, b| b.1.total_cmp(&a.1));
+        hits.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
         // Only hits above the threshold get here (few), so load them all and filter before the cut.
         let ids: Vec<i64> = hits.iter().map(|h| h.0).collect();
         let rows = db.rows_by_id(&ids)?;
         Ok(hits
             .iter()
-            .filter_map(|(id, score, off)| {
+            .filter_map(|(id, c)| {
                 let r = rows.iter().find(|r| r.id == *id)?;
-                Some(LibraryMatch { path: r.path.clone(), score: *score, offset_seconds: *off, tags: r.tags.clone(), duration: r.duration })
+                Some(LibraryMatch {
+                    path: r.path.clone(),
+                    score: c.score,
+                    offset_seconds: c.offset_seconds,
+                    tags: r.tags.clone(),
+                    duration: r.duration,
+                    method: c.method,
+                    contrast: c.contrast,
+                    speed: c.speed,
+                })
             })
             .filter(|m| visible(&m.path))
             .take(limit)

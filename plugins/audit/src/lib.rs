@@ -170,6 +170,7 @@ fn run_locked(
         repo_dirs: repos.iter().map(PathBuf::from).collect(),
         previous: previous.clone(),
         now: SystemTime::now(),
+        mounts: display_roots.clone(),
     });
     report.display_roots = display_roots;
     // A granted folder that is not there (unmounted drive, sync client still starting)

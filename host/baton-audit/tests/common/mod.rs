@@ -78,5 +78,6 @@ pub fn run(plans: &[&Path], repos: &[&Path], previous: Option<Report>, k: u64) -
         repo_dirs: repos.iter().map(|p| p.to_path_buf()).collect(),
         previous,
         now: at(k),
+        mounts: vec![],
     })
 }
