@@ -206,6 +206,9 @@ impl Workers {
             .stdin(Stdio::from(child_end))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
+            // An abort prints one line ("memory allocation of … failed"), not a backtrace.
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LIB_BACKTRACE")
             .spawn()
             .map_err(|e| FpError::Worker(format!("cannot start {} {WORKER_COMMAND}: {e}", self.config.exe.display())))?;
         Ok(Worker { child: proc, sock: host })
