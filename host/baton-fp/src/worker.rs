@@ -176,6 +176,8 @@ impl Drop for Lease<'_> {
 enum ReadFail {
     Timeout,
     Closed,
+    /// A reply over [`MAX_REPLY`]: the worker is not trusted to be well any more.
+    TooLarge(usize),
 }
 
 impl Workers {
@@ -280,6 +282,10 @@ impl Workers {
                 let how = lease.discard();
                 Err(corrupt(format!("the decoder crashed on it (worker {how})")))
             }
+            Err(ReadFail::TooLarge(len)) => {
+                lease.discard();
+                Err(corrupt(format!("the decoding worker sent a reply of {len} bytes (at most {MAX_REPLY})")))
+            }
         }
     }
 
@@ -378,7 +384,7 @@ fn read_reply(sock: &mut UnixStream, deadline: Instant) -> std::result::Result<V
     read_exact_by(sock, &mut len, deadline)?;
     let len = u32::from_le_bytes(len) as usize;
     if len > MAX_REPLY {
-        return Err(ReadFail::Closed);
+        return Err(ReadFail::TooLarge(len));
     }
     let mut body = vec![0u8; len];
     read_exact_by(sock, &mut body, deadline)?;
