@@ -1,12 +1,13 @@
 //! `baton fp …`: the fingerprint commands (scan, print, compare, match, coverage, dedup, undo) over the
 //! `baton-fp` core. Errors become `anyhow` here; the exit code is returned to `main`.
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use baton_fp::dedup::{DedupOptions, KeeperRule};
 use baton_fp::quarantine::Placement;
 use baton_fp::scan::{Progress, ScanOptions};
+use baton_fp::worker::Workers;
 
 /// `println!` that does not panic when stdout is closed early (e.g. `baton fp print … | head`).
 macro_rules! say {
@@ -30,9 +31,12 @@ pub enum FpCommand {
         /// Folders (or files) to scan.
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
-        /// Worker threads (default: one per CPU).
+        /// Decoding worker processes (default: one per CPU).
         #[arg(long, default_value_t = 0)]
         threads: usize,
+        /// Try again the files whose last scan failed, even if they have not changed since.
+        #[arg(long)]
+        retry_errors: bool,
         /// Print the summary as JSON on stdout.
         #[arg(long)]
         json: bool,
@@ -121,9 +125,23 @@ fn progress_bar(enabled: bool) -> Option<indicatif::ProgressBar> {
     Some(pb)
 }
 
+/// Decoding workers for this command: `n` of them (0: one per CPU), with `[fp]`'s limit.
+fn workers(ctx: &FpContext, n: usize) -> anyhow::Result<Workers> {
+    let mut cfg = baton_pipeline::config::Config::load(&ctx.home)?.fp_workers();
+    if n > 0 {
+        cfg.workers = n;
+    }
+    Ok(Workers::new(cfg))
+}
+
+/// Fingerprints one file in a worker.
+fn fingerprint(workers: &Workers, file: &Path) -> anyhow::Result<baton_fp::FileFingerprint> {
+    Ok(workers.fingerprint(baton_fp::worker::open_regular(file)?, file, None)?)
+}
+
 pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
     match cmd {
-        FpCommand::Scan { dirs, threads, json } => {
+        FpCommand::Scan { dirs, threads, retry_errors, json } => {
             for d in &dirs {
                 if !d.exists() {
                     anyhow::bail!("{}: no such folder (pass the folder that holds your music)", d.display());
@@ -137,7 +155,8 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
                     pb.set_message(p.current.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default());
                 }
             };
-            let summary = baton_fp::scan::scan(&ctx.state, &dirs, ScanOptions { threads, progress: Some(&cb) })
+            let pool = workers(ctx, threads)?;
+            let summary = baton_fp::scan::scan(&ctx.state, &dirs, &pool, ScanOptions { progress: Some(&cb), retry_errors })
                 .with_context(|| format!("scan into {}", ctx.state.display()))?;
             if let Some(pb) = &pb {
                 pb.finish_and_clear();
@@ -157,7 +176,7 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
             Ok(0)
         }
         FpCommand::Print { file, raw, json } => {
-            let fp = baton_fp::fingerprint_file(&file)?;
+            let fp = fingerprint(&workers(ctx, 1)?, &file)?;
             let abs = std::path::absolute(&file).unwrap_or(file.clone());
             if json {
                 let v = serde_json::json!({
@@ -185,9 +204,10 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
             Ok(0)
         }
         FpCommand::Compare { a, b, json } => {
-            let fa = baton_fp::fingerprint_file(&a)?;
-            let fb = baton_fp::fingerprint_file(&b)?;
-            let c = baton_fp::compare::search(&fa.fingerprint, &fb.fingerprint).with_context(|| "fingerprints too short to compare")?;
+            let pool = workers(ctx, 1)?;
+            let (fa, fb) = (fingerprint(&pool, &a)?, fingerprint(&pool, &b)?);
+            let c = baton_fp::compare::search(&fa.fingerprint, &fb.fingerprint)
+                .with_context(|| "fingerprints too short to compare")?;
             if json {
                 say!("{}", serde_json::to_string(&c)?);
             } else {
@@ -202,9 +222,9 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
             if !(0.0..=1.0).contains(&min_similarity) {
                 anyhow::bail!("--min-similarity {min_similarity}: must be between 0 and 1 (e.g. 0.85)");
             }
-            let fp = baton_fp::fingerprint_file(&file)?;
+            let fp = fingerprint(&workers(ctx, 1)?, &file)?;
             let matcher = baton_fp::service::Matcher::new(&ctx.state);
-            let found = matcher.best_matches(&fp.fingerprint, min_similarity, limit, |_| true)?;
+            let found = matcher.best_matches(&fp.fingerprint, min_similarity, limit, |_| true, || false)?;
             if json {
                 let abs = std::path::absolute(&file).unwrap_or(file.clone());
                 say!("{}", serde_json::to_string(&serde_json::json!({ "file": abs, "matches": found }))?);

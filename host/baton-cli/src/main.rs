@@ -91,6 +91,10 @@ pub struct Ctx {
 }
 
 fn main() {
+    // Hidden: a decoding worker process, started by this same program (see baton_fp::worker).
+    if std::env::args_os().nth(1).is_some_and(|a| a == baton_fp::worker::WORKER_COMMAND) {
+        std::process::exit(baton_fp::worker::serve_stdio());
+    }
     let cli = Cli::parse();
     let quiet_default = matches!(cli.command, Command::Serve { .. });
     init_logging(cli.log_format, if quiet_default { "info" } else { "warn" });

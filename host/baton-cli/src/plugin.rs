@@ -49,7 +49,7 @@ pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
         // The same compiled-component cache as `baton serve`: installing a plugin also
         // compiles it for the host, so the next start does not. A plugin being checked calls
         // `describe` only, and never reaches the state database (NoKv).
-        let runtime = Runtime::new(RuntimeConfig { cache_dir: Some(paths.cache()), lock_dir: paths.locks(), library_db: None }, Arc::new(NoKv))?;
+        let runtime = Runtime::new(RuntimeConfig { cache_dir: Some(paths.cache()), lock_dir: paths.locks() }, Arc::new(NoKv))?;
         match cmd {
             PluginCommand::Install { path, force, json } => install(&runtime, &cfg, &paths, &path, force, json).await,
             PluginCommand::List { json } => list(&runtime, &cfg, &paths, json).await,

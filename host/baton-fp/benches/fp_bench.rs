@@ -36,6 +36,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // `scan` decodes in worker processes that run this program (baton-fp's own tests use it too).
+    if args.get(1).map(String::as_str) == Some(baton_fp::worker::WORKER_COMMAND) {
+        std::process::exit(baton_fp::worker::serve_stdio());
+    }
     let cmd = args.get(1).map(String::as_str).unwrap_or("");
     let rest: Vec<PathBuf> = args.iter().skip(2).map(PathBuf::from).collect();
     match cmd {
@@ -89,10 +93,13 @@ fn main() {
             println!("false max {:?}", &fal[..fal.len().min(5)]);
         }
         "scan" => {
-            // scan DIR DB THREADS: the library scan (the code path of `baton fp scan`)
+            // scan DIR DB WORKERS: the library scan (the code path of `baton fp scan`, decoding
+            // in WORKERS worker processes)
             let threads: usize = args.get(4).and_then(|t| t.parse().ok()).unwrap_or(2);
             let t = Instant::now();
-            let s = baton_fp::scan::scan(&rest[1], &[rest[0].clone()], baton_fp::scan::ScanOptions { threads, progress: None }).expect("scan");
+            let cfg = baton_fp::worker::WorkerConfig::this_program(threads, baton_fp::worker::DEFAULT_FILE_TIMEOUT);
+            let workers = baton_fp::worker::Workers::new(cfg);
+            let s = baton_fp::scan::scan(&rest[1], &[rest[0].clone()], &workers, Default::default()).expect("scan");
             let secs = t.elapsed().as_secs_f64();
             println!("files={} fingerprinted={} failed={} seconds={:.3} files_per_s={:.2}", s.scanned, s.fingerprinted, s.failed, secs, s.scanned as f64 / secs);
         }

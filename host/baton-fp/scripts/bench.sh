@@ -3,6 +3,9 @@
 # Usage: host/baton-fp/scripts/bench.sh CORPUS_DIR [RUNS]
 #   CORPUS_DIR: the output folder of /work/shared/corpus/music.sh (files/ and truth.csv)
 # Needs: fpcalc (libchromaprint-tools), ffmpeg, /usr/bin/time; builds fp-bench in release.
+# `fp-bench scan` decodes in worker processes (`fp-bench __fp-worker`), as `baton fp scan` does.
+# BASELINE=/path/to/another/fp-bench also times that build's scan in every run (same-run
+# comparison, e.g. with the in-process decoding of an older commit).
 set -euo pipefail
 corpus=$(realpath "${1:?usage: bench.sh CORPUS_DIR [RUNS]}")
 runs=${2:-3}
@@ -21,6 +24,12 @@ for r in $(seq "$runs"); do
   /usr/bin/time -f "%e %U %S" -o "$work/t_fpcalc" xargs -a "$work/list" -d '\n' -P2 -n1 fpcalc > /dev/null 2>&1 || true
   rm -f "$work"/db.sqlite*
   /usr/bin/time -f "%e %U %S" -o "$work/t_baton" "$bench" scan "$corpus/files" "$work/db.sqlite" 2 > "$work/scan.txt"
+  if [[ -n ${BASELINE:-} ]]; then
+    rm -f "$work"/base.sqlite*
+    /usr/bin/time -f "%e %U %S" -o "$work/t_base" "$BASELINE" scan "$corpus/files" "$work/base.sqlite" 2 > /dev/null
+    read -r xw xu xs < <(tail -1 "$work/t_base")
+    echo "run $r baseline: $(awk -v n="$n" -v w="$xw" -v c="$(awk -v a="$xu" -v b="$xs" 'BEGIN{print a+b}')" 'BEGIN { printf "%.2f s wall, %.2f s cpu (%.2f files/s)", w, c, n / w }')"
+  fi
   read -r fw fu fs < <(tail -1 "$work/t_fpcalc")
   read -r bw bu bs < <(tail -1 "$work/t_baton")
   awk -v n="$n" -v fw="$fw" -v fc="$(awk -v a="$fu" -v b="$fs" 'BEGIN{print a+b}')" -v bw="$bw" -v bc="$(awk -v a="$bu" -v b="$bs" 'BEGIN{print a+b}')" -v r="$r" -v s="$(cat "$work/scan.txt")" -v l="$(cut -d' ' -f1 /proc/loadavg)" \

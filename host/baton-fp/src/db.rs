@@ -187,6 +187,14 @@ impl Db {
 
     /// Streams every fingerprinted, non-quarantined row (without loading them all at once).
     pub fn for_each_fingerprint(&self, mut f: impl FnMut(i64, &[u32])) -> Result<()> {
+        self.try_for_each_fingerprint(|id, fp| {
+            f(id, fp);
+            Ok(true)
+        })
+    }
+
+    /// Like [`Db::for_each_fingerprint`], but `f` may stop the walk (`Ok(false)`) or fail it.
+    pub fn try_for_each_fingerprint(&self, mut f: impl FnMut(i64, &[u32]) -> Result<bool>) -> Result<()> {
         let mut st = self
             .conn
             .prepare("SELECT id, fingerprint FROM fp_files WHERE fingerprint IS NOT NULL AND quarantined = 0 ORDER BY id")
@@ -198,7 +206,9 @@ impl Db {
             let blob = r.get_ref(1).map_err(|e| self.err(e))?.as_blob().unwrap_or(&[]);
             buf.clear();
             buf.extend(blob.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])));
-            f(id, &buf);
+            if !f(id, &buf)? {
+                break;
+            }
         }
         Ok(())
     }

@@ -2,7 +2,10 @@
 //! exactly as fpcalc feeds Chromaprint, plus the tags and stream facts (codec, rate, bitrate).
 //!
 //! Corrupt, truncated and unsupported files (Opus, HE-AAC, …) come back as a per-file
-//! [`FpError`]; a decoder panic is caught and reported the same way.
+//! [`FpError`]; a decoder panic is caught and reported the same way. An abort (symphonia 0.5
+//! allocates what a damaged header claims) cannot be caught here: the host therefore decodes
+//! in worker processes ([`crate::worker`]), which call the `*_file` functions on a descriptor
+//! the host opened. `path` arguments there only label errors and give the format hint.
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -122,8 +125,12 @@ fn merge_tags(tags: &mut Tags, rev: &MetadataRevision) {
     }
 }
 
-fn open(path: &Path) -> Result<Opened> {
-    let file = File::open(path).map_err(|e| FpError::Io { path: path.to_path_buf(), source: e })?;
+/// Opens `path` for decoding in this process (tools and tests; the host uses workers).
+fn open_path(path: &Path) -> Result<File> {
+    File::open(path).map_err(|e| FpError::Io { path: path.to_path_buf(), source: e })
+}
+
+fn open(file: File, path: &Path) -> Result<Opened> {
     let file_size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mss = MediaSourceStream::new(Box::new(file), Default::default());
     let mut hint = Hint::new();
@@ -223,10 +230,15 @@ fn info_from(params: &CodecParameters, file_size: u64) -> AudioInfo {
     }
 }
 
-/// Reads tags and stream facts without decoding audio.
+/// Reads tags and stream facts without decoding audio, in this process.
 pub fn read_tags(path: &Path) -> Result<(AudioInfo, Tags)> {
+    read_tags_file(open_path(path)?, path)
+}
+
+/// [`read_tags`] of an open file; `path` labels errors and gives the format hint.
+pub fn read_tags_file(file: File, path: &Path) -> Result<(AudioInfo, Tags)> {
     guard(path, || {
-        let o = open(path)?;
+        let o = open(file, path)?;
         Ok((info_from(&o.params, o.file_size), o.tags))
     })
 }
@@ -246,13 +258,22 @@ fn guard<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
     }
 }
 
-/// Decodes up to `max_seconds` of audio to 11025 Hz mono (fpcalc's input to Chromaprint).
+/// Decodes up to `max_seconds` of audio to 11025 Hz mono (fpcalc's input to Chromaprint), in
+/// this process.
 pub fn decode_for_fingerprint(path: &Path, max_seconds: u32) -> Result<Decoded> {
-    guard(path, || decode_inner(path, max_seconds))
+    decode_file(open_path(path)?, path, max_seconds)
 }
 
-fn decode_inner(path: &Path, max_seconds: u32) -> Result<Decoded> {
-    let Opened { mut format, track_id, params, tags, file_size } = open(path)?;
+/// [`decode_for_fingerprint`] of an open file; `path` labels errors and gives the format hint.
+pub fn decode_file(file: File, path: &Path, max_seconds: u32) -> Result<Decoded> {
+    guard(path, || decode_inner(file, path, max_seconds))
+}
+
+fn decode_inner(file: File, path: &Path, max_seconds: u32) -> Result<Decoded> {
+    // The edit-list reader below reads at offsets (pread) through a second handle, so it never
+    // moves the offset symphonia reads from.
+    let edits = file.try_clone().ok();
+    let Opened { mut format, track_id, params, tags, file_size } = open(file, path)?;
     let mut info = info_from(&params, file_size);
     if params.codec == symphonia::core::codecs::CODEC_TYPE_OPUS {
         return Err(unsupported(path, "Opus is not supported"));
@@ -272,7 +293,10 @@ fn decode_inner(path: &Path, max_seconds: u32) -> Result<Decoded> {
         .and_then(|e| e.to_str())
         .is_some_and(|e| ["m4a", "m4b", "mp4", "alac"].iter().any(|x| x.eq_ignore_ascii_case(e)));
     let mut to_skip: usize = if is_mp4 {
-        params.sample_rate.and_then(|sr| crate::mp4::audio_priming(path, sr)).unwrap_or(0) as usize
+        match (params.sample_rate, &edits) {
+            (Some(sr), Some(f)) => crate::mp4::audio_priming(f, sr).unwrap_or(0) as usize,
+            _ => 0,
+        }
     } else {
         0
     };

@@ -31,6 +31,13 @@ pub enum FpError {
     /// Bad argument from the caller.
     #[error("{0}")]
     Invalid(String),
+    /// The calling task's time budget ran out while this file (or the library) was being worked
+    /// on. Not the file's fault: it is not marked, and the task fails `timeout`.
+    #[error("{path}: the task's time budget ran out while working on it")]
+    TaskTimeout { path: PathBuf },
+    /// The decoding worker processes could not be started or spoken to (not the file's fault).
+    #[error("fingerprint worker: {0} (the `__fp-worker` command of this program must be runnable)")]
+    Worker(String),
 }
 
 impl FpError {
@@ -43,6 +50,8 @@ impl FpError {
             FpError::Db { .. } => "db",
             FpError::Move { .. } => "move",
             FpError::Invalid(_) => "invalid",
+            FpError::TaskTimeout { .. } => "timeout",
+            FpError::Worker(_) => "worker",
         }
     }
 }

@@ -57,9 +57,16 @@ pub fn fingerprint_samples_reference(samples: &[i16]) -> Vec<u32> {
     p.fingerprint().to_vec()
 }
 
-/// Decodes the first 120 s of `path` and fingerprints it.
+/// Decodes the first 120 s of `path` and fingerprints it, in this process (tools and tests; the
+/// host goes through [`crate::worker`]).
 pub fn fingerprint_file(path: &Path) -> Result<FileFingerprint> {
-    let d = decode::decode_for_fingerprint(path, decode::MAX_SECONDS)?;
+    let file = std::fs::File::open(path).map_err(|e| crate::FpError::Io { path: path.to_path_buf(), source: e })?;
+    fingerprint_open_file(file, path)
+}
+
+/// [`fingerprint_file`] of an open file; `path` labels errors and gives the format hint.
+pub fn fingerprint_open_file(file: std::fs::File, path: &Path) -> Result<FileFingerprint> {
+    let d = decode::decode_file(file, path, decode::MAX_SECONDS)?;
     let fingerprint = fingerprint_samples(&d.samples);
     if fingerprint.is_empty() {
         return Err(crate::FpError::Corrupt {

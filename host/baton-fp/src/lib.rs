@@ -4,8 +4,9 @@
 //! libswresample settings, computes Chromaprint-compatible fingerprints (its own fast stage,
 //! checked against `rusty-chromaprint`), scans libraries incrementally into the state SQLite
 //! database, reports coverage, finds duplicate groups through an inverted index and moves
-//! duplicates to a quarantine with a journal that `undo` reverses. No wasmtime here: plugins
-//! reach [`service`] through baton-runtime's `fingerprint` interface.
+//! duplicates to a quarantine with a journal that `undo` reverses. The host decodes untrusted
+//! files only in worker processes ([`worker`]). No wasmtime here: plugins reach [`service`]
+//! through the `baton-host-fp` crate's `fingerprint` interface.
 pub mod chroma;
 pub mod compare;
 pub mod db;
@@ -18,6 +19,7 @@ pub mod quarantine;
 pub mod resample;
 pub mod scan;
 pub mod service;
+pub mod worker;
 
 pub use compare::{Comparison, compare};
 pub use decode::{AudioInfo, Tags, read_tags};

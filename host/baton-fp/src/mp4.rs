@@ -2,8 +2,7 @@
 //! AAC encoders put 1024 (or 2112) "priming" samples in front of the audio and an edit list
 //! (`moov/trak/edts/elst`) that tells players to skip them. FFmpeg, and so fpcalc, skips
 //! them; without the same skip every fingerprint frame is shifted by about 21 ms.
-use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
+use std::os::unix::fs::FileExt;
 
 fn be32(b: &[u8]) -> u32 {
     u32::from_be_bytes([b[0], b[1], b[2], b[3]])
@@ -39,8 +38,8 @@ fn child<'a>(data: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
 
 /// Priming samples to skip (at the track's sample rate) for the first sound track of an MP4
 /// file, from its edit list. `None` when there is no such edit.
-pub fn audio_priming(path: &Path, sample_rate: u32) -> Option<u64> {
-    let mut f = std::fs::File::open(path).ok()?;
+/// Reads with `pread` only, so the file's offset is left where it was.
+pub fn audio_priming(f: &std::fs::File, sample_rate: u32) -> Option<u64> {
     let len = f.metadata().ok()?.len();
     // find the top-level moov box without reading the media data
     let mut pos = 0u64;
@@ -48,14 +47,13 @@ pub fn audio_priming(path: &Path, sample_rate: u32) -> Option<u64> {
         if pos + 8 > len {
             return None;
         }
-        f.seek(SeekFrom::Start(pos)).ok()?;
         let mut h = [0u8; 16];
-        f.read_exact(&mut h[..8]).ok()?;
+        f.read_exact_at(&mut h[..8], pos).ok()?;
         let mut size = be32(&h) as u64;
         let kind = [h[4], h[5], h[6], h[7]];
         let mut hdr = 8;
         if size == 1 {
-            f.read_exact(&mut h[8..16]).ok()?;
+            f.read_exact_at(&mut h[8..16], pos + 8).ok()?;
             size = be64(&h[8..]);
             hdr = 16;
         } else if size == 0 {
@@ -69,7 +67,7 @@ pub fn audio_priming(path: &Path, sample_rate: u32) -> Option<u64> {
                 return None;
             }
             let mut body = vec![0u8; (size - hdr) as usize];
-            f.read_exact(&mut body).ok()?;
+            f.read_exact_at(&mut body, pos + hdr).ok()?;
             break body;
         }
         pos += size;

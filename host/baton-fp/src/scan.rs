@@ -1,11 +1,14 @@
 //! Parallel, incremental library scan into the state database.
 //!
 //! Walks the given folders for audio files, skips those whose (path, size, mtime) are unchanged
-//! since the last scan, fingerprints the rest on a rayon pool and writes every result as its own
-//! transaction as soon as it is ready. A scan killed at any point therefore resumes where it
+//! since the last scan, fingerprints the rest in decoding workers ([`crate::worker`], one thread
+//! per worker here) and writes every result as its own transaction as soon as it is ready.
+//! A file that fails (including one that crashes its worker or overruns the per-file limit)
+//! gets an error row, and is not tried again until its size or mtime changes or the scan is
+//! asked to retry errors. A scan killed at any point therefore resumes where it
 //! stopped: only the files that were in flight (being decoded, or waiting in the small bounded
-//! hand-over queue) are done again. Memory stays bounded: each worker holds one file's 120 s of
-//! 11025 Hz audio at most, and the queue holds at most `2 × threads` results.
+//! hand-over queue) are done again. Memory stays bounded: the host holds fingerprints only, and
+//! the queue holds at most `2 × workers` results.
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
@@ -16,15 +19,15 @@ use serde::Serialize;
 use crate::db::{Db, FileRow};
 use crate::decode::{absolute, is_audio_path};
 use crate::error::{FpError, Result};
-use crate::fingerprint::fingerprint_file;
+use crate::worker::{Workers, open_regular};
 
 /// Options of [`scan`].
 #[derive(Clone, Copy, Default)]
 pub struct ScanOptions<'a> {
-    /// Worker threads (0: one per CPU).
-    pub threads: usize,
     /// Called on the writer thread after every file.
     pub progress: Option<&'a (dyn Fn(&Progress) + Sync)>,
+    /// Try again the files whose last scan failed, even if unchanged since.
+    pub retry_errors: bool,
 }
 
 /// Progress of a running scan.
@@ -112,8 +115,14 @@ pub fn walk(root: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn row_for(path: &Path, size: u64, mtime_ns: i64) -> FileRow {
-    match fingerprint_file(path) {
+/// The row of one file, or `Err` when the workers themselves failed (not the file's fault:
+/// nothing is recorded for it).
+fn row_for(workers: &Workers, path: &Path, size: u64, mtime_ns: i64) -> Result<FileRow> {
+    let result = match open_regular(path) {
+        Ok(file) => workers.fingerprint_or_tags(file, path, None),
+        Err(e) => Err((e, None)),
+    };
+    Ok(match result {
         Ok(fp) => FileRow {
             path: path.to_path_buf(),
             size,
@@ -124,8 +133,9 @@ fn row_for(path: &Path, size: u64, mtime_ns: i64) -> FileRow {
             fingerprint: Some(fp.fingerprint),
             ..Default::default()
         },
-        Err(e) => {
-            let (info, tags) = crate::decode::read_tags(path).unwrap_or_default();
+        Err((e @ (FpError::Worker(_) | FpError::TaskTimeout { .. }), _)) => return Err(e),
+        Err((e, tags)) => {
+            let (info, tags) = tags.unwrap_or_default();
             FileRow {
                 path: path.to_path_buf(),
                 size,
@@ -138,14 +148,17 @@ fn row_for(path: &Path, size: u64, mtime_ns: i64) -> FileRow {
                 ..Default::default()
             }
         }
-    }
+    })
 }
 
-/// Scans `roots` into the database at `db_path`.
-pub fn scan(db_path: &Path, roots: &[PathBuf], opts: ScanOptions<'_>) -> Result<ScanSummary> {
+/// Scans `roots` into the database at `db_path`, decoding in `workers` (one scan thread per
+/// worker the pool allows).
+pub fn scan(db_path: &Path, roots: &[PathBuf], workers: &Workers, opts: ScanOptions<'_>) -> Result<ScanSummary> {
     let start = Instant::now();
     let db = Db::open(db_path)?;
     let mut summary = ScanSummary::default();
+    let retry: std::collections::HashSet<PathBuf> =
+        if opts.retry_errors { db.errors()?.into_iter().map(|(p, _)| p).collect() } else { Default::default() };
     let mut todo: Vec<(PathBuf, u64, i64)> = Vec::new();
     let mut gone = Vec::new();
     for root in roots {
@@ -157,7 +170,8 @@ pub fn scan(db_path: &Path, roots: &[PathBuf], opts: ScanOptions<'_>) -> Result<
             summary.found += 1;
             let Ok((size, mtime)) = stat(&f) else { continue };
             let k = known.remove(&f);
-            if k == Some((size, mtime)) || k.is_some_and(|k| k.0 == u64::MAX) {
+            let quarantined = k.is_some_and(|k| k.0 == u64::MAX);
+            if quarantined || (k == Some((size, mtime)) && !retry.contains(&f)) {
                 summary.skipped += 1;
             } else {
                 todo.push((f, size, mtime));
@@ -170,20 +184,19 @@ pub fn scan(db_path: &Path, roots: &[PathBuf], opts: ScanOptions<'_>) -> Result<
     todo.sort_by(|a, b| a.0.cmp(&b.0));
     todo.dedup_by(|a, b| a.0 == b.0);
     let total = todo.len() as u64;
-    let threads = if opts.threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) } else { opts.threads };
+    let threads = workers.size();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("fp-scan-{i}"))
         .build()
         .map_err(|e| FpError::Invalid(format!("cannot start {threads} scan threads: {e}")))?;
-    let (tx, rx) = sync_channel::<FileRow>(threads * 2);
+    let (tx, rx) = sync_channel::<Result<FileRow>>(threads * 2);
     let mut write_err: Option<FpError> = None;
     std::thread::scope(|s| {
         s.spawn(move || {
             pool.install(|| {
                 todo.into_par_iter().with_max_len(1).for_each_with(tx, |tx, (path, size, mtime)| {
-                    let row = row_for(&path, size, mtime);
-                    let _ = tx.send(row);
+                    let _ = tx.send(row_for(workers, &path, size, mtime));
                 });
             });
         });
@@ -191,6 +204,13 @@ pub fn scan(db_path: &Path, roots: &[PathBuf], opts: ScanOptions<'_>) -> Result<
             if write_err.is_some() {
                 continue;
             }
+            let row = match row {
+                Ok(row) => row,
+                Err(e) => {
+                    write_err = Some(e);
+                    continue;
+                }
+            };
             summary.scanned += 1;
             if let Some(e) = &row.error {
                 summary.failed += 1;

@@ -1,30 +1,22 @@
-//! The fingerprint service plugins reach through the WIT `fingerprint` interface
-//! (`baton:plugin@0.3.0`): fingerprint a path, find the best library matches for a fingerprint,
-//! read a file's tags. These functions know nothing about grants: baton-runtime resolves a
-//! plugin's guest path inside its grants before calling them, and passes the grant check for
-//! library matches as `visible`.
+//! The library side of the fingerprint service plugins reach through the WIT `fingerprint`
+//! interface (`baton:plugin@0.3.0`): the best library matches for a fingerprint. Fingerprinting
+//! and tag reading go through [`crate::worker`]; grants are the business of `baton-host-fp`,
+//! which passes the grant check for library matches as `visible`.
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
 use crate::compare::{Comparison, is_match, search};
 use crate::db::Db;
-use crate::decode::{AudioInfo, Tags};
+use crate::decode::Tags;
 use crate::dedup::{MAX_POSTINGS, sample_keys, sampled_postings};
-use crate::error::Result;
-use crate::fingerprint::FileFingerprint;
+use crate::error::{FpError, Result};
 
-/// Fingerprints the first 120 s of `path` (raw form plus, via
-/// [`FileFingerprint::compressed`], the AcoustID form).
-pub fn fingerprint_path(path: &Path) -> Result<FileFingerprint> {
-    crate::fingerprint::fingerprint_file(path)
-}
-
-/// Tags and stream facts of `path`, without decoding the audio.
-pub fn read_tags(path: &Path) -> Result<(AudioInfo, Tags)> {
-    crate::decode::read_tags(path)
-}
+/// Most library fingerprints one [`Matcher::best_matches`] call compares. A query that would
+/// need more (one too short to have sampled values, against a large library) fails instead of
+/// holding a thread for seconds.
+pub const MAX_COMPARED: usize = 20_000;
 
 /// A library file matching a query fingerprint.
 #[derive(Debug, Clone, Serialize)]
@@ -45,17 +37,20 @@ pub struct LibraryMatch {
 }
 
 /// Finds library matches for query fingerprints. Keeps the sampled inverted index of the
-/// library (about 12 bytes per stored fingerprint item sampled, ~1.4 KB per track) and a
-/// connection between calls, and rebuilds the index only when `fp_files` has changed since
-/// (the database's change counter, [`Db::generation`]). A plugin that matches thousands of
-/// files therefore pays for reading the library once, not per call.
+/// library (about 12 bytes per stored fingerprint item sampled, ~1.4 KB per track) between
+/// calls, and rebuilds it only when `fp_files` has changed since (the database's change counter,
+/// [`Db::generation`]). A plugin that matches thousands of files therefore pays for reading the
+/// library once, not per call.
+///
+/// Concurrent calls share the index but nothing else: each takes a connection of its own from
+/// a small pool, and no lock is held while the library is read or compared.
 pub struct Matcher {
     db_path: PathBuf,
-    loaded: Mutex<Option<Loaded>>,
+    index: Mutex<Option<Arc<Index>>>,
+    idle: Mutex<Vec<Db>>,
 }
 
-struct Loaded {
-    db: Db,
+struct Index {
     generation: i64,
     /// Sorted `(value << 32) | id` postings ([`sampled_postings`]).
     postings: Vec<u64>,
@@ -64,52 +59,98 @@ struct Loaded {
 impl Matcher {
     /// A matcher over the library in the state database at `db_path` (opened on first use).
     pub fn new(db_path: &Path) -> Self {
-        Matcher { db_path: db_path.to_path_buf(), loaded: Mutex::new(None) }
+        Matcher { db_path: db_path.to_path_buf(), index: Mutex::new(None), idle: Mutex::new(Vec::new()) }
+    }
+
+    fn connection(&self) -> Result<Db> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match idle {
+            Some(db) => Ok(db),
+            None => Db::open(&self.db_path),
+        }
+    }
+
+    /// The current index, rebuilt (outside any lock) when the library changed.
+    fn index(&self, db: &Db) -> Result<Arc<Index>> {
+        let generation = db.generation()?;
+        let cached = self.index.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(ix) = cached.filter(|ix| ix.generation == generation) {
+            return Ok(ix);
+        }
+        let ix = Arc::new(Index { generation, postings: sampled_postings(db)?.0 });
+        let mut slot = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.as_ref().is_none_or(|old| old.generation <= generation) {
+            *slot = Some(ix.clone());
+        }
+        Ok(ix)
     }
 
     /// The best `limit` library files that match `fp` ([`crate::compare::is_match`]: a sharp
     /// peak at some offset with at least 10 s of overlap, at least `min_similarity` similar),
     /// best first, among those `visible` accepts (the plugin host passes "inside the plugin's
     /// grants"). A file is compared only if it shares a sampled value with the query, as in
-    /// duplicate grouping.
+    /// duplicate grouping. `stop` is polled while comparing; when it says so (the task's
+    /// time ran out) the call ends with [`FpError::TaskTimeout`].
     pub fn best_matches(
         &self,
         fp: &[u32],
         min_similarity: f64,
         limit: usize,
         visible: impl Fn(&Path) -> bool,
+        stop: impl Fn() -> bool,
     ) -> Result<Vec<LibraryMatch>> {
-        let mut guard = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
-        let loaded = match guard.take() {
-            Some(l) => l,
-            None => {
-                let db = Db::open(&self.db_path)?;
-                Loaded { db, generation: -1, postings: Vec::new() }
-            }
+        let db = self.connection()?;
+        let found = self.search(&db, fp, min_similarity, limit, visible, stop);
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(db);
+        found
+    }
+
+    fn search(
+        &self,
+        db: &Db,
+        fp: &[u32],
+        min_similarity: f64,
+        limit: usize,
+        visible: impl Fn(&Path) -> bool,
+        stop: impl Fn() -> bool,
+    ) -> Result<Vec<LibraryMatch>> {
+        let timed_out = || FpError::TaskTimeout { path: self.db_path.clone() };
+        let too_much = || {
+            FpError::Invalid(format!(
+                "the fingerprint library: this query needs more than {MAX_COMPARED} comparisons \
+                 (a fingerprint of {} items is too short to index); send at least 10 s of audio",
+                fp.len()
+            ))
         };
-        let loaded = guard.insert(loaded);
-        let generation = loaded.db.generation()?;
-        if generation != loaded.generation {
-            loaded.postings = sampled_postings(&loaded.db)?.0;
-            loaded.generation = generation;
+        if stop() {
+            return Err(timed_out());
         }
-        let db = &loaded.db;
         let mut hits: Vec<(i64, Comparison)> = Vec::new();
-        let mut check = |id: i64, other: &[u32]| {
+        let mut compared = 0usize;
+        let mut check = |id: i64, other: &[u32]| -> Result<bool> {
+            compared += 1;
+            if compared > MAX_COMPARED {
+                return Err(too_much());
+            }
+            if compared % 64 == 0 && stop() {
+                return Err(timed_out());
+            }
             if let Some(c) = search(other, fp)
                 && is_match(&c, min_similarity)
             {
                 hits.push((id, c));
             }
+            Ok(true)
         };
         let keys = sample_keys(fp);
         if keys.is_empty() {
-            // Too short to have sampled values: compare with everything.
-            db.for_each_fingerprint(&mut check)?;
+            // Too short to have sampled values: compare with everything, within the cap.
+            db.try_for_each_fingerprint(&mut check)?;
         } else {
-            for id in candidates(&loaded.postings, &keys) {
+            let index = self.index(db)?;
+            for id in candidates(&index.postings, &keys) {
                 if let Some(other) = db.fingerprint_by_id(id)? {
-                    check(id, &other);
+                    check(id, &other)?;
                 }
             }
         }

@@ -56,26 +56,32 @@ fn service_fingerprint_tags_and_best_matches() {
     std::fs::write(music.join("broken.mp3"), b"ID3 not really").unwrap();
     let db = dir.path().join("state.sqlite");
 
-    let sum = baton_fp::scan::scan(&db, std::slice::from_ref(&music), Default::default()).unwrap();
+    let workers = baton_fp::worker::Workers::new(baton_fp::worker::WorkerConfig {
+        exe: env!("CARGO_BIN_EXE_fp-bench").into(),
+        workers: 2,
+        file_timeout: baton_fp::worker::DEFAULT_FILE_TIMEOUT,
+    });
+    let sum = baton_fp::scan::scan(&db, std::slice::from_ref(&music), &workers, Default::default()).unwrap();
     assert_eq!((sum.found, sum.fingerprinted, sum.failed), (6, 5, 1));
     assert!(sum.errors[0].error.contains("broken.mp3"));
 
-    let fp = baton_fp::service::fingerprint_path(&music.join("t2_trim.wav")).unwrap();
+    let open = |name: &str| baton_fp::worker::open_regular(&music.join(name)).unwrap();
+    let fp = workers.fingerprint(open("t2_trim.wav"), &music.join("t2_trim.wav"), None).unwrap();
     assert!(fp.fingerprint.len() > 80);
     assert!(!fp.compressed().is_empty());
-    let (info, _tags) = baton_fp::service::read_tags(&music.join("t1.wav")).unwrap();
+    let (info, _tags) = workers.read_tags(open("t1.wav"), &music.join("t1.wav"), None).unwrap();
     assert_eq!(info.sample_rate, 44100);
     assert!(info.lossless);
     assert!((info.duration.unwrap() - 15.0).abs() < 0.01);
 
     let matcher = baton_fp::service::Matcher::new(&db);
-    let m = matcher.best_matches(&fp.fingerprint, 0.85, 3, |_| true).unwrap();
+    let m = matcher.best_matches(&fp.fingerprint, 0.85, 3, |_| true, || false).unwrap();
     assert_eq!(m.len(), 2, "{m:?}");
     assert!(m[0].path.ends_with("t2_trim.wav") && m[0].score > 0.99);
     assert!(m[1].path.ends_with("t2.wav"));
     assert!((m[1].offset_seconds - 2.0).abs() < 0.2, "{m:?}");
     // `visible` hides files before the limit is applied: the next best takes the place.
-    let m = matcher.best_matches(&fp.fingerprint, 0.85, 1, |p| !p.ends_with("t2_trim.wav")).unwrap();
+    let m = matcher.best_matches(&fp.fingerprint, 0.85, 1, |p| !p.ends_with("t2_trim.wav"), || false).unwrap();
     assert_eq!(m.len(), 1, "{m:?}");
     assert!(m[0].path.ends_with("t2.wav"), "{m:?}");
 
@@ -85,8 +91,50 @@ fn service_fingerprint_tags_and_best_matches() {
     assert!(r.groups[0].duplicates[0].path.ends_with("t2_trim.wav"));
     // The matcher's cached index follows the library: a file scanned after its first use is found.
     write_wav(&music.join("t2_again.wav"), &s, 44100);
-    baton_fp::scan::scan(&db, std::slice::from_ref(&music), Default::default()).unwrap();
-    let m = matcher.best_matches(&fp.fingerprint, 0.85, 5, |_| true).unwrap();
+    baton_fp::scan::scan(&db, std::slice::from_ref(&music), &workers, Default::default()).unwrap();
+    let m = matcher.best_matches(&fp.fingerprint, 0.85, 5, |_| true, || false).unwrap();
     assert!(m.iter().any(|m| m.path.ends_with("t2_again.wav")), "{m:?}");
     assert_eq!(m.len(), 3, "{m:?}");
+}
+
+/// `best-matches` with a query too short to index compares the library one by one: it stops
+/// when told to (its task timed out) and refuses to go past its work cap.
+#[test]
+fn best_matches_stops_on_request_and_caps_its_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("state.sqlite");
+    let db = baton_fp::db::Db::open(&db_path).unwrap();
+    db.conn.execute_batch("BEGIN").unwrap();
+    for i in 0..(baton_fp::service::MAX_COMPARED as u32 + 10) {
+        let fp: Vec<u32> = (0..120u32).map(|k| (i ^ k).wrapping_mul(0x9E37_79B9)).collect();
+        let row = baton_fp::db::FileRow {
+            path: dir.path().join(format!("{i}.flac")),
+            size: 1,
+            fingerprint: Some(fp),
+            ..Default::default()
+        };
+        db.upsert(&row).unwrap();
+    }
+    db.conn.execute_batch("COMMIT").unwrap();
+    // No value of this query is in the sampled index, so every library file is a candidate.
+    let v = (0u32..).find(|v| !baton_fp::dedup::sampled(*v, 2)).unwrap();
+    let query = vec![v; 40];
+    assert!(baton_fp::dedup::sample_keys(&query).is_empty());
+    let matcher = baton_fp::service::Matcher::new(&db_path);
+
+    let calls = std::cell::Cell::new(0u32);
+    let stop_after_a_while = || {
+        calls.set(calls.get() + 1);
+        calls.get() > 3
+    };
+    match matcher.best_matches(&query, 0.9, 5, |_| true, stop_after_a_while) {
+        Err(e @ baton_fp::FpError::TaskTimeout { .. }) => assert_eq!(e.kind(), "timeout"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(calls.get(), 4, "polled before starting and every 64 comparisons");
+
+    match matcher.best_matches(&query, 0.9, 5, |_| true, || false) {
+        Err(baton_fp::FpError::Invalid(m)) => assert!(m.contains("more than 20000 comparisons"), "{m}"),
+        other => panic!("{other:?}"),
+    }
 }

@@ -41,6 +41,22 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     /// Per-plugin grants and budgets.
     pub plugins: BTreeMap<String, PluginConfig>,
+    /// Audio fingerprinting (`baton fp`, and the plugins' fingerprint interface).
+    pub fp: FpConfig,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FpConfig {
+    /// Decoding one file may take at most this long (in a worker process); a file that takes
+    /// longer is recorded as `corrupt`.
+    pub file_timeout_ms: u64,
+}
+
+impl Default for FpConfig {
+    fn default() -> Self {
+        FpConfig { file_timeout_ms: 10_000 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -131,6 +147,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             pipeline: PipelineConfig::default(),
             plugins: BTreeMap::new(),
+            fp: FpConfig::default(),
         }
     }
 }
@@ -179,6 +196,12 @@ impl Config {
             memory_bytes: (pick(p.and_then(|p| p.memory_mb), self.budget.memory_mb) << 20) as usize,
             output_bytes: (pick(p.and_then(|p| p.output_kb), self.budget.output_kb) << 10) as usize,
         }
+    }
+
+    /// How decoding workers are started for this program: one per CPU, with `[fp]`'s limit.
+    pub fn fp_workers(&self) -> baton_host_fp::WorkerConfig {
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        baton_host_fp::WorkerConfig::this_program(cpus, Duration::from_millis(self.fp.file_timeout_ms))
     }
 
     /// The folders granted to one plugin, resolved against the home.
@@ -288,6 +311,12 @@ interval = 3600
 # RETURN, instead of taking baton down again (`baton retry ID` runs it once more).
 crash_limit = 2
 
+[fp]
+# Audio files are decoded in worker processes; one file may take at most this long (or the
+# calling task's remaining time, if shorter). A file that takes longer, or crashes its worker,
+# is `corrupt`, and `baton fp scan` does not try it again until it changes (`--retry-errors`).
+file_timeout_ms = 10000
+
 # Folders a plugin may see, by the logical names it asks for (`baton plugin inspect NAME`).
 # Paths are relative to this folder unless absolute. A plugin never sees anything else.
 # Several read-only folders under one name: repos = ["/work/app", "/work/site"].
@@ -311,6 +340,7 @@ mod tests {
         assert_eq!((c.agent.as_str(), c.max_file_bytes, c.batch), (d.agent.as_str(), d.max_file_bytes, d.batch));
         assert_eq!(c.retry.max_attempts, d.retry.max_attempts);
         assert_eq!(c.pipeline.crash_limit, d.pipeline.crash_limit);
+        assert_eq!(c.fp.file_timeout_ms, d.fp.file_timeout_ms);
         let g = c.grants(Path::new("/h"), "audit");
         assert!(g.iter().any(|g| g.name == "reports" && g.writable && g.host_path == Path::new("/h/reports")));
         assert!(g.iter().any(|g| g.name == "plans" && !g.writable));

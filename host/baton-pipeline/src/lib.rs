@@ -80,15 +80,16 @@ pub async fn open(home: &Path, state: &Path) -> Result<Pipeline, PipelineError> 
     let cfg = Config::load(home)?;
     let paths = Paths::new(home, state, &cfg);
     let ledger: SharedLedger = Arc::new(Mutex::new(baton_ledger::Ledger::open(state)?));
-    let runtime = Arc::new(baton_runtime::Runtime::new(
-        baton_runtime::RuntimeConfig {
-            cache_dir: Some(paths.cache()),
-            lock_dir: paths.locks(),
-            // `baton fp scan` keeps its library in the same state database.
-            library_db: Some(state.to_path_buf()),
-        },
+    let mut runtime = baton_runtime::Runtime::new(
+        baton_runtime::RuntimeConfig { cache_dir: Some(paths.cache()), lock_dir: paths.locks() },
         Arc::new(LedgerKv(ledger.clone())),
-    )?);
+    )?;
+    // `baton fp scan` keeps its library in the same state database.
+    runtime.add_host_interface(Arc::new(baton_host_fp::FingerprintHost::new(
+        cfg.fp_workers(),
+        Some(state.to_path_buf()),
+    )))?;
+    let runtime = Arc::new(runtime);
     plugins::load_installed(&runtime, &cfg, &paths).await;
     Pipeline::new(cfg, paths, ledger, runtime)
 }

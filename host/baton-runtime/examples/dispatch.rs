@@ -17,7 +17,7 @@ use baton_runtime::{Allocator, Budget, EngineOptions, NoKv, Runtime, RuntimeConf
 
 
 fn runtime(dir: &Path, allocator: Allocator, cache: bool) -> Runtime {
-    let cfg = RuntimeConfig { cache_dir: cache.then(|| dir.join("cache")), lock_dir: dir.join("locks"), library_db: None };
+    let cfg = RuntimeConfig { cache_dir: cache.then(|| dir.join("cache")), lock_dir: dir.join("locks") };
     Runtime::with_options(cfg, Arc::new(NoKv), EngineOptions { allocator, ..EngineOptions::default() }).expect("engine")
 }
 

@@ -1,6 +1,8 @@
-//! The host side of `baton:plugin/host` (every version) and the type glue of
-//! `baton:plugin/fingerprint`: what a running task may ask of baton. Each store owns one
-//! [`StoreState`]; everything a task produces besides its result is collected here.
+//! The host side of `baton:plugin/host` (every version): what a running task may ask of baton.
+//! Each store owns one [`StoreState`]; everything a task produces besides its result is
+//! collected here. `baton:plugin/fingerprint` lives in `baton-host-fp` (a
+//! [`crate::HostInterface`]); without it, its calls are refused.
+use std::any::Any;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -83,8 +85,25 @@ pub struct StoreState {
     pub kv: Arc<dyn KvStore>,
     /// When the task's time budget runs out (for `remaining-ms`).
     pub deadline: Instant,
-    /// The fingerprint library in the state database (for `fingerprint.best-matches`).
-    pub library: Option<Arc<baton_fp::service::Matcher>>,
+    /// The host interfaces added to the runtime ([`crate::Runtime::add_host_interface`]).
+    pub extensions: Arc<Vec<Arc<dyn Any + Send + Sync>>>,
+}
+
+impl StoreState {
+    /// The folders this task was granted.
+    pub fn grants(&self) -> &[Grant] {
+        &self.grants
+    }
+
+    /// When the task's time budget runs out.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// The host interface of type `T` added to the runtime, if any.
+    pub fn extension<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.extensions.iter().find_map(|e| e.downcast_ref::<T>())
+    }
 }
 
 impl WasiView for StoreState {
@@ -246,72 +265,26 @@ impl crate::bindings::v0_3::baton::plugin::host::Host for StoreState {
     }
 }
 
-/// `baton:plugin/fingerprint@0.3.0`: the work is in [`crate::fingerprint`]; this converts types.
-mod fingerprint_v0_3 {
+/// `baton:plugin/fingerprint@0.3.0` when no crate provides it: every call is refused.
+mod no_fingerprint_v0_3 {
     use super::StoreState;
     use crate::bindings::v0_3::baton::plugin::fingerprint as wit;
-    use crate::fingerprint::{self as service, ServiceError};
 
-    fn err(e: ServiceError) -> wit::FpError {
-        match e {
-            ServiceError::Denied(m) => wit::FpError::Denied(m),
-            ServiceError::Unsupported(m) => wit::FpError::Unsupported(m),
-            ServiceError::Corrupt(m) => wit::FpError::Corrupt(m),
-            ServiceError::Io(m) => wit::FpError::Io(m),
-        }
-    }
-
-    fn tags(t: baton_fp::Tags) -> wit::Tags {
-        wit::Tags { title: t.title, artist: t.artist, album: t.album, isrc: t.isrc }
-    }
-
-    fn info(i: baton_fp::AudioInfo) -> wit::AudioInfo {
-        wit::AudioInfo {
-            codec: i.codec,
-            sample_rate: i.sample_rate,
-            channels: i.channels,
-            duration: i.duration,
-            bitrate_kbps: i.bitrate_kbps,
-            lossless: i.lossless,
-        }
+    fn refused() -> wit::FpError {
+        wit::FpError::Io("this host offers no fingerprint service".into())
     }
 
     impl wit::Host for StoreState {
-        async fn fingerprint_file(&mut self, path: String) -> Result<wit::AudioFingerprint, wit::FpError> {
-            let f = service::fingerprint_file(&self.grants, path).await.map_err(err)?;
-            Ok(wit::AudioFingerprint {
-                duration: f.duration,
-                compressed: f.compressed(),
-                fingerprint: f.fingerprint,
-                info: info(f.info),
-                tags: tags(f.tags),
-            })
+        async fn fingerprint_file(&mut self, _: String) -> Result<wit::AudioFingerprint, wit::FpError> {
+            Err(refused())
         }
 
-        async fn read_tags(&mut self, path: String) -> Result<wit::FileTags, wit::FpError> {
-            let (i, t) = service::read_tags(&self.grants, path).await.map_err(err)?;
-            Ok(wit::FileTags { info: info(i), tags: tags(t) })
+        async fn read_tags(&mut self, _: String) -> Result<wit::FileTags, wit::FpError> {
+            Err(refused())
         }
 
-        async fn best_matches(
-            &mut self,
-            fingerprint: Vec<u32>,
-            min_similarity: f64,
-            limit: u32,
-        ) -> Result<Vec<wit::LibraryMatch>, wit::FpError> {
-            let found = service::best_matches(self.library.clone(), &self.grants, fingerprint, min_similarity, limit)
-                .await
-                .map_err(err)?;
-            Ok(found
-                .into_iter()
-                .map(|m| wit::LibraryMatch {
-                    path: m.path,
-                    score: m.found.score,
-                    offset_seconds: m.found.offset_seconds,
-                    duration: m.found.duration,
-                    tags: tags(m.found.tags),
-                })
-                .collect())
+        async fn best_matches(&mut self, _: Vec<u32>, _: f64, _: u32) -> Result<Vec<wit::LibraryMatch>, wit::FpError> {
+            Err(refused())
         }
     }
 }

@@ -16,11 +16,11 @@
 
 mod bindings;
 mod cache;
-mod fingerprint;
 mod host;
 mod locks;
 mod version;
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -31,10 +31,9 @@ use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreLimitsBuilder};
 use wasmtime_wasi::{FsPerms, WasiCtx};
 
-use crate::host::StoreState;
 use crate::version::{Pre, RawOutcome, RawFailure};
 
-pub use crate::host::{follow_up_id, FollowUp, LogLine};
+pub use crate::host::{follow_up_id, FollowUp, LogLine, StoreState};
 pub use crate::locks::lock_path;
 pub use crate::version::{WorldVersion, SUPPORTED};
 
@@ -206,9 +205,17 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
     /// Where cross-process named locks live.
     pub lock_dir: PathBuf,
-    /// The state database whose fingerprint library (`baton fp scan`) plugins search through
-    /// `fingerprint.best-matches`; `None` = no library.
-    pub library_db: Option<PathBuf>,
+}
+
+/// A host interface kept in a crate of its own, as wasmtime keeps `wasmtime-wasi` apart from the
+/// engine: `baton-host-fp` provides `baton:plugin/fingerprint` this way, so the sandbox crate
+/// never links a decoder or the library database. [`Runtime::add_host_interface`] lets it add
+/// its functions to the linker (replacing the runtime's default, which refuses every call), and
+/// its functions find it again in each task's store with [`StoreState::extension`].
+pub trait HostInterface: Send + Sync + 'static {
+    fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()>
+    where
+        Self: Sized;
 }
 
 /// How instances get their memory. Measured in BENCHMARKS.md (`## Plugin dispatch`).
@@ -249,8 +256,8 @@ pub struct Runtime {
     cache_dir: Option<PathBuf>,
     locks: Arc<locks::Locks>,
     kv: Arc<dyn KvStore>,
-    /// One matcher per runtime, so its index of the library is shared by every task.
-    library: Option<Arc<baton_fp::service::Matcher>>,
+    /// The [`HostInterface`]s added, shared with every task's store.
+    extensions: Arc<Vec<Arc<dyn Any + Send + Sync>>>,
 }
 
 /// Epoch ticks happen every this often; time budgets are rounded up to it.
@@ -293,8 +300,18 @@ impl Runtime {
             cache_dir: config.cache_dir,
             locks: Arc::new(locks::Locks::new(config.lock_dir)),
             kv,
-            library: config.library_db.map(|p| Arc::new(baton_fp::service::Matcher::new(&p))),
+            extensions: Arc::default(),
         })
+    }
+
+    /// Adds a host interface from another crate; call it before loading plugins.
+    pub fn add_host_interface<I: HostInterface>(&mut self, iface: Arc<I>) -> Result<(), RuntimeError> {
+        self.linker.allow_shadowing(true);
+        let added = I::add_to_linker(&mut self.linker);
+        self.linker.allow_shadowing(false);
+        added.map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        Arc::make_mut(&mut self.extensions).push(iface);
+        Ok(())
     }
 
     fn engine(options: EngineOptions) -> Result<Engine, RuntimeError> {
@@ -419,7 +436,7 @@ impl Runtime {
             locks: self.locks.clone(),
             kv: self.kv.clone(),
             deadline: Instant::now() + budget.time,
-            library: self.library.clone(),
+            extensions: self.extensions.clone(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);

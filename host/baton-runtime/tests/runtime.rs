@@ -24,7 +24,7 @@ impl KvStore for MemKv {
 }
 
 fn runtime(dir: &Path, allocator: Allocator) -> Runtime {
-    let cfg = RuntimeConfig { cache_dir: Some(dir.join("cache")), lock_dir: dir.join("locks"), library_db: None };
+    let cfg = RuntimeConfig { cache_dir: Some(dir.join("cache")), lock_dir: dir.join("locks") };
     Runtime::with_options(cfg, Arc::new(MemKv::default()), EngineOptions { allocator, ..EngineOptions::default() }).unwrap()
 }
 

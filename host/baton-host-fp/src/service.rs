@@ -1,38 +1,46 @@
-//! The host side of `baton:plugin/fingerprint` (since 0.3.0): the native fingerprint core
-//! (`baton-fp`) offered to plugins without widening the sandbox.
+//! The work behind `baton:plugin/fingerprint`, on host types: open a file a plugin names
+//! beneath its grant, decode it in a worker, search the library.
 //!
-//! A plugin names files by guest path (`/music/a.flac`). [`resolve`] turns that into a host
-//! path only if it lies inside one of the plugin's grants, after following symlinks, so the
-//! service can never read what the plugin's own file access could not. Library matches go the
-//! other way: [`Library::guest_path`] maps a stored host path back into a grant, and files in
-//! no grant are not reported at all. Error messages name guest paths only; host paths never
+//! A plugin names files by guest path (`/music/a.flac`). [`open_in_grant`] opens it beneath the
+//! grant's folder with `cap-primitives` (what wasmtime-wasi uses; no `openat2` needed): a
+//! symlink may move inside the grant, never out of it, and `..` never leaves the mount. The
+//! descriptor is checked to be a regular file before anything reads it (a FIFO would block),
+//! and it is that descriptor, not the path, that the decoding worker reads: a concurrent task
+//! that swaps a symlink in a writable grant cannot redirect it. Library matches go the other
+//! way: [`Library::guest_path`] maps a stored host path back into a grant, and files in no
+//! grant are not reported at all. Error messages name guest paths only; host paths never
 //! reach the plugin.
 //!
-//! Decoding a file costs about a CPU-tenth of a second, so the work runs on tokio's blocking
-//! pool; the task's time budget still covers it (the host's timeout wraps the whole call).
+//! Every call is bounded by the task's deadline: decoding by the worker pool (which kills the
+//! worker), `best-matches` by polling it (and by the future being dropped).
+use std::fs::File;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use baton_fp::service::Matcher;
+use baton_fp::worker::Workers;
 use baton_fp::FpError;
-
-use crate::{guest_paths, Grant};
+use baton_runtime::{guest_paths, Grant};
 
 /// Most matches one `best-matches` call returns.
 pub const MAX_MATCHES: u32 = 100;
 
-/// Why a fingerprint call failed, before it is converted to a WIT version's `fp-error`.
+/// Why a fingerprint call failed, before it is converted to the WIT `fp-error`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServiceError {
     Denied(String),
     Unsupported(String),
     Corrupt(String),
     Io(String),
+    /// The task's time budget ran out: the call traps and the task fails `timeout`.
+    TaskTimeout,
 }
 
 impl ServiceError {
     /// The core's error, re-worded with `subject`, what the plugin knows the thing by (a guest
-    /// path, or "the fingerprint library"): the core's message names host paths.
+    /// path, or "the fingerprint library"): the core's message may name host paths.
     fn from_fp(subject: &str, e: FpError) -> Self {
         match e {
             FpError::Unsupported { detail, .. } => ServiceError::Unsupported(format!("{subject}: {detail}")),
@@ -41,13 +49,18 @@ impl ServiceError {
             FpError::Db { source, .. } => ServiceError::Io(format!("the fingerprint library: {source}")),
             FpError::Move { detail, .. } => ServiceError::Io(format!("{subject}: {detail}")),
             FpError::Invalid(m) => ServiceError::Io(m),
+            FpError::TaskTimeout { .. } => ServiceError::TaskTimeout,
+            FpError::Worker(m) => {
+                tracing::error!("fingerprint worker: {m}");
+                ServiceError::Io(format!("{subject}: the fingerprint workers cannot be started (see the host's log)"))
+            }
         }
     }
 }
 
-/// Resolves a guest path to the host file it names, if and only if that file is inside one of
-/// `grants` once symlinks are followed. `..` may move within a grant, never above its mount.
-pub fn resolve(grants: &[Grant], guest: &str) -> Result<PathBuf, ServiceError> {
+/// Splits a guest path into its grant and the path inside it, lexically: `..` may move within
+/// a grant, never above its mount.
+pub fn locate<'g>(grants: &'g [Grant], guest: &str) -> Result<(&'g Grant, PathBuf), ServiceError> {
     let denied = |why: &str| ServiceError::Denied(format!("{guest}: {why}"));
     if !guest.starts_with('/') {
         return Err(denied("not an absolute guest path; paths start at a grant's mount, e.g. /music/…"));
@@ -71,14 +84,30 @@ pub fn resolve(grants: &[Grant], guest: &str) -> Result<PathBuf, ServiceError> {
     let Some(grant) = grants.iter().zip(guest_paths(grants)).find(|(_, m)| m[1..] == **mount).map(|(g, _)| g) else {
         return Err(denied("not inside a grant"));
     };
-    let host: PathBuf = rest.iter().fold(grant.host_path.clone(), |p, c| p.join(c));
-    let io = |e: std::io::Error| ServiceError::Io(format!("{guest}: {e}"));
-    let root = grant.host_path.canonicalize().map_err(io)?;
-    let real = host.canonicalize().map_err(io)?;
-    if !real.starts_with(&root) {
-        return Err(denied("it leads outside the grant (through a symlink)"));
+    if rest.is_empty() {
+        return Err(denied("a grant's folder, not a file"));
     }
-    Ok(real)
+    Ok((grant, rest.iter().collect()))
+}
+
+/// Opens the file at `guest` beneath its grant, read-only and without blocking, and only if it
+/// is a regular file.
+pub fn open_in_grant(grants: &[Grant], guest: &str) -> Result<File, ServiceError> {
+    use cap_primitives::fs::OpenOptionsExt;
+    let (grant, rel) = locate(grants, guest)?;
+    let io = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            ServiceError::Denied(format!("{guest}: {e} (it leads outside the grant, or may not be read)"))
+        } else {
+            ServiceError::Io(format!("{guest}: {e}"))
+        }
+    };
+    let dir = cap_primitives::fs::open_ambient_dir(&grant.host_path, cap_primitives::ambient_authority()).map_err(io)?;
+    let mut opts = cap_primitives::fs::OpenOptions::new();
+    opts.read(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    let file = cap_primitives::fs::open(&dir, &rel, &opts).map_err(io)?;
+    baton_fp::worker::check_regular(&file, Path::new(guest)).map_err(|e| ServiceError::from_fp(guest, e))?;
+    Ok(file)
 }
 
 /// The plugin's grants as seen from the library: which stored host paths it may learn of.
@@ -129,25 +158,46 @@ pub struct GuestMatch {
     pub found: baton_fp::service::LibraryMatch,
 }
 
-/// Fingerprints the file at `guest`.
-pub async fn fingerprint_file(grants: &[Grant], guest: String) -> Result<baton_fp::FileFingerprint, ServiceError> {
-    let host = resolve(grants, &guest)?;
-    blocking(move || baton_fp::service::fingerprint_path(&host).map_err(|e| ServiceError::from_fp(&guest, e))).await
+/// Fingerprints the file at `guest` in a worker, within the task's `deadline`.
+pub async fn fingerprint_file(
+    workers: Arc<Workers>,
+    grants: &[Grant],
+    guest: String,
+    deadline: Instant,
+) -> Result<baton_fp::FileFingerprint, ServiceError> {
+    let file = open_in_grant(grants, &guest)?;
+    blocking(move || workers.fingerprint(file, Path::new(&guest), Some(deadline)).map_err(|e| ServiceError::from_fp(&guest, e))).await
 }
 
-/// Tags and stream facts of the file at `guest`.
-pub async fn read_tags(grants: &[Grant], guest: String) -> Result<(baton_fp::AudioInfo, baton_fp::Tags), ServiceError> {
-    let host = resolve(grants, &guest)?;
-    blocking(move || baton_fp::service::read_tags(&host).map_err(|e| ServiceError::from_fp(&guest, e))).await
+/// Tags and stream facts of the file at `guest`, read in a worker within the task's `deadline`.
+pub async fn read_tags(
+    workers: Arc<Workers>,
+    grants: &[Grant],
+    guest: String,
+    deadline: Instant,
+) -> Result<(baton_fp::AudioInfo, baton_fp::Tags), ServiceError> {
+    let file = open_in_grant(grants, &guest)?;
+    blocking(move || workers.read_tags(file, Path::new(&guest), Some(deadline)).map_err(|e| ServiceError::from_fp(&guest, e))).await
 }
 
-/// The best library matches inside the grants, by guest path.
+/// Sets its flag when dropped: a `best-matches` whose task was abandoned stops comparing.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The best library matches inside the grants, by guest path. Stops when the task's
+/// `deadline` passes or the call is abandoned.
 pub async fn best_matches(
     library: Option<Arc<Matcher>>,
     grants: &[Grant],
     fingerprint: Vec<u32>,
     min_similarity: f64,
     limit: u32,
+    deadline: Instant,
 ) -> Result<Vec<GuestMatch>, ServiceError> {
     let Some(matcher) = library else {
         return Err(ServiceError::Io("this host has no fingerprint library (no state database)".into()));
@@ -155,9 +205,12 @@ pub async fn best_matches(
     let library = Library::new(grants);
     let min = if min_similarity.is_finite() { min_similarity.clamp(0.0, 1.0) } else { 0.0 };
     let limit = limit.min(MAX_MATCHES) as usize;
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let _cancel = CancelOnDrop(cancelled.clone());
     blocking(move || {
+        let stop = || cancelled.load(Ordering::Relaxed) || Instant::now() >= deadline;
         let found = matcher
-            .best_matches(&fingerprint, min, limit, |p| library.guest_path(p).is_some())
+            .best_matches(&fingerprint, min, limit, |p| library.guest_path(p).is_some(), stop)
             .map_err(|e| ServiceError::from_fp("the fingerprint library", e))?;
         Ok(found
             .into_iter()
@@ -184,8 +237,15 @@ mod tests {
         ]
     }
 
+    fn open(g: &[Grant], guest: &str) -> Result<Vec<u8>, ServiceError> {
+        use std::io::Read;
+        let mut b = Vec::new();
+        open_in_grant(g, guest)?.read_to_end(&mut b).map_err(|e| ServiceError::Io(e.to_string()))?;
+        Ok(b)
+    }
+
     #[test]
-    fn resolves_inside_grants_only() {
+    fn opens_inside_grants_only() {
         let t = tempfile::tempdir().unwrap();
         let d = t.path();
         for sub in ["lib/a", "more", "outside"] {
@@ -195,18 +255,30 @@ mod tests {
         std::fs::write(d.join("more/y.wav"), b"y").unwrap();
         std::fs::write(d.join("outside/z.wav"), b"z").unwrap();
         std::os::unix::fs::symlink(d.join("outside/z.wav"), d.join("lib/escape.wav")).unwrap();
+        std::os::unix::fs::symlink("a/x.wav", d.join("lib/inner.wav")).unwrap();
+        std::os::unix::fs::symlink("../outside/z.wav", d.join("lib/relative-escape.wav")).unwrap();
+        rustix::fs::mknodat(rustix::fs::CWD, d.join("lib/pipe.wav"), rustix::fs::FileType::Fifo, rustix::fs::Mode::from_raw_mode(0o644), 0).unwrap();
         let g = grants(d);
-        let real = |p: &str| d.join(p).canonicalize().unwrap();
-        assert_eq!(resolve(&g, "/music/a/x.wav").unwrap(), real("lib/a/x.wav"));
-        assert_eq!(resolve(&g, "/music/a/../a/./x.wav").unwrap(), real("lib/a/x.wav"));
-        assert_eq!(resolve(&g, "/music-2/y.wav").unwrap(), real("more/y.wav"));
-        for bad in ["/music/../outside/z.wav", "/music/escape.wav", "music/a/x.wav", "/etc/passwd", "/", "/music-3/y.wav"] {
-            assert!(matches!(resolve(&g, bad), Err(ServiceError::Denied(_))), "{bad}");
+        assert_eq!(open(&g, "/music/a/x.wav").unwrap(), b"x");
+        assert_eq!(open(&g, "/music/a/../a/./x.wav").unwrap(), b"x");
+        assert_eq!(open(&g, "/music/inner.wav").unwrap(), b"x", "a symlink that stays inside the grant");
+        assert_eq!(open(&g, "/music-2/y.wav").unwrap(), b"y");
+        for bad in ["/music/../outside/z.wav", "/music/escape.wav", "/music/relative-escape.wav", "music/a/x.wav", "/etc/passwd", "/", "/music", "/music-3/y.wav"] {
+            assert!(matches!(open(&g, bad), Err(ServiceError::Denied(_))), "{bad}: {:?}", open(&g, bad));
         }
         let host = d.join("outside/z.wav").display().to_string();
-        assert!(matches!(resolve(&g, &host), Err(ServiceError::Denied(_))));
-        match resolve(&g, "/music/missing.wav") {
+        assert!(matches!(open(&g, &host), Err(ServiceError::Denied(_))));
+        match open(&g, "/music/missing.wav") {
             Err(ServiceError::Io(m)) => assert!(m.starts_with("/music/missing.wav") && !m.contains(&d.display().to_string()), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        // A FIFO is refused at once (opening it did not block) and never read.
+        match open(&g, "/music/pipe.wav") {
+            Err(ServiceError::Unsupported(m)) => assert!(m.contains("not a regular file"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        match open(&g, "/music/a") {
+            Err(ServiceError::Unsupported(m)) => assert!(m.contains("not a regular file"), "{m}"),
             other => panic!("{other:?}"),
         }
     }

@@ -1,0 +1,154 @@
+//! `baton:plugin/fingerprint` (since 0.3.0): the native fingerprint core (`baton-fp`) offered
+//! to plugins without widening the sandbox.
+//!
+//! This crate sits beside the sandbox crate, as `wasmtime-wasi` sits beside `wasmtime`:
+//! `baton-runtime` knows nothing of decoders, worker processes or the library database, and
+//! [`FingerprintHost`] plugs into its linker as a [`baton_runtime::HostInterface`]. Decoding runs
+//! in `baton-fp`'s worker processes, so a file that crashes the decoder fails one call
+//! (`corrupt`), not the host. The work itself is in [`service`]; this file converts types.
+mod service;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use baton_fp::service::Matcher;
+use baton_fp::worker::Workers;
+use baton_runtime::{HostInterface, StoreState};
+use wasmtime::component::{HasData, Linker};
+
+pub use baton_fp::worker::WorkerConfig;
+pub use service::{MAX_MATCHES, ServiceError};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "plugin",
+        // Trappable: a task whose time runs out during a call ends `timeout`, not with an error
+        // the plugin could ignore.
+        imports: { "baton:plugin/fingerprint": async | trappable, default: async },
+        exports: { default: async },
+    });
+}
+
+use bindings::baton::plugin::fingerprint as wit;
+
+/// The fingerprint service of one host process: the decoding workers and the library.
+pub struct FingerprintHost {
+    workers: Arc<Workers>,
+    library: Option<Arc<Matcher>>,
+}
+
+impl FingerprintHost {
+    /// A service decoding in workers started as `workers` says, matching against the library in
+    /// the state database `library_db` (`None`: `best-matches` says there is no library).
+    pub fn new(workers: WorkerConfig, library_db: Option<PathBuf>) -> Self {
+        FingerprintHost { workers: Arc::new(Workers::new(workers)), library: library_db.map(|p| Arc::new(Matcher::new(&p))) }
+    }
+}
+
+impl HostInterface for FingerprintHost {
+    fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
+        wit::add_to_linker::<StoreState, Fp>(linker, |s| FpView {
+            host: s.extension::<FingerprintHost>(),
+            grants: s.grants(),
+            deadline: s.deadline(),
+        })
+    }
+}
+
+/// What the host functions see of a task's store.
+struct FpView<'a> {
+    host: Option<&'a FingerprintHost>,
+    grants: &'a [baton_runtime::Grant],
+    deadline: std::time::Instant,
+}
+
+struct Fp;
+
+impl HasData for Fp {
+    type Data<'a> = FpView<'a>;
+}
+
+/// A WIT result, or a trap that ends the task `timeout`.
+fn convert<T, U>(r: Result<T, ServiceError>, ok: impl FnOnce(T) -> U) -> wasmtime::Result<Result<U, wit::FpError>> {
+    Ok(match r {
+        Ok(v) => Ok(ok(v)),
+        Err(ServiceError::TaskTimeout) => return Err(wasmtime::Trap::Interrupt.into()),
+        Err(ServiceError::Denied(m)) => Err(wit::FpError::Denied(m)),
+        Err(ServiceError::Unsupported(m)) => Err(wit::FpError::Unsupported(m)),
+        Err(ServiceError::Corrupt(m)) => Err(wit::FpError::Corrupt(m)),
+        Err(ServiceError::Io(m)) => Err(wit::FpError::Io(m)),
+    })
+}
+
+fn tags(t: baton_fp::Tags) -> wit::Tags {
+    wit::Tags { title: t.title, artist: t.artist, album: t.album, isrc: t.isrc }
+}
+
+fn info(i: baton_fp::AudioInfo) -> wit::AudioInfo {
+    wit::AudioInfo {
+        codec: i.codec,
+        sample_rate: i.sample_rate,
+        channels: i.channels,
+        duration: i.duration,
+        bitrate_kbps: i.bitrate_kbps,
+        lossless: i.lossless,
+    }
+}
+
+impl FpView<'_> {
+    fn host(&self) -> Result<&FingerprintHost, ServiceError> {
+        self.host.ok_or_else(|| ServiceError::Io("this host offers no fingerprint service".into()))
+    }
+}
+
+impl wit::Host for FpView<'_> {
+    async fn fingerprint_file(&mut self, path: String) -> wasmtime::Result<Result<wit::AudioFingerprint, wit::FpError>> {
+        let r = match self.host() {
+            Ok(h) => service::fingerprint_file(h.workers.clone(), self.grants, path, self.deadline).await,
+            Err(e) => Err(e),
+        };
+        convert(r, |f| wit::AudioFingerprint {
+            duration: f.duration,
+            compressed: f.compressed(),
+            fingerprint: f.fingerprint,
+            info: info(f.info),
+            tags: tags(f.tags),
+        })
+    }
+
+    async fn read_tags(&mut self, path: String) -> wasmtime::Result<Result<wit::FileTags, wit::FpError>> {
+        let r = match self.host() {
+            Ok(h) => service::read_tags(h.workers.clone(), self.grants, path, self.deadline).await,
+            Err(e) => Err(e),
+        };
+        convert(r, |(i, t)| wit::FileTags { info: info(i), tags: tags(t) })
+    }
+
+    async fn best_matches(
+        &mut self,
+        fingerprint: Vec<u32>,
+        min_similarity: f64,
+        limit: u32,
+    ) -> wasmtime::Result<Result<Vec<wit::LibraryMatch>, wit::FpError>> {
+        let r = match self.host() {
+            Ok(h) => {
+                service::best_matches(h.library.clone(), self.grants, fingerprint, min_similarity, limit, self.deadline)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        convert(r, |found| {
+            found
+                .into_iter()
+                .map(|m| wit::LibraryMatch {
+                    path: m.path,
+                    score: m.found.score,
+                    offset_seconds: m.found.offset_seconds,
+                    duration: m.found.duration,
+                    tags: tags(m.found.tags),
+                })
+                .collect()
+        })
+    }
+}
