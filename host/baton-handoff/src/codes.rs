@@ -42,6 +42,9 @@ pub enum ErrorCode {
     Misrouted,
     /// baton itself failed (I/O, state database); the message says what.
     Internal,
+    /// The plugin went over a quota of its task or of its own: open handles, kv store
+    /// (key length, keys, bytes) or disk (bytes written, files created in a writable grant).
+    QuotaExceeded,
 }
 
 impl ErrorCode {
@@ -65,6 +68,7 @@ impl ErrorCode {
             Self::OutputTooLarge => "output_too_large",
             Self::Misrouted => "misrouted",
             Self::Internal => "internal",
+            Self::QuotaExceeded => "quota_exceeded",
         }
     }
 

@@ -23,6 +23,17 @@ pub enum LedgerError {
     Folder { path: String, source: std::io::Error },
     #[error("state database: {0}")]
     Sql(#[from] rusqlite::Error),
+    /// A kv write refused: it would take the plugin over its quota (the message says which).
+    #[error("{0}")]
+    KvQuota(String),
+}
+
+/// A plugin's kv quota, as the ledger enforces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KvLimits {
+    pub keys: u64,
+    /// Keys plus values, in bytes.
+    pub bytes: u64,
 }
 
 pub type Result<T, E = LedgerError> = std::result::Result<T, E>;
@@ -165,6 +176,41 @@ impl Ledger {
 
     pub fn kv_set(&self, plugin: &str, key: &str, value: &str) -> Result<()> {
         kv_set(&self.conn, plugin, key, value)
+    }
+
+    /// Writes a plugin's kv entry unless that takes the plugin over `limits`; the check and
+    /// the write are one transaction, so two processes cannot both squeeze under the quota.
+    pub fn kv_set_within(&mut self, plugin: &str, key: &str, value: &str, limits: KvLimits) -> Result<()> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let (keys, bytes): (i64, i64) = tx
+            .prepare_cached("SELECT keys, bytes FROM kv_usage WHERE plugin = ?1")?
+            .query_row([plugin], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .unwrap_or((0, 0));
+        let old: Option<i64> = tx
+            .prepare_cached("SELECT length(CAST(value AS BLOB)) FROM kv WHERE plugin = ?1 AND key = ?2")?
+            .query_row(params![plugin, key], |r| r.get(0))
+            .optional()?;
+        let (keys_after, bytes_after) = match old {
+            Some(old) => (keys, bytes - old + value.len() as i64),
+            None => (keys + 1, bytes + (key.len() + value.len()) as i64),
+        };
+        if keys_after as u64 > limits.keys {
+            return Err(LedgerError::KvQuota(format!("more than {} keys", limits.keys)));
+        }
+        if old.is_none_or(|old| (value.len() as i64) > old) && bytes_after as u64 > limits.bytes {
+            return Err(LedgerError::KvQuota(format!("more than {} bytes of keys and values", limits.bytes)));
+        }
+        kv_set(&tx, plugin, key, value)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A plugin's kv usage: (keys, bytes of keys and values).
+    pub fn kv_usage(&self, plugin: &str) -> Result<(u64, u64)> {
+        let mut st = self.conn.prepare_cached("SELECT keys, bytes FROM kv_usage WHERE plugin = ?1")?;
+        let row: Option<(i64, i64)> = st.query_row([plugin], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+        Ok(row.map(|(k, b)| (k as u64, b as u64)).unwrap_or((0, 0)))
     }
 
     pub fn kv_delete(&self, plugin: &str, key: &str) -> Result<()> {

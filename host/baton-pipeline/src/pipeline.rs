@@ -434,7 +434,7 @@ impl Pipeline {
         };
         warn!(code = %code, "attempt {attempt} failed: {message}");
         history.push(json!({"attempt": *attempt, "at": stamp::rfc3339(stamp::now()), "code": code, "message": message}));
-        if matches!(code, ErrorCode::Timeout | ErrorCode::OutOfMemory | ErrorCode::Trap | ErrorCode::OutputTooLarge) {
+        if matches!(code, ErrorCode::Timeout | ErrorCode::OutOfMemory | ErrorCode::Trap | ErrorCode::OutputTooLarge | ErrorCode::QuotaExceeded) {
             self.sandbox_failure(&plugin.info.name, &message);
         }
         let transient = matches!(code, ErrorCode::RetriesExhausted);
@@ -698,6 +698,7 @@ pub fn error_code(e: &RunError) -> ErrorCode {
         RunError::OutOfMemory(_) => ErrorCode::OutOfMemory,
         RunError::Trap(_) => ErrorCode::Trap,
         RunError::OutputTooLarge { .. } => ErrorCode::OutputTooLarge,
+        RunError::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
     }
 }
 
