@@ -129,10 +129,10 @@ impl HostDescriptor for Guarded<'_> {
         let dir = fd.rep();
         match HostDescriptor::stat_at(&mut self.fs, borrow(&fd), path_flags, path.clone()).await {
             Ok(st) => {
-                if matches!(
-                    st.type_,
-                    DescriptorType::Fifo | DescriptorType::CharacterDevice | DescriptorType::BlockDevice | DescriptorType::Socket
-                ) {
+                // wasmtime-wasi reports FIFOs and sockets as `unknown`: allow only what is
+                // known to be safe. (A symlink is only seen when not followed, and then the
+                // open itself fails.)
+                if !matches!(st.type_, DescriptorType::RegularFile | DescriptorType::Directory | DescriptorType::SymbolicLink) {
                     // Not a file baton lets a plugin open: reading it could block forever.
                     return Err(ErrorCode::Access.into());
                 }
