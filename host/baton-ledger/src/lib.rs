@@ -470,6 +470,49 @@ mod tests {
     }
 
     #[test]
+    fn kv_quota_counts_keys_and_bytes_and_frees_them_on_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(&dir.path().join("s.sqlite")).unwrap();
+        let q = KvLimits { keys: 3, bytes: 100 };
+        for k in ["a", "b", "c"] {
+            l.kv_set_within("p", k, "0123456789", q).unwrap();
+        }
+        assert!(matches!(l.kv_set_within("p", "d", "x", q), Err(LedgerError::KvQuota(m)) if m.contains("3 keys")));
+        // Overwriting an existing key is not a new key; growing past the bytes is refused.
+        l.kv_set_within("p", "a", "short", q).unwrap();
+        assert!(matches!(l.kv_set_within("p", "b", &"x".repeat(90), q), Err(LedgerError::KvQuota(m)) if m.contains("100 bytes")));
+        assert_eq!(l.kv_get("p", "b").unwrap().as_deref(), Some("0123456789"), "the refused write left the old value");
+        assert_eq!(l.kv_usage("p").unwrap(), (3, 3 + 5 + 10 + 10));
+        l.kv_delete("p", "c").unwrap();
+        assert_eq!(l.kv_usage("p").unwrap(), (2, 2 + 5 + 10));
+        l.kv_set_within("p", "d", "x", q).unwrap();
+        // Other plugins have their own quota; the host's own writes are not limited.
+        l.kv_set_within("other", "a", "0123456789", q).unwrap();
+        l.kv_set("p", "e", "host bookkeeping").unwrap();
+        assert_eq!(l.kv_usage("other").unwrap(), (1, 11));
+    }
+
+    #[test]
+    fn old_logs_are_pruned_but_tasks_and_events_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(&dir.path().join("s.sqlite")).unwrap();
+        l.batch(|b| {
+            b.insert_task(&row("t1"))?;
+            b.event("t1", "x", "claimed", &serde_json::json!({}))?;
+            for i in 0..210_000 {
+                b.log(if i < 5_000 { "t1" } else { "t2" }, "at", "info", "m")?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let kept: i64 = l.connection().query_row("SELECT COUNT(*) FROM logs", [], |r| r.get(0)).unwrap();
+        assert!((200_000..201_024).contains(&kept), "{kept}");
+        assert!(l.logs("t1").unwrap().is_empty(), "the oldest execution's logs went first");
+        assert_eq!(l.counts().unwrap(), vec![("claimed".to_string(), 1)]);
+        assert_eq!(l.events("t1").unwrap().len(), 1);
+    }
+
+    #[test]
     fn open_handoffs_close_when_a_return_is_seen() {
         let dir = tempfile::tempdir().unwrap();
         let mut l = Ledger::open(&dir.path().join("s.sqlite")).unwrap();

@@ -177,10 +177,7 @@ impl Config {
     pub fn budget(&self, plugin: &str) -> baton_runtime::Budget {
         let p = self.plugins.get(plugin);
         let pick = |own: Option<u64>, default: u64| own.unwrap_or(default);
-        // A RETURN never exceeds max_file_bytes (what any agent accepts): the output cap
-        // leaves room for the envelope, the title and the failure history.
-        let output = (pick(p.and_then(|p| p.output_kb), self.budget.output_kb) << 10)
-            .min(self.max_file_bytes.saturating_sub(RETURN_ENVELOPE_BYTES).max(4096));
+        let output = pick(p.and_then(|p| p.output_kb), self.budget.output_kb) << 10;
         baton_runtime::Budget {
             time: Duration::from_millis(pick(p.and_then(|p| p.time_ms), self.budget.time_ms)),
             memory_bytes: (pick(p.and_then(|p| p.memory_mb), self.budget.memory_mb) << 20) as usize,
@@ -195,6 +192,17 @@ impl Config {
                 files: pick(p.and_then(|p| p.disk_files), self.budget.disk_files),
             },
         }
+    }
+
+    /// The budget for a TASK answered by a RETURN: a RETURN never exceeds `max_file_bytes`
+    /// (what any agent accepts), so the output cap leaves room for the envelope, the title
+    /// and the failure history. (`baton audit` writes reports, not a RETURN, and keeps the
+    /// plugin's own output cap.)
+    pub fn task_budget(&self, plugin: &str) -> baton_runtime::Budget {
+        let mut b = self.budget(plugin);
+        let fits = self.max_file_bytes.saturating_sub(RETURN_ENVELOPE_BYTES).max(4096);
+        b.output_bytes = b.output_bytes.min(usize::try_from(fits).unwrap_or(usize::MAX));
+        b
     }
 
     /// The folders granted to one plugin, resolved against the home.

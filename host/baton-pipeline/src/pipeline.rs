@@ -386,7 +386,7 @@ impl Pipeline {
                 title: task.title.clone(),
                 correlation_id: task.correlation_id.clone(),
             };
-            let budget = self.cfg.budget(&plugin_name);
+            let budget = self.cfg.task_budget(&plugin_name);
             let runtime = self.runtime.clone();
             let limiter = limiter.clone();
             let span = info_span!("task", id = %task.id, plugin = %plugin_name, attempt = *attempt);
