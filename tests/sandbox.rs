@@ -264,19 +264,23 @@ fn kv_floods_end_at_the_plugins_quota() {
 fn progress_and_log_floods_are_rate_limited_and_truncated() {
     let h = home("", &testkit());
     drop_task(&h, "PROGRESS", "testkit", "progress-flood", json!({"bytes": 4096}));
+    drop_task(&h, "PROGRESS-DONE", "testkit", "progress-flood", json!({"bytes": 4096, "finished": true}));
     drop_task(&h, "LOGS", "testkit", "log-flood", json!({"bytes": 8192}));
     drop_bystanders(&h, 3);
     // At info level, where every progress call used to reach stderr.
     let d = drain(&h, "info", Duration::from_secs(60));
     assert_eq!(d.code("PROGRESS"), "timeout");
+    assert_eq!(d.code("PROGRESS-DONE"), "timeout");
     assert_eq!(d.code("LOGS"), "timeout");
     assert!(d.stderr_bytes < 256 << 10, "stderr got {} bytes", d.stderr_bytes);
     let logs = |id: &str| h.json(&["show", id, "--json"])["logs"].as_array().cloned().unwrap_or_default();
     // Progress: one line per 100 ms at most, each cut to 512 bytes of message.
-    let progress = logs("PROGRESS");
     let ran_ms = d.took.as_millis() as usize;
-    assert!(!progress.is_empty() && progress.len() <= ran_ms / 100 + 2, "{} progress lines in {ran_ms} ms", progress.len());
-    assert!(progress.iter().all(|l| l["message"].as_str().unwrap().len() < 700));
+    for id in ["PROGRESS", "PROGRESS-DONE"] {
+        let progress = logs(id);
+        assert!(!progress.is_empty() && progress.len() <= ran_ms / 100 + 2, "{id}: {} progress lines in {ran_ms} ms", progress.len());
+        assert!(progress.iter().all(|l| l["message"].as_str().unwrap().len() < 700));
+    }
     // Logs: a quarter of the 64 KB output cap, then one line saying how many were dropped.
     let kept = logs("LOGS");
     let stored: usize = kept.iter().map(|l| l["message"].as_str().unwrap().len()).sum();

@@ -53,6 +53,7 @@ pub struct StoreState {
     /// When the last progress line was kept, and logged by the host.
     pub progress_kept: Option<Instant>,
     pub progress_traced: Option<Instant>,
+    pub progress_finished: bool,
     /// Log lines refused once the caps were reached (reported in one last line).
     pub logs_dropped: u64,
     pub plugin: String,
@@ -94,10 +95,12 @@ impl StoreState {
     fn progress_impl(&mut self, done: u64, total: u64, message: String) {
         let now = Instant::now();
         let due = |last: Option<Instant>, every| last.is_none_or(|t| now.duration_since(t) >= every);
-        let last = done >= total;
+        // The final update is always kept, once: repeating it is no way around the limit.
+        let last = done >= total && !self.progress_finished;
         if !(last || due(self.progress_kept, PROGRESS_EVERY)) {
             return;
         }
+        self.progress_finished |= last;
         let message = truncate(message, MAX_PROGRESS_MESSAGE);
         if last || due(self.progress_traced, PROGRESS_TRACE_EVERY) {
             self.progress_traced = Some(now);

@@ -453,6 +453,7 @@ impl Runtime {
             kv_quota: budget.kv,
             progress_kept: None,
             progress_traced: None,
+            progress_finished: false,
             logs_dropped: 0,
             plugin: plugin.to_string(),
             task_id: task_id.to_string(),

@@ -7,6 +7,11 @@
 //! or written for the task: logs, follow-up bodies, result, failure message) has a second,
 //! smaller counter, and quotas (kv, disk, open handles) record the first one exceeded so the
 //! task ends as `quota_exceeded` whatever the plugin did afterwards.
+//!
+//! A string a plugin passes to the host is copied out of its memory before any host code sees
+//! its length (the bindings lift it first), so that copy is bounded by the memory cap: a task
+//! can make the host hold at most about twice its cap at once. Everything the host keeps
+//! beyond the call is charged here.
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 

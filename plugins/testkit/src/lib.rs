@@ -29,7 +29,7 @@
 //! | `emit-flood` | emits `params.count` follow-ups of `params.mb` MB each, ignoring errors | `output_too_large` |
 //! | `fail-flood` | fails (`params.transient`: transiently) with `params.mb` MB of text | `plugin_error` (`retries_exhausted`) with the message cut |
 //! | `kv-flood` | `kv-set` of keys of `params.key_bytes` and values of `params.value_bytes`, forever | `quota_exceeded` |
-//! | `progress-flood` | `progress` with `params.bytes`-byte messages, forever | `timeout`, stderr and ledger bounded |
+//! | `progress-flood` | `progress` with `params.bytes`-byte messages, forever (`params.finished`: each one claiming done = total) | `timeout`, stderr and ledger bounded |
 //! | `log-flood` | `log` with `params.bytes`-byte messages, forever | `timeout`, stored logs bounded |
 //! | `open-files` | opens `params.path` again and again, keeping every handle | `quota_exceeded` |
 //! | `disk-fill` | writes `params.mb` MB into `params.path`, or `params.files` small files into `params.dir` | `quota_exceeded` |
@@ -243,9 +243,11 @@ fn attacks(action: &str, params: &Value) -> Option<Result<Outcome, Failure>> {
             unreachable!()
         }
         "progress-flood" => {
+            // With params.finished, every update claims to be the last (done == total).
             let msg = "p".repeat(num(params, "bytes", 1024) as usize);
+            let finished = param(params, "finished").and_then(Value::as_bool).unwrap_or(false);
             for i in 0u64.. {
-                host::progress(i, u64::MAX, &msg);
+                host::progress(i, if finished { i } else { u64::MAX }, &msg);
             }
             unreachable!()
         }
