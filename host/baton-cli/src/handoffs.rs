@@ -8,8 +8,18 @@ use baton_pipeline::{pipeline::HEALTH_NS, watch, Config, Paths};
 
 use crate::Ctx;
 
+/// Blocking-pool threads: a file operation a timed-out task left blocked keeps its thread, so
+/// their number is capped (further blocking work queues instead of spawning threads).
+const MAX_BLOCKING_THREADS: usize = 64;
+/// On exit, threads still blocked (abandoned by timed-out tasks) are not waited for longer.
+const SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 pub fn require_home(ctx: &Ctx) -> Result<()> {
@@ -22,7 +32,7 @@ pub fn require_home(ctx: &Ctx) -> Result<()> {
 pub fn serve(ctx: &Ctx, once: bool) -> Result<i32> {
     require_home(ctx)?;
     let rt = runtime()?;
-    let result = rt.block_on(async {
+    let served = rt.block_on(async {
         // Register before anything slow, so a SIGTERM during start-up is a clean stop too.
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -61,10 +71,9 @@ pub fn serve(ctx: &Ctx, once: bool) -> Result<i32> {
         }
         Ok(0)
     });
-    // Never wait for a worker stuck in a blocking call (a plugin reading a FIFO in its grant,
-    // say): once stopped, the process exits and the kernel ends that thread.
-    rt.shutdown_timeout(std::time::Duration::from_millis(500));
-    result
+    // Always exit (after SIGTERM, or a drain): never hang on a thread a task left blocked.
+    rt.shutdown_timeout(SHUTDOWN_TIMEOUT);
+    served
 }
 
 pub fn run(ctx: &Ctx, file: &Path) -> Result<i32> {

@@ -45,6 +45,9 @@ pub enum ErrorCode {
     /// The host process died while this handoff was the only one in flight, `[pipeline]
     /// crash_limit` times: it is filed instead of being retried forever.
     CrashedHost,
+    /// The plugin went over a quota of its task or of its own: open handles, kv store
+    /// (key length, keys, bytes) or disk (bytes written, files created in a writable grant).
+    QuotaExceeded,
 }
 
 impl ErrorCode {
@@ -69,6 +72,7 @@ impl ErrorCode {
             Self::Misrouted => "misrouted",
             Self::Internal => "internal",
             Self::CrashedHost => "crashed_host",
+            Self::QuotaExceeded => "quota_exceeded",
         }
     }
 

@@ -23,6 +23,17 @@ pub enum LedgerError {
     Folder { path: String, source: std::io::Error },
     #[error("state database: {0}")]
     Sql(#[from] rusqlite::Error),
+    /// A kv write refused: it would take the plugin over its quota (the message says which).
+    #[error("{0}")]
+    KvQuota(String),
+}
+
+/// A plugin's kv quota, as the ledger enforces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KvLimits {
+    pub keys: u64,
+    /// Keys plus values, in bytes.
+    pub bytes: u64,
 }
 
 pub type Result<T, E = LedgerError> = std::result::Result<T, E>;
@@ -35,6 +46,8 @@ impl LedgerError {
         let sql = match self {
             LedgerError::Folder { source, .. } => return matches!(source.raw_os_error(), Some(28 | 5)),
             LedgerError::Open { source, .. } | LedgerError::Sql(source) => source,
+            // A quota is the plugin's limit, not the disk's: retrying cannot help.
+            LedgerError::KvQuota(_) => return false,
         };
         match sql {
             rusqlite::Error::SqliteFailure(e, _) => matches!(
@@ -249,6 +262,41 @@ impl Ledger {
 
     pub fn kv_set(&self, plugin: &str, key: &str, value: &str) -> Result<()> {
         kv_set(&self.conn, plugin, key, value)
+    }
+
+    /// Writes a plugin's kv entry unless that takes the plugin over `limits`; the check and
+    /// the write are one transaction, so two processes cannot both squeeze under the quota.
+    pub fn kv_set_within(&mut self, plugin: &str, key: &str, value: &str, limits: KvLimits) -> Result<()> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let (keys, bytes): (i64, i64) = tx
+            .prepare_cached("SELECT keys, bytes FROM kv_usage WHERE plugin = ?1")?
+            .query_row([plugin], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .unwrap_or((0, 0));
+        let old: Option<i64> = tx
+            .prepare_cached("SELECT length(CAST(value AS BLOB)) FROM kv WHERE plugin = ?1 AND key = ?2")?
+            .query_row(params![plugin, key], |r| r.get(0))
+            .optional()?;
+        let (keys_after, bytes_after) = match old {
+            Some(old) => (keys, bytes - old + value.len() as i64),
+            None => (keys + 1, bytes + (key.len() + value.len()) as i64),
+        };
+        if keys_after as u64 > limits.keys {
+            return Err(LedgerError::KvQuota(format!("more than {} keys", limits.keys)));
+        }
+        if old.is_none_or(|old| (value.len() as i64) > old) && bytes_after as u64 > limits.bytes {
+            return Err(LedgerError::KvQuota(format!("more than {} bytes of keys and values", limits.bytes)));
+        }
+        kv_set(&tx, plugin, key, value)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A plugin's kv usage: (keys, bytes of keys and values).
+    pub fn kv_usage(&self, plugin: &str) -> Result<(u64, u64)> {
+        let mut st = self.conn.prepare_cached("SELECT keys, bytes FROM kv_usage WHERE plugin = ?1")?;
+        let row: Option<(i64, i64)> = st.query_row([plugin], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+        Ok(row.map(|(k, b)| (k as u64, b as u64)).unwrap_or((0, 0)))
     }
 
     pub fn kv_delete(&self, plugin: &str, key: &str) -> Result<()> {
@@ -550,6 +598,49 @@ mod tests {
         l.batch(|b| b.solo_end("c")).unwrap();
         assert_eq!(l.deaths("c").unwrap(), 0);
         assert_eq!(l.batch(|b| b.solo_begin("c")).unwrap(), 0, "a finished run forgets its deaths");
+    }
+
+    #[test]
+    fn kv_quota_counts_keys_and_bytes_and_frees_them_on_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(&dir.path().join("s.sqlite")).unwrap();
+        let q = KvLimits { keys: 3, bytes: 100 };
+        for k in ["a", "b", "c"] {
+            l.kv_set_within("p", k, "0123456789", q).unwrap();
+        }
+        assert!(matches!(l.kv_set_within("p", "d", "x", q), Err(LedgerError::KvQuota(m)) if m.contains("3 keys")));
+        // Overwriting an existing key is not a new key; growing past the bytes is refused.
+        l.kv_set_within("p", "a", "short", q).unwrap();
+        assert!(matches!(l.kv_set_within("p", "b", &"x".repeat(90), q), Err(LedgerError::KvQuota(m)) if m.contains("100 bytes")));
+        assert_eq!(l.kv_get("p", "b").unwrap().as_deref(), Some("0123456789"), "the refused write left the old value");
+        assert_eq!(l.kv_usage("p").unwrap(), (3, 3 + 5 + 10 + 10));
+        l.kv_delete("p", "c").unwrap();
+        assert_eq!(l.kv_usage("p").unwrap(), (2, 2 + 5 + 10));
+        l.kv_set_within("p", "d", "x", q).unwrap();
+        // Other plugins have their own quota; the host's own writes are not limited.
+        l.kv_set_within("other", "a", "0123456789", q).unwrap();
+        l.kv_set("p", "e", "host bookkeeping").unwrap();
+        assert_eq!(l.kv_usage("other").unwrap(), (1, 11));
+    }
+
+    #[test]
+    fn old_logs_are_pruned_but_tasks_and_events_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(&dir.path().join("s.sqlite")).unwrap();
+        l.batch(|b| {
+            b.insert_task(&row("t1"))?;
+            b.event("t1", "x", "claimed", &serde_json::json!({}))?;
+            for i in 0..210_000 {
+                b.log(if i < 5_000 { "t1" } else { "t2" }, "at", "info", "m")?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let kept: i64 = l.connection().query_row("SELECT COUNT(*) FROM logs", [], |r| r.get(0)).unwrap();
+        assert!((200_000..201_024).contains(&kept), "{kept}");
+        assert!(l.logs("t1").unwrap().is_empty(), "the oldest execution's logs went first");
+        assert_eq!(l.counts().unwrap(), vec![("claimed".to_string(), 1)]);
+        assert_eq!(l.events("t1").unwrap().len(), 1);
     }
 
     #[test]

@@ -107,6 +107,13 @@ pub struct BudgetConfig {
     pub time_ms: u64,
     pub memory_mb: u64,
     pub output_kb: u64,
+    /// kv quota per plugin: bytes of keys and values, number of keys, longest key.
+    pub kv_mb: u64,
+    pub kv_keys: u64,
+    pub kv_key_bytes: u64,
+    /// Disk quota per task in each writable grant: bytes written, files created.
+    pub disk_mb: u64,
+    pub disk_files: u64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -118,6 +125,10 @@ pub struct PluginConfig {
     pub time_ms: Option<u64>,
     pub memory_mb: Option<u64>,
     pub output_kb: Option<u64>,
+    pub kv_mb: Option<u64>,
+    pub kv_keys: Option<u64>,
+    pub disk_mb: Option<u64>,
+    pub disk_files: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -160,7 +171,16 @@ impl Default for Retry {
 
 impl Default for BudgetConfig {
     fn default() -> Self {
-        BudgetConfig { time_ms: 30_000, memory_mb: 256, output_kb: 1024 }
+        BudgetConfig {
+            time_ms: 30_000,
+            memory_mb: 256,
+            output_kb: 1024,
+            kv_mb: 64,
+            kv_keys: 100_000,
+            kv_key_bytes: 1024,
+            disk_mb: 1024,
+            disk_files: 10_000,
+        }
     }
 }
 
@@ -191,10 +211,20 @@ impl Config {
     pub fn budget(&self, plugin: &str) -> baton_runtime::Budget {
         let p = self.plugins.get(plugin);
         let pick = |own: Option<u64>, default: u64| own.unwrap_or(default);
+        let output = pick(p.and_then(|p| p.output_kb), self.budget.output_kb) << 10;
         baton_runtime::Budget {
             time: Duration::from_millis(pick(p.and_then(|p| p.time_ms), self.budget.time_ms)),
             memory_bytes: (pick(p.and_then(|p| p.memory_mb), self.budget.memory_mb) << 20) as usize,
-            output_bytes: (pick(p.and_then(|p| p.output_kb), self.budget.output_kb) << 10) as usize,
+            output_bytes: output as usize,
+            kv: baton_runtime::KvQuota {
+                key_bytes: self.budget.kv_key_bytes as usize,
+                keys: pick(p.and_then(|p| p.kv_keys), self.budget.kv_keys),
+                bytes: pick(p.and_then(|p| p.kv_mb), self.budget.kv_mb) << 20,
+            },
+            disk: baton_runtime::DiskQuota {
+                bytes: pick(p.and_then(|p| p.disk_mb), self.budget.disk_mb) << 20,
+                files: pick(p.and_then(|p| p.disk_files), self.budget.disk_files),
+            },
         }
     }
 
@@ -202,6 +232,17 @@ impl Config {
     pub fn fp_workers(&self) -> baton_host_fp::WorkerConfig {
         let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         baton_host_fp::WorkerConfig::this_program(cpus, Duration::from_millis(self.fp.file_timeout_ms))
+    }
+
+    /// The budget for a TASK answered by a RETURN: a RETURN never exceeds `max_file_bytes`
+    /// (what any agent accepts), so the output cap leaves room for the envelope, the title
+    /// and the failure history. (`baton audit` writes reports, not a RETURN, and keeps the
+    /// plugin's own output cap.)
+    pub fn task_budget(&self, plugin: &str) -> baton_runtime::Budget {
+        let mut b = self.budget(plugin);
+        let fits = self.max_file_bytes.saturating_sub(RETURN_ENVELOPE_BYTES).max(4096);
+        b.output_bytes = b.output_bytes.min(usize::try_from(fits).unwrap_or(usize::MAX));
+        b
     }
 
     /// The folders granted to one plugin, resolved against the home.
@@ -222,6 +263,9 @@ impl Config {
             .collect()
     }
 }
+
+/// Room kept in a RETURN beside the plugin's output (envelope, title, failure history).
+const RETURN_ENVELOPE_BYTES: u64 = 64 << 10;
 
 /// Where things live under a home.
 #[derive(Debug, Clone)]
@@ -292,8 +336,17 @@ cap_ms = 60000
 [budget]
 # Per-task limits for every plugin; override per plugin below.
 time_ms = 30000
+# All memories and tables of the plugin, plus what baton holds for the task.
 memory_mb = 256
+# Result, summary, artifacts, follow-ups and logs together; never above max_file_bytes - 64 KiB.
 output_kb = 1024
+# Each plugin's kv store: bytes of keys and values, keys, longest key.
+kv_mb = 64
+kv_keys = 100000
+kv_key_bytes = 1024
+# What one task may write into each writable grant: bytes, and new files or folders.
+disk_mb = 1024
+disk_files = 10000
 
 [audit]
 # `baton serve` audits the plans folders granted to the audit plugin: after a change there

@@ -106,7 +106,7 @@ impl Pipeline {
             title: task.title.clone(),
             correlation_id: task.correlation_id.clone(),
         };
-        let budget = self.cfg.budget(&plugin_name);
+        let budget = self.cfg.task_budget(&plugin_name);
         let runtime = self.runtime.clone();
         let limiter = running
             .limiter
@@ -171,7 +171,7 @@ impl Pipeline {
         };
         warn!(code = %code, "attempt {attempt} failed: {message}");
         history.push(json!({"attempt": *attempt, "at": stamp::rfc3339(stamp::now()), "code": code, "message": message}));
-        if matches!(code, ErrorCode::Timeout | ErrorCode::OutOfMemory | ErrorCode::Trap | ErrorCode::OutputTooLarge) {
+        if matches!(code, ErrorCode::Timeout | ErrorCode::OutOfMemory | ErrorCode::Trap | ErrorCode::OutputTooLarge | ErrorCode::QuotaExceeded) {
             self.sandbox_failure(&plugin.info.name, &message);
         }
         let transient = matches!(code, ErrorCode::RetriesExhausted);
@@ -217,5 +217,6 @@ pub fn error_code(e: &RunError) -> ErrorCode {
         RunError::OutOfMemory(_) => ErrorCode::OutOfMemory,
         RunError::Trap(_) => ErrorCode::Trap,
         RunError::OutputTooLarge { .. } => ErrorCode::OutputTooLarge,
+        RunError::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
     }
 }

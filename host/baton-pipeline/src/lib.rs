@@ -63,9 +63,15 @@ impl baton_runtime::KvStore for LedgerKv {
     fn get(&self, plugin: &str, key: &str) -> Option<String> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).kv_get(plugin, key).ok().flatten()
     }
-    fn set(&self, plugin: &str, key: &str, value: &str) {
-        if let Err(e) = self.0.lock().unwrap_or_else(|e| e.into_inner()).kv_set(plugin, key, value) {
-            tracing::warn!(plugin, key, "kv-set failed: {e}");
+    fn set(&self, plugin: &str, key: &str, value: &str, quota: &baton_runtime::KvQuota) -> Result<(), baton_runtime::KvError> {
+        let limits = baton_ledger::KvLimits { keys: quota.keys, bytes: quota.bytes };
+        match self.0.lock().unwrap_or_else(|e| e.into_inner()).kv_set_within(plugin, key, value, limits) {
+            Ok(()) => Ok(()),
+            Err(baton_ledger::LedgerError::KvQuota(m)) => Err(baton_runtime::KvError::Quota(m)),
+            Err(e) => {
+                tracing::warn!(plugin, "kv-set failed: {e}");
+                Err(baton_runtime::KvError::Failed(e.to_string()))
+            }
         }
     }
     fn delete(&self, plugin: &str, key: &str) {

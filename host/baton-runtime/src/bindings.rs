@@ -5,13 +5,16 @@
 //! imports `baton:plugin/host@0.1.0` and nothing newer can satisfy it. The host therefore
 //! links every version side by side and picks the bindings by what the component imports
 //! (see [`crate::version`]). Old WIT files are frozen under `wit/v<major>.<minor>/`.
+//!
+//! Imports are `trappable`: a host function can end the task (a quota it went over) instead
+//! of answering.
 
 /// `baton:plugin@0.3.0`, the newest (`wit/plugin.wit`): adds the `fingerprint` interface.
 pub mod v0_3 {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "plugin",
-        imports: { default: async },
+        imports: { default: async | trappable },
         exports: { default: async },
     });
 }
@@ -21,7 +24,7 @@ pub mod v0_2 {
     wasmtime::component::bindgen!({
         path: "../../wit/v0.2",
         world: "plugin",
-        imports: { default: async },
+        imports: { default: async | trappable },
         exports: { default: async },
     });
 }
@@ -31,7 +34,7 @@ pub mod v0_1 {
     wasmtime::component::bindgen!({
         path: "../../wit/v0.1",
         world: "plugin",
-        imports: { default: async },
+        imports: { default: async | trappable },
         exports: { default: async },
     });
 }

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
-use wasmtime::StoreLimits;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::{locks::Locks, Grant, KvStore};
+use crate::limits::{truncate, KvQuota, QuotaExceeded, TaskMeter};
+use crate::{locks::Locks, Grant, KvError, KvStore};
 
 /// A log line written by a plugin during a task.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,50 +31,33 @@ pub struct FollowUp {
     pub correlation_id: Option<String>,
 }
 
-/// Caps that keep a plugin from flooding the host through its imports.
+/// Caps that keep a plugin from flooding the host through its imports. Logs are further
+/// bounded by the task's output cap (see [`crate::limits`]).
 const MAX_LOG_LINES: usize = 10_000;
 const MAX_LOG_LINE: usize = 8 << 10;
 const MAX_FOLLOW_UPS: usize = 1_000;
 const MAX_KV_VALUE: usize = 1 << 20;
-
-/// `StoreLimits` plus a note of whether a memory grow was refused, so a trap that follows
-/// can be reported as `out_of_memory` whatever the guest did next (a Rust guest aborts, a
-/// C guest may trap elsewhere).
-pub struct Limiter {
-    pub inner: StoreLimits,
-    pub memory_refused: bool,
-}
-
-impl wasmtime::ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let r = self.inner.memory_growing(current, desired, maximum);
-        if !matches!(r, Ok(true)) {
-            self.memory_refused = true;
-        }
-        r
-    }
-
-    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
-        self.inner.table_growing(current, desired, maximum)
-    }
-
-    fn instances(&self) -> usize {
-        self.inner.instances()
-    }
-
-    fn tables(&self) -> usize {
-        self.inner.tables()
-    }
-
-    fn memories(&self) -> usize {
-        self.inner.memories()
-    }
-}
+/// At most one progress line per this interval is kept (and at most one per second is
+/// logged by the host), so a progress loop cannot flood the ledger or stderr.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+const PROGRESS_TRACE_EVERY: Duration = Duration::from_secs(1);
+/// A progress message is cut to this before it is kept or logged.
+const MAX_PROGRESS_MESSAGE: usize = 512;
 
 pub struct StoreState {
     pub wasi: WasiCtx,
     pub table: ResourceTable,
-    pub limits: Limiter,
+    /// Memory, output and quota accounting for the task.
+    pub meter: TaskMeter,
+    /// Which grant each open file belongs to, for disk quotas.
+    pub fs_guard: crate::fsguard::FsGuard,
+    pub kv_quota: KvQuota,
+    /// When the last progress line was kept, and logged by the host.
+    pub progress_kept: Option<Instant>,
+    pub progress_traced: Option<Instant>,
+    pub progress_finished: bool,
+    /// Log lines refused once the caps were reached (reported in one last line).
+    pub logs_dropped: u64,
     pub plugin: String,
     pub task_id: String,
     pub grants: Vec<Grant>,
@@ -117,20 +100,46 @@ fn now() -> String {
 }
 
 impl StoreState {
-    fn push_log(&mut self, level: &'static str, mut message: String) {
-        if self.logs.len() >= MAX_LOG_LINES {
+    fn push_log(&mut self, level: &'static str, message: String) {
+        let message = truncate(message, MAX_LOG_LINE);
+        // Stored as a row with its level and time stamp: about 64 bytes besides the text.
+        if self.logs.len() >= MAX_LOG_LINES || !self.meter.log(message.len() + 64) {
+            self.logs_dropped += 1;
             return;
-        }
-        if message.len() > MAX_LOG_LINE {
-            let mut cut = MAX_LOG_LINE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push_str(" …(truncated)");
         }
         tracing::debug!(plugin = %self.plugin, task = %self.task_id, level, "{message}");
         self.logs.push(LogLine { at: now(), level, message });
+    }
+
+    fn progress_impl(&mut self, done: u64, total: u64, message: String) {
+        let now = Instant::now();
+        let due = |last: Option<Instant>, every| last.is_none_or(|t| now.duration_since(t) >= every);
+        // The final update is always kept, once: repeating it is no way around the limit.
+        let last = done >= total && !self.progress_finished;
+        if !(last || due(self.progress_kept, PROGRESS_EVERY)) {
+            return;
+        }
+        self.progress_finished |= last;
+        let message = truncate(message, MAX_PROGRESS_MESSAGE);
+        if last || due(self.progress_traced, PROGRESS_TRACE_EVERY) {
+            self.progress_traced = Some(now);
+            tracing::info!(plugin = %self.plugin, task = %self.task_id, done, total, "{message}");
+        }
+        self.progress_kept = Some(now);
+        self.push_log("progress", format!("{done}/{total} {message}"));
+    }
+
+    /// The logs to keep, with a last line saying how many were dropped.
+    pub fn take_logs(&mut self) -> Vec<LogLine> {
+        let mut logs = std::mem::take(&mut self.logs);
+        if self.logs_dropped > 0 {
+            logs.push(LogLine {
+                at: now(),
+                level: "warn",
+                message: format!("{} more log lines dropped: over the task's log cap", self.logs_dropped),
+            });
+        }
+        logs
     }
 }
 
@@ -147,12 +156,38 @@ impl StoreState {
         self.deadline.saturating_duration_since(Instant::now()).as_millis() as u64
     }
 
-    fn kv_set_checked(&mut self, key: String, value: String) {
-        if value.len() <= MAX_KV_VALUE {
-            self.kv.set(&self.plugin, &key, &value);
-        } else {
-            self.push_log("error", format!("kv-set `{key}` refused: value over {MAX_KV_VALUE} bytes"));
+    /// Writes a kv entry within the plugin's quota. Going over it ends the task
+    /// (`quota_exceeded`): `kv-set` has no error to report it with.
+    fn kv_set_checked(&mut self, key: String, value: String) -> wasmtime::Result<()> {
+        let over = |what: String| -> wasmtime::Result<()> { Err(QuotaExceeded(what).into()) };
+        let quota = self.kv_quota;
+        if key.len() > quota.key_bytes {
+            return self.quota_trap(format!("kv quota: a key of {} bytes (at most {})", key.len(), quota.key_bytes));
         }
+        if value.len() > MAX_KV_VALUE {
+            return self.quota_trap(format!("kv quota: a value of {} bytes (at most {MAX_KV_VALUE})", value.len()));
+        }
+        let in_flight = key.len() + value.len();
+        if !self.meter.hold(in_flight) {
+            self.meter.memory_refused = true;
+            return over("a kv write does not fit the task's memory cap".into());
+        }
+        let r = self.kv.set(&self.plugin, &key, &value, &quota);
+        self.meter.release(in_flight);
+        match r {
+            Ok(()) => Ok(()),
+            Err(KvError::Quota(m)) => self.quota_trap(format!("kv quota: {m}")),
+            Err(KvError::Failed(m)) => {
+                self.push_log("error", format!("kv-set failed: {m}"));
+                Ok(())
+            }
+        }
+    }
+
+    /// Records an exceeded quota and traps: the task ends as `quota_exceeded`.
+    fn quota_trap(&mut self, what: String) -> wasmtime::Result<()> {
+        self.meter.quota.set(what.clone());
+        Err(QuotaExceeded(what).into())
     }
 
     async fn lock_acquire_impl(&mut self, name: String, timeout_ms: u32) -> Result<(), String> {
@@ -176,6 +211,17 @@ impl StoreState {
         if !baton_handoff::names::is_valid_name(&to) {
             return Err(format!("`{to}` is not a valid agent name"));
         }
+        // Counted before it is parsed: as stored (a handoff file) and as held until then.
+        let size = to.len() + title.len() + body.len() + correlation_id.as_ref().map_or(0, String::len);
+        if !self.meter.output(size) {
+            return Err(format!(
+                "follow-up of {size} bytes refused: the task's follow-ups and logs are over its output cap of {} bytes",
+                self.meter.output_cap
+            ));
+        }
+        if !self.meter.hold(size * 2) {
+            return Err(format!("follow-up of {size} bytes refused: over the task's memory cap"));
+        }
         let body = match serde_json::from_str::<serde_json::Value>(if body.is_empty() { "{}" } else { &body }) {
             Ok(serde_json::Value::Object(m)) => m,
             Ok(_) => return Err("body must be a JSON object".into()),
@@ -192,7 +238,7 @@ impl StoreState {
 /// Rust types (one `bindgen!` each), so the bodies are stamped out per version module.
 macro_rules! common_host_fns {
     ($v:ident) => {
-        async fn log(&mut self, level: crate::bindings::$v::baton::plugin::types::Level, message: String) {
+        async fn log(&mut self, level: crate::bindings::$v::baton::plugin::types::Level, message: String) -> wasmtime::Result<()> {
             use crate::bindings::$v::baton::plugin::types::Level;
             let level = match level {
                 Level::Trace => "trace",
@@ -202,42 +248,46 @@ macro_rules! common_host_fns {
                 Level::Error => "error",
             };
             self.push_log(level, message);
+            Ok(())
         }
 
-        async fn progress(&mut self, done: u64, total: u64, message: String) {
-            tracing::info!(plugin = %self.plugin, task = %self.task_id, done, total, "{message}");
-            self.push_log("progress", format!("{done}/{total} {message}"));
+        async fn progress(&mut self, done: u64, total: u64, message: String) -> wasmtime::Result<()> {
+            self.progress_impl(done, total, message);
+            Ok(())
         }
 
-        async fn grants(&mut self) -> Vec<crate::bindings::$v::baton::plugin::types::Grant> {
-            self.grants_view()
+        async fn grants(&mut self) -> wasmtime::Result<Vec<crate::bindings::$v::baton::plugin::types::Grant>> {
+            Ok(self
+                .grants_view()
                 .into_iter()
                 .map(|(name, guest_path, writable)| crate::bindings::$v::baton::plugin::types::Grant { name, guest_path, writable })
-                .collect()
+                .collect())
         }
 
-        async fn kv_get(&mut self, key: String) -> Option<String> {
-            self.kv.get(&self.plugin, &key)
+        async fn kv_get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+            Ok(self.kv.get(&self.plugin, &key))
         }
 
-        async fn kv_set(&mut self, key: String, value: String) {
+        async fn kv_set(&mut self, key: String, value: String) -> wasmtime::Result<()> {
             self.kv_set_checked(key, value)
         }
 
-        async fn kv_delete(&mut self, key: String) {
+        async fn kv_delete(&mut self, key: String) -> wasmtime::Result<()> {
             self.kv.delete(&self.plugin, &key);
+            Ok(())
         }
 
-        async fn lock_acquire(&mut self, name: String, timeout_ms: u32) -> Result<(), String> {
-            self.lock_acquire_impl(name, timeout_ms).await
+        async fn lock_acquire(&mut self, name: String, timeout_ms: u32) -> wasmtime::Result<Result<(), String>> {
+            Ok(self.lock_acquire_impl(name, timeout_ms).await)
         }
 
-        async fn lock_release(&mut self, name: String) {
-            self.lock_release_impl(name)
+        async fn lock_release(&mut self, name: String) -> wasmtime::Result<()> {
+            self.lock_release_impl(name);
+            Ok(())
         }
 
-        async fn emit(&mut self, task: crate::bindings::$v::baton::plugin::types::FollowUp) -> Result<String, String> {
-            self.emit_impl(task.to, task.title, task.body, task.correlation_id)
+        async fn emit(&mut self, task: crate::bindings::$v::baton::plugin::types::FollowUp) -> wasmtime::Result<Result<String, String>> {
+            Ok(self.emit_impl(task.to, task.title, task.body, task.correlation_id))
         }
     };
 }
@@ -251,8 +301,8 @@ impl crate::bindings::v0_2::baton::plugin::types::Host for StoreState {}
 impl crate::bindings::v0_2::baton::plugin::host::Host for StoreState {
     common_host_fns!(v0_2);
 
-    async fn remaining_ms(&mut self) -> u64 {
-        self.remaining_ms_impl()
+    async fn remaining_ms(&mut self) -> wasmtime::Result<u64> {
+        Ok(self.remaining_ms_impl())
     }
 }
 
@@ -260,8 +310,8 @@ impl crate::bindings::v0_3::baton::plugin::types::Host for StoreState {}
 impl crate::bindings::v0_3::baton::plugin::host::Host for StoreState {
     common_host_fns!(v0_3);
 
-    async fn remaining_ms(&mut self) -> u64 {
-        self.remaining_ms_impl()
+    async fn remaining_ms(&mut self) -> wasmtime::Result<u64> {
+        Ok(self.remaining_ms_impl())
     }
 }
 
@@ -275,16 +325,16 @@ mod no_fingerprint_v0_3 {
     }
 
     impl wit::Host for StoreState {
-        async fn fingerprint_file(&mut self, _: String) -> Result<wit::AudioFingerprint, wit::FpError> {
-            Err(refused())
+        async fn fingerprint_file(&mut self, _: String) -> wasmtime::Result<Result<wit::AudioFingerprint, wit::FpError>> {
+            Ok(Err(refused()))
         }
 
-        async fn read_tags(&mut self, _: String) -> Result<wit::FileTags, wit::FpError> {
-            Err(refused())
+        async fn read_tags(&mut self, _: String) -> wasmtime::Result<Result<wit::FileTags, wit::FpError>> {
+            Ok(Err(refused()))
         }
 
-        async fn best_matches(&mut self, _: Vec<u32>, _: f64, _: u32) -> Result<Vec<wit::LibraryMatch>, wit::FpError> {
-            Err(refused())
+        async fn best_matches(&mut self, _: Vec<u32>, _: f64, _: u32) -> wasmtime::Result<Result<Vec<wit::LibraryMatch>, wit::FpError>> {
+            Ok(Err(refused()))
         }
     }
 }

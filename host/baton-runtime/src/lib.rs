@@ -7,8 +7,16 @@
 //! - **no network, no env, no args, no inherited stdio**;
 //! - **time**: an epoch deadline traps running wasm, and a tokio timeout around the whole
 //!   call also covers a plugin blocked inside a host call;
-//! - **memory**: `StoreLimits` with `trap_on_grow_failure`;
-//! - **output**: the result is measured against a cap before it is accepted.
+//! - **memory**: one cap for every linear memory and table of the instance together, plus
+//!   what the host holds for the task (follow-ups, logs, a kv write in flight); see
+//!   [`limits`];
+//! - **output**: one cap for the result, summary, artifacts, follow-up bodies and logs as
+//!   stored; failure messages are cut to fit;
+//! - **quotas**: open handles (1,024), kv per plugin (key length, keys, bytes), disk per
+//!   writable grant (bytes written, files created); going over ends the task as
+//!   `quota_exceeded`;
+//! - **files**: only regular files and folders open (never a FIFO or device, whose reads
+//!   could block where no time budget reaches); see [`fsguard`].
 //!
 //! Anything the plugin does to the host outside its result (logs, progress, follow-ups) is
 //! collected in the [`Execution`] and written by the caller, so a task that fails emits
@@ -16,7 +24,9 @@
 
 mod bindings;
 mod cache;
+mod fsguard;
 mod host;
+pub mod limits;
 mod locks;
 mod version;
 
@@ -28,12 +38,13 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Engine, Store, StoreLimitsBuilder};
+use wasmtime::{Engine, Store};
 use wasmtime_wasi::{FsPerms, WasiCtx};
 
 use crate::version::{Pre, RawOutcome, RawFailure};
 
 pub use crate::host::{follow_up_id, FollowUp, LogLine, StoreState};
+pub use crate::limits::{DiskQuota, KvQuota};
 pub use crate::locks::lock_path;
 pub use crate::version::{WorldVersion, SUPPORTED};
 
@@ -73,6 +84,8 @@ pub enum RunError {
     OutputTooLarge { size: usize, cap: usize },
     #[error("the result is not a JSON object: {0}")]
     BadResult(String),
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(String),
 }
 
 /// Per-task limits. Defaults are documented in the README.
@@ -81,11 +94,21 @@ pub struct Budget {
     pub time: Duration,
     pub memory_bytes: usize,
     pub output_bytes: usize,
+    /// The plugin's kv store (kept across tasks).
+    pub kv: KvQuota,
+    /// Each writable grant, per task.
+    pub disk: DiskQuota,
 }
 
 impl Default for Budget {
     fn default() -> Self {
-        Budget { time: Duration::from_secs(30), memory_bytes: 256 << 20, output_bytes: 1 << 20 }
+        Budget {
+            time: Duration::from_secs(30),
+            memory_bytes: 256 << 20,
+            output_bytes: 1 << 20,
+            kv: KvQuota::default(),
+            disk: DiskQuota::default(),
+        }
     }
 }
 
@@ -179,10 +202,22 @@ pub struct Execution {
     pub elapsed: Duration,
 }
 
+/// Why a kv write was not stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KvError {
+    /// The write would take the plugin over its [`KvQuota`]; the message says which part.
+    #[error("{0}")]
+    Quota(String),
+    /// The store failed (the state database); the task goes on.
+    #[error("{0}")]
+    Failed(String),
+}
+
 /// A plugin's private key-value store, provided by the host's state database.
 pub trait KvStore: Send + Sync {
     fn get(&self, plugin: &str, key: &str) -> Option<String>;
-    fn set(&self, plugin: &str, key: &str, value: &str);
+    /// Stores `value` unless the plugin would go over `quota` (keys, bytes).
+    fn set(&self, plugin: &str, key: &str, value: &str, quota: &KvQuota) -> Result<(), KvError>;
     fn delete(&self, plugin: &str, key: &str);
 }
 
@@ -194,7 +229,9 @@ impl KvStore for NoKv {
     fn get(&self, _: &str, _: &str) -> Option<String> {
         None
     }
-    fn set(&self, _: &str, _: &str, _: &str) {}
+    fn set(&self, _: &str, _: &str, _: &str, _: &KvQuota) -> Result<(), KvError> {
+        Ok(())
+    }
     fn delete(&self, _: &str, _: &str) {}
 }
 
@@ -292,6 +329,7 @@ impl Runtime {
             .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        fsguard::add_to_linker(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         version::add_to_linker(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         Ok(Runtime {
             engine,
@@ -415,18 +453,25 @@ impl Runtime {
                 reason: format!("{e:#}"),
             })?;
         }
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(budget.memory_bytes)
-            .instances(16)
-            .tables(64)
-            .memories(16)
-            .trap_on_grow_failure(true)
-            .build();
-        let limits = crate::host::Limiter { inner: limits, memory_refused: false };
+        let meter = limits::TaskMeter::new(budget.memory_bytes, budget.output_bytes);
+        let meters = grants
+            .iter()
+            .map(|g| {
+                g.writable.then(|| Arc::new(limits::DiskMeter::new(g.name.clone(), budget.disk, meter.quota.clone())))
+            })
+            .collect();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limits::MAX_OPEN_HANDLES);
         let state = StoreState {
             wasi: wasi.build(),
-            table: ResourceTable::new(),
-            limits,
+            table,
+            meter,
+            fs_guard: fsguard::FsGuard::new(guest_paths(grants), meters),
+            kv_quota: budget.kv,
+            progress_kept: None,
+            progress_traced: None,
+            progress_finished: false,
+            logs_dropped: 0,
             plugin: plugin.to_string(),
             task_id: task_id.to_string(),
             grants: grants.to_vec(),
@@ -439,7 +484,7 @@ impl Runtime {
             extensions: self.extensions.clone(),
         };
         let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
+        store.limiter(|s| &mut s.meter);
         let ticks = budget.time.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1) as u64;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
@@ -462,31 +507,65 @@ impl Runtime {
             }
         };
         let raw = tokio::time::timeout(budget.time + EPOCH_TICK * 4, plugin.pre.handle(&mut store, task)).await;
-        let outcome = match raw {
-            Err(_) => Err(RunError::Timeout(budget.time)),
-            Ok(Err(e)) => Err(classify_trap(&e, budget, store.data().limits.memory_refused)),
-            Ok(Ok(Err(failure))) => Err(match failure {
-                RawFailure::InvalidInput(m) => RunError::InvalidInput(m),
-                RawFailure::Transient(m) => RunError::Transient(m),
-                RawFailure::Permanent(m) => RunError::Permanent(m),
-            }),
-            Ok(Ok(Ok(out))) => accept_outcome(out, budget.output_bytes),
+        let meter = &store.data().meter;
+        // Whatever the plugin did after going over a quota, that is how the task ends.
+        let outcome = match (meter.quota.get(), raw) {
+            (Some(what), _) => Err(RunError::QuotaExceeded(what.clone())),
+            (None, Err(_)) => Err(RunError::Timeout(budget.time)),
+            (None, Ok(_)) if meter.output_refused.is_some() => {
+                Err(RunError::OutputTooLarge { size: meter.output_refused.unwrap_or(0), cap: budget.output_bytes })
+            }
+            (None, Ok(Err(e))) => Err(classify_trap(&e, budget, meter.memory_refused)),
+            (None, Ok(Ok(Err(failure)))) => {
+                // Stored in the RETURN, the error record and the ledger, once per attempt.
+                let cut = |m: String| limits::truncate(m, limits::MAX_FAILURE_MESSAGE.min(meter.output_left().max(256)));
+                Err(match failure {
+                    RawFailure::InvalidInput(m) => RunError::InvalidInput(cut(m)),
+                    RawFailure::Transient(m) => RunError::Transient(cut(m)),
+                    RawFailure::Permanent(m) => RunError::Permanent(cut(m)),
+                })
+            }
+            (None, Ok(Ok(Ok(out)))) => accept_outcome(out, budget.output_bytes, meter.output_used()),
         };
-        let state = store.into_data();
+        let mut state = store.into_data();
         state.locks.release_all(&state.plugin, &state.held_locks);
+        let logs = state.take_logs();
         let follow_ups = if outcome.is_ok() { state.follow_ups } else { Vec::new() };
-        Execution { outcome, logs: state.logs, follow_ups, elapsed: started.elapsed() }
+        Execution { outcome, logs, follow_ups, elapsed: started.elapsed() }
     }
 }
 
-fn accept_outcome(out: RawOutcome, cap: usize) -> Result<Outcome, RunError> {
-    let size = out.summary.len() + out.result.len() + out.artifacts.iter().map(String::len).sum::<usize>();
-    if size > cap {
-        return Err(RunError::OutputTooLarge { size, cap });
+/// Counts bytes without keeping them: the size of the result as the RETURN will store it
+/// (pretty-printed, which can be far larger than compact JSON for deeply nested values).
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
     }
-    let result: serde_json::Value = serde_json::from_str(&out.result).map_err(|e| RunError::BadResult(e.to_string()))?;
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Checks a plugin's answer against what is left of its output cap (`used` went to
+/// follow-ups and logs) and parses the result.
+fn accept_outcome(out: RawOutcome, cap: usize, used: usize) -> Result<Outcome, RunError> {
+    let raw = out.summary.len() + out.result.len() + out.artifacts.iter().map(String::len).sum::<usize>();
+    if raw + used > cap {
+        return Err(RunError::OutputTooLarge { size: raw + used, cap });
+    }
+    let result: serde_json::Value = serde_json::from_str(&out.result).map_err(|e| RunError::BadResult(limits::truncate(e.to_string(), 512)))?;
     if !result.is_object() {
         return Err(RunError::BadResult(format!("got {}", type_name(&result))));
+    }
+    let mut stored = Counter(0);
+    let _ = serde_json::to_writer_pretty(&mut stored, &result);
+    let size = stored.0 + raw - out.result.len() + used;
+    if size > cap {
+        return Err(RunError::OutputTooLarge { size, cap });
     }
     Ok(Outcome { summary: out.summary, result, artifacts: out.artifacts })
 }
@@ -512,13 +591,18 @@ fn classify_trap(e: &wasmtime::Error, budget: Budget, memory_refused: bool) -> R
     if memory_refused {
         return RunError::OutOfMemory(budget.memory_bytes);
     }
+    if matches!(e.root_cause().downcast_ref::<wasmtime::component::ResourceTableError>(), Some(wasmtime::component::ResourceTableError::Full))
+        || e.chain().any(|c| c.to_string().contains("resource table has no free keys"))
+    {
+        return RunError::QuotaExceeded(format!("more than {} open handles (files, folders, streams)", limits::MAX_OPEN_HANDLES));
+    }
     // The trap's own description ("wasm `unreachable` instruction executed" for a Rust
     // panic); the wasm backtrace is noise in a RETURN.
     let reason = match trap {
         Some(t) => t.to_string(),
         None => e.root_cause().to_string(),
     };
-    RunError::Trap(reason.lines().next().unwrap_or("").to_string())
+    RunError::Trap(limits::truncate(reason.lines().next().unwrap_or("").to_string(), limits::MAX_FAILURE_MESSAGE))
 }
 
 /// The grants a plugin actually gets: only folders it asked for, writable only when both

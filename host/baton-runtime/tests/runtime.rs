@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use baton_runtime::{Allocator, Budget, EngineOptions, Grant, KvStore, RunError, Runtime, RuntimeConfig, TaskInput, WorldVersion};
+use baton_runtime::{Allocator, Budget, EngineOptions, Grant, KvError, KvQuota, KvStore, RunError, Runtime, RuntimeConfig, TaskInput, WorldVersion};
 use serde_json::{json, Value};
 
 #[derive(Default)]
@@ -15,8 +15,9 @@ impl KvStore for MemKv {
     fn get(&self, plugin: &str, key: &str) -> Option<String> {
         self.0.lock().unwrap().get(&(plugin.into(), key.into())).cloned()
     }
-    fn set(&self, plugin: &str, key: &str, value: &str) {
+    fn set(&self, plugin: &str, key: &str, value: &str, _: &KvQuota) -> Result<(), KvError> {
         self.0.lock().unwrap().insert((plugin.into(), key.into()), value.into());
+        Ok(())
     }
     fn delete(&self, plugin: &str, key: &str) {
         self.0.lock().unwrap().remove(&(plugin.into(), key.into()));
@@ -33,7 +34,7 @@ fn task(action: &str, params: Value) -> TaskInput {
 }
 
 fn small() -> Budget {
-    Budget { time: Duration::from_millis(300), memory_bytes: 32 << 20, output_bytes: 64 << 10 }
+    Budget { time: Duration::from_millis(300), memory_bytes: 32 << 20, output_bytes: 64 << 10, ..Budget::default() }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

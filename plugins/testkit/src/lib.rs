@@ -20,6 +20,19 @@
 //! | `fp-print` | `fingerprint.fingerprint-file(params.path)` (new in 0.3.0) | completed if granted, else `plugin_error` "denied: …" |
 //! | `fp-tags` | `fingerprint.read-tags(params.path)` | as `fp-print` |
 //! | `fp-match` | fingerprints `params.path`, then `fingerprint.best-matches` | completed, matches inside the grants only |
+//!
+//! Budget and quota attacks (issue 10, tests/sandbox.rs):
+//!
+//! | action | does | expected host reaction |
+//! |---|---|---|
+//! | `hold` | allocates and touches `params.mb` MB, then returns | completed, or `out_of_memory` when another memory of the component already holds the cap |
+//! | `emit-flood` | emits `params.count` follow-ups of `params.mb` MB each, ignoring errors | `output_too_large` |
+//! | `fail-flood` | fails (`params.transient`: transiently) with `params.mb` MB of text | `plugin_error` (`retries_exhausted`) with the message cut |
+//! | `kv-flood` | `kv-set` of keys of `params.key_bytes` and values of `params.value_bytes`, forever | `quota_exceeded` |
+//! | `progress-flood` | `progress` with `params.bytes`-byte messages, forever (`params.finished`: each one claiming done = total) | `timeout`, stderr and ledger bounded |
+//! | `log-flood` | `log` with `params.bytes`-byte messages, forever | `timeout`, stored logs bounded |
+//! | `open-files` | opens `params.path` again and again, keeping every handle | `quota_exceeded` |
+//! | `disk-fill` | writes `params.mb` MB into `params.path`, or `params.files` small files into `params.dir` | `quota_exceeded` |
 
 wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
 
@@ -45,6 +58,15 @@ const ACTIONS: &[(&str, &str)] = &[
     ("fp-print", "Fingerprints params.path (baton:plugin@0.3.0)."),
     ("fp-tags", "Reads the tags of params.path."),
     ("fp-match", "Fingerprints params.path and returns the best library matches (params.min_similarity, params.limit)."),
+    // Budget and quota attacks (issue 10).
+    ("hold", "Allocates and touches params.mb MB, then returns."),
+    ("emit-flood", "Emits params.count follow-ups of params.mb MB each, ignoring errors."),
+    ("fail-flood", "Fails with params.mb MB of text (transiently if params.transient)."),
+    ("kv-flood", "kv-set of keys of params.key_bytes bytes and values of params.value_bytes bytes, forever."),
+    ("progress-flood", "progress() with params.bytes-byte messages, forever."),
+    ("log-flood", "log() with params.bytes-byte messages, forever."),
+    ("open-files", "Opens params.path again and again, keeping every handle."),
+    ("disk-fill", "Writes params.mb MB into params.path, or params.files small files into params.dir."),
 ];
 
 /// A fingerprint-service error as a task failure: "denied: …", "corrupt: …", …
@@ -170,9 +192,106 @@ impl Guest for Testkit {
                     .collect();
                 done("matched", json!({ "matches": matches }))
             }
-            other => Err(Failure::InvalidInput(format!("unknown action `{other}`"))),
+            other => attacks(other, &params).unwrap_or_else(|| Err(Failure::InvalidInput(format!("unknown action `{other}`")))),
         }
     }
+}
+
+// ---- Budget and quota attacks (issue 10) -------------------------------------------------
+
+fn num(params: &Value, key: &str, default: u64) -> u64 {
+    param(params, key).and_then(Value::as_u64).unwrap_or(default)
+}
+
+/// The attacks on the task's budget and quotas; `None` for an action that is not one.
+fn attacks(action: &str, params: &Value) -> Option<Result<Outcome, Failure>> {
+    let done = |summary: &str, result: Value| Ok(Outcome { summary: summary.into(), result: result.to_string(), artifacts: vec![] });
+    let mb = num(params, "mb", 1) as usize;
+    Some(match action {
+        "hold" => {
+            let held = vec![1u8; mb << 20];
+            std::hint::black_box(&held);
+            done("held", json!({ "mb": mb }))
+        }
+        "emit-flood" => {
+            let body = json!({ "blob": "e".repeat(mb << 20) }).to_string();
+            let (mut ok, mut refused) = (0, 0);
+            for _ in 0..num(params, "count", 40) {
+                let f = baton::plugin::types::FollowUp { to: "Flood-Agent".into(), title: "flood".into(), body: body.clone(), correlation_id: None };
+                match host::emit(&f) {
+                    Ok(_) => ok += 1,
+                    Err(_) => refused += 1,
+                }
+            }
+            done("flooded", json!({ "emitted": ok, "refused": refused }))
+        }
+        "fail-flood" => {
+            let text = "f".repeat(mb << 20);
+            if param(params, "transient").and_then(Value::as_bool).unwrap_or(false) {
+                Err(Failure::Transient(text))
+            } else {
+                Err(Failure::Permanent(text))
+            }
+        }
+        "kv-flood" => {
+            let (kb, vb) = (num(params, "key_bytes", 64) as usize, num(params, "value_bytes", 1024) as usize);
+            let value = "v".repeat(vb);
+            for i in 0u64.. {
+                let key = format!("{i:0>kb$}");
+                host::kv_set(&key, &value);
+            }
+            unreachable!()
+        }
+        "progress-flood" => {
+            // With params.finished, every update claims to be the last (done == total).
+            let msg = "p".repeat(num(params, "bytes", 1024) as usize);
+            let finished = param(params, "finished").and_then(Value::as_bool).unwrap_or(false);
+            for i in 0u64.. {
+                host::progress(i, if finished { i } else { u64::MAX }, &msg);
+            }
+            unreachable!()
+        }
+        "log-flood" => {
+            let msg = "l".repeat(num(params, "bytes", 8192) as usize);
+            loop {
+                host::log(Level::Info, &msg);
+            }
+        }
+        "open-files" => {
+            let path = param(params, "path").and_then(Value::as_str).unwrap_or("/data/x");
+            let mut open = Vec::new();
+            loop {
+                match std::fs::File::open(path) {
+                    Ok(f) => open.push(f),
+                    Err(e) => return Some(Err(Failure::Permanent(format!("opened {} handles, then: {e}", open.len())))),
+                }
+            }
+        }
+        "disk-fill" => {
+            use std::io::Write;
+            if let Some(dir) = param(params, "dir").and_then(Value::as_str) {
+                for i in 0..num(params, "files", 1_000_000) {
+                    if let Err(e) = std::fs::write(format!("{dir}/f{i}"), b"x") {
+                        return Some(Err(Failure::Permanent(format!("created {i} files, then: {e}"))));
+                    }
+                }
+                return Some(done("filled", json!({})));
+            }
+            let path = param(params, "path").and_then(Value::as_str).unwrap_or("/out/fill");
+            let mut f = match std::fs::File::create(path) {
+                Ok(f) => f,
+                Err(e) => return Some(Err(Failure::Permanent(format!("create {path}: {e}")))),
+            };
+            let chunk = vec![b'd'; 1 << 20];
+            for i in 0..mb {
+                if let Err(e) = f.write_all(&chunk) {
+                    return Some(Err(Failure::Permanent(format!("wrote {i} MB, then: {e}"))));
+                }
+            }
+            done("filled", json!({ "mb": mb }))
+        }
+        _ => return None,
+    })
 }
 
 export!(Testkit);

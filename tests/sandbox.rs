@@ -1,0 +1,351 @@
+//! End-to-end tests of the task budget against a hostile plugin (issue 10): memory across
+//! every memory of a component, output floods (follow-ups, failure messages), kv, progress
+//! and log floods, open handles, disk fill and a FIFO — each through `plugins/testkit` and the
+//! real `baton serve --once`, checking that the attack ends with its code, that the other
+//! tasks of the drain complete, and that the host's peak RSS stays bounded.
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+mod support;
+use support::Home;
+
+/// Host peak RSS allowed in every hostile test.
+const MAX_PEAK_RSS_KB: u64 = 600 << 10;
+
+fn testkit_toml(extra: &str) -> String {
+    format!(
+        r#"
+[plugins.testkit]
+grants = {{ data = "data", out = {{ path = "out", writable = true }} }}
+time_ms = 1000
+memory_mb = 64
+output_kb = 64
+{extra}
+"#
+    )
+}
+
+/// A home with testkit (`bytes`) installed, its folders made, never pausing.
+fn home(extra: &str, bytes: &[u8]) -> Home {
+    let h = Home::init(&[("pause_after", "100"), ("max_attempts", "3")], &testkit_toml(extra));
+    std::fs::create_dir_all(h.root.join("data")).unwrap();
+    std::fs::create_dir_all(h.root.join("out")).unwrap();
+    let src = h.root.parent().unwrap().join("testkit-under-test.wasm");
+    std::fs::write(&src, bytes).unwrap();
+    h.ok(&["plugin", "install", src.to_str().unwrap(), "--json"]);
+    h
+}
+
+fn testkit() -> Vec<u8> {
+    baton_bundle::get("testkit").expect("testkit is bundled").wasm.to_vec()
+}
+
+fn drop_task(h: &Home, id: &str, plugin: &str, action: &str, params: Value) {
+    let body = json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                      "from": "Tester-Agent", "title": format!("{plugin} {action} {id}"), "plugin": plugin,
+                      "action": action, "params": params});
+    h.drop_file(format!("20260118T070951Z__TASK__{id}__Tester-Agent.json"), body.to_string());
+}
+
+/// Echo tasks beside the attack: they must all complete.
+fn drop_bystanders(h: &Home, n: usize) {
+    for i in 0..n {
+        drop_task(h, &format!("ECHO{i}"), "echo", "echo", json!({"i": i}));
+    }
+}
+
+fn assert_bystanders_completed(returns: &HashMap<String, Vec<Value>>, n: usize) {
+    for i in 0..n {
+        let r = &returns[&format!("ECHO{i}")][0];
+        assert_eq!(r["status"], "completed", "{r}");
+        assert_eq!(r["result"], json!({"i": i}));
+    }
+}
+
+/// What one `serve --once` drain did, measured from outside.
+struct Drain {
+    returns: HashMap<String, Vec<Value>>,
+    peak_rss_kb: u64,
+    stderr_bytes: usize,
+    took: Duration,
+}
+
+impl Drain {
+    fn ret(&self, id: &str) -> &Value {
+        let r = self.returns.get(id).unwrap_or_else(|| panic!("no RETURN for {id}"));
+        assert_eq!(r.len(), 1, "exactly one RETURN for {id}");
+        &r[0]
+    }
+
+    fn code(&self, id: &str) -> &str {
+        self.ret(id)["error"]["code"].as_str().unwrap_or("(none)")
+    }
+}
+
+/// Runs `baton serve --once` (with `BATON_LOG=log`), polling the process's peak RSS
+/// (`VmHWM`) while it runs. Panics if it does not exit within `limit`.
+fn drain(h: &Home, log: &str, limit: Duration) -> Drain {
+    let started = Instant::now();
+    let mut child = h
+        .cmd(&["serve", "--once"])
+        .env("BATON_LOG", log)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let stderr = child.stderr.take().unwrap();
+    let counter = std::thread::spawn(move || std::io::copy(&mut std::io::BufReader::new(stderr), &mut std::io::sink()).unwrap());
+    let mut peak = 0;
+    loop {
+        if let Ok(status) = std::fs::read_to_string(&status_file)
+            && let Some(kb) = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        {
+            peak = peak.max(kb);
+        }
+        if let Some(st) = child.try_wait().unwrap() {
+            assert!(st.success(), "serve --once failed: {st}");
+            break;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("serve --once did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let stderr_bytes = counter.join().unwrap() as usize;
+    Drain { returns: h.returns("Tester-Agent"), peak_rss_kb: peak, stderr_bytes, took: started.elapsed() }
+}
+
+fn assert_bounded(d: &Drain) {
+    assert!(d.peak_rss_kb > 0, "peak RSS was measured");
+    assert!(d.peak_rss_kb < MAX_PEAK_RSS_KB, "host peak RSS {} MB", d.peak_rss_kb >> 10);
+}
+
+/// testkit with one more core module appended: it owns a memory of `mb` MB, so the component
+/// has two linear memories. (Sections of a component may come in any order; the new core
+/// instance section instantiates the new module, which imports nothing.)
+fn with_second_memory(component: &[u8], mb: u32) -> Vec<u8> {
+    fn leb(mut v: u32, out: &mut Vec<u8>) {
+        loop {
+            let b = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(b);
+                return;
+            }
+            out.push(b | 0x80);
+        }
+    }
+    fn read_leb(b: &[u8], at: &mut usize) -> u32 {
+        let (mut v, mut shift) = (0u32, 0);
+        loop {
+            let byte = b[*at];
+            *at += 1;
+            v |= u32::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return v;
+            }
+            shift += 7;
+        }
+    }
+    assert_eq!(&component[..8], b"\0asm\x0d\0\x01\0", "a component");
+    // Core modules defined at the top level so far: the new one's index.
+    let mut modules = 0;
+    let mut at = 8;
+    while at < component.len() {
+        let id = component[at];
+        at += 1;
+        let size = read_leb(component, &mut at) as usize;
+        if id == 1 {
+            modules += 1;
+        }
+        at += size;
+    }
+    let mut module = b"\0asm\x01\0\0\0".to_vec();
+    let mut memsec = vec![1u8, 0x00];
+    leb(mb * 16, &mut memsec); // 64 KiB pages
+    module.push(5);
+    leb(memsec.len() as u32, &mut module);
+    module.extend(memsec);
+    let mut out = component.to_vec();
+    out.push(1); // core module section
+    leb(module.len() as u32, &mut out);
+    out.extend(&module);
+    let mut inst = vec![1u8, 0x00];
+    leb(modules, &mut inst);
+    inst.push(0); // no instantiation arguments
+    out.push(2); // core instance section
+    leb(inst.len() as u32, &mut out);
+    out.extend(inst);
+    out
+}
+
+#[test]
+fn the_memory_cap_covers_every_memory_of_the_component_together() {
+    // 40 MB in a second memory, then 30 MB in testkit's own: 70 MB over a 64 MB cap.
+    let h = home("", &with_second_memory(&testkit(), 40));
+    drop_task(&h, "HOLD-30", "testkit", "hold", json!({"mb": 30}));
+    drop_task(&h, "HOLD-1", "testkit", "hold", json!({"mb": 1}));
+    drop_bystanders(&h, 4);
+    let d = drain(&h, "warn", Duration::from_secs(60));
+    assert_eq!(d.code("HOLD-30"), "out_of_memory", "{}", d.ret("HOLD-30"));
+    assert_eq!(d.ret("HOLD-1")["status"], "completed", "the second memory alone fits: {}", d.ret("HOLD-1"));
+    assert_bystanders_completed(&d.returns, 4);
+    assert_bounded(&d);
+}
+
+#[test]
+fn follow_up_and_failure_floods_stay_within_the_output_cap() {
+    let h = home("", &testkit());
+    // 40 follow-ups of 8 MB each; a 20 MB permanent failure; 20 MB transient failures, 3 times.
+    drop_task(&h, "EMIT", "testkit", "emit-flood", json!({"count": 40, "mb": 8}));
+    drop_task(&h, "FAIL", "testkit", "fail-flood", json!({"mb": 20}));
+    drop_task(&h, "FAIL-T", "testkit", "fail-flood", json!({"mb": 20, "transient": true}));
+    drop_bystanders(&h, 4);
+    let d = drain(&h, "warn", Duration::from_secs(60));
+    assert_eq!(d.code("EMIT"), "output_too_large", "{}", d.ret("EMIT"));
+    let flood_inbox = h.dir("Flood-Agent", "01_inbox");
+    let emitted = std::fs::read_dir(&flood_inbox).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(emitted, 0, "a failed task emits nothing");
+    assert_eq!(d.code("FAIL"), "plugin_error");
+    assert_eq!(d.code("FAIL-T"), "retries_exhausted");
+    assert_eq!(d.ret("FAIL-T")["attempts"], 3);
+    // Every file baton wrote for them is small: the message was cut, on every attempt.
+    let limit = 64 << 10;
+    for dir in [h.dir("Tester-Agent", "01_inbox"), h.dir("baton", "03_failed")] {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let len = e.metadata().unwrap().len();
+            assert!(len < limit, "{} is {len} bytes", e.path().display());
+        }
+    }
+    let msg = d.ret("FAIL")["error"]["message"].as_str().unwrap();
+    assert!(msg.len() <= 4096 && msg.contains("truncated, 20971520 bytes"), "{}", &msg[msg.len().saturating_sub(80)..]);
+    let db = std::fs::metadata(h.root.join("state/baton.sqlite")).unwrap().len()
+        + std::fs::metadata(h.root.join("state/baton.sqlite-wal")).map(|m| m.len()).unwrap_or(0);
+    assert!(db < 8 << 20, "state database {db} bytes");
+    assert_bystanders_completed(&d.returns, 4);
+    assert_bounded(&d);
+}
+
+#[test]
+fn kv_floods_end_at_the_plugins_quota() {
+    let h = home("kv_keys = 50\nkv_mb = 1", &testkit());
+    drop_task(&h, "KV-KEYS", "testkit", "kv-flood", json!({"key_bytes": 16, "value_bytes": 10}));
+    drop_bystanders(&h, 3);
+    let d = drain(&h, "warn", Duration::from_secs(60));
+    assert_eq!(d.code("KV-KEYS"), "quota_exceeded", "{}", d.ret("KV-KEYS"));
+    assert!(d.ret("KV-KEYS")["error"]["message"].as_str().unwrap().contains("more than 50 keys"), "{}", d.ret("KV-KEYS"));
+    assert!(d.took < Duration::from_secs(30), "ended by the quota, not the clock: {:?}", d.took);
+    assert_bystanders_completed(&d.returns, 3);
+    assert_bounded(&d);
+    // Bytes and key length: the quota holds across tasks (the 50 keys are still there).
+    drop_task(&h, "KV-BYTES", "testkit", "kv-flood", json!({"key_bytes": 16, "value_bytes": 100000}));
+    drop_task(&h, "KV-LONGKEY", "testkit", "kv-flood", json!({"key_bytes": 5000, "value_bytes": 1}));
+    let d = drain(&h, "warn", Duration::from_secs(60));
+    assert_eq!(d.code("KV-BYTES"), "quota_exceeded", "{}", d.ret("KV-BYTES"));
+    assert!(d.ret("KV-BYTES")["error"]["message"].as_str().unwrap().contains("bytes"), "{}", d.ret("KV-BYTES"));
+    assert_eq!(d.code("KV-LONGKEY"), "quota_exceeded", "{}", d.ret("KV-LONGKEY"));
+    assert!(d.ret("KV-LONGKEY")["error"]["message"].as_str().unwrap().contains("a key of 5000 bytes"));
+    let conn = baton_ledger::rusqlite::Connection::open(h.root.join("state/baton.sqlite")).unwrap();
+    let (keys, bytes): (i64, i64) = conn
+        .query_row("SELECT COUNT(*), COALESCE(SUM(length(key) + length(value)), 0) FROM kv WHERE plugin = 'testkit'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert!(keys <= 50 && bytes <= 1 << 20, "{keys} keys, {bytes} bytes");
+    let usage: (i64, i64) = conn.query_row("SELECT keys, bytes FROM kv_usage WHERE plugin = 'testkit'", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    assert_eq!(usage, (keys, bytes), "the usage kept by triggers matches the table");
+}
+
+#[test]
+fn progress_and_log_floods_are_rate_limited_and_truncated() {
+    let h = home("", &testkit());
+    drop_task(&h, "PROGRESS", "testkit", "progress-flood", json!({"bytes": 4096}));
+    drop_task(&h, "PROGRESS-DONE", "testkit", "progress-flood", json!({"bytes": 4096, "finished": true}));
+    drop_task(&h, "LOGS", "testkit", "log-flood", json!({"bytes": 8192}));
+    drop_bystanders(&h, 3);
+    // At info level, where every progress call used to reach stderr.
+    let d = drain(&h, "info", Duration::from_secs(60));
+    assert_eq!(d.code("PROGRESS"), "timeout");
+    assert_eq!(d.code("PROGRESS-DONE"), "timeout");
+    assert_eq!(d.code("LOGS"), "timeout");
+    assert!(d.stderr_bytes < 256 << 10, "stderr got {} bytes", d.stderr_bytes);
+    let logs = |id: &str| h.json(&["show", id, "--json"])["logs"].as_array().cloned().unwrap_or_default();
+    // Progress: one line per 100 ms at most, each cut to 512 bytes of message.
+    let ran_ms = d.took.as_millis() as usize;
+    for id in ["PROGRESS", "PROGRESS-DONE"] {
+        let progress = logs(id);
+        assert!(!progress.is_empty() && progress.len() <= ran_ms / 100 + 2, "{id}: {} progress lines in {ran_ms} ms", progress.len());
+        assert!(progress.iter().all(|l| l["message"].as_str().unwrap().len() < 700));
+    }
+    // Logs: a quarter of the 64 KB output cap, then one line saying how many were dropped.
+    let kept = logs("LOGS");
+    let stored: usize = kept.iter().map(|l| l["message"].as_str().unwrap().len()).sum();
+    assert!(stored <= 16 << 10, "{stored} bytes of logs kept for a 64 KB output cap");
+    assert!(kept.last().unwrap()["message"].as_str().unwrap().contains("log lines dropped"), "{kept:?}");
+    assert_bystanders_completed(&d.returns, 3);
+    assert_bounded(&d);
+}
+
+#[test]
+fn a_task_cannot_hold_more_than_1024_open_handles() {
+    let h = home("", &testkit());
+    std::fs::write(h.root.join("data/x"), "x").unwrap();
+    drop_task(&h, "OPEN", "testkit", "open-files", json!({"path": "/data/x"}));
+    drop_bystanders(&h, 3);
+    let d = drain(&h, "warn", Duration::from_secs(60));
+    assert_eq!(d.code("OPEN"), "quota_exceeded", "{}", d.ret("OPEN"));
+    assert!(d.ret("OPEN")["error"]["message"].as_str().unwrap().contains("1024 open handles"), "{}", d.ret("OPEN"));
+    assert_bystanders_completed(&d.returns, 3);
+    assert_bounded(&d);
+}
+
+fn dir_usage(dir: &Path) -> (u64, usize) {
+    let mut bytes = 0;
+    let mut files = 0;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        bytes += e.metadata().unwrap().len();
+        files += 1;
+    }
+    (bytes, files)
+}
+
+#[test]
+fn writable_grants_have_disk_quotas() {
+    let h = home("disk_mb = 4\ndisk_files = 50", &testkit());
+    drop_task(&h, "FILL", "testkit", "disk-fill", json!({"path": "/out/fill", "mb": 100}));
+    drop_task(&h, "FILES", "testkit", "disk-fill", json!({"dir": "/out", "files": 100000}));
+    drop_task(&h, "SMALL", "testkit", "disk-fill", json!({"path": "/out/small", "mb": 1}));
+    drop_bystanders(&h, 3);
+    let d = drain(&h, "warn", Duration::from_secs(60));
+    for id in ["FILL", "FILES"] {
+        assert_eq!(d.code(id), "quota_exceeded", "{}", d.ret(id));
+        assert!(d.ret(id)["error"]["message"].as_str().unwrap().contains("grant `out`"), "{}", d.ret(id));
+    }
+    assert_eq!(d.ret("SMALL")["status"], "completed", "{}", d.ret("SMALL"));
+    let (bytes, files) = dir_usage(&h.root.join("out"));
+    assert!(bytes <= (4 << 20) * 3, "{bytes} bytes in out/");
+    assert!(files <= 50 + 2, "{files} files in out/");
+    assert!(std::fs::metadata(h.root.join("out/fill")).unwrap().len() <= 4 << 20);
+    assert_bystanders_completed(&d.returns, 3);
+    assert_bounded(&d);
+}
+
+#[test]
+fn a_fifo_in_a_grant_is_refused_and_serve_once_exits() {
+    let h = home("", &testkit());
+    let fifo = h.root.join("data/fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    drop_task(&h, "FIFO", "testkit", "read", json!({"path": "/data/fifo"}));
+    drop_bystanders(&h, 3);
+    // A 1 s time budget; a blocked read would keep serve --once from ever exiting.
+    let d = drain(&h, "warn", Duration::from_secs(30));
+    assert_eq!(d.code("FIFO"), "plugin_error", "{}", d.ret("FIFO"));
+    assert!(d.ret("FIFO")["error"]["message"].as_str().unwrap().contains("denied"), "{}", d.ret("FIFO"));
+    assert_bystanders_completed(&d.returns, 3);
+    assert_bounded(&d);
+}
