@@ -15,7 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let matcher = baton_fp::service::Matcher::new(&db_path);
     let first = db.fingerprint_by_id(1)?.ok_or("the library is empty")?;
     let t = Instant::now();
-    matcher.best_matches(&first, 0.85, 10, |_| true)?;
+    matcher.best_matches(&first, 0.85, 10, |_| true, || false)?;
     println!("first call (opens the database, reads the library, builds the index): {:.1} ms", t.elapsed().as_secs_f64() * 1000.0);
     let mut times = Vec::new();
     let mut found = 0;
@@ -23,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let id = 1 + (q * 7919) % files as i64;
         let Some(fp) = db.fingerprint_by_id(id)? else { continue };
         let t = Instant::now();
-        let m = matcher.best_matches(&fp, 0.85, 10, |_| true)?;
+        let m = matcher.best_matches(&fp, 0.85, 10, |_| true, || false)?;
         times.push(t.elapsed().as_secs_f64() * 1000.0);
         found += m.len();
     }
