@@ -622,6 +622,7 @@ fn cli_json_has_exactly_the_documented_shape() {
             "group",
             "path",
             "reason",
+            "resolved",
             "status"
         ]
     );

@@ -152,7 +152,8 @@ pub fn effective_kbps(r: &FileRow) -> u64 {
 #[derive(Debug, Clone)]
 pub struct DedupOptions {
     pub min_similarity: f64,
-    /// Minimum shared sampled values for a candidate pair.
+    /// Minimum shared sampled keys for a candidate pair (3: with 24-bit keys, two shared by
+    /// chance are common in a library of 100,000).
     pub min_shared: u32,
     pub keeper: KeeperRule,
 }
@@ -161,7 +162,7 @@ impl Default for DedupOptions {
     fn default() -> Self {
         DedupOptions {
             min_similarity: DEFAULT_MIN_SIMILARITY,
-            min_shared: 2,
+            min_shared: 3,
             keeper: KeeperRule::default(),
         }
     }

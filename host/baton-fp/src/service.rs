@@ -179,9 +179,11 @@ impl Matcher {
     }
 }
 
-/// Ids of the library files sharing at least one sampled value with the query `keys`, skipping
-/// values so common (over [`MAX_POSTINGS`] files) that they say nothing.
+/// Ids of the library files sharing at least two sampled keys with the query `keys` (one when
+/// the query has fewer than 8), skipping keys so common (over [`MAX_POSTINGS`] files) that they
+/// say nothing. One shared 24-bit key is common by chance in a large library; two are not.
 fn candidates(postings: &[u64], keys: &[u32]) -> Vec<i64> {
+    let need = if keys.len() >= 8 { 2 } else { 1 };
     let mut ids: Vec<i64> = Vec::new();
     for &k in keys {
         let lo = postings.partition_point(|p| (p >> 32) < k as u64);
@@ -191,6 +193,5 @@ fn candidates(postings: &[u64], keys: &[u32]) -> Vec<i64> {
         }
     }
     ids.sort_unstable();
-    ids.dedup();
-    ids
+    ids.chunk_by(|x, y| x == y).filter(|r| r.len() >= need).map(|r| r[0]).collect()
 }
