@@ -51,9 +51,13 @@ impl Pipeline {
         if !meta.is_file() || meta.len() > self.cfg.max_file_bytes || name.to_str().is_none() {
             return true; // refused on sight
         }
-        let parses = std::fs::read(path)
-            .map(|b| serde_json::from_slice::<serde::de::IgnoredAny>(&b).is_ok())
-            .unwrap_or(false);
+        // O_NOFOLLOW | O_NONBLOCK and fstat: a file swapped for a FIFO or a symlink since the
+        // stat above can neither block nor flood this loop (the claim then refuses it).
+        let parses = match crate::fsops::read_capped(path, self.cfg.max_file_bytes) {
+            Ok(b) => serde_json::from_slice::<serde::de::IgnoredAny>(&b).is_ok(),
+            Err(crate::fsops::ReadError::Io { .. }) => false,
+            Err(_) => return true, // refused on sight
+        };
         if parses {
             return true;
         }

@@ -45,8 +45,19 @@ pub(crate) fn prepare(cfg: &Config, claim: &Claim, b: &baton_ledger::Batch<'_>) 
             format!("{} bytes is over the {} byte cap (max_file_bytes in baton.toml); the file was not read", meta.len(), cfg.max_file_bytes),
         ));
     }
-    let bytes = match std::fs::read(&claim.path) {
+    // The checks above looked at the path; this read holds the file itself (no symlink
+    // followed, no FIFO waited on, at most the cap read), so a swap in between changes nothing.
+    let bytes = match crate::fsops::read_capped(&claim.path, cfg.max_file_bytes) {
         Ok(b) => b,
+        Err(crate::fsops::ReadError::NotAFile { what, .. }) => {
+            return Ok(refuse(ErrorCode::NotAFile, format!("the inbox entry is {what}, not a regular file; copy the file in")));
+        }
+        Err(crate::fsops::ReadError::TooLarge { size, max, .. }) => {
+            return Ok(refuse(
+                ErrorCode::TooLarge,
+                format!("{size} bytes is over the {max} byte cap (max_file_bytes in baton.toml); the file was not read"),
+            ));
+        }
         Err(e) => return Ok(refuse(ErrorCode::Internal, format!("cannot read the claimed file: {e}"))),
     };
     let (body, value) = match schema::parse(&bytes) {

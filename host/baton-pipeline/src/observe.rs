@@ -42,7 +42,7 @@ impl Pipeline {
                 if self.unparsed.get(&key) == Some(&stamp) {
                     continue;
                 }
-                let parsed = std::fs::read(e.path()).ok().and_then(|b| schema::parse(&b).ok());
+                let parsed = crate::fsops::read_capped(&e.path(), self.cfg.max_file_bytes).ok().and_then(|b| schema::parse(&b).ok());
                 let Some((body, _)) = parsed else {
                     self.unparsed.insert(key, stamp);
                     continue;
