@@ -171,7 +171,7 @@ pub fn systemd_unit(s: &Spec) -> Result<String> {
          [Service]\n\
          Type=simple\n\
          ExecStart={exe} --home {qhome} --state {state} serve\n\
-         WorkingDirectory={qhome}\n\
+         WorkingDirectory={home}\n\
          Restart=on-failure\n\
          RestartSec=5\n\
          StandardOutput=append:{log}\n\

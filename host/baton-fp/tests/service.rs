@@ -117,7 +117,7 @@ fn best_matches_stops_on_request_and_caps_its_work() {
     }
     db.conn.execute_batch("COMMIT").unwrap();
     // No value of this query is in the sampled index, so every library file is a candidate.
-    let v = (0u32..).find(|v| !baton_fp::dedup::sampled(*v, 2)).unwrap();
+    let v = (0u32..).find(|v| !baton_fp::dedup::sampled(v & baton_fp::dedup::KEY_MASK, 2)).unwrap();
     let query = vec![v; 40];
     assert!(baton_fp::dedup::sample_keys(&query).is_empty());
     let matcher = baton_fp::service::Matcher::new(&db_path);
