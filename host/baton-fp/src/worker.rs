@@ -374,7 +374,12 @@ fn send_request(sock: &UnixStream, op: Op, file: &File, label: &Path) -> std::io
     if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
         return Err(std::io::Error::other("no room for the descriptor"));
     }
-    let sent = rustix::net::sendmsg(sock, &[IoSlice::new(&msg)], &mut control, SendFlags::NOSIGNAL)?;
+    // MSG_NOSIGNAL is Linux's; elsewhere std's ignored SIGPIPE turns a dead worker into EPIPE.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let flags = SendFlags::NOSIGNAL;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let flags = SendFlags::empty();
+    let sent = rustix::net::sendmsg(sock, &[IoSlice::new(&msg)], &mut control, flags)?;
     // The descriptor went with the first byte; the rest of a long label follows plainly.
     (&*sock).write_all(&msg[sent..])
 }
@@ -414,6 +419,9 @@ fn limit_resources() {
     use rustix::process::{Resource, Rlimit, setrlimit};
     let _ = setrlimit(Resource::Core, Rlimit { current: Some(0), maximum: Some(0) });
     let _ = setrlimit(Resource::As, Rlimit { current: Some(WORKER_ADDRESS_SPACE), maximum: Some(WORKER_ADDRESS_SPACE) });
+    // Linux kills the worker with its parent; elsewhere (macOS) the worker sees its request
+    // socket close when the parent dies and leaves its loop.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
 }
 
@@ -482,7 +490,13 @@ fn recv_request(sock: &UnixStream) -> std::io::Result<Option<Request>> {
     let mut head = [0u8; 5];
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
-    let got = rustix::net::recvmsg(sock, &mut [IoSliceMut::new(&mut head)], &mut control, RecvFlags::CMSG_CLOEXEC)?;
+    // The worker never executes anything, so a descriptor without close-on-exec (macOS has no
+    // MSG_CMSG_CLOEXEC) cannot leak.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let flags = RecvFlags::CMSG_CLOEXEC;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let flags = RecvFlags::empty();
+    let got = rustix::net::recvmsg(sock, &mut [IoSliceMut::new(&mut head)], &mut control, flags)?;
     if got.bytes == 0 {
         return Ok(None);
     }
