@@ -72,17 +72,22 @@ impl Access {
         self.grants.is_none()
     }
 
+    /// Whether `collection` is the caller's own (`<plugin>.<name>`): always readable and writable.
+    fn owns(&self, collection: &str) -> bool {
+        collection.split_once('.').is_some_and(|(owner, _)| owner == self.actor)
+    }
+
     pub fn can_read(&self, collection: &str) -> bool {
         match &self.grants {
             None => true,
-            Some(g) => g.read.iter().chain(&g.write).any(|c| c == collection),
+            Some(g) => self.owns(collection) || g.read.iter().chain(&g.write).any(|c| c == collection),
         }
     }
 
     pub fn can_write(&self, collection: &str) -> bool {
         match &self.grants {
             None => true,
-            Some(g) => g.write.iter().any(|c| c == collection),
+            Some(g) => self.owns(collection) || g.write.iter().any(|c| c == collection),
         }
     }
 }

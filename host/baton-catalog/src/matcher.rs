@@ -150,7 +150,7 @@ pub struct MatchIndex {
     by_isrc: HashMap<String, Vec<u32>>,
     /// "core|version" -> entries.
     by_text: HashMap<String, Vec<u32>>,
-    /// Title word -> entries (for the fuzzy rung).
+    /// Title word and artist name -> entries (candidates for the fuzzy rung).
     by_word: HashMap<String, Vec<u32>>,
 }
 
@@ -178,7 +178,7 @@ impl MatchIndex {
                 let mut words: Vec<&str> = n.title.core.split(' ').collect();
                 words.sort_unstable();
                 words.dedup();
-                for w in words {
+                for w in words.into_iter().chain(n.artists.iter().map(String::as_str)) {
                     idx.by_word.entry(w.to_string()).or_default().push(i);
                 }
             }
@@ -247,7 +247,7 @@ impl MatchIndex {
         }
         // 4. Fuzzy: the same words up to typos, overlapping artists, close duration.
         let mut seen = std::collections::HashSet::new();
-        for w in qn.title.core.split(' ') {
+        for w in qn.title.core.split(' ').chain(qn.artists.iter().map(String::as_str)) {
             let Some(list) = self.by_word.get(w) else { continue };
             if list.len() > MAX_POSTINGS {
                 continue;

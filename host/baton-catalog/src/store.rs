@@ -211,14 +211,14 @@ impl Catalog {
             });
         }
         let actor = access.actor.clone();
+        if !access.is_user() && schema::owner_of(collection) != actor && !collection_exists(&self.conn, collection)? {
+            return Err(CatalogError::Schema {
+                collection: collection.into(),
+                detail: format!("`{actor}` may create only collections named `{actor}.<name>`"),
+            });
+        }
         let tx = self.begin_write(access, collection)?;
         if !collection_exists(&tx, collection)? {
-            if !access.is_user() && schema::owner_of(collection) != actor {
-                return Err(CatalogError::Schema {
-                    collection: collection.into(),
-                    detail: format!("`{actor}` may create only collections named `{actor}.<name>`"),
-                });
-            }
             create_collection(&tx, collection, &actor, &actor)?;
         }
         let coll_owner: String =
