@@ -1,0 +1,33 @@
+//! The catalog's error type. Every refusal names the collection, the record key and the property
+//! it concerns, and where there is one, the fix; a refused batch writes nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("state database: {0} (check the --state path, its permissions and free disk space)")]
+    Sql(#[from] rusqlite::Error),
+    #[error("no collection `{0}` in the catalog (see `baton catalog collections`)")]
+    UnknownCollection(String),
+    #[error("{collection}/{key}: unknown property `{property}` (known: {known}; a plugin declares its own as `<plugin>.<name>`)")]
+    UnknownProperty { collection: String, key: String, property: String, known: String },
+    #[error("{collection}/{key}: property `{property}` ({kind}): {detail}")]
+    BadValue { collection: String, key: String, property: String, kind: &'static str, detail: String },
+    #[error("{collection}/{key}: property `{property}` links to {target}/{target_key}, which does not exist (upsert it first)")]
+    MissingTarget { collection: String, key: String, property: String, target: String, target_key: String },
+    #[error("{collection}: `{actor}` may not {op} this collection (grant it in baton.toml: [plugins.{actor}] catalog = {{ {op} = [\"{collection}\"] }})")]
+    NotGranted { actor: String, collection: String, op: &'static str },
+    #[error("{collection}/{key}: property `{property}` belongs to `{owner}`; `{actor}` may write only core properties and its own `{actor}.*` ones")]
+    NotOwner { collection: String, key: String, property: String, owner: String, actor: String },
+    #[error("{collection}: read-only ({why})")]
+    ReadOnly { collection: String, why: &'static str },
+    #[error("{collection}/{key}: malformed record: {detail}")]
+    Malformed { collection: String, key: String, detail: String },
+    #[error("`{actor}`: catalog quota exceeded: {detail} (raise [plugins.{actor}] catalog quota in baton.toml, or remove records)")]
+    Quota { actor: String, detail: String },
+    #[error("{collection}: {detail}")]
+    Schema { collection: String, detail: String },
+    #[error("{collection}/{key}: no such record")]
+    NoRecord { collection: String, key: String },
+    #[error("fingerprint library: {0}")]
+    Fingerprint(#[from] baton_fp::FpError),
+}
+
+pub type Result<T, E = CatalogError> = std::result::Result<T, E>;

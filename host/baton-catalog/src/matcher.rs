@@ -1,0 +1,398 @@
+//! The track matcher every plugin shares: given what one source knows about a track, which
+//! `tracks` record is it? It works down a ladder and stops at the first rung that finds
+//! anything: the same external id, the same ISRC, the normalised title and artists with the
+//! duration within a tolerance, a fuzzy (typo-tolerant, word-for-word) title with overlapping
+//! artists and close duration; the fingerprint of a local file is tried by
+//! [`crate::Catalog::match_track`] when all of these fail. Two candidates too close to call are
+//! reported as `ambiguous`, never guessed between.
+//!
+//! The index is built once from the `tracks` records and kept between calls (the catalog
+//! rebuilds it when `tracks` changes), so a query costs hash lookups, not a scan.
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::normalize;
+
+/// A candidate is accepted from this score up.
+pub const ACCEPT: f64 = 0.80;
+/// Two accepted candidates closer than this are ambiguous.
+pub const MARGIN: f64 = 0.05;
+/// Largest duration difference for the normalised rung, in ms.
+pub const DURATION_TOLERANCE_MS: i64 = 3_000;
+/// Largest duration difference for the fuzzy rung, in ms.
+pub const FUZZY_DURATION_TOLERANCE_MS: i64 = 2_000;
+/// Smallest per-word similarity (Jaro-Winkler) for the fuzzy rung.
+pub const FUZZY_WORD: f64 = 0.90;
+/// Title words shared by more tracks than this are not used to find fuzzy candidates.
+const MAX_POSTINGS: usize = 2_000;
+
+/// How a match (or a link) was made. One enum everywhere: WIT, CLI JSON, links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchMethod {
+    ExternalId,
+    Isrc,
+    Normalized,
+    Fuzzy,
+    Fingerprint,
+    Manual,
+}
+
+impl MatchMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchMethod::ExternalId => "external_id",
+            MatchMethod::Isrc => "isrc",
+            MatchMethod::Normalized => "normalized",
+            MatchMethod::Fuzzy => "fuzzy",
+            MatchMethod::Fingerprint => "fingerprint",
+            MatchMethod::Manual => "manual",
+        }
+    }
+}
+
+/// What a source knows about a track.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrackQuery {
+    #[serde(default)]
+    pub title: String,
+    /// Artist fields as the source has them (each may hold several names: "A & B", "A, B").
+    #[serde(default)]
+    pub artists: Vec<String>,
+    #[serde(default)]
+    pub duration_ms: Option<i64>,
+    /// Any spelling; normalised (a malformed one is ignored by the caller with a warning).
+    #[serde(default)]
+    pub isrc: Option<String>,
+    #[serde(default)]
+    pub external_ids: Vec<String>,
+    /// A local file (host path) whose stored fingerprint is the last rung.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+}
+
+/// One possible answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    pub key: String,
+    pub title: String,
+    pub artists: Vec<String>,
+    pub duration_ms: Option<i64>,
+    pub score: f64,
+    pub method: MatchMethod,
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Match,
+    Ambiguous,
+    None,
+}
+
+/// The verdict and the candidates behind it, best first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MatchOutcome {
+    pub verdict: Verdict,
+    pub candidates: Vec<Candidate>,
+}
+
+/// A track as the index keeps it.
+#[derive(Debug, Clone, Default)]
+pub struct TrackEntry {
+    pub key: String,
+    pub title: String,
+    pub artists: Vec<String>,
+    pub duration_ms: Option<i64>,
+    pub isrc: Option<String>,
+    pub external_ids: Vec<String>,
+}
+
+impl TrackEntry {
+    /// From a `tracks` record's properties.
+    pub fn from_props(key: String, p: &Map<String, Value>) -> TrackEntry {
+        let list = |id: &str| -> Vec<String> {
+            p.get(id).and_then(Value::as_array).map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()).unwrap_or_default()
+        };
+        TrackEntry {
+            key,
+            title: p.get("title").and_then(Value::as_str).unwrap_or("").to_string(),
+            artists: list("artists"),
+            duration_ms: p.get("duration_ms").and_then(Value::as_i64),
+            isrc: p.get("isrc").and_then(Value::as_str).map(str::to_string),
+            external_ids: list("external_ids"),
+        }
+    }
+}
+
+/// Normalised form of a track (query or entry).
+struct Norm {
+    title: normalize::Title,
+    artists: BTreeSet<String>,
+}
+
+fn norm(title: &str, artists: &[String]) -> Norm {
+    let t = normalize::title(title);
+    let mut a = normalize::artists(artists.iter().map(String::as_str));
+    a.extend(t.featured.iter().cloned());
+    Norm { title: t, artists: a }
+}
+
+/// The in-memory index over `tracks`.
+pub struct MatchIndex {
+    entries: Vec<TrackEntry>,
+    norms: Vec<Norm>,
+    by_external: HashMap<String, Vec<u32>>,
+    by_isrc: HashMap<String, Vec<u32>>,
+    /// "core|version" -> entries.
+    by_text: HashMap<String, Vec<u32>>,
+    /// Title word and artist name -> entries (candidates for the fuzzy rung).
+    by_word: HashMap<String, Vec<u32>>,
+}
+
+impl MatchIndex {
+    pub fn build(entries: Vec<TrackEntry>) -> MatchIndex {
+        let mut idx = MatchIndex {
+            norms: Vec::with_capacity(entries.len()),
+            entries: Vec::new(),
+            by_external: HashMap::new(),
+            by_isrc: HashMap::new(),
+            by_text: HashMap::new(),
+            by_word: HashMap::new(),
+        };
+        for (i, e) in entries.iter().enumerate() {
+            let i = i as u32;
+            for x in &e.external_ids {
+                idx.by_external.entry(x.clone()).or_default().push(i);
+            }
+            if let Some(isrc) = e.isrc.as_deref().and_then(crate::schema::normalize_isrc) {
+                idx.by_isrc.entry(isrc).or_default().push(i);
+            }
+            let n = norm(&e.title, &e.artists);
+            if !n.title.core.is_empty() {
+                idx.by_text.entry(format!("{}|{}", n.title.core, n.title.version)).or_default().push(i);
+                let mut words: Vec<&str> = n.title.core.split(' ').collect();
+                words.sort_unstable();
+                words.dedup();
+                for w in words.into_iter().chain(n.artists.iter().map(String::as_str)) {
+                    idx.by_word.entry(w.to_string()).or_default().push(i);
+                }
+            }
+            idx.norms.push(n);
+        }
+        idx.entries = entries;
+        idx
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn candidate(&self, i: u32, score: f64, method: MatchMethod, reasons: Vec<String>) -> Candidate {
+        let e = &self.entries[i as usize];
+        Candidate {
+            key: e.key.clone(),
+            title: e.title.clone(),
+            artists: e.artists.clone(),
+            duration_ms: e.duration_ms,
+            score,
+            method,
+            reasons,
+        }
+    }
+
+    /// Matches one query down the ladder.
+    pub fn match_track(&self, q: &TrackQuery) -> MatchOutcome {
+        // 1. The same external id.
+        let mut hits: Vec<Candidate> = Vec::new();
+        for x in &q.external_ids {
+            for &i in self.by_external.get(x).into_iter().flatten() {
+                hits.push(self.candidate(i, 1.0, MatchMethod::ExternalId, vec![format!("same external id {x}")]));
+            }
+        }
+        if !hits.is_empty() {
+            return decide(hits);
+        }
+        // 2. The same ISRC.
+        if let Some(isrc) = q.isrc.as_deref().and_then(crate::schema::normalize_isrc) {
+            for &i in self.by_isrc.get(&isrc).into_iter().flatten() {
+                hits.push(self.candidate(i, 0.99, MatchMethod::Isrc, vec![format!("same ISRC {isrc}")]));
+            }
+            if !hits.is_empty() {
+                return decide(hits);
+            }
+        }
+        let qn = norm(&q.title, &q.artists);
+        if qn.title.core.is_empty() {
+            return decide(hits);
+        }
+        let q_isrc = q.isrc.as_deref().and_then(crate::schema::normalize_isrc);
+        // 3. Normalised title and artists, duration within the tolerance.
+        let text = format!("{}|{}", qn.title.core, qn.title.version);
+        for &i in self.by_text.get(&text).into_iter().flatten() {
+            if let Some(c) = self.score_normalized(i, &qn, q, q_isrc.as_deref()) {
+                hits.push(c);
+            }
+        }
+        if hits.iter().any(|c| c.score >= ACCEPT) {
+            return decide(hits);
+        }
+        // 4. Fuzzy: the same words up to typos, overlapping artists, close duration.
+        let mut seen = std::collections::HashSet::new();
+        for w in qn.title.core.split(' ').chain(qn.artists.iter().map(String::as_str)) {
+            let Some(list) = self.by_word.get(w) else { continue };
+            if list.len() > MAX_POSTINGS {
+                continue;
+            }
+            for &i in list {
+                if seen.insert(i)
+                    && let Some(c) = self.score_fuzzy(i, &qn, q)
+                {
+                    hits.push(c);
+                }
+            }
+        }
+        decide(hits)
+    }
+
+    fn score_normalized(&self, i: u32, qn: &Norm, q: &TrackQuery, q_isrc: Option<&str>) -> Option<Candidate> {
+        let n = &self.norms[i as usize];
+        let e = &self.entries[i as usize];
+        let mut reasons = vec![format!("same normalised title \"{}\"", qn.title.core)];
+        if !qn.title.version.is_empty() {
+            reasons.push(format!("same version \"{}\"", qn.title.version));
+        }
+        let mut score = match artist_relation(&qn.artists, &n.artists) {
+            ArtistRelation::Equal => {
+                reasons.push("same artists".into());
+                0.97
+            }
+            ArtistRelation::Overlap(shared) => {
+                reasons.push(format!("artists overlap ({shared} shared; the rest missing on one side)"));
+                0.87
+            }
+            ArtistRelation::Disjoint => return None,
+        };
+        match (q.duration_ms, e.duration_ms) {
+            (Some(a), Some(b)) => {
+                let d = (a - b).abs();
+                if d > DURATION_TOLERANCE_MS {
+                    return None;
+                }
+                score -= 0.02 * d as f64 / DURATION_TOLERANCE_MS as f64;
+                reasons.push(format!("duration within {:.1} s", d as f64 / 1000.0));
+            }
+            _ => {
+                score -= 0.03;
+                reasons.push("no duration to compare".into());
+            }
+        }
+        if let (Some(a), Some(b)) = (q_isrc, e.isrc.as_deref())
+            && a != b
+        {
+            score -= 0.05;
+            reasons.push(format!("different ISRC ({a} vs {b})"));
+        }
+        Some(self.candidate(i, score, MatchMethod::Normalized, reasons))
+    }
+
+    fn score_fuzzy(&self, i: u32, qn: &Norm, q: &TrackQuery) -> Option<Candidate> {
+        let n = &self.norms[i as usize];
+        let e = &self.entries[i as usize];
+        if n.title.version != qn.title.version {
+            return None;
+        }
+        let a: Vec<&str> = qn.title.core.split(' ').collect();
+        let b: Vec<&str> = n.title.core.split(' ').collect();
+        if a.len() != b.len() {
+            return None;
+        }
+        let word_sim: Vec<f64> = a.iter().zip(&b).map(|(x, y)| strsim::jaro_winkler(x, y)).collect();
+        if word_sim.iter().any(|&s| s < FUZZY_WORD) {
+            return None;
+        }
+        let title_sim = word_sim.iter().sum::<f64>() / word_sim.len() as f64;
+        let artist_sim = match artist_relation(&qn.artists, &n.artists) {
+            ArtistRelation::Equal => 1.0,
+            ArtistRelation::Overlap(_) => 0.8,
+            ArtistRelation::Disjoint => fuzzy_artists(&qn.artists, &n.artists),
+        };
+        if artist_sim < 0.8 {
+            return None;
+        }
+        let d = match (q.duration_ms, e.duration_ms) {
+            (Some(a), Some(b)) => (a - b).abs(),
+            _ => return None,
+        };
+        if d > FUZZY_DURATION_TOLERANCE_MS {
+            return None;
+        }
+        let score = 0.5 * title_sim + 0.3 * artist_sim + 0.2 * (1.0 - d as f64 / FUZZY_DURATION_TOLERANCE_MS as f64);
+        // A fuzzy match never outranks a normalised one.
+        let score = (score * 0.9).min(0.89);
+        Some(self.candidate(
+            i,
+            score,
+            MatchMethod::Fuzzy,
+            vec![
+                format!("title words alike ({:.2})", title_sim),
+                format!("artists alike ({artist_sim:.2})"),
+                format!("duration within {:.1} s", d as f64 / 1000.0),
+            ],
+        ))
+    }
+}
+
+enum ArtistRelation {
+    Equal,
+    Overlap(usize),
+    Disjoint,
+}
+
+/// Equal sets; or one inside the other (features missing on one side); else disjoint.
+fn artist_relation(a: &BTreeSet<String>, b: &BTreeSet<String>) -> ArtistRelation {
+    if a.is_empty() || b.is_empty() {
+        return ArtistRelation::Disjoint;
+    }
+    if a == b {
+        return ArtistRelation::Equal;
+    }
+    let shared = a.intersection(b).count();
+    if shared > 0 && (shared == a.len() || shared == b.len()) {
+        ArtistRelation::Overlap(shared)
+    } else {
+        ArtistRelation::Disjoint
+    }
+}
+
+/// Best Jaro-Winkler between the names of two artist sets (typos in a name).
+fn fuzzy_artists(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
+    a.iter().flat_map(|x| b.iter().map(move |y| strsim::jaro_winkler(x, y))).fold(0.0, f64::max)
+}
+
+/// The verdict over candidates: the best per key, best first; `match` when the best is accepted
+/// and no other accepted candidate is within [`MARGIN`]; `ambiguous` when one is; else `none`.
+pub fn decide(mut hits: Vec<Candidate>) -> MatchOutcome {
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.key.cmp(&b.key)));
+    let mut seen = std::collections::HashSet::new();
+    hits.retain(|c| seen.insert(c.key.clone()));
+    hits.truncate(10);
+    for c in &mut hits {
+        c.score = (c.score * 1000.0).round() / 1000.0;
+    }
+    let verdict = match hits.as_slice() {
+        [] => Verdict::None,
+        [top, ..] if top.score < ACCEPT => Verdict::None,
+        [top, second, ..] if second.score >= ACCEPT && top.score - second.score < MARGIN => Verdict::Ambiguous,
+        _ => Verdict::Match,
+    };
+    MatchOutcome { verdict, candidates: hits }
+}

@@ -1,0 +1,283 @@
+//! Collection schemas: property kinds, the stable property ids plugins write by, and the core
+//! collections (`tracks`, `artists`, `playlists`, `files`) whose schemas the host fixes, with
+//! units (`duration_ms` is an integer, `artists` a list), so every music plugin agrees on them.
+use serde::{Deserialize, Serialize};
+
+/// The SQL of the catalog's tables, all prefixed `cat_` in the shared state database.
+pub(crate) const SQL: &str = "
+CREATE TABLE IF NOT EXISTS cat_collections (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    created_seq INTEGER NOT NULL,
+    generation INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS cat_properties (
+    collection TEXT NOT NULL,
+    id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    target TEXT,
+    inverse TEXT,
+    stored INTEGER NOT NULL DEFAULT 1,
+    integer INTEGER NOT NULL DEFAULT 0,
+    owner TEXT NOT NULL,
+    archived INTEGER NOT NULL DEFAULT 0,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (collection, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cat_records (
+    collection TEXT NOT NULL,
+    key TEXT NOT NULL,
+    props TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    created_seq INTEGER NOT NULL,
+    updated_seq INTEGER NOT NULL,
+    PRIMARY KEY (collection, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cat_links (
+    collection TEXT NOT NULL,
+    key TEXT NOT NULL,
+    property TEXT NOT NULL,
+    target TEXT NOT NULL,
+    target_key TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    added_at TEXT,
+    method TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    removed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (collection, key, property, target_key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS cat_links_target ON cat_links (target, target_key);
+CREATE TABLE IF NOT EXISTS cat_changes (
+    seq INTEGER PRIMARY KEY,
+    collection TEXT NOT NULL,
+    key TEXT,
+    op TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    at TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cat_changes_record ON cat_changes (collection, key);
+CREATE TABLE IF NOT EXISTS cat_usage (
+    actor TEXT PRIMARY KEY,
+    rows INTEGER NOT NULL,
+    bytes INTEGER NOT NULL
+);
+";
+
+/// What a property holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Text,
+    Number,
+    Date,
+    Bool,
+    Select,
+    MultiSelect,
+    Url,
+    Relation,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Text => "text",
+            Kind::Number => "number",
+            Kind::Date => "date",
+            Kind::Bool => "bool",
+            Kind::Select => "select",
+            Kind::MultiSelect => "multi-select",
+            Kind::Url => "url",
+            Kind::Relation => "relation",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Some(match s {
+            "text" => Kind::Text,
+            "number" => Kind::Number,
+            "date" => Kind::Date,
+            "bool" => Kind::Bool,
+            "select" => Kind::Select,
+            "multi-select" => Kind::MultiSelect,
+            "url" => Kind::Url,
+            "relation" => Kind::Relation,
+            _ => return None,
+        })
+    }
+}
+
+/// A property as declared: `id` is stable (records are written by it), `name` is the display
+/// name (a rename changes only this).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PropertySpec {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub kind: Kind,
+    /// For a relation: the collection it points to.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// For a relation: the property of the target collection that shows the other side
+    /// (created there if missing). The side declared first stores the links and their order.
+    #[serde(default)]
+    pub inverse: Option<String>,
+    /// For a number: whole numbers only (units such as `_ms`).
+    #[serde(default)]
+    pub integer: bool,
+}
+
+/// A property as the catalog keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Property {
+    pub id: String,
+    pub name: String,
+    pub kind: Kind,
+    pub target: Option<String>,
+    pub inverse: Option<String>,
+    /// Whether this side of a relation stores the links (the other side is derived).
+    pub stored: bool,
+    pub integer: bool,
+    pub owner: String,
+    pub archived: bool,
+}
+
+/// The owner of the host-defined (core) properties and collections.
+pub const CORE: &str = "core";
+/// The owner name of writes made by the person at the CLI.
+pub const USER: &str = "user";
+
+/// The read-only collection over the fingerprint library (`fp_files`).
+pub const FILES: &str = "files";
+
+fn p(id: &str, name: &str, kind: Kind) -> PropertySpec {
+    PropertySpec { id: id.into(), name: Some(name.into()), kind, target: None, inverse: None, integer: false }
+}
+
+fn rel(id: &str, name: &str, target: &str, inverse: Option<&str>) -> PropertySpec {
+    PropertySpec { target: Some(target.into()), inverse: inverse.map(Into::into), ..p(id, name, Kind::Relation) }
+}
+
+fn int(id: &str, name: &str) -> PropertySpec {
+    PropertySpec { integer: true, ..p(id, name, Kind::Number) }
+}
+
+/// The core collections and their fixed schemas, in creation order (a relation's stored side
+/// comes first).
+pub fn core_collections() -> Vec<(&'static str, Vec<PropertySpec>)> {
+    vec![
+        (
+            "artists",
+            vec![p("name", "Name", Kind::Text), p("external_ids", "External IDs", Kind::MultiSelect)],
+        ),
+        (
+            "tracks",
+            vec![
+                p("title", "Title", Kind::Text),
+                p("artists", "Artists", Kind::MultiSelect),
+                p("album", "Album", Kind::Text),
+                int("duration_ms", "Duration (ms)"),
+                p("isrc", "ISRC", Kind::Text),
+                p("external_ids", "External IDs", Kind::MultiSelect),
+                rel("artist_refs", "Artist records", "artists", Some("tracks")),
+                rel("files", "Local files", FILES, None),
+            ],
+        ),
+        (
+            "playlists",
+            vec![
+                p("name", "Name", Kind::Text),
+                p("source", "Source", Kind::Select),
+                p("owner", "Owner", Kind::Text),
+                p("external_ids", "External IDs", Kind::MultiSelect),
+                rel("tracks", "Tracks", "tracks", Some("playlists")),
+            ],
+        ),
+    ]
+}
+
+/// The (virtual, read-only) properties of `files`, as read from `fp_files`.
+pub fn files_properties() -> Vec<Property> {
+    let f = |id: &str, name: &str, kind: Kind| Property {
+        id: id.into(),
+        name: name.into(),
+        kind,
+        target: None,
+        inverse: None,
+        stored: true,
+        integer: matches!(id, "duration_ms" | "size"),
+        owner: CORE.into(),
+        archived: false,
+    };
+    vec![
+        f("path", "Path", Kind::Text),
+        f("title", "Title", Kind::Text),
+        f("artist", "Artist", Kind::Text),
+        f("album", "Album", Kind::Text),
+        f("isrc", "ISRC", Kind::Text),
+        f("duration_ms", "Duration (ms)", Kind::Number),
+        f("codec", "Codec", Kind::Text),
+        f("lossless", "Lossless", Kind::Bool),
+        f("size", "Size (bytes)", Kind::Number),
+        f("fingerprinted", "Fingerprinted", Kind::Bool),
+    ]
+}
+
+/// Whether `id` is a well-formed property id: snake_case, optionally under one owner prefix
+/// (`djay.play_count`).
+pub fn valid_id(id: &str) -> bool {
+    let part = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+            && s.as_bytes()[0].is_ascii_lowercase()
+    };
+    match id.split_once('.') {
+        Some((owner, rest)) => part(owner) && part(rest),
+        None => part(id),
+    }
+}
+
+/// The owner a property id implies: the prefix before the dot, or core.
+pub fn owner_of(id: &str) -> &str {
+    id.split_once('.').map(|(o, _)| o).unwrap_or(CORE)
+}
+
+/// An ISRC in its canonical form (`CC-XXX-YY-NNNNN` → `CCXXXYYNNNNN`, upper case), or None when
+/// it is not one.
+pub fn normalize_isrc(s: &str) -> Option<String> {
+    let c: String = s.chars().filter(|c| !matches!(c, '-' | ' ' | '_')).collect::<String>().to_ascii_uppercase();
+    let b = c.as_bytes();
+    let ok = b.len() == 12
+        && b[..2].iter().all(u8::is_ascii_alphabetic)
+        && b[2..5].iter().all(u8::is_ascii_alphanumeric)
+        && b[5..].iter().all(u8::is_ascii_digit);
+    ok.then_some(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isrc_forms() {
+        assert_eq!(normalize_isrc("us-um7-17-03861").as_deref(), Some("USUM71703861"));
+        assert_eq!(normalize_isrc("GBAYE0601498").as_deref(), Some("GBAYE0601498"));
+        assert_eq!(normalize_isrc("GBAYE06014"), None);
+        assert_eq!(normalize_isrc("12AYE0601498"), None);
+        assert_eq!(normalize_isrc("GBAYE06O1498"), None);
+    }
+
+    #[test]
+    fn ids() {
+        assert!(valid_id("duration_ms"));
+        assert!(valid_id("djay.play_count"));
+        assert!(!valid_id("Djay.play"));
+        assert!(!valid_id("a.b.c"));
+        assert!(!valid_id(""));
+        assert_eq!(owner_of("djay.play_count"), "djay");
+        assert_eq!(owner_of("title"), CORE);
+    }
+}

@@ -1,0 +1,1149 @@
+//! The catalog's tables in the state database (`cat_*`, WAL, opened with the ledger's
+//! `open_wal`): schemas, records, links, the change log and per-plugin usage. Every call that
+//! writes is one `BEGIN IMMEDIATE` transaction that validates everything before committing, so a
+//! refused batch leaves no trace and a killed process leaves no gap in the change log.
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::error::{CatalogError, Result};
+use crate::filter::Filter;
+use crate::matcher::{MatchIndex, MatchMethod, MatchOutcome, TrackEntry, TrackQuery};
+use crate::schema::{self, CORE, FILES, Kind, Property, PropertySpec, USER};
+use crate::{Access, Record};
+
+/// Longest record key, property value (text) and record, in bytes: per-call size caps.
+const MAX_KEY: usize = 1024;
+const MAX_RECORD: usize = 256 << 10;
+
+/// An open catalog.
+pub struct Catalog {
+    conn: Connection,
+    path: PathBuf,
+    /// The track index, with the `tracks` generation it was built at.
+    index: Option<(i64, MatchIndex)>,
+    fp: Option<baton_fp::service::Matcher>,
+}
+
+/// Counts of one upsert call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct UpsertReport {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+/// A collection and its schema.
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectionInfo {
+    pub name: String,
+    pub owner: String,
+    pub records: u64,
+    pub read_only: bool,
+    pub properties: Vec<Property>,
+}
+
+/// A record as read: live property values (relations as the related keys, in order) and, when
+/// asked for, the values of removed (archived) properties.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordOut {
+    pub key: String,
+    pub props: Map<String, Value>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub archived: Map<String, Value>,
+}
+
+/// One page of a query; `next` is the cursor for the following page.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page {
+    pub records: Vec<RecordOut>,
+    pub next: Option<String>,
+}
+
+/// One link seen from a record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LinkOut {
+    pub key: String,
+    pub position: i64,
+    pub added_at: Option<String>,
+    pub method: String,
+}
+
+/// One change-log entry.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub seq: i64,
+    pub collection: String,
+    pub key: Option<String>,
+    pub op: String,
+    pub actor: String,
+    pub at: String,
+    pub detail: Value,
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// A collection's schema, by property id.
+struct Schema {
+    collection: String,
+    props: Vec<Property>,
+}
+
+impl Schema {
+    fn get(&self, id: &str) -> Option<&Property> {
+        self.props.iter().find(|p| p.id == id)
+    }
+
+    fn live(&self) -> impl Iterator<Item = &Property> {
+        self.props.iter().filter(|p| !p.archived)
+    }
+
+    fn known(&self) -> String {
+        self.live().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+impl Catalog {
+    /// Opens (creating the `cat_` tables and the core collections if needed) the catalog in the
+    /// state database at `path`.
+    pub fn open(path: &Path) -> Result<Catalog> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let conn = baton_ledger::open_wal(path, "NORMAL")?;
+        let mut cat = Catalog { conn, path: path.to_path_buf(), index: None, fp: None };
+        let tx = cat.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(schema::SQL)?;
+        for (name, props) in schema::core_collections() {
+            if !collection_exists(&tx, name)? {
+                create_collection(&tx, name, CORE, CORE)?;
+            }
+            for spec in props {
+                ensure_property(&tx, name, &spec, CORE)?;
+            }
+        }
+        tx.commit()?;
+        Ok(cat)
+    }
+
+    /// The state database this catalog lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The collections `access` may read, with their schemas and record counts.
+    pub fn collections(&self, access: &Access) -> Result<Vec<CollectionInfo>> {
+        let mut st = self.conn.prepare("SELECT name, owner FROM cat_collections ORDER BY name")?;
+        let names: Vec<(String, String)> =
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        let mut out = Vec::new();
+        for (name, owner) in names.into_iter().filter(|(n, _)| access.can_read(n)) {
+            let records: i64 =
+                self.conn.query_row("SELECT count(*) FROM cat_records WHERE collection = ?1", [&name], |r| r.get(0))?;
+            let properties = load_schema(&self.conn, &name)?.props;
+            out.push(CollectionInfo { name, owner, records: records as u64, read_only: false, properties });
+        }
+        if access.can_read(FILES) {
+            let records = if fp_table_exists(&self.conn)? {
+                self.conn.query_row("SELECT count(*) FROM fp_files WHERE quarantined = 0", [], |r| r.get::<_, i64>(0))?
+                    as u64
+            } else {
+                0
+            };
+            out.push(CollectionInfo {
+                name: FILES.into(),
+                owner: CORE.into(),
+                records,
+                read_only: true,
+                properties: schema::files_properties(),
+            });
+            out.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        Ok(out)
+    }
+
+    /// The properties of `collection`, archived ones included.
+    pub fn schema(&self, access: &Access, collection: &str) -> Result<Vec<Property>> {
+        self.check_read(access, collection)?;
+        if collection == FILES {
+            return Ok(schema::files_properties());
+        }
+        Ok(load_schema(&self.conn, collection)?.props)
+    }
+
+    fn check_read(&self, access: &Access, collection: &str) -> Result<()> {
+        if !access.can_read(collection) {
+            return Err(CatalogError::NotGranted { actor: access.actor.clone(), collection: collection.into(), op: "read" });
+        }
+        if collection != FILES && !collection_exists(&self.conn, collection)? {
+            return Err(CatalogError::UnknownCollection(collection.into()));
+        }
+        Ok(())
+    }
+
+    fn begin_write(&mut self, access: &Access, collection: &str) -> Result<Transaction<'_>> {
+        if collection == FILES {
+            return Err(CatalogError::ReadOnly { collection: FILES.into(), why: "the fingerprint library; `baton fp scan` keeps it" });
+        }
+        if !access.can_write(collection) {
+            return Err(CatalogError::NotGranted { actor: access.actor.clone(), collection: collection.into(), op: "write" });
+        }
+        Ok(self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+
+    /// Creates `collection` if missing and declares `props` on it (existing ones are kept as
+    /// they are, an archived one comes back with its values). A plugin creates only collections
+    /// named `<plugin>.<name>` and adds to other collections only properties named
+    /// `<plugin>.<name>`.
+    pub fn ensure_collection(&mut self, access: &Access, collection: &str, props: &[PropertySpec]) -> Result<()> {
+        let _span = tracing::info_span!("catalog.ensure", collection, actor = %access.actor).entered();
+        if !schema::valid_id(collection) {
+            return Err(CatalogError::Schema {
+                collection: collection.into(),
+                detail: "a collection name is snake_case, optionally `<plugin>.<name>`".into(),
+            });
+        }
+        let actor = access.actor.clone();
+        if !access.is_user() && schema::owner_of(collection) != actor && !collection_exists(&self.conn, collection)? {
+            return Err(CatalogError::Schema {
+                collection: collection.into(),
+                detail: format!("`{actor}` may create only collections named `{actor}.<name>`"),
+            });
+        }
+        let tx = self.begin_write(access, collection)?;
+        if !collection_exists(&tx, collection)? {
+            create_collection(&tx, collection, &actor, &actor)?;
+        }
+        let coll_owner: String =
+            tx.query_row("SELECT owner FROM cat_collections WHERE name = ?1", [collection], |r| r.get(0))?;
+        for spec in props {
+            if !schema::valid_id(&spec.id) {
+                return Err(CatalogError::Schema {
+                    collection: collection.into(),
+                    detail: format!("property id `{}` is not snake_case (`name` or `<plugin>.<name>`)", spec.id),
+                });
+            }
+            let implied = schema::owner_of(&spec.id);
+            let owner = if implied != CORE { implied.to_string() } else { coll_owner.clone() };
+            if !access.is_user() && owner != actor {
+                return Err(CatalogError::NotOwner {
+                    collection: collection.into(),
+                    key: "(schema)".into(),
+                    property: spec.id.clone(),
+                    owner,
+                    actor,
+                });
+            }
+            if spec.kind == Kind::Relation
+                && let Some(t) = &spec.target
+                && t != FILES
+                && !collection_exists(&tx, t)?
+            {
+                return Err(CatalogError::Schema {
+                    collection: collection.into(),
+                    detail: format!("relation `{}` targets `{t}`, which does not exist", spec.id),
+                });
+            }
+            ensure_property(&tx, collection, spec, &owner)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Renames a property's display name; its id and values stay.
+    pub fn rename_property(&mut self, access: &Access, collection: &str, id: &str, new_name: &str) -> Result<()> {
+        let actor = access.actor.clone();
+        let tx = self.begin_write(access, collection)?;
+        let prop = property_for_change(&tx, access, collection, id)?;
+        if new_name.trim().is_empty() {
+            return Err(CatalogError::Schema { collection: collection.into(), detail: "a property name cannot be empty".into() });
+        }
+        tx.execute("UPDATE cat_properties SET name = ?3 WHERE collection = ?1 AND id = ?2", params![collection, id, new_name])?;
+        log_change(&tx, collection, None, "rename_property", &actor, &json!({"property": id, "from": prop.name, "to": new_name}))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes a property: it leaves the schema, its values are archived (kept, shown with
+    /// `archived`), and declaring it again brings them back.
+    pub fn remove_property(&mut self, access: &Access, collection: &str, id: &str) -> Result<()> {
+        let actor = access.actor.clone();
+        let tx = self.begin_write(access, collection)?;
+        let prop = property_for_change(&tx, access, collection, id)?;
+        if prop.kind == Kind::Relation && prop.target.is_some() {
+            return Err(CatalogError::Schema {
+                collection: collection.into(),
+                detail: format!("`{id}` is a relation; unlink its records instead of removing it"),
+            });
+        }
+        tx.execute("UPDATE cat_properties SET archived = 1 WHERE collection = ?1 AND id = ?2", params![collection, id])?;
+        log_change(&tx, collection, None, "remove_property", &actor, &json!({"property": id, "name": prop.name}))?;
+        bump(&tx, collection)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Upserts `records` into `collection` in one transaction. Properties left out are kept;
+    /// `null` clears one; a relation's value (a list of keys, or of `{"key","added_at"}`) replaces
+    /// the record's links of that property, except links made by hand. An unchanged record
+    /// writes nothing. Anything refused refuses the whole batch.
+    pub fn upsert(&mut self, access: &Access, collection: &str, records: &[Record]) -> Result<UpsertReport> {
+        let _span = tracing::info_span!("catalog.upsert", collection, records = records.len(), actor = %access.actor).entered();
+        let actor = access.actor.clone();
+        let quota = access.quota;
+        let user = access.is_user();
+        let tx = self.begin_write(access, collection)?;
+        if !collection_exists(&tx, collection)? {
+            return Err(CatalogError::UnknownCollection(collection.into()));
+        }
+        let schema = load_schema(&tx, collection)?;
+        let at = now();
+        let mut report = UpsertReport::default();
+        let mut usage = Usage::default();
+        // Keys of this batch, so a relation may point at a record of the same batch.
+        let batch_keys: HashSet<&str> = records.iter().map(|r| r.key.as_str()).collect();
+        let mut seen = HashSet::new();
+        for rec in records {
+            if !seen.insert(rec.key.as_str()) {
+                return Err(malformed(collection, &rec.key, "the key appears twice in one batch"));
+            }
+            let (values, links) = validate(&schema, rec, &actor, user)?;
+            let old: Option<(String, String)> = tx
+                .prepare_cached("SELECT props, owner FROM cat_records WHERE collection = ?1 AND key = ?2")?
+                .query_row(params![collection, rec.key], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let old_props: Map<String, Value> = match &old {
+                Some((s, _)) => serde_json::from_str(s).unwrap_or_default(),
+                None => Map::new(),
+            };
+            let mut merged = old_props.clone();
+            let mut diff = Map::new();
+            for (id, v) in values {
+                let before = merged.get(&id).cloned().unwrap_or(Value::Null);
+                if before == v {
+                    continue;
+                }
+                diff.insert(id.clone(), json!([before, v]));
+                if v.is_null() {
+                    merged.remove(&id);
+                } else {
+                    merged.insert(id, v);
+                }
+            }
+            let mut link_diff = Map::new();
+            for (prop, targets) in &links {
+                let p = schema.get(prop).ok_or_else(|| unknown(&schema, &rec.key, prop))?;
+                let target = p.target.clone().unwrap_or_default();
+                for t in targets {
+                    if !(target == collection && batch_keys.contains(t.key.as_str())) && !record_exists(&tx, &target, &t.key)? {
+                        return Err(CatalogError::MissingTarget {
+                            collection: collection.into(),
+                            key: rec.key.clone(),
+                            property: prop.clone(),
+                            target,
+                            target_key: t.key.clone(),
+                        });
+                    }
+                }
+                if let Some(d) = replace_links(&tx, collection, &rec.key, prop, &target, targets, &actor, &at, &mut usage)? {
+                    link_diff.insert(prop.clone(), d);
+                }
+            }
+            let text = serde_json::to_string(&merged).map_err(|e| malformed(collection, &rec.key, &e.to_string()))?;
+            if text.len() > MAX_RECORD {
+                return Err(malformed(collection, &rec.key, &format!("{} bytes, over the {MAX_RECORD}-byte cap", text.len())));
+            }
+            match &old {
+                None => {
+                    let seq = log_change(&tx, collection, Some(&rec.key), "insert", &actor, &json!({"props": diff, "links": link_diff}))?;
+                    tx.prepare_cached(
+                        "INSERT INTO cat_records (collection, key, props, owner, bytes, created_seq, updated_seq)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                    )?
+                    .execute(params![collection, rec.key, text, actor, text.len() as i64, seq])?;
+                    usage.add(&actor, 1, text.len() as i64);
+                    report.inserted += 1;
+                }
+                Some((_, owner)) if !diff.is_empty() || !link_diff.is_empty() => {
+                    let seq = log_change(&tx, collection, Some(&rec.key), "update", &actor, &json!({"props": diff, "links": link_diff}))?;
+                    if !diff.is_empty() {
+                        let old_len = serde_json::to_string(&old_props).map(|s| s.len()).unwrap_or(0) as i64;
+                        tx.prepare_cached(
+                            "UPDATE cat_records SET props = ?3, bytes = ?4, updated_seq = ?5 WHERE collection = ?1 AND key = ?2",
+                        )?
+                        .execute(params![collection, rec.key, text, text.len() as i64, seq])?;
+                        usage.add(owner, 0, text.len() as i64 - old_len);
+                    } else {
+                        tx.prepare_cached("UPDATE cat_records SET updated_seq = ?3 WHERE collection = ?1 AND key = ?2")?
+                            .execute(params![collection, rec.key, seq])?;
+                    }
+                    report.updated += 1;
+                }
+                Some(_) => report.unchanged += 1,
+            }
+        }
+        usage.commit(&tx, &actor, quota)?;
+        if report.inserted + report.updated > 0 {
+            bump(&tx, collection)?;
+            for p in schema.live().filter(|p| p.kind == Kind::Relation && p.stored) {
+                if let Some(t) = &p.target {
+                    bump(&tx, t)?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(report)
+    }
+
+    /// One record, or None.
+    pub fn get(&self, access: &Access, collection: &str, key: &str, archived: bool) -> Result<Option<RecordOut>> {
+        self.check_read(access, collection)?;
+        if collection == FILES {
+            return files_rows(&self.conn, Some(key), None, 1).map(|mut v| v.pop());
+        }
+        let schema = load_schema(&self.conn, collection)?;
+        let props: Option<String> = self
+            .conn
+            .prepare_cached("SELECT props FROM cat_records WHERE collection = ?1 AND key = ?2")?
+            .query_row(params![collection, key], |r| r.get(0))
+            .optional()?;
+        props.map(|p| self.shape(&schema, key.to_string(), &p, archived)).transpose()
+    }
+
+    fn shape(&self, schema: &Schema, key: String, props: &str, archived: bool) -> Result<RecordOut> {
+        let mut all: Map<String, Value> = serde_json::from_str(props).unwrap_or_default();
+        let mut out = RecordOut { key, props: Map::new(), archived: Map::new() };
+        for p in &schema.props {
+            if p.kind == Kind::Relation {
+                let keys: Vec<Value> = self.related(&schema.collection, &out.key, p)?.into_iter().map(|l| Value::String(l.key)).collect();
+                if !keys.is_empty() {
+                    out.props.insert(p.id.clone(), Value::Array(keys));
+                }
+            } else if let Some(v) = all.remove(&p.id) {
+                if !p.archived {
+                    out.props.insert(p.id.clone(), v);
+                } else if archived {
+                    out.archived.insert(p.id.clone(), v);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn related(&self, collection: &str, key: &str, p: &Property) -> Result<Vec<LinkOut>> {
+        let read = |r: &rusqlite::Row<'_>| {
+            Ok(LinkOut { key: r.get(0)?, position: r.get(1)?, added_at: r.get(2)?, method: r.get(3)? })
+        };
+        let rows = if p.stored {
+            self.conn
+                .prepare_cached(
+                    "SELECT target_key, position, added_at, method FROM cat_links
+                     WHERE collection = ?1 AND key = ?2 AND property = ?3 AND removed = 0 ORDER BY position, added_at",
+                )?
+                .query_map(params![collection, key, p.id], read)?
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            let (Some(src), Some(inv)) = (&p.target, &p.inverse) else { return Ok(Vec::new()) };
+            self.conn
+                .prepare_cached(
+                    "SELECT key, position, added_at, method FROM cat_links
+                     WHERE target = ?1 AND target_key = ?2 AND collection = ?3 AND property = ?4 AND removed = 0
+                     ORDER BY added_at, key",
+                )?
+                .query_map(params![collection, key, src, inv], read)?
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        Ok(rows)
+    }
+
+    /// The links of one record's relation property, in order, with when and how each was made.
+    pub fn links(&self, access: &Access, collection: &str, key: &str, property: &str) -> Result<Vec<LinkOut>> {
+        self.check_read(access, collection)?;
+        let schema = load_schema(&self.conn, collection)?;
+        let p = schema.get(property).filter(|p| p.kind == Kind::Relation).ok_or_else(|| unknown(&schema, key, property))?;
+        if let Some(t) = &p.target
+            && !access.can_read(t)
+        {
+            return Err(CatalogError::NotGranted { actor: access.actor.clone(), collection: t.clone(), op: "read" });
+        }
+        self.related(collection, key, p)
+    }
+
+    /// Records matching `filter`, by key order, starting after the cursor `after`.
+    pub fn query(
+        &self,
+        access: &Access,
+        collection: &str,
+        filter: &Filter,
+        archived: bool,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page> {
+        self.check_read(access, collection)?;
+        let limit = limit.clamp(1, 100_000);
+        let mut records = Vec::new();
+        let mut next = None;
+        let mut cursor = after.map(str::to_string);
+        // Reads in chunks so that a filter rejecting most rows still stops at `limit`.
+        loop {
+            let chunk: Vec<RecordOut> = if collection == FILES {
+                files_rows(&self.conn, None, cursor.as_deref(), 1000)?
+            } else {
+                let schema = load_schema(&self.conn, collection)?;
+                let rows: Vec<(String, String)> = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT key, props FROM cat_records WHERE collection = ?1 AND key > ?2 ORDER BY key LIMIT 1000",
+                    )?
+                    .query_map(params![collection, cursor.as_deref().unwrap_or("")], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_, _>>()?;
+                rows.into_iter().map(|(k, p)| self.shape(&schema, k, &p, archived)).collect::<Result<_>>()?
+            };
+            let Some(last) = chunk.last() else { break };
+            cursor = Some(last.key.clone());
+            for r in chunk {
+                if filter.accepts(&r) {
+                    if records.len() == limit {
+                        next = records.last().map(|r: &RecordOut| r.key.clone());
+                        return Ok(Page { records, next });
+                    }
+                    records.push(r);
+                }
+            }
+        }
+        if records.len() == limit {
+            next = None;
+        }
+        Ok(Page { records, next })
+    }
+
+    /// Links `key` to `target_key` through the relation `property` (either side). A link made by
+    /// the user is `manual`: plugins' upserts never remove it, and a user's unlink stays unlinked.
+    /// Returns false when the link already existed.
+    pub fn link(&mut self, access: &Access, collection: &str, key: &str, property: &str, target_key: &str) -> Result<bool> {
+        self.set_link(access, collection, key, property, target_key, true)
+    }
+
+    /// Removes a link. Returns false when there was none.
+    pub fn unlink(&mut self, access: &Access, collection: &str, key: &str, property: &str, target_key: &str) -> Result<bool> {
+        self.set_link(access, collection, key, property, target_key, false)
+    }
+
+    fn set_link(&mut self, access: &Access, collection: &str, key: &str, property: &str, target_key: &str, on: bool) -> Result<bool> {
+        let actor = access.actor.clone();
+        let user = access.is_user();
+        let schema = load_schema(&self.conn, collection)?;
+        let p = schema.get(property).filter(|p| p.kind == Kind::Relation && !p.archived).ok_or_else(|| unknown(&schema, key, property))?.clone();
+        let target = p.target.clone().unwrap_or_default();
+        // The stored side: (collection, key, property) -> (target, target_key).
+        let (sc, sk, sp, tc, tk) = if p.stored {
+            (collection.to_string(), key.to_string(), p.id.clone(), target.clone(), target_key.to_string())
+        } else {
+            (target.clone(), target_key.to_string(), p.inverse.clone().unwrap_or_default(), collection.to_string(), key.to_string())
+        };
+        if !access.can_write(&sc) {
+            return Err(CatalogError::NotGranted { actor, collection: sc, op: "write" });
+        }
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for (c, k) in [(collection, key), (target.as_str(), target_key)] {
+            if !record_exists(&tx, c, k)? {
+                return Err(CatalogError::MissingTarget {
+                    collection: collection.into(),
+                    key: key.into(),
+                    property: property.into(),
+                    target: c.into(),
+                    target_key: k.into(),
+                });
+            }
+        }
+        let method = if user { MatchMethod::Manual.as_str() } else { "plugin" };
+        let old: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT removed, method FROM cat_links WHERE collection = ?1 AND key = ?2 AND property = ?3 AND target_key = ?4",
+                params![sc, sk, sp, tk],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if !user && old.as_ref().is_some_and(|(_, m)| m == "manual") {
+            return Err(CatalogError::Schema {
+                collection: collection.into(),
+                detail: format!("{key} {property} {target_key}: this link was set by hand (manual); only the user changes it"),
+            });
+        }
+        let active = old.as_ref().is_some_and(|(removed, _)| *removed == 0);
+        let at = now();
+        let changed = if on {
+            let pos: i64 = tx.query_row(
+                "SELECT coalesce(max(position) + 1, 0) FROM cat_links WHERE collection = ?1 AND key = ?2 AND property = ?3",
+                params![sc, sk, sp],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "INSERT INTO cat_links (collection, key, property, target, target_key, position, added_at, method, actor, removed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)
+                 ON CONFLICT (collection, key, property, target_key) DO UPDATE SET
+                    removed = 0, method = excluded.method, actor = excluded.actor,
+                    position = CASE WHEN removed = 1 THEN excluded.position ELSE position END,
+                    added_at = CASE WHEN removed = 1 THEN excluded.added_at ELSE added_at END",
+                params![sc, sk, sp, tc, tk, pos, at, method, actor],
+            )?;
+            !active || old.as_ref().is_some_and(|(_, m)| m != method)
+        } else if user {
+            // A tombstone: the user's "not in this playlist" survives plugins' re-imports.
+            tx.execute(
+                "INSERT INTO cat_links (collection, key, property, target, target_key, position, added_at, method, actor, removed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, 'manual', ?7, 1)
+                 ON CONFLICT (collection, key, property, target_key) DO UPDATE SET removed = 1, method = 'manual', actor = excluded.actor",
+                params![sc, sk, sp, tc, tk, at, actor],
+            )?;
+            active
+        } else {
+            tx.execute(
+                "DELETE FROM cat_links WHERE collection = ?1 AND key = ?2 AND property = ?3 AND target_key = ?4",
+                params![sc, sk, sp, tk],
+            )?;
+            active
+        };
+        if changed {
+            let op = if on { "link" } else { "unlink" };
+            let detail = json!({"property": sp, "target": tc, "target_key": tk, "method": method});
+            log_change(&tx, &sc, Some(&sk), op, &actor, &detail)?;
+            bump(&tx, &sc)?;
+            bump(&tx, &tc)?;
+        }
+        tx.commit()?;
+        Ok(changed)
+    }
+
+    /// The changes after sequence number `since`, oldest first, in collections `access` reads.
+    pub fn changes_since(&self, access: &Access, since: i64, limit: usize) -> Result<Vec<Change>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT seq, collection, key, op, actor, at, detail FROM cat_changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let mut out = Vec::new();
+        let mut from = since;
+        // Skips changes of unreadable collections without cutting the page short.
+        while out.len() < limit {
+            let rows: Vec<Change> = st.query_map(params![from, 1000], read_change)?.collect::<Result<_, _>>()?;
+            let Some(last) = rows.last() else { break };
+            from = last.seq;
+            out.extend(rows.into_iter().filter(|c| access.can_read(&c.collection)));
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// The last sequence number (0 when nothing was ever written).
+    pub fn last_seq(&self) -> Result<i64> {
+        Ok(self.conn.query_row("SELECT coalesce(max(seq), 0) FROM cat_changes", [], |r| r.get(0))?)
+    }
+
+    /// Every change to one record, oldest first.
+    pub fn history(&self, access: &Access, collection: &str, key: &str) -> Result<Vec<Change>> {
+        self.check_read(access, collection)?;
+        let mut st = self.conn.prepare_cached(
+            "SELECT seq, collection, key, op, actor, at, detail FROM cat_changes WHERE collection = ?1 AND key = ?2 ORDER BY seq",
+        )?;
+        let mut out: Vec<Change> = st.query_map(params![collection, key], read_change)?.collect::<Result<_, _>>()?;
+        // Links made from the other side are logged on the stored side; show them here too.
+        let mut st = self.conn.prepare_cached(
+            "SELECT seq, collection, key, op, actor, at, detail FROM cat_changes
+             WHERE op IN ('link', 'unlink') AND json_extract(detail, '$.target') = ?1 AND json_extract(detail, '$.target_key') = ?2",
+        )?;
+        out.extend(st.query_map(params![collection, key], read_change)?.collect::<Result<Vec<_>, _>>()?);
+        out.sort_by_key(|c| c.seq);
+        Ok(out)
+    }
+
+    /// A plugin's (or the user's) usage: (rows, bytes).
+    pub fn usage(&self, actor: &str) -> Result<(u64, u64)> {
+        let r: Option<(i64, i64)> = self
+            .conn
+            .query_row("SELECT rows, bytes FROM cat_usage WHERE actor = ?1", [actor], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(r.map(|(a, b)| (a.max(0) as u64, b.max(0) as u64)).unwrap_or((0, 0)))
+    }
+
+    /// Matches a track against `tracks`, down the ladder (external id, ISRC, normalised text
+    /// and duration, fuzzy text, fingerprint of a local file). The index is kept between calls
+    /// and rebuilt only when `tracks` changed.
+    pub fn match_track(&mut self, access: &Access, q: &TrackQuery) -> Result<MatchOutcome> {
+        self.check_read(access, "tracks")?;
+        let generation: i64 =
+            self.conn.query_row("SELECT generation FROM cat_collections WHERE name = 'tracks'", [], |r| r.get(0))?;
+        if self.index.as_ref().is_none_or(|(g, _)| *g != generation) {
+            let _span = tracing::info_span!("catalog.index", generation).entered();
+            let index = MatchIndex::build(self.track_entries()?);
+            self.index = Some((generation, index));
+        }
+        let Some((_, index)) = &self.index else { unreachable!("index set above") };
+        let mut outcome = index.match_track(q);
+        if outcome.verdict == crate::Verdict::None
+            && let Some(file) = &q.file
+        {
+            outcome = self.match_by_fingerprint(file)?;
+        }
+        Ok(outcome)
+    }
+
+    fn track_entries(&self) -> Result<Vec<TrackEntry>> {
+        let mut st = self.conn.prepare("SELECT key, props FROM cat_records WHERE collection = 'tracks'")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, props) = row?;
+            let v: Map<String, Value> = serde_json::from_str(&props).unwrap_or_default();
+            out.push(TrackEntry::from_props(key, &v));
+        }
+        Ok(out)
+    }
+
+    /// The tracks linked (`tracks.files`) to library files that sound like `file`.
+    fn match_by_fingerprint(&mut self, file: &Path) -> Result<MatchOutcome> {
+        use crate::matcher::{Candidate, Verdict};
+        if !fp_table_exists(&self.conn)? {
+            return Ok(MatchOutcome { verdict: Verdict::None, candidates: Vec::new() });
+        }
+        let fp: Option<Option<Vec<u8>>> = self
+            .conn
+            .query_row("SELECT fingerprint FROM fp_files WHERE path = ?1", [file.to_string_lossy()], |r| r.get(0))
+            .optional()?;
+        let Some(Some(blob)) = fp else {
+            return Ok(MatchOutcome { verdict: Verdict::None, candidates: Vec::new() });
+        };
+        let fp = baton_fp::fingerprint::from_bytes(&blob);
+        let matcher = self.fp.get_or_insert_with(|| baton_fp::service::Matcher::new(&self.path));
+        let hits = matcher.best_matches(&fp, baton_fp::dedup::DEFAULT_MIN_SIMILARITY, 20, |p| p != file)?;
+        let mut candidates: Vec<Candidate> = Vec::new();
+        for h in hits {
+            let path = h.path.to_string_lossy().into_owned();
+            let keys: Vec<String> = self
+                .conn
+                .prepare_cached(
+                    "SELECT key FROM cat_links WHERE collection = 'tracks' AND property = 'files' AND target_key = ?1 AND removed = 0",
+                )?
+                .query_map([&path], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for key in keys {
+                if candidates.iter().any(|c| c.key == key) {
+                    continue;
+                }
+                let props: Map<String, Value> = self
+                    .conn
+                    .query_row("SELECT props FROM cat_records WHERE collection = 'tracks' AND key = ?1", [&key], |r| r.get::<_, String>(0))
+                    .optional()?
+                    .and_then(|s| serde_json::from_str(&s).ok())
+                    .unwrap_or_default();
+                let e = TrackEntry::from_props(key.clone(), &props);
+                candidates.push(Candidate {
+                    key,
+                    title: e.title,
+                    artists: e.artists,
+                    duration_ms: e.duration_ms,
+                    score: h.score,
+                    method: MatchMethod::Fingerprint,
+                    reasons: vec![format!("fingerprint similarity {:.3} with {path}", h.score)],
+                });
+            }
+        }
+        Ok(crate::matcher::decide(candidates))
+    }
+}
+
+fn read_change(r: &rusqlite::Row<'_>) -> rusqlite::Result<Change> {
+    let detail: String = r.get(6)?;
+    Ok(Change {
+        seq: r.get(0)?,
+        collection: r.get(1)?,
+        key: r.get(2)?,
+        op: r.get(3)?,
+        actor: r.get(4)?,
+        at: r.get(5)?,
+        detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
+    })
+}
+
+fn malformed(collection: &str, key: &str, detail: &str) -> CatalogError {
+    CatalogError::Malformed { collection: collection.into(), key: key.into(), detail: detail.into() }
+}
+
+fn unknown(schema: &Schema, key: &str, property: &str) -> CatalogError {
+    CatalogError::UnknownProperty {
+        collection: schema.collection.clone(),
+        key: key.into(),
+        property: property.into(),
+        known: schema.known(),
+    }
+}
+
+/// One link target given in an upsert.
+struct LinkIn {
+    key: String,
+    added_at: Option<String>,
+}
+
+/// Checks one record against the schema and the writer's rights; returns the plain values
+/// (canonical form) and the relation lists.
+#[allow(clippy::type_complexity)]
+fn validate(schema: &Schema, rec: &Record, actor: &str, user: bool) -> Result<(Vec<(String, Value)>, Vec<(String, Vec<LinkIn>)>)> {
+    let c = schema.collection.as_str();
+    if rec.key.is_empty() || rec.key.len() > MAX_KEY || rec.key.chars().any(char::is_control) {
+        return Err(malformed(c, &rec.key, &format!("a key is 1 to {MAX_KEY} bytes without control characters")));
+    }
+    let mut values = Vec::new();
+    let mut links = Vec::new();
+    for (id, v) in &rec.props {
+        let p = schema.get(id).filter(|p| !p.archived).ok_or_else(|| unknown(schema, &rec.key, id))?;
+        if !user && p.owner != actor && p.owner != CORE && p.owner != USER {
+            return Err(CatalogError::NotOwner {
+                collection: c.into(),
+                key: rec.key.clone(),
+                property: id.clone(),
+                owner: p.owner.clone(),
+                actor: actor.into(),
+            });
+        }
+        let bad = |detail: String| CatalogError::BadValue {
+            collection: c.into(),
+            key: rec.key.clone(),
+            property: id.clone(),
+            kind: p.kind.as_str(),
+            detail,
+        };
+        if p.kind == Kind::Relation {
+            if !p.stored {
+                let other = format!("{}.{}", p.target.as_deref().unwrap_or("?"), p.inverse.as_deref().unwrap_or("?"));
+                return Err(bad(format!("this side of the relation is derived; write {other} instead (or `baton catalog link`)")));
+            }
+            let list = match v {
+                Value::Null => Vec::new(),
+                Value::Array(a) => a
+                    .iter()
+                    .map(|x| match x {
+                        Value::String(s) => Ok(LinkIn { key: s.clone(), added_at: None }),
+                        Value::Object(o) => match o.get("key") {
+                            Some(Value::String(s)) => Ok(LinkIn {
+                                key: s.clone(),
+                                added_at: o.get("added_at").and_then(Value::as_str).map(str::to_string),
+                            }),
+                            _ => Err(bad("a link object needs a string \"key\"".into())),
+                        },
+                        _ => Err(bad(format!("expected a related key or {{\"key\",\"added_at\"}}, got {x}"))),
+                    })
+                    .collect::<Result<_>>()?,
+                _ => return Err(bad(format!("expected a list of related keys, got {v}"))),
+            };
+            let mut dup = HashSet::new();
+            if let Some(d) = list.iter().find(|l| !dup.insert(l.key.as_str())) {
+                return Err(bad(format!("`{}` is listed twice", d.key)));
+            }
+            links.push((id.clone(), list));
+            continue;
+        }
+        let canon = if v.is_null() { Value::Null } else { check_value(p, v).map_err(bad)? };
+        values.push((id.clone(), canon));
+    }
+    Ok((values, links))
+}
+
+/// A value in its canonical form for the property's kind, or why it is not one.
+fn check_value(p: &Property, v: &Value) -> std::result::Result<Value, String> {
+    let text = |v: &Value| -> std::result::Result<String, String> {
+        match v {
+            Value::String(s) if s.len() <= 64 << 10 => Ok(s.clone()),
+            Value::String(_) => Err("text over 64 KiB".into()),
+            _ => Err(format!("expected a string, got {v}")),
+        }
+    };
+    match p.kind {
+        Kind::Text | Kind::Select => {
+            let s = text(v)?;
+            if p.id == "isrc" {
+                return schema::normalize_isrc(&s)
+                    .map(Value::String)
+                    .ok_or_else(|| format!("`{s}` is not an ISRC (CC-XXX-YY-NNNNN)"));
+            }
+            Ok(Value::String(s))
+        }
+        Kind::Url => {
+            let s = text(v)?;
+            let scheme = s.split_once(':').map(|(a, _)| a).unwrap_or("");
+            if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c)) {
+                return Err(format!("`{s}` is not a URL (scheme:...)"));
+            }
+            Ok(Value::String(s))
+        }
+        Kind::Number => match v {
+            Value::Number(n) if p.integer => n
+                .as_i64()
+                .map(Value::from)
+                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| Value::from(f as i64)))
+                .ok_or_else(|| format!("expected a whole number, got {n}")),
+            Value::Number(_) => Ok(v.clone()),
+            _ => Err(format!("expected a number, got {v}")),
+        },
+        Kind::Bool => v.as_bool().map(Value::Bool).ok_or_else(|| format!("expected true or false, got {v}")),
+        Kind::Date => {
+            let s = text(v)?;
+            let rfc = time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339).is_ok();
+            let day = time::Date::parse(&s, time::macros::format_description!("[year]-[month]-[day]")).is_ok();
+            if rfc || day { Ok(Value::String(s)) } else { Err(format!("`{s}` is not a date (YYYY-MM-DD or RFC 3339)")) }
+        }
+        Kind::MultiSelect => match v {
+            Value::Array(a) => a.iter().map(|x| text(x).map(Value::String)).collect::<std::result::Result<Vec<_>, _>>().map(Value::Array),
+            _ => Err(format!("expected a list of strings, got {v}")),
+        },
+        Kind::Relation => Err("relations are handled apart".into()),
+    }
+}
+
+/// Replaces the non-manual links of one record's relation; returns what changed, or None.
+#[allow(clippy::too_many_arguments)]
+fn replace_links(
+    tx: &Transaction<'_>,
+    collection: &str,
+    key: &str,
+    prop: &str,
+    target: &str,
+    wanted: &[LinkIn],
+    actor: &str,
+    at: &str,
+    usage: &mut Usage,
+) -> Result<Option<Value>> {
+    let existing: Vec<(String, Option<String>, String, i64)> = tx
+        .prepare_cached(
+            "SELECT target_key, added_at, method, removed FROM cat_links
+             WHERE collection = ?1 AND key = ?2 AND property = ?3 ORDER BY position, added_at",
+        )?
+        .query_map(params![collection, key, prop], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<_, _>>()?;
+    let manual: HashSet<&str> = existing.iter().filter(|e| e.2 == "manual").map(|e| e.0.as_str()).collect();
+    let current: Vec<(&str, Option<&str>)> =
+        existing.iter().filter(|e| e.2 != "manual" && e.3 == 0).map(|e| (e.0.as_str(), e.1.as_deref())).collect();
+    let wanted: Vec<&LinkIn> = wanted.iter().filter(|l| !manual.contains(l.key.as_str())).collect();
+    let same = current.len() == wanted.len()
+        && current.iter().zip(&wanted).all(|((k, a), w)| *k == w.key && (w.added_at.is_none() || w.added_at.as_deref() == *a));
+    if same {
+        return Ok(None);
+    }
+    let old_at: HashMap<&str, Option<&str>> = current.iter().copied().collect();
+    let wanted_keys: HashSet<&str> = wanted.iter().map(|w| w.key.as_str()).collect();
+    let removed: Vec<&str> = current.iter().map(|c| c.0).filter(|k| !wanted_keys.contains(k)).collect();
+    let added: Vec<&str> = wanted.iter().map(|w| w.key.as_str()).filter(|k| !old_at.contains_key(k)).collect();
+    tx.prepare_cached("DELETE FROM cat_links WHERE collection = ?1 AND key = ?2 AND property = ?3 AND method != 'manual'")?
+        .execute(params![collection, key, prop])?;
+    let mut ins = tx.prepare_cached(
+        "INSERT INTO cat_links (collection, key, property, target, target_key, position, added_at, method, actor, removed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'plugin', ?8, 0)",
+    )?;
+    for (i, w) in wanted.iter().enumerate() {
+        let added_at = w.added_at.as_deref().or_else(|| old_at.get(w.key.as_str()).copied().flatten()).unwrap_or(at);
+        ins.execute(params![collection, key, prop, target, w.key, i as i64, added_at, actor])?;
+    }
+    usage.add(actor, added.len() as i64 - removed.len() as i64, 0);
+    Ok(Some(json!({"added": added, "removed": removed, "count": wanted.len()})))
+}
+
+/// Usage deltas of one call, applied and checked against the caller's quota at the end.
+#[derive(Default)]
+struct Usage(BTreeMap<String, (i64, i64)>);
+
+impl Usage {
+    fn add(&mut self, actor: &str, rows: i64, bytes: i64) {
+        let e = self.0.entry(actor.to_string()).or_default();
+        e.0 += rows;
+        e.1 += bytes;
+    }
+
+    fn commit(&self, tx: &Transaction<'_>, actor: &str, quota: Option<crate::Quota>) -> Result<()> {
+        for (who, (rows, bytes)) in &self.0 {
+            if *rows == 0 && *bytes == 0 {
+                continue;
+            }
+            tx.prepare_cached(
+                "INSERT INTO cat_usage (actor, rows, bytes) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (actor) DO UPDATE SET rows = rows + excluded.rows, bytes = bytes + excluded.bytes",
+            )?
+            .execute(params![who, rows, bytes])?;
+        }
+        if let (Some(q), Some((drows, dbytes))) = (quota, self.0.get(actor)) {
+            let (rows, bytes): (i64, i64) =
+                tx.query_row("SELECT rows, bytes FROM cat_usage WHERE actor = ?1", [actor], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            if (*drows > 0 && rows as u64 > q.rows) || (*dbytes > 0 && bytes as u64 > q.bytes) {
+                return Err(CatalogError::Quota {
+                    actor: actor.into(),
+                    detail: format!("this batch would bring it to {rows} rows / {bytes} bytes, over {} rows / {} bytes", q.rows, q.bytes),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn collection_exists(conn: &Connection, name: &str) -> Result<bool> {
+    Ok(conn.prepare_cached("SELECT 1 FROM cat_collections WHERE name = ?1")?.exists([name])?)
+}
+
+fn fp_table_exists(conn: &Connection) -> Result<bool> {
+    Ok(conn.prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fp_files'")?.exists([])?)
+}
+
+fn record_exists(conn: &Connection, collection: &str, key: &str) -> Result<bool> {
+    if collection == FILES {
+        return Ok(fp_table_exists(conn)?
+            && conn.prepare_cached("SELECT 1 FROM fp_files WHERE path = ?1 AND quarantined = 0")?.exists([key])?);
+    }
+    Ok(conn.prepare_cached("SELECT 1 FROM cat_records WHERE collection = ?1 AND key = ?2")?.exists(params![collection, key])?)
+}
+
+fn create_collection(tx: &Transaction<'_>, name: &str, owner: &str, actor: &str) -> Result<()> {
+    let seq = log_change(tx, name, None, "create_collection", actor, &json!({"owner": owner}))?;
+    tx.execute("INSERT INTO cat_collections (name, owner, created_seq) VALUES (?1, ?2, ?3)", params![name, owner, seq])?;
+    Ok(())
+}
+
+/// Declares one property (and a relation's other side) unless it exists; an archived one is
+/// restored.
+fn ensure_property(tx: &Transaction<'_>, collection: &str, spec: &PropertySpec, owner: &str) -> Result<()> {
+    let existing: Option<(String, i64)> = tx
+        .query_row(
+            "SELECT kind, archived FROM cat_properties WHERE collection = ?1 AND id = ?2",
+            params![collection, spec.id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((kind, archived)) = existing {
+        if kind != spec.kind.as_str() {
+            return Err(CatalogError::Schema {
+                collection: collection.into(),
+                detail: format!("property `{}` is a {kind}, not a {} (ids are stable: declare a new id)", spec.id, spec.kind.as_str()),
+            });
+        }
+        if archived == 1 {
+            tx.execute("UPDATE cat_properties SET archived = 0 WHERE collection = ?1 AND id = ?2", params![collection, spec.id])?;
+            log_change(tx, collection, None, "restore_property", owner, &json!({"property": spec.id}))?;
+        }
+        return Ok(());
+    }
+    if spec.kind == Kind::Relation && spec.target.is_none() {
+        return Err(CatalogError::Schema { collection: collection.into(), detail: format!("relation `{}` needs a target collection", spec.id) });
+    }
+    let pos: i64 =
+        tx.query_row("SELECT count(*) FROM cat_properties WHERE collection = ?1", [collection], |r| r.get(0))?;
+    let name = spec.name.clone().unwrap_or_else(|| spec.id.clone());
+    tx.execute(
+        "INSERT INTO cat_properties (collection, id, name, kind, target, inverse, stored, integer, owner, archived, position)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8, 0, ?9)",
+        params![collection, spec.id, name, spec.kind.as_str(), spec.target, spec.inverse, spec.integer, owner, pos],
+    )?;
+    log_change(tx, collection, None, "add_property", owner, &json!({"property": spec.id, "kind": spec.kind.as_str()}))?;
+    if let (Some(t), Some(inv)) = (&spec.target, &spec.inverse)
+        && t != FILES
+    {
+        let other: Option<i64> = tx
+            .query_row("SELECT 1 FROM cat_properties WHERE collection = ?1 AND id = ?2", params![t, inv], |r| r.get(0))
+            .optional()?;
+        if other.is_none() {
+            let pos: i64 = tx.query_row("SELECT count(*) FROM cat_properties WHERE collection = ?1", [t], |r| r.get(0))?;
+            let display = inv.split('.').next_back().unwrap_or(inv).replace('_', " ");
+            let display = display[..1].to_uppercase() + &display[1..];
+            tx.execute(
+                "INSERT INTO cat_properties (collection, id, name, kind, target, inverse, stored, integer, owner, archived, position)
+                 VALUES (?1, ?2, ?3, 'relation', ?4, ?5, 0, 0, ?6, 0, ?7)",
+                params![t, inv, display, collection, spec.id, owner, pos],
+            )?;
+            log_change(tx, t, None, "add_property", owner, &json!({"property": inv, "kind": "relation", "inverse_of": format!("{collection}.{}", spec.id)}))?;
+        }
+    }
+    Ok(())
+}
+
+/// A property the caller may rename or remove.
+fn property_for_change(tx: &Transaction<'_>, access: &Access, collection: &str, id: &str) -> Result<Property> {
+    if !collection_exists(tx, collection)? {
+        return Err(CatalogError::UnknownCollection(collection.into()));
+    }
+    let schema = load_schema(tx, collection)?;
+    let p = schema.get(id).filter(|p| !p.archived).ok_or_else(|| unknown(&schema, "(schema)", id))?.clone();
+    if !access.is_user() && p.owner != access.actor {
+        return Err(CatalogError::NotOwner {
+            collection: collection.into(),
+            key: "(schema)".into(),
+            property: id.into(),
+            owner: p.owner,
+            actor: access.actor.clone(),
+        });
+    }
+    Ok(p)
+}
+
+fn load_schema(conn: &Connection, collection: &str) -> Result<Schema> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, name, kind, target, inverse, stored, integer, owner, archived FROM cat_properties
+         WHERE collection = ?1 ORDER BY position",
+    )?;
+    let props = st
+        .query_map([collection], |r| {
+            Ok(Property {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                kind: Kind::parse(&r.get::<_, String>(2)?).unwrap_or(Kind::Text),
+                target: r.get(3)?,
+                inverse: r.get(4)?,
+                stored: r.get(5)?,
+                integer: r.get(6)?,
+                owner: r.get(7)?,
+                archived: r.get(8)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(Schema { collection: collection.into(), props })
+}
+
+/// Appends one change-log entry and returns its sequence number.
+fn log_change(tx: &Transaction<'_>, collection: &str, key: Option<&str>, op: &str, actor: &str, detail: &Value) -> Result<i64> {
+    tx.prepare_cached("INSERT INTO cat_changes (collection, key, op, actor, at, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+        .execute(params![collection, key, op, actor, now(), detail.to_string()])?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// Marks a collection changed, so cached indexes over it are rebuilt.
+fn bump(tx: &Transaction<'_>, collection: &str) -> Result<()> {
+    tx.prepare_cached("UPDATE cat_collections SET generation = generation + 1 WHERE name = ?1")?.execute([collection])?;
+    Ok(())
+}
+
+/// `files` records from `fp_files`: one by `key` (its path), or a page after `after`.
+fn files_rows(conn: &Connection, key: Option<&str>, after: Option<&str>, limit: usize) -> Result<Vec<RecordOut>> {
+    if !fp_table_exists(conn)? {
+        return Ok(Vec::new());
+    }
+    let sql = "SELECT path, title, artist, album, isrc, duration, codec, lossless, size, fingerprint IS NOT NULL
+               FROM fp_files WHERE quarantined = 0 AND (?1 IS NULL OR path = ?1) AND path > ?2 ORDER BY path LIMIT ?3";
+    let mut st = conn.prepare_cached(sql)?;
+    let rows = st.query_map(params![key, after.unwrap_or(""), limit as i64], |r| {
+        let mut m = Map::new();
+        let path: String = r.get(0)?;
+        m.insert("path".into(), Value::String(path.clone()));
+        for (i, id) in [(1, "title"), (2, "artist"), (3, "album"), (4, "isrc"), (6, "codec")] {
+            if let Some(s) = r.get::<_, Option<String>>(i)? {
+                m.insert(id.into(), Value::String(s));
+            }
+        }
+        if let Some(d) = r.get::<_, Option<f64>>(5)? {
+            m.insert("duration_ms".into(), Value::from((d * 1000.0).round() as i64));
+        }
+        m.insert("lossless".into(), Value::Bool(r.get::<_, i64>(7)? != 0));
+        m.insert("size".into(), Value::from(r.get::<_, i64>(8)?));
+        m.insert("fingerprinted".into(), Value::Bool(r.get::<_, i64>(9)? != 0));
+        Ok(RecordOut { key: path, props: m, archived: Map::new() })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

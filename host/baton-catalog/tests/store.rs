@@ -1,0 +1,208 @@
+//! The catalog's promises on a real SQLite file: schema rename and removal keep every value,
+//! upserts are idempotent and report what they did, relations stay consistent both ways with
+//! order, bad input refuses the whole batch, grants, owner prefixes and quotas hold, and the
+//! change log has no gaps.
+use baton_catalog::{Access, Catalog, CatalogError, Filter, Grants, Kind, PropertySpec, Quota, Record, TrackQuery, Verdict};
+use serde_json::{Value, json};
+
+fn open() -> (tempfile::TempDir, Catalog) {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = Catalog::open(&dir.path().join("state.sqlite")).unwrap();
+    (dir, cat)
+}
+
+fn track(key: &str, title: &str, artists: &[&str], ms: i64) -> Record {
+    Record::new(key, json!({"title": title, "artists": artists, "duration_ms": ms}))
+}
+
+fn plugin(name: &str, read: &[&str], write: &[&str]) -> Access {
+    let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect();
+    Access::plugin(name, Grants { read: v(read), write: v(write) }, Quota::DEFAULT)
+}
+
+fn all_seqs_contiguous(cat: &Catalog) {
+    let changes = cat.changes_since(&Access::user(), 0, 1_000_000).unwrap();
+    for (i, c) in changes.iter().enumerate() {
+        assert_eq!(c.seq, i as i64 + 1, "change log has a gap before {c:?}");
+    }
+}
+
+#[test]
+fn upsert_reports_and_unchanged_writes_nothing() {
+    let (_d, mut cat) = open();
+    let u = Access::user();
+    let batch = vec![track("t1", "Levels", &["Avicii"], 199_000), track("t2", "Strobe", &["deadmau5"], 637_000)];
+    let r = cat.upsert(&u, "tracks", &batch).unwrap();
+    assert_eq!((r.inserted, r.updated, r.unchanged), (2, 0, 0));
+    let seq = cat.last_seq().unwrap();
+    let r = cat.upsert(&u, "tracks", &batch).unwrap();
+    assert_eq!((r.inserted, r.updated, r.unchanged), (0, 0, 2));
+    assert_eq!(cat.last_seq().unwrap(), seq, "an unchanged upsert wrote to the change log");
+    // A partial record keeps the other properties; null clears one.
+    let r = cat.upsert(&u, "tracks", &[Record::new("t1", json!({"album": "Levels", "duration_ms": 199_500.0}))]).unwrap();
+    assert_eq!(r.updated, 1);
+    let t1 = cat.get(&u, "tracks", "t1", false).unwrap().unwrap();
+    assert_eq!(t1.props["title"], "Levels");
+    assert_eq!(t1.props["duration_ms"], json!(199_500), "a whole float is stored as an integer");
+    cat.upsert(&u, "tracks", &[Record::new("t1", json!({"album": null}))]).unwrap();
+    assert!(!cat.get(&u, "tracks", "t1", false).unwrap().unwrap().props.contains_key("album"));
+    let h = cat.history(&u, "tracks", "t1").unwrap();
+    assert_eq!(h.iter().map(|c| c.op.as_str()).collect::<Vec<_>>(), ["insert", "update", "update"]);
+    assert_eq!(h[1].detail["props"]["album"], json!([null, "Levels"]));
+    all_seqs_contiguous(&cat);
+}
+
+#[test]
+fn rename_keeps_id_and_values_removal_archives_them() {
+    let (_d, mut cat) = open();
+    let u = Access::user();
+    cat.ensure_collection(&u, "tracks", &[PropertySpec { id: "bpm".into(), name: Some("BPM".into()), kind: Kind::Number, target: None, inverse: None, integer: false }]).unwrap();
+    cat.upsert(&u, "tracks", &[Record::new("t1", json!({"title": "Opus", "bpm": 126}))]).unwrap();
+    cat.rename_property(&u, "tracks", "bpm", "Tempo").unwrap();
+    let schema = cat.schema(&u, "tracks").unwrap();
+    let bpm = schema.iter().find(|p| p.id == "bpm").unwrap();
+    assert_eq!(bpm.name, "Tempo");
+    assert_eq!(cat.get(&u, "tracks", "t1", false).unwrap().unwrap().props["bpm"], 126);
+    cat.remove_property(&u, "tracks", "bpm").unwrap();
+    let live = cat.get(&u, "tracks", "t1", false).unwrap().unwrap();
+    assert!(!live.props.contains_key("bpm"));
+    let with = cat.get(&u, "tracks", "t1", true).unwrap().unwrap();
+    assert_eq!(with.archived["bpm"], 126, "a removed property's values are kept");
+    // Writing the archived property is refused; declaring it again restores the values.
+    let e = cat.upsert(&u, "tracks", &[Record::new("t1", json!({"bpm": 127}))]).unwrap_err();
+    assert!(matches!(e, CatalogError::UnknownProperty { .. }), "{e}");
+    let page = cat.query(&u, "tracks", &Filter::parse("bpm>100").unwrap(), true, None, 10).unwrap();
+    assert_eq!(page.records.len(), 1, "archived values are queryable with archived=true");
+    cat.ensure_collection(&u, "tracks", &[PropertySpec { id: "bpm".into(), name: None, kind: Kind::Number, target: None, inverse: None, integer: false }]).unwrap();
+    assert_eq!(cat.get(&u, "tracks", "t1", false).unwrap().unwrap().props["bpm"], 126);
+    all_seqs_contiguous(&cat);
+}
+
+#[test]
+fn relations_both_ways_with_order_and_manual_links() {
+    let (_d, mut cat) = open();
+    let u = Access::user();
+    let sp = plugin("spotify", &[], &["tracks", "playlists"]);
+    cat.upsert(&sp, "tracks", &[track("a", "A", &["X"], 1000), track("b", "B", &["X"], 1000), track("c", "C", &["X"], 1000)]).unwrap();
+    cat.upsert(
+        &sp,
+        "playlists",
+        &[Record::new("p1", json!({"name": "One", "tracks": ["c", {"key": "a", "added_at": "2024-01-02T00:00:00Z"}]}))],
+    )
+    .unwrap();
+    let p1 = cat.get(&u, "playlists", "p1", false).unwrap().unwrap();
+    assert_eq!(p1.props["tracks"], json!(["c", "a"]), "order kept");
+    let a = cat.get(&u, "tracks", "a", false).unwrap().unwrap();
+    assert_eq!(a.props["playlists"], json!(["p1"]), "the other side shows the link");
+    let links = cat.links(&u, "playlists", "p1", "tracks").unwrap();
+    assert_eq!(links[1].added_at.as_deref(), Some("2024-01-02T00:00:00Z"));
+    // The user links b by hand from the track side and unlinks c; a plugin's re-import of the
+    // old list changes neither.
+    assert!(cat.link(&u, "tracks", "b", "playlists", "p1").unwrap());
+    assert!(cat.unlink(&u, "playlists", "p1", "tracks", "c").unwrap());
+    let r = cat.upsert(&sp, "playlists", &[Record::new("p1", json!({"tracks": ["c", "a"]}))]).unwrap();
+    assert_eq!(r.unchanged, 1, "the plugin's list minus the user's choices is what is there");
+    let p1 = cat.get(&u, "playlists", "p1", false).unwrap().unwrap();
+    assert_eq!(p1.props["tracks"], json!(["a", "b"]));
+    assert_eq!(cat.get(&u, "tracks", "c", false).unwrap().unwrap().props.get("playlists"), None);
+    let manual = cat.links(&u, "playlists", "p1", "tracks").unwrap();
+    assert_eq!(manual.iter().find(|l| l.key == "b").unwrap().method, "manual");
+    let e = cat.unlink(&sp, "playlists", "p1", "tracks", "b").unwrap_err();
+    assert!(e.to_string().contains("by hand"), "{e}");
+    // Writing the derived side is refused with the way to do it.
+    let e = cat.upsert(&sp, "tracks", &[Record::new("a", json!({"playlists": ["p1"]}))]).unwrap_err();
+    assert!(e.to_string().contains("playlists.tracks"), "{e}");
+    assert!(cat.history(&u, "tracks", "b").unwrap().iter().any(|c| c.op == "link"));
+    all_seqs_contiguous(&cat);
+}
+
+#[test]
+fn bad_input_refuses_the_whole_batch() {
+    let (_d, mut cat) = open();
+    let u = Access::user();
+    cat.upsert(&u, "tracks", &[track("t0", "Zero", &["X"], 1000)]).unwrap();
+    let before = cat.last_seq().unwrap();
+    let cases: Vec<(Vec<Record>, &str)> = vec![
+        (vec![track("ok", "Fine", &["X"], 1), Record::new("t9", json!({"colour": "red"}))], "tracks/t9: unknown property `colour`"),
+        (vec![track("ok", "Fine", &["X"], 1), Record::new("t9", json!({"duration_ms": 1.5}))], "tracks/t9: property `duration_ms`"),
+        (vec![track("ok", "Fine", &["X"], 1), Record::new("t9", json!({"artists": "X"}))], "tracks/t9: property `artists`"),
+        (vec![track("ok", "Fine", &["X"], 1), Record::new("t9", json!({"isrc": "nope"}))], "not an ISRC"),
+        (vec![track("ok", "Fine", &["X"], 1), Record::new("", json!({}))], "malformed record"),
+        (vec![track("ok", "Fine", &["X"], 1), track("ok", "Twice", &["X"], 1)], "twice"),
+    ];
+    for (batch, want) in cases {
+        let e = cat.upsert(&u, "tracks", &batch).unwrap_err().to_string();
+        assert!(e.contains(want), "{e:?} should contain {want:?}");
+        assert!(cat.get(&u, "tracks", "ok", false).unwrap().is_none(), "part of a refused batch was written ({want})");
+    }
+    let e = cat.upsert(&u, "playlists", &[Record::new("p", json!({"tracks": ["t0", "ghost"]}))]).unwrap_err().to_string();
+    assert!(e.contains("playlists/p") && e.contains("`tracks`") && e.contains("tracks/ghost"), "{e}");
+    assert!(cat.get(&u, "playlists", "p", false).unwrap().is_none());
+    assert_eq!(cat.last_seq().unwrap(), before, "a refused batch left change-log entries");
+    all_seqs_contiguous(&cat);
+}
+
+#[test]
+fn grants_owner_prefixes_and_quotas() {
+    let (_d, mut cat) = open();
+    let u = Access::user();
+    let djay = plugin("djay", &["files"], &["tracks"]);
+    let sp = plugin("spotify", &[], &["tracks", "playlists"]);
+    // Ungranted collection: refused, naming the grant to add.
+    let e = cat.upsert(&djay, "playlists", &[Record::new("p", json!({"name": "x"}))]).unwrap_err().to_string();
+    assert!(e.contains("`djay` may not write") && e.contains("[plugins.djay]"), "{e}");
+    let e = cat.get(&djay, "artists", "a", false).unwrap_err().to_string();
+    assert!(e.contains("may not read"), "{e}");
+    assert!(cat.get(&djay, "files", "/nope", false).unwrap().is_none(), "files read grant works");
+    let e = cat.upsert(&djay, "files", &[Record::new("/x", json!({}))]).unwrap_err().to_string();
+    assert!(e.contains("read-only"), "{e}");
+    // Own prefix only.
+    let spec = |id: &str| PropertySpec { id: id.into(), name: None, kind: Kind::Number, target: None, inverse: None, integer: true };
+    cat.ensure_collection(&djay, "tracks", &[spec("djay.play_count")]).unwrap();
+    let e = cat.ensure_collection(&djay, "tracks", &[spec("play_count")]).unwrap_err().to_string();
+    assert!(e.contains("belongs to"), "{e}");
+    cat.upsert(&djay, "tracks", &[Record::new("t", json!({"title": "T", "djay.play_count": 3}))]).unwrap();
+    let e = cat.upsert(&sp, "tracks", &[Record::new("t", json!({"djay.play_count": 4}))]).unwrap_err().to_string();
+    assert!(e.contains("tracks/t") && e.contains("`djay.play_count` belongs to `djay`"), "{e}");
+    assert_eq!(cat.get(&u, "tracks", "t", false).unwrap().unwrap().props["djay.play_count"], 3);
+    let e = cat.ensure_collection(&djay, "sessions", &[]).unwrap_err().to_string();
+    assert!(e.contains("djay.<name>"), "{e}");
+    cat.ensure_collection(&djay, "djay.sessions", &[spec("device")]).unwrap();
+    // Quota: rows.
+    let small = Access::plugin("tiny", Grants { read: vec![], write: vec!["tracks".into()] }, Quota { rows: 2, bytes: 1 << 20 });
+    cat.upsert(&small, "tracks", &[track("q1", "Q", &["X"], 1), track("q2", "Q", &["X"], 1)]).unwrap();
+    let e = cat.upsert(&small, "tracks", &[track("q3", "Q", &["X"], 1)]).unwrap_err().to_string();
+    assert!(e.contains("quota") && e.contains("`tiny`"), "{e}");
+    assert!(cat.get(&u, "tracks", "q3", false).unwrap().is_none());
+    assert_eq!(cat.usage("tiny").unwrap().0, 2);
+    // Changes since N only show readable collections.
+    let seen = cat.changes_since(&djay, 0, 10_000).unwrap();
+    assert!(seen.iter().all(|c| c.collection == "tracks" || c.collection == "files" || c.collection == "djay.sessions"), "{seen:?}");
+    all_seqs_contiguous(&cat);
+}
+
+#[test]
+fn matcher_index_follows_changes_and_reports_ambiguity() {
+    let (_d, mut cat) = open();
+    let u = Access::user();
+    cat.upsert(&u, "tracks", &[track("a", "Firestone", &["Kygo", "Conrad Sewell"], 272_000)]).unwrap();
+    let q = |title: &str, artist: &str, ms: i64| TrackQuery {
+        title: title.into(),
+        artists: vec![artist.into()],
+        duration_ms: Some(ms),
+        ..Default::default()
+    };
+    let m = cat.match_track(&u, &q("Firestone (feat. Conrad Sewell)", "Kygo", 272_400)).unwrap();
+    assert_eq!((m.verdict, m.candidates[0].key.as_str(), m.candidates[0].method.as_str()), (Verdict::Match, "a", "normalized"));
+    // A typo goes to the fuzzy rung.
+    let m = cat.match_track(&u, &q("Firestome", "Kygo, Conrad Sewell", 272_000)).unwrap();
+    assert_eq!((m.verdict, m.candidates[0].method.as_str()), (Verdict::Match, "fuzzy"), "{m:?}");
+    // A second record of the same song (index rebuilt after the upsert): ambiguous, not a guess.
+    cat.upsert(&u, "tracks", &[track("b", "Firestone", &["Kygo", "Conrad Sewell"], 272_500)]).unwrap();
+    let m = cat.match_track(&u, &q("Firestone", "Kygo & Conrad Sewell", 272_200)).unwrap();
+    assert_eq!(m.verdict, Verdict::Ambiguous, "{m:?}");
+    assert_eq!(m.candidates.len(), 2);
+    let v: Value = serde_json::to_value(&m).unwrap();
+    assert_eq!(v["verdict"], "ambiguous");
+    assert!(v["candidates"][0]["reasons"].as_array().is_some_and(|r| !r.is_empty()));
+}
