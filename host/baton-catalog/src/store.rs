@@ -720,7 +720,7 @@ impl Catalog {
         };
         let fp = baton_fp::fingerprint::from_bytes(&blob);
         let matcher = self.fp.get_or_insert_with(|| baton_fp::service::Matcher::new(&self.path));
-        let hits = matcher.best_matches(&fp, baton_fp::dedup::DEFAULT_MIN_SIMILARITY, 20, |p| p != file)?;
+        let hits = matcher.best_matches(&fp, baton_fp::dedup::DEFAULT_MIN_SIMILARITY, 20, |p| p != file, || false)?;
         let mut candidates: Vec<Candidate> = Vec::new();
         for h in hits {
             let path = h.path.to_string_lossy().into_owned();
