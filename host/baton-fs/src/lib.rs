@@ -14,6 +14,12 @@
 //! | one live owner per claim folder | `flock`: per open file description, released when the process dies | the same BSD `flock` semantics on APFS/HFS+. On SMB/NFS `flock` is local to one machine on both systems: one handoffs tree shared across machines is not a promise |
 //! | bounded inbox reads ([`read_capped`]) | `O_NOFOLLOW \| O_NONBLOCK`, `fstat` must say regular file, at most the cap read | the same |
 //!
+//! | a group of new files durable at once ([`Unwritten`], [`sync_group`]) | written unnamed (`O_TMPFILE`), fds kept; more than [`SYNCFS_OVER`] files: one `syncfs`, else `fdatasync` on each in parallel; then named | written under temp names, fds kept; `fsync` on each (to the drive), then one `F_FULLFSYNC` (the drive's cache); then renamed without replacing. Portable on Linux: `fdatasync` each, in parallel |
+//!
+//! `BATON_FS_OPLOG=<file>` records, one line each, the writes, syncs and links of the group
+//! path and of [`link`], with the inode and device they concern (see [`oplog`]): the tests
+//! check from it that no file is linked where others see it before the sync that covers it.
+//!
 //! Temp files are named `.baton-tmp.<pid>.<random>` in the folder of the file being created: a
 //! dotfile, so no inbox scan takes it for work, and short, so a long final name still fits.
 //! A crash can leave one behind; [`sweep_stale_temps`] reclaims it (it is baton's own unpublished
@@ -128,6 +134,7 @@ fn create_anonymous(dir: &Path, bytes: &[u8], sync: bool) -> rustix::io::Result<
     file.write_all(bytes).map_err(errno)?;
     if sync {
         sync_file(&file).map_err(errno)?;
+        oplog_file("sync", &file, dir);
     }
     Ok(file.into())
 }
@@ -138,6 +145,7 @@ fn create_with_temp_name(path: &Path, dir: &Path, bytes: &[u8], sync: bool) -> i
         file.write_all(bytes)?;
         if sync {
             sync_file(&file)?;
+            oplog_file("sync", &file, dir);
         }
         match rename_noreplace(&tmp, path) {
             Ok(()) => Ok(true),
@@ -218,6 +226,177 @@ fn writer_alive(rest: &[u8]) -> bool {
     }
 }
 
+/// A new file's bytes, written but not yet durable and not yet named where anyone looks: an
+/// anonymous `O_TMPFILE` inode (Linux native) or a temp file (portable). Make a group of them
+/// durable with [`sync_group`], then give each its name with [`Unwritten::publish`]. Dropped
+/// unpublished, it leaves nothing (an anonymous inode vanishes, a temp file is removed; a crash
+/// leaves the temp for [`sweep_stale_temps`]).
+pub struct Unwritten {
+    file: File,
+    temp: Option<PathBuf>,
+}
+
+impl Unwritten {
+    /// Writes `bytes` into a new unnamed file in `dir` (no sync).
+    pub fn write(dir: &Path, bytes: &[u8]) -> io::Result<Self> {
+        #[cfg(all(target_os = "linux", not(feature = "portable")))]
+        match create_anonymous(dir, bytes, false) {
+            Ok(fd) => {
+                let file = File::from(fd);
+                oplog_file("write", &file, dir);
+                return Ok(Unwritten { file, temp: None });
+            }
+            Err(e) if unsupported(e) || e == Errno::ISDIR => {}
+            Err(e) => return Err(e.into()),
+        }
+        let (tmp, file) = open_temp(dir)?;
+        let mut unwritten = Unwritten { file, temp: Some(tmp) };
+        unwritten.file.write_all(bytes)?;
+        oplog_file("write", &unwritten.file, dir);
+        Ok(unwritten)
+    }
+
+    /// The open file, for syncing.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Names the file `path`, never replacing: `Ok(false)` if `path` exists (nothing is
+    /// named). Call only after [`sync_group`] (or [`sync_file`]) covered it.
+    pub fn publish(mut self, path: &Path) -> io::Result<bool> {
+        let done = match self.temp.take() {
+            None => {
+                let proc_path = format!("/proc/self/fd/{}", rustix::fd::AsRawFd::as_raw_fd(&self.file));
+                match linkat(CWD, proc_path.as_str(), CWD, path, AtFlags::SYMLINK_FOLLOW) {
+                    Ok(()) => Ok(true),
+                    Err(Errno::EXIST) => Ok(false),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Some(tmp) => {
+                let r = match rename_noreplace(&tmp, path) {
+                    Ok(()) => Ok(true),
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+                    Err(e) => Err(e),
+                };
+                if !matches!(r, Ok(true)) {
+                    let _ = unlinkat(CWD, &tmp, AtFlags::empty());
+                }
+                r
+            }
+        };
+        if matches!(done, Ok(true)) {
+            oplog_file("link", &self.file, path);
+        }
+        done
+    }
+}
+
+impl Drop for Unwritten {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.temp.take() {
+            let _ = unlinkat(CWD, &tmp, AtFlags::empty());
+        }
+    }
+}
+
+/// A group larger than this is made durable with one `syncfs` (Linux native) rather than one
+/// `fdatasync` per file: past a handful of files the one call is cheaper.
+pub const SYNCFS_OVER: usize = 4;
+
+/// Makes every file of a group durable, as cheaply as the system allows (see the table above).
+/// The files may be on several file systems: `syncfs` runs once per device.
+pub fn sync_group(files: &[&File]) -> io::Result<()> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    #[cfg(all(target_os = "linux", not(feature = "portable")))]
+    if files.len() > SYNCFS_OVER {
+        let mut devices: Vec<(u64, &File)> = Vec::new();
+        for f in files {
+            let dev = fstat(f)?.st_dev as u64;
+            if !devices.iter().any(|(d, _)| *d == dev) {
+                devices.push((dev, f));
+            }
+        }
+        for (dev, f) in devices {
+            rustix::fs::syncfs(f)?;
+            oplog(&format!("syncfs dev={dev}"));
+        }
+        return Ok(());
+    }
+    #[cfg(target_vendor = "apple")]
+    {
+        // fsync each (to the drive), then one F_FULLFSYNC empties the drive's cache.
+        for f in files {
+            rustix::fs::fsync(f)?;
+        }
+        if rustix::fs::fcntl_fullfsync(files[0]).is_err() {
+            tracing::debug!("F_FULLFSYNC refused; fsync only");
+        }
+        for f in files {
+            oplog_file("sync", f, Path::new(""));
+        }
+        return Ok(());
+    }
+    #[allow(unreachable_code)]
+    if files.len() == 1 {
+        sync_file(files[0])?;
+        oplog_file("sync", files[0], Path::new(""));
+        return Ok(());
+    }
+    // In parallel: the file system commits the concurrent syncs together.
+    std::thread::scope(|s| {
+        let handles: Vec<_> = files.iter().map(|f| s.spawn(move || sync_file(f))).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(io::Error::other("sync thread panicked")))).collect::<io::Result<Vec<()>>>()
+    })?;
+    for f in files {
+        oplog_file("sync", f, Path::new(""));
+    }
+    Ok(())
+}
+
+/// Hard-links `from` to `to` (never replacing), recorded in the op log.
+pub fn link(from: &Path, to: &Path) -> io::Result<()> {
+    std::fs::hard_link(from, to)?;
+    if oplog_on() {
+        if let Ok(st) = lstat(to) {
+            oplog(&format!("link dev={} ino={} {}", st.st_dev, st.st_ino, to.display()));
+        }
+    }
+    Ok(())
+}
+
+fn oplog_target() -> &'static Option<std::sync::Mutex<File>> {
+    static LOG: std::sync::OnceLock<Option<std::sync::Mutex<File>>> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let path = std::env::var_os("BATON_FS_OPLOG")?;
+        std::fs::OpenOptions::new().create(true).append(true).open(path).ok().map(std::sync::Mutex::new)
+    })
+}
+
+fn oplog_on() -> bool {
+    oplog_target().is_some()
+}
+
+/// Appends one line to the op log (`BATON_FS_OPLOG`), if one is set: `write`, `sync`, `link`
+/// lines name the inode (`dev=… ino=…`) and, for links, the new name; `syncfs dev=…` covers
+/// every file of that device written before it. Unset, it costs one load.
+pub fn oplog(line: &str) {
+    if let Some(log) = oplog_target() {
+        let mut f = log.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = writeln!(f, "{line}");
+    }
+}
+
+fn oplog_file(op: &str, file: &File, path: &Path) {
+    if oplog_on() {
+        if let Ok(st) = fstat(file) {
+            oplog(&format!("{op} dev={} ino={} {}", st.st_dev, st.st_ino, path.display()));
+        }
+    }
+}
+
 /// Makes a file's contents durable: `fdatasync` on Linux, `fcntl(F_FULLFSYNC)` on macOS
 /// (`fsync` there only reaches the drive's cache), falling back to `fsync` on a file system
 /// that refuses it.
@@ -264,6 +443,13 @@ pub enum ReadError {
 /// a regular file, so a swap between a caller's check and this read changes nothing. At most
 /// `max + 1` bytes are read, so a file that grows is refused rather than read without end.
 pub fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+    read_capped_with_stat(path, max).map(|(bytes, _)| bytes)
+}
+
+/// [`read_capped`], with what `fstat` said of the file read (taken after reading, on the same
+/// descriptor): a caller that keeps the bytes can tell later whether the file is still the one
+/// it read (inode, size, mtime).
+pub fn read_capped_with_stat(path: &Path, max: u64) -> Result<(Vec<u8>, rustix::fs::Stat), ReadError> {
     let p = || path.display().to_string();
     let io = |e: io::Error| ReadError::Io { path: p(), source: e };
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
@@ -290,11 +476,13 @@ pub fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
         return Err(ReadError::TooLarge { path: p(), size, max });
     }
     let mut bytes = Vec::with_capacity(size as usize);
-    File::from(fd).take(max + 1).read_to_end(&mut bytes).map_err(io)?;
+    let mut file = File::from(fd);
+    (&mut file).take(max + 1).read_to_end(&mut bytes).map_err(io)?;
     if bytes.len() as u64 > max {
         return Err(ReadError::TooLarge { path: p(), size: bytes.len() as u64, max });
     }
-    Ok(bytes)
+    let after = fstat(&file).map_err(|e| io(e.into()))?;
+    Ok((bytes, after))
 }
 
 /// `name` with `.N` inserted before its extension: `a.json` → `a.2.json`.

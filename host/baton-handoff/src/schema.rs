@@ -36,6 +36,11 @@ fn validator() -> &'static jsonschema::Validator {
 pub fn parse(bytes: &[u8]) -> Result<(Body, Value), Invalid> {
     let value: Value =
         serde_json::from_slice(bytes).map_err(|e| Invalid::new(format!("not valid JSON: {e}")))?;
+    parse_value(value)
+}
+
+/// [`parse`] for JSON already parsed (the inbox's readiness check parses each file once).
+pub fn parse_value(value: Value) -> Result<(Body, Value), Invalid> {
     validate(&value)?;
     let kind = value.get("kind").and_then(Value::as_str);
     let body = match kind {

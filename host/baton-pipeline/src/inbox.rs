@@ -1,7 +1,7 @@
 //! Step 1 of the pipeline: which files in baton's inbox are ready to claim. A file that
 //! parses is ready at once; one refused on sight (symlink, too large, bad name, conflict copy)
 //! too; one that never parses is ready once its size and mtime stopped changing (settle).
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -30,13 +30,18 @@ impl Pipeline {
             }
             seen.insert(name.clone());
             let ready = match names::classify(name.as_bytes()) {
-                names::Entry::SyncConflict(_) => true,
+                names::Entry::SyncConflict(_) => Ready::Yes,
                 _ => self.is_ready(&entry.path(), &name),
             };
-            if ready {
+            if !matches!(ready, Ready::No) {
                 self.unsettled.remove(&name);
                 match self.claims.claim(&entry.path()) {
-                    Ok(Some(_)) => claimed += 1,
+                    Ok(Some(claim)) => {
+                        claimed += 1;
+                        if let Ready::Parsed(pre) = ready {
+                            self.preread.keep(claim.key(), pre);
+                        }
+                    }
                     Ok(None) => {} // another process won it
                     Err(e) => warn!(file = %entry.path().display(), "claim failed: {e}"),
                 }
@@ -46,28 +51,109 @@ impl Pipeline {
         Ok(claimed)
     }
 
-    fn is_ready(&mut self, path: &Path, name: &OsString) -> bool {
-        let Ok(meta) = std::fs::symlink_metadata(path) else { return false };
+    fn is_ready(&mut self, path: &Path, name: &OsString) -> Ready {
+        let Ok(meta) = std::fs::symlink_metadata(path) else { return Ready::No };
         if !meta.is_file() || meta.len() > self.cfg.max_file_bytes || name.to_str().is_none() {
-            return true; // refused on sight
+            return Ready::Yes; // refused on sight
         }
         // O_NOFOLLOW | O_NONBLOCK and fstat: a file swapped for a FIFO or a symlink since the
         // stat above can neither block nor flood this loop (the claim then refuses it).
-        let parses = match crate::fsops::read_capped(path, self.cfg.max_file_bytes) {
-            Ok(b) => serde_json::from_slice::<serde::de::IgnoredAny>(&b).is_ok(),
-            Err(crate::fsops::ReadError::Io { .. }) => false,
-            Err(_) => return true, // refused on sight
-        };
-        if parses {
-            return true;
+        match crate::fsops::read_capped_with_stat(path, self.cfg.max_file_bytes) {
+            Ok((b, st)) => {
+                if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&b) {
+                    return Ready::Parsed(Preread::new(value, &st));
+                }
+            }
+            Err(crate::fsops::ReadError::Io { .. }) => {}
+            Err(_) => return Ready::Yes, // refused on sight
         }
         let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
         let now = Instant::now();
         let entry = self.unsettled.entry(name.clone()).or_insert((meta.len(), mtime, now));
         if (entry.0, entry.1) != (meta.len(), mtime) {
             *entry = (meta.len(), mtime, now);
-            return false;
+            return Ready::No;
         }
-        entry.2.elapsed() >= Duration::from_millis(self.cfg.settle_ms)
+        if entry.2.elapsed() >= Duration::from_millis(self.cfg.settle_ms) { Ready::Yes } else { Ready::No }
+    }
+}
+
+/// What the readiness check found.
+enum Ready {
+    No,
+    /// Ready, and to be read by the claim (refused on sight, settled, a conflict copy).
+    Yes,
+    /// Ready: read and parsed; what it read travels with the claim.
+    Parsed(Preread),
+}
+
+/// A file the readiness check read and parsed, handed to the claim so that each handoff is
+/// read and parsed once. It is used only if the claimed file is still the one read: same
+/// inode, size and mtime (a rewrite in between makes the claim read it again).
+pub(crate) struct Preread {
+    pub(crate) value: serde_json::Value,
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+}
+
+impl Preread {
+    fn new(value: serde_json::Value, st: &rustix::fs::Stat) -> Self {
+        Preread {
+            value,
+            dev: st.st_dev as u64,
+            ino: st.st_ino as u64,
+            size: st.st_size as u64,
+            mtime: (st.st_mtime as i64, st.st_mtime_nsec as i64),
+        }
+    }
+
+    /// Whether `meta` (of the claimed file) is the file this was read from.
+    pub(crate) fn is_still(&self, meta: &std::fs::Metadata) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        (meta.dev(), meta.ino(), meta.len(), (meta.mtime(), meta.mtime_nsec())) == (self.dev, self.ino, self.size, self.mtime)
+    }
+}
+
+/// The prereads waiting for their claims to be prepared: bounded (a claim whose preread did
+/// not fit is read again, which is only slower).
+#[derive(Default)]
+pub(crate) struct Prereads {
+    by_claim: HashMap<String, Preread>,
+    bytes: u64,
+}
+
+impl Prereads {
+    /// At most this many file bytes are kept (the parsed form takes a few times more).
+    const MAX_BYTES: u64 = 32 << 20;
+    const MAX_ENTRIES: usize = 4096;
+
+    fn keep(&mut self, claim: String, pre: Preread) {
+        if self.bytes + pre.size <= Self::MAX_BYTES && self.by_claim.len() < Self::MAX_ENTRIES {
+            self.bytes += pre.size;
+            if let Some(old) = self.by_claim.insert(claim, pre) {
+                self.bytes -= old.size;
+            }
+        }
+    }
+
+    /// Takes the preread of a claim, if one was kept.
+    pub(crate) fn take(&mut self, claim: &str) -> Option<Preread> {
+        let pre = self.by_claim.remove(claim)?;
+        self.bytes -= pre.size;
+        Some(pre)
+    }
+
+    /// Drops those of claims no longer here.
+    pub(crate) fn retain(&mut self, keys: &HashSet<String>) {
+        let bytes = &mut self.bytes;
+        self.by_claim.retain(|k, p| {
+            let keep = keys.contains(k);
+            if !keep {
+                *bytes -= p.size;
+            }
+            keep
+        });
     }
 }

@@ -10,11 +10,17 @@ use baton_ledger::{Observed, TaskRow, TaskState};
 
 use crate::claims::Claim;
 use crate::config::Config;
+use crate::inbox::Preread;
 use crate::pipeline::Prepared;
 
 /// Step 2 for one claim: read it (never following a symlink), parse, validate, and check the
 /// ledger for its id.
-pub(crate) fn prepare(cfg: &Config, claim: &Claim, b: &baton_ledger::Batch<'_>) -> Result<Prepared, baton_ledger::LedgerError> {
+pub(crate) fn prepare(
+    cfg: &Config,
+    claim: &Claim,
+    preread: Option<Preread>,
+    b: &baton_ledger::Batch<'_>,
+) -> Result<Prepared, baton_ledger::LedgerError> {
     let original = claim.original.to_string_lossy().into_owned();
     let file_agent = claim.original.to_str().and_then(names::agent_of_file_name).map(str::to_string);
     let refuse = |code, message: String| Prepared::Refuse { code, message, reply: file_agent.clone(), task: None };
@@ -45,29 +51,23 @@ pub(crate) fn prepare(cfg: &Config, claim: &Claim, b: &baton_ledger::Batch<'_>) 
             format!("{} bytes is over the {} byte cap (max_file_bytes in baton.toml); the file was not read", meta.len(), cfg.max_file_bytes),
         ));
     }
-    // The checks above looked at the path; this read holds the file itself (no symlink
-    // followed, no FIFO waited on, at most the cap read), so a swap in between changes nothing.
-    let bytes = match crate::fsops::read_capped(&claim.path, cfg.max_file_bytes) {
-        Ok(b) => b,
-        Err(crate::fsops::ReadError::NotAFile { what, .. }) => {
-            return Ok(refuse(ErrorCode::NotAFile, format!("the inbox entry is {what}, not a regular file; copy the file in")));
+    // Read and parsed once: by the readiness check, if the claimed file is still the one it
+    // read (inode, size, mtime), else here.
+    let parsed = match preread.filter(|p| p.is_still(&meta)) {
+        Some(pre) => {
+            let from = pre.value.get("from").and_then(Value::as_str).map(str::to_string);
+            schema::parse_value(pre.value).map_err(|invalid| (invalid, from))
         }
-        Err(crate::fsops::ReadError::TooLarge { size, max, .. }) => {
-            return Ok(refuse(
-                ErrorCode::TooLarge,
-                format!("{size} bytes is over the {max} byte cap (max_file_bytes in baton.toml); the file was not read"),
-            ));
-        }
-        Err(e) => return Ok(refuse(ErrorCode::Internal, format!("cannot read the claimed file: {e}"))),
+        None => match read_and_parse(cfg, claim, &refuse) {
+            Ok(p) => p,
+            Err(refused) => return Ok(refused),
+        },
     };
-    let (body, value) = match schema::parse(&bytes) {
+    let (body, value) = match parsed {
         Ok(p) => p,
-        Err(invalid) => {
+        Err((invalid, from)) => {
             // The body may still name a valid sender even if something else is wrong.
-            let from = serde_json::from_slice::<Value>(&bytes)
-                .ok()
-                .and_then(|v| v.get("from").and_then(Value::as_str).map(str::to_string))
-                .filter(|f| names::is_valid_name(f));
+            let from = from.filter(|f| names::is_valid_name(f));
             return Ok(Prepared::Refuse { code: invalid.code, message: invalid.message, reply: from.or(file_agent), task: None });
         }
     };
@@ -136,7 +136,8 @@ pub(crate) fn prepare(cfg: &Config, claim: &Claim, b: &baton_ledger::Batch<'_>) 
     })?;
     b.event(&task.id, &now, "claimed", &json!({"file": original, "claim": claim.key()}))?;
     if let Some(to) = task.to.clone() {
-        if to != cfg.agent {
+        // `to: "BATON"` is baton on a Mac (one folder): never routed into its own inbox.
+        if !names::same_name(&to, &cfg.agent) {
             return Ok(Prepared::Route(task));
         }
         return Ok(Prepared::Refuse {
@@ -147,6 +148,30 @@ pub(crate) fn prepare(cfg: &Config, claim: &Claim, b: &baton_ledger::Batch<'_>) 
         });
     }
     Ok(Prepared::Run { task, attempt: 1, history: Vec::new() })
+}
+
+type Parsed = Result<(Body, Value), (schema::Invalid, Option<String>)>;
+
+/// Reads the claimed file (no symlink followed, no FIFO waited on, at most the cap read: the
+/// checks before looked at the path, this read holds the file itself) and parses it.
+fn read_and_parse(cfg: &Config, claim: &Claim, refuse: &dyn Fn(ErrorCode, String) -> Prepared) -> Result<Parsed, Prepared> {
+    let bytes = match crate::fsops::read_capped(&claim.path, cfg.max_file_bytes) {
+        Ok(b) => b,
+        Err(crate::fsops::ReadError::NotAFile { what, .. }) => {
+            return Err(refuse(ErrorCode::NotAFile, format!("the inbox entry is {what}, not a regular file; copy the file in")));
+        }
+        Err(crate::fsops::ReadError::TooLarge { size, max, .. }) => {
+            return Err(refuse(
+                ErrorCode::TooLarge,
+                format!("{size} bytes is over the {max} byte cap (max_file_bytes in baton.toml); the file was not read"),
+            ));
+        }
+        Err(e) => return Err(refuse(ErrorCode::Internal, format!("cannot read the claimed file: {e}"))),
+    };
+    Ok(schema::parse(&bytes).map_err(|invalid| {
+        let from = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| v.get("from").and_then(Value::as_str).map(str::to_string));
+        (invalid, from)
+    }))
 }
 
 pub(crate) fn observed(agent: &str, file: &str, body: &Body) -> Observed {

@@ -13,6 +13,7 @@ pub mod claims;
 pub mod config;
 mod execution;
 pub mod failpoint;
+mod folding;
 pub mod fsops;
 mod health;
 mod inbox;

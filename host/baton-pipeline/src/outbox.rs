@@ -4,8 +4,11 @@
 //!
 //! Every delivery goes through `handoffs/<baton>/.outbox/`:
 //!
-//! 1. **stage**: the file is created durably in the outbox under its final name (derived
-//!    from the claim, so a re-run stages the same name; an existing staged file is kept);
+//! 1. **stage**: the file is written unnamed (an `O_TMPFILE` inode, or a temp file), made
+//!    durable together with the rest of its group (one `syncfs`, or parallel `fdatasync`:
+//!    [`fsops::sync_group`]), and only then named in the outbox under its final name (derived
+//!    from the claim, so a re-run stages the same name; an existing staged file is kept: it
+//!    was named after its sync, so its bytes are whole);
 //! 2. **link**: the staged inode is hard-linked into the recipient's inbox (never replacing);
 //! 3. **mark**: the staged name is renamed to `<name>.sent`;
 //! 4. after the ledger commit and the filing of the original, the outbox entry is dropped.
@@ -34,6 +37,34 @@ pub struct Outbox {
     dir: PathBuf,
 }
 
+/// What [`Outbox::stage`] found or did.
+pub enum Staged {
+    /// Delivered (now or by an earlier run), under this name in the inbox.
+    Done(OsString),
+    /// Written, not yet durable nor visible: sync it with its group, then [`Outbox::publish`].
+    Pending(Pending),
+}
+
+/// One delivery of a group, between its write and its publication.
+pub struct Pending {
+    data: fsops::Unwritten,
+    staged: String,
+    inbox: PathBuf,
+    wanted: OsString,
+    bytes: Vec<u8>,
+}
+
+impl Pending {
+    /// The written file, for the group's sync.
+    pub fn file(&self) -> &std::fs::File {
+        self.data.file()
+    }
+    /// Its outbox name.
+    pub fn staged(&self) -> &str {
+        &self.staged
+    }
+}
+
 impl Outbox {
     pub fn open(dir: PathBuf) -> io::Result<Self> {
         fs::create_dir_all(&dir)?;
@@ -47,25 +78,63 @@ impl Outbox {
     /// Delivers `bytes` into `inbox` once, as `wanted` or, when another file holds that name,
     /// `wanted.2`, `wanted.3`…; `staged` is its outbox name, unique to the claim. Returns the
     /// name it has in the inbox (or had, when an earlier run delivered it and the agent took
-    /// it since). The caller syncs `inbox` and [`Self::dir`].
+    /// it since). The caller syncs `inbox` and [`Self::dir`]. One delivery on its own: its
+    /// own sync; a group shares one with [`Self::stage`] and [`Self::publish`].
     pub fn deliver(&self, inbox: &Path, staged: &str, wanted: &OsStr, bytes: &[u8]) -> io::Result<OsString> {
+        match self.stage(inbox, staged, wanted, bytes)? {
+            Staged::Done(name) => Ok(name),
+            Staged::Pending(p) => {
+                fsops::sync_file(p.data.file())?;
+                fsops::oplog(&format!("sync-one {}", p.staged));
+                self.publish(p)
+            }
+        }
+    }
+
+    /// Step 1 for one delivery of a group: what an earlier run already did is finished now
+    /// (a staged file exists only once its data was durable); otherwise the bytes are written
+    /// unnamed and wait for the group's sync ([`fsops::sync_group`]) and [`Self::publish`].
+    pub fn stage(&self, inbox: &Path, staged: &str, wanted: &OsStr, bytes: &[u8]) -> io::Result<Staged> {
         let sent = self.sent_path(staged);
         if let Ok(meta) = fs::symlink_metadata(&sent) {
-            return Ok(find_inode(inbox, &meta).unwrap_or_else(|| wanted.to_owned()));
+            return Ok(Staged::Done(find_inode(inbox, &meta).unwrap_or_else(|| wanted.to_owned())));
         }
         let staged_path = self.dir.join(staged);
-        fsops::create_new(&staged_path, bytes, true)?;
+        if fs::symlink_metadata(&staged_path).is_ok() {
+            return self.link_and_mark(inbox, &staged_path, wanted, bytes).map(Staged::Done);
+        }
+        let data = fsops::Unwritten::write(&self.dir, bytes)?;
+        Ok(Staged::Pending(Pending {
+            data,
+            staged: staged.to_string(),
+            inbox: inbox.to_path_buf(),
+            wanted: wanted.to_owned(),
+            bytes: bytes.to_vec(),
+        }))
+    }
+
+    /// Steps 1–3 for a staged delivery whose data is durable: named in the outbox, linked into
+    /// the recipient's inbox, marked sent. Returns the name it has in the inbox.
+    pub fn publish(&self, p: Pending) -> io::Result<OsString> {
+        let staged_path = self.dir.join(&p.staged);
+        // `false`: an earlier run staged it meanwhile (durable as well): that one is used.
+        p.data.publish(&staged_path)?;
         failpoint::hit("after_stage");
-        let meta = fs::symlink_metadata(&staged_path)?;
+        self.link_and_mark(&p.inbox, &staged_path, &p.wanted, &p.bytes)
+    }
+
+    fn link_and_mark(&self, inbox: &Path, staged_path: &Path, wanted: &OsStr, bytes: &[u8]) -> io::Result<OsString> {
+        let sent = self.sent_path(&staged_path.file_name().unwrap_or_default().to_string_lossy());
+        let meta = fs::symlink_metadata(staged_path)?;
         if meta.nlink() >= 2 {
             // Linked by an earlier run; the agent may have moved it since.
             let name = find_inode(inbox, &meta).unwrap_or_else(|| wanted.to_owned());
-            fs::rename(&staged_path, &sent)?;
+            fs::rename(staged_path, &sent)?;
             return Ok(name);
         }
         let name = numbered_slot(wanted, |name| {
             let to = inbox.join(&name);
-            match fs::hard_link(&staged_path, &to) {
+            match fsops::link(staged_path, &to) {
                 Ok(()) => Ok(Some(name)),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
                 Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
@@ -77,7 +146,7 @@ impl Outbox {
             }
         })?;
         failpoint::hit("after_link");
-        fs::rename(&staged_path, &sent)?;
+        fs::rename(staged_path, &sent)?;
         Ok(name)
     }
 

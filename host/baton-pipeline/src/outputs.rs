@@ -7,7 +7,7 @@
 //! stays and it is tried again after a pause).
 use std::collections::HashSet;
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -18,7 +18,7 @@ use baton_ledger::TaskState;
 
 use crate::claims::Claim;
 use crate::config::Paths;
-use crate::outbox::{numbered_slot, Outbox};
+use crate::outbox::{Outbox, Pending, Staged};
 use crate::pipeline::{is_passing, Item, Prepared, IO_BACKOFF};
 use crate::returns::{self, Answer};
 use crate::{fsops, Pipeline, PipelineError};
@@ -58,6 +58,30 @@ impl Pipeline {
     /// filed `internal` (or deferred, for disk-full and I/O errors).
     pub(crate) fn write_isolated(&self, item: &mut Item, dirs: &mut HashSet<PathBuf>) {
         let Err(first) = self.write_outputs(item, dirs, None) else { return };
+        self.fail_item(item, first, dirs);
+    }
+
+    /// Step 4, second half, for one item: names and links what it staged, now that the
+    /// group's sync made it durable. An error is handled as one while writing: the item is
+    /// answered `internal` (or deferred), the rest of the group goes on.
+    pub(crate) fn publish_isolated(&self, item: &mut Item, dirs: &mut HashSet<PathBuf>) {
+        for p in std::mem::take(&mut item.pending) {
+            let step = if item.return_name.as_deref() == Some(p.staged()) { Step::Return } else { Step::FollowUps };
+            if let Err(e) = self.post.outbox.publish(p) {
+                let error = PipelineError::io(self.post.outbox.dir(), e);
+                self.fail_item(item, Failed { step, error }, dirs);
+                return;
+            }
+        }
+    }
+
+    fn fail_item(&self, item: &mut Item, first: Failed, dirs: &mut HashSet<PathBuf>) {
+        // What was staged and not yet published was never visible: dropped (a retry stages
+        // it again).
+        item.pending.clear();
+        if first.step == Step::Return {
+            item.return_name = None;
+        }
         if is_passing(&first.error) {
             warn!(claim = %item.claim.key(), "{} failed, will try again: {}", first.step.what(), first.error);
             item.deferred = Some(IO_BACKOFF);
@@ -126,11 +150,9 @@ impl Pipeline {
         // that says "completed" is only written once they exist.
         if let (Some(parent), None) = (task.as_ref(), fallback) {
             let follow_ups = std::mem::take(&mut item.follow_ups);
-            let written = self
-                .post
-                .follow_ups(&claim, &parent.id, parent.correlation_id.as_deref(), &follow_ups, &mut item.delivered)
+            self.post
+                .follow_ups_into(&claim, &parent.id, parent.correlation_id.as_deref(), &follow_ups, &mut item.delivered, dirs, Some(&mut item.pending))
                 .map_err(fail(Step::FollowUps))?;
-            dirs.extend(written.iter().filter_map(|p| p.parent().map(Path::to_path_buf)));
         }
 
         // The RETURN.
@@ -145,7 +167,10 @@ impl Pipeline {
             );
             let name = returns::return_file_name(&claim, &title, me);
             let bytes = serde_json::to_vec_pretty(&body).unwrap_or_default();
-            self.post.deliver(reply, &name, &name, &bytes, &mut item.delivered, dirs).map_err(fail(Step::Return))?;
+            // Grouped: written now, made durable with the group's other RETURNs, then linked
+            // (see `Pipeline::publish_isolated`); in a fallback, on its own at once.
+            let group = if fallback.is_none() { Some(&mut item.pending) } else { None };
+            self.post.deliver(reply, &name, &name, &bytes, &mut item.delivered, dirs, group).map_err(fail(Step::Return))?;
             item.return_name = Some(name);
         }
 
@@ -176,7 +201,9 @@ impl Pipeline {
         let bytes = std::fs::read(&item.claim.path).map_err(|e| PipelineError::io(&item.claim.path, e))?;
         let staged = format!("{}.route.json", item.claim.id);
         let wanted = item.claim.original.clone();
-        self.post.deliver(to, &staged, &wanted, &bytes, &mut item.delivered, dirs)
+        // On its own (its name goes into the RETURN), with its own sync.
+        let name = self.post.deliver(to, &staged, &wanted, &bytes, &mut item.delivered, dirs, None)?;
+        Ok(name.unwrap_or(wanted))
     }
 
 }
@@ -191,6 +218,19 @@ pub(crate) struct Post {
 }
 
 impl Post {
+    /// `agent`'s inbox. An agent whose folder exists under another form of its name (`Claude`
+    /// for a `reply_to` of `claude`, or NFD for NFC) is that folder, as it is on a Mac: one
+    /// agent never gets two folders.
+    pub(crate) fn inbox_of(&self, agent: &str) -> PathBuf {
+        let exact = self.paths.agent(agent);
+        if std::fs::symlink_metadata(&exact).is_err()
+            && let Ok(Some(variant)) = names::existing_variant(&self.paths.handoffs, agent)
+        {
+            return self.paths.inbox(&variant);
+        }
+        self.paths.inbox(agent)
+    }
+
     /// One delivery through the outbox into `agent`'s inbox (see [`crate::outbox`]).
     pub(crate) fn deliver(
         &self,
@@ -200,10 +240,21 @@ impl Post {
         bytes: &[u8],
         delivered: &mut Vec<String>,
         dirs: &mut HashSet<PathBuf>,
-    ) -> Result<OsString, PipelineError> {
-        let inbox = self.paths.inbox(agent);
+        group: Option<&mut Vec<Pending>>,
+    ) -> Result<Option<OsString>, PipelineError> {
+        let inbox = self.inbox_of(agent);
         std::fs::create_dir_all(&inbox).map_err(|e| PipelineError::io(&inbox, e))?;
-        let name = self.outbox.deliver(&inbox, staged, wanted.as_ref(), bytes).map_err(|e| PipelineError::io(&inbox, e))?;
+        let io = |e| PipelineError::io(&inbox, e);
+        let name = match group {
+            None => Some(self.outbox.deliver(&inbox, staged, wanted.as_ref(), bytes).map_err(io)?),
+            Some(group) => match self.outbox.stage(&inbox, staged, wanted.as_ref(), bytes).map_err(io)? {
+                Staged::Done(name) => Some(name),
+                Staged::Pending(p) => {
+                    group.push(p);
+                    None
+                }
+            },
+        };
         delivered.push(staged.to_string());
         dirs.insert(inbox);
         Ok(name)
@@ -220,13 +271,30 @@ impl Post {
         follow_ups: &[baton_runtime::FollowUp],
         delivered: &mut Vec<String>,
     ) -> Result<Vec<PathBuf>, PipelineError> {
-        let mut written = Vec::with_capacity(follow_ups.len());
         let mut dirs = HashSet::new();
+        self.follow_ups_into(claim, parent_id, parent_correlation, follow_ups, delivered, &mut dirs, None)
+    }
+
+    /// [`Self::follow_ups`], staged into `group` when one is given (their paths are then
+    /// known only once published: only the folders go into `dirs`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn follow_ups_into(
+        &self,
+        claim: &Claim,
+        parent_id: &str,
+        parent_correlation: Option<&str>,
+        follow_ups: &[baton_runtime::FollowUp],
+        delivered: &mut Vec<String>,
+        dirs: &mut HashSet<PathBuf>,
+        mut group: Option<&mut Vec<Pending>>,
+    ) -> Result<Vec<PathBuf>, PipelineError> {
+        let mut written = Vec::with_capacity(follow_ups.len());
         for f in follow_ups {
             let (file, body) = returns::follow_up(claim, &self.agent, parent_id, parent_correlation, f);
             let bytes = serde_json::to_vec_pretty(&body).unwrap_or_default();
-            let name = self.deliver(&f.to, &file, &file, &bytes, delivered, &mut dirs)?;
-            written.push(self.paths.inbox(&f.to).join(name));
+            if let Some(name) = self.deliver(&f.to, &file, &file, &bytes, delivered, dirs, group.as_deref_mut())? {
+                written.push(self.inbox_of(&f.to).join(name));
+            }
         }
         Ok(written)
     }
@@ -239,21 +307,21 @@ impl Pipeline {
     fn failed_dest(&self, claim: &Claim, record: Option<&Value>) -> Result<(PathBuf, OsString), PipelineError> {
         let dir = self.paths.failed(&self.cfg.agent);
         let name = fit(&claim.original, RECORD_ROOM);
-        let found = numbered_slot(&name, |name| {
-            let err_path = dir.join(fsops::error_record_name(&name));
+        let (found, ()) = self.folded.place(&dir, &name, |name| {
+            let err_path = dir.join(fsops::error_record_name(name));
             let ours = std::fs::read(&err_path)
                 .ok()
                 .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
                 .is_some_and(|v| v["claim"] == json!(claim.key()));
             if ours {
-                return Ok(Some(name));
+                return Ok(Some(()));
             }
-            if dir.join(&name).exists() || err_path.exists() {
+            if dir.join(name).exists() || err_path.exists() {
                 return Ok(None);
             }
-            let Some(record) = record else { return Ok(Some(name)) };
+            let Some(record) = record else { return Ok(Some(())) };
             let bytes = serde_json::to_vec_pretty(record).unwrap_or_default();
-            Ok(fsops::create_new(&err_path, &bytes, true)?.then_some(name))
+            Ok(fsops::create_new(&err_path, &bytes, true)?.then_some(()))
         })
         .map_err(|e| PipelineError::io(&dir, e))?;
         Ok((dir, found))

@@ -80,7 +80,41 @@ pub struct Pipeline {
     pub(crate) unparsed: HashMap<(String, OsString), (u64, Option<SystemTime>)>,
     /// Consecutive sandbox failures and pauses, per plugin.
     pub(crate) health: HashMap<String, Health>,
+    /// The fold keys of the folders originals are filed in (names that are one on a Mac).
+    pub(crate) folded: crate::folding::FoldedDirs,
+    /// How long a group of finished tasks waits for more (adapts to the sync's cost).
+    pacing: Pacing,
+    /// What the readiness check read, waiting for the claim to be prepared.
+    pub(crate) preread: crate::inbox::Prereads,
     pub summary: Summary,
+}
+
+/// Right-sized groups: a group of finished tasks waits for more to finish about as long as
+/// its sync will take (a moving average of the last syncs), as group commit does. Under load
+/// the tasks that finish while one group syncs form the next, so groups grow with the
+/// arrival rate and the syncs per handoff fall; a task finishing alone (nothing else running)
+/// never waits, so latency at low rates is the sync's alone.
+pub(crate) struct Pacing {
+    sync_us: f64,
+}
+
+impl Pacing {
+    const MIN: Duration = Duration::from_micros(200);
+    const MAX: Duration = Duration::from_millis(5);
+
+    fn synced(&mut self, _files: usize, took: Duration) {
+        self.sync_us = 0.75 * self.sync_us + 0.25 * took.as_secs_f64() * 1e6;
+    }
+
+    fn window(&self) -> Duration {
+        Duration::from_secs_f64(self.sync_us / 1e6).clamp(Self::MIN, Self::MAX)
+    }
+}
+
+impl Default for Pacing {
+    fn default() -> Self {
+        Pacing { sync_us: GROUP_WINDOW.as_secs_f64() * 1e6 }
+    }
 }
 
 /// One claim, once parsed and checked against the ledger.
@@ -130,6 +164,8 @@ pub(crate) struct Item {
     pub(crate) return_name: Option<String>,
     /// Outbox names delivered for this item, dropped from the outbox once it is filed.
     pub(crate) delivered: Vec<String>,
+    /// Written, waiting for the group's sync before they are named and linked.
+    pub(crate) pending: Vec<crate::outbox::Pending>,
     /// Taken over from a dead process and run alone under the poison-pill guard.
     pub(crate) solo: bool,
 }
@@ -152,6 +188,7 @@ impl Item {
             dest: None,
             return_name: None,
             delivered: vec![],
+            pending: vec![],
             solo: false,
         }
     }
@@ -163,8 +200,7 @@ impl Item {
 }
 
 /// How long a group of finished tasks waits for more to finish before its RETURNs are
-/// synced and recorded together: bounds the syncs and commits per batch, costs that much
-/// latency at most.
+/// synced and recorded together, before any sync was measured (see [`Pacing`]).
 const GROUP_WINDOW: Duration = Duration::from_millis(3);
 
 /// How long to wait before trying an item again after a disk or database error.
@@ -197,6 +233,7 @@ impl Pipeline {
         let outbox_dir = paths.agent(me).join(".outbox");
         let outbox = Outbox::open(outbox_dir.clone()).map_err(|e| PipelineError::io(&outbox_dir, e))?;
         outbox.sweep();
+        sweep_temps(&paths, me);
         let post = Arc::new(Post { paths: paths.clone(), agent: cfg.agent.clone(), outbox });
         Ok(Pipeline {
             cfg,
@@ -212,6 +249,9 @@ impl Pipeline {
             observed: HashSet::new(),
             unparsed: HashMap::new(),
             health: HashMap::new(),
+            folded: Default::default(),
+            pacing: Pacing::default(),
+            preread: Default::default(),
             summary: Summary::default(),
         })
     }
@@ -275,6 +315,7 @@ impl Pipeline {
         self.suspects.retain(|s| present.contains(s));
         let keys: HashSet<String> = all.iter().map(Claim::key).collect();
         self.retry_at.retain(|k, _| keys.contains(k));
+        self.preread.retain(&keys);
         let mut due: Vec<Claim> = all
             .into_iter()
             .filter(|c| c.path.file_name().is_some_and(|n| self.suspects.contains(n)) == suspects)
@@ -310,14 +351,16 @@ impl Pipeline {
 
     async fn run_batch(&mut self, claims: Vec<Claim>, solo: bool, deaths: u32) -> Result<(), PipelineError> {
         // 2. parse, validate, record the claims.
+        let claims: Vec<(Claim, Option<crate::inbox::Preread>)> =
+            claims.into_iter().map(|c| { let pre = self.preread.take(&c.key()); (c, pre) }).collect();
         let items: Vec<Item> = {
             let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
             let cfg = &self.cfg;
             ledger.batch(|b| {
                 claims
                     .into_iter()
-                    .map(|claim| {
-                        let prepared = prepare(cfg, &claim, b)?;
+                    .map(|(claim, pre)| {
+                        let prepared = prepare(cfg, &claim, pre, b)?;
                         Ok(Item::new(claim, prepared))
                     })
                     .collect::<Result<Vec<_>, baton_ledger::LedgerError>>()
@@ -341,9 +384,9 @@ impl Pipeline {
             if running.is_empty() {
                 break;
             }
-            // A group: the first task to finish, and those finishing within GROUP_WINDOW of it.
+            // A group: the first task to finish, and those finishing within the window of it.
             ready.extend(running.next(self).await);
-            let window = tokio::time::sleep(GROUP_WINDOW);
+            let window = tokio::time::sleep(self.pacing.window());
             tokio::pin!(window);
             loop {
                 while let Some(item) = running.try_next(self) {
@@ -370,6 +413,27 @@ impl Pipeline {
         let mut dirs: HashSet<PathBuf> = HashSet::from([self.post.outbox.dir().to_path_buf()]);
         for item in &mut items {
             self.write_isolated(item, &mut dirs);
+        }
+        // One sync for the group's new files, and only then are they named and linked: no
+        // RETURN is visible before its bytes are durable.
+        let files: Vec<&std::fs::File> = items.iter().flat_map(|i| i.pending.iter().map(|p| p.file())).collect();
+        if !files.is_empty() {
+            let synced = Instant::now();
+            let result = fsops::sync_group(&files);
+            self.pacing.synced(files.len(), synced.elapsed());
+            if let Err(e) = result {
+                warn!(files = files.len(), "cannot make a group of RETURNs durable, will try again: {e}");
+                for item in &mut items {
+                    if !item.pending.is_empty() {
+                        item.pending.clear();
+                        item.deferred = Some(IO_BACKOFF);
+                    }
+                }
+            }
+            failpoint::hit("after_group_sync");
+        }
+        for item in &mut items {
+            self.publish_isolated(item, &mut dirs);
         }
         self.sync_dirs(&dirs)?;
         failpoint::hit("after_return");
@@ -448,13 +512,13 @@ impl Pipeline {
             Some(d) => d,
             None => (self.paths.processed(&self.cfg.agent), item.claim.original.clone()),
         };
-        let to = dir.join(&name);
-        let filed = match fsops::rename_noreplace(&item.claim.path, &to) {
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                fsops::move_into(&item.claim.path, &dir, &crate::outputs::fit(&name, crate::outputs::NUMBER_ROOM))
-            }
-            other => other.map(|_| to),
-        }?;
+        // Never replacing, and never under a name that is another entry's name on a Mac.
+        let (placed, ()) = self.folded.place(&dir, &name, |candidate| match fsops::rename_noreplace(&item.claim.path, &dir.join(candidate)) {
+            Ok(()) => Ok(Some(())),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+            Err(e) => Err(e),
+        })?;
+        let filed = dir.join(placed);
         info!(file = %filed.display(), "filed");
         Ok(dir)
     }
@@ -487,6 +551,29 @@ impl Pipeline {
             (_, Some(baton_handoff::Status::Completed)) => s.completed += 1,
             (_, Some(baton_handoff::Status::Rejected)) => s.rejected += 1,
             (_, _) => s.failed += 1,
+        }
+    }
+}
+
+/// Temp files younger than this are never swept: a write holds its temp for milliseconds.
+const TEMP_MIN_AGE: Duration = Duration::from_secs(60);
+
+/// Removes the temp files (`.baton-tmp.<pid>.<random>`, see [`fsops::sweep_stale_temps`]) that
+/// a crashed baton left in the folders it creates files in: the outbox, `03_failed/` and the
+/// claim folders. Only baton's own temp names, older than [`TEMP_MIN_AGE`], whose writing
+/// process is gone; nothing else is touched. A folder that cannot be read is logged.
+fn sweep_temps(paths: &Paths, me: &str) {
+    let claims = paths.agent(me).join(".claims");
+    let mut dirs = vec![paths.agent(me).join(".outbox"), paths.failed(me), claims.clone()];
+    if let Ok(entries) = std::fs::read_dir(&claims) {
+        dirs.extend(entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()));
+    }
+    for dir in dirs {
+        match fsops::sweep_stale_temps(&dir, TEMP_MIN_AGE) {
+            Ok(0) => {}
+            Ok(n) => info!(dir = %dir.display(), removed = n, "removed temp files a crash left"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => warn!(dir = %dir.display(), "cannot sweep temp files: {e}"),
         }
     }
 }

@@ -1,0 +1,98 @@
+//! Names that are one name on macOS: APFS and HFS+ ignore case and Unicode normalisation, so
+//! `Café.json` (composed), `Café.json` (decomposed) and `CAFÉ.json` are one file there and
+//! three on Linux. baton files originals as a Mac would, on both systems: a name that folds
+//! ([`names::fold_key`]) onto another entry of the folder gets the next free number instead
+//! (`name.2.json`), so a handoffs tree written on Linux stays whole when it reaches a Mac, and
+//! the Linux tests exercise the rule the Mac enforces.
+//!
+//! The fold keys of a folder are read once per process and kept up to date with what this
+//! process files there. Another process's filings are not seen until the next start; on a Mac
+//! the file system itself refuses those (`EEXIST`), and `rename_noreplace` never overwrites on
+//! either system, so what a stale view can cost is a number, never a file.
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use baton_handoff::names;
+
+use crate::outbox::numbered_slot;
+
+/// Fold key → the exact name holding it, per folder.
+#[derive(Default)]
+pub(crate) struct FoldedDirs {
+    dirs: Mutex<HashMap<PathBuf, HashMap<String, OsString>>>,
+}
+
+fn key(name: &OsStr) -> String {
+    names::fold_key(&name.to_string_lossy())
+}
+
+impl FoldedDirs {
+    /// Places a new entry in `dir`: tries `name`, `name.2`, `name.3`… as
+    /// [`numbered_slot`] does, skipping every candidate that is another entry's name on a Mac;
+    /// `try_slot` creates the entry (`Ok(None)` if that exact name is taken). Remembers the
+    /// name it placed.
+    pub(crate) fn place<T>(
+        &self,
+        dir: &Path,
+        name: &OsStr,
+        mut try_slot: impl FnMut(&OsStr) -> io::Result<Option<T>>,
+    ) -> io::Result<(OsString, T)> {
+        let mut all = self.dirs.lock().unwrap_or_else(|e| e.into_inner());
+        if !all.contains_key(dir) {
+            all.insert(dir.to_path_buf(), load(dir)?);
+        }
+        let keys = all.get_mut(dir).expect("loaded above");
+        let placed = numbered_slot(name, |candidate| {
+            let k = key(&candidate);
+            if keys.get(&k).is_some_and(|held| *held != candidate) {
+                return Ok(None); // one name with another entry on a Mac
+            }
+            Ok(try_slot(&candidate)?.map(|t| (candidate, t)))
+        })?;
+        keys.insert(key(&placed.0), placed.0.clone());
+        Ok(placed)
+    }
+}
+
+fn load(dir: &Path) -> io::Result<HashMap<String, OsString>> {
+    let mut keys = HashMap::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(keys),
+        Err(e) => return Err(e),
+    };
+    for e in entries {
+        let name = e?.file_name();
+        keys.entry(key(&name)).or_insert(name);
+    }
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_that_folds_onto_another_entry_is_numbered_and_nothing_is_replaced() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("Cafe\u{301}.json"), "theirs").unwrap();
+        let folded = FoldedDirs::default();
+        let create = |name: &OsStr| -> io::Result<Option<()>> {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(d.path().join(name)) {
+                Ok(_) => Ok(Some(())),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+                Err(e) => Err(e),
+            }
+        };
+        let (a, ()) = folded.place(d.path(), OsStr::new("Caf\u{e9}.json"), create).unwrap();
+        assert_eq!(a, "Caf\u{e9}.2.json");
+        let (b, ()) = folded.place(d.path(), OsStr::new("CAF\u{c9}.json"), create).unwrap();
+        assert_eq!(b, "CAF\u{c9}.3.json", "the .2 taken by this process counts too");
+        let (c, ()) = folded.place(d.path(), OsStr::new("Other.json"), create).unwrap();
+        assert_eq!(c, "Other.json");
+        assert_eq!(std::fs::read(d.path().join("Cafe\u{301}.json")).unwrap(), b"theirs");
+    }
+}
