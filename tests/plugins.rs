@@ -369,7 +369,7 @@ fn plugins_fingerprint_files_inside_their_grants_and_match_the_library() {
 }
 
 fn cache_entries(h: &Home) -> Vec<(String, SystemTime)> {
-    let mut v: Vec<(String, SystemTime)> = std::fs::read_dir(h.root.join("state/cache"))
+    let mut v: Vec<(String, SystemTime)> = std::fs::read_dir(h.cache_root().join("baton"))
         .unwrap()
         .flatten()
         .map(|e| (e.file_name().to_string_lossy().into_owned(), e.metadata().unwrap().modified().unwrap()))

@@ -44,7 +44,14 @@ impl Home {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.arg("--home").arg(&self.root).args(args).env_remove("BATON_FAILPOINT").env("BATON_LOG", "warn");
+        // The compiled-component cache is per user; each test home keeps its own.
+        c.env("XDG_CACHE_HOME", self.cache_root());
         c
+    }
+
+    /// `$XDG_CACHE_HOME` of this home's commands: compiled components are in `baton/` below.
+    pub fn cache_root(&self) -> PathBuf {
+        self._dir.path().join("xdg-cache")
     }
 
     pub fn run(&self, args: &[&str]) -> Output {

@@ -297,13 +297,28 @@ impl Paths {
     pub fn failed(&self, agent: &str) -> PathBuf {
         self.agent(agent).join("03_failed")
     }
-    /// Compiled-component cache and lock files: beside the state database, on a local disk.
+    /// Compiled-component cache, shared by every home of the user so that a new home never
+    /// compiles the first-party plugins again: `$XDG_CACHE_HOME/baton`, else
+    /// `~/Library/Caches/baton` (macOS) or `~/.cache/baton`; beside the state database when no
+    /// home folder is known. Entries are keyed by the component's sha256 and the engine's
+    /// compatibility hash, so homes and baton versions never mistake each other's.
     pub fn cache(&self) -> PathBuf {
-        self.state.parent().unwrap_or(Path::new(".")).join("cache")
+        user_cache_dir().map(|d| d.join("baton")).unwrap_or_else(|| self.state.parent().unwrap_or(Path::new(".")).join("cache"))
     }
+    /// Lock files: beside the state database, on a local disk.
     pub fn locks(&self) -> PathBuf {
         self.state.parent().unwrap_or(Path::new(".")).join("locks")
     }
+}
+
+/// The user's cache folder (absolute paths only, as the XDG spec asks).
+fn user_cache_dir() -> Option<PathBuf> {
+    let abs = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    if let Some(xdg) = std::env::var_os("XDG_CACHE_HOME").and_then(abs) {
+        return Some(xdg);
+    }
+    let home = std::env::var_os("HOME").and_then(abs)?;
+    Some(if cfg!(target_vendor = "apple") { home.join("Library/Caches") } else { home.join(".cache") })
 }
 
 /// The commented `baton.toml` that `baton init` writes. Every value shown is the default.

@@ -157,3 +157,60 @@ impl Prereads {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn preread(path: &Path) -> Preread {
+        let (bytes, st) = crate::fsops::read_capped_with_stat(path, 1 << 20).unwrap();
+        Preread::new(serde_json::from_slice(&bytes).unwrap(), &st)
+    }
+
+    #[test]
+    fn a_preread_is_used_only_for_the_file_it_read() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("a.json");
+        std::fs::write(&path, r#"{"n": 1}"#).unwrap();
+        let pre = preread(&path);
+        // Claimed: renamed into the claim folder, same inode, size and mtime.
+        let claimed = d.path().join("claimed.json");
+        std::fs::rename(&path, &claimed).unwrap();
+        assert!(pre.is_still(&std::fs::symlink_metadata(&claimed).unwrap()));
+        // Rewritten in place, same size: the mtime differs.
+        let pre = preread(&claimed);
+        std::fs::write(&claimed, r#"{"n": 2}"#).unwrap();
+        let later = std::time::SystemTime::now() + Duration::from_secs(2);
+        std::fs::File::options().write(true).open(&claimed).unwrap().set_modified(later).unwrap();
+        assert!(!pre.is_still(&std::fs::symlink_metadata(&claimed).unwrap()));
+        // Replaced by another file with the same bytes and mtime: the inode differs.
+        let pre = preread(&claimed);
+        let other = d.path().join("other.json");
+        std::fs::write(&other, r#"{"n": 2}"#).unwrap();
+        std::fs::File::options().write(true).open(&other).unwrap().set_modified(later).unwrap();
+        let _keep = std::fs::File::open(&claimed).unwrap(); // the old inode stays allocated
+        std::fs::rename(&other, &claimed).unwrap();
+        assert!(!pre.is_still(&std::fs::symlink_metadata(&claimed).unwrap()));
+        // Grown: the size differs.
+        let pre = preread(&claimed);
+        std::fs::write(&claimed, r#"{"n": 22}"#).unwrap();
+        std::fs::File::options().write(true).open(&claimed).unwrap().set_modified(later).unwrap();
+        assert!(!pre.is_still(&std::fs::symlink_metadata(&claimed).unwrap()));
+    }
+
+    #[test]
+    fn prereads_are_bounded_and_dropped_with_their_claims() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("a.json");
+        std::fs::write(&path, r#"{"n": 1}"#).unwrap();
+        let mut p = Prereads::default();
+        for i in 0..Prereads::MAX_ENTRIES + 10 {
+            p.keep(format!("c{i}"), preread(&path));
+        }
+        assert_eq!(p.by_claim.len(), Prereads::MAX_ENTRIES);
+        assert_eq!(p.bytes, Prereads::MAX_ENTRIES as u64 * 8);
+        assert!(p.take("c0").is_some() && p.take("c0").is_none());
+        p.retain(&HashSet::from(["c1".to_string()]));
+        assert_eq!((p.by_claim.len(), p.bytes), (1, 8));
+    }
+}
