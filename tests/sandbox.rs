@@ -445,10 +445,10 @@ fn rusqlite_open(h: &Home) -> baton_ledger::rusqlite::Connection {
 #[test]
 fn a_lock_is_released_only_by_the_task_that_holds_it() {
     let h = home("", &testkit());
-    // Run in file-name order: A-HOLD takes the lock and holds it 1.5 s; B-STEAL, running
-    // beside it, releases it (not its own) after 300 ms and tries to take it.
-    drop_task(&h, "A-HOLD", "testkit", "lock-hold", json!({"name": "shared", "ms": 1500}));
-    drop_task(&h, "B-STEAL", "testkit", "lock-steal", json!({"name": "shared", "wait_ms": 300}));
+    // Run in file-name order: A-HOLD takes the lock and holds it 0.7 s (the budget is 1 s);
+    // B-STEAL, running beside it, releases it (not its own) after 200 ms and tries to take it.
+    drop_task(&h, "A-HOLD", "testkit", "lock-hold", json!({"name": "shared", "ms": 700}));
+    drop_task(&h, "B-STEAL", "testkit", "lock-steal", json!({"name": "shared", "wait_ms": 200}));
     drop_bystanders(&h, 3);
     let d = drain(&h, "warn", Duration::from_secs(60));
     assert_eq!(d.ret("A-HOLD")["status"], "completed", "{}", d.ret("A-HOLD"));
