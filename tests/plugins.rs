@@ -40,11 +40,12 @@ impl Home {
         h
     }
 
-    /// Writes a component somewhere outside the home and installs it from there.
+    /// Writes a component somewhere outside the home and installs it from there (`--yes`:
+    /// replacing an installed one is intended).
     fn install_bytes(&self, label: &str, bytes: &[u8]) -> Value {
         let src = self.root.parent().unwrap().join(format!("{label}.wasm"));
         std::fs::write(&src, bytes).unwrap();
-        self.json(&["plugin", "install", src.to_str().unwrap(), "--json"])
+        self.json(&["plugin", "install", src.to_str().unwrap(), "--json", "--yes"])
     }
 
     fn plugins(&self) -> PathBuf {
@@ -404,6 +405,14 @@ fn install_upgrade_downgrade_remove_and_clear_errors() {
 
     // The same bytes again: nothing to do.
     assert_eq!(h.install_bytes("testkit-1b", &testkit("0.1.0"))["action"], "unchanged");
+    // Other bytes replace an installed plugin only with --yes: it inherits the grants.
+    let src = h.root.parent().unwrap().join("testkit-2-noyes.wasm");
+    std::fs::write(&src, testkit("0.1.1")).unwrap();
+    let out = h.run(&["plugin", "install", src.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("re-run with --yes") && err.contains("inherits the grants of [plugins.testkit]") && err.contains("out →"), "{err}");
+    assert_eq!(std::fs::read(h.plugins().join("testkit.wasm")).unwrap(), testkit("0.1.0"), "nothing changed");
     // A newer version replaces it; the old one is kept aside.
     let up = h.install_bytes("testkit-2", &testkit("0.1.1"));
     assert_eq!(up["action"], "upgraded");
@@ -446,7 +455,9 @@ fn install_upgrade_downgrade_remove_and_clear_errors() {
     let journal = std::fs::read_to_string(h.plugins().join(".journal.jsonl")).unwrap();
     let ops: Vec<String> = journal
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["op"].as_str().unwrap().to_string())
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["name"] == "testkit")
+        .map(|l| l["op"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(ops, ["installed", "upgraded", "remove"]);
 
@@ -509,6 +520,19 @@ fn a_running_host_hot_reloads_and_tasks_in_flight_finish_on_the_old_version() {
         assert!(Instant::now() < deadline, "the dropped component was never loaded: {r}");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // … and journals it, with a copy of every version kept so the user can undo.
+    let journal: Vec<Value> = std::fs::read_to_string(h.plugins().join(".journal.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|l: &Value| l["name"] == "testkit")
+        .collect();
+    let reloaded = journal.iter().find(|l| l["op"] == "reloaded").unwrap_or_else(|| panic!("{journal:?}"));
+    assert_eq!(reloaded["version"], "0.2.0");
+    assert_eq!(reloaded["previous"]["version"], "0.1.1");
+    let upgraded = journal.iter().find(|l| l["op"] == "upgraded").unwrap();
+    let previous_copy = PathBuf::from(upgraded["archived"].as_str().unwrap());
+    assert_eq!(std::fs::read(&previous_copy).unwrap(), testkit("0.1.1"), "0.1.1 can be put back");
 
     // Remove while serving: the plugin is unloaded without a restart.
     h.ok(&["plugin", "remove", "testkit"]);

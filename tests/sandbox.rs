@@ -349,3 +349,150 @@ fn a_fifo_in_a_grant_is_refused_and_serve_once_exits() {
     assert_bystanders_completed(&d.returns, 3);
     assert_bounded(&d);
 }
+
+// ---- Identity and hygiene (issue 10) ------------------------------------------------------
+
+/// testkit with another name in its `describe()`: the bytes after `@@testkit-name@@`.
+fn testkit_named(name: &str) -> Vec<u8> {
+    let mut bytes = testkit();
+    let marker = b"@@testkit-name@@";
+    let at: Vec<usize> = bytes.windows(marker.len()).enumerate().filter(|(_, w)| *w == marker).map(|(i, _)| i).collect();
+    assert_eq!(at.len(), 1, "the name slot occurs once in testkit.wasm");
+    let slot = &mut bytes[at[0] + marker.len()..at[0] + marker.len() + 32];
+    assert!(name.len() < 32);
+    slot.fill(0);
+    slot[..name.len()].copy_from_slice(name.as_bytes());
+    bytes
+}
+
+fn install(h: &Home, label: &str, bytes: &[u8]) -> std::process::Output {
+    let src = h.root.parent().unwrap().join(format!("{label}.wasm"));
+    std::fs::write(&src, bytes).unwrap();
+    h.run(&["plugin", "install", src.to_str().unwrap()])
+}
+
+#[test]
+fn a_plugin_that_changes_its_name_after_install_is_refused_at_load() {
+    let h = home("", &testkit());
+    let out = install(&h, "hostile-src", &testkit_named("hostile"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(h.root.join("plugins/hostile.wasm").is_file());
+    // Its first task makes every later describe() say `echo` (kept in its own kv store).
+    drop_task(&h, "RENAME", "hostile", "rename", json!({"to": "echo"}));
+    let d = drain(&h, "warn", Duration::from_secs(60));
+    assert_eq!(d.ret("RENAME")["status"], "completed", "{}", d.ret("RENAME"));
+
+    // The next start describes it again, with its real kv: it now claims to be echo.
+    drop_task(&h, "AS-HOSTILE", "hostile", "ok", json!({}));
+    drop_task(&h, "TK", "testkit", "ok", json!({"still": "here"}));
+    drop_bystanders(&h, 3);
+    let d = drain(&h, "warn", Duration::from_secs(60));
+    assert_eq!(d.code("AS-HOSTILE"), "unknown_plugin", "{}", d.ret("AS-HOSTILE"));
+    // Tasks for echo reach the real echo (testkit has no `echo` action).
+    assert_bystanders_completed(&d.returns, 3);
+    assert_eq!(d.ret("TK")["status"], "completed");
+    assert_bounded(&d);
+
+    // The refusal is recorded and shown.
+    let status = h.json(&["status", "--json"]);
+    let refused = status["refused_plugins"].as_array().unwrap();
+    assert_eq!(refused.len(), 1, "{status}");
+    assert_eq!(refused[0]["name"], "hostile");
+    let reason = refused[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("says its name is `echo`") && reason.contains("hostile.wasm"), "{reason}");
+    let text = String::from_utf8(h.ok(&["status"]).stdout).unwrap();
+    assert!(text.contains("REFUSED plugin hostile"), "{text}");
+    let list = h.json(&["plugin", "list", "--json"]);
+    let entry = list.as_array().unwrap().iter().find(|p| p["error"].as_str().is_some_and(|e| e.contains("hostile.wasm"))).unwrap();
+    assert_eq!(entry["refused"], true);
+    assert!(entry["error"].as_str().unwrap().contains("`echo`"));
+    assert!(list.as_array().unwrap().iter().any(|p| p["name"] == "echo"), "echo is still itself: {list}");
+}
+
+#[test]
+fn a_plugin_named_baton_health_is_refused_and_host_health_is_out_of_reach() {
+    let h = home("", &testkit());
+    let out = install(&h, "health-src", &testkit_named("baton.health"));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`baton.health` is reserved"), "{err}");
+    assert!(!h.root.join("plugins/baton.health.wasm").exists());
+    // Dropped into the plugins folder by hand, it is refused at load too.
+    std::fs::write(h.root.join("plugins/baton.health.wasm"), testkit_named("baton.health")).unwrap();
+    // A plugin writing into the namespace the host once used cannot pause anyone.
+    let forged = json!({"consecutive_failures": 99, "paused_until": "2099-01-01T00:00:00Z", "last_error": "forged"});
+    drop_task(&h, "HEALTH", "baton.health", "ok", json!({}));
+    drop_bystanders(&h, 3);
+    let d = drain(&h, "warn", Duration::from_secs(60));
+    assert_eq!(d.code("HEALTH"), "unknown_plugin", "{}", d.ret("HEALTH"));
+    assert_bystanders_completed(&d.returns, 3);
+    let db = rusqlite_open(&h);
+    db.execute("INSERT INTO kv(plugin, key, value) VALUES ('baton.health', 'echo', ?1)", [forged.to_string()]).unwrap();
+    drop(db);
+    drop_task(&h, "AFTER", "echo", "echo", json!({"after": true}));
+    let d = drain(&h, "warn", Duration::from_secs(60));
+    assert_eq!(d.ret("AFTER")["status"], "completed", "the forged kv row pauses nothing");
+    let status = h.json(&["status", "--json"]);
+    assert!(status["paused_plugins"].as_array().unwrap().is_empty(), "{status}");
+    let refused = status["refused_plugins"].as_array().unwrap();
+    assert!(refused.iter().any(|r| r["reason"].as_str().unwrap().contains("reserved")), "{status}");
+}
+
+fn rusqlite_open(h: &Home) -> baton_ledger::rusqlite::Connection {
+    baton_ledger::rusqlite::Connection::open(h.root.join("state/baton.sqlite")).unwrap()
+}
+
+#[test]
+fn a_lock_is_released_only_by_the_task_that_holds_it() {
+    let h = home("", &testkit());
+    // Run in file-name order: A-HOLD takes the lock and holds it 0.7 s (the budget is 1 s);
+    // B-STEAL, running beside it, releases it (not its own) after 200 ms and tries to take it.
+    drop_task(&h, "A-HOLD", "testkit", "lock-hold", json!({"name": "shared", "ms": 700}));
+    drop_task(&h, "B-STEAL", "testkit", "lock-steal", json!({"name": "shared", "wait_ms": 200}));
+    drop_bystanders(&h, 3);
+    let d = drain(&h, "warn", Duration::from_secs(60));
+    assert_eq!(d.ret("A-HOLD")["status"], "completed", "{}", d.ret("A-HOLD"));
+    assert_eq!(d.code("B-STEAL"), "plugin_error", "{}", d.ret("B-STEAL"));
+    assert!(d.ret("B-STEAL")["error"]["message"].as_str().unwrap().contains("lock not taken"));
+    assert_bystanders_completed(&d.returns, 3);
+    // Released by its holder at the end of the task: the lock file is gone.
+    let lock = baton_runtime::lock_path(&h.root.join("state/locks"), "testkit", "shared");
+    assert!(!lock.exists(), "{} left behind", lock.display());
+    assert_bounded(&d);
+}
+
+#[test]
+fn follow_ups_that_set_envelope_fields_are_refused() {
+    let h = home("", &testkit());
+    drop_task(&h, "ENVELOPE", "testkit", "emit-envelope", json!({}));
+    drop_task(&h, "STATUS-ONLY", "testkit", "emit-envelope", json!({"body": {"note": "fine", "status": "completed"}}));
+    drop_task(&h, "PLAIN", "testkit", "emit-envelope", json!({"body": {"note": "an ordinary follow-up"}}));
+    drop_bystanders(&h, 3);
+    let d = drain(&h, "warn", Duration::from_secs(60));
+    assert_eq!(d.code("ENVELOPE"), "plugin_error", "{}", d.ret("ENVELOPE"));
+    let msg = d.ret("ENVELOPE")["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("envelope fields (from, in_reply_to, status)"), "{msg}");
+    assert_eq!(d.code("STATUS-ONLY"), "plugin_error");
+    assert_eq!(d.ret("PLAIN")["status"], "completed", "{}", d.ret("PLAIN"));
+    // Only the ordinary follow-up reached the victim's inbox, without any forged field.
+    let inbox: Vec<_> = std::fs::read_dir(h.dir("Victim-Agent", "01_inbox")).unwrap().flatten().collect();
+    assert_eq!(inbox.len(), 1);
+    let body: Value = serde_json::from_slice(&std::fs::read(inbox[0].path()).unwrap()).unwrap();
+    assert_eq!(body["note"], "an ordinary follow-up");
+    assert_eq!(body["from"], "baton");
+    assert!(body.get("status").is_none() && body.get("in_reply_to").is_none());
+    assert_bystanders_completed(&d.returns, 3);
+    assert_bounded(&d);
+}
+
+#[test]
+fn params_are_checked_against_the_actions_schema_before_the_plugin_runs() {
+    let h = home("", &testkit());
+    drop_task(&h, "BAD-AUDIT", "audit", "audit", json!({"force": "yes", "unknown": 1}));
+    drop_bystanders(&h, 2);
+    let d = drain(&h, "warn", Duration::from_secs(60));
+    assert_eq!(d.code("BAD-AUDIT"), "invalid_params", "{}", d.ret("BAD-AUDIT"));
+    let msg = d.ret("BAD-AUDIT")["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("params_schema of `audit`"), "{msg}");
+    assert_bystanders_completed(&d.returns, 2);
+}

@@ -4,8 +4,9 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use baton_pipeline::{pipeline::HEALTH_NS, watch, Config, Paths};
+use baton_pipeline::{watch, Config, Paths};
 
+use crate::text::esc;
 use crate::Ctx;
 
 /// Blocking-pool threads: a file operation a timed-out task left blocked keeps its thread, so
@@ -121,7 +122,7 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
     let mut paused = Vec::new();
     for p in baton_pipeline::plugins::installed_files(&paths) {
         let name = p.file_stem().unwrap_or_default().to_string_lossy().into_owned();
-        if let Some(h) = ledger.kv_get(HEALTH_NS, &name)? {
+        if let Some(h) = ledger.health_get(&name)? {
             let h: baton_pipeline::pipeline::Health = serde_json::from_str(&h).unwrap_or_default();
             let until = h.paused_until.as_deref().and_then(baton_handoff::stamp::parse_rfc3339);
             if until.is_some_and(|u| u > now) {
@@ -129,9 +130,13 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
             }
         }
     }
+    // Installed files the host refused to load (identity, reserved name, …), still installed.
+    let refused: Vec<baton_ledger::Refusal> =
+        ledger.refusals()?.into_iter().filter(|r| Path::new(&r.file).is_file()).collect();
     if as_json {
         let out = json!({
             "queue": {"waiting": waiting, "in_progress": claimed},
+            "refused_plugins": refused,
             "counts": counts.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "recent": recent,
             "open_handoffs": open.iter().map(|o| json!({
@@ -147,7 +152,10 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
     let counts: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
     println!("tasks: {}", if counts.is_empty() { "none yet".into() } else { counts.join(", ") });
     for p in &paused {
-        println!("PAUSED plugin {} until {} after {} sandbox failures: {}", p["plugin"], p["until"], p["failures"], p["last_error"]);
+        println!("PAUSED plugin {} until {} after {} sandbox failures: {}", p["plugin"], p["until"], p["failures"], esc(&p["last_error"].to_string()));
+    }
+    for r in &refused {
+        println!("REFUSED plugin {} ({}) since {}: {}", esc(&r.name), esc(&r.file), r.at, esc(&r.reason));
     }
     if !recent.is_empty() {
         println!("\nrecent executions:");

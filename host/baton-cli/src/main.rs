@@ -7,6 +7,7 @@ mod init;
 mod plugin;
 mod service;
 mod shell;
+mod text;
 
 use std::path::PathBuf;
 

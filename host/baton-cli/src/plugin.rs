@@ -7,9 +7,10 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use baton_pipeline::plugins::{self, PluginReport};
-use baton_pipeline::{Config, Paths};
-use baton_runtime::{NoKv, Runtime, RuntimeConfig};
+use baton_pipeline::{Config, LedgerKv, Paths, SharedLedger};
+use baton_runtime::{Runtime, RuntimeConfig};
 
+use crate::text::esc;
 use crate::Ctx;
 
 #[derive(clap::Subcommand)]
@@ -22,6 +23,9 @@ pub enum PluginCommand {
         /// Allow installing an older version over a newer one.
         #[arg(long)]
         force: bool,
+        /// Replace an installed plugin with other bytes (the new component inherits its grants).
+        #[arg(long)]
+        yes: bool,
         #[arg(long)]
         json: bool,
     },
@@ -47,11 +51,16 @@ pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         // The same compiled-component cache as `baton serve`: installing a plugin also
-        // compiles it for the host, so the next start does not. A plugin being checked calls
-        // `describe` only, and never reaches the state database (NoKv).
-        let runtime = Runtime::new(RuntimeConfig { cache_dir: Some(paths.cache()), lock_dir: paths.locks() }, Arc::new(NoKv))?;
+        // compiles it for the host, so the next start does not. `describe` runs with the real
+        // host functions (the plugin's own kv in the state database) exactly as in `serve`,
+        // so a plugin cannot tell a check from a load.
+        let ledger: SharedLedger = Arc::new(std::sync::Mutex::new(baton_ledger::Ledger::open(&ctx.state)?));
+        let runtime = Runtime::new(
+            RuntimeConfig { cache_dir: Some(paths.cache()), lock_dir: paths.locks() },
+            Arc::new(LedgerKv(ledger.clone())),
+        )?;
         match cmd {
-            PluginCommand::Install { path, force, json } => install(&runtime, &cfg, &paths, &path, force, json).await,
+            PluginCommand::Install { path, force, yes, json } => install(&runtime, &cfg, &paths, &path, force, yes, json).await,
             PluginCommand::List { json } => list(&runtime, &cfg, &paths, json).await,
             PluginCommand::Inspect { name, json } => {
                 let r = plugins::inspect(&runtime, &cfg, &paths, &name).await?;
@@ -71,21 +80,22 @@ pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
     })
 }
 
-async fn install(runtime: &Runtime, cfg: &Config, paths: &Paths, path: &std::path::Path, force: bool, json: bool) -> Result<i32> {
-    let r = plugins::install(runtime, cfg, paths, path, force).await.context("plugin not installed")?;
+async fn install(runtime: &Runtime, cfg: &Config, paths: &Paths, path: &std::path::Path, force: bool, yes: bool, json: bool) -> Result<i32> {
+    let r = plugins::install(runtime, cfg, paths, path, force, yes).await.context("plugin not installed")?;
     if json {
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(0);
     }
     let p = &r.plugin;
     match (&r.previous, r.action) {
-        (_, "unchanged") => println!("{} {} is already installed (same sha256)", p.name, p.version),
+        (_, "unchanged") => println!("{} {} is already installed (same sha256)", p.name, esc(&p.version)),
         (Some(prev), action) => println!(
             "{action} {} {} → {} (sha256 {}); the old one is kept at {}",
-            p.name, prev.version, p.version, short(&p.sha256), prev.kept_at.display()
+            p.name, esc(&prev.version), esc(&p.version), short(&p.sha256), prev.kept_at.display()
         ),
-        (None, _) => println!("installed {} {} (sha256 {}) as {}", p.name, p.version, short(&p.sha256), p.file.display()),
+        (None, _) => println!("installed {} {} (sha256 {}) as {}", p.name, esc(&p.version), short(&p.sha256), p.file.display()),
     }
+    println!("  grants   inherited from [plugins.{}] in baton.toml: {}", p.name, esc(&r.grants));
     print_report(p, cfg);
     Ok(0)
 }
@@ -101,7 +111,7 @@ async fn list(runtime: &Runtime, cfg: &Config, paths: &Paths, json: bool) -> Res
                     "file": p.file, "actions": p.actions.iter().map(|a| &a.name).collect::<Vec<_>>(),
                     "description": p.description,
                 }),
-                Err(e) => serde_json::json!({"error": e.to_string()}),
+                Err(e) => serde_json::json!({"error": e.to_string(), "refused": true}),
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -114,9 +124,9 @@ async fn list(runtime: &Runtime, cfg: &Config, paths: &Paths, json: bool) -> Res
         match r {
             Ok(p) => {
                 let actions: Vec<&str> = p.actions.iter().map(|a| a.name.as_str()).collect();
-                println!("{:<16} {:<10} {}  world {:<6} actions: {}", p.name, p.version, short(&p.sha256), p.world, actions.join(", "));
+                println!("{:<16} {:<10} {}  world {:<6} actions: {}", p.name, esc(&p.version), short(&p.sha256), p.world, esc(&actions.join(", ")));
             }
-            Err(e) => println!("BROKEN  {e}"),
+            Err(e) => println!("REFUSED {}", esc(&e.to_string())),
         }
     }
     Ok(0)
@@ -127,15 +137,15 @@ fn short(sha: &str) -> &str {
 }
 
 fn print_report(p: &PluginReport, cfg: &Config) {
-    println!("{} {} — {}", p.name, p.version, p.description);
+    println!("{} {} — {}", p.name, esc(&p.version), esc(&p.description));
     println!("  file     {} ({} bytes)", p.file.display(), p.size);
     println!("  sha256   {}", p.sha256);
     println!("  world    baton:plugin@{}", p.world);
     println!("  budget   {} ms, {} MB memory, {} KB output", p.budget.time_ms, p.budget.memory_mb, p.budget.output_kb);
     println!("  actions");
     for a in &p.actions {
-        println!("    {:<14} {}", a.name, a.description);
-        println!("    {:<14} params: {}", "", a.params_schema);
+        println!("    {:<14} {}", esc(&a.name), esc(&a.description));
+        println!("    {:<14} params: {}", "", esc(&a.params_schema.to_string()));
     }
     if p.folders.is_empty() {
         println!("  folders  none wanted");
@@ -145,15 +155,15 @@ fn print_report(p: &PluginReport, cfg: &Config) {
             let granted: Vec<String> = f.granted.iter().map(|g| g.display().to_string()).collect();
             println!(
                 "    {:<10} wants {:<10} gets {:<11} {}  — {}",
-                f.name,
+                esc(&f.name),
                 if f.wants_write { "read-write" } else { "read-only" },
                 f.access,
-                if granted.is_empty() { String::new() } else { granted.join(", ") },
-                f.purpose
+                if granted.is_empty() { String::new() } else { esc(&granted.join(", ")).into_owned() },
+                esc(&f.purpose)
             );
         }
         if let Some(hint) = plugins::grant_hint(cfg, p) {
-            println!("  to grant the missing folders, {hint}");
+            println!("  to grant the missing folders, {}", esc(&hint));
         }
     }
 }

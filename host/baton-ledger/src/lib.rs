@@ -28,6 +28,17 @@ pub enum LedgerError {
     KvQuota(String),
 }
 
+/// An installed component the host refused to load (identity mismatch, reserved name…).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    pub file: String,
+    /// The plugin name the file stands for (its file name).
+    pub name: String,
+    pub sha256: String,
+    pub reason: String,
+    pub at: String,
+}
+
 /// A plugin's kv quota, as the ledger enforces it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KvLimits {
@@ -292,6 +303,39 @@ impl Ledger {
         Ok(())
     }
 
+    /// A plugin's saved health (JSON), kept apart from every plugin's kv namespace.
+    pub fn health_get(&self, plugin: &str) -> Result<Option<String>> {
+        let mut st = self.conn.prepare_cached("SELECT health FROM plugin_health WHERE plugin = ?1")?;
+        Ok(st.query_row([plugin], |r| r.get(0)).optional()?)
+    }
+
+    /// Records that the installed component `file` was refused (replacing an older refusal).
+    pub fn refusal_set(&self, file: &str, name: &str, sha256: &str, reason: &str, at: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO plugin_refusals(file, name, sha256, reason, at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(file) DO UPDATE SET name = excluded.name, sha256 = excluded.sha256,
+                    reason = excluded.reason, at = excluded.at",
+            )?
+            .execute(params![file, name, sha256, reason, at])?;
+        Ok(())
+    }
+
+    /// `file` loaded (or is gone): it is no longer refused.
+    pub fn refusal_clear(&self, file: &str) -> Result<()> {
+        self.conn.prepare_cached("DELETE FROM plugin_refusals WHERE file = ?1")?.execute([file])?;
+        Ok(())
+    }
+
+    /// Every recorded refusal, by file.
+    pub fn refusals(&self) -> Result<Vec<Refusal>> {
+        let mut st = self.conn.prepare_cached("SELECT file, name, sha256, reason, at FROM plugin_refusals ORDER BY file")?;
+        let rows = st.query_map([], |r| {
+            Ok(Refusal { file: r.get(0)?, name: r.get(1)?, sha256: r.get(2)?, reason: r.get(3)?, at: r.get(4)? })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// A plugin's kv usage: (keys, bytes of keys and values).
     pub fn kv_usage(&self, plugin: &str) -> Result<(u64, u64)> {
         let mut st = self.conn.prepare_cached("SELECT keys, bytes FROM kv_usage WHERE plugin = ?1")?;
@@ -458,6 +502,17 @@ impl Batch<'_> {
         kv_set(self.tx, plugin, key, value)
     }
 
+    /// Saves a plugin's health (JSON) in its own table, never in a plugin's kv namespace.
+    pub fn health_set(&self, plugin: &str, health: &str) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO plugin_health(plugin, health) VALUES (?1, ?2)
+                 ON CONFLICT(plugin) DO UPDATE SET health = excluded.health",
+            )?
+            .execute(params![plugin, health])?;
+        Ok(())
+    }
+
     /// Appends to a task's (or a rejected file's) history.
     pub fn event(&self, task_id: &str, at: &str, event: &str, detail: &serde_json::Value) -> Result<()> {
         self.tx
@@ -621,6 +676,35 @@ mod tests {
         l.kv_set_within("other", "a", "0123456789", q).unwrap();
         l.kv_set("p", "e", "host bookkeeping").unwrap();
         assert_eq!(l.kv_usage("other").unwrap(), (1, 11));
+    }
+
+    #[test]
+    fn plugin_health_moves_out_of_the_kv_namespace_and_refusals_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        {
+            // A v3 database with health where any plugin named `baton.health` could reach it.
+            let conn = Connection::open(&path).unwrap();
+            for (i, sql) in schema::MIGRATIONS.iter().take(3).enumerate() {
+                conn.execute_batch(&format!("{sql}; PRAGMA user_version = {};", i + 1)).unwrap();
+            }
+            conn.execute("INSERT INTO kv(plugin, key, value) VALUES ('baton.health', 'echo', '{\"consecutive_failures\":2}')", []).unwrap();
+        }
+        let mut l = Ledger::open(&path).unwrap();
+        assert_eq!(l.health_get("echo").unwrap().as_deref(), Some("{\"consecutive_failures\":2}"));
+        assert_eq!(l.kv_get("baton.health", "echo").unwrap(), None, "nothing left in the plugin namespace");
+        l.batch(|b| b.health_set("echo", "{}")).unwrap();
+        assert_eq!(l.health_get("echo").unwrap().as_deref(), Some("{}"));
+        l.kv_set("baton.health", "echo", "forged").unwrap();
+        assert_eq!(l.health_get("echo").unwrap().as_deref(), Some("{}"), "a kv write cannot reach it");
+
+        l.refusal_set("/p/x.wasm", "x", "ab", "first", "t1").unwrap();
+        l.refusal_set("/p/x.wasm", "x", "cd", "second", "t2").unwrap();
+        let r = l.refusals().unwrap();
+        assert_eq!(r.len(), 1);
+        assert_eq!((r[0].sha256.as_str(), r[0].reason.as_str()), ("cd", "second"));
+        l.refusal_clear("/p/x.wasm").unwrap();
+        assert!(l.refusals().unwrap().is_empty());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The database schema and its migrations, keyed by `PRAGMA user_version`.
 use rusqlite::Connection;
 
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // v1
     "CREATE TABLE IF NOT EXISTS tasks(
         id TEXT PRIMARY KEY,
@@ -93,6 +93,23 @@ const MIGRATIONS: &[&str] = &[
      CREATE TRIGGER IF NOT EXISTS logs_prune AFTER INSERT ON logs WHEN new.seq % 1024 = 0 BEGIN
         DELETE FROM logs WHERE seq <= new.seq - 200000;
      END;",
+    // v4: host bookkeeping about plugins, out of every plugin's kv namespace (issue 10): a
+    // plugin named `baton.health` used to be able to rewrite the health of every other one.
+    // `plugin_health` keeps each plugin's health as JSON (consecutive failures, pause);
+    // `plugin_refusals` the installed files the host refused to load, and why.
+    "CREATE TABLE IF NOT EXISTS plugin_health(
+        plugin TEXT PRIMARY KEY,
+        health TEXT NOT NULL
+     );
+     INSERT OR IGNORE INTO plugin_health(plugin, health) SELECT key, value FROM kv WHERE plugin = 'baton.health';
+     DELETE FROM kv WHERE plugin = 'baton.health';
+     CREATE TABLE IF NOT EXISTS plugin_refusals(
+        file TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        at TEXT NOT NULL
+     );",
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {

@@ -11,6 +11,52 @@ pub enum ConfigError {
     Read { path: String, source: std::io::Error },
     #[error("{path}: {message}\n  fix the file, or move it aside and run `baton init` for a fresh one")]
     Parse { path: String, message: String },
+    /// A grant would hand a plugin baton's own files (its state, its plugins, the handoffs, or
+    /// the compiled-code cache, which is loaded as native code).
+    #[error(
+        "{path}: [plugins.{plugin}] grant `{grant}` ({dir}) overlaps baton's own {what} ({protected}); \
+         grant a folder outside it (plans/ and reports/ under the home are fine)"
+    )]
+    Overlap { path: String, plugin: String, grant: String, dir: String, what: &'static str, protected: String },
+}
+
+/// `p` made absolute and free of `.`, `..` and symlinks where they exist (the longest existing
+/// prefix is canonicalized, the rest cleaned lexically), so two spellings of one folder compare
+/// equal.
+fn normalize(p: &Path) -> PathBuf {
+    let mut existing = p.to_path_buf();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(c) = existing.canonicalize() {
+            let mut out = c;
+            for part in rest.iter().rev() {
+                out.push(part);
+            }
+            return clean(&out);
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent.to_path_buf();
+            }
+            _ => return clean(p),
+        }
+    }
+}
+
+fn clean(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// The whole configuration. Every field has a documented default (see `DEFAULT_TOML`).
@@ -200,8 +246,12 @@ impl Config {
     pub fn load(home: &Path) -> Result<Self, ConfigError> {
         let path = home.join("baton.toml");
         match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text)
-                .map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.to_string() }),
+            Ok(text) => {
+                let cfg: Config = toml::from_str(&text)
+                    .map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.to_string() })?;
+                cfg.check_grants(&Paths::new(home, &home.join("state").join("baton.sqlite"), &cfg))?;
+                Ok(cfg)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
             Err(source) => Err(ConfigError::Read { path: path.display().to_string(), source }),
         }
@@ -243,6 +293,38 @@ impl Config {
         let fits = self.max_file_bytes.saturating_sub(RETURN_ENVELOPE_BYTES).max(4096);
         b.output_bytes = b.output_bytes.min(usize::try_from(fits).unwrap_or(usize::MAX));
         b
+    }
+
+    /// Refuses grants that overlap baton's own folders: the state folder, the plugins, the
+    /// handoffs root and the compiled-code cache (`plans/` and `reports/` under the home are
+    /// fine). [`Config::load`] checks against the default state folder; call this again when
+    /// the state lives elsewhere (`--state`).
+    pub fn check_grants(&self, paths: &Paths) -> Result<(), ConfigError> {
+        let state_dir = paths.state.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let protected = [
+            ("state folder", normalize(&state_dir)),
+            ("plugins folder", normalize(&paths.plugins)),
+            ("handoffs folder", normalize(&paths.handoffs)),
+            ("compiled-code cache", normalize(&paths.cache())),
+        ];
+        for plugin in self.plugins.keys() {
+            for g in self.grants(&paths.home, plugin) {
+                let dir = normalize(&g.host_path);
+                for (what, p) in &protected {
+                    if dir.starts_with(p) || p.starts_with(&dir) {
+                        return Err(ConfigError::Overlap {
+                            path: paths.home.join("baton.toml").display().to_string(),
+                            plugin: plugin.clone(),
+                            grant: g.name.clone(),
+                            dir: g.host_path.display().to_string(),
+                            what,
+                            protected: p.display().to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The folders granted to one plugin, resolved against the home.
@@ -402,6 +484,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn grants_over_batons_own_folders_are_refused_naming_the_grant() {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        let load = |grants: &str| {
+            std::fs::write(h.join("baton.toml"), format!("[plugins.p]\ngrants = {{ {grants} }}\n")).unwrap();
+            Config::load(h)
+        };
+        for (grants, what) in [
+            (r#"s = "state""#, "state folder"),
+            (r#"c = { path = "state/cache", writable = true }"#, "state folder"),
+            (r#"p = "./plugins/../plugins""#, "plugins folder"),
+            (r#"h = "handoffs/Some-Agent/01_inbox""#, "handoffs folder"),
+            (r#"all = ".""#, "state folder"),
+        ] {
+            let e = load(grants).expect_err(grants).to_string();
+            let grant = grants.split(' ').next().unwrap();
+            assert!(e.contains(&format!("grant `{grant}`")) && e.contains(what), "{grants}: {e}");
+        }
+        let ok = load(r#"plans = "plans", reports = { path = "reports", writable = true }, other = "/somewhere/else""#).unwrap();
+        // With the state elsewhere, its folder (and the cache in it) is protected there too.
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::write(h.join("baton.toml"), format!("[plugins.p]\ngrants = {{ c = {:?} }}\n", elsewhere.path().join("cache"))).unwrap();
+        let cfg = Config::load(h).unwrap();
+        let paths = Paths::new(h, &elsewhere.path().join("baton.sqlite"), &cfg);
+        assert!(cfg.check_grants(&paths).unwrap_err().to_string().contains("grant `c`"));
+        ok.check_grants(&paths).unwrap();
+    }
+
+    #[test]
     fn default_toml_parses_to_the_defaults() {
         let c: Config = toml::from_str(DEFAULT_TOML).unwrap();
         let d = Config::default();
@@ -410,6 +521,7 @@ mod tests {
         assert_eq!(c.pipeline.crash_limit, d.pipeline.crash_limit);
         assert_eq!(c.fp.file_timeout_ms, d.fp.file_timeout_ms);
         let g = c.grants(Path::new("/h"), "audit");
+        c.check_grants(&Paths::new(Path::new("/h"), Path::new("/h/state/baton.sqlite"), &c)).expect("the default grants are fine");
         assert!(g.iter().any(|g| g.name == "reports" && g.writable && g.host_path == Path::new("/h/reports")));
         assert!(g.iter().any(|g| g.name == "plans" && !g.writable));
     }

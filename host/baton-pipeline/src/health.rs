@@ -1,6 +1,7 @@
 //! Plugin health: consecutive sandbox failures per plugin, and the pause that follows
 //! `pause_after` of them in a row. Kept in memory, saved with each group commit, read back
-//! the first time a plugin is needed (so a pause outlives a restart).
+//! the first time a plugin is needed (so a pause outlives a restart). Saved in the ledger's
+//! own `plugin_health` table, which no plugin's kv store can reach.
 use std::time::Duration;
 
 use tracing::warn;
@@ -16,9 +17,6 @@ pub struct Health {
     pub last_error: Option<String>,
 }
 
-/// The ledger key-value namespace where plugin health is kept (read by `baton status`).
-pub const HEALTH_NS: &str = "baton.health";
-
 impl Pipeline {
     /// Reads a plugin's saved health the first time it is needed, so a pause recorded by an
     /// earlier process also holds for a plugin loaded after start-up (hot reload).
@@ -26,7 +24,7 @@ impl Pipeline {
         if self.health.contains_key(plugin) {
             return;
         }
-        let saved = self.ledger.lock().unwrap_or_else(|e| e.into_inner()).kv_get(HEALTH_NS, plugin).ok().flatten();
+        let saved = self.ledger.lock().unwrap_or_else(|e| e.into_inner()).health_get(plugin).ok().flatten();
         let h = saved.and_then(|h| serde_json::from_str(&h).ok()).unwrap_or_default();
         self.health.insert(plugin.to_string(), h);
     }

@@ -86,6 +86,7 @@ impl baton_runtime::KvStore for LedgerKv {
 pub async fn open(home: &Path, state: &Path) -> Result<Pipeline, PipelineError> {
     let cfg = Config::load(home)?;
     let paths = Paths::new(home, state, &cfg);
+    cfg.check_grants(&paths)?;
     let ledger: SharedLedger = Arc::new(Mutex::new(baton_ledger::Ledger::open(state)?));
     let mut runtime = baton_runtime::Runtime::new(
         baton_runtime::RuntimeConfig { cache_dir: Some(paths.cache()), lock_dir: paths.locks() },
@@ -97,6 +98,6 @@ pub async fn open(home: &Path, state: &Path) -> Result<Pipeline, PipelineError> 
         Some(state.to_path_buf()),
     )))?;
     let runtime = Arc::new(runtime);
-    plugins::load_installed(&runtime, &cfg, &paths).await;
+    plugins::load_installed(&runtime, &cfg, &paths, &ledger).await;
     Pipeline::new(cfg, paths, ledger, runtime)
 }

@@ -43,7 +43,7 @@ use crate::returns::Answer;
 use crate::{failpoint, fsops, PipelineError};
 
 pub use crate::execution::error_code;
-pub use crate::health::{Health, HEALTH_NS};
+pub use crate::health::Health;
 
 /// A shared handle on the state database.
 pub type SharedLedger = Arc<Mutex<Ledger>>;
@@ -270,7 +270,7 @@ impl Pipeline {
 
     /// Reloads plugins whose installed file changed (cheap when nothing did: one stat per file).
     pub async fn reload_plugins(&mut self) -> Vec<String> {
-        crate::plugins::reload_changed(&self.runtime, &self.cfg, &self.paths).await
+        crate::plugins::reload_changed(&self.runtime, &self.cfg, &self.paths, &self.ledger).await
     }
 
     /// One pass: take over dead claims, claim what is ready, run the taken-over claims one at
@@ -450,7 +450,7 @@ impl Pipeline {
                     }
                 }
                 for (name, h) in health {
-                    b.kv_set(HEALTH_NS, name, &serde_json::to_string(h).unwrap_or_default())?;
+                    b.health_set(name, &serde_json::to_string(h).unwrap_or_default())?;
                 }
                 Ok(())
             })?;

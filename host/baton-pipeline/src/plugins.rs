@@ -6,6 +6,13 @@
 //! in it (so `install` from another process, or a file dropped in by hand, takes effect
 //! without a restart). Nothing is ever deleted: `remove` and upgrades move the old component
 //! into `plugins/.removed/`, and every change is a line in `plugins/.journal.jsonl`.
+//!
+//! Identity: a plugin's name is its file name. Every load (start-up, hot reload, `list`,
+//! `inspect`) describes the component with the real host functions under that name; it must
+//! give that name, and the same version the journal recorded for its bytes. Bytes the journal
+//! never saw (a file dropped in by hand) are adopted: copied into `plugins/.archive/` and
+//! journaled, so that replacing them can be undone. A refused file is recorded in the ledger
+//! and shown by `baton status`.
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
@@ -19,6 +26,7 @@ use baton_runtime::{Plugin, Runtime, RuntimeError};
 
 use crate::config::{Config, Paths};
 use crate::fsops;
+use crate::pipeline::SharedLedger;
 
 /// Why a plugin operation failed. Every message names the file and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +50,22 @@ pub enum PluginsError {
          (the installed one is kept in plugins/.removed/)"
     )]
     Downgrade { path: String, name: String, new: String, old: String },
+    /// The same bytes described another version than the journal recorded for them.
+    #[error(
+        "{path}: describe() now says `{name}` is version {claims}, but these bytes were installed as {recorded} \
+         (plugins/.journal.jsonl) — refused; reinstall it with `baton plugin install`"
+    )]
+    Record { path: String, name: String, recorded: String, claims: String },
+    /// `describe()` answered differently when asked twice during one install.
+    #[error("{path}: describe() gave {first} the first time and {second} the second — refused: a plugin describes itself the same way every time")]
+    Unstable { path: String, first: String, second: String },
+    /// Replacing an installed plugin with other bytes needs the user's yes.
+    #[error(
+        "{path}: this replaces the installed `{name}` {old_version} (sha256 {old_sha}) with {new_version} (sha256 {new_sha}), \
+         which inherits the grants of [plugins.{name}] in baton.toml: {grants}. Nothing was changed; \
+         re-run with --yes to replace it (the old one is kept in plugins/.removed/)"
+    )]
+    NeedsYes { path: String, name: String, old_version: String, old_sha: String, new_version: String, new_sha: String, grants: String },
 }
 
 fn io(path: &Path, error: std::io::Error) -> PluginsError {
@@ -87,29 +111,130 @@ fn sniff(path: &Path, bytes: &[u8]) -> Result<(), PluginsError> {
     Ok(())
 }
 
-/// Compiles and describes one component and gives it the grants `baton.toml` has for the
-/// name it gives itself.
-async fn prepare(runtime: &Runtime, cfg: &Config, paths: &Paths, file: &Path, bytes: &[u8]) -> Result<Plugin, PluginsError> {
+/// The plugin name an installed file stands for: its file name without `.wasm`.
+pub fn file_name_of(file: &Path) -> Result<String, PluginsError> {
+    let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    if !baton_handoff::names::is_valid_name(stem) {
+        return Err(PluginsError::Invalid {
+            path: file.display().to_string(),
+            reason: "the file name is not <plugin name>.wasm with a valid plugin name; install it with `baton plugin install`".into(),
+        });
+    }
+    if baton_runtime::is_reserved_name(stem) {
+        return Err(PluginsError::Runtime(RuntimeError::Reserved { path: file.display().to_string(), name: stem.into() }));
+    }
+    Ok(stem.to_string())
+}
+
+/// Compiles and describes one component as the plugin `name`, with the real host functions,
+/// and gives it the grants `baton.toml` has for that name. `describe()` must agree.
+async fn prepare(runtime: &Runtime, cfg: &Config, paths: &Paths, file: &Path, bytes: &[u8], name: &str) -> Result<Plugin, PluginsError> {
     sniff(file, bytes)?;
-    let probe = runtime.prepare(file, bytes, &[]).await?;
-    let grants = cfg.grants(&paths.home, &probe.info.name);
-    Ok(probe.with_grants(&grants))
+    let grants = cfg.grants(&paths.home, name);
+    Ok(runtime.prepare_as(file, bytes, &grants, name).await?)
 }
 
-/// Loads one component file and registers it.
-pub async fn load(runtime: &Runtime, cfg: &Config, paths: &Paths, file: &Path) -> Result<Arc<Plugin>, String> {
+/// What the journal says about the installed plugin `name` with these bytes.
+enum Record {
+    /// Installed (or adopted) with these bytes, and `describe()` still gives that version.
+    Agrees,
+    /// Bytes the journal has never seen under this name (dropped in by hand, or by an older
+    /// baton): to adopt.
+    Unknown,
+}
+
+/// Checks a described component against its record in the journal: the same bytes must
+/// describe the same version as when they were installed.
+fn check_record(paths: &Paths, file: &Path, plugin: &Plugin) -> Result<Record, PluginsError> {
+    let name = &plugin.info.name;
+    let lines = journal_lines(paths);
+    let recorded = lines.iter().rev().find(|l| {
+        l["name"].as_str() == Some(name) && l["sha256"].as_str() == Some(plugin.sha256.as_str()) && l["op"] != "remove" && l["op"] != "install_failed"
+    });
+    match recorded.and_then(|l| l["version"].as_str()) {
+        None => Ok(Record::Unknown),
+        Some(v) if v == plugin.info.version => Ok(Record::Agrees),
+        Some(v) => Err(PluginsError::Record {
+            path: file.display().to_string(),
+            name: name.clone(),
+            recorded: v.to_string(),
+            claims: plugin.info.version.clone(),
+        }),
+    }
+}
+
+/// Describes, checks and (for bytes never recorded) adopts one installed file: a copy is kept
+/// in `plugins/.archive/` and a journal line (`adopted`, or `reloaded` when it replaces a
+/// loaded version) says so, so every replacement can be undone.
+async fn admit(runtime: &Runtime, cfg: &Config, paths: &Paths, file: &Path, bytes: &[u8]) -> Result<Plugin, PluginsError> {
+    let name = file_name_of(file)?;
+    let plugin = prepare(runtime, cfg, paths, file, bytes, &name).await?;
+    if let Record::Unknown = check_record(paths, file, &plugin)? {
+        let kept_at = keep_copy(paths, &name, &plugin.info.version, &plugin.sha256, bytes)?;
+        let previous = runtime.get(&name).filter(|p| p.sha256 != plugin.sha256);
+        journal(paths, serde_json::json!({
+            "op": if previous.is_some() { "reloaded" } else { "adopted" },
+            "name": name, "version": plugin.info.version, "sha256": plugin.sha256, "file": file, "kept_at": kept_at,
+            "previous": previous.map(|p| serde_json::json!({"version": p.info.version, "sha256": p.sha256})),
+        }))?;
+        tracing::info!(plugin = %name, file = %file.display(), "adopted a component that `baton plugin install` did not record; a copy is kept in plugins/.archive/");
+    }
+    Ok(plugin)
+}
+
+/// Records in the ledger why an installed file was refused (shown by `baton status`), or
+/// clears it once the file loads.
+fn note(ledger: &SharedLedger, file: &Path, sha256: &str, refused: Option<&str>) {
+    let l = ledger.lock().unwrap_or_else(|e| e.into_inner());
+    let f = file.display().to_string();
+    let name = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let r = match refused {
+        Some(reason) => l.refusal_set(&f, &name, sha256, reason, &baton_handoff::stamp::rfc3339(baton_handoff::stamp::now())),
+        None => l.refusal_clear(&f),
+    };
+    if let Err(e) = r {
+        tracing::warn!(file = %f, "recording the plugin's load state: {e}");
+    }
+}
+
+/// Loads one component file and registers it under its file name. A refusal is recorded in
+/// the ledger.
+pub async fn load(runtime: &Runtime, cfg: &Config, paths: &Paths, ledger: &SharedLedger, file: &Path) -> Result<Arc<Plugin>, String> {
     let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let plugin = prepare(runtime, cfg, paths, file, &bytes).await.map_err(|e| e.to_string())?;
-    remember(file, &plugin.sha256, Some(plugin.info.name.clone()));
-    Ok(runtime.insert(plugin))
+    let sha = sha256_hex(&bytes);
+    match admit(runtime, cfg, paths, file, &bytes).await {
+        Ok(plugin) => {
+            note(ledger, file, &sha, None);
+            remember(file, Some(plugin.info.name.clone()));
+            Ok(runtime.insert(plugin))
+        }
+        Err(e) => {
+            let e = e.to_string();
+            note(ledger, file, &sha, Some(&e));
+            remember(file, None);
+            Err(e)
+        }
+    }
 }
 
-/// Loads every installed plugin; a broken one is logged and skipped, never fatal.
-pub async fn load_installed(runtime: &Runtime, cfg: &Config, paths: &Paths) {
+/// Loads every installed plugin; a broken or refused one is logged and skipped, never fatal.
+pub async fn load_installed(runtime: &Runtime, cfg: &Config, paths: &Paths, ledger: &SharedLedger) {
+    forget_missing(paths, ledger);
     for file in installed_files(paths) {
-        match load(runtime, cfg, paths, &file).await {
+        match load(runtime, cfg, paths, ledger, &file).await {
             Ok(p) => tracing::debug!(plugin = %p.info.name, version = %p.info.version, "loaded"),
             Err(e) => tracing::error!("skipping plugin: {e}"),
+        }
+    }
+}
+
+/// Drops the recorded refusals of files that are no longer installed.
+fn forget_missing(paths: &Paths, ledger: &SharedLedger) {
+    let l = ledger.lock().unwrap_or_else(|e| e.into_inner());
+    for r in l.refusals().unwrap_or_default() {
+        let f = Path::new(&r.file);
+        if f.parent() == Some(paths.plugins.as_path()) && !f.is_file() {
+            let _ = l.refusal_clear(&r.file);
         }
     }
 }
@@ -118,7 +243,6 @@ pub async fn load_installed(runtime: &Runtime, cfg: &Config, paths: &Paths) {
 #[derive(Clone)]
 struct Seen {
     stamp: (u64, SystemTime, u64),
-    sha256: String,
     /// The plugin it loaded as; `None` if it failed to load (retried once the file changes).
     name: Option<String>,
 }
@@ -132,11 +256,11 @@ fn stamp_of(meta: &std::fs::Metadata) -> (u64, SystemTime, u64) {
     (meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.ino())
 }
 
-fn remember(file: &Path, sha256: &str, name: Option<String>) {
+fn remember(file: &Path, name: Option<String>) {
     let Ok(meta) = std::fs::metadata(file) else { return };
     let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
     seen.get_or_insert_with(HashMap::new)
-        .insert(file.to_path_buf(), Seen { stamp: stamp_of(&meta), sha256: sha256.into(), name });
+        .insert(file.to_path_buf(), Seen { stamp: stamp_of(&meta), name });
 }
 
 fn seen(file: &Path) -> Option<Seen> {
@@ -148,8 +272,11 @@ fn seen(file: &Path) -> Option<Seen> {
 ///
 /// Cheap when nothing changed (it runs on every tick): size, mtime and inode first; only a
 /// file whose stamp moved is read and hashed, and only a changed hash is recompiled. Tasks
-/// already running keep the old version (they hold an `Arc<Plugin>`).
-pub async fn reload_changed(runtime: &Runtime, cfg: &Config, paths: &Paths) -> Vec<String> {
+/// already running keep the old version (they hold an `Arc<Plugin>`). A changed file is
+/// described again with the real host functions and must still be the plugin its file name
+/// says; a refused one is recorded in the ledger, and the previous good version, if any, stays
+/// loaded.
+pub async fn reload_changed(runtime: &Runtime, cfg: &Config, paths: &Paths, ledger: &SharedLedger) -> Vec<String> {
     let mut changed = Vec::new();
     let mut present = HashSet::new();
     for file in installed_files(paths) {
@@ -158,45 +285,44 @@ pub async fn reload_changed(runtime: &Runtime, cfg: &Config, paths: &Paths) -> V
         let before = seen(&file);
         if let Some(s) = before.as_ref().filter(|s| s.stamp == stamp) {
             match &s.name {
-                // Unchanged. (If another file claims the same plugin name, whichever loaded
-                // last stays: never flip-flop between them on every tick.)
                 Some(n) if runtime.get(n).is_some() => {
                     present.insert(n.clone());
                     continue;
                 }
-                None => continue, // broken, unchanged: already reported
-                Some(_) => {}     // unloaded meanwhile: load it again
+                None => {
+                    // Refused, unchanged: already reported. An older good version stays.
+                    if let Ok(n) = file_name_of(&file) {
+                        present.insert(n);
+                    }
+                    continue;
+                }
+                Some(_) => {} // unloaded meanwhile: load it again
             }
         }
         let Ok(bytes) = std::fs::read(&file) else { continue };
         let sha = sha256_hex(&bytes);
-        let known = before.as_ref().filter(|s| s.sha256 == sha).and_then(|s| s.name.clone()).or_else(|| {
-            // First look of this process (plugins loaded at start-up): the file stem.
-            let stem = file.file_stem()?.to_str()?.to_string();
-            runtime.get(&stem).is_some_and(|p| p.sha256 == sha).then_some(stem)
-        });
-        if let Some(name) = known.filter(|n| runtime.get(n).is_some_and(|p| p.sha256 == sha)) {
-            remember(&file, &sha, Some(name.clone()));
-            present.insert(name);
+        let name = file_name_of(&file).ok();
+        if let Some(n) = name.as_ref().filter(|n| runtime.get(n).is_some_and(|p| p.sha256 == sha)) {
+            remember(&file, Some(n.clone()));
+            present.insert(n.clone());
             continue;
         }
-        match prepare(runtime, cfg, paths, &file, &bytes).await {
+        match admit(runtime, cfg, paths, &file, &bytes).await {
             Ok(p) => {
                 let name = p.info.name.clone();
-                if file.file_stem().and_then(|s| s.to_str()) != Some(name.as_str()) {
-                    tracing::warn!(file = %file.display(), plugin = %name, "the file name is not <plugin name>.wasm; `baton plugin install` it instead");
-                }
                 tracing::info!(plugin = %name, version = %p.info.version, file = %file.display(), "plugin (re)loaded");
-                remember(&file, &p.sha256, Some(name.clone()));
+                note(ledger, &file, &sha, None);
+                remember(&file, Some(name.clone()));
                 runtime.insert(p);
                 present.insert(name.clone());
                 changed.push(name);
             }
             Err(e) => {
                 tracing::error!("not reloading: {e}");
-                remember(&file, &sha, None);
+                note(ledger, &file, &sha, Some(&e.to_string()));
+                remember(&file, None);
                 // The previous good version of this file, if any, stays loaded.
-                if let Some(n) = before.and_then(|s| s.name) {
+                if let Some(n) = name {
                     present.insert(n);
                 }
             }
@@ -293,7 +419,9 @@ fn report(cfg: &Config, paths: &Paths, plugin: &Plugin, file: &Path, size: u64) 
 /// Describes a component file (installed or not) as `inspect` would.
 pub async fn inspect_file(runtime: &Runtime, cfg: &Config, paths: &Paths, file: &Path) -> Result<PluginReport, PluginsError> {
     let bytes = std::fs::read(file).map_err(|e| io(file, e))?;
-    let plugin = prepare(runtime, cfg, paths, file, &bytes).await?;
+    let name = file_name_of(file)?;
+    let plugin = prepare(runtime, cfg, paths, file, &bytes, &name).await?;
+    check_record(paths, file, &plugin)?;
     Ok(report(cfg, paths, &plugin, file, bytes.len() as u64))
 }
 
@@ -331,6 +459,8 @@ pub async fn list(runtime: &Runtime, cfg: &Config, paths: &Paths) -> Vec<Result<
 #[derive(Debug, Clone, Serialize)]
 pub struct InstallReport {
     pub plugin: PluginReport,
+    /// The grants `baton.toml` gives the plugin's name, which the new component inherits.
+    pub grants: String,
     /// `installed`, `upgraded`, `downgraded`, `replaced` (same version, other bytes) or `unchanged`.
     pub action: &'static str,
     /// The version it replaced, and where the replaced component was moved.
@@ -344,12 +474,30 @@ pub struct Previous {
     pub kept_at: PathBuf,
 }
 
-/// Compares dotted versions numerically (`0.10.0` > `0.9.1`); non-numeric parts compare as text.
+/// Compares versions by semver precedence (`0.10.0` > `0.9.1`, `0.2.0-rc1` < `0.2.0`). A
+/// version that is not semver sorts below every one that is, and such versions compare as text.
 fn cmp_versions(a: &str, b: &str) -> std::cmp::Ordering {
-    let parts = |v: &str| -> Vec<(u64, String)> {
-        v.split(['.', '-', '+']).map(|p| (p.parse::<u64>().unwrap_or(0), p.to_string())).collect()
-    };
-    parts(a).cmp(&parts(b))
+    match (semver::Version::parse(a), semver::Version::parse(b)) {
+        (Ok(a), Ok(b)) => a.cmp_precedence(&b),
+        (Ok(_), Err(_)) => std::cmp::Ordering::Greater,
+        (Err(_), Ok(_)) => std::cmp::Ordering::Less,
+        (Err(_), Err(_)) => a.cmp(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cmp_versions;
+    use std::cmp::Ordering::*;
+
+    #[test]
+    fn versions_compare_as_semver() {
+        assert_eq!(cmp_versions("0.2.0-rc1", "0.2.0"), Less);
+        assert_eq!(cmp_versions("0.10.0", "0.9.1"), Greater);
+        assert_eq!(cmp_versions("1.0.0-alpha", "1.0.0-alpha.1"), Less);
+        assert_eq!(cmp_versions("1.0.0+build5", "1.0.0+build9"), Equal, "build metadata has no precedence");
+        assert_eq!(cmp_versions("1.0.0", "not-a-version"), Greater);
+    }
 }
 
 /// `baton plugin install PATH`: checks the component against the world, describes it, and
@@ -357,13 +505,27 @@ fn cmp_versions(a: &str, b: &str) -> std::cmp::Ordering {
 /// synced, renamed over the old one), so a running host sees either the old or the new
 /// component, never half of one; tasks in flight finish on the version they started with.
 /// A replaced component is kept in `plugins/.removed/`. Each install is journaled.
-pub async fn install(runtime: &Runtime, cfg: &Config, paths: &Paths, src: &Path, force: bool) -> Result<InstallReport, PluginsError> {
+///
+/// The component is described twice: once to learn the name it gives itself, then as that
+/// plugin with the real host functions (its kv, its locks), exactly as `serve` will; both must
+/// agree. Replacing an installed plugin with other bytes needs `yes`: the new component
+/// inherits the old one's grants.
+pub async fn install(runtime: &Runtime, cfg: &Config, paths: &Paths, src: &Path, force: bool, yes: bool) -> Result<InstallReport, PluginsError> {
     let bytes = std::fs::read(src).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => PluginsError::Missing { path: src.display().to_string() },
         _ => io(src, e),
     })?;
-    let plugin = prepare(runtime, cfg, paths, src, &bytes).await?;
-    let name = plugin.info.name.clone();
+    sniff(src, &bytes)?;
+    let probe = runtime.prepare(src, &bytes, &[]).await?;
+    let name = probe.info.name.clone();
+    let plugin = prepare(runtime, cfg, paths, src, &bytes, &name).await?;
+    if plugin.info != probe.info {
+        return Err(PluginsError::Unstable {
+            path: src.display().to_string(),
+            first: format!("`{}` {}", probe.info.name, probe.info.version),
+            second: format!("`{}` {}", plugin.info.name, plugin.info.version),
+        });
+    }
     let dest = paths.plugins.join(format!("{name}.wasm"));
     std::fs::create_dir_all(&paths.plugins).map_err(|e| io(&paths.plugins, e))?;
 
@@ -373,9 +535,10 @@ pub async fn install(runtime: &Runtime, cfg: &Config, paths: &Paths, src: &Path,
         let old_sha = sha256_hex(&old_bytes);
         if old_sha == plugin.sha256 {
             let r = report(cfg, paths, &plugin, &dest, bytes.len() as u64);
-            return Ok(InstallReport { plugin: r, action: "unchanged", previous: None });
+            let grants = describe_grants(&cfg.grants(&paths.home, &name));
+            return Ok(InstallReport { plugin: r, grants, action: "unchanged", previous: None });
         }
-        let old_version = match prepare(runtime, cfg, paths, &dest, &old_bytes).await {
+        let old_version = match prepare(runtime, cfg, paths, &dest, &old_bytes, &name).await {
             Ok(old) => old.info.version,
             Err(_) => "unknown (does not load)".into(),
         };
@@ -395,6 +558,17 @@ pub async fn install(runtime: &Runtime, cfg: &Config, paths: &Paths, src: &Path,
         } else {
             action = "replaced";
         }
+        if !yes {
+            return Err(PluginsError::NeedsYes {
+                path: src.display().to_string(),
+                name: name.clone(),
+                old_version,
+                old_sha: old_sha[..12.min(old_sha.len())].to_string(),
+                new_version: plugin.info.version.clone(),
+                new_sha: plugin.sha256[..12].to_string(),
+                grants: describe_grants(&cfg.grants(&paths.home, &name)),
+            });
+        }
         // Keep the old component: hard link it aside before the new one is renamed over it.
         let kept_at = keep_aside(paths, &dest, &name, &old_version, &old_sha, false)?;
         previous = Some(Previous { version: old_version, sha256: old_sha, kept_at });
@@ -405,18 +579,25 @@ pub async fn install(runtime: &Runtime, cfg: &Config, paths: &Paths, src: &Path,
         let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
         f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(|e| io(&tmp, e))?;
     }
+    // A copy of every installed component stays in plugins/.archive/, so whatever replaces it
+    // later (another install, a file dropped in by hand) can be undone.
+    let archived = keep_copy(paths, &name, &plugin.info.version, &plugin.sha256, &bytes)?;
+    // Journaled before the rename, so a running host that sees the new file finds its record
+    // (and does not adopt it as unknown bytes).
+    journal(paths, serde_json::json!({
+        "op": action, "name": name, "version": plugin.info.version, "sha256": plugin.sha256,
+        "from": src, "file": dest, "archived": archived,
+        "previous": previous.as_ref().map(|p| serde_json::json!({"version": p.version, "sha256": p.sha256, "kept_at": p.kept_at})),
+    }))?;
     if let Err(e) = std::fs::rename(&tmp, &dest) {
         let _ = std::fs::remove_file(&tmp);
+        let _ = journal(paths, serde_json::json!({"op": "install_failed", "name": name, "sha256": plugin.sha256, "error": e.to_string()}));
         return Err(io(&dest, e));
     }
     fsops::sync_dir(&paths.plugins).map_err(|e| io(&paths.plugins, e))?;
-    journal(paths, serde_json::json!({
-        "op": action, "name": name, "version": plugin.info.version, "sha256": plugin.sha256,
-        "from": src, "file": dest,
-        "previous": previous.as_ref().map(|p| serde_json::json!({"version": p.version, "sha256": p.sha256, "kept_at": p.kept_at})),
-    }))?;
     let r = report(cfg, paths, &plugin, &dest, bytes.len() as u64);
-    Ok(InstallReport { plugin: r, action, previous })
+    let grants = describe_grants(&cfg.grants(&paths.home, &name));
+    Ok(InstallReport { plugin: r, grants, action, previous })
 }
 
 /// What `remove` did.
@@ -434,7 +615,7 @@ pub async fn remove(runtime: &Runtime, cfg: &Config, paths: &Paths, name: &str) 
     let file = installed_path(paths, name)?;
     let bytes = std::fs::read(&file).map_err(|e| io(&file, e))?;
     let sha = sha256_hex(&bytes);
-    let version = match prepare(runtime, cfg, paths, &file, &bytes).await {
+    let version = match prepare(runtime, cfg, paths, &file, &bytes, name).await {
         Ok(p) => p.info.version,
         Err(_) => "unknown".into(),
     };
@@ -460,6 +641,38 @@ fn keep_aside(paths: &Paths, file: &Path, name: &str, version: &str, sha: &str, 
     let to = moved.map_err(|e| io(file, e))?;
     fsops::sync_dir(&dir).map_err(|e| io(&dir, e))?;
     Ok(to)
+}
+
+/// Keeps a copy of a component being adopted in `plugins/.archive/` (unless the same bytes
+/// are there already), so that replacing it later can be undone even when it is overwritten
+/// in place.
+fn keep_copy(paths: &Paths, name: &str, version: &str, sha: &str, bytes: &[u8]) -> Result<PathBuf, PluginsError> {
+    let dir = paths.plugins.join(".archive");
+    std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+    let safe_version: String = version.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect();
+    let target = std::ffi::OsString::from(format!("{name}-{safe_version}-{}.wasm", &sha[..12.min(sha.len())]));
+    let to = crate::outbox::numbered_slot(&target, |n| {
+        let to = dir.join(n);
+        if std::fs::read(&to).is_ok_and(|b| b == bytes) {
+            return Ok(Some(to));
+        }
+        Ok(fsops::create_new(&to, bytes, true)?.then_some(to))
+    })
+    .map_err(|e| io(&dir, e))?;
+    fsops::sync_dir(&dir).map_err(|e| io(&dir, e))?;
+    Ok(to)
+}
+
+/// `data → /path (read-only), …`: the grants `baton.toml` gives a name, for messages.
+pub fn describe_grants(grants: &[baton_runtime::Grant]) -> String {
+    if grants.is_empty() {
+        return "none".into();
+    }
+    grants
+        .iter()
+        .map(|g| format!("{} → {} ({})", g.name, g.host_path.display(), if g.writable { "writable" } else { "read-only" }))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn link_into(from: &Path, dir: &Path, name: &std::ffi::OsStr) -> std::io::Result<PathBuf> {

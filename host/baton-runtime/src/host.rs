@@ -194,13 +194,17 @@ impl StoreState {
         if self.held_locks.contains(&name) {
             return Ok(());
         }
-        self.locks.acquire(&self.plugin, &name, Duration::from_millis(timeout_ms.into())).await?;
+        self.locks.acquire(&self.plugin, &self.task_id, &name, Duration::from_millis(timeout_ms.into())).await?;
         self.held_locks.push(name);
         Ok(())
     }
 
+    /// Releases a lock this task holds; a lock held by another task is not touched.
     fn lock_release_impl(&mut self, name: String) {
-        self.locks.release(&self.plugin, &name);
+        if !self.held_locks.contains(&name) {
+            return;
+        }
+        self.locks.release(&self.plugin, &self.task_id, &name);
         self.held_locks.retain(|n| n != &name);
     }
 
@@ -227,6 +231,14 @@ impl StoreState {
             Ok(_) => return Err("body must be a JSON object".into()),
             Err(e) => return Err(format!("body is not JSON: {e}")),
         };
+        let forged: Vec<&str> = ENVELOPE_FIELDS.iter().copied().filter(|f| body.contains_key(*f)).collect();
+        if !forged.is_empty() {
+            self.meter.release(size * 2);
+            return Err(format!(
+                "the body sets envelope fields ({}), which only the host writes; put the content under other keys",
+                forged.join(", ")
+            ));
+        }
         let seq = self.follow_ups.len() as u32 + 1;
         let id = follow_up_id(&self.task_id, seq);
         self.follow_ups.push(FollowUp { seq, to, title, body, correlation_id });
@@ -338,6 +350,16 @@ mod no_fingerprint_v0_3 {
         }
     }
 }
+
+/// The top-level fields of a handoff (handoffs/schema/handoff.v1.json): the envelope, which
+/// the host writes. A follow-up body that sets one is refused, so a plugin cannot make a TASK
+/// signed `from: baton` look like a RETURN (`status`, `in_reply_to`), route itself to another
+/// plugin (`plugin`, `action`, `params`) or forge a sender.
+pub const ENVELOPE_FIELDS: &[&str] = &[
+    "schema", "id", "kind", "created_at", "from", "to", "reply_to", "title", "correlation_id", "priority", "deadline",
+    "plugin", "action", "params", "in_reply_to", "status", "summary", "result", "artifacts", "error", "started_at",
+    "finished_at", "attempts",
+];
 
 /// The id of the `seq`-th follow-up of a task: stable across re-runs of the same task.
 pub fn follow_up_id(task_id: &str, seq: u32) -> String {

@@ -57,6 +57,17 @@ pub enum RuntimeError {
     Unknown(String),
     #[error("describe() of `{name}` failed: {reason}")]
     Describe { name: String, reason: String },
+    /// The component does not agree about who it is: `describe()` gives another name than
+    /// the one it is installed under (its file name). Refused, never registered.
+    #[error(
+        "{path}: describe() says its name is `{claims}`, but it is installed as `{name}`; a plugin's \
+         name is its file name (plugins/<name>.wasm) — refused. Reinstall it with `baton plugin install`, \
+         or remove it with `baton plugin remove {name}`"
+    )]
+    Identity { path: String, name: String, claims: String },
+    /// `baton` and `baton.*` are the host's.
+    #[error("{path}: the plugin name `{name}` is reserved for baton itself (`baton` and `baton.*`); give the plugin another name")]
+    Reserved { path: String, name: String },
     #[error("granting `{grant}` to `{plugin}`: cannot open {path}: {reason}")]
     Grant { plugin: String, grant: String, path: String, reason: String },
     #[error("wasm engine: {0}")]
@@ -151,6 +162,8 @@ pub struct Plugin {
     pub grants: Vec<Grant>,
     /// The `baton:plugin` version the component was built against.
     pub world: WorldVersion,
+    /// Each action's `params_schema`, compiled once.
+    params: Arc<HashMap<String, jsonschema::Validator>>,
     pre: Pre,
 }
 
@@ -163,9 +176,47 @@ impl Plugin {
             sha256: self.sha256.clone(),
             grants: effective_grants(&self.info, granted),
             world: self.world,
+            params: self.params.clone(),
             pre: self.pre.clone(),
         }
     }
+}
+
+impl Plugin {
+    /// Checks a task's params against its action's `params_schema` (before the plugin runs).
+    pub fn check_params(&self, action: &str, params: &serde_json::Value) -> Result<(), String> {
+        let Some(v) = self.params.get(action) else { return Ok(()) };
+        let errors: Vec<String> =
+            v.iter_errors(params).take(3).map(|e| format!("{} (at `{}`)", limits::truncate(e.to_string(), 300), e.instance_path)).collect();
+        if errors.is_empty() {
+            return Ok(());
+        }
+        Err(format!("params do not match the params_schema of `{action}`: {}", errors.join("; ")))
+    }
+}
+
+/// A remote (or file) `$ref` in a params schema is never fetched.
+struct NoRemoteRefs;
+
+impl jsonschema::Retrieve for NoRemoteRefs {
+    fn retrieve(&self, uri: &jsonschema::Uri<String>) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
+        Err(format!("`$ref` to {uri} is not allowed: a params_schema must be self-contained").into())
+    }
+}
+
+/// Compiles each action's `params_schema`: no remote `$ref`, and `pattern` with the `regex`
+/// crate (linear time; no backtracking, so no catastrophic pattern from a plugin).
+fn compile_params(info: &PluginInfo) -> Result<HashMap<String, jsonschema::Validator>, String> {
+    let mut out = HashMap::new();
+    for a in &info.actions {
+        let v = jsonschema::options()
+            .with_retriever(NoRemoteRefs)
+            .with_pattern_options(jsonschema::PatternOptions::regex().size_limit(1 << 20).dfa_size_limit(1 << 20))
+            .build(&a.params_schema)
+            .map_err(|e| format!("the params_schema of action `{}` is not a usable JSON Schema: {}", a.name, limits::truncate(e.to_string(), 500)))?;
+        out.insert(a.name.clone(), v);
+    }
+    Ok(out)
 }
 
 impl std::fmt::Debug for Plugin {
@@ -234,6 +285,15 @@ impl KvStore for NoKv {
     }
     fn delete(&self, _: &str, _: &str) {}
 }
+
+/// Whether a plugin name is the host's own: `baton` and `baton.*` (where the host keeps its
+/// bookkeeping) are never plugin names.
+pub fn is_reserved_name(name: &str) -> bool {
+    name == "baton" || name.starts_with("baton.")
+}
+
+/// The most a `describe()` answer may weigh (as JSON); larger ones are refused.
+pub const MAX_DESCRIBE_BYTES: usize = 64 << 10;
 
 /// Engine-wide settings.
 #[derive(Debug, Clone)]
@@ -383,10 +443,28 @@ impl Runtime {
     }
 
     /// Compiles (or loads from cache), checks against the world, and describes a component.
-    /// Does not register it; see [`Runtime::insert`].
+    /// Does not register it; see [`Runtime::insert`]. `describe()` runs with a kv store that
+    /// keeps nothing, since the name is not known yet: for anything that is installed or
+    /// loaded, use [`Runtime::prepare_as`].
     pub async fn prepare(&self, origin: &Path, bytes: &[u8], grants: &[Grant]) -> Result<Plugin, RuntimeError> {
+        self.prepare_with(origin, bytes, grants, None).await
+    }
+
+    /// As [`Runtime::prepare`], for the plugin `name` (its file name): `describe()` runs with
+    /// the real host functions under that name (its own kv namespace and locks, exactly as its
+    /// tasks will), and must give that name, or the component is refused
+    /// ([`RuntimeError::Identity`]). So a component cannot tell a check from a load and be
+    /// someone else in one of them.
+    pub async fn prepare_as(&self, origin: &Path, bytes: &[u8], grants: &[Grant], name: &str) -> Result<Plugin, RuntimeError> {
+        self.prepare_with(origin, bytes, grants, Some(name)).await
+    }
+
+    async fn prepare_with(&self, origin: &Path, bytes: &[u8], grants: &[Grant], name: Option<&str>) -> Result<Plugin, RuntimeError> {
         let not_a_plugin =
             |reason: String| RuntimeError::NotAPlugin { path: origin.display().to_string(), reason };
+        if let Some(n) = name.filter(|n| is_reserved_name(n)) {
+            return Err(RuntimeError::Reserved { path: origin.display().to_string(), name: n.to_string() });
+        }
         let sha256 = hex::encode(Sha256::digest(bytes));
         let component = cache::compile(&self.engine, self.cache_dir.as_deref(), &sha256, bytes)
             .map_err(|e| not_a_plugin(format!("{e:#}")))?;
@@ -401,16 +479,37 @@ impl Runtime {
             not_a_plugin(format!("it does not export the baton:plugin@{world} world (describe, handle): {e:#}"))
         })?;
         let describe_budget = Budget { time: Duration::from_secs(5), ..Budget::default() };
-        let mut store = self.store("(describe)", "", &[], describe_budget)?;
+        // Each describe() is a task of its own for locks (a lock it takes is released after).
+        static DESCRIBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = DESCRIBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut store = self.store(name.unwrap_or("(describe)"), &format!("(describe {seq})"), &[], describe_budget)?;
+        if name.is_none() {
+            store.data_mut().kv = Arc::new(NoKv);
+        }
         let info = tokio::time::timeout(describe_budget.time, pre.describe(&mut store))
             .await
             .map_err(|_| not_a_plugin("describe() did not return within 5 s".into()))?
             .map_err(|e| not_a_plugin(format!("describe() failed: {e:#}")))?;
+        let state = store.into_data();
+        state.locks.release_all(&state.plugin, &state.task_id, &state.held_locks);
+        let size = describe_size(&info);
+        if size > MAX_DESCRIBE_BYTES {
+            return Err(not_a_plugin(format!(
+                "its describe() answer is {size} bytes, over the cap of {MAX_DESCRIBE_BYTES} bytes"
+            )));
+        }
         if !baton_handoff::names::is_valid_name(&info.name) {
             return Err(not_a_plugin(format!("its name {:?} is not a valid plugin name", info.name)));
         }
+        if is_reserved_name(&info.name) {
+            return Err(RuntimeError::Reserved { path: origin.display().to_string(), name: info.name });
+        }
+        if let Some(n) = name.filter(|n| *n != info.name) {
+            return Err(RuntimeError::Identity { path: origin.display().to_string(), name: n.to_string(), claims: info.name });
+        }
+        let params = Arc::new(compile_params(&info).map_err(not_a_plugin)?);
         let grants = effective_grants(&info, grants);
-        Ok(Plugin { info, sha256, grants, world, pre })
+        Ok(Plugin { info, sha256, grants, world, params, pre })
     }
 
     /// Registers a prepared plugin under its name, replacing any older one atomically:
@@ -495,6 +594,9 @@ impl Runtime {
     /// becomes a [`RunError`] in the returned [`Execution`].
     pub async fn handle(&self, plugin: &Plugin, task: &TaskInput, budget: Budget) -> Execution {
         let started = Instant::now();
+        if let Err(m) = plugin.check_params(&task.action, &task.params) {
+            return Execution { outcome: Err(RunError::InvalidInput(m)), logs: vec![], follow_ups: vec![], elapsed: started.elapsed() };
+        }
         let mut store = match self.store(&plugin.info.name, &task.id, &plugin.grants, budget) {
             Ok(s) => s,
             Err(e) => {
@@ -528,7 +630,7 @@ impl Runtime {
             (None, Ok(Ok(Ok(out)))) => accept_outcome(out, budget.output_bytes, meter.output_used()),
         };
         let mut state = store.into_data();
-        state.locks.release_all(&state.plugin, &state.held_locks);
+        state.locks.release_all(&state.plugin, &state.task_id, &state.held_locks);
         let logs = state.take_logs();
         let follow_ups = if outcome.is_ok() { state.follow_ups } else { Vec::new() };
         Execution { outcome, logs, follow_ups, elapsed: started.elapsed() }
@@ -568,6 +670,13 @@ fn accept_outcome(out: RawOutcome, cap: usize, used: usize) -> Result<Outcome, R
         return Err(RunError::OutputTooLarge { size, cap });
     }
     Ok(Outcome { summary: out.summary, result, artifacts: out.artifacts })
+}
+
+/// The size of a `describe()` answer as JSON (what `inspect --json` prints).
+fn describe_size(info: &PluginInfo) -> usize {
+    let mut c = Counter(0);
+    let _ = serde_json::to_writer(&mut c, info);
+    c.0
 }
 
 fn type_name(v: &serde_json::Value) -> &'static str {

@@ -1,7 +1,13 @@
 //! Named locks that hold across every baton process on the machine: one lock file per
 //! (plugin, name), held with `flock`, released when the task ends (or its process dies).
+//!
+//! A lock belongs to the task that took it: another task of the same plugin can neither
+//! release it nor take it over. Lock files are removed when released, by their holder, and
+//! only if the path still names the file it locked (same inode); a process that locked a file
+//! that was unlinked meanwhile sees that its path now names another file, and tries again.
 use std::collections::HashMap;
 use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -16,10 +22,25 @@ pub fn lock_path(dir: &std::path::Path, plugin: &str, name: &str) -> PathBuf {
     dir.join(plugin).join(format!("{digest}.lock"))
 }
 
+/// A lock this process holds: the task that took it and the locked file.
+struct Held {
+    owner: String,
+    file: File,
+    path: PathBuf,
+}
+
 pub struct Locks {
     dir: PathBuf,
     /// Open lock files of this process, by (plugin, name). The flock lives as long as the file.
-    held: Mutex<HashMap<(String, String), File>>,
+    held: Mutex<HashMap<(String, String), Held>>,
+}
+
+/// Whether `path` still names the open `file` (same device and inode).
+fn same_file(file: &File, path: &std::path::Path) -> bool {
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 impl Locks {
@@ -31,8 +52,9 @@ impl Locks {
         lock_path(&self.dir, plugin, name)
     }
 
-    /// Waits up to `timeout` for the lock. Polls, so a waiting plugin can still be timed out.
-    pub async fn acquire(&self, plugin: &str, name: &str, timeout: Duration) -> Result<(), String> {
+    /// Waits up to `timeout` for the lock, for the task `owner`. Polls, so a waiting plugin
+    /// can still be timed out.
+    pub async fn acquire(&self, plugin: &str, owner: &str, name: &str, timeout: Duration) -> Result<(), String> {
         let key = (plugin.to_string(), name.to_string());
         let deadline = Instant::now() + timeout;
         let path = self.path(plugin, name);
@@ -49,8 +71,10 @@ impl Locks {
                         .write(true)
                         .open(&path)
                         .map_err(|e| format!("lock file {}: {e}", path.display()))?;
-                    if flock(&file, FlockOperation::NonBlockingLockExclusive).is_ok() {
-                        slot.insert(file);
+                    // Locked, and the path still names this file (its holder did not remove it
+                    // between our open and our flock): ours.
+                    if flock(&file, FlockOperation::NonBlockingLockExclusive).is_ok() && same_file(&file, &path) {
+                        slot.insert(Held { owner: owner.to_string(), file, path: path.clone() });
                         return Ok(());
                     }
                 }
@@ -62,14 +86,68 @@ impl Locks {
         }
     }
 
-    pub fn release(&self, plugin: &str, name: &str) {
-        self.held.lock().unwrap_or_else(|e| e.into_inner()).remove(&(plugin.to_string(), name.to_string()));
+    /// Releases the lock if `owner` holds it; a lock held by another task is left alone.
+    /// Returns whether it was released.
+    pub fn release(&self, plugin: &str, owner: &str, name: &str) -> bool {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (plugin.to_string(), name.to_string());
+        if held.get(&key).is_some_and(|h| h.owner == owner) {
+            if let Some(h) = held.remove(&key) {
+                unlock(h);
+            }
+            return true;
+        }
+        false
     }
 
-    pub fn release_all(&self, plugin: &str, names: &[String]) {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+    /// Releases every lock of `names` that `owner` holds (the task ended).
+    pub fn release_all(&self, plugin: &str, owner: &str, names: &[String]) {
         for n in names {
-            held.remove(&(plugin.to_string(), n.clone()));
+            self.release(plugin, owner, n);
         }
+    }
+}
+
+/// Removes the lock file while still holding it (only if the path still names it), then
+/// unlocks by closing it.
+fn unlock(h: Held) {
+    if same_file(&h.file, &h.path) {
+        let _ = std::fs::remove_file(&h.path);
+    }
+    drop(h.file);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_the_holder_releases_and_the_file_goes_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let locks = Locks::new(dir.path().to_path_buf());
+        locks.acquire("p", "task-a", "db", Duration::from_millis(10)).await.unwrap();
+        let path = lock_path(dir.path(), "p", "db");
+        assert!(path.exists());
+        assert!(!locks.release("p", "task-b", "db"), "another task cannot release it");
+        let stolen = locks.acquire("p", "task-b", "db", Duration::from_millis(30)).await;
+        assert!(stolen.is_err(), "nor take it while task-a holds it");
+        assert!(path.exists());
+        assert!(locks.release("p", "task-a", "db"));
+        assert!(!path.exists(), "the lock file is cleaned up on release");
+        locks.acquire("p", "task-b", "db", Duration::from_millis(10)).await.unwrap();
+        locks.release_all("p", "task-b", &["db".into()]);
+        assert!(!path.exists());
+    }
+
+    #[tokio::test]
+    async fn a_lock_file_replaced_under_its_holder_is_not_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let locks = Locks::new(dir.path().to_path_buf());
+        locks.acquire("p", "a", "x", Duration::from_millis(10)).await.unwrap();
+        let path = lock_path(dir.path(), "p", "x");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, b"someone else's").unwrap();
+        assert!(locks.release("p", "a", "x"));
+        assert_eq!(std::fs::read(&path).unwrap(), b"someone else's", "another inode: left alone");
     }
 }

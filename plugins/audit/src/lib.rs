@@ -47,7 +47,12 @@ const PARAMS_SCHEMA: &str = r#"{
     "repos": {"type": "array", "items": {"type": "string"}, "description": "repositories (guest paths); default: the folders granted as `repos`"},
     "reports": {"type": "string", "description": "reports folder (guest path); default: the folder granted as `reports`"},
     "followup_agent": {"type": ["string", "null"], "description": "agent that gets one follow-up TASK per new gap; null: none"},
-    "force": {"type": "boolean", "description": "write a report even when the inputs are unchanged"}
+    "force": {"type": "boolean", "description": "write a report even when the inputs are unchanged"},
+    "display_roots": {
+      "type": "array",
+      "items": {"type": "array", "prefixItems": [{"type": "string"}, {"type": "string"}], "minItems": 2, "maxItems": 2},
+      "description": "(mounted path, host path) pairs, so the report shows the user's paths; set by the host"
+    }
   }
 }"#;
 

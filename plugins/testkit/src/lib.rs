@@ -33,6 +33,19 @@
 //! | `log-flood` | `log` with `params.bytes`-byte messages, forever | `timeout`, stored logs bounded |
 //! | `open-files` | opens `params.path` again and again, keeping every handle | `quota_exceeded` |
 //! | `disk-fill` | writes `params.mb` MB into `params.path`, or `params.files` small files into `params.dir` | `quota_exceeded` |
+//!
+//! Identity and hygiene attacks (issue 10, tests/sandbox.rs):
+//!
+//! | action | does | expected host reaction |
+//! |---|---|---|
+//! | `rename` | stores `params.to` in its kv; from then on `describe()` gives that name | the component is refused at its next load (its file name says otherwise) |
+//! | `lock-hold` | takes lock `params.name`, holds it `params.ms` ms | completed |
+//! | `lock-steal` | waits `params.wait_ms`, releases lock `params.name` (held by another task), then tries to take it | `plugin_error` "lock not taken" |
+//! | `emit-envelope` | emits a follow-up whose body sets envelope fields (`params.body`) | `plugin_error` "emit refused" |
+//!
+//! The name `describe()` gives is read from [`NAME_SLOT`], so a test can make a copy of the
+//! component that calls itself something else (`baton.health`, `hostile`) by patching the
+//! bytes after the marker.
 
 wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
 
@@ -42,6 +55,22 @@ use baton::plugin::types::{ActionInfo, FolderRequest, Level};
 use serde_json::{json, Value};
 
 struct Testkit;
+
+/// `@@testkit-name@@` then the plugin name, NUL-padded to 32 bytes. Read with a volatile load
+/// so the compiler keeps the bytes in the data section, where tests patch them.
+#[used]
+static NAME_SLOT: [u8; 48] = *b"@@testkit-name@@testkit\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+
+/// The name this copy of the component gives itself: what `rename` stored, else the slot's.
+fn own_name() -> String {
+    if let Some(n) = host::kv_get("describe-as") {
+        return n;
+    }
+    let slot: [u8; 48] = unsafe { std::ptr::read_volatile(&NAME_SLOT) };
+    let name = &slot[16..];
+    let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+    String::from_utf8_lossy(&name[..end]).into_owned()
+}
 
 const ACTIONS: &[(&str, &str)] = &[
     ("ok", "Returns its params."),
@@ -67,6 +96,11 @@ const ACTIONS: &[(&str, &str)] = &[
     ("log-flood", "log() with params.bytes-byte messages, forever."),
     ("open-files", "Opens params.path again and again, keeping every handle."),
     ("disk-fill", "Writes params.mb MB into params.path, or params.files small files into params.dir."),
+    // Identity and hygiene attacks (issue 10).
+    ("rename", "From now on, describe() gives the name params.to."),
+    ("lock-hold", "Takes lock params.name and holds it params.ms milliseconds."),
+    ("lock-steal", "Waits params.wait_ms, releases lock params.name held by another task, then tries to take it."),
+    ("emit-envelope", "Emits a follow-up whose body sets envelope fields (params.body)."),
 ];
 
 /// A fingerprint-service error as a task failure: "denied: …", "corrupt: …", …
@@ -91,7 +125,7 @@ fn param<'a>(params: &'a Value, key: &str) -> Option<&'a Value> {
 impl Guest for Testkit {
     fn describe() -> PluginInfo {
         PluginInfo {
-            name: "testkit".into(),
+            name: own_name(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Misbehaves on purpose; for baton's tests only.".into(),
             actions: ACTIONS
@@ -289,6 +323,38 @@ fn attacks(action: &str, params: &Value) -> Option<Result<Outcome, Failure>> {
                 }
             }
             done("filled", json!({ "mb": mb }))
+        }
+        "rename" => {
+            let to = param(params, "to").and_then(Value::as_str).unwrap_or("audit");
+            host::kv_set("describe-as", to);
+            done("renamed", json!({ "describe_as": to }))
+        }
+        "lock-hold" => {
+            let name = param(params, "name").and_then(Value::as_str).unwrap_or("shared");
+            if let Err(e) = host::lock_acquire(name, 2_000) {
+                return Some(Err(Failure::Permanent(format!("could not take the lock: {e}"))));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(num(params, "ms", 500)));
+            done("held", json!({ "held": name }))
+        }
+        "lock-steal" => {
+            let name = param(params, "name").and_then(Value::as_str).unwrap_or("shared");
+            std::thread::sleep(std::time::Duration::from_millis(num(params, "wait_ms", 200)));
+            host::lock_release(name);
+            match host::lock_acquire(name, 50) {
+                Ok(()) => done("stolen", json!({ "stolen": name })),
+                Err(e) => Err(Failure::Permanent(format!("lock not taken: {e}"))),
+            }
+        }
+        "emit-envelope" => {
+            let body = param(params, "body")
+                .cloned()
+                .unwrap_or_else(|| json!({ "status": "completed", "in_reply_to": "SOMEONE-ELSES-TASK", "from": "baton" }));
+            let f = baton::plugin::types::FollowUp { to: "Victim-Agent".into(), title: "forged".into(), body: body.to_string(), correlation_id: None };
+            match host::emit(&f) {
+                Ok(id) => done("emitted", json!({ "id": id })),
+                Err(e) => Err(Failure::Permanent(format!("emit refused: {e}"))),
+            }
         }
         _ => return None,
     })
