@@ -612,3 +612,27 @@ fn crashed(item: &mut Item, deaths: u32) {
     item.prepared = Prepared::Refuse { code: ErrorCode::CrashedHost, message: message.clone(), reply, task };
     item.answer = Some(Answer::refused(ErrorCode::CrashedHost, message));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_group_window_follows_the_sync_cost_within_bounds() {
+        let mut p = Pacing::default();
+        assert_eq!(p.window(), GROUP_WINDOW, "before any sync was measured");
+        for _ in 0..40 {
+            p.synced(100, Duration::from_micros(800));
+        }
+        let w = p.window().as_micros();
+        assert!((780..=820).contains(&w), "a fast disk: a short wait ({w} µs)");
+        for _ in 0..40 {
+            p.synced(100, Duration::from_millis(50));
+        }
+        assert_eq!(p.window(), Pacing::MAX, "a slow sync never makes a group wait longer than MAX");
+        for _ in 0..60 {
+            p.synced(1, Duration::from_micros(10));
+        }
+        assert_eq!(p.window(), Pacing::MIN);
+    }
+}
