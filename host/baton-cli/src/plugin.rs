@@ -48,6 +48,7 @@ pub enum PluginCommand {
 pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
     let cfg = Config::load(&ctx.home)?;
     let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
+    cfg.check_grants(&paths)?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         // The same compiled-component cache as `baton serve`: installing a plugin also

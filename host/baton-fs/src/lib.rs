@@ -49,6 +49,7 @@ pub fn mode() -> &'static str {
 pub const TEMP_PREFIX: &str = ".baton-tmp.";
 
 /// The file system said it has no such operation or flag.
+#[cfg_attr(feature = "portable", allow(dead_code))]
 fn unsupported(e: Errno) -> bool {
     e == Errno::INVAL || e == Errno::NOSYS || e == Errno::NOTSUP || e == Errno::OPNOTSUPP
 }
@@ -304,6 +305,9 @@ impl Drop for Unwritten {
 /// `fdatasync` per file: past a handful of files the one call is cheaper.
 pub const SYNCFS_OVER: usize = 4;
 
+/// Threads syncing one group's files at once, where each file is synced on its own.
+const SYNC_THREADS: usize = 8;
+
 /// Makes every file of a group durable, as cheaply as the system allows (see the table above).
 /// The files may be on several file systems: `syncfs` runs once per device.
 pub fn sync_group(files: &[&File]) -> io::Result<()> {
@@ -345,10 +349,13 @@ pub fn sync_group(files: &[&File]) -> io::Result<()> {
         oplog_file("sync", files[0], Path::new(""));
         return Ok(());
     }
-    // In parallel: the file system commits the concurrent syncs together.
+    // In parallel (at most SYNC_THREADS at once): the file system commits the concurrent
+    // syncs together.
+    let per_thread = files.len().div_ceil(SYNC_THREADS);
     std::thread::scope(|s| {
-        let handles: Vec<_> = files.iter().map(|f| s.spawn(move || sync_file(f))).collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(io::Error::other("sync thread panicked")))).collect::<io::Result<Vec<()>>>()
+        let handles: Vec<_> =
+            files.chunks(per_thread).map(|chunk| s.spawn(move || chunk.iter().try_for_each(|f| sync_file(f)))).collect();
+        handles.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| Err(io::Error::other("sync thread panicked"))))
     })?;
     for f in files {
         oplog_file("sync", f, Path::new(""));

@@ -166,3 +166,26 @@ fn sync_calls_succeed_on_files_and_folders() {
     sync_dir(d.path()).unwrap();
     assert!(sync_dir(&d.path().join("missing")).is_err());
 }
+
+#[test]
+fn a_group_is_written_unnamed_synced_then_named_without_replacing() {
+    let d = tempfile::tempdir().unwrap();
+    let group: Vec<Unwritten> = (0..12).map(|i| Unwritten::write(d.path(), format!("r{i}").as_bytes()).unwrap()).collect();
+    // Nothing is visible under a name a reader would look at before publication.
+    assert!(std::fs::read_dir(d.path()).unwrap().flatten().all(|e| e.file_name().to_string_lossy().starts_with(TEMP_PREFIX)));
+    sync_group(&group.iter().map(Unwritten::file).collect::<Vec<_>>()).unwrap();
+    std::fs::write(d.path().join("r0.json"), "someone else's").unwrap();
+    let named: Vec<bool> = group.into_iter().enumerate().map(|(i, u)| u.publish(&d.path().join(format!("r{i}.json"))).unwrap()).collect();
+    assert!(!named[0] && named[1..].iter().all(|n| *n), "{named:?}");
+    assert_eq!(std::fs::read(d.path().join("r0.json")).unwrap(), b"someone else's");
+    assert_eq!(std::fs::read(d.path().join("r11.json")).unwrap(), b"r11");
+    // No temp left behind, published or refused.
+    assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 12);
+    // A small group: synced file by file.
+    let small = Unwritten::write(d.path(), b"s").unwrap();
+    sync_group(&[small.file()]).unwrap();
+    assert!(small.publish(&d.path().join("s.json")).unwrap());
+    // Dropped unpublished: nothing remains.
+    drop(Unwritten::write(d.path(), b"gone").unwrap());
+    assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 13);
+}

@@ -13,11 +13,9 @@ pub enum ConfigError {
     Parse { path: String, message: String },
     /// A grant would hand a plugin baton's own files (its state, its plugins, the handoffs, or
     /// the compiled-code cache, which is loaded as native code).
-    #[error(
-        "{path}: [plugins.{plugin}] grant `{grant}` ({dir}) overlaps baton's own {what} ({protected}); \
-         grant a folder outside it (plans/ and reports/ under the home are fine)"
-    )]
-    Overlap { path: String, plugin: String, grant: String, dir: String, what: &'static str, protected: String },
+    /// (The message names the file, the plugin, the grant and the folder it overlaps.)
+    #[error("{0}")]
+    Overlap(String),
 }
 
 /// `p` made absolute and free of `.`, `..` and symlinks where they exist (the longest existing
@@ -312,14 +310,14 @@ impl Config {
                 let dir = normalize(&g.host_path);
                 for (what, p) in &protected {
                     if dir.starts_with(p) || p.starts_with(&dir) {
-                        return Err(ConfigError::Overlap {
-                            path: paths.home.join("baton.toml").display().to_string(),
-                            plugin: plugin.clone(),
-                            grant: g.name.clone(),
-                            dir: g.host_path.display().to_string(),
-                            what,
-                            protected: p.display().to_string(),
-                        });
+                        return Err(ConfigError::Overlap(format!(
+                            "{}: [plugins.{plugin}] grant `{}` ({}) overlaps baton's own {what} ({}); \
+                             grant a folder outside it (plans/ and reports/ under the home are fine)",
+                            paths.home.join("baton.toml").display(),
+                            g.name,
+                            g.host_path.display(),
+                            p.display()
+                        )));
                     }
                 }
             }

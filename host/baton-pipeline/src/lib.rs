@@ -4,7 +4,8 @@
 //! order) over `inbox` (what is ready to claim), `intake` (what each claimed file is),
 //! `execution` (running tasks), `outputs` (what each item writes and records), `health`
 //! (plugin pauses) and `observe` (other agents' handoffs). [`claims`], [`outbox`] and
-//! [`fsops`] hold the crash-safety mechanisms; [`returns`] builds what baton writes;
+//! [`fsops`] hold the crash-safety mechanisms, `folding` the macOS name rules (case and
+//! Unicode form) applied on every system; [`returns`] builds what baton writes;
 //! [`plugins`] installs and loads components; [`audit`] drives the plans audits; `manual`
 //! holds `baton run` and `baton retry`.
 

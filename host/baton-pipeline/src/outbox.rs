@@ -52,6 +52,7 @@ pub struct Pending {
     inbox: PathBuf,
     wanted: OsString,
     bytes: Vec<u8>,
+    fold: bool,
 }
 
 impl Pending {
@@ -81,7 +82,18 @@ impl Outbox {
     /// it since). The caller syncs `inbox` and [`Self::dir`]. One delivery on its own: its
     /// own sync; a group shares one with [`Self::stage`] and [`Self::publish`].
     pub fn deliver(&self, inbox: &Path, staged: &str, wanted: &OsStr, bytes: &[u8]) -> io::Result<OsString> {
-        match self.stage(inbox, staged, wanted, bytes)? {
+        self.deliver_as(inbox, staged, wanted, bytes, false)
+    }
+
+    /// [`Self::deliver`] under a name chosen as on a Mac: a candidate that is another entry's
+    /// name there (case, Unicode form) is skipped for the next number. For names baton does
+    /// not make itself (a routed TASK keeps its sender's name); it reads the inbox once.
+    pub fn deliver_folded(&self, inbox: &Path, staged: &str, wanted: &OsStr, bytes: &[u8]) -> io::Result<OsString> {
+        self.deliver_as(inbox, staged, wanted, bytes, true)
+    }
+
+    fn deliver_as(&self, inbox: &Path, staged: &str, wanted: &OsStr, bytes: &[u8], fold: bool) -> io::Result<OsString> {
+        match self.stage_as(inbox, staged, wanted, bytes, fold)? {
             Staged::Done(name) => Ok(name),
             Staged::Pending(p) => {
                 fsops::sync_file(p.data.file())?;
@@ -95,13 +107,17 @@ impl Outbox {
     /// (a staged file exists only once its data was durable); otherwise the bytes are written
     /// unnamed and wait for the group's sync ([`fsops::sync_group`]) and [`Self::publish`].
     pub fn stage(&self, inbox: &Path, staged: &str, wanted: &OsStr, bytes: &[u8]) -> io::Result<Staged> {
+        self.stage_as(inbox, staged, wanted, bytes, false)
+    }
+
+    fn stage_as(&self, inbox: &Path, staged: &str, wanted: &OsStr, bytes: &[u8], fold: bool) -> io::Result<Staged> {
         let sent = self.sent_path(staged);
         if let Ok(meta) = fs::symlink_metadata(&sent) {
             return Ok(Staged::Done(find_inode(inbox, &meta).unwrap_or_else(|| wanted.to_owned())));
         }
         let staged_path = self.dir.join(staged);
         if fs::symlink_metadata(&staged_path).is_ok() {
-            return self.link_and_mark(inbox, &staged_path, wanted, bytes).map(Staged::Done);
+            return self.link_and_mark(inbox, &staged_path, wanted, bytes, fold).map(Staged::Done);
         }
         let data = fsops::Unwritten::write(&self.dir, bytes)?;
         Ok(Staged::Pending(Pending {
@@ -110,6 +126,7 @@ impl Outbox {
             inbox: inbox.to_path_buf(),
             wanted: wanted.to_owned(),
             bytes: bytes.to_vec(),
+            fold,
         }))
     }
 
@@ -120,10 +137,10 @@ impl Outbox {
         // `false`: an earlier run staged it meanwhile (durable as well): that one is used.
         p.data.publish(&staged_path)?;
         failpoint::hit("after_stage");
-        self.link_and_mark(&p.inbox, &staged_path, &p.wanted, &p.bytes)
+        self.link_and_mark(&p.inbox, &staged_path, &p.wanted, &p.bytes, p.fold)
     }
 
-    fn link_and_mark(&self, inbox: &Path, staged_path: &Path, wanted: &OsStr, bytes: &[u8]) -> io::Result<OsString> {
+    fn link_and_mark(&self, inbox: &Path, staged_path: &Path, wanted: &OsStr, bytes: &[u8], fold: bool) -> io::Result<OsString> {
         let sent = self.sent_path(&staged_path.file_name().unwrap_or_default().to_string_lossy());
         let meta = fs::symlink_metadata(staged_path)?;
         if meta.nlink() >= 2 {
@@ -133,6 +150,9 @@ impl Outbox {
             return Ok(name);
         }
         let name = numbered_slot(wanted, |name| {
+            if fold && baton_handoff::names::existing_variant(inbox, &name.to_string_lossy())?.is_some() {
+                return Ok(None); // another entry's name on a Mac
+            }
             let to = inbox.join(&name);
             match fsops::link(staged_path, &to) {
                 Ok(()) => Ok(Some(name)),

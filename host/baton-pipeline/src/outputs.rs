@@ -201,9 +201,14 @@ impl Pipeline {
         let bytes = std::fs::read(&item.claim.path).map_err(|e| PipelineError::io(&item.claim.path, e))?;
         let staged = format!("{}.route.json", item.claim.id);
         let wanted = item.claim.original.clone();
-        // On its own (its name goes into the RETURN), with its own sync.
-        let name = self.post.deliver(to, &staged, &wanted, &bytes, &mut item.delivered, dirs, None)?;
-        Ok(name.unwrap_or(wanted))
+        // On its own (its name goes into the RETURN), with its own sync, under a name that is
+        // no other entry's name on a Mac (the sender chose it, not baton).
+        let inbox = self.post.inbox_of(to);
+        std::fs::create_dir_all(&inbox).map_err(|e| PipelineError::io(&inbox, e))?;
+        let name = self.post.outbox.deliver_folded(&inbox, &staged, &wanted, &bytes).map_err(|e| PipelineError::io(&inbox, e))?;
+        item.delivered.push(staged);
+        dirs.insert(inbox);
+        Ok(name)
     }
 
 }

@@ -203,6 +203,10 @@ impl Item {
 /// synced and recorded together, before any sync was measured (see [`Pacing`]).
 const GROUP_WINDOW: Duration = Duration::from_millis(3);
 
+/// At most this many written, not yet published files are held open in one group (a group
+/// with more is synced and published in parts).
+const MAX_OPEN_PENDING: usize = 512;
+
 /// How long to wait before trying an item again after a disk or database error.
 pub(crate) const IO_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -411,30 +415,18 @@ impl Pipeline {
         }
         // 4. answers, error records, follow-ups: each item on its own.
         let mut dirs: HashSet<PathBuf> = HashSet::from([self.post.outbox.dir().to_path_buf()]);
-        for item in &mut items {
-            self.write_isolated(item, &mut dirs);
-        }
-        // One sync for the group's new files, and only then are they named and linked: no
-        // RETURN is visible before its bytes are durable.
-        let files: Vec<&std::fs::File> = items.iter().flat_map(|i| i.pending.iter().map(|p| p.file())).collect();
-        if !files.is_empty() {
-            let synced = Instant::now();
-            let result = fsops::sync_group(&files);
-            self.pacing.synced(files.len(), synced.elapsed());
-            if let Err(e) = result {
-                warn!(files = files.len(), "cannot make a group of RETURNs durable, will try again: {e}");
-                for item in &mut items {
-                    if !item.pending.is_empty() {
-                        item.pending.clear();
-                        item.deferred = Some(IO_BACKOFF);
-                    }
-                }
+        // Written unnamed, a bounded number of open files at a time.
+        let mut start = 0;
+        let mut open = 0;
+        for i in 0..items.len() {
+            self.write_isolated(&mut items[i], &mut dirs);
+            open += items[i].pending.len();
+            if open >= MAX_OPEN_PENDING {
+                self.sync_and_publish(&mut items[start..=i], &mut dirs);
+                (start, open) = (i + 1, 0);
             }
-            failpoint::hit("after_group_sync");
         }
-        for item in &mut items {
-            self.publish_isolated(item, &mut dirs);
-        }
+        self.sync_and_publish(&mut items[start..], &mut dirs);
         self.sync_dirs(&dirs)?;
         failpoint::hit("after_return");
 
@@ -493,6 +485,31 @@ impl Pipeline {
             }
         }
         Ok(())
+    }
+
+    /// One sync for the new files of `items`, and only then are they named and linked: no
+    /// RETURN is visible before its bytes are durable. A failed sync defers the items that had
+    /// files in it (nothing of theirs was visible; they are written again).
+    fn sync_and_publish(&mut self, items: &mut [Item], dirs: &mut HashSet<PathBuf>) {
+        let files: Vec<&std::fs::File> = items.iter().flat_map(|i| i.pending.iter().map(|p| p.file())).collect();
+        if !files.is_empty() {
+            let synced = Instant::now();
+            let result = fsops::sync_group(&files);
+            self.pacing.synced(files.len(), synced.elapsed());
+            if let Err(e) = result {
+                warn!(files = files.len(), "cannot make a group of RETURNs durable, will try again: {e}");
+                for item in items.iter_mut() {
+                    if !item.pending.is_empty() {
+                        item.pending.clear();
+                        item.deferred = Some(IO_BACKOFF);
+                    }
+                }
+            }
+            failpoint::hit("after_group_sync");
+        }
+        for item in items.iter_mut() {
+            self.publish_isolated(item, dirs);
+        }
     }
 
     /// The daemon is stopping in the middle of a pass (a signal): a claim running alone was
@@ -594,4 +611,28 @@ fn crashed(item: &mut Item, deaths: u32) {
     };
     item.prepared = Prepared::Refuse { code: ErrorCode::CrashedHost, message: message.clone(), reply, task };
     item.answer = Some(Answer::refused(ErrorCode::CrashedHost, message));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_group_window_follows_the_sync_cost_within_bounds() {
+        let mut p = Pacing::default();
+        assert_eq!(p.window(), GROUP_WINDOW, "before any sync was measured");
+        for _ in 0..40 {
+            p.synced(100, Duration::from_micros(800));
+        }
+        let w = p.window().as_micros();
+        assert!((780..=820).contains(&w), "a fast disk: a short wait ({w} µs)");
+        for _ in 0..40 {
+            p.synced(100, Duration::from_millis(50));
+        }
+        assert_eq!(p.window(), Pacing::MAX, "a slow sync never makes a group wait longer than MAX");
+        for _ in 0..60 {
+            p.synced(1, Duration::from_micros(10));
+        }
+        assert_eq!(p.window(), Pacing::MIN);
+    }
 }

@@ -59,13 +59,10 @@ pub enum PluginsError {
     /// `describe()` answered differently when asked twice during one install.
     #[error("{path}: describe() gave {first} the first time and {second} the second — refused: a plugin describes itself the same way every time")]
     Unstable { path: String, first: String, second: String },
-    /// Replacing an installed plugin with other bytes needs the user's yes.
-    #[error(
-        "{path}: this replaces the installed `{name}` {old_version} (sha256 {old_sha}) with {new_version} (sha256 {new_sha}), \
-         which inherits the grants of [plugins.{name}] in baton.toml: {grants}. Nothing was changed; \
-         re-run with --yes to replace it (the old one is kept in plugins/.removed/)"
-    )]
-    NeedsYes { path: String, name: String, old_version: String, old_sha: String, new_version: String, new_sha: String, grants: String },
+    /// Replacing an installed plugin with other bytes needs the user's yes. (The message names
+    /// the file, both versions and sha256s, and the grants the new one would inherit.)
+    #[error("{0}")]
+    NeedsYes(String),
 }
 
 fn io(path: &Path, error: std::io::Error) -> PluginsError {
@@ -559,15 +556,16 @@ pub async fn install(runtime: &Runtime, cfg: &Config, paths: &Paths, src: &Path,
             action = "replaced";
         }
         if !yes {
-            return Err(PluginsError::NeedsYes {
-                path: src.display().to_string(),
-                name: name.clone(),
-                old_version,
-                old_sha: old_sha[..12.min(old_sha.len())].to_string(),
-                new_version: plugin.info.version.clone(),
-                new_sha: plugin.sha256[..12].to_string(),
-                grants: describe_grants(&cfg.grants(&paths.home, &name)),
-            });
+            return Err(PluginsError::NeedsYes(format!(
+                "{}: this replaces the installed `{name}` {old_version} (sha256 {}) with {} (sha256 {}), \
+                 which inherits the grants of [plugins.{name}] in baton.toml: {}. Nothing was changed; \
+                 re-run with --yes to replace it (the old one is kept in plugins/.removed/)",
+                src.display(),
+                &old_sha[..12.min(old_sha.len())],
+                plugin.info.version,
+                &plugin.sha256[..12],
+                describe_grants(&cfg.grants(&paths.home, &name)),
+            )));
         }
         // Keep the old component: hard link it aside before the new one is renamed over it.
         let kept_at = keep_aside(paths, &dest, &name, &old_version, &old_sha, false)?;

@@ -145,16 +145,74 @@ async fn a_second_runtime_loads_compiled_components_from_the_disk_cache() {
     let rt = runtime(dir.path(), Allocator::Pooling);
     rt.prepare(Path::new("echo"), wasm, &[]).await.unwrap();
     let cold = t0.elapsed();
-    let cached: Vec<_> = std::fs::read_dir(dir.path().join("cache")).unwrap().flatten().collect();
+    let entries = || -> Vec<std::fs::DirEntry> {
+        std::fs::read_dir(dir.path().join("cache")).unwrap().flatten().filter(|e| e.path().extension().is_some_and(|x| x == "cwasm")).collect()
+    };
+    let cached = entries();
     assert_eq!(cached.len(), 1, "one compiled entry");
+    assert!(cached[0].path().with_extension("cwasm.mac").is_file(), "with its HMAC");
     let mtime = cached[0].metadata().unwrap().modified().unwrap();
     drop(rt);
     let t1 = std::time::Instant::now();
     let rt = runtime(dir.path(), Allocator::Pooling);
     rt.prepare(Path::new("echo"), wasm, &[]).await.unwrap();
     let warm = t1.elapsed();
-    let again: Vec<_> = std::fs::read_dir(dir.path().join("cache")).unwrap().flatten().collect();
+    let again = entries();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].metadata().unwrap().modified().unwrap(), mtime, "not recompiled");
     eprintln!("load: cold {cold:?}, from cache {warm:?}");
+}
+
+/// Identity (issue 10): `describe()` runs as the plugin it is loaded as, with its real kv, and
+/// must give that name; `baton` and `baton.*` are never plugin names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_is_loaded_only_under_the_name_it_gives_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv = Arc::new(MemKv::default());
+    let cfg = RuntimeConfig { cache_dir: Some(dir.path().join("cache")), lock_dir: dir.path().join("locks") };
+    let rt = Runtime::new(cfg, kv.clone()).unwrap();
+    let wasm = baton_bundle::get("testkit").unwrap().wasm;
+    let p = rt.prepare_as(Path::new("testkit.wasm"), wasm, &[], "testkit").await.unwrap();
+    assert_eq!(p.info.name, "testkit");
+    // Under another file name: refused, naming both.
+    let e = rt.prepare_as(Path::new("plugins/echo.wasm"), wasm, &[], "echo").await.unwrap_err().to_string();
+    assert!(e.contains("says its name is `testkit`") && e.contains("installed as `echo`"), "{e}");
+    let e = rt.prepare_as(Path::new("plugins/baton.health.wasm"), wasm, &[], "baton.health").await.unwrap_err().to_string();
+    assert!(e.contains("reserved"), "{e}");
+    // What its kv says decides what it answers — in a check exactly as in a load.
+    kv.set("testkit", "describe-as", "audit", &KvQuota::default()).unwrap();
+    let e = rt.prepare_as(Path::new("plugins/testkit.wasm"), wasm, &[], "testkit").await.unwrap_err().to_string();
+    assert!(e.contains("says its name is `audit`"), "{e}");
+    kv.set("testkit", "describe-as", "baton", &KvQuota::default()).unwrap();
+    let e = rt.prepare(Path::new("x.wasm"), wasm, &[]).await.map(|p| p.info.name).unwrap();
+    assert_eq!(e, "testkit", "an unnamed check sees no kv");
+    let e = rt.prepare_as(Path::new("plugins/testkit.wasm"), wasm, &[], "testkit").await.unwrap_err().to_string();
+    assert!(e.contains("`baton` is reserved"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn params_are_validated_against_the_schema_and_envelope_fields_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path(), Allocator::Pooling);
+    let audit = rt.prepare(Path::new("audit"), baton_bundle::get("audit").unwrap().wasm, &[]).await.unwrap();
+    // What the host itself sends to the audit plugin passes its schema.
+    let host_params = json!({"followup_agent": "Claude-Code-Agent", "force": false, "display_roots": [["/plans", "/home/me/plans"]]});
+    audit.check_params("audit", &host_params).unwrap();
+    audit.check_params("audit", &json!({"followup_agent": null})).unwrap();
+    let e = audit.check_params("audit", &json!({"force": "yes"})).unwrap_err();
+    assert!(e.contains("params_schema of `audit`") && e.contains("/force"), "{e}");
+    assert!(audit.check_params("audit", &json!({"display_roots": [["/only-one"]]})).is_err());
+    assert!(audit.check_params("audit", &json!({"nope": 1})).is_err());
+    // Refused before the plugin runs: invalid input, no logs.
+    let exec = rt.handle(&audit, &task("audit", json!({"force": 3})), small()).await;
+    assert!(matches!(&exec.outcome, Err(RunError::InvalidInput(m)) if m.contains("params_schema")), "{:?}", exec.outcome);
+    assert!(exec.logs.is_empty());
+
+    let tk = rt.prepare(Path::new("testkit"), baton_bundle::get("testkit").unwrap().wasm, &[]).await.unwrap();
+    let exec = rt.handle(&tk, &task("emit-envelope", json!({"body": {"in_reply_to": "X", "note": "n"}})), small()).await;
+    assert!(matches!(&exec.outcome, Err(RunError::Permanent(m)) if m.contains("envelope fields (in_reply_to)")), "{:?}", exec.outcome);
+    assert!(exec.follow_ups.is_empty());
+    let exec = rt.handle(&tk, &task("emit-envelope", json!({"body": {"note": "n"}})), small()).await;
+    assert!(exec.outcome.is_ok(), "{:?}", exec.outcome);
+    assert_eq!(exec.follow_ups.len(), 1);
 }
