@@ -275,19 +275,17 @@ fn kill_9_during_a_large_import_leaves_all_or_nothing() {
     // Kill once the import's transaction has spilled pages into the WAL (mid-batch).
     let mut child = env.cmd(&["import", "tracks", p(&big)]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let t0 = Instant::now();
-    let mut killed_mid = false;
-    loop {
+    let killed_mid = loop {
         if let Some(st) = child.try_wait().unwrap() {
             panic!("the import finished ({st}) before it could be killed; raise N");
         }
         let grown = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) > wal_before + 256 * 1024;
         if grown || t0.elapsed() > Duration::from_secs(15) {
-            killed_mid = grown;
             child.kill().unwrap(); // SIGKILL
-            break;
+            break grown;
         }
         std::thread::sleep(Duration::from_millis(2));
-    }
+    };
     let st = child.wait().unwrap();
     assert!(!st.success());
     assert!(killed_mid, "the WAL never grew within 15 s; the import was killed before it wrote anything");
