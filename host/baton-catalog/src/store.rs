@@ -126,7 +126,8 @@ impl Catalog {
                 create_collection(&tx, name, CORE, CORE)?;
             }
             for spec in props {
-                ensure_property(&tx, name, &spec, CORE)?;
+                // `false`: a core property the user removed stays removed on reopen.
+                ensure_property(&tx, name, &spec, CORE, false)?;
             }
         }
         tx.commit()?;
@@ -251,7 +252,7 @@ impl Catalog {
                     detail: format!("relation `{}` targets `{t}`, which does not exist", spec.id),
                 });
             }
-            ensure_property(&tx, collection, spec, &owner)?;
+            ensure_property(&tx, collection, spec, &owner, true)?;
         }
         tx.commit()?;
         Ok(())
@@ -295,6 +296,16 @@ impl Catalog {
     /// the record's links of that property, except links made by hand. An unchanged record
     /// writes nothing. Anything refused refuses the whole batch.
     pub fn upsert(&mut self, access: &Access, collection: &str, records: &[Record]) -> Result<UpsertReport> {
+        self.upsert_inner(access, collection, records, true)
+    }
+
+    /// What [`Catalog::upsert`] would report (inserted / updated / unchanged, or the error that
+    /// would refuse the batch), computed in a transaction that is rolled back: nothing is written.
+    pub fn upsert_dry_run(&mut self, access: &Access, collection: &str, records: &[Record]) -> Result<UpsertReport> {
+        self.upsert_inner(access, collection, records, false)
+    }
+
+    fn upsert_inner(&mut self, access: &Access, collection: &str, records: &[Record], commit: bool) -> Result<UpsertReport> {
         let _span = tracing::info_span!("catalog.upsert", collection, records = records.len(), actor = %access.actor).entered();
         let actor = access.actor.clone();
         let quota = access.quota;
@@ -398,7 +409,11 @@ impl Catalog {
                 }
             }
         }
-        tx.commit()?;
+        if commit {
+            tx.commit()?;
+        } else {
+            tx.rollback()?;
+        }
         Ok(report)
     }
 
@@ -1011,7 +1026,9 @@ fn create_collection(tx: &Transaction<'_>, name: &str, owner: &str, actor: &str)
 
 /// Declares one property (and a relation's other side) unless it exists; an archived one is
 /// restored.
-fn ensure_property(tx: &Transaction<'_>, collection: &str, spec: &PropertySpec, owner: &str) -> Result<()> {
+/// Declares `spec` on `collection`; an archived property comes back only when `restore`
+/// (an explicit declaration), never when the core schema is merely re-checked at open.
+fn ensure_property(tx: &Transaction<'_>, collection: &str, spec: &PropertySpec, owner: &str, restore: bool) -> Result<()> {
     let existing: Option<(String, i64)> = tx
         .query_row(
             "SELECT kind, archived FROM cat_properties WHERE collection = ?1 AND id = ?2",
@@ -1026,7 +1043,7 @@ fn ensure_property(tx: &Transaction<'_>, collection: &str, spec: &PropertySpec, 
                 detail: format!("property `{}` is a {kind}, not a {} (ids are stable: declare a new id)", spec.id, spec.kind.as_str()),
             });
         }
-        if archived == 1 {
+        if archived == 1 && restore {
             tx.execute("UPDATE cat_properties SET archived = 0 WHERE collection = ?1 AND id = ?2", params![collection, spec.id])?;
             log_change(tx, collection, None, "restore_property", owner, &json!({"property": spec.id}))?;
         }

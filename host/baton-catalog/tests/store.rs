@@ -206,3 +206,47 @@ fn matcher_index_follows_changes_and_reports_ambiguity() {
     assert_eq!(v["verdict"], "ambiguous");
     assert!(v["candidates"][0]["reasons"].as_array().is_some_and(|r| !r.is_empty()));
 }
+
+#[test]
+fn removed_core_property_stays_removed_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.sqlite");
+    let u = Access::user();
+    {
+        let mut cat = Catalog::open(&path).unwrap();
+        cat.upsert(&u, "tracks", &[Record::new("t1", json!({"title": "Opus", "album": "Stories"}))]).unwrap();
+        cat.remove_property(&u, "tracks", "album").unwrap();
+    }
+    let cat = Catalog::open(&path).unwrap();
+    let album = cat.schema(&u, "tracks").unwrap().into_iter().find(|p| p.id == "album").unwrap();
+    assert!(album.archived, "reopening the catalog brought back a removed core property");
+    let t1 = cat.get(&u, "tracks", "t1", false).unwrap().unwrap();
+    assert!(!t1.props.contains_key("album"));
+    let t1 = cat.get(&u, "tracks", "t1", true).unwrap().unwrap();
+    assert_eq!(t1.archived["album"], "Stories", "the archived value was lost");
+    all_seqs_contiguous(&cat);
+}
+
+#[test]
+fn dry_run_reports_like_upsert_and_writes_nothing() {
+    let (_d, mut cat) = open();
+    let u = Access::user();
+    cat.upsert(&u, "tracks", &[track("t1", "Levels", &["Avicii"], 199_000)]).unwrap();
+    let seq = cat.last_seq().unwrap();
+    let batch = vec![
+        track("t1", "Levels", &["Avicii"], 199_000),
+        track("t2", "Strobe", &["deadmau5"], 637_000),
+        Record::new("t3", json!({"title": "Opus"})),
+    ];
+    let mut batch2 = batch.clone();
+    batch2[0] = track("t1", "Levels (Radio Edit)", &["Avicii"], 199_000);
+    let r = cat.upsert_dry_run(&u, "tracks", &batch2).unwrap();
+    assert_eq!((r.inserted, r.updated, r.unchanged), (2, 1, 0));
+    assert_eq!(cat.last_seq().unwrap(), seq, "a dry run wrote to the change log");
+    assert!(cat.get(&u, "tracks", "t2", false).unwrap().is_none());
+    assert_eq!(cat.get(&u, "tracks", "t1", false).unwrap().unwrap().props["title"], "Levels");
+    let bad = vec![Record::new("t9", json!({"nope": 1}))];
+    assert!(matches!(cat.upsert_dry_run(&u, "tracks", &bad), Err(CatalogError::UnknownProperty { .. })));
+    let r = cat.upsert(&u, "tracks", &batch2).unwrap();
+    assert_eq!((r.inserted, r.updated, r.unchanged), (2, 1, 0), "the real upsert disagrees with the dry run");
+}

@@ -207,33 +207,70 @@ pub fn find_pairs(db: &Db, opts: &DedupOptions) -> Result<(Vec<Pair>, PairStats)
     let (postings, fingerprints) = sampled_postings(db)?;
     stats.fingerprints = fingerprints;
     stats.postings = postings.len() as u64;
-    // 2. candidate pairs from runs of equal values
+    // 2. candidate pairs from runs of equal values, streamed in passes over ranges of the
+    //    smaller id so that the list of key-sharing pairs never holds more than PASS_PAIRS
     let runs: Vec<&[u64]> = postings.chunk_by(|x, y| x >> 32 == y >> 32).filter(|r| r.len() >= 2 && r.len() <= MAX_POSTINGS).collect();
-    let mut pairs: Vec<u64> = runs
-        .par_iter()
-        .flat_map_iter(|r| {
-            let ids: Vec<u64> = r.iter().map(|p| p & 0xffff_ffff).collect();
-            let mut out = Vec::with_capacity(ids.len() * (ids.len() - 1) / 2);
-            for i in 0..ids.len() {
-                for j in i + 1..ids.len() {
-                    out.push((ids[i] << 32) | ids[j]);
-                }
-            }
-            out
-        })
-        .collect();
-    drop(runs);
-    drop(postings);
-    pairs.par_sort_unstable();
-    let candidates: Vec<(i64, i64)> = pairs
-        .chunk_by(|x, y| x == y)
-        .filter(|r| r.len() as u32 >= opts.min_shared)
-        .map(|r| ((r[0] >> 32) as i64, (r[0] & 0xffff_ffff) as i64))
-        .collect();
-    drop(pairs);
-    stats.candidates = candidates.len() as u64;
-    // 3. verify in chunks, loading only the fingerprints the chunk needs
     let mut verified = Vec::new();
+    for (lo, hi) in pass_ranges(&runs, PASS_PAIRS) {
+        let mut pairs: Vec<u64> = runs
+            .par_iter()
+            .flat_map_iter(|r| {
+                let ids: Vec<u64> = r.iter().map(|p| p & 0xffff_ffff).collect();
+                let mut out = Vec::new();
+                for i in 0..ids.len() {
+                    if ids[i] < lo || ids[i] >= hi {
+                        continue;
+                    }
+                    for j in i + 1..ids.len() {
+                        out.push((ids[i] << 32) | ids[j]);
+                    }
+                }
+                out
+            })
+            .collect();
+        pairs.par_sort_unstable();
+        let candidates: Vec<(i64, i64)> = pairs
+            .chunk_by(|x, y| x == y)
+            .filter(|r| r.len() as u32 >= opts.min_shared)
+            .map(|r| ((r[0] >> 32) as i64, (r[0] & 0xffff_ffff) as i64))
+            .collect();
+        drop(pairs);
+        stats.candidates += candidates.len() as u64;
+        verify(db, &candidates, opts, &mut verified)?;
+    }
+    stats.verified_pairs = verified.len() as u64;
+    Ok((verified, stats))
+}
+
+/// Most key-sharing pairs held at once while candidates are counted (8 bytes each: 32 MB).
+const PASS_PAIRS: u64 = 4 << 20;
+
+/// Ranges `[lo, hi)` of the smaller id of a pair, each producing at most about [`PASS_PAIRS`]
+/// key-sharing pairs (a single id with more gets a pass of its own). Postings runs hold ids in
+/// ascending order, so the pair `(ids[i], ids[j])`, `i < j`, belongs to the pass of `ids[i]`.
+fn pass_ranges(runs: &[&[u64]], limit: u64) -> Vec<(u64, u64)> {
+    let max_id = runs.iter().flat_map(|r| r.iter()).map(|p| p & 0xffff_ffff).max().unwrap_or(0) as usize;
+    let mut per_id = vec![0u64; max_id + 1];
+    for r in runs {
+        for (i, p) in r.iter().enumerate() {
+            per_id[(p & 0xffff_ffff) as usize] += (r.len() - 1 - i) as u64;
+        }
+    }
+    let mut ranges = Vec::new();
+    let (mut lo, mut acc) = (0usize, 0u64);
+    for (id, n) in per_id.iter().enumerate() {
+        if acc > 0 && acc + n > limit {
+            ranges.push((lo as u64, id as u64));
+            (lo, acc) = (id, 0);
+        }
+        acc += n;
+    }
+    ranges.push((lo as u64, max_id as u64 + 1));
+    ranges
+}
+
+/// Step 3: verifies `candidates` in chunks, loading only the fingerprints a chunk needs.
+fn verify(db: &Db, candidates: &[(i64, i64)], opts: &DedupOptions, verified: &mut Vec<Pair>) -> Result<()> {
     for chunk in candidates.chunks(VERIFY_CHUNK) {
         let mut ids: Vec<i64> = chunk.iter().flat_map(|(a, b)| [*a, *b]).collect();
         ids.sort_unstable();
@@ -254,8 +291,7 @@ pub fn find_pairs(db: &Db, opts: &DedupOptions) -> Result<(Vec<Pair>, PairStats)
             .collect();
         verified.extend(ok);
     }
-    stats.verified_pairs = verified.len() as u64;
-    Ok((verified, stats))
+    Ok(())
 }
 
 /// Union-find over arbitrary ids.
@@ -474,6 +510,33 @@ mod tests {
         c.path = "/c.mp3".into();
         c.info.bitrate_kbps = Some(128);
         assert_eq!(d.cmp(&a, &c), std::cmp::Ordering::Less);
+    }
+
+    #[test]
+    fn pass_ranges_cover_every_pair_once_within_the_limit() {
+        // runs of (key << 32 | id), ids ascending within a run
+        let runs_owned: Vec<Vec<u64>> = (0..50u64).map(|k| (0..20u64).map(|i| (k << 32) | ((i * 7 + k) % 97)).collect::<std::collections::BTreeSet<_>>().into_iter().collect()).collect();
+        let runs: Vec<&[u64]> = runs_owned.iter().map(|r| &r[..]).collect();
+        let total: u64 = runs.iter().map(|r| (r.len() * (r.len() - 1) / 2) as u64).sum();
+        let ranges = pass_ranges(&runs, 500);
+        assert!(ranges.len() > 5, "{ranges:?}");
+        let mut seen = 0;
+        for (lo, hi) in &ranges {
+            let mut n = 0;
+            for r in &runs {
+                for i in 0..r.len() {
+                    let id = r[i] & 0xffff_ffff;
+                    if id >= *lo && id < *hi {
+                        n += (r.len() - 1 - i) as u64;
+                    }
+                }
+            }
+            // one id alone may exceed the limit; otherwise each pass stays within it
+            assert!(n <= 500 || hi - lo == 1, "{lo}..{hi}: {n}");
+            seen += n;
+        }
+        assert_eq!(seen, total);
+        assert!(ranges.windows(2).all(|w| w[0].1 == w[1].0));
     }
 
     #[test]

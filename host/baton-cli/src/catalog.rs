@@ -1,0 +1,400 @@
+//! `baton catalog …`: the user's view of the shared music catalog (`baton-catalog`): list
+//! collections, show and export records, import a CSV (with a dry run), link and unlink by hand,
+//! rename and remove properties, match a track and read one record's history. Every read command
+//! takes `--json`. Errors become `anyhow` here, naming the file, collection or property and the fix.
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use baton_catalog::{Access, Catalog, Filter, Kind, Property, Record, TrackQuery, Verdict, normalize_isrc};
+use serde_json::{Map, Value, json};
+
+/// `println!` that does not panic when stdout is closed early (`baton catalog show … | head`).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+#[derive(clap::Subcommand)]
+pub enum CatalogCommand {
+    /// The collections, their owners, record counts and properties.
+    Collections {
+        /// JSON: [{"name", "owner", "records", "read_only", "properties": [...]}].
+        #[arg(long)]
+        json: bool,
+    },
+    /// The records of a collection, by key.
+    Show {
+        collection: String,
+        /// `prop=value`, `prop~substring`, `prop>number`, `prop<number`, joined by `,` (and).
+        #[arg(long = "where", value_name = "EXPR")]
+        filter: Option<String>,
+        /// Also show the values of removed (archived) properties.
+        #[arg(long)]
+        archived: bool,
+        /// Most records to show.
+        #[arg(long, default_value_t = 100_000)]
+        limit: usize,
+        /// JSON: {"collection", "records": [{"key", "props", "archived"?}], "next"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a collection as CSV on stdout: `_key`, then one column per property by display
+    /// name; relations as the related keys joined with `;`.
+    Export {
+        collection: String,
+        /// CSV output (the only format; required).
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Upsert a CSV into a collection, in one transaction (all rows or none). Columns are
+    /// property ids (display names are accepted too); lists and relations are joined with `;`;
+    /// `duration_ms` is in milliseconds. An empty cell leaves the property as it is.
+    Import {
+        collection: String,
+        file: PathBuf,
+        /// The key column (default `key`, else `_key` as `export` writes it).
+        #[arg(long, value_name = "COL")]
+        key: Option<String>,
+        /// Show what would be inserted, updated and unchanged, and write nothing.
+        #[arg(long = "dry-run", short = 'p', visible_alias = "pretend")]
+        dry_run: bool,
+        /// JSON: {"collection", "file", "dry_run", "inserted", "updated", "unchanged"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Link a record to another through a relation property, by hand (method `manual`; no
+    /// plugin overwrites it).
+    Link { collection: String, key: String, property: String, target_key: String },
+    /// Remove a link (a hand-made unlink stays unlinked).
+    Unlink { collection: String, key: String, property: String, target_key: String },
+    /// Rename or remove a property (values are kept: removal archives them).
+    #[command(subcommand)]
+    Property(PropertyCommand),
+    /// Match a track ("Artist - Title") against `tracks`. Exits 0 for a match, 1 for
+    /// ambiguous or none.
+    Match {
+        query: String,
+        /// The track's duration in seconds.
+        #[arg(long)]
+        duration: Option<f64>,
+        /// The ISRC (any case, hyphens allowed; a malformed one is ignored with a warning).
+        #[arg(long)]
+        isrc: Option<String>,
+        /// JSON: {"verdict": "match"|"ambiguous"|"none", "candidates": [{"key", "title",
+        /// "artists", "duration_ms", "score", "method", "reasons"}]}, best first.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The changes to one record, oldest first.
+    History {
+        collection: String,
+        key: String,
+        /// JSON: [{"seq", "collection", "key", "op", "actor", "at", "detail"}].
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Subcommand)]
+pub enum PropertyCommand {
+    /// Change a property's display name; its id and values stay.
+    Rename { collection: String, property: String, new_name: String },
+    /// Remove a property from the schema; its values are archived (`show --archived`).
+    Remove { collection: String, property: String },
+}
+
+fn open(state: &Path) -> anyhow::Result<Catalog> {
+    Catalog::open(state).with_context(|| format!("open the catalog in {}", state.display()))
+}
+
+pub fn run(cmd: CatalogCommand, ctx: &crate::Ctx) -> anyhow::Result<i32> {
+    let user = Access::user();
+    match cmd {
+        CatalogCommand::Collections { json } => {
+            let cols = open(&ctx.state)?.collections(&user)?;
+            if json {
+                say!("{}", serde_json::to_string_pretty(&cols)?);
+            } else {
+                for c in &cols {
+                    let props: Vec<String> =
+                        c.properties.iter().filter(|p| !p.archived).map(|p| format!("{} ({})", p.id, p.kind.as_str())).collect();
+                    let ro = if c.read_only { ", read-only" } else { "" };
+                    say!("{}  {} records  owner {}{}\n  {}", c.name, c.records, c.owner, ro, props.join(", "));
+                }
+            }
+            Ok(0)
+        }
+        CatalogCommand::Show { collection, filter, archived, limit, json } => {
+            let f = match &filter {
+                Some(e) => Filter::parse(e).map_err(|m| anyhow::anyhow!("--where {e}: {m}"))?,
+                None => Filter::default(),
+            };
+            let cat = open(&ctx.state)?;
+            let page = cat.query(&user, &collection, &f, archived, None, limit)?;
+            if json {
+                say!("{}", serde_json::to_string_pretty(&json!({"collection": collection, "records": page.records, "next": page.next}))?);
+            } else {
+                let schema = cat.schema(&user, &collection)?;
+                for r in &page.records {
+                    let mut parts = Vec::new();
+                    for p in &schema {
+                        let v = if p.archived { r.archived.get(&p.id) } else { r.props.get(&p.id) };
+                        if let Some(v) = v {
+                            let tag = if p.archived { " (archived)" } else { "" };
+                            parts.push(format!("{}{tag}: {}", p.name, cell(v)));
+                        }
+                    }
+                    say!("{}  {}", r.key, parts.join(" | "));
+                }
+                if let Some(n) = page.next {
+                    eprintln!("(more records after `{n}`; raise --limit)");
+                }
+            }
+            Ok(0)
+        }
+        CatalogCommand::Export { collection, csv } => {
+            if !csv {
+                bail!("export {collection}: pass --csv (the only export format): `baton catalog export {collection} --csv > {collection}.csv`");
+            }
+            let cat = open(&ctx.state)?;
+            let schema: Vec<Property> = cat.schema(&user, &collection)?.into_iter().filter(|p| !p.archived).collect();
+            let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+            let mut header = vec!["_key".to_string()];
+            header.extend(schema.iter().map(|p| p.name.clone()));
+            w.write_record(&header)?;
+            let mut after: Option<String> = None;
+            loop {
+                let page = cat.query(&user, &collection, &Filter::default(), false, after.as_deref(), 1000)?;
+                for r in &page.records {
+                    let mut row = vec![r.key.clone()];
+                    row.extend(schema.iter().map(|p| r.props.get(&p.id).map(cell).unwrap_or_default()));
+                    w.write_record(&row)?;
+                }
+                match page.next {
+                    Some(n) => after = Some(n),
+                    None => break,
+                }
+            }
+            w.flush()?;
+            Ok(0)
+        }
+        CatalogCommand::Import { collection, file, key, dry_run, json } => {
+            let _span = tracing::info_span!("catalog.import", collection = %collection, file = %file.display(), dry_run).entered();
+            let mut cat = open(&ctx.state)?;
+            let schema = cat.schema(&user, &collection)?;
+            let records = read_csv(&file, &collection, &schema, key.as_deref())?;
+            let report = if dry_run {
+                cat.upsert_dry_run(&user, &collection, &records)
+            } else {
+                cat.upsert(&user, &collection, &records)
+            }
+            .with_context(|| format!("{}: nothing was written; fix the row and import again", file.display()))?;
+            if json {
+                say!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({
+                        "collection": collection, "file": file, "dry_run": dry_run,
+                        "inserted": report.inserted, "updated": report.updated, "unchanged": report.unchanged,
+                    }))?
+                );
+            } else {
+                let verb = if dry_run { "would be " } else { "" };
+                say!(
+                    "{collection}: {} {verb}inserted, {} {verb}updated, {} unchanged{}",
+                    report.inserted,
+                    report.updated,
+                    report.unchanged,
+                    if dry_run { " (dry run: nothing written)" } else { "" }
+                );
+            }
+            Ok(0)
+        }
+        CatalogCommand::Link { collection, key, property, target_key } => {
+            let made = open(&ctx.state)?.link(&user, &collection, &key, &property, &target_key)?;
+            say!("{collection}/{key} {property} → {target_key}: {}", if made { "linked (manual)" } else { "already linked" });
+            Ok(0)
+        }
+        CatalogCommand::Unlink { collection, key, property, target_key } => {
+            let gone = open(&ctx.state)?.unlink(&user, &collection, &key, &property, &target_key)?;
+            say!("{collection}/{key} {property} → {target_key}: {}", if gone { "unlinked" } else { "was not linked" });
+            Ok(0)
+        }
+        CatalogCommand::Property(PropertyCommand::Rename { collection, property, new_name }) => {
+            open(&ctx.state)?.rename_property(&user, &collection, &property, &new_name)?;
+            say!("{collection}.{property} is now shown as `{new_name}` (id and values unchanged)");
+            Ok(0)
+        }
+        CatalogCommand::Property(PropertyCommand::Remove { collection, property }) => {
+            open(&ctx.state)?.remove_property(&user, &collection, &property)?;
+            say!("{collection}.{property} removed; its values are archived (`baton catalog show {collection} --archived`)");
+            Ok(0)
+        }
+        CatalogCommand::Match { query, duration, isrc, json } => {
+            let (artists, title) = match query.split_once(" - ") {
+                Some((a, t)) => (vec![a.trim().to_string()], t.trim().to_string()),
+                None => (Vec::new(), query.trim().to_string()),
+            };
+            if title.is_empty() {
+                bail!("match: empty title; write the query as \"Artist - Title\"");
+            }
+            let isrc = isrc.and_then(|raw| {
+                let n = normalize_isrc(&raw);
+                if n.is_none() {
+                    eprintln!("warning: ignoring malformed ISRC `{raw}` (expected 12 characters like USRC17607839)");
+                }
+                n
+            });
+            let duration_ms = match duration {
+                Some(s) if !(s.is_finite() && s >= 0.0) => bail!("--duration {s}: expected a number of seconds ≥ 0"),
+                Some(s) => Some((s * 1000.0).round() as i64),
+                None => None,
+            };
+            let q = TrackQuery { title, artists, duration_ms, isrc, ..TrackQuery::default() };
+            let outcome = open(&ctx.state)?.match_track(&user, &q)?;
+            if json {
+                say!("{}", serde_json::to_string_pretty(&outcome)?);
+            } else {
+                let verdict = match outcome.verdict {
+                    Verdict::Match => "match",
+                    Verdict::Ambiguous => "ambiguous",
+                    Verdict::None => "none",
+                };
+                say!("{verdict}");
+                for c in &outcome.candidates {
+                    say!(
+                        "  {}  {} - {}  score {:.3}  {}  ({})",
+                        c.key,
+                        c.artists.join(", "),
+                        c.title,
+                        c.score,
+                        c.method.as_str(),
+                        c.reasons.join("; ")
+                    );
+                }
+            }
+            Ok(if outcome.verdict == Verdict::Match { 0 } else { 1 })
+        }
+        CatalogCommand::History { collection, key, json } => {
+            let h = open(&ctx.state)?.history(&user, &collection, &key)?;
+            if json {
+                say!("{}", serde_json::to_string_pretty(&h)?);
+            } else {
+                if h.is_empty() {
+                    eprintln!("{collection}/{key}: no changes recorded");
+                }
+                for c in &h {
+                    say!("#{}  {}  {}  by {}  {}", c.seq, c.at, c.op, c.actor, c.detail);
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// A value as one CSV cell or one display field: lists joined with `;`.
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a.iter().map(cell).collect::<Vec<_>>().join(";"),
+        other => other.to_string(),
+    }
+}
+
+/// Reads `file` into records for `collection`. Every problem names the file, the line and the
+/// column, and the fix.
+fn read_csv(file: &Path, collection: &str, schema: &[Property], key: Option<&str>) -> anyhow::Result<Vec<Record>> {
+    let f = std::fs::File::open(file).with_context(|| format!("{}: cannot open the CSV file", file.display()))?;
+    let mut rd = csv::ReaderBuilder::new().flexible(false).from_reader(std::io::BufReader::new(f));
+    let header: Vec<String> = rd
+        .headers()
+        .with_context(|| format!("{}: cannot read the header row (the first line names the columns)", file.display()))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    let key_col = match key {
+        Some(k) => header.iter().position(|h| h == k),
+        None => header.iter().position(|h| h == "key").or_else(|| header.iter().position(|h| h == "_key")),
+    };
+    let Some(key_col) = key_col else {
+        bail!(
+            "{}: no key column `{}` (columns: {}); name it with --key COL",
+            file.display(),
+            key.unwrap_or("key"),
+            header.join(", ")
+        );
+    };
+    // Column → property: by id, else by display name.
+    let mut cols: Vec<Option<&Property>> = Vec::with_capacity(header.len());
+    for (i, h) in header.iter().enumerate() {
+        if i == key_col {
+            cols.push(None);
+            continue;
+        }
+        let live = || schema.iter().filter(|p| !p.archived);
+        let Some(p) = live().find(|p| &p.id == h).or_else(|| live().find(|p| &p.name == h)) else {
+            let known: Vec<&str> = live().map(|p| p.id.as_str()).collect();
+            bail!(
+                "{}: column `{h}` is not a property of `{collection}` (known: {}); rename the column to a property id or add the property first",
+                file.display(),
+                known.join(", ")
+            );
+        };
+        if p.kind == Kind::Relation && !p.stored {
+            eprintln!(
+                "warning: {}: column `{h}` is the derived side of a relation; skipped (edit it from `{}`, or with `baton catalog link`)",
+                file.display(),
+                p.target.as_deref().unwrap_or("the other collection")
+            );
+            cols.push(None);
+            continue;
+        }
+        cols.push(Some(p));
+    }
+    let mut records = Vec::new();
+    for row in rd.records() {
+        let row = row.with_context(|| format!("{}: malformed CSV (every row needs {} cells)", file.display(), header.len()))?;
+        let line = row.position().map(|p| p.line()).unwrap_or(0);
+        let k = row.get(key_col).unwrap_or("").trim();
+        if k.is_empty() {
+            bail!("{}:{line}: empty key in column `{}`; every row needs a key", file.display(), header[key_col]);
+        }
+        let mut props = Map::new();
+        for (i, raw) in row.iter().enumerate() {
+            let Some(p) = cols[i] else { continue };
+            let raw = raw.trim();
+            if raw.is_empty() {
+                continue;
+            }
+            let v = parse_cell(p, raw)
+                .map_err(|m| anyhow::anyhow!("{}:{line}: {collection}/{k}: column `{}` ({}): {m}", file.display(), header[i], p.kind.as_str()))?;
+            props.insert(p.id.clone(), v);
+        }
+        records.push(Record { key: k.to_string(), props });
+    }
+    Ok(records)
+}
+
+/// One cell as the JSON value its property takes.
+fn parse_cell(p: &Property, raw: &str) -> Result<Value, String> {
+    let list = || Value::Array(raw.split(';').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.into())).collect());
+    Ok(match p.kind {
+        Kind::MultiSelect | Kind::Relation => list(),
+        Kind::Number => {
+            if let Ok(i) = raw.parse::<i64>() {
+                Value::from(i)
+            } else {
+                let f: f64 = raw.parse().map_err(|_| format!("`{raw}` is not a number"))?;
+                serde_json::Number::from_f64(f).map(Value::Number).ok_or_else(|| format!("`{raw}` is not a finite number"))?
+            }
+        }
+        Kind::Bool => match raw.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "1" => Value::Bool(true),
+            "false" | "no" | "0" => Value::Bool(false),
+            _ => return Err(format!("`{raw}` is not true or false")),
+        },
+        _ => Value::String(raw.to_string()),
+    })
+}

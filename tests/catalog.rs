@@ -1,0 +1,308 @@
+//! End-to-end tests of `baton catalog …`: the real `baton` binary on temporary folders with a
+//! real SQLite state file. CSV import and export round-trip, a dry run writes nothing, the
+//! `--json` shapes, a removed property stays removed, and a `kill -9` during a large import
+//! leaves the catalog with all of the batch or none of it, and a gap-free change log.
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_baton");
+
+/// A temporary home with its state database.
+struct Env {
+    dir: tempfile::TempDir,
+    home: PathBuf,
+    state: PathBuf,
+}
+
+impl Env {
+    fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let state = dir.path().join("state").join("baton.sqlite");
+        Env { dir, home, state }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--home").arg(&self.home).arg("--state").arg(&self.state).arg("catalog").args(args);
+        c.env_remove("BATON_STATE").env_remove("BATON_HOME");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(o.status.success(), "baton catalog {args:?} failed: {}\n{}", String::from_utf8_lossy(&o.stderr), String::from_utf8_lossy(&o.stdout));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.ok(args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("baton catalog {args:?}: not JSON ({e}): {out}"))
+    }
+
+    fn file(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn count(&self, collection: &str) -> u64 {
+        let cols = self.json(&["collections", "--json"]);
+        cols.as_array().unwrap().iter().find(|c| c["name"] == collection).unwrap()["records"].as_u64().unwrap()
+    }
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+const TRACKS: &str = "\
+key,title,artists,album,duration_ms,isrc,external_ids
+t1,Levels,Avicii,Levels,199000,SEUM71100326,spotify:track:5UqCQaDshqbIk3pkhy4Pjg
+t2,Strobe,deadmau5,For Lack of a Better Name,637000,,
+t3,\"Titanium (feat. Sia)\",David Guetta;Sia,\"Nothing but the Beat\",245000,GB28K1100036,spotify:track:0TDLuuLlV54CkRRUOahJb4;djay:titleID:abc
+";
+
+#[test]
+fn import_export_round_trip_and_json_shapes() {
+    let env = Env::new();
+    let csv1 = env.file("tracks.csv", TRACKS);
+    let r = env.json(&["import", "tracks", p(&csv1), "--json"]);
+    assert_eq!((r["inserted"].as_u64(), r["updated"].as_u64(), r["unchanged"].as_u64()), (Some(3), Some(0), Some(0)), "{r}");
+    assert_eq!(r["dry_run"], false);
+
+    // show --json: the records with typed values.
+    let s = env.json(&["show", "tracks", "--json"]);
+    assert_eq!(s["collection"], "tracks");
+    let recs = s["records"].as_array().unwrap();
+    assert_eq!(recs.iter().map(|r| r["key"].as_str().unwrap()).collect::<Vec<_>>(), ["t1", "t2", "t3"]);
+    assert_eq!(recs[2]["props"]["artists"], serde_json::json!(["David Guetta", "Sia"]));
+    assert_eq!(recs[2]["props"]["duration_ms"], 245000);
+    assert!(recs[1]["props"].get("isrc").is_none(), "an empty cell became a value: {}", recs[1]);
+
+    // --where.
+    let s = env.json(&["show", "tracks", "--where", "duration_ms>240000,artists~sia", "--json"]);
+    let keys: Vec<&str> = s["records"].as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["t3"]);
+
+    // A playlist with tracks in order, then export both.
+    let pl = env.file("playlists.csv", "key,name,source,tracks\np1,Peak Time,spotify,t3;t1\n");
+    env.ok(&["import", "playlists", p(&pl)]);
+    let exported = env.ok(&["export", "playlists", "--csv"]);
+    let mut lines = exported.lines();
+    let header = lines.next().unwrap();
+    assert!(header.starts_with("_key,Name,Source"), "{header}");
+    assert!(header.contains("Tracks"), "{header}");
+    assert!(exported.contains("p1,Peak Time,spotify,") && exported.contains("t3;t1"), "{exported}");
+
+    // Export tracks, re-import into a fresh catalog: the same records come back.
+    let out = env.ok(&["export", "tracks", "--csv"]);
+    assert!(out.starts_with("_key,Title,Artists,Album,Duration (ms),ISRC,External IDs"), "{out}");
+    let env2 = Env::new();
+    let csv2 = env2.file("export.csv", &out);
+    let r = env2.json(&["import", "tracks", p(&csv2), "--json"]);
+    assert_eq!(r["inserted"], 3, "{r}");
+    let a = env.json(&["show", "tracks", "--json"]);
+    let b = env2.json(&["show", "tracks", "--json"]);
+    let strip = |v: &Value| -> Vec<(Value, Value)> {
+        v["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let mut props = r["props"].as_object().unwrap().clone();
+                props.remove("playlists"); // the derived side of playlists.tracks, not in env2
+                (r["key"].clone(), Value::Object(props))
+            })
+            .collect()
+    };
+    assert_eq!(strip(&a), strip(&b), "export → import did not round-trip");
+    // Importing the export into the catalog it came from changes nothing.
+    let again = env.file("again.csv", &out);
+    let r = env.json(&["import", "tracks", p(&again), "--json"]);
+    assert_eq!((r["inserted"].as_u64(), r["updated"].as_u64(), r["unchanged"].as_u64()), (Some(0), Some(0), Some(3)), "{r}");
+
+    // collections --json.
+    let cols = env.json(&["collections", "--json"]);
+    let tracks = cols.as_array().unwrap().iter().find(|c| c["name"] == "tracks").unwrap();
+    assert_eq!(tracks["records"], 3);
+    assert!(tracks["properties"].as_array().unwrap().iter().any(|p| p["id"] == "duration_ms" && p["kind"] == "number"));
+    assert!(cols.as_array().unwrap().iter().any(|c| c["name"] == "files" && c["read_only"] == true));
+
+    // history --json: the insert, with its sequence number.
+    let h = env.json(&["history", "tracks", "t1", "--json"]);
+    let h = h.as_array().unwrap();
+    assert_eq!(h.len(), 1, "{h:?}");
+    assert_eq!(h[0]["op"], "insert");
+    assert_eq!(h[0]["actor"], "user");
+    assert!(h[0]["seq"].as_i64().unwrap() > 0);
+
+    // match --json: exit 0 and the shape the issue spells.
+    let o = env.run(&["match", "Avicii - Levels", "--duration", "199", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let m: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(m["verdict"], "match");
+    let c = &m["candidates"][0];
+    for f in ["key", "title", "artists", "duration_ms", "score", "method", "reasons"] {
+        assert!(c.get(f).is_some(), "candidate without `{f}`: {c}");
+    }
+    assert_eq!(c["key"], "t1");
+    // A lowercase hyphenated ISRC is normalised and matches by ISRC.
+    let o = env.run(&["match", "Someone - Something Else", "--isrc", "gb-28k-11-00036", "--json"]);
+    let m: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((o.status.code(), m["candidates"][0]["key"].as_str(), m["candidates"][0]["method"].as_str()), (Some(0), Some("t3"), Some("isrc")), "{m}");
+    // A malformed ISRC is ignored with a warning; nothing like it: exit 1, verdict none.
+    let o = env.run(&["match", "Nobody - Nothing At All", "--isrc", "nope", "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("malformed ISRC"), "{}", String::from_utf8_lossy(&o.stderr));
+    let m: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(m["verdict"], "none");
+}
+
+#[test]
+fn dry_run_writes_nothing_and_bad_rows_refuse_the_batch() {
+    let env = Env::new();
+    let csv1 = env.file("tracks.csv", TRACKS);
+    env.ok(&["import", "tracks", p(&csv1)]);
+    let h_before = env.json(&["history", "tracks", "t1", "--json"]);
+
+    let changed = env.file("changed.csv", "key,title,duration_ms\nt1,Levels (Radio Edit),199000\nt4,Opus,543000\nt2,Strobe,637000\n");
+    for flag in ["--dry-run", "-p", "--pretend"] {
+        let r = env.json(&["import", "tracks", p(&changed), flag, "--json"]);
+        assert_eq!((r["inserted"].as_u64(), r["updated"].as_u64(), r["unchanged"].as_u64()), (Some(1), Some(1), Some(1)), "{flag}: {r}");
+        assert_eq!(r["dry_run"], true);
+    }
+    let text = env.ok(&["import", "tracks", p(&changed), "--dry-run"]);
+    assert!(text.contains("nothing written"), "{text}");
+    assert_eq!(env.count("tracks"), 3, "a dry run inserted a record");
+    assert_eq!(env.json(&["history", "tracks", "t1", "--json"]), h_before, "a dry run changed the history");
+    let s = env.json(&["show", "tracks", "--where", "_key=t1", "--json"]);
+    assert_eq!(s["records"][0]["props"]["title"], "Levels");
+
+    // An unknown column: the file and the fix are named, nothing is written.
+    let bad = env.file("bad.csv", "key,title,bpm\nt9,New,128\n");
+    let o = env.run(&["import", "tracks", p(&bad)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err.contains("bad.csv") && err.contains("`bpm`") && err.contains("property id"), "{err}");
+    // A bad value on row 3: the file, line, key and column are named; row 2 is not written.
+    let bad = env.file("bad2.csv", "key,title,duration_ms\nt8,Fine,1000\nt9,Broken,three minutes\n");
+    let o = env.run(&["import", "tracks", p(&bad)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("bad2.csv:3") && err.contains("tracks/t9") && err.contains("duration_ms"), "{err}");
+    // A relation to a missing key is refused by the catalog, for the whole batch.
+    let bad = env.file("bad3.csv", "key,name,tracks\np1,Ok,t1\np2,Dangling,t404\n");
+    let o = env.run(&["import", "playlists", p(&bad)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("bad3.csv") && err.contains("t404") && err.contains("nothing was written"), "{err}");
+    assert_eq!(env.count("tracks"), 3);
+    assert_eq!(env.count("playlists"), 0, "a refused batch was partly written");
+    // A missing key column names the columns and --key.
+    let nokey = env.file("nokey.csv", "id,title\nx,Y\n");
+    let err = String::from_utf8_lossy(&env.run(&["import", "tracks", p(&nokey)]).stderr).into_owned();
+    assert!(err.contains("nokey.csv") && err.contains("--key"), "{err}");
+    env.ok(&["import", "tracks", p(&nokey), "--key", "id"]);
+    assert_eq!(env.count("tracks"), 4);
+}
+
+#[test]
+fn link_property_rename_and_remove_survive_reopen() {
+    let env = Env::new();
+    let csv1 = env.file("tracks.csv", TRACKS);
+    env.ok(&["import", "tracks", p(&csv1)]);
+    let pl = env.file("playlists.csv", "key,name\np1,Warmup\n");
+    env.ok(&["import", "playlists", p(&pl)]);
+
+    env.ok(&["link", "playlists", "p1", "tracks", "t2"]);
+    let s = env.json(&["show", "playlists", "--json"]);
+    assert_eq!(s["records"][0]["props"]["tracks"], serde_json::json!(["t2"]));
+    let s = env.json(&["show", "tracks", "--where", "_key=t2", "--json"]);
+    assert_eq!(s["records"][0]["props"]["playlists"], serde_json::json!(["p1"]), "the other side of the link is missing");
+    let h = env.json(&["history", "tracks", "t2", "--json"]);
+    assert!(h.as_array().unwrap().iter().any(|c| c["op"] == "link"), "{h}");
+    env.ok(&["unlink", "playlists", "p1", "tracks", "t2"]);
+    let s = env.json(&["show", "playlists", "--json"]);
+    assert!(s["records"][0]["props"].get("tracks").is_none(), "{s}");
+
+    env.ok(&["property", "rename", "tracks", "album", "Release"]);
+    let out = env.ok(&["export", "tracks", "--csv"]);
+    assert!(out.lines().next().unwrap().contains(",Release,"), "{out}");
+    env.ok(&["property", "remove", "tracks", "album"]);
+    // Every later command reopens the catalog: the core property stays removed.
+    let cols = env.json(&["collections", "--json"]);
+    let tracks = cols.as_array().unwrap().iter().find(|c| c["name"] == "tracks").unwrap();
+    let album = tracks["properties"].as_array().unwrap().iter().find(|p| p["id"] == "album").unwrap();
+    assert_eq!(album["archived"], true, "the removed core property came back on reopen: {album}");
+    let s = env.json(&["show", "tracks", "--where", "_key=t1", "--json"]);
+    assert!(s["records"][0]["props"].get("album").is_none());
+    let s = env.json(&["show", "tracks", "--where", "_key=t1", "--archived", "--json"]);
+    assert_eq!(s["records"][0]["archived"]["album"], "Levels", "the archived value was lost");
+    assert!(!env.ok(&["export", "tracks", "--csv"]).lines().next().unwrap().contains("Release"));
+    // Unknown things are named.
+    let o = env.run(&["show", "nosuch"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nosuch"));
+    assert_eq!(o.status.code(), Some(2));
+}
+
+/// A big CSV: `n` tracks.
+fn big_csv(path: &Path, n: usize, tag: &str) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    writeln!(f, "key,title,artists,duration_ms,isrc").unwrap();
+    for i in 0..n {
+        writeln!(f, "k{i:06},Track {i} {tag},Artist {};Guest {},{},", i % 977, i % 31, 120_000 + (i % 240_000)).unwrap();
+    }
+}
+
+#[test]
+fn kill_9_during_a_large_import_leaves_all_or_nothing() {
+    const N: usize = 25_000;
+    let env = Env::new();
+    let small = env.file("small.csv", TRACKS);
+    env.ok(&["import", "tracks", p(&small)]);
+    let big = env.dir.path().join("big.csv");
+    big_csv(&big, N, "a");
+    let wal = PathBuf::from(format!("{}-wal", env.state.display()));
+    let wal_before = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+
+    // Kill once the import's transaction has spilled pages into the WAL (mid-batch).
+    let mut child = env.cmd(&["import", "tracks", p(&big)]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let t0 = Instant::now();
+    let killed_mid = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            panic!("the import finished ({st}) before it could be killed; raise N");
+        }
+        let grown = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) > wal_before + 256 * 1024;
+        if grown || t0.elapsed() > Duration::from_secs(15) {
+            child.kill().unwrap(); // SIGKILL
+            break grown;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let st = child.wait().unwrap();
+    assert!(!st.success());
+    assert!(killed_mid, "the WAL never grew within 15 s; the import was killed before it wrote anything");
+
+    // Nothing of the batch is visible, and the log is gap-free.
+    assert_eq!(env.count("tracks"), 3, "a killed import left a partial batch");
+    let h = env.json(&["history", "tracks", "t1", "--json"]);
+    assert_eq!(h.as_array().unwrap().len(), 1);
+
+    // The same import then runs to the end: all of it, once.
+    let r = env.json(&["import", "tracks", p(&big), "--json"]);
+    assert_eq!(r["inserted"].as_u64(), Some(N as u64), "{r}");
+    assert_eq!(env.count("tracks"), 3 + N as u64);
+    // The change log has no gaps: the sequence numbers of the rows run on one by one.
+    let first = env.json(&["history", "tracks", "k000000", "--json"])[0]["seq"].as_i64().unwrap();
+    let last = env.json(&["history", "tracks", &format!("k{:06}", N - 1), "--json"])[0]["seq"].as_i64().unwrap();
+    assert_eq!(last - first, N as i64 - 1, "the change log has gaps across the kill");
+    let t3 = env.json(&["history", "tracks", "t3", "--json"])[0]["seq"].as_i64().unwrap();
+    assert_eq!(first, t3 + 1, "the change log has a gap where the killed batch was");
+}
