@@ -1,6 +1,7 @@
 //! `baton`: the command line. A thin edge over the host crates; errors become `anyhow` here,
 //! with the file and the fix in the message.
 mod audit;
+mod catalog;
 mod fp;
 mod handoffs;
 mod init;
@@ -76,6 +77,9 @@ enum Command {
     /// The native audio-fingerprint core.
     #[command(subcommand)]
     Fp(fp::FpCommand),
+    /// The shared music catalog: collections, records, links, matching, history.
+    #[command(subcommand)]
+    Catalog(catalog::CatalogCommand),
     /// Keep `baton serve` running: a launchd agent (macOS) or systemd user unit (Linux).
     #[command(subcommand)]
     Service(service::ServiceCommand),
@@ -113,6 +117,7 @@ fn main() {
         Command::Audit(args) => audit::run(args, &ctx),
         Command::Plugin(cmd) => plugin::run(cmd, &ctx),
         Command::Fp(cmd) => fp::run(cmd, &fp::FpContext { home: ctx.home.clone(), state: ctx.state.clone() }),
+        Command::Catalog(cmd) => catalog::run(cmd, &ctx),
         Command::Service(cmd) => service::run(cmd, &ctx),
         Command::Completions { shell } => shell::completions(shell, Cli::command()),
         Command::Man => shell::man(Cli::command()),
