@@ -21,7 +21,7 @@ pub use service::{MAX_MATCHES, ServiceError};
 
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "../../wit",
+        path: "../../wit/v0.3",
         world: "plugin",
         // Trappable: a task whose time runs out during a call ends `timeout`, not with an error
         // the plugin could ignore.

@@ -9,10 +9,10 @@
 //! Imports are `trappable`: a host function can end the task (a quota it went over) instead
 //! of answering.
 
-/// `baton:plugin@0.3.0`, the newest (`wit/plugin.wit`): adds the `fingerprint` interface.
+/// `baton:plugin@0.3.0` (`wit/v0.3/plugin.wit`), frozen: adds the `fingerprint` interface.
 pub mod v0_3 {
     wasmtime::component::bindgen!({
-        path: "../../wit",
+        path: "../../wit/v0.3",
         world: "plugin",
         imports: { default: async | trappable },
         exports: { default: async },

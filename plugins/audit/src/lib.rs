@@ -10,7 +10,7 @@
 //! (`{markdown, json}` or null), `followups` (`[{gap, id}]`), `errors`, `fingerprint`,
 //! `totals`.
 
-wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
+wit_bindgen::generate!({ path: "../../wit/v0.3", world: "plugin" });
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;

@@ -1,7 +1,7 @@
 //! `echo`: returns its params unchanged. The smallest useful plugin, used by the demo,
 //! the end-to-end tests and the dispatch benchmark.
 
-wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
+wit_bindgen::generate!({ path: "../../wit/v0.3", world: "plugin" });
 
 use baton::plugin::types::ActionInfo;
 

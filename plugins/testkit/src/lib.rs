@@ -47,7 +47,7 @@
 //! component that calls itself something else (`baton.health`, `hostile`) by patching the
 //! bytes after the marker.
 
-wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
+wit_bindgen::generate!({ path: "../../wit/v0.3", world: "plugin" });
 
 use baton::plugin::fingerprint::{self, FpError, Tags};
 use baton::plugin::host;
