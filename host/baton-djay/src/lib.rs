@@ -5,4 +5,5 @@
 //! result shapes. The plugin (plugins/djay) only moves rows and records across WIT.
 pub mod library;
 pub mod rekordbox;
+pub mod sync;
 pub mod tsaf;
