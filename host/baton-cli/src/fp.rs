@@ -60,6 +60,10 @@ pub enum FpCommand {
     Compare {
         a: PathBuf,
         b: PathBuf,
+        /// Deep mode: decode both whole tracks and search speeds, windows and lines (clips,
+        /// radio edits, tempo and turntable changes); adds `match` and `evidence` to the JSON.
+        #[arg(long)]
+        deep: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -214,7 +218,34 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        FpCommand::Compare { a, b, json } => {
+        FpCommand::Compare { a, b, deep: true, json } => {
+            let pool = workers(ctx, 2)?;
+            let deep_of = |f: &Path| -> anyhow::Result<Vec<Vec<u32>>> {
+                let file = baton_fp::worker::open_regular(f)?;
+                let (_, prints) = pool.scan_file(file, f, None, true).map_err(|(e, _)| e)?;
+                prints.with_context(|| format!("{}: no deep prints", f.display()))
+            };
+            let (da, db) = (deep_of(&a)?, deep_of(&b)?);
+            let unit = baton_fp::deep::UNIT;
+            // the shorter file is the query
+            let query_is_b = db[unit].len() <= da[unit].len();
+            let (q, r) = if query_is_b { (&db, &da) } else { (&da, &db) };
+            let all: Vec<usize> = (0..baton_fp::deep::SPEEDS.len()).collect();
+            let m = baton_fp::deep::verify(q, &all, &r[unit]).with_context(|| "tracks too short to compare in deep mode (under 10 s)")?;
+            let c = m.comparison(query_is_b);
+            if json {
+                let mut v = serde_json::to_value(c)?;
+                v["match"] = serde_json::Value::Bool(m.is_match());
+                say!("{}", serde_json::to_string(&v)?);
+            } else {
+                say!("score={:.4} (contrast score; threshold {:.2}: {})", c.contrast, baton_fp::deep::threshold(m.query_items), if m.is_match() { "same recording" } else { "different" });
+                say!("offset={} ({:+.2} s)", c.offset, c.offset_seconds);
+                say!("speed={:.4}", c.speed);
+                say!("windows={} inliers={} lines={} similarity={:.4}", m.windows, m.inliers, m.lines, c.score);
+            }
+            Ok(0)
+        }
+        FpCommand::Compare { a, b, deep: false, json } => {
             let pool = workers(ctx, 1)?;
             let (fa, fb) = (fingerprint(&pool, &a)?, fingerprint(&pool, &b)?);
             let c = baton_fp::compare::search(&fa.fingerprint, &fb.fingerprint)
