@@ -76,3 +76,60 @@ fn the_fixture_library_decodes_exactly() {
         assert_eq!(&got, order, "session {session}");
     }
 }
+
+/// The fixture's truth against the catalog's own matcher (no fingerprint rung here): every
+/// track is found by the rung the fixture says, and by no other.
+#[test]
+fn the_fixture_truth_holds_for_the_catalog_matcher() {
+    use baton_catalog::matcher::{MatchIndex, TrackEntry, TrackQuery, Verdict};
+    let dir = tempfile::tempdir().unwrap();
+    let fx = djay_fixture::truth(2000, &dir.path().join("music"));
+    let index = MatchIndex::build(
+        fx.catalog
+            .iter()
+            .map(|c| TrackEntry {
+                key: c.key.clone(),
+                title: c.title.clone(),
+                artists: c.artists.clone(),
+                duration_ms: Some(c.duration_ms),
+                isrc: c.isrc.clone(),
+                external_ids: c.external_ids.clone(),
+            })
+            .collect(),
+    );
+    let mut wrong = Vec::new();
+    for e in &fx.entries {
+        let t = baton_djay::library::Track {
+            key: e.djay.id.clone(),
+            title: e.djay.title.clone(),
+            artist: e.djay.artist.clone(),
+            duration_ms: Some(e.djay.duration_ms),
+            isrc: e.isrc.clone(),
+            streams: e.streams.clone(),
+            files: e.files.clone(),
+            ..Default::default()
+        };
+        let q = baton_djay::sync::query_for(&t, None);
+        let out = index.match_track(&TrackQuery {
+            title: q.title,
+            artists: q.artists,
+            duration_ms: q.duration_ms.map(|d| d as i64),
+            isrc: q.isrc,
+            external_ids: q.external_ids,
+            file: None,
+        });
+        let ok = match e.truth.method() {
+            Some(m) if e.truth != Truth::Fingerprint => {
+                out.verdict == Verdict::Match
+                    && out.candidates[0].key == *e.catalog.as_ref().unwrap()
+                    && out.candidates[0].method.as_str() == m
+            }
+            _ if e.truth == Truth::Ambiguous => out.verdict == Verdict::Ambiguous,
+            _ => out.verdict == Verdict::None,
+        };
+        if !ok {
+            wrong.push(format!("{:?} {:?} {:?} -> {:?}", e.truth, e.djay.title, e.djay.artist, out.candidates.first()));
+        }
+    }
+    assert!(wrong.is_empty(), "{} of 2000 not as the truth says:\n{}", wrong.len(), wrong[..wrong.len().min(20)].join("\n"));
+}

@@ -253,7 +253,9 @@ fn base62(r: &mut Rng, n: usize) -> String {
 
 fn swap_letters(w: &str) -> String {
     let mut c: Vec<char> = w.chars().collect();
-    let i = c.len() / 2;
+    // The middle pair of different letters (swapping "ll" would change nothing).
+    let mid = c.len() / 2;
+    let i = (0..c.len() - 1).filter(|&i| c[i] != c[i + 1]).min_by_key(|&i| i.abs_diff(mid)).unwrap_or(0);
     c.swap(i, i + 1);
     c.into_iter().collect()
 }
