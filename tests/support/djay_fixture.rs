@@ -128,7 +128,7 @@ impl Tsaf {
 }
 
 /// How a djay track can be found in the catalog (the truth of the fixture).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Truth {
     ExternalId,
     Isrc,
@@ -393,7 +393,7 @@ pub fn truth(n: usize, music: &Path) -> Fixture {
                 e.djay.title = format!("Track {:02}", i % 97);
                 e.djay.artist = String::new();
                 let djay_copy = music.join("djay rips").join(format!("Track {i:04} \u{e9}.wav"));
-                let original = music.join("library").join(format!("{key}.wav"));
+                let original = music.join("library").join(format!("Sigur R\u{f3}s \u{2013} {key} (live) #1.wav"));
                 e.files.push(format!("file://{}", pct(&djay_copy.to_string_lossy())));
                 c.files.push(original.to_string_lossy().into_owned());
                 audio.push((djay_copy, original, i as u64));
