@@ -11,7 +11,8 @@
 //! - `id-sync {"execute"?: false, "page"?}`: links each djay track to a catalog track by the
 //!   matcher's ladder (external id, ISRC, normalized, fuzzy, library fingerprint); never
 //!   replaces a link made by hand, never guesses. A dry run by default.
-//! - `sessions {"page"?}`: sessions with their plays in order, linked where possible.
+//! - `sessions {"page"?}`: sessions with their tracks (plays) in play order, each with its
+//!   catalog track when linked; `plays` is the real count whether or not anything is linked.
 //! - `activity {"since"?, "page"?}`: per catalog track, djay's play count and session plays,
 //!   last played, sessions; written to `tracks` as `djay.*` properties.
 //! - `export-rekordbox {"playlists"?}`: catalog playlists with local files as Rekordbox XML in
@@ -694,7 +695,7 @@ fn sessions(p: PageParams) -> Res<Outcome> {
             .map(|pl| {
                 let cat = pl.title_id.as_ref().and_then(|t| link.get(t));
                 linked += u64::from(cat.is_some());
-                json!({"position": pl.position, "title": pl.title, "artist": pl.artist, "start": pl.start.map(tsaf::rfc3339_from_unix_ms), "djay": pl.title_id, "track": cat})
+                json!({"position": pl.position, "title": pl.title, "artist": pl.artist, "start": pl.start.map(tsaf::rfc3339_from_unix_ms), "djay": pl.title_id, "track": cat, "key": pl.key})
             })
             .collect();
         total_plays += items.len() as u64;
@@ -702,7 +703,7 @@ fn sessions(p: PageParams) -> Res<Outcome> {
         let pr = &r["props"];
         list.push(json!({
             "id": id, "device": pr["device"], "start": pr["start"], "end": pr["end"],
-            "tracks": items.len(), "linked": linked, "items": tracks,
+            "tracks": tracks, "plays": items.len(), "linked": linked,
         }));
     }
     let n_sessions = list.len();
