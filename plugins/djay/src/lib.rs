@@ -21,6 +21,9 @@
 //! The plugin's collections are named `djay.<name>`: the catalog lets a plugin create only
 //! collections under its own prefix (`Access::owns` in host/baton-catalog).
 
+// The generated bindings of `catalog.ensure-collection`'s records trip this lint, not our code.
+#![allow(clippy::too_many_arguments)]
+
 wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
 
 use std::collections::{BTreeMap, HashMap};
@@ -180,7 +183,10 @@ enum Layout {
 
 /// Files under the `djay` grant named `MediaLibrary.db` or ending in `.xml`, told apart by
 /// their content (the SQLite header, a `<DJ_PLAYLISTS` root).
-fn find_sources() -> Res<(Vec<(PathBuf, Layout)>, Vec<Value>)> {
+/// The sources to read (path, layout) and the files seen but left alone (with the reason).
+type Sources = (Vec<(PathBuf, Layout)>, Vec<Value>);
+
+fn find_sources() -> Res<Sources> {
     let roots = grants_named("djay");
     if roots.is_empty() {
         return Err(permanent(
@@ -657,8 +663,10 @@ fn play_rows() -> Res<Vec<PlayRow>> {
     Ok(plays)
 }
 
-/// djay track key → catalog track key, and djay's play counts.
-fn links_and_counts() -> Res<(HashMap<String, String>, HashMap<String, i64>, HashMap<String, Track>)> {
+/// djay track key → catalog track key; djay's play counts; the djay tracks, by key.
+type Linked = (HashMap<String, String>, HashMap<String, i64>, HashMap<String, Track>);
+
+fn links_and_counts() -> Res<Linked> {
     let mut link = HashMap::new();
     let mut counts = HashMap::new();
     let mut tracks = HashMap::new();
