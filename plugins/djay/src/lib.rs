@@ -845,7 +845,11 @@ fn export(p: ExportParams, task_id: &str) -> Res<Outcome> {
                 continue;
             };
             let t = &rec["props"];
-            let file = strings(&t["files"]).into_iter().find_map(|f| host::host_path(&f));
+            // A file key is a guest path (mapped back to the user's path), or already a host
+            // path inside one of the plugin's grants.
+            let file = strings(&t["files"])
+                .into_iter()
+                .find_map(|f| host::host_path(&f).or_else(|| host::guest_path(&f).map(|_| f.clone())));
             let Some(path) = file else {
                 skipped.push(json!({"playlist": name, "track": key, "reason": "no local file inside the plugin's folders"}));
                 continue;
