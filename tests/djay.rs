@@ -156,7 +156,9 @@ mod end_to_end {
         n: u32,
     }
 
-    pub fn setup(tracks: usize, sessions: usize, per_session: usize) -> Env {
+    /// A baton home with the djay grants, the fixture library (live and an older backup), the
+    /// catalog it links to, and (with `audio`) the fingerprint-only tracks' audio scanned.
+    pub fn setup(tracks: usize, sessions: usize, per_session: usize, audio: bool) -> Env {
         let h = Home::init(&[], "");
         let base = h.root.parent().unwrap().to_path_buf();
         let (djay, music, exports) = (base.join("Music/djay"), base.join("Music/music"), base.join("Music/exports"));
@@ -180,6 +182,13 @@ mod end_to_end {
         let backup = djay.join("Backups/2025-01-01/djay Media Library/MediaLibrary.db");
         drop(djay_fixture::write_db(&backup, &mut djay_fixture::truth(10, &music), 1, 3));
         let db = djay_fixture::write_db(&live, &mut fx, sessions, per_session);
+        if !audio {
+            // Their catalog tracks keep files that do not exist: drop them (and the rung).
+            for c in &mut fx.catalog {
+                c.files.clear();
+            }
+            fx.audio.clear();
+        }
         for (copy, original, seed) in &fx.audio {
             let pcm = synth(1000 + seed, 10.0, 22_050);
             for p in [copy, original] {
@@ -234,7 +243,7 @@ mod end_to_end {
     #[test]
     #[ignore = "until the host links baton:plugin@0.4.0 and plugins/djay is bundled"]
     fn import_sessions_id_sync_and_activity() {
-        let mut env = setup(2000, 30, 50);
+        let mut env = setup(2000, 30, 50, true);
         let fx_linkable: usize = env.fx.entries.iter().filter(|e| e.truth.method().is_some()).count();
 
         // import: exact counts; the undecodable item named; the backup left alone.
@@ -372,7 +381,7 @@ mod rekordbox_round_trip {
     #[test]
     #[ignore = "until the host links baton:plugin@0.4.0 and plugins/djay is bundled"]
     fn export_rekordbox_then_import_it_back() {
-        let mut env = setup(80, 2, 5);
+        let mut env = setup(80, 2, 5, true);
         let fp: Vec<_> = env.fx.entries.iter().filter(|e| e.truth == Truth::Fingerprint).cloned().collect();
         assert_eq!(fp.len(), 4);
         // A catalog playlist: the tracks with local files, in a chosen order, and one without.
@@ -416,4 +425,30 @@ mod rekordbox_round_trip {
         assert_eq!(back, want, "each exported track links back to its catalog track, in order");
         assert_eq!(recs.len(), 84);
     }
+}
+
+/// The benchmark of BENCHMARKS.md: `import` and `id-sync` of 15,540 djay tracks and 200
+/// sessions through `baton serve --once`, start-up included (no audio: the fingerprint rung
+/// has nothing to find here, the e2e test above covers it).
+#[test]
+#[ignore = "benchmark: cargo test -p baton-cli --test djay -- --ignored bench --nocapture"]
+fn bench_import_and_id_sync_15540() {
+    use serde_json::json;
+    use std::time::Instant;
+    let t = Instant::now();
+    let mut env = end_to_end::setup(15_540, 200, 75, false);
+    eprintln!("setup (fixture, catalog import): {:.2} s", t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let r = env.ok("import", json!({}));
+    let import = t.elapsed().as_secs_f64();
+    assert_eq!(r["counts"]["tracks"], 15_540);
+    let t = Instant::now();
+    let d = env.ok("id-sync", json!({"execute": true}));
+    let sync = t.elapsed().as_secs_f64();
+    eprintln!(
+        "import {import:.2} s + id-sync (execute) {sync:.2} s = {:.2} s; coverage {}, linked {}",
+        import + sync,
+        d["coverage"],
+        d["linked"]
+    );
 }
