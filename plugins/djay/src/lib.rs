@@ -291,7 +291,8 @@ fn read_djay(path: &Path, lib: &mut Library) -> Res<()> {
             lib.add_row(&text(coll), &text(key), blob);
         }
         host::progress(lib.counts.values().map(|c| c.read + c.skipped).sum(), 0, "reading MediaLibrary.db");
-        if !rows.more || n == 0 {
+        // The statement's own LIMIT ends each page; a short page is the last.
+        if n < ROWS as usize {
             break;
         }
     }
