@@ -406,6 +406,29 @@ mod rekordbox_round_trip {
             assert!(env.fx.audio.iter().any(|(_, original, _)| original.to_str() == Some(path.as_str())), "{path}");
         }
 
+        // An independent reader: Python's own XML parser and URL unquoting (pyrekordbox reads
+        // Rekordbox XML the same way; it is left out of CI for its size).
+        let script = r#"
+import sys, os, urllib.parse, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+assert root.tag == "DJ_PLAYLISTS", root.tag
+tracks = {t.get("TrackID"): t for t in root.find("COLLECTION")}
+for t in tracks.values():
+    loc = t.get("Location")
+    assert loc.startswith("file://localhost/"), loc
+    path = urllib.parse.unquote(loc[len("file://localhost"):])
+    assert os.path.isfile(path), path
+    print(t.get("TrackID"), int(t.get("TotalTime")) > 0, path)
+for node in root.iter("NODE"):
+    if node.get("Type") == "1":
+        print("playlist", node.get("Name"), [k.get("Key") for k in node])
+"#;
+        let out = std::process::Command::new("python3").arg("-c").arg(script).arg(&written).output().expect("python3");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("playlist Round trip \u{fc}n\u{ef}code ['1', '2', '3', '4']"), "{text}");
+        assert_eq!(text.lines().filter(|l| l.contains(" True /")).count(), 4, "{text}");
+
         // Back through import: the export is found by its content under the djay folder.
         std::fs::create_dir_all(env.djay.join("rekordbox")).unwrap();
         std::fs::copy(&written, env.djay.join("rekordbox/collection.xml")).unwrap();
