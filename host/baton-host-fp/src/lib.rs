@@ -18,6 +18,8 @@ use wasmtime::component::{HasData, Linker};
 
 pub use baton_fp::worker::WorkerConfig;
 pub use service::{MAX_MATCHES, ServiceError};
+// Shared with the other host interfaces that take guest paths (baton-host-sqlite).
+pub use service::locate;
 
 mod bindings {
     wasmtime::component::bindgen!({
