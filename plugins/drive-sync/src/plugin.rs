@@ -8,7 +8,7 @@
 //! - `edits:<collection>`: edits found and kept in `_archive/`, not yet accepted;
 //! - `batch:<id>`: the journal of a consolidate or accept-edits batch; `open-batch`: a
 //!   consolidate that has not finished (a re-run completes it first).
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -413,16 +413,24 @@ fn last_seq() -> Res<u64> {
     Ok(hi)
 }
 
-/// Collections with changes after `since`, and the highest seq seen.
-fn changed_since(since: u64) -> Res<(BTreeSet<String>, u64)> {
-    let mut out = BTreeSet::new();
+/// Collections with changes after `since` (true: records or links came or went, which the
+/// relation columns of other collections show; false: only values changed).
+fn changed_since(since: u64) -> Res<(BTreeMap<String, bool>, u64)> {
+    let mut out: BTreeMap<String, bool> = BTreeMap::new();
     let mut at = since;
     loop {
         let page = catalog::changes_since(at, 10_000).map_err(|e| cat_err("catalog changes", e))?;
         let n = page.len();
         for ch in page {
             at = at.max(ch.seq);
-            out.insert(ch.collection);
+            let links = ch.op != "update"
+                || serde_json::from_str::<Value>(&ch.detail).ok().is_none_or(|d| match &d["links"] {
+                    Value::Null => false,
+                    Value::Object(m) => !m.is_empty(),
+                    Value::Array(a) => !a.is_empty(),
+                    _ => true,
+                });
+            *out.entry(ch.collection).or_default() |= links;
         }
         if n < 10_000 {
             return Ok((out, at));
@@ -577,13 +585,13 @@ fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Outcome> {
     // The change log says which collections changed since each was written.
     let last = last_seq()?;
     let since = infos.iter().map(|c| states.get(&c.name).map_or(0, |s| s.seq)).min().unwrap_or(last);
-    let changed = if since >= last { BTreeSet::new() } else { changed_since(since)?.0 };
-    // A relation column shows keys of its target: a change there rewrites this sheet too.
+    let changed = if since >= last { BTreeMap::new() } else { changed_since(since)?.0 };
+    // A relation column shows keys of its target: links or records changing there rewrite
+    // this sheet too.
     let touched = |c: &CollectionInfo, seq: u64| -> bool {
-        if seq < last && (changed.contains(&c.name) || c.properties.iter().any(|p| p.target.as_ref().is_some_and(|t| changed.contains(t)))) {
-            return true;
-        }
-        false
+        seq < last
+            && (changed.contains_key(&c.name)
+                || c.properties.iter().any(|p| p.target.as_ref().is_some_and(|t| changed.get(t).copied().unwrap_or(false))))
     };
     let mut folders = top_folders(&drive.root)?;
     let mut results = Vec::new();
