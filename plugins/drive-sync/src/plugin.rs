@@ -56,7 +56,7 @@ fn log(level: Level, msg: &str) {
 // ---------------------------------------------------------------- settings and params
 
 #[derive(Debug, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct Settings {
     /// How long `sync` (and every action that touches the tree) waits for the lock.
     lock_timeout_ms: u64,
@@ -453,6 +453,14 @@ struct ColState {
     base: String,
     chunks: u32,
     written_at: String,
+    /// The sheet's modification time (ns since the epoch) after baton wrote it: with `size`,
+    /// an unchanged stat means an unchanged sheet, so a sync with nothing to do reads no sheet.
+    #[serde(default)]
+    mtime: String,
+}
+
+fn mtime_of(m: &fs::Metadata) -> String {
+    m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_nanos().to_string()).unwrap_or_default()
 }
 
 fn kv_json<T: for<'de> Deserialize<'de>>(key: &str) -> Option<T> {
@@ -646,16 +654,21 @@ fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Outcome> {
         {
             drive.mv(&format!("{folder}/{}", st.sheet), &sheet_rel)?;
         }
-        let on_disk = fs::read(drive.path(&sheet_rel)).ok();
-        let disk_sha = on_disk.as_deref().map(sha256_hex);
+        let sheet_path = drive.path(&sheet_rel);
+        let meta = fs::metadata(&sheet_path).ok();
+        let stat_same = matches!((st, &meta), (Some(s), Some(m)) if !s.mtime.is_empty() && s.size == m.len() && s.mtime == mtime_of(m));
+        let on_disk: Option<Vec<u8>> = if meta.is_none() || stat_same { None } else { fs::read(&sheet_path).ok() };
+        let disk_sha = if stat_same { st.map(|s| s.sha.clone()) } else { on_disk.as_deref().map(sha256_hex) };
         // a person's edits: kept in _archive/ once, recorded for accept-edits
-        let mut edited_now = false;
         if let (Some(st), Some(bytes), Some(sha)) = (st, on_disk.as_deref(), disk_sha.as_ref())
             && *sha != st.sha
         {
             let mut pending: Pending = kv_json(&format!("edits:{}", c.name)).unwrap_or_default();
+            let d = find_edits(c, st, bytes)?;
+            if !d.is_empty() {
+                edits_found += 1;
+            }
             if !pending.archived.contains(sha) {
-                let d = find_edits(c, st, bytes)?;
                 if !d.is_empty() {
                     let (stem, ext) = names::split_ext(&sheet_name);
                     let arch = format!("_archive/{}/{stem}__edited__{}{ext}", c.name, stamp(now()));
@@ -666,28 +679,26 @@ fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Outcome> {
                     pending.edits.retain(|e| !d.cells.iter().any(|n| n.key == e.key && n.column == e.column));
                     pending.edits.extend(d.cells);
                     artifacts.push(drive.guest(&arch));
-                    edited_now = true;
                 }
                 pending.archived.push(sha.clone());
                 kv_put(&format!("edits:{}", c.name), &pending);
-            } else {
-                edited_now = true;
-            }
-            if edited_now {
-                edits_found += 1;
             }
         }
         let schema_changed = st.is_none_or(|s| s.schema != schema);
-        let missing = on_disk.is_none() || !drive.path(&format!("{folder}/schema.json")).is_file();
+        let missing = meta.is_none() || !drive.path(&format!("{folder}/schema.json")).is_file();
         let dirty = st.is_none() || c.read_only || schema_changed || missing || touched(c, st.map_or(0, |s| s.seq));
         if !dirty {
             results.push(json!({"name": c.name, "folder": drive.guest(&folder), "rows": st.map_or(0, |s| s.rows), "written": false}));
-            if let Some(s) = st
-                && s.seq < last
-            {
-                let mut s = s.clone();
-                s.seq = last;
-                kv_put(&format!("state:{}", c.name), &s);
+            if let Some(s) = st {
+                let restat = !stat_same && disk_sha.as_deref() == Some(s.sha.as_str());
+                if s.seq < last || restat {
+                    let mut s = s.clone();
+                    s.seq = last;
+                    if restat {
+                        s.mtime = meta.as_ref().map(mtime_of).unwrap_or_default();
+                    }
+                    kv_put(&format!("state:{}", c.name), &s);
+                }
             }
             continue;
         }
@@ -700,6 +711,7 @@ fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Outcome> {
         if same && !missing {
             let mut s = st.cloned().unwrap_or_else(|| unreachable_state());
             s.seq = last;
+            s.mtime = meta.as_ref().map(mtime_of).unwrap_or_default();
             kv_put(&format!("state:{}", c.name), &s);
             results.push(json!({"name": c.name, "folder": drive.guest(&folder), "rows": nrows, "written": false}));
             continue;
@@ -708,7 +720,8 @@ fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Outcome> {
         if let Some(st) = st {
             let removed: Vec<&PropInfo> = st.schema.iter().filter(|o| !schema.iter().any(|n| n.id == o.id)).collect();
             if !removed.is_empty() {
-                let old_sheet = on_disk.as_deref().and_then(|b| baton_sheet::read_sheet(b).ok());
+                let old_bytes = on_disk.clone().or_else(|| fs::read(&sheet_path).ok());
+                let old_sheet = old_bytes.as_deref().and_then(|b| baton_sheet::read_sheet(b).ok());
                 for prop in removed {
                     let mut rows_out = Vec::new();
                     if let Some(s) = &old_sheet
@@ -741,6 +754,7 @@ fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Outcome> {
             base: mode,
             chunks,
             written_at: rfc3339(now()),
+            mtime: fs::metadata(&sheet_path).map(|m| mtime_of(&m)).unwrap_or_default(),
         };
         kv_put(&format!("state:{}", c.name), &new_state);
         results.push(json!({"name": c.name, "folder": drive.guest(&folder), "rows": nrows, "written": true}));
@@ -759,7 +773,19 @@ fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Outcome> {
 }
 
 fn unreachable_state() -> ColState {
-    ColState { folder: String::new(), sheet: String::new(), seq: 0, sha: String::new(), size: 0, rows: 0, schema: vec![], base: "copy".into(), chunks: 0, written_at: String::new() }
+    ColState {
+        folder: String::new(),
+        sheet: String::new(),
+        seq: 0,
+        sha: String::new(),
+        size: 0,
+        rows: 0,
+        schema: vec![],
+        base: "copy".into(),
+        chunks: 0,
+        written_at: String::new(),
+        mtime: String::new(),
+    }
 }
 
 /// `rel`, or `rel` with ` 2`, ` 3`, … before its extension when it exists.
@@ -1159,7 +1185,8 @@ fn accept_locked(drive: &Drive, execute: bool) -> Res<Outcome> {
             applied_out.push(json!({"collection": c.name, "key": e.key, "property": p.id, "column": e.column, "from": now_cell, "to": e.new, "sheet": sheet}));
         }
         if execute {
-            pending.edits.clear();
+            // what was applied is done; conflicts and refusals stay pending (and reported)
+            pending.edits.retain(|e| !applied_out.iter().any(|a| a["collection"] == c.name.as_str() && a["key"] == e.key.as_str() && a["column"] == e.column.as_str()));
             kv_put(&format!("edits:{}", c.name), &pending);
         }
     }
