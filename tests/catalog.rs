@@ -306,3 +306,76 @@ fn kill_9_during_a_large_import_leaves_all_or_nothing() {
     let t3 = env.json(&["history", "tracks", "t3", "--json"])[0]["seq"].as_i64().unwrap();
     assert_eq!(first, t3 + 1, "the change log has a gap where the killed batch was");
 }
+
+/// `baton` itself (not `baton catalog`) on this environment's home and state.
+fn baton(env: &Env, args: &[&str]) -> Output {
+    let mut c = Command::new(BIN);
+    c.arg("--home").arg(&env.home).arg("--state").arg(&env.state).args(args);
+    c.env_remove("BATON_STATE").env_remove("BATON_HOME").env_remove("BATON_FAILPOINT").env("BATON_LOG", "warn");
+    c.env("XDG_CACHE_HOME", env.dir.path().join("xdg-cache"));
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "baton {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+    o
+}
+
+#[test]
+fn handoffs_and_audit_gaps_are_read_only_views_of_the_hosts_own_data() {
+    let env = Env::new();
+    baton(&env, &["init"]);
+    let inbox = env.home.join("handoffs/baton/01_inbox");
+    let task = |id: &str, plugin: &str| {
+        serde_json::json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                           "from": "Claude-Code-Agent", "title": format!("Echo {id}"), "plugin": plugin, "action": "echo",
+                           "params": {"n": id}})
+    };
+    for (n, (id, plugin)) in [("H1", "echo"), ("H2", "no_such_plugin")].into_iter().enumerate() {
+        let tmp = env.dir.path().join("drop.tmp");
+        std::fs::write(&tmp, task(id, plugin).to_string()).unwrap();
+        std::fs::rename(&tmp, inbox.join(format!("20260118T07095{n}Z__TASK__{id}__Claude-Code-Agent.json"))).unwrap();
+    }
+    baton(&env, &["serve", "--once"]);
+
+    let shown = env.json(&["show", "handoffs", "--json"]);
+    assert_eq!(shown["collection"], "handoffs");
+    let recs = shown["records"].as_array().unwrap();
+    let by_key = |k: &str| recs.iter().find(|r| r["key"] == k).unwrap_or_else(|| panic!("{k} not shown: {shown}"));
+    let h1 = &by_key("H1")["props"];
+    assert_eq!((h1["status"].as_str(), h1["from"].as_str(), h1["to"].as_str(), h1["title"].as_str()), (Some("completed"), Some("Claude-Code-Agent"), Some("echo"), Some("Echo H1")), "{h1}");
+    assert!(h1["finished"].is_string() && h1["created"].is_string() && h1["seq"].is_i64(), "{h1}");
+    let h2 = &by_key("H2")["props"];
+    assert_ne!(h2["status"], "completed", "{h2}");
+    assert!(h2["error_code"].is_string(), "a refused TASK shows its error code: {h2}");
+    let failed = env.json(&["show", "handoffs", "--where", "status=completed", "--json"]);
+    assert_eq!(failed["records"].as_array().unwrap().len(), 1);
+
+    let cols = env.json(&["collections", "--json"]);
+    let h = cols.as_array().unwrap().iter().find(|c| c["name"] == "handoffs").expect("handoffs listed");
+    assert_eq!((h["read_only"].as_bool(), h["records"].as_u64()), (Some(true), Some(2)));
+    assert!(cols.as_array().unwrap().iter().any(|c| c["name"] == "audit_gaps" && c["read_only"] == true));
+
+    let csv = env.ok(&["export", "handoffs", "--csv"]);
+    let mut lines = csv.lines();
+    let header = lines.next().unwrap();
+    assert!(header.starts_with("_key,Sequence,ID,From,To,") && header.contains("Status"), "{header}");
+    assert!(lines.any(|l| l.starts_with("H1,") && l.contains(",completed,")), "{csv}");
+
+    // Writes are refused, naming the collection and what keeps it; nothing changes.
+    let f = env.file("h.csv", "key,title\nH9,Forged\n");
+    let o = env.run(&["import", "handoffs", p(&f)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("handoffs") && err.contains("read-only"), "{err}");
+    assert_eq!(env.count("handoffs"), 2);
+
+    // audit_gaps: the latest report in the audit's reports folder (baton.toml's grant); `serve`
+    // wrote one without gaps (no plans), this one is named later.
+    let report = serde_json::json!({"schema": "baton.plans-audit/v1", "generated_at": "2026-01-18T08:00:00Z",
+        "generated_unix": 1_768_723_200, "fingerprint": "f", "plans_dirs": [], "repo_dirs": [], "plans": [],
+        "false_claims": [{"plan": "PLAN.md", "path": "src/a.py", "status": "missing", "reason": null}],
+        "gaps": [{"key": "PLAN.md::src/a.py", "plan": "PLAN.md", "path": "src/a.py", "group": "Core", "status": "missing",
+                  "reason": null, "claimed_done": true, "first_seen": "2026-01-18T08:00:00Z", "new": true, "emitted": null}],
+        "changes": null, "errors": []});
+    std::fs::write(env.home.join("reports/PLANS_AUDIT_REPORT_20991231_235959.json"), report.to_string()).unwrap();
+    let gaps = env.json(&["show", "audit_gaps", "--json"]);
+    let g = &gaps["records"][0];
+    assert_eq!((g["key"].as_str(), g["props"]["false_claim"].as_bool(), g["props"]["status"].as_str()), (Some("PLAN.md::src/a.py"), Some(true), Some("missing")), "{gaps}");
+}

@@ -16,6 +16,7 @@ pub mod matcher;
 pub mod normalize;
 pub mod schema;
 mod store;
+mod virtuals;
 
 pub use error::{CatalogError, Result};
 pub use filter::{Cond, Filter};

@@ -198,19 +198,49 @@ pub fn core_collections() -> Vec<(&'static str, Vec<PropertySpec>)> {
     ]
 }
 
-/// The (virtual, read-only) properties of `files`, as read from `fp_files`.
-pub fn files_properties() -> Vec<Property> {
-    let f = |id: &str, name: &str, kind: Kind| Property {
+/// The read-only collection over the ledger's handoffs (`tasks`).
+pub const HANDOFFS: &str = "handoffs";
+
+/// The read-only collection over the latest plans audit's open gaps and false claims.
+pub const AUDIT_GAPS: &str = "audit_gaps";
+
+/// The virtual collections: computed from the host's own data, never written through the
+/// catalog, and visible to a plugin only when granted by name.
+pub const VIRTUAL: [&str; 3] = [FILES, HANDOFFS, AUDIT_GAPS];
+
+/// Whether `collection` is one of the [`VIRTUAL`] collections.
+pub fn is_virtual(collection: &str) -> bool {
+    VIRTUAL.contains(&collection)
+}
+
+/// The fixed schema of a virtual collection (`None` for any other).
+pub fn virtual_properties(collection: &str) -> Option<Vec<Property>> {
+    match collection {
+        FILES => Some(files_properties()),
+        HANDOFFS => Some(handoffs_properties()),
+        AUDIT_GAPS => Some(audit_gaps_properties()),
+        _ => None,
+    }
+}
+
+/// One property of a virtual collection: owned by the host, never archived.
+fn fixed(id: &str, name: &str, kind: Kind, integer: bool) -> Property {
+    Property {
         id: id.into(),
         name: name.into(),
         kind,
         target: None,
         inverse: None,
         stored: true,
-        integer: matches!(id, "duration_ms" | "size"),
+        integer,
         owner: CORE.into(),
         archived: false,
-    };
+    }
+}
+
+/// The (virtual, read-only) properties of `files`, as read from `fp_files`.
+pub fn files_properties() -> Vec<Property> {
+    let f = |id: &str, name: &str, kind: Kind| fixed(id, name, kind, matches!(id, "duration_ms" | "size"));
     vec![
         f("path", "Path", Kind::Text),
         f("title", "Title", Kind::Text),
@@ -222,6 +252,48 @@ pub fn files_properties() -> Vec<Property> {
         f("lossless", "Lossless", Kind::Bool),
         f("size", "Size (bytes)", Kind::Number),
         f("fingerprinted", "Fingerprinted", Kind::Bool),
+    ]
+}
+
+/// The (virtual, read-only) properties of `handoffs`, one record per TASK in the ledger, keyed by
+/// its handoff id. `seq` is the ledger's row id: it only grows, so a mirror can ask for
+/// `seq>N`. `to` is the plugin the TASK named (`baton` when it named none); `created` is when
+/// baton claimed it.
+pub fn handoffs_properties() -> Vec<Property> {
+    let f = |id: &str, name: &str, kind: Kind| fixed(id, name, kind, matches!(id, "seq" | "attempts"));
+    vec![
+        f("seq", "Sequence", Kind::Number),
+        f("id", "ID", Kind::Text),
+        f("from", "From", Kind::Text),
+        f("to", "To", Kind::Text),
+        f("action", "Action", Kind::Text),
+        f("title", "Title", Kind::Text),
+        f("status", "Status", Kind::Select),
+        f("created", "Created", Kind::Date),
+        f("finished", "Finished", Kind::Date),
+        f("error_code", "Error code", Kind::Select),
+        f("attempts", "Attempts", Kind::Number),
+        f("reply_to", "Reply to", Kind::Text),
+    ]
+}
+
+/// The (virtual, read-only) properties of `audit_gaps`: one record per open gap of the latest
+/// plans audit report (and per false claim), keyed `<plan>::<deliverable path>` as the audit
+/// keys its gaps.
+pub fn audit_gaps_properties() -> Vec<Property> {
+    let f = |id: &str, name: &str, kind: Kind| fixed(id, name, kind, false);
+    vec![
+        f("plan", "Plan", Kind::Text),
+        f("path", "Deliverable", Kind::Text),
+        f("group", "Group", Kind::Text),
+        f("status", "Status", Kind::Select),
+        f("reason", "Reason", Kind::Text),
+        f("claimed_done", "Claimed done", Kind::Bool),
+        f("false_claim", "False claim", Kind::Bool),
+        f("first_seen", "First seen", Kind::Date),
+        f("new", "New", Kind::Bool),
+        f("emitted", "Follow-up", Kind::Text),
+        f("report", "Report", Kind::Date),
     ]
 }
 

@@ -12,7 +12,8 @@ use serde_json::{Map, Value, json};
 use crate::error::{CatalogError, Result};
 use crate::filter::Filter;
 use crate::matcher::{MatchIndex, MatchMethod, MatchOutcome, TrackEntry, TrackQuery};
-use crate::schema::{self, CORE, FILES, Kind, Property, PropertySpec, USER};
+use crate::schema::{self, AUDIT_GAPS, CORE, FILES, HANDOFFS, Kind, Property, PropertySpec, USER};
+use crate::virtuals::{self, AuditGaps};
 use crate::{Access, Record};
 
 /// Longest record key, property value (text) and record, in bytes: per-call size caps.
@@ -26,6 +27,10 @@ pub struct Catalog {
     /// The track index, with the `tracks` generation it was built at.
     index: Option<(i64, MatchIndex)>,
     fp: Option<baton_fp::service::Matcher>,
+    /// The folder the plans audit writes its reports into (`audit_gaps` reads the latest).
+    audit_reports: Option<PathBuf>,
+    /// The latest report's gaps, kept while the report file stays the same.
+    audit_gaps: std::cell::RefCell<Option<AuditGaps>>,
 }
 
 /// Counts of one upsert call.
@@ -118,7 +123,14 @@ impl Catalog {
             let _ = std::fs::create_dir_all(dir);
         }
         let conn = baton_ledger::open_wal(path, "NORMAL")?;
-        let mut cat = Catalog { conn, path: path.to_path_buf(), index: None, fp: None };
+        let mut cat = Catalog {
+            conn,
+            path: path.to_path_buf(),
+            index: None,
+            fp: None,
+            audit_reports: None,
+            audit_gaps: std::cell::RefCell::new(None),
+        };
         let tx = cat.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(schema::SQL)?;
         for (name, props) in schema::core_collections() {
@@ -132,6 +144,13 @@ impl Catalog {
         }
         tx.commit()?;
         Ok(cat)
+    }
+
+    /// Where the plans audit keeps its reports: `audit_gaps` shows the open gaps and false
+    /// claims of the latest one (none when unset or empty).
+    pub fn set_audit_reports(&mut self, dir: Option<PathBuf>) {
+        self.audit_reports = dir;
+        self.audit_gaps.replace(None);
     }
 
     /// The state database this catalog lives in.
@@ -151,30 +170,24 @@ impl Catalog {
             let properties = load_schema(&self.conn, &name)?.props;
             out.push(CollectionInfo { name, owner, records: records as u64, read_only: false, properties });
         }
-        if access.can_read(FILES) {
-            let records = if fp_table_exists(&self.conn)? {
-                self.conn.query_row("SELECT count(*) FROM fp_files WHERE quarantined = 0", [], |r| r.get::<_, i64>(0))?
-                    as u64
-            } else {
-                0
-            };
+        for name in schema::VIRTUAL.into_iter().filter(|n| access.can_read(n)) {
             out.push(CollectionInfo {
-                name: FILES.into(),
+                name: name.into(),
                 owner: CORE.into(),
-                records,
+                records: self.virtual_count(name)?,
                 read_only: true,
-                properties: schema::files_properties(),
+                properties: schema::virtual_properties(name).unwrap_or_default(),
             });
-            out.sort_by(|a, b| a.name.cmp(&b.name));
         }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
 
     /// The properties of `collection`, archived ones included.
     pub fn schema(&self, access: &Access, collection: &str) -> Result<Vec<Property>> {
         self.check_read(access, collection)?;
-        if collection == FILES {
-            return Ok(schema::files_properties());
+        if let Some(props) = schema::virtual_properties(collection) {
+            return Ok(props);
         }
         Ok(load_schema(&self.conn, collection)?.props)
     }
@@ -183,16 +196,14 @@ impl Catalog {
         if !access.can_read(collection) {
             return Err(CatalogError::NotGranted { actor: access.actor.clone(), collection: collection.into(), op: "read" });
         }
-        if collection != FILES && !collection_exists(&self.conn, collection)? {
+        if !schema::is_virtual(collection) && !collection_exists(&self.conn, collection)? {
             return Err(CatalogError::UnknownCollection(collection.into()));
         }
         Ok(())
     }
 
     fn begin_write(&mut self, access: &Access, collection: &str) -> Result<Transaction<'_>> {
-        if collection == FILES {
-            return Err(CatalogError::ReadOnly { collection: FILES.into(), why: "the fingerprint library; `baton fp scan` keeps it" });
-        }
+        read_only(collection)?;
         if !access.can_write(collection) {
             return Err(CatalogError::NotGranted { actor: access.actor.clone(), collection: collection.into(), op: "write" });
         }
@@ -420,8 +431,8 @@ impl Catalog {
     /// One record, or None.
     pub fn get(&self, access: &Access, collection: &str, key: &str, archived: bool) -> Result<Option<RecordOut>> {
         self.check_read(access, collection)?;
-        if collection == FILES {
-            return files_rows(&self.conn, Some(key), None, 1).map(|mut v| v.pop());
+        if schema::is_virtual(collection) {
+            return self.virtual_rows(collection, Some(key), None, 1).map(|mut v| v.pop());
         }
         let schema = load_schema(&self.conn, collection)?;
         let props: Option<String> = self
@@ -508,8 +519,8 @@ impl Catalog {
         let mut cursor = after.map(str::to_string);
         // Reads in chunks so that a filter rejecting most rows still stops at `limit`.
         loop {
-            let chunk: Vec<RecordOut> = if collection == FILES {
-                files_rows(&self.conn, None, cursor.as_deref(), 1000)?
+            let chunk: Vec<RecordOut> = if schema::is_virtual(collection) {
+                self.virtual_rows(collection, None, cursor.as_deref(), 1000)?
             } else {
                 let schema = load_schema(&self.conn, collection)?;
                 let rows: Vec<(String, String)> = self
@@ -552,6 +563,7 @@ impl Catalog {
     }
 
     fn set_link(&mut self, access: &Access, collection: &str, key: &str, property: &str, target_key: &str, on: bool) -> Result<bool> {
+        read_only(collection)?;
         let actor = access.actor.clone();
         let user = access.is_user();
         let schema = load_schema(&self.conn, collection)?;
@@ -999,6 +1011,54 @@ impl Usage {
             }
         }
         Ok(())
+    }
+}
+
+/// Refuses a write to a virtual collection, saying what keeps it.
+fn read_only(collection: &str) -> Result<()> {
+    let why = match collection {
+        FILES => "the fingerprint library; `baton fp scan` keeps it",
+        HANDOFFS => "the ledger of handoffs; baton records each TASK as it runs it",
+        AUDIT_GAPS => "the gaps of the latest plans audit report; `baton audit` keeps them",
+        _ => return Ok(()),
+    };
+    Err(CatalogError::ReadOnly { collection: collection.into(), why })
+}
+
+impl Catalog {
+    /// How many records a virtual collection has.
+    fn virtual_count(&self, collection: &str) -> Result<u64> {
+        Ok(match collection {
+            FILES => {
+                if fp_table_exists(&self.conn)? {
+                    self.conn.query_row("SELECT count(*) FROM fp_files WHERE quarantined = 0", [], |r| r.get::<_, i64>(0))?
+                        as u64
+                } else {
+                    0
+                }
+            }
+            HANDOFFS => virtuals::handoffs_count(&self.conn)?,
+            AUDIT_GAPS => self.with_audit_gaps(|g| g.count()),
+            _ => 0,
+        })
+    }
+
+    /// Records of a virtual collection: one by `key`, or a page after `after`, by key.
+    fn virtual_rows(&self, collection: &str, key: Option<&str>, after: Option<&str>, limit: usize) -> Result<Vec<RecordOut>> {
+        match collection {
+            FILES => files_rows(&self.conn, key, after, limit),
+            HANDOFFS => virtuals::handoffs_rows(&self.conn, key, after, limit),
+            AUDIT_GAPS => Ok(self.with_audit_gaps(|g| g.rows(key, after, limit))),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    fn with_audit_gaps<T>(&self, f: impl FnOnce(&AuditGaps) -> T) -> T {
+        let mut cache = self.audit_gaps.borrow_mut();
+        let gaps = AuditGaps::load(self.audit_reports.as_deref(), cache.take());
+        let out = f(&gaps);
+        *cache = Some(gaps);
+        out
     }
 }
 

@@ -107,15 +107,29 @@ pub enum PropertyCommand {
     Remove { collection: String, property: String },
 }
 
-fn open(state: &Path) -> anyhow::Result<Catalog> {
-    Catalog::open(state).with_context(|| format!("open the catalog in {}", state.display()))
+fn open(ctx: &crate::Ctx) -> anyhow::Result<Catalog> {
+    let state = &ctx.state;
+    let mut cat = Catalog::open(state).with_context(|| format!("open the catalog in {}", state.display()))?;
+    cat.set_audit_reports(Some(audit_reports(&ctx.home)));
+    Ok(cat)
+}
+
+/// The folder the plans audit writes its reports into: the audit plugin's `reports` grant in
+/// baton.toml (as `baton serve` uses it), else `<home>/reports`. A baton.toml that does not load
+/// is reported by the commands that need it; the catalog still opens.
+fn audit_reports(home: &Path) -> PathBuf {
+    baton_pipeline::config::Config::load(home)
+        .ok()
+        .and_then(|cfg| cfg.grants(home, baton_pipeline::audit::PLUGIN).into_iter().find(|g| g.name == "reports"))
+        .map(|g| g.host_path)
+        .unwrap_or_else(|| home.join("reports"))
 }
 
 pub fn run(cmd: CatalogCommand, ctx: &crate::Ctx) -> anyhow::Result<i32> {
     let user = Access::user();
     match cmd {
         CatalogCommand::Collections { json } => {
-            let cols = open(&ctx.state)?.collections(&user)?;
+            let cols = open(ctx)?.collections(&user)?;
             if json {
                 say!("{}", serde_json::to_string_pretty(&cols)?);
             } else {
@@ -133,7 +147,7 @@ pub fn run(cmd: CatalogCommand, ctx: &crate::Ctx) -> anyhow::Result<i32> {
                 Some(e) => Filter::parse(e).map_err(|m| anyhow::anyhow!("--where {e}: {m}"))?,
                 None => Filter::default(),
             };
-            let cat = open(&ctx.state)?;
+            let cat = open(ctx)?;
             let page = cat.query(&user, &collection, &f, archived, None, limit)?;
             if json {
                 say!("{}", serde_json::to_string_pretty(&json!({"collection": collection, "records": page.records, "next": page.next}))?);
@@ -160,7 +174,7 @@ pub fn run(cmd: CatalogCommand, ctx: &crate::Ctx) -> anyhow::Result<i32> {
             if !csv {
                 bail!("export {collection}: pass --csv (the only export format): `baton catalog export {collection} --csv > {collection}.csv`");
             }
-            let cat = open(&ctx.state)?;
+            let cat = open(ctx)?;
             let schema: Vec<Property> = cat.schema(&user, &collection)?.into_iter().filter(|p| !p.archived).collect();
             // One encoder (baton-sheet) for this and the drive-sync plugin: the same bytes.
             let columns: Vec<String> = schema.iter().map(|p| p.name.clone()).collect();
@@ -182,7 +196,7 @@ pub fn run(cmd: CatalogCommand, ctx: &crate::Ctx) -> anyhow::Result<i32> {
         }
         CatalogCommand::Import { collection, file, key, dry_run, json } => {
             let _span = tracing::info_span!("catalog.import", collection = %collection, file = %file.display(), dry_run).entered();
-            let mut cat = open(&ctx.state)?;
+            let mut cat = open(ctx)?;
             let schema = cat.schema(&user, &collection)?;
             let records = read_csv(&file, &collection, &schema, key.as_deref())?;
             let report = if dry_run {
@@ -212,22 +226,22 @@ pub fn run(cmd: CatalogCommand, ctx: &crate::Ctx) -> anyhow::Result<i32> {
             Ok(0)
         }
         CatalogCommand::Link { collection, key, property, target_key } => {
-            let made = open(&ctx.state)?.link(&user, &collection, &key, &property, &target_key)?;
+            let made = open(ctx)?.link(&user, &collection, &key, &property, &target_key)?;
             say!("{collection}/{key} {property} → {target_key}: {}", if made { "linked (manual)" } else { "already linked" });
             Ok(0)
         }
         CatalogCommand::Unlink { collection, key, property, target_key } => {
-            let gone = open(&ctx.state)?.unlink(&user, &collection, &key, &property, &target_key)?;
+            let gone = open(ctx)?.unlink(&user, &collection, &key, &property, &target_key)?;
             say!("{collection}/{key} {property} → {target_key}: {}", if gone { "unlinked" } else { "was not linked" });
             Ok(0)
         }
         CatalogCommand::Property(PropertyCommand::Rename { collection, property, new_name }) => {
-            open(&ctx.state)?.rename_property(&user, &collection, &property, &new_name)?;
+            open(ctx)?.rename_property(&user, &collection, &property, &new_name)?;
             say!("{collection}.{property} is now shown as `{new_name}` (id and values unchanged)");
             Ok(0)
         }
         CatalogCommand::Property(PropertyCommand::Remove { collection, property }) => {
-            open(&ctx.state)?.remove_property(&user, &collection, &property)?;
+            open(ctx)?.remove_property(&user, &collection, &property)?;
             say!("{collection}.{property} removed; its values are archived (`baton catalog show {collection} --archived`)");
             Ok(0)
         }
@@ -252,7 +266,7 @@ pub fn run(cmd: CatalogCommand, ctx: &crate::Ctx) -> anyhow::Result<i32> {
                 None => None,
             };
             let q = TrackQuery { title, artists, duration_ms, isrc, ..TrackQuery::default() };
-            let outcome = open(&ctx.state)?.match_track(&user, &q)?;
+            let outcome = open(ctx)?.match_track(&user, &q)?;
             if json {
                 say!("{}", serde_json::to_string_pretty(&outcome)?);
             } else {
@@ -277,7 +291,7 @@ pub fn run(cmd: CatalogCommand, ctx: &crate::Ctx) -> anyhow::Result<i32> {
             Ok(if outcome.verdict == Verdict::Match { 0 } else { 1 })
         }
         CatalogCommand::History { collection, key, json } => {
-            let h = open(&ctx.state)?.history(&user, &collection, &key)?;
+            let h = open(ctx)?.history(&user, &collection, &key)?;
             if json {
                 say!("{}", serde_json::to_string_pretty(&h)?);
             } else {

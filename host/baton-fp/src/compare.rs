@@ -62,11 +62,14 @@ pub struct Comparison {
     pub method: &'static str,
     /// Playback speed of `b` relative to `a` (1.0: the default mode does not search speeds).
     pub speed: f64,
+    /// How a deep-mode match was found (`method: "deep"`, [`crate::deep`]); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<crate::deep::Evidence>,
 }
 
 impl Comparison {
     fn at(score: f64, offset: i32, overlap: usize, contrast: f64, method: &'static str) -> Self {
-        Comparison { score, offset, offset_seconds: offset as f64 * ITEM_SECONDS, overlap, contrast, method, speed: 1.0 }
+        Comparison { score, offset, offset_seconds: offset as f64 * ITEM_SECONDS, overlap, contrast, method, speed: 1.0, evidence: None }
     }
 }
 
@@ -113,7 +116,7 @@ pub fn bit_errors(a: &[u32], b: &[u32], offset: i32) -> (u64, usize) {
     (xor_popcount(&a[..n], &b[..n]), n)
 }
 
-fn similarity(a: &[u32], b: &[u32], offset: i32) -> Option<(f64, usize)> {
+pub(crate) fn similarity(a: &[u32], b: &[u32], offset: i32) -> Option<(f64, usize)> {
     let (errs, n) = bit_errors(a, b, offset);
     (n > 0).then(|| (1.0 - errs as f64 / (32.0 * n as f64), n))
 }
@@ -142,7 +145,7 @@ pub fn compare(a: &[u32], b: &[u32], max_offset: usize) -> Option<Comparison> {
 
 /// The contrast at `offset`: its similarity minus the mean similarity at the [`FLANK`] offsets
 /// either side that still overlap by at least half the minimum. `None` without any.
-fn contrast_at(a: &[u32], b: &[u32], offset: i32, peak: f64, min_overlap: usize) -> Option<f64> {
+pub(crate) fn contrast_at(a: &[u32], b: &[u32], offset: i32, peak: f64, min_overlap: usize) -> Option<f64> {
     let (mut sum, mut count) = (0.0, 0);
     for d in FLANK {
         for o in [offset - d, offset + d] {
@@ -161,14 +164,25 @@ fn contrast_at(a: &[u32], b: &[u32], offset: i32, peak: f64, min_overlap: usize)
 /// STRIDE-th item. `b` is sampled at phase 0 and `a` at each phase, so that every offset
 /// compares two contiguous slices.
 fn coarse_pass(a: &[u32], b: &[u32], lo: i32, hi: i32) -> Vec<f32> {
+    coarse_pass_phased(&phases(a), a.len(), b, lo, hi)
+}
+
+/// `a` split into its STRIDE phases (every STRIDE-th item from each start), for
+/// [`coarse_pass_phased`]: deep verification slides many windows over one reference.
+pub(crate) fn phases(a: &[u32]) -> Vec<Vec<u32>> {
+    (0..STRIDE).map(|p| a.iter().skip(p).step_by(STRIDE).copied().collect()).collect()
+}
+
+/// [`coarse_pass`] over a reference already split by [`phases`].
+pub(crate) fn coarse_pass_phased(phases: &[Vec<u32>], a_len: usize, b: &[u32], lo: i32, hi: i32) -> Vec<f32> {
     let bs: Vec<u32> = b.iter().step_by(STRIDE).copied().collect();
-    let phases: Vec<Vec<u32>> = (0..STRIDE).map(|p| a.iter().skip(p).step_by(STRIDE).copied().collect()).collect();
+    let a = a_len;
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: AVX2 was detected on this CPU at run time.
-        return unsafe { coarse_avx2(&phases, &bs, a.len(), b.len(), lo, hi) };
+        return unsafe { coarse_avx2(phases, &bs, a, b.len(), lo, hi) };
     }
-    coarse_body(&phases, &bs, a.len(), b.len(), lo, hi)
+    coarse_body(phases, &bs, a, b.len(), lo, hi)
 }
 
 /// The whole loop compiled for AVX2 (a call per offset would cost more than its ~30 items).

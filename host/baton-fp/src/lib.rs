@@ -11,6 +11,7 @@ pub mod chroma;
 pub mod compare;
 pub mod db;
 pub mod decode;
+pub mod deep;
 pub mod dedup;
 pub mod error;
 pub mod fingerprint;

@@ -1,0 +1,369 @@
+//! djay Pro's library as baton sees it: tracks (one per titleID), sessions, plays and
+//! playlists, built from YapDatabase rows `(collection, key, data)` of `MediaLibrary.db`.
+//!
+//! Rows arrive one at a time (the plugin pages through `database2` by rowid), each is decoded
+//! on its own, and a row that does not decode is recorded with its collection and key while the
+//! rest goes on. Fields this reader does not know are skipped and counted per collection, so a
+//! new djay version shows up in the import result instead of silently losing data.
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::{Map, Value as Json, json};
+
+use crate::tsaf::{self, Object};
+
+/// The collections of `database2` this reader uses, with the fields it knows.
+pub const COLLECTIONS: &[(&str, &[&str])] = &[
+    ("mediaItemTitleIDs", &["uuid", "title", "artist", "duration", "isrc"]),
+    ("mediaItemUserData", &["uuid", "titleIDs", "titleID", "title", "artist", "duration", "playCount"]),
+    (
+        "mediaItemAnalyzedData",
+        &["uuid", "titleIDs", "titleID", "title", "artist", "duration", "bpm", "keySignatureIndex", "isStraightGrid"],
+    ),
+    ("localMediaItemLocations", &["uuid", "titleIDs", "titleID", "title", "artist", "duration", "isrc", "sourceURIs", "type"]),
+    ("globalMediaItemLocations", &["uuid", "titleIDs", "titleID", "title", "artist", "duration", "isrc", "sourceURIs", "type"]),
+    ("historySessions", &["uuid", "deviceName", "deviceType", "startDate", "endDate", "itemUUIDs"]),
+    (
+        "historySessionItems",
+        &["uuid", "sessionUUID", "titleID", "title", "artist", "duration", "deckNumber", "startTime", "isrc", "originSourceID"],
+    ),
+    ("mediaItemPlaylists", &["uuid", "name", "type"]),
+];
+
+/// Fields of the nested `ADCMediaItemTitleID`.
+const TITLE_ID_FIELDS: &[&str] = &["uuid", "title", "artist", "duration", "isrc"];
+
+/// One djay track: a titleID and what the library knows about it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Track {
+    pub key: String,
+    pub title: String,
+    pub artist: String,
+    pub duration_ms: Option<i64>,
+    pub isrc: Option<String>,
+    pub bpm: Option<f64>,
+    pub key_index: Option<i64>,
+    /// Rekordbox `Tonality`.
+    pub tonality: Option<String>,
+    pub play_count: Option<i64>,
+    /// `file://` URIs as stored (percent-encoded).
+    pub files: Vec<String>,
+    /// Streaming URIs (`spotify:track:…`, `beatport:track:…`, `soundcloud:tracks:…`).
+    pub streams: Vec<String>,
+    /// Where it came from: `djay` or `rekordbox`.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Session {
+    pub uuid: String,
+    pub device: Option<String>,
+    /// CFAbsoluteTime.
+    pub start: Option<f64>,
+    pub end: Option<f64>,
+    pub item_uuids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Play {
+    pub uuid: String,
+    pub session: String,
+    pub title_id: Option<String>,
+    pub title: String,
+    pub artist: String,
+    pub duration_ms: Option<i64>,
+    pub deck: Option<i64>,
+    /// CFAbsoluteTime.
+    pub start: Option<f64>,
+    pub isrc: Option<String>,
+    pub origin: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Playlist {
+    pub key: String,
+    pub name: String,
+    /// Track keys in order, when the source says (Rekordbox does; djay's membership is not
+    /// documented, so its playlists are imported by name only).
+    pub tracks: Vec<String>,
+    pub folder: bool,
+}
+
+/// Per collection: rows read, rows skipped (undecodable), unknown fields skipped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Counts {
+    pub read: u64,
+    pub skipped: u64,
+    pub unknown_fields: u64,
+}
+
+/// A record that did not decode.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordError {
+    pub collection: String,
+    pub key: String,
+    pub error: String,
+}
+
+/// Everything read from one source.
+#[derive(Debug, Clone, Default)]
+pub struct Library {
+    pub tracks: BTreeMap<String, Track>,
+    pub sessions: BTreeMap<String, Session>,
+    pub plays: Vec<Play>,
+    pub playlists: Vec<Playlist>,
+    pub counts: BTreeMap<String, Counts>,
+    pub errors: Vec<RecordError>,
+    /// Unknown field names seen, per collection (for the result; at most 20 each).
+    pub unknown: BTreeMap<String, BTreeSet<String>>,
+}
+
+fn known(collection: &str) -> Option<&'static [&'static str]> {
+    COLLECTIONS.iter().find(|(c, _)| *c == collection).map(|(_, f)| *f)
+}
+
+fn ms(seconds: f64) -> Option<i64> {
+    (seconds.is_finite() && seconds >= 0.0).then(|| (seconds * 1000.0).round() as i64)
+}
+
+fn nonempty(s: Option<&str>) -> Option<String> {
+    s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+impl Library {
+    pub fn new() -> Library {
+        Library::default()
+    }
+
+    fn count(&mut self, collection: &str) -> &mut Counts {
+        self.counts.entry(collection.to_string()).or_default()
+    }
+
+    fn note_unknown(&mut self, collection: &str, o: &Object, fields: &[&str]) {
+        let mut n = u64::from(o.stray);
+        let mut names = Vec::new();
+        for (k, _) in &o.fields {
+            if !fields.contains(&k.as_str()) {
+                n += 1;
+                names.push(k.clone());
+            }
+        }
+        if n > 0 {
+            self.count(collection).unknown_fields += n;
+            let set = self.unknown.entry(collection.to_string()).or_default();
+            for k in names {
+                if set.len() < 20 {
+                    set.insert(k);
+                }
+            }
+        }
+    }
+
+    fn track(&mut self, key: &str) -> &mut Track {
+        self.tracks.entry(key.to_string()).or_insert_with(|| Track { key: key.to_string(), source: "djay".into(), ..Track::default() })
+    }
+
+    /// Reads one row of `database2`. Rows of other collections are ignored (not counted).
+    pub fn add_row(&mut self, collection: &str, key: &str, data: Option<&[u8]>) {
+        let Some(fields) = known(collection) else { return };
+        let decoded = match data {
+            Some(b) => tsaf::decode(b).map_err(|e| e.to_string()),
+            None => Err("no data (NULL blob)".to_string()),
+        };
+        let o = match decoded {
+            Ok(o) => o,
+            Err(error) => {
+                self.count(collection).skipped += 1;
+                self.errors.push(RecordError { collection: collection.into(), key: key.into(), error });
+                return;
+            }
+        };
+        self.count(collection).read += 1;
+        self.note_unknown(collection, &o, fields);
+        let nested = o.object("titleIDs").or_else(|| o.object("titleID")).cloned();
+        if let Some(n) = &nested {
+            self.note_unknown(collection, n, TITLE_ID_FIELDS);
+        }
+        let title = nonempty(o.str("title")).or_else(|| nested.as_ref().and_then(|n| nonempty(n.str("title"))));
+        let artist = nonempty(o.str("artist")).or_else(|| nested.as_ref().and_then(|n| nonempty(n.str("artist"))));
+        let duration = o.num("duration").or_else(|| nested.as_ref().and_then(|n| n.num("duration"))).and_then(ms);
+        let isrc = nonempty(o.str("isrc")).or_else(|| nested.as_ref().and_then(|n| nonempty(n.str("isrc"))));
+        let fill = |t: &mut Track| {
+            if t.title.is_empty()
+                && let Some(s) = &title
+            {
+                t.title = s.clone();
+            }
+            if t.artist.is_empty()
+                && let Some(s) = &artist
+            {
+                t.artist = s.clone();
+            }
+            if t.duration_ms.is_none() {
+                t.duration_ms = duration;
+            }
+            if t.isrc.is_none() {
+                t.isrc = isrc.clone();
+            }
+        };
+        match collection {
+            "mediaItemTitleIDs" => {
+                let t = self.track(key);
+                // The title ID record is the authority on title and artist.
+                if let Some(s) = &title {
+                    t.title = s.clone();
+                }
+                if let Some(s) = &artist {
+                    t.artist = s.clone();
+                }
+                fill(t);
+            }
+            "mediaItemUserData" => {
+                let pc = o.num("playCount").map(|n| n.round() as i64);
+                let t = self.track(key);
+                fill(t);
+                t.play_count = pc;
+            }
+            "mediaItemAnalyzedData" => {
+                let (bpm, ki) = (o.num("bpm"), o.num("keySignatureIndex").map(|n| n.round() as i64));
+                let t = self.track(key);
+                fill(t);
+                t.bpm = bpm.filter(|b| *b > 0.0);
+                t.key_index = ki.filter(|k| (0..24).contains(k));
+            }
+            "localMediaItemLocations" | "globalMediaItemLocations" => {
+                let uris = o.strings("sourceURIs");
+                let t = self.track(key);
+                fill(t);
+                for u in uris {
+                    let list = if u.starts_with("file:") { &mut t.files } else { &mut t.streams };
+                    if !list.contains(&u) {
+                        list.push(u);
+                    }
+                }
+            }
+            "historySessions" => {
+                let s = Session {
+                    uuid: nonempty(o.str("uuid")).unwrap_or_else(|| key.to_string()),
+                    device: nonempty(o.str("deviceName")),
+                    start: o.date("startDate"),
+                    end: o.date("endDate"),
+                    item_uuids: o.strings("itemUUIDs"),
+                };
+                self.sessions.insert(key.to_string(), s);
+            }
+            "historySessionItems" => {
+                let title_id = nested.as_ref().and_then(|n| nonempty(n.str("uuid")));
+                let p = Play {
+                    uuid: nonempty(o.str("uuid")).unwrap_or_else(|| key.to_string()),
+                    session: nonempty(o.str("sessionUUID")).unwrap_or_default(),
+                    title_id: title_id.clone(),
+                    title: title.clone().unwrap_or_default(),
+                    artist: artist.clone().unwrap_or_default(),
+                    duration_ms: duration,
+                    deck: o.num("deckNumber").map(|n| n.round() as i64),
+                    start: o.date("startTime"),
+                    isrc: isrc.clone(),
+                    origin: nonempty(o.str("originSourceID")),
+                };
+                if let Some(tid) = &title_id {
+                    fill(self.track(tid));
+                }
+                self.plays.push(p);
+            }
+            "mediaItemPlaylists" => {
+                let name = nonempty(o.str("name")).unwrap_or_default();
+                // The root ("Playlists") is a container, not a playlist.
+                if key != "mediaItemPlaylist-root" {
+                    self.playlists.push(Playlist { key: key.to_string(), name, tracks: Vec::new(), folder: false });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Plays of each session in play order (`startTime`, then item uuid).
+    pub fn sort_plays(&mut self) {
+        self.plays.sort_by(|a, b| {
+            a.session
+                .cmp(&b.session)
+                .then(a.start.unwrap_or(f64::MAX).total_cmp(&b.start.unwrap_or(f64::MAX)))
+                .then(a.uuid.cmp(&b.uuid))
+        });
+    }
+
+    /// The import result's `read` part: per collection read / skipped / unknown fields, and
+    /// the records that did not decode (collection, key, reason).
+    pub fn summary(&self) -> Json {
+        let mut per = Map::new();
+        for (c, n) in &self.counts {
+            let mut v = json!({"read": n.read, "skipped": n.skipped, "unknown_fields": n.unknown_fields});
+            if let Some(u) = self.unknown.get(c) {
+                v["unknown_names"] = json!(u);
+            }
+            per.insert(c.clone(), v);
+        }
+        json!({"collections": per, "errors": self.errors})
+    }
+}
+
+/// The record of one djay track in the plugin's `djay_tracks` collection.
+pub fn track_record(t: &Track) -> Json {
+    let mut p = Map::new();
+    p.insert("title".into(), json!(t.title));
+    p.insert("artist".into(), json!(t.artist));
+    p.insert("source".into(), json!(t.source));
+    let opt = |p: &mut Map<String, Json>, k: &str, v: Option<Json>| {
+        if let Some(v) = v {
+            p.insert(k.into(), v);
+        }
+    };
+    opt(&mut p, "duration_ms", t.duration_ms.map(|v| json!(v)));
+    opt(&mut p, "isrc", t.isrc.clone().map(Json::from));
+    opt(&mut p, "bpm", t.bpm.map(|v| json!((v * 100.0).round() / 100.0)));
+    opt(&mut p, "key_index", t.key_index.map(|v| json!(v)));
+    opt(&mut p, "tonality", t.tonality.clone().map(Json::from));
+    opt(&mut p, "play_count", t.play_count.map(|v| json!(v)));
+    if !t.files.is_empty() {
+        p.insert("files".into(), json!(t.files));
+    }
+    if !t.streams.is_empty() {
+        p.insert("streams".into(), json!(t.streams));
+    }
+    json!({"key": t.key, "props": p})
+}
+
+pub fn session_record(s: &Session, plays: usize) -> Json {
+    let mut p = Map::new();
+    if let Some(d) = &s.device {
+        p.insert("device".into(), json!(d));
+    }
+    if let Some(t) = s.start {
+        p.insert("start".into(), json!(tsaf::cf_to_rfc3339(t)));
+    }
+    if let Some(t) = s.end {
+        p.insert("end".into(), json!(tsaf::cf_to_rfc3339(t)));
+    }
+    p.insert("plays".into(), json!(plays));
+    json!({"key": s.uuid, "props": p})
+}
+
+pub fn play_record(p: &Play, position: usize) -> Json {
+    let mut m = Map::new();
+    m.insert("session".into(), json!(p.session));
+    m.insert("position".into(), json!(position));
+    m.insert("title".into(), json!(p.title));
+    m.insert("artist".into(), json!(p.artist));
+    let opt = |m: &mut Map<String, Json>, k: &str, v: Option<Json>| {
+        if let Some(v) = v {
+            m.insert(k.into(), v);
+        }
+    };
+    opt(&mut m, "title_id", p.title_id.clone().map(Json::from));
+    opt(&mut m, "duration_ms", p.duration_ms.map(|v| json!(v)));
+    opt(&mut m, "deck", p.deck.map(|v| json!(v)));
+    opt(&mut m, "start", p.start.map(|t| json!(tsaf::cf_to_rfc3339(t))));
+    opt(&mut m, "isrc", p.isrc.clone().map(Json::from));
+    opt(&mut m, "origin", p.origin.clone().map(Json::from));
+    json!({"key": p.uuid, "props": m})
+}
