@@ -38,6 +38,10 @@ fn home(settings: &str) -> (Home, PathBuf) {
 }
 
 fn write_config(h: &Home, drive: &Path, settings: &str) {
+    write_config_reading(h, drive, settings, &["tracks", "playlists"]);
+}
+
+fn write_config_reading(h: &Home, drive: &Path, settings: &str, read: &[&str]) {
     let toml = h.root.join("baton.toml");
     let mut text = std::fs::read_to_string(&toml).unwrap();
     if let Some(i) = text.find("\n[plugins.drive-sync]") {
@@ -45,7 +49,7 @@ fn write_config(h: &Home, drive: &Path, settings: &str) {
     }
     text.push_str(&format!(
         "\n[plugins.drive-sync]\ngrants = {{ drive = {{ path = {:?}, writable = true }} }}\n\
-         catalog = {{ read = [\"tracks\", \"playlists\"], write = [\"tracks\", \"playlists\"] }}\ntime_ms = 60000\n\
+         catalog = {{ read = {read:?}, write = [\"tracks\", \"playlists\"] }}\ntime_ms = 60000\n\
          \n[plugins.drive-sync.settings]\n{settings}\n",
         drive.to_str().unwrap()
     ));
@@ -368,7 +372,7 @@ fn an_edited_sheet_is_preserved_reported_and_accepted_back() {
     assert_eq!((e["collection"].as_str(), e["records"].as_u64(), e["cells"].as_u64()), (Some("tracks"), Some(1), Some(1)), "{c:#}");
     // the catalog changes elsewhere: the sync rewrites the sheet, but keeps the edited one
     let f = h.root.parent().unwrap().join("t.csv");
-    std::fs::write(&f, "key,album\nt1,Power, Corruption & Lies\n").unwrap();
+    std::fs::write(&f, "key,album\nt1,\"Power, Corruption & Lies\"\n").unwrap();
     h.ok(&["catalog", "import", "tracks", f.to_str().unwrap()]);
     let r = run(&h, "sync", json!({}));
     assert_eq!(r["edits_found"], 1, "{r:#}");
@@ -388,4 +392,19 @@ fn an_edited_sheet_is_preserved_reported_and_accepted_back() {
     assert_eq!(u["restored"], 1, "{u}");
     let shown = String::from_utf8(h.ok(&["catalog", "show", "tracks"]).stdout).unwrap();
     assert!(!shown.contains("Remaster"), "undone: {shown}");
+}
+
+/// The host's read-only views are mirrored too when granted, and a sync never writes to them.
+#[test]
+fn granted_read_only_views_handoffs_and_audit_gaps_get_folders_too() {
+    let (h, drive) = home("");
+    write_config_reading(&h, &drive, "", &["tracks", "playlists", "handoffs", "audit_gaps"]);
+    let r = run(&h, "sync", json!({}));
+    let names: Vec<&str> = r["collections"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"handoffs") && names.contains(&"audit_gaps"), "{r:#}");
+    assert_eq!(top_dirs(&drive), ["Audit Gaps", "Handoffs", "Playlists", "Tracks"]);
+    let sheet = std::fs::read_to_string(drive.join("Handoffs/Handoffs.csv")).unwrap();
+    assert!(sheet.starts_with("_key,"), "{sheet}");
+    let marker: Value = serde_json::from_slice(&std::fs::read(drive.join("Audit Gaps/.baton-collection.json")).unwrap()).unwrap();
+    assert_eq!(marker["collection"], "audit_gaps");
 }

@@ -823,7 +823,9 @@ fn check_locked(drive: &Drive) -> Res<Outcome> {
         let names_here: Vec<String> = fs::read_dir(dir).map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
         let join = |n: &str| if rel.is_empty() { n.to_string() } else { format!("{rel}/{n}") };
         for n in &names_here {
-            if conflict_copy_of(n).is_some() {
+            // `a.sync-conflict-….csv`, `a (conflicted copy …).csv`, and a file `a (1).csv` beside `a.csv`
+            let numbered = numbered_sibling(n).is_some_and(|(base, _)| names_here.contains(&base) && dir.join(n).is_file());
+            if conflict_copy_of(n).is_some() || numbered {
                 conflicts.push(drive.guest(&join(n)));
             }
         }
