@@ -207,6 +207,8 @@ fn eight_concurrent_processes_create_no_duplicate_folder() {
 #[test]
 fn a_lock_held_elsewhere_gives_a_clean_skip_within_the_timeout() {
     let (h, drive) = home("lock_timeout_ms = 1500");
+    // compile the component into this home's cache first, so the timing below is the run's
+    run(&h, "check", json!({}));
     // hold the very lock file the plugin asks for, with a plain flock, from this process
     let name = drive.to_str().unwrap();
     let path = baton_runtime::lock_path(&h.root.join("state/locks"), "drive-sync", name);
@@ -218,7 +220,7 @@ fn a_lock_held_elsewhere_gives_a_clean_skip_within_the_timeout() {
     let took = t.elapsed();
     assert_eq!(r["skipped"], "another run in progress", "{r}");
     assert_eq!(r["collections"], json!([]));
-    assert!(took >= Duration::from_millis(1400) && took < Duration::from_secs(10), "gave up after the timeout: {took:?}");
+    assert!(took >= Duration::from_millis(1400) && took < Duration::from_secs(10), "gave up after the 1.5 s timeout, not much later: {took:?}");
     assert!(top_dirs(&drive).is_empty(), "a skipped run touches nothing");
     drop(f);
 }
