@@ -348,6 +348,11 @@ fn a_property_rename_and_a_removal_keep_every_value() {
     run(&h, "sync", json!({}));
     h.ok(&["catalog", "property", "rename", "tracks", "album", "Record"]);
     h.ok(&["catalog", "property", "remove", "tracks", "duration_ms"]);
+    let c = run(&h, "check", json!({}));
+    let drift = &c["schema_drift"][0];
+    assert_eq!(drift["collection"], "tracks", "{c:#}");
+    assert_eq!(drift["removed"], json!(["duration_ms"]));
+    assert_eq!(drift["renamed"], json!([{"id": "album", "from": "Album", "to": "Record"}]));
     let r = run(&h, "sync", json!({}));
     let t = r["collections"].as_array().unwrap().iter().find(|e| e["name"] == "tracks").unwrap();
     assert_eq!(t["written"], true);
@@ -363,6 +368,14 @@ fn a_property_rename_and_a_removal_keep_every_value() {
     for v in ["t1,448000", "t2,1000", "t3,367000"] {
         assert!(col.contains(v), "the removed column keeps {v}: {col}");
     }
+    // a renamed collection (its display name, in settings) renames its folder and sheet
+    write_config(&h, &drive, "names = { tracks = \"Music Tracks\" }");
+    run(&h, "sync", json!({}));
+    assert_eq!(top_dirs(&drive), ["Music Tracks", "Playlists"]);
+    assert_eq!(std::fs::read(drive.join("Music Tracks/Music Tracks.csv")).unwrap(), export(&h, "tracks"));
+    assert!(!drive.join("Music Tracks/Tracks.csv").exists());
+    let marker: Value = serde_json::from_slice(&std::fs::read(drive.join("Music Tracks/.baton-collection.json")).unwrap()).unwrap();
+    assert_eq!(marker["collection"], "tracks");
 }
 
 #[test]
@@ -383,14 +396,34 @@ fn an_edited_sheet_is_preserved_reported_and_accepted_back() {
     assert_eq!(r["edits_found"], 1, "{r:#}");
     let kept: Vec<Vec<u8>> = tree(&drive).into_iter().filter(|(k, _)| k.starts_with("_archive/")).map(|(_, v)| v).collect();
     assert!(kept.iter().any(|v| v == edited.as_bytes()), "the edited sheet is kept in _archive/");
+    // more edits: one in a sync-conflict copy only, one to a relation, one that the catalog
+    // changed too
+    let now = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(drive.join("Tracks/Tracks (conflicted copy 2026-01-18).csv"), now.replace("Blue Monday", "Blue Tuesday")).unwrap();
+    std::fs::write(&path, now.replace(",Formula,", ",Formula X,")).unwrap();
+    std::fs::write(&f, "key,album\nt2,Formula Y\n").unwrap();
+    h.ok(&["catalog", "import", "tracks", f.to_str().unwrap()]);
+    let pl = drive.join("Playlists/Playlists.csv");
+    std::fs::write(&pl, std::fs::read_to_string(&pl).unwrap().replace("t3;t1", "t1")).unwrap();
     // accept-edits: a dry run, then for real; recorded in the catalog's history by drive-sync
     let dry = run(&h, "accept-edits", json!({}));
     assert_eq!(dry["executed"], false);
     assert_eq!(dry["applied"].as_array().unwrap().len(), 1, "{dry:#}");
+    assert_eq!(dry["applied"][0]["key"], "t3");
+    let conflicts = dry["conflicts"].as_array().unwrap();
+    assert_eq!(conflicts.len(), 1, "{dry:#}");
+    assert_eq!(conflicts[0]["cell"]["key"], "t2");
+    let refused = dry["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 2, "{dry:#}");
+    assert!(refused.iter().any(|r| r["cell"]["key"] == "p1" && r["reason"].as_str().unwrap().contains("relation")), "{dry:#}");
+    assert!(refused.iter().any(|r| r["cell"]["key"] == "t1" && r["reason"].as_str().unwrap().contains("sync-conflict")), "{dry:#}");
     let shown = String::from_utf8(h.ok(&["catalog", "show", "tracks"]).stdout).unwrap();
     assert!(!shown.contains("Remaster"), "a dry run writes nothing");
     let acc = run(&h, "accept-edits", json!({"execute": true}));
     assert_eq!(acc["executed"], true, "{acc:#}");
+    assert_eq!(acc["applied"].as_array().unwrap().len(), 1);
+    let shown = String::from_utf8(h.ok(&["catalog", "show", "tracks"]).stdout).unwrap();
+    assert!(shown.contains("Formula Y") && !shown.contains("Formula X") && !shown.contains("Blue Tuesday"), "conflicts and refusals are not applied: {shown}");
     let hist = h.json(&["catalog", "history", "tracks", "t3", "--json"]).to_string();
     assert!(hist.contains("drive-sync") && hist.contains("Remaster"), "{hist}");
     let u = run(&h, "undo", json!({"batch": acc["batch"]}));

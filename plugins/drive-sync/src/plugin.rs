@@ -686,7 +686,8 @@ fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Outcome> {
         }
         let schema_changed = st.is_none_or(|s| s.schema != schema);
         let missing = meta.is_none() || !drive.path(&format!("{folder}/schema.json")).is_file();
-        let dirty = st.is_none() || c.read_only || schema_changed || missing || touched(c, st.map_or(0, |s| s.seq));
+        let moved = st.is_some_and(|s| s.folder != folder || s.sheet != sheet_name);
+        let dirty = st.is_none() || c.read_only || schema_changed || missing || moved || touched(c, st.map_or(0, |s| s.seq));
         if !dirty {
             results.push(json!({"name": c.name, "folder": drive.guest(&folder), "rows": st.map_or(0, |s| s.rows), "written": false}));
             if let Some(s) = st {
@@ -711,6 +712,8 @@ fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Outcome> {
         if same && !missing {
             let mut s = st.cloned().unwrap_or_else(|| unreachable_state());
             s.seq = last;
+            s.folder = folder.clone();
+            s.sheet = sheet_name.clone();
             s.mtime = meta.as_ref().map(mtime_of).unwrap_or_default();
             kv_put(&format!("state:{}", c.name), &s);
             results.push(json!({"name": c.name, "folder": drive.guest(&folder), "rows": nrows, "written": false}));
