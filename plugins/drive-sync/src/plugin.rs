@@ -262,7 +262,10 @@ fn canonical_order(folders: &mut [(String, Option<Marker>)]) {
 
 /// Duplicate groups: folders sharing a marker's collection, and `Name (n)` siblings of a
 /// `Name` (or of each other). Each group's canonical folder first.
-fn duplicate_groups(drive: &Drive, infos: &[CollectionInfo]) -> Res<Vec<(String, Vec<(String, Option<Marker>)>)>> {
+/// A folder's name and its marker, if it has one.
+type Named = (String, Option<Marker>);
+
+fn duplicate_groups(drive: &Drive, infos: &[CollectionInfo]) -> Res<Vec<(String, Vec<Named>)>> {
     let folders = top_folders(&drive.root)?;
     // union by collection id; folders without a marker by their base name
     let mut groups: BTreeMap<String, Vec<(String, Option<Marker>)>> = BTreeMap::new();
@@ -710,7 +713,7 @@ fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Outcome> {
         let sha = sha256_hex(&bytes);
         let same = disk_sha.as_deref() == Some(sha.as_str()) && st.is_some_and(|s| s.sha == sha && s.schema == schema);
         if same && !missing {
-            let mut s = st.cloned().unwrap_or_else(|| unreachable_state());
+            let mut s = st.cloned().unwrap_or_else(empty_state);
             s.seq = last;
             s.folder = folder.clone();
             s.sheet = sheet_name.clone();
@@ -775,7 +778,7 @@ fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Outcome> {
     })
 }
 
-fn unreachable_state() -> ColState {
+fn empty_state() -> ColState {
     ColState {
         folder: String::new(),
         sheet: String::new(),
@@ -988,12 +991,11 @@ fn consolidate_locked(drive: &Drive, execute: bool) -> Res<(String, bool, Vec<Mo
         let others: Vec<Folder> = members[1..].iter().map(|(n, m)| children(&drive.path(n), n, m.is_some())).collect();
         moves.extend(plan::merge(&canonical, &others, &trash));
     }
-    if moves.is_empty() {
-        if let Some(id) = &resumed
-            && let Some(b) = kv_json::<Batch>(&format!("batch:{id}"))
-        {
-            return Ok((id.clone(), true, b.moves, None));
-        }
+    if moves.is_empty()
+        && let Some(id) = &resumed
+        && let Some(b) = kv_json::<Batch>(&format!("batch:{id}"))
+    {
+        return Ok((id.clone(), true, b.moves, None));
     }
     let batch = new_batch_id("consolidate");
     if !execute || moves.is_empty() {
