@@ -264,7 +264,10 @@ fn plugins_built_against_older_minor_versions_still_load_and_run() {
     assert_eq!(installed["plugin"]["world"], "0.2.x");
     h.drop_task("OLD", "legacy-echo", "echo", json!({"from": "0.1"}));
     h.drop_task("MID", "legacy-v0-2", "echo", json!({"from": "0.2"}));
-    h.drop_task("NEW", "echo", "echo", json!({"from": "0.3"}));
+    let installed = h.install_bytes("legacy-v0-3", baton_bundle::get("legacy-v0-3").unwrap().wasm);
+    assert_eq!(installed["plugin"]["world"], "0.3.x");
+    h.drop_task("V03", "legacy-v0-3", "echo", json!({"from": "0.3"}));
+    h.drop_task("NEW", "echo", "echo", json!({"from": "0.4"}));
     h.ok(&["serve", "--once"]);
     let r = h.ret("OLD");
     assert_eq!(r["status"], "completed", "{r}");
@@ -276,6 +279,9 @@ fn plugins_built_against_older_minor_versions_still_load_and_run() {
     assert!(shown.to_string().contains("hello from baton:plugin@0.1.0"), "0.1 log import reaches the ledger: {shown}");
     let shown = h.json(&["show", "MID", "--json"]).to_string();
     assert!(shown.contains("legacy-v0-2: ") && shown.contains(" ms left"), "0.2 remaining-ms import: {shown}");
+    assert_eq!(h.ret("V03")["result"], json!({"from": "0.3"}), "{}", h.ret("V03"));
+    let shown = h.json(&["show", "V03", "--json"]).to_string();
+    assert!(shown.contains("legacy-v0-3: ") && shown.contains("fingerprint denied"), "0.3 fingerprint import: {shown}");
     let list = h.json(&["plugin", "list", "--json"]);
     let worlds: HashMap<String, String> = list
         .as_array()
@@ -285,7 +291,8 @@ fn plugins_built_against_older_minor_versions_still_load_and_run() {
         .collect();
     assert_eq!(worlds["legacy-echo"], "0.1.x");
     assert_eq!(worlds["legacy-v0-2"], "0.2.x");
-    assert_eq!(worlds["echo"], "0.3.x");
+    assert_eq!(worlds["legacy-v0-3"], "0.3.x");
+    assert_eq!(worlds["echo"], "0.4.x");
 }
 
 /// The `fingerprint` interface (0.3.0) through testkit: the same fingerprint as `baton fp

@@ -14,7 +14,7 @@ pub struct Bundled {
 include!(concat!(env!("OUT_DIR"), "/bundle.rs"));
 
 /// Plugins that exist only to test the host; never installed by `baton init`.
-pub const TEST_ONLY: &[&str] = &["testkit", "legacy-echo", "legacy-v0-2"];
+pub const TEST_ONLY: &[&str] = &["testkit", "legacy-echo", "legacy-v0-2", "legacy-v0-3"];
 
 /// The plugins `baton init` installs.
 pub fn first_party() -> impl Iterator<Item = &'static Bundled> {

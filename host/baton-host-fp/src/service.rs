@@ -180,6 +180,56 @@ pub async fn read_tags(
     blocking(move || workers.read_tags(file, Path::new(&guest), Some(deadline)).map_err(|e| ServiceError::from_fp(&guest, e))).await
 }
 
+/// The fingerprint `baton fp scan` stored for the file at `guest`, read from the library with
+/// no decoding; `None` when the file is not in the library or not fingerprinted (yet). The
+/// library keeps paths as they were scanned, so both the grant's spelling and the real path are
+/// tried.
+pub async fn library_fingerprint(
+    db_path: Option<PathBuf>,
+    db: Arc<std::sync::Mutex<Option<baton_fp::db::Db>>>,
+    grants: &[Grant],
+    guest: String,
+    deadline: Instant,
+) -> Result<Option<baton_fp::FileFingerprint>, ServiceError> {
+    locate(grants, &guest)?;
+    let Some(host) = baton_runtime::host_path_of(grants, &guest) else {
+        return Err(ServiceError::Denied(format!("{guest}: it leads outside the grant")));
+    };
+    let Some(db_path) = db_path else {
+        return Err(ServiceError::Io("this host has no fingerprint library (no state database)".into()));
+    };
+    let mut candidates = vec![host.clone()];
+    if let Ok(real) = host.canonicalize()
+        && real != host
+    {
+        candidates.push(real);
+    }
+    blocking(move || {
+        if Instant::now() >= deadline {
+            return Err(ServiceError::TaskTimeout);
+        }
+        let mut guard = db.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            *guard = Some(baton_fp::db::Db::open(&db_path).map_err(|e| ServiceError::from_fp("the fingerprint library", e))?);
+        }
+        let Some(db) = guard.as_ref() else { return Ok(None) };
+        for path in candidates {
+            let row = db.get(&path).map_err(|e| ServiceError::from_fp("the fingerprint library", e))?;
+            if let Some(row) = row {
+                return Ok(row.fingerprint.map(|fingerprint| baton_fp::FileFingerprint {
+                    path,
+                    duration: row.duration.or(row.info.duration).unwrap_or(0.0),
+                    fingerprint,
+                    info: row.info,
+                    tags: row.tags,
+                }));
+            }
+        }
+        Ok(None)
+    })
+    .await
+}
+
 /// Sets its flag when dropped: a `best-matches` whose task was abandoned stops comparing.
 struct CancelOnDrop(Arc<AtomicBool>);
 

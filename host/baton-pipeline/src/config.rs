@@ -16,6 +16,10 @@ pub enum ConfigError {
     /// (The message names the file, the plugin, the grant and the folder it overlaps.)
     #[error("{0}")]
     Overlap(String),
+    /// A catalog grant names a collection that does not exist, or asks to write a read-only one.
+    /// (The message names the file, the plugin, the collection and the fix.)
+    #[error("{0}")]
+    Catalog(String),
 }
 
 /// `p` made absolute and free of `.`, `..` and symlinks where they exist (the longest existing
@@ -173,6 +177,64 @@ pub struct PluginConfig {
     pub kv_keys: Option<u64>,
     pub disk_mb: Option<u64>,
     pub disk_files: Option<u64>,
+    /// Catalog collections granted (WIT 0.4.0): `catalog = { read = [...], write = [...] }`.
+    /// Write implies read.
+    #[serde(default)]
+    pub catalog: CatalogGrantConfig,
+    /// The plugin's share of the catalog: `catalog_quota = { rows = N, bytes = N }`.
+    #[serde(default)]
+    pub catalog_quota: CatalogQuotaConfig,
+    /// `[plugins.NAME.settings]`: any table, handed to the plugin as JSON (`host.settings`).
+    pub settings: Option<toml::Table>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogGrantConfig {
+    #[serde(default)]
+    pub read: Vec<String>,
+    #[serde(default)]
+    pub write: Vec<String>,
+}
+
+/// Unset values are the catalog's defaults (`baton_catalog::Quota::DEFAULT`: 2,000,000 rows,
+/// 512 MiB).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogQuotaConfig {
+    pub rows: Option<u64>,
+    pub bytes: Option<u64>,
+}
+
+/// The collections the host defines; a plugin's own are named `<plugin>.<name>`.
+pub const CATALOG_COLLECTIONS: &[&str] = &["tracks", "artists", "playlists", "files", "handoffs", "audit_gaps"];
+/// Of those, the ones no plugin writes: the fingerprint library and the host's own records.
+pub const READ_ONLY_COLLECTIONS: &[&str] = &["files", "handoffs", "audit_gaps"];
+
+/// Whether `name` is a collection a grant may name: a host collection, or `<plugin>.<name>`
+/// in snake_case.
+fn known_collection(name: &str) -> bool {
+    let part = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.as_bytes()[0].is_ascii_lowercase()
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    };
+    CATALOG_COLLECTIONS.contains(&name) || name.split_once('.').is_some_and(|(owner, rest)| part(owner) && part(rest))
+}
+
+/// A TOML value as JSON (dates and times as their TOML text).
+fn toml_to_json(v: &toml::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        toml::Value::String(s) => J::String(s.clone()),
+        toml::Value::Integer(i) => J::from(*i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f).map(J::Number).unwrap_or(J::Null),
+        toml::Value::Boolean(b) => J::Bool(*b),
+        toml::Value::Datetime(d) => J::String(d.to_string()),
+        toml::Value::Array(a) => J::Array(a.iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => J::Object(t.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect()),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -248,6 +310,7 @@ impl Config {
                 let cfg: Config = toml::from_str(&text)
                     .map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.to_string() })?;
                 cfg.check_grants(&Paths::new(home, &home.join("state").join("baton.sqlite"), &cfg))?;
+                cfg.check_catalog(&path)?;
                 Ok(cfg)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
@@ -323,6 +386,51 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Refuses catalog grants of collections that do not exist, and writes to read-only ones.
+    fn check_catalog(&self, file: &Path) -> Result<(), ConfigError> {
+        for (plugin, p) in &self.plugins {
+            for (op, names) in [("read", &p.catalog.read), ("write", &p.catalog.write)] {
+                for name in names {
+                    if !known_collection(name) {
+                        return Err(ConfigError::Catalog(format!(
+                            "{}: [plugins.{plugin}] catalog {op} grants `{name}`, which is not a catalog collection \
+                             (the host's are {}; a plugin's own are named `<plugin>.<name>`); fix the name or remove it",
+                            file.display(),
+                            CATALOG_COLLECTIONS.join(", ")
+                        )));
+                    }
+                    if op == "write" && READ_ONLY_COLLECTIONS.contains(&name.as_str()) {
+                        return Err(ConfigError::Catalog(format!(
+                            "{}: [plugins.{plugin}] catalog write grants `{name}`, which is read-only; \
+                             move it to `read = [\"{name}\"]`",
+                            file.display()
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What `baton.toml` gives one plugin besides folders: its settings (as JSON) and catalog
+    /// grants and quota.
+    pub fn plugin_settings(&self, plugin: &str) -> baton_runtime::PluginSettings {
+        let Some(p) = self.plugins.get(plugin) else { return baton_runtime::PluginSettings::default() };
+        let settings = match &p.settings {
+            Some(t) => toml_to_json(&toml::Value::Table(t.clone())).to_string(),
+            None => "{}".into(),
+        };
+        baton_runtime::PluginSettings {
+            settings: settings.into(),
+            catalog: baton_runtime::CatalogGrant {
+                read: p.catalog.read.clone(),
+                write: p.catalog.write.clone(),
+                quota_rows: p.catalog_quota.rows,
+                quota_bytes: p.catalog_quota.bytes,
+            },
+        }
     }
 
     /// The folders granted to one plugin, resolved against the home.

@@ -128,7 +128,7 @@ pub fn file_name_of(file: &Path) -> Result<String, PluginsError> {
 async fn prepare(runtime: &Runtime, cfg: &Config, paths: &Paths, file: &Path, bytes: &[u8], name: &str) -> Result<Plugin, PluginsError> {
     sniff(file, bytes)?;
     let grants = cfg.grants(&paths.home, name);
-    Ok(runtime.prepare_as(file, bytes, &grants, name).await?)
+    Ok(runtime.prepare_as(file, bytes, &grants, name).await?.configured(cfg.plugin_settings(name)))
 }
 
 /// What the journal says about the installed plugin `name` with these bytes.

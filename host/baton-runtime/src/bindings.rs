@@ -9,6 +9,18 @@
 //! Imports are `trappable`: a host function can end the task (a quota it went over) instead
 //! of answering.
 
+/// `baton:plugin@0.4.0` (`wit/plugin.wit`), the current version: adds the `catalog` and
+/// `sqlite` interfaces, the `catalog-access` export, `host.settings`, `host.guest-path`,
+/// `host.host-path` and `fingerprint.library-fingerprint`.
+pub mod v0_4 {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "plugin",
+        imports: { default: async | trappable },
+        exports: { default: async },
+    });
+}
+
 /// `baton:plugin@0.3.0` (`wit/v0.3/plugin.wit`), frozen: adds the `fingerprint` interface.
 pub mod v0_3 {
     wasmtime::component::bindgen!({

@@ -1,7 +1,8 @@
 //! The host side of `baton:plugin/host` (every version): what a running task may ask of baton.
 //! Each store owns one [`StoreState`]; everything a task produces besides its result is
-//! collected here. `baton:plugin/fingerprint` lives in `baton-host-fp` (a
-//! [`crate::HostInterface`]); without it, its calls are refused.
+//! collected here. `baton:plugin/fingerprint` lives in `baton-host-fp`, `catalog` in
+//! `baton-host-catalog` and `sqlite` in `baton-host-sqlite` (each a [`crate::HostInterface`]);
+//! without them, their calls are refused.
 use std::any::Any;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::limits::{truncate, KvQuota, QuotaExceeded, TaskMeter};
-use crate::{locks::Locks, Grant, KvError, KvStore};
+use crate::{locks::Locks, CatalogGrant, Grant, KvError, KvStore, PluginSettings};
 
 /// A log line written by a plugin during a task.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +62,8 @@ pub struct StoreState {
     pub plugin: String,
     pub task_id: String,
     pub grants: Vec<Grant>,
+    /// Its `[plugins.NAME.settings]` and catalog grants.
+    pub settings: PluginSettings,
     pub logs: Vec<LogLine>,
     pub follow_ups: Vec<FollowUp>,
     pub held_locks: Vec<String>,
@@ -76,6 +79,16 @@ impl StoreState {
     /// The folders this task was granted.
     pub fn grants(&self) -> &[Grant] {
         &self.grants
+    }
+
+    /// The plugin this store runs.
+    pub fn plugin(&self) -> &str {
+        &self.plugin
+    }
+
+    /// The catalog collections this plugin was granted (and asked for), and its quota.
+    pub fn catalog_grant(&self) -> &CatalogGrant {
+        &self.settings.catalog
     }
 
     /// When the task's time budget runs out.
@@ -327,6 +340,29 @@ impl crate::bindings::v0_3::baton::plugin::host::Host for StoreState {
     }
 }
 
+impl crate::bindings::v0_4::baton::plugin::types::Host for StoreState {}
+impl crate::bindings::v0_4::baton::plugin::host::Host for StoreState {
+    common_host_fns!(v0_4);
+
+    async fn remaining_ms(&mut self) -> wasmtime::Result<u64> {
+        Ok(self.remaining_ms_impl())
+    }
+
+    async fn settings(&mut self) -> wasmtime::Result<String> {
+        // From baton.toml, so small; the copy into the guest is bounded by its memory cap.
+        let text = self.settings.settings.to_string();
+        Ok(text)
+    }
+
+    async fn guest_path(&mut self, host_path: String) -> wasmtime::Result<Option<String>> {
+        Ok(crate::paths::guest_path_of(&self.grants, std::path::Path::new(&host_path)))
+    }
+
+    async fn host_path(&mut self, guest_path: String) -> wasmtime::Result<Option<String>> {
+        Ok(crate::paths::host_path_of(&self.grants, &guest_path).and_then(|p| p.into_os_string().into_string().ok()))
+    }
+}
+
 /// `baton:plugin/fingerprint@0.3.0` when no crate provides it: every call is refused.
 mod no_fingerprint_v0_3 {
     use super::StoreState;
@@ -347,6 +383,118 @@ mod no_fingerprint_v0_3 {
 
         async fn best_matches(&mut self, _: Vec<u32>, _: f64, _: u32) -> wasmtime::Result<Result<Vec<wit::LibraryMatch>, wit::FpError>> {
             Ok(Err(refused()))
+        }
+    }
+}
+
+/// `baton:plugin/fingerprint@0.4.0` when no crate provides it: every call is refused.
+mod no_fingerprint_v0_4 {
+    use super::StoreState;
+    use crate::bindings::v0_4::baton::plugin::fingerprint as wit;
+
+    fn refused() -> wit::FpError {
+        wit::FpError::Io("this host offers no fingerprint service".into())
+    }
+
+    impl wit::Host for StoreState {
+        async fn fingerprint_file(&mut self, _: String) -> wasmtime::Result<Result<wit::AudioFingerprint, wit::FpError>> {
+            Ok(Err(refused()))
+        }
+
+        async fn read_tags(&mut self, _: String) -> wasmtime::Result<Result<wit::FileTags, wit::FpError>> {
+            Ok(Err(refused()))
+        }
+
+        async fn best_matches(&mut self, _: Vec<u32>, _: f64, _: u32) -> wasmtime::Result<Result<Vec<wit::LibraryMatch>, wit::FpError>> {
+            Ok(Err(refused()))
+        }
+
+        async fn library_fingerprint(&mut self, _: String) -> wasmtime::Result<Result<Option<wit::AudioFingerprint>, wit::FpError>> {
+            Ok(Err(refused()))
+        }
+    }
+}
+
+/// `baton:plugin/catalog@0.4.0` when no crate provides it: every call is refused.
+mod no_catalog_v0_4 {
+    use super::StoreState;
+    use crate::bindings::v0_4::baton::plugin::catalog as wit;
+
+    type R<T> = wasmtime::Result<Result<T, wit::CatalogError>>;
+
+    fn refused<T>() -> R<T> {
+        Ok(Err(wit::CatalogError::Io("this host offers no catalog".into())))
+    }
+
+    impl wit::Host for StoreState {
+        async fn collections(&mut self) -> R<Vec<wit::CollectionInfo>> {
+            refused()
+        }
+        async fn ensure_collection(&mut self, _: String, _: Vec<wit::PropertySpec>) -> R<()> {
+            refused()
+        }
+        async fn rename_property(&mut self, _: String, _: String, _: String) -> R<()> {
+            refused()
+        }
+        async fn remove_property(&mut self, _: String, _: String) -> R<()> {
+            refused()
+        }
+        async fn upsert(&mut self, _: String, _: String) -> R<wit::UpsertReport> {
+            refused()
+        }
+        async fn get(&mut self, _: String, _: String, _: bool) -> R<Option<String>> {
+            refused()
+        }
+        async fn query(&mut self, _: String, _: String, _: Option<String>, _: u32) -> R<wit::Page> {
+            refused()
+        }
+        async fn links(&mut self, _: String, _: String, _: String) -> R<Vec<wit::LinkInfo>> {
+            refused()
+        }
+        async fn link(&mut self, _: String, _: String, _: String, _: String, _: Option<String>) -> R<bool> {
+            refused()
+        }
+        async fn unlink(&mut self, _: String, _: String, _: String, _: String) -> R<bool> {
+            refused()
+        }
+        async fn changes_since(&mut self, _: u64, _: u32) -> R<Vec<wit::Change>> {
+            refused()
+        }
+        async fn match_track(&mut self, _: wit::TrackQuery) -> R<wit::MatchOutcome> {
+            refused()
+        }
+        async fn resolve_track(&mut self, _: wit::TrackQuery, _: String) -> R<wit::Resolution> {
+            refused()
+        }
+    }
+}
+
+/// `baton:plugin/sqlite@0.4.0` when no crate provides it: `open` is refused, so no snapshot
+/// ever exists.
+mod no_sqlite_v0_4 {
+    use super::StoreState;
+    use crate::bindings::v0_4::baton::plugin::sqlite as wit;
+    use wasmtime::component::Resource;
+
+    impl wit::Host for StoreState {}
+
+    impl wit::HostSnapshot for StoreState {
+        async fn open(&mut self, _: String) -> wasmtime::Result<Result<Resource<wit::Snapshot>, wit::SqliteError>> {
+            Ok(Err(wit::SqliteError::Io("this host offers no sqlite access".into())))
+        }
+
+        async fn query(
+            &mut self,
+            _: Resource<wit::Snapshot>,
+            _: String,
+            _: Vec<wit::SqlValue>,
+            _: u32,
+        ) -> wasmtime::Result<Result<wit::Rows, wit::SqliteError>> {
+            Ok(Err(wit::SqliteError::Io("this host offers no sqlite access".into())))
+        }
+
+        async fn drop(&mut self, _: Resource<wit::Snapshot>) -> wasmtime::Result<()> {
+            Ok(())
         }
     }
 }

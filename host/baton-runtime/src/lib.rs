@@ -28,6 +28,7 @@ mod fsguard;
 mod host;
 pub mod limits;
 mod locks;
+mod paths;
 mod version;
 
 use std::any::Any;
@@ -44,6 +45,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx};
 use crate::version::{Pre, RawOutcome, RawFailure};
 
 pub use crate::host::{follow_up_id, FollowUp, LogLine, StoreState};
+pub use crate::paths::{guest_path_of, host_path_of};
 pub use crate::limits::{DiskQuota, KvQuota};
 pub use crate::locks::lock_path;
 pub use crate::version::{WorldVersion, SUPPORTED};
@@ -139,6 +141,44 @@ pub struct PluginInfo {
     pub description: String,
     pub actions: Vec<ActionInfo>,
     pub folders: Vec<FolderRequest>,
+    /// The catalog collections it reads and writes (`catalog-access`, since 0.4.0; empty for
+    /// older plugins).
+    pub collections: Vec<CollectionRequest>,
+}
+
+/// A catalog collection a plugin asks for (since 0.4.0).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CollectionRequest {
+    pub name: String,
+    pub writable: bool,
+    pub purpose: String,
+}
+
+/// What `baton.toml` gives a plugin besides folders and budgets (since 0.4.0): its settings
+/// table and its catalog grants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginSettings {
+    /// `[plugins.NAME.settings]` as a JSON object (text); `{}` when there is none.
+    pub settings: Arc<str>,
+    pub catalog: CatalogGrant,
+}
+
+impl Default for PluginSettings {
+    fn default() -> Self {
+        PluginSettings { settings: Arc::from("{}"), catalog: CatalogGrant::default() }
+    }
+}
+
+/// Catalog collections granted to a plugin (`[plugins.NAME] catalog = { read, write }`), and its
+/// catalog quota. Write implies read. The runtime only carries these; the catalog interface
+/// (`baton-host-catalog`) enforces them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CatalogGrant {
+    pub read: Vec<String>,
+    pub write: Vec<String>,
+    /// Rows and bytes the plugin may own in the catalog; `None`: the catalog's default.
+    pub quota_rows: Option<u64>,
+    pub quota_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -162,6 +202,8 @@ pub struct Plugin {
     pub grants: Vec<Grant>,
     /// The `baton:plugin` version the component was built against.
     pub world: WorldVersion,
+    /// Its settings and the catalog collections it gets (granted and asked for).
+    pub settings: PluginSettings,
     /// Each action's `params_schema`, compiled once.
     params: Arc<HashMap<String, jsonschema::Validator>>,
     pre: Pre,
@@ -176,9 +218,31 @@ impl Plugin {
             sha256: self.sha256.clone(),
             grants: effective_grants(&self.info, granted),
             world: self.world,
+            settings: self.settings.clone(),
             params: self.params.clone(),
             pre: self.pre.clone(),
         }
+    }
+
+    /// The plugin with the settings and catalog grants `baton.toml` gives it. Of the catalog
+    /// grants, it gets only collections it asked for (`catalog-access`), and writes only those
+    /// it asked to write and was granted to write, as with folders.
+    pub fn configured(mut self, given: PluginSettings) -> Plugin {
+        let granted_read = |c: &str| given.catalog.read.iter().chain(&given.catalog.write).any(|g| g == c);
+        let granted_write = |c: &str| given.catalog.write.iter().any(|g| g == c);
+        let asked = &self.info.collections;
+        let read = asked.iter().filter(|r| granted_read(&r.name) && !(r.writable && granted_write(&r.name))).map(|r| r.name.clone());
+        let write = asked.iter().filter(|r| r.writable && granted_write(&r.name)).map(|r| r.name.clone());
+        self.settings = PluginSettings {
+            settings: given.settings,
+            catalog: CatalogGrant {
+                read: read.collect(),
+                write: write.collect(),
+                quota_rows: given.catalog.quota_rows,
+                quota_bytes: given.catalog.quota_bytes,
+            },
+        };
+        self
     }
 }
 
@@ -482,7 +546,7 @@ impl Runtime {
         // Each describe() is a task of its own for locks (a lock it takes is released after).
         static DESCRIBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let seq = DESCRIBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut store = self.store(name.unwrap_or("(describe)"), &format!("(describe {seq})"), &[], describe_budget)?;
+        let mut store = self.store(name.unwrap_or("(describe)"), &format!("(describe {seq})"), &[], &PluginSettings::default(), describe_budget)?;
         if name.is_none() {
             store.data_mut().kv = Arc::new(NoKv);
         }
@@ -509,7 +573,7 @@ impl Runtime {
         }
         let params = Arc::new(compile_params(&info).map_err(not_a_plugin)?);
         let grants = effective_grants(&info, grants);
-        Ok(Plugin { info, sha256, grants, world, params, pre })
+        Ok(Plugin { info, sha256, grants, world, settings: PluginSettings::default(), params, pre })
     }
 
     /// Registers a prepared plugin under its name, replacing any older one atomically:
@@ -536,7 +600,14 @@ impl Runtime {
         v
     }
 
-    fn store(&self, plugin: &str, task_id: &str, grants: &[Grant], budget: Budget) -> Result<Store<StoreState>, RuntimeError> {
+    fn store(
+        &self,
+        plugin: &str,
+        task_id: &str,
+        grants: &[Grant],
+        settings: &PluginSettings,
+        budget: Budget,
+    ) -> Result<Store<StoreState>, RuntimeError> {
         let mut wasi = WasiCtx::builder();
         wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
         // File operations run inline instead of hopping to tokio's blocking pool and back:
@@ -574,6 +645,7 @@ impl Runtime {
             plugin: plugin.to_string(),
             task_id: task_id.to_string(),
             grants: grants.to_vec(),
+            settings: settings.clone(),
             logs: Vec::new(),
             follow_ups: Vec::new(),
             held_locks: Vec::new(),
@@ -597,7 +669,7 @@ impl Runtime {
         if let Err(m) = plugin.check_params(&task.action, &task.params) {
             return Execution { outcome: Err(RunError::InvalidInput(m)), logs: vec![], follow_ups: vec![], elapsed: started.elapsed() };
         }
-        let mut store = match self.store(&plugin.info.name, &task.id, &plugin.grants, budget) {
+        let mut store = match self.store(&plugin.info.name, &task.id, &plugin.grants, &plugin.settings, budget) {
             Ok(s) => s,
             Err(e) => {
                 return Execution {

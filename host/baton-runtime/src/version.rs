@@ -8,9 +8,9 @@
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
-use crate::bindings::{v0_1, v0_2, v0_3};
+use crate::bindings::{v0_1, v0_2, v0_3, v0_4};
 use crate::host::StoreState;
-use crate::{ActionInfo, FolderRequest, PluginInfo, TaskInput};
+use crate::{ActionInfo, CollectionRequest, FolderRequest, PluginInfo, TaskInput};
 
 /// A `baton:plugin` version (`major.minor`; patch levels are compatible by definition).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -26,8 +26,12 @@ impl std::fmt::Display for WorldVersion {
 }
 
 /// Every version this host links, oldest first. The last one is what `wit/plugin.wit` is.
-pub const SUPPORTED: &[WorldVersion] =
-    &[WorldVersion { major: 0, minor: 1 }, WorldVersion { major: 0, minor: 2 }, WorldVersion { major: 0, minor: 3 }];
+pub const SUPPORTED: &[WorldVersion] = &[
+    WorldVersion { major: 0, minor: 1 },
+    WorldVersion { major: 0, minor: 2 },
+    WorldVersion { major: 0, minor: 3 },
+    WorldVersion { major: 0, minor: 4 },
+];
 
 pub fn supported_list() -> String {
     SUPPORTED.iter().map(|v| format!("@{v}")).collect::<Vec<_>>().join(", ")
@@ -39,12 +43,14 @@ pub fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
     v0_1::Plugin::add_to_linker::<StoreState, Me>(linker, |s| s)?;
     v0_2::Plugin::add_to_linker::<StoreState, Me>(linker, |s| s)?;
     v0_3::Plugin::add_to_linker::<StoreState, Me>(linker, |s| s)?;
+    v0_4::Plugin::add_to_linker::<StoreState, Me>(linker, |s| s)?;
     Ok(())
 }
 
 /// Reads the version off the component's imports (`baton:plugin/host@0.1.0` …). A component
-/// that imports nothing of baton's (it never calls the host) gets the newest bindings: the
-/// exported functions' types are identical across versions so far.
+/// that imports nothing of baton's (it never calls the host) is told apart by its exports:
+/// 0.4.0 added `catalog-access`; without it, the 0.3 bindings fit (the exports of 0.1 to 0.3
+/// have identical types).
 pub fn detect(engine: &Engine, component: &Component) -> Result<WorldVersion, String> {
     let ty = component.component_type();
     let mut found: Option<WorldVersion> = None;
@@ -63,7 +69,13 @@ pub fn detect(engine: &Engine, component: &Component) -> Result<WorldVersion, St
         }
         found = Some(v);
     }
-    let v = found.unwrap_or(*SUPPORTED.last().expect("at least one version"));
+    let v = found.unwrap_or_else(|| {
+        if ty.exports(engine).any(|(name, _)| name == "catalog-access") {
+            WorldVersion { major: 0, minor: 4 }
+        } else {
+            WorldVersion { major: 0, minor: 3 }
+        }
+    });
     if !SUPPORTED.contains(&v) {
         let newest = SUPPORTED.last().expect("at least one version");
         let hint = if v > *newest { "upgrade baton" } else { "rebuild the plugin against wit/ from this baton" };
@@ -78,6 +90,7 @@ pub enum Pre {
     V0_1(v0_1::PluginPre<StoreState>),
     V0_2(v0_2::PluginPre<StoreState>),
     V0_3(v0_3::PluginPre<StoreState>),
+    V0_4(v0_4::PluginPre<StoreState>),
 }
 
 /// A plugin's successful result before the host checks it.
@@ -96,7 +109,19 @@ pub enum RawFailure {
 
 /// The version-specific half of a call: the same code over each version's generated types.
 macro_rules! glue {
-    ($v:ident) => {
+    (@collections none, $plugin:ident, $store:ident) => {
+        Vec::new()
+    };
+    // 0.4.0 and later: the collections come from the `catalog-access` export.
+    (@collections catalog, $plugin:ident, $store:ident) => {
+        $plugin
+            .call_catalog_access(&mut *$store)
+            .await?
+            .into_iter()
+            .map(|c| CollectionRequest { name: c.name, writable: c.writable, purpose: c.purpose })
+            .collect()
+    };
+    ($v:ident, $collections:ident) => {
         pub mod $v {
             use super::*;
             use crate::bindings::$v::baton::plugin::types as wit;
@@ -107,7 +132,9 @@ macro_rules! glue {
             ) -> wasmtime::Result<PluginInfo> {
                 let plugin = pre.instantiate_async(&mut *store).await?;
                 let i = plugin.call_describe(&mut *store).await?;
+                let collections: Vec<CollectionRequest> = glue!(@collections $collections, plugin, store);
                 Ok(PluginInfo {
+                    collections,
                     name: i.name,
                     version: i.version,
                     description: i.description,
@@ -156,9 +183,10 @@ macro_rules! glue {
 
 mod glue {
     use super::*;
-    glue!(v0_1);
-    glue!(v0_2);
-    glue!(v0_3);
+    glue!(v0_1, none);
+    glue!(v0_2, none);
+    glue!(v0_3, none);
+    glue!(v0_4, catalog);
 }
 
 impl Pre {
@@ -166,7 +194,8 @@ impl Pre {
         Ok(match (world.major, world.minor) {
             (0, 1) => Pre::V0_1(v0_1::PluginPre::new(pre)?),
             (0, 2) => Pre::V0_2(v0_2::PluginPre::new(pre)?),
-            _ => Pre::V0_3(v0_3::PluginPre::new(pre)?),
+            (0, 3) => Pre::V0_3(v0_3::PluginPre::new(pre)?),
+            _ => Pre::V0_4(v0_4::PluginPre::new(pre)?),
         })
     }
 
@@ -175,6 +204,7 @@ impl Pre {
             Pre::V0_1(p) => glue::v0_1::describe(p, store).await,
             Pre::V0_2(p) => glue::v0_2::describe(p, store).await,
             Pre::V0_3(p) => glue::v0_3::describe(p, store).await,
+            Pre::V0_4(p) => glue::v0_4::describe(p, store).await,
         }
     }
 
@@ -183,6 +213,7 @@ impl Pre {
             Pre::V0_1(p) => glue::v0_1::handle(p, store, task).await,
             Pre::V0_2(p) => glue::v0_2::handle(p, store, task).await,
             Pre::V0_3(p) => glue::v0_3::handle(p, store, task).await,
+            Pre::V0_4(p) => glue::v0_4::handle(p, store, task).await,
         }
     }
 }

@@ -10,7 +10,7 @@
 //! (`{markdown, json}` or null), `followups` (`[{gap, id}]`), `errors`, `fingerprint`,
 //! `totals`.
 
-wit_bindgen::generate!({ path: "../../wit/v0.3", world: "plugin" });
+wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -308,6 +308,11 @@ impl Guest for Audit {
                 FolderRequest { name: "reports".into(), writable: true, purpose: "where PLANS_AUDIT_REPORT_* files are written and read back".into() },
             ],
         }
+    }
+
+    /// No catalog: it reads and writes no collection.
+    fn catalog_access() -> Vec<baton::plugin::types::CollectionRequest> {
+        Vec::new()
     }
 
     fn handle(task: Task) -> Result<Outcome, Failure> {

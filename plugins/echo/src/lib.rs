@@ -1,7 +1,7 @@
 //! `echo`: returns its params unchanged. The smallest useful plugin, used by the demo,
 //! the end-to-end tests and the dispatch benchmark.
 
-wit_bindgen::generate!({ path: "../../wit/v0.3", world: "plugin" });
+wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
 
 use baton::plugin::types::ActionInfo;
 
@@ -20,6 +20,11 @@ impl Guest for Echo {
             }],
             folders: vec![],
         }
+    }
+
+    /// No catalog: it reads and writes no collection.
+    fn catalog_access() -> Vec<baton::plugin::types::CollectionRequest> {
+        Vec::new()
     }
 
     fn handle(task: Task) -> Result<Outcome, Failure> {

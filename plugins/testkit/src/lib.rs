@@ -47,7 +47,7 @@
 //! component that calls itself something else (`baton.health`, `hostile`) by patching the
 //! bytes after the marker.
 
-wit_bindgen::generate!({ path: "../../wit/v0.3", world: "plugin" });
+wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
 
 use baton::plugin::fingerprint::{self, FpError, Tags};
 use baton::plugin::host;
@@ -138,6 +138,19 @@ impl Guest for Testkit {
                 FolderRequest { name: "out".into(), writable: true, purpose: "files to write".into() },
             ],
         }
+    }
+
+    /// Every collection the tests may grant: the core ones writable, the host's read-only.
+    fn catalog_access() -> Vec<CollectionRequest> {
+        let req = |name: &str, writable: bool| CollectionRequest { name: name.into(), writable, purpose: "catalog tests".into() };
+        vec![
+            req("tracks", true),
+            req("artists", true),
+            req("playlists", true),
+            req("files", false),
+            req("handoffs", false),
+            req("audit_gaps", false),
+        ]
     }
 
     fn handle(task: Task) -> Result<Outcome, Failure> {
