@@ -223,7 +223,7 @@ fn import_reads_both_exportify_lineages_and_account_json_exactly_and_is_idempote
     let t3 = env.h.json(&["catalog", "show", "tracks", "--where", &format!("external_ids~{T3}"), "--json"]);
     assert_eq!(t3["records"][0]["props"]["artists"], json!(["Tyler, The Creator", "Kali Uchis"]));
     let t2 = env.h.json(&["catalog", "show", "tracks", "--where", &format!("external_ids~{T2}"), "--json"]);
-    assert_eq!(t2["records"][0]["props"]["artists"], json!(["Bob Band", "Cee Crew"]));
+    assert_eq!(t2["records"][0]["props"]["artists"], json!(["Bob Band", "Cee Crew"]), "{t2} {r}");
     let local = env.h.json(&["catalog", "show", "tracks", "--where", "title=Gamma Demo", "--json"]);
     assert_eq!(local["records"][0]["props"]["artists"], json!(["Dee Dee"]));
     assert_eq!(local["records"][0]["props"]["duration_ms"], 150000);
@@ -348,7 +348,7 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
     assert_eq!((twin["track"].clone(), twin["match"].clone(), twin["playlists"].clone()), (Value::Null, Value::Null, json!([])), "{twin}");
     assert_eq!(twin["candidates"].as_array().unwrap().len(), 2, "{twin}");
     let bad = env.task_raw("playlists-for-track", json!({}));
-    assert_eq!(bad["error"]["code"], "invalid_input", "{bad}");
+    assert_eq!(bad["error"]["code"], "invalid_params", "{bad}");
 
     // The truth table of the plan (primary: the playlist the track was added to first).
     let plan = env.task("plan", json!({}));
@@ -412,7 +412,7 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
     assert_eq!(a2["skipped"][0]["from"], "/music/inbox/b.flac");
     assert_eq!(std::fs::read(env.music.join("Liked Songs/Zed - Zeta.ogg")).unwrap(), b"someone else's file");
     let missing = env.task_raw("apply", json!({"plan_id": "plan-nope"}));
-    assert_eq!(missing["error"]["code"], "invalid_input", "{missing}");
+    assert_eq!(missing["error"]["code"], "invalid_params", "{missing}");
 }
 
 #[test]

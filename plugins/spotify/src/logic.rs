@@ -65,12 +65,13 @@ pub fn distinct_tracks<'a>(rows: impl Iterator<Item = &'a Row>) -> Vec<TrackInfo
                 if t.album.is_none() {
                     t.album = r.album.clone();
                 }
-                if t.artist_uris.is_empty() && !r.artist_uris.is_empty() && r.artists.len() >= t.artists.len() {
+                // A row that names more artists (one export lists only the first) wins; of
+                // equally many, the one with artist URIs.
+                if r.artists.len() > t.artists.len()
+                    || (r.artists.len() == t.artists.len() && t.artist_uris.is_empty() && !r.artist_uris.is_empty())
+                {
                     t.artists = r.artists.clone();
                     t.artist_uris = r.artist_uris.clone();
-                }
-                if t.artists.is_empty() {
-                    t.artists = r.artists.clone();
                 }
             }
             None => {
@@ -356,6 +357,14 @@ mod tests {
         let s = "ééé".repeat(3);
         assert_eq!(chunks(&s, 5).concat(), s);
         assert!(chunks(&s, 5).iter().all(|c| c.len() <= 5));
+    }
+
+    #[test]
+    fn later_rows_fill_in_artists_and_isrc() {
+        let a = Row { uri: "u".into(), title: "T".into(), artists: vec!["A".into()], ..Row::default() };
+        let b = Row { uri: "u".into(), title: "T".into(), artists: vec!["A".into(), "B".into()], isrc: Some("X".into()), ..Row::default() };
+        let t = distinct_tracks([a, b].iter());
+        assert_eq!((t.len(), t[0].artists.len(), t[0].isrc.as_deref()), (1, 2, Some("X")));
     }
 
     #[test]
