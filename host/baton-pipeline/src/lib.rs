@@ -98,6 +98,8 @@ pub async fn open(home: &Path, state: &Path) -> Result<Pipeline, PipelineError> 
         cfg.fp_workers(),
         Some(state.to_path_buf()),
     )))?;
+    // The catalog lives in the same state database too (`baton catalog`).
+    runtime.add_host_interface(Arc::new(baton_host_catalog::CatalogHost::new(state.to_path_buf())))?;
     let runtime = Arc::new(runtime);
     plugins::load_installed(&runtime, &cfg, &paths, &ledger).await;
     Pipeline::new(cfg, paths, ledger, runtime)

@@ -353,7 +353,21 @@ pub struct PluginReport {
     pub size: u64,
     pub actions: Vec<baton_runtime::ActionInfo>,
     pub folders: Vec<FolderReport>,
+    /// Catalog collections it asks for (`catalog-access`, since 0.4.0) against the grants.
+    pub collections: Vec<CollectionReport>,
     pub budget: BudgetReport,
+}
+
+/// A catalog collection the plugin asks for, against `[plugins.NAME] catalog` in `baton.toml`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectionReport {
+    pub name: String,
+    pub purpose: String,
+    pub wants_write: bool,
+    /// What `baton.toml` grants: `write`, `read` or `none`.
+    pub granted: &'static str,
+    /// `read-write`, `read-only` or `not granted`: what the plugin actually gets.
+    pub access: &'static str,
 }
 
 /// A folder the plugin wants, against what `baton.toml` grants.
@@ -394,8 +408,26 @@ fn report(cfg: &Config, paths: &Paths, plugin: &Plugin, file: &Path, size: u64) 
             FolderReport { name: f.name.clone(), purpose: f.purpose.clone(), wants_write: f.writable, granted, access }
         })
         .collect();
+    let given = cfg.plugin_settings(&plugin.info.name).catalog;
+    let got = &plugin.settings.catalog;
+    let collections = plugin
+        .info
+        .collections
+        .iter()
+        .map(|c| {
+            let has = |list: &[String]| list.iter().any(|g| *g == c.name);
+            CollectionReport {
+                name: c.name.clone(),
+                purpose: c.purpose.clone(),
+                wants_write: c.writable,
+                granted: if has(&given.write) { "write" } else if has(&given.read) { "read" } else { "none" },
+                access: if has(&got.write) { "read-write" } else if has(&got.read) { "read-only" } else { "not granted" },
+            }
+        })
+        .collect();
     let b = cfg.budget(&plugin.info.name);
     PluginReport {
+        collections,
         name: plugin.info.name.clone(),
         version: plugin.info.version.clone(),
         description: plugin.info.description.clone(),
