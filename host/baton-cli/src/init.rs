@@ -138,7 +138,7 @@ fn spotify_files(home: &Path) -> Result<()> {
     }
     let toml = home.join("baton.toml");
     let mut text = std::fs::read_to_string(&toml)?;
-    if !text.contains("[plugins.spotify]") {
+    if !text.lines().any(|l| l.trim() == "[plugins.spotify]") {
         text.push_str(
             "\n# The demo's Spotify export and music folder.\n[plugins.spotify]\n\
              grants = { spotify = \"spotify\", music = { path = \"music\", writable = true }, playlists = { path = \"music-playlists\", writable = true } }\n\
