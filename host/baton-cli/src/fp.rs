@@ -37,6 +37,11 @@ pub enum FpCommand {
         /// Try again the files whose last scan failed, even if they have not changed since.
         #[arg(long)]
         retry_errors: bool,
+        /// Deep mode: also decode whole tracks and store prints at 7 speeds (0.97-1.03), so that
+        /// `dedup` finds clips, radio edits, tempo and turntable changes. Unchanged files without
+        /// deep prints are decoded again. Default: `[fp] deep` in baton.toml.
+        #[arg(long)]
+        deep: bool,
         /// Print the summary as JSON on stdout.
         #[arg(long)]
         json: bool,
@@ -55,6 +60,10 @@ pub enum FpCommand {
     Compare {
         a: PathBuf,
         b: PathBuf,
+        /// Deep mode: decode both whole tracks and search speeds, windows and lines (clips,
+        /// radio edits, tempo and turntable changes); adds `match` and `evidence` to the JSON.
+        #[arg(long)]
+        deep: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -101,6 +110,10 @@ pub enum FpCommand {
         /// file (the library's own file system; scans skip it), else <home>/quarantine.
         #[arg(long)]
         quarantine: Option<PathBuf>,
+        /// Require the deep pass (files scanned with `scan --deep`); without this flag it runs
+        /// whenever deep prints exist.
+        #[arg(long)]
+        deep: bool,
         #[arg(long)]
         json: bool,
     },
@@ -141,7 +154,8 @@ fn fingerprint(workers: &Workers, file: &Path) -> anyhow::Result<baton_fp::FileF
 
 pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
     match cmd {
-        FpCommand::Scan { dirs, threads, retry_errors, json } => {
+        FpCommand::Scan { dirs, threads, retry_errors, deep, json } => {
+            let deep = deep || baton_pipeline::config::Config::load(&ctx.home)?.fp.deep;
             for d in &dirs {
                 if !d.exists() {
                     anyhow::bail!("{}: no such folder (pass the folder that holds your music)", d.display());
@@ -156,7 +170,7 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
                 }
             };
             let pool = workers(ctx, threads)?;
-            let summary = baton_fp::scan::scan(&ctx.state, &dirs, &pool, ScanOptions { progress: Some(&cb), retry_errors })
+            let summary = baton_fp::scan::scan(&ctx.state, &dirs, &pool, ScanOptions { progress: Some(&cb), retry_errors, deep })
                 .with_context(|| format!("scan into {}", ctx.state.display()))?;
             if let Some(pb) = &pb {
                 pb.finish_and_clear();
@@ -168,8 +182,9 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
                     eprintln!("error: {}", e.error);
                 }
                 say!(
-                    "found {} audio files: {} skipped (unchanged), {} scanned ({} fingerprinted, {} failed), {} forgotten; {:.1} s, {:.1} files/s",
-                    summary.found, summary.skipped, summary.scanned, summary.fingerprinted, summary.failed,
+                    "found {} audio files: {} skipped (unchanged), {} scanned ({} fingerprinted{}, {} failed), {} forgotten; {:.1} s, {:.1} files/s",
+                    summary.found, summary.skipped, summary.scanned, summary.fingerprinted,
+                    if summary.deep { " with deep prints" } else { "" }, summary.failed,
                     summary.forgotten, summary.seconds, summary.files_per_second
                 );
             }
@@ -203,7 +218,34 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        FpCommand::Compare { a, b, json } => {
+        FpCommand::Compare { a, b, deep: true, json } => {
+            let pool = workers(ctx, 2)?;
+            let deep_of = |f: &Path| -> anyhow::Result<Vec<Vec<u32>>> {
+                let file = baton_fp::worker::open_regular(f)?;
+                let (_, prints) = pool.scan_file(file, f, None, true).map_err(|(e, _)| e)?;
+                prints.with_context(|| format!("{}: no deep prints", f.display()))
+            };
+            let (da, db) = (deep_of(&a)?, deep_of(&b)?);
+            let unit = baton_fp::deep::UNIT;
+            // the shorter file is the query
+            let query_is_b = db[unit].len() <= da[unit].len();
+            let (q, r) = if query_is_b { (&db, &da) } else { (&da, &db) };
+            let all: Vec<usize> = (0..baton_fp::deep::SPEEDS.len()).collect();
+            let m = baton_fp::deep::verify(q, &all, &r[unit]).with_context(|| "tracks too short to compare in deep mode (under 10 s)")?;
+            let c = m.comparison(query_is_b);
+            if json {
+                let mut v = serde_json::to_value(c)?;
+                v["match"] = serde_json::Value::Bool(m.is_match());
+                say!("{}", serde_json::to_string(&v)?);
+            } else {
+                say!("score={:.4} (contrast score; threshold {:.2}: {})", c.contrast, baton_fp::deep::threshold(m.query_items), if m.is_match() { "same recording" } else { "different" });
+                say!("offset={} ({:+.2} s)", c.offset, c.offset_seconds);
+                say!("speed={:.4}", c.speed);
+                say!("windows={} inliers={} lines={} similarity={:.4}", m.windows, m.inliers, m.lines, c.score);
+            }
+            Ok(0)
+        }
+        FpCommand::Compare { a, b, deep: false, json } => {
             let pool = workers(ctx, 1)?;
             let (fa, fb) = (fingerprint(&pool, &a)?, fingerprint(&pool, &b)?);
             let c = baton_fp::compare::search(&fa.fingerprint, &fb.fingerprint)
@@ -256,13 +298,19 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
             }
             Ok(if c.ok { 0 } else { 1 })
         }
-        FpCommand::Dedup { min_similarity, keep, execute, quarantine, json } => {
+        FpCommand::Dedup { min_similarity, keep, execute, quarantine, deep, json } => {
             if !(0.0..=1.0).contains(&min_similarity) {
                 anyhow::bail!("--min-similarity {min_similarity}: must be between 0 and 1 (default {})", baton_fp::dedup::DEFAULT_MIN_SIMILARITY);
             }
             let keeper: KeeperRule = keep.parse().map_err(|e: String| anyhow::anyhow!("--keep {keep}: {e}"))?;
             let opts = DedupOptions { min_similarity, keeper, ..Default::default() };
             let report = baton_fp::dedup::find_groups(&ctx.state, &opts)?;
+            if deep && report.deep.is_none() {
+                anyhow::bail!(
+                    "dedup --deep: no file in {} has deep prints; run `baton fp scan --deep FOLDER` first (or set `deep = true` under [fp] in baton.toml)",
+                    ctx.state.display()
+                );
+            }
             let moved = if execute {
                 let absolute = |d: PathBuf| std::path::absolute(&d).unwrap_or(d);
                 let placement = match quarantine {
@@ -280,6 +328,9 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
                     .map(|g| serde_json::json!({"keeper": g.keeper.path, "duplicates": g.duplicates.iter().map(|d| &d.path).collect::<Vec<_>>(), "score": g.score, "pairs": g.pairs}))
                     .collect();
                 let mut v = serde_json::json!({"groups": groups, "candidates": report.candidates, "verified_pairs": report.verified_pairs, "seconds": report.seconds});
+                if let Some(d) = &report.deep {
+                    v["deep"] = serde_json::to_value(d)?;
+                }
                 if let Some(m) = &moved {
                     v["executed"] = serde_json::to_value(m)?;
                 }
@@ -289,6 +340,14 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
                     say!("keep   {}", g.keeper.path.display());
                     for d in &g.duplicates {
                         say!("  dup  {}  (score {:.3}, offset {:+.1} s)", d.path.display(), d.score, d.offset_seconds);
+                    }
+                    for p in g.pairs.iter().filter(|p| p.cmp.method == baton_fp::deep::METHOD_DEEP) {
+                        say!(
+                            "  deep {} ~ {}: contrast score {:.3}, speed {:.3}, offset {:+.1} s",
+                            p.a.file_name().unwrap_or_default().to_string_lossy(),
+                            p.b.file_name().unwrap_or_default().to_string_lossy(),
+                            p.cmp.contrast, p.cmp.speed, p.cmp.offset_seconds
+                        );
                     }
                 }
                 let dups: usize = report.groups.iter().map(|g| g.duplicates.len()).sum();

@@ -54,6 +54,15 @@ CREATE TABLE IF NOT EXISTS fp_moves (
     state TEXT NOT NULL,
     PRIMARY KEY (batch_id, seq)
 );
+-- Deep mode (`fp scan --deep`): the whole-track prints of a file at each speed
+-- (crate::deep::SPEEDS, stored in thousandths). Written with the file's row, in one
+-- transaction, and dropped whenever the row is rewritten without them.
+CREATE TABLE IF NOT EXISTS fp_deep (
+    file_id INTEGER NOT NULL,
+    speed_milli INTEGER NOT NULL,
+    print BLOB NOT NULL,
+    PRIMARY KEY (file_id, speed_milli)
+);
 -- Folders `fp scan` was given: the quarantine goes into `<root>/.baton-quarantine/`.
 CREATE TABLE IF NOT EXISTS fp_roots (
     path TEXT PRIMARY KEY
@@ -164,11 +173,85 @@ impl Db {
         Ok(())
     }
 
+    /// [`Db::upsert`], and in the same transaction replaces the file's deep prints: `deep` is
+    /// one print per [`crate::deep::SPEEDS`] entry, or `None` to drop any it had (its audio
+    /// may have changed).
+    pub fn upsert_with_deep(&self, row: &FileRow, deep: Option<&[Vec<u32>]>) -> Result<()> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        self.upsert(row)?;
+        let id: i64 = tx
+            .query_row("SELECT id FROM fp_files WHERE path = ?1", [row.path.to_string_lossy()], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        tx.execute("DELETE FROM fp_deep WHERE file_id = ?1", [id]).map_err(|e| self.err(e))?;
+        if let Some(prints) = deep {
+            let mut st = tx
+                .prepare("INSERT INTO fp_deep (file_id, speed_milli, print) VALUES (?1, ?2, ?3)")
+                .map_err(|e| self.err(e))?;
+            for (speed, print) in crate::deep::SPEEDS.iter().zip(prints) {
+                st.execute(params![id, (speed * 1000.0).round() as i64, fingerprint::to_bytes(print)]).map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Paths a deep scan need not decode again: with deep prints, or failed (retried only
+    /// with `--retry-errors`).
+    pub fn deep_done(&self) -> Result<std::collections::HashSet<PathBuf>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT path FROM fp_files f WHERE error IS NOT NULL
+                 OR EXISTS (SELECT 1 FROM fp_deep d WHERE d.file_id = f.id)",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(|e| self.err(e))?;
+        rows.map(|r| r.map(PathBuf::from)).collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// (id, speed-1 deep print) of every non-quarantined file that has deep prints.
+    pub fn deep_unit_prints(&self) -> Result<Vec<(i64, Vec<u32>)>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT d.file_id, d.print FROM fp_deep d JOIN fp_files f ON f.id = d.file_id
+                 WHERE d.speed_milli = 1000 AND f.quarantined = 0 AND f.fingerprint IS NOT NULL ORDER BY d.file_id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, fingerprint::from_bytes(&r.get::<_, Vec<u8>>(1)?))))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The deep prints of one file, one per [`crate::deep::SPEEDS`] entry (`None` unless all
+    /// are stored).
+    pub fn deep_prints(&self, id: i64) -> Result<Option<Vec<Vec<u32>>>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT speed_milli, print FROM fp_deep WHERE file_id = ?1 ORDER BY speed_milli")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([id], |r| Ok((r.get::<_, i64>(0)?, fingerprint::from_bytes(&r.get::<_, Vec<u8>>(1)?))))
+            .map_err(|e| self.err(e))?;
+        let got: Vec<(i64, Vec<u32>)> = rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))?;
+        let want: Vec<i64> = crate::deep::SPEEDS.iter().map(|s| (s * 1000.0).round() as i64).collect();
+        if got.iter().map(|g| g.0).collect::<Vec<_>>() != want {
+            return Ok(None);
+        }
+        Ok(Some(got.into_iter().map(|g| g.1).collect()))
+    }
+
     /// Removes rows of files under `root` that no longer exist (rows only; files are never
     /// touched). Returns how many.
     pub fn forget(&self, paths: &[PathBuf]) -> Result<usize> {
         let mut n = 0;
         for p in paths {
+            self.conn
+                .execute(
+                    "DELETE FROM fp_deep WHERE file_id IN (SELECT id FROM fp_files WHERE path = ?1 AND quarantined = 0)",
+                    [p.to_string_lossy()],
+                )
+                .map_err(|e| self.err(e))?;
             n += self
                 .conn
                 .execute("DELETE FROM fp_files WHERE path = ?1 AND quarantined = 0", [p.to_string_lossy()])

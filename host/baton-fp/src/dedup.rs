@@ -156,6 +156,9 @@ pub struct DedupOptions {
     /// chance are common in a library of 100,000).
     pub min_shared: u32,
     pub keeper: KeeperRule,
+    /// Also run the deep verification ([`crate::deep`]) over the files that have deep prints
+    /// (`fp scan --deep`). On by default: it costs nothing when no file has them.
+    pub deep: bool,
 }
 
 impl Default for DedupOptions {
@@ -164,6 +167,7 @@ impl Default for DedupOptions {
             min_similarity: DEFAULT_MIN_SIMILARITY,
             min_shared: 3,
             keeper: KeeperRule::default(),
+            deep: true,
         }
     }
 }
@@ -377,6 +381,9 @@ pub struct DedupReport {
     pub fingerprints: u64,
     pub candidates: u64,
     pub verified_pairs: u64,
+    /// The deep pass, when files had deep prints.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deep: Option<crate::deep::DeepStats>,
     pub seconds: f64,
 }
 
@@ -411,7 +418,21 @@ pub fn find_groups(db_path: &Path, opts: &DedupOptions) -> Result<DedupReport> {
     let db = Db::open(db_path)?;
     // a move cut short by a crash: the row follows its file before anything is grouped
     crate::quarantine::reconcile(&db)?;
-    let (pairs, stats) = find_pairs(&db, opts)?;
+    let (mut pairs, stats) = find_pairs(&db, opts)?;
+    // 3b. deep verification over the files with whole-track prints; a pair both passes find
+    //     keeps its prefix comparison
+    let mut deep_stats = None;
+    if opts.deep {
+        let unit = db.deep_unit_prints()?;
+        if !unit.is_empty() {
+            let _span = tracing::info_span!("dedup_deep", tracks = unit.len()).entered();
+            let lib = crate::deep::Library::new(unit);
+            let (deep_pairs, ds) = crate::deep::find_pairs(&lib, |id| db.deep_prints(id))?;
+            let known: HashSet<(i64, i64)> = pairs.iter().map(|p| (p.a, p.b)).collect();
+            pairs.extend(deep_pairs.into_iter().filter(|p| !known.contains(&(p.a, p.b))));
+            deep_stats = Some(ds);
+        }
+    }
     let mut uf = UnionFind::default();
     let mut by_row: HashMap<i64, Vec<usize>> = HashMap::new();
     for (i, p) in pairs.iter().enumerate() {
@@ -486,6 +507,7 @@ pub fn find_groups(db_path: &Path, opts: &DedupOptions) -> Result<DedupReport> {
         fingerprints: stats.fingerprints,
         candidates: stats.candidates,
         verified_pairs: stats.verified_pairs,
+        deep: deep_stats,
         seconds: start.elapsed().as_secs_f64(),
     })
 }

@@ -20,7 +20,8 @@
 //! 3. the **score** is the sum of the inlier windows' contrasts divided by the number of
 //!    windows. Real matches peak sharply in most windows; tonal look-alikes and unrelated music
 //!    give a few scattered, weak peaks. A pair matches at [`threshold`] (0.10 for queries under
-//!    20 s, 0.07 up to 45 s, 0.06 above).
+//!    20 s, 0.07 up to 45 s, 0.06 above; a query under 20 s also needs a mean inlier
+//!    similarity of [`MIN_SHORT_SIMILARITY`]).
 //!
 //! Candidates come from an inverted index ([`Library`]) over the speed-1 prints: keys are the
 //! 24 stable bits ([`crate::dedup::KEY_MASK`]) of a content-defined sample of the items, runs
@@ -112,6 +113,13 @@ pub fn at_speed(samples: &[i16], speed: f64) -> Vec<i16> {
         .collect()
 }
 
+/// Queries shorter than this (20 s) also need [`MIN_SHORT_SIMILARITY`].
+pub const SHORT_ITEMS: usize = 162;
+/// Mean similarity of the inlier windows a short query needs: with only three windows, two
+/// chance peaks in a row can reach 0.06 contrast; true clips are 0.86 similar or more, chance
+/// peaks about 0.65.
+pub const MIN_SHORT_SIMILARITY: f64 = 0.72;
+
 /// The score a query of `query_items` items must reach.
 pub fn threshold(query_items: usize) -> f64 {
     let secs = query_items as f64 * ITEM_SECONDS;
@@ -147,7 +155,11 @@ fn window_peaks(q: &[u32], reference: &[u32], phases: &[Vec<u32>]) -> (usize, Ve
     let hi = (reference.len() - WINDOW) as i32;
     let w = 6usize; // local maxima within ±6 items (the contrast's flank)
     let mut peaks = Vec::new();
-    let starts: Vec<usize> = (0..=q.len() - WINDOW).step_by(HOP).collect();
+    let mut starts: Vec<usize> = (0..=q.len() - WINDOW).step_by(HOP).collect();
+    // the last window ends with the query (a 15 s clip gets 3 windows, not 2)
+    if starts.last().is_some_and(|&l| l + WINDOW < q.len()) {
+        starts.push(q.len() - WINDOW);
+    }
     for (win, &start) in starts.iter().enumerate() {
         let window = &q[start..start + WINDOW];
         let coarse = compare::coarse_pass_phased(phases, reference.len(), window, 0, hi);
@@ -302,7 +314,7 @@ pub struct DeepMatch {
 impl DeepMatch {
     /// Whether this is the same recording.
     pub fn is_match(&self) -> bool {
-        self.score >= threshold(self.query_items)
+        self.score >= threshold(self.query_items) && (self.query_items >= SHORT_ITEMS || self.similarity >= MIN_SHORT_SIMILARITY)
     }
 }
 

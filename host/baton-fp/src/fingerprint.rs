@@ -78,6 +78,21 @@ pub fn fingerprint_open_file(file: std::fs::File, path: &Path) -> Result<FileFin
     Ok(FileFingerprint { path: path.to_path_buf(), duration, fingerprint, info: d.info, tags: d.tags })
 }
 
+/// Deep mode ([`crate::deep`]): decodes the whole track (up to [`crate::deep::MAX_SECONDS`])
+/// once, and returns the prefix print of its first 120 s (as [`fingerprint_open_file`]) and
+/// the whole-track prints at every [`crate::deep::SPEEDS`] entry.
+pub fn deep_open_file(file: std::fs::File, path: &Path) -> Result<(FileFingerprint, Vec<Vec<u32>>)> {
+    let d = decode::decode_file(file, path, crate::deep::MAX_SECONDS)?;
+    let prefix = &d.samples[..d.samples.len().min(decode::MAX_SECONDS as usize * TARGET_RATE as usize)];
+    let fingerprint = fingerprint_samples(prefix);
+    if fingerprint.is_empty() {
+        return Err(crate::FpError::Corrupt { path: path.to_path_buf(), detail: "audio too short to fingerprint".into() });
+    }
+    let deep = crate::deep::prints(&d.samples);
+    let duration = d.info.duration.unwrap_or(d.samples.len() as f64 / TARGET_RATE as f64);
+    Ok((FileFingerprint { path: path.to_path_buf(), duration, fingerprint, info: d.info, tags: d.tags }, deep))
+}
+
 /// Compressed fingerprint, URL-safe base64 without padding (AcoustID / fpcalc format).
 pub fn compress(fp: &[u32]) -> String {
     let cfg = config();

@@ -28,6 +28,9 @@ pub struct ScanOptions<'a> {
     pub progress: Option<&'a (dyn Fn(&Progress) + Sync)>,
     /// Try again the files whose last scan failed, even if unchanged since.
     pub retry_errors: bool,
+    /// Deep mode ([`crate::deep`]): decode whole tracks and store their prints at every speed
+    /// too. Unchanged files that have no deep prints yet are decoded again.
+    pub deep: bool,
 }
 
 /// Progress of a running scan.
@@ -61,6 +64,8 @@ pub struct ScanSummary {
     pub files_per_second: f64,
     /// Per-file errors of this run.
     pub errors: Vec<FileError>,
+    /// Whether whole-track deep prints were stored (`--deep`).
+    pub deep: bool,
 }
 
 /// One per-file error.
@@ -117,13 +122,13 @@ pub fn walk(root: &Path) -> Result<Vec<PathBuf>> {
 
 /// The row of one file, or `Err` when the workers themselves failed (not the file's fault:
 /// nothing is recorded for it).
-fn row_for(workers: &Workers, path: &Path, size: u64, mtime_ns: i64) -> Result<FileRow> {
+fn row_for(workers: &Workers, path: &Path, size: u64, mtime_ns: i64, deep: bool) -> Result<(FileRow, Option<Vec<Vec<u32>>>)> {
     let result = match open_regular(path) {
-        Ok(file) => workers.fingerprint_or_tags(file, path, None),
+        Ok(file) => workers.scan_file(file, path, None, deep),
         Err(e) => Err((e, None)),
     };
     Ok(match result {
-        Ok(fp) => FileRow {
+        Ok((fp, prints)) => (FileRow {
             path: path.to_path_buf(),
             size,
             mtime_ns,
@@ -132,11 +137,11 @@ fn row_for(workers: &Workers, path: &Path, size: u64, mtime_ns: i64) -> Result<F
             info: fp.info,
             fingerprint: Some(fp.fingerprint),
             ..Default::default()
-        },
+        }, prints),
         Err((e @ (FpError::Worker(_) | FpError::TaskTimeout { .. }), _)) => return Err(e),
         Err((e, tags)) => {
             let (info, tags) = tags.unwrap_or_default();
-            FileRow {
+            (FileRow {
                 path: path.to_path_buf(),
                 size,
                 mtime_ns,
@@ -146,7 +151,7 @@ fn row_for(workers: &Workers, path: &Path, size: u64, mtime_ns: i64) -> Result<F
                 error: Some(e.to_string()),
                 error_kind: Some(e.kind().to_string()),
                 ..Default::default()
-            }
+            }, None)
         }
     })
 }
@@ -159,6 +164,7 @@ pub fn scan(db_path: &Path, roots: &[PathBuf], workers: &Workers, opts: ScanOpti
     let mut summary = ScanSummary::default();
     let retry: std::collections::HashSet<PathBuf> =
         if opts.retry_errors { db.errors()?.into_iter().map(|(p, _)| p).collect() } else { Default::default() };
+    let deep_done = if opts.deep { Some(db.deep_done()?) } else { None };
     let mut todo: Vec<(PathBuf, u64, i64)> = Vec::new();
     let mut gone = Vec::new();
     for root in roots {
@@ -171,7 +177,8 @@ pub fn scan(db_path: &Path, roots: &[PathBuf], workers: &Workers, opts: ScanOpti
             let Ok((size, mtime)) = stat(&f) else { continue };
             let k = known.remove(&f);
             let quarantined = k.is_some_and(|k| k.0 == u64::MAX);
-            if quarantined || (k == Some((size, mtime)) && !retry.contains(&f)) {
+            let lacks_deep = deep_done.as_ref().is_some_and(|d| !d.contains(&f));
+            if quarantined || (k == Some((size, mtime)) && !retry.contains(&f) && !lacks_deep) {
                 summary.skipped += 1;
             } else {
                 todo.push((f, size, mtime));
@@ -190,13 +197,14 @@ pub fn scan(db_path: &Path, roots: &[PathBuf], workers: &Workers, opts: ScanOpti
         .thread_name(|i| format!("fp-scan-{i}"))
         .build()
         .map_err(|e| FpError::Invalid(format!("cannot start {threads} scan threads: {e}")))?;
-    let (tx, rx) = sync_channel::<Result<FileRow>>(threads * 2);
+    let (tx, rx) = sync_channel::<Result<(FileRow, Option<Vec<Vec<u32>>>)>>(threads * 2);
+    let deep = opts.deep;
     let mut write_err: Option<FpError> = None;
     std::thread::scope(|s| {
         s.spawn(move || {
             pool.install(|| {
                 todo.into_par_iter().with_max_len(1).for_each_with(tx, |tx, (path, size, mtime)| {
-                    let _ = tx.send(row_for(workers, &path, size, mtime));
+                    let _ = tx.send(row_for(workers, &path, size, mtime, deep));
                 });
             });
         });
@@ -204,7 +212,7 @@ pub fn scan(db_path: &Path, roots: &[PathBuf], workers: &Workers, opts: ScanOpti
             if write_err.is_some() {
                 continue;
             }
-            let row = match row {
+            let (row, prints) = match row {
                 Ok(row) => row,
                 Err(e) => {
                     write_err = Some(e);
@@ -219,7 +227,7 @@ pub fn scan(db_path: &Path, roots: &[PathBuf], workers: &Workers, opts: ScanOpti
             } else {
                 summary.fingerprinted += 1;
             }
-            if let Err(e) = db.upsert(&row) {
+            if let Err(e) = db.upsert_with_deep(&row, prints.as_deref()) {
                 write_err = Some(e);
                 continue;
             }
@@ -237,6 +245,7 @@ pub fn scan(db_path: &Path, roots: &[PathBuf], workers: &Workers, opts: ScanOpti
     if let Some(e) = write_err {
         return Err(e);
     }
+    summary.deep = opts.deep;
     summary.seconds = start.elapsed().as_secs_f64();
     summary.files_per_second = if summary.seconds > 0.0 { summary.scanned as f64 / summary.seconds } else { 0.0 };
     Ok(summary)

@@ -51,7 +51,8 @@ const WORKER_ADDRESS_SPACE: u64 = 1 << 30;
 /// Longest path label sent with a request (the label only names the file in messages).
 const MAX_LABEL: usize = 4096;
 
-/// Largest reply accepted from a worker (a fingerprint of 120 s is about 10 KB).
+/// Largest reply accepted from a worker (a fingerprint of 120 s is about 10 KB; the deep
+/// prints of a 30-minute track about 1.2 MB).
 const MAX_REPLY: usize = 4 << 20;
 
 /// What a worker is asked to do with a file.
@@ -59,12 +60,15 @@ const MAX_REPLY: usize = 4 << 20;
 enum Op {
     Fingerprint = 1,
     Tags = 2,
+    /// The whole track: the prefix print plus the deep prints ([`crate::deep`]).
+    Deep = 3,
 }
 
 /// A worker's answer to one request.
 #[derive(Debug, Serialize, Deserialize)]
 enum Reply {
     Fingerprint { duration: f64, fingerprint: Vec<u32>, info: AudioInfo, tags: Tags },
+    Deep { duration: f64, fingerprint: Vec<u32>, deep: Vec<Vec<u32>>, info: AudioInfo, tags: Tags },
     Tags { info: AudioInfo, tags: Tags },
     /// The file could not be fingerprinted; `tags` are what could still be read of it.
     Failed { kind: String, detail: String, tags: Option<(AudioInfo, Tags)> },
@@ -297,12 +301,30 @@ impl Workers {
     /// Like [`Workers::fingerprint`], but a failure also brings the tags the worker could
     /// still read (a scan keeps them in the file's error row).
     pub fn fingerprint_or_tags(&self, file: File, label: &Path, task_deadline: Option<Instant>) -> ScanResult {
-        match self.call(Op::Fingerprint, file, label, task_deadline) {
-            Ok(Reply::Fingerprint { duration, fingerprint, info, tags }) => {
-                Ok(FileFingerprint { path: label.to_path_buf(), duration, fingerprint, info, tags })
+        self.scan_file(file, label, task_deadline, false).map(|(fp, _)| fp)
+    }
+
+    /// [`Workers::fingerprint_or_tags`], and with `deep` also the whole-track prints at
+    /// [`crate::deep::SPEEDS`] (the worker decodes up to [`crate::deep::MAX_SECONDS`]).
+    pub fn scan_file(
+        &self,
+        file: File,
+        label: &Path,
+        task_deadline: Option<Instant>,
+        deep: bool,
+    ) -> std::result::Result<(FileFingerprint, Option<Vec<Vec<u32>>>), (FpError, Option<(AudioInfo, Tags)>)> {
+        let op = if deep { Op::Deep } else { Op::Fingerprint };
+        let fp = |duration, fingerprint, info, tags| FileFingerprint { path: label.to_path_buf(), duration, fingerprint, info, tags };
+        match self.call(op, file, label, task_deadline) {
+            Ok(Reply::Fingerprint { duration, fingerprint, info, tags }) if !deep => Ok((fp(duration, fingerprint, info, tags), None)),
+            Ok(Reply::Deep { duration, fingerprint, deep: prints, info, tags }) if deep => {
+                if prints.len() != crate::deep::SPEEDS.len() {
+                    return Err((FpError::Worker(format!("a worker sent {} deep prints, not {}", prints.len(), crate::deep::SPEEDS.len())), None));
+                }
+                Ok((fp(duration, fingerprint, info, tags), Some(prints)))
             }
             Ok(Reply::Failed { kind, detail, tags }) => Err((from_parts(label, &kind, detail), tags)),
-            Ok(Reply::Tags { .. }) => Err((FpError::Worker("a worker answered another request".into()), None)),
+            Ok(_) => Err((FpError::Worker("a worker answered another request".into()), None)),
             Err(e) => Err((e, None)),
         }
     }
@@ -312,7 +334,7 @@ impl Workers {
         match self.call(Op::Tags, file, label, task_deadline)? {
             Reply::Tags { info, tags } => Ok((info, tags)),
             Reply::Failed { kind, detail, .. } => Err(from_parts(label, &kind, detail)),
-            Reply::Fingerprint { .. } => Err(FpError::Worker("a worker answered another request".into())),
+            Reply::Fingerprint { .. } | Reply::Deep { .. } => Err(FpError::Worker("a worker answered another request".into())),
         }
     }
 }
@@ -454,10 +476,26 @@ pub fn serve_stdio() -> i32 {
                 Ok((info, tags)) => Reply::Tags { info, tags },
                 Err(e) => failed(e, None),
             },
-            (Op::Fingerprint, Some(f)) => {
+            (op @ (Op::Fingerprint | Op::Deep), Some(f)) => {
                 let again = f.try_clone().ok();
-                match crate::fingerprint::fingerprint_open_file(f, &label) {
-                    Ok(fp) => Reply::Fingerprint { duration: fp.duration, fingerprint: fp.fingerprint, info: fp.info, tags: fp.tags },
+                let done = if op == Op::Deep {
+                    crate::fingerprint::deep_open_file(f, &label).map(|(fp, deep)| Reply::Deep {
+                        duration: fp.duration,
+                        fingerprint: fp.fingerprint,
+                        deep,
+                        info: fp.info,
+                        tags: fp.tags,
+                    })
+                } else {
+                    crate::fingerprint::fingerprint_open_file(f, &label).map(|fp| Reply::Fingerprint {
+                        duration: fp.duration,
+                        fingerprint: fp.fingerprint,
+                        info: fp.info,
+                        tags: fp.tags,
+                    })
+                };
+                match done {
+                    Ok(reply) => reply,
                     Err(e) => {
                         // Tags are still worth keeping for a file that does not decode.
                         let tags = again.and_then(|mut f| {
@@ -512,6 +550,7 @@ fn recv_request(sock: &UnixStream) -> std::io::Result<Option<Request>> {
     let op = match head[0] {
         1 => Op::Fingerprint,
         2 => Op::Tags,
+        3 => Op::Deep,
         n => return Err(std::io::Error::other(format!("unknown request {n}"))),
     };
     let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;

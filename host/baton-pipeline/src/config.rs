@@ -99,11 +99,13 @@ pub struct FpConfig {
     /// Decoding one file may take at most this long (in a worker process); a file that takes
     /// longer is recorded as `corrupt`.
     pub file_timeout_ms: u64,
+    /// `baton fp scan` stores whole-track deep prints as if `--deep` were given.
+    pub deep: bool,
 }
 
 impl Default for FpConfig {
     fn default() -> Self {
-        FpConfig { file_timeout_ms: 10_000 }
+        FpConfig { file_timeout_ms: 10_000, deep: false }
     }
 }
 
@@ -572,6 +574,10 @@ crash_limit = 2
 # calling task's remaining time, if shorter). A file that takes longer, or crashes its worker,
 # is `corrupt`, and `baton fp scan` does not try it again until it changes (`--retry-errors`).
 file_timeout_ms = 10000
+# `baton fp scan` also stores whole-track prints at 7 speeds (as with `--deep`), so that
+# `baton fp dedup` finds clips, radio edits, tempo and turntable speed changes. Costs whole-track
+# decoding (about 2x the default scan) and about 50 KB per 4-minute track.
+deep = false
 
 # Folders a plugin may see, by the logical names it asks for (`baton plugin inspect NAME`).
 # Paths are relative to this folder unless absolute. A plugin never sees anything else.
