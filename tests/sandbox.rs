@@ -388,6 +388,10 @@ fn a_plugin_that_changes_its_name_after_install_is_refused_at_load() {
     drop_bystanders(&h, 3);
     let d = drain(&h, "warn", Duration::from_secs(60));
     assert_eq!(d.code("AS-HOSTILE"), "unknown_plugin", "{}", d.ret("AS-HOSTILE"));
+    // The RETURN says why: the refusal recorded at load, and the fix.
+    let why = d.ret("AS-HOSTILE")["error"]["message"].as_str().unwrap();
+    assert!(why.contains("plugin `hostile` is installed") && why.contains("hostile.wasm") && why.contains("refused when baton loaded it"), "{why}");
+    assert!(why.contains("says its name is `echo`") && why.contains("baton plugin remove hostile"), "{why}");
     // Tasks for echo reach the real echo (testkit has no `echo` action).
     assert_bystanders_completed(&d.returns, 3);
     assert_eq!(d.ret("TK")["status"], "completed");
@@ -425,6 +429,8 @@ fn a_plugin_named_baton_health_is_refused_and_host_health_is_out_of_reach() {
     drop_bystanders(&h, 3);
     let d = drain(&h, "warn", Duration::from_secs(60));
     assert_eq!(d.code("HEALTH"), "unknown_plugin", "{}", d.ret("HEALTH"));
+    let why = d.ret("HEALTH")["error"]["message"].as_str().unwrap();
+    assert!(why.contains("refused when baton loaded it") && why.contains("reserved") && why.contains("another name"), "{why}");
     assert_bystanders_completed(&d.returns, 3);
     let db = rusqlite_open(&h);
     db.execute("INSERT INTO kv(plugin, key, value) VALUES ('baton.health', 'echo', ?1)", [forged.to_string()]).unwrap();
