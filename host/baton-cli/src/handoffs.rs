@@ -163,7 +163,7 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
         for r in &recent {
             println!(
                 "  {:<28} {:<10} {:>9.1}  {:<18} {}",
-                r.id, r.state, r.duration_ms.unwrap_or(0.0), r.error_code.as_deref().unwrap_or("-"), r.title
+                esc(&r.id), r.state, r.duration_ms.unwrap_or(0.0), r.error_code.as_deref().unwrap_or("-"), esc(&r.title)
             );
         }
     }
@@ -200,24 +200,30 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
     }
     if let Some(t) = &task {
         println!("{}  {:?}", t.id, t.title);
-        println!("  from {} → reply to {}   plugin {}/{}", t.sender, t.reply_to, t.plugin.as_deref().unwrap_or("-"), t.action.as_deref().unwrap_or("-"));
+        println!(
+            "  from {} → reply to {}   plugin {}/{}",
+            esc(&t.sender),
+            esc(&t.reply_to),
+            esc(t.plugin.as_deref().unwrap_or("-")),
+            esc(t.action.as_deref().unwrap_or("-"))
+        );
         println!("  state {}   attempts {}   {}", t.state, t.attempts, t.error_code.as_deref().map(|c| format!("error {c}")).unwrap_or_default());
         if let Some(m) = &t.error_message {
-            println!("  error: {m}");
+            println!("  error: {}", esc(m));
         }
         if let Some(r) = &t.return_name {
-            println!("  RETURN: {r}");
+            println!("  RETURN: {}", esc(r));
         }
     }
     println!("history:");
     for e in &events {
         let detail = if e.detail == Value::Object(Default::default()) { String::new() } else { e.detail.to_string() };
-        println!("  {}  {:<16} {}", e.at, e.event, detail);
+        println!("  {}  {:<16} {}", e.at, e.event, esc(&detail));
     }
     if !logs.is_empty() {
         println!("plugin log:");
         for l in &logs {
-            println!("  {}  {:<8} {}", l.at, l.level, l.message);
+            println!("  {}  {:<8} {}", l.at, esc(&l.level), esc(&l.message));
         }
     }
     Ok(0)

@@ -627,7 +627,7 @@ impl Runtime {
                     RawFailure::Permanent(m) => RunError::Permanent(cut(m)),
                 })
             }
-            (None, Ok(Ok(Ok(out)))) => accept_outcome(out, budget.output_bytes, meter.output_used()),
+            (None, Ok(Ok(Ok(out)))) => accept_outcome(out, budget.output_bytes, meter.output_used(), &guest_paths(&plugin.grants)),
         };
         let mut state = store.into_data();
         state.locks.release_all(&state.plugin, &state.task_id, &state.held_locks);
@@ -654,10 +654,13 @@ impl std::io::Write for Counter {
 
 /// Checks a plugin's answer against what is left of its output cap (`used` went to
 /// follow-ups and logs) and parses the result.
-fn accept_outcome(out: RawOutcome, cap: usize, used: usize) -> Result<Outcome, RunError> {
+fn accept_outcome(out: RawOutcome, cap: usize, used: usize, mounts: &[String]) -> Result<Outcome, RunError> {
     let raw = out.summary.len() + out.result.len() + out.artifacts.iter().map(String::len).sum::<usize>();
     if raw + used > cap {
         return Err(RunError::OutputTooLarge { size: raw + used, cap });
+    }
+    for a in &out.artifacts {
+        check_artifact(a, mounts)?;
     }
     let result: serde_json::Value = serde_json::from_str(&out.result).map_err(|e| RunError::BadResult(limits::truncate(e.to_string(), 512)))?;
     if !result.is_object() {
@@ -670,6 +673,28 @@ fn accept_outcome(out: RawOutcome, cap: usize, used: usize) -> Result<Outcome, R
         return Err(RunError::OutputTooLarge { size, cap });
     }
     Ok(Outcome { summary: out.summary, result, artifacts: out.artifacts })
+}
+
+/// An artifact is a guest path inside one of the task's grants (`/out/report.md`): agents read
+/// the RETURN and may open what it names, so a plugin cannot point them at `../../etc/passwd`,
+/// a host path or a name with control characters.
+fn check_artifact(a: &str, mounts: &[String]) -> Result<(), RunError> {
+    use std::path::Component;
+    let p = Path::new(a);
+    let inside = a.len() <= 4096
+        && !a.chars().any(char::is_control)
+        && p.is_absolute()
+        && !p.components().any(|c| matches!(c, Component::ParentDir | Component::CurDir))
+        && mounts.iter().any(|m| p.starts_with(m));
+    if inside {
+        return Ok(());
+    }
+    Err(RunError::Permanent(format!(
+        "artifact {} is not a file inside the task's folder grants ({}): artifacts are guest paths such as `/<grant>/<file>`, \
+         without `..`",
+        limits::truncate(format!("{a:?}"), 300),
+        if mounts.is_empty() { "none".to_string() } else { mounts.join(", ") }
+    )))
 }
 
 /// The size of a `describe()` answer as JSON (what `inspect --json` prints).

@@ -43,11 +43,17 @@
 //! | `lock-steal` | waits `params.wait_ms`, releases lock `params.name` (held by another task), then tries to take it | `plugin_error` "lock not taken" |
 //! | `emit-envelope` | emits a follow-up whose body sets envelope fields (`params.body`) | `plugin_error` "emit refused" |
 //!
+//! Attacks added after that (describe() that traps, loops or floods; recursion, huge grows,
+//! follow-ups to `baton` or `../`, deeply nested JSON, NULs in kv, terminal escapes, artifacts
+//! outside the grants) are in [`hostile`].
+//!
 //! The name `describe()` gives is read from [`NAME_SLOT`], so a test can make a copy of the
 //! component that calls itself something else (`baton.health`, `hostile`) by patching the
 //! bytes after the marker.
 
 wit_bindgen::generate!({ path: "../../wit/v0.3", world: "plugin" });
+
+mod hostile;
 
 use baton::plugin::fingerprint::{self, FpError, Tags};
 use baton::plugin::host;
@@ -124,12 +130,13 @@ fn param<'a>(params: &'a Value, key: &str) -> Option<&'a Value> {
 
 impl Guest for Testkit {
     fn describe() -> PluginInfo {
-        PluginInfo {
+        let mut info = PluginInfo {
             name: own_name(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Misbehaves on purpose; for baton's tests only.".into(),
             actions: ACTIONS
                 .iter()
+                .chain(hostile::ACTIONS)
                 .map(|(n, d)| ActionInfo { name: (*n).into(), description: (*d).into(), params_schema: r#"{"type":"object"}"#.into() })
                 .collect(),
             folders: vec![
@@ -137,7 +144,9 @@ impl Guest for Testkit {
                 FolderRequest { name: "data".into(), writable: true, purpose: "files to read (and try to write)".into() },
                 FolderRequest { name: "out".into(), writable: true, purpose: "files to write".into() },
             ],
-        }
+        };
+        hostile::describe(&mut info);
+        info
     }
 
     fn handle(task: Task) -> Result<Outcome, Failure> {
@@ -226,7 +235,7 @@ impl Guest for Testkit {
                     .collect();
                 done("matched", json!({ "matches": matches }))
             }
-            other => attacks(other, &params).unwrap_or_else(|| Err(Failure::InvalidInput(format!("unknown action `{other}`")))),
+            other => hostile::run(other, &params).or_else(|| attacks(other, &params)).unwrap_or_else(|| Err(Failure::InvalidInput(format!("unknown action `{other}`")))),
         }
     }
 }
