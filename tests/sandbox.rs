@@ -722,3 +722,50 @@ fn artifacts_must_be_paths_inside_the_tasks_grants() {
     }
     assert_bystanders_completed(&d.returns, 2);
 }
+
+/// Takes a write lease on `file` (Linux): until the lease is given up, or the kernel breaks
+/// it after `/proc/sys/fs/lease-break-time` seconds, any other `open` of the file blocks in
+/// the kernel. A regular file on a local disk whose `open` blocks: the honest stand-in for
+/// a hung network or FUSE mount.
+#[cfg(target_os = "linux")]
+fn write_lease(file: &Path) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    // The lease holder is told with SIGIO, whose default action ends the process.
+    unsafe { libc::signal(libc::SIGIO, libc::SIG_IGN) };
+    let f = std::fs::File::open(file).unwrap();
+    let r = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETLEASE, libc::F_WRLCK as libc::c_int) };
+    assert_eq!(r, 0, "F_SETLEASE: {}", std::io::Error::last_os_error());
+    f
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_task_blocked_in_a_file_open_is_cut_off_at_its_budget_and_serve_once_exits() {
+    let break_secs: u64 = std::fs::read_to_string("/proc/sys/fs/lease-break-time").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+    if break_secs < 15 {
+        eprintln!("skipped: /proc/sys/fs/lease-break-time is {break_secs} s, too short to tell a cut-off from a lease break");
+        return;
+    }
+    let h = home("", &testkit());
+    let file = h.root.join("data/leased");
+    std::fs::write(&file, "held").unwrap();
+    let lease = write_lease(&file);
+    // Opening it from another process blocks: the premise of the test.
+    let probe = std::process::Command::new("timeout").args(["1", "cat"]).arg(&file).output().unwrap();
+    assert_eq!(probe.status.code(), Some(124), "open blocks on a leased file");
+
+    drop_task(&h, "BLOCKED", "testkit", "read", json!({"path": "/data/leased"}));
+    drop_task(&h, "BLOCKED-2", "testkit", "read", json!({"path": "/data/leased"}));
+    drop_bystanders(&h, 3);
+    // A 1 s budget; the kernel would hold the opens for {break_secs} s.
+    let d = drain(&h, "warn", Duration::from_secs(break_secs - 5));
+    for id in ["BLOCKED", "BLOCKED-2"] {
+        assert_eq!(d.code(id), "timeout", "{}", d.ret(id));
+    }
+    assert!(d.took < Duration::from_secs(10), "serve --once took {:?}", d.took);
+    let logs = h.json(&["show", "BLOCKED", "--json"])["logs"].to_string();
+    assert!(logs.contains("the task was abandoned"), "{logs}");
+    assert_bystanders_completed(&d.returns, 3);
+    assert_bounded(&d);
+    drop(lease);
+}
