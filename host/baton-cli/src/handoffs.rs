@@ -13,9 +13,9 @@ use crate::Ctx;
 /// their number is capped (further blocking work queues instead of spawning threads).
 const MAX_BLOCKING_THREADS: usize = 64;
 /// On exit, threads still blocked (abandoned by timed-out tasks) are not waited for longer.
-const SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+pub(crate) const SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .max_blocking_threads(MAX_BLOCKING_THREADS)
         .enable_all()
@@ -78,12 +78,16 @@ pub fn serve(ctx: &Ctx, once: bool) -> Result<i32> {
 }
 
 pub fn run(ctx: &Ctx, file: &Path) -> Result<i32> {
-    runtime()?.block_on(async {
+    let rt = runtime()?;
+    let r = rt.block_on(async {
         let mut pipeline = baton_pipeline::open(&ctx.home, &ctx.state).await?;
         let ret = pipeline.run_detached(file).await?;
         println!("{}", serde_json::to_string_pretty(&ret)?);
         Ok(if ret.status == baton_handoff::Status::Completed { 0 } else { 1 })
-    })
+    });
+    // Never wait for a thread a timed-out task left blocked in a file operation.
+    rt.shutdown_timeout(SHUTDOWN_TIMEOUT);
+    r
 }
 
 /// Candidate handoffs waiting in baton's inbox, and claims in progress.
