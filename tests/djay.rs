@@ -190,10 +190,10 @@ mod end_to_end {
             fx.audio.clear();
         }
         for (copy, original, seed) in &fx.audio {
-            let pcm = synth(1000 + seed, 10.0, 22_050);
+            let pcm = synth(1000 + seed, 8.0, 11_025);
             for p in [copy, original] {
                 std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-                write_wav(p, &pcm, 22_050);
+                write_wav(p, &pcm, 11_025);
             }
         }
         if !fx.audio.is_empty() {
