@@ -124,14 +124,18 @@ pub fn primary(memberships: &[Membership], rule: &Primary) -> Option<(String, St
         others
             .iter()
             .min_by(|a, b| (a.added_at.is_none(), &a.added_at, &a.name).cmp(&(b.added_at.is_none(), &b.added_at, &b.name)))
-            .map(|m| (m.name.clone(), format!("oldest of {} playlists (added {})", others.len(), m.added_at.as_deref().unwrap_or("?"))))
+            .map(|m| {
+                let when = m.added_at.as_deref().unwrap_or("?");
+                let why = if others.len() == 1 { format!("its only playlist (added {when})") } else { format!("added here first, of {} playlists ({when})", others.len()) };
+                (m.name.clone(), why)
+            })
     };
     match rule {
         Primary::Oldest => oldest(),
         Primary::Newest => others
             .iter()
             .max_by(|a, b| (&a.added_at, std::cmp::Reverse(&a.name)).cmp(&(&b.added_at, std::cmp::Reverse(&b.name))))
-            .map(|m| (m.name.clone(), format!("newest of {} playlists (added {})", others.len(), m.added_at.as_deref().unwrap_or("?")))),
+            .map(|m| (m.name.clone(), format!("added here last, of {} playlists ({})", others.len(), m.added_at.as_deref().unwrap_or("?")))),
         Primary::Ranked(list) => list
             .iter()
             .enumerate()

@@ -1229,7 +1229,15 @@ impl Guest for Spotify {
 }
 
 fn summary(action: &str, r: &Value) -> String {
-    let n = |k: &str| r.get(k).map(|v| if let Some(a) = v.as_array() { a.len().to_string() } else { v.to_string() }).unwrap_or_default();
+    let n = |k: &str| {
+        r.get(k)
+            .map(|v| match v {
+                Value::Array(a) => a.len().to_string(),
+                Value::String(s) => s.clone(),
+                _ => v.to_string(),
+            })
+            .unwrap_or_default()
+    };
     match action {
         "import" => format!("{} files, {} playlists, {} tracks, {} memberships, {} playlists changed", n("files"), n("playlists"), n("tracks"), n("memberships"), n("changes")),
         "playlists-for-track" => format!("{} playlists, liked: {}", n("playlists"), n("liked")),
