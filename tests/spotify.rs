@@ -118,16 +118,35 @@ catalog = { read = ["files"], write = ["tracks", "artists", "playlists"] }
     }
 
     fn task_raw(&self, action: &str, params: Value) -> Value {
-        self.n.set(self.n.get() + 1);
-        let id = format!("SPOT-{:03}", self.n.get());
-        let body = json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
-                          "from": "Tester-Agent", "title": format!("spotify {action}"), "plugin": "spotify",
-                          "action": action, "params": params});
-        self.h.drop_file(format!("20260118T070951Z__TASK__{id}__Tester-Agent.json"), body.to_string());
+        self.batch(&[(action, params)]).remove(0)
+    }
+
+    /// Independent (read-only) tasks in one `serve --once`; their RETURNs, in order.
+    fn batch(&self, tasks: &[(&str, Value)]) -> Vec<Value> {
+        let mut ids = Vec::new();
+        for (action, params) in tasks {
+            self.n.set(self.n.get() + 1);
+            let id = format!("SPOT-{:03}", self.n.get());
+            let body = json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                              "from": "Tester-Agent", "title": format!("spotify {action}"), "plugin": "spotify",
+                              "action": action, "params": params});
+            self.h.drop_file(format!("20260118T070951Z__TASK__{id}__Tester-Agent.json"), body.to_string());
+            ids.push((id, *action));
+        }
         self.h.ok(&["serve", "--once"]);
         let all = self.h.returns("Tester-Agent");
-        let r = all.get(&id).unwrap_or_else(|| panic!("no RETURN for {action} ({id})"));
-        r[0].clone()
+        ids.iter().map(|(id, action)| all.get(id).unwrap_or_else(|| panic!("no RETURN for {action} ({id})"))[0].clone()).collect()
+    }
+
+    fn completed(&self, tasks: &[(&str, Value)]) -> Vec<Value> {
+        self.batch(tasks)
+            .into_iter()
+            .zip(tasks)
+            .map(|(r, (action, _))| {
+                assert_eq!(r["status"], "completed", "{action}: {r}");
+                r["result"].clone()
+            })
+            .collect()
     }
 
     /// The catalog's last change-log sequence number.
@@ -329,29 +348,38 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
     assert_eq!(l["coverage"], 0.75);
 
     // playlists-for-track by every key.
-    let by_uri = env.task("playlists-for-track", json!({"uri": T1}));
+    let mut found = env.completed(&[
+        ("playlists-for-track", json!({"uri": T1})),
+        ("playlists-for-track", json!({"isrc": "usum-717-03085"})),
+        ("playlists-for-track", json!({"title": "Beta Song", "artist": "Bob Band", "duration_ms": 12100})),
+        ("playlists-for-track", json!({"path": "/music/inbox/z.ogg"})),
+        ("playlists-for-track", json!({"title": "Twin", "artist": "Twins"})),
+    ])
+    .into_iter();
+    let by_uri = found.next().unwrap();
     assert_eq!(by_uri["track"]["title"], "Alpha Song");
     assert_eq!(by_uri["match"]["method"], "external_id");
     assert_eq!(names(&by_uri["playlists"]), vec![("Chill".into(), "2020-05-05T05:00:00Z".into()), ("Road Trip".into(), "2021-01-10T10:00:00Z".into())]);
     assert_eq!(by_uri["liked"], false);
-    let by_isrc = env.task("playlists-for-track", json!({"isrc": "usum-717-03085"}));
+    let by_isrc = found.next().unwrap();
     assert_eq!((by_isrc["track"]["uri"].as_str(), by_isrc["match"]["method"].as_str()), (Some(T3), Some("isrc")), "{by_isrc}");
     assert_eq!(names(&by_isrc["playlists"]), vec![("Chill".into(), "2022-03-01T00:00:00Z".into())]);
-    let by_text = env.task("playlists-for-track", json!({"title": "Beta Song", "artist": "Bob Band", "duration_ms": 12100}));
+    let by_text = found.next().unwrap();
     assert_eq!(by_text["track"]["uri"], T2, "{by_text}");
     assert_eq!(names(&by_text["playlists"]), vec![("Road Trip".into(), "2021-02-10T10:00:00Z".into())]);
     assert_eq!(by_text["liked"], true);
-    let by_path = env.task("playlists-for-track", json!({"path": "/music/inbox/z.ogg"}));
+    let by_path = found.next().unwrap();
     assert_eq!((by_path["track"]["uri"].as_str(), by_path["liked"].as_bool()), (Some(T5), Some(true)), "{by_path}");
     assert_eq!(by_path["playlists"], json!([]));
-    let twin = env.task("playlists-for-track", json!({"title": "Twin", "artist": "Twins"}));
+    let twin = found.next().unwrap();
     assert_eq!((twin["track"].clone(), twin["match"].clone(), twin["playlists"].clone()), (Value::Null, Value::Null, json!([])), "{twin}");
     assert_eq!(twin["candidates"].as_array().unwrap().len(), 2, "{twin}");
     let bad = env.task_raw("playlists-for-track", json!({}));
     assert_eq!(bad["error"]["code"], "invalid_params", "{bad}");
 
     // The truth table of the plan (primary: the playlist the track was added to first).
-    let plan = env.task("plan", json!({}));
+    let plans = env.completed(&[("plan", json!({})), ("plan", json!({"primary": ["Road Trip"]}))]);
+    let plan = plans[0].clone();
     let moves: BTreeMap<&str, (&str, &str)> = plan["moves"].as_array().unwrap().iter()
         .map(|m| (m["from"].as_str().unwrap(), (m["to"].as_str().unwrap(), m["reason"].as_str().unwrap()))).collect();
     let to: BTreeMap<&str, &str> = moves.iter().map(|(k, v)| (*k, v.0)).collect();
@@ -364,7 +392,7 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
     ]), "{plan}");
     assert_eq!(plan["unassigned"], json!(["/music/inbox/o.flac"]));
     assert_eq!(plan["unmatched"], json!(["/music/inbox/n.mp3", "/music/inbox/t.flac"]));
-    let ranked = env.task("plan", json!({"primary": ["Road Trip"]}));
+    let ranked = plans[1].clone();
     let a = ranked["moves"].as_array().unwrap().iter().find(|m| m["from"] == "/music/inbox/a.mp3").unwrap();
     assert_eq!(a["to"], "/music/Road Trip/Ann Artist - Alpha Song.mp3");
     assert_ne!(ranked["plan_id"], plan["plan_id"]);
