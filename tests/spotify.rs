@@ -83,6 +83,16 @@ fn your_library() -> String {
     .to_string()
 }
 
+/// Two plays of Alpha Song, a skip under 30 s (not a play) and a podcast stream.
+fn extended_history() -> String {
+    let play = |ts: &str, ms: u64| json!({"ts": ts, "ms_played": ms, "master_metadata_track_name": "Alpha Song",
+        "master_metadata_album_artist_name": "Ann Artist", "master_metadata_album_album_name": "First",
+        "spotify_track_uri": T1, "reason_start": "clickrow", "reason_end": "trackdone", "shuffle": false, "skipped": false, "offline": false});
+    json!([play("2024-03-01T10:00:00Z", 200000), play("2024-05-01T10:00:00Z", 180000), play("2024-06-01T10:00:00Z", 5000),
+           {"ts": "2024-06-02T10:00:00Z", "ms_played": 600000, "master_metadata_track_name": null, "episode_name": "Talk", "spotify_track_uri": null}])
+    .to_string()
+}
+
 struct Env {
     h: Home,
     spot: PathBuf,
@@ -169,6 +179,11 @@ catalog = { read = ["files"], write = ["tracks", "artists", "playlists"] }
         self.write("Liked_Songs.csv", &liked(), 2);
         self.write("YourLibrary.json", &your_library(), 30);
         self.write("Playlist1.json", &playlist1(), 3);
+        self.write("Streaming_History_Audio_2024_0.json", &extended_history(), 3);
+        self.write("StreamingHistory_music_0.json", &json!([
+            {"endTime": "2024-08-02 22:44", "artistName": "Zed", "trackName": "Zeta", "msPlayed": 95000},
+            {"endTime": "2024-08-01 10:00", "artistName": "Zed", "trackName": "Zeta", "msPlayed": 4000}
+        ]).to_string(), 3);
         self.write("broken.json", "{\"playlists\": [", 3);
         self.write("random.csv", "a,b,c\n1,2,3\n", 3);
         self.write("notes.txt", "not an export", 3);
@@ -208,7 +223,10 @@ fn import_reads_both_exportify_lineages_and_account_json_exactly_and_is_idempote
     let r = env.task("import", json!({}));
     let files: BTreeMap<&str, &Value> = r["files"].as_array().unwrap().iter().map(|f| (f["path"].as_str().unwrap(), f)).collect();
     let layout = |p: &str| files[p]["layout"].clone();
-    assert_eq!(files.len(), 8, "{r}");
+    assert_eq!(files.len(), 10, "{r}");
+    assert_eq!(layout("/spotify/Streaming_History_Audio_2024_0.json"), "spotify-extended-streaming-history");
+    assert_eq!(layout("/spotify/StreamingHistory_music_0.json"), "spotify-streaming-history");
+    assert_eq!(files["/spotify/Streaming_History_Audio_2024_0.json"]["skipped"].as_array().unwrap().len(), 1, "{r}");
     assert_eq!(layout("/spotify/Road_Trip.csv"), "exportify-pavelkomarov");
     assert_eq!(layout("/spotify/Chill.csv"), "exportify-watsonbox");
     assert_eq!(layout("/spotify/fiesta.csv"), "exportify-watsonbox-translated");
@@ -239,6 +257,9 @@ fn import_reads_both_exportify_lineages_and_account_json_exactly_and_is_idempote
     assert_eq!(rec["props"]["title"], "Alpha Song");
     assert_eq!(rec["props"]["isrc"], "USAAA2100001", "the ISRC from the watsonbox file fills the pavelkomarov row: {rec}");
     assert_eq!(rec["props"]["duration_ms"], 12000);
+    assert_eq!((rec["props"]["spotify.play_count"].as_u64(), rec["props"]["spotify.last_played"].as_str()), (Some(2), Some("2024-05-01T10:00:00Z")), "{rec}");
+    let t5 = env.h.json(&["catalog", "show", "tracks", "--where", &format!("external_ids~{T5}"), "--json"]);
+    assert_eq!((t5["records"][0]["props"]["spotify.play_count"].as_u64(), t5["records"][0]["props"]["spotify.last_played"].as_str()), (Some(1), Some("2024-08-02T22:44:00Z")));
     let t3 = env.h.json(&["catalog", "show", "tracks", "--where", &format!("external_ids~{T3}"), "--json"]);
     assert_eq!(t3["records"][0]["props"]["artists"], json!(["Tyler, The Creator", "Kali Uchis"]));
     let t2 = env.h.json(&["catalog", "show", "tracks", "--where", &format!("external_ids~{T2}"), "--json"]);
