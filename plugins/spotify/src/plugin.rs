@@ -979,7 +979,8 @@ fn m3u(p: &Value) -> Result<Value, Fail> {
             };
             let Some(rec) = rec else { continue };
             let tp = props(&rec);
-            let file = local_file(&l.key);
+            // a linked file deleted since is no file
+            let file = local_file(&l.key).filter(|f| Path::new(f).exists());
             let path = match &file {
                 None => None,
                 Some(f) => {
