@@ -481,10 +481,17 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
 fn next_track_walks_the_fallback_chain_and_never_repeats() {
     let env = Env::new();
     env.fixtures();
+    // The plugin's settings come from baton.toml.
+    let toml_path = env.h.root.join("baton.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap();
+    std::fs::write(&toml_path, toml + "[plugins.spotify.settings]\next = \"flac\"\nlayout = \"{playlist}/{title} ({artist}).{ext}\"\n").unwrap();
     env.task("import", json!({}));
+    // A later page of the stored import result: nothing left on it.
+    let p1 = env.task("import", json!({"page": 1}));
+    assert_eq!((p1["files"].clone(), p1["changes"].clone(), p1.get("truncated")), (json!([]), json!([]), None), "{p1}");
     let explicit = env.task("next-track", json!({"uri": T4}));
     assert_eq!((explicit["source"].as_str(), explicit["track"]["title"].as_str()), (Some("explicit"), Some("Épsilon")), "{explicit}");
-    assert_eq!(explicit["planned_path"], "/music/Fiesta/Artista Uno - Épsilon.m4a");
+    assert_eq!(explicit["planned_path"], "/music/Fiesta/Épsilon (Artista Uno).flac");
     // New: every track added to a playlist, newest addition first, none twice.
     let mut seen = Vec::new();
     loop {
@@ -492,7 +499,7 @@ fn next_track_walks_the_fallback_chain_and_never_repeats() {
         if n["source"] != "new" {
             // then the liked songs without a local file: Zeta (Beta was returned as new)
             assert_eq!((n["source"].as_str(), n["track"]["uri"].as_str()), (Some("liked"), Some(T5)), "{n}");
-            assert_eq!(n["planned_path"], "/music/Liked Songs/Zed - Zeta.m4a");
+            assert_eq!(n["planned_path"], "/music/Liked Songs/Zeta (Zed).flac");
             break;
         }
         seen.push(n["track"]["uri"].as_str().unwrap().to_string());
