@@ -56,7 +56,7 @@ fn home(toml: &str) -> Home {
 
 static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
-/// Runs one TASK with `baton run` and returns its RETURN.
+/// Runs one TASK with `baton run` and returns its RETURN (completed or not).
 fn task(h: &Home, plugin: &str, action: &str, params: Value) -> Value {
     let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let id = format!("T{n}");
@@ -64,8 +64,8 @@ fn task(h: &Home, plugin: &str, action: &str, params: Value) -> Value {
                       "from": "Tester-Agent", "title": "catalog", "plugin": plugin, "action": action, "params": params});
     let file = h.root.parent().unwrap().join(format!("20260118T070951Z__TASK__{id}__Tester-Agent.json"));
     std::fs::write(&file, body.to_string()).unwrap();
-    let out = h.ok(&["run", file.to_str().unwrap()]);
-    serde_json::from_slice(&out.stdout).unwrap()
+    let out = h.run(&["run", file.to_str().unwrap()]);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("baton run: {e}: {}", String::from_utf8_lossy(&out.stderr)))
 }
 
 /// Runs catalog calls as `plugin` and returns each one's `{"ok"}` or `{"error"}`.
@@ -187,6 +187,14 @@ fn grants_owners_files_settings_paths_and_quota() {
     assert_eq!(back["/out/x"], h.root.join("out/x").to_str().unwrap());
     assert_eq!((&back["/data/../elsewhere/b.wav"], &back["/nope/a"]), (&Value::Null, &Value::Null), "{p}");
 
+    // The library's fingerprint by guest path, without decoding: the one `baton fp print` gives.
+    let printed = h.json(&["fp", "print", "--json", a.to_str().unwrap()]);
+    let stored = task(&h, "testkit", "fp-library", json!({"path": "/data/a.wav"}));
+    assert_eq!(stored["result"]["fingerprint"], printed["fingerprint"], "{stored}");
+    assert_eq!(task(&h, "testkit", "fp-library", json!({"path": "/data/none.wav"}))["result"]["fingerprint"], Value::Null);
+    let outside = task(&h, "testkit", "fp-library", json!({"path": elsewhere.join("b.wav").to_str().unwrap()}));
+    assert!(outside["error"]["message"].as_str().unwrap_or("").contains("denied"), "{outside}");
+
     // Quota: `other` may own 5 rows; a batch of 6 is refused whole.
     let six: Vec<Value> = (0..6).map(|i| track(&format!("o{i}"), &format!("Song {i}"), &["X"], 100_000)).collect();
     let r = one(&h, "other", json!({"op": "upsert", "collection": "tracks", "records": six}));
@@ -198,6 +206,12 @@ fn grants_owners_files_settings_paths_and_quota() {
     let i = h.json(&["plugin", "inspect", "testkit", "--json"]);
     let access = |name: &str| i["collections"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap()["access"].clone();
     assert_eq!((access("tracks"), access("files"), access("playlists")), (json!("read-write"), json!("read-only"), json!("not granted")), "{i}");
+    let text = String::from_utf8(h.ok(&["plugin", "inspect", "testkit"]).stdout).unwrap();
+    assert!(text.contains("catalog  (wanted → granted in baton.toml)") && text.contains(r#"write = ["playlists"]"#), "{text}");
+    let list = h.json(&["plugin", "list", "--json"]);
+    let other = list.as_array().unwrap().iter().find(|p| p["name"] == "other").unwrap();
+    let got: Vec<(&str, &str)> = other["collections"].as_array().unwrap().iter().map(|c| (c["name"].as_str().unwrap(), c["access"].as_str().unwrap())).collect();
+    assert!(got.contains(&("tracks", "read-write")) && got.contains(&("files", "not granted")), "{got:?}");
 }
 
 #[test]

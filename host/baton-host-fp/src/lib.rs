@@ -18,6 +18,8 @@ use wasmtime::component::{HasData, Linker};
 
 pub use baton_fp::worker::WorkerConfig;
 pub use service::{MAX_MATCHES, ServiceError};
+// Shared with the other host interfaces that take guest paths (baton-host-sqlite).
+pub use service::locate;
 
 /// One `bindgen!` per `baton:plugin` version that has the `fingerprint` interface: a plugin built
 /// against 0.3.0 imports `fingerprint@0.3.0`, one built against 0.4.0 `fingerprint@0.4.0`.

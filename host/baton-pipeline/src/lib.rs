@@ -100,6 +100,8 @@ pub async fn open(home: &Path, state: &Path) -> Result<Pipeline, PipelineError> 
     )))?;
     // The catalog lives in the same state database too (`baton catalog`).
     runtime.add_host_interface(Arc::new(baton_host_catalog::CatalogHost::new(state.to_path_buf())))?;
+    // Read-only snapshots of granted SQLite files (djay's library); private copies in the cache.
+    runtime.add_host_interface(Arc::new(baton_host_sqlite::SqliteHost::new(paths.cache().join("sqlite"), Default::default())))?;
     let runtime = Arc::new(runtime);
     plugins::load_installed(&runtime, &cfg, &paths, &ledger).await;
     Pipeline::new(cfg, paths, ledger, runtime)

@@ -415,7 +415,7 @@ fn report(cfg: &Config, paths: &Paths, plugin: &Plugin, file: &Path, size: u64) 
         .collections
         .iter()
         .map(|c| {
-            let has = |list: &[String]| list.iter().any(|g| *g == c.name);
+            let has = |list: &[String]| list.contains(&c.name);
             CollectionReport {
                 name: c.name.clone(),
                 purpose: c.purpose.clone(),

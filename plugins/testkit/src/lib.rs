@@ -20,6 +20,7 @@
 //! | `fp-print` | `fingerprint.fingerprint-file(params.path)` (new in 0.3.0) | completed if granted, else `plugin_error` "denied: …" |
 //! | `fp-tags` | `fingerprint.read-tags(params.path)` | as `fp-print` |
 //! | `fp-match` | fingerprints `params.path`, then `fingerprint.best-matches` | completed, matches inside the grants only |
+//! | `fp-library` | `fingerprint.library-fingerprint(params.path)` (new in 0.4.0) | completed (`null` when not in the library), else `plugin_error` "denied: …" |
 //!
 //! Budget and quota attacks (issue 10, tests/sandbox.rs):
 //!
@@ -95,6 +96,7 @@ const ACTIONS: &[(&str, &str)] = &[
     ("fp-print", "Fingerprints params.path (baton:plugin@0.3.0)."),
     ("fp-tags", "Reads the tags of params.path."),
     ("fp-match", "Fingerprints params.path and returns the best library matches (params.min_similarity, params.limit)."),
+    ("fp-library", "Returns the fingerprint the library stored for params.path, without decoding (baton:plugin@0.4.0)."),
     // Budget and quota attacks (issue 10).
     ("hold", "Allocates and touches params.mb MB, then returns."),
     ("emit-flood", "Emits params.count follow-ups of params.mb MB each, ignoring errors."),
@@ -251,6 +253,11 @@ impl Guest for Testkit {
                     .collect();
                 done("matched", json!({ "matches": matches }))
             }
+            "fp-library" => match fingerprint::library_fingerprint(&path()) {
+                Ok(Some(f)) => done("stored", json!({ "fingerprint": f.fingerprint, "compressed": f.compressed, "duration": f.duration })),
+                Ok(None) => done("not in the library", json!({ "fingerprint": null })),
+                Err(e) => Err(fp_failure(e)),
+            },
             "settings" => done("settings", json!({ "settings": serde_json::from_str::<Value>(&host::settings()).unwrap_or(Value::Null) })),
             "paths" => {
                 let list = |k: &str| param(&params, k).and_then(Value::as_array).cloned().unwrap_or_default();
