@@ -208,6 +208,11 @@ impl Db {
         rows.map(|r| r.map(PathBuf::from)).collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
     }
 
+    /// Whether any file has deep prints.
+    pub fn has_deep(&self) -> Result<bool> {
+        self.conn.query_row("SELECT EXISTS (SELECT 1 FROM fp_deep)", [], |r| r.get(0)).map_err(|e| self.err(e))
+    }
+
     /// (id, speed-1 deep print) of every non-quarantined file that has deep prints.
     pub fn deep_unit_prints(&self) -> Result<Vec<(i64, Vec<u32>)>> {
         let mut st = self
