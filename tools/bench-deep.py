@@ -56,7 +56,7 @@ def duration(path):
 def build(files, n_originals=13, n_unrelated=20):
     os.makedirs(files, exist_ok=True)
     originals = sorted(glob.glob(f"{MUSIC}/*.ogg"))[:n_originals]
-    unrelated = (sorted(glob.glob(f"{MUSIC}/*/*.ogg")) + sorted(glob.glob("/usr/share/hyperrogue/music/*.ogg")))[:n_unrelated]
+    unrelated = sorted(glob.glob(f"{MUSIC}/*/*.ogg")) + sorted(glob.glob("/usr/share/hyperrogue/music/*.ogg"))
     if not originals:
         sys.exit(f"no {MUSIC}/*.ogg: apt-get install singularity-music")
     for i, src in enumerate(originals, 1):
@@ -64,8 +64,15 @@ def build(files, n_originals=13, n_unrelated=20):
         ffmpeg("-i", src, "-c:a", "flac", f"{files}/h{i:02d}-orig.flac")
         for name, args in VARIANTS.items():
             ffmpeg("-i", src, *args(d), f"{files}/h{i:02d}-{name}.{EXT.get(name, 'mp3')}")
-    for i, src in enumerate(unrelated, 1):
-        ffmpeg("-i", src, "-c:a", "libmp3lame", "-b:a", "192k", f"{files}/u{i:02d}-single.mp3")
+    i = 0
+    for src in unrelated:
+        if i == n_unrelated:
+            break
+        try:
+            ffmpeg("-i", src, "-c:a", "libmp3lame", "-b:a", "192k", f"{files}/u{i + 1:02d}-single.mp3")
+            i += 1
+        except subprocess.CalledProcessError:
+            print(f"skipped (ffmpeg cannot decode it): {src}", file=sys.stderr)
 
 
 def truth_pairs(paths):
@@ -114,8 +121,10 @@ def baton_run(baton, deep, files, paths):
     try:
         t = time.time()
         scan = ["scan", "--json", files] + (["--deep"] if deep else [])
-        subprocess.run([baton, "--home", home, "fp", *scan], check=True, capture_output=True)
+        s = json.loads(subprocess.run([baton, "--home", home, "fp", *scan], check=True, capture_output=True, text=True).stdout)
         scanned = time.time() - t
+        for e in s["errors"]:
+            print(f"  scan error: {e['error']}", file=sys.stderr)
         t = time.time()
         out = subprocess.run([baton, "--home", home, "fp", "dedup", "--json"], check=True, capture_output=True, text=True).stdout
         dedup = time.time() - t
