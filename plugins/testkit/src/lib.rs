@@ -20,6 +20,7 @@
 //! | `fp-print` | `fingerprint.fingerprint-file(params.path)` (new in 0.3.0) | completed if granted, else `plugin_error` "denied: …" |
 //! | `fp-tags` | `fingerprint.read-tags(params.path)` | as `fp-print` |
 //! | `fp-match` | fingerprints `params.path`, then `fingerprint.best-matches` | completed, matches inside the grants only |
+//! | `sqlite` | reads `params.path` with `params.sql` through `sqlite.snapshot`, page by page (new in 0.4.0; see [`sqlite`]) | completed if granted and read-only, else `plugin_error` "denied: …" |
 //!
 //! Budget and quota attacks (issue 10, tests/sandbox.rs):
 //!
@@ -48,6 +49,8 @@
 //! bytes after the marker.
 
 wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
+
+mod sqlite;
 
 use baton::plugin::fingerprint::{self, FpError, Tags};
 use baton::plugin::host;
@@ -87,6 +90,7 @@ const ACTIONS: &[(&str, &str)] = &[
     ("fp-print", "Fingerprints params.path (baton:plugin@0.3.0)."),
     ("fp-tags", "Reads the tags of params.path."),
     ("fp-match", "Fingerprints params.path and returns the best library matches (params.min_similarity, params.limit)."),
+    ("sqlite", "Reads params.path with params.sql (params.args, params.page, params.keyset) through a read-only snapshot (baton:plugin@0.4.0)."),
     // Budget and quota attacks (issue 10).
     ("hold", "Allocates and touches params.mb MB, then returns."),
     ("emit-flood", "Emits params.count follow-ups of params.mb MB each, ignoring errors."),
@@ -239,6 +243,7 @@ impl Guest for Testkit {
                     .collect();
                 done("matched", json!({ "matches": matches }))
             }
+            "sqlite" => sqlite::run(&params),
             other => attacks(other, &params).unwrap_or_else(|| Err(Failure::InvalidInput(format!("unknown action `{other}`")))),
         }
     }
