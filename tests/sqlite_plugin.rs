@@ -67,6 +67,8 @@ fn a_plugin_reads_a_granted_wal_database_page_by_page_and_nothing_else() {
 
     let page = json!({"path": "/data/MediaLibrary.db", "sql": "SELECT id, title FROM titles WHERE id > ?1 ORDER BY id", "args": [0], "page": 10, "keyset": true});
     drop_task(&h, "PAGES", page);
+    // A plugin that never drops its snapshot: the copy goes with the task.
+    drop_task(&h, "LEAK", json!({"path": "/data/MediaLibrary.db", "sql": "SELECT count(*) FROM titles", "leak": true}));
     drop_task(&h, "DOTDOT", json!({"path": "/data/../outside.db", "sql": "SELECT x FROM secret"}));
     drop_task(&h, "SYMLINK", json!({"path": "/data/escape.db", "sql": "SELECT x FROM secret"}));
     drop_task(&h, "ATTACH", json!({"path": "/data/MediaLibrary.db", "sql": format!("ATTACH DATABASE '{}' AS o", outside.display())}));
@@ -80,6 +82,8 @@ fn a_plugin_reads_a_granted_wal_database_page_by_page_and_nothing_else() {
     assert_eq!(rows[24], json!([25, "Track 25"]));
     assert_eq!(r["result"]["columns"], json!(["id", "title"]));
     assert_eq!(r["result"]["pages"], 3, "10 + 10 + 5 rows");
+    let r = ret(&h, "LEAK");
+    assert_eq!((r["status"].as_str(), &r["result"]["rows"]), (Some("completed"), &json!([[25]])), "{r}");
     for (id, word) in [("DOTDOT", ""), ("SYMLINK", ""), ("ATTACH", "ATTACH"), ("WRITE", "DELETE")] {
         let r = ret(&h, id);
         assert_eq!(r["status"], "failed", "{id}: {r}");
@@ -89,7 +93,7 @@ fn a_plugin_reads_a_granted_wal_database_page_by_page_and_nothing_else() {
     }
     assert_eq!(before, files(&db), "the original's bytes or mtimes changed");
     assert_eq!(writer.query_row("SELECT count(*) FROM titles", [], |r| r.get::<_, i64>(0)).unwrap(), 25);
-    // Every copy is gone once its task ended.
+    // Every copy is gone once its task ended, the leaked one too.
     let copies = h.cache_root().join("baton/sqlite");
     let left: Vec<_> = std::fs::read_dir(&copies).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
     assert!(left.is_empty(), "snapshot copies left behind: {left:?}");

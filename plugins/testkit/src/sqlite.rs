@@ -4,8 +4,9 @@
 //! Params: `path` (guest path of the database), `sql`, `args` (JSON values bound as `?1`, `?2`, …),
 //! `page` (`max-rows` per call, default 10). With `keyset: true` the query is repeated while the
 //! host says `more`, the last argument replaced by the first column of the last row (`WHERE id >
-//! ?1 ORDER BY id`). Result: `{"columns", "rows", "pages"}`; a refusal fails the task with
-//! `"<kind>: <message>"` (`denied: …`, `busy: …`).
+//! ?1 ORDER BY id`). With `leak: true` the snapshot is never dropped (the host must remove its
+//! copy when the task ends). Result: `{"columns", "rows", "pages"}`; a refusal fails the task
+//! with `"<kind>: <message>"` (`denied: …`, `busy: …`).
 use serde_json::{json, Value};
 
 use crate::baton::plugin::sqlite::{Snapshot, SqlValue, SqliteError};
@@ -61,6 +62,9 @@ pub fn run(params: &Value) -> Result<Outcome, Failure> {
             (true, Some(v), Some(a)) => *a = v,
             _ => break,
         }
+    }
+    if params.get("leak").and_then(Value::as_bool).unwrap_or(false) {
+        std::mem::forget(snapshot);
     }
     let result = json!({ "columns": columns, "rows": rows, "pages": pages });
     Ok(Outcome { summary: format!("{} rows in {pages} pages", rows.len()), result: result.to_string(), artifacts: vec![] })
