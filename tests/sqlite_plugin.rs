@@ -11,7 +11,13 @@ mod support;
 use support::Home;
 
 fn home() -> Home {
-    let h = Home::init(&[("pause_after", "100"), ("max_attempts", "1")], "\n[plugins.testkit]\ngrants = { data = \"data\" }\ntime_ms = 20000\n");
+    home_with(&[])
+}
+
+fn home_with(settings: &[(&str, &str)]) -> Home {
+    let mut all = vec![("pause_after", "100"), ("max_attempts", "1")];
+    all.extend_from_slice(settings);
+    let h = Home::init(&all, "\n[plugins.testkit]\ngrants = { data = \"data\" }\ntime_ms = 20000\n");
     std::fs::create_dir_all(h.root.join("data")).unwrap();
     let wasm = h.root.parent().unwrap().join("testkit.wasm");
     std::fs::write(&wasm, baton_bundle::get("testkit").expect("testkit is bundled").wasm).unwrap();
@@ -97,4 +103,16 @@ fn a_plugin_reads_a_granted_wal_database_page_by_page_and_nothing_else() {
     let copies = h.cache_root().join("baton/sqlite");
     let left: Vec<_> = std::fs::read_dir(&copies).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
     assert!(left.is_empty(), "snapshot copies left behind: {left:?}");
+}
+
+#[test]
+fn the_copy_limit_is_set_in_baton_toml_and_named_when_reached() {
+    let h = home_with(&[("copy_mb", "0")]);
+    let db = h.root.join("data/small.db");
+    baton_ledger::open_wal(&db, "NORMAL").unwrap().execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);").unwrap();
+    drop_task(&h, "BIG", json!({"path": "/data/small.db", "sql": "SELECT x FROM t"}));
+    h.ok(&["serve", "--once"]);
+    let r = ret(&h, "BIG");
+    let m = r["error"]["message"].as_str().unwrap_or_default();
+    assert!(r["status"] == "failed" && m.starts_with("io: /data/small.db") && m.contains("copy_mb"), "{r}");
 }

@@ -99,7 +99,8 @@ pub async fn open(home: &Path, state: &Path) -> Result<Pipeline, PipelineError> 
         Some(state.to_path_buf()),
     )))?;
     // Read-only snapshots of granted SQLite files (djay's library); private copies in the cache.
-    runtime.add_host_interface(Arc::new(baton_host_sqlite::SqliteHost::new(paths.cache().join("sqlite"), Default::default())))?;
+    let limits = baton_host_sqlite::Limits { copy_bytes: cfg.sqlite.copy_mb << 20, ..Default::default() };
+    runtime.add_host_interface(Arc::new(baton_host_sqlite::SqliteHost::new(paths.cache().join("sqlite"), limits)))?;
     let runtime = Arc::new(runtime);
     plugins::load_installed(&runtime, &cfg, &paths, &ledger).await;
     Pipeline::new(cfg, paths, ledger, runtime)
