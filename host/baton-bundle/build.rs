@@ -20,7 +20,7 @@ fn main() {
     println!("cargo:rerun-if-changed={}", plugins.join("Cargo.toml").display());
     println!("cargo:rerun-if-changed={}", plugins.join("Cargo.lock").display());
     // Plugins may compile host-side pure-Rust cores (e.g. host/baton-audit) into the component.
-    for core in ["baton-audit"] {
+    for core in ["baton-audit", "baton-sheet"] {
         for watched in ["src", "Cargo.toml"] {
             println!("cargo:rerun-if-changed={}", root.join("host").join(core).join(watched).display());
         }

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test target uses its own subset
 
 pub mod audio;
+pub mod djay_fixture;
 
 use std::collections::HashMap;
 use std::ffi::OsStr;

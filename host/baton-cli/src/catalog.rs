@@ -41,7 +41,9 @@ pub enum CatalogCommand {
         json: bool,
     },
     /// Write a collection as CSV on stdout: `_key`, then one column per property by display
-    /// name; relations as the related keys joined with `;`.
+    /// name; relations as the related keys joined with `;`. A cell starting with `=`, `+`,
+    /// `-`, `@` or `'` gets a leading `'` (no formulas ride in through a name); `import`
+    /// removes it. The drive-sync plugin writes the same bytes.
     Export {
         collection: String,
         /// CSV output (the only format; required).
@@ -174,24 +176,22 @@ pub fn run(cmd: CatalogCommand, ctx: &crate::Ctx) -> anyhow::Result<i32> {
             }
             let cat = open(ctx)?;
             let schema: Vec<Property> = cat.schema(&user, &collection)?.into_iter().filter(|p| !p.archived).collect();
-            let mut w = csv::Writer::from_writer(std::io::stdout().lock());
-            let mut header = vec!["_key".to_string()];
-            header.extend(schema.iter().map(|p| p.name.clone()));
-            w.write_record(&header)?;
+            // One encoder (baton-sheet) for this and the drive-sync plugin: the same bytes.
+            let columns: Vec<String> = schema.iter().map(|p| p.name.clone()).collect();
+            let mut w = baton_sheet::SheetWriter::new(std::io::stdout().lock(), &columns)?;
             let mut after: Option<String> = None;
             loop {
                 let page = cat.query(&user, &collection, &Filter::default(), false, after.as_deref(), 1000)?;
                 for r in &page.records {
-                    let mut row = vec![r.key.clone()];
-                    row.extend(schema.iter().map(|p| r.props.get(&p.id).map(cell).unwrap_or_default()));
-                    w.write_record(&row)?;
+                    let row: Vec<String> = schema.iter().map(|p| r.props.get(&p.id).map(cell).unwrap_or_default()).collect();
+                    w.row(&r.key, &row)?;
                 }
                 match page.next {
                     Some(n) => after = Some(n),
                     None => break,
                 }
             }
-            w.flush()?;
+            w.finish().map(drop).map_err(|e| anyhow::anyhow!("export {collection}: {e}"))?;
             Ok(0)
         }
         CatalogCommand::Import { collection, file, key, dry_run, json } => {
@@ -309,12 +309,7 @@ pub fn run(cmd: CatalogCommand, ctx: &crate::Ctx) -> anyhow::Result<i32> {
 
 /// A value as one CSV cell or one display field: lists joined with `;`.
 fn cell(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        Value::Array(a) => a.iter().map(cell).collect::<Vec<_>>().join(";"),
-        other => other.to_string(),
-    }
+    baton_sheet::cell(v)
 }
 
 /// Reads `file` into records for `collection`. Every problem names the file, the line and the
@@ -326,7 +321,7 @@ fn read_csv(file: &Path, collection: &str, schema: &[Property], key: Option<&str
         .headers()
         .with_context(|| format!("{}: cannot read the header row (the first line names the columns)", file.display()))?
         .iter()
-        .map(|h| h.trim().to_string())
+        .map(|h| baton_sheet::unescape(h.trim()).to_string())
         .collect();
     let key_col = match key {
         Some(k) => header.iter().position(|h| h == k),
@@ -371,14 +366,15 @@ fn read_csv(file: &Path, collection: &str, schema: &[Property], key: Option<&str
     for row in rd.records() {
         let row = row.with_context(|| format!("{}: malformed CSV (every row needs {} cells)", file.display(), header.len()))?;
         let line = row.position().map(|p| p.line()).unwrap_or(0);
-        let k = row.get(key_col).unwrap_or("").trim();
+        // Cells `export` wrote with a leading `'` (formula guard) read back without it.
+        let k = baton_sheet::unescape(row.get(key_col).unwrap_or("").trim());
         if k.is_empty() {
             bail!("{}:{line}: empty key in column `{}`; every row needs a key", file.display(), header[key_col]);
         }
         let mut props = Map::new();
         for (i, raw) in row.iter().enumerate() {
             let Some(p) = cols[i] else { continue };
-            let raw = raw.trim();
+            let raw = baton_sheet::unescape(raw.trim());
             if raw.is_empty() {
                 continue;
             }

@@ -18,14 +18,11 @@ pub fn init(ctx: &Ctx) -> Result<()> {
     if !toml.exists() {
         std::fs::write(&toml, DEFAULT_TOML).with_context(|| format!("writing {}", toml.display()))?;
     }
-    baton_ledger::Ledger::open(&ctx.state)?;
+    let ledger = baton_ledger::Ledger::open(&ctx.state)?;
+    let missing: Vec<_> = baton_bundle::first_party().filter(|p| !home.join("plugins").join(format!("{}.wasm", p.name)).exists()).collect();
     let mut installed = Vec::new();
-    for p in baton_bundle::first_party() {
-        let path = home.join("plugins").join(format!("{}.wasm", p.name));
-        if !path.exists() {
-            std::fs::write(&path, p.wasm).with_context(|| format!("installing {}", path.display()))?;
-            installed.push(p.name);
-        }
+    if !missing.is_empty() {
+        installed = install_bundled(ctx, ledger, &missing)?;
     }
     eprintln!(
         "baton: home ready at {} (state {}){}",
@@ -34,6 +31,35 @@ pub fn init(ctx: &Ctx) -> Result<()> {
         if installed.is_empty() { String::new() } else { format!("; installed plugins: {}", installed.join(", ")) }
     );
     Ok(())
+}
+
+/// Installs bundled plugins the way `baton plugin install` does (described, archived in
+/// `plugins/.archive/` and journaled in `plugins/.journal.jsonl`), so the first `serve` finds
+/// their record instead of adopting them as files dropped in by hand.
+fn install_bundled(ctx: &Ctx, ledger: baton_ledger::Ledger, bundled: &[&baton_bundle::Bundled]) -> Result<Vec<&'static str>> {
+    use std::sync::Arc;
+    let cfg = baton_pipeline::Config::load(&ctx.home)?;
+    let paths = baton_pipeline::Paths::new(&ctx.home, &ctx.state, &cfg);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async {
+        let ledger: baton_pipeline::SharedLedger = Arc::new(std::sync::Mutex::new(ledger));
+        let runtime = baton_runtime::Runtime::new(
+            baton_runtime::RuntimeConfig { cache_dir: Some(paths.cache()), lock_dir: paths.locks() },
+            Arc::new(baton_pipeline::LedgerKv(ledger)),
+        )?;
+        let mut installed = Vec::new();
+        for p in bundled {
+            let src = PathBuf::from(format!("<bundled>/{}.wasm", p.name));
+            let r = baton_pipeline::plugins::install_bytes(&runtime, &cfg, &paths, &src, p.wasm, false, false)
+                .await
+                .with_context(|| format!("installing the bundled plugin {}", p.name))?;
+            if r.plugin.name != p.name {
+                anyhow::bail!("the bundled plugin {} calls itself `{}`; this is a bug in baton", p.name, r.plugin.name);
+            }
+            installed.push(p.name);
+        }
+        Ok::<_, anyhow::Error>(installed)
+    })
 }
 
 /// Builds a demo home, drops sample TASKs (one good, one for another agent, one broken),
@@ -83,6 +109,7 @@ pub fn demo(dir: Option<PathBuf>) -> Result<i32> {
     let toml = home.join("baton.toml");
     let text = std::fs::read_to_string(&toml)?.replace("settle_ms = 1000", "settle_ms = 200");
     std::fs::write(&toml, text)?;
+    spotify_files(&home)?;
     crate::handoffs::serve(&ctx, true)?;
     println!();
     show_tree(&home.join("handoffs"), &home)?;
@@ -107,8 +134,119 @@ pub fn demo(dir: Option<PathBuf>) -> Result<i32> {
             }
         }
     }
+    spotify_demo(&ctx)?;
     println!("\nThe demo home is {}; try `baton status --home {}`", home.display(), home.display());
     Ok(0)
+}
+
+/// The Spotify part of the demo: a small Exportify export, and a music folder of WAV files
+/// made here (no ffmpeg), named `Artist - Title.wav` as a downloader names them.
+const DEMO_EXPORT: &str = "\u{feff}Track URI,Track Name,Album Name,Artist Name(s),Release Date,Duration (ms),Popularity,Explicit,Added By,Added At
+spotify:track:0DemoAAAAAAAAAAAAAAAAA,Alpha Song,Demo Album,Ann Artist,2020-01-01,8000,40,false,spotify:user:demo,2021-01-10T10:00:00Z
+spotify:track:0DemoBBBBBBBBBBBBBBBBB,Beta Song,Demo Album,Bob Band;Cee Crew,2020-01-01,8000,40,false,spotify:user:demo,2021-02-10T10:00:00Z
+spotify:track:0DemoCCCCCCCCCCCCCCCCC,Gamma Song,Other Album,Dee Dee,2020-01-01,8000,40,false,spotify:user:demo,2021-03-10T10:00:00Z
+";
+const DEMO_LIKED: &str = "Track URI,Track Name,Album Name,Artist Name(s),Release Date,Duration (ms),Popularity,Explicit,Added By,Added At
+spotify:track:0DemoAAAAAAAAAAAAAAAAA,Alpha Song,Demo Album,Ann Artist,2020-01-01,8000,40,false,spotify:user:demo,2020-06-01T10:00:00Z
+spotify:track:0DemoDDDDDDDDDDDDDDDDD,Delta Song,Liked Album,Eve,2020-01-01,8000,40,false,spotify:user:demo,2021-04-01T10:00:00Z
+";
+
+fn spotify_files(home: &Path) -> Result<()> {
+    let spot = home.join("spotify");
+    let inbox = home.join("music/inbox");
+    std::fs::create_dir_all(&spot)?;
+    std::fs::create_dir_all(&inbox)?;
+    std::fs::create_dir_all(home.join("music-playlists"))?;
+    std::fs::write(spot.join("Road_Trip.csv"), DEMO_EXPORT)?;
+    std::fs::write(spot.join("Liked_Songs.csv"), DEMO_LIKED)?;
+    for (i, name) in ["Ann Artist - Alpha Song", "Bob Band - Beta Song", "Eve - Delta Song", "Nobody - Unknown Tune"].iter().enumerate() {
+        std::fs::write(inbox.join(format!("{name}.wav")), demo_wav(i as u32, 8.0))?;
+    }
+    let toml = home.join("baton.toml");
+    let mut text = std::fs::read_to_string(&toml)?;
+    if !text.lines().any(|l| l.trim() == "[plugins.spotify]") {
+        text.push_str(
+            "\n# The demo's Spotify export and music folder.\n[plugins.spotify]\n\
+             grants = { spotify = \"spotify\", music = { path = \"music\", writable = true }, playlists = { path = \"music-playlists\", writable = true } }\n\
+             catalog = { read = [\"files\"], write = [\"tracks\", \"artists\", \"playlists\"] }\n",
+        );
+        std::fs::write(&toml, text)?;
+    }
+    println!("exported spotify/Road_Trip.csv, spotify/Liked_Songs.csv; music/inbox/ (4 WAV files)");
+    Ok(())
+}
+
+/// 16-bit mono PCM WAV: a short tune per seed (different seeds, different recordings).
+fn demo_wav(seed: u32, seconds: f64) -> Vec<u8> {
+    let rate = 22050u32;
+    let n = (seconds * rate as f64) as usize;
+    let notes = [0, 2, 4, 5, 7, 9, 11, 12];
+    let mut data = Vec::with_capacity(n * 2);
+    for k in 0..n {
+        let t = k as f64 / rate as f64;
+        let step = (t / 0.25) as usize;
+        let deg = notes[(step * (seed as usize + 3) + seed as usize * 5) % notes.len()];
+        let f = 220.0 * 2f64.powf(deg as f64 / 12.0);
+        let env = 1.0 - (t % 0.25) / 0.25;
+        let v = (env * 0.4 * (std::f64::consts::TAU * f * t).sin() * 32767.0) as i16;
+        data.extend_from_slice(&v.to_le_bytes());
+    }
+    let mut b = Vec::with_capacity(44 + data.len());
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&rate.to_le_bytes());
+    b.extend_from_slice(&(rate * 2).to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&16u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    b.extend_from_slice(&data);
+    b
+}
+
+/// Scans the demo's music folder, then runs the spotify plugin's import, link-local,
+/// playlists-for-track and plan, one TASK at a time, and prints each RETURN.
+fn spotify_demo(ctx: &Ctx) -> Result<()> {
+    let home = &ctx.home;
+    println!("\n== Spotify: the export merged, the local files linked and planned ==");
+    crate::fp::run(
+        crate::fp::FpCommand::Scan { dirs: vec![home.join("music")], threads: 1, retry_errors: false, deep: false, json: false },
+        &crate::fp::FpContext { home: home.clone(), state: ctx.state.clone() },
+    )?;
+    let inbox = home.join("handoffs/baton/01_inbox");
+    let steps = [
+        ("import", serde_json::json!({})),
+        ("link-local", serde_json::json!({})),
+        ("playlists-for-track", serde_json::json!({"title": "Alpha Song", "artist": "Ann Artist"})),
+        ("plan", serde_json::json!({})),
+    ];
+    let replies = home.join("handoffs/Spotify-Demo/01_inbox");
+    for (action, params) in steps {
+        let now = baton_handoff::stamp::now();
+        let id = ulid();
+        let name = format!("{}__TASK__Spotify-{action}__Spotify-Demo.json", baton_handoff::stamp::file_stamp(now));
+        let body = serde_json::json!({"schema": "baton.handoff/v1", "id": id, "kind": "task",
+            "created_at": baton_handoff::stamp::rfc3339(now), "from": "Spotify-Demo", "title": format!("spotify {action}"),
+            "plugin": "spotify", "action": action, "params": params});
+        std::fs::write(inbox.join(&name), body.to_string())?;
+        crate::handoffs::serve(ctx, true)?;
+        for e in std::fs::read_dir(&replies).into_iter().flatten().flatten() {
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(e.path())?)?;
+            if v["in_reply_to"] == id.as_str() {
+                println!(
+                    "\nspotify {action} {params}: status={} summary={:?}\n{}",
+                    v["status"].as_str().unwrap_or("?"),
+                    v["summary"].as_str().unwrap_or(""),
+                    serde_json::to_string_pretty(&v["result"])?
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn ulid() -> String {

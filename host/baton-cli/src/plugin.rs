@@ -110,7 +110,7 @@ async fn list(runtime: &Runtime, cfg: &Config, paths: &Paths, json: bool) -> Res
                 Ok(p) => serde_json::json!({
                     "name": p.name, "version": p.version, "sha256": p.sha256, "world": p.world,
                     "file": p.file, "actions": p.actions.iter().map(|a| &a.name).collect::<Vec<_>>(),
-                    "description": p.description,
+                    "description": p.description, "collections": p.collections,
                 }),
                 Err(e) => serde_json::json!({"error": e.to_string(), "refused": true}),
             })
@@ -126,6 +126,10 @@ async fn list(runtime: &Runtime, cfg: &Config, paths: &Paths, json: bool) -> Res
             Ok(p) => {
                 let actions: Vec<&str> = p.actions.iter().map(|a| a.name.as_str()).collect();
                 println!("{:<16} {:<10} {}  world {:<6} actions: {}", p.name, esc(&p.version), short(&p.sha256), p.world, esc(&actions.join(", ")));
+                if !p.collections.is_empty() {
+                    let cols: Vec<String> = p.collections.iter().map(|c| format!("{} ({})", c.name, c.access)).collect();
+                    println!("{:<16} catalog: {}", "", esc(&cols.join(", ")));
+                }
             }
             Err(e) => println!("REFUSED {}", esc(&e.to_string())),
         }
@@ -165,6 +169,28 @@ fn print_report(p: &PluginReport, cfg: &Config) {
         }
         if let Some(hint) = plugins::grant_hint(cfg, p) {
             println!("  to grant the missing folders, {}", esc(&hint));
+        }
+    }
+    if !p.collections.is_empty() {
+        println!("  catalog  (wanted → granted in baton.toml)");
+        for c in &p.collections {
+            println!(
+                "    {:<10} wants {:<10} gets {:<11} — {}",
+                esc(&c.name),
+                if c.wants_write { "read-write" } else { "read-only" },
+                c.access,
+                esc(&c.purpose)
+            );
+        }
+        let missing: Vec<&plugins::CollectionReport> = p.collections.iter().filter(|c| c.access == "not granted").collect();
+        if !missing.is_empty() {
+            let names = |w: bool| missing.iter().filter(|c| c.wants_write == w).map(|c| format!("{:?}", c.name)).collect::<Vec<_>>();
+            println!(
+                "  to grant the missing collections, add to [plugins.{}]: catalog = {{ read = [{}], write = [{}] }}",
+                p.name,
+                names(false).join(", "),
+                names(true).join(", ")
+            );
         }
     }
 }

@@ -532,6 +532,21 @@ mod tests {
         assert!(decode(b"bplist00 not tsaf at all").is_err());
     }
 
+    /// Every single-byte change and every truncation of real blobs decodes or fails cleanly.
+    #[test]
+    fn damage_never_panics() {
+        for blob in [hex(HISTORY_VOODOO), hex(GLOBAL_GOOD_CATCH), format_md_example()] {
+            for i in 0..blob.len() {
+                for v in [0x00, 0x05, 0x08, 0x0B, 0x14, 0x21, 0x2B, 0x30, 0xFF] {
+                    let mut b = blob.clone();
+                    b[i] = v;
+                    let _ = decode(&b);
+                }
+                let _ = decode(&blob[..i]);
+            }
+        }
+    }
+
     #[test]
     fn dates_round_trip() {
         assert_eq!(cf_to_rfc3339(0.0), "2001-01-01T00:00:00.000Z");

@@ -610,6 +610,23 @@ grants = { plans = "plans", reports = { path = "reports", writable = true } }
 # A report over 20,000 deliverables is ~12 MB of JSON: allow a large result and enough time.
 time_ms = 120000
 output_kb = 65536
+
+# The catalog (plugins built against baton:plugin@0.4.0): collections a plugin may read and
+# write, next to its folder grants. Write implies read; a plugin's own collections
+# (`<plugin>.<name>`) need no grant. `files` (the `baton fp scan` library, limited to the
+# plugin's folder grants), `handoffs` and `audit_gaps` are read-only. Each plugin may own at
+# most `catalog_quota` (default rows = 2000000, bytes = 536870912). `[plugins.NAME.settings]`
+# is any table; the plugin reads it as JSON (host.settings). Uncomment once installed:
+#
+# [plugins.spotify]
+# catalog = { read = ["files"], write = ["tracks", "artists", "playlists"] }
+# catalog_quota = { rows = 2000000, bytes = 536870912 }
+#
+# [plugins.djay]
+# catalog = { read = ["files"], write = ["tracks", "artists", "playlists"] }
+#
+# [plugins.drive-sync]
+# catalog = { read = ["tracks", "artists", "playlists", "files", "handoffs", "audit_gaps"] }
 "#;
 
 #[cfg(test)]
@@ -657,6 +674,48 @@ mod tests {
         c.check_grants(&Paths::new(Path::new("/h"), Path::new("/h/state/baton.sqlite"), &c)).expect("the default grants are fine");
         assert!(g.iter().any(|g| g.name == "reports" && g.writable && g.host_path == Path::new("/h/reports")));
         assert!(g.iter().any(|g| g.name == "plans" && !g.writable));
+    }
+
+    #[test]
+    fn catalog_grants_settings_and_quota_are_read_and_checked() {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        let write = |text: &str| std::fs::write(h.join("baton.toml"), text).unwrap();
+        write(
+            "[plugins.spotify]\ncatalog = { read = [\"files\"], write = [\"tracks\", \"djay.history\"] }\n\
+             catalog_quota = { rows = 10 }\n[plugins.spotify.settings]\nmarket = \"DE\"\nlimits = { page = 50 }\nsince = 2026-01-01\n",
+        );
+        let cfg = Config::load(h).unwrap();
+        let s = cfg.plugin_settings("spotify");
+        assert_eq!(s.catalog.read, ["files"]);
+        assert_eq!(s.catalog.write, ["tracks", "djay.history"]);
+        assert_eq!((s.catalog.quota_rows, s.catalog.quota_bytes), (Some(10), None));
+        let v: serde_json::Value = serde_json::from_str(&s.settings).unwrap();
+        assert_eq!(v, serde_json::json!({"market": "DE", "limits": {"page": 50}, "since": "2026-01-01"}));
+        assert_eq!(&*cfg.plugin_settings("other").settings, "{}");
+
+        write("[plugins.spotify]\ncatalog = { read = [\"trakcs\"] }\n");
+        let e = Config::load(h).unwrap_err().to_string();
+        assert!(e.contains("baton.toml") && e.contains("[plugins.spotify]") && e.contains("`trakcs`"), "{e}");
+        write("[plugins.spotify]\ncatalog = { write = [\"files\"] }\n");
+        let e = Config::load(h).unwrap_err().to_string();
+        assert!(e.contains("read-only") && e.contains("read = [\"files\"]"), "{e}");
+        write("[plugins.spotify]\ncatalog = { rw = [\"tracks\"] }\n");
+        assert!(Config::load(h).unwrap_err().to_string().contains("rw"));
+    }
+
+    #[test]
+    fn default_toml_catalog_lines_parse_when_uncommented() {
+        let start = DEFAULT_TOML.find("# [plugins.spotify]").unwrap();
+        let uncommented: String = DEFAULT_TOML[start..]
+            .lines()
+            .map(|l| l.strip_prefix("# ").or_else(|| l.strip_prefix("#")).unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c: Config = toml::from_str(&uncommented).unwrap();
+        c.check_catalog(Path::new("baton.toml")).unwrap();
+        assert_eq!(c.plugin_settings("djay").catalog.write, ["tracks", "artists", "playlists"]);
+        assert_eq!(c.plugin_settings("drive-sync").catalog.read.len(), 6);
     }
 
     #[test]

@@ -353,7 +353,21 @@ pub struct PluginReport {
     pub size: u64,
     pub actions: Vec<baton_runtime::ActionInfo>,
     pub folders: Vec<FolderReport>,
+    /// Catalog collections it asks for (`catalog-access`, since 0.4.0) against the grants.
+    pub collections: Vec<CollectionReport>,
     pub budget: BudgetReport,
+}
+
+/// A catalog collection the plugin asks for, against `[plugins.NAME] catalog` in `baton.toml`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectionReport {
+    pub name: String,
+    pub purpose: String,
+    pub wants_write: bool,
+    /// What `baton.toml` grants: `write`, `read` or `none`.
+    pub granted: &'static str,
+    /// `read-write`, `read-only` or `not granted`: what the plugin actually gets.
+    pub access: &'static str,
 }
 
 /// A folder the plugin wants, against what `baton.toml` grants.
@@ -394,8 +408,26 @@ fn report(cfg: &Config, paths: &Paths, plugin: &Plugin, file: &Path, size: u64) 
             FolderReport { name: f.name.clone(), purpose: f.purpose.clone(), wants_write: f.writable, granted, access }
         })
         .collect();
+    let given = cfg.plugin_settings(&plugin.info.name).catalog;
+    let got = &plugin.settings.catalog;
+    let collections = plugin
+        .info
+        .collections
+        .iter()
+        .map(|c| {
+            let has = |list: &[String]| list.contains(&c.name);
+            CollectionReport {
+                name: c.name.clone(),
+                purpose: c.purpose.clone(),
+                wants_write: c.writable,
+                granted: if has(&given.write) { "write" } else if has(&given.read) { "read" } else { "none" },
+                access: if has(&got.write) { "read-write" } else if has(&got.read) { "read-only" } else { "not granted" },
+            }
+        })
+        .collect();
     let b = cfg.budget(&plugin.info.name);
     PluginReport {
+        collections,
         name: plugin.info.name.clone(),
         version: plugin.info.version.clone(),
         description: plugin.info.description.clone(),
@@ -512,7 +544,22 @@ pub async fn install(runtime: &Runtime, cfg: &Config, paths: &Paths, src: &Path,
         std::io::ErrorKind::NotFound => PluginsError::Missing { path: src.display().to_string() },
         _ => io(src, e),
     })?;
-    sniff(src, &bytes)?;
+    install_bytes(runtime, cfg, paths, src, &bytes, force, yes).await
+}
+
+/// As [`install`], for component bytes that come from `src` (a file, or a label such as
+/// `<bundled>/echo.wasm` for the plugins `baton init` installs): every install is checked,
+/// archived and journaled the same way.
+pub async fn install_bytes(
+    runtime: &Runtime,
+    cfg: &Config,
+    paths: &Paths,
+    src: &Path,
+    bytes: &[u8],
+    force: bool,
+    yes: bool,
+) -> Result<InstallReport, PluginsError> {
+    sniff(src, bytes)?;
     let probe = runtime.prepare(src, &bytes, &[]).await?;
     let name = probe.info.name.clone();
     let plugin = prepare(runtime, cfg, paths, src, &bytes, &name).await?;

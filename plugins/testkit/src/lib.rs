@@ -20,6 +20,7 @@
 //! | `fp-print` | `fingerprint.fingerprint-file(params.path)` (new in 0.3.0) | completed if granted, else `plugin_error` "denied: …" |
 //! | `fp-tags` | `fingerprint.read-tags(params.path)` | as `fp-print` |
 //! | `fp-match` | fingerprints `params.path`, then `fingerprint.best-matches` | completed, matches inside the grants only |
+//! | `fp-library` | `fingerprint.library-fingerprint(params.path)` (new in 0.4.0) | completed (`null` when not in the library), else `plugin_error` "denied: …" |
 //! | `sqlite` | reads `params.path` with `params.sql` through `sqlite.snapshot`, page by page (new in 0.4.0; see [`sqlite`]) | completed if granted and read-only, else `plugin_error` "denied: …" |
 //!
 //! Budget and quota attacks (issue 10, tests/sandbox.rs):
@@ -44,12 +45,25 @@
 //! | `lock-steal` | waits `params.wait_ms`, releases lock `params.name` (held by another task), then tries to take it | `plugin_error` "lock not taken" |
 //! | `emit-envelope` | emits a follow-up whose body sets envelope fields (`params.body`) | `plugin_error` "emit refused" |
 //!
+//! Catalog, settings and path mapping (baton:plugin@0.4.0, tests/catalog_plugin.rs):
+//!
+//! | action | does |
+//! |---|---|
+//! | `settings` | returns `{"settings": host.settings()}` |
+//! | `paths` | maps `params.host` (host paths) with `host.guest-path` and `params.guest` with `host.host-path` |
+//! | `catalog` | runs `params.calls`, each `{"op": "collections" \| "ensure" \| "rename" \| "remove" \| "upsert" \| "get" \| "query" \| "links" \| "link" \| "unlink" \| "changes" \| "match" \| "resolve", …}`, and returns `{"results": [{"ok": …} \| {"error": {"kind", "message"}}]}` |
+//!
+//! Attacks added after that (describe() that traps, loops or floods; recursion, huge grows,
+//! follow-ups to `baton` or `../`, deeply nested JSON, NULs in kv, terminal escapes, artifacts
+//! outside the grants) are in [`hostile`].
+//!
 //! The name `describe()` gives is read from [`NAME_SLOT`], so a test can make a copy of the
 //! component that calls itself something else (`baton.health`, `hostile`) by patching the
 //! bytes after the marker.
 
 wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
 
+mod hostile;
 mod sqlite;
 
 use baton::plugin::fingerprint::{self, FpError, Tags};
@@ -90,6 +104,7 @@ const ACTIONS: &[(&str, &str)] = &[
     ("fp-print", "Fingerprints params.path (baton:plugin@0.3.0)."),
     ("fp-tags", "Reads the tags of params.path."),
     ("fp-match", "Fingerprints params.path and returns the best library matches (params.min_similarity, params.limit)."),
+    ("fp-library", "Returns the fingerprint the library stored for params.path, without decoding (baton:plugin@0.4.0)."),
     ("sqlite", "Reads params.path with params.sql (params.args, params.page, params.keyset) through a read-only snapshot (baton:plugin@0.4.0)."),
     // Budget and quota attacks (issue 10).
     ("hold", "Allocates and touches params.mb MB, then returns."),
@@ -105,6 +120,10 @@ const ACTIONS: &[(&str, &str)] = &[
     ("lock-hold", "Takes lock params.name and holds it params.ms milliseconds."),
     ("lock-steal", "Waits params.wait_ms, releases lock params.name held by another task, then tries to take it."),
     ("emit-envelope", "Emits a follow-up whose body sets envelope fields (params.body)."),
+    // Catalog, settings and path mapping (baton:plugin@0.4.0).
+    ("settings", "Returns host.settings() parsed."),
+    ("paths", "Maps params.host (host paths) to guest paths and params.guest to host paths."),
+    ("catalog", "Runs params.calls, a list of catalog calls ({\"op\", ...}), and returns each one's result or error."),
 ];
 
 /// A fingerprint-service error as a task failure: "denied: …", "corrupt: …", …
@@ -128,12 +147,13 @@ fn param<'a>(params: &'a Value, key: &str) -> Option<&'a Value> {
 
 impl Guest for Testkit {
     fn describe() -> PluginInfo {
-        PluginInfo {
+        let mut info = PluginInfo {
             name: own_name(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Misbehaves on purpose; for baton's tests only.".into(),
             actions: ACTIONS
                 .iter()
+                .chain(hostile::ACTIONS)
                 .map(|(n, d)| ActionInfo { name: (*n).into(), description: (*d).into(), params_schema: r#"{"type":"object"}"#.into() })
                 .collect(),
             folders: vec![
@@ -141,7 +161,9 @@ impl Guest for Testkit {
                 FolderRequest { name: "data".into(), writable: true, purpose: "files to read (and try to write)".into() },
                 FolderRequest { name: "out".into(), writable: true, purpose: "files to write".into() },
             ],
-        }
+        };
+        hostile::describe(&mut info);
+        info
     }
 
     /// Every collection the tests may grant: the core ones writable, the host's read-only.
@@ -243,8 +265,33 @@ impl Guest for Testkit {
                     .collect();
                 done("matched", json!({ "matches": matches }))
             }
+            "fp-library" => match fingerprint::library_fingerprint(&path()) {
+                Ok(Some(f)) => done("stored", json!({ "fingerprint": f.fingerprint, "compressed": f.compressed, "duration": f.duration })),
+                Ok(None) => done("not in the library", json!({ "fingerprint": null })),
+                Err(e) => Err(fp_failure(e)),
+            },
+            "settings" => done("settings", json!({ "settings": serde_json::from_str::<Value>(&host::settings()).unwrap_or(Value::Null) })),
+            "paths" => {
+                let list = |k: &str| param(&params, k).and_then(Value::as_array).cloned().unwrap_or_default();
+                let guest: serde_json::Map<String, Value> = list("host")
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|h| (h.to_string(), json!(host::guest_path(h))))
+                    .collect();
+                let hosts: serde_json::Map<String, Value> = list("guest")
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|g| (g.to_string(), json!(host::host_path(g))))
+                    .collect();
+                done("paths", json!({ "guest_of": guest, "host_of": hosts }))
+            }
+            "catalog" => {
+                let calls = param(&params, "calls").and_then(Value::as_array).cloned().unwrap_or_default();
+                let results: Vec<Value> = calls.iter().map(catalog_call).collect();
+                done("catalog", json!({ "results": results }))
+            }
             "sqlite" => sqlite::run(&params),
-            other => attacks(other, &params).unwrap_or_else(|| Err(Failure::InvalidInput(format!("unknown action `{other}`")))),
+            other => hostile::run(other, &params).or_else(|| attacks(other, &params)).unwrap_or_else(|| Err(Failure::InvalidInput(format!("unknown action `{other}`")))),
         }
     }
 }
@@ -376,6 +423,138 @@ fn attacks(action: &str, params: &Value) -> Option<Result<Outcome, Failure>> {
         }
         _ => return None,
     })
+}
+
+// ---- The catalog (baton:plugin@0.4.0) ------------------------------------------------------
+
+/// One catalog call described as JSON: `{"op": "upsert", "collection": "tracks", "records": [...]}`.
+/// Returns `{"ok": ...}` or `{"error": {"kind": "denied" | "invalid" | "quota" | "io", "message"}}`.
+fn catalog_call(c: &Value) -> Value {
+    use baton::plugin::catalog as cat;
+    let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let opt = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
+    let json_text = |k: &str| c.get(k).map(|v| if let Value::String(t) = v { t.clone() } else { v.to_string() }).unwrap_or_default();
+    let err = |e: cat::CatalogError| {
+        let (kind, m) = match e {
+            cat::CatalogError::Denied(m) => ("denied", m),
+            cat::CatalogError::Invalid(m) => ("invalid", m),
+            cat::CatalogError::Quota(m) => ("quota", m),
+            cat::CatalogError::Io(m) => ("io", m),
+        };
+        json!({ "error": { "kind": kind, "message": m } })
+    };
+    let parse = |t: String| serde_json::from_str::<Value>(&t).unwrap_or(Value::String(t));
+    let method = |m: cat::MatchMethod| match m {
+        cat::MatchMethod::ExternalId => "external_id",
+        cat::MatchMethod::Isrc => "isrc",
+        cat::MatchMethod::Normalized => "normalized",
+        cat::MatchMethod::Fuzzy => "fuzzy",
+        cat::MatchMethod::Fingerprint => "fingerprint",
+        cat::MatchMethod::Manual => "manual",
+    };
+    let outcome = |o: cat::MatchOutcome| {
+        json!({
+            "verdict": match o.verdict {
+                cat::Verdict::Match => "match",
+                cat::Verdict::Ambiguous => "ambiguous",
+                cat::Verdict::None => "none",
+            },
+            "candidates": o.candidates.iter().map(|c| json!({
+                "key": c.key, "title": c.title, "artists": c.artists, "duration_ms": c.duration_ms,
+                "score": c.score, "method": method(c.method), "reasons": c.reasons,
+            })).collect::<Vec<_>>(),
+        })
+    };
+    let query = || {
+        let q = c.get("query").cloned().unwrap_or_default();
+        let strs = |k: &str| q.get(k).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default();
+        cat::TrackQuery {
+            title: q.get("title").and_then(Value::as_str).unwrap_or("").into(),
+            artists: strs("artists"),
+            duration_ms: q.get("duration_ms").and_then(Value::as_u64),
+            isrc: q.get("isrc").and_then(Value::as_str).map(str::to_string),
+            external_ids: strs("external_ids"),
+            path: q.get("path").and_then(Value::as_str).map(str::to_string),
+        }
+    };
+    let ok = |v: Value| json!({ "ok": v });
+    match s("op").as_str() {
+        "collections" => match cat::collections() {
+            Ok(all) => ok(json!(all.iter().map(|c| json!({
+                "name": c.name, "owner": c.owner, "records": c.records, "read_only": c.read_only,
+                "properties": c.properties.iter().map(|p| json!({"id": p.id, "name": p.name, "owner": p.owner, "archived": p.archived})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>())),
+            Err(e) => err(e),
+        },
+        "ensure" => {
+            let props: Vec<cat::PropertySpec> = c
+                .get("properties")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|p| cat::PropertySpec {
+                    id: p.get("id").and_then(Value::as_str).unwrap_or("").into(),
+                    name: p.get("name").and_then(Value::as_str).map(str::to_string),
+                    kind: match p.get("kind").and_then(Value::as_str).unwrap_or("text") {
+                        "number" => cat::PropertyKind::Number,
+                        "date" => cat::PropertyKind::Date,
+                        "bool" => cat::PropertyKind::Bool,
+                        "select" => cat::PropertyKind::Select,
+                        "multi-select" => cat::PropertyKind::MultiSelect,
+                        "url" => cat::PropertyKind::Url,
+                        "relation" => cat::PropertyKind::Relation,
+                        _ => cat::PropertyKind::Text,
+                    },
+                    target: p.get("target").and_then(Value::as_str).map(str::to_string),
+                    inverse: p.get("inverse").and_then(Value::as_str).map(str::to_string),
+                    integer: p.get("integer").and_then(Value::as_bool).unwrap_or(false),
+                })
+                .collect();
+            cat::ensure_collection(&s("collection"), &props).map(|()| ok(json!(true))).unwrap_or_else(err)
+        }
+        "rename" => cat::rename_property(&s("collection"), &s("property"), &s("name")).map(|()| ok(json!(true))).unwrap_or_else(err),
+        "remove" => cat::remove_property(&s("collection"), &s("property")).map(|()| ok(json!(true))).unwrap_or_else(err),
+        "upsert" => match cat::upsert(&s("collection"), &json_text("records")) {
+            Ok(r) => ok(json!({ "inserted": r.inserted, "updated": r.updated, "unchanged": r.unchanged })),
+            Err(e) => err(e),
+        },
+        "get" => match cat::get(&s("collection"), &s("key"), c.get("archived").and_then(Value::as_bool).unwrap_or(false)) {
+            Ok(r) => ok(r.map(parse).unwrap_or(Value::Null)),
+            Err(e) => err(e),
+        },
+        "query" => {
+            let limit = c.get("limit").and_then(Value::as_u64).unwrap_or(1000) as u32;
+            match cat::query(&s("collection"), &s("filter"), opt("cursor").as_deref(), limit) {
+                Ok(p) => ok(json!({ "records": parse(p.records), "next": p.next })),
+                Err(e) => err(e),
+            }
+        }
+        "links" => match cat::links(&s("collection"), &s("key"), &s("property")) {
+            Ok(l) => ok(json!(l.iter().map(|l| json!({"key": l.key, "position": l.position, "added_at": l.added_at, "method": method(l.method)})).collect::<Vec<_>>())),
+            Err(e) => err(e),
+        },
+        "link" => cat::link(&s("collection"), &s("key"), &s("property"), &s("target"), opt("added_at").as_deref()).map(|b| ok(json!(b))).unwrap_or_else(err),
+        "unlink" => cat::unlink(&s("collection"), &s("key"), &s("property"), &s("target")).map(|b| ok(json!(b))).unwrap_or_else(err),
+        "changes" => {
+            let since = c.get("since").and_then(Value::as_u64).unwrap_or(0);
+            let limit = c.get("limit").and_then(Value::as_u64).unwrap_or(10_000) as u32;
+            match cat::changes_since(since, limit) {
+                // `seqs`: only the sequence numbers (a long log fits the task's output).
+                Ok(all) if c.get("seqs").and_then(Value::as_bool) == Some(true) => ok(json!(all.iter().map(|ch| ch.seq).collect::<Vec<_>>())),
+                Ok(all) => ok(json!(all.iter().map(|ch| json!({
+                    "seq": ch.seq, "collection": ch.collection, "key": ch.key, "op": ch.op, "actor": ch.actor, "detail": parse(ch.detail.clone()),
+                })).collect::<Vec<_>>())),
+                Err(e) => err(e),
+            }
+        }
+        "match" => cat::match_track(&query()).map(|o| ok(outcome(o))).unwrap_or_else(err),
+        "resolve" => match cat::resolve_track(&query(), &json_text("record")) {
+            Ok(r) => ok(json!({ "key": r.key, "created": r.created, "outcome": outcome(r.outcome) })),
+            Err(e) => err(e),
+        },
+        other => json!({ "error": { "kind": "testkit", "message": format!("unknown catalog op `{other}`") } }),
+    }
 }
 
 export!(Testkit);

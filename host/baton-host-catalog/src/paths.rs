@@ -1,0 +1,126 @@
+//! `files` as a plugin sees it: only library files inside its folder grants, named by guest
+//! path. The library (`fp_files`) keys files by host path as `baton fp scan` stored them; this
+//! maps them both ways and hides the rest, in records, links, change details and match reasons.
+use std::path::{Path, PathBuf};
+
+use baton_catalog::{Access, Catalog, Filter, RecordOut};
+use baton_runtime::{guest_path_of, host_path_of, Grant};
+use serde_json::Value;
+
+const FILES: &str = baton_catalog::schema::FILES;
+
+/// The plugin's folder grants, as seen from the library.
+pub struct Files {
+    grants: Vec<Grant>,
+}
+
+impl Files {
+    pub fn new(grants: &[Grant]) -> Self {
+        Files { grants: grants.to_vec() }
+    }
+
+    /// The host path of a guest path inside a grant.
+    pub fn host(&self, guest: &str) -> Option<PathBuf> {
+        host_path_of(&self.grants, guest)
+    }
+
+    /// The guest path of a stored (host) path, or `None` when it is in no grant.
+    pub fn guest(&self, host: &str) -> Option<String> {
+        guest_path_of(&self.grants, Path::new(host))
+    }
+
+    /// The library's key of the file at `guest`: the grant's spelling of its host path, or its
+    /// real path, whichever the library holds. `None`: outside the grants, or not in the library
+    /// (or `files` not readable).
+    pub fn stored_key(&self, cat: &Catalog, access: &Access, guest: &str) -> Option<String> {
+        let host = self.host(guest)?;
+        let mut candidates = vec![host.clone()];
+        if let Ok(real) = host.canonicalize()
+            && real != host
+        {
+            candidates.push(real);
+        }
+        candidates
+            .into_iter()
+            .filter_map(|p| p.into_os_string().into_string().ok())
+            .find(|k| cat.get(access, FILES, k, false).ok().flatten().is_some())
+    }
+
+    /// A record as the plugin sees it: a `files` record by guest path (none outside the grants),
+    /// and in other collections, links to files by guest path (those outside dropped).
+    pub fn shape(&self, collection: &str, mut rec: RecordOut, file_props: &[String]) -> Option<RecordOut> {
+        if collection == FILES {
+            let guest = self.guest(&rec.key)?;
+            rec.props.insert("path".into(), Value::String(guest.clone()));
+            rec.key = guest;
+            return Some(rec);
+        }
+        for prop in file_props {
+            if let Some(Value::Array(items)) = rec.props.get_mut(prop) {
+                *items = items.iter().filter_map(|v| v.as_str().and_then(|k| self.guest(k)).map(Value::String)).collect();
+                if items.is_empty() {
+                    rec.props.remove(prop);
+                }
+            }
+        }
+        Some(rec)
+    }
+
+    /// How many library files are inside the grants.
+    pub fn count(&self, cat: &Catalog, access: &Access) -> u64 {
+        let mut n = 0;
+        let mut after: Option<String> = None;
+        while let Ok(page) = cat.query(access, FILES, &Filter::default(), false, after.as_deref(), 1000) {
+            let Some(last) = page.records.last().map(|r| r.key.clone()) else { break };
+            n += page.records.iter().filter(|r| self.guest(&r.key).is_some()).count() as u64;
+            if page.next.is_none() {
+                break;
+            }
+            after = Some(last);
+        }
+        n
+    }
+
+    /// A match reason with the library file it names by guest path (`… with /music/a.flac`).
+    pub fn reason(&self, r: String) -> String {
+        match r.split_once(" with /") {
+            Some((head, path)) => match self.guest(&format!("/{path}")) {
+                Some(g) => format!("{head} with {g}"),
+                None => format!("{head} with a library file outside the plugin's grants"),
+            },
+            None => r,
+        }
+    }
+
+    /// A change's detail with links to files by guest path (those outside the grants hidden).
+    pub fn detail(&self, mut d: Value) -> Value {
+        if d.get("target").and_then(Value::as_str) == Some(FILES)
+            && let Some(k) = d.get("target_key").and_then(Value::as_str)
+        {
+            d["target_key"] = self.guest(k).map(Value::String).unwrap_or(Value::Null);
+        }
+        if let Some(Value::Object(links)) = d.get_mut("links")
+            && let Some(Value::Object(f)) = links.get_mut("files")
+        {
+            for side in ["added", "removed"] {
+                if let Some(Value::Array(items)) = f.get_mut(side) {
+                    *items = items.iter().filter_map(|v| v.as_str().and_then(|k| self.guest(k)).map(Value::String)).collect();
+                }
+            }
+        }
+        d
+    }
+}
+
+/// A `files` query cursor: the library key, hex-encoded (opaque to the plugin).
+pub fn encode_cursor(key: &str) -> String {
+    key.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn decode_cursor(c: &str) -> Option<String> {
+    if !c.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..c.len()).step_by(2).map(|i| u8::from_str_radix(c.get(i..i + 2)?, 16).ok()).collect();
+    String::from_utf8(bytes?).ok()
+}

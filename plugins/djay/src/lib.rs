@@ -1,0 +1,902 @@
+//! `djay`: djay Pro's own library, read directly, in the catalog. A thin shell around
+//! `baton-djay`: it finds `MediaLibrary.db` (or a Rekordbox XML export) under the `djay` grant,
+//! reads the database through the host's read-only SQLite snapshot, writes the plugin's own
+//! collections, links djay tracks to catalog `tracks` with the host's matcher, and writes
+//! catalog playlists out as Rekordbox XML.
+//!
+//! Actions (names, params and result shapes as issue 14 spells them):
+//! - `import {}`: tracks, sessions, plays, play counts, BPM and key, locations and playlists
+//!   into `djay.djay_tracks`, `djay.dj_sessions`, `djay.dj_plays` (and `djay.dj_playlists`);
+//!   counts read / skipped / unknown fields per collection; an unchanged library writes nothing.
+//! - `id-sync {"execute"?: false, "page"?}`: links each djay track to a catalog track by the
+//!   matcher's ladder (external id, ISRC, normalized, fuzzy, library fingerprint); never
+//!   replaces a link made by hand, never guesses. A dry run by default.
+//! - `sessions {"page"?}`: sessions with their tracks (plays) in play order, each with its
+//!   catalog track when linked; `plays` is the real count whether or not anything is linked.
+//! - `activity {"since"?, "page"?}`: per catalog track, djay's play count and session plays,
+//!   last played, sessions; written to `tracks` as `djay.*` properties.
+//! - `export-rekordbox {"playlists"?}`: catalog playlists with local files as Rekordbox XML in
+//!   the `exports` grant.
+//!
+//! The plugin's collections are named `djay.<name>`: the catalog lets a plugin create only
+//! collections under its own prefix (`Access::owns` in host/baton-catalog).
+
+// The generated bindings of `catalog.ensure-collection`'s records trip this lint, not our code.
+#![allow(clippy::too_many_arguments)]
+
+wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use baton::plugin::catalog::{self, CatalogError, MatchMethod, PropertyKind, PropertySpec, TrackQuery, Verdict as WVerdict};
+use baton::plugin::host;
+use baton::plugin::sqlite::{self, SqlValue};
+use baton::plugin::types::{ActionInfo, FolderRequest, Level};
+use baton_djay::library::{self, Library, Track};
+use baton_djay::rekordbox;
+use baton_djay::sync::{self, Candidate, Decision, Existing, IdSync, PlayRow, Verdict};
+use baton_djay::tsaf;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+struct Djay;
+
+/// The plugin's own collections.
+const TRACKS: &str = "djay.djay_tracks";
+const SESSIONS: &str = "djay.dj_sessions";
+const PLAYS: &str = "djay.dj_plays";
+const PLAYLISTS: &str = "djay.dj_playlists";
+/// Rows read from `database2` per query.
+const ROWS: u32 = 2_000;
+/// Records per upsert call.
+const BATCH: usize = 1_000;
+
+type Res<T> = Result<T, Failure>;
+
+fn invalid(m: impl Into<String>) -> Failure {
+    Failure::InvalidInput(m.into())
+}
+
+fn permanent(m: impl Into<String>) -> Failure {
+    Failure::Permanent(m.into())
+}
+
+fn cat_err(what: &str, e: CatalogError) -> Failure {
+    match e {
+        CatalogError::Io(m) => Failure::Transient(format!("{what}: catalog: {m}")),
+        CatalogError::Denied(m) => permanent(format!(
+            "{what}: catalog refused: {m} (grant it in baton.toml: [plugins.djay] catalog = {{ read = [\"playlists\", \"files\"], write = [\"tracks\"] }})"
+        )),
+        CatalogError::Invalid(m) | CatalogError::Quota(m) => permanent(format!("{what}: catalog: {m}")),
+    }
+}
+
+fn schema(action: &str) -> &'static str {
+    match action {
+        "id-sync" => {
+            r#"{"type":"object","additionalProperties":false,"properties":{"execute":{"type":"boolean","description":"write the links (default false: a dry run)"},"page":{"type":"integer","minimum":0,"description":"page of the ambiguous and unmatched lists (500 each)"}}}"#
+        }
+        "activity" => {
+            r#"{"type":"object","additionalProperties":false,"properties":{"since":{"type":"string","format":"date-time","description":"count session plays from this RFC 3339 time on"},"page":{"type":"integer","minimum":0}}}"#
+        }
+        "export-rekordbox" => {
+            r#"{"type":"object","additionalProperties":false,"properties":{"playlists":{"type":"array","items":{"type":"string"},"description":"catalog playlists by name or key (default: every playlist with local files)"}}}"#
+        }
+        "sessions" => r#"{"type":"object","additionalProperties":false,"properties":{"page":{"type":"integer","minimum":0}}}"#,
+        _ => r#"{"type":"object","additionalProperties":false,"properties":{}}"#,
+    }
+}
+
+impl Guest for Djay {
+    fn describe() -> PluginInfo {
+        let action = |name: &str, description: &str| ActionInfo {
+            name: name.into(),
+            description: description.into(),
+            params_schema: schema(name).into(),
+        };
+        PluginInfo {
+            name: "djay".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: env!("CARGO_PKG_DESCRIPTION").into(),
+            actions: vec![
+                action("import", "Read djay's MediaLibrary.db (or a Rekordbox XML export) into djay.djay_tracks, djay.dj_sessions, djay.dj_plays"),
+                action("id-sync", "Link djay tracks to catalog tracks: external id, ISRC, normalized, fuzzy, fingerprint; a dry run unless execute"),
+                action("sessions", "Sessions with their plays in order, linked to the catalog where possible"),
+                action("activity", "Play counts, last played and sessions per catalog track, written as djay.* properties"),
+                action("export-rekordbox", "Write catalog playlists with local files as Rekordbox XML into the exports folder"),
+            ],
+            folders: vec![
+                FolderRequest {
+                    name: "djay".into(),
+                    writable: false,
+                    purpose: "djay Pro's library folder (~/Music/djay): MediaLibrary.db, or a Rekordbox XML export".into(),
+                },
+                FolderRequest {
+                    name: "music".into(),
+                    writable: false,
+                    purpose: "local music, so id-sync can match djay's local files by their library fingerprint".into(),
+                },
+                FolderRequest { name: "exports".into(), writable: true, purpose: "where export-rekordbox writes its XML".into() },
+            ],
+        }
+    }
+
+    fn catalog_access() -> Vec<CollectionRequest> {
+        vec![
+            CollectionRequest { name: "tracks".into(), writable: true, purpose: "match djay tracks; write djay.* activity properties".into() },
+            CollectionRequest { name: "playlists".into(), writable: false, purpose: "export-rekordbox reads catalog playlists".into() },
+            CollectionRequest { name: "files".into(), writable: false, purpose: "local files of catalog tracks, for export-rekordbox".into() },
+        ]
+    }
+
+    fn handle(task: Task) -> Result<Outcome, Failure> {
+        let params: Value = serde_json::from_str(if task.params.trim().is_empty() { "{}" } else { &task.params })
+            .map_err(|e| invalid(format!("params are not JSON: {e}")))?;
+        match task.action.as_str() {
+            "import" => {
+                let _: Empty = parse(params)?;
+                import()
+            }
+            "id-sync" => id_sync(parse(params)?),
+            "sessions" => sessions(parse(params)?),
+            "activity" => activity(parse(params)?),
+            "export-rekordbox" => export(parse(params)?, &task.id),
+            other => Err(invalid(format!(
+                "unknown action `{other}`; djay has import, id-sync, sessions, activity, export-rekordbox"
+            ))),
+        }
+    }
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(v: Value) -> Res<T> {
+    serde_json::from_value(v).map_err(|e| invalid(format!("params: {e}")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Empty {}
+
+fn outcome(summary: String, result: Value, artifacts: Vec<String>) -> Res<Outcome> {
+    Ok(Outcome { summary, result: result.to_string(), artifacts })
+}
+
+fn log(level: Level, m: &str) {
+    host::log(level, m);
+}
+
+// ---------------------------------------------------------------- finding the sources
+
+fn grants_named(name: &str) -> Vec<(String, String)> {
+    host::grants()
+        .into_iter()
+        .filter(|g| g.name == name || g.name.starts_with(&format!("{name}.")))
+        .map(|g| (g.name, g.guest_path))
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Layout {
+    Djay,
+    Rekordbox,
+}
+
+/// Files under the `djay` grant named `MediaLibrary.db` or ending in `.xml`, told apart by
+/// their content (the SQLite header, a `<DJ_PLAYLISTS` root).
+/// The sources to read (path, layout) and the files seen but left alone (with the reason).
+type Sources = (Vec<(PathBuf, Layout)>, Vec<Value>);
+
+fn find_sources() -> Res<Sources> {
+    let roots = grants_named("djay");
+    if roots.is_empty() {
+        return Err(permanent(
+            "no `djay` folder is granted; add it in baton.toml: [plugins.djay] folders = { djay = \"~/Music/djay\" }",
+        ));
+    }
+    let mut found = Vec::new();
+    let mut ignored = Vec::new();
+    let mut stack: Vec<(PathBuf, u32)> = roots.iter().map(|(_, p)| (PathBuf::from(p), 0)).collect();
+    let mut seen = 0u32;
+    while let Some((dir, depth)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            seen += 1;
+            if seen > 200_000 {
+                break;
+            }
+            let path = e.path();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                if depth < 8 {
+                    stack.push((path, depth + 1));
+                }
+                continue;
+            }
+            let name = e.file_name().to_string_lossy().into_owned();
+            let is_db = name == "MediaLibrary.db";
+            let is_xml = name.to_ascii_lowercase().ends_with(".xml");
+            if !is_db && !is_xml {
+                continue;
+            }
+            let mut head = [0u8; 4096];
+            let n = std::fs::File::open(&path).and_then(|mut f| std::io::Read::read(&mut f, &mut head)).unwrap_or(0);
+            let head = &head[..n];
+            if head.starts_with(b"SQLite format 3\0") {
+                found.push((path, Layout::Djay));
+            } else if rekordbox::sniff(head) {
+                found.push((path, Layout::Rekordbox));
+            } else {
+                ignored.push(json!({"path": path.to_string_lossy(), "reason": "neither an SQLite database nor Rekordbox XML (<DJ_PLAYLISTS>)"}));
+            }
+        }
+    }
+    // One djay library: the live one, else the newest daily backup (Backups/YYYY-MM-DD/…).
+    let is_backup = |p: &Path| p.components().any(|c| c.as_os_str() == "Backups");
+    let mut dbs: Vec<PathBuf> = found.iter().filter(|(_, l)| *l == Layout::Djay).map(|(p, _)| p.clone()).collect();
+    dbs.sort_by(|a, b| is_backup(a).cmp(&is_backup(b)).then_with(|| b.cmp(a)));
+    let chosen = dbs.first().cloned();
+    for p in dbs.iter().skip(1) {
+        let why = if is_backup(p) { "an older copy (djay's daily backup); the newest library is read" } else { "another library; the first one is read" };
+        ignored.push(json!({"path": p.to_string_lossy(), "reason": why}));
+    }
+    let mut out: Vec<(PathBuf, Layout)> = chosen.into_iter().map(|p| (p, Layout::Djay)).collect();
+    let mut xmls: Vec<PathBuf> = found.into_iter().filter(|(_, l)| *l == Layout::Rekordbox).map(|(p, _)| p).collect();
+    xmls.sort();
+    out.extend(xmls.into_iter().map(|p| (p, Layout::Rekordbox)));
+    if out.is_empty() {
+        return Err(permanent(format!(
+            "no MediaLibrary.db and no Rekordbox XML under the djay folder ({}); djay keeps it in ~/Music/djay/djay Media Library.djayMediaLibrary/",
+            roots.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    Ok((out, ignored))
+}
+
+fn read_djay(path: &Path, lib: &mut Library) -> Res<()> {
+    let p = path.to_string_lossy().into_owned();
+    let snap = sqlite::Snapshot::open(&p).map_err(|e| match e {
+        sqlite::SqliteError::Busy(m) => Failure::Transient(format!("{p}: djay kept writing while the host copied it ({m}); try again")),
+        sqlite::SqliteError::Io(m) => Failure::Transient(format!("{p}: {m}")),
+        sqlite::SqliteError::Denied(m) | sqlite::SqliteError::Invalid(m) => permanent(format!("{p}: {m}")),
+    })?;
+    let names: Vec<String> = library::COLLECTIONS.iter().map(|(c, _)| format!("'{c}'")).collect();
+    let sql = format!(
+        "SELECT rowid, collection, key, data FROM database2 WHERE rowid > ?1 AND collection IN ({}) ORDER BY rowid LIMIT {ROWS}",
+        names.join(",")
+    );
+    let mut after = i64::MIN;
+    loop {
+        let rows = snap.query(&sql, &[SqlValue::Integer(after)], ROWS).map_err(|e| match e {
+            sqlite::SqliteError::Invalid(m) => permanent(format!(
+                "{p} is not a djay library (YapDatabase table database2(rowid, collection, key, data)): {m}"
+            )),
+            sqlite::SqliteError::Busy(m) | sqlite::SqliteError::Io(m) => Failure::Transient(format!("{p}: {m}")),
+            sqlite::SqliteError::Denied(m) => permanent(format!("{p}: {m}")),
+        })?;
+        let n = rows.rows.len();
+        for r in &rows.rows {
+            let [SqlValue::Integer(id), coll, key, data] = r.as_slice() else { continue };
+            after = *id;
+            let text = |v: &SqlValue| match v {
+                SqlValue::Text(s) => s.clone(),
+                SqlValue::Blob(b) => String::from_utf8_lossy(b).into_owned(),
+                SqlValue::Integer(i) => i.to_string(),
+                _ => String::new(),
+            };
+            let blob = match data {
+                SqlValue::Blob(b) => Some(b.as_slice()),
+                SqlValue::Text(s) => Some(s.as_bytes()),
+                _ => None,
+            };
+            lib.add_row(&text(coll), &text(key), blob);
+        }
+        host::progress(lib.counts.values().map(|c| c.read + c.skipped).sum(), 0, "reading MediaLibrary.db");
+        // The statement's own LIMIT ends each page; a short page is the last.
+        if n < ROWS as usize {
+            break;
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- import
+
+fn spec(id: &str, kind: PropertyKind, integer: bool) -> PropertySpec {
+    PropertySpec { id: id.into(), name: None, kind, target: None, inverse: None, integer }
+}
+
+fn ensure_collections() -> Res<()> {
+    use PropertyKind::*;
+    let t = vec![
+        spec("title", Text, false),
+        spec("artist", Text, false),
+        spec("duration_ms", Number, true),
+        spec("isrc", Text, false),
+        spec("bpm", Number, false),
+        spec("key_index", Number, true),
+        spec("tonality", Text, false),
+        spec("play_count", Number, true),
+        spec("files", MultiSelect, false),
+        spec("streams", MultiSelect, false),
+        spec("source", Select, false),
+        spec("link_method", Select, false),
+        PropertySpec { target: Some("tracks".into()), ..spec("track", Relation, false) },
+    ];
+    catalog::ensure_collection(TRACKS, &t).map_err(|e| cat_err(TRACKS, e))?;
+    let s = vec![spec("device", Text, false), spec("start", Date, false), spec("end", Date, false), spec("plays", Number, true)];
+    catalog::ensure_collection(SESSIONS, &s).map_err(|e| cat_err(SESSIONS, e))?;
+    let p = vec![
+        spec("session", Text, false),
+        spec("position", Number, true),
+        spec("title", Text, false),
+        spec("artist", Text, false),
+        spec("title_id", Text, false),
+        spec("duration_ms", Number, true),
+        spec("deck", Number, true),
+        spec("start", Date, false),
+        spec("isrc", Text, false),
+        spec("origin", Select, false),
+    ];
+    catalog::ensure_collection(PLAYS, &p).map_err(|e| cat_err(PLAYS, e))?;
+    let l = vec![
+        spec("name", Text, false),
+        spec("source", Select, false),
+        PropertySpec { target: Some(TRACKS.into()), ..spec("tracks", Relation, false) },
+    ];
+    catalog::ensure_collection(PLAYLISTS, &l).map_err(|e| cat_err(PLAYLISTS, e))?;
+    Ok(())
+}
+
+#[derive(Default, Clone, Copy)]
+struct Written {
+    inserted: u64,
+    updated: u64,
+    unchanged: u64,
+}
+
+fn upsert_all(collection: &str, records: &[Value]) -> Res<Written> {
+    let mut w = Written::default();
+    for chunk in records.chunks(BATCH) {
+        let text = Value::Array(chunk.to_vec()).to_string();
+        let r = catalog::upsert(collection, &text).map_err(|e| cat_err(collection, e))?;
+        w.inserted += r.inserted;
+        w.updated += r.updated;
+        w.unchanged += r.unchanged;
+    }
+    Ok(w)
+}
+
+fn import() -> Res<Outcome> {
+    let (sources, ignored) = find_sources()?;
+    let mut lib = Library::new();
+    let mut used = Vec::new();
+    for (path, layout) in &sources {
+        match layout {
+            Layout::Djay => {
+                read_djay(path, &mut lib)?;
+                used.push(json!({"path": path.to_string_lossy(), "layout": "djay"}));
+            }
+            Layout::Rekordbox => {
+                let p = path.to_string_lossy().into_owned();
+                let text = std::fs::read_to_string(path).map_err(|e| permanent(format!("{p}: {e}")))?;
+                match rekordbox::read(&text) {
+                    Ok(r) => {
+                        merge(&mut lib, r);
+                        used.push(json!({"path": p, "layout": "rekordbox"}));
+                    }
+                    Err(e) => lib.errors.push(library::RecordError { collection: "rekordbox".into(), key: p, error: e.to_string() }),
+                }
+            }
+        }
+    }
+    lib.sort_plays();
+    ensure_collections()?;
+
+    let tracks: Vec<Value> = lib.tracks.values().map(library::track_record).collect();
+    let mut per_session: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut plays = Vec::with_capacity(lib.plays.len());
+    for p in &lib.plays {
+        let n = per_session.entry(p.session.as_str()).or_default();
+        *n += 1;
+        plays.push(library::play_record(p, *n));
+    }
+    let sessions: Vec<Value> = lib
+        .sessions
+        .values()
+        .map(|s| library::session_record(s, per_session.get(s.uuid.as_str()).copied().unwrap_or(0)))
+        .collect();
+    let playlists: Vec<Value> = lib
+        .playlists
+        .iter()
+        .map(|p| {
+            let source = if p.key.starts_with("rekordbox:") { "rekordbox" } else { "djay" };
+            let mut props = json!({"name": p.name, "source": source});
+            if source == "rekordbox" {
+                props["tracks"] = json!(p.tracks);
+            }
+            json!({"key": p.key, "props": props})
+        })
+        .collect();
+    let mut written = Map::new();
+    for (c, recs) in [(TRACKS, &tracks), (SESSIONS, &sessions), (PLAYS, &plays), (PLAYLISTS, &playlists)] {
+        let w = upsert_all(c, recs)?;
+        written.insert(c.into(), json!({"inserted": w.inserted, "updated": w.updated, "unchanged": w.unchanged}));
+    }
+    let skipped: u64 = lib.counts.values().map(|c| c.skipped).sum();
+    let unknown: u64 = lib.counts.values().map(|c| c.unknown_fields).sum();
+    let changed: u64 = written.values().map(|w| w["inserted"].as_u64().unwrap_or(0) + w["updated"].as_u64().unwrap_or(0)).sum();
+    for e in &lib.errors {
+        log(Level::Warn, &format!("{} {}: {}", e.collection, e.key, e.error));
+    }
+    let read = lib.summary();
+    let result = json!({
+        "sources": used,
+        "ignored": ignored,
+        "read": read["collections"],
+        "errors": read["errors"],
+        "skipped": skipped,
+        "unknown_fields": unknown,
+        "counts": {"tracks": tracks.len(), "sessions": sessions.len(), "plays": plays.len(), "playlists": playlists.len()},
+        "written": written,
+    });
+    let summary = format!(
+        "imported {} tracks, {} sessions, {} plays, {} playlists; {changed} records written, {skipped} undecodable records, {unknown} unknown fields skipped",
+        tracks.len(),
+        sessions.len(),
+        plays.len(),
+        playlists.len()
+    );
+    outcome(summary, result, Vec::new())
+}
+
+fn merge(into: &mut Library, other: Library) {
+    into.tracks.extend(other.tracks);
+    into.playlists.extend(other.playlists);
+    for (k, c) in other.counts {
+        let e = into.counts.entry(format!("rekordbox.{k}")).or_default();
+        e.read += c.read;
+        e.skipped += c.skipped;
+        e.unknown_fields += c.unknown_fields;
+    }
+    into.errors.extend(other.errors);
+}
+
+// ---------------------------------------------------------------- reading the catalog
+
+fn all_records(collection: &str) -> Res<Vec<Value>> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = catalog::query(collection, "", cursor.as_deref(), 1000).map_err(|e| cat_err(collection, e))?;
+        let recs: Vec<Value> = serde_json::from_str(&page.records).map_err(|e| permanent(format!("{collection}: {e}")))?;
+        out.extend(recs);
+        match page.next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+fn s(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_string()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string).or_else(|| x["key"].as_str().map(str::to_string)))
+            .collect(),
+        Value::String(x) => vec![x.clone()],
+        _ => Vec::new(),
+    }
+}
+
+fn track_from(r: &Value) -> Track {
+    let p = &r["props"];
+    Track {
+        key: s(&r["key"]),
+        title: s(&p["title"]),
+        artist: s(&p["artist"]),
+        duration_ms: p["duration_ms"].as_i64(),
+        isrc: p["isrc"].as_str().map(str::to_string),
+        bpm: p["bpm"].as_f64(),
+        key_index: p["key_index"].as_i64(),
+        tonality: p["tonality"].as_str().map(str::to_string),
+        play_count: p["play_count"].as_i64(),
+        files: strings(&p["files"]),
+        streams: strings(&p["streams"]),
+        source: s(&p["source"]),
+    }
+}
+
+/// The djay tracks, and for each its current catalog link (if any).
+fn tracks_with_links() -> Res<Vec<(Track, Existing)>> {
+    let recs = all_records(TRACKS)?;
+    let mut out = Vec::with_capacity(recs.len());
+    for r in &recs {
+        let t = track_from(r);
+        let linked = strings(&r["props"]["track"]);
+        let existing = if linked.is_empty() {
+            Existing::None
+        } else {
+            let links = catalog::links(TRACKS, &t.key, "track").map_err(|e| cat_err(TRACKS, e))?;
+            match links.iter().find(|l| l.method == MatchMethod::Manual) {
+                Some(l) => Existing::Manual(l.key.clone()),
+                None => Existing::Plugin(linked[0].clone()),
+            }
+        };
+        out.push((t, existing));
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------- id-sync
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdSyncParams {
+    #[serde(default)]
+    execute: bool,
+    #[serde(default)]
+    page: usize,
+}
+
+fn method_name(m: MatchMethod) -> &'static str {
+    match m {
+        MatchMethod::ExternalId => "external_id",
+        MatchMethod::Isrc => "isrc",
+        MatchMethod::Normalized => "normalized",
+        MatchMethod::Fuzzy => "fuzzy",
+        MatchMethod::Fingerprint => "fingerprint",
+        MatchMethod::Manual => "manual",
+    }
+}
+
+/// The guest path of a djay track's local file, when it lies in a granted `music` folder.
+fn music_file(t: &Track, music: &[(String, String)]) -> Option<String> {
+    t.files.iter().find_map(|uri| {
+        let host_path = rekordbox::path_from_location(uri)?;
+        let guest = host::guest_path(&host_path)?;
+        music.iter().any(|(_, root)| guest == *root || guest.starts_with(&format!("{}/", root.trim_end_matches('/')))).then_some(guest)
+    })
+}
+
+fn djay_ref(t: &Track) -> Value {
+    json!({"key": t.key, "title": t.title, "artist": t.artist, "duration_ms": t.duration_ms, "isrc": t.isrc})
+}
+
+fn id_sync(p: IdSyncParams) -> Res<Outcome> {
+    let tracks = tracks_with_links()?;
+    let music = grants_named("music");
+    let mut tally = IdSync::default();
+    let total = tracks.len() as u64;
+    for (i, (t, existing)) in tracks.iter().enumerate() {
+        let q = sync::query_for(t, music_file(t, &music));
+        let decision = if let Existing::Manual(k) = existing {
+            Decision::Manual(k.clone())
+        } else {
+            let wq = TrackQuery {
+                title: q.title.clone(),
+                artists: q.artists.clone(),
+                duration_ms: q.duration_ms,
+                isrc: q.isrc.clone(),
+                external_ids: q.external_ids.clone(),
+                path: q.path.clone(),
+            };
+            let out = catalog::match_track(&wq).map_err(|e| cat_err("match-track", e))?;
+            let verdict = match out.verdict {
+                WVerdict::Match => Verdict::Match,
+                WVerdict::Ambiguous => Verdict::Ambiguous,
+                WVerdict::None => Verdict::None,
+            };
+            let cands: Vec<Candidate> = out
+                .candidates
+                .into_iter()
+                .map(|c| Candidate {
+                    key: c.key,
+                    title: c.title,
+                    artists: c.artists,
+                    duration_ms: c.duration_ms,
+                    score: c.score,
+                    method: method_name(c.method).into(),
+                })
+                .collect();
+            sync::decide(&q, existing, verdict, &cands)
+        };
+        tally.add(&djay_ref(t), &decision);
+        if i % 1000 == 999 {
+            host::progress(i as u64 + 1, total, "matching djay tracks");
+        }
+    }
+    let mut written = json!(null);
+    if p.execute {
+        let records: Vec<Value> = tally
+            .links
+            .iter()
+            .map(|(djay, cat, method)| json!({"key": djay, "props": {"track": [cat], "link_method": method}}))
+            .collect();
+        let w = upsert_all(TRACKS, &records)?;
+        written = json!({"inserted": w.inserted, "updated": w.updated, "unchanged": w.unchanged});
+    }
+    let mut result = tally.to_json(p.page, p.execute);
+    result["written"] = written;
+    let linked: u64 = tally.linked.values().sum();
+    let summary = format!(
+        "{}{linked} of {} djay tracks linked ({} by hand kept), {} ambiguous, {} unmatched; coverage {:.1}%",
+        if p.execute { "" } else { "dry run: " },
+        tally.total,
+        tally.manual,
+        tally.ambiguous.len(),
+        tally.unmatched.len(),
+        tally.coverage() * 100.0
+    );
+    outcome(summary, result, Vec::new())
+}
+
+// ---------------------------------------------------------------- sessions and activity
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageParams {
+    #[serde(default)]
+    page: usize,
+}
+
+fn play_rows() -> Res<Vec<PlayRow>> {
+    let mut plays: Vec<PlayRow> = all_records(PLAYS)?
+        .iter()
+        .map(|r| {
+            let p = &r["props"];
+            PlayRow {
+                key: s(&r["key"]),
+                session: s(&p["session"]),
+                position: p["position"].as_i64().unwrap_or(0),
+                title: s(&p["title"]),
+                artist: s(&p["artist"]),
+                start: p["start"].as_str().and_then(tsaf::parse_rfc3339),
+                title_id: p["title_id"].as_str().map(str::to_string),
+            }
+        })
+        .collect();
+    plays.sort_by(|a, b| a.session.cmp(&b.session).then(a.position.cmp(&b.position)));
+    Ok(plays)
+}
+
+/// djay track key → catalog track key; djay's play counts; the djay tracks, by key.
+type Linked = (HashMap<String, String>, HashMap<String, i64>, HashMap<String, Track>);
+
+fn links_and_counts() -> Res<Linked> {
+    let mut link = HashMap::new();
+    let mut counts = HashMap::new();
+    let mut tracks = HashMap::new();
+    for r in all_records(TRACKS)? {
+        let t = track_from(&r);
+        if let Some(k) = strings(&r["props"]["track"]).into_iter().next() {
+            link.insert(t.key.clone(), k);
+        }
+        if let Some(n) = t.play_count {
+            counts.insert(t.key.clone(), n);
+        }
+        tracks.insert(t.key.clone(), t);
+    }
+    Ok((link, counts, tracks))
+}
+
+fn sessions(p: PageParams) -> Res<Outcome> {
+    let (link, _, _) = links_and_counts()?;
+    let plays = play_rows()?;
+    let mut by_session: BTreeMap<&str, Vec<&PlayRow>> = BTreeMap::new();
+    for pl in &plays {
+        by_session.entry(pl.session.as_str()).or_default().push(pl);
+    }
+    let mut list: Vec<Value> = Vec::new();
+    let (mut total_plays, mut linked_plays) = (0u64, 0u64);
+    let mut recs = all_records(SESSIONS)?;
+    recs.sort_by(|a, b| s(&a["props"]["start"]).cmp(&s(&b["props"]["start"])).then(s(&a["key"]).cmp(&s(&b["key"]))));
+    for r in &recs {
+        let id = s(&r["key"]);
+        let items = by_session.get(id.as_str()).cloned().unwrap_or_default();
+        let mut linked = 0u64;
+        let tracks: Vec<Value> = items
+            .iter()
+            .map(|pl| {
+                let cat = pl.title_id.as_ref().and_then(|t| link.get(t));
+                linked += u64::from(cat.is_some());
+                json!({"position": pl.position, "title": pl.title, "artist": pl.artist, "start": pl.start.map(tsaf::rfc3339_from_unix_ms), "djay": pl.title_id, "track": cat, "key": pl.key})
+            })
+            .collect();
+        total_plays += items.len() as u64;
+        linked_plays += linked;
+        let pr = &r["props"];
+        list.push(json!({
+            "id": id, "device": pr["device"], "start": pr["start"], "end": pr["end"],
+            "tracks": tracks, "plays": items.len(), "linked": linked,
+        }));
+    }
+    let n_sessions = list.len();
+    let (page, truncated) = sync::page_of(&list, p.page);
+    let coverage = if total_plays == 0 { 0.0 } else { (linked_plays as f64 / total_plays as f64 * 10_000.0).round() / 10_000.0 };
+    let result = json!({
+        "sessions": page,
+        "totals": {"sessions": n_sessions, "plays": total_plays, "linked_plays": linked_plays, "coverage": coverage},
+        "page": p.page,
+        "truncated": truncated,
+    });
+    outcome(format!("{n_sessions} sessions, {total_plays} plays, {linked_plays} linked to the catalog"), result, Vec::new())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActivityParams {
+    since: Option<String>,
+    #[serde(default)]
+    page: usize,
+}
+
+fn activity(p: ActivityParams) -> Res<Outcome> {
+    let since = match &p.since {
+        Some(t) => Some(tsaf::parse_rfc3339(t).ok_or_else(|| invalid(format!("since: `{t}` is not an RFC 3339 time (e.g. 2026-01-18T07:00:00Z)")))?),
+        None => None,
+    };
+    let (link, counts, tracks) = links_and_counts()?;
+    let plays = play_rows()?;
+    // Properties hold the totals, so a mirror never sees a window; the result honours `since`.
+    let totals = sync::activity(&plays, &counts, &link, None);
+    let window = if since.is_some() { sync::activity(&plays, &counts, &link, since) } else { totals.clone() };
+    use PropertyKind::*;
+    let props = vec![
+        spec("djay.play_count", Number, true),
+        spec("djay.session_plays", Number, true),
+        spec("djay.last_played", Date, false),
+        spec("djay.sessions", Number, true),
+    ];
+    catalog::ensure_collection("tracks", &props).map_err(|e| cat_err("tracks", e))?;
+    let records: Vec<Value> = totals
+        .iter()
+        .map(|(k, a)| {
+            json!({"key": k, "props": {
+                "djay.play_count": a.play_count,
+                "djay.session_plays": a.session_plays,
+                "djay.last_played": a.last_played.map(tsaf::rfc3339_from_unix_ms),
+                "djay.sessions": a.sessions.len(),
+            }})
+        })
+        .collect();
+    let w = upsert_all("tracks", &records)?;
+    let mut djay_of: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (d, c) in &link {
+        djay_of.entry(c.as_str()).or_default().push(d.as_str());
+    }
+    let list: Vec<Value> = window
+        .iter()
+        .filter(|(_, a)| since.is_none() || a.session_plays > 0)
+        .map(|(k, a)| {
+            let mut djay: Vec<&str> = djay_of.get(k.as_str()).cloned().unwrap_or_default();
+            djay.sort();
+            let title = djay.first().and_then(|d| tracks.get(*d)).map(|t| t.title.clone());
+            json!({
+                "track": k, "title": title, "djay": djay,
+                "play_count": a.play_count, "session_plays": a.session_plays,
+                "last_played": a.last_played.map(tsaf::rfc3339_from_unix_ms),
+                "sessions": a.sessions.iter().collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let n = list.len();
+    let session_plays: u64 = window.values().map(|a| a.session_plays).sum();
+    let (page, truncated) = sync::page_of(&list, p.page);
+    let result = json!({
+        "tracks": page,
+        "totals": {"tracks": n, "session_plays": session_plays, "play_count": window.values().map(|a| a.play_count).sum::<i64>()},
+        "since": p.since,
+        "written": {"inserted": w.inserted, "updated": w.updated, "unchanged": w.unchanged},
+        "page": p.page,
+        "truncated": truncated,
+    });
+    outcome(format!("activity of {n} catalog tracks ({session_plays} session plays); {} updated", w.updated), result, Vec::new())
+}
+
+// ---------------------------------------------------------------- export-rekordbox
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportParams {
+    playlists: Option<Vec<String>>,
+}
+
+fn export(p: ExportParams, task_id: &str) -> Res<Outcome> {
+    let exports = host::grants().into_iter().find(|g| g.name == "exports" && g.writable).ok_or_else(|| {
+        permanent("export-rekordbox needs a writable `exports` folder: [plugins.djay] folders = { exports = { path = \"~/Music/exports\", writable = true } }")
+    })?;
+    let mut playlists = all_records("playlists")?;
+    if let Some(want) = &p.playlists {
+        let missing: Vec<&String> = want.iter().filter(|w| !playlists.iter().any(|r| s(&r["key"]) == **w || s(&r["props"]["name"]) == **w)).collect();
+        if !missing.is_empty() {
+            return Err(invalid(format!("no catalog playlist named or keyed {missing:?}")));
+        }
+        playlists.retain(|r| want.iter().any(|w| s(&r["key"]) == *w || s(&r["props"]["name"]) == *w));
+    }
+    let mut tracks: Vec<rekordbox::ExportTrack> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut out_lists = Vec::new();
+    let mut skipped = Vec::new();
+    let mut cache: HashMap<String, Option<Value>> = HashMap::new();
+    for pl in &playlists {
+        let name = s(&pl["props"]["name"]);
+        let mut members = Vec::new();
+        for key in strings(&pl["props"]["tracks"]) {
+            if let Some(&i) = index.get(&key) {
+                members.push(i);
+                continue;
+            }
+            let rec = match cache.get(&key) {
+                Some(r) => r.clone(),
+                None => {
+                    let r = catalog::get("tracks", &key, false)
+                        .map_err(|e| cat_err("tracks", e))?
+                        .and_then(|t| serde_json::from_str::<Value>(&t).ok());
+                    cache.insert(key.clone(), r.clone());
+                    r
+                }
+            };
+            let Some(rec) = rec else {
+                skipped.push(json!({"playlist": name, "track": key, "reason": "not in the catalog"}));
+                continue;
+            };
+            let t = &rec["props"];
+            // A file key is a guest path (mapped back to the user's path), or already a host
+            // path inside one of the plugin's grants.
+            let file = strings(&t["files"])
+                .into_iter()
+                .find_map(|f| host::host_path(&f).or_else(|| host::guest_path(&f).map(|_| f.clone())));
+            let Some(path) = file else {
+                skipped.push(json!({"playlist": name, "track": key, "reason": "no local file inside the plugin's folders"}));
+                continue;
+            };
+            let artists = strings(&t["artists"]);
+            tracks.push(rekordbox::ExportTrack {
+                path,
+                title: s(&t["title"]),
+                artist: artists.join(", "),
+                album: t["album"].as_str().map(str::to_string),
+                duration_ms: t["duration_ms"].as_i64(),
+                bpm: None,
+                tonality: None,
+                play_count: t["djay.play_count"].as_i64(),
+            });
+            index.insert(key, tracks.len() - 1);
+            members.push(tracks.len() - 1);
+        }
+        if members.is_empty() {
+            skipped.push(json!({"playlist": name, "reason": "no track with a local file"}));
+        } else {
+            out_lists.push(rekordbox::ExportPlaylist { name, tracks: members });
+        }
+    }
+    let xml = rekordbox::write(&tracks, &out_lists);
+    let safe: String = task_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+    let path = format!("{}/rekordbox-{safe}.xml", exports.guest_path.trim_end_matches('/'));
+    let tmp = format!("{path}.partial");
+    std::fs::write(&tmp, xml.as_bytes()).map_err(|e| Failure::Transient(format!("{tmp}: {e}")))?;
+    std::fs::rename(&tmp, &path).map_err(|e| Failure::Transient(format!("{path}: {e}")))?;
+    let n_skipped = skipped.len();
+    let (skipped_page, truncated) = sync::page_of(&skipped, 0);
+    let result = json!({
+        "path": path,
+        "host_path": host::host_path(&path),
+        "playlists": out_lists.len(),
+        "tracks": tracks.len(),
+        "skipped": skipped_page,
+        "skipped_total": n_skipped,
+        "truncated": truncated,
+    });
+    outcome(
+        format!("wrote {} playlists with {} tracks as Rekordbox XML to {path}; {n_skipped} skipped", out_lists.len(), tracks.len()),
+        result,
+        vec![path.clone()],
+    )
+}
+
+export!(Djay);

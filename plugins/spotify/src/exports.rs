@@ -1,0 +1,761 @@
+//! Reading Spotify exports into one shape, with no host calls (so it is unit-tested natively):
+//! Exportify CSVs of both lineages (pavelkomarov and watsonbox, translated headers included)
+//! and the account-data JSON files (`Playlist1.json`, `YourLibrary.json`, streaming history).
+//!
+//! Columns are found by name, never by position, except in a translated watsonbox file, which
+//! is recognised by its content (every field quoted, `spotify:track:` URIs in the first or
+//! second column, an ISRC-shaped column where the base layout puts it) and then read by the
+//! base layout's fixed order. A row that cannot be read is reported by its line; the rest of
+//! the file is still read.
+
+use serde_json::Value;
+
+/// The playlist a file without a playlist column and named `Liked_Songs.csv` stands for.
+pub const LIKED: &str = "Liked Songs";
+
+/// One track row of an export, whatever its layout.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Row {
+    /// 1-based line of the row's start in the file.
+    pub line: usize,
+    /// `spotify:track:<id>` or `spotify:local:…`.
+    pub uri: String,
+    pub title: String,
+    pub artists: Vec<String>,
+    /// Artist URIs, parallel to `artists` when the export has them.
+    pub artist_uris: Vec<String>,
+    pub album: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub isrc: Option<String>,
+    pub added_at: Option<String>,
+    pub added_by: Option<String>,
+    /// The playlist the row belongs to (a `Playlist Name` column, the JSON playlist, or the
+    /// file's name).
+    pub playlist: String,
+}
+
+/// A play-count line of the streaming history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Play {
+    pub uri: Option<String>,
+    pub title: String,
+    pub artist: String,
+    pub ms_played: u64,
+    pub at: String,
+}
+
+/// One playlist as one export shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub name: String,
+    /// When the export was made, as far as the file tells: the account JSON's
+    /// `lastModifiedDate`, else none (the caller uses the file's mtime).
+    pub modified: Option<String>,
+    pub rows: Vec<Row>,
+}
+
+/// A skipped row: its line and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Skip {
+    pub line: usize,
+    pub reason: String,
+}
+
+/// What one file held.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Parsed {
+    /// The layout recognised (`exportify-pavelkomarov`, `exportify-watsonbox`, …).
+    pub layout: String,
+    pub playlists: Vec<Snapshot>,
+    pub plays: Vec<Play>,
+    /// Rows read (imported or not).
+    pub rows: usize,
+    pub skipped: Vec<Skip>,
+}
+
+/// Reads one file; `Err` names why it fits none of the known layouts.
+pub fn parse_file(name: &str, bytes: &[u8]) -> Result<Parsed, String> {
+    let lower = name.to_ascii_lowercase();
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 text ({e})"))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if lower.ends_with(".csv") {
+        parse_csv(&stem(name), text)
+    } else if lower.ends_with(".json") {
+        parse_json(text)
+    } else {
+        Err("neither a .csv nor a .json file".into())
+    }
+}
+
+fn stem(name: &str) -> String {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    base.rsplit_once('.').map(|(s, _)| s).unwrap_or(base).to_string()
+}
+
+/// The playlist a CSV named `stem` stands for: Exportify writes the playlist's name with `_`
+/// for spaces; `Liked_Songs` (any case) is Liked Songs.
+pub fn playlist_from_stem(stem: &str) -> String {
+    let name = stem.replace('_', " ").trim().to_string();
+    if name.eq_ignore_ascii_case("liked songs") {
+        LIKED.into()
+    } else {
+        name
+    }
+}
+
+/// One CSV record: its fields, its first line and whether every field was quoted.
+struct Record {
+    line: usize,
+    fields: Vec<String>,
+    all_quoted: bool,
+}
+
+/// RFC 4180 records: `"` quotes (doubled inside), fields may span lines, CRLF or LF.
+fn records(text: &str) -> Vec<Record> {
+    let mut out = Vec::new();
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut quoted_field = false;
+    let mut all_quoted = true;
+    let mut in_quotes = false;
+    let mut line = 1;
+    let mut start = 1;
+    let mut chars = text.chars().peekable();
+    let mut any = false;
+    while let Some(c) = chars.next() {
+        if in_quotes {
+            match c {
+                '"' if chars.peek() == Some(&'"') => {
+                    chars.next();
+                    field.push('"');
+                }
+                '"' => in_quotes = false,
+                '\n' => {
+                    line += 1;
+                    field.push(c);
+                }
+                _ => field.push(c),
+            }
+            continue;
+        }
+        match c {
+            '"' if field.trim().is_empty() && !quoted_field => {
+                field.clear();
+                in_quotes = true;
+                quoted_field = true;
+                any = true;
+            }
+            ',' => {
+                all_quoted &= quoted_field;
+                fields.push(std::mem::take(&mut field));
+                quoted_field = false;
+                any = true;
+            }
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\n' => {
+                if any || !field.is_empty() {
+                    all_quoted &= quoted_field;
+                    fields.push(std::mem::take(&mut field));
+                    out.push(Record {
+                        line: start,
+                        fields: std::mem::take(&mut fields),
+                        all_quoted,
+                    });
+                }
+                field.clear();
+                quoted_field = false;
+                all_quoted = true;
+                any = false;
+                line += 1;
+                start = line;
+            }
+            _ => {
+                field.push(c);
+                any = true;
+            }
+        }
+    }
+    if any || !field.is_empty() {
+        all_quoted &= quoted_field;
+        fields.push(field);
+        out.push(Record {
+            line: start,
+            fields,
+            all_quoted,
+        });
+    }
+    out
+}
+
+/// A header cell as compared: stray tabs, spaces and case removed.
+fn norm_header(h: &str) -> String {
+    h.chars()
+        .filter(|c| !c.is_whitespace() && *c != '\u{feff}')
+        .collect::<String>()
+        .to_lowercase()
+}
+
+/// Column indexes of the fields baton reads.
+#[derive(Debug, Default, Clone)]
+struct Columns {
+    uri: Option<usize>,
+    bare_id: Option<usize>,
+    title: Option<usize>,
+    artists: Option<usize>,
+    artist_uris: Option<usize>,
+    album: Option<usize>,
+    duration: Option<usize>,
+    isrc: Option<usize>,
+    added_at: Option<usize>,
+    added_by: Option<usize>,
+    playlist: Option<usize>,
+}
+
+fn find(headers: &[String], names: &[&str]) -> Option<usize> {
+    names.iter().find_map(|n| headers.iter().position(|h| h == &norm_header(n)))
+}
+
+fn is_isrc(s: &str) -> bool {
+    let b = s.trim().as_bytes();
+    b.len() == 12
+        && b[..2].iter().all(u8::is_ascii_alphabetic)
+        && b[2..5].iter().all(u8::is_ascii_alphanumeric)
+        && b[5..].iter().all(u8::is_ascii_digit)
+}
+
+fn is_track_uri(s: &str) -> bool {
+    s.starts_with("spotify:track:") || s.starts_with("spotify:local:")
+}
+
+/// Offsets of watsonbox's base columns, from `Track URI`.
+const W_TITLE: usize = 1;
+const W_ARTIST_URIS: usize = 2;
+const W_ARTISTS: usize = 3;
+const W_ALBUM: usize = 5;
+const W_DURATION: usize = 12;
+const W_ISRC: usize = 16;
+const W_ADDED_BY: usize = 17;
+const W_ADDED_AT: usize = 18;
+
+/// Recognises a translated watsonbox file by content: all fields quoted, track URIs in
+/// column 0 or 1 and an ISRC-shaped value where the base layout puts the ISRC.
+fn translated(header: &Record, body: &[Record]) -> Option<Columns> {
+    if !header.all_quoted || body.is_empty() {
+        return None;
+    }
+    let sample: Vec<&Record> = body.iter().filter(|r| r.fields.len() > 1).take(50).collect();
+    for off in 0..2 {
+        let uris = sample.iter().filter(|r| r.fields.get(off).is_some_and(|f| is_track_uri(f))).count();
+        let isrcs = sample
+            .iter()
+            .filter(|r| r.fields.get(off + W_ISRC).is_some_and(|f| is_isrc(f)))
+            .count();
+        let quoted = sample.iter().filter(|r| r.all_quoted).count();
+        if uris * 2 > sample.len() && isrcs > 0 && quoted * 2 > sample.len() && header.fields.len() > off + W_ADDED_AT {
+            return Some(Columns {
+                uri: Some(off),
+                title: Some(off + W_TITLE),
+                artists: Some(off + W_ARTISTS),
+                artist_uris: Some(off + W_ARTIST_URIS),
+                album: Some(off + W_ALBUM),
+                duration: Some(off + W_DURATION),
+                isrc: Some(off + W_ISRC),
+                added_by: Some(off + W_ADDED_BY),
+                added_at: Some(off + W_ADDED_AT),
+                playlist: (off == 1).then_some(0),
+                ..Columns::default()
+            });
+        }
+    }
+    None
+}
+
+/// Reads one Exportify CSV; `stem` (the file name without `.csv`) names the playlist when the
+/// file has no playlist column.
+pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
+    let recs = records(text);
+    let Some((header, body)) = recs.split_first() else {
+        return Err("an empty CSV file (no header row)".into());
+    };
+    let h: Vec<String> = header.fields.iter().map(|f| norm_header(f)).collect();
+    let mut c = Columns {
+        uri: find(&h, &["Track URI", "Spotify URI"]),
+        bare_id: find(&h, &["Spotify ID", "Track ID"]),
+        title: find(&h, &["Track Name", "Name", "Title"]),
+        artists: find(&h, &["Artist Name(s)", "Artist Names", "Artist Name", "Artist(s)"]),
+        artist_uris: find(&h, &["Artist URI(s)", "Artist IDs", "Artist ID(s)"]),
+        album: find(&h, &["Album Name"]),
+        duration: find(&h, &["Track Duration (ms)", "Duration (ms)", "Duration_ms"]),
+        isrc: find(&h, &["ISRC"]),
+        added_at: find(&h, &["Added At"]),
+        added_by: find(&h, &["Added By"]),
+        playlist: find(&h, &["Playlist Name"]),
+    };
+    let watsonbox_named = find(&h, &["Track Duration (ms)", "Album Artist Name(s)", "Artist URI(s)"]).is_some();
+    let layout = if c.uri.is_some() && c.title.is_some() {
+        if watsonbox_named {
+            "exportify-watsonbox"
+        } else {
+            "exportify-pavelkomarov"
+        }
+    } else if c.bare_id.is_some() && c.title.is_some() {
+        if find(&h, &["Spotify ID"]).is_some() {
+            "exportify-pavelkomarov-spotify-id"
+        } else {
+            "exportify-track-id"
+        }
+    } else if let Some(t) = translated(header, body) {
+        c = t;
+        "exportify-watsonbox-translated"
+    } else {
+        return Err(format!(
+            "not an Exportify CSV: no `Track URI`/`Spotify ID`/`Track ID` and `Track Name` columns in the header ({} columns), and not a translated watsonbox file (quoted fields, spotify:track: URIs in column 1 or 2, an ISRC column)",
+            header.fields.len()
+        ));
+    };
+    // Artist names: watsonbox joins with ", " and escapes "\,"; pavelkomarov joins with ";"
+    // (with "," before mid-2025).
+    let watsonbox = layout.starts_with("exportify-watsonbox");
+    let semicolons = !watsonbox
+        && c.artists
+            .is_some_and(|a| body.iter().any(|r| r.fields.get(a).is_some_and(|f| f.contains(';'))));
+    let default_playlist = playlist_from_stem(stem);
+    let mut out = Parsed {
+        layout: layout.into(),
+        ..Parsed::default()
+    };
+    let mut order: Vec<String> = Vec::new();
+    let mut by_name: std::collections::HashMap<String, Vec<Row>> = std::collections::HashMap::new();
+    for r in body {
+        if r.fields.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        out.rows += 1;
+        let get = |i: Option<usize>| i.and_then(|i| r.fields.get(i)).map(|s| s.trim()).filter(|s| !s.is_empty());
+        let uri = match (get(c.uri), get(c.bare_id)) {
+            (Some(u), _) => u.to_string(),
+            (None, Some(id)) if id.starts_with("spotify:") => id.to_string(),
+            (None, Some(id)) => format!("spotify:track:{id}"),
+            (None, None) => {
+                let reason = if r.fields.len() < header.fields.len() {
+                    format!("short row: {} of {} fields, no track URI", r.fields.len(), header.fields.len())
+                } else {
+                    "no track URI".to_string()
+                };
+                out.skipped.push(Skip { line: r.line, reason });
+                continue;
+            }
+        };
+        if !is_track_uri(&uri) {
+            let reason = if uri.starts_with("spotify:episode:") {
+                format!("a podcast episode ({uri}), not a track")
+            } else {
+                format!("`{uri}` is not a spotify:track: or spotify:local: URI")
+            };
+            out.skipped.push(Skip { line: r.line, reason });
+            continue;
+        }
+        let local = uri.starts_with("spotify:local:").then(|| local_parts(&uri));
+        let title = match get(c.title).map(str::to_string).or_else(|| local.as_ref().map(|l| l.2.clone())) {
+            Some(t) if !t.is_empty() => t,
+            _ => {
+                let reason = if r.fields.len() < header.fields.len() {
+                    format!("short row: {} of {} fields, no track name", r.fields.len(), header.fields.len())
+                } else {
+                    "no track name".to_string()
+                };
+                out.skipped.push(Skip { line: r.line, reason });
+                continue;
+            }
+        };
+        let mut artists = get(c.artists).map(|a| split_artists(a, watsonbox, semicolons)).unwrap_or_default();
+        if artists.is_empty()
+            && let Some(l) = &local
+            && !l.0.is_empty()
+        {
+            artists.push(l.0.clone());
+        }
+        let artist_uris: Vec<String> = get(c.artist_uris)
+            .map(|a| {
+                a.split([',', ';'])
+                    .map(|s| s.trim())
+                    .filter(|s| !s.is_empty())
+                    .map(|s| {
+                        if s.starts_with("spotify:") {
+                            s.to_string()
+                        } else {
+                            format!("spotify:artist:{s}")
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let duration_ms = get(c.duration)
+            .and_then(|d| d.parse::<f64>().ok())
+            .filter(|d| *d >= 0.0)
+            .map(|d| d.round() as u64)
+            .or_else(|| local.as_ref().and_then(|l| l.3).map(|s| s * 1000));
+        let playlist = get(c.playlist).map(str::to_string).unwrap_or_else(|| default_playlist.clone());
+        let row = Row {
+            line: r.line,
+            uri,
+            title,
+            artist_uris: if artist_uris.len() == artists.len() {
+                artist_uris
+            } else {
+                Vec::new()
+            },
+            artists,
+            album: get(c.album)
+                .map(str::to_string)
+                .or_else(|| local.as_ref().map(|l| l.1.clone()).filter(|a| !a.is_empty())),
+            duration_ms,
+            isrc: get(c.isrc).filter(|s| is_isrc(s)).map(|s| s.to_ascii_uppercase()),
+            added_at: get(c.added_at).map(str::to_string),
+            added_by: get(c.added_by).map(str::to_string),
+            playlist: playlist.clone(),
+        };
+        if !by_name.contains_key(&playlist) {
+            order.push(playlist.clone());
+        }
+        by_name.entry(playlist).or_default().push(row);
+    }
+    for name in order {
+        let rows = by_name.remove(&name).unwrap_or_default();
+        out.playlists.push(Snapshot {
+            name,
+            modified: None,
+            rows,
+        });
+    }
+    if out.playlists.is_empty() && out.skipped.is_empty() {
+        out.playlists.push(Snapshot {
+            name: default_playlist,
+            modified: None,
+            rows: Vec::new(),
+        });
+    }
+    Ok(out)
+}
+
+/// Splits an artist field. watsonbox: `, ` separates, `\,` is a comma inside a name.
+fn split_artists(field: &str, watsonbox: bool, semicolons: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    if watsonbox {
+        let mut cur = String::new();
+        let mut chars = field.chars().peekable();
+        while let Some(ch) = chars.next() {
+            match ch {
+                '\\' if chars.peek() == Some(&',') => {
+                    chars.next();
+                    cur.push(',');
+                }
+                ',' => out.push(std::mem::take(&mut cur)),
+                _ => cur.push(ch),
+            }
+        }
+        out.push(cur);
+    } else if semicolons {
+        out = field.split(';').map(str::to_string).collect();
+    } else {
+        out = field.split(',').map(str::to_string).collect();
+    }
+    out.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+}
+
+/// `spotify:local:<artist>:<album>:<title>:<seconds>` (form-encoded) → its parts.
+pub fn local_parts(uri: &str) -> (String, String, String, Option<u64>) {
+    let rest = uri.strip_prefix("spotify:local:").unwrap_or(uri);
+    let parts: Vec<&str> = rest.splitn(4, ':').collect();
+    let dec = |i: usize| parts.get(i).map(|s| percent_decode(&s.replace('+', " "))).unwrap_or_default();
+    let secs = parts.get(3).and_then(|s| s.parse::<u64>().ok());
+    (dec(0), dec(1), dec(2), secs)
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && s.is_char_boundary(i + 3)
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn str_of<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a str> {
+    keys.iter()
+        .find_map(|k| v.get(*k).and_then(Value::as_str))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// Reads one account-data JSON file: `Playlist*.json`, `YourLibrary.json`,
+/// `StreamingHistory_music_*.json` or `Streaming_History_Audio_*.json`, recognised by content.
+pub fn parse_json(text: &str) -> Result<Parsed, String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+    if let Some(pls) = v.get("playlists").and_then(Value::as_array) {
+        let mut out = Parsed {
+            layout: "spotify-account-playlists".into(),
+            ..Parsed::default()
+        };
+        for (pi, p) in pls.iter().enumerate() {
+            let Some(name) = str_of(p, &["name", "playlistName", "title"]) else {
+                out.skipped.push(Skip {
+                    line: pi + 1,
+                    reason: format!("playlist #{} has no name", pi + 1),
+                });
+                continue;
+            };
+            let modified = str_of(p, &["lastModifiedDate", "last_modified", "lastModified"]).map(str::to_string);
+            let mut rows = Vec::new();
+            let items = p
+                .get("items")
+                .or_else(|| p.get("tracks"))
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for (ii, item) in items.iter().enumerate() {
+                out.rows += 1;
+                let t = item
+                    .get("track")
+                    .filter(|t| t.is_object())
+                    .or_else(|| item.get("localTrack").filter(|t| t.is_object()))
+                    .unwrap_or(item);
+                let uri = str_of(t, &["trackUri", "uri", "track_uri", "spotify_track_uri"]);
+                let title = str_of(t, &["trackName", "name", "track", "title"]);
+                let line = ii + 1;
+                match (uri, title) {
+                    (Some(u), Some(title)) if is_track_uri(u) => rows.push(Row {
+                        line,
+                        uri: u.to_string(),
+                        title: title.to_string(),
+                        artists: str_of(t, &["artistName", "artist", "artists"])
+                            .map(|a| vec![a.to_string()])
+                            .unwrap_or_default(),
+                        album: str_of(t, &["albumName", "album"]).map(str::to_string),
+                        added_at: str_of(item, &["addedDate", "added_at", "addedAt", "dateAdded"]).map(str::to_string),
+                        playlist: name.to_string(),
+                        ..Row::default()
+                    }),
+                    _ if item.get("episode").is_some_and(Value::is_object) => out.skipped.push(Skip {
+                        line,
+                        reason: format!("playlist `{name}` item {line}: a podcast episode, not a track"),
+                    }),
+                    (Some(u), Some(_)) => out.skipped.push(Skip {
+                        line,
+                        reason: format!("playlist `{name}` item {line}: `{u}` is not a track URI"),
+                    }),
+                    _ => out.skipped.push(Skip {
+                        line,
+                        reason: format!("playlist `{name}` item {line}: no track URI or name"),
+                    }),
+                }
+            }
+            out.playlists.push(Snapshot {
+                name: name.to_string(),
+                modified,
+                rows,
+            });
+        }
+        return Ok(out);
+    }
+    if let Some(tracks) = v.get("tracks").and_then(Value::as_array) {
+        let mut out = Parsed {
+            layout: "spotify-account-library".into(),
+            ..Parsed::default()
+        };
+        let mut rows = Vec::new();
+        for (i, t) in tracks.iter().enumerate() {
+            out.rows += 1;
+            match (str_of(t, &["uri", "trackUri"]), str_of(t, &["track", "trackName", "name"])) {
+                (Some(u), Some(title)) if is_track_uri(u) => rows.push(Row {
+                    line: i + 1,
+                    uri: u.to_string(),
+                    title: title.to_string(),
+                    artists: str_of(t, &["artist", "artistName"])
+                        .map(|a| vec![a.to_string()])
+                        .unwrap_or_default(),
+                    album: str_of(t, &["album", "albumName"]).map(str::to_string),
+                    playlist: LIKED.into(),
+                    ..Row::default()
+                }),
+                _ => out.skipped.push(Skip {
+                    line: i + 1,
+                    reason: format!("library track {}: no track URI or name", i + 1),
+                }),
+            }
+        }
+        out.playlists.push(Snapshot {
+            name: LIKED.into(),
+            modified: None,
+            rows,
+        });
+        return Ok(out);
+    }
+    if let Some(items) = v.as_array() {
+        let first = items.first();
+        let extended = first.is_some_and(|f| f.get("ts").is_some() && f.get("ms_played").is_some());
+        let simple = first.is_some_and(|f| f.get("endTime").is_some() && f.get("msPlayed").is_some());
+        if extended || simple {
+            let mut out = Parsed {
+                layout: if extended {
+                    "spotify-extended-streaming-history"
+                } else {
+                    "spotify-streaming-history"
+                }
+                .into(),
+                ..Parsed::default()
+            };
+            for (i, it) in items.iter().enumerate() {
+                out.rows += 1;
+                let (title, artist, ms, at, uri) = if extended {
+                    (
+                        str_of(it, &["master_metadata_track_name"]),
+                        str_of(it, &["master_metadata_album_artist_name"]),
+                        it.get("ms_played").and_then(Value::as_u64),
+                        str_of(it, &["ts"]),
+                        str_of(it, &["spotify_track_uri"]),
+                    )
+                } else {
+                    (
+                        str_of(it, &["trackName"]),
+                        str_of(it, &["artistName"]),
+                        it.get("msPlayed").and_then(Value::as_u64),
+                        str_of(it, &["endTime"]),
+                        None,
+                    )
+                };
+                match (title, artist, ms, at) {
+                    (Some(t), Some(a), Some(ms), Some(at)) => out.plays.push(Play {
+                        uri: uri.map(str::to_string),
+                        title: t.to_string(),
+                        artist: a.to_string(),
+                        ms_played: ms,
+                        at: at.to_string(),
+                    }),
+                    // podcast and audiobook streams carry no track name
+                    _ => out.skipped.push(Skip {
+                        line: i + 1,
+                        reason: format!("stream {}: not a music track (no track name, artist or time)", i + 1),
+                    }),
+                }
+            }
+            return Ok(out);
+        }
+        return Err("a JSON array, but not streaming history (no `ts`/`ms_played` or `endTime`/`msPlayed` records)".into());
+    }
+    Err("JSON, but none of the account-data layouts: no `playlists` (Playlist1.json), `tracks` (YourLibrary.json) or streaming-history array".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_handle_quotes_crlf_and_multiline() {
+        let r = records("a,\"b,c\",\"d\"\"e\"\r\n\"x\ny\",z\n\n");
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].fields, vec!["a", "b,c", "d\"e"]);
+        assert!(!r[0].all_quoted);
+        assert_eq!(r[1].fields, vec!["x\ny", "z"]);
+        assert_eq!(r[1].line, 2);
+    }
+
+    #[test]
+    fn pavelkomarov_with_bom_tabs_semicolons_and_short_rows() {
+        let text = "\u{feff}Track URI,Track Name\t,Album Name,Artist Name(s),Release Date,Duration (ms),Popularity,Explicit,Added By,Added At\n\
+            spotify:track:4uLU6hMCjMI75M1A2tKUQC,Never Gonna Give You Up,Whenever You Need Somebody,Rick Astley,1987-11-12,213573,80,false,spotify:user:abc,2021-03-01T10:00:00Z\n\
+            spotify:track:1111111111111111111111,\"Song, With Comma\",Album,Artist A;Artist B,2020,200000,1,false,u,2021-03-02T10:00:00Z\n\
+            spotify:local:Some+Artist:Some+Album:Local+Song:245,Local Song,,,,,,,,2021-03-03T10:00:00Z\n\
+            spotify:track:2222222222222222222222\n\
+            ,broken\n";
+        let p = parse_csv("my_playlist", text).unwrap();
+        assert_eq!(p.layout, "exportify-pavelkomarov");
+        assert_eq!(p.rows, 5);
+        assert_eq!(
+            p.skipped,
+            vec![
+                Skip {
+                    line: 5,
+                    reason: "short row: 1 of 10 fields, no track name".into()
+                },
+                Skip {
+                    line: 6,
+                    reason: "short row: 2 of 10 fields, no track URI".into()
+                }
+            ]
+        );
+        let rows = &p.playlists[0].rows;
+        assert_eq!(p.playlists[0].name, "my playlist");
+        assert_eq!(rows[1].artists, vec!["Artist A", "Artist B"]);
+        assert_eq!(rows[1].title, "Song, With Comma");
+        assert_eq!(rows[0].duration_ms, Some(213573));
+        assert_eq!(rows[2].artists, vec!["Some Artist"]);
+        assert_eq!(rows[2].duration_ms, Some(245000));
+        assert_eq!(rows[2].album.as_deref(), Some("Some Album"));
+    }
+
+    #[test]
+    fn watsonbox_escaped_commas_and_playlist_column() {
+        let text = "\"Playlist Name\",\"Track URI\",\"Track Name\",\"Artist URI(s)\",\"Artist Name(s)\",\"Album URI\",\"Album Name\",\"Album Artist URI(s)\",\"Album Artist Name(s)\",\"Album Release Date\",\"Album Image URL\",\"Disc Number\",\"Track Number\",\"Track Duration (ms)\",\"Track Preview URL\",\"Explicit\",\"Popularity\",\"ISRC\",\"Added By\",\"Added At\",\"Artist Genres\"\n\
+            \"Road Trip\",\"spotify:track:3333333333333333333333\",\"Hello\",\"spotify:artist:a1,spotify:artist:a2\",\"Tyler\\, The Creator, Kali Uchis\",\"spotify:album:x\",\"Flower Boy\",\"\",\"\",\"2017\",\"\",\"1\",\"2\",\"180000\",\"\",\"false\",\"50\",\"usum71703085\",\"spotify:user:me\",\"2022-01-01T00:00:00Z\",\"hip hop\"\n";
+        let p = parse_csv("whatever", text).unwrap();
+        assert_eq!(p.layout, "exportify-watsonbox");
+        let r = &p.playlists[0].rows[0];
+        assert_eq!(p.playlists[0].name, "Road Trip");
+        assert_eq!(r.artists, vec!["Tyler, The Creator", "Kali Uchis"]);
+        assert_eq!(r.artist_uris, vec!["spotify:artist:a1", "spotify:artist:a2"]);
+        assert_eq!(r.isrc.as_deref(), Some("USUM71703085"));
+        assert_eq!(r.duration_ms, Some(180000));
+    }
+
+    #[test]
+    fn translated_watsonbox_is_recognised_by_content() {
+        let text = "\"Nombre de la lista\",\"URI de la canción\",\"Nombre\",\"URI del artista\",\"Artista\",\"URI del álbum\",\"Álbum\",\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"Duración (ms)\",\"g\",\"h\",\"i\",\"ISRC\",\"Añadido por\",\"Añadido el\"\n\
+            \"Fiesta\",\"spotify:track:4444444444444444444444\",\"Canción\",\"spotify:artist:b\",\"Artista Uno\",\"spotify:album:y\",\"Disco\",\"\",\"\",\"2019\",\"\",\"1\",\"1\",\"201000\",\"\",\"false\",\"3\",\"ESA011900001\",\"spotify:user:yo\",\"2023-05-05T05:05:05Z\"\n";
+        let p = parse_csv("x", text).unwrap();
+        assert_eq!(p.layout, "exportify-watsonbox-translated");
+        let r = &p.playlists[0].rows[0];
+        assert_eq!(p.playlists[0].name, "Fiesta");
+        assert_eq!(
+            (r.title.as_str(), r.duration_ms, r.isrc.as_deref()),
+            ("Canción", Some(201000), Some("ESA011900001"))
+        );
+        assert_eq!(r.added_at.as_deref(), Some("2023-05-05T05:05:05Z"));
+    }
+
+    #[test]
+    fn older_headers_and_unknown_files() {
+        let p = parse_csv("Liked_Songs", "Spotify ID,Artist IDs,Track Name,Album Name,Artist Name(s),Release Date,Duration (ms),Popularity,Added By,Added At\n5555555555555555555555,a,T,A,X,2000,1000,1,u,2020-01-01T00:00:00Z\n").unwrap();
+        assert_eq!(p.layout, "exportify-pavelkomarov-spotify-id");
+        assert_eq!(p.playlists[0].name, LIKED);
+        assert_eq!(p.playlists[0].rows[0].uri, "spotify:track:5555555555555555555555");
+        assert!(parse_csv("x", "a,b,c\n1,2,3\n").unwrap_err().contains("not an Exportify CSV"));
+        assert!(parse_json("{\"x\": 1}").unwrap_err().contains("none of the account-data layouts"));
+    }
+
+    #[test]
+    fn account_json() {
+        let p = parse_json(r#"{"playlists":[{"name":"Gym","lastModifiedDate":"2024-01-02","items":[{"track":{"trackName":"A","artistName":"B","albumName":"C","trackUri":"spotify:track:6666666666666666666666"},"episode":null,"localTrack":null,"addedDate":"2023-12-01"},{"track":null,"episode":{"episodeName":"pod"},"addedDate":"2023-12-02"}]}]}"#).unwrap();
+        assert_eq!(p.layout, "spotify-account-playlists");
+        assert_eq!(p.playlists[0].modified.as_deref(), Some("2024-01-02"));
+        assert_eq!(p.playlists[0].rows[0].added_at.as_deref(), Some("2023-12-01"));
+        assert_eq!(p.skipped.len(), 1);
+        let l =
+            parse_json(r#"{"tracks":[{"artist":"B","album":"C","track":"A","uri":"spotify:track:6666666666666666666666"}],"albums":[]}"#)
+                .unwrap();
+        assert_eq!(l.playlists[0].name, LIKED);
+        let h = parse_json(r#"[{"ts":"2024-01-01T00:00:00Z","ms_played":40000,"master_metadata_track_name":"A","master_metadata_album_artist_name":"B","spotify_track_uri":"spotify:track:6666666666666666666666"}]"#).unwrap();
+        assert_eq!(h.plays.len(), 1);
+    }
+}

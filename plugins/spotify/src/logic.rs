@@ -1,0 +1,463 @@
+//! The plugin's decisions, with no host calls (unit-tested natively): merging the exports of
+//! one playlist (the newer export wins), the distinct tracks of all exports, the primary
+//! folder of a track on several playlists, the target path of a file, and m3u8 text.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::exports::{LIKED, Row, Snapshot};
+
+/// One playlist export with where it came from and when it was made.
+#[derive(Debug, Clone)]
+pub struct Export {
+    pub path: String,
+    /// Sortable time of the export (RFC 3339 / date text, or the file's mtime as seconds,
+    /// zero-padded): later wins.
+    pub when: String,
+    pub snapshot: Snapshot,
+}
+
+/// The export that wins for each playlist name: the newest, then the latest `added_at` in it,
+/// then the last path. Returned in name order.
+pub fn newest_per_playlist(exports: Vec<Export>) -> Vec<Export> {
+    let mut best: BTreeMap<String, Export> = BTreeMap::new();
+    for e in exports {
+        let rank = |e: &Export| {
+            let last_added = e.snapshot.rows.iter().filter_map(|r| r.added_at.clone()).max().unwrap_or_default();
+            (e.when.clone(), last_added, e.path.clone())
+        };
+        match best.get(&e.snapshot.name) {
+            Some(b) if rank(b) >= rank(&e) => {}
+            _ => {
+                best.insert(e.snapshot.name.clone(), e);
+            }
+        }
+    }
+    best.into_values().collect()
+}
+
+/// A track as all exports together know it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrackInfo {
+    pub uri: String,
+    pub title: String,
+    pub artists: Vec<String>,
+    pub artist_uris: Vec<String>,
+    pub album: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub isrc: Option<String>,
+}
+
+/// The distinct tracks of the winning exports by URI, in first-seen order; later rows fill in
+/// what earlier ones lacked (an ISRC, a duration, artist URIs).
+pub fn distinct_tracks<'a>(rows: impl Iterator<Item = &'a Row>) -> Vec<TrackInfo> {
+    let mut out: Vec<TrackInfo> = Vec::new();
+    let mut at: HashMap<String, usize> = HashMap::new();
+    for r in rows {
+        match at.get(&r.uri) {
+            Some(&i) => {
+                let t = &mut out[i];
+                if t.isrc.is_none() {
+                    t.isrc = r.isrc.clone();
+                }
+                if t.duration_ms.is_none() {
+                    t.duration_ms = r.duration_ms;
+                }
+                if t.album.is_none() {
+                    t.album = r.album.clone();
+                }
+                // A row that names more artists (one export lists only the first) wins; of
+                // equally many, the one with artist URIs.
+                if r.artists.len() > t.artists.len()
+                    || (r.artists.len() == t.artists.len() && t.artist_uris.is_empty() && !r.artist_uris.is_empty())
+                {
+                    t.artists = r.artists.clone();
+                    t.artist_uris = r.artist_uris.clone();
+                }
+            }
+            None => {
+                at.insert(r.uri.clone(), out.len());
+                out.push(TrackInfo {
+                    uri: r.uri.clone(),
+                    title: r.title.clone(),
+                    artists: r.artists.clone(),
+                    artist_uris: r.artist_uris.clone(),
+                    album: r.album.clone(),
+                    duration_ms: r.duration_ms,
+                    isrc: r.isrc.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The catalog key of a playlist imported from Spotify exports.
+pub fn playlist_key(name: &str) -> String {
+    format!("spotify:playlist:{name}")
+}
+
+/// How the primary playlist of a track is chosen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Primary {
+    Oldest,
+    Newest,
+    /// Playlists in order of preference; a track on none of them falls back to `Oldest`.
+    Ranked(Vec<String>),
+}
+
+/// A playlist holding a track: its name and when the track was added.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Membership {
+    pub name: String,
+    pub added_at: Option<String>,
+}
+
+/// The primary playlist of a track and why. Liked Songs counts only when no other playlist
+/// holds the track. None: on no playlist.
+pub fn primary(memberships: &[Membership], rule: &Primary) -> Option<(String, String)> {
+    let others: Vec<&Membership> = memberships.iter().filter(|m| m.name != LIKED).collect();
+    if others.is_empty() {
+        return memberships
+            .iter()
+            .find(|m| m.name == LIKED)
+            .map(|m| (m.name.clone(), "only in Liked Songs".to_string()));
+    }
+    // Unknown added_at sorts after every known one for "oldest", before for "newest".
+    let oldest = || {
+        others
+            .iter()
+            .min_by(|a, b| (a.added_at.is_none(), &a.added_at, &a.name).cmp(&(b.added_at.is_none(), &b.added_at, &b.name)))
+            .map(|m| {
+                let when = m.added_at.as_deref().unwrap_or("?");
+                let why = if others.len() == 1 {
+                    format!("its only playlist (added {when})")
+                } else {
+                    format!("added here first, of {} playlists ({when})", others.len())
+                };
+                (m.name.clone(), why)
+            })
+    };
+    match rule {
+        Primary::Oldest => oldest(),
+        Primary::Newest => others
+            .iter()
+            .max_by(|a, b| (&a.added_at, std::cmp::Reverse(&a.name)).cmp(&(&b.added_at, std::cmp::Reverse(&b.name))))
+            .map(|m| {
+                (
+                    m.name.clone(),
+                    format!(
+                        "added here last, of {} playlists ({})",
+                        others.len(),
+                        m.added_at.as_deref().unwrap_or("?")
+                    ),
+                )
+            }),
+        Primary::Ranked(list) => list
+            .iter()
+            .enumerate()
+            .find_map(|(i, want)| {
+                others
+                    .iter()
+                    .find(|m| &m.name == want)
+                    .map(|m| (m.name.clone(), format!("ranked #{} in `primary`", i + 1)))
+            })
+            .or_else(oldest),
+    }
+}
+
+/// A path component from free text: no separators, no control characters, no leading dots,
+/// at most 120 bytes.
+pub fn component(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    out = out.trim().trim_start_matches('.').trim().to_string();
+    while out.len() > 120 {
+        out.pop();
+    }
+    let out = out.trim_end_matches(['.', ' ']).to_string();
+    if out.is_empty() { "_".into() } else { out }
+}
+
+/// Fills a layout such as `{playlist}/{artist} - {title}.{ext}`; each value becomes one safe
+/// path component. Unknown placeholders are an error naming them.
+pub fn fill_layout(layout: &str, playlist: &str, artist: &str, title: &str, album: &str, ext: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = layout;
+    while let Some(i) = rest.find('{') {
+        out.push_str(&rest[..i]);
+        let Some(j) = rest[i..].find('}') else {
+            return Err(format!("layout `{layout}`: an unclosed `{{`"));
+        };
+        let name = &rest[i + 1..i + j];
+        out.push_str(&match name {
+            "playlist" => component(playlist),
+            "artist" => component(artist),
+            "title" => component(title),
+            "album" => component(album),
+            "ext" => component(ext),
+            other => {
+                return Err(format!(
+                    "layout `{layout}`: unknown placeholder `{{{other}}}` (use playlist, artist, title, album, ext)"
+                ));
+            }
+        });
+        rest = &rest[i + j + 1..];
+    }
+    out.push_str(rest);
+    if out.split('/').any(|c| c == ".." || c == ".") || out.starts_with('/') {
+        return Err(format!("layout `{layout}` must give a relative path without `.` or `..`"));
+    }
+    Ok(out)
+}
+
+/// `name (2).ext`, `name (3).ext`, … for the n-th collision.
+pub fn numbered(path: &str, n: usize) -> String {
+    let (dir, file) = path
+        .rsplit_once('/')
+        .map(|(d, f)| (format!("{d}/"), f))
+        .unwrap_or((String::new(), path));
+    match file.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => format!("{dir}{stem} ({n}).{ext}"),
+        _ => format!("{dir}{file} ({n})"),
+    }
+}
+
+/// One m3u8 entry: a track in playlist order, with the path line when there is a local file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct M3uEntry {
+    pub artist: String,
+    pub title: String,
+    pub duration_ms: Option<u64>,
+    pub path: Option<String>,
+    pub uri: String,
+}
+
+/// The text of one `.m3u8`: `#EXTM3U`, then `#EXTINF:<seconds>,<artist> - <title>` and the
+/// path per track; a track without a local file is a comment line.
+pub fn m3u_text(entries: &[M3uEntry]) -> String {
+    let mut s = String::from("#EXTM3U\n");
+    for e in entries {
+        let secs = e.duration_ms.map(|d| ((d + 500) / 1000) as i64).unwrap_or(-1);
+        let label = format!("{} - {}", e.artist, e.title).replace(['\n', '\r'], " ");
+        match &e.path {
+            Some(p) => {
+                s.push_str(&format!("#EXTINF:{secs},{label}\n{p}\n"));
+            }
+            None => s.push_str(&format!("# no local file: {label} ({})\n", e.uri)),
+        }
+    }
+    s
+}
+
+/// `to` relative to the folder `from_dir` (both absolute, `/`-separated).
+pub fn relative(from_dir: &str, to: &str) -> String {
+    let a: Vec<&str> = from_dir.split('/').filter(|s| !s.is_empty()).collect();
+    let b: Vec<&str> = to.split('/').filter(|s| !s.is_empty()).collect();
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut parts: Vec<&str> = std::iter::repeat_n("..", a.len() - common).collect();
+    parts.extend(&b[common..]);
+    parts.join("/")
+}
+
+/// Slices every top-level list of `v` to page `page` (500 entries a page) and adds
+/// `"truncated": true` when a list has more after this page.
+pub fn paginate(v: &mut serde_json::Value, page: usize) {
+    const PAGE: usize = 500;
+    let mut truncated = false;
+    if let Some(obj) = v.as_object_mut() {
+        for (_, val) in obj.iter_mut() {
+            if let Some(list) = val.as_array_mut() {
+                let total = list.len();
+                let start = (page * PAGE).min(total);
+                let end = (start + PAGE).min(total);
+                truncated |= end < total;
+                *list = list[start..end].to_vec();
+            }
+        }
+        if truncated {
+            obj.insert("truncated".into(), serde_json::Value::Bool(true));
+        }
+        if page > 0 {
+            obj.insert("page".into(), serde_json::json!(page));
+        }
+    }
+}
+
+/// Page `page` of per-playlist changes, counting every added and removed entry against the
+/// 500-entry page (a playlist with many changes continues on the next page); and whether
+/// more follow.
+pub fn page_changes(changes: &[serde_json::Value], page: usize) -> (Vec<serde_json::Value>, bool) {
+    const PAGE: usize = 500;
+    let (start, end) = (page * PAGE, page * PAGE + PAGE);
+    let mut out = Vec::new();
+    let mut n = 0;
+    for c in changes {
+        let mut part = serde_json::json!({"playlist": c["playlist"], "added": [], "removed": []});
+        let mut any = false;
+        for kind in ["added", "removed"] {
+            for item in c[kind].as_array().into_iter().flatten() {
+                if n >= start && n < end {
+                    part[kind].as_array_mut().expect("a list").push(item.clone());
+                    any = true;
+                }
+                n += 1;
+            }
+        }
+        if any {
+            out.push(part);
+        }
+    }
+    (out, n > end)
+}
+
+/// Splits `s` into pieces of at most `max` bytes, on character boundaries.
+pub fn chunks(s: &str, max: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while rest.len() > max {
+        let mut cut = max;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.push(&rest[..cut]);
+        rest = &rest[cut..];
+    }
+    out.push(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(name: &str, at: &str) -> Membership {
+        Membership {
+            name: name.into(),
+            added_at: Some(at.into()),
+        }
+    }
+
+    #[test]
+    fn primary_rules() {
+        let ms = vec![m("B", "2021-01-01"), m("A", "2020-01-01"), m(LIKED, "2019-01-01")];
+        assert_eq!(primary(&ms, &Primary::Oldest).unwrap().0, "A");
+        assert_eq!(primary(&ms, &Primary::Newest).unwrap().0, "B");
+        assert_eq!(primary(&ms, &Primary::Ranked(vec!["X".into(), "B".into()])).unwrap().0, "B");
+        assert_eq!(primary(&ms, &Primary::Ranked(vec!["X".into()])).unwrap().0, "A");
+        assert_eq!(primary(&[m(LIKED, "2019-01-01")], &Primary::Oldest).unwrap().0, LIKED);
+        assert_eq!(primary(&[], &Primary::Oldest), None);
+    }
+
+    #[test]
+    fn newer_export_wins() {
+        let snap = |n: usize| Snapshot {
+            name: "P".into(),
+            modified: None,
+            rows: vec![Row {
+                uri: format!("u{n}"),
+                ..Row::default()
+            }],
+        };
+        let w = newest_per_playlist(vec![
+            Export {
+                path: "a.csv".into(),
+                when: "0000000200".into(),
+                snapshot: snap(2),
+            },
+            Export {
+                path: "b.csv".into(),
+                when: "0000000100".into(),
+                snapshot: snap(1),
+            },
+        ]);
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].path, "a.csv");
+    }
+
+    #[test]
+    fn layout_paths_and_m3u() {
+        assert_eq!(
+            fill_layout("{playlist}/{artist} - {title}.{ext}", "Road/Trip", "AC/DC", "T.N.T.", "", "mp3").unwrap(),
+            "Road_Trip/AC_DC - T.N.T.mp3"
+        );
+        assert!(fill_layout("{nope}", "", "", "", "", "").is_err());
+        assert!(fill_layout("../{title}", "", "", "x", "", "").is_err());
+        assert_eq!(numbered("A/b - c.mp3", 2), "A/b - c (2).mp3");
+        assert_eq!(relative("/music/Playlists", "/music/A/x.mp3"), "../A/x.mp3");
+        let t = m3u_text(&[
+            M3uEntry {
+                artist: "A".into(),
+                title: "T".into(),
+                duration_ms: Some(61_600),
+                path: Some("x.mp3".into()),
+                uri: "u".into(),
+            },
+            M3uEntry {
+                artist: "B".into(),
+                title: "U".into(),
+                duration_ms: None,
+                path: None,
+                uri: "spotify:track:1".into(),
+            },
+        ]);
+        assert_eq!(t, "#EXTM3U\n#EXTINF:62,A - T\nx.mp3\n# no local file: B - U (spotify:track:1)\n");
+    }
+
+    #[test]
+    fn change_pages_count_every_entry() {
+        let big: Vec<u32> = (0..700).collect();
+        let changes = vec![
+            serde_json::json!({"playlist": "A", "added": big, "removed": [1, 2]}),
+            serde_json::json!({"playlist": "B", "added": [9], "removed": []}),
+        ];
+        let (p0, more) = page_changes(&changes, 0);
+        assert!(more);
+        assert_eq!((p0.len(), p0[0]["added"].as_array().unwrap().len()), (1, 500));
+        let (p1, more) = page_changes(&changes, 1);
+        assert!(!more);
+        assert_eq!(p1[0]["added"].as_array().unwrap().len(), 200);
+        assert_eq!(p1[0]["removed"], serde_json::json!([1, 2]));
+        assert_eq!(p1[1]["added"], serde_json::json!([9]));
+        let s = "ééé".repeat(3);
+        assert_eq!(chunks(&s, 5).concat(), s);
+        assert!(chunks(&s, 5).iter().all(|c| c.len() <= 5));
+    }
+
+    #[test]
+    fn later_rows_fill_in_artists_and_isrc() {
+        let a = Row {
+            uri: "u".into(),
+            title: "T".into(),
+            artists: vec!["A".into()],
+            ..Row::default()
+        };
+        let b = Row {
+            uri: "u".into(),
+            title: "T".into(),
+            artists: vec!["A".into(), "B".into()],
+            isrc: Some("X".into()),
+            ..Row::default()
+        };
+        let t = distinct_tracks([a, b].iter());
+        assert_eq!((t.len(), t[0].artists.len(), t[0].isrc.as_deref()), (1, 2, Some("X")));
+    }
+
+    #[test]
+    fn pages() {
+        let mut v = serde_json::json!({"a": (0..1200).collect::<Vec<_>>(), "n": 3});
+        paginate(&mut v, 2);
+        assert_eq!(v["a"].as_array().unwrap().len(), 200);
+        assert!(v.get("truncated").is_none());
+        let mut v = serde_json::json!({"a": (0..1200).collect::<Vec<_>>()});
+        paginate(&mut v, 0);
+        assert_eq!(v["truncated"], true);
+    }
+}

@@ -1,0 +1,1487 @@
+//! The component: the `baton:plugin@0.4.0` exports and the actions, on top of the pure
+//! modules (`exports`, `logic`). Everything it reads comes through its grants: the `spotify`
+//! folder (read-only exports), the `music` folder (local files; writable for `apply`/`undo`),
+//! the `playlists` folder (writable, for `m3u`), and the catalog collections declared in
+//! `catalog-access`. Track matching is the host's (`match-track`); the plugin only looks up
+//! exact URIs and ISRCs it already read from the catalog.
+//!
+//! Actions (params → result, JSON; every list at most 500 entries, `"truncated": true` when
+//! there are more, the rest with `{"page": N}`):
+//! - `import {}` → `{files, playlists, tracks, memberships, changes}`
+//! - `playlists-for-track {uri | isrc | title, artist, duration_ms? | path}` →
+//!   `{track, match, candidates, playlists, liked}`
+//! - `link-local {}` → `{linked, ambiguous, unmatched, coverage}`
+//! - `plan {layout?, primary?}` → `{plan_id, moves, unassigned, unmatched}`
+//! - `apply {plan_id}` / `undo {plan_id}` → `{plan_id, moved | restored, skipped}`
+//! - `m3u {}` → `{written, unchanged, tracks_without_file}`
+//! - `next-track {uri?}` → `{source, track, playlists, planned_path}`
+
+wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use baton::plugin::catalog::{self, Candidate, CatalogError, MatchMethod, MatchOutcome, PropertyKind, PropertySpec, TrackQuery, Verdict};
+use baton::plugin::fingerprint;
+use baton::plugin::host;
+use baton::plugin::types::{ActionInfo, FolderRequest, Level};
+use serde_json::{Map, Value, json};
+
+use crate::exports::{self, LIKED, Play};
+use crate::logic::{self, Export, M3uEntry, Membership, Primary, TrackInfo};
+
+struct Spotify;
+
+type Fail = Failure;
+
+fn invalid(s: impl Into<String>) -> Fail {
+    Failure::InvalidInput(s.into())
+}
+
+fn cat_err(what: &str, e: CatalogError) -> Fail {
+    match e {
+        CatalogError::Denied(m) => Failure::Permanent(format!(
+            "{what}: denied: {m} (grant it under [plugins.spotify] catalog in baton.toml)"
+        )),
+        CatalogError::Invalid(m) => Failure::Permanent(format!("{what}: {m}")),
+        CatalogError::Quota(m) => Failure::Permanent(format!("{what}: over the catalog quota: {m}")),
+        CatalogError::Io(m) => Failure::Transient(format!("{what}: {m}")),
+    }
+}
+
+/// The guest path and writability of a granted folder.
+fn grant(name: &str) -> Option<(String, bool)> {
+    host::grants()
+        .into_iter()
+        .find(|g| g.name == name)
+        .map(|g| (g.guest_path.trim_end_matches('/').to_string(), g.writable))
+}
+
+fn need_grant(name: &str, writable: bool, action: &str) -> Result<String, Fail> {
+    match grant(name) {
+        Some((p, w)) if w || !writable => Ok(p),
+        Some(_) => Err(Failure::Permanent(format!(
+            "`{action}` needs the `{name}` folder granted writable: set `writable = true` for it under [plugins.spotify] in baton.toml"
+        ))),
+        None => Err(Failure::Permanent(format!(
+            "`{action}` needs a `{name}` folder: grant one under [plugins.spotify] in baton.toml"
+        ))),
+    }
+}
+
+fn settings() -> Value {
+    serde_json::from_str(&host::settings()).unwrap_or_else(|_| json!({}))
+}
+
+fn page_of(p: &Value) -> Result<usize, Fail> {
+    match p.get("page") {
+        None | Some(Value::Null) => Ok(0),
+        Some(v) => v
+            .as_u64()
+            .map(|n| n as usize)
+            .ok_or_else(|| invalid(format!("`page` must be a whole number ≥ 0, got {v}"))),
+    }
+}
+
+fn str_param<'a>(p: &'a Value, k: &str) -> Result<Option<&'a str>, Fail> {
+    match p.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(v) => Err(invalid(format!("`{k}` must be a string, got {v}"))),
+    }
+}
+
+// ---------- catalog helpers ----------
+
+/// Every record of a collection matching `filter`, through the cursor.
+fn query_all(collection: &str, filter: &str) -> Result<Vec<Value>, Fail> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page =
+            catalog::query(collection, filter, cursor.as_deref(), 1000).map_err(|e| cat_err(&format!("reading `{collection}`"), e))?;
+        let recs: Vec<Value> =
+            serde_json::from_str(&page.records).map_err(|e| Failure::Permanent(format!("`{collection}` records: {e}")))?;
+        out.extend(recs);
+        match page.next {
+            Some(n) => cursor = Some(n),
+            None => return Ok(out),
+        }
+    }
+}
+
+fn get(collection: &str, key: &str) -> Result<Option<Value>, Fail> {
+    let r = catalog::get(collection, key, false).map_err(|e| cat_err(&format!("reading `{collection}` `{key}`"), e))?;
+    Ok(r.and_then(|s| serde_json::from_str(&s).ok()))
+}
+
+fn upsert(collection: &str, records: &[Value]) -> Result<u64, Fail> {
+    let mut changed = 0;
+    for chunk in records.chunks(500) {
+        let text = serde_json::to_string(chunk).unwrap_or_default();
+        let r = catalog::upsert(collection, &text).map_err(|e| cat_err(&format!("writing `{collection}`"), e))?;
+        changed += r.inserted + r.updated;
+    }
+    Ok(changed)
+}
+
+fn props(rec: &Value) -> &Map<String, Value> {
+    static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    rec.get("props")
+        .and_then(Value::as_object)
+        .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+fn method_name(m: MatchMethod) -> &'static str {
+    match m {
+        MatchMethod::ExternalId => "external_id",
+        MatchMethod::Isrc => "isrc",
+        MatchMethod::Normalized => "normalized",
+        MatchMethod::Fuzzy => "fuzzy",
+        MatchMethod::Fingerprint => "fingerprint",
+        MatchMethod::Manual => "manual",
+    }
+}
+
+fn candidate_json(c: &Candidate) -> Value {
+    json!({"key": c.key, "title": c.title, "artists": c.artists, "duration_ms": c.duration_ms,
+           "score": c.score, "method": method_name(c.method), "reasons": c.reasons})
+}
+
+/// A track record as results show it.
+fn track_json(rec: &Value) -> Value {
+    let p = props(rec);
+    let ids = strings(p.get("external_ids"));
+    json!({
+        "key": rec.get("key"),
+        "uri": ids.iter().find(|i| i.starts_with("spotify:")),
+        "title": p.get("title"),
+        "artists": p.get("artists").cloned().unwrap_or(json!([])),
+        "album": p.get("album"),
+        "duration_ms": p.get("duration_ms"),
+        "isrc": p.get("isrc"),
+    })
+}
+
+/// The playlists holding a track (name, added_at), Liked Songs included, in link order.
+fn memberships(key: &str, names: &mut HashMap<String, String>) -> Result<Vec<Membership>, Fail> {
+    let links = catalog::links("tracks", key, "playlists").map_err(|e| cat_err(&format!("reading the playlists of `{key}`"), e))?;
+    let mut out = Vec::new();
+    for l in links {
+        let name = match names.get(&l.key) {
+            Some(n) => n.clone(),
+            None => {
+                let n = get("playlists", &l.key)?
+                    .and_then(|r| props(&r).get("name").and_then(Value::as_str).map(str::to_string))
+                    .unwrap_or_else(|| l.key.clone());
+                names.insert(l.key.clone(), n.clone());
+                n
+            }
+        };
+        out.push(Membership {
+            name,
+            added_at: l.added_at,
+        });
+    }
+    // oldest addition first
+    out.sort_by(|a, b| (a.added_at.is_none(), &a.added_at, &a.name).cmp(&(b.added_at.is_none(), &b.added_at, &b.name)));
+    Ok(out)
+}
+
+/// The local file (guest path) linked to a track: the plugin's own record of it, else the
+/// catalog's `files` link.
+fn local_file(key: &str) -> Option<String> {
+    if let Some(p) = host::kv_get(&format!("local:{key}")) {
+        return Some(p);
+    }
+    catalog::links("tracks", key, "files")
+        .ok()
+        .and_then(|l| l.into_iter().next())
+        .map(|l| l.key)
+}
+
+fn remember_link(path: &str, key: &str) {
+    host::kv_set(&format!("file:{path}"), key);
+    host::kv_set(&format!("local:{key}"), path);
+}
+
+fn forget_link(path: &str, key: &str) {
+    host::kv_delete(&format!("file:{path}"));
+    if host::kv_get(&format!("local:{key}")).as_deref() == Some(path) {
+        host::kv_delete(&format!("local:{key}"));
+    }
+}
+
+/// The kv store holds values of at most 1 MiB: larger ones are kept in numbered pieces.
+fn kv_put_big(key: &str, value: &str) {
+    let pieces = logic::chunks(value, 900 * 1024);
+    let old: usize = host::kv_get(&format!("{key}#n")).and_then(|n| n.parse().ok()).unwrap_or(0);
+    for (i, p) in pieces.iter().enumerate() {
+        host::kv_set(&format!("{key}#{i}"), p);
+    }
+    for i in pieces.len()..old {
+        host::kv_delete(&format!("{key}#{i}"));
+    }
+    host::kv_set(&format!("{key}#n"), &pieces.len().to_string());
+}
+
+fn kv_get_big(key: &str) -> Option<String> {
+    let n: usize = host::kv_get(&format!("{key}#n"))?.parse().ok()?;
+    let mut s = String::new();
+    for i in 0..n {
+        s.push_str(&host::kv_get(&format!("{key}#{i}"))?);
+    }
+    Some(s)
+}
+
+// ---------- time ----------
+
+/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (sorts with the exports' own dates).
+fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+fn mtime(path: &Path) -> String {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| rfc3339(d.as_secs()))
+        .unwrap_or_default()
+}
+
+// ---------- import ----------
+
+fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>, depth: usize) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        match e.file_type() {
+            Ok(t) if t.is_dir() && depth < 8 => walk(&p, out, depth + 1),
+            Ok(t) if t.is_file() => {
+                let l = name.to_ascii_lowercase();
+                if l.ends_with(".csv") || l.ends_with(".json") {
+                    out.push(p);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What is known of the catalog's tracks before an import: keys by external id and by ISRC.
+struct Index {
+    by_id: HashMap<String, String>,
+    by_isrc: HashMap<String, String>,
+    props: HashMap<String, Map<String, Value>>,
+}
+
+fn index_tracks() -> Result<Index, Fail> {
+    let mut ix = Index {
+        by_id: HashMap::new(),
+        by_isrc: HashMap::new(),
+        props: HashMap::new(),
+    };
+    for rec in query_all("tracks", "")? {
+        let Some(key) = rec.get("key").and_then(Value::as_str).map(str::to_string) else {
+            continue;
+        };
+        let p = props(&rec).clone();
+        for id in strings(p.get("external_ids")) {
+            ix.by_id.entry(id).or_insert_with(|| key.clone());
+        }
+        if let Some(i) = p.get("isrc").and_then(Value::as_str) {
+            ix.by_isrc.entry(i.to_string()).or_insert_with(|| key.clone());
+        }
+        ix.props.insert(key, p);
+    }
+    Ok(ix)
+}
+
+fn artist_key(name: &str, uri: Option<&String>) -> String {
+    match uri {
+        Some(u) => u.clone(),
+        None => format!("artist:{}", name.to_lowercase()),
+    }
+}
+
+fn import(params: &Value) -> Result<Value, Fail> {
+    let page = page_of(params)?;
+    if page > 0 {
+        let last: Value = kv_get_big("import:last")
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .ok_or_else(|| invalid("no import result to page through: run `import {}` first"))?;
+        return Ok(import_page(last, page));
+    }
+    need_grant("spotify", false, "import")?;
+    // Every folder granted as `spotify` (several may be: `spotify = ["a", "b"]`).
+    let mut paths = Vec::new();
+    for g in host::grants().into_iter().filter(|g| g.name == "spotify") {
+        walk(Path::new(&g.guest_path), &mut paths, 0);
+    }
+    paths.sort();
+    let mut files = Vec::new();
+    let mut snapshots = Vec::new();
+    let mut plays: Vec<Play> = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        host::progress(i as u64, paths.len() as u64, "reading exports");
+        let shown = path.display().to_string();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let parsed = std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| exports::parse_file(&name, &b));
+        match parsed {
+            Ok(p) => {
+                files.push(json!({
+                    "path": shown,
+                    "layout": p.layout,
+                    "rows": p.rows,
+                    "skipped": p.skipped.iter().map(|s| json!({"line": s.line, "reason": s.reason})).collect::<Vec<_>>(),
+                }));
+                let when = mtime(path);
+                for s in p.playlists {
+                    snapshots.push(Export {
+                        path: shown.clone(),
+                        when: s.modified.clone().unwrap_or_else(|| when.clone()),
+                        snapshot: s,
+                    });
+                }
+                plays.extend(p.plays);
+            }
+            Err(reason) => {
+                host::log(Level::Warn, &format!("{shown}: skipped: {reason}"));
+                files.push(json!({"path": shown, "layout": null, "rows": 0, "skipped": [], "error": reason}));
+            }
+        }
+    }
+    let winners = logic::newest_per_playlist(snapshots);
+    let tracks = logic::distinct_tracks(winners.iter().flat_map(|w| w.snapshot.rows.iter()));
+
+    // Resolve every track: by URI, then ISRC (exact lookups in what the catalog holds), then
+    // the catalog's matcher; a track nothing matches becomes its own record under its URI.
+    let ix = index_tracks()?;
+    let mut key_of: HashMap<String, String> = HashMap::new();
+    let mut ambiguous = Vec::new();
+    for (i, t) in tracks.iter().enumerate() {
+        if i % 500 == 0 {
+            host::progress(i as u64, tracks.len() as u64, "matching tracks");
+        }
+        let found = ix
+            .by_id
+            .get(&t.uri)
+            .or_else(|| t.isrc.as_ref().and_then(|i| ix.by_isrc.get(i)))
+            .cloned();
+        let key = match found {
+            Some(k) => k,
+            // Nothing to match against: an empty catalog, or a local file (no Spotify id).
+            None if ix.props.is_empty() || t.uri.starts_with("spotify:local:") => t.uri.clone(),
+            None => {
+                let q = TrackQuery {
+                    title: t.title.clone(),
+                    artists: t.artists.clone(),
+                    duration_ms: t.duration_ms,
+                    isrc: t.isrc.clone(),
+                    external_ids: vec![t.uri.clone()],
+                    path: None,
+                };
+                let out = catalog::match_track(&q).map_err(|e| cat_err(&format!("matching `{}`", t.uri), e))?;
+                match (out.verdict, out.candidates.first()) {
+                    (Verdict::Match, Some(c)) => c.key.clone(),
+                    (Verdict::Ambiguous, _) => {
+                        ambiguous.push(json!({"uri": t.uri, "title": t.title, "artists": t.artists,
+                            "candidates": out.candidates.iter().map(candidate_json).collect::<Vec<_>>()}));
+                        t.uri.clone()
+                    }
+                    _ => t.uri.clone(),
+                }
+            }
+        };
+        key_of.insert(t.uri.clone(), key);
+    }
+
+    // Artists, then tracks, then playlists (relations point at existing records).
+    let mut artist_uri: HashMap<String, String> = HashMap::new();
+    for t in &tracks {
+        for (n, u) in t.artists.iter().zip(&t.artist_uris) {
+            artist_uri.entry(n.clone()).or_insert_with(|| u.clone());
+        }
+    }
+    let mut artist_recs: BTreeMap<String, Value> = BTreeMap::new();
+    for t in &tracks {
+        for n in &t.artists {
+            let u = artist_uri.get(n);
+            let k = artist_key(n, u);
+            artist_recs.entry(k.clone()).or_insert_with(|| {
+                let mut p = json!({"name": n});
+                if let Some(u) = u {
+                    p["external_ids"] = json!([u]);
+                }
+                json!({"key": k, "props": p})
+            });
+        }
+    }
+    let artist_recs: Vec<Value> = artist_recs.into_values().collect();
+    let mut written = upsert("artists", &artist_recs)?;
+
+    let mut track_recs = Vec::new();
+    let mut seen_keys = HashSet::new();
+    for t in &tracks {
+        let key = &key_of[&t.uri];
+        if !seen_keys.insert(key.clone()) {
+            continue;
+        }
+        let refs: Vec<String> = t.artists.iter().map(|n| artist_key(n, artist_uri.get(n))).collect();
+        let rec = match ix.props.get(key) {
+            // Another source's record: add the URI, fill only what it lacks.
+            Some(old) if key != &t.uri => {
+                let mut ids = strings(old.get("external_ids"));
+                if !ids.contains(&t.uri) {
+                    ids.push(t.uri.clone());
+                }
+                let mut p = json!({"external_ids": ids});
+                if old.get("isrc").is_none() && t.isrc.is_some() {
+                    p["isrc"] = json!(t.isrc);
+                }
+                if old.get("duration_ms").is_none() && t.duration_ms.is_some() {
+                    p["duration_ms"] = json!(t.duration_ms);
+                }
+                json!({"key": key, "props": p})
+            }
+            _ => track_record(t, key, &refs),
+        };
+        track_recs.push(rec);
+    }
+    written += upsert("tracks", &track_recs)?;
+
+    let mut changes = Vec::new();
+    let mut playlist_recs = Vec::new();
+    let mut memberships = 0usize;
+    let by_key: HashMap<&str, &TrackInfo> = tracks.iter().map(|t| (key_of[&t.uri].as_str(), t)).collect();
+    for w in &winners {
+        let pkey = logic::playlist_key(&w.snapshot.name);
+        let old: Vec<String> = catalog::links("playlists", &pkey, "tracks")
+            .map(|l| l.into_iter().map(|l| l.key).collect())
+            .unwrap_or_default();
+        let mut seen = HashSet::new();
+        let mut links = Vec::new();
+        for r in &w.snapshot.rows {
+            let k = key_of[&r.uri].clone();
+            if seen.insert(k.clone()) {
+                links.push(match &r.added_at {
+                    Some(a) => json!({"key": k, "added_at": a}),
+                    None => json!({"key": k}),
+                });
+            }
+        }
+        memberships += links.len();
+        let old_set: HashSet<&String> = old.iter().collect();
+        let show = |k: &str| {
+            let t = by_key.get(k);
+            json!({"key": k, "uri": t.map(|t| t.uri.clone()), "title": t.map(|t| t.title.clone()), "artists": t.map(|t| t.artists.clone())})
+        };
+        let added: Vec<Value> = seen.iter().filter(|k| !old_set.contains(k)).map(|k| show(k)).collect();
+        let removed: Vec<Value> = old
+            .iter()
+            .filter(|k| !seen.contains(*k))
+            .map(|k| {
+                let t = get("tracks", k).ok().flatten();
+                match t {
+                    Some(t) => {
+                        let j = track_json(&t);
+                        json!({"key": k, "uri": j["uri"], "title": j["title"], "artists": j["artists"]})
+                    }
+                    None => json!({"key": k}),
+                }
+            })
+            .collect();
+        if !added.is_empty() || !removed.is_empty() {
+            let mut added = added;
+            // in playlist order
+            let pos: HashMap<String, usize> = links
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (l["key"].as_str().unwrap_or("").to_string(), i))
+                .collect();
+            added.sort_by_key(|a| pos.get(a["key"].as_str().unwrap_or("")).copied().unwrap_or(0));
+            changes.push(json!({"playlist": w.snapshot.name, "added": added, "removed": removed}));
+        }
+        playlist_recs.push(json!({"key": pkey, "props": {"name": w.snapshot.name, "source": "spotify", "tracks": links}}));
+    }
+    written += upsert("playlists", &playlist_recs)?;
+
+    let plays_written = if plays.is_empty() {
+        0
+    } else {
+        import_plays(&plays, &tracks, &key_of)?
+    };
+    written += plays_written;
+
+    let result = json!({
+        "files": files,
+        "playlists": winners.len(),
+        "tracks": seen_keys.len(),
+        "memberships": memberships,
+        "changes": changes,
+        "ambiguous": ambiguous,
+        "written": written,
+    });
+    kv_put_big("import:last", &result.to_string());
+    Ok(import_page(result, 0))
+}
+
+/// One page of an import result: `files` and `ambiguous` 500 a page, the changes 500 entries
+/// (added and removed together) a page, each file's `skipped` at most 500 (`skipped_total`
+/// says how many there were).
+fn import_page(mut full: Value, page: usize) -> Value {
+    let changes = full["changes"].as_array().cloned().unwrap_or_default();
+    let (changes, more) = logic::page_changes(&changes, page);
+    full["changes"] = json!([]);
+    logic::paginate(&mut full, page);
+    for f in full["files"].as_array_mut().into_iter().flatten() {
+        if let Some(sk) = f["skipped"].as_array_mut()
+            && sk.len() > 500
+        {
+            let total = sk.len();
+            sk.truncate(500);
+            f["skipped_total"] = json!(total);
+        }
+    }
+    full["changes"] = json!(changes);
+    if more {
+        full["truncated"] = json!(true);
+    }
+    full
+}
+
+fn track_record(t: &TrackInfo, key: &str, refs: &[String]) -> Value {
+    let mut p = json!({
+        "title": t.title,
+        "artists": t.artists,
+        "external_ids": [t.uri],
+        "artist_refs": refs,
+    });
+    if let Some(a) = &t.album {
+        p["album"] = json!(a);
+    }
+    if let Some(d) = t.duration_ms {
+        p["duration_ms"] = json!(d);
+    }
+    if let Some(i) = &t.isrc {
+        p["isrc"] = json!(i);
+    }
+    json!({"key": key, "props": p})
+}
+
+/// Play counts (streams of 30 s or more) and the last play per track, from the streaming
+/// history, on the tracks' own `spotify.play_count` / `spotify.last_played`.
+fn import_plays(plays: &[Play], tracks: &[TrackInfo], key_of: &HashMap<String, String>) -> Result<u64, Fail> {
+    catalog::ensure_collection(
+        "tracks",
+        &[
+            PropertySpec {
+                id: "spotify.play_count".into(),
+                name: Some("Spotify plays".into()),
+                kind: PropertyKind::Number,
+                target: None,
+                inverse: None,
+                integer: true,
+            },
+            PropertySpec {
+                id: "spotify.last_played".into(),
+                name: Some("Spotify last played".into()),
+                kind: PropertyKind::Date,
+                target: None,
+                inverse: None,
+                integer: false,
+            },
+        ],
+    )
+    .map_err(|e| cat_err("declaring spotify.play_count", e))?;
+    let by_text: HashMap<(String, String), &str> = tracks
+        .iter()
+        .filter_map(|t| {
+            t.artists
+                .first()
+                .map(|a| ((t.title.to_lowercase(), a.to_lowercase()), t.uri.as_str()))
+        })
+        .collect();
+    let mut agg: BTreeMap<String, (u64, String)> = BTreeMap::new();
+    for p in plays.iter().filter(|p| p.ms_played >= 30_000) {
+        let uri = p
+            .uri
+            .as_deref()
+            .or_else(|| by_text.get(&(p.title.to_lowercase(), p.artist.to_lowercase())).copied());
+        let Some(key) = uri.and_then(|u| key_of.get(u)) else { continue };
+        let at = if p.at.len() == 16 && p.at.as_bytes()[10] == b' ' {
+            format!("{}T{}:00Z", &p.at[..10], &p.at[11..])
+        } else {
+            p.at.clone()
+        };
+        let e = agg.entry(key.clone()).or_insert((0, String::new()));
+        e.0 += 1;
+        if at > e.1 {
+            e.1 = at;
+        }
+    }
+    let recs: Vec<Value> = agg
+        .into_iter()
+        .map(|(k, (n, at))| json!({"key": k, "props": {"spotify.play_count": n, "spotify.last_played": at}}))
+        .collect();
+    upsert("tracks", &recs)
+}
+
+// ---------- playlists-for-track ----------
+
+fn playlists_for_track(p: &Value) -> Result<Value, Fail> {
+    let none = |candidates: Vec<Value>| json!({"track": null, "match": null, "candidates": candidates, "playlists": [], "liked": false});
+    let (key, m) = if let Some(uri) = str_param(p, "uri")? {
+        match get("tracks", uri)? {
+            Some(_) => (uri.to_string(), json!({"method": "external_id", "score": 1.0})),
+            None => match resolve(TrackQuery {
+                title: String::new(),
+                artists: vec![],
+                duration_ms: None,
+                isrc: None,
+                external_ids: vec![uri.into()],
+                path: None,
+            })? {
+                Ok(x) => x,
+                Err(c) => return Ok(none(c)),
+            },
+        }
+    } else if let Some(isrc) = str_param(p, "isrc")? {
+        match resolve(TrackQuery {
+            title: String::new(),
+            artists: vec![],
+            duration_ms: None,
+            isrc: Some(isrc.into()),
+            external_ids: vec![],
+            path: None,
+        })? {
+            Ok(x) => x,
+            Err(c) => return Ok(none(c)),
+        }
+    } else if let Some(title) = str_param(p, "title")? {
+        let artist =
+            str_param(p, "artist")?.ok_or_else(|| invalid("`title` needs `artist` too: {\"title\", \"artist\", \"duration_ms\"?}"))?;
+        let duration_ms = match p.get("duration_ms") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .ok_or_else(|| invalid(format!("`duration_ms` must be a whole number, got {v}")))?,
+            ),
+        };
+        match resolve(TrackQuery {
+            title: title.into(),
+            artists: vec![artist.into()],
+            duration_ms,
+            isrc: None,
+            external_ids: vec![],
+            path: None,
+        })? {
+            Ok(x) => x,
+            Err(c) => return Ok(none(c)),
+        }
+    } else if let Some(path) = str_param(p, "path")? {
+        match host::kv_get(&format!("file:{path}")) {
+            Some(k) => (k, json!({"method": "manual", "score": 1.0, "via": "link-local"})),
+            None => {
+                let t = fingerprint::read_tags(path).map_err(|e| invalid(format!("reading the tags of `{path}`: {e:?}")))?;
+                let title = t.tags.title.clone().unwrap_or_else(|| file_title(path).1);
+                let artists: Vec<String> = t.tags.artist.clone().or_else(|| file_title(path).0).into_iter().collect();
+                let q = TrackQuery {
+                    title,
+                    artists,
+                    duration_ms: t.info.duration.map(|d| (d * 1000.0).round() as u64),
+                    isrc: t.tags.isrc.clone(),
+                    external_ids: vec![],
+                    path: Some(path.into()),
+                };
+                match resolve(q)? {
+                    Ok(x) => x,
+                    Err(c) => return Ok(none(c)),
+                }
+            }
+        }
+    } else {
+        return Err(invalid(
+            "give one of {\"uri\"}, {\"isrc\"}, {\"title\", \"artist\", \"duration_ms\"?} or {\"path\"}",
+        ));
+    };
+    let Some(rec) = get("tracks", &key)? else { return Ok(none(vec![])) };
+    let mut names = HashMap::new();
+    let ms = memberships(&key, &mut names)?;
+    let liked = ms.iter().any(|m| m.name == LIKED);
+    let playlists: Vec<Value> = ms
+        .iter()
+        .filter(|m| m.name != LIKED)
+        .map(|m| json!({"name": m.name, "added_at": m.added_at}))
+        .collect();
+    let mut out = json!({"track": track_json(&rec), "match": m, "candidates": [], "playlists": playlists, "liked": liked});
+    logic::paginate(&mut out, page_of(p)?);
+    Ok(out)
+}
+
+/// `Ok((key, {method, score}))` on a match, `Err(candidates)` when ambiguous or none.
+fn resolve(q: TrackQuery) -> Result<Result<(String, Value), Vec<Value>>, Fail> {
+    let out: MatchOutcome = catalog::match_track(&q).map_err(|e| cat_err("matching the track", e))?;
+    Ok(match (out.verdict, out.candidates.first()) {
+        (Verdict::Match, Some(c)) => Ok((c.key.clone(), json!({"method": method_name(c.method), "score": c.score}))),
+        (Verdict::Ambiguous, _) => Err(out.candidates.iter().map(candidate_json).collect()),
+        _ => Err(vec![]),
+    })
+}
+
+/// `(artist, title)` from a file name `Artist - Title.ext`.
+fn file_title(path: &str) -> (Option<String>, String) {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let stem = name.rsplit_once('.').map(|(s, _)| s).unwrap_or(name);
+    match stem.split_once(" - ") {
+        Some((a, t)) => (Some(a.trim().to_string()), t.trim().to_string()),
+        None => (None, stem.trim().to_string()),
+    }
+}
+
+// ---------- link-local ----------
+
+/// The local audio files the plugin may see (`files`, limited by the host to its grants),
+/// inside the `music` folder.
+fn music_files(root: &str) -> Result<Vec<Value>, Fail> {
+    let prefix = format!("{root}/");
+    Ok(query_all("files", "")?
+        .into_iter()
+        .filter(|r| r.get("key").and_then(Value::as_str).is_some_and(|k| k.starts_with(&prefix)))
+        .collect())
+}
+
+fn link_local(p: &Value) -> Result<Value, Fail> {
+    let root = need_grant("music", false, "link-local")?;
+    let files = music_files(&root)?;
+    let (mut linked, mut ambiguous, mut unmatched) = (0u64, Vec::new(), Vec::new());
+    for (i, f) in files.iter().enumerate() {
+        if i % 100 == 0 {
+            host::progress(i as u64, files.len() as u64, "linking local files");
+        }
+        let path = f["key"].as_str().unwrap_or_default().to_string();
+        let fp = props(f);
+        let (fa, ft) = file_title(&path);
+        let title = fp.get("title").and_then(Value::as_str).map(str::to_string).unwrap_or(ft);
+        let artists: Vec<String> = fp
+            .get("artist")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or(fa)
+            .into_iter()
+            .collect();
+        let q = TrackQuery {
+            title,
+            artists,
+            duration_ms: fp.get("duration_ms").and_then(Value::as_u64),
+            isrc: fp.get("isrc").and_then(Value::as_str).map(str::to_string),
+            external_ids: vec![],
+            path: None,
+        };
+        let out = catalog::match_track(&q).map_err(|e| cat_err(&format!("matching `{path}`"), e))?;
+        match (out.verdict, out.candidates.first()) {
+            (Verdict::Match, Some(c)) => {
+                match catalog::link("tracks", &c.key, "files", &path, None) {
+                    Ok(_) => {}
+                    Err(CatalogError::Io(m)) => return Err(Failure::Transient(format!("linking `{path}`: {m}"))),
+                    Err(e) => host::log(Level::Warn, &format!("linking `{path}` to `{}` in the catalog: {e:?}", c.key)),
+                }
+                if host::kv_get(&format!("file:{path}")).as_deref() != Some(c.key.as_str()) {
+                    remember_link(&path, &c.key);
+                }
+                linked += 1;
+            }
+            (Verdict::Ambiguous, _) => {
+                ambiguous.push(json!({"path": path, "candidates": out.candidates.iter().map(candidate_json).collect::<Vec<_>>()}))
+            }
+            _ => unmatched.push(json!(path)),
+        }
+    }
+    let coverage = if files.is_empty() {
+        0.0
+    } else {
+        (linked as f64 / files.len() as f64 * 10000.0).round() / 10000.0
+    };
+    let mut out = json!({"linked": linked, "ambiguous": ambiguous, "unmatched": unmatched, "coverage": coverage, "files": files.len()});
+    logic::paginate(&mut out, page_of(p)?);
+    Ok(out)
+}
+
+// ---------- plan / apply / undo ----------
+
+const DEFAULT_LAYOUT: &str = "{playlist}/{artist} - {title}.{ext}";
+
+fn primary_of(v: Option<&Value>) -> Result<Primary, Fail> {
+    match v {
+        None | Some(Value::Null) => Ok(Primary::Oldest),
+        Some(Value::String(s)) if s == "oldest" => Ok(Primary::Oldest),
+        Some(Value::String(s)) if s == "newest" => Ok(Primary::Newest),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| invalid(format!("`primary` list entries must be playlist names, got {x}")))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Primary::Ranked),
+        Some(v) => Err(invalid(format!(
+            "`primary` must be \"oldest\", \"newest\" or a list of playlist names, got {v}"
+        ))),
+    }
+}
+
+fn fnv(s: &str) -> u64 {
+    s.bytes()
+        .fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+}
+
+fn artist_line(p: &Map<String, Value>) -> String {
+    let a = strings(p.get("artists"));
+    if a.is_empty() { "Unknown Artist".into() } else { a.join(", ") }
+}
+
+fn plan(p: &Value) -> Result<Value, Fail> {
+    let s = settings();
+    let layout = str_param(p, "layout")?
+        .or_else(|| s.get("layout").and_then(Value::as_str))
+        .unwrap_or(DEFAULT_LAYOUT)
+        .to_string();
+    let rule = primary_of(p.get("primary").or_else(|| s.get("primary")))?;
+    logic::fill_layout(&layout, "p", "a", "t", "al", "e").map_err(invalid)?;
+    let root = need_grant("music", false, "plan")?;
+    let mut paths: Vec<String> = music_files(&root)?
+        .iter()
+        .filter_map(|f| f["key"].as_str().map(str::to_string))
+        .collect();
+    // Files moved by `apply` are known by their new path until the next `baton fp scan`.
+    paths.retain(|p| Path::new(p).exists());
+    paths.sort();
+    let mut names = HashMap::new();
+    let mut taken: HashSet<String> = HashSet::new();
+    let (mut moves, mut unassigned, mut unmatched) = (Vec::new(), Vec::new(), Vec::new());
+    for from in &paths {
+        let Some(key) = host::kv_get(&format!("file:{from}")) else {
+            unmatched.push(json!(from));
+            continue;
+        };
+        let Some(rec) = get("tracks", &key)? else {
+            unmatched.push(json!(from));
+            continue;
+        };
+        let tp = props(&rec);
+        let ms = memberships(&key, &mut names)?;
+        let (folder, reason) = logic::primary(&ms, &rule).unwrap_or_else(|| ("Unassigned".into(), "on no playlist".into()));
+        let ext = from
+            .rsplit_once('.')
+            .map(|(_, e)| e.to_ascii_lowercase())
+            .filter(|e| !e.contains('/'))
+            .unwrap_or_default();
+        let rel = logic::fill_layout(
+            &layout,
+            &folder,
+            &artist_line(tp),
+            tp.get("title").and_then(Value::as_str).unwrap_or("Unknown Title"),
+            tp.get("album").and_then(Value::as_str).unwrap_or("Unknown Album"),
+            &ext,
+        )
+        .map_err(invalid)?;
+        let mut to = format!("{root}/{rel}");
+        if &to == from {
+            taken.insert(to);
+            continue;
+        }
+        let mut n = 2;
+        while taken.contains(&to) || (Path::new(&to).exists() && &to != from) {
+            to = format!("{root}/{}", logic::numbered(&rel, n));
+            n += 1;
+        }
+        if &to == from {
+            taken.insert(to);
+            continue;
+        }
+        taken.insert(to.clone());
+        let pls: Vec<&str> = ms.iter().map(|m| m.name.as_str()).collect();
+        if ms.is_empty() {
+            unassigned.push(json!(from));
+        }
+        moves.push(json!({"from": from, "to": to, "playlists": pls, "reason": reason, "track": key}));
+    }
+    let text = serde_json::to_string(&moves).unwrap_or_default();
+    let plan_id = format!("plan-{:016x}", fnv(&text));
+    kv_put_big(&format!("plan:{plan_id}"), &text);
+    let mut out = json!({"plan_id": plan_id, "moves": moves, "unassigned": unassigned, "unmatched": unmatched, "layout": layout});
+    logic::paginate(&mut out, page_of(p)?);
+    Ok(out)
+}
+
+fn plan_id(p: &Value) -> Result<String, Fail> {
+    let id = str_param(p, "plan_id")?.ok_or_else(|| invalid("`plan_id` is required (from the result of `plan`)"))?;
+    if host::kv_get(&format!("plan:{id}#n")).is_none() {
+        return Err(invalid(format!("no stored plan `{id}`: run `plan` and use its plan_id")));
+    }
+    Ok(id.to_string())
+}
+
+/// One journal entry per move of a plan, written before the move and updated after it:
+/// `{from, to, track, dirs, state}` with state `moving`, `done`, `failed` or `undone`.
+fn journal_get(id: &str, i: usize) -> Option<Value> {
+    host::kv_get(&format!("journal:{id}:{i}")).and_then(|s| serde_json::from_str(&s).ok())
+}
+
+fn journal_set(id: &str, i: usize, entry: &Value) {
+    host::kv_set(&format!("journal:{id}:{i}"), &entry.to_string());
+}
+
+/// Moves the catalog's file link of `key` from `from` to `to` (and the plugin's own record).
+fn relink(key: &str, from: &str, to: &str) {
+    forget_link(from, key);
+    remember_link(to, key);
+    let _ = catalog::unlink("tracks", key, "files", from);
+    if let Err(e) = catalog::link("tracks", key, "files", to, None) {
+        host::log(
+            Level::Info,
+            &format!("`{to}` is not in the fingerprint library yet (run `baton fp scan`): {e:?}"),
+        );
+    }
+}
+
+fn apply(p: &Value) -> Result<Value, Fail> {
+    need_grant("music", true, "apply")?;
+    let id = plan_id(p)?;
+    let moves: Vec<Value> = kv_get_big(&format!("plan:{id}"))
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default();
+    let (mut moved, mut skipped) = (0u64, Vec::new());
+    for (i, m) in moves.iter().enumerate() {
+        if i % 100 == 0 {
+            host::progress(i as u64, moves.len() as u64, "moving files");
+        }
+        let (from, to, key) = (
+            m["from"].as_str().unwrap_or(""),
+            m["to"].as_str().unwrap_or(""),
+            m["track"].as_str().unwrap_or(""),
+        );
+        if journal_get(&id, i).is_some_and(|e| e["state"] == "done") {
+            skipped.push(json!({"from": from, "reason": "already moved by an earlier apply of this plan"}));
+            continue;
+        }
+        if !Path::new(from).exists() {
+            skipped.push(json!({"from": from, "reason": "the file is gone (moved or deleted since the plan)"}));
+            continue;
+        }
+        if Path::new(to).exists() {
+            skipped.push(json!({"from": from, "reason": format!("`{to}` exists; never overwritten")}));
+            continue;
+        }
+        // Folders this move creates, outermost first, so undo can remove them when empty.
+        let mut created = Vec::new();
+        let mut dir = Path::new(to).parent();
+        while let Some(d) = dir {
+            if d.exists() {
+                break;
+            }
+            created.push(d.display().to_string());
+            dir = d.parent();
+        }
+        created.reverse();
+        let mut entry = json!({"from": from, "to": to, "track": key, "dirs": created, "state": "moving"});
+        journal_set(&id, i, &entry);
+        let r = std::fs::create_dir_all(Path::new(to).parent().unwrap_or(Path::new("/"))).and_then(|_| {
+            if Path::new(to).exists() {
+                Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "the target appeared"))
+            } else {
+                std::fs::rename(from, to)
+            }
+        });
+        match r {
+            Ok(()) => {
+                entry["state"] = json!("done");
+                journal_set(&id, i, &entry);
+                relink(key, from, to);
+                moved += 1;
+            }
+            Err(e) => {
+                entry["state"] = json!("failed");
+                journal_set(&id, i, &entry);
+                for d in created.iter().rev() {
+                    let _ = std::fs::remove_dir(d);
+                }
+                skipped.push(json!({"from": from, "reason": format!("moving to `{to}`: {e}")}));
+            }
+        }
+    }
+    let mut out = json!({"plan_id": id, "moved": moved, "skipped": skipped});
+    logic::paginate(&mut out, page_of(p)?);
+    Ok(out)
+}
+
+fn undo(p: &Value) -> Result<Value, Fail> {
+    need_grant("music", true, "undo")?;
+    let id = plan_id(p)?;
+    let count = kv_get_big(&format!("plan:{id}"))
+        .and_then(|s| serde_json::from_str::<Vec<Value>>(&s).ok())
+        .map_or(0, |m| m.len());
+    let (mut restored, mut skipped) = (0u64, Vec::new());
+    for i in (0..count).rev() {
+        let Some(mut entry) = journal_get(&id, i) else { continue };
+        // `moving`: the move may or may not have happened before a crash; the paths tell.
+        let moving = entry["state"] == "moving";
+        if entry["state"] != "done" && !moving {
+            continue;
+        }
+        let (from, to, key) = (
+            entry["from"].as_str().unwrap_or("").to_string(),
+            entry["to"].as_str().unwrap_or("").to_string(),
+            entry["track"].as_str().unwrap_or("").to_string(),
+        );
+        if moving && Path::new(&from).exists() {
+            continue;
+        }
+        if !Path::new(&to).exists() {
+            skipped.push(json!({"from": from, "reason": format!("`{to}` is gone; nothing to restore")}));
+            continue;
+        }
+        if Path::new(&from).exists() {
+            skipped.push(json!({"from": from, "reason": "a file is back at the original path; never overwritten"}));
+            continue;
+        }
+        let r = std::fs::create_dir_all(Path::new(&from).parent().unwrap_or(Path::new("/"))).and_then(|_| std::fs::rename(&to, &from));
+        match r {
+            Ok(()) => {
+                entry["state"] = json!("undone");
+                journal_set(&id, i, &entry);
+                relink(&key, &to, &from);
+                for d in strings(entry.get("dirs")).iter().rev() {
+                    // only when empty: never removes anything else
+                    let _ = std::fs::remove_dir(d);
+                }
+                restored += 1;
+            }
+            Err(e) => skipped.push(json!({"from": from, "reason": format!("moving back from `{to}`: {e}")})),
+        }
+    }
+    let mut out = json!({"plan_id": id, "restored": restored, "skipped": skipped});
+    logic::paginate(&mut out, page_of(p)?);
+    Ok(out)
+}
+
+// ---------- m3u ----------
+
+fn spotify_playlists() -> Result<Vec<(String, String)>, Fail> {
+    Ok(query_all("playlists", "source=spotify")?
+        .into_iter()
+        .filter_map(|r| {
+            let k = r.get("key")?.as_str()?.to_string();
+            let n = props(&r).get("name")?.as_str()?.to_string();
+            Some((k, n))
+        })
+        .collect())
+}
+
+fn m3u(p: &Value) -> Result<Value, Fail> {
+    let out_dir = need_grant("playlists", true, "m3u")?;
+    let music = grant("music").map(|g| g.0);
+    let host_music = music.as_deref().and_then(host::host_path);
+    let host_lists = host::host_path(&out_dir);
+    // Relative paths when the playlists folder lies inside the music folder.
+    let inside = match (&host_music, &host_lists) {
+        (Some(m), Some(l)) => l.trim_end_matches('/').starts_with(&format!("{}/", m.trim_end_matches('/'))),
+        _ => false,
+    };
+    let (mut written, mut unchanged, mut without) = (Vec::new(), 0u64, 0u64);
+    let mut cache: HashMap<String, Option<Value>> = HashMap::new();
+    for (pkey, name) in spotify_playlists()? {
+        let links = catalog::links("playlists", &pkey, "tracks").map_err(|e| cat_err(&format!("reading playlist `{name}`"), e))?;
+        let mut entries = Vec::new();
+        for l in links {
+            let rec = match cache.get(&l.key) {
+                Some(r) => r.clone(),
+                None => {
+                    let r = get("tracks", &l.key)?;
+                    cache.insert(l.key.clone(), r.clone());
+                    r
+                }
+            };
+            let Some(rec) = rec else { continue };
+            let tp = props(&rec);
+            // a linked file deleted since is no file
+            let file = local_file(&l.key).filter(|f| Path::new(f).exists());
+            let path = match &file {
+                None => None,
+                Some(f) => {
+                    let hp = host::host_path(f);
+                    match (inside, &hp, &host_lists) {
+                        (true, Some(hp), Some(hl)) => Some(logic::relative(hl, hp)),
+                        (_, Some(hp), _) => Some(hp.clone()),
+                        _ => Some(f.clone()),
+                    }
+                }
+            };
+            if path.is_none() {
+                without += 1;
+            }
+            entries.push(M3uEntry {
+                artist: artist_line(tp),
+                title: tp.get("title").and_then(Value::as_str).unwrap_or("").to_string(),
+                duration_ms: tp.get("duration_ms").and_then(Value::as_u64),
+                path,
+                uri: strings(tp.get("external_ids"))
+                    .into_iter()
+                    .find(|i| i.starts_with("spotify:"))
+                    .unwrap_or_else(|| l.key.clone()),
+            });
+        }
+        let text = logic::m3u_text(&entries);
+        let file = format!("{}.m3u8", logic::component(&name));
+        let path = format!("{out_dir}/{file}");
+        if std::fs::read(&path).ok().as_deref() == Some(text.as_bytes()) {
+            unchanged += 1;
+            continue;
+        }
+        let tmp = format!("{out_dir}/.{file}.tmp");
+        std::fs::write(&tmp, &text)
+            .and_then(|_| std::fs::rename(&tmp, &path))
+            .map_err(|e| Failure::Transient(format!("writing `{path}`: {e}")))?;
+        written.push(json!(path));
+    }
+    let mut out = json!({"written": written, "unchanged": unchanged, "tracks_without_file": without});
+    logic::paginate(&mut out, page_of(p)?);
+    Ok(out)
+}
+
+// ---------- next-track ----------
+
+fn planned_path(rec: &Value, ms: &[Membership]) -> Option<String> {
+    let s = settings();
+    let layout = s.get("layout").and_then(Value::as_str).unwrap_or(DEFAULT_LAYOUT);
+    let ext = s.get("ext").and_then(Value::as_str).unwrap_or("m4a");
+    let rule = primary_of(s.get("primary")).unwrap_or(Primary::Oldest);
+    let tp = props(rec);
+    let folder = logic::primary(ms, &rule).map(|x| x.0).unwrap_or_else(|| "Unassigned".into());
+    let rel = logic::fill_layout(
+        layout,
+        &folder,
+        &artist_line(tp),
+        tp.get("title").and_then(Value::as_str).unwrap_or("Unknown Title"),
+        tp.get("album").and_then(Value::as_str).unwrap_or("Unknown Album"),
+        ext,
+    )
+    .ok()?;
+    Some(match grant("music") {
+        Some((root, _)) => format!("{root}/{rel}"),
+        None => rel,
+    })
+}
+
+/// What a returned track looked like: its record and its playlists. It is offered again
+/// only when this changes.
+fn stamp(rec: &Value, ms: &[Membership]) -> String {
+    let pls: Vec<&str> = ms.iter().map(|m| m.name.as_str()).collect();
+    format!("{:016x}", fnv(&format!("{rec}\u{1}{}", pls.join("\u{1}"))))
+}
+
+fn next_track(p: &Value) -> Result<Value, Fail> {
+    let mut names = HashMap::new();
+    let answer = |source: &str, key: &str, names: &mut HashMap<String, String>| -> Result<Value, Fail> {
+        let rec = get("tracks", key)?.ok_or_else(|| Failure::Permanent(format!("track `{key}` vanished from the catalog")))?;
+        let ms = memberships(key, names)?;
+        host::kv_set(&format!("returned:{key}"), &stamp(&rec, &ms));
+        Ok(json!({
+            "source": source,
+            "track": track_json(&rec),
+            "playlists": ms.iter().filter(|m| m.name != LIKED).map(|m| json!({"name": m.name, "added_at": m.added_at})).collect::<Vec<_>>(),
+            "planned_path": planned_path(&rec, &ms),
+        }))
+    };
+    if let Some(uri) = str_param(p, "uri")? {
+        let key = match get("tracks", uri)? {
+            Some(_) => uri.to_string(),
+            None => {
+                let q = TrackQuery {
+                    title: String::new(),
+                    artists: vec![],
+                    duration_ms: None,
+                    isrc: None,
+                    external_ids: vec![uri.into()],
+                    path: None,
+                };
+                match resolve(q)? {
+                    Ok((k, _)) => k,
+                    Err(_) => return Err(invalid(format!("`{uri}` is not in the catalog: run `import` first"))),
+                }
+            }
+        };
+        return answer("explicit", &key, &mut names);
+    }
+    let fresh = |key: &str, names: &mut HashMap<String, String>| -> Result<bool, Fail> {
+        if local_file(key).is_some() {
+            return Ok(false);
+        }
+        let Some(prev) = host::kv_get(&format!("returned:{key}")) else {
+            return Ok(true);
+        };
+        let Some(rec) = get("tracks", key)? else { return Ok(false) };
+        Ok(stamp(&rec, &memberships(key, names)?) != prev)
+    };
+    // New: tracks the change log shows added to a Spotify playlist since the last run.
+    let since: u64 = host::kv_get("next:seq").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let mut pending: Vec<(String, String)> = host::kv_get("next:pending")
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default();
+    let mut seq = since;
+    loop {
+        let batch = catalog::changes_since(seq, 5000).map_err(|e| cat_err("reading the change log", e))?;
+        if batch.is_empty() {
+            break;
+        }
+        for c in &batch {
+            seq = seq.max(c.seq);
+            let Some(pk) = c.key.as_deref() else { continue };
+            if c.collection != "playlists" || !pk.starts_with("spotify:playlist:") || pk == logic::playlist_key(LIKED) {
+                continue;
+            }
+            let d: Value = serde_json::from_str(&c.detail).unwrap_or(Value::Null);
+            for k in strings(d.pointer("/links/tracks/added")) {
+                pending.push((k, c.at.clone()));
+            }
+        }
+        if batch.len() < 5000 {
+            break;
+        }
+    }
+    host::kv_set("next:seq", &seq.to_string());
+    // newest first: when it was added to the playlist
+    let mut dated: Vec<(String, String)> = Vec::new();
+    let mut seen = HashSet::new();
+    for (k, _) in pending.iter().rev() {
+        if seen.insert(k.clone()) {
+            let ms = memberships(k, &mut names).unwrap_or_default();
+            let at = ms
+                .iter()
+                .filter(|m| m.name != LIKED)
+                .filter_map(|m| m.added_at.clone())
+                .max()
+                .unwrap_or_default();
+            dated.push((k.clone(), at));
+        }
+    }
+    dated.sort_by(|a, b| b.1.cmp(&a.1));
+    let mut pick = None;
+    for (k, _) in &dated {
+        if fresh(k, &mut names)? {
+            pick = Some(k.clone());
+            break;
+        }
+    }
+    if let Some(k) = &pick {
+        pending.retain(|(x, _)| x != k);
+    }
+    // keep only what may still be returned
+    let mut keep = Vec::new();
+    for (x, at) in pending {
+        if fresh(&x, &mut names)? {
+            keep.push((x, at));
+        }
+    }
+    let pending = keep;
+    host::kv_set("next:pending", &serde_json::to_string(&pending).unwrap_or_default());
+    if let Some(k) = pick {
+        return answer("new", &k, &mut names);
+    }
+    // Liked songs with no local file, most recently liked first.
+    let liked = catalog::links("playlists", &logic::playlist_key(LIKED), "tracks").unwrap_or_default();
+    let mut liked: Vec<(String, String)> = liked.into_iter().map(|l| (l.key, l.added_at.unwrap_or_default())).collect();
+    liked.sort_by(|a, b| b.1.cmp(&a.1));
+    for (k, _) in liked {
+        if fresh(&k, &mut names)? {
+            return answer("liked", &k, &mut names);
+        }
+    }
+    Ok(json!({"source": "none", "track": null, "playlists": [], "planned_path": null}))
+}
+
+// ---------- exports ----------
+
+const ACTIONS: &[(&str, &str, &str)] = &[
+    (
+        "import",
+        "Merge every export in the `spotify` folder into the catalog (tracks, artists, playlists with added_at and order); the newer export of a playlist wins; lists tracks added and removed per playlist.",
+        r#"{"type":"object","additionalProperties":false,"properties":{"page":{"type":"integer","minimum":0}}}"#,
+    ),
+    (
+        "playlists-for-track",
+        "The playlists that hold one track, by uri, isrc, title+artist(+duration_ms) or the guest path of a local file. Ambiguous: candidates, no playlists.",
+        r#"{"type":"object","additionalProperties":false,"properties":{"uri":{"type":"string"},"isrc":{"type":"string"},"title":{"type":"string"},"artist":{"type":"string"},"duration_ms":{"type":"integer","minimum":0},"path":{"type":"string"},"page":{"type":"integer","minimum":0}}}"#,
+    ),
+    (
+        "link-local",
+        "Link each local file of the `music` folder (the catalog's files) to its Spotify track: by ISRC, then tags plus duration.",
+        r#"{"type":"object","additionalProperties":false,"properties":{"page":{"type":"integer","minimum":0}}}"#,
+    ),
+    (
+        "plan",
+        "Dry run: the path each linked local file belongs at (its primary playlist's folder); stored under a plan_id. Moves nothing.",
+        r#"{"type":"object","additionalProperties":false,"properties":{"layout":{"type":"string"},"primary":{"anyOf":[{"enum":["oldest","newest"]},{"type":"array","items":{"type":"string"}}]},"page":{"type":"integer","minimum":0}}}"#,
+    ),
+    (
+        "apply",
+        "Carry out a stored plan: journaled moves that never overwrite; the catalog's file links follow.",
+        r#"{"type":"object","additionalProperties":false,"required":["plan_id"],"properties":{"plan_id":{"type":"string"},"page":{"type":"integer","minimum":0}}}"#,
+    ),
+    (
+        "undo",
+        "Restore the moves an `apply` of this plan made.",
+        r#"{"type":"object","additionalProperties":false,"required":["plan_id"],"properties":{"plan_id":{"type":"string"},"page":{"type":"integer","minimum":0}}}"#,
+    ),
+    (
+        "m3u",
+        "Write one <playlist>.m3u8 per Spotify playlist into the `playlists` folder; only files whose content changed.",
+        r#"{"type":"object","additionalProperties":false,"properties":{"page":{"type":"integer","minimum":0}}}"#,
+    ),
+    (
+        "next-track",
+        "The next track to fetch: an explicit uri, else tracks newly added to playlists (newest first), else liked songs with no local file. A returned track is not returned again until it changes.",
+        r#"{"type":"object","additionalProperties":false,"properties":{"uri":{"type":"string"}}}"#,
+    ),
+];
+
+impl Guest for Spotify {
+    fn describe() -> PluginInfo {
+        PluginInfo {
+            name: "spotify".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "Spotify exports (Exportify CSVs, account-data JSON) merged into the catalog, offline: playlists for any track, a folder for every local file, m3u8 playlists, the next track to fetch.".into(),
+            actions: ACTIONS
+                .iter()
+                .map(|(n, d, s)| ActionInfo { name: (*n).into(), description: (*d).into(), params_schema: (*s).into() })
+                .collect(),
+            folders: vec![
+                FolderRequest { name: "spotify".into(), writable: false, purpose: "Exportify CSVs and Spotify account-data JSON files (read only)".into() },
+                FolderRequest { name: "music".into(), writable: true, purpose: "local audio files to link, plan and (with `apply`) move into playlist folders".into() },
+                FolderRequest { name: "playlists".into(), writable: true, purpose: "where `m3u` writes one .m3u8 per playlist".into() },
+            ],
+        }
+    }
+
+    fn handle(task: Task) -> Result<Outcome, Failure> {
+        let params: Value = if task.params.trim().is_empty() {
+            json!({})
+        } else {
+            serde_json::from_str(&task.params).map_err(|e| invalid(format!("params are not JSON: {e}")))?
+        };
+        if !params.is_object() {
+            return Err(invalid("params must be a JSON object"));
+        }
+        let result = match task.action.as_str() {
+            "import" => import(&params)?,
+            "playlists-for-track" => playlists_for_track(&params)?,
+            "link-local" => link_local(&params)?,
+            "plan" => plan(&params)?,
+            "apply" => apply(&params)?,
+            "undo" => undo(&params)?,
+            "m3u" => m3u(&params)?,
+            "next-track" => next_track(&params)?,
+            other => {
+                return Err(invalid(format!(
+                    "unknown action `{other}`; the spotify plugin has: import, playlists-for-track, link-local, plan, apply, undo, m3u, next-track"
+                )));
+            }
+        };
+        Ok(Outcome {
+            summary: summary(&task.action, &result),
+            result: result.to_string(),
+            artifacts: vec![],
+        })
+    }
+
+    fn catalog_access() -> Vec<CollectionRequest> {
+        let r = |name: &str, writable: bool, purpose: &str| CollectionRequest {
+            name: name.into(),
+            writable,
+            purpose: purpose.into(),
+        };
+        vec![
+            r(
+                "files",
+                false,
+                "the local audio files (fingerprint library) to link to Spotify tracks",
+            ),
+            r("tracks", true, "Spotify tracks from the exports, with their local files"),
+            r("artists", true, "the tracks' artists"),
+            r("playlists", true, "Spotify playlists with their tracks in order and added_at"),
+        ]
+    }
+}
+
+fn summary(action: &str, r: &Value) -> String {
+    let n = |k: &str| {
+        r.get(k)
+            .map(|v| match v {
+                Value::Array(a) => a.len().to_string(),
+                Value::String(s) => s.clone(),
+                _ => v.to_string(),
+            })
+            .unwrap_or_default()
+    };
+    match action {
+        "import" => format!(
+            "{} files, {} playlists, {} tracks, {} memberships, {} playlists changed",
+            n("files"),
+            n("playlists"),
+            n("tracks"),
+            n("memberships"),
+            n("changes")
+        ),
+        "playlists-for-track" => format!("{} playlists, liked: {}", n("playlists"), n("liked")),
+        "link-local" => format!(
+            "{} linked, {} ambiguous, {} unmatched, coverage {}",
+            n("linked"),
+            n("ambiguous"),
+            n("unmatched"),
+            n("coverage")
+        ),
+        "plan" => format!(
+            "{}: {} moves, {} unassigned, {} unmatched",
+            n("plan_id"),
+            n("moves"),
+            n("unassigned"),
+            n("unmatched")
+        ),
+        "apply" => format!("{}: {} moved, {} skipped", n("plan_id"), n("moved"), n("skipped")),
+        "undo" => format!("{}: {} restored, {} skipped", n("plan_id"), n("restored"), n("skipped")),
+        "m3u" => format!(
+            "{} written, {} unchanged, {} tracks without a file",
+            n("written"),
+            n("unchanged"),
+            n("tracks_without_file")
+        ),
+        _ => format!("source: {}", n("source")),
+    }
+}
+
+export!(Spotify);
