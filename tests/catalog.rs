@@ -379,3 +379,58 @@ fn handoffs_and_audit_gaps_are_read_only_views_of_the_hosts_own_data() {
     let g = &gaps["records"][0];
     assert_eq!((g["key"].as_str(), g["props"]["false_claim"].as_bool(), g["props"]["status"].as_str()), (Some("PLAN.md::src/a.py"), Some(true), Some("missing")), "{gaps}");
 }
+
+/// A plugin reads `handoffs` and `audit_gaps` through the catalog interface only when granted.
+#[test]
+fn a_plugin_sees_handoffs_and_audit_gaps_only_when_granted() {
+    let env = Env::new();
+    baton(&env, &["init"]);
+    let toml = env.home.join("baton.toml");
+    let base = std::fs::read_to_string(&toml).unwrap();
+    let grant = |read: &str| {
+        std::fs::write(&toml, format!("{base}\n[plugins.testkit]\ngrants = {{}}\ncatalog = {{ read = [{read}] }}\ntime_ms = 20000\n")).unwrap();
+    };
+    grant("\"handoffs\", \"audit_gaps\"");
+    let wasm = env.dir.path().join("testkit.wasm");
+    std::fs::write(&wasm, baton_bundle::get("testkit").expect("testkit is bundled").wasm).unwrap();
+    baton(&env, &["plugin", "install", wasm.to_str().unwrap(), "--yes"]);
+    let report = serde_json::json!({"schema": "baton.plans-audit/v1", "generated_at": "2099-12-31T23:59:59Z",
+        "generated_unix": 4_102_444_799_i64, "fingerprint": "f", "plans_dirs": [], "repo_dirs": [], "plans": [], "false_claims": [],
+        "gaps": [{"key": "PLAN.md::b.py", "plan": "PLAN.md", "path": "b.py", "group": "Core", "status": "stub",
+                  "reason": "TODO only", "claimed_done": false, "first_seen": "2099-12-31T23:59:59Z", "new": true, "emitted": null}],
+        "changes": null, "errors": []});
+    std::fs::create_dir_all(env.home.join("reports")).unwrap();
+    std::fs::write(env.home.join("reports/PLANS_AUDIT_REPORT_20991231_235959.json"), report.to_string()).unwrap();
+    let run = |id: &str, action: &str, params: serde_json::Value| -> Value {
+        let body = serde_json::json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                                      "from": "Tester-Agent", "title": id, "plugin": "testkit", "action": action, "params": params});
+        let file = env.dir.path().join(format!("20260118T070951Z__TASK__{id}__Tester-Agent.json"));
+        std::fs::write(&file, body.to_string()).unwrap();
+        serde_json::from_slice(&baton(&env, &["run", file.to_str().unwrap()]).stdout).unwrap()
+    };
+    // A TASK through the inbox is in the ledger (`baton run` runs one without recording it).
+    let first = serde_json::json!({"schema": "baton.handoff/v1", "id": "FIRST", "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                                   "from": "Tester-Agent", "title": "first", "plugin": "testkit", "action": "ok", "params": {}});
+    std::fs::write(env.home.join("handoffs/baton/01_inbox/20260118T070951Z__TASK__FIRST__Tester-Agent.json"), first.to_string()).unwrap();
+    baton(&env, &["serve", "--once"]);
+    let calls = serde_json::json!({"calls": [
+        {"op": "query", "collection": "handoffs", "filter": "status=completed"},
+        {"op": "get", "collection": "audit_gaps", "key": "PLAN.md::b.py"},
+        {"op": "upsert", "collection": "handoffs", "records": [{"key": "X", "props": {"title": "forged"}}]},
+    ]});
+    let r = run("READ", "catalog", calls.clone());
+    assert_eq!(r["status"], "completed", "{r}");
+    let res = &r["result"]["results"];
+    let first = res[0]["ok"]["records"].as_array().unwrap_or_else(|| panic!("{r}"));
+    assert!(first.iter().any(|h| h["key"] == "FIRST" && h["props"]["to"] == "testkit"), "{r}");
+    assert_eq!(res[1]["ok"]["props"]["status"], "stub", "{r}");
+    assert_eq!(res[2]["error"]["kind"], "denied", "a write to handoffs is refused: {r}");
+
+    // Without the grant, the same calls are denied.
+    grant("\"tracks\"");
+    let r = run("DENIED", "catalog", calls);
+    let res = &r["result"]["results"];
+    for i in [0, 1] {
+        assert_eq!(res[i]["error"]["kind"], "denied", "{r}");
+    }
+}

@@ -53,12 +53,20 @@ pub const MAX_CHANGES: u32 = 10_000;
 pub struct CatalogHost {
     path: PathBuf,
     catalog: Arc<Mutex<Option<Catalog>>>,
+    /// Where the plans audit writes its reports (`audit_gaps` reads the latest).
+    audit_reports: Option<PathBuf>,
 }
 
 impl CatalogHost {
     /// The catalog in the state database at `state_db` (opened on first use).
     pub fn new(state_db: PathBuf) -> Self {
-        CatalogHost { path: state_db, catalog: Arc::default() }
+        CatalogHost { path: state_db, catalog: Arc::default(), audit_reports: None }
+    }
+
+    /// The folder whose latest audit report `audit_gaps` shows.
+    pub fn with_audit_reports(mut self, dir: PathBuf) -> Self {
+        self.audit_reports = Some(dir);
+        self
     }
 }
 
@@ -137,7 +145,9 @@ impl CatView<'_> {
         let job = tokio::task::spawn_blocking(move || {
             let mut guard = host.catalog.lock().unwrap_or_else(|e| e.into_inner());
             if guard.is_none() {
-                *guard = Some(Catalog::open(&host.path).map_err(error)?);
+                let mut cat = Catalog::open(&host.path).map_err(error)?;
+                cat.set_audit_reports(host.audit_reports.clone());
+                *guard = Some(cat);
             }
             match guard.as_mut() {
                 Some(cat) => f(cat, &access, &files),

@@ -138,7 +138,7 @@ impl Lease {
         let others = u.bytes - self.bytes;
         if others.saturating_add(bytes) > limit {
             return Err(SqlError::Io(format!(
-                "{guest}: a copy of {} MiB does not fit: snapshots may use {} MiB of temporary copies in all, and {} MiB are in use; drop other snapshots first",
+                "{guest}: a copy of {} MiB does not fit: snapshots may use {} MiB of temporary copies in all, and {} MiB are in use; drop other snapshots first, or raise [sqlite] copy_mb in baton.toml",
                 mib(bytes),
                 mib(limit),
                 mib(others)

@@ -91,6 +91,8 @@ pub struct Config {
     pub plugins: BTreeMap<String, PluginConfig>,
     /// Audio fingerprinting (`baton fp`, and the plugins' fingerprint interface).
     pub fp: FpConfig,
+    /// The plugins' read-only SQLite snapshots.
+    pub sqlite: SqliteConfig,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -106,6 +108,19 @@ pub struct FpConfig {
 impl Default for FpConfig {
     fn default() -> Self {
         FpConfig { file_timeout_ms: 10_000, deep: false }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SqliteConfig {
+    /// All snapshot copies of one baton process together may use this many MiB.
+    pub copy_mb: u64,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        SqliteConfig { copy_mb: 2048 }
     }
 }
 
@@ -267,6 +282,7 @@ impl Default for Config {
             pipeline: PipelineConfig::default(),
             plugins: BTreeMap::new(),
             fp: FpConfig::default(),
+            sqlite: SqliteConfig::default(),
         }
     }
 }
@@ -578,6 +594,11 @@ file_timeout_ms = 10000
 # `baton fp dedup` finds clips, radio edits, tempo and turntable speed changes. Costs whole-track
 # decoding (about 2x the default scan) and about 50 KB per 4-minute track.
 deep = false
+
+[sqlite]
+# Plugins read SQLite files in their grants (djay's library) from private copies in baton's
+# cache; all copies of one baton process together may use this many MiB.
+copy_mb = 2048
 
 # Folders a plugin may see, by the logical names it asks for (`baton plugin inspect NAME`).
 # Paths are relative to this folder unless absolute. A plugin never sees anything else.

@@ -99,9 +99,12 @@ pub async fn open(home: &Path, state: &Path) -> Result<Pipeline, PipelineError> 
         Some(state.to_path_buf()),
     )))?;
     // The catalog lives in the same state database too (`baton catalog`).
-    runtime.add_host_interface(Arc::new(baton_host_catalog::CatalogHost::new(state.to_path_buf())))?;
+    // `audit_gaps` shows the latest report in the audit plugin's `reports` grant.
+    let reports = cfg.grants(home, audit::PLUGIN).into_iter().find(|g| g.name == "reports").map_or_else(|| home.join("reports"), |g| g.host_path);
+    runtime.add_host_interface(Arc::new(baton_host_catalog::CatalogHost::new(state.to_path_buf()).with_audit_reports(reports)))?;
     // Read-only snapshots of granted SQLite files (djay's library); private copies in the cache.
-    runtime.add_host_interface(Arc::new(baton_host_sqlite::SqliteHost::new(paths.cache().join("sqlite"), Default::default())))?;
+    let limits = baton_host_sqlite::Limits { copy_bytes: cfg.sqlite.copy_mb << 20, ..Default::default() };
+    runtime.add_host_interface(Arc::new(baton_host_sqlite::SqliteHost::new(paths.cache().join("sqlite"), limits)))?;
     let runtime = Arc::new(runtime);
     plugins::load_installed(&runtime, &cfg, &paths, &ledger).await;
     Pipeline::new(cfg, paths, ledger, runtime)

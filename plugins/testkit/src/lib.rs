@@ -21,6 +21,7 @@
 //! | `fp-tags` | `fingerprint.read-tags(params.path)` | as `fp-print` |
 //! | `fp-match` | fingerprints `params.path`, then `fingerprint.best-matches` | completed, matches inside the grants only |
 //! | `fp-library` | `fingerprint.library-fingerprint(params.path)` (new in 0.4.0) | completed (`null` when not in the library), else `plugin_error` "denied: …" |
+//! | `sqlite` | reads `params.path` with `params.sql` through `sqlite.snapshot`, page by page (new in 0.4.0; see [`sqlite`]) | completed if granted and read-only, else `plugin_error` "denied: …" |
 //!
 //! Budget and quota attacks (issue 10, tests/sandbox.rs):
 //!
@@ -63,6 +64,7 @@
 wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
 
 mod hostile;
+mod sqlite;
 
 use baton::plugin::fingerprint::{self, FpError, Tags};
 use baton::plugin::host;
@@ -103,6 +105,7 @@ const ACTIONS: &[(&str, &str)] = &[
     ("fp-tags", "Reads the tags of params.path."),
     ("fp-match", "Fingerprints params.path and returns the best library matches (params.min_similarity, params.limit)."),
     ("fp-library", "Returns the fingerprint the library stored for params.path, without decoding (baton:plugin@0.4.0)."),
+    ("sqlite", "Reads params.path with params.sql (params.args, params.page, params.keyset) through a read-only snapshot (baton:plugin@0.4.0)."),
     // Budget and quota attacks (issue 10).
     ("hold", "Allocates and touches params.mb MB, then returns."),
     ("emit-flood", "Emits params.count follow-ups of params.mb MB each, ignoring errors."),
@@ -287,6 +290,7 @@ impl Guest for Testkit {
                 let results: Vec<Value> = calls.iter().map(catalog_call).collect();
                 done("catalog", json!({ "results": results }))
             }
+            "sqlite" => sqlite::run(&params),
             other => hostile::run(other, &params).or_else(|| attacks(other, &params)).unwrap_or_else(|| Err(Failure::InvalidInput(format!("unknown action `{other}`")))),
         }
     }
