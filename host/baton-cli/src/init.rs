@@ -188,7 +188,7 @@ fn spotify_demo(ctx: &Ctx) -> Result<()> {
     let home = &ctx.home;
     println!("\n== Spotify: the export merged, the local files linked and planned ==");
     crate::fp::run(
-        crate::fp::FpCommand::Scan { dirs: vec![home.join("music")], threads: 1, retry_errors: false, json: false },
+        crate::fp::FpCommand::Scan { dirs: vec![home.join("music")], threads: 1, retry_errors: false, deep: false, json: false },
         &crate::fp::FpContext { home: home.clone(), state: ctx.state.clone() },
     )?;
     let inbox = home.join("handoffs/baton/01_inbox");
