@@ -206,6 +206,12 @@ fn grants_owners_files_settings_paths_and_quota() {
     let i = h.json(&["plugin", "inspect", "testkit", "--json"]);
     let access = |name: &str| i["collections"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap()["access"].clone();
     assert_eq!((access("tracks"), access("files"), access("playlists")), (json!("read-write"), json!("read-only"), json!("not granted")), "{i}");
+    let text = String::from_utf8(h.ok(&["plugin", "inspect", "testkit"]).stdout).unwrap();
+    assert!(text.contains("catalog  (wanted → granted in baton.toml)") && text.contains(r#"write = ["playlists"]"#), "{text}");
+    let list = h.json(&["plugin", "list", "--json"]);
+    let other = list.as_array().unwrap().iter().find(|p| p["name"] == "other").unwrap();
+    let got: Vec<(&str, &str)> = other["collections"].as_array().unwrap().iter().map(|c| (c["name"].as_str().unwrap(), c["access"].as_str().unwrap())).collect();
+    assert!(got.contains(&("tracks", "read-write")) && got.contains(&("files", "not granted")), "{got:?}");
 }
 
 #[test]

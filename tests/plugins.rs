@@ -300,7 +300,10 @@ fn plugins_built_against_older_minor_versions_still_load_and_run() {
 /// every path outside the grant refused.
 #[test]
 fn plugins_fingerprint_files_inside_their_grants_and_match_the_library() {
-    let h = Home::with_testkit(&[]);
+    // Decoding 40 s of audio in a worker is real work: the 300 ms budget of the misbehaving
+    // tasks is too tight on a loaded 2-core machine (it failed `timeout` there).
+    let h = Home::new(&[], &TESTKIT_TOML.replace("time_ms = 300", "time_ms = 10000"));
+    h.install_bytes("testkit", &testkit("0.1.0"));
     let data = h.root.join("data");
     let elsewhere = h.root.parent().unwrap().join("elsewhere");
     let song = synth(7, 40.0, 44100);
@@ -558,4 +561,54 @@ fn a_running_host_hot_reloads_and_tasks_in_flight_finish_on_the_old_version() {
     // The other plugins were never disturbed.
     h.drop_task("ECHO", "echo", "echo", json!({"still": "serving"}));
     assert_eq!(h.wait_for_return("ECHO", Duration::from_secs(10))["result"], json!({"still": "serving"}));
+}
+
+#[test]
+fn init_journals_and_archives_the_plugins_it_installs_and_serve_adopts_nothing() {
+    let h = Home::new(&[], "");
+    let lines = |h: &Home| -> Vec<Value> {
+        std::fs::read_to_string(h.plugins().join(".journal.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let journal = lines(&h);
+    let bundled: Vec<&str> = baton_bundle::first_party().map(|p| p.name).collect();
+    assert!(bundled.contains(&"echo") && bundled.contains(&"audit"), "{bundled:?}");
+    for name in bundled.iter().copied() {
+        let line = journal.iter().find(|l| l["name"] == name).unwrap_or_else(|| panic!("no journal line for {name}: {journal:?}"));
+        assert_eq!(line["op"], "installed", "{line}");
+        assert_eq!(line["from"], format!("<bundled>/{name}.wasm"), "{line}");
+        let sha = line["sha256"].as_str().unwrap();
+        let bytes = std::fs::read(h.plugins().join(format!("{name}.wasm"))).unwrap();
+        assert_eq!(sha, hex_sha256(&bytes), "the journal records the installed bytes");
+        let archived = PathBuf::from(line["archived"].as_str().unwrap());
+        assert!(archived.starts_with(h.plugins().join(".archive")), "{line}");
+        assert_eq!(std::fs::read(&archived).unwrap(), bytes, "a copy is kept, so a replacement can be undone");
+    }
+    assert_eq!(journal.len(), bundled.len(), "{journal:?}");
+    // The first serve finds their record: nothing is adopted, nothing more is archived.
+    h.drop_task("E", "echo", "echo", json!({"x": 1}));
+    h.ok(&["serve", "--once"]);
+    assert_eq!(h.ret("E")["status"], "completed");
+    assert_eq!(lines(&h), journal, "serve journaled nothing new");
+    assert_eq!(std::fs::read_dir(h.plugins().join(".archive")).unwrap().count(), bundled.len());
+    // A second init changes nothing.
+    h.ok(&["init"]);
+    assert_eq!(lines(&h), journal);
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(bytes)?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
 }

@@ -31,7 +31,12 @@ output_kb = 64
 
 /// A home with testkit (`bytes`) installed, its folders made, never pausing.
 fn home(extra: &str, bytes: &[u8]) -> Home {
-    let h = Home::init(&[("pause_after", "100"), ("max_attempts", "3")], &testkit_toml(extra));
+    home_with(&testkit_toml(extra), bytes)
+}
+
+/// As [`home`], with the plugin sections of baton.toml as given.
+fn home_with(toml: &str, bytes: &[u8]) -> Home {
+    let h = Home::init(&[("pause_after", "100"), ("max_attempts", "3")], toml);
     std::fs::create_dir_all(h.root.join("data")).unwrap();
     std::fs::create_dir_all(h.root.join("out")).unwrap();
     let src = h.root.parent().unwrap().join("testkit-under-test.wasm");
@@ -234,7 +239,8 @@ fn follow_up_and_failure_floods_stay_within_the_output_cap() {
 
 #[test]
 fn kv_floods_end_at_the_plugins_quota() {
-    let h = home("kv_keys = 50\nkv_mb = 1", &testkit());
+    // A budget long enough for 50 synced writes on a busy disk: the quota, not the clock, ends it.
+    let h = home_with(&testkit_toml("kv_keys = 50\nkv_mb = 1").replace("time_ms = 1000", "time_ms = 10000"), &testkit());
     drop_task(&h, "KV-KEYS", "testkit", "kv-flood", json!({"key_bytes": 16, "value_bytes": 10}));
     drop_bystanders(&h, 3);
     let d = drain(&h, "warn", Duration::from_secs(60));
@@ -388,6 +394,10 @@ fn a_plugin_that_changes_its_name_after_install_is_refused_at_load() {
     drop_bystanders(&h, 3);
     let d = drain(&h, "warn", Duration::from_secs(60));
     assert_eq!(d.code("AS-HOSTILE"), "unknown_plugin", "{}", d.ret("AS-HOSTILE"));
+    // The RETURN says why: the refusal recorded at load, and the fix.
+    let why = d.ret("AS-HOSTILE")["error"]["message"].as_str().unwrap();
+    assert!(why.contains("plugin `hostile` is installed") && why.contains("hostile.wasm") && why.contains("refused when baton loaded it"), "{why}");
+    assert!(why.contains("says its name is `echo`") && why.contains("baton plugin remove hostile"), "{why}");
     // Tasks for echo reach the real echo (testkit has no `echo` action).
     assert_bystanders_completed(&d.returns, 3);
     assert_eq!(d.ret("TK")["status"], "completed");
@@ -425,6 +435,8 @@ fn a_plugin_named_baton_health_is_refused_and_host_health_is_out_of_reach() {
     drop_bystanders(&h, 3);
     let d = drain(&h, "warn", Duration::from_secs(60));
     assert_eq!(d.code("HEALTH"), "unknown_plugin", "{}", d.ret("HEALTH"));
+    let why = d.ret("HEALTH")["error"]["message"].as_str().unwrap();
+    assert!(why.contains("refused when baton loaded it") && why.contains("reserved") && why.contains("another name"), "{why}");
     assert_bystanders_completed(&d.returns, 3);
     let db = rusqlite_open(&h);
     db.execute("INSERT INTO kv(plugin, key, value) VALUES ('baton.health', 'echo', ?1)", [forged.to_string()]).unwrap();
@@ -495,4 +507,265 @@ fn params_are_checked_against_the_actions_schema_before_the_plugin_runs() {
     let msg = d.ret("BAD-AUDIT")["error"]["message"].as_str().unwrap();
     assert!(msg.contains("params_schema of `audit`"), "{msg}");
     assert_bystanders_completed(&d.returns, 2);
+}
+
+// ---- Attacks not seen while the sandbox was built (issue 10) -------------------------------
+
+/// testkit calling itself `name`, whose `describe()` misbehaves as `mode` says (the bytes
+/// after `@@testkit-mode@@`: `trap`, `loop`, `alloc`, `huge`).
+fn testkit_variant(name: &str, mode: &str) -> Vec<u8> {
+    let mut bytes = testkit_named(name);
+    let marker = b"@@testkit-mode@@";
+    let at: Vec<usize> = bytes.windows(marker.len()).enumerate().filter(|(_, w)| *w == marker).map(|(i, _)| i).collect();
+    assert_eq!(at.len(), 1, "the mode slot occurs once in testkit.wasm");
+    let slot = &mut bytes[at[0] + marker.len()..at[0] + marker.len() + 32];
+    slot.fill(0);
+    slot[..mode.len()].copy_from_slice(mode.as_bytes());
+    bytes
+}
+
+fn message<'a>(d: &'a Drain, id: &str) -> &'a str {
+    d.ret(id)["error"]["message"].as_str().unwrap_or("")
+}
+
+#[test]
+fn a_describe_that_traps_loops_floods_or_answers_too_much_is_refused_in_bounded_time() {
+    let h = home("", &testkit());
+    // `plugin install` refuses each, naming why, within the 5 s describe budget.
+    for (mode, why) in [("huge", "over the cap of 65536 bytes"), ("trap", "describe() failed"), ("alloc", "describe() failed")] {
+        let started = Instant::now();
+        let out = install(&h, &format!("tk-{mode}-src"), &testkit_variant(&format!("tk-{mode}"), mode));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{mode}: {err}");
+        assert!(err.contains(why), "{mode}: {err}");
+        assert!(started.elapsed() < Duration::from_secs(20), "{mode}: install took {:?}", started.elapsed());
+        assert!(!h.root.join(format!("plugins/tk-{mode}.wasm")).exists());
+    }
+    // The 64 KiB cap is on the answer as JSON: 100 KB of description is refused, not printed.
+    let out = install(&h, "tk-huge-src", &testkit_variant("tk-huge", "huge"));
+    assert!(out.stdout.len() + out.stderr.len() < 8 << 10, "{} bytes printed", out.stdout.len() + out.stderr.len());
+    // Dropped in by hand (with one that loops forever): `plugin list` and start-up refuse
+    // them within the describe budget, and everything else runs.
+    for mode in ["huge", "trap", "alloc", "loop"] {
+        std::fs::write(h.root.join(format!("plugins/tk-{mode}.wasm")), testkit_variant(&format!("tk-{mode}"), mode)).unwrap();
+    }
+    let started = Instant::now();
+    let list = h.json(&["plugin", "list", "--json"]);
+    assert!(started.elapsed() < Duration::from_secs(30), "plugin list took {:?}", started.elapsed());
+    let refused: Vec<&Value> = list.as_array().unwrap().iter().filter(|p| p["refused"] == true).collect();
+    assert_eq!(refused.len(), 4, "{list}");
+    assert!(list.as_array().unwrap().iter().any(|p| p["name"] == "testkit"), "{list}");
+    for mode in ["huge", "trap", "alloc", "loop"] {
+        drop_task(&h, &format!("TK-{}", mode.to_uppercase()), &format!("tk-{mode}"), "ok", json!({}));
+    }
+    drop_task(&h, "TK", "testkit", "ok", json!({"fine": true}));
+    drop_bystanders(&h, 3);
+    let d = drain(&h, "warn", Duration::from_secs(60));
+    for (mode, why) in [("huge", "65536 bytes"), ("trap", "describe() failed"), ("alloc", "describe() failed"), ("loop", "describe()")] {
+        let id = format!("TK-{}", mode.to_uppercase());
+        assert_eq!(d.code(&id), "unknown_plugin", "{}", d.ret(&id));
+        let m = message(&d, &id);
+        assert!(m.contains("refused when baton loaded it") && m.contains(why), "{mode}: {m}");
+    }
+    assert_eq!(d.ret("TK")["status"], "completed");
+    assert_bystanders_completed(&d.returns, 3);
+    assert_bounded(&d);
+}
+
+#[test]
+fn deep_recursion_huge_grows_and_oversized_initial_memories_are_contained() {
+    // `fat` owns a second memory of 100 MB from the start: over its 64 MB task cap (its
+    // describe() at install has the 256 MB describe budget).
+    let h = home("\n[plugins.fat]\nmemory_mb = 64\n", &testkit());
+    let out = install(&h, "fat-src", &with_second_memory(&testkit_named("fat"), 100));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    drop_task(&h, "RECURSE", "testkit", "recurse", json!({}));
+    drop_task(&h, "GROW", "testkit", "grow-huge", json!({}));
+    drop_task(&h, "FAT", "fat", "ok", json!({}));
+    drop_bystanders(&h, 3);
+    let d = drain(&h, "warn", Duration::from_secs(60));
+    assert_eq!(d.code("RECURSE"), "trap", "{}", d.ret("RECURSE"));
+    assert_eq!(d.code("GROW"), "out_of_memory", "{}", d.ret("GROW"));
+    assert_eq!(d.code("FAT"), "out_of_memory", "{}", d.ret("FAT"));
+    assert_bystanders_completed(&d.returns, 3);
+    assert_bounded(&d);
+}
+
+#[test]
+fn follow_ups_to_baton_or_to_names_that_leave_the_handoffs_tree_are_refused() {
+    let h = home("", &testkit());
+    let names = ["baton", "BATON", "Baton.health", "../escape", "a/b", "Agent\u{1b}[31m", "", "x".repeat(200).as_str(), "Fine-Agent"]
+        .map(String::from);
+    drop_task(&h, "EMIT-TO", "testkit", "emit-to", json!({"to": names}));
+    // Titles and correlation ids the handoff schema would refuse, or with terminal escapes.
+    let bad = [
+        ("BAD-TITLE", json!({"to": ["Fine-Agent"], "title": "\u{1b}[2J\r\nrm -rf"}), "title"),
+        ("EMPTY-TITLE", json!({"to": ["Fine-Agent"], "title": ""}), "title"),
+        ("LONG-TITLE", json!({"to": ["Fine-Agent"], "title": "t".repeat(501)}), "title"),
+        ("LONG-CORR", json!({"to": ["Fine-Agent"], "correlation_id": "c".repeat(201)}), "correlation_id"),
+    ];
+    for (id, params, _) in &bad {
+        drop_task(&h, id, "testkit", "emit-to", params.clone());
+    }
+    drop_bystanders(&h, 3);
+    let d = drain(&h, "warn", Duration::from_secs(60));
+    for (id, _, what) in &bad {
+        let r = d.ret(id);
+        assert_eq!(r["status"], "completed", "{r}");
+        assert_eq!(r["result"]["accepted"], json!([]), "{r}");
+        assert!(r["result"]["refused"][0]["error"].as_str().unwrap().contains(what), "{r}");
+    }
+    let r = d.ret("EMIT-TO");
+    assert_eq!(r["status"], "completed", "{r}");
+    assert_eq!(r["result"]["accepted"], json!(["Fine-Agent"]), "{r}");
+    let refused = r["result"]["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), names.len() - 1, "{r}");
+    assert!(refused.iter().filter(|x| x["error"].as_str().unwrap().contains("baton itself")).count() == 3, "{r}");
+    // Only Fine-Agent got a file; its name carries no control character from the title.
+    let inbox: Vec<_> = std::fs::read_dir(h.dir("Fine-Agent", "01_inbox")).unwrap().flatten().collect();
+    assert_eq!(inbox.len(), 1);
+    let name = inbox[0].file_name().into_string().unwrap();
+    assert!(!name.chars().any(char::is_control), "{name:?}");
+    assert!(!h.root.join("escape").exists() && !h.root.join("handoffs/escape").exists());
+    let baton_inbox: Vec<_> = std::fs::read_dir(h.dir("baton", "01_inbox")).unwrap().flatten().collect();
+    assert!(baton_inbox.is_empty(), "nothing was sent to baton: {baton_inbox:?}");
+    assert_bystanders_completed(&d.returns, 3);
+    assert_bounded(&d);
+}
+
+#[test]
+fn results_and_follow_ups_nested_100000_deep_fail_cleanly() {
+    // An output cap that lets 200 KB of brackets through to the parser.
+    let h = home_with(&testkit_toml("").replace("output_kb = 64", "output_kb = 1024"), &testkit());
+    drop_task(&h, "DEEP", "testkit", "deep-result", json!({"depth": 100000}));
+    drop_task(&h, "DEEP-EMIT", "testkit", "deep-emit", json!({"depth": 100000}));
+    drop_task(&h, "SHALLOW", "testkit", "deep-result", json!({"depth": 50}));
+    drop_bystanders(&h, 3);
+    let d = drain(&h, "warn", Duration::from_secs(60));
+    assert_eq!(d.code("DEEP"), "plugin_error", "{}", d.ret("DEEP"));
+    assert!(message(&d, "DEEP").contains("recursion limit"), "{}", message(&d, "DEEP"));
+    // A follow-up body nested as deep is refused by the same depth limit.
+    assert_eq!(d.code("DEEP-EMIT"), "plugin_error", "{}", d.ret("DEEP-EMIT"));
+    assert!(message(&d, "DEEP-EMIT").contains("emit refused") && message(&d, "DEEP-EMIT").contains("recursion limit"), "{}", message(&d, "DEEP-EMIT"));
+    assert_eq!(d.ret("SHALLOW")["status"], "completed", "{}", d.ret("SHALLOW"));
+    assert_bystanders_completed(&d.returns, 3);
+    assert_bounded(&d);
+}
+
+#[test]
+fn kv_keys_and_values_full_of_nuls_count_every_byte() {
+    let h = home("kv_mb = 1", &testkit());
+    drop_task(&h, "KV-NUL", "testkit", "kv-nul", json!({"value_bytes": 65536}));
+    drop_bystanders(&h, 2);
+    let d = drain(&h, "warn", Duration::from_secs(60));
+    assert_eq!(d.code("KV-NUL"), "quota_exceeded", "{}", d.ret("KV-NUL"));
+    let conn = rusqlite_open(&h);
+    let bytes: i64 = conn
+        .query_row("SELECT COALESCE(SUM(length(CAST(key AS BLOB)) + length(CAST(value AS BLOB))), 0) FROM kv WHERE plugin = 'testkit'", [], |r| r.get(0))
+        .unwrap();
+    assert!(bytes > 512 << 10 && bytes <= 1 << 20, "{bytes} bytes stored under a 1 MB quota");
+    let usage: i64 = conn.query_row("SELECT bytes FROM kv_usage WHERE plugin = 'testkit'", [], |r| r.get(0)).unwrap();
+    assert_eq!(usage, bytes, "NULs are counted like any byte");
+    assert_bystanders_completed(&d.returns, 2);
+    assert_bounded(&d);
+}
+
+#[test]
+fn terminal_escapes_from_a_plugin_reach_no_terminal() {
+    let h = home("", &testkit());
+    drop_task(&h, "ESC", "testkit", "escapes", json!({}));
+    drop_task(&h, "ESC-FAIL", "testkit", "escapes", json!({"fail": true}));
+    drop_bystanders(&h, 2);
+    let d = drain(&h, "info", Duration::from_secs(60));
+    assert_eq!(d.ret("ESC")["status"], "completed", "{}", d.ret("ESC"));
+    assert_eq!(d.code("ESC-FAIL"), "plugin_error");
+    let unsafe_char = |c: char| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c);
+    for args in [&["show", "ESC"][..], &["show", "ESC-FAIL"][..], &["status"][..]] {
+        let out = h.ok(args);
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(!text.chars().any(unsafe_char), "{args:?} printed a control character: {text:?}");
+        if args[0] == "show" {
+            assert!(text.contains("\\u{1b}]0;pwned"), "{args:?} shows the text, escaped: {text}");
+        }
+    }
+    // The JSON keeps the text as it was (JSON escapes it).
+    let logs = h.json(&["show", "ESC", "--json"])["logs"].clone();
+    assert!(logs.to_string().contains("\\u001b]0;pwned"), "{logs}");
+    assert_bystanders_completed(&d.returns, 2);
+}
+
+#[test]
+fn artifacts_must_be_paths_inside_the_tasks_grants() {
+    let h = home("", &testkit());
+    let cases = [
+        ("ART-OK", json!(["/out/report.md", "/data/in.txt"]), true),
+        ("ART-UP", json!(["/out/../../etc/passwd"]), false),
+        ("ART-ABS", json!(["/etc/passwd"]), false),
+        ("ART-REL", json!(["report.md"]), false),
+        ("ART-CTRL", json!(["/out/a\u{1b}[2J"]), false),
+        ("ART-PREFIX", json!(["/outside/x"]), false),
+    ];
+    for (id, artifacts, _) in &cases {
+        drop_task(&h, id, "testkit", "artifacts", json!({"artifacts": artifacts}));
+    }
+    drop_bystanders(&h, 2);
+    let d = drain(&h, "warn", Duration::from_secs(60));
+    for (id, artifacts, ok) in &cases {
+        if *ok {
+            assert_eq!(d.ret(id)["status"], "completed", "{}", d.ret(id));
+            assert_eq!(&d.ret(id)["artifacts"], artifacts);
+        } else {
+            assert_eq!(d.code(id), "plugin_error", "{}", d.ret(id));
+            assert!(message(&d, id).contains("not a file inside the task's folder grants"), "{}", message(&d, id));
+            assert!(d.ret(id)["artifacts"].as_array().is_none_or(|a| a.is_empty()), "{}", d.ret(id));
+        }
+    }
+    assert_bystanders_completed(&d.returns, 2);
+}
+
+/// Takes a write lease on `file` (Linux): until the lease is given up, or the kernel breaks
+/// it after `/proc/sys/fs/lease-break-time` seconds, any other `open` of the file blocks in
+/// the kernel. A regular file on a local disk whose `open` blocks: the honest stand-in for
+/// a hung network or FUSE mount.
+#[cfg(target_os = "linux")]
+fn write_lease(file: &Path) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    // The lease holder is told with SIGIO, whose default action ends the process.
+    unsafe { libc::signal(libc::SIGIO, libc::SIG_IGN) };
+    let f = std::fs::File::open(file).unwrap();
+    let r = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETLEASE, libc::F_WRLCK as libc::c_int) };
+    assert_eq!(r, 0, "F_SETLEASE: {}", std::io::Error::last_os_error());
+    f
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_task_blocked_in_a_file_open_is_cut_off_at_its_budget_and_serve_once_exits() {
+    let break_secs: u64 = std::fs::read_to_string("/proc/sys/fs/lease-break-time").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+    if break_secs < 15 {
+        eprintln!("skipped: /proc/sys/fs/lease-break-time is {break_secs} s, too short to tell a cut-off from a lease break");
+        return;
+    }
+    let h = home("", &testkit());
+    let file = h.root.join("data/leased");
+    std::fs::write(&file, "held").unwrap();
+    let lease = write_lease(&file);
+    // Opening it from another process blocks: the premise of the test.
+    let probe = std::process::Command::new("timeout").args(["1", "cat"]).arg(&file).output().unwrap();
+    assert_eq!(probe.status.code(), Some(124), "open blocks on a leased file");
+
+    drop_task(&h, "BLOCKED", "testkit", "read", json!({"path": "/data/leased"}));
+    drop_task(&h, "BLOCKED-2", "testkit", "read", json!({"path": "/data/leased"}));
+    drop_bystanders(&h, 3);
+    // A 1 s budget; the kernel would hold the opens for {break_secs} s.
+    let d = drain(&h, "warn", Duration::from_secs(break_secs - 5));
+    for id in ["BLOCKED", "BLOCKED-2"] {
+        assert_eq!(d.code(id), "timeout", "{}", d.ret(id));
+    }
+    assert!(d.took < Duration::from_secs(10), "serve --once took {:?}", d.took);
+    let logs = h.json(&["show", "BLOCKED", "--json"])["logs"].to_string();
+    assert!(logs.contains("the task was abandoned"), "{logs}");
+    assert_bystanders_completed(&d.returns, 3);
+    assert_bounded(&d);
+    drop(lease);
 }

@@ -43,11 +43,14 @@ pub fn run(args: AuditArgs, ctx: &Ctx) -> Result<i32> {
         repos: absolute(&args.repos),
         reports: args.out.clone().unwrap_or_else(|| ctx.home.join("reports")),
     });
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = crate::handoffs::runtime()?;
     let outcome = rt.block_on(async {
         let pipeline = baton_pipeline::open(&ctx.home, &ctx.state).await?;
         anyhow::Ok(pipeline.audit(folders.as_ref(), args.force).await?)
-    })?;
+    });
+    // Never wait for a thread the audit left blocked in a file operation past its budget.
+    rt.shutdown_timeout(crate::handoffs::SHUTDOWN_TIMEOUT);
+    let outcome = outcome?;
     let Some(outcome) = outcome else {
         bail!("the audit plugin is not installed in {}; run `baton init` (or `baton plugin install audit.wasm`)", ctx.home.join("plugins").display());
     };

@@ -13,9 +13,9 @@ use crate::Ctx;
 /// their number is capped (further blocking work queues instead of spawning threads).
 const MAX_BLOCKING_THREADS: usize = 64;
 /// On exit, threads still blocked (abandoned by timed-out tasks) are not waited for longer.
-const SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+pub(crate) const SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .max_blocking_threads(MAX_BLOCKING_THREADS)
         .enable_all()
@@ -78,12 +78,16 @@ pub fn serve(ctx: &Ctx, once: bool) -> Result<i32> {
 }
 
 pub fn run(ctx: &Ctx, file: &Path) -> Result<i32> {
-    runtime()?.block_on(async {
+    let rt = runtime()?;
+    let r = rt.block_on(async {
         let mut pipeline = baton_pipeline::open(&ctx.home, &ctx.state).await?;
         let ret = pipeline.run_detached(file).await?;
         println!("{}", serde_json::to_string_pretty(&ret)?);
         Ok(if ret.status == baton_handoff::Status::Completed { 0 } else { 1 })
-    })
+    });
+    // Never wait for a thread a timed-out task left blocked in a file operation.
+    rt.shutdown_timeout(SHUTDOWN_TIMEOUT);
+    r
 }
 
 /// Candidate handoffs waiting in baton's inbox, and claims in progress.
@@ -163,7 +167,7 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
         for r in &recent {
             println!(
                 "  {:<28} {:<10} {:>9.1}  {:<18} {}",
-                r.id, r.state, r.duration_ms.unwrap_or(0.0), r.error_code.as_deref().unwrap_or("-"), r.title
+                esc(&r.id), r.state, r.duration_ms.unwrap_or(0.0), r.error_code.as_deref().unwrap_or("-"), esc(&r.title)
             );
         }
     }
@@ -200,24 +204,30 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
     }
     if let Some(t) = &task {
         println!("{}  {:?}", t.id, t.title);
-        println!("  from {} → reply to {}   plugin {}/{}", t.sender, t.reply_to, t.plugin.as_deref().unwrap_or("-"), t.action.as_deref().unwrap_or("-"));
+        println!(
+            "  from {} → reply to {}   plugin {}/{}",
+            esc(&t.sender),
+            esc(&t.reply_to),
+            esc(t.plugin.as_deref().unwrap_or("-")),
+            esc(t.action.as_deref().unwrap_or("-"))
+        );
         println!("  state {}   attempts {}   {}", t.state, t.attempts, t.error_code.as_deref().map(|c| format!("error {c}")).unwrap_or_default());
         if let Some(m) = &t.error_message {
-            println!("  error: {m}");
+            println!("  error: {}", esc(m));
         }
         if let Some(r) = &t.return_name {
-            println!("  RETURN: {r}");
+            println!("  RETURN: {}", esc(r));
         }
     }
     println!("history:");
     for e in &events {
         let detail = if e.detail == Value::Object(Default::default()) { String::new() } else { e.detail.to_string() };
-        println!("  {}  {:<16} {}", e.at, e.event, detail);
+        println!("  {}  {:<16} {}", e.at, e.event, esc(&detail));
     }
     if !logs.is_empty() {
         println!("plugin log:");
         for l in &logs {
-            println!("  {}  {:<8} {}", l.at, l.level, l.message);
+            println!("  {}  {:<8} {}", l.at, esc(&l.level), esc(&l.message));
         }
     }
     Ok(0)

@@ -18,14 +18,11 @@ pub fn init(ctx: &Ctx) -> Result<()> {
     if !toml.exists() {
         std::fs::write(&toml, DEFAULT_TOML).with_context(|| format!("writing {}", toml.display()))?;
     }
-    baton_ledger::Ledger::open(&ctx.state)?;
+    let ledger = baton_ledger::Ledger::open(&ctx.state)?;
+    let missing: Vec<_> = baton_bundle::first_party().filter(|p| !home.join("plugins").join(format!("{}.wasm", p.name)).exists()).collect();
     let mut installed = Vec::new();
-    for p in baton_bundle::first_party() {
-        let path = home.join("plugins").join(format!("{}.wasm", p.name));
-        if !path.exists() {
-            std::fs::write(&path, p.wasm).with_context(|| format!("installing {}", path.display()))?;
-            installed.push(p.name);
-        }
+    if !missing.is_empty() {
+        installed = install_bundled(ctx, ledger, &missing)?;
     }
     eprintln!(
         "baton: home ready at {} (state {}){}",
@@ -34,6 +31,35 @@ pub fn init(ctx: &Ctx) -> Result<()> {
         if installed.is_empty() { String::new() } else { format!("; installed plugins: {}", installed.join(", ")) }
     );
     Ok(())
+}
+
+/// Installs bundled plugins the way `baton plugin install` does (described, archived in
+/// `plugins/.archive/` and journaled in `plugins/.journal.jsonl`), so the first `serve` finds
+/// their record instead of adopting them as files dropped in by hand.
+fn install_bundled(ctx: &Ctx, ledger: baton_ledger::Ledger, bundled: &[&baton_bundle::Bundled]) -> Result<Vec<&'static str>> {
+    use std::sync::Arc;
+    let cfg = baton_pipeline::Config::load(&ctx.home)?;
+    let paths = baton_pipeline::Paths::new(&ctx.home, &ctx.state, &cfg);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async {
+        let ledger: baton_pipeline::SharedLedger = Arc::new(std::sync::Mutex::new(ledger));
+        let runtime = baton_runtime::Runtime::new(
+            baton_runtime::RuntimeConfig { cache_dir: Some(paths.cache()), lock_dir: paths.locks() },
+            Arc::new(baton_pipeline::LedgerKv(ledger)),
+        )?;
+        let mut installed = Vec::new();
+        for p in bundled {
+            let src = PathBuf::from(format!("<bundled>/{}.wasm", p.name));
+            let r = baton_pipeline::plugins::install_bytes(&runtime, &cfg, &paths, &src, p.wasm, false, false)
+                .await
+                .with_context(|| format!("installing the bundled plugin {}", p.name))?;
+            if r.plugin.name != p.name {
+                anyhow::bail!("the bundled plugin {} calls itself `{}`; this is a bug in baton", p.name, r.plugin.name);
+            }
+            installed.push(p.name);
+        }
+        Ok::<_, anyhow::Error>(installed)
+    })
 }
 
 /// Builds a demo home, drops sample TASKs (one good, one for another agent, one broken),

@@ -621,3 +621,73 @@ fn link_at(cat: &mut Catalog, access: &Access, collection: &str, key: &str, prop
     let r = cat.upsert(access, collection, &[Record { key: key.to_string(), props }]).map_err(error)?;
     Ok(r.updated > 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(meter: &mut TaskMeter) -> CatView<'_> {
+        let access = Access::plugin("p", Grants::default(), Quota::DEFAULT);
+        CatView { host: None, access, grants: Vec::new(), deadline: Instant::now(), meter }
+    }
+
+    #[test]
+    fn per_call_caps_and_the_memory_meter() {
+        let mut meter = TaskMeter::new(20 << 20, 1 << 20);
+        let mut v = view(&mut meter);
+        match v.hold_as("tracks: upsert", MAX_CALL_BYTES + 1, 2) {
+            Err(wit::CatalogError::Invalid(m)) => assert!(m.contains("per-call cap") && m.contains("tracks"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        v.hold_as("tracks: upsert", 6 << 20, 12 << 20).unwrap();
+        match v.hold_as("tracks: upsert", 6 << 20, 12 << 20) {
+            Err(wit::CatalogError::Invalid(m)) => assert!(m.contains("memory cap"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        v.meter.release(12 << 20);
+        v.meter.memory_refused = false;
+        v.hold_as("tracks: upsert", 6 << 20, 12 << 20).unwrap();
+    }
+
+    #[tokio::test]
+    async fn without_the_catalog_or_past_the_deadline() {
+        let mut meter = TaskMeter::new(1 << 20, 1 << 20);
+        let mut v = view(&mut meter);
+        match v.run(|_, _, _| Ok(())).await {
+            Ok(Err(wit::CatalogError::Io(m))) => assert!(m.contains("no catalog"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let dir = tempfile::tempdir().unwrap();
+        v.host = Some(CatalogHost::new(dir.path().join("state.sqlite")));
+        let e = v.run(|_, _, _| Ok(())).await.unwrap_err();
+        assert_eq!(e.downcast_ref::<wasmtime::Trap>(), Some(&wasmtime::Trap::Interrupt), "past the deadline: the task ends `timeout`");
+        v.deadline = Instant::now() + std::time::Duration::from_secs(5);
+        let n = v.run(|cat, access, _| Ok(cat.collections(access).map_err(error)?.len())).await.unwrap().unwrap();
+        assert_eq!(n, 0, "a plugin granted nothing reads no collection");
+    }
+
+    #[test]
+    fn files_are_named_by_guest_path_or_hidden() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().canonicalize().unwrap();
+        for f in ["music/a.flac", "other/b.flac"] {
+            std::fs::create_dir_all(d.join(f).parent().unwrap()).unwrap();
+            std::fs::write(d.join(f), b"").unwrap();
+        }
+        let files = Files::new(&[Grant { name: "music".into(), host_path: d.join("music"), writable: false }]);
+        let a = d.join("music/a.flac").display().to_string();
+        let b = d.join("other/b.flac").display().to_string();
+        assert_eq!(files.reason(format!("fingerprint similarity 0.990 with {a}")), "fingerprint similarity 0.990 with /music/a.flac");
+        assert_eq!(
+            files.reason(format!("fingerprint similarity 0.990 with {b}")),
+            "fingerprint similarity 0.990 with a library file outside the plugin's grants"
+        );
+        let detail = files.detail(serde_json::json!({"target": "files", "target_key": b, "links": {"files": {"added": [a, b], "removed": []}}}));
+        assert_eq!(detail["target_key"], Value::Null);
+        assert_eq!(detail["links"]["files"]["added"], serde_json::json!(["/music/a.flac"]));
+        for key in [a.as_str(), "/x/ü y", ""] {
+            assert_eq!(paths::decode_cursor(&paths::encode_cursor(key)).as_deref(), Some(key));
+        }
+        assert_eq!(paths::decode_cursor("zz"), None);
+    }
+}

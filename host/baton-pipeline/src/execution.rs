@@ -76,10 +76,7 @@ impl Pipeline {
         let plugin_name = task.plugin.clone().unwrap_or_default();
         let action = task.action.clone().unwrap_or_default();
         let Some(plugin) = self.runtime.get(&plugin_name) else {
-            item.answer = Some(Answer::refused(
-                ErrorCode::UnknownPlugin,
-                format!("no plugin `{plugin_name}` is installed (installed: {})", self.runtime.names().join(", ")),
-            ));
+            item.answer = Some(Answer::refused(ErrorCode::UnknownPlugin, self.not_loaded(&plugin_name)));
             return Some(item);
         };
         if !plugin.info.actions.iter().any(|a| a.name == action) {
@@ -132,6 +129,30 @@ impl Pipeline {
         running.ids.insert(handle.id(), slot);
         running.slots.push(Some((item, plugin)));
         None
+    }
+
+    /// Why no plugin `name` is loaded: never installed, or installed but refused at load (the
+    /// ledger's `plugin_refusals` says why; the reason names the fix).
+    fn not_loaded(&self, name: &str) -> String {
+        let installed = self.runtime.names().join(", ");
+        let refused = self.ledger.lock().unwrap_or_else(|e| e.into_inner()).refusals().unwrap_or_default();
+        match refused.into_iter().find(|r| r.name == name) {
+            Some(r) => {
+                let fix = if r.reason.contains("baton plugin ") {
+                    String::new()
+                } else {
+                    format!(". To fix it, install a build that loads (`baton plugin install PATH --yes`) or move this one aside (`baton plugin remove {name}`)")
+                };
+                format!(
+                    "plugin `{name}` is installed ({}) but was refused when baton loaded it at {}: {}{fix} \
+                     (loaded plugins: {installed}; `baton status` lists refused plugins)",
+                    r.file,
+                    r.at,
+                    baton_runtime::limits::truncate(r.reason, 2048),
+                )
+            }
+            None => format!("no plugin `{name}` is installed (installed: {installed}); see `baton plugin list`"),
+        }
     }
 
     /// Runs every item to its answer (or retry) and returns them: `baton run`.

@@ -415,7 +415,7 @@ fn report(cfg: &Config, paths: &Paths, plugin: &Plugin, file: &Path, size: u64) 
         .collections
         .iter()
         .map(|c| {
-            let has = |list: &[String]| list.iter().any(|g| *g == c.name);
+            let has = |list: &[String]| list.contains(&c.name);
             CollectionReport {
                 name: c.name.clone(),
                 purpose: c.purpose.clone(),
@@ -544,7 +544,22 @@ pub async fn install(runtime: &Runtime, cfg: &Config, paths: &Paths, src: &Path,
         std::io::ErrorKind::NotFound => PluginsError::Missing { path: src.display().to_string() },
         _ => io(src, e),
     })?;
-    sniff(src, &bytes)?;
+    install_bytes(runtime, cfg, paths, src, &bytes, force, yes).await
+}
+
+/// As [`install`], for component bytes that come from `src` (a file, or a label such as
+/// `<bundled>/echo.wasm` for the plugins `baton init` installs): every install is checked,
+/// archived and journaled the same way.
+pub async fn install_bytes(
+    runtime: &Runtime,
+    cfg: &Config,
+    paths: &Paths,
+    src: &Path,
+    bytes: &[u8],
+    force: bool,
+    yes: bool,
+) -> Result<InstallReport, PluginsError> {
+    sniff(src, bytes)?;
     let probe = runtime.prepare(src, &bytes, &[]).await?;
     let name = probe.info.name.clone();
     let plugin = prepare(runtime, cfg, paths, src, &bytes, &name).await?;

@@ -3,9 +3,10 @@
 //!
 //! - **Only regular files and folders open.** A FIFO, device or socket in a grant is refused
 //!   at `open-at` (checked with `stat-at` first, which never blocks): reading a FIFO blocks
-//!   the worker thread inside the host call, where no time budget can reach it. (A FIFO
-//!   renamed onto the path between the check and the open is not caught; plugins cannot
-//!   create FIFOs, so that needs a host process racing on purpose.)
+//!   the thread inside the host call. (A FIFO renamed onto the path between the check and
+//!   the open is not caught here; plugins cannot create FIFOs, so that needs a host process
+//!   racing on purpose, and the task's thread is then abandoned at its budget like any
+//!   blocked file operation: see `Runtime::on_own_thread`.)
 //! - **Disk quotas per writable grant.** Every descriptor remembers the grant it came from;
 //!   writes (direct or through a stream), `set-size` and creations are charged to that grant's
 //!   [`DiskMeter`]. The write that goes over fails with WASI's `quota` error, an ordinary I/O

@@ -226,7 +226,24 @@ impl StoreState {
             return Err(format!("at most {MAX_FOLLOW_UPS} follow-ups per task"));
         }
         if !baton_handoff::names::is_valid_name(&to) {
-            return Err(format!("`{to}` is not a valid agent name"));
+            return Err(format!("`{}` is not a valid agent name", truncate(to.escape_debug().to_string(), 200)));
+        }
+        // A follow-up to baton itself would be a TASK from baton to baton: never one a plugin
+        // can ask for (it cannot name a plugin to run, and the RETURN would come back to baton).
+        if crate::is_reserved_name(&baton_handoff::names::fold_key(&to)) {
+            return Err(format!("`{to}` is baton itself; a follow-up goes to another agent"));
+        }
+        // What the handoff schema allows (handoffs/schema/handoff.v1.json), so the TASK that
+        // reaches the other agent is valid; no control characters in a title people read.
+        let chars = title.chars().count();
+        if chars == 0 || chars > 500 || title.chars().any(char::is_control) {
+            return Err(format!(
+                "the title must be 1 to 500 characters without control characters (got {chars} characters: {})",
+                truncate(title.escape_debug().to_string(), 120)
+            ));
+        }
+        if correlation_id.as_ref().is_some_and(|c| c.chars().count() > 200 || c.chars().any(char::is_control)) {
+            return Err("the correlation_id must be at most 200 characters without control characters".into());
         }
         // Counted before it is parsed: as stored (a handoff file) and as held until then.
         let size = to.len() + title.len() + body.len() + correlation_id.as_ref().map_or(0, String::len);

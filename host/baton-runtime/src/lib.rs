@@ -6,7 +6,9 @@
 //!   mounted at `/<name>`, read-only unless both sides say writable;
 //! - **no network, no env, no args, no inherited stdio**;
 //! - **time**: an epoch deadline traps running wasm, and a tokio timeout around the whole
-//!   call also covers a plugin blocked inside a host call;
+//!   call also covers a plugin waiting inside a host call; a task with folder grants runs on
+//!   a thread of its own, abandoned if a file operation blocks past the budget (at most
+//!   [`MAX_TASK_THREADS`] such threads; see `Runtime::on_own_thread`);
 //! - **memory**: one cap for every linear memory and table of the instance together, plus
 //!   what the host holds for the task (follow-ups, logs, a kv write in flight); see
 //!   [`limits`];
@@ -419,7 +421,19 @@ pub struct Runtime {
     kv: Arc<dyn KvStore>,
     /// The [`HostInterface`]s added, shared with every task's store.
     extensions: Arc<Vec<Arc<dyn Any + Send + Sync>>>,
+    /// Threads that tasks with folder grants run on (see [`Runtime::handle`]): one permit per
+    /// thread, held until the thread ends, so threads abandoned in a blocked file operation
+    /// are capped at [`MAX_TASK_THREADS`].
+    task_threads: Arc<tokio::sync::Semaphore>,
 }
+
+/// At most this many threads run (or are abandoned by) tasks with folder grants at once.
+pub const MAX_TASK_THREADS: usize = 32;
+/// A task whose thread is still inside a host call this long after its time budget is
+/// abandoned: its answer is `timeout` and the thread is left to finish (its wasm traps at
+/// the epoch deadline as soon as the call returns). (Generous, so that on a loaded machine a task that is merely late to see its epoch
+/// deadline still ends by itself, with its logs.)
+const ABANDON_AFTER: Duration = Duration::from_secs(2);
 
 /// Epoch ticks happen every this often; time budgets are rounded up to it.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -444,8 +458,16 @@ impl Runtime {
         std::thread::Builder::new()
             .name("baton-epoch".into())
             .spawn(move || {
+                // Ticks follow the wall clock: a sleep that overslept (a loaded machine) is
+                // made up for, so a deadline of N ticks is N × 5 ms of real time.
+                let start = Instant::now();
+                let mut ticks: u128 = 0;
                 while let Some(engine) = ticker.upgrade() {
-                    engine.increment_epoch();
+                    let due = start.elapsed().as_nanos() / EPOCH_TICK.as_nanos();
+                    while ticks < due {
+                        engine.increment_epoch();
+                        ticks += 1;
+                    }
                     drop(engine);
                     std::thread::sleep(EPOCH_TICK);
                 }
@@ -463,6 +485,7 @@ impl Runtime {
             locks: Arc::new(locks::Locks::new(config.lock_dir)),
             kv,
             extensions: Arc::default(),
+            task_threads: Arc::new(tokio::sync::Semaphore::new(MAX_TASK_THREADS)),
         })
     }
 
@@ -680,7 +703,20 @@ impl Runtime {
                 };
             }
         };
-        let raw = tokio::time::timeout(budget.time + EPOCH_TICK * 4, plugin.pre.handle(&mut store, task)).await;
+        let limit = budget.time + EPOCH_TICK * 4;
+        let (raw, store) = if plugin.grants.is_empty() {
+            // No folder, so no file operation that could block: run here.
+            let raw = tokio::time::timeout(limit, plugin.pre.handle(&mut store, task)).await;
+            (raw, store)
+        } else {
+            match self.on_own_thread(plugin, task, store, limit).await {
+                Ok(done) => done,
+                Err(why) => {
+                    let logs = vec![LogLine { at: baton_handoff::stamp::rfc3339(baton_handoff::stamp::now()), level: "error", message: why }];
+                    return Execution { outcome: Err(RunError::Timeout(budget.time)), logs, follow_ups: vec![], elapsed: started.elapsed() };
+                }
+            }
+        };
         let meter = &store.data().meter;
         // Whatever the plugin did after going over a quota, that is how the task ends.
         let outcome = match (meter.quota.get(), raw) {
@@ -699,13 +735,67 @@ impl Runtime {
                     RawFailure::Permanent(m) => RunError::Permanent(cut(m)),
                 })
             }
-            (None, Ok(Ok(Ok(out)))) => accept_outcome(out, budget.output_bytes, meter.output_used()),
+            (None, Ok(Ok(Ok(out)))) => accept_outcome(out, budget.output_bytes, meter.output_used(), &guest_paths(&plugin.grants)),
         };
         let mut state = store.into_data();
         state.locks.release_all(&state.plugin, &state.task_id, &state.held_locks);
         let logs = state.take_logs();
         let follow_ups = if outcome.is_ok() { state.follow_ups } else { Vec::new() };
         Execution { outcome, logs, follow_ups, elapsed: started.elapsed() }
+    }
+}
+
+type Ran = (Result<wasmtime::Result<Result<RawOutcome, RawFailure>>, tokio::time::error::Elapsed>, Store<StoreState>);
+
+impl Runtime {
+    /// Runs a task that has folder grants on a thread of its own, and stops waiting for it
+    /// [`ABANDON_AFTER`] past its budget.
+    ///
+    /// Why: wasmtime-wasi runs file operations inline (`allow_blocking_current_thread`, which
+    /// keeps file-heavy plugins fast), so a call that blocks in the kernel (an `open` waiting
+    /// on a file lease, a read on a hung network or FUSE mount) holds the thread it runs on,
+    /// and neither the epoch deadline nor the tokio timeout around the call can fire there.
+    /// Here that thread is not a runtime worker: the task is answered `timeout` on time, the
+    /// thread is abandoned, and it ends by itself when the call returns (its wasm traps at the
+    /// epoch deadline). Its permit is held until then, so at most [`MAX_TASK_THREADS`] threads
+    /// are ever held; a task that finds none free waits, within its own budget.
+    async fn on_own_thread(&self, plugin: &Plugin, task: &TaskInput, mut store: Store<StoreState>, limit: Duration) -> Result<Ran, String> {
+        let give_up = tokio::time::Instant::now() + limit + ABANDON_AFTER;
+        let held = |s: &tokio::sync::Semaphore| MAX_TASK_THREADS - s.available_permits();
+        let permit = match tokio::time::timeout_at(give_up, self.task_threads.clone().acquire_owned()).await {
+            Ok(Ok(p)) => p,
+            _ => {
+                return Err(format!(
+                    "the task could not start within its time budget: all {MAX_TASK_THREADS} task threads are busy or \
+                     still blocked in file operations of earlier tasks that timed out ({} held)",
+                    held(&self.task_threads)
+                ))
+            }
+        };
+        let task_id = task.id.clone();
+        let (pre, task) = (plugin.pre.clone(), task.clone());
+        let rt = tokio::runtime::Handle::current();
+        let span = tracing::Span::current();
+        let thread = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let _span = span.enter();
+            let raw = rt.block_on(tokio::time::timeout(limit, pre.handle(&mut store, &task)));
+            (raw, store)
+        });
+        match tokio::time::timeout_at(give_up, thread).await {
+            Ok(Ok(done)) => Ok(done),
+            Ok(Err(e)) => Err(format!("the task's thread failed: {e}")),
+            Err(_) => {
+                tracing::warn!(held = held(&self.task_threads), "a task is blocked in a host call past its time budget; its thread is abandoned");
+                self.locks.release_owner(&plugin.info.name, &task_id);
+                Err(format!(
+                    "still blocked in a file operation {} ms after the time budget ran out: the task was abandoned \
+                     (its thread ends when the operation returns; {} of {MAX_TASK_THREADS} task threads held)",
+                    ABANDON_AFTER.as_millis(),
+                    held(&self.task_threads)
+                ))
+            }
+        }
     }
 }
 
@@ -726,10 +816,13 @@ impl std::io::Write for Counter {
 
 /// Checks a plugin's answer against what is left of its output cap (`used` went to
 /// follow-ups and logs) and parses the result.
-fn accept_outcome(out: RawOutcome, cap: usize, used: usize) -> Result<Outcome, RunError> {
+fn accept_outcome(out: RawOutcome, cap: usize, used: usize, mounts: &[String]) -> Result<Outcome, RunError> {
     let raw = out.summary.len() + out.result.len() + out.artifacts.iter().map(String::len).sum::<usize>();
     if raw + used > cap {
         return Err(RunError::OutputTooLarge { size: raw + used, cap });
+    }
+    for a in &out.artifacts {
+        check_artifact(a, mounts)?;
     }
     let result: serde_json::Value = serde_json::from_str(&out.result).map_err(|e| RunError::BadResult(limits::truncate(e.to_string(), 512)))?;
     if !result.is_object() {
@@ -742,6 +835,28 @@ fn accept_outcome(out: RawOutcome, cap: usize, used: usize) -> Result<Outcome, R
         return Err(RunError::OutputTooLarge { size, cap });
     }
     Ok(Outcome { summary: out.summary, result, artifacts: out.artifacts })
+}
+
+/// An artifact is a guest path inside one of the task's grants (`/out/report.md`): agents read
+/// the RETURN and may open what it names, so a plugin cannot point them at `../../etc/passwd`,
+/// a host path or a name with control characters.
+fn check_artifact(a: &str, mounts: &[String]) -> Result<(), RunError> {
+    use std::path::Component;
+    let p = Path::new(a);
+    let inside = a.len() <= 4096
+        && !a.chars().any(char::is_control)
+        && p.is_absolute()
+        && !p.components().any(|c| matches!(c, Component::ParentDir | Component::CurDir))
+        && mounts.iter().any(|m| p.starts_with(m));
+    if inside {
+        return Ok(());
+    }
+    Err(RunError::Permanent(format!(
+        "artifact {} is not a file inside the task's folder grants ({}): artifacts are guest paths such as `/<grant>/<file>`, \
+         without `..`",
+        limits::truncate(format!("{a:?}"), 300),
+        if mounts.is_empty() { "none".to_string() } else { mounts.join(", ") }
+    )))
 }
 
 /// The size of a `describe()` answer as JSON (what `inspect --json` prints).

@@ -100,6 +100,18 @@ impl Locks {
         false
     }
 
+    /// Releases every lock of `plugin` that `owner` holds: a task abandoned while blocked
+    /// (its store, which knows the names, is out of reach on its thread).
+    pub fn release_owner(&self, plugin: &str, owner: &str) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let mine: Vec<(String, String)> = held.iter().filter(|(k, h)| k.0 == plugin && h.owner == owner).map(|(k, _)| k.clone()).collect();
+        for k in mine {
+            if let Some(h) = held.remove(&k) {
+                unlock(h);
+            }
+        }
+    }
+
     /// Releases every lock of `names` that `owner` holds (the task ended).
     pub fn release_all(&self, plugin: &str, owner: &str, names: &[String]) {
         for n in names {

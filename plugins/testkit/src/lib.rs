@@ -52,11 +52,17 @@
 //! | `paths` | maps `params.host` (host paths) with `host.guest-path` and `params.guest` with `host.host-path` |
 //! | `catalog` | runs `params.calls`, each `{"op": "collections" \| "ensure" \| "rename" \| "remove" \| "upsert" \| "get" \| "query" \| "links" \| "link" \| "unlink" \| "changes" \| "match" \| "resolve", …}`, and returns `{"results": [{"ok": …} \| {"error": {"kind", "message"}}]}` |
 //!
+//! Attacks added after that (describe() that traps, loops or floods; recursion, huge grows,
+//! follow-ups to `baton` or `../`, deeply nested JSON, NULs in kv, terminal escapes, artifacts
+//! outside the grants) are in [`hostile`].
+//!
 //! The name `describe()` gives is read from [`NAME_SLOT`], so a test can make a copy of the
 //! component that calls itself something else (`baton.health`, `hostile`) by patching the
 //! bytes after the marker.
 
 wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
+
+mod hostile;
 
 use baton::plugin::fingerprint::{self, FpError, Tags};
 use baton::plugin::host;
@@ -138,12 +144,13 @@ fn param<'a>(params: &'a Value, key: &str) -> Option<&'a Value> {
 
 impl Guest for Testkit {
     fn describe() -> PluginInfo {
-        PluginInfo {
+        let mut info = PluginInfo {
             name: own_name(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Misbehaves on purpose; for baton's tests only.".into(),
             actions: ACTIONS
                 .iter()
+                .chain(hostile::ACTIONS)
                 .map(|(n, d)| ActionInfo { name: (*n).into(), description: (*d).into(), params_schema: r#"{"type":"object"}"#.into() })
                 .collect(),
             folders: vec![
@@ -151,7 +158,9 @@ impl Guest for Testkit {
                 FolderRequest { name: "data".into(), writable: true, purpose: "files to read (and try to write)".into() },
                 FolderRequest { name: "out".into(), writable: true, purpose: "files to write".into() },
             ],
-        }
+        };
+        hostile::describe(&mut info);
+        info
     }
 
     /// Every collection the tests may grant: the core ones writable, the host's read-only.
@@ -278,7 +287,7 @@ impl Guest for Testkit {
                 let results: Vec<Value> = calls.iter().map(catalog_call).collect();
                 done("catalog", json!({ "results": results }))
             }
-            other => attacks(other, &params).unwrap_or_else(|| Err(Failure::InvalidInput(format!("unknown action `{other}`")))),
+            other => hostile::run(other, &params).or_else(|| attacks(other, &params)).unwrap_or_else(|| Err(Failure::InvalidInput(format!("unknown action `{other}`")))),
         }
     }
 }
