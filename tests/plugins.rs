@@ -391,7 +391,10 @@ fn cache_entries(h: &Home) -> Vec<(String, SystemTime)> {
 
 #[test]
 fn install_upgrade_downgrade_remove_and_clear_errors() {
-    let h = Home::new(&[], TESTKIT_TOML);
+    // Counts what is in the cache: its own, not the one the run's homes share.
+    let h = Home::init_own_cache(&[("pause_after", "100")], TESTKIT_TOML);
+    std::fs::create_dir_all(h.root.join("data")).unwrap();
+    std::fs::create_dir_all(h.root.join("out")).unwrap();
     let first = h.install_bytes("testkit-1", &testkit("0.1.0"));
     assert_eq!(first["action"], "installed");
     assert_eq!(first["plugin"]["version"], "0.1.0");

@@ -83,6 +83,16 @@ fn your_library() -> String {
     .to_string()
 }
 
+/// Two plays of Alpha Song, a skip under 30 s (not a play) and a podcast stream.
+fn extended_history() -> String {
+    let play = |ts: &str, ms: u64| json!({"ts": ts, "ms_played": ms, "master_metadata_track_name": "Alpha Song",
+        "master_metadata_album_artist_name": "Ann Artist", "master_metadata_album_album_name": "First",
+        "spotify_track_uri": T1, "reason_start": "clickrow", "reason_end": "trackdone", "shuffle": false, "skipped": false, "offline": false});
+    json!([play("2024-03-01T10:00:00Z", 200000), play("2024-05-01T10:00:00Z", 180000), play("2024-06-01T10:00:00Z", 5000),
+           {"ts": "2024-06-02T10:00:00Z", "ms_played": 600000, "master_metadata_track_name": null, "episode_name": "Talk", "spotify_track_uri": null}])
+    .to_string()
+}
+
 struct Env {
     h: Home,
     spot: PathBuf,
@@ -118,16 +128,35 @@ catalog = { read = ["files"], write = ["tracks", "artists", "playlists"] }
     }
 
     fn task_raw(&self, action: &str, params: Value) -> Value {
-        self.n.set(self.n.get() + 1);
-        let id = format!("SPOT-{:03}", self.n.get());
-        let body = json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
-                          "from": "Tester-Agent", "title": format!("spotify {action}"), "plugin": "spotify",
-                          "action": action, "params": params});
-        self.h.drop_file(format!("20260118T070951Z__TASK__{id}__Tester-Agent.json"), body.to_string());
+        self.batch(&[(action, params)]).remove(0)
+    }
+
+    /// Independent (read-only) tasks in one `serve --once`; their RETURNs, in order.
+    fn batch(&self, tasks: &[(&str, Value)]) -> Vec<Value> {
+        let mut ids = Vec::new();
+        for (action, params) in tasks {
+            self.n.set(self.n.get() + 1);
+            let id = format!("SPOT-{:03}", self.n.get());
+            let body = json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                              "from": "Tester-Agent", "title": format!("spotify {action}"), "plugin": "spotify",
+                              "action": action, "params": params});
+            self.h.drop_file(format!("20260118T070951Z__TASK__{id}__Tester-Agent.json"), body.to_string());
+            ids.push((id, *action));
+        }
         self.h.ok(&["serve", "--once"]);
         let all = self.h.returns("Tester-Agent");
-        let r = all.get(&id).unwrap_or_else(|| panic!("no RETURN for {action} ({id})"));
-        r[0].clone()
+        ids.iter().map(|(id, action)| all.get(id).unwrap_or_else(|| panic!("no RETURN for {action} ({id})"))[0].clone()).collect()
+    }
+
+    fn completed(&self, tasks: &[(&str, Value)]) -> Vec<Value> {
+        self.batch(tasks)
+            .into_iter()
+            .zip(tasks)
+            .map(|(r, (action, _))| {
+                assert_eq!(r["status"], "completed", "{action}: {r}");
+                r["result"].clone()
+            })
+            .collect()
     }
 
     /// The catalog's last change-log sequence number.
@@ -150,6 +179,11 @@ catalog = { read = ["files"], write = ["tracks", "artists", "playlists"] }
         self.write("Liked_Songs.csv", &liked(), 2);
         self.write("YourLibrary.json", &your_library(), 30);
         self.write("Playlist1.json", &playlist1(), 3);
+        self.write("Streaming_History_Audio_2024_0.json", &extended_history(), 3);
+        self.write("StreamingHistory_music_0.json", &json!([
+            {"endTime": "2024-08-02 22:44", "artistName": "Zed", "trackName": "Zeta", "msPlayed": 95000},
+            {"endTime": "2024-08-01 10:00", "artistName": "Zed", "trackName": "Zeta", "msPlayed": 4000}
+        ]).to_string(), 3);
         self.write("broken.json", "{\"playlists\": [", 3);
         self.write("random.csv", "a,b,c\n1,2,3\n", 3);
         self.write("notes.txt", "not an export", 3);
@@ -189,7 +223,10 @@ fn import_reads_both_exportify_lineages_and_account_json_exactly_and_is_idempote
     let r = env.task("import", json!({}));
     let files: BTreeMap<&str, &Value> = r["files"].as_array().unwrap().iter().map(|f| (f["path"].as_str().unwrap(), f)).collect();
     let layout = |p: &str| files[p]["layout"].clone();
-    assert_eq!(files.len(), 8, "{r}");
+    assert_eq!(files.len(), 10, "{r}");
+    assert_eq!(layout("/spotify/Streaming_History_Audio_2024_0.json"), "spotify-extended-streaming-history");
+    assert_eq!(layout("/spotify/StreamingHistory_music_0.json"), "spotify-streaming-history");
+    assert_eq!(files["/spotify/Streaming_History_Audio_2024_0.json"]["skipped"].as_array().unwrap().len(), 1, "{r}");
     assert_eq!(layout("/spotify/Road_Trip.csv"), "exportify-pavelkomarov");
     assert_eq!(layout("/spotify/Chill.csv"), "exportify-watsonbox");
     assert_eq!(layout("/spotify/fiesta.csv"), "exportify-watsonbox-translated");
@@ -220,6 +257,9 @@ fn import_reads_both_exportify_lineages_and_account_json_exactly_and_is_idempote
     assert_eq!(rec["props"]["title"], "Alpha Song");
     assert_eq!(rec["props"]["isrc"], "USAAA2100001", "the ISRC from the watsonbox file fills the pavelkomarov row: {rec}");
     assert_eq!(rec["props"]["duration_ms"], 12000);
+    assert_eq!((rec["props"]["spotify.play_count"].as_u64(), rec["props"]["spotify.last_played"].as_str()), (Some(2), Some("2024-05-01T10:00:00Z")), "{rec}");
+    let t5 = env.h.json(&["catalog", "show", "tracks", "--where", &format!("external_ids~{T5}"), "--json"]);
+    assert_eq!((t5["records"][0]["props"]["spotify.play_count"].as_u64(), t5["records"][0]["props"]["spotify.last_played"].as_str()), (Some(1), Some("2024-08-02T22:44:00Z")));
     let t3 = env.h.json(&["catalog", "show", "tracks", "--where", &format!("external_ids~{T3}"), "--json"]);
     assert_eq!(t3["records"][0]["props"]["artists"], json!(["Tyler, The Creator", "Kali Uchis"]));
     let t2 = env.h.json(&["catalog", "show", "tracks", "--where", &format!("external_ids~{T2}"), "--json"]);
@@ -329,29 +369,38 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
     assert_eq!(l["coverage"], 0.75);
 
     // playlists-for-track by every key.
-    let by_uri = env.task("playlists-for-track", json!({"uri": T1}));
+    let mut found = env.completed(&[
+        ("playlists-for-track", json!({"uri": T1})),
+        ("playlists-for-track", json!({"isrc": "usum-717-03085"})),
+        ("playlists-for-track", json!({"title": "Beta Song", "artist": "Bob Band", "duration_ms": 12100})),
+        ("playlists-for-track", json!({"path": "/music/inbox/z.ogg"})),
+        ("playlists-for-track", json!({"title": "Twin", "artist": "Twins"})),
+    ])
+    .into_iter();
+    let by_uri = found.next().unwrap();
     assert_eq!(by_uri["track"]["title"], "Alpha Song");
     assert_eq!(by_uri["match"]["method"], "external_id");
     assert_eq!(names(&by_uri["playlists"]), vec![("Chill".into(), "2020-05-05T05:00:00Z".into()), ("Road Trip".into(), "2021-01-10T10:00:00Z".into())]);
     assert_eq!(by_uri["liked"], false);
-    let by_isrc = env.task("playlists-for-track", json!({"isrc": "usum-717-03085"}));
+    let by_isrc = found.next().unwrap();
     assert_eq!((by_isrc["track"]["uri"].as_str(), by_isrc["match"]["method"].as_str()), (Some(T3), Some("isrc")), "{by_isrc}");
     assert_eq!(names(&by_isrc["playlists"]), vec![("Chill".into(), "2022-03-01T00:00:00Z".into())]);
-    let by_text = env.task("playlists-for-track", json!({"title": "Beta Song", "artist": "Bob Band", "duration_ms": 12100}));
+    let by_text = found.next().unwrap();
     assert_eq!(by_text["track"]["uri"], T2, "{by_text}");
     assert_eq!(names(&by_text["playlists"]), vec![("Road Trip".into(), "2021-02-10T10:00:00Z".into())]);
     assert_eq!(by_text["liked"], true);
-    let by_path = env.task("playlists-for-track", json!({"path": "/music/inbox/z.ogg"}));
+    let by_path = found.next().unwrap();
     assert_eq!((by_path["track"]["uri"].as_str(), by_path["liked"].as_bool()), (Some(T5), Some(true)), "{by_path}");
     assert_eq!(by_path["playlists"], json!([]));
-    let twin = env.task("playlists-for-track", json!({"title": "Twin", "artist": "Twins"}));
+    let twin = found.next().unwrap();
     assert_eq!((twin["track"].clone(), twin["match"].clone(), twin["playlists"].clone()), (Value::Null, Value::Null, json!([])), "{twin}");
     assert_eq!(twin["candidates"].as_array().unwrap().len(), 2, "{twin}");
     let bad = env.task_raw("playlists-for-track", json!({}));
     assert_eq!(bad["error"]["code"], "invalid_params", "{bad}");
 
     // The truth table of the plan (primary: the playlist the track was added to first).
-    let plan = env.task("plan", json!({}));
+    let plans = env.completed(&[("plan", json!({})), ("plan", json!({"primary": ["Road Trip"]}))]);
+    let plan = plans[0].clone();
     let moves: BTreeMap<&str, (&str, &str)> = plan["moves"].as_array().unwrap().iter()
         .map(|m| (m["from"].as_str().unwrap(), (m["to"].as_str().unwrap(), m["reason"].as_str().unwrap()))).collect();
     let to: BTreeMap<&str, &str> = moves.iter().map(|(k, v)| (*k, v.0)).collect();
@@ -364,7 +413,7 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
     ]), "{plan}");
     assert_eq!(plan["unassigned"], json!(["/music/inbox/o.flac"]));
     assert_eq!(plan["unmatched"], json!(["/music/inbox/n.mp3", "/music/inbox/t.flac"]));
-    let ranked = env.task("plan", json!({"primary": ["Road Trip"]}));
+    let ranked = plans[1].clone();
     let a = ranked["moves"].as_array().unwrap().iter().find(|m| m["from"] == "/music/inbox/a.mp3").unwrap();
     assert_eq!(a["to"], "/music/Road Trip/Ann Artist - Alpha Song.mp3");
     assert_ne!(ranked["plan_id"], plan["plan_id"]);
@@ -413,16 +462,36 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
     assert_eq!(std::fs::read(env.music.join("Liked Songs/Zed - Zeta.ogg")).unwrap(), b"someone else's file");
     let missing = env.task_raw("apply", json!({"plan_id": "plan-nope"}));
     assert_eq!(missing["error"]["code"], "invalid_params", "{missing}");
+
+    // The playlists folder inside the music folder: paths relative to it; a deleted file is
+    // a comment like a track with no file.
+    let toml_path = env.h.root.join("baton.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap().replace(r#"playlists = { path = "lists", writable = true }"#, r#"playlists = { path = "music/Playlists", writable = true }"#);
+    std::fs::write(&toml_path, toml).unwrap();
+    std::fs::create_dir_all(env.music.join("Playlists")).unwrap();
+    let m = env.task("m3u", json!({}));
+    assert_eq!(m["written"].as_array().unwrap().len(), 5, "{m}");
+    assert_eq!(
+        std::fs::read_to_string(env.music.join("Playlists/Road Trip.m3u8")).unwrap(),
+        format!("#EXTM3U\n#EXTINF:12,Ann Artist - Alpha Song\n../Chill/Ann Artist - Alpha Song.mp3\n# no local file: Bob Band, Cee Crew - Beta Song ({T2})\n# no local file: Dee Dee - Gamma Demo ({LOCAL})\n")
+    );
 }
 
 #[test]
 fn next_track_walks_the_fallback_chain_and_never_repeats() {
     let env = Env::new();
     env.fixtures();
+    // The plugin's settings come from baton.toml.
+    let toml_path = env.h.root.join("baton.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap();
+    std::fs::write(&toml_path, toml + "[plugins.spotify.settings]\next = \"flac\"\nlayout = \"{playlist}/{title} ({artist}).{ext}\"\n").unwrap();
     env.task("import", json!({}));
+    // A later page of the stored import result: nothing left on it.
+    let p1 = env.task("import", json!({"page": 1}));
+    assert_eq!((p1["files"].clone(), p1["changes"].clone(), p1.get("truncated")), (json!([]), json!([]), None), "{p1}");
     let explicit = env.task("next-track", json!({"uri": T4}));
     assert_eq!((explicit["source"].as_str(), explicit["track"]["title"].as_str()), (Some("explicit"), Some("Épsilon")), "{explicit}");
-    assert_eq!(explicit["planned_path"], "/music/Fiesta/Artista Uno - Épsilon.m4a");
+    assert_eq!(explicit["planned_path"], "/music/Fiesta/Épsilon (Artista Uno).flac");
     // New: every track added to a playlist, newest addition first, none twice.
     let mut seen = Vec::new();
     loop {
@@ -430,7 +499,7 @@ fn next_track_walks_the_fallback_chain_and_never_repeats() {
         if n["source"] != "new" {
             // then the liked songs without a local file: Zeta (Beta was returned as new)
             assert_eq!((n["source"].as_str(), n["track"]["uri"].as_str()), (Some("liked"), Some(T5)), "{n}");
-            assert_eq!(n["planned_path"], "/music/Liked Songs/Zed - Zeta.m4a");
+            assert_eq!(n["planned_path"], "/music/Liked Songs/Zeta (Zed).flac");
             break;
         }
         seen.push(n["track"]["uri"].as_str().unwrap().to_string());

@@ -17,15 +17,36 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_baton");
 pub struct Home {
     _dir: tempfile::TempDir,
     pub root: PathBuf,
+    /// `$XDG_CACHE_HOME` of this home's commands.
+    cache: PathBuf,
+}
+
+/// The compiled-component cache the homes of one test run share, as one user's homes do: a
+/// plugin is compiled once per run instead of once per test (a cold `baton init` compiles
+/// every bundled plugin, seconds of CPU). It starts empty on a fresh checkout. Tests about
+/// the cache itself use [`Home::init_own_cache`].
+fn shared_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("shared-xdg-cache")
 }
 
 impl Home {
     /// `baton init`, then fast settle/retry/reconcile settings, `settings` replacing top-level
     /// `key = value` lines of baton.toml, and `extra` appended to it.
     pub fn init(settings: &[(&str, &str)], extra: &str) -> Self {
+        Self::init_with(settings, extra, false)
+    }
+
+    /// As [`Home::init`], with a compiled-component cache of its own (for tests that count
+    /// what is in the cache).
+    pub fn init_own_cache(settings: &[(&str, &str)], extra: &str) -> Self {
+        Self::init_with(settings, extra, true)
+    }
+
+    fn init_with(settings: &[(&str, &str)], extra: &str, own_cache: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("home");
-        let h = Home { _dir: dir, root };
+        let cache = if own_cache { dir.path().join("xdg-cache") } else { shared_cache() };
+        let h = Home { _dir: dir, root, cache };
         h.ok(&["init"]);
         let toml_path = h.root.join("baton.toml");
         let mut toml = std::fs::read_to_string(&toml_path).unwrap();
@@ -45,14 +66,14 @@ impl Home {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.arg("--home").arg(&self.root).args(args).env_remove("BATON_FAILPOINT").env("BATON_LOG", "warn");
-        // The compiled-component cache is per user; each test home keeps its own.
+        // The compiled-component cache is per user: shared by the run's homes (see `shared_cache`).
         c.env("XDG_CACHE_HOME", self.cache_root());
         c
     }
 
     /// `$XDG_CACHE_HOME` of this home's commands: compiled components are in `baton/` below.
     pub fn cache_root(&self) -> PathBuf {
-        self._dir.path().join("xdg-cache")
+        self.cache.clone()
     }
 
     pub fn run(&self, args: &[&str]) -> Output {

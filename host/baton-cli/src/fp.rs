@@ -78,7 +78,9 @@ pub enum FpCommand {
         /// Most matches to print.
         #[arg(long, default_value_t = 10)]
         limit: usize,
-        /// JSON: {"file", "matches": [{"path", "score", "offset_seconds", "duration", "tags"}]}.
+        /// JSON: {"file", "matches": [{"path", "score", "offset_seconds", "duration", "tags",
+        /// "method", "contrast", "speed"}]}. When the library has deep prints (`scan --deep`),
+        /// FILE is decoded whole and deep matches (`"method": "deep"`) follow the prefix ones.
         #[arg(long)]
         json: bool,
     },
@@ -264,9 +266,26 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
             if !(0.0..=1.0).contains(&min_similarity) {
                 anyhow::bail!("--min-similarity {min_similarity}: must be between 0 and 1 (e.g. 0.85)");
             }
-            let fp = fingerprint(&workers(ctx, 1)?, &file)?;
+            let pool = workers(ctx, 1)?;
             let matcher = baton_fp::service::Matcher::new(&ctx.state);
-            let found = matcher.best_matches(&fp.fingerprint, min_similarity, limit, |_| true, || false)?;
+            let has_deep = baton_fp::db::Db::open(&ctx.state)?.has_deep()?;
+            // with deep prints in the library, the query is decoded whole once and matched both ways
+            let (fp, prints) = if has_deep {
+                let (fp, prints) = pool.scan_file(baton_fp::worker::open_regular(&file)?, &file, None, true).map_err(|(e, _)| e)?;
+                (fp, prints)
+            } else {
+                (fingerprint(&pool, &file)?, None)
+            };
+            let mut found = matcher.best_matches(&fp.fingerprint, min_similarity, limit, |_| true, || false)?;
+            if let Some(prints) = prints {
+                // a file the prefix method matched keeps its prefix comparison
+                for m in matcher.deep_matches(&prints, limit, |_| true, || false)? {
+                    if !found.iter().any(|f| f.path == m.path) {
+                        found.push(m);
+                    }
+                }
+                found.truncate(limit);
+            }
             if json {
                 let abs = std::path::absolute(&file).unwrap_or(file.clone());
                 say!("{}", serde_json::to_string(&serde_json::json!({ "file": abs, "matches": found }))?);

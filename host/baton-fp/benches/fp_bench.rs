@@ -9,6 +9,8 @@
 //! - `gen-db DB N`: writes N synthetic fingerprints (with planted near-duplicates) into DB.
 //! - `group DB`: duplicate grouping over DB, prints the time and the planted-pair recall.
 //! - `pairs DIR TRUTH_CSV DB`: pair precision/recall of `dedup` groups against truth.csv.
+//! - `fpcalc-all-pairs FILE…`: whole-track `fpcalc -raw -length 0` prints compared all-pairs
+//!   with the default-mode rule (the baseline of the deep-mode benchmark, `tools/bench-deep.py`).
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -293,8 +295,40 @@ fn main() {
             for fnp in truth_pairs.difference(&found) { println!("missed pair: {} {} ({} / {})", fnp.0.display(), fnp.1.display(), group_of[&fnp.0].1, group_of[&fnp.1].1); }
             println!("truth_pairs={} found_pairs={} true_positives={} precision={:.4} recall={:.4} groups={}", truth_pairs.len(), found.len(), tp, tp as f64 / found.len().max(1) as f64, tp as f64 / truth_pairs.len().max(1) as f64, r.groups.len());
         }
+        "fpcalc-all-pairs" => {
+            // fpcalc-all-pairs FILE…: `fpcalc -raw -length 0` (whole tracks) of every file, then
+            // every pair compared with the default-mode rule (every offset, contrast); prints
+            // the matching pairs as TSV `a  b  contrast  score` (the baseline of issue 18).
+            let t = Instant::now();
+            let prints: Vec<(PathBuf, Vec<u32>)> = {
+                use rayon::prelude::*;
+                rest.par_iter()
+                    .with_max_len(1)
+                    .filter_map(|p| {
+                        let out = Command::new("fpcalc").args(["-raw", "-length", "0"]).arg(p).output().ok()?;
+                        let s = String::from_utf8_lossy(&out.stdout);
+                        let line = s.lines().find(|l| l.starts_with("FINGERPRINT="))?;
+                        let fp: Vec<u32> = line["FINGERPRINT=".len()..].split(',').filter_map(|v| v.trim().parse::<i64>().ok().map(|x| x as u32)).collect();
+                        Some((p.clone(), fp))
+                    })
+                    .collect()
+            };
+            let decoded = t.elapsed().as_secs_f64();
+            let mut n = 0;
+            for i in 0..prints.len() {
+                for j in i + 1..prints.len() {
+                    if let Some(c) = baton_fp::compare::search(&prints[i].1, &prints[j].1)
+                        && baton_fp::compare::is_match(&c, baton_fp::dedup::DEFAULT_MIN_SIMILARITY)
+                    {
+                        println!("{}\t{}\t{:.4}\t{:.4}", prints[i].0.display(), prints[j].0.display(), c.contrast, c.score);
+                        n += 1;
+                    }
+                }
+            }
+            eprintln!("fpcalc -length 0: {} of {} files in {decoded:.1} s ({:.2} files/s, 2 processes); {n} matching pairs; all pairs in {:.1} s", prints.len(), rest.len(), prints.len() as f64 / decoded, t.elapsed().as_secs_f64() - decoded);
+        }
         _ => {
-            eprintln!("usage: fp-bench agree|stage|files|gen-db|group|pairs …");
+            eprintln!("usage: fp-bench agree|stage|files|gen-db|group|pairs|fpcalc-all-pairs …");
             std::process::exit(2);
         }
     }

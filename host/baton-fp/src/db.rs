@@ -208,6 +208,11 @@ impl Db {
         rows.map(|r| r.map(PathBuf::from)).collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
     }
 
+    /// Whether any file has deep prints.
+    pub fn has_deep(&self) -> Result<bool> {
+        self.conn.query_row("SELECT EXISTS (SELECT 1 FROM fp_deep)", [], |r| r.get(0)).map_err(|e| self.err(e))
+    }
+
     /// (id, speed-1 deep print) of every non-quarantined file that has deep prints.
     pub fn deep_unit_prints(&self) -> Result<Vec<(i64, Vec<u32>)>> {
         let mut st = self
@@ -386,4 +391,30 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
         error: r.get(15)?,
         error_kind: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deep_prints_go_with_their_row_and_a_plain_rescan_drops_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("state.sqlite")).unwrap();
+        let row = FileRow { path: "/music/a.flac".into(), size: 1, mtime_ns: 1, fingerprint: Some(vec![1, 2, 3]), ..Default::default() };
+        let prints: Vec<Vec<u32>> = (0..crate::deep::SPEEDS.len() as u32).map(|k| vec![k; 100]).collect();
+        db.upsert_with_deep(&row, Some(&prints)).unwrap();
+        let id = db.get(&row.path).unwrap().unwrap().id;
+        assert_eq!(db.deep_prints(id).unwrap(), Some(prints.clone()));
+        assert_eq!(db.deep_unit_prints().unwrap(), vec![(id, prints[crate::deep::UNIT].clone())]);
+        assert!(db.has_deep().unwrap() && db.deep_done().unwrap().contains(&row.path));
+        // the file changed and was scanned without --deep: its old deep prints must not stay
+        db.upsert_with_deep(&row, None).unwrap();
+        assert_eq!(db.deep_prints(id).unwrap(), None);
+        assert!(!db.has_deep().unwrap() && !db.deep_done().unwrap().contains(&row.path));
+        // a forgotten file takes its deep prints with it
+        db.upsert_with_deep(&row, Some(&prints)).unwrap();
+        assert_eq!(db.forget(std::slice::from_ref(&row.path)).unwrap(), 1);
+        assert!(!db.has_deep().unwrap());
+    }
 }

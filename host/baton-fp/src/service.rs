@@ -47,6 +47,8 @@ pub struct LibraryMatch {
 pub struct Matcher {
     db_path: PathBuf,
     index: Mutex<Option<Arc<Index>>>,
+    /// The deep-mode index ([`crate::deep::Library`]) and the generation it was built at.
+    deep: Mutex<Option<Arc<(i64, crate::deep::Library)>>>,
     idle: Mutex<Vec<Db>>,
 }
 
@@ -59,7 +61,7 @@ struct Index {
 impl Matcher {
     /// A matcher over the library in the state database at `db_path` (opened on first use).
     pub fn new(db_path: &Path) -> Self {
-        Matcher { db_path: db_path.to_path_buf(), index: Mutex::new(None), idle: Mutex::new(Vec::new()) }
+        Matcher { db_path: db_path.to_path_buf(), index: Mutex::new(None), deep: Mutex::new(None), idle: Mutex::new(Vec::new()) }
     }
 
     fn connection(&self) -> Result<Db> {
@@ -91,6 +93,73 @@ impl Matcher {
     /// grants"). A file is compared only if it shares a sampled value with the query, as in
     /// duplicate grouping. `stop` is polled while comparing; when it says so (the task's
     /// time ran out) the call ends with [`FpError::TaskTimeout`].
+    /// The deep-mode index over the files with deep prints, rebuilt when the library changed.
+    fn deep_library(&self, db: &Db) -> Result<Arc<(i64, crate::deep::Library)>> {
+        let generation = db.generation()?;
+        let cached = self.deep.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(lib) = cached.filter(|l| l.0 == generation) {
+            return Ok(lib);
+        }
+        let lib = Arc::new((generation, crate::deep::Library::new(db.deep_unit_prints()?)));
+        *self.deep.lock().unwrap_or_else(|e| e.into_inner()) = Some(lib.clone());
+        Ok(lib)
+    }
+
+    /// Deep-mode matches ([`crate::deep`]) of a query given as its prints at every
+    /// [`crate::deep::SPEEDS`] entry, against the library files that have deep prints, best
+    /// contrast score first. Empty when no file has deep prints.
+    pub fn deep_matches(&self, query: &[Vec<u32>], limit: usize, visible: impl Fn(&Path) -> bool, stop: impl Fn() -> bool) -> Result<Vec<LibraryMatch>> {
+        let db = self.connection()?;
+        let found = self.deep_search(&db, query, limit, visible, stop);
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(db);
+        found
+    }
+
+    fn deep_search(&self, db: &Db, query: &[Vec<u32>], limit: usize, visible: impl Fn(&Path) -> bool, stop: impl Fn() -> bool) -> Result<Vec<LibraryMatch>> {
+        use crate::deep::{UNIT, speeds_around, verify};
+        let lib = self.deep_library(db)?;
+        let lib = &lib.1;
+        let mut hits: Vec<(i64, Comparison)> = Vec::new();
+        let q_len = query.get(UNIT).map_or(0, Vec::len);
+        for (t, si, _) in lib.candidates(query, |_| true) {
+            if stop() {
+                return Err(FpError::TaskTimeout { path: self.db_path.clone() });
+            }
+            // verified from the shorter side, like dedup; the query is `b` of the comparison
+            let m = if q_len <= lib.prints[t].len() {
+                verify(query, &speeds_around(si), &lib.prints[t]).map(|m| (m, true))
+            } else {
+                let Some(prints) = db.deep_prints(lib.ids[t])? else { continue };
+                let inverse = crate::deep::SPEEDS.len() - 1 - si;
+                verify(&prints, &speeds_around(inverse), &query[UNIT]).map(|m| (m, false))
+            };
+            if let Some((m, query_is_b)) = m.filter(|(m, _)| m.is_match()) {
+                hits.push((lib.ids[t], m.comparison(query_is_b)));
+            }
+        }
+        hits.sort_by(|a, b| b.1.contrast.total_cmp(&a.1.contrast));
+        let ids: Vec<i64> = hits.iter().map(|h| h.0).collect();
+        let rows = db.rows_by_id(&ids)?;
+        Ok(hits
+            .iter()
+            .filter_map(|(id, c)| {
+                let r = rows.iter().find(|r| r.id == *id)?;
+                Some(LibraryMatch {
+                    path: r.path.clone(),
+                    score: c.score,
+                    offset_seconds: c.offset_seconds,
+                    tags: r.tags.clone(),
+                    duration: r.duration,
+                    method: c.method,
+                    contrast: c.contrast,
+                    speed: c.speed,
+                })
+            })
+            .filter(|m| visible(&m.path))
+            .take(limit)
+            .collect())
+    }
+
     pub fn best_matches(
         &self,
         fp: &[u32],

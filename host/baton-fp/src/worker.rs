@@ -41,6 +41,9 @@ use crate::fingerprint::FileFingerprint;
 /// calls [`serve_stdio`] when `argv[1]` is this.
 pub const WORKER_COMMAND: &str = "__fp-worker";
 
+/// A deep request ([`Workers::scan_file`] with `deep`) gets this many times the per-file limit.
+pub const DEEP_TIMEOUT_FACTOR: u32 = 6;
+
 /// The per-file limit when the configuration sets none (`[fp] file_timeout_ms`).
 pub const DEFAULT_FILE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -253,7 +256,10 @@ impl Workers {
     fn call(&self, op: Op, file: File, label: &Path, task_deadline: Option<Instant>) -> Result<Reply> {
         let corrupt = |detail: String| FpError::Corrupt { path: label.to_path_buf(), detail };
         let mut lease = self.checkout(label, task_deadline)?;
-        let file_deadline = Instant::now() + self.config.file_timeout;
+        // a deep request decodes the whole track (up to 30 min, not 120 s) and fingerprints it
+        // at 7 speeds: it gets DEEP_TIMEOUT_FACTOR times the per-file limit
+        let limit = if op == Op::Deep { self.config.file_timeout * DEEP_TIMEOUT_FACTOR } else { self.config.file_timeout };
+        let file_deadline = Instant::now() + limit;
         let (deadline, by_task) = match task_deadline {
             Some(t) if t < file_deadline => (t, true),
             _ => (file_deadline, false),
@@ -277,8 +283,9 @@ impl Workers {
                     Err(FpError::TaskTimeout { path: label.to_path_buf() })
                 } else {
                     Err(corrupt(format!(
-                        "decoding took longer than the per-file limit of {} ms ([fp] file_timeout_ms)",
-                        self.config.file_timeout.as_millis()
+                        "decoding took longer than the per-file limit of {} ms ([fp] file_timeout_ms{})",
+                        limit.as_millis(),
+                        if op == Op::Deep { format!(" x {DEEP_TIMEOUT_FACTOR} for a deep scan") } else { String::new() }
                     )))
                 }
             }

@@ -96,7 +96,11 @@ fn stem(name: &str) -> String {
 /// for spaces; `Liked_Songs` (any case) is Liked Songs.
 pub fn playlist_from_stem(stem: &str) -> String {
     let name = stem.replace('_', " ").trim().to_string();
-    if name.eq_ignore_ascii_case("liked songs") { LIKED.into() } else { name }
+    if name.eq_ignore_ascii_case("liked songs") {
+        LIKED.into()
+    } else {
+        name
+    }
 }
 
 /// One CSV record: its fields, its first line and whether every field was quoted.
@@ -152,7 +156,11 @@ fn records(text: &str) -> Vec<Record> {
                 if any || !field.is_empty() {
                     all_quoted &= quoted_field;
                     fields.push(std::mem::take(&mut field));
-                    out.push(Record { line: start, fields: std::mem::take(&mut fields), all_quoted });
+                    out.push(Record {
+                        line: start,
+                        fields: std::mem::take(&mut fields),
+                        all_quoted,
+                    });
                 }
                 field.clear();
                 quoted_field = false;
@@ -170,14 +178,21 @@ fn records(text: &str) -> Vec<Record> {
     if any || !field.is_empty() {
         all_quoted &= quoted_field;
         fields.push(field);
-        out.push(Record { line: start, fields, all_quoted });
+        out.push(Record {
+            line: start,
+            fields,
+            all_quoted,
+        });
     }
     out
 }
 
 /// A header cell as compared: stray tabs, spaces and case removed.
 fn norm_header(h: &str) -> String {
-    h.chars().filter(|c| !c.is_whitespace() && *c != '\u{feff}').collect::<String>().to_lowercase()
+    h.chars()
+        .filter(|c| !c.is_whitespace() && *c != '\u{feff}')
+        .collect::<String>()
+        .to_lowercase()
 }
 
 /// Column indexes of the fields baton reads.
@@ -231,7 +246,10 @@ fn translated(header: &Record, body: &[Record]) -> Option<Columns> {
     let sample: Vec<&Record> = body.iter().filter(|r| r.fields.len() > 1).take(50).collect();
     for off in 0..2 {
         let uris = sample.iter().filter(|r| r.fields.get(off).is_some_and(|f| is_track_uri(f))).count();
-        let isrcs = sample.iter().filter(|r| r.fields.get(off + W_ISRC).is_some_and(|f| is_isrc(f))).count();
+        let isrcs = sample
+            .iter()
+            .filter(|r| r.fields.get(off + W_ISRC).is_some_and(|f| is_isrc(f)))
+            .count();
         let quoted = sample.iter().filter(|r| r.all_quoted).count();
         if uris * 2 > sample.len() && isrcs > 0 && quoted * 2 > sample.len() && header.fields.len() > off + W_ADDED_AT {
             return Some(Columns {
@@ -275,9 +293,17 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
     };
     let watsonbox_named = find(&h, &["Track Duration (ms)", "Album Artist Name(s)", "Artist URI(s)"]).is_some();
     let layout = if c.uri.is_some() && c.title.is_some() {
-        if watsonbox_named { "exportify-watsonbox" } else { "exportify-pavelkomarov" }
+        if watsonbox_named {
+            "exportify-watsonbox"
+        } else {
+            "exportify-pavelkomarov"
+        }
     } else if c.bare_id.is_some() && c.title.is_some() {
-        if find(&h, &["Spotify ID"]).is_some() { "exportify-pavelkomarov-spotify-id" } else { "exportify-track-id" }
+        if find(&h, &["Spotify ID"]).is_some() {
+            "exportify-pavelkomarov-spotify-id"
+        } else {
+            "exportify-track-id"
+        }
     } else if let Some(t) = translated(header, body) {
         c = t;
         "exportify-watsonbox-translated"
@@ -290,9 +316,14 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
     // Artist names: watsonbox joins with ", " and escapes "\,"; pavelkomarov joins with ";"
     // (with "," before mid-2025).
     let watsonbox = layout.starts_with("exportify-watsonbox");
-    let semicolons = !watsonbox && c.artists.is_some_and(|a| body.iter().any(|r| r.fields.get(a).is_some_and(|f| f.contains(';'))));
+    let semicolons = !watsonbox
+        && c.artists
+            .is_some_and(|a| body.iter().any(|r| r.fields.get(a).is_some_and(|f| f.contains(';'))));
     let default_playlist = playlist_from_stem(stem);
-    let mut out = Parsed { layout: layout.into(), ..Parsed::default() };
+    let mut out = Parsed {
+        layout: layout.into(),
+        ..Parsed::default()
+    };
     let mut order: Vec<String> = Vec::new();
     let mut by_name: std::collections::HashMap<String, Vec<Row>> = std::collections::HashMap::new();
     for r in body {
@@ -338,19 +369,24 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
             }
         };
         let mut artists = get(c.artists).map(|a| split_artists(a, watsonbox, semicolons)).unwrap_or_default();
-        if artists.is_empty() {
-            if let Some(l) = &local {
-                if !l.0.is_empty() {
-                    artists.push(l.0.clone());
-                }
-            }
+        if artists.is_empty()
+            && let Some(l) = &local
+            && !l.0.is_empty()
+        {
+            artists.push(l.0.clone());
         }
         let artist_uris: Vec<String> = get(c.artist_uris)
             .map(|a| {
                 a.split([',', ';'])
                     .map(|s| s.trim())
                     .filter(|s| !s.is_empty())
-                    .map(|s| if s.starts_with("spotify:") { s.to_string() } else { format!("spotify:artist:{s}") })
+                    .map(|s| {
+                        if s.starts_with("spotify:") {
+                            s.to_string()
+                        } else {
+                            format!("spotify:artist:{s}")
+                        }
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -364,9 +400,15 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
             line: r.line,
             uri,
             title,
-            artist_uris: if artist_uris.len() == artists.len() { artist_uris } else { Vec::new() },
+            artist_uris: if artist_uris.len() == artists.len() {
+                artist_uris
+            } else {
+                Vec::new()
+            },
             artists,
-            album: get(c.album).map(str::to_string).or_else(|| local.as_ref().map(|l| l.1.clone()).filter(|a| !a.is_empty())),
+            album: get(c.album)
+                .map(str::to_string)
+                .or_else(|| local.as_ref().map(|l| l.1.clone()).filter(|a| !a.is_empty())),
             duration_ms,
             isrc: get(c.isrc).filter(|s| is_isrc(s)).map(|s| s.to_ascii_uppercase()),
             added_at: get(c.added_at).map(str::to_string),
@@ -380,10 +422,18 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
     }
     for name in order {
         let rows = by_name.remove(&name).unwrap_or_default();
-        out.playlists.push(Snapshot { name, modified: None, rows });
+        out.playlists.push(Snapshot {
+            name,
+            modified: None,
+            rows,
+        });
     }
     if out.playlists.is_empty() && out.skipped.is_empty() {
-        out.playlists.push(Snapshot { name: default_playlist, modified: None, rows: Vec::new() });
+        out.playlists.push(Snapshot {
+            name: default_playlist,
+            modified: None,
+            rows: Vec::new(),
+        });
     }
     Ok(out)
 }
@@ -427,12 +477,14 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() && s.is_char_boundary(i + 3) {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && s.is_char_boundary(i + 3)
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;
@@ -441,7 +493,10 @@ fn percent_decode(s: &str) -> String {
 }
 
 fn str_of<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a str> {
-    keys.iter().find_map(|k| v.get(*k).and_then(Value::as_str)).map(str::trim).filter(|s| !s.is_empty())
+    keys.iter()
+        .find_map(|k| v.get(*k).and_then(Value::as_str))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
 /// Reads one account-data JSON file: `Playlist*.json`, `YourLibrary.json`,
@@ -449,18 +504,33 @@ fn str_of<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a str> {
 pub fn parse_json(text: &str) -> Result<Parsed, String> {
     let v: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
     if let Some(pls) = v.get("playlists").and_then(Value::as_array) {
-        let mut out = Parsed { layout: "spotify-account-playlists".into(), ..Parsed::default() };
+        let mut out = Parsed {
+            layout: "spotify-account-playlists".into(),
+            ..Parsed::default()
+        };
         for (pi, p) in pls.iter().enumerate() {
             let Some(name) = str_of(p, &["name", "playlistName", "title"]) else {
-                out.skipped.push(Skip { line: pi + 1, reason: format!("playlist #{} has no name", pi + 1) });
+                out.skipped.push(Skip {
+                    line: pi + 1,
+                    reason: format!("playlist #{} has no name", pi + 1),
+                });
                 continue;
             };
             let modified = str_of(p, &["lastModifiedDate", "last_modified", "lastModified"]).map(str::to_string);
             let mut rows = Vec::new();
-            let items = p.get("items").or_else(|| p.get("tracks")).and_then(Value::as_array).cloned().unwrap_or_default();
+            let items = p
+                .get("items")
+                .or_else(|| p.get("tracks"))
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             for (ii, item) in items.iter().enumerate() {
                 out.rows += 1;
-                let t = item.get("track").filter(|t| t.is_object()).or_else(|| item.get("localTrack").filter(|t| t.is_object())).unwrap_or(item);
+                let t = item
+                    .get("track")
+                    .filter(|t| t.is_object())
+                    .or_else(|| item.get("localTrack").filter(|t| t.is_object()))
+                    .unwrap_or(item);
                 let uri = str_of(t, &["trackUri", "uri", "track_uri", "spotify_track_uri"]);
                 let title = str_of(t, &["trackName", "name", "track", "title"]);
                 let line = ii + 1;
@@ -469,7 +539,9 @@ pub fn parse_json(text: &str) -> Result<Parsed, String> {
                         line,
                         uri: u.to_string(),
                         title: title.to_string(),
-                        artists: str_of(t, &["artistName", "artist", "artists"]).map(|a| vec![a.to_string()]).unwrap_or_default(),
+                        artists: str_of(t, &["artistName", "artist", "artists"])
+                            .map(|a| vec![a.to_string()])
+                            .unwrap_or_default(),
                         album: str_of(t, &["albumName", "album"]).map(str::to_string),
                         added_at: str_of(item, &["addedDate", "added_at", "addedAt", "dateAdded"]).map(str::to_string),
                         playlist: name.to_string(),
@@ -479,16 +551,29 @@ pub fn parse_json(text: &str) -> Result<Parsed, String> {
                         line,
                         reason: format!("playlist `{name}` item {line}: a podcast episode, not a track"),
                     }),
-                    (Some(u), Some(_)) => out.skipped.push(Skip { line, reason: format!("playlist `{name}` item {line}: `{u}` is not a track URI") }),
-                    _ => out.skipped.push(Skip { line, reason: format!("playlist `{name}` item {line}: no track URI or name") }),
+                    (Some(u), Some(_)) => out.skipped.push(Skip {
+                        line,
+                        reason: format!("playlist `{name}` item {line}: `{u}` is not a track URI"),
+                    }),
+                    _ => out.skipped.push(Skip {
+                        line,
+                        reason: format!("playlist `{name}` item {line}: no track URI or name"),
+                    }),
                 }
             }
-            out.playlists.push(Snapshot { name: name.to_string(), modified, rows });
+            out.playlists.push(Snapshot {
+                name: name.to_string(),
+                modified,
+                rows,
+            });
         }
         return Ok(out);
     }
     if let Some(tracks) = v.get("tracks").and_then(Value::as_array) {
-        let mut out = Parsed { layout: "spotify-account-library".into(), ..Parsed::default() };
+        let mut out = Parsed {
+            layout: "spotify-account-library".into(),
+            ..Parsed::default()
+        };
         let mut rows = Vec::new();
         for (i, t) in tracks.iter().enumerate() {
             out.rows += 1;
@@ -497,15 +582,24 @@ pub fn parse_json(text: &str) -> Result<Parsed, String> {
                     line: i + 1,
                     uri: u.to_string(),
                     title: title.to_string(),
-                    artists: str_of(t, &["artist", "artistName"]).map(|a| vec![a.to_string()]).unwrap_or_default(),
+                    artists: str_of(t, &["artist", "artistName"])
+                        .map(|a| vec![a.to_string()])
+                        .unwrap_or_default(),
                     album: str_of(t, &["album", "albumName"]).map(str::to_string),
                     playlist: LIKED.into(),
                     ..Row::default()
                 }),
-                _ => out.skipped.push(Skip { line: i + 1, reason: format!("library track {}: no track URI or name", i + 1) }),
+                _ => out.skipped.push(Skip {
+                    line: i + 1,
+                    reason: format!("library track {}: no track URI or name", i + 1),
+                }),
             }
         }
-        out.playlists.push(Snapshot { name: LIKED.into(), modified: None, rows });
+        out.playlists.push(Snapshot {
+            name: LIKED.into(),
+            modified: None,
+            rows,
+        });
         return Ok(out);
     }
     if let Some(items) = v.as_array() {
@@ -514,7 +608,12 @@ pub fn parse_json(text: &str) -> Result<Parsed, String> {
         let simple = first.is_some_and(|f| f.get("endTime").is_some() && f.get("msPlayed").is_some());
         if extended || simple {
             let mut out = Parsed {
-                layout: if extended { "spotify-extended-streaming-history" } else { "spotify-streaming-history" }.into(),
+                layout: if extended {
+                    "spotify-extended-streaming-history"
+                } else {
+                    "spotify-streaming-history"
+                }
+                .into(),
                 ..Parsed::default()
             };
             for (i, it) in items.iter().enumerate() {
@@ -545,7 +644,10 @@ pub fn parse_json(text: &str) -> Result<Parsed, String> {
                         at: at.to_string(),
                     }),
                     // podcast and audiobook streams carry no track name
-                    _ => out.skipped.push(Skip { line: i + 1, reason: format!("stream {}: not a music track (no track name, artist or time)", i + 1) }),
+                    _ => out.skipped.push(Skip {
+                        line: i + 1,
+                        reason: format!("stream {}: not a music track (no track name, artist or time)", i + 1),
+                    }),
                 }
             }
             return Ok(out);
@@ -580,7 +682,19 @@ mod tests {
         let p = parse_csv("my_playlist", text).unwrap();
         assert_eq!(p.layout, "exportify-pavelkomarov");
         assert_eq!(p.rows, 5);
-        assert_eq!(p.skipped, vec![Skip { line: 5, reason: "short row: 1 of 10 fields, no track name".into() }, Skip { line: 6, reason: "short row: 2 of 10 fields, no track URI".into() }]);
+        assert_eq!(
+            p.skipped,
+            vec![
+                Skip {
+                    line: 5,
+                    reason: "short row: 1 of 10 fields, no track name".into()
+                },
+                Skip {
+                    line: 6,
+                    reason: "short row: 2 of 10 fields, no track URI".into()
+                }
+            ]
+        );
         let rows = &p.playlists[0].rows;
         assert_eq!(p.playlists[0].name, "my playlist");
         assert_eq!(rows[1].artists, vec!["Artist A", "Artist B"]);
@@ -613,7 +727,10 @@ mod tests {
         assert_eq!(p.layout, "exportify-watsonbox-translated");
         let r = &p.playlists[0].rows[0];
         assert_eq!(p.playlists[0].name, "Fiesta");
-        assert_eq!((r.title.as_str(), r.duration_ms, r.isrc.as_deref()), ("Canción", Some(201000), Some("ESA011900001")));
+        assert_eq!(
+            (r.title.as_str(), r.duration_ms, r.isrc.as_deref()),
+            ("Canción", Some(201000), Some("ESA011900001"))
+        );
         assert_eq!(r.added_at.as_deref(), Some("2023-05-05T05:05:05Z"));
     }
 
@@ -634,7 +751,9 @@ mod tests {
         assert_eq!(p.playlists[0].modified.as_deref(), Some("2024-01-02"));
         assert_eq!(p.playlists[0].rows[0].added_at.as_deref(), Some("2023-12-01"));
         assert_eq!(p.skipped.len(), 1);
-        let l = parse_json(r#"{"tracks":[{"artist":"B","album":"C","track":"A","uri":"spotify:track:6666666666666666666666"}],"albums":[]}"#).unwrap();
+        let l =
+            parse_json(r#"{"tracks":[{"artist":"B","album":"C","track":"A","uri":"spotify:track:6666666666666666666666"}],"albums":[]}"#)
+                .unwrap();
         assert_eq!(l.playlists[0].name, LIKED);
         let h = parse_json(r#"[{"ts":"2024-01-01T00:00:00Z","ms_played":40000,"master_metadata_track_name":"A","master_metadata_album_artist_name":"B","spotify_track_uri":"spotify:track:6666666666666666666666"}]"#).unwrap();
         assert_eq!(h.plays.len(), 1);

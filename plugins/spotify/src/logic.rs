@@ -117,26 +117,49 @@ pub struct Membership {
 pub fn primary(memberships: &[Membership], rule: &Primary) -> Option<(String, String)> {
     let others: Vec<&Membership> = memberships.iter().filter(|m| m.name != LIKED).collect();
     if others.is_empty() {
-        return memberships.iter().find(|m| m.name == LIKED).map(|m| (m.name.clone(), "only in Liked Songs".to_string()));
+        return memberships
+            .iter()
+            .find(|m| m.name == LIKED)
+            .map(|m| (m.name.clone(), "only in Liked Songs".to_string()));
     }
     // Unknown added_at sorts after every known one for "oldest", before for "newest".
     let oldest = || {
         others
             .iter()
             .min_by(|a, b| (a.added_at.is_none(), &a.added_at, &a.name).cmp(&(b.added_at.is_none(), &b.added_at, &b.name)))
-            .map(|m| (m.name.clone(), format!("oldest of {} playlists (added {})", others.len(), m.added_at.as_deref().unwrap_or("?"))))
+            .map(|m| {
+                let when = m.added_at.as_deref().unwrap_or("?");
+                let why = if others.len() == 1 {
+                    format!("its only playlist (added {when})")
+                } else {
+                    format!("added here first, of {} playlists ({when})", others.len())
+                };
+                (m.name.clone(), why)
+            })
     };
     match rule {
         Primary::Oldest => oldest(),
         Primary::Newest => others
             .iter()
             .max_by(|a, b| (&a.added_at, std::cmp::Reverse(&a.name)).cmp(&(&b.added_at, std::cmp::Reverse(&b.name))))
-            .map(|m| (m.name.clone(), format!("newest of {} playlists (added {})", others.len(), m.added_at.as_deref().unwrap_or("?")))),
+            .map(|m| {
+                (
+                    m.name.clone(),
+                    format!(
+                        "added here last, of {} playlists ({})",
+                        others.len(),
+                        m.added_at.as_deref().unwrap_or("?")
+                    ),
+                )
+            }),
         Primary::Ranked(list) => list
             .iter()
             .enumerate()
             .find_map(|(i, want)| {
-                others.iter().find(|m| &m.name == want).map(|m| (m.name.clone(), format!("ranked #{} in `primary`", i + 1)))
+                others
+                    .iter()
+                    .find(|m| &m.name == want)
+                    .map(|m| (m.name.clone(), format!("ranked #{} in `primary`", i + 1)))
             })
             .or_else(oldest),
     }
@@ -147,7 +170,13 @@ pub fn primary(memberships: &[Membership], rule: &Primary) -> Option<(String, St
 pub fn component(s: &str) -> String {
     let mut out: String = s
         .chars()
-        .map(|c| if c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') { '_' } else { c })
+        .map(|c| {
+            if c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     out = out.trim().trim_start_matches('.').trim().to_string();
     while out.len() > 120 {
@@ -174,7 +203,11 @@ pub fn fill_layout(layout: &str, playlist: &str, artist: &str, title: &str, albu
             "title" => component(title),
             "album" => component(album),
             "ext" => component(ext),
-            other => return Err(format!("layout `{layout}`: unknown placeholder `{{{other}}}` (use playlist, artist, title, album, ext)")),
+            other => {
+                return Err(format!(
+                    "layout `{layout}`: unknown placeholder `{{{other}}}` (use playlist, artist, title, album, ext)"
+                ));
+            }
         });
         rest = &rest[i + j + 1..];
     }
@@ -187,7 +220,10 @@ pub fn fill_layout(layout: &str, playlist: &str, artist: &str, title: &str, albu
 
 /// `name (2).ext`, `name (3).ext`, … for the n-th collision.
 pub fn numbered(path: &str, n: usize) -> String {
-    let (dir, file) = path.rsplit_once('/').map(|(d, f)| (format!("{d}/"), f)).unwrap_or((String::new(), path));
+    let (dir, file) = path
+        .rsplit_once('/')
+        .map(|(d, f)| (format!("{d}/"), f))
+        .unwrap_or((String::new(), path));
     match file.rsplit_once('.') {
         Some((stem, ext)) if !stem.is_empty() => format!("{dir}{stem} ({n}).{ext}"),
         _ => format!("{dir}{file} ({n})"),
@@ -303,7 +339,10 @@ mod tests {
     use super::*;
 
     fn m(name: &str, at: &str) -> Membership {
-        Membership { name: name.into(), added_at: Some(at.into()) }
+        Membership {
+            name: name.into(),
+            added_at: Some(at.into()),
+        }
     }
 
     #[test]
@@ -319,10 +358,25 @@ mod tests {
 
     #[test]
     fn newer_export_wins() {
-        let snap = |n: usize| Snapshot { name: "P".into(), modified: None, rows: vec![Row { uri: format!("u{n}"), ..Row::default() }] };
+        let snap = |n: usize| Snapshot {
+            name: "P".into(),
+            modified: None,
+            rows: vec![Row {
+                uri: format!("u{n}"),
+                ..Row::default()
+            }],
+        };
         let w = newest_per_playlist(vec![
-            Export { path: "a.csv".into(), when: "0000000200".into(), snapshot: snap(2) },
-            Export { path: "b.csv".into(), when: "0000000100".into(), snapshot: snap(1) },
+            Export {
+                path: "a.csv".into(),
+                when: "0000000200".into(),
+                snapshot: snap(2),
+            },
+            Export {
+                path: "b.csv".into(),
+                when: "0000000100".into(),
+                snapshot: snap(1),
+            },
         ]);
         assert_eq!(w.len(), 1);
         assert_eq!(w[0].path, "a.csv");
@@ -330,14 +384,29 @@ mod tests {
 
     #[test]
     fn layout_paths_and_m3u() {
-        assert_eq!(fill_layout("{playlist}/{artist} - {title}.{ext}", "Road/Trip", "AC/DC", "T.N.T.", "", "mp3").unwrap(), "Road_Trip/AC_DC - T.N.T.mp3");
+        assert_eq!(
+            fill_layout("{playlist}/{artist} - {title}.{ext}", "Road/Trip", "AC/DC", "T.N.T.", "", "mp3").unwrap(),
+            "Road_Trip/AC_DC - T.N.T.mp3"
+        );
         assert!(fill_layout("{nope}", "", "", "", "", "").is_err());
         assert!(fill_layout("../{title}", "", "", "x", "", "").is_err());
         assert_eq!(numbered("A/b - c.mp3", 2), "A/b - c (2).mp3");
         assert_eq!(relative("/music/Playlists", "/music/A/x.mp3"), "../A/x.mp3");
         let t = m3u_text(&[
-            M3uEntry { artist: "A".into(), title: "T".into(), duration_ms: Some(61_600), path: Some("x.mp3".into()), uri: "u".into() },
-            M3uEntry { artist: "B".into(), title: "U".into(), duration_ms: None, path: None, uri: "spotify:track:1".into() },
+            M3uEntry {
+                artist: "A".into(),
+                title: "T".into(),
+                duration_ms: Some(61_600),
+                path: Some("x.mp3".into()),
+                uri: "u".into(),
+            },
+            M3uEntry {
+                artist: "B".into(),
+                title: "U".into(),
+                duration_ms: None,
+                path: None,
+                uri: "spotify:track:1".into(),
+            },
         ]);
         assert_eq!(t, "#EXTM3U\n#EXTINF:62,A - T\nx.mp3\n# no local file: B - U (spotify:track:1)\n");
     }
@@ -345,7 +414,10 @@ mod tests {
     #[test]
     fn change_pages_count_every_entry() {
         let big: Vec<u32> = (0..700).collect();
-        let changes = vec![serde_json::json!({"playlist": "A", "added": big, "removed": [1, 2]}), serde_json::json!({"playlist": "B", "added": [9], "removed": []})];
+        let changes = vec![
+            serde_json::json!({"playlist": "A", "added": big, "removed": [1, 2]}),
+            serde_json::json!({"playlist": "B", "added": [9], "removed": []}),
+        ];
         let (p0, more) = page_changes(&changes, 0);
         assert!(more);
         assert_eq!((p0.len(), p0[0]["added"].as_array().unwrap().len()), (1, 500));
@@ -361,8 +433,19 @@ mod tests {
 
     #[test]
     fn later_rows_fill_in_artists_and_isrc() {
-        let a = Row { uri: "u".into(), title: "T".into(), artists: vec!["A".into()], ..Row::default() };
-        let b = Row { uri: "u".into(), title: "T".into(), artists: vec!["A".into(), "B".into()], isrc: Some("X".into()), ..Row::default() };
+        let a = Row {
+            uri: "u".into(),
+            title: "T".into(),
+            artists: vec!["A".into()],
+            ..Row::default()
+        };
+        let b = Row {
+            uri: "u".into(),
+            title: "T".into(),
+            artists: vec!["A".into(), "B".into()],
+            isrc: Some("X".into()),
+            ..Row::default()
+        };
         let t = distinct_tracks([a, b].iter());
         assert_eq!((t.len(), t[0].artists.len(), t[0].isrc.as_deref()), (1, 2, Some("X")));
     }

@@ -21,7 +21,7 @@ wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-use baton::plugin::catalog::{self, CatalogError, Candidate, MatchMethod, MatchOutcome, PropertyKind, PropertySpec, TrackQuery, Verdict};
+use baton::plugin::catalog::{self, Candidate, CatalogError, MatchMethod, MatchOutcome, PropertyKind, PropertySpec, TrackQuery, Verdict};
 use baton::plugin::fingerprint;
 use baton::plugin::host;
 use baton::plugin::types::{ActionInfo, FolderRequest, Level};
@@ -40,7 +40,9 @@ fn invalid(s: impl Into<String>) -> Fail {
 
 fn cat_err(what: &str, e: CatalogError) -> Fail {
     match e {
-        CatalogError::Denied(m) => Failure::Permanent(format!("{what}: denied: {m} (grant it under [plugins.spotify] catalog in baton.toml)")),
+        CatalogError::Denied(m) => Failure::Permanent(format!(
+            "{what}: denied: {m} (grant it under [plugins.spotify] catalog in baton.toml)"
+        )),
         CatalogError::Invalid(m) => Failure::Permanent(format!("{what}: {m}")),
         CatalogError::Quota(m) => Failure::Permanent(format!("{what}: over the catalog quota: {m}")),
         CatalogError::Io(m) => Failure::Transient(format!("{what}: {m}")),
@@ -49,7 +51,10 @@ fn cat_err(what: &str, e: CatalogError) -> Fail {
 
 /// The guest path and writability of a granted folder.
 fn grant(name: &str) -> Option<(String, bool)> {
-    host::grants().into_iter().find(|g| g.name == name).map(|g| (g.guest_path.trim_end_matches('/').to_string(), g.writable))
+    host::grants()
+        .into_iter()
+        .find(|g| g.name == name)
+        .map(|g| (g.guest_path.trim_end_matches('/').to_string(), g.writable))
 }
 
 fn need_grant(name: &str, writable: bool, action: &str) -> Result<String, Fail> {
@@ -71,7 +76,10 @@ fn settings() -> Value {
 fn page_of(p: &Value) -> Result<usize, Fail> {
     match p.get("page") {
         None | Some(Value::Null) => Ok(0),
-        Some(v) => v.as_u64().map(|n| n as usize).ok_or_else(|| invalid(format!("`page` must be a whole number ≥ 0, got {v}"))),
+        Some(v) => v
+            .as_u64()
+            .map(|n| n as usize)
+            .ok_or_else(|| invalid(format!("`page` must be a whole number ≥ 0, got {v}"))),
     }
 }
 
@@ -90,8 +98,10 @@ fn query_all(collection: &str, filter: &str) -> Result<Vec<Value>, Fail> {
     let mut out = Vec::new();
     let mut cursor = None;
     loop {
-        let page = catalog::query(collection, filter, cursor.as_deref(), 1000).map_err(|e| cat_err(&format!("reading `{collection}`"), e))?;
-        let recs: Vec<Value> = serde_json::from_str(&page.records).map_err(|e| Failure::Permanent(format!("`{collection}` records: {e}")))?;
+        let page =
+            catalog::query(collection, filter, cursor.as_deref(), 1000).map_err(|e| cat_err(&format!("reading `{collection}`"), e))?;
+        let recs: Vec<Value> =
+            serde_json::from_str(&page.records).map_err(|e| Failure::Permanent(format!("`{collection}` records: {e}")))?;
         out.extend(recs);
         match page.next {
             Some(n) => cursor = Some(n),
@@ -117,11 +127,15 @@ fn upsert(collection: &str, records: &[Value]) -> Result<u64, Fail> {
 
 fn props(rec: &Value) -> &Map<String, Value> {
     static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
-    rec.get("props").and_then(Value::as_object).unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+    rec.get("props")
+        .and_then(Value::as_object)
+        .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
 }
 
 fn method_name(m: MatchMethod) -> &'static str {
@@ -170,7 +184,10 @@ fn memberships(key: &str, names: &mut HashMap<String, String>) -> Result<Vec<Mem
                 n
             }
         };
-        out.push(Membership { name, added_at: l.added_at });
+        out.push(Membership {
+            name,
+            added_at: l.added_at,
+        });
     }
     // oldest addition first
     out.sort_by(|a, b| (a.added_at.is_none(), &a.added_at, &a.name).cmp(&(b.added_at.is_none(), &b.added_at, &b.name)));
@@ -183,7 +200,10 @@ fn local_file(key: &str) -> Option<String> {
     if let Some(p) = host::kv_get(&format!("local:{key}")) {
         return Some(p);
     }
-    catalog::links("tracks", key, "files").ok().and_then(|l| l.into_iter().next()).map(|l| l.key)
+    catalog::links("tracks", key, "files")
+        .ok()
+        .and_then(|l| l.into_iter().next())
+        .map(|l| l.key)
 }
 
 fn remember_link(path: &str, key: &str) {
@@ -278,9 +298,15 @@ struct Index {
 }
 
 fn index_tracks() -> Result<Index, Fail> {
-    let mut ix = Index { by_id: HashMap::new(), by_isrc: HashMap::new(), props: HashMap::new() };
+    let mut ix = Index {
+        by_id: HashMap::new(),
+        by_isrc: HashMap::new(),
+        props: HashMap::new(),
+    };
     for rec in query_all("tracks", "")? {
-        let Some(key) = rec.get("key").and_then(Value::as_str).map(str::to_string) else { continue };
+        let Some(key) = rec.get("key").and_then(Value::as_str).map(str::to_string) else {
+            continue;
+        };
         let p = props(&rec).clone();
         for id in strings(p.get("external_ids")) {
             ix.by_id.entry(id).or_insert_with(|| key.clone());
@@ -322,7 +348,9 @@ fn import(params: &Value) -> Result<Value, Fail> {
         host::progress(i as u64, paths.len() as u64, "reading exports");
         let shown = path.display().to_string();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let parsed = std::fs::read(path).map_err(|e| e.to_string()).and_then(|b| exports::parse_file(&name, &b));
+        let parsed = std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| exports::parse_file(&name, &b));
         match parsed {
             Ok(p) => {
                 files.push(json!({
@@ -333,7 +361,11 @@ fn import(params: &Value) -> Result<Value, Fail> {
                 }));
                 let when = mtime(path);
                 for s in p.playlists {
-                    snapshots.push(Export { path: shown.clone(), when: s.modified.clone().unwrap_or_else(|| when.clone()), snapshot: s });
+                    snapshots.push(Export {
+                        path: shown.clone(),
+                        when: s.modified.clone().unwrap_or_else(|| when.clone()),
+                        snapshot: s,
+                    });
                 }
                 plays.extend(p.plays);
             }
@@ -355,7 +387,11 @@ fn import(params: &Value) -> Result<Value, Fail> {
         if i % 500 == 0 {
             host::progress(i as u64, tracks.len() as u64, "matching tracks");
         }
-        let found = ix.by_id.get(&t.uri).or_else(|| t.isrc.as_ref().and_then(|i| ix.by_isrc.get(i))).cloned();
+        let found = ix
+            .by_id
+            .get(&t.uri)
+            .or_else(|| t.isrc.as_ref().and_then(|i| ix.by_isrc.get(i)))
+            .cloned();
         let key = match found {
             Some(k) => k,
             // Nothing to match against: an empty catalog, or a local file (no Spotify id).
@@ -444,7 +480,9 @@ fn import(params: &Value) -> Result<Value, Fail> {
     let by_key: HashMap<&str, &TrackInfo> = tracks.iter().map(|t| (key_of[&t.uri].as_str(), t)).collect();
     for w in &winners {
         let pkey = logic::playlist_key(&w.snapshot.name);
-        let old: Vec<String> = catalog::links("playlists", &pkey, "tracks").map(|l| l.into_iter().map(|l| l.key).collect()).unwrap_or_default();
+        let old: Vec<String> = catalog::links("playlists", &pkey, "tracks")
+            .map(|l| l.into_iter().map(|l| l.key).collect())
+            .unwrap_or_default();
         let mut seen = HashSet::new();
         let mut links = Vec::new();
         for r in &w.snapshot.rows {
@@ -463,17 +501,28 @@ fn import(params: &Value) -> Result<Value, Fail> {
             json!({"key": k, "uri": t.map(|t| t.uri.clone()), "title": t.map(|t| t.title.clone()), "artists": t.map(|t| t.artists.clone())})
         };
         let added: Vec<Value> = seen.iter().filter(|k| !old_set.contains(k)).map(|k| show(k)).collect();
-        let removed: Vec<Value> = old.iter().filter(|k| !seen.contains(*k)).map(|k| {
-            let t = get("tracks", k).ok().flatten();
-            match t {
-                Some(t) => { let j = track_json(&t); json!({"key": k, "uri": j["uri"], "title": j["title"], "artists": j["artists"]}) }
-                None => json!({"key": k}),
-            }
-        }).collect();
+        let removed: Vec<Value> = old
+            .iter()
+            .filter(|k| !seen.contains(*k))
+            .map(|k| {
+                let t = get("tracks", k).ok().flatten();
+                match t {
+                    Some(t) => {
+                        let j = track_json(&t);
+                        json!({"key": k, "uri": j["uri"], "title": j["title"], "artists": j["artists"]})
+                    }
+                    None => json!({"key": k}),
+                }
+            })
+            .collect();
         if !added.is_empty() || !removed.is_empty() {
             let mut added = added;
             // in playlist order
-            let pos: HashMap<String, usize> = links.iter().enumerate().map(|(i, l)| (l["key"].as_str().unwrap_or("").to_string(), i)).collect();
+            let pos: HashMap<String, usize> = links
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (l["key"].as_str().unwrap_or("").to_string(), i))
+                .collect();
             added.sort_by_key(|a| pos.get(a["key"].as_str().unwrap_or("")).copied().unwrap_or(0));
             changes.push(json!({"playlist": w.snapshot.name, "added": added, "removed": removed}));
         }
@@ -481,7 +530,11 @@ fn import(params: &Value) -> Result<Value, Fail> {
     }
     written += upsert("playlists", &playlist_recs)?;
 
-    let plays_written = if plays.is_empty() { 0 } else { import_plays(&plays, &tracks, &key_of)? };
+    let plays_written = if plays.is_empty() {
+        0
+    } else {
+        import_plays(&plays, &tracks, &key_of)?
+    };
     written += plays_written;
 
     let result = json!({
@@ -506,12 +559,12 @@ fn import_page(mut full: Value, page: usize) -> Value {
     full["changes"] = json!([]);
     logic::paginate(&mut full, page);
     for f in full["files"].as_array_mut().into_iter().flatten() {
-        if let Some(sk) = f["skipped"].as_array_mut() {
-            if sk.len() > 500 {
-                let total = sk.len();
-                sk.truncate(500);
-                f["skipped_total"] = json!(total);
-            }
+        if let Some(sk) = f["skipped"].as_array_mut()
+            && sk.len() > 500
+        {
+            let total = sk.len();
+            sk.truncate(500);
+            f["skipped_total"] = json!(total);
         }
     }
     full["changes"] = json!(changes);
@@ -546,27 +599,55 @@ fn import_plays(plays: &[Play], tracks: &[TrackInfo], key_of: &HashMap<String, S
     catalog::ensure_collection(
         "tracks",
         &[
-            PropertySpec { id: "spotify.play_count".into(), name: Some("Spotify plays".into()), kind: PropertyKind::Number, target: None, inverse: None, integer: true },
-            PropertySpec { id: "spotify.last_played".into(), name: Some("Spotify last played".into()), kind: PropertyKind::Date, target: None, inverse: None, integer: false },
+            PropertySpec {
+                id: "spotify.play_count".into(),
+                name: Some("Spotify plays".into()),
+                kind: PropertyKind::Number,
+                target: None,
+                inverse: None,
+                integer: true,
+            },
+            PropertySpec {
+                id: "spotify.last_played".into(),
+                name: Some("Spotify last played".into()),
+                kind: PropertyKind::Date,
+                target: None,
+                inverse: None,
+                integer: false,
+            },
         ],
     )
     .map_err(|e| cat_err("declaring spotify.play_count", e))?;
     let by_text: HashMap<(String, String), &str> = tracks
         .iter()
-        .filter_map(|t| t.artists.first().map(|a| ((t.title.to_lowercase(), a.to_lowercase()), t.uri.as_str())))
+        .filter_map(|t| {
+            t.artists
+                .first()
+                .map(|a| ((t.title.to_lowercase(), a.to_lowercase()), t.uri.as_str()))
+        })
         .collect();
     let mut agg: BTreeMap<String, (u64, String)> = BTreeMap::new();
     for p in plays.iter().filter(|p| p.ms_played >= 30_000) {
-        let uri = p.uri.as_deref().or_else(|| by_text.get(&(p.title.to_lowercase(), p.artist.to_lowercase())).copied());
+        let uri = p
+            .uri
+            .as_deref()
+            .or_else(|| by_text.get(&(p.title.to_lowercase(), p.artist.to_lowercase())).copied());
         let Some(key) = uri.and_then(|u| key_of.get(u)) else { continue };
-        let at = if p.at.len() == 16 && p.at.as_bytes()[10] == b' ' { format!("{}T{}:00Z", &p.at[..10], &p.at[11..]) } else { p.at.clone() };
+        let at = if p.at.len() == 16 && p.at.as_bytes()[10] == b' ' {
+            format!("{}T{}:00Z", &p.at[..10], &p.at[11..])
+        } else {
+            p.at.clone()
+        };
         let e = agg.entry(key.clone()).or_insert((0, String::new()));
         e.0 += 1;
         if at > e.1 {
             e.1 = at;
         }
     }
-    let recs: Vec<Value> = agg.into_iter().map(|(k, (n, at))| json!({"key": k, "props": {"spotify.play_count": n, "spotify.last_played": at}})).collect();
+    let recs: Vec<Value> = agg
+        .into_iter()
+        .map(|(k, (n, at))| json!({"key": k, "props": {"spotify.play_count": n, "spotify.last_played": at}}))
+        .collect();
     upsert("tracks", &recs)
 }
 
@@ -577,23 +658,48 @@ fn playlists_for_track(p: &Value) -> Result<Value, Fail> {
     let (key, m) = if let Some(uri) = str_param(p, "uri")? {
         match get("tracks", uri)? {
             Some(_) => (uri.to_string(), json!({"method": "external_id", "score": 1.0})),
-            None => match resolve(TrackQuery { title: String::new(), artists: vec![], duration_ms: None, isrc: None, external_ids: vec![uri.into()], path: None })? {
+            None => match resolve(TrackQuery {
+                title: String::new(),
+                artists: vec![],
+                duration_ms: None,
+                isrc: None,
+                external_ids: vec![uri.into()],
+                path: None,
+            })? {
                 Ok(x) => x,
                 Err(c) => return Ok(none(c)),
             },
         }
     } else if let Some(isrc) = str_param(p, "isrc")? {
-        match resolve(TrackQuery { title: String::new(), artists: vec![], duration_ms: None, isrc: Some(isrc.into()), external_ids: vec![], path: None })? {
+        match resolve(TrackQuery {
+            title: String::new(),
+            artists: vec![],
+            duration_ms: None,
+            isrc: Some(isrc.into()),
+            external_ids: vec![],
+            path: None,
+        })? {
             Ok(x) => x,
             Err(c) => return Ok(none(c)),
         }
     } else if let Some(title) = str_param(p, "title")? {
-        let artist = str_param(p, "artist")?.ok_or_else(|| invalid("`title` needs `artist` too: {\"title\", \"artist\", \"duration_ms\"?}"))?;
+        let artist =
+            str_param(p, "artist")?.ok_or_else(|| invalid("`title` needs `artist` too: {\"title\", \"artist\", \"duration_ms\"?}"))?;
         let duration_ms = match p.get("duration_ms") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_u64().ok_or_else(|| invalid(format!("`duration_ms` must be a whole number, got {v}")))?),
+            Some(v) => Some(
+                v.as_u64()
+                    .ok_or_else(|| invalid(format!("`duration_ms` must be a whole number, got {v}")))?,
+            ),
         };
-        match resolve(TrackQuery { title: title.into(), artists: vec![artist.into()], duration_ms, isrc: None, external_ids: vec![], path: None })? {
+        match resolve(TrackQuery {
+            title: title.into(),
+            artists: vec![artist.into()],
+            duration_ms,
+            isrc: None,
+            external_ids: vec![],
+            path: None,
+        })? {
             Ok(x) => x,
             Err(c) => return Ok(none(c)),
         }
@@ -619,13 +725,19 @@ fn playlists_for_track(p: &Value) -> Result<Value, Fail> {
             }
         }
     } else {
-        return Err(invalid("give one of {\"uri\"}, {\"isrc\"}, {\"title\", \"artist\", \"duration_ms\"?} or {\"path\"}"));
+        return Err(invalid(
+            "give one of {\"uri\"}, {\"isrc\"}, {\"title\", \"artist\", \"duration_ms\"?} or {\"path\"}",
+        ));
     };
     let Some(rec) = get("tracks", &key)? else { return Ok(none(vec![])) };
     let mut names = HashMap::new();
     let ms = memberships(&key, &mut names)?;
     let liked = ms.iter().any(|m| m.name == LIKED);
-    let playlists: Vec<Value> = ms.iter().filter(|m| m.name != LIKED).map(|m| json!({"name": m.name, "added_at": m.added_at})).collect();
+    let playlists: Vec<Value> = ms
+        .iter()
+        .filter(|m| m.name != LIKED)
+        .map(|m| json!({"name": m.name, "added_at": m.added_at}))
+        .collect();
     let mut out = json!({"track": track_json(&rec), "match": m, "candidates": [], "playlists": playlists, "liked": liked});
     logic::paginate(&mut out, page_of(p)?);
     Ok(out)
@@ -675,7 +787,13 @@ fn link_local(p: &Value) -> Result<Value, Fail> {
         let fp = props(f);
         let (fa, ft) = file_title(&path);
         let title = fp.get("title").and_then(Value::as_str).map(str::to_string).unwrap_or(ft);
-        let artists: Vec<String> = fp.get("artist").and_then(Value::as_str).map(str::to_string).or(fa).into_iter().collect();
+        let artists: Vec<String> = fp
+            .get("artist")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or(fa)
+            .into_iter()
+            .collect();
         let q = TrackQuery {
             title,
             artists,
@@ -703,7 +821,11 @@ fn link_local(p: &Value) -> Result<Value, Fail> {
             _ => unmatched.push(json!(path)),
         }
     }
-    let coverage = if files.is_empty() { 0.0 } else { (linked as f64 / files.len() as f64 * 10000.0).round() / 10000.0 };
+    let coverage = if files.is_empty() {
+        0.0
+    } else {
+        (linked as f64 / files.len() as f64 * 10000.0).round() / 10000.0
+    };
     let mut out = json!({"linked": linked, "ambiguous": ambiguous, "unmatched": unmatched, "coverage": coverage, "files": files.len()});
     logic::paginate(&mut out, page_of(p)?);
     Ok(out)
@@ -720,15 +842,22 @@ fn primary_of(v: Option<&Value>) -> Result<Primary, Fail> {
         Some(Value::String(s)) if s == "newest" => Ok(Primary::Newest),
         Some(Value::Array(a)) => a
             .iter()
-            .map(|x| x.as_str().map(str::to_string).ok_or_else(|| invalid(format!("`primary` list entries must be playlist names, got {x}"))))
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| invalid(format!("`primary` list entries must be playlist names, got {x}")))
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Primary::Ranked),
-        Some(v) => Err(invalid(format!("`primary` must be \"oldest\", \"newest\" or a list of playlist names, got {v}"))),
+        Some(v) => Err(invalid(format!(
+            "`primary` must be \"oldest\", \"newest\" or a list of playlist names, got {v}"
+        ))),
     }
 }
 
 fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+    s.bytes()
+        .fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
 }
 
 fn artist_line(p: &Map<String, Value>) -> String {
@@ -738,11 +867,17 @@ fn artist_line(p: &Map<String, Value>) -> String {
 
 fn plan(p: &Value) -> Result<Value, Fail> {
     let s = settings();
-    let layout = str_param(p, "layout")?.or_else(|| s.get("layout").and_then(Value::as_str)).unwrap_or(DEFAULT_LAYOUT).to_string();
+    let layout = str_param(p, "layout")?
+        .or_else(|| s.get("layout").and_then(Value::as_str))
+        .unwrap_or(DEFAULT_LAYOUT)
+        .to_string();
     let rule = primary_of(p.get("primary").or_else(|| s.get("primary")))?;
     logic::fill_layout(&layout, "p", "a", "t", "al", "e").map_err(invalid)?;
     let root = need_grant("music", false, "plan")?;
-    let mut paths: Vec<String> = music_files(&root)?.iter().filter_map(|f| f["key"].as_str().map(str::to_string)).collect();
+    let mut paths: Vec<String> = music_files(&root)?
+        .iter()
+        .filter_map(|f| f["key"].as_str().map(str::to_string))
+        .collect();
     // Files moved by `apply` are known by their new path until the next `baton fp scan`.
     paths.retain(|p| Path::new(p).exists());
     paths.sort();
@@ -761,7 +896,11 @@ fn plan(p: &Value) -> Result<Value, Fail> {
         let tp = props(&rec);
         let ms = memberships(&key, &mut names)?;
         let (folder, reason) = logic::primary(&ms, &rule).unwrap_or_else(|| ("Unassigned".into(), "on no playlist".into()));
-        let ext = from.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).filter(|e| !e.contains('/')).unwrap_or_default();
+        let ext = from
+            .rsplit_once('.')
+            .map(|(_, e)| e.to_ascii_lowercase())
+            .filter(|e| !e.contains('/'))
+            .unwrap_or_default();
         let rel = logic::fill_layout(
             &layout,
             &folder,
@@ -824,20 +963,29 @@ fn relink(key: &str, from: &str, to: &str) {
     remember_link(to, key);
     let _ = catalog::unlink("tracks", key, "files", from);
     if let Err(e) = catalog::link("tracks", key, "files", to, None) {
-        host::log(Level::Info, &format!("`{to}` is not in the fingerprint library yet (run `baton fp scan`): {e:?}"));
+        host::log(
+            Level::Info,
+            &format!("`{to}` is not in the fingerprint library yet (run `baton fp scan`): {e:?}"),
+        );
     }
 }
 
 fn apply(p: &Value) -> Result<Value, Fail> {
     need_grant("music", true, "apply")?;
     let id = plan_id(p)?;
-    let moves: Vec<Value> = kv_get_big(&format!("plan:{id}")).and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
+    let moves: Vec<Value> = kv_get_big(&format!("plan:{id}"))
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default();
     let (mut moved, mut skipped) = (0u64, Vec::new());
     for (i, m) in moves.iter().enumerate() {
         if i % 100 == 0 {
             host::progress(i as u64, moves.len() as u64, "moving files");
         }
-        let (from, to, key) = (m["from"].as_str().unwrap_or(""), m["to"].as_str().unwrap_or(""), m["track"].as_str().unwrap_or(""));
+        let (from, to, key) = (
+            m["from"].as_str().unwrap_or(""),
+            m["to"].as_str().unwrap_or(""),
+            m["track"].as_str().unwrap_or(""),
+        );
         if journal_get(&id, i).is_some_and(|e| e["state"] == "done") {
             skipped.push(json!({"from": from, "reason": "already moved by an earlier apply of this plan"}));
             continue;
@@ -895,7 +1043,9 @@ fn apply(p: &Value) -> Result<Value, Fail> {
 fn undo(p: &Value) -> Result<Value, Fail> {
     need_grant("music", true, "undo")?;
     let id = plan_id(p)?;
-    let count = kv_get_big(&format!("plan:{id}")).and_then(|s| serde_json::from_str::<Vec<Value>>(&s).ok()).map_or(0, |m| m.len());
+    let count = kv_get_big(&format!("plan:{id}"))
+        .and_then(|s| serde_json::from_str::<Vec<Value>>(&s).ok())
+        .map_or(0, |m| m.len());
     let (mut restored, mut skipped) = (0u64, Vec::new());
     for i in (0..count).rev() {
         let Some(mut entry) = journal_get(&id, i) else { continue };
@@ -979,7 +1129,8 @@ fn m3u(p: &Value) -> Result<Value, Fail> {
             };
             let Some(rec) = rec else { continue };
             let tp = props(&rec);
-            let file = local_file(&l.key);
+            // a linked file deleted since is no file
+            let file = local_file(&l.key).filter(|f| Path::new(f).exists());
             let path = match &file {
                 None => None,
                 Some(f) => {
@@ -999,7 +1150,10 @@ fn m3u(p: &Value) -> Result<Value, Fail> {
                 title: tp.get("title").and_then(Value::as_str).unwrap_or("").to_string(),
                 duration_ms: tp.get("duration_ms").and_then(Value::as_u64),
                 path,
-                uri: strings(tp.get("external_ids")).into_iter().find(|i| i.starts_with("spotify:")).unwrap_or_else(|| l.key.clone()),
+                uri: strings(tp.get("external_ids"))
+                    .into_iter()
+                    .find(|i| i.starts_with("spotify:"))
+                    .unwrap_or_else(|| l.key.clone()),
             });
         }
         let text = logic::m3u_text(&entries);
@@ -1068,7 +1222,14 @@ fn next_track(p: &Value) -> Result<Value, Fail> {
         let key = match get("tracks", uri)? {
             Some(_) => uri.to_string(),
             None => {
-                let q = TrackQuery { title: String::new(), artists: vec![], duration_ms: None, isrc: None, external_ids: vec![uri.into()], path: None };
+                let q = TrackQuery {
+                    title: String::new(),
+                    artists: vec![],
+                    duration_ms: None,
+                    isrc: None,
+                    external_ids: vec![uri.into()],
+                    path: None,
+                };
                 match resolve(q)? {
                     Ok((k, _)) => k,
                     Err(_) => return Err(invalid(format!("`{uri}` is not in the catalog: run `import` first"))),
@@ -1081,13 +1242,17 @@ fn next_track(p: &Value) -> Result<Value, Fail> {
         if local_file(key).is_some() {
             return Ok(false);
         }
-        let Some(prev) = host::kv_get(&format!("returned:{key}")) else { return Ok(true) };
+        let Some(prev) = host::kv_get(&format!("returned:{key}")) else {
+            return Ok(true);
+        };
         let Some(rec) = get("tracks", key)? else { return Ok(false) };
         Ok(stamp(&rec, &memberships(key, names)?) != prev)
     };
     // New: tracks the change log shows added to a Spotify playlist since the last run.
     let since: u64 = host::kv_get("next:seq").and_then(|s| s.parse().ok()).unwrap_or(0);
-    let mut pending: Vec<(String, String)> = host::kv_get("next:pending").and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
+    let mut pending: Vec<(String, String)> = host::kv_get("next:pending")
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default();
     let mut seq = since;
     loop {
         let batch = catalog::changes_since(seq, 5000).map_err(|e| cat_err("reading the change log", e))?;
@@ -1116,7 +1281,12 @@ fn next_track(p: &Value) -> Result<Value, Fail> {
     for (k, _) in pending.iter().rev() {
         if seen.insert(k.clone()) {
             let ms = memberships(k, &mut names).unwrap_or_default();
-            let at = ms.iter().filter(|m| m.name != LIKED).filter_map(|m| m.added_at.clone()).max().unwrap_or_default();
+            let at = ms
+                .iter()
+                .filter(|m| m.name != LIKED)
+                .filter_map(|m| m.added_at.clone())
+                .max()
+                .unwrap_or_default();
             dated.push((k.clone(), at));
         }
     }
@@ -1158,22 +1328,46 @@ fn next_track(p: &Value) -> Result<Value, Fail> {
 // ---------- exports ----------
 
 const ACTIONS: &[(&str, &str, &str)] = &[
-    ("import", "Merge every export in the `spotify` folder into the catalog (tracks, artists, playlists with added_at and order); the newer export of a playlist wins; lists tracks added and removed per playlist.",
-     r#"{"type":"object","additionalProperties":false,"properties":{"page":{"type":"integer","minimum":0}}}"#),
-    ("playlists-for-track", "The playlists that hold one track, by uri, isrc, title+artist(+duration_ms) or the guest path of a local file. Ambiguous: candidates, no playlists.",
-     r#"{"type":"object","additionalProperties":false,"properties":{"uri":{"type":"string"},"isrc":{"type":"string"},"title":{"type":"string"},"artist":{"type":"string"},"duration_ms":{"type":"integer","minimum":0},"path":{"type":"string"},"page":{"type":"integer","minimum":0}}}"#),
-    ("link-local", "Link each local file of the `music` folder (the catalog's files) to its Spotify track: by ISRC, then tags plus duration.",
-     r#"{"type":"object","additionalProperties":false,"properties":{"page":{"type":"integer","minimum":0}}}"#),
-    ("plan", "Dry run: the path each linked local file belongs at (its primary playlist's folder); stored under a plan_id. Moves nothing.",
-     r#"{"type":"object","additionalProperties":false,"properties":{"layout":{"type":"string"},"primary":{"anyOf":[{"enum":["oldest","newest"]},{"type":"array","items":{"type":"string"}}]},"page":{"type":"integer","minimum":0}}}"#),
-    ("apply", "Carry out a stored plan: journaled moves that never overwrite; the catalog's file links follow.",
-     r#"{"type":"object","additionalProperties":false,"required":["plan_id"],"properties":{"plan_id":{"type":"string"},"page":{"type":"integer","minimum":0}}}"#),
-    ("undo", "Restore the moves an `apply` of this plan made.",
-     r#"{"type":"object","additionalProperties":false,"required":["plan_id"],"properties":{"plan_id":{"type":"string"},"page":{"type":"integer","minimum":0}}}"#),
-    ("m3u", "Write one <playlist>.m3u8 per Spotify playlist into the `playlists` folder; only files whose content changed.",
-     r#"{"type":"object","additionalProperties":false,"properties":{"page":{"type":"integer","minimum":0}}}"#),
-    ("next-track", "The next track to fetch: an explicit uri, else tracks newly added to playlists (newest first), else liked songs with no local file. A returned track is not returned again until it changes.",
-     r#"{"type":"object","additionalProperties":false,"properties":{"uri":{"type":"string"}}}"#),
+    (
+        "import",
+        "Merge every export in the `spotify` folder into the catalog (tracks, artists, playlists with added_at and order); the newer export of a playlist wins; lists tracks added and removed per playlist.",
+        r#"{"type":"object","additionalProperties":false,"properties":{"page":{"type":"integer","minimum":0}}}"#,
+    ),
+    (
+        "playlists-for-track",
+        "The playlists that hold one track, by uri, isrc, title+artist(+duration_ms) or the guest path of a local file. Ambiguous: candidates, no playlists.",
+        r#"{"type":"object","additionalProperties":false,"properties":{"uri":{"type":"string"},"isrc":{"type":"string"},"title":{"type":"string"},"artist":{"type":"string"},"duration_ms":{"type":"integer","minimum":0},"path":{"type":"string"},"page":{"type":"integer","minimum":0}}}"#,
+    ),
+    (
+        "link-local",
+        "Link each local file of the `music` folder (the catalog's files) to its Spotify track: by ISRC, then tags plus duration.",
+        r#"{"type":"object","additionalProperties":false,"properties":{"page":{"type":"integer","minimum":0}}}"#,
+    ),
+    (
+        "plan",
+        "Dry run: the path each linked local file belongs at (its primary playlist's folder); stored under a plan_id. Moves nothing.",
+        r#"{"type":"object","additionalProperties":false,"properties":{"layout":{"type":"string"},"primary":{"anyOf":[{"enum":["oldest","newest"]},{"type":"array","items":{"type":"string"}}]},"page":{"type":"integer","minimum":0}}}"#,
+    ),
+    (
+        "apply",
+        "Carry out a stored plan: journaled moves that never overwrite; the catalog's file links follow.",
+        r#"{"type":"object","additionalProperties":false,"required":["plan_id"],"properties":{"plan_id":{"type":"string"},"page":{"type":"integer","minimum":0}}}"#,
+    ),
+    (
+        "undo",
+        "Restore the moves an `apply` of this plan made.",
+        r#"{"type":"object","additionalProperties":false,"required":["plan_id"],"properties":{"plan_id":{"type":"string"},"page":{"type":"integer","minimum":0}}}"#,
+    ),
+    (
+        "m3u",
+        "Write one <playlist>.m3u8 per Spotify playlist into the `playlists` folder; only files whose content changed.",
+        r#"{"type":"object","additionalProperties":false,"properties":{"page":{"type":"integer","minimum":0}}}"#,
+    ),
+    (
+        "next-track",
+        "The next track to fetch: an explicit uri, else tracks newly added to playlists (newest first), else liked songs with no local file. A returned track is not returned again until it changes.",
+        r#"{"type":"object","additionalProperties":false,"properties":{"uri":{"type":"string"}}}"#,
+    ),
 ];
 
 impl Guest for Spotify {
@@ -1212,15 +1406,31 @@ impl Guest for Spotify {
             "undo" => undo(&params)?,
             "m3u" => m3u(&params)?,
             "next-track" => next_track(&params)?,
-            other => return Err(invalid(format!("unknown action `{other}`; the spotify plugin has: import, playlists-for-track, link-local, plan, apply, undo, m3u, next-track"))),
+            other => {
+                return Err(invalid(format!(
+                    "unknown action `{other}`; the spotify plugin has: import, playlists-for-track, link-local, plan, apply, undo, m3u, next-track"
+                )));
+            }
         };
-        Ok(Outcome { summary: summary(&task.action, &result), result: result.to_string(), artifacts: vec![] })
+        Ok(Outcome {
+            summary: summary(&task.action, &result),
+            result: result.to_string(),
+            artifacts: vec![],
+        })
     }
 
     fn catalog_access() -> Vec<CollectionRequest> {
-        let r = |name: &str, writable: bool, purpose: &str| CollectionRequest { name: name.into(), writable, purpose: purpose.into() };
+        let r = |name: &str, writable: bool, purpose: &str| CollectionRequest {
+            name: name.into(),
+            writable,
+            purpose: purpose.into(),
+        };
         vec![
-            r("files", false, "the local audio files (fingerprint library) to link to Spotify tracks"),
+            r(
+                "files",
+                false,
+                "the local audio files (fingerprint library) to link to Spotify tracks",
+            ),
             r("tracks", true, "Spotify tracks from the exports, with their local files"),
             r("artists", true, "the tracks' artists"),
             r("playlists", true, "Spotify playlists with their tracks in order and added_at"),
@@ -1229,15 +1439,47 @@ impl Guest for Spotify {
 }
 
 fn summary(action: &str, r: &Value) -> String {
-    let n = |k: &str| r.get(k).map(|v| if let Some(a) = v.as_array() { a.len().to_string() } else { v.to_string() }).unwrap_or_default();
+    let n = |k: &str| {
+        r.get(k)
+            .map(|v| match v {
+                Value::Array(a) => a.len().to_string(),
+                Value::String(s) => s.clone(),
+                _ => v.to_string(),
+            })
+            .unwrap_or_default()
+    };
     match action {
-        "import" => format!("{} files, {} playlists, {} tracks, {} memberships, {} playlists changed", n("files"), n("playlists"), n("tracks"), n("memberships"), n("changes")),
+        "import" => format!(
+            "{} files, {} playlists, {} tracks, {} memberships, {} playlists changed",
+            n("files"),
+            n("playlists"),
+            n("tracks"),
+            n("memberships"),
+            n("changes")
+        ),
         "playlists-for-track" => format!("{} playlists, liked: {}", n("playlists"), n("liked")),
-        "link-local" => format!("{} linked, {} ambiguous, {} unmatched, coverage {}", n("linked"), n("ambiguous"), n("unmatched"), n("coverage")),
-        "plan" => format!("{}: {} moves, {} unassigned, {} unmatched", n("plan_id"), n("moves"), n("unassigned"), n("unmatched")),
+        "link-local" => format!(
+            "{} linked, {} ambiguous, {} unmatched, coverage {}",
+            n("linked"),
+            n("ambiguous"),
+            n("unmatched"),
+            n("coverage")
+        ),
+        "plan" => format!(
+            "{}: {} moves, {} unassigned, {} unmatched",
+            n("plan_id"),
+            n("moves"),
+            n("unassigned"),
+            n("unmatched")
+        ),
         "apply" => format!("{}: {} moved, {} skipped", n("plan_id"), n("moved"), n("skipped")),
         "undo" => format!("{}: {} restored, {} skipped", n("plan_id"), n("restored"), n("skipped")),
-        "m3u" => format!("{} written, {} unchanged, {} tracks without a file", n("written"), n("unchanged"), n("tracks_without_file")),
+        "m3u" => format!(
+            "{} written, {} unchanged, {} tracks without a file",
+            n("written"),
+            n("unchanged"),
+            n("tracks_without_file")
+        ),
         _ => format!("source: {}", n("source")),
     }
 }
