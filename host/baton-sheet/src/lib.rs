@@ -105,14 +105,13 @@ pub fn read_sheet(bytes: &[u8]) -> Result<Sheet, String> {
     Ok(sheet)
 }
 
-/// Convenience: the whole sheet in memory.
-pub fn write_sheet(columns: &[String], rows: impl IntoIterator<Item = (String, Vec<String>)>) -> Vec<u8> {
-    // Writing into a Vec cannot fail.
-    let mut w = SheetWriter::new(Vec::new(), columns).expect("writing to memory");
+/// The whole sheet in memory. Fails only on a row whose cell count differs from the header's.
+pub fn write_sheet(columns: &[String], rows: impl IntoIterator<Item = (String, Vec<String>)>) -> Result<Vec<u8>, String> {
+    let mut w = SheetWriter::new(Vec::new(), columns).map_err(|e| e.to_string())?;
     for (k, cells) in rows {
-        w.row(&k, &cells).expect("writing to memory");
+        w.row(&k, &cells).map_err(|e| format!("record `{k}`: {e}"))?;
     }
-    w.finish().expect("writing to memory")
+    w.finish()
 }
 
 #[cfg(test)]
@@ -140,7 +139,7 @@ mod tests {
             ("k2".to_string(), vec!["=cmd|' /C calc'!A0".to_string(), cell(&json!(null))]),
             ("-k3".to_string(), vec![cell(&json!(-1.5)), cell(&json!(42))]),
         ];
-        let bytes = write_sheet(&cols, rows.clone());
+        let bytes = write_sheet(&cols, rows.clone()).unwrap();
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(text.starts_with("_key,Title,Artists\n"), "{text}");
         assert!(text.contains("'=cmd"), "{text}");

@@ -189,7 +189,7 @@ mod tests {
 
     fn sheet(rows: &[(&str, &str, &str)]) -> Sheet {
         let cols = vec!["Title".to_string(), "Album".to_string()];
-        let bytes = write_sheet(&cols, rows.iter().map(|(k, a, b)| ((*k).to_string(), vec![(*a).to_string(), (*b).to_string()])));
+        let bytes = write_sheet(&cols, rows.iter().map(|(k, a, b)| ((*k).to_string(), vec![(*a).to_string(), (*b).to_string()]))).unwrap();
         read_sheet(&bytes).unwrap()
     }
 

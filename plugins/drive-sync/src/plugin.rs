@@ -709,7 +709,7 @@ fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Outcome> {
         let rows = rows_of(c)?;
         let columns: Vec<String> = schema.iter().map(|p| p.name.clone()).collect();
         let nrows = rows.len() as u64;
-        let bytes = baton_sheet::write_sheet(&columns, rows);
+        let bytes = baton_sheet::write_sheet(&columns, rows).map_err(|e| Failure::Permanent(format!("writing the {} sheet: {e}", c.name)))?;
         let sha = sha256_hex(&bytes);
         let same = disk_sha.as_deref() == Some(sha.as_str()) && st.is_some_and(|s| s.sha == sha && s.schema == schema);
         if same && !missing {
@@ -738,7 +738,8 @@ fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Outcome> {
                         }
                     }
                     let arch = unique(drive, &format!("_archive/{}/{}__{}.csv", c.name, prop.id, stamp(now())));
-                    drive.write_atomic(&arch, &baton_sheet::write_sheet(std::slice::from_ref(&prop.name), rows_out))?;
+                    let col = baton_sheet::write_sheet(std::slice::from_ref(&prop.name), rows_out).map_err(|e| Failure::Permanent(format!("archiving {}.{}: {e}", c.name, prop.id)))?;
+                    drive.write_atomic(&arch, &col)?;
                     log(Level::Info, &format!("{}: property `{}` removed; its column is kept in {}", c.name, prop.id, drive.guest(&arch)));
                     artifacts.push(drive.guest(&arch));
                 }
