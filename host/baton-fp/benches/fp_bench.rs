@@ -326,7 +326,7 @@ fn main() {
                 db.upsert_with_deep(&row, Some(&prints)).expect("insert");
             };
             let t = Instant::now();
-            db.conn.execute_batch("BEGIN").unwrap();
+            // one transaction per track: the path of a scan (Db::upsert_with_deep)
             let kinds = ["clip30", "clip15", "intro45", "radio", "tempo+2", "turntable-3"];
             let (mut i, mut planted) = (0usize, 0usize);
             while i < n {
@@ -351,11 +351,9 @@ fn main() {
                     i += 1;
                 }
                 if i % 2000 == 0 {
-                    db.conn.execute_batch("COMMIT; BEGIN").unwrap();
                     eprint!("\r{i}/{n}");
                 }
             }
-            db.conn.execute_batch("COMMIT").unwrap();
             let size = std::fs::metadata(db_path).map(|m| m.len()).unwrap_or(0);
             println!("wrote {n} tracks ({planted} planted variants) with deep prints in {:.1} s; database {:.0} MB ({:.1} KB per track)", t.elapsed().as_secs_f64(), size as f64 / 1e6, size as f64 / n as f64 / 1e3);
         }
