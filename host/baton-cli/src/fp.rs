@@ -276,7 +276,8 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
             } else {
                 (fingerprint(&pool, &file)?, None)
             };
-            let mut found = matcher.best_matches(&fp.fingerprint, min_similarity, limit, |_| true, || false)?;
+            // the deep pass below uses the whole file, not the stretched prefix best_matches would
+            let mut found = matcher.prefix_matches(&fp.fingerprint, min_similarity, limit, |_| true, || false)?;
             if let Some(prints) = prints {
                 // a file the prefix method matched keeps its prefix comparison
                 for m in matcher.deep_matches(&prints, limit, |_| true, || false)? {

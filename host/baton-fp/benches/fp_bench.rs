@@ -9,6 +9,13 @@
 //! - `gen-db DB N`: writes N synthetic fingerprints (with planted near-duplicates) into DB.
 //! - `group DB`: duplicate grouping over DB, prints the time and the planted-pair recall.
 //! - `pairs DIR TRUTH_CSV DB`: pair precision/recall of `dedup` groups against truth.csv.
+//! - `deep-gen DB N`: a synthetic deep library of N tracks without decoding (random-walk
+//!   prints of 3–5 min at the seven deep speeds, written through `Db::upsert_with_deep`),
+//!   one original in 50 with a planted variant derived at the print level.
+//! - `deep-bench DB [QUERIES]`: deep dedup end to end over DB (planted-pair recall, wrong
+//!   groups), verification cost per candidate before (every offset, three speeds) and after
+//!   (voted buckets, voted speed first) on the same candidates, `best-matches` latency
+//!   (median, p99) with the 120 s prefixes of QUERIES tracks, and index size per track.
 //! - `fpcalc-all-pairs FILE…`: whole-track `fpcalc -raw -length 0` prints compared all-pairs
 //!   with the default-mode rule (the baseline of the deep-mode benchmark, `tools/bench-deep.py`).
 use std::path::{Path, PathBuf};
@@ -294,6 +301,132 @@ fn main() {
             for fp in found.difference(&truth_pairs) { println!("false pair: {} {}", fp.0.display(), fp.1.display()); }
             for fnp in truth_pairs.difference(&found) { println!("missed pair: {} {} ({} / {})", fnp.0.display(), fnp.1.display(), group_of[&fnp.0].1, group_of[&fnp.1].1); }
             println!("truth_pairs={} found_pairs={} true_positives={} precision={:.4} recall={:.4} groups={}", truth_pairs.len(), found.len(), tp, tp as f64 / found.len().max(1) as f64, tp as f64 / truth_pairs.len().max(1) as f64, r.groups.len());
+        }
+        "deep-gen" => {
+            // deep-gen DB N: see the module comment
+            use baton_fp::deep::{SPEEDS, stretch};
+            let db_path = &rest[0];
+            let n: usize = args.get(3).and_then(|t| t.parse().ok()).unwrap_or(20_000);
+            let _ = std::fs::remove_file(db_path);
+            let db = baton_fp::db::Db::open(db_path).expect("db");
+            let mut rng = 0x2545_f491_4f6c_dd1du64;
+            let mut next = move || { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; rng };
+            // a random walk: each item flips two bits of the last (the autocorrelation of a real print)
+            let walk = |len: usize, next: &mut dyn FnMut() -> u64| -> Vec<u32> {
+                let mut v = next() as u32;
+                (0..len).map(|_| { let r = next(); v ^= 1 << (r % 32); v ^= 1 << ((r >> 8) % 32); v }).collect()
+            };
+            // a lossy copy: each bit flipped with probability 1/16
+            let noisy = |p: &[u32], next: &mut dyn FnMut() -> u64| -> Vec<u32> {
+                p.iter().map(|v| { let r = next(); let m = (r as u32) & ((r >> 32) as u32) & ((r >> 16) as u32) & ((r >> 8) as u32); v ^ m }).collect()
+            };
+            let insert = |db: &baton_fp::db::Db, path: String, unit: &[u32]| {
+                let prints: Vec<Vec<u32>> = SPEEDS.iter().map(|&s| if s == 1.0 { unit.to_vec() } else { stretch(unit, 1.0 / s) }).collect();
+                let row = baton_fp::db::FileRow { path: path.into(), size: 1, mtime_ns: 1, duration: Some(unit.len() as f64 * baton_fp::fingerprint::ITEM_SECONDS), fingerprint: Some(unit[..unit.len().min(950)].to_vec()), ..Default::default() };
+                db.upsert_with_deep(&row, Some(&prints)).expect("insert");
+            };
+            let t = Instant::now();
+            // one transaction per track: the path of a scan (Db::upsert_with_deep)
+            let kinds = ["clip30", "clip15", "intro45", "radio", "tempo+2", "turntable-3"];
+            let (mut i, mut planted) = (0usize, 0usize);
+            while i < n {
+                let len = 1450 + (next() % 900) as usize; // 3–5 min
+                let orig = walk(len, &mut next);
+                insert(&db, format!("/lib/orig/{i:06}.flac"), &orig);
+                i += 1;
+                if i % 50 == 1 && i < n {
+                    let kind = kinds[planted % kinds.len()];
+                    let mid = len / 2;
+                    let v: Vec<u32> = match kind {
+                        "clip30" => orig[mid..mid + 242].to_vec(),
+                        "clip15" => orig[mid..mid + 121].to_vec(),
+                        "intro45" => orig[363..].to_vec(),
+                        "radio" => { let mut v = orig[200..700].to_vec(); v.extend_from_slice(&orig[940..]); v }
+                        "tempo+2" => stretch(&orig, 1.0 / 1.02),
+                        _ => stretch(&orig, 1.0 / 0.97),
+                    };
+                    let v = noisy(&v, &mut next);
+                    insert(&db, format!("/lib/var/{:06}-{kind}.mp3", i - 1), &v);
+                    planted += 1;
+                    i += 1;
+                }
+                if i % 2000 == 0 {
+                    eprint!("\r{i}/{n}");
+                }
+            }
+            let size = std::fs::metadata(db_path).map(|m| m.len()).unwrap_or(0);
+            println!("wrote {n} tracks ({planted} planted variants) with deep prints in {:.1} s; database {:.0} MB ({:.1} KB per track)", t.elapsed().as_secs_f64(), size as f64 / 1e6, size as f64 / n as f64 / 1e3);
+        }
+        "deep-bench" => {
+            // deep-bench DB [QUERIES]: see the module comment
+            use baton_fp::deep::{Library, speeds_around, verify, verify_candidate};
+            let db_path = &rest[0];
+            let queries: usize = args.get(3).and_then(|t| t.parse().ok()).unwrap_or(200);
+            let stem = |p: &Path| p.file_stem().unwrap().to_string_lossy().split('-').next().unwrap().to_string();
+            // 1. deep dedup end to end (the code path of `baton fp dedup --deep`)
+            let t = Instant::now();
+            let opts = baton_fp::dedup::DedupOptions { deep: true, ..Default::default() };
+            let r = baton_fp::dedup::find_groups(db_path, &opts).expect("dedup");
+            let secs = t.elapsed().as_secs_f64();
+            let (mut ok, mut wrong) = (0, 0);
+            let mut found_kinds: std::collections::BTreeMap<String, usize> = Default::default();
+            for g in &r.groups {
+                let k = stem(&g.keeper.path);
+                if g.duplicates.iter().all(|d| stem(&d.path) == k) { ok += g.duplicates.len() } else { wrong += 1 }
+                for d in g.duplicates.iter().chain([&g.keeper]) {
+                    let s = d.path.file_stem().unwrap().to_string_lossy().to_string();
+                    if let Some((_, kind)) = s.split_once('-') { *found_kinds.entry(kind.to_string()).or_default() += 1; }
+                }
+            }
+            let d = r.deep.clone().unwrap_or_default();
+            println!("dedup --deep: tracks={} prefix_candidates={} deep_candidates={} verified_pairs={} groups={} planted_pairs_found={ok} wrong_groups={wrong} seconds={secs:.1}", d.tracks, r.candidates, d.candidates, r.verified_pairs + d.verified_pairs, r.groups.len());
+            println!("found by kind: {found_kinds:?}");
+            // 2. verification per candidate, before and after, on the same candidates
+            let db = baton_fp::db::Db::open(db_path).expect("db");
+            let t = Instant::now();
+            let lib = Library::new(db.deep_unit_prints().expect("prints"));
+            let build = t.elapsed().as_secs_f64();
+            let n = lib.ids.len();
+            let index_kb = lib.index_bytes() as f64 / n as f64 / 1e3;
+            let print_kb = lib.prints.iter().map(|p| p.len() * 4).sum::<usize>() as f64 / n as f64 / 1e3;
+            println!("index: {n} tracks built in {build:.1} s; postings {index_kb:.1} KB per track + speed-1 print {print_kb:.1} KB per track in memory; 7 deep prints {:.1} KB per track in the database", print_kb * (1.0 / 0.97 + 1.0 / 0.98 + 1.0 / 0.99 + 1.0 + 1.0 / 1.01 + 1.0 / 1.02 + 1.0 / 1.03));
+            // every 25th track from 1: every other one is a planted variant (deep-gen puts one
+            // after every 50th original)
+            let sample: Vec<usize> = (1..n).step_by(25).take(queries).collect();
+            let mut work: Vec<(Vec<Vec<u32>>, baton_fp::deep::Candidate)> = Vec::new();
+            for &t in &sample {
+                let q = db.deep_prints(lib.ids[t]).unwrap().unwrap();
+                let len = lib.prints[t].len();
+                for c in lib.candidates(&q, |u| u != t && lib.prints[u].len() >= len) {
+                    work.push((q.clone(), c));
+                }
+            }
+            let t = Instant::now();
+            let after: usize = work.iter().filter(|(q, c)| verify_candidate(q, c, &lib.prints[c.track]).is_some_and(|m| m.is_match())).count();
+            let after_ms = t.elapsed().as_secs_f64() * 1e3 / work.len().max(1) as f64;
+            let t = Instant::now();
+            let before: usize = work.iter().filter(|(q, c)| verify(q, &speeds_around(c.speed), &lib.prints[c.track]).is_some_and(|m| m.is_match())).count();
+            let before_ms = t.elapsed().as_secs_f64() * 1e3 / work.len().max(1) as f64;
+            println!("verification on {} candidates of {} queries (1 thread): before {before_ms:.2} ms/candidate ({before} matches), after {after_ms:.2} ms/candidate ({after} matches)", work.len(), sample.len());
+            // 3. best-matches: the plugins' call, with the 120 s prefix print of a library track
+            let matcher = baton_fp::service::Matcher::new(db_path);
+            // the first call builds both indexes (once per library change): timed apart
+            let t0 = Instant::now();
+            let warm = db.fingerprint_by_id(lib.ids[0]).unwrap().unwrap();
+            matcher.best_matches(&warm, 0.85, 10, |_| true, || false).expect("best_matches");
+            println!("best-matches first call (builds the prefix and deep indexes): {:.1} s", t0.elapsed().as_secs_f64());
+            let mut ts = Vec::new();
+            let mut hits = 0;
+            for &t in &sample {
+                let fp = db.fingerprint_by_id(lib.ids[t]).unwrap().unwrap();
+                let t0 = Instant::now();
+                let m = matcher.best_matches(&fp, 0.85, 10, |_| true, || false).expect("best_matches");
+                ts.push(t0.elapsed().as_secs_f64() * 1e3);
+                hits += m.len();
+            }
+            ts.sort_by(|a, b| a.total_cmp(b));
+            let p = |q: f64| ts[((ts.len() as f64 - 1.0) * q).round() as usize];
+            println!("best-matches (deep library, 120 s query prints): {} calls, median {:.1} ms, p99 {:.1} ms, max {:.1} ms, {hits} matches", ts.len(), p(0.5), p(0.99), p(1.0));
         }
         "fpcalc-all-pairs" => {
             // fpcalc-all-pairs FILE…: `fpcalc -raw -length 0` (whole tracks) of every file, then

@@ -26,7 +26,9 @@
 //! Candidates come from an inverted index ([`Library`]) over the speed-1 prints: keys are the
 //! 24 stable bits ([`crate::dedup::KEY_MASK`]) of a content-defined sample of the items, runs
 //! of equal keys count once, and each distinct key votes once per (track, 32-item offset
-//! bucket). Queries are run at all seven speeds; the best speed and its neighbours are verified.
+//! bucket). Queries are run at all seven speeds. A candidate is verified at its best-voted
+//! speed, only near its voted offset buckets ([`Near`]), and at the neighbouring speeds only
+//! when that first score comes close ([`verify_candidate`]).
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
@@ -96,6 +98,15 @@ pub fn prints(samples: &[i16]) -> Vec<Vec<u32>> {
     SPEEDS.iter().map(|&s| crate::chroma::fingerprint(&at_speed(samples, s))).collect()
 }
 
+/// A print of unknown speed (a plugin's query of up to 120 s) as a deep query: the print
+/// itself at speed 1 and, for the other [`SPEEDS`], stretched in time by `1 / speed` (the
+/// length a print of the audio played at that speed would have; the pitch is not shifted, so
+/// this tolerates tempo changes better than turntable ones, which whole-track deep prints of
+/// a scanned file undo fully).
+pub fn query_prints(print: &[u32]) -> Vec<Vec<u32>> {
+    SPEEDS.iter().map(|&s| if (s - 1.0).abs() < 1e-9 { print.to_vec() } else { stretch(print, 1.0 / s) }).collect()
+}
+
 /// `samples` as if played at `speed` (linear interpolation; 1.0 returns them unchanged).
 pub fn at_speed(samples: &[i16], speed: f64) -> Vec<i16> {
     if (speed - 1.0).abs() < 1e-9 || samples.len() < 2 {
@@ -147,8 +158,49 @@ struct Peak {
     contrast: f64,
 }
 
-/// The best peaks of every window of `q` over `reference`; (windows, peaks).
-fn window_peaks(q: &[u32], reference: &[u32], phases: &[Vec<u32>]) -> (usize, Vec<Peak>) {
+/// Where to look for a query's windows in a reference: the offset buckets the candidate vote
+/// found (`ref - query` in `[32·b, 32·b + 64)` items at the voted speed print), widened by the
+/// drift a line of slope 0.96–1.04 can build up over the query. `None`: every offset.
+#[derive(Debug, Clone, Copy)]
+pub struct Near<'a> {
+    /// Voted buckets ([`Candidate::buckets`]).
+    pub buckets: &'a [i64],
+    /// Items of the print the buckets were voted with, per item of the print being aligned.
+    pub scale: f64,
+    /// Length of the voted print in items (bounds the drift).
+    pub voted_len: usize,
+}
+
+impl Near<'_> {
+    /// Merged offset ranges (inclusive) for a window starting at `start`, within `0..=hi`.
+    fn ranges(&self, start: usize, hi: i32) -> Vec<(i32, i32)> {
+        let pos = start as f64 * self.scale;
+        let drift = 0.04 * self.voted_len as f64 + 8.0;
+        let mut v: Vec<(i32, i32)> = self
+            .buckets
+            .iter()
+            .map(|&b| {
+                let lo = ((pos + (b * BUCKET) as f64 - drift) / self.scale).floor() as i32;
+                let up = ((pos + (b * BUCKET + 2 * BUCKET) as f64 + drift) / self.scale).ceil() as i32;
+                (lo.max(0), up.min(hi))
+            })
+            .filter(|(lo, up)| lo <= up)
+            .collect();
+        v.sort_unstable();
+        let mut out: Vec<(i32, i32)> = Vec::with_capacity(v.len());
+        for (lo, up) in v {
+            match out.last_mut() {
+                Some(last) if lo <= last.1 + 1 => last.1 = last.1.max(up),
+                _ => out.push((lo, up)),
+            }
+        }
+        out
+    }
+}
+
+/// The best peaks of every window of `q` over `reference` (only at the offsets `near` allows);
+/// (windows, peaks).
+fn window_peaks(q: &[u32], reference: &[u32], phases: &[Vec<u32>], near: Option<&Near>) -> (usize, Vec<Peak>) {
     if q.len() < WINDOW || reference.len() < WINDOW {
         return (0, Vec::new());
     }
@@ -160,19 +212,25 @@ fn window_peaks(q: &[u32], reference: &[u32], phases: &[Vec<u32>]) -> (usize, Ve
     if starts.last().is_some_and(|&l| l + WINDOW < q.len()) {
         starts.push(q.len() - WINDOW);
     }
+    let mut local: Vec<(f32, i32)> = Vec::new();
     for (win, &start) in starts.iter().enumerate() {
         let window = &q[start..start + WINDOW];
-        let coarse = compare::coarse_pass_phased(phases, reference.len(), window, 0, hi);
-        let mut local: Vec<usize> = (0..coarse.len())
-            .filter(|&k| {
+        let ranges = match near {
+            Some(n) => n.ranges(start, hi),
+            None => vec![(0, hi)],
+        };
+        local.clear();
+        for (lo, up) in ranges {
+            let coarse = compare::coarse_pass_phased(phases, reference.len(), window, lo, up);
+            local.extend((0..coarse.len()).filter_map(|k| {
                 let (l, r) = (k.saturating_sub(w), (k + w + 1).min(coarse.len()));
-                coarse[l..r].iter().all(|&v| v <= coarse[k]) && coarse[l..k].iter().all(|&v| v < coarse[k])
-            })
-            .collect();
-        local.sort_by(|&x, &y| coarse[y].total_cmp(&coarse[x]));
+                let max = coarse[l..r].iter().all(|&v| v <= coarse[k]) && coarse[l..k].iter().all(|&v| v < coarse[k]);
+                max.then_some((coarse[k], lo + k as i32))
+            }));
+        }
+        local.sort_by(|x, y| y.0.total_cmp(&x.0));
         local.truncate(TOP_PEAKS);
-        for k in local {
-            let c = k as i32;
+        for &(_, c) in &local {
             let Some((off, sim)) = (c - 1..=c + 1)
                 .filter(|o| (0..=hi).contains(o))
                 .filter_map(|o| compare::similarity(reference, window, o).map(|(s, _)| (o, s)))
@@ -244,8 +302,8 @@ struct Found {
     lines: usize,
 }
 
-fn align(q: &[u32], reference: &[u32], phases: &[Vec<u32>], slopes: &[f64]) -> Option<Found> {
-    let (windows, peaks) = window_peaks(q, reference, phases);
+fn align(q: &[u32], reference: &[u32], phases: &[Vec<u32>], slopes: &[f64], near: Option<&Near>) -> Option<Found> {
+    let (windows, peaks) = window_peaks(q, reference, phases, near);
     if windows == 0 {
         return None;
     }
@@ -319,43 +377,73 @@ impl DeepMatch {
 }
 
 /// Aligns the query's prints (`query[i]` at [`SPEEDS`]`[i]`, only those in `speeds` tried)
-/// with `reference` (a speed-1 print); the best over the speeds.
+/// with `reference` (a speed-1 print) at every offset; the best over the speeds.
 pub fn verify(query: &[Vec<u32>], speeds: &[usize], reference: &[u32]) -> Option<DeepMatch> {
     let phases = compare::phases(reference);
-    let slopes = all_slopes();
-    let query_items = query.get(UNIT).map_or(0, Vec::len);
     let mut best: Option<DeepMatch> = None;
     for &si in speeds {
-        let Some(q) = query.get(si) else { continue };
-        let Some(mut f) = align(q, reference, &phases, &slopes) else { continue };
-        if (f.slope - 1.0).abs() > SLOPE_STEP / 2.0 {
-            // confirm a tempo difference on the query stretched by it: windows then align
-            // whole instead of drifting by up to 2.4 items each
-            let s = stretch(q, f.slope);
-            let fine: Vec<f64> = (-2..=2).map(|k| 1.0 + k as f64 * 0.0025).collect();
-            if let Some(g) = align(&s, reference, &phases, &fine)
-                && g.score > f.score
-            {
-                f = Found { slope: f.slope * g.slope, ..g };
-            }
-        }
-        let m = DeepMatch {
-            score: f.score,
-            similarity: f.sim,
-            speed: f.slope / SPEEDS[si],
-            offset: f.intercept,
-            windows: f.windows,
-            inliers: f.inliers,
-            lines: f.lines,
-            slope: f.slope,
-            query_speed: SPEEDS[si],
-            query_items,
-        };
-        if best.is_none_or(|b| m.score > b.score) {
+        if let Some(m) = verify_at(query, si, reference, &phases, None)
+            && best.is_none_or(|b| m.score > b.score)
+        {
             best = Some(m);
         }
     }
     best
+}
+
+/// Verifies a [`Candidate`] of [`Library::candidates`]: the voted speed print first, searched
+/// only near the voted offsets ([`Near`]); a match there ends it. Its neighbouring speeds are
+/// tried only when the first score reached half the threshold (a true match one speed step
+/// off still peaks in most windows; unrelated music does not), so most candidates cost one
+/// bounded alignment instead of three over every offset.
+pub fn verify_candidate(query: &[Vec<u32>], c: &Candidate, reference: &[u32]) -> Option<DeepMatch> {
+    let phases = compare::phases(reference);
+    let voted_len = query.get(c.speed)?.len();
+    let near_for = |si: usize| Near { buckets: &c.buckets, scale: SPEEDS[si] / SPEEDS[c.speed], voted_len };
+    let first = verify_at(query, c.speed, reference, &phases, Some(&near_for(c.speed)));
+    if first.is_some_and(|m| m.is_match() || m.score < threshold(m.query_items) / 2.0) {
+        return first;
+    }
+    let mut best = first;
+    for si in speeds_around(c.speed).into_iter().filter(|&s| s != c.speed) {
+        if let Some(m) = verify_at(query, si, reference, &phases, Some(&near_for(si)))
+            && best.is_none_or(|b| m.score > b.score)
+        {
+            best = Some(m);
+        }
+    }
+    best
+}
+
+/// One speed print of the query against the reference.
+fn verify_at(query: &[Vec<u32>], si: usize, reference: &[u32], phases: &[Vec<u32>], near: Option<&Near>) -> Option<DeepMatch> {
+    let q = query.get(si)?;
+    let query_items = query.get(UNIT).map_or(0, Vec::len);
+    let mut f = align(q, reference, phases, &all_slopes(), near)?;
+    if (f.slope - 1.0).abs() > SLOPE_STEP / 2.0 {
+        // confirm a tempo difference on the query stretched by it: windows then align
+        // whole instead of drifting by up to 2.4 items each
+        let s = stretch(q, f.slope);
+        let fine: Vec<f64> = (-2..=2).map(|k| 1.0 + k as f64 * 0.0025).collect();
+        let near = near.map(|n| Near { scale: n.scale / f.slope, ..*n });
+        if let Some(g) = align(&s, reference, phases, &fine, near.as_ref())
+            && g.score > f.score
+        {
+            f = Found { slope: f.slope * g.slope, ..g };
+        }
+    }
+    Some(DeepMatch {
+        score: f.score,
+        similarity: f.sim,
+        speed: f.slope / SPEEDS[si],
+        offset: f.intercept,
+        windows: f.windows,
+        inliers: f.inliers,
+        lines: f.lines,
+        slope: f.slope,
+        query_speed: SPEEDS[si],
+        query_items,
+    })
 }
 
 impl DeepMatch {
@@ -434,10 +522,11 @@ impl Library {
         &self.postings[lo..hi]
     }
 
-    /// Candidate tracks for a query (its prints at [`SPEEDS`]): (track index, best speed index,
-    /// votes), best first, at most [`TOP_CANDIDATES`], only tracks `eligible` accepts.
-    pub fn candidates(&self, query: &[Vec<u32>], eligible: impl Fn(usize) -> bool) -> Vec<(usize, usize, u32)> {
-        let mut best: HashMap<usize, (usize, u32)> = HashMap::new();
+    /// Candidate tracks for a query (its prints at [`SPEEDS`]), most votes first, at most
+    /// [`TOP_CANDIDATES`], only tracks `eligible` accepts.
+    pub fn candidates(&self, query: &[Vec<u32>], eligible: impl Fn(usize) -> bool) -> Vec<Candidate> {
+        // per track: (speed, votes of its best bucket pair, buckets at that speed)
+        let mut best: HashMap<usize, (usize, u32, Vec<(u32, i64)>)> = HashMap::new();
         for (si, q) in query.iter().enumerate() {
             let mut seen: HashSet<(u32, u32, i64)> = HashSet::new();
             let mut votes: HashMap<(u32, i64), u32> = HashMap::new();
@@ -457,20 +546,53 @@ impl Library {
                 }
             }
             // a tempo drift spreads one alignment over neighbouring buckets
+            let mut per: HashMap<u32, Vec<(u32, i64)>> = HashMap::new();
             for (&(t, b), &n) in &votes {
                 let total = n + votes.get(&(t, b + 1)).copied().unwrap_or(0);
-                let e = best.entry(t as usize).or_insert((si, 0));
-                if total > e.1 {
-                    *e = (si, total);
+                if total >= MIN_VOTES {
+                    per.entry(t).or_default().push((total, b));
+                }
+            }
+            for (t, bs) in per {
+                let top = bs.iter().map(|x| x.0).max().unwrap_or(0);
+                let e = best.entry(t as usize).or_insert((si, 0, Vec::new()));
+                if top > e.1 {
+                    *e = (si, top, bs);
                 }
             }
         }
-        let mut v: Vec<(usize, usize, u32)> =
-            best.into_iter().filter(|(_, (_, n))| *n >= MIN_VOTES).map(|(t, (si, n))| (t, si, n)).collect();
-        v.sort_by(|x, y| y.2.cmp(&x.2).then(x.0.cmp(&y.0)));
+        let mut v: Vec<Candidate> = best
+            .into_iter()
+            .map(|(track, (speed, votes, mut bs))| {
+                // the best bucket pairs, one per line of a cut edit
+                bs.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+                let mut buckets: Vec<i64> = Vec::new();
+                for (_, b) in bs {
+                    if buckets.len() < MAX_LINES && buckets.iter().all(|&c| (c - b).abs() > 1) {
+                        buckets.push(b);
+                    }
+                }
+                Candidate { track, speed, votes, buckets }
+            })
+            .collect();
+        v.sort_by(|x, y| y.votes.cmp(&x.votes).then(x.track.cmp(&y.track)));
         v.truncate(TOP_CANDIDATES);
         v
     }
+}
+
+/// A track the index proposes for a query ([`Library::candidates`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// Track index in the [`Library`].
+    pub track: usize,
+    /// The speed print of the query with the most votes ([`SPEEDS`] index).
+    pub speed: usize,
+    /// Votes of its best pair of offset buckets.
+    pub votes: u32,
+    /// The best offset buckets at that speed (up to [`MAX_LINES`], `ref - query` in
+    /// `[32·b, 32·b + 64)` items): where [`verify_candidate`] looks.
+    pub buckets: Vec<i64>,
 }
 
 /// The speed prints to verify around the best-voted one.
@@ -514,8 +636,9 @@ pub fn find_pairs(
                 let n = cands.len() as u64;
                 let ok = cands
                     .into_iter()
-                    .filter_map(|(u, si, _)| {
-                        let m = verify(q, &speeds_around(si), &lib.prints[u])?;
+                    .filter_map(|c| {
+                        let u = c.track;
+                        let m = verify_candidate(q, &c, &lib.prints[u])?;
                         if !m.is_match() {
                             return None;
                         }
@@ -600,6 +723,11 @@ mod tests {
         let mut q = vec![print(999, 300); SPEEDS.len()];
         q[5] = target[300..600].to_vec();
         let c = lib.candidates(&q, |_| true);
-        assert_eq!((c[0].0, c[0].1), (5, 5), "{c:?}");
+        assert_eq!((c[0].track, c[0].speed), (5, 5), "{c:?}");
+        // the clip is item 300 on: ref - query = 300, in [32·b, 32·b + 64) for b = 8 or 9
+        assert!(c[0].buckets[0] == 8 || c[0].buckets[0] == 9, "{c:?}");
+        // and verification near those buckets finds it
+        let m = verify_candidate(&q, &c[0], &lib.prints[5]).unwrap();
+        assert!(m.is_match() && (m.offset - 300.0).abs() < 2.0, "{m:?}");
     }
 }

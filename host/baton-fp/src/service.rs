@@ -87,12 +87,6 @@ impl Matcher {
         Ok(ix)
     }
 
-    /// The best `limit` library files that match `fp` ([`crate::compare::is_match`]: a sharp
-    /// peak at some offset with at least 10 s of overlap, at least `min_similarity` similar),
-    /// best first, among those `visible` accepts (the plugin host passes "inside the plugin's
-    /// grants"). A file is compared only if it shares a sampled value with the query, as in
-    /// duplicate grouping. `stop` is polled while comparing; when it says so (the task's
-    /// time ran out) the call ends with [`FpError::TaskTimeout`].
     /// The deep-mode index over the files with deep prints, rebuilt when the library changed.
     fn deep_library(&self, db: &Db) -> Result<Arc<(i64, crate::deep::Library)>> {
         let generation = db.generation()?;
@@ -116,18 +110,19 @@ impl Matcher {
     }
 
     fn deep_search(&self, db: &Db, query: &[Vec<u32>], limit: usize, visible: impl Fn(&Path) -> bool, stop: impl Fn() -> bool) -> Result<Vec<LibraryMatch>> {
-        use crate::deep::{UNIT, speeds_around, verify};
+        use crate::deep::{UNIT, speeds_around, verify, verify_candidate};
         let lib = self.deep_library(db)?;
         let lib = &lib.1;
         let mut hits: Vec<(i64, Comparison)> = Vec::new();
         let q_len = query.get(UNIT).map_or(0, Vec::len);
-        for (t, si, _) in lib.candidates(query, |_| true) {
+        for c in lib.candidates(query, |_| true) {
+            let (t, si) = (c.track, c.speed);
             if stop() {
                 return Err(FpError::TaskTimeout { path: self.db_path.clone() });
             }
             // verified from the shorter side, like dedup; the query is `b` of the comparison
             let m = if q_len <= lib.prints[t].len() {
-                verify(query, &speeds_around(si), &lib.prints[t]).map(|m| (m, true))
+                verify_candidate(query, &c, &lib.prints[t]).map(|m| (m, true))
             } else {
                 let Some(prints) = db.deep_prints(lib.ids[t])? else { continue };
                 let inverse = crate::deep::SPEEDS.len() - 1 - si;
@@ -160,7 +155,49 @@ impl Matcher {
             .collect())
     }
 
+    /// The best `limit` library matches of `fp` by every method the library supports: the
+    /// prefix method ([`Matcher::prefix_matches`]), and, when files have deep prints
+    /// (`fp scan --deep`), deep mode as well ([`crate::deep`]): `fp` (a print of up to 120 s,
+    /// as plugins send) is taken as a deep query at every [`crate::deep::SPEEDS`] entry by
+    /// stretching it ([`crate::deep::query_prints`]), so a clip, a radio edit or a tempo or
+    /// speed change of a library file is found even where the prefixes do not overlap. A file
+    /// both methods find keeps its prefix result; deep-only matches follow the prefix ones,
+    /// best contrast score first; they are judged by the deep contrast threshold
+    /// ([`crate::deep::DeepMatch::is_match`]), not by `min_similarity` (a tempo-changed copy
+    /// is rarely 0.85 similar anywhere, yet peaks sharply). (The 0.4 WIT `library-match` record has no method or speed:
+    /// a plugin gets the deep match's similarity and offset.)
     pub fn best_matches(
+        &self,
+        fp: &[u32],
+        min_similarity: f64,
+        limit: usize,
+        visible: impl Fn(&Path) -> bool,
+        stop: impl Fn() -> bool,
+    ) -> Result<Vec<LibraryMatch>> {
+        let db = self.connection()?;
+        let found = self.search(&db, fp, min_similarity, limit, &visible, &stop).and_then(|mut found| {
+            if found.len() < limit && fp.len() >= crate::deep::WINDOW && db.has_deep()? {
+                let prints = crate::deep::query_prints(fp);
+                for m in self.deep_search(&db, &prints, limit, &visible, &stop)? {
+                    if found.len() < limit && !found.iter().any(|f| f.path == m.path) {
+                        found.push(m);
+                    }
+                }
+            }
+            Ok(found)
+        });
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(db);
+        found
+    }
+
+    /// The best `limit` library files that match `fp` by the prefix method alone
+    /// ([`crate::compare::is_match`]: a sharp peak at some offset with at least 10 s of
+    /// overlap, at least `min_similarity` similar), best first, among those `visible` accepts
+    /// (the plugin host passes "inside the plugin's grants"). A file is compared only if it
+    /// shares a sampled value with the query, as in duplicate grouping. `stop` is polled while
+    /// comparing; when it says so (the task's time ran out) the call ends with
+    /// [`FpError::TaskTimeout`].
+    pub fn prefix_matches(
         &self,
         fp: &[u32],
         min_similarity: f64,
