@@ -297,6 +297,87 @@ fn schema_changes_idempotent_upserts_relations_and_matching() {
     assert!(!shown(&h, "tracks").iter().any(|t| t["key"] == "d3"));
 }
 
+/// How a link was made travels with it: a plugin's link after `match-track` carries that
+/// method, a data link carries none, a plugin cannot claim `manual`, and the user's manual link
+/// is never overwritten. `added_at` is recorded on either side of a relation and logged `link`.
+#[test]
+fn link_methods_added_at_and_manual_links() {
+    let h = home(TOML);
+    let r = calls(&h, "testkit", json!([
+        {"op": "upsert", "collection": "artists", "records": [{"key": "a1", "props": {"name": "Avicii"}}, {"key": "a2", "props": {"name": "Aloe Blacc"}}]},
+        {"op": "upsert", "collection": "tracks", "records": [track("m1", "Levels", &["Avicii"], 199_000), track("m2", "Wake Me Up", &["Avicii"], 247_000)]},
+        {"op": "match", "query": {"title": "LEVELS (Original Mix)", "artists": ["avicii"], "duration_ms": 199_500}},
+    ]));
+    let m = ok(&r[2]);
+    assert_eq!((m["verdict"].as_str(), m["candidates"][0]["key"].as_str()), (Some("match"), Some("m1")), "{m}");
+    let method = m["candidates"][0]["method"].as_str().unwrap().to_string();
+    assert_eq!(method, "normalized", "{m}");
+
+    let r = calls(&h, "testkit", json!([
+        // 0: the match, linked with its method.
+        {"op": "link", "collection": "tracks", "key": "m1", "property": "artist_refs", "target": "a1", "method": method},
+        // 1: a plugin may not make a manual link.
+        {"op": "link", "collection": "tracks", "key": "m1", "property": "artist_refs", "target": "a2", "method": "manual"},
+        // 2: a data link, from the derived side, with its added_at.
+        {"op": "link", "collection": "artists", "key": "a2", "property": "tracks", "target": "m1", "added_at": "2025-05-05T10:00:00Z"},
+        {"op": "links", "collection": "tracks", "key": "m1", "property": "artist_refs"},
+        {"op": "links", "collection": "artists", "key": "a1", "property": "tracks"},
+        // 5: a new added_at on an existing link (stored side) is recorded; the method stays.
+        {"op": "link", "collection": "tracks", "key": "m1", "property": "artist_refs", "target": "a1", "added_at": "2024-01-01", "method": method},
+        {"op": "links", "collection": "tracks", "key": "m1", "property": "artist_refs"},
+        // 7: an upsert of the same relation values keeps each link's method.
+        {"op": "upsert", "collection": "tracks", "records": [{"key": "m1", "props": {"artist_refs": ["a1"]}}]},
+        {"op": "links", "collection": "tracks", "key": "m1", "property": "artist_refs"},
+        {"op": "changes", "since": 0},
+    ]));
+    assert_eq!(ok(&r[0]), &json!(true));
+    let msg = err(&r[1], "denied");
+    assert!(msg.contains("manual") && msg.contains("m1") && msg.contains("artist_refs"), "{msg}");
+    assert_eq!(ok(&r[2]), &json!(true));
+    let fwd = ok(&r[3]).as_array().unwrap();
+    assert_eq!(fwd.len(), 2, "{fwd:?}");
+    assert_eq!((fwd[0]["key"].as_str(), fwd[0]["method"].as_str()), (Some("a1"), Some("normalized")));
+    assert_eq!((fwd[1]["key"].as_str(), &fwd[1]["method"], fwd[1]["added_at"].as_str()), (Some("a2"), &Value::Null, Some("2025-05-05T10:00:00Z")), "derived side: added_at kept, no method");
+    let back = ok(&r[4]).as_array().unwrap();
+    assert_eq!((back[0]["key"].as_str(), back[0]["method"].as_str()), (Some("m1"), Some("normalized")), "the method shows from both sides");
+    assert_eq!(ok(&r[5]), &json!(true), "a changed added_at is a change");
+    let a1 = ok(&r[6]).as_array().unwrap().iter().find(|l| l["key"] == "a1").unwrap().clone();
+    assert_eq!((a1["added_at"].as_str(), a1["method"].as_str()), (Some("2024-01-01"), Some("normalized")));
+    let a1 = ok(&r[8]).as_array().unwrap().iter().find(|l| l["key"] == "a1").unwrap().clone();
+    assert_eq!((a1["added_at"].as_str(), a1["method"].as_str()), (Some("2024-01-01"), Some("normalized")), "re-upserted: method and added_at kept");
+    // Every link call above was logged `link` on the stored side (tracks/m1), never `update`.
+    let ops: Vec<(String, Value)> = ok(&r[9])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["collection"] == "tracks" && c["key"] == "m1" && c["op"] != "insert")
+        .map(|c| (c["op"].as_str().unwrap().to_string(), c["detail"].clone()))
+        .collect();
+    let names: Vec<&str> = ops.iter().map(|(o, _)| o.as_str()).collect();
+    assert_eq!(&names[..3], &["link", "link", "link"], "{ops:?}");
+    assert_eq!((ops[1].1["target_key"].as_str(), ops[1].1["added_at"].as_str(), &ops[1].1["method"]), (Some("a2"), Some("2025-05-05T10:00:00Z"), &Value::Null));
+    assert_eq!((ops[2].1["added_at"].as_str(), ops[2].1["method"].as_str()), (Some("2024-01-01"), Some("normalized")));
+
+    // The user's manual link: the plugin cannot overwrite it, neither by `link` nor by upsert.
+    h.ok(&["catalog", "link", "tracks", "m2", "artist_refs", "a1"]);
+    let r = calls(&h, "testkit", json!([
+        {"op": "link", "collection": "tracks", "key": "m2", "property": "artist_refs", "target": "a1", "method": "isrc"},
+        {"op": "upsert", "collection": "tracks", "records": [{"key": "m2", "props": {"artist_refs": ["a1"]}}]},
+        {"op": "unlink", "collection": "tracks", "key": "m2", "property": "artist_refs", "target": "a1"},
+        {"op": "links", "collection": "tracks", "key": "m2", "property": "artist_refs"},
+    ]));
+    assert!(err(&r[0], "invalid").contains("by hand"), "{}", r[0]);
+    assert!(r[2].get("error").is_some(), "a plugin's unlink of a manual link is refused: {}", r[2]);
+    let l = ok(&r[3]).as_array().unwrap();
+    assert_eq!((l.len(), l[0]["key"].as_str(), l[0]["method"].as_str()), (1, Some("a1"), Some("manual")), "{l:?}");
+    // And the CLI shows how each link was made.
+    let shown = h.json(&["catalog", "links", "tracks", "m1", "artist_refs", "--json"]);
+    let methods: Vec<&Value> = shown.as_array().unwrap().iter().map(|l| &l["method"]).collect();
+    assert_eq!(methods, [&json!("normalized")], "{shown}");
+    let shown = h.json(&["catalog", "links", "tracks", "m2", "artist_refs", "--json"]);
+    assert_eq!(shown[0]["method"], "manual", "{shown}");
+}
+
 /// A `kill -9` of `baton serve` while a plugin upserts batch after batch: every batch is all
 /// there or not at all, and the change log has no gap, before and after the task is run again.
 #[test]

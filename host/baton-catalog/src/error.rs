@@ -24,6 +24,8 @@ pub enum CatalogError {
     Quota { actor: String, detail: String },
     #[error("{collection}: {detail}")]
     Schema { collection: String, detail: String },
+    #[error("{collection}/{key}: property `{property}` -> {target_key}: `{actor}` may not make a `manual` link; only the user links by hand (`baton catalog link`). Pass the method the plugin matched by, or none for a data link")]
+    ManualByPlugin { collection: String, key: String, property: String, target_key: String, actor: String },
     #[error("{collection}/{key}: no such record")]
     NoRecord { collection: String, key: String },
     #[error("fingerprint library: {0}")]

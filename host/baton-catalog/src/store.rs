@@ -68,13 +68,26 @@ pub struct Page {
     pub next: Option<String>,
 }
 
-/// One link seen from a record.
+/// One link seen from a record. `method` is how the link was matched (`external_id`, `isrc`,
+/// `normalized`, `fuzzy`, `fingerprint`, or `manual` for the user's), or None for a data link
+/// such as a playlist's membership, which is a fact of the source and not a match.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LinkOut {
     pub key: String,
     pub position: i64,
     pub added_at: Option<String>,
-    pub method: String,
+    pub method: Option<String>,
+}
+
+/// What `cat_links.method` holds for a data link (membership, a source's own relation).
+pub const DATA_LINK: &str = "data";
+
+/// The stored method as the API reports it: None for a data link.
+fn link_method_out(m: String) -> Option<String> {
+    match m.as_str() {
+        "external_id" | "isrc" | "normalized" | "fuzzy" | "fingerprint" | "manual" => Some(m),
+        _ => None,
+    }
 }
 
 /// One change-log entry.
@@ -465,7 +478,7 @@ impl Catalog {
 
     fn related(&self, collection: &str, key: &str, p: &Property) -> Result<Vec<LinkOut>> {
         let read = |r: &rusqlite::Row<'_>| {
-            Ok(LinkOut { key: r.get(0)?, position: r.get(1)?, added_at: r.get(2)?, method: r.get(3)? })
+            Ok(LinkOut { key: r.get(0)?, position: r.get(1)?, added_at: r.get(2)?, method: link_method_out(r.get(3)?) })
         };
         let rows = if p.stored {
             self.conn
@@ -550,19 +563,62 @@ impl Catalog {
         Ok(Page { records, next })
     }
 
-    /// Links `key` to `target_key` through the relation `property` (either side). A link made by
-    /// the user is `manual`: plugins' upserts never remove it, and a user's unlink stays unlinked.
-    /// Returns false when the link already existed.
-    pub fn link(&mut self, access: &Access, collection: &str, key: &str, property: &str, target_key: &str) -> Result<bool> {
-        self.set_link(access, collection, key, property, target_key, true)
+    /// Links `key` to `target_key` through the relation `property` (either side), appended at
+    /// the end, with `added_at` (now when None) and how it was matched. A link made by the user
+    /// is always `manual` (whatever `method` says): plugins' upserts never remove it, and a
+    /// user's unlink stays unlinked. A plugin gives the method it matched by, or None for a
+    /// data link (membership); it may not claim `manual`. Returns false when the link already
+    /// existed with that method and `added_at`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn link(
+        &mut self,
+        access: &Access,
+        collection: &str,
+        key: &str,
+        property: &str,
+        target_key: &str,
+        added_at: Option<&str>,
+        method: Option<MatchMethod>,
+    ) -> Result<bool> {
+        if !access.is_user() && method == Some(MatchMethod::Manual) {
+            return Err(CatalogError::ManualByPlugin {
+                collection: collection.into(),
+                key: key.into(),
+                property: property.into(),
+                target_key: target_key.into(),
+                actor: access.actor.clone(),
+            });
+        }
+        if let Some(at) = added_at {
+            let rfc = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).is_ok();
+            let day = time::Date::parse(at, time::macros::format_description!("[year]-[month]-[day]")).is_ok();
+            if !(rfc || day) {
+                return Err(CatalogError::BadValue {
+                    collection: collection.into(),
+                    key: key.into(),
+                    property: property.into(),
+                    kind: "relation",
+                    detail: format!("added_at `{at}` is not a date (YYYY-MM-DD or RFC 3339)"),
+                });
+            }
+        }
+        self.set_link(access, collection, key, property, target_key, Some((added_at, method)))
     }
 
     /// Removes a link. Returns false when there was none.
     pub fn unlink(&mut self, access: &Access, collection: &str, key: &str, property: &str, target_key: &str) -> Result<bool> {
-        self.set_link(access, collection, key, property, target_key, false)
+        self.set_link(access, collection, key, property, target_key, None)
     }
 
-    fn set_link(&mut self, access: &Access, collection: &str, key: &str, property: &str, target_key: &str, on: bool) -> Result<bool> {
+    fn set_link(
+        &mut self,
+        access: &Access,
+        collection: &str,
+        key: &str,
+        property: &str,
+        target_key: &str,
+        on: Option<(Option<&str>, Option<MatchMethod>)>,
+    ) -> Result<bool> {
         read_only(collection)?;
         let actor = access.actor.clone();
         let user = access.is_user();
@@ -590,7 +646,11 @@ impl Catalog {
                 });
             }
         }
-        let method = if user { MatchMethod::Manual.as_str() } else { "plugin" };
+        let method = match on {
+            _ if user => MatchMethod::Manual.as_str(),
+            Some((_, Some(m))) => m.as_str(),
+            _ => DATA_LINK,
+        };
         let old: Option<(i64, String)> = tx
             .query_row(
                 "SELECT removed, method FROM cat_links WHERE collection = ?1 AND key = ?2 AND property = ?3 AND target_key = ?4",
@@ -605,8 +665,15 @@ impl Catalog {
             });
         }
         let active = old.as_ref().is_some_and(|(removed, _)| *removed == 0);
-        let at = now();
-        let changed = if on {
+        let at = on.and_then(|(a, _)| a).map(str::to_string).unwrap_or_else(now);
+        let changed = if let Some((given_at, _)) = on {
+            let old_at: Option<Option<String>> = tx
+                .query_row(
+                    "SELECT added_at FROM cat_links WHERE collection = ?1 AND key = ?2 AND property = ?3 AND target_key = ?4 AND removed = 0",
+                    params![sc, sk, sp, tk],
+                    |r| r.get(0),
+                )
+                .optional()?;
             let pos: i64 = tx.query_row(
                 "SELECT coalesce(max(position) + 1, 0) FROM cat_links WHERE collection = ?1 AND key = ?2 AND property = ?3",
                 params![sc, sk, sp],
@@ -618,10 +685,12 @@ impl Catalog {
                  ON CONFLICT (collection, key, property, target_key) DO UPDATE SET
                     removed = 0, method = excluded.method, actor = excluded.actor,
                     position = CASE WHEN removed = 1 THEN excluded.position ELSE position END,
-                    added_at = CASE WHEN removed = 1 THEN excluded.added_at ELSE added_at END",
-                params![sc, sk, sp, tc, tk, pos, at, method, actor],
+                    added_at = CASE WHEN removed = 1 OR ?10 THEN excluded.added_at ELSE added_at END",
+                params![sc, sk, sp, tc, tk, pos, at, method, actor, given_at.is_some()],
             )?;
-            !active || old.as_ref().is_some_and(|(_, m)| m != method)
+            !active
+                || old.as_ref().is_some_and(|(_, m)| m != method)
+                || given_at.is_some_and(|g| old_at.flatten().as_deref() != Some(g))
         } else if user {
             // A tombstone: the user's "not in this playlist" survives plugins' re-imports.
             tx.execute(
@@ -639,8 +708,13 @@ impl Catalog {
             active
         };
         if changed {
-            let op = if on { "link" } else { "unlink" };
-            let detail = json!({"property": sp, "target": tc, "target_key": tk, "method": method});
+            let op = if on.is_some() { "link" } else { "unlink" };
+            let shown = (method != DATA_LINK).then_some(method);
+            let detail = if on.is_some() {
+                json!({"property": sp, "target": tc, "target_key": tk, "method": shown, "added_at": at})
+            } else {
+                json!({"property": sp, "target": tc, "target_key": tk, "method": shown})
+            };
             log_change(&tx, &sc, Some(&sk), op, &actor, &detail)?;
             bump(&tx, &sc)?;
             bump(&tx, &tc)?;
@@ -961,6 +1035,9 @@ fn replace_links(
         return Ok(None);
     }
     let old_at: HashMap<&str, Option<&str>> = current.iter().copied().collect();
+    // A link a plugin matched (`link` with a method) keeps its method when re-upserted.
+    let old_method: HashMap<&str, &str> =
+        existing.iter().filter(|e| e.2 != "manual" && e.3 == 0).map(|e| (e.0.as_str(), e.2.as_str())).collect();
     let wanted_keys: HashSet<&str> = wanted.iter().map(|w| w.key.as_str()).collect();
     let removed: Vec<&str> = current.iter().map(|c| c.0).filter(|k| !wanted_keys.contains(k)).collect();
     let added: Vec<&str> = wanted.iter().map(|w| w.key.as_str()).filter(|k| !old_at.contains_key(k)).collect();
@@ -968,11 +1045,12 @@ fn replace_links(
         .execute(params![collection, key, prop])?;
     let mut ins = tx.prepare_cached(
         "INSERT INTO cat_links (collection, key, property, target, target_key, position, added_at, method, actor, removed)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'plugin', ?8, 0)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)",
     )?;
     for (i, w) in wanted.iter().enumerate() {
         let added_at = w.added_at.as_deref().or_else(|| old_at.get(w.key.as_str()).copied().flatten()).unwrap_or(at);
-        ins.execute(params![collection, key, prop, target, w.key, i as i64, added_at, actor])?;
+        let method = old_method.get(w.key.as_str()).copied().unwrap_or(DATA_LINK);
+        ins.execute(params![collection, key, prop, target, w.key, i as i64, added_at, method, actor])?;
     }
     usage.add(actor, added.len() as i64 - removed.len() as i64, 0);
     Ok(Some(json!({"added": added, "removed": removed, "count": wanted.len()})))

@@ -98,7 +98,7 @@ fn relations_both_ways_with_order_and_manual_links() {
     assert_eq!(links[1].added_at.as_deref(), Some("2024-01-02T00:00:00Z"));
     // The user links b by hand from the track side and unlinks c; a plugin's re-import of the
     // old list changes neither.
-    assert!(cat.link(&u, "tracks", "b", "playlists", "p1").unwrap());
+    assert!(cat.link(&u, "tracks", "b", "playlists", "p1", None, None).unwrap());
     assert!(cat.unlink(&u, "playlists", "p1", "tracks", "c").unwrap());
     let r = cat.upsert(&sp, "playlists", &[Record::new("p1", json!({"tracks": ["c", "a"]}))]).unwrap();
     assert_eq!(r.unchanged, 1, "the plugin's list minus the user's choices is what is there");
@@ -106,7 +106,7 @@ fn relations_both_ways_with_order_and_manual_links() {
     assert_eq!(p1.props["tracks"], json!(["a", "b"]));
     assert_eq!(cat.get(&u, "tracks", "c", false).unwrap().unwrap().props.get("playlists"), None);
     let manual = cat.links(&u, "playlists", "p1", "tracks").unwrap();
-    assert_eq!(manual.iter().find(|l| l.key == "b").unwrap().method, "manual");
+    assert_eq!(manual.iter().find(|l| l.key == "b").unwrap().method.as_deref(), Some("manual"));
     let e = cat.unlink(&sp, "playlists", "p1", "tracks", "b").unwrap_err();
     assert!(e.to_string().contains("by hand"), "{e}");
     // Writing the derived side is refused with the way to do it.

@@ -95,7 +95,7 @@ fn handoffs_show_the_ledger_page_by_page_and_refuse_writes() {
     ro(cat.upsert(&user, "handoffs", &[Record::new("T9", json!({"title": "x"}))]).unwrap_err());
     ro(cat.remove_property(&user, "handoffs", "title").unwrap_err());
     ro(cat.rename_property(&user, "handoffs", "title", "Name").unwrap_err());
-    ro(cat.link(&user, "handoffs", "T1", "to", "T2").unwrap_err());
+    ro(cat.link(&user, "handoffs", "T1", "to", "T2", None, None).unwrap_err());
     let spec = PropertySpec { id: "note".into(), name: None, kind: baton_catalog::Kind::Text, target: None, inverse: None, integer: false };
     ro(cat.ensure_collection(&user, "handoffs", &[spec]).unwrap_err());
     assert_eq!(cat.collections(&user).unwrap().iter().find(|c| c.name == "handoffs").unwrap().records, 4, "nothing written");

@@ -69,6 +69,16 @@ pub enum CatalogCommand {
     /// Link a record to another through a relation property, by hand (method `manual`; no
     /// plugin overwrites it).
     Link { collection: String, key: String, property: String, target_key: String },
+    /// The links of one record's relation, in order: key, position, added_at and how each was
+    /// made (`manual`, a match method, or none for a data link such as playlist membership).
+    Links {
+        collection: String,
+        key: String,
+        property: String,
+        /// JSON: [{"key", "position", "added_at", "method"}] (method null for a data link).
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove a link (a hand-made unlink stays unlinked).
     Unlink { collection: String, key: String, property: String, target_key: String },
     /// Rename or remove a property (values are kept: removal archives them).
@@ -226,8 +236,28 @@ pub fn run(cmd: CatalogCommand, ctx: &crate::Ctx) -> anyhow::Result<i32> {
             Ok(0)
         }
         CatalogCommand::Link { collection, key, property, target_key } => {
-            let made = open(ctx)?.link(&user, &collection, &key, &property, &target_key)?;
+            let made = open(ctx)?.link(&user, &collection, &key, &property, &target_key, None, Some(baton_catalog::MatchMethod::Manual))?;
             say!("{collection}/{key} {property} → {target_key}: {}", if made { "linked (manual)" } else { "already linked" });
+            Ok(0)
+        }
+        CatalogCommand::Links { collection, key, property, json } => {
+            let links = open(ctx)?.links(&user, &collection, &key, &property)?;
+            if json {
+                say!("{}", serde_json::to_string_pretty(&links)?);
+            } else {
+                if links.is_empty() {
+                    eprintln!("{collection}/{key} {property}: no links");
+                }
+                for l in &links {
+                    say!(
+                        "{}  {}  added {}  {}",
+                        l.position,
+                        l.key,
+                        l.added_at.as_deref().unwrap_or("-"),
+                        l.method.as_deref().unwrap_or("data link")
+                    );
+                }
+            }
             Ok(0)
         }
         CatalogCommand::Unlink { collection, key, property, target_key } => {

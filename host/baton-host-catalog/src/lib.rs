@@ -25,7 +25,7 @@ use std::time::Instant;
 use baton_catalog::{Access, Catalog, CatalogError, Filter, Grants, Kind, Quota, Record};
 use baton_runtime::limits::TaskMeter;
 use baton_runtime::{Grant, HostInterface, StoreState};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use wasmtime::component::{HasData, Linker};
 
 use crate::paths::Files;
@@ -109,7 +109,10 @@ type WitResult<T> = Result<T, wit::CatalogError>;
 fn error(e: CatalogError) -> wit::CatalogError {
     let m = e.to_string();
     match e {
-        CatalogError::NotGranted { .. } | CatalogError::NotOwner { .. } | CatalogError::ReadOnly { .. } => {
+        CatalogError::NotGranted { .. }
+        | CatalogError::NotOwner { .. }
+        | CatalogError::ReadOnly { .. }
+        | CatalogError::ManualByPlugin { .. } => {
             wit::CatalogError::Denied(m)
         }
         CatalogError::Quota { .. } => wit::CatalogError::Quota(m),
@@ -228,16 +231,28 @@ fn method_to_wit(m: baton_catalog::MatchMethod) -> wit::MatchMethod {
     }
 }
 
-/// How a stored link was made. Links a plugin wrote (`plugin` in the store) come from a
-/// source's own data, its ids: `external-id`.
-fn link_method(m: &str) -> wit::MatchMethod {
-    match m {
+/// How a stored link was made: a match method, or none for a data link (membership).
+fn link_method(m: Option<&str>) -> Option<wit::MatchMethod> {
+    Some(match m? {
         "manual" => wit::MatchMethod::Manual,
+        "external_id" => wit::MatchMethod::ExternalId,
         "isrc" => wit::MatchMethod::Isrc,
         "normalized" => wit::MatchMethod::Normalized,
         "fuzzy" => wit::MatchMethod::Fuzzy,
         "fingerprint" => wit::MatchMethod::Fingerprint,
-        _ => wit::MatchMethod::ExternalId,
+        _ => return None,
+    })
+}
+
+fn method_from_wit(m: wit::MatchMethod) -> baton_catalog::MatchMethod {
+    use baton_catalog::MatchMethod as M;
+    match m {
+        wit::MatchMethod::ExternalId => M::ExternalId,
+        wit::MatchMethod::Isrc => M::Isrc,
+        wit::MatchMethod::Normalized => M::Normalized,
+        wit::MatchMethod::Fuzzy => M::Fuzzy,
+        wit::MatchMethod::Fingerprint => M::Fingerprint,
+        wit::MatchMethod::Manual => M::Manual,
     }
 }
 
@@ -484,7 +499,7 @@ impl wit::Host for CatView<'_> {
                         key,
                         position: u64::try_from(l.position).unwrap_or(0),
                         added_at: l.added_at,
-                        method: link_method(&l.method),
+                        method: link_method(l.method.as_deref()),
                     })
                 })
                 .collect())
@@ -499,6 +514,7 @@ impl wit::Host for CatView<'_> {
         property: String,
         target_key: String,
         added_at: Option<String>,
+        method: Option<wit::MatchMethod>,
     ) -> wasmtime::Result<WitResult<bool>> {
         self.run(move |cat, access, files| {
             let file_props = file_relations(cat, access, &collection)?;
@@ -509,10 +525,8 @@ impl wit::Host for CatView<'_> {
             } else {
                 target_key
             };
-            match added_at {
-                None => cat.link(access, &collection, &key, &property, &target_key).map_err(error),
-                Some(at) => link_at(cat, access, &collection, &key, &property, &target_key, &at),
-            }
+            let method = method.map(method_from_wit);
+            cat.link(access, &collection, &key, &property, &target_key, added_at.as_deref(), method).map_err(error)
         })
         .await
     }
@@ -600,36 +614,6 @@ impl wit::Host for CatView<'_> {
 
 fn out_cursor(is_files: bool, key: &str) -> String {
     if is_files { paths::encode_cursor(key) } else { key.to_string() }
-}
-
-/// `link` with a given `added_at`: on the relation's stored side, the record's links are
-/// upserted with the new one appended (which keeps every other link, its order and its
-/// `added_at`, and never touches links made by hand). The derived side has no `added_at` to
-/// set; it links as without one.
-#[allow(clippy::too_many_arguments)]
-fn link_at(cat: &mut Catalog, access: &Access, collection: &str, key: &str, property: &str, target_key: &str, at: &str) -> WitResult<bool> {
-    let schema = cat.schema(access, collection).map_err(error)?;
-    let stored = schema.iter().any(|p| p.id == property && p.kind == Kind::Relation && p.stored);
-    if !stored {
-        return cat.link(access, collection, key, property, target_key).map_err(error);
-    }
-    if cat.get(access, collection, key, false).map_err(error)?.is_none() {
-        return Err(invalid(format!("{collection}/{key}: no such record (upsert it first)")));
-    }
-    let existing = cat.links(access, collection, key, property).map_err(error)?;
-    if existing.iter().any(|l| l.key == target_key) {
-        return Ok(false);
-    }
-    let mut list: Vec<Value> = existing
-        .into_iter()
-        .filter(|l| l.method != "manual")
-        .map(|l| serde_json::json!({"key": l.key, "added_at": l.added_at}))
-        .collect();
-    list.push(serde_json::json!({"key": target_key, "added_at": at}));
-    let mut props = Map::new();
-    props.insert(property.to_string(), Value::Array(list));
-    let r = cat.upsert(access, collection, &[Record { key: key.to_string(), props }]).map_err(error)?;
-    Ok(r.updated > 0)
 }
 
 #[cfg(test)]

@@ -468,7 +468,7 @@ mod no_catalog_v0_4 {
         async fn links(&mut self, _: String, _: String, _: String) -> R<Vec<wit::LinkInfo>> {
             refused()
         }
-        async fn link(&mut self, _: String, _: String, _: String, _: String, _: Option<String>) -> R<bool> {
+        async fn link(&mut self, _: String, _: String, _: String, _: String, _: Option<String>, _: Option<wit::MatchMethod>) -> R<bool> {
             refused()
         }
         async fn unlink(&mut self, _: String, _: String, _: String, _: String) -> R<bool> {

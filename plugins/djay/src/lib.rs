@@ -522,7 +522,7 @@ fn tracks_with_links() -> Res<Vec<(Track, Existing)>> {
             Existing::None
         } else {
             let links = catalog::links(TRACKS, &t.key, "track").map_err(|e| cat_err(TRACKS, e))?;
-            match links.iter().find(|l| l.method == MatchMethod::Manual) {
+            match links.iter().find(|l| l.method == Some(MatchMethod::Manual)) {
                 Some(l) => Existing::Manual(l.key.clone()),
                 None => Existing::Plugin(linked[0].clone()),
             }
@@ -551,6 +551,18 @@ fn method_name(m: MatchMethod) -> &'static str {
         MatchMethod::Fuzzy => "fuzzy",
         MatchMethod::Fingerprint => "fingerprint",
         MatchMethod::Manual => "manual",
+    }
+}
+
+/// The match method named by the sync logic; `manual` (the user's) is never the plugin's to set.
+fn method_from_name(m: &str) -> Option<MatchMethod> {
+    match m {
+        "external_id" => Some(MatchMethod::ExternalId),
+        "isrc" => Some(MatchMethod::Isrc),
+        "normalized" => Some(MatchMethod::Normalized),
+        "fuzzy" => Some(MatchMethod::Fuzzy),
+        "fingerprint" => Some(MatchMethod::Fingerprint),
+        _ => None,
     }
 }
 
@@ -618,6 +630,11 @@ fn id_sync(p: IdSyncParams) -> Res<Outcome> {
             .map(|(djay, cat, method)| json!({"key": djay, "props": {"track": [cat], "link_method": method}}))
             .collect();
         let w = upsert_all(TRACKS, &records)?;
+        // The upsert sets the relation (replacing an older plugin link); `link` then records
+        // how each was matched, which relation values cannot carry. Unchanged ones write nothing.
+        for (djay, cat, method) in &tally.links {
+            catalog::link(TRACKS, djay, "track", cat, None, method_from_name(method)).map_err(|e| cat_err(TRACKS, e))?;
+        }
         written = json!({"inserted": w.inserted, "updated": w.updated, "unchanged": w.unchanged});
     }
     let mut result = tally.to_json(p.page, p.execute);

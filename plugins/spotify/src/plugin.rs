@@ -805,7 +805,7 @@ fn link_local(p: &Value) -> Result<Value, Fail> {
         let out = catalog::match_track(&q).map_err(|e| cat_err(&format!("matching `{path}`"), e))?;
         match (out.verdict, out.candidates.first()) {
             (Verdict::Match, Some(c)) => {
-                match catalog::link("tracks", &c.key, "files", &path, None) {
+                match catalog::link("tracks", &c.key, "files", &path, None, Some(c.method)) {
                     Ok(_) => {}
                     Err(CatalogError::Io(m)) => return Err(Failure::Transient(format!("linking `{path}`: {m}"))),
                     Err(e) => host::log(Level::Warn, &format!("linking `{path}` to `{}` in the catalog: {e:?}", c.key)),
@@ -961,8 +961,14 @@ fn journal_set(id: &str, i: usize, entry: &Value) {
 fn relink(key: &str, from: &str, to: &str) {
     forget_link(from, key);
     remember_link(to, key);
+    // The moved file is the same match: it keeps the method it was linked by.
+    let method = catalog::links("tracks", key, "files")
+        .ok()
+        .and_then(|ls| ls.into_iter().find(|l| l.key == from))
+        .and_then(|l| l.method)
+        .filter(|m| *m != MatchMethod::Manual);
     let _ = catalog::unlink("tracks", key, "files", from);
-    if let Err(e) = catalog::link("tracks", key, "files", to, None) {
+    if let Err(e) = catalog::link("tracks", key, "files", to, None, method) {
         host::log(
             Level::Info,
             &format!("`{to}` is not in the fingerprint library yet (run `baton fp scan`): {e:?}"),

@@ -51,7 +51,7 @@
 //! |---|---|
 //! | `settings` | returns `{"settings": host.settings()}` |
 //! | `paths` | maps `params.host` (host paths) with `host.guest-path` and `params.guest` with `host.host-path` |
-//! | `catalog` | runs `params.calls`, each `{"op": "collections" \| "ensure" \| "rename" \| "remove" \| "upsert" \| "get" \| "query" \| "links" \| "link" \| "unlink" \| "changes" \| "match" \| "resolve", …}`, and returns `{"results": [{"ok": …} \| {"error": {"kind", "message"}}]}` |
+//! | `catalog` | runs `params.calls`, each `{"op": "collections" \| "ensure" \| "rename" \| "remove" \| "upsert" \| "get" \| "query" \| "links" \| "link" (optional `added_at`, `method`) \| "unlink" \| "changes" \| "match" \| "resolve", …}`, and returns `{"results": [{"ok": …} \| {"error": {"kind", "message"}}]}` |
 //!
 //! Attacks added after that (describe() that traps, loops or floods; recursion, huge grows,
 //! follow-ups to `baton` or `../`, deeply nested JSON, NULs in kv, terminal escapes, artifacts
@@ -531,10 +531,22 @@ fn catalog_call(c: &Value) -> Value {
             }
         }
         "links" => match cat::links(&s("collection"), &s("key"), &s("property")) {
-            Ok(l) => ok(json!(l.iter().map(|l| json!({"key": l.key, "position": l.position, "added_at": l.added_at, "method": method(l.method)})).collect::<Vec<_>>())),
+            Ok(l) => ok(json!(l.iter().map(|l| json!({"key": l.key, "position": l.position, "added_at": l.added_at, "method": l.method.map(method)})).collect::<Vec<_>>())),
             Err(e) => err(e),
         },
-        "link" => cat::link(&s("collection"), &s("key"), &s("property"), &s("target"), opt("added_at").as_deref()).map(|b| ok(json!(b))).unwrap_or_else(err),
+        "link" => {
+            let m = match opt("method").as_deref() {
+                None => None,
+                Some("external_id") => Some(cat::MatchMethod::ExternalId),
+                Some("isrc") => Some(cat::MatchMethod::Isrc),
+                Some("normalized") => Some(cat::MatchMethod::Normalized),
+                Some("fuzzy") => Some(cat::MatchMethod::Fuzzy),
+                Some("fingerprint") => Some(cat::MatchMethod::Fingerprint),
+                Some("manual") => Some(cat::MatchMethod::Manual),
+                Some(other) => return json!({"error": {"kind": "testkit", "message": format!("unknown method `{other}`")}}),
+            };
+            cat::link(&s("collection"), &s("key"), &s("property"), &s("target"), opt("added_at").as_deref(), m).map(|b| ok(json!(b))).unwrap_or_else(err)
+        }
         "unlink" => cat::unlink(&s("collection"), &s("key"), &s("property"), &s("target")).map(|b| ok(json!(b))).unwrap_or_else(err),
         "changes" => {
             let since = c.get("since").and_then(Value::as_u64).unwrap_or(0);
