@@ -138,3 +138,51 @@ fn best_matches_stops_on_request_and_caps_its_work() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A random-walk print (each item flips two bits of the last, like a real print's items).
+fn walk(seed: u64, n: usize) -> Vec<u32> {
+    let mut s = seed.wrapping_mul(6364136223846793005) | 1;
+    let mut v = 0u32;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            v ^= 1 << (s % 32);
+            v ^= 1 << ((s >> 8) % 32);
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn best_matches_finds_a_clip_past_the_prefix_through_deep_prints() {
+    use baton_fp::db::{Db, FileRow};
+    use baton_fp::deep::{SPEEDS, stretch};
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.sqlite");
+    let db = Db::open(&state).unwrap();
+    let tracks: Vec<Vec<u32>> = (0..20).map(|k| walk(100 + k, 1900)).collect();
+    let insert = |path: &str, unit: &[u32], deep: bool| {
+        let row = FileRow { path: path.into(), size: 1, mtime_ns: 1, fingerprint: Some(unit[..950].to_vec()), ..Default::default() };
+        let prints: Vec<Vec<u32>> = SPEEDS.iter().map(|&s| stretch(unit, 1.0 / s)).collect();
+        db.upsert_with_deep(&row, deep.then_some(&prints[..])).unwrap();
+    };
+    for (k, t) in tracks.iter().enumerate() {
+        insert(&format!("/lib/{k:02}.flac"), t, false);
+    }
+    // a 30 s clip from 3 minutes in: no prefix holds it
+    let clip = tracks[7][1450..1692].to_vec();
+    let matcher = baton_fp::service::Matcher::new(&state);
+    assert!(matcher.best_matches(&clip, 0.85, 5, |_| true, || false).unwrap().is_empty());
+    // the same library with deep prints: found, at its offset (1450 items = 180.2 s)
+    for (k, t) in tracks.iter().enumerate() {
+        insert(&format!("/lib/{k:02}.flac"), t, true);
+    }
+    let m = matcher.best_matches(&clip, 0.85, 5, |_| true, || false).unwrap();
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert!(m[0].path.ends_with("07.flac") && m[0].method == baton_fp::deep::METHOD_DEEP, "{m:?}");
+    assert!((m[0].offset_seconds - 1450.0 * baton_fp::fingerprint::ITEM_SECONDS).abs() < 0.5, "{m:?}");
+    // and the prefix-only call still does not see it
+    assert!(matcher.prefix_matches(&clip, 0.85, 5, |_| true, || false).unwrap().is_empty());
+}
