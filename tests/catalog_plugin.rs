@@ -378,6 +378,83 @@ fn link_methods_added_at_and_manual_links() {
     assert_eq!(shown[0]["method"], "manual", "{shown}");
 }
 
+/// The 8 MiB per-call cap, end to end: an upsert over it is refused as `invalid` naming the
+/// cap, writes nothing, and the task's other calls go on.
+#[test]
+fn an_upsert_over_the_per_call_cap_is_refused_and_the_task_goes_on() {
+    let h = home(TOML);
+    let r = calls(&h, "testkit", json!([
+        {"op": "upsert", "collection": "tracks", "records": [track("c1", "Before", &["A"], 100_000)]},
+        {"op": "upsert", "collection": "tracks", "key": "huge", "pad_bytes": 9 << 20},
+        {"op": "get", "collection": "tracks", "key": "huge"},
+        {"op": "upsert", "collection": "tracks", "records": [track("c2", "After", &["A"], 100_000)]},
+        {"op": "upsert", "collection": "tracks", "key": "c3", "pad_bytes": 60_000},
+    ]));
+    assert_eq!(ok(&r[0])["inserted"], 1);
+    let m = err(&r[1], "invalid");
+    assert!(m.contains("per-call cap") && m.contains(&(8u64 << 20).to_string()) && m.contains("tracks"), "{m}");
+    assert_eq!(ok(&r[2]), &Value::Null, "nothing written");
+    assert_eq!(ok(&r[3])["inserted"], 1, "the next call works");
+    assert_eq!(ok(&r[4])["inserted"], 1, "the same op under the cap works");
+    let keys: Vec<String> = shown(&h, "tracks").iter().map(|t| t["key"].as_str().unwrap().to_string()).collect();
+    assert_eq!(keys, ["c1", "c2", "c3"]);
+}
+
+/// `files` over a 100,000-file library of which 200 are in the plugin's grant: one `query`
+/// page and one `collections`, timed. Not a CI test:
+/// `cargo test -p baton-cli --test catalog_plugin -- --ignored bench_files --nocapture`
+/// (`BATON_BIN=path` times another build of `baton`).
+#[test]
+#[ignore = "benchmark"]
+fn bench_files_query_in_a_100k_library() {
+    let h = home(TOML);
+    let data = h.root.join("data");
+    write_wav(&data.join("seed.wav"), &synth(3, 2.0, 11025), 11025);
+    h.ok(&["fp", "scan", data.to_str().unwrap()]);
+    let db = rusqlite::Connection::open(h.root.join("state").join("baton.sqlite")).unwrap();
+    let t = db.unchecked_transaction().unwrap();
+    {
+        let mut ins = t
+            .prepare("INSERT INTO fp_files (path, size, mtime_ns, title, lossless, scanned_at) VALUES (?1, 1000, 0, ?2, 0, 0)")
+            .unwrap();
+        let outside = h.root.parent().unwrap().join("library");
+        for i in 0..99_800 {
+            let p = outside.join(format!("{:03}/{i:06}.flac", i % 997));
+            ins.execute(rusqlite::params![p.to_str().unwrap(), format!("Song {i}")]).unwrap();
+        }
+        for i in 0..200 {
+            ins.execute(rusqlite::params![data.join(format!("g{i:04}.flac")).to_str().unwrap(), format!("Mine {i}")]).unwrap();
+        }
+    }
+    t.commit().unwrap();
+    drop(db);
+    let bin = std::env::var("BATON_BIN").unwrap_or_else(|_| support::BIN.to_string());
+    let body = json!({"schema": "baton.handoff/v1", "id": "B1", "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                      "from": "Tester-Agent", "title": "catalog", "plugin": "testkit", "action": "catalog",
+                      "params": {"calls": [{"op": "query", "collection": "files", "limit": 50}, {"op": "collections"}]}});
+    let file = h.root.parent().unwrap().join("20260118T070951Z__TASK__B1__Tester-Agent.json");
+    std::fs::write(&file, body.to_string()).unwrap();
+    let mut best = Duration::MAX;
+    for _ in 0..3 {
+        let start = Instant::now();
+        let out = std::process::Command::new(&bin)
+            .arg("--home")
+            .arg(&h.root)
+            .args(["run", file.to_str().unwrap()])
+            .env("XDG_CACHE_HOME", h.cache_root())
+            .env("BATON_LOG", "warn")
+            .output()
+            .unwrap();
+        best = best.min(start.elapsed());
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let res = &r["result"]["results"];
+        assert_eq!(res[0]["ok"]["records"].as_array().map(Vec::len), Some(50), "{r}");
+        let files = res[1]["ok"].as_array().unwrap().iter().find(|c| c["name"] == "files").unwrap()["records"].clone();
+        assert_eq!(files, 201, "the grant's files only");
+    }
+    println!("files: query (50) + collections over 100,000 library files, 201 in the grant: best of 3 `baton run` {:.0} ms ({bin})", best.as_secs_f64() * 1000.0);
+}
+
 /// A `kill -9` of `baton serve` while a plugin upserts batch after batch: every batch is all
 /// there or not at all, and the change log has no gap, before and after the task is run again.
 #[test]

@@ -563,6 +563,29 @@ impl Catalog {
         Ok(Page { records, next })
     }
 
+    /// `files` records whose host path lies under one of `roots` (a folder: the path itself or
+    /// below it), by path order after `after`: the library filtered in SQL on its path index, so
+    /// a page costs the page, not the library.
+    pub fn files_under(&self, access: &Access, roots: &[String], after: Option<&str>, limit: usize) -> Result<Vec<RecordOut>> {
+        self.check_read(access, FILES)?;
+        if roots.is_empty() {
+            return Ok(Vec::new());
+        }
+        files_rows_under(&self.conn, roots, after, limit)
+    }
+
+    /// How many `files` records lie under `roots` (see [`Catalog::files_under`]).
+    pub fn files_count_under(&self, access: &Access, roots: &[String]) -> Result<u64> {
+        self.check_read(access, FILES)?;
+        if roots.is_empty() || !fp_table_exists(&self.conn)? {
+            return Ok(0);
+        }
+        let (clause, args) = under_clause(roots);
+        let sql = format!("SELECT count(*) FROM fp_files WHERE quarantined = 0 AND ({clause})");
+        let n: i64 = self.conn.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(args), |r| r.get(0))?;
+        Ok(n.max(0) as u64)
+    }
+
     /// Links `key` to `target_key` through the relation `property` (either side), appended at
     /// the end, with `added_at` (now when None) and how it was matched. A link made by the user
     /// is always `manual` (whatever `method` says): plugins' upserts never remove it, and a
@@ -1276,6 +1299,38 @@ fn bump(tx: &Transaction<'_>, collection: &str) -> Result<()> {
 }
 
 /// `files` records from `fp_files`: one by `key` (its path), or a page after `after`.
+/// `path = root OR root/ < path < root0` for each root ('0' sorts right after '/'): a range of
+/// the path index per root. Returns the clause and its arguments.
+fn under_clause(roots: &[String]) -> (String, Vec<String>) {
+    let mut clause = Vec::new();
+    let mut args = Vec::new();
+    for r in roots {
+        let r = r.trim_end_matches('/');
+        let n = args.len();
+        clause.push(format!("path = ?{} OR (path > ?{} AND path < ?{})", n + 1, n + 2, n + 3));
+        args.extend([r.to_string(), format!("{r}/"), format!("{r}0")]);
+    }
+    (clause.join(" OR "), args)
+}
+
+fn files_rows_under(conn: &Connection, roots: &[String], after: Option<&str>, limit: usize) -> Result<Vec<RecordOut>> {
+    if !fp_table_exists(conn)? {
+        return Ok(Vec::new());
+    }
+    let (clause, mut args) = under_clause(roots);
+    let n = args.len();
+    let sql = format!(
+        "SELECT path, title, artist, album, isrc, duration, codec, lossless, size, fingerprint IS NOT NULL
+         FROM fp_files WHERE quarantined = 0 AND ({clause}) AND path > ?{} ORDER BY path LIMIT {}",
+        n + 1,
+        limit.clamp(1, 100_000)
+    );
+    args.push(after.unwrap_or("").to_string());
+    let mut st = conn.prepare_cached(&sql)?;
+    let rows = st.query_map(rusqlite::params_from_iter(args), file_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 fn files_rows(conn: &Connection, key: Option<&str>, after: Option<&str>, limit: usize) -> Result<Vec<RecordOut>> {
     if !fp_table_exists(conn)? {
         return Ok(Vec::new());
@@ -1283,7 +1338,13 @@ fn files_rows(conn: &Connection, key: Option<&str>, after: Option<&str>, limit: 
     let sql = "SELECT path, title, artist, album, isrc, duration, codec, lossless, size, fingerprint IS NOT NULL
                FROM fp_files WHERE quarantined = 0 AND (?1 IS NULL OR path = ?1) AND path > ?2 ORDER BY path LIMIT ?3";
     let mut st = conn.prepare_cached(sql)?;
-    let rows = st.query_map(params![key, after.unwrap_or(""), limit as i64], |r| {
+    let rows = st.query_map(params![key, after.unwrap_or(""), limit as i64], file_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One `fp_files` row (the columns of [`files_rows`]) as a `files` record.
+fn file_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordOut> {
+    {
         let mut m = Map::new();
         let path: String = r.get(0)?;
         m.insert("path".into(), Value::String(path.clone()));
@@ -1299,6 +1360,5 @@ fn files_rows(conn: &Connection, key: Option<&str>, after: Option<&str>, limit: 
         m.insert("size".into(), Value::from(r.get::<_, i64>(8)?));
         m.insert("fingerprinted".into(), Value::Bool(r.get::<_, i64>(9)? != 0));
         Ok(RecordOut { key: path, props: m, archived: Map::new() })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    }
 }

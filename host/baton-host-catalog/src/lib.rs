@@ -456,8 +456,17 @@ impl wit::Host for CatView<'_> {
                 let mut out: Vec<String> = Vec::new();
                 let mut bytes = 2;
                 let mut next = None;
+                // `files`: only the grants' folders are read (a range of the path index each),
+                // and only those rows are mapped to guest paths.
+                let roots = if is_files { files.roots() } else { Vec::new() };
                 'pages: loop {
-                    let page = cat.query(access, &collection, &Filter::default(), false, after.as_deref(), 1000).map_err(error)?;
+                    let page = if is_files {
+                        let records = cat.files_under(access, &roots, after.as_deref(), 1000).map_err(error)?;
+                        let next = (records.len() == 1000).then(|| records.last().map(|r| r.key.clone())).flatten();
+                        baton_catalog::Page { records, next }
+                    } else {
+                        cat.query(access, &collection, &Filter::default(), false, after.as_deref(), 1000).map_err(error)?
+                    };
                     let last = page.records.last().map(|r| r.key.clone());
                     for rec in page.records {
                         let key = rec.key.clone();

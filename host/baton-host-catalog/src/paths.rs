@@ -3,7 +3,7 @@
 //! maps them both ways and hides the rest, in records, links, change details and match reasons.
 use std::path::{Path, PathBuf};
 
-use baton_catalog::{Access, Catalog, Filter, RecordOut};
+use baton_catalog::{Access, Catalog, RecordOut};
 use baton_runtime::{guest_path_of, host_path_of, Grant};
 use serde_json::Value;
 
@@ -66,19 +66,27 @@ impl Files {
         Some(rec)
     }
 
-    /// How many library files are inside the grants.
-    pub fn count(&self, cat: &Catalog, access: &Access) -> u64 {
-        let mut n = 0;
-        let mut after: Option<String> = None;
-        while let Ok(page) = cat.query(access, FILES, &Filter::default(), false, after.as_deref(), 1000) {
-            let Some(last) = page.records.last().map(|r| r.key.clone()) else { break };
-            n += page.records.iter().filter(|r| self.guest(&r.key).is_some()).count() as u64;
-            if page.next.is_none() {
-                break;
+    /// The host folders of the grants as the library may spell them: as configured (made
+    /// absolute) and resolved. Library keys outside these are outside the grants.
+    pub fn roots(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for g in &self.grants {
+            let given = std::path::absolute(&g.host_path).ok();
+            let real = g.host_path.canonicalize().ok();
+            for p in [given, real].into_iter().flatten() {
+                if let Ok(s) = p.into_os_string().into_string()
+                    && !out.contains(&s)
+                {
+                    out.push(s);
+                }
             }
-            after = Some(last);
         }
-        n
+        out
+    }
+
+    /// How many library files lie in the grants' folders (counted in SQL on the path index).
+    pub fn count(&self, cat: &Catalog, access: &Access) -> u64 {
+        cat.files_count_under(access, &self.roots()).unwrap_or(0)
     }
 
     /// A match reason with the library file it names by guest path (`… with /music/a.flac`).

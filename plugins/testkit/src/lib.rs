@@ -51,7 +51,7 @@
 //! |---|---|
 //! | `settings` | returns `{"settings": host.settings()}` |
 //! | `paths` | maps `params.host` (host paths) with `host.guest-path` and `params.guest` with `host.host-path` |
-//! | `catalog` | runs `params.calls`, each `{"op": "collections" \| "ensure" \| "rename" \| "remove" \| "upsert" \| "get" \| "query" \| "links" \| "link" (optional `added_at`, `method`) \| "unlink" \| "changes" \| "match" \| "resolve", …}`, and returns `{"results": [{"ok": …} \| {"error": {"kind", "message"}}]}` |
+//! | `catalog` | runs `params.calls`, each `{"op": "collections" \| "ensure" \| "rename" \| "remove" \| "upsert" (`records`, or `key` and `pad_bytes`: one record of that size) \| "get" \| "query" \| "links" \| "link" (optional `added_at`, `method`) \| "unlink" \| "changes" \| "match" \| "resolve", …}`, and returns `{"results": [{"ok": …} \| {"error": {"kind", "message"}}]}` |
 //!
 //! Attacks added after that (describe() that traps, loops or floods; recursion, huge grows,
 //! follow-ups to `baton` or `../`, deeply nested JSON, NULs in kv, terminal escapes, artifacts
@@ -515,7 +515,11 @@ fn catalog_call(c: &Value) -> Value {
         }
         "rename" => cat::rename_property(&s("collection"), &s("property"), &s("name")).map(|()| ok(json!(true))).unwrap_or_else(err),
         "remove" => cat::remove_property(&s("collection"), &s("property")).map(|()| ok(json!(true))).unwrap_or_else(err),
-        "upsert" => match cat::upsert(&s("collection"), &json_text("records")) {
+        "upsert" => match cat::upsert(&s("collection"), &match c.get("pad_bytes").and_then(Value::as_u64) {
+            // One record `key` whose title is `pad_bytes` long: a call over the host's size cap.
+            Some(n) => json!([{"key": s("key"), "props": {"title": "x".repeat(n as usize)}}]).to_string(),
+            None => json_text("records"),
+        }) {
             Ok(r) => ok(json!({ "inserted": r.inserted, "updated": r.updated, "unchanged": r.unchanged })),
             Err(e) => err(e),
         },
