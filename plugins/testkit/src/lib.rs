@@ -63,6 +63,7 @@
 wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
 
 mod hostile;
+mod hostile_v04;
 
 use baton::plugin::fingerprint::{self, FpError, Tags};
 use baton::plugin::host;
@@ -151,6 +152,7 @@ impl Guest for Testkit {
             actions: ACTIONS
                 .iter()
                 .chain(hostile::ACTIONS)
+                .chain(hostile_v04::ACTIONS)
                 .map(|(n, d)| ActionInfo { name: (*n).into(), description: (*d).into(), params_schema: r#"{"type":"object"}"#.into() })
                 .collect(),
             folders: vec![
@@ -287,7 +289,7 @@ impl Guest for Testkit {
                 let results: Vec<Value> = calls.iter().map(catalog_call).collect();
                 done("catalog", json!({ "results": results }))
             }
-            other => hostile::run(other, &params).or_else(|| attacks(other, &params)).unwrap_or_else(|| Err(Failure::InvalidInput(format!("unknown action `{other}`")))),
+            other => hostile::run(other, &params).or_else(|| hostile_v04::run(other, &params)).or_else(|| attacks(other, &params)).unwrap_or_else(|| Err(Failure::InvalidInput(format!("unknown action `{other}`")))),
         }
     }
 }
