@@ -17,6 +17,12 @@
 //! be one statement that SQLite itself calls read-only. A progress handler stops a query when
 //! the task's time runs out.
 //!
+//! Memory: SQLite builds values in the host's memory, beyond the task's meter, and by default
+//! lets one string or blob reach 1 GB (`randomblob(1e9)`), times up to 2,000 columns. So each
+//! copy's connection caps a value and the SQL text ([`MAX_VALUE_BYTES`], [`MAX_SQL_BYTES`]),
+//! forbids attached databases outright, and the process caps all SQLite memory together
+//! ([`SQLITE_HEAP_BYTES`]); a row is copied out value by value, stopping at the call's cap.
+//!
 //! Copies are removed when the snapshot is dropped (with the task's store at the latest); a
 //! folder left by a process that died is swept when the next host starts. A task holds at most
 //! [`Limits::snapshots_per_task`] snapshots, and all copies of the host together at most
@@ -38,6 +44,15 @@ pub const MAX_ROWS: u32 = 10_000;
 /// Most bytes (values as the plugin receives them) one `query` returns: a call that would go
 /// over stops early with `more` set, so the plugin pages on.
 pub const MAX_CALL_BYTES: usize = 16 << 20;
+/// Longest string or blob SQLite may build for a snapshot's query (`SQLITE_LIMIT_LENGTH`).
+pub const MAX_VALUE_BYTES: i32 = MAX_CALL_BYTES as i32;
+/// Longest SQL text of one query.
+pub const MAX_SQL_BYTES: i32 = 1 << 20;
+/// What SQLite may allocate in this process at all (`sqlite3_hard_heap_limit64`): the last
+/// line against a query that builds many values each under [`MAX_VALUE_BYTES`] (2,000 columns
+/// of `randomblob(16e6)`). Over it, the allocating statement fails `out of memory` (SQLite
+/// first frees cache); the host's own connections use a few MB of cache each.
+pub const SQLITE_HEAP_BYTES: i64 = 1 << 30;
 /// Copies of a changing database before `busy`.
 pub const TRIES: usize = 3;
 /// Prefix of the private folders, followed by the owning process id.
@@ -192,6 +207,11 @@ impl Snapshots {
     /// Copies go into folders under `root` (created 0700). Folders there left by processes
     /// that are gone are removed now.
     pub fn new(root: PathBuf, limits: Limits) -> Self {
+        static HEAP: std::sync::Once = std::sync::Once::new();
+        // SAFETY: sets a process-wide SQLite limit; callable at any time from any thread.
+        HEAP.call_once(|| unsafe {
+            rusqlite::ffi::sqlite3_hard_heap_limit64(SQLITE_HEAP_BYTES);
+        });
         let s = Snapshots { root, limits, usage: Arc::default() };
         let swept = s.sweep();
         if swept > 0 {
@@ -447,6 +467,17 @@ fn open_copy(db: &Path, guest: &str, deadline: Instant, dir: tempfile::TempDir, 
     // in the file's own views and triggers run only when harmless.
     let _ = conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true);
     let _ = conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false);
+    // Memory: no string or blob, SQL text or row may outgrow what one call may return, so
+    // `zeroblob(2e9)`, `randomblob(1e9)`, `printf('%.*c', 1e9, 'x')` or a `group_concat` over
+    // an endless CTE fail `string or blob too big` instead of allocating gigabytes in the host
+    // (SQLite's default is 1 GB per value, times up to 2,000 result columns).
+    for (limit, value) in [
+        (rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES),
+        (rusqlite::limits::Limit::SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_BYTES),
+        (rusqlite::limits::Limit::SQLITE_LIMIT_ATTACHED, 0),
+    ] {
+        conn.set_limit(limit, value).map_err(|e| SqlError::Io(format!("{guest}: cannot limit the copy's connection: {e}")))?;
+    }
     // Reading the schema is the check that this is a database at all.
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).map_err(invalid)?;
     let denial: Arc<Mutex<Option<String>>> = Arc::default();
@@ -579,6 +610,11 @@ impl Snapshot {
             let mut values = Vec::with_capacity(columns.len());
             let mut weight = 0;
             for i in 0..columns.len() {
+                // Checked value by value: a row of many large columns stops at the first that
+                // does not fit, before the next is copied.
+                if bytes + weight > MAX_CALL_BYTES {
+                    break;
+                }
                 let v = match row.get_ref(i).map_err(|e| SqlError::Invalid(e.to_string()))? {
                     rusqlite::types::ValueRef::Null => Value::Null,
                     rusqlite::types::ValueRef::Integer(i) => Value::Integer(i),

@@ -6,9 +6,20 @@
 //! outside. Both directions resolve symlinks and `..` against the real file system, so a path
 //! that leaves every grant (through `..`, or a symlink inside a grant that points out of it)
 //! maps to nothing; a path to a file not yet there maps through its nearest existing folder.
+//!
+//! Both run on the task's thread and cannot be cut off by its deadline, so a path longer than
+//! the system's `PATH_MAX` (or holding a NUL) maps to nothing at once: resolving a 1 MB path of
+//! 500,000 components would otherwise cost one `canonicalize` of up to 1 MB per component.
 use std::path::{Component, Path, PathBuf};
 
 use crate::{guest_paths, Grant};
+
+/// Longest path either direction maps (Linux's `PATH_MAX`); longer ones cannot be opened anyway.
+pub const MAX_PATH_BYTES: usize = 4096;
+
+fn unmappable(p: &[u8]) -> bool {
+    p.len() > MAX_PATH_BYTES || p.contains(&0)
+}
 
 /// `p` with its longest existing prefix canonicalized and the rest appended. `None` when the
 /// part that does not exist holds a `..` (it cannot be resolved against the file system).
@@ -54,7 +65,7 @@ fn join_guest(mount: &str, rel: &Path) -> Option<String> {
 /// of them (or is relative, or leaves them through `..` or a symlink). The path as written is
 /// kept when it is lexically under a grant and really there; otherwise the real path is used.
 pub fn guest_path_of(grants: &[Grant], host: &Path) -> Option<String> {
-    if !host.is_absolute() {
+    if !host.is_absolute() || unmappable(host.as_os_str().as_encoded_bytes()) {
         return None;
     }
     let real = resolve(host)?;
@@ -79,7 +90,7 @@ pub fn guest_path_of(grants: &[Grant], host: &Path) -> Option<String> {
 /// (absolute), or `None` when it is not inside a grant: not absolute, `..` above a mount, a
 /// mount that is not granted, or a symlink inside the grant that leads out of it.
 pub fn host_path_of(grants: &[Grant], guest: &str) -> Option<PathBuf> {
-    if !guest.starts_with('/') {
+    if !guest.starts_with('/') || unmappable(guest.as_bytes()) {
         return None;
     }
     let mut parts: Vec<&str> = Vec::new();
@@ -142,6 +153,12 @@ mod tests {
         for out in ["/music/../outside/z.wav", "/music/escape/z.wav", "music/a/x.wav", "/etc/passwd", "/music-3/y.wav", "/"] {
             assert_eq!(host(out), None, "{out}");
         }
+        let long = format!("/music/{}", "a/".repeat(300_000));
+        let started = std::time::Instant::now();
+        assert_eq!(host(&long), None);
+        assert_eq!(guest_path_of(&g, &d.join(&long[1..])), None);
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "a long path is refused at once");
+        assert_eq!(host("/music/a/x.wav\0/etc/passwd"), None, "a NUL");
         // Round trip.
         assert_eq!(host("/music/a/x.wav").and_then(|h| guest_path_of(&g, &h)).as_deref(), Some("/music/a/x.wav"));
     }
