@@ -91,6 +91,17 @@ fn rename_by_link(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
+/// Whether two paths are links to one file (same device and inode). Where [`rename_noreplace`]
+/// is `link` then `unlink`, a process killed between the two leaves exactly that; callers use
+/// this to finish the move instead of doing it twice.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::symlink_metadata(a), std::fs::symlink_metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
 /// Creates `path` with `bytes` durably and without overwriting. Returns `Ok(false)` if `path`
 /// already existed, which callers treat as "already written by an earlier run" (names are
 /// derived from the claim).

@@ -129,6 +129,19 @@ impl Claims {
         Ok(out)
     }
 
+    /// Where renames are `link` then `unlink` (macOS fallbacks, `portable`), a process killed
+    /// between the two while claiming leaves the TASK both claimed and in the inbox, as two
+    /// links to one file. The claim is the one that counts: the inbox link goes, or the TASK
+    /// would be claimed again and filed twice.
+    fn drop_stale_inbox_link(&self, claim_path: &Path) {
+        let Some(claim) = parse_claim(claim_path.to_path_buf()) else { return };
+        let Some(agent_dir) = self.root.parent() else { return };
+        let inbox = agent_dir.join("01_inbox").join(&claim.original);
+        if fsops::same_file(&inbox, claim_path) {
+            let _ = fs::remove_file(&inbox);
+        }
+    }
+
     /// Moves the claims of dead processes into this one's work folder. Returns the claim file
     /// names moved.
     pub fn take_over_dead(&self) -> io::Result<Vec<OsString>> {
@@ -149,11 +162,25 @@ impl Claims {
                 let mut entries: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
                 entries.sort_by_key(|n| !n.as_bytes().ends_with(b".name"));
                 for name in entries {
-                    let to = self.dir.join(&name);
-                    match fsops::rename_noreplace(&dead_dir.join(&name), &to) {
-                        Ok(()) if !name.as_bytes().ends_with(b".name") => moved.push(name),
+                    let (from, to) = (dead_dir.join(&name), self.dir.join(&name));
+                    match fsops::rename_noreplace(&from, &to) {
+                        Ok(()) if !name.as_bytes().ends_with(b".name") => {
+                            self.drop_stale_inbox_link(&to);
+                            moved.push(name)
+                        }
                         Ok(()) => {}
                         Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                        // Where renames are `link` then `unlink` (macOS fallbacks, `portable`), a
+                        // taker killed between the two leaves one claim as two links, in two dead
+                        // folders. The first folder taken over moved it here; the other link is
+                        // stale. Claim names are unique, so any other clash is left where it is.
+                        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
+                            if fsops::same_file(&from, &to) {
+                                fs::remove_file(&from)?;
+                            } else {
+                                tracing::warn!(file = %from.display(), "a claim of that name is already here; left in place");
+                            }
+                        }
                         Err(err) => return Err(err),
                     }
                 }
@@ -269,6 +296,27 @@ mod tests {
         drop(held);
         other.take_over_dead().unwrap();
         assert!(!pending.exists());
+    }
+
+    #[test]
+    fn a_claim_left_as_two_links_by_a_cut_off_portable_rename_is_taken_over_once() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join(".claims");
+        fs::create_dir_all(&root).unwrap();
+        // Taker "2" was killed between `link` and `unlink` while taking over dead "1": the
+        // claim is in both dead folders, as two links to one file.
+        for dead in ["1-dead", "2-dead"] {
+            fs::create_dir(root.join(dead)).unwrap();
+            File::create(root.join(format!("{dead}.lock"))).unwrap();
+        }
+        let claim = "20260118T070951Z-01ABC~20260118T070951Z__TASK__T1__A.json";
+        fs::write(root.join("1-dead").join(claim), "{}").unwrap();
+        fs::hard_link(root.join("1-dead").join(claim), root.join("2-dead").join(claim)).unwrap();
+        let me = Claims::open(d.path()).unwrap();
+        let moved = me.take_over_dead().unwrap();
+        assert_eq!(moved, vec![OsString::from(claim)], "taken over once");
+        assert_eq!(me.list().unwrap().len(), 1);
+        assert!(!root.join("1-dead").exists() && !root.join("2-dead").exists(), "both stale links are gone");
     }
 
     #[test]

@@ -532,6 +532,12 @@ impl Pipeline {
         // Never replacing, and never under a name that is another entry's name on a Mac.
         let (placed, ()) = self.folded.place(&dir, &name, |candidate| match fsops::rename_noreplace(&item.claim.path, &dir.join(candidate)) {
             Ok(()) => Ok(Some(())),
+            // Where renames are `link` then `unlink` (macOS fallbacks, `portable`), a process
+            // killed between the two filed this very file already: drop the claim's link
+            // instead of filing a second copy.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && fsops::same_file(&item.claim.path, &dir.join(candidate)) => {
+                std::fs::remove_file(&item.claim.path).map(Some)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
             Err(e) => Err(e),
         })?;
