@@ -133,26 +133,7 @@ impl Matcher {
             }
         }
         hits.sort_by(|a, b| b.1.contrast.total_cmp(&a.1.contrast));
-        let ids: Vec<i64> = hits.iter().map(|h| h.0).collect();
-        let rows = db.rows_by_id(&ids)?;
-        Ok(hits
-            .iter()
-            .filter_map(|(id, c)| {
-                let r = rows.iter().find(|r| r.id == *id)?;
-                Some(LibraryMatch {
-                    path: r.path.clone(),
-                    score: c.score,
-                    offset_seconds: c.offset_seconds,
-                    tags: r.tags.clone(),
-                    duration: r.duration,
-                    method: c.method,
-                    contrast: c.contrast,
-                    speed: c.speed,
-                })
-            })
-            .filter(|m| visible(&m.path))
-            .take(limit)
-            .collect())
+        library_matches(db, &hits, limit, visible)
     }
 
     /// The best `limit` library matches of `fp` by every method the library supports: the
@@ -262,27 +243,33 @@ impl Matcher {
         }
         hits.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
         // Only hits above the threshold get here (few), so load them all and filter before the cut.
-        let ids: Vec<i64> = hits.iter().map(|h| h.0).collect();
-        let rows = db.rows_by_id(&ids)?;
-        Ok(hits
-            .iter()
-            .filter_map(|(id, c)| {
-                let r = rows.iter().find(|r| r.id == *id)?;
-                Some(LibraryMatch {
-                    path: r.path.clone(),
-                    score: c.score,
-                    offset_seconds: c.offset_seconds,
-                    tags: r.tags.clone(),
-                    duration: r.duration,
-                    method: c.method,
-                    contrast: c.contrast,
-                    speed: c.speed,
-                })
-            })
-            .filter(|m| visible(&m.path))
-            .take(limit)
-            .collect())
+        library_matches(db, &hits, limit, visible)
     }
+}
+
+/// The first `limit` of `hits` (already in rank order) whose files `visible` allows, with each
+/// file's path, tags and duration read from the library in one query.
+fn library_matches(db: &Db, hits: &[(i64, Comparison)], limit: usize, visible: impl Fn(&Path) -> bool) -> Result<Vec<LibraryMatch>> {
+    let ids: Vec<i64> = hits.iter().map(|h| h.0).collect();
+    let rows = db.rows_by_id(&ids)?;
+    Ok(hits
+        .iter()
+        .filter_map(|(id, c)| {
+            let r = rows.iter().find(|r| r.id == *id)?;
+            Some(LibraryMatch {
+                path: r.path.clone(),
+                score: c.score,
+                offset_seconds: c.offset_seconds,
+                tags: r.tags.clone(),
+                duration: r.duration,
+                method: c.method,
+                contrast: c.contrast,
+                speed: c.speed,
+            })
+        })
+        .filter(|m| visible(&m.path))
+        .take(limit)
+        .collect())
 }
 
 /// Ids of the library files sharing at least two sampled keys with the query `keys` (one when
