@@ -270,11 +270,12 @@ pub fn bit_agreement(a: &[u32], b: &[u32]) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A print with the autocorrelation of a real one: each item keeps most bits of the last.
-    fn print(seed: u32, n: usize) -> Vec<u32> {
+    /// (Shared by the deep-mode tests.)
+    pub(crate) fn print(seed: u32, n: usize) -> Vec<u32> {
         let mut s = seed.wrapping_mul(2_654_435_761) | 1;
         let mut v = 0u32;
         (0..n)

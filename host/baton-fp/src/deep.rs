@@ -663,22 +663,7 @@ pub fn find_pairs(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A print with the autocorrelation of a real one: each item keeps most bits of the last.
-    fn print(seed: u32, n: usize) -> Vec<u32> {
-        let mut s = seed.wrapping_mul(2_654_435_761) | 1;
-        let mut v = 0u32;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                v ^= 1 << (s % 32);
-                v ^= 1 << ((s >> 8) % 32);
-                v
-            })
-            .collect()
-    }
+    use crate::compare::tests::print;
 
     #[test]
     fn a_radio_edit_aligns_on_two_lines_and_unrelated_prints_do_not() {
