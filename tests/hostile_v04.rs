@@ -43,24 +43,7 @@ fn drop_bystanders(h: &Home, n: usize) {
 fn drain(h: &Home, limit: Duration) -> (HashMap<String, Value>, u64) {
     let started = Instant::now();
     let mut child = h.cmd(&["serve", "--once"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let status_file = format!("/proc/{}/status", child.id());
-    let mut peak = 0;
-    loop {
-        if let Ok(status) = std::fs::read_to_string(&status_file)
-            && let Some(kb) = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
-        {
-            peak = peak.max(kb);
-        }
-        if let Some(st) = child.try_wait().unwrap() {
-            assert!(st.success(), "serve --once failed: {st}");
-            break;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("serve --once did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let peak = support::wait_measuring_peak_rss(&mut child, started, limit);
     let returns = h.returns("Tester-Agent").into_iter().map(|(id, mut v)| (id, v.remove(0))).collect();
     (returns, peak)
 }

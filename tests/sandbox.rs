@@ -102,26 +102,9 @@ fn drain(h: &Home, log: &str, limit: Duration) -> Drain {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let status_file = format!("/proc/{}/status", child.id());
     let stderr = child.stderr.take().unwrap();
     let counter = std::thread::spawn(move || std::io::copy(&mut std::io::BufReader::new(stderr), &mut std::io::sink()).unwrap());
-    let mut peak = 0;
-    loop {
-        if let Ok(status) = std::fs::read_to_string(&status_file)
-            && let Some(kb) = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
-        {
-            peak = peak.max(kb);
-        }
-        if let Some(st) = child.try_wait().unwrap() {
-            assert!(st.success(), "serve --once failed: {st}");
-            break;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("serve --once did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let peak = support::wait_measuring_peak_rss(&mut child, started, limit);
     let stderr_bytes = counter.join().unwrap() as usize;
     Drain { returns: h.returns("Tester-Agent"), peak_rss_kb: peak, stderr_bytes, took: started.elapsed() }
 }

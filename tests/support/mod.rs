@@ -8,7 +8,8 @@ pub mod djay_fixture;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -117,5 +118,28 @@ impl Home {
             out.entry(v["in_reply_to"].as_str().unwrap().to_string()).or_default().push(v);
         }
         out
+    }
+}
+
+/// Waits for `child` (a `baton serve --once`), polling its peak RSS (`VmHWM`, in KiB) every
+/// 5 ms. Panics if it fails, or has not exited `limit` after `started` (it is killed then).
+pub fn wait_measuring_peak_rss(child: &mut Child, started: Instant, limit: Duration) -> u64 {
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        if let Ok(status) = std::fs::read_to_string(&status_file)
+            && let Some(kb) = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        {
+            peak = peak.max(kb);
+        }
+        if let Some(st) = child.try_wait().unwrap() {
+            assert!(st.success(), "serve --once failed: {st}");
+            return peak;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("serve --once did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
