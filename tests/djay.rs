@@ -259,6 +259,10 @@ mod end_to_end {
         assert!(r["ignored"][0]["path"].as_str().unwrap().contains("Backups/2025-01-01"), "{r}");
         assert_eq!(written(&r, "djay.djay_tracks"), (2000, 0, 0));
         assert_eq!(written(&r, "djay.dj_plays"), (1500, 0, 0));
+        // The short names reach the plugin's collections on the CLI.
+        let short = env.h.ok(&["catalog", "export", "djay_tracks", "--csv"]).stdout;
+        assert_eq!(short, env.h.ok(&["catalog", "export", "djay.djay_tracks", "--csv"]).stdout);
+        assert_eq!(env.records("dj_plays").len(), 1500);
 
         // Again, unchanged: nothing written.
         let r = env.ok("import", json!({}));

@@ -135,8 +135,51 @@ fn audit_reports(home: &Path) -> PathBuf {
         .unwrap_or_else(|| home.join("reports"))
 }
 
-pub fn run(cmd: CatalogCommand, ctx: &crate::Ctx) -> anyhow::Result<i32> {
+impl CatalogCommand {
+    /// The collection the command names, if any.
+    fn collection_mut(&mut self) -> Option<&mut String> {
+        match self {
+            CatalogCommand::Show { collection, .. }
+            | CatalogCommand::Export { collection, .. }
+            | CatalogCommand::Import { collection, .. }
+            | CatalogCommand::Link { collection, .. }
+            | CatalogCommand::Links { collection, .. }
+            | CatalogCommand::Unlink { collection, .. }
+            | CatalogCommand::History { collection, .. }
+            | CatalogCommand::Property(PropertyCommand::Rename { collection, .. })
+            | CatalogCommand::Property(PropertyCommand::Remove { collection, .. }) => Some(collection),
+            CatalogCommand::Collections { .. } | CatalogCommand::Match { .. } => None,
+        }
+    }
+}
+
+/// The collection a user means by `name`: the collection of that exact name, else the one
+/// plugin collection `<plugin>.<name>` (the djay issue names `djay_tracks`, the catalog keeps it
+/// as `djay.djay_tracks`, owned by the plugin). Two plugins with the same short name are an
+/// error that lists both, never a guess.
+fn resolve_collection(names: &[String], name: &str) -> anyhow::Result<String> {
+    if name.contains('.') || names.iter().any(|n| n == name) {
+        return Ok(name.to_string());
+    }
+    let owned: Vec<&String> = names.iter().filter(|n| n.split_once('.').is_some_and(|(_, short)| short == name)).collect();
+    match owned.as_slice() {
+        [] => Ok(name.to_string()),
+        [one] => Ok((*one).clone()),
+        many => bail!(
+            "collection `{name}` is ambiguous: {}; name it in full",
+            many.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+pub fn run(mut cmd: CatalogCommand, ctx: &crate::Ctx) -> anyhow::Result<i32> {
     let user = Access::user();
+    if let Some(collection) = cmd.collection_mut() {
+        if !collection.contains('.') {
+            let names: Vec<String> = open(ctx)?.collections(&user)?.into_iter().map(|c| c.name).collect();
+            *collection = resolve_collection(&names, collection)?;
+        }
+    }
     match cmd {
         CatalogCommand::Collections { json } => {
             let cols = open(ctx)?.collections(&user)?;
@@ -334,6 +377,22 @@ pub fn run(cmd: CatalogCommand, ctx: &crate::Ctx) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve_collection;
+
+    #[test]
+    fn short_names_resolve_to_the_one_plugin_collection() {
+        let names: Vec<String> = ["tracks", "djay.djay_tracks", "djay.dj_plays", "a.dup", "b.dup"].map(String::from).to_vec();
+        assert_eq!(resolve_collection(&names, "tracks").unwrap(), "tracks");
+        assert_eq!(resolve_collection(&names, "djay_tracks").unwrap(), "djay.djay_tracks");
+        assert_eq!(resolve_collection(&names, "djay.dj_plays").unwrap(), "djay.dj_plays");
+        assert_eq!(resolve_collection(&names, "nope").unwrap(), "nope");
+        let err = resolve_collection(&names, "dup").unwrap_err().to_string();
+        assert!(err.contains("`a.dup`") && err.contains("`b.dup`"), "{err}");
     }
 }
 
