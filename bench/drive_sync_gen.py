@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the drive-sync benchmark's catalog as CSVs for `baton catalog import`:
 OUT/tracks.csv (N tracks, default 100,000) and OUT/playlists.csv (500 playlists, 400 tracks
-each: 200,000 relations). Deterministic (seeded), so runs compare. Usage:
+each, no track twice in one playlist: 200,000 relations). Deterministic (seeded), so runs compare. Usage:
     bench/drive_sync_gen.py OUT [N]
 """
 import csv, os, random, sys
@@ -24,6 +24,7 @@ with open(os.path.join(out, "playlists.csv"), "w", newline="") as f:
     w = csv.writer(f)
     w.writerow(["key", "name", "source", "tracks"])
     for p in range(500):
-        keys = ";".join(f"t{rnd.randrange(n):06d}" for _ in range(400))
+        # distinct tracks: the catalog refuses a relation that lists one key twice
+        keys = ";".join(f"t{i:06d}" for i in rnd.sample(range(n), min(400, n)))
         w.writerow([f"p{p:03d}", f"Playlist {p}", "spotify", keys])
 print(f"{out}: {n} tracks, 500 playlists x 400 tracks")
