@@ -445,3 +445,173 @@ fn granted_read_only_views_handoffs_and_audit_gaps_get_folders_too() {
     let marker: Value = serde_json::from_slice(&std::fs::read(drive.join("Audit Gaps/.baton-collection.json")).unwrap()).unwrap();
     assert_eq!(marker["collection"], "audit_gaps");
 }
+
+/// Every content in `before` is still somewhere in the drive (counted with multiplicity): in the
+/// canonical folder, `_baton_trash/` or `_archive/`.
+fn all_kept(before: &[Vec<u8>], drive: &Path) {
+    let mut after = hashes(drive);
+    for b in before {
+        let i = after.iter().position(|a| a == b).unwrap_or_else(|| {
+            panic!("lost: {:?}; the drive now holds {:?}", String::from_utf8_lossy(b), tree(drive).keys().collect::<Vec<_>>())
+        });
+        after.remove(i);
+    }
+}
+
+/// `sync {"consolidate_first": true}` on a tree with `Tracks`, `Tracks (1)`, `Tracks (2)`:
+/// merged first, then one folder written; nothing is lost, the sheet that baton did not write
+/// included (kept in `_archive/` before it is replaced).
+#[test]
+fn sync_with_consolidate_first_merges_duplicates_then_writes_one_folder() {
+    let (h, drive) = home("");
+    seed_duplicates(&drive);
+    let before = hashes(&drive);
+    let r = run(&h, "sync", json!({"consolidate_first": true}));
+    assert_eq!(r["skipped"], Value::Null, "{r:#}");
+    assert_eq!(r["duplicates_found"], 0, "{r:#}");
+    assert_eq!(top_dirs(&drive), ["Playlists", "Tracks"]);
+    assert_eq!(std::fs::read(drive.join("Tracks/Tracks.csv")).unwrap(), export(&h, "tracks"));
+    assert_eq!(std::fs::read_to_string(drive.join("Tracks/cover.jpg")).unwrap(), "jpeg bytes", "merged from Tracks (1)");
+    assert!(drive.join("Tracks/sub/deep.txt").is_file(), "merged from Tracks (2)");
+    let replaced: Vec<String> = tree(&drive).into_keys().filter(|k| k.starts_with("_archive/tracks/Tracks__replaced__")).collect();
+    assert_eq!(replaced.len(), 1, "the sheet baton did not write is archived: {:?}", tree(&drive).keys().collect::<Vec<_>>());
+    all_kept(&before, &drive);
+    let c = run(&h, "check", json!({}));
+    assert_eq!(c["duplicates"], json!([]), "{c:#}");
+    // without it, a duplicate is only reported
+    let (h2, drive2) = home("");
+    seed_duplicates(&drive2);
+    let r = run(&h2, "sync", json!({}));
+    assert_eq!(r["duplicates_found"], 1, "{r:#}");
+    assert_eq!(top_dirs(&drive2), ["Playlists", "Tracks", "Tracks (1)", "Tracks (2)"]);
+}
+
+fn marker(drive: &Path, folder: &str, collection: &str, created_at: &str) {
+    std::fs::create_dir_all(drive.join(folder)).unwrap();
+    let m = json!({"collection": collection, "schema_ids": [], "created_at": created_at});
+    std::fs::write(drive.join(folder).join(".baton-collection.json"), m.to_string()).unwrap();
+}
+
+/// Several folders with the same marker: the one whose marker was written first is canonical,
+/// even when its name is the numbered one. The sync writes there only; consolidate merges the
+/// other into it, and the next sync gives it the collection's name.
+#[test]
+fn the_folder_whose_marker_was_written_first_is_canonical() {
+    let (h, drive) = home("");
+    marker(&drive, "Tracks (1)", "tracks", "2026-01-01T00:00:00Z");
+    marker(&drive, "Tracks", "tracks", "2026-02-01T00:00:00Z");
+    std::fs::write(drive.join("Tracks/mine.txt"), "kept").unwrap();
+    let r = run(&h, "sync", json!({}));
+    let t = r["collections"].as_array().unwrap().iter().find(|e| e["name"] == "tracks").unwrap().clone();
+    assert!(t["folder"].as_str().unwrap().ends_with("/Tracks (1)"), "{r:#}");
+    assert_eq!(std::fs::read(drive.join("Tracks (1)/Tracks.csv")).unwrap(), export(&h, "tracks"));
+    assert!(!drive.join("Tracks/Tracks.csv").exists(), "the later twin is not written");
+    assert_eq!(r["duplicates_found"], 1, "{r:#}");
+    let c = run(&h, "check", json!({}));
+    assert_eq!(c["duplicates"][0]["canonical"].as_str().map(|s| s.ends_with("/Tracks (1)")), Some(true), "{c:#}");
+    assert_eq!(c["duplicates"][0]["folders"].as_array().unwrap().len(), 2, "{c:#}");
+    let m = run(&h, "consolidate", json!({"execute": true}));
+    assert_eq!(m["executed"], true, "{m:#}");
+    assert_eq!(top_dirs(&drive), ["Playlists", "Tracks (1)"]);
+    assert_eq!(std::fs::read_to_string(drive.join("Tracks (1)/mine.txt")).unwrap(), "kept");
+    run(&h, "sync", json!({}));
+    assert_eq!(top_dirs(&drive), ["Playlists", "Tracks"], "the canonical folder takes the collection's name once it is free");
+    let kept: Value = serde_json::from_slice(&std::fs::read(drive.join("Tracks/.baton-collection.json")).unwrap()).unwrap();
+    assert_eq!(kept["created_at"], "2026-01-01T00:00:00Z", "the first-written marker stays");
+    assert_eq!(std::fs::read(drive.join("Tracks/Tracks.csv")).unwrap(), export(&h, "tracks"));
+}
+
+/// A sheet over the kv copy limit (`copy_max_bytes`, lowered here) keeps one hash per cell: an
+/// edit is still found per record and column (its old value unknown), kept when the sheet is
+/// rewritten, accepted back, and reported as a conflict once the catalog changed too.
+#[test]
+fn per_cell_hash_mode_finds_keeps_and_accepts_edits() {
+    let (h, drive) = home("copy_max_bytes = 10");
+    run(&h, "sync", json!({}));
+    let path = drive.join("Tracks/Tracks.csv");
+    let edited = std::fs::read_to_string(&path).unwrap().replace("Windowlicker", "Windowlicker (Remaster)");
+    std::fs::write(&path, &edited).unwrap();
+    let c = run(&h, "check", json!({}));
+    let e = &c["edited"].as_array().unwrap()[0];
+    assert_eq!((e["collection"].as_str(), e["records"].as_u64(), e["cells"].as_u64()), (Some("tracks"), Some(1), Some(1)), "{c:#}");
+    let dry = run(&h, "accept-edits", json!({}));
+    assert_eq!(dry["applied"].as_array().unwrap().len(), 1, "{dry:#}");
+    assert_eq!((dry["applied"][0]["key"].as_str(), dry["applied"][0]["to"].as_str()), (Some("t3"), Some("Windowlicker (Remaster)")), "{dry:#}");
+    let acc = run(&h, "accept-edits", json!({"execute": true}));
+    assert_eq!(acc["executed"], true, "{acc:#}");
+    assert!(String::from_utf8(h.ok(&["catalog", "show", "tracks"]).stdout).unwrap().contains("Windowlicker (Remaster)"));
+    // the next sync writes the sheet again (the catalog changed); then an edit, and the
+    // catalog changes the same record meanwhile: with no old value to compare, a conflict
+    let r = run(&h, "sync", json!({}));
+    assert_eq!(r["collections"].as_array().unwrap().iter().find(|e| e["name"] == "tracks").unwrap()["written"], true, "{r:#}");
+    assert_eq!(std::fs::read(&path).unwrap(), export(&h, "tracks"));
+    let now = std::fs::read_to_string(&path).unwrap();
+    let edited = now.replace(",Formula,", ",Formula X,");
+    std::fs::write(&path, &edited).unwrap();
+    let f = h.root.parent().unwrap().join("t.csv");
+    std::fs::write(&f, "key,album\nt2,Formula Y\n").unwrap();
+    h.ok(&["catalog", "import", "tracks", f.to_str().unwrap()]);
+    let dry = run(&h, "accept-edits", json!({}));
+    let conflicts = dry["conflicts"].as_array().unwrap();
+    assert_eq!(conflicts.len(), 1, "{dry:#}");
+    assert_eq!((conflicts[0]["cell"]["key"].as_str(), conflicts[0]["base_value"].clone()), (Some("t2"), Value::Null), "{dry:#}");
+    // the sync rewrites the sheet and keeps the edited one
+    let r = run(&h, "sync", json!({}));
+    assert_eq!(r["edits_found"], 1, "{r:#}");
+    assert!(tree(&drive).into_iter().any(|(k, v)| k.starts_with("_archive/") && v == edited.as_bytes()), "the edited sheet is kept in _archive/");
+    assert_eq!(std::fs::read(&path).unwrap(), export(&h, "tracks"));
+}
+
+/// testkit with `name` in its `describe()` (see tests/catalog_plugin.rs), installed in `h`.
+fn install_testkit(h: &Home) {
+    let mut bytes = baton_bundle::get("testkit").expect("testkit is bundled").wasm.to_vec();
+    let slot = b"@@testkit-name@@";
+    let at = bytes.windows(slot.len()).position(|w| w == slot).expect("the name slot");
+    let name = &mut bytes[at + slot.len()..at + slot.len() + 32];
+    name.fill(0);
+    name[..7].copy_from_slice(b"testkit");
+    let src = h.root.parent().unwrap().join("testkit.wasm");
+    std::fs::write(&src, bytes).unwrap();
+    h.ok(&["plugin", "install", src.to_str().unwrap(), "--json", "--yes"]);
+}
+
+/// A property another plugin adds to `tracks` becomes a new column at the next sync, with its
+/// values; nothing is archived, the other columns keep theirs.
+#[test]
+fn a_new_property_adds_a_column() {
+    let (h, drive) = home("");
+    run(&h, "sync", json!({}));
+    install_testkit(&h);
+    let toml = h.root.join("baton.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap();
+    text.push_str("\n[plugins.testkit]\ncatalog = { write = [\"tracks\"] }\n");
+    std::fs::write(&toml, text).unwrap();
+    let body = json!({"schema": "baton.handoff/v1", "id": "TK-1", "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                      "from": "Tester-Agent", "title": "add a property", "plugin": "testkit", "action": "catalog",
+                      "params": {"calls": [
+                          {"op": "ensure", "collection": "tracks", "properties": [{"id": "testkit.mood", "name": "Mood", "kind": "select"}]},
+                          {"op": "upsert", "collection": "tracks", "records": [{"key": "t1", "props": {"testkit.mood": "dark"}}]}]}});
+    let f = h.root.parent().unwrap().join("20260118T070951Z__TASK__TK-1__Tester-Agent.json");
+    std::fs::write(&f, body.to_string()).unwrap();
+    let out = h.ok(&["run", f.to_str().unwrap()]);
+    let ret: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ret["status"], "completed", "{ret:#}");
+    assert!(ret["result"]["results"].as_array().unwrap().iter().all(|r| r.get("ok").is_some()), "{ret:#}");
+    let before = std::fs::read_to_string(drive.join("Tracks/Tracks.csv")).unwrap();
+    let r = run(&h, "sync", json!({}));
+    let t = r["collections"].as_array().unwrap().iter().find(|e| e["name"] == "tracks").unwrap().clone();
+    assert_eq!(t["written"], true, "{r:#}");
+    let sheet = std::fs::read_to_string(drive.join("Tracks/Tracks.csv")).unwrap();
+    assert_eq!(sheet.as_bytes(), export(&h, "tracks"));
+    let header = sheet.lines().next().unwrap();
+    assert_eq!(header, format!("{},Mood", before.lines().next().unwrap()), "one column added at the end");
+    assert!(sheet.lines().any(|l| l.starts_with("t1,") && l.ends_with(",dark")), "{sheet}");
+    for old in before.lines().skip(1) {
+        let key = old.split(',').next().unwrap();
+        let now = sheet.lines().find(|l| l.split(',').next() == Some(key)).unwrap();
+        assert!(now.starts_with(old), "{key}: every old value kept: {old} / {now}");
+    }
+    assert!(!tree(&drive).keys().any(|k| k.starts_with("_archive/")), "nothing archived for an added column");
+    let schema: Value = serde_json::from_slice(&std::fs::read(drive.join("Tracks/schema.json")).unwrap()).unwrap();
+    assert!(schema["properties"].as_array().unwrap().iter().any(|p| p["id"] == "testkit.mood" && p["name"] == "Mood" && p["kind"] == "select"), "{schema}");
+}

@@ -136,6 +136,12 @@ impl Catalog {
             let _ = std::fs::create_dir_all(dir);
         }
         let conn = baton_ledger::open_wal(path, "NORMAL")?;
+        // rusqlite keeps 16 prepared statements by default; one upsert alone cycles through
+        // about as many, so a smaller cache would prepare them again record after record.
+        conn.set_prepared_statement_cache_capacity(128);
+        // The cache of SQLite's pages: 64 MiB rather than 2 MiB, so a sync or an import of a
+        // 100,000-record collection reads its pages from disk once.
+        conn.pragma_update(None, "cache_size", -65536)?;
         let mut cat = Catalog {
             conn,
             path: path.to_path_buf(),
@@ -345,6 +351,8 @@ impl Catalog {
         // Keys of this batch, so a relation may point at a record of the same batch.
         let batch_keys: HashSet<&str> = records.iter().map(|r| r.key.as_str()).collect();
         let mut seen = HashSet::new();
+        // Link targets found to exist in this call, by property: each is looked up once.
+        let mut known_targets: HashMap<&str, HashSet<String>> = HashMap::new();
         for rec in records {
             if !seen.insert(rec.key.as_str()) {
                 return Err(malformed(collection, &rec.key, "the key appears twice in one batch"));
@@ -377,7 +385,14 @@ impl Catalog {
                 let p = schema.get(prop).ok_or_else(|| unknown(&schema, &rec.key, prop))?;
                 let target = p.target.clone().unwrap_or_default();
                 for t in targets {
-                    if !(target == collection && batch_keys.contains(t.key.as_str())) && !record_exists(&tx, &target, &t.key)? {
+                    if (target == collection && batch_keys.contains(t.key.as_str()))
+                        || known_targets.get(p.id.as_str()).is_some_and(|k| k.contains(&t.key))
+                    {
+                        continue;
+                    }
+                    if record_exists(&tx, &target, &t.key)? {
+                        known_targets.entry(p.id.as_str()).or_default().insert(t.key.clone());
+                    } else {
                         return Err(CatalogError::MissingTarget {
                             collection: collection.into(),
                             key: rec.key.clone(),
@@ -387,7 +402,7 @@ impl Catalog {
                         });
                     }
                 }
-                if let Some(d) = replace_links(&tx, collection, &rec.key, prop, &target, targets, &actor, &at, &mut usage)? {
+                if let Some(d) = replace_links(&tx, collection, &rec.key, prop, &target, targets, &actor, &at, &mut usage, old.is_none())? {
                     link_diff.insert(prop.clone(), d);
                 }
             }
@@ -476,6 +491,69 @@ impl Catalog {
         Ok(out)
     }
 
+    /// [`Catalog::shape`] for a page of records read by key order after `after`: the links of
+    /// each relation are read with one range query over the page's keys, not one per record.
+    fn shape_page(&self, schema: &Schema, rows: Vec<(String, String)>, after: &str, archived: bool) -> Result<Vec<RecordOut>> {
+        let Some(last) = rows.last().map(|r| r.0.clone()) else { return Ok(Vec::new()) };
+        if rows.len() == 1 {
+            return rows.into_iter().map(|(k, p)| self.shape(schema, k, &p, archived)).collect();
+        }
+        // Per relation property (schema order): key -> related keys, in the order `related` gives.
+        let mut rel: Vec<HashMap<String, Vec<Value>>> = Vec::new();
+        for p in schema.props.iter().filter(|p| p.kind == Kind::Relation) {
+            let mut by_key: HashMap<String, Vec<Value>> = HashMap::new();
+            let mut push = |r: &rusqlite::Row<'_>| -> rusqlite::Result<()> {
+                by_key.entry(r.get(0)?).or_default().push(Value::String(r.get(1)?));
+                Ok(())
+            };
+            if p.stored {
+                let mut st = self.conn.prepare_cached(
+                    "SELECT key, target_key FROM cat_links
+                     WHERE collection = ?1 AND key > ?2 AND key <= ?3 AND property = ?4 AND removed = 0
+                     ORDER BY key, position, added_at",
+                )?;
+                let mut q = st.query(params![schema.collection, after, last, p.id])?;
+                while let Some(r) = q.next()? {
+                    push(r)?;
+                }
+            } else if let (Some(src), Some(inv)) = (&p.target, &p.inverse) {
+                let mut st = self.conn.prepare_cached(
+                    "SELECT target_key, key FROM cat_links
+                     WHERE target = ?1 AND target_key > ?2 AND target_key <= ?3 AND collection = ?4 AND property = ?5
+                       AND removed = 0
+                     ORDER BY target_key, added_at, key",
+                )?;
+                let mut q = st.query(params![schema.collection, after, last, src, inv])?;
+                while let Some(r) = q.next()? {
+                    push(r)?;
+                }
+            }
+            rel.push(by_key);
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        for (key, props) in rows {
+            let mut all: Map<String, Value> = serde_json::from_str(&props).unwrap_or_default();
+            let mut rec = RecordOut { key, props: Map::new(), archived: Map::new() };
+            let mut r = 0;
+            for p in &schema.props {
+                if p.kind == Kind::Relation {
+                    if let Some(keys) = rel[r].remove(&rec.key) {
+                        rec.props.insert(p.id.clone(), Value::Array(keys));
+                    }
+                    r += 1;
+                } else if let Some(v) = all.remove(&p.id) {
+                    if !p.archived {
+                        rec.props.insert(p.id.clone(), v);
+                    } else if archived {
+                        rec.archived.insert(p.id.clone(), v);
+                    }
+                }
+            }
+            out.push(rec);
+        }
+        Ok(out)
+    }
+
     fn related(&self, collection: &str, key: &str, p: &Property) -> Result<Vec<LinkOut>> {
         let read = |r: &rusqlite::Row<'_>| {
             Ok(LinkOut { key: r.get(0)?, position: r.get(1)?, added_at: r.get(2)?, method: link_method_out(r.get(3)?) })
@@ -530,20 +608,25 @@ impl Catalog {
         let mut records = Vec::new();
         let mut next = None;
         let mut cursor = after.map(str::to_string);
-        // Reads in chunks so that a filter rejecting most rows still stops at `limit`.
+        let schema = if schema::is_virtual(collection) { None } else { Some(load_schema(&self.conn, collection)?) };
+        // Reads in chunks so that a filter rejecting most rows still stops at `limit`. A chunk
+        // holds what is still wanted plus one (to tell whether there is a next page), so a full
+        // page does not shape a whole chunk it then throws away; at least 16 rows, so a
+        // filter rejecting most rows does not read one row at a time.
         loop {
-            let chunk: Vec<RecordOut> = if schema::is_virtual(collection) {
-                self.virtual_rows(collection, None, cursor.as_deref(), 1000)?
-            } else {
-                let schema = load_schema(&self.conn, collection)?;
-                let rows: Vec<(String, String)> = self
-                    .conn
-                    .prepare_cached(
-                        "SELECT key, props FROM cat_records WHERE collection = ?1 AND key > ?2 ORDER BY key LIMIT 1000",
-                    )?
-                    .query_map(params![collection, cursor.as_deref().unwrap_or("")], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<Result<_, _>>()?;
-                rows.into_iter().map(|(k, p)| self.shape(&schema, k, &p, archived)).collect::<Result<_>>()?
+            let want = (limit - records.len() + 1).clamp(16, 1000);
+            let chunk: Vec<RecordOut> = match &schema {
+                None => self.virtual_rows(collection, None, cursor.as_deref(), 1000)?,
+                Some(schema) => {
+                    let rows: Vec<(String, String)> = self
+                        .conn
+                        .prepare_cached(
+                            "SELECT key, props FROM cat_records WHERE collection = ?1 AND key > ?2 ORDER BY key LIMIT ?3",
+                        )?
+                        .query_map(params![collection, cursor.as_deref().unwrap_or(""), want as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<Result<_, _>>()?;
+                    self.shape_page(schema, rows, cursor.as_deref().unwrap_or(""), archived)?
+                }
             };
             let Some(last) = chunk.last() else { break };
             cursor = Some(last.key.clone());
@@ -753,14 +836,24 @@ impl Catalog {
         )?;
         let mut out = Vec::new();
         let mut from = since;
-        // Skips changes of unreadable collections without cutting the page short.
+        // Skips changes of unreadable collections without cutting the page short. A chunk is
+        // what is still wanted (at least 64 rows, so skipping is not row by row), and only the
+        // kept rows' details are parsed.
         while out.len() < limit {
-            let rows: Vec<Change> = st.query_map(params![from, 1000], read_change)?.collect::<Result<_, _>>()?;
-            let Some(last) = rows.last() else { break };
-            from = last.seq;
-            out.extend(rows.into_iter().filter(|c| access.can_read(&c.collection)));
+            let want = (limit - out.len()).clamp(64, 1000);
+            let mut q = st.query(params![from, want as i64])?;
+            let mut n = 0;
+            while let Some(r) = q.next()? {
+                n += 1;
+                from = r.get(0)?;
+                if out.len() < limit && access.can_read(r.get_ref(1)?.as_str().unwrap_or("")) {
+                    out.push(read_change(r)?);
+                }
+            }
+            if n < want {
+                break;
+            }
         }
-        out.truncate(limit);
         Ok(out)
     }
 
@@ -1040,14 +1133,19 @@ fn replace_links(
     actor: &str,
     at: &str,
     usage: &mut Usage,
+    fresh: bool,
 ) -> Result<Option<Value>> {
-    let existing: Vec<(String, Option<String>, String, i64)> = tx
-        .prepare_cached(
+    // A record this call inserts has no links yet (links need both records to exist).
+    let existing: Vec<(String, Option<String>, String, i64)> = if fresh {
+        Vec::new()
+    } else {
+        tx.prepare_cached(
             "SELECT target_key, added_at, method, removed FROM cat_links
              WHERE collection = ?1 AND key = ?2 AND property = ?3 ORDER BY position, added_at",
         )?
         .query_map(params![collection, key, prop], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, _>>()?
+    };
     let manual: HashSet<&str> = existing.iter().filter(|e| e.2 == "manual").map(|e| e.0.as_str()).collect();
     let current: Vec<(&str, Option<&str>)> =
         existing.iter().filter(|e| e.2 != "manual" && e.3 == 0).map(|e| (e.0.as_str(), e.1.as_deref())).collect();
@@ -1064,8 +1162,10 @@ fn replace_links(
     let wanted_keys: HashSet<&str> = wanted.iter().map(|w| w.key.as_str()).collect();
     let removed: Vec<&str> = current.iter().map(|c| c.0).filter(|k| !wanted_keys.contains(k)).collect();
     let added: Vec<&str> = wanted.iter().map(|w| w.key.as_str()).filter(|k| !old_at.contains_key(k)).collect();
-    tx.prepare_cached("DELETE FROM cat_links WHERE collection = ?1 AND key = ?2 AND property = ?3 AND method != 'manual'")?
-        .execute(params![collection, key, prop])?;
+    if !fresh {
+        tx.prepare_cached("DELETE FROM cat_links WHERE collection = ?1 AND key = ?2 AND property = ?3 AND method != 'manual'")?
+            .execute(params![collection, key, prop])?;
+    }
     let mut ins = tx.prepare_cached(
         "INSERT INTO cat_links (collection, key, property, target, target_key, position, added_at, method, actor, removed)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)",

@@ -465,7 +465,10 @@ impl wit::Host for CatView<'_> {
                         let next = (records.len() == 1000).then(|| records.last().map(|r| r.key.clone())).flatten();
                         baton_catalog::Page { records, next }
                     } else {
-                        cat.query(access, &collection, &Filter::default(), false, after.as_deref(), 1000).map_err(error)?
+                        // What the page still needs (the store reads one more to tell whether
+                        // more follow); once full, a few more, to find whether any is accepted.
+                        let want = if out.len() < limit { limit - out.len() } else { 16 };
+                        cat.query(access, &collection, &Filter::default(), false, after.as_deref(), want.min(1000)).map_err(error)?
                     };
                     let last = page.records.last().map(|r| r.key.clone());
                     for rec in page.records {

@@ -66,11 +66,14 @@ struct Settings {
     /// Test hook: sleep this long right after taking the lock (before any folder is looked
     /// at), and between the moves of a consolidate.
     pause_in_lock_ms: u64,
+    /// Sheets up to this many bytes keep a full copy in kv, bigger ones per-cell hashes
+    /// (default [`edits::FULL_COPY_MAX`]; lower it to test or to save kv space).
+    copy_max_bytes: usize,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { lock_timeout_ms: 15_000, names: BTreeMap::new(), pause_in_lock_ms: 0 }
+        Settings { lock_timeout_ms: 15_000, names: BTreeMap::new(), pause_in_lock_ms: 0, copy_max_bytes: edits::FULL_COPY_MAX }
     }
 }
 
@@ -78,7 +81,7 @@ fn settings() -> Res<Settings> {
     let text = host::settings();
     serde_json::from_str(&text).map_err(|e| {
         Failure::InvalidInput(format!(
-            "[plugins.drive-sync.settings] in baton.toml: {e} (known: lock_timeout_ms, names, pause_in_lock_ms)"
+            "[plugins.drive-sync.settings] in baton.toml: {e} (known: lock_timeout_ms, names, pause_in_lock_ms, copy_max_bytes)"
         ))
     })
 }
@@ -392,17 +395,25 @@ fn record_cells(c: &str, key: &str) -> Res<Option<Map<String, Value>>> {
 
 /// The last change-log sequence number the plugin can see (gap-free: gallop, then bisect).
 fn last_seq() -> Res<u64> {
+    last_seq_from(0)
+}
+
+/// As [`last_seq`], knowing that the log reached `known` (a sequence number this plugin saw
+/// earlier): when nothing came after it, that is one call to the host, whatever the log's size.
+fn last_seq_from(known: u64) -> Res<u64> {
     let has_after = |s: u64| -> Res<bool> {
         Ok(!catalog::changes_since(s, 1).map_err(|e| cat_err("catalog changes", e))?.is_empty())
     };
-    if !has_after(0)? {
-        return Ok(0);
+    if !has_after(known)? {
+        return Ok(known);
     }
-    let mut lo = 0u64; // has changes after lo
-    let mut hi = 1u64;
+    let mut lo = known; // has changes after lo
+    let mut step = 1u64;
+    let mut hi = known.saturating_add(step);
     while has_after(hi)? {
         lo = hi;
-        hi = hi.saturating_mul(2);
+        step = step.saturating_mul(2);
+        hi = hi.saturating_add(step);
     }
     // changes after lo, none after hi: the last seq is in (lo, hi]
     while hi - lo > 1 {
@@ -478,12 +489,14 @@ fn state(c: &str) -> Option<ColState> {
     kv_json(&format!("state:{c}"))
 }
 
-fn store_base(c: &str, bytes: &[u8], sheet: &baton_sheet::Sheet, old_chunks: u32) -> (String, u32) {
-    let (mode, text) = if bytes.len() <= edits::FULL_COPY_MAX {
+fn store_base(c: &str, bytes: &[u8], old_chunks: u32, copy_max: usize) -> (String, u32) {
+    let (mode, text) = if bytes.len() <= copy_max {
         ("copy", String::from_utf8_lossy(bytes).into_owned())
     } else {
         log(Level::Info, &format!("{c}: sheet of {} bytes is over the kv copy limit; keeping per-cell hashes", bytes.len()));
-        ("hashes", Base::of(sheet, false).hashes_text())
+        // parsed only here: a sheet kept as a copy is parsed when it is compared
+        let sheet = baton_sheet::read_sheet(bytes).unwrap_or_default();
+        ("hashes", Base::of(&sheet, false).hashes_text())
     };
     let mut n = 0u32;
     let mut rest = text.as_str();
@@ -591,12 +604,18 @@ fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Outcome> {
         consolidate_locked(drive, true)?;
     }
     fs::create_dir_all(&drive.root).map_err(io(drive.root.display()))?;
-    let infos = pick(collections()?, &p.collections)?;
+    let all = collections()?;
+    let infos = pick(all.clone(), &p.collections)?;
     let states: HashMap<String, ColState> = infos.iter().filter_map(|c| state(&c.name).map(|s| (c.name.clone(), s))).collect();
-    // The change log says which collections changed since each was written.
-    let last = last_seq()?;
-    let since = infos.iter().map(|c| states.get(&c.name).map_or(0, |s| s.seq)).min().unwrap_or(last);
-    let changed = if since >= last { BTreeMap::new() } else { changed_since(since)?.0 };
+    // The change log says which collections changed since each was written. A collection
+    // without a state is written anyway, so only those with one ask; when nothing came after
+    // the oldest of them, finding that out is one call.
+    let since = infos.iter().filter_map(|c| states.get(&c.name).map(|s| s.seq)).min();
+    let last = last_seq_from(since.unwrap_or(0))?;
+    let changed = match since {
+        Some(since) if since < last => changed_since(since)?.0,
+        _ => BTreeMap::new(),
+    };
     // A relation column shows keys of its target: links or records changing there rewrite
     // this sheet too.
     let touched = |c: &CollectionInfo, seq: u64| -> bool {
@@ -745,11 +764,21 @@ fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Outcome> {
                 }
             }
         }
-        // an edited sheet about to be replaced was archived above
+        // an edited sheet about to be replaced was archived above; a sheet baton never wrote
+        // (a plain folder adopted, or one merged in by a consolidate) is kept there too
+        if st.is_none()
+            && let Some(old) = on_disk.as_deref()
+            && old != bytes.as_slice()
+        {
+            let (stem, ext) = names::split_ext(&sheet_name);
+            let arch = unique(drive, &format!("_archive/{}/{stem}__replaced__{}{ext}", c.name, stamp(now())));
+            drive.write_atomic(&arch, old)?;
+            log(Level::Warn, &format!("{}: {} was not written by baton; kept as {} before writing the sheet", c.name, drive.guest(&sheet_rel), drive.guest(&arch)));
+            artifacts.push(drive.guest(&arch));
+        }
         drive.write_atomic(&format!("{folder}/schema.json"), &serde_json::to_vec_pretty(&json!({"collection": c.name, "properties": schema})).unwrap_or_default())?;
         drive.write_atomic(&sheet_rel, &bytes)?;
-        let parsed = baton_sheet::read_sheet(&bytes).unwrap_or_default();
-        let (mode, chunks) = store_base(&c.name, &bytes, &parsed, st.map_or(0, |s| s.chunks));
+        let (mode, chunks) = store_base(&c.name, &bytes, st.map_or(0, |s| s.chunks), drive.settings.copy_max_bytes);
         let new_state = ColState {
             folder: folder.clone(),
             sheet: sheet_name.clone(),
@@ -767,7 +796,7 @@ fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Outcome> {
         results.push(json!({"name": c.name, "folder": drive.guest(&folder), "rows": nrows, "written": true}));
         host::progress(i as u64 + 1, total, &c.name);
     }
-    let dups = duplicate_groups(drive, &collections()?)?.len() as u64;
+    let dups = duplicate_groups(drive, &all)?.len() as u64;
     if dups > 0 {
         log(Level::Warn, &format!("{dups} duplicate folder groups; run `check`, then `consolidate {{\"execute\": true}}`"));
     }
