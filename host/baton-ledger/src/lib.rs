@@ -6,6 +6,7 @@
 //! transaction per pipeline batch, so a handoff costs a fraction of an fsync here.
 
 mod schema;
+pub mod stats;
 
 use std::path::Path;
 use std::time::Duration;
@@ -463,6 +464,12 @@ impl Batch<'_> {
 
     pub fn events(&self, id: &str) -> Result<Vec<Event>> {
         events(self.tx, id)
+    }
+
+    /// Adds a group's answers to the summary tables (counters and histograms, see [`stats`]),
+    /// in this batch's transaction.
+    pub fn record_stats(&self, batch: &stats::StatsBatch) -> Result<()> {
+        batch.write(self.tx)
     }
 
     /// The poison-pill guard, before a claim taken over from a dead process runs alone:
