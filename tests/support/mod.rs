@@ -4,6 +4,7 @@
 
 pub mod audio;
 pub mod djay_fixture;
+pub mod pg;
 
 use std::collections::HashMap;
 use std::ffi::OsStr;

@@ -1,19 +1,27 @@
-//! baton's state: one SQLite database in WAL mode, on a local disk (never a synced folder).
+//! baton's state: the ledger. Two backends behind one contract ([`Store`] for reads and single
+//! writes, [`Writes`] for the writes of one pipeline batch): SQLite (the default: one database
+//! in WAL mode on a local disk, never a synced folder, `sqlite.rs`) and PostgreSQL (several
+//! machines sharing one handoffs tree through a sync service, `postgres.rs`). SQL lives only in
+//! those two modules; [`Ledger`] and [`Batch`] pick the backend and nothing else.
 //!
 //! The file system is the truth about where a handoff is; the ledger is the truth about what
 //! happened to it: claims, attempts and their errors, results, what other agents sent each
 //! other, plugin logs and key-value data. Writes are batched by the caller into one
 //! transaction per pipeline batch, so a handoff costs a fraction of an fsync here.
 
+pub mod location;
+pub mod postgres;
 mod schema;
+mod sqlite;
 pub mod stats;
 
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::Connection;
 use serde::Serialize;
 
+pub use location::{Location, LocationError};
 pub use rusqlite;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +35,15 @@ pub enum LedgerError {
     /// A kv write refused: it would take the plugin over its quota (the message says which).
     #[error("{0}")]
     KvQuota(String),
+    /// A PostgreSQL error (the server named with its password hidden).
+    #[error("state database {server}: {source}")]
+    Postgres { server: String, source: tokio_postgres::Error },
+    /// The PostgreSQL server cannot be reached (restart, network): claiming pauses.
+    #[error("state database {server} is unavailable: {message}")]
+    Unavailable { server: String, message: String },
+    /// The operation needs the other backend (the message says which and why).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// An installed component the host refused to load (identity mismatch, reserved name…).
@@ -59,7 +76,9 @@ impl LedgerError {
             LedgerError::Folder { source, .. } => return matches!(source.raw_os_error(), Some(28 | 5)),
             LedgerError::Open { source, .. } | LedgerError::Sql(source) => source,
             // A quota is the plugin's limit, not the disk's: retrying cannot help.
-            LedgerError::KvQuota(_) => return false,
+            LedgerError::KvQuota(_) | LedgerError::Unsupported(_) => return false,
+            LedgerError::Postgres { source, .. } => return postgres::is_transient(source),
+            LedgerError::Unavailable { .. } => return true,
         };
         match sql {
             rusqlite::Error::SqliteFailure(e, _) => matches!(
@@ -124,24 +143,6 @@ impl std::fmt::Display for TaskState {
     }
 }
 
-impl rusqlite::types::ToSql for TaskState {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        Ok(self.as_str().into())
-    }
-}
-
-impl rusqlite::types::FromSql for TaskState {
-    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        let s = v.as_str()?;
-        TaskState::parse(s).ok_or_else(|| rusqlite::types::FromSqlError::Other(format!("unknown task state {s:?}").into()))
-    }
-}
-
-/// An open state database.
-pub struct Ledger {
-    conn: Connection,
-}
-
 /// What the ledger knows about one task id.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TaskRow {
@@ -194,184 +195,344 @@ pub struct Observed {
     pub created_at: String,
 }
 
+/// An open ledger, on either backend.
+pub struct Ledger {
+    backend: Backend,
+}
+
+enum Backend {
+    Sqlite(sqlite::SqliteLedger),
+    Postgres(postgres::PgLedger),
+}
+
+/// The ledger's reads and single writes, as every backend provides them.
+pub trait Store {
+    fn task(&self, id: &str) -> Result<Option<TaskRow>>;
+    fn events(&self, id: &str) -> Result<Vec<Event>>;
+    fn logs(&self, id: &str) -> Result<Vec<LogLine>>;
+    /// The most recently finished tasks, newest first.
+    fn recent(&self, limit: usize) -> Result<Vec<TaskRow>>;
+    /// Counts of tasks by state.
+    fn counts(&self) -> Result<Vec<(String, u64)>>;
+    /// TASKs seen between agents that have no RETURN yet, oldest first. A TASK that baton
+    /// routed into another agent's inbox stays open until that agent answers: baton's own
+    /// "routed" RETURN is not an answer (and baton never reads its own RETURNs back).
+    fn open_handoffs(&self) -> Result<Vec<Observed>>;
+    /// Whether an agent's inbox file was already recorded (so it is parsed only once).
+    fn is_observed(&self, agent: &str, file_name: &str) -> Result<bool>;
+    fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<String>>;
+    fn kv_set(&self, plugin: &str, key: &str, value: &str) -> Result<()>;
+    /// Writes a plugin's kv entry unless that takes the plugin over `limits`; the check and
+    /// the write are one transaction, so two processes cannot both squeeze under the quota.
+    fn kv_set_within(&mut self, plugin: &str, key: &str, value: &str, limits: KvLimits) -> Result<()>;
+    /// A plugin's saved health (JSON), kept apart from every plugin's kv namespace.
+    fn health_get(&self, plugin: &str) -> Result<Option<String>>;
+    /// Records that the installed component `file` was refused (replacing an older refusal).
+    fn refusal_set(&self, file: &str, name: &str, sha256: &str, reason: &str, at: &str) -> Result<()>;
+    /// `file` loaded (or is gone): it is no longer refused.
+    fn refusal_clear(&self, file: &str) -> Result<()>;
+    /// Every recorded refusal, by file.
+    fn refusals(&self) -> Result<Vec<Refusal>>;
+    /// A plugin's kv usage: (keys, bytes of keys and values).
+    fn kv_usage(&self, plugin: &str) -> Result<(u64, u64)>;
+    fn kv_delete(&self, plugin: &str, key: &str) -> Result<()>;
+    /// Marks a failed task so that its next claim runs again instead of counting as a duplicate.
+    fn request_retry(&self, id: &str) -> Result<()>;
+    /// Deaths counted against a claim so far (see [`Writes::solo_begin`]), counting a `solo`
+    /// still set as one more.
+    fn deaths(&self, claim: &str) -> Result<u32>;
+}
+
+/// The writes of one pipeline batch, inside one transaction, as every backend provides them.
+pub trait Writes {
+    fn task(&self, id: &str) -> Result<Option<TaskRow>>;
+    /// Records a new claim of a task (state `claimed`).
+    fn insert_task(&self, row: &TaskRow) -> Result<()>;
+    /// Points a task at a new claim (after `baton retry`) and resets its attempts.
+    fn reclaim(&self, id: &str, claim: &str) -> Result<()>;
+    /// Records an attempt starting.
+    fn start_attempt(&self, id: &str, attempt: u32) -> Result<()>;
+    /// Records a task reaching a terminal state (or `retrying`).
+    fn finish(
+        &self,
+        id: &str,
+        state: TaskState,
+        error: Option<(&str, &str)>,
+        return_name: Option<&str>,
+        finished_at: &str,
+        duration_ms: f64,
+    ) -> Result<()>;
+    fn events(&self, id: &str) -> Result<Vec<Event>>;
+    /// The poison-pill guard, before a claim taken over from a dead process runs alone:
+    /// if it was already running alone when a process died (`solo` still set), that counts
+    /// one death. Sets `solo` and returns the deaths so far.
+    fn solo_begin(&self, claim: &str) -> Result<u32>;
+    /// The process is stopping by request while the claim runs alone: no death to count.
+    fn solo_abandon(&self, claim: &str) -> Result<()>;
+    /// The claim finished in this process (whatever its outcome): forget its guard row.
+    fn solo_end(&self, claim: &str) -> Result<()>;
+    /// A plugin log line, kept with its task.
+    fn log(&self, task_id: &str, at: &str, level: &str, message: &str) -> Result<()>;
+    fn kv_set(&self, plugin: &str, key: &str, value: &str) -> Result<()>;
+    /// Saves a plugin's health (JSON) in its own table, never in a plugin's kv namespace.
+    fn health_set(&self, plugin: &str, health: &str) -> Result<()>;
+    /// Appends to a task's (or a rejected file's) history.
+    fn event(&self, task_id: &str, at: &str, event: &str, detail: &serde_json::Value) -> Result<()>;
+    fn observe(&self, o: &Observed, seen_at: &str) -> Result<()>;
+    /// Adds a group's answers to the summary tables (counters and histograms, see [`stats`]).
+    fn record_stats(&self, batch: &stats::StatsBatch) -> Result<()>;
+}
+
 impl Ledger {
-    /// Opens (creating if needed) the state database at `path`.
+    /// Opens (creating if needed) the SQLite state database at `path`.
     pub fn open(path: &Path) -> Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| LedgerError::Folder { path: dir.display().to_string(), source })?;
-        }
-        let open_err = |source| LedgerError::Open { path: path.display().to_string(), source };
-        let conn = open_wal(path, "FULL").map_err(open_err)?;
-        schema::migrate(&conn).map_err(open_err)?;
-        Ok(Ledger { conn })
+        Ok(Ledger { backend: Backend::Sqlite(sqlite::SqliteLedger::open(path)?) })
     }
 
-    /// Runs `f` in one transaction (one fsync for the whole batch).
+    /// Opens the ledger where `location` says (a SQLite file or a PostgreSQL server).
+    pub fn open_at(location: &Location) -> Result<Self> {
+        match location {
+            Location::Sqlite(path) => Self::open(path),
+            Location::Postgres(url) => Ok(Ledger { backend: Backend::Postgres(postgres::PgLedger::open(url)?) }),
+        }
+    }
+
+    /// The PostgreSQL backend, when the ledger is on one (shared claims, leases, locks).
+    pub fn postgres(&mut self) -> Option<&mut postgres::PgLedger> {
+        match &mut self.backend {
+            Backend::Postgres(p) => Some(p),
+            Backend::Sqlite(_) => None,
+        }
+    }
+
+    /// Whether the ledger is on PostgreSQL (claims are rows, not renames).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    fn store(&self) -> &dyn Store {
+        match &self.backend {
+            Backend::Sqlite(s) => s,
+            Backend::Postgres(p) => p,
+        }
+    }
+
+    /// Runs `f` in one transaction (one fsync or one commit for the whole batch).
     pub fn batch<R>(&mut self, f: impl FnOnce(&Batch<'_>) -> Result<R>) -> Result<R> {
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let out = f(&Batch { tx: &tx })?;
-        tx.commit()?;
-        Ok(out)
+        match &mut self.backend {
+            Backend::Sqlite(s) => s.batch(|w| f(&Batch { w })),
+            Backend::Postgres(p) => p.batch(|w| f(&Batch { w })),
+        }
     }
 
     pub fn task(&self, id: &str) -> Result<Option<TaskRow>> {
-        task_row(&self.conn, id)
+        self.store().task(id)
     }
 
     pub fn events(&self, id: &str) -> Result<Vec<Event>> {
-        events(&self.conn, id)
+        self.store().events(id)
     }
 
     pub fn logs(&self, id: &str) -> Result<Vec<LogLine>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT at, level, message FROM logs WHERE task_id = ?1 ORDER BY seq",
-        )?;
-        let rows = st.query_map([id], |r| Ok(LogLine { at: r.get(0)?, level: r.get(1)?, message: r.get(2)? }))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.store().logs(id)
     }
 
     /// The most recently finished tasks, newest first.
     pub fn recent(&self, limit: usize) -> Result<Vec<TaskRow>> {
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {TASK_COLUMNS} FROM tasks ORDER BY COALESCE(finished_at, claimed_at) DESC LIMIT ?1"
-        ))?;
-        let rows = st.query_map([limit as i64], from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.store().recent(limit)
     }
 
     /// Counts of tasks by state.
     pub fn counts(&self) -> Result<Vec<(String, u64)>> {
-        let mut st = self.conn.prepare_cached("SELECT state, COUNT(*) FROM tasks GROUP BY state ORDER BY state")?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.store().counts()
     }
 
-    /// TASKs seen between agents that have no RETURN yet, oldest first. A TASK that baton routed
-    /// into another agent's inbox stays open until that agent answers: baton's own "routed"
-    /// RETURN is not an answer (and baton never reads its own RETURNs back).
+    /// See [`Store::open_handoffs`].
     pub fn open_handoffs(&self) -> Result<Vec<Observed>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT agent, file_name, kind, id, in_reply_to, sender, recipient, title, created_at
-             FROM observed o WHERE kind = 'task'
-               AND NOT EXISTS (SELECT 1 FROM observed r WHERE r.kind = 'return' AND r.in_reply_to = o.id)
-             ORDER BY created_at",
-        )?;
-        let rows = st.query_map([], observed_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.store().open_handoffs()
     }
 
     /// Whether an agent's inbox file was already recorded (so it is parsed only once).
     pub fn is_observed(&self, agent: &str, file_name: &str) -> Result<bool> {
-        let mut st = self.conn.prepare_cached("SELECT 1 FROM observed WHERE agent = ?1 AND file_name = ?2")?;
-        Ok(st.exists(params![agent, file_name])?)
+        self.store().is_observed(agent, file_name)
     }
 
     pub fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<String>> {
-        let mut st = self.conn.prepare_cached("SELECT value FROM kv WHERE plugin = ?1 AND key = ?2")?;
-        Ok(st.query_row(params![plugin, key], |r| r.get(0)).optional()?)
+        self.store().kv_get(plugin, key)
     }
 
     pub fn kv_set(&self, plugin: &str, key: &str, value: &str) -> Result<()> {
-        kv_set(&self.conn, plugin, key, value)
+        self.store().kv_set(plugin, key, value)
     }
 
-    /// Writes a plugin's kv entry unless that takes the plugin over `limits`; the check and
-    /// the write are one transaction, so two processes cannot both squeeze under the quota.
+    /// See [`Store::kv_set_within`].
     pub fn kv_set_within(&mut self, plugin: &str, key: &str, value: &str, limits: KvLimits) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let (keys, bytes): (i64, i64) = tx
-            .prepare_cached("SELECT keys, bytes FROM kv_usage WHERE plugin = ?1")?
-            .query_row([plugin], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?
-            .unwrap_or((0, 0));
-        let old: Option<i64> = tx
-            .prepare_cached("SELECT length(CAST(value AS BLOB)) FROM kv WHERE plugin = ?1 AND key = ?2")?
-            .query_row(params![plugin, key], |r| r.get(0))
-            .optional()?;
-        let (keys_after, bytes_after) = match old {
-            Some(old) => (keys, bytes - old + value.len() as i64),
-            None => (keys + 1, bytes + (key.len() + value.len()) as i64),
-        };
-        if keys_after as u64 > limits.keys {
-            return Err(LedgerError::KvQuota(format!("more than {} keys", limits.keys)));
+        match &mut self.backend {
+            Backend::Sqlite(s) => s.kv_set_within(plugin, key, value, limits),
+            Backend::Postgres(p) => p.kv_set_within(plugin, key, value, limits),
         }
-        if old.is_none_or(|old| (value.len() as i64) > old) && bytes_after as u64 > limits.bytes {
-            return Err(LedgerError::KvQuota(format!("more than {} bytes of keys and values", limits.bytes)));
-        }
-        kv_set(&tx, plugin, key, value)?;
-        tx.commit()?;
-        Ok(())
     }
 
     /// A plugin's saved health (JSON), kept apart from every plugin's kv namespace.
     pub fn health_get(&self, plugin: &str) -> Result<Option<String>> {
-        let mut st = self.conn.prepare_cached("SELECT health FROM plugin_health WHERE plugin = ?1")?;
-        Ok(st.query_row([plugin], |r| r.get(0)).optional()?)
+        self.store().health_get(plugin)
     }
 
     /// Records that the installed component `file` was refused (replacing an older refusal).
     pub fn refusal_set(&self, file: &str, name: &str, sha256: &str, reason: &str, at: &str) -> Result<()> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO plugin_refusals(file, name, sha256, reason, at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT(file) DO UPDATE SET name = excluded.name, sha256 = excluded.sha256,
-                    reason = excluded.reason, at = excluded.at",
-            )?
-            .execute(params![file, name, sha256, reason, at])?;
-        Ok(())
+        self.store().refusal_set(file, name, sha256, reason, at)
     }
 
     /// `file` loaded (or is gone): it is no longer refused.
     pub fn refusal_clear(&self, file: &str) -> Result<()> {
-        self.conn.prepare_cached("DELETE FROM plugin_refusals WHERE file = ?1")?.execute([file])?;
-        Ok(())
+        self.store().refusal_clear(file)
     }
 
     /// Every recorded refusal, by file.
     pub fn refusals(&self) -> Result<Vec<Refusal>> {
-        let mut st = self.conn.prepare_cached("SELECT file, name, sha256, reason, at FROM plugin_refusals ORDER BY file")?;
-        let rows = st.query_map([], |r| {
-            Ok(Refusal { file: r.get(0)?, name: r.get(1)?, sha256: r.get(2)?, reason: r.get(3)?, at: r.get(4)? })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.store().refusals()
     }
 
     /// A plugin's kv usage: (keys, bytes of keys and values).
     pub fn kv_usage(&self, plugin: &str) -> Result<(u64, u64)> {
-        let mut st = self.conn.prepare_cached("SELECT keys, bytes FROM kv_usage WHERE plugin = ?1")?;
-        let row: Option<(i64, i64)> = st.query_row([plugin], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
-        Ok(row.map(|(k, b)| (k as u64, b as u64)).unwrap_or((0, 0)))
+        self.store().kv_usage(plugin)
     }
 
     pub fn kv_delete(&self, plugin: &str, key: &str) -> Result<()> {
-        self.conn.prepare_cached("DELETE FROM kv WHERE plugin = ?1 AND key = ?2")?.execute(params![plugin, key])?;
-        Ok(())
+        self.store().kv_delete(plugin, key)
     }
-
 
     /// Marks a failed task so that its next claim runs again instead of counting as a duplicate.
     pub fn request_retry(&self, id: &str) -> Result<()> {
-        self.conn.execute("UPDATE tasks SET state = 'retry_requested' WHERE id = ?1", [id])?;
-        self.conn.execute(
-            "INSERT INTO events(task_id, at, event, detail) VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ','now'), 'retry_requested', '{}')",
-            [id],
-        )?;
-        Ok(())
+        self.store().request_retry(id)
     }
 
-    /// Deaths counted against a claim so far (see [`Batch::solo_begin`]), counting a `solo`
-    /// still set as one more.
+    /// See [`Store::deaths`].
     pub fn deaths(&self, claim: &str) -> Result<u32> {
-        let mut st = self.conn.prepare_cached("SELECT deaths + solo FROM claim_runs WHERE claim = ?1")?;
-        Ok(st.query_row([claim], |r| r.get(0)).optional()?.unwrap_or(0))
+        self.store().deaths(claim)
     }
 
-    /// Direct access for crates that keep their own tables in the same file.
+    /// Direct access for crates that keep their own tables in the same SQLite file.
+    ///
+    /// # Panics
+    /// On the PostgreSQL backend, which has no such file (check [`Ledger::is_shared`]).
     pub fn connection(&self) -> &Connection {
-        &self.conn
+        match &self.backend {
+            Backend::Sqlite(s) => &s.conn,
+            Backend::Postgres(_) => panic!("the PostgreSQL ledger has no SQLite connection"),
+        }
     }
 }
+
+/// The writes of one pipeline batch, inside one transaction.
+pub struct Batch<'a> {
+    w: &'a dyn Writes,
+}
+
+impl Batch<'_> {
+    pub fn task(&self, id: &str) -> Result<Option<TaskRow>> {
+        self.w.task(id)
+    }
+
+    /// Records a new claim of a task (state `claimed`).
+    pub fn insert_task(&self, row: &TaskRow) -> Result<()> {
+        self.w.insert_task(row)
+    }
+
+    /// Points a task at a new claim (after `baton retry`) and resets its attempts.
+    pub fn reclaim(&self, id: &str, claim: &str) -> Result<()> {
+        self.w.reclaim(id, claim)
+    }
+
+    /// Records an attempt starting.
+    pub fn start_attempt(&self, id: &str, attempt: u32) -> Result<()> {
+        self.w.start_attempt(id, attempt)
+    }
+
+    /// Records a task reaching a terminal state (or `retrying`).
+    pub fn finish(
+        &self,
+        id: &str,
+        state: TaskState,
+        error: Option<(&str, &str)>,
+        return_name: Option<&str>,
+        finished_at: &str,
+        duration_ms: f64,
+    ) -> Result<()> {
+        self.w.finish(id, state, error, return_name, finished_at, duration_ms)
+    }
+
+    pub fn events(&self, id: &str) -> Result<Vec<Event>> {
+        self.w.events(id)
+    }
+
+    /// See [`Writes::solo_begin`].
+    pub fn solo_begin(&self, claim: &str) -> Result<u32> {
+        self.w.solo_begin(claim)
+    }
+
+    /// The process is stopping by request while the claim runs alone: no death to count.
+    pub fn solo_abandon(&self, claim: &str) -> Result<()> {
+        self.w.solo_abandon(claim)
+    }
+
+    /// The claim finished in this process (whatever its outcome): forget its guard row.
+    pub fn solo_end(&self, claim: &str) -> Result<()> {
+        self.w.solo_end(claim)
+    }
+
+    /// A plugin log line, kept with its task.
+    pub fn log(&self, task_id: &str, at: &str, level: &str, message: &str) -> Result<()> {
+        self.w.log(task_id, at, level, message)
+    }
+
+    pub fn kv_set(&self, plugin: &str, key: &str, value: &str) -> Result<()> {
+        self.w.kv_set(plugin, key, value)
+    }
+
+    /// Saves a plugin's health (JSON) in its own table, never in a plugin's kv namespace.
+    pub fn health_set(&self, plugin: &str, health: &str) -> Result<()> {
+        self.w.health_set(plugin, health)
+    }
+
+    /// Appends to a task's (or a rejected file's) history.
+    pub fn event(&self, task_id: &str, at: &str, event: &str, detail: &serde_json::Value) -> Result<()> {
+        self.w.event(task_id, at, event, detail)
+    }
+
+    pub fn observe(&self, o: &Observed, seen_at: &str) -> Result<()> {
+        self.w.observe(o, seen_at)
+    }
+    /// Adds a group's answers to the summary tables (counters and histograms, see [`stats`]),
+    /// in this batch's transaction.
+    pub fn record_stats(&self, batch: &stats::StatsBatch) -> Result<()> {
+        self.w.record_stats(batch)
+    }
+}
+
+/// The quota rule both backends apply inside their kv transaction: `keys` and `bytes` are the
+/// plugin's usage now, `old` the byte length of the value being replaced, if any.
+pub(crate) fn check_kv_quota(keys: i64, bytes: i64, old: Option<i64>, key: &str, value: &str, limits: KvLimits) -> Result<()> {
+    let (keys_after, bytes_after) = match old {
+        Some(old) => (keys, bytes - old + value.len() as i64),
+        None => (keys + 1, bytes + (key.len() + value.len()) as i64),
+    };
+    if keys_after as u64 > limits.keys {
+        return Err(LedgerError::KvQuota(format!("more than {} keys", limits.keys)));
+    }
+    if old.is_none_or(|old| (value.len() as i64) > old) && bytes_after as u64 > limits.bytes {
+        return Err(LedgerError::KvQuota(format!("more than {} bytes of keys and values", limits.bytes)));
+    }
+    Ok(())
+}
+
+/// An event's detail as stored (JSON text), or the text itself if it is not JSON.
+pub(crate) fn parse_detail(detail: String) -> serde_json::Value {
+    serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail))
+}
+
+pub(crate) const TASK_COLUMNS: &str = "id, content_hash, claim, file_name, sender, reply_to, plugin, action, title, state,
+    error_code, error_message, attempts, return_name, claimed_at, finished_at, duration_ms";
 
 /// Opens a SQLite database in WAL mode with a 30 s busy timeout and the given `synchronous`
 /// level, for every crate that keeps tables in the state file.
@@ -400,220 +561,12 @@ pub fn open_wal(path: &Path, synchronous: &str) -> rusqlite::Result<Connection> 
     }
 }
 
-/// The writes of one pipeline batch, inside one transaction.
-pub struct Batch<'a> {
-    tx: &'a Transaction<'a>,
-}
-
-impl Batch<'_> {
-    pub fn task(&self, id: &str) -> Result<Option<TaskRow>> {
-        task_row(self.tx, id)
-    }
-
-    /// Records a new claim of a task (state `claimed`).
-    pub fn insert_task(&self, row: &TaskRow) -> Result<()> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO tasks(id, content_hash, claim, file_name, sender, reply_to, plugin, action, title,
-                                   state, attempts, claimed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            )?
-            .execute(params![
-                row.id, row.content_hash, row.claim, row.file_name, row.sender, row.reply_to,
-                row.plugin, row.action, row.title, row.state, row.attempts, row.claimed_at
-            ])?;
-        Ok(())
-    }
-
-    /// Points a task at a new claim (after `baton retry`) and resets its attempts.
-    pub fn reclaim(&self, id: &str, claim: &str) -> Result<()> {
-        self.tx
-            .prepare_cached("UPDATE tasks SET claim = ?2, state = 'claimed', attempts = 0 WHERE id = ?1")?
-            .execute(params![id, claim])?;
-        Ok(())
-    }
-
-    /// Records an attempt starting.
-    pub fn start_attempt(&self, id: &str, attempt: u32) -> Result<()> {
-        self.tx
-            .prepare_cached("UPDATE tasks SET state = 'running', attempts = ?2 WHERE id = ?1")?
-            .execute(params![id, attempt])?;
-        Ok(())
-    }
-
-    /// Records a task reaching a terminal state (or `retrying`).
-    #[allow(clippy::too_many_arguments)]
-    pub fn finish(
-        &self,
-        id: &str,
-        state: TaskState,
-        error: Option<(&str, &str)>,
-        return_name: Option<&str>,
-        finished_at: &str,
-        duration_ms: f64,
-    ) -> Result<()> {
-        self.tx
-            .prepare_cached(
-                "UPDATE tasks SET state = ?2, error_code = ?3, error_message = ?4,
-                        return_name = COALESCE(?5, return_name), finished_at = ?6, duration_ms = ?7
-                 WHERE id = ?1",
-            )?
-            .execute(params![id, state, error.map(|e| e.0), error.map(|e| e.1), return_name, finished_at, duration_ms])?;
-        Ok(())
-    }
-
-    pub fn events(&self, id: &str) -> Result<Vec<Event>> {
-        events(self.tx, id)
-    }
-
-    /// Adds a group's answers to the summary tables (counters and histograms, see [`stats`]),
-    /// in this batch's transaction.
-    pub fn record_stats(&self, batch: &stats::StatsBatch) -> Result<()> {
-        batch.write(self.tx)
-    }
-
-    /// The poison-pill guard, before a claim taken over from a dead process runs alone:
-    /// if it was already running alone when a process died (`solo` still set), that counts
-    /// one death. Sets `solo` and returns the deaths so far.
-    pub fn solo_begin(&self, claim: &str) -> Result<u32> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO claim_runs(claim, deaths, solo) VALUES (?1, 0, 1)
-                 ON CONFLICT(claim) DO UPDATE SET deaths = deaths + solo, solo = 1",
-            )?
-            .execute([claim])?;
-        Ok(self.tx.prepare_cached("SELECT deaths FROM claim_runs WHERE claim = ?1")?.query_row([claim], |r| r.get(0))?)
-    }
-
-    /// The process is stopping by request while the claim runs alone: no death to count.
-    pub fn solo_abandon(&self, claim: &str) -> Result<()> {
-        self.tx.prepare_cached("UPDATE claim_runs SET solo = 0 WHERE claim = ?1")?.execute([claim])?;
-        Ok(())
-    }
-
-    /// The claim finished in this process (whatever its outcome): forget its guard row.
-    pub fn solo_end(&self, claim: &str) -> Result<()> {
-        self.tx.prepare_cached("DELETE FROM claim_runs WHERE claim = ?1")?.execute([claim])?;
-        Ok(())
-    }
-
-    /// A plugin log line, kept with its task.
-    pub fn log(&self, task_id: &str, at: &str, level: &str, message: &str) -> Result<()> {
-        self.tx
-            .prepare_cached("INSERT INTO logs(task_id, at, level, message) VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![task_id, at, level, message])?;
-        Ok(())
-    }
-
-    pub fn kv_set(&self, plugin: &str, key: &str, value: &str) -> Result<()> {
-        kv_set(self.tx, plugin, key, value)
-    }
-
-    /// Saves a plugin's health (JSON) in its own table, never in a plugin's kv namespace.
-    pub fn health_set(&self, plugin: &str, health: &str) -> Result<()> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO plugin_health(plugin, health) VALUES (?1, ?2)
-                 ON CONFLICT(plugin) DO UPDATE SET health = excluded.health",
-            )?
-            .execute(params![plugin, health])?;
-        Ok(())
-    }
-
-    /// Appends to a task's (or a rejected file's) history.
-    pub fn event(&self, task_id: &str, at: &str, event: &str, detail: &serde_json::Value) -> Result<()> {
-        self.tx
-            .prepare_cached("INSERT INTO events(task_id, at, event, detail) VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![task_id, at, event, detail.to_string()])?;
-        Ok(())
-    }
-
-    pub fn observe(&self, o: &Observed, seen_at: &str) -> Result<()> {
-        self.tx
-            .prepare_cached(
-                "INSERT OR IGNORE INTO observed(agent, file_name, kind, id, in_reply_to, sender, recipient, title, created_at, seen_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?
-            .execute(params![
-                o.agent, o.file_name, o.kind, o.id, o.in_reply_to, o.sender, o.recipient, o.title, o.created_at, seen_at
-            ])?;
-        Ok(())
-    }
-}
-
-fn kv_set(conn: &Connection, plugin: &str, key: &str, value: &str) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO kv(plugin, key, value) VALUES (?1, ?2, ?3)
-         ON CONFLICT(plugin, key) DO UPDATE SET value = excluded.value",
-    )?
-    .execute(params![plugin, key, value])?;
-    Ok(())
-}
-
-fn events(conn: &Connection, id: &str) -> Result<Vec<Event>> {
-    let mut st = conn.prepare_cached("SELECT at, event, detail FROM events WHERE task_id = ?1 ORDER BY seq")?;
-    {
-        let rows = st.query_map([id], |r| {
-            let detail: String = r.get(2)?;
-            Ok(Event {
-                at: r.get(0)?,
-                event: r.get(1)?,
-                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-}
-
-const TASK_COLUMNS: &str = "id, content_hash, claim, file_name, sender, reply_to, plugin, action, title, state,
-    error_code, error_message, attempts, return_name, claimed_at, finished_at, duration_ms";
-
-fn task_row(conn: &Connection, id: &str) -> Result<Option<TaskRow>> {
-    let mut st = conn.prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"))?;
-    Ok(st.query_row([id], from_row).optional()?)
-}
-
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRow> {
-    Ok(TaskRow {
-        id: r.get(0)?,
-        content_hash: r.get(1)?,
-        claim: r.get(2)?,
-        file_name: r.get(3)?,
-        sender: r.get(4)?,
-        reply_to: r.get(5)?,
-        plugin: r.get(6)?,
-        action: r.get(7)?,
-        title: r.get(8)?,
-        state: r.get(9)?,
-        error_code: r.get(10)?,
-        error_message: r.get(11)?,
-        attempts: r.get(12)?,
-        return_name: r.get(13)?,
-        claimed_at: r.get(14)?,
-        finished_at: r.get(15)?,
-        duration_ms: r.get(16)?,
-    })
-}
-
-fn observed_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Observed> {
-    Ok(Observed {
-        agent: r.get(0)?,
-        file_name: r.get(1)?,
-        kind: r.get(2)?,
-        id: r.get(3)?,
-        in_reply_to: r.get(4)?,
-        sender: r.get(5)?,
-        recipient: r.get(6)?,
-        title: r.get(7)?,
-        created_at: r.get(8)?,
-    })
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn row(id: &str) -> TaskRow {
+    pub(crate) fn row(id: &str) -> TaskRow {
         TaskRow {
             id: id.into(), content_hash: "h".into(), claim: "c1".into(), file_name: "f.json".into(),
             sender: "a".into(), reply_to: "a".into(), plugin: Some("echo".into()), action: Some("echo".into()),

@@ -1,0 +1,266 @@
+//! Where the ledger lives: a SQLite file (a path) or a PostgreSQL server (a `postgres://` URL),
+//! as given by `--state`, `$BATON_STATE` or `state = …` in baton.toml.
+//!
+//! The rules for a URL, checked here before anything connects:
+//! - a password inside it is refused (it would be visible in `ps` and in shell history); the
+//!   password comes from `$PGPASSWORD` or the password file (`$PGPASSFILE`, else `~/.pgpass`),
+//!   as with libpq;
+//! - a server that is not on this machine (not loopback, not a Unix socket) requires
+//!   `sslmode=verify-full`;
+//! - it is only ever shown with any password hidden ([`PgUrl::shown`]).
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocationError {
+    #[error(
+        "the state URL {0} contains a password, which would be visible in `ps` and your shell history; \
+         remove it and put it in ~/.pgpass (or the file $PGPASSFILE names, mode 0600: host:port:database:user:password) \
+         or in $PGPASSWORD"
+    )]
+    Password(String),
+    #[error(
+        "the state URL {0} names a server that is not on this machine: add `sslmode=verify-full` so that the \
+         connection is encrypted and the server's certificate is checked"
+    )]
+    NeedsTls(String),
+    #[error("the state URL {url} is not a valid PostgreSQL URL: {message}")]
+    Invalid { url: String, message: String },
+}
+
+/// Where the ledger lives.
+#[derive(Debug, Clone)]
+pub enum Location {
+    Sqlite(PathBuf),
+    Postgres(PgUrl),
+}
+
+impl Location {
+    /// A `postgres://` or `postgresql://` URL, or else a path to a SQLite file.
+    pub fn parse(s: &str) -> Result<Self, LocationError> {
+        if is_url(s) { Ok(Location::Postgres(PgUrl::parse(s)?)) } else { Ok(Location::Sqlite(PathBuf::from(s))) }
+    }
+
+    /// This machine's own SQLite file beside the ledger: the ledger itself for SQLite; for
+    /// PostgreSQL `<home>/state/fp.sqlite` (the fingerprint library describes this machine's
+    /// files, and the catalog stays there too for now). Lock files and the cache go beside it.
+    pub fn local_file(&self, home: &Path) -> PathBuf {
+        match self {
+            Location::Sqlite(p) => p.clone(),
+            Location::Postgres(_) => home.join("state").join("fp.sqlite"),
+        }
+    }
+
+    /// For logs and messages: a path, or a URL with any password hidden.
+    pub fn shown(&self) -> String {
+        match self {
+            Location::Sqlite(p) => p.display().to_string(),
+            Location::Postgres(u) => u.shown().to_string(),
+        }
+    }
+}
+
+/// Whether `s` is a PostgreSQL URL rather than a path.
+pub fn is_url(s: &str) -> bool {
+    s.starts_with("postgres://") || s.starts_with("postgresql://")
+}
+
+/// A checked PostgreSQL URL.
+#[derive(Clone)]
+pub struct PgUrl {
+    shown: String,
+    /// The URL as tokio-postgres reads it (`sslmode=verify-full` is ours to enforce).
+    config: tokio_postgres::Config,
+    verify_full: bool,
+}
+
+impl std::fmt::Debug for PgUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl PgUrl {
+    pub fn parse(url: &str) -> Result<Self, LocationError> {
+        let shown = redact(url);
+        let invalid = |message: String| LocationError::Invalid { url: shown.clone(), message };
+        // tokio-postgres knows sslmode disable/prefer/require; verify-full is checked here.
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut verify_full = false;
+        let mut kept = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("sslmode", "verify-full")) => verify_full = true,
+                Some(("sslmode", "verify-ca")) => return Err(invalid("use sslmode=verify-full (verify-ca does not check the host name)".into())),
+                Some(("password", _)) => return Err(LocationError::Password(shown)),
+                _ => kept.push(pair),
+            }
+        }
+        let rebuilt = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
+        let mut config = tokio_postgres::Config::from_str(&rebuilt).map_err(|e| invalid(e.to_string()))?;
+        if config.get_password().is_some() {
+            return Err(LocationError::Password(shown));
+        }
+        if config.get_hosts().is_empty() {
+            config.host(std::env::var("PGHOST").as_deref().unwrap_or("/var/run/postgresql"));
+        }
+        let local = config.get_hosts().iter().all(|h| match h {
+            tokio_postgres::config::Host::Unix(_) => true,
+            tokio_postgres::config::Host::Tcp(name) => is_loopback(name),
+        });
+        if !local && !verify_full {
+            return Err(LocationError::NeedsTls(shown));
+        }
+        if config.get_user().is_none() {
+            let user = std::env::var("PGUSER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "postgres".into());
+            config.user(&user);
+        }
+        if config.get_dbname().is_none()
+            && let Ok(db) = std::env::var("PGDATABASE")
+        {
+            config.dbname(&db);
+        }
+        if let Some(pw) = password_from_env(&config) {
+            config.password(pw);
+        }
+        config.application_name("baton");
+        config.connect_timeout(std::time::Duration::from_secs(5));
+        Ok(PgUrl { shown, config, verify_full })
+    }
+
+    /// The URL with any password hidden, for logs and messages.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    pub fn config(&self) -> &tokio_postgres::Config {
+        &self.config
+    }
+
+    /// Whether the URL asked for `sslmode=verify-full` (a server not on this machine).
+    pub fn verify_full(&self) -> bool {
+        self.verify_full
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost") || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `$PGPASSWORD`, else the first matching line of `$PGPASSFILE` (default `~/.pgpass`), as libpq
+/// reads them (`host:port:database:user:password`, `*` matching anything).
+fn password_from_env(config: &tokio_postgres::Config) -> Option<String> {
+    if let Ok(pw) = std::env::var("PGPASSWORD") {
+        return Some(pw);
+    }
+    let file = std::env::var_os("PGPASSFILE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pgpass")))?;
+    let text = std::fs::read_to_string(file).ok()?;
+    let host = match config.get_hosts().first()? {
+        tokio_postgres::config::Host::Tcp(h) => h.clone(),
+        tokio_postgres::config::Host::Unix(_) => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432).to_string();
+    let user = config.get_user().unwrap_or_default().to_string();
+    let db = config.get_dbname().unwrap_or(&user).to_string();
+    for line in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        let fields = split_pgpass(line);
+        if fields.len() != 5 {
+            continue;
+        }
+        let ok = |field: &str, want: &str| field == "*" || field == want;
+        if ok(&fields[0], &host) && ok(&fields[1], &port) && ok(&fields[2], &db) && ok(&fields[3], &user) {
+            return Some(fields[4].clone());
+        }
+    }
+    None
+}
+
+/// A `.pgpass` line's fields: `:` separates, `\` escapes.
+fn split_pgpass(line: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.last_mut().unwrap_or(&mut String::new()).extend(chars.next()),
+            ':' => out.push(String::new()),
+            c => {
+                if let Some(last) = out.last_mut() {
+                    last.push(c);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The URL with the password (in the user part or a `password=` parameter) replaced by `***`.
+pub fn redact(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+            let authority = match authority.rsplit_once('@') {
+                Some((userinfo, hosts)) => match userinfo.split_once(':') {
+                    Some((user, _)) => format!("{user}:***@{hosts}"),
+                    None => authority.to_string(),
+                },
+                None => authority.to_string(),
+            };
+            format!("{scheme}://{authority}{path}")
+        }
+        None => base.to_string(),
+    };
+    if let Some(q) = query {
+        let pairs: Vec<String> = q
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some(("password", _)) => "password=***".to_string(),
+                _ => p.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&pairs.join("&"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_refused_and_never_shown() {
+        for url in ["postgres://u:s3cret@localhost/db", "postgresql://localhost/db?user=u&password=s3cret"] {
+            let e = Location::parse(url).unwrap_err();
+            assert!(matches!(e, LocationError::Password(_)), "{e}");
+            let msg = e.to_string();
+            assert!(!msg.contains("s3cret") && msg.contains("***") && msg.contains("pgpass"), "{msg}");
+        }
+        assert_eq!(redact("postgres://u:pw@h:5432/db?sslmode=verify-full"), "postgres://u:***@h:5432/db?sslmode=verify-full");
+    }
+
+    #[test]
+    fn a_remote_server_needs_verify_full_and_local_ones_do_not() {
+        let e = Location::parse("postgres://baton@db.example.org/baton").unwrap_err();
+        assert!(matches!(e, LocationError::NeedsTls(_)), "{e}");
+        assert!(e.to_string().contains("sslmode=verify-full"));
+        assert!(Location::parse("postgres://baton@db.example.org/baton?sslmode=require").is_err(), "require does not check the certificate");
+        let ok = Location::parse("postgres://baton@db.example.org/baton?sslmode=verify-full").unwrap();
+        assert!(matches!(&ok, Location::Postgres(u) if u.verify_full()));
+        for local in ["postgres://baton@localhost/b", "postgres://baton@127.0.0.1:5433/b", "postgres://baton@[::1]/b", "postgres://baton@/b?host=/tmp/sock"] {
+            assert!(matches!(Location::parse(local), Ok(Location::Postgres(_))), "{local}");
+        }
+        assert!(matches!(Location::parse("/var/lib/baton/state.sqlite"), Ok(Location::Sqlite(_))));
+    }
+
+    #[test]
+    fn pgpass_lines_split_on_unescaped_colons() {
+        assert_eq!(split_pgpass(r"h:5432:db:u:pa\:ss"), ["h", "5432", "db", "u", "pa:ss"]);
+    }
+}
