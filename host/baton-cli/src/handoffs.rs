@@ -49,6 +49,8 @@ pub fn serve(ctx: &Ctx, once: bool) -> Result<i32> {
             _ = &mut shutdown => return Ok(0),
             p = baton_pipeline::open(&ctx.home, &ctx.state) => p?,
         };
+        // Alerts: evaluated every few seconds by `serve`, once after a drain.
+        let alerts = if once { None } else { baton_pipeline::probe::spawn_alerts(pipeline.paths().clone(), pipeline.config().clone()) };
         if once {
             let drained = tokio::select! {
                 _ = &mut shutdown => None,
@@ -67,8 +69,17 @@ pub fn serve(ctx: &Ctx, once: bool) -> Result<i32> {
                 "baton: drained: {} completed, {} failed, {} rejected, {} duplicates, {} replies filed",
                 s.completed, s.failed, s.rejected, s.duplicates, s.returns_filed
             );
+            if pipeline.config().alerts.enabled {
+                let mut alerting = baton_pipeline::probe::Alerting::new(pipeline.paths().clone(), pipeline.config().clone());
+                if let Err(e) = tokio::task::spawn_blocking(move || alerting.evaluate()).await? {
+                    eprintln!("baton: alerts: {e}");
+                }
+            }
         } else {
             watch::serve(&mut pipeline, shutdown).await?;
+        }
+        if let Some(a) = alerts {
+            a.abort();
         }
         Ok(0)
     });

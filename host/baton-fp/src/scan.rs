@@ -264,6 +264,24 @@ pub struct Coverage {
     pub errors: Vec<FileError>,
 }
 
+/// The share of the library's audio files with a fingerprint, on an open connection to the
+/// state database (the dashboard and the alerts read it every minute, so no write lock and
+/// no error list): `None` before any scan made the table, 1.0 for an empty library.
+pub fn coverage_ratio(conn: &rusqlite::Connection) -> rusqlite::Result<Option<f64>> {
+    let exists: bool = conn
+        .prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fp_files'")?
+        .exists([])?;
+    if !exists {
+        return Ok(None);
+    }
+    let (files, fingerprinted): (i64, i64) = conn.query_row(
+        "SELECT count(*), count(fingerprint) FROM fp_files WHERE quarantined = 0",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(Some(if files == 0 { 1.0 } else { fingerprinted as f64 / files as f64 }))
+}
+
 /// Coverage report against `threshold` (0..=1).
 pub fn coverage(db_path: &Path, threshold: f64) -> Result<Coverage> {
     let db = Db::open(db_path)?;

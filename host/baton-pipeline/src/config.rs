@@ -93,6 +93,8 @@ pub struct Config {
     pub fp: FpConfig,
     /// The plugins' read-only SQLite snapshots.
     pub sqlite: SqliteConfig,
+    /// Alert rules evaluated by `baton serve` (see `baton_stats::alerts`).
+    pub alerts: baton_stats::alerts::AlertsConfig,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -283,6 +285,7 @@ impl Default for Config {
             plugins: BTreeMap::new(),
             fp: FpConfig::default(),
             sqlite: SqliteConfig::default(),
+            alerts: baton_stats::alerts::AlertsConfig::default(),
         }
     }
 }
@@ -329,6 +332,9 @@ impl Config {
                     .map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.to_string() })?;
                 cfg.check_grants(&Paths::new(home, &home.join("state").join("baton.sqlite"), &cfg))?;
                 cfg.check_catalog(&path)?;
+                cfg.alerts
+                    .check()
+                    .map_err(|message| ConfigError::Parse { path: path.display().to_string(), message })?;
                 Ok(cfg)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
@@ -600,6 +606,27 @@ deep = false
 # cache; all copies of one baton process together may use this many MiB.
 copy_mb = 2048
 
+[alerts]
+# `baton serve` evaluates these rules every `eval_secs`. An alert is its rule plus its labels:
+# one that keeps holding is one alert, and it resolves on its own when it no longer holds.
+enabled = true
+eval_secs = 5
+# A TASK between agents with no RETURN this many minutes after baton saw it (0: off).
+unanswered_minutes = 60
+# A plugin paused after repeated sandbox failures.
+plugin_paused = true
+# A plugin's failed share over `failure_window` (1m 5m 15m 1h 6h 24h 7d) above this percentage,
+# once it has at least `min_events` answers in that window (0: off).
+failure_rate_percent = 20.0
+failure_window = "15m"
+min_events = 20
+# Fingerprint coverage (0..1) under this; unset: off.
+# fp_coverage_min = 0.8
+# Each false claim of the latest plans audit.
+audit_false_claims = true
+# An agent that gets one follow-up TASK in its inbox per new firing; unset: none.
+# notify_agent = "claude"
+
 # Folders a plugin may see, by the logical names it asks for (`baton plugin inspect NAME`).
 # Paths are relative to this folder unless absolute. A plugin never sees anything else.
 # Several read-only folders under one name: repos = ["/work/app", "/work/site"].
@@ -674,6 +701,27 @@ mod tests {
         c.check_grants(&Paths::new(Path::new("/h"), Path::new("/h/state/baton.sqlite"), &c)).expect("the default grants are fine");
         assert!(g.iter().any(|g| g.name == "reports" && g.writable && g.host_path == Path::new("/h/reports")));
         assert!(g.iter().any(|g| g.name == "plans" && !g.writable));
+    }
+
+    #[test]
+    fn alerts_section_has_defaults_and_clear_errors() {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        let d: Config = toml::from_str(DEFAULT_TOML).unwrap();
+        assert_eq!(d.alerts, baton_stats::alerts::AlertsConfig::default());
+        std::fs::write(h.join("baton.toml"), "[alerts]\nnotify_agent = \"claude\"\nfp_coverage_min = 0.9\n").unwrap();
+        let c = Config::load(h).unwrap();
+        assert_eq!((c.alerts.notify_agent.as_deref(), c.alerts.fp_coverage_min, c.alerts.min_events), (Some("claude"), Some(0.9), 20));
+        for (text, names) in [
+            ("[alerts]\nfailure_window = \"2h\"\n", "failure_window"),
+            ("[alerts]\nnotify_agent = \"../x\"\n", "notify_agent"),
+            ("[alerts]\nfp_coverage_min = 80\n", "fp_coverage_min"),
+            ("[alerts]\nsend_email = true\n", "send_email"),
+        ] {
+            std::fs::write(h.join("baton.toml"), text).unwrap();
+            let e = Config::load(h).unwrap_err().to_string();
+            assert!(e.contains(names) && e.contains("baton.toml"), "{text}: {e}");
+        }
     }
 
     #[test]

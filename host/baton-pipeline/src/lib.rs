@@ -7,7 +7,8 @@
 //! [`fsops`] hold the crash-safety mechanisms, `folding` the macOS name rules (case and
 //! Unicode form) applied on every system; [`returns`] builds what baton writes;
 //! [`plugins`] installs and loads components; [`audit`] drives the plans audits; `manual`
-//! holds `baton run` and `baton retry`.
+//! holds `baton run` and `baton retry`; [`probe`] gathers what `/metrics` and the alerts
+//! report besides the ledger, and runs `serve`'s alert loop.
 
 pub mod audit;
 pub mod claims;
@@ -25,6 +26,7 @@ pub mod outbox;
 mod outputs;
 pub mod pipeline;
 pub mod plugins;
+pub mod probe;
 pub mod returns;
 pub mod watch;
 

@@ -339,9 +339,17 @@ fn file_title(claim: &Claim) -> String {
     names::parse_file_name(&name).map(|p| p.slug.replace('-', " ")).unwrap_or_else(|| name.into_owned())
 }
 
-/// Step 5 for one item.
-pub(crate) fn record(b: &baton_ledger::Batch<'_>, item: &Item) -> Result<(), baton_ledger::LedgerError> {
-    let now = stamp::rfc3339(stamp::now());
+/// Step 5 for one item. An answer is also added to `stats` (the dashboard's counters and
+/// histograms, written once for the group), under its plugin's name when `installed` says
+/// so, else `unknown`.
+pub(crate) fn record(
+    b: &baton_ledger::Batch<'_>,
+    item: &Item,
+    stats: &mut baton_ledger::stats::StatsBatch,
+    installed: &dyn Fn(&str) -> bool,
+) -> Result<(), baton_ledger::LedgerError> {
+    let now_t = stamp::now();
+    let now = stamp::rfc3339(now_t);
     let ms = item.started.map(|s| s.elapsed().as_secs_f64() * 1e3).unwrap_or(0.0);
     let task_id = item.prepared.task().map(|t| t.id.as_str());
     let key = item.claim.key();
@@ -385,5 +393,14 @@ pub(crate) fn record(b: &baton_ledger::Batch<'_>, item: &Item) -> Result<(), bat
         state.as_str(),
         &json!({"return": item.return_name, "error": answer.error, "summary": answer.summary, "duration_ms": ms}),
     )?;
+    let at_ms = (now_t.unix_timestamp_nanos() / 1_000_000) as i64;
+    let claimed_ms = item.claim.id.split_once('-').and_then(|(_, ulid)| baton_ledger::stats::ulid_ms(ulid));
+    stats.add(&baton_ledger::stats::Answered {
+        plugin: item.prepared.task().and_then(|t| t.plugin.as_deref()).filter(|p| installed(p)).unwrap_or("unknown"),
+        state,
+        at_ms,
+        drop_ms: claimed_ms.map(|c| (at_ms - c) as f64),
+        run_ms: item.started.is_some().then_some(ms),
+    });
     Ok(())
 }

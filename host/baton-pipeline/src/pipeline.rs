@@ -434,13 +434,16 @@ impl Pipeline {
         {
             let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
             let health = &self.health;
+            let runtime = &self.runtime;
             ledger.batch(|b| {
+                let mut stats = baton_ledger::stats::StatsBatch::default();
                 for item in &items {
-                    crate::outputs::record(b, item)?;
+                    crate::outputs::record(b, item, &mut stats, &|p| runtime.get(p).is_some())?;
                     if item.solo {
                         b.solo_end(&item.claim.key())?;
                     }
                 }
+                b.record_stats(&stats)?;
                 for (name, h) in health {
                     b.health_set(name, &serde_json::to_string(h).unwrap_or_default())?;
                 }

@@ -8,7 +8,7 @@
 //! a 7-day window is at most 168 + 118 rows per plugin, however much history there is.
 use std::collections::BTreeMap;
 
-use baton_ledger::stats::{bucket_from_row, Bucket};
+use baton_ledger::stats::Bucket;
 use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 
@@ -137,9 +137,18 @@ fn add_rows(conn: &Connection, table: &str, key: &str, lo: i64, hi: i64, out: &m
     ))?;
     let mut rows = st.query(params![lo, hi])?;
     while let Some(r) = rows.next()? {
-        let b = bucket_from_row(r)?;
-        let plugin: String = r.get(7)?;
-        out.entry(plugin).or_default().merge(&b);
+        // Decoded straight into the plugin's sums: no histogram allocated per row.
+        let conv = |e: rusqlite::types::FromSqlError| rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Blob, Box::new(e));
+        let plugin = r.get_ref(7)?.as_str().map_err(conv)?;
+        let b = match out.get_mut(plugin) {
+            Some(b) => b,
+            None => out.entry(plugin.to_string()).or_default(),
+        };
+        b.completed += r.get::<_, i64>(0)?.max(0) as u64;
+        b.failed += r.get::<_, i64>(1)?.max(0) as u64;
+        b.rejected += r.get::<_, i64>(2)?.max(0) as u64;
+        b.drop.merge_encoded(r.get_ref(3)?.as_blob().map_err(conv)?, r.get(4)?);
+        b.run.merge_encoded(r.get_ref(5)?.as_blob().map_err(conv)?, r.get(6)?);
     }
     Ok(())
 }

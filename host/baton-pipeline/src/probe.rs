@@ -1,0 +1,217 @@
+//! A look at the state that `/metrics`, the dashboard and the alerts report on besides the
+//! ledger's summary tables: which plugins are installed and paused, how many files wait in
+//! each agent's inbox, fingerprint coverage and the latest audit's false claims. Also the
+//! alert loop `baton serve` runs (every `[alerts] eval_secs`, on a blocking thread with its
+//! own database connection, never on the pipeline's path).
+//!
+//! Why here: these facts live in the pipeline's world (the plugins folder, the handoffs tree,
+//! the health records, the audit plugin's grants), while `baton-stats` only knows the ledger;
+//! the server and `serve` gather them the same way through [`Probe::gather`].
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::ffi::OsStrExt;
+use std::time::{Duration, Instant};
+
+use baton_ledger::rusqlite::Connection;
+use baton_stats::alerts::{AlertInput, FalseClaimRef};
+use baton_stats::MetricsInput;
+
+use crate::{Config, Paths};
+
+/// The slow facts (coverage, audit report) are read again at most this often.
+const SLOW_EVERY: Duration = Duration::from_secs(60);
+
+/// What [`Probe::gather`] found.
+#[derive(Debug, Clone, Default)]
+pub struct Probe {
+    pub installed: BTreeSet<String>,
+    /// Installed plugin → paused now.
+    pub paused: BTreeMap<String, bool>,
+    /// Agent → handoff files waiting in its `01_inbox`.
+    pub queue_depth: BTreeMap<String, u64>,
+    pub fp_coverage_ratio: Option<f64>,
+    /// The latest audit report's false claims; `None` without a report.
+    pub false_claims: Option<Vec<FalseClaimRef>>,
+}
+
+impl Probe {
+    /// Everything, now.
+    pub fn gather(paths: &Paths, cfg: &Config, conn: &Connection, now: time::OffsetDateTime) -> Probe {
+        let mut p = Probe::gather_fast(paths, conn, now);
+        p.refresh_slow(paths, cfg, conn);
+        p
+    }
+
+    /// The cheap facts only (plugins, pauses, queues); the slow ones stay as they were.
+    pub fn gather_fast(paths: &Paths, conn: &Connection, now: time::OffsetDateTime) -> Probe {
+        let installed = installed(paths);
+        let paused = paused(conn, &installed, now);
+        Probe { queue_depth: queue_depth(paths), installed, paused, fp_coverage_ratio: None, false_claims: None }
+    }
+
+    /// Reads fingerprint coverage and the latest audit report again.
+    pub fn refresh_slow(&mut self, paths: &Paths, cfg: &Config, conn: &Connection) {
+        self.fp_coverage_ratio = baton_fp::scan::coverage_ratio(conn).unwrap_or_else(|e| {
+            tracing::warn!("fingerprint coverage: {e}");
+            None
+        });
+        self.false_claims = false_claims(paths, cfg);
+    }
+
+    pub fn metrics_input(&self) -> MetricsInput {
+        MetricsInput {
+            installed: self.installed.clone(),
+            queue_depth: self.queue_depth.clone(),
+            paused: self.paused.clone(),
+            fp_coverage_ratio: self.fp_coverage_ratio,
+            audit_false_claims: self.false_claims.as_ref().map(|f| f.len() as u64),
+        }
+    }
+
+    pub fn alert_input(&self, paths: &Paths, cfg: &Config) -> AlertInput {
+        AlertInput {
+            paused: self.paused.clone(),
+            fp_coverage_ratio: self.fp_coverage_ratio,
+            false_claims: self.false_claims.clone(),
+            handoffs_root: paths.handoffs.clone(),
+            self_agent: cfg.agent.clone(),
+        }
+    }
+}
+
+/// Installed plugin names (the component files' names).
+pub fn installed(paths: &Paths) -> BTreeSet<String> {
+    crate::plugins::installed_files(paths)
+        .iter()
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect()
+}
+
+/// Installed plugin → whether its health record says it is paused at `now`.
+pub fn paused(conn: &Connection, installed: &BTreeSet<String>, now: time::OffsetDateTime) -> BTreeMap<String, bool> {
+    let mut out: BTreeMap<String, bool> = installed.iter().map(|p| (p.clone(), false)).collect();
+    let rows = conn.prepare_cached("SELECT plugin, health FROM plugin_health").and_then(|mut st| {
+        st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?.collect::<Result<Vec<_>, _>>()
+    });
+    match rows {
+        Ok(rows) => {
+            for (plugin, health) in rows {
+                let Some(slot) = out.get_mut(&plugin) else { continue };
+                let h: crate::health::Health = serde_json::from_str(&health).unwrap_or_default();
+                let until = h.paused_until.as_deref().and_then(baton_handoff::stamp::parse_rfc3339);
+                *slot = until.is_some_and(|u| u > now);
+            }
+        }
+        Err(e) => tracing::warn!("plugin health: {e}"),
+    }
+    out
+}
+
+/// Agent → handoff files waiting in `handoffs/<agent>/01_inbox` (what `baton status` counts
+/// as waiting: candidate names and sync-conflict copies, not temp or hidden files).
+pub fn queue_depth(paths: &Paths) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let Ok(agents) = std::fs::read_dir(&paths.handoffs) else { return out };
+    for agent in agents.flatten() {
+        let name = agent.file_name().to_string_lossy().into_owned();
+        if !baton_handoff::names::is_valid_name(&name) || !agent.path().is_dir() {
+            continue;
+        }
+        let Ok(files) = std::fs::read_dir(agent.path().join("01_inbox")) else { continue };
+        let n = files
+            .flatten()
+            .filter(|e| baton_handoff::names::classify(e.file_name().as_bytes()) != baton_handoff::names::Entry::Ignored)
+            .count();
+        out.insert(name, n as u64);
+    }
+    out
+}
+
+/// The false claims of the latest report in the audit plugin's `reports` folder.
+pub fn false_claims(paths: &Paths, cfg: &Config) -> Option<Vec<FalseClaimRef>> {
+    let dir = cfg.grants(&paths.home, crate::audit::PLUGIN).into_iter().find(|g| g.name == "reports")?.host_path;
+    let (_, report) = baton_audit::latest_report(&dir)?;
+    Some(report.false_claims.iter().map(|f| FalseClaimRef { plan: f.plan.clone(), path: f.path.clone() }).collect())
+}
+
+/// The alert evaluator: its own connection and the slow facts it last read.
+pub struct Alerting {
+    paths: Paths,
+    cfg: Config,
+    conn: Option<Connection>,
+    slow: Option<(Instant, Probe)>,
+}
+
+impl Alerting {
+    pub fn new(paths: Paths, cfg: Config) -> Self {
+        Alerting { paths, cfg, conn: None, slow: None }
+    }
+
+    /// One evaluation now (blocking: database and file reads, maybe a follow-up TASK).
+    pub fn evaluate(&mut self) -> Result<baton_stats::alerts::Evaluation, String> {
+        if self.conn.is_none() {
+            let conn = baton_ledger::open_wal(&self.paths.state, "NORMAL")
+                .map_err(|e| format!("{}: {e}", self.paths.state.display()))?;
+            self.conn = Some(conn);
+        }
+        let Some(conn) = self.conn.as_ref() else { return Err("no connection".into()) };
+        let now = baton_handoff::stamp::now();
+        let mut probe = Probe::gather_fast(&self.paths, conn, now);
+        match &self.slow {
+            Some((at, slow)) if at.elapsed() < SLOW_EVERY => {
+                probe.fp_coverage_ratio = slow.fp_coverage_ratio;
+                probe.false_claims = slow.false_claims.clone();
+            }
+            _ => {
+                probe.refresh_slow(&self.paths, &self.cfg, conn);
+                self.slow = Some((Instant::now(), probe.clone()));
+            }
+        }
+        let input = probe.alert_input(&self.paths, &self.cfg);
+        let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+        let ev = baton_stats::alerts::evaluate(conn, &self.cfg.alerts, &input, now_ms).map_err(|e| e.to_string());
+        if ev.is_err() {
+            // A broken connection is opened again next time.
+            self.conn = None;
+        }
+        ev
+    }
+}
+
+/// `baton serve`'s alert loop: every `eval_secs`, off the pipeline's path. `None` when
+/// `[alerts] enabled = false`.
+pub fn spawn_alerts(paths: Paths, cfg: Config) -> Option<tokio::task::JoinHandle<()>> {
+    if !cfg.alerts.enabled {
+        return None;
+    }
+    let every = Duration::from_secs(cfg.alerts.eval_secs.max(1));
+    Some(tokio::spawn(async move {
+        let mut alerting = Some(Alerting::new(paths, cfg));
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(mut a) = alerting.take() else { return };
+            let joined = tokio::task::spawn_blocking(move || {
+                let r = a.evaluate();
+                (a, r)
+            })
+            .await;
+            match joined {
+                Ok((a, r)) => {
+                    alerting = Some(a);
+                    match r {
+                        Ok(ev) if !ev.fired.is_empty() || !ev.resolved.is_empty() => {
+                            tracing::info!(firing = ev.firing, fired = ev.fired.len(), resolved = ev.resolved.len(), "alerts")
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!("alerts: {e}"),
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("alert evaluation panicked: {e}; alerts stop until restart");
+                    return;
+                }
+            }
+        }
+    }))
+}
