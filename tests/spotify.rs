@@ -430,9 +430,22 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
     let again = env.task("m3u", json!({}));
     assert_eq!((again["written"].clone(), again["unchanged"].as_u64()), (json!([]), Some(5)));
 
-    // apply, then undo: the tree comes back byte for byte.
+    // apply without a writable `music` grant: refused, naming the fix; nothing moves.
+    let toml_path = env.h.root.join("baton.toml");
+    let writable = std::fs::read_to_string(&toml_path).unwrap();
+    let read_only = writable.replace(r#"music = { path = "music", writable = true }"#, r#"music = "music""#);
+    assert_ne!(read_only, writable);
+    std::fs::write(&toml_path, read_only).unwrap();
     let before = tree(&env.music);
     let plan_id = plan["plan_id"].as_str().unwrap();
+    let refused = env.task_raw("apply", json!({"plan_id": plan_id}));
+    assert_eq!((refused["status"].as_str(), refused["error"]["code"].as_str()), (Some("failed"), Some("plugin_error")), "{refused}");
+    let why = refused["error"].to_string();
+    assert!(why.contains("`music` folder granted writable") && why.contains("writable = true"), "the refusal names the fix: {why}");
+    assert_eq!(tree(&env.music), before, "a refused apply moves nothing");
+    std::fs::write(&toml_path, &writable).unwrap();
+
+    // apply, then undo: the tree comes back byte for byte.
     let applied = env.task("apply", json!({"plan_id": plan_id}));
     assert_eq!((applied["moved"].as_u64(), applied["skipped"].clone()), (Some(5), json!([])), "{applied}");
     assert!(env.music.join("Chill/Ann Artist - Alpha Song.mp3").is_file());

@@ -43,13 +43,33 @@ def result(home, i):
     raise AssertionError(f"no RETURN for B{i}")
 
 
-def serve(bin_, home):
-    """Wall seconds and peak RSS (KB) of one `serve --once`."""
+COUNTS = {}
+
+
+def serve(bin_, home, label=None):
+    """Wall seconds and peak RSS (KB) of one `serve --once`. With BENCH_PERF_STAT=1 it runs
+    under `perf stat`, and (instructions, CPU ms) go to COUNTS[(bin_, label)]: a machine shared
+    with other work inflates the wall time, not the instructions."""
+    stat = os.environ.get("BENCH_PERF_STAT") == "1" and label is not None
+    out = os.path.join(home, ".perf-stat")
+    cmd = [bin_, "--home", home, "serve", "--once"]
+    if stat:
+        cmd = ["perf", "stat", "-x,", "-o", out, "-e", "instructions,task-clock"] + cmd
     t = time.monotonic()
-    p = subprocess.Popen([bin_, "--home", home, "serve", "--once"], env=ENV)
+    p = subprocess.Popen(cmd, env=ENV)
     _, status, usage = os.wait4(p.pid, 0)
     wall = time.monotonic() - t
     assert os.waitstatus_to_exitcode(status) == 0, f"serve --once exited {status}"
+    if stat:
+        vals = {}
+        for line in open(out):
+            f = line.strip().split(",")
+            if len(f) > 2 and f[0] and not line.startswith("#"):
+                try:
+                    vals[f[2].split(":")[0]] = float(f[0])
+                except ValueError:
+                    pass
+        COUNTS.setdefault((bin_, label), []).append((vals.get("instructions", float("nan")), vals.get("task-clock", float("nan"))))
     return wall, usage.ru_maxrss
 
 
@@ -99,10 +119,10 @@ def main():
                 s = stats[b]
                 n += 1
                 task(home, n, "echo", "echo", {"i": n})
-                s["echo"].append(serve(b, home)[0])
+                s["echo"].append(serve(b, home, "echo")[0])
                 n += 1
                 task(home, n, "drive-sync", "sync", {})
-                wall, rss = serve(b, home)
+                wall, rss = serve(b, home, "first")
                 res = result(home, n)
                 rows = {c["name"]: (c["rows"], c["written"]) for c in res["collections"]}
                 assert rows == {"tracks": (a.tracks, True), "playlists": (500, True)}, rows
@@ -111,7 +131,7 @@ def main():
                 for i in range(a.nochange + 1):
                     n += 1
                     task(home, n, "drive-sync", "sync", {})
-                    wall, _ = serve(b, home)
+                    wall, _ = serve(b, home, "again" if i == 0 else "nochange")
                     res = result(home, n)
                     assert all(not c["written"] for c in res["collections"]), res
                     (s["again"] if i == 0 else s["nochange"]).append(wall)
@@ -130,6 +150,11 @@ def main():
             print(f"{b}: first sync median {med(s['first']):.2f} s (peak RSS median {med(s['rss']) // 1024:.0f} MB); "
                   f"no-change median {med(s['nochange']) * 1000:.0f} ms (first after the write {med(s['again']) * 1000:.0f} ms); "
                   f"serve --once with one echo TASK {med(s['echo']) * 1000:.0f} ms")
+            for label in ["first", "nochange", "echo"]:
+                v = COUNTS.get((b, label))
+                if v:
+                    print(f"  perf stat {label}: median {statistics.median(i for i, _ in v) / 1e9:.3f} G instructions, "
+                          f"{statistics.median(c for _, c in v):.0f} ms CPU")
 
 
 if __name__ == "__main__":

@@ -62,6 +62,27 @@ def generate(folder, seed=13):
     return tracks, size
 
 
+def run_serve(bin_, home, env, counts=None):
+    """One `baton serve --once`; with BENCH_PERF_STAT=1 under `perf stat`, appending
+    (instructions, CPU ms) to `counts`: a machine shared with other work inflates the wall
+    time, not the instructions."""
+    if os.environ.get("BENCH_PERF_STAT") != "1" or counts is None:
+        subprocess.run([bin_, "--home", home, "serve", "--once"], check=True, env=env)
+        return
+    out = os.path.join(home, ".perf-stat")
+    subprocess.run(["perf", "stat", "-x,", "-o", out, "-e", "instructions,task-clock", bin_, "--home", home, "serve", "--once"],
+                   check=True, env=env)
+    vals = {}
+    for line in open(out):
+        f = line.strip().split(",")
+        if len(f) > 2 and f[0] and not line.startswith("#"):
+            try:
+                vals[f[2].split(":")[0]] = float(f[0])
+            except ValueError:
+                pass
+    counts.append((vals.get("instructions", float("nan")), vals.get("task-clock", float("nan"))))
+
+
 def main():
     bin_ = sys.argv[1]
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
@@ -72,7 +93,7 @@ def main():
         os.makedirs(spot)
         tracks, size = generate(spot)
         print(f"{PLAYLISTS} playlists, {TRACKS} tracks, {size / 1e6:.1f} MB of CSV")
-        times = []
+        times, icounts, lcounts = [], [], []
         for r in range(rounds):
             home = os.path.join(base, f"home{r}")
             subprocess.run([bin_, "--home", home, "init"], check=True, stdout=subprocess.DEVNULL, env=env)
@@ -91,7 +112,7 @@ def main():
 
             task(0, "import", {})
             t = time.monotonic()
-            subprocess.run([bin_, "--home", home, "serve", "--once"], check=True, env=env)
+            run_serve(bin_, home, env, icounts)
             times.append(time.monotonic() - t)
             ret = [f for f in os.listdir(os.path.join(home, "handoffs/Bench-Agent/01_inbox")) if "__RETURN__" in f]
             with open(os.path.join(home, "handoffs/Bench-Agent/01_inbox", ret[0])) as f:
@@ -105,10 +126,24 @@ def main():
         for i in range(lookups):
             task(1000 + i, "playlists-for-track", {"uri": rng.choice(tracks)["uri"]})
         t = time.monotonic()
-        subprocess.run([bin_, "--home", home, "serve", "--once"], check=True, env=env)
-        per = (time.monotonic() - t) / lookups
+        run_serve(bin_, home, env, lcounts)
+        total = time.monotonic() - t
+        per = total / lookups
+        # The fixed part of that figure: a `serve --once` with nothing to do (start-up, loading
+        # every installed plugin from the compiled cache, shutdown), median of 3.
+        empty = []
+        for _ in range(3):
+            t = time.monotonic()
+            subprocess.run([bin_, "--home", home, "serve", "--once"], check=True, env=env)
+            empty.append(time.monotonic() - t)
+        empty = statistics.median(empty)
         print(f"import median {statistics.median(times):.2f} s over {rounds} rounds; "
-              f"playlists-for-track {per * 1000:.1f} ms per task ({lookups} tasks in one serve --once, start-up included)")
+              f"playlists-for-track {per * 1000:.1f} ms per task ({lookups} tasks in one serve --once, start-up included); "
+              f"an empty serve --once {empty * 1000:.0f} ms, so {(total - empty) / lookups * 1000:.2f} ms per task beyond start-up")
+        if icounts:
+            print(f"perf stat: import median {statistics.median(i for i, _ in icounts) / 1e9:.2f} G instructions, "
+                  f"{statistics.median(c for _, c in icounts):.0f} ms CPU; {lookups} playlists-for-track "
+                  f"{lcounts[0][0] / 1e9:.3f} G instructions, {lcounts[0][1]:.0f} ms CPU")
 
 
 if __name__ == "__main__":

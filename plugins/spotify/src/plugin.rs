@@ -115,12 +115,34 @@ fn get(collection: &str, key: &str) -> Result<Option<Value>, Fail> {
     Ok(r.and_then(|s| serde_json::from_str(&s).ok()))
 }
 
+/// JSON per `upsert` call: half the host's per-call cap (8 MiB). Each call is one transaction,
+/// and the records' keys are spread over the catalog's indexes, so every call writes most of
+/// the index pages again: few large calls write far less than many small ones.
+const UPSERT_BYTES: usize = 4 << 20;
+
 fn upsert(collection: &str, records: &[Value]) -> Result<u64, Fail> {
     let mut changed = 0;
-    for chunk in records.chunks(500) {
-        let text = serde_json::to_string(chunk).unwrap_or_default();
-        let r = catalog::upsert(collection, &text).map_err(|e| cat_err(&format!("writing `{collection}`"), e))?;
+    let mut text = String::from("[");
+    let mut send = |text: &mut String| -> Result<(), Fail> {
+        text.push(']');
+        let r = catalog::upsert(collection, text).map_err(|e| cat_err(&format!("writing `{collection}`"), e))?;
         changed += r.inserted + r.updated;
+        text.clear();
+        text.push('[');
+        Ok(())
+    };
+    for rec in records {
+        let one = serde_json::to_string(rec).unwrap_or_default();
+        if text.len() > 1 && text.len() + one.len() + 2 > UPSERT_BYTES {
+            send(&mut text)?;
+        }
+        if text.len() > 1 {
+            text.push(',');
+        }
+        text.push_str(&one);
+    }
+    if text.len() > 1 {
+        send(&mut text)?;
     }
     Ok(changed)
 }
@@ -958,6 +980,15 @@ fn journal_set(id: &str, i: usize, entry: &Value) {
 }
 
 /// Moves the catalog's file link of `key` from `from` to `to` (and the plugin's own record).
+///
+/// The plugin's own record (kv `local:`/`file:`) follows at once, so `playlists-for-track
+/// {"path"}`, `plan`, `m3u` and `next-track` see the new path right away. The catalog's
+/// `tracks.files` link cannot: a link to `files` must name a file of the fingerprint library,
+/// and the host refuses `to` until `baton fp scan` has seen it (the library keys files by
+/// path, and only a scan adds one). So after `apply` the track has no `files` link in the
+/// catalog until the next `baton fp scan` of the music folder and `link-local`, which links it
+/// again (the unlink of `from` does go through, so no link points at a path that is gone).
+/// `undo` before a rescan puts the old link back, since the library still holds `from`.
 fn relink(key: &str, from: &str, to: &str) {
     forget_link(from, key);
     remember_link(to, key);
