@@ -47,7 +47,7 @@ pub fn serve(ctx: &Ctx, once: bool) -> Result<i32> {
         tokio::pin!(shutdown);
         let mut pipeline = tokio::select! {
             _ = &mut shutdown => return Ok(0),
-            p = baton_pipeline::open(&ctx.home, &ctx.state) => p?,
+            p = baton_pipeline::open_at(&ctx.home, &ctx.location) => p?,
         };
         // Alerts: evaluated every few seconds by `serve`, once after a drain.
         let alerts = if once { None } else { baton_pipeline::probe::spawn_alerts(pipeline.paths().clone(), pipeline.config().clone()) };
@@ -91,7 +91,7 @@ pub fn serve(ctx: &Ctx, once: bool) -> Result<i32> {
 pub fn run(ctx: &Ctx, file: &Path) -> Result<i32> {
     let rt = runtime()?;
     let r = rt.block_on(async {
-        let mut pipeline = baton_pipeline::open(&ctx.home, &ctx.state).await?;
+        let mut pipeline = baton_pipeline::open_at(&ctx.home, &ctx.location).await?;
         let ret = pipeline.run_detached(file).await?;
         println!("{}", serde_json::to_string_pretty(&ret)?);
         Ok(if ret.status == baton_handoff::Status::Completed { 0 } else { 1 })
@@ -127,7 +127,27 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
     require_home(ctx)?;
     let cfg = Config::load(&ctx.home)?;
     let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
-    let ledger = baton_ledger::Ledger::open(&ctx.state)?;
+    let mut ledger = match baton_ledger::Ledger::open_at(&ctx.location) {
+        Ok(l) => l,
+        // A shared ledger that does not answer: said plainly, and the exit status says so.
+        Err(e) if e.is_transient() => {
+            if as_json {
+                let out = json!({"ledger": {"backend": "postgres", "server": ctx.location.shown(), "reachable": false, "error": e.to_string()}});
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                println!("ledger: {} UNAVAILABLE: claiming is paused until it answers ({e})", ctx.location.shown());
+            }
+            return Ok(1);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let shared = ledger.postgres().map(|pg| {
+        let hosts = pg.hosts().unwrap_or_default();
+        json!({
+            "backend": "postgres", "server": pg.server(), "reachable": true,
+            "hosts": hosts.iter().map(|(h, age)| json!({"host": h, "heartbeat_age_secs": age})).collect::<Vec<_>>(),
+        })
+    });
     let (waiting, claimed) = queue(&paths, &cfg);
     let counts = ledger.counts()?;
     let recent = ledger.recent(20)?;
@@ -159,9 +179,16 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
                 "created_at": o.created_at, "age_secs": age(&o.created_at), "inbox": o.agent, "file": o.file_name,
             })).collect::<Vec<_>>(),
             "paused_plugins": paused,
+            "ledger": shared.clone().unwrap_or_else(|| json!({"backend": "sqlite", "path": ctx.location.shown()})),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(0);
+    }
+    if let Some(l) = &shared {
+        let hosts: Vec<String> = l["hosts"].as_array().into_iter().flatten()
+            .map(|h| format!("{} (heartbeat {:.0}s ago)", h["host"].as_str().unwrap_or("?"), h["heartbeat_age_secs"].as_f64().unwrap_or(0.0)))
+            .collect();
+        println!("ledger: {} (PostgreSQL, reachable); hosts: {}", ctx.location.shown(), if hosts.is_empty() { "none yet".into() } else { hosts.join(", ") });
     }
     println!("queue: {waiting} waiting in {}, {claimed} in progress", paths.inbox(&cfg.agent).display());
     let counts: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -202,12 +229,12 @@ fn human_age(secs: i64) -> String {
 }
 
 pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
-    let ledger = baton_ledger::Ledger::open(&ctx.state)?;
+    let ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
     let task = ledger.task(id)?;
     let events = ledger.events(id)?;
     let logs = ledger.logs(id)?;
     if task.is_none() && events.is_empty() {
-        bail!("no handoff with id {id:?} in {} (ids are the `id` field of the JSON body)", ctx.state.display());
+        bail!("no handoff with id {id:?} in {} (ids are the `id` field of the JSON body)", ctx.location.shown());
     }
     if as_json {
         println!("{}", serde_json::to_string_pretty(&json!({"task": task, "events": events, "logs": logs}))?);
@@ -247,7 +274,7 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
 pub fn retry(ctx: &Ctx, id: &str) -> Result<i32> {
     require_home(ctx)?;
     runtime()?.block_on(async {
-        let mut pipeline = baton_pipeline::open(&ctx.home, &ctx.state).await?;
+        let mut pipeline = baton_pipeline::open_at(&ctx.home, &ctx.location).await?;
         match pipeline.retry(id)? {
             Some(to) => {
                 println!("moved back to {}; `baton serve` will run it again", to.display());

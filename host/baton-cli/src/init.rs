@@ -18,7 +18,7 @@ pub fn init(ctx: &Ctx) -> Result<()> {
     if !toml.exists() {
         std::fs::write(&toml, DEFAULT_TOML).with_context(|| format!("writing {}", toml.display()))?;
     }
-    let ledger = baton_ledger::Ledger::open(&ctx.state)?;
+    let ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
     let missing: Vec<_> = baton_bundle::first_party().filter(|p| !home.join("plugins").join(format!("{}.wasm", p.name)).exists()).collect();
     let mut installed = Vec::new();
     if !missing.is_empty() {
@@ -27,7 +27,7 @@ pub fn init(ctx: &Ctx) -> Result<()> {
     eprintln!(
         "baton: home ready at {} (state {}){}",
         home.display(),
-        ctx.state.display(),
+        ctx.location.shown(),
         if installed.is_empty() { String::new() } else { format!("; installed plugins: {}", installed.join(", ")) }
     );
     Ok(())
@@ -69,7 +69,8 @@ pub fn demo(dir: Option<PathBuf>) -> Result<i32> {
         Some(d) => d,
         None => std::env::temp_dir().join(format!("baton-demo-{}", std::process::id())),
     };
-    let ctx = Ctx { state: home.join("state/baton.sqlite"), home: home.clone() };
+    let state = home.join("state/baton.sqlite");
+    let ctx = Ctx { location: baton_ledger::Location::Sqlite(state.clone()), state, home: home.clone() };
     init(&ctx)?;
     let inbox = home.join("handoffs/baton/01_inbox");
     let now = baton_handoff::stamp::now();

@@ -21,10 +21,12 @@ struct Cli {
     /// Default: $BATON_HOME, else ~/.baton.
     #[arg(long, global = true, env = "BATON_HOME")]
     home: Option<PathBuf>,
-    /// The state database (SQLite, WAL). Keep it on a local disk, never in a synced folder.
-    /// Default: $BATON_STATE, else <home>/state/baton.sqlite.
+    /// The state: a SQLite file (WAL; keep it on a local disk, never in a synced folder), or a
+    /// PostgreSQL URL `postgres://user@host/db` shared by several machines (no password in it:
+    /// use ~/.pgpass or $PGPASSWORD; a server not on this machine needs `sslmode=verify-full`).
+    /// Default: $BATON_STATE, else `state` in baton.toml, else <home>/state/baton.sqlite.
     #[arg(long, global = true, env = "BATON_STATE")]
-    state: Option<PathBuf>,
+    state: Option<String>,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -92,7 +94,22 @@ enum Command {
 /// Where a command's home and state are.
 pub struct Ctx {
     pub home: PathBuf,
+    /// This machine's SQLite file: the ledger itself, or beside a PostgreSQL ledger the
+    /// fingerprint library and catalog (`<home>/state/fp.sqlite`).
     pub state: PathBuf,
+    /// Where the ledger is.
+    pub location: baton_ledger::Location,
+}
+
+/// `--state`/`$BATON_STATE`, else `state` in baton.toml (relative to the home), else the
+/// default SQLite file. A PostgreSQL URL is checked here (no password, TLS off this machine).
+fn locate(home: &std::path::Path, state: Option<String>) -> anyhow::Result<baton_ledger::Location> {
+    let configured = state.or_else(|| baton_pipeline::Config::load(home).ok().and_then(|c| c.state));
+    Ok(match configured {
+        Some(s) if baton_ledger::location::is_url(&s) => baton_ledger::Location::parse(&s)?,
+        Some(s) => baton_ledger::Location::Sqlite(home.join(s)),
+        None => baton_ledger::Location::Sqlite(home.join("state").join("baton.sqlite")),
+    })
 }
 
 fn main() {
@@ -104,8 +121,14 @@ fn main() {
     let quiet_default = matches!(cli.command, Command::Serve { .. });
     init_logging(cli.log_format, if quiet_default { "info" } else { "warn" });
     let home = cli.home.unwrap_or_else(default_home);
-    let state = cli.state.unwrap_or_else(|| home.join("state").join("baton.sqlite"));
-    let ctx = Ctx { home, state };
+    let location = match locate(&home, cli.state) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("baton: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let ctx = Ctx { state: location.local_file(&home), home, location };
     let result = match cli.command {
         Command::Init => init::init(&ctx).map(|_| 0),
         Command::Serve { once } => handoffs::serve(&ctx, once),

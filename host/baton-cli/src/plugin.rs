@@ -55,7 +55,7 @@ pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
         // compiles it for the host, so the next start does not. `describe` runs with the real
         // host functions (the plugin's own kv in the state database) exactly as in `serve`,
         // so a plugin cannot tell a check from a load.
-        let ledger: SharedLedger = Arc::new(std::sync::Mutex::new(baton_ledger::Ledger::open(&ctx.state)?));
+        let ledger: SharedLedger = Arc::new(std::sync::Mutex::new(baton_ledger::Ledger::open_at(&ctx.location)?));
         let runtime = Runtime::new(
             RuntimeConfig { cache_dir: Some(paths.cache()), lock_dir: paths.locks() },
             Arc::new(LedgerKv(ledger.clone())),

@@ -123,7 +123,12 @@ fn spec(ctx: &Ctx) -> Result<Spec> {
     let exe = std::env::current_exe().context("finding the baton binary's path")?;
     let exe = exe.canonicalize().with_context(|| format!("resolving {}", exe.display()))?;
     let home = absolute(&ctx.home)?;
-    Ok(Spec { exe, state: absolute(&ctx.state)?, log: home.join("logs").join("serve.log"), home })
+    // A PostgreSQL URL is passed as given (it holds no password: those are refused).
+    let state = match &ctx.location {
+        baton_ledger::Location::Postgres(url) => PathBuf::from(url.shown()),
+        baton_ledger::Location::Sqlite(_) => absolute(&ctx.state)?,
+    };
+    Ok(Spec { exe, state, log: home.join("logs").join("serve.log"), home })
 }
 
 /// The launchd agent: runs at load (login), kept alive after a non-zero exit, logs to a file.

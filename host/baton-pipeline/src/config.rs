@@ -95,6 +95,9 @@ pub struct Config {
     pub sqlite: SqliteConfig,
     /// Alert rules evaluated by `baton serve` (see `baton_stats::alerts`).
     pub alerts: baton_stats::alerts::AlertsConfig,
+    /// Where the ledger lives when `--state`/`$BATON_STATE` do not say: a SQLite path, or a
+    /// `postgres://` URL (several machines sharing one handoffs tree). Unset: the default path.
+    pub state: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -151,11 +154,14 @@ pub struct PipelineConfig {
     /// A handoff that was the only one in flight when baton died this many times is filed as
     /// `crashed_host` instead of being run again (the poison-pill guard). At least 1.
     pub crash_limit: u32,
+    /// With the ledger on PostgreSQL: a host whose heartbeat is older than this loses its
+    /// claims to the other hosts (it renews it every `lease_secs / 4`).
+    pub lease_secs: u64,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        PipelineConfig { crash_limit: 2 }
+        PipelineConfig { crash_limit: 2, lease_secs: 30 }
     }
 }
 
@@ -286,6 +292,7 @@ impl Default for Config {
             fp: FpConfig::default(),
             sqlite: SqliteConfig::default(),
             alerts: baton_stats::alerts::AlertsConfig::default(),
+            state: None,
         }
     }
 }
@@ -538,6 +545,11 @@ pub const DEFAULT_TOML: &str = r#"# baton configuration. Every value below is th
 
 # baton's own agent name: TASKs for baton go to handoffs/<agent>/01_inbox/.
 agent = "baton"
+# Where the ledger lives (--state and $BATON_STATE override it). Unset: state/baton.sqlite
+# here. Several machines sharing one handoffs folder through Dropbox, Drive or Syncthing share
+# one PostgreSQL server instead: state = "postgres://baton@db.example.org/baton?sslmode=verify-full"
+# (no password in the URL: use ~/.pgpass or $PGPASSWORD). See the README.
+# state = "state/baton.sqlite"
 # The handoffs root (relative to this folder unless absolute). One folder per agent below it.
 handoffs = "handoffs"
 # Handoff files larger than this are rejected unread with `too_large`.
@@ -590,6 +602,9 @@ interval = 3600
 # in flight when baton died this many times is filed in 03_failed/ as `crashed_host`, with a
 # RETURN, instead of taking baton down again (`baton retry ID` runs it once more).
 crash_limit = 2
+# With the ledger on PostgreSQL (several machines, see `state` above): a machine whose baton
+# has not renewed its heartbeat for this long loses its claims to the others.
+lease_secs = 30
 
 [fp]
 # Audio files are decoded in worker processes; one file may take at most this long (or the

@@ -33,9 +33,19 @@ impl Pipeline {
                 names::Entry::SyncConflict(_) => Ready::Yes,
                 _ => self.is_ready(&entry.path(), &name),
             };
+            if let crate::shared::Claimer::Shared(shared) = &self.claims
+                && shared.skip(&name)
+            {
+                continue;
+            }
             if !matches!(ready, Ready::No) {
                 self.unsettled.remove(&name);
-                match self.claims.claim(&entry.path()) {
+                if matches!(self.claims, crate::shared::Claimer::Shared(_)) {
+                    claimed += self.claim_shared(&entry.path(), ready)?;
+                    continue;
+                }
+                let crate::shared::Claimer::Local(claims) = &self.claims else { continue };
+                match claims.claim(&entry.path()) {
                     Ok(Some(claim)) => {
                         claimed += 1;
                         if let Ready::Parsed(pre) = ready {
@@ -49,6 +59,46 @@ impl Pipeline {
         }
         self.unsettled.retain(|n, _| seen.contains(n));
         Ok(claimed)
+    }
+
+    /// Claims one ready inbox file as a row of the shared ledger (PostgreSQL). Returns 1 if it
+    /// is ours now. A copy of a handoff already filed is filed again, with a suffix, unrun.
+    fn claim_shared(&mut self, path: &Path, ready: Ready) -> Result<usize, PipelineError> {
+        let crate::shared::Claimer::Shared(shared) = &mut self.claims else { return Ok(0) };
+        let pre = match ready {
+            Ready::Parsed(pre) => Some(pre),
+            _ => None,
+        };
+        match shared.claim(path, pre.as_ref().map(|p| &p.value))? {
+            crate::shared::Taken::Claimed { claim, suspect } => {
+                if suspect && let Some(name) = claim.path.file_name() {
+                    self.suspects.insert(name.to_owned());
+                }
+                if let Some(pre) = pre {
+                    self.preread.keep(claim.key(), pre);
+                }
+                Ok(1)
+            }
+            crate::shared::Taken::Not => Ok(0),
+            crate::shared::Taken::Filed => {
+                let dir = self.paths.processed(&self.cfg.agent);
+                let name = path.file_name().unwrap_or_default();
+                let placed = self.folded.place(&dir, name, |candidate| match crate::fsops::rename_noreplace(path, &dir.join(candidate)) {
+                    Ok(()) => Ok(Some(())),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+                    Err(e) => Err(e),
+                });
+                match placed {
+                    Ok((placed, ())) => {
+                        tracing::info!(file = %path.display(), filed = %dir.join(placed).display(), "a copy of a handoff already filed (brought back by the sync) was filed, not run");
+                        let _ = crate::fsops::sync_dir(&dir);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => warn!(file = %path.display(), "cannot file a copy of a handoff already filed: {e}"),
+                }
+                Ok(0)
+            }
+        }
     }
 
     fn is_ready(&mut self, path: &Path, name: &OsString) -> Ready {

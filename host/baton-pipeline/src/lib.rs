@@ -28,6 +28,7 @@ pub mod pipeline;
 pub mod plugins;
 pub mod probe;
 pub mod returns;
+mod shared;
 pub mod watch;
 
 use std::path::Path;
@@ -87,10 +88,22 @@ impl baton_runtime::KvStore for LedgerKv {
 
 /// Opens everything a host process needs: config, state, runtime with the installed plugins.
 pub async fn open(home: &Path, state: &Path) -> Result<Pipeline, PipelineError> {
+    open_at(home, &baton_ledger::Location::Sqlite(state.to_path_buf())).await
+}
+
+/// As [`open`], with the ledger where `location` says: a SQLite file, or a PostgreSQL server
+/// (claims are then rows, see `shared`). This machine's own SQLite file (the fingerprint
+/// library, the catalog, locks and cache beside it) is [`baton_ledger::Location::local_file`].
+pub async fn open_at(home: &Path, location: &baton_ledger::Location) -> Result<Pipeline, PipelineError> {
     let cfg = Config::load(home)?;
+    let state_buf = location.local_file(home);
+    let state = state_buf.as_path();
     let paths = Paths::new(home, state, &cfg);
     cfg.check_grants(&paths)?;
-    let ledger: SharedLedger = Arc::new(Mutex::new(baton_ledger::Ledger::open(state)?));
+    if let baton_ledger::Location::Postgres(url) = location {
+        tracing::info!(server = %url.shown(), local = %state.display(), "ledger on PostgreSQL");
+    }
+    let ledger: SharedLedger = Arc::new(Mutex::new(baton_ledger::Ledger::open_at(location)?));
     let mut runtime = baton_runtime::Runtime::new(
         baton_runtime::RuntimeConfig { cache_dir: Some(paths.cache()), lock_dir: paths.locks() },
         Arc::new(LedgerKv(ledger.clone())),

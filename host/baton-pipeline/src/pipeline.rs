@@ -34,6 +34,7 @@ use baton_ledger::{Ledger, TaskRow};
 use baton_runtime::Runtime;
 
 use crate::claims::{Claim, Claims};
+use crate::shared::{Claimer, SharedClaims};
 use crate::config::{Config, Paths};
 use crate::execution::Running;
 use crate::intake::prepare;
@@ -64,7 +65,7 @@ pub struct Pipeline {
     pub(crate) paths: Paths,
     pub(crate) ledger: SharedLedger,
     pub(crate) runtime: Arc<Runtime>,
-    pub(crate) claims: Claims,
+    pub(crate) claims: Claimer,
     pub(crate) post: Arc<Post>,
     /// The claim running alone under the poison-pill guard, if any.
     solo_in_flight: Option<String>,
@@ -73,7 +74,7 @@ pub struct Pipeline {
     /// Claims waiting for their next attempt.
     retry_at: HashMap<String, Instant>,
     /// Claim files taken over from dead processes: they run one at a time.
-    suspects: HashSet<OsString>,
+    pub(crate) suspects: HashSet<OsString>,
     /// Other agents' inbox files already recorded.
     pub(crate) observed: HashSet<(String, OsString)>,
     /// Other agents' inbox files that did not parse, with the (size, mtime) they had then.
@@ -233,7 +234,15 @@ impl Pipeline {
         for dir in [paths.inbox(me), paths.processed(me), paths.failed(me)] {
             std::fs::create_dir_all(&dir).map_err(|e| PipelineError::io(&dir, e))?;
         }
-        let claims = Claims::open(&paths.agent(me)).map_err(|e| PipelineError::io(&paths.agent(me), e))?;
+        let shared = ledger.lock().unwrap_or_else(|e| e.into_inner()).is_shared();
+        let claims = if shared {
+            // Nothing is renamed into `.claims/` inside a synced tree: the ledger row is the claim.
+            let state_dir = paths.state.parent().unwrap_or(std::path::Path::new(".")).to_path_buf();
+            let lease = Duration::from_secs(cfg.pipeline.lease_secs.max(1));
+            Claimer::Shared(SharedClaims::open(&paths.inbox(me), &state_dir, ledger.clone(), lease)?)
+        } else {
+            Claimer::Local(Claims::open(&paths.agent(me)).map_err(|e| PipelineError::io(&paths.agent(me), e))?)
+        };
         let outbox_dir = paths.agent(me).join(".outbox");
         let outbox = Outbox::open(outbox_dir.clone()).map_err(|e| PipelineError::io(&outbox_dir, e))?;
         outbox.sweep();
@@ -281,8 +290,7 @@ impl Pipeline {
     /// a time, then every other due claim in batches, record other agents' handoffs. Returns
     /// when something is next due, if anything waits.
     pub async fn tick(&mut self) -> Result<Option<Instant>, PipelineError> {
-        let agent_dir = self.paths.agent(&self.cfg.agent);
-        let moved = self.claims.take_over_dead().map_err(|e| PipelineError::io(&agent_dir, e))?;
+        let moved = self.claims.take_over_dead()?;
         self.suspects.extend(moved);
         if self.claim_ready()? > 0 {
             failpoint::hit("after_claim");
@@ -312,7 +320,7 @@ impl Pipeline {
     /// took a process down waits behind its innocent neighbours), or all the others.
     fn due(&mut self, suspects: bool) -> Result<Vec<Claim>, PipelineError> {
         let now = Instant::now();
-        let all = self.claims.list().map_err(|e| PipelineError::io(self.claims.dir(), e))?;
+        let all = self.claims.list()?;
         // Forget what belongs to claims no longer here (filed by hand, say): a stale retry
         // time in the past would make every wait end at once.
         let present: HashSet<OsString> = all.iter().filter_map(|c| c.path.file_name().map(|n| n.to_owned())).collect();

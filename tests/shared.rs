@@ -1,0 +1,430 @@
+//! Several machines, one handoffs tree, one PostgreSQL ledger: two homes ("hosts"), each with
+//! its own copy of the handoffs tree, kept in step by a test sync service that behaves like
+//! Dropbox (random delays, conflicted copies, deleted files brought back), and one private
+//! PostgreSQL server. Each TASK must get exactly one RETURN, and each original must be filed
+//! exactly once, on both trees, after the sync settles; also while one host is `kill -9`ed and
+//! while PostgreSQL restarts.
+mod support;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::pg::Pg;
+use support::Home;
+
+const SENDER: &str = "Claude-Code-Agent";
+
+fn task(id: &str) -> Value {
+    json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+           "from": SENDER, "title": format!("Echo {id}"), "plugin": "echo", "action": "echo", "params": {"n": id}})
+}
+
+fn task_name(i: usize) -> String {
+    format!("20260118T070951Z__TASK__S{i:05}__{SENDER}.json")
+}
+
+/// A home whose ledger is the shared database (`state = …` in its baton.toml).
+fn host(url: &str, lease_secs: u64) -> Home {
+    let h = Home::init(&[("reconcile_secs", "1")], "");
+    let toml = h.root.join("baton.toml");
+    let mut s = std::fs::read_to_string(&toml).unwrap();
+    s = s.replacen("agent = \"baton\"", &format!("agent = \"baton\"\nstate = \"{url}\""), 1);
+    s = s.replacen("lease_secs = 30", &format!("lease_secs = {lease_secs}"), 1);
+    std::fs::write(&toml, s).unwrap();
+    h
+}
+
+fn serve(h: &Home) -> Child {
+    h.cmd(&["serve"]).env("BATON_LOG", "info").stdout(Stdio::null()).stderr(Stdio::from(log_file(h))).spawn().unwrap()
+}
+
+fn log_file(h: &Home) -> std::fs::File {
+    std::fs::OpenOptions::new().create(true).append(true).open(h.root.join("serve.log")).unwrap()
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| !n.starts_with('.')).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+// ---- the test sync service ----
+
+/// One change seen on one side, to be applied on the other.
+#[derive(Clone, Debug)]
+enum Change {
+    Create { rel: PathBuf, bytes: Vec<u8> },
+    Delete { rel: PathBuf },
+    Rename { from: PathBuf, to: PathBuf, bytes: Vec<u8> },
+    /// Dropbox bringing back a file deleted on this side (applied as a local creation).
+    Resurrect { rel: PathBuf, bytes: Vec<u8> },
+}
+
+#[derive(Clone)]
+struct Known {
+    ino: u64,
+    bytes: Vec<u8>,
+}
+
+struct Side {
+    root: PathBuf,
+    known: HashMap<PathBuf, Known>,
+}
+
+/// Mirrors file creations, renames and deletions between two handoff trees (non-hidden files in
+/// `<agent>/0*_*/`), each change after a random 0–500 ms delay, in order per direction. When a
+/// change reaches a side that changed the same file differently, a conflicted copy is made; a
+/// small share of deleted or moved inbox files is brought back later, as Dropbox does.
+struct Sync {
+    stop: Arc<AtomicBool>,
+    busy: Arc<AtomicUsize>,
+    stats: Arc<Mutex<HashMap<&'static str, usize>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sync {
+    fn start(a: PathBuf, b: PathBuf, resurrect_pct: u32, conflict_pct: u32) -> Sync {
+        let stop = Arc::new(AtomicBool::new(false));
+        let busy = Arc::new(AtomicUsize::new(0));
+        let stats = Arc::new(Mutex::new(HashMap::new()));
+        let (s, bz, st) = (stop.clone(), busy.clone(), stats.clone());
+        let thread = std::thread::spawn(move || {
+            let mut sides = [Side { root: a, known: HashMap::new() }, Side { root: b, known: HashMap::new() }];
+            // Per direction (0 → 1, 1 → 0): changes waiting, with when they apply.
+            let mut queues: [VecDeque<(Instant, Change)>; 2] = [VecDeque::new(), VecDeque::new()];
+            // Resurrections, per side.
+            let mut later: [VecDeque<(Instant, Change)>; 2] = [VecDeque::new(), VecDeque::new()];
+            while !s.load(Ordering::SeqCst) {
+                for i in 0..2 {
+                    for change in scan(&mut sides[i]) {
+                        let last = queues[i].back().map(|(t, _)| *t).unwrap_or_else(Instant::now);
+                        let due = (Instant::now() + Duration::from_millis(rand::random_range(0..=500))).max(last);
+                        queues[i].push_back((due, change));
+                    }
+                }
+                for i in 0..2 {
+                    let other = 1 - i;
+                    while queues[i].front().is_some_and(|(t, _)| *t <= Instant::now()) {
+                        let (_, change) = queues[i].pop_front().unwrap();
+                        let applied = apply(&mut sides[other], &change, conflict_pct, &st);
+                        if let Some(rel) = applied.filter(|_| rand::random_range(0..100) < resurrect_pct) {
+                            later[other].push_back((Instant::now() + Duration::from_millis(rand::random_range(200..800)), rel));
+                        }
+                    }
+                    while later[i].front().is_some_and(|(t, _)| *t <= Instant::now()) {
+                        let (_, change) = later[i].pop_front().unwrap();
+                        apply(&mut sides[i], &change, 0, &st);
+                    }
+                }
+                bz.store(queues.iter().chain(later.iter()).map(VecDeque::len).sum(), Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(15));
+            }
+        });
+        Sync { stop, busy, stats, thread: Some(thread) }
+    }
+
+    fn pending(&self) -> usize {
+        self.busy.load(Ordering::SeqCst)
+    }
+
+    fn stats(&self) -> HashMap<&'static str, usize> {
+        self.stats.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Sync {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn synced_files(root: &Path) -> Vec<(PathBuf, PathBuf)> {
+    let mut out = Vec::new();
+    for agent in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        for sub in ["01_inbox", "02_processed", "03_failed"] {
+            let dir = agent.path().join(sub);
+            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let name = e.file_name();
+                if name.to_string_lossy().starts_with('.') || !e.file_type().is_ok_and(|t| t.is_file()) {
+                    continue;
+                }
+                let rel = Path::new(&agent.file_name()).join(sub).join(&name);
+                out.push((rel, e.path()));
+            }
+        }
+    }
+    out
+}
+
+/// This side's changes since the last scan (renames matched by inode).
+fn scan(side: &mut Side) -> Vec<Change> {
+    use std::os::unix::fs::MetadataExt;
+    let mut now: HashMap<PathBuf, u64> = HashMap::new();
+    for (rel, path) in synced_files(&side.root) {
+        if let Ok(m) = std::fs::symlink_metadata(&path) {
+            now.insert(rel, m.ino());
+        }
+    }
+    let gone: Vec<PathBuf> = side.known.keys().filter(|k| !now.contains_key(*k)).cloned().collect();
+    let mut new: Vec<PathBuf> = now.keys().filter(|k| !side.known.contains_key(*k)).cloned().collect();
+    new.sort();
+    let mut changes = Vec::new();
+    let mut by_ino: HashMap<u64, PathBuf> = gone.iter().filter_map(|g| side.known.get(g).map(|k| (k.ino, g.clone()))).collect();
+    for rel in new {
+        let Ok(bytes) = std::fs::read(side.root.join(&rel)) else { continue };
+        let ino = now[&rel];
+        if let Some(from) = by_ino.remove(&ino) {
+            side.known.remove(&from);
+            changes.push(Change::Rename { from, to: rel.clone(), bytes: bytes.clone() });
+        } else {
+            changes.push(Change::Create { rel: rel.clone(), bytes: bytes.clone() });
+        }
+        side.known.insert(rel, Known { ino, bytes });
+    }
+    for (_, from) in by_ino {
+        side.known.remove(&from);
+        changes.push(Change::Delete { rel: from });
+    }
+    changes
+}
+
+fn write_file(side: &mut Side, rel: &Path, bytes: &[u8], record: bool) {
+    use std::os::unix::fs::MetadataExt;
+    let path = side.root.join(rel);
+    let _ = std::fs::create_dir_all(path.parent().unwrap());
+    let tmp = path.with_file_name(format!(".sync-tmp-{}", rand::random::<u64>()));
+    std::fs::write(&tmp, bytes).unwrap();
+    if std::fs::hard_link(&tmp, &path).is_ok() && record {
+        let ino = std::fs::metadata(&path).map(|m| m.ino()).unwrap_or(0);
+        side.known.insert(rel.to_path_buf(), Known { ino, bytes: bytes.to_vec() });
+    }
+    let _ = std::fs::remove_file(&tmp);
+}
+
+fn count(stats: &Mutex<HashMap<&'static str, usize>>, what: &'static str) {
+    *stats.lock().unwrap().entry(what).or_default() += 1;
+}
+
+/// Applies a change on `side`; returns a resurrection to schedule when an inbox file left.
+fn apply(side: &mut Side, change: &Change, conflict_pct: u32, stats: &Mutex<HashMap<&'static str, usize>>) -> Option<Change> {
+    use std::os::unix::fs::MetadataExt;
+    let in_inbox = |rel: &Path| rel.components().nth(1).is_some_and(|c| c.as_os_str() == "01_inbox");
+    match change {
+        Change::Create { rel, bytes } => {
+            match side.known.get(rel) {
+                Some(k) if &k.bytes == bytes => {}
+                Some(_) => {
+                    // Changed differently on both sides: the incoming version becomes a copy.
+                    let copy = conflicted(rel);
+                    write_file(side, &copy, bytes, true);
+                    count(stats, "conflicted copies");
+                }
+                None => {
+                    write_file(side, rel, bytes, true);
+                    if in_inbox(rel) && rand::random_range(0..100) < conflict_pct {
+                        // Dropbox sometimes keeps both versions of one upload.
+                        write_file(side, &conflicted(rel), bytes, false);
+                        count(stats, "conflicted copies");
+                    }
+                }
+            }
+            None
+        }
+        Change::Delete { rel } => {
+            if side.known.remove(rel).is_some() {
+                let _ = std::fs::remove_file(side.root.join(rel));
+            }
+            None
+        }
+        Change::Rename { from, to, bytes } => {
+            let had = side.known.remove(from);
+            let moved = had.is_some() && !side.root.join(to).exists() && std::fs::rename(side.root.join(from), side.root.join(to)).is_ok();
+            if moved {
+                let ino = std::fs::metadata(side.root.join(to)).map(|m| m.ino()).unwrap_or(0);
+                side.known.insert(to.clone(), Known { ino, bytes: bytes.clone() });
+            } else {
+                if had.is_some() {
+                    let _ = std::fs::remove_file(side.root.join(from));
+                }
+                if !side.known.contains_key(to) {
+                    write_file(side, to, bytes, true);
+                }
+            }
+            in_inbox(from).then(|| Change::Resurrect { rel: from.clone(), bytes: bytes.clone() })
+        }
+        Change::Resurrect { rel, bytes } => {
+            if !side.root.join(rel).exists() {
+                // A local creation: the next scan sees it and mirrors it.
+                write_file(side, rel, bytes, false);
+                count(stats, "resurrected files");
+            }
+            None
+        }
+    }
+}
+
+fn conflicted(rel: &Path) -> PathBuf {
+    let name = rel.file_name().unwrap().to_string_lossy();
+    let stem = name.trim_end_matches(".json");
+    rel.with_file_name(format!("{stem} (conflicted copy {}).json", rand::random::<u32>()))
+}
+
+// ---- checks ----
+
+/// Waits until both trees are in the final state (every RETURN present, inboxes empty, the
+/// sync idle) or the limit passes.
+fn settle(trees: &[&Home; 2], sync: &Sync, n: usize, limit: Duration) {
+    let start = Instant::now();
+    let mut quiet_since = None;
+    loop {
+        let done = trees.iter().all(|h| {
+            h.returns(SENDER).len() >= n && names(&h.inbox()).is_empty()
+        }) && sync.pending() == 0;
+        if done {
+            let q = *quiet_since.get_or_insert_with(Instant::now);
+            if q.elapsed() > Duration::from_secs(2) {
+                return;
+            }
+        } else {
+            quiet_since = None;
+        }
+        if start.elapsed() > limit {
+            let status: Vec<String> = trees
+                .iter()
+                .map(|h| format!("{} RETURNs, inbox {:?}", h.returns(SENDER).len(), names(&h.inbox()).into_iter().take(5).collect::<Vec<_>>()))
+                .collect();
+            panic!("not settled after {limit:?}: {status:?}, sync pending {}\nlogs:\n{}", sync.pending(), tail_logs(trees));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn tail_logs(trees: &[&Home; 2]) -> String {
+    trees
+        .iter()
+        .map(|h| {
+            let s = std::fs::read_to_string(h.root.join("serve.log")).unwrap_or_default();
+            let lines: Vec<&str> = s.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).collect();
+            lines[lines.len().saturating_sub(15)..].join("\n")
+        })
+        .collect::<Vec<_>>()
+        .join("\n----\n")
+}
+
+/// Exactly one RETURN per TASK, every original filed once in 02_processed (copies brought back
+/// filed beside it under suffixed names, never run), nothing else answered, on both trees.
+fn assert_once_on_both(trees: &[&Home; 2], n: usize) {
+    for (t, h) in trees.iter().enumerate() {
+        let returns = h.returns(SENDER);
+        for i in 0..n {
+            let id = format!("S{i:05}");
+            let r = returns.get(&id).map(Vec::len).unwrap_or(0);
+            assert_eq!(r, 1, "tree {t}: task {id} has {r} RETURNs");
+            assert_eq!(returns[&id][0]["status"], "completed", "tree {t}: {}", returns[&id][0]);
+        }
+        assert_eq!(returns.len(), n, "tree {t}: RETURNs for nothing else");
+        let processed: HashSet<String> = names(&h.dir("baton", "02_processed")).into_iter().collect();
+        for i in 0..n {
+            assert!(processed.contains(&task_name(i)), "tree {t}: {} not filed", task_name(i));
+        }
+        let failed = names(&h.dir("baton", "03_failed"));
+        assert!(failed.iter().all(|f| f.contains("conflicted copy")), "tree {t}: only conflicted copies fail: {failed:?}");
+        assert!(names(&h.inbox()).is_empty(), "tree {t}: inbox {:?}", names(&h.inbox()));
+    }
+    // Every original filed once: the same names on both trees, each original once.
+    let a: Vec<String> = names(&trees[0].dir("baton", "02_processed"));
+    let b: Vec<String> = names(&trees[1].dir("baton", "02_processed"));
+    assert_eq!(a, b, "both trees hold the same filed originals");
+}
+
+fn drop_tasks(trees: &[&Home; 2], range: std::ops::Range<usize>) {
+    for i in range {
+        let body = task(&format!("S{i:05}")).to_string();
+        // Each TASK lands on one side; every 10th on both at once (two uploads of one file).
+        if i % 10 == 0 {
+            trees[0].drop_file(task_name(i), &body);
+            trees[1].drop_file(task_name(i), &body);
+        } else {
+            trees[i % 2].drop_file(task_name(i), &body);
+        }
+    }
+}
+
+fn tasks() -> usize {
+    std::env::var("BATON_SHARED_TASKS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000)
+}
+
+fn kill(mut c: Child) {
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+#[test]
+fn two_hosts_two_trees_one_database_answer_each_task_once() {
+    let Some(pg) = Pg::start() else { return };
+    pg.create_db("two");
+    let url = pg.url("two");
+    let (a, b) = (host(&url, 5), host(&url, 5));
+    let trees = [&a, &b];
+    let sync = Sync::start(a.root.join("handoffs"), b.root.join("handoffs"), 2, 1);
+    let (sa, sb) = (serve(&a), serve(&b));
+    let n = tasks();
+    let started = Instant::now();
+    drop_tasks(&trees, 0..n);
+    settle(&trees, &sync, n, Duration::from_secs(240));
+    eprintln!("{n} TASKs on two hosts, settled in {:?}; sync: {:?}", started.elapsed(), sync.stats());
+    kill(sa);
+    kill(sb);
+    assert_once_on_both(&trees, n);
+    assert!(!a.dir("baton", ".claims").exists() && !b.dir("baton", ".claims").exists(), "nothing is renamed into .claims/ in a synced tree");
+}
+
+#[test]
+fn one_host_killed_three_times_and_postgres_restarted_once() {
+    let Some(pg) = Pg::start() else { return };
+    pg.create_db("chaos");
+    let url = pg.url("chaos");
+    let (a, b) = (host(&url, 3), host(&url, 3));
+    let trees = [&a, &b];
+    let sync = Sync::start(a.root.join("handoffs"), b.root.join("handoffs"), 2, 1);
+    let mut sa = serve(&a);
+    let sb = serve(&b);
+    let n = tasks() / 2;
+    let rounds = 5;
+    for round in 0..rounds {
+        drop_tasks(&trees, round * n / rounds..(round + 1) * n / rounds);
+        std::thread::sleep(Duration::from_millis(rand::random_range(100..600)));
+        if (1..=3).contains(&round) {
+            kill(sa); // SIGKILL
+            sa = serve(&a);
+        }
+        if round == 2 {
+            pg.stop();
+            std::thread::sleep(Duration::from_secs(2));
+            let status = a.cmd(&["status", "--json"]).output().unwrap();
+            let v: Value = serde_json::from_slice(&status.stdout).unwrap();
+            assert_eq!(v["ledger"]["reachable"], false, "status says the ledger is unavailable: {v}");
+            assert!(!status.status.success());
+            pg.start_again();
+        }
+    }
+    settle(&trees, &sync, n, Duration::from_secs(300));
+    let v = a.json(&["status", "--json"]);
+    assert_eq!(v["ledger"]["reachable"], true, "{v}");
+    kill(sa);
+    kill(sb);
+    assert_once_on_both(&trees, n);
+    let log = std::fs::read_to_string(a.root.join("serve.log")).unwrap() + &std::fs::read_to_string(b.root.join("serve.log")).unwrap();
+    assert!(log.contains("claiming paused"), "the outage is logged plainly");
+    assert!(log.contains("claiming resumed"), "and its end");
+}
