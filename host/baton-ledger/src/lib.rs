@@ -509,6 +509,12 @@ impl Batch<'_> {
         kv_set(self.tx, plugin, key, value)
     }
 
+    /// A plugin's saved health (JSON), read inside the batch.
+    pub fn health_get(&self, plugin: &str) -> Result<Option<String>> {
+        let mut st = self.tx.prepare_cached("SELECT health FROM plugin_health WHERE plugin = ?1")?;
+        Ok(st.query_row([plugin], |r| r.get(0)).optional()?)
+    }
+
     /// Saves a plugin's health (JSON) in its own table, never in a plugin's kv namespace.
     pub fn health_set(&self, plugin: &str, health: &str) -> Result<()> {
         self.tx

@@ -93,6 +93,15 @@ pub struct Config {
     pub fp: FpConfig,
     /// The plugins' read-only SQLite snapshots.
     pub sqlite: SqliteConfig,
+    /// `baton serve`'s web dashboard.
+    pub dashboard: DashboardConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DashboardConfig {
+    /// The address `baton serve` serves the dashboard on (`--http` overrides it); none: no HTTP.
+    pub http: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -283,6 +292,7 @@ impl Default for Config {
             plugins: BTreeMap::new(),
             fp: FpConfig::default(),
             sqlite: SqliteConfig::default(),
+            dashboard: DashboardConfig::default(),
         }
     }
 }
@@ -627,6 +637,11 @@ output_kb = 65536
 #
 # [plugins.drive-sync]
 # catalog = { read = ["tracks", "artists", "playlists", "files", "handoffs", "audit_gaps"] }
+
+[dashboard]
+# `baton serve` serves the web dashboard here (also `baton serve --http ADDR`); `baton dashboard`
+# opens it. Keep it on loopback: other hosts' names are refused (421).
+# http = "127.0.0.1:7878"
 "#;
 
 #[cfg(test)]

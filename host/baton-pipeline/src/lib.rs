@@ -16,7 +16,7 @@ mod execution;
 pub mod failpoint;
 mod folding;
 pub mod fsops;
-mod health;
+pub mod health;
 mod inbox;
 mod intake;
 mod manual;
@@ -32,6 +32,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 pub use config::{Config, Paths};
+pub use manual::retry_failed;
 pub use pipeline::{Pipeline, SharedLedger, Summary};
 
 #[derive(Debug, thiserror::Error)]
