@@ -610,6 +610,11 @@ deep = false
 # cache; all copies of one baton process together may use this many MiB.
 copy_mb = 2048
 
+[dashboard]
+# `baton serve` serves the web dashboard here (also `baton serve --http ADDR`); `baton dashboard`
+# opens it. Keep it on loopback: other hosts' names are refused (421).
+# http = "127.0.0.1:7878"
+
 # Folders a plugin may see, by the logical names it asks for (`baton plugin inspect NAME`).
 # Paths are relative to this folder unless absolute. A plugin never sees anything else.
 # Several read-only folders under one name: repos = ["/work/app", "/work/site"].
@@ -637,11 +642,6 @@ output_kb = 65536
 #
 # [plugins.drive-sync]
 # catalog = { read = ["tracks", "artists", "playlists", "files", "handoffs", "audit_gaps"] }
-
-[dashboard]
-# `baton serve` serves the web dashboard here (also `baton serve --http ADDR`); `baton dashboard`
-# opens it. Keep it on loopback: other hosts' names are refused (421).
-# http = "127.0.0.1:7878"
 "#;
 
 #[cfg(test)]
