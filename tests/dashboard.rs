@@ -242,7 +242,9 @@ fn retry_pause_and_resume_need_the_key_and_do_what_they_say() {
     assert_eq!(h["task"]["error_code"], "plugin_paused", "{h}");
     assert!(h["task"]["error_message"].as_str().unwrap().contains("paused by hand"), "{h}");
     let metrics = s.get("/metrics", Some(&key)).text();
-    assert!(metrics.contains("baton_queue_depth"), "{metrics}");
+    let parsed = baton_stats::metrics::parse(&metrics).unwrap_or_else(|e| panic!("/metrics is not Prometheus text ({e}): {metrics}"));
+    assert_eq!(parsed.value("baton_plugin_paused", &[("plugin", "echo")]), Some(1.0), "{metrics}");
+    assert!(parsed.value("baton_queue_depth", &[("agent", "baton")]).is_some(), "{metrics}");
     // Resume from the CLI (it writes the ledger the running serve reads each pass).
     let out = home.ok(&["plugin", "resume", "echo"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("resumed echo"));
