@@ -30,7 +30,7 @@ pub fn require_home(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-pub fn serve(ctx: &Ctx, once: bool) -> Result<i32> {
+pub fn serve(ctx: &Ctx, once: bool, http: Option<String>) -> Result<i32> {
     require_home(ctx)?;
     let rt = runtime()?;
     let served = rt.block_on(async {
@@ -51,6 +51,20 @@ pub fn serve(ctx: &Ctx, once: bool) -> Result<i32> {
         };
         // Alerts: evaluated every few seconds by `serve`, once after a drain.
         let alerts = if once { None } else { baton_pipeline::probe::spawn_alerts(pipeline.paths().clone(), pipeline.config().clone()) };
+        // The dashboard runs beside the pipeline on this runtime, for as long as serve does.
+        let http = http.or_else(|| pipeline.config().dashboard.http.clone()).filter(|_| !once);
+        let _dashboard = match http {
+            Some(addr) => {
+                let dctx = baton_dashboard::Context {
+                    cfg: pipeline.config().clone(),
+                    paths: pipeline.paths().clone(),
+                    runtime: Some(pipeline.runtime().clone()),
+                    auditor: Some(pipeline.auditor()),
+                };
+                baton_dashboard::start(&addr, dctx).await?
+            }
+            None => None,
+        };
         if once {
             let drained = tokio::select! {
                 _ = &mut shutdown => None,
@@ -158,10 +172,13 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
     for p in baton_pipeline::plugins::installed_files(&paths) {
         let name = p.file_stem().unwrap_or_default().to_string_lossy().into_owned();
         if let Some(h) = ledger.health_get(&name)? {
-            let h: baton_pipeline::pipeline::Health = serde_json::from_str(&h).unwrap_or_default();
-            let until = h.paused_until.as_deref().and_then(baton_handoff::stamp::parse_rfc3339);
-            if until.is_some_and(|u| u > now) {
-                paused.push(json!({"plugin": name, "until": h.paused_until, "failures": h.consecutive_failures, "last_error": h.last_error}));
+            let h = baton_pipeline::health::Health::parse(Some(&h));
+            if let Some(pause) = h.pause(now) {
+                let (until, by_hand) = match pause {
+                    baton_pipeline::health::Pause::Failures { until } => (Some(until), None),
+                    baton_pipeline::health::Pause::Hand { since } => (None, Some(since)),
+                };
+                paused.push(json!({"plugin": name, "until": until, "paused_by_hand": by_hand, "failures": h.consecutive_failures, "last_error": h.last_error}));
             }
         }
     }
@@ -194,7 +211,10 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
     let counts: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
     println!("tasks: {}", if counts.is_empty() { "none yet".into() } else { counts.join(", ") });
     for p in &paused {
-        println!("PAUSED plugin {} until {} after {} sandbox failures: {}", p["plugin"], p["until"], p["failures"], esc(&p["last_error"].to_string()));
+        match p["paused_by_hand"].as_str() {
+            Some(since) => println!("PAUSED plugin {} by hand since {since}; `baton plugin resume` lifts it", p["plugin"]),
+            None => println!("PAUSED plugin {} until {} after {} sandbox failures: {}", p["plugin"], p["until"], p["failures"], esc(&p["last_error"].to_string())),
+        }
     }
     for r in &refused {
         println!("REFUSED plugin {} ({}) since {}: {}", esc(&r.name), esc(&r.file), r.at, esc(&r.reason));

@@ -19,6 +19,9 @@ pub fn init(ctx: &Ctx) -> Result<()> {
         std::fs::write(&toml, DEFAULT_TOML).with_context(|| format!("writing {}", toml.display()))?;
     }
     let ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+    if let Some(key) = baton_dashboard::auth::make_key(&ctx.state, false)? {
+        crate::dashboard::show_key(&key);
+    }
     let missing: Vec<_> = baton_bundle::first_party().filter(|p| !home.join("plugins").join(format!("{}.wasm", p.name)).exists()).collect();
     let mut installed = Vec::new();
     if !missing.is_empty() {
@@ -111,7 +114,7 @@ pub fn demo(dir: Option<PathBuf>) -> Result<i32> {
     let text = std::fs::read_to_string(&toml)?.replace("settle_ms = 1000", "settle_ms = 200");
     std::fs::write(&toml, text)?;
     spotify_files(&home)?;
-    crate::handoffs::serve(&ctx, true)?;
+    crate::handoffs::serve(&ctx, true, None)?;
     println!();
     show_tree(&home.join("handoffs"), &home)?;
     for agent in ["Claude-Code-Agent", "Codex-Agent"] {
@@ -234,7 +237,7 @@ fn spotify_demo(ctx: &Ctx) -> Result<()> {
             "created_at": baton_handoff::stamp::rfc3339(now), "from": "Spotify-Demo", "title": format!("spotify {action}"),
             "plugin": "spotify", "action": action, "params": params});
         std::fs::write(inbox.join(&name), body.to_string())?;
-        crate::handoffs::serve(ctx, true)?;
+        crate::handoffs::serve(ctx, true, None)?;
         for e in std::fs::read_dir(&replies).into_iter().flatten().flatten() {
             let v: serde_json::Value = serde_json::from_slice(&std::fs::read(e.path())?)?;
             if v["in_reply_to"] == id.as_str() {

@@ -2,6 +2,7 @@
 //! with the file and the fix in the message.
 mod audit;
 mod catalog;
+mod dashboard;
 mod fp;
 mod handoffs;
 mod init;
@@ -49,7 +50,20 @@ enum Command {
         /// Drain everything present (retries and settling files included), then exit.
         #[arg(long)]
         once: bool,
+        /// Serve the web dashboard on this address (e.g. 127.0.0.1:7878; default: `[dashboard]
+        /// http` in baton.toml). If the port is taken, serve warns and runs without it.
+        #[arg(long, value_name = "ADDR")]
+        http: Option<String>,
     },
+    /// Open the dashboard of the running `baton serve --http` (a one-time sign-in link).
+    Dashboard {
+        /// Print the link instead of opening a browser.
+        #[arg(long)]
+        print: bool,
+    },
+    /// The dashboard key.
+    #[command(subcommand)]
+    Key(dashboard::KeyCommand),
     /// Run one handoff file from anywhere and print its RETURN JSON. Moves nothing.
     Run { file: PathBuf },
     /// Queue depth, recent executions, open inter-agent handoffs, paused plugins.
@@ -131,7 +145,9 @@ fn main() {
     let ctx = Ctx { state: location.local_file(&home), home, location };
     let result = match cli.command {
         Command::Init => init::init(&ctx).map(|_| 0),
-        Command::Serve { once } => handoffs::serve(&ctx, once),
+        Command::Serve { once, http } => handoffs::serve(&ctx, once, http),
+        Command::Dashboard { print } => dashboard::open(&ctx, print),
+        Command::Key(cmd) => dashboard::key(cmd, &ctx),
         Command::Run { file } => handoffs::run(&ctx, &file),
         Command::Status { json } => handoffs::status(&ctx, json),
         Command::Show { id, json } => handoffs::show(&ctx, &id, json),

@@ -42,6 +42,32 @@ pub enum PluginCommand {
     },
     /// Move a plugin aside into plugins/.removed/ (never deleted).
     Remove { name: String },
+    /// Pause a plugin: its TASKs are answered `plugin_paused` until it is resumed. A running
+    /// `baton serve` holds it from its next pass.
+    Pause { name: String },
+    /// Lift a pause (by hand, or after repeated sandbox failures) and forget the failure streak.
+    Resume { name: String },
+}
+
+/// `pause` and `resume` touch only the ledger: no runtime, no compile.
+fn pause_or_resume(ctx: &Ctx, paths: &Paths, name: &str, pause: bool) -> Result<i32> {
+    let installed = plugins::installed_files(paths).iter().any(|p| p.file_stem().is_some_and(|s| s == name));
+    if !installed {
+        anyhow::bail!("no plugin named {name:?} is installed in {} (`baton plugin list`)", paths.plugins.display());
+    }
+    let mut ledger = baton_ledger::Ledger::open(&ctx.state)?;
+    let changed = if pause {
+        baton_pipeline::health::pause_by_hand(&mut ledger, name)?
+    } else {
+        baton_pipeline::health::resume(&mut ledger, name)?
+    };
+    match (pause, changed) {
+        (true, true) => println!("paused {name}: its TASKs are answered `plugin_paused` until `baton plugin resume {name}`"),
+        (true, false) => println!("{name} was already paused"),
+        (false, true) => println!("resumed {name}"),
+        (false, false) => println!("{name} was not paused"),
+    }
+    Ok(0)
 }
 
 
@@ -49,6 +75,11 @@ pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
     let cfg = Config::load(&ctx.home)?;
     let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
     cfg.check_grants(&paths)?;
+    match &cmd {
+        PluginCommand::Pause { name } => return pause_or_resume(ctx, &paths, name, true),
+        PluginCommand::Resume { name } => return pause_or_resume(ctx, &paths, name, false),
+        _ => {}
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         // The same compiled-component cache as `baton serve`: installing a plugin also
@@ -72,6 +103,7 @@ pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
                 }
                 Ok(0)
             }
+            PluginCommand::Pause { .. } | PluginCommand::Resume { .. } => unreachable!("handled above"),
             PluginCommand::Remove { name } => {
                 let r = plugins::remove(&runtime, &cfg, &paths, &name).await?;
                 println!("removed {} {} (sha256 {}); kept at {}", r.name, r.version, short(&r.sha256), r.moved_to.display());

@@ -274,6 +274,8 @@ pub trait Writes {
     /// A plugin log line, kept with its task.
     fn log(&self, task_id: &str, at: &str, level: &str, message: &str) -> Result<()>;
     fn kv_set(&self, plugin: &str, key: &str, value: &str) -> Result<()>;
+    /// A plugin's saved health (JSON), read inside the batch (another process may have paused it).
+    fn health_get(&self, plugin: &str) -> Result<Option<String>>;
     /// Saves a plugin's health (JSON) in its own table, never in a plugin's kv namespace.
     fn health_set(&self, plugin: &str, health: &str) -> Result<()>;
     /// Appends to a task's (or a rejected file's) history.
@@ -507,6 +509,11 @@ impl Batch<'_> {
     /// in this batch's transaction.
     pub fn record_stats(&self, batch: &stats::StatsBatch) -> Result<()> {
         self.w.record_stats(batch)
+    }
+
+    /// A plugin's saved health (JSON), read inside the batch.
+    pub fn health_get(&self, plugin: &str) -> Result<Option<String>> {
+        self.w.health_get(plugin)
     }
 }
 

@@ -614,6 +614,11 @@ impl<C: GenericClient + Sync> Writes for Session<'_, C> {
         Ok(())
     }
 
+    fn health_get(&self, plugin: &str) -> Result<Option<String>> {
+        let row = self.query_opt("SELECT health FROM plugin_health WHERE plugin = $1", &[&plugin]).map_err(|e| self.fail(e))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
     fn health_set(&self, plugin: &str, health: &str) -> Result<()> {
         self.execute(
             "INSERT INTO plugin_health(plugin, health) VALUES ($1, $2) ON CONFLICT(plugin) DO UPDATE SET health = excluded.health",

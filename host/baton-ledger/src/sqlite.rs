@@ -250,6 +250,11 @@ impl Writes for SqliteTx<'_> {
         kv_set(self.tx, plugin, key, value)
     }
 
+    fn health_get(&self, plugin: &str) -> Result<Option<String>> {
+        let mut st = self.tx.prepare_cached("SELECT health FROM plugin_health WHERE plugin = ?1")?;
+        Ok(st.query_row([plugin], |r| r.get(0)).optional()?)
+    }
+
     fn health_set(&self, plugin: &str, health: &str) -> Result<()> {
         self.tx
             .prepare_cached(

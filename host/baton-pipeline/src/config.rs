@@ -98,6 +98,15 @@ pub struct Config {
     /// Where the ledger lives when `--state`/`$BATON_STATE` do not say: a SQLite path, or a
     /// `postgres://` URL (several machines sharing one handoffs tree). Unset: the default path.
     pub state: Option<String>,
+    /// `baton serve`'s web dashboard.
+    pub dashboard: DashboardConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DashboardConfig {
+    /// The address `baton serve` serves the dashboard on (`--http` overrides it); none: no HTTP.
+    pub http: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -293,6 +302,7 @@ impl Default for Config {
             sqlite: SqliteConfig::default(),
             alerts: baton_stats::alerts::AlertsConfig::default(),
             state: None,
+            dashboard: DashboardConfig::default(),
         }
     }
 }
@@ -641,6 +651,10 @@ min_events = 20
 audit_false_claims = true
 # An agent that gets one follow-up TASK in its inbox per new firing; unset: none.
 # notify_agent = "claude"
+[dashboard]
+# `baton serve` serves the web dashboard here (also `baton serve --http ADDR`); `baton dashboard`
+# opens it. Keep it on loopback: other hosts' names are refused (421).
+# http = "127.0.0.1:7878"
 
 # Folders a plugin may see, by the logical names it asks for (`baton plugin inspect NAME`).
 # Paths are relative to this folder unless absolute. A plugin never sees anything else.

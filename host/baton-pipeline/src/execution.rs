@@ -88,11 +88,16 @@ impl Pipeline {
             return Some(item);
         }
         self.load_health(&plugin_name);
-        if let Some(until) = self.paused_until(&plugin_name) {
-            item.answer = Some(Answer::refused(
-                ErrorCode::PluginPaused,
-                format!("plugin `{plugin_name}` is paused until {until} after repeated sandbox failures"),
-            ));
+        if let Some(pause) = self.paused(&plugin_name) {
+            let message = match pause {
+                crate::health::Pause::Failures { until } => {
+                    format!("plugin `{plugin_name}` is paused until {until} after repeated sandbox failures")
+                }
+                crate::health::Pause::Hand { since } => {
+                    format!("plugin `{plugin_name}` was paused by hand at {since}; `baton plugin resume {plugin_name}` lifts it")
+                }
+            };
+            item.answer = Some(Answer::refused(ErrorCode::PluginPaused, message));
             return Some(item);
         }
         let input = TaskInput {

@@ -17,7 +17,7 @@ mod execution;
 pub mod failpoint;
 mod folding;
 pub mod fsops;
-mod health;
+pub mod health;
 mod inbox;
 mod intake;
 mod manual;
@@ -35,6 +35,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 pub use config::{Config, Paths};
+pub use manual::retry_failed;
 pub use pipeline::{Pipeline, SharedLedger, Summary};
 
 #[derive(Debug, thiserror::Error)]

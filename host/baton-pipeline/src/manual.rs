@@ -76,25 +76,34 @@ impl Pipeline {
     /// Moves a failed handoff back into the inbox and lets its id run again (`baton retry`).
     /// Returns the inbox path it was moved to.
     pub fn retry(&mut self, id: &str) -> Result<Option<PathBuf>, PipelineError> {
-        let failed = self.paths.failed(&self.cfg.agent);
-        let Ok(entries) = std::fs::read_dir(&failed) else { return Ok(None) };
-        for e in entries.flatten() {
-            let name = e.file_name();
-            let Some(n) = name.to_str() else { continue };
-            if !n.ends_with(".json") || n.ends_with(".error.json") {
-                continue;
-            }
-            let Ok(bytes) = std::fs::read(e.path()) else { continue };
-            let Ok(v) = serde_json::from_slice::<Value>(&bytes) else { continue };
-            if v.get("id").and_then(Value::as_str) != Some(id) {
-                continue;
-            }
-            let inbox = self.paths.inbox(&self.cfg.agent);
-            self.ledger.lock().unwrap_or_else(|e| e.into_inner()).request_retry(id)?;
-            let to = fsops::move_into(&e.path(), &inbox, &name).map_err(|err| PipelineError::io(&e.path(), err))?;
-            fsops::sync_dir(&inbox).map_err(|err| PipelineError::io(&inbox, err))?;
-            return Ok(Some(to));
-        }
-        Ok(None)
+        let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
+        retry_failed(&self.paths, &self.cfg.agent, &mut ledger, id)
     }
+}
+
+/// Moves the failed handoff `id` from `agent`'s `03_failed/` back into its inbox and marks it
+/// in the ledger so that its next claim runs again (`baton retry`, the dashboard's retry).
+/// Needs no running pipeline: a `serve` picks the file up like any new one. `None` when no
+/// failed handoff has that id.
+pub fn retry_failed(paths: &crate::Paths, agent: &str, ledger: &mut baton_ledger::Ledger, id: &str) -> Result<Option<PathBuf>, PipelineError> {
+    let failed = paths.failed(agent);
+    let Ok(entries) = std::fs::read_dir(&failed) else { return Ok(None) };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(n) = name.to_str() else { continue };
+        if !n.ends_with(".json") || n.ends_with(".error.json") {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(e.path()) else { continue };
+        let Ok(v) = serde_json::from_slice::<Value>(&bytes) else { continue };
+        if v.get("id").and_then(Value::as_str) != Some(id) {
+            continue;
+        }
+        let inbox = paths.inbox(agent);
+        ledger.request_retry(id)?;
+        let to = fsops::move_into(&e.path(), &inbox, &name).map_err(|err| PipelineError::io(&e.path(), err))?;
+        fsops::sync_dir(&inbox).map_err(|err| PipelineError::io(&inbox, err))?;
+        return Ok(Some(to));
+    }
+    Ok(None)
 }

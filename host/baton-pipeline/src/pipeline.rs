@@ -79,8 +79,10 @@ pub struct Pipeline {
     pub(crate) observed: HashSet<(String, OsString)>,
     /// Other agents' inbox files that did not parse, with the (size, mtime) they had then.
     pub(crate) unparsed: HashMap<(String, OsString), (u64, Option<SystemTime>)>,
-    /// Consecutive sandbox failures and pauses, per plugin.
+    /// Consecutive sandbox failures and pauses, per plugin (read from the ledger each pass).
     pub(crate) health: HashMap<String, Health>,
+    /// The plugins whose health this process changed since its last commit.
+    pub(crate) health_dirty: HashSet<String>,
     /// The fold keys of the folders originals are filed in (names that are one on a Mac).
     pub(crate) folded: crate::folding::FoldedDirs,
     /// How long a group of finished tasks waits for more (adapts to the sync's cost).
@@ -262,6 +264,7 @@ impl Pipeline {
             observed: HashSet::new(),
             unparsed: HashMap::new(),
             health: HashMap::new(),
+            health_dirty: HashSet::new(),
             folded: Default::default(),
             pacing: Pacing::default(),
             preread: Default::default(),
@@ -290,6 +293,7 @@ impl Pipeline {
     /// a time, then every other due claim in batches, record other agents' handoffs. Returns
     /// when something is next due, if anything waits.
     pub async fn tick(&mut self) -> Result<Option<Instant>, PipelineError> {
+        self.refresh_health();
         let moved = self.claims.take_over_dead()?;
         self.suspects.extend(moved);
         if self.claim_ready()? > 0 {
@@ -441,7 +445,7 @@ impl Pipeline {
         // 5. record the results: one commit for the group.
         {
             let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
-            let health = &self.health;
+            let (health, dirty) = (&self.health, &self.health_dirty);
             let runtime = &self.runtime;
             ledger.batch(|b| {
                 let mut stats = baton_ledger::stats::StatsBatch::default();
@@ -452,12 +456,10 @@ impl Pipeline {
                     }
                 }
                 b.record_stats(&stats)?;
-                for (name, h) in health {
-                    b.health_set(name, &serde_json::to_string(h).unwrap_or_default())?;
-                }
-                Ok(())
+                crate::health::save_changed(b, health, dirty)
             })?;
         }
+        self.health_dirty.clear();
         if items.iter().any(|i| i.solo) {
             self.solo_in_flight = None;
         }

@@ -1,0 +1,348 @@
+// baton dashboard. Plain script, no build step. Every piece of data is rendered as text
+// (createTextNode / textContent), never as HTML: titles, logs and paths are attacker-controlled.
+// The session token lives in this variable only: no cookie, no storage, no URL.
+"use strict";
+(function () {
+  let session = null;
+  let ws = null;
+  let wsRetry = 0;
+  let rendering = false;
+  let pending = false;
+  let lastRev = 0;
+  const search = { agent: "", q: "" };
+
+  const $ = (sel) => document.querySelector(sel);
+
+  // h("td", {class: "num"}, "text", childNode, ...): strings become text nodes.
+  function h(tag, props, ...children) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(props || {})) {
+      if (v === undefined || v === null) continue;
+      if (k === "class") el.className = v;
+      else if (k === "text") el.textContent = String(v);
+      else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+      else if (k === "dataset") Object.assign(el.dataset, v);
+      else if (k === "href") el.setAttribute("href", v);
+      else el.setAttribute(k, String(v));
+    }
+    for (const c of children.flat()) {
+      if (c === undefined || c === null || c === false) continue;
+      el.appendChild(typeof c === "object" ? c : document.createTextNode(String(c)));
+    }
+    return el;
+  }
+
+  const dash = "\u2014";
+  const fmtMs = (v) => (v === null || v === undefined ? dash : Number(v).toFixed(1) + " ms");
+  const pct = (v) => (v === null || v === undefined ? dash : (100 * Number(v)).toFixed(1) + "%");
+  const num = (v) => (v === null || v === undefined ? dash : String(v));
+
+  function table(headers, rows, empty) {
+    if (!rows.length) return h("p", { class: "muted" }, empty || "none");
+    return h("table", {},
+      h("thead", {}, h("tr", {}, headers.map((x) => h("th", { class: x.num ? "num" : null }, x.label || x)))),
+      h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c, i) => h("td", { class: headers[i] && headers[i].num ? "num" : null }, c))))));
+  }
+
+  function bar(ratio) {
+    const inner = h("span");
+    inner.style.width = Math.max(0, Math.min(100, 100 * (Number(ratio) || 0))) + "%";
+    return h("span", { class: "bar" }, inner);
+  }
+
+  function card(label, value, cls) {
+    return h("div", { class: "card" }, h("div", { class: "v " + (cls || "") }, value), h("div", { class: "l" }, label));
+  }
+
+  function toast(text) {
+    const old = $("#toast");
+    if (old) old.remove();
+    const t = h("div", { id: "toast", role: "status" }, text);
+    document.body.appendChild(t);
+    setTimeout(() => t.remove(), 3000);
+  }
+
+  async function api(method, path, body) {
+    const opts = { method, headers: { Authorization: "Bearer " + session }, cache: "no-store" };
+    if (body !== undefined) {
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body);
+    }
+    const r = await fetch(path, opts);
+    if (r.status === 401) {
+      signOut("The session ended; sign in again.");
+      throw new Error("unauthorized");
+    }
+    const data = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error((data.error && data.error.message) || r.status + " " + r.statusText);
+    return data;
+  }
+
+  // ---- sign-in: a one-time token in the fragment, or the key typed in ----
+  async function trade(secret) {
+    const r = await fetch("/api/session", { method: "POST", headers: { Authorization: "Bearer " + secret }, cache: "no-store" });
+    if (!r.ok) return false;
+    const data = await r.json();
+    session = data.token;
+    return true;
+  }
+
+  function signOut(message) {
+    session = null;
+    if (ws) ws.close();
+    $("#login").hidden = false;
+    $("#page").replaceChildren();
+    $("#login-error").textContent = message || "";
+  }
+
+  async function start() {
+    const m = /^#token=([A-Za-z0-9_]+)/.exec(location.hash);
+    if (m) {
+      history.replaceState(null, "", location.pathname + "#/overview");
+      if (await trade(m[1])) return signedIn();
+      signOut("That link was already used or has expired; run `baton dashboard` again, or paste the key.");
+      return;
+    }
+    signOut("");
+  }
+
+  $("#login-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const key = $("#key").value.trim();
+    $("#key").value = "";
+    if (key && (await trade(key))) return signedIn();
+    $("#login-error").textContent = "That key was refused.";
+  });
+
+  function signedIn() {
+    $("#login").hidden = true;
+    connect();
+    route();
+  }
+
+  // ---- live feed ----
+  function setConn(up) {
+    const c = $("#conn");
+    c.textContent = up ? "live" : "disconnected \u2014 reconnecting";
+    c.className = "conn " + (up ? "up" : "down");
+    c.dataset.state = up ? "live" : "disconnected";
+  }
+
+  function connect() {
+    if (!session) return;
+    const proto = location.protocol === "https:" ? "wss://" : "ws://";
+    const sock = new WebSocket(proto + location.host + "/api/live");
+    ws = sock;
+    sock.onopen = () => sock.send(JSON.stringify({ token: session }));
+    sock.onmessage = (ev) => {
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch (_) { return; }
+      if (msg.type === "hello" || msg.type === "change") {
+        wsRetry = 0;
+        setConn(true);
+        document.body.dataset.seq = String(msg.seq);
+        if (msg.type === "change" || msg.rev !== lastRev) refresh();
+        lastRev = msg.rev;
+      }
+    };
+    sock.onclose = (ev) => {
+      if (ws === sock) ws = null;
+      setConn(false);
+      if (ev.code === 4401) return signOut("The session ended; sign in again.");
+      if (!session) return;
+      wsRetry = Math.min(wsRetry + 1, 5);
+      setTimeout(connect, 500 * wsRetry);
+    };
+    sock.onerror = () => {};
+  }
+
+  // ---- pages ----
+  function current() {
+    const hash = location.hash.replace(/^#\/?/, "");
+    const [page, ...rest] = hash.split("/");
+    return { page: page || "overview", param: rest.length ? decodeURIComponent(rest.join("/")) : null };
+  }
+
+  function route() {
+    const { page } = current();
+    for (const a of document.querySelectorAll("#nav a")) {
+      a.classList.toggle("active", a.dataset.page === page || (page === "handoff" && a.dataset.page === "handoffs"));
+    }
+    $("#page").replaceChildren();
+    refresh();
+  }
+
+  async function refresh() {
+    if (!session) return;
+    if (rendering) { pending = true; return; }
+    rendering = true;
+    try {
+      const { page, param } = current();
+      const render = pages[page] || pages.overview;
+      const node = await render(param);
+      const root = $("#page");
+      const keep = root.querySelector("form.search");
+      const focused = document.activeElement;
+      root.replaceChildren(node);
+      const form = node.querySelector("form.search");
+      if (keep && form && keep.contains(focused)) { form.replaceWith(keep); }
+      document.body.dataset.rendered = String((Number(document.body.dataset.rendered) || 0) + 1);
+    } catch (e) {
+      if (session) $("#page").replaceChildren(h("p", { class: "error" }, "Could not load: " + e.message));
+    } finally {
+      rendering = false;
+      if (pending) { pending = false; refresh(); }
+    }
+  }
+
+  async function action(method, path, done) {
+    try {
+      await api(method, path);
+      toast(done);
+    } catch (e) {
+      toast("Refused: " + e.message);
+    }
+    refresh();
+  }
+
+  const pages = {
+    async overview() {
+      const o = await api("GET", "/api/overview");
+      const wrap = h("div", {}, h("h2", {}, "Overview"));
+      wrap.appendChild(h("div", { class: "cards" },
+        card("waiting in inboxes", num(o.queue_total)),
+        card("ledger events", num(o.seq))));
+      const windows = o.windows || [];
+      if (windows.length) {
+        wrap.appendChild(h("h2", {}, "By window"));
+        wrap.appendChild(table(
+          ["window", { label: "handoffs", num: 1 }, { label: "handoffs/s", num: 1 }, { label: "error rate", num: 1 },
+           { label: "drop\u2192RETURN p50", num: 1 }, { label: "p95", num: 1 }, { label: "p99", num: 1 },
+           { label: "run p50", num: 1 }, { label: "p95", num: 1 }, { label: "p99", num: 1 }],
+          windows.map((w) => [w.window, num(w.events), Number(w.handoffs_per_sec || 0).toFixed(2), pct(w.error_rate),
+            fmtMs(w.drop_to_return_ms && w.drop_to_return_ms.p50), fmtMs(w.drop_to_return_ms && w.drop_to_return_ms.p95), fmtMs(w.drop_to_return_ms && w.drop_to_return_ms.p99),
+            fmtMs(w.run_ms && w.run_ms.p50), fmtMs(w.run_ms && w.run_ms.p95), fmtMs(w.run_ms && w.run_ms.p99)])));
+        if (o.relative_error) wrap.appendChild(h("p", { class: "muted" }, "Percentiles from per-minute histograms, within " + pct(o.relative_error) + "."));
+      }
+      if (o.counts) {
+        wrap.appendChild(h("h2", {}, "Tasks by state"));
+        wrap.appendChild(table(["state", { label: "tasks", num: 1 }], Object.entries(o.counts).map(([k, v]) => [k, num(v)])));
+      }
+      wrap.appendChild(h("h2", {}, "Queue depth"));
+      wrap.appendChild(table(["agent", { label: "waiting", num: 1 }], Object.entries(o.queue_depth || {}).map(([k, v]) => [k, num(v)]), "no inboxes yet"));
+      return wrap;
+    },
+
+    async handoffs() {
+      const qs = new URLSearchParams();
+      if (search.agent) qs.set("agent", search.agent);
+      if (search.q) qs.set("q", search.q);
+      const d = await api("GET", "/api/handoffs?" + qs.toString());
+      const agentInput = h("input", { name: "agent", placeholder: "agent", "aria-label": "agent" });
+      agentInput.value = search.agent;
+      const qInput = h("input", { name: "q", placeholder: "id, title or agent", "aria-label": "search" });
+      qInput.value = search.q;
+      const form = h("form", { class: "search", onsubmit: (e) => { e.preventDefault(); search.agent = agentInput.value.trim(); search.q = qInput.value.trim(); refresh(); } },
+        agentInput, qInput, h("button", { type: "submit" }, "Search"));
+      return h("div", {},
+        h("h2", {}, "Agents"),
+        table(["agent", { label: "in inbox", num: 1 }, { label: "open", num: 1 }, { label: "unanswered", num: 1 }, { label: "stale", num: 1 }],
+          d.agents.map((a) => [h("a", { href: "#/handoffs", onclick: () => { search.agent = a.agent; refresh(); } }, a.agent), num(a.inbox), num(a.open), num(a.unanswered), num(a.stale)]),
+          "no agents yet"),
+        h("p", { class: "muted" }, "Open: a TASK still in the agent's inbox with no RETURN. Unanswered: taken out of the inbox, no RETURN. Stale: either, older than " + Math.round(d.stale_after_secs / 60) + " minutes."),
+        h("h2", {}, "Handoffs"), form,
+        table(["id", "title", "from", "to", "state", "plugin", "at"],
+          d.items.map((i) => [h("a", { href: "#/handoff/" + encodeURIComponent(i.id) }, i.id), i.title, i.from, num(i.to), i.state, num(i.plugin), i.at]),
+          "no handoffs match"));
+    },
+
+    async handoff(id) {
+      const d = await api("GET", "/api/handoffs/" + encodeURIComponent(id));
+      const wrap = h("div", {}, h("p", {}, h("a", { href: "#/handoffs" }, "\u2190 all handoffs")), h("h2", {}, "Handoff " + id));
+      const t = d.task;
+      if (t) {
+        wrap.appendChild(table(["", ""], [
+          ["title", t.title], ["from", t.sender], ["reply to", t.reply_to], ["plugin", (t.plugin || dash) + " / " + (t.action || dash)],
+          ["state", t.state], ["attempts", num(t.attempts)], ["error", t.error_code ? t.error_code + ": " + (t.error_message || "") : dash],
+          ["RETURN", num(t.return_name)], ["claimed", t.claimed_at], ["finished", num(t.finished_at)], ["took", fmtMs(t.duration_ms)],
+        ]));
+      }
+      if (d.retryable) {
+        wrap.appendChild(h("button", { id: "retry", onclick: () => action("POST", "/api/handoffs/" + encodeURIComponent(id) + "/retry", "Moved back into the inbox") }, "Retry"));
+      }
+      wrap.appendChild(h("h2", {}, "History"));
+      wrap.appendChild(table(["at", "event", "detail"], d.events.map((e) => [e.at, e.event, typeof e.detail === "string" ? e.detail : JSON.stringify(e.detail)]), "no events"));
+      wrap.appendChild(h("h2", {}, "Plugin log"));
+      wrap.appendChild(table(["at", "level", "message"], d.logs.map((l) => [l.at, l.level, l.message]), "no log lines"));
+      if (d.observed.length) {
+        wrap.appendChild(h("h2", {}, "Seen in agents' inboxes"));
+        wrap.appendChild(table(["inbox", "kind", "file", "from", "to", "created"], d.observed.map((o) => [o.agent, o.kind, o.file_name, o.from, num(o.to), o.created_at])));
+      }
+      return wrap;
+    },
+
+    async plugins() {
+      const d = await api("GET", "/api/plugins");
+      return h("div", {}, h("h2", {}, "Plugins"),
+        table(["plugin", "version", "WIT", "budget", "health", "paused", ""],
+          d.plugins.map((p) => [
+            p.name, num(p.version), num(p.wit),
+            p.budget.time_ms + " ms \u00b7 " + p.budget.memory_mb + " MB \u00b7 " + p.budget.output_kb + " KB",
+            p.refused ? "refused: " + p.refused.reason : p.health.consecutive_failures ? p.health.consecutive_failures + " failures in a row: " + (p.health.last_error || "") : "ok",
+            h("span", { class: p.paused ? "bad" : "ok" }, p.paused ? (p.pause.by === "hand" ? "paused by hand since " + p.pause.since : "paused until " + p.pause.until) : "no"),
+            p.paused
+              ? h("button", { dataset: { plugin: p.name, act: "resume" }, onclick: () => action("POST", "/api/plugins/" + encodeURIComponent(p.name) + "/resume", "Resumed " + p.name) }, "Resume")
+              : h("button", { dataset: { plugin: p.name, act: "pause" }, onclick: () => action("POST", "/api/plugins/" + encodeURIComponent(p.name) + "/pause", "Paused " + p.name) }, "Pause"),
+          ]), "no plugins installed"));
+    },
+
+    async audits() {
+      const d = await api("GET", "/api/audits");
+      const wrap = h("div", {}, h("h2", {}, "Audits"),
+        h("button", { id: "run-audit", disabled: d.running ? "" : null, onclick: () => action("POST", "/api/audit/run", "Audit started") }, d.running ? "Audit running\u2026" : "Run an audit now"));
+      const l = d.latest;
+      if (!l) {
+        wrap.appendChild(h("p", { class: "muted" }, "No report yet in " + d.reports_dir + "."));
+        return wrap;
+      }
+      wrap.appendChild(h("div", { class: "cards" },
+        card("completion", pct(l.completion)), card("deliverables present", l.present + " / " + l.expected),
+        card("false claims", num(l.false_claims.length), l.false_claims.length ? "bad" : "ok"), card("open gaps", num(l.gaps.length))));
+      wrap.appendChild(h("p", { class: "muted" }, "Latest report " + l.generated_at + " (" + l.file + ")"));
+      wrap.appendChild(h("h2", {}, "False claims"));
+      wrap.appendChild(table(["plan", "deliverable", "status", "why"], l.false_claims.map((f) => [f.plan, f.path, f.status, num(f.reason)]), "none"));
+      wrap.appendChild(h("h2", {}, "Plans"));
+      wrap.appendChild(table(["plan", "completion", "", { label: "present", num: 1 }], l.plans.map((p) => [p.title || p.path, bar(p.completion), pct(p.completion), p.present + " / " + p.expected])));
+      wrap.appendChild(h("h2", {}, "Completion over time"));
+      wrap.appendChild(table(["report", "completion", "", { label: "false claims", num: 1 }], d.history.slice().reverse().map((p) => [p.generated_at, bar(p.completion), pct(p.completion), num(p.false_claims)])));
+      return wrap;
+    },
+
+    async library() {
+      const d = await api("GET", "/api/library");
+      const c = d.coverage;
+      return h("div", {}, h("h2", {}, "Library"),
+        h("div", { class: "cards" },
+          card("fingerprint coverage", pct(c.ratio), c.ok ? "ok" : "bad"), card("threshold", pct(c.threshold)),
+          card("fingerprinted / files", c.fingerprinted + " / " + c.files), card("failed", num(c.failed)),
+          card("duplicate groups", num(d.duplicates.count))),
+        h("h2", {}, "Duplicate groups"),
+        table(["keep", "duplicates", { label: "score", num: 1 }], d.duplicates.groups.map((g) => [g.keeper, g.duplicates.join("\n"), Number(g.score).toFixed(3)]), "no duplicates found"),
+        h("h2", {}, "Catalog"),
+        table(["collection", "owner", { label: "records", num: 1 }], d.catalog.map((x) => [x.name, x.owner, num(x.records)]), "empty catalog"));
+    },
+
+    async alerts() {
+      const d = await api("GET", "/api/alerts");
+      return h("div", {}, h("h2", {}, "Alerts"),
+        table(["rule", "labels", "summary", "state", { label: "firings", num: 1 }, "since", "last seen", "acknowledged", ""],
+          d.alerts.map((a) => [a.rule, Object.entries(a.labels || {}).map(([k, v]) => k + "=" + v).join(", "), a.summary,
+            h("span", { class: a.state === "firing" ? "bad" : "ok" }, a.state), num(a.firing), num(a.started_at), num(a.last_seen_at), num(a.acked_at),
+            a.state === "firing" && !a.acked_at ? h("button", { onclick: () => action("POST", "/api/alerts/" + encodeURIComponent(a.id) + "/ack", "Acknowledged") }, "Acknowledge") : ""]),
+          "no alerts"));
+    },
+  };
+
+  window.addEventListener("hashchange", () => { if (session) route(); });
+  start();
+})();

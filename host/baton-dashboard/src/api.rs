@@ -1,0 +1,325 @@
+//! The routes. Outside tools rely on them, so they stay as they are:
+//! `GET /api/overview`, `/api/handoffs?agent=&q=`, `/api/handoffs/{id}`, `/api/plugins`,
+//! `/api/audits`, `/api/library`, `/api/alerts`; `POST /api/handoffs/{id}/retry`,
+//! `/api/plugins/{name}/pause`, `/api/plugins/{name}/resume`, `/api/audit/run`,
+//! `/api/alerts/{id}/ack`; `WS /api/live`; `GET /metrics`, `/healthz`, `/readyz`. Also
+//! `POST /api/session` (trade the key or a one-time token for a session token) and the page.
+//!
+//! Bad input gets a clear 4xx JSON answer and the server goes on: an unknown id or name 404,
+//! a body that is not a JSON object 400, a body over [`MAX_BODY`] 413, an unknown route 404.
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::guard::{self, ApiError};
+use crate::{data, live, stats, App};
+
+/// The largest request body taken (the actions take small JSON objects or nothing).
+pub(crate) const MAX_BODY: usize = 16 * 1024;
+
+const INDEX: &str = include_str!("../assets/index.html");
+const APP_JS: &str = include_str!("../assets/app.js");
+const APP_CSS: &str = include_str!("../assets/app.css");
+const ICON: &[u8] = include_bytes!("../assets/icon.svg");
+
+type ApiResult = Result<Response, ApiError>;
+
+pub(crate) fn router(app: Arc<App>) -> Router {
+    let api = Router::new()
+        .route("/api/overview", get(overview))
+        .route("/api/handoffs", get(handoffs))
+        .route("/api/handoffs/{id}", get(handoff))
+        .route("/api/handoffs/{id}/retry", post(retry))
+        .route("/api/plugins", get(plugins))
+        .route("/api/plugins/{name}/pause", post(pause))
+        .route("/api/plugins/{name}/resume", post(resume))
+        .route("/api/audits", get(audits))
+        .route("/api/audit/run", post(audit_run))
+        .route("/api/library", get(library))
+        .route("/api/alerts", get(alerts))
+        .route("/api/alerts/{id}/ack", post(ack))
+        .route("/metrics", get(metrics))
+        .route("/readyz", get(readyz))
+        .route_layer(middleware::from_fn_with_state(app.clone(), guard::require_key));
+    Router::new()
+        .merge(api)
+        .route("/api/session", post(session))
+        .route("/api/live", get(live::live))
+        .route("/healthz", get(healthz))
+        .route("/", get(|| async { page(INDEX, "text/html; charset=utf-8") }))
+        .route("/app.js", get(|| async { page(APP_JS, "text/javascript; charset=utf-8") }))
+        .route("/app.css", get(|| async { page(APP_CSS, "text/css; charset=utf-8") }))
+        .route("/icon.svg", get(|| async { ([(header::CONTENT_TYPE, "image/svg+xml")], ICON).into_response() }))
+        .route("/favicon.ico", get(|| async { ([(header::CONTENT_TYPE, "image/svg+xml")], ICON).into_response() }))
+        .fallback(|| async { ApiError::not_found("no such route").into_response() })
+        .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route takes another method").into_response() })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(app.clone(), guard::outer))
+        .with_state(app)
+}
+
+fn page(body: &'static str, kind: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+}
+
+/// Runs `f` on the blocking pool with the dashboard's ledger connection.
+async fn with_ledger<T: Send + 'static>(app: &Arc<App>, f: impl FnOnce(&App, &mut baton_ledger::Ledger) -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    let app = app.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut ledger = app.db.lock().unwrap_or_else(|e| e.into_inner());
+        f(&app, &mut ledger)
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+/// An optional JSON object body: empty is `{}`; anything else must parse as an object.
+fn body_object(body: Result<Bytes, BytesRejection>) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let bytes = body.map_err(|r| {
+        let status = r.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(status, "too_large", format!("request bodies are limited to {MAX_BODY} bytes"))
+        } else {
+            ApiError::new(status, "bad_body", r.body_text())
+        }
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Default::default());
+    }
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(ApiError::bad_request("the body must be a JSON object")),
+        Err(e) => Err(ApiError::bad_request(format!("the body is not JSON: {e}"))),
+    }
+}
+
+fn now_ms() -> i64 {
+    (baton_handoff::stamp::now().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn valid_id(id: &str) -> Result<(), ApiError> {
+    if id.is_empty() || id.len() > 256 {
+        return Err(ApiError::bad_request("an id is 1 to 256 characters"));
+    }
+    Ok(())
+}
+
+async fn session(State(app): State<Arc<App>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> ApiResult {
+    body_object(body)?;
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
+        && !app.hosts.allows_origin(origin)
+    {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden_origin", "requests from other origins are refused"));
+    }
+    match guard::bearer(&headers).and_then(|s| app.auth.check(s)) {
+        Some(_) => Ok(Json(json!({"token": app.auth.session()})).into_response()),
+        None => Ok(guard::unauthorized()),
+    }
+}
+
+async fn healthz() -> Response {
+    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})).into_response()
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> ApiResult {
+    let checks = with_ledger(&app, |app, ledger| {
+        let db = ledger.connection().query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0));
+        let inbox = app.paths.inbox(&app.cfg.agent);
+        let watch = std::fs::read_dir(&inbox).map(|_| ());
+        Ok(json!({
+            "state": match &db { Ok(_) => json!({"ok": true}), Err(e) => json!({"ok": false, "error": e.to_string()}) },
+            "inbox": match &watch { Ok(_) => json!({"ok": true, "path": inbox}), Err(e) => json!({"ok": false, "path": inbox, "error": e.to_string()}) },
+            "live": {"ok": true, "seq": app.live.borrow().seq},
+        }))
+    })
+    .await?;
+    let ready = ["state", "inbox"].iter().all(|k| checks[k]["ok"] == true);
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    Ok((status, Json(json!({"ready": ready, "checks": checks}))).into_response())
+}
+
+fn inputs(app: &App, ledger: &baton_ledger::Ledger) -> stats::Inputs {
+    let now = baton_handoff::stamp::now();
+    let installed: std::collections::BTreeSet<String> = baton_pipeline::plugins::installed_files(&app.paths)
+        .iter()
+        .filter_map(|p| p.file_stem().and_then(|s| s.to_str()).map(str::to_string))
+        .collect();
+    let paused = installed
+        .iter()
+        .map(|n| {
+            let h = baton_pipeline::health::Health::parse(ledger.health_get(n).ok().flatten().as_deref());
+            (n.clone(), h.pause(now).is_some())
+        })
+        .collect();
+    let fp_coverage_ratio = baton_fp::db::Db::open(&app.paths.state)
+        .and_then(|db| db.counts())
+        .ok()
+        .filter(|(files, _, _)| *files > 0)
+        .map(|(files, done, _)| done as f64 / files as f64);
+    stats::Inputs { installed, queue_depth: data::queue_depth(app), paused, fp_coverage_ratio, audit_false_claims: data::latest_false_claims(app) }
+}
+
+async fn overview(State(app): State<Arc<App>>) -> ApiResult {
+    let mut v = with_ledger(&app, |app, ledger| {
+        let inputs = inputs(app, ledger);
+        stats::overview(ledger.connection(), now_ms(), &inputs).map_err(ApiError::internal)
+    })
+    .await?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("seq".into(), json!(app.live.borrow().seq));
+    }
+    Ok(Json(v).into_response())
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> ApiResult {
+    let text = with_ledger(&app, |app, ledger| {
+        let inputs = inputs(app, ledger);
+        stats::metrics(ledger.connection(), &inputs).map_err(ApiError::internal)
+    })
+    .await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct HandoffQuery {
+    agent: Option<String>,
+    q: Option<String>,
+}
+
+async fn handoffs(State(app): State<Arc<App>>, query: Result<Query<HandoffQuery>, QueryRejection>) -> ApiResult {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    if q.q.as_ref().is_some_and(|s| s.len() > 256) || q.agent.as_ref().is_some_and(|s| s.len() > 256) {
+        return Err(ApiError::bad_request("`q` and `agent` are at most 256 characters"));
+    }
+    let v = with_ledger(&app, move |app, ledger| data::handoffs(app, ledger, q.agent.as_deref(), q.q.as_deref()).map_err(ApiError::internal)).await?;
+    Ok(Json(v).into_response())
+}
+
+async fn handoff(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult {
+    valid_id(&id)?;
+    let found = {
+        let id = id.clone();
+        with_ledger(&app, move |_, ledger| data::handoff(ledger, &id).map_err(ApiError::internal)).await?
+    };
+    match found {
+        Some(v) => Ok(Json(v).into_response()),
+        None => Err(ApiError::not_found(format!("no handoff with id {id:?}"))),
+    }
+}
+
+async fn retry(State(app): State<Arc<App>>, Path(id): Path<String>, body: Result<Bytes, BytesRejection>) -> ApiResult {
+    body_object(body)?;
+    valid_id(&id)?;
+    let moved = {
+        let id = id.clone();
+        with_ledger(&app, move |app, ledger| {
+            if !data::task_exists(ledger, &id).map_err(ApiError::internal)? {
+                return Ok(Err(ApiError::not_found(format!("no handoff with id {id:?}"))));
+            }
+            baton_pipeline::retry_failed(&app.paths, &app.cfg.agent, ledger, &id).map(Ok).map_err(ApiError::internal)
+        })
+        .await??
+    };
+    match moved {
+        Some(to) => {
+            tracing::info!(id = %id, "dashboard: retry requested");
+            Ok(Json(json!({"retried": true, "id": id, "moved_to": to})).into_response())
+        }
+        None => Err(ApiError::new(StatusCode::CONFLICT, "not_failed", format!("handoff {id:?} is not in 03_failed/; only a failed handoff can be retried"))),
+    }
+}
+
+async fn plugins(State(app): State<Arc<App>>) -> ApiResult {
+    let v = with_ledger(&app, |app, ledger| data::plugins(app, ledger).map_err(ApiError::internal)).await?;
+    Ok(Json(v).into_response())
+}
+
+/// A plugin the dashboard may pause: installed or loaded.
+fn known_plugin(app: &App, name: &str) -> bool {
+    app.runtime.as_ref().is_some_and(|rt| rt.get(name).is_some())
+        || baton_pipeline::plugins::installed_files(&app.paths).iter().any(|p| p.file_stem().is_some_and(|s| s == name))
+}
+
+async fn pause(State(app): State<Arc<App>>, Path(name): Path<String>, body: Result<Bytes, BytesRejection>) -> ApiResult {
+    pause_or_resume(app, name, body, true).await
+}
+
+async fn resume(State(app): State<Arc<App>>, Path(name): Path<String>, body: Result<Bytes, BytesRejection>) -> ApiResult {
+    pause_or_resume(app, name, body, false).await
+}
+
+async fn pause_or_resume(app: Arc<App>, name: String, body: Result<Bytes, BytesRejection>, pause: bool) -> ApiResult {
+    body_object(body)?;
+    if !known_plugin(&app, &name) {
+        return Err(ApiError::not_found(format!("no installed plugin named {name:?}")));
+    }
+    let n = name.clone();
+    let changed = with_ledger(&app, move |_, ledger| {
+        let r = if pause { baton_pipeline::health::pause_by_hand(ledger, &n) } else { baton_pipeline::health::resume(ledger, &n) };
+        r.map_err(ApiError::internal)
+    })
+    .await?;
+    tracing::info!(plugin = %name, paused = pause, changed, "dashboard: plugin {}", if pause { "paused" } else { "resumed" });
+    Ok(Json(json!({"plugin": name, "paused": pause, "changed": changed})).into_response())
+}
+
+async fn audits(State(app): State<Arc<App>>) -> ApiResult {
+    let app2 = app.clone();
+    let v = tokio::task::spawn_blocking(move || data::audits(&app2)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
+    Ok(Json(v).into_response())
+}
+
+async fn audit_run(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> ApiResult {
+    body_object(body)?;
+    let Some(auditor) = app.auditor.clone() else {
+        return Err(ApiError::new(StatusCode::CONFLICT, "no_auditor", "this dashboard runs without a pipeline; run `baton audit`"));
+    };
+    if app.runtime.as_ref().is_none_or(|rt| rt.get(baton_pipeline::audit::PLUGIN).is_none()) {
+        return Err(ApiError::new(StatusCode::CONFLICT, "no_audit_plugin", "the audit plugin is not installed (`baton init` installs it)"));
+    }
+    use std::sync::atomic::Ordering;
+    if app.audit_running.swap(true, Ordering::SeqCst) {
+        return Err(ApiError::new(StatusCode::CONFLICT, "audit_running", "an audit started from the dashboard is still running"));
+    }
+    let app2 = app.clone();
+    tokio::spawn(async move {
+        match auditor.audit(None, true).await {
+            Ok(_) => tracing::info!("dashboard: audit done"),
+            Err(e) => tracing::warn!("dashboard: audit failed: {e}"),
+        }
+        app2.audit_running.store(false, Ordering::SeqCst);
+    });
+    Ok((StatusCode::ACCEPTED, Json(json!({"started": true}))).into_response())
+}
+
+async fn library(State(app): State<Arc<App>>) -> ApiResult {
+    let app2 = app.clone();
+    let v = tokio::task::spawn_blocking(move || data::library(&app2, stats::FP_COVERAGE_THRESHOLD))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    Ok(Json(v).into_response())
+}
+
+async fn alerts(State(app): State<Arc<App>>) -> ApiResult {
+    let v = with_ledger(&app, |_, ledger| stats::alerts(ledger.connection()).map_err(ApiError::internal)).await?;
+    Ok(Json(json!({"alerts": v})).into_response())
+}
+
+async fn ack(State(app): State<Arc<App>>, Path(id): Path<String>, body: Result<Bytes, BytesRejection>) -> ApiResult {
+    body_object(body)?;
+    valid_id(&id)?;
+    let i = id.clone();
+    match with_ledger(&app, move |_, ledger| stats::ack(ledger.connection(), &i, now_ms()).map_err(ApiError::internal)).await? {
+        Some(v) => Ok(Json(v).into_response()),
+        None => Err(ApiError::not_found(format!("no alert with id {id:?}"))),
+    }
+}

@@ -1,0 +1,164 @@
+//! The dashboard: a web page, a JSON API, a live feed and `/metrics`, served by `baton serve
+//! --http ADDR` on the serve process's own tokio runtime (axum).
+//!
+//! Everything the page shows comes from the ledger (the state database) and the home's
+//! folders, read through a connection of its own, so work done by a second `serve` process
+//! shows too; the live feed follows the ledger's event sequence ([`live`]).
+//!
+//! Security, because the page shows handoff titles, plugin logs and paths, all of which an
+//! attacker can write ([`guard`], [`auth`]): every endpoint but `/healthz` (and the static page
+//! itself, which holds no data) wants the key or a session token in the `Authorization`
+//! header, never a cookie or a query string; a `Host` that is not loopback or the configured
+//! address gets 421 (DNS rebinding); the WebSocket checks `Origin` and takes its token as the
+//! first message; the page renders text with `textContent` under `default-src 'self'`. The key
+//! and the tokens are never logged.
+mod api;
+pub mod auth;
+mod data;
+mod guard;
+mod live;
+pub mod socket;
+mod stats;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use baton_pipeline::{Config, Paths};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DashboardError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Ledger(#[from] baton_ledger::LedgerError),
+    #[error("dashboard address {0:?}: expected HOST:PORT, e.g. 127.0.0.1:7878")]
+    Address(String),
+    #[error("{0}")]
+    Socket(String),
+}
+
+impl DashboardError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        DashboardError::Io { path: path.display().to_string(), source }
+    }
+}
+
+/// What the dashboard reads and acts on: the serve process's configuration, folders and
+/// plugins, and its auditor (for "run an audit now").
+pub struct Context {
+    pub cfg: Config,
+    pub paths: Paths,
+    pub runtime: Option<Arc<baton_runtime::Runtime>>,
+    pub auditor: Option<baton_pipeline::audit::Auditor>,
+}
+
+/// Shared by every request.
+pub(crate) struct App {
+    pub cfg: Config,
+    pub paths: Paths,
+    pub runtime: Option<Arc<baton_runtime::Runtime>>,
+    pub auditor: Option<baton_pipeline::audit::Auditor>,
+    /// The dashboard's own connection to the state database (reads and the few writes).
+    pub db: Mutex<baton_ledger::Ledger>,
+    pub auth: auth::Auth,
+    pub hosts: guard::Hosts,
+    pub live: tokio::sync::watch::Receiver<live::Version>,
+    pub caches: Mutex<data::Caches>,
+    pub audit_running: std::sync::atomic::AtomicBool,
+}
+
+/// A running dashboard; dropping it stops the HTTP server, the live feed and the socket.
+pub struct Running {
+    pub addr: SocketAddr,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    socket: Option<PathBuf>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Some(s) = &self.socket {
+            let _ = std::fs::remove_file(s);
+        }
+    }
+}
+
+/// Parses `HOST:PORT` (`127.0.0.1:7878`, `[::1]:7878`, `localhost:7878`).
+pub fn parse_addr(s: &str) -> Result<SocketAddr, DashboardError> {
+    use std::net::ToSocketAddrs;
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    match s.rsplit_once(':') {
+        Some(("localhost", port)) => port.parse::<u16>().map(|p| SocketAddr::from(([127, 0, 0, 1], p))).map_err(|_| DashboardError::Address(s.into())),
+        Some(_) => s.to_socket_addrs().ok().and_then(|mut a| a.next()).ok_or_else(|| DashboardError::Address(s.into())),
+        None => Err(DashboardError::Address(s.into())),
+    }
+}
+
+/// Starts the dashboard on `addr`. A port already taken is not an error: serve warns and runs
+/// without HTTP (`Ok(None)`).
+pub async fn start(addr: &str, ctx: Context) -> Result<Option<Running>, DashboardError> {
+    let sock_addr = parse_addr(addr)?;
+    let listener = match tokio::net::TcpListener::bind(sock_addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(addr = %sock_addr, "dashboard not started, serving without HTTP: {e}");
+            return Ok(None);
+        }
+    };
+    let bound = listener.local_addr().map_err(|e| DashboardError::Io { path: addr.into(), source: e })?;
+    if !bound.ip().is_loopback() {
+        tracing::warn!(addr = %bound, "the dashboard listens beyond loopback; requests must still name this address as Host");
+    }
+    let configured_host = addr.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']']).to_ascii_lowercase());
+    let hosts = guard::Hosts::new(bound.port(), configured_host);
+    let db = baton_ledger::Ledger::open(&ctx.paths.state)?;
+    let (live_task, live_rx) = live::watcher(&ctx.paths, &ctx.cfg)?;
+    let auth = auth::Auth::new(auth::key_file(&ctx.paths.state));
+    let app = Arc::new(App {
+        cfg: ctx.cfg,
+        paths: ctx.paths,
+        runtime: ctx.runtime,
+        auditor: ctx.auditor,
+        db: Mutex::new(db),
+        auth,
+        hosts,
+        live: live_rx,
+        caches: Mutex::new(data::Caches::default()),
+        audit_running: Default::default(),
+    });
+    let url = format!("http://{}/", page_host(bound));
+    let socket_path = socket::path(&app.paths.state);
+    let mut tasks = vec![live_task];
+    let socket = match socket::serve(&socket_path, app.clone(), url.clone()) {
+        Ok(t) => {
+            tasks.push(t);
+            Some(socket_path)
+        }
+        Err(e) => {
+            tracing::warn!("`baton dashboard` cannot reach this serve: {e}");
+            None
+        }
+    };
+    let router = api::router(app);
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!("dashboard server stopped: {e}");
+        }
+    }));
+    tracing::info!(url = %url, "dashboard");
+    Ok(Some(Running { addr: bound, tasks, socket }))
+}
+
+/// The host the page's URL names: the bound address, loopback for an unspecified one.
+fn page_host(a: SocketAddr) -> String {
+    match a {
+        SocketAddr::V4(v) if v.ip().is_unspecified() => format!("127.0.0.1:{}", v.port()),
+        SocketAddr::V6(v) if v.ip().is_unspecified() => format!("[::1]:{}", v.port()),
+        other => other.to_string(),
+    }
+}
