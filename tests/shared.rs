@@ -231,7 +231,9 @@ fn apply(side: &mut Side, change: &Change, conflict_pct: u32, stats: &Mutex<Hash
                 }
                 None => {
                     write_file(side, rel, bytes, true);
-                    if in_inbox(rel) && rand::random_range(0..100) < conflict_pct {
+                    // Only for handoffs to baton: a conflicted copy of a RETURN in the sender's
+                    // inbox would be the sync's second RETURN, not baton's.
+                    if in_inbox(rel) && rel.starts_with("baton") && rand::random_range(0..100) < conflict_pct {
                         // Dropbox sometimes keeps both versions of one upload.
                         write_file(side, &conflicted(rel), bytes, false);
                         count(stats, "conflicted copies");
