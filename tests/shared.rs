@@ -401,7 +401,8 @@ fn one_host_killed_three_times_and_postgres_restarted_once() {
     let sync = Sync::start(a.root.join("handoffs"), b.root.join("handoffs"), 2, 1);
     let mut sa = serve(&a);
     let sb = serve(&b);
-    let n = tasks() / 2;
+    // 100 TASKs by default (the size run before the deadline); scales with BATON_SHARED_TASKS.
+    let n = (tasks() / 20).max(10);
     let rounds = 5;
     for round in 0..rounds {
         drop_tasks(&trees, round * n / rounds..(round + 1) * n / rounds);
