@@ -49,10 +49,16 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>) -> Result<i32> {
             _ = &mut shutdown => return Ok(0),
             p = baton_pipeline::open_at(&ctx.home, &ctx.location) => p?,
         };
+        // The dashboard and the alerts read the summary tables in the SQLite state; on the
+        // PostgreSQL ledger they are not kept yet (issue 17), so serve runs without both.
+        let shared = matches!(ctx.location, baton_ledger::Location::Postgres(_));
+        if shared && !once {
+            tracing::warn!("the dashboard and alerts need the SQLite state for now; serving without them on the PostgreSQL ledger");
+        }
         // Alerts: evaluated every few seconds by `serve`, once after a drain.
-        let alerts = if once { None } else { baton_pipeline::probe::spawn_alerts(pipeline.paths().clone(), pipeline.config().clone()) };
+        let alerts = if once || shared { None } else { baton_pipeline::probe::spawn_alerts(pipeline.paths().clone(), pipeline.config().clone()) };
         // The dashboard runs beside the pipeline on this runtime, for as long as serve does.
-        let http = http.or_else(|| pipeline.config().dashboard.http.clone()).filter(|_| !once);
+        let http = http.or_else(|| pipeline.config().dashboard.http.clone()).filter(|_| !once && !shared);
         let _dashboard = match http {
             Some(addr) => {
                 let dctx = baton_dashboard::Context {
@@ -83,7 +89,7 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>) -> Result<i32> {
                 "baton: drained: {} completed, {} failed, {} rejected, {} duplicates, {} replies filed",
                 s.completed, s.failed, s.rejected, s.duplicates, s.returns_filed
             );
-            if pipeline.config().alerts.enabled {
+            if pipeline.config().alerts.enabled && !shared {
                 let mut alerting = baton_pipeline::probe::Alerting::new(pipeline.paths().clone(), pipeline.config().clone());
                 if let Err(e) = tokio::task::spawn_blocking(move || alerting.evaluate()).await? {
                     eprintln!("baton: alerts: {e}");
