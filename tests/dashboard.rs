@@ -115,8 +115,14 @@ fn handoff(s: &Serve, key: &str, id: &str) -> Value {
 #[test]
 fn the_api_wants_the_key_refuses_foreign_hosts_and_answers_bad_input_with_4xx() {
     let home = Home::init(&[], "");
+    // The Library page measures coverage against the alert's threshold when one is set.
+    let toml = home.root.join("baton.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    assert!(text.contains("\n# fp_coverage_min = 0.8\n"));
+    std::fs::write(&toml, text.replace("\n# fp_coverage_min = 0.8\n", "\nfp_coverage_min = 0.95\n")).unwrap();
     let key = rotate_key(&home);
     let s = Serve::start(&home);
+    assert_eq!(s.get("/api/library", Some(&key)).json()["coverage"]["threshold"], 0.95);
     // /healthz alone is open; every data route wants the key, in the header only.
     assert_eq!(s.get("/healthz", None).json()["status"], "ok");
     for path in ["/api/overview", "/api/handoffs", "/api/plugins", "/api/audits", "/api/library", "/api/alerts", "/metrics", "/readyz"] {

@@ -302,7 +302,8 @@ async fn audit_run(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejecti
 
 async fn library(State(app): State<Arc<App>>) -> ApiResult {
     let app2 = app.clone();
-    let v = tokio::task::spawn_blocking(move || data::library(&app2, stats::FP_COVERAGE_THRESHOLD))
+    let threshold = app.cfg.alerts.fp_coverage_min.unwrap_or(stats::FP_COVERAGE_THRESHOLD);
+    let v = tokio::task::spawn_blocking(move || data::library(&app2, threshold))
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;

@@ -29,5 +29,6 @@ pub(crate) fn ack(conn: &Connection, id: &str, now_ms: i64) -> Result<Option<Val
     }
 }
 
-/// The fingerprint coverage the Library page measures against (`baton fp coverage`'s default).
+/// The fingerprint coverage the Library page measures against when `[alerts] fp_coverage_min`
+/// is unset (`baton fp coverage`'s default).
 pub(crate) const FP_COVERAGE_THRESHOLD: f64 = 0.8;
