@@ -285,6 +285,43 @@ fn a_second_serve_on_a_taken_port_warns_and_runs_without_http() {
     second.wait().unwrap();
 }
 
+#[test]
+fn readyz_reports_the_watch_and_serve_stops_clearly_when_the_handoffs_folder_is_moved_away() {
+    // A reconcile every 10 minutes: within this test only the file watch can wake serve.
+    let home = Home::init(&[("reconcile_secs", "600")], "");
+    let key = rotate_key(&home);
+    let mut s = Serve::start(&home);
+    let ready = |s: &Serve| s.get("/readyz", Some(&key)).json();
+    wait_until(Duration::from_secs(20), "a first pass", || ready(&s)["checks"]["watcher"]["ok"] == true);
+    let r = ready(&s);
+    assert_eq!((r["ready"].clone(), r["checks"]["watcher"]["watching"].clone()), (json!(true), json!(true)), "{r}");
+    drop_task(&home, "BEFORE-MOVE", "before", "echo");
+    wait_until(Duration::from_secs(20), "the first answer", || home.returns("Test-Agent").contains_key("BEFORE-MOVE"));
+
+    // A sync client (or a user) moves the whole handoffs folder away. The watch, the claims
+    // folder and the outbox went with it: serve says so and stops, rather than run blind.
+    let handoffs = home.root.join("handoffs");
+    std::fs::rename(&handoffs, home.root.join("handoffs.moved-away")).unwrap();
+    let mut status = None;
+    wait_until(Duration::from_secs(20), "serve to stop", || {
+        status = s.child.try_wait().unwrap();
+        status.is_some()
+    });
+    assert!(!status.unwrap().success(), "serve stops with an error: {}", s.log_text());
+    assert!(s.log_text().contains("was moved, deleted or replaced while serve was running"), "{}", s.log_text());
+    // Nothing it had was lost: the answered TASK and its RETURN are in the folder as moved.
+    let moved = home.root.join("handoffs.moved-away");
+    assert!(std::fs::read_dir(moved.join("Test-Agent/01_inbox")).unwrap().count() == 1);
+
+    // Restarted (a service does this by itself), serve sets up the new folder and answers there.
+    let s = Serve::start(&home);
+    wait_until(Duration::from_secs(20), "ready again", || ready(&s)["ready"] == true);
+    drop_task(&home, "AFTER-MOVE", "after", "echo");
+    wait_until(Duration::from_secs(20), "the answer in the new folder", || home.returns("Test-Agent").contains_key("AFTER-MOVE"));
+    // /readyz wants the key like every route but /healthz.
+    assert_eq!(s.get("/readyz", None).status, 401);
+}
+
 /// Where the browser test leaves its screenshot: `target/dashboard-test/`.
 fn output_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("dashboard-test")

@@ -59,6 +59,7 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>) -> Result<i32> {
         let alerts = if once || shared { None } else { baton_pipeline::probe::spawn_alerts(pipeline.paths().clone(), pipeline.config().clone()) };
         // The dashboard runs beside the pipeline on this runtime, for as long as serve does.
         let http = http.or_else(|| pipeline.config().dashboard.http.clone()).filter(|_| !once && !shared);
+        let liveness = std::sync::Arc::new(watch::Liveness::default());
         let _dashboard = match http {
             Some(addr) => {
                 let dctx = baton_dashboard::Context {
@@ -66,6 +67,7 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>) -> Result<i32> {
                     paths: pipeline.paths().clone(),
                     runtime: Some(pipeline.runtime().clone()),
                     auditor: Some(pipeline.auditor()),
+                    liveness: Some(liveness.clone()),
                 };
                 baton_dashboard::start(&addr, dctx).await?
             }
@@ -96,7 +98,7 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>) -> Result<i32> {
                 }
             }
         } else {
-            watch::serve(&mut pipeline, shutdown).await?;
+            watch::serve(&mut pipeline, &liveness, shutdown).await?;
         }
         if let Some(a) = alerts {
             a.abort();

@@ -138,10 +138,15 @@ async fn readyz(State(app): State<Arc<App>>) -> ApiResult {
             "state": match &db { Ok(_) => json!({"ok": true}), Err(e) => json!({"ok": false, "error": e.to_string()}) },
             "inbox": match &watch { Ok(_) => json!({"ok": true, "path": inbox}), Err(e) => json!({"ok": false, "path": inbox, "error": e.to_string()}) },
             "live": {"ok": true, "seq": app.live.borrow().seq},
+            // The serve loop's watch and progress; a dashboard started without one has none.
+            "watcher": match &app.liveness {
+                Some(l) => serde_json::to_value(l.report(now_ms())).unwrap_or_default(),
+                None => json!({"ok": true, "watching": false}),
+            },
         }))
     })
     .await?;
-    let ready = ["state", "inbox"].iter().all(|k| checks[k]["ok"] == true);
+    let ready = ["state", "inbox", "watcher"].iter().all(|k| checks[k]["ok"] == true);
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     Ok((status, Json(json!({"ready": ready, "checks": checks}))).into_response())
 }

@@ -51,6 +51,8 @@ pub struct Context {
     pub paths: Paths,
     pub runtime: Option<Arc<baton_runtime::Runtime>>,
     pub auditor: Option<baton_pipeline::audit::Auditor>,
+    /// The serve loop's own report (watch in place, loop turning), for `/readyz`.
+    pub liveness: Option<Arc<baton_pipeline::watch::Liveness>>,
 }
 
 /// Shared by every request.
@@ -59,6 +61,7 @@ pub(crate) struct App {
     pub paths: Paths,
     pub runtime: Option<Arc<baton_runtime::Runtime>>,
     pub auditor: Option<baton_pipeline::audit::Auditor>,
+    pub liveness: Option<Arc<baton_pipeline::watch::Liveness>>,
     /// The dashboard's own connection to the state database (reads and the few writes).
     pub db: Mutex<baton_ledger::Ledger>,
     pub auth: auth::Auth,
@@ -124,6 +127,7 @@ pub async fn start(addr: &str, ctx: Context) -> Result<Option<Running>, Dashboar
         paths: ctx.paths,
         runtime: ctx.runtime,
         auditor: ctx.auditor,
+        liveness: ctx.liveness,
         db: Mutex::new(db),
         auth,
         hosts,

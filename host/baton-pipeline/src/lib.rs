@@ -52,6 +52,12 @@ pub enum PipelineError {
     Audit(String),
     #[error("file watcher: {0}")]
     Watch(#[from] notify::Error),
+    #[error(
+        "the handoffs folder {0} was moved, deleted or replaced while serve was running; stopping so that \
+         a restart sets up its folders, claims and file watch again (a service restarts by itself). \
+         Files in the old folder stay wherever it was moved"
+    )]
+    RootReplaced(String),
     #[error("internal: {0}")]
     Internal(String),
 }

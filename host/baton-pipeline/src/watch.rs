@@ -7,6 +7,16 @@
 //! audits run as a task of their own, so handoffs keep flowing while one runs. A signal stops
 //! the daemon at once, even in the middle of a pass: what was in flight is taken over by the
 //! next process, as after a crash.
+//!
+//! A watch follows an inode, not a path. If the handoffs root is moved away or deleted (a sync
+//! client restoring a folder, a user tidying up), the watch and this process's claim and outbox
+//! folders went with it, so serve stops with an error that says so rather than run half-blind;
+//! its service restarts it on the new folder. [`Liveness`] tells `/readyz` whether the watch
+//! still covers the root and the loop is turning.
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use notify::{RecursiveMode, Watcher};
@@ -14,13 +24,79 @@ use tokio::sync::mpsc;
 
 use crate::{Pipeline, PipelineError};
 
+/// A pass running longer than this counts as stalled for readiness: a group's tasks are
+/// bounded by their budgets (minutes at most), so a loop stuck past this is not working.
+const STALLED_AFTER_MS: i64 = 10 * 60 * 1000;
+
+/// What the serve loop reports about itself, shared with the dashboard's `/readyz`.
+#[derive(Debug, Default)]
+pub struct Liveness {
+    /// The watched root: its path and identity (device, inode) when the watch was set.
+    watched: OnceLock<(PathBuf, (u64, u64))>,
+    /// Wall-clock ms when the running pass started, or 0 between passes.
+    pass_started_ms: AtomicI64,
+    /// Wall-clock ms when the last pass ended.
+    last_pass_ms: AtomicI64,
+    /// Passes in a row that failed (and are being retried).
+    failures: AtomicU32,
+    /// Errors the watcher itself reported (each one is followed by a full reconcile).
+    watch_errors: AtomicU64,
+    stopped: AtomicBool,
+}
+
+/// A snapshot of [`Liveness`] for a readiness answer.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LivenessReport {
+    pub ok: bool,
+    /// The watch is set and the folder it covers is still the handoffs root.
+    pub watching: bool,
+    pub in_pass_ms: Option<i64>,
+    pub last_pass_ms_ago: Option<i64>,
+    pub failing_passes: u32,
+    pub watch_errors: u64,
+}
+
+impl Liveness {
+    pub fn report(&self, now_ms: i64) -> LivenessReport {
+        let watching = self.watched.get().is_some_and(|(root, id)| dir_id(root) == Some(*id)) && !self.stopped.load(Ordering::Relaxed);
+        let started = self.pass_started_ms.load(Ordering::Relaxed);
+        let last = self.last_pass_ms.load(Ordering::Relaxed);
+        let failing_passes = self.failures.load(Ordering::Relaxed);
+        let in_pass_ms = (started > 0).then(|| now_ms - started);
+        let stalled = in_pass_ms.is_some_and(|d| d > STALLED_AFTER_MS);
+        LivenessReport {
+            ok: watching && failing_passes == 0 && !stalled && last > 0,
+            watching,
+            in_pass_ms,
+            last_pass_ms_ago: (last > 0).then(|| now_ms - last),
+            failing_passes,
+            watch_errors: self.watch_errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The identity of a folder (device, inode), or `None` if it is not there.
+fn dir_id(path: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path).ok().filter(|m| m.is_dir()).map(|m| (m.dev(), m.ino()))
+}
+
 /// Runs until `shutdown` resolves.
-pub async fn serve(pipeline: &mut Pipeline, shutdown: impl std::future::Future<Output = ()>) -> Result<(), PipelineError> {
+pub async fn serve(
+    pipeline: &mut Pipeline,
+    liveness: &std::sync::Arc<Liveness>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), PipelineError> {
+    let errors = liveness.clone();
     let (tx, mut rx) = mpsc::channel::<()>(1);
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         // Any event, an error or a rescan request: all mean "look again". A full channel
         // already holds a pending wake-up.
         if let Err(e) = &event {
+            errors.watch_errors.fetch_add(1, Ordering::Relaxed);
             tracing::warn!("watcher: {e}; reconciling");
         }
         let _ = tx.try_send(());
@@ -28,6 +104,8 @@ pub async fn serve(pipeline: &mut Pipeline, shutdown: impl std::future::Future<O
     let root = pipeline.paths().handoffs.clone();
     std::fs::create_dir_all(&root).map_err(|e| PipelineError::io(&root, e))?;
     watcher.watch(&root, RecursiveMode::Recursive)?;
+    let watched = dir_id(&root).ok_or_else(|| PipelineError::RootReplaced(root.display().to_string()))?;
+    let _ = liveness.watched.set((root.clone(), watched));
     // Dropping a changed component into the plugins folder reloads it without a restart.
     let plugins_dir = pipeline.paths().plugins.clone();
     if plugins_dir.is_dir() {
@@ -56,10 +134,18 @@ pub async fn serve(pipeline: &mut Pipeline, shutdown: impl std::future::Future<O
     let mut failures = 0u32;
     let mut audit: Option<tokio::task::JoinHandle<()>> = None;
     loop {
+        if dir_id(&root) != Some(watched) {
+            liveness.stopped.store(true, Ordering::Relaxed);
+            pipeline.stopped();
+            return Err(PipelineError::RootReplaced(root.display().to_string()));
+        }
+        liveness.pass_started_ms.store(now_ms(), Ordering::Relaxed);
         let next = tokio::select! {
             _ = &mut shutdown => None,
             next = pass(pipeline) => Some(next),
         };
+        liveness.pass_started_ms.store(0, Ordering::Relaxed);
+        liveness.last_pass_ms.store(now_ms(), Ordering::Relaxed);
         let Some(next) = next else {
             pipeline.stopped();
             break;
@@ -67,10 +153,13 @@ pub async fn serve(pipeline: &mut Pipeline, shutdown: impl std::future::Future<O
         let next = match next {
             Ok(next) => {
                 failures = 0;
+                liveness.failures.store(0, Ordering::Relaxed);
                 next
             }
+            Err(_) if dir_id(&root) != Some(watched) => continue, // said above, at the loop's top
             Err(e) if crate::pipeline::is_passing(&e) => {
                 failures += 1;
+                liveness.failures.store(failures, Ordering::Relaxed);
                 let pause = Duration::from_millis(250u64 << failures.min(7));
                 tracing::warn!("{e}; trying again in {} ms", pause.as_millis());
                 Some(Instant::now() + pause)
