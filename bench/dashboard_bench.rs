@@ -139,7 +139,7 @@ fn client(addr: SocketAddr, key: &str, page: &str, done: &AtomicBool, ready: &At
                 }
             }
             Ok(_) => {}
-            Err(tungstenite::Error::Io(e)) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(tungstenite::Error::Io(e)) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted) => {}
             Err(e) => panic!("live feed: {e}"),
         }
     }
