@@ -235,6 +235,10 @@ fn retry_pause_and_resume_need_the_key_and_do_what_they_say() {
 
     // Pause by hand (dashboard): echo's TASKs are answered plugin_paused, until resumed.
     assert_eq!(s.post("/api/plugins/echo/pause", None, b"").status, 401);
+    // The plugins page as it was just before (answers are shared between pages for a moment:
+    // an action must not leave the old one to be served).
+    let p = s.get("/api/plugins", Some(&key)).json();
+    assert_eq!(p["plugins"].as_array().unwrap().iter().find(|p| p["name"] == "echo").unwrap()["paused"], false);
     let r = s.post("/api/plugins/echo/pause", Some(&key), b"{}");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["changed"], true);

@@ -48,6 +48,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/api/alerts/{id}/ack", post(ack))
         .route("/metrics", get(metrics))
         .route("/readyz", get(readyz))
+        // Outermost last: the key is checked before a shared answer is looked up.
+        .route_layer(middleware::from_fn_with_state(app.clone(), crate::answers::shared))
         .route_layer(middleware::from_fn_with_state(app.clone(), guard::require_key));
     Router::new()
         .merge(api)

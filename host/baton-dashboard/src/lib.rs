@@ -12,6 +12,7 @@
 //! address gets 421 (DNS rebinding); the WebSocket checks `Origin` and takes its token as the
 //! first message; the page renders text with `textContent` under `default-src 'self'`. The key
 //! and the tokens are never logged.
+mod answers;
 mod api;
 pub mod auth;
 mod data;
@@ -68,6 +69,7 @@ pub(crate) struct App {
     pub hosts: guard::Hosts,
     pub live: tokio::sync::watch::Receiver<live::Version>,
     pub caches: Mutex<data::Caches>,
+    pub answers: answers::Answers,
     pub audit_running: std::sync::atomic::AtomicBool,
 }
 
@@ -133,6 +135,7 @@ pub async fn start(addr: &str, ctx: Context) -> Result<Option<Running>, Dashboar
         hosts,
         live: live_rx,
         caches: Mutex::new(data::Caches::default()),
+        answers: Default::default(),
         audit_running: Default::default(),
     });
     let url = format!("http://{}/", page_host(bound));
