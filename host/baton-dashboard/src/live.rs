@@ -21,6 +21,10 @@ use crate::guard::ApiError;
 use crate::{App, DashboardError};
 
 pub(crate) const POLL: Duration = Duration::from_millis(200);
+/// At most one change is pushed per this interval. Under a steady flow of handoffs every poll
+/// sees a change, and each push makes every open page refetch; spacing them keeps the pages'
+/// cost to the pipeline small while a change still shows within a second.
+const MIN_PUSH_GAP: Duration = Duration::from_millis(500);
 
 /// Where the ledger is: the last event's sequence number, and a revision that moves on any change.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -45,8 +49,12 @@ pub(crate) fn watcher(paths: &baton_pipeline::Paths, cfg: &baton_pipeline::Confi
         let mut rev = 0u64;
         let mut tick = tokio::time::interval(POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pushed = std::time::Instant::now() - MIN_PUSH_GAP;
         loop {
             tick.tick().await;
+            if pushed.elapsed() < MIN_PUSH_GAP {
+                continue;
+            }
             let c = conn.clone();
             let probe = probe.clone();
             let Ok(now) = tokio::task::spawn_blocking(move || probe(&c.lock().unwrap_or_else(|e| e.into_inner()))).await else { continue };
@@ -54,6 +62,7 @@ pub(crate) fn watcher(paths: &baton_pipeline::Paths, cfg: &baton_pipeline::Confi
                 rev += 1;
                 last = Some(now);
                 tx.send_replace(Version { seq: now.0, rev });
+                pushed = std::time::Instant::now();
             }
         }
     });
