@@ -153,6 +153,7 @@ impl Catalog {
                     let _ = std::fs::create_dir_all(dir);
                 }
                 let fp = baton_ledger::open_wal(local, "NORMAL")?;
+                warn_if_left_behind(&fp, local, url.shown());
                 Catalog::with_db(Db::postgres(url)?, Some(fp), local)
             }
         }
@@ -1277,6 +1278,23 @@ impl Catalog {
         let out = f(&gaps);
         *cache = Some(gaps);
         out
+    }
+}
+
+/// Before the catalog moved to PostgreSQL it was kept in this machine's own file: says so when
+/// that file still holds records, which are no longer read (nothing is deleted).
+fn warn_if_left_behind(local: &Connection, path: &Path, server: &str) {
+    let n: i64 = local.query_row("SELECT count(*) FROM cat_records", [], |r| r.get(0)).unwrap_or(0);
+    if n > 0 {
+        tracing::warn!(
+            file = %path.display(),
+            server,
+            records = n,
+            "this machine's own file still holds a catalog from before it moved to the PostgreSQL server; it is no \
+             longer read. To copy it: `baton --state {} catalog export <collection> --csv`, then `catalog import` \
+             with the server's --state",
+            path.display()
+        );
     }
 }
 
