@@ -1,7 +1,9 @@
-//! The catalog's tables in the state database (`cat_*`, WAL, opened with the ledger's
-//! `open_wal`): schemas, records, links, the change log and per-plugin usage. Every call that
-//! writes is one `BEGIN IMMEDIATE` transaction that validates everything before committing, so a
-//! refused batch leaves no trace and a killed process leaves no gap in the change log.
+//! The catalog's tables in the state database (`cat_*`): schemas, records, links, the change log
+//! and per-plugin usage, in the SQLite state file or on the PostgreSQL server (see [`crate::db`],
+//! which holds everything that differs between the two). Every call that writes is one write
+//! transaction that excludes other writers (`BEGIN IMMEDIATE`, or the counter row's lock) and
+//! validates everything before committing, so a refused batch leaves no trace and a killed
+//! process leaves no gap in the change log.
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -200,7 +202,8 @@ impl Catalog {
         self.audit_gaps.replace(None);
     }
 
-    /// The state database this catalog lives in.
+    /// This machine's SQLite file: the catalog's own on SQLite; on PostgreSQL the one holding
+    /// only the fingerprint library behind `files`.
     pub fn path(&self) -> &Path {
         &self.path
     }
