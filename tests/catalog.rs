@@ -1,7 +1,12 @@
 //! End-to-end tests of `baton catalog …`: the real `baton` binary on temporary folders with a
 //! real SQLite state file. CSV import and export round-trip, a dry run writes nothing, the
 //! `--json` shapes, a removed property stays removed, and a `kill -9` during a large import
-//! leaves the catalog with all of the batch or none of it, and a gap-free change log.
+//! leaves the catalog with all of the batch or none of it, and a gap-free change log. And two
+//! machines (two homes) with `--state postgres://…` share one catalog on a real PostgreSQL
+//! server, while the fingerprint library stays in each machine's own file.
+#[path = "support/pg.rs"]
+mod pg;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -24,6 +29,13 @@ impl Env {
         let home = dir.path().join("home");
         let state = dir.path().join("state").join("baton.sqlite");
         Env { dir, home, state }
+    }
+
+    /// A machine of its own (its own home) whose state is `state`, a path or a URL.
+    fn on(state: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        Env { dir, home, state: PathBuf::from(state) }
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
@@ -432,5 +444,42 @@ fn a_plugin_sees_handoffs_and_audit_gaps_only_when_granted() {
     let res = &r["result"]["results"];
     for i in [0, 1] {
         assert_eq!(res[i]["error"]["kind"], "denied", "{r}");
+    }
+}
+
+#[test]
+fn two_machines_share_one_catalog_on_postgres() {
+    let Some(pg) = pg::Pg::start() else { return };
+    pg.create_db("catalog");
+    let url = pg.url("catalog");
+    let (a, b) = (Env::on(&url), Env::on(&url));
+    let csv = a.file("tracks.csv", TRACKS);
+    let r = a.json(&["import", "tracks", p(&csv), "--json"]);
+    assert_eq!(r["inserted"].as_u64(), Some(3), "{r}");
+    // The other machine sees the same records, and writes to them.
+    let s = b.json(&["show", "tracks", "--json"]);
+    let keys: Vec<&str> = s["records"].as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["t1", "t2", "t3"]);
+    let pl = b.file("playlists.csv", "key,name,source,tracks\np1,Peak Time,spotify,t3;t1\n");
+    b.ok(&["import", "playlists", p(&pl)]);
+    assert!(a.ok(&["export", "playlists", "--csv"]).contains("t3;t1"));
+    // One change log, numbered in commit order: the history a reads of t1 includes b's update.
+    let upd = b.file("t1.csv", "key,album\nt1,Levels (Remixes)\n");
+    b.ok(&["import", "tracks", p(&upd)]);
+    let h = a.json(&["history", "tracks", "t1", "--json"]);
+    let ops: Vec<&str> = h.as_array().unwrap().iter().map(|c| c["op"].as_str().unwrap()).collect();
+    assert_eq!(ops, ["insert", "update"], "{h}");
+    assert_eq!(h[1]["detail"]["props"]["album"][1], "Levels (Remixes)", "{h}");
+    let seqs: Vec<i64> = h.as_array().unwrap().iter().map(|c| c["seq"].as_i64().unwrap()).collect();
+    assert!(seqs[0] < seqs[1], "{h}");
+    // The records are on the server, not in either machine's own file.
+    let out = pg.psql("catalog", "SELECT count(*) FROM cat_records WHERE collection = 'tracks'");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3", "{}", String::from_utf8_lossy(&out.stderr));
+    for env in [&a, &b] {
+        let local = env.home.join("state").join("fp.sqlite");
+        if let Ok(conn) = rusqlite::Connection::open_with_flags(&local, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) {
+            let n: i64 = conn.query_row("SELECT count(*) FROM sqlite_master WHERE name LIKE 'cat_%'", [], |r| r.get(0)).unwrap_or(0);
+            assert_eq!(n, 0, "the catalog's tables were created in this machine's own file {}", local.display());
+        }
     }
 }

@@ -4,6 +4,10 @@
 pub enum CatalogError {
     #[error("state database: {0} (check the --state path, its permissions and free disk space)")]
     Sql(#[from] rusqlite::Error),
+    #[error("catalog database {server}: {source}")]
+    Postgres { server: String, #[source] source: tokio_postgres::Error },
+    #[error("catalog database {server} unavailable: {message} (is the server running? check --state)")]
+    Unavailable { server: String, message: String },
     #[error("no collection `{0}` in the catalog (see `baton catalog collections`)")]
     UnknownCollection(String),
     #[error("{collection}/{key}: unknown property `{property}` (known: {known}; a plugin declares its own as `<plugin>.<name>`)")]

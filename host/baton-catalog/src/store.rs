@@ -1,14 +1,17 @@
-//! The catalog's tables in the state database (`cat_*`, WAL, opened with the ledger's
-//! `open_wal`): schemas, records, links, the change log and per-plugin usage. Every call that
-//! writes is one `BEGIN IMMEDIATE` transaction that validates everything before committing, so a
-//! refused batch leaves no trace and a killed process leaves no gap in the change log.
+//! The catalog's tables in the state database (`cat_*`): schemas, records, links, the change log
+//! and per-plugin usage, in the SQLite state file or on the PostgreSQL server (see [`crate::db`],
+//! which holds everything that differs between the two). Every call that writes is one write
+//! transaction that excludes other writers (`BEGIN IMMEDIATE`, or the counter row's lock) and
+//! validates everything before committing, so a refused batch leaves no trace and a killed
+//! process leaves no gap in the change log.
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use crate::db::{Db, Row, vals};
 use crate::error::{CatalogError, Result};
 use crate::filter::Filter;
 use crate::matcher::{MatchIndex, MatchMethod, MatchOutcome, TrackEntry, TrackQuery};
@@ -22,7 +25,10 @@ const MAX_RECORD: usize = 256 << 10;
 
 /// An open catalog.
 pub struct Catalog {
-    conn: Connection,
+    db: Db,
+    /// On PostgreSQL, this machine's own SQLite file (`fp.sqlite`), for the fingerprint library
+    /// behind `files`; on SQLite, the same file as the catalog (`db`).
+    local: Option<Connection>,
     path: PathBuf,
     /// The track index, with the `tracks` generation it was built at.
     index: Option<(i64, MatchIndex)>,
@@ -135,23 +141,37 @@ impl Catalog {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             let _ = std::fs::create_dir_all(dir);
         }
-        let conn = baton_ledger::open_wal(path, "NORMAL")?;
-        // rusqlite keeps 16 prepared statements by default; one upsert alone cycles through
-        // about as many, so a smaller cache would prepare them again record after record.
-        conn.set_prepared_statement_cache_capacity(128);
-        // The cache of SQLite's pages: 64 MiB rather than 2 MiB, so a sync or an import of a
-        // 100,000-record collection reads its pages from disk once.
-        conn.pragma_update(None, "cache_size", -65536)?;
-        let mut cat = Catalog {
-            conn,
+        Catalog::with_db(Db::sqlite(path)?, None, path)
+    }
+
+    /// Opens the catalog where the state is: in the SQLite file for a path, or on the
+    /// PostgreSQL server for a URL (its migrations applied), with the fingerprint library behind
+    /// `files` in this machine's own SQLite file `local` ([`baton_ledger::Location::local_file`]).
+    pub fn open_at(location: &baton_ledger::Location, local: &Path) -> Result<Catalog> {
+        match location {
+            baton_ledger::Location::Sqlite(p) => Catalog::open(p),
+            baton_ledger::Location::Postgres(url) => {
+                if let Some(dir) = local.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                let fp = baton_ledger::open_wal(local, "NORMAL")?;
+                warn_if_left_behind(&fp, local, url.shown());
+                Catalog::with_db(Db::postgres(url)?, Some(fp), local)
+            }
+        }
+    }
+
+    fn with_db(db: Db, local: Option<Connection>, path: &Path) -> Result<Catalog> {
+        let cat = Catalog {
+            db,
+            local,
             path: path.to_path_buf(),
             index: None,
             fp: None,
             audit_reports: None,
             audit_gaps: std::cell::RefCell::new(None),
         };
-        let tx = cat.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute_batch(schema::SQL)?;
+        let tx = cat.db.begin_write()?;
         for (name, props) in schema::core_collections() {
             if !collection_exists(&tx, name)? {
                 create_collection(&tx, name, CORE, CORE)?;
@@ -165,6 +185,16 @@ impl Catalog {
         Ok(cat)
     }
 
+    /// Whether the catalog is on a PostgreSQL server (else in the SQLite state file).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.db, Db::Pg(_))
+    }
+
+    /// This machine's SQLite file holding the fingerprint library (`fp_files`).
+    fn fp_conn(&self) -> Option<&Connection> {
+        self.local.as_ref().or(self.db.as_sqlite())
+    }
+
     /// Where the plans audit keeps its reports: `audit_gaps` shows the open gaps and false
     /// claims of the latest one (none when unset or empty).
     pub fn set_audit_reports(&mut self, dir: Option<PathBuf>) {
@@ -172,21 +202,20 @@ impl Catalog {
         self.audit_gaps.replace(None);
     }
 
-    /// The state database this catalog lives in.
+    /// This machine's SQLite file: the catalog's own on SQLite; on PostgreSQL the one holding
+    /// only the fingerprint library behind `files`.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// The collections `access` may read, with their schemas and record counts.
     pub fn collections(&self, access: &Access) -> Result<Vec<CollectionInfo>> {
-        let mut st = self.conn.prepare("SELECT name, owner FROM cat_collections ORDER BY name")?;
         let names: Vec<(String, String)> =
-            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+            self.db.query("SELECT name, owner FROM cat_collections ORDER BY name", &[])?.iter().map(|r| (r.text(0), r.text(1))).collect();
         let mut out = Vec::new();
         for (name, owner) in names.into_iter().filter(|(n, _)| access.can_read(n)) {
-            let records: i64 =
-                self.conn.query_row("SELECT count(*) FROM cat_records WHERE collection = ?1", [&name], |r| r.get(0))?;
-            let properties = load_schema(&self.conn, &name)?.props;
+            let records = self.db.query_one("SELECT count(*) FROM cat_records WHERE collection = ?1", vals![&name])?.int(0);
+            let properties = load_schema(&self.db, &name)?.props;
             out.push(CollectionInfo { name, owner, records: records as u64, read_only: false, properties });
         }
         for name in schema::VIRTUAL.into_iter().filter(|n| access.can_read(n)) {
@@ -208,25 +237,25 @@ impl Catalog {
         if let Some(props) = schema::virtual_properties(collection) {
             return Ok(props);
         }
-        Ok(load_schema(&self.conn, collection)?.props)
+        Ok(load_schema(&self.db, collection)?.props)
     }
 
     fn check_read(&self, access: &Access, collection: &str) -> Result<()> {
         if !access.can_read(collection) {
             return Err(CatalogError::NotGranted { actor: access.actor.clone(), collection: collection.into(), op: "read" });
         }
-        if !schema::is_virtual(collection) && !collection_exists(&self.conn, collection)? {
+        if !schema::is_virtual(collection) && !collection_exists(&self.db, collection)? {
             return Err(CatalogError::UnknownCollection(collection.into()));
         }
         Ok(())
     }
 
-    fn begin_write(&mut self, access: &Access, collection: &str) -> Result<Transaction<'_>> {
+    fn begin_write(&self, access: &Access, collection: &str) -> Result<crate::db::Tx<'_>> {
         read_only(collection)?;
         if !access.can_write(collection) {
             return Err(CatalogError::NotGranted { actor: access.actor.clone(), collection: collection.into(), op: "write" });
         }
-        Ok(self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+        self.db.begin_write()
     }
 
     /// Creates `collection` if missing and declares `props` on it (existing ones are kept as
@@ -242,7 +271,7 @@ impl Catalog {
             });
         }
         let actor = access.actor.clone();
-        if !access.is_user() && schema::owner_of(collection) != actor && !collection_exists(&self.conn, collection)? {
+        if !access.is_user() && schema::owner_of(collection) != actor && !collection_exists(&self.db, collection)? {
             return Err(CatalogError::Schema {
                 collection: collection.into(),
                 detail: format!("`{actor}` may create only collections named `{actor}.<name>`"),
@@ -252,8 +281,7 @@ impl Catalog {
         if !collection_exists(&tx, collection)? {
             create_collection(&tx, collection, &actor, &actor)?;
         }
-        let coll_owner: String =
-            tx.query_row("SELECT owner FROM cat_collections WHERE name = ?1", [collection], |r| r.get(0))?;
+        let coll_owner = tx.query_one("SELECT owner FROM cat_collections WHERE name = ?1", vals![collection])?.text(0);
         for spec in props {
             if !schema::valid_id(&spec.id) {
                 return Err(CatalogError::Schema {
@@ -296,7 +324,7 @@ impl Catalog {
         if new_name.trim().is_empty() {
             return Err(CatalogError::Schema { collection: collection.into(), detail: "a property name cannot be empty".into() });
         }
-        tx.execute("UPDATE cat_properties SET name = ?3 WHERE collection = ?1 AND id = ?2", params![collection, id, new_name])?;
+        tx.execute("UPDATE cat_properties SET name = ?3 WHERE collection = ?1 AND id = ?2", vals![collection, id, new_name])?;
         log_change(&tx, collection, None, "rename_property", &actor, &json!({"property": id, "from": prop.name, "to": new_name}))?;
         tx.commit()?;
         Ok(())
@@ -314,7 +342,7 @@ impl Catalog {
                 detail: format!("`{id}` is a relation; unlink its records instead of removing it"),
             });
         }
-        tx.execute("UPDATE cat_properties SET archived = 1 WHERE collection = ?1 AND id = ?2", params![collection, id])?;
+        tx.execute("UPDATE cat_properties SET archived = 1 WHERE collection = ?1 AND id = ?2", vals![collection, id])?;
         log_change(&tx, collection, None, "remove_property", &actor, &json!({"property": id, "name": prop.name}))?;
         bump(&tx, collection)?;
         tx.commit()?;
@@ -359,9 +387,8 @@ impl Catalog {
             }
             let (values, links) = validate(&schema, rec, &actor, user)?;
             let old: Option<(String, String)> = tx
-                .prepare_cached("SELECT props, owner FROM cat_records WHERE collection = ?1 AND key = ?2")?
-                .query_row(params![collection, rec.key], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
+                .query_opt("SELECT props, owner FROM cat_records WHERE collection = ?1 AND key = ?2", vals![collection, &rec.key])?
+                .map(|r| (r.text(0), r.text(1)));
             let old_props: Map<String, Value> = match &old {
                 Some((s, _)) => serde_json::from_str(s).unwrap_or_default(),
                 None => Map::new(),
@@ -390,7 +417,7 @@ impl Catalog {
                     {
                         continue;
                     }
-                    if record_exists(&tx, &target, &t.key)? {
+                    if self.record_exists(&tx, &target, &t.key)? {
                         known_targets.entry(p.id.as_str()).or_default().insert(t.key.clone());
                     } else {
                         return Err(CatalogError::MissingTarget {
@@ -413,11 +440,11 @@ impl Catalog {
             match &old {
                 None => {
                     let seq = log_change(&tx, collection, Some(&rec.key), "insert", &actor, &json!({"props": diff, "links": link_diff}))?;
-                    tx.prepare_cached(
+                    tx.execute(
                         "INSERT INTO cat_records (collection, key, props, owner, bytes, created_seq, updated_seq)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-                    )?
-                    .execute(params![collection, rec.key, text, actor, text.len() as i64, seq])?;
+                        vals![collection, &rec.key, &text, &actor, text.len() as i64, seq],
+                    )?;
                     usage.add(&actor, 1, text.len() as i64);
                     report.inserted += 1;
                 }
@@ -425,14 +452,13 @@ impl Catalog {
                     let seq = log_change(&tx, collection, Some(&rec.key), "update", &actor, &json!({"props": diff, "links": link_diff}))?;
                     if !diff.is_empty() {
                         let old_len = serde_json::to_string(&old_props).map(|s| s.len()).unwrap_or(0) as i64;
-                        tx.prepare_cached(
+                        tx.execute(
                             "UPDATE cat_records SET props = ?3, bytes = ?4, updated_seq = ?5 WHERE collection = ?1 AND key = ?2",
-                        )?
-                        .execute(params![collection, rec.key, text, text.len() as i64, seq])?;
+                            vals![collection, &rec.key, &text, text.len() as i64, seq],
+                        )?;
                         usage.add(owner, 0, text.len() as i64 - old_len);
                     } else {
-                        tx.prepare_cached("UPDATE cat_records SET updated_seq = ?3 WHERE collection = ?1 AND key = ?2")?
-                            .execute(params![collection, rec.key, seq])?;
+                        tx.execute("UPDATE cat_records SET updated_seq = ?3 WHERE collection = ?1 AND key = ?2", vals![collection, &rec.key, seq])?;
                     }
                     report.updated += 1;
                 }
@@ -462,12 +488,9 @@ impl Catalog {
         if schema::is_virtual(collection) {
             return self.virtual_rows(collection, Some(key), None, 1).map(|mut v| v.pop());
         }
-        let schema = load_schema(&self.conn, collection)?;
-        let props: Option<String> = self
-            .conn
-            .prepare_cached("SELECT props FROM cat_records WHERE collection = ?1 AND key = ?2")?
-            .query_row(params![collection, key], |r| r.get(0))
-            .optional()?;
+        let schema = load_schema(&self.db, collection)?;
+        let props: Option<String> =
+            self.db.query_opt("SELECT props FROM cat_records WHERE collection = ?1 AND key = ?2", vals![collection, key])?.map(|r| r.text(0));
         props.map(|p| self.shape(&schema, key.to_string(), &p, archived)).transpose()
     }
 
@@ -502,31 +525,26 @@ impl Catalog {
         let mut rel: Vec<HashMap<String, Vec<Value>>> = Vec::new();
         for p in schema.props.iter().filter(|p| p.kind == Kind::Relation) {
             let mut by_key: HashMap<String, Vec<Value>> = HashMap::new();
-            let mut push = |r: &rusqlite::Row<'_>| -> rusqlite::Result<()> {
-                by_key.entry(r.get(0)?).or_default().push(Value::String(r.get(1)?));
-                Ok(())
-            };
-            if p.stored {
-                let mut st = self.conn.prepare_cached(
+            let rows = if p.stored {
+                self.db.query(
                     "SELECT key, target_key FROM cat_links
                      WHERE collection = ?1 AND key > ?2 AND key <= ?3 AND property = ?4 AND removed = 0
                      ORDER BY key, position, added_at",
-                )?;
-                let mut q = st.query(params![schema.collection, after, last, p.id])?;
-                while let Some(r) = q.next()? {
-                    push(r)?;
-                }
+                    vals![&schema.collection, after, &last, &p.id],
+                )?
             } else if let (Some(src), Some(inv)) = (&p.target, &p.inverse) {
-                let mut st = self.conn.prepare_cached(
+                self.db.query(
                     "SELECT target_key, key FROM cat_links
                      WHERE target = ?1 AND target_key > ?2 AND target_key <= ?3 AND collection = ?4 AND property = ?5
                        AND removed = 0
                      ORDER BY target_key, added_at, key",
-                )?;
-                let mut q = st.query(params![schema.collection, after, last, src, inv])?;
-                while let Some(r) = q.next()? {
-                    push(r)?;
-                }
+                    vals![&schema.collection, after, &last, src, inv],
+                )?
+            } else {
+                Vec::new()
+            };
+            for r in rows {
+                by_key.entry(r.text(0)).or_default().push(Value::String(r.text(1)));
             }
             rel.push(by_key);
         }
@@ -555,35 +573,29 @@ impl Catalog {
     }
 
     fn related(&self, collection: &str, key: &str, p: &Property) -> Result<Vec<LinkOut>> {
-        let read = |r: &rusqlite::Row<'_>| {
-            Ok(LinkOut { key: r.get(0)?, position: r.get(1)?, added_at: r.get(2)?, method: link_method_out(r.get(3)?) })
-        };
+        let read = |r: &Row| LinkOut { key: r.text(0), position: r.int(1), added_at: r.opt_text(2), method: link_method_out(r.text(3)) };
         let rows = if p.stored {
-            self.conn
-                .prepare_cached(
-                    "SELECT target_key, position, added_at, method FROM cat_links
-                     WHERE collection = ?1 AND key = ?2 AND property = ?3 AND removed = 0 ORDER BY position, added_at",
-                )?
-                .query_map(params![collection, key, p.id], read)?
-                .collect::<Result<Vec<_>, _>>()?
+            self.db.query(
+                "SELECT target_key, position, added_at, method FROM cat_links
+                 WHERE collection = ?1 AND key = ?2 AND property = ?3 AND removed = 0 ORDER BY position, added_at",
+                vals![collection, key, &p.id],
+            )?
         } else {
             let (Some(src), Some(inv)) = (&p.target, &p.inverse) else { return Ok(Vec::new()) };
-            self.conn
-                .prepare_cached(
-                    "SELECT key, position, added_at, method FROM cat_links
-                     WHERE target = ?1 AND target_key = ?2 AND collection = ?3 AND property = ?4 AND removed = 0
-                     ORDER BY added_at, key",
-                )?
-                .query_map(params![collection, key, src, inv], read)?
-                .collect::<Result<Vec<_>, _>>()?
+            self.db.query(
+                "SELECT key, position, added_at, method FROM cat_links
+                 WHERE target = ?1 AND target_key = ?2 AND collection = ?3 AND property = ?4 AND removed = 0
+                 ORDER BY added_at, key",
+                vals![collection, key, src, inv],
+            )?
         };
-        Ok(rows)
+        Ok(rows.iter().map(read).collect())
     }
 
     /// The links of one record's relation property, in order, with when and how each was made.
     pub fn links(&self, access: &Access, collection: &str, key: &str, property: &str) -> Result<Vec<LinkOut>> {
         self.check_read(access, collection)?;
-        let schema = load_schema(&self.conn, collection)?;
+        let schema = load_schema(&self.db, collection)?;
         let p = schema.get(property).filter(|p| p.kind == Kind::Relation).ok_or_else(|| unknown(&schema, key, property))?;
         if let Some(t) = &p.target
             && !access.can_read(t)
@@ -608,7 +620,7 @@ impl Catalog {
         let mut records = Vec::new();
         let mut next = None;
         let mut cursor = after.map(str::to_string);
-        let schema = if schema::is_virtual(collection) { None } else { Some(load_schema(&self.conn, collection)?) };
+        let schema = if schema::is_virtual(collection) { None } else { Some(load_schema(&self.db, collection)?) };
         // Reads in chunks so that a filter rejecting most rows still stops at `limit`. A chunk
         // holds what is still wanted plus one (to tell whether there is a next page), so a full
         // page does not shape a whole chunk it then throws away; at least 16 rows, so a
@@ -619,12 +631,14 @@ impl Catalog {
                 None => self.virtual_rows(collection, None, cursor.as_deref(), 1000)?,
                 Some(schema) => {
                     let rows: Vec<(String, String)> = self
-                        .conn
-                        .prepare_cached(
+                        .db
+                        .query(
                             "SELECT key, props FROM cat_records WHERE collection = ?1 AND key > ?2 ORDER BY key LIMIT ?3",
+                            vals![collection, cursor.as_deref().unwrap_or(""), want as i64],
                         )?
-                        .query_map(params![collection, cursor.as_deref().unwrap_or(""), want as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
-                        .collect::<Result<_, _>>()?;
+                        .into_iter()
+                        .map(|r| (r.text(0), r.text(1)))
+                        .collect();
                     self.shape_page(schema, rows, cursor.as_deref().unwrap_or(""), archived)?
                 }
             };
@@ -654,18 +668,22 @@ impl Catalog {
         if roots.is_empty() {
             return Ok(Vec::new());
         }
-        files_rows_under(&self.conn, roots, after, limit)
+        match self.fp_conn() {
+            Some(c) => files_rows_under(c, roots, after, limit),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// How many `files` records lie under `roots` (see [`Catalog::files_under`]).
     pub fn files_count_under(&self, access: &Access, roots: &[String]) -> Result<u64> {
         self.check_read(access, FILES)?;
-        if roots.is_empty() || !fp_table_exists(&self.conn)? {
+        let Some(conn) = self.fp_conn() else { return Ok(0) };
+        if roots.is_empty() || !fp_table_exists(conn)? {
             return Ok(0);
         }
         let (clause, args) = under_clause(roots);
         let sql = format!("SELECT count(*) FROM fp_files WHERE quarantined = 0 AND ({clause})");
-        let n: i64 = self.conn.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(args), |r| r.get(0))?;
+        let n: i64 = conn.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(args), |r| r.get(0))?;
         Ok(n.max(0) as u64)
     }
 
@@ -728,7 +746,7 @@ impl Catalog {
         read_only(collection)?;
         let actor = access.actor.clone();
         let user = access.is_user();
-        let schema = load_schema(&self.conn, collection)?;
+        let schema = load_schema(&self.db, collection)?;
         let p = schema.get(property).filter(|p| p.kind == Kind::Relation && !p.archived).ok_or_else(|| unknown(&schema, key, property))?.clone();
         let target = p.target.clone().unwrap_or_default();
         // The stored side: (collection, key, property) -> (target, target_key).
@@ -740,9 +758,9 @@ impl Catalog {
         if !access.can_write(&sc) {
             return Err(CatalogError::NotGranted { actor, collection: sc, op: "write" });
         }
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.db.begin_write()?;
         for (c, k) in [(collection, key), (target.as_str(), target_key)] {
-            if !record_exists(&tx, c, k)? {
+            if !self.record_exists(&tx, c, k)? {
                 return Err(CatalogError::MissingTarget {
                     collection: collection.into(),
                     key: key.into(),
@@ -758,12 +776,11 @@ impl Catalog {
             _ => DATA_LINK,
         };
         let old: Option<(i64, String)> = tx
-            .query_row(
+            .query_opt(
                 "SELECT removed, method FROM cat_links WHERE collection = ?1 AND key = ?2 AND property = ?3 AND target_key = ?4",
-                params![sc, sk, sp, tk],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
+                vals![&sc, &sk, &sp, &tk],
+            )?
+            .map(|r| (r.int(0), r.text(1)));
         if !user && old.as_ref().is_some_and(|(_, m)| m == "manual") {
             return Err(CatalogError::Schema {
                 collection: collection.into(),
@@ -774,25 +791,25 @@ impl Catalog {
         let at = on.and_then(|(a, _)| a).map(str::to_string).unwrap_or_else(now);
         let changed = if let Some((given_at, _)) = on {
             let old_at: Option<Option<String>> = tx
-                .query_row(
+                .query_opt(
                     "SELECT added_at FROM cat_links WHERE collection = ?1 AND key = ?2 AND property = ?3 AND target_key = ?4 AND removed = 0",
-                    params![sc, sk, sp, tk],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let pos: i64 = tx.query_row(
-                "SELECT coalesce(max(position) + 1, 0) FROM cat_links WHERE collection = ?1 AND key = ?2 AND property = ?3",
-                params![sc, sk, sp],
-                |r| r.get(0),
-            )?;
+                    vals![&sc, &sk, &sp, &tk],
+                )?
+                .map(|r| r.opt_text(0));
+            let pos = tx
+                .query_one(
+                    "SELECT coalesce(max(position) + 1, 0) FROM cat_links WHERE collection = ?1 AND key = ?2 AND property = ?3",
+                    vals![&sc, &sk, &sp],
+                )?
+                .int(0);
             tx.execute(
                 "INSERT INTO cat_links (collection, key, property, target, target_key, position, added_at, method, actor, removed)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)
                  ON CONFLICT (collection, key, property, target_key) DO UPDATE SET
                     removed = 0, method = excluded.method, actor = excluded.actor,
-                    position = CASE WHEN removed = 1 THEN excluded.position ELSE position END,
-                    added_at = CASE WHEN removed = 1 OR ?10 THEN excluded.added_at ELSE added_at END",
-                params![sc, sk, sp, tc, tk, pos, at, method, actor, given_at.is_some()],
+                    position = CASE WHEN cat_links.removed = 1 THEN excluded.position ELSE cat_links.position END,
+                    added_at = CASE WHEN cat_links.removed = 1 OR ?10 = 1 THEN excluded.added_at ELSE cat_links.added_at END",
+                vals![&sc, &sk, &sp, &tc, &tk, pos, &at, method, &actor, given_at.is_some()],
             )?;
             !active
                 || old.as_ref().is_some_and(|(_, m)| m != method)
@@ -803,13 +820,13 @@ impl Catalog {
                 "INSERT INTO cat_links (collection, key, property, target, target_key, position, added_at, method, actor, removed)
                  VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, 'manual', ?7, 1)
                  ON CONFLICT (collection, key, property, target_key) DO UPDATE SET removed = 1, method = 'manual', actor = excluded.actor",
-                params![sc, sk, sp, tc, tk, at, actor],
+                vals![&sc, &sk, &sp, &tc, &tk, &at, &actor],
             )?;
             active
         } else {
             tx.execute(
                 "DELETE FROM cat_links WHERE collection = ?1 AND key = ?2 AND property = ?3 AND target_key = ?4",
-                params![sc, sk, sp, tk],
+                vals![&sc, &sk, &sp, &tk],
             )?;
             active
         };
@@ -831,9 +848,6 @@ impl Catalog {
 
     /// The changes after sequence number `since`, oldest first, in collections `access` reads.
     pub fn changes_since(&self, access: &Access, since: i64, limit: usize) -> Result<Vec<Change>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT seq, collection, key, op, actor, at, detail FROM cat_changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-        )?;
         let mut out = Vec::new();
         let mut from = since;
         // Skips changes of unreadable collections without cutting the page short. A chunk is
@@ -841,13 +855,15 @@ impl Catalog {
         // kept rows' details are parsed.
         while out.len() < limit {
             let want = (limit - out.len()).clamp(64, 1000);
-            let mut q = st.query(params![from, want as i64])?;
-            let mut n = 0;
-            while let Some(r) = q.next()? {
-                n += 1;
-                from = r.get(0)?;
-                if out.len() < limit && access.can_read(r.get_ref(1)?.as_str().unwrap_or("")) {
-                    out.push(read_change(r)?);
+            let rows = self.db.query(
+                "SELECT seq, collection, key, op, actor, at, detail FROM cat_changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                vals![from, want as i64],
+            )?;
+            let n = rows.len();
+            for r in &rows {
+                from = r.int(0);
+                if out.len() < limit && access.can_read(r.str(1)) {
+                    out.push(read_change(r));
                 }
             }
             if n < want {
@@ -859,32 +875,37 @@ impl Catalog {
 
     /// The last sequence number (0 when nothing was ever written).
     pub fn last_seq(&self) -> Result<i64> {
-        Ok(self.conn.query_row("SELECT coalesce(max(seq), 0) FROM cat_changes", [], |r| r.get(0))?)
+        Ok(self.db.query_one("SELECT coalesce(max(seq), 0) FROM cat_changes", &[])?.int(0))
     }
 
     /// Every change to one record, oldest first.
     pub fn history(&self, access: &Access, collection: &str, key: &str) -> Result<Vec<Change>> {
         self.check_read(access, collection)?;
-        let mut st = self.conn.prepare_cached(
-            "SELECT seq, collection, key, op, actor, at, detail FROM cat_changes WHERE collection = ?1 AND key = ?2 ORDER BY seq",
-        )?;
-        let mut out: Vec<Change> = st.query_map(params![collection, key], read_change)?.collect::<Result<_, _>>()?;
+        let mut out: Vec<Change> = self
+            .db
+            .query(
+                "SELECT seq, collection, key, op, actor, at, detail FROM cat_changes WHERE collection = ?1 AND key = ?2 ORDER BY seq",
+                vals![collection, key],
+            )?
+            .iter()
+            .map(read_change)
+            .collect();
         // Links made from the other side are logged on the stored side; show them here too.
-        let mut st = self.conn.prepare_cached(
+        let other_side = self.db.pick(
             "SELECT seq, collection, key, op, actor, at, detail FROM cat_changes
              WHERE op IN ('link', 'unlink') AND json_extract(detail, '$.target') = ?1 AND json_extract(detail, '$.target_key') = ?2",
-        )?;
-        out.extend(st.query_map(params![collection, key], read_change)?.collect::<Result<Vec<_>, _>>()?);
+            "SELECT seq, collection, key, op, actor, at, detail FROM cat_changes
+             WHERE op IN ('link', 'unlink') AND (detail::jsonb ->> 'target') = ?1 AND (detail::jsonb ->> 'target_key') = ?2",
+        );
+        out.extend(self.db.query(other_side, vals![collection, key])?.iter().map(read_change));
         out.sort_by_key(|c| c.seq);
         Ok(out)
     }
 
     /// A plugin's (or the user's) usage: (rows, bytes).
     pub fn usage(&self, actor: &str) -> Result<(u64, u64)> {
-        let r: Option<(i64, i64)> = self
-            .conn
-            .query_row("SELECT rows, bytes FROM cat_usage WHERE actor = ?1", [actor], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
+        let r: Option<(i64, i64)> =
+            self.db.query_opt("SELECT rows, bytes FROM cat_usage WHERE actor = ?1", vals![actor])?.map(|r| (r.int(0), r.int(1)));
         Ok(r.map(|(a, b)| (a.max(0) as u64, b.max(0) as u64)).unwrap_or((0, 0)))
     }
 
@@ -893,8 +914,7 @@ impl Catalog {
     /// and rebuilt only when `tracks` changed.
     pub fn match_track(&mut self, access: &Access, q: &TrackQuery) -> Result<MatchOutcome> {
         self.check_read(access, "tracks")?;
-        let generation: i64 =
-            self.conn.query_row("SELECT generation FROM cat_collections WHERE name = 'tracks'", [], |r| r.get(0))?;
+        let generation = self.db.query_one("SELECT generation FROM cat_collections WHERE name = 'tracks'", &[])?.int(0);
         if self.index.as_ref().is_none_or(|(g, _)| *g != generation) {
             let _span = tracing::info_span!("catalog.index", generation).entered();
             let index = MatchIndex::build(self.track_entries()?);
@@ -911,13 +931,11 @@ impl Catalog {
     }
 
     fn track_entries(&self) -> Result<Vec<TrackEntry>> {
-        let mut st = self.conn.prepare("SELECT key, props FROM cat_records WHERE collection = 'tracks'")?;
-        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-        let mut out = Vec::new();
+        let rows = self.db.query("SELECT key, props FROM cat_records WHERE collection = 'tracks'", &[])?;
+        let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let (key, props) = row?;
-            let v: Map<String, Value> = serde_json::from_str(&props).unwrap_or_default();
-            out.push(TrackEntry::from_props(key, &v));
+            let v: Map<String, Value> = serde_json::from_str(row.str(1)).unwrap_or_default();
+            out.push(TrackEntry::from_props(row.text(0), &v));
         }
         Ok(out)
     }
@@ -925,11 +943,12 @@ impl Catalog {
     /// The tracks linked (`tracks.files`) to library files that sound like `file`.
     fn match_by_fingerprint(&mut self, file: &Path) -> Result<MatchOutcome> {
         use crate::matcher::{Candidate, Verdict};
-        if !fp_table_exists(&self.conn)? {
-            return Ok(MatchOutcome { verdict: Verdict::None, candidates: Vec::new() });
+        let none = || MatchOutcome { verdict: Verdict::None, candidates: Vec::new() };
+        let Some(conn) = self.fp_conn() else { return Ok(none()) };
+        if !fp_table_exists(conn)? {
+            return Ok(none());
         }
-        let fp: Option<Option<Vec<u8>>> = self
-            .conn
+        let fp: Option<Option<Vec<u8>>> = conn
             .query_row("SELECT fingerprint FROM fp_files WHERE path = ?1", [file.to_string_lossy()], |r| r.get(0))
             .optional()?;
         let Some(Some(blob)) = fp else {
@@ -942,21 +961,22 @@ impl Catalog {
         for h in hits {
             let path = h.path.to_string_lossy().into_owned();
             let keys: Vec<String> = self
-                .conn
-                .prepare_cached(
+                .db
+                .query(
                     "SELECT key FROM cat_links WHERE collection = 'tracks' AND property = 'files' AND target_key = ?1 AND removed = 0",
+                    vals![&path],
                 )?
-                .query_map([&path], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
+                .iter()
+                .map(|r| r.text(0))
+                .collect();
             for key in keys {
                 if candidates.iter().any(|c| c.key == key) {
                     continue;
                 }
                 let props: Map<String, Value> = self
-                    .conn
-                    .query_row("SELECT props FROM cat_records WHERE collection = 'tracks' AND key = ?1", [&key], |r| r.get::<_, String>(0))
-                    .optional()?
-                    .and_then(|s| serde_json::from_str(&s).ok())
+                    .db
+                    .query_opt("SELECT props FROM cat_records WHERE collection = 'tracks' AND key = ?1", vals![&key])?
+                    .and_then(|r| serde_json::from_str(r.str(0)).ok())
                     .unwrap_or_default();
                 let e = TrackEntry::from_props(key.clone(), &props);
                 candidates.push(Candidate {
@@ -974,17 +994,16 @@ impl Catalog {
     }
 }
 
-fn read_change(r: &rusqlite::Row<'_>) -> rusqlite::Result<Change> {
-    let detail: String = r.get(6)?;
-    Ok(Change {
-        seq: r.get(0)?,
-        collection: r.get(1)?,
-        key: r.get(2)?,
-        op: r.get(3)?,
-        actor: r.get(4)?,
-        at: r.get(5)?,
-        detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
-    })
+fn read_change(r: &Row) -> Change {
+    Change {
+        seq: r.int(0),
+        collection: r.text(1),
+        key: r.opt_text(2),
+        op: r.text(3),
+        actor: r.text(4),
+        at: r.text(5),
+        detail: serde_json::from_str(r.str(6)).unwrap_or(Value::Null),
+    }
 }
 
 fn malformed(collection: &str, key: &str, detail: &str) -> CatalogError {
@@ -1124,7 +1143,7 @@ fn check_value(p: &Property, v: &Value) -> std::result::Result<Value, String> {
 /// Replaces the non-manual links of one record's relation; returns what changed, or None.
 #[allow(clippy::too_many_arguments)]
 fn replace_links(
-    tx: &Transaction<'_>,
+    tx: &Db,
     collection: &str,
     key: &str,
     prop: &str,
@@ -1139,12 +1158,14 @@ fn replace_links(
     let existing: Vec<(String, Option<String>, String, i64)> = if fresh {
         Vec::new()
     } else {
-        tx.prepare_cached(
+        tx.query(
             "SELECT target_key, added_at, method, removed FROM cat_links
              WHERE collection = ?1 AND key = ?2 AND property = ?3 ORDER BY position, added_at",
+            vals![collection, key, prop],
         )?
-        .query_map(params![collection, key, prop], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-        .collect::<Result<_, _>>()?
+        .into_iter()
+        .map(|r| (r.text(0), r.opt_text(1), r.text(2), r.int(3)))
+        .collect()
     };
     let manual: HashSet<&str> = existing.iter().filter(|e| e.2 == "manual").map(|e| e.0.as_str()).collect();
     let current: Vec<(&str, Option<&str>)> =
@@ -1163,17 +1184,16 @@ fn replace_links(
     let removed: Vec<&str> = current.iter().map(|c| c.0).filter(|k| !wanted_keys.contains(k)).collect();
     let added: Vec<&str> = wanted.iter().map(|w| w.key.as_str()).filter(|k| !old_at.contains_key(k)).collect();
     if !fresh {
-        tx.prepare_cached("DELETE FROM cat_links WHERE collection = ?1 AND key = ?2 AND property = ?3 AND method != 'manual'")?
-            .execute(params![collection, key, prop])?;
+        tx.execute("DELETE FROM cat_links WHERE collection = ?1 AND key = ?2 AND property = ?3 AND method != 'manual'", vals![collection, key, prop])?;
     }
-    let mut ins = tx.prepare_cached(
-        "INSERT INTO cat_links (collection, key, property, target, target_key, position, added_at, method, actor, removed)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)",
-    )?;
     for (i, w) in wanted.iter().enumerate() {
         let added_at = w.added_at.as_deref().or_else(|| old_at.get(w.key.as_str()).copied().flatten()).unwrap_or(at);
         let method = old_method.get(w.key.as_str()).copied().unwrap_or(DATA_LINK);
-        ins.execute(params![collection, key, prop, target, w.key, i as i64, added_at, method, actor])?;
+        tx.execute(
+            "INSERT INTO cat_links (collection, key, property, target, target_key, position, added_at, method, actor, removed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)",
+            vals![collection, key, prop, target, &w.key, i as i64, added_at, method, actor],
+        )?;
     }
     usage.add(actor, added.len() as i64 - removed.len() as i64, 0);
     Ok(Some(json!({"added": added, "removed": removed, "count": wanted.len()})))
@@ -1190,20 +1210,20 @@ impl Usage {
         e.1 += bytes;
     }
 
-    fn commit(&self, tx: &Transaction<'_>, actor: &str, quota: Option<crate::Quota>) -> Result<()> {
+    fn commit(&self, tx: &Db, actor: &str, quota: Option<crate::Quota>) -> Result<()> {
         for (who, (rows, bytes)) in &self.0 {
             if *rows == 0 && *bytes == 0 {
                 continue;
             }
-            tx.prepare_cached(
+            tx.execute(
                 "INSERT INTO cat_usage (actor, rows, bytes) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (actor) DO UPDATE SET rows = rows + excluded.rows, bytes = bytes + excluded.bytes",
-            )?
-            .execute(params![who, rows, bytes])?;
+                 ON CONFLICT (actor) DO UPDATE SET rows = cat_usage.rows + excluded.rows, bytes = cat_usage.bytes + excluded.bytes",
+                vals![who, *rows, *bytes],
+            )?;
         }
         if let (Some(q), Some((drows, dbytes))) = (quota, self.0.get(actor)) {
-            let (rows, bytes): (i64, i64) =
-                tx.query_row("SELECT rows, bytes FROM cat_usage WHERE actor = ?1", [actor], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let r = tx.query_one("SELECT rows, bytes FROM cat_usage WHERE actor = ?1", vals![actor])?;
+            let (rows, bytes) = (r.int(0), r.int(1));
             if (*drows > 0 && rows as u64 > q.rows) || (*dbytes > 0 && bytes as u64 > q.bytes) {
                 return Err(CatalogError::Quota {
                     actor: actor.into(),
@@ -1230,15 +1250,13 @@ impl Catalog {
     /// How many records a virtual collection has.
     fn virtual_count(&self, collection: &str) -> Result<u64> {
         Ok(match collection {
-            FILES => {
-                if fp_table_exists(&self.conn)? {
-                    self.conn.query_row("SELECT count(*) FROM fp_files WHERE quarantined = 0", [], |r| r.get::<_, i64>(0))?
-                        as u64
-                } else {
-                    0
+            FILES => match self.fp_conn() {
+                Some(c) if fp_table_exists(c)? => {
+                    c.query_row("SELECT count(*) FROM fp_files WHERE quarantined = 0", [], |r| r.get::<_, i64>(0))? as u64
                 }
-            }
-            HANDOFFS => virtuals::handoffs_count(&self.conn)?,
+                _ => 0,
+            },
+            HANDOFFS => virtuals::handoffs_count(&self.db)?,
             AUDIT_GAPS => self.with_audit_gaps(|g| g.count()),
             _ => 0,
         })
@@ -1247,8 +1265,11 @@ impl Catalog {
     /// Records of a virtual collection: one by `key`, or a page after `after`, by key.
     fn virtual_rows(&self, collection: &str, key: Option<&str>, after: Option<&str>, limit: usize) -> Result<Vec<RecordOut>> {
         match collection {
-            FILES => files_rows(&self.conn, key, after, limit),
-            HANDOFFS => virtuals::handoffs_rows(&self.conn, key, after, limit),
+            FILES => match self.fp_conn() {
+                Some(c) => files_rows(c, key, after, limit),
+                None => Ok(Vec::new()),
+            },
+            HANDOFFS => virtuals::handoffs_rows(&self.db, key, after, limit),
             AUDIT_GAPS => Ok(self.with_audit_gaps(|g| g.rows(key, after, limit))),
             _ => Ok(Vec::new()),
         }
@@ -1263,25 +1284,48 @@ impl Catalog {
     }
 }
 
-fn collection_exists(conn: &Connection, name: &str) -> Result<bool> {
-    Ok(conn.prepare_cached("SELECT 1 FROM cat_collections WHERE name = ?1")?.exists([name])?)
+/// Before the catalog moved to PostgreSQL it was kept in this machine's own file: says so when
+/// that file still holds records, which are no longer read (nothing is deleted).
+fn warn_if_left_behind(local: &Connection, path: &Path, server: &str) {
+    let n: i64 = local.query_row("SELECT count(*) FROM cat_records", [], |r| r.get(0)).unwrap_or(0);
+    if n > 0 {
+        tracing::warn!(
+            file = %path.display(),
+            server,
+            records = n,
+            "this machine's own file still holds a catalog from before it moved to the PostgreSQL server; it is no \
+             longer read. To copy it: `baton --state {} catalog export <collection> --csv`, then `catalog import` \
+             with the server's --state",
+            path.display()
+        );
+    }
+}
+
+fn collection_exists(db: &Db, name: &str) -> Result<bool> {
+    db.exists("SELECT 1 FROM cat_collections WHERE name = ?1", vals![name])
 }
 
 fn fp_table_exists(conn: &Connection) -> Result<bool> {
     Ok(conn.prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fp_files'")?.exists([])?)
 }
 
-fn record_exists(conn: &Connection, collection: &str, key: &str) -> Result<bool> {
-    if collection == FILES {
-        return Ok(fp_table_exists(conn)?
-            && conn.prepare_cached("SELECT 1 FROM fp_files WHERE path = ?1 AND quarantined = 0")?.exists([key])?);
+impl Catalog {
+    /// Whether a record exists, read in `tx`; a `files` record in this machine's fingerprint
+    /// library (on PostgreSQL another database, so the link it allows is checked only here, when
+    /// written: nothing stops the file from leaving the library later).
+    fn record_exists(&self, tx: &Db, collection: &str, key: &str) -> Result<bool> {
+        if collection == FILES {
+            let Some(conn) = self.fp_conn() else { return Ok(false) };
+            return Ok(fp_table_exists(conn)?
+                && conn.prepare_cached("SELECT 1 FROM fp_files WHERE path = ?1 AND quarantined = 0")?.exists([key])?);
+        }
+        tx.exists("SELECT 1 FROM cat_records WHERE collection = ?1 AND key = ?2", vals![collection, key])
     }
-    Ok(conn.prepare_cached("SELECT 1 FROM cat_records WHERE collection = ?1 AND key = ?2")?.exists(params![collection, key])?)
 }
 
-fn create_collection(tx: &Transaction<'_>, name: &str, owner: &str, actor: &str) -> Result<()> {
+fn create_collection(tx: &Db, name: &str, owner: &str, actor: &str) -> Result<()> {
     let seq = log_change(tx, name, None, "create_collection", actor, &json!({"owner": owner}))?;
-    tx.execute("INSERT INTO cat_collections (name, owner, created_seq) VALUES (?1, ?2, ?3)", params![name, owner, seq])?;
+    tx.execute("INSERT INTO cat_collections (name, owner, created_seq) VALUES (?1, ?2, ?3)", vals![name, owner, seq])?;
     Ok(())
 }
 
@@ -1289,14 +1333,10 @@ fn create_collection(tx: &Transaction<'_>, name: &str, owner: &str, actor: &str)
 /// restored.
 /// Declares `spec` on `collection`; an archived property comes back only when `restore`
 /// (an explicit declaration), never when the core schema is merely re-checked at open.
-fn ensure_property(tx: &Transaction<'_>, collection: &str, spec: &PropertySpec, owner: &str, restore: bool) -> Result<()> {
+fn ensure_property(tx: &Db, collection: &str, spec: &PropertySpec, owner: &str, restore: bool) -> Result<()> {
     let existing: Option<(String, i64)> = tx
-        .query_row(
-            "SELECT kind, archived FROM cat_properties WHERE collection = ?1 AND id = ?2",
-            params![collection, spec.id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+        .query_opt("SELECT kind, archived FROM cat_properties WHERE collection = ?1 AND id = ?2", vals![collection, &spec.id])?
+        .map(|r| (r.text(0), r.int(1)));
     if let Some((kind, archived)) = existing {
         if kind != spec.kind.as_str() {
             return Err(CatalogError::Schema {
@@ -1305,7 +1345,7 @@ fn ensure_property(tx: &Transaction<'_>, collection: &str, spec: &PropertySpec, 
             });
         }
         if archived == 1 && restore {
-            tx.execute("UPDATE cat_properties SET archived = 0 WHERE collection = ?1 AND id = ?2", params![collection, spec.id])?;
+            tx.execute("UPDATE cat_properties SET archived = 0 WHERE collection = ?1 AND id = ?2", vals![collection, &spec.id])?;
             log_change(tx, collection, None, "restore_property", owner, &json!({"property": spec.id}))?;
         }
         return Ok(());
@@ -1313,29 +1353,25 @@ fn ensure_property(tx: &Transaction<'_>, collection: &str, spec: &PropertySpec, 
     if spec.kind == Kind::Relation && spec.target.is_none() {
         return Err(CatalogError::Schema { collection: collection.into(), detail: format!("relation `{}` needs a target collection", spec.id) });
     }
-    let pos: i64 =
-        tx.query_row("SELECT count(*) FROM cat_properties WHERE collection = ?1", [collection], |r| r.get(0))?;
+    let pos = tx.query_one("SELECT count(*) FROM cat_properties WHERE collection = ?1", vals![collection])?.int(0);
     let name = spec.name.clone().unwrap_or_else(|| spec.id.clone());
     tx.execute(
-        "INSERT INTO cat_properties (collection, id, name, kind, target, inverse, stored, integer, owner, archived, position)
+        "INSERT INTO cat_properties (collection, id, name, kind, target, inverse, stored, \"integer\", owner, archived, position)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8, 0, ?9)",
-        params![collection, spec.id, name, spec.kind.as_str(), spec.target, spec.inverse, spec.integer, owner, pos],
+        vals![collection, &spec.id, &name, spec.kind.as_str(), &spec.target, &spec.inverse, spec.integer, owner, pos],
     )?;
     log_change(tx, collection, None, "add_property", owner, &json!({"property": spec.id, "kind": spec.kind.as_str()}))?;
     if let (Some(t), Some(inv)) = (&spec.target, &spec.inverse)
         && t != FILES
     {
-        let other: Option<i64> = tx
-            .query_row("SELECT 1 FROM cat_properties WHERE collection = ?1 AND id = ?2", params![t, inv], |r| r.get(0))
-            .optional()?;
-        if other.is_none() {
-            let pos: i64 = tx.query_row("SELECT count(*) FROM cat_properties WHERE collection = ?1", [t], |r| r.get(0))?;
+        if !tx.exists("SELECT 1 FROM cat_properties WHERE collection = ?1 AND id = ?2", vals![t, inv])? {
+            let pos = tx.query_one("SELECT count(*) FROM cat_properties WHERE collection = ?1", vals![t])?.int(0);
             let display = inv.split('.').next_back().unwrap_or(inv).replace('_', " ");
             let display = display[..1].to_uppercase() + &display[1..];
             tx.execute(
-                "INSERT INTO cat_properties (collection, id, name, kind, target, inverse, stored, integer, owner, archived, position)
+                "INSERT INTO cat_properties (collection, id, name, kind, target, inverse, stored, \"integer\", owner, archived, position)
                  VALUES (?1, ?2, ?3, 'relation', ?4, ?5, 0, 0, ?6, 0, ?7)",
-                params![t, inv, display, collection, spec.id, owner, pos],
+                vals![t, inv, &display, collection, &spec.id, owner, pos],
             )?;
             log_change(tx, t, None, "add_property", owner, &json!({"property": inv, "kind": "relation", "inverse_of": format!("{collection}.{}", spec.id)}))?;
         }
@@ -1344,7 +1380,7 @@ fn ensure_property(tx: &Transaction<'_>, collection: &str, spec: &PropertySpec, 
 }
 
 /// A property the caller may rename or remove.
-fn property_for_change(tx: &Transaction<'_>, access: &Access, collection: &str, id: &str) -> Result<Property> {
+fn property_for_change(tx: &Db, access: &Access, collection: &str, id: &str) -> Result<Property> {
     if !collection_exists(tx, collection)? {
         return Err(CatalogError::UnknownCollection(collection.into()));
     }
@@ -1362,39 +1398,37 @@ fn property_for_change(tx: &Transaction<'_>, access: &Access, collection: &str, 
     Ok(p)
 }
 
-fn load_schema(conn: &Connection, collection: &str) -> Result<Schema> {
-    let mut st = conn.prepare_cached(
-        "SELECT id, name, kind, target, inverse, stored, integer, owner, archived FROM cat_properties
-         WHERE collection = ?1 ORDER BY position",
-    )?;
-    let props = st
-        .query_map([collection], |r| {
-            Ok(Property {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                kind: Kind::parse(&r.get::<_, String>(2)?).unwrap_or(Kind::Text),
-                target: r.get(3)?,
-                inverse: r.get(4)?,
-                stored: r.get(5)?,
-                integer: r.get(6)?,
-                owner: r.get(7)?,
-                archived: r.get(8)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
+fn load_schema(db: &Db, collection: &str) -> Result<Schema> {
+    let props = db
+        .query(
+            "SELECT id, name, kind, target, inverse, stored, \"integer\", owner, archived FROM cat_properties
+             WHERE collection = ?1 ORDER BY position",
+            vals![collection],
+        )?
+        .iter()
+        .map(|r| Property {
+            id: r.text(0),
+            name: r.text(1),
+            kind: Kind::parse(r.str(2)).unwrap_or(Kind::Text),
+            target: r.opt_text(3),
+            inverse: r.opt_text(4),
+            stored: r.bool(5),
+            integer: r.bool(6),
+            owner: r.text(7),
+            archived: r.bool(8),
+        })
+        .collect();
     Ok(Schema { collection: collection.into(), props })
 }
 
 /// Appends one change-log entry and returns its sequence number.
-fn log_change(tx: &Transaction<'_>, collection: &str, key: Option<&str>, op: &str, actor: &str, detail: &Value) -> Result<i64> {
-    tx.prepare_cached("INSERT INTO cat_changes (collection, key, op, actor, at, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
-        .execute(params![collection, key, op, actor, now(), detail.to_string()])?;
-    Ok(tx.last_insert_rowid())
+fn log_change(tx: &Db, collection: &str, key: Option<&str>, op: &str, actor: &str, detail: &Value) -> Result<i64> {
+    tx.insert_change(collection, key, op, actor, &now(), &detail.to_string())
 }
 
 /// Marks a collection changed, so cached indexes over it are rebuilt.
-fn bump(tx: &Transaction<'_>, collection: &str) -> Result<()> {
-    tx.prepare_cached("UPDATE cat_collections SET generation = generation + 1 WHERE name = ?1")?.execute([collection])?;
+fn bump(tx: &Db, collection: &str) -> Result<()> {
+    tx.execute("UPDATE cat_collections SET generation = generation + 1 WHERE name = ?1", vals![collection])?;
     Ok(())
 }
 

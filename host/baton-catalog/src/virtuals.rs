@@ -5,49 +5,54 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use rusqlite::{Connection, params};
 use serde_json::{Map, Value};
 
+use crate::db::{Db, vals};
 use crate::error::Result;
 use crate::store::RecordOut;
 
-fn table_exists(conn: &Connection, name: &str) -> Result<bool> {
-    Ok(conn.prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?.exists([name])?)
-}
-
 /// How many TASKs the ledger holds (0 before the first).
-pub fn handoffs_count(conn: &Connection) -> Result<u64> {
-    if !table_exists(conn, "tasks")? {
+pub fn handoffs_count(db: &Db) -> Result<u64> {
+    if !db.table_exists("tasks")? {
         return Ok(0);
     }
-    Ok(conn.query_row("SELECT count(*) FROM tasks", [], |r| r.get::<_, i64>(0))? as u64)
+    Ok(db.query_one("SELECT count(*) FROM tasks", &[])?.int(0).max(0) as u64)
 }
 
 /// `handoffs` records from the ledger: one by `key` (its handoff id), or a page after `after`,
-/// by id.
-pub fn handoffs_rows(conn: &Connection, key: Option<&str>, after: Option<&str>, limit: usize) -> Result<Vec<RecordOut>> {
-    if !table_exists(conn, "tasks")? {
+/// by id. `seq` is SQLite's rowid (the order TASKs were recorded in); the PostgreSQL ledger's
+/// `tasks` has no such number, so there a record has no `seq`.
+pub fn handoffs_rows(db: &Db, key: Option<&str>, after: Option<&str>, limit: usize) -> Result<Vec<RecordOut>> {
+    if !db.table_exists("tasks")? {
         return Ok(Vec::new());
     }
-    let sql = "SELECT rowid, id, sender, plugin, action, title, state, claimed_at, finished_at, error_code, attempts, reply_to
-               FROM tasks WHERE (?1 IS NULL OR id = ?1) AND id > ?2 ORDER BY id LIMIT ?3";
-    let mut st = conn.prepare_cached(sql)?;
-    let rows = st.query_map(params![key, after.unwrap_or(""), limit as i64], |r| {
-        let id: String = r.get(1)?;
-        let mut m = Map::new();
-        m.insert("seq".into(), Value::from(r.get::<_, i64>(0)?));
-        m.insert("id".into(), Value::String(id.clone()));
-        m.insert("from".into(), Value::String(r.get(2)?));
-        m.insert("to".into(), Value::String(r.get::<_, Option<String>>(3)?.unwrap_or_else(|| "baton".into())));
-        for (i, prop) in [(4, "action"), (5, "title"), (6, "status"), (7, "created"), (8, "finished"), (9, "error_code"), (11, "reply_to")] {
-            if let Some(s) = r.get::<_, Option<String>>(i)? {
-                m.insert(prop.into(), Value::String(s));
+    let sql = db.pick(
+        "SELECT rowid, id, sender, plugin, action, title, state, claimed_at, finished_at, error_code, attempts, reply_to
+         FROM tasks WHERE (?1 IS NULL OR id = ?1) AND id > ?2 ORDER BY id LIMIT ?3",
+        "SELECT NULL::bigint, id, sender, plugin, action, title, state, claimed_at, finished_at, error_code, attempts, reply_to
+         FROM tasks WHERE (?1::text IS NULL OR id = ?1) AND id COLLATE \"C\" > ?2 ORDER BY id COLLATE \"C\" LIMIT ?3",
+    );
+    let rows = db.query(sql, vals![key, after.unwrap_or(""), limit as i64])?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let id = r.text(1);
+            let mut m = Map::new();
+            if let Some(seq) = r.opt_text(0).and_then(|s| s.parse::<i64>().ok()) {
+                m.insert("seq".into(), Value::from(seq));
             }
-        }
-        m.insert("attempts".into(), Value::from(r.get::<_, i64>(10)?));
-        Ok(RecordOut { key: id, props: m, archived: Map::new() })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+            m.insert("id".into(), Value::String(id.clone()));
+            m.insert("from".into(), Value::String(r.text(2)));
+            m.insert("to".into(), Value::String(r.opt_text(3).unwrap_or_else(|| "baton".into())));
+            for (i, prop) in [(4, "action"), (5, "title"), (6, "status"), (7, "created"), (8, "finished"), (9, "error_code"), (11, "reply_to")] {
+                if let Some(s) = r.opt_text(i) {
+                    m.insert(prop.into(), Value::String(s));
+                }
+            }
+            m.insert("attempts".into(), Value::from(r.int(10)));
+            RecordOut { key: id, props: m, archived: Map::new() }
+        })
+        .collect())
 }
 
 /// The open gaps and false claims of the latest report in a reports folder, sorted by key, with

@@ -1,15 +1,65 @@
-//! The catalog's promises on a real SQLite file: schema rename and removal keep every value,
+//! The catalog's promises, on both backends (a real SQLite file, and a real PostgreSQL server
+//! started for the test, see tests/support/pg.rs): schema rename and removal keep every value,
 //! upserts are idempotent and report what they did, relations stay consistent both ways with
 //! order, bad input refuses the whole batch, grants, owner prefixes and quotas hold, and the
-//! change log has no gaps.
+//! change log has no gaps. On PostgreSQL also: writers on two connections at once never make
+//! `changes_since(N)` skip a change (sequence numbers are taken inside the writing transaction).
+#[path = "../../../tests/support/pg.rs"]
+mod pg;
+
 use baton_catalog::{Access, Catalog, CatalogError, Filter, Grants, Kind, PropertySpec, Quota, Record, TrackQuery, Verdict};
+use baton_ledger::Location;
 use serde_json::{Value, json};
 
-fn open() -> (tempfile::TempDir, Catalog) {
-    let dir = tempfile::tempdir().unwrap();
-    let cat = Catalog::open(&dir.path().join("state.sqlite")).unwrap();
-    (dir, cat)
+/// Where one test's catalog lives: a SQLite file, or a database on a PostgreSQL server (with
+/// this machine's fingerprint library in a temp dir).
+struct State {
+    dir: tempfile::TempDir,
+    location: Location,
 }
+
+impl State {
+    fn sqlite() -> State {
+        let dir = tempfile::tempdir().unwrap();
+        let location = Location::Sqlite(dir.path().join("state.sqlite"));
+        State { dir, location }
+    }
+
+    fn postgres(pg: &pg::Pg, db: &str) -> State {
+        pg.create_db(db);
+        State { dir: tempfile::tempdir().unwrap(), location: Location::parse(&pg.url(db)).unwrap() }
+    }
+
+    fn open(&self) -> Catalog {
+        Catalog::open_at(&self.location, &self.dir.path().join("fp.sqlite")).unwrap()
+    }
+}
+
+/// Each behaviour as a `#[test]` on SQLite, and all of them in one `#[test]` on one PostgreSQL
+/// server (a database each), so the server starts once.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(&super::State::sqlite()) } )*
+        }
+        #[test]
+        fn every_behaviour_on_postgres() {
+            let Some(pg) = pg::Pg::start() else { return };
+            $( $name(&State::postgres(&pg, stringify!($name))); )*
+        }
+    };
+}
+
+on_both_backends!(
+    upsert_reports_and_unchanged_writes_nothing,
+    rename_keeps_id_and_values_removal_archives_them,
+    relations_both_ways_with_order_and_manual_links,
+    bad_input_refuses_the_whole_batch,
+    grants_owner_prefixes_and_quotas,
+    matcher_index_follows_changes_and_reports_ambiguity,
+    removed_core_property_stays_removed_after_reopen,
+    dry_run_reports_like_upsert_and_writes_nothing,
+);
 
 fn track(key: &str, title: &str, artists: &[&str], ms: i64) -> Record {
     Record::new(key, json!({"title": title, "artists": artists, "duration_ms": ms}))
@@ -27,9 +77,8 @@ fn all_seqs_contiguous(cat: &Catalog) {
     }
 }
 
-#[test]
-fn upsert_reports_and_unchanged_writes_nothing() {
-    let (_d, mut cat) = open();
+fn upsert_reports_and_unchanged_writes_nothing(st: &State) {
+    let mut cat = st.open();
     let u = Access::user();
     let batch = vec![track("t1", "Levels", &["Avicii"], 199_000), track("t2", "Strobe", &["deadmau5"], 637_000)];
     let r = cat.upsert(&u, "tracks", &batch).unwrap();
@@ -52,9 +101,8 @@ fn upsert_reports_and_unchanged_writes_nothing() {
     all_seqs_contiguous(&cat);
 }
 
-#[test]
-fn rename_keeps_id_and_values_removal_archives_them() {
-    let (_d, mut cat) = open();
+fn rename_keeps_id_and_values_removal_archives_them(st: &State) {
+    let mut cat = st.open();
     let u = Access::user();
     cat.ensure_collection(&u, "tracks", &[PropertySpec { id: "bpm".into(), name: Some("BPM".into()), kind: Kind::Number, target: None, inverse: None, integer: false }]).unwrap();
     cat.upsert(&u, "tracks", &[Record::new("t1", json!({"title": "Opus", "bpm": 126}))]).unwrap();
@@ -78,9 +126,8 @@ fn rename_keeps_id_and_values_removal_archives_them() {
     all_seqs_contiguous(&cat);
 }
 
-#[test]
-fn relations_both_ways_with_order_and_manual_links() {
-    let (_d, mut cat) = open();
+fn relations_both_ways_with_order_and_manual_links(st: &State) {
+    let mut cat = st.open();
     let u = Access::user();
     let sp = plugin("spotify", &[], &["tracks", "playlists"]);
     cat.upsert(&sp, "tracks", &[track("a", "A", &["X"], 1000), track("b", "B", &["X"], 1000), track("c", "C", &["X"], 1000)]).unwrap();
@@ -116,9 +163,8 @@ fn relations_both_ways_with_order_and_manual_links() {
     all_seqs_contiguous(&cat);
 }
 
-#[test]
-fn bad_input_refuses_the_whole_batch() {
-    let (_d, mut cat) = open();
+fn bad_input_refuses_the_whole_batch(st: &State) {
+    let mut cat = st.open();
     let u = Access::user();
     cat.upsert(&u, "tracks", &[track("t0", "Zero", &["X"], 1000)]).unwrap();
     let before = cat.last_seq().unwrap();
@@ -142,9 +188,8 @@ fn bad_input_refuses_the_whole_batch() {
     all_seqs_contiguous(&cat);
 }
 
-#[test]
-fn grants_owner_prefixes_and_quotas() {
-    let (_d, mut cat) = open();
+fn grants_owner_prefixes_and_quotas(st: &State) {
+    let mut cat = st.open();
     let u = Access::user();
     let djay = plugin("djay", &["files"], &["tracks"]);
     let sp = plugin("spotify", &[], &["tracks", "playlists"]);
@@ -181,9 +226,8 @@ fn grants_owner_prefixes_and_quotas() {
     all_seqs_contiguous(&cat);
 }
 
-#[test]
-fn matcher_index_follows_changes_and_reports_ambiguity() {
-    let (_d, mut cat) = open();
+fn matcher_index_follows_changes_and_reports_ambiguity(st: &State) {
+    let mut cat = st.open();
     let u = Access::user();
     cat.upsert(&u, "tracks", &[track("a", "Firestone", &["Kygo", "Conrad Sewell"], 272_000)]).unwrap();
     let q = |title: &str, artist: &str, ms: i64| TrackQuery {
@@ -207,17 +251,14 @@ fn matcher_index_follows_changes_and_reports_ambiguity() {
     assert!(v["candidates"][0]["reasons"].as_array().is_some_and(|r| !r.is_empty()));
 }
 
-#[test]
-fn removed_core_property_stays_removed_after_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.sqlite");
+fn removed_core_property_stays_removed_after_reopen(st: &State) {
     let u = Access::user();
     {
-        let mut cat = Catalog::open(&path).unwrap();
+        let mut cat = st.open();
         cat.upsert(&u, "tracks", &[Record::new("t1", json!({"title": "Opus", "album": "Stories"}))]).unwrap();
         cat.remove_property(&u, "tracks", "album").unwrap();
     }
-    let cat = Catalog::open(&path).unwrap();
+    let cat = st.open();
     let album = cat.schema(&u, "tracks").unwrap().into_iter().find(|p| p.id == "album").unwrap();
     assert!(album.archived, "reopening the catalog brought back a removed core property");
     let t1 = cat.get(&u, "tracks", "t1", false).unwrap().unwrap();
@@ -227,9 +268,8 @@ fn removed_core_property_stays_removed_after_reopen() {
     all_seqs_contiguous(&cat);
 }
 
-#[test]
-fn dry_run_reports_like_upsert_and_writes_nothing() {
-    let (_d, mut cat) = open();
+fn dry_run_reports_like_upsert_and_writes_nothing(st: &State) {
+    let mut cat = st.open();
     let u = Access::user();
     cat.upsert(&u, "tracks", &[track("t1", "Levels", &["Avicii"], 199_000)]).unwrap();
     let seq = cat.last_seq().unwrap();
@@ -249,4 +289,63 @@ fn dry_run_reports_like_upsert_and_writes_nothing() {
     assert!(matches!(cat.upsert_dry_run(&u, "tracks", &bad), Err(CatalogError::UnknownProperty { .. })));
     let r = cat.upsert(&u, "tracks", &batch2).unwrap();
     assert_eq!((r.inserted, r.updated, r.unchanged), (2, 1, 0), "the real upsert disagrees with the dry run");
+}
+
+/// Two hosts writing at once (two connections, two threads) while a mirror follows
+/// `changes_since(N)` from a third: the mirror sees every change, each once, in order. With
+/// sequence numbers from a PostgreSQL SEQUENCE a later number could commit first, the mirror
+/// would move past the earlier one and never see it; the counter row taken inside the writing
+/// transaction prevents that.
+#[test]
+fn concurrent_writers_never_make_changes_since_skip_a_change_on_postgres() {
+    let Some(pg) = pg::Pg::start() else { return };
+    let st = State::postgres(&pg, "concurrent");
+    let base = st.open().last_seq().unwrap();
+    const BATCHES: usize = 120;
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let seen = std::thread::scope(|s| {
+        for host in ["a", "b"] {
+            let (st, done) = (&st, &done);
+            s.spawn(move || {
+                let mut cat = st.open();
+                let u = Access::user();
+                for i in 0..BATCHES {
+                    let batch: Vec<Record> =
+                        (0..3).map(|j| track(&format!("{host}{i:04}-{j}"), &format!("Song {host} {i} {j}"), &["X"], 1000)).collect();
+                    cat.upsert(&u, "tracks", &batch).unwrap();
+                    // An update too, so both inserts and updates interleave across the hosts.
+                    cat.upsert(&u, "tracks", &[Record::new(format!("{host}{i:04}-0"), json!({"album": format!("A{i}")}))]).unwrap();
+                }
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            });
+        }
+        let mirror = s.spawn(|| {
+            let cat = st.open();
+            let u = Access::user();
+            let mut since = base;
+            let mut seen = Vec::new();
+            loop {
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst) == 2;
+                let page = cat.changes_since(&u, since, 50).unwrap();
+                if let Some(last) = page.last() {
+                    since = last.seq;
+                }
+                let empty = page.is_empty();
+                seen.extend(page.into_iter().map(|c| c.seq));
+                if finished && empty {
+                    return seen;
+                }
+            }
+        });
+        mirror.join().unwrap()
+    });
+    let cat = st.open();
+    let last = cat.last_seq().unwrap();
+    assert_eq!(last - base, (2 * BATCHES * 4) as i64, "every insert and update got one sequence number");
+    let want: Vec<i64> = (base + 1..=last).collect();
+    let missed: Vec<i64> = want.iter().copied().filter(|s| !seen.contains(s)).collect();
+    assert!(missed.is_empty(), "the mirror following changes_since never saw {} changes: {:?}…", missed.len(), &missed[..missed.len().min(20)]);
+    assert_eq!(seen, want, "the mirror following changes_since doubled or reordered a change");
+    all_seqs_contiguous(&cat);
+    assert_eq!(cat.query(&Access::user(), "tracks", &Filter::default(), false, None, 10_000).unwrap().records.len(), 2 * BATCHES * 3);
 }

@@ -118,8 +118,10 @@ pub enum PropertyCommand {
 }
 
 fn open(ctx: &crate::Ctx) -> anyhow::Result<Catalog> {
-    let state = &ctx.state;
-    let mut cat = Catalog::open(state).with_context(|| format!("open the catalog in {}", state.display()))?;
+    // On PostgreSQL the catalog is on the server; the fingerprint library behind `files` stays
+    // in this machine's own file (`ctx.state`).
+    let mut cat =
+        Catalog::open_at(&ctx.location, &ctx.state).with_context(|| format!("open the catalog in {}", ctx.location.shown()))?;
     cat.set_audit_reports(Some(audit_reports(&ctx.home)));
     Ok(cat)
 }

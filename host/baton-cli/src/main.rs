@@ -109,7 +109,7 @@ enum Command {
 pub struct Ctx {
     pub home: PathBuf,
     /// This machine's SQLite file: the ledger itself, or beside a PostgreSQL ledger the
-    /// fingerprint library and catalog (`<home>/state/fp.sqlite`).
+    /// fingerprint library (`<home>/state/fp.sqlite`; the catalog is then on the server).
     pub state: PathBuf,
     /// Where the ledger is.
     pub location: baton_ledger::Location,

@@ -52,6 +52,9 @@ pub const MAX_CHANGES: u32 = 10_000;
 #[derive(Clone)]
 pub struct CatalogHost {
     path: PathBuf,
+    /// Where the state is: on PostgreSQL the catalog is on the server and `path` holds only
+    /// this machine's fingerprint library. None: the catalog is in the SQLite file `path`.
+    location: Option<baton_ledger::Location>,
     catalog: Arc<Mutex<Option<Catalog>>>,
     /// Where the plans audit writes its reports (`audit_gaps` reads the latest).
     audit_reports: Option<PathBuf>,
@@ -60,7 +63,13 @@ pub struct CatalogHost {
 impl CatalogHost {
     /// The catalog in the state database at `state_db` (opened on first use).
     pub fn new(state_db: PathBuf) -> Self {
-        CatalogHost { path: state_db, catalog: Arc::default(), audit_reports: None }
+        CatalogHost { path: state_db, location: None, catalog: Arc::default(), audit_reports: None }
+    }
+
+    /// The catalog where `location` says (a SQLite file, or a PostgreSQL server), with this
+    /// machine's fingerprint library in `local` ([`baton_ledger::Location::local_file`]).
+    pub fn at(location: baton_ledger::Location, local: PathBuf) -> Self {
+        CatalogHost { path: local, location: Some(location), catalog: Arc::default(), audit_reports: None }
     }
 
     /// The folder whose latest audit report `audit_gaps` shows.
@@ -116,7 +125,10 @@ fn error(e: CatalogError) -> wit::CatalogError {
             wit::CatalogError::Denied(m)
         }
         CatalogError::Quota { .. } => wit::CatalogError::Quota(m),
-        CatalogError::Sql(_) | CatalogError::Fingerprint(_) => wit::CatalogError::Io(m),
+        CatalogError::Sql(_)
+        | CatalogError::Postgres { .. }
+        | CatalogError::Unavailable { .. }
+        | CatalogError::Fingerprint(_) => wit::CatalogError::Io(m),
         _ => wit::CatalogError::Invalid(m),
     }
 }
@@ -148,7 +160,11 @@ impl CatView<'_> {
         let job = tokio::task::spawn_blocking(move || {
             let mut guard = host.catalog.lock().unwrap_or_else(|e| e.into_inner());
             if guard.is_none() {
-                let mut cat = Catalog::open(&host.path).map_err(error)?;
+                let mut cat = match &host.location {
+                    Some(loc) => Catalog::open_at(loc, &host.path),
+                    None => Catalog::open(&host.path),
+                }
+                .map_err(error)?;
                 cat.set_audit_reports(host.audit_reports.clone());
                 *guard = Some(cat);
             }

@@ -43,7 +43,7 @@ impl Location {
 
     /// This machine's own SQLite file beside the ledger: the ledger itself for SQLite; for
     /// PostgreSQL `<home>/state/fp.sqlite` (the fingerprint library describes this machine's
-    /// files, and the catalog stays there too for now). Lock files and the cache go beside it.
+    /// files; the catalog is on the server with the ledger). Lock files and the cache go beside it.
     pub fn local_file(&self, home: &Path) -> PathBuf {
         match self {
             Location::Sqlite(p) => p.clone(),

@@ -99,8 +99,8 @@ pub async fn open(home: &Path, state: &Path) -> Result<Pipeline, PipelineError> 
 }
 
 /// As [`open`], with the ledger where `location` says: a SQLite file, or a PostgreSQL server
-/// (claims are then rows, see `shared`). This machine's own SQLite file (the fingerprint
-/// library, the catalog, locks and cache beside it) is [`baton_ledger::Location::local_file`].
+/// (claims are then rows, see `shared`; the catalog is there too). This machine's own SQLite
+/// file (the fingerprint library, locks and cache beside it) is [`baton_ledger::Location::local_file`].
 pub async fn open_at(home: &Path, location: &baton_ledger::Location) -> Result<Pipeline, PipelineError> {
     let cfg = Config::load(home)?;
     let state_buf = location.local_file(home);
@@ -120,10 +120,11 @@ pub async fn open_at(home: &Path, location: &baton_ledger::Location) -> Result<P
         cfg.fp_workers(),
         Some(state.to_path_buf()),
     )))?;
-    // The catalog lives in the same state database too (`baton catalog`).
+    // The catalog lives with the ledger (`baton catalog`): in the same SQLite file, or on the
+    // same PostgreSQL server.
     // `audit_gaps` shows the latest report in the audit plugin's `reports` grant.
     let reports = cfg.grants(home, audit::PLUGIN).into_iter().find(|g| g.name == "reports").map_or_else(|| home.join("reports"), |g| g.host_path);
-    runtime.add_host_interface(Arc::new(baton_host_catalog::CatalogHost::new(state.to_path_buf()).with_audit_reports(reports)))?;
+    runtime.add_host_interface(Arc::new(baton_host_catalog::CatalogHost::at(location.clone(), state.to_path_buf()).with_audit_reports(reports)))?;
     // Read-only snapshots of granted SQLite files (djay's library); private copies in the cache.
     let limits = baton_host_sqlite::Limits { copy_bytes: cfg.sqlite.copy_mb << 20, ..Default::default() };
     runtime.add_host_interface(Arc::new(baton_host_sqlite::SqliteHost::new(paths.cache().join("sqlite"), limits)))?;

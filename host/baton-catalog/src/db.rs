@@ -1,0 +1,518 @@
+//! The catalog's database: one contract ([`Db`]) with two backends, SQLite (the state file, as
+//! before) and PostgreSQL (the shared ledger's server, for several machines). The catalog's
+//! statements are written once, in the SQL both servers speak (`?N` placeholders, rewritten to
+//! `$N` for PostgreSQL); what differs between them lives here and nowhere else: opening and the
+//! schema, how a write transaction starts, how a change gets its sequence number, and the few
+//! functions with different names ([`Db::pick`]).
+//!
+//! Sequence numbers on PostgreSQL come from one counter row (`cat_counter`) updated inside the
+//! writing transaction, never from a PostgreSQL SEQUENCE: a sequence hands out numbers at once
+//! but transactions commit in any order, so a mirror asking "what changed since N" could read
+//! N+2 before N+1 commits and never see N+1. Every catalog write transaction on PostgreSQL
+//! starts by locking that row (as `BEGIN IMMEDIATE` does on SQLite), so writers from all hosts
+//! take turns and the numbers commit in order, without gaps.
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::path::Path;
+
+use futures_executor::block_on;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::{Client, NoTls, Statement};
+
+use baton_ledger::location::PgUrl;
+
+use crate::error::{CatalogError, Result};
+
+/// The PostgreSQL migrations of the catalog, in order: version N is `MIGRATIONS[N - 1]`,
+/// recorded in `baton_catalog_schema` (apart from the ledger's `baton_schema`, so the two
+/// crates number their migrations independently).
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_catalog.sql")];
+
+/// The advisory lock key under which the catalog's migrations run (two hosts starting at once).
+const MIGRATION_LOCK: i64 = 0x6261_746f_6e00_0c01;
+
+/// One value as it crosses into or out of either database.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Val {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+impl From<&str> for Val {
+    fn from(s: &str) -> Val {
+        Val::Text(s.to_string())
+    }
+}
+impl From<&String> for Val {
+    fn from(s: &String) -> Val {
+        Val::Text(s.clone())
+    }
+}
+impl From<String> for Val {
+    fn from(s: String) -> Val {
+        Val::Text(s)
+    }
+}
+impl From<i64> for Val {
+    fn from(i: i64) -> Val {
+        Val::Int(i)
+    }
+}
+impl From<bool> for Val {
+    fn from(b: bool) -> Val {
+        Val::Int(b as i64)
+    }
+}
+impl<T: Into<Val>> From<Option<T>> for Val {
+    fn from(o: Option<T>) -> Val {
+        o.map_or(Val::Null, Into::into)
+    }
+}
+impl From<&Option<String>> for Val {
+    fn from(o: &Option<String>) -> Val {
+        o.as_deref().into()
+    }
+}
+
+/// `vals![a, b, c]`: the parameters of one statement.
+macro_rules! vals {
+    ($($v:expr),* $(,)?) => { &[$($crate::db::Val::from($v)),*][..] };
+}
+pub(crate) use vals;
+
+/// One result row.
+#[derive(Debug)]
+pub(crate) struct Row(Vec<Val>);
+
+impl Row {
+    pub fn int(&self, i: usize) -> i64 {
+        match self.0.get(i) {
+            Some(Val::Int(n)) => *n,
+            Some(Val::Real(f)) => *f as i64,
+            Some(Val::Text(s)) => s.parse().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    pub fn bool(&self, i: usize) -> bool {
+        self.int(i) != 0
+    }
+
+    pub fn opt_text(&self, i: usize) -> Option<String> {
+        match self.0.get(i) {
+            Some(Val::Text(s)) => Some(s.clone()),
+            Some(Val::Int(n)) => Some(n.to_string()),
+            Some(Val::Real(f)) => Some(f.to_string()),
+            _ => None,
+        }
+    }
+
+    pub fn text(&self, i: usize) -> String {
+        self.opt_text(i).unwrap_or_default()
+    }
+
+    /// The text of column `i` without copying it.
+    pub fn str(&self, i: usize) -> &str {
+        match self.0.get(i) {
+            Some(Val::Text(s)) => s,
+            _ => "",
+        }
+    }
+}
+
+impl rusqlite::ToSql for Val {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Val::Null => ValueRef::Null,
+            Val::Int(i) => ValueRef::Integer(*i),
+            Val::Real(f) => ValueRef::Real(*f),
+            Val::Text(s) => ValueRef::Text(s.as_bytes()),
+        }))
+    }
+}
+
+type BoxErr = Box<dyn std::error::Error + Sync + Send>;
+
+impl ToSql for Val {
+    fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, BoxErr> {
+        match self {
+            Val::Null => Ok(IsNull::Yes),
+            Val::Int(i) => match *ty {
+                Type::INT2 => i16::try_from(*i)?.to_sql(ty, out),
+                Type::INT4 => i32::try_from(*i)?.to_sql(ty, out),
+                Type::BOOL => (*i != 0).to_sql(ty, out),
+                Type::FLOAT8 => (*i as f64).to_sql(ty, out),
+                Type::TEXT | Type::VARCHAR => i.to_string().to_sql(ty, out),
+                _ => i.to_sql(ty, out),
+            },
+            Val::Real(f) => f.to_sql(ty, out),
+            Val::Text(s) => s.as_str().to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+fn pg_row(r: &tokio_postgres::Row) -> Result<Row, tokio_postgres::Error> {
+    let mut out = Vec::with_capacity(r.len());
+    for (i, c) in r.columns().iter().enumerate() {
+        let v = match *c.type_() {
+            Type::INT8 => r.try_get::<_, Option<i64>>(i)?.map(Val::Int),
+            Type::INT4 => r.try_get::<_, Option<i32>>(i)?.map(|n| Val::Int(n.into())),
+            Type::INT2 => r.try_get::<_, Option<i16>>(i)?.map(|n| Val::Int(n.into())),
+            Type::BOOL => r.try_get::<_, Option<bool>>(i)?.map(|b| Val::Int(b.into())),
+            Type::FLOAT8 => r.try_get::<_, Option<f64>>(i)?.map(Val::Real),
+            Type::FLOAT4 => r.try_get::<_, Option<f32>>(i)?.map(|f| Val::Real(f.into())),
+            _ => r.try_get::<_, Option<String>>(i)?.map(Val::Text),
+        };
+        out.push(v.unwrap_or(Val::Null));
+    }
+    Ok(Row(out))
+}
+
+/// `?N` placeholders as PostgreSQL writes them (`$N`).
+fn dollar(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut it = sql.chars().peekable();
+    while let Some(c) = it.next() {
+        if c == '?' && it.peek().is_some_and(|d| d.is_ascii_digit()) {
+            out.push('$');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The catalog's database.
+pub(crate) enum Db {
+    Sqlite(rusqlite::Connection),
+    Pg(Pg),
+}
+
+/// A connection to the PostgreSQL server, on a private one-thread runtime (as the ledger's).
+pub(crate) struct Pg {
+    url: PgUrl,
+    rt: Option<tokio::runtime::Runtime>,
+    client: RefCell<Option<Client>>,
+    stmts: RefCell<HashMap<String, Statement>>,
+    /// Inside a transaction a lost connection is an error, never a silent reconnect.
+    in_tx: Cell<bool>,
+}
+
+impl Pg {
+    fn open(url: &PgUrl) -> Result<Pg> {
+        if url.verify_full() {
+            return Err(CatalogError::Unavailable {
+                server: url.shown().into(),
+                message: "TLS (sslmode=verify-full) is not built into this baton yet; reach the server through a Unix \
+                          socket or a loopback address (an SSH tunnel, say)"
+                    .into(),
+            });
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("baton-pg-catalog")
+            .enable_all()
+            .build()
+            .map_err(|e| CatalogError::Unavailable { server: url.shown().into(), message: format!("cannot start its runtime: {e}") })?;
+        let pg = Pg { url: url.clone(), rt: Some(rt), client: RefCell::new(None), stmts: RefCell::default(), in_tx: Cell::new(false) };
+        pg.connected()?;
+        pg.migrate()?;
+        Ok(pg)
+    }
+
+    fn err(&self, source: tokio_postgres::Error) -> CatalogError {
+        CatalogError::Postgres { server: self.url.shown().to_string(), source }
+    }
+
+    /// Connects if there is no live connection (first use, or after a lost one).
+    fn connected(&self) -> Result<()> {
+        if self.client.borrow().as_ref().is_some_and(|c| !c.is_closed()) {
+            return Ok(());
+        }
+        let server = self.url.shown().to_string();
+        if self.in_tx.get() {
+            return Err(CatalogError::Unavailable { server, message: "the connection was lost inside a transaction".into() });
+        }
+        let Some(rt) = self.rt.as_ref() else {
+            return Err(CatalogError::Unavailable { server, message: "the catalog is closing".into() });
+        };
+        let config = self.url.config().clone();
+        let shown = server.clone();
+        let task = rt.spawn(async move {
+            let (client, connection) = config.connect(NoTls).await?;
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::warn!(server = %shown, "catalog database connection lost: {e}");
+                }
+            });
+            Ok::<_, tokio_postgres::Error>(client)
+        });
+        match block_on(task) {
+            Ok(Ok(client)) => {
+                self.stmts.borrow_mut().clear();
+                *self.client.borrow_mut() = Some(client);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(CatalogError::Unavailable { server, message: e.to_string() }),
+            Err(e) => Err(CatalogError::Unavailable { server, message: e.to_string() }),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&Client) -> Result<R, tokio_postgres::Error>) -> Result<R> {
+        self.connected()?;
+        let guard = self.client.borrow();
+        let Some(client) = guard.as_ref() else { unreachable!("connected() leaves a client") };
+        f(client).map_err(|e| self.err(e))
+    }
+
+    fn stmt(&self, c: &Client, sql: &str) -> Result<Statement, tokio_postgres::Error> {
+        if let Some(s) = self.stmts.borrow().get(sql) {
+            return Ok(s.clone());
+        }
+        let s = block_on(c.prepare(&dollar(sql)))?;
+        self.stmts.borrow_mut().insert(sql.to_string(), s.clone());
+        Ok(s)
+    }
+
+    fn query(&self, sql: &str, params: &[Val]) -> Result<Vec<Row>> {
+        self.with(|c| {
+            let st = self.stmt(c, sql)?;
+            let p: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+            block_on(c.query(&st, &p))?.iter().map(pg_row).collect()
+        })
+    }
+
+    fn execute(&self, sql: &str, params: &[Val]) -> Result<u64> {
+        self.with(|c| {
+            let st = self.stmt(c, sql)?;
+            let p: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+            block_on(c.execute(&st, &p))
+        })
+    }
+
+    fn batch(&self, sql: &str) -> Result<()> {
+        self.with(|c| block_on(c.batch_execute(sql)))
+    }
+
+    fn migrate(&self) -> Result<()> {
+        self.batch("BEGIN")?;
+        self.in_tx.set(true);
+        let run = || -> Result<()> {
+            self.execute("SELECT pg_advisory_xact_lock(?1)", &[Val::Int(MIGRATION_LOCK)])?;
+            self.batch("CREATE TABLE IF NOT EXISTS baton_catalog_schema(version INTEGER NOT NULL)")?;
+            let version = self.query("SELECT version FROM baton_catalog_schema", &[])?.first().map_or(0, |r| r.int(0));
+            for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+                self.batch(sql)?;
+                self.batch("DELETE FROM baton_catalog_schema")?;
+                self.execute("INSERT INTO baton_catalog_schema(version) VALUES (?1)", &[Val::Int(i as i64 + 1)])?;
+            }
+            Ok(())
+        };
+        let out = run();
+        self.in_tx.set(false);
+        match out {
+            Ok(()) => self.batch("COMMIT"),
+            Err(e) => {
+                let _ = self.batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        // Dropping a runtime inside an async context panics; let it end on its own.
+        self.client.borrow_mut().take();
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Db {
+    /// The catalog in the SQLite file at `path`: WAL, with the catalog's tables created if
+    /// missing (the schema is `schema::SQL`, unchanged).
+    pub fn sqlite(path: &Path) -> Result<Db> {
+        let conn = baton_ledger::open_wal(path, "NORMAL")?;
+        // rusqlite keeps 16 prepared statements by default; one upsert alone cycles through
+        // about as many, so a smaller cache would prepare them again record after record.
+        conn.set_prepared_statement_cache_capacity(128);
+        // The cache of SQLite's pages: 64 MiB rather than 2 MiB, so a sync or an import of a
+        // 100,000-record collection reads its pages from disk once.
+        conn.pragma_update(None, "cache_size", -65536)?;
+        conn.execute_batch(crate::schema::SQL)?;
+        Ok(Db::Sqlite(conn))
+    }
+
+    /// The catalog on the PostgreSQL server at `url`, its migrations applied.
+    pub fn postgres(url: &PgUrl) -> Result<Db> {
+        Ok(Db::Pg(Pg::open(url)?))
+    }
+
+    /// The SQLite connection, when the catalog is in SQLite.
+    pub fn as_sqlite(&self) -> Option<&rusqlite::Connection> {
+        match self {
+            Db::Sqlite(c) => Some(c),
+            Db::Pg(_) => None,
+        }
+    }
+
+    /// `sqlite` or `pg`: a statement whose functions are named differently on each.
+    pub fn pick<'a>(&self, sqlite: &'a str, pg: &'a str) -> &'a str {
+        match self {
+            Db::Sqlite(_) => sqlite,
+            Db::Pg(_) => pg,
+        }
+    }
+
+    pub fn query(&self, sql: &str, params: &[Val]) -> Result<Vec<Row>> {
+        match self {
+            Db::Sqlite(c) => {
+                let mut st = c.prepare_cached(sql)?;
+                let n = st.column_count();
+                let mut q = st.query(rusqlite::params_from_iter(params))?;
+                let mut out = Vec::new();
+                while let Some(r) = q.next()? {
+                    let mut row = Vec::with_capacity(n);
+                    for i in 0..n {
+                        row.push(match r.get_ref(i)? {
+                            ValueRef::Null => Val::Null,
+                            ValueRef::Integer(i) => Val::Int(i),
+                            ValueRef::Real(f) => Val::Real(f),
+                            ValueRef::Text(t) | ValueRef::Blob(t) => Val::Text(String::from_utf8_lossy(t).into_owned()),
+                        });
+                    }
+                    out.push(Row(row));
+                }
+                Ok(out)
+            }
+            Db::Pg(p) => p.query(sql, params),
+        }
+    }
+
+    /// The first row, if any.
+    pub fn query_opt(&self, sql: &str, params: &[Val]) -> Result<Option<Row>> {
+        Ok(self.query(sql, params)?.into_iter().next())
+    }
+
+    /// The first row; none is an error of the database's shape.
+    pub fn query_one(&self, sql: &str, params: &[Val]) -> Result<Row> {
+        self.query_opt(sql, params)?.ok_or_else(|| CatalogError::Sql(rusqlite::Error::QueryReturnedNoRows))
+    }
+
+    pub fn exists(&self, sql: &str, params: &[Val]) -> Result<bool> {
+        match self {
+            Db::Sqlite(c) => Ok(c.prepare_cached(sql)?.exists(rusqlite::params_from_iter(params))?),
+            Db::Pg(p) => Ok(!p.query(sql, params)?.is_empty()),
+        }
+    }
+
+    pub fn execute(&self, sql: &str, params: &[Val]) -> Result<u64> {
+        match self {
+            Db::Sqlite(c) => Ok(c.prepare_cached(sql)?.execute(rusqlite::params_from_iter(params))? as u64),
+            Db::Pg(p) => p.execute(sql, params),
+        }
+    }
+
+    /// Whether the table `name` exists (the ledger's `tasks` before the first TASK).
+    pub fn table_exists(&self, name: &str) -> Result<bool> {
+        match self {
+            Db::Sqlite(_) => self.exists("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", &[name.into()]),
+            Db::Pg(_) => self.exists("SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = ?1", &[name.into()]),
+        }
+    }
+
+    /// Starts a write transaction that excludes every other catalog writer until it ends:
+    /// `BEGIN IMMEDIATE` on SQLite; on PostgreSQL, the lock on the counter row.
+    pub fn begin_write(&self) -> Result<Tx<'_>> {
+        match self {
+            Db::Sqlite(c) => c.execute_batch("BEGIN IMMEDIATE")?,
+            Db::Pg(p) => {
+                p.batch("BEGIN")?;
+                p.in_tx.set(true);
+                if let Err(e) = p.query("SELECT seq FROM cat_counter WHERE id = 1 FOR UPDATE", &[]) {
+                    p.in_tx.set(false);
+                    let _ = p.batch("ROLLBACK");
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Tx { db: self, done: false })
+    }
+
+    fn end(&self, commit: bool) -> Result<()> {
+        let sql = if commit { "COMMIT" } else { "ROLLBACK" };
+        match self {
+            Db::Sqlite(c) => Ok(c.execute_batch(sql)?),
+            Db::Pg(p) => {
+                p.in_tx.set(false);
+                p.batch(sql)
+            }
+        }
+    }
+
+    /// Appends one change-log entry (inside a write transaction) and returns its sequence
+    /// number: SQLite's rowid (its writers take turns), or the next value of PostgreSQL's counter
+    /// row, taken in this same transaction.
+    pub fn insert_change(&self, collection: &str, key: Option<&str>, op: &str, actor: &str, at: &str, detail: &str) -> Result<i64> {
+        match self {
+            Db::Sqlite(c) => {
+                c.prepare_cached("INSERT INTO cat_changes (collection, key, op, actor, at, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+                    .execute(rusqlite::params![collection, key, op, actor, at, detail])?;
+                Ok(c.last_insert_rowid())
+            }
+            Db::Pg(p) => {
+                let rows = p.query(
+                    "WITH s AS (UPDATE cat_counter SET seq = seq + 1 WHERE id = 1 RETURNING seq)
+                     INSERT INTO cat_changes (seq, collection, key, op, actor, at, detail)
+                     SELECT s.seq, ?1, ?2, ?3, ?4, ?5, ?6 FROM s RETURNING seq",
+                    vals![collection, key, op, actor, at, detail],
+                )?;
+                Ok(rows.first().map_or(0, |r| r.int(0)))
+            }
+        }
+    }
+}
+
+/// A write transaction; rolled back when dropped without [`Tx::commit`] (a refused batch).
+pub(crate) struct Tx<'a> {
+    db: &'a Db,
+    done: bool,
+}
+
+impl Tx<'_> {
+    pub fn commit(mut self) -> Result<()> {
+        self.done = true;
+        self.db.end(true)
+    }
+
+    pub fn rollback(mut self) -> Result<()> {
+        self.done = true;
+        self.db.end(false)
+    }
+}
+
+impl std::ops::Deref for Tx<'_> {
+    type Target = Db;
+    fn deref(&self) -> &Db {
+        self.db
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.db.end(false);
+        }
+    }
+}
