@@ -1,5 +1,7 @@
 """A baton home for the handoff benchmarks (`bench-once.py`, `bench-portable.py`): `home` makes
-one with the automatic audit off, `drop` puts N echo TASKs into its inbox."""
+one with the automatic audit off, `drop` puts N echo TASKs into its inbox. `Daemon` runs
+`baton serve` on a home and times single TASKs from the drop to their RETURN (inotify), for the
+plugin benchmarks' end-to-end figures on a warm daemon (`spotify-bench.py`, `drive-sync-bench.py`)."""
 import json, os, subprocess
 
 def home(bin_, base):
@@ -19,3 +21,94 @@ def drop(root, n):
         with open(tmp, "w") as f:
             json.dump(body, f)
         os.rename(tmp, os.path.join(inbox, f"20260118T070951Z__TASK__T{i:06}__Bench-Agent.json"))
+
+
+# --- A warm daemon: drop → RETURN latency through a running `baton serve` -------------------
+
+import ctypes, select, struct, time
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_IN_CREATE, _IN_MOVED_TO = 0x100, 0x80
+
+
+class Returns:
+    """Watches a reply inbox with inotify (no polling: the timestamp is when the kernel tells
+    us the RETURN's name appeared, and the watcher costs no CPU while it waits)."""
+
+    def __init__(self, folder):
+        os.makedirs(folder, exist_ok=True)
+        self.fd = _libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if self.fd < 0 or _libc.inotify_add_watch(self.fd, folder.encode(), _IN_CREATE | _IN_MOVED_TO) < 0:
+            raise OSError(ctypes.get_errno(), "inotify")
+        self.folder, self.pending = folder, []
+
+    def next(self, timeout=120.0):
+        """(monotonic time seen, file name) of the next RETURN to appear."""
+        deadline = time.monotonic() + timeout
+        while True:
+            while self.pending:
+                t, name = self.pending.pop(0)
+                if "__RETURN__" in name and not name.startswith("."):
+                    return t, name
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no RETURN in {self.folder} within {timeout} s")
+            if not select.select([self.fd], [], [], left)[0]:
+                continue
+            t = time.monotonic()
+            try:
+                buf = os.read(self.fd, 65536)
+            except BlockingIOError:
+                continue
+            i = 0
+            while i + 16 <= len(buf):
+                _wd, _mask, _cookie, n = struct.unpack_from("iIII", buf, i)
+                name = buf[i + 16:i + 16 + n].split(b"\0", 1)[0].decode()
+                self.pending.append((t, name))
+                i += 16 + n
+
+    def close(self):
+        os.close(self.fd)
+
+
+
+def task_file(root, tid, plugin, action, params, sender="Bench-Agent"):
+    """Drops one TASK (atomic rename) and returns the monotonic time of the drop."""
+    body = {"schema": "baton.handoff/v1", "id": tid, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+            "from": sender, "title": action, "plugin": plugin, "action": action, "params": params}
+    tmp = os.path.join(root, f".drop-{tid}")
+    with open(tmp, "w") as f:
+        json.dump(body, f)
+    t = time.monotonic()
+    os.rename(tmp, os.path.join(root, "handoffs/baton/01_inbox", f"20260118T070951Z__TASK__{tid}__{sender}.json"))
+    return t
+
+
+class Daemon:
+    """`baton serve` (the daemon, not --once) on a home, for drop → RETURN timings on a warm
+    process: what a user running serve as a service sees. `latency(...)` drops one TASK at a
+    time and waits for its RETURN, so each figure is one task alone, end to end (claim, ledger,
+    plugin run, RETURN written and synced, original filed)."""
+
+    def __init__(self, bin_, root, env, sender="Bench-Agent"):
+        self.root, self.sender = root, sender
+        self.box = os.path.join(root, "handoffs", sender, "01_inbox")
+        self.returns = Returns(self.box)
+        self.proc = subprocess.Popen([bin_, "--home", root, "serve"], env=env, stdout=subprocess.DEVNULL)
+        self.n = 0
+
+    def run(self, plugin, action, params, timeout=600.0):
+        """One TASK through the daemon: (seconds from the drop to its RETURN, the RETURN)."""
+        self.n += 1
+        tid = f"D{os.getpid()}x{self.n}"
+        t0 = task_file(self.root, tid, plugin, action, params, self.sender)
+        t1, name = self.returns.next(timeout)
+        with open(os.path.join(self.box, name)) as f:
+            ret = json.load(f)
+        assert ret.get("in_reply_to") == tid, f"{name} answers {ret.get('in_reply_to')}, not {tid}"
+        return t1 - t0, ret
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(60)
+        self.returns.close()
