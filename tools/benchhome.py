@@ -108,6 +108,28 @@ class Daemon:
         assert ret.get("in_reply_to") == tid, f"{name} answers {ret.get('in_reply_to')}, not {tid}"
         return t1 - t0, ret
 
+    def cpu(self):
+        """CPU seconds the daemon has used so far (user + system, all its threads, including
+        ones that ended): on a shared machine the wall time waits for a core, the CPU does not."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def sched(self):
+        """(ns on a CPU, ns runnable but waiting for a CPU) summed over the daemon's live threads
+        (/proc/PID/task/*/schedstat): the second is what a loaded machine adds to a drop →
+        RETURN time (threads that ended meanwhile are not counted)."""
+        run = wait = 0
+        base = f"/proc/{self.proc.pid}/task"
+        for t in os.listdir(base):
+            try:
+                with open(f"{base}/{t}/schedstat") as f:
+                    a, b, _ = f.read().split()
+                run, wait = run + int(a), wait + int(b)
+            except (OSError, ValueError):
+                pass
+        return run, wait
+
     def stop(self):
         self.proc.terminate()
         self.proc.wait(60)

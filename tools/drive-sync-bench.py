@@ -114,7 +114,7 @@ def main():
             t = time.monotonic()
             homes[b] = template(b, d, data, drive)
             print(f"{b}: catalog imported in {time.monotonic() - t:.1f} s", flush=True)
-        stats = {b: {"first": [], "rss": [], "again": [], "nochange": [], "echo": [], "warm": [], "warm_echo": []} for b in a.bins}
+        stats = {b: {"first": [], "rss": [], "again": [], "nochange": [], "echo": [], "warm": [], "warm_cpu": [], "warm_wait": [], "warm_echo": []} for b in a.bins}
         n = 0
         for r in range(a.rounds):
             for b in a.bins:
@@ -148,11 +148,15 @@ def main():
                     d = Daemon(b, home, ENV)
                     try:
                         for i in range(a.daemon + 1):
+                            if i == 1:
+                                cpu0, sched0 = d.cpu(), d.sched()
                             dt, ret = d.run("drive-sync", "sync", {})
                             assert ret["status"] == "completed", ret
                             assert all(not c["written"] for c in ret["result"]["collections"]), ret
                             if i > 0:  # the first loads the daemon's caches
                                 s["warm"].append(dt)
+                        s["warm_cpu"].append((d.cpu() - cpu0) / a.daemon)
+                        s["warm_wait"].append((d.sched()[1] - sched0[1]) / 1e9 / a.daemon)
                         for i in range(a.daemon + 1):
                             dt, ret = d.run("echo", "echo", {"i": i})
                             if i > 0:
@@ -168,7 +172,9 @@ def main():
                       f"next {s['again'][-1] * 1000:.0f} ms, no change "
                       + ", ".join(f"{x * 1000:.0f}" for x in s["nochange"][-a.nochange:]) + " ms, "
                       f"echo {s['echo'][-1] * 1000:.0f} ms; warm daemon no change median "
-                      f"{(statistics.median(s['warm'][-a.daemon:]) * 1000) if a.daemon else float('nan'):.1f} ms; "
+                      f"{(statistics.median(s['warm'][-a.daemon:]) * 1000) if a.daemon else float('nan'):.1f} ms "
+                      f"(daemon CPU {(s['warm_cpu'][-1] * 1000) if a.daemon else float('nan'):.1f} ms/sync, "
+                      f"waiting for a CPU {(s['warm_wait'][-1] * 1000) if a.daemon else float('nan'):.1f} ms/sync); "
                       f"load {os.getloadavg()[0]:.2f}", flush=True)
         for b in a.bins:
             s = stats[b]
@@ -176,7 +182,8 @@ def main():
             print(f"{b}: first sync median {med(s['first']):.2f} s (peak RSS median {med(s['rss']) // 1024:.0f} MB); "
                   f"no-change median {med(s['nochange']) * 1000:.0f} ms (first after the write {med(s['again']) * 1000:.0f} ms); "
                   f"serve --once with one echo TASK {med(s['echo']) * 1000:.0f} ms; through a warm `baton serve`: "
-                  f"no-change sync median {med(s['warm']) * 1000:.1f} ms ({len(s['warm'])} syncs, drop → RETURN), "
+                  f"no-change sync median {med(s['warm']) * 1000:.1f} ms ({len(s['warm'])} syncs, drop → RETURN; "
+                  f"daemon CPU {med(s['warm_cpu']) * 1000:.1f} ms/sync, runnable but waiting for a CPU {med(s['warm_wait']) * 1000:.1f} ms/sync), "
                   f"echo {med(s['warm_echo']) * 1000:.1f} ms")
             for label in ["first", "nochange", "echo"]:
                 v = COUNTS.get((b, label))

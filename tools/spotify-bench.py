@@ -140,11 +140,15 @@ def one_round(bin_, base, spot, r, tracks, lookups, daemon_tasks, env, st):
     d = Daemon(bin_, home, env)
     try:
         for i in range(5 + daemon_tasks):
+            if i == 5:
+                cpu0, sched0 = d.cpu(), d.sched()
             dt, ret = d.run("spotify", "playlists-for-track", {"uri": rng.choice(tracks)["uri"]})
             assert ret["status"] == "completed", ret
             assert ret["result"]["playlists"], ret
             if i >= 5:
                 st["daemon"].append(dt)
+        st["daemon_cpu"].append((d.cpu() - cpu0) / daemon_tasks)
+        st["daemon_wait"].append((d.sched()[1] - sched0[1]) / 1e9 / daemon_tasks)
         for i in range(5 + daemon_tasks // 2):
             dt, ret = d.run("echo", "echo", {"i": i})
             assert ret["status"] == "completed", ret
@@ -168,7 +172,7 @@ def main():
         os.makedirs(spot)
         tracks, size = generate(spot)
         print(f"{PLAYLISTS} playlists, {TRACKS} tracks, {size / 1e6:.1f} MB of CSV; load average {os.getloadavg()}", flush=True)
-        stats = {b: {k: [] for k in ["import", "once50", "empty", "daemon", "echo", "icounts", "lcounts"]} for b in a.bins}
+        stats = {b: {k: [] for k in ["import", "once50", "empty", "daemon", "daemon_cpu", "daemon_wait", "echo", "icounts", "lcounts"]} for b in a.bins}
         for r in range(a.rounds):
             # alternate the binaries, and their order from round to round
             for b in (a.bins if r % 2 == 0 else a.bins[::-1]):
@@ -177,7 +181,7 @@ def main():
                 dm = st["daemon"][-a.daemon_tasks:]
                 print(f"{b} round {r + 1}: import {st['import'][-1]:.2f} s; {a.lookups} playlists-for-track in one serve --once "
                       f"{st['once50'][-1] * 1000:.2f} ms/task; empty serve --once {st['empty'][-1] * 1000:.0f} ms; warm daemon "
-                      f"playlists-for-track median {median(dm) * 1000:.2f} ms, echo {median(st['echo'][-(a.daemon_tasks // 2):]) * 1000:.2f} ms; "
+                      f"playlists-for-track median {median(dm) * 1000:.2f} ms (daemon CPU {st['daemon_cpu'][-1] * 1000:.2f} ms/task, waiting for a CPU {st['daemon_wait'][-1] * 1000:.2f} ms/task), echo {median(st['echo'][-(a.daemon_tasks // 2):]) * 1000:.2f} ms; "
                       f"load {os.getloadavg()[0]:.2f}", flush=True)
         for b in a.bins:
             st = stats[b]
@@ -185,7 +189,7 @@ def main():
             p90 = d[int(0.9 * (len(d) - 1))] if d else float("nan")
             print(f"{b}: import median {median(st['import']):.2f} s over {a.rounds} rounds; "
                   f"playlists-for-track through a warm `baton serve`: median {median(d) * 1000:.2f} ms, p90 {p90 * 1000:.2f} ms "
-                  f"({len(d)} tasks, one at a time, drop → RETURN); echo on the same daemon {median(st['echo']) * 1000:.2f} ms; "
+                  f"({len(d)} tasks, one at a time, drop → RETURN; daemon CPU {median(st['daemon_cpu']) * 1000:.2f} ms/task, runnable but waiting for a CPU {median(st['daemon_wait']) * 1000:.2f} ms/task); echo on the same daemon {median(st['echo']) * 1000:.2f} ms; "
                   f"{a.lookups} in one serve --once {median(st['once50']) * 1000:.2f} ms/task (start-up included); "
                   f"empty serve --once {median(st['empty']) * 1000:.0f} ms")
             if st["icounts"]:
