@@ -94,6 +94,8 @@ class Daemon:
         self.root, self.sender = root, sender
         self.box = os.path.join(root, "handoffs", sender, "01_inbox")
         self.returns = Returns(self.box)
+        self.read = os.path.join(root, ".bench-read")
+        os.makedirs(self.read, exist_ok=True)
         self.proc = subprocess.Popen([bin_, "--home", root, "serve"], env=env, stdout=subprocess.DEVNULL)
         self.n = 0
 
@@ -106,6 +108,10 @@ class Daemon:
         with open(os.path.join(self.box, name)) as f:
             ret = json.load(f)
         assert ret.get("in_reply_to") == tid, f"{name} answers {ret.get('in_reply_to')}, not {tid}"
+        # Picked up, as an agent does: moved out of the handoffs tree (kept, not deleted). Left
+        # in place, the RETURNs pile up and every pass of the daemon lists them again (it
+        # records what agents pass each other), which is not what a served agent's inbox looks like.
+        os.rename(os.path.join(self.box, name), os.path.join(self.read, name))
         return t1 - t0, ret
 
     def cpu(self):
