@@ -615,3 +615,48 @@ fn hex_sha256(bytes: &[u8]) -> String {
         .unwrap();
     String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
 }
+
+/// `serve --once` loads only the plugins its TASKs name (start-up no longer reads, hashes and
+/// describes every installed component), and what it does load behaves as at a full start-up:
+/// bytes never installed are adopted (journaled, archived), a broken file is refused and
+/// recorded, and the answer for a plugin that is not installed lists every installed one.
+#[test]
+fn serve_once_loads_only_the_plugins_its_tasks_name() {
+    let h = Home::new(&[], TESTKIT_TOML);
+    // Dropped in by hand: testkit (never journaled) and a file that is no component at all.
+    std::fs::write(h.plugins().join("testkit.wasm"), testkit("0.1.0")).unwrap();
+    std::fs::write(h.plugins().join("broken.wasm"), b"not a component").unwrap();
+    let adopted = |h: &Home| -> Vec<Value> {
+        std::fs::read_to_string(h.plugins().join(".journal.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|l| l["op"] == "adopted")
+            .collect()
+    };
+
+    h.drop_task("E", "echo", "echo", json!({"x": 1}));
+    h.drop_task("NOSUCH", "nosuch", "run", json!({}));
+    h.ok(&["serve", "--once"]);
+    assert_eq!(h.ret("E")["status"], "completed");
+    assert_eq!(h.code("NOSUCH"), "unknown_plugin");
+    let why = h.ret("NOSUCH")["error"]["message"].as_str().unwrap().to_string();
+    assert!(why.contains("no plugin `nosuch` is installed") && why.contains("testkit") && why.contains("broken"), "{why}");
+    // Neither testkit nor the broken file was touched: nothing adopted, nothing refused.
+    assert!(adopted(&h).is_empty(), "{:?}", adopted(&h));
+    assert!(h.json(&["status", "--json"])["refused_plugins"].as_array().unwrap().is_empty());
+
+    h.drop_task("TK", "testkit", "ok", json!({}));
+    h.drop_task("BROKEN", "broken", "run", json!({}));
+    h.ok(&["serve", "--once"]);
+    assert_eq!(h.ret("TK")["status"], "completed", "{}", h.ret("TK"));
+    assert_eq!(h.ret("TK")["plugin"]["version"], "0.1.0");
+    let adopted = adopted(&h);
+    assert!(adopted.len() == 1 && adopted[0]["name"] == "testkit", "{adopted:?}");
+    assert_eq!(h.code("BROKEN"), "unknown_plugin");
+    let why = h.ret("BROKEN")["error"]["message"].as_str().unwrap().to_string();
+    assert!(why.contains("refused when baton loaded it") && why.contains("broken.wasm"), "{why}");
+    let status = h.json(&["status", "--json"]);
+    let refused = status["refused_plugins"].as_array().unwrap();
+    assert!(refused.len() == 1 && refused[0]["name"] == "broken", "{status}");
+}

@@ -13,9 +13,15 @@ Several binaries (e.g. before/after) are measured round by round, alternated, in
 For each: the first sync's wall time and peak RSS per round, and the no-change syncs (the first
 after a write is reported apart: it may still find the sheets' stat changed), with medians.
 A `serve --once` running one `echo` TASK is timed alongside, as the floor any TASK pays.
+The no-change sync is also timed through a warm `baton serve` (`--daemon N` syncs per round,
+one TASK at a time, drop → RETURN by inotify): what a user running serve as a service sees.
+Ratios against the first binary are printed at the end.
 Targets: first sync under 5 s; a sync with nothing changed under 200 ms.
 """
 import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchhome import Daemon  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GEN = os.path.join(HERE, "..", "bench", "drive_sync_gen.py")
@@ -95,6 +101,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--nochange", type=int, default=5)
     ap.add_argument("--tracks", type=int, default=100_000)
+    ap.add_argument("--daemon", type=int, default=10, help="no-change syncs through a warm `baton serve` per round")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as base:
         data = os.path.join(base, "data")
@@ -107,7 +114,7 @@ def main():
             t = time.monotonic()
             homes[b] = template(b, d, data, drive)
             print(f"{b}: catalog imported in {time.monotonic() - t:.1f} s", flush=True)
-        stats = {b: {"first": [], "rss": [], "again": [], "nochange": [], "echo": []} for b in a.bins}
+        stats = {b: {"first": [], "rss": [], "again": [], "nochange": [], "echo": [], "warm": [], "warm_cpu": [], "warm_wait": [], "warm_echo": []} for b in a.bins}
         n = 0
         for r in range(a.rounds):
             for b in a.bins:
@@ -135,6 +142,27 @@ def main():
                     res = result(home, n)
                     assert all(not c["written"] for c in res["collections"]), res
                     (s["again"] if i == 0 else s["nochange"]).append(wall)
+                # The same no-change sync through a warm daemon, one TASK at a time (drop →
+                # RETURN): what a user running `baton serve` as a service sees.
+                if a.daemon:
+                    d = Daemon(b, home, ENV)
+                    try:
+                        for i in range(a.daemon + 1):
+                            if i == 1:
+                                cpu0, sched0 = d.cpu(), d.sched()
+                            dt, ret = d.run("drive-sync", "sync", {})
+                            assert ret["status"] == "completed", ret
+                            assert all(not c["written"] for c in ret["result"]["collections"]), ret
+                            if i > 0:  # the first loads the daemon's caches
+                                s["warm"].append(dt)
+                        s["warm_cpu"].append((d.cpu() - cpu0) / a.daemon)
+                        s["warm_wait"].append((d.sched()[1] - sched0[1]) / 1e9 / a.daemon)
+                        for i in range(a.daemon + 1):
+                            dt, ret = d.run("echo", "echo", {"i": i})
+                            if i > 0:
+                                s["warm_echo"].append(dt)
+                    finally:
+                        d.stop()
                 if r == 0:
                     sheet = open(os.path.join(drive, "Tracks", "Tracks.csv"), "rb").read()
                     export = subprocess.run([b, "--home", home, "catalog", "export", "tracks", "--csv"], check=True,
@@ -143,18 +171,37 @@ def main():
                 print(f"{b} round {r + 1}: first sync {s['first'][-1]:.2f} s ({s['rss'][-1] // 1024} MB), "
                       f"next {s['again'][-1] * 1000:.0f} ms, no change "
                       + ", ".join(f"{x * 1000:.0f}" for x in s["nochange"][-a.nochange:]) + " ms, "
-                      f"echo {s['echo'][-1] * 1000:.0f} ms", flush=True)
+                      f"echo {s['echo'][-1] * 1000:.0f} ms; warm daemon no change median "
+                      f"{(statistics.median(s['warm'][-a.daemon:]) * 1000) if a.daemon else float('nan'):.1f} ms "
+                      f"(daemon CPU {(s['warm_cpu'][-1] * 1000) if a.daemon else float('nan'):.1f} ms/sync, "
+                      f"waiting for a CPU {(s['warm_wait'][-1] * 1000) if a.daemon else float('nan'):.1f} ms/sync); "
+                      f"load {os.getloadavg()[0]:.2f}", flush=True)
         for b in a.bins:
             s = stats[b]
             med = lambda v: statistics.median(v) if v else float("nan")
             print(f"{b}: first sync median {med(s['first']):.2f} s (peak RSS median {med(s['rss']) // 1024:.0f} MB); "
                   f"no-change median {med(s['nochange']) * 1000:.0f} ms (first after the write {med(s['again']) * 1000:.0f} ms); "
-                  f"serve --once with one echo TASK {med(s['echo']) * 1000:.0f} ms")
+                  f"serve --once with one echo TASK {med(s['echo']) * 1000:.0f} ms; through a warm `baton serve`: "
+                  f"no-change sync median {med(s['warm']) * 1000:.1f} ms ({len(s['warm'])} syncs, drop → RETURN; "
+                  f"daemon CPU {med(s['warm_cpu']) * 1000:.1f} ms/sync, runnable but waiting for a CPU {med(s['warm_wait']) * 1000:.1f} ms/sync), "
+                  f"echo {med(s['warm_echo']) * 1000:.1f} ms")
             for label in ["first", "nochange", "echo"]:
                 v = COUNTS.get((b, label))
                 if v:
                     print(f"  perf stat {label}: median {statistics.median(i for i, _ in v) / 1e9:.3f} G instructions, "
                           f"{statistics.median(c for _, c in v):.0f} ms CPU")
+
+
+        if len(a.bins) > 1:
+            ref = stats[a.bins[0]]
+            med = lambda v: statistics.median(v) if v else float("nan")
+            for b in a.bins[1:]:
+                s = stats[b]
+                print(f"ratio {b} / {a.bins[0]}: first sync {med(s['first']) / med(ref['first']):.2f}x, "
+                      f"no change (serve --once) {med(s['nochange']) / med(ref['nochange']):.2f}x, "
+                      f"no change (warm daemon) {med(s['warm']) / med(ref['warm']):.2f}x, "
+                      f"echo (serve --once) {med(s['echo']) / med(ref['echo']):.2f}x")
+        print(f"load average at the end {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -47,7 +47,14 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>) -> Result<i32> {
         tokio::pin!(shutdown);
         let mut pipeline = tokio::select! {
             _ = &mut shutdown => return Ok(0),
-            p = baton_pipeline::open_at(&ctx.home, &ctx.location) => p?,
+            // A drain loads only the plugins its TASKs name; the daemon loads all and hot-reloads.
+            p = async {
+                if once {
+                    baton_pipeline::open_on_demand_at(&ctx.home, &ctx.location).await
+                } else {
+                    baton_pipeline::open_at(&ctx.home, &ctx.location).await
+                }
+            } => p?,
         };
         // The dashboard and the alerts read the summary tables in the SQLite state; on the
         // PostgreSQL ledger they are not kept yet (issue 17), so serve runs without both.
@@ -113,7 +120,7 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>) -> Result<i32> {
 pub fn run(ctx: &Ctx, file: &Path) -> Result<i32> {
     let rt = runtime()?;
     let r = rt.block_on(async {
-        let mut pipeline = baton_pipeline::open_at(&ctx.home, &ctx.location).await?;
+        let mut pipeline = baton_pipeline::open_on_demand_at(&ctx.home, &ctx.location).await?;
         let ret = pipeline.run_detached(file).await?;
         println!("{}", serde_json::to_string_pretty(&ret)?);
         Ok(if ret.status == baton_handoff::Status::Completed { 0 } else { 1 })

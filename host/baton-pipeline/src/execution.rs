@@ -139,7 +139,9 @@ impl Pipeline {
     /// Why no plugin `name` is loaded: never installed, or installed but refused at load (the
     /// ledger's `plugin_refusals` says why; the reason names the fix).
     fn not_loaded(&self, name: &str) -> String {
-        let installed = self.runtime.names().join(", ");
+        // Loaded on demand, the runtime holds only what tasks named so far: list the files.
+        let installed =
+            if self.on_demand { crate::plugins::installed_names(&self.paths) } else { self.runtime.names() }.join(", ");
         let refused = self.ledger.lock().unwrap_or_else(|e| e.into_inner()).refusals().unwrap_or_default();
         match refused.into_iter().find(|r| r.name == name) {
             Some(r) => {
@@ -162,6 +164,7 @@ impl Pipeline {
 
     /// Runs every item to its answer (or retry) and returns them: `baton run`.
     pub(crate) async fn run_all(&mut self, items: Vec<Item>) -> Vec<Item> {
+        self.load_named(&items).await;
         let mut running = Running::default();
         let mut done: Vec<Item> = items.into_iter().filter_map(|i| self.start(i, &mut running)).collect();
         while !running.is_empty() {

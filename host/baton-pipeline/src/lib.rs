@@ -102,6 +102,19 @@ pub async fn open(home: &Path, state: &Path) -> Result<Pipeline, PipelineError> 
 /// (claims are then rows, see `shared`; the catalog is there too). This machine's own SQLite
 /// file (the fingerprint library, locks and cache beside it) is [`baton_ledger::Location::local_file`].
 pub async fn open_at(home: &Path, location: &baton_ledger::Location) -> Result<Pipeline, PipelineError> {
+    open_with(home, location, false).await
+}
+
+/// As [`open_at`], loading no plugin at start-up: each is loaded when a task first names it
+/// (the plans audit's when it runs). For a process that runs what it finds and exits
+/// (`serve --once`, `baton run`): its start-up no longer reads, hashes and describes every
+/// installed component. A refused component is recorded when a task names it. A daemon
+/// (`baton serve`) loads everything at start-up instead, and hot-reloads from there.
+pub async fn open_on_demand_at(home: &Path, location: &baton_ledger::Location) -> Result<Pipeline, PipelineError> {
+    open_with(home, location, true).await
+}
+
+async fn open_with(home: &Path, location: &baton_ledger::Location, on_demand: bool) -> Result<Pipeline, PipelineError> {
     let cfg = Config::load(home)?;
     let state_buf = location.local_file(home);
     let state = state_buf.as_path();
@@ -129,6 +142,12 @@ pub async fn open_at(home: &Path, location: &baton_ledger::Location) -> Result<P
     let limits = baton_host_sqlite::Limits { copy_bytes: cfg.sqlite.copy_mb << 20, ..Default::default() };
     runtime.add_host_interface(Arc::new(baton_host_sqlite::SqliteHost::new(paths.cache().join("sqlite"), limits)))?;
     let runtime = Arc::new(runtime);
-    plugins::load_installed(&runtime, &cfg, &paths, &ledger).await;
-    Pipeline::new(cfg, paths, ledger, runtime)
+    if on_demand {
+        plugins::forget_missing(&paths, &ledger);
+    } else {
+        plugins::load_installed(&runtime, &cfg, &paths, &ledger).await;
+    }
+    let mut pipeline = Pipeline::new(cfg, paths, ledger, runtime)?;
+    pipeline.on_demand = on_demand;
+    Ok(pipeline)
 }

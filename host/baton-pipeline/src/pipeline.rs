@@ -89,6 +89,9 @@ pub struct Pipeline {
     pacing: Pacing,
     /// What the readiness check read, waiting for the claim to be prepared.
     pub(crate) preread: crate::inbox::Prereads,
+    /// Plugins are loaded when a task names them, not all at start-up (see
+    /// [`crate::open_on_demand_at`]).
+    pub(crate) on_demand: bool,
     pub summary: Summary,
 }
 
@@ -268,6 +271,7 @@ impl Pipeline {
             folded: Default::default(),
             pacing: Pacing::default(),
             preread: Default::default(),
+            on_demand: false,
             summary: Summary::default(),
         })
     }
@@ -282,6 +286,24 @@ impl Pipeline {
 
     pub fn runtime(&self) -> &Arc<Runtime> {
         &self.runtime
+    }
+
+    /// With on-demand loading, loads the installed plugins these items' tasks name that are not
+    /// loaded yet (each once per process); a no-op when every plugin was loaded at start-up.
+    pub(crate) async fn load_named(&mut self, items: &[Item]) {
+        if !self.on_demand {
+            return;
+        }
+        let names: std::collections::BTreeSet<&str> =
+            items.iter().filter_map(|i| i.prepared.task().and_then(|t| t.plugin.as_deref())).collect();
+        for name in names {
+            self.ensure_plugin(name).await;
+        }
+    }
+
+    /// The plugin `name`, loading it first if it is installed but not loaded yet.
+    pub async fn ensure_plugin(&self, name: &str) -> Option<Arc<baton_runtime::Plugin>> {
+        crate::plugins::ensure_loaded(&self.runtime, &self.cfg, &self.paths, &self.ledger, name).await
     }
 
     /// Reloads plugins whose installed file changed (cheap when nothing did: one stat per file).
@@ -383,6 +405,7 @@ impl Pipeline {
             })?
         };
         // 3. run; 4–6 for each group of items that finished meanwhile.
+        self.load_named(&items).await;
         let crash_limit = self.cfg.pipeline.crash_limit.max(1);
         let mut running = Running::default();
         let mut ready: Vec<Item> = Vec::new();

@@ -198,20 +198,54 @@ fn note(ledger: &SharedLedger, file: &Path, sha256: &str, refused: Option<&str>)
 /// the ledger.
 pub async fn load(runtime: &Runtime, cfg: &Config, paths: &Paths, ledger: &SharedLedger, file: &Path) -> Result<Arc<Plugin>, String> {
     let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let sha = sha256_hex(&bytes);
     match admit(runtime, cfg, paths, file, &bytes).await {
         Ok(plugin) => {
-            note(ledger, file, &sha, None);
+            // The runtime hashed the bytes already: no second sha256 of the component.
+            note(ledger, file, &plugin.sha256, None);
             remember(file, Some(plugin.info.name.clone()));
             Ok(runtime.insert(plugin))
         }
         Err(e) => {
             let e = e.to_string();
-            note(ledger, file, &sha, Some(&e));
+            note(ledger, file, &sha256_hex(&bytes), Some(&e));
             remember(file, None);
             Err(e)
         }
     }
+}
+
+/// Loads the installed plugin `name` unless it is loaded already: on-demand loading, for a
+/// process that runs only the tasks it finds (`serve --once`, `baton run`), so that only the
+/// components those tasks name are read, hashed, compiled (or taken from the cache) and
+/// described. A file this process already refused, unchanged since, is not tried again; a
+/// refusal is recorded in the ledger as at start-up, so the task's answer can say why.
+pub async fn ensure_loaded(runtime: &Runtime, cfg: &Config, paths: &Paths, ledger: &SharedLedger, name: &str) -> Option<Arc<Plugin>> {
+    if let Some(p) = runtime.get(name) {
+        return Some(p);
+    }
+    if !baton_handoff::names::is_valid_name(name) || name.starts_with('.') {
+        return None;
+    }
+    let file = paths.plugins.join(format!("{name}.wasm"));
+    let meta = std::fs::metadata(&file).ok().filter(|m| m.is_file())?;
+    if seen(&file).is_some_and(|s| s.name.is_none() && s.stamp == stamp_of(&meta)) {
+        return None;
+    }
+    match load(runtime, cfg, paths, ledger, &file).await {
+        Ok(p) => {
+            tracing::debug!(plugin = %p.info.name, version = %p.info.version, "loaded on demand");
+            Some(p)
+        }
+        Err(e) => {
+            tracing::error!("skipping plugin: {e}");
+            None
+        }
+    }
+}
+
+/// The names the installed files stand for (loaded or not), for messages.
+pub fn installed_names(paths: &Paths) -> Vec<String> {
+    installed_files(paths).iter().filter_map(|f| file_name_of(f).ok()).collect()
 }
 
 /// Loads every installed plugin; a broken or refused one is logged and skipped, never fatal.
@@ -226,7 +260,7 @@ pub async fn load_installed(runtime: &Runtime, cfg: &Config, paths: &Paths, ledg
 }
 
 /// Drops the recorded refusals of files that are no longer installed.
-fn forget_missing(paths: &Paths, ledger: &SharedLedger) {
+pub(crate) fn forget_missing(paths: &Paths, ledger: &SharedLedger) {
     let l = ledger.lock().unwrap_or_else(|e| e.into_inner());
     for r in l.refusals().unwrap_or_default() {
         let f = Path::new(&r.file);

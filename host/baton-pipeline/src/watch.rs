@@ -217,6 +217,7 @@ pub async fn once(pipeline: &mut Pipeline) -> Result<(), PipelineError> {
         }
     }
     if pipeline.config().audit.enabled {
+        pipeline.ensure_plugin(crate::audit::PLUGIN).await;
         run_audit(&pipeline.auditor()).await;
     }
     Ok(())

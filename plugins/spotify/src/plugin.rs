@@ -677,9 +677,14 @@ fn import_plays(plays: &[Play], tracks: &[TrackInfo], key_of: &HashMap<String, S
 
 fn playlists_for_track(p: &Value) -> Result<Value, Fail> {
     let none = |candidates: Vec<Value>| json!({"track": null, "match": null, "candidates": candidates, "playlists": [], "liked": false});
+    // A record read while resolving is not read again.
+    let mut found: Option<Value> = None;
     let (key, m) = if let Some(uri) = str_param(p, "uri")? {
         match get("tracks", uri)? {
-            Some(_) => (uri.to_string(), json!({"method": "external_id", "score": 1.0})),
+            Some(rec) => {
+                found = Some(rec);
+                (uri.to_string(), json!({"method": "external_id", "score": 1.0}))
+            }
             None => match resolve(TrackQuery {
                 title: String::new(),
                 artists: vec![],
@@ -751,7 +756,13 @@ fn playlists_for_track(p: &Value) -> Result<Value, Fail> {
             "give one of {\"uri\"}, {\"isrc\"}, {\"title\", \"artist\", \"duration_ms\"?} or {\"path\"}",
         ));
     };
-    let Some(rec) = get("tracks", &key)? else { return Ok(none(vec![])) };
+    let rec = match found {
+        Some(rec) => rec,
+        None => match get("tracks", &key)? {
+            Some(rec) => rec,
+            None => return Ok(none(vec![])),
+        },
+    };
     let mut names = HashMap::new();
     let ms = memberships(&key, &mut names)?;
     let liked = ms.iter().any(|m| m.name == LIKED);
