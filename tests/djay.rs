@@ -478,10 +478,48 @@ fn bench_import_and_id_sync_15540() {
     let sync = t.elapsed().as_secs_f64();
     let d = &x["result"];
     eprintln!("inside the tasks: import {:.2} s, id-sync {:.2} s", in_task(&r), in_task(&x));
+    eprintln!("id-sync phases (ms, when the plugin reports them): {}", d["timings_ms"]);
     eprintln!(
         "import {import:.2} s + id-sync (execute) {sync:.2} s = {:.2} s; coverage {}, linked {}",
         import + sync,
         d["coverage"],
         d["linked"]
     );
+    // Speed-ups must not change what is linked: the per-rule counts are the fixture's truth
+    // (no audio here, so its fingerprint-only tracks stay unmatched), and every stored link is
+    // the truth's catalog track with the truth's method.
+    let want = |t: Truth| env.fx.expected(t) as u64;
+    let expect = json!({
+        "external_id": want(Truth::ExternalId), "isrc": want(Truth::Isrc), "normalized": want(Truth::Normalized),
+        "fuzzy": want(Truth::Fuzzy), "fingerprint": 0,
+    });
+    assert_eq!(d["linked"], expect, "{}", d["linked"]);
+    assert_eq!(d["linked"], json!({"external_id": 9332, "isrc": 2328, "normalized": 1552, "fuzzy": 776, "fingerprint": 0}));
+    assert_eq!(d["coverage"], 0.9001);
+    let links = stored_links(&env.h.root);
+    let mut wrong = Vec::new();
+    for e in &env.fx.entries {
+        let want = match (e.truth.method(), &e.catalog) {
+            (Some(m), Some(k)) if e.truth != Truth::Fingerprint => Some((k.clone(), m.to_string())),
+            _ => None,
+        };
+        if links.get(&e.djay.id) != want.as_ref() {
+            wrong.push(format!("{}: {:?}, want {want:?}", e.djay.id, links.get(&e.djay.id)));
+        }
+    }
+    assert!(wrong.is_empty(), "{} stored links differ from the truth:\n{}", wrong.len(), wrong[..wrong.len().min(10)].join("\n"));
+    assert_eq!(links.len() as u64, expect.as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum::<u64>());
+}
+
+/// The stored `djay.djay_tracks.track` links (djay key -> (catalog key, method)), read from the
+/// state database itself, not through the plugin.
+fn stored_links(home: &Path) -> std::collections::HashMap<String, (String, String)> {
+    let db = rusqlite::Connection::open(home.join("state/baton.sqlite")).unwrap();
+    let mut st = db
+        .prepare("SELECT key, target_key, method FROM cat_links WHERE collection = 'djay.djay_tracks' AND property = 'track' AND removed = 0")
+        .unwrap();
+    st.query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get::<_, String>(1)?, r.get::<_, String>(2)?))))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }

@@ -135,6 +135,13 @@ struct Norm {
     artists: BTreeSet<String>,
 }
 
+impl Norm {
+    /// Words of the title's core (`split(' ')` pieces, as the fuzzy rung compares them).
+    fn words(&self) -> usize {
+        self.title.core.bytes().filter(|&b| b == b' ').count() + 1
+    }
+}
+
 fn norm(title: &str, artists: &[String]) -> Norm {
     let t = normalize::title(title);
     let mut a = normalize::artists(artists.iter().map(String::as_str));
@@ -253,7 +260,14 @@ impl MatchIndex {
                 continue;
             }
             for &i in list {
-                if seen.insert(i)
+                // The duration first: it rules out most of a shared word's tracks without
+                // hashing them into `seen` (score_fuzzy would refuse them anyway).
+                let close = match (q.duration_ms, self.entries[i as usize].duration_ms) {
+                    (Some(a), Some(b)) => (a - b).abs() <= FUZZY_DURATION_TOLERANCE_MS,
+                    _ => false,
+                };
+                if close
+                    && seen.insert(i)
                     && let Some(c) = self.score_fuzzy(i, &qn, q)
                 {
                     hits.push(c);
@@ -304,28 +318,14 @@ impl MatchIndex {
         Some(self.candidate(i, score, MatchMethod::Normalized, reasons))
     }
 
+    /// The fuzzy rung's score of entry `i`, or None. Every test is a filter, so they run
+    /// cheapest first (the answer is the same in any order): the version and the duration
+    /// (integers: most candidates of a shared word end here), the word count, and only then the
+    /// string similarities, the title's stopping at its first word below [`FUZZY_WORD`].
     fn score_fuzzy(&self, i: u32, qn: &Norm, q: &TrackQuery) -> Option<Candidate> {
         let n = &self.norms[i as usize];
         let e = &self.entries[i as usize];
         if n.title.version != qn.title.version {
-            return None;
-        }
-        let a: Vec<&str> = qn.title.core.split(' ').collect();
-        let b: Vec<&str> = n.title.core.split(' ').collect();
-        if a.len() != b.len() {
-            return None;
-        }
-        let word_sim: Vec<f64> = a.iter().zip(&b).map(|(x, y)| strsim::jaro_winkler(x, y)).collect();
-        if word_sim.iter().any(|&s| s < FUZZY_WORD) {
-            return None;
-        }
-        let title_sim = word_sim.iter().sum::<f64>() / word_sim.len() as f64;
-        let artist_sim = match artist_relation(&qn.artists, &n.artists) {
-            ArtistRelation::Equal => 1.0,
-            ArtistRelation::Overlap(_) => 0.8,
-            ArtistRelation::Disjoint => fuzzy_artists(&qn.artists, &n.artists),
-        };
-        if artist_sim < 0.8 {
             return None;
         }
         let d = match (q.duration_ms, e.duration_ms) {
@@ -333,6 +333,27 @@ impl MatchIndex {
             _ => return None,
         };
         if d > FUZZY_DURATION_TOLERANCE_MS {
+            return None;
+        }
+        let (words, q_words) = (n.words(), qn.words());
+        if words != q_words {
+            return None;
+        }
+        let mut sum = 0.0;
+        for (x, y) in qn.title.core.split(' ').zip(n.title.core.split(' ')) {
+            let s = strsim::jaro_winkler(x, y);
+            if s < FUZZY_WORD {
+                return None;
+            }
+            sum += s;
+        }
+        let title_sim = sum / words as f64;
+        let artist_sim = match artist_relation(&qn.artists, &n.artists) {
+            ArtistRelation::Equal => 1.0,
+            ArtistRelation::Overlap(_) => 0.8,
+            ArtistRelation::Disjoint => fuzzy_artists(&qn.artists, &n.artists),
+        };
+        if artist_sim < 0.8 {
             return None;
         }
         let score = 0.5 * title_sim + 0.3 * artist_sim + 0.2 * (1.0 - d as f64 / FUZZY_DURATION_TOLERANCE_MS as f64);

@@ -350,8 +350,10 @@ impl Catalog {
     }
 
     /// Upserts `records` into `collection` in one transaction. Properties left out are kept;
-    /// `null` clears one; a relation's value (a list of keys, or of `{"key","added_at"}`) replaces
-    /// the record's links of that property, except links made by hand. An unchanged record
+    /// `null` clears one; a relation's value (a list of keys, or of `{"key","added_at","method"}`)
+    /// replaces the record's links of that property, except links made by hand. `method` records
+    /// how a plugin matched the link, as [`Catalog::link`] does (`manual` is the user's only); left
+    /// out, a link keeps the method it has. An unchanged record
     /// writes nothing. Anything refused refuses the whole batch.
     pub fn upsert(&mut self, access: &Access, collection: &str, records: &[Record]) -> Result<UpsertReport> {
         self.upsert_inner(access, collection, records, true)
@@ -1023,6 +1025,9 @@ fn unknown(schema: &Schema, key: &str, property: &str) -> CatalogError {
 struct LinkIn {
     key: String,
     added_at: Option<String>,
+    /// How a plugin matched it (as `link`'s method), so a batch of matches is one upsert rather
+    /// than one `link` call each; None keeps the method the link already has.
+    method: Option<MatchMethod>,
 }
 
 /// Checks one record against the schema and the writer's rights; returns the plain values
@@ -1063,15 +1068,29 @@ fn validate(schema: &Schema, rec: &Record, actor: &str, user: bool) -> Result<(V
                 Value::Array(a) => a
                     .iter()
                     .map(|x| match x {
-                        Value::String(s) => Ok(LinkIn { key: s.clone(), added_at: None }),
+                        Value::String(s) => Ok(LinkIn { key: s.clone(), added_at: None, method: None }),
                         Value::Object(o) => match o.get("key") {
-                            Some(Value::String(s)) => Ok(LinkIn {
-                                key: s.clone(),
-                                added_at: o.get("added_at").and_then(Value::as_str).map(str::to_string),
-                            }),
+                            Some(Value::String(s)) => {
+                                let method = match o.get("method") {
+                                    None | Some(Value::Null) => None,
+                                    Some(m) => Some(serde_json::from_value::<MatchMethod>(m.clone()).map_err(|_| {
+                                        bad(format!("link method {m} is not one of external_id, isrc, normalized, fuzzy, fingerprint"))
+                                    })?),
+                                };
+                                if !user && method == Some(MatchMethod::Manual) {
+                                    return Err(CatalogError::ManualByPlugin {
+                                        collection: c.into(),
+                                        key: rec.key.clone(),
+                                        property: id.clone(),
+                                        target_key: s.clone(),
+                                        actor: actor.into(),
+                                    });
+                                }
+                                Ok(LinkIn { key: s.clone(), added_at: o.get("added_at").and_then(Value::as_str).map(str::to_string), method })
+                            }
                             _ => Err(bad("a link object needs a string \"key\"".into())),
                         },
-                        _ => Err(bad(format!("expected a related key or {{\"key\",\"added_at\"}}, got {x}"))),
+                        _ => Err(bad(format!("expected a related key or {{\"key\",\"added_at\",\"method\"}}, got {x}"))),
                     })
                     .collect::<Result<_>>()?,
                 _ => return Err(bad(format!("expected a list of related keys, got {v}"))),
@@ -1168,15 +1187,20 @@ fn replace_links(
         .collect()
     };
     let manual: HashSet<&str> = existing.iter().filter(|e| e.2 == "manual").map(|e| e.0.as_str()).collect();
-    let current: Vec<(&str, Option<&str>)> =
-        existing.iter().filter(|e| e.2 != "manual" && e.3 == 0).map(|e| (e.0.as_str(), e.1.as_deref())).collect();
+    let current: Vec<(&str, Option<&str>, &str)> = existing
+        .iter()
+        .filter(|e| e.2 != "manual" && e.3 == 0)
+        .map(|e| (e.0.as_str(), e.1.as_deref(), e.2.as_str()))
+        .collect();
     let wanted: Vec<&LinkIn> = wanted.iter().filter(|l| !manual.contains(l.key.as_str())).collect();
     let same = current.len() == wanted.len()
-        && current.iter().zip(&wanted).all(|((k, a), w)| *k == w.key && (w.added_at.is_none() || w.added_at.as_deref() == *a));
+        && current.iter().zip(&wanted).all(|((k, a, m), w)| {
+            *k == w.key && (w.added_at.is_none() || w.added_at.as_deref() == *a) && w.method.is_none_or(|wm| wm.as_str() == *m)
+        });
     if same {
         return Ok(None);
     }
-    let old_at: HashMap<&str, Option<&str>> = current.iter().copied().collect();
+    let old_at: HashMap<&str, Option<&str>> = current.iter().map(|c| (c.0, c.1)).collect();
     // A link a plugin matched (`link` with a method) keeps its method when re-upserted.
     let old_method: HashMap<&str, &str> =
         existing.iter().filter(|e| e.2 != "manual" && e.3 == 0).map(|e| (e.0.as_str(), e.2.as_str())).collect();
@@ -1186,9 +1210,15 @@ fn replace_links(
     if !fresh {
         tx.execute("DELETE FROM cat_links WHERE collection = ?1 AND key = ?2 AND property = ?3 AND method != 'manual'", vals![collection, key, prop])?;
     }
+    // Links whose method this call sets or changes, for the change log.
+    let mut methods = Map::new();
     for (i, w) in wanted.iter().enumerate() {
         let added_at = w.added_at.as_deref().or_else(|| old_at.get(w.key.as_str()).copied().flatten()).unwrap_or(at);
-        let method = old_method.get(w.key.as_str()).copied().unwrap_or(DATA_LINK);
+        let kept = old_method.get(w.key.as_str()).copied();
+        let method = w.method.map(MatchMethod::as_str).or(kept).unwrap_or(DATA_LINK);
+        if w.method.is_some() && kept != Some(method) {
+            methods.insert(w.key.clone(), Value::from(method));
+        }
         tx.execute(
             "INSERT INTO cat_links (collection, key, property, target, target_key, position, added_at, method, actor, removed)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)",
@@ -1196,7 +1226,11 @@ fn replace_links(
         )?;
     }
     usage.add(actor, added.len() as i64 - removed.len() as i64, 0);
-    Ok(Some(json!({"added": added, "removed": removed, "count": wanted.len()})))
+    let mut diff = json!({"added": added, "removed": removed, "count": wanted.len()});
+    if !methods.is_empty() {
+        diff["methods"] = Value::Object(methods);
+    }
+    Ok(Some(diff))
 }
 
 /// Usage deltas of one call, applied and checked against the caller's quota at the end.

@@ -59,6 +59,7 @@ on_both_backends!(
     matcher_index_follows_changes_and_reports_ambiguity,
     removed_core_property_stays_removed_after_reopen,
     dry_run_reports_like_upsert_and_writes_nothing,
+    upserted_links_carry_their_match_method,
 );
 
 fn track(key: &str, title: &str, artists: &[&str], ms: i64) -> Record {
@@ -160,6 +161,38 @@ fn relations_both_ways_with_order_and_manual_links(st: &State) {
     let e = cat.upsert(&sp, "tracks", &[Record::new("a", json!({"playlists": ["p1"]}))]).unwrap_err();
     assert!(e.to_string().contains("playlists.tracks"), "{e}");
     assert!(cat.history(&u, "tracks", "b").unwrap().iter().any(|c| c.op == "link"));
+    all_seqs_contiguous(&cat);
+}
+
+/// A plugin's batch of matches is one upsert: a link object's `method` is stored as `link`
+/// stores it, an unchanged batch writes nothing, a changed method alone is a change, a link
+/// left without a method keeps its own, and `manual` stays the user's.
+fn upserted_links_carry_their_match_method(st: &State) {
+    let mut cat = st.open();
+    let u = Access::user();
+    let sp = plugin("spotify", &[], &["tracks", "playlists"]);
+    cat.upsert(&sp, "tracks", &[track("a", "A", &["X"], 1000), track("b", "B", &["X"], 1000)]).unwrap();
+    cat.upsert(&sp, "playlists", &[Record::new("p1", json!({"name": "One"}))]).unwrap();
+    let method = |cat: &Catalog| {
+        cat.links(&u, "playlists", "p1", "tracks").unwrap().into_iter().map(|l| (l.key, l.method)).collect::<Vec<_>>()
+    };
+    let rec = |m: &str| Record::new("p1", json!({"tracks": [{"key": "a", "method": m}, "b"]}));
+    let r = cat.upsert(&sp, "playlists", &[rec("isrc")]).unwrap();
+    assert_eq!(r.updated, 1);
+    assert_eq!(method(&cat), vec![("a".into(), Some("isrc".into())), ("b".into(), None)]);
+    let seq = cat.last_seq().unwrap();
+    assert_eq!(cat.upsert(&sp, "playlists", &[rec("isrc")]).unwrap().unchanged, 1);
+    assert_eq!(cat.last_seq().unwrap(), seq, "the same links and methods write nothing");
+    assert_eq!(cat.upsert(&sp, "playlists", &[rec("fuzzy")]).unwrap().updated, 1, "a new method is a change");
+    let last = cat.changes_since(&u, seq, 10).unwrap().pop().unwrap();
+    assert_eq!(last.detail["links"]["tracks"]["methods"], json!({"a": "fuzzy"}), "{:?}", last.detail);
+    // Without a method, the link keeps the one it has; the same as `link` would store.
+    assert_eq!(cat.upsert(&sp, "playlists", &[Record::new("p1", json!({"tracks": ["a", "b"]}))]).unwrap().unchanged, 1);
+    assert_eq!(method(&cat)[0].1.as_deref(), Some("fuzzy"));
+    let e = cat.upsert(&sp, "playlists", &[rec("manual")]).unwrap_err();
+    assert!(matches!(e, CatalogError::ManualByPlugin { .. }), "{e}");
+    let e = cat.upsert(&sp, "playlists", &[rec("guess")]).unwrap_err();
+    assert!(e.to_string().contains("not one of"), "{e}");
     all_seqs_contiguous(&cat);
 }
 

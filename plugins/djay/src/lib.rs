@@ -28,6 +28,7 @@ wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use baton::plugin::catalog::{self, CatalogError, MatchMethod, PropertyKind, PropertySpec, TrackQuery, Verdict as WVerdict};
 use baton::plugin::host;
@@ -367,6 +368,7 @@ fn upsert_all(collection: &str, records: &[Value]) -> Res<Written> {
 }
 
 fn import() -> Res<Outcome> {
+    let started = Instant::now();
     let (sources, ignored) = find_sources()?;
     let mut lib = Library::new();
     let mut used = Vec::new();
@@ -390,6 +392,7 @@ fn import() -> Res<Outcome> {
         }
     }
     lib.sort_plays();
+    let read_ms = started.elapsed().as_millis() as u64;
     ensure_collections()?;
 
     let tracks: Vec<Value> = lib.tracks.values().map(library::track_record).collect();
@@ -438,6 +441,8 @@ fn import() -> Res<Outcome> {
         "unknown_fields": unknown,
         "counts": {"tracks": tracks.len(), "sessions": sessions.len(), "plays": plays.len(), "playlists": playlists.len()},
         "written": written,
+        // Where the time went (wall, ms): reading and decoding the library, writing the catalog.
+        "timings_ms": {"read": read_ms, "write": started.elapsed().as_millis() as u64 - read_ms},
     });
     let summary = format!(
         "imported {} tracks, {} sessions, {} plays, {} playlists; {changed} records written, {skipped} undecodable records, {unknown} unknown fields skipped",
@@ -580,7 +585,9 @@ fn djay_ref(t: &Track) -> Value {
 }
 
 fn id_sync(p: IdSyncParams) -> Res<Outcome> {
+    let started = Instant::now();
     let tracks = tracks_with_links()?;
+    let read_ms = started.elapsed().as_millis() as u64;
     let music = grants_named("music");
     let mut tally = IdSync::default();
     let total = tracks.len() as u64;
@@ -622,23 +629,31 @@ fn id_sync(p: IdSyncParams) -> Res<Outcome> {
             host::progress(i as u64 + 1, total, "matching djay tracks");
         }
     }
+    let match_ms = started.elapsed().as_millis() as u64 - read_ms;
     let mut written = json!(null);
     if p.execute {
+        // One upsert per 1,000 links: each link object carries how it was matched (the method
+        // `catalog::link` would record), so no call per track. It replaces an older plugin link,
+        // never one made by hand; unchanged ones write nothing.
         let records: Vec<Value> = tally
             .links
             .iter()
-            .map(|(djay, cat, method)| json!({"key": djay, "props": {"track": [cat], "link_method": method}}))
+            .map(|(djay, cat, method)| {
+                let link = match method_from_name(method) {
+                    Some(m) => json!({"key": cat, "method": method_name(m)}),
+                    None => json!(cat),
+                };
+                json!({"key": djay, "props": {"track": [link], "link_method": method}})
+            })
             .collect();
         let w = upsert_all(TRACKS, &records)?;
-        // The upsert sets the relation (replacing an older plugin link); `link` then records
-        // how each was matched, which relation values cannot carry. Unchanged ones write nothing.
-        for (djay, cat, method) in &tally.links {
-            catalog::link(TRACKS, djay, "track", cat, None, method_from_name(method)).map_err(|e| cat_err(TRACKS, e))?;
-        }
         written = json!({"inserted": w.inserted, "updated": w.updated, "unchanged": w.unchanged});
     }
+    let write_ms = started.elapsed().as_millis() as u64 - read_ms - match_ms;
     let mut result = tally.to_json(p.page, p.execute);
     result["written"] = written;
+    // Where the time went (wall, ms): reading the djay tracks and their links, matching, writing.
+    result["timings_ms"] = json!({"read": read_ms, "match": match_ms, "write": write_ms, "tracks": total});
     let linked: u64 = tally.linked.values().sum();
     let summary = format!(
         "{}{linked} of {} djay tracks linked ({} by hand kept), {} ambiguous, {} unmatched; coverage {:.1}%",
