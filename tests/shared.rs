@@ -438,3 +438,136 @@ fn one_host_killed_three_times_and_postgres_restarted_once() {
     assert!(log.contains("claiming paused"), "the outage is logged plainly");
     assert!(log.contains("claiming resumed"), "and its end");
 }
+
+// ---- plugins' locks across hosts (advisory locks) ----
+
+/// testkit with folders, a long time budget, and `extra` settings; on the shared database.
+fn lock_host(url: &str, settings: &[(&str, &str)]) -> Home {
+    let mut all = vec![("reconcile_secs", "1")];
+    all.extend_from_slice(settings);
+    let h = Home::init(&all, "\n[plugins.testkit]\ngrants = { data = \"data\", out = { path = \"out\", writable = true } }\ntime_ms = 60000\n");
+    let toml = h.root.join("baton.toml");
+    let s = std::fs::read_to_string(&toml).unwrap().replacen("agent = \"baton\"", &format!("agent = \"baton\"\nstate = \"{url}\""), 1);
+    std::fs::write(&toml, s).unwrap();
+    for d in ["data", "out"] {
+        std::fs::create_dir_all(h.root.join(d)).unwrap();
+    }
+    let src = h.root.parent().unwrap().join("testkit.wasm");
+    std::fs::write(&src, baton_bundle::get("testkit").expect("testkit is bundled").wasm).unwrap();
+    h.ok(&["plugin", "install", src.to_str().unwrap(), "--json", "--yes"]);
+    h
+}
+
+fn drop_lock_task(h: &Home, id: &str, params: Value) {
+    let body = json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                      "from": SENDER, "title": format!("lock {id}"), "plugin": "testkit", "action": "lock-hold", "params": params});
+    h.drop_file(format!("20260118T070951Z__TASK__{id}__{SENDER}.json"), body.to_string());
+}
+
+/// Each RETURN in `h`'s copy of the sender's inbox, by the TASK it answers.
+fn answers(h: &Home) -> HashMap<String, Value> {
+    h.returns(SENDER).into_iter().map(|(k, mut v)| (k, v.remove(0))).collect()
+}
+
+fn wait_ok(mut c: Child, h: &Home, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        if let Some(st) = c.try_wait().unwrap() {
+            let log = std::fs::read_to_string(h.root.join("serve.log")).unwrap_or_default();
+            assert!(st.success(), "serve --once failed: {log}");
+            return started.elapsed();
+        }
+        if started.elapsed() > limit {
+            kill(c);
+            panic!("serve --once still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn serve_once(h: &Home) -> Child {
+    h.cmd(&["serve", "--once"]).env("BATON_LOG", "info").stdout(Stdio::null()).stderr(Stdio::from(log_file(h))).spawn().unwrap()
+}
+
+/// Two hosts with their own homes (and so their own per-machine lock folders) on one database:
+/// tasks of both take the same plugin lock, and no two are ever inside it at once; at least one
+/// task waited while a task of the other host was inside (so the test saw contention). Both
+/// hosts' answers add up in the shared summary tables.
+#[test]
+fn a_plugin_lock_holds_across_two_hosts_on_one_database() {
+    let Some(pg) = Pg::start() else { return };
+    pg.create_db("locks");
+    let url = pg.url("locks");
+    let hosts = [lock_host(&url, &[]), lock_host(&url, &[])];
+    for (i, h) in hosts.iter().enumerate() {
+        for j in 0..2 {
+            drop_lock_task(h, &format!("LOCK-{i}-{j}"), json!({"name": "shared", "ms": 600, "timeout_ms": 30000}));
+        }
+    }
+    let children: Vec<Child> = hosts.iter().map(serve_once).collect();
+    for (c, h) in children.into_iter().zip(&hosts) {
+        wait_ok(c, h, Duration::from_secs(120));
+    }
+    // (host, asked, entered, left)
+    let mut spans: Vec<(usize, u64, u64, u64)> = Vec::new();
+    for (i, h) in hosts.iter().enumerate() {
+        let got = answers(h);
+        assert_eq!(got.len(), 2, "host {i}: one RETURN per TASK: {got:#?}");
+        for r in got.values() {
+            assert_eq!(r["status"], "completed", "{r:#}");
+            let ms = |k: &str| r["result"][k].as_u64().unwrap_or_else(|| panic!("no {k}: {r:#}"));
+            spans.push((i, ms("asked_ms"), ms("entered_ms"), ms("left_ms")));
+        }
+    }
+    spans.sort_by_key(|s| s.2);
+    for w in spans.windows(2) {
+        assert!(w[0].3 <= w[1].2, "two holders inside the lock at once: {:?} and {:?} (all: {spans:?})", w[0], w[1]);
+    }
+    // Both hosts added their answers to the shared summary tables (the dashboard's counters).
+    let sum = |sql: &str| String::from_utf8_lossy(&pg.psql("locks", sql).stdout).trim().to_string();
+    assert_eq!(sum("SELECT sum(n) FROM stat_counts WHERE status = 'completed' AND plugin = 'testkit'"), "4");
+    assert_eq!(sum("SELECT sum(completed) FROM stat_hours WHERE plugin = 'testkit'"), "4");
+    assert_eq!(sum("SELECT sum(completed) FROM stat_minutes WHERE plugin = 'testkit'"), "4");
+    let waited_on_other = |i: usize| spans.iter().any(|b| b.0 == i && spans.iter().any(|a| a.0 != i && b.1 < a.3 && b.2 >= a.3));
+    assert!(waited_on_other(0) || waited_on_other(1), "no task ever waited for the other host's holder: {spans:?}");
+}
+
+/// The database session holding a plugin's lock is terminated (as a server restart or a lost
+/// network would end it): the task holding it fails as transient at once, long before its
+/// hold would have ended, with a message saying the lock was lost. Meanwhile `baton status`
+/// counts the held claim in progress.
+#[test]
+fn a_lock_lost_with_its_session_fails_the_task_as_transient() {
+    let Some(pg) = Pg::start() else { return };
+    pg.create_db("lost");
+    let url = pg.url("lost");
+    let h = lock_host(&url, &[("max_attempts", "1")]);
+    drop_lock_task(&h, "HOLD", json!({"name": "shared", "ms": 40000, "timeout_ms": 5000}));
+    let child = serve_once(&h);
+    let holder = "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+                  AND classid::bigint = (hashtextextended('baton.lock:testkit/shared', 0) >> 32) & 4294967295 \
+                  AND objid::bigint = hashtextextended('baton.lock:testkit/shared', 0) & 4294967295";
+    let started = Instant::now();
+    let pid = loop {
+        let out = pg.psql("lost", holder);
+        let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !pid.is_empty() {
+            break pid;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the task never took the lock: {}", std::fs::read_to_string(h.root.join("serve.log")).unwrap_or_default());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Its claim is a row, not a file in `.claims/`: `baton status` counts it in progress.
+    let v = h.json(&["status", "--json"]);
+    assert_eq!(v["queue"]["in_progress"], 1, "the held claim is in progress: {v:#}");
+    assert_eq!(v["ledger"]["hosts"][0]["in_progress"], 1, "{v:#}");
+    let out = pg.psql("lost", &format!("SELECT pg_terminate_backend({pid})"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "t", "{}", String::from_utf8_lossy(&out.stderr));
+    let took = wait_ok(child, &h, Duration::from_secs(60));
+    assert!(took < Duration::from_secs(30), "the holder ran on after losing its lock ({took:?}; its hold is 40 s)");
+    let got = answers(&h);
+    let r = &got["HOLD"];
+    assert_eq!(r["status"], "failed", "{r:#}");
+    assert_eq!(r["error"]["code"], "retries_exhausted", "a lost lock is a transient failure: {r:#}");
+    assert!(r["error"]["message"].as_str().unwrap_or("").contains("lock `shared` lost"), "{r:#}");
+}

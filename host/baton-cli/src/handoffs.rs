@@ -170,14 +170,23 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
         }
         Err(e) => return Err(e.into()),
     };
-    let shared = ledger.postgres().map(|pg| {
-        let hosts = pg.hosts().unwrap_or_default();
-        json!({
-            "backend": "postgres", "server": pg.server(), "reachable": true,
-            "hosts": hosts.iter().map(|(h, age)| json!({"host": h, "heartbeat_age_secs": age})).collect::<Vec<_>>(),
-        })
-    });
+    // On PostgreSQL the claims are rows (nothing in `.claims/`): count those held, per host.
+    let mut held_rows = None;
+    let shared = match ledger.postgres() {
+        Some(pg) => {
+            let hosts = pg.hosts().unwrap_or_default();
+            let held = pg.claims_in_progress()?;
+            let of = |h: &str| held.iter().find(|(o, _)| o == h).map_or(0, |(_, n)| *n);
+            held_rows = Some(held.iter().map(|(_, n)| *n as usize).sum::<usize>());
+            Some(json!({
+                "backend": "postgres", "server": pg.server(), "reachable": true,
+                "hosts": hosts.iter().map(|(h, age)| json!({"host": h, "heartbeat_age_secs": age, "in_progress": of(h)})).collect::<Vec<_>>(),
+            }))
+        }
+        None => None,
+    };
     let (waiting, claimed) = queue(&paths, &cfg);
+    let claimed = held_rows.unwrap_or(claimed);
     let counts = ledger.counts()?;
     let recent = ledger.recent(20)?;
     let open = ledger.open_handoffs()?;
@@ -218,7 +227,14 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
     }
     if let Some(l) = &shared {
         let hosts: Vec<String> = l["hosts"].as_array().into_iter().flatten()
-            .map(|h| format!("{} (heartbeat {:.0}s ago)", h["host"].as_str().unwrap_or("?"), h["heartbeat_age_secs"].as_f64().unwrap_or(0.0)))
+            .map(|h| {
+                format!(
+                    "{} (heartbeat {:.0}s ago, {} in progress)",
+                    h["host"].as_str().unwrap_or("?"),
+                    h["heartbeat_age_secs"].as_f64().unwrap_or(0.0),
+                    h["in_progress"].as_u64().unwrap_or(0)
+                )
+            })
             .collect();
         println!("ledger: {} (PostgreSQL, reachable); hosts: {}", ctx.location.shown(), if hosts.is_empty() { "none yet".into() } else { hosts.join(", ") });
     }

@@ -9,6 +9,7 @@
 //! other, plugin logs and key-value data. Writes are batched by the caller into one
 //! transaction per pipeline batch, so a handoff costs a fraction of an fsync here.
 
+pub mod advisory;
 pub mod location;
 pub mod postgres;
 mod schema;

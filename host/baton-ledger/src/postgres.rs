@@ -26,6 +26,7 @@ use crate::{Event, KvLimits, LedgerError, LogLine, Observed, Refusal, Result, St
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_ledger.sql"),
     include_str!("../migrations/postgres/0002_shared_claims.sql"),
+    include_str!("../migrations/postgres/0003_stats.sql"),
 ];
 
 /// The advisory lock key under which migrations run (two hosts starting at once).
@@ -268,6 +269,13 @@ impl PgLedger {
         Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
+    /// Claims held now (claimed, not yet filed), per owning host: what is in progress across
+    /// the hosts (on PostgreSQL nothing is renamed into `.claims/`).
+    pub fn claims_in_progress(&self) -> Result<Vec<(String, i64)>> {
+        let rows = self.with(|s| s.query("SELECT owner, count(*) FROM claims WHERE state = 'claimed' GROUP BY owner ORDER BY owner", &[]))?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     /// Whether the server answers now.
     pub fn ping(&self) -> Result<()> {
         self.with(|s| block_on(s.c.simple_query("SELECT 1")).map(|_| ()))
@@ -318,6 +326,54 @@ impl<C: GenericClient + Sync> Session<'_, C> {
     fn execute(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, tokio_postgres::Error> {
         let st = self.stmt(sql)?;
         block_on(self.c.execute(&st, params))
+    }
+}
+
+/// The two bucketed summary tables (their SQL differs only in names, and statements are
+/// cached by their static text).
+#[derive(Clone, Copy)]
+enum StatTable {
+    Minutes,
+    Hours,
+}
+
+impl<C: GenericClient + Sync> Session<'_, C> {
+    /// Adds `b` to the row (`key`, `plugin`); true if the row is new.
+    fn add_bucket(&self, table: StatTable, key: i64, plugin: &str, b: &crate::stats::Bucket) -> Result<bool, tokio_postgres::Error> {
+        let (create, lock, write) = match table {
+            StatTable::Minutes => (
+                "INSERT INTO stat_minutes(minute, plugin, completed, failed, rejected, drop_hist, drop_sum, run_hist, run_sum)
+                 VALUES ($1, $2, 0, 0, 0, '', 0, '', 0) ON CONFLICT DO NOTHING",
+                "SELECT completed, failed, rejected, drop_hist, drop_sum, run_hist, run_sum FROM stat_minutes
+                 WHERE minute = $1 AND plugin = $2 FOR UPDATE",
+                "UPDATE stat_minutes SET completed = $3, failed = $4, rejected = $5, drop_hist = $6, drop_sum = $7, run_hist = $8, run_sum = $9
+                 WHERE minute = $1 AND plugin = $2",
+            ),
+            StatTable::Hours => (
+                "INSERT INTO stat_hours(hour, plugin, completed, failed, rejected, drop_hist, drop_sum, run_hist, run_sum)
+                 VALUES ($1, $2, 0, 0, 0, '', 0, '', 0) ON CONFLICT DO NOTHING",
+                "SELECT completed, failed, rejected, drop_hist, drop_sum, run_hist, run_sum FROM stat_hours
+                 WHERE hour = $1 AND plugin = $2 FOR UPDATE",
+                "UPDATE stat_hours SET completed = $3, failed = $4, rejected = $5, drop_hist = $6, drop_sum = $7, run_hist = $8, run_sum = $9
+                 WHERE hour = $1 AND plugin = $2",
+            ),
+        };
+        let fresh = self.execute(create, &[&key, &plugin])? == 1;
+        let mut merged = match self.query_opt(lock, &[&key, &plugin])? {
+            Some(r) => crate::stats::Bucket {
+                completed: r.get::<_, i64>(0).max(0) as u64,
+                failed: r.get::<_, i64>(1).max(0) as u64,
+                rejected: r.get::<_, i64>(2).max(0) as u64,
+                drop: crate::stats::Hist::decode(r.get::<_, &[u8]>(3), r.get(4)),
+                run: crate::stats::Hist::decode(r.get::<_, &[u8]>(5), r.get(6)),
+            },
+            None => crate::stats::Bucket::default(),
+        };
+        merged.merge(b);
+        let (c, f, r) = (merged.completed as i64, merged.failed as i64, merged.rejected as i64);
+        let (dh, rh) = (merged.drop.encode(), merged.run.encode());
+        self.execute(write, &[&key, &plugin, &c, &f, &r, &dh, &merged.drop.sum, &rh, &merged.run.sum])?;
+        Ok(fresh)
     }
 }
 
@@ -644,11 +700,47 @@ impl<C: GenericClient + Sync> Writes for Session<'_, C> {
         .map_err(|e| self.fail(e))?;
         Ok(())
     }
-    /// The dashboard's summary tables are not on PostgreSQL yet (they are SQLite SQL in
-    /// `stats`): the shared ledger records no counters or histograms, and says so once.
-    fn record_stats(&self, _batch: &crate::stats::StatsBatch) -> Result<()> {
-        static SAID: std::sync::Once = std::sync::Once::new();
-        SAID.call_once(|| tracing::warn!("dashboard statistics are not kept on the PostgreSQL ledger yet"));
+    /// Adds a group's answers to the summary tables (see `stats`), in the group's transaction.
+    /// Several hosts add to the same rows: a bucket row is created empty if missing, then
+    /// locked (`FOR UPDATE`), merged and written back, so concurrent groups serialize on it
+    /// instead of losing counts.
+    fn record_stats(&self, batch: &crate::stats::StatsBatch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let fail = |e| self.fail(e);
+        for (status, plugin, n) in batch.counts() {
+            self.execute(
+                "INSERT INTO stat_counts(status, plugin, n) VALUES ($1, $2, $3)
+                 ON CONFLICT(status, plugin) DO UPDATE SET n = stat_counts.n + excluded.n",
+                &[&status, &plugin, &(n as i64)],
+            )
+            .map_err(fail)?;
+        }
+        for ((minute, plugin), b) in batch.minutes() {
+            if self.add_bucket(StatTable::Minutes, *minute, plugin, b).map_err(fail)? {
+                self.execute("DELETE FROM stat_minutes WHERE minute < $1", &[&(minute - crate::stats::MINUTE_RETENTION)]).map_err(fail)?;
+            }
+        }
+        for ((hour, plugin), b) in &batch.hours() {
+            self.add_bucket(StatTable::Hours, *hour, plugin, b).map_err(fail)?;
+        }
+        let (durations, run_sum_s) = batch.durations();
+        for (bucket, n) in durations {
+            self.execute(
+                "INSERT INTO stat_duration(bucket, n) VALUES ($1, $2) ON CONFLICT(bucket) DO UPDATE SET n = stat_duration.n + excluded.n",
+                &[&(*bucket as i64), &(*n as i64)],
+            )
+            .map_err(fail)?;
+        }
+        if !durations.is_empty() {
+            self.execute(
+                "INSERT INTO stat_totals(name, value) VALUES ('run_seconds_sum', $1)
+                 ON CONFLICT(name) DO UPDATE SET value = stat_totals.value + excluded.value",
+                &[&run_sum_s],
+            )
+            .map_err(fail)?;
+        }
         Ok(())
     }
 }

@@ -259,6 +259,30 @@ impl StatsBatch {
         self.counts.is_empty()
     }
 
+    /// Answers by (status, plugin): what `stat_counts` gains.
+    pub(crate) fn counts(&self) -> impl Iterator<Item = (&str, &str, u64)> {
+        self.counts.iter().map(|((s, p), n)| (*s, p.as_str(), *n))
+    }
+
+    /// Buckets by (minute, plugin): what `stat_minutes` gains.
+    pub(crate) fn minutes(&self) -> &BTreeMap<(i64, String), Bucket> {
+        &self.minutes
+    }
+
+    /// The minute buckets folded by hour: what `stat_hours` gains.
+    pub(crate) fn hours(&self) -> BTreeMap<(i64, String), Bucket> {
+        let mut hours: BTreeMap<(i64, String), Bucket> = BTreeMap::new();
+        for ((minute, plugin), b) in &self.minutes {
+            hours.entry((minute.div_euclid(60), plugin.clone())).or_default().merge(b);
+        }
+        hours
+    }
+
+    /// Run times by Prometheus bucket, and their sum in seconds.
+    pub(crate) fn durations(&self) -> (&BTreeMap<usize, u64>, f64) {
+        (&self.duration, self.run_sum_s)
+    }
+
     /// Adds the batch to the summary tables inside `tx`.
     pub(crate) fn write(&self, tx: &Transaction<'_>) -> Result<()> {
         if self.is_empty() {
@@ -271,16 +295,14 @@ impl StatsBatch {
         for ((status, plugin), n) in &self.counts {
             up.execute(params![status, plugin, *n as i64])?;
         }
-        let mut hours: BTreeMap<(i64, String), Bucket> = BTreeMap::new();
         for ((minute, plugin), b) in &self.minutes {
             let fresh = add_bucket(tx, "stat_minutes", "minute", *minute, plugin, b)?;
             if fresh {
                 tx.prepare_cached("DELETE FROM stat_minutes WHERE minute < ?1")?
                     .execute([minute - MINUTE_RETENTION])?;
             }
-            hours.entry((minute.div_euclid(60), plugin.clone())).or_default().merge(b);
         }
-        for ((hour, plugin), b) in &hours {
+        for ((hour, plugin), b) in &self.hours() {
             add_bucket(tx, "stat_hours", "hour", *hour, plugin, b)?;
         }
         let mut dur = tx.prepare_cached(

@@ -20,6 +20,7 @@ pub mod fsops;
 pub mod health;
 mod inbox;
 mod intake;
+mod locks;
 mod manual;
 mod observe;
 pub mod outbox;
@@ -128,6 +129,10 @@ async fn open_with(home: &Path, location: &baton_ledger::Location, on_demand: bo
         baton_runtime::RuntimeConfig { cache_dir: Some(paths.cache()), lock_dir: paths.locks() },
         Arc::new(LedgerKv(ledger.clone())),
     )?;
+    // On a shared server, plugins' locks hold across hosts (advisory locks).
+    if let baton_ledger::Location::Postgres(url) = location {
+        runtime.set_locks(Arc::new(locks::SharedLocks(baton_ledger::advisory::AdvisoryLocks::new(url.clone()))));
+    }
     // `baton fp scan` keeps its library in the same state database.
     runtime.add_host_interface(Arc::new(baton_host_fp::FingerprintHost::new(
         cfg.fp_workers(),

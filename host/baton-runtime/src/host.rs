@@ -11,7 +11,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::limits::{truncate, KvQuota, QuotaExceeded, TaskMeter};
-use crate::{locks::Locks, CatalogGrant, Grant, KvError, KvStore, PluginSettings};
+use crate::{locks::{LockAlarm, NamedLocks}, CatalogGrant, Grant, KvError, KvStore, PluginSettings};
 
 /// A log line written by a plugin during a task.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,7 +67,9 @@ pub struct StoreState {
     pub logs: Vec<LogLine>,
     pub follow_ups: Vec<FollowUp>,
     pub held_locks: Vec<String>,
-    pub locks: Arc<Locks>,
+    pub locks: Arc<dyn NamedLocks>,
+    /// Raised when a lock this task holds is lost: its host calls trap from then on.
+    pub lock_alarm: Arc<LockAlarm>,
     pub kv: Arc<dyn KvStore>,
     /// When the task's time budget runs out (for `remaining-ms`).
     pub deadline: Instant,
@@ -197,6 +199,15 @@ impl StoreState {
         }
     }
 
+    /// Traps once a lock this task held was lost: the task ends as `transient` (see
+    /// `Runtime::handle`), at its next host call if it was not waiting in one.
+    fn lock_lost(&self) -> wasmtime::Result<()> {
+        match self.lock_alarm.reason() {
+            Some(why) => Err(wasmtime::Error::msg(why)),
+            None => Ok(()),
+        }
+    }
+
     /// Records an exceeded quota and traps: the task ends as `quota_exceeded`.
     fn quota_trap(&mut self, what: String) -> wasmtime::Result<()> {
         self.meter.quota.set(what.clone());
@@ -207,7 +218,7 @@ impl StoreState {
         if self.held_locks.contains(&name) {
             return Ok(());
         }
-        self.locks.acquire(&self.plugin, &self.task_id, &name, Duration::from_millis(timeout_ms.into())).await?;
+        self.locks.acquire(&self.plugin, &self.task_id, &name, Duration::from_millis(timeout_ms.into()), &self.lock_alarm).await?;
         self.held_locks.push(name);
         Ok(())
     }
@@ -281,6 +292,7 @@ impl StoreState {
 macro_rules! common_host_fns {
     ($v:ident) => {
         async fn log(&mut self, level: crate::bindings::$v::baton::plugin::types::Level, message: String) -> wasmtime::Result<()> {
+            self.lock_lost()?;
             use crate::bindings::$v::baton::plugin::types::Level;
             let level = match level {
                 Level::Trace => "trace",
@@ -294,11 +306,13 @@ macro_rules! common_host_fns {
         }
 
         async fn progress(&mut self, done: u64, total: u64, message: String) -> wasmtime::Result<()> {
+            self.lock_lost()?;
             self.progress_impl(done, total, message);
             Ok(())
         }
 
         async fn grants(&mut self) -> wasmtime::Result<Vec<crate::bindings::$v::baton::plugin::types::Grant>> {
+            self.lock_lost()?;
             Ok(self
                 .grants_view()
                 .into_iter()
@@ -307,28 +321,34 @@ macro_rules! common_host_fns {
         }
 
         async fn kv_get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+            self.lock_lost()?;
             Ok(self.kv.get(&self.plugin, &key))
         }
 
         async fn kv_set(&mut self, key: String, value: String) -> wasmtime::Result<()> {
+            self.lock_lost()?;
             self.kv_set_checked(key, value)
         }
 
         async fn kv_delete(&mut self, key: String) -> wasmtime::Result<()> {
+            self.lock_lost()?;
             self.kv.delete(&self.plugin, &key);
             Ok(())
         }
 
         async fn lock_acquire(&mut self, name: String, timeout_ms: u32) -> wasmtime::Result<Result<(), String>> {
+            self.lock_lost()?;
             Ok(self.lock_acquire_impl(name, timeout_ms).await)
         }
 
         async fn lock_release(&mut self, name: String) -> wasmtime::Result<()> {
+            self.lock_lost()?;
             self.lock_release_impl(name);
             Ok(())
         }
 
         async fn emit(&mut self, task: crate::bindings::$v::baton::plugin::types::FollowUp) -> wasmtime::Result<Result<String, String>> {
+            self.lock_lost()?;
             Ok(self.emit_impl(task.to, task.title, task.body, task.correlation_id))
         }
     };

@@ -49,7 +49,7 @@ use crate::version::{Pre, RawOutcome, RawFailure};
 pub use crate::host::{follow_up_id, FollowUp, LogLine, StoreState};
 pub use crate::paths::{guest_path_of, host_path_of};
 pub use crate::limits::{DiskQuota, KvQuota};
-pub use crate::locks::lock_path;
+pub use crate::locks::{lock_path, Acquiring, FileLocks, LockAlarm, NamedLocks};
 pub use crate::version::{WorldVersion, SUPPORTED};
 
 /// Errors about loading or managing plugins (not about running a task).
@@ -417,7 +417,7 @@ pub struct Runtime {
     linker: Linker<StoreState>,
     plugins: RwLock<HashMap<String, Arc<Plugin>>>,
     cache_dir: Option<PathBuf>,
-    locks: Arc<locks::Locks>,
+    locks: Arc<dyn NamedLocks>,
     kv: Arc<dyn KvStore>,
     /// The [`HostInterface`]s added, shared with every task's store.
     extensions: Arc<Vec<Arc<dyn Any + Send + Sync>>>,
@@ -482,11 +482,17 @@ impl Runtime {
             linker,
             plugins: RwLock::default(),
             cache_dir: config.cache_dir,
-            locks: Arc::new(locks::Locks::new(config.lock_dir)),
+            locks: Arc::new(FileLocks::new(config.lock_dir)),
             kv,
             extensions: Arc::default(),
             task_threads: Arc::new(tokio::sync::Semaphore::new(MAX_TASK_THREADS)),
         })
+    }
+
+    /// Replaces the plugins' named locks (per machine, in `lock_dir`, by default): a shared
+    /// ledger makes them hold across machines. Call it before loading plugins.
+    pub fn set_locks(&mut self, locks: Arc<dyn NamedLocks>) {
+        self.locks = locks;
     }
 
     /// Adds a host interface from another crate; call it before loading plugins.
@@ -673,6 +679,7 @@ impl Runtime {
             follow_ups: Vec::new(),
             held_locks: Vec::new(),
             locks: self.locks.clone(),
+            lock_alarm: Arc::default(),
             kv: self.kv.clone(),
             deadline: Instant::now() + budget.time,
             extensions: self.extensions.clone(),
@@ -704,9 +711,10 @@ impl Runtime {
             }
         };
         let limit = budget.time + EPOCH_TICK * 4;
+        let alarm = store.data().lock_alarm.clone();
         let (raw, store) = if plugin.grants.is_empty() {
             // No folder, so no file operation that could block: run here.
-            let raw = tokio::time::timeout(limit, plugin.pre.handle(&mut store, task)).await;
+            let raw = tokio::time::timeout(limit, unless_lock_lost(plugin.pre.handle(&mut store, task), &alarm)).await;
             (raw, store)
         } else {
             match self.on_own_thread(plugin, task, store, limit).await {
@@ -720,6 +728,9 @@ impl Runtime {
         let meter = &store.data().meter;
         // Whatever the plugin did after going over a quota, that is how the task ends.
         let outcome = match (meter.quota.get(), raw) {
+            // A lock it held was lost while it ran: whatever it did next may have raced
+            // another holder, so the task fails, to be run again.
+            _ if alarm.reason().is_some() => Err(RunError::Transient(alarm.reason().unwrap_or_default())),
             (Some(what), _) => Err(RunError::QuotaExceeded(what.clone())),
             (None, Err(_)) => Err(RunError::Timeout(budget.time)),
             (None, Ok(_)) if meter.output_refused.is_some() => {
@@ -776,10 +787,11 @@ impl Runtime {
         let (pre, task) = (plugin.pre.clone(), task.clone());
         let rt = tokio::runtime::Handle::current();
         let span = tracing::Span::current();
+        let alarm = store.data().lock_alarm.clone();
         let thread = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let _span = span.enter();
-            let raw = rt.block_on(tokio::time::timeout(limit, pre.handle(&mut store, &task)));
+            let raw = rt.block_on(tokio::time::timeout(limit, unless_lock_lost(pre.handle(&mut store, &task), &alarm)));
             (raw, store)
         });
         match tokio::time::timeout_at(give_up, thread).await {
@@ -796,6 +808,19 @@ impl Runtime {
                 ))
             }
         }
+    }
+}
+
+/// Runs a task until it ends or a lock it holds is lost, whichever comes first: a lost lock
+/// ends it at once as a transient failure (its next attempt takes the lock again). A task in a
+/// long stretch of pure computation sees the alarm at its next host call.
+async fn unless_lock_lost(
+    run: impl std::future::Future<Output = wasmtime::Result<Result<RawOutcome, RawFailure>>>,
+    alarm: &LockAlarm,
+) -> wasmtime::Result<Result<RawOutcome, RawFailure>> {
+    tokio::select! {
+        done = run => done,
+        why = alarm.wait() => Ok(Err(RawFailure::Transient(why))),
     }
 }
 

@@ -1,18 +1,85 @@
-//! Named locks that hold across every baton process on the machine: one lock file per
-//! (plugin, name), held with `flock`, released when the task ends (or its process dies).
+//! The plugins' named locks (`lock-acquire`/`lock-release`): the [`NamedLocks`] contract, and
+//! [`FileLocks`], the default, which holds across every baton process on the machine: one lock
+//! file per (plugin, name), held with `flock`, released when the task ends (or its process dies).
+//! Another implementation (advisory locks on a shared PostgreSQL ledger, in `baton-pipeline`)
+//! makes them hold across machines; the runtime takes it with [`crate::Runtime::set_locks`].
 //!
 //! A lock belongs to the task that took it: another task of the same plugin can neither
 //! release it nor take it over. Lock files are removed when released, by their holder, and
 //! only if the path still names the file it locked (same inode); a process that locked a file
 //! that was unlinked meanwhile sees that its path now names another file, and tries again.
+//!
+//! A lock that can be lost while held (its database session ended) raises the task's
+//! [`LockAlarm`]: the runtime then ends the task as `transient` at once.
 use std::collections::HashMap;
 use std::fs::File;
+use std::future::Future;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rustix::fs::{flock, FlockOperation};
+
+/// What `acquire` returns: a boxed future, so the contract can be used as `dyn NamedLocks`.
+pub type Acquiring<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// Named locks for plugins. Owner = the task id: only the owner releases; everything an owner
+/// holds is released when its task ends ([`NamedLocks::release_owner`]).
+pub trait NamedLocks: Send + Sync + 'static {
+    /// Waits up to `timeout` for the lock, for the task `owner`. If the lock can be lost
+    /// while held, losing it raises `alarm`.
+    fn acquire<'a>(&'a self, plugin: &'a str, owner: &'a str, name: &'a str, timeout: Duration, alarm: &'a Arc<LockAlarm>)
+        -> Acquiring<'a>;
+    /// Releases the lock if `owner` holds it; a lock held by another task is left alone.
+    /// Returns whether it was released.
+    fn release(&self, plugin: &str, owner: &str, name: &str) -> bool;
+    /// Releases every lock of `plugin` that `owner` holds.
+    fn release_owner(&self, plugin: &str, owner: &str);
+    /// Releases every lock of `names` that `owner` holds (the task ended).
+    fn release_all(&self, plugin: &str, owner: &str, names: &[String]) {
+        for n in names {
+            self.release(plugin, owner, n);
+        }
+    }
+}
+
+/// Raised when a task loses a lock it holds (the session that held it ended): the task must
+/// stop, since another host may be inside the lock now. One per task.
+#[derive(Default)]
+pub struct LockAlarm {
+    reason: Mutex<Option<String>>,
+    raised: tokio::sync::Notify,
+}
+
+impl LockAlarm {
+    /// Raises the alarm (the first reason is kept).
+    pub fn raise(&self, reason: String) {
+        let mut r = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        if r.is_none() {
+            *r = Some(reason);
+        }
+        drop(r);
+        self.raised.notify_waiters();
+    }
+
+    /// Why the alarm was raised, if it was.
+    pub fn reason(&self) -> Option<String> {
+        self.reason.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Resolves with the reason once the alarm is raised.
+    pub async fn wait(&self) -> String {
+        loop {
+            let notified = self.raised.notified();
+            if let Some(r) = self.reason() {
+                return r;
+            }
+            notified.await;
+        }
+    }
+}
 
 /// The lock file for (plugin, name) under `dir`. Public so other tools (and tests) can take
 /// part in the same locking with a plain `flock` on this file.
@@ -29,7 +96,8 @@ struct Held {
     path: PathBuf,
 }
 
-pub struct Locks {
+/// Per-machine locks: `flock` on a file per (plugin, name) under a folder.
+pub struct FileLocks {
     dir: PathBuf,
     /// Open lock files of this process, by (plugin, name). The flock lives as long as the file.
     held: Mutex<HashMap<(String, String), Held>>,
@@ -43,9 +111,9 @@ fn same_file(file: &File, path: &std::path::Path) -> bool {
     }
 }
 
-impl Locks {
+impl FileLocks {
     pub fn new(dir: PathBuf) -> Self {
-        Locks { dir, held: Mutex::default() }
+        FileLocks { dir, held: Mutex::default() }
     }
 
     fn path(&self, plugin: &str, name: &str) -> PathBuf {
@@ -54,7 +122,7 @@ impl Locks {
 
     /// Waits up to `timeout` for the lock, for the task `owner`. Polls, so a waiting plugin
     /// can still be timed out.
-    pub async fn acquire(&self, plugin: &str, owner: &str, name: &str, timeout: Duration) -> Result<(), String> {
+    async fn acquire_file(&self, plugin: &str, owner: &str, name: &str, timeout: Duration) -> Result<(), String> {
         let key = (plugin.to_string(), name.to_string());
         let deadline = Instant::now() + timeout;
         let path = self.path(plugin, name);
@@ -86,9 +154,15 @@ impl Locks {
         }
     }
 
-    /// Releases the lock if `owner` holds it; a lock held by another task is left alone.
-    /// Returns whether it was released.
-    pub fn release(&self, plugin: &str, owner: &str, name: &str) -> bool {
+}
+
+impl NamedLocks for FileLocks {
+    fn acquire<'a>(&'a self, plugin: &'a str, owner: &'a str, name: &'a str, timeout: Duration, _: &'a Arc<LockAlarm>) -> Acquiring<'a> {
+        // A file lock is never lost while its process lives: no alarm to raise.
+        Box::pin(self.acquire_file(plugin, owner, name, timeout))
+    }
+
+    fn release(&self, plugin: &str, owner: &str, name: &str) -> bool {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         let key = (plugin.to_string(), name.to_string());
         if held.get(&key).is_some_and(|h| h.owner == owner) {
@@ -100,22 +174,15 @@ impl Locks {
         false
     }
 
-    /// Releases every lock of `plugin` that `owner` holds: a task abandoned while blocked
-    /// (its store, which knows the names, is out of reach on its thread).
-    pub fn release_owner(&self, plugin: &str, owner: &str) {
+    /// Also for a task abandoned while blocked (its store, which knows the names, is out of
+    /// reach on its thread).
+    fn release_owner(&self, plugin: &str, owner: &str) {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         let mine: Vec<(String, String)> = held.iter().filter(|(k, h)| k.0 == plugin && h.owner == owner).map(|(k, _)| k.clone()).collect();
         for k in mine {
             if let Some(h) = held.remove(&k) {
                 unlock(h);
             }
-        }
-    }
-
-    /// Releases every lock of `names` that `owner` holds (the task ended).
-    pub fn release_all(&self, plugin: &str, owner: &str, names: &[String]) {
-        for n in names {
-            self.release(plugin, owner, n);
         }
     }
 }
@@ -136,17 +203,18 @@ mod tests {
     #[tokio::test]
     async fn only_the_holder_releases_and_the_file_goes_with_it() {
         let dir = tempfile::tempdir().unwrap();
-        let locks = Locks::new(dir.path().to_path_buf());
-        locks.acquire("p", "task-a", "db", Duration::from_millis(10)).await.unwrap();
+        let locks = FileLocks::new(dir.path().to_path_buf());
+        let alarm = Arc::new(LockAlarm::default());
+        locks.acquire("p", "task-a", "db", Duration::from_millis(10), &alarm).await.unwrap();
         let path = lock_path(dir.path(), "p", "db");
         assert!(path.exists());
         assert!(!locks.release("p", "task-b", "db"), "another task cannot release it");
-        let stolen = locks.acquire("p", "task-b", "db", Duration::from_millis(30)).await;
+        let stolen = locks.acquire("p", "task-b", "db", Duration::from_millis(30), &alarm).await;
         assert!(stolen.is_err(), "nor take it while task-a holds it");
         assert!(path.exists());
         assert!(locks.release("p", "task-a", "db"));
         assert!(!path.exists(), "the lock file is cleaned up on release");
-        locks.acquire("p", "task-b", "db", Duration::from_millis(10)).await.unwrap();
+        locks.acquire("p", "task-b", "db", Duration::from_millis(10), &alarm).await.unwrap();
         locks.release_all("p", "task-b", &["db".into()]);
         assert!(!path.exists());
     }
@@ -154,8 +222,8 @@ mod tests {
     #[tokio::test]
     async fn a_lock_file_replaced_under_its_holder_is_not_removed() {
         let dir = tempfile::tempdir().unwrap();
-        let locks = Locks::new(dir.path().to_path_buf());
-        locks.acquire("p", "a", "x", Duration::from_millis(10)).await.unwrap();
+        let locks = FileLocks::new(dir.path().to_path_buf());
+        locks.acquire("p", "a", "x", Duration::from_millis(10), &Arc::default()).await.unwrap();
         let path = lock_path(dir.path(), "p", "x");
         std::fs::remove_file(&path).unwrap();
         std::fs::write(&path, b"someone else's").unwrap();

@@ -41,7 +41,7 @@
 //! | action | does | expected host reaction |
 //! |---|---|---|
 //! | `rename` | stores `params.to` in its kv; from then on `describe()` gives that name | the component is refused at its next load (its file name says otherwise) |
-//! | `lock-hold` | takes lock `params.name`, holds it `params.ms` ms | completed |
+//! | `lock-hold` | takes lock `params.name` (waiting up to `params.timeout_ms`), holds it `params.ms` ms; returns when it asked, entered and left (epoch ms) | completed |
 //! | `lock-steal` | waits `params.wait_ms`, releases lock `params.name` (held by another task), then tries to take it | `plugin_error` "lock not taken" |
 //! | `emit-envelope` | emits a follow-up whose body sets envelope fields (`params.body`) | `plugin_error` "emit refused" |
 //!
@@ -398,11 +398,17 @@ fn attacks(action: &str, params: &Value) -> Option<Result<Outcome, Failure>> {
         }
         "lock-hold" => {
             let name = param(params, "name").and_then(Value::as_str).unwrap_or("shared");
-            if let Err(e) = host::lock_acquire(name, 2_000) {
+            // Wall-clock times (ms since the epoch), so a test can check that holders on
+            // different hosts never overlapped.
+            let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+            let asked = now();
+            if let Err(e) = host::lock_acquire(name, num(params, "timeout_ms", 2_000) as u32) {
                 return Some(Err(Failure::Permanent(format!("could not take the lock: {e}"))));
             }
+            let entered = now();
             std::thread::sleep(std::time::Duration::from_millis(num(params, "ms", 500)));
-            done("held", json!({ "held": name }))
+            let left = now();
+            done("held", json!({ "held": name, "asked_ms": asked, "entered_ms": entered, "left_ms": left }))
         }
         "lock-steal" => {
             let name = param(params, "name").and_then(Value::as_str).unwrap_or("shared");

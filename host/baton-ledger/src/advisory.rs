@@ -1,0 +1,153 @@
+//! Plugins' named locks on a shared PostgreSQL ledger: session-level advisory locks, so that a
+//! lock taken on one machine holds against every host on the same server (drive-sync's
+//! lock-first guard across machines). The runtime's contract (`baton_runtime::NamedLocks`) is
+//! adapted to this in `baton-pipeline`; the SQL is here, with the rest of the backend's.
+//!
+//! Each held lock has a connection of its own: the lock lives exactly as long as that session,
+//! so a host that dies loses its locks with its sessions, and releasing a lock is ending its
+//! session. A session that ends while its lock is held (the server restarted, the backend was
+//! terminated, the network failed) calls the holder's `on_lost` at once: the task holding it
+//! must stop, since another host may take the lock now.
+//!
+//! The key is computed by the server: `hashtextextended('baton.lock:<plugin>/<name>', 0)`, a
+//! 64-bit hash (plugin names never contain `/`), so every host derives the same key.
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio_postgres::{Client, NoTls};
+
+use crate::location::PgUrl;
+
+/// How often a waiting task asks the server again.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Called with the reason when a held lock's session ends.
+pub type OnLost = Box<dyn FnOnce(String) + Send>;
+
+/// A lock held: its owner (the task) and its session.
+struct Held {
+    owner: String,
+    /// Dropping it ends the session, which releases the lock on the server.
+    _client: Client,
+    /// Set before the session is ended on purpose, so its end is not a loss.
+    released: Arc<AtomicBool>,
+}
+
+/// The advisory locks this process holds on one server.
+pub struct AdvisoryLocks {
+    url: PgUrl,
+    held: Mutex<HashMap<(String, String), Held>>,
+}
+
+/// The text the server hashes into the lock's key.
+pub fn key_text(plugin: &str, name: &str) -> String {
+    format!("baton.lock:{plugin}/{name}")
+}
+
+impl AdvisoryLocks {
+    pub fn new(url: PgUrl) -> Self {
+        AdvisoryLocks { url, held: Mutex::default() }
+    }
+
+    /// Waits up to `timeout` for the lock (plugin, name), for the task `owner`, asking the
+    /// server every [`POLL`]. Must run inside a tokio runtime (the session's connection is
+    /// spawned on it). A server that cannot be reached is tried again until the timeout, and
+    /// the error says so.
+    pub async fn acquire(&self, plugin: &str, owner: &str, name: &str, timeout: Duration, on_lost: OnLost) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        let key = key_text(plugin, name);
+        let mut last_error = None;
+        let mut session: Option<(Client, Arc<AtomicBool>, Arc<Mutex<Option<OnLost>>>)> = None;
+        loop {
+            if session.as_ref().is_none_or(|(c, ..)| c.is_closed()) {
+                session = match self.connect(deadline).await {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        last_error = Some(e);
+                        None
+                    }
+                };
+            }
+            if let Some((client, ..)) = &session {
+                match client.query_one("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", &[&key]).await {
+                    Ok(row) if row.get::<_, bool>(0) => break,
+                    Ok(_) => {}
+                    Err(e) => last_error = Some(format!("state database {}: {e}", self.url.shown())),
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(match last_error {
+                    Some(e) => format!("lock `{name}` could not be taken within {timeout:?}: {e}"),
+                    None => format!("lock `{name}` is held elsewhere; gave up after {timeout:?}"),
+                });
+            }
+            tokio::time::sleep(POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
+        }
+        let Some((client, released, alarm)) = session else { unreachable!("the loop breaks with a session") };
+        *alarm.lock().unwrap_or_else(|e| e.into_inner()) = Some(on_lost);
+        // The session may have ended between the lock and arming the alarm.
+        if client.is_closed() {
+            released.store(true, Ordering::SeqCst);
+            return Err(format!("lock `{name}`: the database session ended as it was taken"));
+        }
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.insert((plugin.to_string(), name.to_string()), Held { owner: owner.to_string(), _client: client, released });
+        Ok(())
+    }
+
+    /// A new session; its end (other than by release) fires the alarm armed in it.
+    async fn connect(&self, deadline: Instant) -> Result<(Client, Arc<AtomicBool>, Arc<Mutex<Option<OnLost>>>), String> {
+        let shown = self.url.shown().to_string();
+        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
+        let (client, connection) = match tokio::time::timeout(left, self.url.config().connect(NoTls)).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return Err(format!("state database {shown}: {e}")),
+            Err(_) => return Err(format!("state database {shown}: no connection within {left:?}")),
+        };
+        let released = Arc::new(AtomicBool::new(false));
+        let alarm: Arc<Mutex<Option<OnLost>>> = Arc::default();
+        let (r, a) = (released.clone(), alarm.clone());
+        tokio::spawn(async move {
+            let ended = connection.await;
+            if r.load(Ordering::SeqCst) {
+                return;
+            }
+            let why = match ended {
+                Ok(()) => "the session ended".to_string(),
+                Err(e) => e.to_string(),
+            };
+            if let Some(on_lost) = a.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                tracing::warn!(server = %shown, "a plugin's lock was lost with its database session: {why}");
+                on_lost(format!("the database session holding a lock ended ({why}); the lock may be taken by another host"));
+            }
+        });
+        Ok((client, released, alarm))
+    }
+
+    /// Releases the lock if `owner` holds it, by ending its session. Returns whether it did.
+    pub fn release(&self, plugin: &str, owner: &str, name: &str) -> bool {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (plugin.to_string(), name.to_string());
+        if held.get(&key).is_some_and(|h| h.owner == owner) {
+            if let Some(h) = held.remove(&key) {
+                h.released.store(true, Ordering::SeqCst);
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Releases every lock of `plugin` that `owner` holds.
+    pub fn release_owner(&self, plugin: &str, owner: &str) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.retain(|k, h| {
+            let mine = k.0 == plugin && h.owner == owner;
+            if mine {
+                h.released.store(true, Ordering::SeqCst);
+            }
+            !mine
+        });
+    }
+}
