@@ -11,8 +11,13 @@ fn main() {
     let root = manifest.join("../..").canonicalize().unwrap();
     let plugins = root.join("plugins");
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
-    let target_dir = env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
+    // The outer build's target folder, found from OUT_DIR (absolute) rather than from
+    // CARGO_TARGET_DIR, which may be relative to wherever cargo was started: cargo marks the
+    // root of every target folder with CACHEDIR.TAG.
+    let target_dir = out
+        .ancestors()
+        .find(|d| d.join("CACHEDIR.TAG").is_file())
+        .map(Path::to_path_buf)
         .unwrap_or_else(|| root.join("target"))
         .join("wasm-plugins");
 
