@@ -34,6 +34,7 @@ fn main() {
     let clients: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(10);
     let modes: [(&str, Option<usize>); 3] = [("plain", None), ("http, 0 clients", Some(0)), ("http, live clients", Some(clients))];
     let mut rates = vec![Vec::new(); modes.len()];
+    let mut cpus = vec![Vec::new(); modes.len()];
     println!("## {n} echo handoffs drained by a warm serve; {clients} live clients in the third set-up");
     for round in 0..rounds {
         let mut line = Vec::new();
@@ -41,26 +42,44 @@ fn main() {
         for k in 0..modes.len() {
             let m = (k + round) % modes.len();
             let (name, live) = modes[m];
-            let (rate, fetches) = one(&bin, n, live);
+            let (rate, cpu_ms, fetches) = one(&bin, n, live);
             rates[m].push(rate);
-            line.push(format!("{name} {rate:.0}/s{}", live.filter(|c| *c > 0).map(|_| format!(" ({fetches} page fetches)")).unwrap_or_default()));
+            cpus[m].push(cpu_ms);
+            line.push(format!(
+                "{name} {rate:.0}/s, serve CPU {cpu_ms:.0} ms{}",
+                live.filter(|c| *c > 0).map(|_| format!(" ({fetches} page fetches)")).unwrap_or_default()
+            ));
         }
         println!("round {round}: {}", line.join(", "));
     }
     let meds: Vec<f64> = rates.iter_mut().map(|r| median(r)).collect();
-    for ((name, _), m) in modes.iter().zip(&meds) {
-        println!("median {name}: {m:.0} handoffs/s ({:.3}x plain)", m / meds[0]);
+    let cpu: Vec<f64> = cpus.iter_mut().map(|r| median(r)).collect();
+    for (((name, _), m), c) in modes.iter().zip(&meds).zip(&cpu) {
+        println!("median {name}: {m:.0} handoffs/s ({:.3}x plain); serve's CPU for the drain {c:.0} ms ({:.3}x plain)", m / meds[0], c / cpu[0]);
     }
 }
 
-/// One drain; returns handoffs/s and how many page fetches the clients made during it.
-fn one(bin: &std::path::Path, n: usize, live: Option<usize>) -> (f64, usize) {
+/// CPU time (user + system) a process has used so far, in ms, from `/proc/PID/stat`.
+fn cpu_ms(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) start at field 3; utime is 14, stime 15.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks * 1000.0 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// One drain; returns handoffs/s, the serve process's CPU ms during it (the live clients' page
+/// fetches are served inside it), and how many page fetches the clients made.
+fn one(bin: &std::path::Path, n: usize, live: Option<usize>) -> (f64, f64, usize) {
     let home = Home::new(bin);
     let Some(clients) = live else {
         let mut child = home.serve();
+        let before = cpu_ms(child.id());
         let rate = home.drain_rate(child.id(), n);
+        let cpu = cpu_ms(child.id()) - before;
         stop(&mut child);
-        return (rate, 0);
+        return (rate, cpu, 0);
     };
     let key = home.output(&["key", "rotate"]).trim().to_string();
     let addr: SocketAddr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
@@ -83,14 +102,16 @@ fn one(bin: &std::path::Path, n: usize, live: Option<usize>) -> (f64, usize) {
         std::thread::sleep(Duration::from_millis(10));
     }
     let before = fetches.load(Ordering::SeqCst);
+    let cpu_before = cpu_ms(child.id());
     let rate = home.drain_rate(child.id(), n);
+    let cpu = cpu_ms(child.id()) - cpu_before;
     let during = fetches.load(Ordering::SeqCst) - before;
     done.store(true, Ordering::SeqCst);
     for t in threads {
         t.join().unwrap();
     }
     stop(&mut child);
-    (rate, during)
+    (rate, cpu, during)
 }
 
 fn stop(child: &mut std::process::Child) {
