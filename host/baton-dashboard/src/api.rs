@@ -17,6 +17,7 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use baton_handoff::stamp::now_ms;
 use serde_json::{json, Value};
 
 use crate::guard::{self, ApiError};
@@ -101,10 +102,6 @@ fn body_object(body: Result<Bytes, BytesRejection>) -> Result<serde_json::Map<St
         Ok(_) => Err(ApiError::bad_request("the body must be a JSON object")),
         Err(e) => Err(ApiError::bad_request(format!("the body is not JSON: {e}"))),
     }
-}
-
-fn now_ms() -> i64 {
-    (baton_handoff::stamp::now().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 fn valid_id(id: &str) -> Result<(), ApiError> {

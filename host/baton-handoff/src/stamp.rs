@@ -6,6 +6,16 @@ pub fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
+/// Milliseconds since the Unix epoch, the unit of the ledger's statistics and alerts.
+pub fn unix_ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Now, in milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    unix_ms(now())
+}
+
 /// RFC 3339 with millisecond precision, e.g. `2026-01-18T07:09:51.123Z`.
 pub fn rfc3339(t: OffsetDateTime) -> String {
     let t = t.replace_nanosecond(t.millisecond() as u32 * 1_000_000).unwrap_or(t);

@@ -393,7 +393,7 @@ pub(crate) fn record(
         state.as_str(),
         &json!({"return": item.return_name, "error": answer.error, "summary": answer.summary, "duration_ms": ms}),
     )?;
-    let at_ms = (now_t.unix_timestamp_nanos() / 1_000_000) as i64;
+    let at_ms = baton_handoff::stamp::unix_ms(now_t);
     let claimed_ms = item.claim.id.split_once('-').and_then(|(_, ulid)| baton_ledger::stats::ulid_ms(ulid));
     stats.add(&baton_ledger::stats::Answered {
         plugin: item.prepared.task().and_then(|t| t.plugin.as_deref()).filter(|p| installed(p)).unwrap_or("unknown"),

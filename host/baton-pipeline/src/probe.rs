@@ -167,7 +167,7 @@ impl Alerting {
             }
         }
         let input = probe.alert_input(&self.paths, &self.cfg);
-        let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+        let now_ms = baton_handoff::stamp::unix_ms(now);
         let ev = baton_stats::alerts::evaluate(conn, &self.cfg.alerts, &input, now_ms).map_err(|e| e.to_string());
         if ev.is_err() {
             // A broken connection is opened again next time.

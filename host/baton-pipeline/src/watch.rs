@@ -15,10 +15,11 @@
 //! still covers the root and the loop is turning.
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use baton_handoff::stamp::now_ms;
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
@@ -41,7 +42,6 @@ pub struct Liveness {
     failures: AtomicU32,
     /// Errors the watcher itself reported (each one is followed by a full reconcile).
     watch_errors: AtomicU64,
-    stopped: AtomicBool,
 }
 
 /// A snapshot of [`Liveness`] for a readiness answer.
@@ -58,7 +58,7 @@ pub struct LivenessReport {
 
 impl Liveness {
     pub fn report(&self, now_ms: i64) -> LivenessReport {
-        let watching = self.watched.get().is_some_and(|(root, id)| dir_id(root) == Some(*id)) && !self.stopped.load(Ordering::Relaxed);
+        let watching = self.watched.get().is_some_and(|(root, id)| dir_id(root) == Some(*id));
         let started = self.pass_started_ms.load(Ordering::Relaxed);
         let last = self.last_pass_ms.load(Ordering::Relaxed);
         let failing_passes = self.failures.load(Ordering::Relaxed);
@@ -73,10 +73,6 @@ impl Liveness {
             watch_errors: self.watch_errors.load(Ordering::Relaxed),
         }
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The identity of a folder (device, inode), or `None` if it is not there.
@@ -135,7 +131,6 @@ pub async fn serve(
     let mut audit: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         if dir_id(&root) != Some(watched) {
-            liveness.stopped.store(true, Ordering::Relaxed);
             pipeline.stopped();
             return Err(PipelineError::RootReplaced(root.display().to_string()));
         }
