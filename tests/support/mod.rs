@@ -5,11 +5,14 @@
 pub mod audio;
 pub mod djay_fixture;
 pub mod pg;
+pub mod state;
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -21,6 +24,41 @@ pub struct Home {
     pub root: PathBuf,
     /// `$XDG_CACHE_HOME` of this home's commands.
     cache: PathBuf,
+    /// The ledger's URL when this run keeps it on PostgreSQL (see [`test_state`]), passed to
+    /// every command as `$BATON_STATE` (an explicit `--state` still wins).
+    pub state: Option<String>,
+}
+
+/// `BATON_TEST_STATE=postgres` runs a test target against the PostgreSQL ledger: one private
+/// server for the whole test process (started on first use, stopped by an exit hook, since a
+/// `static` is never dropped), and a database of its own for every home. Unset or `sqlite`:
+/// the embedded default. Anything else is refused, so a typo cannot quietly test SQLite.
+fn test_state() -> Option<String> {
+    static PG: OnceLock<Option<pg::Pg>> = OnceLock::new();
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    match std::env::var("BATON_TEST_STATE").as_deref() {
+        Err(_) | Ok("") | Ok("sqlite") => return None,
+        Ok("postgres") => {}
+        Ok(other) => panic!("BATON_TEST_STATE={other}: use `postgres` or `sqlite`"),
+    }
+    let pg = PG
+        .get_or_init(|| {
+            let pg = pg::Pg::start();
+            if pg.is_some() {
+                extern "C" fn stop() {
+                    if let Some(Some(pg)) = PG.get() {
+                        pg.shutdown();
+                    }
+                }
+                // SAFETY: registering a plain `extern "C" fn` with no captured state.
+                unsafe { libc::atexit(stop) };
+            }
+            pg
+        })
+        .as_ref()?;
+    let db = format!("home_{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    pg.create_db(&db);
+    Some(pg.url(&db))
 }
 
 /// The compiled-component cache the homes of one test run share, as one user's homes do: a
@@ -35,20 +73,27 @@ impl Home {
     /// `baton init`, then fast settle/retry/reconcile settings, `settings` replacing top-level
     /// `key = value` lines of baton.toml, and `extra` appended to it.
     pub fn init(settings: &[(&str, &str)], extra: &str) -> Self {
-        Self::init_with(settings, extra, false)
+        Self::init_with(settings, extra, false, test_state())
+    }
+
+    /// As [`Home::init`], with every command's ledger at `state` (a `postgres://` URL; `None`:
+    /// the SQLite file), whatever `BATON_TEST_STATE` says: for tests that run one scenario on
+    /// both backends (see [`state::Backend`]).
+    pub fn init_on(state: Option<&str>, settings: &[(&str, &str)], extra: &str) -> Self {
+        Self::init_with(settings, extra, false, state.map(str::to_string))
     }
 
     /// As [`Home::init`], with a compiled-component cache of its own (for tests that count
     /// what is in the cache).
     pub fn init_own_cache(settings: &[(&str, &str)], extra: &str) -> Self {
-        Self::init_with(settings, extra, true)
+        Self::init_with(settings, extra, true, test_state())
     }
 
-    fn init_with(settings: &[(&str, &str)], extra: &str, own_cache: bool) -> Self {
+    fn init_with(settings: &[(&str, &str)], extra: &str, own_cache: bool, state: Option<String>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("home");
         let cache = if own_cache { dir.path().join("xdg-cache") } else { shared_cache() };
-        let h = Home { _dir: dir, root, cache };
+        let h = Home { _dir: dir, root, cache, state };
         h.ok(&["init"]);
         let toml_path = h.root.join("baton.toml");
         let mut toml = std::fs::read_to_string(&toml_path).unwrap();
@@ -70,6 +115,10 @@ impl Home {
         c.arg("--home").arg(&self.root).args(args).env_remove("BATON_FAILPOINT").env("BATON_LOG", "warn");
         // The compiled-component cache is per user: shared by the run's homes (see `shared_cache`).
         c.env("XDG_CACHE_HOME", self.cache_root());
+        match &self.state {
+            Some(url) => c.env("BATON_STATE", url),
+            None => c.env_remove("BATON_STATE"),
+        };
         c
     }
 

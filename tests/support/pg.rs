@@ -23,6 +23,8 @@ pub struct Pg {
     pub socket_dir: PathBuf,
     log: PathBuf,
     as_postgres: bool,
+    /// Also listening on `localhost:<port>` with TLS ([`Pg::start_tls`]); else the socket only.
+    tls_port: Option<u16>,
 }
 
 /// Where Debian keeps the server binaries: the newest `/usr/lib/postgresql/<version>/bin`.
@@ -49,6 +51,22 @@ impl Pg {
     /// Starts a server, or `None` when `BATON_TEST_NO_POSTGRES=1` opts out. Panics (naming the
     /// fix) when PostgreSQL is missing: in CI `./x setup` installs it, so its tests must run.
     pub fn start() -> Option<Pg> {
+        Pg::start_inner(None)
+    }
+
+    /// Starts a server that also listens on `localhost` (TCP, a free port) with `ssl=on` and
+    /// the given certificate chain and key (PEM), which become the data folder's `server.crt`
+    /// and `server.key`. The Unix socket stays as in [`Pg::start`].
+    pub fn start_tls(cert_pem: &[u8], key_pem: &[u8]) -> Option<Pg> {
+        Pg::start_inner(Some((cert_pem, key_pem)))
+    }
+
+    /// The TCP port of a server started with [`Pg::start_tls`].
+    pub fn tls_port(&self) -> u16 {
+        self.tls_port.expect("a server started with Pg::start_tls")
+    }
+
+    fn start_inner(tls: Option<(&[u8], &[u8])>) -> Option<Pg> {
         if std::env::var_os("BATON_TEST_NO_POSTGRES").is_some_and(|v| v == "1") {
             eprintln!("\n*** SKIPPED: BATON_TEST_NO_POSTGRES=1, this PostgreSQL test did not run ***\n");
             return None;
@@ -73,9 +91,22 @@ impl Pg {
             let st = Command::new("chown").arg("-R").arg("postgres:postgres").arg(&data).arg(&socket_dir).arg(&log).status().unwrap();
             assert!(st.success(), "chown to postgres failed");
         }
-        let pg = Pg { _dir: dir, bin, data, socket_dir, log, as_postgres };
+        let tls_port = tls.map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+        let pg = Pg { _dir: dir, bin, data, socket_dir, log, as_postgres, tls_port };
         let out = pg.tool("initdb", &["-D", &pg.data.display().to_string(), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-instructions", "--no-sync"]);
         assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        if let Some((cert, key)) = tls {
+            use std::os::unix::fs::PermissionsExt;
+            for (name, bytes) in [("server.crt", cert), ("server.key", key)] {
+                let path = pg.data.join(name);
+                std::fs::write(&path, bytes).unwrap();
+                // The server refuses a key readable by others.
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+                if as_postgres {
+                    assert!(Command::new("chown").arg("postgres:postgres").arg(&path).status().unwrap().success());
+                }
+            }
+        }
         pg.start_server();
         Some(pg)
     }
@@ -95,10 +126,13 @@ impl Pg {
     }
 
     fn start_server(&self) {
-        let opts = format!(
+        let mut opts = format!(
             "-c listen_addresses='' -c unix_socket_directories='{}' -c fsync=on -c max_connections=200 -c shared_buffers=32MB",
             self.socket_dir.display()
         );
+        if let Some(port) = self.tls_port {
+            opts = opts.replace("listen_addresses=''", &format!("listen_addresses='localhost' -c port={port} -c ssl=on"));
+        }
         let out = self.tool(
             "pg_ctl",
             &["-D", &self.data.display().to_string(), "-l", &self.log.display().to_string(), "-o", &opts, "-w", "-t", "60", "start"],
@@ -110,7 +144,7 @@ impl Pg {
     fn wait_ready(&self, limit: Duration) {
         let started = Instant::now();
         while started.elapsed() < limit {
-            let out = self.tool("pg_isready", &["-h", &self.socket_dir.display().to_string(), "-U", "postgres"]);
+            let out = self.tool("pg_isready", &["-h", &self.socket_dir.display().to_string(), "-p", &self.port(), "-U", "postgres"]);
             if out.status.success() {
                 return;
             }
@@ -139,12 +173,20 @@ impl Pg {
 
     /// Runs SQL with `psql` on database `db`.
     pub fn psql(&self, db: &str, sql: &str) -> Output {
-        self.tool("psql", &["-h", &self.socket_dir.display().to_string(), "-U", "postgres", "-d", db, "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
+        self.tool("psql", &["-h", &self.socket_dir.display().to_string(), "-p", &self.port(), "-U", "postgres", "-d", db, "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
     }
 
     /// A `postgres://` URL for database `db` over the Unix socket (no password: trust auth).
     pub fn url(&self, db: &str) -> String {
-        format!("postgres://postgres@/{db}?host={}", self.socket_dir.display())
+        match self.tls_port {
+            None => format!("postgres://postgres@/{db}?host={}", self.socket_dir.display()),
+            Some(port) => format!("postgres://postgres@/{db}?host={}&port={port}", self.socket_dir.display()),
+        }
+    }
+
+    /// The port the server's socket is named after (`.s.PGSQL.<port>`).
+    fn port(&self) -> String {
+        self.tls_port.unwrap_or(5432).to_string()
     }
 
     pub fn server_log(&self) -> String {
@@ -153,6 +195,15 @@ impl Pg {
 
     pub fn data_dir(&self) -> &Path {
         &self.data
+    }
+}
+
+impl Pg {
+    /// Stops the server, ignoring failure, and removes its temp dir: for a server kept in a
+    /// `static` (never dropped), called from an exit hook.
+    pub fn shutdown(&self) {
+        let _ = self.tool("pg_ctl", &["-D", &self.data.display().to_string(), "-m", "immediate", "-w", "stop"]);
+        let _ = std::fs::remove_dir_all(self._dir.path());
     }
 }
 

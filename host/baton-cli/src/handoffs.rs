@@ -56,22 +56,21 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>) -> Result<i32> {
                 }
             } => p?,
         };
-        // The dashboard and the alerts read the summary tables in the SQLite state; on the
-        // PostgreSQL ledger they are not kept yet (issue 17), so serve runs without both.
-        let shared = matches!(ctx.location, baton_ledger::Location::Postgres(_));
-        if shared && !once {
-            tracing::warn!("the dashboard and alerts need the SQLite state for now; serving without them on the PostgreSQL ledger");
-        }
         // Alerts: evaluated every few seconds by `serve`, once after a drain.
-        let alerts = if once || shared { None } else { baton_pipeline::probe::spawn_alerts(pipeline.paths().clone(), pipeline.config().clone()) };
+        let alerts = if once {
+            None
+        } else {
+            baton_pipeline::probe::spawn_alerts(pipeline.paths().clone(), pipeline.config().clone(), ctx.location.clone())
+        };
         // The dashboard runs beside the pipeline on this runtime, for as long as serve does.
-        let http = http.or_else(|| pipeline.config().dashboard.http.clone()).filter(|_| !once && !shared);
+        let http = http.or_else(|| pipeline.config().dashboard.http.clone()).filter(|_| !once);
         let liveness = std::sync::Arc::new(watch::Liveness::default());
         let _dashboard = match http {
             Some(addr) => {
                 let dctx = baton_dashboard::Context {
                     cfg: pipeline.config().clone(),
                     paths: pipeline.paths().clone(),
+                    location: ctx.location.clone(),
                     runtime: Some(pipeline.runtime().clone()),
                     auditor: Some(pipeline.auditor()),
                     liveness: Some(liveness.clone()),
@@ -98,8 +97,9 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>) -> Result<i32> {
                 "baton: drained: {} completed, {} failed, {} rejected, {} duplicates, {} replies filed",
                 s.completed, s.failed, s.rejected, s.duplicates, s.returns_filed
             );
-            if pipeline.config().alerts.enabled && !shared {
-                let mut alerting = baton_pipeline::probe::Alerting::new(pipeline.paths().clone(), pipeline.config().clone());
+            if pipeline.config().alerts.enabled {
+                let mut alerting =
+                    baton_pipeline::probe::Alerting::new(pipeline.paths().clone(), pipeline.config().clone(), ctx.location.clone());
                 if let Err(e) = tokio::task::spawn_blocking(move || alerting.evaluate()).await? {
                     eprintln!("baton: alerts: {e}");
                 }

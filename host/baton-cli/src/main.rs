@@ -6,6 +6,7 @@ mod dashboard;
 mod fp;
 mod handoffs;
 mod init;
+mod migrate;
 mod plugin;
 mod service;
 mod shell;
@@ -96,6 +97,8 @@ enum Command {
     /// The shared music catalog: collections, records, links, matching, history.
     #[command(subcommand)]
     Catalog(catalog::CatalogCommand),
+    /// Move a SQLite state onto an empty PostgreSQL server, checking the copy table by table.
+    Migrate(migrate::MigrateArgs),
     /// Keep `baton serve` running: a launchd agent (macOS) or systemd user unit (Linux).
     #[command(subcommand)]
     Service(service::ServiceCommand),
@@ -157,6 +160,7 @@ fn main() {
         Command::Plugin(cmd) => plugin::run(cmd, &ctx),
         Command::Fp(cmd) => fp::run(cmd, &fp::FpContext { home: ctx.home.clone(), state: ctx.state.clone() }),
         Command::Catalog(cmd) => catalog::run(cmd, &ctx),
+        Command::Migrate(args) => migrate::run(args, &ctx),
         Command::Service(cmd) => service::run(cmd, &ctx),
         Command::Completions { shell } => shell::completions(shell, Cli::command()),
         Command::Man => shell::man(Cli::command()),

@@ -55,7 +55,7 @@ fn pause_or_resume(ctx: &Ctx, paths: &Paths, name: &str, pause: bool) -> Result<
     if !installed {
         anyhow::bail!("no plugin named {name:?} is installed in {} (`baton plugin list`)", paths.plugins.display());
     }
-    let mut ledger = baton_ledger::Ledger::open(&ctx.state)?;
+    let mut ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
     let changed = if pause {
         baton_pipeline::health::pause_by_hand(&mut ledger, name)?
     } else {

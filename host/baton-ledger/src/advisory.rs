@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use crate::location::PgUrl;
 
@@ -101,7 +101,7 @@ impl AdvisoryLocks {
     async fn connect(&self, deadline: Instant) -> Result<(Client, Arc<AtomicBool>, Arc<Mutex<Option<OnLost>>>), String> {
         let shown = self.url.shown().to_string();
         let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
-        let (client, connection) = match tokio::time::timeout(left, self.url.config().connect(NoTls)).await {
+        let (client, connection) = match tokio::time::timeout(left, crate::connect::connect(&self.url)).await {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => return Err(format!("state database {shown}: {e}")),
             Err(_) => return Err(format!("state database {shown}: no connection within {left:?}")),

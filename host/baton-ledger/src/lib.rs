@@ -10,8 +10,11 @@
 //! transaction per pipeline batch, so a handoff costs a fraction of an fsync here.
 
 pub mod advisory;
+pub mod connect;
 pub mod location;
+pub mod migrate;
 pub mod postgres;
+pub mod read;
 mod schema;
 mod sqlite;
 pub mod stats;
@@ -413,6 +416,22 @@ impl Ledger {
     /// See [`Store::deaths`].
     pub fn deaths(&self, claim: &str) -> Result<u32> {
         self.store().deaths(claim)
+    }
+
+    /// The dashboard's, `/metrics`' and the alerts' side of the ledger (see [`read`]).
+    pub fn stats(&self) -> &dyn read::StatsStore {
+        match &self.backend {
+            Backend::Sqlite(s) => s,
+            Backend::Postgres(p) => p,
+        }
+    }
+
+    /// As [`Ledger::stats`], for the alerts' evaluation transaction.
+    pub fn stats_mut(&mut self) -> &mut dyn read::StatsStore {
+        match &mut self.backend {
+            Backend::Sqlite(s) => s,
+            Backend::Postgres(p) => p,
+        }
     }
 
     /// Direct access for crates that keep their own tables in the same SQLite file.

@@ -72,6 +72,10 @@ pub struct PgUrl {
     /// The URL as tokio-postgres reads it (`sslmode=verify-full` is ours to enforce).
     config: tokio_postgres::Config,
     verify_full: bool,
+    /// `sslrootcert=` as given (a PEM file, or `system`), libpq's meaning.
+    rootcert: Option<String>,
+    /// The TLS configuration, built on first use (reading the roots once per URL).
+    tls: std::sync::Arc<std::sync::OnceLock<Result<crate::connect::Tls, String>>>,
 }
 
 impl std::fmt::Debug for PgUrl {
@@ -87,12 +91,14 @@ impl PgUrl {
         // tokio-postgres knows sslmode disable/prefer/require; verify-full is checked here.
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut verify_full = false;
+        let mut rootcert = None;
         let mut kept = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
                 Some(("sslmode", "verify-full")) => verify_full = true,
                 Some(("sslmode", "verify-ca")) => return Err(invalid("use sslmode=verify-full (verify-ca does not check the host name)".into())),
                 Some(("password", _)) => return Err(LocationError::Password(shown)),
+                Some(("sslrootcert", v)) => rootcert = Some(percent_decode(v)),
                 _ => kept.push(pair),
             }
         }
@@ -111,6 +117,9 @@ impl PgUrl {
         if !local && !verify_full {
             return Err(LocationError::NeedsTls(shown));
         }
+        if rootcert.is_some() && !verify_full {
+            return Err(invalid("sslrootcert= is only used with sslmode=verify-full; add it".into()));
+        }
         if config.get_user().is_none() {
             let user = std::env::var("PGUSER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "postgres".into());
             config.user(&user);
@@ -125,7 +134,7 @@ impl PgUrl {
         }
         config.application_name("baton");
         config.connect_timeout(std::time::Duration::from_secs(5));
-        Ok(PgUrl { shown, config, verify_full })
+        Ok(PgUrl { shown, config, verify_full, rootcert, tls: Default::default() })
     }
 
     /// The URL with any password hidden, for logs and messages.
@@ -141,6 +150,39 @@ impl PgUrl {
     pub fn verify_full(&self) -> bool {
         self.verify_full
     }
+
+    /// `sslrootcert=` as given, if it was.
+    pub fn rootcert(&self) -> Option<&str> {
+        self.rootcert.as_deref()
+    }
+
+    /// The TLS configuration for this URL's `sslrootcert` (see [`crate::connect`]).
+    pub(crate) fn tls(&self) -> Result<crate::connect::Tls, crate::connect::ConnectError> {
+        self.tls
+            .get_or_init(|| crate::connect::tls_config(self.rootcert.as_deref()).map_err(|e| e.to_string()))
+            .clone()
+            .map_err(crate::connect::ConnectError::Roots)
+    }
+}
+
+/// `%XX` escapes decoded (a path in a URL's query may carry them).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(v) = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -257,6 +299,15 @@ mod tests {
             assert!(matches!(Location::parse(local), Ok(Location::Postgres(_))), "{local}");
         }
         assert!(matches!(Location::parse("/var/lib/baton/state.sqlite"), Ok(Location::Sqlite(_))));
+    }
+
+    #[test]
+    fn sslrootcert_is_ours_to_read_and_needs_verify_full() {
+        let u = PgUrl::parse("postgres://baton@db.example.org/b?sslmode=verify-full&sslrootcert=/etc/baton/my%20ca.pem").unwrap();
+        assert_eq!(u.rootcert(), Some("/etc/baton/my ca.pem"));
+        let e = PgUrl::parse("postgres://baton@localhost/b?sslrootcert=/ca.pem").unwrap_err();
+        assert!(e.to_string().contains("sslmode=verify-full"), "{e}");
+        assert_eq!(PgUrl::parse("postgres://baton@localhost/b?sslmode=verify-full").unwrap().rootcert(), None);
     }
 
     #[test]

@@ -17,9 +17,10 @@ use std::collections::HashMap;
 
 use futures_executor::block_on;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, GenericClient, NoTls, Row, Statement};
+use tokio_postgres::{Client, GenericClient, Row, Statement};
 
 use crate::location::PgUrl;
+use crate::read::{AlertRow, AlertTx, Alerts, ObservedItem, StatRow, StatTable, StatsStore};
 use crate::{Event, KvLimits, LedgerError, LogLine, Observed, Refusal, Result, Store, TaskRow, TaskState, Writes};
 
 /// The migrations, in order: version N is `MIGRATIONS[N - 1]`.
@@ -59,6 +60,16 @@ pub fn is_transient(e: &tokio_postgres::Error) -> bool {
     }
 }
 
+/// One handoff to claim (see [`PgLedger::claim_many`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRequest {
+    pub handoff_id: String,
+    pub content_hash: String,
+    /// The claim id to record if the claim is new.
+    pub claim_id: String,
+    pub file_name: String,
+}
+
 /// What a claim attempt found (see [`PgLedger::claim`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimOutcome {
@@ -85,13 +96,6 @@ pub struct HeldClaim {
 
 impl PgLedger {
     pub(crate) fn open(url: &PgUrl) -> Result<Self> {
-        if url.verify_full() {
-            return Err(LedgerError::Unsupported(format!(
-                "{}: TLS (sslmode=verify-full) is not built into this baton yet; reach the server through a \
-                 Unix socket or a loopback address (an SSH tunnel, say)",
-                url.shown()
-            )));
-        }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("baton-pg")
@@ -118,20 +122,20 @@ impl PgLedger {
         if self.client.borrow().as_ref().is_some_and(|c| !c.is_closed()) {
             return Ok(());
         }
-        let config = self.url.config().clone();
+        let url = self.url.clone();
         let server = self.url.shown().to_string();
         let Some(rt) = self.rt.as_ref() else {
             return Err(LedgerError::Unavailable { server, message: "the ledger is closing".into() });
         };
         let shown = server.clone();
         let task = rt.spawn(async move {
-            let (client, connection) = config.connect(NoTls).await?;
+            let (client, connection) = crate::connect::connect(&url).await?;
             tokio::spawn(async move {
                 if let Err(e) = connection.await {
                     tracing::warn!(server = %shown, "state database connection lost: {e}");
                 }
             });
-            Ok::<_, tokio_postgres::Error>(client)
+            Ok::<_, crate::connect::ConnectError>(client)
         });
         match block_on(task) {
             Ok(Ok(client)) => {
@@ -149,7 +153,7 @@ impl PgLedger {
         self.connected()?;
         let guard = self.client.borrow();
         let Some(client) = guard.as_ref() else { unreachable!("connected() leaves a client") };
-        f(&Session { c: client, stmts: &self.stmts, server: self.url.shown() }).map_err(|e| self.err(e))
+        f(&Session::new(client, &self.stmts, self.url.shown(), false)).map_err(|e| self.err(e))
     }
 
     /// Runs `f` in one transaction; the closure's own errors roll it back.
@@ -160,7 +164,10 @@ impl PgLedger {
         let mut guard = self.client.borrow_mut();
         let Some(client) = guard.as_mut() else { unreachable!("connected() leaves a client") };
         let tx = block_on(client.transaction()).map_err(err)?;
-        let out = f(&Session { c: &tx, stmts: &self.stmts, server: self.url.shown() })?;
+        let session = Session::new(&tx, &self.stmts, self.url.shown(), true);
+        let out = f(&session)?;
+        session.flush().map_err(err)?;
+        drop(session);
         block_on(tx.commit()).map_err(err)?;
         Ok(out)
     }
@@ -204,39 +211,85 @@ impl PgLedger {
     /// Claims a handoff for `host`: a new row, or the row of a claim that was already this
     /// host's or whose owner's heartbeat is older than `lease_secs` (see [`ClaimOutcome`]).
     pub fn claim(&self, host: &str, handoff_id: &str, content_hash: &str, claim_id: &str, file_name: &str, lease_secs: f64) -> Result<ClaimOutcome> {
-        let row = self.with(|s| {
-            s.query_opt(
+        let wanted = ClaimRequest { handoff_id: handoff_id.into(), content_hash: content_hash.into(), claim_id: claim_id.into(), file_name: file_name.into() };
+        let mut out = self.claim_many(host, std::slice::from_ref(&wanted), lease_secs)?;
+        Ok(out.pop().unwrap_or(ClaimOutcome::Lost { owner: String::new() }))
+    }
+
+    /// [`PgLedger::claim`] for many handoffs in one statement, so one commit (one WAL flush on
+    /// the server) covers a whole inbox scan instead of one per file: the claim rate is then
+    /// bounded by the server's round trips, not its fsyncs. The outcomes are in `wanted`'s
+    /// order. Each (id, content hash) may appear only once: a row cannot be claimed twice in
+    /// one statement (PostgreSQL refuses it), so the caller keeps later copies for later.
+    pub fn claim_many(&self, host: &str, wanted: &[ClaimRequest], lease_secs: f64) -> Result<Vec<ClaimOutcome>> {
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let col = |f: fn(&ClaimRequest) -> &str| wanted.iter().map(f).collect::<Vec<&str>>();
+        let (ids, hashes) = (col(|w| &w.handoff_id), col(|w| &w.content_hash));
+        let (claim_ids, files) = (col(|w| &w.claim_id), col(|w| &w.file_name));
+        let rows = self.with(|s| {
+            s.query(
                 "INSERT INTO claims(handoff_id, content_hash, claim_id, file_name, owner, state)
-                 VALUES ($1, $2, $3, $4, $5, 'claimed')
+                 SELECT w.handoff_id, w.content_hash, w.claim_id, w.file_name, $5, 'claimed'
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS w(handoff_id, content_hash, claim_id, file_name)
                  ON CONFLICT(handoff_id, content_hash) DO UPDATE SET owner = excluded.owner
                  WHERE claims.owner = excluded.owner
                     OR NOT EXISTS (SELECT 1 FROM hosts h WHERE h.host = claims.owner
                                    AND h.heartbeat_at > now() - make_interval(secs => $6))
-                 RETURNING claim_id, state, (xmax = 0) AS inserted",
-                &[&handoff_id, &content_hash, &claim_id, &file_name, &host, &lease_secs],
+                 RETURNING handoff_id, content_hash, claim_id, state, (xmax = 0) AS inserted",
+                &[&ids, &hashes, &claim_ids, &files, &host, &lease_secs],
             )
         })?;
-        let Some(row) = row else {
-            let owner = self
-                .with(|s| s.query_opt("SELECT owner FROM claims WHERE handoff_id = $1 AND content_hash = $2", &[&handoff_id, &content_hash]))?
-                .map(|r| r.get::<_, String>(0))
-                .unwrap_or_default();
-            return Ok(ClaimOutcome::Lost { owner });
-        };
-        let (claim_id, state, inserted): (String, String, bool) = (row.get(0), row.get(1), row.get(2));
-        Ok(match (inserted, state.as_str()) {
-            (true, _) => ClaimOutcome::Won { claim_id },
-            (false, "filed") => ClaimOutcome::Filed { claim_id },
-            (false, _) => ClaimOutcome::TakenOver { claim_id },
-        })
+        let mut got: HashMap<(String, String), ClaimOutcome> = HashMap::with_capacity(rows.len());
+        for r in rows {
+            let (claim_id, state, inserted): (String, String, bool) = (r.get(2), r.get(3), r.get(4));
+            let outcome = match (inserted, state.as_str()) {
+                (true, _) => ClaimOutcome::Won { claim_id },
+                (false, "filed") => ClaimOutcome::Filed { claim_id },
+                (false, _) => ClaimOutcome::TakenOver { claim_id },
+            };
+            got.insert((r.get(0), r.get(1)), outcome);
+        }
+        // The rest are held by live hosts: who holds each (one more round trip, only then).
+        let mut owners: HashMap<(String, String), String> = HashMap::new();
+        if got.len() < wanted.len() {
+            let rows = self.with(|s| {
+                s.query(
+                    "SELECT c.handoff_id, c.content_hash, c.owner FROM claims c
+                     JOIN UNNEST($1::text[], $2::text[]) AS w(handoff_id, content_hash) USING (handoff_id, content_hash)",
+                    &[&ids, &hashes],
+                )
+            })?;
+            owners = rows.into_iter().map(|r| ((r.get(0), r.get(1)), r.get(2))).collect();
+        }
+        Ok(wanted
+            .iter()
+            .map(|w| {
+                let key = (w.handoff_id.clone(), w.content_hash.clone());
+                got.remove(&key).unwrap_or_else(|| ClaimOutcome::Lost { owner: owners.remove(&key).unwrap_or_default() })
+            })
+            .collect())
     }
 
     /// The original of a claim was filed: a copy the sync brings back is filed, never run.
     pub fn claim_filed(&self, handoff_id: &str, content_hash: &str) -> Result<()> {
+        self.claims_filed(&[(handoff_id.to_string(), content_hash.to_string())])
+    }
+
+    /// [`PgLedger::claim_filed`] for many claims, in one statement and one commit.
+    pub fn claims_filed(&self, keys: &[(String, String)]) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+        let hashes: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
         self.with(|s| {
             s.execute(
-                "UPDATE claims SET state = 'filed', filed_at = now() WHERE handoff_id = $1 AND content_hash = $2",
-                &[&handoff_id, &content_hash],
+                "UPDATE claims SET state = 'filed', filed_at = now()
+                 FROM UNNEST($1::text[], $2::text[]) AS w(handoff_id, content_hash)
+                 WHERE claims.handoff_id = w.handoff_id AND claims.content_hash = w.content_hash",
+                &[&ids, &hashes],
             )
         })?;
         Ok(())
@@ -293,10 +346,58 @@ impl Drop for PgLedger {
 }
 
 /// A connection or a transaction, with this connection's prepared statements.
+///
+/// In a transaction, the writes that return nothing ([`Session::execute_later`]: a batch's
+/// task rows, events, observations, counters) are held and sent together, pipelined, at the
+/// next read or at commit: one round trip for a batch's writes instead of one per statement,
+/// which is most of a handoff's cost on a server (each round trip waits for the server). They
+/// are sent in the order they were made, and any error fails the batch as before.
 struct Session<'a, C: GenericClient> {
     c: &'a C,
     stmts: &'a Stmts,
     server: &'a str,
+    defer: bool,
+    later: RefCell<Vec<Later>>,
+}
+
+/// A parameter a held write owns until it is sent.
+type Owned = Box<dyn ToSql + Sync + Send>;
+
+/// A write held until the next read or the commit.
+struct Later {
+    stmt: Statement,
+    params: Vec<Owned>,
+}
+
+/// Held writes are sent at most this many at a time (bounds the memory a huge batch holds).
+const LATER_MAX: usize = 1024;
+
+impl<'a, C: GenericClient + Sync> Session<'a, C> {
+    fn new(c: &'a C, stmts: &'a Stmts, server: &'a str, defer: bool) -> Self {
+        Session { c, stmts, server, defer, later: RefCell::new(Vec::new()) }
+    }
+
+    /// A write whose answer nobody reads: held and pipelined in a transaction, else run now.
+    fn execute_later(&self, sql: &'static str, params: Vec<Owned>) -> Result<(), tokio_postgres::Error> {
+        let stmt = self.stmt(sql)?;
+        self.later.borrow_mut().push(Later { stmt, params });
+        if !self.defer || self.later.borrow().len() >= LATER_MAX {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Sends the held writes, all at once (pipelined), and waits for their answers.
+    fn flush(&self) -> Result<(), tokio_postgres::Error> {
+        let later = std::mem::take(&mut *self.later.borrow_mut());
+        if later.is_empty() {
+            return Ok(());
+        }
+        let params: Vec<Vec<&(dyn ToSql + Sync)>> =
+            later.iter().map(|l| l.params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()).collect();
+        block_on(futures_util::future::try_join_all(later.iter().zip(&params).map(|(l, p)| self.c.execute(&l.stmt, p))))?;
+        Ok(())
+    }
 }
 
 impl<C: GenericClient + Sync> Session<'_, C> {
@@ -314,27 +415,22 @@ impl<C: GenericClient + Sync> Session<'_, C> {
     }
 
     fn query(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, tokio_postgres::Error> {
+        self.flush()?;
         let st = self.stmt(sql)?;
         block_on(self.c.query(&st, params))
     }
 
     fn query_opt(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>, tokio_postgres::Error> {
+        self.flush()?;
         let st = self.stmt(sql)?;
         block_on(self.c.query_opt(&st, params))
     }
 
     fn execute(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, tokio_postgres::Error> {
+        self.flush()?;
         let st = self.stmt(sql)?;
         block_on(self.c.execute(&st, params))
     }
-}
-
-/// The two bucketed summary tables (their SQL differs only in names, and statements are
-/// cached by their static text).
-#[derive(Clone, Copy)]
-enum StatTable {
-    Minutes,
-    Hours,
 }
 
 impl<C: GenericClient + Sync> Session<'_, C> {
@@ -588,13 +684,15 @@ impl<C: GenericClient + Sync> Writes for Session<'_, C> {
 
     fn insert_task(&self, row: &TaskRow) -> Result<()> {
         let attempts = row.attempts as i32;
-        self.execute(
+        self.execute_later(
             "INSERT INTO tasks(id, content_hash, claim, file_name, sender, reply_to, plugin, action, title,
                                state, attempts, claimed_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            &[
-                &row.id, &row.content_hash, &row.claim, &row.file_name, &row.sender, &row.reply_to,
-                &row.plugin, &row.action, &row.title, &row.state.as_str(), &attempts, &row.claimed_at,
+            vec![
+                Box::new(row.id.clone()), Box::new(row.content_hash.clone()), Box::new(row.claim.clone()),
+                Box::new(row.file_name.clone()), Box::new(row.sender.clone()), Box::new(row.reply_to.clone()),
+                Box::new(row.plugin.clone()), Box::new(row.action.clone()), Box::new(row.title.clone()),
+                Box::new(row.state.as_str()), Box::new(attempts), Box::new(row.claimed_at.clone()),
             ],
         )
         .map_err(|e| self.fail(e))?;
@@ -609,7 +707,7 @@ impl<C: GenericClient + Sync> Writes for Session<'_, C> {
 
     fn start_attempt(&self, id: &str, attempt: u32) -> Result<()> {
         let attempt = attempt as i32;
-        self.execute("UPDATE tasks SET state = 'running', attempts = $2 WHERE id = $1", &[&id, &attempt])
+        self.execute_later("UPDATE tasks SET state = 'running', attempts = $2 WHERE id = $1", vec![Box::new(id.to_string()), Box::new(attempt)])
             .map_err(|e| self.fail(e))?;
         Ok(())
     }
@@ -623,11 +721,19 @@ impl<C: GenericClient + Sync> Writes for Session<'_, C> {
         finished_at: &str,
         duration_ms: f64,
     ) -> Result<()> {
-        self.execute(
+        self.execute_later(
             "UPDATE tasks SET state = $2, error_code = $3, error_message = $4,
                     return_name = COALESCE($5, return_name), finished_at = $6, duration_ms = $7
              WHERE id = $1",
-            &[&id, &state.as_str(), &error.map(|e| e.0), &error.map(|e| e.1), &return_name, &finished_at, &duration_ms],
+            vec![
+                Box::new(id.to_string()),
+                Box::new(state.as_str()),
+                Box::new(error.map(|e| e.0.to_string())),
+                Box::new(error.map(|e| e.1.to_string())),
+                Box::new(return_name.map(str::to_string)),
+                Box::new(finished_at.to_string()),
+                Box::new(duration_ms),
+            ],
         )
         .map_err(|e| self.fail(e))?;
         Ok(())
@@ -660,7 +766,10 @@ impl<C: GenericClient + Sync> Writes for Session<'_, C> {
     }
 
     fn log(&self, task_id: &str, at: &str, level: &str, message: &str) -> Result<()> {
-        self.execute("INSERT INTO logs(task_id, at, level, message) VALUES ($1, $2, $3, $4)", &[&task_id, &at, &level, &message])
+        self.execute_later(
+            "INSERT INTO logs(task_id, at, level, message) VALUES ($1, $2, $3, $4)",
+            vec![Box::new(task_id.to_string()), Box::new(at.to_string()), Box::new(level.to_string()), Box::new(message.to_string())],
+        )
             .map_err(|e| self.fail(e))?;
         Ok(())
     }
@@ -685,17 +794,23 @@ impl<C: GenericClient + Sync> Writes for Session<'_, C> {
     }
 
     fn event(&self, task_id: &str, at: &str, event: &str, detail: &serde_json::Value) -> Result<()> {
-        let detail = detail.to_string();
-        self.execute("INSERT INTO events(task_id, at, event, detail) VALUES ($1, $2, $3, $4)", &[&task_id, &at, &event, &detail])
+        self.execute_later(
+            "INSERT INTO events(task_id, at, event, detail) VALUES ($1, $2, $3, $4)",
+            vec![Box::new(task_id.to_string()), Box::new(at.to_string()), Box::new(event.to_string()), Box::new(detail.to_string())],
+        )
             .map_err(|e| self.fail(e))?;
         Ok(())
     }
 
     fn observe(&self, o: &Observed, seen_at: &str) -> Result<()> {
-        self.execute(
+        self.execute_later(
             "INSERT INTO observed(agent, file_name, kind, id, in_reply_to, sender, recipient, title, created_at, seen_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
-            &[&o.agent, &o.file_name, &o.kind, &o.id, &o.in_reply_to, &o.sender, &o.recipient, &o.title, &o.created_at, &seen_at],
+            vec![
+                Box::new(o.agent.clone()), Box::new(o.file_name.clone()), Box::new(o.kind.clone()), Box::new(o.id.clone()),
+                Box::new(o.in_reply_to.clone()), Box::new(o.sender.clone()), Box::new(o.recipient.clone()),
+                Box::new(o.title.clone()), Box::new(o.created_at.clone()), Box::new(seen_at.to_string()),
+            ],
         )
         .map_err(|e| self.fail(e))?;
         Ok(())
@@ -710,10 +825,10 @@ impl<C: GenericClient + Sync> Writes for Session<'_, C> {
         }
         let fail = |e| self.fail(e);
         for (status, plugin, n) in batch.counts() {
-            self.execute(
+            self.execute_later(
                 "INSERT INTO stat_counts(status, plugin, n) VALUES ($1, $2, $3)
                  ON CONFLICT(status, plugin) DO UPDATE SET n = stat_counts.n + excluded.n",
-                &[&status, &plugin, &(n as i64)],
+                vec![Box::new(status.to_string()), Box::new(plugin.to_string()), Box::new(n as i64)],
             )
             .map_err(fail)?;
         }
@@ -727,9 +842,9 @@ impl<C: GenericClient + Sync> Writes for Session<'_, C> {
         }
         let (durations, run_sum_s) = batch.durations();
         for (bucket, n) in durations {
-            self.execute(
+            self.execute_later(
                 "INSERT INTO stat_duration(bucket, n) VALUES ($1, $2) ON CONFLICT(bucket) DO UPDATE SET n = stat_duration.n + excluded.n",
-                &[&(*bucket as i64), &(*n as i64)],
+                vec![Box::new(*bucket as i64), Box::new(*n as i64)],
             )
             .map_err(fail)?;
         }
@@ -742,5 +857,245 @@ impl<C: GenericClient + Sync> Writes for Session<'_, C> {
             .map_err(fail)?;
         }
         Ok(())
+    }
+}
+
+// ---- the dashboard's and the alerts' reads (see `read.rs`) ----
+
+/// The advisory lock key under which an alert evaluation runs: hosts evaluate in turns, so
+/// one condition is one row and one firing, whichever host sees it first.
+const ALERTS_LOCK: i64 = 0x6261_746f_6e00_0a01;
+
+fn alert_from(r: &Row) -> AlertRow {
+    AlertRow {
+        id: r.get(0),
+        rule: r.get(1),
+        labels: r.get(2),
+        summary: r.get(3),
+        state: r.get(4),
+        firing: r.get::<_, i64>(5).max(0) as u64,
+        started_at: r.get(6),
+        last_seen_at: r.get(7),
+        resolved_at: r.get(8),
+        acked_at: r.get(9),
+        notified: r.get(10),
+    }
+}
+
+impl<C: GenericClient + Sync> AlertTx for Session<'_, C> {
+    fn state(&self, id: &str) -> Result<Option<String>> {
+        Ok(self.query_opt("SELECT state FROM alerts WHERE id = $1", &[&id]).map_err(|e| self.fail(e))?.map(|r| r.get(0)))
+    }
+
+    fn insert(&self, id: &str, rule: &str, labels: &str, summary: &str, now: &str) -> Result<()> {
+        self.execute(
+            "INSERT INTO alerts(id, rule, labels, summary, state, firing, started_at, last_seen_at)
+             VALUES ($1, $2, $3, $4, 'firing', 1, $5, $5)",
+            &[&id, &rule, &labels, &summary, &now],
+        )
+        .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    fn seen(&self, id: &str, now: &str, summary: &str) -> Result<()> {
+        self.execute("UPDATE alerts SET last_seen_at = $2, summary = $3 WHERE id = $1", &[&id, &now, &summary]).map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    fn refire(&self, id: &str, now: &str, summary: &str) -> Result<()> {
+        self.execute(
+            "UPDATE alerts SET state = 'firing', firing = firing + 1, started_at = $2, last_seen_at = $2,
+                    resolved_at = NULL, acked_at = NULL, notified = NULL, summary = $3
+             WHERE id = $1",
+            &[&id, &now, &summary],
+        )
+        .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    fn firing(&self) -> Result<Vec<String>> {
+        let rows = self.query("SELECT id FROM alerts WHERE state = 'firing'", &[]).map_err(|e| self.fail(e))?;
+        Ok(rows.into_iter().map(|r| r.get(0)).collect())
+    }
+
+    fn resolve(&self, id: &str, now: &str) -> Result<()> {
+        self.execute("UPDATE alerts SET state = 'resolved', resolved_at = $2 WHERE id = $1", &[&id, &now]).map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    fn prune(&self, before: &str) -> Result<()> {
+        self.execute("DELETE FROM alerts WHERE state = 'resolved' AND resolved_at < $1", &[&before]).map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    fn unnotified(&self) -> Result<Vec<AlertRow>> {
+        let rows = self
+            .query(
+                "SELECT id, rule, labels, summary, state, firing, started_at, last_seen_at, resolved_at, acked_at, notified
+                 FROM alerts WHERE state = 'firing' AND notified_firing < firing ORDER BY started_at COLLATE \"C\", id COLLATE \"C\"",
+                &[],
+            )
+            .map_err(|e| self.fail(e))?;
+        Ok(rows.iter().map(alert_from).collect())
+    }
+
+    fn is_observed(&self, agent: &str, file_name: &str) -> Result<bool> {
+        let row = self.query_opt("SELECT 1 FROM observed WHERE agent = $1 AND file_name = $2", &[&agent, &file_name]).map_err(|e| self.fail(e))?;
+        Ok(row.is_some())
+    }
+
+    fn notified(&self, id: &str, firing: u64, path: &str) -> Result<()> {
+        let firing = firing as i64;
+        self.execute("UPDATE alerts SET notified_firing = $2, notified = $3 WHERE id = $1 AND firing = $2", &[&id, &firing, &path])
+            .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+}
+
+impl StatsStore for PgLedger {
+    fn stat_rows(&self, table: StatTable, lo: i64, hi: i64, visit: &mut dyn FnMut(StatRow<'_>)) -> Result<()> {
+        let sql = match table {
+            StatTable::Minutes => {
+                "SELECT completed, failed, rejected, drop_hist, drop_sum, run_hist, run_sum, plugin FROM stat_minutes
+                 WHERE minute BETWEEN $1 AND $2"
+            }
+            StatTable::Hours => {
+                "SELECT completed, failed, rejected, drop_hist, drop_sum, run_hist, run_sum, plugin FROM stat_hours
+                 WHERE hour BETWEEN $1 AND $2"
+            }
+        };
+        let rows = self.with(|s| s.query(sql, &[&lo, &hi]))?;
+        for r in &rows {
+            visit(StatRow {
+                plugin: r.get(7),
+                completed: r.get(0),
+                failed: r.get(1),
+                rejected: r.get(2),
+                drop_hist: r.get(3),
+                drop_sum: r.get(4),
+                run_hist: r.get(5),
+                run_sum: r.get(6),
+            });
+        }
+        Ok(())
+    }
+
+    fn stat_counts(&self) -> Result<Vec<(String, String, i64)>> {
+        let rows = self.with(|s| s.query("SELECT status, plugin, n FROM stat_counts", &[]))?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    }
+
+    fn stat_durations(&self) -> Result<Vec<(i64, i64)>> {
+        let rows = self.with(|s| s.query("SELECT bucket, n FROM stat_duration", &[]))?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    fn stat_total(&self, name: &str) -> Result<f64> {
+        Ok(self.with(|s| s.query_opt("SELECT value FROM stat_totals WHERE name = $1", &[&name]))?.map_or(0.0, |r| r.get(0)))
+    }
+
+    fn health_all(&self) -> Result<Vec<(String, String)>> {
+        let rows = self.with(|s| s.query("SELECT plugin, health FROM plugin_health", &[]))?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    fn unanswered(&self, seen_before: &str, skip_prefix: &str, limit: i64) -> Result<Vec<(String, String, String)>> {
+        let pattern = format!("{skip_prefix}%");
+        let rows = self.with(|s| {
+            s.query(
+                "SELECT agent, id, title FROM observed o
+                 WHERE kind = 'task' AND seen_at < $1 AND id NOT LIKE $2
+                   AND NOT EXISTS (SELECT 1 FROM observed r WHERE r.kind = 'return' AND r.in_reply_to = o.id)
+                 ORDER BY seen_at LIMIT $3",
+                &[&seen_before, &pattern, &limit],
+            )
+        })?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    }
+
+    fn alerts(&self, which: Alerts<'_>) -> Result<Vec<AlertRow>> {
+        let rows = self.with(|s| match which {
+            Alerts::All => s.query(
+                "SELECT id, rule, labels, summary, state, firing, started_at, last_seen_at, resolved_at, acked_at, notified
+                 FROM alerts ORDER BY state = 'resolved', started_at COLLATE \"C\" DESC, id COLLATE \"C\"",
+                &[],
+            ),
+            Alerts::Id(id) => s.query(
+                "SELECT id, rule, labels, summary, state, firing, started_at, last_seen_at, resolved_at, acked_at, notified
+                 FROM alerts WHERE id = $1",
+                &[&id],
+            ),
+        })?;
+        Ok(rows.iter().map(alert_from).collect())
+    }
+
+    fn alerts_update(&mut self, f: &mut dyn FnMut(&dyn AlertTx) -> Result<()>) -> Result<()> {
+        self.transaction(|s| {
+            s.execute("SELECT pg_advisory_xact_lock($1)", &[&ALERTS_LOCK]).map_err(|e| s.fail(e))?;
+            f(s)
+        })
+    }
+
+    fn alert_ack(&self, id: &str, at: &str) -> Result<bool> {
+        Ok(self.with(|s| s.execute("UPDATE alerts SET acked_at = COALESCE(acked_at, $2) WHERE id = $1", &[&id, &at]))? > 0)
+    }
+
+    fn task_page(&self, agent: Option<&str>, like: Option<&str>, limit: i64) -> Result<Vec<TaskRow>> {
+        let rows = self.with(|s| {
+            s.query(
+                "SELECT id, content_hash, claim, file_name, sender, reply_to, plugin, action, title, state,
+                    error_code, error_message, attempts, return_name, claimed_at, finished_at, duration_ms FROM tasks
+                 WHERE ($1::text IS NULL OR sender = $1::text OR reply_to = $1::text)
+                   AND ($2::text IS NULL OR id LIKE $2::text ESCAPE '\\' OR title LIKE $2::text ESCAPE '\\'
+                        OR sender LIKE $2::text ESCAPE '\\' OR reply_to LIKE $2::text ESCAPE '\\')
+                 ORDER BY claimed_at COLLATE \"C\" DESC, id COLLATE \"C\" DESC LIMIT $3",
+                &[&agent, &like, &limit],
+            )
+        })?;
+        Ok(rows.iter().map(task_from).collect())
+    }
+
+    fn observed_page(&self, agent: Option<&str>, like: Option<&str>, limit: i64) -> Result<Vec<ObservedItem>> {
+        let rows = self.with(|s| {
+            s.query(
+                "SELECT o.agent, o.file_name, o.kind, o.id, o.in_reply_to, o.sender, o.recipient, o.title, o.created_at, o.seen_at,
+                        EXISTS (SELECT 1 FROM observed r WHERE r.kind = 'return' AND r.in_reply_to = o.id)
+                 FROM observed o WHERE o.kind = 'task'
+                   AND ($1::text IS NULL OR o.sender = $1::text OR o.recipient = $1::text OR o.agent = $1::text)
+                   AND ($2::text IS NULL OR o.id LIKE $2::text ESCAPE '\\' OR o.title LIKE $2::text ESCAPE '\\'
+                        OR o.sender LIKE $2::text ESCAPE '\\' OR o.agent LIKE $2::text ESCAPE '\\')
+                 ORDER BY o.seen_at COLLATE \"C\" DESC, o.agent COLLATE \"C\", o.file_name COLLATE \"C\" LIMIT $3",
+                &[&agent, &like, &limit],
+            )
+        })?;
+        Ok(rows.iter().map(|r| ObservedItem { observed: observed_from(r), seen_at: r.get(9), answered: r.get(10) }).collect())
+    }
+
+    fn observed_of(&self, id: &str, limit: i64) -> Result<Vec<(Observed, String)>> {
+        let rows = self.with(|s| {
+            s.query(
+                "SELECT agent, file_name, kind, id, in_reply_to, sender, recipient, title, created_at, seen_at
+                 FROM observed WHERE id = $1 OR in_reply_to = $1
+                 ORDER BY seen_at COLLATE \"C\", agent COLLATE \"C\", file_name COLLATE \"C\" LIMIT $2",
+                &[&id, &limit],
+            )
+        })?;
+        Ok(rows.iter().map(|r| (observed_from(r), r.get(9))).collect())
+    }
+
+    fn version(&self) -> Result<(i64, i64)> {
+        let row = self.with(|s| {
+            s.query_opt(
+                "SELECT (SELECT COALESCE(MAX(seq), 0)::bigint FROM events),
+                        (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END
+                         - '0/0'::pg_lsn)::bigint",
+                &[],
+            )
+        })?;
+        Ok(row.map_or((0, 0), |r| (r.get(0), r.get(1))))
+    }
+
+    fn ping(&self) -> Result<()> {
+        PgLedger::ping(self)
     }
 }

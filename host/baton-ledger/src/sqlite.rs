@@ -5,6 +5,7 @@ use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
+use crate::read::{AlertRow, AlertTx, Alerts, ObservedItem, StatRow, StatTable, StatsStore};
 use crate::{schema, Event, KvLimits, LedgerError, LogLine, Observed, Refusal, Result, Store, TaskRow, TaskState, Writes};
 
 pub(crate) struct SqliteLedger {
@@ -360,4 +361,229 @@ fn observed_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Observed> {
         title: r.get(7)?,
         created_at: r.get(8)?,
     })
+}
+
+// ---- the dashboard's and the alerts' reads (see `read.rs`) ----
+
+const ALERT_COLUMNS: &str = "id, rule, labels, summary, state, firing, started_at, last_seen_at, resolved_at, acked_at, notified";
+
+fn alert_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
+    Ok(AlertRow {
+        id: r.get(0)?,
+        rule: r.get(1)?,
+        labels: r.get(2)?,
+        summary: r.get(3)?,
+        state: r.get(4)?,
+        firing: r.get::<_, i64>(5)?.max(0) as u64,
+        started_at: r.get(6)?,
+        last_seen_at: r.get(7)?,
+        resolved_at: r.get(8)?,
+        acked_at: r.get(9)?,
+        notified: r.get(10)?,
+    })
+}
+
+/// The alerts' evaluation transaction on SQLite.
+struct SqliteAlertTx<'a> {
+    tx: &'a Transaction<'a>,
+}
+
+impl AlertTx for SqliteAlertTx<'_> {
+    fn state(&self, id: &str) -> Result<Option<String>> {
+        Ok(self.tx.prepare_cached("SELECT state FROM alerts WHERE id = ?1")?.query_row([id], |r| r.get(0)).optional()?)
+    }
+
+    fn insert(&self, id: &str, rule: &str, labels: &str, summary: &str, now: &str) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO alerts(id, rule, labels, summary, state, firing, started_at, last_seen_at)
+                 VALUES (?1, ?2, ?3, ?4, 'firing', 1, ?5, ?5)",
+            )?
+            .execute(params![id, rule, labels, summary, now])?;
+        Ok(())
+    }
+
+    fn seen(&self, id: &str, now: &str, summary: &str) -> Result<()> {
+        self.tx.prepare_cached("UPDATE alerts SET last_seen_at = ?2, summary = ?3 WHERE id = ?1")?.execute(params![id, now, summary])?;
+        Ok(())
+    }
+
+    fn refire(&self, id: &str, now: &str, summary: &str) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE alerts SET state = 'firing', firing = firing + 1, started_at = ?2, last_seen_at = ?2,
+                        resolved_at = NULL, acked_at = NULL, notified = NULL, summary = ?3
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, now, summary])?;
+        Ok(())
+    }
+
+    fn firing(&self) -> Result<Vec<String>> {
+        let mut st = self.tx.prepare_cached("SELECT id FROM alerts WHERE state = 'firing'")?;
+        Ok(st.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn resolve(&self, id: &str, now: &str) -> Result<()> {
+        self.tx.prepare_cached("UPDATE alerts SET state = 'resolved', resolved_at = ?2 WHERE id = ?1")?.execute(params![id, now])?;
+        Ok(())
+    }
+
+    fn prune(&self, before: &str) -> Result<()> {
+        self.tx.prepare_cached("DELETE FROM alerts WHERE state = 'resolved' AND resolved_at < ?1")?.execute([before])?;
+        Ok(())
+    }
+
+    fn unnotified(&self) -> Result<Vec<AlertRow>> {
+        let mut st = self.tx.prepare_cached(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE state = 'firing' AND notified_firing < firing ORDER BY started_at, id"
+        ))?;
+        Ok(st.query_map([], alert_from_row)?.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn is_observed(&self, agent: &str, file_name: &str) -> Result<bool> {
+        Ok(self.tx.prepare_cached("SELECT 1 FROM observed WHERE agent = ?1 AND file_name = ?2")?.exists(params![agent, file_name])?)
+    }
+
+    fn notified(&self, id: &str, firing: u64, path: &str) -> Result<()> {
+        self.tx
+            .prepare_cached("UPDATE alerts SET notified_firing = ?2, notified = ?3 WHERE id = ?1 AND firing = ?2")?
+            .execute(params![id, firing as i64, path])?;
+        Ok(())
+    }
+}
+
+impl StatsStore for SqliteLedger {
+    fn stat_rows(&self, table: StatTable, lo: i64, hi: i64, visit: &mut dyn FnMut(StatRow<'_>)) -> Result<()> {
+        let sql = match table {
+            StatTable::Minutes => {
+                "SELECT completed, failed, rejected, drop_hist, drop_sum, run_hist, run_sum, plugin FROM stat_minutes
+                 WHERE minute BETWEEN ?1 AND ?2"
+            }
+            StatTable::Hours => {
+                "SELECT completed, failed, rejected, drop_hist, drop_sum, run_hist, run_sum, plugin FROM stat_hours
+                 WHERE hour BETWEEN ?1 AND ?2"
+            }
+        };
+        let mut st = self.conn.prepare_cached(sql)?;
+        let mut rows = st.query(params![lo, hi])?;
+        let conv = |i, e: rusqlite::types::FromSqlError| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Blob, Box::new(e));
+        while let Some(r) = rows.next()? {
+            visit(StatRow {
+                plugin: r.get_ref(7)?.as_str().map_err(|e| conv(7, e))?,
+                completed: r.get(0)?,
+                failed: r.get(1)?,
+                rejected: r.get(2)?,
+                drop_hist: r.get_ref(3)?.as_blob().map_err(|e| conv(3, e))?,
+                drop_sum: r.get(4)?,
+                run_hist: r.get_ref(5)?.as_blob().map_err(|e| conv(5, e))?,
+                run_sum: r.get(6)?,
+            });
+        }
+        Ok(())
+    }
+
+    fn stat_counts(&self) -> Result<Vec<(String, String, i64)>> {
+        let mut st = self.conn.prepare_cached("SELECT status, plugin, n FROM stat_counts")?;
+        Ok(st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn stat_durations(&self) -> Result<Vec<(i64, i64)>> {
+        let mut st = self.conn.prepare_cached("SELECT bucket, n FROM stat_duration")?;
+        Ok(st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn stat_total(&self, name: &str) -> Result<f64> {
+        let v = self.conn.prepare_cached("SELECT value FROM stat_totals WHERE name = ?1")?.query_row([name], |r| r.get(0)).optional()?;
+        Ok(v.unwrap_or(0.0))
+    }
+
+    fn health_all(&self) -> Result<Vec<(String, String)>> {
+        let mut st = self.conn.prepare_cached("SELECT plugin, health FROM plugin_health")?;
+        Ok(st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn unanswered(&self, seen_before: &str, skip_prefix: &str, limit: i64) -> Result<Vec<(String, String, String)>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT agent, id, title FROM observed o
+             WHERE kind = 'task' AND seen_at < ?1 AND id NOT LIKE ?2
+               AND NOT EXISTS (SELECT 1 FROM observed r WHERE r.kind = 'return' AND r.in_reply_to = o.id)
+             ORDER BY seen_at LIMIT ?3",
+        )?;
+        let rows = st.query_map(params![seen_before, format!("{skip_prefix}%"), limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn alerts(&self, which: Alerts<'_>) -> Result<Vec<AlertRow>> {
+        let rows = match which {
+            Alerts::All => {
+                let mut st = self.conn.prepare_cached(&format!(
+                    "SELECT {ALERT_COLUMNS} FROM alerts ORDER BY state = 'resolved', started_at DESC, id"
+                ))?;
+                st.query_map([], alert_from_row)?.collect::<rusqlite::Result<_>>()?
+            }
+            Alerts::Id(id) => {
+                let mut st = self.conn.prepare_cached(&format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1"))?;
+                st.query_map([id], alert_from_row)?.collect::<rusqlite::Result<_>>()?
+            }
+        };
+        Ok(rows)
+    }
+
+    fn alerts_update(&mut self, f: &mut dyn FnMut(&dyn AlertTx) -> Result<()>) -> Result<()> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        f(&SqliteAlertTx { tx: &tx })?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn alert_ack(&self, id: &str, at: &str) -> Result<bool> {
+        let n = self.conn.prepare_cached("UPDATE alerts SET acked_at = COALESCE(acked_at, ?2) WHERE id = ?1")?.execute(params![id, at])?;
+        Ok(n > 0)
+    }
+
+    fn task_page(&self, agent: Option<&str>, like: Option<&str>, limit: i64) -> Result<Vec<TaskRow>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks
+             WHERE (?1 IS NULL OR sender = ?1 OR reply_to = ?1)
+               AND (?2 IS NULL OR id LIKE ?2 ESCAPE '\\' OR title LIKE ?2 ESCAPE '\\' OR sender LIKE ?2 ESCAPE '\\' OR reply_to LIKE ?2 ESCAPE '\\')
+             ORDER BY rowid DESC LIMIT ?3"
+        ))?;
+        Ok(st.query_map(params![agent, like, limit], from_row)?.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn observed_page(&self, agent: Option<&str>, like: Option<&str>, limit: i64) -> Result<Vec<ObservedItem>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT o.agent, o.file_name, o.kind, o.id, o.in_reply_to, o.sender, o.recipient, o.title, o.created_at, o.seen_at,
+                    EXISTS (SELECT 1 FROM observed r WHERE r.kind = 'return' AND r.in_reply_to = o.id)
+             FROM observed o WHERE o.kind = 'task'
+               AND (?1 IS NULL OR o.sender = ?1 OR o.recipient = ?1 OR o.agent = ?1)
+               AND (?2 IS NULL OR o.id LIKE ?2 ESCAPE '\\' OR o.title LIKE ?2 ESCAPE '\\' OR o.sender LIKE ?2 ESCAPE '\\' OR o.agent LIKE ?2 ESCAPE '\\')
+             ORDER BY o.rowid DESC LIMIT ?3",
+        )?;
+        let rows = st.query_map(params![agent, like, limit], |r| {
+            Ok(ObservedItem { observed: observed_from_row(r)?, seen_at: r.get(9)?, answered: r.get(10)? })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn observed_of(&self, id: &str, limit: i64) -> Result<Vec<(Observed, String)>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT agent, file_name, kind, id, in_reply_to, sender, recipient, title, created_at, seen_at
+             FROM observed WHERE id = ?1 OR in_reply_to = ?1 ORDER BY rowid LIMIT ?2",
+        )?;
+        let rows = st.query_map(params![id, limit], |r| Ok((observed_from_row(r)?, r.get(9)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn version(&self) -> Result<(i64, i64)> {
+        let seq = self.conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
+        let dv = self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        Ok((seq, dv))
+    }
+
+    fn ping(&self) -> Result<()> {
+        self.conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))?;
+        Ok(())
+    }
 }

@@ -1,0 +1,166 @@
+//! The one way baton opens a session with a PostgreSQL server: the ledger, the catalog, the
+//! advisory-lock sessions and `baton migrate` all call [`connect`], so TLS is set up (and
+//! checked) in one place.
+//!
+//! A URL on this machine (a Unix socket, a loopback address) connects without TLS, as before.
+//! A URL with `sslmode=verify-full` (required for any other server, see [`crate::location`])
+//! connects with TLS through rustls (pure Rust, the `ring` provider: no OpenSSL to link, the
+//! same on Linux and macOS), and refuses a server whose certificate does not chain to a trusted
+//! root or does not name the host the URL names, as libpq's `verify-full` does.
+//!
+//! The trusted roots follow libpq's `sslrootcert`:
+//! - `sslrootcert=/path/ca.pem`: only the certificates in that PEM file;
+//! - `sslrootcert=system`: the operating system's trust store;
+//! - not given: `~/.postgresql/root.crt` when it exists (libpq's default), else the system's
+//!   trust store.
+//!
+//! The system's store is read with `rustls-native-certs` rather than compiling in Mozilla's
+//! list (`webpki-roots`) on purpose: a self-hosted database server usually has a certificate
+//! from a private or company CA that an administrator installed into the system store, which a
+//! frozen built-in list would never trust; and the system store is updated with the system.
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio_postgres::{Client, NoTls};
+
+use crate::location::PgUrl;
+
+/// The session's connection task: spawn it (on a tokio runtime); it ends with the session.
+pub type Connection = Pin<Box<dyn Future<Output = Result<(), tokio_postgres::Error>> + Send>>;
+
+/// Why a session could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The trusted roots could not be loaded (the file and the fix are in the message).
+    #[error("{0}")]
+    Roots(String),
+    /// The server refused the TLS handshake's outcome: its certificate is not trusted or does
+    /// not name the host.
+    #[error(
+        "{detail}: the server's certificate was refused; check that `sslrootcert=` names the CA that signed it \
+         (now: {roots}) and that the host in the URL is a name the certificate carries"
+    )]
+    Certificate { roots: String, detail: String, source: tokio_postgres::Error },
+    #[error("{0}")]
+    Postgres(#[from] tokio_postgres::Error),
+}
+
+/// Opens one session with the server `url` names: TLS with certificate and host-name checks for
+/// `sslmode=verify-full`, plain otherwise (a Unix socket or loopback). Must run inside a tokio
+/// runtime only in that the returned [`Connection`] is to be spawned on one.
+pub async fn connect(url: &PgUrl) -> Result<(Client, Connection), ConnectError> {
+    if !url.verify_full() {
+        let (client, connection) = url.config().connect(NoTls).await?;
+        return Ok((client, Box::pin(connection)));
+    }
+    let tls = url.tls()?;
+    let mut config = url.config().clone();
+    config.ssl_mode(tokio_postgres::config::SslMode::Require);
+    match config.connect(tokio_postgres_rustls::MakeRustlsConnect::new((*tls.config).clone())).await {
+        Ok((client, connection)) => Ok((client, Box::pin(connection))),
+        Err(e) if is_certificate_error(&e) => Err(ConnectError::Certificate { roots: tls.roots.clone(), detail: chain(&e), source: e }),
+        Err(e) => Err(ConnectError::Postgres(e)),
+    }
+}
+
+/// An error and its causes, `a: b: c` (tokio-postgres shows only the first; rustls says why).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let m = s.to_string();
+        if !out.contains(&m) {
+            out.push_str(": ");
+            out.push_str(&m);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// Whether a connection error is rustls refusing the server's certificate.
+fn is_certificate_error(e: &tokio_postgres::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && io.get_ref().is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some_and(is_cert))
+        {
+            return true;
+        }
+        if s.downcast_ref::<rustls::Error>().is_some_and(is_cert) {
+            return true;
+        }
+        source = s.source();
+    }
+    let m = e.to_string();
+    m.contains("invalid peer certificate")
+}
+
+fn is_cert(e: &rustls::Error) -> bool {
+    matches!(e, rustls::Error::InvalidCertificate(_))
+}
+
+/// A URL's TLS set-up, built once per URL: the rustls configuration and, for messages, where
+/// its roots came from.
+#[derive(Clone)]
+pub(crate) struct Tls {
+    pub(crate) config: Arc<rustls::ClientConfig>,
+    pub(crate) roots: String,
+}
+
+/// Builds the TLS configuration for `sslrootcert` (`None`: not given).
+pub(crate) fn tls_config(rootcert: Option<&str>) -> Result<Tls, ConnectError> {
+    let mut store = rustls::RootCertStore::empty();
+    let default_file = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".postgresql").join("root.crt"));
+    let file = match rootcert {
+        Some("system") => None,
+        Some(path) => Some(PathBuf::from(path)),
+        None => default_file.filter(|f| f.is_file()),
+    };
+    let roots = match &file {
+        Some(path) => {
+            let n = add_pem_file(&mut store, path)?;
+            format!("{n} certificate(s) from {}", path.display())
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            let (added, _) = store.add_parsable_certificates(found.certs);
+            if added == 0 {
+                let why: Vec<String> = found.errors.iter().map(|e| e.to_string()).collect();
+                return Err(ConnectError::Roots(format!(
+                    "sslmode=verify-full: no trusted root certificates found in the system's store{}; name the CA's PEM file with \
+                     `sslrootcert=/path/to/ca.pem` in the state URL",
+                    if why.is_empty() { String::new() } else { format!(" ({})", why.join("; ")) }
+                )));
+            }
+            format!("the system's {added} trusted roots")
+        }
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConnectError::Roots(format!("TLS set-up: {e}")))?
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    Ok(Tls { config: Arc::new(config), roots })
+}
+
+/// Adds the certificates of a PEM file to `store`; returns how many.
+fn add_pem_file(store: &mut rustls::RootCertStore, path: &Path) -> Result<usize, ConnectError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let bad = |what: String| ConnectError::Roots(format!("sslrootcert file {}: {what}; name a PEM file holding the CA's certificate", path.display()));
+    let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let mut n = 0;
+    for cert in CertificateDer::pem_slice_iter(&bytes) {
+        let cert = cert.map_err(|e| bad(format!("not a PEM certificate ({e:?})")))?;
+        store.add(cert).map_err(|e| bad(format!("a certificate rustls cannot use ({e})")))?;
+        n += 1;
+    }
+    if n == 0 {
+        return Err(bad("no certificate in it".into()));
+    }
+    Ok(n)
+}

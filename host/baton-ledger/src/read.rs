@@ -1,0 +1,127 @@
+//! The dashboard's and the alerts' side of the ledger: reads of the summary tables
+//! ([`crate::stats`]), the `alerts` table, and the pages of tasks and handoffs the dashboard
+//! lists. One contract ([`StatsStore`], with [`AlertTx`] for the alerts' evaluation
+//! transaction), implemented by both backends next to their other SQL (`sqlite.rs`,
+//! `postgres.rs`), so `baton-stats` and `baton-dashboard` hold no SQL of their own and work the
+//! same on `--state postgres://…` as on the SQLite file.
+//!
+//! The rules (windows, percentiles, alert identity and firings) stay in `baton-stats`: this
+//! contract only moves rows.
+use crate::{Observed, Result, TaskRow};
+
+/// The two bucketed summary tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatTable {
+    /// `stat_minutes`, keyed by Unix minute.
+    Minutes,
+    /// `stat_hours`, keyed by Unix hour.
+    Hours,
+}
+
+/// One row of a bucketed summary table, borrowed for the visitor of [`StatsStore::stat_rows`]
+/// (decoded straight into the caller's sums: no histogram allocated per row).
+#[derive(Debug, Clone, Copy)]
+pub struct StatRow<'a> {
+    pub plugin: &'a str,
+    pub completed: i64,
+    pub failed: i64,
+    pub rejected: i64,
+    pub drop_hist: &'a [u8],
+    pub drop_sum: f64,
+    pub run_hist: &'a [u8],
+    pub run_sum: f64,
+}
+
+/// One row of the `alerts` table, as stored (labels as JSON text).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRow {
+    pub id: String,
+    pub rule: String,
+    pub labels: String,
+    pub summary: String,
+    pub state: String,
+    pub firing: u64,
+    pub started_at: String,
+    pub last_seen_at: String,
+    pub resolved_at: Option<String>,
+    pub acked_at: Option<String>,
+    pub notified: Option<String>,
+}
+
+/// Which alerts [`StatsStore::alerts`] reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Alerts<'a> {
+    /// Every alert: firing ones first, then resolved ones; newest first within each.
+    All,
+    /// The one with this id.
+    Id(&'a str),
+}
+
+/// A TASK between agents in the dashboard's list, and whether a RETURN answers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedItem {
+    pub observed: Observed,
+    pub seen_at: String,
+    pub answered: bool,
+}
+
+/// The writes of one alert evaluation, in transactions that hosts (and processes) take in
+/// turns: one for the alerts' states, then one for their follow-ups (so two hosts never both
+/// write the follow-up of one firing).
+pub trait AlertTx {
+    /// The alert's state (`firing`/`resolved`), `None` if unknown.
+    fn state(&self, id: &str) -> Result<Option<String>>;
+    /// A new alert, firing for the first time at `now`.
+    fn insert(&self, id: &str, rule: &str, labels: &str, summary: &str, now: &str) -> Result<()>;
+    /// A firing alert still holds.
+    fn seen(&self, id: &str, now: &str, summary: &str) -> Result<()>;
+    /// A resolved alert holds again: its next firing (acknowledgement and follow-up cleared).
+    fn refire(&self, id: &str, now: &str, summary: &str) -> Result<()>;
+    /// Ids of the alerts firing now.
+    fn firing(&self) -> Result<Vec<String>>;
+    fn resolve(&self, id: &str, now: &str) -> Result<()>;
+    /// Forgets alerts resolved before `before` (RFC 3339).
+    fn prune(&self, before: &str) -> Result<()>;
+    /// Firing alerts whose current firing has no follow-up yet, oldest first.
+    fn unnotified(&self) -> Result<Vec<AlertRow>>;
+    /// Whether an agent's inbox file was recorded (a follow-up the agent moved elsewhere).
+    fn is_observed(&self, agent: &str, file_name: &str) -> Result<bool>;
+    /// Marks firing `firing` of `id` as followed up by the TASK at `path`.
+    fn notified(&self, id: &str, firing: u64, path: &str) -> Result<()>;
+}
+
+/// The reads of the dashboard, `/metrics` and the alerts, and the alerts' writes.
+pub trait StatsStore: crate::Store {
+    /// Visits the rows of `table` with a key in `lo..=hi`.
+    fn stat_rows(&self, table: StatTable, lo: i64, hi: i64, visit: &mut dyn FnMut(StatRow<'_>)) -> Result<()>;
+    /// `stat_counts`: (status, plugin, answers).
+    fn stat_counts(&self) -> Result<Vec<(String, String, i64)>>;
+    /// `stat_duration`: (Prometheus bucket index, runs).
+    fn stat_durations(&self) -> Result<Vec<(i64, i64)>>;
+    /// A running total of `stat_totals` (0 if never written).
+    fn stat_total(&self, name: &str) -> Result<f64>;
+    /// Every plugin's saved health: (plugin, JSON).
+    fn health_all(&self) -> Result<Vec<(String, String)>>;
+    /// TASKs between agents seen before `seen_before` (RFC 3339) with no RETURN, whose id does
+    /// not start with `skip_prefix`, oldest first: (agent, id, title).
+    fn unanswered(&self, seen_before: &str, skip_prefix: &str, limit: i64) -> Result<Vec<(String, String, String)>>;
+    fn alerts(&self, which: Alerts<'_>) -> Result<Vec<AlertRow>>;
+    /// Runs one evaluation's writes in one transaction.
+    fn alerts_update(&mut self, f: &mut dyn FnMut(&dyn AlertTx) -> Result<()>) -> Result<()>;
+    /// Acknowledges the current firing (keeping an earlier acknowledgement); false if no such id.
+    fn alert_ack(&self, id: &str, at: &str) -> Result<bool>;
+    /// Baton's tasks, newest claims first, optionally from or to `agent` and matching `like`
+    /// (a LIKE pattern with `\` as its escape) in id, title, sender or reply-to.
+    fn task_page(&self, agent: Option<&str>, like: Option<&str>, limit: i64) -> Result<Vec<TaskRow>>;
+    /// TASKs between agents, newest first, filtered as [`StatsStore::task_page`] (agent: sender,
+    /// recipient or the inbox's agent).
+    fn observed_page(&self, agent: Option<&str>, like: Option<&str>, limit: i64) -> Result<Vec<ObservedItem>>;
+    /// What other agents' inboxes held of handoff `id` (it, or replies to it), first seen first.
+    /// (handoff, seen at).
+    fn observed_of(&self, id: &str, limit: i64) -> Result<Vec<(Observed, String)>>;
+    /// The last event's sequence number, and a number that moves whenever anyone commits a
+    /// change (SQLite's `data_version`; PostgreSQL's WAL position), for the live feed.
+    fn version(&self) -> Result<(i64, i64)>;
+    /// Whether the database answers (`/readyz`).
+    fn ping(&self) -> Result<()>;
+}
