@@ -40,15 +40,7 @@ impl Home {
     }
 
     pub fn drop_tasks(&self, range: std::ops::Range<usize>) {
-        let inbox = self.root.join("handoffs/baton/01_inbox");
-        for i in range {
-            let body = serde_json::json!({"schema": "baton.handoff/v1", "id": format!("B{i:06}"), "kind": "task",
-                "created_at": "2026-01-18T07:09:51Z", "from": "Bench-Agent", "title": format!("T{i:06}"),
-                "plugin": "echo", "action": "echo", "params": {"i": i}});
-            let tmp = self.root.join(format!(".drop-{i}"));
-            std::fs::write(&tmp, body.to_string()).unwrap();
-            std::fs::rename(&tmp, inbox.join(format!("20260118T070951Z__TASK__T{i:06}__Bench-Agent.json"))).unwrap();
-        }
+        drop_tasks(&self.root.join("handoffs/baton/01_inbox"), &self.root, range);
     }
 
     pub fn serve(&self) -> std::process::Child {
@@ -70,9 +62,7 @@ impl Home {
     }
 
     pub fn count_returns(&self) -> usize {
-        std::fs::read_dir(self.root.join("handoffs/Bench-Agent/01_inbox"))
-            .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().contains("__RETURN__")).count())
-            .unwrap_or(0)
+        count_returns(&self.root.join("handoffs/Bench-Agent/01_inbox"))
     }
 
     /// Warms the process up with one task, freezes it, drops `n` tasks, thaws it, and returns
@@ -88,6 +78,26 @@ impl Home {
         self.wait_count(n + 1);
         n as f64 / t.elapsed().as_secs_f64()
     }
+}
+
+/// Drops echo TASKs `range` from `Bench-Agent` into `inbox` atomically: written in `tmp_dir`
+/// (same file system, outside the watched handoffs tree), then renamed in.
+pub fn drop_tasks(inbox: &Path, tmp_dir: &Path, range: std::ops::Range<usize>) {
+    for i in range {
+        let body = serde_json::json!({"schema": "baton.handoff/v1", "id": format!("B{i:06}"), "kind": "task",
+            "created_at": "2026-01-18T07:09:51Z", "from": "Bench-Agent", "title": format!("T{i:06}"),
+            "plugin": "echo", "action": "echo", "params": {"i": i}});
+        let tmp = tmp_dir.join(format!(".drop-{i}"));
+        std::fs::write(&tmp, body.to_string()).unwrap();
+        std::fs::rename(&tmp, inbox.join(format!("20260118T070951Z__TASK__T{i:06}__Bench-Agent.json"))).unwrap();
+    }
+}
+
+/// The RETURNs in the reply inbox `dir`.
+pub fn count_returns(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().contains("__RETURN__")).count())
+        .unwrap_or(0)
 }
 
 pub fn median(v: &mut [f64]) -> f64 {

@@ -98,6 +98,7 @@ fn main() {
     }
     let fill = fill.elapsed();
     let conn = ledger.connection();
+    let stats = ledger.stats();
     let count = |t: &str| -> i64 { conn.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0)).expect("count") };
     println!(
         "filled {n} executions in {:.1} s ({:.0}/s); rows: tasks {}, stat_minutes {}, stat_hours {}; db {} MB",
@@ -116,13 +117,13 @@ fn main() {
         fp_coverage_ratio: Some(0.9),
         audit_false_claims: Some(0),
     };
-    let text = baton_stats::metrics_text(conn, &input).expect("metrics");
+    let text = baton_stats::metrics_text(stats, &input).expect("metrics");
     baton_stats::metrics::parse(&text).expect("the exposition parses");
-    let ov = baton_stats::overview(conn, now_ms, &input.queue_depth).expect("overview");
+    let ov = baton_stats::overview(stats, now_ms, &input.queue_depth).expect("overview");
     assert_eq!(ov.windows[6].events, n as u64, "the 7d window holds every execution");
     let runs = 21;
-    let metrics = time(runs, || baton_stats::metrics_text(conn, &input).expect("metrics"));
-    let overview = time(runs, || baton_stats::overview(conn, now_ms, &input.queue_depth).expect("overview"));
+    let metrics = time(runs, || baton_stats::metrics_text(stats, &input).expect("metrics"));
+    let overview = time(runs, || baton_stats::overview(stats, now_ms, &input.queue_depth).expect("overview"));
 
     // Reference: the same 7-day numbers from the executions themselves.
     let cutoff = baton_handoff::stamp::rfc3339(

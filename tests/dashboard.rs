@@ -16,6 +16,7 @@ mod cdp;
 #[path = "support/http.rs"]
 mod http;
 
+use support::state::Backend;
 use support::Home;
 
 /// A running `baton serve --http` on a free loopback port; SIGTERM on drop.
@@ -268,6 +269,95 @@ fn retry_pause_and_resume_need_the_key_and_do_what_they_say() {
     assert!(!s.log_text().contains(&key));
 }
 
+/// `serve --http` answers TASKs; `/metrics`, `/api/overview`, the handoff pages and an alert
+/// (fired, acknowledged, resolved) must say what happened, on either ledger.
+fn the_dashboard_reports_what_happened(b: &Backend) {
+    let home = b.home(&[("eval_secs", "1")], "");
+    let key = rotate_key(&home);
+    let s = Serve::start(&home);
+    for i in 0..3 {
+        drop_task(&home, &format!("OK-{i}"), &format!("fine {i}"), "echo");
+    }
+    drop_task(&home, "NOPE", "no such plugin", "no-such-plugin");
+    let count = |p: &baton_stats::metrics::Parsed, status: &str, plugin: &str| p.value("baton_handoffs_total", &[("status", status), ("plugin", plugin)]);
+    let mut text = String::new();
+    wait_until(Duration::from_secs(30), "the answers in /metrics", || {
+        text = s.get("/metrics", Some(&key)).text();
+        let p = baton_stats::metrics::parse(&text).unwrap_or_else(|e| panic!("/metrics is not Prometheus text ({e}): {text}"));
+        count(&p, "completed", "echo") == Some(3.0) && count(&p, "rejected", "unknown") == Some(1.0)
+    });
+    let p = baton_stats::metrics::parse(&text).unwrap();
+    assert_eq!(count(&p, "failed", "echo"), Some(0.0), "{text}");
+    assert_eq!(p.value("baton_task_duration_seconds_count", &[]), Some(3.0), "the three echo runs: {text}");
+    // The same numbers as the ledger's own summary tables give.
+    let installed = ["echo", "audit"].iter().map(|s| s.to_string()).collect();
+    let direct = baton_stats::metrics_text(b.ledger(&home).stats(), &baton_stats::MetricsInput { installed, ..Default::default() }).unwrap();
+    let direct = baton_stats::metrics::parse(&direct).unwrap();
+    for (status, plugin) in [("completed", "echo"), ("rejected", "unknown"), ("failed", "echo")] {
+        assert_eq!(count(&p, status, plugin), count(&direct, status, plugin), "{status} {plugin}");
+    }
+
+    let mut ov = Value::Null;
+    wait_until(Duration::from_secs(10), "the live feed to see the events", || {
+        ov = s.get("/api/overview", Some(&key)).json();
+        ov["seq"].as_i64().is_some_and(|n| n > 0)
+    });
+    for w in ov["windows"].as_array().unwrap().iter().filter(|w| w["seconds"].as_u64().unwrap() >= 300) {
+        assert_eq!((w["events"].as_u64(), w["completed"].as_u64(), w["rejected"].as_u64(), w["failed"].as_u64()), (Some(4), Some(3), Some(1), Some(0)), "{w}");
+        assert!(w["drop_to_return_ms"]["p50"].as_f64().is_some_and(|v| v > 0.0), "{w}");
+        assert_eq!(w["run_ms"]["count"].as_u64(), Some(3), "{w}");
+    }
+
+    // The handoff pages read the same ledger.
+    let list = s.get("/api/handoffs?q=OK-", Some(&key)).json();
+    let mut ids: Vec<&str> = list["items"].as_array().unwrap().iter().filter_map(|i| i["id"].as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["OK-0", "OK-1", "OK-2"], "{list}");
+    let one = handoff(&s, &key, "OK-1");
+    assert_eq!((one["task"]["state"].as_str(), one["task"]["title"].as_str()), (Some("completed"), Some("fine 1")), "{one}");
+    assert_eq!(s.get("/api/handoffs/NO-SUCH-ID", Some(&key)).status, 404);
+    assert_eq!(s.get("/api/library", Some(&key)).status, 200, "the catalog where the ledger is");
+    assert_eq!(s.get("/readyz", Some(&key)).json()["ready"], true);
+
+    // An alert: echo paused after failures (its health as the pipeline writes it then) fires
+    // plugin_paused; acknowledged; resolved when the dashboard resumes it.
+    let pause = r#"INSERT INTO plugin_health(plugin, health) VALUES ('echo', '{"consecutive_failures":2,"paused_until":"2999-01-01T00:00:00Z"}')
+                   ON CONFLICT(plugin) DO UPDATE SET health = excluded.health"#;
+    b.sql(&home, pause, pause);
+    let paused = |s: &Serve| {
+        let all = s.get("/api/alerts", Some(&key)).json();
+        all["alerts"].as_array().unwrap().iter().find(|a| a["rule"] == "plugin_paused" && a["labels"]["plugin"] == "echo").cloned()
+    };
+    wait_until(Duration::from_secs(20), "the plugin_paused alert", || paused(&s).is_some_and(|a| a["state"] == "firing"));
+    let alert = paused(&s).unwrap();
+    assert!(alert["acked_at"].is_null(), "{alert}");
+    let id = alert["id"].as_str().unwrap();
+    assert_eq!(s.post(&format!("/api/alerts/{id}/ack"), None, b"").status, 401);
+    let acked = s.post(&format!("/api/alerts/{id}/ack"), Some(&key), b"");
+    assert_eq!(acked.status, 200, "{}", acked.text());
+    assert!(acked.json()["acked_at"].is_string());
+    let now = paused(&s).unwrap();
+    assert_eq!((now["state"].as_str(), now["firing"].as_u64(), now["acked_at"].clone()), (Some("firing"), Some(1), acked.json()["acked_at"].clone()));
+    assert_eq!(s.post("/api/plugins/echo/resume", Some(&key), b"{}").status, 200);
+    wait_until(Duration::from_secs(20), "the alert to resolve", || paused(&s).is_some_and(|a| a["state"] == "resolved"));
+    // A pause from the CLI writes the same ledger the dashboard reads.
+    home.ok(&["plugin", "pause", "echo"]);
+    let p = s.get("/api/plugins", Some(&key)).json();
+    assert_eq!(p["plugins"].as_array().unwrap().iter().find(|p| p["name"] == "echo").unwrap()["paused"], true, "{p}");
+    assert!(!s.log_text().contains(&key));
+}
+
+#[test]
+fn the_dashboard_reports_what_happened_on_sqlite() {
+    the_dashboard_reports_what_happened(&Backend::Sqlite);
+}
+
+#[test]
+fn the_dashboard_reports_what_happened_on_postgres() {
+    let Some(b) = Backend::postgres("dashboard") else { return };
+    the_dashboard_reports_what_happened(&b);
+}
+
 #[test]
 fn a_second_serve_on_a_taken_port_warns_and_runs_without_http() {
     let home = Home::init(&[], "");
@@ -280,7 +370,16 @@ fn a_second_serve_on_a_taken_port_warns_and_runs_without_http() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    wait_until(Duration::from_secs(30), "the warning", || std::fs::read_to_string(&log).unwrap_or_default().contains("without HTTP"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("without HTTP") {
+        let status = second.try_wait().unwrap();
+        assert!(
+            Instant::now() < deadline && status.is_none(),
+            "no warning from the second serve (exit: {status:?}); its log: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(second.try_wait().unwrap().is_none(), "the second serve keeps running");
     // Work done by either process shows in the first one's dashboard.
     drop_task(&home, "TWO-SERVES", "two serves", "echo");

@@ -1,23 +1,23 @@
 //! The dashboard's data, end to end: the real `baton serve --once` answers handoffs (real
-//! echo and testkit plugins, real SQLite), then the ledger it wrote is read with
-//! `baton-stats` as the server reads it. `/metrics` text must parse, its counters must only
+//! echo and testkit plugins, real SQLite, and the same again on a private PostgreSQL server),
+//! then the ledger it wrote is read with `baton-stats` as the server reads it. `/metrics` text must parse, its counters must only
 //! grow across restarts and survive the pruning of executions, and the alerts that
 //! `serve` evaluates must fire, deduplicate across processes, notify once (also after a crash
 //! between the TASK and its mark), and resolve.
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use baton_ledger::rusqlite::Connection;
 use serde_json::{json, Value};
 
 mod support;
+use support::state::Backend;
 use support::Home;
 
 const AGENT: &str = "Claude-Code-Agent";
 
-fn home() -> Home {
+fn home(b: &Backend) -> Home {
     let extra = "\n[plugins.testkit]\ngrants = { data = \"data\", out = { path = \"out\", writable = true } }\n";
-    let h = Home::init(
+    let h = b.home(
         &[("pause_after", "2"), ("pause_secs", "3600"), ("min_events", "3"), ("failure_window", "\"1h\"")],
         extra,
     );
@@ -44,16 +44,12 @@ fn task(id: String, plugin: &str, action: &str) -> Value {
            "from": AGENT, "title": format!("Stats {id}"), "plugin": plugin, "action": action, "params": {"x": 1}})
 }
 
-fn db(h: &Home) -> Connection {
-    baton_ledger::open_wal(&h.root.join("state/baton.sqlite"), "NORMAL").unwrap()
-}
-
 /// `/metrics` as the server renders it for this home (installed plugins as `baton plugin list`
 /// would name them), checked by the strict parser.
-fn metrics(h: &Home) -> (baton_stats::metrics::Parsed, String) {
+fn metrics(b: &Backend, h: &Home) -> (baton_stats::metrics::Parsed, String) {
     let installed = ["echo", "testkit", "audit"].iter().map(|s| s.to_string()).collect();
     let input = baton_stats::MetricsInput { installed, ..Default::default() };
-    let text = baton_stats::metrics_text(&db(h), &input).unwrap();
+    let text = baton_stats::metrics_text(b.ledger(h).stats(), &input).unwrap();
     let parsed = baton_stats::metrics::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     (parsed, text)
 }
@@ -94,7 +90,17 @@ fn value(p: &baton_stats::metrics::Parsed, status: &str, plugin: &str) -> f64 {
 
 #[test]
 fn metrics_counters_survive_restarts_and_pruning_and_alerts_notify_once() {
-    let h = home();
+    counters_survive_restarts_and_pruning_and_alerts_notify_once(&Backend::Sqlite);
+}
+
+#[test]
+fn on_postgres_metrics_counters_survive_restarts_and_pruning_and_alerts_notify_once() {
+    let Some(b) = Backend::postgres("stats") else { return };
+    counters_survive_restarts_and_pruning_and_alerts_notify_once(&b);
+}
+
+fn counters_survive_restarts_and_pruning_and_alerts_notify_once(b: &Backend) {
+    let h = home(b);
     let mut n = 0;
     for i in 0..3 {
         drop(&h, &mut n, task(format!("OK-{i}"), "echo", "echo"));
@@ -105,7 +111,7 @@ fn metrics_counters_survive_restarts_and_pruning_and_alerts_notify_once() {
     }
     serve_once(&h);
 
-    let (p1, text) = metrics(&h);
+    let (p1, text) = metrics(b, &h);
     assert_eq!(value(&p1, "completed", "echo"), 3.0, "{text}");
     assert_eq!(value(&p1, "rejected", "unknown"), 1.0, "a plugin that is not installed is `unknown`: {text}");
     assert!(!text.contains("no-such-plugin"), "random names never become series");
@@ -116,14 +122,14 @@ fn metrics_counters_survive_restarts_and_pruning_and_alerts_notify_once() {
     assert!((5.0..=6.0).contains(&ran), "{ran}\n{text}");
 
     // The overview sees them in every window, with percentiles.
-    let ov = baton_stats::overview(&db(&h), now_ms(), &BTreeMap::new()).unwrap();
+    let ov = baton_stats::overview(b.ledger(&h).stats(), now_ms(), &BTreeMap::new()).unwrap();
     for w in &ov.windows {
         assert_eq!(w.events, 7, "{}", w.window);
         assert!(w.drop_to_return_ms.p50.is_some_and(|v| v > 0.0) && w.run_ms.p99.is_some());
     }
 
     // Alerts, evaluated by `serve --once` after its drain: testkit paused and failing.
-    let alerts = baton_stats::alerts::list(&db(&h)).unwrap();
+    let alerts = baton_stats::alerts::list(b.ledger(&h).stats()).unwrap();
     let rules: Vec<&str> = alerts.iter().filter(|a| a.state == "firing").map(|a| a.rule.as_str()).collect();
     assert!(rules.contains(&"plugin_paused") && rules.contains(&"failure_rate"), "{alerts:#?}");
     let files = alert_files(&h);
@@ -131,36 +137,42 @@ fn metrics_counters_survive_restarts_and_pruning_and_alerts_notify_once() {
 
     // A second process: nothing new, the same alerts, no second TASK; counters unchanged.
     serve_once(&h);
-    let (p2, _) = metrics(&h);
+    let (p2, _) = metrics(b, &h);
     assert_eq!(counters(&p1), counters(&p2));
     assert_eq!(alert_files(&h), files, "no second TASK for the same firing");
-    let again = baton_stats::alerts::list(&db(&h)).unwrap();
+    let again = baton_stats::alerts::list(b.ledger(&h).stats()).unwrap();
     assert_eq!(again.iter().map(|a| (&a.id, a.firing)).collect::<Vec<_>>(), alerts.iter().map(|a| (&a.id, a.firing)).collect::<Vec<_>>());
 
     // A crash between writing a TASK and marking its alert: the next process only marks it.
-    db(&h).execute("UPDATE alerts SET notified_firing = 0, notified = NULL", []).unwrap();
+    let forget = "UPDATE alerts SET notified_firing = 0, notified = NULL";
+    b.sql(&h, forget, forget);
     serve_once(&h);
     assert_eq!(alert_files(&h), files);
-    assert!(baton_stats::alerts::list(&db(&h)).unwrap().iter().all(|a| a.notified.is_some()));
+    assert!(baton_stats::alerts::list(b.ledger(&h).stats()).unwrap().iter().all(|a| a.notified.is_some()));
 
     // More work after a restart: counters only grow.
     for i in 3..5 {
         drop(&h, &mut n, task(format!("OK-{i}"), "echo", "echo"));
     }
     serve_once(&h);
-    let (p3, _) = metrics(&h);
+    let (p3, _) = metrics(b, &h);
     assert_grew(&counters(&p2), &counters(&p3));
     assert_eq!(value(&p3, "completed", "echo"), 5.0);
 
     // Pruning executions, events and logs leaves the counters alone.
-    db(&h).execute_batch("DELETE FROM tasks; DELETE FROM events; DELETE FROM logs;").unwrap();
-    let (p4, _) = metrics(&h);
+    let prune = "DELETE FROM tasks; DELETE FROM events; DELETE FROM logs;";
+    b.sql(&h, prune, prune);
+    let (p4, _) = metrics(b, &h);
     assert_eq!(counters(&p3), counters(&p4));
 
     // The pause ends: the plugin_paused alert resolves on its own, the failure rate holds.
-    db(&h).execute("UPDATE plugin_health SET health = json_set(health, '$.paused_until', '2000-01-01T00:00:00Z')", []).unwrap();
+    b.sql(
+        &h,
+        "UPDATE plugin_health SET health = json_set(health, '$.paused_until', '2000-01-01T00:00:00Z')",
+        "UPDATE plugin_health SET health = jsonb_set(health::jsonb, '{paused_until}', '\"2000-01-01T00:00:00Z\"')::text",
+    );
     serve_once(&h);
-    let after = baton_stats::alerts::list(&db(&h)).unwrap();
+    let after = baton_stats::alerts::list(b.ledger(&h).stats()).unwrap();
     let state = |rule: &str| after.iter().find(|a| a.rule == rule).map(|a| a.state.clone());
     assert_eq!(state("plugin_paused").as_deref(), Some("resolved"), "{after:#?}");
     assert_eq!(state("failure_rate").as_deref(), Some("firing"));

@@ -130,7 +130,7 @@ async fn healthz() -> Response {
 
 async fn readyz(State(app): State<Arc<App>>) -> ApiResult {
     let checks = with_ledger(&app, |app, ledger| {
-        let db = ledger.connection().query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0));
+        let db = ledger.stats().ping();
         let inbox = app.paths.inbox(&app.cfg.agent);
         let watch = std::fs::read_dir(&inbox).map(|_| ());
         Ok(json!({
@@ -174,7 +174,7 @@ fn inputs(app: &App, ledger: &baton_ledger::Ledger) -> stats::Inputs {
 async fn overview(State(app): State<Arc<App>>) -> ApiResult {
     let mut v = with_ledger(&app, |app, ledger| {
         let inputs = inputs(app, ledger);
-        stats::overview(ledger.connection(), now_ms(), &inputs).map_err(ApiError::internal)
+        stats::overview(ledger.stats(), now_ms(), &inputs).map_err(ApiError::internal)
     })
     .await?;
     if let Some(o) = v.as_object_mut() {
@@ -186,7 +186,7 @@ async fn overview(State(app): State<Arc<App>>) -> ApiResult {
 async fn metrics(State(app): State<Arc<App>>) -> ApiResult {
     let text = with_ledger(&app, |app, ledger| {
         let inputs = inputs(app, ledger);
-        stats::metrics(ledger.connection(), &inputs).map_err(ApiError::internal)
+        stats::metrics(ledger.stats(), &inputs).map_err(ApiError::internal)
     })
     .await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
@@ -315,7 +315,7 @@ async fn library(State(app): State<Arc<App>>) -> ApiResult {
 }
 
 async fn alerts(State(app): State<Arc<App>>) -> ApiResult {
-    let v = with_ledger(&app, |_, ledger| stats::alerts(ledger.connection()).map_err(ApiError::internal)).await?;
+    let v = with_ledger(&app, |_, ledger| stats::alerts(ledger.stats()).map_err(ApiError::internal)).await?;
     Ok(Json(json!({"alerts": v})).into_response())
 }
 
@@ -323,7 +323,7 @@ async fn ack(State(app): State<Arc<App>>, Path(id): Path<String>, body: Result<B
     body_object(body)?;
     valid_id(&id)?;
     let i = id.clone();
-    match with_ledger(&app, move |_, ledger| stats::ack(ledger.connection(), &i, now_ms()).map_err(ApiError::internal)).await? {
+    match with_ledger(&app, move |_, ledger| stats::ack(ledger.stats(), &i, now_ms()).map_err(ApiError::internal)).await? {
         Some(v) => Ok(Json(v).into_response()),
         None => Err(ApiError::not_found(format!("no alert with id {id:?}"))),
     }

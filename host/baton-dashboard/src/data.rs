@@ -1,11 +1,12 @@
 //! What each page shows, read from the ledger and the home's folders. Plain functions over a
-//! `Ledger` so the API handlers stay thin; they run on the blocking pool.
+//! `Ledger` (its [`baton_ledger::read::StatsStore`] side: no SQL here, so the pages read a
+//! PostgreSQL ledger as they read the SQLite file) so the API handlers stay thin; they run on
+//! the blocking pool.
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use baton_handoff::names::{classify, Entry};
-use baton_ledger::rusqlite::{params, OptionalExtension};
 use baton_ledger::Ledger;
 use baton_pipeline::health::Health;
 use serde_json::{json, Value};
@@ -37,8 +38,8 @@ struct ReportSummary {
 
 type Res<T> = Result<T, String>;
 
-fn sql<T>(r: baton_ledger::rusqlite::Result<T>) -> Res<T> {
-    r.map_err(|e| format!("state database: {e}"))
+fn db<T>(r: baton_ledger::Result<T>) -> Res<T> {
+    r.map_err(|e| e.to_string())
 }
 
 /// Files waiting in each agent's `01_inbox/` (candidates only: no temp, dot or swap files).
@@ -85,48 +86,20 @@ pub(crate) fn handoffs(app: &App, ledger: &Ledger, agent: Option<&str>, q: Optio
         .collect();
     let like = q.filter(|q| !q.is_empty()).map(|q| format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
     let agent = agent.filter(|a| !a.is_empty());
-    let conn = ledger.connection();
     let mut items = Vec::new();
-    {
-        let mut st = sql(conn.prepare_cached(
-            "SELECT id, title, sender, reply_to, plugin, action, state, error_code, claimed_at, finished_at FROM tasks
-             WHERE (?1 IS NULL OR sender = ?1 OR reply_to = ?1)
-               AND (?2 IS NULL OR id LIKE ?2 ESCAPE '\\' OR title LIKE ?2 ESCAPE '\\' OR sender LIKE ?2 ESCAPE '\\' OR reply_to LIKE ?2 ESCAPE '\\')
-             ORDER BY rowid DESC LIMIT ?3",
-        ))?;
-        let rows = sql(st.query_map(params![agent, like, LIST_LIMIT], |r| {
-            Ok(json!({
-                "id": r.get::<_, String>(0)?, "title": r.get::<_, String>(1)?, "from": r.get::<_, String>(2)?,
-                "to": "baton", "reply_to": r.get::<_, String>(3)?, "plugin": r.get::<_, Option<String>>(4)?,
-                "action": r.get::<_, Option<String>>(5)?, "state": r.get::<_, String>(6)?,
-                "error_code": r.get::<_, Option<String>>(7)?, "at": r.get::<_, String>(8)?,
-                "finished_at": r.get::<_, Option<String>>(9)?, "kind": "task",
-            }))
-        }))?;
-        for r in rows {
-            items.push(sql(r)?);
-        }
+    for t in db(ledger.stats().task_page(agent, like.as_deref(), LIST_LIMIT))? {
+        items.push(json!({
+            "id": t.id, "title": t.title, "from": t.sender, "to": "baton", "reply_to": t.reply_to, "plugin": t.plugin,
+            "action": t.action, "state": t.state, "error_code": t.error_code, "at": t.claimed_at,
+            "finished_at": t.finished_at, "kind": "task",
+        }));
     }
-    {
-        let mut st = sql(conn.prepare_cached(
-            "SELECT o.id, o.title, o.sender, o.recipient, o.agent, o.kind, o.created_at,
-                    EXISTS (SELECT 1 FROM observed r WHERE r.kind = 'return' AND r.in_reply_to = o.id)
-             FROM observed o WHERE o.kind = 'task'
-               AND (?1 IS NULL OR o.sender = ?1 OR o.recipient = ?1 OR o.agent = ?1)
-               AND (?2 IS NULL OR o.id LIKE ?2 ESCAPE '\\' OR o.title LIKE ?2 ESCAPE '\\' OR o.sender LIKE ?2 ESCAPE '\\' OR o.agent LIKE ?2 ESCAPE '\\')
-             ORDER BY o.rowid DESC LIMIT ?3",
-        ))?;
-        let rows = sql(st.query_map(params![agent, like, LIST_LIMIT], |r| {
-            let answered: bool = r.get(7)?;
-            Ok(json!({
-                "id": r.get::<_, String>(0)?, "title": r.get::<_, String>(1)?, "from": r.get::<_, String>(2)?,
-                "to": r.get::<_, Option<String>>(3)?.unwrap_or(r.get::<_, String>(4)?), "kind": "between_agents",
-                "state": if answered { "answered" } else { "open" }, "at": r.get::<_, String>(6)?,
-            }))
-        }))?;
-        for r in rows {
-            items.push(sql(r)?);
-        }
+    for o in db(ledger.stats().observed_page(agent, like.as_deref(), LIST_LIMIT))? {
+        let o2 = o.observed;
+        items.push(json!({
+            "id": o2.id, "title": o2.title, "from": o2.sender, "to": o2.recipient.unwrap_or(o2.agent), "kind": "between_agents",
+            "state": if o.answered { "answered" } else { "open" }, "at": o2.created_at,
+        }));
     }
     items.sort_by(|a, b| b["at"].as_str().cmp(&a["at"].as_str()));
     items.truncate(LIST_LIMIT as usize);
@@ -138,20 +111,15 @@ pub(crate) fn handoff(ledger: &Ledger, id: &str) -> Res<Option<Value>> {
     let task = ledger.task(id).map_err(|e| e.to_string())?;
     let events = ledger.events(id).map_err(|e| e.to_string())?;
     let logs = ledger.logs(id).map_err(|e| e.to_string())?;
-    let conn = ledger.connection();
-    let mut st = sql(conn.prepare_cached(
-        "SELECT agent, file_name, kind, id, in_reply_to, sender, recipient, title, created_at, seen_at
-         FROM observed WHERE id = ?1 OR in_reply_to = ?1 ORDER BY rowid LIMIT 100",
-    ))?;
-    let observed: Vec<Value> = sql(sql(st.query_map([id], |r| {
-        Ok(json!({
-            "agent": r.get::<_, String>(0)?, "file_name": r.get::<_, String>(1)?, "kind": r.get::<_, String>(2)?,
-            "id": r.get::<_, String>(3)?, "in_reply_to": r.get::<_, Option<String>>(4)?, "from": r.get::<_, String>(5)?,
-            "to": r.get::<_, Option<String>>(6)?, "title": r.get::<_, String>(7)?, "created_at": r.get::<_, String>(8)?,
-            "seen_at": r.get::<_, String>(9)?,
-        }))
-    }))?
-    .collect::<Result<_, _>>())?;
+    let observed: Vec<Value> = db(ledger.stats().observed_of(id, 100))?
+        .into_iter()
+        .map(|(o, seen_at)| {
+            json!({
+                "agent": o.agent, "file_name": o.file_name, "kind": o.kind, "id": o.id, "in_reply_to": o.in_reply_to,
+                "from": o.sender, "to": o.recipient, "title": o.title, "created_at": o.created_at, "seen_at": seen_at,
+            })
+        })
+        .collect();
     if task.is_none() && events.is_empty() && observed.is_empty() {
         return Ok(None);
     }
@@ -308,7 +276,7 @@ pub(crate) fn library(app: &App, threshold: f64) -> Res<Value> {
             v
         }
     };
-    let catalog = baton_catalog::Catalog::open(state)
+    let catalog = baton_catalog::Catalog::open_at(&app.location, state)
         .and_then(|c| c.collections(&baton_catalog::Access::user()))
         .map_err(|e| e.to_string())?;
     Ok(json!({
@@ -321,5 +289,5 @@ pub(crate) fn library(app: &App, threshold: f64) -> Res<Value> {
 
 /// Whether an id names anything the ledger knows (for a clear 404).
 pub(crate) fn task_exists(ledger: &Ledger, id: &str) -> Res<bool> {
-    sql(ledger.connection().query_row("SELECT 1 FROM tasks WHERE id = ?1", [id], |_| Ok(())).optional()).map(|o| o.is_some())
+    db(ledger.task(id)).map(|t| t.is_some())
 }

@@ -50,6 +50,9 @@ impl DashboardError {
 pub struct Context {
     pub cfg: Config,
     pub paths: Paths,
+    /// Where the ledger is (`paths.state` is this machine's own SQLite file: on PostgreSQL the
+    /// fingerprint library only).
+    pub location: baton_ledger::Location,
     pub runtime: Option<Arc<baton_runtime::Runtime>>,
     pub auditor: Option<baton_pipeline::audit::Auditor>,
     /// The serve loop's own report (watch in place, loop turning), for `/readyz`.
@@ -60,6 +63,7 @@ pub struct Context {
 pub(crate) struct App {
     pub cfg: Config,
     pub paths: Paths,
+    pub location: baton_ledger::Location,
     pub runtime: Option<Arc<baton_runtime::Runtime>>,
     pub auditor: Option<baton_pipeline::audit::Auditor>,
     pub liveness: Option<Arc<baton_pipeline::watch::Liveness>>,
@@ -121,12 +125,13 @@ pub async fn start(addr: &str, ctx: Context) -> Result<Option<Running>, Dashboar
     }
     let configured_host = addr.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']']).to_ascii_lowercase());
     let hosts = guard::Hosts::new(bound.port(), configured_host);
-    let db = baton_ledger::Ledger::open(&ctx.paths.state)?;
-    let (live_task, live_rx) = live::watcher(&ctx.paths, &ctx.cfg)?;
+    let db = baton_ledger::Ledger::open_at(&ctx.location)?;
+    let (live_task, live_rx) = live::watcher(&ctx.location, &ctx.paths, &ctx.cfg)?;
     let auth = auth::Auth::new(auth::key_file(&ctx.paths.state));
     let app = Arc::new(App {
         cfg: ctx.cfg,
         paths: ctx.paths,
+        location: ctx.location,
         runtime: ctx.runtime,
         auditor: ctx.auditor,
         liveness: ctx.liveness,

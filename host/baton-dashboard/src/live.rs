@@ -1,6 +1,7 @@
 //! The live feed. One task polls the ledger every [`POLL`]: its event sequence (`MAX(seq)` of
-//! `events`, an index lookup), SQLite's `data_version` (which moves when any other connection,
-//! in this process or another `serve`, commits) and baton's inbox folder's mtime (a TASK
+//! `events`, an index lookup), a version that moves when any other connection, in this
+//! process or another `serve` (or host), commits (SQLite's `data_version`, PostgreSQL's WAL
+//! position) and baton's inbox folder's mtime (a TASK
 //! dropped in and not yet claimed). When any of them moves, every open page is told over its
 //! WebSocket and fetches what it shows again. Cheap enough to run all the time: a poll is two
 //! queries and a `stat`.
@@ -33,13 +34,16 @@ pub(crate) struct Version {
     pub rev: u64,
 }
 
-pub(crate) fn watcher(paths: &baton_pipeline::Paths, cfg: &baton_pipeline::Config) -> Result<(tokio::task::JoinHandle<()>, tokio::sync::watch::Receiver<Version>), DashboardError> {
-    let conn = baton_ledger::open_wal(&paths.state, "NORMAL").map_err(|e| DashboardError::Ledger(e.into()))?;
+pub(crate) fn watcher(
+    location: &baton_ledger::Location,
+    paths: &baton_pipeline::Paths,
+    cfg: &baton_pipeline::Config,
+) -> Result<(tokio::task::JoinHandle<()>, tokio::sync::watch::Receiver<Version>), DashboardError> {
+    let conn = baton_ledger::Ledger::open_at(location)?;
     let inbox = paths.inbox(&cfg.agent);
     let (tx, rx) = tokio::sync::watch::channel(Version::default());
-    let probe = move |conn: &baton_ledger::rusqlite::Connection| -> (i64, i64, Option<std::time::SystemTime>) {
-        let seq = conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0)).unwrap_or(0);
-        let dv = conn.query_row("PRAGMA data_version", [], |r| r.get(0)).unwrap_or(0);
+    let probe = move |conn: &baton_ledger::Ledger| -> (i64, i64, Option<std::time::SystemTime>) {
+        let (seq, dv) = conn.stats().version().unwrap_or((0, 0));
         let mtime = std::fs::metadata(&inbox).and_then(|m| m.modified()).ok();
         (seq, dv, mtime)
     };

@@ -16,10 +16,14 @@
 //!   `02_processed/`/`03_failed/`, or in the observed table if the agent moved it elsewhere)
 //!   and only marks the row. So a firing is notified at least once by the order of the steps
 //!   and at most once by the name.
+//! - **Several hosts** (a PostgreSQL ledger): the state changes and the follow-ups are two
+//!   transactions that processes and hosts take in turns (the ledger's [`AlertTx`]), so a
+//!   host that waited sees the other's firing and its mark, and writes no second TASK into its
+//!   own copy of the tree.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use baton_ledger::read::{AlertRow, AlertTx, Alerts, StatsStore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -208,21 +212,11 @@ fn clip(s: &str, max: usize) -> String {
 }
 
 /// The conditions that hold now.
-fn conditions(conn: &Connection, cfg: &AlertsConfig, input: &AlertInput, now_ms: i64) -> Result<Vec<Condition>> {
+fn conditions(conn: &dyn StatsStore, cfg: &AlertsConfig, input: &AlertInput, now_ms: i64) -> Result<Vec<Condition>> {
     let mut out = Vec::new();
     if cfg.unanswered_minutes > 0 {
         let cutoff = rfc3339(now_ms - cfg.unanswered_minutes as i64 * 60_000);
-        let mut st = conn.prepare_cached(
-            "SELECT agent, id, title FROM observed o
-             WHERE kind = 'task' AND seen_at < ?1 AND id NOT LIKE ?2
-               AND NOT EXISTS (SELECT 1 FROM observed r WHERE r.kind = 'return' AND r.in_reply_to = o.id)
-             ORDER BY seen_at LIMIT ?3",
-        )?;
-        let rows = st.query_map(params![cutoff, format!("{TASK_ID_PREFIX}%"), MAX_UNANSWERED], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
-        })?;
-        for row in rows {
-            let (agent, id, title) = row?;
+        for (agent, id, title) in conn.unanswered(&cutoff, TASK_ID_PREFIX, MAX_UNANSWERED)? {
             out.push(Condition {
                 rule: "unanswered_handoff",
                 summary: format!(
@@ -286,57 +280,39 @@ fn conditions(conn: &Connection, cfg: &AlertsConfig, input: &AlertInput, now_ms:
 /// Evaluates the rules at `now_ms`: new conditions fire, held ones are seen again, cleared
 /// ones resolve; then each firing not yet notified gets its follow-up TASK (with
 /// `notify_agent`).
-pub fn evaluate(conn: &Connection, cfg: &AlertsConfig, input: &AlertInput, now_ms: i64) -> Result<Evaluation> {
+pub fn evaluate(conn: &mut dyn StatsStore, cfg: &AlertsConfig, input: &AlertInput, now_ms: i64) -> Result<Evaluation> {
     let conds = conditions(conn, cfg, input, now_ms)?;
     let now = rfc3339(now_ms);
     let mut ev = Evaluation::default();
-    {
-        let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-        let mut holding = std::collections::BTreeSet::new();
+    let mut holding = std::collections::BTreeSet::new();
+    conn.alerts_update(&mut |tx: &dyn AlertTx| {
+        // Built afresh on each try, so a transaction retried from the start counts once.
+        ev = Evaluation::default();
+        holding.clear();
         for c in &conds {
             let id = fingerprint(c.rule, &c.labels);
             if !holding.insert(id.clone()) {
                 continue;
             }
-            let state: Option<String> =
-                tx.prepare_cached("SELECT state FROM alerts WHERE id = ?1")?.query_row([&id], |r| r.get(0)).optional()?;
-            match state.as_deref() {
+            match tx.state(&id)?.as_deref() {
                 None => {
-                    tx.prepare_cached(
-                        "INSERT INTO alerts(id, rule, labels, summary, state, firing, started_at, last_seen_at)
-                         VALUES (?1, ?2, ?3, ?4, 'firing', 1, ?5, ?5)",
-                    )?
-                    .execute(params![id, c.rule, serde_json::to_string(&c.labels).unwrap_or_default(), c.summary, now])?;
+                    tx.insert(&id, c.rule, &serde_json::to_string(&c.labels).unwrap_or_default(), &c.summary, &now)?;
                     ev.fired.push(id);
                 }
-                Some("firing") => {
-                    tx.prepare_cached("UPDATE alerts SET last_seen_at = ?2, summary = ?3 WHERE id = ?1")?
-                        .execute(params![id, now, c.summary])?;
-                }
+                Some("firing") => tx.seen(&id, &now, &c.summary)?,
                 Some(_) => {
-                    tx.prepare_cached(
-                        "UPDATE alerts SET state = 'firing', firing = firing + 1, started_at = ?2, last_seen_at = ?2,
-                                resolved_at = NULL, acked_at = NULL, notified = NULL, summary = ?3
-                         WHERE id = ?1",
-                    )?
-                    .execute(params![id, now, c.summary])?;
+                    tx.refire(&id, &now, &c.summary)?;
                     ev.fired.push(id);
                 }
             }
         }
-        let firing: Vec<String> = {
-            let mut st = tx.prepare_cached("SELECT id FROM alerts WHERE state = 'firing'")?;
-            st.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
-        };
-        for id in firing.into_iter().filter(|id| !holding.contains(id)) {
-            tx.prepare_cached("UPDATE alerts SET state = 'resolved', resolved_at = ?2 WHERE id = ?1")?.execute(params![id, now])?;
+        for id in tx.firing()?.into_iter().filter(|id| !holding.contains(id)) {
+            tx.resolve(&id, &now)?;
             ev.resolved.push(id);
         }
-        tx.prepare_cached("DELETE FROM alerts WHERE state = 'resolved' AND resolved_at < ?1")?
-            .execute([rfc3339(now_ms - RESOLVED_RETENTION_MS)])?;
-        ev.firing = holding.len();
-        tx.commit()?;
-    }
+        tx.prune(&rfc3339(now_ms - RESOLVED_RETENTION_MS))
+    })?;
+    ev.firing = holding.len();
     if let Some(agent) = cfg.notify_agent.as_deref() {
         ev.notified = notify(conn, agent, input)?;
     }
@@ -369,17 +345,35 @@ pub fn follow_up(alert: &Alert, agent: &str, self_agent: &str) -> (String, serde
     (file, body)
 }
 
-/// Writes the follow-up of every firing not yet notified, then marks it (see the module docs).
-fn notify(conn: &Connection, agent: &str, input: &AlertInput) -> Result<Vec<PathBuf>> {
-    let pending: Vec<Alert> = {
-        let mut st = conn.prepare_cached(&format!(
-            "SELECT {ALERT_COLUMNS} FROM alerts WHERE state = 'firing' AND notified_firing < firing ORDER BY started_at, id"
-        ))?;
-        st.query_map([], alert_from_row)?.collect::<rusqlite::Result<_>>()?
-    };
+/// Writes the follow-up of every firing not yet notified, then marks it (see the module docs),
+/// in one transaction that hosts take in turns: a host that waited finds the firings marked.
+fn notify(conn: &mut dyn StatsStore, agent: &str, input: &AlertInput) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
+    // A file error inside the transaction: kept here, the transaction rolled back, returned.
+    let mut io_error = None;
+    let r = conn.alerts_update(&mut |tx: &dyn AlertTx| {
+        written.clear();
+        match notify_in(tx, agent, input, &mut written)? {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let message = e.to_string();
+                io_error = Some(e);
+                Err(baton_ledger::LedgerError::Unsupported(message))
+            }
+        }
+    });
+    if let Some(e) = io_error {
+        return Err(e);
+    }
+    r?;
+    Ok(written)
+}
+
+/// The body of [`notify`]: ledger errors out, file errors in the inner result.
+fn notify_in(tx: &dyn AlertTx, agent: &str, input: &AlertInput, written: &mut Vec<PathBuf>) -> baton_ledger::Result<Result<()>> {
+    let pending: Vec<Alert> = tx.unnotified()?.into_iter().map(alert_from_row).collect();
     if pending.is_empty() {
-        return Ok(written);
+        return Ok(Ok(()));
     }
     let agent_dir = input.handoffs_root.join(agent);
     let inbox = agent_dir.join("01_inbox");
@@ -387,68 +381,63 @@ fn notify(conn: &Connection, agent: &str, input: &AlertInput) -> Result<Vec<Path
         let path = path.display().to_string();
         move |source| StatsError::Io { path, source }
     };
-    std::fs::create_dir_all(&inbox).map_err(io(&inbox))?;
+    if let Err(e) = std::fs::create_dir_all(&inbox).map_err(io(&inbox)) {
+        return Ok(Err(e));
+    }
     for alert in pending {
         let (file, body) = follow_up(&alert, agent, &input.self_agent);
         let path = inbox.join(&file);
         let delivered = ["01_inbox", "02_processed", "03_failed"].iter().any(|d| agent_dir.join(d).join(&file).exists())
-            || conn
-                .prepare_cached("SELECT 1 FROM observed WHERE agent = ?1 AND file_name = ?2")?
-                .exists(params![agent, file])?;
+            || tx.is_observed(agent, &file)?;
         if !delivered {
             let bytes = serde_json::to_vec_pretty(&body).unwrap_or_default();
-            if baton_fs::create_new(&path, &bytes, true).map_err(io(&path))? {
-                baton_fs::sync_dir(&inbox).map_err(io(&inbox))?;
-                tracing::info!(alert = %alert.id, firing = alert.firing, file = %path.display(), "alert follow-up written");
-                written.push(path.clone());
+            match baton_fs::create_new(&path, &bytes, true).map_err(io(&path)) {
+                Ok(true) => {
+                    if let Err(e) = baton_fs::sync_dir(&inbox).map_err(io(&inbox)) {
+                        return Ok(Err(e));
+                    }
+                    tracing::info!(alert = %alert.id, firing = alert.firing, file = %path.display(), "alert follow-up written");
+                    written.push(path.clone());
+                }
+                Ok(false) => {}
+                Err(e) => return Ok(Err(e)),
             }
         }
-        conn.prepare_cached("UPDATE alerts SET notified_firing = ?2, notified = ?3 WHERE id = ?1 AND firing = ?2")?
-            .execute(params![alert.id, alert.firing as i64, path.display().to_string()])?;
+        tx.notified(&alert.id, alert.firing, &path.display().to_string())?;
     }
-    Ok(written)
+    Ok(Ok(()))
 }
 
-const ALERT_COLUMNS: &str = "id, rule, labels, summary, state, firing, started_at, last_seen_at, resolved_at, acked_at, notified";
-
-fn alert_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
-    let labels: String = r.get(2)?;
-    Ok(Alert {
-        id: r.get(0)?,
-        rule: r.get(1)?,
-        labels: serde_json::from_str(&labels).unwrap_or_default(),
-        summary: r.get(3)?,
-        state: r.get(4)?,
-        firing: r.get::<_, i64>(5)? as u64,
-        started_at: r.get(6)?,
-        last_seen_at: r.get(7)?,
-        resolved_at: r.get(8)?,
-        acked_at: r.get(9)?,
-        notified: r.get(10)?,
-    })
+fn alert_from_row(r: AlertRow) -> Alert {
+    Alert {
+        labels: serde_json::from_str(&r.labels).unwrap_or_default(),
+        id: r.id,
+        rule: r.rule,
+        summary: r.summary,
+        state: r.state,
+        firing: r.firing,
+        started_at: r.started_at,
+        last_seen_at: r.last_seen_at,
+        resolved_at: r.resolved_at,
+        acked_at: r.acked_at,
+        notified: r.notified,
+    }
 }
 
 /// Every alert: firing ones first, then resolved ones; newest first within each.
-pub fn list(conn: &Connection) -> Result<Vec<Alert>> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT {ALERT_COLUMNS} FROM alerts ORDER BY state = 'resolved', started_at DESC, id"
-    ))?;
-    Ok(st.query_map([], alert_from_row)?.collect::<rusqlite::Result<_>>()?)
+pub fn list(conn: &dyn StatsStore) -> Result<Vec<Alert>> {
+    Ok(conn.alerts(Alerts::All)?.into_iter().map(alert_from_row).collect())
 }
 
 /// One alert by id.
-pub fn get(conn: &Connection, id: &str) -> Result<Option<Alert>> {
-    let mut st = conn.prepare_cached(&format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1"))?;
-    Ok(st.query_row([id], alert_from_row).optional()?)
+pub fn get(conn: &dyn StatsStore, id: &str) -> Result<Option<Alert>> {
+    Ok(conn.alerts(Alerts::Id(id))?.into_iter().next().map(alert_from_row))
 }
 
 /// Acknowledges the current firing of alert `id` (a new firing clears it);
 /// [`StatsError::NotFound`] for an unknown id.
-pub fn ack(conn: &Connection, id: &str, now_ms: i64) -> Result<Alert> {
-    let n = conn
-        .prepare_cached("UPDATE alerts SET acked_at = COALESCE(acked_at, ?2) WHERE id = ?1")?
-        .execute(params![id, rfc3339(now_ms)])?;
-    if n == 0 {
+pub fn ack(conn: &dyn StatsStore, id: &str, now_ms: i64) -> Result<Alert> {
+    if !conn.alert_ack(id, &rfc3339(now_ms))? {
         return Err(StatsError::NotFound(format!("no alert with id {id:?}")));
     }
     get(conn, id)?.ok_or_else(|| StatsError::NotFound(format!("no alert with id {id:?}")))
@@ -482,20 +471,19 @@ mod tests {
 
     #[test]
     fn an_alert_fires_once_deduplicates_resolves_and_fires_again() {
-        let (_d, l, mut input) = setup();
-        let c = l.connection();
+        let (_d, mut l, mut input) = setup();
         input.paused.insert("echo".into(), true);
         input.paused.insert("fine".into(), false);
-        let e1 = evaluate(c, &cfg(), &input, T0).unwrap();
+        let e1 = evaluate(l.stats_mut(), &cfg(), &input, T0).unwrap();
         assert_eq!((e1.firing, e1.fired.len(), e1.notified.len()), (1, 1, 1));
         let id = e1.fired[0].clone();
         assert_eq!(id, fingerprint("plugin_paused", &BTreeMap::from([("plugin".into(), "echo".into())])));
         // Still paused: the same alert, no second TASK.
         for i in 1..5 {
-            let e = evaluate(c, &cfg(), &input, T0 + i * 5_000).unwrap();
+            let e = evaluate(l.stats_mut(), &cfg(), &input, T0 + i * 5_000).unwrap();
             assert!(e.fired.is_empty() && e.notified.is_empty() && e.resolved.is_empty(), "{e:?}");
         }
-        let all = list(c).unwrap();
+        let all = list(l.stats()).unwrap();
         assert_eq!(all.len(), 1);
         assert_eq!((all[0].state.as_str(), all[0].firing), ("firing", 1));
         assert_eq!(all[0].last_seen_at, rfc3339(T0 + 20_000));
@@ -507,56 +495,55 @@ mod tests {
         assert_eq!((t.to.as_deref(), t.from.as_str()), (Some("claude"), "baton"));
         assert_eq!(t.id, format!("baton-alert-{id}-1"));
 
-        let acked = ack(c, &id, T0 + 21_000).unwrap();
+        let acked = ack(l.stats(), &id, T0 + 21_000).unwrap();
         assert!(acked.acked_at.is_some());
-        assert!(matches!(ack(c, "nope", T0), Err(StatsError::NotFound(_))));
+        assert!(matches!(ack(l.stats(), "nope", T0), Err(StatsError::NotFound(_))));
 
         // Resumed: resolves on its own.
         input.paused.insert("echo".into(), false);
-        let e = evaluate(c, &cfg(), &input, T0 + 30_000).unwrap();
+        let e = evaluate(l.stats_mut(), &cfg(), &input, T0 + 30_000).unwrap();
         assert_eq!((e.firing, e.resolved.clone()), (0, vec![id.clone()]));
-        assert_eq!(get(c, &id).unwrap().unwrap().state, "resolved");
-        assert!(evaluate(c, &cfg(), &input, T0 + 35_000).unwrap().resolved.is_empty(), "resolves once");
+        assert_eq!(get(l.stats(), &id).unwrap().unwrap().state, "resolved");
+        assert!(evaluate(l.stats_mut(), &cfg(), &input, T0 + 35_000).unwrap().resolved.is_empty(), "resolves once");
 
         // Paused again: a new firing of the same alert, notified once more, ack cleared.
         input.paused.insert("echo".into(), true);
-        let e = evaluate(c, &cfg(), &input, T0 + 120_000).unwrap();
+        let e = evaluate(l.stats_mut(), &cfg(), &input, T0 + 120_000).unwrap();
         assert_eq!((e.fired.clone(), e.notified.len()), (vec![id.clone()], 1));
-        let a = get(c, &id).unwrap().unwrap();
+        let a = get(l.stats(), &id).unwrap().unwrap();
         assert_eq!((a.firing, a.state.as_str(), a.acked_at.clone()), (2, "firing", None));
         assert_eq!(inbox_files(&input).len(), 2);
-        assert_eq!(list(c).unwrap().len(), 1, "one identity, one row");
+        assert_eq!(list(l.stats()).unwrap().len(), 1, "one identity, one row");
     }
 
     #[test]
     fn a_crash_between_the_task_and_the_mark_does_not_notify_twice() {
-        let (_d, l, mut input) = setup();
-        let c = l.connection();
+        let (_d, mut l, mut input) = setup();
         input.fp_coverage_ratio = Some(0.5);
         let cfg = AlertsConfig { fp_coverage_min: Some(0.8), ..cfg() };
-        let e = evaluate(c, &cfg, &input, T0).unwrap();
+        let e = evaluate(l.stats_mut(), &cfg, &input, T0).unwrap();
         assert_eq!(e.notified.len(), 1);
         // Simulate the crash: the TASK is on disk but the row was never marked.
-        c.execute("UPDATE alerts SET notified_firing = 0, notified = NULL", []).unwrap();
-        let e = evaluate(c, &cfg, &input, T0 + 5_000).unwrap();
+        l.connection().execute("UPDATE alerts SET notified_firing = 0, notified = NULL", []).unwrap();
+        let e = evaluate(l.stats_mut(), &cfg, &input, T0 + 5_000).unwrap();
         assert!(e.notified.is_empty(), "the file was found, not written again");
         assert_eq!(inbox_files(&input).len(), 1);
-        assert!(get(c, &e_id(c)).unwrap().unwrap().notified.is_some(), "marked now");
+        assert!(get(l.stats(), &e_id(l.connection())).unwrap().unwrap().notified.is_some(), "marked now");
         // Same, but the agent already moved the TASK to its processed folder.
-        c.execute("UPDATE alerts SET notified_firing = 0, notified = NULL", []).unwrap();
+        l.connection().execute("UPDATE alerts SET notified_firing = 0, notified = NULL", []).unwrap();
         let name = inbox_files(&input).remove(0);
         let processed = input.handoffs_root.join("claude/02_processed");
         std::fs::create_dir_all(&processed).unwrap();
         std::fs::rename(input.handoffs_root.join("claude/01_inbox").join(&name), processed.join(&name)).unwrap();
-        let e = evaluate(c, &cfg, &input, T0 + 10_000).unwrap();
+        let e = evaluate(l.stats_mut(), &cfg, &input, T0 + 10_000).unwrap();
         assert!(e.notified.is_empty());
         assert!(inbox_files(&input).is_empty(), "not dropped into the inbox again");
         // Coverage back up: resolved.
         input.fp_coverage_ratio = Some(0.9);
-        assert_eq!(evaluate(c, &cfg, &input, T0 + 15_000).unwrap().resolved.len(), 1);
+        assert_eq!(evaluate(l.stats_mut(), &cfg, &input, T0 + 15_000).unwrap().resolved.len(), 1);
     }
 
-    fn e_id(c: &Connection) -> String {
+    fn e_id(c: &baton_ledger::rusqlite::Connection) -> String {
         c.query_row("SELECT id FROM alerts", [], |r| r.get(0)).unwrap()
     }
 
@@ -578,15 +565,15 @@ mod tests {
             .unwrap()
         };
         add(&mut l, 5, 5, T0);
-        assert_eq!(evaluate(l.connection(), &cfg, &input, T0).unwrap().firing, 0, "5 events < min_events");
+        assert_eq!(evaluate(l.stats_mut(), &cfg, &input, T0).unwrap().firing, 0, "5 events < min_events");
         add(&mut l, 5, 0, T0);
-        let e = evaluate(l.connection(), &cfg, &input, T0).unwrap();
+        let e = evaluate(l.stats_mut(), &cfg, &input, T0).unwrap();
         assert_eq!(e.firing, 1, "5 of 10 failed: 50% > 30%");
-        let a = &list(l.connection()).unwrap()[0];
+        let a = &list(l.stats()).unwrap()[0];
         assert_eq!((a.rule.as_str(), a.labels["plugin"].as_str(), a.labels["window"].as_str()), ("failure_rate", "echo", "5m"));
         assert!(a.notified.is_none(), "no notify_agent, no TASK");
         // Five minutes later the window no longer holds them.
-        assert_eq!(evaluate(l.connection(), &cfg, &input, T0 + 5 * 60_000).unwrap().resolved.len(), 1);
+        assert_eq!(evaluate(l.stats_mut(), &cfg, &input, T0 + 5 * 60_000).unwrap().resolved.len(), 1);
 
         // Unanswered: a TASK seen 2 h ago with no RETURN; another answered; one recent.
         let seen = |ms: i64| rfc3339(ms);
@@ -606,9 +593,9 @@ mod tests {
         })
         .unwrap();
         let cfg = AlertsConfig { failure_rate_percent: 0.0, ..AlertsConfig::default() };
-        let e = evaluate(l.connection(), &cfg, &input, T0).unwrap();
+        let e = evaluate(l.stats_mut(), &cfg, &input, T0).unwrap();
         assert_eq!(e.firing, 1);
-        let a = &list(l.connection()).unwrap()[0];
+        let a = &list(l.stats()).unwrap()[0];
         assert_eq!((a.rule.as_str(), a.labels["id"].as_str()), ("unanswered_handoff", "OLD"));
         assert!(a.summary.contains("<b>Review</b>"), "kept as text; the page escapes it");
     }

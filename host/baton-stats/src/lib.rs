@@ -15,20 +15,22 @@
 //! - [`alerts`]: rules from `[alerts]` in `baton.toml`, fingerprinted, deduplicated,
 //!   resolving on their own, with exactly one follow-up TASK per firing.
 //!
-//! Every function takes a `&rusqlite::Connection` on the state database and is synchronous:
+//! Every function takes the ledger's [`StatsStore`] (`Ledger::stats()`, on SQLite or on
+//! PostgreSQL alike: the SQL is in the ledger's two backends, none here) and is synchronous:
 //! call it from a blocking thread.
 pub mod alerts;
 pub mod metrics;
 mod window;
 
+pub use baton_ledger::read::StatsStore;
 pub use baton_ledger::stats::RELATIVE_ERROR;
 pub use metrics::{metrics_text, MetricsInput};
 pub use window::{overview, Overview, Percentiles, WindowStats, WINDOWS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StatsError {
-    #[error("state database: {0}")]
-    Sql(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Ledger(#[from] baton_ledger::LedgerError),
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
     /// An id that names nothing (an alert id, …): the message says which.

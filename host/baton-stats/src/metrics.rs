@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use baton_ledger::stats::PROM_BUCKETS_S;
-use rusqlite::Connection;
+use baton_ledger::read::StatsStore;
 
 use crate::Result;
 
@@ -32,7 +32,7 @@ pub struct MetricsInput {
 const STATUSES: [&str; 3] = ["completed", "failed", "rejected"];
 
 /// The exposition text.
-pub fn metrics_text(conn: &Connection, input: &MetricsInput) -> Result<String> {
+pub fn metrics_text(conn: &dyn StatsStore, input: &MetricsInput) -> Result<String> {
     let mut out = String::with_capacity(4096);
     // baton_handoffs_total: every installed plugin's series exists (at 0) from the start.
     let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
@@ -41,10 +41,7 @@ pub fn metrics_text(conn: &Connection, input: &MetricsInput) -> Result<String> {
             counts.insert((s.to_string(), p.clone()), 0);
         }
     }
-    let mut st = conn.prepare_cached("SELECT status, plugin, n FROM stat_counts")?;
-    let mut rows = st.query([])?;
-    while let Some(r) = rows.next()? {
-        let (status, plugin, n): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+    for (status, plugin, n) in conn.stat_counts()? {
         let plugin = if input.installed.contains(&plugin) { plugin } else { "unknown".to_string() };
         *counts.entry((status, plugin)).or_default() += n.max(0) as u64;
     }
@@ -55,18 +52,12 @@ pub fn metrics_text(conn: &Connection, input: &MetricsInput) -> Result<String> {
 
     // baton_task_duration_seconds: cumulative buckets from the stored per-bucket counts.
     let mut per = vec![0u64; PROM_BUCKETS_S.len() + 1];
-    let mut st = conn.prepare_cached("SELECT bucket, n FROM stat_duration")?;
-    let mut rows = st.query([])?;
-    while let Some(r) = rows.next()? {
-        let (b, n): (i64, i64) = (r.get(0)?, r.get(1)?);
+    for (b, n) in conn.stat_durations()? {
         if let Some(slot) = usize::try_from(b).ok().and_then(|b| per.get_mut(b)) {
             *slot += n.max(0) as u64;
         }
     }
-    let sum: f64 = conn
-        .prepare_cached("SELECT value FROM stat_totals WHERE name = 'run_seconds_sum'")?
-        .query_row([], |r| r.get(0))
-        .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(0.0) } else { Err(e) })?;
+    let sum = conn.stat_total("run_seconds_sum")?;
     header(
         &mut out,
         "baton_task_duration_seconds",
@@ -371,7 +362,7 @@ mod tests {
             fp_coverage_ratio: Some(0.75),
             audit_false_claims: Some(2),
         };
-        let text = metrics_text(l.connection(), &input).unwrap();
+        let text = metrics_text(l.stats(), &input).unwrap();
         let p = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(p.value("baton_handoffs_total", &[("status", "completed"), ("plugin", "echo")]), Some(2.0));
         assert_eq!(p.value("baton_handoffs_total", &[("status", "failed"), ("plugin", "echo")]), Some(1.0));

@@ -8,8 +8,8 @@
 //! a 7-day window is at most 168 + 118 rows per plugin, however much history there is.
 use std::collections::BTreeMap;
 
+use baton_ledger::read::{StatRow, StatTable, StatsStore};
 use baton_ledger::stats::Bucket;
-use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
@@ -70,7 +70,7 @@ impl Percentiles {
 }
 
 /// The overview at `now_ms` (Unix ms), with the caller's queue depths.
-pub fn overview(conn: &Connection, now_ms: i64, queue_depth: &BTreeMap<String, u64>) -> Result<Overview> {
+pub fn overview(conn: &dyn StatsStore, now_ms: i64, queue_depth: &BTreeMap<String, u64>) -> Result<Overview> {
     let windows = WINDOWS
         .iter()
         .map(|&(name, seconds)| {
@@ -102,7 +102,7 @@ pub fn overview(conn: &Connection, now_ms: i64, queue_depth: &BTreeMap<String, u
 }
 
 /// Everything answered in the last `minutes` minutes, all plugins together.
-pub(crate) fn window_total(conn: &Connection, now_ms: i64, minutes: u64) -> Result<Bucket> {
+pub(crate) fn window_total(conn: &dyn StatsStore, now_ms: i64, minutes: u64) -> Result<Bucket> {
     let mut total = Bucket::default();
     for b in window_by_plugin(conn, now_ms, minutes)?.values() {
         total.merge(b);
@@ -111,45 +111,38 @@ pub(crate) fn window_total(conn: &Connection, now_ms: i64, minutes: u64) -> Resu
 }
 
 /// The last `minutes` minutes, by plugin.
-pub(crate) fn window_by_plugin(conn: &Connection, now_ms: i64, minutes: u64) -> Result<BTreeMap<String, Bucket>> {
+pub(crate) fn window_by_plugin(conn: &dyn StatsStore, now_ms: i64, minutes: u64) -> Result<BTreeMap<String, Bucket>> {
     let now_min = now_ms.div_euclid(60_000);
     let start = now_min - minutes.max(1) as i64 + 1;
     let mut out: BTreeMap<String, Bucket> = BTreeMap::new();
     // Whole hours inside [start, now_min].
     let (h_lo, h_hi) = ((start + 59).div_euclid(60), (now_min + 1).div_euclid(60) - 1);
     if minutes >= 120 && h_lo <= h_hi {
-        add_rows(conn, "stat_hours", "hour", h_lo, h_hi, &mut out)?;
-        add_rows(conn, "stat_minutes", "minute", start, h_lo * 60 - 1, &mut out)?;
-        add_rows(conn, "stat_minutes", "minute", (h_hi + 1) * 60, now_min, &mut out)?;
+        add_rows(conn, StatTable::Hours, h_lo, h_hi, &mut out)?;
+        add_rows(conn, StatTable::Minutes, start, h_lo * 60 - 1, &mut out)?;
+        add_rows(conn, StatTable::Minutes, (h_hi + 1) * 60, now_min, &mut out)?;
     } else {
-        add_rows(conn, "stat_minutes", "minute", start, now_min, &mut out)?;
+        add_rows(conn, StatTable::Minutes, start, now_min, &mut out)?;
     }
     Ok(out)
 }
 
-fn add_rows(conn: &Connection, table: &str, key: &str, lo: i64, hi: i64, out: &mut BTreeMap<String, Bucket>) -> Result<()> {
+fn add_rows(conn: &dyn StatsStore, table: StatTable, lo: i64, hi: i64, out: &mut BTreeMap<String, Bucket>) -> Result<()> {
     if lo > hi {
         return Ok(());
     }
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT completed, failed, rejected, drop_hist, drop_sum, run_hist, run_sum, plugin FROM {table}
-         WHERE {key} BETWEEN ?1 AND ?2"
-    ))?;
-    let mut rows = st.query(params![lo, hi])?;
-    while let Some(r) = rows.next()? {
+    conn.stat_rows(table, lo, hi, &mut |r: StatRow<'_>| {
         // Decoded straight into the plugin's sums: no histogram allocated per row.
-        let conv = |e: rusqlite::types::FromSqlError| rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Blob, Box::new(e));
-        let plugin = r.get_ref(7)?.as_str().map_err(conv)?;
-        let b = match out.get_mut(plugin) {
+        let b = match out.get_mut(r.plugin) {
             Some(b) => b,
-            None => out.entry(plugin.to_string()).or_default(),
+            None => out.entry(r.plugin.to_string()).or_default(),
         };
-        b.completed += r.get::<_, i64>(0)?.max(0) as u64;
-        b.failed += r.get::<_, i64>(1)?.max(0) as u64;
-        b.rejected += r.get::<_, i64>(2)?.max(0) as u64;
-        b.drop.merge_encoded(r.get_ref(3)?.as_blob().map_err(conv)?, r.get(4)?);
-        b.run.merge_encoded(r.get_ref(5)?.as_blob().map_err(conv)?, r.get(6)?);
-    }
+        b.completed += r.completed.max(0) as u64;
+        b.failed += r.failed.max(0) as u64;
+        b.rejected += r.rejected.max(0) as u64;
+        b.drop.merge_encoded(r.drop_hist, r.drop_sum);
+        b.run.merge_encoded(r.run_hist, r.run_sum);
+    })?;
     Ok(())
 }
 
@@ -203,7 +196,7 @@ mod tests {
         let now = T0 + 17 * 60_000 + 123;
         let at = |i: usize| now - (i as i64 * 8_641_000) % (2 * 86_400_000);
         fill(&mut l, at, &drop, &run, |i| if i % 10 == 0 { TaskState::Failed } else if i % 25 == 1 { TaskState::Rejected } else { TaskState::Completed });
-        let ov = overview(l.connection(), now, &BTreeMap::from([("baton".to_string(), 3), ("cursor".to_string(), 2)])).unwrap();
+        let ov = overview(l.stats(), now, &BTreeMap::from([("baton".to_string(), 3), ("cursor".to_string(), 2)])).unwrap();
         assert_eq!(ov.queue_total, 5);
         assert_eq!(ov.windows.len(), 7);
         for w in &ov.windows {
@@ -237,7 +230,7 @@ mod tests {
     fn an_empty_ledger_gives_empty_windows() {
         let dir = tempfile::tempdir().unwrap();
         let l = Ledger::open(&dir.path().join("s.sqlite")).unwrap();
-        let ov = overview(l.connection(), T0, &BTreeMap::new()).unwrap();
+        let ov = overview(l.stats(), T0, &BTreeMap::new()).unwrap();
         assert!(ov.windows.iter().all(|w| w.events == 0 && w.error_rate == 0.0 && w.run_ms.p99.is_none()));
         let json = serde_json::to_value(&ov).unwrap();
         assert_eq!(json["windows"][6]["window"], "7d");
@@ -252,9 +245,10 @@ mod tests {
         fill(&mut l, |_| T0 - ten_days, &[5.0], &[1.0], |_| TaskState::Completed);
         fill(&mut l, |_| T0 - 6 * 86_400_000, &[5.0], &[1.0], |_| TaskState::Completed);
         fill(&mut l, |_| T0, &[5.0], &[1.0], |_| TaskState::Completed);
-        let minutes: i64 = l.connection().query_row("SELECT COUNT(*) FROM stat_minutes", [], |r| r.get(0)).unwrap();
+        let mut minutes = 0;
+        l.stats().stat_rows(StatTable::Minutes, i64::MIN, i64::MAX, &mut |_| minutes += 1).unwrap();
         assert_eq!(minutes, 2, "the 10-day-old minute went when a newer one was written");
-        let ov = overview(l.connection(), T0 + 1, &BTreeMap::new()).unwrap();
+        let ov = overview(l.stats(), T0 + 1, &BTreeMap::new()).unwrap();
         assert_eq!(ov.windows[6].events, 2);
         assert_eq!(ov.windows[0].events, 1);
     }
