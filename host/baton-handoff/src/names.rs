@@ -13,6 +13,10 @@ use unicode_normalization::UnicodeNormalization;
 /// lower-casing is slightly broader than the file systems' own tables: it can call two names
 /// the same that a Mac keeps apart, never the reverse.)
 pub fn fold_key(name: &str) -> String {
+    // ASCII is its own NFD and NFC: only the case folds (the common case, and on every filing).
+    if name.is_ascii() {
+        return name.to_ascii_lowercase();
+    }
     name.nfd().flat_map(char::to_lowercase).nfc().collect()
 }
 

@@ -178,7 +178,7 @@ impl Auditor {
         })?;
         crate::failpoint::hit("audit_before_follow_ups");
         // Follow-ups: one TASK per new gap, into the configured agent's inbox.
-        let claim = Claim { path: PathBuf::new(), id: claim_id, original: "audit".into() };
+        let claim = Claim::new(PathBuf::new(), claim_id, "audit".into());
         let mut delivered = Vec::new();
         let written = self.post.follow_ups(&claim, &task_id, None, &exec.follow_ups, &mut delivered)?;
         let mut dirs: std::collections::BTreeSet<&std::path::Path> = written.iter().filter_map(|p| p.parent()).collect();

@@ -35,6 +35,8 @@ pub struct Claim {
     pub path: PathBuf,
     pub id: String,
     pub original: OsString,
+    /// `<id>~<original>`, made once: it is looked up several times per handoff.
+    key: String,
 }
 
 /// The longest file name the file systems baton supports allow (Linux and macOS: 255 bytes).
@@ -43,9 +45,13 @@ const NAME_MAX: usize = 255;
 const LONG: &str = "~long";
 
 impl Claim {
+    pub fn new(path: PathBuf, id: String, original: OsString) -> Self {
+        let key = format!("{}~{}", id, original.to_string_lossy());
+        Claim { path, id, original, key }
+    }
     /// The claim's file name (`<id>~<original>`): unique, and stable across takeovers.
-    pub fn key(&self) -> String {
-        format!("{}~{}", self.id, self.original.to_string_lossy())
+    pub fn key(&self) -> &str {
+        &self.key
     }
     /// The UTC stamp part of the claim id.
     pub fn stamp(&self) -> &str {
@@ -94,7 +100,7 @@ impl Claims {
         } else {
             name.push(&original);
         }
-        let claim = Claim { path: self.dir.join(name), id, original };
+        let claim = Claim::new(self.dir.join(name), id, original);
         if long {
             fsops::create_new(&claim.name_file(), claim.original.as_bytes(), true)?;
         }
@@ -149,6 +155,14 @@ impl Claims {
         for entry in fs::read_dir(&self.root)? {
             let path = entry?.path();
             let ext = path.extension();
+            if ext == Some(OsStr::new("opening")) {
+                // A process died between creating and publishing its lock: nothing is in it.
+                let stale = fs::metadata(&path).and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().is_ok_and(|age| age > OPENING_STALE));
+                if stale && let Ok(file) = File::options().write(true).open(&path) && flock(&file, FlockOperation::NonBlockingLockExclusive).is_ok() {
+                    let _ = fs::remove_file(&path);
+                }
+                continue;
+            }
             if path == self.lock_path || !(ext == Some(OsStr::new("lock")) || ext == Some(OsStr::new("locking"))) {
                 continue;
             }
@@ -216,13 +230,22 @@ pub fn new_claim_id() -> String {
     format!("{}-{ulid}", baton_handoff::stamp::file_stamp(baton_handoff::stamp::now()))
 }
 
-/// Creates `<instance>.locking` and locks it: the lock, not yet visible to takeovers.
+/// Creates `<instance>.locking`, locked, without a moment where it is visible unlocked: the
+/// file is created as `<instance>.opening` (a name takeovers leave alone while it is young),
+/// locked, and only then renamed. Created and locked under one name, a takeover running in
+/// between could lock it first, take this live process for a dead one, and remove its lock
+/// file; this process's own lock then failed with EAGAIN.
 fn lock_unpublished(root: &Path, instance: &str) -> io::Result<(File, PathBuf)> {
-    let pending = root.join(format!("{instance}.locking"));
-    let lock = File::options().write(true).create_new(true).open(&pending)?;
+    let opening = root.join(format!("{instance}.opening"));
+    let lock = File::options().write(true).create_new(true).open(&opening)?;
     flock(&lock, FlockOperation::NonBlockingLockExclusive)?;
+    let pending = root.join(format!("{instance}.locking"));
+    fs::rename(&opening, &pending)?;
     Ok((lock, pending))
 }
+
+/// A `.opening` file older than this was left by a process that died while starting.
+const OPENING_STALE: std::time::Duration = std::time::Duration::from_secs(60);
 
 fn parse_claim(path: PathBuf) -> Option<Claim> {
     let name = path.file_name()?.as_bytes();
@@ -236,7 +259,7 @@ fn parse_claim(path: PathBuf) -> Option<Claim> {
     } else {
         OsStr::from_bytes(rest).to_owned()
     };
-    Some(Claim { path, id, original })
+    Some(Claim::new(path, id, original))
 }
 
 #[cfg(test)]

@@ -14,8 +14,10 @@ use baton_handoff::names;
 use crate::{Pipeline, PipelineError};
 
 impl Pipeline {
-    /// Claims every inbox file that is ready. Returns how many were claimed.
-    pub(crate) fn claim_ready(&mut self) -> Result<usize, PipelineError> {
+    /// Claims every inbox file that is ready. Returns how many were claimed, and whether ready
+    /// files were left unclaimed (shared claims take a few batches at a time, so that other
+    /// hosts get the rest): then scan again after running these.
+    pub(crate) fn claim_ready(&mut self) -> Result<(usize, bool), PipelineError> {
         let inbox = self.paths.inbox(&self.cfg.agent);
         let mut entries: Vec<_> =
             std::fs::read_dir(&inbox).map_err(|e| PipelineError::io(&inbox, e))?.flatten().collect();
@@ -23,25 +25,40 @@ impl Pipeline {
         entries.sort_by_key(|e| e.file_name());
         let mut seen = HashSet::new();
         let mut claimed = 0;
+        // Shared claims are asked for together after the scan: one statement, one commit. At
+        // most two batches are held at a time, so that the other hosts on the same tree get
+        // the rest instead of this host taking a whole backlog it runs alone.
+        let mut shared_batch: Vec<(std::path::PathBuf, Ready)> = Vec::new();
+        let room = match &self.claims {
+            crate::shared::Claimer::Shared(shared) => (2 * self.cfg.batch).saturating_sub(shared.held()),
+            crate::shared::Claimer::Local(_) => usize::MAX,
+        };
+        let mut more_ready = false;
         for entry in entries {
             let name = entry.file_name();
             if names::classify(name.as_bytes()) == names::Entry::Ignored {
                 continue;
             }
             seen.insert(name.clone());
-            let ready = match names::classify(name.as_bytes()) {
-                names::Entry::SyncConflict(_) => Ready::Yes,
-                _ => self.is_ready(&entry.path(), &name),
-            };
+            // Shared claims leave claimed files in the inbox: skip those (ours, or another
+            // host's) before reading them, or every scan would read the whole inbox again.
             if let crate::shared::Claimer::Shared(shared) = &self.claims
                 && shared.skip(&name)
             {
                 continue;
             }
+            if shared_batch.len() >= room {
+                more_ready = true;
+                continue;
+            }
+            let ready = match names::classify(name.as_bytes()) {
+                names::Entry::SyncConflict(_) => Ready::Yes,
+                _ => self.is_ready(&entry.path(), &name),
+            };
             if !matches!(ready, Ready::No) {
                 self.unsettled.remove(&name);
                 if matches!(self.claims, crate::shared::Claimer::Shared(_)) {
-                    claimed += self.claim_shared(&entry.path(), ready)?;
+                    shared_batch.push((entry.path(), ready));
                     continue;
                 }
                 let crate::shared::Claimer::Local(claims) = &self.claims else { continue };
@@ -49,7 +66,7 @@ impl Pipeline {
                     Ok(Some(claim)) => {
                         claimed += 1;
                         if let Ready::Parsed(pre) = ready {
-                            self.preread.keep(claim.key(), pre);
+                            self.preread.keep(claim.key().to_owned(), pre);
                         }
                     }
                     Ok(None) => {} // another process won it
@@ -58,73 +75,105 @@ impl Pipeline {
             }
         }
         self.unsettled.retain(|n, _| seen.contains(n));
+        claimed += self.claim_shared(shared_batch)?;
+        Ok((claimed, more_ready))
+    }
+
+    /// Claims ready inbox files as rows of the shared ledger (PostgreSQL), all in one
+    /// statement. Returns how many are ours now. A copy of a handoff already filed is filed
+    /// again, with a suffix, unrun.
+    fn claim_shared(&mut self, batch: Vec<(std::path::PathBuf, Ready)>) -> Result<usize, PipelineError> {
+        let crate::shared::Claimer::Shared(shared) = &mut self.claims else { return Ok(0) };
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let (paths, pres): (Vec<std::path::PathBuf>, Vec<Option<Preread>>) = batch
+            .into_iter()
+            .map(|(path, ready)| (path, if let Ready::Parsed(pre) = ready { Some(pre) } else { None }))
+            .unzip();
+        let asked: Vec<(std::path::PathBuf, Option<&serde_json::Value>)> =
+            paths.iter().zip(&pres).map(|(p, pre)| (p.clone(), pre.as_ref().map(|p| &p.value))).collect();
+        let taken = shared.claim_many(&asked)?;
+        drop(asked);
+        let mut claimed = 0;
+        for ((path, pre), taken) in paths.into_iter().zip(pres).zip(taken) {
+            match taken {
+                crate::shared::Taken::Claimed { claim, suspect } => {
+                    if suspect && let Some(name) = claim.path.file_name() {
+                        self.suspects.insert(name.to_owned());
+                    }
+                    if let Some(pre) = pre {
+                        self.preread.keep(claim.key().to_owned(), pre);
+                    }
+                    claimed += 1;
+                }
+                crate::shared::Taken::Not => {}
+                crate::shared::Taken::Filed => self.file_resurrected(&path),
+            }
+        }
         Ok(claimed)
     }
 
-    /// Claims one ready inbox file as a row of the shared ledger (PostgreSQL). Returns 1 if it
-    /// is ours now. A copy of a handoff already filed is filed again, with a suffix, unrun.
-    fn claim_shared(&mut self, path: &Path, ready: Ready) -> Result<usize, PipelineError> {
-        let crate::shared::Claimer::Shared(shared) = &mut self.claims else { return Ok(0) };
-        let pre = match ready {
-            Ready::Parsed(pre) => Some(pre),
-            _ => None,
-        };
-        match shared.claim(path, pre.as_ref().map(|p| &p.value))? {
-            crate::shared::Taken::Claimed { claim, suspect } => {
-                if suspect && let Some(name) = claim.path.file_name() {
-                    self.suspects.insert(name.to_owned());
-                }
-                if let Some(pre) = pre {
-                    self.preread.keep(claim.key(), pre);
-                }
-                Ok(1)
+    /// Files a copy of a handoff whose original was filed (brought back by the sync) into
+    /// `02_processed/` under a suffixed name, without running it.
+    fn file_resurrected(&mut self, path: &Path) {
+        let dir = self.paths.processed(&self.cfg.agent);
+        let name = path.file_name().unwrap_or_default();
+        let placed = self.folded.place(&dir, name, |candidate| match crate::fsops::rename_noreplace(path, &dir.join(candidate)) {
+            Ok(()) => Ok(Some(())),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+            Err(e) => Err(e),
+        });
+        match placed {
+            Ok((placed, ())) => {
+                tracing::info!(file = %path.display(), filed = %dir.join(placed).display(), "a copy of a handoff already filed (brought back by the sync) was filed, not run");
+                let _ = crate::fsops::sync_dir(&dir);
             }
-            crate::shared::Taken::Not => Ok(0),
-            crate::shared::Taken::Filed => {
-                let dir = self.paths.processed(&self.cfg.agent);
-                let name = path.file_name().unwrap_or_default();
-                let placed = self.folded.place(&dir, name, |candidate| match crate::fsops::rename_noreplace(path, &dir.join(candidate)) {
-                    Ok(()) => Ok(Some(())),
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
-                    Err(e) => Err(e),
-                });
-                match placed {
-                    Ok((placed, ())) => {
-                        tracing::info!(file = %path.display(), filed = %dir.join(placed).display(), "a copy of a handoff already filed (brought back by the sync) was filed, not run");
-                        let _ = crate::fsops::sync_dir(&dir);
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => warn!(file = %path.display(), "cannot file a copy of a handoff already filed: {e}"),
-                }
-                Ok(0)
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => warn!(file = %path.display(), "cannot file a copy of a handoff already filed: {e}"),
         }
     }
 
     fn is_ready(&mut self, path: &Path, name: &OsString) -> Ready {
-        let Ok(meta) = std::fs::symlink_metadata(path) else { return Ready::No };
-        if !meta.is_file() || meta.len() > self.cfg.max_file_bytes || name.to_str().is_none() {
+        if name.to_str().is_none() {
             return Ready::Yes; // refused on sight
         }
-        // O_NOFOLLOW | O_NONBLOCK and fstat: a file swapped for a FIFO or a symlink since the
-        // stat above can neither block nor flood this loop (the claim then refuses it).
-        match crate::fsops::read_capped_with_stat(path, self.cfg.max_file_bytes) {
+        // Read first, without a stat before: O_NOFOLLOW | O_NONBLOCK and fstat refuse a
+        // symlink, a FIFO or anything not a regular file, and the cap a file too large (the
+        // claim then refuses it); a file that reads and parses is ready with what was read.
+        let (len, mtime) = match crate::fsops::read_capped_with_stat(path, self.cfg.max_file_bytes) {
             Ok((b, st)) => {
                 if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&b) {
                     return Ready::Parsed(Preread::new(value, &st));
                 }
+                (st.st_size as u64, stat_mtime(&st))
             }
-            Err(crate::fsops::ReadError::Io { .. }) => {}
+            Err(crate::fsops::ReadError::Io { .. }) => {
+                let Ok(meta) = std::fs::symlink_metadata(path) else { return Ready::No };
+                if !meta.is_file() || meta.len() > self.cfg.max_file_bytes {
+                    return Ready::Yes; // refused on sight
+                }
+                (meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH))
+            }
             Err(_) => return Ready::Yes, // refused on sight
-        }
-        let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        };
         let now = Instant::now();
-        let entry = self.unsettled.entry(name.clone()).or_insert((meta.len(), mtime, now));
-        if (entry.0, entry.1) != (meta.len(), mtime) {
-            *entry = (meta.len(), mtime, now);
+        let entry = self.unsettled.entry(name.clone()).or_insert((len, mtime, now));
+        if (entry.0, entry.1) != (len, mtime) {
+            *entry = (len, mtime, now);
             return Ready::No;
         }
         if entry.2.elapsed() >= Duration::from_millis(self.cfg.settle_ms) { Ready::Yes } else { Ready::No }
+    }
+}
+
+/// A file's mtime from its `fstat`, as `Metadata::modified` gives it.
+fn stat_mtime(st: &rustix::fs::Stat) -> SystemTime {
+    let (secs, nanos) = (st.st_mtime as i64, st.st_mtime_nsec as u32);
+    if secs >= 0 {
+        SystemTime::UNIX_EPOCH + Duration::new(secs as u64, nanos)
+    } else {
+        SystemTime::UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs()) + Duration::from_nanos(nanos as u64)
     }
 }
 
@@ -167,7 +216,9 @@ impl Preread {
 }
 
 /// The prereads waiting for their claims to be prepared: bounded (a claim whose preread did
-/// not fit is read again, which is only slower).
+/// not fit is read again, which is only slower). Each is charged its file's size plus
+/// [`Prereads::OVERHEAD`] for the parsed form, so a backlog of small files (a drain of
+/// 20,000 TASKs claimed in one pass) is read once, and a few large ones cannot hold much.
 #[derive(Default)]
 pub(crate) struct Prereads {
     by_claim: HashMap<String, Preread>,
@@ -175,15 +226,21 @@ pub(crate) struct Prereads {
 }
 
 impl Prereads {
-    /// At most this many file bytes are kept (the parsed form takes a few times more).
-    const MAX_BYTES: u64 = 32 << 20;
-    const MAX_ENTRIES: usize = 4096;
+    /// At most this much is kept, counted as above.
+    const MAX_BYTES: u64 = 64 << 20;
+    /// What a small TASK's parsed form costs beyond its bytes (maps, strings), about.
+    const OVERHEAD: u64 = 2048;
+
+    fn cost(pre: &Preread) -> u64 {
+        pre.size + Self::OVERHEAD
+    }
 
     fn keep(&mut self, claim: String, pre: Preread) {
-        if self.bytes + pre.size <= Self::MAX_BYTES && self.by_claim.len() < Self::MAX_ENTRIES {
-            self.bytes += pre.size;
+        let cost = Self::cost(&pre);
+        if self.bytes + cost <= Self::MAX_BYTES {
+            self.bytes += cost;
             if let Some(old) = self.by_claim.insert(claim, pre) {
-                self.bytes -= old.size;
+                self.bytes -= Self::cost(&old);
             }
         }
     }
@@ -191,17 +248,17 @@ impl Prereads {
     /// Takes the preread of a claim, if one was kept.
     pub(crate) fn take(&mut self, claim: &str) -> Option<Preread> {
         let pre = self.by_claim.remove(claim)?;
-        self.bytes -= pre.size;
+        self.bytes -= Self::cost(&pre);
         Some(pre)
     }
 
     /// Drops those of claims no longer here.
-    pub(crate) fn retain(&mut self, keys: &HashSet<String>) {
+    pub(crate) fn retain(&mut self, keys: &HashSet<&str>) {
         let bytes = &mut self.bytes;
         self.by_claim.retain(|k, p| {
-            let keep = keys.contains(k);
+            let keep = keys.contains(k.as_str());
             if !keep {
-                *bytes -= p.size;
+                *bytes -= Prereads::cost(p);
             }
             keep
         });
@@ -254,13 +311,14 @@ mod tests {
         let path = d.path().join("a.json");
         std::fs::write(&path, r#"{"n": 1}"#).unwrap();
         let mut p = Prereads::default();
-        for i in 0..Prereads::MAX_ENTRIES + 10 {
+        let fits = (Prereads::MAX_BYTES / (8 + Prereads::OVERHEAD)) as usize;
+        for i in 0..fits + 10 {
             p.keep(format!("c{i}"), preread(&path));
         }
-        assert_eq!(p.by_claim.len(), Prereads::MAX_ENTRIES);
-        assert_eq!(p.bytes, Prereads::MAX_ENTRIES as u64 * 8);
+        assert_eq!(p.by_claim.len(), fits);
+        assert_eq!(p.bytes, fits as u64 * (8 + Prereads::OVERHEAD));
         assert!(p.take("c0").is_some() && p.take("c0").is_none());
-        p.retain(&HashSet::from(["c1".to_string()]));
-        assert_eq!((p.by_claim.len(), p.bytes), (1, 8));
+        p.retain(&HashSet::from(["c1"]));
+        assert_eq!((p.by_claim.len(), p.bytes), (1, 8 + Prereads::OVERHEAD));
     }
 }

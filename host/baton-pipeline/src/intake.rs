@@ -97,7 +97,7 @@ pub(crate) fn prepare(
         }
         Some(row) if row.state == TaskState::RetryRequested && row.content_hash == hash => {
             // `baton retry`: a fresh run with a fresh budget of attempts, under this claim.
-            b.reclaim(&task.id, &claim.key())?;
+            b.reclaim(&task.id, claim.key())?;
             b.event(&task.id, &now, "claimed", &json!({"file": original, "claim": claim.key(), "retry": true}))?;
             return Ok(Prepared::Run { task, attempt: 1, history: Vec::new() });
         }
@@ -118,7 +118,7 @@ pub(crate) fn prepare(
     b.insert_task(&TaskRow {
         id: task.id.clone(),
         content_hash: hash,
-        claim: claim.key(),
+        claim: claim.key().to_owned(),
         file_name: original.clone(),
         sender: task.from.clone(),
         reply_to: task.reply_agent().into(),

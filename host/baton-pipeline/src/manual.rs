@@ -17,11 +17,7 @@ impl Pipeline {
     pub async fn run_detached(&mut self, file: &Path) -> Result<ReturnBody, PipelineError> {
         let bytes = std::fs::read(file).map_err(|e| PipelineError::io(file, e))?;
         let original = file.file_name().unwrap_or_default().to_owned();
-        let claim = Claim {
-            path: file.to_path_buf(),
-            id: crate::claims::new_claim_id(),
-            original,
-        };
+        let claim = Claim::new(file.to_path_buf(), crate::claims::new_claim_id(), original);
         let (prepared, reply) = match schema::parse(&bytes) {
             Err(invalid) => (Prepared::Refuse { code: invalid.code, message: invalid.message, reply: None, task: None }, None),
             Ok((Body::Return(_), _)) => (

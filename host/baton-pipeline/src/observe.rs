@@ -1,6 +1,7 @@
 //! What agents pass each other: TASKs and RETURNs in other agents' inboxes are recorded in
 //! the ledger (never moved), so `baton status` can list the handoffs still open.
 use std::os::unix::ffi::OsStrExt;
+use std::time::{Duration, Instant};
 
 use baton_handoff::{names, schema, stamp};
 use baton_ledger::Observed;
@@ -8,7 +9,26 @@ use baton_ledger::Observed;
 use crate::intake::observed;
 use crate::{Pipeline, PipelineError};
 
+/// Other agents' inboxes are read at most this often while passes come faster (a daemon
+/// under load passes many times a second, and baton's own RETURNs pile up in those inboxes
+/// until their agents take them: reading them all on every pass cost more than the handoffs).
+/// A pass that skips the reading asks for another pass when it is due, so nothing is missed.
+/// Only the daemon ([`crate::watch::serve`]) spaces them; `serve --once` reads on every pass.
+pub(crate) const OBSERVE_EVERY: Duration = Duration::from_secs(1);
+
 impl Pipeline {
+    /// [`Self::observe_agents`] if it is due; else when it will be.
+    pub(crate) fn observe_agents_due(&mut self) -> Result<Option<Instant>, PipelineError> {
+        if let Some(last) = self.observed_at
+            && last.elapsed() < self.observe_every
+        {
+            return Ok(Some(last + self.observe_every));
+        }
+        self.observed_at = Some(Instant::now());
+        self.observe_agents()?;
+        Ok(None)
+    }
+
     /// Records TASKs and RETURNs that agents pass each other (never moving them).
     pub(crate) fn observe_agents(&mut self) -> Result<(), PipelineError> {
         let Ok(agents) = std::fs::read_dir(&self.paths.handoffs) else { return Ok(()) };
@@ -29,8 +49,11 @@ impl Pipeline {
                     .to_str()
                     .and_then(names::parse_file_name)
                     .is_some_and(|p| p.kind == "RETURN" && p.agent == self.cfg.agent);
-                let key = (agent_name.clone(), name.clone());
-                if own_return || self.observed.contains(&key) {
+                if own_return {
+                    continue;
+                }
+                let key = (agent_name.clone(), name);
+                if self.observed.contains(&key) {
                     continue;
                 }
                 let Ok(meta) = e.metadata() else { continue };
@@ -48,8 +71,8 @@ impl Pipeline {
                     continue;
                 };
                 self.unparsed.remove(&key);
+                found.push(observed(&agent_name, &key.1.to_string_lossy(), &body));
                 self.observed.insert(key);
-                found.push(observed(&agent_name, &name.to_string_lossy(), &body));
             }
         }
         if found.is_empty() {

@@ -220,9 +220,22 @@ pub(crate) struct Post {
     /// baton's own agent name (the sender of follow-ups).
     pub(crate) agent: String,
     pub(crate) outbox: Outbox,
+    /// The inboxes found (and created) for the group being written, by agent: one lookup per
+    /// recipient and group, not per handoff. Cleared when a group starts and ends
+    /// ([`Post::new_group`]), so a folder removed meanwhile is found missing and made again.
+    pub(crate) group_inboxes: std::sync::Mutex<std::collections::HashMap<String, PathBuf>>,
 }
 
 impl Post {
+    pub(crate) fn new(paths: Paths, agent: String, outbox: Outbox) -> Self {
+        Post { paths, agent, outbox, group_inboxes: Default::default() }
+    }
+
+    /// Forgets the inboxes found for the last group.
+    pub(crate) fn new_group(&self) {
+        self.group_inboxes.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     /// `agent`'s inbox. An agent whose folder exists under another form of its name (`Claude`
     /// for a `reply_to` of `claude`, or NFD for NFC) is that folder, as it is on a Mac: one
     /// agent never gets two folders.
@@ -247,8 +260,18 @@ impl Post {
         dirs: &mut HashSet<PathBuf>,
         group: Option<&mut Vec<Pending>>,
     ) -> Result<Option<OsString>, PipelineError> {
-        let inbox = self.inbox_of(agent);
-        std::fs::create_dir_all(&inbox).map_err(|e| PipelineError::io(&inbox, e))?;
+        let cached = group.as_ref().and_then(|_| self.group_inboxes.lock().unwrap_or_else(|e| e.into_inner()).get(agent).cloned());
+        let inbox = match cached {
+            Some(inbox) => inbox,
+            None => {
+                let inbox = self.inbox_of(agent);
+                std::fs::create_dir_all(&inbox).map_err(|e| PipelineError::io(&inbox, e))?;
+                if group.is_some() {
+                    self.group_inboxes.lock().unwrap_or_else(|e| e.into_inner()).insert(agent.to_string(), inbox.clone());
+                }
+                inbox
+            }
+        };
         let io = |e| PipelineError::io(&inbox, e);
         let name = match group {
             None => Some(self.outbox.deliver(&inbox, staged, wanted.as_ref(), bytes).map_err(io)?),

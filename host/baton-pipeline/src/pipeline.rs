@@ -77,6 +77,10 @@ pub struct Pipeline {
     pub(crate) suspects: HashSet<OsString>,
     /// Other agents' inbox files already recorded.
     pub(crate) observed: HashSet<(String, OsString)>,
+    /// When other agents' inboxes were last read (see [`crate::observe::OBSERVE_EVERY`]).
+    pub(crate) observed_at: Option<Instant>,
+    /// The least time between two such readings (zero: every pass).
+    pub(crate) observe_every: Duration,
     /// Other agents' inbox files that did not parse, with the (size, mtime) they had then.
     pub(crate) unparsed: HashMap<(String, OsString), (u64, Option<SystemTime>)>,
     /// Consecutive sandbox failures and pauses, per plugin (read from the ledger each pass).
@@ -252,7 +256,7 @@ impl Pipeline {
         let outbox = Outbox::open(outbox_dir.clone()).map_err(|e| PipelineError::io(&outbox_dir, e))?;
         outbox.sweep();
         sweep_temps(&paths, me);
-        let post = Arc::new(Post { paths: paths.clone(), agent: cfg.agent.clone(), outbox });
+        let post = Arc::new(Post::new(paths.clone(), cfg.agent.clone(), outbox));
         Ok(Pipeline {
             cfg,
             paths,
@@ -265,6 +269,8 @@ impl Pipeline {
             retry_at: HashMap::new(),
             suspects: HashSet::new(),
             observed: HashSet::new(),
+            observed_at: None,
+            observe_every: Duration::ZERO,
             unparsed: HashMap::new(),
             health: HashMap::new(),
             health_dirty: HashSet::new(),
@@ -318,28 +324,32 @@ impl Pipeline {
         self.refresh_health();
         let moved = self.claims.take_over_dead()?;
         self.suspects.extend(moved);
-        if self.claim_ready()? > 0 {
-            failpoint::hit("after_claim");
-        }
-        for claim in self.due(true)? {
-            self.process(vec![claim], true).await?;
-        }
         loop {
-            let mut due = self.due(false)?;
-            due.truncate(self.cfg.batch);
-            if due.is_empty() {
-                break;
+            let (claimed, more_ready) = self.claim_ready()?;
+            if claimed > 0 {
+                failpoint::hit("after_claim");
             }
-            let full = due.len() == self.cfg.batch;
-            self.process(due, false).await?;
-            if !full {
+            for claim in self.due(true)? {
+                self.process(vec![claim], true).await?;
+            }
+            // One listing of the work folder per pass, run in batches: listing it again before
+            // each batch made a drain of n claims cost n²/batch entries read and parsed. Nothing
+            // is claimed during a pass, and each claim is in the list once.
+            let mut due = self.due(false)?;
+            while !due.is_empty() {
+                let rest = due.split_off(due.len().min(self.cfg.batch.max(1)));
+                self.process(due, false).await?;
+                due = rest;
+            }
+            // Held claims all waiting (retries) leave no room: stop until one is due.
+            if !more_ready || claimed == 0 {
                 break;
             }
         }
-        self.observe_agents()?;
+        let next_observe = self.observe_agents_due()?;
         let next_retry = self.retry_at.values().min().copied();
         let next_settle = (!self.unsettled.is_empty()).then(|| Instant::now() + Duration::from_millis(self.cfg.settle_ms.clamp(10, 250)));
-        Ok([next_retry, next_settle].into_iter().flatten().min())
+        Ok([next_retry, next_settle, next_observe].into_iter().flatten().min())
     }
 
     /// The claims due now: the taken-over ones (fewest deaths first, so a claim that already
@@ -351,17 +361,17 @@ impl Pipeline {
         // time in the past would make every wait end at once.
         let present: HashSet<OsString> = all.iter().filter_map(|c| c.path.file_name().map(|n| n.to_owned())).collect();
         self.suspects.retain(|s| present.contains(s));
-        let keys: HashSet<String> = all.iter().map(Claim::key).collect();
-        self.retry_at.retain(|k, _| keys.contains(k));
+        let keys: HashSet<&str> = all.iter().map(Claim::key).collect();
+        self.retry_at.retain(|k, _| keys.contains(k.as_str()));
         self.preread.retain(&keys);
         let mut due: Vec<Claim> = all
             .into_iter()
             .filter(|c| c.path.file_name().is_some_and(|n| self.suspects.contains(n)) == suspects)
-            .filter(|c| self.retry_at.get(&c.key()).is_none_or(|t| *t <= now))
+            .filter(|c| self.retry_at.get(c.key()).is_none_or(|t| *t <= now))
             .collect();
         if suspects && due.len() > 1 {
             let ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
-            let mut keyed: Vec<(u32, Claim)> = due.into_iter().map(|c| (ledger.deaths(&c.key()).unwrap_or(0), c)).collect();
+            let mut keyed: Vec<(u32, Claim)> = due.into_iter().map(|c| (ledger.deaths(c.key()).unwrap_or(0), c)).collect();
             keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
             due = keyed.into_iter().map(|(_, c)| c).collect();
         }
@@ -372,7 +382,7 @@ impl Pipeline {
     async fn process(&mut self, claims: Vec<Claim>, solo: bool) -> Result<(), PipelineError> {
         let deaths = match (solo, claims.first()) {
             (true, Some(c)) => {
-                let key = c.key();
+                let key = c.key().to_owned();
                 let deaths = self.ledger.lock().unwrap_or_else(|e| e.into_inner()).batch(|b| b.solo_begin(&key))?;
                 self.solo_in_flight = Some(key);
                 deaths
@@ -390,7 +400,7 @@ impl Pipeline {
     async fn run_batch(&mut self, claims: Vec<Claim>, solo: bool, deaths: u32) -> Result<(), PipelineError> {
         // 2. parse, validate, record the claims.
         let claims: Vec<(Claim, Option<crate::inbox::Preread>)> =
-            claims.into_iter().map(|c| { let pre = self.preread.take(&c.key()); (c, pre) }).collect();
+            claims.into_iter().map(|c| { let pre = self.preread.take(c.key()); (c, pre) }).collect();
         let items: Vec<Item> = {
             let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
             let cfg = &self.cfg;
@@ -449,6 +459,7 @@ impl Pipeline {
             failpoint::hit("after_run");
         }
         // 4. answers, error records, follow-ups: each item on its own.
+        self.post.new_group();
         let mut dirs: HashSet<PathBuf> = HashSet::from([self.post.outbox.dir().to_path_buf()]);
         // Written unnamed, a bounded number of open files at a time.
         let mut start = 0;
@@ -462,6 +473,7 @@ impl Pipeline {
             }
         }
         self.sync_and_publish(&mut items[start..], &mut dirs);
+        self.post.new_group();
         self.sync_dirs(&dirs)?;
         failpoint::hit("after_return");
 
@@ -475,7 +487,7 @@ impl Pipeline {
                 for item in &items {
                     crate::outputs::record(b, item, &mut stats, &|p| runtime.get(p).is_some())?;
                     if item.solo {
-                        b.solo_end(&item.claim.key())?;
+                        b.solo_end(item.claim.key())?;
                     }
                 }
                 b.record_stats(&stats)?;
@@ -493,20 +505,20 @@ impl Pipeline {
         let mut filed = Vec::with_capacity(items.len());
         for item in &mut items {
             if let Some(delay) = item.stays() {
-                self.retry_at.insert(item.claim.key(), Instant::now() + delay);
+                self.retry_at.insert(item.claim.key().to_owned(), Instant::now() + delay);
                 self.summary.retried += usize::from(item.retry.is_some());
                 continue;
             }
             match self.file(item) {
                 Ok(dir) => {
-                    self.retry_at.remove(&item.claim.key());
+                    self.retry_at.remove(item.claim.key());
                     dirs.insert(dir);
                     self.count(item);
                     filed.push(item);
                 }
                 Err(e) => {
                     warn!(claim = %item.claim.path.display(), "filing failed, will try again: {e}");
-                    self.retry_at.insert(item.claim.key(), Instant::now() + IO_BACKOFF);
+                    self.retry_at.insert(item.claim.key().to_owned(), Instant::now() + IO_BACKOFF);
                 }
             }
         }
@@ -520,6 +532,7 @@ impl Pipeline {
                 self.post.outbox.forget(name);
             }
         }
+        self.claims.flush();
         Ok(())
     }
 

@@ -2,7 +2,8 @@
 //! ledger's summary tables: which plugins are installed and paused, how many files wait in
 //! each agent's inbox, fingerprint coverage and the latest audit's false claims. Also the
 //! alert loop `baton serve` runs (every `[alerts] eval_secs`, on a blocking thread with its
-//! own database connection, never on the pipeline's path).
+//! own connections to the ledger and to this machine's fingerprint library, never on the
+//! pipeline's path).
 //!
 //! Why here: these facts live in the pipeline's world (the plugins folder, the handoffs tree,
 //! the health records, the audit plugin's grants), while `baton-stats` only knows the ledger;
@@ -11,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
+use baton_ledger::read::StatsStore;
 use baton_ledger::rusqlite::Connection;
 use baton_stats::alerts::{AlertInput, FalseClaimRef};
 use baton_stats::MetricsInput;
@@ -34,23 +36,24 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// Everything, now.
-    pub fn gather(paths: &Paths, cfg: &Config, conn: &Connection, now: time::OffsetDateTime) -> Probe {
-        let mut p = Probe::gather_fast(paths, conn, now);
-        p.refresh_slow(paths, cfg, conn);
+    /// Everything, now: pauses from the ledger, coverage from the fingerprint library (`fp`,
+    /// the state file; on PostgreSQL this machine's `fp.sqlite`).
+    pub fn gather(paths: &Paths, cfg: &Config, ledger: &dyn StatsStore, fp: &Connection, now: time::OffsetDateTime) -> Probe {
+        let mut p = Probe::gather_fast(paths, ledger, now);
+        p.refresh_slow(paths, cfg, fp);
         p
     }
 
     /// The cheap facts only (plugins, pauses, queues); the slow ones stay as they were.
-    pub fn gather_fast(paths: &Paths, conn: &Connection, now: time::OffsetDateTime) -> Probe {
+    pub fn gather_fast(paths: &Paths, ledger: &dyn StatsStore, now: time::OffsetDateTime) -> Probe {
         let installed = installed(paths);
-        let paused = paused(conn, &installed, now);
+        let paused = paused(ledger, &installed, now);
         Probe { queue_depth: queue_depth(paths), installed, paused, fp_coverage_ratio: None, false_claims: None }
     }
 
-    /// Reads fingerprint coverage and the latest audit report again.
-    pub fn refresh_slow(&mut self, paths: &Paths, cfg: &Config, conn: &Connection) {
-        self.fp_coverage_ratio = baton_fp::scan::coverage_ratio(conn).unwrap_or_else(|e| {
+    /// Reads fingerprint coverage (from the library in `fp`) and the latest audit report again.
+    pub fn refresh_slow(&mut self, paths: &Paths, cfg: &Config, fp: &Connection) {
+        self.fp_coverage_ratio = baton_fp::scan::coverage_ratio(fp).unwrap_or_else(|e| {
             tracing::warn!("fingerprint coverage: {e}");
             None
         });
@@ -87,12 +90,9 @@ pub fn installed(paths: &Paths) -> BTreeSet<String> {
 }
 
 /// Installed plugin → whether its health record says it is paused at `now`.
-pub fn paused(conn: &Connection, installed: &BTreeSet<String>, now: time::OffsetDateTime) -> BTreeMap<String, bool> {
+pub fn paused(ledger: &dyn StatsStore, installed: &BTreeSet<String>, now: time::OffsetDateTime) -> BTreeMap<String, bool> {
     let mut out: BTreeMap<String, bool> = installed.iter().map(|p| (p.clone(), false)).collect();
-    let rows = conn.prepare_cached("SELECT plugin, health FROM plugin_health").and_then(|mut st| {
-        st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?.collect::<Result<Vec<_>, _>>()
-    });
-    match rows {
+    match ledger.health_all() {
         Ok(rows) => {
             for (plugin, health) in rows {
                 let Some(slot) = out.get_mut(&plugin) else { continue };
@@ -133,45 +133,48 @@ pub fn false_claims(paths: &Paths, cfg: &Config) -> Option<Vec<FalseClaimRef>> {
     Some(report.false_claims.iter().map(|f| FalseClaimRef { plan: f.plan.clone(), path: f.path.clone() }).collect())
 }
 
-/// The alert evaluator: its own connection and the slow facts it last read.
+/// The alert evaluator: its own connections (the ledger, wherever it is, and the fingerprint
+/// library in the local state file) and the slow facts it last read.
 pub struct Alerting {
     paths: Paths,
     cfg: Config,
-    conn: Option<Connection>,
+    location: baton_ledger::Location,
+    conns: Option<(baton_ledger::Ledger, Connection)>,
     slow: Option<(Instant, Probe)>,
 }
 
 impl Alerting {
-    pub fn new(paths: Paths, cfg: Config) -> Self {
-        Alerting { paths, cfg, conn: None, slow: None }
+    pub fn new(paths: Paths, cfg: Config, location: baton_ledger::Location) -> Self {
+        Alerting { paths, cfg, location, conns: None, slow: None }
     }
 
     /// One evaluation now (blocking: database and file reads, maybe a follow-up TASK).
     pub fn evaluate(&mut self) -> Result<baton_stats::alerts::Evaluation, String> {
-        if self.conn.is_none() {
-            let conn = baton_ledger::open_wal(&self.paths.state, "NORMAL")
+        if self.conns.is_none() {
+            let ledger = baton_ledger::Ledger::open_at(&self.location).map_err(|e| e.to_string())?;
+            let fp = baton_ledger::open_wal(&self.paths.state, "NORMAL")
                 .map_err(|e| format!("{}: {e}", self.paths.state.display()))?;
-            self.conn = Some(conn);
+            self.conns = Some((ledger, fp));
         }
-        let Some(conn) = self.conn.as_ref() else { return Err("no connection".into()) };
+        let Some((ledger, fp)) = self.conns.as_mut() else { return Err("no connection".into()) };
         let now = baton_handoff::stamp::now();
-        let mut probe = Probe::gather_fast(&self.paths, conn, now);
+        let mut probe = Probe::gather_fast(&self.paths, ledger.stats(), now);
         match &self.slow {
             Some((at, slow)) if at.elapsed() < SLOW_EVERY => {
                 probe.fp_coverage_ratio = slow.fp_coverage_ratio;
                 probe.false_claims = slow.false_claims.clone();
             }
             _ => {
-                probe.refresh_slow(&self.paths, &self.cfg, conn);
+                probe.refresh_slow(&self.paths, &self.cfg, fp);
                 self.slow = Some((Instant::now(), probe.clone()));
             }
         }
         let input = probe.alert_input(&self.paths, &self.cfg);
         let now_ms = baton_handoff::stamp::unix_ms(now);
-        let ev = baton_stats::alerts::evaluate(conn, &self.cfg.alerts, &input, now_ms).map_err(|e| e.to_string());
+        let ev = baton_stats::alerts::evaluate(ledger.stats_mut(), &self.cfg.alerts, &input, now_ms).map_err(|e| e.to_string());
         if ev.is_err() {
             // A broken connection is opened again next time.
-            self.conn = None;
+            self.conns = None;
         }
         ev
     }
@@ -179,13 +182,13 @@ impl Alerting {
 
 /// `baton serve`'s alert loop: every `eval_secs`, off the pipeline's path. `None` when
 /// `[alerts] enabled = false`.
-pub fn spawn_alerts(paths: Paths, cfg: Config) -> Option<tokio::task::JoinHandle<()>> {
+pub fn spawn_alerts(paths: Paths, cfg: Config, location: baton_ledger::Location) -> Option<tokio::task::JoinHandle<()>> {
     if !cfg.alerts.enabled {
         return None;
     }
     let every = Duration::from_secs(cfg.alerts.eval_secs.max(1));
     Some(tokio::spawn(async move {
-        let mut alerting = Some(Alerting::new(paths, cfg));
+        let mut alerting = Some(Alerting::new(paths, cfg, location));
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

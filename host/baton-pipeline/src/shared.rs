@@ -67,11 +67,18 @@ impl Claimer {
         }
     }
 
-    /// The claim's original was filed.
+    /// The claim's original was filed. Shared claims record it at the next [`Claimer::flush`].
     pub(crate) fn release(&mut self, claim: &Claim) {
         match self {
             Claimer::Local(c) => c.release(claim),
             Claimer::Shared(s) => s.release(claim),
+        }
+    }
+
+    /// Records the releases since the last flush (one statement for a filed batch).
+    pub(crate) fn flush(&mut self) {
+        if let Claimer::Shared(s) = self {
+            s.flush();
         }
     }
 }
@@ -104,6 +111,8 @@ pub(crate) struct SharedClaims {
     /// Claims of this host's previous process, found at start: the next tick takes them over.
     inherited: Vec<OsString>,
     last_beat: Option<Instant>,
+    /// Claims whose originals were filed, not yet marked `filed` in the ledger.
+    filed: Vec<(String, String)>,
     /// `serve.lock`, when this process is the host's claiming one.
     lock: Option<File>,
     /// Whether the last database call failed (to log the pause and the resumption once).
@@ -138,6 +147,7 @@ impl SharedClaims {
             ledger,
             lease,
             mine: BTreeMap::new(),
+            filed: Vec::new(),
             lost: HashMap::new(),
             inherited: Vec::new(),
             last_beat: None,
@@ -172,7 +182,7 @@ impl SharedClaims {
                 continue;
             }
             let original = OsString::from(&held.file_name);
-            let claim = Claim { path, id: held.claim_id, original: original.clone() };
+            let claim = Claim::new(path, held.claim_id, original.clone());
             self.mine.insert(original.clone(), Held { claim, key: (held.handoff_id, held.content_hash) });
             self.inherited.push(original);
         }
@@ -214,26 +224,46 @@ impl SharedClaims {
         Ok(std::mem::take(&mut self.inherited))
     }
 
+    /// How many claims this process holds.
+    pub(crate) fn held(&self) -> usize {
+        self.mine.len()
+    }
+
     /// Whether the inbox scan should skip `name` for now (ours already, or another host's).
     pub(crate) fn skip(&self, name: &OsStr) -> bool {
         self.lock.is_none() || self.mine.contains_key(name) || self.lost.contains_key(name)
     }
 
-    /// Tries to claim the inbox file `path`; `value` is its parsed JSON when the readiness check
-    /// read it.
-    pub(crate) fn claim(&mut self, path: &Path, value: Option<&serde_json::Value>) -> Result<Taken, PipelineError> {
-        let name = path.file_name().unwrap_or_default().to_owned();
-        let key = claim_key(path, &name, value);
-        if self.mine.values().any(|h| h.key == key) {
-            // The same handoff in another file, while its first copy is ours and in flight:
-            // looked at again once that one is filed.
-            self.lost.insert(name, Instant::now() + Duration::from_secs(1));
-            return Ok(Taken::Not);
+    /// Tries to claim the ready inbox files `files` (each with its parsed JSON when the
+    /// readiness check read it) in one database statement. One outcome per file, in order.
+    pub(crate) fn claim_many(&mut self, files: &[(PathBuf, Option<&serde_json::Value>)]) -> Result<Vec<Taken>, PipelineError> {
+        // Which files go to the database: not a second copy of a handoff this host holds (or
+        // one that appears twice in this scan: a row cannot be claimed twice in one statement).
+        // Such a copy is looked at again once the first is filed.
+        let mut asked: Vec<(usize, OsString, (String, String))> = Vec::with_capacity(files.len());
+        let mut taken: Vec<Taken> = Vec::with_capacity(files.len());
+        let mut keys: std::collections::HashSet<(String, String)> = self.mine.values().map(|h| h.key.clone()).collect();
+        for (i, (path, value)) in files.iter().enumerate() {
+            let name = path.file_name().unwrap_or_default().to_owned();
+            let key = claim_key(path, &name, *value);
+            taken.push(Taken::Not);
+            if !keys.insert(key.clone()) {
+                self.lost.insert(name, Instant::now() + Duration::from_secs(1));
+                continue;
+            }
+            asked.push((i, name, key));
         }
+        let wanted: Vec<baton_ledger::postgres::ClaimRequest> = asked
+            .iter()
+            .map(|(_, name, key)| baton_ledger::postgres::ClaimRequest {
+                handoff_id: key.0.clone(),
+                content_hash: key.1.clone(),
+                claim_id: new_claim_id(),
+                file_name: name.to_string_lossy().into_owned(),
+            })
+            .collect();
         let (host, lease) = (self.host.clone(), self.lease.as_secs_f64());
-        let fresh_id = new_claim_id();
-        let file_name = name.to_string_lossy().into_owned();
-        let outcome = match self.pg(|p| p.claim(&host, &key.0, &key.1, &fresh_id, &file_name, lease)) {
+        let outcomes = match self.pg(|p| p.claim_many(&host, &wanted, lease)) {
             Ok(o) => o,
             Err(e) => {
                 if !std::mem::replace(&mut self.paused, true) {
@@ -242,27 +272,31 @@ impl SharedClaims {
                 return Err(e);
             }
         };
-        let claim = |claim_id: String| Claim { path: path.to_path_buf(), id: claim_id, original: name.clone() };
-        Ok(match outcome {
-            ClaimOutcome::Won { claim_id } => {
-                let c = claim(claim_id);
-                self.mine.insert(name.clone(), Held { claim: c.clone(), key });
-                Taken::Claimed { claim: c, suspect: false }
-            }
-            ClaimOutcome::TakenOver { claim_id } => {
-                info!(file = %path.display(), "took over a claim whose host's lease expired");
-                let c = claim(claim_id);
-                self.mine.insert(name.clone(), Held { claim: c.clone(), key });
-                Taken::Claimed { claim: c, suspect: true }
-            }
-            ClaimOutcome::Lost { .. } => {
-                // Asked again after half a lease: by then the owner filed it (and the sync
-                // removed it here), or its lease may have expired.
-                self.lost.insert(name, Instant::now() + self.lease / 2);
-                Taken::Not
-            }
-            ClaimOutcome::Filed { .. } => Taken::Filed,
-        })
+        for ((i, name, key), outcome) in asked.into_iter().zip(outcomes) {
+            let path = &files[i].0;
+            let claim = |claim_id: String| Claim::new(path.clone(), claim_id, name.clone());
+            taken[i] = match outcome {
+                ClaimOutcome::Won { claim_id } => {
+                    let c = claim(claim_id);
+                    self.mine.insert(name.clone(), Held { claim: c.clone(), key });
+                    Taken::Claimed { claim: c, suspect: false }
+                }
+                ClaimOutcome::TakenOver { claim_id } => {
+                    info!(file = %path.display(), "took over a claim whose host's lease expired");
+                    let c = claim(claim_id);
+                    self.mine.insert(name.clone(), Held { claim: c.clone(), key });
+                    Taken::Claimed { claim: c, suspect: true }
+                }
+                ClaimOutcome::Lost { .. } => {
+                    // Asked again after half a lease: by then the owner filed it (and the sync
+                    // removed it here), or its lease may have expired.
+                    self.lost.insert(name, Instant::now() + self.lease / 2);
+                    Taken::Not
+                }
+                ClaimOutcome::Filed { .. } => Taken::Filed,
+            };
+        }
+        Ok(taken)
     }
 
     fn list(&mut self) -> Vec<Claim> {
@@ -289,12 +323,21 @@ impl SharedClaims {
     }
 
     fn release(&mut self, claim: &Claim) {
-        let Some(held) = self.mine.remove(&claim.original) else { return };
-        let (id, hash) = held.key;
-        // If this fails the row stays `claimed`: a copy brought back later is then taken over
-        // by this host, found finished in the ledger, and filed without running.
-        if let Err(e) = self.pg(|p| p.claim_filed(&id, &hash)) {
-            warn!(file = %claim.path.display(), "filed, but cannot record it in the shared ledger: {e}");
+        if let Some(held) = self.mine.remove(&claim.original) {
+            self.filed.push(held.key);
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.filed.is_empty() {
+            return;
+        }
+        let keys = std::mem::take(&mut self.filed);
+        // If this fails (or the process dies first) the rows stay `claimed`: a copy brought
+        // back later is then taken over by this host, found finished in the ledger, and filed
+        // without running.
+        if let Err(e) = self.pg(|p| p.claims_filed(&keys)) {
+            warn!(claims = keys.len(), "filed, but cannot record it in the shared ledger: {e}");
         }
     }
 }

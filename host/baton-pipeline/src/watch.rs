@@ -86,6 +86,7 @@ pub async fn serve(
     liveness: &std::sync::Arc<Liveness>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), PipelineError> {
+    pipeline.observe_every = crate::observe::OBSERVE_EVERY;
     let errors = liveness.clone();
     let (tx, mut rx) = mpsc::channel::<()>(1);
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
