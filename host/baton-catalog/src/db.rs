@@ -18,7 +18,7 @@ use std::path::Path;
 use futures_executor::block_on;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
 
 use baton_ledger::location::PgUrl;
 
@@ -209,14 +209,6 @@ pub(crate) struct Pg {
 
 impl Pg {
     fn open(url: &PgUrl) -> Result<Pg> {
-        if url.verify_full() {
-            return Err(CatalogError::Unavailable {
-                server: url.shown().into(),
-                message: "TLS (sslmode=verify-full) is not built into this baton yet; reach the server through a Unix \
-                          socket or a loopback address (an SSH tunnel, say)"
-                    .into(),
-            });
-        }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("baton-pg-catalog")
@@ -245,16 +237,16 @@ impl Pg {
         let Some(rt) = self.rt.as_ref() else {
             return Err(CatalogError::Unavailable { server, message: "the catalog is closing".into() });
         };
-        let config = self.url.config().clone();
+        let url = self.url.clone();
         let shown = server.clone();
         let task = rt.spawn(async move {
-            let (client, connection) = config.connect(NoTls).await?;
+            let (client, connection) = baton_ledger::connect::connect(&url).await?;
             tokio::spawn(async move {
                 if let Err(e) = connection.await {
                     tracing::warn!(server = %shown, "catalog database connection lost: {e}");
                 }
             });
-            Ok::<_, tokio_postgres::Error>(client)
+            Ok::<_, baton_ledger::connect::ConnectError>(client)
         });
         match block_on(task) {
             Ok(Ok(client)) => {

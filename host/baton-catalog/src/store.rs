@@ -37,6 +37,17 @@ pub struct Catalog {
     audit_reports: Option<PathBuf>,
     /// The latest report's gaps, kept while the report file stays the same.
     audit_gaps: std::cell::RefCell<Option<AuditGaps>>,
+    /// Schemas read outside a write (SQLite only): a task's reads (`get`, `links`, `query`)
+    /// would otherwise read the same schema again on every call.
+    schemas: std::cell::RefCell<SchemaCache>,
+}
+
+/// Schemas by collection, valid while SQLite's `data_version` (which moves when another
+/// connection commits) is the one they were read at; a write through this catalog empties it.
+#[derive(Default)]
+struct SchemaCache {
+    data_version: Option<i64>,
+    by_name: HashMap<String, std::sync::Arc<Schema>>,
 }
 
 /// Counts of one upsert call.
@@ -144,6 +155,13 @@ impl Catalog {
         Catalog::with_db(Db::sqlite(path)?, None, path)
     }
 
+    /// Creates the catalog's tables on the PostgreSQL server at `url` (its migrations), without
+    /// the core collections [`Catalog::open_at`] adds: for `baton migrate`, which copies a
+    /// catalog, core collections included, into empty tables.
+    pub fn create_schema_at(url: &baton_ledger::location::PgUrl) -> Result<()> {
+        Db::postgres(url).map(drop)
+    }
+
     /// Opens the catalog where the state is: in the SQLite file for a path, or on the
     /// PostgreSQL server for a URL (its migrations applied), with the fingerprint library behind
     /// `files` in this machine's own SQLite file `local` ([`baton_ledger::Location::local_file`]).
@@ -170,6 +188,7 @@ impl Catalog {
             fp: None,
             audit_reports: None,
             audit_gaps: std::cell::RefCell::new(None),
+            schemas: Default::default(),
         };
         let tx = cat.db.begin_write()?;
         for (name, props) in schema::core_collections() {
@@ -237,7 +256,7 @@ impl Catalog {
         if let Some(props) = schema::virtual_properties(collection) {
             return Ok(props);
         }
-        Ok(load_schema(&self.db, collection)?.props)
+        Ok(self.read_schema(collection)?.props.clone())
     }
 
     fn check_read(&self, access: &Access, collection: &str) -> Result<()> {
@@ -255,7 +274,32 @@ impl Catalog {
         if !access.can_write(collection) {
             return Err(CatalogError::NotGranted { actor: access.actor.clone(), collection: collection.into(), op: "write" });
         }
+        self.write_tx()
+    }
+
+    /// Every write transaction starts here: it may change a schema, and this connection's own
+    /// commits do not move `data_version`, so the schema cache is emptied first.
+    fn write_tx(&self) -> Result<crate::db::Tx<'_>> {
+        *self.schemas.borrow_mut() = SchemaCache::default();
         self.db.begin_write()
+    }
+
+    /// `collection`'s schema for a read, from the cache when nothing was committed since it was
+    /// read (one `PRAGMA data_version` instead of reading `cat_properties`). On PostgreSQL,
+    /// where another machine may change a schema, it is read each time.
+    fn read_schema(&self, collection: &str) -> Result<std::sync::Arc<Schema>> {
+        let Some(conn) = self.db.as_sqlite() else { return Ok(std::sync::Arc::new(load_schema(&self.db, collection)?)) };
+        let version: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        let mut cache = self.schemas.borrow_mut();
+        if cache.data_version != Some(version) {
+            *cache = SchemaCache { data_version: Some(version), by_name: HashMap::new() };
+        }
+        if let Some(s) = cache.by_name.get(collection) {
+            return Ok(s.clone());
+        }
+        let s = std::sync::Arc::new(load_schema(&self.db, collection)?);
+        cache.by_name.insert(collection.to_string(), s.clone());
+        Ok(s)
     }
 
     /// Creates `collection` if missing and declares `props` on it (existing ones are kept as
@@ -490,7 +534,7 @@ impl Catalog {
         if schema::is_virtual(collection) {
             return self.virtual_rows(collection, Some(key), None, 1).map(|mut v| v.pop());
         }
-        let schema = load_schema(&self.db, collection)?;
+        let schema = self.read_schema(collection)?;
         let props: Option<String> =
             self.db.query_opt("SELECT props FROM cat_records WHERE collection = ?1 AND key = ?2", vals![collection, key])?.map(|r| r.text(0));
         props.map(|p| self.shape(&schema, key.to_string(), &p, archived)).transpose()
@@ -501,7 +545,7 @@ impl Catalog {
         let mut out = RecordOut { key, props: Map::new(), archived: Map::new() };
         for p in &schema.props {
             if p.kind == Kind::Relation {
-                let keys: Vec<Value> = self.related(&schema.collection, &out.key, p)?.into_iter().map(|l| Value::String(l.key)).collect();
+                let keys = self.related_keys(&schema.collection, &out.key, p)?;
                 if !keys.is_empty() {
                     out.props.insert(p.id.clone(), Value::Array(keys));
                 }
@@ -574,6 +618,28 @@ impl Catalog {
         Ok(out)
     }
 
+    /// The keys [`Catalog::related`] gives, in its order, without reading each link's position,
+    /// date and method: a record read whole (`get`) carries only the keys, and a playlist has
+    /// hundreds of them.
+    fn related_keys(&self, collection: &str, key: &str, p: &Property) -> Result<Vec<Value>> {
+        let rows = if p.stored {
+            self.db.query(
+                "SELECT target_key FROM cat_links
+                 WHERE collection = ?1 AND key = ?2 AND property = ?3 AND removed = 0 ORDER BY position, added_at",
+                vals![collection, key, &p.id],
+            )?
+        } else {
+            let (Some(src), Some(inv)) = (&p.target, &p.inverse) else { return Ok(Vec::new()) };
+            self.db.query(
+                "SELECT key FROM cat_links
+                 WHERE target = ?1 AND target_key = ?2 AND collection = ?3 AND property = ?4 AND removed = 0
+                 ORDER BY added_at, key",
+                vals![collection, key, src, inv],
+            )?
+        };
+        Ok(rows.iter().map(|r| Value::String(r.text(0))).collect())
+    }
+
     fn related(&self, collection: &str, key: &str, p: &Property) -> Result<Vec<LinkOut>> {
         let read = |r: &Row| LinkOut { key: r.text(0), position: r.int(1), added_at: r.opt_text(2), method: link_method_out(r.text(3)) };
         let rows = if p.stored {
@@ -597,7 +663,7 @@ impl Catalog {
     /// The links of one record's relation property, in order, with when and how each was made.
     pub fn links(&self, access: &Access, collection: &str, key: &str, property: &str) -> Result<Vec<LinkOut>> {
         self.check_read(access, collection)?;
-        let schema = load_schema(&self.db, collection)?;
+        let schema = self.read_schema(collection)?;
         let p = schema.get(property).filter(|p| p.kind == Kind::Relation).ok_or_else(|| unknown(&schema, key, property))?;
         if let Some(t) = &p.target
             && !access.can_read(t)
@@ -622,7 +688,7 @@ impl Catalog {
         let mut records = Vec::new();
         let mut next = None;
         let mut cursor = after.map(str::to_string);
-        let schema = if schema::is_virtual(collection) { None } else { Some(load_schema(&self.db, collection)?) };
+        let schema = if schema::is_virtual(collection) { None } else { Some(self.read_schema(collection)?) };
         // Reads in chunks so that a filter rejecting most rows still stops at `limit`. A chunk
         // holds what is still wanted plus one (to tell whether there is a next page), so a full
         // page does not shape a whole chunk it then throws away; at least 16 rows, so a
@@ -760,7 +826,7 @@ impl Catalog {
         if !access.can_write(&sc) {
             return Err(CatalogError::NotGranted { actor, collection: sc, op: "write" });
         }
-        let tx = self.db.begin_write()?;
+        let tx = self.write_tx()?;
         for (c, k) in [(collection, key), (target.as_str(), target_key)] {
             if !self.record_exists(&tx, c, k)? {
                 return Err(CatalogError::MissingTarget {

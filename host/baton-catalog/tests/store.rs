@@ -60,7 +60,30 @@ on_both_backends!(
     removed_core_property_stays_removed_after_reopen,
     dry_run_reports_like_upsert_and_writes_nothing,
     upserted_links_carry_their_match_method,
+    schema_changes_by_another_connection_are_seen,
 );
+
+/// A catalog keeps the schemas its reads used (SQLite: until another connection commits, or
+/// it writes itself): a property another process renames, removes or declares shows at once.
+fn schema_changes_by_another_connection_are_seen(st: &State) {
+    let u = Access::user();
+    let mut writer = st.open();
+    let reader = st.open();
+    writer.upsert(&u, "tracks", &[Record::new("t1", json!({"title": "Opus", "album": "Stories"}))]).unwrap();
+    let name = |cat: &Catalog, id: &str| cat.schema(&u, "tracks").unwrap().into_iter().find(|p| p.id == id).map(|p| (p.name, p.archived));
+    assert_eq!(reader.get(&u, "tracks", "t1", false).unwrap().unwrap().props["album"], "Stories");
+    assert_eq!(name(&reader, "album"), Some(("Album".into(), false)));
+    writer.rename_property(&u, "tracks", "album", "Record").unwrap();
+    assert_eq!(name(&reader, "album"), Some(("Record".into(), false)));
+    writer.remove_property(&u, "tracks", "album").unwrap();
+    assert!(!reader.get(&u, "tracks", "t1", false).unwrap().unwrap().props.contains_key("album"), "a removed property still read");
+    assert_eq!(reader.links(&u, "tracks", "t1", "artist_refs").unwrap().len(), 0);
+    writer.ensure_collection(&u, "tracks", &[PropertySpec { id: "bpm".into(), name: None, kind: Kind::Number, target: None, inverse: None, integer: false }]).unwrap();
+    writer.upsert(&u, "tracks", &[Record::new("t1", json!({"bpm": 120}))]).unwrap();
+    assert_eq!(reader.get(&u, "tracks", "t1", false).unwrap().unwrap().props["bpm"], 120);
+    let page = reader.query(&u, "tracks", &Filter::parse("bpm>100").unwrap(), false, None, 10).unwrap();
+    assert_eq!(page.records.len(), 1);
+}
 
 fn track(key: &str, title: &str, artists: &[&str], ms: i64) -> Record {
     Record::new(key, json!({"title": title, "artists": artists, "duration_ms": ms}))
@@ -144,6 +167,16 @@ fn relations_both_ways_with_order_and_manual_links(st: &State) {
     assert_eq!(a.props["playlists"], json!(["p1"]), "the other side shows the link");
     let links = cat.links(&u, "playlists", "p1", "tracks").unwrap();
     assert_eq!(links[1].added_at.as_deref(), Some("2024-01-02T00:00:00Z"));
+    // `get` reads only the keys of a relation (not each link's date and method): the same keys
+    // in the same order as `links`, on both sides. `a` is on p0 later than on p1.
+    cat.upsert(&sp, "playlists", &[Record::new("p0", json!({"name": "Zero", "tracks": [{"key": "a", "added_at": "2024-03-01T00:00:00Z"}]}))])
+        .unwrap();
+    let keys = |l: Vec<baton_catalog::LinkOut>| json!(l.into_iter().map(|l| l.key).collect::<Vec<_>>());
+    assert_eq!(p1.props["tracks"], keys(cat.links(&u, "playlists", "p1", "tracks").unwrap()));
+    let a = cat.get(&u, "tracks", "a", false).unwrap().unwrap();
+    assert_eq!(a.props["playlists"], json!(["p1", "p0"]), "oldest addition first");
+    assert_eq!(a.props["playlists"], keys(cat.links(&u, "tracks", "a", "playlists").unwrap()));
+    cat.upsert(&sp, "playlists", &[Record::new("p0", json!({"tracks": []}))]).unwrap();
     // The user links b by hand from the track side and unlinks c; a plugin's re-import of the
     // old list changes neither.
     assert!(cat.link(&u, "tracks", "b", "playlists", "p1", None, None).unwrap());

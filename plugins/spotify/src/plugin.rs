@@ -115,10 +115,11 @@ fn get(collection: &str, key: &str) -> Result<Option<Value>, Fail> {
     Ok(r.and_then(|s| serde_json::from_str(&s).ok()))
 }
 
-/// JSON per `upsert` call: half the host's per-call cap (8 MiB). Each call is one transaction,
-/// and the records' keys are spread over the catalog's indexes, so every call writes most of
-/// the index pages again: few large calls write far less than many small ones.
-const UPSERT_BYTES: usize = 4 << 20;
+/// JSON per `upsert` call: 7 MiB, under the host's per-call cap (8 MiB). Each call is one
+/// transaction, and the records' keys are spread over the catalog's indexes, so every call
+/// writes most of the index pages again (and SQLite checkpoints them again): few large calls
+/// write far less than many small ones. 20,000 tracks fit in one call.
+const UPSERT_BYTES: usize = 7 << 20;
 
 fn upsert(collection: &str, records: &[Value]) -> Result<u64, Fail> {
     let mut changed = 0;
@@ -517,12 +518,18 @@ fn import(params: &Value) -> Result<Value, Fail> {
             }
         }
         memberships += links.len();
-        let old_set: HashSet<&String> = old.iter().collect();
+        let old_set: HashSet<&str> = old.iter().map(String::as_str).collect();
         let show = |k: &str| {
             let t = by_key.get(k);
             json!({"key": k, "uri": t.map(|t| t.uri.clone()), "title": t.map(|t| t.title.clone()), "artists": t.map(|t| t.artists.clone())})
         };
-        let added: Vec<Value> = seen.iter().filter(|k| !old_set.contains(k)).map(|k| show(k)).collect();
+        // In playlist order: `links` is.
+        let added: Vec<Value> = links
+            .iter()
+            .filter_map(|l| l["key"].as_str())
+            .filter(|k| !old_set.contains(k))
+            .map(show)
+            .collect();
         let removed: Vec<Value> = old
             .iter()
             .filter(|k| !seen.contains(*k))
@@ -538,14 +545,6 @@ fn import(params: &Value) -> Result<Value, Fail> {
             })
             .collect();
         if !added.is_empty() || !removed.is_empty() {
-            let mut added = added;
-            // in playlist order
-            let pos: HashMap<String, usize> = links
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (l["key"].as_str().unwrap_or("").to_string(), i))
-                .collect();
-            added.sort_by_key(|a| pos.get(a["key"].as_str().unwrap_or("")).copied().unwrap_or(0));
             changes.push(json!({"playlist": w.snapshot.name, "added": added, "removed": removed}));
         }
         playlist_recs.push(json!({"key": pkey, "props": {"name": w.snapshot.name, "source": "spotify", "tracks": links}}));
@@ -576,7 +575,11 @@ fn import(params: &Value) -> Result<Value, Fail> {
 /// (added and removed together) a page, each file's `skipped` at most 500 (`skipped_total`
 /// says how many there were).
 fn import_page(mut full: Value, page: usize) -> Value {
-    let changes = full["changes"].as_array().cloned().unwrap_or_default();
+    // Taken, not cloned: on a first import it holds every membership.
+    let changes = match full["changes"].take() {
+        Value::Array(c) => c,
+        _ => Vec::new(),
+    };
     let (changes, more) = logic::page_changes(&changes, page);
     full["changes"] = json!([]);
     logic::paginate(&mut full, page);
