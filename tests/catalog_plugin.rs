@@ -461,12 +461,16 @@ fn bench_files_query_in_a_100k_library() {
 fn the_change_log_has_no_gap_across_a_kill_9_during_a_large_batch() {
     // Every collection readable, so the plugin sees the whole change log.
     let h = home(&TOML.replace(r#"write = ["tracks", "artists"]"#, r#"write = ["tracks", "artists", "playlists"]"#));
-    let batches: Vec<Value> = (0..12)
+    let mut batches: Vec<Value> = (0..12)
         .map(|b| {
             let records: Vec<Value> = (0..1500).map(|i| track(&format!("k{b:02}-{i:04}"), &format!("Song {b} {i}"), &["Artist"], 180_000 + i)).collect();
             json!({"op": "upsert", "collection": "tracks", "records": records})
         })
         .collect();
+    // The last batch waits behind a pause longer than the task's time budget, so the kill
+    // always lands before it, however fast the first eleven are written (on a fast machine
+    // they all were, before the first poll saw any).
+    batches.insert(11, json!({"op": "sleep", "ms": 600_000}));
     let body = json!({"schema": "baton.handoff/v1", "id": "BIG", "kind": "task", "created_at": "2026-01-18T07:09:51Z",
                       "from": "Tester-Agent", "title": "big", "plugin": "testkit", "action": "catalog", "params": {"calls": batches}});
     let seqs = |h: &Home| -> Vec<u64> {

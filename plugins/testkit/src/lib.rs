@@ -51,7 +51,7 @@
 //! |---|---|
 //! | `settings` | returns `{"settings": host.settings()}` |
 //! | `paths` | maps `params.host` (host paths) with `host.guest-path` and `params.guest` with `host.host-path` |
-//! | `catalog` | runs `params.calls`, each `{"op": "collections" \| "ensure" \| "rename" \| "remove" \| "upsert" (`records`, or `key` and `pad_bytes`: one record of that size) \| "get" \| "query" \| "links" \| "link" (optional `added_at`, `method`) \| "unlink" \| "changes" \| "match" \| "resolve", …}`, and returns `{"results": [{"ok": …} \| {"error": {"kind", "message"}}]}` |
+//! | `catalog` | runs `params.calls`, each `{"op": "collections" \| "ensure" \| "rename" \| "remove" \| "upsert" (`records`, or `key` and `pad_bytes`: one record of that size) \| "get" \| "query" \| "links" \| "link" (optional `added_at`, `method`) \| "unlink" \| "changes" \| "match" \| "resolve" \| "sleep" (`ms`: a pause between calls), …}`, and returns `{"results": [{"ok": …} \| {"error": {"kind", "message"}}]}` |
 //!
 //! Attacks added after that (describe() that traps, loops or floods; recursion, huge grows,
 //! follow-ups to `baton` or `../`, deeply nested JSON, NULs in kv, terminal escapes, artifacts
@@ -577,6 +577,12 @@ fn catalog_call(c: &Value) -> Value {
             Ok(r) => ok(json!({ "key": r.key, "created": r.created, "outcome": outcome(r.outcome) })),
             Err(e) => err(e),
         },
+        // A pause between calls, so a test can kill the host at a known point in a long run.
+        "sleep" => {
+            let ms = c.get("ms").and_then(Value::as_u64).unwrap_or(0);
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            ok(json!({ "ms": ms }))
+        }
         other => json!({ "error": { "kind": "testkit", "message": format!("unknown catalog op `{other}`") } }),
     }
 }
