@@ -435,8 +435,31 @@ fn one_host_killed_three_times_and_postgres_restarted_once() {
     kill(sb);
     assert_once_on_both(&trees, n);
     let log = std::fs::read_to_string(a.root.join("serve.log")).unwrap() + &std::fs::read_to_string(b.root.join("serve.log")).unwrap();
-    assert!(log.contains("claiming paused"), "the outage is logged plainly");
-    assert!(log.contains("claiming resumed"), "and its end");
+    let outage: Vec<&str> = log.lines().filter(|l| l.contains("state database") || l.contains("serving")).collect();
+    assert!(log.contains("claiming paused"), "the outage is logged plainly: {outage:#?}");
+    assert!(log.contains("claiming resumed"), "and its end: {outage:#?}");
+}
+
+/// Hosts started at once on a new database all open it: one applies the migrations, the others
+/// wait for it, and none fails (creating the schema table before taking the migration lock let
+/// two create it at once, and one failed on a duplicate in `pg_type`).
+#[test]
+fn hosts_starting_at_once_on_a_new_database_all_open_it() {
+    let Some(pg) = Pg::start() else { return };
+    for round in 0..3 {
+        let db = format!("fresh{round}");
+        pg.create_db(&db);
+        let url = pg.url(&db);
+        let homes: Vec<Home> = (0..6).map(|_| host(&url, 30)).collect();
+        let runs: Vec<Child> = homes
+            .iter()
+            .map(|h| h.cmd(&["serve", "--once"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap())
+            .collect();
+        for run in runs {
+            let out = run.wait_with_output().unwrap();
+            assert!(out.status.success(), "round {round}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
 }
 
 // ---- plugins' locks across hosts (advisory locks) ----

@@ -174,8 +174,10 @@ impl PgLedger {
 
     fn migrate(&mut self) -> Result<()> {
         self.transaction(|s| {
-            block_on(s.c.batch_execute("CREATE TABLE IF NOT EXISTS baton_schema(version INTEGER NOT NULL)")).map_err(|x| s.fail(x))?;
+            // The lock first: two hosts starting at once on a new database would otherwise both
+            // create `baton_schema`, and one fail (a duplicate in `pg_type`, not "exists").
             block_on(s.c.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])).map_err(|x| s.fail(x))?;
+            block_on(s.c.batch_execute("CREATE TABLE IF NOT EXISTS baton_schema(version INTEGER NOT NULL)")).map_err(|x| s.fail(x))?;
             let version: i32 = block_on(s.c.query_opt("SELECT version FROM baton_schema", &[]))
                 .map_err(|x| s.fail(x))?
                 .map(|r| r.get(0))
