@@ -190,7 +190,10 @@ pub async fn serve(
         let deadline = [next, audit_due].into_iter().flatten().fold(Instant::now() + reconcile, Instant::min);
         tokio::select! {
             _ = &mut shutdown => { pipeline.stopped(); break }
-            _ = rx.recv() => {}
+            // After a failed pass, the pause is kept: a burst of events during a database
+            // outage or a full disk would otherwise retry (and log) once per event. They stay
+            // pending, and the pass after the pause sees their files.
+            _ = rx.recv(), if failures == 0 => {}
             _ = plans_rx.recv() => {
                 if let Some(s) = schedule.as_mut() {
                     s.changed();
