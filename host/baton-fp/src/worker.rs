@@ -443,15 +443,17 @@ fn read_exact_by(sock: &mut UnixStream, buf: &mut [u8], deadline: Instant) -> st
     Ok(())
 }
 
-/// Caps the worker's address space and turns off core dumps, and makes it die with its parent.
+/// Caps the worker's address space and turns off core dumps.
+///
+/// A worker outlives its parent only as long as the file it is decoding: it sees its request
+/// socket close and leaves its loop. Linux's parent-death signal is not used: it fires when the
+/// *thread* that started the worker ends (a blocking-pool or scan thread going idle), not the
+/// process, and killed workers in the middle of another thread's file, which was then reported
+/// as one the decoder crashed on.
 fn limit_resources() {
     use rustix::process::{Resource, Rlimit, setrlimit};
     let _ = setrlimit(Resource::Core, Rlimit { current: Some(0), maximum: Some(0) });
     let _ = setrlimit(Resource::As, Rlimit { current: Some(WORKER_ADDRESS_SPACE), maximum: Some(WORKER_ADDRESS_SPACE) });
-    // Linux kills the worker with its parent; elsewhere (macOS) the worker sees its request
-    // socket close when the parent dies and leaves its loop.
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
 }
 
 /// The worker's main loop, on the socket the pool passed as standard input: one request (an

@@ -186,3 +186,47 @@ fn best_matches_finds_a_clip_past_the_prefix_through_deep_prints() {
     // and the prefix-only call still does not see it
     assert!(matcher.prefix_matches(&clip, 0.85, 5, |_| true, || false).unwrap().is_empty());
 }
+
+/// A worker outlives the thread that started it. Linux's parent-death signal fires when that
+/// *thread* ends, so a worker started by a scan or blocking-pool thread was killed once the
+/// thread went away, in the middle of whatever file another thread had given it, and that file
+/// was reported as one the decoder crashed on.
+#[test]
+fn a_worker_outlives_the_thread_that_started_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let song = dir.path().join("song.wav");
+    write_wav(&song, &synth(7, 10.0, 44100), 44100);
+    let workers = baton_fp::worker::Workers::new(baton_fp::worker::WorkerConfig {
+        exe: env!("CARGO_BIN_EXE_fp-bench").into(),
+        workers: 1,
+        file_timeout: baton_fp::worker::DEFAULT_FILE_TIMEOUT,
+    });
+    let open = || baton_fp::worker::open_regular(&song).unwrap();
+    // The one worker is started by a thread that then ends.
+    std::thread::scope(|s| {
+        s.spawn(|| workers.fingerprint(open(), &song, None).unwrap());
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let alive: Vec<u32> = worker_children().into_iter().filter(|&(_, state)| state != 'Z').map(|(pid, _)| pid).collect();
+    assert_eq!(alive.len(), 1, "the worker is still running: {:?}", worker_children());
+    let fp = workers.fingerprint(open(), &song, None).unwrap();
+    assert!(fp.fingerprint.len() > 50);
+    assert_eq!(worker_children().iter().filter(|&&(pid, _)| pid == alive[0]).count(), 1, "and the same worker served again");
+}
+
+/// This process's worker children: (pid, state letter from /proc/PID/stat).
+fn worker_children() -> Vec<(u32, char)> {
+    let me = std::process::id();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if fields.get(1) == Some(&me.to_string().as_str()) && String::from_utf8_lossy(&cmdline).contains(baton_fp::worker::WORKER_COMMAND) {
+            out.push((pid, fields[0].chars().next().unwrap_or('?')));
+        }
+    }
+    out
+}
