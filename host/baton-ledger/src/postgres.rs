@@ -350,44 +350,25 @@ impl Drop for PgLedger {
 /// A connection or a transaction, with this connection's prepared statements.
 ///
 /// In a transaction, the writes that return nothing ([`Session::execute_later`]: a batch's
-/// task attempts and finishes, counters) are held and sent together, pipelined, at the next
-/// read or at commit: one round trip for a batch's writes instead of one per statement, which
-/// is most of a handoff's cost on a server (each round trip waits for the server). They are
-/// sent in the order they were made, and any error fails the batch as before.
-///
-/// The append-only inserts a batch makes for each handoff (its task row, its events, log lines
-/// and observations: [`Session::insert_rows`]) go further: all the rows of one statement are
-/// sent as one multi-row `INSERT … SELECT FROM UNNEST(…)`, at the place of the first of them.
-/// The server parses, plans and executes one statement instead of one per row, which is most
-/// of its time per handoff. Moving a later row up to its first sibling's place is safe because
-/// nothing held in between reads or changes a row that is not inserted yet.
+/// task rows, events, observations, counters) are held and sent together, pipelined, at the
+/// next read or at commit: one round trip for a batch's writes instead of one per statement,
+/// which is most of a handoff's cost on a server (each round trip waits for the server). They
+/// are sent in the order they were made, and any error fails the batch as before.
 struct Session<'a, C: GenericClient> {
     c: &'a C,
     stmts: &'a Stmts,
     server: &'a str,
     defer: bool,
-    held: RefCell<Held>,
+    later: RefCell<Vec<Later>>,
 }
 
 /// A parameter a held write owns until it is sent.
 type Owned = Box<dyn ToSql + Sync + Send>;
 
-/// The writes held until the next read or the commit, in order.
-#[derive(Default)]
-struct Held {
-    writes: Vec<Write>,
-    /// Where each multi-row insert's rows are gathered: an index into `writes`.
-    rows_at: HashMap<&'static str, usize>,
-    /// Statements and rows held: bounds what a huge batch keeps in memory.
-    count: usize,
-}
-
-enum Write {
-    /// One statement and its parameters.
-    One { stmt: Statement, params: Vec<Owned> },
-    /// The rows of one multi-row insert: a text array per column (`$n::text[]`), so one
-    /// parameter type serves every table; the statement casts what is not text.
-    Rows { sql: &'static str, columns: Vec<Vec<Option<String>>> },
+/// A write held until the next read or the commit.
+struct Later {
+    stmt: Statement,
+    params: Vec<Owned>,
 }
 
 /// Held writes are sent at most this many at a time (bounds the memory a huge batch holds).
@@ -395,43 +376,14 @@ const LATER_MAX: usize = 1024;
 
 impl<'a, C: GenericClient + Sync> Session<'a, C> {
     fn new(c: &'a C, stmts: &'a Stmts, server: &'a str, defer: bool) -> Self {
-        Session { c, stmts, server, defer, held: RefCell::new(Held::default()) }
+        Session { c, stmts, server, defer, later: RefCell::new(Vec::new()) }
     }
 
     /// A write whose answer nobody reads: held and pipelined in a transaction, else run now.
     fn execute_later(&self, sql: &'static str, params: Vec<Owned>) -> Result<(), tokio_postgres::Error> {
         let stmt = self.stmt(sql)?;
-        let full = {
-            let mut held = self.held.borrow_mut();
-            held.writes.push(Write::One { stmt, params });
-            held.count += 1;
-            held.count >= LATER_MAX
-        };
-        if !self.defer || full {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    /// One row of the multi-row insert `sql`, whose parameters are one text array per column
-    /// (`row` gives the columns in order): held with its siblings, like [`Self::execute_later`].
-    fn insert_rows(&self, sql: &'static str, row: Vec<Option<String>>) -> Result<(), tokio_postgres::Error> {
-        let full = {
-            let mut held = self.held.borrow_mut();
-            let Held { writes, rows_at, count } = &mut *held;
-            let at = *rows_at.entry(sql).or_insert_with(|| {
-                writes.push(Write::Rows { sql, columns: vec![Vec::new(); row.len()] });
-                writes.len() - 1
-            });
-            if let Write::Rows { columns, .. } = &mut writes[at] {
-                for (column, value) in columns.iter_mut().zip(row) {
-                    column.push(value);
-                }
-            }
-            *count += 1;
-            *count >= LATER_MAX
-        };
-        if !self.defer || full {
+        self.later.borrow_mut().push(Later { stmt, params });
+        if !self.defer || self.later.borrow().len() >= LATER_MAX {
             self.flush()?;
         }
         Ok(())
@@ -439,19 +391,13 @@ impl<'a, C: GenericClient + Sync> Session<'a, C> {
 
     /// Sends the held writes, all at once (pipelined), and waits for their answers.
     fn flush(&self) -> Result<(), tokio_postgres::Error> {
-        let held = std::mem::take(&mut *self.held.borrow_mut());
-        if held.writes.is_empty() {
+        let later = std::mem::take(&mut *self.later.borrow_mut());
+        if later.is_empty() {
             return Ok(());
         }
-        let mut sends = Vec::with_capacity(held.writes.len());
-        for w in &held.writes {
-            let (stmt, params): (Statement, Vec<&(dyn ToSql + Sync)>) = match w {
-                Write::One { stmt, params } => (stmt.clone(), params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()),
-                Write::Rows { sql, columns } => (self.stmt(sql)?, columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect()),
-            };
-            sends.push((stmt, params));
-        }
-        block_on(futures_util::future::try_join_all(sends.iter().map(|(stmt, p)| self.c.execute(stmt, p))))?;
+        let params: Vec<Vec<&(dyn ToSql + Sync)>> =
+            later.iter().map(|l| l.params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()).collect();
+        block_on(futures_util::future::try_join_all(later.iter().zip(&params).map(|(l, p)| self.c.execute(&l.stmt, p))))?;
         Ok(())
     }
 }
@@ -739,21 +685,20 @@ impl<C: GenericClient + Sync> Writes for Session<'_, C> {
     }
 
     fn insert_task(&self, row: &TaskRow) -> Result<()> {
-        self.insert_rows(
+        let attempts = row.attempts as i32;
+        self.execute_later(
             "INSERT INTO tasks(id, content_hash, claim, file_name, sender, reply_to, plugin, action, title,
                                state, attempts, claimed_at)
-             SELECT id, content_hash, claim, file_name, sender, reply_to, plugin, action, title, state, attempts::int4, claimed_at
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                         $9::text[], $10::text[], $11::text[], $12::text[])
-                  AS r(id, content_hash, claim, file_name, sender, reply_to, plugin, action, title, state, attempts, claimed_at)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             vec![
-                Some(row.id.clone()), Some(row.content_hash.clone()), Some(row.claim.clone()), Some(row.file_name.clone()),
-                Some(row.sender.clone()), Some(row.reply_to.clone()), row.plugin.clone(), row.action.clone(),
-                Some(row.title.clone()), Some(row.state.as_str().to_string()), Some(row.attempts.to_string()),
-                Some(row.claimed_at.clone()),
+                Box::new(row.id.clone()), Box::new(row.content_hash.clone()), Box::new(row.claim.clone()),
+                Box::new(row.file_name.clone()), Box::new(row.sender.clone()), Box::new(row.reply_to.clone()),
+                Box::new(row.plugin.clone()), Box::new(row.action.clone()), Box::new(row.title.clone()),
+                Box::new(row.state.as_str()), Box::new(attempts), Box::new(row.claimed_at.clone()),
             ],
         )
-        .map_err(|e| self.fail(e))
+        .map_err(|e| self.fail(e))?;
+        Ok(())
     }
 
     fn reclaim(&self, id: &str, claim: &str) -> Result<()> {
@@ -823,15 +768,12 @@ impl<C: GenericClient + Sync> Writes for Session<'_, C> {
     }
 
     fn log(&self, task_id: &str, at: &str, level: &str, message: &str) -> Result<()> {
-        // In the order given, so the lines' `seq` follow the order they were logged in.
-        self.insert_rows(
-            "INSERT INTO logs(task_id, at, level, message)
-             SELECT task_id, at, level, message
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS r(task_id, at, level, message, n)
-             ORDER BY n",
-            vec![Some(task_id.to_string()), Some(at.to_string()), Some(level.to_string()), Some(message.to_string())],
+        self.execute_later(
+            "INSERT INTO logs(task_id, at, level, message) VALUES ($1, $2, $3, $4)",
+            vec![Box::new(task_id.to_string()), Box::new(at.to_string()), Box::new(level.to_string()), Box::new(message.to_string())],
         )
-        .map_err(|e| self.fail(e))
+            .map_err(|e| self.fail(e))?;
+        Ok(())
     }
 
     fn kv_set(&self, plugin: &str, key: &str, value: &str) -> Result<()> {
@@ -854,32 +796,27 @@ impl<C: GenericClient + Sync> Writes for Session<'_, C> {
     }
 
     fn event(&self, task_id: &str, at: &str, event: &str, detail: &serde_json::Value) -> Result<()> {
-        // In the order given: a task's history is read in `seq` order.
-        self.insert_rows(
-            "INSERT INTO events(task_id, at, event, detail)
-             SELECT task_id, at, event, detail
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS r(task_id, at, event, detail, n)
-             ORDER BY n",
-            vec![Some(task_id.to_string()), Some(at.to_string()), Some(event.to_string()), Some(detail.to_string())],
+        self.execute_later(
+            "INSERT INTO events(task_id, at, event, detail) VALUES ($1, $2, $3, $4)",
+            vec![Box::new(task_id.to_string()), Box::new(at.to_string()), Box::new(event.to_string()), Box::new(detail.to_string())],
         )
-        .map_err(|e| self.fail(e))
+            .map_err(|e| self.fail(e))?;
+        Ok(())
     }
 
     fn observe(&self, o: &Observed, seen_at: &str) -> Result<()> {
-        self.insert_rows(
+        self.execute_later(
             "INSERT INTO observed(agent, file_name, kind, id, in_reply_to, sender, recipient, title, created_at, seen_at)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                                  $8::text[], $9::text[], $10::text[])
-             ON CONFLICT DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
             vec![
-                Some(o.agent.clone()), Some(o.file_name.clone()), Some(o.kind.clone()), Some(o.id.clone()),
-                o.in_reply_to.clone(), Some(o.sender.clone()), o.recipient.clone(), Some(o.title.clone()),
-                Some(o.created_at.clone()), Some(seen_at.to_string()),
+                Box::new(o.agent.clone()), Box::new(o.file_name.clone()), Box::new(o.kind.clone()), Box::new(o.id.clone()),
+                Box::new(o.in_reply_to.clone()), Box::new(o.sender.clone()), Box::new(o.recipient.clone()),
+                Box::new(o.title.clone()), Box::new(o.created_at.clone()), Box::new(seen_at.to_string()),
             ],
         )
-        .map_err(|e| self.fail(e))
+        .map_err(|e| self.fail(e))?;
+        Ok(())
     }
-
     /// Adds a group's answers to the summary tables (see `stats`), in the group's transaction.
     /// Several hosts add to the same rows: a bucket row is created empty if missing, then
     /// locked (`FOR UPDATE`), merged and written back, so concurrent groups serialize on it
