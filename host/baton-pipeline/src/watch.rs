@@ -93,7 +93,8 @@ pub async fn serve(
     let (tx, mut rx) = mpsc::channel::<()>(1);
     let folders_changed = std::sync::Arc::new(AtomicBool::new(true));
     let changed = folders_changed.clone();
-    let event_root = root.clone();
+    // FSEvents (macOS) names paths canonically (`/private/var/…` for `/var/…`): both forms.
+    let event_roots = [root.clone(), root.canonicalize().unwrap_or_else(|_| root.clone())];
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         // Any event, an error or a rescan request: all mean "look again". A full channel
         // already holds a pending wake-up.
@@ -104,7 +105,7 @@ pub async fn serve(
                 changed.store(true, Ordering::Relaxed);
             }
             Ok(ev) if !wakes(ev) => return,
-            Ok(ev) if ev.need_rescan() || ev.paths.iter().any(|p| InboxWatch::is_folder_level(&event_root, p)) => {
+            Ok(ev) if ev.need_rescan() || ev.paths.iter().any(|p| event_roots.iter().any(|r| InboxWatch::is_folder_level(r, p))) => {
                 changed.store(true, Ordering::Relaxed);
             }
             Ok(_) => {}
