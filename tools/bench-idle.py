@@ -12,54 +12,41 @@ window, which begins WARM seconds after the RETURN.
 """
 import os, statistics, subprocess, sys, tempfile, time
 
+from benchhome import Daemon, cpu_seconds
+
 WARM = 3
-TICK = os.sysconf("SC_CLK_TCK")
 GLUE = os.path.join(os.path.dirname(__file__), "..", "bench", "reference_glue.py")
 
 
-def cpu_s(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime (fields 14 and 15)
-
-
-def idle(proc, secs):
+def idle_cpu(pid, secs):
+    """CPU seconds per second that `pid` uses over `secs`, after WARM seconds."""
     time.sleep(WARM)
-    a = cpu_s(proc.pid)
+    a = cpu_seconds(pid)
     time.sleep(secs)
-    b = cpu_s(proc.pid)
-    proc.terminate()
-    proc.wait()
-    return (b - a) / secs
+    return (cpu_seconds(pid) - a) / secs
 
 
 def baton(bin_, secs):
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as base:
         root = os.path.join(base, "home")
         subprocess.run([bin_, "--home", root, "init"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        reply = os.path.join(root, "handoffs/Bench-Agent/01_inbox")
-        answered = lambda: os.path.isdir(reply) and any("__RETURN__" in n for n in os.listdir(reply))
-        proc = subprocess.Popen([bin_, "--home", root, "serve"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env={**os.environ, "BATON_LOG": "warn"})
-        time.sleep(1)
-        body = ('{"schema": "baton.handoff/v1", "id": "IDLE", "kind": "task", "created_at": "2026-01-18T07:09:51Z",'
-                ' "from": "Bench-Agent", "title": "idle", "plugin": "echo", "action": "echo", "params": {}}')
-        tmp = os.path.join(root, ".drop")
-        with open(tmp, "w") as f:
-            f.write(body)
-        os.rename(tmp, os.path.join(root, "handoffs/baton/01_inbox/20260118T070951Z__TASK__Idle__Bench-Agent.json"))
-        deadline = time.monotonic() + 60
-        while not answered() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert answered(), f"{bin_}: no RETURN within 60 s"
-        return idle(proc, secs)
+        daemon = Daemon(bin_, root, {**os.environ, "BATON_LOG": "warn"})
+        try:
+            daemon.run("echo", "echo", {}, timeout=60)
+            return idle_cpu(daemon.proc.pid, secs)
+        finally:
+            daemon.stop()
 
 
 def glue(secs):
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as base:
         os.makedirs(os.path.join(base, "baton", "01_inbox"))
         proc = subprocess.Popen([sys.executable, GLUE, base, "1"])
-        return idle(proc, secs)
+        try:
+            return idle_cpu(proc.pid, secs)
+        finally:
+            proc.terminate()
+            proc.wait()
 
 
 def main():

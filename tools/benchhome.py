@@ -84,6 +84,14 @@ def task_file(root, tid, plugin, action, params, sender="Bench-Agent"):
     return t
 
 
+def cpu_seconds(pid):
+    """CPU seconds process `pid` has used so far (user + system, all its threads, including
+    ones that ended): on a shared machine the wall time waits for a core, the CPU does not."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Daemon:
     """`baton serve` (the daemon, not --once) on a home, for drop → RETURN timings on a warm
     process: what a user running serve as a service sees. `latency(...)` drops one TASK at a
@@ -115,11 +123,8 @@ class Daemon:
         return t1 - t0, ret
 
     def cpu(self):
-        """CPU seconds the daemon has used so far (user + system, all its threads, including
-        ones that ended): on a shared machine the wall time waits for a core, the CPU does not."""
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU seconds the daemon has used so far (see `cpu_seconds`)."""
+        return cpu_seconds(self.proc.pid)
 
     def sched(self):
         """(ns on a CPU, ns runnable but waiting for a CPU) summed over the daemon's live threads
