@@ -142,7 +142,7 @@ impl Claims {
     fn drop_stale_inbox_link(&self, claim_path: &Path) {
         let Some(claim) = parse_claim(claim_path.to_path_buf()) else { return };
         let Some(agent_dir) = self.root.parent() else { return };
-        let inbox = agent_dir.join("01_inbox").join(&claim.original);
+        let inbox = agent_dir.join(crate::config::INBOX).join(&claim.original);
         if fsops::same_file(&inbox, claim_path) {
             let _ = fs::remove_file(&inbox);
         }
@@ -269,7 +269,7 @@ mod tests {
     #[test]
     fn only_one_claim_wins_and_dead_claims_are_taken_over() {
         let d = tempfile::tempdir().unwrap();
-        let inbox = d.path().join("01_inbox");
+        let inbox = d.path().join(crate::config::INBOX);
         fs::create_dir(&inbox).unwrap();
         fs::write(inbox.join("t.json"), "{}").unwrap();
         let a = Claims::open(d.path()).unwrap();
@@ -345,7 +345,7 @@ mod tests {
     #[test]
     fn a_name_too_long_to_sit_beside_the_claim_id_is_claimed_and_kept() {
         let d = tempfile::tempdir().unwrap();
-        let inbox = d.path().join("01_inbox");
+        let inbox = d.path().join(crate::config::INBOX);
         fs::create_dir(&inbox).unwrap();
         let long = format!("{}.json", "x".repeat(245));
         fs::write(inbox.join(&long), "{}").unwrap();

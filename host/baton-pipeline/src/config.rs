@@ -505,6 +505,9 @@ pub struct Paths {
     pub state: PathBuf,
 }
 
+/// The inbox folder inside each agent's folder: new work lands here, and only here.
+pub const INBOX: &str = "01_inbox";
+
 impl Paths {
     pub fn new(home: &Path, state: &Path, cfg: &Config) -> Self {
         Paths {
@@ -518,7 +521,7 @@ impl Paths {
         self.handoffs.join(agent)
     }
     pub fn inbox(&self, agent: &str) -> PathBuf {
-        self.agent(agent).join("01_inbox")
+        self.agent(agent).join(INBOX)
     }
     pub fn processed(&self, agent: &str) -> PathBuf {
         self.agent(agent).join("02_processed")

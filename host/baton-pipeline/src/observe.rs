@@ -38,7 +38,7 @@ impl Pipeline {
             if agent_name == self.cfg.agent || !names::is_valid_name(&agent_name) {
                 continue;
             }
-            let Ok(entries) = std::fs::read_dir(agent.path().join("01_inbox")) else { continue };
+            let Ok(entries) = std::fs::read_dir(agent.path().join(crate::config::INBOX)) else { continue };
             for e in entries.flatten() {
                 let name = e.file_name();
                 if names::classify(name.as_bytes()) != names::Entry::Candidate {

@@ -116,7 +116,7 @@ pub fn queue_depth(paths: &Paths) -> BTreeMap<String, u64> {
         if !baton_handoff::names::is_valid_name(&name) || !agent.path().is_dir() {
             continue;
         }
-        let Ok(files) = std::fs::read_dir(agent.path().join("01_inbox")) else { continue };
+        let Ok(files) = std::fs::read_dir(agent.path().join(crate::config::INBOX)) else { continue };
         let n = files
             .flatten()
             .filter(|e| baton_handoff::names::classify(e.file_name().as_bytes()) != baton_handoff::names::Entry::Ignored)

@@ -252,7 +252,7 @@ impl InboxWatch {
         if let Ok(agents) = std::fs::read_dir(root) {
             for agent in agents.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir()) && !e.file_name().as_encoded_bytes().starts_with(b".")) {
                 let dir = agent.path();
-                want.push(dir.join("01_inbox"));
+                want.push(dir.join(crate::config::INBOX));
                 want.push(dir);
             }
         }
