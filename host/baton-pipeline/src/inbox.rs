@@ -19,8 +19,17 @@ impl Pipeline {
     /// hosts get the rest): then scan again after running these.
     pub(crate) fn claim_ready(&mut self) -> Result<(usize, bool), PipelineError> {
         let inbox = self.paths.inbox(&self.cfg.agent);
-        let mut entries: Vec<_> =
-            std::fs::read_dir(&inbox).map_err(|e| PipelineError::io(&inbox, e))?.flatten().collect();
+        let mut entries: Vec<_> = match std::fs::read_dir(&inbox) {
+            Ok(dir) => dir.flatten().collect(),
+            // Moved away or deleted (a sync client replacing the folder, a user tidying up):
+            // nothing to claim until it is back, and the watch notices when it is. Not an error
+            // that stops the daemon; baton does not make it again behind the user's back.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                warn!(inbox = %inbox.display(), "the inbox is not there; waiting for it to come back");
+                return Ok((0, false));
+            }
+            Err(e) => return Err(PipelineError::io(&inbox, e)),
+        };
         // Names start with their UTC stamp: claim oldest first.
         entries.sort_by_key(|e| e.file_name());
         let mut seen = HashSet::new();

@@ -95,6 +95,8 @@ pub async fn serve(
     let changed = folders_changed.clone();
     // FSEvents (macOS) names paths canonically (`/private/var/…` for `/var/…`): both forms.
     let event_roots = [root.clone(), root.canonicalize().unwrap_or_else(|_| root.clone())];
+    let mut inboxes = InboxWatch::default();
+    let dropped = inboxes.dropped.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         // Any event, an error or a rescan request: all mean "look again". A full channel
         // already holds a pending wake-up.
@@ -106,13 +108,13 @@ pub async fn serve(
             }
             Ok(ev) if !wakes(ev) => return,
             Ok(ev) if ev.need_rescan() || ev.paths.iter().any(|p| event_roots.iter().any(|r| InboxWatch::is_folder_level(r, p))) => {
+                dropped.note(ev);
                 changed.store(true, Ordering::Relaxed);
             }
             Ok(_) => {}
         }
         let _ = tx.try_send(());
     })?;
-    let mut inboxes = InboxWatch::default();
     let watched = dir_id(&root).ok_or_else(|| PipelineError::RootReplaced(root.display().to_string()))?;
     let _ = liveness.watched.set((root.clone(), watched));
     // Dropping a changed component into the plugins folder reloads it without a restart.
@@ -236,6 +238,34 @@ fn wakes(event: &notify::Event) -> bool {
 struct InboxWatch {
     /// Each watched folder and its identity when the watch was set.
     dirs: std::collections::HashMap<PathBuf, (u64, u64)>,
+    /// Folders whose watch notify dropped on its own, noted by the event callback.
+    dropped: Dropped,
+}
+
+/// The paths under which notify's inotify backend dropped a watch by itself. When a watched
+/// folder's name is moved away or deleted (`IN_MOVED_FROM`, `IN_DELETE`), notify removes the
+/// watch registered under that *path*, and every watch below it, at the end of the event batch.
+/// A folder moved away and back (a sync client restoring it, a user undoing a move) is then the
+/// same inode without a watch, and the loop's record of (path, inode) alone would call it
+/// watched: that inbox went deaf until the periodic reconcile. The callback notes those paths
+/// before notify acts, and the `sync` that follows watches them again; its request reaches
+/// notify's thread after the batch's removals.
+#[derive(Default, Clone)]
+struct Dropped(std::sync::Arc<std::sync::Mutex<Vec<PathBuf>>>);
+
+impl Dropped {
+    fn note(&self, event: &notify::Event) {
+        use notify::event::{EventKind, ModifyKind, RenameMode};
+        if matches!(event.kind, EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From | RenameMode::Any))) {
+            if let Ok(mut dropped) = self.0.lock() {
+                dropped.extend(event.paths.iter().cloned());
+            }
+        }
+    }
+
+    fn take(&self) -> Vec<PathBuf> {
+        self.0.lock().map(|mut d| std::mem::take(&mut *d)).unwrap_or_default()
+    }
 }
 
 impl InboxWatch {
@@ -248,6 +278,8 @@ impl InboxWatch {
     /// Watches what is there now and forgets what went. A folder replaced under the same name
     /// (another inode) is watched again: its old watch went with the old folder.
     fn sync(&mut self, watcher: &mut impl Watcher, root: &Path) -> Result<(), PipelineError> {
+        let dropped = self.dropped.take();
+        self.dirs.retain(|dir, _| !dropped.iter().any(|d| dir.starts_with(d)));
         let mut want = vec![root.to_path_buf()];
         if let Ok(agents) = std::fs::read_dir(root) {
             for agent in agents.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir()) && !e.file_name().as_encoded_bytes().starts_with(b".")) {
@@ -318,5 +350,64 @@ async fn run_audit(auditor: &crate::audit::Auditor) {
     match auditor.audit(None, false).await {
         Ok(Some(_)) | Ok(None) => {}
         Err(e) => tracing::error!("plans audit: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{EventKind, ModifyKind, RenameMode};
+    use std::sync::mpsc::{channel, Receiver};
+
+    /// Waits for an event that names `path` and passes `pick`.
+    fn wait_for(rx: &Receiver<notify::Event>, path: &Path, pick: impl Fn(&notify::Event) -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match rx.recv_timeout(left) {
+                Ok(ev) if ev.paths.iter().any(|p| p == path) && pick(&ev) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
+    /// An inbox moved away and back (a sync client restoring it, a user undoing a move) is the
+    /// same folder, same inode, but notify dropped its watch when its name was moved away: the
+    /// loop's record alone would call it watched. Each round must still report a file written
+    /// into it, with `sync` run after the events as the serve loop runs it.
+    #[test]
+    fn an_inbox_moved_away_and_back_stays_watched() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("handoffs");
+        let agent = root.join("a");
+        let inbox = agent.join(crate::config::INBOX);
+        std::fs::create_dir_all(&inbox).unwrap();
+        let mut inboxes = InboxWatch::default();
+        let dropped = inboxes.dropped.clone();
+        let (tx, rx) = channel();
+        let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+            if let Ok(ev) = ev {
+                dropped.note(&ev);
+                let _ = tx.send(ev);
+            }
+        })
+        .unwrap();
+        inboxes.sync(&mut watcher, &root).unwrap();
+        let mut deaf = Vec::new();
+        for round in 0..20 {
+            let aside = agent.join(format!("aside-{round}"));
+            std::fs::rename(&inbox, &aside).unwrap();
+            std::fs::rename(&aside, &inbox).unwrap();
+            let back = |ev: &notify::Event| matches!(ev.kind, EventKind::Modify(ModifyKind::Name(RenameMode::To)));
+            assert!(wait_for(&rx, &inbox, back), "round {round}: no event for the move back");
+            inboxes.sync(&mut watcher, &root).unwrap();
+            let file = inbox.join(format!("t{round}.json"));
+            std::fs::write(&file, b"{}").unwrap();
+            if !wait_for(&rx, &file, |_| true) {
+                deaf.push(round);
+            }
+        }
+        assert!(deaf.is_empty(), "the inbox was deaf in rounds {deaf:?}");
     }
 }
