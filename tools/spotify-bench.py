@@ -13,6 +13,10 @@ timed homes (handoffs only).
   tools/spotify-bench.py BATON [BATON2 ...] [--rounds 3] [--lookups 50] [--daemon-tasks 100]
 
 Targets: the import under 3 s; `playlists-for-track` median under 5 ms per task.
+
+Each round also times the reference tool, `tools/spotify-reference.py` (the Python csv + sqlite3
+merge script the hand-glued setup proposed and never wrote): its import of the same folder, and
+its lookups, one process each (as a script or an agent shelling out to it runs them).
 """
 import argparse, csv, io, json, os, random, shutil, statistics, subprocess, sys, tempfile, time
 
@@ -159,6 +163,25 @@ def one_round(bin_, base, spot, r, tracks, lookups, daemon_tasks, env, st):
     shutil.rmtree(home, ignore_errors=True)
 
 
+REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spotify-reference.py")
+
+
+def reference_round(base, spot, r, tracks, lookups, ref):
+    """The reference tool on the same folder: one import into a new SQLite file, then
+    `lookups` lookups, one process each."""
+    db = os.path.join(base, f"reference-{r}.sqlite")
+    t = time.monotonic()
+    subprocess.run([sys.executable, REFERENCE, "import", db, spot], check=True)
+    ref["import"].append(time.monotonic() - t)
+    rng = random.Random(1 + r)
+    for _ in range(lookups):
+        t = time.monotonic()
+        out = subprocess.run([sys.executable, REFERENCE, "lookup", db, rng.choice(tracks)["uri"]], check=True, capture_output=True).stdout
+        ref["lookup"].append(time.monotonic() - t)
+        assert json.loads(out)["playlists"], out
+    os.remove(db)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("bins", nargs="+")
@@ -173,7 +196,11 @@ def main():
         tracks, size = generate(spot)
         print(f"{PLAYLISTS} playlists, {TRACKS} tracks, {size / 1e6:.1f} MB of CSV; load average {os.getloadavg()}", flush=True)
         stats = {b: {k: [] for k in ["import", "once50", "empty", "daemon", "daemon_cpu", "daemon_wait", "echo", "icounts", "lcounts"]} for b in a.bins}
+        ref = {"import": [], "lookup": []}
         for r in range(a.rounds):
+            reference_round(base, spot, r, tracks, a.lookups, ref)
+            print(f"reference round {r + 1}: import {ref['import'][-1]:.2f} s; lookup median "
+                  f"{median(ref['lookup'][-a.lookups:]) * 1000:.2f} ms (one process each)", flush=True)
             # alternate the binaries, and their order from round to round
             for b in (a.bins if r % 2 == 0 else a.bins[::-1]):
                 st = stats[b]
@@ -196,6 +223,12 @@ def main():
                 print(f"  perf stat: import median {median([i for i, _ in st['icounts']]) / 1e9:.2f} G instructions, "
                       f"{median([c for _, c in st['icounts']]):.0f} ms CPU; {a.lookups} playlists-for-track in one serve --once "
                       f"{median([c for _, c in st['lcounts']]):.0f} ms CPU")
+        print(f"reference (tools/spotify-reference.py): import median {median(ref['import']):.2f} s; lookup median "
+              f"{median(ref['lookup']) * 1000:.2f} ms ({len(ref['lookup'])} lookups, one process each)")
+        for b in a.bins:
+            st = stats[b]
+            print(f"ratio {b} / reference: import {median(st['import']) / median(ref['import']):.2f}x, "
+                  f"playlists-for-track (warm serve) {median(st['daemon']) / median(ref['lookup']):.3f}x")
         if len(a.bins) > 1:
             ref = stats[a.bins[0]]
             for b in a.bins[1:]:
