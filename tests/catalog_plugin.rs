@@ -171,6 +171,28 @@ fn grants_owners_files_settings_paths_and_quota() {
     let text = serde_json::to_string(&[&r[0], &r[1], &r[6], &r[7]]).unwrap();
     assert!(!text.contains(&elsewhere.display().to_string()) && !text.contains(&data.display().to_string()), "no host path leaks: {text}");
 
+    // A library file moved inside a grant (as `spotify apply` moves them): a link to its new
+    // path has the library follow it (same size and mtime, old path gone), without a rescan,
+    // but only through a grant the plugin may write: `data` is read-only for testkit.
+    let out = h.root.join("out");
+    write_wav(&out.join("c.wav"), &synth(5, 12.0, 11025), 11025);
+    h.ok(&["fp", "scan", out.to_str().unwrap()]);
+    std::fs::rename(data.join("a.wav"), data.join("a-moved.wav")).unwrap();
+    std::fs::create_dir_all(out.join("sub")).unwrap();
+    std::fs::rename(out.join("c.wav"), out.join("sub/c.wav")).unwrap();
+    let r = calls(&h, "testkit", json!([
+        {"op": "link", "collection": "tracks", "key": "t1", "property": "files", "target": "/data/a-moved.wav"},
+        {"op": "link", "collection": "tracks", "key": "t1", "property": "files", "target": "/out/sub/c.wav"},
+        {"op": "get", "collection": "files", "key": "/out/sub/c.wav"},
+        {"op": "get", "collection": "files", "key": "/out/c.wav"},
+        {"op": "get", "collection": "files", "key": "/data/a.wav"},
+    ]));
+    assert!(err(&r[0], "denied").contains("/data/a-moved.wav"), "{}", r[0]);
+    assert_eq!(ok(&r[1]), &json!(true), "{}", r[1]);
+    assert_eq!(ok(&r[2])["props"]["fingerprinted"], true, "the row followed, fingerprint and all: {}", r[2]);
+    assert_eq!((ok(&r[3]), ok(&r[4])["key"].as_str()), (&Value::Null, Some("/data/a.wav")), "{r:?}");
+    std::fs::rename(data.join("a-moved.wav"), data.join("a.wav")).unwrap();
+
     // Settings arrive as JSON; path mapping both ways, outside every grant → none.
     let s = task(&h, "testkit", "settings", json!({}));
     assert_eq!(s["result"]["settings"], json!({"market": "DE", "paging": {"size": 50}}), "{s}");

@@ -755,6 +755,48 @@ impl Catalog {
         Ok(n.max(0) as u64)
     }
 
+    /// Follows a library file that a plugin moved (`spotify apply` and `undo` do, inside a
+    /// writable grant) to `to`, so it is linked at once instead of after the next `baton fp
+    /// scan`: the one library row under `roots` whose file is gone and whose size and mtime are
+    /// `to`'s (a rename keeps both) takes `to` as its path, with its fingerprint and tags.
+    /// Nothing changes when no row, or more than one, fits (two copies made with `cp -p`): a
+    /// rescan finds the file then. Returns the new key when the row followed.
+    pub fn files_follow_move(&self, access: &Access, roots: &[String], to: &str) -> Result<Option<String>> {
+        self.check_read(access, FILES)?;
+        let Some(conn) = self.fp_conn() else { return Ok(None) };
+        if roots.is_empty() || !fp_table_exists(conn)? || !std::fs::symlink_metadata(to).is_ok_and(|m| m.is_file()) {
+            return Ok(None);
+        }
+        let Ok((size, mtime_ns)) = baton_fp::scan::stat(Path::new(to)) else { return Ok(None) };
+        let (clause, args) = under_clause(roots);
+        let n = args.len();
+        let sql = format!("SELECT path FROM fp_files WHERE quarantined = 0 AND size = ?{} AND mtime_ns = ?{} AND ({clause})", n + 1, n + 2);
+        let mut params: Vec<rusqlite::types::Value> = args.into_iter().map(rusqlite::types::Value::Text).collect();
+        params.extend([rusqlite::types::Value::Integer(size as i64), rusqlite::types::Value::Integer(mtime_ns)]);
+        let gone: Vec<String> = conn
+            .prepare_cached(&sql)?
+            .query_map(rusqlite::params_from_iter(params), |r| r.get::<_, String>(0))?
+            .collect::<std::result::Result<Vec<_>, _>>()?
+            .into_iter()
+            .filter(|p| p != to && std::fs::symlink_metadata(p).is_err())
+            .collect();
+        let [from] = gone.as_slice() else { return Ok(None) };
+        // Spelled as the row was (a scan of the folder as configured, or of its real path), so
+        // the next scan of that folder finds the row under the name it walks.
+        let under = |p: &str, root: &str| p.strip_prefix(root.trim_end_matches('/')).is_some_and(|rest| rest.starts_with('/'));
+        let real = std::fs::canonicalize(to).ok().and_then(|p| p.into_os_string().into_string().ok());
+        let to = [Some(to.to_string()), real]
+            .into_iter()
+            .flatten()
+            .find(|t| roots.iter().any(|r| under(from, r) && under(t, r)))
+            .unwrap_or_else(|| to.to_string());
+        let moved = conn.execute(
+            "UPDATE fp_files SET path = ?2 WHERE path = ?1 AND quarantined = 0 AND NOT EXISTS (SELECT 1 FROM fp_files WHERE path = ?2)",
+            rusqlite::params![from, to],
+        )?;
+        Ok((moved == 1).then_some(to))
+    }
+
     /// Links `key` to `target_key` through the relation `property` (either side), appended at
     /// the end, with `added_at` (now when None) and how it was matched. A link made by the user
     /// is always `manual` (whatever `method` says): plugins' upserts never remove it, and a

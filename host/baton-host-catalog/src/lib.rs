@@ -547,7 +547,7 @@ impl wit::Host for CatView<'_> {
         self.run(move |cat, access, files| {
             let file_props = file_relations(cat, access, &collection)?;
             let target_key = if file_props.contains(&property) {
-                files.stored_key(cat, access, &target_key).ok_or_else(|| {
+                files.stored_key(cat, access, &target_key).or_else(|| files.follow_move(cat, access, &target_key)).ok_or_else(|| {
                     denied(format!("{collection}/{key}: property `{property}`: {target_key} is not a library file inside the plugin's grants"))
                 })?
             } else {

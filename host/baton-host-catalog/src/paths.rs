@@ -46,6 +46,19 @@ impl Files {
             .find(|k| cat.get(access, FILES, k, false).ok().flatten().is_some())
     }
 
+    /// The library's key of a file this plugin moved to `guest` and has not been scanned there:
+    /// see [`Catalog::files_follow_move`]. Only a plugin that could have moved it, through a
+    /// writable grant holding `guest`, has the library follow.
+    pub fn follow_move(&self, cat: &Catalog, access: &Access, guest: &str) -> Option<String> {
+        let real = self.host(guest)?.canonicalize().ok()?;
+        let writable = self.grants.iter().any(|g| g.writable && g.host_path.canonicalize().is_ok_and(|root| real.starts_with(root)));
+        if !writable {
+            return None;
+        }
+        let to = self.host(guest)?.into_os_string().into_string().ok()?;
+        cat.files_follow_move(access, &self.roots(), &to).ok().flatten()
+    }
+
     /// A record as the plugin sees it: a `files` record by guest path (none outside the grants),
     /// and in other collections, links to files by guest path (those outside dropped).
     pub fn shape(&self, collection: &str, mut rec: RecordOut, file_props: &[String]) -> Option<RecordOut> {
