@@ -1,0 +1,65 @@
+//! `baton demo`, the README's first command, run as the real binary: every sample it drops is
+//! answered as the README says (echo completed, the broken file rejected, the TASK for another
+//! agent routed to it), the audit writes its report, and the Spotify part answers
+//! `playlists-for-track` and `plan` from a generated export and WAV folder (no ffmpeg).
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+mod support;
+use support::BIN;
+
+/// Every RETURN in an agent's inbox.
+fn returns(inbox: &Path) -> Vec<Value> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(inbox).unwrap().flatten() {
+        if e.file_name().to_string_lossy().contains("__RETURN__") {
+            out.push(serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap());
+        }
+    }
+    out
+}
+
+#[test]
+fn the_demo_answers_every_sample_and_the_spotify_steps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("demo");
+    let out = Command::new(BIN)
+        .args(["demo", "--dir"])
+        .arg(&home)
+        .env("BATON_LOG", "warn")
+        .env("XDG_CACHE_HOME", tmp.path().join("cache"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "baton demo failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+
+    let claude = returns(&home.join("handoffs/Claude-Code-Agent/01_inbox"));
+    let re = |title: &str| claude.iter().find(|r| r["title"] == title).unwrap_or_else(|| panic!("no {title:?}: {claude:?}"));
+    assert_eq!(claude.len(), 2, "{claude:?}");
+    let echo = re("Re: Echo hello");
+    assert_eq!((echo["status"].as_str(), echo["result"]["message"].as_str()), (Some("completed"), Some("hello from the demo")), "{echo}");
+    assert_eq!(re("Re: Review PR 42")["result"]["routed_to"], "Cursor-Agent", "the TASK for another agent is routed, not run");
+    assert!(home.join("handoffs/Cursor-Agent/01_inbox").read_dir().unwrap().flatten().any(|e| e.file_name().to_string_lossy().contains("Review-PR-42")));
+    let broken = returns(&home.join("handoffs/Codex-Agent/01_inbox"));
+    assert_eq!(broken.len(), 1, "{broken:?}");
+    assert_eq!(broken[0]["status"], "rejected", "{}", broken[0]);
+    let reports: Vec<_> = std::fs::read_dir(home.join("reports")).unwrap().flatten().filter(|e| e.path().extension().is_some_and(|x| x == "md")).collect();
+    assert_eq!(reports.len(), 1, "one audit report");
+
+    let spotify = returns(&home.join("handoffs/Spotify-Demo/01_inbox"));
+    let by_action = |action: &str| -> &Value {
+        spotify.iter().find(|r| r["title"].as_str().is_some_and(|t| t.ends_with(&format!("spotify {action}")))).unwrap_or_else(|| panic!("no RETURN for {action}: {spotify:?}"))
+    };
+    for action in ["import", "link-local", "playlists-for-track", "plan"] {
+        assert_eq!(by_action(action)["status"], "completed", "{}", by_action(action));
+    }
+    let found = &by_action("playlists-for-track")["result"];
+    assert_eq!(found["track"]["title"], "Alpha Song", "{found}");
+    assert!(!found["playlists"].as_array().unwrap().is_empty(), "{found}");
+    let plan = &by_action("plan")["result"];
+    assert!(!plan["moves"].as_array().unwrap().is_empty(), "the plan moves the demo's files: {plan}");
+    assert!(plan["plan_id"].is_string(), "{plan}");
+    assert!(stdout.contains("spotify plan"), "the demo prints what came back: {stdout}");
+}
