@@ -83,8 +83,24 @@ pub fn parse_file(name: &str, bytes: &[u8]) -> Result<Parsed, String> {
     } else if lower.ends_with(".json") {
         parse_json(text)
     } else {
-        Err("neither a .csv nor a .json file".into())
+        Err(unrecognised(name).unwrap_or_else(|| "not an export".into()))
     }
+}
+
+/// Why a file is no export by its name alone (so it need not be read): every layout is a
+/// `.csv` (Exportify) or a `.json` (Spotify's account data). None for those two.
+pub fn unrecognised(name: &str) -> Option<String> {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    let lower = base.to_ascii_lowercase();
+    if lower.ends_with(".csv") || lower.ends_with(".json") {
+        return None;
+    }
+    Some(match base.rsplit_once('.').filter(|(s, _)| !s.is_empty()) {
+        Some((_, ext)) => format!(
+            "not an export: a .{ext} file fits no layout (Exportify writes .csv files, Spotify's account data .json files)"
+        ),
+        None => "not an export: no .csv or .json extension, so it fits no layout (Exportify writes .csv files, Spotify's account data .json files)".into(),
+    })
 }
 
 fn stem(name: &str) -> String {
@@ -313,12 +329,12 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
             header.fields.len()
         ));
     };
-    // Artist names: watsonbox joins with ", " and escapes "\,"; pavelkomarov joins with ";"
-    // (with "," before mid-2025).
+    // Artist names: watsonbox joins with ", " and escapes "\,". pavelkomarov's `Track URI`
+    // layout joins with ";" only (since July 2025; it drops ";" from names), so a comma there
+    // belongs to a name ("Earth, Wind & Fire") even in a file with no ";" at all. Its older
+    // `Spotify ID` and `Track ID` layouts joined with ",".
     let watsonbox = layout.starts_with("exportify-watsonbox");
-    let semicolons = !watsonbox
-        && c.artists
-            .is_some_and(|a| body.iter().any(|r| r.fields.get(a).is_some_and(|f| f.contains(';'))));
+    let semicolons = layout == "exportify-pavelkomarov";
     let default_playlist = playlist_from_stem(stem);
     let mut out = Parsed {
         layout: layout.into(),
@@ -438,7 +454,8 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
     Ok(out)
 }
 
-/// Splits an artist field. watsonbox: `, ` separates, `\,` is a comma inside a name.
+/// Splits an artist field. watsonbox: `, ` separates, `\,` is a comma inside a name;
+/// `semicolons`: only `;` separates; else `,` does.
 fn split_artists(field: &str, watsonbox: bool, semicolons: bool) -> Vec<String> {
     let mut out = Vec::new();
     if watsonbox {
@@ -532,17 +549,27 @@ pub fn parse_json(text: &str) -> Result<Parsed, String> {
                     .or_else(|| item.get("localTrack").filter(|t| t.is_object()))
                     .unwrap_or(item);
                 let uri = str_of(t, &["trackUri", "uri", "track_uri", "spotify_track_uri"]);
-                let title = str_of(t, &["trackName", "name", "track", "title"]);
+                // A local file (`localTrack`) carries only its URI,
+                // `spotify:local:<artist>:<album>:<title>:<seconds>`: the rest is read from it,
+                // as for a local-file row of a CSV.
+                let local = uri.filter(|u| u.starts_with("spotify:local:")).map(local_parts);
+                let from_local = |i: usize| {
+                    local.as_ref().map(|l| [&l.0, &l.1, &l.2][i].clone()).filter(|s| !s.is_empty())
+                };
+                let title = str_of(t, &["trackName", "name", "track", "title"]).map(str::to_string).or_else(|| from_local(2));
                 let line = ii + 1;
                 match (uri, title) {
                     (Some(u), Some(title)) if is_track_uri(u) => rows.push(Row {
                         line,
                         uri: u.to_string(),
-                        title: title.to_string(),
+                        title,
                         artists: str_of(t, &["artistName", "artist", "artists"])
-                            .map(|a| vec![a.to_string()])
+                            .map(str::to_string)
+                            .or_else(|| from_local(0))
+                            .map(|a| vec![a])
                             .unwrap_or_default(),
-                        album: str_of(t, &["albumName", "album"]).map(str::to_string),
+                        album: str_of(t, &["albumName", "album"]).map(str::to_string).or_else(|| from_local(1)),
+                        duration_ms: local.as_ref().and_then(|l| l.3).map(|s| s * 1000),
                         added_at: str_of(item, &["addedDate", "added_at", "addedAt", "dateAdded"]).map(str::to_string),
                         playlist: name.to_string(),
                         ..Row::default()
@@ -757,5 +784,49 @@ mod tests {
         assert_eq!(l.playlists[0].name, LIKED);
         let h = parse_json(r#"[{"ts":"2024-01-01T00:00:00Z","ms_played":40000,"master_metadata_track_name":"A","master_metadata_album_artist_name":"B","spotify_track_uri":"spotify:track:6666666666666666666666"}]"#).unwrap();
         assert_eq!(h.plays.len(), 1);
+    }
+
+    #[test]
+    fn pavelkomarov_never_splits_on_commas() {
+        // No `;` anywhere in the file: a comma is still part of the name.
+        let text = "Track URI,Track Name,Album Name,Artist Name(s),Release Date,Duration (ms),Popularity,Explicit,Added By,Added At\n\
+            spotify:track:7777777777777777777777,September,The Best Of,\"Earth, Wind & Fire\",1978,215000,80,false,u,2021-03-01T10:00:00Z\n";
+        let p = parse_csv("soul", text).unwrap();
+        assert_eq!(p.playlists[0].rows[0].artists, vec!["Earth, Wind & Fire"]);
+        // The older `Track ID` layout (2024-09 to 2025-04) joined artists with ",", and had
+        // tabs in its header.
+        let old = "Track ID,Track Name,Album Name,Artist Name(s),Release Date,Duration (ms),Popularity,Added By,Added At,Genres,Record Label,\t\t\t\tDanceability\n\
+            7777777777777777777777,\"Duet\",\"A\",\"Hal,Ida\",2019,1000,1,me,2024-02-01T00:00:00Z,\"\",\"L\",0.5\n";
+        let p = parse_csv("x", old).unwrap();
+        assert_eq!(p.layout, "exportify-track-id");
+        assert_eq!(p.playlists[0].rows[0].artists, vec!["Hal", "Ida"]);
+        assert_eq!(p.playlists[0].rows[0].uri, "spotify:track:7777777777777777777777");
+    }
+
+    #[test]
+    fn account_json_local_tracks_are_read_from_their_uri() {
+        let p = parse_json(r#"{"playlists":[{"name":"Gym","items":[{"track":null,"episode":null,"localTrack":{"uri":"spotify:local:Kay+Kay:Garage+%26+Co:Kappa+Tape:95"},"addedDate":"2024-01-03"}]}]}"#).unwrap();
+        assert_eq!(p.skipped, vec![]);
+        let r = &p.playlists[0].rows[0];
+        assert_eq!(
+            (r.uri.as_str(), r.title.as_str(), r.artists.clone(), r.album.as_deref(), r.duration_ms, r.added_at.as_deref()),
+            (
+                "spotify:local:Kay+Kay:Garage+%26+Co:Kappa+Tape:95",
+                "Kappa Tape",
+                vec!["Kay Kay".to_string()],
+                Some("Garage & Co"),
+                Some(95_000),
+                Some("2024-01-03")
+            )
+        );
+    }
+
+    #[test]
+    fn files_of_no_layout_are_named_with_a_reason() {
+        assert_eq!(unrecognised("spot/Road_Trip.CSV"), None);
+        assert_eq!(unrecognised("Playlist1.json"), None);
+        assert!(unrecognised("notes.txt").unwrap().contains("a .txt file fits no layout"));
+        assert!(unrecognised("README").unwrap().contains("no .csv or .json extension"));
+        assert!(parse_file("notes.txt", b"hello").unwrap_err().contains("a .txt file fits no layout"));
     }
 }

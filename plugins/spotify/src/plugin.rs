@@ -302,12 +302,8 @@ fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>, depth: usize) {
         }
         match e.file_type() {
             Ok(t) if t.is_dir() && depth < 8 => walk(&p, out, depth + 1),
-            Ok(t) if t.is_file() => {
-                let l = name.to_ascii_lowercase();
-                if l.ends_with(".csv") || l.ends_with(".json") {
-                    out.push(p);
-                }
-            }
+            // Every file: one that fits no layout is reported with the reason.
+            Ok(t) if t.is_file() => out.push(p),
             _ => {}
         }
     }
@@ -371,9 +367,13 @@ fn import(params: &Value) -> Result<Value, Fail> {
         host::progress(i as u64, paths.len() as u64, "reading exports");
         let shown = path.display().to_string();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let parsed = std::fs::read(path)
-            .map_err(|e| e.to_string())
-            .and_then(|b| exports::parse_file(&name, &b));
+        // A file that is no export by its name is not read (it may be large: a zip, audio).
+        let parsed = match exports::unrecognised(&name) {
+            Some(reason) => Err(reason),
+            None => std::fs::read(path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| exports::parse_file(&name, &b)),
+        };
         match parsed {
             Ok(p) => {
                 files.push(json!({
