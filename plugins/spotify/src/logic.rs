@@ -38,13 +38,56 @@ pub fn newest_per_playlist(exports: Vec<Export>) -> Vec<Export> {
 /// A track as all exports together know it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TrackInfo {
+    /// The first URI seen; the record's key when the track is new.
     pub uri: String,
+    /// Every URI of the recording (`uri` first): Spotify relinks a track to another URI, and
+    /// a single and its album carry one recording under two.
+    pub uris: Vec<String>,
     pub title: String,
     pub artists: Vec<String>,
     pub artist_uris: Vec<String>,
     pub album: Option<String>,
     pub duration_ms: Option<u64>,
     pub isrc: Option<String>,
+}
+
+/// Takes into `t` what `other` (the same recording) knows and `t` lacks: its URIs, an ISRC, a
+/// duration, an album; a row that names more artists (one export lists only the first) wins,
+/// and of equally many, the one with artist URIs.
+pub fn absorb(t: &mut TrackInfo, other: &TrackInfo) {
+    for u in &other.uris {
+        if !t.uris.contains(u) {
+            t.uris.push(u.clone());
+        }
+    }
+    if t.isrc.is_none() {
+        t.isrc = other.isrc.clone();
+    }
+    if t.duration_ms.is_none() {
+        t.duration_ms = other.duration_ms;
+    }
+    if t.album.is_none() {
+        t.album = other.album.clone();
+    }
+    if other.artists.len() > t.artists.len()
+        || (other.artists.len() == t.artists.len() && t.artist_uris.is_empty() && !other.artist_uris.is_empty())
+    {
+        t.artists = other.artists.clone();
+        t.artist_uris = other.artist_uris.clone();
+    }
+}
+
+fn info(r: &Row) -> TrackInfo {
+    TrackInfo {
+        uri: r.uri.clone(),
+        uris: vec![r.uri.clone()],
+        title: r.title.clone(),
+        artists: r.artists.clone(),
+        artist_uris: r.artist_uris.clone(),
+        album: r.album.clone(),
+        duration_ms: r.duration_ms,
+        isrc: r.isrc.clone(),
+    }
 }
 
 /// The distinct tracks of the winning exports by URI, in first-seen order; later rows fill in
@@ -54,41 +97,148 @@ pub fn distinct_tracks<'a>(rows: impl Iterator<Item = &'a Row>) -> Vec<TrackInfo
     let mut at: HashMap<String, usize> = HashMap::new();
     for r in rows {
         match at.get(&r.uri) {
-            Some(&i) => {
-                let t = &mut out[i];
-                if t.isrc.is_none() {
-                    t.isrc = r.isrc.clone();
-                }
-                if t.duration_ms.is_none() {
-                    t.duration_ms = r.duration_ms;
-                }
-                if t.album.is_none() {
-                    t.album = r.album.clone();
-                }
-                // A row that names more artists (one export lists only the first) wins; of
-                // equally many, the one with artist URIs.
-                if r.artists.len() > t.artists.len()
-                    || (r.artists.len() == t.artists.len() && t.artist_uris.is_empty() && !r.artist_uris.is_empty())
-                {
-                    t.artists = r.artists.clone();
-                    t.artist_uris = r.artist_uris.clone();
-                }
-            }
+            Some(&i) => absorb(&mut out[i], &info(r)),
             None => {
                 at.insert(r.uri.clone(), out.len());
-                out.push(TrackInfo {
-                    uri: r.uri.clone(),
-                    title: r.title.clone(),
-                    artists: r.artists.clone(),
-                    artist_uris: r.artist_uris.clone(),
-                    album: r.album.clone(),
-                    duration_ms: r.duration_ms,
-                    isrc: r.isrc.clone(),
-                });
+                out.push(info(r));
             }
         }
     }
     out
+}
+
+/// Folds tracks that share an ISRC into one, in first-seen order: the first's URI leads, every
+/// URI is kept in `uris`, later ones fill in what it lacks. One hash-map pass.
+pub fn fold_by_isrc(tracks: Vec<TrackInfo>) -> Vec<TrackInfo> {
+    let mut out: Vec<TrackInfo> = Vec::with_capacity(tracks.len());
+    let mut at: HashMap<String, usize> = HashMap::new();
+    for t in tracks {
+        match t.isrc.as_ref().and_then(|i| at.get(i)) {
+            Some(&i) => absorb(&mut out[i], &t),
+            None => {
+                if let Some(i) = &t.isrc {
+                    at.insert(i.clone(), out.len());
+                }
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
+/// Lower case, common Latin accents dropped, apostrophes removed, other punctuation a space.
+fn fold_text(s: &str) -> String {
+    const BASE: &[(&str, char)] = &[
+        ("àáâãäåāăą", 'a'),
+        ("çćč", 'c'),
+        ("ďđð", 'd'),
+        ("èéêëēėęě", 'e'),
+        ("ìíîïīįı", 'i'),
+        ("ł", 'l'),
+        ("ñńň", 'n'),
+        ("òóôõöøōő", 'o'),
+        ("śšş", 's'),
+        ("ùúûüūůűų", 'u'),
+        ("ýÿ", 'y'),
+        ("źżž", 'z'),
+    ];
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars().flat_map(char::to_lowercase) {
+        if matches!(c, '\'' | '’' | '‘' | '`' | '´') {
+            continue;
+        }
+        if c.is_ascii() && c.is_alphanumeric() {
+            out.push(c);
+        } else if let Some((_, b)) = BASE.iter().find(|(from, _)| from.contains(c)) {
+            out.push(*b);
+        } else if c.is_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with(' ') {
+            out.push(' ');
+        }
+    }
+    out.trim().to_string()
+}
+
+/// The artist names in a track's artist fields as the matcher compares them: split on
+/// `, ; & + /` and on "and", "feat", "ft", "featuring", "vs", "x", "with"; folded; a leading
+/// "the" dropped.
+fn artist_names(fields: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in fields {
+        for piece in f.split([',', ';', '&', '+', '/']) {
+            let folded = fold_text(piece);
+            let mut name: Vec<&str> = Vec::new();
+            for w in folded.split(' ').chain(std::iter::once("and")) {
+                if matches!(w, "and" | "feat" | "ft" | "featuring" | "vs" | "x" | "with") {
+                    let n = if name.len() > 1 && name[0] == "the" { name[1..].join(" ") } else { name.join(" ") };
+                    if !n.is_empty() && !out.contains(&n) {
+                        out.push(n);
+                    }
+                    name.clear();
+                } else if !w.is_empty() {
+                    name.push(w);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Largest duration difference the catalog's matcher accepts for one recording (its
+/// normalised rung's tolerance; the fuzzy rung's is smaller), in ms.
+pub const SAME_DURATION_MS: u64 = 3_000;
+
+/// Which of the tracks `which` (indexes into `tracks`) the catalog's matcher could take for
+/// one recording: they share an artist name and the first word of the title, and their
+/// durations differ by at most [`SAME_DURATION_MS`] (or one is unknown). For each position
+/// of `which`, the earlier positions it pairs with. Only such pairs need the matcher, which is
+/// a host call: tracks are bucketed by (artist, first title word) and, within a bucket, sorted
+/// by duration, so the cost follows the pairs found, not the square of the tracks.
+pub fn likely_same(tracks: &[TrackInfo], which: &[usize]) -> Vec<Vec<usize>> {
+    let mut buckets: HashMap<(String, String), Vec<usize>> = HashMap::new();
+    for (p, &i) in which.iter().enumerate() {
+        let t = &tracks[i];
+        let title = fold_text(&t.title);
+        let Some(first) = title.split(' ').next().filter(|w| !w.is_empty()) else { continue };
+        for a in artist_names(&t.artists) {
+            buckets.entry((a, first.to_string())).or_default().push(p);
+        }
+    }
+    let mut earlier: Vec<Vec<usize>> = vec![Vec::new(); which.len()];
+    let dur = |p: usize| tracks[which[p]].duration_ms;
+    for (_, mut members) in buckets {
+        if members.len() < 2 {
+            continue;
+        }
+        members.sort_by_key(|&p| (dur(p), p));
+        let mut pair = |a: usize, b: usize| {
+            let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+            earlier[hi].push(lo);
+        };
+        let unknown = members.iter().take_while(|&&p| dur(p).is_none()).count();
+        for (i, &a) in members.iter().enumerate() {
+            if i < unknown {
+                // no duration: it may be any of the bucket
+                for &b in &members[i + 1..] {
+                    pair(a, b);
+                }
+                continue;
+            }
+            let d = dur(a).unwrap_or(0);
+            for &b in &members[i + 1..] {
+                if dur(b).unwrap_or(0) - d > SAME_DURATION_MS {
+                    break;
+                }
+                pair(a, b);
+            }
+        }
+    }
+    for e in &mut earlier {
+        e.sort_unstable();
+        e.dedup();
+    }
+    earlier
 }
 
 /// The catalog key of a playlist imported from Spotify exports.
@@ -291,29 +441,44 @@ pub fn paginate(v: &mut serde_json::Value, page: usize) {
     }
 }
 
-/// Page `page` of per-playlist changes, counting every added and removed entry against the
-/// 500-entry page (a playlist with many changes continues on the next page); and whether
-/// more follow.
-pub fn page_changes(changes: &[serde_json::Value], page: usize) -> (Vec<serde_json::Value>, bool) {
+/// Page `page` of a list whose entries hold lists of their own (`inner`: a file's `skipped`,
+/// a playlist's `added` and `removed`), counting every inner entry against the 500-entry page
+/// (an entry whose inner lists are empty counts as one): an entry with more inner entries
+/// than fit continues on the next page, shown again there with the rest. Returns the page and
+/// whether more follow.
+pub fn page_nested(items: &[serde_json::Value], inner: &[&str], page: usize) -> (Vec<serde_json::Value>, bool) {
     const PAGE: usize = 500;
     let (start, end) = (page * PAGE, page * PAGE + PAGE);
     let mut out = Vec::new();
     let mut n = 0;
-    for c in changes {
-        let mut part = serde_json::json!({"playlist": c["playlist"], "added": [], "removed": []});
-        let mut any = false;
-        for kind in ["added", "removed"] {
-            for item in c[kind].as_array().into_iter().flatten() {
-                if n >= start && n < end {
-                    part[kind].as_array_mut().expect("a list").push(item.clone());
-                    any = true;
-                }
-                n += 1;
+    for item in items {
+        let sizes: Vec<usize> = inner.iter().map(|k| item[*k].as_array().map_or(0, Vec::len)).collect();
+        let total: usize = sizes.iter().sum();
+        if total == 0 {
+            if n >= start && n < end {
+                out.push(item.clone());
+            }
+            n += 1;
+            continue;
+        }
+        if n + total <= start || n >= end {
+            n += total;
+            continue;
+        }
+        // The entry without its inner lists, then the slice of each on this page.
+        let mut part = serde_json::Map::new();
+        for (k, v) in item.as_object().into_iter().flatten() {
+            if !inner.contains(&k.as_str()) {
+                part.insert(k.clone(), v.clone());
             }
         }
-        if any {
-            out.push(part);
+        for (k, size) in inner.iter().zip(sizes) {
+            let list = item[*k].as_array().map(Vec::as_slice).unwrap_or(&[]);
+            let (from, to) = (start.saturating_sub(n).min(size), end.saturating_sub(n).min(size));
+            part.insert((*k).to_string(), serde_json::Value::Array(list[from..to].to_vec()));
+            n += size;
         }
+        out.push(serde_json::Value::Object(part));
     }
     (out, n > end)
 }
@@ -412,20 +577,35 @@ mod tests {
     }
 
     #[test]
-    fn change_pages_count_every_entry() {
+    fn nested_pages_count_every_entry() {
         let big: Vec<u32> = (0..700).collect();
         let changes = vec![
             serde_json::json!({"playlist": "A", "added": big, "removed": [1, 2]}),
             serde_json::json!({"playlist": "B", "added": [9], "removed": []}),
         ];
-        let (p0, more) = page_changes(&changes, 0);
+        let (p0, more) = page_nested(&changes, &["added", "removed"], 0);
         assert!(more);
         assert_eq!((p0.len(), p0[0]["added"].as_array().unwrap().len()), (1, 500));
-        let (p1, more) = page_changes(&changes, 1);
+        assert_eq!(p0[0]["removed"], serde_json::json!([]));
+        let (p1, more) = page_nested(&changes, &["added", "removed"], 1);
         assert!(!more);
         assert_eq!(p1[0]["added"].as_array().unwrap().len(), 200);
+        assert_eq!(p1[0]["added"][0], 500);
         assert_eq!(p1[0]["removed"], serde_json::json!([1, 2]));
-        assert_eq!(p1[1]["added"], serde_json::json!([9]));
+        assert_eq!(p1[1], serde_json::json!({"playlist": "B", "added": [9], "removed": []}));
+        // Files: one with no skipped rows counts as one entry; the rest of a long list
+        // continues on the next page with its file's other fields.
+        let files = vec![
+            serde_json::json!({"path": "a", "skipped": []}),
+            serde_json::json!({"path": "b", "rows": 600, "skipped": (0..600).collect::<Vec<_>>()}),
+        ];
+        let (p0, more) = page_nested(&files, &["skipped"], 0);
+        assert!(more);
+        assert_eq!((p0[0]["path"].as_str(), p0[1]["skipped"].as_array().unwrap().len()), (Some("a"), 499));
+        let (p1, more) = page_nested(&files, &["skipped"], 1);
+        assert!(!more);
+        assert_eq!(p1, vec![serde_json::json!({"path": "b", "rows": 600, "skipped": (499..600).collect::<Vec<_>>()})]);
+        assert_eq!(page_nested(&files, &["skipped"], 2), (vec![], false));
         let s = "ééé".repeat(3);
         assert_eq!(chunks(&s, 5).concat(), s);
         assert!(chunks(&s, 5).iter().all(|c| c.len() <= 5));
@@ -448,6 +628,50 @@ mod tests {
         };
         let t = distinct_tracks([a, b].iter());
         assert_eq!((t.len(), t[0].artists.len(), t[0].isrc.as_deref()), (1, 2, Some("X")));
+    }
+
+    #[test]
+    fn one_isrc_under_two_uris_is_one_track() {
+        let row = |uri: &str, isrc: Option<&str>, d: Option<u64>| Row {
+            uri: uri.into(),
+            title: "T".into(),
+            artists: vec!["A".into()],
+            isrc: isrc.map(str::to_string),
+            duration_ms: d,
+            ..Row::default()
+        };
+        // The album's URI (with the ISRC) and the single's: one recording; a pavelkomarov row
+        // of the single (no ISRC) is folded by its URI first.
+        let rows = [row("album", Some("X"), None), row("other", Some("Y"), None), row("single", None, Some(1000)), row("single", Some("X"), None)];
+        let t = fold_by_isrc(distinct_tracks(rows.iter()));
+        assert_eq!(t.len(), 2);
+        assert_eq!((t[0].uri.as_str(), t[0].uris.clone(), t[0].duration_ms), ("album", vec!["album".to_string(), "single".to_string()], Some(1000)));
+        assert_eq!(t[1].uris, vec!["other"]);
+    }
+
+    #[test]
+    fn likely_same_pairs_only_what_the_matcher_could_take() {
+        let t = |title: &str, artists: &[&str], d: Option<u64>| TrackInfo {
+            title: title.into(),
+            artists: artists.iter().map(|a| a.to_string()).collect(),
+            duration_ms: d,
+            ..TrackInfo::default()
+        };
+        let tracks = vec![
+            t("Iota", &["Ivy"], Some(200_000)),
+            t("Song", &["Other"], Some(200_000)),
+            t("iota (Remastered 2011)", &["The Ivy", "Guest"], Some(202_500)),
+            t("Iota", &["Ivy"], Some(204_000)),
+            t("Iota", &["Ivy & Guest"], None),
+            t("Íota", &["Ivy"], Some(300_000)),
+            t("Kappa", &["Ivy"], Some(200_000)),
+        ];
+        let which: Vec<usize> = (0..tracks.len()).collect();
+        let e = likely_same(&tracks, &which);
+        assert_eq!(e, vec![vec![], vec![], vec![0], vec![2], vec![0, 2, 3], vec![4], vec![]]);
+        // Positions are into `which`.
+        assert_eq!(likely_same(&tracks, &[3, 2]), vec![vec![], vec![0]]);
+        assert_eq!(fold_text("Beyoncé’s  Déjà-Vu!"), "beyonces deja vu");
     }
 
     #[test]

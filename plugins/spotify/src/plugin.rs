@@ -399,49 +399,9 @@ fn import(params: &Value) -> Result<Value, Fail> {
         }
     }
     let winners = logic::newest_per_playlist(snapshots);
-    let tracks = logic::distinct_tracks(winners.iter().flat_map(|w| w.snapshot.rows.iter()));
-
-    // Resolve every track: by URI, then ISRC (exact lookups in what the catalog holds), then
-    // the catalog's matcher; a track nothing matches becomes its own record under its URI.
-    let ix = index_tracks()?;
-    let mut key_of: HashMap<String, String> = HashMap::new();
-    let mut ambiguous = Vec::new();
-    for (i, t) in tracks.iter().enumerate() {
-        if i % 500 == 0 {
-            host::progress(i as u64, tracks.len() as u64, "matching tracks");
-        }
-        let found = ix
-            .by_id
-            .get(&t.uri)
-            .or_else(|| t.isrc.as_ref().and_then(|i| ix.by_isrc.get(i)))
-            .cloned();
-        let key = match found {
-            Some(k) => k,
-            // Nothing to match against: an empty catalog, or a local file (no Spotify id).
-            None if ix.props.is_empty() || t.uri.starts_with("spotify:local:") => t.uri.clone(),
-            None => {
-                let q = TrackQuery {
-                    title: t.title.clone(),
-                    artists: t.artists.clone(),
-                    duration_ms: t.duration_ms,
-                    isrc: t.isrc.clone(),
-                    external_ids: vec![t.uri.clone()],
-                    path: None,
-                };
-                let out = catalog::match_track(&q).map_err(|e| cat_err(&format!("matching `{}`", t.uri), e))?;
-                match (out.verdict, out.candidates.first()) {
-                    (Verdict::Match, Some(c)) => c.key.clone(),
-                    (Verdict::Ambiguous, _) => {
-                        ambiguous.push(json!({"uri": t.uri, "title": t.title, "artists": t.artists,
-                            "candidates": out.candidates.iter().map(candidate_json).collect::<Vec<_>>()}));
-                        t.uri.clone()
-                    }
-                    _ => t.uri.clone(),
-                }
-            }
-        };
-        key_of.insert(t.uri.clone(), key);
-    }
+    // One record per recording: rows by URI, then tracks by ISRC (hash-map passes; one ISRC
+    // under two URIs is Spotify's relinking, or a single and its album), then the matcher.
+    let tracks = logic::fold_by_isrc(logic::distinct_tracks(winners.iter().flat_map(|w| w.snapshot.rows.iter())));
 
     // Artists, then tracks, then playlists (relations point at existing records).
     let mut artist_uri: HashMap<String, String> = HashMap::new();
@@ -467,21 +427,37 @@ fn import(params: &Value) -> Result<Value, Fail> {
     let artist_recs: Vec<Value> = artist_recs.into_values().collect();
     let mut written = upsert("artists", &artist_recs)?;
 
-    let mut track_recs = Vec::new();
-    let mut seen_keys = HashSet::new();
-    for t in &tracks {
-        let key = &key_of[&t.uri];
-        if !seen_keys.insert(key.clone()) {
-            continue;
+    let ix = index_tracks()?;
+    let (keys, ambiguous, early) = resolve_tracks(&tracks, &ix, &artist_uri)?;
+    written += early;
+    let mut key_of: HashMap<String, String> = HashMap::new();
+    // The tracks each record holds, records in first-seen order.
+    let mut order: Vec<&str> = Vec::new();
+    let mut held: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, (t, k)) in tracks.iter().zip(&keys).enumerate() {
+        for u in &t.uris {
+            key_of.insert(u.clone(), k.clone());
         }
-        let refs: Vec<String> = t.artists.iter().map(|n| artist_key(n, artist_uri.get(n))).collect();
-        let rec = match ix.props.get(key) {
-            // Another source's record: add the URI, fill only what it lacks.
-            Some(old) if key != &t.uri => {
-                let mut ids = strings(old.get("external_ids"));
-                if !ids.contains(&t.uri) {
-                    ids.push(t.uri.clone());
-                }
+        let e = held.entry(k.as_str()).or_default();
+        if e.is_empty() {
+            order.push(k);
+        }
+        e.push(i);
+    }
+    let mut track_recs = Vec::with_capacity(order.len());
+    let mut by_key: HashMap<&str, TrackInfo> = HashMap::with_capacity(order.len());
+    for key in &order {
+        let t = merged(key, &held[key], &tracks);
+        let old = ix.props.get(*key);
+        let mut ids = old.map(|o| strings(o.get("external_ids"))).unwrap_or_default();
+        for u in &t.uris {
+            if !ids.contains(u) {
+                ids.push(u.clone());
+            }
+        }
+        let rec = match old {
+            // Another source's record: add the URIs, fill only what it lacks.
+            Some(old) if !t.uris.iter().any(|u| u == key) => {
                 let mut p = json!({"external_ids": ids});
                 if old.get("isrc").is_none() && t.isrc.is_some() {
                     p["isrc"] = json!(t.isrc);
@@ -491,16 +467,16 @@ fn import(params: &Value) -> Result<Value, Fail> {
                 }
                 json!({"key": key, "props": p})
             }
-            _ => track_record(t, key, &refs),
+            _ => track_record(&t, key, &artist_refs(&t, &artist_uri), ids),
         };
         track_recs.push(rec);
+        by_key.insert(key, t);
     }
     written += upsert("tracks", &track_recs)?;
 
     let mut changes = Vec::new();
     let mut playlist_recs = Vec::new();
     let mut memberships = 0usize;
-    let by_key: HashMap<&str, &TrackInfo> = tracks.iter().map(|t| (key_of[&t.uri].as_str(), t)).collect();
     for w in &winners {
         let pkey = logic::playlist_key(&w.snapshot.name);
         let old: Vec<String> = catalog::links("playlists", &pkey, "tracks")
@@ -561,7 +537,7 @@ fn import(params: &Value) -> Result<Value, Fail> {
     let result = json!({
         "files": files,
         "playlists": winners.len(),
-        "tracks": seen_keys.len(),
+        "tracks": order.len(),
         "memberships": memberships,
         "changes": changes,
         "ambiguous": ambiguous,
@@ -571,39 +547,165 @@ fn import(params: &Value) -> Result<Value, Fail> {
     Ok(import_page(result, 0))
 }
 
-/// One page of an import result: `files` and `ambiguous` 500 a page, the changes 500 entries
-/// (added and removed together) a page, each file's `skipped` at most 500 (`skipped_total`
-/// says how many there were).
+/// One page of an import result. Every list holds at most 500 entries a page, and the result
+/// says `"truncated": true` when a later page holds more: `ambiguous` 500 a page; `files` and
+/// `changes` count their inner entries (a file's `skipped` rows; a playlist's `added` and
+/// `removed` together) against the page, so a file or a playlist with more continues on the
+/// next page with the rest.
 fn import_page(mut full: Value, page: usize) -> Value {
-    // Taken, not cloned: on a first import it holds every membership.
-    let changes = match full["changes"].take() {
+    // Taken, not cloned: on a first import `changes` holds every membership.
+    let mut take = |k: &str| match full[k].take() {
         Value::Array(c) => c,
         _ => Vec::new(),
     };
-    let (changes, more) = logic::page_changes(&changes, page);
+    let (changes, files) = (take("changes"), take("files"));
+    let (changes, more_changes) = logic::page_nested(&changes, &["added", "removed"], page);
+    let (files, more_files) = logic::page_nested(&files, &["skipped"], page);
     full["changes"] = json!([]);
+    full["files"] = json!([]);
     logic::paginate(&mut full, page);
-    for f in full["files"].as_array_mut().into_iter().flatten() {
-        if let Some(sk) = f["skipped"].as_array_mut()
-            && sk.len() > 500
-        {
-            let total = sk.len();
-            sk.truncate(500);
-            f["skipped_total"] = json!(total);
-        }
-    }
     full["changes"] = json!(changes);
-    if more {
+    full["files"] = json!(files);
+    if more_changes || more_files {
         full["truncated"] = json!(true);
     }
     full
 }
 
-fn track_record(t: &TrackInfo, key: &str, refs: &[String]) -> Value {
+/// The tracks `held` (indexes into `tracks`) as one: the one whose URI is `key` (else the
+/// first) takes in the others, in order.
+fn merged(key: &str, held: &[usize], tracks: &[TrackInfo]) -> TrackInfo {
+    let base = held.iter().copied().find(|&i| tracks[i].uris.iter().any(|u| u == key)).unwrap_or(held[0]);
+    let mut t = tracks[base].clone();
+    for &i in held.iter().filter(|&&i| i != base) {
+        logic::absorb(&mut t, &tracks[i]);
+    }
+    t
+}
+
+fn artist_refs(t: &TrackInfo, artist_uri: &HashMap<String, String>) -> Vec<String> {
+    t.artists.iter().map(|n| artist_key(n, artist_uri.get(n))).collect()
+}
+
+/// The record key of each track (parallel to `tracks`): the catalog's record that holds one
+/// of its URIs, else its ISRC (exact lookups in what the catalog held before); else the
+/// catalog's matcher; else its own record under its first URI. Local files (no Spotify id)
+/// are never matched.
+///
+/// The matcher is a host call, so it is asked only where it could answer: every track when
+/// the catalog held tracks before this import, and otherwise only a track that
+/// [`logic::likely_same`] pairs with an earlier one of this import (a shared artist and first
+/// title word, durations within 3 s). A track is asked once every earlier track it pairs with
+/// has its record, and those records are written first (round by round), so the matcher sees
+/// them. Returns the keys, the ambiguous matches, and what those early writes changed.
+fn resolve_tracks(
+    tracks: &[TrackInfo],
+    ix: &Index,
+    artist_uri: &HashMap<String, String>,
+) -> Result<(Vec<String>, Vec<Value>, u64), Fail> {
+    let mut keys: Vec<Option<String>> = tracks
+        .iter()
+        .map(|t| {
+            t.uris
+                .iter()
+                .find_map(|u| ix.by_id.get(u))
+                .or_else(|| t.isrc.as_ref().and_then(|i| ix.by_isrc.get(i)))
+                .cloned()
+        })
+        .collect();
+    let mut pending = Vec::new();
+    for (i, t) in tracks.iter().enumerate() {
+        if keys[i].is_none() {
+            if t.uri.starts_with("spotify:local:") {
+                keys[i] = Some(t.uri.clone());
+            } else {
+                pending.push(i);
+            }
+        }
+    }
+    let before = !ix.props.is_empty();
+    let earlier = logic::likely_same(tracks, &pending);
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        Open,
+        Own,
+        Merged,
+    }
+    let mut state = vec![State::Open; pending.len()];
+    let mut written = vec![false; pending.len()];
+    let (mut ambiguous, mut changed, mut asked) = (Vec::new(), 0u64, 0u64);
+    let to_ask = if before {
+        pending.len()
+    } else {
+        earlier.iter().filter(|e| !e.is_empty()).count()
+    } as u64;
+    loop {
+        let ready: Vec<usize> = (0..pending.len())
+            .filter(|&p| state[p] == State::Open && earlier[p].iter().all(|&e| state[e] != State::Open))
+            .collect();
+        if ready.is_empty() {
+            break;
+        }
+        for p in ready {
+            let t = &tracks[pending[p]];
+            state[p] = State::Own;
+            if before || !earlier[p].is_empty() {
+                if asked % 500 == 0 {
+                    host::progress(asked, to_ask, "matching tracks");
+                }
+                asked += 1;
+                let q = TrackQuery {
+                    title: t.title.clone(),
+                    artists: t.artists.clone(),
+                    duration_ms: t.duration_ms,
+                    isrc: t.isrc.clone(),
+                    external_ids: t.uris.clone(),
+                    path: None,
+                };
+                let out = catalog::match_track(&q).map_err(|e| cat_err(&format!("matching `{}`", t.uri), e))?;
+                match (out.verdict, out.candidates.first()) {
+                    (Verdict::Match, Some(c)) => {
+                        keys[pending[p]] = Some(c.key.clone());
+                        state[p] = State::Merged;
+                    }
+                    (Verdict::Ambiguous, _) => ambiguous.push(json!({"uri": t.uri, "title": t.title, "artists": t.artists,
+                        "candidates": out.candidates.iter().map(candidate_json).collect::<Vec<_>>()})),
+                    _ => {}
+                }
+            }
+            if state[p] == State::Own {
+                keys[pending[p]] = Some(t.uri.clone());
+            }
+        }
+        // The new records that tracks still to be asked pair with: written now, so the
+        // matcher sees them.
+        let mut heads: Vec<usize> = (0..pending.len())
+            .filter(|&p| state[p] == State::Open)
+            .flat_map(|p| earlier[p].iter().copied())
+            .filter(|&e| state[e] == State::Own && !written[e])
+            .collect();
+        heads.sort_unstable();
+        heads.dedup();
+        if !heads.is_empty() {
+            let recs: Vec<Value> = heads
+                .iter()
+                .map(|&e| {
+                    written[e] = true;
+                    let t = &tracks[pending[e]];
+                    track_record(t, &t.uri, &artist_refs(t, artist_uri), t.uris.clone())
+                })
+                .collect();
+            changed += upsert("tracks", &recs)?;
+        }
+    }
+    Ok((keys.into_iter().map(Option::unwrap_or_default).collect(), ambiguous, changed))
+}
+
+fn track_record(t: &TrackInfo, key: &str, refs: &[String], external_ids: Vec<String>) -> Value {
     let mut p = json!({
         "title": t.title,
         "artists": t.artists,
-        "external_ids": [t.uri],
+        "external_ids": external_ids,
         "artist_refs": refs,
     });
     if let Some(a) = &t.album {
