@@ -781,6 +781,33 @@ fn import_plays(plays: &[Play], tracks: &[TrackInfo], key_of: &HashMap<String, S
 // ---------- playlists-for-track ----------
 
 fn playlists_for_track(p: &Value) -> Result<Value, Fail> {
+    let page = page_of(p)?;
+    // Paged whichever way it ends: the candidates of an ambiguous match too.
+    let mut out = track_answer(p)?;
+    logic::paginate(&mut out, page);
+    Ok(out)
+}
+
+/// How link-local matched the file `path` (a track's file moved by `apply` keeps its track's),
+/// as `{"method", "score", "via": "link-local"}`.
+fn link_match(path: &str, key: &str) -> Option<Value> {
+    let mut m: Value = host::kv_get(&format!("linkmatch:{path}"))
+        .or_else(|| host::kv_get(&format!("linkmatch:{key}")))
+        .and_then(|s| serde_json::from_str(&s).ok())?;
+    m["via"] = json!("link-local");
+    Some(m)
+}
+
+fn remember_match(path: &str, key: &str, c: &Candidate) {
+    let m = json!({"method": method_name(c.method), "score": c.score}).to_string();
+    for k in [format!("linkmatch:{path}"), format!("linkmatch:{key}")] {
+        if host::kv_get(&k).as_deref() != Some(m.as_str()) {
+            host::kv_set(&k, &m);
+        }
+    }
+}
+
+fn track_answer(p: &Value) -> Result<Value, Fail> {
     let none = |candidates: Vec<Value>| json!({"track": null, "match": null, "candidates": candidates, "playlists": [], "liked": false});
     // A record read while resolving is not read again.
     let mut found: Option<Value> = None;
@@ -836,8 +863,11 @@ fn playlists_for_track(p: &Value) -> Result<Value, Fail> {
             Err(c) => return Ok(none(c)),
         }
     } else if let Some(path) = str_param(p, "path")? {
-        match host::kv_get(&format!("file:{path}")) {
-            Some(k) => (k, json!({"method": "manual", "score": 1.0, "via": "link-local"})),
+        // A file link-local linked: its track, matched as it was then. Otherwise (or for a
+        // link stored before the method was), through the file's tags.
+        let linked = host::kv_get(&format!("file:{path}")).and_then(|k| link_match(path, &k).map(|m| (k, m)));
+        match linked {
+            Some(x) => x,
             None => {
                 let t = fingerprint::read_tags(path).map_err(|e| invalid(format!("reading the tags of `{path}`: {e:?}")))?;
                 let title = t.tags.title.clone().unwrap_or_else(|| file_title(path).1);
@@ -876,9 +906,7 @@ fn playlists_for_track(p: &Value) -> Result<Value, Fail> {
         .filter(|m| m.name != LIKED)
         .map(|m| json!({"name": m.name, "added_at": m.added_at}))
         .collect();
-    let mut out = json!({"track": track_json(&rec), "match": m, "candidates": [], "playlists": playlists, "liked": liked});
-    logic::paginate(&mut out, page_of(p)?);
-    Ok(out)
+    Ok(json!({"track": track_json(&rec), "match": m, "candidates": [], "playlists": playlists, "liked": liked}))
 }
 
 /// `Ok((key, {method, score}))` on a match, `Err(candidates)` when ambiguous or none.
@@ -951,6 +979,7 @@ fn link_local(p: &Value) -> Result<Value, Fail> {
                 if host::kv_get(&format!("file:{path}")).as_deref() != Some(c.key.as_str()) {
                     remember_link(&path, &c.key);
                 }
+                remember_match(&path, &c.key, c);
                 linked += 1;
             }
             (Verdict::Ambiguous, _) => {
