@@ -24,6 +24,8 @@ const T5: &str = "spotify:track:5EEEEEEEEEEEEEEEEEEEEE";
 const T6: &str = "spotify:track:6FFFFFFFFFFFFFFFFFFFFF";
 const T7: &str = "spotify:track:7GGGGGGGGGGGGGGGGGGGGG";
 const LOCAL: &str = "spotify:local:Dee+Dee:Home+Tapes:Gamma+Demo:150";
+/// A local file in Playlist1.json: Spotify writes only its URI (`localTrack`).
+const LOCAL_K: &str = "spotify:local:Kay+Kay:Garage+%26+Co:Kappa+Tape:95";
 
 /// pavelkomarov/exportify: a BOM, a stray tab in the header, artists joined with `;`, a local
 /// file, a short row (line 5) and a podcast episode (line 6).
@@ -68,10 +70,12 @@ fn liked() -> String {
     )
 }
 
+/// Spotify's account data: a track, a podcast episode (skipped) and a local file.
 fn playlist1() -> String {
     json!({"playlists": [{"name": "Gym", "lastModifiedDate": "2024-01-02", "items": [
         {"track": {"trackName": "Eta", "artistName": "Eve", "albumName": "Sweat", "trackUri": T6}, "episode": null, "localTrack": null, "addedDate": "2024-01-01"},
-        {"track": null, "episode": {"episodeName": "Talk", "showName": "Pod", "episodeUri": "spotify:episode:1"}, "localTrack": null, "addedDate": "2024-01-01"}
+        {"track": null, "episode": {"episodeName": "Talk", "showName": "Pod", "episodeUri": "spotify:episode:1"}, "localTrack": null, "addedDate": "2024-01-01"},
+        {"track": null, "episode": null, "localTrack": {"uri": LOCAL_K}, "addedDate": "2024-01-03"}
     ]}]})
     .to_string()
 }
@@ -216,72 +220,186 @@ fn uris(v: &Value) -> Vec<&str> {
     v.as_array().unwrap().iter().map(|t| t["uri"].as_str().unwrap()).collect()
 }
 
+const THETA: &str = "spotify:track:8HHHHHHHHHHHHHHHHHHHHH";
+const IOTA_RUN: &str = "spotify:track:0JJJJJJJJJJJJJJJJJJJJJ";
+const IOTA_ALBUM: &str = "spotify:track:9IIIIIIIIIIIIIIIIIIIII";
+const IOTA_LIVE: &str = "spotify:track:0LLLLLLLLLLLLLLLLLLLLL";
+const DELTA_SINGLE: &str = "spotify:track:3SSSSSSSSSSSSSSSSSSSSS";
+const SEPTEMBER: &str = "spotify:track:0SEPTEMBERSEPTEMBERSEP";
+
+/// pavelkomarov's `Track ID` layout (September 2024 to April 2025): bare ids, artists joined
+/// with ",", tabs inside the header (a JavaScript line continuation).
+fn old_favourites() -> String {
+    format!(
+        "Track ID,Track Name,Album Name,Artist Name(s),Release Date,Duration (ms),Popularity,Added By,Added At,Genres,Record Label,\t\t\t\tDanceability,Energy\n\
+         {},\"Theta\",\"Old Album\",\"Hal,Ida\",2019-01-01,12000,5,me,2024-02-01T00:00:00Z,\"pop\",\"Lbl\",0.5,0.6\n",
+        &THETA[14..]
+    )
+}
+
+/// watsonbox translated (German) without the leading `Playlist Name` column (the playlist is
+/// the file's name), an optional genre column: Iota (also on Run, under another URI and with
+/// no ISRC: the catalog's matcher makes them one), Delta's single (the ISRC of Chill's Delta:
+/// one record) and a live Iota (another recording: its own record).
+fn sommer_hits() -> String {
+    let row = |uri: &str, title: &str, artist_uris: &str, artists: &str, isrc: &str, at: &str| {
+        format!("\"{uri}\",\"{title}\",\"{artist_uris}\",\"{artists}\",\"spotify:album:x\",\"Album\",\"\",\"\",\"2024-01-01\",\"\",\"1\",\"1\",\"12000\",\"\",\"false\",\"10\",\"{isrc}\",\"spotify:user:me\",\"{at}\",\"pop\"\n")
+    };
+    "\"Track-URI\",\"Titelname\",\"Künstler-URI(s)\",\"Künstlername(n)\",\"Album-URI\",\"Albumname\",\"Albumkünstler-URI(s)\",\"Albumkünstlername(n)\",\"Veröffentlichungsdatum\",\"Albumcover-URL\",\"CD-Nummer\",\"Titelnummer\",\"Titeldauer (ms)\",\"Vorschau-URL\",\"Explizit\",\"Beliebtheit\",\"ISRC\",\"Hinzugefügt von\",\"Hinzugefügt am\",\"Genres\"\n".to_string()
+        + &row(IOTA_ALBUM, "Iota", "spotify:artist:ivy", "Ivy", "DEA012400001", "2024-04-01T00:00:00Z")
+        + &row(DELTA_SINGLE, "Delta", "spotify:artist:tc,spotify:artist:ku", "Tyler\\, The Creator, Kali Uchis", "USUM71703085", "2024-04-02T00:00:00Z")
+        + &row(IOTA_LIVE, "Iota - Live", "spotify:artist:ivy", "Ivy", "DEA012400002", "2024-04-03T00:00:00Z")
+}
+
+/// The second account-data playlists file.
+fn playlist2() -> String {
+    json!({"playlists": [{"name": "Run", "lastModifiedDate": "2024-03-01", "items": [
+        {"track": {"trackName": "Iota", "artistName": "Ivy", "albumName": "Album", "trackUri": IOTA_RUN}, "episode": null, "localTrack": null, "addedDate": "2024-03-01"}
+    ]}]})
+    .to_string()
+}
+
+/// pavelkomarov today, with no `;` in the file: the comma is the band's own.
+fn soul() -> String {
+    format!(
+        "Track URI,Track Name,Album Name,Artist Name(s),Release Date,Duration (ms),Popularity,Explicit,Added By,Added At,Genres,Record Label\n\
+         {SEPTEMBER},September,The Best Of,\"Earth, Wind & Fire\",1978-11-23,215000,80,false,spotify:user:me,2024-05-01T00:00:00Z,soul,Columbia\n"
+    )
+}
+
+/// One catalog collection: each record's key and properties, in key order.
+fn records(env: &Env, collection: &str) -> Vec<(String, Value)> {
+    let v = env.h.json(&["catalog", "show", collection, "--json"]);
+    v["records"].as_array().unwrap().iter().map(|r| (r["key"].as_str().unwrap().to_string(), r["props"].clone())).collect()
+}
+
+/// A Spotify playlist's tracks in playlist order, each with its added_at.
+fn members(env: &Env, playlist: &str) -> Vec<(String, String)> {
+    let links = env.h.json(&["catalog", "links", "playlists", &format!("spotify:playlist:{playlist}"), "tracks", "--json"]);
+    links.as_array().unwrap().iter().map(|l| (l["key"].as_str().unwrap().to_string(), l["added_at"].as_str().unwrap_or("").to_string())).collect()
+}
+
 #[test]
 fn import_reads_both_exportify_lineages_and_account_json_exactly_and_is_idempotent() {
     let env = Env::new();
     env.fixtures();
+    env.write("Old_Favourites.csv", &old_favourites(), 3);
+    env.write("Sommer_Hits.csv", &sommer_hits(), 3);
+    env.write("Playlist2.json", &playlist2(), 3);
+    env.write("Soul.csv", &soul(), 3);
     let r = env.task("import", json!({}));
+    assert_eq!(r.get("truncated"), None, "{r}");
     let files: BTreeMap<&str, &Value> = r["files"].as_array().unwrap().iter().map(|f| (f["path"].as_str().unwrap(), f)).collect();
-    let layout = |p: &str| files[p]["layout"].clone();
-    assert_eq!(files.len(), 10, "{r}");
-    assert_eq!(layout("/spotify/Streaming_History_Audio_2024_0.json"), "spotify-extended-streaming-history");
-    assert_eq!(layout("/spotify/StreamingHistory_music_0.json"), "spotify-streaming-history");
-    assert_eq!(files["/spotify/Streaming_History_Audio_2024_0.json"]["skipped"].as_array().unwrap().len(), 1, "{r}");
-    assert_eq!(layout("/spotify/Road_Trip.csv"), "exportify-pavelkomarov");
-    assert_eq!(layout("/spotify/Chill.csv"), "exportify-watsonbox");
-    assert_eq!(layout("/spotify/fiesta.csv"), "exportify-watsonbox-translated");
-    assert_eq!(layout("/spotify/Liked_Songs.csv"), "exportify-pavelkomarov-spotify-id");
-    assert_eq!(layout("/spotify/Playlist1.json"), "spotify-account-playlists");
-    assert_eq!(layout("/spotify/YourLibrary.json"), "spotify-account-library");
-    assert_eq!(layout("/spotify/broken.json"), Value::Null);
-    assert!(files["/spotify/broken.json"]["error"].as_str().unwrap().contains("not valid JSON"), "{r}");
-    assert!(files["/spotify/random.csv"]["error"].as_str().unwrap().contains("not an Exportify CSV"), "{r}");
-    assert_eq!(files["/spotify/Road_Trip.csv"]["rows"], 5);
-    assert_eq!(
-        files["/spotify/Road_Trip.csv"]["skipped"],
-        json!([{"line": 5, "reason": "short row: 1 of 12 fields, no track name"},
-               {"line": 6, "reason": "a podcast episode (spotify:episode:0PPPPPPPPPPPPPPPPPPPPP), not a track"}])
-    );
-    assert_eq!(files["/spotify/Playlist1.json"]["skipped"].as_array().unwrap().len(), 1);
-    // Road Trip, Chill, Fiesta, Liked Songs (the newer CSV, not YourLibrary.json), Gym.
-    assert_eq!((r["playlists"].as_u64(), r["tracks"].as_u64(), r["memberships"].as_u64()), (Some(5), Some(7), Some(9)), "{r}");
-    let changes: BTreeMap<&str, &Value> = r["changes"].as_array().unwrap().iter().map(|c| (c["playlist"].as_str().unwrap(), c)).collect();
-    assert_eq!(uris(&changes["Road Trip"]["added"]), vec![T1, T2, LOCAL]);
-    assert_eq!(uris(&changes["Chill"]["added"]), vec![T3, T1]);
-    assert_eq!(uris(&changes["Liked Songs"]["added"]), vec![T2, T5]);
+    // Every file, the one that is no export (notes.txt) included.
+    let seen: Vec<(&str, Value, u64)> = files.iter().map(|(p, f)| (*p, f["layout"].clone(), f["rows"].as_u64().unwrap())).collect();
+    assert_eq!(seen, vec![
+        ("/spotify/Chill.csv", json!("exportify-watsonbox"), 2),
+        ("/spotify/Liked_Songs.csv", json!("exportify-pavelkomarov-spotify-id"), 2),
+        ("/spotify/Old_Favourites.csv", json!("exportify-track-id"), 1),
+        ("/spotify/Playlist1.json", json!("spotify-account-playlists"), 3),
+        ("/spotify/Playlist2.json", json!("spotify-account-playlists"), 1),
+        ("/spotify/Road_Trip.csv", json!("exportify-pavelkomarov"), 5),
+        ("/spotify/Sommer_Hits.csv", json!("exportify-watsonbox-translated"), 3),
+        ("/spotify/Soul.csv", json!("exportify-pavelkomarov"), 1),
+        ("/spotify/StreamingHistory_music_0.json", json!("spotify-streaming-history"), 2),
+        ("/spotify/Streaming_History_Audio_2024_0.json", json!("spotify-extended-streaming-history"), 4),
+        ("/spotify/YourLibrary.json", json!("spotify-account-library"), 2),
+        ("/spotify/broken.json", Value::Null, 0),
+        ("/spotify/fiesta.csv", json!("exportify-watsonbox-translated"), 1),
+        ("/spotify/notes.txt", Value::Null, 0),
+        ("/spotify/random.csv", Value::Null, 0),
+    ], "{r}");
+    let skipped: BTreeMap<&str, Value> = files.iter().map(|(p, f)| (*p, f["skipped"].clone())).filter(|(_, s)| s != &json!([])).collect();
+    assert_eq!(skipped, BTreeMap::from([
+        ("/spotify/Road_Trip.csv", json!([{"line": 5, "reason": "short row: 1 of 12 fields, no track name"},
+                                          {"line": 6, "reason": "a podcast episode (spotify:episode:0PPPPPPPPPPPPPPPPPPPPP), not a track"}])),
+        ("/spotify/Playlist1.json", json!([{"line": 2, "reason": "playlist `Gym` item 2: a podcast episode, not a track"}])),
+        ("/spotify/Streaming_History_Audio_2024_0.json", json!([{"line": 4, "reason": "stream 4: not a music track (no track name, artist or time)"}])),
+    ]), "{r}");
+    let errors: BTreeMap<&str, &str> = files.iter().filter_map(|(p, f)| f["error"].as_str().map(|e| (*p, e))).collect();
+    assert_eq!(errors.keys().copied().collect::<Vec<_>>(), vec!["/spotify/broken.json", "/spotify/notes.txt", "/spotify/random.csv"]);
+    assert!(errors["/spotify/broken.json"].starts_with("not valid JSON: EOF while parsing"), "{r}");
+    assert_eq!(errors["/spotify/notes.txt"], "not an export: a .txt file fits no layout (Exportify writes .csv files, Spotify's account data .json files)");
+    assert_eq!(errors["/spotify/random.csv"], "not an Exportify CSV: no `Track URI`/`Spotify ID`/`Track ID` and `Track Name` columns in the header (3 columns), and not a translated watsonbox file (quoted fields, spotify:track: URIs in column 1 or 2, an ISRC column)");
+
+    // Road Trip, Chill, Fiesta, Liked Songs (the newer CSV, not YourLibrary.json), Gym, Old
+    // Favourites, Run, Sommer Hits, Soul. 12 tracks: Delta's single is Delta (one ISRC), Iota
+    // on Run and Sommer Hits is one track (the matcher), the live Iota is another.
+    assert_eq!((r["playlists"].as_u64(), r["tracks"].as_u64(), r["memberships"].as_u64()), (Some(9), Some(12), Some(16)), "{r}");
+    assert_eq!(r["ambiguous"], json!([]));
+    // Per playlist, in name order: what was added (in playlist order); nothing removed.
+    let changes: Vec<(&str, Vec<&str>, Value)> = r["changes"].as_array().unwrap().iter()
+        .map(|c| (c["playlist"].as_str().unwrap(), uris(&c["added"]), c["removed"].clone())).collect();
+    assert_eq!(changes, vec![
+        ("Chill", vec![T3, T1], json!([])),
+        ("Fiesta", vec![T4], json!([])),
+        ("Gym", vec![T6, LOCAL_K], json!([])),
+        ("Liked Songs", vec![T2, T5], json!([])),
+        ("Old Favourites", vec![THETA], json!([])),
+        ("Road Trip", vec![T1, T2, LOCAL], json!([])),
+        ("Run", vec![IOTA_RUN], json!([])),
+        ("Sommer Hits", vec![IOTA_RUN, T3, IOTA_LIVE], json!([])),
+        ("Soul", vec![SEPTEMBER], json!([])),
+    ], "{r}");
+    assert_eq!(r["changes"][0]["added"][0], json!({"key": T3, "uri": T3, "title": "Delta", "artists": ["Tyler, The Creator", "Kali Uchis"]}));
 
     // The catalog holds exactly this: one record per track, merged across files.
-    let t1 = env.h.json(&["catalog", "show", "tracks", "--where", &format!("external_ids~{T1}"), "--json"]);
-    let rec = &t1["records"][0];
-    assert_eq!(t1["records"].as_array().unwrap().len(), 1, "{t1}");
-    assert_eq!(rec["props"]["title"], "Alpha Song");
-    assert_eq!(rec["props"]["isrc"], "USAAA2100001", "the ISRC from the watsonbox file fills the pavelkomarov row: {rec}");
-    assert_eq!(rec["props"]["duration_ms"], 12000);
-    assert_eq!((rec["props"]["spotify.play_count"].as_u64(), rec["props"]["spotify.last_played"].as_str()), (Some(2), Some("2024-05-01T10:00:00Z")), "{rec}");
-    let t5 = env.h.json(&["catalog", "show", "tracks", "--where", &format!("external_ids~{T5}"), "--json"]);
-    assert_eq!((t5["records"][0]["props"]["spotify.play_count"].as_u64(), t5["records"][0]["props"]["spotify.last_played"].as_str()), (Some(1), Some("2024-08-02T22:44:00Z")));
-    let t3 = env.h.json(&["catalog", "show", "tracks", "--where", &format!("external_ids~{T3}"), "--json"]);
-    assert_eq!(t3["records"][0]["props"]["artists"], json!(["Tyler, The Creator", "Kali Uchis"]));
-    let t2 = env.h.json(&["catalog", "show", "tracks", "--where", &format!("external_ids~{T2}"), "--json"]);
-    assert_eq!(t2["records"][0]["props"]["artists"], json!(["Bob Band", "Cee Crew"]), "{t2} {r}");
-    let local = env.h.json(&["catalog", "show", "tracks", "--where", "title=Gamma Demo", "--json"]);
-    assert_eq!(local["records"][0]["props"]["artists"], json!(["Dee Dee"]));
-    assert_eq!(local["records"][0]["props"]["duration_ms"], 150000);
-    let t4 = env.h.json(&["catalog", "show", "tracks", "--where", "isrc=ESA011900001", "--json"]);
-    assert_eq!(t4["records"][0]["props"]["title"], "Épsilon");
-    let t7 = env.h.json(&["catalog", "show", "tracks", "--where", &format!("external_ids~{T7}"), "--json"]);
-    assert_eq!(t7["records"].as_array().unwrap().len(), 0, "the older YourLibrary.json lost to Liked_Songs.csv: {t7}");
-    let pls = env.h.json(&["catalog", "show", "playlists", "--json"]);
-    let mut pl_names: Vec<&str> = pls["records"].as_array().unwrap().iter().map(|p| p["props"]["name"].as_str().unwrap()).collect();
-    pl_names.sort();
-    assert_eq!(pl_names, vec!["Chill", "Fiesta", "Gym", "Liked Songs", "Road Trip"]);
+    let tracks: BTreeMap<String, Value> = records(&env, "tracks").into_iter().collect();
+    let ids: BTreeMap<&str, Value> = tracks.iter().map(|(k, p)| (k.as_str(), p["external_ids"].clone())).collect();
+    assert_eq!(ids, BTreeMap::from([
+        (T1, json!([T1])), (T2, json!([T2])), (T3, json!([T3, DELTA_SINGLE])), (T4, json!([T4])), (T5, json!([T5])), (T6, json!([T6])),
+        (THETA, json!([THETA])), (IOTA_RUN, json!([IOTA_RUN, IOTA_ALBUM])), (IOTA_LIVE, json!([IOTA_LIVE])), (SEPTEMBER, json!([SEPTEMBER])),
+        (LOCAL, json!([LOCAL])), (LOCAL_K, json!([LOCAL_K])),
+    ]), "the older YourLibrary.json (T7) lost to Liked_Songs.csv");
+    let rec = &tracks[T1];
+    assert_eq!(rec["title"], "Alpha Song");
+    assert_eq!(rec["isrc"], "USAAA2100001", "the ISRC from the watsonbox file fills the pavelkomarov row: {rec}");
+    assert_eq!(rec["duration_ms"], 12000);
+    assert_eq!((rec["spotify.play_count"].as_u64(), rec["spotify.last_played"].as_str()), (Some(2), Some("2024-05-01T10:00:00Z")), "{rec}");
+    assert_eq!((tracks[T5]["spotify.play_count"].as_u64(), tracks[T5]["spotify.last_played"].as_str()), (Some(1), Some("2024-08-02T22:44:00Z")));
+    assert_eq!(tracks[T3]["artists"], json!(["Tyler, The Creator", "Kali Uchis"]));
+    assert_eq!(tracks[T3]["isrc"], "USUM71703085");
+    assert_eq!(tracks[T2]["artists"], json!(["Bob Band", "Cee Crew"]), "{r}");
+    assert_eq!((tracks[LOCAL]["artists"].clone(), tracks[LOCAL]["duration_ms"].as_u64()), (json!(["Dee Dee"]), Some(150000)));
+    let k = &tracks[LOCAL_K];
+    assert_eq!((k["title"].as_str(), k["artists"].clone(), k["album"].as_str(), k["duration_ms"].as_u64()), (Some("Kappa Tape"), json!(["Kay Kay"]), Some("Garage & Co"), Some(95000)), "{k}");
+    assert_eq!(tracks[T4]["title"], "Épsilon");
+    assert_eq!(tracks[THETA]["artists"], json!(["Hal", "Ida"]), "the Track ID layout joined artists with commas");
+    assert_eq!(tracks[SEPTEMBER]["artists"], json!(["Earth, Wind & Fire"]), "pavelkomarov joins with `;` only");
+    // The matched pair: the Run record takes in what Sommer Hits knew (ISRC, duration).
+    let iota = &tracks[IOTA_RUN];
+    assert_eq!((iota["isrc"].as_str(), iota["duration_ms"].as_u64(), iota["artist_refs"].clone()), (Some("DEA012400001"), Some(12000), json!(["spotify:artist:ivy"])), "{iota}");
+    assert_eq!(tracks[IOTA_LIVE]["title"], "Iota - Live");
+
+    let artists: Vec<(String, Value)> = records(&env, "artists").into_iter().map(|(k, p)| (k, p["name"].clone())).collect();
+    let expect: Vec<(String, Value)> = [
+        ("artist:bob band", "Bob Band"), ("artist:cee crew", "Cee Crew"), ("artist:dee dee", "Dee Dee"), ("artist:earth, wind & fire", "Earth, Wind & Fire"),
+        ("artist:eve", "Eve"), ("artist:hal", "Hal"), ("artist:ida", "Ida"), ("artist:kay kay", "Kay Kay"), ("spotify:artist:ann", "Ann Artist"),
+        ("spotify:artist:ivy", "Ivy"), ("spotify:artist:ku", "Kali Uchis"), ("spotify:artist:tc", "Tyler, The Creator"), ("spotify:artist:uno", "Artista Uno"),
+        ("spotify:artist:zz", "Zed"),
+    ].iter().map(|(k, n)| (k.to_string(), json!(n))).collect();
+    assert_eq!(artists, expect);
+    assert_eq!(tracks[T2]["artist_refs"], json!(["artist:bob band", "artist:cee crew"]));
+
+    // Playlists: membership in playlist order, with added_at.
+    let pls: BTreeMap<String, Value> = records(&env, "playlists").into_iter().map(|(_, p)| (p["name"].as_str().unwrap().to_string(), p)).collect();
+    let members = |name: &str| members(&env, name);
+    let m = |v: &[(&str, &str)]| -> Vec<(String, String)> { v.iter().map(|(k, a)| (k.to_string(), a.to_string())).collect() };
+    assert_eq!(pls.keys().collect::<Vec<_>>(), vec!["Chill", "Fiesta", "Gym", "Liked Songs", "Old Favourites", "Road Trip", "Run", "Sommer Hits", "Soul"]);
+    assert_eq!(members("Road Trip"), m(&[(T1, "2021-01-10T10:00:00Z"), (T2, "2021-02-10T10:00:00Z"), (LOCAL, "2021-03-10T10:00:00Z")]));
+    assert_eq!(members("Chill"), m(&[(T3, "2022-03-01T00:00:00Z"), (T1, "2020-05-05T05:00:00Z")]));
+    assert_eq!(members("Gym"), m(&[(T6, "2024-01-01"), (LOCAL_K, "2024-01-03")]));
+    assert_eq!(members("Liked Songs"), m(&[(T2, "2021-03-01T00:00:00Z"), (T5, "2021-04-01T00:00:00Z")]));
+    assert_eq!(members("Sommer Hits"), m(&[(IOTA_RUN, "2024-04-01T00:00:00Z"), (T3, "2024-04-02T00:00:00Z"), (IOTA_LIVE, "2024-04-03T00:00:00Z")]));
+    assert_eq!(members("Run"), m(&[(IOTA_RUN, "2024-03-01")]));
+    assert_eq!(pls["Gym"]["source"], "spotify");
 
     // The same exports again: nothing is written.
     let before = env.seq();
     let again = env.task("import", json!({}));
     assert_eq!(env.seq(), before, "a second import with no change wrote to the catalog: {again}");
-    assert_eq!(again["changes"], json!([]));
-    assert_eq!((again["tracks"].as_u64(), again["memberships"].as_u64()), (Some(7), Some(9)));
+    assert_eq!((again["changes"].clone(), again["written"].as_u64()), (json!([]), Some(0)));
+    assert_eq!((again["tracks"].as_u64(), again["memberships"].as_u64()), (Some(12), Some(16)));
 
     // A newer export of Road Trip: Beta removed, Zeta added.
     let newer = format!(
@@ -294,13 +412,12 @@ fn import_reads_both_exportify_lineages_and_account_json_exactly_and_is_idempote
     env.write("road_trip (old copy).csv", &road_trip().replace("Track URI", "Playlist Name,Track URI").replace("\nspotify:", "\nRoad Trip,spotify:"), 10);
     env.write("Road_Trip.csv", &newer, 0);
     let changed = env.task("import", json!({}));
-    assert_eq!(changed["changes"].as_array().unwrap().len(), 1, "{changed}");
-    let c = &changed["changes"][0];
-    assert_eq!(c["playlist"], "Road Trip");
-    assert_eq!(uris(&c["added"]), vec![T5]);
-    assert_eq!(uris(&c["removed"]), vec![T2]);
-    let rt = env.h.json(&["catalog", "show", "playlists", "--where", "name=Road Trip", "--json"]);
-    assert_eq!(rt["records"][0]["props"]["tracks"].as_array().unwrap().len(), 3, "{rt}");
+    assert_eq!(changed["changes"], json!([{"playlist": "Road Trip",
+        "added": [{"key": T5, "uri": T5, "title": "Zeta", "artists": ["Zed"]}],
+        // Beta is now known from Liked_Songs.csv alone, which names its first artist only.
+        "removed": [{"key": T2, "uri": T2, "title": "Beta Song", "artists": ["Bob Band"]}]}]), "{changed}");
+    let road = members("Road Trip");
+    assert_eq!(road, [(T1, "2021-01-10T10:00:00Z"), (LOCAL, "2021-03-10T10:00:00Z"), (T5, "2025-06-01T00:00:00Z")].map(|(k, a)| (k.to_string(), a.to_string())));
 }
 
 /// Hash of every file and the set of folders below `root`.
@@ -420,7 +537,7 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
 
     // m3u before any move: host paths (the playlists folder is outside the music folder).
     let m = env.task("m3u", json!({}));
-    assert_eq!((m["written"].as_array().unwrap().len(), m["tracks_without_file"].as_u64()), (5, Some(2)), "{m}");
+    assert_eq!((m["written"].as_array().unwrap().len(), m["tracks_without_file"].as_u64()), (5, Some(3)), "{m}");
     let root = std::fs::canonicalize(&env.music).unwrap();
     let road = std::fs::read_to_string(env.lists.join("Road Trip.m3u8")).unwrap();
     assert_eq!(road, format!(
@@ -519,7 +636,7 @@ fn next_track_walks_the_fallback_chain_and_never_repeats() {
         assert!(seen.len() < 10, "{seen:?}");
     }
     // Épsilon was returned (explicitly) already.
-    assert_eq!(seen, vec![T6, T3, LOCAL, T2, T1], "newest addition first: {seen:?}");
+    assert_eq!(seen, vec![LOCAL_K, T6, T3, LOCAL, T2, T1], "newest addition first: {seen:?}");
     assert_eq!(env.task("next-track", json!({}))["source"], "none");
     // A track that changes may come back: a newer export adds Épsilon to another playlist.
     env.write("Road_Trip.csv", &road_trip().replace(&format!("{LOCAL},"), &format!("{T4},Épsilon,Disco,Artista Uno,,201000,0,false,spotify:user:me,2026-01-01T00:00:00Z,,\n{LOCAL},")), 0);
@@ -527,4 +644,124 @@ fn next_track_walks_the_fallback_chain_and_never_repeats() {
     let n = env.task("next-track", json!({}));
     assert_eq!((n["source"].as_str(), n["track"]["uri"].as_str()), (Some("new"), Some(T4)), "{n}");
     assert_eq!(env.task("next-track", json!({}))["source"], "none");
+}
+
+/// Every list of a result holds at most 500 entries, with `"truncated": true` when there are
+/// more, and the rest is on `{"page": N}`: 600 unreadable rows in one file (its `skipped`) and
+/// 600 tracks added to one playlist (its `changes`).
+#[test]
+fn import_lists_over_500_entries_continue_on_the_next_page() {
+    let env = Env::new();
+    let id = |i: usize| format!("spotify:track:{i:022}");
+    let mut big = String::from("Track URI,Track Name,Album Name,Artist Name(s),Release Date,Duration (ms),Popularity,Explicit,Added By,Added At\n");
+    for i in 0..600 {
+        big += &format!("{},Song {i},Album,Artist {i},2020,200000,1,false,me,2024-01-01T00:00:00Z\n", id(i));
+    }
+    for i in 0..600 {
+        big += &format!("{}\n", id(1000 + i));
+    }
+    env.write("Big.csv", &big, 1);
+    env.write("Small.csv", &format!("Track URI,Track Name,Artist Name(s)\n{},Tiny,Tim\n", id(5000)), 1);
+    let reasons = |r: &Value| -> Vec<(u64, String)> {
+        r["files"].as_array().unwrap().iter().filter(|f| f["path"] == "/spotify/Big.csv")
+            .flat_map(|f| f["skipped"].as_array().unwrap().iter().map(|s| (s["line"].as_u64().unwrap(), s["reason"].as_str().unwrap().to_string())))
+            .collect()
+    };
+    let added = |r: &Value, playlist: &str| -> Vec<String> {
+        r["changes"].as_array().unwrap().iter().filter(|c| c["playlist"] == playlist)
+            .flat_map(|c| uris(&c["added"]).into_iter().map(str::to_string)).collect()
+    };
+    let p0 = env.task("import", json!({}));
+    assert_eq!(p0["truncated"], true, "{p0}");
+    // Page 0: the first 500 entries of each list, inner lists counted (a file with no
+    // skipped row counts as one entry, so Small.csv is on page 1).
+    assert_eq!(p0["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect::<Vec<_>>(), vec!["/spotify/Big.csv"]);
+    let first = reasons(&p0);
+    assert_eq!(first.len(), 500);
+    assert_eq!(first[0], (602, "short row: 1 of 10 fields, no track name".to_string()));
+    let changed: usize = p0["changes"].as_array().unwrap().iter().map(|c| c["added"].as_array().unwrap().len()).sum();
+    assert_eq!(changed, 500, "{}", p0["changes"]);
+    assert_eq!(added(&p0, "Big"), (0..500).map(id).collect::<Vec<_>>());
+    let pages = env.completed(&[("import", json!({"page": 1})), ("import", json!({"page": 2}))]);
+    let p1 = &pages[0];
+    assert_eq!(p1.get("truncated"), None, "the last page: {p1}");
+    assert_eq!(p1["page"], 1);
+    // Page 1: the rest, the file and playlist named again with their other fields.
+    let rest = reasons(p1);
+    assert_eq!(rest.iter().map(|r| r.0).collect::<Vec<_>>(), (1102..1202).collect::<Vec<u64>>());
+    assert_eq!(first.len() + rest.len(), 600);
+    assert_eq!(p1["files"][1], json!({"path": "/spotify/Small.csv", "layout": "exportify-pavelkomarov", "rows": 1, "skipped": []}));
+    let f = &p1["files"].as_array().unwrap()[0];
+    assert_eq!((f["path"].as_str(), f["layout"].as_str(), f["rows"].as_u64()), (Some("/spotify/Big.csv"), Some("exportify-pavelkomarov"), Some(1200)), "{p1}");
+    let mut all = added(&p0, "Big");
+    all.extend(added(p1, "Big"));
+    assert_eq!(all, (0..600).map(id).collect::<Vec<_>>(), "page 1 holds the rest of the added tracks, in playlist order");
+    assert_eq!(added(p1, "Small"), vec![id(5000)]);
+    assert_eq!(p1["changes"].as_array().unwrap().iter().map(|c| c["removed"].clone()).collect::<Vec<_>>(), vec![json!([]), json!([])]);
+    assert_eq!((pages[1]["files"].clone(), pages[1]["changes"].clone(), pages[1].get("truncated")), (json!([]), json!([]), None));
+}
+
+/// `playlists-for-track {"path"}` of a file not linked yet reads its tags (through the
+/// fingerprint interface) and says how it matched; after `link-local` it answers from the
+/// link with the method the link was made by, never `manual`. And `plan` with the `newest`
+/// primary rule puts a track on two playlists in the one it was added to last.
+#[test]
+fn a_file_is_matched_by_its_tags_then_by_its_link_and_planned_by_the_newest_rule() {
+    let env = Env::new();
+    env.fixtures();
+    env.task("import", json!({}));
+    let wav_dir = env.h.root.join("wav");
+    std::fs::create_dir_all(env.music.join("inbox")).unwrap();
+    let files: [(&str, u64, &[&str]); 2] = [
+        ("inbox/a.mp3", 1, &["title=Alpha Song", "artist=Ann Artist", "ISRC=USAAA2100001"]),
+        ("inbox/z.ogg", 4, &["title=Zeta", "artist=Zed"]),
+    ];
+    for (name, seed, tags) in files {
+        let wav = wav_dir.join(format!("{seed}.wav"));
+        write_wav(&wav, &synth(seed, 12.0, 22050), 22050);
+        let mut args = vec!["-i".to_string(), wav.display().to_string()];
+        for t in tags {
+            args.extend(["-metadata".to_string(), t.to_string()]);
+        }
+        args.push(env.music.join(name).display().to_string());
+        ffmpeg(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    env.h.ok(&["fp", "scan", env.music.to_str().unwrap()]);
+    let ask = || env.completed(&[
+        ("playlists-for-track", json!({"path": "/music/inbox/a.mp3"})),
+        ("playlists-for-track", json!({"path": "/music/inbox/z.ogg"})),
+    ]);
+
+    // Not linked yet: by the tags (ISRC for a.mp3; title, artist and duration for z.ogg).
+    let tags = ask();
+    assert_eq!((tags[0]["track"]["uri"].as_str(), tags[0]["match"].clone()), (Some(T1), json!({"method": "isrc", "score": 0.99})), "{}", tags[0]);
+    assert_eq!(names(&tags[0]["playlists"]), vec![("Chill".into(), "2020-05-05T05:00:00Z".into()), ("Road Trip".into(), "2021-01-10T10:00:00Z".into())]);
+    assert_eq!((tags[1]["track"]["uri"].as_str(), tags[1]["match"]["method"].as_str(), tags[1]["liked"].as_bool()), (Some(T5), Some("normalized"), Some(true)), "{}", tags[1]);
+    assert!(tags[1]["match"]["score"].as_f64().unwrap() >= 0.9, "{}", tags[1]);
+    assert_eq!(tags[1]["match"].get("via"), None);
+
+    let l = env.task("link-local", json!({}));
+    assert_eq!((l["linked"].as_u64(), l["coverage"].as_f64()), (Some(2), Some(1.0)), "{l}");
+    // Linked: from the link, with the method it was made by.
+    let linked = ask();
+    for (before, after) in tags.iter().zip(&linked) {
+        assert_eq!(after["track"], before["track"]);
+        assert_eq!(after["match"]["via"], "link-local", "{after}");
+        assert_eq!((&after["match"]["method"], &after["match"]["score"]), (&before["match"]["method"], &before["match"]["score"]), "{after}");
+        assert_eq!(after["playlists"], before["playlists"]);
+    }
+
+    // primary: newest: Alpha Song was added to Road Trip last; oldest (the default): Chill.
+    let plans = env.completed(&[("plan", json!({"primary": "newest"})), ("plan", json!({}))]);
+    let moves = |plan: &Value| -> Vec<(String, String, String)> {
+        plan["moves"].as_array().unwrap().iter()
+            .map(|m| (m["from"].as_str().unwrap().to_string(), m["to"].as_str().unwrap().to_string(), m["reason"].as_str().unwrap().to_string())).collect()
+    };
+    let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    assert_eq!(moves(&plans[0]), vec![
+        s("/music/inbox/a.mp3", "/music/Road Trip/Ann Artist - Alpha Song.mp3", "added here last, of 2 playlists (2021-01-10T10:00:00Z)"),
+        s("/music/inbox/z.ogg", "/music/Liked Songs/Zed - Zeta.ogg", "only in Liked Songs"),
+    ], "{}", plans[0]);
+    assert_eq!(moves(&plans[1])[0], s("/music/inbox/a.mp3", "/music/Chill/Ann Artist - Alpha Song.mp3", "added here first, of 2 playlists (2020-05-05T05:00:00Z)"));
+    assert_ne!(plans[0]["plan_id"], plans[1]["plan_id"]);
 }
