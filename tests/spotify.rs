@@ -226,6 +226,8 @@ const IOTA_ALBUM: &str = "spotify:track:9IIIIIIIIIIIIIIIIIIIII";
 const IOTA_LIVE: &str = "spotify:track:0LLLLLLLLLLLLLLLLLLLLL";
 const DELTA_SINGLE: &str = "spotify:track:3SSSSSSSSSSSSSSSSSSSSS";
 const SEPTEMBER: &str = "spotify:track:0SEPTEMBERSEPTEMBERSEP";
+const LAMBDA_A: &str = "spotify:track:0LAMBDAAAAAAAAAAAAAAAA";
+const LAMBDA_B: &str = "spotify:track:0LAMBDABBBBBBBBBBBBBBB";
 
 /// pavelkomarov's `Track ID` layout (September 2024 to April 2025): bare ids, artists joined
 /// with ",", tabs inside the header (a JavaScript line continuation).
@@ -240,7 +242,8 @@ fn old_favourites() -> String {
 /// watsonbox translated (German) without the leading `Playlist Name` column (the playlist is
 /// the file's name), an optional genre column: Iota (also on Run, under another URI and with
 /// no ISRC: the catalog's matcher makes them one), Delta's single (the ISRC of Chill's Delta:
-/// one record) and a live Iota (another recording: its own record).
+/// one record), a live Iota (another recording: its own record), and two titles one letter
+/// apart, alike to the matcher's fuzzy rung but with two ISRCs (two records).
 fn sommer_hits() -> String {
     let row = |uri: &str, title: &str, artist_uris: &str, artists: &str, isrc: &str, at: &str| {
         format!("\"{uri}\",\"{title}\",\"{artist_uris}\",\"{artists}\",\"spotify:album:x\",\"Album\",\"\",\"\",\"2024-01-01\",\"\",\"1\",\"1\",\"12000\",\"\",\"false\",\"10\",\"{isrc}\",\"spotify:user:me\",\"{at}\",\"pop\"\n")
@@ -249,6 +252,8 @@ fn sommer_hits() -> String {
         + &row(IOTA_ALBUM, "Iota", "spotify:artist:ivy", "Ivy", "DEA012400001", "2024-04-01T00:00:00Z")
         + &row(DELTA_SINGLE, "Delta", "spotify:artist:tc,spotify:artist:ku", "Tyler\\, The Creator, Kali Uchis", "USUM71703085", "2024-04-02T00:00:00Z")
         + &row(IOTA_LIVE, "Iota - Live", "spotify:artist:ivy", "Ivy", "DEA012400002", "2024-04-03T00:00:00Z")
+        + &row(LAMBDA_A, "Lambda Lights", "spotify:artist:ivy", "Ivy", "DEA012400003", "2024-04-04T00:00:00Z")
+        + &row(LAMBDA_B, "Lambda Light", "spotify:artist:ivy", "Ivy", "DEA012400004", "2024-04-05T00:00:00Z")
 }
 
 /// The second account-data playlists file.
@@ -299,7 +304,7 @@ fn import_reads_both_exportify_lineages_and_account_json_exactly_and_is_idempote
         ("/spotify/Playlist1.json", json!("spotify-account-playlists"), 3),
         ("/spotify/Playlist2.json", json!("spotify-account-playlists"), 1),
         ("/spotify/Road_Trip.csv", json!("exportify-pavelkomarov"), 5),
-        ("/spotify/Sommer_Hits.csv", json!("exportify-watsonbox-translated"), 3),
+        ("/spotify/Sommer_Hits.csv", json!("exportify-watsonbox-translated"), 5),
         ("/spotify/Soul.csv", json!("exportify-pavelkomarov"), 1),
         ("/spotify/StreamingHistory_music_0.json", json!("spotify-streaming-history"), 2),
         ("/spotify/Streaming_History_Audio_2024_0.json", json!("spotify-extended-streaming-history"), 4),
@@ -323,9 +328,10 @@ fn import_reads_both_exportify_lineages_and_account_json_exactly_and_is_idempote
     assert_eq!(errors["/spotify/random.csv"], "not an Exportify CSV: no `Track URI`/`Spotify ID`/`Track ID` and `Track Name` columns in the header (3 columns), and not a translated watsonbox file (quoted fields, spotify:track: URIs in column 1 or 2, an ISRC column)");
 
     // Road Trip, Chill, Fiesta, Liked Songs (the newer CSV, not YourLibrary.json), Gym, Old
-    // Favourites, Run, Sommer Hits, Soul. 12 tracks: Delta's single is Delta (one ISRC), Iota
-    // on Run and Sommer Hits is one track (the matcher), the live Iota is another.
-    assert_eq!((r["playlists"].as_u64(), r["tracks"].as_u64(), r["memberships"].as_u64()), (Some(9), Some(12), Some(16)), "{r}");
+    // Favourites, Run, Sommer Hits, Soul. 14 tracks: Delta's single is Delta (one ISRC), Iota
+    // on Run and Sommer Hits is one track (the matcher), the live Iota is another, and so are
+    // the two Lambdas.
+    assert_eq!((r["playlists"].as_u64(), r["tracks"].as_u64(), r["memberships"].as_u64()), (Some(9), Some(14), Some(18)), "{r}");
     assert_eq!(r["ambiguous"], json!([]));
     // Per playlist, in name order: what was added (in playlist order); nothing removed.
     let changes: Vec<(&str, Vec<&str>, Value)> = r["changes"].as_array().unwrap().iter()
@@ -338,7 +344,7 @@ fn import_reads_both_exportify_lineages_and_account_json_exactly_and_is_idempote
         ("Old Favourites", vec![THETA], json!([])),
         ("Road Trip", vec![T1, T2, LOCAL], json!([])),
         ("Run", vec![IOTA_RUN], json!([])),
-        ("Sommer Hits", vec![IOTA_RUN, T3, IOTA_LIVE], json!([])),
+        ("Sommer Hits", vec![IOTA_RUN, T3, IOTA_LIVE, LAMBDA_A, LAMBDA_B], json!([])),
         ("Soul", vec![SEPTEMBER], json!([])),
     ], "{r}");
     assert_eq!(r["changes"][0]["added"][0], json!({"key": T3, "uri": T3, "title": "Delta", "artists": ["Tyler, The Creator", "Kali Uchis"]}));
@@ -349,7 +355,7 @@ fn import_reads_both_exportify_lineages_and_account_json_exactly_and_is_idempote
     assert_eq!(ids, BTreeMap::from([
         (T1, json!([T1])), (T2, json!([T2])), (T3, json!([T3, DELTA_SINGLE])), (T4, json!([T4])), (T5, json!([T5])), (T6, json!([T6])),
         (THETA, json!([THETA])), (IOTA_RUN, json!([IOTA_RUN, IOTA_ALBUM])), (IOTA_LIVE, json!([IOTA_LIVE])), (SEPTEMBER, json!([SEPTEMBER])),
-        (LOCAL, json!([LOCAL])), (LOCAL_K, json!([LOCAL_K])),
+        (LOCAL, json!([LOCAL])), (LOCAL_K, json!([LOCAL_K])), (LAMBDA_A, json!([LAMBDA_A])), (LAMBDA_B, json!([LAMBDA_B])),
     ]), "the older YourLibrary.json (T7) lost to Liked_Songs.csv");
     let rec = &tracks[T1];
     assert_eq!(rec["title"], "Alpha Song");
@@ -390,7 +396,8 @@ fn import_reads_both_exportify_lineages_and_account_json_exactly_and_is_idempote
     assert_eq!(members("Chill"), m(&[(T3, "2022-03-01T00:00:00Z"), (T1, "2020-05-05T05:00:00Z")]));
     assert_eq!(members("Gym"), m(&[(T6, "2024-01-01"), (LOCAL_K, "2024-01-03")]));
     assert_eq!(members("Liked Songs"), m(&[(T2, "2021-03-01T00:00:00Z"), (T5, "2021-04-01T00:00:00Z")]));
-    assert_eq!(members("Sommer Hits"), m(&[(IOTA_RUN, "2024-04-01T00:00:00Z"), (T3, "2024-04-02T00:00:00Z"), (IOTA_LIVE, "2024-04-03T00:00:00Z")]));
+    assert_eq!(members("Sommer Hits"), m(&[(IOTA_RUN, "2024-04-01T00:00:00Z"), (T3, "2024-04-02T00:00:00Z"), (IOTA_LIVE, "2024-04-03T00:00:00Z"),
+        (LAMBDA_A, "2024-04-04T00:00:00Z"), (LAMBDA_B, "2024-04-05T00:00:00Z")]));
     assert_eq!(members("Run"), m(&[(IOTA_RUN, "2024-03-01")]));
     assert_eq!(pls["Gym"]["source"], "spotify");
 
@@ -399,7 +406,7 @@ fn import_reads_both_exportify_lineages_and_account_json_exactly_and_is_idempote
     let again = env.task("import", json!({}));
     assert_eq!(env.seq(), before, "a second import with no change wrote to the catalog: {again}");
     assert_eq!((again["changes"].clone(), again["written"].as_u64()), (json!([]), Some(0)));
-    assert_eq!((again["tracks"].as_u64(), again["memberships"].as_u64()), (Some(12), Some(16)));
+    assert_eq!((again["tracks"].as_u64(), again["memberships"].as_u64()), (Some(14), Some(18)));
 
     // A newer export of Road Trip: Beta removed, Zeta added.
     let newer = format!(
@@ -764,4 +771,32 @@ fn a_file_is_matched_by_its_tags_then_by_its_link_and_planned_by_the_newest_rule
     ], "{}", plans[0]);
     assert_eq!(moves(&plans[1])[0], s("/music/inbox/a.mp3", "/music/Chill/Ann Artist - Alpha Song.mp3", "added here first, of 2 playlists (2020-05-05T05:00:00Z)"));
     assert_ne!(plans[0]["plan_id"], plans[1]["plan_id"]);
+}
+
+/// The catalog's matcher runs between tracks of one import, but takes only a record of this
+/// import the track was paired with (a shared artist; the same title, or titles alike word for
+/// word with durations within 3 s). "Song 199" by "Artist 1771" is asked because of "Song 1999"
+/// by the same artist (2.5 s apart: too far for the matcher's fuzzy rung); the matcher answers
+/// "Song 19965" by "Artist 780" and "Artist 1306" (its fuzzy rung: Jaro-Winkler over
+/// "199"/"19965" and over "Artist …"), a record written early for "Song 19966", and that is
+/// another track. Four tracks, four records.
+#[test]
+fn the_matcher_within_one_import_merges_only_tracks_it_was_paired_with() {
+    let env = Env::new();
+    let (a, b, z, x) = ("spotify:track:0AAAAAAAAAAAAAAAAAAAA1", "spotify:track:0BBBBBBBBBBBBBBBBBBBB2", "spotify:track:0ZZZZZZZZZZZZZZZZZZZZ3", "spotify:track:0XXXXXXXXXXXXXXXXXXXX4");
+    env.write("A_Old.csv", &format!(
+        "Track ID,Track Name,Album Name,Artist Name(s),Release Date,Duration (ms),Popularity,Added By,Added At\n\
+         {},\"Song 19965\",\"A\",\"Artist 780,Artist 1306\",2020,209301,1,me,2024-01-01T00:00:00Z\n\
+         {},\"Song 19966\",\"A\",\"Artist 1306\",2020,206801,1,me,2024-01-02T00:00:00Z\n\
+         {},\"Song 1999\",\"A\",\"Artist 1771\",2020,211670,1,me,2024-01-03T00:00:00Z\n", &a[14..], &b[14..], &z[14..]), 1);
+    env.write("B_New.csv", &format!(
+        "Track URI,Track Name,Album Name,Artist Name(s),Release Date,Duration (ms),Popularity,Explicit,Added By,Added At\n\
+         {x},Song 199,A,Artist 1771,2020,209170,1,false,me,2024-02-01T00:00:00Z\n"), 1);
+    let r = env.task("import", json!({}));
+    assert_eq!((r["tracks"].as_u64(), r["ambiguous"].clone()), (Some(4), json!([])), "{r}");
+    let ids: Vec<(String, Value)> = records(&env, "tracks").into_iter().map(|(k, p)| (k, p["external_ids"].clone())).collect();
+    let mut expect: Vec<(String, Value)> = [a, b, z, x].iter().map(|u| (u.to_string(), json!([u]))).collect();
+    expect.sort_by(|p, q| p.0.cmp(&q.0));
+    assert_eq!(ids, expect);
+    assert_eq!(members(&env, "B New"), vec![(x.to_string(), "2024-02-01T00:00:00Z".to_string())]);
 }

@@ -51,11 +51,35 @@ pub struct TrackInfo {
     pub isrc: Option<String>,
 }
 
+/// What one row or track knows, borrowed.
+struct Part<'a> {
+    uris: &'a [String],
+    isrc: &'a Option<String>,
+    duration_ms: Option<u64>,
+    album: &'a Option<String>,
+    artists: &'a [String],
+    artist_uris: &'a [String],
+}
+
 /// Takes into `t` what `other` (the same recording) knows and `t` lacks: its URIs, an ISRC, a
 /// duration, an album; a row that names more artists (one export lists only the first) wins,
 /// and of equally many, the one with artist URIs.
 pub fn absorb(t: &mut TrackInfo, other: &TrackInfo) {
-    for u in &other.uris {
+    absorb_part(
+        t,
+        Part {
+            uris: &other.uris,
+            isrc: &other.isrc,
+            duration_ms: other.duration_ms,
+            album: &other.album,
+            artists: &other.artists,
+            artist_uris: &other.artist_uris,
+        },
+    );
+}
+
+fn absorb_part(t: &mut TrackInfo, other: Part) {
+    for u in other.uris {
         if !t.uris.contains(u) {
             t.uris.push(u.clone());
         }
@@ -72,8 +96,8 @@ pub fn absorb(t: &mut TrackInfo, other: &TrackInfo) {
     if other.artists.len() > t.artists.len()
         || (other.artists.len() == t.artists.len() && t.artist_uris.is_empty() && !other.artist_uris.is_empty())
     {
-        t.artists = other.artists.clone();
-        t.artist_uris = other.artist_uris.clone();
+        t.artists = other.artists.to_vec();
+        t.artist_uris = other.artist_uris.to_vec();
     }
 }
 
@@ -94,12 +118,22 @@ fn info(r: &Row) -> TrackInfo {
 /// what earlier ones lacked (an ISRC, a duration, artist URIs).
 pub fn distinct_tracks<'a>(rows: impl Iterator<Item = &'a Row>) -> Vec<TrackInfo> {
     let mut out: Vec<TrackInfo> = Vec::new();
-    let mut at: HashMap<String, usize> = HashMap::new();
+    let mut at: HashMap<&str, usize> = HashMap::new();
     for r in rows {
-        match at.get(&r.uri) {
-            Some(&i) => absorb(&mut out[i], &info(r)),
+        match at.get(r.uri.as_str()) {
+            Some(&i) => absorb_part(
+                &mut out[i],
+                Part {
+                    uris: std::slice::from_ref(&r.uri),
+                    isrc: &r.isrc,
+                    duration_ms: r.duration_ms,
+                    album: &r.album,
+                    artists: &r.artists,
+                    artist_uris: &r.artist_uris,
+                },
+            ),
             None => {
-                at.insert(r.uri.clone(), out.len());
+                at.insert(&r.uri, out.len());
                 out.push(info(r));
             }
         }
@@ -164,76 +198,166 @@ fn fold_text(s: &str) -> String {
 /// `, ; & + /` and on "and", "feat", "ft", "featuring", "vs", "x", "with"; folded; a leading
 /// "the" dropped.
 fn artist_names(fields: &[String]) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out: Vec<String> = Vec::new();
     for f in fields {
         for piece in f.split([',', ';', '&', '+', '/']) {
             let folded = fold_text(piece);
-            let mut name: Vec<&str> = Vec::new();
-            for w in folded.split(' ').chain(std::iter::once("and")) {
-                if matches!(w, "and" | "feat" | "ft" | "featuring" | "vs" | "x" | "with") {
-                    let n = if name.len() > 1 && name[0] == "the" { name[1..].join(" ") } else { name.join(" ") };
-                    if !n.is_empty() && !out.contains(&n) {
-                        out.push(n);
+            // Names are the runs of words between separator words.
+            let mut start: Option<usize> = None;
+            let mut end = 0;
+            let mut emit = |start: Option<usize>, end: usize| {
+                if let Some(st) = start {
+                    let name = &folded[st..end];
+                    let name = name.strip_prefix("the ").unwrap_or(name);
+                    if !out.iter().any(|n| n == name) {
+                        out.push(name.to_string());
                     }
-                    name.clear();
+                }
+            };
+            let mut at = 0;
+            for w in folded.split(' ') {
+                let (ws, we) = (at, at + w.len());
+                at = we + 1;
+                if matches!(w, "and" | "feat" | "ft" | "featuring" | "vs" | "x" | "with") {
+                    emit(start.take(), end);
                 } else if !w.is_empty() {
-                    name.push(w);
+                    start.get_or_insert(ws);
+                    end = we;
                 }
             }
+            emit(start, end);
         }
     }
     out
 }
 
 /// Largest duration difference the catalog's matcher accepts for one recording (its
-/// normalised rung's tolerance; the fuzzy rung's is smaller), in ms.
+/// normalised rung's tolerance; the fuzzy rung's is 2 s), in ms.
 pub const SAME_DURATION_MS: u64 = 3_000;
 
+/// Two title words this alike (Jaro-Winkler) may be one word to the matcher's fuzzy rung,
+/// which asks 0.90 on its own folding: looser, so a difference in folding never hides a pair.
+const ALIKE_WORD: f64 = 0.85;
+
+/// A title as the matcher compares it, near enough: what comes before a bracketed part, a
+/// ` - ` suffix or a bare "feat." (versions, remaster tags and features, which the matcher
+/// reads apart from the title), folded.
+fn title_core(title: &str) -> String {
+    const CUT: [&[u8]; 7] = [b"(", b"[", b" - ", b" feat. ", b" feat ", b" ft. ", b" featuring "];
+    let b = title.as_bytes();
+    // ASCII patterns, compared without case: an index found is a character boundary.
+    let end = (0..b.len())
+        .find(|&i| CUT.iter().any(|p| b.len() - i >= p.len() && b[i..i + p.len()].eq_ignore_ascii_case(p)))
+        .unwrap_or(b.len());
+    // A title that starts with a bracket keeps it: "(I Can't Get No) Satisfaction".
+    fold_text(if end == 0 { title } else { &title[..end] })
+}
+
+/// Jaro-Winkler similarity, as the `strsim` crate computes it (the matcher's).
+pub fn jaro_winkler(a: &str, b: &str) -> f64 {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.is_empty() && b.is_empty() {
+        return 1.0;
+    }
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    let range = (a.len().max(b.len()) / 2).saturating_sub(1);
+    let (mut a_flags, mut b_flags) = (vec![false; a.len()], vec![false; b.len()]);
+    let mut matches = 0usize;
+    for (i, ca) in a.iter().enumerate() {
+        let lo = i.saturating_sub(range);
+        let hi = b.len().min(i + range + 1);
+        for j in lo..hi {
+            if !b_flags[j] && b[j] == *ca {
+                a_flags[i] = true;
+                b_flags[j] = true;
+                matches += 1;
+                break;
+            }
+        }
+    }
+    if matches == 0 {
+        return 0.0;
+    }
+    let mut transpositions = 0usize;
+    let mut bs = b.iter().zip(&b_flags).filter(|(_, f)| **f).map(|(c, _)| c);
+    for (ca, _) in a.iter().zip(&a_flags).filter(|(_, f)| **f) {
+        if bs.next() != Some(ca) {
+            transpositions += 1;
+        }
+    }
+    let m = matches as f64;
+    let jaro = (m / a.len() as f64 + m / b.len() as f64 + (matches - transpositions / 2) as f64 / m) / 3.0;
+    if jaro > 0.7 {
+        let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count().min(4);
+        jaro + 0.1 * prefix as f64 * (1.0 - jaro)
+    } else {
+        jaro
+    }
+}
+
 /// Which of the tracks `which` (indexes into `tracks`) the catalog's matcher could take for
-/// one recording: they share an artist name and the first word of the title, and their
-/// durations differ by at most [`SAME_DURATION_MS`] (or one is unknown). For each position
-/// of `which`, the earlier positions it pairs with. Only such pairs need the matcher, which is
-/// a host call: tracks are bucketed by (artist, first title word) and, within a bucket, sorted
-/// by duration, so the cost follows the pairs found, not the square of the tracks.
+/// one recording, by a looser form of its own tests: they share an artist name, and either
+/// their titles are the same (its normalised rung; durations within [`SAME_DURATION_MS`], or
+/// one unknown) or both durations are known and within it, and the titles have as many words,
+/// each alike to the other's (its fuzzy rung). For each position of `which`, the earlier
+/// positions it pairs with. Only such pairs need the matcher, which is a host call. Tracks are
+/// bucketed (by artist and title; by artist and word count) and sorted by duration within a
+/// bucket, so the cost follows the pairs found, not the square of the tracks. Not found: an
+/// artist spelled two ways (Spotify spells an artist one way).
 pub fn likely_same(tracks: &[TrackInfo], which: &[usize]) -> Vec<Vec<usize>> {
-    let mut buckets: HashMap<(String, String), Vec<usize>> = HashMap::new();
+    // Buckets are runs of one key in a sorted list (no map, no list per bucket), keyed by a
+    // 64-bit hash of (artist, title) and of (artist, word count): a collision only adds a
+    // pair for the matcher to refuse.
+    let key = |parts: &[&[u8]]| {
+        parts.iter().fold(0xcbf29ce484222325u64, |h, p| {
+            p.iter().chain(&[0xff]).fold(h, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3))
+        })
+    };
+    let cores: Vec<String> = which.iter().map(|&i| title_core(&tracks[i].title)).collect();
+    let dur = |p: usize| tracks[which[p]].duration_ms;
+    // (key, duration, position); sorted, a bucket's members come by duration, unknown first.
+    let mut same: Vec<(u64, Option<u64>, usize)> = Vec::with_capacity(which.len() * 5 / 4);
+    let mut alike: Vec<(u64, Option<u64>, usize)> = Vec::with_capacity(which.len() * 5 / 4);
     for (p, &i) in which.iter().enumerate() {
-        let t = &tracks[i];
-        let title = fold_text(&t.title);
-        let Some(first) = title.split(' ').next().filter(|w| !w.is_empty()) else { continue };
-        for a in artist_names(&t.artists) {
-            buckets.entry((a, first.to_string())).or_default().push(p);
+        if cores[p].is_empty() {
+            continue;
+        }
+        let words = (cores[p].split(' ').count() as u64).to_le_bytes();
+        for a in artist_names(&tracks[i].artists) {
+            if dur(p).is_some() {
+                alike.push((key(&[a.as_bytes(), &words]), dur(p), p));
+            }
+            same.push((key(&[a.as_bytes(), cores[p].as_bytes()]), dur(p), p));
         }
     }
     let mut earlier: Vec<Vec<usize>> = vec![Vec::new(); which.len()];
-    let dur = |p: usize| tracks[which[p]].duration_ms;
-    for (_, mut members) in buckets {
-        if members.len() < 2 {
-            continue;
-        }
-        members.sort_by_key(|&p| (dur(p), p));
-        let mut pair = |a: usize, b: usize| {
-            let (lo, hi) = if a < b { (a, b) } else { (b, a) };
-            earlier[hi].push(lo);
-        };
-        let unknown = members.iter().take_while(|&&p| dur(p).is_none()).count();
-        for (i, &a) in members.iter().enumerate() {
-            if i < unknown {
-                // no duration: it may be any of the bucket
-                for &b in &members[i + 1..] {
-                    pair(a, b);
-                }
-                continue;
-            }
-            let d = dur(a).unwrap_or(0);
-            for &b in &members[i + 1..] {
-                if dur(b).unwrap_or(0) - d > SAME_DURATION_MS {
+    // Each member against those after it in its bucket within the duration window; `test`
+    // decides a pair.
+    let mut scan = |mut list: Vec<(u64, Option<u64>, usize)>, test: &dyn Fn(usize, usize) -> bool| {
+        list.sort_unstable();
+        for (n, &(k, da, a)) in list.iter().enumerate() {
+            for &(kb, db, b) in &list[n + 1..] {
+                if kb != k {
                     break;
                 }
-                pair(a, b);
+                if let (Some(x), Some(y)) = (da, db)
+                    && y - x > SAME_DURATION_MS
+                {
+                    break;
+                }
+                if a != b && test(a, b) {
+                    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+                    earlier[hi].push(lo);
+                }
             }
         }
-    }
+    };
+    scan(same, &|_, _| true);
+    scan(alike, &|a, b| {
+        cores[a] != cores[b] && cores[a].split(' ').zip(cores[b].split(' ')).all(|(x, y)| jaro_winkler(x, y) >= ALIKE_WORD)
+    });
     for e in &mut earlier {
         e.sort_unstable();
         e.dedup();
@@ -665,13 +789,30 @@ mod tests {
             t("Iota", &["Ivy & Guest"], None),
             t("Íota", &["Ivy"], Some(300_000)),
             t("Kappa", &["Ivy"], Some(200_000)),
+            // a typo: the fuzzy rung's (a duration is needed on both sides)
+            t("Iotta", &["Ivy"], Some(201_000)),
+            // numbers apart ("1234"/"1243" are alike, "1234"/"5678" are not)
+            t("Song 1234", &["Other"], Some(200_000)),
+            t("Song 1243 (Live)", &["Other"], Some(200_100)),
+            t("Song 5678", &["Other"], Some(200_200)),
+            t("Iotta", &["Ivy"], None),
         ];
         let which: Vec<usize> = (0..tracks.len()).collect();
         let e = likely_same(&tracks, &which);
-        assert_eq!(e, vec![vec![], vec![], vec![0], vec![2], vec![0, 2, 3], vec![4], vec![]]);
+        assert_eq!(
+            e,
+            vec![vec![], vec![], vec![0], vec![2], vec![0, 2, 3], vec![4], vec![], vec![0, 2, 3], vec![], vec![8], vec![], vec![7]]
+        );
         // Positions are into `which`.
         assert_eq!(likely_same(&tracks, &[3, 2]), vec![vec![], vec![0]]);
         assert_eq!(fold_text("Beyoncé’s  Déjà-Vu!"), "beyonces deja vu");
+        assert_eq!(title_core("Song (feat. X) - Radio Edit"), "song");
+        assert_eq!(title_core("(I Can't Get No) Satisfaction"), "i cant get no satisfaction");
+        // strsim's values
+        assert!((jaro_winkler("martha", "marhta") - 0.9611).abs() < 1e-4);
+        assert!((jaro_winkler("dixon", "dicksonx") - 0.8133).abs() < 1e-4);
+        assert!((jaro_winkler("199", "19965") - 0.9067).abs() < 1e-4);
+        assert_eq!(jaro_winkler("12", "21"), 0.0);
     }
 
     #[test]

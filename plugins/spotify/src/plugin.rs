@@ -445,7 +445,7 @@ fn import(params: &Value) -> Result<Value, Fail> {
         e.push(i);
     }
     let mut track_recs = Vec::with_capacity(order.len());
-    let mut by_key: HashMap<&str, TrackInfo> = HashMap::with_capacity(order.len());
+    let mut by_key: HashMap<&str, std::borrow::Cow<TrackInfo>> = HashMap::with_capacity(order.len());
     for key in &order {
         let t = merged(key, &held[key], &tracks);
         let old = ix.props.get(*key);
@@ -574,13 +574,16 @@ fn import_page(mut full: Value, page: usize) -> Value {
 
 /// The tracks `held` (indexes into `tracks`) as one: the one whose URI is `key` (else the
 /// first) takes in the others, in order.
-fn merged(key: &str, held: &[usize], tracks: &[TrackInfo]) -> TrackInfo {
+fn merged<'a>(key: &str, held: &[usize], tracks: &'a [TrackInfo]) -> std::borrow::Cow<'a, TrackInfo> {
+    if let [one] = held {
+        return std::borrow::Cow::Borrowed(&tracks[*one]);
+    }
     let base = held.iter().copied().find(|&i| tracks[i].uris.iter().any(|u| u == key)).unwrap_or(held[0]);
     let mut t = tracks[base].clone();
     for &i in held.iter().filter(|&&i| i != base) {
         logic::absorb(&mut t, &tracks[i]);
     }
-    t
+    std::borrow::Cow::Owned(t)
 }
 
 fn artist_refs(t: &TrackInfo, artist_uri: &HashMap<String, String>) -> Vec<String> {
@@ -597,7 +600,9 @@ fn artist_refs(t: &TrackInfo, artist_uri: &HashMap<String, String>) -> Vec<Strin
 /// [`logic::likely_same`] pairs with an earlier one of this import (a shared artist and first
 /// title word, durations within 3 s). A track is asked once every earlier track it pairs with
 /// has its record, and those records are written first (round by round), so the matcher sees
-/// them. Returns the keys, the ambiguous matches, and what those early writes changed.
+/// them; its answer is taken when it names one of those records or one that existed before
+/// (a fuzzy match across two different known ISRCs excepted). Returns the keys, the ambiguous
+/// matches, and what those early writes changed.
 fn resolve_tracks(
     tracks: &[TrackInfo],
     ix: &Index,
@@ -633,7 +638,9 @@ fn resolve_tracks(
     }
     let mut state = vec![State::Open; pending.len()];
     let mut written = vec![false; pending.len()];
-    let (mut ambiguous, mut changed, mut asked) = (Vec::new(), 0u64, 0u64);
+    let (mut ambiguous, mut changed, mut asked, mut rounds, mut refused) = (Vec::new(), 0u64, 0u64, 0u64, 0u64);
+    // The ISRC of each record written early (the matcher may name it).
+    let mut head_isrc: HashMap<String, Option<String>> = HashMap::new();
     let to_ask = if before {
         pending.len()
     } else {
@@ -646,6 +653,7 @@ fn resolve_tracks(
         if ready.is_empty() {
             break;
         }
+        rounds += 1;
         for p in ready {
             let t = &tracks[pending[p]];
             state[p] = State::Own;
@@ -664,6 +672,31 @@ fn resolve_tracks(
                 };
                 let out = catalog::match_track(&q).map_err(|e| cat_err(&format!("matching `{}`", t.uri), e))?;
                 match (out.verdict, out.candidates.first()) {
+                    // A record of this import the track was not paired with (another
+                    // artist, title or duration) is refused: within Spotify's own metadata
+                    // one recording has one spelling, and the fuzzy rung, meant for other
+                    // sources' spellings, would take "Song 199" by "Artist 1771" for "Song
+                    // 19965" by "Artist 780".
+                    (Verdict::Match, Some(c))
+                        if !ix.props.contains_key(&c.key)
+                            && !earlier[p].iter().any(|&e| keys[pending[e]].as_deref() == Some(c.key.as_str())) =>
+                    {
+                        refused += 1;
+                    }
+                    // A fuzzy (typo-tolerant) match between two tracks whose ISRCs are both
+                    // known and differ is refused: the ISRCs say they are two recordings.
+                    (Verdict::Match, Some(c))
+                        if c.method == MatchMethod::Fuzzy
+                            && t.isrc.is_some()
+                            && head_isrc
+                                .get(&c.key)
+                                .cloned()
+                                .or_else(|| ix.props.get(&c.key).map(|o| o.get("isrc").and_then(Value::as_str).map(str::to_string)))
+                                .flatten()
+                                .is_some_and(|i| Some(&i) != t.isrc.as_ref()) =>
+                    {
+                        refused += 1;
+                    }
                     (Verdict::Match, Some(c)) => {
                         keys[pending[p]] = Some(c.key.clone());
                         state[p] = State::Merged;
@@ -692,12 +725,23 @@ fn resolve_tracks(
                 .map(|&e| {
                     written[e] = true;
                     let t = &tracks[pending[e]];
+                    head_isrc.insert(t.uri.clone(), t.isrc.clone());
                     track_record(t, &t.uri, &artist_refs(t, artist_uri), t.uris.clone())
                 })
                 .collect();
             changed += upsert("tracks", &recs)?;
         }
     }
+    host::log(
+        Level::Info,
+        &format!(
+            "{} tracks: {} new, {} asked of the matcher in {rounds} rounds, {} written first, {refused} matches refused (a record of this import not paired with, or two ISRCs)",
+            tracks.len(),
+            pending.len(),
+            asked,
+            head_isrc.len()
+        ),
+    );
     Ok((keys.into_iter().map(Option::unwrap_or_default).collect(), ambiguous, changed))
 }
 
