@@ -576,6 +576,16 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
     assert!(!env.music.join("inbox/a.mp3").exists());
     let after = env.task("playlists-for-track", json!({"path": "/music/Chill/Ann Artist - Alpha Song.mp3"}));
     assert_eq!(after["track"]["uri"], T1, "the link follows the move: {after}");
+    // So does the catalog's link, without a rescan: the library followed the moved file.
+    let t1 = after["track"]["key"].as_str().unwrap().to_string();
+    let file_links = |env: &Env| -> Vec<(String, String)> {
+        let shown = env.h.json(&["catalog", "links", "tracks", &t1, "files", "--json"]);
+        shown.as_array().unwrap().iter().map(|l| (l["key"].as_str().unwrap().to_string(), l["method"].as_str().unwrap().to_string())).collect()
+    };
+    let linked = file_links(&env);
+    assert!(linked.len() == 1 && linked[0].0.ends_with("/music/Chill/Ann Artist - Alpha Song.mp3"), "{linked:?}");
+    let method = linked[0].1.clone();
+    assert_ne!(method, "manual", "the moved file keeps the method it was matched by");
     let m = env.task("m3u", json!({}));
     assert!(m["written"].as_array().unwrap().iter().any(|w| w == "/playlists/Chill.m3u8"), "{m}");
     assert!(std::fs::read_to_string(env.lists.join("Chill.m3u8")).unwrap().contains(&format!("{}/Chill/Ann Artist - Alpha Song.mp3\n", root.display())));
@@ -584,6 +594,8 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
     let undone = env.task("undo", json!({"plan_id": plan_id}));
     assert_eq!((undone["restored"].as_u64(), undone["skipped"].clone()), (Some(5), json!([])), "{undone}");
     assert_eq!(tree(&env.music), before);
+    let linked = file_links(&env);
+    assert!(linked.len() == 1 && linked[0].0.ends_with("/music/inbox/a.mp3") && linked[0].1 == method, "{linked:?}");
 
     // A file that vanished is skipped; a target that exists is never overwritten.
     std::fs::remove_file(env.music.join("inbox/n.mp3")).unwrap();

@@ -1171,13 +1171,12 @@ fn journal_set(id: &str, i: usize, entry: &Value) {
 /// Moves the catalog's file link of `key` from `from` to `to` (and the plugin's own record).
 ///
 /// The plugin's own record (kv `local:`/`file:`) follows at once, so `playlists-for-track
-/// {"path"}`, `plan`, `m3u` and `next-track` see the new path right away. The catalog's
-/// `tracks.files` link cannot: a link to `files` must name a file of the fingerprint library,
-/// and the host refuses `to` until `baton fp scan` has seen it (the library keys files by
-/// path, and only a scan adds one). So after `apply` the track has no `files` link in the
-/// catalog until the next `baton fp scan` of the music folder and `link-local`, which links it
-/// again (the unlink of `from` does go through, so no link points at a path that is gone).
-/// `undo` before a rescan puts the old link back, since the library still holds `from`.
+/// {"path"}`, `plan`, `m3u` and `next-track` see the new path right away. So does the catalog's
+/// `tracks.files` link: a link to `files` must name a file of the fingerprint library, and the
+/// host has the library follow a file this plugin moved inside its writable grant (same size
+/// and mtime, old path gone), fingerprint and tags with it. Only when that cannot be told (two
+/// identical copies) does the link wait for the next `baton fp scan` and `link-local`; the
+/// unlink of `from` goes through either way, so no link points at a path that is gone.
 fn relink(key: &str, from: &str, to: &str) {
     forget_link(from, key);
     remember_link(to, key);
