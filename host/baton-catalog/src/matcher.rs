@@ -268,7 +268,7 @@ impl MatchIndex {
                 };
                 if close
                     && seen.insert(i)
-                    && let Some(c) = self.score_fuzzy(i, &qn, q)
+                    && let Some(c) = self.score_fuzzy(i, &qn, q, q_isrc.as_deref())
                 {
                     hits.push(c);
                 }
@@ -322,10 +322,20 @@ impl MatchIndex {
     /// cheapest first (the answer is the same in any order): the version and the duration
     /// (integers: most candidates of a shared word end here), the word count, and only then the
     /// string similarities, the title's stopping at its first word below [`FUZZY_WORD`].
-    fn score_fuzzy(&self, i: u32, qn: &Norm, q: &TrackQuery) -> Option<Candidate> {
+    ///
+    /// Two things are never typos: a number ("Song 199" is not "Song 19965", "Artist 780" is not
+    /// "Artist 1771"; Jaro-Winkler rates both above 0.9 for their shared prefix), and a different
+    /// ISRC on both sides (an ISRC names one recording: two of them are two recordings, which a
+    /// guess from similar names must not merge).
+    fn score_fuzzy(&self, i: u32, qn: &Norm, q: &TrackQuery, q_isrc: Option<&str>) -> Option<Candidate> {
         let n = &self.norms[i as usize];
         let e = &self.entries[i as usize];
         if n.title.version != qn.title.version {
+            return None;
+        }
+        if let (Some(a), Some(b)) = (q_isrc, e.isrc.as_deref())
+            && a != b
+        {
             return None;
         }
         let d = match (q.duration_ms, e.duration_ms) {
@@ -341,7 +351,7 @@ impl MatchIndex {
         }
         let mut sum = 0.0;
         for (x, y) in qn.title.core.split(' ').zip(n.title.core.split(' ')) {
-            let s = strsim::jaro_winkler(x, y);
+            let s = if x != y && (has_digit(x) || has_digit(y)) { 0.0 } else { strsim::jaro_winkler(x, y) };
             if s < FUZZY_WORD {
                 return None;
             }
@@ -394,9 +404,17 @@ fn artist_relation(a: &BTreeSet<String>, b: &BTreeSet<String>) -> ArtistRelation
     }
 }
 
-/// Best Jaro-Winkler between the names of two artist sets (typos in a name).
+/// Best Jaro-Winkler between the names of two artist sets (typos in a name), counting only
+/// names whose numbers agree ("Artist 780" and "Artist 1771" are two artists, not a typo).
 fn fuzzy_artists(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
-    a.iter().flat_map(|x| b.iter().map(move |y| strsim::jaro_winkler(x, y))).fold(0.0, f64::max)
+    let numbers = |name: &str| name.split(' ').filter(|w| has_digit(w)).map(str::to_string).collect::<Vec<_>>();
+    a.iter()
+        .flat_map(|x| b.iter().filter(move |y| numbers(x) == numbers(y)).map(move |y| strsim::jaro_winkler(x, y)))
+        .fold(0.0, f64::max)
+}
+
+fn has_digit(word: &str) -> bool {
+    word.bytes().any(|b| b.is_ascii_digit())
 }
 
 /// The verdict over candidates: the best per key, best first; `match` when the best is accepted

@@ -307,6 +307,19 @@ fn matcher_index_follows_changes_and_reports_ambiguity(st: &State) {
     // A typo goes to the fuzzy rung.
     let m = cat.match_track(&u, &q("Firestome", "Kygo, Conrad Sewell", 272_000)).unwrap();
     assert_eq!((m.verdict, m.candidates[0].method.as_str()), (Verdict::Match, "fuzzy"), "{m:?}");
+    // Numbers are not typos, and two ISRCs are two recordings: none of these is a fuzzy match.
+    cat.upsert(&u, "tracks", &[track("n", "Song 19965", &["Artist 780"], 200_000)]).unwrap();
+    for (title, artist) in [("Song 199", "Artist 780"), ("Song 19965", "Artist 1771"), ("Song 199", "Artist 1771")] {
+        let m = cat.match_track(&u, &q(title, artist, 200_500)).unwrap();
+        assert!(m.candidates.iter().all(|c| c.key != "n"), "{title} by {artist}: {m:?}");
+    }
+    cat.upsert(&u, "tracks", &[Record::new("i", json!({"title": "Waterfall", "artists": ["Stargate"], "duration_ms": 210_000, "isrc": "USAAA1700001"}))]).unwrap();
+    let typo = |isrc: &str| TrackQuery { isrc: Some(isrc.into()), ..q("Waterfal", "Stargate", 210_300) };
+    assert_eq!(cat.match_track(&u, &typo("USAAA1700001")).unwrap().candidates[0].key, "i", "the same ISRC matches outright");
+    let m = cat.match_track(&u, &typo("GBBBB1700002")).unwrap();
+    assert!(m.candidates.iter().all(|c| c.key != "i"), "another ISRC is another recording: {m:?}");
+    let m = cat.match_track(&u, &q("Waterfal", "Stargate", 210_300)).unwrap();
+    assert_eq!((m.verdict, m.candidates[0].key.as_str(), m.candidates[0].method.as_str()), (Verdict::Match, "i", "fuzzy"), "no ISRC: the typo still matches");
     // A second record of the same song (index rebuilt after the upsert): ambiguous, not a guess.
     cat.upsert(&u, "tracks", &[track("b", "Firestone", &["Kygo", "Conrad Sewell"], 272_500)]).unwrap();
     let m = cat.match_track(&u, &q("Firestone", "Kygo & Conrad Sewell", 272_200)).unwrap();
