@@ -812,3 +812,35 @@ fn the_matcher_within_one_import_merges_only_tracks_it_was_paired_with() {
     assert_eq!(ids, expect);
     assert_eq!(members(&env, "B New"), vec![(x.to_string(), "2024-02-01T00:00:00Z".to_string())]);
 }
+
+/// Playlists whose names make one file name ("A/B" and "A_B" clean to `A_B.m3u8`; "Chill" and
+/// "chill" are one file on a case-insensitive disk) each get their own m3u8: the later one takes
+/// " (2)", and none overwrites another.
+#[test]
+fn playlists_whose_names_clean_to_one_file_name_get_one_m3u8_each() {
+    let env = Env::new();
+    let row = |playlist: &str, uri: &str, title: &str| {
+        format!("\"{playlist}\",\"{uri}\",\"{title}\",\"\",\"Ann Artist\",\"\",\"First\",\"\",\"\",\"2020-01-01\",\"\",\"1\",\"1\",\"12000\",\"\",\"false\",\"40\",\"\",\"spotify:user:me\",\"2021-01-10T10:00:00Z\",\"pop\"\n")
+    };
+    env.write("slash.csv", &format!("{W_HEADER}\n{}", row("A/B", T1, "Alpha Song")), 1);
+    env.write("underscore.csv", &format!("{W_HEADER}\n{}", row("A_B", T2, "Beta Song")), 1);
+    env.write("upper.csv", &format!("{W_HEADER}\n{}", row("Chill", T3, "Delta")), 1);
+    env.write("lower.csv", &format!("{W_HEADER}\n{}", row("chill", T4, "Epsilon")), 1);
+    let imported = env.task("import", json!({}));
+    assert_eq!(imported["playlists"], 4, "{imported}");
+    let m = env.task("m3u", json!({}));
+    let mut written: Vec<&str> = m["written"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
+    written.sort();
+    assert_eq!(written.len(), 4, "{m}");
+    let mut names: Vec<String> = std::fs::read_dir(&env.lists).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_lowercase()).collect();
+    names.sort();
+    assert_eq!(names.len(), 4, "four files, none overwritten: {names:?}");
+    let all: String = std::fs::read_dir(&env.lists).unwrap().flatten().map(|e| std::fs::read_to_string(e.path()).unwrap()).collect();
+    for title in ["Alpha Song", "Beta Song", "Delta", "Epsilon"] {
+        assert_eq!(all.matches(&format!("Ann Artist - {title} (spotify:")).count(), 1, "{title} in exactly one m3u8:\n{all}");
+    }
+    assert!(names.iter().any(|n| n.ends_with(" (2).m3u8")), "{names:?}");
+    // Run again: the same names, nothing rewritten.
+    let again = env.task("m3u", json!({}));
+    assert_eq!((again["written"].as_array().map(Vec::len), again["unchanged"].as_u64()), (Some(0), Some(4)), "{again}");
+}

@@ -245,13 +245,20 @@ fn forget_link(path: &str, key: &str) {
 fn kv_put_big(key: &str, value: &str) {
     let pieces = logic::chunks(value, 900 * 1024);
     let old: usize = host::kv_get(&format!("{key}#n")).and_then(|n| n.parse().ok()).unwrap_or(0);
+    // A piece that holds this text already is not written again (a re-import with no change
+    // stores the same result).
     for (i, p) in pieces.iter().enumerate() {
-        host::kv_set(&format!("{key}#{i}"), p);
+        let k = format!("{key}#{i}");
+        if host::kv_get(&k).as_deref() != Some(*p) {
+            host::kv_set(&k, p);
+        }
     }
     for i in pieces.len()..old {
         host::kv_delete(&format!("{key}#{i}"));
     }
-    host::kv_set(&format!("{key}#n"), &pieces.len().to_string());
+    if old != pieces.len() {
+        host::kv_set(&format!("{key}#n"), &pieces.len().to_string());
+    }
 }
 
 fn kv_get_big(key: &str) -> Option<String> {
@@ -1340,6 +1347,9 @@ fn m3u(p: &Value) -> Result<Value, Fail> {
     };
     let (mut written, mut unchanged, mut without) = (Vec::new(), 0u64, 0u64);
     let mut cache: HashMap<String, Option<Value>> = HashMap::new();
+    // Two names can clean to one file name ("A/B" and "A_B"), and on a case-insensitive disk
+    // ("Chill" and "chill") two file names are one file: the later playlist takes " (2)".
+    let mut taken: HashSet<String> = HashSet::new();
     for (pkey, name) in spotify_playlists()? {
         let links = catalog::links("playlists", &pkey, "tracks").map_err(|e| cat_err(&format!("reading playlist `{name}`"), e))?;
         let mut entries = Vec::new();
@@ -1382,7 +1392,11 @@ fn m3u(p: &Value) -> Result<Value, Fail> {
             });
         }
         let text = logic::m3u_text(&entries);
-        let file = format!("{}.m3u8", logic::component(&name));
+        let base = logic::component(&name);
+        let file = (1..)
+            .map(|n| if n == 1 { format!("{base}.m3u8") } else { format!("{base} ({n}).m3u8") })
+            .find(|f| taken.insert(f.to_lowercase()))
+            .unwrap_or_default();
         let path = format!("{out_dir}/{file}");
         if std::fs::read(&path).ok().as_deref() == Some(text.as_bytes()) {
             unchanged += 1;
