@@ -160,142 +160,13 @@ pub fn fold_by_isrc(tracks: Vec<TrackInfo>) -> Vec<TrackInfo> {
     out
 }
 
-/// Lower case, common Latin accents dropped, apostrophes removed, other punctuation a space.
-fn fold_text(s: &str) -> String {
-    const BASE: &[(&str, char)] = &[
-        ("àáâãäåāăą", 'a'),
-        ("çćč", 'c'),
-        ("ďđð", 'd'),
-        ("èéêëēėęě", 'e'),
-        ("ìíîïīįı", 'i'),
-        ("ł", 'l'),
-        ("ñńň", 'n'),
-        ("òóôõöøōő", 'o'),
-        ("śšş", 's'),
-        ("ùúûüūůűų", 'u'),
-        ("ýÿ", 'y'),
-        ("źżž", 'z'),
-    ];
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars().flat_map(char::to_lowercase) {
-        if matches!(c, '\'' | '’' | '‘' | '`' | '´') {
-            continue;
-        }
-        if c.is_ascii() && c.is_alphanumeric() {
-            out.push(c);
-        } else if let Some((_, b)) = BASE.iter().find(|(from, _)| from.contains(c)) {
-            out.push(*b);
-        } else if c.is_alphanumeric() {
-            out.push(c);
-        } else if !out.ends_with(' ') {
-            out.push(' ');
-        }
-    }
-    out.trim().to_string()
-}
-
-/// The artist names in a track's artist fields as the matcher compares them: split on
-/// `, ; & + /` and on "and", "feat", "ft", "featuring", "vs", "x", "with"; folded; a leading
-/// "the" dropped.
-fn artist_names(fields: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for f in fields {
-        for piece in f.split([',', ';', '&', '+', '/']) {
-            let folded = fold_text(piece);
-            // Names are the runs of words between separator words.
-            let mut start: Option<usize> = None;
-            let mut end = 0;
-            let mut emit = |start: Option<usize>, end: usize| {
-                if let Some(st) = start {
-                    let name = &folded[st..end];
-                    let name = name.strip_prefix("the ").unwrap_or(name);
-                    if !out.iter().any(|n| n == name) {
-                        out.push(name.to_string());
-                    }
-                }
-            };
-            let mut at = 0;
-            for w in folded.split(' ') {
-                let (ws, we) = (at, at + w.len());
-                at = we + 1;
-                if matches!(w, "and" | "feat" | "ft" | "featuring" | "vs" | "x" | "with") {
-                    emit(start.take(), end);
-                } else if !w.is_empty() {
-                    start.get_or_insert(ws);
-                    end = we;
-                }
-            }
-            emit(start, end);
-        }
-    }
-    out
-}
-
 /// Largest duration difference the catalog's matcher accepts for one recording (its
 /// normalised rung's tolerance; the fuzzy rung's is 2 s), in ms.
 pub const SAME_DURATION_MS: u64 = 3_000;
 
 /// Two title words this alike (Jaro-Winkler) may be one word to the matcher's fuzzy rung,
-/// which asks 0.90 on its own folding: looser, so a difference in folding never hides a pair.
+/// which asks 0.90: looser, so a rounding difference never hides a pair.
 const ALIKE_WORD: f64 = 0.85;
-
-/// A title as the matcher compares it, near enough: what comes before a bracketed part, a
-/// ` - ` suffix or a bare "feat." (versions, remaster tags and features, which the matcher
-/// reads apart from the title), folded.
-fn title_core(title: &str) -> String {
-    const CUT: [&[u8]; 7] = [b"(", b"[", b" - ", b" feat. ", b" feat ", b" ft. ", b" featuring "];
-    let b = title.as_bytes();
-    // ASCII patterns, compared without case: an index found is a character boundary.
-    let end = (0..b.len())
-        .find(|&i| CUT.iter().any(|p| b.len() - i >= p.len() && b[i..i + p.len()].eq_ignore_ascii_case(p)))
-        .unwrap_or(b.len());
-    // A title that starts with a bracket keeps it: "(I Can't Get No) Satisfaction".
-    fold_text(if end == 0 { title } else { &title[..end] })
-}
-
-/// Jaro-Winkler similarity, as the `strsim` crate computes it (the matcher's).
-pub fn jaro_winkler(a: &str, b: &str) -> f64 {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    if a.is_empty() && b.is_empty() {
-        return 1.0;
-    }
-    if a.is_empty() || b.is_empty() {
-        return 0.0;
-    }
-    let range = (a.len().max(b.len()) / 2).saturating_sub(1);
-    let (mut a_flags, mut b_flags) = (vec![false; a.len()], vec![false; b.len()]);
-    let mut matches = 0usize;
-    for (i, ca) in a.iter().enumerate() {
-        let lo = i.saturating_sub(range);
-        let hi = b.len().min(i + range + 1);
-        for j in lo..hi {
-            if !b_flags[j] && b[j] == *ca {
-                a_flags[i] = true;
-                b_flags[j] = true;
-                matches += 1;
-                break;
-            }
-        }
-    }
-    if matches == 0 {
-        return 0.0;
-    }
-    let mut transpositions = 0usize;
-    let mut bs = b.iter().zip(&b_flags).filter(|(_, f)| **f).map(|(c, _)| c);
-    for (ca, _) in a.iter().zip(&a_flags).filter(|(_, f)| **f) {
-        if bs.next() != Some(ca) {
-            transpositions += 1;
-        }
-    }
-    let m = matches as f64;
-    let jaro = (m / a.len() as f64 + m / b.len() as f64 + (matches - transpositions / 2) as f64 / m) / 3.0;
-    if jaro > 0.7 {
-        let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count().min(4);
-        jaro + 0.1 * prefix as f64 * (1.0 - jaro)
-    } else {
-        jaro
-    }
-}
 
 /// Which of the tracks `which` (indexes into `tracks`) the catalog's matcher could take for
 /// one recording, by a looser form of its own tests: they share an artist name, and either
@@ -315,7 +186,9 @@ pub fn likely_same(tracks: &[TrackInfo], which: &[usize]) -> Vec<Vec<usize>> {
             p.iter().chain(&[0xff]).fold(h, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3))
         })
     };
-    let cores: Vec<String> = which.iter().map(|&i| title_core(&tracks[i].title)).collect();
+    // As the matcher reads a track: the title's core, and the artists with the title's features.
+    let titles: Vec<baton_normalize::Title> = which.iter().map(|&i| baton_normalize::title(&tracks[i].title)).collect();
+    let cores: Vec<&str> = titles.iter().map(|t| t.core.as_str()).collect();
     let dur = |p: usize| tracks[which[p]].duration_ms;
     // (key, duration, position); sorted, a bucket's members come by duration, unknown first.
     let mut same: Vec<(u64, Option<u64>, usize)> = Vec::with_capacity(which.len() * 5 / 4);
@@ -325,7 +198,9 @@ pub fn likely_same(tracks: &[TrackInfo], which: &[usize]) -> Vec<Vec<usize>> {
             continue;
         }
         let words = (cores[p].split(' ').count() as u64).to_le_bytes();
-        for a in artist_names(&tracks[i].artists) {
+        let mut artists = baton_normalize::artists(tracks[i].artists.iter().map(String::as_str));
+        artists.extend(titles[p].featured.iter().cloned());
+        for a in artists {
             if dur(p).is_some() {
                 alike.push((key(&[a.as_bytes(), &words]), dur(p), p));
             }
@@ -356,7 +231,7 @@ pub fn likely_same(tracks: &[TrackInfo], which: &[usize]) -> Vec<Vec<usize>> {
     };
     scan(same, &|_, _| true);
     scan(alike, &|a, b| {
-        cores[a] != cores[b] && cores[a].split(' ').zip(cores[b].split(' ')).all(|(x, y)| jaro_winkler(x, y) >= ALIKE_WORD)
+        cores[a] != cores[b] && cores[a].split(' ').zip(cores[b].split(' ')).all(|(x, y)| strsim::jaro_winkler(x, y) >= ALIKE_WORD)
     });
     for e in &mut earlier {
         e.sort_unstable();
@@ -805,14 +680,6 @@ mod tests {
         );
         // Positions are into `which`.
         assert_eq!(likely_same(&tracks, &[3, 2]), vec![vec![], vec![0]]);
-        assert_eq!(fold_text("Beyoncé’s  Déjà-Vu!"), "beyonces deja vu");
-        assert_eq!(title_core("Song (feat. X) - Radio Edit"), "song");
-        assert_eq!(title_core("(I Can't Get No) Satisfaction"), "i cant get no satisfaction");
-        // strsim's values
-        assert!((jaro_winkler("martha", "marhta") - 0.9611).abs() < 1e-4);
-        assert!((jaro_winkler("dixon", "dicksonx") - 0.8133).abs() < 1e-4);
-        assert!((jaro_winkler("199", "19965") - 0.9067).abs() < 1e-4);
-        assert_eq!(jaro_winkler("12", "21"), 0.0);
     }
 
     #[test]
