@@ -425,6 +425,14 @@ fn import_reads_both_exportify_lineages_and_account_json_exactly_and_is_idempote
         "removed": [{"key": T2, "uri": T2, "title": "Beta Song", "artists": ["Bob Band"]}]}]), "{changed}");
     let road = members("Road Trip");
     assert_eq!(road, [(T1, "2021-01-10T10:00:00Z"), (LOCAL, "2021-03-10T10:00:00Z"), (T5, "2025-06-01T00:00:00Z")].map(|(k, a)| (k.to_string(), a.to_string())));
+    assert_eq!(changed["not_in_exports"], json!([]), "{changed}");
+
+    // An export deleted: its playlist stays as it was, and is named.
+    let chill = members("Chill");
+    std::fs::remove_file(env.spot.join("Chill.csv")).unwrap();
+    let gone = env.task("import", json!({}));
+    assert_eq!((gone["not_in_exports"].clone(), gone["changes"].clone()), (json!(["Chill"]), json!([])), "{gone}");
+    assert_eq!(members("Chill"), chill, "a deleted export never empties its playlist");
 }
 
 /// Hash of every file and the set of folders below `root`.

@@ -481,6 +481,11 @@ fn import(params: &Value) -> Result<Value, Fail> {
     }
     written += upsert("tracks", &track_recs)?;
 
+    // A playlist imported before whose export is gone: kept as it was (a deleted or moved file
+    // never empties a playlist) and named in the result, so the user sees it.
+    let exported: HashSet<String> = winners.iter().map(|w| logic::playlist_key(&w.snapshot.name)).collect();
+    let not_in_exports: Vec<String> =
+        spotify_playlists()?.into_iter().filter(|(k, _)| !exported.contains(k)).map(|(_, name)| name).collect();
     let mut changes = Vec::new();
     let mut playlist_recs = Vec::new();
     let mut memberships = 0usize;
@@ -547,6 +552,7 @@ fn import(params: &Value) -> Result<Value, Fail> {
         "tracks": order.len(),
         "memberships": memberships,
         "changes": changes,
+        "not_in_exports": not_in_exports,
         "ambiguous": ambiguous,
         "written": written,
     });
@@ -1569,7 +1575,7 @@ fn next_track(p: &Value) -> Result<Value, Fail> {
 const ACTIONS: &[(&str, &str, &str)] = &[
     (
         "import",
-        "Merge every export in the `spotify` folder into the catalog (tracks, artists, playlists with added_at and order); the newer export of a playlist wins; lists tracks added and removed per playlist.",
+        "Merge every export in the `spotify` folder into the catalog (tracks, artists, playlists with added_at and order); the newer export of a playlist wins; lists tracks added and removed per playlist, and playlists whose export is gone (kept as they were).",
         r#"{"type":"object","additionalProperties":false,"properties":{"page":{"type":"integer","minimum":0}}}"#,
     ),
     (
