@@ -371,7 +371,7 @@ fn import_reads_both_exportify_lineages_and_account_json_exactly_and_is_idempote
     assert_eq!((k["title"].as_str(), k["artists"].clone(), k["album"].as_str(), k["duration_ms"].as_u64()), (Some("Kappa Tape"), json!(["Kay Kay"]), Some("Garage & Co"), Some(95000)), "{k}");
     assert_eq!(tracks[T4]["title"], "Épsilon");
     assert_eq!(tracks[THETA]["artists"], json!(["Hal", "Ida"]), "the Track ID layout joined artists with commas");
-    assert_eq!(tracks[SEPTEMBER]["artists"], json!(["Earth, Wind & Fire"]), "pavelkomarov joins with `;` only");
+    assert_eq!(tracks[SEPTEMBER]["artists"], json!(["Earth, Wind & Fire"]), "a comma and a space is inside a name");
     // The matched pair: the Run record takes in what Sommer Hits knew (ISRC, duration).
     let iota = &tracks[IOTA_RUN];
     assert_eq!((iota["isrc"].as_str(), iota["duration_ms"].as_u64(), iota["artist_refs"].clone()), (Some("DEA012400001"), Some(12000), json!(["spotify:artist:ivy"])), "{iota}");

@@ -329,12 +329,9 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
             header.fields.len()
         ));
     };
-    // Artist names: watsonbox joins with ", " and escapes "\,". pavelkomarov's `Track URI`
-    // layout joins with ";" only (since July 2025; it drops ";" from names), so a comma there
-    // belongs to a name ("Earth, Wind & Fire") even in a file with no ";" at all. Its older
-    // `Spotify ID` and `Track ID` layouts joined with ",".
+    // Artist names: watsonbox joins with ", " and escapes "\,"; pavelkomarov, see
+    // `split_artists`.
     let watsonbox = layout.starts_with("exportify-watsonbox");
-    let semicolons = layout == "exportify-pavelkomarov";
     let default_playlist = playlist_from_stem(stem);
     let mut out = Parsed {
         layout: layout.into(),
@@ -384,7 +381,7 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
                 continue;
             }
         };
-        let mut artists = get(c.artists).map(|a| split_artists(a, watsonbox, semicolons)).unwrap_or_default();
+        let mut artists = get(c.artists).map(|a| split_artists(a, watsonbox)).unwrap_or_default();
         if artists.is_empty()
             && let Some(l) = &local
             && !l.0.is_empty()
@@ -454,9 +451,13 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
     Ok(out)
 }
 
-/// Splits an artist field. watsonbox: `, ` separates, `\,` is a comma inside a name;
-/// `semicolons`: only `;` separates; else `,` does.
-fn split_artists(field: &str, watsonbox: bool, semicolons: bool) -> Vec<String> {
+/// Splits an artist field. watsonbox: `, ` separates, `\,` is a comma inside a name.
+/// pavelkomarov (exportify.js) joined names with "," until July 2025 (with commas kept in names
+/// from April to May and in July, dropped between) and with ";" since (";" dropped from names).
+/// So a ";" separates; without one, a "," separates only when no space follows it: the join
+/// never had one, and a comma inside a name always does ("Earth, Wind & Fire", "Tyler, The
+/// Creator").
+fn split_artists(field: &str, watsonbox: bool) -> Vec<String> {
     let mut out = Vec::new();
     if watsonbox {
         let mut cur = String::new();
@@ -472,10 +473,19 @@ fn split_artists(field: &str, watsonbox: bool, semicolons: bool) -> Vec<String> 
             }
         }
         out.push(cur);
-    } else if semicolons {
+    } else if field.contains(';') {
         out = field.split(';').map(str::to_string).collect();
     } else {
-        out = field.split(',').map(str::to_string).collect();
+        let mut cur = String::new();
+        let mut chars = field.chars().peekable();
+        while let Some(ch) = chars.next() {
+            if ch == ',' && chars.peek() != Some(&' ') {
+                out.push(std::mem::take(&mut cur));
+            } else {
+                cur.push(ch);
+            }
+        }
+        out.push(cur);
     }
     out.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
 }
@@ -787,12 +797,16 @@ mod tests {
     }
 
     #[test]
-    fn pavelkomarov_never_splits_on_commas() {
-        // No `;` anywhere in the file: a comma is still part of the name.
+    fn pavelkomarov_splits_on_its_joins_and_keeps_commas_inside_names() {
+        // No `;` anywhere in the file: a comma and a space is part of the name. Before July 2025
+        // the `Track URI` layout joined with "," (no space), names keeping their commas.
         let text = "Track URI,Track Name,Album Name,Artist Name(s),Release Date,Duration (ms),Popularity,Explicit,Added By,Added At\n\
-            spotify:track:7777777777777777777777,September,The Best Of,\"Earth, Wind & Fire\",1978,215000,80,false,u,2021-03-01T10:00:00Z\n";
+            spotify:track:7777777777777777777777,September,The Best Of,\"Earth, Wind & Fire\",1978,215000,80,false,u,2021-03-01T10:00:00Z\n\
+            spotify:track:7777777777777777777778,Boogie,The Best Of,\"Earth, Wind & Fire,The Emotions\",1979,215000,80,false,u,2021-03-01T10:00:00Z\n\
+            spotify:track:7777777777777777777779,Now,Later,\"Earth, Wind & Fire;Kool\",2026,215000,80,false,u,2021-03-01T10:00:00Z\n";
         let p = parse_csv("soul", text).unwrap();
-        assert_eq!(p.playlists[0].rows[0].artists, vec!["Earth, Wind & Fire"]);
+        let artists: Vec<Vec<String>> = p.playlists[0].rows.iter().map(|r| r.artists.clone()).collect();
+        assert_eq!(artists, [vec!["Earth, Wind & Fire"], vec!["Earth, Wind & Fire", "The Emotions"], vec!["Earth, Wind & Fire", "Kool"]]);
         // The older `Track ID` layout (2024-09 to 2025-04) joined artists with ",", and had
         // tabs in its header.
         let old = "Track ID,Track Name,Album Name,Artist Name(s),Release Date,Duration (ms),Popularity,Added By,Added At,Genres,Record Label,\t\t\t\tDanceability\n\
