@@ -50,12 +50,13 @@ impl Files {
     /// see [`Catalog::files_follow_move`]. Only a plugin that could have moved it, through a
     /// writable grant holding `guest`, has the library follow.
     pub fn follow_move(&self, cat: &Catalog, access: &Access, guest: &str) -> Option<String> {
-        let real = self.host(guest)?.canonicalize().ok()?;
+        let host = self.host(guest)?;
+        let real = host.canonicalize().ok()?;
         let writable = self.grants.iter().any(|g| g.writable && g.host_path.canonicalize().is_ok_and(|root| real.starts_with(root)));
         if !writable {
             return None;
         }
-        let to = self.host(guest)?.into_os_string().into_string().ok()?;
+        let to = host.into_os_string().into_string().ok()?;
         cat.files_follow_move(access, &self.roots(), &to).ok().flatten()
     }
 

@@ -134,6 +134,20 @@ impl PgUrl {
         }
         config.application_name("baton");
         config.connect_timeout(std::time::Duration::from_secs(5));
+        // A lock session holds its advisory locks for as long as its connection lives, and the
+        // claims' leases are renewed over one: a server or a link gone without a word (a host
+        // powered off, a NAT forgetting the flow) must be noticed in about a minute, not after
+        // the kernel's two idle hours. What the URL says itself wins.
+        let given = |key: &str| kept.iter().any(|p| p.split_once('=').is_some_and(|(k, _)| k == key));
+        if !given("keepalives_idle") {
+            config.keepalives_idle(std::time::Duration::from_secs(30));
+        }
+        if !given("keepalives_interval") {
+            config.keepalives_interval(std::time::Duration::from_secs(10));
+        }
+        if !given("keepalives_retries") {
+            config.keepalives_retries(3);
+        }
         Ok(PgUrl { shown, config, verify_full, rootcert, tls: Default::default() })
     }
 
@@ -308,6 +322,20 @@ mod tests {
         let e = PgUrl::parse("postgres://baton@localhost/b?sslrootcert=/ca.pem").unwrap_err();
         assert!(e.to_string().contains("sslmode=verify-full"), "{e}");
         assert_eq!(PgUrl::parse("postgres://baton@localhost/b?sslmode=verify-full").unwrap().rootcert(), None);
+    }
+
+    #[test]
+    fn a_silent_server_is_noticed_within_a_minute_unless_the_url_says_otherwise() {
+        use std::time::Duration;
+        let c = PgUrl::parse("postgres://baton@localhost/b").unwrap();
+        let c = c.config();
+        assert_eq!(
+            (c.get_keepalives(), c.get_keepalives_idle(), c.get_keepalives_interval(), c.get_keepalives_retries()),
+            (true, Duration::from_secs(30), Some(Duration::from_secs(10)), Some(3))
+        );
+        let c = PgUrl::parse("postgres://baton@localhost/b?keepalives_idle=600&keepalives_retries=9").unwrap();
+        let c = c.config();
+        assert_eq!((c.get_keepalives_idle(), c.get_keepalives_retries()), (Duration::from_secs(600), Some(9)));
     }
 
     #[test]
