@@ -796,10 +796,10 @@ fn a_file_is_matched_by_its_tags_then_by_its_link_and_planned_by_the_newest_rule
 /// The catalog's matcher runs between tracks of one import, but takes only a record of this
 /// import the track was paired with (a shared artist; the same title, or titles alike word for
 /// word with durations within 3 s). "Song 199" by "Artist 1771" is asked because of "Song 1999"
-/// by the same artist (2.5 s apart: too far for the matcher's fuzzy rung); the matcher answers
-/// "Song 19965" by "Artist 780" and "Artist 1306" (its fuzzy rung: Jaro-Winkler over
-/// "199"/"19965" and over "Artist …"), a record written early for "Song 19966", and that is
-/// another track. Four tracks, four records.
+/// by the same artist (2.5 s apart: too far for the matcher's fuzzy rung). Its fuzzy rung once
+/// answered "Song 19965" by "Artist 780" and "Artist 1306" (Jaro-Winkler over "199"/"19965"
+/// and over "Artist …"), another track; numbers are no typos to it now, and the pairing would
+/// refuse that answer too. Four tracks, four records.
 #[test]
 fn the_matcher_within_one_import_merges_only_tracks_it_was_paired_with() {
     let env = Env::new();

@@ -241,17 +241,20 @@ fn forget_link(path: &str, key: &str) {
     }
 }
 
+/// Sets `key` unless it holds `value` already: an action run again with nothing new (a
+/// re-import, link-local over the same files) writes nothing.
+fn kv_set_changed(key: &str, value: &str) {
+    if host::kv_get(key).as_deref() != Some(value) {
+        host::kv_set(key, value);
+    }
+}
+
 /// The kv store holds values of at most 1 MiB: larger ones are kept in numbered pieces.
 fn kv_put_big(key: &str, value: &str) {
     let pieces = logic::chunks(value, 900 * 1024);
     let old: usize = host::kv_get(&format!("{key}#n")).and_then(|n| n.parse().ok()).unwrap_or(0);
-    // A piece that holds this text already is not written again (a re-import with no change
-    // stores the same result).
     for (i, p) in pieces.iter().enumerate() {
-        let k = format!("{key}#{i}");
-        if host::kv_get(&k).as_deref() != Some(*p) {
-            host::kv_set(&k, p);
-        }
+        kv_set_changed(&format!("{key}#{i}"), p);
     }
     for i in pieces.len()..old {
         host::kv_delete(&format!("{key}#{i}"));
@@ -610,12 +613,11 @@ fn artist_refs(t: &TrackInfo, artist_uri: &HashMap<String, String>) -> Vec<Strin
 ///
 /// The matcher is a host call, so it is asked only where it could answer: every track when
 /// the catalog held tracks before this import, and otherwise only a track that
-/// [`logic::likely_same`] pairs with an earlier one of this import (a shared artist and first
-/// title word, durations within 3 s). A track is asked once every earlier track it pairs with
-/// has its record, and those records are written first (round by round), so the matcher sees
-/// them; its answer is taken when it names one of those records or one that existed before
-/// (a fuzzy match across two different known ISRCs excepted). Returns the keys, the ambiguous
-/// matches, and what those early writes changed.
+/// [`logic::likely_same`] pairs with an earlier one of this import. A track is asked once every
+/// earlier track it pairs with has its record, and those records are written first (round by
+/// round), so the matcher sees them; its answer is taken when it names one of those records or
+/// one that existed before. (The matcher itself never takes two known, different ISRCs for one
+/// recording.) Returns the keys, the ambiguous matches, and what those early writes changed.
 fn resolve_tracks(
     tracks: &[TrackInfo],
     ix: &Index,
@@ -651,9 +653,7 @@ fn resolve_tracks(
     }
     let mut state = vec![State::Open; pending.len()];
     let mut written = vec![false; pending.len()];
-    let (mut ambiguous, mut changed, mut asked, mut rounds, mut refused) = (Vec::new(), 0u64, 0u64, 0u64, 0u64);
-    // The ISRC of each record written early (the matcher may name it).
-    let mut head_isrc: HashMap<String, Option<String>> = HashMap::new();
+    let (mut ambiguous, mut changed, mut asked, mut rounds, mut refused, mut early) = (Vec::new(), 0u64, 0u64, 0u64, 0u64, 0usize);
     let to_ask = if before {
         pending.len()
     } else {
@@ -687,26 +687,11 @@ fn resolve_tracks(
                 match (out.verdict, out.candidates.first()) {
                     // A record of this import the track was not paired with (another
                     // artist, title or duration) is refused: within Spotify's own metadata
-                    // one recording has one spelling, and the fuzzy rung, meant for other
-                    // sources' spellings, would take "Song 199" by "Artist 1771" for "Song
-                    // 19965" by "Artist 780".
+                    // one recording has one spelling, and the fuzzy rung is meant for other
+                    // sources' spellings.
                     (Verdict::Match, Some(c))
                         if !ix.props.contains_key(&c.key)
                             && !earlier[p].iter().any(|&e| keys[pending[e]].as_deref() == Some(c.key.as_str())) =>
-                    {
-                        refused += 1;
-                    }
-                    // A fuzzy (typo-tolerant) match between two tracks whose ISRCs are both
-                    // known and differ is refused: the ISRCs say they are two recordings.
-                    (Verdict::Match, Some(c))
-                        if c.method == MatchMethod::Fuzzy
-                            && t.isrc.is_some()
-                            && head_isrc
-                                .get(&c.key)
-                                .cloned()
-                                .or_else(|| ix.props.get(&c.key).map(|o| o.get("isrc").and_then(Value::as_str).map(str::to_string)))
-                                .flatten()
-                                .is_some_and(|i| Some(&i) != t.isrc.as_ref()) =>
                     {
                         refused += 1;
                     }
@@ -737,8 +722,8 @@ fn resolve_tracks(
                 .iter()
                 .map(|&e| {
                     written[e] = true;
+                    early += 1;
                     let t = &tracks[pending[e]];
-                    head_isrc.insert(t.uri.clone(), t.isrc.clone());
                     track_record(t, &t.uri, &artist_refs(t, artist_uri), t.uris.clone())
                 })
                 .collect();
@@ -748,11 +733,9 @@ fn resolve_tracks(
     host::log(
         Level::Info,
         &format!(
-            "{} tracks: {} new, {} asked of the matcher in {rounds} rounds, {} written first, {refused} matches refused (a record of this import not paired with, or two ISRCs)",
+            "{} tracks: {} new, {asked} asked of the matcher in {rounds} rounds, {early} written first, {refused} matches refused (a record of this import not paired with)",
             tracks.len(),
             pending.len(),
-            asked,
-            head_isrc.len()
         ),
     );
     Ok((keys.into_iter().map(Option::unwrap_or_default).collect(), ambiguous, changed))
@@ -858,9 +841,7 @@ fn link_match(path: &str, key: &str) -> Option<Value> {
 fn remember_match(path: &str, key: &str, c: &Candidate) {
     let m = json!({"method": method_name(c.method), "score": c.score}).to_string();
     for k in [format!("linkmatch:{path}"), format!("linkmatch:{key}")] {
-        if host::kv_get(&k).as_deref() != Some(m.as_str()) {
-            host::kv_set(&k, &m);
-        }
+        kv_set_changed(&k, &m);
     }
 }
 
