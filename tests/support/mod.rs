@@ -19,6 +19,23 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_baton");
 
+/// The real files in the steering repository's `shared/realworld/` (exports, djay blobs,
+/// Rekordbox XML, plans, handoff trees), read in place and never copied into this repository.
+/// `$BATON_REALWORLD` overrides the location; a missing folder fails the test with the fix,
+/// so CI cannot pass by skipping the real-world corpus.
+pub fn realworld() -> PathBuf {
+    let dir = match std::env::var_os("BATON_REALWORLD") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/realworld"),
+    };
+    assert!(
+        dir.is_dir(),
+        "the real-world corpus is not at {}: check out the project beside `shared/`, or set BATON_REALWORLD",
+        dir.display()
+    );
+    dir.canonicalize().expect("canonical realworld path")
+}
+
 pub struct Home {
     _dir: tempfile::TempDir,
     pub root: PathBuf,
