@@ -24,12 +24,9 @@ fn main() {
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
     println!("cargo:rerun-if-changed={}", plugins.join("Cargo.toml").display());
     println!("cargo:rerun-if-changed={}", plugins.join("Cargo.lock").display());
-    // Plugins may compile host-side pure-Rust cores (e.g. host/baton-audit) into the component.
-    for core in ["baton-audit", "baton-sheet"] {
-        for watched in ["src", "Cargo.toml"] {
-            println!("cargo:rerun-if-changed={}", root.join("host").join(core).join(watched).display());
-        }
-    }
+    // Plugins compile host-side pure-Rust cores (baton-audit, baton-djay, baton-normalize, …)
+    // into their components. Which ones is read from the nested build's own dependency files
+    // after it ran (`watch_dep_info`), so a new shared core can never be forgotten here.
     let mut names = Vec::new();
     for entry in fs::read_dir(&plugins).unwrap() {
         let dir = entry.unwrap().path();
@@ -69,6 +66,7 @@ fn main() {
         let built = target_dir.join("wasm32-wasip2/release").join(&file);
         let copied = out.join(&file);
         copy_if_changed(&built, &copied);
+        watch_dep_info(&target_dir.join("wasm32-wasip2/release").join(name.replace('-', "_") + ".d"), &root);
         table += &format!(
             "    Bundled {{ name: {name:?}, wasm: include_bytes!({:?}) }},\n",
             copied.display().to_string()
@@ -98,5 +96,39 @@ fn copy_if_changed(from: &Path, to: &Path) {
     let bytes = fs::read(from).unwrap_or_else(|e| panic!("reading {}: {e}", from.display()));
     if fs::read(to).ok().as_deref() != Some(&bytes[..]) {
         fs::write(to, bytes).unwrap();
+    }
+}
+
+/// Re-runs this script when any source file inside the repository that a plugin was built
+/// from changes, as cargo's `.d` dependency file for the component lists them (`out: dep dep…`,
+/// spaces inside a path escaped with `\`). Registry sources outside the repository never change.
+fn watch_dep_info(dep_file: &Path, root: &Path) {
+    let Ok(text) = fs::read_to_string(dep_file) else {
+        println!("cargo:warning=no dependency file {}: plugin rebuild triggers may be incomplete", dep_file.display());
+        return;
+    };
+    let Some((_, deps)) = text.split_once(": ") else { return };
+    let mut path = String::new();
+    let mut chars = deps.trim_end().chars().peekable();
+    let mut emit = |path: &mut String| {
+        let p = Path::new(path.as_str());
+        if p.starts_with(root) && !p.starts_with(root.join("target")) {
+            println!("cargo:rerun-if-changed={}", p.display());
+        }
+        path.clear();
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&' ') => path.push(chars.next().unwrap_or(' ')),
+            ' ' | '\n' => {
+                if !path.is_empty() {
+                    emit(&mut path);
+                }
+            }
+            c => path.push(c),
+        }
+    }
+    if !path.is_empty() {
+        emit(&mut path);
     }
 }
