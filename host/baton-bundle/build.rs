@@ -110,7 +110,7 @@ fn watch_dep_info(dep_file: &Path, root: &Path) {
     let Some((_, deps)) = text.split_once(": ") else { return };
     let mut path = String::new();
     let mut chars = deps.trim_end().chars().peekable();
-    let mut emit = |path: &mut String| {
+    let emit = |path: &mut String| {
         let p = Path::new(path.as_str());
         if p.starts_with(root) && !p.starts_with(root.join("target")) {
             println!("cargo:rerun-if-changed={}", p.display());
