@@ -124,9 +124,13 @@ fn the_api_wants_the_key_refuses_foreign_hosts_and_answers_bad_input_with_4xx() 
     let key = rotate_key(&home);
     let s = Serve::start(&home);
     assert_eq!(s.get("/api/library", Some(&key)).json()["coverage"]["threshold"], 0.95);
-    // /healthz alone is open; every data route wants the key, in the header only.
+    // /healthz and /readyz are open (a supervisor holds no key); every data route wants the
+    // key, in the header only.
     assert_eq!(s.get("/healthz", None).json()["status"], "ok");
-    for path in ["/api/overview", "/api/handoffs", "/api/plugins", "/api/audits", "/api/library", "/api/alerts", "/metrics", "/readyz"] {
+    let ready = s.get("/readyz", None);
+    assert_eq!(ready.status, 200, "/readyz without a key: {}", ready.text());
+    assert_eq!(ready.json()["checks"]["state"]["ok"], true, "{}", ready.text());
+    for path in ["/api/overview", "/api/handoffs", "/api/plugins", "/api/audits", "/api/library", "/api/alerts", "/metrics"] {
         assert_eq!(s.get(path, None).status, 401, "{path} without a key");
         assert_eq!(s.get(path, Some("bk_wrong")).status, 401, "{path} with a wrong key");
         let ok = s.get(path, Some(&key));
@@ -421,8 +425,8 @@ fn readyz_reports_the_watch_and_serve_stops_clearly_when_the_handoffs_folder_is_
     wait_until(Duration::from_secs(20), "ready again", || ready(&s)["ready"] == true);
     drop_task(&home, "AFTER-MOVE", "after", "echo");
     wait_until(Duration::from_secs(20), "the answer in the new folder", || home.returns("Test-Agent").contains_key("AFTER-MOVE"));
-    // /readyz wants the key like every route but /healthz.
-    assert_eq!(s.get("/readyz", None).status, 401);
+    // /readyz answers without the key, like /healthz: a supervisor holds none.
+    assert_eq!(s.get("/readyz", None).json()["ready"], true);
 }
 
 /// Where the browser test leaves its screenshot: `target/dashboard-test/`.

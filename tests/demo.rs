@@ -63,3 +63,37 @@ fn the_demo_answers_every_sample_and_the_spotify_steps() {
     assert!(plan["plan_id"].is_string(), "{plan}");
     assert!(stdout.contains("spotify plan"), "the demo prints what came back: {stdout}");
 }
+
+#[test]
+fn the_demo_refuses_a_folder_that_already_holds_something() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    std::fs::write(home.join("baton.toml"), "agent = \"baton\"\n").unwrap();
+    let out = Command::new(BIN).args(["demo", "--dir"]).arg(&home).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&home.display().to_string()) && err.contains("not empty"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&home).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left, ["baton.toml"], "nothing was added to the folder");
+    assert_eq!(std::fs::read_to_string(home.join("baton.toml")).unwrap(), "agent = \"baton\"\n");
+}
+
+/// `baton … | head -1`: a reader that goes away ends the command quietly (SIGPIPE, as `cat`),
+/// never a panic with exit 101. The pipe's read end is closed before baton starts, so its very
+/// first write meets a closed pipe.
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let mut fds = [0; 2];
+    // SAFETY: a plain pipe(2) into a local array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: closing the read end we own; the write end is handed to the child below.
+    unsafe { libc::close(fds[0]) };
+    // SAFETY: fds[1] is an open descriptor that nothing else owns.
+    let write_end = unsafe { std::process::Stdio::from(<std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fds[1])) };
+    let out = Command::new(BIN).args(["completions", "bash"]).stdout(write_end).stderr(std::process::Stdio::piped()).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "ended by SIGPIPE, not exit {:?}: {err}", out.status.code());
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -72,6 +72,14 @@ pub fn demo(dir: Option<PathBuf>) -> Result<i32> {
         Some(d) => d,
         None => std::env::temp_dir().join(format!("baton-demo-{}", std::process::id())),
     };
+    // The demo drops sample handoffs and plans and serves them: never into a folder that already
+    // holds something (a real home above all), where it would mix with the user's work.
+    if std::fs::read_dir(&home).is_ok_and(|mut d| d.next().is_some()) {
+        anyhow::bail!(
+            "{} already exists and is not empty: `baton demo --dir` builds a new demo home; give it a new folder (or leave out --dir for a temporary one)",
+            home.display()
+        );
+    }
     let state = home.join("state/baton.sqlite");
     let ctx = Ctx { location: baton_ledger::Location::Sqlite(state.clone()), state, home: home.clone() };
     init(&ctx)?;

@@ -135,6 +135,9 @@ fn main() {
         std::process::exit(baton_fp::worker::serve_stdio());
     }
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve { .. } | Command::Dashboard { .. }) {
+        quiet_on_closed_pipe();
+    }
     let quiet_default = matches!(cli.command, Command::Serve { .. });
     init_logging(cli.log_format, if quiet_default { "info" } else { "warn" });
     let home = cli.home.unwrap_or_else(default_home);
@@ -171,6 +174,17 @@ fn main() {
             eprintln!("baton: {e:#}");
             std::process::exit(2);
         }
+    }
+}
+
+/// `baton status | head -1`: when the reader goes away, end quietly as `cat` does (killed by
+/// SIGPIPE, no message) instead of panicking in `println!` with exit 101. Rust ignores SIGPIPE
+/// by default; a one-shot command restores the default. `serve` keeps ignoring it, since a
+/// dashboard client closing its socket must only end that connection.
+fn quiet_on_closed_pipe() {
+    // SAFETY: setting a signal's disposition to the default before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -48,7 +48,6 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/api/alerts", get(alerts))
         .route("/api/alerts/{id}/ack", post(ack))
         .route("/metrics", get(metrics))
-        .route("/readyz", get(readyz))
         // Outermost last: the key is checked before a shared answer is looked up.
         .route_layer(middleware::from_fn_with_state(app.clone(), crate::answers::shared))
         .route_layer(middleware::from_fn_with_state(app.clone(), guard::require_key));
@@ -57,6 +56,9 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/api/session", post(session))
         .route("/api/live", get(live::live))
         .route("/healthz", get(healthz))
+        // Like /healthz, for a supervisor or load balancer that holds no key: it says whether the
+        // state and the inbox answer, nothing from the ledger's contents.
+        .route("/readyz", get(readyz))
         .route("/", get(|| async { page(INDEX, "text/html; charset=utf-8") }))
         .route("/app.js", get(|| async { page(APP_JS, "text/javascript; charset=utf-8") }))
         .route("/app.css", get(|| async { page(APP_CSS, "text/css; charset=utf-8") }))
