@@ -473,8 +473,11 @@ pub enum Match<'a> {
 /// Matches `name` to one of `folders`: the folder with the same name (any case) first, else
 /// the folders whose [`fold_agent`] key equals the name's.
 pub fn match_folder<'a>(name: &str, folders: &[&'a str]) -> Match<'a> {
-    if let Some(f) = folders.iter().find(|f| f.eq_ignore_ascii_case(name)) {
-        return Match::One(f);
+    let exact: Vec<&str> = folders.iter().copied().filter(|f| f.eq_ignore_ascii_case(name)).collect();
+    match exact.len() {
+        0 => {}
+        1 => return Match::One(exact[0]),
+        _ => return Match::Ambiguous(exact),
     }
     let key = fold_agent(name);
     let found: Vec<&str> = folders.iter().copied().filter(|f| fold_agent(f) == key).collect();

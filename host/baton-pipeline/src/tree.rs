@@ -270,18 +270,21 @@ impl Report {
         self.seen(i).and_then(|s| s.to.clone()).unwrap_or_else(|| self.agents[e.agent].name.clone())
     }
 
+    /// Names in the handoffs that match several agent folders (listed by their path below
+    /// the root, since two folders of one name can sit in two places).
     fn find_ambiguous(&mut self) {
         let folders: Vec<&str> = self.agents.iter().map(|a| a.name.as_str()).collect();
         let mut amb = BTreeMap::new();
         for e in &self.entries {
             let Ok(s) = &e.read else { continue };
             for name in [&s.from, &s.to].into_iter().flatten() {
+                if amb.contains_key(name) {
+                    continue;
+                }
                 if let Match::Ambiguous(found) = dialect::match_folder(name, &folders) {
-                    let mut found: Vec<String> = found.iter().map(|f| f.to_string()).collect();
-                    found.dedup();
-                    if found.len() > 1 {
-                        amb.insert(name.clone(), found);
-                    }
+                    let rels: Vec<String> =
+                        self.agents.iter().filter(|a| found.contains(&a.name.as_str())).map(|a| a.rel.clone()).collect();
+                    amb.insert(name.clone(), rels);
                 }
             }
         }
@@ -467,7 +470,11 @@ impl Report {
                 Ok(s) => s.dialect.as_str(),
                 Err(_) => "unreadable",
             };
-            *by.entry(dialect.to_string()).or_default().entry(state).or_default() += 1;
+            let row = by.entry(dialect.to_string()).or_default();
+            *row.entry(state).or_default() += 1;
+            if self.is_stale(i) {
+                *row.entry("stale").or_default() += 1;
+            }
         }
         json!({"by_state": states, "by_dialect": by})
     }
@@ -553,7 +560,7 @@ pub fn human_age(secs: i64) -> String {
 /// name has no folder yet, the name itself made valid (spaces to dashes) if that is a valid
 /// agent name. `Err` lists the folders when several match (never guessed).
 pub fn reply_folder(root: &Path, name: &str) -> Result<Option<String>, Vec<String>> {
-    let folders: Vec<String> = std::fs::read_dir(root)
+    let mut folders: Vec<String> = std::fs::read_dir(root)
         .into_iter()
         .flatten()
         .flatten()
@@ -561,6 +568,7 @@ pub fn reply_folder(root: &Path, name: &str) -> Result<Option<String>, Vec<Strin
         .filter_map(|e| e.file_name().to_str().map(str::to_string))
         .filter(|n| baton_handoff::names::is_valid_name(n))
         .collect();
+    folders.sort();
     let refs: Vec<&str> = folders.iter().map(String::as_str).collect();
     match dialect::match_folder(name, &refs) {
         Match::One(f) => Ok(Some(f.to_string())),
