@@ -318,10 +318,11 @@ fn adopt_and_init_in_place_change_nothing() {
 #[test]
 fn rejections_in_batons_inbox_explain_themselves() {
     let h = Home::init(&[], "");
-    for f in ["Claude-MM1", "Claude-MM1-Agent"] {
-        std::fs::create_dir_all(h.dir(f, "01_inbox")).unwrap();
-    }
     let real = tree().join("agents/agent-triggers");
+    std::fs::create_dir_all(h.dir("Claude-MM1", "01_inbox")).unwrap();
+    // Another agent's inbox with two real loose TASKs: the observer records them (read only).
+    copy_dir(&real.join("Claude-MM1-Agent"), &h.root.join("handoffs/Claude-MM1-Agent"));
+    let mm1_agent = hashes(&h.root.join("handoffs/Claude-MM1-Agent"));
     let loose_name = "20260108T100000Z__HANDOFF__Spotify-Track-Fix-Issue2-Resolution__Claude-Code-Agent.json";
     let loose = std::fs::read(real.join("Claude-Code-Agent/02_processed").join(loose_name)).unwrap();
     assert!(loose.len() > 7000);
@@ -368,6 +369,9 @@ fn rejections_in_batons_inbox_explain_themselves() {
 
     // Status counts and lists them; show takes the file name of a handoff that never parsed.
     let status = h.json(&["status", "--json"]);
+    let observed: BTreeSet<&str> = status["open_handoffs"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
+    assert_eq!(observed, BTreeSet::from(["2e6e7361-6c27-81f3-validation", "webhook-server-progress-review-claude-mm1-agent-20260115T215923Z"]));
+    assert_eq!(hashes(&h.root.join("handoffs/Claude-MM1-Agent")), mm1_agent, "another agent's folder was changed");
     assert_eq!(status["rejections"]["total"], 4, "{}", status["rejections"]);
     assert_eq!(status["rejections"]["counts"]["invalid"], 4);
     let recent: BTreeSet<&str> = status["rejections"]["recent"].as_array().unwrap().iter().map(|r| r["file"].as_str().unwrap()).collect();
