@@ -7,6 +7,9 @@
 //!
 //! The expected figures below were worked out by hand from the files (see each table).
 mod support;
+#[path = "support/http.rs"]
+#[allow(dead_code)]
+mod http;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -383,4 +386,32 @@ fn rejections_in_batons_inbox_explain_themselves() {
     assert!(shown["error"]["return"].as_str().unwrap().contains("__RETURN__"));
     let shown = String::from_utf8(h.ok(&["show", ret_name]).stdout).unwrap();
     assert!(shown.contains("never ran") && shown.contains("no RETURN was written"), "{shown}");
+}
+
+/// The dashboard lists the same tree as `status --json` (`GET /api/handoffs` → `between_agents`).
+#[test]
+fn the_dashboard_lists_the_agents_tree_as_status_does() {
+    let h = Home::init(&[], "");
+    copy_dir(&tree().join("agents/agent-triggers/Codex-MM1"), &h.root.join("handoffs/Codex-MM1"));
+    let key = String::from_utf8(h.ok(&["key", "rotate"]).stdout).unwrap().trim().to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut child = h.cmd(&["serve", "--http", &addr.to_string()]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let auth = format!("Bearer {key}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let reply = loop {
+        match http::request(addr, "GET", "/api/handoffs", None, &[("Authorization", auth.as_str())], b"") {
+            Ok(r) if r.status == 200 => break r,
+            _ if std::time::Instant::now() > deadline => panic!("no dashboard on {addr}"),
+            _ => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    };
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    let d = reply.json();
+    let codex = agent(&d["between_agents"], "Codex-MM1");
+    assert_eq!(codex["counts"], json!({"open": 1, "taken": 0, "answered": 0, "stale": 1, "unread": 1, "read": 0, "unreadable": 2}));
+    assert_eq!(counts(&d["between_agents"]), counts(&h.json(&["status", "--json"])));
+    let files = |v: &Value| -> BTreeSet<String> { codex["unreadable"].as_array().unwrap().iter().chain(v.as_array().unwrap()).map(|e| e["file"].as_str().unwrap().to_string()).collect() };
+    assert_eq!(files(&codex["unread"]), BTreeSet::from(["ACTIVE_TASK_CONTEXT__Agent-Tasks.json".to_string(), "ACTIVE_TASK_CONTEXT__Agent-Tasks__STALE.json".into(), "20260118T071446Z__RETURN__Webhook-Server-Progress-Review__Claude-Code-Agent.json".into()]));
 }

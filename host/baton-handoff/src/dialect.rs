@@ -83,7 +83,7 @@ pub const MAPPING: &[(&str, &[&str])] = &[
     ("created_at", &["created_at", "timestamp", "created", "date"]),
     ("kind", &["kind", "type", "handoff_kind"]),
     ("in_reply_to", &["in_reply_to", "original_handoff_id", "original_handoff.handoff_id", "original_handoff.id", "original_task_id"]),
-    ("answers file", &["original_handoff.handoff_file", "original_handoff_file"]),
+    ("answers file", &["original_handoff.handoff_file", "original_handoff_file", "original_handoff"]),
 ];
 
 /// The Markdown header lines (`**Source Agent:** Cursor MM1 Agent`) that give each field;
@@ -112,6 +112,12 @@ fn first(obj: &Map<String, Value>, field: &str) -> Option<String> {
     keys(field).iter().find_map(|k| get(obj, k)).map(str::to_string)
 }
 
+/// A Markdown file: `.md` or `.markdown`, any case.
+pub fn is_markdown(file_name: &str) -> bool {
+    let lower = file_name.to_ascii_lowercase();
+    lower.ends_with(".md") || lower.ends_with(".markdown")
+}
+
 /// Why a file in an agent's folder is not a handoff baton can read.
 pub fn unreadable_by_name(name: &str) -> Option<String> {
     if name.starts_with('.') {
@@ -121,7 +127,7 @@ pub fn unreadable_by_name(name: &str) -> Option<String> {
         return Some(format!("a sync conflict copy: {reason}"));
     }
     let lower = name.to_ascii_lowercase();
-    if lower.ends_with(".json") || lower.ends_with(".md") {
+    if lower.ends_with(".json") || is_markdown(name) {
         return None;
     }
     Some(match name.rsplit_once('.') {
@@ -135,9 +141,11 @@ pub fn read(file_name: &str, bytes: &[u8]) -> Result<Seen, String> {
     if let Some(reason) = unreadable_by_name(file_name) {
         return Err(reason);
     }
-    if file_name.to_ascii_lowercase().ends_with(".md") {
+    if is_markdown(file_name) {
         return Ok(read_markdown(file_name, bytes));
     }
+    // Editors on Windows start a UTF-8 file with a byte-order mark; JSON does not allow one.
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     let value: Value = serde_json::from_slice(bytes).map_err(not_json)?;
     read_value(file_name, value)
 }
@@ -367,6 +375,13 @@ pub fn normalize_time(s: &str) -> Option<String> {
         let t = format!("{}-{}-{}T{}:{}:{}Z", &s[0..4], &s[4..6], &s[6..8], &s[9..11], &s[11..13], &s[13..15]);
         return stamp::parse_rfc3339(&t).map(stamp::rfc3339);
     }
+    // `2026-01-18 07:09:51`, `2026-01-18T07:09:51` (no offset): read as UTC.
+    if b.len() >= 19 && matches!(b[10], b' ' | b'T') && b[13] == b':' && b[16] == b':' {
+        let t = format!("{}T{}", &s[..10], &s[11..]);
+        if let Some(t) = stamp::parse_rfc3339(&t).or_else(|| stamp::parse_rfc3339(&format!("{t}Z"))) {
+            return Some(stamp::rfc3339(t));
+        }
+    }
     if b.len() >= 10 && digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10) {
         return stamp::parse_rfc3339(&format!("{}T00:00:00Z", &s[..10])).map(stamp::rfc3339);
     }
@@ -537,6 +552,9 @@ mod tests {
         let s = read("r.json", r.to_string().as_bytes()).unwrap();
         assert_eq!((s.kind, s.from.as_deref(), s.to.as_deref()), (Kind::Return, Some("Claude Code Agent"), Some("Claude MM1 Agent")));
         assert_eq!((s.in_reply_to.as_deref(), s.answers_file.as_deref()), (Some("h1"), Some("T.json")));
+        let bom = read("b.json", b"\xef\xbb\xbf{\"from\": \"A\", \"created_at\": \"2026-01-18 07:09:51\", \"original_handoff\": \"C:\\\\x\\\\T.json\"}").unwrap();
+        assert_eq!((bom.created_at.as_deref(), bom.kind, bom.answers_file.as_deref()), (Some("2026-01-18T07:09:51Z"), Kind::Return, Some("T.json")));
+        assert_eq!(read("n.MARKDOWN", b"# T").unwrap().dialect, Dialect::Markdown);
         let e = read("x.json", br#"{"meta": {"a": 1}}"#).unwrap_err();
         assert!(e.starts_with("no sender or recipient"), "{e}");
         let e = read("x.json", br#"{"a": 1}{"b": 2}"#).unwrap_err();

@@ -241,7 +241,7 @@ fn read_one(path: &Path, file: &str, len: u64, max_bytes: u64) -> Result<Seen, S
     if let Some(reason) = dialect::unreadable_by_name(file) {
         return Err(reason);
     }
-    let markdown = file.to_ascii_lowercase().ends_with(".md");
+    let markdown = dialect::is_markdown(file);
     if !markdown && len > max_bytes {
         return Err(format!("{len} bytes, over the {max_bytes} byte cap (max_file_bytes); not read"));
     }
