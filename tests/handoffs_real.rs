@@ -321,6 +321,7 @@ fn adopt_and_init_in_place_change_nothing() {
 #[test]
 fn rejections_in_batons_inbox_explain_themselves() {
     let h = Home::init(&[], "");
+    let record = |name: &str| -> Value { serde_json::from_slice(&std::fs::read(h.dir("baton", "03_failed").join(format!("{name}.error.json"))).unwrap()).unwrap() };
     let real = tree().join("agents/agent-triggers");
     std::fs::create_dir_all(h.dir("Claude-MM1", "01_inbox")).unwrap();
     // Another agent's inbox with two real loose TASKs: the observer records them (read only).
@@ -337,7 +338,11 @@ fn rejections_in_batons_inbox_explain_themselves() {
     let no_kind = "20260118T070000Z__TASK__No-Kind__Claude-Code-Agent.json";
     h.drop_file(no_kind, json!({"schema": "baton.handoff/v1", "id": "NOKIND-1", "created_at": "2026-01-18T07:00:00Z",
         "from": "Claude-Code-Agent", "title": "No kind", "plugin": "echo", "action": "echo", "params": {}}).to_string());
+    // A RETURN-named symlink (refused as not a file) is not answered either.
+    let link_name = "20260118T073400Z__RETURN__Linked__Claude-Code-Agent.json";
+    std::os::unix::fs::symlink(h.root.join("baton.toml"), h.inbox().join(link_name)).unwrap();
     h.ok(&["serve", "--once"]);
+    assert_eq!(record(link_name)["code"], "not_a_file");
 
     // The loose TASK: its RETURN is in the folder of the sender its body names ("Cursor-MM1 Agent").
     let back = h.returns("Cursor-MM1-Agent");
@@ -363,7 +368,6 @@ fn rejections_in_batons_inbox_explain_themselves() {
     let cca: Vec<Value> = h.returns("Claude-Code-Agent").into_values().flatten().collect();
     assert_eq!(cca.len(), 1, "{cca:?}");
     assert!(cca[0]["error"]["message"].as_str().unwrap().contains("missing `kind`"), "{}", cca[0]);
-    let record = |name: &str| -> Value { serde_json::from_slice(&std::fs::read(h.dir("baton", "03_failed").join(format!("{name}.error.json"))).unwrap()).unwrap() };
     let nk_msg = record(no_kind)["message"].as_str().unwrap().to_string();
     assert!(nk_msg.contains("missing `kind`") && !nk_msg.contains("in_reply_to") && !nk_msg.contains("status"), "{nk_msg}");
     let amb_msg = record(amb_name)["message"].as_str().unwrap().to_string();
@@ -375,12 +379,12 @@ fn rejections_in_batons_inbox_explain_themselves() {
     let observed: BTreeSet<&str> = status["open_handoffs"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
     assert_eq!(observed, BTreeSet::from(["2e6e7361-6c27-81f3-validation", "webhook-server-progress-review-claude-mm1-agent-20260115T215923Z"]));
     assert_eq!(hashes(&h.root.join("handoffs/Claude-MM1-Agent")), mm1_agent, "another agent's folder was changed");
-    assert_eq!(status["rejections"]["total"], 4, "{}", status["rejections"]);
-    assert_eq!(status["rejections"]["counts"]["invalid"], 4);
+    assert_eq!(status["rejections"]["total"], 5, "{}", status["rejections"]);
+    assert_eq!(status["rejections"]["counts"], json!({"invalid": 4, "not_a_file": 1}));
     let recent: BTreeSet<&str> = status["rejections"]["recent"].as_array().unwrap().iter().map(|r| r["file"].as_str().unwrap()).collect();
-    assert_eq!(recent, BTreeSet::from([loose_name, ret_name, amb_name, no_kind]));
+    assert_eq!(recent, BTreeSet::from([loose_name, ret_name, amb_name, no_kind, link_name]));
     let text = String::from_utf8(h.ok(&["status"]).stdout).unwrap();
-    assert!(text.contains("rejected by baton: 4 (invalid 4)"), "{text}");
+    assert!(text.contains("rejected by baton: 5 (invalid 4, not_a_file 1)"), "{text}");
     let shown = h.json(&["show", loose_name, "--json"]);
     assert_eq!(shown["error"]["code"], "invalid");
     assert!(shown["error"]["return"].as_str().unwrap().contains("__RETURN__"));

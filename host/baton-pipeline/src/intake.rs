@@ -23,7 +23,8 @@ pub(crate) fn prepare(
     b: &baton_ledger::Batch<'_>,
 ) -> Result<Prepared, baton_ledger::LedgerError> {
     let original = claim.original.to_string_lossy().into_owned();
-    let file_agent = claim.original.to_str().and_then(names::agent_of_file_name).map(str::to_string);
+    // A file named as a RETURN is never answered with a RETURN, whatever is wrong with it.
+    let file_agent = claim.original.to_str().filter(|n| !is_return_name(n)).and_then(names::agent_of_file_name).map(str::to_string);
     let refuse = |code, message: String| Prepared::Refuse { code, message, reply: file_agent.clone(), task: None };
     if let names::Entry::SyncConflict(reason) = names::classify(claim.original.as_bytes()) {
         return Ok(Prepared::Conflict(reason));
@@ -149,6 +150,11 @@ pub(crate) fn prepare(
 
 type Parsed = Result<(Body, Value), (schema::Invalid, Option<Value>)>;
 
+/// `…__RETURN__…`: a file its writer named as a RETURN.
+fn is_return_name(name: &str) -> bool {
+    names::parse_file_name(name).is_some_and(|p| p.kind.eq_ignore_ascii_case("RETURN")) || name.contains("__RETURN__")
+}
+
 /// A file in baton's inbox that is no valid v1 handoff: refused with a message that names
 /// what is missing or wrong. Its RETURN goes to the sender its body names (a loose name such
 /// as `"Cursor MM1 Agent"` matched to its folder; several matching folders: no RETURN, and
@@ -157,8 +163,7 @@ type Parsed = Result<(Body, Value), (schema::Invalid, Option<Value>)>;
 fn unparsed(cfg: &Config, root: &std::path::Path, original: &str, invalid: schema::Invalid, facts: Option<Value>, file_agent: Option<String>) -> Prepared {
     let seen = facts.and_then(|v| dialect::read_value(original, v).ok());
     let mut message = invalid.message;
-    let named_return = names::parse_file_name(original).is_some_and(|p| p.kind.eq_ignore_ascii_case("RETURN")) || original.contains("__RETURN__");
-    if named_return || seen.as_ref().is_some_and(|s| s.kind == dialect::Kind::Return) {
+    if is_return_name(original) || seen.as_ref().is_some_and(|s| s.kind == dialect::Kind::Return) {
         message.push_str(" It is a RETURN, so it is filed without a RETURN of its own.");
         return Prepared::Refuse { code: invalid.code, message, reply: None, task: None };
     }
