@@ -225,6 +225,12 @@ fn the_agent_triggers_layout_is_tracked_per_agent_and_state() {
         assert_eq!(row, want, "{folder}");
     }
     assert_eq!(relaxed["handoffs"]["stale_after_secs"], 100_000u64 * 86_400);
+    // A wrong key or duration in the table is named, with what the table takes.
+    for (toml, says) in [("[handoffs]\nstale = \"3d\"\n", "handoffs.stale"), ("[handoffs]\nstale_after = \"soon\"\n", "\"soon\" is not a duration")] {
+        std::fs::write(b.home.join("baton.toml"), toml).unwrap();
+        let out = b.run(&["status", "--json"]);
+        assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains(says), "{}", String::from_utf8_lossy(&out.stderr));
+    }
     // Only read: every file as it was.
     assert_eq!(hashes(&b.home.join("handoffs")), before);
 }
@@ -300,6 +306,10 @@ fn adopt_and_init_in_place_change_nothing() {
     assert_eq!(status["agents"].as_array().unwrap().len(), 6);
     assert_eq!(status["handoffs"]["totals"]["by_state"], report["handoffs"]["by_state"]);
     assert_eq!(hashes(&copy), before);
+
+    // One agent's folder given as the root is that one agent.
+    let one: Value = serde_json::from_slice(&baton(&["adopt", copy.join("agents/agent-triggers/Codex-MM1").to_str().unwrap(), "--json"]).stdout).unwrap();
+    assert_eq!((one["agents"].as_array().unwrap().len(), &one["agents"][0]["agent"], &one["agents"][0]["counts"]["unreadable"]), (1, &json!("Codex-MM1"), &json!(2)));
 
     // Refused: a tree that holds baton's state, or lies under the state folder.
     let out = baton(&["adopt", home.to_str().unwrap()]);

@@ -129,6 +129,12 @@ pub struct AgentFolder {
 /// `skip` names folders left out (baton's own, at the root).
 pub fn agent_folders(root: &Path, skip: Option<&str>) -> Vec<AgentFolder> {
     let mut out = Vec::new();
+    // A root that is itself one agent's folder (`baton adopt ~/…/Claude-MM1`) is that agent.
+    if root.join(INBOX).is_dir() || root.join(PROCESSED).is_dir() {
+        let name = root.file_name().map_or_else(|| ".".into(), |n| n.to_string_lossy().into_owned());
+        out.push(AgentFolder { name, rel: ".".into(), path: root.to_path_buf() });
+        return out;
+    }
     walk(root, root, 0, skip, &mut out);
     out.sort_by(|a, b| a.rel.cmp(&b.rel));
     out
