@@ -351,6 +351,7 @@ fn rejections_in_batons_inbox_explain_themselves() {
     // A RETURN-named symlink (refused as not a file) is not answered either.
     let link_name = "20260118T073400Z__RETURN__Linked__Claude-Code-Agent.json";
     std::os::unix::fs::symlink(h.root.join("baton.toml"), h.inbox().join(link_name)).unwrap();
+    std::fs::write(h.inbox().join("notes.md"), "# A trigger dropped into baton's inbox\n").unwrap();
     h.ok(&["serve", "--once"]);
     assert_eq!(record(link_name)["code"], "not_a_file");
 
@@ -393,7 +394,9 @@ fn rejections_in_batons_inbox_explain_themselves() {
     assert_eq!(status["rejections"]["counts"], json!({"invalid": 4, "not_a_file": 1}));
     let recent: BTreeSet<&str> = status["rejections"]["recent"].as_array().unwrap().iter().map(|r| r["file"].as_str().unwrap()).collect();
     assert_eq!(recent, BTreeSet::from([loose_name, ret_name, amb_name, no_kind, link_name]));
+    assert_eq!(status["queue"]["ignored"], json!([{"file": "notes.md", "reason": "a Markdown trigger: baton runs JSON handoffs only (`baton send --to AGENT --title T --body @FILE` hands it to an agent)"}]));
     let text = String::from_utf8(h.ok(&["status"]).stdout).unwrap();
+    assert!(text.contains("IGNORED notes.md: a Markdown trigger"), "{text}");
     assert!(text.contains("rejected by baton: 5 (invalid 4, not_a_file 1)"), "{text}");
     let shown = h.json(&["show", loose_name, "--json"]);
     assert_eq!(shown["error"]["code"], "invalid");

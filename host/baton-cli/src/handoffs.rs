@@ -217,7 +217,7 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
             "ambiguous": tree.ambiguous.iter().map(|(n, f)| json!({"name": n, "folders": f})).collect::<Vec<_>>(),
             "handoffs": {"root": tree.root, "stale_after_secs": tree.stale_after.as_secs(), "totals": tree.totals()},
             "rejections": rejected,
-            "queue": {"waiting": waiting, "in_progress": claimed},
+            "queue": {"waiting": waiting, "in_progress": claimed, "ignored": crate::tracking::ignored_in_inbox(&paths, &cfg)},
             "refused_plugins": refused,
             "counts": counts.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "recent": recent,
@@ -245,6 +245,9 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
         println!("ledger: {} (PostgreSQL, reachable); hosts: {}", ctx.location.shown(), if hosts.is_empty() { "none yet".into() } else { hosts.join(", ") });
     }
     println!("queue: {waiting} waiting in {}, {claimed} in progress", paths.inbox(&cfg.agent).display());
+    for i in crate::tracking::ignored_in_inbox(&paths, &cfg) {
+        println!("  IGNORED {}: {}", esc(i["file"].as_str().unwrap_or("?")), esc(i["reason"].as_str().unwrap_or("")));
+    }
     let counts: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
     println!("tasks: {}", if counts.is_empty() { "none yet".into() } else { counts.join(", ") });
     for p in &paused {

@@ -66,6 +66,31 @@ pub fn rejections(paths: &Paths, cfg: &Config) -> Value {
     json!({"total": records.len(), "counts": counts, "recent": recent, "folder": paths.failed(&cfg.agent)})
 }
 
+/// Files in baton's own `01_inbox/` that baton will never take (not `.json`, dotfiles, editor
+/// temp files), each with the reason: said, not skipped in silence. A Markdown trigger is
+/// told to use `baton send`.
+pub fn ignored_in_inbox(paths: &Paths, cfg: &Config) -> Vec<Value> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out: Vec<Value> = std::fs::read_dir(paths.inbox(&cfg.agent))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter(|e| baton_handoff::names::classify(e.file_name().as_bytes()) == baton_handoff::names::Entry::Ignored)
+        .map(|e| {
+            let file = e.file_name().to_string_lossy().into_owned();
+            let reason = if baton_handoff::dialect::is_markdown(&file) {
+                "a Markdown trigger: baton runs JSON handoffs only (`baton send --to AGENT --title T --body @FILE` hands it to an agent)".to_string()
+            } else {
+                baton_handoff::dialect::unreadable_by_name(&file).unwrap_or_else(|| "an editor's temporary or backup file".into())
+            };
+            json!({"file": file, "reason": reason})
+        })
+        .collect();
+    out.sort_by(|a, b| a["file"].as_str().cmp(&b["file"].as_str()));
+    out
+}
+
 /// The part of `baton status` about the tree and rejections, as text.
 pub fn status_text(report: &Report, rejected: &Value) -> String {
     let mut s = report.to_text(&esc_owned);
