@@ -209,9 +209,15 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
     // Installed files the host refused to load (identity, reserved name, …), still installed.
     let refused: Vec<baton_ledger::Refusal> =
         ledger.refusals()?.into_iter().filter(|r| Path::new(&r.file).is_file()).collect();
+    let tree = crate::tracking::scan(&paths, &cfg);
+    let rejected = crate::tracking::rejections(&paths, &cfg);
     if as_json {
         let out = json!({
-            "queue": {"waiting": waiting, "in_progress": claimed},
+            "agents": tree.agents_json(),
+            "ambiguous": tree.ambiguous.iter().map(|(n, f)| json!({"name": n, "folders": f})).collect::<Vec<_>>(),
+            "handoffs": {"root": tree.root, "stale_after_secs": tree.stale_after.as_secs(), "totals": tree.totals()},
+            "rejections": rejected,
+            "queue": {"waiting": waiting, "in_progress": claimed, "ignored": crate::tracking::ignored_in_inbox(&paths, &cfg)},
             "refused_plugins": refused,
             "counts": counts.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "recent": recent,
@@ -239,6 +245,9 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
         println!("ledger: {} (PostgreSQL, reachable); hosts: {}", ctx.location.shown(), if hosts.is_empty() { "none yet".into() } else { hosts.join(", ") });
     }
     println!("queue: {waiting} waiting in {}, {claimed} in progress", paths.inbox(&cfg.agent).display());
+    for i in crate::tracking::ignored_in_inbox(&paths, &cfg) {
+        println!("  IGNORED {}: {}", esc(i["file"].as_str().unwrap_or("?")), esc(i["reason"].as_str().unwrap_or("")));
+    }
     let counts: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
     println!("tasks: {}", if counts.is_empty() { "none yet".into() } else { counts.join(", ") });
     for p in &paused {
@@ -260,23 +269,8 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
             );
         }
     }
-    println!("\nopen handoffs between agents: {}", open.len());
-    for o in &open {
-        println!(
-            "  {} → {}  {:?}  open {}  ({})",
-            o.sender, o.recipient.as_deref().unwrap_or(&o.agent), o.title, human_age(age(&o.created_at)), o.id
-        );
-    }
+    println!("\n{}", crate::tracking::status_text(&tree, &rejected));
     Ok(0)
-}
-
-fn human_age(secs: i64) -> String {
-    match secs {
-        s if s < 120 => format!("{s}s"),
-        s if s < 7200 => format!("{}m", s / 60),
-        s if s < 172_800 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86_400),
-    }
 }
 
 pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
@@ -285,7 +279,10 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
     let events = ledger.events(id)?;
     let logs = ledger.logs(id)?;
     if task.is_none() && events.is_empty() {
-        bail!("no handoff with id {id:?} in {} (ids are the `id` field of the JSON body)", ctx.location.shown());
+        if let Some(code) = crate::tracking::show_file(ctx, id, as_json)? {
+            return Ok(code);
+        }
+        bail!("no handoff with id {id:?} in {} (ids are the `id` field of the JSON body), and no file of that name in 03_failed/ or an agent's folder", ctx.location.shown());
     }
     if as_json {
         println!("{}", serde_json::to_string_pretty(&json!({"task": task, "events": events, "logs": logs}))?);

@@ -9,14 +9,36 @@ use crate::Ctx;
 
 /// Creates a home. Idempotent; never overwrites a file that exists.
 pub fn init(ctx: &Ctx) -> Result<()> {
+    init_with(ctx, None)
+}
+
+/// [`init`], with `handoffs`: an existing tree of agent folders used where it is (named in
+/// baton.toml; nothing in it copied or changed, baton's own folder created in it).
+pub fn init_with(ctx: &Ctx, handoffs: Option<&Path>) -> Result<()> {
     let home = &ctx.home;
-    for dir in ["handoffs/baton/01_inbox", "handoffs/baton/02_processed", "handoffs/baton/03_failed", "plans", "reports", "plugins"] {
-        let d = home.join(dir);
-        std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
-    }
+    let tree = match handoffs {
+        Some(p) => Some(crate::tracking::init_handoffs(ctx, p)?),
+        None => None,
+    };
+    std::fs::create_dir_all(home).with_context(|| format!("creating {}", home.display()))?;
     let toml = home.join("baton.toml");
     if !toml.exists() {
         std::fs::write(&toml, DEFAULT_TOML).with_context(|| format!("writing {}", toml.display()))?;
+    }
+    let cfg = baton_pipeline::Config::load(home)?;
+    let paths = baton_pipeline::Paths::new(home, &ctx.state, &cfg);
+    let own = [paths.inbox(&cfg.agent), paths.processed(&cfg.agent), paths.failed(&cfg.agent)];
+    for d in own.iter().cloned().chain(["plans", "reports", "plugins"].map(|d| home.join(d))) {
+        std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    if let Some(tree) = &tree {
+        let report = crate::tracking::scan(&paths, &cfg);
+        eprintln!(
+            "baton: using the handoffs tree {} in place (nothing copied): {} agent folders, {} files; `baton status` tracks them",
+            tree.display(),
+            report.agents.len(),
+            report.entries.len()
+        );
     }
     let ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
     if let Some(key) = baton_dashboard::auth::make_key(&ctx.state, false)? {

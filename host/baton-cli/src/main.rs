@@ -11,6 +11,7 @@ mod plugin;
 mod service;
 mod shell;
 mod text;
+mod tracking;
 
 use std::path::PathBuf;
 
@@ -45,7 +46,18 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Create the home: commented baton.toml, handoffs/, plans/, reports/, state, plugins.
-    Init,
+    Init {
+        /// Use an existing tree of agent folders (`<Agent>/01_inbox/`) where it is, copying
+        /// nothing: it becomes `handoffs` in baton.toml. `baton adopt PATH` shows what baton sees there.
+        #[arg(long, value_name = "PATH")]
+        handoffs: Option<PathBuf>,
+    },
+    /// Report what baton understands in an existing handoffs tree, changing nothing.
+    Adopt {
+        path: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the daemon: watch the inboxes and answer every TASK.
     Serve {
         /// Drain everything present (retries and settling files included), then exit.
@@ -72,7 +84,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// One handoff's history: its record, events and plugin logs.
+    /// One handoff's history: its record, events and plugin logs. Also takes the file name
+    /// of a handoff that never parsed (filed in 03_failed/) or of one in another agent's folder.
     Show {
         id: String,
         #[arg(long)]
@@ -150,7 +163,8 @@ fn main() {
     };
     let ctx = Ctx { state: location.local_file(&home), home, location };
     let result = match cli.command {
-        Command::Init => init::init(&ctx).map(|_| 0),
+        Command::Init { handoffs } => init::init_with(&ctx, handoffs.as_deref()).map(|_| 0),
+        Command::Adopt { path, json } => tracking::adopt(&ctx, &path, json),
         Command::Serve { once, http } => handoffs::serve(&ctx, once, http),
         Command::Dashboard { print } => dashboard::open(&ctx, print),
         Command::Key(cmd) => dashboard::key(cmd, &ctx),

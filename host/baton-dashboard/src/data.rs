@@ -103,7 +103,9 @@ pub(crate) fn handoffs(app: &App, ledger: &Ledger, agent: Option<&str>, q: Optio
     }
     items.sort_by(|a, b| b["at"].as_str().cmp(&a["at"].as_str()));
     items.truncate(LIST_LIMIT as usize);
-    Ok(json!({"agents": agents, "items": items, "stale_after_secs": STALE_AFTER_SECS}))
+    // The user's agents' own tree, in every dialect, as `baton status --json` shows it.
+    let tree = baton_pipeline::tree::scan(&app.paths.handoffs, &app.cfg.agent, app.cfg.handoffs.stale_after, app.cfg.max_file_bytes);
+    Ok(json!({"agents": agents, "items": items, "stale_after_secs": STALE_AFTER_SECS, "between_agents": tree.to_json()}))
 }
 
 /// One handoff's history: its record, events, plugin log, and what other agents saw of it.

@@ -5,6 +5,8 @@
 //! Nothing here touches the file system: it is the vocabulary the pipeline speaks.
 
 pub mod codes;
+pub mod dialect;
+pub mod explain;
 pub mod model;
 pub mod names;
 pub mod schema;

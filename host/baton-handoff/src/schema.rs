@@ -70,13 +70,11 @@ pub fn validate(value: &Value) -> Result<(), Invalid> {
             }
         return Ok(());
     }
-    let mut message = format!("does not match the handoff schema ({}): {}", crate::SCHEMA_ID, errors.join("; "));
-    if value.get("kind").and_then(Value::as_str) == Some("task") && errors.iter().any(|e| e.contains("oneOf")) {
-        message.push_str(
-            " (a TASK names either `plugin`, `action` and `params` for baton, or `to` for another agent)",
-        );
-    }
-    Err(Invalid::new(message))
+    // Named field by field (crate::explain), never the document echoed back; the schema's own
+    // paths only where that check finds nothing to say.
+    let why = crate::explain::problems(value);
+    let why = if why.is_empty() { errors.iter().map(|e| e.split(':').next().unwrap_or(e)).collect::<Vec<_>>().join(", ") } else { why };
+    Err(Invalid::new(format!("not a valid {} handoff: {why}", crate::SCHEMA_ID)))
 }
 
 /// SHA-256 of the value's canonical form (object keys sorted, no whitespace), so that the
@@ -147,7 +145,7 @@ mod tests {
         assert!(parse(t.to_string().as_bytes()).unwrap_err().message.contains("title"));
         let mut t = task();
         t["reply_to"] = json!("../../x");
-        assert!(parse(t.to_string().as_bytes()).unwrap_err().message.contains("/reply_to"));
+        assert!(parse(t.to_string().as_bytes()).unwrap_err().message.contains("`reply_to`"));
         let mut t = task();
         t.as_object_mut().unwrap().remove("plugin");
         assert!(parse(t.to_string().as_bytes()).is_err());

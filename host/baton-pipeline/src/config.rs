@@ -67,8 +67,9 @@ fn clean(p: &Path) -> PathBuf {
 pub struct Config {
     /// baton's own agent name: its inbox is `handoffs/<agent>/01_inbox/`.
     pub agent: String,
-    /// The handoffs root, relative to the home unless absolute.
-    pub handoffs: PathBuf,
+    /// The handoffs root, relative to the home unless absolute: `handoffs = "path"`, or a
+    /// `[handoffs]` table with `path` and `stale_after` (see [`crate::tree::HandoffsSetting`]).
+    pub handoffs: crate::tree::HandoffsSetting,
     /// Handoff files larger than this are rejected unread (`too_large`).
     pub max_file_bytes: u64,
     /// A file that does not parse yet is rejected once its size and mtime were stable this long.

@@ -5,7 +5,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use serde_json::{json, Value};
 
-use baton_handoff::{names, schema, stamp, Body, ErrorCode};
+use baton_handoff::{dialect, names, schema, stamp, Body, ErrorCode};
 use baton_ledger::{Observed, TaskRow, TaskState};
 
 use crate::claims::Claim;
@@ -17,12 +17,14 @@ use crate::pipeline::Prepared;
 /// ledger for its id.
 pub(crate) fn prepare(
     cfg: &Config,
+    root: &std::path::Path,
     claim: &Claim,
     preread: Option<Preread>,
     b: &baton_ledger::Batch<'_>,
 ) -> Result<Prepared, baton_ledger::LedgerError> {
     let original = claim.original.to_string_lossy().into_owned();
-    let file_agent = claim.original.to_str().and_then(names::agent_of_file_name).map(str::to_string);
+    // A file named as a RETURN is never answered with a RETURN, whatever is wrong with it.
+    let file_agent = claim.original.to_str().filter(|n| !is_return_name(n)).and_then(names::agent_of_file_name).map(str::to_string);
     let refuse = |code, message: String| Prepared::Refuse { code, message, reply: file_agent.clone(), task: None };
     if let names::Entry::SyncConflict(reason) = names::classify(claim.original.as_bytes()) {
         return Ok(Prepared::Conflict(reason));
@@ -55,8 +57,8 @@ pub(crate) fn prepare(
     // read (inode, size, mtime), else here.
     let parsed = match preread.filter(|p| p.is_still(&meta)) {
         Some(pre) => {
-            let from = pre.value.get("from").and_then(Value::as_str).map(str::to_string);
-            schema::parse_value(pre.value).map_err(|invalid| (invalid, from))
+            let facts = dialect::facts(&pre.value);
+            schema::parse_value(pre.value).map_err(|invalid| (invalid, Some(facts)))
         }
         None => match read_and_parse(cfg, claim, &refuse) {
             Ok(p) => p,
@@ -65,11 +67,7 @@ pub(crate) fn prepare(
     };
     let (body, value) = match parsed {
         Ok(p) => p,
-        Err((invalid, from)) => {
-            // The body may still name a valid sender even if something else is wrong.
-            let from = from.filter(|f| names::is_valid_name(f));
-            return Ok(Prepared::Refuse { code: invalid.code, message: invalid.message, reply: from.or(file_agent), task: None });
-        }
+        Err((invalid, facts)) => return Ok(unparsed(cfg, root, &original, invalid, facts, file_agent)),
     };
     let task = match body {
         Body::Return(r) => {
@@ -150,7 +148,49 @@ pub(crate) fn prepare(
     Ok(Prepared::Run { task, attempt: 1, history: Vec::new() })
 }
 
-type Parsed = Result<(Body, Value), (schema::Invalid, Option<String>)>;
+type Parsed = Result<(Body, Value), (schema::Invalid, Option<Value>)>;
+
+/// `…__RETURN__…`: a file its writer named as a RETURN.
+fn is_return_name(name: &str) -> bool {
+    names::parse_file_name(name).is_some_and(|p| p.kind.eq_ignore_ascii_case("RETURN")) || name.contains("__RETURN__")
+}
+
+/// A file in baton's inbox that is no valid v1 handoff: refused with a message that names
+/// what is missing or wrong. Its RETURN goes to the sender its body names (a loose name such
+/// as `"Cursor MM1 Agent"` matched to its folder; several matching folders: no RETURN, and
+/// the message lists them); a RETURN is never answered with a RETURN. A handoff in the
+/// user's loose dialect is told the `baton send` command that would have worked.
+fn unparsed(cfg: &Config, root: &std::path::Path, original: &str, invalid: schema::Invalid, facts: Option<Value>, file_agent: Option<String>) -> Prepared {
+    let seen = facts.and_then(|v| dialect::read_value(original, v).ok());
+    let mut message = invalid.message;
+    if is_return_name(original) || seen.as_ref().is_some_and(|s| s.kind == dialect::Kind::Return) {
+        message.push_str(" It is a RETURN, so it is filed without a RETURN of its own.");
+        return Prepared::Refuse { code: invalid.code, message, reply: None, task: None };
+    }
+    let sender = seen.as_ref().and_then(|s| s.from.clone());
+    let reply = match &sender {
+        Some(name) if names::is_valid_name(name) => Some(name.clone()),
+        Some(name) => match crate::tree::reply_folder(root, name) {
+            Ok(found) => found.or(file_agent),
+            Err(folders) => {
+                message.push_str(&format!(
+                    " No RETURN was written: the sender {name:?} matches the folders {} (never guessed; name one exactly).",
+                    folders.join(", ")
+                ));
+                None
+            }
+        },
+        None => file_agent,
+    };
+    if let Some(s) = seen.as_ref().filter(|s| s.dialect == dialect::Dialect::Loose) {
+        let failed = root.join(&cfg.agent).join("03_failed").join(original);
+        message = format!(
+            "{original} is a handoff in the loose dialect, which baton tracks in other agents' folders but does not run: {message} This command would have worked: {}",
+            dialect::send_command(s, &cfg.agent, &failed.to_string_lossy())
+        );
+    }
+    Prepared::Refuse { code: invalid.code, message, reply, task: None }
+}
 
 /// Reads the claimed file (no symlink followed, no FIFO waited on, at most the cap read: the
 /// checks before looked at the path, this read holds the file itself) and parses it.
@@ -168,10 +208,7 @@ fn read_and_parse(cfg: &Config, claim: &Claim, refuse: &dyn Fn(ErrorCode, String
         }
         Err(e) => return Err(refuse(ErrorCode::Internal, format!("cannot read the claimed file: {e}"))),
     };
-    Ok(schema::parse(&bytes).map_err(|invalid| {
-        let from = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| v.get("from").and_then(Value::as_str).map(str::to_string));
-        (invalid, from)
-    }))
+    Ok(schema::parse(&bytes).map_err(|invalid| (invalid, serde_json::from_slice::<Value>(&bytes).ok())))
 }
 
 pub(crate) fn observed(agent: &str, file: &str, body: &Body) -> Observed {

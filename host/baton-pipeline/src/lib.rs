@@ -30,6 +30,7 @@ pub mod plugins;
 pub mod probe;
 pub mod returns;
 mod shared;
+pub mod tree;
 pub mod watch;
 
 use std::path::Path;

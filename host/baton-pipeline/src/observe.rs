@@ -1,9 +1,13 @@
 //! What agents pass each other: TASKs and RETURNs in other agents' inboxes are recorded in
-//! the ledger (never moved), so `baton status` can list the handoffs still open.
+//! the ledger (never moved), so `baton status` can list the handoffs still open. Files in
+//! the user's own dialects (loose JSON, Markdown triggers) are recorded too, read through
+//! [`baton_handoff::dialect`]; one with no id is recorded under `file:<agent>/<name>`.
+//! (`baton status` itself reads the whole tree each time, nested layouts included: see
+//! [`crate::tree`]; this record is what the dashboard searches and the alerts count.)
 use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
-use baton_handoff::{names, schema, stamp};
+use baton_handoff::{dialect, names, schema, stamp};
 use baton_ledger::Observed;
 
 use crate::intake::observed;
@@ -41,7 +45,8 @@ impl Pipeline {
             let Ok(entries) = std::fs::read_dir(agent.path().join(crate::config::INBOX)) else { continue };
             for e in entries.flatten() {
                 let name = e.file_name();
-                if names::classify(name.as_bytes()) != names::Entry::Candidate {
+                let markdown = name.as_bytes().ends_with(b".md") && !name.as_bytes().starts_with(b".");
+                if !markdown && names::classify(name.as_bytes()) != names::Entry::Candidate {
                     continue;
                 }
                 // baton's own RETURNs: the tasks they answer are in the ledger already.
@@ -65,13 +70,18 @@ impl Pipeline {
                 if self.unparsed.get(&key) == Some(&stamp) {
                     continue;
                 }
-                let parsed = crate::fsops::read_capped(&e.path(), self.cfg.max_file_bytes).ok().and_then(|b| schema::parse(&b).ok());
-                let Some((body, _)) = parsed else {
+                let file = key.1.to_string_lossy().into_owned();
+                let bytes = crate::fsops::read_capped(&e.path(), self.cfg.max_file_bytes).ok();
+                let record = bytes.and_then(|b| match schema::parse(&b) {
+                    Ok((body, _)) => Some(observed(&agent_name, &file, &body)),
+                    Err(_) => dialect::read(&file, &b).ok().map(|seen| loose_observed(&agent_name, &file, &seen)),
+                });
+                let Some(record) = record else {
                     self.unparsed.insert(key, stamp);
                     continue;
                 };
                 self.unparsed.remove(&key);
-                found.push(observed(&agent_name, &key.1.to_string_lossy(), &body));
+                found.push(record);
                 self.observed.insert(key);
             }
         }
@@ -87,5 +97,21 @@ impl Pipeline {
             Ok(())
         })?;
         Ok(())
+    }
+}
+
+/// A handoff in the user's dialect as the ledger records it: a missing id becomes
+/// `file:<agent>/<name>`, a missing sender `?`, a missing time the moment it was seen.
+fn loose_observed(agent: &str, file: &str, seen: &dialect::Seen) -> Observed {
+    Observed {
+        agent: agent.into(),
+        file_name: file.into(),
+        kind: seen.kind.as_str().into(),
+        id: seen.id.clone().unwrap_or_else(|| format!("file:{agent}/{file}")),
+        in_reply_to: seen.in_reply_to.clone(),
+        sender: seen.from.clone().unwrap_or_else(|| "?".into()),
+        recipient: seen.to.clone().or_else(|| Some(agent.into())),
+        title: seen.title.clone(),
+        created_at: seen.created_at.clone().unwrap_or_else(|| stamp::rfc3339(stamp::now())),
     }
 }

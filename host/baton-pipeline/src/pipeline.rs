@@ -404,11 +404,12 @@ impl Pipeline {
         let items: Vec<Item> = {
             let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
             let cfg = &self.cfg;
+            let root = &self.paths.handoffs;
             ledger.batch(|b| {
                 claims
                     .into_iter()
                     .map(|(claim, pre)| {
-                        let prepared = prepare(cfg, &claim, pre, b)?;
+                        let prepared = prepare(cfg, root, &claim, pre, b)?;
                         Ok(Item::new(claim, prepared))
                     })
                     .collect::<Result<Vec<_>, baton_ledger::LedgerError>>()

@@ -1,0 +1,610 @@
+//! The handoffs tree as the user's agents use it: every agent folder (an `01_inbox/` or
+//! `02_processed/` inside it) found under the handoffs root, every file in them read in its
+//! dialect ([`baton_handoff::dialect`]), RETURNs linked to the TASKs they answer, and each
+//! handoff's state: open, taken, answered, stale, unread, or unreadable with its reason.
+//!
+//! Read-only by construction: this module opens files for reading and lists folders, and has
+//! no code that writes, moves or renames. `baton status`, `baton adopt` and the dashboard
+//! all show this one report, so they cannot disagree.
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use baton_handoff::dialect::{self, fold_agent, fold_title, Kind, Match, Seen};
+
+/// Where new work lands in an agent's folder.
+pub const INBOX: &str = "01_inbox";
+/// Where an agent files what it took.
+pub const PROCESSED: &str = "02_processed";
+/// An open handoff older than this is stale, unless `[handoffs] stale_after` says otherwise.
+pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(48 * 3600);
+/// Agent folders are looked for this many levels below the root (`agents/agent-triggers/<Agent>`).
+const MAX_DEPTH: usize = 4;
+/// Markdown triggers are read up to this many bytes (their header is at the top).
+const MARKDOWN_BYTES: u64 = 64 << 10;
+
+/// `handoffs` in baton.toml: a path (`handoffs = "handoffs"`), or a table
+/// (`[handoffs]` with `path` and `stale_after = "48h"`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HandoffsSetting {
+    pub path: PathBuf,
+    pub stale_after: Duration,
+}
+
+impl Default for HandoffsSetting {
+    fn default() -> Self {
+        HandoffsSetting { path: "handoffs".into(), stale_after: DEFAULT_STALE_AFTER }
+    }
+}
+
+impl From<&str> for HandoffsSetting {
+    fn from(path: &str) -> Self {
+        HandoffsSetting { path: path.into(), ..Default::default() }
+    }
+}
+
+impl AsRef<Path> for HandoffsSetting {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// `48h`, `2d`, `90m`, `30s`, or a number of seconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().ok()?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+impl<'de> Deserialize<'de> for HandoffsSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let v = toml::Value::deserialize(d)?;
+        let mut out = HandoffsSetting::default();
+        match v {
+            toml::Value::String(p) => out.path = p.into(),
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    match (k.as_str(), v) {
+                        ("path", toml::Value::String(p)) => out.path = p.into(),
+                        ("stale_after", toml::Value::String(s)) => {
+                            out.stale_after = parse_duration(&s).ok_or_else(|| {
+                                D::Error::custom(format!("handoffs.stale_after: {s:?} is not a duration such as \"48h\", \"2d\", \"90m\""))
+                            })?
+                        }
+                        ("stale_after", toml::Value::Integer(n)) if n >= 0 => out.stale_after = Duration::from_secs(n as u64),
+                        (k, _) => {
+                            return Err(D::Error::custom(format!(
+                                "handoffs.{k}: unknown or of the wrong type (the [handoffs] table takes `path` = \"folder\" and `stale_after` = \"48h\")"
+                            )))
+                        }
+                    }
+                }
+            }
+            _ => return Err(D::Error::custom("handoffs: a folder path, or a [handoffs] table with `path` and `stale_after`")),
+        }
+        Ok(out)
+    }
+}
+
+/// Which of an agent's folders a file is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    Inbox,
+    Processed,
+}
+
+impl Place {
+    fn as_str(self) -> &'static str {
+        match self {
+            Place::Inbox => INBOX,
+            Place::Processed => PROCESSED,
+        }
+    }
+}
+
+/// One agent's folder.
+#[derive(Debug, Clone)]
+pub struct AgentFolder {
+    /// The folder's name (`Claude-MM1-Agent`).
+    pub name: String,
+    /// Its path below the root (`agents/agent-triggers/Claude-MM1-Agent`).
+    pub rel: String,
+    pub path: PathBuf,
+}
+
+/// Agent folders under `root`: folders holding an `01_inbox/` or `02_processed/`, up to
+/// [`MAX_DEPTH`] levels down (dot folders skipped, nothing below an agent folder searched).
+/// `skip` names folders left out (baton's own, at the root).
+pub fn agent_folders(root: &Path, skip: Option<&str>) -> Vec<AgentFolder> {
+    let mut out = Vec::new();
+    // A root that is itself one agent's folder (`baton adopt ~/…/Claude-MM1`) is that agent.
+    if root.join(INBOX).is_dir() || root.join(PROCESSED).is_dir() {
+        let name = root.file_name().map_or_else(|| ".".into(), |n| n.to_string_lossy().into_owned());
+        out.push(AgentFolder { name, rel: ".".into(), path: root.to_path_buf() });
+        return out;
+    }
+    walk(root, root, 0, skip, &mut out);
+    out.sort_by(|a, b| a.rel.cmp(&b.rel));
+    out
+}
+
+fn walk(root: &Path, dir: &Path, depth: usize, skip: Option<&str>, out: &mut Vec<AgentFolder>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let Ok(ft) = e.file_type() else { continue };
+        let Some(name) = e.file_name().to_str().map(str::to_string) else { continue };
+        if !ft.is_dir() || name.starts_with('.') || name == INBOX || name == PROCESSED || name == "03_failed" {
+            continue;
+        }
+        if depth == 0 && skip.is_some_and(|s| baton_handoff::names::same_name(s, &name)) {
+            continue;
+        }
+        let path = e.path();
+        if path.join(INBOX).is_dir() || path.join(PROCESSED).is_dir() {
+            let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().into_owned();
+            out.push(AgentFolder { name, rel, path });
+        } else if depth + 1 < MAX_DEPTH {
+            walk(root, &path, depth + 1, skip, out);
+        }
+    }
+}
+
+/// One file of an agent's folder, read.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Index into [`Report::agents`].
+    pub agent: usize,
+    pub place: Place,
+    pub file: String,
+    pub read: Result<Seen, String>,
+    /// Seconds since it was created (its body's time, else the file's mtime).
+    pub age_secs: Option<i64>,
+    /// The same name is in both `01_inbox/` and `02_processed/` (listed once, as in the inbox).
+    pub also_in_processed: bool,
+    /// For a TASK: the RETURN that answers it (entry index, how it was linked).
+    pub answered_by: Option<(usize, &'static str)>,
+    /// For a RETURN: the TASK it answers.
+    pub answers: Option<(usize, &'static str)>,
+}
+
+/// The whole tree, read.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub root: PathBuf,
+    pub stale_after: Duration,
+    pub agents: Vec<AgentFolder>,
+    pub entries: Vec<Entry>,
+    /// Agent names in handoffs that fold to several folders: listed, never guessed.
+    pub ambiguous: BTreeMap<String, Vec<String>>,
+}
+
+/// Reads the tree under `root` (baton's own folder, `self_agent`, left out: the ledger tracks
+/// it). Files over `max_bytes` are unreadable unread.
+pub fn scan(root: &Path, self_agent: &str, stale_after: Duration, max_bytes: u64) -> Report {
+    let agents = agent_folders(root, Some(self_agent));
+    let now = baton_handoff::stamp::now();
+    let mut entries = Vec::new();
+    for (ai, a) in agents.iter().enumerate() {
+        let mut in_inbox: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for place in [Place::Inbox, Place::Processed] {
+            let Ok(dir) = std::fs::read_dir(a.path.join(place.as_str())) else { continue };
+            let mut names: Vec<(String, std::fs::DirEntry)> = dir.flatten().map(|e| (e.file_name().to_string_lossy().into_owned(), e)).collect();
+            names.sort_by(|x, y| x.0.cmp(&y.0));
+            for (file, e) in names {
+                if place == Place::Processed && in_inbox.contains(&file) {
+                    if let Some(prev) = entries.iter_mut().rev().find(|x: &&mut Entry| x.agent == ai && x.file == file) {
+                        prev.also_in_processed = true;
+                    }
+                    continue;
+                }
+                let meta = std::fs::symlink_metadata(e.path());
+                let read = match &meta {
+                    Ok(m) if m.file_type().is_symlink() => Err("a symlink (baton never follows links)".to_string()),
+                    Ok(m) if m.is_dir() => {
+                        if place == Place::Processed {
+                            continue;
+                        }
+                        Err("a folder, not a file".to_string())
+                    }
+                    Ok(m) if !m.is_file() => Err("not a regular file".to_string()),
+                    Ok(m) => read_one(&e.path(), &file, m.len(), max_bytes),
+                    Err(err) => Err(format!("cannot read: {err}")),
+                };
+                let mtime_age = meta.ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok()).map(|d| d.as_secs() as i64);
+                let age_secs = read
+                    .as_ref()
+                    .ok()
+                    .and_then(|s| s.created_at.as_deref())
+                    .and_then(baton_handoff::stamp::parse_rfc3339)
+                    .map(|t| (now - t).whole_seconds())
+                    .or(mtime_age);
+                if place == Place::Inbox {
+                    in_inbox.insert(file.clone());
+                }
+                entries.push(Entry { agent: ai, place, file, read, age_secs, also_in_processed: false, answered_by: None, answers: None });
+            }
+        }
+    }
+    let mut report = Report { root: root.to_path_buf(), stale_after, agents, entries, ambiguous: BTreeMap::new() };
+    report.find_ambiguous();
+    report.link();
+    report
+}
+
+fn read_one(path: &Path, file: &str, len: u64, max_bytes: u64) -> Result<Seen, String> {
+    if let Some(reason) = dialect::unreadable_by_name(file) {
+        return Err(reason);
+    }
+    let markdown = dialect::is_markdown(file);
+    if !markdown && len > max_bytes {
+        return Err(format!("{len} bytes, over the {max_bytes} byte cap (max_file_bytes); not read"));
+    }
+    let cap = if markdown { MARKDOWN_BYTES.min(len) } else { len };
+    let bytes = read_prefix(path, cap).map_err(|e| format!("cannot read: {e}"))?;
+    dialect::read(file, &bytes)
+}
+
+fn read_prefix(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)?;
+    let mut out = Vec::with_capacity(cap as usize);
+    f.take(cap).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+impl Report {
+    fn seen(&self, i: usize) -> Option<&Seen> {
+        self.entries[i].read.as_ref().ok()
+    }
+
+    /// The agent an entry is addressed to: its body's recipient, else the folder it is in
+    /// (for a TASK; a RETURN in an inbox is for that inbox's agent too).
+    fn to_of(&self, i: usize) -> String {
+        let e = &self.entries[i];
+        self.seen(i).and_then(|s| s.to.clone()).unwrap_or_else(|| self.agents[e.agent].name.clone())
+    }
+
+    /// Names in the handoffs that match several agent folders (listed by their path below
+    /// the root, since two folders of one name can sit in two places).
+    fn find_ambiguous(&mut self) {
+        let folders: Vec<&str> = self.agents.iter().map(|a| a.name.as_str()).collect();
+        let mut amb = BTreeMap::new();
+        for e in &self.entries {
+            let Ok(s) = &e.read else { continue };
+            for name in [&s.from, &s.to].into_iter().flatten() {
+                if amb.contains_key(name) {
+                    continue;
+                }
+                if let Match::Ambiguous(found) = dialect::match_folder(name, &folders) {
+                    let rels: Vec<String> =
+                        self.agents.iter().filter(|a| found.contains(&a.name.as_str())).map(|a| a.rel.clone()).collect();
+                    amb.insert(name.clone(), rels);
+                }
+            }
+        }
+        self.ambiguous = amb;
+    }
+
+    /// Links each RETURN to the TASK it answers: by id (`in_reply_to`), else by the TASK's
+    /// file name (`original_handoff.handoff_file`), else by the same title between the same
+    /// two agents. Where several TASKs fit equally, none is picked.
+    fn link(&mut self) {
+        let tasks: Vec<usize> = (0..self.entries.len()).filter(|&i| self.seen(i).is_some_and(|s| s.kind == Kind::Task)).collect();
+        let returns: Vec<usize> = (0..self.entries.len()).filter(|&i| self.seen(i).is_some_and(|s| s.kind == Kind::Return)).collect();
+        let mut by_id: HashMap<&str, Vec<usize>> = HashMap::new();
+        for &t in &tasks {
+            if let Some(id) = self.seen(t).and_then(|s| s.id.as_deref()) {
+                by_id.entry(id).or_default().push(t);
+            }
+        }
+        let mut by_file: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            if self.seen(i).is_none_or(|s| s.kind == Kind::Task) {
+                by_file.entry(e.file.as_str()).or_default().push(i);
+            }
+        }
+        let mut links: Vec<(usize, usize, &'static str)> = Vec::new();
+        for &r in &returns {
+            let Some(s) = self.seen(r) else { continue };
+            let sender = s.from.as_deref().map(fold_agent);
+            // Among several candidates, the one in the RETURN sender's folder (it did the work).
+            let pick = |c: &[usize]| -> Option<usize> {
+                if c.len() == 1 {
+                    return Some(c[0]);
+                }
+                let mine: Vec<usize> =
+                    c.iter().copied().filter(|&t| sender.as_deref() == Some(fold_agent(&self.agents[self.entries[t].agent].name).as_str())).collect();
+                (mine.len() == 1).then(|| mine[0])
+            };
+            if let Some(t) = s.in_reply_to.as_deref().and_then(|id| by_id.get(id)).and_then(|c| pick(c)) {
+                links.push((r, t, "id"));
+                continue;
+            }
+            if let Some(t) = s.answers_file.as_deref().and_then(|f| by_file.get(f)).and_then(|c| pick(c)) {
+                links.push((r, t, "file"));
+                continue;
+            }
+            let (Some(from), Some(to)) = (s.from.as_deref(), s.to.as_deref()) else { continue };
+            let title = fold_title(s.title.trim_start_matches("Re: "));
+            let c: Vec<usize> = tasks
+                .iter()
+                .copied()
+                .filter(|&t| {
+                    let ts = self.seen(t).expect("a task entry was read");
+                    fold_title(&ts.title) == title
+                        && ts.from.as_deref().is_some_and(|f| fold_agent(f) == fold_agent(to))
+                        && fold_agent(&self.to_of(t)) == fold_agent(from)
+                })
+                .collect();
+            if let Some(t) = pick(&c) {
+                links.push((r, t, "title"));
+            }
+        }
+        for (r, t, how) in links {
+            self.entries[r].answers = Some((t, how));
+            if self.entries[t].answered_by.is_none() {
+                self.entries[t].answered_by = Some((r, how));
+            }
+        }
+    }
+
+    /// The state an entry is in: `answered`, `open`, `taken` (TASKs), `unread`, `read`
+    /// (RETURNs), `unreadable`.
+    pub fn state(&self, i: usize) -> &'static str {
+        let e = &self.entries[i];
+        match &e.read {
+            Err(_) => "unreadable",
+            Ok(s) if s.kind == Kind::Return => {
+                if e.place == Place::Inbox {
+                    "unread"
+                } else {
+                    "read"
+                }
+            }
+            Ok(_) if e.answered_by.is_some() => "answered",
+            Ok(_) if e.place == Place::Inbox => "open",
+            Ok(_) => "taken",
+        }
+    }
+
+    /// An open TASK older than `stale_after`.
+    pub fn is_stale(&self, i: usize) -> bool {
+        self.state(i) == "open" && self.entries[i].age_secs.is_some_and(|a| a > self.stale_after.as_secs() as i64)
+    }
+
+    fn where_is(&self, i: usize) -> Value {
+        let e = &self.entries[i];
+        let a = &self.agents[e.agent];
+        json!({"agent": a.name, "folder": a.rel, "place": e.place.as_str(), "file": e.file})
+    }
+
+    /// One entry as `status --json` shows it.
+    pub fn entry_json(&self, i: usize) -> Value {
+        let e = &self.entries[i];
+        let a = &self.agents[e.agent];
+        let mut v = json!({"file": e.file, "place": e.place.as_str(), "path": format!("{}/{}/{}", a.rel, e.place.as_str(), e.file)});
+        match &e.read {
+            Err(reason) => {
+                v["reason"] = json!(reason);
+                if let Some((r, how)) = self.answered_link(i) {
+                    v["answered_by"] = self.where_is(r);
+                    v["linked_by"] = json!(how);
+                }
+            }
+            Ok(s) => {
+                v["kind"] = json!(s.kind.as_str());
+                v["dialect"] = json!(s.dialect.as_str());
+                v["id"] = json!(s.id);
+                v["from"] = json!(s.from);
+                v["to"] = json!(self.to_of(i));
+                v["title"] = json!(s.title);
+                v["created_at"] = json!(s.created_at);
+                v["age_secs"] = json!(e.age_secs);
+                v["age"] = json!(e.age_secs.map(human_age));
+                v["state"] = json!(self.state(i));
+                if e.also_in_processed {
+                    v["also_in_processed"] = json!(true);
+                }
+                if let Some((r, how)) = e.answered_by {
+                    v["answered_by"] = self.where_is(r);
+                    v["linked_by"] = json!(how);
+                }
+                if let Some((t, how)) = e.answers {
+                    v["answers"] = self.where_is(t);
+                    v["linked_by"] = json!(how);
+                }
+            }
+        }
+        v
+    }
+
+    /// A RETURN that names an unreadable file as the TASK it answers.
+    fn answered_link(&self, i: usize) -> Option<(usize, &'static str)> {
+        self.entries.iter().enumerate().find_map(|(r, e)| match e.answers {
+            Some((t, how)) if t == i => Some((r, how)),
+            _ => None,
+        })
+    }
+
+    /// `agents[]`: per agent folder, every entry by state.
+    pub fn agents_json(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        for (ai, a) in self.agents.iter().enumerate() {
+            let mut lists: BTreeMap<&str, Vec<Value>> =
+                ["open", "taken", "answered", "stale", "unread", "read", "unreadable"].into_iter().map(|k| (k, Vec::new())).collect();
+            for i in (0..self.entries.len()).filter(|&i| self.entries[i].agent == ai) {
+                let state = self.state(i);
+                let v = self.entry_json(i);
+                if self.is_stale(i) {
+                    lists.get_mut("stale").expect("listed").push(v.clone());
+                }
+                lists.get_mut(state).expect("listed").push(v);
+            }
+            let counts: serde_json::Map<String, Value> = lists.iter().map(|(k, v)| (k.to_string(), json!(v.len()))).collect();
+            let mut row = json!({"agent": a.name, "folder": a.rel, "path": a.path, "counts": counts});
+            for (k, v) in lists {
+                row[k] = json!(v);
+            }
+            out.push(row);
+        }
+        out
+    }
+
+    /// Handoffs by dialect and state, over the whole tree.
+    pub fn totals(&self) -> Value {
+        let mut by: BTreeMap<String, BTreeMap<&str, usize>> = BTreeMap::new();
+        let mut states: BTreeMap<&str, usize> = BTreeMap::new();
+        for i in 0..self.entries.len() {
+            let state = self.state(i);
+            *states.entry(state).or_default() += 1;
+            if self.is_stale(i) {
+                *states.entry("stale").or_default() += 1;
+            }
+            let dialect = match &self.entries[i].read {
+                Ok(s) => s.dialect.as_str(),
+                Err(_) => "unreadable",
+            };
+            let row = by.entry(dialect.to_string()).or_default();
+            *row.entry(state).or_default() += 1;
+            if self.is_stale(i) {
+                *row.entry("stale").or_default() += 1;
+            }
+        }
+        json!({"by_state": states, "by_dialect": by})
+    }
+
+    /// The whole report as JSON: root, stale_after, agents[], ambiguous names, totals.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "root": self.root,
+            "stale_after_secs": self.stale_after.as_secs(),
+            "agents": self.agents_json(),
+            "ambiguous": self.ambiguous.iter().map(|(n, f)| json!({"name": n, "folders": f})).collect::<Vec<_>>(),
+            "totals": self.totals(),
+        })
+    }
+
+    /// The text `baton status` and `baton adopt` print: per agent, every entry, one per line.
+    /// `esc` makes names and titles from the files safe for a terminal.
+    pub fn to_text(&self, esc: &dyn Fn(&str) -> String) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(s, "handoffs between agents under {} (stale after {}):", self.root.display(), human_age(self.stale_after.as_secs() as i64));
+        if self.agents.is_empty() {
+            let _ = writeln!(s, "  no agent folders (a folder with 01_inbox/ or 02_processed/) found");
+        }
+        for (ai, a) in self.agents.iter().enumerate() {
+            let idx: Vec<usize> = (0..self.entries.len()).filter(|&i| self.entries[i].agent == ai).collect();
+            let count = |st: &str| idx.iter().filter(|&&i| self.state(i) == st).count();
+            let stale = idx.iter().filter(|&&i| self.is_stale(i)).count();
+            let _ = writeln!(
+                s,
+                "  {} ({}): {} open ({} stale), {} taken, {} answered, {} unread RETURNs, {} unreadable",
+                a.name, a.rel, count("open"), stale, count("taken"), count("answered"), count("unread"), count("unreadable")
+            );
+            for &i in &idx {
+                let e = &self.entries[i];
+                let state = if self.is_stale(i) { "stale" } else { self.state(i) };
+                match &e.read {
+                    Err(reason) => {
+                        let _ = writeln!(s, "    {:<10} {}/{}: {}", state, e.place.as_str(), esc(&e.file), esc(reason));
+                    }
+                    Ok(seen) => {
+                        let link = match (e.answered_by, e.answers) {
+                            (Some((r, how)), _) => format!("  answered by {} (by {how})", esc(&self.entries[r].file)),
+                            (_, Some((t, how))) => format!("  answers {} (by {how})", esc(&self.entries[t].file)),
+                            _ => String::new(),
+                        };
+                        let _ = writeln!(
+                            s,
+                            "    {:<10} {:?}  {} → {}  {}  {}  {}/{}{}",
+                            state,
+                            esc(&seen.title),
+                            esc(seen.from.as_deref().unwrap_or("?")),
+                            esc(&self.to_of(i)),
+                            e.age_secs.map(human_age).unwrap_or_else(|| "?".into()),
+                            seen.dialect.as_str(),
+                            e.place.as_str(),
+                            esc(&e.file),
+                            link
+                        );
+                    }
+                }
+            }
+        }
+        for (name, folders) in &self.ambiguous {
+            let _ = writeln!(s, "  AMBIGUOUS agent name {:?} matches the folders {} (never guessed)", esc(name), folders.join(", "));
+        }
+        s
+    }
+}
+
+/// `90s`, `12m`, `5h`, `3d`.
+pub fn human_age(secs: i64) -> String {
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+/// Which folder `name` (a sender named in a handoff's body) means under `root`: a folder
+/// directly under the root whose name matches, per [`dialect::match_folder`]; else, when the
+/// name has no folder yet, the name itself made valid (spaces to dashes) if that is a valid
+/// agent name. `Err` lists the folders when several match (never guessed).
+pub fn reply_folder(root: &Path, name: &str) -> Result<Option<String>, Vec<String>> {
+    let mut folders: Vec<String> = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|n| baton_handoff::names::is_valid_name(n))
+        .collect();
+    folders.sort();
+    let refs: Vec<&str> = folders.iter().map(String::as_str).collect();
+    match dialect::match_folder(name, &refs) {
+        Match::One(f) => Ok(Some(f.to_string())),
+        Match::Ambiguous(found) => Err(found.into_iter().map(str::to_string).collect()),
+        Match::None => {
+            let made: String = name.trim().split_whitespace().collect::<Vec<_>>().join("-");
+            Ok(baton_handoff::names::is_valid_name(&made).then_some(made))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_the_setting_parse() {
+        assert_eq!(parse_duration("48h"), Some(Duration::from_secs(172_800)));
+        assert_eq!(parse_duration("2d"), Some(Duration::from_secs(172_800)));
+        assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("soon"), None);
+        #[derive(Deserialize)]
+        struct T {
+            handoffs: HandoffsSetting,
+        }
+        let t: T = toml::from_str("handoffs = \"x\"").unwrap();
+        assert_eq!(t.handoffs, HandoffsSetting { path: "x".into(), stale_after: DEFAULT_STALE_AFTER });
+        let t: T = toml::from_str("[handoffs]\npath = \"/tree\"\nstale_after = \"3d\"").unwrap();
+        assert_eq!(t.handoffs, HandoffsSetting { path: "/tree".into(), stale_after: Duration::from_secs(3 * 86_400) });
+        assert!(toml::from_str::<T>("[handoffs]\nstale = \"3d\"").is_err());
+        assert!(toml::from_str::<T>("[handoffs]\nstale_after = \"soon\"").is_err());
+    }
+}
