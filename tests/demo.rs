@@ -97,3 +97,34 @@ fn a_closed_pipe_ends_a_command_quietly() {
     assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "ended by SIGPIPE, not exit {:?}: {err}", out.status.code());
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// Logs on stderr: plain text when stderr is not a terminal (a pipe here, as under a service
+/// manager or `2> log`), and a failed command's last word is JSON in `--log-format json` mode.
+#[test]
+fn logs_carry_no_colour_off_a_terminal_and_json_mode_reports_errors_as_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let init = Command::new(BIN).arg("--home").arg(&home).arg("init").env_remove("BATON_STATE").output().unwrap();
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let serve = Command::new(BIN)
+        .arg("--home")
+        .arg(&home)
+        .args(["serve", "--once"])
+        .env_remove("BATON_STATE")
+        .env_remove("NO_COLOR")
+        .env("BATON_LOG", "info")
+        .env("XDG_CACHE_HOME", tmp.path().join("cache"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&serve.stderr);
+    assert!(serve.status.success() && err.contains("INFO"), "serve logged something at info: {err}");
+    assert!(!err.contains('\u{1b}'), "no escape codes on a pipe: {err:?}");
+
+    let show = Command::new(BIN).arg("--home").arg(&home).args(["--log-format", "json", "show", "NO-SUCH-ID"]).env_remove("BATON_STATE").output().unwrap();
+    assert_eq!(show.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&show.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    let line: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("the error is not a JSON line ({e}): {err}"));
+    assert_eq!(line["level"], "ERROR", "{line}");
+    assert!(line["fields"]["message"].as_str().is_some_and(|m| m.contains("NO-SUCH-ID")), "{line}");
+}

@@ -152,12 +152,13 @@ fn main() {
         quiet_on_closed_pipe();
     }
     let quiet_default = matches!(cli.command, Command::Serve { .. });
-    init_logging(cli.log_format, if quiet_default { "info" } else { "warn" });
+    let log_format = cli.log_format;
+    init_logging(log_format, if quiet_default { "info" } else { "warn" });
     let home = cli.home.unwrap_or_else(default_home);
     let location = match locate(&home, cli.state) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("baton: {e:#}");
+            report_error(log_format, &e);
             std::process::exit(2);
         }
     };
@@ -185,7 +186,7 @@ fn main() {
     match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("baton: {e:#}");
+            report_error(log_format, &e);
             std::process::exit(2);
         }
     }
@@ -211,9 +212,24 @@ fn init_logging(format: LogFormat, default_level: &str) {
     // symphonia warns about every odd packet it skips; those are per-file noise, not news.
     let filter = EnvFilter::try_from_env("BATON_LOG")
         .unwrap_or_else(|_| EnvFilter::new(format!("{default_level},symphonia=error")));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only for a person at a terminal: a log file, a pipe or a service's journal gets
+    // plain text, never escape codes (`NO_COLOR` is honoured too).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// The last word of a failed command on stderr: the error chain as one line, or as one JSON
+/// object in `--log-format json` mode, so a log shipper reading JSON never meets a bare line.
+fn report_error(format: LogFormat, e: &anyhow::Error) {
+    match format {
+        LogFormat::Text => eprintln!("baton: {e:#}"),
+        LogFormat::Json => eprintln!(
+            "{}",
+            serde_json::json!({"timestamp": baton_handoff::stamp::rfc3339(baton_handoff::stamp::now()), "level": "ERROR", "fields": {"message": format!("{e:#}")}, "target": "baton"})
+        ),
     }
 }
