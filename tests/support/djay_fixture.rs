@@ -440,16 +440,7 @@ fn roman(i: usize) -> String {
 /// open, as a running djay would) with `sessions` sessions of `per_session` plays each, one
 /// undecodable history item, and unknown fields on a few records.
 pub fn write_db(path: &Path, fx: &mut Fixture, sessions: usize, per_session: usize) -> rusqlite::Connection {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let db = rusqlite::Connection::open(path).unwrap();
-    db.pragma_update(None, "journal_mode", "wal").unwrap();
-    db.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
-    db.execute_batch(
-        "CREATE TABLE database2 (rowid INTEGER PRIMARY KEY, collection CHAR NOT NULL, key CHAR NOT NULL, data BLOB, metadata BLOB);
-         CREATE UNIQUE INDEX true_primary_key ON database2 (collection, key);
-         CREATE TABLE yap2 (extension CHAR NOT NULL, key CHAR NOT NULL, data BLOB, PRIMARY KEY (extension, key));",
-    )
-    .unwrap();
+    let db = create_db(path);
     let mut r = Rng(0x5e55_10de);
     let tx = db.unchecked_transaction().unwrap();
     {
@@ -573,6 +564,34 @@ pub fn write_db(path: &Path, fx: &mut Fixture, sessions: usize, per_session: usi
         fx.unknown_fields = unknown;
     }
     tx.commit().unwrap();
+    db
+}
+
+/// An empty YapDatabase `MediaLibrary.db` as FORMAT.md describes it (`database2` keyed by
+/// `(collection, key)`, the `yap2` registry), in WAL mode and left open as a running djay keeps it.
+pub fn create_db(path: &Path) -> rusqlite::Connection {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let db = rusqlite::Connection::open(path).unwrap();
+    db.pragma_update(None, "journal_mode", "wal").unwrap();
+    db.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    db.execute_batch(
+        "CREATE TABLE database2 (rowid INTEGER PRIMARY KEY, collection CHAR NOT NULL, key CHAR NOT NULL, data BLOB, metadata BLOB);
+         CREATE UNIQUE INDEX true_primary_key ON database2 (collection, key);
+         CREATE TABLE yap2 (extension CHAR NOT NULL, key CHAR NOT NULL, data BLOB, PRIMARY KEY (extension, key));",
+    )
+    .unwrap();
+    db
+}
+
+/// A `MediaLibrary.db` holding exactly `rows` (collection, key, TSAF blob), in that order.
+pub fn write_rows(path: &Path, rows: &[(String, String, Vec<u8>)]) -> rusqlite::Connection {
+    let db = create_db(path);
+    {
+        let mut ins = db.prepare("INSERT INTO database2 (collection, key, data) VALUES (?1, ?2, ?3)").unwrap();
+        for (c, k, d) in rows {
+            ins.execute(rusqlite::params![c, k, d]).unwrap();
+        }
+    }
     db
 }
 

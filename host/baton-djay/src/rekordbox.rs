@@ -78,6 +78,7 @@ pub fn read(xml: &str, source: &str) -> Result<Library, RekordboxError> {
     let mut lib = Library::new();
     let mut r = Reader::from_str(xml);
     let mut seen_root = false;
+    let mut closed = false;
     let mut in_collection = false;
     let mut in_playlists = false;
     // Folder names from the root down; the root NODE itself is `ROOT`.
@@ -95,6 +96,7 @@ pub fn read(xml: &str, source: &str) -> Result<Library, RekordboxError> {
             Event::Empty(e) => (Some(e.clone()), true),
             Event::End(e) => {
                 match e.name().into_inner() {
+                    "DJ_PLAYLISTS" => closed = true,
                     "COLLECTION" => in_collection = false,
                     "PLAYLISTS" => in_playlists = false,
                     "NODE" if in_playlists => {
@@ -108,7 +110,15 @@ pub fn read(xml: &str, source: &str) -> Result<Library, RekordboxError> {
                 }
                 (None, false)
             }
-            Event::Eof => break,
+            Event::Eof => {
+                if seen_root && !closed {
+                    return Err(RekordboxError::Xml {
+                        at,
+                        detail: "the document ends before </DJ_PLAYLISTS>: the file is cut off (export it again from rekordbox)".into(),
+                    });
+                }
+                break;
+            }
             _ => (None, false),
         };
         let Some(e) = e else { continue };
@@ -121,6 +131,7 @@ pub fn read(xml: &str, source: &str) -> Result<Library, RekordboxError> {
                 )));
             }
             seen_root = true;
+            closed = empty;
             continue;
         }
         match name.as_str() {
@@ -360,5 +371,7 @@ mod tests {
         assert_eq!(lib.counts["PLAYLISTS"].unknown_fields, 1, "the entry whose Location is not in the collection");
         assert!(matches!(read("<NML VERSION=\"19\"/>", "x"), Err(RekordboxError::NotRekordbox(_))));
         assert!(matches!(read("<DJ_PLAYLISTS><COLLECTION><TRACK TrackID=\"1", "x"), Err(RekordboxError::Xml { .. })));
+        let cut = &xml[..xml.find("<PLAYLISTS>").unwrap()];
+        assert!(matches!(read(cut, "x"), Err(RekordboxError::Xml { detail, .. }) if detail.contains("cut off")));
     }
 }

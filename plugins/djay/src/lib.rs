@@ -584,6 +584,8 @@ fn track_from(r: &Value) -> Track {
         files: strings(&p["files"]),
         streams: strings(&p["streams"]),
         source: s(&p["source"]),
+        // What id-sync and activity do not use stays unread.
+        ..Track::default()
     }
 }
 
@@ -833,7 +835,7 @@ fn sessions(p: PageParams) -> Res<Outcome> {
             continue;
         }
         missing_sessions += 1;
-        let (tracks, linked) = session_tracks(&items, &link);
+        let (tracks, linked) = session_tracks(items, &link);
         total_plays += items.len() as u64;
         linked_plays += linked;
         let start = items.iter().filter_map(|pl| pl.start).min().map(tsaf::rfc3339_from_unix_ms);
