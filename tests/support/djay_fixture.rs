@@ -535,7 +535,7 @@ pub fn write_db(path: &Path, fx: &mut Fixture, sessions: usize, per_session: usi
                 t.begin("ADCMediaItemUserData").str("uuid", &d.id).title_id("titleIDs", d, true);
                 t.num("playCount", pc as f64);
                 if i % 200 == 0 {
-                    t.num("rating", 4.0); // not in FORMAT.md: skipped and counted
+                    t.num("moodVector", 4.0); // a field this reader does not know: skipped and counted
                     *unknown.entry("mediaItemUserData").or_default() += 1;
                 }
                 put("mediaItemUserData", &d.id, t.finish());
