@@ -595,6 +595,19 @@ pub fn write_rows(path: &Path, rows: &[(String, String, Vec<u8>)]) -> rusqlite::
     db
 }
 
+/// Drops one TASK for the djay plugin (id `id`) into `h`'s inbox, runs `baton serve --once`, and
+/// returns its RETURN body, checking there is exactly one.
+pub fn run_task(h: &super::Home, id: &str, action: &str, params: serde_json::Value) -> serde_json::Value {
+    let body = serde_json::json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                      "from": "Tester-Agent", "title": id, "plugin": "djay", "action": action, "params": params});
+    h.drop_file(format!("20260118T070951Z__TASK__{id}__Tester-Agent.json"), body.to_string());
+    h.ok(&["serve", "--once"]);
+    let all = h.returns("Tester-Agent");
+    let r = all.get(id).unwrap_or_else(|| panic!("no RETURN for {id}"));
+    assert_eq!(r.len(), 1, "exactly one RETURN for {id}");
+    r[0].clone()
+}
+
 /// `baton catalog import tracks` CSV for the fixture's catalog.
 pub fn catalog_csv(fx: &Fixture) -> String {
     let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));

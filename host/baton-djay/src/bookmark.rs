@@ -78,7 +78,7 @@ mod tests {
             d.extend((p.len() as u32).to_le_bytes());
             d.extend(T_STRING.to_le_bytes());
             d.extend(p.as_bytes());
-            while d.len() % 4 != 0 {
+            while !d.len().is_multiple_of(4) {
                 d.push(0);
             }
         }
