@@ -58,6 +58,9 @@ pub const COLLECTIONS: &[(&str, &[&str])] = &[
     ("mediaItemPlaylists", &["uuid", "name", "type"]),
 ];
 
+/// How many undecodable records the import result lists.
+pub const ERRORS_SHOWN: usize = 500;
+
 /// Fields of the nested `ADCMediaItemTitleID`.
 const TITLE_ID_FIELDS: &[&str] = &["uuid", "title", "artist", "duration", "isrc"];
 
@@ -426,7 +429,10 @@ impl Library {
             }
             per.insert(c.clone(), v);
         }
-        json!({"collections": per, "errors": self.errors})
+        // The first 500 records that did not decode (the rest are in the task's log): a
+        // damaged library must not push the RETURN past the plugin's output cap.
+        let shown = &self.errors[..self.errors.len().min(ERRORS_SHOWN)];
+        json!({"collections": per, "errors": shown, "errors_total": self.errors.len()})
     }
 }
 

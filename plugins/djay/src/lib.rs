@@ -497,6 +497,7 @@ fn import() -> Res<Outcome> {
         "ignored": ignored,
         "read": read["collections"],
         "errors": read["errors"],
+        "errors_total": read["errors_total"],
         "skipped": skipped,
         "undecodable": undecodable,
         "unknown_fields": unknown,
