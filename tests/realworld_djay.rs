@@ -140,7 +140,8 @@ fn every_real_djay_blob_decodes_and_imports() {
         p.as_object_mut().unwrap().remove("track");
         p
     };
-    // macOS: duration and bpm are 0x13 f32s (367.516 s, 125), the key index a 0x0F byte (15),
+    // macOS: duration and bpm are 0x13 f32s (367.516 s, 125), the key index a 0x0F byte (15,
+    // E minor in the mapping ArloL/music-stuff checks against Essentia),
     // isStraightGrid a bare 0x0D; the user data holds playCount 38 (0x0F 0x26), three
     // ADCCuePoints (end point and automix points, `number` the bare 0x2E) and a 4,718-byte
     // zlib fingerprint (0x15); the file is only in the bookmark (0x15), sourceURIs holding the
@@ -149,7 +150,7 @@ fn every_real_djay_blob_decodes_and_imports() {
         props(GUI_BORATTO),
         json!({
             "title": "Arquipelago (Original Mix)", "artist": "Gui Boratto", "source": "djay", "duration_ms": 367_516,
-            "bpm": 125.0, "key_index": 15, "straight_grid": true, "play_count": 38, "fingerprint_bytes": 4718,
+            "bpm": 125.0, "key_index": 15, "tonality": "Em", "straight_grid": true, "play_count": 38, "fingerprint_bytes": 4718,
             "end_point": 272.826, "automix_start": 17.475, "automix_end": 272.826,
             "streams": ["com.apple.iTunes:8986230555104447322"],
             "files": ["file://localhost/Users/aokeeffe/Music/Music/Media/Music/Gui%20Boratto/Unknown%20Album/Arquipelago%20%28Original%20Mix%29.mp3"],

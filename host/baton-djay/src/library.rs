@@ -187,6 +187,16 @@ fn cue(c: &Object, start: &str, end: &str) -> Option<Cue> {
     })
 }
 
+/// djay's `keySignatureIndex` as a key name: chromatic from C, each major key followed by its
+/// relative minor (0 C, 1 Am, 2 Db, 3 Bbm, … 22 B, 23 G#m). Algoriddim does not document it;
+/// this is the mapping ArloL/music-stuff (`lib_djay.py`) uses and checks against Essentia's keys.
+pub fn key_name(index: i64) -> String {
+    const MAJOR: [&str; 12] = ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"];
+    const MINOR: [&str; 12] = ["Am", "Bbm", "Bm", "Cm", "C#m", "Dm", "Ebm", "Em", "Fm", "F#m", "Gm", "G#m"];
+    let i = index.rem_euclid(24) as usize;
+    if i % 2 == 0 { MAJOR[i / 2] } else { MINOR[i / 2] }.to_string()
+}
+
 fn known(collection: &str) -> Option<&'static [&'static str]> {
     COLLECTIONS.iter().find(|(c, _)| *c == collection).map(|(_, f)| *f)
 }
@@ -345,6 +355,9 @@ impl Library {
                 fill(t);
                 t.bpm = bpm.filter(|b| *b > 0.0);
                 t.key_index = ki.filter(|k| (0..24).contains(k));
+                if t.tonality.is_none() {
+                    t.tonality = t.key_index.map(key_name);
+                }
                 if let Some(m) = manual.filter(|b| *b > 0.0) {
                     t.manual_bpm = Some(m);
                 }
@@ -520,4 +533,21 @@ pub fn play_record(p: &Play, position: usize) -> Json {
     opt(&mut m, "isrc", p.isrc.clone().map(Json::from));
     opt(&mut m, "origin", p.origin.clone().map(Json::from));
     json!({"key": p.uuid, "props": m})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_names_follow_the_index() {
+        let names: Vec<String> = [0, 1, 2, 3, 13, 15, 22, 23].into_iter().map(key_name).collect();
+        assert_eq!(names, ["C", "Am", "Db", "Bbm", "Ebm", "Em", "B", "G#m"]);
+    }
+
+    #[test]
+    fn isrcs_are_normalised_or_dropped() {
+        assert_eq!(normalize_isrc("gb-smu-14-29088").as_deref(), Some("GBSMU1429088"));
+        assert_eq!(normalize_isrc("not an isrc"), None);
+    }
 }
