@@ -194,7 +194,7 @@ pub fn key_name(index: i64) -> String {
     const MAJOR: [&str; 12] = ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"];
     const MINOR: [&str; 12] = ["Am", "Bbm", "Bm", "Cm", "C#m", "Dm", "Ebm", "Em", "Fm", "F#m", "Gm", "G#m"];
     let i = index.rem_euclid(24) as usize;
-    if i % 2 == 0 { MAJOR[i / 2] } else { MINOR[i / 2] }.to_string()
+    if i.is_multiple_of(2) { MAJOR[i / 2] } else { MINOR[i / 2] }.to_string()
 }
 
 fn known(collection: &str) -> Option<&'static [&'static str]> {
