@@ -210,15 +210,7 @@ mod end_to_end {
         /// Drops one TASK, runs `baton serve --once`, returns the RETURN body.
         pub fn task(&mut self, action: &str, params: Value) -> Value {
             self.n += 1;
-            let id = format!("DJAY-{}-{action}", self.n);
-            let body = json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
-                              "from": "Tester-Agent", "title": id, "plugin": "djay", "action": action, "params": params});
-            self.h.drop_file(format!("20260118T070951Z__TASK__{id}__Tester-Agent.json"), body.to_string());
-            self.h.ok(&["serve", "--once"]);
-            let all = self.h.returns("Tester-Agent");
-            let r = all.get(&id).unwrap_or_else(|| panic!("no RETURN for {id}"));
-            assert_eq!(r.len(), 1, "exactly one RETURN for {id}");
-            r[0].clone()
+            djay_fixture::run_task(&self.h, &format!("DJAY-{}-{action}", self.n), action, params)
         }
 
         pub fn ok(&mut self, action: &str, params: Value) -> Value {

@@ -440,16 +440,7 @@ fn roman(i: usize) -> String {
 /// open, as a running djay would) with `sessions` sessions of `per_session` plays each, one
 /// undecodable history item, and unknown fields on a few records.
 pub fn write_db(path: &Path, fx: &mut Fixture, sessions: usize, per_session: usize) -> rusqlite::Connection {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let db = rusqlite::Connection::open(path).unwrap();
-    db.pragma_update(None, "journal_mode", "wal").unwrap();
-    db.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
-    db.execute_batch(
-        "CREATE TABLE database2 (rowid INTEGER PRIMARY KEY, collection CHAR NOT NULL, key CHAR NOT NULL, data BLOB, metadata BLOB);
-         CREATE UNIQUE INDEX true_primary_key ON database2 (collection, key);
-         CREATE TABLE yap2 (extension CHAR NOT NULL, key CHAR NOT NULL, data BLOB, PRIMARY KEY (extension, key));",
-    )
-    .unwrap();
+    let db = create_db(path);
     let mut r = Rng(0x5e55_10de);
     let tx = db.unchecked_transaction().unwrap();
     {
@@ -544,7 +535,7 @@ pub fn write_db(path: &Path, fx: &mut Fixture, sessions: usize, per_session: usi
                 t.begin("ADCMediaItemUserData").str("uuid", &d.id).title_id("titleIDs", d, true);
                 t.num("playCount", pc as f64);
                 if i % 200 == 0 {
-                    t.num("rating", 4.0); // not in FORMAT.md: skipped and counted
+                    t.num("moodVector", 4.0); // a field this reader does not know: skipped and counted
                     *unknown.entry("mediaItemUserData").or_default() += 1;
                 }
                 put("mediaItemUserData", &d.id, t.finish());
@@ -574,6 +565,47 @@ pub fn write_db(path: &Path, fx: &mut Fixture, sessions: usize, per_session: usi
     }
     tx.commit().unwrap();
     db
+}
+
+/// An empty YapDatabase `MediaLibrary.db` as FORMAT.md describes it (`database2` keyed by
+/// `(collection, key)`, the `yap2` registry), in WAL mode and left open as a running djay keeps it.
+pub fn create_db(path: &Path) -> rusqlite::Connection {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let db = rusqlite::Connection::open(path).unwrap();
+    db.pragma_update(None, "journal_mode", "wal").unwrap();
+    db.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    db.execute_batch(
+        "CREATE TABLE database2 (rowid INTEGER PRIMARY KEY, collection CHAR NOT NULL, key CHAR NOT NULL, data BLOB, metadata BLOB);
+         CREATE UNIQUE INDEX true_primary_key ON database2 (collection, key);
+         CREATE TABLE yap2 (extension CHAR NOT NULL, key CHAR NOT NULL, data BLOB, PRIMARY KEY (extension, key));",
+    )
+    .unwrap();
+    db
+}
+
+/// A `MediaLibrary.db` holding exactly `rows` (collection, key, TSAF blob), in that order.
+pub fn write_rows(path: &Path, rows: &[(String, String, Vec<u8>)]) -> rusqlite::Connection {
+    let db = create_db(path);
+    {
+        let mut ins = db.prepare("INSERT INTO database2 (collection, key, data) VALUES (?1, ?2, ?3)").unwrap();
+        for (c, k, d) in rows {
+            ins.execute(rusqlite::params![c, k, d]).unwrap();
+        }
+    }
+    db
+}
+
+/// Drops one TASK for the djay plugin (id `id`) into `h`'s inbox, runs `baton serve --once`, and
+/// returns its RETURN body, checking there is exactly one.
+pub fn run_task(h: &super::Home, id: &str, action: &str, params: serde_json::Value) -> serde_json::Value {
+    let body = serde_json::json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                      "from": "Tester-Agent", "title": id, "plugin": "djay", "action": action, "params": params});
+    h.drop_file(format!("20260118T070951Z__TASK__{id}__Tester-Agent.json"), body.to_string());
+    h.ok(&["serve", "--once"]);
+    let all = h.returns("Tester-Agent");
+    let r = all.get(id).unwrap_or_else(|| panic!("no RETURN for {id}"));
+    assert_eq!(r.len(), 1, "exactly one RETURN for {id}");
+    r[0].clone()
 }
 
 /// `baton catalog import tracks` CSV for the fixture's catalog.

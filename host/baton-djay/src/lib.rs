@@ -3,6 +3,7 @@
 //! [`library`] turns YapDatabase rows into tracks, sessions, plays and playlists,
 //! [`rekordbox`] reads and writes Rekordbox XML, and [`sync`] holds the id-sync ladder and the
 //! result shapes. The plugin (plugins/djay) only moves rows and records across WIT.
+pub mod bookmark;
 pub mod library;
 pub mod rekordbox;
 pub mod sync;

@@ -15,12 +15,40 @@ use crate::tsaf::{self, Object};
 /// The collections of `database2` this reader uses, with the fields it knows.
 pub const COLLECTIONS: &[(&str, &[&str])] = &[
     ("mediaItemTitleIDs", &["uuid", "title", "artist", "duration", "isrc"]),
-    ("mediaItemUserData", &["uuid", "titleIDs", "titleID", "title", "artist", "duration", "playCount"]),
+    (
+        "mediaItemUserData",
+        &[
+            "uuid",
+            "titleIDs",
+            "titleID",
+            "title",
+            "artist",
+            "duration",
+            "playCount",
+            "rating",
+            "colorIndex",
+            "manualBPM",
+            "manualGain",
+            "tags",
+            "cuePoints",
+            "loopRegions",
+            "startPoint",
+            "endPoint",
+            "automixStartPoint",
+            "automixEndPoint",
+            "audioAlignmentFingerprint",
+            "timestampIdentifier",
+            "userChangedCloudKeys",
+        ],
+    ),
     (
         "mediaItemAnalyzedData",
-        &["uuid", "titleIDs", "titleID", "title", "artist", "duration", "bpm", "keySignatureIndex", "isStraightGrid"],
+        &["uuid", "titleIDs", "titleID", "title", "artist", "duration", "bpm", "manualBPM", "keySignatureIndex", "isStraightGrid"],
     ),
-    ("localMediaItemLocations", &["uuid", "titleIDs", "titleID", "title", "artist", "duration", "isrc", "sourceURIs", "type"]),
+    (
+        "localMediaItemLocations",
+        &["uuid", "titleIDs", "titleID", "title", "artist", "duration", "isrc", "sourceURIs", "type", "urlBookmarkData"],
+    ),
     ("globalMediaItemLocations", &["uuid", "titleIDs", "titleID", "title", "artist", "duration", "isrc", "sourceURIs", "type"]),
     ("historySessions", &["uuid", "deviceName", "deviceType", "startDate", "endDate", "itemUUIDs"]),
     (
@@ -29,6 +57,9 @@ pub const COLLECTIONS: &[(&str, &[&str])] = &[
     ),
     ("mediaItemPlaylists", &["uuid", "name", "type"]),
 ];
+
+/// How many undecodable records the import result lists.
+pub const ERRORS_SHOWN: usize = 500;
 
 /// Fields of the nested `ADCMediaItemTitleID`.
 const TITLE_ID_FIELDS: &[&str] = &["uuid", "title", "artist", "duration", "isrc"];
@@ -46,6 +77,21 @@ pub struct Track {
     /// Rekordbox `Tonality`.
     pub tonality: Option<String>,
     pub play_count: Option<i64>,
+    /// The BPM set by hand in djay (`manualBPM`), which djay plays over the analysed one.
+    pub manual_bpm: Option<f64>,
+    /// `isStraightGrid`: one fixed tempo for the whole track.
+    pub straight_grid: Option<bool>,
+    pub rating: Option<i64>,
+    pub color: Option<i64>,
+    pub tags: Vec<String>,
+    /// Hot cues (`cuePoints`; djay's empty pads, time -1, left out) in pad order.
+    pub cues: Vec<Cue>,
+    /// Saved loops (`loopRegions`).
+    pub loops: Vec<Cue>,
+    /// Seconds: `startPoint`, `endPoint`, `automixStartPoint`, `automixEndPoint`.
+    pub points: BTreeMap<String, f64>,
+    /// Bytes of djay's packed audio-alignment fingerprint, when the user data holds one.
+    pub fingerprint_bytes: Option<u64>,
     /// `file://` URIs as stored (percent-encoded).
     pub files: Vec<String>,
     /// Streaming URIs (`spotify:track:…`, `beatport:track:…`, `soundcloud:tracks:…`).
@@ -89,6 +135,17 @@ pub struct Playlist {
     pub folder: bool,
 }
 
+/// A cue point or a loop: its pad number (1-based, as djay writes it), start and end seconds
+/// (the end only for loops and ranged cues) and its name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Cue {
+    pub number: Option<i64>,
+    pub time: f64,
+    pub end: Option<f64>,
+    pub name: Option<String>,
+    pub color: Option<i64>,
+}
+
 /// Per collection: rows read, rows skipped (undecodable), unknown fields skipped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Counts {
@@ -118,12 +175,48 @@ pub struct Library {
     pub unknown: BTreeMap<String, BTreeSet<String>>,
 }
 
+/// A cue or loop object; None for djay's empty pads (time -1) and objects without a time.
+fn cue(c: &Object, start: &str, end: &str) -> Option<Cue> {
+    let time = c.num(start).filter(|t| *t >= 0.0)?;
+    Some(Cue {
+        number: c.int("number"),
+        time,
+        end: c.num(end).filter(|t| *t >= 0.0),
+        name: nonempty(c.str("comment")).or_else(|| nonempty(c.str("name"))),
+        color: c.int("colorIndex"),
+    })
+}
+
+/// djay's `keySignatureIndex` as a key name: chromatic from C, each major key followed by its
+/// relative minor (0 C, 1 Am, 2 Db, 3 Bbm, … 22 B, 23 G#m). Algoriddim does not document it;
+/// this is the mapping ArloL/music-stuff (`lib_djay.py`) uses and checks against Essentia's keys.
+pub fn key_name(index: i64) -> String {
+    const MAJOR: [&str; 12] = ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"];
+    const MINOR: [&str; 12] = ["Am", "Bbm", "Bm", "Cm", "C#m", "Dm", "Ebm", "Em", "Fm", "F#m", "Gm", "G#m"];
+    let i = index.rem_euclid(24) as usize;
+    if i.is_multiple_of(2) { MAJOR[i / 2] } else { MINOR[i / 2] }.to_string()
+}
+
 fn known(collection: &str) -> Option<&'static [&'static str]> {
     COLLECTIONS.iter().find(|(c, _)| *c == collection).map(|(_, f)| *f)
 }
 
 fn ms(seconds: f64) -> Option<i64> {
     (seconds.is_finite() && seconds >= 0.0).then(|| (seconds * 1000.0).round() as i64)
+}
+
+/// An ISRC in the catalog's form (`CC-XXX-YY-NNNNN` → `CCXXXYYNNNNN`), or None when the text
+/// is not one: the catalog refuses a malformed ISRC, and one bad value must not fail the batch.
+/// The same rule as `baton_catalog::schema::normalize_isrc`, which this wasm-built crate cannot
+/// link; keep the two in step.
+pub fn normalize_isrc(s: &str) -> Option<String> {
+    let c: String = s.chars().filter(|c| !matches!(c, '-' | ' ' | '_')).collect::<String>().to_ascii_uppercase();
+    let b = c.as_bytes();
+    let ok = b.len() == 12
+        && b[..2].iter().all(u8::is_ascii_alphabetic)
+        && b[2..5].iter().all(u8::is_ascii_alphanumeric)
+        && b[5..].iter().all(u8::is_ascii_digit);
+    ok.then_some(c)
 }
 
 fn nonempty(s: Option<&str>) -> Option<String> {
@@ -135,7 +228,7 @@ impl Library {
         Library::default()
     }
 
-    fn count(&mut self, collection: &str) -> &mut Counts {
+    pub fn count(&mut self, collection: &str) -> &mut Counts {
         self.counts.entry(collection.to_string()).or_default()
     }
 
@@ -187,7 +280,9 @@ impl Library {
         let title = nonempty(o.str("title")).or_else(|| nested.as_ref().and_then(|n| nonempty(n.str("title"))));
         let artist = nonempty(o.str("artist")).or_else(|| nested.as_ref().and_then(|n| nonempty(n.str("artist"))));
         let duration = o.num("duration").or_else(|| nested.as_ref().and_then(|n| n.num("duration"))).and_then(ms);
-        let isrc = nonempty(o.str("isrc")).or_else(|| nested.as_ref().and_then(|n| nonempty(n.str("isrc"))));
+        let isrc = nonempty(o.str("isrc"))
+            .or_else(|| nested.as_ref().and_then(|n| nonempty(n.str("isrc"))))
+            .and_then(|i| normalize_isrc(&i));
         let fill = |t: &mut Track| {
             if t.title.is_empty()
                 && let Some(s) = &title
@@ -219,20 +314,64 @@ impl Library {
                 fill(t);
             }
             "mediaItemUserData" => {
-                let pc = o.num("playCount").map(|n| n.round() as i64);
+                let mut points = BTreeMap::new();
+                for name in ["startPoint", "endPoint", "automixStartPoint", "automixEndPoint"] {
+                    let at = match o.get(name) {
+                        Some(tsaf::Value::Object(c)) => c.num("time"),
+                        Some(v) => v.as_f64(),
+                        None => None,
+                    };
+                    if let Some(at) = at.filter(|t| *t >= 0.0) {
+                        points.insert(name.to_string(), at);
+                    }
+                }
+                let cues = o.objects("cuePoints").into_iter().filter_map(|c| cue(c, "time", "endTime")).collect();
+                let loops = o.objects("loopRegions").into_iter().filter_map(|c| cue(c, "startTime", "endTime")).collect();
+                let fingerprint = o.object("audioAlignmentFingerprint").or_else(|| o.object("timestampIdentifier")).and_then(|f| {
+                    f.fields.iter().find_map(|(_, v)| match v {
+                        tsaf::Value::Data(d) => Some(d.len() as u64),
+                        _ => None,
+                    })
+                });
+                let (pc, rating, color, manual, tags) =
+                    (o.int("playCount"), o.int("rating"), o.int("colorIndex"), o.num("manualBPM"), o.strings("tags"));
                 let t = self.track(key);
                 fill(t);
-                t.play_count = pc;
+                t.play_count = pc.filter(|n| *n >= 0);
+                t.rating = rating.filter(|r| (1..=5).contains(r));
+                t.color = color.filter(|c| *c > 0);
+                if let Some(m) = manual.filter(|b| *b > 0.0) {
+                    t.manual_bpm = Some(m);
+                }
+                t.tags = tags;
+                t.cues = cues;
+                t.loops = loops;
+                t.points = points;
+                t.fingerprint_bytes = fingerprint;
             }
             "mediaItemAnalyzedData" => {
-                let (bpm, ki) = (o.num("bpm"), o.num("keySignatureIndex").map(|n| n.round() as i64));
+                let (bpm, ki, manual, straight) = (o.num("bpm"), o.int("keySignatureIndex"), o.num("manualBPM"), o.bool("isStraightGrid"));
                 let t = self.track(key);
                 fill(t);
                 t.bpm = bpm.filter(|b| *b > 0.0);
                 t.key_index = ki.filter(|k| (0..24).contains(k));
+                if t.tonality.is_none() {
+                    t.tonality = t.key_index.map(key_name);
+                }
+                if let Some(m) = manual.filter(|b| *b > 0.0) {
+                    t.manual_bpm = Some(m);
+                }
+                t.straight_grid = straight;
             }
             "localMediaItemLocations" | "globalMediaItemLocations" => {
-                let uris = o.strings("sourceURIs");
+                let mut uris = o.strings("sourceURIs");
+                // macOS: a Music-library track's URI is `com.apple.iTunes:<id>` and the file is
+                // only in the security-scoped bookmark; its path is read from there.
+                if let Some(tsaf::Value::Data(d)) = o.get("urlBookmarkData")
+                    && let Some(path) = crate::bookmark::path(d)
+                {
+                    uris.push(crate::rekordbox::location_from_path(&path));
+                }
                 let t = self.track(key);
                 fill(t);
                 for u in uris {
@@ -303,7 +442,10 @@ impl Library {
             }
             per.insert(c.clone(), v);
         }
-        json!({"collections": per, "errors": self.errors})
+        // The first 500 records that did not decode (the rest are in the task's log): a
+        // damaged library must not push the RETURN past the plugin's output cap.
+        let shown = &self.errors[..self.errors.len().min(ERRORS_SHOWN)];
+        json!({"collections": per, "errors": shown, "errors_total": self.errors.len()})
     }
 }
 
@@ -324,6 +466,31 @@ pub fn track_record(t: &Track) -> Json {
     opt(&mut p, "key_index", t.key_index.map(|v| json!(v)));
     opt(&mut p, "tonality", t.tonality.clone().map(Json::from));
     opt(&mut p, "play_count", t.play_count.map(|v| json!(v)));
+    opt(&mut p, "manual_bpm", t.manual_bpm.map(|v| json!((v * 100.0).round() / 100.0)));
+    opt(&mut p, "straight_grid", t.straight_grid.map(|v| json!(v)));
+    opt(&mut p, "rating", t.rating.map(|v| json!(v)));
+    opt(&mut p, "color", t.color.map(|v| json!(v)));
+    opt(&mut p, "fingerprint_bytes", t.fingerprint_bytes.map(|v| json!(v)));
+    if !t.tags.is_empty() {
+        p.insert("tags".into(), json!(t.tags));
+    }
+    let round = |v: f64| (v * 1000.0).round() / 1000.0;
+    let cue_json = |c: &Cue| json!({"number": c.number, "time": round(c.time), "end": c.end.map(round), "name": c.name, "color": c.color});
+    if !t.cues.is_empty() {
+        p.insert("cues".into(), Json::String(json!(t.cues.iter().map(cue_json).collect::<Vec<_>>()).to_string()));
+    }
+    if !t.loops.is_empty() {
+        p.insert("loops".into(), Json::String(json!(t.loops.iter().map(cue_json).collect::<Vec<_>>()).to_string()));
+    }
+    for (k, v) in &t.points {
+        let name = match k.as_str() {
+            "startPoint" => "start_point",
+            "endPoint" => "end_point",
+            "automixStartPoint" => "automix_start",
+            _ => "automix_end",
+        };
+        p.insert(name.into(), json!(round(*v)));
+    }
     if !t.files.is_empty() {
         p.insert("files".into(), json!(t.files));
     }
@@ -366,4 +533,21 @@ pub fn play_record(p: &Play, position: usize) -> Json {
     opt(&mut m, "isrc", p.isrc.clone().map(Json::from));
     opt(&mut m, "origin", p.origin.clone().map(Json::from));
     json!({"key": p.uuid, "props": m})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_names_follow_the_index() {
+        let names: Vec<String> = [0, 1, 2, 3, 13, 15, 22, 23].into_iter().map(key_name).collect();
+        assert_eq!(names, ["C", "Am", "Db", "Bbm", "Ebm", "Em", "B", "G#m"]);
+    }
+
+    #[test]
+    fn isrcs_are_normalised_or_dropped() {
+        assert_eq!(normalize_isrc("gb-smu-14-29088").as_deref(), Some("GBSMU1429088"));
+        assert_eq!(normalize_isrc("not an isrc"), None);
+    }
 }

@@ -63,18 +63,29 @@ fn attrs(e: &BytesStart) -> Result<HashMap<String, String>, RekordboxError> {
     Ok(m)
 }
 
-/// Reads a Rekordbox XML document. Track keys are `rekordbox:<TrackID>`; playlists keep their
-/// path of folder names (`Folder/Playlist`) and their tracks in order.
-pub fn read(xml: &str) -> Result<Library, RekordboxError> {
+/// The key prefix of one XML file's records: `rekordbox:<source>:`, so the TrackIDs of two
+/// exports (each numbers its own from 1, or reuses rekordbox's database ids) never collide.
+pub fn prefix(source: &str) -> String {
+    if source.is_empty() { "rekordbox:".to_string() } else { format!("rekordbox:{source}:") }
+}
+
+/// Reads a Rekordbox XML document. `source` names the file (its path inside the djay folder):
+/// track keys are `rekordbox:<source>:<TrackID>` and playlist keys `rekordbox:<source>:<path
+/// of folder names>` (`Folder/Playlist`; a second playlist of the same path gets ` #2`), with
+/// their tracks in order. A TrackID given twice in one file keeps its last TRACK.
+pub fn read(xml: &str, source: &str) -> Result<Library, RekordboxError> {
+    let pre = prefix(source);
     let mut lib = Library::new();
     let mut r = Reader::from_str(xml);
     let mut seen_root = false;
+    let mut closed = false;
     let mut in_collection = false;
     let mut in_playlists = false;
     // Folder names from the root down; the root NODE itself is `ROOT`.
     let mut folders: Vec<String> = Vec::new();
     let mut current: Option<(Playlist, i64)> = None;
     let mut by_location: HashMap<String, String> = HashMap::new();
+    let mut playlist_keys: HashMap<String, u32> = HashMap::new();
     let mut counts = Counts::default();
     let mut playlist_counts = Counts::default();
     loop {
@@ -85,6 +96,7 @@ pub fn read(xml: &str) -> Result<Library, RekordboxError> {
             Event::Empty(e) => (Some(e.clone()), true),
             Event::End(e) => {
                 match e.name().into_inner() {
+                    "DJ_PLAYLISTS" => closed = true,
                     "COLLECTION" => in_collection = false,
                     "PLAYLISTS" => in_playlists = false,
                     "NODE" if in_playlists => {
@@ -98,7 +110,15 @@ pub fn read(xml: &str) -> Result<Library, RekordboxError> {
                 }
                 (None, false)
             }
-            Event::Eof => break,
+            Event::Eof => {
+                if seen_root && !closed {
+                    return Err(RekordboxError::Xml {
+                        at,
+                        detail: "the document ends before </DJ_PLAYLISTS>: the file is cut off (export it again from rekordbox)".into(),
+                    });
+                }
+                break;
+            }
             _ => (None, false),
         };
         let Some(e) = e else { continue };
@@ -111,6 +131,7 @@ pub fn read(xml: &str) -> Result<Library, RekordboxError> {
                 )));
             }
             seen_root = true;
+            closed = empty;
             continue;
         }
         match name.as_str() {
@@ -128,7 +149,7 @@ pub fn read(xml: &str) -> Result<Library, RekordboxError> {
                     continue;
                 };
                 counts.read += 1;
-                let key = format!("rekordbox:{}", id.trim());
+                let key = format!("{pre}{}", id.trim());
                 let num = |k: &str| a.get(k).and_then(|v| v.trim().parse::<f64>().ok()).filter(|v| v.is_finite());
                 let mut t = Track {
                     key: key.clone(),
@@ -156,7 +177,13 @@ pub fn read(xml: &str) -> Result<Library, RekordboxError> {
                         let path: Vec<&str> =
                             folders.iter().skip(1).map(String::as_str).chain([node_name.as_str()]).collect();
                         let key_type = a.get("KeyType").and_then(|k| k.parse::<i64>().ok()).unwrap_or(0);
-                        let p = Playlist { key: format!("rekordbox:{}", path.join("/")), name: node_name, tracks: Vec::new(), folder: false };
+                        let mut pkey = format!("{pre}{}", path.join("/"));
+                        let n = playlist_keys.entry(pkey.clone()).or_insert(0u32);
+                        *n += 1;
+                        if *n > 1 {
+                            pkey = format!("{pkey} #{n}");
+                        }
+                        let p = Playlist { key: pkey, name: node_name, tracks: Vec::new(), folder: false };
                         if empty {
                             lib.playlists.push(p);
                         } else {
@@ -174,7 +201,7 @@ pub fn read(xml: &str) -> Result<Library, RekordboxError> {
                 if let Some((p, key_type)) = current.as_mut() {
                     let a = attrs(&e)?;
                     if let Some(k) = a.get("Key") {
-                        let key = if *key_type == 1 { by_location.get(k).cloned() } else { Some(format!("rekordbox:{}", k.trim())) };
+                        let key = if *key_type == 1 { by_location.get(k).cloned() } else { Some(format!("{pre}{}", k.trim())) };
                         match key {
                             Some(key) if lib.tracks.contains_key(&key) => p.tracks.push(key),
                             _ => playlist_counts.unknown_fields += 1,
@@ -310,7 +337,7 @@ mod tests {
         ];
         let xml = write(&tracks, &[ExportPlaylist { name: "Set <1>".into(), tracks: vec![1, 0] }]);
         assert!(sniff(xml.as_bytes()));
-        let lib = read(&xml).unwrap();
+        let lib = read(&xml, "").unwrap();
         assert_eq!(lib.tracks.len(), 2);
         let t = &lib.tracks["rekordbox:1"];
         assert_eq!(t.title, "Hoppípolla & \"live\"");
@@ -335,14 +362,16 @@ mod tests {
 <NODE Name="Friday" Type="1" KeyType="1" Entries="2"><TRACK Key="file://localhost/Users/me/Music/Strobe%20(Club).mp3"/><TRACK Key="file://localhost/missing.mp3"/></NODE>
 <NODE Name="Empty" Type="1" KeyType="0" Entries="0"/>
 </NODE></NODE></PLAYLISTS></DJ_PLAYLISTS>"#;
-        let lib = read(xml).unwrap();
-        assert_eq!(lib.tracks["rekordbox:101"].tonality.as_deref(), Some("C#m"));
-        assert_eq!(lib.tracks["rekordbox:101"].play_count, Some(7));
+        let lib = read(xml, "a/b.xml").unwrap();
+        assert_eq!(lib.tracks["rekordbox:a/b.xml:101"].tonality.as_deref(), Some("C#m"));
+        assert_eq!(lib.tracks["rekordbox:a/b.xml:101"].play_count, Some(7));
         let names: Vec<(&str, &str)> = lib.playlists.iter().map(|p| (p.key.as_str(), p.name.as_str())).collect();
-        assert_eq!(names, [("rekordbox:Gigs/Friday", "Friday"), ("rekordbox:Gigs/Empty", "Empty")]);
-        assert_eq!(lib.playlists[0].tracks, ["rekordbox:102"]);
+        assert_eq!(names, [("rekordbox:a/b.xml:Gigs/Friday", "Friday"), ("rekordbox:a/b.xml:Gigs/Empty", "Empty")]);
+        assert_eq!(lib.playlists[0].tracks, ["rekordbox:a/b.xml:102"]);
         assert_eq!(lib.counts["PLAYLISTS"].unknown_fields, 1, "the entry whose Location is not in the collection");
-        assert!(matches!(read("<NML VERSION=\"19\"/>"), Err(RekordboxError::NotRekordbox(_))));
-        assert!(matches!(read("<DJ_PLAYLISTS><COLLECTION><TRACK TrackID=\"1"), Err(RekordboxError::Xml { .. })));
+        assert!(matches!(read("<NML VERSION=\"19\"/>", "x"), Err(RekordboxError::NotRekordbox(_))));
+        assert!(matches!(read("<DJ_PLAYLISTS><COLLECTION><TRACK TrackID=\"1", "x"), Err(RekordboxError::Xml { .. })));
+        let cut = &xml[..xml.find("<PLAYLISTS>").unwrap()];
+        assert!(matches!(read(cut, "x"), Err(RekordboxError::Xml { detail, .. }) if detail.contains("cut off")));
     }
 }

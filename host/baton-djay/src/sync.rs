@@ -48,7 +48,14 @@ pub struct Query {
 
 /// The query for one djay track; `guest_file` is its first local file mapped into a grant.
 pub fn query_for(t: &Track, guest_file: Option<String>) -> Query {
-    let mut ids: Vec<String> = t.streams.iter().filter(|s| s.contains(':')).cloned().collect();
+    let mut ids: Vec<String> = Vec::new();
+    for s in t.streams.iter().filter(|s| s.contains(':')) {
+        for id in stream_ids(s) {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
     if !t.key.contains(':') {
         ids.push(format!("djay:{}", t.key));
     }
@@ -60,6 +67,31 @@ pub fn query_for(t: &Track, guest_file: Option<String>) -> Query {
         external_ids: ids,
         path: guest_file,
     }
+}
+
+/// The spellings under which a streaming id may sit in the catalog's `external_ids`: as djay
+/// stores it, and in the canonical URI form (`spotify:track:<id>` for an open.spotify.com link
+/// or a URI with a query; SoundCloud both as djay's plural `tracks` and the singular `track`).
+pub fn stream_ids(uri: &str) -> Vec<String> {
+    let uri = uri.trim();
+    let mut out = vec![uri.to_string()];
+    let spotify = uri
+        .strip_prefix("https://open.spotify.com/track/")
+        .or_else(|| uri.strip_prefix("http://open.spotify.com/track/"))
+        .or_else(|| uri.strip_prefix("spotify:track:"));
+    if let Some(rest) = spotify {
+        let id: String = rest.chars().take_while(char::is_ascii_alphanumeric).collect();
+        if !id.is_empty() {
+            out.push(format!("spotify:track:{id}"));
+        }
+    }
+    if let Some(id) = uri.strip_prefix("soundcloud:tracks:") {
+        out.push(format!("soundcloud:track:{id}"));
+    } else if let Some(id) = uri.strip_prefix("soundcloud:track:") {
+        out.push(format!("soundcloud:tracks:{id}"));
+    }
+    out.dedup();
+    out
 }
 
 /// The link a djay track already has, if any.
@@ -85,6 +117,24 @@ pub enum Decision {
 pub fn decide(q: &Query, existing: &Existing, verdict: Verdict, candidates: &[Candidate]) -> Decision {
     if let Existing::Manual(k) = existing {
         return Decision::Manual(k.clone());
+    }
+    // The ladder's order: a track that carries a streaming id links by that id first, whatever
+    // a later rung scored. Several tracks holding the id are reported, never guessed between.
+    if !q.external_ids.is_empty() {
+        let by_id: Vec<&Candidate> = candidates.iter().filter(|c| c.method == "external_id").collect();
+        match by_id.as_slice() {
+            [one] => return Decision::Link { key: one.key.clone(), method: one.method.clone(), score: one.score },
+            [] => {}
+            many => {
+                let mut keys: Vec<&str> = many.iter().map(|c| c.key.as_str()).collect();
+                keys.sort_unstable();
+                keys.dedup();
+                if let [k] = keys.as_slice() {
+                    return Decision::Link { key: k.to_string(), method: "external_id".into(), score: many[0].score };
+                }
+                return Decision::Ambiguous(many.iter().map(|c| (*c).clone()).collect());
+            }
+        }
     }
     match (verdict, candidates.first()) {
         (Verdict::Match, Some(top)) => Decision::Link { key: top.key.clone(), method: top.method.clone(), score: top.score },
@@ -283,6 +333,20 @@ mod tests {
         assert!(matches!(&d, Decision::Unmatched(r) if r.contains("t1") && r.contains("0.60")), "{d:?}");
         let d = decide(&q(), &Existing::None, Verdict::None, &[]);
         assert!(matches!(&d, Decision::Unmatched(r) if r.contains("title and artist") && r.contains("music folder")), "{d:?}");
+    }
+
+    #[test]
+    fn a_streaming_id_links_first_whatever_scored_higher() {
+        let q = query_for(
+            &Track { key: "k".into(), title: "T".into(), streams: vec!["https://open.spotify.com/track/5UqCQaDshqbIk3pkhy4Pjg?si=x".into()], ..Track::default() },
+            None,
+        );
+        assert_eq!(q.external_ids[1], "spotify:track:5UqCQaDshqbIk3pkhy4Pjg");
+        let d = decide(&q, &Existing::None, Verdict::Match, &[cand("t1", 0.99, "isrc"), cand("t2", 1.0, "external_id")]);
+        assert_eq!(d, Decision::Link { key: "t2".into(), method: "external_id".into(), score: 1.0 });
+        let d = decide(&q, &Existing::None, Verdict::Ambiguous, &[cand("t2", 1.0, "external_id"), cand("t3", 1.0, "external_id")]);
+        assert!(matches!(&d, Decision::Ambiguous(c) if c.len() == 2), "{d:?}");
+        assert_eq!(stream_ids("soundcloud:tracks:1"), ["soundcloud:tracks:1", "soundcloud:track:1"]);
     }
 
     #[test]

@@ -317,6 +317,18 @@ fn ensure_collections() -> Res<()> {
         spec("key_index", Number, true),
         spec("tonality", Text, false),
         spec("play_count", Number, true),
+        spec("manual_bpm", Number, false),
+        spec("straight_grid", Bool, false),
+        spec("rating", Number, true),
+        spec("color", Number, true),
+        spec("tags", MultiSelect, false),
+        spec("cues", Text, false),
+        spec("loops", Text, false),
+        spec("start_point", Number, false),
+        spec("end_point", Number, false),
+        spec("automix_start", Number, false),
+        spec("automix_end", Number, false),
+        spec("fingerprint_bytes", Number, true),
         spec("files", MultiSelect, false),
         spec("streams", MultiSelect, false),
         spec("source", Select, false),
@@ -355,8 +367,34 @@ struct Written {
     unchanged: u64,
 }
 
+/// One record per key, in first-seen order, later props over earlier ones: the catalog refuses
+/// a batch that holds a key twice, and a refused batch after earlier ones were written would
+/// leave an import half done.
+fn unique_keys(records: &[Value]) -> Vec<Value> {
+    let mut at: HashMap<String, usize> = HashMap::new();
+    let mut out: Vec<Value> = Vec::with_capacity(records.len());
+    for r in records {
+        let key = s(&r["key"]);
+        match at.get(&key) {
+            Some(&i) => {
+                if let (Some(old), Some(new)) = (out[i]["props"].as_object().cloned(), r["props"].as_object()) {
+                    let mut merged = old;
+                    merged.extend(new.clone());
+                    out[i]["props"] = Value::Object(merged);
+                }
+            }
+            None => {
+                at.insert(key, out.len());
+                out.push(r.clone());
+            }
+        }
+    }
+    out
+}
+
 fn upsert_all(collection: &str, records: &[Value]) -> Res<Written> {
     let mut w = Written::default();
+    let records = unique_keys(records);
     for chunk in records.chunks(BATCH) {
         let text = Value::Array(chunk.to_vec()).to_string();
         let r = catalog::upsert(collection, &text).map_err(|e| cat_err(collection, e))?;
@@ -380,19 +418,44 @@ fn import() -> Res<Outcome> {
             }
             Layout::Rekordbox => {
                 let p = path.to_string_lossy().into_owned();
-                let text = std::fs::read_to_string(path).map_err(|e| permanent(format!("{p}: {e}")))?;
-                match rekordbox::read(&text) {
+                // Each file is a source of its own: its keys carry its path inside the grant.
+                let source = source_name(path);
+                let read = std::fs::read(path).map_err(|e| e.to_string()).and_then(|b| {
+                    let text = String::from_utf8(b).map_err(|e| format!("not UTF-8 ({e}); Rekordbox writes UTF-8 XML"))?;
+                    rekordbox::read(text.trim_start_matches('\u{feff}'), &source).map_err(|e| e.to_string())
+                });
+                match read {
                     Ok(r) => {
                         merge(&mut lib, r);
-                        used.push(json!({"path": p, "layout": "rekordbox"}));
+                        used.push(json!({"path": p, "layout": "rekordbox", "key_prefix": rekordbox::prefix(&source)}));
                     }
-                    Err(e) => lib.errors.push(library::RecordError { collection: "rekordbox".into(), key: p, error: e.to_string() }),
+                    Err(e) => {
+                        lib.count("rekordbox").skipped += 1;
+                        lib.errors.push(library::RecordError { collection: "rekordbox".into(), key: p, error: e });
+                    }
                 }
             }
         }
     }
     lib.sort_plays();
     let read_ms = started.elapsed().as_millis() as u64;
+    let undecodable: u64 = lib.counts.values().map(|c| c.skipped).sum();
+    let decoded: u64 = lib.counts.values().map(|c| c.read).sum();
+    for e in &lib.errors {
+        log(Level::Warn, &format!("{} {}: {}", e.collection, e.key, e.error));
+    }
+    // Most records unreadable: this is not the library djay wrote, or a format this reader
+    // does not know. Fail, write nothing, and name the records (all of them are in the log).
+    if undecodable > 0 && undecodable * 2 > decoded + undecodable {
+        let shown: Vec<String> = lib.errors.iter().take(10).map(|e| format!("{} {}: {}", e.collection, e.key, e.error)).collect();
+        let errors = json!({"undecodable": undecodable, "decoded": decoded, "errors": lib.errors.iter().take(50).collect::<Vec<_>>()});
+        return Err(permanent(format!(
+            "{undecodable} of {} records do not decode, so nothing was imported (the library is unchanged); \
+             first: {}; {errors}",
+            decoded + undecodable,
+            shown.join("; ")
+        )));
+    }
     ensure_collections()?;
 
     let tracks: Vec<Value> = lib.tracks.values().map(library::track_record).collect();
@@ -428,16 +491,15 @@ fn import() -> Res<Outcome> {
     let skipped: u64 = lib.counts.values().map(|c| c.skipped).sum();
     let unknown: u64 = lib.counts.values().map(|c| c.unknown_fields).sum();
     let changed: u64 = written.values().map(|w| w["inserted"].as_u64().unwrap_or(0) + w["updated"].as_u64().unwrap_or(0)).sum();
-    for e in &lib.errors {
-        log(Level::Warn, &format!("{} {}: {}", e.collection, e.key, e.error));
-    }
     let read = lib.summary();
     let result = json!({
         "sources": used,
         "ignored": ignored,
         "read": read["collections"],
         "errors": read["errors"],
+        "errors_total": read["errors_total"],
         "skipped": skipped,
+        "undecodable": undecodable,
         "unknown_fields": unknown,
         "counts": {"tracks": tracks.len(), "sessions": sessions.len(), "plays": plays.len(), "playlists": playlists.len()},
         "written": written,
@@ -452,6 +514,16 @@ fn import() -> Res<Outcome> {
         playlists.len()
     );
     outcome(summary, result, Vec::new())
+}
+
+/// A Rekordbox file's name in its keys: its path inside the `djay` grant (`exports/rb.xml`).
+fn source_name(path: &Path) -> String {
+    let p = path.to_string_lossy();
+    let rel = grants_named("djay")
+        .iter()
+        .filter_map(|(_, root)| p.strip_prefix(&format!("{}/", root.trim_end_matches('/'))).map(str::to_string))
+        .min_by_key(String::len);
+    rel.unwrap_or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
 }
 
 fn merge(into: &mut Library, other: Library) {
@@ -513,6 +585,8 @@ fn track_from(r: &Value) -> Track {
         files: strings(&p["files"]),
         streams: strings(&p["streams"]),
         source: s(&p["source"]),
+        // What id-sync and activity do not use stays unread.
+        ..Track::default()
     }
 }
 
@@ -716,6 +790,20 @@ fn links_and_counts() -> Res<Linked> {
     Ok((link, counts, tracks))
 }
 
+/// A session's plays as `sessions` lists them, and how many are linked to the catalog.
+fn session_tracks(items: &[&PlayRow], link: &HashMap<String, String>) -> (Vec<Value>, u64) {
+    let mut linked = 0u64;
+    let tracks = items
+        .iter()
+        .map(|pl| {
+            let cat = pl.title_id.as_ref().and_then(|t| link.get(t));
+            linked += u64::from(cat.is_some());
+            json!({"position": pl.position, "title": pl.title, "artist": pl.artist, "start": pl.start.map(tsaf::rfc3339_from_unix_ms), "djay": pl.title_id, "track": cat, "key": pl.key})
+        })
+        .collect();
+    (tracks, linked)
+}
+
 fn sessions(p: PageParams) -> Res<Outcome> {
     let (link, _, _) = links_and_counts()?;
     let plays = play_rows()?;
@@ -730,15 +818,7 @@ fn sessions(p: PageParams) -> Res<Outcome> {
     for r in &recs {
         let id = s(&r["key"]);
         let items = by_session.get(id.as_str()).cloned().unwrap_or_default();
-        let mut linked = 0u64;
-        let tracks: Vec<Value> = items
-            .iter()
-            .map(|pl| {
-                let cat = pl.title_id.as_ref().and_then(|t| link.get(t));
-                linked += u64::from(cat.is_some());
-                json!({"position": pl.position, "title": pl.title, "artist": pl.artist, "start": pl.start.map(tsaf::rfc3339_from_unix_ms), "djay": pl.title_id, "track": cat, "key": pl.key})
-            })
-            .collect();
+        let (tracks, linked) = session_tracks(&items, &link);
         total_plays += items.len() as u64;
         linked_plays += linked;
         let pr = &r["props"];
@@ -747,12 +827,31 @@ fn sessions(p: PageParams) -> Res<Outcome> {
             "tracks": tracks, "plays": items.len(), "linked": linked,
         }));
     }
+    // Plays whose session record is missing (djay pruned it, or it did not decode) are still
+    // plays: each such session is listed, marked `missing`, and counted.
+    let known: std::collections::HashSet<String> = recs.iter().map(|r| s(&r["key"])).collect();
+    let mut missing_sessions = 0u64;
+    for (id, items) in &by_session {
+        if known.contains(*id) {
+            continue;
+        }
+        missing_sessions += 1;
+        let (tracks, linked) = session_tracks(items, &link);
+        total_plays += items.len() as u64;
+        linked_plays += linked;
+        let start = items.iter().filter_map(|pl| pl.start).min().map(tsaf::rfc3339_from_unix_ms);
+        let end = items.iter().filter_map(|pl| pl.start).max().map(tsaf::rfc3339_from_unix_ms);
+        list.push(json!({
+            "id": id, "device": null, "start": start, "end": end, "missing": true,
+            "tracks": tracks, "plays": items.len(), "linked": linked,
+        }));
+    }
     let n_sessions = list.len();
     let (page, truncated) = sync::page_of(&list, p.page);
     let coverage = if total_plays == 0 { 0.0 } else { (linked_plays as f64 / total_plays as f64 * 10_000.0).round() / 10_000.0 };
     let result = json!({
         "sessions": page,
-        "totals": {"sessions": n_sessions, "plays": total_plays, "linked_plays": linked_plays, "coverage": coverage},
+        "totals": {"sessions": n_sessions, "plays": total_plays, "linked_plays": linked_plays, "coverage": coverage, "missing_sessions": missing_sessions},
         "page": p.page,
         "truncated": truncated,
     });

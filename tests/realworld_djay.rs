@@ -1,0 +1,336 @@
+//! The djay plugin on real files, through the real `baton` binary and real TASK files: every
+//! TSAF blob of `shared/realworld/djay` (macOS ones published by ArloL/music-stuff, Windows ones
+//! by chrisle/djay-connect) put into a YapDatabase-shaped `MediaLibrary.db` the way
+//! djay-connect's `docs/FORMAT.md` describes it, and every Rekordbox XML of
+//! `shared/realworld/rekordbox` in one djay folder. The corpus is read in place (never copied
+//! into the repository); the expected values below were read off the files themselves (a hex
+//! dump of each blob, Python's XML parser for the exports) and are written out here.
+mod support;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+use support::{Home, djay_fixture, realworld};
+
+/// The key of the four macOS blobs: their file names do not carry it, so it is the titleID each
+/// of them holds as its `uuid` (YapDatabase keys these collections by titleID).
+const GUI_BORATTO: &str = "d8a452ad23698cb4076d1baed024844b";
+
+struct Env {
+    h: Home,
+    djay: PathBuf,
+    n: u32,
+}
+
+impl Env {
+    /// A home whose djay plugin is granted `<base>/Music/djay` (and may write catalog `tracks`).
+    fn new() -> Env {
+        let h = Home::init(&[], "");
+        let djay = h.root.parent().unwrap().join("Music/djay");
+        std::fs::create_dir_all(&djay).unwrap();
+        let toml_path = h.root.join("baton.toml");
+        let mut toml = std::fs::read_to_string(&toml_path).unwrap();
+        toml.push_str(&format!(
+            "\n[plugins.djay]\ngrants = {{ djay = {:?} }}\ncatalog = {{ read = [\"playlists\", \"files\"], write = [\"tracks\"] }}\ntime_ms = 120000\n",
+            djay.to_str().unwrap()
+        ));
+        std::fs::write(&toml_path, toml).unwrap();
+        Env { h, djay, n: 0 }
+    }
+
+    /// Drops one TASK, runs `baton serve --once`, returns the one RETURN body.
+    fn task(&mut self, action: &str, params: Value) -> Value {
+        self.n += 1;
+        djay_fixture::run_task(&self.h, &format!("RW-{}-{action}", self.n), action, params)
+    }
+
+    fn ok(&mut self, action: &str, params: Value) -> Value {
+        let r = self.task(action, params);
+        assert_eq!(r["status"], "completed", "{action}: {r}");
+        r["result"].clone()
+    }
+
+    /// Every record of a collection, by key (none when the collection does not exist yet).
+    fn records(&self, collection: &str) -> HashMap<String, Value> {
+        let out = self.h.run(&["catalog", "show", collection, "--json"]);
+        if !out.status.success() {
+            return HashMap::new();
+        }
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let list = v.as_array().cloned().or_else(|| v["records"].as_array().cloned()).unwrap_or_default();
+        list.into_iter().map(|r| (r["key"].as_str().unwrap().to_string(), r)).collect()
+    }
+}
+
+/// Every real blob as a `database2` row (collection, key, data). Windows blobs are named
+/// `<collection>__<key>.bin`; the macOS ones `ArloL-guiboratto-<collection>.bin`.
+fn real_rows() -> Vec<(String, String, Vec<u8>)> {
+    let mut rows = Vec::new();
+    for dir in ["blobs", "blobs-macos"] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(realworld().join("djay").join(dir)).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        for f in files {
+            let name = f.file_stem().unwrap().to_str().unwrap().to_string();
+            let (collection, key) = match name.split_once("__") {
+                Some((c, k)) => (c.to_string(), k.to_string()),
+                None => (name.trim_start_matches("ArloL-guiboratto-").to_string(), GUI_BORATTO.to_string()),
+            };
+            rows.push((collection, key, std::fs::read(&f).unwrap()));
+        }
+    }
+    // 9 Windows blobs and 4 macOS ones: a new file in the corpus must get its expected values.
+    assert_eq!(rows.len(), 13, "{:?}", rows.iter().map(|r| (&r.0, &r.1)).collect::<Vec<_>>());
+    rows
+}
+
+fn library(djay: &Path) -> PathBuf {
+    djay.join("djay Media Library.djayMediaLibrary/MediaLibrary.db")
+}
+
+fn remove_db(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+/// What each real blob holds, decoded field by field.
+#[test]
+fn every_real_djay_blob_decodes_and_imports() {
+    let mut env = Env::new();
+    let rows = real_rows();
+    let db_path = library(&env.djay);
+
+    // First a library where most records are damaged (each real blob cut in half, plus the
+    // intact ones): the import fails, names the records, and writes nothing.
+    let mut damaged: Vec<(String, String, Vec<u8>)> =
+        rows.iter().map(|(c, k, d)| (c.clone(), format!("{k}-cut"), d[..d.len() / 2].to_vec())).collect();
+    damaged.extend(rows.iter().take(3).cloned());
+    let db = djay_fixture::write_rows(&db_path, &damaged);
+    let r = env.task("import", json!({}));
+    assert_eq!(r["status"], "failed", "{r}");
+    let msg = r["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("13 of 16 records do not decode") && msg.contains("nothing was imported"), "{msg}");
+    assert!(msg.contains(&format!("{GUI_BORATTO}-cut")), "the records are named: {msg}");
+    assert!(env.records("djay.djay_tracks").is_empty(), "a failed import writes nothing");
+    drop(db);
+    remove_db(&db_path);
+
+    let _db = djay_fixture::write_rows(&db_path, &rows);
+    let r = env.ok("import", json!({}));
+    // 7 titleIDs: the macOS track, 2 streaming ones, 1 local Windows file, 2 only seen in the
+    // history, and `0e64b1ac…`, a title record without an artist (the blob has no such field).
+    assert_eq!(r["counts"], json!({"tracks": 7, "sessions": 0, "plays": 5, "playlists": 0}), "{r}");
+    assert_eq!(r["undecodable"], 0, "{r}");
+    assert_eq!(r["errors"], json!([]), "{r}");
+    for (c, n) in [
+        ("historySessionItems", 5),
+        ("globalMediaItemLocations", 2),
+        ("localMediaItemLocations", 2),
+        ("mediaItemTitleIDs", 2),
+        ("mediaItemAnalyzedData", 1),
+        ("mediaItemUserData", 1),
+    ] {
+        assert_eq!(r["read"][c], json!({"read": n, "skipped": 0, "unknown_fields": 0}), "{c}: {r}");
+    }
+
+    let tracks = env.records("djay.djay_tracks");
+    let props = |k: &str| -> Value {
+        let mut p = tracks.get(k).unwrap_or_else(|| panic!("no djay track {k}: {tracks:?}"))["props"].clone();
+        p.as_object_mut().unwrap().remove("track");
+        p
+    };
+    // macOS: duration and bpm are 0x13 f32s (367.516 s, 125), the key index a 0x0F byte (15,
+    // E minor in the mapping ArloL/music-stuff checks against Essentia),
+    // isStraightGrid a bare 0x0D; the user data holds playCount 38 (0x0F 0x26), three
+    // ADCCuePoints (end point and automix points, `number` the bare 0x2E) and a 4,718-byte
+    // zlib fingerprint (0x15); the file is only in the bookmark (0x15), sourceURIs holding the
+    // Music library's id.
+    assert_eq!(
+        props(GUI_BORATTO),
+        json!({
+            "title": "Arquipelago (Original Mix)", "artist": "Gui Boratto", "source": "djay", "duration_ms": 367_516,
+            "bpm": 125.0, "key_index": 15, "tonality": "Em", "straight_grid": true, "play_count": 38, "fingerprint_bytes": 4718,
+            "end_point": 272.826, "automix_start": 17.475, "automix_end": 272.826,
+            "streams": ["com.apple.iTunes:8986230555104447322"],
+            "files": ["file://localhost/Users/aokeeffe/Music/Music/Media/Music/Gui%20Boratto/Unknown%20Album/Arquipelago%20%28Original%20Mix%29.mp3"],
+        })
+    );
+    assert_eq!(
+        props("dd4e91fdf5dc9a469c5e3b9588de228b"),
+        json!({"title": "Good Catch (Black Caviar Remix)", "artist": "Win and Woo", "source": "djay", "duration_ms": 215_641,
+               "isrc": "QZS632171838", "streams": ["soundcloud:tracks:1150488265", "beatport:track:15949981"]})
+    );
+    assert_eq!(
+        props("f19cbc67ffa03730d4ba9261861f699d"),
+        json!({"title": "Talk To You", "artist": "ANOTR, 54 Ultra", "source": "djay", "duration_ms": 306_779,
+               "isrc": "GBKQU2622156", "streams": ["beatport:track:24508685"]})
+    );
+    assert_eq!(
+        props("307b767ff2463cce064180664e6b4c89"),
+        json!({"title": "Voodoo People (Pendulum Mix)", "artist": "The Prodigy", "source": "djay", "duration_ms": 307_879,
+               "files": ["file:///D:%5CNP3-TEST-MP3%5C14187302_Voodoo_People_(Pendulum_Mix).mp3"]})
+    );
+    assert_eq!(
+        props("0e64b1accf11337d40ca05b1800d64f3"),
+        json!({"title": "satisfaction", "artist": "", "source": "djay", "duration_ms": 38_583})
+    );
+    assert_eq!(
+        props("d698091fa9254b05abc91b49b21b22f6"),
+        json!({"title": "girl$ (Layton Giordani Extended Remix)", "artist": "Dom Dolla, Layton Giordani", "source": "djay", "duration_ms": 309_473})
+    );
+    assert_eq!(
+        props("619461b00c4d88284b7f21490916f195"),
+        json!({"title": "Switch (Extended Mix)", "artist": "Cedric Gervais, David Guetta", "source": "djay", "duration_ms": 296_176})
+    );
+
+    // The five history items of one session (362CCD0E…), in startTime order.
+    let plays = env.records("djay.dj_plays");
+    let mut got: Vec<(i64, String, String, i64, String)> = plays
+        .iter()
+        .map(|(k, p)| {
+            let p = &p["props"];
+            (p["position"].as_i64().unwrap(), k[..4].to_string(), p["start"].as_str().unwrap().to_string(), p["deck"].as_i64().unwrap(), p["origin"].as_str().unwrap().to_string())
+        })
+        .collect();
+    got.sort();
+    let want = [
+        (1, "212C", "2026-04-10T07:41:42.933Z", 1, "explorer"),
+        (2, "13E3", "2026-04-10T07:41:53.736Z", 2, "explorer"),
+        (3, "501E", "2026-04-10T08:24:30.632Z", 1, "beatport"),
+        (4, "B239", "2026-04-10T08:24:55.768Z", 2, "music"),
+        (5, "4784", "2026-04-10T08:25:10.933Z", 1, "soundcloud"),
+    ];
+    let want: Vec<(i64, String, String, i64, String)> = want.iter().map(|w| (w.0, w.1.into(), w.2.into(), w.3, w.4.into())).collect();
+    assert_eq!(got, want);
+    assert!(plays.values().all(|p| p["props"]["session"] == "362CCD0E-47F2-CA0A-5210-2AF96E5F5749"));
+
+    // The corpus has no historySessions record for them: `sessions` still lists the session
+    // (marked missing) and counts its five plays.
+    let s = env.ok("sessions", json!({}));
+    assert_eq!(s["totals"]["sessions"], 1, "{s}");
+    assert_eq!(s["totals"]["plays"], 5, "{s}");
+    assert_eq!(s["totals"]["missing_sessions"], 1, "{s}");
+    assert_eq!(s["sessions"][0]["missing"], true, "{s}");
+    assert_eq!(s["sessions"][0]["start"], "2026-04-10T07:41:42.933Z", "{s}");
+
+    // id-sync: a track carrying a streaming id links by it, before a catalog track that
+    // matches its title, artist and duration exactly.
+    let csv = env.h.root.parent().unwrap().join("catalog.csv");
+    std::fs::write(
+        &csv,
+        "_key,title,artists,duration_ms,isrc,external_ids\n\
+         arq-by-id,Arquipelago,Gui Boratto,367516,,com.apple.iTunes:8986230555104447322\n\
+         arq-by-text,Arquipelago (Original Mix),Gui Boratto,367516,,\n\
+         talk-by-id,Talk To You (Edit),ANOTR;54 Ultra,200000,,beatport:track:24508685\n\
+         talk-by-text,Talk To You,ANOTR;54 Ultra,306779,,\n\
+         voodoo,Voodoo People (Pendulum Mix),The Prodigy,307879,,\n",
+    )
+    .unwrap();
+    env.h.ok(&["catalog", "import", "tracks", csv.to_str().unwrap(), "--key", "_key"]);
+    let x = env.ok("id-sync", json!({"execute": true}));
+    assert_eq!(x["linked"], json!({"external_id": 2, "isrc": 0, "normalized": 1, "fuzzy": 0, "fingerprint": 0}), "{x}");
+    assert_eq!(x["unmatched_total"], 4, "{x}");
+    let tracks = env.records("djay.djay_tracks");
+    let link = |k: &str| tracks[k]["props"]["track"][0].clone();
+    assert_eq!(link(GUI_BORATTO), json!("arq-by-id"));
+    assert_eq!(link("f19cbc67ffa03730d4ba9261861f699d"), json!("talk-by-id"));
+    assert_eq!(link("307b767ff2463cce064180664e6b4c89"), json!("voodoo"));
+
+    // activity: djay's own play count (the user data's 38) lands on the linked catalog track.
+    let a = env.ok("activity", json!({}));
+    let arq = a["tracks"].as_array().unwrap().iter().find(|t| t["track"] == "arq-by-id").cloned();
+    assert_eq!(arq.map(|t| t["play_count"].clone()), Some(json!(38)), "{a}");
+    let cat = env.records("tracks");
+    assert_eq!(cat["arq-by-id"]["props"]["djay.play_count"], 38);
+}
+
+/// The Rekordbox exports of the corpus, all six in one djay folder: each file is a source of its
+/// own, so TrackIDs that two files share (1–6 in rb5, rekordcrate and DJ-Tools; rb5 and
+/// rekordcrate are the same export) never overwrite each other.
+#[test]
+fn the_rekordbox_exports_import_together() {
+    let mut env = Env::new();
+    let dir = env.djay.join("rekordbox");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut names = Vec::new();
+    for e in std::fs::read_dir(realworld().join("rekordbox")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "xml") {
+            let name = p.file_name().unwrap().to_str().unwrap().to_string();
+            // Into the test's temporary home: the plugin reads only its grant.
+            std::fs::copy(&p, dir.join(&name)).unwrap();
+            names.push(name);
+        }
+    }
+    names.sort();
+    // TRACKs per file (not `COLLECTION Entries`: marky555timer says 1437 and t2rb 11 for
+    // trimmed files holding 125 and 1; DJ-Tools' hand-edited COLLECTION has no Entries).
+    let want: [(&str, usize, usize); 6] = [
+        ("DJ-Tools-tests-rekordbox.xml", 4, 3),
+        ("marky555timer-rb7.2.14-rekordbox.xml", 125, 1),
+        ("pyrekordbox-rb5-database.xml", 6, 2),
+        ("pyrekordbox-rb6-database.xml", 6, 1),
+        ("rekordcrate-database.xml", 6, 2),
+        ("t2rb-test.xml", 1, 2),
+    ];
+    assert_eq!(names, want.iter().map(|w| w.0).collect::<Vec<_>>());
+
+    let r = env.ok("import", json!({}));
+    assert_eq!(r["counts"], json!({"tracks": 148, "sessions": 0, "plays": 0, "playlists": 11}), "{r}");
+    assert_eq!(r["undecodable"], 0, "{r}");
+    assert_eq!(r["sources"].as_array().unwrap().len(), 6, "{r}");
+    // The eight entries of marky555timer's "Jenny" name TrackIDs its trimmed collection lacks.
+    assert_eq!(r["read"]["rekordbox.PLAYLISTS"]["unknown_fields"], 8, "{r}");
+
+    let tracks = env.records("djay.djay_tracks");
+    assert_eq!(tracks.len(), 148);
+    for (file, n, _) in want {
+        let prefix = format!("rekordbox:rekordbox/{file}:");
+        assert_eq!(tracks.keys().filter(|k| k.starts_with(&prefix)).count(), n, "{file}");
+    }
+    let p = |file: &str, id: &str| tracks[&format!("rekordbox:rekordbox/{file}:{id}")]["props"].clone();
+    // The same TrackID 1 in three files: three tracks.
+    assert_eq!(p("pyrekordbox-rb5-database.xml", "1")["title"], "NOISE");
+    assert_eq!(p("rekordcrate-database.xml", "1")["title"], "NOISE");
+    // DJ-Tools: hand-edited, no Name and no TotalTime; a Camelot Tonality.
+    let t = p("DJ-Tools-tests-rekordbox.xml", "1");
+    assert_eq!((t["title"].clone(), t["artist"].clone(), t["bpm"].clone(), t["tonality"].clone()), (json!(""), json!("Biome"), json!(140.0), json!("7A")));
+    assert!(t.get("duration_ms").is_none_or(Value::is_null), "{t}");
+    // rb6: large non-sequential TrackIDs; German Kind.
+    let t = p("pyrekordbox-rb6-database.xml", "253529738");
+    assert_eq!((t["title"].clone(), t["artist"].clone(), t["duration_ms"].clone(), t["bpm"].clone(), t["tonality"].clone()), (json!("Demo Track 1"), json!("Loopmasters"), json!(172_000), json!(128.0), json!("Fm")));
+    // t2rb: a Windows location (file://localhost/D:/…).
+    let t = p("t2rb-test.xml", "234380475");
+    assert_eq!((t["artist"].clone(), t["duration_ms"].clone(), t["play_count"].clone()), (json!("Flora Matos"), json!(240_000), json!(4)));
+    assert!(t["files"][0].as_str().unwrap().starts_with("file://localhost/D:/"), "{t}");
+
+    let pls = env.records("djay.dj_playlists");
+    assert_eq!(pls.len(), 11);
+    for (file, _, n) in want {
+        let prefix = format!("rekordbox:rekordbox/{file}:");
+        assert_eq!(pls.keys().filter(|k| k.starts_with(&prefix)).count(), n, "{file}: {:?}", pls.keys());
+    }
+    let members = |key: &str| -> Vec<String> {
+        pls[key]["props"]["tracks"].as_array().map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+    };
+    for file in ["pyrekordbox-rb5-database.xml", "rekordcrate-database.xml"] {
+        let pre = format!("rekordbox:rekordbox/{file}:");
+        assert_eq!(members(&format!("{pre}Folder/Sub Playlist")), [format!("{pre}5"), format!("{pre}6")]);
+        assert_eq!(members(&format!("{pre}Playlist1")), [format!("{pre}5"), format!("{pre}6")]);
+    }
+    let dj = "rekordbox:rekordbox/DJ-Tools-tests-rekordbox.xml:";
+    assert_eq!(members(&format!("{dj}Genres/Hip Hop")), [format!("{dj}2")], "a NODE without KeyType keys by TrackID");
+    assert!(pls.contains_key(&format!("{dj}Dark")) && pls.contains_key(&format!("{dj}My Tags/Dark")));
+    assert!(members("rekordbox:rekordbox/marky555timer-rb7.2.14-rekordbox.xml:Jenny").is_empty());
+
+    // A damaged seventh export: reported by name with the XML error, counted as undecodable;
+    // the six good ones are unchanged.
+    let marky = std::fs::read(dir.join("marky555timer-rb7.2.14-rekordbox.xml")).unwrap();
+    std::fs::write(dir.join("cut.xml"), &marky[..3000]).unwrap();
+    let r = env.ok("import", json!({}));
+    assert_eq!(r["undecodable"], 1, "{r}");
+    assert_eq!(r["errors"][0]["collection"], "rekordbox", "{r}");
+    assert!(r["errors"][0]["key"].as_str().unwrap().ends_with("rekordbox/cut.xml"), "{r}");
+    assert_eq!(r["written"]["djay.djay_tracks"], json!({"inserted": 0, "updated": 0, "unchanged": 148}), "{r}");
+}
