@@ -173,7 +173,7 @@ fn agents_send_list_reply_and_wait_without_serve() {
     assert_eq!(h.returns("Claude")[&id].len(), 1);
 
     // A wait started before the reply wakes when it lands; a failed reply exits 1.
-    let mut waiting = h.cmd(&["wait", &id2, "--timeout", "30", "--json"]).stdout(Stdio::piped()).spawn().unwrap();
+    let waiting = h.cmd(&["wait", &id2, "--timeout", "30", "--json"]).stdout(Stdio::piped()).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let o = run_as(&h, None, &["reply", &id2, "--status", "failed", "--summary", "cannot"], None);
     assert!(o.status.success(), "{}", stderr(&o));
