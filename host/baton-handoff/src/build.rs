@@ -198,7 +198,6 @@ mod tests {
         t.from = "../etc".into();
         assert!(task(&t).unwrap_err().message.contains("/from"));
         let mut t = plugin_task();
-        t.params = json!([1]);
         t.target = Target::Plugin { plugin: "echo".into(), action: "echo".into(), params: json!([1]) };
         assert!(task(&t).unwrap_err().message.contains("/params"));
         let mut t = plugin_task();
