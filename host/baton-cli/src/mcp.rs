@@ -48,6 +48,9 @@ struct Inner {
     location: baton_ledger::Location,
     agent: Option<String>,
     wait_cap: Duration,
+    /// What this session sent: where each RETURN lands and the names there just before, so a
+    /// wait reads only newer files.
+    sent: std::sync::Mutex<std::collections::HashMap<String, send::Sent>>,
 }
 
 impl Inner {
@@ -80,6 +83,7 @@ pub fn run(ctx: &Ctx, args: McpArgs) -> Result<i32> {
             location: ctx.location.clone(),
             agent: args.agent.filter(|a| !a.is_empty()),
             wait_cap: Duration::from_secs_f64(args.wait_cap),
+            sent: Default::default(),
         }),
     };
     let rt = crate::handoffs::runtime()?;
@@ -248,7 +252,13 @@ impl Server {
                     new_agent: false,
                 };
                 let sent = send::send(&me.tree, &req)?;
-                Ok(json!({"id": sent.id, "file": sent.file}))
+                let mut known = me.sent.lock().unwrap_or_else(|e| e.into_inner());
+                if known.len() >= 10_000 {
+                    known.clear();
+                }
+                let answer = json!({"id": sent.id, "file": sent.file});
+                known.insert(sent.id.clone(), sent);
+                Ok(answer)
             })
             .await,
             "wait_for_return" => blocking(move || {
@@ -260,7 +270,11 @@ impl Server {
                         Duration::from_secs_f64(secs)
                     }
                 };
-                let mut waiter = wait::locate(&me.ctx(), &me.tree, &id)?;
+                let known = me.sent.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned();
+                let mut waiter = match known {
+                    Some(s) => wait::Waiter::new(&id, wait::dirs_of(&s.reply_inbox), wait::min_stamp(&s.created_at), s.before),
+                    None => wait::locate(&me.ctx(), &me.tree, &id)?,
+                };
                 Ok(match wait::block(&mut waiter, Some(asked.min(me.wait_cap)))? {
                     Some((_, ret)) => ret,
                     None => json!({"pending": true, "id": id}),

@@ -132,8 +132,17 @@ impl Tree {
     /// Finds the handoff with `id` (a TASK if `kind` says so): first by name (the files these
     /// commands write carry the id), then by reading every handoff in the agents' folders.
     pub fn find(&self, id: &str, kind: Option<&str>, folders: &[&'static str]) -> Option<Found> {
+        self.find_passes(id, kind, folders, &[true, false])
+    }
+
+    /// [`Self::find`] by name only: cheap, and enough for what `send` wrote.
+    pub fn find_named(&self, id: &str, kind: Option<&str>, folders: &[&'static str]) -> Option<Found> {
+        self.find_passes(id, kind, folders, &[true])
+    }
+
+    fn find_passes(&self, id: &str, kind: Option<&str>, folders: &[&'static str], passes: &[bool]) -> Option<Found> {
         let agents = self.agents();
-        for by_name in [true, false] {
+        for &by_name in passes {
             for agent in &agents {
                 for folder in folders {
                     let dir = self.root.join(agent).join(folder);

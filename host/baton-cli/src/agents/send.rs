@@ -86,6 +86,8 @@ pub struct Sent {
     pub reply_inbox: PathBuf,
     /// The names in that inbox just before the TASK was written (only newer ones can answer).
     pub before: std::collections::HashSet<std::ffi::OsString>,
+    /// The TASK's `created_at`.
+    pub created_at: String,
 }
 
 /// Validates and writes the TASK. Every refusal names the fix.
@@ -147,7 +149,8 @@ pub fn send(tree: &Tree, r: &Request) -> Result<Sent> {
     let before = wait::names_in(&reply_inbox);
     let file = super::write_new(&inbox, &build::task_file_name(&body), &body)?;
     tracing::info!(id = %id, file = %file.display(), "sent");
-    Ok(Sent { id, file, reply_inbox, before })
+    let created_at = body["created_at"].as_str().unwrap_or_default().to_string();
+    Ok(Sent { id, file, reply_inbox, before, created_at })
 }
 
 /// `--body`: a JSON object or string as given; other text kept as text.
@@ -195,7 +198,7 @@ pub fn run(ctx: &Ctx, a: SendArgs) -> Result<i32> {
         println!("sent {}", sent.file.display());
     }
     let timeout = a.timeout.map(Duration::from_secs_f64);
-    let mut waiter = wait::Waiter::new(&sent.id, vec![sent.reply_inbox.clone()], None, sent.before.clone());
+    let mut waiter = wait::Waiter::new(&sent.id, wait::dirs_of(&sent.reply_inbox), wait::min_stamp(&sent.created_at), sent.before);
     let found = wait::block(&mut waiter, timeout)?;
     wait::report(&sent.id, found, a.json, timeout, true)
 }

@@ -159,10 +159,13 @@ pub fn block(waiter: &mut Waiter, timeout: Option<Duration>) -> Result<Option<(P
 /// The TASK is looked for in the agents' folders (and baton's claims in flight), then in the
 /// ledger.
 pub fn locate(ctx: &Ctx, tree: &Tree, id: &str) -> Result<Waiter> {
-    let mut task = tree.find(id, Some("task"), &super::FOLDERS).map(|f| f.body);
-    if task.is_none() {
-        task = in_claims(tree, id);
-    }
+    // By name first (what `send` wrote carries its id), then baton's claims in flight, and only
+    // then every handoff read.
+    let task = tree
+        .find_named(id, Some("task"), &super::FOLDERS)
+        .map(|f| f.body)
+        .or_else(|| in_claims(tree, id))
+        .or_else(|| tree.find(id, Some("task"), &super::FOLDERS).map(|f| f.body));
     let (reply_agent, created) = match &task {
         Some(t) => {
             let s = |k: &str| t.get(k).and_then(Value::as_str).map(str::to_string);
@@ -177,11 +180,21 @@ pub fn locate(ctx: &Ctx, tree: &Tree, id: &str) -> Result<Waiter> {
         },
     };
     let agent = tree.existing_agent(&reply_agent).unwrap_or(reply_agent);
-    let dirs = vec![tree.root.join(&agent).join(baton_pipeline::config::INBOX), tree.root.join(&agent).join("02_processed")];
-    let min_stamp = created
-        .and_then(|c| baton_handoff::stamp::parse_rfc3339(&c))
-        .map(|t| baton_handoff::stamp::file_stamp(t - time::Duration::seconds(SKEW_SECS)));
-    Ok(Waiter::new(id, dirs, min_stamp, HashSet::new()))
+    let inbox = tree.root.join(&agent).join(baton_pipeline::config::INBOX);
+    Ok(Waiter::new(id, dirs_of(&inbox), created.as_deref().and_then(min_stamp), HashSet::new()))
+}
+
+/// The folders a RETURN for an agent can be in: its inbox, and its `02_processed/` if the agent
+/// filed the RETURN after reading it.
+pub fn dirs_of(inbox: &Path) -> Vec<PathBuf> {
+    let processed = inbox.parent().map(|a| a.join("02_processed"));
+    std::iter::once(inbox.to_path_buf()).chain(processed).collect()
+}
+
+/// The file-name stamp before which no file can answer a TASK created at `created_at`.
+pub fn min_stamp(created_at: &str) -> Option<String> {
+    baton_handoff::stamp::parse_rfc3339(created_at)
+        .map(|t| baton_handoff::stamp::file_stamp(t - time::Duration::seconds(SKEW_SECS)))
 }
 
 /// A TASK baton has claimed and is running (`<baton>/.claims/<dir>/<claim>~<name>`).
