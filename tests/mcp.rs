@@ -10,9 +10,13 @@ mod support;
 use support::{Home, BIN};
 
 fn client(h: &Home, scenario: &str, env: &[(&str, &str)]) -> Value {
+    client_with(h, &[scenario], env)
+}
+
+fn client_with(h: &Home, scenario: &[&str], env: &[(&str, &str)]) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/mcp_client.py");
     let mut c = Command::new("python3");
-    c.arg(&script).arg(BIN).arg(&h.root).arg(scenario).env("XDG_CACHE_HOME", h.cache_root()).env("BATON_LOG", "warn");
+    c.arg(&script).arg(BIN).arg(&h.root).args(scenario).env("XDG_CACHE_HOME", h.cache_root()).env("BATON_LOG", "warn");
     if let Some(url) = &h.state {
         c.env("BATON_STATE", url);
     }
@@ -107,4 +111,23 @@ fn every_tool_through_the_official_python_sdk() {
     assert_eq!(h.returns("Claude")[&aid][0]["result"], json!({"approved": true}));
     serving.kill().unwrap();
     serving.wait().unwrap();
+}
+
+/// The configurations docs/agents.md gives for Claude Code, Cursor and Codex, launched exactly
+/// as written (only `baton` and `BATON_HOME` point at this build and this home).
+#[test]
+fn the_documented_client_configurations_start_a_working_server() {
+    let h = Home::init(&[], "");
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/agents.md");
+    let out = client_with(&h, &["docs", doc.to_str().unwrap()], &[]);
+    let clients: Vec<(&str, &str)> = out
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["client"].as_str().unwrap(), c["agent"].as_str().unwrap_or("(refused)")))
+        .collect();
+    assert_eq!(clients, vec![("Claude Code", "Claude-Code"), ("Claude Code", "Claude-Code"), ("Cursor", "Cursor"), ("Codex", "Codex")]);
+    for c in out.as_array().unwrap() {
+        assert_eq!(c["tools"].as_array().unwrap().len(), 10, "{c}");
+    }
 }

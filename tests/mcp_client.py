@@ -5,7 +5,11 @@ prints, as one JSON object on stdout, what each call answered (structured conten
 is_error), for the Rust test to check against the files on disk. Scenarios:
   claude: the agent "Claude" sends to the echo plugin and to "Codex", waits, lists, reads,
           and is refused where it must be;
-  codex:  the agent "Codex" answers the TASK whose id is in $TASK_ID.
+  codex:  the agent "Codex" answers the TASK whose id is in $TASK_ID;
+  docs:   every client configuration in docs/agents.md (the `claude mcp add` line, .mcp.json,
+          .cursor/mcp.json, Codex's config.toml) is parsed and launched as written, with only
+          the command `baton` replaced by BATON and BATON_HOME by HOME; each lists its tools
+          and reads its own inbox.
 Protocol errors (an unknown tool) are caught and recorded as {"protocol_error": message}.
 """
 
@@ -82,8 +86,51 @@ async def scenario(baton, home, name):
     return out
 
 
+def doc_configs(doc_path):
+    """(client, command, args, env) for each configuration block of docs/agents.md."""
+    import re
+    import shlex
+    import tomllib
+
+    text = open(doc_path).read()
+    out = []
+    for section, body in re.findall(r"^## (.+?)\n(.*?)(?=^## |\Z)", text, re.S | re.M):
+        for lang, block in re.findall(r"```(\w+)\n(.*?)```", body, re.S):
+            if lang == "json":
+                server = json.loads(block)["mcpServers"]["baton"]
+                out.append((section, server["command"], server["args"], server.get("env", {})))
+            elif lang == "toml":
+                server = tomllib.loads(block)["mcp_servers"]["baton"]
+                out.append((section, server["command"], server["args"], server.get("env", {})))
+            elif lang == "sh" and "claude mcp add" in block:
+                words = shlex.split(block.replace("\\\n", " "))
+                env = dict(words[i + 1].split("=", 1) for i, w in enumerate(words) if w == "-e")
+                command = words[words.index("--") + 1:]
+                out.append((section, command[0], command[1:], env))
+    return out
+
+
+async def docs(baton, home, doc_path):
+    results = []
+    for section, command, args, env in doc_configs(doc_path):
+        assert command == "baton", (section, command)
+        assert set(env) <= {"BATON_HOME"}, (section, env)
+        run_env = {k: v for k, v in os.environ.items() if k.startswith(("XDG_", "BATON_LOG", "BATON_STATE"))}
+        run_env["BATON_HOME"] = home
+        params = StdioServerParameters(command=baton, args=args, env=run_env)
+        async with Client(params) as c:
+            tools = [t.name for t in (await c.list_tools()).tools]
+            mine = await c.call_tool("inbox", {})
+            results.append({"client": section, "args": args, "tools": tools,
+                            "agent": (mine.structured_content or {}).get("agent"), "is_error": bool(mine.is_error)})
+    return results
+
+
 def main():
     baton, home, name = sys.argv[1:4]
+    if name == "docs":
+        print(json.dumps(asyncio.run(docs(baton, home, sys.argv[4]))))
+        return
     print(json.dumps(asyncio.run(scenario(baton, home, name))))
 
 

@@ -284,7 +284,14 @@ impl Server {
             "inbox" => blocking(move || {
                 let agent = match str_arg(&args, "agent")? {
                     Some(a) => a,
-                    None => me.caller().context("say which agent's inbox (`agent`)")?,
+                    None => {
+                        let me_agent = me.caller().context("say which agent's inbox (`agent`)")?;
+                        // Your own inbox before anything was ever sent to you: empty.
+                        if me.tree.existing_agent(&me_agent).is_none() {
+                            return Ok(json!({"agent": me_agent, "handoffs": []}));
+                        }
+                        me_agent
+                    }
                 };
                 let (folder, items) = inbox::list(&me.tree, &agent, false)?;
                 Ok(json!({"agent": folder, "handoffs": items}))
