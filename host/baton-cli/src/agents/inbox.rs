@@ -118,19 +118,10 @@ pub fn run(ctx: &Ctx, a: InboxArgs) -> Result<i32> {
             what,
             esc(i["id"].as_str().unwrap_or("")),
             esc(i["from"].as_str().unwrap_or("")),
-            human_age(i["age_secs"].as_i64().unwrap_or(0)),
+            crate::handoffs::human_age(i["age_secs"].as_i64().unwrap_or(0)),
             i["title"].as_str().unwrap_or(""),
             esc(&file)
         );
     }
     Ok(0)
-}
-
-fn human_age(secs: i64) -> String {
-    match secs {
-        s if s < 120 => format!("{s}s"),
-        s if s < 7200 => format!("{}m", s / 60),
-        s if s < 172_800 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86_400),
-    }
 }
