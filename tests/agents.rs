@@ -133,6 +133,7 @@ fn agents_send_list_reply_and_wait_without_serve() {
     assert_eq!((items[0]["id"].as_str(), items[0]["from"].as_str(), items[0]["kind"].as_str()), (Some(id.as_str()), Some("Claude"), Some("task")));
     assert_eq!(items[0]["title"], "Review PR 42");
     assert!(items[0]["age_secs"].as_i64().unwrap() >= 0 && items[0]["file"].as_str().unwrap().ends_with(".json"));
+    assert!(items[0]["age"].as_str().unwrap().ends_with('s'), "{}", items[0]);
     assert_eq!(items[1]["id"], id2);
     let human = stdout(&h.ok(&["inbox", "Codex-MM1"]));
     assert!(human.contains(&id) && human.contains("Review PR 42") && human.contains("Claude"), "{human}");

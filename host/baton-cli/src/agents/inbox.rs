@@ -23,7 +23,8 @@ pub struct InboxArgs {
 }
 
 /// The entries of an agent's folders, oldest first. Each has `state` (`waiting`, `processed`,
-/// `failed`), `kind`, `id`, `from`, `title`, `created_at`, `age_secs`, `file`; a RETURN also
+/// `failed`), `kind`, `id`, `from`, `title`, `created_at`, `age_secs`, `age` (for people),
+/// `file`; a RETURN also
 /// `in_reply_to` and `status`. A file that is not a valid handoff has `problem` instead.
 pub fn list(tree: &Tree, agent: &str, all: bool) -> Result<(String, Vec<Value>)> {
     let folder = tree.agent(agent, false)?;
@@ -68,6 +69,7 @@ pub fn list(tree: &Tree, agent: &str, all: bool) -> Result<(String, Vec<Value>)>
                 "title": s("title"),
                 "created_at": created,
                 "age_secs": age_secs(created),
+                "age": crate::handoffs::human_age(age_secs(created)),
                 "file": e.path(),
             });
             if v["kind"] == "return" {
