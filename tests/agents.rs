@@ -247,9 +247,13 @@ fn a_reply_killed_between_its_two_steps_is_finished_by_the_next_reply_or_serve()
         assert!(files(&h.dir("Codex", "01_inbox")).iter().any(|p| p.to_str().unwrap().contains(id.as_str())));
         if repair_with_serve {
             h.ok(&["serve", "--once"]);
+            // serve finished it by itself: the TASK is filed before any second reply.
+            assert!(!files(&h.dir("Codex", "01_inbox")).iter().any(|p| p.to_str().unwrap().contains(id.as_str())), "serve filed the TASK");
+            let journal = read(&h.dir("Codex", ".baton-replies").join(format!("{id}.json")));
+            assert_eq!(journal["state"], "done");
             let o = run_as(&h, None, &["reply", id, "--status", "failed", "--summary", "second"], None);
             assert_eq!(o.status.code(), Some(2));
-            assert!(stderr(&o).contains("already answered"), "{}", stderr(&o));
+            assert!(stderr(&o).contains("already answered") && !stderr(&o).contains("interrupted"), "{}", stderr(&o));
         } else {
             let o = run_as(&h, None, &["reply", id, "--status", "failed", "--summary", "second"], None);
             assert_eq!(o.status.code(), Some(2));
