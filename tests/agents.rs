@@ -157,6 +157,12 @@ fn agents_send_list_reply_and_wait_without_serve() {
     assert!(!task_path.exists());
     assert_eq!(files(&h.dir("Codex-MM1", "02_processed")), vec![h.dir("Codex-MM1", "02_processed").join(task_path.file_name().unwrap())]);
 
+    // The answered TASK is no longer waiting; --all still shows it, filed.
+    let waiting = h.json(&["inbox", "Codex-MM1", "--json"]);
+    assert!(waiting["handoffs"].as_array().unwrap().iter().all(|i| i["id"] != id.as_str()));
+    let all = h.json(&["inbox", "Codex-MM1", "--all", "--json"]);
+    assert!(all["handoffs"].as_array().unwrap().iter().any(|i| i["id"] == id.as_str() && i["state"] == "processed"), "{all}");
+
     // wait prints it; the RETURN stays where it is.
     let o = run_as(&h, None, &["wait", &id, "--json"], None);
     assert_eq!(o.status.code(), Some(0));
