@@ -274,8 +274,7 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
     Ok(0)
 }
 
-/// An age for people: seconds, minutes, hours or days.
-pub(crate) fn human_age(secs: i64) -> String {
+fn human_age(secs: i64) -> String {
     match secs {
         s if s < 120 => format!("{s}s"),
         s if s < 7200 => format!("{}m", s / 60),

@@ -69,7 +69,7 @@ pub fn list(tree: &Tree, agent: &str, all: bool) -> Result<(String, Vec<Value>)>
                 "title": s("title"),
                 "created_at": created,
                 "age_secs": age_secs(created),
-                "age": crate::handoffs::human_age(age_secs(created)),
+                "age": super::human_age(age_secs(created)),
                 "file": e.path(),
             });
             if v["kind"] == "return" {
@@ -120,7 +120,7 @@ pub fn run(ctx: &Ctx, a: InboxArgs) -> Result<i32> {
             what,
             esc(i["id"].as_str().unwrap_or("")),
             esc(i["from"].as_str().unwrap_or("")),
-            crate::handoffs::human_age(i["age_secs"].as_i64().unwrap_or(0)),
+            super::human_age(i["age_secs"].as_i64().unwrap_or(0)),
             i["title"].as_str().unwrap_or(""),
             esc(&file)
         );
