@@ -104,7 +104,7 @@ def doc_configs(doc_path):
                 out.append((section, server["command"], server["args"], server.get("env", {})))
             elif lang == "sh" and "claude mcp add" in block:
                 words = shlex.split(block.replace("\\\n", " "))
-                env = dict(words[i + 1].split("=", 1) for i, w in enumerate(words) if w == "-e")
+                env = dict(words[i + 1].split("=", 1) for i, w in enumerate(words) if w in ("-e", "--env"))
                 command = words[words.index("--") + 1:]
                 out.append((section, command[0], command[1:], env))
     return out
