@@ -126,7 +126,7 @@ fn the_documented_client_configurations_start_a_working_server() {
         .iter()
         .map(|c| (c["client"].as_str().unwrap(), c["agent"].as_str().unwrap_or("(refused)")))
         .collect();
-    assert_eq!(clients, vec![("Claude Code", "Claude-Code"), ("Claude Code", "Claude-Code"), ("Cursor", "Cursor"), ("Codex", "Codex")]);
+    assert_eq!(clients, vec![("Claude Code", "Claude-Code"), ("Claude Code", "Claude-Code"), ("Cursor", "Cursor"), ("Codex", "Codex"), ("Codex", "Codex")]);
     for c in out.as_array().unwrap() {
         assert_eq!(c["tools"].as_array().unwrap().len(), 10, "{c}");
     }

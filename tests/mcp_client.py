@@ -6,7 +6,7 @@ is_error), for the Rust test to check against the files on disk. Scenarios:
   claude: the agent "Claude" sends to the echo plugin and to "Codex", waits, lists, reads,
           and is refused where it must be;
   codex:  the agent "Codex" answers the TASK whose id is in $TASK_ID;
-  docs:   every client configuration in docs/agents.md (the `claude mcp add` line, .mcp.json,
+  docs:   every client configuration in docs/agents.md (the `claude mcp add` and `codex mcp add` lines, .mcp.json,
           .cursor/mcp.json, Codex's config.toml) is parsed and launched as written, with only
           the command `baton` replaced by BATON and BATON_HOME by HOME; each lists its tools
           and reads its own inbox.
@@ -102,7 +102,7 @@ def doc_configs(doc_path):
             elif lang == "toml":
                 server = tomllib.loads(block)["mcp_servers"]["baton"]
                 out.append((section, server["command"], server["args"], server.get("env", {})))
-            elif lang == "sh" and "claude mcp add" in block:
+            elif lang == "sh" and " mcp add " in block:
                 words = shlex.split(block.replace("\\\n", " "))
                 env = dict(words[i + 1].split("=", 1) for i, w in enumerate(words) if w in ("-e", "--env"))
                 command = words[words.index("--") + 1:]
