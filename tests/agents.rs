@@ -98,13 +98,22 @@ fn send_to_a_plugin_waits_for_its_return_through_a_running_serve() {
     assert_eq!(serde_json::from_slice::<Value>(&again.stdout).unwrap(), ret);
     assert_eq!(files(&h.dir("Claude", "01_inbox")), before, "wait never moves or changes a RETURN");
 
+    // A handoff sitting in `<agent>/.baton-tmp/` (a send killed before its rename) is never
+    // taken for work: the watchers and passes read only `01_inbox/`.
+    let stray = h.dir("baton", ".baton-tmp").join("stray.json");
+    let body = json!({"schema": "baton.handoff/v1", "id": "STRAY", "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                      "from": "Claude", "title": "stray", "plugin": "echo", "action": "echo", "params": {}});
+    std::fs::write(&stray, body.to_string()).unwrap();
+
     // Any other terminal status exits 1: an action the plugin does not have is rejected.
     let o = run_as(&h, Some("Claude"), &["send", "--plugin", "echo", "--action", "nope", "--wait", "--timeout", "60", "--json"], None);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(serde_json::from_slice::<Value>(&o.stdout).unwrap()["status"], "rejected");
     stop(serving);
-    // The temp folder the sends wrote through holds nothing, and baton's inbox is drained.
-    assert!(files(&h.dir("baton", ".baton-tmp")).is_empty());
+    // The temp folder the sends wrote through holds only the stray file, never run; baton's
+    // inbox is drained.
+    assert_eq!(files(&h.dir("baton", ".baton-tmp")), vec![stray]);
+    assert!(!h.returns("Claude").contains_key("STRAY"));
     assert!(files(&h.inbox()).is_empty());
 }
 
