@@ -32,6 +32,10 @@ pub fn require_home(ctx: &Ctx) -> Result<()> {
 
 pub fn serve(ctx: &Ctx, once: bool, http: Option<String>) -> Result<i32> {
     require_home(ctx)?;
+    // Replies an agent's `baton reply` was killed in the middle of (see agents::reply).
+    if let Ok(tree) = crate::agents::Tree::open(ctx) {
+        crate::agents::reply::repair_all(&tree.root);
+    }
     let rt = runtime()?;
     let served = rt.block_on(async {
         // Register before anything slow, so a SIGTERM during start-up is a clean stop too.

@@ -1,11 +1,13 @@
 //! `baton`: the command line. A thin edge over the host crates; errors become `anyhow` here,
 //! with the file and the fix in the message.
+mod agents;
 mod audit;
 mod catalog;
 mod dashboard;
 mod fp;
 mod handoffs;
 mod init;
+mod mcp;
 mod migrate;
 mod plugin;
 mod service;
@@ -115,6 +117,24 @@ enum Command {
     /// Keep `baton serve` running: a launchd agent (macOS) or systemd user unit (Linux).
     #[command(subcommand)]
     Service(service::ServiceCommand),
+    /// Send a TASK to a plugin (`--plugin --action`) or an agent (`--to`); prints its id.
+    /// `--wait` blocks until the RETURN (exit 0 completed, 1 other status, 124 timeout).
+    Send(agents::send::SendArgs),
+    /// Wait for the RETURN of a TASK sent earlier (exit 0 completed, 1 other status, 124 timeout).
+    Wait(agents::wait::WaitArgs),
+    /// The handoffs waiting for an agent: TASKs to do, RETURNs to read, oldest first.
+    Inbox(agents::inbox::InboxArgs),
+    /// Answer a TASK addressed to you: one RETURN to its sender, the TASK filed in 02_processed/.
+    Reply(agents::reply::ReplyArgs),
+    /// Check handoff files against the schema (exit 1 if any is invalid).
+    Validate(agents::validate::ValidateArgs),
+    /// Print the JSON Schema of a TASK or a RETURN.
+    Schema {
+        #[arg(value_enum)]
+        kind: agents::validate::Kind,
+    },
+    /// Serve the Model Context Protocol on stdio, for Claude Code, Cursor, Codex.
+    Mcp(mcp::McpArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff) to stdout: `baton man > baton.1`.
@@ -180,6 +200,13 @@ fn main() {
         Command::Catalog(cmd) => catalog::run(cmd, &ctx),
         Command::Migrate(args) => migrate::run(args, &ctx),
         Command::Service(cmd) => service::run(cmd, &ctx),
+        Command::Send(args) => agents::send::run(&ctx, args),
+        Command::Wait(args) => agents::wait::run(&ctx, args),
+        Command::Inbox(args) => agents::inbox::run(&ctx, args),
+        Command::Reply(args) => agents::reply::run(&ctx, args),
+        Command::Validate(args) => agents::validate::run(args),
+        Command::Schema { kind } => agents::validate::schema(kind),
+        Command::Mcp(args) => mcp::run(&ctx, args),
         Command::Completions { shell } => shell::completions(shell, Cli::command()),
         Command::Man => shell::man(Cli::command()),
     };

@@ -4,6 +4,7 @@
 //!
 //! Nothing here touches the file system: it is the vocabulary the pipeline speaks.
 
+pub mod build;
 pub mod codes;
 pub mod dialect;
 pub mod explain;

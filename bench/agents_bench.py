@@ -1,0 +1,118 @@
+"""Agent round-trip benchmark (issue 31; never run in CI).
+
+    python3 bench/agents_bench.py BATON [N]
+
+Makes a temporary home (`baton init`), starts `baton serve` on it, then measures N round trips
+(default 1,000) to the echo plugin, each timed from the start of the send to the RETURN in hand:
+  send_wait  `baton send --plugin echo --action echo --params … --wait --json` (one process each)
+  by_hand    the same TASK written by hand (temp file, rename into the inbox), then polling the
+             sender's inbox every millisecond for the RETURN (what scripts did before `send`)
+  mcp        one `baton mcp` session driven by the official Python SDK: send_task, then
+             wait_for_return
+Prints p50/p99/max in milliseconds as JSON.
+"""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def summary(xs):
+    return {"n": len(xs), "p50_ms": round(pct(xs, 50), 2), "p99_ms": round(pct(xs, 99), 2), "max_ms": round(max(xs), 2)}
+
+
+def send_wait(baton, home, n):
+    env = dict(os.environ, BATON_AGENT="Bench-CLI")
+    times = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        out = subprocess.run([baton, "--home", home, "send", "--plugin", "echo", "--action", "echo",
+                              "--params", json.dumps({"i": i}), "--wait", "--timeout", "30", "--json"],
+                             env=env, capture_output=True)
+        times.append((time.perf_counter() - t0) * 1000)
+        assert out.returncode == 0 and json.loads(out.stdout)["status"] == "completed", out.stderr
+    return summary(times)
+
+
+def by_hand(home, n):
+    root = os.path.join(home, "handoffs")
+    inbox = os.path.join(root, "baton", "01_inbox")
+    mine = os.path.join(root, "Bench-Hand", "01_inbox")
+    os.makedirs(mine, exist_ok=True)
+    times = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        tid = uuid.uuid4().hex
+        body = {"schema": "baton.handoff/v1", "id": tid, "kind": "task",
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "from": "Bench-Hand", "title": "echo", "plugin": "echo", "action": "echo", "params": {"i": i}}
+        name = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"__TASK__echo-{tid}__Bench-Hand.json"
+        tmp = os.path.join(root, f".tmp-{tid}")
+        with open(tmp, "w") as f:
+            json.dump(body, f)
+        os.rename(tmp, os.path.join(inbox, name))
+        seen = set()
+        found = None
+        while found is None:
+            for entry in os.listdir(mine):
+                if entry in seen or "__RETURN__" not in entry:
+                    continue
+                seen.add(entry)
+                with open(os.path.join(mine, entry)) as f:
+                    if json.load(f).get("in_reply_to") == tid:
+                        found = entry
+                        break
+            if found is None:
+                time.sleep(0.001)
+        times.append((time.perf_counter() - t0) * 1000)
+        os.rename(os.path.join(mine, found), os.path.join(mine, "." + found))  # read: out of the way
+    return summary(times)
+
+
+async def mcp(baton, home, n):
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    params = StdioServerParameters(command=baton, args=["--home", home, "mcp", "--agent", "Bench-MCP"],
+                                   env={k: v for k, v in os.environ.items() if k.startswith("XDG_")})
+    times = []
+    async with Client(params) as c:
+        for i in range(n):
+            t0 = time.perf_counter()
+            sent = await c.call_tool("send_task", {"plugin": "echo", "action": "echo", "params": {"i": i}})
+            ret = await c.call_tool("wait_for_return", {"id": sent.structured_content["id"]})
+            times.append((time.perf_counter() - t0) * 1000)
+            assert ret.structured_content["status"] == "completed", ret
+    return summary(times)
+
+
+def main():
+    baton = os.path.abspath(sys.argv[1])
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
+    with tempfile.TemporaryDirectory() as d:
+        home = os.path.join(d, "home")
+        subprocess.run([baton, "--home", home, "init"], check=True, capture_output=True)
+        serve = subprocess.Popen([baton, "--home", home, "serve"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(3)  # plugins loaded
+            send_wait(baton, home, 20)  # warm-up
+            out = {"send_wait": send_wait(baton, home, n), "by_hand": by_hand(home, n),
+                   "mcp": asyncio.run(mcp(baton, home, n))}
+        finally:
+            serve.terminate()
+            serve.wait()
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,254 @@
+//! `baton wait ID`: blocks until the RETURN answering a TASK lands, woken by file-system events
+//! (notify) with a 1 s poll beside them for folders where events never come (network and FUSE
+//! mounts). It reads only; it never moves or changes a RETURN, and needs no `baton serve` (for
+//! a TASK between agents, the other agent answers).
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use serde_json::Value;
+
+use baton_handoff::names;
+
+use super::Tree;
+use crate::Ctx;
+
+/// The poll beside the events: what a folder without working events waits at most.
+const POLL: Duration = Duration::from_secs(1);
+
+/// A RETURN file may be named up to this long before its TASK (another machine's clock).
+const SKEW_SECS: i64 = 600;
+
+#[derive(clap::Args, Debug)]
+pub struct WaitArgs {
+    /// The TASK's id (what `baton send` printed).
+    pub id: String,
+    /// Give up after this many seconds (exit 124). Default: wait forever.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Print exactly the RETURN object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The names in a folder now.
+pub fn names_in(dir: &Path) -> HashSet<OsString> {
+    std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.file_name()).collect()
+}
+
+/// Looks for the RETURN answering one TASK in a few folders, reading each file at most once
+/// (a file that does not parse yet, still being written by a non-atomic writer, is read again
+/// when its size or time changes).
+pub struct Waiter {
+    id: String,
+    pub dirs: Vec<PathBuf>,
+    /// Files named (`<stamp>__…`) before this are older than the TASK: skipped unread.
+    min_stamp: Option<String>,
+    seen: HashSet<OsString>,
+    unparsed: HashMap<OsString, (u64, Option<std::time::SystemTime>)>,
+}
+
+impl Waiter {
+    pub fn new(id: &str, dirs: Vec<PathBuf>, min_stamp: Option<String>, before: HashSet<OsString>) -> Self {
+        Waiter { id: id.to_string(), dirs, min_stamp, seen: before, unparsed: HashMap::new() }
+    }
+
+    /// The RETURN (its file and body), if it is there now.
+    pub fn check(&mut self) -> Option<(PathBuf, Value)> {
+        for dir in &self.dirs {
+            let Ok(entries) = std::fs::read_dir(dir) else { continue };
+            for e in entries.flatten() {
+                let name = e.file_name();
+                if self.seen.contains(&name) {
+                    continue;
+                }
+                if names::classify(name.as_bytes()) != names::Entry::Candidate {
+                    self.seen.insert(name);
+                    continue;
+                }
+                if let Some(parts) = name.to_str().and_then(names::parse_file_name) {
+                    let old = self.min_stamp.as_deref().is_some_and(|m| parts.stamp < m);
+                    if parts.kind != "RETURN" || old {
+                        self.seen.insert(name);
+                        continue;
+                    }
+                }
+                let Ok(meta) = e.metadata() else { continue };
+                let stamp = (meta.len(), meta.modified().ok());
+                if self.unparsed.get(&name) == Some(&stamp) {
+                    continue;
+                }
+                match super::read_handoff(&e.path()) {
+                    Some(body) => {
+                        self.unparsed.remove(&name);
+                        self.seen.insert(name);
+                        let s = |k: &str| body.get(k).and_then(Value::as_str);
+                        if s("kind") == Some("return") && s("in_reply_to") == Some(&self.id) {
+                            return Some((e.path(), body));
+                        }
+                    }
+                    None => {
+                        self.unparsed.insert(name, stamp);
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Whether an event may mean a new file: opening or reading one does not (the waiter's own
+/// reads would otherwise wake it forever); a file closed after writing does.
+fn wakes(event: &notify::Event) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    match event.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
+/// Waits for the RETURN: `None` after `timeout`.
+pub fn block(waiter: &mut Waiter, timeout: Option<Duration>) -> Result<Option<(PathBuf, Value)>> {
+    use notify::Watcher;
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    // Set before the first look, so a RETURN landing between the two still wakes us.
+    let watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+        if ev.as_ref().map_or(true, wakes) {
+            let _ = tx.send(());
+        }
+    });
+    let _watcher = match watcher {
+        Ok(mut w) => {
+            for d in &waiter.dirs {
+                if let Err(e) = w.watch(d, notify::RecursiveMode::NonRecursive) {
+                    tracing::debug!(dir = %d.display(), "no file events ({e}); polling every second");
+                }
+            }
+            Some(w)
+        }
+        Err(e) => {
+            tracing::debug!("no file watcher ({e}); polling every second");
+            None
+        }
+    };
+    loop {
+        if let Some(found) = waiter.check() {
+            return Ok(Some(found));
+        }
+        let pause = match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left.min(POLL),
+                _ => return Ok(None),
+            },
+            None => POLL,
+        };
+        match rx.recv_timeout(pause) {
+            Ok(()) => while rx.try_recv().is_ok() {},
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(pause),
+        }
+    }
+}
+
+/// Where the RETURN for TASK `id` will land, and the stamp before which no file can answer it.
+/// The TASK is looked for in the agents' folders (and baton's claims in flight), then in the
+/// ledger.
+pub fn locate(ctx: &Ctx, tree: &Tree, id: &str) -> Result<Waiter> {
+    // By name first (what `send` wrote carries its id), then baton's claims in flight, and only
+    // then every handoff read.
+    let task = tree
+        .find_named(id, Some("task"), &super::FOLDERS)
+        .map(|f| f.body)
+        .or_else(|| in_claims(tree, id))
+        .or_else(|| tree.find(id, Some("task"), &super::FOLDERS).map(|f| f.body));
+    let (reply_agent, created) = match &task {
+        Some(t) => {
+            let s = |k: &str| t.get(k).and_then(Value::as_str).map(str::to_string);
+            (s("reply_to").or_else(|| s("from")).unwrap_or_default(), s("created_at"))
+        }
+        None => match baton_ledger::Ledger::open_at(&ctx.location).ok().and_then(|l| l.task(id).ok().flatten()) {
+            Some(row) => (row.reply_to, None),
+            None => bail!(
+                "no TASK with id {id:?} in {} (nor in the ledger); the id is what `baton send` printed, the `id` field of the TASK",
+                tree.root.display()
+            ),
+        },
+    };
+    let agent = tree.existing_agent(&reply_agent).unwrap_or(reply_agent);
+    let inbox = tree.root.join(&agent).join(baton_pipeline::config::INBOX);
+    Ok(Waiter::new(id, dirs_of(&inbox), created.as_deref().and_then(min_stamp), HashSet::new()))
+}
+
+/// The folders a RETURN for an agent can be in: its inbox, and its `02_processed/` if the agent
+/// filed the RETURN after reading it.
+pub fn dirs_of(inbox: &Path) -> Vec<PathBuf> {
+    let processed = inbox.parent().map(|a| a.join("02_processed"));
+    std::iter::once(inbox.to_path_buf()).chain(processed).collect()
+}
+
+/// The file-name stamp before which no file can answer a TASK created at `created_at`.
+pub fn min_stamp(created_at: &str) -> Option<String> {
+    baton_handoff::stamp::parse_rfc3339(created_at)
+        .map(|t| baton_handoff::stamp::file_stamp(t - time::Duration::seconds(SKEW_SECS)))
+}
+
+/// A TASK baton has claimed and is running (`<baton>/.claims/<dir>/<claim>~<name>`).
+fn in_claims(tree: &Tree, id: &str) -> Option<Value> {
+    let claims = tree.root.join(&tree.baton).join(".claims");
+    for dir in std::fs::read_dir(claims).ok()?.flatten() {
+        for e in std::fs::read_dir(dir.path()).into_iter().flatten().flatten() {
+            if e.file_name().to_str().is_some_and(|n| n.contains(id))
+                && let Some(body) = super::read_handoff(&e.path())
+                && body.get("id").and_then(Value::as_str) == Some(id)
+            {
+                return Some(body);
+            }
+        }
+    }
+    None
+}
+
+/// Prints what a wait found and returns the exit status: 0 completed, 1 any other status,
+/// 124 timed out. `id_last`: the human form ends with the bare TASK id (`baton send`).
+pub fn report(id: &str, found: Option<(PathBuf, Value)>, json: bool, timeout: Option<Duration>, id_last: bool) -> Result<i32> {
+    let Some((file, ret)) = found else {
+        eprintln!(
+            "baton: no RETURN for {id} within {:.0}s; it is still pending: `baton wait {id}` waits again",
+            timeout.unwrap_or_default().as_secs_f64()
+        );
+        if !json && id_last {
+            println!("{id}");
+        }
+        return Ok(124);
+    };
+    let status = ret.get("status").and_then(Value::as_str).unwrap_or("?");
+    if json {
+        println!("{}", serde_json::to_string_pretty(&ret)?);
+    } else {
+        println!("RETURN {}", file.display());
+        println!("{status}: {}", ret.get("summary").and_then(Value::as_str).unwrap_or(""));
+        if let Some(r) = ret.get("result").filter(|r| r.as_object().is_some_and(|o| !o.is_empty())) {
+            println!("result: {r}");
+        }
+        if let Some(e) = ret.get("error").filter(|e| !e.is_null()) {
+            println!("error: {e}");
+        }
+        if id_last {
+            println!("{id}");
+        }
+    }
+    Ok(if status == "completed" { 0 } else { 1 })
+}
+
+pub fn run(ctx: &Ctx, a: WaitArgs) -> Result<i32> {
+    let tree = Tree::open(ctx)?;
+    let mut waiter = locate(ctx, &tree, &a.id)?;
+    let timeout = a.timeout.map(Duration::from_secs_f64);
+    let found = block(&mut waiter, timeout)?;
+    report(&a.id, found, a.json, timeout, false)
+}

@@ -1,0 +1,455 @@
+//! `baton mcp`: the Model Context Protocol over stdio, on the official Rust SDK (`rmcp`), so
+//! Claude Code, Cursor and Codex reach baton with the tools they already speak. Each tool is the
+//! command of the same name (the same handoffs, the same errors): `send_task`,
+//! `wait_for_return`, `inbox`, `read_handoff`, `reply` run in this process; `status`, `show`,
+//! `retry`, `audit` and `plugins` run this same binary's `--json` commands and pass their answer
+//! on. Each agent's inbox is a resource (`baton://inbox/<agent>`). Stdout carries only JSON-RPC;
+//! logs go to stderr.
+use std::ffi::OsString;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, InitializeResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, Resource, ResourceContents, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use serde_json::{json, Map, Value};
+
+use crate::agents::{inbox, reply, send, validate, wait, Tree, FOLDERS};
+use crate::Ctx;
+
+#[derive(clap::Args, Debug)]
+pub struct McpArgs {
+    /// The caller's agent name: it becomes `from` of what it sends, and it may answer only
+    /// TASKs addressed to it. Default: $BATON_AGENT.
+    #[arg(long, env = "BATON_AGENT")]
+    pub agent: Option<String>,
+    /// `wait_for_return` waits at most this long per call, then answers `{pending: true, id}`
+    /// so the agent calls again (below Claude Code's 60 s tool limit).
+    #[arg(long, value_name = "SECS", default_value_t = 50.0)]
+    pub wait_cap: f64,
+}
+
+const INBOX_URI: &str = "baton://inbox/";
+
+#[derive(Clone)]
+struct Server {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tree: Tree,
+    home: std::path::PathBuf,
+    state: std::path::PathBuf,
+    location: baton_ledger::Location,
+    agent: Option<String>,
+    wait_cap: Duration,
+    /// What this session sent: where each RETURN lands and the names there just before, so a
+    /// wait reads only newer files.
+    sent: std::sync::Mutex<std::collections::HashMap<String, send::Sent>>,
+}
+
+impl Inner {
+    fn ctx(&self) -> Ctx {
+        Ctx { home: self.home.clone(), state: self.state.clone(), location: self.location.clone() }
+    }
+
+    fn caller(&self) -> Result<String> {
+        self.agent.clone().ok_or_else(|| {
+            anyhow!("this MCP server has no agent name: start it as `baton mcp --agent NAME` (or set BATON_AGENT) in the client's config")
+        })
+    }
+}
+
+pub fn run(ctx: &Ctx, args: McpArgs) -> Result<i32> {
+    let tree = Tree::open(ctx)?;
+    if let Some(a) = &args.agent
+        && !baton_handoff::names::is_valid_name(a)
+    {
+        bail!("--agent {a:?} is not a valid agent name (letters, digits, '.', '_' and '-')");
+    }
+    if !(args.wait_cap.is_finite() && args.wait_cap > 0.0) {
+        bail!("--wait-cap must be a positive number of seconds");
+    }
+    let server = Server {
+        inner: Arc::new(Inner {
+            tree,
+            home: ctx.home.clone(),
+            state: ctx.state.clone(),
+            location: ctx.location.clone(),
+            agent: args.agent.filter(|a| !a.is_empty()),
+            wait_cap: Duration::from_secs_f64(args.wait_cap),
+            sent: Default::default(),
+        }),
+    };
+    let rt = crate::handoffs::runtime()?;
+    let r = rt.block_on(async move {
+        let running = server.serve(rmcp::transport::stdio()).await.map_err(|e| anyhow!("starting the MCP session: {e}"))?;
+        running.waiting().await.map_err(|e| anyhow!("MCP session: {e}"))?;
+        anyhow::Ok(0)
+    });
+    // stdin's pending read cannot be cancelled: never wait for it on the way out.
+    rt.shutdown_timeout(Duration::from_millis(200));
+    r
+}
+
+fn schema(properties: Value, required: &[&str]) -> Arc<Map<String, Value>> {
+    let v = json!({"type": "object", "properties": properties, "required": required, "additionalProperties": false});
+    Arc::new(v.as_object().cloned().unwrap_or_default())
+}
+
+fn obj(v: Value) -> Arc<Map<String, Value>> {
+    Arc::new(v.as_object().cloned().unwrap_or_default())
+}
+
+/// `wait_for_return`'s output: the RETURN (the published schema, kind fixed) or `{pending, id}`.
+fn wait_output_schema() -> Arc<Map<String, Value>> {
+    let mut ret = validate::schema_for(validate::Kind::Return);
+    let defs = ret.as_object_mut().and_then(|o| o.remove("$defs")).unwrap_or(json!({}));
+    if let Some(o) = ret.as_object_mut() {
+        for k in ["$schema", "$id"] {
+            o.remove(k);
+        }
+    }
+    obj(json!({
+        "type": "object",
+        "$defs": defs,
+        "anyOf": [
+            ret,
+            {"type": "object", "properties": {"pending": {"const": true}, "id": {"type": "string"}}, "required": ["pending", "id"]}
+        ]
+    }))
+}
+
+fn tools() -> Vec<Tool> {
+    let s = |d: &str| json!({"type": "string", "description": d});
+    let id = || s("A handoff id (what send_task answered, or the `id` of a TASK)");
+    let any = || obj(json!({"type": "object"}));
+    vec![
+        Tool::new(
+            "send_task",
+            "Send a TASK: to a plugin (plugin + action + params; baton runs it) or to another agent (to + title + body). \
+             Answers {id, file}; then call wait_for_return with the id. Your agent name is the sender.",
+            schema(
+                json!({
+                    "to": s("The agent to send to (its inbox must exist)"),
+                    "plugin": s("The plugin baton runs the TASK with"),
+                    "action": s("The plugin's action"),
+                    "params": {"type": "object", "description": "The action's params"},
+                    "title": s("One line; optional for a plugin (default <plugin>.<action>)"),
+                    "body": {"type": ["object", "string"], "description": "More for the recipient: an object whose fields join the TASK, or text"},
+                    "reply_to": s("The agent whose inbox gets the RETURN (default: you)"),
+                    "correlation_id": s("Ties related handoffs together"),
+                    "priority": {"enum": ["low", "normal", "high", "urgent"]},
+                    "deadline": s("RFC 3339 time, e.g. 2026-01-18T17:00:00Z"),
+                }),
+                &[],
+            ),
+        )
+        .with_raw_output_schema(obj(json!({
+            "type": "object", "properties": {"id": {"type": "string"}, "file": {"type": "string"}}, "required": ["id", "file"]
+        }))),
+        Tool::new(
+            "wait_for_return",
+            "Wait for the RETURN of a TASK and answer it. Waits at most the server's cap (default 50 s); if the RETURN \
+             has not come by then, answers {pending: true, id}: call again with the same id.",
+            schema(json!({"id": id(), "timeout_s": {"type": "number", "minimum": 0, "description": "Wait at most this long (capped)"}}), &["id"]),
+        )
+        .with_raw_output_schema(wait_output_schema()),
+        Tool::new(
+            "inbox",
+            "The handoffs waiting for an agent (default: you): TASKs to do and RETURNs to read, oldest first.",
+            schema(json!({"agent": s("The agent (default: you)")}), &[]),
+        )
+        .with_raw_output_schema(any()),
+        Tool::new(
+            "read_handoff",
+            "Read one handoff (TASK or RETURN) by id: {file, agent, folder, handoff}.",
+            schema(json!({"id": id()}), &["id"]),
+        )
+        .with_raw_output_schema(any()),
+        Tool::new(
+            "reply",
+            "Answer a TASK addressed to you, exactly once: writes one RETURN to its sender and files the TASK. \
+             Answers {id, file, task_file}.",
+            schema(
+                json!({
+                    "id": s("The TASK's id"),
+                    "status": {"enum": ["completed", "failed", "rejected", "canceled"]},
+                    "summary": s("What was done, or why not"),
+                    "result": {"type": "object", "description": "Structured result"},
+                    "artifacts": {"type": "array", "items": {"type": "string"}, "description": "Paths the work produced"},
+                }),
+                &["id", "status", "summary"],
+            ),
+        )
+        .with_raw_output_schema(any()),
+        Tool::new("status", "baton's queue, recent executions, open handoffs between agents, paused plugins.", schema(json!({}), &[]))
+            .with_raw_output_schema(any()),
+        Tool::new("show", "One handoff's history: its record, events and plugin logs.", schema(json!({"id": id()}), &["id"]))
+            .with_raw_output_schema(any()),
+        Tool::new("retry", "Move a failed handoff back into baton's inbox to run again.", schema(json!({"id": id()}), &["id"]))
+            .with_raw_output_schema(any()),
+        Tool::new(
+            "audit",
+            "Run a plans audit now (the folders baton.toml grants): what each plan promised against what exists.",
+            schema(json!({"force": {"type": "boolean", "description": "Write a report even if nothing changed"}}), &[]),
+        )
+        .with_raw_output_schema(any()),
+        Tool::new("plugins", "The installed plugins and their actions.", schema(json!({}), &[])).with_raw_output_schema(any()),
+    ]
+}
+
+/// The arguments of a call, refusing names the tool does not have (a typo, or `from`).
+fn args_of(tool: &Tool, arguments: Option<Map<String, Value>>) -> Result<Map<String, Value>> {
+    let args = arguments.unwrap_or_default();
+    let known = tool.input_schema.get("properties").and_then(Value::as_object);
+    for k in args.keys() {
+        if !known.is_some_and(|p| p.contains_key(k)) {
+            let names: Vec<&String> = known.map(|p| p.keys().collect()).unwrap_or_default();
+            if k == "from" {
+                bail!("{} has no `from`: the sender is the server's agent (`baton mcp --agent NAME`)", tool.name);
+            }
+            bail!("{} has no argument `{k}` (it takes: {})", tool.name, names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "));
+        }
+    }
+    Ok(args)
+}
+
+fn str_arg(args: &Map<String, Value>, k: &str) -> Result<Option<String>> {
+    match args.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => bail!("`{k}` must be a string, not {other}"),
+    }
+}
+
+fn need(args: &Map<String, Value>, k: &str) -> Result<String> {
+    str_arg(args, k)?.ok_or_else(|| anyhow!("`{k}` is required"))
+}
+
+impl Server {
+    async fn call(&self, name: &str, args: Map<String, Value>) -> Result<Value> {
+        let me = self.inner.clone();
+        match name {
+            "send_task" => blocking(move || {
+                let req = send::Request {
+                    to: str_arg(&args, "to")?,
+                    plugin: str_arg(&args, "plugin")?,
+                    action: str_arg(&args, "action")?,
+                    params: args.get("params").cloned().filter(|v| !v.is_null()),
+                    title: str_arg(&args, "title")?,
+                    body: args.get("body").cloned().filter(|v| !v.is_null()),
+                    from: Some(me.caller()?),
+                    reply_to: str_arg(&args, "reply_to")?,
+                    priority: str_arg(&args, "priority")?,
+                    deadline: str_arg(&args, "deadline")?,
+                    correlation_id: str_arg(&args, "correlation_id")?,
+                    new_agent: false,
+                };
+                let sent = send::send(&me.tree, &req)?;
+                let mut known = me.sent.lock().unwrap_or_else(|e| e.into_inner());
+                if known.len() >= 10_000 {
+                    known.clear();
+                }
+                let answer = json!({"id": sent.id, "file": sent.file});
+                known.insert(sent.id.clone(), sent);
+                Ok(answer)
+            })
+            .await,
+            "wait_for_return" => blocking(move || {
+                let id = need(&args, "id")?;
+                let asked = match args.get("timeout_s") {
+                    None | Some(Value::Null) => me.wait_cap,
+                    Some(v) => {
+                        let secs = v.as_f64().filter(|s| s.is_finite() && *s >= 0.0).ok_or_else(|| anyhow!("`timeout_s` must be a number of seconds >= 0"))?;
+                        Duration::from_secs_f64(secs)
+                    }
+                };
+                let known = me.sent.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned();
+                let mut waiter = match known {
+                    Some(s) => wait::Waiter::new(&id, wait::dirs_of(&s.reply_inbox), wait::min_stamp(&s.created_at), s.before),
+                    None => wait::locate(&me.ctx(), &me.tree, &id)?,
+                };
+                Ok(match wait::block(&mut waiter, Some(asked.min(me.wait_cap)))? {
+                    Some((_, ret)) => ret,
+                    None => json!({"pending": true, "id": id}),
+                })
+            })
+            .await,
+            "inbox" => blocking(move || {
+                let agent = match str_arg(&args, "agent")? {
+                    Some(a) => a,
+                    None => {
+                        let me_agent = me.caller().context("say which agent's inbox (`agent`)")?;
+                        // Your own inbox before anything was ever sent to you: empty.
+                        if me.tree.existing_agent(&me_agent).is_none() {
+                            return Ok(json!({"agent": me_agent, "handoffs": []}));
+                        }
+                        me_agent
+                    }
+                };
+                let (folder, items) = inbox::list(&me.tree, &agent, false)?;
+                Ok(json!({"agent": folder, "handoffs": items}))
+            })
+            .await,
+            "read_handoff" => blocking(move || {
+                let id = need(&args, "id")?;
+                let f = me.tree.find(&id, None, &FOLDERS).ok_or_else(|| anyhow!("no handoff with id {id:?} in {}", me.tree.root.display()))?;
+                Ok(json!({"file": f.path, "agent": f.agent, "folder": f.folder, "handoff": f.body}))
+            })
+            .await,
+            "reply" => blocking(move || {
+                let id = need(&args, "id")?;
+                let status = reply::parse_status(&need(&args, "status")?)?;
+                let summary = need(&args, "summary")?;
+                let artifacts = match args.get("artifacts") {
+                    None | Some(Value::Null) => vec![],
+                    Some(v) => serde_json::from_value(v.clone()).map_err(|_| anyhow!("`artifacts` must be a list of paths"))?,
+                };
+                let answer = baton_handoff::build::NewReturn { status, summary, result: args.get("result").cloned().filter(|v| !v.is_null()), artifacts };
+                let r = reply::reply(&me.tree, &id, &answer, me.agent.as_deref())?;
+                Ok(json!({"id": r.return_id, "file": r.return_file, "task_file": r.task_file}))
+            })
+            .await,
+            "status" => self.baton(vec!["status".into(), "--json".into()]).await,
+            "show" => {
+                let id = need(&args, "id")?;
+                self.baton(vec!["show".into(), id.into(), "--json".into()]).await
+            }
+            "retry" => {
+                let id = need(&args, "id")?;
+                let out = self.baton(vec!["retry".into(), id.clone().into()]).await?;
+                Ok(json!({"id": id, "message": out["output"]}))
+            }
+            "audit" => {
+                let mut a: Vec<OsString> = vec!["audit".into(), "--json".into()];
+                if args.get("force").and_then(Value::as_bool) == Some(true) {
+                    a.push("--force".into());
+                }
+                self.baton(a).await
+            }
+            "plugins" => {
+                let out = self.baton(vec!["plugin".into(), "list".into(), "--json".into()]).await?;
+                Ok(if out.is_object() { out } else { json!({"plugins": out}) })
+            }
+            other => bail!("no tool {other:?}"),
+        }
+    }
+
+    /// Runs this binary's command on the same home and state; its JSON answer (or its text as
+    /// `{output}`), or its error message.
+    async fn baton(&self, args: Vec<OsString>) -> Result<Value> {
+        let me = self.inner.clone();
+        blocking(move || {
+            let exe = std::env::current_exe().context("finding the baton binary")?;
+            let mut cmd = std::process::Command::new(exe);
+            cmd.arg("--home").arg(&me.home);
+            if let baton_ledger::Location::Sqlite(p) = &me.location {
+                cmd.arg("--state").arg(p);
+            }
+            let out = cmd.args(&args).stdin(std::process::Stdio::null()).output().context("running baton")?;
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            if !out.status.success() {
+                let err = String::from_utf8_lossy(&out.stderr);
+                let msg = err.lines().filter(|l| !l.trim().is_empty()).map(|l| l.strip_prefix("baton: ").unwrap_or(l)).collect::<Vec<_>>().join("\n");
+                bail!("{}", if msg.is_empty() { stdout.trim().to_string() } else { msg });
+            }
+            Ok(serde_json::from_str(&stdout).unwrap_or_else(|_| json!({"output": stdout.trim()})))
+        })
+        .await
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| anyhow!("internal: {e}"))?
+}
+
+impl ServerHandler for Server {
+    fn get_info(&self) -> ServerConfig {
+        InitializeResult::new(ServerCapabilities::builder().enable_tools().enable_resources().build())
+            .with_server_info(Implementation::new("baton", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "baton passes handoffs between agents. send_task sends a TASK (to a plugin, or to another agent) and \
+                 answers its id; wait_for_return waits for its RETURN (call again while it answers pending). inbox lists \
+                 what waits for you; reply answers a TASK addressed to you, exactly once.",
+            )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(tools()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let Some(tool) = tools().into_iter().find(|t| t.name == request.name) else {
+            return Err(ErrorData::invalid_params(format!("no tool {:?}", request.name), None));
+        };
+        use tracing::Instrument;
+        let span = tracing::info_span!("mcp", tool = %tool.name);
+        let outcome = match args_of(&tool, request.arguments) {
+            Ok(args) => self.call(&tool.name, args).instrument(span).await,
+            Err(e) => Err(e),
+        };
+        Ok(match outcome {
+            Ok(v) => CallToolResult::structured(v),
+            Err(e) => {
+                let message = format!("{e:#}");
+                tracing::info!(tool = %tool.name, "refused: {message}");
+                CallToolResult::error(vec![ContentBlock::text(json!({"error": message}).to_string())])
+            }
+        }
+        .into())
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let resources = self
+            .inner
+            .tree
+            .agents()
+            .into_iter()
+            .map(|a| {
+                Resource::new(format!("{INBOX_URI}{a}"), format!("inbox/{a}"))
+                    .with_title(format!("{a}'s inbox"))
+                    .with_description(format!("The handoffs waiting for {a}: TASKs to do, RETURNs to read"))
+                    .with_mime_type("application/json")
+            })
+            .collect();
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let Some(agent) = request.uri.strip_prefix(INBOX_URI) else {
+            return Err(ErrorData::resource_not_found(format!("no resource {:?} (inboxes are {INBOX_URI}<agent>)", request.uri), None));
+        };
+        let me = self.inner.clone();
+        let agent = agent.to_string();
+        let listed = blocking(move || inbox::list(&me.tree, &agent, false)).await;
+        match listed {
+            Ok((folder, items)) => {
+                let text = serde_json::to_string_pretty(&json!({"agent": folder, "handoffs": items})).unwrap_or_default();
+                Ok(ReadResourceResult::new(vec![ResourceContents::text(text, request.uri).with_mime_type("application/json")]).into())
+            }
+            Err(e) => Err(ErrorData::resource_not_found(format!("{e:#}"), None)),
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! Agents speaking baton from the command line, end to end on the real binary: `send` (to a
+//! plugin through a running `serve`, and to an agent), `inbox`, `reply`, `wait`, `validate`,
+//! `schema`, every bad input refused with nothing written, and a `reply` killed between its two
+//! steps finished by the next `reply` (or `serve`).
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+mod support;
+use support::Home;
+
+fn home() -> Home {
+    Home::init(&[], "")
+}
+
+/// `baton ARGS` as agent `from` (none: no `$BATON_AGENT`).
+fn run_as(h: &Home, from: Option<&str>, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut c = h.cmd(args);
+    match from {
+        Some(f) => c.env("BATON_AGENT", f),
+        None => c.env_remove("BATON_AGENT"),
+    };
+    if let Some(input) = stdin {
+        use std::io::Write;
+        c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        return child.wait_with_output().unwrap();
+    }
+    c.output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The bare id on the last line of stdout.
+fn last_line(o: &Output) -> String {
+    assert!(o.status.success(), "failed: {}", stderr(o));
+    stdout(o).lines().last().unwrap_or_default().to_string()
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    v.sort();
+    v
+}
+
+fn read(p: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+fn serve(h: &Home) -> Child {
+    h.cmd(&["serve"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+}
+
+fn stop(mut c: Child) {
+    // SAFETY: a plain signal to our own child.
+    unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+    c.wait().unwrap();
+}
+
+#[test]
+fn send_to_a_plugin_waits_for_its_return_through_a_running_serve() {
+    let h = home();
+    let serving = serve(&h);
+    // --wait --json: stdout is exactly the RETURN object.
+    let o = run_as(&h, Some("Claude"), &["send", "--plugin", "echo", "--action", "echo", "--params", r#"{"n": 1}"#, "--wait", "--timeout", "60", "--json"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let ret: Value = serde_json::from_slice(&o.stdout).expect("stdout is one JSON object");
+    assert_eq!(ret["kind"], "return");
+    assert_eq!(ret["status"], "completed");
+    assert_eq!(ret["result"], json!({"n": 1}));
+    let returns = h.returns("Claude");
+    assert_eq!(returns[ret["in_reply_to"].as_str().unwrap()].len(), 1);
+
+    // Without --json the last line is the bare id; the title defaults to <plugin>.<action>;
+    // params from a file; `baton wait` on that id prints the same RETURN, and moves nothing.
+    let params = h.root.join("params.json");
+    std::fs::write(&params, r#"{"from_file": true}"#).unwrap();
+    let at = format!("@{}", params.display());
+    let id = last_line(&run_as(&h, Some("Claude"), &["send", "--plugin", "echo", "--action", "echo", "--params", &at], None));
+    let o = run_as(&h, None, &["wait", &id, "--timeout", "60", "--json"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let ret: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(ret["in_reply_to"], id);
+    assert_eq!(ret["result"], json!({"from_file": true}));
+    assert_eq!(ret["title"], "Re: echo.echo");
+    let before = files(&h.dir("Claude", "01_inbox"));
+    let again = run_as(&h, None, &["wait", &id, "--timeout", "5", "--json"], None);
+    assert_eq!(serde_json::from_slice::<Value>(&again.stdout).unwrap(), ret);
+    assert_eq!(files(&h.dir("Claude", "01_inbox")), before, "wait never moves or changes a RETURN");
+
+    // A handoff sitting in `<agent>/.baton-tmp/` (a send killed before its rename) is never
+    // taken for work: the watchers and passes read only `01_inbox/`.
+    let stray = h.dir("baton", ".baton-tmp").join("stray.json");
+    let body = json!({"schema": "baton.handoff/v1", "id": "STRAY", "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                      "from": "Claude", "title": "stray", "plugin": "echo", "action": "echo", "params": {}});
+    std::fs::write(&stray, body.to_string()).unwrap();
+
+    // Any other terminal status exits 1: an action the plugin does not have is rejected.
+    let o = run_as(&h, Some("Claude"), &["send", "--plugin", "echo", "--action", "nope", "--wait", "--timeout", "60", "--json"], None);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(serde_json::from_slice::<Value>(&o.stdout).unwrap()["status"], "rejected");
+    stop(serving);
+    // The temp folder the sends wrote through holds only the stray file, never run; baton's
+    // inbox is drained.
+    assert_eq!(files(&h.dir("baton", ".baton-tmp")), vec![stray]);
+    assert!(!h.returns("Claude").contains_key("STRAY"));
+    assert!(files(&h.inbox()).is_empty());
+}
+
+#[test]
+fn agents_send_list_reply_and_wait_without_serve() {
+    let h = home();
+    // A new agent's inbox is made only on request.
+    let o = run_as(&h, Some("Claude"), &["send", "--to", "Codex-MM1", "--title", "Review PR 42", "--new-agent", "--body", r#"{"pr": 42}"#, "--priority", "high"], None);
+    let id = last_line(&o);
+    let task_path = files(&h.dir("Codex-MM1", "01_inbox")).pop().expect("the TASK is in Codex-MM1's inbox");
+    assert!(task_path.file_name().unwrap().to_str().unwrap().contains(&id));
+    let task = read(&task_path);
+    assert_eq!((task["to"].as_str(), task["from"].as_str(), task["pr"].as_i64()), (Some("Codex-MM1"), Some("Claude"), Some(42)));
+    assert_eq!(task["priority"], "high");
+    // Validated as the schema says.
+    assert_eq!(h.run(&["validate", task_path.to_str().unwrap()]).status.code(), Some(0));
+
+    // A body from stdin, as text.
+    let o2 = run_as(&h, Some("Cursor"), &["send", "--to", "Codex-MM1", "--title", "Second", "--body", "-"], Some("please look at main.rs\n"));
+    let id2 = last_line(&o2);
+
+    // inbox: both TASKs, oldest first, with id, from, title, age and file.
+    let listed = h.json(&["inbox", "Codex-MM1", "--json"]);
+    let items = listed["handoffs"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{listed}");
+    assert_eq!((items[0]["id"].as_str(), items[0]["from"].as_str(), items[0]["kind"].as_str()), (Some(id.as_str()), Some("Claude"), Some("task")));
+    assert_eq!(items[0]["title"], "Review PR 42");
+    assert!(items[0]["age_secs"].as_i64().unwrap() >= 0 && items[0]["file"].as_str().unwrap().ends_with(".json"));
+    assert!(items[0]["age"].as_str().unwrap().ends_with('s'), "{}", items[0]);
+    assert_eq!(items[1]["id"], id2);
+    let human = stdout(&h.ok(&["inbox", "Codex-MM1"]));
+    assert!(human.contains(&id) && human.contains("Review PR 42") && human.contains("Claude"), "{human}");
+
+    // Nothing answered yet: a wait times out with 124.
+    let o = run_as(&h, None, &["wait", &id, "--timeout", "0.3"], None);
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+
+    // reply (no BATON_AGENT needed): one RETURN into Claude's inbox, the TASK filed.
+    let result = h.root.join("result.json");
+    std::fs::write(&result, r#"{"approved": true}"#).unwrap();
+    let at = format!("@{}", result.display());
+    let o = run_as(&h, None, &["reply", &id, "--status", "completed", "--summary", "LGTM", "--result", &at, "--artifact", "review.md", "--artifact", "notes.txt"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let returns = h.returns("Claude");
+    assert_eq!(returns[&id].len(), 1);
+    let r = &returns[&id][0];
+    assert_eq!((r["from"].as_str(), r["to"].as_str(), r["status"].as_str()), (Some("Codex-MM1"), Some("Claude"), Some("completed")));
+    assert_eq!(r["result"], json!({"approved": true}));
+    assert_eq!(r["artifacts"], json!(["review.md", "notes.txt"]));
+    assert!(!task_path.exists());
+    assert_eq!(files(&h.dir("Codex-MM1", "02_processed")), vec![h.dir("Codex-MM1", "02_processed").join(task_path.file_name().unwrap())]);
+
+    // The answered TASK is no longer waiting; --all still shows it, filed.
+    let waiting = h.json(&["inbox", "Codex-MM1", "--json"]);
+    assert!(waiting["handoffs"].as_array().unwrap().iter().all(|i| i["id"] != id.as_str()));
+    let all = h.json(&["inbox", "Codex-MM1", "--all", "--json"]);
+    assert!(all["handoffs"].as_array().unwrap().iter().any(|i| i["id"] == id.as_str() && i["state"] == "processed"), "{all}");
+
+    // wait prints it; the RETURN stays where it is.
+    let o = run_as(&h, None, &["wait", &id, "--json"], None);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(serde_json::from_slice::<Value>(&o.stdout).unwrap()["summary"], "LGTM");
+    let claude = h.json(&["inbox", "Claude", "--json"]);
+    assert_eq!(claude["handoffs"][0]["kind"], "return");
+    assert_eq!(claude["handoffs"][0]["in_reply_to"], id);
+    assert_eq!(h.returns("Claude")[&id].len(), 1);
+
+    // A second reply is refused and names the first RETURN's file.
+    let o = run_as(&h, None, &["reply", &id, "--status", "failed", "--summary", "again"], None);
+    assert_eq!(o.status.code(), Some(2));
+    let first = files(&h.dir("Claude", "01_inbox")).into_iter().find(|p| p.to_str().unwrap().contains("__RETURN__")).unwrap();
+    assert!(stderr(&o).contains("already answered") && stderr(&o).contains(first.file_name().unwrap().to_str().unwrap()), "{}", stderr(&o));
+    assert_eq!(h.returns("Claude")[&id].len(), 1);
+
+    // A wait started before the reply wakes when it lands; a failed reply exits 1.
+    let waiting = h.cmd(&["wait", &id2, "--timeout", "30", "--json"]).stdout(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let o = run_as(&h, None, &["reply", &id2, "--status", "failed", "--summary", "cannot"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let started = std::time::Instant::now();
+    let out = waiting.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap()["status"], "failed");
+    assert_eq!(h.returns("Cursor")[&id2].len(), 1, "the RETURN goes to the sender of that TASK");
+}
+
+#[test]
+fn bad_inputs_are_refused_with_the_fix_and_nothing_is_written() {
+    let h = home();
+    run_as(&h, Some("Claude"), &["send", "--to", "Codex-MM1", "--title", "x", "--new-agent"], None);
+    let inbox = h.dir("Codex-MM1", "01_inbox");
+    let before = files(&inbox);
+    let refused = |args: &[&str], from: Option<&str>, needle: &str| {
+        let o = run_as(&h, from, args, None);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{args:?}: {:?} lacks {needle:?}", stderr(&o));
+    };
+    // An unknown agent, with the closest known one.
+    refused(&["send", "--to", "Codex-MMl", "--title", "x"], Some("Claude"), "did you mean \"Codex-MM1\"");
+    refused(&["send", "--to", "Codex-MMl", "--title", "x"], Some("Claude"), "--new-agent");
+    // Bad JSON in --params, and params that are not an object.
+    refused(&["send", "--plugin", "echo", "--action", "echo", "--params", "{bad"], Some("Claude"), "--params");
+    refused(&["send", "--plugin", "echo", "--action", "echo", "--params", "[1]"], Some("Claude"), "JSON object");
+    // No sender.
+    refused(&["send", "--to", "Codex-MM1", "--title", "x"], None, "BATON_AGENT");
+    // An unknown plugin, a TASK for baton itself, no title for an agent, a bad deadline or name.
+    refused(&["send", "--plugin", "ecko", "--action", "echo"], Some("Claude"), "did you mean \"echo\"");
+    refused(&["send", "--to", "baton", "--title", "x"], Some("Claude"), "--plugin");
+    refused(&["send", "--to", "Codex-MM1"], Some("Claude"), "needs a title");
+    refused(&["send", "--to", "Codex-MM1", "--title", "x", "--deadline", "friday"], Some("Claude"), "deadline");
+    refused(&["send", "--to", "Codex-MM1", "--title", "x", "--reply-to", "../x"], Some("Claude"), "reply_to");
+    refused(&["send", "--to", "Codex-MM1", "--title", "x", "--body", "{\"from\": \"Mallory\"}"], Some("Claude"), "`from`");
+    refused(&["send", "--to", "Codex-MM1", "--title", "x", "--priority", "asap"], Some("Claude"), "asap");
+    // Replies to an unknown id; inbox of an unknown agent; wait for an unknown id.
+    refused(&["reply", "NOPE", "--status", "completed", "--summary", "x"], None, "no TASK with id");
+    refused(&["inbox", "Codex-MMl"], None, "did you mean");
+    refused(&["wait", "NOPE", "--timeout", "1"], None, "no TASK with id");
+    assert_eq!(files(&inbox), before, "a refused send writes nothing");
+    assert!(files(&h.inbox()).is_empty());
+    assert!(files(&h.dir("Codex-MM1", ".baton-tmp")).iter().all(|p| !p.exists()));
+
+    // validate: every problem named, exit 1; schema task|return.
+    let bad = h.root.join("bad.json");
+    std::fs::write(&bad, r#"{"schema": "baton.handoff/v1", "kind": "task"}"#).unwrap();
+    let good = before[0].to_str().unwrap();
+    let o = h.run(&["validate", good, bad.to_str().unwrap(), "/nonexistent.json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("ok ") && out.contains("bad.json") && out.contains("\"id\"") && out.contains("/nonexistent.json"), "{out}");
+    let task_schema = h.json(&["schema", "task"]);
+    assert_eq!(task_schema["properties"]["kind"], json!({"const": "task"}));
+    assert_eq!(h.json(&["schema", "return"])["properties"]["kind"], json!({"const": "return"}));
+}
+
+#[test]
+fn a_reply_killed_between_its_two_steps_is_finished_by_the_next_reply_or_serve() {
+    let h = home();
+    let send = |title: &str| last_line(&run_as(&h, Some("Claude"), &["send", "--to", "Codex", "--title", title, "--new-agent"], None));
+    let (a, b) = (send("one"), send("two"));
+    for (id, repair_with_serve) in [(&a, false), (&b, true)] {
+        let o = h.cmd(&["reply", id, "--status", "completed", "--summary", "first"]).env("BATON_FAILPOINT", "reply_between_steps").output().unwrap();
+        assert_eq!(o.status.signal(), Some(9), "the failpoint killed reply: {}", stderr(&o));
+        // Killed after the RETURN, before the TASK was filed.
+        assert_eq!(h.returns("Claude").get(id.as_str()).map(Vec::len), Some(1));
+        assert!(files(&h.dir("Codex", "01_inbox")).iter().any(|p| p.to_str().unwrap().contains(id.as_str())));
+        if repair_with_serve {
+            h.ok(&["serve", "--once"]);
+            // serve finished it by itself: the TASK is filed before any second reply.
+            assert!(!files(&h.dir("Codex", "01_inbox")).iter().any(|p| p.to_str().unwrap().contains(id.as_str())), "serve filed the TASK");
+            let journal = read(&h.dir("Codex", ".baton-replies").join(format!("{id}.json")));
+            assert_eq!(journal["state"], "done");
+            let o = run_as(&h, None, &["reply", id, "--status", "failed", "--summary", "second"], None);
+            assert_eq!(o.status.code(), Some(2));
+            assert!(stderr(&o).contains("already answered") && !stderr(&o).contains("interrupted"), "{}", stderr(&o));
+        } else {
+            let o = run_as(&h, None, &["reply", id, "--status", "failed", "--summary", "second"], None);
+            assert_eq!(o.status.code(), Some(2));
+            assert!(stderr(&o).contains("already answered") && stderr(&o).contains("interrupted"), "{}", stderr(&o));
+        }
+        let returns = h.returns("Claude");
+        assert_eq!(returns[id.as_str()].len(), 1, "exactly one RETURN");
+        assert_eq!(returns[id.as_str()][0]["summary"], "first", "the journaled RETURN, not the second reply's");
+        assert!(!files(&h.dir("Codex", "01_inbox")).iter().any(|p| p.to_str().unwrap().contains(id.as_str())), "the TASK left the inbox");
+        assert!(files(&h.dir("Codex", "02_processed")).iter().any(|p| p.to_str().unwrap().contains(id.as_str())), "the TASK is filed");
+    }
+}

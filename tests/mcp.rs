@@ -1,0 +1,133 @@
+//! `baton mcp` driven by a real MCP client over stdio: the official Python SDK (`mcp` from
+//! PyPI, installed by `./x setup`), running tests/mcp_client.py. Every tool is called, with the
+//! errors an agent meets; the answers are checked against the files baton wrote.
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{json, Value};
+
+mod support;
+use support::{Home, BIN};
+
+fn client(h: &Home, scenario: &str, env: &[(&str, &str)]) -> Value {
+    client_with(h, &[scenario], env)
+}
+
+fn client_with(h: &Home, scenario: &[&str], env: &[(&str, &str)]) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/mcp_client.py");
+    let mut c = Command::new("python3");
+    c.arg(&script).arg(BIN).arg(&h.root).args(scenario).env("XDG_CACHE_HOME", h.cache_root()).env("BATON_LOG", "warn");
+    if let Some(url) = &h.state {
+        c.env("BATON_STATE", url);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().expect("python3 runs (./x setup installs the MCP SDK: pip install mcp)");
+    assert!(
+        out.status.success(),
+        "the MCP client failed (is the SDK installed? `./x setup`):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("client output is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn serve(h: &Home) -> Child {
+    h.cmd(&["serve"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+}
+
+/// The error text of a refused call.
+fn error_of(v: &Value) -> String {
+    assert_eq!(v["is_error"], true, "expected a refusal: {v}");
+    v["text_json"][0]["error"].as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn every_tool_through_the_official_python_sdk() {
+    let h = Home::init(&[], "");
+    std::fs::create_dir_all(h.dir("Codex", "01_inbox")).unwrap();
+    let mut serving = serve(&h);
+    let out = client(&h, "claude", &[]);
+
+    // Every tool is listed with a schema; wait_for_return's output admits RETURN and pending.
+    let tools = out["tools"].as_object().unwrap();
+    for t in ["send_task", "wait_for_return", "inbox", "read_handoff", "reply", "status", "show", "retry", "audit", "plugins"] {
+        assert_eq!(tools[t]["input"]["type"], "object", "{t}");
+    }
+    for arg in ["to", "plugin", "action", "params", "title", "body", "reply_to", "correlation_id"] {
+        assert!(tools["send_task"]["input"]["properties"].get(arg).is_some(), "send_task lacks {arg}");
+    }
+    assert_eq!(tools["wait_for_return"]["output"]["anyOf"].as_array().unwrap().len(), 2);
+
+    // send_task to a plugin → {id, file}, as structured content and as JSON text; wait answers the RETURN.
+    let sent = &out["send_plugin"];
+    assert_eq!(sent["is_error"], false, "{sent}");
+    assert_eq!(sent["structured"], sent["text_json"][0]);
+    let file = sent["structured"]["file"].as_str().unwrap();
+    assert!(file.contains("__TASK__echo-echo-") && file.ends_with("__Claude.json"), "{file}");
+    let ret = &out["wait_plugin"]["structured"];
+    assert_eq!((ret["status"].as_str(), ret["in_reply_to"].as_str()), (Some("completed"), sent["structured"]["id"].as_str()));
+    assert_eq!(ret["result"], json!({"n": 7}));
+    assert_eq!(h.returns("Claude")[sent["structured"]["id"].as_str().unwrap()].len(), 1);
+
+    // To an agent: pending while unanswered, listed in its inbox and its resource, readable.
+    let aid = out["agent_task_id"].as_str().unwrap().to_string();
+    assert_eq!(out["wait_pending"]["structured"], json!({"pending": true, "id": aid}));
+    let listed = &out["inbox_codex"]["structured"]["handoffs"];
+    assert_eq!(listed[0]["id"], aid.as_str());
+    assert_eq!(listed[0]["from"], "Claude");
+    assert_eq!(out["inbox_mine"]["structured"]["agent"], "Claude");
+    assert_eq!(out["read"]["structured"]["handoff"]["pr"], 42);
+    assert_eq!(out["read"]["structured"]["handoff"]["to"], "Codex");
+    assert!(out["resources"].as_array().unwrap().contains(&json!("baton://inbox/Codex")));
+    assert_eq!(out["resource_codex"]["handoffs"][0]["id"], aid.as_str());
+
+    // Refusals, with the CLI's clear errors.
+    assert!(error_of(&out["reply_not_mine"]).contains("addressed to Codex, not to Claude"));
+    assert!(error_of(&out["send_unknown"]).contains("did you mean \"Codex\""));
+    assert!(error_of(&out["send_as_other"]).contains("no `from`"));
+    assert!(error_of(&out["retry_unknown"]).contains("NOPE"));
+    assert!(out["unknown_tool"].get("protocol_error").is_some(), "{}", out["unknown_tool"]);
+
+    // A rejected TASK, then retry puts it back; status, show, plugins, audit answer objects.
+    assert_eq!(out["wait_rejected"]["structured"]["status"], "rejected");
+    assert_eq!(out["retry"]["is_error"], false, "{}", out["retry"]);
+    assert!(out["retry"]["structured"]["message"].as_str().unwrap().contains("moved back"));
+    assert!(out["status"]["structured"]["queue"].is_object(), "{}", out["status"]);
+    assert_eq!(out["show"]["structured"]["task"]["state"], "completed");
+    let plugins = out["plugins"]["structured"].to_string();
+    assert!(plugins.contains("\"echo\""), "{plugins}");
+    assert_eq!(out["audit"]["is_error"], false, "{}", out["audit"]);
+    assert!(out["audit"]["structured"].is_object());
+
+    // The other agent answers through its own server, exactly once.
+    let codex = client(&h, "codex", &[("TASK_ID", &aid)]);
+    assert_eq!(codex["reply"]["is_error"], false, "{}", codex["reply"]);
+    let answered = codex["reply"]["structured"]["file"].as_str().unwrap();
+    assert!(Path::new(answered).is_file());
+    assert!(error_of(&codex["reply_again"]).contains("already answered"));
+    assert_eq!(codex["wait_answered"]["structured"]["summary"], "LGTM");
+    assert_eq!(h.returns("Claude")[&aid].len(), 1);
+    assert_eq!(h.returns("Claude")[&aid][0]["result"], json!({"approved": true}));
+    serving.kill().unwrap();
+    serving.wait().unwrap();
+}
+
+/// The configurations docs/agents.md gives for Claude Code, Cursor and Codex, launched exactly
+/// as written (only `baton` and `BATON_HOME` point at this build and this home).
+#[test]
+fn the_documented_client_configurations_start_a_working_server() {
+    let h = Home::init(&[], "");
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/agents.md");
+    let out = client_with(&h, &["docs", doc.to_str().unwrap()], &[]);
+    let clients: Vec<(&str, &str)> = out
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["client"].as_str().unwrap(), c["agent"].as_str().unwrap_or("(refused)")))
+        .collect();
+    assert_eq!(clients, vec![("Claude Code", "Claude-Code"), ("Claude Code", "Claude-Code"), ("Cursor", "Cursor"), ("Codex", "Codex"), ("Codex", "Codex")]);
+    for c in out.as_array().unwrap() {
+        assert_eq!(c["tools"].as_array().unwrap().len(), 10, "{c}");
+    }
+}
