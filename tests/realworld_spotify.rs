@@ -324,7 +324,107 @@ fn the_whole_corpus_in_one_home_loses_no_membership_and_no_isrc() {
     assert_eq!((fitz.len(), fitz.iter().filter(|(_, a)| a.is_some()).count()), (22, 0));
     // 2024 items carry their date.
     assert!(s.members("Summrr Vibin’").iter().all(|(_, a)| a.as_deref() == Some("2024-06-28")));
+    // `--where` matches a value holding a comma when it is quoted.
+    let found = s.h.json(&["catalog", "show", "artists", "--where", r#"name="KITAKORE(cv. Daisuke Ono,Daisuke Kishio)""#, "--json"]);
+    assert_eq!(found["records"].as_array().map(Vec::len), Some(1), "{found}");
     // A header-only export is an empty playlist.
     assert_eq!(s.members("RobBednark-audible-header-only"), vec![]);
     assert!(s.records("playlists").contains_key("spotify:playlist:thisispivi-it-america-header-only"));
+}
+
+/// Issue 29 item 10: `baton catalog import-playlist` on the real playlists of
+/// `realworld/playlists` (beets, MPD, navidrome, XSPF), each copied beside a small library of
+/// real audio files scanned with `baton fp scan` at the paths its entries name.
+#[test]
+fn m3u_and_xspf_playlists_link_their_entries_to_library_files() {
+    use support::audio::{ffmpeg, synth, write_wav};
+    let h = support::Home::init(&[], "");
+    let lib = h.root.join("lib");
+    // The library: the files the playlists name (relative to the playlist, or by their last
+    // folder and name for paths written on another machine).
+    let wav = h.root.join("src.wav");
+    for (i, rel) in ["tests/fixtures/test.mp3", "tests/fixtures/01 Invisible (RED) Edit Version.mp3", "TV/阿桑 - 一直很安静.mp3", "path/to_a_file.mp3", "test.mp3"].iter().enumerate() {
+        write_wav(&wav, &synth(40 + i as u64, 4.0, 44100), 44100);
+        let to = lib.join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        ffmpeg(&["-i", wav.to_str().unwrap(), to.to_str().unwrap()]);
+    }
+    h.ok(&["fp", "scan", lib.to_str().unwrap()]);
+    let lists = ["navidrome-pls-with-name.m3u", "navidrome-pls-without-name.m3u", "lihebi-mpd-Favorites.m3u", "beets-playlist.m3u",
+        "beets-playlist.m3u8", "beets-playlist_non_ext.m3u", "beets-playlist_windows.m3u8", "navidrome-bom-test.m3u", "navidrome-cr-ended.m3u", "nbeaver-example.xspf"];
+    for l in lists {
+        std::fs::copy(realworld().join("playlists").join(l), lib.join(l)).unwrap();
+    }
+    // Not in the corpus, made here: a .m3u in Windows-1252 ("é" is one byte 0xE9) and the MPD
+    // playlist re-encoded as UTF-16 with a BOM.
+    std::fs::write(lib.join("latin1.m3u"), b"#EXTM3U\r\n#EXTINF:4,Beyonc\xe9 - Caf\xe9\r\ntests\\fixtures\\test.mp3\r\n").unwrap();
+    let mpd = std::fs::read_to_string(lib.join("lihebi-mpd-Favorites.m3u")).unwrap();
+    let utf16: Vec<u8> = [0xFF, 0xFE].into_iter().chain(mpd.encode_utf16().flat_map(u16::to_le_bytes)).collect();
+    std::fs::write(lib.join("favorites-utf16.m3u"), utf16).unwrap();
+    let mut args: Vec<String> = ["catalog", "import-playlist", "--json"].map(String::from).to_vec();
+    args.extend(lists.iter().chain(&["latin1.m3u", "favorites-utf16.m3u"]).map(|l| lib.join(l).display().to_string()));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+
+    // A dry run writes nothing.
+    let mut dry = argv.clone();
+    dry.push("--dry-run");
+    let d = h.json(&dry);
+    assert!(d.as_array().unwrap().iter().all(|r| r["dry_run"] == true));
+    assert_eq!(h.json(&["catalog", "show", "playlists", "--json"])["records"], json!([]));
+
+    let r = h.json(&argv);
+    let got: Vec<(String, String, String, String, u64, u64, usize)> = r.as_array().unwrap().iter().map(|p| (
+        p["file"].as_str().unwrap().rsplit('/').next().unwrap().to_string(), p["name"].as_str().unwrap().to_string(),
+        p["format"].as_str().unwrap().to_string(), p["encoding"].as_str().unwrap().to_string(),
+        p["entries"].as_u64().unwrap(), p["matched"].as_u64().unwrap(), p["unmatched"].as_array().unwrap().len(),
+    )).collect();
+    let e = |f: &str, n: &str, fmt: &str, enc: &str, entries: u64, matched: u64, unmatched: usize| (f.to_string(), n.to_string(), fmt.to_string(), enc.to_string(), entries, matched, unmatched);
+    assert_eq!(got, vec![
+        // test.ogg is not in the library; the file:// URI (%20, absolute on another machine)
+        // is found by its folder and name.
+        e("navidrome-pls-with-name.m3u", "playlist 1", "m3u", "utf-8", 3, 2, 1),
+        e("navidrome-pls-without-name.m3u", "navidrome-pls-without-name", "m3u", "utf-8", 3, 2, 1),
+        // No #EXTM3U, UTF-8 Chinese names in a .m3u; one of three files in the library.
+        e("lihebi-mpd-Favorites.m3u", "lihebi-mpd-Favorites", "m3u", "utf-8", 3, 1, 2),
+        // Two absolute paths ending in one folder and name: one library file.
+        e("beets-playlist.m3u", "beets-playlist", "m3u", "utf-8", 2, 1, 0),
+        e("beets-playlist.m3u8", "beets-playlist", "m3u", "utf-8", 2, 1, 1),
+        e("beets-playlist_non_ext.m3u", "beets-playlist_non_ext", "m3u", "utf-8", 2, 1, 0),
+        // BOM, CRLF, `x:\…` paths.
+        e("beets-playlist_windows.m3u8", "beets-playlist_windows", "m3u", "utf-8-bom", 2, 1, 1),
+        e("navidrome-bom-test.m3u", "Test Playlist", "m3u", "utf-8-bom", 1, 1, 0),
+        // Bare CR line ends, a comment line, two files not in the library.
+        e("navidrome-cr-ended.m3u", "navidrome-cr-ended", "m3u", "utf-8", 2, 0, 2),
+        // One track with no location.
+        e("nbeaver-example.xspf", "80s Music", "xspf", "utf-8", 1, 0, 1),
+        e("latin1.m3u", "latin1", "m3u", "windows-1252", 1, 1, 0),
+        e("favorites-utf16.m3u", "favorites-utf16", "m3u", "utf-16le", 3, 1, 2),
+    ]);
+    assert_eq!(r[10]["note"], "not valid UTF-8: decoded as Windows-1252");
+    let key = lib.join("navidrome-pls-with-name.m3u").display().to_string();
+    let links = h.json(&["catalog", "links", "playlists", &key, "files", "--json"]);
+    let linked: Vec<&str> = links.as_array().unwrap().iter().map(|l| l["key"].as_str().unwrap()).collect();
+    assert_eq!(linked, [lib.join("tests/fixtures/test.mp3").display().to_string(), lib.join("tests/fixtures/01 Invisible (RED) Edit Version.mp3").display().to_string()]);
+    assert_eq!(r[0]["unmatched"][0]["entry"], "tests/fixtures/test.ogg");
+
+    // Re-importing updates in place (the key is the playlist file's path); an edit that
+    // drops more than half of the files is withheld unless accepted.
+    std::fs::write(lib.join("navidrome-pls-with-name.m3u"), "#PLAYLIST:playlist 1\ntests/fixtures/nothing.mp3\n").unwrap();
+    let again = h.json(&["catalog", "import-playlist", "--json", &key]);
+    assert_eq!(again[0]["suspicious"]["reason"], "the file links no library file: it never empties a playlist", "{again}");
+    assert_eq!(h.json(&["catalog", "links", "playlists", &key, "files", "--json"]).as_array().unwrap().len(), 2);
+    std::fs::write(lib.join("navidrome-pls-with-name.m3u"), "#PLAYLIST:playlist 1\ntest.mp3\n").unwrap();
+    let shrink = h.json(&["catalog", "import-playlist", "--json", &key]);
+    assert!(shrink[0]["suspicious"]["reason"].as_str().unwrap().contains("remove 2 of the playlist's 2 files"), "{shrink}");
+    assert_eq!(shrink[0]["removed"], json!([]));
+    let ok = h.json(&["catalog", "import-playlist", "--json", "--accept-shrink", &key]);
+    assert_eq!((ok[0].get("suspicious"), ok[0]["removed"].as_array().map(Vec::len)), (None, Some(2)), "{ok}");
+    assert_eq!(h.json(&["catalog", "show", "playlists", "--json"])["records"].as_array().unwrap().len(), 12);
+
+    // A file that cannot be read: exit 1, with the file and the reason; the others still import.
+    let gone = lib.join("missing.m3u");
+    let o = h.run(&["catalog", "import-playlist", gone.to_str().unwrap(), lib.join("beets-playlist.m3u").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("missing.m3u: cannot read it"), "{err}");
 }
