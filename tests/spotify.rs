@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 mod support;
 use support::Home;
+use support::spotify::strip_table;
 use support::audio::{ffmpeg, synth, write_wav};
 
 const T1: &str = "spotify:track:1AAAAAAAAAAAAAAAAAAAAA";
@@ -192,24 +193,6 @@ catalog = { read = ["files"], write = ["tracks", "artists", "playlists"] }
         self.write("random.csv", "a,b,c\n1,2,3\n", 3);
         self.write("notes.txt", "not an export", 3);
     }
-}
-
-/// `toml` without the table `[name]` (and its sub-tables).
-fn strip_table(toml: &str, name: &str) -> String {
-    let mut out = String::new();
-    let mut skipping = false;
-    for line in toml.lines() {
-        let t = line.trim();
-        if t.starts_with('[') {
-            let inner = t.trim_matches(|c| c == '[' || c == ']');
-            skipping = inner == name || inner.starts_with(&format!("{name}."));
-        }
-        if !skipping {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    out
 }
 
 fn names(v: &Value) -> Vec<(String, String)> {

@@ -511,6 +511,9 @@ mod tests {
         ] {
             assert_eq!(idx.match_track(&query).verdict, want, "{query:?}");
         }
+        // `&` and "and" are one word in titles, as between artists.
+        let dust = MatchIndex::build(vec![entry("d", "Dust and Diesel", "Clamavi De Profundis", None, &[])]);
+        assert_eq!(dust.match_track(&q("Dust & Diesel", None, &[])).verdict, Verdict::Match);
         let found = idx.match_track(&q(title, None, &[]));
         let refused = idx.without_isrc_conflicts(&q(title, Some("GBSMU1429089"), &[]), found.clone());
         assert_eq!((found.verdict, refused.verdict), (Verdict::Match, Verdict::None));
