@@ -127,7 +127,7 @@ pub fn locate(entry: &str, dir: &Path) -> String {
     if let Some(rest) = lower.strip_prefix("file://").map(|_| &entry[7..]) {
         // file:///abs, file://localhost/abs, file:///C:/x
         let rest = rest.strip_prefix("localhost").unwrap_or(rest);
-        let p = percent_decode(rest);
+        let p = baton_normalize::percent_decode(rest);
         let p = if p.len() > 2 && p.as_bytes()[0] == b'/' && p.as_bytes()[2] == b':' { p[1..].to_string() } else { p };
         return clean(&p.replace('\\', "/"));
     }
@@ -143,7 +143,7 @@ pub fn locate(entry: &str, dir: &Path) -> String {
     // read percent-decoded.
     let joined = dir.join(&slashed);
     if !joined.exists() && slashed.contains('%') {
-        return clean(&dir.join(percent_decode(&slashed)).to_string_lossy());
+        return clean(&dir.join(baton_normalize::percent_decode(&slashed)).to_string_lossy());
     }
     clean(&joined.to_string_lossy())
 }
@@ -165,25 +165,6 @@ fn clean(p: &str) -> String {
         }
     }
     format!("{prefix}{}", out.join("/"))
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let Ok(v) = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// XSPF: `<title>` of the playlist, then each `<track>`'s `<location>` (or none), `<title>`,

@@ -201,6 +201,28 @@ pub fn isrc(s: &str) -> Option<String> {
     ok.then_some(c)
 }
 
+/// `%XX` escapes decoded (as in `file://` URIs and `spotify:local:` URIs); a `%` not followed by
+/// two hex digits stays as written, and bytes that are not UTF-8 become U+FFFD.
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The set of folded artist names in one artist field (or several).
 pub fn artists<'a>(fields: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
     fields.into_iter().flat_map(|f| artist_names(&fold_keep_separators(f))).collect()
@@ -295,6 +317,13 @@ mod tests {
         assert_eq!(title("Dust & Diesel"), title("Dust and Diesel"));
         assert_eq!(title("Dust&Diesel").core, "dust and diesel");
         assert_eq!(title("Rock & Roll (Live)").version, "live");
+    }
+
+    #[test]
+    fn percent_escapes() {
+        assert_eq!(percent_decode("01%20Invisible%20(RED)"), "01 Invisible (RED)");
+        assert_eq!(percent_decode("Garage+%26+Co%"), "Garage+&+Co%");
+        assert_eq!(percent_decode("%E9%98%BF%zz"), "阿%zz");
     }
 
     #[test]

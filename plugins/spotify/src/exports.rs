@@ -553,29 +553,9 @@ fn split_artists(field: &str, watsonbox: bool, semicolon_era: bool) -> (Vec<Stri
 pub fn local_parts(uri: &str) -> (String, String, String, Option<u64>) {
     let rest = uri.strip_prefix("spotify:local:").unwrap_or(uri);
     let parts: Vec<&str> = rest.splitn(4, ':').collect();
-    let dec = |i: usize| parts.get(i).map(|s| percent_decode(&s.replace('+', " "))).unwrap_or_default();
+    let dec = |i: usize| parts.get(i).map(|s| baton_normalize::percent_decode(&s.replace('+', " "))).unwrap_or_default();
     let secs = parts.get(3).and_then(|s| s.parse::<u64>().ok());
     (dec(0), dec(1), dec(2), secs)
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && s.is_char_boundary(i + 3)
-            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn str_of<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a str> {
