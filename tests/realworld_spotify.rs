@@ -427,4 +427,11 @@ fn m3u_and_xspf_playlists_link_their_entries_to_library_files() {
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("missing.m3u: cannot read it"), "{err}");
+    // nbeaver's JSPF example is not valid JSON (`ARBITRARY_EXTENSION_BODY` placeholders): it is
+    // refused with the parser's reason, never read as m3u lines.
+    let jspf = realworld().join("playlists").join("nbeaver-jspf-example.json");
+    let o = h.run(&["catalog", "import-playlist", jspf.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("nbeaver-jspf-example.json: JSON (a JSPF playlist?) that does not parse: expected value at line 25 column 38"), "{err}");
 }

@@ -28,7 +28,7 @@ pub struct Entry {
 /// A playlist file read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Playlist {
-    /// `m3u` or `xspf`.
+    /// `m3u`, `xspf` or `jspf`.
     pub format: &'static str,
     /// `utf-8`, `utf-8-bom`, `utf-16le`, `utf-16be` or `windows-1252` (the bytes were not
     /// UTF-8: decoded as Windows-1252).
@@ -83,6 +83,9 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Playlist, String> {
     let xspf = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xspf")) || text.trim_start().starts_with("<?xml");
     if xspf {
         return parse_xspf(&text, dir).map(|(name, entries)| Playlist { format: "xspf", encoding, name, entries });
+    }
+    if text.trim_start().starts_with('{') {
+        return parse_jspf(&text, dir).map(|(name, entries)| Playlist { format: "jspf", encoding, name, entries });
     }
     let mut name = None;
     let mut entries = Vec::new();
@@ -201,6 +204,37 @@ fn parse_xspf(text: &str, dir: &Path) -> Result<(Option<String>, Vec<Entry>), St
     Ok((name, entries))
 }
 
+/// JSPF (XSPF as JSON): `playlist.title`, `playlist.track[]` with `location` (a string or a
+/// list: the first), `title`, `creator`, `duration`. JSON that does not parse is refused with
+/// the parser's reason, never read as m3u lines.
+fn parse_jspf(text: &str, dir: &Path) -> Result<(Option<String>, Vec<Entry>), String> {
+    use serde_json::Value;
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("JSON (a JSPF playlist?) that does not parse: {e}"))?;
+    let pl = v.get("playlist").ok_or("JSON, but no `playlist` object (not JSPF)")?;
+    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    let tracks = pl.get("track").and_then(Value::as_array).cloned().unwrap_or_default();
+    let entries = tracks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let loc = match t.get("location") {
+                Some(Value::Array(a)) => a.iter().find_map(Value::as_str).map(str::to_string),
+                Some(Value::String(x)) => Some(x.clone()),
+                _ => None,
+            };
+            Entry {
+                line: i + 1,
+                raw: loc.clone().unwrap_or_default(),
+                location: loc.as_deref().map(|l| locate(l, dir)).unwrap_or_default(),
+                title: s(t, "title"),
+                artist: s(t, "creator"),
+                duration_ms: t.get("duration").and_then(Value::as_u64),
+            }
+        })
+        .collect();
+    Ok((s(pl, "title"), entries))
+}
+
 fn unescape(s: &str) -> String {
     s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&")
 }
@@ -226,5 +260,8 @@ mod tests {
         assert_eq!(p.entries[1].artist, None);
         let p = parse(Path::new("/m/x.m3u"), b"#PLAYLIST:My List\nsong.mp3").unwrap();
         assert_eq!((p.name.as_deref(), p.entries[0].location.as_str()), (Some("My List"), "/m/song.mp3"));
+        let j = parse(Path::new("/m/x.json"), br#"{"playlist": {"title": "J", "track": [{"location": ["file:///m/a.mp3"], "title": "A"}]}}"#).unwrap();
+        assert_eq!((j.format, j.name.as_deref(), j.entries[0].location.as_str()), ("jspf", Some("J"), "/m/a.mp3"));
+        assert!(parse(Path::new("/m/x.json"), b"{\"playlist\": [ARBITRARY]}").unwrap_err().contains("does not parse"));
     }
 }

@@ -12,6 +12,14 @@ use baton_catalog::playlist::{self, Playlist};
 use baton_catalog::{Access, Catalog, Filter, Kind, PropertySpec, Record};
 use serde_json::{Value, json};
 
+/// `println!` that does not panic when stdout is closed early (`… | head`).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 /// The library's file paths, and for each file name (lower case) the paths that end in it, so
 /// an entry written on another machine (a Windows path, another mount point) is found when one
 /// library file alone has its last two path components.
@@ -144,15 +152,15 @@ pub fn run(cat: &mut Catalog, files: &[PathBuf], dry_run: bool, accept_shrink: b
         }
     }
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
+        say!("{}", serde_json::to_string_pretty(&results)?);
     } else {
         for r in &results {
             if let Some(e) = r["error"].as_str() {
-                println!("{}: not read: {e}", r["file"].as_str().unwrap_or(""));
+                say!("{}: not read: {e}", r["file"].as_str().unwrap_or(""));
                 continue;
             }
             let verb = if dry_run { "would link" } else { "linked" };
-            println!(
+            say!(
                 "{}: playlist `{}` ({}, {}): {} entries, {verb} {} to library files, {} unmatched, +{} -{}{}",
                 r["file"].as_str().unwrap_or(""),
                 r["name"].as_str().unwrap_or(""),
@@ -166,10 +174,10 @@ pub fn run(cat: &mut Catalog, files: &[PathBuf], dry_run: bool, accept_shrink: b
                 r.get("note").and_then(Value::as_str).map(|n| format!(" ({n})")).unwrap_or_default(),
             );
             for u in r["unmatched"].as_array().into_iter().flatten() {
-                println!("  unmatched line {}: {}", u["line"], u["entry"].as_str().unwrap_or(""));
+                say!("  unmatched line {}: {}", u["line"], u["entry"].as_str().unwrap_or(""));
             }
             if let Some(s) = r.get("suspicious") {
-                println!("  withheld: {}", s["reason"].as_str().unwrap_or(""));
+                say!("  withheld: {}", s["reason"].as_str().unwrap_or(""));
             }
         }
     }
