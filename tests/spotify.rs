@@ -838,3 +838,26 @@ fn playlists_whose_names_clean_to_one_file_name_get_one_m3u8_each() {
     let again = env.task("m3u", json!({}));
     assert_eq!((again["written"].as_array().map(Vec::len), again["unchanged"].as_u64()), (Some(0), Some(4)), "{again}");
 }
+
+/// A 2020 `YourLibrary.json` (no `uri`): a name the catalog holds twice (two recordings, two
+/// ISRCs) stays unlinked and is listed with its candidates, never guessed; a name it does not
+/// hold gets a record of its own; no date means `added_at` unknown, not the import's time.
+#[test]
+fn tracks_known_by_name_only_are_matched_never_guessed() {
+    let env = Env::new();
+    let row = |uri: &str, isrc: &str| format!("\"{uri}\",\"Iota\",\"spotify:artist:ivy\",\"Ivy\",\"spotify:album:x\",\"Album\",\"\",\"\",\"2024-01-01\",\"\",\"1\",\"1\",\"200000\",\"\",\"false\",\"10\",\"{isrc}\",\"spotify:user:me\",\"2024-04-01T00:00:00Z\"\n");
+    let header = r#""Track URI","Track Name","Artist URI(s)","Artist Name(s)","Album URI","Album Name","Album Artist URI(s)","Album Artist Name(s)","Album Release Date","Album Image URL","Disc Number","Track Number","Track Duration (ms)","Track Preview URL","Explicit","Popularity","ISRC","Added By","Added At""#;
+    env.write("Iotas.csv", &format!("{header}\n{}{}", row(IOTA_ALBUM, "DEA012400001"), row(IOTA_LIVE, "DE-A01-24-00002")), 3);
+    env.write("YourLibrary.json", &json!({"tracks": [{"artist": "Ivy", "album": "Album", "track": "Iota"}, {"artist": "Zed", "album": "Z", "track": "Zeta"}]}).to_string(), 2);
+    let r = env.task("import", json!({}));
+    // Two records: their ISRCs differ (one written hyphenated), so the matcher never merges them.
+    assert_eq!(members(&env, "Iotas").len(), 2, "{r}");
+    let amb = r["ambiguous"].as_array().unwrap();
+    assert_eq!(amb.len(), 1, "{r}");
+    assert_eq!((amb[0]["title"].as_str(), amb[0]["uri"].clone()), (Some("Iota"), Value::Null));
+    let cands: Vec<&str> = amb[0]["candidates"].as_array().unwrap().iter().map(|c| c["key"].as_str().unwrap()).collect();
+    assert_eq!(cands.len(), 2, "{r}");
+    assert_eq!(members(&env, "Liked Songs"), vec![("spotify:name:zed:zeta".to_string(), String::new())], "{r}");
+    let links = env.h.json(&["catalog", "links", "playlists", "spotify:playlist:Liked Songs", "tracks", "--json"]);
+    assert_eq!(links[0]["added_at"], Value::Null, "no date in the export: unknown");
+}
