@@ -5,6 +5,7 @@
 pub mod audio;
 pub mod djay_fixture;
 pub mod pg;
+pub mod spotify;
 pub mod state;
 
 use std::collections::HashMap;

@@ -1,7 +1,8 @@
 //! The `--where` filter of `baton catalog show` and of plugin queries: `prop=value`,
 //! `prop~substring` (case-insensitive), `prop>number`, `prop<number`, joined by `,` meaning
-//! *and*. On a list property (artists, relations) a condition holds when one element matches.
-//! `_key` names the record key.
+//! *and*. A value in double quotes may hold commas (`artists="Earth, Wind & Fire"`); inside
+//! them `""` or `\"` is a quote. On a list property (artists, relations) a condition holds when
+//! one element matches. `_key` names the record key.
 use serde_json::Value;
 
 use crate::store::RecordOut;
@@ -23,11 +24,13 @@ impl Filter {
     /// Parses `EXPR`; the error says which part is wrong.
     pub fn parse(expr: &str) -> Result<Filter, String> {
         let mut conds = Vec::new();
-        for part in expr.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        for (part, value) in split_conditions(expr)? {
+            let part = part.as_str();
             let Some(i) = part.find(['=', '~', '>', '<']) else {
                 return Err(format!("`{part}`: expected prop=value, prop~text, prop>number or prop<number"));
             };
-            let (prop, value) = (part[..i].trim().to_string(), part[i + 1..].trim().to_string());
+            let prop = part[..i].trim().to_string();
+            let value = value.unwrap_or_else(|| part[i + 1..].trim().to_string());
             if prop.is_empty() {
                 return Err(format!("`{part}`: no property name before the operator"));
             }
@@ -42,6 +45,7 @@ impl Filter {
         Ok(Filter(conds))
     }
 
+    /// Whether every condition holds for `r`.
     pub fn accepts(&self, r: &RecordOut) -> bool {
         self.0.iter().all(|c| {
             let prop = match c {
@@ -57,6 +61,52 @@ impl Filter {
             items.iter().any(|x| holds(c, x))
         })
     }
+}
+
+/// The conditions of `expr`, split on the commas outside double quotes: each condition's text
+/// (a quoted value left out of it, after its operator) and its quoted value, unquoted, if any.
+fn split_conditions(expr: &str) -> Result<Vec<(String, Option<String>)>, String> {
+    let mut out = Vec::new();
+    let (mut text, mut quoted): (String, Option<String>) = (String::new(), None);
+    let mut chars = expr.chars().peekable();
+    let mut push = |text: &mut String, quoted: &mut Option<String>| {
+        let t = text.trim().to_string();
+        if !t.is_empty() || quoted.is_some() {
+            out.push((t, quoted.take()));
+        }
+        text.clear();
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            ',' => push(&mut text, &mut quoted),
+            '"' if quoted.is_none() && text.trim_end().ends_with(['=', '~', '>', '<']) => {
+                let mut v = String::new();
+                loop {
+                    match chars.next() {
+                        None => return Err(format!("`{}\"{v}`: a quoted value without its closing `\"`", text.trim())),
+                        Some('"') if chars.peek() == Some(&'"') => {
+                            chars.next();
+                            v.push('"');
+                        }
+                        Some('\\') if chars.peek() == Some(&'"') => {
+                            chars.next();
+                            v.push('"');
+                        }
+                        Some('"') => break,
+                        Some(x) => v.push(x),
+                    }
+                }
+                quoted = Some(v);
+                text = text.trim_end().to_string();
+            }
+            _ if quoted.is_some() && !c.is_whitespace() => {
+                return Err(format!("`{}\"{}\"`: text after a quoted value (join conditions with `,`)", text.trim(), quoted.unwrap_or_default()));
+            }
+            _ => text.push(c),
+        }
+    }
+    push(&mut text, &mut quoted);
+    Ok(out)
 }
 
 fn holds(c: &Cond, v: &Value) -> bool {
@@ -96,5 +146,23 @@ mod tests {
         assert!(!Filter::parse("album~x").unwrap().accepts(&r));
         assert!(Filter::parse("duration_ms>abc").is_err());
         assert!(Filter::parse("title").is_err());
+    }
+
+    #[test]
+    fn quoted_values_hold_commas() {
+        let props = json!({"artists": ["Earth, Wind & Fire", "The Emotions"], "title": "Say \"Hi\", Now"});
+        let r = RecordOut { key: "t2".into(), props: props.as_object().cloned().unwrap_or_default(), archived: Default::default() };
+        let f = Filter::parse(r#"artists="Earth, Wind & Fire""#).unwrap();
+        assert_eq!(f.0, vec![Cond::Eq("artists".into(), "Earth, Wind & Fire".into())]);
+        assert!(f.accepts(&r));
+        assert!(Filter::parse(r#"artists = "Earth, Wind & Fire" , _key=t2"#).unwrap().accepts(&r));
+        assert!(Filter::parse(r#"title="Say ""Hi"", Now""#).unwrap().accepts(&r));
+        assert!(Filter::parse(r#"title~"\"hi\", now""#).unwrap().accepts(&r));
+        // Unquoted, the comma still joins two conditions.
+        assert!(Filter::parse("artists=Earth, Wind & Fire").is_err());
+        assert!(Filter::parse(r#"artists="Earth"#).unwrap_err().contains("closing"));
+        assert!(Filter::parse(r#"artists="a"b"#).unwrap_err().contains("after a quoted value"));
+        // A quote inside an unquoted value is just a character.
+        assert_eq!(Filter::parse(r#"title=12" single"#).unwrap().0, vec![Cond::Eq("title".into(), "12\" single".into())]);
     }
 }

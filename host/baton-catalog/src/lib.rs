@@ -14,6 +14,7 @@ mod db;
 mod error;
 pub mod filter;
 pub mod matcher;
+pub mod playlist;
 /// The matcher's text normalisation, its own crate so that plugins can compare as it does.
 pub use baton_normalize as normalize;
 pub mod schema;

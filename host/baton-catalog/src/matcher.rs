@@ -162,7 +162,11 @@ pub struct MatchIndex {
 }
 
 impl MatchIndex {
-    pub fn build(entries: Vec<TrackEntry>) -> MatchIndex {
+    pub fn build(mut entries: Vec<TrackEntry>) -> MatchIndex {
+        // ISRCs are kept normalised, so every rung compares them as one spelling.
+        for e in &mut entries {
+            e.isrc = e.isrc.as_deref().and_then(crate::schema::normalize_isrc);
+        }
         let mut idx = MatchIndex {
             norms: Vec::with_capacity(entries.len()),
             entries: Vec::new(),
@@ -176,7 +180,7 @@ impl MatchIndex {
             for x in &e.external_ids {
                 idx.by_external.entry(x.clone()).or_default().push(i);
             }
-            if let Some(isrc) = e.isrc.as_deref().and_then(crate::schema::normalize_isrc) {
+            if let Some(isrc) = e.isrc.clone() {
                 idx.by_isrc.entry(isrc).or_default().push(i);
             }
             let n = norm(&e.title, &e.artists);
@@ -216,20 +220,48 @@ impl MatchIndex {
         }
     }
 
-    /// Matches one query down the ladder.
+    /// Whether entry `i` and a query's normalised ISRC name two recordings: both known and
+    /// different. Such a pair is never one track, on any rung.
+    fn isrc_conflict(&self, i: u32, q_isrc: Option<&str>) -> bool {
+        match (q_isrc, self.entries[i as usize].isrc.as_deref()) {
+            (Some(a), Some(b)) => a != b,
+            _ => false,
+        }
+    }
+
+    /// `outcome` without the candidates whose record carries an ISRC other than the query's
+    /// (for rungs decided outside the index, such as the fingerprint), decided again.
+    pub fn without_isrc_conflicts(&self, q: &TrackQuery, outcome: MatchOutcome) -> MatchOutcome {
+        let Some(q_isrc) = q.isrc.as_deref().and_then(crate::schema::normalize_isrc) else { return outcome };
+        let other = |key: &str| {
+            self.entries
+                .iter()
+                .find(|e| e.key == key)
+                .and_then(|e| e.isrc.as_deref())
+                .is_some_and(|i| i != q_isrc)
+        };
+        let kept: Vec<Candidate> = outcome.candidates.into_iter().filter(|c| !other(&c.key)).collect();
+        decide(kept)
+    }
+
+    /// Matches one query down the ladder. Rule on every rung: a record whose ISRC differs from
+    /// the query's (both known, compared normalised) is never a candidate.
     pub fn match_track(&self, q: &TrackQuery) -> MatchOutcome {
+        let q_isrc = q.isrc.as_deref().and_then(crate::schema::normalize_isrc);
         // 1. The same external id.
         let mut hits: Vec<Candidate> = Vec::new();
         for x in &q.external_ids {
             for &i in self.by_external.get(x).into_iter().flatten() {
-                hits.push(self.candidate(i, 1.0, MatchMethod::ExternalId, vec![format!("same external id {x}")]));
+                if !self.isrc_conflict(i, q_isrc.as_deref()) {
+                    hits.push(self.candidate(i, 1.0, MatchMethod::ExternalId, vec![format!("same external id {x}")]));
+                }
             }
         }
         if !hits.is_empty() {
             return decide(hits);
         }
         // 2. The same ISRC.
-        if let Some(isrc) = q.isrc.as_deref().and_then(crate::schema::normalize_isrc) {
+        if let Some(isrc) = q_isrc.clone() {
             for &i in self.by_isrc.get(&isrc).into_iter().flatten() {
                 hits.push(self.candidate(i, 0.99, MatchMethod::Isrc, vec![format!("same ISRC {isrc}")]));
             }
@@ -241,7 +273,6 @@ impl MatchIndex {
         if qn.title.core.is_empty() {
             return decide(hits);
         }
-        let q_isrc = q.isrc.as_deref().and_then(crate::schema::normalize_isrc);
         // 3. Normalised title and artists, duration within the tolerance.
         let text = format!("{}|{}", qn.title.core, qn.title.version);
         for &i in self.by_text.get(&text).into_iter().flatten() {
@@ -278,6 +309,9 @@ impl MatchIndex {
     }
 
     fn score_normalized(&self, i: u32, qn: &Norm, q: &TrackQuery, q_isrc: Option<&str>) -> Option<Candidate> {
+        if self.isrc_conflict(i, q_isrc) {
+            return None;
+        }
         let n = &self.norms[i as usize];
         let e = &self.entries[i as usize];
         let mut reasons = vec![format!("same normalised title \"{}\"", qn.title.core)];
@@ -309,12 +343,6 @@ impl MatchIndex {
                 reasons.push("no duration to compare".into());
             }
         }
-        if let (Some(a), Some(b)) = (q_isrc, e.isrc.as_deref())
-            && a != b
-        {
-            score -= 0.05;
-            reasons.push(format!("different ISRC ({a} vs {b})"));
-        }
         Some(self.candidate(i, score, MatchMethod::Normalized, reasons))
     }
 
@@ -333,9 +361,7 @@ impl MatchIndex {
         if n.title.version != qn.title.version {
             return None;
         }
-        if let (Some(a), Some(b)) = (q_isrc, e.isrc.as_deref())
-            && a != b
-        {
+        if self.isrc_conflict(i, q_isrc) {
             return None;
         }
         let d = match (q.duration_ms, e.duration_ms) {
@@ -434,4 +460,62 @@ pub fn decide(mut hits: Vec<Candidate>) -> MatchOutcome {
         _ => Verdict::Match,
     };
     MatchOutcome { verdict, candidates: hits }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, title: &str, artist: &str, isrc: Option<&str>, ids: &[&str]) -> TrackEntry {
+        TrackEntry {
+            key: key.into(),
+            title: title.into(),
+            artists: vec![artist.into()],
+            duration_ms: Some(463_439),
+            isrc: isrc.map(str::to_string),
+            external_ids: ids.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// Two records whose normalised ISRCs differ are never one track, on any rung: the same
+    /// external id, the same normalised text (it used to subtract 0.05 and still match), the
+    /// fuzzy rung; a hyphenated ISRC is the same ISRC.
+    #[test]
+    fn different_isrcs_are_never_one_track_on_any_rung() {
+        let idx = MatchIndex::build(vec![entry(
+            "t",
+            "Far Over the Misty Mountains Cold",
+            "Clamavi De Profundis",
+            Some("GB-SMU-14-29088"),
+            &["spotify:track:7oYTWS0BEJcddgKZBkiSJq"],
+        )]);
+        let q = |title: &str, isrc: Option<&str>, ids: &[&str]| TrackQuery {
+            title: title.into(),
+            artists: vec!["Clamavi De Profundis".into()],
+            duration_ms: Some(463_000),
+            isrc: isrc.map(str::to_string),
+            external_ids: ids.iter().map(|s| s.to_string()).collect(),
+            file: None,
+        };
+        let title = "Far Over the Misty Mountains Cold";
+        let id = ["spotify:track:7oYTWS0BEJcddgKZBkiSJq"];
+        for (query, want) in [
+            (q(title, None, &id), Verdict::Match),
+            (q(title, Some("GB-SMU-14-29088"), &[]), Verdict::Match),
+            (q(title, Some("gbsmu1429088"), &id), Verdict::Match),
+            (q(title, None, &[]), Verdict::Match),
+            (q(title, Some("GBSMU1429089"), &id), Verdict::None),
+            (q(title, Some("GBSMU1429089"), &[]), Verdict::None),
+            (q("Far Over the Misty Mountain Cold", None, &[]), Verdict::Match),
+            (q("Far Over the Misty Mountain Cold", Some("GBSMU1429089"), &[]), Verdict::None),
+        ] {
+            assert_eq!(idx.match_track(&query).verdict, want, "{query:?}");
+        }
+        // `&` and "and" are one word in titles, as between artists.
+        let dust = MatchIndex::build(vec![entry("d", "Dust and Diesel", "Clamavi De Profundis", None, &[])]);
+        assert_eq!(dust.match_track(&q("Dust & Diesel", None, &[])).verdict, Verdict::Match);
+        let found = idx.match_track(&q(title, None, &[]));
+        let refused = idx.without_isrc_conflicts(&q(title, Some("GBSMU1429089"), &[]), found.clone());
+        assert_eq!((found.verdict, refused.verdict), (Verdict::Match, Verdict::None));
+    }
 }

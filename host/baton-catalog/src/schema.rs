@@ -320,13 +320,7 @@ pub fn owner_of(id: &str) -> &str {
 /// An ISRC in its canonical form (`CC-XXX-YY-NNNNN` → `CCXXXYYNNNNN`, upper case), or None when
 /// it is not one.
 pub fn normalize_isrc(s: &str) -> Option<String> {
-    let c: String = s.chars().filter(|c| !matches!(c, '-' | ' ' | '_')).collect::<String>().to_ascii_uppercase();
-    let b = c.as_bytes();
-    let ok = b.len() == 12
-        && b[..2].iter().all(u8::is_ascii_alphabetic)
-        && b[2..5].iter().all(u8::is_ascii_alphanumeric)
-        && b[5..].iter().all(u8::is_ascii_digit);
-    ok.then_some(c)
+    baton_normalize::isrc(s)
 }
 
 #[cfg(test)]

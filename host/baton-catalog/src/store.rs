@@ -1036,6 +1036,10 @@ impl Catalog {
             && let Some(file) = &q.file
         {
             outcome = self.match_by_fingerprint(file)?;
+            // The fingerprint rung obeys the ISRC rule too: two ISRCs are two recordings.
+            if let Some((_, index)) = &self.index {
+                outcome = index.without_isrc_conflicts(q, outcome);
+            }
         }
         Ok(outcome)
     }
@@ -1133,6 +1137,9 @@ fn unknown(schema: &Schema, key: &str, property: &str) -> CatalogError {
 struct LinkIn {
     key: String,
     added_at: Option<String>,
+    /// `"added_at": null` given: the date is unknown (stored as null), never the time of the
+    /// write; a date the link already has is kept.
+    unknown_at: bool,
     /// How a plugin matched it (as `link`'s method), so a batch of matches is one upsert rather
     /// than one `link` call each; None keeps the method the link already has.
     method: Option<MatchMethod>,
@@ -1176,7 +1183,7 @@ fn validate(schema: &Schema, rec: &Record, actor: &str, user: bool) -> Result<(V
                 Value::Array(a) => a
                     .iter()
                     .map(|x| match x {
-                        Value::String(s) => Ok(LinkIn { key: s.clone(), added_at: None, method: None }),
+                        Value::String(s) => Ok(LinkIn { key: s.clone(), added_at: None, unknown_at: false, method: None }),
                         Value::Object(o) => match o.get("key") {
                             Some(Value::String(s)) => {
                                 let method = match o.get("method") {
@@ -1194,7 +1201,12 @@ fn validate(schema: &Schema, rec: &Record, actor: &str, user: bool) -> Result<(V
                                         actor: actor.into(),
                                     });
                                 }
-                                Ok(LinkIn { key: s.clone(), added_at: o.get("added_at").and_then(Value::as_str).map(str::to_string), method })
+                                Ok(LinkIn {
+                                    key: s.clone(),
+                                    added_at: o.get("added_at").and_then(Value::as_str).map(str::to_string),
+                                    unknown_at: o.get("added_at").is_some_and(Value::is_null),
+                                    method,
+                                })
                             }
                             _ => Err(bad("a link object needs a string \"key\"".into())),
                         },
@@ -1321,7 +1333,8 @@ fn replace_links(
     // Links whose method this call sets or changes, for the change log.
     let mut methods = Map::new();
     for (i, w) in wanted.iter().enumerate() {
-        let added_at = w.added_at.as_deref().or_else(|| old_at.get(w.key.as_str()).copied().flatten()).unwrap_or(at);
+        let added_at = w.added_at.as_deref().or_else(|| old_at.get(w.key.as_str()).copied().flatten());
+        let added_at = if w.unknown_at { added_at } else { Some(added_at.unwrap_or(at)) };
         let kept = old_method.get(w.key.as_str()).copied();
         let method = w.method.map(MatchMethod::as_str).or(kept).unwrap_or(DATA_LINK);
         if w.method.is_some() && kept != Some(method) {

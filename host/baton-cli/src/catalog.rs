@@ -8,6 +8,9 @@ use anyhow::{Context, bail};
 use baton_catalog::{Access, Catalog, Filter, Kind, Property, Record, TrackQuery, Verdict, normalize_isrc};
 use serde_json::{Map, Value, json};
 
+#[path = "playlist_import.rs"]
+mod playlist_import;
+
 /// `println!` that does not panic when stdout is closed early (`baton catalog show … | head`).
 macro_rules! say {
     ($($t:tt)*) => {{
@@ -99,6 +102,24 @@ pub enum CatalogCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Import m3u, m3u8 or XSPF playlists (UTF-8 ± BOM, UTF-16 with a BOM, Windows-1252) into
+    /// `playlists`, keyed by the playlist file's path, each entry linked to the library's
+    /// `files` by path (else listed as unmatched). Exits 0 when every file was read.
+    ImportPlaylist {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Show what would be linked, added and removed, and write nothing.
+        #[arg(long = "dry-run", short = 'p')]
+        dry_run: bool,
+        /// Apply a re-import that removes more than half of a playlist's files.
+        #[arg(long = "accept-shrink")]
+        accept_shrink: bool,
+        /// JSON: [{"file", "key", "name", "format", "encoding", "entries", "matched",
+        /// "matched_by_tail", "unmatched": [{"line", "entry", "location", "artist", "title"}],
+        /// "added", "removed", "dry_run", "note"?, "suspicious"?}] or {"file", "error"}.
+        #[arg(long)]
+        json: bool,
+    },
     /// The changes to one record, oldest first.
     History {
         collection: String,
@@ -150,7 +171,7 @@ impl CatalogCommand {
             | CatalogCommand::History { collection, .. }
             | CatalogCommand::Property(PropertyCommand::Rename { collection, .. })
             | CatalogCommand::Property(PropertyCommand::Remove { collection, .. }) => Some(collection),
-            CatalogCommand::Collections { .. } | CatalogCommand::Match { .. } => None,
+            CatalogCommand::Collections { .. } | CatalogCommand::Match { .. } | CatalogCommand::ImportPlaylist { .. } => None,
         }
     }
 }
@@ -224,6 +245,9 @@ pub fn run(mut cmd: CatalogCommand, ctx: &crate::Ctx) -> anyhow::Result<i32> {
                 }
             }
             Ok(0)
+        }
+        CatalogCommand::ImportPlaylist { files, dry_run, accept_shrink, json } => {
+            playlist_import::run(&mut open(ctx)?, &files, dry_run, accept_shrink, json)
         }
         CatalogCommand::Export { collection, csv } => {
             if !csv {

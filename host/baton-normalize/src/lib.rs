@@ -12,6 +12,10 @@
 //!   Remix", "Radio Edit", "Live", "Acoustic", "Extended Mix", ...: any part with a version word)
 //!   that must be equal on both sides; anything else stays part of the title. A bare
 //!   " feat. X" in the title is a feature too.
+//! - In titles, `&` is the word "and" ("Dust & Diesel" is "Dust and Diesel"), as it is between
+//!   artists.
+//! - ISRCs ([`isrc`]): hyphens, spaces and underscores dropped, upper case (`GB-SMU-14-29088` is
+//!   `GBSMU1429088`); anything not shaped like an ISRC is none.
 //! - Artists are split on `,` `;` `&` `+` `/` "and" "feat." "ft." "featuring" "vs", and on `x`
 //!   only when it stands alone between two names ("Skrillex x Diplo", not "Lil Nas X" or
 //!   "X Ambassadors"); a leading "The" is dropped; the result is a set.
@@ -113,6 +117,14 @@ const FEAT: &[&str] = &["feat", "ft", "featuring", "with", "feat.", "ft."];
 
 /// Splits a raw title into core, version and featured artists.
 pub fn title(raw: &str) -> Title {
+    // `&` is the word "and" in a title (an artist field splits on both alike).
+    let amp;
+    let raw = if raw.contains('&') {
+        amp = raw.replace('&', " and ");
+        amp.as_str()
+    } else {
+        raw
+    };
     let mut core_parts: Vec<String> = Vec::new();
     let mut versions: Vec<String> = Vec::new();
     let mut featured: Vec<String> = Vec::new();
@@ -174,6 +186,41 @@ fn classify(part: &str, text: &mut String, versions: &mut Vec<String>, featured:
 
 fn strip_the(s: &str) -> String {
     s.strip_prefix("the ").unwrap_or(s).to_string()
+}
+
+/// An ISRC in its canonical form (`CC-XXX-YY-NNNNN` → `CCXXXYYNNNNN`, upper case), or None when
+/// it is not one. Exports write both forms (`GB-SMU-14-29088` in a watsonbox file): one
+/// recording must compare equal under either, and a hyphenated one must not be dropped.
+pub fn isrc(s: &str) -> Option<String> {
+    let c: String = s.trim().chars().filter(|c| !matches!(c, '-' | ' ' | '_')).collect::<String>().to_ascii_uppercase();
+    let b = c.as_bytes();
+    let ok = b.len() == 12
+        && b[..2].iter().all(u8::is_ascii_alphabetic)
+        && b[2..5].iter().all(u8::is_ascii_alphanumeric)
+        && b[5..].iter().all(u8::is_ascii_digit);
+    ok.then_some(c)
+}
+
+/// `%XX` escapes decoded (as in `file://` URIs and `spotify:local:` URIs); a `%` not followed by
+/// two hex digits stays as written, and bytes that are not UTF-8 become U+FFFD.
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The set of folded artist names in one artist field (or several).
@@ -263,6 +310,28 @@ mod tests {
         assert_eq!(title("Blue (Da Ba Dee)").core, "blue da ba dee");
         assert_eq!(title("Hotel California - Live On MTV, 1994").version, "live on mtv 1994");
         assert_eq!(title("The Sound of Silence").core, "sound of silence");
+    }
+
+    #[test]
+    fn ampersand_and_and_are_one_word_in_titles() {
+        assert_eq!(title("Dust & Diesel"), title("Dust and Diesel"));
+        assert_eq!(title("Dust&Diesel").core, "dust and diesel");
+        assert_eq!(title("Rock & Roll (Live)").version, "live");
+    }
+
+    #[test]
+    fn percent_escapes() {
+        assert_eq!(percent_decode("01%20Invisible%20(RED)"), "01 Invisible (RED)");
+        assert_eq!(percent_decode("Garage+%26+Co%"), "Garage+&+Co%");
+        assert_eq!(percent_decode("%E9%98%BF%zz"), "阿%zz");
+    }
+
+    #[test]
+    fn isrcs() {
+        assert_eq!(isrc("GB-SMU-14-29088").as_deref(), Some("GBSMU1429088"));
+        assert_eq!(isrc(" usum71703085 ").as_deref(), Some("USUM71703085"));
+        assert_eq!(isrc("GBAYE06014"), None);
+        assert_eq!(isrc("12AYE0601498"), None);
     }
 
     #[test]

@@ -18,15 +18,22 @@ pub const LIKED: &str = "Liked Songs";
 pub struct Row {
     /// 1-based line of the row's start in the file.
     pub line: usize,
-    /// `spotify:track:<id>` or `spotify:local:…`.
+    /// `spotify:track:<id>` or `spotify:local:…`; empty for a row known only by its names
+    /// (2020 account exports write no URI): the import matches those through the catalog.
     pub uri: String,
     pub title: String,
     pub artists: Vec<String>,
+    /// Whether `artists` is split as the export meant it: false where a `,` was taken for a
+    /// separator in a file that cannot tell a join from a comma inside a name (pavelkomarov
+    /// before July 2025), so a certain split from another file wins over it.
+    pub artists_certain: bool,
     /// Artist URIs, parallel to `artists` when the export has them.
     pub artist_uris: Vec<String>,
     pub album: Option<String>,
     pub duration_ms: Option<u64>,
     pub isrc: Option<String>,
+    /// When the track was added; None when unknown (no date in the export, or Spotify's
+    /// `1970-01-01T00:00:00Z` placeholder).
     pub added_at: Option<String>,
     pub added_by: Option<String>,
     /// The playlist the row belongs to (a `Playlist Name` column, the JSON playlist, or the
@@ -79,7 +86,15 @@ pub fn parse_file(name: &str, bytes: &[u8]) -> Result<Parsed, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 text ({e})"))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if lower.ends_with(".csv") {
-        parse_csv(&stem(name), text)
+        // Exportify strips from a playlist's name what a file name cannot hold: a name of
+        // punctuation only leaves `.csv`, and the file's name is all there is to call it.
+        let st = stem(name);
+        let st = if st.trim_matches(['_', ' ', '-']).is_empty() {
+            name.rsplit('/').next().unwrap_or(name).to_string()
+        } else {
+            st
+        };
+        parse_csv(&st, text)
     } else if lower.ends_with(".json") {
         parse_json(text)
     } else {
@@ -108,11 +123,18 @@ fn stem(name: &str) -> String {
     base.rsplit_once('.').map(|(s, _)| s).unwrap_or(base).to_string()
 }
 
+/// Whether a file a folder walk finds is read: dotfiles are not (editor and sync leftovers such
+/// as `._Road_Trip.csv`), except a file named only `.csv` or `.json`, which Exportify writes for
+/// a playlist whose name is all punctuation.
+pub fn walked(name: &str) -> bool {
+    !name.starts_with('.') || name.eq_ignore_ascii_case(".csv") || name.eq_ignore_ascii_case(".json")
+}
+
 /// The playlist a CSV named `stem` stands for: Exportify writes the playlist's name with `_`
-/// for spaces; `Liked_Songs` (any case) is Liked Songs.
+/// for spaces; `Liked_Songs` (any case; pavelkomarov) and `liked` (watsonbox) are Liked Songs.
 pub fn playlist_from_stem(stem: &str) -> String {
     let name = stem.replace('_', " ").trim().to_string();
-    if name.eq_ignore_ascii_case("liked songs") {
+    if name.eq_ignore_ascii_case("liked songs") || name.eq_ignore_ascii_case("liked") {
         LIKED.into()
     } else {
         name
@@ -231,12 +253,16 @@ fn find(headers: &[String], names: &[&str]) -> Option<usize> {
     names.iter().find_map(|n| headers.iter().position(|h| h == &norm_header(n)))
 }
 
+/// An ISRC in any spelling (`GB-SMU-14-29088` too), as the catalog normalises it.
 fn is_isrc(s: &str) -> bool {
-    let b = s.trim().as_bytes();
-    b.len() == 12
-        && b[..2].iter().all(u8::is_ascii_alphabetic)
-        && b[2..5].iter().all(u8::is_ascii_alphanumeric)
-        && b[5..].iter().all(u8::is_ascii_digit)
+    baton_normalize::isrc(s).is_some()
+}
+
+/// Spotify writes `1970-01-01T00:00:00Z` as the added date of the tracks of playlists it made
+/// (Daily Mix, Your Top Songs): a placeholder, not a date.
+pub fn real_date(s: &str) -> Option<&str> {
+    let s = s.trim();
+    (!s.is_empty() && !s.starts_with("1970-01-01T00:00:00") && s != "1970-01-01").then_some(s)
 }
 
 fn is_track_uri(s: &str) -> bool {
@@ -256,8 +282,19 @@ const W_ADDED_AT: usize = 18;
 /// Recognises a translated watsonbox file by content: all fields quoted, track URIs in
 /// column 0 or 1 and an ISRC-shaped value where the base layout puts the ISRC.
 fn translated(header: &Record, body: &[Record]) -> Option<Columns> {
-    if !header.all_quoted || body.is_empty() {
+    if !header.all_quoted {
         return None;
+    }
+    // A header-only file (an empty playlist): watsonbox's base layout, every field quoted,
+    // its untranslated `ISRC` column where the layout puts it.
+    if body.iter().all(|r| r.fields.iter().all(|f| f.trim().is_empty())) {
+        let off = (0..2).find(|&o| header.fields.get(o + W_ISRC).is_some_and(|f| norm_header(f) == "isrc"))?;
+        return (header.fields.len() > off + W_ADDED_AT).then(|| Columns {
+            uri: Some(off),
+            title: Some(off + W_TITLE),
+            playlist: (off == 1).then_some(0),
+            ..Columns::default()
+        });
     }
     let sample: Vec<&Record> = body.iter().filter(|r| r.fields.len() > 1).take(50).collect();
     for off in 0..2 {
@@ -332,6 +369,10 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
     // Artist names: watsonbox joins with ", " and escapes "\,"; pavelkomarov, see
     // `split_artists`.
     let watsonbox = layout.starts_with("exportify-watsonbox");
+    // pavelkomarov joined artists with "," before July 2025 and with ";" since: a file with a
+    // ";" in any artist field is of the ";" era, where a "," is always inside a name.
+    let semicolon_era =
+        !watsonbox && body.iter().any(|r| c.artists.and_then(|i| r.fields.get(i)).is_some_and(|f| f.contains(';')));
     let default_playlist = playlist_from_stem(stem);
     let mut out = Parsed {
         layout: layout.into(),
@@ -371,6 +412,9 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
         let local = uri.starts_with("spotify:local:").then(|| local_parts(&uri));
         let title = match get(c.title).map(str::to_string).or_else(|| local.as_ref().map(|l| l.2.clone())) {
             Some(t) if !t.is_empty() => t,
+            // A track Spotify no longer names (brianhuster's `樂舒簡.csv` has two): its URI is
+            // still a membership, kept with an empty title.
+            _ if c.title.is_some_and(|i| i < r.fields.len()) => String::new(),
             _ => {
                 let reason = if r.fields.len() < header.fields.len() {
                     format!("short row: {} of {} fields, no track name", r.fields.len(), header.fields.len())
@@ -381,7 +425,17 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
                 continue;
             }
         };
-        let mut artists = get(c.artists).map(|a| split_artists(a, watsonbox)).unwrap_or_default();
+        // The artist IDs, when the file has them, count the artists: one ID is one name,
+        // commas and all; as many names as IDs is a split to trust.
+        let ids = get(c.artist_uris).map(|a| a.split([',', ';']).filter(|s| !s.trim().is_empty()).count());
+        let (mut artists, mut artists_certain) = match get(c.artists) {
+            Some(a) if ids == Some(1) && !watsonbox => (vec![a.to_string()], true),
+            Some(a) => split_artists(a, watsonbox, semicolon_era),
+            None => (Vec::new(), true),
+        };
+        if !artists_certain && ids == Some(artists.len()) {
+            artists_certain = true;
+        }
         if artists.is_empty()
             && let Some(l) = &local
             && !l.0.is_empty()
@@ -419,12 +473,13 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
                 Vec::new()
             },
             artists,
+            artists_certain,
             album: get(c.album)
                 .map(str::to_string)
                 .or_else(|| local.as_ref().map(|l| l.1.clone()).filter(|a| !a.is_empty())),
             duration_ms,
-            isrc: get(c.isrc).filter(|s| is_isrc(s)).map(|s| s.to_ascii_uppercase()),
-            added_at: get(c.added_at).map(str::to_string),
+            isrc: get(c.isrc).and_then(baton_normalize::isrc),
+            added_at: get(c.added_at).and_then(real_date).map(str::to_string),
             added_by: get(c.added_by).map(str::to_string),
             playlist: playlist.clone(),
         };
@@ -451,14 +506,17 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
     Ok(out)
 }
 
-/// Splits an artist field. watsonbox: `, ` separates, `\,` is a comma inside a name.
-/// pavelkomarov (exportify.js) joined names with "," until July 2025 (with commas kept in names
-/// from April to May and in July, dropped between) and with ";" since (";" dropped from names).
-/// So a ";" separates; without one, a "," separates only when no space follows it: the join
-/// never had one, and a comma inside a name always does ("Earth, Wind & Fire", "Tyler, The
-/// Creator").
-fn split_artists(field: &str, watsonbox: bool) -> Vec<String> {
+/// Splits an artist field, and says whether the split is certain. watsonbox: `, ` separates,
+/// `\,` is a comma inside a name (certain). pavelkomarov (exportify.js) joined names with ","
+/// until July 2025 (with commas kept in names from April to May and in July, dropped between)
+/// and with ";" since (";" dropped from names). So in a file of the ";" era (`semicolon_era`:
+/// a ";" in any of its artist fields) only ";" separates (certain). Otherwise a "," separates
+/// only when no space follows it: the join never had one, and a comma inside a name mostly
+/// does ("Earth, Wind & Fire"), but not always ("KITAKORE(cv. Daisuke Ono,Daisuke Kishio)"):
+/// such a split is uncertain.
+fn split_artists(field: &str, watsonbox: bool, semicolon_era: bool) -> (Vec<String>, bool) {
     let mut out = Vec::new();
+    let mut certain = true;
     if watsonbox {
         let mut cur = String::new();
         let mut chars = field.chars().peekable();
@@ -473,13 +531,14 @@ fn split_artists(field: &str, watsonbox: bool) -> Vec<String> {
             }
         }
         out.push(cur);
-    } else if field.contains(';') {
+    } else if semicolon_era || field.contains(';') {
         out = field.split(';').map(str::to_string).collect();
     } else {
         let mut cur = String::new();
         let mut chars = field.chars().peekable();
         while let Some(ch) = chars.next() {
             if ch == ',' && chars.peek() != Some(&' ') {
+                certain = false;
                 out.push(std::mem::take(&mut cur));
             } else {
                 cur.push(ch);
@@ -487,36 +546,16 @@ fn split_artists(field: &str, watsonbox: bool) -> Vec<String> {
         }
         out.push(cur);
     }
-    out.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    (out.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(), certain)
 }
 
 /// `spotify:local:<artist>:<album>:<title>:<seconds>` (form-encoded) → its parts.
 pub fn local_parts(uri: &str) -> (String, String, String, Option<u64>) {
     let rest = uri.strip_prefix("spotify:local:").unwrap_or(uri);
     let parts: Vec<&str> = rest.splitn(4, ':').collect();
-    let dec = |i: usize| parts.get(i).map(|s| percent_decode(&s.replace('+', " "))).unwrap_or_default();
+    let dec = |i: usize| parts.get(i).map(|s| baton_normalize::percent_decode(&s.replace('+', " "))).unwrap_or_default();
     let secs = parts.get(3).and_then(|s| s.parse::<u64>().ok());
     (dec(0), dec(1), dec(2), secs)
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && s.is_char_boundary(i + 3)
-            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn str_of<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a str> {
@@ -568,26 +607,34 @@ pub fn parse_json(text: &str) -> Result<Parsed, String> {
                 };
                 let title = str_of(t, &["trackName", "name", "track", "title"]).map(str::to_string).or_else(|| from_local(2));
                 let line = ii + 1;
+                let artist = str_of(t, &["artistName", "artist", "artists"]).map(str::to_string).or_else(|| from_local(0));
+                let row = |uri: &str, title: String| Row {
+                    line,
+                    uri: uri.to_string(),
+                    title,
+                    artists: artist.clone().into_iter().collect(),
+                    artists_certain: true,
+                    album: str_of(t, &["albumName", "album"]).map(str::to_string).or_else(|| from_local(1)),
+                    duration_ms: local.as_ref().and_then(|l| l.3).map(|s| s * 1000),
+                    // 2020 and 2022 exports have no addedDate: unknown, never the import's time.
+                    added_at: str_of(item, &["addedDate", "added_at", "addedAt", "dateAdded"])
+                        .and_then(real_date)
+                        .map(str::to_string),
+                    playlist: name.to_string(),
+                    ..Row::default()
+                };
+                let other_kind = ["episode", "audiobook"].into_iter().find(|k| item.get(*k).is_some_and(Value::is_object));
                 match (uri, title) {
-                    (Some(u), Some(title)) if is_track_uri(u) => rows.push(Row {
+                    (Some(u), Some(title)) if is_track_uri(u) => rows.push(row(u, title)),
+                    _ if other_kind.is_some() => out.skipped.push(Skip {
                         line,
-                        uri: u.to_string(),
-                        title,
-                        artists: str_of(t, &["artistName", "artist", "artists"])
-                            .map(str::to_string)
-                            .or_else(|| from_local(0))
-                            .map(|a| vec![a])
-                            .unwrap_or_default(),
-                        album: str_of(t, &["albumName", "album"]).map(str::to_string).or_else(|| from_local(1)),
-                        duration_ms: local.as_ref().and_then(|l| l.3).map(|s| s * 1000),
-                        added_at: str_of(item, &["addedDate", "added_at", "addedAt", "dateAdded"]).map(str::to_string),
-                        playlist: name.to_string(),
-                        ..Row::default()
+                        reason: match other_kind {
+                            Some("episode") => format!("playlist `{name}` item {line}: a podcast episode, not a track"),
+                            _ => format!("playlist `{name}` item {line}: an audiobook, not a track"),
+                        },
                     }),
-                    _ if item.get("episode").is_some_and(Value::is_object) => out.skipped.push(Skip {
-                        line,
-                        reason: format!("playlist `{name}` item {line}: a podcast episode, not a track"),
-                    }),
+                    // 2020 exports: a track known by its names only, matched by the import.
+                    (None, Some(title)) if artist.is_some() => rows.push(row("", title)),
                     (Some(u), Some(_)) => out.skipped.push(Skip {
                         line,
                         reason: format!("playlist `{name}` item {line}: `{u}` is not a track URI"),
@@ -614,18 +661,21 @@ pub fn parse_json(text: &str) -> Result<Parsed, String> {
         let mut rows = Vec::new();
         for (i, t) in tracks.iter().enumerate() {
             out.rows += 1;
+            let artist = str_of(t, &["artist", "artistName"]);
+            let row = |uri: &str, title: &str| Row {
+                line: i + 1,
+                uri: uri.to_string(),
+                title: title.to_string(),
+                artists: artist.map(|a| vec![a.to_string()]).unwrap_or_default(),
+                artists_certain: true,
+                album: str_of(t, &["album", "albumName"]).map(str::to_string),
+                playlist: LIKED.into(),
+                ..Row::default()
+            };
             match (str_of(t, &["uri", "trackUri"]), str_of(t, &["track", "trackName", "name"])) {
-                (Some(u), Some(title)) if is_track_uri(u) => rows.push(Row {
-                    line: i + 1,
-                    uri: u.to_string(),
-                    title: title.to_string(),
-                    artists: str_of(t, &["artist", "artistName"])
-                        .map(|a| vec![a.to_string()])
-                        .unwrap_or_default(),
-                    album: str_of(t, &["album", "albumName"]).map(str::to_string),
-                    playlist: LIKED.into(),
-                    ..Row::default()
-                }),
+                (Some(u), Some(title)) if is_track_uri(u) => rows.push(row(u, title)),
+                // 2020 exports: no `uri`; the names are matched by the import.
+                (None, Some(title)) if artist.is_some() => rows.push(row("", title)),
                 _ => out.skipped.push(Skip {
                     line: i + 1,
                     reason: format!("library track {}: no track URI or name", i + 1),
@@ -802,11 +852,20 @@ mod tests {
         // the `Track URI` layout joined with "," (no space), names keeping their commas.
         let text = "Track URI,Track Name,Album Name,Artist Name(s),Release Date,Duration (ms),Popularity,Explicit,Added By,Added At\n\
             spotify:track:7777777777777777777777,September,The Best Of,\"Earth, Wind & Fire\",1978,215000,80,false,u,2021-03-01T10:00:00Z\n\
-            spotify:track:7777777777777777777778,Boogie,The Best Of,\"Earth, Wind & Fire,The Emotions\",1979,215000,80,false,u,2021-03-01T10:00:00Z\n\
-            spotify:track:7777777777777777777779,Now,Later,\"Earth, Wind & Fire;Kool\",2026,215000,80,false,u,2021-03-01T10:00:00Z\n";
+            spotify:track:7777777777777777777778,Boogie,The Best Of,\"Earth, Wind & Fire,The Emotions\",1979,215000,80,false,u,2021-03-01T10:00:00Z\n";
         let p = parse_csv("soul", text).unwrap();
-        let artists: Vec<Vec<String>> = p.playlists[0].rows.iter().map(|r| r.artists.clone()).collect();
-        assert_eq!(artists, [vec!["Earth, Wind & Fire"], vec!["Earth, Wind & Fire", "The Emotions"], vec!["Earth, Wind & Fire", "Kool"]]);
+        let artists: Vec<(Vec<String>, bool)> = p.playlists[0].rows.iter().map(|r| (r.artists.clone(), r.artists_certain)).collect();
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(artists, [(v(&["Earth, Wind & Fire"]), true), (v(&["Earth, Wind & Fire", "The Emotions"]), false)]);
+        // A ";" in any artist field of a file: "," never splits in it (brianhuster's 2026
+        // Liked_Songs.csv has "KITAKORE(cv. Daisuke Ono,Daisuke Kishio)" as one artist).
+        let semi = format!("{text}spotify:track:7777777777777777777779,Now,Later,\"A;B\",2026,215000,80,false,u,1970-01-01T00:00:00Z\n");
+        let p = parse_csv("soul", &semi).unwrap();
+        let artists: Vec<(Vec<String>, bool)> = p.playlists[0].rows.iter().map(|r| (r.artists.clone(), r.artists_certain)).collect();
+        assert_eq!(artists[1], (v(&["Earth, Wind & Fire,The Emotions"]), true));
+        assert_eq!(artists[2], (v(&["A", "B"]), true));
+        // Spotify's placeholder date is no date.
+        assert_eq!(p.playlists[0].rows[2].added_at, None);
         // The older `Track ID` layout (2024-09 to 2025-04) joined artists with ",", and had
         // tabs in its header.
         let old = "Track ID,Track Name,Album Name,Artist Name(s),Release Date,Duration (ms),Popularity,Added By,Added At,Genres,Record Label,\t\t\t\tDanceability\n\

@@ -16,25 +16,6 @@ pub struct Export {
     pub snapshot: Snapshot,
 }
 
-/// The export that wins for each playlist name: the newest, then the latest `added_at` in it,
-/// then the last path. Returned in name order.
-pub fn newest_per_playlist(exports: Vec<Export>) -> Vec<Export> {
-    let mut best: BTreeMap<String, Export> = BTreeMap::new();
-    for e in exports {
-        let rank = |e: &Export| {
-            let last_added = e.snapshot.rows.iter().filter_map(|r| r.added_at.clone()).max().unwrap_or_default();
-            (e.when.clone(), last_added, e.path.clone())
-        };
-        match best.get(&e.snapshot.name) {
-            Some(b) if rank(b) >= rank(&e) => {}
-            _ => {
-                best.insert(e.snapshot.name.clone(), e);
-            }
-        }
-    }
-    best.into_values().collect()
-}
-
 /// A track as all exports together know it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TrackInfo {
@@ -45,6 +26,8 @@ pub struct TrackInfo {
     pub uris: Vec<String>,
     pub title: String,
     pub artists: Vec<String>,
+    /// Whether `artists` was split as its export meant it (see [`crate::exports::Row`]).
+    pub artists_certain: bool,
     pub artist_uris: Vec<String>,
     pub album: Option<String>,
     pub duration_ms: Option<u64>,
@@ -58,7 +41,22 @@ struct Part<'a> {
     duration_ms: Option<u64>,
     album: &'a Option<String>,
     artists: &'a [String],
+    artists_certain: bool,
     artist_uris: &'a [String],
+}
+
+/// Whether `other`'s artists should replace `t`'s. A split that may be wrong (a "," taken for
+/// a join) never replaces a certain one that shows a comma inside a name, nor one naming as
+/// many artists; a certain one replaces an uncertain one unless it names fewer artists and no
+/// comma (an account export names the first artist only). Otherwise the list naming more
+/// artists wins (one export lists only the first).
+fn better_artists(t: (&[String], bool), other: (&[String], bool)) -> bool {
+    let comma = |a: &[String]| a.iter().any(|n| n.contains(','));
+    match (t.1, other.1) {
+        (false, true) => !other.0.is_empty() && (other.0.len() >= t.0.len() || comma(other.0)),
+        (true, false) => other.0.len() > t.0.len() && !comma(t.0),
+        _ => other.0.len() > t.0.len(),
+    }
 }
 
 /// Takes into `t` what `other` (the same recording) knows and `t` lacks: its URIs, an ISRC, a
@@ -73,6 +71,7 @@ pub fn absorb(t: &mut TrackInfo, other: &TrackInfo) {
             duration_ms: other.duration_ms,
             album: &other.album,
             artists: &other.artists,
+            artists_certain: other.artists_certain,
             artist_uris: &other.artist_uris,
         },
     );
@@ -93,10 +92,14 @@ fn absorb_part(t: &mut TrackInfo, other: Part) {
     if t.album.is_none() {
         t.album = other.album.clone();
     }
-    if other.artists.len() > t.artists.len()
-        || (other.artists.len() == t.artists.len() && t.artist_uris.is_empty() && !other.artist_uris.is_empty())
+    if better_artists((&t.artists, t.artists_certain), (other.artists, other.artists_certain))
+        || (other.artists.len() == t.artists.len()
+            && other.artists_certain >= t.artists_certain
+            && t.artist_uris.is_empty()
+            && !other.artist_uris.is_empty())
     {
         t.artists = other.artists.to_vec();
+        t.artists_certain = other.artists_certain;
         t.artist_uris = other.artist_uris.to_vec();
     }
 }
@@ -107,6 +110,7 @@ fn info(r: &Row) -> TrackInfo {
         uris: vec![r.uri.clone()],
         title: r.title.clone(),
         artists: r.artists.clone(),
+        artists_certain: r.artists_certain,
         artist_uris: r.artist_uris.clone(),
         album: r.album.clone(),
         duration_ms: r.duration_ms,
@@ -129,12 +133,50 @@ pub fn distinct_tracks<'a>(rows: impl Iterator<Item = &'a Row>) -> Vec<TrackInfo
                     duration_ms: r.duration_ms,
                     album: &r.album,
                     artists: &r.artists,
+                    artists_certain: r.artists_certain,
                     artist_uris: &r.artist_uris,
                 },
             ),
             None => {
                 at.insert(&r.uri, out.len());
                 out.push(info(r));
+            }
+        }
+    }
+    out
+}
+
+/// How a row known only by its names (2020 account exports: no URI) is told apart from
+/// another: its title and first artist, folded as the matcher folds them.
+pub fn name_id(title: &str, artist: &str) -> String {
+    format!("{}\u{1}{}", baton_normalize::fold(title), baton_normalize::fold(artist))
+}
+
+/// The distinct tracks of rows known only by their names, by [`name_id`], in first-seen
+/// order; each with `uri` set to the key its record gets when the catalog's matcher finds no
+/// record for it (`spotify:name:<artist>:<title>`, folded, at most 200 bytes).
+pub fn named_tracks<'a>(rows: impl Iterator<Item = &'a Row>) -> Vec<(String, TrackInfo)> {
+    let mut out: Vec<(String, TrackInfo)> = Vec::new();
+    let mut at: HashMap<String, usize> = HashMap::new();
+    for r in rows {
+        let artist = r.artists.first().map(String::as_str).unwrap_or("");
+        let id = name_id(&r.title, artist);
+        match at.get(&id) {
+            Some(&i) => {
+                if out[i].1.album.is_none() {
+                    out[i].1.album = r.album.clone();
+                }
+            }
+            None => {
+                let mut key = format!("spotify:name:{}:{}", baton_normalize::fold(artist), baton_normalize::fold(&r.title));
+                while key.len() > 200 {
+                    key.pop();
+                }
+                let mut t = info(r);
+                t.uri = key.clone();
+                t.uris = Vec::new();
+                at.insert(id.clone(), out.len());
+                out.push((id, t));
             }
         }
     }
@@ -238,6 +280,82 @@ pub fn likely_same(tracks: &[TrackInfo], which: &[usize]) -> Vec<Vec<usize>> {
         e.dedup();
     }
     earlier
+}
+
+/// The exports of each playlist, oldest first (by `when`, then the latest `added_at` in it,
+/// then the path), in name order: applying them in this order is importing them one by one as
+/// they were made, so one import of many files ends where importing each in turn would.
+pub fn exports_in_order(exports: Vec<Export>) -> Vec<(String, Vec<Export>)> {
+    let mut by_name: BTreeMap<String, Vec<(String, String, Export)>> = BTreeMap::new();
+    for e in exports {
+        let last_added = e.snapshot.rows.iter().filter_map(|r| r.added_at.clone()).max().unwrap_or_default();
+        by_name.entry(e.snapshot.name.clone()).or_default().push((e.when.clone(), last_added, e));
+    }
+    by_name
+        .into_iter()
+        .map(|(name, mut list)| {
+            list.sort_by(|a, b| (&a.0, &a.1, &a.2.path).cmp(&(&b.0, &b.1, &b.2.path)));
+            (name, list.into_iter().map(|(_, _, e)| e).collect())
+        })
+        .collect()
+}
+
+/// A playlist's membership: record keys in playlist order, each with its `added_at` (None:
+/// unknown).
+pub type Links = Vec<(String, Option<String>)>;
+
+/// Removals an export would make that are withheld.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shrink {
+    /// Tracks on the playlist before the export.
+    pub before: usize,
+    /// Tracks the export yields.
+    pub read: usize,
+    /// The keys kept although the export lacks them, in playlist order.
+    pub withheld: Vec<String>,
+    pub reason: String,
+}
+
+/// The membership of a playlist after an export of it is applied to `current`. The export wins
+/// only for what it read: one that yields no track removes nothing (a file read as nothing is
+/// not an emptied playlist), and one that would remove more than half of the tracks removes
+/// nothing unless `accept_shrink`; a withheld removal is returned as a [`Shrink`], and the
+/// tracks stay after the export's own. A track the export has without a date keeps the date it
+/// had.
+pub fn apply_export(current: &Links, read: &Links, accept_shrink: bool) -> (Links, Option<Shrink>) {
+    let had: HashMap<&str, &Option<String>> = current.iter().map(|(k, a)| (k.as_str(), a)).collect();
+    let mut out: Links = read
+        .iter()
+        .map(|(k, a)| (k.clone(), a.clone().or_else(|| had.get(k.as_str()).and_then(|x| (*x).clone()))))
+        .collect();
+    let in_read: std::collections::HashSet<&str> = read.iter().map(|(k, _)| k.as_str()).collect();
+    let gone: Vec<&(String, Option<String>)> = current.iter().filter(|(k, _)| !in_read.contains(k.as_str())).collect();
+    let reason = if gone.is_empty() {
+        None
+    } else if read.is_empty() {
+        Some("the export yields no track for this playlist: it never empties one".to_string())
+    } else if gone.len() * 2 > current.len() && !accept_shrink {
+        Some(format!(
+            "the export would remove {} of its {} tracks (more than half): run `import` with {{\"accept_shrink\": true}} to apply it",
+            gone.len(),
+            current.len()
+        ))
+    } else {
+        None
+    };
+    match reason {
+        None => (out, None),
+        Some(reason) => {
+            out.extend(gone.iter().map(|x| (*x).clone()));
+            let shrink = Shrink {
+                before: current.len(),
+                read: read.len(),
+                withheld: gone.iter().map(|(k, _)| k.clone()).collect(),
+                reason,
+            };
+            (out, Some(shrink))
+        }
+    }
 }
 
 /// The catalog key of a playlist imported from Spotify exports.
@@ -521,29 +639,66 @@ mod tests {
     }
 
     #[test]
-    fn newer_export_wins() {
-        let snap = |n: usize| Snapshot {
-            name: "P".into(),
+    fn exports_of_a_playlist_apply_oldest_first() {
+        let snap = |name: &str, n: usize| Snapshot {
+            name: name.into(),
             modified: None,
             rows: vec![Row {
                 uri: format!("u{n}"),
                 ..Row::default()
             }],
         };
-        let w = newest_per_playlist(vec![
-            Export {
-                path: "a.csv".into(),
-                when: "0000000200".into(),
-                snapshot: snap(2),
-            },
-            Export {
-                path: "b.csv".into(),
-                when: "0000000100".into(),
-                snapshot: snap(1),
-            },
+        let e = |path: &str, when: &str, s: Snapshot| Export {
+            path: path.into(),
+            when: when.into(),
+            snapshot: s,
+        };
+        let o = exports_in_order(vec![
+            e("a.csv", "0000000200", snap("P", 2)),
+            e("c.csv", "0000000100", snap("Q", 3)),
+            e("b.csv", "0000000100", snap("P", 1)),
         ]);
-        assert_eq!(w.len(), 1);
-        assert_eq!(w[0].path, "a.csv");
+        let paths: Vec<(String, Vec<String>)> = o.iter().map(|(n, es)| (n.clone(), es.iter().map(|e| e.path.clone()).collect())).collect();
+        assert_eq!(paths, vec![("P".into(), vec!["b.csv".into(), "a.csv".into()]), ("Q".into(), vec!["c.csv".into()])]);
+    }
+
+    #[test]
+    fn an_export_wins_only_for_what_it_read() {
+        let l = |v: &[(&str, Option<&str>)]| -> Links { v.iter().map(|(k, a)| (k.to_string(), a.map(str::to_string))).collect() };
+        let cur = l(&[("a", Some("2020")), ("b", None), ("c", Some("2021")), ("d", None)]);
+        // Nothing read: nothing removed, even when a shrink is accepted.
+        for accept in [false, true] {
+            let (out, s) = apply_export(&cur, &vec![], accept);
+            assert_eq!(out, cur);
+            assert_eq!(s.unwrap().withheld, vec!["a", "b", "c", "d"]);
+        }
+        // Half removed (2 of 4): applied; the date a track had is kept where the export has none.
+        let (out, s) = apply_export(&cur, &l(&[("c", None), ("e", Some("2024")), ("a", None)]), false);
+        assert_eq!((out, s), (l(&[("c", Some("2021")), ("e", Some("2024")), ("a", Some("2020"))]), None));
+        // More than half (3 of 4): withheld, the tracks kept after the export's own.
+        let (out, s) = apply_export(&cur, &l(&[("d", None), ("e", None)]), false);
+        assert_eq!(out, l(&[("d", None), ("e", None), ("a", Some("2020")), ("b", None), ("c", Some("2021"))]));
+        let s = s.unwrap();
+        assert_eq!((s.before, s.read, s.withheld.clone()), (4, 2, vec!["a".to_string(), "b".into(), "c".into()]));
+        assert!(s.reason.contains("remove 3 of its 4 tracks"), "{}", s.reason);
+        // Accepted: applied.
+        assert_eq!(apply_export(&cur, &l(&[("d", None), ("e", None)]), true), (l(&[("d", None), ("e", None)]), None));
+        // An empty playlist stays empty; a new one takes what was read.
+        assert_eq!(apply_export(&vec![], &vec![], false), (vec![], None));
+        assert_eq!(apply_export(&vec![], &l(&[("x", None)]), false), (l(&[("x", None)]), None));
+    }
+
+    #[test]
+    fn a_certain_artist_split_is_never_overridden_by_a_doubtful_one() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let kita = v(&["KITAKORE(cv. Daisuke Ono,Daisuke Kishio)"]);
+        let split = v(&["KITAKORE(cv. Daisuke Ono", "Daisuke Kishio)"]);
+        assert!(!better_artists((&kita, true), (&split, false)));
+        assert!(better_artists((&split, false), (&kita, true)));
+        // An account export names the first artist only: a longer list still wins over it.
+        assert!(better_artists((&v(&["Hal"]), true), (&v(&["Hal", "Ida"]), false)));
+        assert!(!better_artists((&v(&["Hal", "Ida"]), false), (&v(&["Hal"]), true)));
+        assert!(better_artists((&v(&["A"]), true), (&v(&["A", "B"]), true)));
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!
 //! Actions (params → result, JSON; every list at most 500 entries, `"truncated": true` when
 //! there are more, the rest with `{"page": N}`):
-//! - `import {}` → `{files, playlists, tracks, memberships, changes}`
+//! - `import {accept_shrink?}` → `{files, playlists, tracks, memberships, changes, suspicious,
+//!   not_in_exports, ambiguous, plays, written}`
 //! - `playlists-for-track {uri | isrc | title, artist, duration_ms? | path}` →
 //!   `{track, match, candidates, playlists, liked}`
 //! - `link-local {}` → `{linked, ambiguous, unmatched, coverage}`
@@ -307,7 +308,7 @@ fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>, depth: usize) {
     for e in rd.flatten() {
         let p = e.path();
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
+        if !exports::walked(&name) {
             continue;
         }
         match e.file_type() {
@@ -363,6 +364,11 @@ fn import(params: &Value) -> Result<Value, Fail> {
             .ok_or_else(|| invalid("no import result to page through: run `import {}` first"))?;
         return Ok(import_page(last, page));
     }
+    let accept_shrink = match params.get("accept_shrink") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(v) => return Err(invalid(format!("`accept_shrink` must be true or false, got {v}"))),
+    };
     need_grant("spotify", false, "import")?;
     // Every folder granted as `spotify` (several may be: `spotify = ["a", "b"]`).
     let mut paths = Vec::new();
@@ -408,10 +414,15 @@ fn import(params: &Value) -> Result<Value, Fail> {
             }
         }
     }
-    let winners = logic::newest_per_playlist(snapshots);
+    let playlists = logic::exports_in_order(snapshots);
+    let all_rows = || playlists.iter().flat_map(|(_, es)| es.iter().flat_map(|e| e.snapshot.rows.iter()));
     // One record per recording: rows by URI, then tracks by ISRC (hash-map passes; one ISRC
     // under two URIs is Spotify's relinking, or a single and its album), then the matcher.
-    let tracks = logic::fold_by_isrc(logic::distinct_tracks(winners.iter().flat_map(|w| w.snapshot.rows.iter())));
+    // Every export's rows make tracks, the superseded ones' too: a track an older export holds
+    // keeps its record when a newer one leaves it out. Rows known by their names only (2020
+    // account exports) are matched after, against what this import wrote.
+    let tracks = logic::fold_by_isrc(logic::distinct_tracks(all_rows().filter(|r| !r.uri.is_empty())));
+    let named = logic::named_tracks(all_rows().filter(|r| r.uri.is_empty()));
 
     // Artists, then tracks, then playlists (relations point at existing records).
     let mut artist_uri: HashMap<String, String> = HashMap::new();
@@ -421,7 +432,7 @@ fn import(params: &Value) -> Result<Value, Fail> {
         }
     }
     let mut artist_recs: BTreeMap<String, Value> = BTreeMap::new();
-    for t in &tracks {
+    for t in tracks.iter().chain(named.iter().map(|(_, t)| t)) {
         for n in &t.artists {
             let u = artist_uri.get(n);
             let k = artist_key(n, u);
@@ -438,7 +449,7 @@ fn import(params: &Value) -> Result<Value, Fail> {
     let mut written = upsert("artists", &artist_recs)?;
 
     let ix = index_tracks()?;
-    let (keys, ambiguous, early) = resolve_tracks(&tracks, &ix, &artist_uri)?;
+    let (keys, mut ambiguous, early) = resolve_tracks(&tracks, &ix, &artist_uri)?;
     written += early;
     let mut key_of: HashMap<String, String> = HashMap::new();
     // The tracks each record holds, records in first-seen order.
@@ -484,79 +495,103 @@ fn import(params: &Value) -> Result<Value, Fail> {
     }
     written += upsert("tracks", &track_recs)?;
 
+    // Rows known by their names: through the catalog's matcher, which now holds this import's
+    // tracks. A match is linked; an ambiguous one stays unlinked and is listed; none is a
+    // record of its own.
+    let (name_key, name_written) = resolve_named(&named, &artist_uri, &mut ambiguous)?;
+    written += name_written;
+    let names_of = |r: &exports::Row| logic::name_id(&r.title, r.artists.first().map(String::as_str).unwrap_or(""));
+    let key_of_row = |r: &exports::Row| -> Option<String> {
+        if r.uri.is_empty() {
+            name_key.get(&names_of(r)).cloned()
+        } else {
+            key_of.get(&r.uri).cloned()
+        }
+    };
+
     // A playlist imported before whose export is gone: kept as it was (a deleted or moved file
     // never empties a playlist) and named in the result, so the user sees it.
-    let exported: HashSet<String> = winners.iter().map(|w| logic::playlist_key(&w.snapshot.name)).collect();
+    let exported: HashSet<String> = playlists.iter().map(|(n, _)| logic::playlist_key(n)).collect();
     let not_in_exports: Vec<String> =
         spotify_playlists()?.into_iter().filter(|(k, _)| !exported.contains(k)).map(|(_, name)| name).collect();
+    let show = |k: &str| match by_key.get(k) {
+        Some(t) => json!({"key": k, "uri": t.uri, "title": t.title, "artists": t.artists}),
+        None => match get("tracks", k).ok().flatten() {
+            Some(t) => {
+                let j = track_json(&t);
+                json!({"key": k, "uri": j["uri"], "title": j["title"], "artists": j["artists"]})
+            }
+            None => json!({"key": k}),
+        },
+    };
     let mut changes = Vec::new();
+    let mut suspicious = Vec::new();
     let mut playlist_recs = Vec::new();
     let mut memberships = 0usize;
-    for w in &winners {
-        let pkey = logic::playlist_key(&w.snapshot.name);
-        let old: Vec<String> = catalog::links("playlists", &pkey, "tracks")
-            .map(|l| l.into_iter().map(|l| l.key).collect())
+    for (name, exports_of) in &playlists {
+        let pkey = logic::playlist_key(name);
+        let old: logic::Links = catalog::links("playlists", &pkey, "tracks")
+            .map(|l| l.into_iter().map(|l| (l.key, l.added_at)).collect())
             .unwrap_or_default();
-        let mut seen = HashSet::new();
-        let mut links = Vec::new();
-        for r in &w.snapshot.rows {
-            let k = key_of[&r.uri].clone();
-            if seen.insert(k.clone()) {
-                links.push(match &r.added_at {
-                    Some(a) => json!({"key": k, "added_at": a}),
-                    None => json!({"key": k}),
-                });
+        // Each export in turn, oldest first, under the shrink rule.
+        let mut cur = old.clone();
+        for e in exports_of {
+            let mut seen = HashSet::new();
+            let read: logic::Links = e
+                .snapshot
+                .rows
+                .iter()
+                .filter_map(|r| key_of_row(r).map(|k| (k, r.added_at.clone())))
+                .filter(|(k, _)| seen.insert(k.clone()))
+                .collect();
+            let (next, shrink) = logic::apply_export(&cur, &read, accept_shrink);
+            if let Some(s) = shrink {
+                host::log(Level::Warn, &format!("{}: playlist `{name}`: {}", e.path, s.reason));
+                suspicious.push(json!({"playlist": name, "path": e.path, "before": s.before, "read": s.read,
+                    "reason": s.reason, "withheld": s.withheld.iter().map(|k| show(k)).collect::<Vec<_>>()}));
             }
+            cur = next;
         }
-        memberships += links.len();
-        let old_set: HashSet<&str> = old.iter().map(String::as_str).collect();
-        let show = |k: &str| {
-            let t = by_key.get(k);
-            json!({"key": k, "uri": t.map(|t| t.uri.clone()), "title": t.map(|t| t.title.clone()), "artists": t.map(|t| t.artists.clone())})
-        };
-        // In playlist order: `links` is.
-        let added: Vec<Value> = links
-            .iter()
-            .filter_map(|l| l["key"].as_str())
-            .filter(|k| !old_set.contains(k))
-            .map(show)
-            .collect();
-        let removed: Vec<Value> = old
-            .iter()
-            .filter(|k| !seen.contains(*k))
-            .map(|k| {
-                let t = get("tracks", k).ok().flatten();
-                match t {
-                    Some(t) => {
-                        let j = track_json(&t);
-                        json!({"key": k, "uri": j["uri"], "title": j["title"], "artists": j["artists"]})
-                    }
-                    None => json!({"key": k}),
-                }
-            })
-            .collect();
+        memberships += cur.len();
+        let old_set: HashSet<&str> = old.iter().map(|(k, _)| k.as_str()).collect();
+        let new_set: HashSet<&str> = cur.iter().map(|(k, _)| k.as_str()).collect();
+        // In playlist order.
+        let added: Vec<Value> = cur.iter().map(|(k, _)| k.as_str()).filter(|k| !old_set.contains(k)).map(show).collect();
+        let removed: Vec<Value> = old.iter().map(|(k, _)| k.as_str()).filter(|k| !new_set.contains(k)).map(show).collect();
         if !added.is_empty() || !removed.is_empty() {
-            changes.push(json!({"playlist": w.snapshot.name, "added": added, "removed": removed}));
+            changes.push(json!({"playlist": name, "added": added, "removed": removed}));
         }
-        playlist_recs.push(json!({"key": pkey, "props": {"name": w.snapshot.name, "source": "spotify", "tracks": links}}));
+        // `"added_at": null`: unknown, never the time of this import.
+        let links: Vec<Value> = cur.iter().map(|(k, a)| json!({"key": k, "added_at": a})).collect();
+        playlist_recs.push(json!({"key": pkey, "props": {"name": name, "source": "spotify", "tracks": links}}));
     }
     written += upsert("playlists", &playlist_recs)?;
 
-    let plays_written = if plays.is_empty() {
-        0
-    } else {
-        import_plays(&plays, &tracks, &key_of)?
-    };
+    let mut by_text: HashMap<(String, String), String> = HashMap::new();
+    for t in &tracks {
+        if let (Some(a), Some(k)) = (t.artists.first(), key_of.get(&t.uri)) {
+            by_text.entry((t.title.to_lowercase(), a.to_lowercase())).or_insert_with(|| k.clone());
+        }
+    }
+    for (id, t) in &named {
+        if let (Some(a), Some(k)) = (t.artists.first(), name_key.get(id)) {
+            by_text.entry((t.title.to_lowercase(), a.to_lowercase())).or_insert_with(|| k.clone());
+        }
+    }
+    let (plays_written, plays_report) = import_plays(&plays, &by_text, &key_of)?;
     written += plays_written;
-
+    let mut all_keys: HashSet<&str> = order.iter().copied().collect();
+    all_keys.extend(name_key.values().map(String::as_str));
     let result = json!({
         "files": files,
-        "playlists": winners.len(),
-        "tracks": order.len(),
+        "playlists": playlists.len(),
+        "tracks": all_keys.len(),
         "memberships": memberships,
         "changes": changes,
+        "suspicious": suspicious,
         "not_in_exports": not_in_exports,
         "ambiguous": ambiguous,
+        "plays": plays_report,
         "written": written,
     });
     kv_put_big("import:last", &result.to_string());
@@ -574,15 +609,18 @@ fn import_page(mut full: Value, page: usize) -> Value {
         Value::Array(c) => c,
         _ => Vec::new(),
     };
-    let (changes, files) = (take("changes"), take("files"));
+    let (changes, files, suspicious) = (take("changes"), take("files"), take("suspicious"));
     let (changes, more_changes) = logic::page_nested(&changes, &["added", "removed"], page);
     let (files, more_files) = logic::page_nested(&files, &["skipped"], page);
+    let (suspicious, more_suspicious) = logic::page_nested(&suspicious, &["withheld"], page);
     full["changes"] = json!([]);
     full["files"] = json!([]);
+    full["suspicious"] = json!([]);
     logic::paginate(&mut full, page);
     full["changes"] = json!(changes);
     full["files"] = json!(files);
-    if more_changes || more_files {
+    full["suspicious"] = json!(suspicious);
+    if more_changes || more_files || more_suspicious {
         full["truncated"] = json!(true);
     }
     full
@@ -741,6 +779,52 @@ fn resolve_tracks(
     Ok((keys.into_iter().map(Option::unwrap_or_default).collect(), ambiguous, changed))
 }
 
+/// The record key of each track known only by its names (`named`, from
+/// [`logic::named_tracks`]), by its name id: the catalog's matcher on its title and artist
+/// (no duration, no id: only its text rungs can answer). A match is taken; an ambiguous one is
+/// listed in `ambiguous` and gets no key (never a guess), unless one candidate is the track's
+/// own record from an earlier import; none gets a record of its own under the track's `uri`.
+/// Returns the keys and what the new records changed.
+fn resolve_named(
+    named: &[(String, TrackInfo)],
+    artist_uri: &HashMap<String, String>,
+    ambiguous: &mut Vec<Value>,
+) -> Result<(HashMap<String, String>, u64), Fail> {
+    let mut keys = HashMap::new();
+    let mut recs = Vec::new();
+    for (i, (id, t)) in named.iter().enumerate() {
+        if i % 500 == 0 {
+            host::progress(i as u64, named.len() as u64, "matching tracks known by name only");
+        }
+        let q = TrackQuery {
+            title: t.title.clone(),
+            artists: t.artists.clone(),
+            duration_ms: None,
+            isrc: None,
+            external_ids: vec![],
+            path: None,
+        };
+        let out = catalog::match_track(&q).map_err(|e| cat_err(&format!("matching `{}`", t.title), e))?;
+        match (out.verdict, out.candidates.first()) {
+            (Verdict::Match, Some(c)) => {
+                keys.insert(id.clone(), c.key.clone());
+            }
+            (Verdict::Ambiguous, _) if out.candidates.iter().any(|c| c.key == t.uri) => {
+                keys.insert(id.clone(), t.uri.clone());
+            }
+            (Verdict::Ambiguous, _) => ambiguous.push(json!({"uri": null, "title": t.title, "artists": t.artists, "album": t.album,
+                "reason": "known by its names only (no URI in the export): not linked",
+                "candidates": out.candidates.iter().map(candidate_json).collect::<Vec<_>>()})),
+            _ => {
+                recs.push(track_record(t, &t.uri, &artist_refs(t, artist_uri), Vec::new()));
+                keys.insert(id.clone(), t.uri.clone());
+            }
+        }
+    }
+    let written = if recs.is_empty() { 0 } else { upsert("tracks", &recs)? };
+    Ok((keys, written))
+}
+
 fn track_record(t: &TrackInfo, key: &str, refs: &[String], external_ids: Vec<String>) -> Value {
     let mut p = json!({
         "title": t.title,
@@ -761,8 +845,49 @@ fn track_record(t: &TrackInfo, key: &str, refs: &[String], external_ids: Vec<Str
 }
 
 /// Play counts (streams of 30 s or more) and the last play per track, from the streaming
-/// history, on the tracks' own `spotify.play_count` / `spotify.last_played`.
-fn import_plays(plays: &[Play], tracks: &[TrackInfo], key_of: &HashMap<String, String>) -> Result<u64, Fail> {
+/// history, on the tracks' own `spotify.play_count` / `spotify.last_played`. A stream is
+/// found by its URI, else by its title and first artist (`by_text`, lower case). Returns what
+/// was written and the count of streams read, counted, too short, and matching no imported
+/// track (those are dropped, and the RETURN says how many).
+fn import_plays(
+    plays: &[Play],
+    by_text: &HashMap<(String, String), String>,
+    key_of: &HashMap<String, String>,
+) -> Result<(u64, Value), Fail> {
+    let short = plays.iter().filter(|p| p.ms_played < 30_000).count();
+    let mut unmatched = 0usize;
+    let mut agg: BTreeMap<String, (u64, String)> = BTreeMap::new();
+    for p in plays.iter().filter(|p| p.ms_played >= 30_000) {
+        let key = match p.uri.as_deref().and_then(|u| key_of.get(u)) {
+            Some(k) => Some(k),
+            None => by_text.get(&(p.title.to_lowercase(), p.artist.to_lowercase())),
+        };
+        let Some(key) = key else {
+            unmatched += 1;
+            continue;
+        };
+        let at = if p.at.len() == 16 && p.at.as_bytes()[10] == b' ' {
+            format!("{}T{}:00Z", &p.at[..10], &p.at[11..])
+        } else {
+            p.at.clone()
+        };
+        let e = agg.entry(key.clone()).or_insert((0, String::new()));
+        e.0 += 1;
+        if at > e.1 {
+            e.1 = at;
+        }
+    }
+    let counted: u64 = agg.values().map(|(n, _)| n).sum();
+    let report = json!({"streams": plays.len(), "counted": counted, "under_30s": short, "unmatched": unmatched, "tracks": agg.len()});
+    if unmatched > 0 {
+        host::log(
+            Level::Info,
+            &format!("{unmatched} of {} streams of 30 s or more match no imported track (not counted)", plays.len() - short),
+        );
+    }
+    if agg.is_empty() {
+        return Ok((0, report));
+    }
     catalog::ensure_collection(
         "tracks",
         &[
@@ -785,37 +910,11 @@ fn import_plays(plays: &[Play], tracks: &[TrackInfo], key_of: &HashMap<String, S
         ],
     )
     .map_err(|e| cat_err("declaring spotify.play_count", e))?;
-    let by_text: HashMap<(String, String), &str> = tracks
-        .iter()
-        .filter_map(|t| {
-            t.artists
-                .first()
-                .map(|a| ((t.title.to_lowercase(), a.to_lowercase()), t.uri.as_str()))
-        })
-        .collect();
-    let mut agg: BTreeMap<String, (u64, String)> = BTreeMap::new();
-    for p in plays.iter().filter(|p| p.ms_played >= 30_000) {
-        let uri = p
-            .uri
-            .as_deref()
-            .or_else(|| by_text.get(&(p.title.to_lowercase(), p.artist.to_lowercase())).copied());
-        let Some(key) = uri.and_then(|u| key_of.get(u)) else { continue };
-        let at = if p.at.len() == 16 && p.at.as_bytes()[10] == b' ' {
-            format!("{}T{}:00Z", &p.at[..10], &p.at[11..])
-        } else {
-            p.at.clone()
-        };
-        let e = agg.entry(key.clone()).or_insert((0, String::new()));
-        e.0 += 1;
-        if at > e.1 {
-            e.1 = at;
-        }
-    }
     let recs: Vec<Value> = agg
         .into_iter()
         .map(|(k, (n, at))| json!({"key": k, "props": {"spotify.play_count": n, "spotify.last_played": at}}))
         .collect();
-    upsert("tracks", &recs)
+    Ok((upsert("tracks", &recs)?, report))
 }
 
 // ---------- playlists-for-track ----------
@@ -1556,8 +1655,8 @@ fn next_track(p: &Value) -> Result<Value, Fail> {
 const ACTIONS: &[(&str, &str, &str)] = &[
     (
         "import",
-        "Merge every export in the `spotify` folder into the catalog (tracks, artists, playlists with added_at and order); the newer export of a playlist wins; lists tracks added and removed per playlist, and playlists whose export is gone (kept as they were).",
-        r#"{"type":"object","additionalProperties":false,"properties":{"page":{"type":"integer","minimum":0}}}"#,
+        "Merge every export in the `spotify` folder into the catalog (tracks, artists, playlists with added_at and order); the exports of a playlist apply oldest first, each winning only for the rows it read: one that yields no track removes nothing, and one that would remove more than half of a playlist is withheld and listed under `suspicious` unless `accept_shrink`; lists tracks added and removed per playlist, and playlists whose export is gone (kept as they were).",
+        r#"{"type":"object","additionalProperties":false,"properties":{"accept_shrink":{"type":"boolean"},"page":{"type":"integer","minimum":0}}}"#,
     ),
     (
         "playlists-for-track",
@@ -1676,12 +1775,13 @@ fn summary(action: &str, r: &Value) -> String {
     };
     match action {
         "import" => format!(
-            "{} files, {} playlists, {} tracks, {} memberships, {} playlists changed",
+            "{} files, {} playlists, {} tracks, {} memberships, {} playlists changed, {} shrinks withheld",
             n("files"),
             n("playlists"),
             n("tracks"),
             n("memberships"),
-            n("changes")
+            n("changes"),
+            n("suspicious")
         ),
         "playlists-for-track" => format!("{} playlists, liked: {}", n("playlists"), n("liked")),
         "link-local" => format!(

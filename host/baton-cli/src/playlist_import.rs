@@ -1,0 +1,185 @@
+//! `baton catalog import-playlist FILE...`: playlists from other players (m3u, m3u8, XSPF) into
+//! the catalog's `playlists`, each entry linked to the library's `files` by path. The playlist
+//! file's path is the record's key, so importing it again updates it in place, under the same
+//! shrink rule as the Spotify exports: a file whose entries match no library file removes
+//! nothing, and one that would remove more than half of a playlist's files is withheld and
+//! listed under `suspicious` unless `--accept-shrink`. It exits 0 whenever every file was read,
+//! matched or not; a file it cannot read is named with the reason (exit 1).
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use baton_catalog::playlist::{self, Playlist};
+use baton_catalog::{Access, Catalog, Filter, Kind, PropertySpec, Record};
+use serde_json::{Value, json};
+
+/// `println!` that does not panic when stdout is closed early (`… | head`).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// The library's file paths, and for each file name (lower case) the paths that end in it, so
+/// an entry written on another machine (a Windows path, another mount point) is found when one
+/// library file alone has its last two path components.
+struct Library {
+    paths: HashSet<String>,
+    by_tail: HashMap<String, Vec<String>>,
+}
+
+fn tail(p: &str) -> String {
+    let parts: Vec<&str> = p.rsplit('/').take(2).collect();
+    parts.into_iter().rev().collect::<Vec<_>>().join("/").to_lowercase()
+}
+
+fn library(cat: &Catalog, user: &Access) -> anyhow::Result<Library> {
+    let mut lib = Library { paths: HashSet::new(), by_tail: HashMap::new() };
+    let mut after: Option<String> = None;
+    loop {
+        let page = cat.query(user, "files", &Filter::default(), false, after.as_deref(), 10_000)?;
+        for r in page.records {
+            lib.by_tail.entry(tail(&r.key)).or_default().push(r.key.clone());
+            lib.paths.insert(r.key);
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return Ok(lib),
+        }
+    }
+}
+
+impl Library {
+    /// The library file an entry names, and how: `path` (the same path) or `tail` (the only
+    /// library file ending in the entry's folder and name).
+    fn find(&self, location: &str) -> Option<(String, &'static str)> {
+        if self.paths.contains(location) {
+            return Some((location.to_string(), "path"));
+        }
+        if location.contains("://") {
+            return None;
+        }
+        match self.by_tail.get(&tail(location)).map(Vec::as_slice) {
+            Some([one]) => Some((one.clone(), "tail")),
+            _ => None,
+        }
+    }
+}
+
+/// What importing one playlist file did (or, with `--dry-run`, would do).
+fn import_one(cat: &mut Catalog, user: &Access, lib: &Library, file: &Path, pl: &Playlist, dry_run: bool, accept_shrink: bool) -> anyhow::Result<Value> {
+    let key = file.to_string_lossy().into_owned();
+    let name = pl.name.clone().unwrap_or_else(|| file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| key.clone()));
+    let mut matched: Vec<String> = Vec::new();
+    let mut unmatched = Vec::new();
+    let mut by_tail = 0;
+    let mut seen = HashSet::new();
+    for e in &pl.entries {
+        match lib.find(&e.location) {
+            Some((path, how)) => {
+                by_tail += usize::from(how == "tail");
+                if seen.insert(path.clone()) {
+                    matched.push(path);
+                }
+            }
+            None => unmatched.push(json!({"line": e.line, "entry": e.raw, "location": e.location, "artist": e.artist, "title": e.title})),
+        }
+    }
+    let old: Vec<String> = match cat.get(user, "playlists", &key, false)? {
+        Some(_) => cat.links(user, "playlists", &key, "files")?.into_iter().map(|l| l.key).collect(),
+        None => Vec::new(),
+    };
+    let new_set: HashSet<&str> = matched.iter().map(String::as_str).collect();
+    let gone: Vec<String> = old.iter().filter(|k| !new_set.contains(k.as_str())).cloned().collect();
+    let mut links = matched.clone();
+    let suspicious = if gone.is_empty() {
+        None
+    } else if matched.is_empty() {
+        Some("the file links no library file: it never empties a playlist".to_string())
+    } else if gone.len() * 2 > old.len() && !accept_shrink {
+        Some(format!("the file would remove {} of the playlist's {} files (more than half): import it with --accept-shrink to apply", gone.len(), old.len()))
+    } else {
+        None
+    };
+    if suspicious.is_some() {
+        links.extend(gone.iter().cloned());
+    }
+    let old_set: HashSet<&str> = old.iter().map(String::as_str).collect();
+    let added: Vec<&String> = matched.iter().filter(|k| !old_set.contains(k.as_str())).collect();
+    let removed: Vec<&String> = if suspicious.is_some() { Vec::new() } else { gone.iter().collect() };
+    if !dry_run {
+        let rec = Record::new(
+            key.clone(),
+            json!({"name": name, "source": pl.format, "external_ids": [format!("file://{key}")], "files": links}),
+        );
+        cat.upsert(user, "playlists", &[rec])?;
+    }
+    let mut out = json!({
+        "file": key, "key": key, "name": name, "format": pl.format, "encoding": pl.encoding,
+        "entries": pl.entries.len(), "matched": matched.len(), "matched_by_tail": by_tail, "unmatched": unmatched,
+        "added": added, "removed": removed, "dry_run": dry_run,
+    });
+    if pl.encoding == "windows-1252" {
+        out["note"] = json!("not valid UTF-8: decoded as Windows-1252");
+    }
+    if let Some(reason) = suspicious {
+        out["suspicious"] = json!({"reason": reason, "withheld": gone});
+    }
+    Ok(out)
+}
+
+pub fn run(cat: &mut Catalog, files: &[PathBuf], dry_run: bool, accept_shrink: bool, as_json: bool) -> anyhow::Result<i32> {
+    let _span = tracing::info_span!("catalog.import_playlist", files = files.len(), dry_run).entered();
+    let user = Access::user();
+    // The playlist → library-file relation, declared once (the catalog keeps it).
+    let spec = PropertySpec { id: "files".into(), name: Some("Local files".into()), kind: Kind::Relation, target: Some("files".into()), inverse: None, integer: false };
+    if !dry_run {
+        cat.ensure_collection(&user, "playlists", &[spec])?;
+    }
+    let lib = library(cat, &user)?;
+    let mut results = Vec::new();
+    let mut failed = false;
+    for f in files {
+        let abs = std::path::absolute(f).unwrap_or_else(|_| f.clone());
+        let read = std::fs::read(&abs).map_err(|e| format!("cannot read it: {e}")).and_then(|b| playlist::parse(&abs, &b));
+        match read {
+            Ok(pl) => results.push(import_one(cat, &user, &lib, &abs, &pl, dry_run, accept_shrink)?),
+            Err(reason) => {
+                failed = true;
+                eprintln!("baton: {}: {reason}; nothing imported from it", abs.display());
+                results.push(json!({"file": abs.to_string_lossy(), "error": reason}));
+            }
+        }
+    }
+    if as_json {
+        say!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        for r in &results {
+            if let Some(e) = r["error"].as_str() {
+                say!("{}: not read: {e}", r["file"].as_str().unwrap_or(""));
+                continue;
+            }
+            let verb = if dry_run { "would link" } else { "linked" };
+            say!(
+                "{}: playlist `{}` ({}, {}): {} entries, {verb} {} to library files, {} unmatched, +{} -{}{}",
+                r["file"].as_str().unwrap_or(""),
+                r["name"].as_str().unwrap_or(""),
+                r["format"].as_str().unwrap_or(""),
+                r["encoding"].as_str().unwrap_or(""),
+                r["entries"],
+                r["matched"],
+                r["unmatched"].as_array().map_or(0, Vec::len),
+                r["added"].as_array().map_or(0, Vec::len),
+                r["removed"].as_array().map_or(0, Vec::len),
+                r.get("note").and_then(Value::as_str).map(|n| format!(" ({n})")).unwrap_or_default(),
+            );
+            for u in r["unmatched"].as_array().into_iter().flatten() {
+                say!("  unmatched line {}: {}", u["line"], u["entry"].as_str().unwrap_or(""));
+            }
+            if let Some(s) = r.get("suspicious") {
+                say!("  withheld: {}", s["reason"].as_str().unwrap_or(""));
+            }
+        }
+    }
+    Ok(i32::from(failed))
+}
