@@ -593,7 +593,7 @@ pub fn strip_code_spans(line: &str) -> String {
 
 /// The lines of a plan outside ``` / ~~~ code fences, with their 1-based numbers (the fence
 /// lines themselves are skipped too): examples in fences promise nothing.
-pub(crate) fn unfenced_lines(content: &str) -> impl Iterator<Item = (usize, &str)> {
+pub fn unfenced_lines(content: &str) -> impl Iterator<Item = (usize, &str)> {
     let mut in_fence = false;
     content.lines().enumerate().filter_map(move |(i, line)| {
         let t = line.trim_start();
