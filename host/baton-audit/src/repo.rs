@@ -528,23 +528,30 @@ impl FileIndex {
         for form in forms {
             let p = form.trim_start_matches('/');
             if p.contains('/') {
-                // relative to the plan's folder
-                if let Some((r, dir)) = plan_loc
-                    && !dir.is_empty()
-                {
-                    let rel = format!("{dir}/{p}");
-                    checked.push(join(&self.roots[*r as usize], &rel));
-                    if let Some(&id) = self
-                        .lookup_rel(&rel)
-                        .iter()
-                        .find(|&&id| self.files[id as usize].0 == *r)
-                    {
-                        return Resolution {
-                            found: Found::One(id),
-                            checked,
-                            searched: false,
-                            narrowed_by: None,
-                        };
+                // relative to the plan's folder, then to each folder above it (a plan in
+                // `app/.cursor/plans/` names `main/x.ts` of the project `app/`)
+                if let Some((r, dir)) = plan_loc {
+                    let mut d = dir.as_str();
+                    let mut first = true;
+                    while !d.is_empty() {
+                        let rel = format!("{d}/{p}");
+                        if first {
+                            checked.push(join(&self.roots[*r as usize], &rel));
+                            first = false;
+                        }
+                        if let Some(&id) = self
+                            .lookup_rel(&rel)
+                            .iter()
+                            .find(|&&id| self.files[id as usize].0 == *r)
+                        {
+                            return Resolution {
+                                found: Found::One(id),
+                                checked,
+                                searched: d != dir.as_str(),
+                                narrowed_by: None,
+                            };
+                        }
+                        d = d.rsplit_once('/').map_or("", |(a, _)| a);
                     }
                 }
                 for root in &self.roots {

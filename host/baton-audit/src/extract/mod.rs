@@ -500,7 +500,9 @@ pub fn declared_paths(line: &str, declared: bool) -> Vec<String> {
         let end = find_word(&["from", "in", "inside", "within", "of"], v + 1).unwrap_or(line.len());
         excluded.push((v, end));
     }
-    let bare_ok = declared || creates;
+    // a bare name next to a full path describes it (`Create x.md (the CLAUDE.md template) in
+    // templates/x.md`); alone on a creating line it is the deliverable
+    let bare_ok = declared || creates && !paths.iter().any(|p| p.contains('/'));
     paths
         .into_iter()
         .filter(|p| bare_ok || p.contains('/'))

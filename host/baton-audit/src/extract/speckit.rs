@@ -173,7 +173,9 @@ pub fn parse(content: &str) -> Extracted {
             if let Some(v) = files_field(t) {
                 *list_follows = v.trim().is_empty();
                 let done = out.tasks[ti].done;
-                for p in super::declared_paths(v, true) {
+                // `README.md` or create `scripts/README.md`: alternatives, none promised
+                let alternatives = super::strip_code_spans(v).to_lowercase().contains(" or ");
+                for p in super::declared_paths(v, true).into_iter().filter(|_| !alternatives) {
                     ds.push(out.promise_index(ti, p, group.clone(), done, no));
                 }
                 continue;
