@@ -414,8 +414,20 @@ fn audit_plan(
 /// its folder narrows where its deliverables are looked for.
 fn distinct_plans(paths: Vec<String>, index: &FileIndex, mounts: &[(String, String)]) -> Vec<String> {
     let mut kept: HashMap<String, String> = HashMap::with_capacity(paths.len());
-    for p in paths {
+    let root_hosts: Vec<(String, String)> = index
+        .roots
+        .iter()
+        .map(|r| (format!("{}/", crate::display::rewrite_roots(r, mounts).trim_end_matches('/')), r.clone()))
+        .collect();
+    for mut p in paths {
         let host = crate::display::rewrite_roots(&p, mounts);
+        // a plan of a plans folder that lies inside a repository is read as that
+        // repository's file, so its paths resolve from its folder there
+        if index.locate(&p).is_none()
+            && let Some((rh, root)) = root_hosts.iter().find(|(rh, _)| host.starts_with(rh.as_str()))
+        {
+            p = repo::join(root, &host[rh.len()..]);
+        }
         match kept.get_mut(&host) {
             Some(k) => {
                 if index.locate(k).is_none() && index.locate(&p).is_some() {
