@@ -264,3 +264,36 @@ fn two_serves_on_one_home_do_not_flap_the_false_claims_alert() {
     }
     assert_eq!(alerts.iter().map(|a| a.0).collect::<Vec<_>>(), [1], "one firing, never re-fired: {alerts:?}");
 }
+
+/// Kiro specs behind a `.kiro/specs` symlink inside the repository are read through the real
+/// wasm plugin (the sandbox follows the link inside the grant); a plans-like symlink pointing
+/// outside the repository is reported, and a task list naming no file is `unreadable`.
+#[cfg(unix)]
+#[test]
+fn kiro_specs_through_a_symlink_and_unreadable_plans_through_the_plugin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    baton(&home, &["init"]);
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir_all(repo.join("kiro-specs/auth")).unwrap();
+    std::fs::create_dir_all(repo.join("src/auth")).unwrap();
+    std::fs::create_dir_all(repo.join(".kiro")).unwrap();
+    std::fs::write(repo.join("kiro-specs/auth/tasks.md"), "# Implementation Plan\n\n- [x] 1. Set up\n  - Create `src/auth/index.ts` exporting the module\n- [x] 2. Tokens\n  - Create `src/auth/token.ts`\n").unwrap();
+    std::fs::write(repo.join("src/auth/index.ts"), "export function sign(payload: string): string {\n  const body = btoa(payload);\n  return `${body}.sig`;\n}\n").unwrap();
+    std::os::unix::fs::symlink("../kiro-specs", repo.join(".kiro/specs")).unwrap();
+    std::fs::create_dir_all(repo.join("specs/002-todo")).unwrap();
+    std::fs::write(repo.join("specs/002-todo/tasks.md"), "# Tasks\n\n- [x] Talk to the team\n- [ ] Decide\n").unwrap();
+    let out = tmp.path().join("out");
+    let v: Value = serde_json::from_slice(&baton(&home, &["audit", "--repo", repo.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"]).stdout).unwrap();
+    let plans = v["plans"].as_array().unwrap();
+    let kiro = plans.iter().find(|p| p["format"] == "kiro").unwrap_or_else(|| panic!("no kiro plan: {v}"));
+    assert_eq!(kiro["path"], repo.join(".kiro/specs/auth/tasks.md").to_str().unwrap());
+    let st: Vec<(&str, &str)> = kiro["deliverables"].as_array().unwrap().iter().map(|d| (d["path"].as_str().unwrap(), d["status"].as_str().unwrap())).collect();
+    assert_eq!(st, [("src/auth/index.ts", "present"), ("src/auth/token.ts", "missing")]);
+    let fc: Vec<&str> = v["false_claims"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert_eq!(fc, ["src/auth/token.ts"]);
+    let unreadable = v["unreadable"].as_array().unwrap();
+    assert_eq!(unreadable.len(), 1, "{v}");
+    assert_eq!(unreadable[0]["path"], repo.join("specs/002-todo/tasks.md").to_str().unwrap());
+    assert!(unreadable[0]["reason"].as_str().unwrap().contains("2 checkbox(es)"), "{}", unreadable[0]);
+}

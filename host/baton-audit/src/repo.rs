@@ -324,10 +324,8 @@ pub(crate) fn walk_with(
                             links += 1;
                             stack.push((rel, t));
                         }
-                        (Some(why), _) => {
-                            if plans_like(&name) {
-                                errors.push(AuditIssue { path: join(root, &rel), message: why });
-                            }
+                        (Some(why), _) if plans_like(&name) => {
+                            errors.push(AuditIssue { path: join(root, &rel), message: why });
                         }
                         _ => {}
                     }
