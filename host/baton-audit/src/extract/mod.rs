@@ -467,7 +467,8 @@ pub fn declared_paths(line: &str, declared: bool) -> Vec<String> {
     }
     let words = lower_words(line);
     let has = |ws: &[&str]| words.iter().any(|(_, w)| ws.contains(&w.as_str()));
-    let lower = line.to_lowercase();
+    // ASCII only: byte offsets in `lower` are offsets in `line`
+    let lower = line.to_ascii_lowercase();
     let creates = has(CREATE_VERBS);
     let negated = ["does not exist", "doesn't exist", "do not exist", "don't exist", "no longer exist", "not exist", "nonexistent", "non-existent", "was removed", "were removed", "has been removed", "have been removed", "was deleted", "been deleted", "is gone"]
         .iter()
@@ -502,6 +503,24 @@ pub fn declared_paths(line: &str, declared: bool) -> Vec<String> {
     }
     // a bare name next to a full path describes it (`Create x.md (the CLAUDE.md template) in
     // templates/x.md`); alone on a creating line it is the deliverable
+    // examples (`e.g. main/style.css`) and alternatives (`a.py or b.py`) promise nothing
+    for marker in ["e.g.", "for example", "i.e.", "such as"] {
+        if let Some(i) = lower.find(marker) {
+            let end = line[i..].find(')').map_or(line.len(), |e| i + e);
+            excluded.push((i, end));
+        }
+    }
+    for (i, _) in lower.match_indices(" or ") {
+        let before = line[..i].trim_end().trim_end_matches(['`', '*']);
+        let after = line[i + 4..].trim_start();
+        let prev_is_path = paths.iter().any(|p| before.ends_with(p.as_str()));
+        let next_word = after.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        if prev_is_path && (paths.iter().any(|p| next_word.contains(p.as_str())) || next_word.starts_with("create") || next_word.starts_with("root")) {
+            let start = before.rfind(['`', ' ', '(']).map_or(0, |s| s);
+            let end = after.find([')', ',', ';']).map_or(line.len(), |e| i + 4 + (line.len() - i - 4 - after.len()) + e);
+            excluded.push((start, end));
+        }
+    }
     let bare_ok = declared || creates && !paths.iter().any(|p| p.contains('/'));
     paths
         .into_iter()
@@ -710,6 +729,23 @@ pub fn clean_label(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prose_that_promises_nothing() {
+        assert_eq!(declared_paths("Add a CSS file (e.g. `main/style.css`) to `src/app.ts`", false), vec!["src/app.ts"]);
+        assert!(declared_paths("Write `docs/a.md` or `docs/b.md`", false).is_empty());
+        assert!(declared_paths("Move src/old.rs to src/new.rs", false) == vec!["src/new.rs"]);
+        assert_eq!(declared_paths("Remove `#include <fiu.h>` from `src/x.c`", false), vec!["src/x.c"]);
+        assert!(declared_paths("**Goal:** make `src/a.rs` faster", false).is_empty());
+        assert!(declared_paths("`src/gone.py` does not exist anymore", false).is_empty());
+        assert_eq!(declared_paths("Handle parsed.html in `src/server.ts`", false), vec!["src/server.ts"]);
+        assert_eq!(declared_paths("Create settings.py", false), vec!["settings.py"]);
+        assert!(declared_paths("Call response.json() first", false).is_empty());
+        // non-ASCII text around the markers never splits a character
+        for l in ["İİ e.g. `a/b.rs` ö", "`a/ü.rs` or İ `b/c.rs`", "Move é `a/b.rs` → `c/d.rs`", "remove ü from `x/y.rs` or"] {
+            let _ = declared_paths(l, false);
+        }
+    }
 
     #[test]
     fn recognises_paths() {
