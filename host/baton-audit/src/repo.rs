@@ -438,7 +438,6 @@ impl FileIndex {
             // files reached through a symlinked folder: (rel, real), indexed after the walk
             // unless the same file was reached directly
             let mut linked: Vec<(String, String)> = Vec::new();
-            let mut direct: std::collections::HashSet<String> = std::collections::HashSet::new();
             let add = |idx: &mut FileIndex, rel: &str| {
                 let id = idx.files.len() as u32;
                 let name = rel.rsplit('/').next().unwrap_or(rel);
@@ -452,13 +451,17 @@ impl FileIndex {
                     linked.push((rel.to_string(), real.to_string()));
                     return;
                 }
-                direct.insert(rel.to_string());
                 if is_repo_plan(rel) {
                     direct_plans.push(rel.to_string());
                 }
                 add(&mut idx, rel);
             });
             let mut linked_plans: std::collections::HashSet<String> = std::collections::HashSet::new();
+            // the files of this root indexed so far (reached directly, or through a link)
+            let mut direct: std::collections::HashSet<String> = std::collections::HashSet::new();
+            if !linked.is_empty() {
+                direct.extend(idx.files.iter().filter(|(r, _)| *r == ri).map(|(_, rel)| rel.clone()));
+            }
             for (rel, real) in &linked {
                 if is_repo_plan(rel) && (rel.starts_with(".kiro/") || rel.contains("/.kiro/") || !direct.contains(real) || !is_repo_plan(real)) {
                     // a plan reached through a link keeps the path its format is read from
