@@ -198,3 +198,102 @@ fn plans_inside_the_repository_are_audited_once_with_resolved_host_paths() {
     assert_eq!(v["plans"].as_array().unwrap().len(), 1, "{v}");
     assert_eq!(v["false_claims"].as_array().unwrap().len(), 1, "{v}");
 }
+
+/// A home audited by `serve` whose alerts are evaluated every second and notify `Ops`.
+fn alerting_home(tmp: &Path) -> PathBuf {
+    let home = audited_home(tmp, 1);
+    let toml = home.join("baton.toml");
+    let text = std::fs::read_to_string(&toml).unwrap().replace("eval_secs = 5", "eval_secs = 1").replace("# notify_agent = \"claude\"", "notify_agent = \"Ops\"");
+    std::fs::write(toml, text).unwrap();
+    home
+}
+
+/// The follow-up TASKs the false-claims alert wrote to `Ops`, as (firing, labels).
+fn false_claim_alerts(home: &Path) -> Vec<(u64, Value)> {
+    inbox_files(home, "Ops")
+        .iter()
+        .filter_map(|f| serde_json::from_slice::<Value>(&std::fs::read(f).ok()?).ok())
+        .filter(|t| t["alert"]["rule"] == "audit_false_claims")
+        .map(|t| (t["alert"]["firing"].as_u64().unwrap_or(0), t["alert"]["labels"].clone()))
+        .collect()
+}
+
+fn wait_for_alert(home: &Path) -> Vec<(u64, Value)> {
+    let start = Instant::now();
+    loop {
+        let a = false_claim_alerts(home);
+        if !a.is_empty() {
+            return a;
+        }
+        assert!(start.elapsed() < Duration::from_secs(40), "no false-claims alert from serve's own audit");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// serve's own start-up audit finds the falsely claimed stub; the alert fires from it (not only
+/// after a restart) and names the plan by its host path, not the sandbox's `/plans/…`.
+#[test]
+fn serve_fires_the_false_claims_alert_from_its_own_audit_with_host_paths() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = alerting_home(tmp.path());
+    let mut child = Command::new(BIN).arg("--home").arg(&home).arg("serve").stderr(Stdio::null()).spawn().unwrap();
+    let alerts = wait_for_alert(&home);
+    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let labels = &alerts[0].1;
+    assert_eq!(labels["path"], "websocket_handler.py");
+    assert_eq!(labels["plan"], home.join("plans/DASHBOARD_PLAN.md").to_str().unwrap(), "a host path: {labels}");
+}
+
+/// Two serves on one home decide the false-claims alert from the same report: it fires once
+/// and stays fired (no resolve/refire every evaluation, which would write a follow-up each).
+#[test]
+fn two_serves_on_one_home_do_not_flap_the_false_claims_alert() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = alerting_home(tmp.path());
+    let spawn = || Command::new(BIN).arg("--home").arg(&home).arg("serve").stderr(Stdio::null()).spawn().unwrap();
+    let mut a = spawn();
+    let mut b = spawn();
+    wait_for_alert(&home);
+    std::thread::sleep(Duration::from_secs(6));
+    let alerts = false_claim_alerts(&home);
+    for c in [&mut a, &mut b] {
+        Command::new("kill").arg("-TERM").arg(c.id().to_string()).status().unwrap();
+        c.wait().unwrap();
+    }
+    assert_eq!(alerts.iter().map(|a| a.0).collect::<Vec<_>>(), [1], "one firing, never re-fired: {alerts:?}");
+}
+
+/// Kiro specs behind a `.kiro/specs` symlink inside the repository are read through the real
+/// wasm plugin (the sandbox follows the link inside the grant); a plans-like symlink pointing
+/// outside the repository is reported, and a task list naming no file is `unreadable`.
+#[cfg(unix)]
+#[test]
+fn kiro_specs_through_a_symlink_and_unreadable_plans_through_the_plugin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    baton(&home, &["init"]);
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir_all(repo.join("kiro-specs/auth")).unwrap();
+    std::fs::create_dir_all(repo.join("src/auth")).unwrap();
+    std::fs::create_dir_all(repo.join(".kiro")).unwrap();
+    std::fs::write(repo.join("kiro-specs/auth/tasks.md"), "# Implementation Plan\n\n- [x] 1. Set up\n  - Create `src/auth/index.ts` exporting the module\n- [x] 2. Tokens\n  - Create `src/auth/token.ts`\n").unwrap();
+    std::fs::write(repo.join("src/auth/index.ts"), "export function sign(payload: string): string {\n  const body = btoa(payload);\n  return `${body}.sig`;\n}\n").unwrap();
+    std::os::unix::fs::symlink("../kiro-specs", repo.join(".kiro/specs")).unwrap();
+    std::fs::create_dir_all(repo.join("specs/002-todo")).unwrap();
+    std::fs::write(repo.join("specs/002-todo/tasks.md"), "# Tasks\n\n- [x] Talk to the team\n- [ ] Decide\n").unwrap();
+    let out = tmp.path().join("out");
+    let v: Value = serde_json::from_slice(&baton(&home, &["audit", "--repo", repo.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"]).stdout).unwrap();
+    let plans = v["plans"].as_array().unwrap();
+    let kiro = plans.iter().find(|p| p["format"] == "kiro").unwrap_or_else(|| panic!("no kiro plan: {v}"));
+    assert_eq!(kiro["path"], repo.join(".kiro/specs/auth/tasks.md").to_str().unwrap());
+    let st: Vec<(&str, &str)> = kiro["deliverables"].as_array().unwrap().iter().map(|d| (d["path"].as_str().unwrap(), d["status"].as_str().unwrap())).collect();
+    assert_eq!(st, [("src/auth/index.ts", "present"), ("src/auth/token.ts", "missing")]);
+    let fc: Vec<&str> = v["false_claims"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert_eq!(fc, ["src/auth/token.ts"]);
+    let unreadable = v["unreadable"].as_array().unwrap();
+    assert_eq!(unreadable.len(), 1, "{v}");
+    assert_eq!(unreadable[0]["path"], repo.join("specs/002-todo/tasks.md").to_str().unwrap());
+    assert!(unreadable[0]["reason"].as_str().unwrap().contains("2 checkbox(es)"), "{}", unreadable[0]);
+}

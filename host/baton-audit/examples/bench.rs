@@ -203,7 +203,7 @@ fn main() {
         .map(String::from)
         .collect();
     let mut files = 0usize;
-    repo::walk(&repo.to_string_lossy(), &mut Vec::new(), |_| files += 1);
+    repo::walk(&repo.to_string_lossy(), &mut Vec::new(), |_, _| files += 1);
     println!(
         "generated {PLANS} plans, {} deliverables, {files} files in {}",
         naive.len(),

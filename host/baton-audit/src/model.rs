@@ -144,6 +144,29 @@ pub struct PlanReport {
     pub present: usize,
     #[serde(default)]
     pub expected: usize,
+    /// Why a file that looks like a plan (checkboxes, task ids, a tasks heading) yielded no
+    /// deliverable: such a plan is `unreadable`, never an empty plan at 0%.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
+    /// Paths the plan names that are not deliverables of this repository: outside it
+    /// (`/usr/include/x.h`), third-party or generated (`node_modules/`, `dist/`, `*.pb.h`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+}
+
+/// A path a plan names that the audit does not hold it to, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub path: String,
+    pub line: usize,
+    pub reason: String,
+}
+
+/// A plan that could not be read into deliverables, in the `--json` view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unreadable {
+    pub path: String,
+    pub reason: String,
 }
 
 /// A deliverable claimed done that is missing, a stub or ambiguous.
@@ -266,7 +289,10 @@ impl Report {
     /// The exact `--json` shape: `{"plans": [{"path", "format", "completion", "groups":
     /// [{"name", "completion"}], "deliverables": [{"path", "group", "status", "claimed_done",
     /// "reason", "candidates"}], "tasks": [{"id", "done", "paths"}]}], "false_claims":
-    /// [{"plan", "path", "status", "reason"}]}`.
+    /// [{"plan", "path", "status", "reason"}], "unreadable": [{"path", "reason"}]}`. A plan that
+    /// yielded nothing though it looks like one also carries `"status": "unreadable"` and its
+    /// `reason`; one that names paths outside the repository or generated lists them in
+    /// `skipped` (`[{"path", "line", "reason"}]`).
     pub fn cli_view(&self) -> CliReport<'_> {
         CliReport {
             plans: self
@@ -275,6 +301,9 @@ impl Report {
                 .map(|p| CliPlan {
                     path: &p.path,
                     format: p.format,
+                    status: p.unreadable.as_ref().map(|_| "unreadable"),
+                    reason: p.unreadable.as_deref(),
+                    skipped: &p.skipped,
                     completion: p.completion,
                     groups: p
                         .groups
@@ -301,6 +330,13 @@ impl Report {
                 })
                 .collect(),
             false_claims: &self.false_claims,
+            unreadable: self
+                .plans
+                .iter()
+                .filter_map(|p| {
+                    p.unreadable.as_ref().map(|r| Unreadable { path: p.path.clone(), reason: r.clone() })
+                })
+                .collect(),
         }
     }
 }
@@ -310,6 +346,8 @@ impl Report {
 pub struct CliReport<'a> {
     pub plans: Vec<CliPlan<'a>>,
     pub false_claims: &'a [FalseClaim],
+    /// Plans that look like plans but yielded no deliverable, with the reason.
+    pub unreadable: Vec<Unreadable>,
 }
 
 /// One plan in the `--json` view.
@@ -317,6 +355,14 @@ pub struct CliReport<'a> {
 pub struct CliPlan<'a> {
     pub path: &'a str,
     pub format: PlanFormat,
+    /// `unreadable` (then `reason` says why) for a plan that yielded nothing; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
+    /// Paths named but not held to: outside the repository, third-party or generated.
+    #[serde(skip_serializing_if = "<[Skipped]>::is_empty")]
+    pub skipped: &'a [Skipped],
     pub completion: f64,
     pub groups: Vec<CliGroup<'a>>,
     pub deliverables: Vec<CliDeliverable<'a>>,

@@ -203,6 +203,16 @@ fn render_raw(r: &Report) -> String {
             p.tasks.len(),
             p.tasks.iter().filter(|t| t.done).count()
         );
+        if let Some(why) = &p.unreadable {
+            let _ = writeln!(s, "**Unreadable:** {}\n", cell(why));
+            continue;
+        }
+        for k in &p.skipped {
+            let _ = writeln!(s, "- not held to: {} (line {}): {}", code(&k.path), k.line, cell(&k.reason));
+        }
+        if !p.skipped.is_empty() {
+            let _ = writeln!(s);
+        }
         if p.deliverables.is_empty() {
             let _ = writeln!(s, "This plan names no checkable file; nothing to verify.\n");
             continue;

@@ -40,11 +40,15 @@ pub fn join(root: &str, rel: &str) -> String {
     format!("{}/{}", root.trim_end_matches('/'), rel)
 }
 
-/// Walks `root` (not following symlinked folders), calling `f(rel)` for every file. Inside
-/// a wasm32-wasip2 component a root under a preopened folder is walked with WASI calls
-/// directly (see `wasi_walk`), which costs one host call per entry instead of several.
+/// Walks `root`, calling `f(rel, real)` for every file: `rel` is the path as reached (through
+/// symlinked folders), `real` the same file's path without them. A symlinked folder is
+/// followed when its target lies inside `root` (a `.kiro/specs` that links to another folder
+/// of the repository); one that points outside, or back above itself, is not, and is
+/// reported when its name says it holds plans. Inside a wasm32-wasip2 component a root under
+/// a preopened folder is walked with WASI calls directly (see `wasi_walk`), which costs one
+/// host call per entry instead of several.
 #[cfg_attr(not(all(target_os = "wasi", target_env = "p2")), allow(unused_mut))]
-pub fn walk(root: &str, errors: &mut Vec<AuditIssue>, mut f: impl FnMut(&str)) {
+pub fn walk(root: &str, errors: &mut Vec<AuditIssue>, mut f: impl FnMut(&str, &str)) {
     #[cfg(all(target_os = "wasi", target_env = "p2"))]
     if wasi_walk::walk(root, errors, &mut f) {
         return;
@@ -163,7 +167,7 @@ pub mod wasi_walk {
     }
 
     /// Returns false when `root` is not under a preopen (the caller falls back to std).
-    pub fn walk(root: &str, errors: &mut Vec<AuditIssue>, f: &mut impl FnMut(&str)) -> bool {
+    pub fn walk(root: &str, errors: &mut Vec<AuditIssue>, f: &mut impl FnMut(&str, &str)) -> bool {
         with_preopen(root, |pre, base_rel| {
             walk_in(pre, base_rel, root, errors, f)
         })
@@ -175,9 +179,16 @@ pub mod wasi_walk {
         base_rel: &str,
         root: &str,
         errors: &mut Vec<AuditIssue>,
-        f: &mut impl FnMut(&str),
+        f: &mut impl FnMut(&str, &str),
     ) {
-        super::walk_with(root, errors, f, |rel_dir| {
+        let full = |rel: &str| match (base_rel == ".", rel.is_empty()) {
+            (true, true) => ".".to_string(),
+            (true, false) => rel.to_string(),
+            (false, true) => base_rel.to_string(),
+            (false, false) => format!("{base_rel}/{rel}"),
+        };
+        let readlink = |rel: &str| pre.readlink_at(&full(rel)).ok();
+        super::walk_with(root, errors, f, readlink, |rel_dir| {
             let full_rel = match (base_rel == ".", rel_dir.is_empty()) {
                 (true, true) => ".".to_string(),
                 (true, false) => rel_dir.to_string(),
@@ -189,18 +200,22 @@ pub mod wasi_walk {
                 let mut names = Vec::new();
                 while let Some(entry) = stream.read_directory_entry().map_err(|e| e.to_string())? {
                     let is_dir = match entry.type_ {
-                        DescriptorType::Directory => true,
-                        DescriptorType::RegularFile => false,
+                        DescriptorType::Directory => super::Kind::Dir,
+                        DescriptorType::RegularFile => super::Kind::File,
                         DescriptorType::SymbolicLink => {
-                            // a symlinked file counts; symlinked folders are not followed
+                            // a symlinked file counts; a symlinked folder is followed only
+                            // inside the repository (see `walk_with`)
                             let target = if full_rel == "." {
                                 entry.name.clone()
                             } else {
                                 format!("{full_rel}/{}", entry.name)
                             };
                             match pre.stat_at(PathFlags::SYMLINK_FOLLOW, &target) {
-                                Ok(st) if st.type_ == DescriptorType::RegularFile => false,
-                                _ => continue,
+                                Ok(st) if st.type_ == DescriptorType::RegularFile => super::Kind::File,
+                                Ok(st) if st.type_ == DescriptorType::Directory => super::Kind::Link,
+                                // a dangling link or one the sandbox refuses (outside the
+                                // grant): `walk_with` reports it by its target
+                                _ => super::Kind::Link,
                             }
                         }
                         _ => continue,
@@ -213,17 +228,56 @@ pub mod wasi_walk {
     }
 }
 
-/// The depth-first walk both walkers share: `list(rel_dir)` gives one folder's entries as
-/// (name, is_dir); files are passed to `f` in name order, and skipped folders are not entered.
+/// What a folder entry is, for the walk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Kind {
+    File,
+    Dir,
+    /// A symlink to a folder (or one whose target cannot be reached).
+    Link,
+}
+
+/// At most this many symlinked folders are followed per root (loops, fan-out).
+const MAX_LINKS: usize = 64;
+
+/// `a/b/../c` → `a/c`; `None` when it climbs above the root.
+fn normalize(path: &str) -> Option<String> {
+    let mut out: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                out.pop()?;
+            }
+            c => out.push(c),
+        }
+    }
+    Some(out.join("/"))
+}
+
+/// Could this symlinked folder hold plans (worth a warning when it is not followed)?
+fn plans_like(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.contains("plan") || n.contains("spec") || n.contains("task") || matches!(n.as_str(), ".kiro" | ".cursor" | "docs")
+}
+
+/// The depth-first walk both walkers share: `list(real_dir)` gives one folder's entries as
+/// (name, kind); files are passed to `f(rel, real)` in name order, skipped folders are not
+/// entered, and a symlinked folder (`readlink(real)` gives its target) is entered when its
+/// target resolves inside the root and is not a folder above it.
 pub(crate) fn walk_with(
     root: &str,
     errors: &mut Vec<AuditIssue>,
-    f: &mut impl FnMut(&str),
-    mut list: impl FnMut(&str) -> Result<Vec<(String, bool)>, String>,
+    f: &mut impl FnMut(&str, &str),
+    mut readlink: impl FnMut(&str) -> Option<String>,
+    mut list: impl FnMut(&str) -> Result<Vec<(String, Kind)>, String>,
 ) {
-    let mut stack: Vec<String> = vec![String::new()];
-    while let Some(rel_dir) = stack.pop() {
-        let mut names = match list(&rel_dir) {
+    let sub = |d: &str, name: &str| if d.is_empty() { name.to_string() } else { format!("{d}/{name}") };
+    let mut links = 0usize;
+    // (path as reached, the same folder without symlinks)
+    let mut stack: Vec<(String, String)> = vec![(String::new(), String::new())];
+    while let Some((rel_dir, real_dir)) = stack.pop() {
+        let mut names = match list(&real_dir) {
             Ok(n) => n,
             Err(e) => {
                 errors.push(AuditIssue {
@@ -234,46 +288,79 @@ pub(crate) fn walk_with(
             }
         };
         names.sort();
-        for (name, is_dir) in names.into_iter().rev() {
-            let rel = if rel_dir.is_empty() {
-                name.clone()
-            } else {
-                format!("{rel_dir}/{name}")
-            };
-            if is_dir {
-                if !SKIP_DIRS.contains(&name.as_str()) {
-                    stack.push(rel);
+        for (name, kind) in names.into_iter().rev() {
+            let rel = sub(&rel_dir, &name);
+            let real = sub(&real_dir, &name);
+            match kind {
+                Kind::File => f(&rel, &real),
+                Kind::Dir => {
+                    if !SKIP_DIRS.contains(&name.as_str()) {
+                        stack.push((rel, real));
+                    }
                 }
-            } else {
-                f(&rel);
+                Kind::Link => {
+                    if SKIP_DIRS.contains(&name.as_str()) {
+                        continue;
+                    }
+                    let Some(target) = readlink(&real) else { continue };
+                    let root_t = root.trim_end_matches('/');
+                    let resolved = if let Some(rest) = target.strip_prefix(&format!("{root_t}/")) {
+                        normalize(rest)
+                    } else if target.starts_with('/') {
+                        None
+                    } else {
+                        normalize(&sub(&real_dir, &target))
+                    };
+                    let why = match &resolved {
+                        None => Some(format!("symlinked folder points outside the repository ({target}): not followed; pass that folder with --plans or --repo to audit it")),
+                        Some(t) if t.is_empty() || real_dir == *t || real_dir.starts_with(&format!("{t}/")) => {
+                            Some(format!("symlinked folder points back to a folder above it ({target}): not followed"))
+                        }
+                        Some(_) if links >= MAX_LINKS => Some(format!("more than {MAX_LINKS} symlinked folders: not followed")),
+                        Some(_) => None,
+                    };
+                    match (why, resolved) {
+                        (None, Some(t)) => {
+                            links += 1;
+                            stack.push((rel, t));
+                        }
+                        (Some(why), _) if plans_like(&name) => {
+                            errors.push(AuditIssue { path: join(root, &rel), message: why });
+                        }
+                        _ => {}
+                    }
+                }
             }
         }
     }
 }
 
-fn walk_std(root: &str, errors: &mut Vec<AuditIssue>, mut f: impl FnMut(&str)) {
-    walk_with(root, errors, &mut f, |rel_dir| {
+fn walk_std(root: &str, errors: &mut Vec<AuditIssue>, mut f: impl FnMut(&str, &str)) {
+    let readlink = |real: &str| fs::read_link(join(root, real)).ok().map(|t| t.to_string_lossy().replace('\\', "/"));
+    walk_with(root, errors, &mut f, readlink, |rel_dir| {
         let rd = fs::read_dir(join(root, rel_dir)).map_err(|e| e.to_string())?;
-        let mut names: Vec<(String, bool)> = Vec::new();
+        let mut names: Vec<(String, Kind)> = Vec::new();
         for entry in rd.flatten() {
             let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
             let Ok(ft) = entry.file_type() else { continue };
-            let is_dir = if ft.is_symlink() {
-                // a symlinked file counts; symlinked folders are not followed (loops)
+            let kind = if ft.is_symlink() {
+                // a symlinked file counts; a symlinked folder is followed only inside the
+                // repository (see `walk_with`)
                 match fs::metadata(entry.path()) {
-                    Ok(m) if m.is_file() => false,
+                    Ok(m) if m.is_file() => Kind::File,
+                    Ok(m) if m.is_dir() => Kind::Link,
                     _ => continue,
                 }
             } else if ft.is_dir() {
-                true
+                Kind::Dir
             } else if ft.is_file() {
-                false
+                Kind::File
             } else {
                 continue;
             };
-            names.push((name, is_dir));
+            names.push((name, kind));
         }
         Ok(names)
     });
@@ -348,16 +435,49 @@ impl FileIndex {
                 continue;
             }
             let ri = u16::try_from(ri).unwrap_or(u16::MAX);
-            walk(root, errors, |rel| {
+            // files reached through a symlinked folder: (rel, real), indexed after the walk
+            // unless the same file was reached directly
+            let mut linked: Vec<(String, String)> = Vec::new();
+            let add = |idx: &mut FileIndex, rel: &str| {
                 let id = idx.files.len() as u32;
                 let name = rel.rsplit('/').next().unwrap_or(rel);
                 idx.by_name.entry(name.to_string()).or_default().push(id);
                 idx.by_rel.entry(rel.to_string()).or_default().push(id);
                 idx.files.push((ri, rel.to_string()));
-                if is_repo_plan(rel) {
-                    plans.push(join(root, rel));
+            };
+            let mut direct_plans: Vec<String> = Vec::new();
+            walk(root, errors, |rel, real| {
+                if rel != real {
+                    linked.push((rel.to_string(), real.to_string()));
+                    return;
                 }
+                if is_repo_plan(rel) {
+                    direct_plans.push(rel.to_string());
+                }
+                add(&mut idx, rel);
             });
+            let mut linked_plans: std::collections::HashSet<String> = std::collections::HashSet::new();
+            // the files of this root indexed so far (reached directly, or through a link)
+            let mut direct: std::collections::HashSet<String> = std::collections::HashSet::new();
+            if !linked.is_empty() {
+                direct.extend(idx.files.iter().filter(|(r, _)| *r == ri).map(|(_, rel)| rel.clone()));
+            }
+            for (rel, real) in &linked {
+                if is_repo_plan(rel) && (rel.starts_with(".kiro/") || rel.contains("/.kiro/") || !direct.contains(real) || !is_repo_plan(real)) {
+                    // a plan reached through a link keeps the path its format is read from
+                    plans.push(join(root, rel));
+                    linked_plans.insert(real.clone());
+                }
+                if !direct.contains(real) {
+                    direct.insert(real.clone());
+                    add(&mut idx, rel);
+                }
+            }
+            for rel in direct_plans {
+                if !linked_plans.contains(&rel) {
+                    plans.push(join(root, &rel));
+                }
+            }
         }
         // candidate lists in (root, path) order: deterministic reports, and the files under
         // one folder form a contiguous run (see `nearest`)
@@ -409,23 +529,30 @@ impl FileIndex {
         for form in forms {
             let p = form.trim_start_matches('/');
             if p.contains('/') {
-                // relative to the plan's folder
-                if let Some((r, dir)) = plan_loc
-                    && !dir.is_empty()
-                {
-                    let rel = format!("{dir}/{p}");
-                    checked.push(join(&self.roots[*r as usize], &rel));
-                    if let Some(&id) = self
-                        .lookup_rel(&rel)
-                        .iter()
-                        .find(|&&id| self.files[id as usize].0 == *r)
-                    {
-                        return Resolution {
-                            found: Found::One(id),
-                            checked,
-                            searched: false,
-                            narrowed_by: None,
-                        };
+                // relative to the plan's folder, then to each folder above it (a plan in
+                // `app/.cursor/plans/` names `main/x.ts` of the project `app/`)
+                if let Some((r, dir)) = plan_loc {
+                    let mut d = dir.as_str();
+                    let mut first = true;
+                    while !d.is_empty() {
+                        let rel = format!("{d}/{p}");
+                        if first {
+                            checked.push(join(&self.roots[*r as usize], &rel));
+                            first = false;
+                        }
+                        if let Some(&id) = self
+                            .lookup_rel(&rel)
+                            .iter()
+                            .find(|&&id| self.files[id as usize].0 == *r)
+                        {
+                            return Resolution {
+                                found: Found::One(id),
+                                checked,
+                                searched: d != dir.as_str(),
+                                narrowed_by: None,
+                            };
+                        }
+                        d = d.rsplit_once('/').map_or("", |(a, _)| a);
                     }
                 }
                 for root in &self.roots {
@@ -462,6 +589,16 @@ impl FileIndex {
                         narrowed_by: None,
                     };
                 }
+                if form.starts_with('/')
+                    && let Some((found, suffix)) = self.longest_unique_suffix(p)
+                {
+                    return Resolution {
+                        found,
+                        checked,
+                        searched: true,
+                        narrowed_by: Some(format!("the longest suffix found, {suffix}")),
+                    };
+                }
             } else {
                 let all = self.by_name.get(p).map_or(&[][..], Vec::as_slice);
                 let near = self.nearest(all, plan_loc);
@@ -485,6 +622,33 @@ impl FileIndex {
             searched: true,
             narrowed_by: None,
         }
+    }
+
+    /// An absolute path of the machine that wrote the plan (`/Users/me/proj/app/src/x.tsx`):
+    /// the longest suffix of at least a folder and a name that some file of the repositories
+    /// ends with; one file, or all of them when several end with it (never a guess).
+    fn longest_unique_suffix(&self, p: &str) -> Option<(Found, String)> {
+        let comps: Vec<&str> = p.split('/').filter(|c| !c.is_empty()).collect();
+        let name = comps.last()?;
+        let all = self.by_name.get(*name)?;
+        for k in 1..comps.len().saturating_sub(1) {
+            let suffix = comps[k..].join("/");
+            let tail = format!("/{suffix}");
+            let cands: Vec<u32> = all
+                .iter()
+                .copied()
+                .filter(|&id| {
+                    let rel = &self.files[id as usize].1;
+                    *rel == suffix || rel.ends_with(&tail)
+                })
+                .collect();
+            match cands.len() {
+                0 => continue,
+                1 => return Some((Found::One(cands[0]), suffix)),
+                _ => return Some((Found::Many(cands), suffix)),
+            }
+        }
+        None
     }
 
     /// Narrows to candidates with a folder named after the group ("Activity Tracker" →

@@ -55,9 +55,10 @@ fn plans_in_dirs(dirs: &[String], errors: &mut Vec<AuditIssue>) -> Vec<String> {
             });
             continue;
         }
-        repo::walk(d, errors, |rel| {
+        let mut seen = HashSet::new();
+        repo::walk(d, errors, |rel, real| {
             let name = rel.rsplit('/').next().unwrap_or(rel);
-            if name.ends_with(".md") && !repo::is_report_name(name) {
+            if name.ends_with(".md") && !repo::is_report_name(name) && seen.insert(real.to_string()) {
                 out.push(repo::join(d, rel));
             }
         });
@@ -234,6 +235,89 @@ fn check(
     d
 }
 
+/// Top folders of absolute paths that belong to a machine, not to a repository.
+const SYSTEM_ROOTS: &[&str] = &[
+    "usr", "etc", "opt", "var", "tmp", "home", "Users", "mnt", "private", "System", "Library",
+    "proc", "dev", "bin", "sbin", "lib", "lib64", "root", "Volumes", "nix", "snap", "srv", "run",
+    "Applications", "sys", "media",
+];
+
+/// Folders of third-party code and build output.
+const GENERATED_DIRS: &[&str] = &[
+    "node_modules", "vcpkg_installed", "vcpkg", "dist", "build", "target", "__pycache__", ".venv",
+    "venv", "site-packages", "CMakeFiles", ".next", ".nuxt", "coverage", ".gradle", "Pods",
+    "DerivedData", ".terraform", "bower_components", ".tox", "_build", "cmake-build-debug",
+    "cmake-build-release", ".dart_tool", ".pytest_cache", ".mypy_cache", "obj",
+];
+
+/// Generated files by name or ending.
+const GENERATED_NAMES: &[&str] = &[
+    "CMakeCache.txt", "package-lock.json", "yarn.lock", "pnpm-lock.yaml", "Cargo.lock",
+    "poetry.lock", "Pipfile.lock", "composer.lock", "Gemfile.lock", "go.sum", "compile_commands.json",
+];
+const GENERATED_ENDINGS: &[&str] = &[
+    ".pb.h", ".pb.cc", ".pb.go", "_pb2.py", "_pb2_grpc.py", ".pyc", ".o", ".obj", ".so", ".dylib",
+    ".dll", ".a", ".class", ".min.js", ".min.css", ".js.map", ".g.dart", ".freezed.dart",
+];
+
+/// Why a path that was not found is no deliverable of these repositories: an absolute path
+/// of a machine, or third-party / generated output. `None`: it is a real gap.
+pub fn skip_reason(path: &str) -> Option<String> {
+    let comps: Vec<&str> = path.split('/').collect();
+    if path.starts_with('/') && comps.len() > 2 && SYSTEM_ROOTS.contains(&comps[1]) {
+        return Some(format!("outside the repository (absolute path under /{}/)", comps[1]));
+    }
+    if let Some(d) = comps[..comps.len() - 1].iter().find(|c| GENERATED_DIRS.contains(c)) {
+        return Some(format!("third-party or generated ({d}/)"));
+    }
+    let name = comps.last().copied().unwrap_or(path);
+    if GENERATED_NAMES.contains(&name) {
+        return Some(format!("generated file ({name})"));
+    }
+    if let Some(e) = GENERATED_ENDINGS.iter().find(|e| name.ends_with(*e)) {
+        return Some(format!("generated file (*{e})"));
+    }
+    None
+}
+
+/// Does this text look like a plan (so that yielding no deliverable is a failure to read it,
+/// not an empty plan)? Returns what made it look so.
+fn plan_signs(content: &str, format: PlanFormat, tasks: usize) -> Option<String> {
+    let mut boxes = 0usize;
+    let mut ids = 0usize;
+    let mut task_heading = false;
+    for (_, line) in extract::unfenced_lines(content) {
+        let t = line.trim_start();
+        let item = t.strip_prefix(['-', '*', '+']).map(str::trim_start);
+        if item.is_some_and(|r| r.starts_with("[ ]") || r.starts_with("[x]") || r.starts_with("[X]")) {
+            boxes += 1;
+        }
+        if extract::speckit::parse_task_line(line).is_some() || extract::speckit::parse_task_heading(line).is_some() {
+            ids += 1;
+        }
+        if t.starts_with('#') {
+            let h = t.trim_start_matches('#').trim().to_ascii_lowercase();
+            if h.starts_with("tasks") || h.starts_with("task list") || h == "todo" || h.starts_with("implementation tasks") {
+                task_heading = true;
+            }
+        }
+    }
+    let mut signs = Vec::new();
+    if ids > 0 {
+        signs.push(format!("{ids} task id(s)"));
+    }
+    if boxes > 0 {
+        signs.push(format!("{boxes} checkbox(es)"));
+    }
+    if task_heading {
+        signs.push("a tasks heading".to_string());
+    }
+    if format == PlanFormat::Cursor && tasks > 0 {
+        signs.push(format!("{tasks} todo(s)"));
+    }
+    (!signs.is_empty()).then(|| signs.join(", "))
+}
+
 fn ratio(present: usize, expected: usize) -> f64 {
     if expected == 0 {
         0.0
@@ -259,11 +343,29 @@ fn audit_plan(
     let format = extract::detect_format(path, &content);
     let ex = extract::extract(format, &content);
     let loc = index.locate(path);
+    let mut skipped = Vec::new();
     let deliverables: Vec<Deliverable> = ex
         .deliverables
         .iter()
         .map(|e| check(e, index, loc.as_ref(), known, fp))
+        .filter(|d| match (d.status, skip_reason(&d.path)) {
+            (Status::Missing, Some(reason)) => {
+                skipped.push(Skipped { path: d.path.clone(), line: d.evidence.line, reason });
+                false
+            }
+            _ => true,
+        })
         .collect();
+    let unreadable = if ex.deliverables.is_empty() {
+        plan_signs(&content, format, ex.tasks.len()).map(|signs| {
+            format!(
+                "looks like a {} plan ({signs}) but no task names a file: its task format is not one this audit reads",
+                format.as_str()
+            )
+        })
+    } else {
+        None
+    };
     let mut groups: Vec<GroupCompletion> = Vec::new();
     for d in &deliverables {
         let present = usize::from(d.status == Status::Present);
@@ -302,6 +404,8 @@ fn audit_plan(
         deliverables,
         tasks: ex.tasks,
         title,
+        unreadable,
+        skipped,
     })
 }
 
@@ -310,8 +414,20 @@ fn audit_plan(
 /// its folder narrows where its deliverables are looked for.
 fn distinct_plans(paths: Vec<String>, index: &FileIndex, mounts: &[(String, String)]) -> Vec<String> {
     let mut kept: HashMap<String, String> = HashMap::with_capacity(paths.len());
-    for p in paths {
+    let root_hosts: Vec<(String, String)> = index
+        .roots
+        .iter()
+        .map(|r| (format!("{}/", crate::display::rewrite_roots(r, mounts).trim_end_matches('/')), r.clone()))
+        .collect();
+    for mut p in paths {
         let host = crate::display::rewrite_roots(&p, mounts);
+        // a plan of a plans folder that lies inside a repository is read as that
+        // repository's file, so its paths resolve from its folder there
+        if index.locate(&p).is_none()
+            && let Some((rh, root)) = root_hosts.iter().find(|(rh, _)| host.starts_with(rh.as_str()))
+        {
+            p = repo::join(root, &host[rh.len()..]);
+        }
         match kept.get_mut(&host) {
             Some(k) => {
                 if index.locate(k).is_none() && index.locate(&p).is_some() {

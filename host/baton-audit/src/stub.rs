@@ -17,6 +17,12 @@ const MAY_BE_EMPTY: &[&str] = &[
     ".nojekyll",
 ];
 
+/// Files whose job is to declare or re-export modules: declarations alone are their content.
+const MODULE_ROOTS: &[&str] = &[
+    "mod.rs", "lib.rs", "__init__.py", "__init__.pyi", "index.ts", "index.js", "index.tsx",
+    "index.mjs", "index.cjs", "mod.ts", "package-info.java", "doc.go", "__main__.py",
+];
+
 #[derive(Clone, Copy, PartialEq)]
 enum Family {
     Hash,
@@ -301,6 +307,11 @@ pub fn stub_reason(name: &str, content: &[u8], size: u64) -> Option<String> {
         }
     }
     let first = placeholders.first().copied();
+    // a module root or package marker (`mod.rs` of `pub mod` lines, an `__init__.py` with a
+    // docstring, an `index.ts` of re-exports) is complete with declarations alone
+    if real == 0 && first.is_none() && MODULE_ROOTS.contains(&name) {
+        return None;
+    }
     if real == 0 {
         if let Some(p) = first {
             return Some(format!(
@@ -402,6 +413,10 @@ mod tests {
             None
         );
         assert_eq!(reason("__init__.py", ""), None);
+        assert_eq!(reason("__init__.py", "\"\"\"The storage package.\"\"\"\n"), None);
+        assert_eq!(reason("mod.rs", "//! CLI.\npub mod args;\npub mod run;\n"), None);
+        assert!(reason("mod.rs", "pub fn run() {\n    todo!()\n}\n").is_some());
+        assert!(reason("util.py", "\"\"\"Helpers.\"\"\"\n").is_some());
         assert_eq!(reason("x.py", "").as_deref(), Some("empty file (0 bytes)"));
     }
 

@@ -600,7 +600,8 @@ fn cli_json_has_exactly_the_documented_shape() {
         k.sort();
         k
     };
-    assert_eq!(keys(&v), vec!["false_claims", "plans"]);
+    assert_eq!(keys(&v), vec!["false_claims", "plans", "unreadable"]);
+    assert_eq!(v["unreadable"], serde_json::json!([]));
     let p = &v["plans"][0];
     assert_eq!(
         keys(p),

@@ -8,6 +8,8 @@ use baton_pipeline::audit::Folders;
 
 use crate::Ctx;
 
+mod moved;
+
 #[derive(clap::Args)]
 pub struct AuditArgs {
     /// A plans folder (repeatable). Default: the folders baton.toml grants the audit plugin.
@@ -19,8 +21,9 @@ pub struct AuditArgs {
     /// Where reports are written. Default: <home>/reports.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Print `{"plans": [...], "false_claims": [...]}` on stdout; each deliverable has the
-    /// plan's own `path` and the host path it `resolved` to.
+    /// Print `{"plans": [...], "false_claims": [...], "unreadable": [...], "moved": "..."}` on
+    /// stdout; each deliverable has the plan's own `path` and the host path it `resolved` to
+    /// (a renamed one is `moved`, with `moved_to`).
     #[arg(long)]
     json: bool,
     /// Write a report even if nothing changed since the last one.
@@ -54,9 +57,11 @@ pub fn run(args: AuditArgs, ctx: &Ctx) -> Result<i32> {
     let Some(outcome) = outcome else {
         bail!("the audit plugin is not installed in {}; run `baton init` (or `baton plugin install audit.wasm`)", ctx.home.join("plugins").display());
     };
-    let r = &outcome.result;
+    let mut result = outcome.result.clone();
+    let moved = moved::apply(&mut result);
+    let r = &result;
     if args.json {
-        let view = json!({"plans": r["plans"], "false_claims": r["false_claims"]});
+        let view = json!({"plans": r["plans"], "false_claims": r["false_claims"], "unreadable": r["unreadable"], "moved": moved});
         println!("{}", serde_json::to_string_pretty(&view).context("printing the report")?);
     } else {
         println!("{}", outcome.summary);
@@ -67,6 +72,10 @@ pub fn run(args: AuditArgs, ctx: &Ctx) -> Result<i32> {
         if false_claims > 0 {
             println!("{false_claims} false claim(s): done according to the plan, missing or a stub on disk");
         }
+        for u in r["unreadable"].as_array().into_iter().flatten() {
+            println!("unreadable plan {}: {}", u["path"].as_str().unwrap_or(""), u["reason"].as_str().unwrap_or(""));
+        }
+        println!("{moved}");
     }
     for f in &outcome.follow_ups {
         eprintln!("baton: follow-up {}", f.display());

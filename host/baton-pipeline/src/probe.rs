@@ -126,11 +126,40 @@ pub fn queue_depth(paths: &Paths) -> BTreeMap<String, u64> {
     out
 }
 
-/// The false claims of the latest report in the audit plugin's `reports` folder.
+fn reports_dir(paths: &Paths, cfg: &Config) -> Option<std::path::PathBuf> {
+    Some(cfg.grants(&paths.home, crate::audit::PLUGIN).into_iter().find(|g| g.name == "reports")?.host_path)
+}
+
+/// The false claims of the latest report in the audit plugin's `reports` folder, with the
+/// plan's host path (the report holds the sandbox's `/plans/…`, `/repos/…` and the mounts
+/// that map them back).
 pub fn false_claims(paths: &Paths, cfg: &Config) -> Option<Vec<FalseClaimRef>> {
-    let dir = cfg.grants(&paths.home, crate::audit::PLUGIN).into_iter().find(|g| g.name == "reports")?.host_path;
-    let (_, report) = baton_audit::latest_report(&dir)?;
-    Some(report.false_claims.iter().map(|f| FalseClaimRef { plan: f.plan.clone(), path: f.path.clone() }).collect())
+    let (_, report) = baton_audit::latest_report(&reports_dir(paths, cfg)?)?;
+    let host = |p: &str| baton_audit::display::rewrite_roots(p, &report.display_roots);
+    Some(report.false_claims.iter().map(|f| FalseClaimRef { plan: host(&f.plan), path: f.path.clone() }).collect())
+}
+
+/// What identifies the latest audit report on disk (the newest report file's name, size and
+/// mtime, and how many there are): when it changes, an audit wrote a report and its false
+/// claims are read at once. One `read_dir`; every process on a home sees the same files, so
+/// all of them decide the false-claims alerts from the same report and none undoes another.
+pub fn report_stamp(paths: &Paths, cfg: &Config) -> Option<(usize, String, u64, std::time::SystemTime)> {
+    let dir = reports_dir(paths, cfg)?;
+    let mut n = 0;
+    let mut newest: Option<(String, u64, std::time::SystemTime)> = None;
+    for e in std::fs::read_dir(&dir).ok()?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("PLANS_AUDIT_REPORT") && name.ends_with(".json")) {
+            continue;
+        }
+        n += 1;
+        let Ok(m) = e.metadata() else { continue };
+        let mtime = m.modified().unwrap_or(std::time::UNIX_EPOCH);
+        if newest.as_ref().is_none_or(|(nn, _, t)| (mtime, &name) > (*t, nn)) {
+            newest = Some((name, m.len(), mtime));
+        }
+    }
+    newest.map(|(name, len, t)| (n, name, len, t))
 }
 
 /// The alert evaluator: its own connections (the ledger, wherever it is, and the fingerprint
@@ -141,11 +170,13 @@ pub struct Alerting {
     location: baton_ledger::Location,
     conns: Option<(baton_ledger::Ledger, Connection)>,
     slow: Option<(Instant, Probe)>,
+    /// The report the false claims in `slow` were read from (see [`report_stamp`]).
+    stamp: Option<(usize, String, u64, std::time::SystemTime)>,
 }
 
 impl Alerting {
     pub fn new(paths: Paths, cfg: Config, location: baton_ledger::Location) -> Self {
-        Alerting { paths, cfg, location, conns: None, slow: None }
+        Alerting { paths, cfg, location, conns: None, slow: None, stamp: None }
     }
 
     /// One evaluation now (blocking: database and file reads, maybe a follow-up TASK).
@@ -159,14 +190,22 @@ impl Alerting {
         let Some((ledger, fp)) = self.conns.as_mut() else { return Err("no connection".into()) };
         let now = baton_handoff::stamp::now();
         let mut probe = Probe::gather_fast(&self.paths, ledger.stats(), now);
-        match &self.slow {
+        let stamp = report_stamp(&self.paths, &self.cfg);
+        match &mut self.slow {
             Some((at, slow)) if at.elapsed() < SLOW_EVERY => {
+                // a new report (an audit of this serve or of any other process) is read now,
+                // not when the slow facts are due
+                if stamp != self.stamp {
+                    slow.false_claims = false_claims(&self.paths, &self.cfg);
+                    self.stamp = stamp;
+                }
                 probe.fp_coverage_ratio = slow.fp_coverage_ratio;
                 probe.false_claims = slow.false_claims.clone();
             }
             _ => {
                 probe.refresh_slow(&self.paths, &self.cfg, fp);
                 self.slow = Some((Instant::now(), probe.clone()));
+                self.stamp = stamp;
             }
         }
         let input = probe.alert_input(&self.paths, &self.cfg);

@@ -3,7 +3,7 @@
 //! deliverable of group `<todo id>`, claimed done when the status is `completed`; todos with
 //! status `cancelled` promise nothing. The body is read as a free-form plan.
 
-use super::{Expected, Extracted, line_paths, markdown, yaml};
+use super::{Expected, Extracted, declared_paths, markdown, yaml};
 use crate::model::Task;
 use serde_json::Value;
 
@@ -59,7 +59,7 @@ pub fn parse(content: &str) -> Extracted {
             let status = text(&todo["status"]).to_lowercase();
             let done = matches!(status.as_str(), "completed" | "complete" | "done");
             let content = text(&todo["content"]);
-            let paths: Vec<String> = content.lines().flat_map(line_paths).collect();
+            let paths: Vec<String> = content.lines().flat_map(|l| declared_paths(l, false)).collect();
             // the line of the todo in the file, for evidence
             let line = content
                 .lines()

@@ -1,7 +1,7 @@
 //! Kiro `.kiro/specs/<feature>/tasks.md`: `- [ ] 2.1 Title` with indented detail bullets and
 //! `_Requirements: 1.1_`. A top-level task (`2.`) is the group of its sub-tasks (`2.1`).
 
-use super::{Expected, Extracted, clean_label, line_paths};
+use super::{Expected, Extracted, clean_label, declared_paths, speckit::{declares_output, files_field}};
 use crate::model::Task;
 
 /// `- [x] 2.1 Title` (also `[-]` in progress, `[ ]*` optional) → (done, "2.1", "Title").
@@ -60,7 +60,7 @@ pub fn parse(content: &str) -> Extracted {
                 top_group = format!("{id}. {}", clean_label(&rest));
                 top_group.clone()
             };
-            let paths = line_paths(&rest);
+            let paths = declared_paths(&rest, false);
             for p in &paths {
                 out.push(Expected {
                     path: p.clone(),
@@ -81,9 +81,13 @@ pub fn parse(content: &str) -> Extracted {
                 {
                     continue;
                 }
-                let done = out.tasks[*ti].done;
-                for p in line_paths(t) {
-                    out.promise(*ti, p, group.clone(), done, no);
+                // prose under a task counts only when it declares the task's outputs
+                if declares_output(t) {
+                    let done = out.tasks[*ti].done;
+                    let field = files_field(t);
+                    for p in declared_paths(field.unwrap_or(t), field.is_some()) {
+                        out.promise(*ti, p, group.clone(), done, no);
+                    }
                 }
                 continue;
             }

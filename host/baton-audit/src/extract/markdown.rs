@@ -3,9 +3,26 @@
 //! (✅ in a row, a ticked box, a `Status: Complete` line or a ✅ heading over a section).
 
 use super::{
-    Expected, Extracted, as_path, claim, clean_label, code_span_paths, line_paths, status_value,
-    strip_code_spans,
+    Expected, Extracted, as_path, claim, clean_label, code_span_paths, declared_paths, line_paths,
+    status_value, strip_code_spans,
 };
+
+/// A list item that opens with a path (`- \`models.py\`: data models`) is an entry of a file
+/// list, not prose.
+fn starts_with_path(text: &str) -> bool {
+    let t = text.trim().trim_start_matches(['*', '_', ' ']);
+    let first = t.split_whitespace().next().unwrap_or("");
+    let first = first.trim_end_matches([':', ',', '*', '-', '—']);
+    as_path(first, false).is_some()
+}
+
+/// A label that announces a list of files (`Files:`, `Deliverables`, `Expected outputs`).
+fn is_files_label(label: &str) -> bool {
+    let l = label.to_lowercase();
+    ["file", "deliverable", "output", "artifact", "structure", "layout", "module", "component"]
+        .iter()
+        .any(|k| l.contains(k))
+}
 use crate::model::Task;
 
 /// A heading's section and the claim it (or a `Status:` line in it) makes.
@@ -403,7 +420,8 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
     // Pass 2: deliverables.
     let mut out = Extracted::default();
     let mut table: Option<Table> = None;
-    let mut list_stack: Vec<(usize, Option<String>, Option<bool>)> = Vec::new();
+    // (indent, label, own claim, is a checkbox task)
+    let mut list_stack: Vec<(usize, Option<String>, Option<bool>, bool)> = Vec::new();
     let mut label: Option<String> = None;
     let mut fence: Option<OpenFence> = None;
     let mut i = 0;
@@ -535,21 +553,31 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
         }
         table = None;
         if let Some((indent, checkbox, text)) = list_item(line) {
-            while list_stack.last().is_some_and(|(ind, _, _)| *ind >= indent) {
+            while list_stack.last().is_some_and(|(ind, _, _, _)| *ind >= indent) {
                 list_stack.pop();
             }
-            let paths = line_paths(text);
+            let under_task = list_stack.iter().any(|(_, _, _, task)| *task);
+            let field = super::speckit::files_field(text);
+            let starts_with_path = starts_with_path(text);
+            let paths = if field.is_some() {
+                declared_paths(field.unwrap_or(text), true)
+            } else if under_task && checkbox.is_none() && !starts_with_path && !super::speckit::declares_output(text) {
+                // prose under a task: notes and references, not its declared outputs
+                Vec::new()
+            } else {
+                declared_paths(text, starts_with_path || label.as_deref().is_some_and(is_files_label))
+            };
             let own = checkbox
                 .or_else(|| claim(text, false))
                 .or_else(|| status_value(text).and_then(|v| claim(v, true)));
             let inherited = own
-                .or_else(|| list_stack.iter().rev().find_map(|(_, _, c)| *c))
+                .or_else(|| list_stack.iter().rev().find_map(|(_, _, c, _)| *c))
                 .or(effective(sec));
             let item_label = bold_label(text);
             let group = item_label
                 .clone()
                 .filter(|_| !paths.is_empty())
-                .or_else(|| list_stack.iter().rev().find_map(|(_, l, _)| l.clone()))
+                .or_else(|| list_stack.iter().rev().find_map(|(_, l, _, _)| l.clone()))
                 .or_else(|| label.clone())
                 .unwrap_or_else(|| group_of(sec));
             if let Some(done) = checkbox {
@@ -574,7 +602,7 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
             } else {
                 None
             };
-            list_stack.push((indent, parent_label, own));
+            list_stack.push((indent, parent_label, own, checkbox.is_some()));
             i += 1;
             continue;
         }
@@ -586,7 +614,11 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
         if !line.starts_with([' ', '\t']) {
             list_stack.clear();
         }
-        let spans = code_span_paths(trimmed);
+        let spans = if super::is_context_line(trimmed) {
+            Vec::new()
+        } else {
+            code_span_paths(trimmed)
+        };
         if spans.is_empty() {
             if status_value(trimmed).is_none() {
                 if let Some(l) = bold_label(trimmed) {

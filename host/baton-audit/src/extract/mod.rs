@@ -41,14 +41,27 @@ impl Extracted {
     /// Adds a deliverable, merging repeats of the same path (claims are OR-ed, the first
     /// group wins).
     pub fn push(&mut self, e: Expected) {
-        if let Some(prev) = self.deliverables.iter_mut().find(|d| d.path == e.path) {
+        self.push_index(e);
+    }
+
+    /// [`Extracted::push`], returning the index of the deliverable it landed in.
+    pub fn push_index(&mut self, e: Expected) -> usize {
+        if let Some(i) = self.deliverables.iter().position(|d| d.path == e.path) {
+            let prev = &mut self.deliverables[i];
             prev.claimed_done |= e.claimed_done;
             if prev.alt.is_none() {
                 prev.alt = e.alt;
             }
-            return;
+            return i;
         }
         self.deliverables.push(e);
+        self.deliverables.len() - 1
+    }
+
+    /// [`Extracted::promise`], returning the index of the deliverable.
+    pub fn promise_index(&mut self, ti: usize, path: String, group: String, claimed_done: bool, line: usize) -> usize {
+        push_unique(&mut self.tasks[ti].paths, path.clone());
+        self.push_index(Expected { path, alt: None, group, claimed_done, line })
     }
 
     /// Merges bare names (`metrics_logger.py`) into the one full path of the same plan that
@@ -274,6 +287,13 @@ const BARE_NAMES: &[&str] = &[
 /// code spans, where a few prose words (`Node.js`) are rejected.
 pub fn as_path(token: &str, plain: bool) -> Option<String> {
     let mut t = token.trim();
+    // `response.json()`, `path.join(a)`: a call, not a file
+    if let Some(i) = t.find('(') {
+        let before = t[..i].trim_start_matches(['`', '"', '\'', '*', '[', '(']);
+        if !before.is_empty() && before.contains('.') && !before.ends_with(']') {
+            return None;
+        }
+    }
     t = t.trim_matches(|c: char| {
         matches!(
             c,
@@ -372,7 +392,9 @@ pub fn as_path(token: &str, plain: bool) -> Option<String> {
         && ext.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && ext.chars().all(|c| c.is_ascii_alphanumeric());
     let known_ext = EXTENSIONS.contains(&ext);
-    if !(known_ext || comps.len() > 1 && plausible_ext) {
+    // `/speckit.plan` is a slash command: a leading `/` does not make a folder
+    let folders = comps.iter().filter(|c| !c.is_empty()).count();
+    if !(known_ext || folders > 1 && plausible_ext) {
         return None;
     }
     if stem.is_empty() {
@@ -391,6 +413,137 @@ pub fn as_path(token: &str, plain: bool) -> Option<String> {
         return None;
     }
     Some(s.to_string())
+}
+
+/// Verbs that make the file they name a declared output of a line (`Create src/x.ts`).
+pub const CREATE_VERBS: &[&str] = &[
+    "create", "creates", "created", "add", "adds", "added", "new", "write", "writes", "written",
+    "implement", "implements", "implemented", "scaffold", "generate", "introduce", "setup",
+    "initialize", "initialise", "define", "extract", "draft",
+];
+
+/// Lines that describe and never claim: `Purpose:`, `Goal:`, `Context:` (also bold or as a
+/// bullet).
+pub fn is_context_line(text: &str) -> bool {
+    let t = text.trim().trim_start_matches(['-', '*', '+', '>', '_', ' ', '#']);
+    let t = t.trim_start_matches(['*', '_']);
+    let word: String = t.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+    let after = t[word.len()..].trim_start_matches(['*', '_', ' ']);
+    after.starts_with(':')
+        && matches!(
+            word.to_ascii_lowercase().as_str(),
+            "purpose" | "goal" | "goals" | "context" | "background" | "rationale" | "motivation"
+        )
+}
+
+fn lower_words(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        if c.is_alphanumeric() || c == '\'' {
+            start.get_or_insert(i);
+        } else if let Some(s) = start.take() {
+            out.push((s, text[s..i].to_lowercase()));
+        }
+    }
+    if let Some(s) = start {
+        out.push((s, text[s..].to_lowercase()));
+    }
+    out
+}
+
+/// The paths a line of prose promises, without those it says are not deliverables:
+/// the source of a move or rename (`Move A to B`, `A → B`), what it removes or deletes
+/// (`Remove the #include <x.h> from a.c` keeps `a.c`), paths it says do not exist, and any
+/// path on a `Purpose:`/`Goal:`/`Context:` line. Bare names without a folder (`parsed.html`)
+/// count only when `declared` (a `Files:` field, a table) or the line creates or adds.
+pub fn declared_paths(line: &str, declared: bool) -> Vec<String> {
+    if is_context_line(line) {
+        return Vec::new();
+    }
+    let paths = line_paths(line);
+    if paths.is_empty() {
+        return paths;
+    }
+    let words = lower_words(line);
+    let has = |ws: &[&str]| words.iter().any(|(_, w)| ws.contains(&w.as_str()));
+    // ASCII only: byte offsets in `lower` are offsets in `line`
+    let lower = line.to_ascii_lowercase();
+    let creates = has(CREATE_VERBS);
+    let negated = ["does not exist", "doesn't exist", "do not exist", "don't exist", "no longer exist", "not exist", "nonexistent", "non-existent", "was removed", "were removed", "has been removed", "have been removed", "was deleted", "been deleted", "is gone"]
+        .iter()
+        .any(|p| lower.contains(p));
+    if negated && !creates {
+        return Vec::new();
+    }
+    // byte ranges of the line whose paths are excluded
+    let mut excluded: Vec<(usize, usize)> = Vec::new();
+    let find_word = |ws: &[&str], from: usize| words.iter().find(|(i, w)| *i >= from && ws.contains(&w.as_str())).map(|(i, _)| *i);
+    if let Some(v) = find_word(&["move", "moves", "moved", "moving", "rename", "renames", "renamed", "renaming", "mv", "relocate", "relocated"], 0) {
+        let to = find_word(&["to", "into", "as"], v + 1)
+            .or_else(|| line[v..].find("→").map(|i| i + v))
+            .or_else(|| line[v..].find("->").map(|i| i + v));
+        if let Some(to) = to {
+            excluded.push((v, to));
+        }
+    }
+    for arrow in ["→", "->", "=>"] {
+        let mut from = 0;
+        while let Some(i) = line[from..].find(arrow) {
+            let at = from + i;
+            // the path just before the arrow is the old name
+            let start = line[..at].trim_end().rfind([' ', '(', ',', '|']).map_or(0, |s| s + 1);
+            excluded.push((start, at));
+            from = at + arrow.len();
+        }
+    }
+    if let Some(v) = find_word(&["remove", "removes", "removed", "removing", "delete", "deletes", "deleted", "deleting", "drop", "drops", "rm", "deprecate", "deprecated", "obsolete"], 0) {
+        let end = find_word(&["from", "in", "inside", "within", "of"], v + 1).unwrap_or(line.len());
+        excluded.push((v, end));
+    }
+    // a bare name next to a full path describes it (`Create x.md (the CLAUDE.md template) in
+    // templates/x.md`); alone on a creating line it is the deliverable
+    // examples (`e.g. main/style.css`) and alternatives (`a.py or b.py`) promise nothing
+    for marker in ["e.g.", "for example", "i.e.", "such as"] {
+        if let Some(i) = lower.find(marker) {
+            let end = line[i..].find(')').map_or(line.len(), |e| i + e);
+            excluded.push((i, end));
+        }
+    }
+    for (i, _) in lower.match_indices(" or ") {
+        let before = line[..i].trim_end().trim_end_matches(['`', '*']);
+        let after = line[i + 4..].trim_start();
+        let prev_is_path = paths.iter().any(|p| before.ends_with(p.as_str()));
+        let next_word = after.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        if prev_is_path && (paths.iter().any(|p| next_word.contains(p.as_str())) || next_word.starts_with("create") || next_word.starts_with("root")) {
+            let start = before.rfind(['`', ' ', '(']).map_or(0, |s| s);
+            let end = after.find([')', ',', ';']).map_or(line.len(), |e| i + 4 + (line.len() - i - 4 - after.len()) + e);
+            excluded.push((start, end));
+        }
+    }
+    let bare_ok = declared || creates && !paths.iter().any(|p| p.contains('/'));
+    paths
+        .into_iter()
+        .filter(|p| bare_ok || p.contains('/'))
+        .filter(|p| {
+            if excluded.is_empty() {
+                return true;
+            }
+            // every occurrence of the path must be excluded for it to go
+            let mut any_kept = false;
+            let mut found = false;
+            let mut from = 0;
+            while let Some(i) = line[from..].find(p.as_str()) {
+                let at = from + i;
+                found = true;
+                if !excluded.iter().any(|&(s, e)| at >= s && at < e) {
+                    any_kept = true;
+                }
+                from = at + p.len();
+            }
+            !found || any_kept
+        })
+        .collect()
 }
 
 /// Paths inside `code spans` of a line.
@@ -461,7 +614,7 @@ pub fn strip_code_spans(line: &str) -> String {
 
 /// The lines of a plan outside ``` / ~~~ code fences, with their 1-based numbers (the fence
 /// lines themselves are skipped too): examples in fences promise nothing.
-pub(crate) fn unfenced_lines(content: &str) -> impl Iterator<Item = (usize, &str)> {
+pub fn unfenced_lines(content: &str) -> impl Iterator<Item = (usize, &str)> {
     let mut in_fence = false;
     content.lines().enumerate().filter_map(move |(i, line)| {
         let t = line.trim_start();
@@ -576,6 +729,23 @@ pub fn clean_label(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prose_that_promises_nothing() {
+        assert_eq!(declared_paths("Add a CSS file (e.g. `main/style.css`) to `src/app.ts`", false), vec!["src/app.ts"]);
+        assert!(declared_paths("Write `docs/a.md` or `docs/b.md`", false).is_empty());
+        assert!(declared_paths("Move src/old.rs to src/new.rs", false) == vec!["src/new.rs"]);
+        assert_eq!(declared_paths("Remove `#include <fiu.h>` from `src/x.c`", false), vec!["src/x.c"]);
+        assert!(declared_paths("**Goal:** make `src/a.rs` faster", false).is_empty());
+        assert!(declared_paths("`src/gone.py` does not exist anymore", false).is_empty());
+        assert_eq!(declared_paths("Handle parsed.html in `src/server.ts`", false), vec!["src/server.ts"]);
+        assert_eq!(declared_paths("Create settings.py", false), vec!["settings.py"]);
+        assert!(declared_paths("Call response.json() first", false).is_empty());
+        // non-ASCII text around the markers never splits a character
+        for l in ["İİ e.g. `a/b.rs` ö", "`a/ü.rs` or İ `b/c.rs`", "Move é `a/b.rs` → `c/d.rs`", "remove ü from `x/y.rs` or"] {
+            let _ = declared_paths(l, false);
+        }
+    }
 
     #[test]
     fn recognises_paths() {
