@@ -30,8 +30,15 @@ pub fn require_home(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-pub fn serve(ctx: &Ctx, once: bool, http: Option<String>) -> Result<i32> {
+pub fn serve(ctx: &Ctx, once: bool, http: Option<String>, new_state: bool) -> Result<i32> {
     require_home(ctx)?;
+    // A missing, empty or replaced state is never taken silently for a new one.
+    match baton_ledger::guard::check(&ctx.home, &ctx.location, new_state)? {
+        baton_ledger::guard::Checked::Replaced => {
+            tracing::warn!(state = %ctx.state.display(), "--new-state: serving from a new state; the home records it from now on")
+        }
+        _ => {}
+    }
     let rt = runtime()?;
     let served = rt.block_on(async {
         // Register before anything slow, so a SIGTERM during start-up is a clean stop too.

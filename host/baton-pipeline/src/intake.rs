@@ -27,8 +27,10 @@ pub(crate) fn prepare(
     if let names::Entry::SyncConflict(reason) = names::classify(claim.original.as_bytes()) {
         return Ok(Prepared::Conflict(reason));
     }
-    let meta = match std::fs::symlink_metadata(&claim.path) {
+    let meta = match crate::failpoint::fault("stat_claim", &original).and_then(|()| std::fs::symlink_metadata(&claim.path)) {
         Ok(m) => m,
+        // An I/O error, no file handle free: nothing about the file; stat it again later.
+        Err(e) if crate::pipeline::is_passing_io(&e) => return Ok(Prepared::Pause(format!("cannot stat the claimed file: {e}"))),
         Err(e) => return Ok(refuse(ErrorCode::Internal, format!("cannot stat the claimed file: {e}"))),
     };
     if meta.file_type().is_symlink() {
@@ -165,6 +167,9 @@ fn read_and_parse(cfg: &Config, claim: &Claim, refuse: &dyn Fn(ErrorCode, String
                 ErrorCode::TooLarge,
                 format!("{size} bytes is over the {max} byte cap (max_file_bytes in baton.toml); the file was not read"),
             ));
+        }
+        Err(crate::fsops::ReadError::Io { source, .. }) if crate::pipeline::is_passing_io(&source) => {
+            return Err(Prepared::Pause(format!("cannot read the claimed file: {source}")));
         }
         Err(e) => return Err(refuse(ErrorCode::Internal, format!("cannot read the claimed file: {e}"))),
     };

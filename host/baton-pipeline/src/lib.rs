@@ -30,6 +30,8 @@ pub mod plugins;
 pub mod probe;
 pub mod returns;
 mod shared;
+mod superseded;
+pub mod ratelimit;
 pub mod watch;
 
 use std::path::Path;

@@ -141,6 +141,9 @@ pub(crate) enum Prepared {
     Duplicate,
     /// This exact claim already finished before a crash: only the filing is left.
     Finished(TaskRow),
+    /// Not readable for a passing reason (an I/O error, no file handle free): left claimed and
+    /// tried again after a pause, with the reason.
+    Pause(String),
     /// To run, at attempt `attempt` (1-based), with the errors of earlier attempts.
     Run { task: TaskBody, attempt: u32, history: Vec<Value> },
 }
@@ -172,6 +175,8 @@ pub(crate) struct Item {
     /// Where the original goes, decided when the outputs are written.
     pub(crate) dest: Option<(PathBuf, OsString)>,
     pub(crate) return_name: Option<String>,
+    /// The `.error.json` this attempt wrote, moved aside if the attempt is deferred.
+    pub(crate) record: Option<PathBuf>,
     /// Outbox names delivered for this item, dropped from the outbox once it is filed.
     pub(crate) delivered: Vec<String>,
     /// Written, waiting for the group's sync before they are named and linked.
@@ -186,6 +191,13 @@ impl Item {
             Prepared::Refuse { code, message, .. } => Some(Answer::refused(*code, message.clone())),
             _ => None,
         };
+        let deferred = match &prepared {
+            Prepared::Pause(reason) => {
+                crate::ratelimit::warn_every("pause:claimed-file", &format!("{reason}; will try again"), claim.key());
+                Some(IO_BACKOFF)
+            }
+            _ => None,
+        };
         Item {
             claim,
             prepared,
@@ -193,10 +205,11 @@ impl Item {
             exec_logs: vec![],
             follow_ups: vec![],
             retry: None,
-            deferred: None,
+            deferred,
             started: None,
             dest: None,
             return_name: None,
+            record: None,
             delivered: vec![],
             pending: vec![],
             solo: false,
@@ -231,10 +244,16 @@ pub fn is_passing(e: &PipelineError) -> bool {
 }
 
 pub(crate) fn is_passing_io(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::StorageFull
-        || matches!(e.raw_os_error(), Some(code) if code == rustix::io::Errno::IO.raw_os_error()
-            || code == rustix::io::Errno::NOSPC.raw_os_error()
-            || code == rustix::io::Errno::DQUOT.raw_os_error())
+    use rustix::io::Errno;
+    // Disk full, an I/O error, a folder unwritable or read-only for a while (a permission
+    // flip, a remount), no file handle free, a busy or stale mount: each is a fault a machine
+    // has for seconds, and none says anything about the handoff. Errors that do (a name that
+    // is a plain file, a name too long) are not here.
+    const PASSING: [Errno; 13] = [
+        Errno::IO, Errno::NOSPC, Errno::DQUOT, Errno::ACCESS, Errno::ROFS, Errno::PERM, Errno::MFILE,
+        Errno::NFILE, Errno::NOMEM, Errno::AGAIN, Errno::BUSY, Errno::TIMEDOUT, Errno::STALE,
+    ];
+    e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error().is_some_and(|code| PASSING.iter().any(|p| p.raw_os_error() == code))
 }
 
 impl Pipeline {
@@ -254,7 +273,13 @@ impl Pipeline {
         };
         let outbox_dir = paths.agent(me).join(".outbox");
         let outbox = Outbox::open(outbox_dir.clone()).map_err(|e| PipelineError::io(&outbox_dir, e))?;
-        outbox.sweep();
+        // Marks first, then the claims that name them (a claim is made before its marks).
+        // Shared claims are rows, and the outbox is then in the synced tree that every host
+        // writes to: a host cannot see all claims, so its marks are only dropped by `forget`.
+        if let Claimer::Local(c) = &claims {
+            let marks = outbox.marks();
+            outbox.sweep(marks, &c.all_nonces());
+        }
         sweep_temps(&paths, me);
         let post = Arc::new(Post::new(paths.clone(), cfg.agent.clone(), outbox));
         Ok(Pipeline {
@@ -505,6 +530,14 @@ impl Pipeline {
         let mut filed = Vec::with_capacity(items.len());
         for item in &mut items {
             if let Some(delay) = item.stays() {
+                // A deferred attempt's record is not the handoff's: the next attempt writes
+                // its own (its staged RETURN, never delivered, is moved aside by that attempt).
+                if let Some(record) = item.record.take() {
+                    let agent_dir = self.paths.agent(&self.cfg.agent);
+                    if let Err(e) = crate::superseded::move_aside(&agent_dir, &record, "the error record of a deferred attempt") {
+                        warn!(file = %record.display(), "cannot move a deferred attempt's record aside: {e}");
+                    }
+                }
                 self.retry_at.insert(item.claim.key().to_owned(), Instant::now() + delay);
                 self.summary.retried += usize::from(item.retry.is_some());
                 continue;

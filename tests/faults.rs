@@ -1,0 +1,301 @@
+//! Transient faults pause and retry, never fail or repeat (issue 38): the real `baton` binary
+//! on temporary folders, with faults injected through the debug build's `BATON_FAULT`
+//! failpoint (see `baton_pipeline::failpoint::fault`): a fault lasts while the test's flag file
+//! exists, as a permission flip, a read-only remount or an I/O error lasts a few seconds on a
+//! real machine (root ignores permission bits, and strace is not installed here). Each test
+//! asserts exactly one RETURN per TASK, agreeing with its record, once the fault has passed.
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+mod support;
+use support::Home;
+
+const A: &str = "Claude-Code-Agent";
+
+fn home() -> Home {
+    Home::init_on(None, &[], "")
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn task(id: &str) -> Value {
+    json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+           "from": A, "title": format!("Echo {id}"), "plugin": "echo", "action": "echo", "params": {"n": id}})
+}
+
+fn drop_tasks(h: &Home, ids: &[String]) {
+    for (i, id) in ids.iter().enumerate() {
+        h.drop_file(format!("20260118T070951Z__TASK__T{i:05}__{A}.json"), task(id).to_string());
+    }
+}
+
+fn ids(n: usize, prefix: &str) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i:03}")).collect()
+}
+
+/// Kills a daemon however the test ends.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A fault that lasts while its flag file exists.
+struct Fault {
+    flag: PathBuf,
+    spec: String,
+}
+
+impl Fault {
+    fn new(h: &Home, spec: &str) -> Self {
+        let flag = h.root.parent().unwrap().join("fault-on");
+        std::fs::write(&flag, b"").unwrap();
+        Fault { flag, spec: spec.to_string() }
+    }
+    fn apply(&self, c: &mut std::process::Command) {
+        c.env("BATON_FAULT", &self.spec).env("BATON_FAULT_WHILE", &self.flag);
+    }
+    fn pass(&self) {
+        let _ = std::fs::remove_file(&self.flag);
+    }
+}
+
+fn serve_with(h: &Home, fault: &Fault) -> Daemon {
+    let mut c = h.cmd(&["serve"]);
+    fault.apply(&mut c);
+    let log = h.root.parent().unwrap().join("serve.log");
+    c.env("BATON_LOG", "info").stdout(Stdio::null()).stderr(std::fs::File::create(log).unwrap());
+    Daemon(c.spawn().unwrap())
+}
+
+fn serve_log(h: &Home) -> String {
+    std::fs::read_to_string(h.root.parent().unwrap().join("serve.log")).unwrap_or_default()
+}
+
+fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "{what}: not after {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Every id answered once, `status`; originals filed where the status says; nothing held.
+fn assert_once(h: &Home, ids: &[String], status: &str) {
+    let returns = h.returns(A);
+    for id in ids {
+        let r = returns.get(id).map(Vec::as_slice).unwrap_or_default();
+        assert_eq!(r.len(), 1, "task {id}: {} RETURNs: {r:?}", r.len());
+        assert_eq!(r[0]["status"], status, "{id}: {}", r[0]);
+    }
+    assert_eq!(returns.len(), ids.len(), "no RETURN for anything else");
+    let filed = if status == "completed" { "02_processed" } else { "03_failed" };
+    let originals = names(&h.dir("baton", filed)).into_iter().filter(|n| !n.ends_with(".error.json")).count();
+    assert_eq!(originals, ids.len(), "{filed}: {:?}", names(&h.dir("baton", filed)));
+    if status == "completed" {
+        assert!(names(&h.dir("baton", "03_failed")).is_empty(), "03_failed: {:?}", names(&h.dir("baton", "03_failed")));
+    }
+    assert!(names(&h.inbox()).is_empty());
+}
+
+fn claims_held(h: &Home) -> usize {
+    let root = h.dir("baton", ".claims");
+    std::fs::read_dir(root).map(|d| d.flatten().filter(|e| e.path().is_dir()).map(|e| names(&e.path()).len()).sum()).unwrap_or(0)
+}
+
+/// An attempt's RETURN is staged, its link into the reply inbox fails (EIO) and the item is
+/// deferred; the TASK then succeeds on its next attempt. The first attempt's staged `failed`
+/// RETURN used to be delivered for the second attempt's `completed` answer, and its
+/// `.error.json` stayed in `03_failed/` without an original. Now the next attempt delivers
+/// its own answer and the old records are moved aside into `.superseded/`, journaled.
+#[test]
+fn a_deferred_attempts_staged_return_is_never_delivered_for_a_later_answer() {
+    let extra = "\n[plugins.testkit]\ngrants = { data = \"data\" }\n";
+    let h = Home::init_on(None, &[], extra);
+    std::fs::create_dir_all(h.root.join("data")).unwrap();
+    let src = h.root.parent().unwrap().join("testkit.wasm");
+    std::fs::write(&src, baton_bundle::get("testkit").expect("testkit is bundled").wasm).unwrap();
+    h.ok(&["plugin", "install", src.to_str().unwrap()]);
+    let fault = Fault::new(&h, "link=EIO");
+    let _d = serve_with(&h, &fault);
+    let body = json!({"schema": "baton.handoff/v1", "id": "READ-1", "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+        "from": A, "title": "Read it", "plugin": "testkit", "action": "read", "params": {"path": "/data/x.txt"}});
+    h.drop_file(format!("20260118T070951Z__TASK__Read__{A}.json"), body.to_string());
+    // The first attempt fails (no such file), stages its RETURN, cannot link it.
+    let outbox = h.dir("baton", ".outbox");
+    wait_until("the first attempt staged its RETURN", Duration::from_secs(20), || names(&outbox).iter().any(|n| n.contains("__RETURN__")));
+    std::fs::write(h.root.join("data").join("x.txt"), "here now").unwrap();
+    fault.pass();
+    wait_until("a RETURN", Duration::from_secs(20), || !h.returns(A).is_empty());
+    std::thread::sleep(Duration::from_millis(800));
+    assert_once(&h, &["READ-1".to_string()], "completed");
+    assert_eq!(h.returns(A)["READ-1"][0]["result"]["text"], "here now");
+    let show = h.json(&["show", "READ-1", "--json"]);
+    assert_eq!(show["task"]["state"], "completed", "{show}");
+    let aside = names(&h.dir("baton", ".superseded"));
+    assert!(aside.iter().any(|n| n.contains("__RETURN__")), "the first attempt's RETURN is kept aside: {aside:?}");
+    assert!(aside.iter().any(|n| n.ends_with(".error.json")), "and its record: {aside:?}");
+    let journal = std::fs::read_to_string(h.dir("baton", ".superseded").join("journal.jsonl")).unwrap();
+    assert_eq!(journal.lines().count(), 2, "{journal}");
+}
+
+/// Killed after its RETURNs were delivered and marked `.sent`, before the ledger commit, then
+/// restarted with the marks 8 days old (a restart a week later, a clock jump): the marks
+/// still guard their claims, so no TASK gets a second RETURN. Marks whose claim is gone are
+/// dropped, whatever their age.
+#[test]
+fn outbox_marks_live_as_long_as_their_claims_whatever_their_age() {
+    use std::os::unix::process::ExitStatusExt;
+    let h = home();
+    let ids = ids(20, "OLD");
+    drop_tasks(&h, &ids);
+    let out = h.cmd(&["serve", "--once"]).env("BATON_FAILPOINT", "after_return").output().unwrap();
+    assert_eq!(out.status.signal(), Some(9), "the failpoint killed the process");
+    let outbox = h.dir("baton", ".outbox");
+    let marks: Vec<String> = names(&outbox).into_iter().filter(|n| n.ends_with(".sent")).collect();
+    assert_eq!(marks.len(), 20, "{marks:?}");
+    // A leftover mark of a claim filed long ago (a crash between filing and forgetting it).
+    let stale = outbox.join("20250101T000000Z__RETURN__Gone-0123456789__baton.json.sent");
+    std::fs::write(&stale, b"{}").unwrap();
+    let week_ago = std::time::SystemTime::now() - Duration::from_secs(8 * 24 * 3600);
+    for n in names(&outbox) {
+        std::fs::File::options().write(true).open(outbox.join(n)).unwrap().set_modified(week_ago).unwrap();
+    }
+    h.ok(&["serve", "--once"]);
+    assert_once(&h, &ids, "completed");
+    assert!(!stale.exists(), "a mark no claim names is dropped");
+    assert!(names(&outbox).is_empty(), "{:?}", names(&outbox));
+}
+
+/// A state that is deleted, emptied (0 bytes) or replaced by another database, where the
+/// home served from one, stops `serve` with a clear message; `--new-state` accepts it.
+#[test]
+fn a_missing_empty_or_replaced_state_stops_serve_unless_new_state() {
+    let h = home();
+    let ids = ids(1, "ST");
+    drop_tasks(&h, &ids);
+    h.ok(&["serve", "--once"]);
+    let state = h.root.join("state").join("baton.sqlite");
+    assert!(state.exists());
+    let kept = h.root.join("kept.sqlite");
+    std::fs::rename(&state, &kept).unwrap();
+    let _ = std::fs::remove_file(h.root.join("state").join("baton.sqlite-wal"));
+    let _ = std::fs::remove_file(h.root.join("state").join("baton.sqlite-shm"));
+    for (what, prepare) in [("missing", None), ("empty (0 bytes)", Some(&b""[..]))] {
+        if let Some(bytes) = prepare {
+            std::fs::write(&state, bytes).unwrap();
+        }
+        let out = h.run(&["serve", "--once"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{what}: serve must refuse");
+        assert!(err.contains(&format!("is {what}")) && err.contains("--new-state"), "{what}: {err}");
+        assert_eq!(std::fs::metadata(&state).map(|m| m.len()).ok(), prepare.map(|b| b.len() as u64), "{what}: nothing created");
+    }
+    // A new database at that path (a deleted WAL that held everything looks the same).
+    std::fs::remove_file(&state).unwrap();
+    h.ok(&["status"]); // creates a fresh, empty state
+    let out = h.run(&["serve", "--once"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("without its id"), "{}", String::from_utf8_lossy(&out.stderr));
+    // The right file back: serve goes on, and the answered TASK dropped again is a duplicate.
+    std::fs::remove_file(&state).unwrap();
+    std::fs::rename(&kept, &state).unwrap();
+    drop_tasks(&h, &ids);
+    h.ok(&["serve", "--once"]);
+    assert_eq!(h.returns(A)["ST000"].len(), 1, "answered once, not run again");
+    // On purpose: --new-state, once.
+    std::fs::remove_file(&state).unwrap();
+    h.ok(&["serve", "--once", "--new-state"]);
+    h.ok(&["serve", "--once"]);
+}
+
+/// The reply inbox unwritable (EACCES) and then `.outbox/` read-only (EROFS) for a while: the
+/// TASKs that finish meanwhile wait with their claims, nothing is filed in `03_failed/`, the
+/// warning names the folder that failed, and every RETURN is delivered once it passes.
+#[test]
+fn an_unwritable_reply_inbox_or_outbox_waits_and_delivers_once_writable() {
+    for (spec, folder) in [("link=EACCES", format!("handoffs/{A}/01_inbox")), ("stage=EROFS", "handoffs/baton/.outbox".to_string())] {
+        let h = home();
+        let fault = Fault::new(&h, spec);
+        let _d = serve_with(&h, &fault);
+        let ids = ids(30, "D");
+        drop_tasks(&h, &ids);
+        wait_until("every claim held", Duration::from_secs(20), || claims_held(&h) == 30 && names(&h.inbox()).is_empty());
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(h.returns(A).is_empty(), "{spec}: nothing delivered while the fault lasts");
+        assert!(names(&h.dir("baton", "03_failed")).is_empty(), "{spec}: a delivery error fails nothing");
+        let log = serve_log(&h);
+        assert!(log.contains(&folder), "{spec}: the warning names {folder}:\n{log}");
+        assert!(log.lines().filter(|l| l.contains("will try again")).count() < 10, "{spec}: warnings are rate-limited:\n{log}");
+        fault.pass();
+        wait_until("every RETURN", Duration::from_secs(20), || h.returns(A).len() == 30 && claims_held(&h) == 0);
+        std::thread::sleep(Duration::from_millis(300));
+        assert_once(&h, &ids, "completed");
+    }
+}
+
+/// `03_failed/` unwritable while malformed files arrive: they wait, then each ends with one
+/// RETURN (`rejected`, `invalid`) and a record that says the same.
+#[test]
+fn an_unwritable_failed_folder_gives_each_handoff_one_outcome() {
+    let h = home();
+    let fault = Fault::new(&h, "record=EACCES");
+    let _d = serve_with(&h, &fault);
+    for i in 0..10 {
+        h.drop_file(format!("20260118T070951Z__TASK__Bad{i}__{A}.json"), format!("{{\"schema\": \"baton.handoff/v1\", \"id\": \"BAD{i}\"}}"));
+    }
+    wait_until("every claim held", Duration::from_secs(20), || claims_held(&h) == 10);
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(h.returns(A).is_empty(), "nothing answered while the record cannot be written");
+    fault.pass();
+    wait_until("every RETURN", Duration::from_secs(30), || claims_held(&h) == 0);
+    std::thread::sleep(Duration::from_millis(300));
+    let returns = h.returns(A);
+    let failed = h.dir("baton", "03_failed");
+    let records: Vec<Value> = names(&failed)
+        .iter()
+        .filter(|n| n.ends_with(".error.json"))
+        .map(|n| serde_json::from_slice(&std::fs::read(failed.join(n)).unwrap()).unwrap())
+        .collect();
+    assert_eq!(records.len(), 10);
+    let all: Vec<&Value> = returns.values().flatten().collect();
+    assert_eq!(all.len(), 10, "one RETURN each: {returns:?}");
+    for r in all {
+        assert_eq!(r["error"]["code"], "invalid", "{r}");
+    }
+    for record in &records {
+        assert_eq!(record["code"], "invalid", "{record}");
+        let file = h.dir(A, "01_inbox").join(record["return"].as_str().expect("the record names its RETURN"));
+        let r: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        assert_eq!(r["error"]["code"], record["code"], "the RETURN and the record agree");
+    }
+}
+
+/// EIO on stat of a claimed file for a while is a pause, not a permanent `internal` rejection.
+#[test]
+fn an_io_error_on_a_claimed_file_is_a_pause() {
+    let h = home();
+    let fault = Fault::new(&h, "stat_claim=EIO");
+    let _d = serve_with(&h, &fault);
+    let ids = ids(5, "EIO");
+    drop_tasks(&h, &ids);
+    wait_until("every claim held", Duration::from_secs(20), || claims_held(&h) == 5);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(h.returns(A).is_empty() && names(&h.dir("baton", "03_failed")).is_empty());
+    fault.pass();
+    wait_until("every RETURN", Duration::from_secs(20), || h.returns(A).len() == 5 && claims_held(&h) == 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_once(&h, &ids, "completed");
+}
