@@ -299,3 +299,122 @@ fn an_io_error_on_a_claimed_file_is_a_pause() {
     std::thread::sleep(Duration::from_millis(300));
     assert_once(&h, &ids, "completed");
 }
+
+/// EIO while reading the handoffs root's identity (a `statx` that fails for a while) is a
+/// pause, not "the handoffs folder was moved, deleted or replaced": serve stays up and
+/// answers what was dropped meanwhile once it passes.
+#[test]
+fn an_io_error_reading_the_handoffs_root_is_a_pause_not_an_exit() {
+    let h = home();
+    let fault = Fault::new(&h, "root_stat=EIO");
+    let mut d = serve_with(&h, &fault);
+    let ids = ids(10, "ROOT");
+    drop_tasks(&h, &ids);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(d.0.try_wait().unwrap().is_none(), "serve is still running:\n{}", serve_log(&h));
+    fault.pass();
+    wait_until("every RETURN", Duration::from_secs(20), || h.returns(A).len() == 10 && claims_held(&h) == 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_once(&h, &ids, "completed");
+    assert!(serve_log(&h).contains("cannot read the handoffs folder"), "{}", serve_log(&h));
+}
+
+/// No inotify instance (the per-user limit reached): serve falls back to reading the inboxes,
+/// with one warning that says why and how to raise the limit, and answers everything.
+#[test]
+fn without_a_file_watch_serve_polls_and_says_how_to_raise_the_limit() {
+    let h = Home::init_on(None, &[("reconcile_secs", "3600")], "");
+    let fault = Fault::new(&h, "inotify=EMFILE");
+    let _d = serve_with(&h, &fault);
+    std::thread::sleep(Duration::from_millis(800));
+    let ids = ids(5, "POLL");
+    drop_tasks(&h, &ids);
+    wait_until("every RETURN", Duration::from_secs(10), || h.returns(A).len() == 5 && claims_held(&h) == 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_once(&h, &ids, "completed");
+    let log = serve_log(&h);
+    assert_eq!(log.matches("max_user_instances").count(), 1, "one warning with the fix:\n{log}");
+}
+
+/// baton's `01_inbox/` as a symlink to another file system: refused at start with the reason,
+/// instead of a drain that claims nothing and says "drained: 0 completed".
+#[test]
+fn an_inbox_linked_to_another_file_system_is_refused_at_start() {
+    let h = home();
+    let elsewhere = Path::new("/dev/shm").join(format!("baton-faults-{}", std::process::id()));
+    if std::fs::create_dir_all(&elsewhere).is_err()
+        || std::fs::metadata(&elsewhere).map(|m| std::os::unix::fs::MetadataExt::dev(&m)).ok()
+            == std::fs::metadata(&h.root).map(|m| std::os::unix::fs::MetadataExt::dev(&m)).ok()
+    {
+        eprintln!("skipped: /dev/shm is not another file system here");
+        return;
+    }
+    std::fs::remove_dir(h.inbox()).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, h.inbox()).unwrap();
+    std::fs::write(elsewhere.join(format!("20260118T070951Z__TASK__Link__{A}.json")), task("LINK").to_string()).unwrap();
+    let out = h.run(&["serve", "--once"]);
+    let _ = std::fs::remove_dir_all(&elsewhere);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("another file system") && err.contains("01_inbox"), "{err}");
+}
+
+/// `serve --once` waits out separate blips (here: `.outbox/` unwritable twice, 1.5 s each)
+/// however many there are, and gives up only after `give_up_after` without progress, saying
+/// what it waited for.
+#[test]
+fn serve_once_retries_for_give_up_after_not_a_count() {
+    let h = Home::init_on(None, &[], "");
+    let toml = h.root.join("baton.toml");
+    let text = std::fs::read_to_string(&toml).unwrap().replace("give_up_after = \"10m\"", "give_up_after = \"4s\"");
+    std::fs::write(&toml, text).unwrap();
+    let ids = ids(10, "BLIP");
+    drop_tasks(&h, &ids);
+    let fault = Fault::new(&h, "stage=ENOSPC");
+    let mut c = h.cmd(&["serve", "--once"]);
+    fault.apply(&mut c);
+    let child = c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    fault.pass();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_once(&h, &ids, "completed");
+    // A fault that does not pass: the drain gives up after give_up_after, and says why.
+    let more = ids.iter().map(|i| format!("{i}-2")).collect::<Vec<_>>();
+    for (i, id) in more.iter().enumerate() {
+        h.drop_file(format!("20260118T070951Z__TASK__M{i:05}__{A}.json"), task(id).to_string());
+    }
+    let fault = Fault::new(&h, "stage=ENOSPC");
+    let mut c = h.cmd(&["serve", "--once"]);
+    fault.apply(&mut c);
+    let started = Instant::now();
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(started.elapsed() >= Duration::from_secs(4) && started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    assert!(err.contains("give_up_after"), "{err}");
+    fault.pass();
+    h.ok(&["serve", "--once"]);
+    let returns = h.returns(A);
+    assert!(more.iter().all(|id| returns.get(id).map(Vec::len) == Some(1)), "answered once by the next drain");
+}
+
+/// EIO on the group's sync (`fdatasync`/`syncfs`): no RETURN is made visible after its sync
+/// failed; the items are written again and answered once when syncs work again.
+#[test]
+fn a_failed_sync_never_makes_a_return_visible() {
+    let h = home();
+    let fault = Fault::new(&h, "sync=EIO");
+    let _d = serve_with(&h, &fault);
+    let ids = ids(20, "SYNC");
+    drop_tasks(&h, &ids);
+    wait_until("every claim held", Duration::from_secs(20), || claims_held(&h) == 20);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(h.returns(A).is_empty(), "nothing visible while syncs fail");
+    let outbox = h.dir("baton", ".outbox");
+    assert!(names(&outbox).iter().all(|n| n.starts_with(".baton-tmp")), "nothing named in the outbox either: {:?}", names(&outbox));
+    fault.pass();
+    wait_until("every RETURN", Duration::from_secs(20), || h.returns(A).len() == 20 && claims_held(&h) == 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_once(&h, &ids, "completed");
+}

@@ -97,6 +97,9 @@ pub struct Pipeline {
     /// [`crate::open_on_demand_at`]).
     pub(crate) on_demand: bool,
     pub summary: Summary,
+    /// Since when items have been deferred by passing faults with none filed (for
+    /// `[pipeline] give_up_after`), and the last reason.
+    pub(crate) waiting_since: Option<(Instant, String)>,
 }
 
 /// Right-sized groups: a group of finished tasks waits for more to finish about as long as
@@ -227,8 +230,21 @@ impl Item {
 const GROUP_WINDOW: Duration = Duration::from_millis(3);
 
 /// At most this many written, not yet published files are held open in one group (a group
-/// with more is synced and published in parts).
+/// with more is synced and published in parts), and never more than a quarter of the
+/// process's descriptor limit (`ulimit -n`; 64 under macOS's default of 256): see
+/// [`max_open_pending`].
 const MAX_OPEN_PENDING: usize = 512;
+
+/// The bound on a group's open files: [`MAX_OPEN_PENDING`], or a quarter of `RLIMIT_NOFILE`'s
+/// soft limit if that is less (at least 8). The rest is left to the runtime, SQLite, the
+/// watcher and the plugins' preopened folders.
+pub(crate) fn max_open_pending() -> usize {
+    static BOUND: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *BOUND.get_or_init(|| {
+        let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(u64::MAX);
+        MAX_OPEN_PENDING.min((soft / 4).max(8) as usize)
+    })
+}
 
 /// How long to wait before trying an item again after a disk or database error.
 pub(crate) const IO_BACKOFF: Duration = Duration::from_secs(2);
@@ -263,6 +279,9 @@ impl Pipeline {
             std::fs::create_dir_all(&dir).map_err(|e| PipelineError::io(&dir, e))?;
         }
         let shared = ledger.lock().unwrap_or_else(|e| e.into_inner()).is_shared();
+        if !shared {
+            check_inbox_layout(&paths, me)?;
+        }
         let claims = if shared {
             // Nothing is renamed into `.claims/` inside a synced tree: the ledger row is the claim.
             let state_dir = paths.state.parent().unwrap_or(std::path::Path::new(".")).to_path_buf();
@@ -304,7 +323,13 @@ impl Pipeline {
             preread: Default::default(),
             on_demand: false,
             summary: Summary::default(),
+            waiting_since: None,
         })
+    }
+
+    /// How long deferred items have waited for a passing fault with nothing filed, and why.
+    pub fn stalled_for(&self) -> Option<(Duration, &str)> {
+        self.waiting_since.as_ref().map(|(t, why)| (t.elapsed(), why.as_str()))
     }
 
     pub fn config(&self) -> &Config {
@@ -492,7 +517,7 @@ impl Pipeline {
         for i in 0..items.len() {
             self.write_isolated(&mut items[i], &mut dirs);
             open += items[i].pending.len();
-            if open >= MAX_OPEN_PENDING {
+            if open >= max_open_pending() {
                 self.sync_and_publish(&mut items[start..=i], &mut dirs);
                 (start, open) = (i + 1, 0);
             }
@@ -526,6 +551,10 @@ impl Pipeline {
         failpoint::hit("before_file");
 
         // 6. file the originals.
+        let waiting = items
+            .iter()
+            .find(|i| i.deferred.is_some())
+            .map(|i| format!("{} is waiting for a fault to pass (see the warnings above)", i.claim.original.to_string_lossy()));
         let mut dirs: HashSet<PathBuf> = HashSet::from([self.claims.dir().to_path_buf()]);
         let mut filed = Vec::with_capacity(items.len());
         for item in &mut items {
@@ -556,6 +585,11 @@ impl Pipeline {
             }
         }
         self.sync_dirs(&dirs)?;
+        if !filed.is_empty() {
+            self.waiting_since = None;
+        } else if let Some(why) = waiting {
+            self.waiting_since.get_or_insert((Instant::now(), why));
+        }
         for item in filed {
             if let Some(name) = item.claim.path.file_name() {
                 self.suspects.remove(name);
@@ -576,7 +610,7 @@ impl Pipeline {
         let files: Vec<&std::fs::File> = items.iter().flat_map(|i| i.pending.iter().map(|p| p.file())).collect();
         if !files.is_empty() {
             let synced = Instant::now();
-            let result = fsops::sync_group(&files);
+            let result = failpoint::fault("sync", "").and_then(|()| fsops::sync_group(&files));
             self.pacing.synced(files.len(), synced.elapsed());
             if let Err(e) = result {
                 warn!(files = files.len(), "cannot make a group of RETURNs durable, will try again: {e}");
@@ -658,6 +692,31 @@ impl Pipeline {
             (_, _) => s.failed += 1,
         }
     }
+}
+
+/// baton's `01_inbox/` as a symlink to a folder on another file system: a claim is a rename
+/// into `.claims/` beside it, which fails there (`EXDEV`), so no TASK would ever be claimed.
+/// Refused at start with the reason and the fix, rather than a drain that answers nothing.
+fn check_inbox_layout(paths: &Paths, me: &str) -> Result<(), PipelineError> {
+    use std::os::unix::fs::MetadataExt;
+    let inbox = paths.inbox(me);
+    let linked = std::fs::symlink_metadata(&inbox).is_ok_and(|m| m.file_type().is_symlink());
+    if !linked {
+        return Ok(());
+    }
+    let agent = paths.agent(me);
+    let (Ok(target), Ok(beside)) = (std::fs::metadata(&inbox), std::fs::metadata(&agent)) else { return Ok(()) };
+    if target.dev() != beside.dev() {
+        return Err(PipelineError::Layout(format!(
+            "baton's inbox {} is a symlink to a folder on another file system ({}), and a TASK is claimed by renaming it \
+             into {} on this one, which cannot cross file systems: nothing would ever be claimed. Move the handoffs \
+             folder itself there instead (`handoffs` in baton.toml), or make 01_inbox a real folder",
+            inbox.display(),
+            std::fs::read_link(&inbox).map(|t| t.display().to_string()).unwrap_or_default(),
+            agent.join(".claims").display()
+        )));
+    }
+    Ok(())
 }
 
 /// Temp files younger than this are never swept: a write holds its temp for milliseconds.
