@@ -418,3 +418,33 @@ fn a_failed_sync_never_makes_a_return_visible() {
     std::thread::sleep(Duration::from_millis(300));
     assert_once(&h, &ids, "completed");
 }
+
+/// A handoff that names a key twice is refused as `invalid` (serde's last-one-wins would run
+/// one meaning of a file that reads as another), and a TASK past its `deadline` is answered
+/// `canceled` with that reason, not run.
+#[test]
+fn duplicate_keys_are_invalid_and_a_task_past_its_deadline_is_canceled() {
+    let h = home();
+    let dup = format!(
+        r#"{{"schema": "baton.handoff/v1", "id": "DUP", "kind": "task", "created_at": "2026-01-18T07:09:51Z", "from": "{A}",
+            "title": "Dup", "plugin": "echo", "plugin": "audit", "action": "echo", "params": {{}}}}"#
+    );
+    h.drop_file(format!("20260118T070951Z__TASK__Dup__{A}.json"), dup);
+    let mut late = task("LATE");
+    late["deadline"] = json!("2026-01-18T08:00:00Z");
+    h.drop_file(format!("20260118T070951Z__TASK__Late__{A}.json"), late.to_string());
+    let mut soon = task("SOON");
+    soon["deadline"] = json!("2999-01-01T00:00:00Z");
+    h.drop_file(format!("20260118T070951Z__TASK__Soon__{A}.json"), soon.to_string());
+    h.ok(&["serve", "--once"]);
+    let returns = h.returns(A);
+    let dup_return = returns.values().flatten().find(|r| r["error"]["code"] == "invalid").expect("a RETURN for the file with a key twice");
+    assert_eq!(dup_return["status"], "rejected");
+    assert!(dup_return["error"]["message"].as_str().unwrap().contains("duplicate key \"plugin\""), "{dup_return}");
+    assert_eq!(returns["LATE"].len(), 1);
+    assert_eq!(returns["LATE"][0]["status"], "canceled", "{}", returns["LATE"][0]);
+    assert_eq!(returns["LATE"][0]["error"]["code"], "deadline_passed");
+    assert!(returns["LATE"][0]["error"]["message"].as_str().unwrap().contains("2026-01-18T08:00:00Z"));
+    assert!(returns["LATE"][0]["result"].get("n").is_none(), "not run");
+    assert_eq!(returns["SOON"][0]["status"], "completed");
+}

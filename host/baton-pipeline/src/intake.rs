@@ -95,6 +95,9 @@ pub(crate) fn prepare(
                 .filter(|e| e.event == "attempt_failed")
                 .map(|e| e.detail)
                 .collect();
+            if let Some(passed) = deadline_passed(&task) {
+                return Ok(passed);
+            }
             return Ok(Prepared::Run { attempt: row.attempts + 1, task, history });
         }
         Some(row) if row.state == TaskState::RetryRequested && row.content_hash == hash => {
@@ -149,7 +152,24 @@ pub(crate) fn prepare(
             task: Some(task),
         });
     }
+    if let Some(passed) = deadline_passed(&task) {
+        return Ok(passed);
+    }
     Ok(Prepared::Run { task, attempt: 1, history: Vec::new() })
+}
+
+/// A TASK whose `deadline` (RFC 3339) has passed is not run: it is answered `canceled`, with
+/// the deadline in the reason. Checked before every attempt (a retry after the deadline is
+/// not run either). A `deadline` that is not a date-time is refused by the schema check.
+fn deadline_passed(task: &baton_handoff::TaskBody) -> Option<Prepared> {
+    let deadline = task.deadline.as_deref()?;
+    let at = stamp::parse_rfc3339(deadline)?;
+    let now = stamp::now();
+    if at > now {
+        return None;
+    }
+    let message = format!("its deadline {deadline} had passed when baton came to run it ({}); it was not run", stamp::rfc3339(now));
+    Some(Prepared::Refuse { code: ErrorCode::DeadlinePassed, message, reply: Some(task.reply_agent().into()), task: Some(task.clone()) })
 }
 
 type Parsed = Result<(Body, Value), (schema::Invalid, Option<String>)>;
