@@ -448,3 +448,28 @@ fn duplicate_keys_are_invalid_and_a_task_past_its_deadline_is_canceled() {
     assert!(returns["LATE"][0]["result"].get("n").is_none(), "not run");
     assert_eq!(returns["SOON"][0]["status"], "completed");
 }
+
+/// `plugins/` unreadable for a while: a plugin that was installed and loaded does not vanish
+/// because a listing failed; TASKs that name it meanwhile run with the loaded component.
+#[test]
+fn a_failed_listing_of_plugins_keeps_the_loaded_plugins() {
+    let h = home();
+    let flag = h.root.parent().unwrap().join("fault-on");
+    let _ = std::fs::remove_file(&flag);
+    let fault = Fault { flag: flag.clone(), spec: "plugins_list=EACCES".into() };
+    let _d = serve_with(&h, &fault);
+    let first = ids(1, "BEFORE");
+    drop_tasks(&h, &first);
+    wait_until("the first RETURN", Duration::from_secs(20), || h.returns(A).len() == 1);
+    std::fs::write(&flag, b"").unwrap(); // the fault starts now
+    std::thread::sleep(Duration::from_millis(1500)); // a few passes (reconcile_secs = 1)
+    let during: Vec<String> = ids(8, "DURING");
+    for (i, id) in during.iter().enumerate() {
+        h.drop_file(format!("20260118T070951Z__TASK__D{i:05}__{A}.json"), task(id).to_string());
+    }
+    wait_until("every RETURN", Duration::from_secs(20), || h.returns(A).len() == 9 && claims_held(&h) == 0);
+    fault.pass();
+    std::thread::sleep(Duration::from_millis(300));
+    let all: Vec<String> = first.into_iter().chain(during).collect();
+    assert_once(&h, &all, "completed");
+}
