@@ -394,6 +394,18 @@ fn serve_once_retries_for_give_up_after_not_a_count() {
     assert!(started.elapsed() >= Duration::from_secs(4) && started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
     assert!(err.contains("give_up_after"), "{err}");
     fault.pass();
+    // Passes that fail (the state disk full) for longer than give_up_after: exit 2 then, not
+    // after a count of growing pauses (8 of them took two minutes).
+    let fault = Fault::new(&h, "pass=ENOSPC");
+    let mut c = h.cmd(&["serve", "--once"]);
+    fault.apply(&mut c);
+    let started = Instant::now();
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    assert!(err.contains("give_up_after") && err.contains("No space left"), "{err}");
+    fault.pass();
     h.ok(&["serve", "--once"]);
     let returns = h.returns(A);
     assert!(more.iter().all(|id| returns.get(id).map(Vec::len) == Some(1)), "answered once by the next drain");

@@ -371,6 +371,8 @@ impl Pipeline {
     /// a time, then every other due claim in batches, record other agents' handoffs. Returns
     /// when something is next due, if anything waits.
     pub async fn tick(&mut self) -> Result<Option<Instant>, PipelineError> {
+        // The fault tests' stand-in for a pass that fails as a full state disk makes it fail.
+        failpoint::fault("pass", "").map_err(|e| PipelineError::io(&self.paths.state, e))?;
         self.refresh_health();
         let moved = self.claims.take_over_dead()?;
         self.suspects.extend(moved);
