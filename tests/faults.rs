@@ -485,3 +485,31 @@ fn a_failed_listing_of_plugins_keeps_the_loaded_plugins() {
     let all: Vec<String> = first.into_iter().chain(during).collect();
     assert_once(&h, &all, "completed");
 }
+
+/// SIGTERM with tasks in flight: a clean stop (exit 0), with no tokio shutdown panic or
+/// backtrace on stderr; what was in flight runs next time.
+#[test]
+fn sigterm_with_tasks_in_flight_prints_no_panic() {
+    let extra = "\n[plugins.testkit]\ngrants = { data = \"data\" }\ntime_ms = 60000\n";
+    let h = Home::init_on(None, &[], extra);
+    std::fs::create_dir_all(h.root.join("data")).unwrap();
+    let src = h.root.parent().unwrap().join("testkit.wasm");
+    std::fs::write(&src, baton_bundle::get("testkit").expect("testkit is bundled").wasm).unwrap();
+    h.ok(&["plugin", "install", src.to_str().unwrap()]);
+    for once in [false, true] {
+        for i in 0..4 {
+            let body = json!({"schema": "baton.handoff/v1", "id": format!("SLOW{once}{i}"), "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                "from": A, "title": "Slow", "plugin": "testkit", "action": "sleep", "params": {}});
+            h.drop_file(format!("20260118T070951Z__TASK__Slow{i}__{A}.json"), body.to_string());
+        }
+        let args: &[&str] = if once { &["serve", "--once"] } else { &["serve"] };
+        let child = h.cmd(args).env("RUST_BACKTRACE", "1").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        wait_until("the tasks claimed", Duration::from_secs(30), || claims_held(&h) >= 4);
+        std::thread::sleep(Duration::from_millis(700));
+        rustix::process::kill_process(rustix::process::Pid::from_raw(child.id() as i32).unwrap(), rustix::process::Signal::TERM).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "once={once}: {:?}\n{err}", out.status);
+        assert!(!err.contains("panicked") && !err.contains("backtrace"), "once={once}: a panic on stderr:\n{err}");
+    }
+}
