@@ -513,3 +513,28 @@ fn sigterm_with_tasks_in_flight_prints_no_panic() {
         assert!(!err.contains("panicked") && !err.contains("backtrace"), "once={once}: a panic on stderr:\n{err}");
     }
 }
+
+/// A PostgreSQL "server" that accepts connections and never answers: `baton status` and
+/// `baton serve --once` end with a message that says so, instead of waiting for good.
+#[test]
+fn a_postgres_server_that_never_answers_is_reported_not_waited_for() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    std::thread::spawn(move || {
+        for s in listener.incoming().flatten() {
+            keep.lock().unwrap().push(s); // accepted, never answered
+        }
+    });
+    let h = home();
+    let url = format!("postgres://baton@127.0.0.1:{port}/baton?connect_timeout=1");
+    for args in [&["status"][..], &["serve", "--once"][..]] {
+        let started = Instant::now();
+        let out = h.cmd(args).env("BATON_STATE", &url).output().unwrap();
+        let err = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!out.status.success(), "{args:?}: {err}");
+        assert!(started.elapsed() < Duration::from_secs(15), "{args:?}: took {:?}", started.elapsed());
+        assert!(err.contains("did not answer"), "{args:?}: {err}");
+    }
+}
