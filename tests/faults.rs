@@ -538,3 +538,26 @@ fn a_postgres_server_that_never_answers_is_reported_not_waited_for() {
         assert!(err.contains("did not answer"), "{args:?}: {err}");
     }
 }
+
+/// `ulimit -n 48` (macOS's default is 256): a drain of 300 TASKs answers each once, with no
+/// error per task; a group holds at most a quarter of the limit open (docs/faults.md).
+#[test]
+fn a_low_descriptor_limit_is_a_pause_not_an_error_per_task() {
+    let h = home();
+    let ids = ids(300, "FD");
+    drop_tasks(&h, &ids);
+    let inner = h.cmd(&["serve", "--once"]);
+    let mut c = std::process::Command::new("sh");
+    c.arg("-c").arg("ulimit -n 48 && exec \"$0\" \"$@\"").arg(inner.get_program()).args(inner.get_args());
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("ERROR"), "{err}");
+    assert_once(&h, &ids, "completed");
+}
