@@ -561,3 +561,44 @@ fn a_low_descriptor_limit_is_a_pause_not_an_error_per_task() {
     assert!(!err.contains("ERROR"), "{err}");
     assert_once(&h, &ids, "completed");
 }
+
+/// Killed after an attempt wrote its `.error.json` and before its RETURN was published; the
+/// TASK then succeeds when run again: the earlier attempt's record does not stay behind in
+/// `03_failed/` without its original (it is moved into `.superseded/`).
+#[test]
+fn a_crashed_attempts_record_does_not_outlive_a_later_answer() {
+    use std::os::unix::process::ExitStatusExt;
+    let extra = "\n[plugins.testkit]\ngrants = { data = \"data\" }\n";
+    let h = Home::init_on(None, &[], extra);
+    std::fs::create_dir_all(h.root.join("data")).unwrap();
+    let src = h.root.parent().unwrap().join("testkit.wasm");
+    std::fs::write(&src, baton_bundle::get("testkit").expect("testkit is bundled").wasm).unwrap();
+    h.ok(&["plugin", "install", src.to_str().unwrap()]);
+    let body = json!({"schema": "baton.handoff/v1", "id": "READ-2", "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+        "from": A, "title": "Read it", "plugin": "testkit", "action": "read", "params": {"path": "/data/y.txt"}});
+    h.drop_file(format!("20260118T070951Z__TASK__Read__{A}.json"), body.to_string());
+    let out = h.cmd(&["serve", "--once"]).env("BATON_FAILPOINT", "after_group_sync").output().unwrap();
+    assert_eq!(out.status.signal(), Some(9));
+    assert!(names(&h.dir("baton", "03_failed")).iter().any(|n| n.ends_with(".error.json")), "the first attempt wrote its record");
+    std::fs::write(h.root.join("data").join("y.txt"), "now").unwrap();
+    h.ok(&["serve", "--once"]);
+    assert_once(&h, &["READ-2".to_string()], "completed");
+    assert!(names(&h.dir("baton", ".superseded")).iter().any(|n| n.ends_with(".error.json")));
+}
+
+/// baton's `01_inbox/` unreadable for a while (EACCES on its listing): a pause, not exit 2.
+#[test]
+fn an_unreadable_inbox_is_a_pause_not_an_exit() {
+    let h = home();
+    let fault = Fault::new(&h, "inbox_list=EACCES");
+    let mut d = serve_with(&h, &fault);
+    let ids = ids(5, "INB");
+    drop_tasks(&h, &ids);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(d.0.try_wait().unwrap().is_none(), "serve is still running:\n{}", serve_log(&h));
+    assert!(h.returns(A).is_empty());
+    fault.pass();
+    wait_until("every RETURN", Duration::from_secs(20), || h.returns(A).len() == 5 && claims_held(&h) == 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_once(&h, &ids, "completed");
+}

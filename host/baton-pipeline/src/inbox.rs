@@ -19,7 +19,7 @@ impl Pipeline {
     /// hosts get the rest): then scan again after running these.
     pub(crate) fn claim_ready(&mut self) -> Result<(usize, bool), PipelineError> {
         let inbox = self.paths.inbox(&self.cfg.agent);
-        let mut entries: Vec<_> = match std::fs::read_dir(&inbox) {
+        let mut entries: Vec<_> = match crate::failpoint::fault("inbox_list", "").and_then(|()| std::fs::read_dir(&inbox)) {
             Ok(dir) => dir.flatten().collect(),
             // Moved away or deleted (a sync client replacing the folder, a user tidying up):
             // nothing to claim until it is back, and the watch notices when it is. Not an error

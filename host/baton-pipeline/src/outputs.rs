@@ -209,8 +209,29 @@ impl Pipeline {
             dirs.insert(dest.0.clone());
             item.record = Some(dest.0.join(fsops::error_record_name(&dest.1)));
             item.dest = Some(dest);
+        } else if item.solo {
+            // Taken over from a process that died after writing its record and before its
+            // RETURN was delivered: that attempt's record is not this one's outcome.
+            self.move_aside_stale_record(&claim);
         }
         Ok(())
+    }
+
+    /// Moves this claim's `.error.json` left in `03_failed/` by an earlier attempt into
+    /// `.superseded/` (only a record that names this very claim).
+    fn move_aside_stale_record(&self, claim: &Claim) {
+        let dir = self.paths.failed(&self.cfg.agent);
+        let path = dir.join(fsops::error_record_name(&fit(&claim.original, RECORD_ROOM)));
+        let ours = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .is_some_and(|v| v["claim"] == json!(claim.key()));
+        if ours {
+            let agent_dir = self.paths.agent(&self.cfg.agent);
+            if let Err(e) = crate::superseded::move_aside(&agent_dir, &path, "the error record of an earlier attempt of the same claim, which died before answering") {
+                tracing::warn!(file = %path.display(), "cannot move an earlier attempt's record aside: {e}");
+            }
+        }
     }
 
     /// Delivers a TASK addressed to another agent into its inbox, under its own name (or the
