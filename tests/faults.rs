@@ -19,6 +19,18 @@ fn home() -> Home {
     Home::init_on(None, &[], "")
 }
 
+/// A home with the bundled `testkit` plugin installed, its `data` grant read-only, and `more`
+/// appended to its `[plugins.testkit]` table.
+fn with_testkit(more: &str) -> Home {
+    let extra = format!("\n[plugins.testkit]\ngrants = {{ data = \"data\" }}\n{more}");
+    let h = Home::init_on(None, &[], &extra);
+    std::fs::create_dir_all(h.root.join("data")).unwrap();
+    let src = h.root.parent().unwrap().join("testkit.wasm");
+    std::fs::write(&src, baton_bundle::get("testkit").expect("testkit is bundled").wasm).unwrap();
+    h.ok(&["plugin", "install", src.to_str().unwrap()]);
+    h
+}
+
 fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
@@ -122,12 +134,7 @@ fn claims_held(h: &Home) -> usize {
 /// its own answer and the old records are moved aside into `.superseded/`, journaled.
 #[test]
 fn a_deferred_attempts_staged_return_is_never_delivered_for_a_later_answer() {
-    let extra = "\n[plugins.testkit]\ngrants = { data = \"data\" }\n";
-    let h = Home::init_on(None, &[], extra);
-    std::fs::create_dir_all(h.root.join("data")).unwrap();
-    let src = h.root.parent().unwrap().join("testkit.wasm");
-    std::fs::write(&src, baton_bundle::get("testkit").expect("testkit is bundled").wasm).unwrap();
-    h.ok(&["plugin", "install", src.to_str().unwrap()]);
+    let h = with_testkit("");
     let fault = Fault::new(&h, "link=EIO");
     let _d = serve_with(&h, &fault);
     let body = json!({"schema": "baton.handoff/v1", "id": "READ-1", "kind": "task", "created_at": "2026-01-18T07:09:51Z",
@@ -334,6 +341,16 @@ fn without_a_file_watch_serve_polls_and_says_how_to_raise_the_limit() {
     assert_once(&h, &ids, "completed");
     let log = serve_log(&h);
     assert_eq!(log.matches("max_user_instances").count(), 1, "one warning with the fix:\n{log}");
+    // Polling, not spinning: an idle second costs little CPU.
+    let cpu = || -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", _d.0.id())).unwrap();
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    };
+    let before = cpu();
+    std::thread::sleep(Duration::from_secs(1));
+    let ticks = cpu() - before;
+    assert!(ticks < 30, "an idle second without a watch took {ticks} clock ticks of CPU");
 }
 
 /// baton's `01_inbox/` as a symlink to another file system: refused at start with the reason,
@@ -490,12 +507,7 @@ fn a_failed_listing_of_plugins_keeps_the_loaded_plugins() {
 /// backtrace on stderr; what was in flight runs next time.
 #[test]
 fn sigterm_with_tasks_in_flight_prints_no_panic() {
-    let extra = "\n[plugins.testkit]\ngrants = { data = \"data\" }\ntime_ms = 60000\n";
-    let h = Home::init_on(None, &[], extra);
-    std::fs::create_dir_all(h.root.join("data")).unwrap();
-    let src = h.root.parent().unwrap().join("testkit.wasm");
-    std::fs::write(&src, baton_bundle::get("testkit").expect("testkit is bundled").wasm).unwrap();
-    h.ok(&["plugin", "install", src.to_str().unwrap()]);
+    let h = with_testkit("time_ms = 60000\n");
     for once in [false, true] {
         for i in 0..4 {
             let body = json!({"schema": "baton.handoff/v1", "id": format!("SLOW{once}{i}"), "kind": "task", "created_at": "2026-01-18T07:09:51Z",
@@ -568,12 +580,7 @@ fn a_low_descriptor_limit_is_a_pause_not_an_error_per_task() {
 #[test]
 fn a_crashed_attempts_record_does_not_outlive_a_later_answer() {
     use std::os::unix::process::ExitStatusExt;
-    let extra = "\n[plugins.testkit]\ngrants = { data = \"data\" }\n";
-    let h = Home::init_on(None, &[], extra);
-    std::fs::create_dir_all(h.root.join("data")).unwrap();
-    let src = h.root.parent().unwrap().join("testkit.wasm");
-    std::fs::write(&src, baton_bundle::get("testkit").expect("testkit is bundled").wasm).unwrap();
-    h.ok(&["plugin", "install", src.to_str().unwrap()]);
+    let h = with_testkit("");
     let body = json!({"schema": "baton.handoff/v1", "id": "READ-2", "kind": "task", "created_at": "2026-01-18T07:09:51Z",
         "from": A, "title": "Read it", "plugin": "testkit", "action": "read", "params": {"path": "/data/y.txt"}});
     h.drop_file(format!("20260118T070951Z__TASK__Read__{A}.json"), body.to_string());

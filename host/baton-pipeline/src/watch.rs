@@ -266,7 +266,9 @@ pub async fn serve(
             // After a failed pass, the pause is kept: a burst of events during a database
             // outage or a full disk would otherwise retry (and log) once per event. They stay
             // pending, and the pass after the pause sees their files.
-            _ = rx.recv(), if failures == 0 => {}
+            // Without a watch its sender is gone (recv would return at once): the deadline,
+            // POLL_WITHOUT_WATCH away, paces the loop instead.
+            _ = rx.recv(), if failures == 0 && watcher.is_some() => {}
             _ = plans_rx.recv(), if plans_watcher.is_some() => {
                 if let Some(s) = schedule.as_mut() {
                     s.changed();
