@@ -30,8 +30,15 @@ pub fn require_home(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-pub fn serve(ctx: &Ctx, once: bool, http: Option<String>) -> Result<i32> {
+pub fn serve(ctx: &Ctx, once: bool, http: Option<String>, new_state: bool) -> Result<i32> {
     require_home(ctx)?;
+    // A missing, empty or replaced state is never taken silently for a new one.
+    match baton_ledger::guard::check(&ctx.home, &ctx.location, new_state)? {
+        baton_ledger::guard::Checked::Replaced => {
+            tracing::warn!(state = %ctx.state.display(), "--new-state: serving from a new state; the home records it from now on")
+        }
+        _ => {}
+    }
     // Replies an agent's `baton reply` was killed in the middle of (see agents::reply).
     if let Ok(tree) = crate::agents::Tree::open(ctx) {
         crate::agents::reply::repair_all(&tree.root);
@@ -117,8 +124,28 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>) -> Result<i32> {
         Ok(0)
     });
     // Always exit (after SIGTERM, or a drain): never hang on a thread a task left blocked.
+    quiet_abandoned_tasks();
     rt.shutdown_timeout(SHUTDOWN_TIMEOUT);
     served
+}
+
+/// From here on, a plugin task still running is abandoned (its claim stays and runs next
+/// time, as after a crash). Its thread, blocked on the runtime that is shutting down, panics
+/// with tokio's "context … is being shutdown" the next time its sandbox polls a timer: that
+/// panic, with its backtrace, was printed for every task in flight on each SIGTERM although
+/// nothing was wrong. Only that panic, only after this point, is kept off stderr (logged at
+/// debug); any other panic is reported as before.
+fn quiet_abandoned_tasks() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload.downcast_ref::<&str>().copied().or_else(|| payload.downcast_ref::<String>().map(String::as_str)).unwrap_or("");
+        if message.contains("is being shutdown") {
+            tracing::debug!("an abandoned task stopped with the runtime: {message}");
+            return;
+        }
+        default(info)
+    }));
 }
 
 pub fn run(ctx: &Ctx, file: &Path) -> Result<i32> {

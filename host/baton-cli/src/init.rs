@@ -144,7 +144,7 @@ pub fn demo(dir: Option<PathBuf>) -> Result<i32> {
     let text = std::fs::read_to_string(&toml)?.replace("settle_ms = 1000", "settle_ms = 200");
     std::fs::write(&toml, text)?;
     spotify_files(&home)?;
-    crate::handoffs::serve(&ctx, true, None)?;
+    crate::handoffs::serve(&ctx, true, None, false)?;
     println!();
     show_tree(&home.join("handoffs"), &home)?;
     for agent in ["Claude-Code-Agent", "Codex-Agent"] {
@@ -267,7 +267,7 @@ fn spotify_demo(ctx: &Ctx) -> Result<()> {
             "created_at": baton_handoff::stamp::rfc3339(now), "from": "Spotify-Demo", "title": format!("spotify {action}"),
             "plugin": "spotify", "action": action, "params": params});
         std::fs::write(inbox.join(&name), body.to_string())?;
-        crate::handoffs::serve(ctx, true, None)?;
+        crate::handoffs::serve(ctx, true, None, false)?;
         for e in std::fs::read_dir(&replies).into_iter().flatten().flatten() {
             let v: serde_json::Value = serde_json::from_slice(&std::fs::read(e.path())?)?;
             if v["in_reply_to"] == id.as_str() {

@@ -69,6 +69,10 @@ enum Command {
         /// http` in baton.toml). If the port is taken, serve warns and runs without it.
         #[arg(long, value_name = "ADDR")]
         http: Option<String>,
+        /// Start on a new state even though this home served from another one at that path
+        /// (it is missing, empty or replaced); without it, serve refuses (docs/faults.md).
+        #[arg(long)]
+        new_state: bool,
     },
     /// Open the dashboard of the running `baton serve --http` (a one-time sign-in link).
     Dashboard {
@@ -186,7 +190,7 @@ fn main() {
     let result = match cli.command {
         Command::Init { handoffs } => init::init_with(&ctx, handoffs.as_deref()).map(|_| 0),
         Command::Adopt { path, json } => tracking::adopt(&ctx, &path, json),
-        Command::Serve { once, http } => handoffs::serve(&ctx, once, http),
+        Command::Serve { once, http, new_state } => handoffs::serve(&ctx, once, http, new_state),
         Command::Dashboard { print } => dashboard::open(&ctx, print),
         Command::Key(cmd) => dashboard::key(cmd, &ctx),
         Command::Run { file } => handoffs::run(&ctx, &file),

@@ -48,6 +48,8 @@ pub enum ErrorCode {
     /// The plugin went over a quota of its task or of its own: open handles, kv store
     /// (key length, keys, bytes) or disk (bytes written, files created in a writable grant).
     QuotaExceeded,
+    /// The TASK's `deadline` had passed before it could run: not run, answered `canceled`.
+    DeadlinePassed,
 }
 
 impl ErrorCode {
@@ -73,6 +75,7 @@ impl ErrorCode {
             Self::Internal => "internal",
             Self::CrashedHost => "crashed_host",
             Self::QuotaExceeded => "quota_exceeded",
+            Self::DeadlinePassed => "deadline_passed",
         }
     }
 

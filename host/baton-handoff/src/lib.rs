@@ -12,6 +12,7 @@ pub mod model;
 pub mod names;
 pub mod schema;
 pub mod stamp;
+pub mod strict;
 
 pub use codes::ErrorCode;
 pub use model::{Body, PluginRef, ReturnBody, ReturnError, Status, TaskBody, SCHEMA_ID};

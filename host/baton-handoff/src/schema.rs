@@ -34,8 +34,10 @@ fn validator() -> &'static jsonschema::Validator {
 
 /// Parses raw bytes into a schema-valid handoff, plus the raw JSON value (kept for hashing).
 pub fn parse(bytes: &[u8]) -> Result<(Body, Value), Invalid> {
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| Invalid::new(format!("not valid JSON: {e}")))?;
+    let value: Value = crate::strict::parse(bytes).map_err(|e| match e {
+        crate::strict::StrictError::Syntax(e) => Invalid::new(format!("not valid JSON: {e}")),
+        crate::strict::StrictError::DuplicateKey(m) => Invalid::new(m),
+    })?;
     parse_value(value)
 }
 

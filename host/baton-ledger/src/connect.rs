@@ -45,12 +45,30 @@ pub enum ConnectError {
     Certificate { roots: String, detail: String, source: tokio_postgres::Error },
     #[error("{0}")]
     Postgres(#[from] tokio_postgres::Error),
+    /// The server took the connection but did not complete the session's start-up in time.
+    #[error(
+        "{server} accepted the connection but did not answer within {secs} s (the server is stopped or overloaded, \
+         or the port is not PostgreSQL's); `connect_timeout=` in the URL sets the limit (twice its value)"
+    )]
+    NoAnswer { server: String, secs: f64 },
 }
 
 /// Opens one session with the server `url` names: TLS with certificate and host-name checks for
 /// `sslmode=verify-full`, plain otherwise (a Unix socket or loopback). Must run inside a tokio
 /// runtime only in that the returned [`Connection`] is to be spawned on one.
 pub async fn connect(url: &PgUrl) -> Result<(Client, Connection), ConnectError> {
+    // `connect_timeout` bounds only the TCP connect: a server that accepts the connection and
+    // then never answers (stopped, wedged, a port forward to nothing) held the start-up
+    // handshake, and `baton status` or a pass with it, for good. The whole session set-up is
+    // bounded: twice `connect_timeout` (5 s unless the URL says otherwise).
+    let limit = url.config().get_connect_timeout().copied().unwrap_or(std::time::Duration::from_secs(5)) * 2;
+    match tokio::time::timeout(limit, connect_unbounded(url)).await {
+        Ok(done) => done,
+        Err(_) => Err(ConnectError::NoAnswer { server: url.shown().to_string(), secs: limit.as_secs_f64() }),
+    }
+}
+
+async fn connect_unbounded(url: &PgUrl) -> Result<(Client, Connection), ConnectError> {
     if !url.verify_full() {
         let (client, connection) = url.config().connect(NoTls).await?;
         return Ok((client, Box::pin(connection)));

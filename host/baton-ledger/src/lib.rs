@@ -11,6 +11,7 @@
 
 pub mod advisory;
 pub mod connect;
+pub mod guard;
 pub mod location;
 pub mod migrate;
 pub mod postgres;

@@ -133,7 +133,9 @@ impl PgUrl {
             config.password(pw);
         }
         config.application_name("baton");
-        config.connect_timeout(std::time::Duration::from_secs(5));
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(5));
+        }
         // A lock session holds its advisory locks for as long as its connection lives, and the
         // claims' leases are renewed over one: a server or a link gone without a word (a host
         // powered off, a NAT forgetting the flow) must be noticed in about a minute, not after

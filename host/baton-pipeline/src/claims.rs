@@ -12,6 +12,7 @@
 //! process that can take that lock knows the owner is dead and moves its claims over. The
 //! lock file is created as `<instance>.locking`, locked, and only then renamed to its final
 //! name, so no other process can ever take (and delete) a live process's lock.
+use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::io;
@@ -60,7 +61,7 @@ impl Claim {
     /// The tail of the claim's ULID: unique enough to tell two RETURN names apart.
     pub fn nonce(&self) -> &str {
         let ulid = self.id.split_once('-').map(|(_, r)| r).unwrap_or("");
-        &ulid[ulid.len().saturating_sub(10)..]
+        &ulid[ulid.len().saturating_sub(crate::outbox::NONCE_LEN)..]
     }
     /// Where a long original name is kept, beside the claim.
     fn name_file(&self) -> PathBuf {
@@ -133,6 +134,21 @@ impl Claims {
         }
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
+    }
+
+    /// The nonces of every claim under `.claims/`: this process's, live processes' and dead
+    /// ones' not yet taken over (what [`crate::outbox::Outbox::sweep`] keeps marks for).
+    pub fn all_nonces(&self) -> HashSet<String> {
+        let mut out = HashSet::new();
+        let Ok(dirs) = fs::read_dir(&self.root) else { return out };
+        for dir in dirs.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())) {
+            for entry in fs::read_dir(dir.path()).into_iter().flatten().flatten() {
+                if let Some(c) = parse_claim(entry.path()) {
+                    out.insert(c.nonce().to_string());
+                }
+            }
+        }
+        out
     }
 
     /// Where renames are `link` then `unlink` (macOS fallbacks, `portable`), a process killed

@@ -167,12 +167,49 @@ pub struct PipelineConfig {
     /// With the ledger on PostgreSQL: a host whose heartbeat is older than this loses its
     /// claims to the other hosts (it renews it every `lease_secs / 4`).
     pub lease_secs: u64,
+    /// How long `serve --once` keeps retrying (with backoff) while passing faults last (a full
+    /// disk, an I/O error, a folder unwritable, a busy database) before it gives up with exit 2:
+    /// a total time without progress, not a count of faults. `"90s"`, `"10m"`, `"1h"`, or seconds.
+    #[serde(deserialize_with = "duration")]
+    pub give_up_after: std::time::Duration,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        PipelineConfig { crash_limit: 2, lease_secs: 30 }
+        PipelineConfig { crash_limit: 2, lease_secs: 30, give_up_after: std::time::Duration::from_secs(600) }
     }
+}
+
+/// A duration in baton.toml: a number of seconds, or a string with a unit (`ms`, `s`, `m`, `h`).
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Secs(u64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Secs(s) => Ok(std::time::Duration::from_secs(s)),
+        Raw::Text(t) => parse_duration(&t).ok_or_else(|| {
+            serde::de::Error::custom(format!("{t:?} is not a duration: write it as \"90s\", \"10m\", \"1h\" or \"500ms\""))
+        }),
+    }
+}
+
+/// `"500ms"`, `"90s"`, `"10m"`, `"1h"` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let ms = match unit.trim() {
+        "ms" => n,
+        "" | "s" => n.checked_mul(1000)?,
+        "m" | "min" => n.checked_mul(60_000)?,
+        "h" => n.checked_mul(3_600_000)?,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_millis(ms))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -619,6 +656,10 @@ crash_limit = 2
 # With the ledger on PostgreSQL (several machines, see `state` above): a machine whose baton
 # has not renewed its heartbeat for this long loses its claims to the others.
 lease_secs = 30
+# `baton serve --once` waits out faults that pass (a full disk, an I/O error, a folder
+# unwritable for a while, a busy database), retrying with backoff, for at most this long
+# without progress; then it exits 2 and says what it was waiting for. `serve` waits for good.
+give_up_after = "10m"
 
 [fp]
 # Audio files are decoded in worker processes; one file may take at most this long (or the
@@ -729,6 +770,11 @@ mod tests {
         assert_eq!((c.agent.as_str(), c.max_file_bytes, c.batch), (d.agent.as_str(), d.max_file_bytes, d.batch));
         assert_eq!(c.retry.max_attempts, d.retry.max_attempts);
         assert_eq!(c.pipeline.crash_limit, d.pipeline.crash_limit);
+        assert_eq!(c.pipeline.give_up_after, d.pipeline.give_up_after);
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("soon"), None);
         assert_eq!(c.fp.file_timeout_ms, d.fp.file_timeout_ms);
         let g = c.grants(Path::new("/h"), "audit");
         c.check_grants(&Paths::new(Path::new("/h"), Path::new("/h/state/baton.sqlite"), &c)).expect("the default grants are fine");

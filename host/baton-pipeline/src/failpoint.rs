@@ -48,3 +48,48 @@ pub fn hit_for(name: &str, key: &str) {
     tracing::warn!(failpoint = name, "failpoint: killing this process");
     let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
 }
+
+/// Error injection for the fault tests, in debug builds only (the tests drive the debug
+/// binary; a release build compiles [`fault`] to nothing): `BATON_FAULT=<point>[@<key>]=<ERRNO>`
+/// (several, comma-separated) makes the named point fail with that errno (`EIO`, `EACCES`,
+/// `EROFS`, `ENOSPC`, `EMFILE`) for as long as the file named by `BATON_FAULT_WHILE` exists
+/// (always, when that is unset). It stands in for `strace -e inject=` where strace is not
+/// installed, and for permission flips that root ignores: the test creates the file, the
+/// fault lasts, the test removes it, the fault has passed.
+pub fn fault(name: &str, key: &str) -> std::io::Result<()> {
+    #[cfg(debug_assertions)]
+    {
+        static FAULTS: OnceLock<(Vec<(String, Option<String>, i32)>, Option<std::path::PathBuf>)> = OnceLock::new();
+        let (faults, while_path) = FAULTS.get_or_init(|| {
+            let spec = std::env::var("BATON_FAULT").unwrap_or_default();
+            let faults = spec
+                .split(',')
+                .filter_map(|one| {
+                    let (point, errno) = one.trim().split_once('=')?;
+                    let (point, key) = match point.split_once('@') {
+                        Some((p, k)) => (p.to_string(), Some(k.to_string())),
+                        None => (point.to_string(), None),
+                    };
+                    let code = match errno {
+                        "EIO" => rustix::io::Errno::IO,
+                        "EACCES" => rustix::io::Errno::ACCESS,
+                        "EROFS" => rustix::io::Errno::ROFS,
+                        "ENOSPC" => rustix::io::Errno::NOSPC,
+                        "EMFILE" => rustix::io::Errno::MFILE,
+                        "EPERM" => rustix::io::Errno::PERM,
+                        _ => return None,
+                    };
+                    Some((point, key, code.raw_os_error()))
+                })
+                .collect();
+            (faults, std::env::var_os("BATON_FAULT_WHILE").map(Into::into))
+        });
+        if let Some((_, _, code)) = faults.iter().find(|(p, k, _)| p == name && k.as_deref().is_none_or(|k| k == key)) {
+            if while_path.as_ref().is_none_or(|p| p.exists()) {
+                return Err(std::io::Error::from_raw_os_error(*code));
+            }
+        }
+    }
+    let _ = (name, key);
+    Ok(())
+}

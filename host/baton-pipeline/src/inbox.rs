@@ -19,7 +19,7 @@ impl Pipeline {
     /// hosts get the rest): then scan again after running these.
     pub(crate) fn claim_ready(&mut self) -> Result<(usize, bool), PipelineError> {
         let inbox = self.paths.inbox(&self.cfg.agent);
-        let mut entries: Vec<_> = match std::fs::read_dir(&inbox) {
+        let mut entries: Vec<_> = match crate::failpoint::fault("inbox_list", "").and_then(|()| std::fs::read_dir(&inbox)) {
             Ok(dir) => dir.flatten().collect(),
             // Moved away or deleted (a sync client replacing the folder, a user tidying up):
             // nothing to claim until it is back, and the watch notices when it is. Not an error
@@ -152,8 +152,11 @@ impl Pipeline {
         // claim then refuses it); a file that reads and parses is ready with what was read.
         let (len, mtime) = match crate::fsops::read_capped_with_stat(path, self.cfg.max_file_bytes) {
             Ok((b, st)) => {
-                if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&b) {
-                    return Ready::Parsed(Preread::new(value, &st));
+                match baton_handoff::strict::parse(&b) {
+                    Ok(value) => return Ready::Parsed(Preread::new(value, &st)),
+                    // Whole (it is valid JSON), and refused as `invalid` when claimed.
+                    Err(baton_handoff::strict::StrictError::DuplicateKey(_)) => return Ready::Yes,
+                    Err(_) => {}
                 }
                 (st.st_size as u64, stat_mtime(&st))
             }

@@ -29,8 +29,10 @@ pub(crate) fn prepare(
     if let names::Entry::SyncConflict(reason) = names::classify(claim.original.as_bytes()) {
         return Ok(Prepared::Conflict(reason));
     }
-    let meta = match std::fs::symlink_metadata(&claim.path) {
+    let meta = match crate::failpoint::fault("stat_claim", &original).and_then(|()| std::fs::symlink_metadata(&claim.path)) {
         Ok(m) => m,
+        // An I/O error, no file handle free: nothing about the file; stat it again later.
+        Err(e) if crate::pipeline::is_passing_io(&e) => return Ok(Prepared::Pause(format!("cannot stat the claimed file: {e}"))),
         Err(e) => return Ok(refuse(ErrorCode::Internal, format!("cannot stat the claimed file: {e}"))),
     };
     if meta.file_type().is_symlink() {
@@ -91,6 +93,9 @@ pub(crate) fn prepare(
                 .filter(|e| e.event == "attempt_failed")
                 .map(|e| e.detail)
                 .collect();
+            if let Some(passed) = deadline_passed(&task) {
+                return Ok(passed);
+            }
             return Ok(Prepared::Run { attempt: row.attempts + 1, task, history });
         }
         Some(row) if row.state == TaskState::RetryRequested && row.content_hash == hash => {
@@ -145,6 +150,9 @@ pub(crate) fn prepare(
             task: Some(task),
         });
     }
+    if let Some(passed) = deadline_passed(&task) {
+        return Ok(passed);
+    }
     Ok(Prepared::Run { task, attempt: 1, history: Vec::new() })
 }
 
@@ -192,6 +200,21 @@ fn unparsed(cfg: &Config, root: &std::path::Path, original: &str, invalid: schem
     Prepared::Refuse { code: invalid.code, message, reply, task: None }
 }
 
+/// A TASK whose `deadline` (RFC 3339) has passed is not run: it is answered `canceled`, with
+/// the deadline in the reason. Checked before every attempt (a retry after the deadline is
+/// not run either). A `deadline` that is not a date-time is refused by the schema check.
+fn deadline_passed(task: &baton_handoff::TaskBody) -> Option<Prepared> {
+    let deadline = task.deadline.as_deref()?;
+    let at = stamp::parse_rfc3339(deadline)?;
+    let now = stamp::now();
+    if at > now {
+        return None;
+    }
+    let message = format!("its deadline {deadline} had passed when baton came to run it ({}); it was not run", stamp::rfc3339(now));
+    Some(Prepared::Refuse { code: ErrorCode::DeadlinePassed, message, reply: Some(task.reply_agent().into()), task: Some(task.clone()) })
+}
+
+
 /// Reads the claimed file (no symlink followed, no FIFO waited on, at most the cap read: the
 /// checks before looked at the path, this read holds the file itself) and parses it.
 fn read_and_parse(cfg: &Config, claim: &Claim, refuse: &dyn Fn(ErrorCode, String) -> Prepared) -> Result<Parsed, Prepared> {
@@ -205,6 +228,9 @@ fn read_and_parse(cfg: &Config, claim: &Claim, refuse: &dyn Fn(ErrorCode, String
                 ErrorCode::TooLarge,
                 format!("{size} bytes is over the {max} byte cap (max_file_bytes in baton.toml); the file was not read"),
             ));
+        }
+        Err(crate::fsops::ReadError::Io { source, .. }) if crate::pipeline::is_passing_io(&source) => {
+            return Err(Prepared::Pause(format!("cannot read the claimed file: {source}")));
         }
         Err(e) => return Err(refuse(ErrorCode::Internal, format!("cannot read the claimed file: {e}"))),
     };

@@ -31,6 +31,8 @@ pub mod probe;
 pub mod returns;
 mod shared;
 pub mod tree;
+mod superseded;
+pub mod ratelimit;
 pub mod watch;
 
 use std::path::Path;
@@ -62,6 +64,15 @@ pub enum PipelineError {
     RootReplaced(String),
     #[error("internal: {0}")]
     Internal(String),
+    /// `serve --once` waited out passing faults for `[pipeline] give_up_after` without progress.
+    #[error(
+        "gave up after {secs} s without progress (`[pipeline] give_up_after` in baton.toml): {waiting}. \
+         Nothing was lost: the claims stay, and the next `serve` goes on from there"
+    )]
+    GaveUp { secs: u64, waiting: String },
+    /// A folder layout baton cannot claim from safely (the message says why and the fix).
+    #[error("{0}")]
+    Layout(String),
 }
 
 impl PipelineError {

@@ -26,12 +26,38 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+
 use crate::{failpoint, fsops};
 
-/// `.sent` outbox entries older than this are dropped at start-up: a delivery is recorded in
-/// the ledger within milliseconds, so only a process that crashed in between and was not
-/// restarted for this long could still need one.
-const SENT_KEEP: Duration = Duration::from_secs(7 * 24 * 3600);
+/// `.sent` marks younger than this are never swept, even when no claim was seen naming them: a
+/// claim taken over from a dead process is moved between claim folders while the sweep lists
+/// them, and may be missed by that one listing. Age alone never drops a mark.
+const SENT_MIN_AGE: Duration = Duration::from_secs(600);
+
+/// An outbox step failed: `path` is the folder (or file) the failing call was about, the
+/// outbox or the recipient's inbox, so that the message names the right one.
+#[derive(Debug)]
+pub struct OutboxError {
+    pub path: PathBuf,
+    pub source: io::Error,
+}
+
+impl From<OutboxError> for crate::PipelineError {
+    fn from(e: OutboxError) -> Self {
+        crate::PipelineError::Io { path: e.path.display().to_string(), source: e.source }
+    }
+}
+
+impl std::fmt::Display for OutboxError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.source)
+    }
+}
+
+/// Tags an io error with the path it concerns.
+fn at(path: &Path) -> impl Fn(io::Error) -> OutboxError + '_ {
+    move |source| OutboxError { path: path.to_path_buf(), source }
+}
 
 pub struct Outbox {
     dir: PathBuf,
@@ -81,45 +107,59 @@ impl Outbox {
     /// name it has in the inbox (or had, when an earlier run delivered it and the agent took
     /// it since). The caller syncs `inbox` and [`Self::dir`]. One delivery on its own: its
     /// own sync; a group shares one with [`Self::stage`] and [`Self::publish`].
-    pub fn deliver(&self, inbox: &Path, staged: &str, wanted: &OsStr, bytes: &[u8]) -> io::Result<OsString> {
+    pub fn deliver(&self, inbox: &Path, staged: &str, wanted: &OsStr, bytes: &[u8]) -> Result<OsString, OutboxError> {
         self.deliver_as(inbox, staged, wanted, bytes, false)
     }
 
     /// [`Self::deliver`] under a name chosen as on a Mac: a candidate that is another entry's
     /// name there (case, Unicode form) is skipped for the next number. For names baton does
     /// not make itself (a routed TASK keeps its sender's name); it reads the inbox once.
-    pub fn deliver_folded(&self, inbox: &Path, staged: &str, wanted: &OsStr, bytes: &[u8]) -> io::Result<OsString> {
+    pub fn deliver_folded(&self, inbox: &Path, staged: &str, wanted: &OsStr, bytes: &[u8]) -> Result<OsString, OutboxError> {
         self.deliver_as(inbox, staged, wanted, bytes, true)
     }
 
-    fn deliver_as(&self, inbox: &Path, staged: &str, wanted: &OsStr, bytes: &[u8], fold: bool) -> io::Result<OsString> {
+    fn deliver_as(&self, inbox: &Path, staged: &str, wanted: &OsStr, bytes: &[u8], fold: bool) -> Result<OsString, OutboxError> {
         match self.stage_as(inbox, staged, wanted, bytes, fold)? {
             Staged::Done(name) => Ok(name),
             Staged::Pending(p) => {
-                fsops::sync_file(p.data.file())?;
+                failpoint::fault("sync", "").and_then(|()| fsops::sync_file(p.data.file())).map_err(at(&self.dir))?;
                 fsops::oplog(&format!("sync-one {}", p.staged));
                 self.publish(p)
             }
         }
     }
 
-    /// Step 1 for one delivery of a group: what an earlier run already did is finished now
-    /// (a staged file exists only once its data was durable); otherwise the bytes are written
-    /// unnamed and wait for the group's sync ([`fsops::sync_group`]) and [`Self::publish`].
-    pub fn stage(&self, inbox: &Path, staged: &str, wanted: &OsStr, bytes: &[u8]) -> io::Result<Staged> {
+    /// Step 1 for one delivery of a group: what an earlier attempt already delivered is
+    /// finished now; otherwise the bytes are written unnamed and wait for the group's sync
+    /// ([`fsops::sync_group`]) and [`Self::publish`].
+    pub fn stage(&self, inbox: &Path, staged: &str, wanted: &OsStr, bytes: &[u8]) -> Result<Staged, OutboxError> {
         self.stage_as(inbox, staged, wanted, bytes, false)
     }
 
-    fn stage_as(&self, inbox: &Path, staged: &str, wanted: &OsStr, bytes: &[u8], fold: bool) -> io::Result<Staged> {
+    /// A staged file belongs to the attempt that wrote it. Delivered (a second link, a `.sent`
+    /// mark, or its bytes copied into the inbox across file systems), it is *the* answer and
+    /// is only marked now. Never delivered (the attempt was deferred, or the process died
+    /// before linking it), it is moved aside into `.superseded/` and this attempt stages its
+    /// own: a later attempt never delivers an earlier attempt's answer.
+    fn stage_as(&self, inbox: &Path, staged: &str, wanted: &OsStr, bytes: &[u8], fold: bool) -> Result<Staged, OutboxError> {
         let sent = self.sent_path(staged);
         if let Ok(meta) = fs::symlink_metadata(&sent) {
             return Ok(Staged::Done(find_inode(inbox, &meta).unwrap_or_else(|| wanted.to_owned())));
         }
         let staged_path = self.dir.join(staged);
-        if fs::symlink_metadata(&staged_path).is_ok() {
-            return self.link_and_mark(inbox, &staged_path, wanted, bytes, fold).map(Staged::Done);
+        if let Ok(meta) = fs::symlink_metadata(&staged_path) {
+            if meta.nlink() >= 2 {
+                return self.link_and_mark(inbox, &staged_path, wanted, bytes, fold).map(Staged::Done);
+            }
+            if let Some(name) = copied_into(inbox, wanted, &staged_path) {
+                fs::rename(&staged_path, &sent).map_err(at(&self.dir))?;
+                return Ok(Staged::Done(name));
+            }
+            let agent_dir = self.dir.parent().unwrap_or(&self.dir);
+            crate::superseded::move_aside(agent_dir, &staged_path, "staged by an earlier attempt that never delivered it; this attempt delivers its own")
+                .map_err(at(&self.dir))?;
         }
-        let data = fsops::Unwritten::write(&self.dir, bytes)?;
+        let data = failpoint::fault("stage", staged).and_then(|()| fsops::Unwritten::write(&self.dir, bytes)).map_err(at(&self.dir))?;
         Ok(Staged::Pending(Pending {
             data,
             staged: staged.to_string(),
@@ -132,29 +172,30 @@ impl Outbox {
 
     /// Steps 1–3 for a staged delivery whose data is durable: named in the outbox, linked into
     /// the recipient's inbox, marked sent. Returns the name it has in the inbox.
-    pub fn publish(&self, p: Pending) -> io::Result<OsString> {
+    pub fn publish(&self, p: Pending) -> Result<OsString, OutboxError> {
         let staged_path = self.dir.join(&p.staged);
         // `false`: an earlier run staged it meanwhile (durable as well): that one is used.
-        p.data.publish(&staged_path)?;
+        p.data.publish(&staged_path).map_err(at(&self.dir))?;
         failpoint::hit("after_stage");
         self.link_and_mark(&p.inbox, &staged_path, &p.wanted, &p.bytes, p.fold)
     }
 
-    fn link_and_mark(&self, inbox: &Path, staged_path: &Path, wanted: &OsStr, bytes: &[u8], fold: bool) -> io::Result<OsString> {
+    fn link_and_mark(&self, inbox: &Path, staged_path: &Path, wanted: &OsStr, bytes: &[u8], fold: bool) -> Result<OsString, OutboxError> {
         let sent = self.sent_path(&staged_path.file_name().unwrap_or_default().to_string_lossy());
-        let meta = fs::symlink_metadata(staged_path)?;
+        let meta = fs::symlink_metadata(staged_path).map_err(at(&self.dir))?;
         if meta.nlink() >= 2 {
             // Linked by an earlier run; the agent may have moved it since.
             let name = find_inode(inbox, &meta).unwrap_or_else(|| wanted.to_owned());
-            fs::rename(staged_path, &sent)?;
+            fs::rename(staged_path, &sent).map_err(at(&self.dir))?;
             return Ok(name);
         }
+        let key = staged_path.file_name().unwrap_or_default().to_string_lossy().into_owned();
         let name = numbered_slot(wanted, |name| {
             if fold && baton_handoff::names::existing_variant(inbox, &name.to_string_lossy())?.is_some() {
                 return Ok(None); // another entry's name on a Mac
             }
             let to = inbox.join(&name);
-            match fsops::link(staged_path, &to) {
+            match failpoint::fault("link", &key).and_then(|()| fsops::link(staged_path, &to)) {
                 Ok(()) => Ok(Some(name)),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
                 Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
@@ -164,10 +205,17 @@ impl Outbox {
                 }
                 Err(e) => Err(e),
             }
-        })?;
+        })
+        .map_err(at(inbox))?;
         failpoint::hit("after_link");
-        fs::rename(staged_path, &sent)?;
+        fs::rename(staged_path, &sent).map_err(at(&self.dir))?;
         Ok(name)
+    }
+
+    /// The bytes delivered under the outbox name `staged` (its `.sent` mark, or the staged
+    /// file), if an earlier attempt delivered it: the answer that attempt gave.
+    pub fn delivered_bytes(&self, staged: &str) -> Option<Vec<u8>> {
+        fs::read(self.sent_path(staged)).or_else(|_| fs::read(self.dir.join(staged))).ok()
     }
 
     /// Drops the outbox entries of `name` once its claim is filed (nothing can re-run it).
@@ -181,19 +229,33 @@ impl Outbox {
         }
     }
 
-    /// Drops `.sent` marks left by a crash between filing and [`Self::forget`], once old.
-    pub fn sweep(&self) {
-        let Ok(entries) = fs::read_dir(&self.dir) else { return };
+    /// Drops the `.sent` marks left by a crash between filing and [`Self::forget`]: a mark
+    /// lives exactly as long as a claim names it, whatever its age. `live` holds the nonces
+    /// ([`crate::claims::Claim::nonce`]) of every claim present, this process's, live
+    /// processes' and dead ones' not yet taken over; every outbox name baton makes carries its
+    /// claim's nonce. A mark that names none of them (and is older than [`SENT_MIN_AGE`], for
+    /// a claim moving between folders during the listing) belongs to a filed claim.
+    /// List the outbox first, then the claims: a claim is made before its marks.
+    pub fn sweep(&self, marks: Vec<(OsString, SystemTime)>, live: &std::collections::HashSet<String>) {
         let now = SystemTime::now();
-        for e in entries.flatten() {
-            let old = e
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > SENT_KEEP);
-            if old && e.file_name().as_encoded_bytes().ends_with(b".sent") {
-                let _ = fs::remove_file(e.path());
+        for (name, modified) in marks {
+            let text = name.to_string_lossy();
+            let named = text.char_indices().any(|(i, _)| text.get(i..i + NONCE_LEN).is_some_and(|w| live.contains(w)));
+            let young = now.duration_since(modified).unwrap_or_default() < SENT_MIN_AGE;
+            if !named && !young {
+                let _ = fs::remove_file(self.dir.join(&name));
             }
         }
+    }
+
+    /// The `.sent` marks in the outbox with their modification times (see [`Self::sweep`]).
+    pub fn marks(&self) -> Vec<(OsString, SystemTime)> {
+        let Ok(entries) = fs::read_dir(&self.dir) else { return vec![] };
+        entries
+            .flatten()
+            .filter(|e| e.file_name().as_encoded_bytes().ends_with(b".sent"))
+            .filter_map(|e| Some((e.file_name(), e.metadata().ok()?.modified().ok()?)))
+            .collect()
     }
 
     fn sent_path(&self, name: &str) -> PathBuf {
@@ -201,6 +263,26 @@ impl Outbox {
         n.push(".sent");
         self.dir.join(n)
     }
+}
+
+/// The length of a claim's nonce.
+pub const NONCE_LEN: usize = 10;
+
+/// The name under which the staged file's bytes were copied into `inbox` (across file
+/// systems, where a link is a copy): `wanted` or one of its numbered names holding exactly
+/// those bytes.
+fn copied_into(inbox: &Path, wanted: &OsStr, staged_path: &Path) -> Option<OsString> {
+    let short = fit(wanted, NUMBER_ROOM);
+    let mut staged_bytes: Option<Vec<u8>> = None;
+    for n in 1..10_000 {
+        let candidate = if n == 1 { wanted.to_owned() } else { fsops::numbered(&short, n) };
+        let bytes = fs::read(inbox.join(&candidate)).ok()?;
+        let ours = staged_bytes.get_or_insert_with(|| fs::read(staged_path).unwrap_or_default());
+        if !ours.is_empty() && &bytes == ours {
+            return Some(candidate);
+        }
+    }
+    None
 }
 
 /// The entry of `dir` that is the inode `meta` describes.

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tracing::{error, warn};
+use tracing::error;
 
 use baton_handoff::{names, stamp, ErrorCode, Status, TaskBody};
 use baton_ledger::TaskState;
@@ -68,8 +68,7 @@ impl Pipeline {
         for p in std::mem::take(&mut item.pending) {
             let step = if item.return_name.as_deref() == Some(p.staged()) { Step::Return } else { Step::FollowUps };
             if let Err(e) = self.post.outbox.publish(p) {
-                let error = PipelineError::io(self.post.outbox.dir(), e);
-                self.fail_item(item, Failed { step, error }, dirs);
+                self.fail_item(item, Failed { step, error: e.into() }, dirs);
                 return;
             }
         }
@@ -82,9 +81,18 @@ impl Pipeline {
         if first.step == Step::Return {
             item.return_name = None;
         }
-        if is_passing(&first.error) {
-            warn!(claim = %item.claim.key(), "{} failed, will try again: {}", first.step.what(), first.error);
-            item.deferred = Some(IO_BACKOFF);
+        // A passing error (disk full, I/O error, a folder unwritable for a while, no file
+        // handle free) defers the whole item: nothing of it was visible, its claim stays, and
+        // the next attempt writes everything again. So does any error writing the record in
+        // baton's own `03_failed/`: answering `internal` instead would give the handoff two
+        // outcomes (the RETURN's and the record's).
+        if is_passing(&first.error) || first.step == Step::Record {
+            crate::ratelimit::warn_every(
+                &format!("defer:{}:{}", first.step.what(), error_kind(&first.error)),
+                &format!("{} failed, will try again: {}", first.step.what(), first.error),
+                item.claim.key(),
+            );
+            item.deferred = Some(if is_passing(&first.error) { IO_BACKOFF } else { Duration::from_secs(60) });
             return;
         }
         let message = format!(
@@ -123,7 +131,7 @@ impl Pipeline {
         let reply: Option<String> = match &item.prepared {
             Prepared::Refuse { reply, .. } => reply.clone(),
             Prepared::Conflict(_) => None,
-            Prepared::Reply | Prepared::Duplicate => return Ok(()),
+            Prepared::Reply | Prepared::Duplicate | Prepared::Pause(_) => return Ok(()),
             Prepared::Finished(row) => {
                 if row.state != TaskState::Completed {
                     item.dest = Some(self.failed_dest(&item.claim, None).map_err(fail(Step::Record))?);
@@ -170,7 +178,16 @@ impl Pipeline {
             // Grouped: written now, made durable with the group's other RETURNs, then linked
             // (see `Pipeline::publish_isolated`); in a fallback, on its own at once.
             let group = if fallback.is_none() { Some(&mut item.pending) } else { None };
-            self.post.deliver(reply, &name, &name, &bytes, &mut item.delivered, dirs, group).map_err(fail(Step::Return))?;
+            let grouped = group.is_some();
+            let earlier = self.post.deliver(reply, &name, &name, &bytes, &mut item.delivered, dirs, group).map_err(fail(Step::Return))?;
+            if grouped && earlier.is_some() {
+                // An earlier attempt delivered this claim's RETURN (it died, or its filing
+                // failed, after the delivery): that is the answer, and the ledger and the
+                // record say what it says.
+                if let Some(answer) = item.answer.as_mut() {
+                    adopt_delivered(answer, self.post.outbox.delivered_bytes(&name));
+                }
+            }
             item.return_name = Some(name);
         }
 
@@ -190,9 +207,31 @@ impl Pipeline {
             );
             let dest = self.failed_dest(&claim, Some(&record)).map_err(fail(Step::Record))?;
             dirs.insert(dest.0.clone());
+            item.record = Some(dest.0.join(fsops::error_record_name(&dest.1)));
             item.dest = Some(dest);
+        } else if item.solo {
+            // Taken over from a process that died after writing its record and before its
+            // RETURN was delivered: that attempt's record is not this one's outcome.
+            self.move_aside_stale_record(&claim);
         }
         Ok(())
+    }
+
+    /// Moves this claim's `.error.json` left in `03_failed/` by an earlier attempt into
+    /// `.superseded/` (only a record that names this very claim).
+    fn move_aside_stale_record(&self, claim: &Claim) {
+        let dir = self.paths.failed(&self.cfg.agent);
+        let path = dir.join(fsops::error_record_name(&fit(&claim.original, RECORD_ROOM)));
+        let ours = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .is_some_and(|v| v["claim"] == json!(claim.key()));
+        if ours {
+            let agent_dir = self.paths.agent(&self.cfg.agent);
+            if let Err(e) = crate::superseded::move_aside(&agent_dir, &path, "the error record of an earlier attempt of the same claim, which died before answering") {
+                tracing::warn!(file = %path.display(), "cannot move an earlier attempt's record aside: {e}");
+            }
+        }
     }
 
     /// Delivers a TASK addressed to another agent into its inbox, under its own name (or the
@@ -205,7 +244,7 @@ impl Pipeline {
         // no other entry's name on a Mac (the sender chose it, not baton).
         let inbox = self.post.inbox_of(to);
         std::fs::create_dir_all(&inbox).map_err(|e| PipelineError::io(&inbox, e))?;
-        let name = self.post.outbox.deliver_folded(&inbox, &staged, &wanted, &bytes).map_err(|e| PipelineError::io(&inbox, e))?;
+        let name = self.post.outbox.deliver_folded(&inbox, &staged, &wanted, &bytes)?;
         item.delivered.push(staged);
         dirs.insert(inbox);
         Ok(name)
@@ -272,10 +311,9 @@ impl Post {
                 inbox
             }
         };
-        let io = |e| PipelineError::io(&inbox, e);
         let name = match group {
-            None => Some(self.outbox.deliver(&inbox, staged, wanted.as_ref(), bytes).map_err(io)?),
-            Some(group) => match self.outbox.stage(&inbox, staged, wanted.as_ref(), bytes).map_err(io)? {
+            None => Some(self.outbox.deliver(&inbox, staged, wanted.as_ref(), bytes)?),
+            Some(group) => match self.outbox.stage(&inbox, staged, wanted.as_ref(), bytes)? {
                 Staged::Done(name) => Some(name),
                 Staged::Pending(p) => {
                     group.push(p);
@@ -342,17 +380,43 @@ impl Pipeline {
                 .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
                 .is_some_and(|v| v["claim"] == json!(claim.key()));
             if ours {
+                // This claim's record from an earlier attempt: the answer may differ now.
+                if let Some(record) = record {
+                    let agent_dir = dir.parent().unwrap_or(&dir);
+                    crate::superseded::move_aside(agent_dir, &err_path, "the error record of an earlier attempt of the same claim")?;
+                    let bytes = serde_json::to_vec_pretty(record).unwrap_or_default();
+                    return Ok(fsops::create_new(&err_path, &bytes, true)?.then_some(()));
+                }
                 return Ok(Some(()));
             }
             if dir.join(name).exists() || err_path.exists() {
                 return Ok(None);
             }
             let Some(record) = record else { return Ok(Some(())) };
+            crate::failpoint::fault("record", "")?;
             let bytes = serde_json::to_vec_pretty(record).unwrap_or_default();
             Ok(fsops::create_new(&err_path, &bytes, true)?.then_some(()))
         })
         .map_err(|e| PipelineError::io(&dir, e))?;
         Ok((dir, found))
+    }
+}
+
+/// Makes `answer` say what the RETURN an earlier attempt delivered says (status, summary,
+/// error): one handoff has one outcome.
+fn adopt_delivered(answer: &mut Answer, bytes: Option<Vec<u8>>) {
+    let Some(body) = bytes.and_then(|b| serde_json::from_slice::<baton_handoff::ReturnBody>(&b).ok()) else { return };
+    answer.status = body.status;
+    answer.summary = body.summary;
+    answer.result = body.result;
+    answer.error = body.error;
+}
+
+/// A short name for an error's kind, for grouping repeated warnings.
+pub(crate) fn error_kind(e: &PipelineError) -> String {
+    match e {
+        PipelineError::Io { source, .. } => source.raw_os_error().map_or_else(|| format!("{:?}", source.kind()), |c| c.to_string()),
+        other => format!("{:?}", std::mem::discriminant(other)),
     }
 }
 

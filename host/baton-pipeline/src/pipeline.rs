@@ -97,6 +97,9 @@ pub struct Pipeline {
     /// [`crate::open_on_demand_at`]).
     pub(crate) on_demand: bool,
     pub summary: Summary,
+    /// Since when items have been deferred by passing faults with none filed (for
+    /// `[pipeline] give_up_after`), and the last reason.
+    pub(crate) waiting_since: Option<(Instant, String)>,
 }
 
 /// Right-sized groups: a group of finished tasks waits for more to finish about as long as
@@ -141,6 +144,9 @@ pub(crate) enum Prepared {
     Duplicate,
     /// This exact claim already finished before a crash: only the filing is left.
     Finished(TaskRow),
+    /// Not readable for a passing reason (an I/O error, no file handle free): left claimed and
+    /// tried again after a pause, with the reason.
+    Pause(String),
     /// To run, at attempt `attempt` (1-based), with the errors of earlier attempts.
     Run { task: TaskBody, attempt: u32, history: Vec<Value> },
 }
@@ -172,6 +178,8 @@ pub(crate) struct Item {
     /// Where the original goes, decided when the outputs are written.
     pub(crate) dest: Option<(PathBuf, OsString)>,
     pub(crate) return_name: Option<String>,
+    /// The `.error.json` this attempt wrote, moved aside if the attempt is deferred.
+    pub(crate) record: Option<PathBuf>,
     /// Outbox names delivered for this item, dropped from the outbox once it is filed.
     pub(crate) delivered: Vec<String>,
     /// Written, waiting for the group's sync before they are named and linked.
@@ -186,6 +194,13 @@ impl Item {
             Prepared::Refuse { code, message, .. } => Some(Answer::refused(*code, message.clone())),
             _ => None,
         };
+        let deferred = match &prepared {
+            Prepared::Pause(reason) => {
+                crate::ratelimit::warn_every("pause:claimed-file", &format!("{reason}; will try again"), claim.key());
+                Some(IO_BACKOFF)
+            }
+            _ => None,
+        };
         Item {
             claim,
             prepared,
@@ -193,10 +208,11 @@ impl Item {
             exec_logs: vec![],
             follow_ups: vec![],
             retry: None,
-            deferred: None,
+            deferred,
             started: None,
             dest: None,
             return_name: None,
+            record: None,
             delivered: vec![],
             pending: vec![],
             solo: false,
@@ -214,8 +230,21 @@ impl Item {
 const GROUP_WINDOW: Duration = Duration::from_millis(3);
 
 /// At most this many written, not yet published files are held open in one group (a group
-/// with more is synced and published in parts).
+/// with more is synced and published in parts), and never more than a quarter of the
+/// process's descriptor limit (`ulimit -n`; 64 under macOS's default of 256): see
+/// [`max_open_pending`].
 const MAX_OPEN_PENDING: usize = 512;
+
+/// The bound on a group's open files: [`MAX_OPEN_PENDING`], or a quarter of `RLIMIT_NOFILE`'s
+/// soft limit if that is less (at least 8). The rest is left to the runtime, SQLite, the
+/// watcher and the plugins' preopened folders.
+pub(crate) fn max_open_pending() -> usize {
+    static BOUND: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *BOUND.get_or_init(|| {
+        let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(u64::MAX);
+        MAX_OPEN_PENDING.min((soft / 4).max(8) as usize)
+    })
+}
 
 /// How long to wait before trying an item again after a disk or database error.
 pub(crate) const IO_BACKOFF: Duration = Duration::from_secs(2);
@@ -231,10 +260,16 @@ pub fn is_passing(e: &PipelineError) -> bool {
 }
 
 pub(crate) fn is_passing_io(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::StorageFull
-        || matches!(e.raw_os_error(), Some(code) if code == rustix::io::Errno::IO.raw_os_error()
-            || code == rustix::io::Errno::NOSPC.raw_os_error()
-            || code == rustix::io::Errno::DQUOT.raw_os_error())
+    use rustix::io::Errno;
+    // Disk full, an I/O error, a folder unwritable or read-only for a while (a permission
+    // flip, a remount), no file handle free, a busy or stale mount: each is a fault a machine
+    // has for seconds, and none says anything about the handoff. Errors that do (a name that
+    // is a plain file, a name too long) are not here.
+    const PASSING: [Errno; 13] = [
+        Errno::IO, Errno::NOSPC, Errno::DQUOT, Errno::ACCESS, Errno::ROFS, Errno::PERM, Errno::MFILE,
+        Errno::NFILE, Errno::NOMEM, Errno::AGAIN, Errno::BUSY, Errno::TIMEDOUT, Errno::STALE,
+    ];
+    e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error().is_some_and(|code| PASSING.iter().any(|p| p.raw_os_error() == code))
 }
 
 impl Pipeline {
@@ -244,6 +279,9 @@ impl Pipeline {
             std::fs::create_dir_all(&dir).map_err(|e| PipelineError::io(&dir, e))?;
         }
         let shared = ledger.lock().unwrap_or_else(|e| e.into_inner()).is_shared();
+        if !shared {
+            check_inbox_layout(&paths, me)?;
+        }
         let claims = if shared {
             // Nothing is renamed into `.claims/` inside a synced tree: the ledger row is the claim.
             let state_dir = paths.state.parent().unwrap_or(std::path::Path::new(".")).to_path_buf();
@@ -254,7 +292,13 @@ impl Pipeline {
         };
         let outbox_dir = paths.agent(me).join(".outbox");
         let outbox = Outbox::open(outbox_dir.clone()).map_err(|e| PipelineError::io(&outbox_dir, e))?;
-        outbox.sweep();
+        // Marks first, then the claims that name them (a claim is made before its marks).
+        // Shared claims are rows, and the outbox is then in the synced tree that every host
+        // writes to: a host cannot see all claims, so its marks are only dropped by `forget`.
+        if let Claimer::Local(c) = &claims {
+            let marks = outbox.marks();
+            outbox.sweep(marks, &c.all_nonces());
+        }
         sweep_temps(&paths, me);
         let post = Arc::new(Post::new(paths.clone(), cfg.agent.clone(), outbox));
         Ok(Pipeline {
@@ -279,7 +323,13 @@ impl Pipeline {
             preread: Default::default(),
             on_demand: false,
             summary: Summary::default(),
+            waiting_since: None,
         })
+    }
+
+    /// How long deferred items have waited for a passing fault with nothing filed, and why.
+    pub fn stalled_for(&self) -> Option<(Duration, &str)> {
+        self.waiting_since.as_ref().map(|(t, why)| (t.elapsed(), why.as_str()))
     }
 
     pub fn config(&self) -> &Config {
@@ -321,6 +371,8 @@ impl Pipeline {
     /// a time, then every other due claim in batches, record other agents' handoffs. Returns
     /// when something is next due, if anything waits.
     pub async fn tick(&mut self) -> Result<Option<Instant>, PipelineError> {
+        // The fault tests' stand-in for a pass that fails as a full state disk makes it fail.
+        failpoint::fault("pass", "").map_err(|e| PipelineError::io(&self.paths.state, e))?;
         self.refresh_health();
         let moved = self.claims.take_over_dead()?;
         self.suspects.extend(moved);
@@ -468,7 +520,7 @@ impl Pipeline {
         for i in 0..items.len() {
             self.write_isolated(&mut items[i], &mut dirs);
             open += items[i].pending.len();
-            if open >= MAX_OPEN_PENDING {
+            if open >= max_open_pending() {
                 self.sync_and_publish(&mut items[start..=i], &mut dirs);
                 (start, open) = (i + 1, 0);
             }
@@ -502,10 +554,22 @@ impl Pipeline {
         failpoint::hit("before_file");
 
         // 6. file the originals.
+        let waiting = items
+            .iter()
+            .find(|i| i.deferred.is_some())
+            .map(|i| format!("{} is waiting for a fault to pass (see the warnings above)", i.claim.original.to_string_lossy()));
         let mut dirs: HashSet<PathBuf> = HashSet::from([self.claims.dir().to_path_buf()]);
         let mut filed = Vec::with_capacity(items.len());
         for item in &mut items {
             if let Some(delay) = item.stays() {
+                // A deferred attempt's record is not the handoff's: the next attempt writes
+                // its own (its staged RETURN, never delivered, is moved aside by that attempt).
+                if let Some(record) = item.record.take() {
+                    let agent_dir = self.paths.agent(&self.cfg.agent);
+                    if let Err(e) = crate::superseded::move_aside(&agent_dir, &record, "the error record of a deferred attempt") {
+                        warn!(file = %record.display(), "cannot move a deferred attempt's record aside: {e}");
+                    }
+                }
                 self.retry_at.insert(item.claim.key().to_owned(), Instant::now() + delay);
                 self.summary.retried += usize::from(item.retry.is_some());
                 continue;
@@ -524,6 +588,11 @@ impl Pipeline {
             }
         }
         self.sync_dirs(&dirs)?;
+        if !filed.is_empty() {
+            self.waiting_since = None;
+        } else if let Some(why) = waiting {
+            self.waiting_since.get_or_insert((Instant::now(), why));
+        }
         for item in filed {
             if let Some(name) = item.claim.path.file_name() {
                 self.suspects.remove(name);
@@ -544,7 +613,7 @@ impl Pipeline {
         let files: Vec<&std::fs::File> = items.iter().flat_map(|i| i.pending.iter().map(|p| p.file())).collect();
         if !files.is_empty() {
             let synced = Instant::now();
-            let result = fsops::sync_group(&files);
+            let result = failpoint::fault("sync", "").and_then(|()| fsops::sync_group(&files));
             self.pacing.synced(files.len(), synced.elapsed());
             if let Err(e) = result {
                 warn!(files = files.len(), "cannot make a group of RETURNs durable, will try again: {e}");
@@ -626,6 +695,31 @@ impl Pipeline {
             (_, _) => s.failed += 1,
         }
     }
+}
+
+/// baton's `01_inbox/` as a symlink to a folder on another file system: a claim is a rename
+/// into `.claims/` beside it, which fails there (`EXDEV`), so no TASK would ever be claimed.
+/// Refused at start with the reason and the fix, rather than a drain that answers nothing.
+fn check_inbox_layout(paths: &Paths, me: &str) -> Result<(), PipelineError> {
+    use std::os::unix::fs::MetadataExt;
+    let inbox = paths.inbox(me);
+    let linked = std::fs::symlink_metadata(&inbox).is_ok_and(|m| m.file_type().is_symlink());
+    if !linked {
+        return Ok(());
+    }
+    let agent = paths.agent(me);
+    let (Ok(target), Ok(beside)) = (std::fs::metadata(&inbox), std::fs::metadata(&agent)) else { return Ok(()) };
+    if target.dev() != beside.dev() {
+        return Err(PipelineError::Layout(format!(
+            "baton's inbox {} is a symlink to a folder on another file system ({}), and a TASK is claimed by renaming it \
+             into {} on this one, which cannot cross file systems: nothing would ever be claimed. Move the handoffs \
+             folder itself there instead (`handoffs` in baton.toml), or make 01_inbox a real folder",
+            inbox.display(),
+            std::fs::read_link(&inbox).map(|t| t.display().to_string()).unwrap_or_default(),
+            agent.join(".claims").display()
+        )));
+    }
+    Ok(())
 }
 
 /// Temp files younger than this are never swept: a write holds its temp for milliseconds.

@@ -72,7 +72,7 @@ fn io(path: &Path, error: std::io::Error) -> PluginsError {
 /// The installed component files, sorted by name. Hidden files (temporary names of an
 /// install in progress, the journal, `.removed/`) are never plugins.
 pub fn installed_files(paths: &Paths) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&paths.plugins)
+    let mut v: Vec<PathBuf> = list_plugins(paths)
         .into_iter()
         .flatten()
         .flatten()
@@ -81,6 +81,12 @@ pub fn installed_files(paths: &Paths) -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
+}
+
+/// Lists `plugins/` (with the fault tests' `plugins_list` failpoint).
+fn list_plugins(paths: &Paths) -> std::io::Result<std::fs::ReadDir> {
+    crate::failpoint::fault("plugins_list", "")?;
+    std::fs::read_dir(&paths.plugins)
 }
 
 fn is_hidden(p: &Path) -> bool {
@@ -309,9 +315,23 @@ fn seen(file: &Path) -> Option<Seen> {
 /// loaded.
 pub async fn reload_changed(runtime: &Runtime, cfg: &Config, paths: &Paths, ledger: &SharedLedger) -> Vec<String> {
     let mut changed = Vec::new();
+    // A listing that fails (plugins/ unreadable for a while, an I/O error) says nothing about
+    // what is installed: the loaded components stay as they are, and the next pass looks again.
+    if let Err(e) = list_plugins(paths) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            crate::ratelimit::warn_every("plugins:list", &format!("cannot list {}: {e}; the loaded plugins stay loaded", paths.plugins.display()), "plugins");
+            return changed;
+        }
+    }
     let mut present = HashSet::new();
     for file in installed_files(paths) {
-        let Ok(meta) = std::fs::metadata(&file) else { continue };
+        let Ok(meta) = std::fs::metadata(&file) else {
+            // Unreadable for a moment, not removed: what is loaded from it stays.
+            if let Ok(n) = file_name_of(&file) {
+                present.insert(n);
+            }
+            continue;
+        };
         let stamp = stamp_of(&meta);
         let before = seen(&file);
         if let Some(s) = before.as_ref().filter(|s| s.stamp == stamp) {
@@ -330,7 +350,12 @@ pub async fn reload_changed(runtime: &Runtime, cfg: &Config, paths: &Paths, ledg
                 Some(_) => {} // unloaded meanwhile: load it again
             }
         }
-        let Ok(bytes) = std::fs::read(&file) else { continue };
+        let Ok(bytes) = std::fs::read(&file) else {
+            if let Ok(n) = file_name_of(&file) {
+                present.insert(n);
+            }
+            continue;
+        };
         let sha = sha256_hex(&bytes);
         let name = file_name_of(&file).ok();
         if let Some(n) = name.as_ref().filter(|n| runtime.get(n).is_some_and(|p| p.sha256 == sha)) {

@@ -48,7 +48,13 @@ impl Answer {
     pub fn refused(code: ErrorCode, message: impl Into<String>) -> Self {
         let message = message.into();
         Answer {
-            status: if code.is_rejection() { Status::Rejected } else { Status::Failed },
+            status: if code.is_rejection() {
+                Status::Rejected
+            } else if code == ErrorCode::DeadlinePassed {
+                Status::Canceled
+            } else {
+                Status::Failed
+            },
             summary: format!("{code}: {message}"),
             result: json!({}),
             artifacts: vec![],

@@ -25,6 +25,13 @@ use tokio::sync::mpsc;
 
 use crate::{Pipeline, PipelineError};
 
+/// The longest pause between two tries after a pass failed for a passing reason.
+const MAX_PAUSE: Duration = Duration::from_secs(8);
+
+/// How often the inboxes are read when no file watch is possible (no inotify instance left,
+/// or a file system without events): the periodic reconcile, this often.
+const POLL_WITHOUT_WATCH: Duration = Duration::from_millis(500);
+
 /// A pass running longer than this counts as stalled for readiness: a group's tasks are
 /// bounded by their budgets (minutes at most), so a loop stuck past this is not working.
 const STALLED_AFTER_MS: i64 = 10 * 60 * 1000;
@@ -80,6 +87,27 @@ fn dir_id(path: &Path) -> Option<(u64, u64)> {
     std::fs::metadata(path).ok().filter(|m| m.is_dir()).map(|m| (m.dev(), m.ino()))
 }
 
+/// What a look at the handoffs root found.
+enum RootIs {
+    /// The folder the watch was set on.
+    Same,
+    /// Read successfully, and gone or another folder (another device or inode): replaced.
+    Replaced,
+    /// Could not be read (an I/O error, no permission for a while): a pause, not a verdict.
+    Unreadable(std::io::Error),
+}
+
+/// Compares the root with the identity it had when the watch was set. Only a successful read
+/// that finds it gone or different says "replaced": an error while reading it says nothing.
+fn root_is(root: &Path, watched: (u64, u64)) -> RootIs {
+    match crate::failpoint::fault("root_stat", "").and_then(|()| std::fs::metadata(root)) {
+        Ok(m) if m.is_dir() && (m.dev(), m.ino()) == watched => RootIs::Same,
+        Ok(_) => RootIs::Replaced,
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => RootIs::Replaced,
+        Err(e) => RootIs::Unreadable(e),
+    }
+}
+
 /// Runs until `shutdown` resolves.
 pub async fn serve(
     pipeline: &mut Pipeline,
@@ -97,7 +125,7 @@ pub async fn serve(
     let event_roots = [root.clone(), root.canonicalize().unwrap_or_else(|_| root.clone())];
     let mut inboxes = InboxWatch::default();
     let dropped = inboxes.dropped.clone();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+    let made = crate::failpoint::fault("inotify", "").map_err(notify::Error::io).and_then(|()| notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         // Any event, an error or a rescan request: all mean "look again". A full channel
         // already holds a pending wake-up.
         match &event {
@@ -114,13 +142,30 @@ pub async fn serve(
             Ok(_) => {}
         }
         let _ = tx.try_send(());
-    })?;
+    }));
+    // No watch at all (the per-user inotify instances used up, a file system without events):
+    // serve still answers everything, by reading the inboxes every POLL_WITHOUT_WATCH.
+    let mut watcher = match made {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(
+                "no file watch is possible ({e}); reading the inboxes every {} ms instead. On Linux the per-user limit of \
+                 inotify instances is probably reached: raise it with `sysctl fs.inotify.max_user_instances=1024` \
+                 (and in /etc/sysctl.d/ to keep it), then restart serve",
+                POLL_WITHOUT_WATCH.as_millis()
+            );
+            None
+        }
+    };
+    let poll = if watcher.is_some() { None } else { Some(POLL_WITHOUT_WATCH) };
     let watched = dir_id(&root).ok_or_else(|| PipelineError::RootReplaced(root.display().to_string()))?;
     let _ = liveness.watched.set((root.clone(), watched));
     // Dropping a changed component into the plugins folder reloads it without a restart.
     let plugins_dir = pipeline.paths().plugins.clone();
-    if plugins_dir.is_dir() {
-        watcher.watch(&plugins_dir, RecursiveMode::NonRecursive)?;
+    if let Some(w) = watcher.as_mut().filter(|_| plugins_dir.is_dir()) {
+        if let Err(e) = w.watch(&plugins_dir, RecursiveMode::NonRecursive) {
+            tracing::warn!(dir = %plugins_dir.display(), "cannot watch the plugins folder: {e}; changes are seen every reconcile_secs");
+        }
     }
     // Plans folders: their own channel, so only plans changes (re)start the audit's quiet period.
     let (plans_tx, mut plans_rx) = mpsc::channel::<()>(1);
@@ -128,10 +173,13 @@ pub async fn serve(
         if event.as_ref().is_ok_and(wakes) {
             let _ = plans_tx.try_send(());
         }
-    })?;
+    })
+    .ok()
+    .filter(|_| watcher.is_some());
     let audit_cfg = pipeline.config().audit.clone();
     let mut schedule = audit_cfg.enabled.then(|| {
         for dir in pipeline.watched_plans() {
+            let Some(plans_watcher) = plans_watcher.as_mut() else { break };
             if let Err(e) = plans_watcher.watch(&dir, RecursiveMode::Recursive) {
                 tracing::warn!(dir = %dir.display(), "cannot watch plans folder: {e}");
             }
@@ -141,19 +189,41 @@ pub async fn serve(
             Duration::from_secs(audit_cfg.interval.max(1)),
         )
     });
-    let reconcile = Duration::from_secs(pipeline.config().reconcile_secs.max(1));
+    let reconcile = poll.unwrap_or(Duration::from_secs(pipeline.config().reconcile_secs.max(1)));
+    let me = pipeline.config().agent.clone();
     tracing::info!(root = %root.display(), agent = %pipeline.config().agent, "serving");
     tokio::pin!(shutdown);
     let mut failures = 0u32;
     let mut audit: Option<tokio::task::JoinHandle<()>> = None;
     loop {
-        if dir_id(&root) != Some(watched) {
-            pipeline.stopped();
-            return Err(PipelineError::RootReplaced(root.display().to_string()));
+        match root_is(&root, watched) {
+            RootIs::Same => {}
+            RootIs::Replaced => {
+                pipeline.stopped();
+                return Err(PipelineError::RootReplaced(root.display().to_string()));
+            }
+            RootIs::Unreadable(e) => {
+                // Not a verdict: wait and look again (the claims stay as they are).
+                failures += 1;
+                liveness.failures.store(failures, Ordering::Relaxed);
+                let pause = Duration::from_millis(250u64 << failures.min(5)).min(MAX_PAUSE);
+                crate::ratelimit::warn_every(
+                    "serve:root",
+                    &format!("cannot read the handoffs folder {}: {e}; trying again in {} ms", root.display(), pause.as_millis()),
+                    "serve",
+                );
+                tokio::select! {
+                    _ = &mut shutdown => { pipeline.stopped(); break }
+                    _ = tokio::time::sleep(pause) => continue,
+                }
+            }
         }
         // Before the pass, so a file dropped before a new inbox was watched is still seen.
-        if folders_changed.swap(false, Ordering::Relaxed) {
-            inboxes.sync(&mut watcher, &root)?;
+        if let Some(w) = watcher.as_mut().filter(|_| folders_changed.swap(false, Ordering::Relaxed)) {
+            if let Err(e) = inboxes.sync(w, &root, &me) {
+                crate::ratelimit::warn_every("serve:watch", &format!("cannot set the file watch: {e}; reading the inboxes every reconcile_secs meanwhile"), "serve");
+                folders_changed.store(true, Ordering::Relaxed);
+            }
         }
         tracing::debug!("pass");
         liveness.pass_started_ms.store(now_ms(), Ordering::Relaxed);
@@ -173,12 +243,12 @@ pub async fn serve(
                 liveness.failures.store(0, Ordering::Relaxed);
                 next
             }
-            Err(_) if dir_id(&root) != Some(watched) => continue, // said above, at the loop's top
+            Err(_) if !matches!(root_is(&root, watched), RootIs::Same) => continue, // said above, at the loop's top
             Err(e) if crate::pipeline::is_passing(&e) => {
                 failures += 1;
                 liveness.failures.store(failures, Ordering::Relaxed);
-                let pause = Duration::from_millis(250u64 << failures.min(7));
-                tracing::warn!("{e}; trying again in {} ms", pause.as_millis());
+                let pause = Duration::from_millis(250u64 << failures.min(5)).min(MAX_PAUSE);
+                crate::ratelimit::warn_every("serve:pass", &format!("{e}; trying again in {} ms", pause.as_millis()), "serve");
                 Some(Instant::now() + pause)
             }
             Err(e) => return Err(e),
@@ -196,8 +266,10 @@ pub async fn serve(
             // After a failed pass, the pause is kept: a burst of events during a database
             // outage or a full disk would otherwise retry (and log) once per event. They stay
             // pending, and the pass after the pause sees their files.
-            _ = rx.recv(), if failures == 0 => {}
-            _ = plans_rx.recv() => {
+            // Without a watch its sender is gone (recv would return at once): the deadline,
+            // POLL_WITHOUT_WATCH away, paces the loop instead.
+            _ = rx.recv(), if failures == 0 && watcher.is_some() => {}
+            _ = plans_rx.recv(), if plans_watcher.is_some() => {
                 if let Some(s) = schedule.as_mut() {
                     s.changed();
                 }
@@ -240,6 +312,14 @@ struct InboxWatch {
     dirs: std::collections::HashMap<PathBuf, (u64, u64)>,
     /// Folders whose watch notify dropped on its own, noted by the event callback.
     dropped: Dropped,
+    /// The warning that watches ran out was given.
+    warned_full: bool,
+}
+
+/// Whether adding a watch failed because the per-user watch limit is reached.
+fn out_of_watches(e: &notify::Error) -> bool {
+    matches!(&e.kind, notify::ErrorKind::MaxFilesWatch)
+        || matches!(&e.kind, notify::ErrorKind::Io(io) if io.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error()))
 }
 
 /// The paths under which notify's inotify backend dropped a watch by itself. When a watched
@@ -277,13 +357,22 @@ impl InboxWatch {
 
     /// Watches what is there now and forgets what went. A folder replaced under the same name
     /// (another inode) is watched again: its old watch went with the old folder.
-    fn sync(&mut self, watcher: &mut impl Watcher, root: &Path) -> Result<(), PipelineError> {
+    ///
+    /// baton's own folder and inbox (`me`) are watched first, right after the root: when the
+    /// watches run out (`fs.inotify.max_user_watches`, with thousands of agents) it is other
+    /// agents' inboxes that go unwatched (read every `reconcile_secs`), never baton's, and a
+    /// warning says so once.
+    fn sync(&mut self, watcher: &mut impl Watcher, root: &Path, me: &str) -> Result<(), PipelineError> {
         let dropped = self.dropped.take();
         self.dirs.retain(|dir, _| !dropped.iter().any(|d| dir.starts_with(d)));
-        let mut want = vec![root.to_path_buf()];
+        let own = root.join(me);
+        let mut want = vec![root.to_path_buf(), own.clone(), own.join(crate::config::INBOX)];
         if let Ok(agents) = std::fs::read_dir(root) {
             for agent in agents.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir()) && !e.file_name().as_encoded_bytes().starts_with(b".")) {
                 let dir = agent.path();
+                if dir == own {
+                    continue;
+                }
                 want.push(dir.join(crate::config::INBOX));
                 want.push(dir);
             }
@@ -298,6 +387,18 @@ impl InboxWatch {
                     // The root's watch is what serve stands on; an agent's folder that went
                     // between the listing and the watch is simply not there any more.
                     Err(e) if dir == root => return Err(e.into()),
+                    Err(e) if out_of_watches(&e) => {
+                        if !self.warned_full {
+                            self.warned_full = true;
+                            tracing::warn!(
+                                dir = %dir.display(),
+                                "the file watches ran out ({e}): this folder and those after it are read every reconcile_secs \
+                                 instead (baton's own inbox is watched first). Raise the limit with \
+                                 `sysctl fs.inotify.max_user_watches=524288` (and in /etc/sysctl.d/ to keep it)"
+                            );
+                        }
+                        continue;
+                    }
                     Err(e) => {
                         tracing::debug!(dir = %dir.display(), "not watched: {e}");
                         continue;
@@ -323,16 +424,34 @@ async fn pass(pipeline: &mut Pipeline) -> Result<Option<Instant>, PipelineError>
 /// Drains everything present (including retries and files still settling), runs the plans
 /// audit once if enabled, then returns. Disk and database errors that may pass are waited
 /// out as in `serve`.
+///
+/// A pass that fails for a passing reason is retried with a growing pause (250 ms doubling,
+/// capped at [`MAX_PAUSE`]); so are handoffs deferred by one. Either way the drain gives up
+/// (exit 2) only after `[pipeline] give_up_after` without progress: a total time, not a count,
+/// so eight separate blips of a few seconds each pass as they come.
 pub async fn once(pipeline: &mut Pipeline) -> Result<(), PipelineError> {
+    let give_up = pipeline.config().pipeline.give_up_after;
+    let gave_up = |waiting: String| PipelineError::GaveUp { secs: give_up.as_secs(), waiting };
+    let mut failing: Option<Instant> = None;
     let mut failures = 0u32;
     loop {
         match pipeline.tick().await {
             Ok(None) => break,
-            Ok(Some(next)) => tokio::time::sleep_until(next.into()).await,
-            Err(e) if crate::pipeline::is_passing(&e) && failures < 8 => {
+            Ok(Some(next)) => {
+                (failing, failures) = (None, 0);
+                if let Some((waited, why)) = pipeline.stalled_for().filter(|(w, _)| *w > give_up) {
+                    return Err(gave_up(format!("{why}, for {} s", waited.as_secs())));
+                }
+                tokio::time::sleep_until(next.into()).await
+            }
+            Err(e) if crate::pipeline::is_passing(&e) => {
+                let since = *failing.get_or_insert_with(Instant::now);
+                if since.elapsed() > give_up {
+                    return Err(gave_up(format!("the last error: {e}")));
+                }
                 failures += 1;
-                let pause = Duration::from_millis(250u64 << failures);
-                tracing::warn!("{e}; trying again in {} ms", pause.as_millis());
+                let pause = Duration::from_millis(250u64 << failures.min(5)).min(MAX_PAUSE);
+                crate::ratelimit::warn_every("once:pass", &format!("{e}; trying again in {} ms", pause.as_millis()), "serve --once");
                 tokio::time::sleep(pause).await;
             }
             Err(e) => return Err(e),
@@ -393,7 +512,7 @@ mod tests {
             }
         })
         .unwrap();
-        inboxes.sync(&mut watcher, &root).unwrap();
+        inboxes.sync(&mut watcher, &root, "baton").unwrap();
         let mut deaf = Vec::new();
         for round in 0..20 {
             let aside = agent.join(format!("aside-{round}"));
@@ -401,7 +520,7 @@ mod tests {
             std::fs::rename(&aside, &inbox).unwrap();
             let back = |ev: &notify::Event| matches!(ev.kind, EventKind::Modify(ModifyKind::Name(RenameMode::To)));
             assert!(wait_for(&rx, &inbox, back), "round {round}: no event for the move back");
-            inboxes.sync(&mut watcher, &root).unwrap();
+            inboxes.sync(&mut watcher, &root, "baton").unwrap();
             let file = inbox.join(format!("t{round}.json"));
             std::fs::write(&file, b"{}").unwrap();
             if !wait_for(&rx, &file, |_| true) {

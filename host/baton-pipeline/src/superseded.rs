@@ -1,0 +1,42 @@
+//! Where the records of a superseded attempt go: a RETURN staged in `.outbox/` that was never
+//! delivered, or an `.error.json` written in `03_failed/` for an attempt that was then deferred,
+//! belong to that attempt alone. A later attempt writes its own, and the old ones are moved
+//! (never deleted) into `handoffs/<baton>/.superseded/`, one line each in its `journal.jsonl`
+//! (when, what, where it went, why), so that nothing is lost and nothing stale is delivered.
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::fsops;
+
+/// Moves `file` into `.superseded/` beside `agent_dir`'s other folders and journals it.
+/// `why` says which attempt it belonged to.
+pub(crate) fn move_aside(agent_dir: &Path, file: &Path, why: &str) -> std::io::Result<PathBuf> {
+    let dir = agent_dir.join(".superseded");
+    std::fs::create_dir_all(&dir)?;
+    let name = file.file_name().unwrap_or_default();
+    let stamp = baton_handoff::stamp::file_stamp(baton_handoff::stamp::now());
+    let mut wanted = std::ffi::OsString::from(format!("{stamp}-"));
+    wanted.push(name);
+    let wanted = crate::outbox::fit(&wanted, crate::outbox::NUMBER_ROOM);
+    let to = crate::outbox::numbered_slot(&wanted, |candidate| {
+        let to = dir.join(&candidate);
+        match fsops::rename_noreplace(file, &to) {
+            Ok(()) => Ok(Some(to)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+            Err(e) => Err(e),
+        }
+    })?;
+    let line = serde_json::json!({
+        "at": baton_handoff::stamp::rfc3339(baton_handoff::stamp::now()),
+        "op": "superseded",
+        "file": file.display().to_string(),
+        "moved_to": to.display().to_string(),
+        "why": why,
+    });
+    let mut journal = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("journal.jsonl"))?;
+    journal.write_all(format!("{line}\n").as_bytes())?;
+    journal.sync_data()?;
+    let _ = fsops::sync_dir(&dir);
+    tracing::info!(file = %file.display(), moved_to = %to.display(), "{why}");
+    Ok(to)
+}

@@ -1,0 +1,611 @@
+//! Transient faults pause and retry, never fail or repeat (issue 38): the real `baton` binary
+//! on temporary folders, with faults injected through the debug build's `BATON_FAULT`
+//! failpoint (see `baton_pipeline::failpoint::fault`): a fault lasts while the test's flag file
+//! exists, as a permission flip, a read-only remount or an I/O error lasts a few seconds on a
+//! real machine (root ignores permission bits, and strace is not installed here). Each test
+//! asserts exactly one RETURN per TASK, agreeing with its record, once the fault has passed.
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+mod support;
+use support::Home;
+
+const A: &str = "Claude-Code-Agent";
+
+fn home() -> Home {
+    Home::init_on(None, &[], "")
+}
+
+/// A home with the bundled `testkit` plugin installed, its `data` grant read-only, and `more`
+/// appended to its `[plugins.testkit]` table.
+fn with_testkit(more: &str) -> Home {
+    let extra = format!("\n[plugins.testkit]\ngrants = {{ data = \"data\" }}\n{more}");
+    let h = Home::init_on(None, &[], &extra);
+    std::fs::create_dir_all(h.root.join("data")).unwrap();
+    let src = h.root.parent().unwrap().join("testkit.wasm");
+    std::fs::write(&src, baton_bundle::get("testkit").expect("testkit is bundled").wasm).unwrap();
+    h.ok(&["plugin", "install", src.to_str().unwrap()]);
+    h
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn task(id: &str) -> Value {
+    json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+           "from": A, "title": format!("Echo {id}"), "plugin": "echo", "action": "echo", "params": {"n": id}})
+}
+
+fn drop_tasks(h: &Home, ids: &[String]) {
+    for (i, id) in ids.iter().enumerate() {
+        h.drop_file(format!("20260118T070951Z__TASK__T{i:05}__{A}.json"), task(id).to_string());
+    }
+}
+
+fn ids(n: usize, prefix: &str) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i:03}")).collect()
+}
+
+/// Kills a daemon however the test ends.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A fault that lasts while its flag file exists.
+struct Fault {
+    flag: PathBuf,
+    spec: String,
+}
+
+impl Fault {
+    fn new(h: &Home, spec: &str) -> Self {
+        let flag = h.root.parent().unwrap().join("fault-on");
+        std::fs::write(&flag, b"").unwrap();
+        Fault { flag, spec: spec.to_string() }
+    }
+    fn apply(&self, c: &mut std::process::Command) {
+        c.env("BATON_FAULT", &self.spec).env("BATON_FAULT_WHILE", &self.flag);
+    }
+    fn pass(&self) {
+        let _ = std::fs::remove_file(&self.flag);
+    }
+}
+
+fn serve_with(h: &Home, fault: &Fault) -> Daemon {
+    let mut c = h.cmd(&["serve"]);
+    fault.apply(&mut c);
+    let log = h.root.parent().unwrap().join("serve.log");
+    c.env("BATON_LOG", "info").stdout(Stdio::null()).stderr(std::fs::File::create(log).unwrap());
+    Daemon(c.spawn().unwrap())
+}
+
+fn serve_log(h: &Home) -> String {
+    std::fs::read_to_string(h.root.parent().unwrap().join("serve.log")).unwrap_or_default()
+}
+
+fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "{what}: not after {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Every id answered once, `status`; originals filed where the status says; nothing held.
+fn assert_once(h: &Home, ids: &[String], status: &str) {
+    let returns = h.returns(A);
+    for id in ids {
+        let r = returns.get(id).map(Vec::as_slice).unwrap_or_default();
+        assert_eq!(r.len(), 1, "task {id}: {} RETURNs: {r:?}", r.len());
+        assert_eq!(r[0]["status"], status, "{id}: {}", r[0]);
+    }
+    assert_eq!(returns.len(), ids.len(), "no RETURN for anything else");
+    let filed = if status == "completed" { "02_processed" } else { "03_failed" };
+    let originals = names(&h.dir("baton", filed)).into_iter().filter(|n| !n.ends_with(".error.json")).count();
+    assert_eq!(originals, ids.len(), "{filed}: {:?}", names(&h.dir("baton", filed)));
+    if status == "completed" {
+        assert!(names(&h.dir("baton", "03_failed")).is_empty(), "03_failed: {:?}", names(&h.dir("baton", "03_failed")));
+    }
+    assert!(names(&h.inbox()).is_empty());
+}
+
+fn claims_held(h: &Home) -> usize {
+    let root = h.dir("baton", ".claims");
+    std::fs::read_dir(root).map(|d| d.flatten().filter(|e| e.path().is_dir()).map(|e| names(&e.path()).len()).sum()).unwrap_or(0)
+}
+
+/// An attempt's RETURN is staged, its link into the reply inbox fails (EIO) and the item is
+/// deferred; the TASK then succeeds on its next attempt. The first attempt's staged `failed`
+/// RETURN used to be delivered for the second attempt's `completed` answer, and its
+/// `.error.json` stayed in `03_failed/` without an original. Now the next attempt delivers
+/// its own answer and the old records are moved aside into `.superseded/`, journaled.
+#[test]
+fn a_deferred_attempts_staged_return_is_never_delivered_for_a_later_answer() {
+    let h = with_testkit("");
+    let fault = Fault::new(&h, "link=EIO");
+    let _d = serve_with(&h, &fault);
+    let body = json!({"schema": "baton.handoff/v1", "id": "READ-1", "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+        "from": A, "title": "Read it", "plugin": "testkit", "action": "read", "params": {"path": "/data/x.txt"}});
+    h.drop_file(format!("20260118T070951Z__TASK__Read__{A}.json"), body.to_string());
+    // The first attempt fails (no such file), stages its RETURN, cannot link it.
+    let outbox = h.dir("baton", ".outbox");
+    wait_until("the first attempt staged its RETURN", Duration::from_secs(20), || names(&outbox).iter().any(|n| n.contains("__RETURN__")));
+    std::fs::write(h.root.join("data").join("x.txt"), "here now").unwrap();
+    fault.pass();
+    wait_until("a RETURN", Duration::from_secs(20), || !h.returns(A).is_empty());
+    std::thread::sleep(Duration::from_millis(800));
+    assert_once(&h, &["READ-1".to_string()], "completed");
+    assert_eq!(h.returns(A)["READ-1"][0]["result"]["text"], "here now");
+    let show = h.json(&["show", "READ-1", "--json"]);
+    assert_eq!(show["task"]["state"], "completed", "{show}");
+    let aside = names(&h.dir("baton", ".superseded"));
+    assert!(aside.iter().any(|n| n.contains("__RETURN__")), "the first attempt's RETURN is kept aside: {aside:?}");
+    assert!(aside.iter().any(|n| n.ends_with(".error.json")), "and its record: {aside:?}");
+    let journal = std::fs::read_to_string(h.dir("baton", ".superseded").join("journal.jsonl")).unwrap();
+    assert_eq!(journal.lines().count(), 2, "{journal}");
+}
+
+/// Killed after its RETURNs were delivered and marked `.sent`, before the ledger commit, then
+/// restarted with the marks 8 days old (a restart a week later, a clock jump): the marks
+/// still guard their claims, so no TASK gets a second RETURN. Marks whose claim is gone are
+/// dropped, whatever their age.
+#[test]
+fn outbox_marks_live_as_long_as_their_claims_whatever_their_age() {
+    use std::os::unix::process::ExitStatusExt;
+    let h = home();
+    let ids = ids(20, "OLD");
+    drop_tasks(&h, &ids);
+    let out = h.cmd(&["serve", "--once"]).env("BATON_FAILPOINT", "after_return").output().unwrap();
+    assert_eq!(out.status.signal(), Some(9), "the failpoint killed the process");
+    let outbox = h.dir("baton", ".outbox");
+    let marks: Vec<String> = names(&outbox).into_iter().filter(|n| n.ends_with(".sent")).collect();
+    assert_eq!(marks.len(), 20, "{marks:?}");
+    // A leftover mark of a claim filed long ago (a crash between filing and forgetting it).
+    let stale = outbox.join("20250101T000000Z__RETURN__Gone-0123456789__baton.json.sent");
+    std::fs::write(&stale, b"{}").unwrap();
+    let week_ago = std::time::SystemTime::now() - Duration::from_secs(8 * 24 * 3600);
+    for n in names(&outbox) {
+        std::fs::File::options().write(true).open(outbox.join(n)).unwrap().set_modified(week_ago).unwrap();
+    }
+    h.ok(&["serve", "--once"]);
+    assert_once(&h, &ids, "completed");
+    assert!(!stale.exists(), "a mark no claim names is dropped");
+    assert!(names(&outbox).is_empty(), "{:?}", names(&outbox));
+}
+
+/// A state that is deleted, emptied (0 bytes) or replaced by another database, where the
+/// home served from one, stops `serve` with a clear message; `--new-state` accepts it.
+#[test]
+fn a_missing_empty_or_replaced_state_stops_serve_unless_new_state() {
+    let h = home();
+    let ids = ids(1, "ST");
+    drop_tasks(&h, &ids);
+    h.ok(&["serve", "--once"]);
+    let state = h.root.join("state").join("baton.sqlite");
+    assert!(state.exists());
+    let kept = h.root.join("kept.sqlite");
+    std::fs::rename(&state, &kept).unwrap();
+    let _ = std::fs::remove_file(h.root.join("state").join("baton.sqlite-wal"));
+    let _ = std::fs::remove_file(h.root.join("state").join("baton.sqlite-shm"));
+    for (what, prepare) in [("missing", None), ("empty (0 bytes)", Some(&b""[..]))] {
+        if let Some(bytes) = prepare {
+            std::fs::write(&state, bytes).unwrap();
+        }
+        let out = h.run(&["serve", "--once"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{what}: serve must refuse");
+        assert!(err.contains(&format!("is {what}")) && err.contains("--new-state"), "{what}: {err}");
+        assert_eq!(std::fs::metadata(&state).map(|m| m.len()).ok(), prepare.map(|b| b.len() as u64), "{what}: nothing created");
+    }
+    // A new database at that path (a deleted WAL that held everything looks the same).
+    std::fs::remove_file(&state).unwrap();
+    h.ok(&["status"]); // creates a fresh, empty state
+    let out = h.run(&["serve", "--once"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("without its id"), "{}", String::from_utf8_lossy(&out.stderr));
+    // The right file back: serve goes on, and the answered TASK dropped again is a duplicate.
+    std::fs::remove_file(&state).unwrap();
+    std::fs::rename(&kept, &state).unwrap();
+    drop_tasks(&h, &ids);
+    h.ok(&["serve", "--once"]);
+    assert_eq!(h.returns(A)["ST000"].len(), 1, "answered once, not run again");
+    // On purpose: --new-state, once.
+    std::fs::remove_file(&state).unwrap();
+    h.ok(&["serve", "--once", "--new-state"]);
+    h.ok(&["serve", "--once"]);
+}
+
+/// The reply inbox unwritable (EACCES) and then `.outbox/` read-only (EROFS) for a while: the
+/// TASKs that finish meanwhile wait with their claims, nothing is filed in `03_failed/`, the
+/// warning names the folder that failed, and every RETURN is delivered once it passes.
+#[test]
+fn an_unwritable_reply_inbox_or_outbox_waits_and_delivers_once_writable() {
+    for (spec, folder) in [("link=EACCES", format!("handoffs/{A}/01_inbox")), ("stage=EROFS", "handoffs/baton/.outbox".to_string())] {
+        let h = home();
+        let fault = Fault::new(&h, spec);
+        let _d = serve_with(&h, &fault);
+        let ids = ids(30, "D");
+        drop_tasks(&h, &ids);
+        wait_until("every claim held", Duration::from_secs(20), || claims_held(&h) == 30 && names(&h.inbox()).is_empty());
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(h.returns(A).is_empty(), "{spec}: nothing delivered while the fault lasts");
+        assert!(names(&h.dir("baton", "03_failed")).is_empty(), "{spec}: a delivery error fails nothing");
+        let log = serve_log(&h);
+        assert!(log.contains(&folder), "{spec}: the warning names {folder}:\n{log}");
+        assert!(log.lines().filter(|l| l.contains("will try again")).count() < 10, "{spec}: warnings are rate-limited:\n{log}");
+        fault.pass();
+        wait_until("every RETURN", Duration::from_secs(20), || h.returns(A).len() == 30 && claims_held(&h) == 0);
+        std::thread::sleep(Duration::from_millis(300));
+        assert_once(&h, &ids, "completed");
+    }
+}
+
+/// `03_failed/` unwritable while malformed files arrive: they wait, then each ends with one
+/// RETURN (`rejected`, `invalid`) and a record that says the same.
+#[test]
+fn an_unwritable_failed_folder_gives_each_handoff_one_outcome() {
+    let h = home();
+    let fault = Fault::new(&h, "record=EACCES");
+    let _d = serve_with(&h, &fault);
+    for i in 0..10 {
+        h.drop_file(format!("20260118T070951Z__TASK__Bad{i}__{A}.json"), format!("{{\"schema\": \"baton.handoff/v1\", \"id\": \"BAD{i}\"}}"));
+    }
+    wait_until("every claim held", Duration::from_secs(20), || claims_held(&h) == 10);
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(h.returns(A).is_empty(), "nothing answered while the record cannot be written");
+    fault.pass();
+    wait_until("every RETURN", Duration::from_secs(30), || claims_held(&h) == 0);
+    std::thread::sleep(Duration::from_millis(300));
+    let returns = h.returns(A);
+    let failed = h.dir("baton", "03_failed");
+    let records: Vec<Value> = names(&failed)
+        .iter()
+        .filter(|n| n.ends_with(".error.json"))
+        .map(|n| serde_json::from_slice(&std::fs::read(failed.join(n)).unwrap()).unwrap())
+        .collect();
+    assert_eq!(records.len(), 10);
+    let all: Vec<&Value> = returns.values().flatten().collect();
+    assert_eq!(all.len(), 10, "one RETURN each: {returns:?}");
+    for r in all {
+        assert_eq!(r["error"]["code"], "invalid", "{r}");
+    }
+    for record in &records {
+        assert_eq!(record["code"], "invalid", "{record}");
+        let file = h.dir(A, "01_inbox").join(record["return"].as_str().expect("the record names its RETURN"));
+        let r: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        assert_eq!(r["error"]["code"], record["code"], "the RETURN and the record agree");
+    }
+}
+
+/// EIO on stat of a claimed file for a while is a pause, not a permanent `internal` rejection.
+#[test]
+fn an_io_error_on_a_claimed_file_is_a_pause() {
+    let h = home();
+    let fault = Fault::new(&h, "stat_claim=EIO");
+    let _d = serve_with(&h, &fault);
+    let ids = ids(5, "EIO");
+    drop_tasks(&h, &ids);
+    wait_until("every claim held", Duration::from_secs(20), || claims_held(&h) == 5);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(h.returns(A).is_empty() && names(&h.dir("baton", "03_failed")).is_empty());
+    fault.pass();
+    wait_until("every RETURN", Duration::from_secs(20), || h.returns(A).len() == 5 && claims_held(&h) == 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_once(&h, &ids, "completed");
+}
+
+/// EIO while reading the handoffs root's identity (a `statx` that fails for a while) is a
+/// pause, not "the handoffs folder was moved, deleted or replaced": serve stays up and
+/// answers what was dropped meanwhile once it passes.
+#[test]
+fn an_io_error_reading_the_handoffs_root_is_a_pause_not_an_exit() {
+    let h = home();
+    let fault = Fault::new(&h, "root_stat=EIO");
+    let mut d = serve_with(&h, &fault);
+    let ids = ids(10, "ROOT");
+    drop_tasks(&h, &ids);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(d.0.try_wait().unwrap().is_none(), "serve is still running:\n{}", serve_log(&h));
+    fault.pass();
+    wait_until("every RETURN", Duration::from_secs(20), || h.returns(A).len() == 10 && claims_held(&h) == 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_once(&h, &ids, "completed");
+    assert!(serve_log(&h).contains("cannot read the handoffs folder"), "{}", serve_log(&h));
+}
+
+/// No inotify instance (the per-user limit reached): serve falls back to reading the inboxes,
+/// with one warning that says why and how to raise the limit, and answers everything.
+#[test]
+fn without_a_file_watch_serve_polls_and_says_how_to_raise_the_limit() {
+    let h = Home::init_on(None, &[("reconcile_secs", "3600")], "");
+    let fault = Fault::new(&h, "inotify=EMFILE");
+    let _d = serve_with(&h, &fault);
+    std::thread::sleep(Duration::from_millis(800));
+    let ids = ids(5, "POLL");
+    drop_tasks(&h, &ids);
+    wait_until("every RETURN", Duration::from_secs(10), || h.returns(A).len() == 5 && claims_held(&h) == 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_once(&h, &ids, "completed");
+    let log = serve_log(&h);
+    assert_eq!(log.matches("max_user_instances").count(), 1, "one warning with the fix:\n{log}");
+    // Polling, not spinning: an idle second costs little CPU.
+    let cpu = || -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", _d.0.id())).unwrap();
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    };
+    let before = cpu();
+    std::thread::sleep(Duration::from_secs(1));
+    let ticks = cpu() - before;
+    assert!(ticks < 30, "an idle second without a watch took {ticks} clock ticks of CPU");
+}
+
+/// baton's `01_inbox/` as a symlink to another file system: refused at start with the reason,
+/// instead of a drain that claims nothing and says "drained: 0 completed".
+#[test]
+fn an_inbox_linked_to_another_file_system_is_refused_at_start() {
+    let h = home();
+    let elsewhere = Path::new("/dev/shm").join(format!("baton-faults-{}", std::process::id()));
+    if std::fs::create_dir_all(&elsewhere).is_err()
+        || std::fs::metadata(&elsewhere).map(|m| std::os::unix::fs::MetadataExt::dev(&m)).ok()
+            == std::fs::metadata(&h.root).map(|m| std::os::unix::fs::MetadataExt::dev(&m)).ok()
+    {
+        eprintln!("skipped: /dev/shm is not another file system here");
+        return;
+    }
+    std::fs::remove_dir(h.inbox()).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, h.inbox()).unwrap();
+    std::fs::write(elsewhere.join(format!("20260118T070951Z__TASK__Link__{A}.json")), task("LINK").to_string()).unwrap();
+    let out = h.run(&["serve", "--once"]);
+    let _ = std::fs::remove_dir_all(&elsewhere);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("another file system") && err.contains("01_inbox"), "{err}");
+}
+
+/// `serve --once` waits out separate blips (here: `.outbox/` unwritable twice, 1.5 s each)
+/// however many there are, and gives up only after `give_up_after` without progress, saying
+/// what it waited for.
+#[test]
+fn serve_once_retries_for_give_up_after_not_a_count() {
+    let h = Home::init_on(None, &[], "");
+    let toml = h.root.join("baton.toml");
+    let text = std::fs::read_to_string(&toml).unwrap().replace("give_up_after = \"10m\"", "give_up_after = \"4s\"");
+    std::fs::write(&toml, text).unwrap();
+    let ids = ids(10, "BLIP");
+    drop_tasks(&h, &ids);
+    let fault = Fault::new(&h, "stage=ENOSPC");
+    let mut c = h.cmd(&["serve", "--once"]);
+    fault.apply(&mut c);
+    let child = c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    fault.pass();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_once(&h, &ids, "completed");
+    // A fault that does not pass: the drain gives up after give_up_after, and says why.
+    let more = ids.iter().map(|i| format!("{i}-2")).collect::<Vec<_>>();
+    for (i, id) in more.iter().enumerate() {
+        h.drop_file(format!("20260118T070951Z__TASK__M{i:05}__{A}.json"), task(id).to_string());
+    }
+    let fault = Fault::new(&h, "stage=ENOSPC");
+    let mut c = h.cmd(&["serve", "--once"]);
+    fault.apply(&mut c);
+    let started = Instant::now();
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(started.elapsed() >= Duration::from_secs(4) && started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    assert!(err.contains("give_up_after"), "{err}");
+    fault.pass();
+    // Passes that fail (the state disk full) for longer than give_up_after: exit 2 then, not
+    // after a count of growing pauses (8 of them took two minutes).
+    let fault = Fault::new(&h, "pass=ENOSPC");
+    let mut c = h.cmd(&["serve", "--once"]);
+    fault.apply(&mut c);
+    let started = Instant::now();
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    assert!(err.contains("give_up_after") && err.contains("No space left"), "{err}");
+    fault.pass();
+    h.ok(&["serve", "--once"]);
+    let returns = h.returns(A);
+    assert!(more.iter().all(|id| returns.get(id).map(Vec::len) == Some(1)), "answered once by the next drain");
+}
+
+/// EIO on the group's sync (`fdatasync`/`syncfs`): no RETURN is made visible after its sync
+/// failed; the items are written again and answered once when syncs work again.
+#[test]
+fn a_failed_sync_never_makes_a_return_visible() {
+    let h = home();
+    let fault = Fault::new(&h, "sync=EIO");
+    let _d = serve_with(&h, &fault);
+    let ids = ids(20, "SYNC");
+    drop_tasks(&h, &ids);
+    wait_until("every claim held", Duration::from_secs(20), || claims_held(&h) == 20);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(h.returns(A).is_empty(), "nothing visible while syncs fail");
+    let outbox = h.dir("baton", ".outbox");
+    assert!(names(&outbox).iter().all(|n| n.starts_with(".baton-tmp")), "nothing named in the outbox either: {:?}", names(&outbox));
+    fault.pass();
+    wait_until("every RETURN", Duration::from_secs(20), || h.returns(A).len() == 20 && claims_held(&h) == 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_once(&h, &ids, "completed");
+}
+
+/// A handoff that names a key twice is refused as `invalid` (serde's last-one-wins would run
+/// one meaning of a file that reads as another), and a TASK past its `deadline` is answered
+/// `canceled` with that reason, not run.
+#[test]
+fn duplicate_keys_are_invalid_and_a_task_past_its_deadline_is_canceled() {
+    let h = home();
+    let dup = format!(
+        r#"{{"schema": "baton.handoff/v1", "id": "DUP", "kind": "task", "created_at": "2026-01-18T07:09:51Z", "from": "{A}",
+            "title": "Dup", "plugin": "echo", "plugin": "audit", "action": "echo", "params": {{}}}}"#
+    );
+    h.drop_file(format!("20260118T070951Z__TASK__Dup__{A}.json"), dup);
+    let mut late = task("LATE");
+    late["deadline"] = json!("2026-01-18T08:00:00Z");
+    h.drop_file(format!("20260118T070951Z__TASK__Late__{A}.json"), late.to_string());
+    let mut soon = task("SOON");
+    soon["deadline"] = json!("2999-01-01T00:00:00Z");
+    h.drop_file(format!("20260118T070951Z__TASK__Soon__{A}.json"), soon.to_string());
+    h.ok(&["serve", "--once"]);
+    let returns = h.returns(A);
+    let dup_return = returns.values().flatten().find(|r| r["error"]["code"] == "invalid").expect("a RETURN for the file with a key twice");
+    assert_eq!(dup_return["status"], "rejected");
+    assert!(dup_return["error"]["message"].as_str().unwrap().contains("duplicate key \"plugin\""), "{dup_return}");
+    assert_eq!(returns["LATE"].len(), 1);
+    assert_eq!(returns["LATE"][0]["status"], "canceled", "{}", returns["LATE"][0]);
+    assert_eq!(returns["LATE"][0]["error"]["code"], "deadline_passed");
+    assert!(returns["LATE"][0]["error"]["message"].as_str().unwrap().contains("2026-01-18T08:00:00Z"));
+    assert!(returns["LATE"][0]["result"].get("n").is_none(), "not run");
+    assert_eq!(returns["SOON"][0]["status"], "completed");
+}
+
+/// `plugins/` unreadable for a while: a plugin that was installed and loaded does not vanish
+/// because a listing failed; TASKs that name it meanwhile run with the loaded component.
+#[test]
+fn a_failed_listing_of_plugins_keeps_the_loaded_plugins() {
+    let h = home();
+    let flag = h.root.parent().unwrap().join("fault-on");
+    let _ = std::fs::remove_file(&flag);
+    let fault = Fault { flag: flag.clone(), spec: "plugins_list=EACCES".into() };
+    let _d = serve_with(&h, &fault);
+    let first = ids(1, "BEFORE");
+    drop_tasks(&h, &first);
+    wait_until("the first RETURN", Duration::from_secs(20), || h.returns(A).len() == 1);
+    std::fs::write(&flag, b"").unwrap(); // the fault starts now
+    std::thread::sleep(Duration::from_millis(1500)); // a few passes (reconcile_secs = 1)
+    let during: Vec<String> = ids(8, "DURING");
+    for (i, id) in during.iter().enumerate() {
+        h.drop_file(format!("20260118T070951Z__TASK__D{i:05}__{A}.json"), task(id).to_string());
+    }
+    wait_until("every RETURN", Duration::from_secs(20), || h.returns(A).len() == 9 && claims_held(&h) == 0);
+    fault.pass();
+    std::thread::sleep(Duration::from_millis(300));
+    let all: Vec<String> = first.into_iter().chain(during).collect();
+    assert_once(&h, &all, "completed");
+}
+
+/// SIGTERM with tasks in flight: a clean stop (exit 0), with no tokio shutdown panic or
+/// backtrace on stderr; what was in flight runs next time.
+#[test]
+fn sigterm_with_tasks_in_flight_prints_no_panic() {
+    let h = with_testkit("time_ms = 60000\n");
+    for once in [false, true] {
+        for i in 0..4 {
+            let body = json!({"schema": "baton.handoff/v1", "id": format!("SLOW{once}{i}"), "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                "from": A, "title": "Slow", "plugin": "testkit", "action": "sleep", "params": {}});
+            h.drop_file(format!("20260118T070951Z__TASK__Slow{i}__{A}.json"), body.to_string());
+        }
+        let args: &[&str] = if once { &["serve", "--once"] } else { &["serve"] };
+        let child = h.cmd(args).env("RUST_BACKTRACE", "1").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        wait_until("the tasks claimed", Duration::from_secs(30), || claims_held(&h) >= 4);
+        std::thread::sleep(Duration::from_millis(700));
+        rustix::process::kill_process(rustix::process::Pid::from_raw(child.id() as i32).unwrap(), rustix::process::Signal::TERM).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "once={once}: {:?}\n{err}", out.status);
+        assert!(!err.contains("panicked") && !err.contains("backtrace"), "once={once}: a panic on stderr:\n{err}");
+    }
+}
+
+/// A PostgreSQL "server" that accepts connections and never answers: `baton status` and
+/// `baton serve --once` end with a message that says so, instead of waiting for good.
+#[test]
+fn a_postgres_server_that_never_answers_is_reported_not_waited_for() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    std::thread::spawn(move || {
+        for s in listener.incoming().flatten() {
+            keep.lock().unwrap().push(s); // accepted, never answered
+        }
+    });
+    let h = home();
+    let url = format!("postgres://baton@127.0.0.1:{port}/baton?connect_timeout=1");
+    for args in [&["status"][..], &["serve", "--once"][..]] {
+        let started = Instant::now();
+        let out = h.cmd(args).env("BATON_STATE", &url).output().unwrap();
+        let err = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!out.status.success(), "{args:?}: {err}");
+        assert!(started.elapsed() < Duration::from_secs(15), "{args:?}: took {:?}", started.elapsed());
+        assert!(err.contains("did not answer"), "{args:?}: {err}");
+    }
+}
+
+/// `ulimit -n 48` (macOS's default is 256): a drain of 300 TASKs answers each once, with no
+/// error per task; a group holds at most a quarter of the limit open (docs/faults.md).
+#[test]
+fn a_low_descriptor_limit_is_a_pause_not_an_error_per_task() {
+    let h = home();
+    let ids = ids(300, "FD");
+    drop_tasks(&h, &ids);
+    let inner = h.cmd(&["serve", "--once"]);
+    let mut c = std::process::Command::new("sh");
+    c.arg("-c").arg("ulimit -n 48 && exec \"$0\" \"$@\"").arg(inner.get_program()).args(inner.get_args());
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("ERROR"), "{err}");
+    assert_once(&h, &ids, "completed");
+}
+
+/// Killed after an attempt wrote its `.error.json` and before its RETURN was published; the
+/// TASK then succeeds when run again: the earlier attempt's record does not stay behind in
+/// `03_failed/` without its original (it is moved into `.superseded/`).
+#[test]
+fn a_crashed_attempts_record_does_not_outlive_a_later_answer() {
+    use std::os::unix::process::ExitStatusExt;
+    let h = with_testkit("");
+    let body = json!({"schema": "baton.handoff/v1", "id": "READ-2", "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+        "from": A, "title": "Read it", "plugin": "testkit", "action": "read", "params": {"path": "/data/y.txt"}});
+    h.drop_file(format!("20260118T070951Z__TASK__Read__{A}.json"), body.to_string());
+    let out = h.cmd(&["serve", "--once"]).env("BATON_FAILPOINT", "after_group_sync").output().unwrap();
+    assert_eq!(out.status.signal(), Some(9));
+    assert!(names(&h.dir("baton", "03_failed")).iter().any(|n| n.ends_with(".error.json")), "the first attempt wrote its record");
+    std::fs::write(h.root.join("data").join("y.txt"), "now").unwrap();
+    h.ok(&["serve", "--once"]);
+    assert_once(&h, &["READ-2".to_string()], "completed");
+    assert!(names(&h.dir("baton", ".superseded")).iter().any(|n| n.ends_with(".error.json")));
+}
+
+/// baton's `01_inbox/` unreadable for a while (EACCES on its listing): a pause, not exit 2.
+#[test]
+fn an_unreadable_inbox_is_a_pause_not_an_exit() {
+    let h = home();
+    let fault = Fault::new(&h, "inbox_list=EACCES");
+    let mut d = serve_with(&h, &fault);
+    let ids = ids(5, "INB");
+    drop_tasks(&h, &ids);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(d.0.try_wait().unwrap().is_none(), "serve is still running:\n{}", serve_log(&h));
+    assert!(h.returns(A).is_empty());
+    fault.pass();
+    wait_until("every RETURN", Duration::from_secs(20), || h.returns(A).len() == 5 && claims_held(&h) == 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_once(&h, &ids, "completed");
+}
