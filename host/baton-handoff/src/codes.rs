@@ -48,6 +48,10 @@ pub enum ErrorCode {
     /// The plugin went over a quota of its task or of its own: open handles, kv store
     /// (key length, keys, bytes) or disk (bytes written, files created in a writable grant).
     QuotaExceeded,
+    /// A folder grant of the plugin does not exist (the plugin stays loaded).
+    GrantMissing,
+    /// A folder grant's path no longer leads to the folder checked when the plugin was loaded.
+    GrantChanged,
 }
 
 impl ErrorCode {
@@ -73,6 +77,8 @@ impl ErrorCode {
             Self::Internal => "internal",
             Self::CrashedHost => "crashed_host",
             Self::QuotaExceeded => "quota_exceeded",
+            Self::GrantMissing => "grant_missing",
+            Self::GrantChanged => "grant_changed",
         }
     }
 

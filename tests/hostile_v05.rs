@@ -1,0 +1,189 @@
+//! Issue 36's escapes, through the real `baton` binary: grants held open since load (a folder
+//! swapped for a symlink into the home's `state/` is never followed), grant layouts that let a
+//! plugin redirect a grant refused at load with both paths named, and a running host that loads
+//! only components `baton plugin install` put in place. The hostile component is
+//! `plugins/testkit` (its `read` action reads whatever path it is given).
+use std::collections::HashMap;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+mod support;
+use support::Home;
+
+fn home(toml: &str) -> Home {
+    let h = Home::init(&[("pause_after", "100"), ("max_attempts", "1")], toml);
+    for d in ["data", "out"] {
+        std::fs::create_dir_all(h.root.join(d)).unwrap();
+    }
+    std::fs::write(h.root.join("data/x"), "granted").unwrap();
+    let src = h.root.parent().unwrap().join("testkit-under-test.wasm");
+    std::fs::write(&src, baton_bundle::get("testkit").expect("testkit is bundled").wasm).unwrap();
+    h.ok(&["plugin", "install", src.to_str().unwrap(), "--json", "--yes"]);
+    h
+}
+
+fn drop_task(h: &Home, id: &str, plugin: &str, action: &str, params: Value) {
+    let body = json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                      "from": "Tester-Agent", "title": format!("{plugin} {action} {id}"), "plugin": plugin,
+                      "action": action, "params": params});
+    h.drop_file(format!("20260118T070951Z__TASK__{id}__Tester-Agent.json"), body.to_string());
+}
+
+fn returns(h: &Home) -> HashMap<String, Value> {
+    h.returns("Tester-Agent").into_iter().map(|(id, mut v)| (id, v.remove(0))).collect()
+}
+
+fn wait_for(h: &Home, id: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        if let Some(r) = returns(h).remove(id) {
+            return r;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "no RETURN for {id}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A running `baton serve`, killed when dropped.
+struct Served(Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(h: &Home) -> Served {
+    Served(h.cmd(&["serve"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap())
+}
+
+/// The grant is opened once, at load: a folder replaced by a symlink to the home's `state/`
+/// while the host runs is never followed; the task fails `grant_changed` naming the path, and
+/// nothing of the state database reaches the plugin. Made again as a real folder at the same
+/// place, it is re-opened and used.
+#[test]
+fn a_grant_swapped_for_a_symlink_while_serving_is_never_followed() {
+    let h = home("\n[plugins.testkit]\ngrants = { data = \"data\" }\ntime_ms = 10000\n");
+    let _s = serve(&h);
+    drop_task(&h, "BEFORE", "testkit", "read", json!({"path": "/data/x"}));
+    let r = wait_for(&h, "BEFORE");
+    assert_eq!(r["result"]["text"], "granted", "{r}");
+
+    let data = h.root.join("data");
+    std::fs::rename(&data, h.root.join("data-old")).unwrap();
+    std::os::unix::fs::symlink(h.root.join("state"), &data).unwrap();
+    drop_task(&h, "SWAPPED", "testkit", "read", json!({"path": "/data/baton.sqlite"}));
+    let r = wait_for(&h, "SWAPPED");
+    assert_eq!(r["status"], "failed", "{r}");
+    assert_eq!(r["error"]["code"], "grant_changed", "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains(&data.display().to_string()), "{r}");
+    assert!(r.get("result").is_none_or(|v| v.get("len").is_none()), "nothing was read: {r}");
+
+    // Made again as a real folder where it was: re-opened after the same checks.
+    std::fs::remove_file(&data).unwrap();
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("x"), "made again").unwrap();
+    drop_task(&h, "AGAIN", "testkit", "read", json!({"path": "/data/x"}));
+    assert_eq!(wait_for(&h, "AGAIN")["result"]["text"], "made again");
+
+    // Gone: the plugin stays loaded, its task fails `grant_missing`.
+    std::fs::rename(&data, h.root.join("data-gone")).unwrap();
+    drop_task(&h, "GONE", "testkit", "ok", json!({}));
+    let r = wait_for(&h, "GONE");
+    assert_eq!(r["error"]["code"], "grant_missing", "{r}");
+}
+
+/// Grant layouts through which a plugin could redirect a grant are refused at load, with a
+/// message naming both paths; tasks are answered, never run.
+#[test]
+fn grant_layouts_that_allow_a_redirect_are_refused_naming_both_paths() {
+    let h = home("\n[plugins.testkit]\ngrants = { data = \"data\" }\n");
+    let toml = h.root.join("baton.toml");
+    let base = std::fs::read_to_string(&toml).unwrap().replace("\n[plugins.testkit]\ngrants = { data = \"data\" }\n", "");
+    std::fs::create_dir_all(h.root.join("out/inner")).unwrap();
+    std::fs::create_dir_all(h.root.join("elsewhere")).unwrap();
+    // `data` reached through a symlink into another plugin's writable grant.
+    std::os::unix::fs::symlink(h.root.join("out"), h.root.join("elsewhere/link")).unwrap();
+    let echo_writes_out = "\n[plugins.echo]\ngrants = { w = { path = \"out\", writable = true } }";
+    let cases = [
+        ("NESTED", "grants = { out = { path = \"out\", writable = true }, data = \"out/inner\" }".to_string(), ["out/inner", "out"]),
+        ("OTHERS", format!("grants = {{ data = \"elsewhere/link/inner\" }}{echo_writes_out}"), ["elsewhere/link/inner", "out"]),
+    ];
+    for (id, grants, named) in cases {
+        std::fs::write(&toml, format!("{base}\n[plugins.testkit]\n{grants}\n")).unwrap();
+        drop_task(&h, id, "testkit", "read", json!({"path": "/data/baton.sqlite"}));
+        h.ok(&["serve", "--once"]);
+        let r = returns(&h).remove(id).unwrap_or_else(|| panic!("no RETURN for {id}"));
+        assert_ne!(r["status"], "completed", "{r}");
+        assert_eq!(r["error"]["code"], "unknown_plugin", "{r}");
+        let status = h.json(&["status", "--json"]);
+        let why = status["refused_plugins"][0]["reason"].to_string();
+        for p in named {
+            assert!(why.contains(&h.root.join(p).display().to_string()), "{id}: {p} not named in {status}");
+        }
+    }
+    // Read-only nesting stays allowed.
+    std::fs::write(&toml, format!("{base}\n[plugins.testkit]\ngrants = {{ repos = \"out\", data = \"out/inner\" }}\n")).unwrap();
+    std::fs::write(h.root.join("out/inner/x"), "nested").unwrap();
+    drop_task(&h, "RONEST", "testkit", "read", json!({"path": "/data/x"}));
+    h.ok(&["serve", "--once"]);
+    assert_eq!(returns(&h)["RONEST"]["result"]["text"], "nested");
+}
+
+/// A running host loads only what `baton plugin install` recorded, at the recorded identity:
+/// bytes written into plugins/ (as through an escaped grant), even the bytes of an installed
+/// version copied back, are refused, and the installed version keeps running.
+#[test]
+fn hot_reload_adopts_nothing_that_install_did_not_put_in_place() {
+    let h = home("\n[plugins.testkit]\ngrants = { data = \"data\" }\ntime_ms = 10000\n");
+    let plugins = h.root.join("plugins");
+    let installed = std::fs::read(plugins.join("testkit.wasm")).unwrap();
+    let _s = serve(&h);
+    drop_task(&h, "FIRST", "testkit", "ok", json!({}));
+    let sha = wait_for(&h, "FIRST")["plugin"]["sha256"].clone();
+
+    // Another component claiming to be testkit (patched version string), written in place.
+    let mut evil = installed.clone();
+    let at = evil.windows(5).position(|w| w == b"0.1.0").expect("version string");
+    evil[at..at + 5].copy_from_slice(b"9.9.9");
+    let tmp = plugins.join(".evil.tmp");
+    std::fs::write(&tmp, &evil).unwrap();
+    std::fs::rename(&tmp, plugins.join("testkit.wasm")).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    drop_task(&h, "AFTER", "testkit", "ok", json!({}));
+    let r = wait_for(&h, "AFTER");
+    assert_eq!(r["plugin"]["version"], "0.1.0", "the written component was not loaded: {r}");
+    assert_eq!(r["plugin"]["sha256"], sha);
+
+    // A real upgrade, by install, is loaded; the older installed bytes copied back afterwards
+    // (recorded bytes, but not the file install put there: a downgrade) are refused.
+    let mut newer = installed.clone();
+    newer[at..at + 5].copy_from_slice(b"0.1.1");
+    let src = h.root.parent().unwrap().join("testkit-newer.wasm");
+    std::fs::write(&src, &newer).unwrap();
+    h.ok(&["plugin", "install", src.to_str().unwrap(), "--json", "--yes", "--force"]);
+    let start = Instant::now();
+    let mut n = 0;
+    loop {
+        n += 1;
+        let id = format!("UP{n}");
+        drop_task(&h, &id, "testkit", "ok", json!({}));
+        if wait_for(&h, &id)["plugin"]["version"] == "0.1.1" {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "the installed upgrade was never loaded");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::write(&tmp, &installed).unwrap();
+    std::fs::rename(&tmp, plugins.join("testkit.wasm")).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    drop_task(&h, "COPIED", "testkit", "ok", json!({}));
+    assert_eq!(wait_for(&h, "COPIED")["plugin"]["version"], "0.1.1", "the copied-back 0.1.0 was not loaded");
+    let journal = std::fs::read_to_string(plugins.join(".journal.jsonl")).unwrap();
+    assert!(!journal.contains("\"adopted\"") && !journal.contains("\"reloaded\""), "{journal}");
+    let status = h.json(&["status", "--json"]);
+    assert!(status["refused_plugins"].to_string().contains("baton plugin install"), "{status}");
+}
