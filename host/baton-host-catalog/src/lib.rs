@@ -652,7 +652,7 @@ mod tests {
 
     fn view(meter: &mut TaskMeter) -> CatView<'_> {
         let access = Access::plugin("p", Grants::default(), Quota::DEFAULT);
-        CatView { host: None, access, grants: Vec::new(), deadline: Instant::now(), meter }
+        CatView { host: None, access, grants: Vec::new(), dirs: Vec::new(), deadline: Instant::now(), meter }
     }
 
     #[test]

@@ -351,4 +351,70 @@ mod tests {
         assert_eq!(lib.guest_path(&d.join("lib/escape.wav")), None, "a symlink out of the grant");
         assert_eq!(lib.guest_path(&d.join("lib/gone.wav")), None, "a file no longer there");
     }
+
+    /// Issue 36, item 2: a symlink flipped between a file inside the grant and one outside, by
+    /// another thread, while `library-fingerprint` is asked about it. Resolved once (opened
+    /// beneath the grant's handle, named by the open file), it answers only for the inside
+    /// file; the old check-then-canonicalise answered for the outside one (it did in this test, before the fix).
+    #[test]
+    fn library_fingerprint_never_answers_for_a_file_a_flipped_symlink_leads_to() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().canonicalize().unwrap();
+        for sub in ["lib", "outside"] {
+            std::fs::create_dir_all(d.join(sub)).unwrap();
+        }
+        std::fs::write(d.join("lib/in.wav"), b"in").unwrap();
+        std::fs::write(d.join("outside/secret.wav"), b"secret").unwrap();
+        let db_path = d.join("state.sqlite");
+        let db = baton_fp::db::Db::open(&db_path).unwrap();
+        for (p, title) in [("lib/in.wav", "inside"), ("outside/secret.wav", "SECRET")] {
+            let row = baton_fp::db::FileRow {
+                id: 0,
+                path: d.join(p),
+                size: 1,
+                mtime_ns: 1,
+                tags: baton_fp::Tags { title: Some(title.into()), ..Default::default() },
+                info: Default::default(),
+                duration: Some(1.0),
+                fingerprint: Some(vec![1, 2, 3]),
+                error: None,
+                error_kind: None,
+            };
+            db.upsert(&row).unwrap();
+        }
+        drop(db);
+        let g = vec![Grant { name: "music".into(), host_path: d.join("lib"), writable: true }];
+        let dirs: Vec<GrantDir> = g.iter().map(|g| GrantDir::open(&g.host_path).unwrap()).collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flipper = {
+            let (stop, d) = (stop.clone(), d.clone());
+            std::thread::spawn(move || {
+                let mut out = false;
+                while !stop.load(Ordering::Relaxed) {
+                    let tmp = d.join("lib/.flip.tmp");
+                    let _ = std::fs::remove_file(&tmp);
+                    let target = if out { "../outside/secret.wav" } else { "in.wav" };
+                    std::os::unix::fs::symlink(target, &tmp).unwrap();
+                    std::fs::rename(&tmp, d.join("lib/flip.wav")).unwrap();
+                    out = !out;
+                }
+            })
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let shared = Arc::new(std::sync::Mutex::new(None));
+        let (mut inside, mut leaked) = (0, 0);
+        for _ in 0..20000 {
+            let far = Instant::now() + std::time::Duration::from_secs(60);
+            let r = rt.block_on(library_fingerprint(Some(db_path.clone()), shared.clone(), &g, &dirs, "/music/flip.wav".into(), far));
+            match r {
+                Ok(Some(f)) if f.tags.title.as_deref() == Some("SECRET") => leaked += 1,
+                Ok(Some(_)) => inside += 1,
+                _ => {}
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        flipper.join().unwrap();
+        assert_eq!(leaked, 0, "answers for the file outside the grant ({inside} inside)");
+        assert!(inside > 0, "the inside file was found through the symlink");
+    }
 }

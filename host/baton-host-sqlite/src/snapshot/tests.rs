@@ -230,7 +230,7 @@ fn snapshots_per_task_and_copy_bytes_are_limited() {
     let a = f.open(DB).unwrap();
     let _b = f.open(DB).unwrap();
     assert!(matches!(f.open(DB), Err(SqlError::Io(m)) if m.contains("at most 2")));
-    let other = f.snapshots.open(&f.grants, DB, "task-2", far(), &AtomicBool::new(false)).unwrap();
+    let other = f.snapshots.open(&f.grants, &f.dirs, DB, "task-2", far(), &AtomicBool::new(false)).unwrap();
     drop(a);
     let _c = f.open(DB).unwrap();
     drop(other);
@@ -249,10 +249,10 @@ fn snapshots_per_task_and_copy_bytes_are_limited() {
 fn the_deadline_stops_copies_and_runaway_queries() {
     let f = fixture(Limits::default());
     let past = Instant::now() - Duration::from_millis(1);
-    assert!(matches!(f.snapshots.open(&f.grants, DB, "t", past, &AtomicBool::new(false)), Err(SqlError::TaskTimeout)));
+    assert!(matches!(f.snapshots.open(&f.grants, &f.dirs, DB, "t", past, &AtomicBool::new(false)), Err(SqlError::TaskTimeout)));
     assert_eq!(f.copies(), 0);
     let soon = Instant::now() + Duration::from_millis(400);
-    let s = f.snapshots.open(&f.grants, DB, "t", soon, &AtomicBool::new(false)).unwrap();
+    let s = f.snapshots.open(&f.grants, &f.dirs, DB, "t", soon, &AtomicBool::new(false)).unwrap();
     let t0 = Instant::now();
     let r = s.query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c", &[], 1);
     assert_eq!(r, Err(SqlError::TaskTimeout));
