@@ -25,12 +25,21 @@ impl Files {
     /// The file at `guest`, resolved once: opened beneath its grant's folder handle, and named
     /// by where that open file really is. Gives the grant's index, the real path and the
     /// grant's spelling of it (the configured path, made absolute, joined with the same rest).
-    /// `None`: outside the grants (or not there).
+    /// A file that is not there (a library row whose file is gone) is named lexically beneath
+    /// the grant's folder, both ways. `None`: outside the grants.
     fn resolve(&self, guest: &str) -> Option<(usize, PathBuf, PathBuf)> {
-        let (i, _, real) = baton_runtime::grants::resolve_once(&self.grants, &self.dirs, guest)?;
-        let rest = real.strip_prefix(&self.dirs.get(i)?.real).ok()?.to_path_buf();
-        let given = std::path::absolute(&self.grants[i].host_path).ok()?.join(rest);
-        Some((i, real, given))
+        let (i, rel) = baton_runtime::grants::locate(&self.grants, guest).ok()?;
+        let dir = self.dirs.get(i)?;
+        let abs = std::path::absolute(&self.grants[i].host_path).ok()?;
+        match baton_runtime::grants::open_beneath(dir, &rel) {
+            Ok(file) => {
+                let real = baton_runtime::grants::path_of_open(&file)?;
+                let rest = real.strip_prefix(&dir.real).ok()?.to_path_buf();
+                Some((i, real, abs.join(rest)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some((i, dir.real.join(&rel), abs.join(&rel))),
+            Err(_) => None,
+        }
     }
 
     /// The host path of a guest path inside a grant.
@@ -65,7 +74,10 @@ impl Files {
     /// see [`Catalog::files_follow_move`]. Only a plugin that could have moved it, through a
     /// writable grant holding `guest`, has the library follow.
     pub fn follow_move(&self, cat: &Catalog, access: &Access, guest: &str) -> Option<String> {
-        let (i, _, given) = self.resolve(guest)?;
+        let (i, _, given) = baton_runtime::grants::resolve_once(&self.grants, &self.dirs, guest).map(|(i, _, real)| {
+            let rest = real.strip_prefix(&self.dirs[i].real).map(Path::to_path_buf).unwrap_or_default();
+            (i, real, std::path::absolute(&self.grants[i].host_path).unwrap_or_default().join(rest))
+        })?;
         if !self.grants[i].writable {
             return None;
         }
