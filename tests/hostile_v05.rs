@@ -187,3 +187,35 @@ fn hot_reload_adopts_nothing_that_install_did_not_put_in_place() {
     let status = h.json(&["status", "--json"]);
     assert!(status["refused_plugins"].to_string().contains("baton plugin install"), "{status}");
 }
+
+/// testkit with another name in its `describe()`: the bytes after `@@testkit-name@@`.
+fn testkit_named(name: &str) -> Vec<u8> {
+    let mut bytes = baton_bundle::get("testkit").expect("testkit is bundled").wasm.to_vec();
+    let marker = b"@@testkit-name@@";
+    let at = bytes.windows(marker.len()).position(|w| w == marker).expect("the name slot");
+    let slot = &mut bytes[at + marker.len()..at + marker.len() + 32];
+    slot.fill(0);
+    slot[..name.len()].copy_from_slice(name.as_bytes());
+    bytes
+}
+
+/// A plugin named as one of the catalog's owners (`core` owns every core property, `user` the
+/// person's writes) would own what they own: refused at install, and a component dropped in
+/// under such a file name is never loaded.
+#[test]
+fn the_catalogs_owner_names_are_never_plugin_names() {
+    let h = home("");
+    for name in ["core", "user", "Core"] {
+        let src = h.root.parent().unwrap().join(format!("{name}-plugin.wasm"));
+        std::fs::write(&src, testkit_named(name)).unwrap();
+        let out = h.run(&["plugin", "install", src.to_str().unwrap(), "--json", "--yes"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("reserved") && err.contains(name), "{name}: {err}");
+        assert!(!h.root.join(format!("plugins/{name}.wasm")).exists());
+    }
+    std::fs::write(h.root.join("plugins/core.wasm"), testkit_named("core")).unwrap();
+    drop_task(&h, "CORE", "core", "ok", json!({}));
+    h.ok(&["serve", "--once"]);
+    let r = returns(&h).remove("CORE").expect("a RETURN");
+    assert_eq!(r["error"]["code"], "unknown_plugin", "{r}");
+}

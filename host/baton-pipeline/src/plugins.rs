@@ -125,7 +125,7 @@ pub fn file_name_of(file: &Path) -> Result<String, PluginsError> {
             reason: "the file name is not <plugin name>.wasm with a valid plugin name; install it with `baton plugin install`".into(),
         });
     }
-    if baton_runtime::is_reserved_name(stem) {
+    if baton_runtime::is_reserved_plugin_name(stem) {
         return Err(PluginsError::Runtime(RuntimeError::Reserved { path: file.display().to_string(), name: stem.into() }));
     }
     Ok(stem.to_string())

@@ -71,7 +71,10 @@ pub enum RuntimeError {
     )]
     Identity { path: String, name: String, claims: String },
     /// `baton` and `baton.*` are the host's.
-    #[error("{path}: the plugin name `{name}` is reserved for baton itself (`baton` and `baton.*`); give the plugin another name")]
+    #[error(
+        "{path}: the plugin name `{name}` is reserved for baton itself (`baton`, `baton.*`, and the catalog's owner names \
+         `core` and `user`); give the plugin another name"
+    )]
     Reserved { path: String, name: String },
     #[error("granting `{grant}` to `{plugin}`: cannot open {path}: {reason}")]
     Grant { plugin: String, grant: String, path: String, reason: String },
@@ -372,6 +375,16 @@ pub fn is_reserved_name(name: &str) -> bool {
     name == "baton" || name.starts_with("baton.")
 }
 
+/// Owner names the catalog uses for itself: `core` owns the host-defined collections and
+/// properties, `user` the person's own writes. A plugin under one of these names would own them.
+pub const CATALOG_OWNER_NAMES: &[&str] = &["core", "user"];
+
+/// Whether a name can never be a plugin's: the host's own (`baton`, `baton.*`) or an owner name
+/// of the catalog ([`CATALOG_OWNER_NAMES`], in any case).
+pub fn is_reserved_plugin_name(name: &str) -> bool {
+    is_reserved_name(name) || CATALOG_OWNER_NAMES.iter().any(|o| o.eq_ignore_ascii_case(name))
+}
+
 /// The most a `describe()` answer may weigh (as JSON); larger ones are refused.
 pub const MAX_DESCRIBE_BYTES: usize = 64 << 10;
 
@@ -579,7 +592,7 @@ impl Runtime {
     async fn prepare_with(&self, origin: &Path, bytes: &[u8], grants: &[Grant], name: Option<&str>) -> Result<Plugin, RuntimeError> {
         let not_a_plugin =
             |reason: String| RuntimeError::NotAPlugin { path: origin.display().to_string(), reason };
-        if let Some(n) = name.filter(|n| is_reserved_name(n)) {
+        if let Some(n) = name.filter(|n| is_reserved_plugin_name(n)) {
             return Err(RuntimeError::Reserved { path: origin.display().to_string(), name: n.to_string() });
         }
         let sha256 = hex::encode(Sha256::digest(bytes));
@@ -620,7 +633,7 @@ impl Runtime {
         if !baton_handoff::names::is_valid_name(&info.name) {
             return Err(not_a_plugin(format!("its name {:?} is not a valid plugin name", info.name)));
         }
-        if is_reserved_name(&info.name) {
+        if is_reserved_plugin_name(&info.name) {
             return Err(RuntimeError::Reserved { path: origin.display().to_string(), name: info.name });
         }
         if let Some(n) = name.filter(|n| *n != info.name) {
