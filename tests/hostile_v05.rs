@@ -219,3 +219,42 @@ fn the_catalogs_owner_names_are_never_plugin_names() {
     let r = returns(&h).remove("CORE").expect("a RETURN");
     assert_eq!(r["error"]["code"], "unknown_plugin", "{r}");
 }
+
+/// Runs one TASK with `baton run` and gives its RETURN.
+fn run_task(h: &Home, id: &str, plugin: &str, action: &str, params: Value) -> Value {
+    let body = json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                      "from": "Tester-Agent", "title": "catalog", "plugin": plugin, "action": action, "params": params});
+    let file = h.root.parent().unwrap().join(format!("20260118T070951Z__TASK__{id}__Tester-Agent.json"));
+    std::fs::write(&file, body.to_string()).unwrap();
+    let out = h.run(&["run", file.to_str().unwrap()]);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("baton run: {e}: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// A relation's `inverse` adds a property to its target collection: it is checked as one.
+/// Never in a collection the plugin may not write, never under another owner's id or an id
+/// holding `..`, U+202E or NUL, never over an existing property.
+#[test]
+fn a_relations_inverse_is_checked_as_a_property_of_its_target() {
+    let h = home("\n[plugins.testkit]\ngrants = { data = \"data\" }\ncatalog = { read = [\"artists\"], write = [\"tracks\"] }\n");
+    let ensure = |inverse: &str, target: &str| {
+        json!({"op": "ensure", "collection": "testkit.mine", "properties": [
+            {"id": "testkit.rel", "kind": "relation", "target": target, "inverse": inverse}]})
+    };
+    let r = run_task(&h, "INV", "testkit", "catalog", json!({"calls": [
+        ensure("testkit.back", "artists"),
+        ensure("testkit..\u{202e}x", "tracks"),
+        ensure("testkit.a\u{0}b", "tracks"),
+        ensure("djay.back", "tracks"),
+        ensure("title", "tracks"),
+        ensure("testkit.back", "tracks"),
+    ]}));
+    assert_eq!(r["status"], "completed", "{r}");
+    let results = r["result"]["results"].as_array().unwrap();
+    for (i, what) in ["an ungranted target", "`..` and U+202E", "NUL", "another owner's id", "a core property"].iter().enumerate() {
+        assert!(results[i].get("error").is_some(), "{what}: {}", results[i]);
+    }
+    assert_eq!(results[5]["ok"], json!(true), "its own inverse on a collection it writes: {}", results[5]);
+    // Nothing was added where it may not write.
+    let props = h.json(&["catalog", "collections", "--json"]).to_string();
+    assert!(!props.contains("\u{202e}"), "{props}");
+}
