@@ -258,3 +258,29 @@ fn a_relations_inverse_is_checked_as_a_property_of_its_target() {
     let props = h.json(&["catalog", "collections", "--json"]).to_string();
     assert!(!props.contains("\u{202e}"), "{props}");
 }
+
+/// Upserts and links that name keys of a collection the plugin may not read are refused as a
+/// read before any lookup: the answer is the same whether the key (or the collection) exists,
+/// so no call is an oracle of keys or collection names.
+#[test]
+fn links_into_an_unreadable_collection_answer_the_same_for_every_key() {
+    let h = home("\n[plugins.testkit]\ngrants = { data = \"data\" }\ncatalog = { write = [\"tracks\"] }\n");
+    let csv = h.root.parent().unwrap().join("artists.csv");
+    std::fs::write(&csv, "key,name\nsecret-artist,Secret\n").unwrap();
+    h.ok(&["catalog", "import", "artists", csv.to_str().unwrap()]);
+    let link = |key: &str| json!({"op": "link", "collection": "testkit.mine", "key": "k", "property": "testkit.rel", "target": key});
+    let upsert = |key: &str| json!({"op": "upsert", "collection": "testkit.mine", "records": [{"key": "k", "props": {"testkit.rel": [key]}}]});
+    let r = run_task(&h, "ORACLE", "testkit", "catalog", json!({"calls": [
+        {"op": "ensure", "collection": "testkit.mine", "properties": [{"id": "testkit.rel", "kind": "relation", "target": "artists"}]},
+        {"op": "upsert", "collection": "testkit.mine", "records": [{"key": "k", "props": {}}]},
+        link("secret-artist"), link("no-such-artist"), upsert("secret-artist"), upsert("no-such-artist"),
+    ]}));
+    assert_eq!(r["status"], "completed", "{r}");
+    let res = r["result"]["results"].as_array().unwrap();
+    let shape = |v: &Value| v["error"]["kind"].as_str().map(str::to_string).unwrap_or_else(|| format!("not an error: {v}"));
+    assert_eq!(shape(&res[2]), "denied", "{}", res[2]);
+    assert_eq!(res[2], res[3], "a link answers the same for a key that exists and one that does not");
+    assert_eq!(shape(&res[4]), "denied", "{}", res[4]);
+    assert_eq!(res[4]["error"]["kind"], res[5]["error"]["kind"]);
+    assert!(!res[4].to_string().contains("does not exist") && !res[5].to_string().contains("does not exist"), "{res:?}");
+}

@@ -460,6 +460,11 @@ impl Catalog {
             for (prop, targets) in &links {
                 let p = schema.get(prop).ok_or_else(|| unknown(&schema, &rec.key, prop))?;
                 let target = p.target.clone().unwrap_or_default();
+                // Whether a key exists in a collection it may not read is not the caller's to
+                // learn (issue 36): refused as a read, before any lookup.
+                if !targets.is_empty() && !access.can_read(&target) {
+                    return Err(CatalogError::NotGranted { actor: actor.clone(), collection: target, op: "read" });
+                }
                 for t in targets {
                     if (target == collection && batch_keys.contains(t.key.as_str()))
                         || known_targets.get(p.id.as_str()).is_some_and(|k| k.contains(&t.key))
@@ -873,6 +878,10 @@ impl Catalog {
         }
         let tx = self.write_tx()?;
         for (c, k) in [(collection, key), (target.as_str(), target_key)] {
+            // Checked before any lookup: no answer tells a key of a collection it may not read.
+            if !access.can_read(c) {
+                return Err(CatalogError::NotGranted { actor, collection: c.into(), op: "read" });
+            }
             if !self.record_exists(&tx, c, k)? {
                 return Err(CatalogError::MissingTarget {
                     collection: collection.into(),
