@@ -284,3 +284,21 @@ fn links_into_an_unreadable_collection_answer_the_same_for_every_key() {
     assert_eq!(res[4]["error"]["kind"], res[5]["error"]["kind"]);
     assert!(!res[4].to_string().contains("does not exist") && !res[5].to_string().contains("does not exist"), "{res:?}");
 }
+
+/// Memory the host keeps for a plugin counts at its real size: log lines of 4 MB, each cut to
+/// the 8 KB line cap, used to keep their 4 MB allocations (128 of them in the logs' quarter of
+/// a 4 MB output cap: 512 MB). The host's peak RSS stays far below that, and other tasks
+/// complete.
+#[test]
+fn log_lines_cut_to_the_cap_keep_no_more_than_the_cut() {
+    let h = home("\n[plugins.testkit]\ngrants = { data = \"data\" }\ntime_ms = 3000\noutput_kb = 4096\n");
+    drop_task(&h, "LOGS", "testkit", "log-flood", json!({"bytes": 4 << 20}));
+    drop_task(&h, "ECHO", "echo", "echo", json!({"still": "here"}));
+    let started = Instant::now();
+    let mut child = h.cmd(&["serve", "--once"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let peak = support::wait_measuring_peak_rss(&mut child, started, Duration::from_secs(60));
+    let r = returns(&h);
+    assert_eq!(r["ECHO"]["status"], "completed", "{:?}", r["ECHO"]);
+    assert_ne!(r["LOGS"]["status"], "completed", "{:?}", r["LOGS"]);
+    assert!(peak > 0 && peak < 300 << 10, "host peak RSS {} MB", peak >> 10);
+}

@@ -126,7 +126,8 @@ impl StoreState {
     fn push_log(&mut self, level: &'static str, message: String) {
         let message = truncate(message, MAX_LOG_LINE);
         // Stored as a row with its level and time stamp: about 64 bytes besides the text.
-        if self.logs.len() >= MAX_LOG_LINES || !self.meter.log(message.len() + 64) {
+        // Counted at what the host keeps: the allocation, not only the text in it.
+        if self.logs.len() >= MAX_LOG_LINES || !self.meter.log(message.capacity() + 64) {
             self.logs_dropped += 1;
             return;
         }
