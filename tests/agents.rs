@@ -243,7 +243,7 @@ fn bad_inputs_are_refused_with_the_fix_and_nothing_is_written() {
     let o = h.run(&["validate", good, bad.to_str().unwrap(), "/nonexistent.json"]);
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
-    assert!(out.contains("ok ") && out.contains("bad.json") && out.contains("\"id\"") && out.contains("/nonexistent.json"), "{out}");
+    assert!(out.contains("ok ") && out.contains("bad.json") && out.contains("`id`") && out.contains("/nonexistent.json"), "{out}");
     let task_schema = h.json(&["schema", "task"]);
     assert_eq!(task_schema["properties"]["kind"], json!({"const": "task"}));
     assert_eq!(h.json(&["schema", "return"])["properties"]["kind"], json!({"const": "return"}));

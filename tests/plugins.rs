@@ -516,33 +516,23 @@ fn a_running_host_hot_reloads_and_tasks_in_flight_finish_on_the_old_version() {
     h.drop_task("NEXT", "testkit", "ok", json!({}));
     assert_eq!(h.wait_for_return("NEXT", Duration::from_secs(10))["plugin"]["version"], "0.1.1");
 
-    // Dropping a changed component into the plugins folder by hand reloads it too.
+    // A changed component dropped into the plugins folder by hand is not loaded by a running
+    // host (issue 36: its bytes may have come through a plugin's grant); 0.1.1 keeps running.
     let tmp = h.plugins().join(".drop.tmp");
     std::fs::write(&tmp, testkit("0.2.0")).unwrap();
     std::fs::rename(&tmp, h.plugins().join("testkit.wasm")).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    std::thread::sleep(Duration::from_millis(1500));
     let mut n = 0;
-    loop {
-        n += 1;
-        let id = format!("DROPPED{n}");
-        h.drop_task(&id, "testkit", "ok", json!({}));
-        let r = h.wait_for_return(&id, Duration::from_secs(10));
-        if r["plugin"]["version"] == "0.2.0" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the dropped component was never loaded: {r}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    // … and journals it, with a copy of every version kept so the user can undo.
+    h.drop_task("DROPPED", "testkit", "ok", json!({}));
+    let r = h.wait_for_return("DROPPED", Duration::from_secs(10));
+    assert_eq!(r["plugin"]["version"], "0.1.1", "the dropped component was not loaded: {r}");
     let journal: Vec<Value> = std::fs::read_to_string(h.plugins().join(".journal.jsonl"))
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .filter(|l: &Value| l["name"] == "testkit")
         .collect();
-    let reloaded = journal.iter().find(|l| l["op"] == "reloaded").unwrap_or_else(|| panic!("{journal:?}"));
-    assert_eq!(reloaded["version"], "0.2.0");
-    assert_eq!(reloaded["previous"]["version"], "0.1.1");
+    assert!(!journal.iter().any(|l| l["op"] == "reloaded" || l["op"] == "adopted"), "{journal:?}");
     let upgraded = journal.iter().find(|l| l["op"] == "upgraded").unwrap();
     let previous_copy = PathBuf::from(upgraded["archived"].as_str().unwrap());
     assert_eq!(std::fs::read(&previous_copy).unwrap(), testkit("0.1.1"), "0.1.1 can be put back");

@@ -68,8 +68,12 @@ impl Access {
     }
 
     /// A plugin with its grants and quota.
+    /// A plugin's access. A plugin can never act as one of the catalog's own owners (`core`,
+    /// `user`): such a name (refused at load anyway) gets an actor no owner can equal.
     pub fn plugin(name: &str, grants: Grants, quota: Quota) -> Access {
-        Access { actor: name.into(), grants: Some(grants), quota: Some(quota) }
+        let reserved = [schema::CORE, schema::USER].iter().any(|o| o.eq_ignore_ascii_case(name));
+        let actor = if reserved { format!("{name}\u{0}(reserved owner name)") } else { name.into() };
+        Access { actor, grants: Some(grants), quota: Some(quota) }
     }
 
     pub fn is_user(&self) -> bool {

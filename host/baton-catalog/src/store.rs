@@ -354,6 +354,9 @@ impl Catalog {
                     detail: format!("relation `{}` targets `{t}`, which does not exist", spec.id),
                 });
             }
+            if let (Some(t), Some(inv)) = (&spec.target, &spec.inverse) {
+                check_inverse(&tx, access, collection, spec, t, inv, &owner)?;
+            }
             ensure_property(&tx, collection, spec, &owner, true)?;
         }
         tx.commit()?;
@@ -457,6 +460,11 @@ impl Catalog {
             for (prop, targets) in &links {
                 let p = schema.get(prop).ok_or_else(|| unknown(&schema, &rec.key, prop))?;
                 let target = p.target.clone().unwrap_or_default();
+                // Whether a key exists in a collection it may not read is not the caller's to
+                // learn (issue 36): refused as a read, before any lookup.
+                if !targets.is_empty() && !access.can_read(&target) {
+                    return Err(CatalogError::NotGranted { actor: actor.clone(), collection: target, op: "read" });
+                }
                 for t in targets {
                     if (target == collection && batch_keys.contains(t.key.as_str()))
                         || known_targets.get(p.id.as_str()).is_some_and(|k| k.contains(&t.key))
@@ -870,6 +878,10 @@ impl Catalog {
         }
         let tx = self.write_tx()?;
         for (c, k) in [(collection, key), (target.as_str(), target_key)] {
+            // Checked before any lookup: no answer tells a key of a collection it may not read.
+            if !access.can_read(c) {
+                return Err(CatalogError::NotGranted { actor, collection: c.into(), op: "read" });
+            }
             if !self.record_exists(&tx, c, k)? {
                 return Err(CatalogError::MissingTarget {
                     collection: collection.into(),
@@ -1530,6 +1542,45 @@ fn ensure_property(tx: &Db, collection: &str, spec: &PropertySpec, owner: &str, 
             )?;
             log_change(tx, t, None, "add_property", owner, &json!({"property": inv, "kind": "relation", "inverse_of": format!("{collection}.{}", spec.id)}))?;
         }
+    }
+    Ok(())
+}
+
+/// A relation's `inverse` adds a property to the target collection, so it is checked as such a
+/// property would be (issue 36): a well-formed id, a target the caller may write, the caller's
+/// own id (`<actor>.<name>`, unless the user declares it), and never an existing property that
+/// is not already this relation's inverse.
+fn check_inverse(tx: &Db, access: &Access, collection: &str, spec: &PropertySpec, target: &str, inv: &str, owner: &str) -> Result<()> {
+    let bad = |detail: String| CatalogError::Schema { collection: collection.into(), detail };
+    if !schema::valid_id(inv) {
+        return Err(bad(format!("relation `{}`: inverse id {:?} is not snake_case (`<plugin>.<name>`)", spec.id, inv.chars().take(80).collect::<String>())));
+    }
+    if target == FILES {
+        return Ok(());
+    }
+    if !access.is_user() {
+        if !access.can_write(target) {
+            return Err(CatalogError::NotGranted { actor: access.actor.clone(), collection: target.into(), op: "write" });
+        }
+        let inv_owner = schema::owner_of(inv);
+        let inv_owner = if inv_owner == CORE { owner } else { inv_owner };
+        if inv_owner != access.actor {
+            return Err(CatalogError::NotOwner {
+                collection: target.into(),
+                key: "(schema)".into(),
+                property: inv.into(),
+                owner: inv_owner.into(),
+                actor: access.actor.clone(),
+            });
+        }
+    }
+    let existing = tx
+        .query_opt("SELECT target, inverse FROM cat_properties WHERE collection = ?1 AND id = ?2", vals![target, inv])?
+        .map(|r| (r.opt_text(0), r.opt_text(1)));
+    if let Some((t, i)) = existing
+        && (t.as_deref() != Some(collection) || i.as_deref() != Some(spec.id.as_str()))
+    {
+        return Err(bad(format!("relation `{}`: inverse `{inv}` already exists on `{target}` as another property", spec.id)));
     }
     Ok(())
 }

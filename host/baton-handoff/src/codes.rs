@@ -50,6 +50,10 @@ pub enum ErrorCode {
     QuotaExceeded,
     /// The TASK's `deadline` had passed before it could run: not run, answered `canceled`.
     DeadlinePassed,
+    /// A folder grant of the plugin does not exist (the plugin stays loaded).
+    GrantMissing,
+    /// A folder grant's path no longer leads to the folder checked when the plugin was loaded.
+    GrantChanged,
 }
 
 impl ErrorCode {
@@ -76,6 +80,8 @@ impl ErrorCode {
             Self::CrashedHost => "crashed_host",
             Self::QuotaExceeded => "quota_exceeded",
             Self::DeadlinePassed => "deadline_passed",
+            Self::GrantMissing => "grant_missing",
+            Self::GrantChanged => "grant_changed",
         }
     }
 

@@ -91,7 +91,8 @@ impl HostInterface for CatalogHost {
             let access = Access::plugin(s.plugin(), Grants { read: g.read.clone(), write: g.write.clone() }, quota);
             let deadline = s.deadline();
             let grants = s.grants().to_vec();
-            CatView { host, access, grants, deadline, meter: &mut s.meter }
+            let dirs = s.grant_dirs().to_vec();
+            CatView { host, access, grants, dirs, deadline, meter: &mut s.meter }
         }
         wit::add_to_linker::<StoreState, Cat>(linker, view)
     }
@@ -102,6 +103,7 @@ struct CatView<'a> {
     host: Option<CatalogHost>,
     access: Access,
     grants: Vec<Grant>,
+    dirs: Vec<baton_runtime::grants::GrantDir>,
     deadline: Instant,
     meter: &'a mut TaskMeter,
 }
@@ -156,7 +158,7 @@ impl CatView<'_> {
             return Err(wasmtime::Trap::Interrupt.into());
         }
         let access = self.access.clone();
-        let files = Files::new(&self.grants);
+        let files = Files::new(&self.grants, &self.dirs);
         let job = tokio::task::spawn_blocking(move || {
             let mut guard = host.catalog.lock().unwrap_or_else(|e| e.into_inner());
             if guard.is_none() {
@@ -650,7 +652,7 @@ mod tests {
 
     fn view(meter: &mut TaskMeter) -> CatView<'_> {
         let access = Access::plugin("p", Grants::default(), Quota::DEFAULT);
-        CatView { host: None, access, grants: Vec::new(), deadline: Instant::now(), meter }
+        CatView { host: None, access, grants: Vec::new(), dirs: Vec::new(), deadline: Instant::now(), meter }
     }
 
     #[test]
@@ -696,7 +698,8 @@ mod tests {
             std::fs::create_dir_all(d.join(f).parent().unwrap()).unwrap();
             std::fs::write(d.join(f), b"").unwrap();
         }
-        let files = Files::new(&[Grant { name: "music".into(), host_path: d.join("music"), writable: false }]);
+        let g = [Grant { name: "music".into(), host_path: d.join("music"), writable: false }];
+        let files = Files::new(&g, &[baton_runtime::grants::GrantDir::open(&g[0].host_path).unwrap()]);
         let a = d.join("music/a.flac").display().to_string();
         let b = d.join("other/b.flac").display().to_string();
         assert_eq!(files.reason(format!("fingerprint similarity 0.990 with {a}")), "fingerprint similarity 0.990 with /music/a.flac");

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use baton_catalog::{Access, Catalog, RecordOut};
+use baton_runtime::grants::GrantDir;
 use baton_runtime::{guest_path_of, host_path_of, Grant};
 use serde_json::Value;
 
@@ -12,11 +13,33 @@ const FILES: &str = baton_catalog::schema::FILES;
 /// The plugin's folder grants, as seen from the library.
 pub struct Files {
     grants: Vec<Grant>,
+    /// Each grant's folder as opened when the plugin was loaded (same order as `grants`).
+    dirs: Vec<GrantDir>,
 }
 
 impl Files {
-    pub fn new(grants: &[Grant]) -> Self {
-        Files { grants: grants.to_vec() }
+    pub fn new(grants: &[Grant], dirs: &[GrantDir]) -> Self {
+        Files { grants: grants.to_vec(), dirs: dirs.to_vec() }
+    }
+
+    /// The file at `guest`, resolved once: opened beneath its grant's folder handle, and named
+    /// by where that open file really is. Gives the grant's index, the real path and the
+    /// grant's spelling of it (the configured path, made absolute, joined with the same rest).
+    /// A file that is not there (a library row whose file is gone) is named lexically beneath
+    /// the grant's folder, both ways. `None`: outside the grants.
+    fn resolve(&self, guest: &str) -> Option<(usize, PathBuf, PathBuf)> {
+        let (i, rel) = baton_runtime::grants::locate(&self.grants, guest).ok()?;
+        let dir = self.dirs.get(i)?;
+        let abs = std::path::absolute(&self.grants[i].host_path).ok()?;
+        match baton_runtime::grants::open_beneath(dir, &rel) {
+            Ok(file) => {
+                let real = baton_runtime::grants::path_of_open(&file)?;
+                let rest = real.strip_prefix(&dir.real).ok()?.to_path_buf();
+                Some((i, real, abs.join(rest)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some((i, dir.real.join(&rel), abs.join(&rel))),
+            Err(_) => None,
+        }
     }
 
     /// The host path of a guest path inside a grant.
@@ -32,12 +55,13 @@ impl Files {
     /// The library's key of the file at `guest`: the grant's spelling of its host path, or its
     /// real path, whichever the library holds. `None`: outside the grants, or not in the library
     /// (or `files` not readable).
+    ///
+    /// Resolved once through the grant's handle ([`Files::resolve`]): a symlink flipped by
+    /// another task between a check and the lookup cannot name a file outside the grants.
     pub fn stored_key(&self, cat: &Catalog, access: &Access, guest: &str) -> Option<String> {
-        let host = self.host(guest)?;
-        let mut candidates = vec![host.clone()];
-        if let Ok(real) = host.canonicalize()
-            && real != host
-        {
+        let (_, real, given) = self.resolve(guest)?;
+        let mut candidates = vec![given.clone()];
+        if real != given {
             candidates.push(real);
         }
         candidates
@@ -50,13 +74,14 @@ impl Files {
     /// see [`Catalog::files_follow_move`]. Only a plugin that could have moved it, through a
     /// writable grant holding `guest`, has the library follow.
     pub fn follow_move(&self, cat: &Catalog, access: &Access, guest: &str) -> Option<String> {
-        let host = self.host(guest)?;
-        let real = host.canonicalize().ok()?;
-        let writable = self.grants.iter().any(|g| g.writable && g.host_path.canonicalize().is_ok_and(|root| real.starts_with(root)));
-        if !writable {
+        let (i, _, given) = baton_runtime::grants::resolve_once(&self.grants, &self.dirs, guest).map(|(i, _, real)| {
+            let rest = real.strip_prefix(&self.dirs[i].real).map(Path::to_path_buf).unwrap_or_default();
+            (i, real, std::path::absolute(&self.grants[i].host_path).unwrap_or_default().join(rest))
+        })?;
+        if !self.grants[i].writable {
             return None;
         }
-        let to = host.into_os_string().into_string().ok()?;
+        let to = given.into_os_string().into_string().ok()?;
         cat.files_follow_move(access, &self.roots(), &to).ok().flatten()
     }
 
@@ -86,7 +111,7 @@ impl Files {
         let mut out: Vec<String> = Vec::new();
         for g in &self.grants {
             let given = std::path::absolute(&g.host_path).ok();
-            let real = g.host_path.canonicalize().ok();
+            let real = self.grants.iter().position(|x| std::ptr::eq(x, g)).and_then(|i| self.dirs.get(i)).map(|d| d.real.clone());
             for p in [given, real].into_iter().flatten() {
                 if let Ok(s) = p.into_os_string().into_string()
                     && !out.contains(&s)

@@ -19,7 +19,7 @@ use wasmtime::component::{HasData, Linker};
 pub use baton_fp::worker::WorkerConfig;
 pub use service::{MAX_MATCHES, ServiceError};
 // Shared with the other host interfaces that take guest paths (baton-host-sqlite).
-pub use service::locate;
+pub use service::{locate, locate_at, open_in_grant, path_of_open};
 
 /// One `bindgen!` per `baton:plugin` version that has the `fingerprint` interface: a plugin built
 /// against 0.3.0 imports `fingerprint@0.3.0`, one built against 0.4.0 `fingerprint@0.4.0`.
@@ -69,7 +69,7 @@ impl FingerprintHost {
 impl HostInterface for FingerprintHost {
     fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
         fn view(s: &mut StoreState) -> FpView<'_> {
-            FpView { host: s.extension::<FingerprintHost>(), grants: s.grants(), deadline: s.deadline() }
+            FpView { host: s.extension::<FingerprintHost>(), grants: s.grants(), dirs: s.grant_dirs(), deadline: s.deadline() }
         }
         bindings::v0_3::baton::plugin::fingerprint::add_to_linker::<StoreState, Fp>(linker, view)?;
         bindings::v0_4::baton::plugin::fingerprint::add_to_linker::<StoreState, Fp>(linker, view)
@@ -80,6 +80,7 @@ impl HostInterface for FingerprintHost {
 struct FpView<'a> {
     host: Option<&'a FingerprintHost>,
     grants: &'a [baton_runtime::Grant],
+    dirs: &'a [baton_runtime::grants::GrantDir],
     deadline: std::time::Instant,
 }
 
@@ -142,7 +143,7 @@ macro_rules! fingerprint_fns {
             impl wit::Host for FpView<'_> {
                 async fn fingerprint_file(&mut self, path: String) -> wasmtime::Result<Result<wit::AudioFingerprint, wit::FpError>> {
                     let r = match self.host() {
-                        Ok(h) => service::fingerprint_file(h.workers.clone(), self.grants, path, self.deadline).await,
+                        Ok(h) => service::fingerprint_file(h.workers.clone(), self.grants, self.dirs, path, self.deadline).await,
                         Err(e) => Err(e),
                     };
                     convert(r, fingerprint)
@@ -150,7 +151,7 @@ macro_rules! fingerprint_fns {
 
                 async fn read_tags(&mut self, path: String) -> wasmtime::Result<Result<wit::FileTags, wit::FpError>> {
                     let r = match self.host() {
-                        Ok(h) => service::read_tags(h.workers.clone(), self.grants, path, self.deadline).await,
+                        Ok(h) => service::read_tags(h.workers.clone(), self.grants, self.dirs, path, self.deadline).await,
                         Err(e) => Err(e),
                     };
                     convert(r, |(i, t)| wit::FileTags { info: info(i), tags: tags(t) })
@@ -164,7 +165,7 @@ macro_rules! fingerprint_fns {
                 ) -> wasmtime::Result<Result<Vec<wit::LibraryMatch>, wit::FpError>> {
                     let r = match self.host() {
                         Ok(h) => {
-                            service::best_matches(h.library.clone(), self.grants, fingerprint, min_similarity, limit, self.deadline)
+                            service::best_matches(h.library.clone(), self.grants, self.dirs, fingerprint, min_similarity, limit, self.deadline)
                                 .await
                         }
                         Err(e) => Err(e),
@@ -193,7 +194,7 @@ fingerprint_fns!(v0_3 {});
 fingerprint_fns!(v0_4 {
     async fn library_fingerprint(&mut self, path: String) -> wasmtime::Result<Result<Option<wit::AudioFingerprint>, wit::FpError>> {
         let r = match self.host() {
-            Ok(h) => service::library_fingerprint(h.library_db.clone(), h.db.clone(), self.grants, path, self.deadline).await,
+            Ok(h) => service::library_fingerprint(h.library_db.clone(), h.db.clone(), self.grants, self.dirs, path, self.deadline).await,
             Err(e) => Err(e),
         };
         convert(r, |found| found.map(fingerprint))

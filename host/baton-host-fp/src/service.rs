@@ -22,6 +22,7 @@ use std::time::Instant;
 use baton_fp::service::Matcher;
 use baton_fp::worker::Workers;
 use baton_fp::FpError;
+use baton_runtime::grants::GrantDir;
 use baton_runtime::{guest_paths, Grant};
 
 /// Most matches one `best-matches` call returns.
@@ -61,40 +62,21 @@ impl ServiceError {
 /// Splits a guest path into its grant and the path inside it, lexically: `..` may move within
 /// a grant, never above its mount.
 pub fn locate<'g>(grants: &'g [Grant], guest: &str) -> Result<(&'g Grant, PathBuf), ServiceError> {
-    let denied = |why: &str| ServiceError::Denied(format!("{guest}: {why}"));
-    if !guest.starts_with('/') {
-        return Err(denied("not an absolute guest path; paths start at a grant's mount, e.g. /music/…"));
-    }
-    let mut parts: Vec<&str> = Vec::new();
-    for c in guest.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                if parts.len() <= 1 {
-                    return Err(denied("`..` leads above the grant"));
-                }
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    let Some((mount, rest)) = parts.split_first() else {
-        return Err(denied("not inside a grant"));
-    };
-    let Some(grant) = grants.iter().zip(guest_paths(grants)).find(|(_, m)| m[1..] == **mount).map(|(g, _)| g) else {
-        return Err(denied("not inside a grant"));
-    };
-    if rest.is_empty() {
-        return Err(denied("a grant's folder, not a file"));
-    }
-    Ok((grant, rest.iter().collect()))
+    let (i, rel) = locate_at(grants, guest)?;
+    Ok((&grants[i], rel))
 }
 
-/// Opens the file at `guest` beneath its grant, read-only and without blocking, and only if it
-/// is a regular file.
-pub fn open_in_grant(grants: &[Grant], guest: &str) -> Result<File, ServiceError> {
-    use cap_primitives::fs::OpenOptionsExt;
-    let (grant, rel) = locate(grants, guest)?;
+/// [`locate`], giving the grant's index (into the task's grants and their open folders).
+pub fn locate_at(grants: &[Grant], guest: &str) -> Result<(usize, PathBuf), ServiceError> {
+    baton_runtime::grants::locate(grants, guest).map_err(|why| ServiceError::Denied(format!("{guest}: {why}")))
+}
+
+/// Opens the file at `guest` beneath its grant's folder (the handle opened at load, never the
+/// configured path resolved again), read-only and without blocking, and only if it is a
+/// regular file. Gives the grant's index too.
+pub fn open_in_grant(grants: &[Grant], dirs: &[GrantDir], guest: &str) -> Result<(usize, File), ServiceError> {
+    let (i, rel) = locate_at(grants, guest)?;
+    let Some(dir) = dirs.get(i) else { return Err(ServiceError::Denied(format!("{guest}: the grant's folder is not open"))) };
     let io = |e: std::io::Error| {
         if e.kind() == std::io::ErrorKind::PermissionDenied {
             ServiceError::Denied(format!("{guest}: {e} (it leads outside the grant, or may not be read)"))
@@ -102,13 +84,12 @@ pub fn open_in_grant(grants: &[Grant], guest: &str) -> Result<File, ServiceError
             ServiceError::Io(format!("{guest}: {e}"))
         }
     };
-    let dir = cap_primitives::fs::open_ambient_dir(&grant.host_path, cap_primitives::ambient_authority()).map_err(io)?;
-    let mut opts = cap_primitives::fs::OpenOptions::new();
-    opts.read(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
-    let file = cap_primitives::fs::open(&dir, &rel, &opts).map_err(io)?;
+    let file = baton_runtime::grants::open_beneath(dir, &rel).map_err(io)?;
     baton_fp::worker::check_regular(&file, Path::new(guest)).map_err(|e| ServiceError::from_fp(guest, e))?;
-    Ok(file)
+    Ok((i, file))
 }
+
+pub use baton_runtime::grants::path_of_open;
 
 /// The plugin's grants as seen from the library: which stored host paths it may learn of.
 pub struct Library {
@@ -118,14 +99,16 @@ pub struct Library {
 }
 
 impl Library {
-    pub fn new(grants: &[Grant]) -> Self {
+    /// The roots are the grants' folders as opened at load (`dirs`), not resolved again.
+    pub fn new(grants: &[Grant], dirs: &[GrantDir]) -> Self {
         let roots = grants
             .iter()
+            .zip(dirs)
             .zip(guest_paths(grants))
-            .filter_map(|(g, mount)| {
-                let real = g.host_path.canonicalize().ok()?;
+            .map(|((g, d), mount)| {
+                let real = d.real.clone();
                 let abs = std::path::absolute(&g.host_path).unwrap_or_else(|_| real.clone());
-                Some((abs, real, mount))
+                (abs, real, mount)
             })
             .collect();
         Library { roots }
@@ -162,10 +145,11 @@ pub struct GuestMatch {
 pub async fn fingerprint_file(
     workers: Arc<Workers>,
     grants: &[Grant],
+    dirs: &[GrantDir],
     guest: String,
     deadline: Instant,
 ) -> Result<baton_fp::FileFingerprint, ServiceError> {
-    let file = open_in_grant(grants, &guest)?;
+    let (_, file) = open_in_grant(grants, dirs, &guest)?;
     blocking(move || workers.fingerprint(file, Path::new(&guest), Some(deadline)).map_err(|e| ServiceError::from_fp(&guest, e))).await
 }
 
@@ -173,35 +157,48 @@ pub async fn fingerprint_file(
 pub async fn read_tags(
     workers: Arc<Workers>,
     grants: &[Grant],
+    dirs: &[GrantDir],
     guest: String,
     deadline: Instant,
 ) -> Result<(baton_fp::AudioInfo, baton_fp::Tags), ServiceError> {
-    let file = open_in_grant(grants, &guest)?;
+    let (_, file) = open_in_grant(grants, dirs, &guest)?;
     blocking(move || workers.read_tags(file, Path::new(&guest), Some(deadline)).map_err(|e| ServiceError::from_fp(&guest, e))).await
 }
 
 /// The fingerprint `baton fp scan` stored for the file at `guest`, read from the library with
-/// no decoding; `None` when the file is not in the library or not fingerprinted (yet). The
-/// library keeps paths as they were scanned, so both the grant's spelling and the real path are
-/// tried.
+/// no decoding; `None` when the file is not in the library or not fingerprinted (yet).
+///
+/// Resolved once: the file is opened beneath its grant's folder handle, and the library is
+/// asked about where that open file really is (its descriptor's path), in the grant's
+/// spelling and as the real path (the library keeps paths as they were scanned). Nothing is
+/// resolved by name a second time, so a symlink flipped by another task between a check and
+/// the lookup cannot point the lookup outside the grants.
 pub async fn library_fingerprint(
     db_path: Option<PathBuf>,
     db: Arc<std::sync::Mutex<Option<baton_fp::db::Db>>>,
     grants: &[Grant],
+    dirs: &[GrantDir],
     guest: String,
     deadline: Instant,
 ) -> Result<Option<baton_fp::FileFingerprint>, ServiceError> {
-    locate(grants, &guest)?;
-    let Some(host) = baton_runtime::host_path_of(grants, &guest) else {
-        return Err(ServiceError::Denied(format!("{guest}: it leads outside the grant")));
+    let (i, file) = match open_in_grant(grants, dirs, &guest) {
+        Ok(f) => f,
+        // Not there (yet): the library has nothing for it that this plugin may see.
+        Err(ServiceError::Io(m)) if m.contains("No such file") => return Ok(None),
+        Err(e) => return Err(e),
     };
+    let outside = || ServiceError::Denied(format!("{guest}: it leads outside the grant"));
+    let real = path_of_open(&file).ok_or_else(outside)?;
+    drop(file);
+    let inside = real.strip_prefix(&dirs[i].real).map_err(|_| outside())?.to_path_buf();
     let Some(db_path) = db_path else {
         return Err(ServiceError::Io("this host has no fingerprint library (no state database)".into()));
     };
-    let mut candidates = vec![host.clone()];
-    if let Ok(real) = host.canonicalize()
-        && real != host
-    {
+    let mut candidates = Vec::new();
+    if let Ok(abs) = std::path::absolute(&grants[i].host_path) {
+        candidates.push(abs.join(&inside));
+    }
+    if !candidates.contains(&real) {
         candidates.push(real);
     }
     blocking(move || {
@@ -244,6 +241,7 @@ impl Drop for CancelOnDrop {
 pub async fn best_matches(
     library: Option<Arc<Matcher>>,
     grants: &[Grant],
+    dirs: &[GrantDir],
     fingerprint: Vec<u32>,
     min_similarity: f64,
     limit: u32,
@@ -252,7 +250,7 @@ pub async fn best_matches(
     let Some(matcher) = library else {
         return Err(ServiceError::Io("this host has no fingerprint library (no state database)".into()));
     };
-    let library = Library::new(grants);
+    let library = Library::new(grants, dirs);
     let min = if min_similarity.is_finite() { min_similarity.clamp(0.0, 1.0) } else { 0.0 };
     let limit = limit.min(MAX_MATCHES) as usize;
     let cancelled = Arc::new(AtomicBool::new(false));
@@ -290,7 +288,8 @@ mod tests {
     fn open(g: &[Grant], guest: &str) -> Result<Vec<u8>, ServiceError> {
         use std::io::Read;
         let mut b = Vec::new();
-        open_in_grant(g, guest)?.read_to_end(&mut b).map_err(|e| ServiceError::Io(e.to_string()))?;
+        let dirs: Vec<GrantDir> = g.iter().map(|g| GrantDir::open(&g.host_path).unwrap()).collect();
+        open_in_grant(g, &dirs, guest)?.1.read_to_end(&mut b).map_err(|e| ServiceError::Io(e.to_string()))?;
         Ok(b)
     }
 
@@ -342,12 +341,80 @@ mod tests {
             std::fs::write(d.join(f), b"").unwrap();
         }
         std::os::unix::fs::symlink(d.join("outside/z.wav"), d.join("lib/escape.wav")).unwrap();
-        let lib = Library::new(&grants(d));
+        let g = grants(d);
+        let dirs: Vec<GrantDir> = g.iter().map(|g| GrantDir::open(&g.host_path).unwrap()).collect();
+        let lib = Library::new(&g, &dirs);
         assert_eq!(lib.guest_path(&d.join("lib/a/x.wav")).as_deref(), Some("/music/a/x.wav"));
         assert_eq!(lib.guest_path(&d.join("more/y.wav")).as_deref(), Some("/music-2/y.wav"));
         assert_eq!(lib.guest_path(&d.join("libx/y.wav")), None, "a sibling with a common prefix is outside");
         assert_eq!(lib.guest_path(&d.join("outside/z.wav")), None);
         assert_eq!(lib.guest_path(&d.join("lib/escape.wav")), None, "a symlink out of the grant");
         assert_eq!(lib.guest_path(&d.join("lib/gone.wav")), None, "a file no longer there");
+    }
+
+    /// Issue 36, item 2: a symlink flipped between a file inside the grant and one outside, by
+    /// another thread, while `library-fingerprint` is asked about it. Resolved once (opened
+    /// beneath the grant's handle, named by the open file), it answers only for the inside
+    /// file; the old check-then-canonicalise answered for the outside one (it did in this test, before the fix).
+    #[test]
+    fn library_fingerprint_never_answers_for_a_file_a_flipped_symlink_leads_to() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().canonicalize().unwrap();
+        for sub in ["lib", "outside"] {
+            std::fs::create_dir_all(d.join(sub)).unwrap();
+        }
+        std::fs::write(d.join("lib/in.wav"), b"in").unwrap();
+        std::fs::write(d.join("outside/secret.wav"), b"secret").unwrap();
+        let db_path = d.join("state.sqlite");
+        let db = baton_fp::db::Db::open(&db_path).unwrap();
+        for (p, title) in [("lib/in.wav", "inside"), ("outside/secret.wav", "SECRET")] {
+            let row = baton_fp::db::FileRow {
+                id: 0,
+                path: d.join(p),
+                size: 1,
+                mtime_ns: 1,
+                tags: baton_fp::Tags { title: Some(title.into()), ..Default::default() },
+                info: Default::default(),
+                duration: Some(1.0),
+                fingerprint: Some(vec![1, 2, 3]),
+                error: None,
+                error_kind: None,
+            };
+            db.upsert(&row).unwrap();
+        }
+        drop(db);
+        let g = vec![Grant { name: "music".into(), host_path: d.join("lib"), writable: true }];
+        let dirs: Vec<GrantDir> = g.iter().map(|g| GrantDir::open(&g.host_path).unwrap()).collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flipper = {
+            let (stop, d) = (stop.clone(), d.clone());
+            std::thread::spawn(move || {
+                let mut out = false;
+                while !stop.load(Ordering::Relaxed) {
+                    let tmp = d.join("lib/.flip.tmp");
+                    let _ = std::fs::remove_file(&tmp);
+                    let target = if out { "../outside/secret.wav" } else { "in.wav" };
+                    std::os::unix::fs::symlink(target, &tmp).unwrap();
+                    std::fs::rename(&tmp, d.join("lib/flip.wav")).unwrap();
+                    out = !out;
+                }
+            })
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let shared = Arc::new(std::sync::Mutex::new(None));
+        let (mut inside, mut leaked) = (0, 0);
+        for _ in 0..20000 {
+            let far = Instant::now() + std::time::Duration::from_secs(60);
+            let r = rt.block_on(library_fingerprint(Some(db_path.clone()), shared.clone(), &g, &dirs, "/music/flip.wav".into(), far));
+            match r {
+                Ok(Some(f)) if f.tags.title.as_deref() == Some("SECRET") => leaked += 1,
+                Ok(Some(_)) => inside += 1,
+                _ => {}
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        flipper.join().unwrap();
+        assert_eq!(leaked, 0, "answers for the file outside the grant ({inside} inside)");
+        assert!(inside > 0, "the inside file was found through the symlink");
     }
 }

@@ -55,6 +55,7 @@ impl HostInterface for SqliteHost {
         wit::add_to_linker::<StoreState, Sql>(linker, |s| SqlView {
             host: s.extensions.iter().find_map(|e| e.downcast_ref::<SqliteHost>()),
             grants: &s.grants,
+            dirs: &s.grant_dirs,
             deadline: s.deadline,
             task: &s.task_id,
             table: &mut s.table,
@@ -67,6 +68,7 @@ impl HostInterface for SqliteHost {
 struct SqlView<'a> {
     host: Option<&'a SqliteHost>,
     grants: &'a [Grant],
+    dirs: &'a [baton_runtime::grants::GrantDir],
     deadline: Instant,
     task: &'a str,
     table: &'a mut ResourceTable,
@@ -134,8 +136,9 @@ impl wit::HostSnapshot for SqlView<'_> {
         let cancelled = Arc::new(AtomicBool::new(false));
         let _cancel = CancelOnDrop(cancelled.clone());
         // Copying can take a while: off the async threads, bounded by the deadline.
-        let (snapshots, grants, task, deadline) = (host.snapshots.clone(), self.grants.to_vec(), self.task.to_string(), self.deadline);
-        let r = blocking(move || snapshots.open(&grants, &path, &task, deadline, &cancelled)).await;
+        let (snapshots, grants, dirs, task, deadline) =
+            (host.snapshots.clone(), self.grants.to_vec(), self.dirs.to_vec(), self.task.to_string(), self.deadline);
+        let r = blocking(move || snapshots.open(&grants, &dirs, &path, &task, deadline, &cancelled)).await;
         match r {
             Ok(s) => Ok(Ok(self.table.push(SnapshotHandle(Arc::new(s)))?)),
             Err(e) => convert(Err(e)),

@@ -36,6 +36,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use baton_runtime::Grant;
+use baton_runtime::grants::GrantDir;
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::{Connection, OpenFlags};
 
@@ -242,8 +243,8 @@ impl Snapshots {
 
     /// Opens a snapshot of the database at the guest path `guest` for the task `task`, within
     /// its `deadline`. `cancel` stops the copy when the call is abandoned.
-    pub fn open(&self, grants: &[Grant], guest: &str, task: &str, deadline: Instant, cancel: &AtomicBool) -> Result<Snapshot, SqlError> {
-        self.open_with(grants, guest, task, deadline, cancel, &mut |_| {})
+    pub fn open(&self, grants: &[Grant], dirs: &[GrantDir], guest: &str, task: &str, deadline: Instant, cancel: &AtomicBool) -> Result<Snapshot, SqlError> {
+        self.open_with(grants, dirs, guest, task, deadline, cancel, &mut |_| {})
     }
 
     /// [`Snapshots::open`], calling `between(try)` after each copy and before the check (tests
@@ -251,22 +252,24 @@ impl Snapshots {
     pub fn open_with(
         &self,
         grants: &[Grant],
+        dirs: &[GrantDir],
         guest: &str,
         task: &str,
         deadline: Instant,
         cancel: &AtomicBool,
         between: &mut dyn FnMut(usize),
     ) -> Result<Snapshot, SqlError> {
-        let (grant, rel) = baton_host_fp::locate(grants, guest).map_err(|e| match e {
+        let (i, rel) = baton_host_fp::locate_at(grants, guest).map_err(|e| match e {
             baton_host_fp::ServiceError::Denied(m) => SqlError::Denied(m),
             other => SqlError::Io(format!("{other:?}")),
         })?;
         let mut lease = self.lease(task, guest)?;
         let dir = self.private_dir(guest)?;
-        let io = |e: std::io::Error| SqlError::Io(format!("{guest}: cannot open the grant's folder: {e}"));
-        let root = cap_primitives::fs::open_ambient_dir(&grant.host_path, cap_primitives::ambient_authority()).map_err(io)?;
-        let rel = real_name(&root, &grant.host_path, &rel, guest)?;
-        let copy = Copy { root: &root, rel: &rel, guest, dest: dir.path(), deadline, cancel };
+        // The grant's folder as opened when the plugin was loaded, never its path resolved again.
+        let Some(held) = dirs.get(i) else { return Err(SqlError::Io(format!("{guest}: the grant's folder is not open"))) };
+        let root: &File = &held.file;
+        let rel = real_name(root, &held.real, &rel, guest)?;
+        let copy = Copy { root, rel: &rel, guest, dest: dir.path(), deadline, cancel };
         copy.consistent(&mut lease, self.limits.copy_bytes, between)?;
         let db = dir.path().join(COPY_NAMES[0]);
         let snapshot = open_copy(&db, guest, deadline, dir, lease)?;
@@ -301,15 +304,27 @@ impl Snapshots {
 
 /// The name SQLite itself would use: when the database is reached through a symlink, its
 /// `-wal` and `-shm` sit beside the file it points to. That target must be inside the grant too.
-fn real_name(root: &File, grant: &Path, rel: &Path, guest: &str) -> Result<PathBuf, SqlError> {
+/// The name inside the grant of the file `rel` names: `rel` itself, or for a symlink, where it
+/// leads. Resolved once, beneath the grant's folder handle (`root`, really at `base`): the link
+/// is opened there (it cannot leave the grant), and the name is read back from that open
+/// file, so a link flipped meanwhile cannot point anywhere outside.
+fn real_name(root: &File, base: &Path, rel: &Path, guest: &str) -> Result<PathBuf, SqlError> {
     match cap_primitives::fs::stat(root, rel, cap_primitives::fs::FollowSymlinks::No) {
         Ok(m) if m.is_symlink() => {}
         _ => return Ok(rel.to_path_buf()),
     }
     let denied = || SqlError::Denied(format!("{guest}: a symlink that leads outside the grant"));
-    let real = std::fs::canonicalize(grant.join(rel)).map_err(|e| SqlError::Io(format!("{guest}: {e}")))?;
-    let base = std::fs::canonicalize(grant).map_err(|e| SqlError::Io(format!("{guest}: the grant's folder: {e}")))?;
-    real.strip_prefix(&base).map(Path::to_path_buf).map_err(|_| denied())
+    let mut opts = cap_primitives::fs::OpenOptions::new();
+    {
+        use cap_primitives::fs::OpenOptionsExt;
+        opts.read(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    }
+    let file = cap_primitives::fs::open(root, rel, &opts).map_err(|e| match e.kind() {
+        std::io::ErrorKind::PermissionDenied => denied(),
+        _ => SqlError::Io(format!("{guest}: {e}")),
+    })?;
+    let real = baton_host_fp::path_of_open(&file).ok_or_else(denied)?;
+    real.strip_prefix(base).map(Path::to_path_buf).map_err(|_| denied())
 }
 
 fn process_alive(pid: i32) -> bool {

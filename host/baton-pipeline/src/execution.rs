@@ -247,5 +247,7 @@ pub fn error_code(e: &RunError) -> ErrorCode {
         RunError::Trap(_) => ErrorCode::Trap,
         RunError::OutputTooLarge { .. } => ErrorCode::OutputTooLarge,
         RunError::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
+        RunError::GrantMissing(_) => ErrorCode::GrantMissing,
+        RunError::GrantChanged(_) => ErrorCode::GrantChanged,
     }
 }

@@ -63,6 +63,14 @@ pub enum PluginsError {
     /// the file, both versions and sha256s, and the grants the new one would inherit.)
     #[error("{0}")]
     NeedsYes(String),
+    /// The plugin's grants are laid out so that it (or another plugin) could redirect one.
+    #[error("{0}")]
+    Layout(String),
+    /// Hot reload found bytes in plugins/ that `baton plugin install` did not put there.
+    #[error(
+        "{path}: not loaded: {why}. A running baton only loads components installed with          `baton plugin install`; install it that way if you trust it"
+    )]
+    Untrusted { path: String, why: String },
 }
 
 fn io(path: &Path, error: std::io::Error) -> PluginsError {
@@ -123,7 +131,7 @@ pub fn file_name_of(file: &Path) -> Result<String, PluginsError> {
             reason: "the file name is not <plugin name>.wasm with a valid plugin name; install it with `baton plugin install`".into(),
         });
     }
-    if baton_runtime::is_reserved_name(stem) {
+    if baton_runtime::is_reserved_plugin_name(stem) {
         return Err(PluginsError::Runtime(RuntimeError::Reserved { path: file.display().to_string(), name: stem.into() }));
     }
     Ok(stem.to_string())
@@ -134,7 +142,33 @@ pub fn file_name_of(file: &Path) -> Result<String, PluginsError> {
 async fn prepare(runtime: &Runtime, cfg: &Config, paths: &Paths, file: &Path, bytes: &[u8], name: &str) -> Result<Plugin, PluginsError> {
     sniff(file, bytes)?;
     let grants = cfg.grants(&paths.home, name);
-    Ok(runtime.prepare_as(file, bytes, &grants, name).await?.configured(cfg.plugin_settings(name)))
+    let plugin = runtime.prepare_as(file, bytes, &grants, name).await?.configured(cfg.plugin_settings(name));
+    check_layout(cfg, paths, &plugin)?;
+    Ok(plugin)
+}
+
+/// Baton's own folders, which no grant may contain or sit inside (real paths compared).
+pub fn protected_dirs(paths: &Paths) -> Vec<(String, PathBuf)> {
+    let state_dir = paths.state.parent().unwrap_or(Path::new(".")).to_path_buf();
+    vec![
+        ("plugins folder".into(), paths.plugins.clone()),
+        ("state folder".into(), state_dir),
+        ("handoffs folder".into(), paths.handoffs.clone()),
+    ]
+}
+
+/// Refuses (at load and at every reload) a plugin whose grants nest where either is writable,
+/// overlap baton's own folders, or sit inside another plugin's writable grant: compared on
+/// real paths, so a symlink put in place since `baton.toml` was read is caught too.
+fn check_layout(cfg: &Config, paths: &Paths, plugin: &Plugin) -> Result<(), PluginsError> {
+    let others: Vec<(String, baton_runtime::Grant)> = cfg
+        .plugins
+        .keys()
+        .filter(|n| **n != plugin.info.name)
+        .flat_map(|n| cfg.grants(&paths.home, n).into_iter().map(move |g| (n.clone(), g)))
+        .collect();
+    baton_runtime::grants::check_layout(&plugin.info.name, &plugin.grants, &others, &protected_dirs(paths))
+        .map_err(|why| PluginsError::Layout(format!("{}: {why}", paths.home.join("baton.toml").display())))
 }
 
 /// What the journal says about the installed plugin `name` with these bytes.
@@ -144,6 +178,9 @@ enum Record {
     /// Bytes the journal has never seen under this name (dropped in by hand, or by an older
     /// baton): to adopt.
     Unknown,
+    /// Recorded bytes, but in another file than the one installed (the record's device and
+    /// inode differ): copied or written there since.
+    Moved,
 }
 
 /// Checks a described component against its record in the journal: the same bytes must
@@ -154,8 +191,14 @@ fn check_record(paths: &Paths, file: &Path, plugin: &Plugin) -> Result<Record, P
     let recorded = lines.iter().rev().find(|l| {
         l["name"].as_str() == Some(name) && l["sha256"].as_str() == Some(plugin.sha256.as_str()) && l["op"] != "remove" && l["op"] != "install_failed"
     });
+    // Installs since the file identity was recorded name the inode they put in place.
+    let moved = recorded.is_some_and(|l| {
+        let ino = l["ino"].as_u64();
+        ino.is_some() && std::fs::metadata(file).map(|m| (Some(m.dev()), Some(m.ino())) != (l["dev"].as_u64(), ino)).unwrap_or(true)
+    });
     match recorded.and_then(|l| l["version"].as_str()) {
         None => Ok(Record::Unknown),
+        Some(v) if v == plugin.info.version && moved => Ok(Record::Moved),
         Some(v) if v == plugin.info.version => Ok(Record::Agrees),
         Some(v) => Err(PluginsError::Record {
             path: file.display().to_string(),
@@ -169,10 +212,24 @@ fn check_record(paths: &Paths, file: &Path, plugin: &Plugin) -> Result<Record, P
 /// Describes, checks and (for bytes never recorded) adopts one installed file: a copy is kept
 /// in `plugins/.archive/` and a journal line (`adopted`, or `reloaded` when it replaces a
 /// loaded version) says so, so every replacement can be undone.
-async fn admit(runtime: &Runtime, cfg: &Config, paths: &Paths, file: &Path, bytes: &[u8]) -> Result<Plugin, PluginsError> {
+async fn admit(runtime: &Runtime, cfg: &Config, paths: &Paths, file: &Path, bytes: &[u8], hot: bool) -> Result<Plugin, PluginsError> {
     let name = file_name_of(file)?;
     let plugin = prepare(runtime, cfg, paths, file, bytes, &name).await?;
-    if let Record::Unknown = check_record(paths, file, &plugin)? {
+    let record = check_record(paths, file, &plugin)?;
+    if hot && !matches!(record, Record::Agrees) {
+        // A running host adopts nothing: bytes that appeared in plugins/ while it ran may have
+        // been written through a plugin's grant. Only what `baton plugin install` recorded,
+        // at the recorded identity, is loaded.
+        return Err(PluginsError::Untrusted {
+            path: file.display().to_string(),
+            why: match record {
+                Record::Moved => "its bytes match an install record, but the file is not the one installed (another inode):                                   it was copied or written there afterwards"
+                    .into(),
+                _ => format!("no `baton plugin install` recorded these bytes (sha256 {})", &plugin.sha256[..12]),
+            },
+        });
+    }
+    if let Record::Unknown | Record::Moved = record {
         let kept_at = keep_copy(paths, &name, &plugin.info.version, &plugin.sha256, bytes)?;
         let previous = runtime.get(&name).filter(|p| p.sha256 != plugin.sha256);
         journal(paths, serde_json::json!({
@@ -204,7 +261,7 @@ fn note(ledger: &SharedLedger, file: &Path, sha256: &str, refused: Option<&str>)
 /// the ledger.
 pub async fn load(runtime: &Runtime, cfg: &Config, paths: &Paths, ledger: &SharedLedger, file: &Path) -> Result<Arc<Plugin>, String> {
     let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    match admit(runtime, cfg, paths, file, &bytes).await {
+    match admit(runtime, cfg, paths, file, &bytes, false).await {
         Ok(plugin) => {
             // The runtime hashed the bytes already: no second sha256 of the component.
             note(ledger, file, &plugin.sha256, None);
@@ -363,7 +420,7 @@ pub async fn reload_changed(runtime: &Runtime, cfg: &Config, paths: &Paths, ledg
             present.insert(n.clone());
             continue;
         }
-        match admit(runtime, cfg, paths, &file, &bytes).await {
+        match admit(runtime, cfg, paths, &file, &bytes, true).await {
             Ok(p) => {
                 let name = p.info.name.clone();
                 tracing::info!(plugin = %name, version = %p.info.version, file = %file.display(), "plugin (re)loaded");
@@ -679,10 +736,11 @@ pub async fn install_bytes(
     }
 
     let tmp = paths.plugins.join(format!(".{name}.wasm.installing-{}", std::process::id()));
-    {
+    let identity = {
         let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
         f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(|e| io(&tmp, e))?;
-    }
+        f.metadata().map(|m| (m.dev(), m.ino())).map_err(|e| io(&tmp, e))?
+    };
     // A copy of every installed component stays in plugins/.archive/, so whatever replaces it
     // later (another install, a file dropped in by hand) can be undone.
     let archived = keep_copy(paths, &name, &plugin.info.version, &plugin.sha256, &bytes)?;
@@ -690,7 +748,7 @@ pub async fn install_bytes(
     // (and does not adopt it as unknown bytes).
     journal(paths, serde_json::json!({
         "op": action, "name": name, "version": plugin.info.version, "sha256": plugin.sha256,
-        "from": src, "file": dest, "archived": archived,
+        "from": src, "file": dest, "archived": archived, "dev": identity.0, "ino": identity.1,
         "previous": previous.as_ref().map(|p| serde_json::json!({"version": p.version, "sha256": p.sha256, "kept_at": p.kept_at})),
     }))?;
     if let Err(e) = std::fs::rename(&tmp, &dest) {

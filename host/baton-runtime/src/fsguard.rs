@@ -20,11 +20,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use wasmtime::component::{HasData, Linker, Resource};
-use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemCtxView};
+use wasmtime_wasi::filesystem::{Descriptor, Dir, WasiFilesystemCtxView};
+use wasmtime_wasi::{FsPerms, OpenMode};
 use wasmtime_wasi::p2::bindings::filesystem::{preopens, types};
 use wasmtime_wasi::p2::bindings::filesystem::types::{DescriptorType, ErrorCode, HostDescriptor, HostDirectoryEntryStream};
 use wasmtime_wasi::p2::{DynOutputStream, FsError, FsResult, OutputStream, Pollable, StreamError, StreamResult};
 
+use crate::grants::GrantDir;
 use crate::host::StoreState;
 use crate::limits::DiskMeter;
 
@@ -37,11 +39,16 @@ pub struct FsGuard {
     mounts: Vec<String>,
     /// One meter per grant; `None` for read-only grants.
     meters: Vec<Option<Arc<DiskMeter>>>,
+    /// Whether each grant is writable.
+    writable: Vec<bool>,
+    /// Each grant's folder, held open since the plugin was loaded: the preopens are these
+    /// handles, never the configured paths resolved again (see [`crate::grants`]).
+    dirs: Vec<GrantDir>,
 }
 
 impl FsGuard {
-    pub fn new(mounts: Vec<String>, meters: Vec<Option<Arc<DiskMeter>>>) -> Self {
-        FsGuard { grant_of: HashMap::new(), mounts, meters }
+    pub fn new(mounts: Vec<String>, meters: Vec<Option<Arc<DiskMeter>>>, writable: Vec<bool>, dirs: Vec<GrantDir>) -> Self {
+        FsGuard { grant_of: HashMap::new(), mounts, meters, writable, dirs }
     }
 
     fn meter(&self, fd: u32) -> Option<&Arc<DiskMeter>> {
@@ -83,13 +90,21 @@ fn borrow(fd: &Resource<Descriptor>) -> Resource<Descriptor> {
 
 impl preopens::Host for Guarded<'_> {
     fn get_directories(&mut self) -> wasmtime::Result<Vec<(Resource<Descriptor>, String)>> {
-        let dirs = preopens::Host::get_directories(&mut self.fs)?;
-        for (fd, mount) in &dirs {
-            if let Some(g) = self.guard.mounts.iter().position(|m| m == mount) {
-                self.guard.grant_of.insert(fd.rep(), g);
-            }
+        let mut out = Vec::with_capacity(self.guard.dirs.len());
+        for (g, (dir, mount)) in self.guard.dirs.iter().zip(&self.guard.mounts).enumerate() {
+            // A descriptor of its own per task (the guest may close it), on the same folder.
+            let file = dir.file.try_clone()?;
+            let (perms, mode) = if self.guard.writable.get(g).copied().unwrap_or(false) {
+                (FsPerms::ReadWrite, OpenMode::READ | OpenMode::WRITE)
+            } else {
+                (FsPerms::ReadOnly, OpenMode::READ)
+            };
+            // File operations run inline (as `allow_blocking_current_thread` set for the task).
+            let fd = self.fs.table.push(Descriptor::Dir(Dir::new(file, perms, mode, true)))?;
+            self.guard.grant_of.insert(fd.rep(), g);
+            out.push((fd, mount.clone()));
         }
-        Ok(dirs)
+        Ok(out)
     }
 }
 

@@ -62,6 +62,9 @@ pub struct StoreState {
     pub plugin: String,
     pub task_id: String,
     pub grants: Vec<Grant>,
+    /// Each grant's folder, held open since load, in `grants` order: host interfaces open
+    /// files beneath these, never by resolving `grants[i].host_path` again.
+    pub grant_dirs: Vec<crate::grants::GrantDir>,
     /// Its `[plugins.NAME.settings]` and catalog grants.
     pub settings: PluginSettings,
     pub logs: Vec<LogLine>,
@@ -81,6 +84,11 @@ impl StoreState {
     /// The folders this task was granted.
     pub fn grants(&self) -> &[Grant] {
         &self.grants
+    }
+
+    /// The task's grants with their open folders (same order as [`StoreState::grants`]).
+    pub fn grant_dirs(&self) -> &[crate::grants::GrantDir] {
+        &self.grant_dirs
     }
 
     /// The plugin this store runs.
@@ -118,7 +126,8 @@ impl StoreState {
     fn push_log(&mut self, level: &'static str, message: String) {
         let message = truncate(message, MAX_LOG_LINE);
         // Stored as a row with its level and time stamp: about 64 bytes besides the text.
-        if self.logs.len() >= MAX_LOG_LINES || !self.meter.log(message.len() + 64) {
+        // Counted at what the host keeps: the allocation, not only the text in it.
+        if self.logs.len() >= MAX_LOG_LINES || !self.meter.log(message.capacity() + 64) {
             self.logs_dropped += 1;
             return;
         }

@@ -27,6 +27,7 @@
 mod bindings;
 mod cache;
 mod fsguard;
+pub mod grants;
 mod host;
 pub mod limits;
 mod locks;
@@ -42,7 +43,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Engine, Store};
-use wasmtime_wasi::{FsPerms, WasiCtx};
+use wasmtime_wasi::WasiCtx;
 
 use crate::version::{Pre, RawOutcome, RawFailure};
 
@@ -70,7 +71,10 @@ pub enum RuntimeError {
     )]
     Identity { path: String, name: String, claims: String },
     /// `baton` and `baton.*` are the host's.
-    #[error("{path}: the plugin name `{name}` is reserved for baton itself (`baton` and `baton.*`); give the plugin another name")]
+    #[error(
+        "{path}: the plugin name `{name}` is reserved for baton itself (`baton`, `baton.*`, and the catalog's owner names \
+         `core` and `user`); give the plugin another name"
+    )]
     Reserved { path: String, name: String },
     #[error("granting `{grant}` to `{plugin}`: cannot open {path}: {reason}")]
     Grant { plugin: String, grant: String, path: String, reason: String },
@@ -101,6 +105,12 @@ pub enum RunError {
     BadResult(String),
     #[error("quota exceeded: {0}")]
     QuotaExceeded(String),
+    /// A folder grant does not exist (the plugin stays loaded; see [`grants`]).
+    #[error("{0}")]
+    GrantMissing(String),
+    /// A folder grant's path no longer leads to the folder opened and checked at load.
+    #[error("{0}")]
+    GrantChanged(String),
 }
 
 /// Per-task limits. Defaults are documented in the README.
@@ -208,6 +218,9 @@ pub struct Plugin {
     pub settings: PluginSettings,
     /// Each action's `params_schema`, compiled once.
     params: Arc<HashMap<String, jsonschema::Validator>>,
+    /// `grants`, each held open since load (see [`grants`]).
+    slots: Arc<Vec<grants::GrantSlot>>,
+    protected: Arc<Vec<(String, PathBuf)>>,
     pre: Pre,
 }
 
@@ -215,10 +228,14 @@ impl Plugin {
     /// The same compiled plugin with other grants: no recompile, no second `describe`
     /// (the grants depend on the name the plugin gives itself, known only after describe).
     pub fn with_grants(&self, granted: &[Grant]) -> Plugin {
+        let grants = effective_grants(&self.info, granted);
+        let slots = Arc::new(open_grants(&grants, &self.protected));
         Plugin {
+            protected: self.protected.clone(),
             info: self.info.clone(),
             sha256: self.sha256.clone(),
-            grants: effective_grants(&self.info, granted),
+            slots,
+            grants,
             world: self.world,
             settings: self.settings.clone(),
             params: self.params.clone(),
@@ -358,6 +375,16 @@ pub fn is_reserved_name(name: &str) -> bool {
     name == "baton" || name.starts_with("baton.")
 }
 
+/// Owner names the catalog uses for itself: `core` owns the host-defined collections and
+/// properties, `user` the person's own writes. A plugin under one of these names would own them.
+pub const CATALOG_OWNER_NAMES: &[&str] = &["core", "user"];
+
+/// Whether a name can never be a plugin's: the host's own (`baton`, `baton.*`) or an owner name
+/// of the catalog ([`CATALOG_OWNER_NAMES`], in any case).
+pub fn is_reserved_plugin_name(name: &str) -> bool {
+    is_reserved_name(name) || CATALOG_OWNER_NAMES.iter().any(|o| o.eq_ignore_ascii_case(name))
+}
+
 /// The most a `describe()` answer may weigh (as JSON); larger ones are refused.
 pub const MAX_DESCRIBE_BYTES: usize = 64 << 10;
 
@@ -428,6 +455,8 @@ pub struct Runtime {
     /// thread, held until the thread ends, so threads abandoned in a blocked file operation
     /// are capped at [`MAX_TASK_THREADS`].
     task_threads: Arc<tokio::sync::Semaphore>,
+    /// Baton's own folders, real paths: no grant may overlap them ([`Runtime::set_protected_dirs`]).
+    protected: Arc<Vec<(String, PathBuf)>>,
 }
 
 /// At most this many threads run (or are abandoned by) tasks with folder grants at once.
@@ -489,6 +518,7 @@ impl Runtime {
             kv,
             extensions: Arc::default(),
             task_threads: Arc::new(tokio::sync::Semaphore::new(MAX_TASK_THREADS)),
+            protected: Arc::default(),
         })
     }
 
@@ -562,7 +592,7 @@ impl Runtime {
     async fn prepare_with(&self, origin: &Path, bytes: &[u8], grants: &[Grant], name: Option<&str>) -> Result<Plugin, RuntimeError> {
         let not_a_plugin =
             |reason: String| RuntimeError::NotAPlugin { path: origin.display().to_string(), reason };
-        if let Some(n) = name.filter(|n| is_reserved_name(n)) {
+        if let Some(n) = name.filter(|n| is_reserved_plugin_name(n)) {
             return Err(RuntimeError::Reserved { path: origin.display().to_string(), name: n.to_string() });
         }
         let sha256 = hex::encode(Sha256::digest(bytes));
@@ -582,7 +612,9 @@ impl Runtime {
         // Each describe() is a task of its own for locks (a lock it takes is released after).
         static DESCRIBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let seq = DESCRIBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut store = self.store(name.unwrap_or("(describe)"), &format!("(describe {seq})"), &[], &PluginSettings::default(), describe_budget)?;
+        let mut store = self
+            .store(name.unwrap_or("(describe)"), &format!("(describe {seq})"), &[], &PluginSettings::default(), describe_budget)
+            .map_err(|e| not_a_plugin(e.to_string()))?;
         if name.is_none() {
             store.data_mut().kv = Arc::new(NoKv);
         }
@@ -601,7 +633,7 @@ impl Runtime {
         if !baton_handoff::names::is_valid_name(&info.name) {
             return Err(not_a_plugin(format!("its name {:?} is not a valid plugin name", info.name)));
         }
-        if is_reserved_name(&info.name) {
+        if is_reserved_plugin_name(&info.name) {
             return Err(RuntimeError::Reserved { path: origin.display().to_string(), name: info.name });
         }
         if let Some(n) = name.filter(|n| *n != info.name) {
@@ -609,7 +641,8 @@ impl Runtime {
         }
         let params = Arc::new(compile_params(&info).map_err(not_a_plugin)?);
         let grants = effective_grants(&info, grants);
-        Ok(Plugin { info, sha256, grants, world, settings: PluginSettings::default(), params, pre })
+        let slots = Arc::new(open_grants(&grants, &self.protected));
+        Ok(Plugin { info, sha256, grants, world, settings: PluginSettings::default(), params, slots, protected: self.protected.clone(), pre })
     }
 
     /// Registers a prepared plugin under its name, replacing any older one atomically:
@@ -636,29 +669,39 @@ impl Runtime {
         v
     }
 
+    /// Names baton's own folders (the home's `plugins/`, `state/`, `handoffs/`), which no grant
+    /// may contain or sit inside, also when a grant folder is made again (see [`grants`]).
+    /// Call it before loading plugins.
+    pub fn set_protected_dirs(&mut self, dirs: Vec<(String, PathBuf)>) {
+        self.protected = Arc::new(dirs.into_iter().map(|(w, p)| (w, grants::real_or_lexical(&p))).collect());
+    }
+
     fn store(
         &self,
         plugin: &str,
         task_id: &str,
-        grants: &[Grant],
+        slots: &[grants::GrantSlot],
         settings: &PluginSettings,
         budget: Budget,
-    ) -> Result<Store<StoreState>, RuntimeError> {
+    ) -> Result<Store<StoreState>, RunError> {
+        // Every grant through the handle opened at load, after checking the path still leads
+        // to it; a grant missing or redirected fails the task before anything runs.
+        let mut dirs = Vec::with_capacity(slots.len());
+        for s in slots {
+            match s.current() {
+                Ok(d) => dirs.push(d),
+                Err(e @ grants::GrantFault::Missing { .. }) => return Err(RunError::GrantMissing(e.to_string())),
+                Err(e) => return Err(RunError::GrantChanged(e.to_string())),
+            }
+        }
+        let grants: Vec<Grant> = slots.iter().map(|s| s.grant.clone()).collect();
+        let grants = &grants[..];
         let mut wasi = WasiCtx::builder();
         wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
         // File operations run inline instead of hopping to tokio's blocking pool and back:
         // each task already has a worker of its own (concurrency is capped at the core
         // count), and the hop dominated file-heavy plugins such as `audit`.
         wasi.allow_blocking_current_thread(true);
-        for (g, guest) in grants.iter().zip(guest_paths(grants)) {
-            let perms = if g.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
-            wasi.preopened_dir(&g.host_path, guest, perms).map_err(|e| RuntimeError::Grant {
-                plugin: plugin.into(),
-                grant: g.name.clone(),
-                path: g.host_path.display().to_string(),
-                reason: format!("{e:#}"),
-            })?;
-        }
         let meter = limits::TaskMeter::new(budget.memory_bytes, budget.output_bytes);
         let meters = grants
             .iter()
@@ -672,7 +715,7 @@ impl Runtime {
             wasi: wasi.build(),
             table,
             meter,
-            fs_guard: fsguard::FsGuard::new(guest_paths(grants), meters),
+            fs_guard: fsguard::FsGuard::new(guest_paths(grants), meters, grants.iter().map(|g| g.writable).collect(), dirs.clone()),
             kv_quota: budget.kv,
             progress_kept: None,
             progress_traced: None,
@@ -681,6 +724,7 @@ impl Runtime {
             plugin: plugin.to_string(),
             task_id: task_id.to_string(),
             grants: grants.to_vec(),
+            grant_dirs: dirs,
             settings: settings.clone(),
             logs: Vec::new(),
             follow_ups: Vec::new(),
@@ -706,11 +750,11 @@ impl Runtime {
         if let Err(m) = plugin.check_params(&task.action, &task.params) {
             return Execution { outcome: Err(RunError::InvalidInput(m)), logs: vec![], follow_ups: vec![], elapsed: started.elapsed() };
         }
-        let mut store = match self.store(&plugin.info.name, &task.id, &plugin.grants, &plugin.settings, budget) {
+        let mut store = match self.store(&plugin.info.name, &task.id, &plugin.slots, &plugin.settings, budget) {
             Ok(s) => s,
             Err(e) => {
                 return Execution {
-                    outcome: Err(RunError::Permanent(e.to_string())),
+                    outcome: Err(e),
                     logs: vec![],
                     follow_ups: vec![],
                     elapsed: started.elapsed(),
@@ -947,6 +991,11 @@ fn effective_grants(info: &PluginInfo, granted: &[Grant]) -> Vec<Grant> {
             })
         })
         .collect()
+}
+
+/// Opens each grant once (see [`grants`]); one missing now is opened when it appears.
+fn open_grants(grants: &[Grant], protected: &Arc<Vec<(String, PathBuf)>>) -> Vec<grants::GrantSlot> {
+    grants.iter().map(|g| grants::GrantSlot::new(g.clone(), protected.clone())).collect()
 }
 
 /// Where each grant is mounted in the guest: `/<name>`, then `/<name>-2`, `/<name>-3`… for

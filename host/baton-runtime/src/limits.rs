@@ -178,7 +178,7 @@ impl wasmtime::ResourceLimiter for TaskMeter {
 }
 
 /// Cuts `s` to at most `max` bytes on a character boundary, saying how long it was.
-pub fn truncate(mut s: String, max: usize) -> String {
+pub fn truncate(s: String, max: usize) -> String {
     if s.len() <= max {
         return s;
     }
@@ -188,9 +188,13 @@ pub fn truncate(mut s: String, max: usize) -> String {
     while !s.is_char_boundary(cut) {
         cut -= 1;
     }
-    s.truncate(cut);
-    s.push_str(&note);
-    s
+    // A new string of the cut size: truncating in place would keep the whole allocation (a
+    // 100 MB log line cut to 8 KB held its 100 MB), and the host counts what it keeps.
+    let mut out = String::with_capacity(cut + note.len());
+    out.push_str(&s[..cut]);
+    out.push_str(&note);
+    drop(s);
+    out
 }
 
 /// Per-task limits on one writable grant: bytes written and files (or folders, links)

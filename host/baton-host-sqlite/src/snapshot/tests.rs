@@ -9,6 +9,7 @@ use super::*;
 struct Fixture {
     dir: tempfile::TempDir,
     grants: Vec<Grant>,
+    dirs: Vec<GrantDir>,
     snapshots: Snapshots,
     /// The writer: keeps the WAL open so nothing is checkpointed into the .db.
     writer: Connection,
@@ -27,9 +28,10 @@ fn fixture(limits: Limits) -> Fixture {
         tx.execute("INSERT INTO titles(title, artist, cover) VALUES (?1, ?2, x'00ff')", (format!("Track {i}"), "Avicii")).unwrap();
     }
     tx.commit().unwrap();
+    let dirs = vec![GrantDir::open(&lib).unwrap()];
     let grants = vec![Grant { name: "djay".into(), host_path: lib, writable: false }];
     let snapshots = Snapshots::new(dir.path().join("cache/sqlite"), limits);
-    Fixture { dir, grants, snapshots, writer }
+    Fixture { dir, grants, dirs, snapshots, writer }
 }
 
 fn far() -> Instant {
@@ -38,7 +40,7 @@ fn far() -> Instant {
 
 impl Fixture {
     fn open(&self, guest: &str) -> Result<Snapshot, SqlError> {
-        self.snapshots.open(&self.grants, guest, "task-1", far(), &AtomicBool::new(false))
+        self.snapshots.open(&self.grants, &self.dirs, guest, "task-1", far(), &AtomicBool::new(false))
     }
 
     fn db(&self, suffix: &str) -> PathBuf {
@@ -180,7 +182,7 @@ fn statements_that_write_attach_or_touch_files_are_denied() {
 fn a_database_that_keeps_changing_is_busy_after_three_copies() {
     let f = fixture(Limits::default());
     let mut tries = Vec::new();
-    let r = f.snapshots.open_with(&f.grants, DB, "task-1", far(), &AtomicBool::new(false), &mut |attempt| {
+    let r = f.snapshots.open_with(&f.grants, &f.dirs, DB, "task-1", far(), &AtomicBool::new(false), &mut |attempt| {
         tries.push(attempt);
         f.writer.execute("INSERT INTO titles(title) VALUES ('during the copy')", []).unwrap();
     });
@@ -191,7 +193,7 @@ fn a_database_that_keeps_changing_is_busy_after_three_copies() {
     // Changed during the first copy only: the second copy is consistent and has the row.
     let s = f
         .snapshots
-        .open_with(&f.grants, DB, "task-1", far(), &AtomicBool::new(false), &mut |attempt| {
+        .open_with(&f.grants, &f.dirs, DB, "task-1", far(), &AtomicBool::new(false), &mut |attempt| {
             if attempt == 1 {
                 f.writer.execute("INSERT INTO titles(title) VALUES ('once')", []).unwrap();
             }
@@ -228,7 +230,7 @@ fn snapshots_per_task_and_copy_bytes_are_limited() {
     let a = f.open(DB).unwrap();
     let _b = f.open(DB).unwrap();
     assert!(matches!(f.open(DB), Err(SqlError::Io(m)) if m.contains("at most 2")));
-    let other = f.snapshots.open(&f.grants, DB, "task-2", far(), &AtomicBool::new(false)).unwrap();
+    let other = f.snapshots.open(&f.grants, &f.dirs, DB, "task-2", far(), &AtomicBool::new(false)).unwrap();
     drop(a);
     let _c = f.open(DB).unwrap();
     drop(other);
@@ -247,10 +249,10 @@ fn snapshots_per_task_and_copy_bytes_are_limited() {
 fn the_deadline_stops_copies_and_runaway_queries() {
     let f = fixture(Limits::default());
     let past = Instant::now() - Duration::from_millis(1);
-    assert!(matches!(f.snapshots.open(&f.grants, DB, "t", past, &AtomicBool::new(false)), Err(SqlError::TaskTimeout)));
+    assert!(matches!(f.snapshots.open(&f.grants, &f.dirs, DB, "t", past, &AtomicBool::new(false)), Err(SqlError::TaskTimeout)));
     assert_eq!(f.copies(), 0);
     let soon = Instant::now() + Duration::from_millis(400);
-    let s = f.snapshots.open(&f.grants, DB, "t", soon, &AtomicBool::new(false)).unwrap();
+    let s = f.snapshots.open(&f.grants, &f.dirs, DB, "t", soon, &AtomicBool::new(false)).unwrap();
     let t0 = Instant::now();
     let r = s.query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c", &[], 1);
     assert_eq!(r, Err(SqlError::TaskTimeout));

@@ -1,0 +1,304 @@
+//! Issue 36's escapes, through the real `baton` binary: grants held open since load (a folder
+//! swapped for a symlink into the home's `state/` is never followed), grant layouts that let a
+//! plugin redirect a grant refused at load with both paths named, and a running host that loads
+//! only components `baton plugin install` put in place. The hostile component is
+//! `plugins/testkit` (its `read` action reads whatever path it is given).
+use std::collections::HashMap;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+mod support;
+use support::Home;
+
+fn home(toml: &str) -> Home {
+    let h = Home::init(&[("pause_after", "100"), ("max_attempts", "1")], toml);
+    for d in ["data", "out"] {
+        std::fs::create_dir_all(h.root.join(d)).unwrap();
+    }
+    std::fs::write(h.root.join("data/x"), "granted").unwrap();
+    let src = h.root.parent().unwrap().join("testkit-under-test.wasm");
+    std::fs::write(&src, baton_bundle::get("testkit").expect("testkit is bundled").wasm).unwrap();
+    h.ok(&["plugin", "install", src.to_str().unwrap(), "--json", "--yes"]);
+    h
+}
+
+fn drop_task(h: &Home, id: &str, plugin: &str, action: &str, params: Value) {
+    let body = json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                      "from": "Tester-Agent", "title": format!("{plugin} {action} {id}"), "plugin": plugin,
+                      "action": action, "params": params});
+    h.drop_file(format!("20260118T070951Z__TASK__{id}__Tester-Agent.json"), body.to_string());
+}
+
+fn returns(h: &Home) -> HashMap<String, Value> {
+    h.returns("Tester-Agent").into_iter().map(|(id, mut v)| (id, v.remove(0))).collect()
+}
+
+fn wait_for(h: &Home, id: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        if let Some(r) = returns(h).remove(id) {
+            return r;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "no RETURN for {id}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A running `baton serve`, killed when dropped.
+struct Served(Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(h: &Home) -> Served {
+    Served(h.cmd(&["serve"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap())
+}
+
+/// The grant is opened once, at load: a folder replaced by a symlink to the home's `state/`
+/// while the host runs is never followed; the task fails `grant_changed` naming the path, and
+/// nothing of the state database reaches the plugin. Made again as a real folder at the same
+/// place, it is re-opened and used.
+#[test]
+fn a_grant_swapped_for_a_symlink_while_serving_is_never_followed() {
+    let h = home("\n[plugins.testkit]\ngrants = { data = \"data\" }\ntime_ms = 10000\n");
+    let _s = serve(&h);
+    drop_task(&h, "BEFORE", "testkit", "read", json!({"path": "/data/x"}));
+    let r = wait_for(&h, "BEFORE");
+    assert_eq!(r["result"]["text"], "granted", "{r}");
+
+    let data = h.root.join("data");
+    std::fs::rename(&data, h.root.join("data-old")).unwrap();
+    std::os::unix::fs::symlink(h.root.join("state"), &data).unwrap();
+    drop_task(&h, "SWAPPED", "testkit", "read", json!({"path": "/data/baton.sqlite"}));
+    let r = wait_for(&h, "SWAPPED");
+    assert_eq!(r["status"], "failed", "{r}");
+    assert_eq!(r["error"]["code"], "grant_changed", "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains(&data.display().to_string()), "{r}");
+    assert!(r.get("result").is_none_or(|v| v.get("len").is_none()), "nothing was read: {r}");
+
+    // Made again as a real folder where it was: re-opened after the same checks.
+    std::fs::remove_file(&data).unwrap();
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("x"), "made again").unwrap();
+    drop_task(&h, "AGAIN", "testkit", "read", json!({"path": "/data/x"}));
+    assert_eq!(wait_for(&h, "AGAIN")["result"]["text"], "made again");
+
+    // Gone: the plugin stays loaded, its task fails `grant_missing`.
+    std::fs::rename(&data, h.root.join("data-gone")).unwrap();
+    drop_task(&h, "GONE", "testkit", "ok", json!({}));
+    let r = wait_for(&h, "GONE");
+    assert_eq!(r["error"]["code"], "grant_missing", "{r}");
+}
+
+/// Grant layouts through which a plugin could redirect a grant are refused at load, with a
+/// message naming both paths; tasks are answered, never run.
+#[test]
+fn grant_layouts_that_allow_a_redirect_are_refused_naming_both_paths() {
+    let h = home("\n[plugins.testkit]\ngrants = { data = \"data\" }\n");
+    let toml = h.root.join("baton.toml");
+    let base = std::fs::read_to_string(&toml).unwrap().replace("\n[plugins.testkit]\ngrants = { data = \"data\" }\n", "");
+    std::fs::create_dir_all(h.root.join("out/inner")).unwrap();
+    std::fs::create_dir_all(h.root.join("elsewhere")).unwrap();
+    // `data` reached through a symlink into another plugin's writable grant.
+    std::os::unix::fs::symlink(h.root.join("out"), h.root.join("elsewhere/link")).unwrap();
+    let echo_writes_out = "\n[plugins.echo]\ngrants = { w = { path = \"out\", writable = true } }";
+    let cases = [
+        ("NESTED", "grants = { out = { path = \"out\", writable = true }, data = \"out/inner\" }".to_string(), ["out/inner", "out"]),
+        ("OTHERS", format!("grants = {{ data = \"elsewhere/link/inner\" }}{echo_writes_out}"), ["elsewhere/link/inner", "out"]),
+    ];
+    for (id, grants, named) in cases {
+        std::fs::write(&toml, format!("{base}\n[plugins.testkit]\n{grants}\n")).unwrap();
+        drop_task(&h, id, "testkit", "read", json!({"path": "/data/baton.sqlite"}));
+        h.ok(&["serve", "--once"]);
+        let r = returns(&h).remove(id).unwrap_or_else(|| panic!("no RETURN for {id}"));
+        assert_ne!(r["status"], "completed", "{r}");
+        assert_eq!(r["error"]["code"], "unknown_plugin", "{r}");
+        let status = h.json(&["status", "--json"]);
+        let why = status["refused_plugins"][0]["reason"].to_string();
+        for p in named {
+            assert!(why.contains(&h.root.join(p).display().to_string()), "{id}: {p} not named in {status}");
+        }
+    }
+    // Read-only nesting stays allowed.
+    std::fs::write(&toml, format!("{base}\n[plugins.testkit]\ngrants = {{ repos = \"out\", data = \"out/inner\" }}\n")).unwrap();
+    std::fs::write(h.root.join("out/inner/x"), "nested").unwrap();
+    drop_task(&h, "RONEST", "testkit", "read", json!({"path": "/data/x"}));
+    h.ok(&["serve", "--once"]);
+    assert_eq!(returns(&h)["RONEST"]["result"]["text"], "nested");
+}
+
+/// A running host loads only what `baton plugin install` recorded, at the recorded identity:
+/// bytes written into plugins/ (as through an escaped grant), even the bytes of an installed
+/// version copied back, are refused, and the installed version keeps running.
+#[test]
+fn hot_reload_adopts_nothing_that_install_did_not_put_in_place() {
+    let h = home("\n[plugins.testkit]\ngrants = { data = \"data\" }\ntime_ms = 10000\n");
+    let plugins = h.root.join("plugins");
+    let installed = std::fs::read(plugins.join("testkit.wasm")).unwrap();
+    let _s = serve(&h);
+    drop_task(&h, "FIRST", "testkit", "ok", json!({}));
+    let sha = wait_for(&h, "FIRST")["plugin"]["sha256"].clone();
+
+    // Another component claiming to be testkit (patched version string), written in place.
+    let mut evil = installed.clone();
+    let at = evil.windows(5).position(|w| w == b"0.1.0").expect("version string");
+    evil[at..at + 5].copy_from_slice(b"9.9.9");
+    let tmp = plugins.join(".evil.tmp");
+    std::fs::write(&tmp, &evil).unwrap();
+    std::fs::rename(&tmp, plugins.join("testkit.wasm")).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    drop_task(&h, "AFTER", "testkit", "ok", json!({}));
+    let r = wait_for(&h, "AFTER");
+    assert_eq!(r["plugin"]["version"], "0.1.0", "the written component was not loaded: {r}");
+    assert_eq!(r["plugin"]["sha256"], sha);
+
+    // A real upgrade, by install, is loaded; the older installed bytes copied back afterwards
+    // (recorded bytes, but not the file install put there: a downgrade) are refused.
+    let mut newer = installed.clone();
+    newer[at..at + 5].copy_from_slice(b"0.1.1");
+    let src = h.root.parent().unwrap().join("testkit-newer.wasm");
+    std::fs::write(&src, &newer).unwrap();
+    h.ok(&["plugin", "install", src.to_str().unwrap(), "--json", "--yes", "--force"]);
+    let start = Instant::now();
+    let mut n = 0;
+    loop {
+        n += 1;
+        let id = format!("UP{n}");
+        drop_task(&h, &id, "testkit", "ok", json!({}));
+        if wait_for(&h, &id)["plugin"]["version"] == "0.1.1" {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "the installed upgrade was never loaded");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::write(&tmp, &installed).unwrap();
+    std::fs::rename(&tmp, plugins.join("testkit.wasm")).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    drop_task(&h, "COPIED", "testkit", "ok", json!({}));
+    assert_eq!(wait_for(&h, "COPIED")["plugin"]["version"], "0.1.1", "the copied-back 0.1.0 was not loaded");
+    let journal = std::fs::read_to_string(plugins.join(".journal.jsonl")).unwrap();
+    assert!(!journal.contains("\"adopted\"") && !journal.contains("\"reloaded\""), "{journal}");
+    let status = h.json(&["status", "--json"]);
+    assert!(status["refused_plugins"].to_string().contains("baton plugin install"), "{status}");
+}
+
+/// testkit with another name in its `describe()`: the bytes after `@@testkit-name@@`.
+fn testkit_named(name: &str) -> Vec<u8> {
+    let mut bytes = baton_bundle::get("testkit").expect("testkit is bundled").wasm.to_vec();
+    let marker = b"@@testkit-name@@";
+    let at = bytes.windows(marker.len()).position(|w| w == marker).expect("the name slot");
+    let slot = &mut bytes[at + marker.len()..at + marker.len() + 32];
+    slot.fill(0);
+    slot[..name.len()].copy_from_slice(name.as_bytes());
+    bytes
+}
+
+/// A plugin named as one of the catalog's owners (`core` owns every core property, `user` the
+/// person's writes) would own what they own: refused at install, and a component dropped in
+/// under such a file name is never loaded.
+#[test]
+fn the_catalogs_owner_names_are_never_plugin_names() {
+    let h = home("");
+    for name in ["core", "user", "Core"] {
+        let src = h.root.parent().unwrap().join(format!("{name}-plugin.wasm"));
+        std::fs::write(&src, testkit_named(name)).unwrap();
+        let out = h.run(&["plugin", "install", src.to_str().unwrap(), "--json", "--yes"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("reserved") && err.contains(name), "{name}: {err}");
+        assert!(!h.root.join(format!("plugins/{name}.wasm")).exists());
+    }
+    std::fs::write(h.root.join("plugins/core.wasm"), testkit_named("core")).unwrap();
+    drop_task(&h, "CORE", "core", "ok", json!({}));
+    h.ok(&["serve", "--once"]);
+    let r = returns(&h).remove("CORE").expect("a RETURN");
+    assert_eq!(r["error"]["code"], "unknown_plugin", "{r}");
+}
+
+/// Runs one TASK with `baton run` and gives its RETURN.
+fn run_task(h: &Home, id: &str, plugin: &str, action: &str, params: Value) -> Value {
+    let body = json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                      "from": "Tester-Agent", "title": "catalog", "plugin": plugin, "action": action, "params": params});
+    let file = h.root.parent().unwrap().join(format!("20260118T070951Z__TASK__{id}__Tester-Agent.json"));
+    std::fs::write(&file, body.to_string()).unwrap();
+    let out = h.run(&["run", file.to_str().unwrap()]);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("baton run: {e}: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// A relation's `inverse` adds a property to its target collection: it is checked as one.
+/// Never in a collection the plugin may not write, never under another owner's id or an id
+/// holding `..`, U+202E or NUL, never over an existing property.
+#[test]
+fn a_relations_inverse_is_checked_as_a_property_of_its_target() {
+    let h = home("\n[plugins.testkit]\ngrants = { data = \"data\" }\ncatalog = { read = [\"artists\"], write = [\"tracks\"] }\n");
+    let ensure = |inverse: &str, target: &str| {
+        json!({"op": "ensure", "collection": "testkit.mine", "properties": [
+            {"id": "testkit.rel", "kind": "relation", "target": target, "inverse": inverse}]})
+    };
+    let r = run_task(&h, "INV", "testkit", "catalog", json!({"calls": [
+        ensure("testkit.back", "artists"),
+        ensure("testkit..\u{202e}x", "tracks"),
+        ensure("testkit.a\u{0}b", "tracks"),
+        ensure("djay.back", "tracks"),
+        ensure("title", "tracks"),
+        ensure("testkit.back", "tracks"),
+    ]}));
+    assert_eq!(r["status"], "completed", "{r}");
+    let results = r["result"]["results"].as_array().unwrap();
+    for (i, what) in ["an ungranted target", "`..` and U+202E", "NUL", "another owner's id", "a core property"].iter().enumerate() {
+        assert!(results[i].get("error").is_some(), "{what}: {}", results[i]);
+    }
+    assert_eq!(results[5]["ok"], json!(true), "its own inverse on a collection it writes: {}", results[5]);
+    // Nothing was added where it may not write.
+    let props = h.json(&["catalog", "collections", "--json"]).to_string();
+    assert!(!props.contains("\u{202e}"), "{props}");
+}
+
+/// Upserts and links that name keys of a collection the plugin may not read are refused as a
+/// read before any lookup: the answer is the same whether the key (or the collection) exists,
+/// so no call is an oracle of keys or collection names.
+#[test]
+fn links_into_an_unreadable_collection_answer_the_same_for_every_key() {
+    let h = home("\n[plugins.testkit]\ngrants = { data = \"data\" }\ncatalog = { write = [\"tracks\"] }\n");
+    let csv = h.root.parent().unwrap().join("artists.csv");
+    std::fs::write(&csv, "key,name\nsecret-artist,Secret\n").unwrap();
+    h.ok(&["catalog", "import", "artists", csv.to_str().unwrap()]);
+    let link = |key: &str| json!({"op": "link", "collection": "testkit.mine", "key": "k", "property": "testkit.rel", "target": key});
+    let upsert = |key: &str| json!({"op": "upsert", "collection": "testkit.mine", "records": [{"key": "k", "props": {"testkit.rel": [key]}}]});
+    let r = run_task(&h, "ORACLE", "testkit", "catalog", json!({"calls": [
+        {"op": "ensure", "collection": "testkit.mine", "properties": [{"id": "testkit.rel", "kind": "relation", "target": "artists"}]},
+        {"op": "upsert", "collection": "testkit.mine", "records": [{"key": "k", "props": {}}]},
+        link("secret-artist"), link("no-such-artist"), upsert("secret-artist"), upsert("no-such-artist"),
+    ]}));
+    assert_eq!(r["status"], "completed", "{r}");
+    let res = r["result"]["results"].as_array().unwrap();
+    let shape = |v: &Value| v["error"]["kind"].as_str().map(str::to_string).unwrap_or_else(|| format!("not an error: {v}"));
+    assert_eq!(shape(&res[2]), "denied", "{}", res[2]);
+    assert_eq!(res[2], res[3], "a link answers the same for a key that exists and one that does not");
+    assert_eq!(shape(&res[4]), "denied", "{}", res[4]);
+    assert_eq!(res[4]["error"]["kind"], res[5]["error"]["kind"]);
+    assert!(!res[4].to_string().contains("does not exist") && !res[5].to_string().contains("does not exist"), "{res:?}");
+}
+
+/// Memory the host keeps for a plugin counts at its real size: log lines of 4 MB, each cut to
+/// the 8 KB line cap, used to keep their 4 MB allocations (128 of them in the logs' quarter of
+/// a 4 MB output cap: 512 MB). The host's peak RSS stays far below that, and other tasks
+/// complete.
+#[test]
+fn log_lines_cut_to_the_cap_keep_no_more_than_the_cut() {
+    let h = home("\n[plugins.testkit]\ngrants = { data = \"data\" }\ntime_ms = 3000\noutput_kb = 4096\n");
+    drop_task(&h, "LOGS", "testkit", "log-flood", json!({"bytes": 4 << 20}));
+    drop_task(&h, "ECHO", "echo", "echo", json!({"still": "here"}));
+    let started = Instant::now();
+    let mut child = h.cmd(&["serve", "--once"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let peak = support::wait_measuring_peak_rss(&mut child, started, Duration::from_secs(60));
+    let r = returns(&h);
+    assert_eq!(r["ECHO"]["status"], "completed", "{:?}", r["ECHO"]);
+    assert_ne!(r["LOGS"]["status"], "completed", "{:?}", r["LOGS"]);
+    assert!(peak > 0 && peak < 300 << 10, "host peak RSS {} MB", peak >> 10);
+}
