@@ -207,16 +207,9 @@ fn ms(seconds: f64) -> Option<i64> {
 
 /// An ISRC in the catalog's form (`CC-XXX-YY-NNNNN` → `CCXXXYYNNNNN`), or None when the text
 /// is not one: the catalog refuses a malformed ISRC, and one bad value must not fail the batch.
-/// The same rule as `baton_catalog::schema::normalize_isrc`, which this wasm-built crate cannot
-/// link; keep the two in step.
+/// The catalog's own rule (`baton_normalize::isrc`), so the two can never disagree.
 pub fn normalize_isrc(s: &str) -> Option<String> {
-    let c: String = s.chars().filter(|c| !matches!(c, '-' | ' ' | '_')).collect::<String>().to_ascii_uppercase();
-    let b = c.as_bytes();
-    let ok = b.len() == 12
-        && b[..2].iter().all(u8::is_ascii_alphabetic)
-        && b[2..5].iter().all(u8::is_ascii_alphanumeric)
-        && b[5..].iter().all(u8::is_ascii_digit);
-    ok.then_some(c)
+    baton_normalize::isrc(s)
 }
 
 fn nonempty(s: Option<&str>) -> Option<String> {

@@ -196,10 +196,10 @@ mod tests {
     fn bad_inputs_are_refused_before_anything_is_written() {
         let mut t = plugin_task();
         t.from = "../etc".into();
-        assert!(task(&t).unwrap_err().message.contains("/from"));
+        assert!(task(&t).unwrap_err().message.contains("`from`"));
         let mut t = plugin_task();
         t.target = Target::Plugin { plugin: "echo".into(), action: "echo".into(), params: json!([1]) };
-        assert!(task(&t).unwrap_err().message.contains("/params"));
+        assert!(task(&t).unwrap_err().message.contains("`params`"));
         let mut t = plugin_task();
         t.extra.insert("from".into(), json!("Mallory"));
         assert!(task(&t).unwrap_err().message.contains("`from`"));
@@ -208,10 +208,10 @@ mod tests {
         assert!(task(&t).unwrap_err().message.contains("needs a title"));
         let mut t = plugin_task();
         t.priority = Some("asap".into());
-        assert!(task(&t).unwrap_err().message.contains("/priority"));
+        assert!(task(&t).unwrap_err().message.contains("`priority`"));
         let mut t = plugin_task();
         t.deadline = Some("tomorrow".into());
-        assert!(task(&t).unwrap_err().message.contains("/deadline"));
+        assert!(task(&t).unwrap_err().message.contains("`deadline`"));
     }
 
     #[test]

@@ -16,6 +16,10 @@ use sha2::{Digest, Sha256};
 
 use crate::{Location, Result};
 
+/// The table holding the state's id. `baton migrate` leaves it behind: it names this SQLite
+/// file, and a PostgreSQL ledger is not checked.
+pub const META_TABLE: &str = "state_meta";
+
 /// Why [`check`] refused the state.
 #[derive(Debug, thiserror::Error)]
 pub enum StateGuardError {

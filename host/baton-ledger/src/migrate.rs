@@ -279,9 +279,15 @@ fn source_tables(c: &rusqlite::Connection, path: &Path) -> Result<Tables> {
     let err = |e| MigrateError::Source { path: path.display().to_string(), source: e };
     let mut st = c.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name").map_err(err)?;
     let names: Vec<String> = st.query_map([], |r| r.get(0)).map_err(err)?.collect::<rusqlite::Result<_>>().map_err(err)?;
-    let (fp, copy): (Vec<String>, Vec<String>) = names.into_iter().partition(|n| n.starts_with("fp_"));
-    let why = "the fingerprint library describes this machine's files and stays in a SQLite file on this machine";
-    Ok((copy, fp.into_iter().map(|n| (n, why.to_string())).collect()))
+    let (local, copy): (Vec<String>, Vec<String>) = names.into_iter().partition(|n| n.starts_with("fp_") || n == crate::guard::META_TABLE);
+    let why = |n: &str| {
+        if n == crate::guard::META_TABLE {
+            "the identity of this SQLite file, which the home checks before serving from it (see guard.rs); a PostgreSQL ledger has none"
+        } else {
+            "the fingerprint library describes this machine's files and stays in a SQLite file on this machine"
+        }
+    };
+    Ok((copy, local.into_iter().map(|n| { let w = why(&n).to_string(); (n, w) }).collect()))
 }
 
 fn count_sqlite(c: &rusqlite::Connection, path: &Path, table: &str) -> Result<u64> {

@@ -269,15 +269,8 @@ pub fn arg_text(raw: &str, what: &str) -> Result<(String, String)> {
     }
 }
 
-/// An age for people: seconds, minutes, hours or days (as `baton status` shows ages).
-pub fn human_age(secs: i64) -> String {
-    match secs {
-        s if s < 120 => format!("{s}s"),
-        s if s < 7200 => format!("{}m", s / 60),
-        s if s < 172_800 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86_400),
-    }
-}
+/// An age for people, as `baton status` shows ages.
+pub use baton_pipeline::tree::human_age;
 
 /// Seconds since an RFC 3339 time (0 if it does not parse).
 pub fn age_secs(ts: &str) -> i64 {
