@@ -298,16 +298,10 @@ fn kiro_specs_through_a_symlink_and_unreadable_plans_through_the_plugin() {
     assert!(unreadable[0]["reason"].as_str().unwrap().contains("2 checkbox(es)"), "{}", unreadable[0]);
 }
 
-/// `serve`'s automatic audit checks renames on the host (git cannot run in the sandbox): a file
-/// created, ticked in a spec-kit plan, then renamed in a later commit is `moved` in the
-/// published report (JSON and Markdown), gets no false-claims alert and no follow-up; a ticked
-/// file that never existed still does.
-#[test]
-fn serve_reports_a_file_renamed_after_it_was_ticked_as_moved() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path().join("home");
-    baton(&home, &["init"]);
-    let repo = tmp.path().join("repo");
+/// A git repository whose spec-kit plan ticks `src/loader.py` (created in that commit, renamed
+/// to `src/io/reader.py` in the next) and `src/writer.py` (never created).
+fn renamed_repo(tmp: &Path) -> PathBuf {
+    let repo = tmp.join("repo");
     std::fs::create_dir_all(repo.join("src")).unwrap();
     std::fs::create_dir_all(repo.join("specs/001-x")).unwrap();
     let git = |args: &[&str]| {
@@ -328,6 +322,19 @@ fn serve_reports_a_file_renamed_after_it_was_ticked_as_moved() {
     git(&["mv", "src/loader.py", "src/io/reader.py"]);
     git(&["commit", "-qm", "rename"]);
 
+    repo
+}
+
+/// `serve`'s automatic audit checks renames on the host (git cannot run in the sandbox): a file
+/// created, ticked in a spec-kit plan, then renamed in a later commit is `moved` in the
+/// published report (JSON and Markdown), gets no false-claims alert and no follow-up; a ticked
+/// file that never existed still does.
+#[test]
+fn serve_reports_a_file_renamed_after_it_was_ticked_as_moved() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    baton(&home, &["init"]);
+    let repo = renamed_repo(tmp.path());
     let toml = home.join("baton.toml");
     let text = std::fs::read_to_string(&toml)
         .unwrap()
@@ -368,4 +375,31 @@ fn serve_reports_a_file_renamed_after_it_was_ticked_as_moved() {
     let follow_ups: Vec<String> = inbox_files(&home, "Claude-Code-Agent").iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
     assert!(follow_ups.iter().any(|t| t.contains("src/writer.py")), "{follow_ups:?}");
     assert!(!follow_ups.iter().any(|t| t.contains("src/loader.py")), "no follow-up for the renamed file: {follow_ups:?}");
+}
+
+/// A plans folder outside the repository (the usual `serve` setup: `plans` in the home, the
+/// repository granted as `repos`): the rename is found in the granted repository's history.
+#[test]
+fn serve_finds_renames_in_a_granted_repository_when_the_plans_folder_is_not_in_git() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    baton(&home, &["init"]);
+    let repo = renamed_repo(tmp.path());
+    std::fs::copy(repo.join("specs/001-x/tasks.md"), home.join("plans/tasks.md")).unwrap();
+    let toml = home.join("baton.toml");
+    let text = std::fs::read_to_string(&toml)
+        .unwrap()
+        .replace("grants = { plans = \"plans\",", &format!("grants = {{ plans = \"plans\", repos = {:?},", repo.to_str().unwrap()));
+    std::fs::write(toml, text).unwrap();
+    baton(&home, &["serve", "--once"]);
+    let json = reports(&home.join("reports"), "json");
+    let r: Value = serde_json::from_slice(&std::fs::read(json.last().unwrap()).unwrap()).unwrap();
+    // the report keeps the sandbox's paths: the home's plan is `/plans/tasks.md` (the
+    // repository's own copy under specs/ is audited too, and must agree)
+    let plan = r["plans"].as_array().unwrap().iter().find(|p| p["path"] == "/plans/tasks.md").unwrap();
+    let d = plan["deliverables"].as_array().unwrap().iter().find(|d| d["path"] == "src/loader.py").unwrap();
+    assert_eq!((d["status"].as_str(), d["moved_to"].as_str()), (Some("moved"), repo.join("src/io/reader.py").to_str()), "{d}");
+    let fc: Vec<(&str, &str)> = r["false_claims"].as_array().unwrap().iter().map(|f| (f["plan"].as_str().unwrap(), f["path"].as_str().unwrap())).collect();
+    assert!(fc.contains(&("/plans/tasks.md", "src/writer.py")), "{fc:?}");
+    assert!(fc.iter().all(|f| f.1 == "src/writer.py"), "the renamed file is no false claim in either plan: {fc:?}");
 }

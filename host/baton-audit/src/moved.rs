@@ -130,8 +130,10 @@ pub fn missing_in_json(result: &Value) -> Vec<(String, String)> {
 }
 
 /// Looks up each missing deliverable (plan host path, path as written) in the git history of
-/// the plan's work tree: one `git log` per work tree, none when nothing is missing.
-pub fn check(missing: &[(String, String)]) -> Renames {
+/// the plan's work tree, then of the repositories' (`repos`, host paths: a plans folder kept
+/// outside the repository it plans): one `git log` per work tree, none when nothing is
+/// missing.
+pub fn check(missing: &[(String, String)], repos: &[PathBuf]) -> Renames {
     if missing.is_empty() {
         return Renames { note: "moved not needed: nothing is missing".into(), ..Renames::default() };
     }
@@ -141,38 +143,50 @@ pub fn check(missing: &[(String, String)]) -> Renames {
     let mut not_checked: Vec<String> = Vec::new();
     let mut found = HashMap::new();
     for (plan, path) in missing {
-        let dir = Path::new(plan).parent().map(Path::to_path_buf).unwrap_or_default();
-        let top = tops.entry(dir.clone()).or_insert_with(|| top_of(&dir)).clone();
-        let top = match top {
-            Ok(t) => t,
-            Err(e) => {
-                if !not_checked.contains(&e) {
-                    not_checked.push(e);
+        let plan_dir_host = Path::new(plan).parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut errors: Vec<String> = Vec::new();
+        let mut checked = false;
+        let mut seen: Vec<PathBuf> = Vec::new();
+        for dir in std::iter::once(&plan_dir_host).chain(repos) {
+            let top = match tops.entry(dir.clone()).or_insert_with(|| top_of(dir)).clone() {
+                Ok(t) => t,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
                 }
+            };
+            if seen.contains(&top) {
                 continue;
             }
-        };
-        let h = match histories.entry(top.clone()).or_insert_with(|| history(&top)) {
-            Ok(h) => h,
-            Err(e) => {
-                let e = format!("git log failed in {}: {e}", top.display());
-                if !not_checked.contains(&e) {
-                    not_checked.push(e);
+            seen.push(top.clone());
+            let h = match histories.entry(top.clone()).or_insert_with(|| history(&top)) {
+                Ok(h) => h,
+                Err(e) => {
+                    errors.push(format!("git log failed in {}: {e}", top.display()));
+                    continue;
                 }
+            };
+            checked = true;
+            let canon_dir = std::fs::canonicalize(&plan_dir_host).unwrap_or(plan_dir_host.clone());
+            let canon_top = std::fs::canonicalize(&h.top).unwrap_or(h.top.clone());
+            let plan_dir = canon_dir.strip_prefix(&canon_top).map(|p| p.to_string_lossy().replace('\\', "/")).unwrap_or_default();
+            let Some(old) = match_old(h, path, &plan_dir) else { continue };
+            let Some((new, commit)) = h.follow(old) else { continue };
+            let host_new = h.top.join(&new);
+            if !host_new.is_file() {
                 continue;
             }
-        };
-        let canon_dir = std::fs::canonicalize(&dir).unwrap_or(dir.clone());
-        let canon_top = std::fs::canonicalize(&h.top).unwrap_or(h.top.clone());
-        let plan_dir = canon_dir.strip_prefix(&canon_top).map(|p| p.to_string_lossy().replace('\\', "/")).unwrap_or_default();
-        let Some(old) = match_old(h, path, &plan_dir) else { continue };
-        let Some((new, commit)) = h.follow(old) else { continue };
-        let host_new = h.top.join(&new);
-        if !host_new.is_file() {
-            continue;
+            let rename = Rename { moved_to: host_new.display().to_string(), reason: format!("{old} was renamed to {new} in {commit}") };
+            found.insert((plan.clone(), path.clone()), rename);
+            break;
         }
-        let rename = Rename { moved_to: host_new.display().to_string(), reason: format!("{old} was renamed to {new} in {commit}") };
-        found.insert((plan.clone(), path.clone()), rename);
+        if !checked {
+            for e in errors {
+                if !not_checked.contains(&e) {
+                    not_checked.push(e);
+                }
+            }
+        }
     }
     let note = if not_checked.is_empty() {
         format!("moved checked with git history: {} renamed", found.len())
@@ -250,8 +264,8 @@ impl Renames {
 }
 
 /// Applies the rename check to a host-path result in one step (see [`check`]).
-pub fn apply(result: &mut Value) -> Renames {
-    let renames = check(&missing_in_json(result));
+pub fn apply(result: &mut Value, repos: &[PathBuf]) -> Renames {
+    let renames = check(&missing_in_json(result), repos);
     renames.apply_json(result);
     renames
 }

@@ -179,7 +179,8 @@ impl Auditor {
         // Renames: git cannot run in the sandbox, so the host checks the history of what the
         // audit found missing, before the report is published or any follow-up written.
         let mut result = host_paths(out.result, &mounts);
-        let renames = baton_audit::moved::check(&baton_audit::moved::missing_in_json(&result));
+        let repos: Vec<PathBuf> = plugin.grants.iter().filter(|g| g.name == "repos" || g.name.starts_with("repos.")).map(|g| g.host_path.clone()).collect();
+        let renames = baton_audit::moved::check(&baton_audit::moved::missing_in_json(&result), &repos);
         renames.apply_json(&mut result);
         if let Some(st) = &staging
             && let Err(e) = st.apply_renames(&renames)
