@@ -262,10 +262,3 @@ impl Renames {
         report.moved = Some(self.note.clone());
     }
 }
-
-/// Applies the rename check to a host-path result in one step (see [`check`]).
-pub fn apply(result: &mut Value, repos: &[PathBuf]) -> Renames {
-    let renames = check(&missing_in_json(result), repos);
-    renames.apply_json(result);
-    renames
-}

@@ -217,7 +217,10 @@ impl Auditor {
         tracing::info!(summary = %out.summary, follow_ups = written.len(), moved = %renames.note, "audit done");
         Ok(Some(Outcome {
             result,
-            summary: host_path_text(&out.summary, &mounts),
+            summary: match renames.len() {
+                0 => host_path_text(&out.summary, &mounts),
+                n => format!("{}; {n} of those missing were renamed later (moved, not false claims)", host_path_text(&out.summary, &mounts)),
+            },
             follow_ups: written,
         }))
     }
