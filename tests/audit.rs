@@ -297,3 +297,109 @@ fn kiro_specs_through_a_symlink_and_unreadable_plans_through_the_plugin() {
     assert_eq!(unreadable[0]["path"], repo.join("specs/002-todo/tasks.md").to_str().unwrap());
     assert!(unreadable[0]["reason"].as_str().unwrap().contains("2 checkbox(es)"), "{}", unreadable[0]);
 }
+
+/// A git repository whose spec-kit plan ticks `src/loader.py` (created in that commit, renamed
+/// to `src/io/reader.py` in the next) and `src/writer.py` (never created).
+fn renamed_repo(tmp: &Path) -> PathBuf {
+    let repo = tmp.join("repo");
+    std::fs::create_dir_all(repo.join("src")).unwrap();
+    std::fs::create_dir_all(repo.join("specs/001-x")).unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git").arg("-C").arg(&repo).args(["-c", "user.name=t", "-c", "user.email=t@t"]).args(args).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    git(&["init", "-q"]);
+    let code = "def load(path):\n    with open(path) as f:\n        return f.read()\n\n\ndef main():\n    print(load('x'))\n";
+    std::fs::write(repo.join("src/loader.py"), code).unwrap();
+    std::fs::write(
+        repo.join("specs/001-x/tasks.md"),
+        "# Tasks\n\n## Phase 1\n\n- [x] T001 Create the loader in src/loader.py\n- [x] T002 Create the writer in src/writer.py\n",
+    )
+    .unwrap();
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "loader, ticked"]);
+    std::fs::create_dir_all(repo.join("src/io")).unwrap();
+    git(&["mv", "src/loader.py", "src/io/reader.py"]);
+    git(&["commit", "-qm", "rename"]);
+
+    repo
+}
+
+/// `serve`'s automatic audit checks renames on the host (git cannot run in the sandbox): a file
+/// created, ticked in a spec-kit plan, then renamed in a later commit is `moved` in the
+/// published report (JSON and Markdown), gets no false-claims alert and no follow-up; a ticked
+/// file that never existed still does.
+#[test]
+fn serve_reports_a_file_renamed_after_it_was_ticked_as_moved() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    baton(&home, &["init"]);
+    let repo = renamed_repo(tmp.path());
+    let toml = home.join("baton.toml");
+    let text = std::fs::read_to_string(&toml)
+        .unwrap()
+        .replace("grants = { plans = \"plans\",", &format!("grants = {{ plans = {:?}, repos = {:?},", repo.join("specs").to_str().unwrap(), repo.to_str().unwrap()))
+        .replace("# followup_agent = \"Claude-Code-Agent\"", "followup_agent = \"Claude-Code-Agent\"")
+        .replace("eval_secs = 5", "eval_secs = 1")
+        .replace("# notify_agent = \"claude\"", "notify_agent = \"Ops\"");
+    std::fs::write(toml, text).unwrap();
+
+    let mut child = Command::new(BIN).arg("--home").arg(&home).arg("serve").stderr(Stdio::null()).spawn().unwrap();
+    let alerts = wait_for_alert(&home);
+    // a few more evaluations: an alert for the renamed file would have fired by now
+    std::thread::sleep(Duration::from_secs(3));
+    let alerts_later = false_claim_alerts(&home);
+    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    assert!(child.wait().unwrap().success());
+    let paths: Vec<&str> = alerts_later.iter().map(|a| a.1["path"].as_str().unwrap_or("")).collect();
+    assert_eq!(paths, ["src/writer.py"], "the renamed file is no false claim: {alerts:?} {alerts_later:?}");
+
+    let report_dir = home.join("reports");
+    let json = reports(&report_dir, "json");
+    assert_eq!(json.len(), 1, "{json:?}");
+    let r: Value = serde_json::from_slice(&std::fs::read(&json[0]).unwrap()).unwrap();
+    let ds = r["plans"][0]["deliverables"].as_array().unwrap();
+    let d = ds.iter().find(|d| d["path"] == "src/loader.py").unwrap();
+    assert_eq!(d["status"], "moved", "{d}");
+    assert_eq!(d["moved_to"], repo.join("src/io/reader.py").to_str().unwrap());
+    assert!(d["reason"].as_str().unwrap().contains("src/loader.py was renamed to src/io/reader.py"), "{d}");
+    let fc: Vec<&str> = r["false_claims"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert_eq!(fc, ["src/writer.py"]);
+    assert!(r["moved"].as_str().unwrap().starts_with("moved checked with git history: 1 renamed"), "{}", r["moved"]);
+    let md = std::fs::read_to_string(reports(&report_dir, "md").pop().unwrap()).unwrap();
+    assert!(md.contains("| moved |") && md.contains(repo.join("src/io/reader.py").to_str().unwrap()), "{md}");
+    assert!(md.contains("moved checked with git history: 1 renamed"), "{md}");
+    let false_rows: Vec<&str> = md.lines().filter(|l| l.contains("**missing**")).collect();
+    assert_eq!(false_rows.len(), 1, "only src/writer.py is a false claim: {false_rows:?}");
+    assert!(false_rows[0].contains("src/writer.py"), "{false_rows:?}");
+    let follow_ups: Vec<String> = inbox_files(&home, "Claude-Code-Agent").iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+    assert!(follow_ups.iter().any(|t| t.contains("src/writer.py")), "{follow_ups:?}");
+    assert!(!follow_ups.iter().any(|t| t.contains("src/loader.py")), "no follow-up for the renamed file: {follow_ups:?}");
+}
+
+/// A plans folder outside the repository (the usual `serve` setup: `plans` in the home, the
+/// repository granted as `repos`): the rename is found in the granted repository's history.
+#[test]
+fn serve_finds_renames_in_a_granted_repository_when_the_plans_folder_is_not_in_git() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    baton(&home, &["init"]);
+    let repo = renamed_repo(tmp.path());
+    std::fs::copy(repo.join("specs/001-x/tasks.md"), home.join("plans/tasks.md")).unwrap();
+    let toml = home.join("baton.toml");
+    let text = std::fs::read_to_string(&toml)
+        .unwrap()
+        .replace("grants = { plans = \"plans\",", &format!("grants = {{ plans = \"plans\", repos = {:?},", repo.to_str().unwrap()));
+    std::fs::write(toml, text).unwrap();
+    baton(&home, &["serve", "--once"]);
+    let json = reports(&home.join("reports"), "json");
+    let r: Value = serde_json::from_slice(&std::fs::read(json.last().unwrap()).unwrap()).unwrap();
+    // the report keeps the sandbox's paths: the home's plan is `/plans/tasks.md` (the
+    // repository's own copy under specs/ is audited too, and must agree)
+    let plan = r["plans"].as_array().unwrap().iter().find(|p| p["path"] == "/plans/tasks.md").unwrap();
+    let d = plan["deliverables"].as_array().unwrap().iter().find(|d| d["path"] == "src/loader.py").unwrap();
+    assert_eq!((d["status"].as_str(), d["moved_to"].as_str()), (Some("moved"), repo.join("src/io/reader.py").to_str()), "{d}");
+    let fc: Vec<(&str, &str)> = r["false_claims"].as_array().unwrap().iter().map(|f| (f["plan"].as_str().unwrap(), f["path"].as_str().unwrap())).collect();
+    assert!(fc.contains(&("/plans/tasks.md", "src/writer.py")), "{fc:?}");
+    assert!(fc.iter().all(|f| f.1 == "src/writer.py"), "the renamed file is no false claim in either plan: {fc:?}");
+}

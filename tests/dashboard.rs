@@ -278,6 +278,8 @@ fn retry_pause_and_resume_need_the_key_and_do_what_they_say() {
 fn the_dashboard_reports_what_happened(b: &Backend) {
     let home = b.home(&[("eval_secs", "1")], "");
     let key = rotate_key(&home);
+    // A plan ticking off a file that does not exist: serve's start-up audit calls it a false claim.
+    std::fs::write(home.root.join("plans/GHOST_PLAN.md"), "# Ghost plan\n\n- [x] Create `src/ghost.py`\n").unwrap();
     let s = Serve::start(&home);
     for i in 0..3 {
         drop_task(&home, &format!("OK-{i}"), &format!("fine {i}"), "echo");
@@ -322,6 +324,18 @@ fn the_dashboard_reports_what_happened(b: &Backend) {
     assert_eq!(s.get("/api/handoffs/NO-SUCH-ID", Some(&key)).status, 404);
     assert_eq!(s.get("/api/library", Some(&key)).status, 200, "the catalog where the ledger is");
     assert_eq!(s.get("/readyz", Some(&key)).json()["ready"], true);
+
+    // The audits page names plans by their host paths, not the sandbox's `/plans/…`.
+    let mut audits = Value::Null;
+    wait_until(Duration::from_secs(30), "serve's audit report in /api/audits", || {
+        audits = s.get("/api/audits", Some(&key)).json();
+        audits["latest"]["false_claims"].as_array().is_some_and(|a| !a.is_empty())
+    });
+    let ghost = home.root.join("plans/GHOST_PLAN.md");
+    let fc = &audits["latest"]["false_claims"][0];
+    assert_eq!((fc["plan"].as_str(), fc["path"].as_str()), (ghost.to_str(), Some("src/ghost.py")), "{audits}");
+    assert!(audits["latest"]["plans"].as_array().unwrap().iter().any(|p| p["path"] == ghost.to_str().unwrap()), "{audits}");
+    assert!(!audits["latest"].to_string().contains("\"/plans/"), "no sandbox path: {audits}");
 
     // An alert: echo paused after failures (its health as the pipeline writes it then) fires
     // plugin_paused; acknowledged; resolved when the dashboard resumes it.

@@ -53,6 +53,8 @@ pub mod error;
 pub mod extract;
 pub mod hash;
 pub mod model;
+#[cfg(not(target_os = "wasi"))]
+pub mod moved;
 pub mod render;
 pub mod repo;
 pub mod run;
@@ -65,4 +67,4 @@ pub use error::AuditError;
 pub use model::*;
 pub use render::render_markdown;
 pub use run::{AuditInput, audit};
-pub use store::{ReportPaths, latest_report, load_previous, write_reports};
+pub use store::{ReportPaths, latest_report, load_previous, rewrite_reports, write_reports};

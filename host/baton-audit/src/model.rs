@@ -18,6 +18,10 @@ pub enum Status {
     Stub,
     /// A bare name matches several files even after narrowing; the candidates are listed.
     Ambiguous,
+    /// Missing under the name the plan gives, because a later commit renamed it: `moved_to`
+    /// says where it is now. Set on the host only (git history, see [`crate::moved`]); the
+    /// audit itself never produces it.
+    Moved,
 }
 
 impl Status {
@@ -28,12 +32,13 @@ impl Status {
             Status::Missing => "missing",
             Status::Stub => "stub",
             Status::Ambiguous => "ambiguous",
+            Status::Moved => "moved",
         }
     }
 
-    /// Anything but `present` is a gap.
+    /// Anything but `present` (or `moved`: the file exists under its new name) is a gap.
     pub fn is_gap(self) -> bool {
-        self != Status::Present
+        !matches!(self, Status::Present | Status::Moved)
     }
 }
 
@@ -103,6 +108,9 @@ pub struct Deliverable {
     pub candidates: Vec<String>,
     #[serde(default)]
     pub evidence: Evidence,
+    /// For `moved`: the host path the file has now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_to: Option<String>,
 }
 
 /// Completion of one group of a plan.
@@ -264,6 +272,10 @@ pub struct Report {
     /// (mounted path, host path) pairs: the Markdown report shows host paths.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub display_roots: Vec<(String, String)>,
+    /// What the host's rename check did (`moved checked with git history: N renamed`, `moved
+    /// not needed: …`, `moved not checked: …`); `None` when no host checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved: Option<String>,
 }
 
 impl Report {
@@ -324,6 +336,7 @@ impl Report {
                             claimed_done: d.claimed_done,
                             reason: d.reason.as_deref(),
                             candidates: &d.candidates,
+                            moved_to: d.moved_to.as_deref(),
                         })
                         .collect(),
                     tasks: &p.tasks,
@@ -388,4 +401,7 @@ pub struct CliDeliverable<'a> {
     pub claimed_done: bool,
     pub reason: Option<&'a str>,
     pub candidates: &'a [String],
+    /// For `moved`: the host path the file has now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moved_to: Option<&'a str>,
 }

@@ -38,6 +38,11 @@ fn evidence(d: &Deliverable) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         )),
+        Status::Moved => {
+            if let Some(to) = &d.moved_to {
+                parts.push(format!("now at {}", code(to)));
+            }
+        }
         Status::Present if d.reason.is_none() => {
             if let Some(p) = &d.evidence.resolved {
                 parts.push(format!(
@@ -85,6 +90,9 @@ fn render_raw(r: &Report) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if let Some(m) = &r.moved {
+        let _ = writeln!(s, "- Renamed deliverables: {}", cell(m));
+    }
     let _ = writeln!(s, "- Input fingerprint: `{}`\n", r.fingerprint);
 
     // Summary
@@ -235,7 +243,7 @@ fn render_raw(r: &Report) -> String {
         let mut gaps: Vec<&Deliverable> = p
             .deliverables
             .iter()
-            .filter(|d| d.status.is_gap())
+            .filter(|d| d.status != Status::Present)
             .collect();
         if gaps.is_empty() {
             let _ = writeln!(s, "All {} deliverables present.\n", p.expected);

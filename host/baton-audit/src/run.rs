@@ -160,6 +160,7 @@ fn check(
             line: e.line,
             ..Evidence::default()
         },
+        moved_to: None,
     };
     fp.str(&e.path);
     match r.found {
@@ -525,6 +526,7 @@ pub fn audit(input: &AuditInput) -> Report {
         changes,
         errors,
         display_roots: Vec::new(),
+        moved: None,
     }
 }
 

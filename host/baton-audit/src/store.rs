@@ -68,6 +68,28 @@ pub fn write_reports(dir: &Path, report: &Report) -> Result<ReportPaths, AuditEr
     Err(AuditError::NoFreeName(dir.display().to_string()))
 }
 
+/// Replaces the report whose JSON is `json_path` (and its Markdown beside it) with `report`,
+/// each file written to a temporary name and renamed over the old one: a reader sees the old
+/// file or the new one, never half of either. For the host's own additions to a report the
+/// sandboxed audit wrote (renames found in git history).
+pub fn rewrite_reports(json_path: &Path, report: &Report) -> Result<ReportPaths, AuditError> {
+    let dir = json_path.parent().unwrap_or(Path::new("."));
+    let stem = json_path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .ok_or_else(|| AuditError::NoFreeName(json_path.display().to_string()))?;
+    let md_path = dir.join(format!("{stem}.md"));
+    let json = serde_json::to_vec(report)?;
+    let md = render_markdown(report);
+    for (path, bytes) in [(&md_path, md.as_bytes()), (&json_path.to_path_buf(), &json[..])] {
+        let tmp = dir.join(format!(".{stem}.rewrite.tmp"));
+        let mut f = fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
+        f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| io(&tmp, e))?;
+        fs::rename(&tmp, path).map_err(|e| io(path, e))?;
+    }
+    Ok(ReportPaths { markdown: md_path, json: json_path.to_path_buf() })
+}
+
 /// Sort key of a report file name: (timestamp, suffix number).
 fn name_key(name: &str) -> Option<(String, u32)> {
     let stem = name.strip_prefix(PREFIX)?.strip_suffix(".json")?;

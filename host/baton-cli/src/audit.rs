@@ -8,8 +8,6 @@ use baton_pipeline::audit::Folders;
 
 use crate::Ctx;
 
-mod moved;
-
 #[derive(clap::Args)]
 pub struct AuditArgs {
     /// A plans folder (repeatable). Default: the folders baton.toml grants the audit plugin.
@@ -57,9 +55,9 @@ pub fn run(args: AuditArgs, ctx: &Ctx) -> Result<i32> {
     let Some(outcome) = outcome else {
         bail!("the audit plugin is not installed in {}; run `baton init` (or `baton plugin install audit.wasm`)", ctx.home.join("plugins").display());
     };
-    let mut result = outcome.result.clone();
-    let moved = moved::apply(&mut result);
-    let r = &result;
+    // the runner has checked renames (git history) and says what it did in `moved`
+    let r = &outcome.result;
+    let moved = r["moved"].as_str().unwrap_or("moved not checked: the audit runner did not say");
     if args.json {
         let view = json!({"plans": r["plans"], "false_claims": r["false_claims"], "unreadable": r["unreadable"], "moved": moved});
         println!("{}", serde_json::to_string_pretty(&view).context("printing the report")?);

@@ -188,13 +188,16 @@ fn summarize(path: &Path, with_detail: bool) -> Option<ReportSummary> {
     let bytes = std::fs::read(path).ok()?;
     let r: baton_audit::model::Report = serde_json::from_slice(&bytes).ok()?;
     let (present, expected) = r.totals();
+    // The report holds the sandbox's paths (`/plans/…`, `/repos/…`) and the mounts that map
+    // them back: show the host paths the user knows, as the alerts do.
+    let host = |p: &str| baton_audit::display::rewrite_roots(p, &r.display_roots);
     let detail = with_detail.then(|| {
         json!({
             "file": path.display().to_string(),
-            "plans": r.plans.iter().map(|p| json!({"path": p.path, "title": p.title, "completion": p.completion, "present": p.present, "expected": p.expected})).collect::<Vec<_>>(),
-            "false_claims": r.false_claims,
-            "gaps": r.gaps.iter().take(200).map(|g| json!({"plan": g.plan, "path": g.path, "status": g.status, "new": g.new, "first_seen": g.first_seen})).collect::<Vec<_>>(),
-            "errors": r.errors,
+            "plans": r.plans.iter().map(|p| json!({"path": host(&p.path), "title": p.title, "completion": p.completion, "present": p.present, "expected": p.expected})).collect::<Vec<_>>(),
+            "false_claims": r.false_claims.iter().map(|f| json!({"plan": host(&f.plan), "path": f.path, "status": f.status, "reason": f.reason.as_deref().map(host)})).collect::<Vec<_>>(),
+            "gaps": r.gaps.iter().take(200).map(|g| json!({"plan": host(&g.plan), "path": g.path, "status": g.status, "new": g.new, "first_seen": g.first_seen})).collect::<Vec<_>>(),
+            "errors": r.errors.iter().map(|e| json!({"path": host(&e.path), "message": host(&e.message)})).collect::<Vec<_>>(),
         })
     });
     Some(ReportSummary { generated_at: r.generated_at, present, expected, false_claims: r.false_claims.len(), gaps: r.gaps.len(), detail })

@@ -176,11 +176,33 @@ impl Auditor {
             }
             PipelineError::Audit(format!("the audit plugin failed ({}): {e}", crate::pipeline::error_code(&e)))
         })?;
+        // Renames: git cannot run in the sandbox, so the host checks the history of what the
+        // audit found missing, before the report is published or any follow-up written.
+        let mut result = host_paths(out.result, &mounts);
+        let repos: Vec<PathBuf> = plugin.grants.iter().filter(|g| g.name == "repos" || g.name.starts_with("repos.")).map(|g| g.host_path.clone()).collect();
+        let renames = baton_audit::moved::check(&baton_audit::moved::missing_in_json(&result), &repos);
+        renames.apply_json(&mut result);
+        if let Some(st) = &staging
+            && let Err(e) = st.apply_renames(&renames)
+        {
+            st.discard();
+            return Err(e);
+        }
+        let follow_ups: Vec<_> = exec
+            .follow_ups
+            .iter()
+            .filter(|f| {
+                let gap = f.body.get("gap");
+                let field = |k: &str| gap.and_then(|g| g.get(k)).and_then(Value::as_str).unwrap_or("");
+                renames.is_empty() || !renames.contains(&host_path_text(field("plan"), &mounts), field("path"))
+            })
+            .cloned()
+            .collect();
         crate::failpoint::hit("audit_before_follow_ups");
         // Follow-ups: one TASK per new gap, into the configured agent's inbox.
         let claim = Claim::new(PathBuf::new(), claim_id, "audit".into());
         let mut delivered = Vec::new();
-        let written = self.post.follow_ups(&claim, &task_id, None, &exec.follow_ups, &mut delivered)?;
+        let written = self.post.follow_ups(&claim, &task_id, None, &follow_ups, &mut delivered)?;
         let mut dirs: std::collections::BTreeSet<&std::path::Path> = written.iter().filter_map(|p| p.parent()).collect();
         dirs.insert(self.post.outbox.dir());
         for dir in dirs {
@@ -192,10 +214,13 @@ impl Auditor {
         if let Some(st) = staging {
             st.publish()?;
         }
-        tracing::info!(summary = %out.summary, follow_ups = written.len(), "audit done");
+        tracing::info!(summary = %out.summary, follow_ups = written.len(), moved = %renames.note, "audit done");
         Ok(Some(Outcome {
-            result: host_paths(out.result, &mounts),
-            summary: host_path_text(&out.summary, &mounts),
+            result,
+            summary: match renames.len() {
+                0 => host_path_text(&out.summary, &mounts),
+                n => format!("{}; {n} of those missing were renamed later (moved, not false claims)", host_path_text(&out.summary, &mounts)),
+            },
             follow_ups: written,
         }))
     }
@@ -239,6 +264,27 @@ impl Staging {
         }
         fsops::sync_dir(&self.reports).map_err(|e| PipelineError::io(&self.reports, e))?;
         self.discard();
+        Ok(())
+    }
+
+    /// Records the renames in the report the run wrote (if it wrote one): its JSON and
+    /// Markdown are rewritten in place, each atomically, before [`Staging::publish`] moves
+    /// them where readers (alerts, dashboard, the next audit) look.
+    fn apply_renames(&self, renames: &baton_audit::moved::Renames) -> Result<(), PipelineError> {
+        let rd = std::fs::read_dir(&self.dir).map_err(|e| PipelineError::io(&self.dir, e))?;
+        for name in rd.flatten().map(|e| e.file_name()) {
+            let bytes = name.as_encoded_bytes();
+            if Some(&name) == self.previous.as_ref() || bytes.starts_with(b".") || !bytes.ends_with(b".json") {
+                continue;
+            }
+            let path = self.dir.join(&name);
+            let text = std::fs::read(&path).map_err(|e| PipelineError::io(&path, e))?;
+            let Ok(mut report) = serde_json::from_slice::<baton_audit::Report>(&text) else {
+                return Err(PipelineError::Audit(format!("the audit plugin wrote {}, which is not a report", path.display())));
+            };
+            renames.apply_report(&mut report);
+            baton_audit::rewrite_reports(&path, &report).map_err(|e| PipelineError::Audit(format!("recording renames in {}: {e}", path.display())))?;
+        }
         Ok(())
     }
 

@@ -70,6 +70,7 @@ fn follow_up(gap: &Gap, agent: &str, correlation: &str) -> FollowUp {
         baton_audit::Status::Stub => "is a stub",
         baton_audit::Status::Ambiguous => "is ambiguous",
         baton_audit::Status::Present => "is present",
+        baton_audit::Status::Moved => "was renamed",
     };
     let mut title = format!("Plans audit: {} {what}", gap.path);
     if title.len() > 400 {

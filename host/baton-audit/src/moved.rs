@@ -1,0 +1,264 @@
+//! `moved`: a deliverable the plan ticked that is missing now because a later commit renamed
+//! it is reported as `moved` (old → new path), not as a false claim. One
+//! `git log -M --name-status` pass per repository per audit, and only when something is
+//! missing; without git (or outside a work tree) the report says "moved not checked".
+//!
+//! Native only: the audit itself runs in the wasm sandbox, where git cannot run, so the host
+//! (`baton audit` and `serve`'s automatic audits alike, through the pipeline's audit runner)
+//! calls [`check`] on the plugin's result and applies the same [`Renames`] to the result it
+//! shows ([`Renames::apply_json`]) and to the report it publishes ([`Renames::apply_report`]).
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use crate::model::{Report, Status};
+
+/// The renames of one repository's history: old path → (new path, abbreviated commit), both
+/// relative to the work tree's top, applied oldest first so chains end at the newest name.
+struct History {
+    top: PathBuf,
+    renames: HashMap<String, (String, String)>,
+}
+
+impl History {
+    /// The last name of `old` after every later rename, and the commit of the last one.
+    fn follow(&self, old: &str) -> Option<(String, String)> {
+        let mut cur = self.renames.get(old)?.clone();
+        for _ in 0..64 {
+            match self.renames.get(&cur.0) {
+                Some(next) if next.0 != cur.0 => cur = next.clone(),
+                _ => break,
+            }
+        }
+        Some(cur)
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .map_err(|e| format!("git cannot run ({e})"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The work tree holding `dir`, or why there is none.
+fn top_of(dir: &Path) -> Result<PathBuf, String> {
+    let top = git(dir, &["rev-parse", "--show-toplevel"]).map_err(|e| format!("{} is not in a git work tree ({e})", dir.display()))?;
+    Ok(PathBuf::from(top.trim()))
+}
+
+fn history(top: &Path) -> Result<History, String> {
+    let log = git(top, &["log", "-M", "--diff-filter=R", "--name-status", "--format=%x01%h", "--reverse"])?;
+    let mut renames = HashMap::new();
+    let mut commit = String::new();
+    for line in log.lines() {
+        if let Some(h) = line.strip_prefix('\u{1}') {
+            commit = h.trim().to_string();
+            continue;
+        }
+        let mut parts = line.split('\t');
+        if let (Some(kind), Some(old), Some(new)) = (parts.next(), parts.next(), parts.next())
+            && kind.starts_with('R')
+        {
+            renames.insert(old.to_string(), (new.to_string(), commit.clone()));
+        }
+    }
+    Ok(History { top: top.to_path_buf(), renames })
+}
+
+/// The renamed path (relative to the top) a deliverable written as `path` in a plan under
+/// `plan_dir` (relative to the top) names: exact, relative to the plan, or the one rename
+/// whose old path ends with it.
+fn match_old<'h>(h: &'h History, path: &str, plan_dir: &str) -> Option<&'h str> {
+    let p = path.trim_start_matches('/');
+    if let Some((k, _)) = h.renames.get_key_value(p) {
+        return Some(k);
+    }
+    if !plan_dir.is_empty()
+        && let Some((k, _)) = h.renames.get_key_value(&format!("{plan_dir}/{p}"))
+    {
+        return Some(k);
+    }
+    let tail = format!("/{p}");
+    let mut hits = h.renames.keys().filter(|k| k.ends_with(&tail));
+    match (hits.next(), hits.next()) {
+        (Some(k), None) => Some(k),
+        _ => None,
+    }
+}
+
+/// The renames found for one audit, keyed by (host path of the plan, deliverable path as the
+/// plan wrote it), and the note that says what was checked.
+#[derive(Debug, Default)]
+pub struct Renames {
+    found: HashMap<(String, String), Rename>,
+    /// `moved checked with git history: N renamed`, `moved not needed: nothing is missing`,
+    /// or `moved not checked …` with the reason.
+    pub note: String,
+}
+
+/// Where a missing deliverable went.
+#[derive(Debug, Clone)]
+struct Rename {
+    /// The host path it has now.
+    moved_to: String,
+    /// `old was renamed to new in <commit>` (paths relative to the work tree).
+    reason: String,
+}
+
+/// The missing deliverables of a host-path result (`baton audit --json` shape): (plan host
+/// path, deliverable path).
+pub fn missing_in_json(result: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for p in result["plans"].as_array().into_iter().flatten() {
+        let plan = p["path"].as_str().unwrap_or("");
+        for d in p["deliverables"].as_array().into_iter().flatten() {
+            if d["status"] == "missing" {
+                out.push((plan.to_string(), d["path"].as_str().unwrap_or("").to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// Looks up each missing deliverable (plan host path, path as written) in the git history of
+/// the plan's work tree, then of the repositories' (`repos`, host paths: a plans folder kept
+/// outside the repository it plans): one `git log` per work tree, none when nothing is
+/// missing.
+pub fn check(missing: &[(String, String)], repos: &[PathBuf]) -> Renames {
+    if missing.is_empty() {
+        return Renames { note: "moved not needed: nothing is missing".into(), ..Renames::default() };
+    }
+    // one history per work tree, read once
+    let mut tops: HashMap<PathBuf, Result<PathBuf, String>> = HashMap::new();
+    let mut histories: HashMap<PathBuf, Result<History, String>> = HashMap::new();
+    let mut not_checked: Vec<String> = Vec::new();
+    let mut found = HashMap::new();
+    for (plan, path) in missing {
+        let plan_dir_host = Path::new(plan).parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut errors: Vec<String> = Vec::new();
+        let mut checked = false;
+        let mut seen: Vec<PathBuf> = Vec::new();
+        for dir in std::iter::once(&plan_dir_host).chain(repos) {
+            let top = match tops.entry(dir.clone()).or_insert_with(|| top_of(dir)).clone() {
+                Ok(t) => t,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            if seen.contains(&top) {
+                continue;
+            }
+            seen.push(top.clone());
+            let h = match histories.entry(top.clone()).or_insert_with(|| history(&top)) {
+                Ok(h) => h,
+                Err(e) => {
+                    errors.push(format!("git log failed in {}: {e}", top.display()));
+                    continue;
+                }
+            };
+            checked = true;
+            let canon_dir = std::fs::canonicalize(&plan_dir_host).unwrap_or(plan_dir_host.clone());
+            let canon_top = std::fs::canonicalize(&h.top).unwrap_or(h.top.clone());
+            let plan_dir = canon_dir.strip_prefix(&canon_top).map(|p| p.to_string_lossy().replace('\\', "/")).unwrap_or_default();
+            let Some(old) = match_old(h, path, &plan_dir) else { continue };
+            let Some((new, commit)) = h.follow(old) else { continue };
+            let host_new = h.top.join(&new);
+            if !host_new.is_file() {
+                continue;
+            }
+            let rename = Rename { moved_to: host_new.display().to_string(), reason: format!("{old} was renamed to {new} in {commit}") };
+            found.insert((plan.clone(), path.clone()), rename);
+            break;
+        }
+        if !checked {
+            for e in errors {
+                if !not_checked.contains(&e) {
+                    not_checked.push(e);
+                }
+            }
+        }
+    }
+    let note = if not_checked.is_empty() {
+        format!("moved checked with git history: {} renamed", found.len())
+    } else {
+        format!("moved not checked for some plans: {}", not_checked.join("; "))
+    };
+    Renames { found, note }
+}
+
+impl Renames {
+    /// How many missing deliverables were renamed.
+    pub fn len(&self) -> usize {
+        self.found.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.found.is_empty()
+    }
+
+    /// Whether the deliverable `path` of the plan at host path `plan` was renamed.
+    pub fn contains(&self, plan: &str, path: &str) -> bool {
+        self.found.contains_key(&(plan.to_string(), path.to_string()))
+    }
+
+    /// Rewrites a host-path result (`--json` shape): renamed deliverables become `moved`
+    /// (with `moved_to` and the reason) and leave `false_claims`; sets the top-level `moved`
+    /// note.
+    pub fn apply_json(&self, result: &mut Value) {
+        if let Some(plans) = result["plans"].as_array_mut() {
+            for p in plans {
+                let plan = p["path"].as_str().unwrap_or("").to_string();
+                for d in p["deliverables"].as_array_mut().into_iter().flatten() {
+                    let key = (plan.clone(), d["path"].as_str().unwrap_or("").to_string());
+                    if d["status"] == "missing"
+                        && let Some(r) = self.found.get(&key)
+                    {
+                        d["status"] = json!("moved");
+                        d["moved_to"] = json!(r.moved_to);
+                        d["reason"] = json!(r.reason);
+                    }
+                }
+            }
+        }
+        if let Some(fc) = result["false_claims"].as_array_mut() {
+            fc.retain(|f| !self.contains(f["plan"].as_str().unwrap_or(""), f["path"].as_str().unwrap_or("")));
+        }
+        if result.is_object() {
+            result["moved"] = json!(self.note);
+        }
+    }
+
+    /// Rewrites a stored report (guest paths, mapped to host paths by its `display_roots`) the
+    /// same way, and records the note. Its gaps stay as they are, with their follow-up record,
+    /// so that a later audit (which sees the file missing again) does not emit them anew.
+    pub fn apply_report(&self, report: &mut Report) {
+        let roots = report.display_roots.clone();
+        let host = |p: &str| crate::display::rewrite_roots(p, &roots);
+        let mut moved: HashSet<(String, String)> = HashSet::new();
+        for p in &mut report.plans {
+            let plan = host(&p.path);
+            for d in &mut p.deliverables {
+                if d.status == Status::Missing
+                    && let Some(r) = self.found.get(&(plan.clone(), d.path.clone()))
+                {
+                    d.status = Status::Moved;
+                    d.moved_to = Some(r.moved_to.clone());
+                    d.reason = Some(r.reason.clone());
+                    moved.insert((p.path.clone(), d.path.clone()));
+                }
+            }
+        }
+        report.false_claims.retain(|f| !moved.contains(&(f.plan.clone(), f.path.clone())));
+        report.moved = Some(self.note.clone());
+    }
+}
