@@ -678,6 +678,22 @@ fn a_postgres_server_that_stops_answering_mid_session_bounds_every_call() {
     assert!(took < Duration::from_secs(10), "status took {took:?}: {err}");
     assert!(err.contains("did not answer within 3 s") && err.contains(&format!("127.0.0.1:{}", proxy.port)), "{err}");
     assert!(err.contains("statement_timeout="), "the message names the setting: {err}");
+    // SIGTERM does not wait for a call's whole bound (here 61 s): a held call ends at once.
+    let long = SilentProxy::start(pg.socket_dir.join(".s.PGSQL.5432"));
+    let long_url = format!("postgres://postgres@127.0.0.1:{}/silent?connect_timeout=1&statement_timeout=60", long.port);
+    let mut serve = h.cmd(&["serve"]).env("BATON_STATE", &long_url).env("BATON_LOG", "info").stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
+    wait_until("serve serving", Duration::from_secs(30), || serve_log().contains("serving"));
+    long.go_silent();
+    h.drop_file(format!("20260118T070951Z__TASK__Silent2__{A}.json"), task("SILENT2").to_string());
+    std::thread::sleep(Duration::from_millis(1500)); // the pass is in a call the server never answers
+    assert!(serve.try_wait().unwrap().is_none(), "{}", serve_log());
+    rustix::process::kill_process(rustix::process::Pid::from_raw(serve.id() as i32).unwrap(), rustix::process::Signal::TERM).unwrap();
+    let stopping = Instant::now();
+    let st = exits_within(&mut serve, Duration::from_secs(20), "serve after SIGTERM, held in a 61 s call", serve_log);
+    let took = stopping.elapsed();
+    assert!(st.success(), "{st:?}\n{}", serve_log());
+    assert!(took < Duration::from_secs(5), "serve took {took:?} to stop on SIGTERM\n{}", serve_log());
 }
 
 /// `ulimit -n 48` (macOS's default is 256): a drain of 300 TASKs answers each once, with no

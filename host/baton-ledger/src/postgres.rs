@@ -58,6 +58,25 @@ pub struct PgLedger {
 enum CallError {
     Pg(tokio_postgres::Error),
     NoAnswer(Duration),
+    /// The process is stopping ([`interrupt`]) and the server had not answered by then.
+    Stopping,
+}
+
+/// When the process started stopping, plus [`STOP_GRACE`]: from then on no call waits longer.
+static STOP_AT: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// How long calls may still take once the process is stopping: enough for a server that
+/// answers to take the last writes (claims released), short enough that SIGTERM is prompt.
+const STOP_GRACE: Duration = Duration::from_secs(1);
+
+/// How often a waiting call looks whether the process is stopping.
+const STOP_POLL: Duration = Duration::from_millis(100);
+
+/// The process is stopping (SIGTERM): a ledger call waiting for a server ends within
+/// [`STOP_GRACE`] of now, and so does every later one, whatever `statement_timeout` says. A
+/// silent server then holds a stopping `serve` about a second, not a whole call limit per call.
+pub fn interrupt() {
+    let _ = STOP_AT.set(std::time::Instant::now() + STOP_GRACE);
 }
 
 impl From<tokio_postgres::Error> for CallError {
@@ -70,6 +89,10 @@ fn call_error(server: &str, e: CallError) -> LedgerError {
     match e {
         CallError::Pg(source) => LedgerError::Postgres { server: server.to_string(), source },
         CallError::NoAnswer(limit) => LedgerError::NoAnswer { server: server.to_string(), secs: limit.as_secs_f64() },
+        CallError::Stopping => LedgerError::Unavailable {
+            server: server.to_string(),
+            message: format!("it did not answer before baton stopped ({} s after the signal)", STOP_GRACE.as_secs_f64()),
+        },
     }
 }
 
@@ -86,19 +109,39 @@ struct Bound {
 impl Bound {
     /// Waits for `f` at most `limit` (`block_on`, as before, but never for good).
     fn wait<T>(&self, f: impl Future<Output = Result<T, tokio_postgres::Error>>) -> Result<T, CallError> {
-        // The timer is registered with the ledger's runtime, which drives it (the caller may be
-        // on any thread, a tokio worker of another runtime included).
-        let timed = {
-            let _in = self.handle.enter();
-            tokio::time::timeout(self.limit, f)
-        };
-        match block_on(timed) {
-            Ok(r) => r.map_err(CallError::Pg),
-            Err(_) => {
-                self.stale.set(true);
-                Err(CallError::NoAnswer(self.limit))
+        self.race(f)?.map_err(CallError::Pg)
+    }
+
+    /// Waits for `f` at most `limit`, and past [`STOP_AT`] not at all.
+    fn race<T>(&self, f: impl Future<Output = T>) -> Result<T, CallError> {
+        let limit = self.limit;
+        let stopping = async {
+            loop {
+                if let Some(at) = STOP_AT.get() {
+                    tokio::time::sleep_until((*at).into()).await;
+                    return;
+                }
+                tokio::time::sleep(STOP_POLL).await;
             }
+        };
+        let mut timed = std::pin::pin!(async {
+            tokio::select! {
+                biased;
+                r = f => Ok(r),
+                _ = tokio::time::sleep(limit) => Err(CallError::NoAnswer(limit)),
+                _ = stopping => Err(CallError::Stopping),
+            }
+        });
+        // The timers are the ledger's runtime's, which drives them; the caller may be on any
+        // thread (a tokio worker of another runtime included), so each poll enters it.
+        let out = block_on(std::future::poll_fn(|cx| {
+            let _in = self.handle.enter();
+            timed.as_mut().poll(cx)
+        }));
+        if out.is_err() {
+            self.stale.set(true);
         }
+        out
     }
 }
 
@@ -203,7 +246,15 @@ impl PgLedger {
             });
             Ok::<_, crate::connect::ConnectError>(client)
         });
-        match block_on(task) {
+        let task = match self.bound.race(task) {
+            Ok(done) => done,
+            Err(e) => {
+                // Stopping: the start-up is given up (the spawned task ends with the runtime).
+                self.bound.stale.set(false);
+                return Err(self.err(e));
+            }
+        };
+        match task {
             Ok(Ok(client)) => {
                 // The server itself ends a statement that runs too long (a lock never released,
                 // a server overloaded), with an error naming it, before the bridge's deadline.
