@@ -356,6 +356,19 @@ mod tests {
     }
 
     #[test]
+    fn every_call_is_bounded_by_statement_timeout_plus_connect_timeout() {
+        use std::time::Duration;
+        let u = PgUrl::parse("postgres://baton@localhost/b").unwrap();
+        assert_eq!((u.statement_timeout(), u.call_limit()), (Duration::from_secs(30), Duration::from_secs(35)));
+        let u = PgUrl::parse("postgres://baton@localhost/b?connect_timeout=1&statement_timeout=2.5").unwrap();
+        assert_eq!((u.statement_timeout(), u.call_limit()), (Duration::from_millis(2500), Duration::from_millis(3500)));
+        for bad in ["0", "-1", "abc", "inf", ""] {
+            let e = PgUrl::parse(&format!("postgres://baton@localhost/b?statement_timeout={bad}")).unwrap_err();
+            assert!(e.to_string().contains("statement_timeout=") && e.to_string().contains("seconds"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn a_silent_server_is_noticed_within_a_minute_unless_the_url_says_otherwise() {
         use std::time::Duration;
         let c = PgUrl::parse("postgres://baton@localhost/b").unwrap();
