@@ -634,6 +634,16 @@ fn exits_within(child: &mut Child, limit: Duration, what: &str, log: impl Fn() -
     }
 }
 
+/// Sends SIGTERM to `serve`; it must exit 0 within `limit`.
+fn stops_on_sigterm_within(serve: &mut Child, limit: Duration, log: impl Fn() -> String) {
+    rustix::process::kill_process(rustix::process::Pid::from_raw(serve.id() as i32).unwrap(), rustix::process::Signal::TERM).unwrap();
+    let stopping = Instant::now();
+    let st = exits_within(serve, Duration::from_secs(20), "serve after SIGTERM", &log);
+    let took = stopping.elapsed();
+    assert!(st.success(), "{st:?}\n{}", log());
+    assert!(took < limit, "serve took {took:?} to stop on SIGTERM\n{}", log());
+}
+
 /// A PostgreSQL server that stops answering once sessions are established (the proxy above
 /// swallows everything after the start-up): a `baton serve` held in a ledger call says so and
 /// stops promptly on SIGTERM; `baton status` fails within its bound naming the server, instead
@@ -658,12 +668,7 @@ fn a_postgres_server_that_stops_answering_mid_session_bounds_every_call() {
     wait_until("serve says the server did not answer", Duration::from_secs(20), || serve_log().contains("did not answer"));
     assert!(serve.try_wait().unwrap().is_none(), "a silent server is a pause, serve goes on:\n{}", serve_log());
     std::thread::sleep(Duration::from_millis(1200)); // into the next attempt's held call
-    rustix::process::kill_process(rustix::process::Pid::from_raw(serve.id() as i32).unwrap(), rustix::process::Signal::TERM).unwrap();
-    let stopping = Instant::now();
-    let st = exits_within(&mut serve, Duration::from_secs(20), "serve after SIGTERM", serve_log);
-    let took = stopping.elapsed();
-    assert!(st.success(), "{st:?}\n{}", serve_log());
-    assert!(took < Duration::from_secs(8), "serve took {took:?} to stop on SIGTERM\n{}", serve_log());
+    stops_on_sigterm_within(&mut serve, Duration::from_secs(8), serve_log);
     assert!(serve_log().contains(&format!("127.0.0.1:{}", proxy.port)), "the message names the server:\n{}", serve_log());
     assert_eq!(h.returns(A).len(), 1, "nothing answered while the server was silent");
     // status: a fresh session, established, then nothing answered.
@@ -688,12 +693,7 @@ fn a_postgres_server_that_stops_answering_mid_session_bounds_every_call() {
     h.drop_file(format!("20260118T070951Z__TASK__Silent2__{A}.json"), task("SILENT2").to_string());
     std::thread::sleep(Duration::from_millis(1500)); // the pass is in a call the server never answers
     assert!(serve.try_wait().unwrap().is_none(), "{}", serve_log());
-    rustix::process::kill_process(rustix::process::Pid::from_raw(serve.id() as i32).unwrap(), rustix::process::Signal::TERM).unwrap();
-    let stopping = Instant::now();
-    let st = exits_within(&mut serve, Duration::from_secs(20), "serve after SIGTERM, held in a 61 s call", serve_log);
-    let took = stopping.elapsed();
-    assert!(st.success(), "{st:?}\n{}", serve_log());
-    assert!(took < Duration::from_secs(5), "serve took {took:?} to stop on SIGTERM\n{}", serve_log());
+    stops_on_sigterm_within(&mut serve, Duration::from_secs(5), serve_log);
 }
 
 /// `ulimit -n 48` (macOS's default is 256): a drain of 300 TASKs answers each once, with no
