@@ -21,9 +21,9 @@
 //! [`LedgerError::NoAnswer`], a pause, and its session is dropped (its state is unknown): the
 //! next call connects again.
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
-use std::collections::HashMap;
 
 use futures_executor::block_on;
 use tokio_postgres::types::ToSql;
