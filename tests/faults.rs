@@ -551,6 +551,151 @@ fn a_postgres_server_that_never_answers_is_reported_not_waited_for() {
     }
 }
 
+/// A TCP proxy to a private PostgreSQL server's socket that can go silent. Each connection's
+/// start-up goes through (the session is established); what the client sends after it reaches
+/// the server only until `silent` is set. From then on connections stay open and nothing more
+/// is answered, as with a server SIGSTOPped or a link gone silent mid-session.
+struct SilentProxy {
+    port: u16,
+    silent: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SilentProxy {
+    fn start(socket: PathBuf) -> Self {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let silent = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = silent.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = std::os::unix::net::UnixStream::connect(&socket) else { continue };
+                let (mut from_server, mut to_client) = (server.try_clone().unwrap(), client.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from_server, &mut to_client);
+                });
+                let flag = flag.clone();
+                std::thread::spawn(move || {
+                    let (mut from_client, mut to_server) = (client, server);
+                    // The start-up packet (after an SSL or GSS request, if any): a length that
+                    // counts itself, then a protocol code.
+                    loop {
+                        let mut len = [0u8; 4];
+                        if from_client.read_exact(&mut len).is_err() {
+                            return;
+                        }
+                        let mut rest = vec![0u8; (u32::from_be_bytes(len) as usize).saturating_sub(4)];
+                        if from_client.read_exact(&mut rest).is_err() || to_server.write_all(&len).and_then(|()| to_server.write_all(&rest)).is_err() {
+                            return;
+                        }
+                        let code = rest.get(..4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+                        if !matches!(code, Some(80877103 | 80877104)) {
+                            break;
+                        }
+                    }
+                    let mut buf = [0u8; 8192];
+                    loop {
+                        match from_client.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(_) if flag.load(Ordering::SeqCst) => {} // swallowed: never answered
+                            Ok(n) => {
+                                if to_server.write_all(&buf[..n]).is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    let _ = to_server.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        SilentProxy { port, silent }
+    }
+
+    fn go_silent(&self) {
+        self.silent.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Waits at most `limit` for `child` to exit; kills it and fails the test if it does not.
+fn exits_within(child: &mut Child, limit: Duration, what: &str, log: impl Fn() -> String) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still waiting after {limit:?}\n{}", log());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sends SIGTERM to `serve`; it must exit 0 within `limit`.
+fn stops_on_sigterm_within(serve: &mut Child, limit: Duration, log: impl Fn() -> String) {
+    rustix::process::kill_process(rustix::process::Pid::from_raw(serve.id() as i32).unwrap(), rustix::process::Signal::TERM).unwrap();
+    let stopping = Instant::now();
+    let st = exits_within(serve, Duration::from_secs(20), "serve after SIGTERM", &log);
+    let took = stopping.elapsed();
+    assert!(st.success(), "{st:?}\n{}", log());
+    assert!(took < limit, "serve took {took:?} to stop on SIGTERM\n{}", log());
+}
+
+/// A PostgreSQL server that stops answering once sessions are established (the proxy above
+/// swallows everything after the start-up): a `baton serve` held in a ledger call says so and
+/// stops promptly on SIGTERM; `baton status` fails within its bound naming the server, instead
+/// of waiting for good. `statement_timeout=2` and `connect_timeout=1`: each call waits at most
+/// their sum, 3 s (docs/faults.md).
+#[test]
+fn a_postgres_server_that_stops_answering_mid_session_bounds_every_call() {
+    let Some(pg) = support::pg::Pg::start() else { return };
+    pg.create_db("silent");
+    let proxy = SilentProxy::start(pg.socket_dir.join(".s.PGSQL.5432"));
+    let url = format!("postgres://postgres@127.0.0.1:{}/silent?connect_timeout=1&statement_timeout=2", proxy.port);
+    let h = Home::init_on(Some(&url), &[("reconcile_secs", "1")], "");
+    h.ok(&["status"]);
+    // serve answers through the proxy, then the server goes silent with a pass in a call.
+    let log = h.root.parent().unwrap().join("serve.log");
+    let mut serve = h.cmd(&["serve"]).env("BATON_LOG", "info").stdout(Stdio::null()).stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
+    let serve_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    drop_tasks(&h, &["LIVE1".to_string()]);
+    wait_until("the first RETURN, through the proxy", Duration::from_secs(30), || h.returns(A).len() == 1);
+    proxy.go_silent();
+    h.drop_file(format!("20260118T070951Z__TASK__Silent__{A}.json"), task("SILENT1").to_string());
+    wait_until("serve says the server did not answer", Duration::from_secs(20), || serve_log().contains("did not answer"));
+    assert!(serve.try_wait().unwrap().is_none(), "a silent server is a pause, serve goes on:\n{}", serve_log());
+    std::thread::sleep(Duration::from_millis(1200)); // into the next attempt's held call
+    stops_on_sigterm_within(&mut serve, Duration::from_secs(8), serve_log);
+    assert!(serve_log().contains(&format!("127.0.0.1:{}", proxy.port)), "the message names the server:\n{}", serve_log());
+    assert_eq!(h.returns(A).len(), 1, "nothing answered while the server was silent");
+    // status: a fresh session, established, then nothing answered.
+    let started = Instant::now();
+    let mut status = h.cmd(&["status"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let st = exits_within(&mut status, Duration::from_secs(30), "baton status", String::new);
+    let took = started.elapsed();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut status.stdout.take().unwrap(), &mut err).unwrap();
+    std::io::Read::read_to_string(&mut status.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!st.success(), "{err}");
+    assert!(took < Duration::from_secs(10), "status took {took:?}: {err}");
+    assert!(err.contains("did not answer within 3 s") && err.contains(&format!("127.0.0.1:{}", proxy.port)), "{err}");
+    assert!(err.contains("statement_timeout="), "the message names the setting: {err}");
+    // SIGTERM does not wait for a call's whole bound (here 61 s): a held call ends at once.
+    let long = SilentProxy::start(pg.socket_dir.join(".s.PGSQL.5432"));
+    let long_url = format!("postgres://postgres@127.0.0.1:{}/silent?connect_timeout=1&statement_timeout=60", long.port);
+    let mut serve = h.cmd(&["serve"]).env("BATON_STATE", &long_url).env("BATON_LOG", "info").stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
+    wait_until("serve serving", Duration::from_secs(30), || serve_log().contains("serving"));
+    long.go_silent();
+    h.drop_file(format!("20260118T070951Z__TASK__Silent2__{A}.json"), task("SILENT2").to_string());
+    std::thread::sleep(Duration::from_millis(1500)); // the pass is in a call the server never answers
+    assert!(serve.try_wait().unwrap().is_none(), "{}", serve_log());
+    stops_on_sigterm_within(&mut serve, Duration::from_secs(5), serve_log);
+}
+
 /// `ulimit -n 48` (macOS's default is 256): a drain of 300 TASKs answers each once, with no
 /// error per task; a group holds at most a quarter of the limit open (docs/faults.md).
 #[test]

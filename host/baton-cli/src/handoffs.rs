@@ -49,6 +49,16 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>, new_state: bool) -> Re
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
         let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        // A pass held in a call to a silent PostgreSQL server is not polled for `shutdown`:
+        // the signal also cuts such calls short, from a task of its own (docs/faults.md).
+        let (mut term2, mut int2) = (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?);
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term2.recv() => {}
+                _ = int2.recv() => {}
+            }
+            baton_ledger::postgres::interrupt();
+        });
         let shutdown = async move {
             tokio::select! {
                 _ = term.recv() => {}

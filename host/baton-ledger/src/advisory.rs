@@ -71,10 +71,18 @@ impl AdvisoryLocks {
                 };
             }
             if let Some((client, ..)) = &session {
-                match client.query_one("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", &[&key]).await {
-                    Ok(row) if row.get::<_, bool>(0) => break,
-                    Ok(_) => {}
-                    Err(e) => last_error = Some(format!("state database {}: {e}", self.url.shown())),
+                // Bounded by the caller's timeout: a server that stopped answering mid-session
+                // held the task here for good.
+                let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
+                match tokio::time::timeout(left, client.query_one("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", &[&key])).await {
+                    Ok(Ok(row)) if row.get::<_, bool>(0) => break,
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => last_error = Some(format!("state database {}: {e}", self.url.shown())),
+                    Err(_) => {
+                        last_error = Some(format!("state database {} did not answer within {left:?}", self.url.shown()));
+                        // Its answer may still come and take the lock: ending the session releases it.
+                        session = None;
+                    }
                 }
             }
             if Instant::now() >= deadline {

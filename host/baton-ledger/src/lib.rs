@@ -46,6 +46,13 @@ pub enum LedgerError {
     /// The PostgreSQL server cannot be reached (restart, network): claiming pauses.
     #[error("state database {server} is unavailable: {message}")]
     Unavailable { server: String, message: String },
+    /// A PostgreSQL server that took the call and did not answer it in time (stopped, wedged,
+    /// overloaded, or the link went silent): a pause, like [`LedgerError::Unavailable`].
+    #[error(
+        "state database {server} did not answer within {secs} s (the server is stopped, wedged or overloaded, or the \
+         network between is down); `statement_timeout=` and `connect_timeout=` in the URL set the limit (their sum)"
+    )]
+    NoAnswer { server: String, secs: f64 },
     /// The operation needs the other backend (the message says which and why).
     #[error("{0}")]
     Unsupported(String),
@@ -83,7 +90,7 @@ impl LedgerError {
             // A quota is the plugin's limit, not the disk's: retrying cannot help.
             LedgerError::KvQuota(_) | LedgerError::Unsupported(_) => return false,
             LedgerError::Postgres { source, .. } => return postgres::is_transient(source),
-            LedgerError::Unavailable { .. } => return true,
+            LedgerError::Unavailable { .. } | LedgerError::NoAnswer { .. } => return true,
         };
         match sql {
             rusqlite::Error::SqliteFailure(e, _) => matches!(

@@ -60,6 +60,9 @@ impl Location {
     }
 }
 
+/// `statement_timeout` when the URL does not give one.
+const DEFAULT_STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Whether `s` is a PostgreSQL URL rather than a path.
 pub fn is_url(s: &str) -> bool {
     s.starts_with("postgres://") || s.starts_with("postgresql://")
@@ -74,6 +77,9 @@ pub struct PgUrl {
     verify_full: bool,
     /// `sslrootcert=` as given (a PEM file, or `system`), libpq's meaning.
     rootcert: Option<String>,
+    /// `statement_timeout=` (seconds; baton's own parameter): how long the server may work on
+    /// one statement, and with `connect_timeout` the longest one call of the ledger waits.
+    statement_timeout: std::time::Duration,
     /// The TLS configuration, built on first use (reading the roots once per URL).
     tls: std::sync::Arc<std::sync::OnceLock<Result<crate::connect::Tls, String>>>,
 }
@@ -92,6 +98,7 @@ impl PgUrl {
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut verify_full = false;
         let mut rootcert = None;
+        let mut statement_timeout = DEFAULT_STATEMENT_TIMEOUT;
         let mut kept = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
@@ -99,6 +106,14 @@ impl PgUrl {
                 Some(("sslmode", "verify-ca")) => return Err(invalid("use sslmode=verify-full (verify-ca does not check the host name)".into())),
                 Some(("password", _)) => return Err(LocationError::Password(shown)),
                 Some(("sslrootcert", v)) => rootcert = Some(percent_decode(v)),
+                Some(("statement_timeout", v)) => {
+                    statement_timeout = v
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+                        .map(std::time::Duration::from_secs_f64)
+                        .ok_or_else(|| invalid(format!("statement_timeout={v}: give a number of seconds, more than 0 (default 30)")))?
+                }
                 _ => kept.push(pair),
             }
         }
@@ -150,7 +165,21 @@ impl PgUrl {
         if !given("keepalives_retries") {
             config.keepalives_retries(3);
         }
-        Ok(PgUrl { shown, config, verify_full, rootcert, tls: Default::default() })
+        Ok(PgUrl { shown, config, verify_full, rootcert, statement_timeout, tls: Default::default() })
+    }
+
+    /// How long the server may work on one statement (`SET statement_timeout` on every ledger
+    /// session): `statement_timeout=` in the URL, in seconds, 30 unless given.
+    pub fn statement_timeout(&self) -> std::time::Duration {
+        self.statement_timeout
+    }
+
+    /// The longest one call of the ledger waits for the server's answer: `statement_timeout`
+    /// plus `connect_timeout` (a round trip's allowance), 35 s by default. The server's own
+    /// timeout normally ends a slow statement first, with its error; this deadline is for a
+    /// server that answers nothing at all (stopped, wedged, a link gone silent).
+    pub fn call_limit(&self) -> std::time::Duration {
+        self.statement_timeout + self.config.get_connect_timeout().copied().unwrap_or(std::time::Duration::from_secs(5))
     }
 
     /// The URL with any password hidden, for logs and messages.
@@ -324,6 +353,19 @@ mod tests {
         let e = PgUrl::parse("postgres://baton@localhost/b?sslrootcert=/ca.pem").unwrap_err();
         assert!(e.to_string().contains("sslmode=verify-full"), "{e}");
         assert_eq!(PgUrl::parse("postgres://baton@localhost/b?sslmode=verify-full").unwrap().rootcert(), None);
+    }
+
+    #[test]
+    fn every_call_is_bounded_by_statement_timeout_plus_connect_timeout() {
+        use std::time::Duration;
+        let u = PgUrl::parse("postgres://baton@localhost/b").unwrap();
+        assert_eq!((u.statement_timeout(), u.call_limit()), (Duration::from_secs(30), Duration::from_secs(35)));
+        let u = PgUrl::parse("postgres://baton@localhost/b?connect_timeout=1&statement_timeout=2.5").unwrap();
+        assert_eq!((u.statement_timeout(), u.call_limit()), (Duration::from_millis(2500), Duration::from_millis(3500)));
+        for bad in ["0", "-1", "abc", "inf", ""] {
+            let e = PgUrl::parse(&format!("postgres://baton@localhost/b?statement_timeout={bad}")).unwrap_err();
+            assert!(e.to_string().contains("statement_timeout=") && e.to_string().contains("seconds"), "{bad}: {e}");
+        }
     }
 
     #[test]

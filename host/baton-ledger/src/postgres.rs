@@ -12,8 +12,18 @@
 //!
 //! When the connection is lost (a server restart, the network), calls fail with an error that
 //! [`LedgerError::is_transient`] calls passing, and the next call connects again.
-use std::cell::RefCell;
+//!
+//! Every call is bounded: each session runs with `statement_timeout` (30 s unless the URL's
+//! `statement_timeout=` says otherwise), and the bridge waits at most
+//! [`PgUrl::call_limit`] (that plus `connect_timeout`) for any answer. A server that took the
+//! connection and then answers nothing (stopped, wedged, a link gone silent) used to hold the
+//! call, the pass and `baton status` for good; now the call fails with
+//! [`LedgerError::NoAnswer`], a pause, and its session is dropped (its state is unknown): the
+//! next call connects again.
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
 
 use futures_executor::block_on;
 use tokio_postgres::types::ToSql;
@@ -40,18 +50,112 @@ pub struct PgLedger {
     rt: Option<tokio::runtime::Runtime>,
     client: RefCell<Option<Client>>,
     stmts: Stmts,
+    bound: Bound,
+}
+
+/// Why one call failed: the server's error, or no answer within the call's limit.
+#[derive(Debug)]
+enum CallError {
+    Pg(tokio_postgres::Error),
+    NoAnswer(Duration),
+    /// The process is stopping ([`interrupt`]) and the server had not answered by then.
+    Stopping,
+}
+
+/// When the process started stopping, plus [`STOP_GRACE`]: from then on no call waits longer.
+static STOP_AT: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// How long calls may still take once the process is stopping: enough for a server that
+/// answers to take the last writes (claims released), short enough that SIGTERM is prompt.
+const STOP_GRACE: Duration = Duration::from_secs(1);
+
+/// How often a waiting call looks whether the process is stopping.
+const STOP_POLL: Duration = Duration::from_millis(100);
+
+/// The process is stopping (SIGTERM): a ledger call waiting for a server ends within
+/// [`STOP_GRACE`] of now, and so does every later one, whatever `statement_timeout` says. A
+/// silent server then holds a stopping `serve` about a second, not a whole call limit per call.
+pub fn interrupt() {
+    let _ = STOP_AT.set(std::time::Instant::now() + STOP_GRACE);
+}
+
+impl From<tokio_postgres::Error> for CallError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        CallError::Pg(e)
+    }
+}
+
+fn call_error(server: &str, e: CallError) -> LedgerError {
+    match e {
+        CallError::Pg(source) => LedgerError::Postgres { server: server.to_string(), source },
+        CallError::NoAnswer(limit) => LedgerError::NoAnswer { server: server.to_string(), secs: limit.as_secs_f64() },
+        CallError::Stopping => LedgerError::Unavailable {
+            server: server.to_string(),
+            message: format!("it did not answer before baton stopped ({} s after the signal)", STOP_GRACE.as_secs_f64()),
+        },
+    }
+}
+
+/// The deadline on the bridge's calls: each waits at most `limit` for the server's answer.
+struct Bound {
+    /// The ledger's runtime, whose timer ends a call that waits too long.
+    handle: tokio::runtime::Handle,
+    limit: Duration,
+    /// Set when a call ran out of time: the session is in an unknown state (a transaction
+    /// may be open, an answer may still come), so the next call starts a new one.
+    stale: Cell<bool>,
+}
+
+impl Bound {
+    /// Waits for `f` at most `limit` (`block_on`, as before, but never for good).
+    fn wait<T>(&self, f: impl Future<Output = Result<T, tokio_postgres::Error>>) -> Result<T, CallError> {
+        self.race(f)?.map_err(CallError::Pg)
+    }
+
+    /// Waits for `f` at most `limit`, and past [`STOP_AT`] not at all.
+    fn race<T>(&self, f: impl Future<Output = T>) -> Result<T, CallError> {
+        let limit = self.limit;
+        let stopping = async {
+            loop {
+                if let Some(at) = STOP_AT.get() {
+                    tokio::time::sleep_until((*at).into()).await;
+                    return;
+                }
+                tokio::time::sleep(STOP_POLL).await;
+            }
+        };
+        let mut timed = std::pin::pin!(async {
+            tokio::select! {
+                biased;
+                r = f => Ok(r),
+                _ = tokio::time::sleep(limit) => Err(CallError::NoAnswer(limit)),
+                _ = stopping => Err(CallError::Stopping),
+            }
+        });
+        // The timers are the ledger's runtime's, which drives them; the caller may be on any
+        // thread (a tokio worker of another runtime included), so each poll enters it.
+        let out = block_on(std::future::poll_fn(|cx| {
+            let _in = self.handle.enter();
+            timed.as_mut().poll(cx)
+        }));
+        if out.is_err() {
+            self.stale.set(true);
+        }
+        out
+    }
 }
 
 /// Whether a PostgreSQL error may pass: the connection was lost or refused, the server is
-/// starting or stopping, a serialization or deadlock abort, or a unique key taken by another
-/// host's concurrent transaction (the retry sees its row). Anything else is not.
+/// starting or stopping, a serialization or deadlock abort, a unique key taken by another
+/// host's concurrent transaction (the retry sees its row), or a statement the server ended at
+/// `statement_timeout` (57014: a lock held too long, a server overloaded). Anything else is not.
 pub fn is_transient(e: &tokio_postgres::Error) -> bool {
     if e.is_closed() {
         return true;
     }
     if let Some(code) = e.code() {
         let c = code.code();
-        return c.starts_with("08") || c.starts_with("57P") || c.starts_with("53") || matches!(c, "40001" | "40P01" | "23505");
+        return c.starts_with("08") || c.starts_with("57P") || c.starts_with("53") || matches!(c, "40001" | "40P01" | "23505" | "57014");
     }
     // No SQLSTATE: an I/O error or a timeout talking to the server.
     std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()) || {
@@ -102,7 +206,8 @@ impl PgLedger {
             .enable_all()
             .build()
             .map_err(|e| LedgerError::Unavailable { server: url.shown().into(), message: format!("cannot start its runtime: {e}") })?;
-        let mut me = PgLedger { url: url.clone(), rt: Some(rt), client: RefCell::new(None), stmts: RefCell::new(HashMap::new()) };
+        let bound = Bound { handle: rt.handle().clone(), limit: url.call_limit(), stale: Cell::new(false) };
+        let mut me = PgLedger { url: url.clone(), rt: Some(rt), client: RefCell::new(None), stmts: RefCell::new(HashMap::new()), bound };
         me.connected()?;
         me.migrate()?;
         Ok(me)
@@ -113,12 +218,16 @@ impl PgLedger {
         self.url.shown()
     }
 
-    fn err(&self, source: tokio_postgres::Error) -> LedgerError {
-        LedgerError::Postgres { server: self.url.shown().to_string(), source }
+    fn err(&self, e: CallError) -> LedgerError {
+        call_error(self.url.shown(), e)
     }
 
     /// Connects if there is no live connection (first use, or after a lost one).
     fn connected(&self) -> Result<()> {
+        if self.bound.stale.replace(false) {
+            // A call ran out of time on it: never reuse a session in an unknown state.
+            self.client.borrow_mut().take();
+        }
         if self.client.borrow().as_ref().is_some_and(|c| !c.is_closed()) {
             return Ok(());
         }
@@ -137,8 +246,20 @@ impl PgLedger {
             });
             Ok::<_, crate::connect::ConnectError>(client)
         });
-        match block_on(task) {
+        let task = match self.bound.race(task) {
+            Ok(done) => done,
+            Err(e) => {
+                // Stopping: the start-up is given up (the spawned task ends with the runtime).
+                self.bound.stale.set(false);
+                return Err(self.err(e));
+            }
+        };
+        match task {
             Ok(Ok(client)) => {
+                // The server itself ends a statement that runs too long (a lock never released,
+                // a server overloaded), with an error naming it, before the bridge's deadline.
+                let ms = self.url.statement_timeout().as_millis().max(1);
+                self.bound.wait(client.batch_execute(&format!("SET statement_timeout = {ms}"))).map_err(|e| self.err(e))?;
                 self.stmts.borrow_mut().clear();
                 *self.client.borrow_mut() = Some(client);
                 Ok(())
@@ -149,26 +270,26 @@ impl PgLedger {
     }
 
     /// Runs `f` with the connection (connecting first if needed).
-    fn with<R>(&self, f: impl FnOnce(&Session<'_, Client>) -> Result<R, tokio_postgres::Error>) -> Result<R> {
+    fn with<R>(&self, f: impl FnOnce(&Session<'_, Client>) -> Result<R, CallError>) -> Result<R> {
         self.connected()?;
         let guard = self.client.borrow();
         let Some(client) = guard.as_ref() else { unreachable!("connected() leaves a client") };
-        f(&Session::new(client, &self.stmts, self.url.shown(), false)).map_err(|e| self.err(e))
+        f(&Session::new(client, &self.stmts, self.url.shown(), &self.bound, false)).map_err(|e| self.err(e))
     }
 
     /// Runs `f` in one transaction; the closure's own errors roll it back.
     fn transaction<R>(&mut self, f: impl FnOnce(&Session<'_, tokio_postgres::Transaction<'_>>) -> Result<R>) -> Result<R> {
         self.connected()?;
         let server = self.url.shown().to_string();
-        let err = |source| LedgerError::Postgres { server: server.clone(), source };
+        let err = |e| call_error(&server, e);
         let mut guard = self.client.borrow_mut();
         let Some(client) = guard.as_mut() else { unreachable!("connected() leaves a client") };
-        let tx = block_on(client.transaction()).map_err(err)?;
-        let session = Session::new(&tx, &self.stmts, self.url.shown(), true);
+        let tx = self.bound.wait(client.transaction()).map_err(err)?;
+        let session = Session::new(&tx, &self.stmts, self.url.shown(), &self.bound, true);
         let out = f(&session)?;
         session.flush().map_err(err)?;
         drop(session);
-        block_on(tx.commit()).map_err(err)?;
+        self.bound.wait(tx.commit()).map_err(err)?;
         Ok(out)
     }
 
@@ -176,17 +297,17 @@ impl PgLedger {
         self.transaction(|s| {
             // The lock first: two hosts starting at once on a new database would otherwise both
             // create `baton_schema`, and one fail (a duplicate in `pg_type`, not "exists").
-            block_on(s.c.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])).map_err(|x| s.fail(x))?;
-            block_on(s.c.batch_execute("CREATE TABLE IF NOT EXISTS baton_schema(version INTEGER NOT NULL)")).map_err(|x| s.fail(x))?;
-            let version: i32 = block_on(s.c.query_opt("SELECT version FROM baton_schema", &[]))
+            s.wait(s.c.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])).map_err(|x| s.fail(x))?;
+            s.wait(s.c.batch_execute("CREATE TABLE IF NOT EXISTS baton_schema(version INTEGER NOT NULL)")).map_err(|x| s.fail(x))?;
+            let version: i32 = s.wait(s.c.query_opt("SELECT version FROM baton_schema", &[]))
                 .map_err(|x| s.fail(x))?
                 .map(|r| r.get(0))
                 .unwrap_or(0);
             for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-                block_on(s.c.batch_execute(sql)).map_err(|x| s.fail(x))?;
+                s.wait(s.c.batch_execute(sql)).map_err(|x| s.fail(x))?;
                 let v = i as i32 + 1;
-                block_on(s.c.execute("DELETE FROM baton_schema", &[])).map_err(|x| s.fail(x))?;
-                block_on(s.c.execute("INSERT INTO baton_schema(version) VALUES ($1)", &[&v])).map_err(|x| s.fail(x))?;
+                s.wait(s.c.execute("DELETE FROM baton_schema", &[])).map_err(|x| s.fail(x))?;
+                s.wait(s.c.execute("INSERT INTO baton_schema(version) VALUES ($1)", &[&v])).map_err(|x| s.fail(x))?;
             }
             Ok(())
         })
@@ -333,7 +454,7 @@ impl PgLedger {
 
     /// Whether the server answers now.
     pub fn ping(&self) -> Result<()> {
-        self.with(|s| block_on(s.c.simple_query("SELECT 1")).map(|_| ()))
+        self.with(|s| s.wait(s.c.simple_query("SELECT 1")).map(|_| ()))
     }
 }
 
@@ -358,6 +479,7 @@ struct Session<'a, C: GenericClient> {
     c: &'a C,
     stmts: &'a Stmts,
     server: &'a str,
+    bound: &'a Bound,
     defer: bool,
     later: RefCell<Vec<Later>>,
 }
@@ -375,12 +497,17 @@ struct Later {
 const LATER_MAX: usize = 1024;
 
 impl<'a, C: GenericClient + Sync> Session<'a, C> {
-    fn new(c: &'a C, stmts: &'a Stmts, server: &'a str, defer: bool) -> Self {
-        Session { c, stmts, server, defer, later: RefCell::new(Vec::new()) }
+    fn new(c: &'a C, stmts: &'a Stmts, server: &'a str, bound: &'a Bound, defer: bool) -> Self {
+        Session { c, stmts, server, bound, defer, later: RefCell::new(Vec::new()) }
+    }
+
+    /// Waits for one call's answer, at most the ledger's call limit.
+    fn wait<T>(&self, f: impl Future<Output = Result<T, tokio_postgres::Error>>) -> Result<T, CallError> {
+        self.bound.wait(f)
     }
 
     /// A write whose answer nobody reads: held and pipelined in a transaction, else run now.
-    fn execute_later(&self, sql: &'static str, params: Vec<Owned>) -> Result<(), tokio_postgres::Error> {
+    fn execute_later(&self, sql: &'static str, params: Vec<Owned>) -> Result<(), CallError> {
         let stmt = self.stmt(sql)?;
         self.later.borrow_mut().push(Later { stmt, params });
         if !self.defer || self.later.borrow().len() >= LATER_MAX {
@@ -390,54 +517,54 @@ impl<'a, C: GenericClient + Sync> Session<'a, C> {
     }
 
     /// Sends the held writes, all at once (pipelined), and waits for their answers.
-    fn flush(&self) -> Result<(), tokio_postgres::Error> {
+    fn flush(&self) -> Result<(), CallError> {
         let later = std::mem::take(&mut *self.later.borrow_mut());
         if later.is_empty() {
             return Ok(());
         }
         let params: Vec<Vec<&(dyn ToSql + Sync)>> =
             later.iter().map(|l| l.params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()).collect();
-        block_on(futures_util::future::try_join_all(later.iter().zip(&params).map(|(l, p)| self.c.execute(&l.stmt, p))))?;
+        self.wait(futures_util::future::try_join_all(later.iter().zip(&params).map(|(l, p)| self.c.execute(&l.stmt, p))))?;
         Ok(())
     }
 }
 
 impl<C: GenericClient + Sync> Session<'_, C> {
-    fn fail(&self, source: tokio_postgres::Error) -> LedgerError {
-        LedgerError::Postgres { server: self.server.to_string(), source }
+    fn fail(&self, e: CallError) -> LedgerError {
+        call_error(self.server, e)
     }
 
-    fn stmt(&self, sql: &'static str) -> Result<Statement, tokio_postgres::Error> {
+    fn stmt(&self, sql: &'static str) -> Result<Statement, CallError> {
         if let Some(s) = self.stmts.borrow().get(sql) {
             return Ok(s.clone());
         }
-        let s = block_on(self.c.prepare(sql))?;
+        let s = self.wait(self.c.prepare(sql))?;
         self.stmts.borrow_mut().insert(sql, s.clone());
         Ok(s)
     }
 
-    fn query(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, tokio_postgres::Error> {
+    fn query(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, CallError> {
         self.flush()?;
         let st = self.stmt(sql)?;
-        block_on(self.c.query(&st, params))
+        self.wait(self.c.query(&st, params))
     }
 
-    fn query_opt(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>, tokio_postgres::Error> {
+    fn query_opt(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>, CallError> {
         self.flush()?;
         let st = self.stmt(sql)?;
-        block_on(self.c.query_opt(&st, params))
+        self.wait(self.c.query_opt(&st, params))
     }
 
-    fn execute(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, tokio_postgres::Error> {
+    fn execute(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, CallError> {
         self.flush()?;
         let st = self.stmt(sql)?;
-        block_on(self.c.execute(&st, params))
+        self.wait(self.c.execute(&st, params))
     }
 }
 
 impl<C: GenericClient + Sync> Session<'_, C> {
     /// Adds `b` to the row (`key`, `plugin`); true if the row is new.
-    fn add_bucket(&self, table: StatTable, key: i64, plugin: &str, b: &crate::stats::Bucket) -> Result<bool, tokio_postgres::Error> {
+    fn add_bucket(&self, table: StatTable, key: i64, plugin: &str, b: &crate::stats::Bucket) -> Result<bool, CallError> {
         let (create, lock, write) = match table {
             StatTable::Minutes => (
                 "INSERT INTO stat_minutes(minute, plugin, completed, failed, rejected, drop_hist, drop_sum, run_hist, run_sum)
@@ -513,7 +640,7 @@ fn observed_from(r: &Row) -> Observed {
     }
 }
 
-fn task<C: GenericClient + Sync>(s: &Session<'_, C>, id: &str) -> Result<Option<TaskRow>, tokio_postgres::Error> {
+fn task<C: GenericClient + Sync>(s: &Session<'_, C>, id: &str) -> Result<Option<TaskRow>, CallError> {
     let row = s.query_opt(
         "SELECT id, content_hash, claim, file_name, sender, reply_to, plugin, action, title, state,
             error_code, error_message, attempts, return_name, claimed_at, finished_at, duration_ms FROM tasks WHERE id = $1",
@@ -522,12 +649,12 @@ fn task<C: GenericClient + Sync>(s: &Session<'_, C>, id: &str) -> Result<Option<
     Ok(row.as_ref().map(task_from))
 }
 
-fn events<C: GenericClient + Sync>(s: &Session<'_, C>, id: &str) -> Result<Vec<Event>, tokio_postgres::Error> {
+fn events<C: GenericClient + Sync>(s: &Session<'_, C>, id: &str) -> Result<Vec<Event>, CallError> {
     let rows = s.query("SELECT at, event, detail FROM events WHERE task_id = $1 ORDER BY seq", &[&id])?;
     Ok(rows.into_iter().map(|r| Event { at: r.get(0), event: r.get(1), detail: crate::parse_detail(r.get(2)) }).collect())
 }
 
-fn kv_set<C: GenericClient + Sync>(s: &Session<'_, C>, plugin: &str, key: &str, value: &str) -> Result<u64, tokio_postgres::Error> {
+fn kv_set<C: GenericClient + Sync>(s: &Session<'_, C>, plugin: &str, key: &str, value: &str) -> Result<u64, CallError> {
     s.execute(
         "INSERT INTO kv(plugin, key, value) VALUES ($1, $2, $3) ON CONFLICT(plugin, key) DO UPDATE SET value = excluded.value",
         &[&plugin, &key, &value],
@@ -603,7 +730,7 @@ impl Store for PgLedger {
 
     fn kv_set_within(&mut self, plugin: &str, key: &str, value: &str, limits: KvLimits) -> Result<()> {
         let server = self.url.shown().to_string();
-        let err = move |source| LedgerError::Postgres { server: server.clone(), source };
+        let err = move |e| call_error(&server, e);
         self.transaction(|s| {
             // One writer per plugin's quota at a time, across hosts.
             s.execute("SELECT pg_advisory_xact_lock(hashtext('baton.kv:' || $1)::bigint)", &[&plugin]).map_err(&err)?;
