@@ -8,6 +8,10 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_baton");
 
+#[path = "support/renamed_repo.rs"]
+mod renamed_repo;
+use renamed_repo::renamed_repo;
+
 fn baton(home: &Path, args: &[&str]) -> Output {
     let out = Command::new(BIN).arg("--home").arg(home).args(args).env("BATON_LOG", "warn").output().unwrap();
     assert!(out.status.success(), "baton {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -298,32 +302,6 @@ fn kiro_specs_through_a_symlink_and_unreadable_plans_through_the_plugin() {
     assert!(unreadable[0]["reason"].as_str().unwrap().contains("2 checkbox(es)"), "{}", unreadable[0]);
 }
 
-/// A git repository whose spec-kit plan ticks `src/loader.py` (created in that commit, renamed
-/// to `src/io/reader.py` in the next) and `src/writer.py` (never created).
-fn renamed_repo(tmp: &Path) -> PathBuf {
-    let repo = tmp.join("repo");
-    std::fs::create_dir_all(repo.join("src")).unwrap();
-    std::fs::create_dir_all(repo.join("specs/001-x")).unwrap();
-    let git = |args: &[&str]| {
-        let out = Command::new("git").arg("-C").arg(&repo).args(["-c", "user.name=t", "-c", "user.email=t@t"]).args(args).output().unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    git(&["init", "-q"]);
-    let code = "def load(path):\n    with open(path) as f:\n        return f.read()\n\n\ndef main():\n    print(load('x'))\n";
-    std::fs::write(repo.join("src/loader.py"), code).unwrap();
-    std::fs::write(
-        repo.join("specs/001-x/tasks.md"),
-        "# Tasks\n\n## Phase 1\n\n- [x] T001 Create the loader in src/loader.py\n- [x] T002 Create the writer in src/writer.py\n",
-    )
-    .unwrap();
-    git(&["add", "-A"]);
-    git(&["commit", "-qm", "loader, ticked"]);
-    std::fs::create_dir_all(repo.join("src/io")).unwrap();
-    git(&["mv", "src/loader.py", "src/io/reader.py"]);
-    git(&["commit", "-qm", "rename"]);
-
-    repo
-}
 
 /// `serve`'s automatic audit checks renames on the host (git cannot run in the sandbox): a file
 /// created, ticked in a spec-kit plan, then renamed in a later commit is `moved` in the

@@ -11,6 +11,8 @@ use std::process::Command;
 use serde_json::Value;
 
 mod support;
+#[path = "support/renamed_repo.rs"]
+mod renamed_repo;
 
 const BIN: &str = env!("CARGO_BIN_EXE_baton");
 
@@ -261,25 +263,7 @@ fn a_file_renamed_after_it_was_ticked_is_moved_not_false() {
         out
     };
     ok(Command::new(BIN).arg("--home").arg(&home).arg("init"));
-    let repo = tmp.path().join("repo");
-    std::fs::create_dir_all(repo.join("src")).unwrap();
-    std::fs::create_dir_all(repo.join("specs/001-x")).unwrap();
-    let git = |args: &[&str]| {
-        ok(Command::new("git").arg("-C").arg(&repo).args(["-c", "user.name=t", "-c", "user.email=t@t"]).args(args));
-    };
-    git(&["init", "-q"]);
-    let code = "def load(path):\n    with open(path) as f:\n        return f.read()\n\n\ndef main():\n    print(load('x'))\n";
-    std::fs::write(repo.join("src/loader.py"), code).unwrap();
-    std::fs::write(
-        repo.join("specs/001-x/tasks.md"),
-        "# Tasks\n\n## Phase 1\n\n- [x] T001 Create the loader in src/loader.py\n- [x] T002 Create the writer in src/writer.py\n",
-    )
-    .unwrap();
-    git(&["add", "-A"]);
-    git(&["commit", "-qm", "loader, ticked"]);
-    std::fs::create_dir_all(repo.join("src/io")).unwrap();
-    git(&["mv", "src/loader.py", "src/io/reader.py"]);
-    git(&["commit", "-qm", "rename"]);
+    let repo = renamed_repo::renamed_repo(tmp.path());
     let out = ok(Command::new(BIN).arg("--home").arg(&home).args(["audit", "--json", "--repo"]).arg(&repo).arg("--out").arg(tmp.path().join("out")));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let ds = v["plans"][0]["deliverables"].as_array().unwrap();
