@@ -105,6 +105,15 @@ fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
 }
 
 /// Every id answered once, `status`; originals filed where the status says; nothing held.
+/// Once the fault passes, every TASK in `ids` is answered and no claim is left; then each has
+/// exactly one `completed` RETURN (after a short settle, so a late duplicate would show).
+fn pass_then_each_answered_once(h: &Home, fault: &Fault, ids: &[String]) {
+    fault.pass();
+    wait_until("every RETURN", Duration::from_secs(20), || h.returns(A).len() == ids.len() && claims_held(h) == 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_once(h, ids, "completed");
+}
+
 fn assert_once(h: &Home, ids: &[String], status: &str) {
     let returns = h.returns(A);
     for id in ids {
@@ -246,10 +255,7 @@ fn an_unwritable_reply_inbox_or_outbox_waits_and_delivers_once_writable() {
         let log = serve_log(&h);
         assert!(log.contains(&folder), "{spec}: the warning names {folder}:\n{log}");
         assert!(log.lines().filter(|l| l.contains("will try again")).count() < 10, "{spec}: warnings are rate-limited:\n{log}");
-        fault.pass();
-        wait_until("every RETURN", Duration::from_secs(20), || h.returns(A).len() == 30 && claims_held(&h) == 0);
-        std::thread::sleep(Duration::from_millis(300));
-        assert_once(&h, &ids, "completed");
+        pass_then_each_answered_once(&h, &fault, &ids);
     }
 }
 
@@ -301,10 +307,7 @@ fn an_io_error_on_a_claimed_file_is_a_pause() {
     wait_until("every claim held", Duration::from_secs(20), || claims_held(&h) == 5);
     std::thread::sleep(Duration::from_millis(1000));
     assert!(h.returns(A).is_empty() && names(&h.dir("baton", "03_failed")).is_empty());
-    fault.pass();
-    wait_until("every RETURN", Duration::from_secs(20), || h.returns(A).len() == 5 && claims_held(&h) == 0);
-    std::thread::sleep(Duration::from_millis(300));
-    assert_once(&h, &ids, "completed");
+    pass_then_each_answered_once(&h, &fault, &ids);
 }
 
 /// EIO while reading the handoffs root's identity (a `statx` that fails for a while) is a
@@ -319,10 +322,7 @@ fn an_io_error_reading_the_handoffs_root_is_a_pause_not_an_exit() {
     drop_tasks(&h, &ids);
     std::thread::sleep(Duration::from_millis(1500));
     assert!(d.0.try_wait().unwrap().is_none(), "serve is still running:\n{}", serve_log(&h));
-    fault.pass();
-    wait_until("every RETURN", Duration::from_secs(20), || h.returns(A).len() == 10 && claims_held(&h) == 0);
-    std::thread::sleep(Duration::from_millis(300));
-    assert_once(&h, &ids, "completed");
+    pass_then_each_answered_once(&h, &fault, &ids);
     assert!(serve_log(&h).contains("cannot read the handoffs folder"), "{}", serve_log(&h));
 }
 
@@ -442,10 +442,7 @@ fn a_failed_sync_never_makes_a_return_visible() {
     assert!(h.returns(A).is_empty(), "nothing visible while syncs fail");
     let outbox = h.dir("baton", ".outbox");
     assert!(names(&outbox).iter().all(|n| n.starts_with(".baton-tmp")), "nothing named in the outbox either: {:?}", names(&outbox));
-    fault.pass();
-    wait_until("every RETURN", Duration::from_secs(20), || h.returns(A).len() == 20 && claims_held(&h) == 0);
-    std::thread::sleep(Duration::from_millis(300));
-    assert_once(&h, &ids, "completed");
+    pass_then_each_answered_once(&h, &fault, &ids);
 }
 
 /// A handoff that names a key twice is refused as `invalid` (serde's last-one-wins would run
@@ -749,8 +746,5 @@ fn an_unreadable_inbox_is_a_pause_not_an_exit() {
     std::thread::sleep(Duration::from_millis(1500));
     assert!(d.0.try_wait().unwrap().is_none(), "serve is still running:\n{}", serve_log(&h));
     assert!(h.returns(A).is_empty());
-    fault.pass();
-    wait_until("every RETURN", Duration::from_secs(20), || h.returns(A).len() == 5 && claims_held(&h) == 0);
-    std::thread::sleep(Duration::from_millis(300));
-    assert_once(&h, &ids, "completed");
+    pass_then_each_answered_once(&h, &fault, &ids);
 }
