@@ -128,3 +128,61 @@ fn logs_carry_no_colour_off_a_terminal_and_json_mode_reports_errors_as_json() {
     assert_eq!(line["level"], "ERROR", "{line}");
     assert!(line["fields"]["message"].as_str().is_some_and(|m| m.contains("NO-SUCH-ID")), "{line}");
 }
+
+/// The `sh` blocks a `<!-- tested -->` line marks in the README and the book, in document order.
+fn tested_blocks(text: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() != "<!-- tested -->" {
+            continue;
+        }
+        let fence = lines.by_ref().find(|l| !l.trim().is_empty()).unwrap_or_default();
+        assert_eq!(fence.trim(), "```sh", "a `tested` marker must sit right above a ```sh block");
+        blocks.push(lines.by_ref().take_while(|l| l.trim() != "```").collect::<Vec<_>>().join("\n"));
+    }
+    blocks
+}
+
+/// Every command the documents mark as tested runs as written, against the real binary: each
+/// document's blocks in order, as one script, from the repository root (where the examples are),
+/// with `baton` on PATH and temp files in a folder of the test's own.
+#[test]
+fn every_tested_block_in_the_docs_runs_as_written() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut docs = vec![root.join("README.md")];
+    docs.extend(std::fs::read_dir(root.join("docs")).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "md")));
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let mut ran = 0;
+    for doc in docs {
+        let blocks = tested_blocks(&std::fs::read_to_string(&doc).unwrap());
+        if blocks.is_empty() {
+            continue;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let script = format!("set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true; wait' EXIT\n{}\n", blocks.join("\n"));
+        let out = Command::new("timeout")
+            .args(["120", "bash", "-c", &script])
+            .current_dir(&root)
+            .env("PATH", &path)
+            .env("TMPDIR", tmp.path())
+            .env("XDG_CACHE_HOME", tmp.path().join("cache"))
+            .env("BATON_LOG", "warn")
+            .env_remove("BATON_HOME")
+            .env_remove("BATON_STATE")
+            .env_remove("BATON_AGENT")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "the tested blocks of {} failed ({}):\n--- script\n{script}\n--- stdout\n{}\n--- stderr\n{}",
+            doc.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ran += blocks.len();
+    }
+    assert!(ran >= 4, "the README's tour alone marks 4 blocks as tested; found {ran} in all");
+}
