@@ -3,6 +3,9 @@
 #![allow(dead_code)] // each test target uses its own subset
 
 pub mod audio;
+pub mod cdp;
+pub mod http;
+pub mod renamed_repo;
 pub mod djay_fixture;
 pub mod pg;
 pub mod spotify;

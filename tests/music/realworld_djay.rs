@@ -5,7 +5,7 @@
 //! `shared/realworld/rekordbox` in one djay folder. The corpus is read in place (never copied
 //! into the repository); the expected values below were read off the files themselves (a hex
 //! dump of each blob, Python's XML parser for the exports) and are written out here.
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

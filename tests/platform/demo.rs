@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-mod support;
+use crate::support;
 use support::BIN;
 
 /// Every RETURN in an agent's inbox.

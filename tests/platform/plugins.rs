@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Value};
 
-mod support;
+use crate::support;
 use support::audio::{ffmpeg, synth, write_wav};
 use support::Home;
 

@@ -8,8 +8,7 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_baton");
 
-#[path = "support/renamed_repo.rs"]
-mod renamed_repo;
+use crate::support::renamed_repo;
 use renamed_repo::renamed_repo;
 
 fn baton(home: &Path, args: &[&str]) -> Output {

@@ -1,6 +1,6 @@
 //! The djay plugin: the fixture `MediaLibrary.db` (tests/support/djay_fixture.rs) read by the
 //! plugin's core, and end to end through the real `baton` binary with real TASK files.
-mod support;
+use crate::support;
 
 use std::path::Path;
 

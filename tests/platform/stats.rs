@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-mod support;
+use crate::support;
 use support::state::Backend;
 use support::Home;
 

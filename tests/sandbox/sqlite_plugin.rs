@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-mod support;
+use crate::support;
 use support::Home;
 
 fn home() -> Home {

@@ -10,9 +10,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-mod support;
-#[path = "support/renamed_repo.rs"]
-mod renamed_repo;
+use crate::support;
+use crate::support::renamed_repo;
 
 const BIN: &str = env!("CARGO_BIN_EXE_baton");
 

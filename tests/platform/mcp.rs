@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::{json, Value};
 
-mod support;
+use crate::support;
 use support::{Home, BIN};
 
 fn client(h: &Home, scenario: &str, env: &[(&str, &str)]) -> Value {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-mod support;
+use crate::support;
 use support::Home;
 
 fn home() -> Home {

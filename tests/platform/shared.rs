@@ -4,7 +4,7 @@
 //! PostgreSQL server. Each TASK must get exactly one RETURN, and each original must be filed
 //! exactly once, on both trees, after the sync settles; also while one host is `kill -9`ed and
 //! while PostgreSQL restarts.
-mod support;
+use crate::support;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};

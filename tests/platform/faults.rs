@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-mod support;
+use crate::support;
 use support::Home;
 
 const A: &str = "Claude-Code-Agent";
@@ -181,7 +181,9 @@ fn outbox_marks_live_as_long_as_their_claims_whatever_their_age() {
     assert_eq!(out.status.signal(), Some(9), "the failpoint killed the process");
     let outbox = h.dir("baton", ".outbox");
     let marks: Vec<String> = names(&outbox).into_iter().filter(|n| n.ends_with(".sent")).collect();
-    assert_eq!(marks.len(), 20, "{marks:?}");
+    // The failpoint fires after the first group of RETURNs; under load the 20 tasks can finish
+    // in more than one group, so the first group may hold fewer than 20.
+    assert!((1..=20).contains(&marks.len()), "{marks:?}");
     // A leftover mark of a claim filed long ago (a crash between filing and forgetting it).
     let stale = outbox.join("20250101T000000Z__RETURN__Gone-0123456789__baton.json.sent");
     std::fs::write(&stale, b"{}").unwrap();

@@ -5,7 +5,7 @@
 //! continue). And TLS: a server with `ssl=on` and a certificate for `localhost` signed by a CA
 //! made here (the `openssl` command, installed by `./x setup`) serves a TASK through
 //! `sslmode=verify-full&sslrootcert=CA`, while a wrong CA or a wrong host name is refused.
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

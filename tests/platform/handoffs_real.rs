@@ -6,10 +6,8 @@
 //! themselves and go back to the sender their body names.
 //!
 //! The expected figures below were worked out by hand from the files (see each table).
-mod support;
-#[path = "support/http.rs"]
-#[allow(dead_code)]
-mod http;
+use crate::support;
+use crate::support::http;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

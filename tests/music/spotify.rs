@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
-mod support;
+use crate::support;
 use support::Home;
 use support::spotify::strip_table;
 use support::audio::{ffmpeg, synth, write_wav};

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-mod support;
+use crate::support;
 use support::Home;
 
 /// Host peak RSS allowed in every hostile test.

@@ -4,8 +4,7 @@
 //! leaves the catalog with all of the batch or none of it, and a gap-free change log. And two
 //! machines (two homes) with `--state postgres://…` share one catalog on a real PostgreSQL
 //! server, while the fingerprint library stays in each machine's own file.
-#[path = "support/pg.rs"]
-mod pg;
+use crate::support::pg;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

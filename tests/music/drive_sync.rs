@@ -5,7 +5,7 @@
 //! Covers the seed's five production tests (lock first, 8 concurrent processes, lock timeout,
 //! concurrency guard, pre-seeded duplicates with consolidate and undo), plus kill -9 during a
 //! consolidate, a property rename and removal, and an edited sheet.
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

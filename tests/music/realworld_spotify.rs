@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-mod support;
+use crate::support;
 use support::realworld;
 use support::spotify::SpotifyHome;
 

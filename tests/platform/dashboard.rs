@@ -10,11 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-mod support;
-#[path = "support/cdp.rs"]
-mod cdp;
-#[path = "support/http.rs"]
-mod http;
+use crate::support;
+use crate::support::cdp;
+use crate::support::http;
 
 use support::state::Backend;
 use support::Home;

@@ -1,0 +1,9 @@
+//! End-to-end tests of plans audits: fixtures, real repositories and serve's automatic audits.
+//! One test binary per area (each module was its own binary once): the real `baton` binary on
+//! temp folders, with the helpers in `tests/support`.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod audit;
+mod realworld_audit;

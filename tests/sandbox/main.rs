@@ -1,0 +1,12 @@
+//! End-to-end tests of the sandbox: hostile and legacy plugins, grants, budgets, the catalog and SQLite interfaces as a plugin sees them.
+//! One test binary per area (each module was its own binary once): the real `baton` binary on
+//! temp folders, with the helpers in `tests/support`.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod sandbox;
+mod hostile_v04;
+mod hostile_v05;
+mod sqlite_plugin;
+mod catalog_plugin;
