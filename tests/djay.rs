@@ -239,7 +239,7 @@ mod end_to_end {
 
         // import: exact counts; the undecodable item named; the backup left alone.
         let r = env.ok("import", json!({}));
-        assert_eq!(r["counts"], json!({"tracks": 2000, "sessions": 30, "plays": 1500, "playlists": 2}), "{r}");
+        assert_eq!(r["counts"], json!({"tracks": 2000, "sessions": 30, "plays": 1500, "playlists": 2, "playlist_tracks": 0, "playlist_items_missing": 0, "playlist_items_repeated": 0}), "{r}");
         assert_eq!(r["read"]["historySessionItems"]["read"], 1500);
         assert_eq!(r["read"]["historySessionItems"]["skipped"], 1);
         assert_eq!(r["read"]["mediaItemTitleIDs"]["read"], 2000);

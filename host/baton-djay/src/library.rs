@@ -55,7 +55,11 @@ pub const COLLECTIONS: &[(&str, &[&str])] = &[
         "historySessionItems",
         &["uuid", "sessionUUID", "titleID", "title", "artist", "duration", "deckNumber", "startTime", "isrc", "originSourceID"],
     ),
-    ("mediaItemPlaylists", &["uuid", "name", "type"]),
+    // Playlists and folders (a folder lists its children in `childUUIDs`); a playlist lists its
+    // items in order in `itemUUIDs`, and each item (`mediaItemPlaylistItems`) names its playlist
+    // and its track (`mediaItemUUID`: the titleID every per-track collection is keyed by).
+    ("mediaItemPlaylists", &["uuid", "name", "type", "parentUUID", "itemUUIDs", "childUUIDs"]),
+    ("mediaItemPlaylistItems", &["uuid", "playlistUUID", "mediaItemUUID"]),
 ];
 
 /// How many undecodable records the import result lists.
@@ -129,10 +133,29 @@ pub struct Play {
 pub struct Playlist {
     pub key: String,
     pub name: String,
-    /// Track keys in order, when the source says (Rekordbox does; djay's membership is not
-    /// documented, so its playlists are imported by name only).
+    /// Track keys in order (each once: the catalog links a track to a playlist once).
     pub tracks: Vec<String>,
     pub folder: bool,
+    /// djay: the folders above it, outermost first (`Events/2024`); none at the top.
+    pub path: Option<String>,
+    /// djay: items whose track is in no per-track collection of the library (pruned, or
+    /// undecodable), left out of `tracks` and counted here.
+    pub missing: usize,
+    /// djay: items naming a track the playlist already holds.
+    pub repeats: usize,
+    /// djay: the parent folder's key and the ordered item keys, as read.
+    #[serde(skip)]
+    pub(crate) parent: Option<String>,
+    #[serde(skip)]
+    pub(crate) items: Vec<String>,
+}
+
+/// One `mediaItemPlaylistItems` record: a track's place on a djay playlist.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct PlaylistItem {
+    key: String,
+    playlist: String,
+    track: String,
 }
 
 /// A cue point or a loop: its pad number (1-based, as djay writes it), start and end seconds
@@ -173,6 +196,8 @@ pub struct Library {
     pub errors: Vec<RecordError>,
     /// Unknown field names seen, per collection (for the result; at most 20 each).
     pub unknown: BTreeMap<String, BTreeSet<String>>,
+    /// djay's playlist items, in the order read; joined to `playlists` by [`Library::finish`].
+    items: Vec<PlaylistItem>,
 }
 
 /// A cue or loop object; None for djay's empty pads (time -1) and objects without a time.
@@ -405,13 +430,83 @@ impl Library {
             }
             "mediaItemPlaylists" => {
                 let name = nonempty(o.str("name")).unwrap_or_default();
-                // The root ("Playlists") is a container, not a playlist.
-                if key != "mediaItemPlaylist-root" {
-                    self.playlists.push(Playlist { key: key.to_string(), name, tracks: Vec::new(), folder: false });
-                }
+                self.playlists.push(Playlist {
+                    key: key.to_string(),
+                    name,
+                    // The root ("Playlists") and the folders hold playlists, not tracks.
+                    folder: key == "mediaItemPlaylist-root" || o.get("childUUIDs").is_some(),
+                    parent: nonempty(o.str("parentUUID")),
+                    items: o.strings("itemUUIDs"),
+                    ..Playlist::default()
+                });
+            }
+            "mediaItemPlaylistItems" => {
+                let (Some(playlist), Some(track)) = (nonempty(o.str("playlistUUID")), nonempty(o.str("mediaItemUUID"))) else {
+                    self.count(collection).read -= 1;
+                    self.count(collection).skipped += 1;
+                    let error = "a playlist item without `playlistUUID` or `mediaItemUUID`".to_string();
+                    self.errors.push(RecordError { collection: collection.into(), key: key.into(), error });
+                    return;
+                };
+                self.items.push(PlaylistItem { key: key.to_string(), playlist, track });
             }
             _ => {}
         }
+    }
+
+    /// Joins djay's playlist items to their playlists, once every row is read: each playlist's
+    /// tracks in the order of its `itemUUIDs`, then the items that name the playlist but are not
+    /// in that list (djay keeps the order in a view too; a list may lag), in the order read. A
+    /// track is a djay track key (its titleID, in any case); an item whose track the library
+    /// does not hold is counted as `missing`, one naming a track already there as a repeat. The
+    /// folders and the root are dropped, each playlist keeping its folder path.
+    pub fn finish(&mut self) {
+        let items: BTreeMap<&str, &PlaylistItem> = self.items.iter().map(|i| (i.key.as_str(), i)).collect();
+        let mut by_playlist: BTreeMap<&str, Vec<&PlaylistItem>> = BTreeMap::new();
+        for i in &self.items {
+            by_playlist.entry(i.playlist.as_str()).or_default().push(i);
+        }
+        let lower: BTreeMap<String, &str> = self.tracks.keys().map(|k| (k.to_lowercase(), k.as_str())).collect();
+        let names: BTreeMap<&str, (&str, Option<&str>, bool)> =
+            self.playlists.iter().map(|p| (p.key.as_str(), (p.name.as_str(), p.parent.as_deref(), p.folder))).collect();
+        let mut done = Vec::with_capacity(self.playlists.len());
+        for p in &self.playlists {
+            if p.folder {
+                continue;
+            }
+            // A playlist read with its tracks (Rekordbox's) keeps them; djay's items follow.
+            let mut out = Playlist { key: p.key.clone(), name: p.name.clone(), tracks: p.tracks.clone(), ..Playlist::default() };
+            let listed: Vec<&PlaylistItem> = p.items.iter().filter_map(|k| items.get(k.as_str()).copied()).collect();
+            let listed_keys: BTreeSet<&str> = listed.iter().map(|i| i.key.as_str()).collect();
+            let rest = by_playlist.get(p.key.as_str()).into_iter().flatten().filter(|i| !listed_keys.contains(i.key.as_str()));
+            let mut seen: BTreeSet<&str> = p.tracks.iter().map(String::as_str).collect();
+            for i in listed.iter().copied().chain(rest.copied()) {
+                let key = if self.tracks.contains_key(&i.track) { Some(i.track.as_str()) } else { lower.get(&i.track.to_lowercase()).copied() };
+                match key {
+                    Some(k) if seen.insert(k) => out.tracks.push(k.to_string()),
+                    Some(_) => out.repeats += 1,
+                    None => out.missing += 1,
+                }
+            }
+            // Item keys listed by the playlist whose item record is not in the library.
+            out.missing += p.items.len() - listed.len();
+            // The folders above, outermost first (a cycle or a missing folder ends the walk).
+            let mut path = Vec::new();
+            let mut at = p.parent.as_deref();
+            while let Some(k) = at {
+                let Some((name, parent, true)) = names.get(k).copied() else { break };
+                if k == "mediaItemPlaylist-root" || path.len() > 32 {
+                    break;
+                }
+                path.push(name.to_string());
+                at = parent;
+            }
+            path.reverse();
+            out.path = (!path.is_empty()).then(|| path.join("/"));
+            done.push(out);
+        }
+        self.playlists = done;
+        self.items.clear();
     }
 
     /// Plays of each session in play order (`startTime`, then item uuid).
