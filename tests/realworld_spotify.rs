@@ -471,6 +471,8 @@ fn the_plugins_import_links_m3u_and_xspf_files_to_library_files() {
     let uri = format!("file://{}", host("tests/fixtures/01 Invisible (RED) Edit Version.mp3").replace(' ', "%20"));
     let mine = lists.join("mine.m3u8");
     std::fs::write(&mine, format!("#EXTM3U\n#PLAYLIST:Mine\n#EXTINF:4,Some One - To a File\n{}\n{uri}\n../../music/test.mp3\n", host("path/to_a_file.mp3"))).unwrap();
+    // And a .m3u in Windows-1252 ("é" is the one byte 0xE9): read, and said so.
+    std::fs::write(lists.join("latin1.m3u"), b"#EXTM3U\r\n#EXTINF:4,Beyonc\xe9 - Caf\xe9\r\ntests\\fixtures\\test.mp3\r\n").unwrap();
 
     let r = s.task("import", json!({}));
     let by_file: BTreeMap<String, &Value> = r["playlist_files"].as_array().unwrap().iter().map(|p| (p["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string(), p)).collect();
@@ -500,8 +502,10 @@ fn the_plugins_import_links_m3u_and_xspf_files_to_library_files() {
         // One track with no location.
         ("nbeaver-example.xspf", ("80s Music", "xspf", "utf-8", 1, 0, 0, 1)),
         ("mine.m3u8", ("Mine", "m3u", "utf-8", 3, 3, 0, 0)),
+        ("latin1.m3u", ("latin1", "m3u", "windows-1252", 1, 1, 1, 0)),
     ].into_iter().collect();
     assert_eq!(got, want, "{r}");
+    assert_eq!(by_file["latin1.m3u"]["note"], "not valid UTF-8: decoded as Windows-1252");
     // nbeaver's JSPF example is not valid JSON: that file is named with the parser's reason,
     // never read as an account export, and the others import.
     let jspf = r["files"].as_array().unwrap().iter().find(|f| f["path"].as_str().unwrap().ends_with("nbeaver-jspf-example.json")).unwrap();
@@ -517,7 +521,7 @@ fn the_plugins_import_links_m3u_and_xspf_files_to_library_files() {
     let all3 = vec![host("path/to_a_file.mp3"), host("tests/fixtures/01 Invisible (RED) Edit Version.mp3"), host("test.mp3")];
     assert_eq!(linked(&s), all3);
     let before = s.records("playlists").len();
-    assert_eq!(before, 11, "10 playlist files and the JSPF that does not parse: no Spotify playlist");
+    assert_eq!(before, 12, "12 playlist files, not the JSPF that does not parse; no Spotify playlist");
     let cli = s.h.json(&["catalog", "import-playlist", "--json", &key]);
     assert_eq!((cli[0]["matched"].as_u64(), cli[0]["added"].as_array().map(Vec::len)), (Some(3), Some(0)), "{cli}");
     assert_eq!(s.records("playlists").len(), before, "one record for the file, whoever imports it");
