@@ -18,6 +18,9 @@ fn read_back(db: &rusqlite::Connection) -> Library {
         let (c, k, d) = row.unwrap();
         lib.add_row(&c, &k, d.as_deref());
     }
+    // As the plugin does once every row is read: playlists joined with their items, folders
+    // and the root dropped.
+    lib.finish();
     lib.sort_plays();
     lib
 }
