@@ -390,6 +390,9 @@ fn djay_playlists_import_with_their_tracks_in_order() {
         list(loose, "Loose", Some("mediaItemPlaylist-root"), None, None),
         item("I6", loose, "f19cbc67ffa03730d4ba9261861f699d"),
         item("I7", loose, "0e64b1accf11337d40ca05b1800d64f3"),
+        // A playlist whose key holds a control character (BEL): the catalog refuses such a key,
+        // and playlists are written last, after tracks, sessions and plays.
+        list("P\u{7}bell", "Bell", Some("mediaItemPlaylist-root"), Some(&[]), None),
     ]);
     let _db = djay_fixture::write_rows(&library(&env.djay), &rows);
     let r = env.ok("import", json!({}));
@@ -399,7 +402,11 @@ fn djay_playlists_import_with_their_tracks_in_order() {
         "{r}"
     );
     assert_eq!(r["read"]["mediaItemPlaylistItems"], json!({"read": 7, "skipped": 0, "unknown_fields": 0}), "{r}");
-    assert_eq!(r["read"]["mediaItemPlaylists"], json!({"read": 5, "skipped": 0, "unknown_fields": 0}), "{r}");
+    assert_eq!(r["read"]["mediaItemPlaylists"], json!({"read": 6, "skipped": 0, "unknown_fields": 0}), "{r}");
+    // Set aside before anything was written, and named: before, the playlists' batch was refused
+    // after the tracks, sessions and plays were written, and the task failed half done.
+    assert_eq!(r["refused_keys"], 1, "{r}");
+    assert_eq!(r["errors"], json!([{"collection": "djay.dj_playlists", "key": "P\\u{7}bell", "error": "not written: the key holds a control character"}]), "{r}");
     let pls = env.records("djay.dj_playlists");
     let members = |k: &str| -> Vec<String> {
         pls[k]["props"]["tracks"].as_array().map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect()).unwrap_or_default()

@@ -62,6 +62,22 @@ pub const COLLECTIONS: &[(&str, &[&str])] = &[
     ("mediaItemPlaylistItems", &["uuid", "playlistUUID", "mediaItemUUID"]),
 ];
 
+/// The longest record key the catalog takes, in bytes.
+pub const MAX_KEY: usize = 1024;
+
+/// Why the catalog would refuse `key` as a record key, if it would.
+pub fn key_problem(key: &str) -> Option<&'static str> {
+    if key.is_empty() {
+        Some("is empty")
+    } else if key.len() > MAX_KEY {
+        Some("is longer than the catalog's 1,024 bytes")
+    } else if key.chars().any(char::is_control) {
+        Some("holds a control character")
+    } else {
+        None
+    }
+}
+
 /// How many undecodable records the import result lists.
 pub const ERRORS_SHOWN: usize = 500;
 
@@ -509,6 +525,43 @@ impl Library {
         self.items.clear();
     }
 
+    /// Sets aside, as errors, the records whose key the catalog would refuse (empty, over
+    /// [`MAX_KEY`] bytes, or holding a control character: `baton-catalog`'s rule), and drops
+    /// playlist links to such tracks. Called before the first write: one such key would refuse
+    /// its whole batch, and a refusal in a later collection would leave the earlier ones
+    /// written. `names` are the catalog collections the records go to (tracks, sessions, plays,
+    /// playlists), as the errors name them. Returns how many were set aside.
+    pub fn set_aside_bad_keys(&mut self, names: [&str; 4]) -> usize {
+        let mut errors = Vec::new();
+        let mut check = |collection: &str, key: &str| -> bool {
+            match key_problem(key) {
+                None => true,
+                Some(why) => {
+                    let shown: String = key.chars().take(120).flat_map(char::escape_default).collect();
+                    errors.push(RecordError { collection: collection.into(), key: shown, error: format!("not written: the key {why}") });
+                    false
+                }
+            }
+        };
+        let before = self.tracks.len();
+        self.tracks.retain(|k, _| check(names[0], k));
+        let dropped_tracks = before != self.tracks.len();
+        self.sessions.retain(|_, v| check(names[1], &v.uuid));
+        self.plays.retain(|p| check(names[2], &p.uuid));
+        self.playlists.retain(|p| check(names[3], &p.key));
+        if dropped_tracks {
+            let tracks = &self.tracks;
+            for p in &mut self.playlists {
+                let n = p.tracks.len();
+                p.tracks.retain(|k| tracks.contains_key(k));
+                p.missing += n - p.tracks.len();
+            }
+        }
+        let n = errors.len();
+        self.errors.extend(errors);
+        n
+    }
+
     /// Plays of each session in play order (`startTime`, then item uuid).
     pub fn sort_plays(&mut self) {
         self.plays.sort_by(|a, b| {
@@ -631,6 +684,26 @@ mod tests {
     fn key_names_follow_the_index() {
         let names: Vec<String> = [0, 1, 2, 3, 13, 15, 22, 23].into_iter().map(key_name).collect();
         assert_eq!(names, ["C", "Am", "Db", "Bbm", "Ebm", "Em", "B", "G#m"]);
+    }
+
+    #[test]
+    fn keys_the_catalog_refuses_are_set_aside_before_any_write() {
+        let mut lib = Library::new();
+        for k in ["good", "bad\nkey"] {
+            lib.track(k).title = k.into();
+        }
+        lib.sessions.insert("s".into(), Session { uuid: "s\u{0}".into(), ..Session::default() });
+        lib.plays.push(Play { uuid: "p".repeat(MAX_KEY + 1), ..Play::default() });
+        lib.plays.push(Play { uuid: "p1".into(), ..Play::default() });
+        lib.playlists.push(Playlist { key: "l".into(), tracks: vec!["good".into(), "bad\nkey".into()], ..Playlist::default() });
+        assert_eq!(lib.set_aside_bad_keys(["t", "s", "p", "l"]), 3);
+        assert_eq!(lib.tracks.keys().collect::<Vec<_>>(), ["good"]);
+        assert!(lib.sessions.is_empty());
+        assert_eq!(lib.plays.len(), 1);
+        assert_eq!((lib.playlists[0].tracks.clone(), lib.playlists[0].missing), (vec!["good".to_string()], 1));
+        let e: Vec<(&str, &str)> = lib.errors.iter().map(|e| (e.collection.as_str(), e.error.as_str())).collect();
+        assert_eq!(e, [("t", "not written: the key holds a control character"), ("s", "not written: the key holds a control character"), ("p", "not written: the key is longer than the catalog's 1,024 bytes")]);
+        assert_eq!(lib.errors[0].key, "bad\\nkey");
     }
 
     #[test]

@@ -458,6 +458,9 @@ fn import() -> Res<Outcome> {
             shown.join("; ")
         )));
     }
+    // A key the catalog would refuse fails its whole batch: set aside (listed under `errors`)
+    // before anything is written, never found in the third collection's batch.
+    let refused_keys = lib.set_aside_bad_keys([TRACKS, SESSIONS, PLAYS, PLAYLISTS]);
     ensure_collections()?;
 
     let tracks: Vec<Value> = lib.tracks.values().map(library::track_record).collect();
@@ -506,6 +509,7 @@ fn import() -> Res<Outcome> {
         "errors_total": read["errors_total"],
         "skipped": skipped,
         "undecodable": undecodable,
+        "refused_keys": refused_keys,
         "unknown_fields": unknown,
         "counts": {"tracks": tracks.len(), "sessions": sessions.len(), "plays": plays.len(), "playlists": playlists.len(),
                    "playlist_tracks": members, "playlist_items_missing": missing, "playlist_items_repeated": repeats},
