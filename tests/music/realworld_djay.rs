@@ -120,7 +120,7 @@ fn every_real_djay_blob_decodes_and_imports() {
     let r = env.ok("import", json!({}));
     // 7 titleIDs: the macOS track, 2 streaming ones, 1 local Windows file, 2 only seen in the
     // history, and `0e64b1ac…`, a title record without an artist (the blob has no such field).
-    assert_eq!(r["counts"], json!({"tracks": 7, "sessions": 0, "plays": 5, "playlists": 0}), "{r}");
+    assert_eq!(r["counts"], json!({"tracks": 7, "sessions": 0, "plays": 5, "playlists": 0, "playlist_tracks": 0, "playlist_items_missing": 0, "playlist_items_repeated": 0}), "{r}");
     assert_eq!(r["undecodable"], 0, "{r}");
     assert_eq!(r["errors"], json!([]), "{r}");
     for (c, n) in [
@@ -277,7 +277,10 @@ fn the_rekordbox_exports_import_together() {
     assert_eq!(names, want.iter().map(|w| w.0).collect::<Vec<_>>());
 
     let r = env.ok("import", json!({}));
-    assert_eq!(r["counts"], json!({"tracks": 148, "sessions": 0, "plays": 0, "playlists": 11}), "{r}");
+    let c = &r["counts"];
+    assert_eq!((&c["tracks"], &c["sessions"], &c["plays"], &c["playlists"]), (&json!(148), &json!(0), &json!(0), &json!(11)), "{r}");
+    // Rekordbox keeps its own membership: djay's item counts stay at zero.
+    assert_eq!((&c["playlist_items_missing"], &c["playlist_items_repeated"]), (&json!(0), &json!(0)), "{r}");
     assert_eq!(r["undecodable"], 0, "{r}");
     assert_eq!(r["sources"].as_array().unwrap().len(), 6, "{r}");
     // The eight entries of marky555timer's "Jenny" name TrackIDs its trimmed collection lacks.
@@ -323,6 +326,7 @@ fn the_rekordbox_exports_import_together() {
     assert_eq!(members(&format!("{dj}Genres/Hip Hop")), [format!("{dj}2")], "a NODE without KeyType keys by TrackID");
     assert!(pls.contains_key(&format!("{dj}Dark")) && pls.contains_key(&format!("{dj}My Tags/Dark")));
     assert!(members("rekordbox:rekordbox/marky555timer-rb7.2.14-rekordbox.xml:Jenny").is_empty());
+    assert_eq!(c["playlist_tracks"].as_u64(), Some(pls.keys().map(|k| members(k).len() as u64).sum()), "{r}");
 
     // A damaged seventh export: reported by name with the XML error, counted as undecodable;
     // the six good ones are unchanged.
@@ -333,4 +337,87 @@ fn the_rekordbox_exports_import_together() {
     assert_eq!(r["errors"][0]["collection"], "rekordbox", "{r}");
     assert!(r["errors"][0]["key"].as_str().unwrap().ends_with("rekordbox/cut.xml"), "{r}");
     assert_eq!(r["written"]["djay.djay_tracks"], json!({"inserted": 0, "updated": 0, "unchanged": 148}), "{r}");
+}
+
+/// Issue 29: djay's playlists keep their tracks. The corpus holds no playlist record of a real
+/// library, so the playlists here are made, the way a djay library that third-party tools read
+/// and write lays them out (`mediaItemPlaylists`: `ADCMediaItemPlaylist` with `uuid`, `name`,
+/// `parentUUID`, `type`, and `itemUUIDs` for a playlist or `childUUIDs` for a folder;
+/// `mediaItemPlaylistItems`: `ADCMediaItemPlaylistItem` with `uuid`, `playlistUUID` and
+/// `mediaItemUUID`, the titleID), around every real blob of the corpus, whose tracks they hold.
+/// Before, a djay playlist was imported by its name only, with no track.
+#[test]
+fn djay_playlists_import_with_their_tracks_in_order() {
+    use djay_fixture::Tsaf;
+    let mut env = Env::new();
+    let mut rows = real_rows();
+    let item = |k: &str, playlist: &str, track: &str| -> (String, String, Vec<u8>) {
+        let mut t = Tsaf::new();
+        t.begin("ADCMediaItemPlaylistItem").str("uuid", k).str("playlistUUID", playlist).str("mediaItemUUID", track);
+        ("mediaItemPlaylistItems".into(), k.into(), t.finish())
+    };
+    let list = |k: &str, name: &str, parent: Option<&str>, items: Option<&[&str]>, children: Option<&[&str]>| -> (String, String, Vec<u8>) {
+        let mut t = Tsaf::new();
+        t.begin("ADCMediaItemPlaylist").str("uuid", k).str("name", name);
+        if let Some(p) = parent {
+            t.str("parentUUID", p);
+        }
+        t.num("type", 0.0);
+        let own = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        if let Some(i) = items {
+            t.strings("itemUUIDs", &own(i));
+        }
+        if let Some(c) = children {
+            t.strings("childUUIDs", &own(c));
+        }
+        ("mediaItemPlaylists".into(), k.into(), t.finish())
+    };
+    let (sets, friday, empty, loose) = ("F0000000-0000-0000-0000-00000000F001", "P0000000-0000-0000-0000-0000000000P1", "P0000000-0000-0000-0000-0000000000P2", "P0000000-0000-0000-0000-0000000000P3");
+    rows.extend([
+        list("mediaItemPlaylist-root", "Playlists", None, None, Some(&[sets, empty, loose])),
+        list(sets, "Sets", Some("mediaItemPlaylist-root"), None, Some(&[friday])),
+        // Four listed items: the macOS track, a Windows streaming track named in upper case, a
+        // titleID the library does not hold, the macOS track again; and a fifth item naming
+        // the playlist that the list does not hold yet.
+        list(friday, "Friday", Some(sets), Some(&["I1", "I2", "I3", "I4"]), None),
+        item("I1", friday, GUI_BORATTO),
+        item("I2", friday, "DD4E91FDF5DC9A469C5E3B9588DE228B"),
+        item("I3", friday, "ffffffffffffffffffffffffffffffff"),
+        item("I4", friday, GUI_BORATTO),
+        item("I5", friday, "307b767ff2463cce064180664e6b4c89"),
+        list(empty, "Empty", Some("mediaItemPlaylist-root"), Some(&[]), None),
+        // No `itemUUIDs` at all: its items in the order the library holds them.
+        list(loose, "Loose", Some("mediaItemPlaylist-root"), None, None),
+        item("I6", loose, "f19cbc67ffa03730d4ba9261861f699d"),
+        item("I7", loose, "0e64b1accf11337d40ca05b1800d64f3"),
+        // A playlist whose key holds a control character (BEL): the catalog refuses such a key,
+        // and playlists are written last, after tracks, sessions and plays.
+        list("P\u{7}bell", "Bell", Some("mediaItemPlaylist-root"), Some(&[]), None),
+    ]);
+    let _db = djay_fixture::write_rows(&library(&env.djay), &rows);
+    let r = env.ok("import", json!({}));
+    assert_eq!(
+        r["counts"],
+        json!({"tracks": 7, "sessions": 0, "plays": 5, "playlists": 3, "playlist_tracks": 5, "playlist_items_missing": 1, "playlist_items_repeated": 1}),
+        "{r}"
+    );
+    assert_eq!(r["read"]["mediaItemPlaylistItems"], json!({"read": 7, "skipped": 0, "unknown_fields": 0}), "{r}");
+    assert_eq!(r["read"]["mediaItemPlaylists"], json!({"read": 6, "skipped": 0, "unknown_fields": 0}), "{r}");
+    // Set aside before anything was written, and named: before, the playlists' batch was refused
+    // after the tracks, sessions and plays were written, and the task failed half done.
+    assert_eq!(r["refused_keys"], 1, "{r}");
+    assert_eq!(r["errors"], json!([{"collection": "djay.dj_playlists", "key": "P\\u{7}bell", "error": "not written: the key holds a control character"}]), "{r}");
+    let pls = env.records("djay.dj_playlists");
+    let members = |k: &str| -> Vec<String> {
+        pls[k]["props"]["tracks"].as_array().map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+    };
+    assert_eq!(pls.len(), 3, "folders and the root are no playlists: {:?}", pls.keys());
+    assert_eq!(members(friday), [GUI_BORATTO, "dd4e91fdf5dc9a469c5e3b9588de228b", "307b767ff2463cce064180664e6b4c89"]);
+    assert_eq!((pls[friday]["props"]["name"].as_str(), pls[friday]["props"]["folder"].as_str()), (Some("Friday"), Some("Sets")));
+    assert_eq!(members(empty), Vec::<String>::new());
+    assert!(pls[empty]["props"].get("folder").is_none_or(Value::is_null), "{}", pls[empty]);
+    assert_eq!(members(loose), ["f19cbc67ffa03730d4ba9261861f699d", "0e64b1accf11337d40ca05b1800d64f3"]);
+    // The same library again: nothing changes.
+    let r = env.ok("import", json!({}));
+    assert_eq!(r["written"]["djay.dj_playlists"], json!({"inserted": 0, "updated": 0, "unchanged": 3}), "{r}");
 }

@@ -435,3 +435,114 @@ fn m3u_and_xspf_playlists_link_their_entries_to_library_files() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("nbeaver-jspf-example.json: JSON (a JSPF playlist?) that does not parse: expected value at line 25 column 38"), "{err}");
 }
+
+/// Issue 29 item 10, in the plugin: the spotify plugin's own `import` reads the m3u, m3u8, XSPF
+/// and JSPF files in its `spotify` folder (the real ones of `realworld/playlists`, copied into
+/// `spotify/lists/`) as playlists keyed by the file's host path, each entry linked to the
+/// library's `files` (here the `music` grant, scanned with `baton fp scan`) through the core
+/// relation `playlists.files`. Before the catalog declared that relation, no plugin could write
+/// it (a plugin declares only properties under its own prefix), and `import` called every one
+/// of these files "not an export".
+#[test]
+fn the_plugins_import_links_m3u_and_xspf_files_to_library_files() {
+    use support::audio::{ffmpeg, synth, write_wav};
+    let s = SpotifyHome::new();
+    let music = s.h.root.join("music");
+    let wav = s.h.root.join("src.wav");
+    for (i, rel) in ["tests/fixtures/test.mp3", "tests/fixtures/01 Invisible (RED) Edit Version.mp3", "TV/阿桑 - 一直很安静.mp3", "path/to_a_file.mp3", "test.mp3"].iter().enumerate() {
+        write_wav(&wav, &synth(40 + i as u64, 4.0, 44100), 44100);
+        let to = music.join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        ffmpeg(&["-i", wav.to_str().unwrap(), to.to_str().unwrap()]);
+    }
+    s.h.ok(&["fp", "scan", music.to_str().unwrap()]);
+    let lists = s.spot.join("lists");
+    std::fs::create_dir_all(&lists).unwrap();
+    let real = ["navidrome-pls-with-name.m3u", "navidrome-pls-without-name.m3u", "lihebi-mpd-Favorites.m3u", "beets-playlist.m3u",
+        "beets-playlist.m3u8", "beets-playlist_non_ext.m3u", "beets-playlist_windows.m3u8", "navidrome-bom-test.m3u", "navidrome-cr-ended.m3u",
+        "nbeaver-example.xspf", "nbeaver-jspf-example.json"];
+    for l in real {
+        std::fs::copy(realworld().join("playlists").join(l), lists.join(l)).unwrap();
+    }
+    // Made here: the three ways an entry names a library file exactly. A host path (as beets or
+    // MPD write them on this machine), the same as a `file://` URI with `%20`, and a path
+    // relative to the playlist that leaves the `spotify` folder for the `music` one.
+    let host = |rel: &str| music.join(rel).display().to_string();
+    let uri = format!("file://{}", host("tests/fixtures/01 Invisible (RED) Edit Version.mp3").replace(' ', "%20"));
+    let mine = lists.join("mine.m3u8");
+    std::fs::write(&mine, format!("#EXTM3U\n#PLAYLIST:Mine\n#EXTINF:4,Some One - To a File\n{}\n{uri}\n../../music/test.mp3\n", host("path/to_a_file.mp3"))).unwrap();
+    // And a .m3u in Windows-1252 ("é" is the one byte 0xE9): read, and said so.
+    std::fs::write(lists.join("latin1.m3u"), b"#EXTM3U\r\n#EXTINF:4,Beyonc\xe9 - Caf\xe9\r\ntests\\fixtures\\test.mp3\r\n").unwrap();
+
+    let r = s.task("import", json!({}));
+    let by_file: BTreeMap<String, &Value> = r["playlist_files"].as_array().unwrap().iter().map(|p| (p["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string(), p)).collect();
+    let got: BTreeMap<&str, (&str, &str, &str, u64, u64, u64, usize)> = by_file.iter().map(|(f, p)| (f.as_str(), (
+        p["name"].as_str().unwrap(), p["format"].as_str().unwrap(), p["encoding"].as_str().unwrap(),
+        p["entries"].as_u64().unwrap(), p["matched"].as_u64().unwrap(), p["matched_by_tail"].as_u64().unwrap(), p["unmatched"].as_array().unwrap().len(),
+    ))).collect();
+    let want: BTreeMap<&str, (&str, &str, &str, u64, u64, u64, usize)> = [
+        // Relative entries resolve beside the playlist (/spotify/lists/tests/fixtures/…), where
+        // no library file is: each is found by its last folder and name; test.ogg is not in the
+        // library; the file:// URI names a folder of another machine.
+        ("navidrome-pls-with-name.m3u", ("playlist 1", "m3u", "utf-8", 3, 2, 2, 1)),
+        ("navidrome-pls-without-name.m3u", ("navidrome-pls-without-name", "m3u", "utf-8", 3, 2, 2, 1)),
+        // No #EXTM3U, UTF-8 Chinese names in a .m3u; one of the three is in the library.
+        ("lihebi-mpd-Favorites.m3u", ("lihebi-mpd-Favorites", "m3u", "utf-8", 3, 1, 1, 2)),
+        // Two absolute paths of another machine ending in one folder and name: one file.
+        ("beets-playlist.m3u", ("beets-playlist", "m3u", "utf-8", 2, 1, 2, 0)),
+        ("beets-playlist.m3u8", ("beets-playlist", "m3u", "utf-8", 2, 1, 1, 1)),
+        ("beets-playlist_non_ext.m3u", ("beets-playlist_non_ext", "m3u", "utf-8", 2, 1, 2, 0)),
+        // BOM, CRLF, `x:\…` paths.
+        ("beets-playlist_windows.m3u8", ("beets-playlist_windows", "m3u", "utf-8-bom", 2, 1, 1, 1)),
+        // `test.mp3` beside the playlist: no library file is there, and `lists/test.mp3` ends
+        // no library path.
+        ("navidrome-bom-test.m3u", ("Test Playlist", "m3u", "utf-8-bom", 1, 0, 0, 1)),
+        // Bare CR line ends, a comment line, two files not in the library.
+        ("navidrome-cr-ended.m3u", ("navidrome-cr-ended", "m3u", "utf-8", 2, 0, 0, 2)),
+        // One track with no location.
+        ("nbeaver-example.xspf", ("80s Music", "xspf", "utf-8", 1, 0, 0, 1)),
+        ("mine.m3u8", ("Mine", "m3u", "utf-8", 3, 3, 0, 0)),
+        ("latin1.m3u", ("latin1", "m3u", "windows-1252", 1, 1, 1, 0)),
+    ].into_iter().collect();
+    assert_eq!(got, want, "{r}");
+    assert_eq!(by_file["latin1.m3u"]["note"], "not valid UTF-8: decoded as Windows-1252");
+    // nbeaver's JSPF example is not valid JSON: that file is named with the parser's reason,
+    // never read as an account export, and the others import.
+    let jspf = r["files"].as_array().unwrap().iter().find(|f| f["path"].as_str().unwrap().ends_with("nbeaver-jspf-example.json")).unwrap();
+    assert!(jspf["error"].as_str().unwrap().starts_with("JSON (a JSPF playlist?) that does not parse"), "{jspf}");
+
+    // The key is the playlist file's host path, so `baton catalog import-playlist` on the same
+    // file updates the same record; the links are the library's files (host paths).
+    let key = mine.display().to_string();
+    assert_eq!(by_file["mine.m3u8"]["key"], key.as_str());
+    let linked = |s: &SpotifyHome| -> Vec<String> {
+        s.h.json(&["catalog", "links", "playlists", &key, "files", "--json"]).as_array().unwrap().iter().map(|l| l["key"].as_str().unwrap().to_string()).collect()
+    };
+    let all3 = vec![host("path/to_a_file.mp3"), host("tests/fixtures/01 Invisible (RED) Edit Version.mp3"), host("test.mp3")];
+    assert_eq!(linked(&s), all3);
+    let before = s.records("playlists").len();
+    assert_eq!(before, 12, "12 playlist files, not the JSPF that does not parse; no Spotify playlist");
+    let cli = s.h.json(&["catalog", "import-playlist", "--json", &key]);
+    assert_eq!((cli[0]["matched"].as_u64(), cli[0]["added"].as_array().map(Vec::len)), (Some(3), Some(0)), "{cli}");
+    assert_eq!(s.records("playlists").len(), before, "one record for the file, whoever imports it");
+
+    // Re-imported after an edit that keeps one of three: withheld (`suspicious`, never under
+    // `changes[].removed`) unless accepted; one that names nothing never empties it.
+    std::fs::write(&mine, "#EXTM3U\n../../music/test.mp3\n").unwrap();
+    let r = s.task("import", json!({}));
+    let sus: Vec<&Value> = r["suspicious"].as_array().unwrap().iter().filter(|x| x["path"].as_str().unwrap().ends_with("mine.m3u8")).collect();
+    assert_eq!(sus.len(), 1, "{r}");
+    assert!(sus[0]["reason"].as_str().unwrap().starts_with("the export would remove 2 of its 3 tracks"), "{}", sus[0]["reason"]);
+    assert!(r["changes"].as_array().unwrap().iter().all(|c| c["removed"] == json!([])), "{r}");
+    // All three kept: the file's own entry first, the withheld ones after it (as for exports).
+    assert_eq!(linked(&s), vec![all3[2].clone(), all3[0].clone(), all3[1].clone()]);
+    let r = s.task("import", json!({"accept_shrink": true}));
+    let ch = r["changes"].as_array().unwrap().iter().find(|c| c["path"].as_str().is_some_and(|p| p.ends_with("mine.m3u8"))).unwrap();
+    assert_eq!(ch["removed"].as_array().map(Vec::len), Some(2), "{ch}");
+    assert_eq!(linked(&s), vec![host("test.mp3")]);
+    std::fs::write(&mine, "#EXTM3U\n/nowhere/at/all.mp3\n").unwrap();
+    let r = s.task("import", json!({"accept_shrink": true}));
+    let sus = r["suspicious"].as_array().unwrap().iter().find(|x| x["path"].as_str().unwrap().ends_with("mine.m3u8")).unwrap();
+    assert_eq!(sus["reason"], "the export yields no track for this playlist: it never empties one");
+    assert_eq!(linked(&s), vec![host("test.mp3")]);
+}

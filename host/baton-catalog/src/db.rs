@@ -439,7 +439,38 @@ impl Db {
                 }
             }
         }
-        Ok(Tx { db: self, done: false })
+        Ok(Tx { db: self, done: false, nested: false })
+    }
+
+    /// A write of one call inside an open batch ([`Db::begin_batch`]): a savepoint, so a call
+    /// that is refused undoes its own writes and the batch goes on to be refused as a whole.
+    pub fn begin_nested(&self) -> Result<Tx<'_>> {
+        self.raw("SAVEPOINT cat_call")?;
+        Ok(Tx { db: self, done: false, nested: true })
+    }
+
+    /// Opens the write transaction of a batch of calls (`Catalog::upsert_many`), ended by
+    /// [`Db::end_batch`]: the calls inside take savepoints in it.
+    pub fn begin_batch(&self) -> Result<()> {
+        let mut tx = self.begin_write()?;
+        tx.done = true;
+        Ok(())
+    }
+
+    pub fn end_batch(&self, commit: bool) -> Result<()> {
+        self.end(commit)
+    }
+
+    fn raw(&self, sql: &str) -> Result<()> {
+        match self {
+            Db::Sqlite(c) => Ok(c.execute_batch(sql)?),
+            Db::Pg(p) => p.batch(sql),
+        }
+    }
+
+    /// Ends a call's savepoint: kept (released into the batch) or undone.
+    fn end_nested(&self, commit: bool) -> Result<()> {
+        self.raw(if commit { "RELEASE SAVEPOINT cat_call" } else { "ROLLBACK TO SAVEPOINT cat_call; RELEASE SAVEPOINT cat_call" })
     }
 
     fn end(&self, commit: bool) -> Result<()> {
@@ -480,17 +511,22 @@ impl Db {
 pub(crate) struct Tx<'a> {
     db: &'a Db,
     done: bool,
+    /// A savepoint inside a batch's transaction, not a transaction of its own.
+    nested: bool,
 }
 
 impl Tx<'_> {
-    pub fn commit(mut self) -> Result<()> {
+    fn finish(&mut self, commit: bool) -> Result<()> {
         self.done = true;
-        self.db.end(true)
+        if self.nested { self.db.end_nested(commit) } else { self.db.end(commit) }
+    }
+
+    pub fn commit(mut self) -> Result<()> {
+        self.finish(true)
     }
 
     pub fn rollback(mut self) -> Result<()> {
-        self.done = true;
-        self.db.end(false)
+        self.finish(false)
     }
 }
 
@@ -504,7 +540,7 @@ impl std::ops::Deref for Tx<'_> {
 impl Drop for Tx<'_> {
     fn drop(&mut self) {
         if !self.done {
-            let _ = self.db.end(false);
+            let _ = self.finish(false);
         }
     }
 }

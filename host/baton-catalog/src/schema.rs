@@ -193,6 +193,9 @@ pub fn core_collections() -> Vec<(&'static str, Vec<PropertySpec>)> {
                 p("owner", "Owner", Kind::Text),
                 p("external_ids", "External IDs", Kind::MultiSelect),
                 rel("tracks", "Tracks", "tracks", Some("playlists")),
+                // Entries of playlist files (m3u, XSPF) that name library files: written by
+                // `baton catalog import-playlist` and by plugins (spotify's `import`).
+                rel("files", "Local files", FILES, None),
             ],
         ),
     ]

@@ -40,6 +40,8 @@ pub struct Catalog {
     /// Schemas read outside a write (SQLite only): a task's reads (`get`, `links`, `query`)
     /// would otherwise read the same schema again on every call.
     schemas: std::cell::RefCell<SchemaCache>,
+    /// Inside [`Catalog::upsert_many`]: each write is a savepoint of its transaction.
+    batch: std::cell::Cell<bool>,
 }
 
 /// Schemas by collection, valid while SQLite's `data_version` (which moves when another
@@ -189,6 +191,7 @@ impl Catalog {
             audit_reports: None,
             audit_gaps: std::cell::RefCell::new(None),
             schemas: Default::default(),
+            batch: Default::default(),
         };
         let tx = cat.db.begin_write()?;
         for (name, props) in schema::core_collections() {
@@ -281,7 +284,45 @@ impl Catalog {
     /// commits do not move `data_version`, so the schema cache is emptied first.
     fn write_tx(&self) -> Result<crate::db::Tx<'_>> {
         *self.schemas.borrow_mut() = SchemaCache::default();
+        if self.batch.get() {
+            return self.db.begin_nested();
+        }
         self.db.begin_write()
+    }
+
+    /// Upserts several collections' records in one transaction: each batch as
+    /// [`Catalog::upsert`] does (same checks, change log, quota), in order, so a relation may
+    /// point at a record of an earlier batch; one refused batch, or a failure of the database,
+    /// writes nothing of any. An import that spans collections (djay's tracks, sessions, plays
+    /// and playlists) is all or nothing with it. Returns one report per batch.
+    pub fn upsert_many(&mut self, access: &Access, batches: &[(&str, &[Record])]) -> Result<Vec<UpsertReport>> {
+        let _span = tracing::info_span!("catalog.upsert_many", batches = batches.len(), actor = %access.actor).entered();
+        *self.schemas.borrow_mut() = SchemaCache::default();
+        self.db.begin_batch()?;
+        self.batch.set(true);
+        let mut reports = Vec::with_capacity(batches.len());
+        let mut failed = None;
+        for (collection, records) in batches {
+            match self.upsert(access, collection, records) {
+                Ok(r) => reports.push(r),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        self.batch.set(false);
+        *self.schemas.borrow_mut() = SchemaCache::default();
+        match failed {
+            None => {
+                self.db.end_batch(true)?;
+                Ok(reports)
+            }
+            Some(e) => {
+                let _ = self.db.end_batch(false);
+                Err(e)
+            }
+        }
     }
 
     /// `collection`'s schema for a read, from the cache when nothing was committed since it was

@@ -61,7 +61,48 @@ on_both_backends!(
     dry_run_reports_like_upsert_and_writes_nothing,
     upserted_links_carry_their_match_method,
     schema_changes_by_another_connection_are_seen,
+    upsert_many_is_all_or_nothing,
 );
+
+/// `upsert_many`: several collections in one transaction. A batch refused after earlier ones
+/// were accepted (here by the plugin's row quota, then by a relation to a missing record) leaves
+/// nothing of any: no record, no link, no change-log entry, no quota used. Accepted, all land,
+/// with one report per batch, and a relation may point at a record of an earlier batch.
+fn upsert_many_is_all_or_nothing(st: &State) {
+    let mut cat = st.open();
+    let u = Access::user();
+    let spec = |id: &str, kind: Kind, target: Option<&str>| PropertySpec { id: id.into(), name: None, kind, target: target.map(Into::into), inverse: None, integer: false };
+    let dj = Access::plugin("djay", Grants { read: vec![], write: vec!["tracks".into()] }, Quota { rows: 6, bytes: 1 << 20 });
+    cat.ensure_collection(&dj, "djay.tracks", &[spec("title", Kind::Text, None)]).unwrap();
+    cat.ensure_collection(&dj, "djay.playlists", &[spec("name", Kind::Text, None), spec("tracks", Kind::Relation, Some("djay.tracks"))]).unwrap();
+    let before = cat.changes_since(&u, 0, 1_000_000).unwrap().len();
+    let tracks = [Record::new("t1", json!({"title": "One"})), Record::new("t2", json!({"title": "Two"}))];
+    let three = [Record::new("p1", json!({"name": "A", "tracks": ["t1", "t2"]})), Record::new("p2", json!({"name": "B"})), Record::new("p3", json!({"name": "C"}))];
+    let nothing_written = |cat: &Catalog| {
+        assert!(cat.get(&u, "djay.tracks", "t1", false).unwrap().is_none(), "a refused batch left an earlier one written");
+        assert!(cat.get(&u, "djay.playlists", "p1", false).unwrap().is_none());
+        assert_eq!(cat.changes_since(&u, 0, 1_000_000).unwrap().len(), before, "the change log kept a rolled-back write");
+        assert_eq!(cat.usage("djay").unwrap().0, 0, "quota charged for nothing");
+    };
+    // 2 tracks fit the quota of 6 rows; 3 playlists and 2 links (a link is a row) more do not.
+    let e = cat.upsert_many(&dj, &[("djay.tracks", &tracks), ("djay.playlists", &three)]).unwrap_err();
+    assert!(e.to_string().contains("quota"), "{e}");
+    nothing_written(&cat);
+    // A relation to a record that does not exist, in the second batch.
+    let bad = [Record::new("p1", json!({"name": "A", "tracks": ["t1", "t9"]}))];
+    let e = cat.upsert_many(&dj, &[("djay.tracks", &tracks), ("djay.playlists", &bad)]).unwrap_err();
+    assert!(e.to_string().contains("t9"), "{e}");
+    nothing_written(&cat);
+    // The catalog is usable after a refused batch, and an accepted one writes everything.
+    let ok = [Record::new("p1", json!({"name": "A", "tracks": ["t2", "t1"]}))];
+    let r = cat.upsert_many(&dj, &[("djay.tracks", &tracks), ("djay.playlists", &ok)]).unwrap();
+    assert_eq!((r[0].inserted, r[1].inserted), (2, 1));
+    let links: Vec<String> = cat.links(&u, "djay.playlists", "p1", "tracks").unwrap().into_iter().map(|l| l.key).collect();
+    assert_eq!(links, ["t2", "t1"]);
+    assert_eq!(cat.usage("djay").unwrap().0, 5);
+    cat.upsert(&dj, "djay.tracks", &[Record::new("t3", json!({"title": "Three"}))]).unwrap();
+    all_seqs_contiguous(&cat);
+}
 
 /// A catalog keeps the schemas its reads used (SQLite: until another connection commits, or
 /// it writes itself): a property another process renames, removes or declares shows at once.

@@ -5,11 +5,11 @@
 //! nothing, and one that would remove more than half of a playlist's files is withheld and
 //! listed under `suspicious` unless `--accept-shrink`. It exits 0 whenever every file was read,
 //! matched or not; a file it cannot read is named with the reason (exit 1).
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use baton_catalog::playlist::{self, Playlist};
-use baton_catalog::{Access, Catalog, Filter, Kind, PropertySpec, Record};
+use baton_catalog::playlist::{self, LibraryIndex, Playlist};
+use baton_catalog::{Access, Catalog, Filter, Record};
 use serde_json::{Value, json};
 
 /// `println!` that does not panic when stdout is closed early (`… | head`).
@@ -20,54 +20,22 @@ macro_rules! say {
     }};
 }
 
-/// The library's file paths, and for each file name (lower case) the paths that end in it, so
-/// an entry written on another machine (a Windows path, another mount point) is found when one
-/// library file alone has its last two path components.
-struct Library {
-    paths: HashSet<String>,
-    by_tail: HashMap<String, Vec<String>>,
-}
-
-fn tail(p: &str) -> String {
-    let parts: Vec<&str> = p.rsplit('/').take(2).collect();
-    parts.into_iter().rev().collect::<Vec<_>>().join("/").to_lowercase()
-}
-
-fn library(cat: &Catalog, user: &Access) -> anyhow::Result<Library> {
-    let mut lib = Library { paths: HashSet::new(), by_tail: HashMap::new() };
+/// Every library file path, indexed for [`LibraryIndex::find`].
+fn library(cat: &Catalog, user: &Access) -> anyhow::Result<LibraryIndex> {
+    let mut paths = Vec::new();
     let mut after: Option<String> = None;
     loop {
         let page = cat.query(user, "files", &Filter::default(), false, after.as_deref(), 10_000)?;
-        for r in page.records {
-            lib.by_tail.entry(tail(&r.key)).or_default().push(r.key.clone());
-            lib.paths.insert(r.key);
-        }
+        paths.extend(page.records.into_iter().map(|r| r.key));
         match page.next {
             Some(n) => after = Some(n),
-            None => return Ok(lib),
-        }
-    }
-}
-
-impl Library {
-    /// The library file an entry names, and how: `path` (the same path) or `tail` (the only
-    /// library file ending in the entry's folder and name).
-    fn find(&self, location: &str) -> Option<(String, &'static str)> {
-        if self.paths.contains(location) {
-            return Some((location.to_string(), "path"));
-        }
-        if location.contains("://") {
-            return None;
-        }
-        match self.by_tail.get(&tail(location)).map(Vec::as_slice) {
-            Some([one]) => Some((one.clone(), "tail")),
-            _ => None,
+            None => return Ok(LibraryIndex::new(paths)),
         }
     }
 }
 
 /// What importing one playlist file did (or, with `--dry-run`, would do).
-fn import_one(cat: &mut Catalog, user: &Access, lib: &Library, file: &Path, pl: &Playlist, dry_run: bool, accept_shrink: bool) -> anyhow::Result<Value> {
+fn import_one(cat: &mut Catalog, user: &Access, lib: &LibraryIndex, file: &Path, pl: &Playlist, dry_run: bool, accept_shrink: bool) -> anyhow::Result<Value> {
     let key = file.to_string_lossy().into_owned();
     let name = pl.name.clone().unwrap_or_else(|| file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| key.clone()));
     let mut matched: Vec<String> = Vec::new();
@@ -131,11 +99,7 @@ fn import_one(cat: &mut Catalog, user: &Access, lib: &Library, file: &Path, pl: 
 pub fn run(cat: &mut Catalog, files: &[PathBuf], dry_run: bool, accept_shrink: bool, as_json: bool) -> anyhow::Result<i32> {
     let _span = tracing::info_span!("catalog.import_playlist", files = files.len(), dry_run).entered();
     let user = Access::user();
-    // The playlist → library-file relation, declared once (the catalog keeps it).
-    let spec = PropertySpec { id: "files".into(), name: Some("Local files".into()), kind: Kind::Relation, target: Some("files".into()), inverse: None, integer: false };
-    if !dry_run {
-        cat.ensure_collection(&user, "playlists", &[spec])?;
-    }
+    // The playlist → library-file relation (`playlists.files`) is a core property.
     let lib = library(cat, &user)?;
     let mut results = Vec::new();
     let mut failed = false;

@@ -55,8 +55,28 @@ pub const COLLECTIONS: &[(&str, &[&str])] = &[
         "historySessionItems",
         &["uuid", "sessionUUID", "titleID", "title", "artist", "duration", "deckNumber", "startTime", "isrc", "originSourceID"],
     ),
-    ("mediaItemPlaylists", &["uuid", "name", "type"]),
+    // Playlists and folders (a folder lists its children in `childUUIDs`); a playlist lists its
+    // items in order in `itemUUIDs`, and each item (`mediaItemPlaylistItems`) names its playlist
+    // and its track (`mediaItemUUID`: the titleID every per-track collection is keyed by).
+    ("mediaItemPlaylists", &["uuid", "name", "type", "parentUUID", "itemUUIDs", "childUUIDs"]),
+    ("mediaItemPlaylistItems", &["uuid", "playlistUUID", "mediaItemUUID"]),
 ];
+
+/// The longest record key the catalog takes, in bytes.
+pub const MAX_KEY: usize = 1024;
+
+/// Why the catalog would refuse `key` as a record key, if it would.
+pub fn key_problem(key: &str) -> Option<&'static str> {
+    if key.is_empty() {
+        Some("is empty")
+    } else if key.len() > MAX_KEY {
+        Some("is longer than the catalog's 1,024 bytes")
+    } else if key.chars().any(char::is_control) {
+        Some("holds a control character")
+    } else {
+        None
+    }
+}
 
 /// How many undecodable records the import result lists.
 pub const ERRORS_SHOWN: usize = 500;
@@ -129,10 +149,29 @@ pub struct Play {
 pub struct Playlist {
     pub key: String,
     pub name: String,
-    /// Track keys in order, when the source says (Rekordbox does; djay's membership is not
-    /// documented, so its playlists are imported by name only).
+    /// Track keys in order (each once: the catalog links a track to a playlist once).
     pub tracks: Vec<String>,
     pub folder: bool,
+    /// djay: the folders above it, outermost first (`Events/2024`); none at the top.
+    pub path: Option<String>,
+    /// djay: items whose track is in no per-track collection of the library (pruned, or
+    /// undecodable), left out of `tracks` and counted here.
+    pub missing: usize,
+    /// djay: items naming a track the playlist already holds.
+    pub repeats: usize,
+    /// djay: the parent folder's key and the ordered item keys, as read.
+    #[serde(skip)]
+    pub(crate) parent: Option<String>,
+    #[serde(skip)]
+    pub(crate) items: Vec<String>,
+}
+
+/// One `mediaItemPlaylistItems` record: a track's place on a djay playlist.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct PlaylistItem {
+    key: String,
+    playlist: String,
+    track: String,
 }
 
 /// A cue point or a loop: its pad number (1-based, as djay writes it), start and end seconds
@@ -173,6 +212,8 @@ pub struct Library {
     pub errors: Vec<RecordError>,
     /// Unknown field names seen, per collection (for the result; at most 20 each).
     pub unknown: BTreeMap<String, BTreeSet<String>>,
+    /// djay's playlist items, in the order read; joined to `playlists` by [`Library::finish`].
+    items: Vec<PlaylistItem>,
 }
 
 /// A cue or loop object; None for djay's empty pads (time -1) and objects without a time.
@@ -405,13 +446,120 @@ impl Library {
             }
             "mediaItemPlaylists" => {
                 let name = nonempty(o.str("name")).unwrap_or_default();
-                // The root ("Playlists") is a container, not a playlist.
-                if key != "mediaItemPlaylist-root" {
-                    self.playlists.push(Playlist { key: key.to_string(), name, tracks: Vec::new(), folder: false });
-                }
+                self.playlists.push(Playlist {
+                    key: key.to_string(),
+                    name,
+                    // The root ("Playlists") and the folders hold playlists, not tracks.
+                    folder: key == "mediaItemPlaylist-root" || o.get("childUUIDs").is_some(),
+                    parent: nonempty(o.str("parentUUID")),
+                    items: o.strings("itemUUIDs"),
+                    ..Playlist::default()
+                });
+            }
+            "mediaItemPlaylistItems" => {
+                let (Some(playlist), Some(track)) = (nonempty(o.str("playlistUUID")), nonempty(o.str("mediaItemUUID"))) else {
+                    self.count(collection).read -= 1;
+                    self.count(collection).skipped += 1;
+                    let error = "a playlist item without `playlistUUID` or `mediaItemUUID`".to_string();
+                    self.errors.push(RecordError { collection: collection.into(), key: key.into(), error });
+                    return;
+                };
+                self.items.push(PlaylistItem { key: key.to_string(), playlist, track });
             }
             _ => {}
         }
+    }
+
+    /// Joins djay's playlist items to their playlists, once every row is read: each playlist's
+    /// tracks in the order of its `itemUUIDs`, then the items that name the playlist but are not
+    /// in that list (djay keeps the order in a view too; a list may lag), in the order read. A
+    /// track is a djay track key (its titleID, in any case); an item whose track the library
+    /// does not hold is counted as `missing`, one naming a track already there as a repeat. The
+    /// folders and the root are dropped, each playlist keeping its folder path.
+    pub fn finish(&mut self) {
+        let items: BTreeMap<&str, &PlaylistItem> = self.items.iter().map(|i| (i.key.as_str(), i)).collect();
+        let mut by_playlist: BTreeMap<&str, Vec<&PlaylistItem>> = BTreeMap::new();
+        for i in &self.items {
+            by_playlist.entry(i.playlist.as_str()).or_default().push(i);
+        }
+        let lower: BTreeMap<String, &str> = self.tracks.keys().map(|k| (k.to_lowercase(), k.as_str())).collect();
+        let names: BTreeMap<&str, (&str, Option<&str>, bool)> =
+            self.playlists.iter().map(|p| (p.key.as_str(), (p.name.as_str(), p.parent.as_deref(), p.folder))).collect();
+        let mut done = Vec::with_capacity(self.playlists.len());
+        for p in &self.playlists {
+            if p.folder {
+                continue;
+            }
+            // A playlist read with its tracks (Rekordbox's) keeps them; djay's items follow.
+            let mut out = Playlist { key: p.key.clone(), name: p.name.clone(), tracks: p.tracks.clone(), ..Playlist::default() };
+            let listed: Vec<&PlaylistItem> = p.items.iter().filter_map(|k| items.get(k.as_str()).copied()).collect();
+            let listed_keys: BTreeSet<&str> = listed.iter().map(|i| i.key.as_str()).collect();
+            let rest = by_playlist.get(p.key.as_str()).into_iter().flatten().filter(|i| !listed_keys.contains(i.key.as_str()));
+            let mut seen: BTreeSet<&str> = p.tracks.iter().map(String::as_str).collect();
+            for i in listed.iter().copied().chain(rest.copied()) {
+                let key = if self.tracks.contains_key(&i.track) { Some(i.track.as_str()) } else { lower.get(&i.track.to_lowercase()).copied() };
+                match key {
+                    Some(k) if seen.insert(k) => out.tracks.push(k.to_string()),
+                    Some(_) => out.repeats += 1,
+                    None => out.missing += 1,
+                }
+            }
+            // Item keys listed by the playlist whose item record is not in the library.
+            out.missing += p.items.len() - listed.len();
+            // The folders above, outermost first (a cycle or a missing folder ends the walk).
+            let mut path = Vec::new();
+            let mut at = p.parent.as_deref();
+            while let Some(k) = at {
+                let Some((name, parent, true)) = names.get(k).copied() else { break };
+                if k == "mediaItemPlaylist-root" || path.len() > 32 {
+                    break;
+                }
+                path.push(name.to_string());
+                at = parent;
+            }
+            path.reverse();
+            out.path = (!path.is_empty()).then(|| path.join("/"));
+            done.push(out);
+        }
+        self.playlists = done;
+        self.items.clear();
+    }
+
+    /// Sets aside, as errors, the records whose key the catalog would refuse (empty, over
+    /// [`MAX_KEY`] bytes, or holding a control character: `baton-catalog`'s rule), and drops
+    /// playlist links to such tracks. Called before the first write: one such key would refuse
+    /// its whole batch, and a refusal in a later collection would leave the earlier ones
+    /// written. `names` are the catalog collections the records go to (tracks, sessions, plays,
+    /// playlists), as the errors name them. Returns how many were set aside.
+    pub fn set_aside_bad_keys(&mut self, names: [&str; 4]) -> usize {
+        let mut errors = Vec::new();
+        let mut check = |collection: &str, key: &str| -> bool {
+            match key_problem(key) {
+                None => true,
+                Some(why) => {
+                    let shown: String = key.chars().take(120).flat_map(char::escape_default).collect();
+                    errors.push(RecordError { collection: collection.into(), key: shown, error: format!("not written: the key {why}") });
+                    false
+                }
+            }
+        };
+        let before = self.tracks.len();
+        self.tracks.retain(|k, _| check(names[0], k));
+        let dropped_tracks = before != self.tracks.len();
+        self.sessions.retain(|_, v| check(names[1], &v.uuid));
+        self.plays.retain(|p| check(names[2], &p.uuid));
+        self.playlists.retain(|p| check(names[3], &p.key));
+        if dropped_tracks {
+            let tracks = &self.tracks;
+            for p in &mut self.playlists {
+                let n = p.tracks.len();
+                p.tracks.retain(|k| tracks.contains_key(k));
+                p.missing += n - p.tracks.len();
+            }
+        }
+        let n = errors.len();
+        self.errors.extend(errors);
+        n
     }
 
     /// Plays of each session in play order (`startTime`, then item uuid).
@@ -536,6 +684,26 @@ mod tests {
     fn key_names_follow_the_index() {
         let names: Vec<String> = [0, 1, 2, 3, 13, 15, 22, 23].into_iter().map(key_name).collect();
         assert_eq!(names, ["C", "Am", "Db", "Bbm", "Ebm", "Em", "B", "G#m"]);
+    }
+
+    #[test]
+    fn keys_the_catalog_refuses_are_set_aside_before_any_write() {
+        let mut lib = Library::new();
+        for k in ["good", "bad\nkey"] {
+            lib.track(k).title = k.into();
+        }
+        lib.sessions.insert("s".into(), Session { uuid: "s\u{0}".into(), ..Session::default() });
+        lib.plays.push(Play { uuid: "p".repeat(MAX_KEY + 1), ..Play::default() });
+        lib.plays.push(Play { uuid: "p1".into(), ..Play::default() });
+        lib.playlists.push(Playlist { key: "l".into(), tracks: vec!["good".into(), "bad\nkey".into()], ..Playlist::default() });
+        assert_eq!(lib.set_aside_bad_keys(["t", "s", "p", "l"]), 3);
+        assert_eq!(lib.tracks.keys().collect::<Vec<_>>(), ["good"]);
+        assert!(lib.sessions.is_empty());
+        assert_eq!(lib.plays.len(), 1);
+        assert_eq!((lib.playlists[0].tracks.clone(), lib.playlists[0].missing), (vec!["good".to_string()], 1));
+        let e: Vec<(&str, &str)> = lib.errors.iter().map(|e| (e.collection.as_str(), e.error.as_str())).collect();
+        assert_eq!(e, [("t", "not written: the key holds a control character"), ("s", "not written: the key holds a control character"), ("p", "not written: the key is longer than the catalog's 1,024 bytes")]);
+        assert_eq!(lib.errors[0].key, "bad\\nkey");
     }
 
     #[test]

@@ -183,7 +183,7 @@ pub fn read(xml: &str, source: &str) -> Result<Library, RekordboxError> {
                         if *n > 1 {
                             pkey = format!("{pkey} #{n}");
                         }
-                        let p = Playlist { key: pkey, name: node_name, tracks: Vec::new(), folder: false };
+                        let p = Playlist { key: pkey, name: node_name, ..Playlist::default() };
                         if empty {
                             lib.playlists.push(p);
                         } else {

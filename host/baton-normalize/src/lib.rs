@@ -19,6 +19,8 @@
 //! - Artists are split on `,` `;` `&` `+` `/` "and" "feat." "ft." "featuring" "vs", and on `x`
 //!   only when it stands alone between two names ("Skrillex x Diplo", not "Lil Nas X" or
 //!   "X Ambassadors"); a leading "The" is dropped; the result is a set.
+pub mod playlist;
+
 use std::collections::BTreeSet;
 
 use unicode_normalization::UnicodeNormalization;

@@ -354,6 +354,7 @@ fn ensure_collections() -> Res<()> {
     let l = vec![
         spec("name", Text, false),
         spec("source", Select, false),
+        spec("folder", Text, false),
         PropertySpec { target: Some(TRACKS.into()), ..spec("tracks", Relation, false) },
     ];
     catalog::ensure_collection(PLAYLISTS, &l).map_err(|e| cat_err(PLAYLISTS, e))?;
@@ -437,6 +438,7 @@ fn import() -> Res<Outcome> {
             }
         }
     }
+    lib.finish();
     lib.sort_plays();
     let read_ms = started.elapsed().as_millis() as u64;
     let undecodable: u64 = lib.counts.values().map(|c| c.skipped).sum();
@@ -456,6 +458,9 @@ fn import() -> Res<Outcome> {
             shown.join("; ")
         )));
     }
+    // A key the catalog would refuse fails its whole batch: set aside (listed under `errors`)
+    // before anything is written, never found in the third collection's batch.
+    let refused_keys = lib.set_aside_bad_keys([TRACKS, SESSIONS, PLAYS, PLAYLISTS]);
     ensure_collections()?;
 
     let tracks: Vec<Value> = lib.tracks.values().map(library::track_record).collect();
@@ -476,13 +481,17 @@ fn import() -> Res<Outcome> {
         .iter()
         .map(|p| {
             let source = if p.key.starts_with("rekordbox:") { "rekordbox" } else { "djay" };
-            let mut props = json!({"name": p.name, "source": source});
-            if source == "rekordbox" {
-                props["tracks"] = json!(p.tracks);
+            let mut props = json!({"name": p.name, "source": source, "tracks": p.tracks});
+            if let Some(folder) = &p.path {
+                props["folder"] = json!(folder);
             }
             json!({"key": p.key, "props": props})
         })
         .collect();
+    // djay playlist items whose track the library does not hold (or holds twice on a list).
+    let missing: usize = lib.playlists.iter().map(|p| p.missing).sum();
+    let repeats: usize = lib.playlists.iter().map(|p| p.repeats).sum();
+    let members: usize = lib.playlists.iter().map(|p| p.tracks.len()).sum();
     let mut written = Map::new();
     for (c, recs) in [(TRACKS, &tracks), (SESSIONS, &sessions), (PLAYS, &plays), (PLAYLISTS, &playlists)] {
         let w = upsert_all(c, recs)?;
@@ -500,8 +509,10 @@ fn import() -> Res<Outcome> {
         "errors_total": read["errors_total"],
         "skipped": skipped,
         "undecodable": undecodable,
+        "refused_keys": refused_keys,
         "unknown_fields": unknown,
-        "counts": {"tracks": tracks.len(), "sessions": sessions.len(), "plays": plays.len(), "playlists": playlists.len()},
+        "counts": {"tracks": tracks.len(), "sessions": sessions.len(), "plays": plays.len(), "playlists": playlists.len(),
+                   "playlist_tracks": members, "playlist_items_missing": missing, "playlist_items_repeated": repeats},
         "written": written,
         // Where the time went (wall, ms): reading and decoding the library, writing the catalog.
         "timings_ms": {"read": read_ms, "write": started.elapsed().as_millis() as u64 - read_ms},

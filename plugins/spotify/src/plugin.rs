@@ -7,8 +7,9 @@
 //!
 //! Actions (params → result, JSON; every list at most 500 entries, `"truncated": true` when
 //! there are more, the rest with `{"page": N}`):
-//! - `import {accept_shrink?}` → `{files, playlists, tracks, memberships, changes, suspicious,
-//!   not_in_exports, ambiguous, plays, written}`
+//! - `import {accept_shrink?}` → `{files, playlists, playlist_files, tracks, memberships,
+//!   changes, suspicious, not_in_exports, ambiguous, plays, written}`; m3u/m3u8/XSPF/JSPF files
+//!   in the `spotify` folder are playlists linked to the library's `files`
 //! - `playlists-for-track {uri | isrc | title, artist, duration_ms? | path}` →
 //!   `{track, match, candidates, playlists, liked}`
 //! - `link-local {}` → `{linked, ambiguous, unmatched, coverage}`
@@ -27,6 +28,8 @@ use baton::plugin::fingerprint;
 use baton::plugin::host;
 use baton::plugin::types::{ActionInfo, FolderRequest, Level};
 use serde_json::{Map, Value, json};
+
+use baton_normalize::playlist::{self, LibraryIndex, Playlist};
 
 use crate::exports::{self, LIKED, Play};
 use crate::logic::{self, Export, M3uEntry, Membership, Primary, TrackInfo};
@@ -379,10 +382,26 @@ fn import(params: &Value) -> Result<Value, Fail> {
     let mut files = Vec::new();
     let mut snapshots = Vec::new();
     let mut plays: Vec<Play> = Vec::new();
+    let mut lists: Vec<(String, Playlist)> = Vec::new();
     for (i, path) in paths.iter().enumerate() {
         host::progress(i as u64, paths.len() as u64, "reading exports");
         let shown = path.display().to_string();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        // Playlists of other players (m3u, m3u8, XSPF, JSPF): read as `baton catalog
+        // import-playlist` reads them, linked to library files below.
+        if let Some(read) = playlist_file(path, &name) {
+            match read {
+                Ok(pl) => {
+                    files.push(json!({"path": shown, "layout": pl.format, "encoding": pl.encoding, "rows": pl.entries.len(), "skipped": []}));
+                    lists.push((shown, pl));
+                }
+                Err(reason) => {
+                    host::log(Level::Warn, &format!("{shown}: skipped: {reason}"));
+                    files.push(json!({"path": shown, "layout": null, "rows": 0, "skipped": [], "error": reason}));
+                }
+            }
+            continue;
+        }
         // A file that is no export by its name is not read (it may be large: a zip, audio).
         let parsed = match exports::unrecognised(&name) {
             Some(reason) => Err(reason),
@@ -566,6 +585,8 @@ fn import(params: &Value) -> Result<Value, Fail> {
         playlist_recs.push(json!({"key": pkey, "props": {"name": name, "source": "spotify", "tracks": links}}));
     }
     written += upsert("playlists", &playlist_recs)?;
+    let (playlist_files, files_written) = import_playlist_files(&lists, accept_shrink, &mut changes, &mut suspicious)?;
+    written += files_written;
 
     let mut by_text: HashMap<(String, String), String> = HashMap::new();
     for t in &tracks {
@@ -585,6 +606,7 @@ fn import(params: &Value) -> Result<Value, Fail> {
     let result = json!({
         "files": files,
         "playlists": playlists.len(),
+        "playlist_files": playlist_files,
         "tracks": all_keys.len(),
         "memberships": memberships,
         "changes": changes,
@@ -596,6 +618,112 @@ fn import(params: &Value) -> Result<Value, Fail> {
     });
     kv_put_big("import:last", &result.to_string());
     Ok(import_page(result, 0))
+}
+
+/// A playlist file of another player, by its name: `.m3u`, `.m3u8`, `.xspf`, `.jspf`, and a
+/// `.json` that is JSPF (an object with a `playlist`; account exports never have one). None: not
+/// a playlist file (read as an export). Some(Err): a playlist file that cannot be read.
+fn playlist_file(path: &Path, name: &str) -> Option<Result<Playlist, String>> {
+    let lower = name.to_ascii_lowercase();
+    let ext = lower.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+    let by_name = matches!(ext, "m3u" | "m3u8" | "xspf" | "jspf");
+    if !by_name && ext != "json" {
+        return None;
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if by_name => return Some(Err(e.to_string())),
+        Err(_) => return None,
+    };
+    if !by_name {
+        let head = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]).into_owned();
+        let head = head.trim_start_matches('\u{feff}').trim_start();
+        if !(head.starts_with('{') && head.contains("\"playlist\"")) {
+            return None;
+        }
+    }
+    Some(playlist::parse(path, &bytes))
+}
+
+/// Most unmatched entries listed per playlist file (`unmatched_total` counts them all).
+const UNMATCHED_SHOWN: usize = 500;
+
+/// The playlist files (m3u, XSPF, JSPF) found in the `spotify` folder, each a playlist keyed by
+/// the file's host path, the key `baton catalog import-playlist` gives it, so either updates the
+/// other's record in place. Each entry is linked to the library's `files` by path (an entry
+/// holding a host path is mapped to the plugin's guest path), else by its last folder and name
+/// when one library file alone ends in them; the rest are listed as unmatched. Re-importing a
+/// file is under the exports' shrink rule: it never empties a playlist, and a drop of more than
+/// half is withheld (`suspicious`) unless `accept_shrink`. Returns a report per file and what
+/// was written.
+fn import_playlist_files(
+    lists: &[(String, Playlist)],
+    accept_shrink: bool,
+    changes: &mut Vec<Value>,
+    suspicious: &mut Vec<Value>,
+) -> Result<(Vec<Value>, u64), Fail> {
+    if lists.is_empty() {
+        return Ok((Vec::new(), 0));
+    }
+    let lib = LibraryIndex::new(query_all("files", "")?.into_iter().filter_map(|r| r.get("key")?.as_str().map(str::to_string)));
+    let mut reports = Vec::new();
+    let mut recs = Vec::new();
+    for (shown, pl) in lists {
+        let key = host::host_path(shown).unwrap_or_else(|| shown.clone());
+        let name = pl.name.clone().unwrap_or_else(|| {
+            let base = shown.rsplit('/').next().unwrap_or(shown);
+            base.rsplit_once('.').map(|(s, _)| s).filter(|s| !s.is_empty()).unwrap_or(base).to_string()
+        });
+        let mut read: logic::Links = Vec::new();
+        let mut seen = HashSet::new();
+        let mut unmatched = Vec::new();
+        let mut by_tail = 0;
+        for e in &pl.entries {
+            let found = lib.find(&e.location).filter(|(_, how)| *how == "path").or_else(|| {
+                // An absolute path another program wrote is a host path: the same file by its
+                // guest path, when it lies in a grant.
+                let guest = e.location.starts_with('/').then(|| host::guest_path(&e.location)).flatten()?;
+                lib.find(&guest).filter(|(_, how)| *how == "path")
+            });
+            match found.or_else(|| lib.find(&e.location)) {
+                Some((path, how)) => {
+                    by_tail += usize::from(how == "tail");
+                    if seen.insert(path.clone()) {
+                        read.push((path, None));
+                    }
+                }
+                None => unmatched.push(json!({"line": e.line, "entry": e.raw, "location": e.location, "artist": e.artist, "title": e.title})),
+            }
+        }
+        let old: logic::Links = catalog::links("playlists", &key, "files")
+            .map(|l| l.into_iter().map(|l| (l.key, None)).collect())
+            .unwrap_or_default();
+        let (next, shrink) = logic::apply_export(&old, &read, accept_shrink);
+        if let Some(s) = shrink {
+            host::log(Level::Warn, &format!("{shown}: playlist `{name}`: {}", s.reason));
+            suspicious.push(json!({"playlist": name, "path": shown, "before": s.before, "read": s.read, "reason": s.reason,
+                "withheld": s.withheld.iter().map(|k| json!({"path": k})).collect::<Vec<_>>()}));
+        }
+        let old_set: HashSet<&str> = old.iter().map(|(k, _)| k.as_str()).collect();
+        let new_set: HashSet<&str> = next.iter().map(|(k, _)| k.as_str()).collect();
+        let added: Vec<Value> = next.iter().filter(|(k, _)| !old_set.contains(k.as_str())).map(|(k, _)| json!({"path": k})).collect();
+        let removed: Vec<Value> = old.iter().filter(|(k, _)| !new_set.contains(k.as_str())).map(|(k, _)| json!({"path": k})).collect();
+        if !added.is_empty() || !removed.is_empty() {
+            changes.push(json!({"playlist": name, "path": shown, "added": added, "removed": removed}));
+        }
+        let files: Vec<&str> = next.iter().map(|(k, _)| k.as_str()).collect();
+        recs.push(json!({"key": key, "props": {"name": name, "source": pl.format, "external_ids": [format!("file://{key}")], "files": files}}));
+        let total = unmatched.len();
+        unmatched.truncate(UNMATCHED_SHOWN);
+        let mut report = json!({"path": shown, "key": key, "name": name, "format": pl.format, "encoding": pl.encoding,
+            "entries": pl.entries.len(), "matched": read.len(), "matched_by_tail": by_tail, "unmatched": unmatched, "unmatched_total": total});
+        if pl.encoding == "windows-1252" {
+            report["note"] = json!("not valid UTF-8: decoded as Windows-1252");
+        }
+        reports.push(report);
+    }
+    let written = upsert("playlists", &recs)?;
+    Ok((reports, written))
 }
 
 /// One page of an import result. Every list holds at most 500 entries a page, and the result
@@ -1775,9 +1903,10 @@ fn summary(action: &str, r: &Value) -> String {
     };
     match action {
         "import" => format!(
-            "{} files, {} playlists, {} tracks, {} memberships, {} playlists changed, {} shrinks withheld",
+            "{} files, {} playlists, {} playlist files, {} tracks, {} memberships, {} playlists changed, {} shrinks withheld",
             n("files"),
             n("playlists"),
+            n("playlist_files"),
             n("tracks"),
             n("memberships"),
             n("changes"),

@@ -1,12 +1,14 @@
 //! Reading playlist files from other players (beets, MPD, navidrome, djay, foobar2000): m3u and
-//! m3u8 in any encoding they are found in, and XSPF. Pure parsing, no catalog access: the caller
-//! (`baton catalog import-playlist`) links the entries to the library's files.
+//! m3u8 in any encoding they are found in, and XSPF. Pure parsing, no catalog access: the callers
+//! (`baton catalog import-playlist` on the host, the spotify plugin's `import` in wasm) link the
+//! entries to the library's files with one [`LibraryIndex`], so both link alike.
 //!
 //! What is handled, because real files carry it: UTF-8 with or without a BOM, UTF-16 with a BOM,
 //! Windows-1252 when the bytes are not UTF-8 (said so in [`Playlist::encoding`], never refused);
 //! LF, CRLF or a bare CR; `#EXTM3U`/`#EXTINF` present or not; `#PLAYLIST:` names; other
 //! directives skipped; relative paths (to the playlist's folder), absolute paths, `file://` URIs
 //! with percent escapes, and Windows paths (drive letters, backslashes).
+use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
 /// One entry of a playlist, in order.
@@ -130,7 +132,7 @@ pub fn locate(entry: &str, dir: &Path) -> String {
     if let Some(rest) = lower.strip_prefix("file://").map(|_| &entry[7..]) {
         // file:///abs, file://localhost/abs, file:///C:/x
         let rest = rest.strip_prefix("localhost").unwrap_or(rest);
-        let p = baton_normalize::percent_decode(rest);
+        let p = crate::percent_decode(rest);
         let p = if p.len() > 2 && p.as_bytes()[0] == b'/' && p.as_bytes()[2] == b':' { p[1..].to_string() } else { p };
         return clean(&p.replace('\\', "/"));
     }
@@ -146,7 +148,7 @@ pub fn locate(entry: &str, dir: &Path) -> String {
     // read percent-decoded.
     let joined = dir.join(&slashed);
     if !joined.exists() && slashed.contains('%') {
-        return clean(&dir.join(baton_normalize::percent_decode(&slashed)).to_string_lossy());
+        return clean(&dir.join(crate::percent_decode(&slashed)).to_string_lossy());
     }
     clean(&joined.to_string_lossy())
 }
@@ -235,6 +237,48 @@ fn parse_jspf(text: &str, dir: &Path) -> Result<(Option<String>, Vec<Entry>), St
     Ok((s(pl, "title"), entries))
 }
 
+/// The library's file paths, and for each file's last folder and name (lower case) the paths
+/// that end in them, so an entry written on another machine (a Windows path, another mount
+/// point) is found when one library file alone has its last two path components.
+#[derive(Debug, Default)]
+pub struct LibraryIndex {
+    paths: HashSet<String>,
+    by_tail: HashMap<String, Vec<String>>,
+}
+
+/// A path's last folder and name, lower case (`Music/a.mp3` → `music/a.mp3`).
+fn tail(p: &str) -> String {
+    let parts: Vec<&str> = p.rsplit('/').take(2).collect();
+    parts.into_iter().rev().collect::<Vec<_>>().join("/").to_lowercase()
+}
+
+impl LibraryIndex {
+    pub fn new(paths: impl IntoIterator<Item = String>) -> LibraryIndex {
+        let mut ix = LibraryIndex::default();
+        for p in paths {
+            ix.by_tail.entry(tail(&p)).or_default().push(p.clone());
+            ix.paths.insert(p);
+        }
+        ix
+    }
+
+    /// The library file an entry's location names, and how: `path` (the same path) or `tail`
+    /// (the only library file ending in the entry's folder and name). A URL other than a file
+    /// is never matched by its tail.
+    pub fn find(&self, location: &str) -> Option<(String, &'static str)> {
+        if self.paths.contains(location) {
+            return Some((location.to_string(), "path"));
+        }
+        if location.is_empty() || location.contains("://") {
+            return None;
+        }
+        match self.by_tail.get(&tail(location)).map(Vec::as_slice) {
+            Some([one]) => Some((one.clone(), "tail")),
+            _ => None,
+        }
+    }
+}
+
 fn unescape(s: &str) -> String {
     s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&")
 }
@@ -263,5 +307,17 @@ mod tests {
         let j = parse(Path::new("/m/x.json"), br#"{"playlist": {"title": "J", "track": [{"location": ["file:///m/a.mp3"], "title": "A"}]}}"#).unwrap();
         assert_eq!((j.format, j.name.as_deref(), j.entries[0].location.as_str()), ("jspf", Some("J"), "/m/a.mp3"));
         assert!(parse(Path::new("/m/x.json"), b"{\"playlist\": [ARBITRARY]}").unwrap_err().contains("does not parse"));
+    }
+
+    #[test]
+    fn library_index_by_path_then_unique_tail() {
+        let ix = LibraryIndex::new(["/music/a/x.mp3".to_string(), "/music/b/y.mp3".to_string(), "/music/c/y.mp3".to_string()]);
+        assert_eq!(ix.find("/music/a/x.mp3"), Some(("/music/a/x.mp3".into(), "path")));
+        assert_eq!(ix.find("C:/Users/me/Music/A/X.mp3"), Some(("/music/a/x.mp3".into(), "tail")));
+        // Two library files end in `y.mp3`, in different folders: only the folder decides.
+        assert_eq!(ix.find("/elsewhere/b/y.mp3"), Some(("/music/b/y.mp3".into(), "tail")));
+        assert_eq!(ix.find("/elsewhere/z/y.mp3"), None);
+        assert_eq!(ix.find("http://radio/a/x.mp3"), None);
+        assert_eq!(ix.find(""), None);
     }
 }
