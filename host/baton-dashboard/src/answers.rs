@@ -21,7 +21,7 @@ use crate::App;
 /// How long an answer stays good at an unchanged revision.
 const TTL: Duration = Duration::from_secs(1);
 /// Routes whose answers depend only on the ledger, the folders and the clock.
-const SHARED: [&str; 6] = ["/api/overview", "/api/handoffs", "/api/plugins", "/api/audits", "/api/library", "/api/alerts"];
+const SHARED: [&str; 7] = ["/api/overview", "/api/handoffs", "/api/tasks", "/api/plugins", "/api/audits", "/api/library", "/api/alerts"];
 /// Distinct (route, query) answers kept; searches are free text, so the map is bounded.
 const MAX_ANSWERS: usize = 64;
 /// Larger answers are served but not kept.
