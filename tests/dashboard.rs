@@ -795,3 +795,44 @@ fn a_session_survives_a_reload_and_a_serve_restart_and_deep_links_work() {
     assert!(b.errors.iter().all(|e| e.contains("401") || e.contains("ERR_CONNECTION_REFUSED") || e.contains("WebSocket")), "{:?}", b.errors);
     assert!(!s.log_text().contains(&key));
 }
+
+#[test]
+fn audits_keep_a_history_per_plans_set_and_an_empty_plans_folder_says_so() {
+    let home = Home::init(&[], "");
+    let key = rotate_key(&home);
+    std::fs::write(home.root.join("plans/GHOST_PLAN.md"), "# Ghost plan\n\n- [x] Create `src/ghost.py`\n").unwrap();
+    let s = Serve::start(&home);
+    wait_until(Duration::from_secs(30), "serve's own audit", || s.get("/api/audits", Some(&key)).json()["latest"]["plans"].as_array().is_some_and(|p| !p.is_empty()));
+    // `baton audit` of two other folders writes into the same reports folder, later.
+    let other = home.root.join("other-plans");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("OTHER_PLAN.md"), "# Other plan\n\n- [ ] Create `b.txt`\n").unwrap();
+    let empty = home.root.join("empty-plans");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::thread::sleep(Duration::from_millis(1100)); // report names have second precision
+    home.ok(&["audit", "--plans", other.to_str().unwrap(), "--force"]);
+    std::thread::sleep(Duration::from_millis(1100));
+    home.ok(&["audit", "--plans", empty.to_str().unwrap(), "--force"]);
+    let a = s.get("/api/audits", Some(&key)).json();
+    assert_eq!(a["sets"].as_array().map(Vec::len), Some(3), "{a}");
+    let ghost = home.root.join("plans/GHOST_PLAN.md");
+    let plans: Vec<&str> = a["latest"]["plans"].as_array().unwrap().iter().filter_map(|p| p["path"].as_str()).collect();
+    assert_eq!(plans, [ghost.to_str().unwrap()], "serve's own set by default, not the newest CLI run: {a}");
+    assert!(a["history"].as_array().unwrap().iter().all(|h| h["expected"] == 1), "no other set's report in this history: {a}");
+
+    let mut b = signed_in(&home);
+    show(&mut b, "audits", "Ghost plan");
+    let options: Vec<String> = serde_json::from_value(b.eval("[...document.querySelectorAll('#plans-set option')].map(o => o.textContent)")).unwrap();
+    assert_eq!(options.len(), 3, "{options:?}");
+    screenshot(&mut b, "audits");
+    b.eval(&format!(
+        "(() => {{ const s = document.querySelector('#plans-set'); s.value = [...s.options].find(o => o.textContent.startsWith({})).value; s.dispatchEvent(new Event('change')); }})()",
+        json!(empty.to_str().unwrap())
+    ));
+    assert!(b.wait_for("!!document.querySelector('#no-plans')", Duration::from_secs(10)), "{}", b.eval("document.querySelector('#page').textContent"));
+    let text = b.eval("document.querySelector('#no-plans').textContent");
+    assert!(text.as_str().unwrap().starts_with("No plans found in"), "{text}");
+    assert!(b.eval("location.hash").as_str().unwrap().starts_with("#/audits?set="), "the set is in the URL");
+    screenshot(&mut b, "audits-empty-set");
+    assert!(b.errors.is_empty(), "{:?}", b.errors);
+}
