@@ -258,7 +258,7 @@ fn retry_pause_and_resume_need_the_key_and_do_what_they_say() {
     assert!(h["task"]["error_message"].as_str().unwrap().contains("paused by hand"), "{h}");
     let metrics = s.get("/metrics", Some(&key)).text();
     let parsed = baton_stats::metrics::parse(&metrics).unwrap_or_else(|e| panic!("/metrics is not Prometheus text ({e}): {metrics}"));
-    assert_eq!(parsed.value("baton_plugin_paused", &[("plugin", "echo")]), Some(1.0), "{metrics}");
+    assert_eq!(parsed.value("baton_plugin_paused", &[("plugin", "echo"), ("reason", "hand")]), Some(1.0), "paused, and why: {metrics}");
     assert!(parsed.value("baton_queue_depth", &[("agent", "baton")]).is_some(), "{metrics}");
     // Resume from the CLI (it writes the ledger the running serve reads each pass).
     let out = home.ok(&["plugin", "resume", "echo"]);
@@ -835,4 +835,53 @@ fn audits_keep_a_history_per_plans_set_and_an_empty_plans_folder_says_so() {
     assert!(b.eval("location.hash").as_str().unwrap().starts_with("#/audits?set="), "the set is in the URL");
     screenshot(&mut b, "audits-empty-set");
     assert!(b.errors.is_empty(), "{:?}", b.errors);
+}
+
+#[test]
+fn metrics_say_what_is_paused_and_why_what_waits_between_agents_what_fires_and_how_the_process_is() {
+    let home = Home::init(&[("eval_secs", "1")], "");
+    let key = rotate_key(&home);
+    // A plan ticking off a file that does not exist: the audit_false_claims alert fires.
+    std::fs::write(home.root.join("plans/GHOST_PLAN.md"), "# Ghost plan\n\n- [x] Create `src/ghost.py`\n").unwrap();
+    let s = Serve::start(&home);
+    assert_eq!(s.get("/metrics", None).status, 401, "/metrics keeps its key");
+    // A TASK from one agent to another (old: stale), which baton sees but does not run.
+    let cursor = home.root.join("handoffs/Cursor-Agent/01_inbox");
+    std::fs::create_dir_all(&cursor).unwrap();
+    let between = json!({"schema": "baton.handoff/v1", "id": "TO-CURSOR", "kind": "task", "created_at": "2026-01-01T00:00:00Z",
+                         "from": "Test-Agent", "to": "Cursor-Agent", "title": "review"});
+    std::fs::write(cursor.join("20260101T000000Z__TASK__Review__Test-Agent.json"), between.to_string()).unwrap();
+    drop_task(&home, "M-1", "one", "echo");
+    settled(&s, &key, &["M-1"]);
+    assert_eq!(s.post("/api/plugins/echo/pause", Some(&key), b"{}").status, 200);
+    let scrape = || {
+        let text = s.get("/metrics", Some(&key)).text();
+        baton_stats::metrics::parse(&text).unwrap_or_else(|e| panic!("/metrics is not Prometheus text ({e}): {text}"))
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let p = loop {
+        let p = scrape();
+        if p.value("baton_alerts_firing", &[("rule", "audit_false_claims")]) == Some(1.0)
+            && p.value("baton_handoffs_between_agents_open", &[("agent", "Cursor-Agent")]) == Some(1.0)
+        {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "no alert or observed handoff: {}", s.get("/metrics", Some(&key)).text());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(p.value("baton_alerts_firing", &[("rule", "fp_coverage")]), Some(0.0), "every rule has its series");
+    assert_eq!(p.value("baton_plugin_paused", &[("plugin", "echo"), ("reason", "hand")]), Some(1.0));
+    assert_eq!(p.value("baton_plugin_paused", &[("plugin", "audit")]), Some(0.0));
+    assert_eq!(p.value("baton_handoffs_between_agents_stale", &[("agent", "Cursor-Agent")]), Some(1.0), "created in January: stale");
+    assert_eq!(p.value("baton_unread_returns", &[("agent", "Test-Agent")]), Some(1.0), "M-1's RETURN");
+    assert_eq!(p.value("baton_build_info", &[("version", env!("CARGO_PKG_VERSION"))]), Some(1.0));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let last = p.value("baton_last_pass_timestamp_seconds", &[]).expect("last pass time");
+    assert!(last <= now + 1.0 && last > now - 60.0, "{last} vs {now}");
+    let start = p.value("process_start_time_seconds", &[]).expect("process start");
+    assert!(start <= now + 1.0 && start > now - 600.0, "{start} vs {now}");
+    assert!(p.value("process_resident_memory_bytes", &[]).is_some_and(|v| v > 1e6));
+    assert!(p.value("process_open_fds", &[]).is_some_and(|v| v > 3.0));
+    assert!(p.value("process_cpu_seconds_total", &[]).is_some_and(|v| v > 0.0));
+    assert_eq!(p.types.get("process_cpu_seconds_total").map(String::as_str), Some("counter"));
 }

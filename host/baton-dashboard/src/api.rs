@@ -187,16 +187,30 @@ async fn readyz(State(app): State<Arc<App>>) -> ApiResult {
 }
 
 fn inputs(app: &App, ledger: &baton_ledger::Ledger) -> stats::Inputs {
+    inputs_and_extra(app, ledger, false).0
+}
+
+/// `/metrics`' and the overview's inputs; with `extra`, what only `/metrics` shows too.
+fn inputs_and_extra(app: &App, ledger: &baton_ledger::Ledger, extra: bool) -> (stats::Inputs, stats::Extra) {
     let now = baton_handoff::stamp::now();
     let installed: std::collections::BTreeSet<String> = baton_pipeline::plugins::installed_files(&app.paths)
         .iter()
         .filter_map(|p| p.file_stem().and_then(|s| s.to_str()).map(str::to_string))
         .collect();
+    let mut more = stats::Extra::default();
     let paused = installed
         .iter()
         .map(|n| {
             let h = baton_pipeline::health::Health::parse(ledger.health_get(n).ok().flatten().as_deref());
-            (n.clone(), h.pause(now).is_some())
+            let pause = h.pause(now);
+            if let Some(p) = &pause {
+                let why = match p {
+                    baton_pipeline::health::Pause::Hand { .. } => "hand",
+                    baton_pipeline::health::Pause::Failures { .. } => "failures",
+                };
+                more.pause_reasons.insert(n.clone(), why);
+            }
+            (n.clone(), pause.is_some())
         })
         .collect();
     let fp_coverage_ratio = baton_fp::db::Db::open(&app.paths.state)
@@ -204,7 +218,20 @@ fn inputs(app: &App, ledger: &baton_ledger::Ledger) -> stats::Inputs {
         .ok()
         .filter(|(files, _, _)| *files > 0)
         .map(|(files, done, _)| done as f64 / files as f64);
-    stats::Inputs { installed, queue_depth: data::queue_depth(app), paused, fp_coverage_ratio, audit_false_claims: data::latest_false_claims(app) }
+    let inboxes = data::inboxes(app);
+    if extra {
+        more.unread = inboxes.unread.clone();
+        more.between_agents = data::between_agents(ledger);
+        more.alerts_firing = baton_stats::alerts::RULES.iter().map(|r| (r.to_string(), 0)).collect();
+        if let Ok(Value::Array(alerts)) = stats::alerts(ledger.stats()) {
+            for a in alerts.iter().filter(|a| a["state"] == "firing") {
+                *more.alerts_firing.entry(a["rule"].as_str().unwrap_or("unknown").to_string()).or_default() += 1;
+            }
+        }
+        more.last_pass_ms = app.liveness.as_ref().and_then(|l| l.report(now_ms()).last_pass_ms_ago).map(|ago| now_ms() - ago);
+    }
+    let inputs = stats::Inputs { installed, queue_depth: inboxes.waiting, paused, fp_coverage_ratio, audit_false_claims: data::latest_false_claims(app) };
+    (inputs, more)
 }
 
 async fn overview(State(app): State<Arc<App>>) -> ApiResult {
@@ -234,8 +261,8 @@ async fn overview(State(app): State<Arc<App>>) -> ApiResult {
 
 async fn metrics(State(app): State<Arc<App>>) -> ApiResult {
     let text = with_ledger(&app, |app, ledger| {
-        let inputs = inputs(app, ledger);
-        stats::metrics(ledger.stats(), &inputs).map_err(ApiError::internal)
+        let (inputs, extra) = inputs_and_extra(app, ledger, true);
+        stats::metrics(ledger.stats(), &inputs, &extra).map_err(ApiError::internal)
     })
     .await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response())

@@ -99,11 +99,6 @@ pub(crate) fn inboxes(app: &App) -> Inboxes {
     out
 }
 
-/// Work waiting in each agent's `01_inbox/` (see [`Inboxes`]).
-pub(crate) fn queue_depth(app: &App) -> BTreeMap<String, u64> {
-    inboxes(app).waiting
-}
-
 fn now_secs() -> i64 {
     baton_handoff::stamp::now().unix_timestamp()
 }
@@ -294,6 +289,18 @@ pub(crate) fn retryable_ids(ledger: &Ledger, q: &TaskQuery, limit: i64) -> Res<V
     let Some(states) = q.retryable_states() else { return Ok(Vec::new()) };
     let (rows, _) = db(q.with_filter(Some(&states), |f| ledger.stats().task_list(f, 0, limit)))?;
     Ok(rows.into_iter().map(|t| t.id).collect())
+}
+
+/// Per recipient: handoffs between agents with no RETURN yet, and how many of them are stale.
+pub(crate) fn between_agents(ledger: &Ledger) -> BTreeMap<String, (u64, u64)> {
+    let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for o in ledger.open_handoffs().unwrap_or_default() {
+        let stale = age_secs(&o.created_at).is_some_and(|a| a > STALE_AFTER_SECS);
+        let row = out.entry(o.recipient.clone().unwrap_or_else(|| o.agent.clone())).or_default();
+        row.0 += 1;
+        row.1 += u64::from(stale);
+    }
+    out
 }
 
 /// One handoff's history: its record, events, plugin log, and what other agents saw of it.

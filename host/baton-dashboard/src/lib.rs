@@ -18,6 +18,7 @@ pub mod auth;
 mod data;
 mod guard;
 mod live;
+mod procfs;
 mod retry;
 pub mod socket;
 mod stats;
