@@ -884,4 +884,15 @@ fn metrics_say_what_is_paused_and_why_what_waits_between_agents_what_fires_and_h
     assert!(p.value("process_open_fds", &[]).is_some_and(|v| v > 3.0));
     assert!(p.value("process_cpu_seconds_total", &[]).is_some_and(|v| v > 0.0));
     assert_eq!(p.types.get("process_cpu_seconds_total").map(String::as_str), Some("counter"));
+    // Drop-to-RETURN and run time, by plugin: M-1 ran echo; the rejected TASK ran nothing.
+    drop_task(&home, "M-2", "no plugin", "no-such-plugin");
+    settled(&s, &key, &["M-2"]);
+    let p = scrape();
+    assert_eq!(p.value("baton_drop_to_return_seconds_count", &[("plugin", "echo")]), Some(1.0));
+    assert_eq!(p.value("baton_drop_to_return_seconds_count", &[("plugin", "unknown")]), Some(1.0), "a TASK for no installed plugin");
+    assert_eq!(p.value("baton_drop_to_return_seconds_bucket", &[("plugin", "echo"), ("le", "+Inf")]), Some(1.0));
+    assert!(p.value("baton_drop_to_return_seconds_sum", &[("plugin", "echo")]).is_some_and(|v| v > 0.0));
+    assert_eq!(p.value("baton_task_run_seconds_count", &[("plugin", "echo")]), Some(1.0));
+    assert_eq!(p.value("baton_task_run_seconds_count", &[("plugin", "unknown")]), Some(0.0));
+    assert_eq!(p.value("baton_task_run_seconds_count", &[("plugin", "audit")]), p.value("baton_handoffs_total", &[("status", "completed"), ("plugin", "audit")]));
 }

@@ -57,8 +57,49 @@ pub(crate) fn metrics(conn: &dyn StatsStore, inputs: &Inputs, extra: &Extra) -> 
         family("baton_last_pass_timestamp_seconds", "gauge", "When serve last finished a pass over its inbox (Unix time).",
             vec![(String::new(), format!("{}", ms as f64 / 1000.0))]);
     }
+    histograms(conn, &inputs.installed, &mut text)?;
     crate::procfs::write(&mut text);
     Ok(text)
+}
+
+/// Per plugin, `baton_drop_to_return_seconds` (a TASK landing in the inbox to its RETURN's
+/// record) and `baton_task_run_seconds` (the plugin's run), from the ledger's per-hour rows,
+/// which are never pruned: monotonic across restarts, like the counters. Those rows keep log
+/// histograms (see [`baton_ledger::stats`]); each log bucket is counted under the first
+/// Prometheus bound not below its middle, so a bound is exact within the rows' relative error.
+/// A plugin that is not installed is `unknown`, as in `baton_handoffs_total`.
+fn histograms(conn: &dyn StatsStore, installed: &std::collections::BTreeSet<String>, out: &mut String) -> Result<(), String> {
+    use baton_ledger::read::StatTable;
+    use baton_ledger::stats::{bucket_value, Hist, PROM_BUCKETS_S};
+    let mut drop: BTreeMap<String, Hist> = installed.iter().map(|p| (p.clone(), Hist::default())).collect();
+    let mut run = drop.clone();
+    conn.stat_rows(StatTable::Hours, i64::MIN, i64::MAX, &mut |r| {
+        let plugin = if installed.contains(r.plugin) { r.plugin.to_string() } else { "unknown".to_string() };
+        drop.entry(plugin.clone()).or_default().merge_encoded(r.drop_hist, r.drop_sum);
+        run.entry(plugin).or_default().merge_encoded(r.run_hist, r.run_sum);
+    })
+    .map_err(|e| e.to_string())?;
+    let mut family = |name: &str, help: &str, hists: &BTreeMap<String, Hist>| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (plugin, h) in hists {
+            let mut per = [0u64; PROM_BUCKETS_S.len() + 1];
+            for (i, &c) in h.counts.iter().enumerate().filter(|(_, c)| **c > 0) {
+                per[baton_ledger::stats::prom_bucket(bucket_value(i) / 1e3)] += c;
+            }
+            let p = escape(plugin);
+            let mut cumulative = 0;
+            for (i, n) in per.iter().enumerate() {
+                cumulative += n;
+                let le = PROM_BUCKETS_S.get(i).map_or_else(|| "+Inf".to_string(), |v| format!("{v}"));
+                let _ = writeln!(out, "{name}_bucket{{plugin=\"{p}\",le=\"{le}\"}} {cumulative}");
+            }
+            let _ = writeln!(out, "{name}_sum{{plugin=\"{p}\"}} {}", h.sum / 1e3);
+            let _ = writeln!(out, "{name}_count{{plugin=\"{p}\"}} {cumulative}");
+        }
+    };
+    family("baton_drop_to_return_seconds", "From a TASK landing in the inbox to its RETURN's record, by plugin.", &drop);
+    family("baton_task_run_seconds", "Run time of handoffs that ran a plugin, by plugin (baton_task_duration_seconds by plugin).", &run);
+    Ok(())
 }
 
 pub(crate) fn alerts(conn: &dyn StatsStore) -> Result<Value, String> {
