@@ -654,7 +654,12 @@ fn the_task_list_filters_pages_colours_and_retries_the_filtered_failures() {
     }
     assert_eq!(s.get("/api/tasks", None).status, 401);
 
+    // The old list says where it stops.
+    let list = s.get("/api/handoffs", Some(&key)).json();
+    assert_eq!((list["items"].as_array().unwrap().len(), list["truncated"].as_bool()), (200, Some(true)));
+
     let mut b = signed_in(&home);
+    show(&mut b, "handoffs", "Showing the newest 200 only");
     show(&mut b, "tasks", "Showing 1\u{2013}50 of 234 tasks");
     assert!(b.eval("document.querySelector('#page').textContent.includes('page 1 of 5')").as_bool().unwrap());
     // Colour by state: completed and failed rows look different.

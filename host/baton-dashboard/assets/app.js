@@ -299,6 +299,7 @@
           "no handoffs in the agents' folders"),
         d.between_agents.ambiguous.length ? h("p", { class: "muted" }, "Ambiguous names (never guessed): " + d.between_agents.ambiguous.map((a) => a.name + " → " + a.folders.join(", ")).join("; ")) : h("span", {}),
         h("h2", {}, "Handoffs"), form,
+        d.truncated ? h("p", { id: "truncated", class: "muted" }, "Showing the newest " + d.limit + " only; ", h("a", { href: "#/tasks" }, "Tasks"), " pages through all of baton's tasks.") : null,
         table(["id", "title", "from", "to", "state", "plugin", "at"],
           d.items.map((i) => [h("a", { href: "#/handoff/" + encodeURIComponent(i.id) }, i.id), i.title, i.from, num(i.to), i.state, num(i.plugin), i.at]),
           "no handoffs match"));

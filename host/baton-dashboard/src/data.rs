@@ -146,10 +146,12 @@ pub(crate) fn handoffs(app: &App, ledger: &Ledger, agent: Option<&str>, q: Optio
         }));
     }
     items.sort_by(|a, b| b["at"].as_str().cmp(&a["at"].as_str()));
+    // Says so when it stops short: the Tasks page pages through all of baton's tasks.
+    let truncated = items.len() > LIST_LIMIT as usize;
     items.truncate(LIST_LIMIT as usize);
     // The user's agents' own tree, in every dialect, as `baton status --json` shows it.
     let tree = baton_pipeline::tree::scan(&app.paths.handoffs, &app.cfg.agent, app.cfg.handoffs.stale_after, app.cfg.max_file_bytes);
-    Ok(json!({"agents": agents, "items": items, "stale_after_secs": STALE_AFTER_SECS, "between_agents": tree.to_json()}))
+    Ok(json!({"agents": agents, "items": items, "truncated": truncated, "limit": LIST_LIMIT, "stale_after_secs": STALE_AFTER_SECS, "between_agents": tree.to_json()}))
 }
 
 /// Every state a task can be in, as the overview's "tasks by state" names them.
