@@ -131,14 +131,14 @@ pub(crate) fn handoffs(app: &App, ledger: &Ledger, agent: Option<&str>, q: Optio
     let like = q.filter(|q| !q.is_empty()).map(like_pattern);
     let agent = agent.filter(|a| !a.is_empty());
     let mut items = Vec::new();
-    for t in db(ledger.stats().task_page(agent, like.as_deref(), LIST_LIMIT))? {
+    for t in db(ledger.stats().task_page(agent, like.as_deref(), LIST_LIMIT + 1))? {
         items.push(json!({
             "id": t.id, "title": t.title, "from": t.sender, "to": "baton", "reply_to": t.reply_to, "plugin": t.plugin,
             "action": t.action, "state": t.state, "error_code": t.error_code, "at": t.claimed_at,
             "finished_at": t.finished_at, "kind": "task",
         }));
     }
-    for o in db(ledger.stats().observed_page(agent, like.as_deref(), LIST_LIMIT))? {
+    for o in db(ledger.stats().observed_page(agent, like.as_deref(), LIST_LIMIT + 1))? {
         let o2 = o.observed;
         items.push(json!({
             "id": o2.id, "title": o2.title, "from": o2.sender, "to": o2.recipient.unwrap_or(o2.agent), "kind": "between_agents",
