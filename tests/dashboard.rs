@@ -901,3 +901,22 @@ fn metrics_say_what_is_paused_and_why_what_waits_between_agents_what_fires_and_h
     assert_eq!(p.value("baton_task_run_seconds_count", &[("plugin", "unknown")]), Some(0.0));
     assert_eq!(p.value("baton_task_run_seconds_count", &[("plugin", "audit")]), p.value("baton_handoffs_total", &[("status", "completed"), ("plugin", "audit")]));
 }
+
+#[test]
+fn the_library_lists_each_groups_duplicates_as_a_list() {
+    let home = Home::init(&[], "");
+    let music = home.root.join("music");
+    let samples = support::audio::synth(7, 30.0, 22050);
+    for name in ["keep.wav", "copy-1.wav", "copy-2.wav"] {
+        support::audio::write_wav(&music.join(name), &samples, 22050);
+    }
+    home.ok(&["fp", "scan", music.to_str().unwrap()]);
+    let _s = Serve::start(&home);
+    let mut b = signed_in(&home);
+    show(&mut b, "library", "Duplicate groups");
+    assert!(b.wait_for("document.querySelectorAll('#page ul.dups li').length === 2", Duration::from_secs(10)), "{}", b.eval("document.querySelector('#page').innerHTML"));
+    let items: Vec<String> = serde_json::from_value(b.eval("[...document.querySelectorAll('#page ul.dups li')].map(l => l.textContent)")).unwrap();
+    assert!(items.iter().all(|i| i.ends_with(".wav") && !i.contains('\n')), "one duplicate per item: {items:?}");
+    screenshot(&mut b, "library");
+    assert!(b.errors.is_empty(), "{:?}", b.errors);
+}
