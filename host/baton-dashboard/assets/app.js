@@ -264,7 +264,8 @@
       }
       if (o.counts) {
         wrap.appendChild(h("h2", {}, "Tasks by state"));
-        wrap.appendChild(table(["state", { label: "tasks", num: 1 }], Object.entries(o.counts).map(([k, v]) => [k, num(v)])));
+        wrap.appendChild(table(["state", { label: "tasks", num: 1 }], Object.entries(o.counts).map(([k, v]) => [h("a", { href: "#/tasks?state=" + encodeURIComponent(k) }, h("span", { class: "state state-" + k }, k)), num(v)])));
+        if (o.counts_at) wrap.appendChild(h("p", { class: "muted" }, "Counted at " + o.counts_at + " (a large ledger is counted less often)."));
       }
       wrap.appendChild(h("h2", {}, "Queue depth"));
       wrap.appendChild(table(["agent", { label: "work waiting", num: 1 }, { label: "unread RETURNs", num: 1 }],

@@ -44,6 +44,7 @@ pub(crate) async fn shared(State(app): State<Arc<App>>, req: Request, next: Next
         // may come before the live poll notices, must not get an answer from before it.
         let res = next.run(req).await;
         app.answers.0.lock().await.clear();
+        crate::data::forget_counts(&app);
         return res;
     }
     if !SHARED.contains(&req.uri().path()) {

@@ -240,13 +240,16 @@ async fn overview(State(app): State<Arc<App>>) -> ApiResult {
         let mut v = stats::overview(ledger.stats(), now_ms(), &inputs).map_err(ApiError::internal)?;
         // Tasks by state, every state named (0 when none).
         let mut counts: serde_json::Map<String, Value> = data::STATES.iter().map(|s| (s.to_string(), json!(0))).collect();
-        for (state, n) in ledger.counts().map_err(ApiError::internal)? {
-            counts.insert(state, json!(n));
+        let (facets, counted_at) = data::facets(app, ledger).map_err(ApiError::internal)?;
+        for (state, _, _, n) in facets {
+            let slot = counts.entry(state).or_insert(json!(0));
+            *slot = json!(slot.as_u64().unwrap_or(0) + n);
         }
         // RETURNs sitting in agents' inboxes: unread mail, not work waiting.
         let unread = data::inboxes(app).unread;
         if let Some(o) = v.as_object_mut() {
             o.insert("counts".into(), Value::Object(counts));
+            o.insert("counts_at".into(), json!(data::stamp(counted_at)));
             o.insert("unread_total".into(), json!(unread.values().sum::<u64>()));
             o.insert("unread".into(), json!(unread));
         }
@@ -324,7 +327,7 @@ fn task_query(q: &data::TaskQuery) -> Result<(), ApiError> {
 async fn tasks(State(app): State<Arc<App>>, query: Result<Query<data::TaskQuery>, QueryRejection>) -> ApiResult {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     task_query(&q)?;
-    let v = with_ledger(&app, move |_, ledger| data::tasks(ledger, &q).map_err(ApiError::internal)).await?;
+    let v = with_ledger(&app, move |app, ledger| data::tasks(app, ledger, &q).map_err(ApiError::internal)).await?;
     Ok(Json(v).into_response())
 }
 

@@ -24,6 +24,39 @@ const LIST_LIMIT: i64 = 200;
 pub(crate) struct Caches {
     reports: HashMap<PathBuf, ReportSummary>,
     dedup: Option<(i64, Value)>,
+    /// Tasks by (state, plugin, error code): when computed, how long it took, the rows.
+    facets: Option<(std::time::Instant, std::time::Duration, Vec<Facet>)>,
+}
+
+/// One (state, plugin, error code) and its number of tasks.
+pub(crate) type Facet = (String, Option<String>, Option<String>, u64);
+
+/// The counts by state, plugin and error code (the overview's "tasks by state", the task
+/// list's filter choices) take a scan of every task: about 2 s at a million tasks. They are
+/// kept and computed again only after ten times as long as the last computation took (at
+/// least a second), so a page open on a large ledger does not keep the one connection busy.
+pub(crate) fn facets(app: &App, ledger: &Ledger) -> Res<(Vec<Facet>, std::time::SystemTime)> {
+    use std::time::{Duration, Instant, SystemTime};
+    let fresh = |at: &Instant, took: &Duration| at.elapsed() < (*took * 10).max(Duration::from_secs(1));
+    if let Some((at, took, rows)) = app.caches.lock().unwrap_or_else(|e| e.into_inner()).facets.as_ref()
+        && fresh(at, took)
+    {
+        return Ok((rows.clone(), SystemTime::now() - at.elapsed()));
+    }
+    let started = Instant::now();
+    let rows = db(ledger.stats().task_facets())?;
+    app.caches.lock().unwrap_or_else(|e| e.into_inner()).facets = Some((started, started.elapsed(), rows.clone()));
+    Ok((rows, SystemTime::now() - started.elapsed()))
+}
+
+/// An action (retry, …) changed what the counts say: the next read computes them again.
+pub(crate) fn forget_counts(app: &App) {
+    app.caches.lock().unwrap_or_else(|e| e.into_inner()).facets = None;
+}
+
+/// When the counts were taken, as RFC 3339.
+pub(crate) fn stamp(t: std::time::SystemTime) -> String {
+    baton_handoff::stamp::rfc3339(time::OffsetDateTime::from(t))
 }
 
 #[derive(Clone)]
@@ -253,7 +286,7 @@ fn task_json(t: &baton_ledger::TaskRow) -> Value {
 
 /// One page of baton's tasks, filtered, newest first, with the total, how many of them a retry
 /// would take, and the filters' choices (each with its count).
-pub(crate) fn tasks(ledger: &Ledger, q: &TaskQuery) -> Res<Value> {
+pub(crate) fn tasks(app: &App, ledger: &Ledger, q: &TaskQuery) -> Res<Value> {
     let per_page = q.per_page.unwrap_or(PER_PAGE).clamp(1, MAX_PER_PAGE);
     let page = q.page.unwrap_or(1).max(1);
     let offset = i64::try_from((page - 1).saturating_mul(per_page)).unwrap_or(i64::MAX);
@@ -266,7 +299,8 @@ pub(crate) fn tasks(ledger: &Ledger, q: &TaskQuery) -> Res<Value> {
     let mut by_state: BTreeMap<String, u64> = BTreeMap::new();
     let mut by_plugin: BTreeMap<String, u64> = BTreeMap::new();
     let mut by_code: BTreeMap<String, u64> = BTreeMap::new();
-    for (state, plugin, code, n) in db(ledger.stats().task_facets())? {
+    let (facet_rows, counted_at) = facets(app, ledger)?;
+    for (state, plugin, code, n) in facet_rows {
         *by_state.entry(state).or_default() += n;
         if let Some(p) = plugin {
             *by_plugin.entry(p).or_default() += n;
@@ -283,6 +317,7 @@ pub(crate) fn tasks(ledger: &Ledger, q: &TaskQuery) -> Res<Value> {
         "pages": total.div_ceil(per_page).max(1),
         "retryable": retryable,
         "facets": {"state": by_state, "plugin": by_plugin, "code": by_code},
+        "facets_at": stamp(counted_at),
     }))
 }
 

@@ -125,8 +125,8 @@ pub trait StatsStore: crate::Store {
     /// Baton's tasks, newest claims first, optionally from or to `agent` and matching `like`
     /// (a LIKE pattern with `\` as its escape) in id, title, sender or reply-to.
     fn task_page(&self, agent: Option<&str>, like: Option<&str>, limit: i64) -> Result<Vec<TaskRow>>;
-    /// One page of baton's tasks matching `filter`, newest claims first (then id, descending),
-    /// and how many match in all (paging with totals).
+    /// One page of baton's tasks matching `filter`, newest claims first, and how many match in
+    /// all (paging with totals).
     fn task_list(&self, filter: &TaskFilter<'_>, offset: i64, limit: i64) -> Result<(Vec<TaskRow>, u64)>;
     /// How many tasks there are of each (state, plugin, error code): the task list's filter
     /// choices and the "tasks by state" counts in one read.

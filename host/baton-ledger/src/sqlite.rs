@@ -552,6 +552,7 @@ impl StatsStore for SqliteLedger {
         Ok(st.query_map(params![agent, like, limit], from_row)?.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Newest claims first is the insertion order (as in `task_page`): the rowid, no sort.
     fn task_list(&self, f: &TaskFilter<'_>, offset: i64, limit: i64) -> Result<(Vec<TaskRow>, u64)> {
         const WHERE: &str = "WHERE (?1 IS NULL OR instr(',' || ?1 || ',', ',' || state || ',') > 0)
                AND (?2 IS NULL OR plugin = ?2) AND (?3 IS NULL OR error_code = ?3)
@@ -560,7 +561,7 @@ impl StatsStore for SqliteLedger {
         let args = params![f.state, f.plugin, f.error_code, f.agent, f.like];
         let total: i64 = self.conn.prepare_cached(&format!("SELECT COUNT(*) FROM tasks {WHERE}"))?.query_row(args, |r| r.get(0))?;
         let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {TASK_COLUMNS} FROM tasks {WHERE} ORDER BY claimed_at DESC, id DESC LIMIT ?6 OFFSET ?7"
+            "SELECT {TASK_COLUMNS} FROM tasks {WHERE} ORDER BY rowid DESC LIMIT ?6 OFFSET ?7"
         ))?;
         let rows = st
             .query_map(params![f.state, f.plugin, f.error_code, f.agent, f.like, limit, offset], from_row)?
