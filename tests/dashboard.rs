@@ -319,6 +319,14 @@ fn the_dashboard_reports_what_happened(b: &Backend) {
     let mut ids: Vec<&str> = list["items"].as_array().unwrap().iter().filter_map(|i| i["id"].as_str()).collect();
     ids.sort();
     assert_eq!(ids, ["OK-0", "OK-1", "OK-2"], "{list}");
+    // The task list and its filters read the same ledger (the SQL of either backend).
+    let t = s.get("/api/tasks?state=completed,rejected&q=O&per_page=2", Some(&key)).json();
+    assert_eq!((t["total"].as_u64(), t["items"].as_array().unwrap().len(), t["pages"].as_u64()), (Some(4), 2, Some(2)), "{t}");
+    let t = s.get("/api/tasks?plugin=echo&state=completed", Some(&key)).json();
+    assert_eq!((t["total"].as_u64(), t["retryable"].as_u64()), (Some(3), Some(0)), "{t}");
+    let t = s.get("/api/tasks?code=unknown_plugin", Some(&key)).json();
+    assert_eq!((t["total"].as_u64(), t["retryable"].as_u64(), t["items"][0]["id"].as_str()), (Some(1), Some(1), Some("NOPE")), "{t}");
+    assert_eq!(t["facets"]["state"]["completed"], 3, "{t}");
     let one = handoff(&s, &key, "OK-1");
     assert_eq!((one["task"]["state"].as_str(), one["task"]["title"].as_str()), (Some("completed"), Some("fine 1")), "{one}");
     assert_eq!(s.get("/api/handoffs/NO-SUCH-ID", Some(&key)).status, 404);
