@@ -802,6 +802,13 @@ fn a_session_survives_a_reload_and_a_serve_restart_and_deep_links_work() {
     fresh.goto(&format!("{link}&next=/handoff/DEEP-1"));
     assert!(fresh.wait_for("document.querySelector('#page').textContent.includes('a deep link')", Duration::from_secs(10)), "{}", fresh.eval("document.body.textContent"));
     assert_eq!(fresh.eval("location.hash"), "#/handoff/DEEP-1");
+    // Signing out clears the cookie: a reload asks to sign in again.
+    fresh.eval("document.querySelector('#sign-out').click()");
+    assert!(fresh.wait_for("document.querySelector('#login').hidden === false", Duration::from_secs(5)));
+    fresh.call("Page.reload", json!({}));
+    assert!(fresh.wait_for("document.readyState === 'complete'", Duration::from_secs(10)));
+    fresh.pump(Duration::from_millis(500));
+    assert_eq!(fresh.eval("document.querySelector('#login').hidden"), false, "signed out stays signed out");
     // A rotated key ends every session cookie.
     rotate_key(&home);
     assert_eq!(by_cookie(&s, &cookie, Some(&origin)).status, 401);

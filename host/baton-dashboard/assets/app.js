@@ -114,6 +114,7 @@
 
   function signOut(message) {
     session = null;
+    $("#sign-out").hidden = true;
     if (ws) ws.close();
     $("#login").hidden = false;
     $("#page").replaceChildren();
@@ -143,8 +144,17 @@
     $("#login-error").textContent = "That key was refused.";
   });
 
+  // Signing out ends the session token and clears the cookie (a reload then asks again).
+  $("#sign-out").addEventListener("click", async () => {
+    const token = session;
+    session = null;
+    await fetch("/api/session", { method: "DELETE", headers: token ? { Authorization: "Bearer " + token } : {}, cache: "no-store" }).catch(() => {});
+    signOut("Signed out.");
+  });
+
   function signedIn() {
     $("#login").hidden = true;
+    $("#sign-out").hidden = false;
     connect();
     route();
   }
