@@ -535,6 +535,14 @@ fn the_page_in_headless_chromium_loads_every_page_updates_live_and_keeps_titles_
 
 // ---- issue 33: running baton day to day (the dashboard on par with Sidekiq and Oban Web) ----
 
+/// A home with a fresh key, and its `serve --http`.
+fn started(settings: &[(&str, &str)]) -> (Home, String, Serve) {
+    let home = Home::init(settings, "");
+    let key = rotate_key(&home);
+    let s = Serve::start(&home);
+    (home, key, s)
+}
+
 /// A TASK with its own action and params, dropped by `from`.
 fn drop_custom(home: &Home, id: &str, from: &str, plugin: &str, action: &str, params: Value) {
     let body = json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-01T00:00:00Z",
@@ -586,9 +594,7 @@ fn settled(s: &Serve, key: &str, ids: &[&str]) {
 
 #[test]
 fn the_overview_shows_tasks_by_state() {
-    let home = Home::init(&[], "");
-    let key = rotate_key(&home);
-    let s = Serve::start(&home);
+    let (home, key, s) = started(&[]);
     drop_task(&home, "BY-STATE-1", "one", "echo");
     drop_task(&home, "BY-STATE-2", "two", "echo");
     drop_task(&home, "BY-STATE-3", "three", "no-such-plugin");
@@ -626,9 +632,7 @@ fn the_overview_shows_tasks_by_state() {
 
 #[test]
 fn the_task_list_filters_pages_colours_and_retries_the_filtered_failures() {
-    let home = Home::init(&[], "");
-    let key = rotate_key(&home);
-    let s = Serve::start(&home);
+    let (home, key, s) = started(&[]);
     // 230 completed tasks from one agent (more than the old 200-row cap), two kinds of
     // failure from another.
     for i in 0..230 {
@@ -719,9 +723,7 @@ fn the_task_list_filters_pages_colours_and_retries_the_filtered_failures() {
 
 #[test]
 fn the_task_page_shows_the_params_and_the_returns_result_summary_and_artifacts() {
-    let home = Home::init(&[], "");
-    let key = rotate_key(&home);
-    let s = Serve::start(&home);
+    let (home, key, s) = started(&[]);
     drop_custom(&home, "PARAMS-1", "Test-Agent", "echo", "echo", json!({"colour": "teal", "n": 42}));
     drop_custom(&home, "AUDIT-1", "Test-Agent", "audit", "audit", json!({"force": true, "followup_agent": null}));
     settled(&s, &key, &["PARAMS-1", "AUDIT-1"]);
@@ -745,9 +747,7 @@ fn the_task_page_shows_the_params_and_the_returns_result_summary_and_artifacts()
 
 #[test]
 fn a_session_survives_a_reload_and_a_serve_restart_and_deep_links_work() {
-    let home = Home::init(&[], "");
-    let key = rotate_key(&home);
-    let mut s = Serve::start(&home);
+    let (home, key, mut s) = started(&[]);
     drop_task(&home, "DEEP-1", "a deep link", "echo");
     settled(&s, &key, &["DEEP-1"]);
     // The cookie the trade sets: signed, HttpOnly, SameSite=Strict, scoped, expiring.
