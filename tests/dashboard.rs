@@ -711,6 +711,9 @@ fn the_task_list_filters_pages_colours_and_retries_the_filtered_failures() {
     let r = s.post("/api/tasks/retry", Some(&key), stale.as_bytes());
     assert_eq!((r.status, r.json()["error"]["code"].as_str()), (409, Some("count_changed")), "{}", r.text());
     assert_eq!(s.post("/api/tasks/retry", Some(&key), b"{}").status, 400, "`expect` is required");
+    let dry = json!({"code": noplug, "agent": "Other-Agent", "dry_run": true}).to_string();
+    let r = s.post("/api/tasks/retry", Some(&key), dry.as_bytes());
+    assert_eq!((r.status, r.json()["matched"].as_u64()), (200, Some(3)), "{}", r.text());
     let events = |id: &str| handoff(&s, &key, id)["events"].as_array().unwrap().iter().filter(|e| e["event"] == "retry_requested").count();
     assert_eq!(events("NOPLUG-0"), 0);
     b.eval("document.querySelector('#confirm-retry').click()");

@@ -366,14 +366,17 @@
 
       const wrap = h("div", {}, h("h2", {}, "Tasks"), form, pager);
       if (d.retryable) {
+        // More than one bulk retry takes: it takes the newest retry_max, and says so.
+        const n = Math.min(d.retryable, d.retry_max);
+        const what = n < d.retryable ? "the newest " + n + " of " + d.retryable + " failed tasks" : n + " failed task" + (n === 1 ? "" : "s");
         const box = h("div", { id: "bulk" });
         const ask = h("button", { id: "retry-all", onclick: () => {
           hold = true;
           box.replaceChildren(
-            h("span", { id: "confirm-text" }, "Retry " + d.retryable + " failed task" + (d.retryable === 1 ? "" : "s") + " matching these filters? Each goes back into the inbox and runs again."),
+            h("span", { id: "confirm-text" }, "Retry " + what + " matching these filters? Each goes back into the inbox and runs again."),
             h("button", { id: "confirm-retry", class: "danger", onclick: async () => {
               hold = false;
-              const body = { expect: d.retryable };
+              const body = { expect: n };
               for (const f of filters) if (query.get(f)) body[f] = query.get(f);
               try {
                 const r = await api("POST", "/api/tasks/retry", body);
@@ -382,9 +385,9 @@
                 toast("Refused: " + e.message);
               }
               refresh();
-            } }, "Yes, retry " + d.retryable),
+            } }, "Yes, retry " + n),
             h("button", { id: "cancel-retry", onclick: () => { hold = false; refresh(); } }, "Cancel"));
-        } }, "Retry " + d.retryable + " failed\u2026");
+        } }, "Retry " + n + " failed\u2026");
         box.appendChild(ask);
         wrap.appendChild(box);
       }

@@ -336,12 +336,24 @@ async fn tasks(State(app): State<Arc<App>>, query: Result<Query<data::TaskQuery>
 /// the new count, so nobody retries more than they agreed to.
 async fn retry_all(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> ApiResult {
     let mut body = body_object(body)?;
+    let dry_run = match body.remove("dry_run") {
+        None | Some(Value::Bool(false)) => false,
+        Some(Value::Bool(true)) => true,
+        Some(_) => return Err(ApiError::bad_request("`dry_run` is true or false")),
+    };
     let expect = match body.remove("expect") {
-        Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64().unwrap_or_default(),
+        Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
+        None if dry_run => None,
         _ => return Err(ApiError::bad_request("`expect` (the number of tasks you confirmed) is required: a whole number")),
     };
     let q: data::TaskQuery = serde_json::from_value(Value::Object(body)).map_err(|e| ApiError::bad_request(format!("the filters: {e}")))?;
     task_query(&q)?;
+    if dry_run {
+        // What would move, and nothing moves.
+        let ids = with_ledger(&app, move |_, ledger| crate::retry::matching(ledger, &q).map_err(ApiError::internal)).await?;
+        return Ok(Json(json!({"dry_run": true, "matched": ids.len(), "ids": ids})).into_response());
+    }
+    let expect = expect.unwrap_or_default();
     let outcome = with_ledger(&app, move |app, ledger| {
         let ids = crate::retry::matching(ledger, &q).map_err(ApiError::internal)?;
         if ids.len() as u64 != expect {

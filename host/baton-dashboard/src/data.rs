@@ -316,16 +316,18 @@ pub(crate) fn tasks(app: &App, ledger: &Ledger, q: &TaskQuery) -> Res<Value> {
         "per_page": per_page,
         "pages": total.div_ceil(per_page).max(1),
         "retryable": retryable,
+        "retry_max": crate::retry::MAX_BULK,
         "facets": {"state": by_state, "plugin": by_plugin, "code": by_code},
         "facets_at": stamp(counted_at),
     }))
 }
 
-/// The ids a bulk retry takes: every failed or rejected task matching the filters, newest first.
-pub(crate) fn retryable_ids(ledger: &Ledger, q: &TaskQuery, limit: i64) -> Res<Vec<String>> {
-    let Some(states) = q.retryable_states() else { return Ok(Vec::new()) };
-    let (rows, _) = db(q.with_filter(Some(&states), |f| ledger.stats().task_list(f, 0, limit)))?;
-    Ok(rows.into_iter().map(|t| t.id).collect())
+/// The ids a bulk retry takes: the failed or rejected tasks matching the filters, newest
+/// first, at most `limit` of them; and how many match in all.
+pub(crate) fn retryable_ids(ledger: &Ledger, q: &TaskQuery, limit: i64) -> Res<(Vec<String>, u64)> {
+    let Some(states) = q.retryable_states() else { return Ok((Vec::new(), 0)) };
+    let (rows, total) = db(q.with_filter(Some(&states), |f| ledger.stats().task_list(f, 0, limit)))?;
+    Ok((rows.into_iter().map(|t| t.id).collect(), total))
 }
 
 /// Per recipient: handoffs between agents with no RETURN yet, and how many of them are stale.

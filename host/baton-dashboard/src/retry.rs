@@ -27,9 +27,9 @@ pub(crate) fn one(app: &App, ledger: &mut Ledger, id: &str) -> Result<Option<Pat
     baton_pipeline::retry_failed(&app.paths, &app.cfg.agent, ledger, id)
 }
 
-/// The ids a bulk retry with these filters would take, newest first.
+/// The ids a bulk retry with these filters would take, newest first (at most [`MAX_BULK`]).
 pub(crate) fn matching(ledger: &Ledger, q: &TaskQuery) -> Result<Vec<String>, String> {
-    data::retryable_ids(ledger, q, MAX_BULK)
+    data::retryable_ids(ledger, q, MAX_BULK).map(|(ids, _)| ids)
 }
 
 /// Retries every failed or rejected task matching `q` (see [`one`]).
