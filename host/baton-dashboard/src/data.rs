@@ -393,6 +393,9 @@ fn find_in_agent(app: &App, agent: &str, names: &[&str], ok: impl Fn(&Value) -> 
 
 /// The TASK as it was dropped (for its `params`): in baton's own folders, by its file name.
 fn task_body(app: &App, t: &baton_ledger::TaskRow) -> Option<(PathBuf, Value)> {
+    if t.file_name.contains('/') || t.file_name.starts_with('.') {
+        return None;
+    }
     find_in_agent(app, &app.cfg.agent, &[t.file_name.as_str()], |v| v["id"] == t.id.as_str())
 }
 
