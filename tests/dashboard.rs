@@ -607,7 +607,7 @@ fn the_overview_shows_tasks_by_state() {
     for (state, n) in [("completed", "2"), ("rejected", "1"), ("failed", "0")] {
         assert!(rows.iter().any(|r| r[0] == state && r[1] == n), "{state} {n} in {rows:?}");
     }
-    screenshot(&mut b, "overview");
+    screenshot(&mut b, "overview-by-state");
 
     // "Waiting in inboxes" is work: the three RETURNs in Test-Agent's inbox are unread mail;
     // a TASK waiting for another agent (and one in a loose name, read by its body) is work.
