@@ -256,7 +256,7 @@ fn retry_pause_and_resume_need_the_key_and_do_what_they_say() {
     assert!(h["task"]["error_message"].as_str().unwrap().contains("paused by hand"), "{h}");
     let metrics = s.get("/metrics", Some(&key)).text();
     let parsed = baton_stats::metrics::parse(&metrics).unwrap_or_else(|e| panic!("/metrics is not Prometheus text ({e}): {metrics}"));
-    assert_eq!(parsed.value("baton_plugin_paused", &[("plugin", "echo")]), Some(1.0), "{metrics}");
+    assert_eq!(parsed.value("baton_plugin_paused", &[("plugin", "echo"), ("reason", "hand")]), Some(1.0), "paused, and why: {metrics}");
     assert!(parsed.value("baton_queue_depth", &[("agent", "baton")]).is_some(), "{metrics}");
     // Resume from the CLI (it writes the ledger the running serve reads each pass).
     let out = home.ok(&["plugin", "resume", "echo"]);
@@ -317,6 +317,14 @@ fn the_dashboard_reports_what_happened(b: &Backend) {
     let mut ids: Vec<&str> = list["items"].as_array().unwrap().iter().filter_map(|i| i["id"].as_str()).collect();
     ids.sort();
     assert_eq!(ids, ["OK-0", "OK-1", "OK-2"], "{list}");
+    // The task list and its filters read the same ledger (the SQL of either backend).
+    let t = s.get("/api/tasks?state=completed,rejected&q=O&per_page=2", Some(&key)).json();
+    assert_eq!((t["total"].as_u64(), t["items"].as_array().unwrap().len(), t["pages"].as_u64()), (Some(4), 2, Some(2)), "{t}");
+    let t = s.get("/api/tasks?plugin=echo&state=completed", Some(&key)).json();
+    assert_eq!((t["total"].as_u64(), t["retryable"].as_u64()), (Some(3), Some(0)), "{t}");
+    let t = s.get("/api/tasks?code=unknown_plugin", Some(&key)).json();
+    assert_eq!((t["total"].as_u64(), t["retryable"].as_u64(), t["items"][0]["id"].as_str()), (Some(1), Some(1), Some("NOPE")), "{t}");
+    assert_eq!(t["facets"]["state"]["completed"], 3, "{t}");
     let one = handoff(&s, &key, "OK-1");
     assert_eq!((one["task"]["state"].as_str(), one["task"]["title"].as_str()), (Some("completed"), Some("fine 1")), "{one}");
     assert_eq!(s.get("/api/handoffs/NO-SUCH-ID", Some(&key)).status, 404);
@@ -521,4 +529,410 @@ fn the_page_in_headless_chromium_loads_every_page_updates_live_and_keeps_titles_
     assert!(b.eval("document.querySelector('#conn').textContent").as_str().unwrap().contains("disconnected"));
     let log = s.log_text();
     assert!(!log.contains(&key) && !log.contains(token), "neither the key nor a token is logged");
+}
+
+// ---- issue 33: running baton day to day (the dashboard on par with Sidekiq and Oban Web) ----
+
+/// A home with a fresh key, and its `serve --http`.
+fn started(settings: &[(&str, &str)]) -> (Home, String, Serve) {
+    let home = Home::init(settings, "");
+    let key = rotate_key(&home);
+    let s = Serve::start(&home);
+    (home, key, s)
+}
+
+/// A TASK with its own action and params, dropped by `from`.
+fn drop_custom(home: &Home, id: &str, from: &str, plugin: &str, action: &str, params: Value) {
+    let body = json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-01T00:00:00Z",
+                      "from": from, "title": format!("task {id}"), "plugin": plugin, "action": action, "params": params});
+    home.drop_file(format!("20260101T000000Z__TASK__{id}__{from}.json"), body.to_string());
+}
+
+/// Chromium on the dashboard, signed in through `baton dashboard --print`'s one-time link.
+fn signed_in(home: &Home) -> cdp::Browser {
+    let out = home.ok(&["dashboard", "--print"]);
+    let link = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let mut b = cdp::Browser::launch();
+    b.goto(&link);
+    assert!(b.wait_for("document.querySelector('#conn').dataset.state === 'live'", Duration::from_secs(10)), "signed in: {:?}", b.errors);
+    b
+}
+
+/// Opens `#/{route}` and waits for the page to show `text`.
+fn show(b: &mut cdp::Browser, route: &str, text: &str) {
+    b.eval(&format!("location.hash = {}", json!(format!("#/{route}"))));
+    let check = format!("document.querySelector('#page').textContent.includes({})", json!(text));
+    assert!(b.wait_for(&check, Duration::from_secs(10)), "#/{route} shows {text:?}; it shows {:?}; errors {:?}", b.eval("document.querySelector('#page').textContent"), b.errors);
+}
+
+/// The rows of the table that follows the heading `title` on the page, as text cells.
+fn rows_after(b: &mut cdp::Browser, title: &str) -> Vec<Vec<String>> {
+    let js = format!(
+        "(() => {{ const h = [...document.querySelectorAll('#page h2, #page h3')].find(e => e.textContent === {});
+            let t = h && h.nextElementSibling; while (t && t.tagName !== 'TABLE' && !/^H[23]$/.test(t.tagName)) t = t.nextElementSibling;
+            if (!t || t.tagName !== 'TABLE') return null;
+            return [...t.querySelectorAll('tbody tr')].map(r => [...r.cells].map(c => c.textContent)); }})()",
+        json!(title)
+    );
+    serde_json::from_value(b.eval(&js)).unwrap_or_default()
+}
+
+fn screenshot(b: &mut cdp::Browser, name: &str) {
+    b.pump(Duration::from_millis(150));
+    let shot = output_dir().join(format!("{name}.png"));
+    b.screenshot(&shot);
+    assert!(std::fs::metadata(&shot).unwrap().len() > 5_000, "a real screenshot in {}", shot.display());
+}
+
+fn settled(s: &Serve, key: &str, ids: &[&str]) {
+    wait_until(Duration::from_secs(30), "the answers", || {
+        ids.iter().all(|id| matches!(handoff(s, key, id)["task"]["state"].as_str(), Some("completed" | "failed" | "rejected")))
+    });
+}
+
+#[test]
+fn the_overview_shows_tasks_by_state() {
+    let (home, key, s) = started(&[]);
+    drop_task(&home, "BY-STATE-1", "one", "echo");
+    drop_task(&home, "BY-STATE-2", "two", "echo");
+    drop_task(&home, "BY-STATE-3", "three", "no-such-plugin");
+    settled(&s, &key, &["BY-STATE-1", "BY-STATE-2", "BY-STATE-3"]);
+    let ov = s.get("/api/overview", Some(&key)).json();
+    assert_eq!((ov["counts"]["completed"].as_u64(), ov["counts"]["rejected"].as_u64(), ov["counts"]["failed"].as_u64()), (Some(2), Some(1), Some(0)), "{ov}");
+    let mut b = signed_in(&home);
+    show(&mut b, "overview", "Tasks by state");
+    let rows = rows_after(&mut b, "Tasks by state");
+    for (state, n) in [("completed", "2"), ("rejected", "1"), ("failed", "0")] {
+        assert!(rows.iter().any(|r| r[0] == state && r[1] == n), "{state} {n} in {rows:?}");
+    }
+    screenshot(&mut b, "overview-by-state");
+
+    // "Waiting in inboxes" is work: the three RETURNs in Test-Agent's inbox are unread mail;
+    // a TASK waiting for another agent (and one in a loose name, read by its body) is work.
+    let cursor = home.root.join("handoffs/Cursor-Agent/01_inbox");
+    std::fs::create_dir_all(&cursor).unwrap();
+    std::fs::write(cursor.join("20260101T000000Z__TASK__Review__Test-Agent.json"), task("FOR-CURSOR", "review this", "echo").replace("\"plugin\":\"echo\",", "\"to\":\"Cursor-Agent\",")).unwrap();
+    std::fs::write(cursor.join("loose-answer.json"), json!({"type": "return", "in_reply_to": "X", "from": "Test-Agent", "to": "Cursor-Agent", "status": "completed", "summary": "done"}).to_string()).unwrap();
+    let waiting = |b: &mut cdp::Browser, id: &str| b.eval(&format!("document.querySelector('#{id}').textContent"));
+    show(&mut b, "handoffs", "Agents");
+    show(&mut b, "overview", "Tasks by state");
+    assert!(b.wait_for("document.querySelector('#waiting').textContent === '1'", Duration::from_secs(5)), "waiting: {}", waiting(&mut b, "waiting"));
+    assert_eq!(waiting(&mut b, "unread"), "4", "three RETURNs from baton and one loose answer are unread mail");
+    let depth = rows_after(&mut b, "Queue depth");
+    assert!(depth.iter().any(|r| r == &["Test-Agent", "0", "3"]), "{depth:?}");
+    assert!(depth.iter().any(|r| r == &["Cursor-Agent", "1", "1"]), "{depth:?}");
+    let metrics = baton_stats::metrics::parse(&s.get("/metrics", Some(&key)).text()).unwrap();
+    assert_eq!(metrics.value("baton_queue_depth", &[("agent", "Test-Agent")]), Some(0.0));
+    assert_eq!(metrics.value("baton_queue_depth", &[("agent", "Cursor-Agent")]), Some(1.0));
+    screenshot(&mut b, "overview-mail");
+    assert!(b.errors.is_empty(), "{:?}", b.errors);
+}
+
+#[test]
+fn the_task_list_filters_pages_colours_and_retries_the_filtered_failures() {
+    let (home, key, s) = started(&[]);
+    // 230 completed tasks from one agent (more than the old 200-row cap), two kinds of
+    // failure from another.
+    for i in 0..230 {
+        drop_custom(&home, &format!("MANY-{i:03}"), "Bulk-Agent", "echo", "echo", json!({"n": i}));
+    }
+    for i in 0..3 {
+        drop_custom(&home, &format!("NOPLUG-{i}"), "Other-Agent", "no-such-plugin", "echo", json!({}));
+    }
+    drop_custom(&home, "BADACT-0", "Other-Agent", "echo", "nope", json!({}));
+    let mut ids: Vec<String> = (0..3).map(|i| format!("NOPLUG-{i}")).collect();
+    ids.push("BADACT-0".into());
+    ids.push("MANY-229".into());
+    settled(&s, &key, &ids.iter().map(String::as_str).collect::<Vec<_>>());
+    wait_until(Duration::from_secs(30), "all 234 tasks", || s.get("/api/tasks", Some(&key)).json()["total"] == 234);
+    let code_of = |id: &str| handoff(&s, &key, id)["task"]["error_code"].as_str().unwrap().to_string();
+    let (noplug, badact) = (code_of("NOPLUG-0"), code_of("BADACT-0"));
+    assert_ne!(noplug, badact);
+
+    // The API: totals, pages, newest first, combinable filters; bad values are 400.
+    let all = s.get("/api/tasks?per_page=100&page=3", Some(&key)).json();
+    assert_eq!((all["total"].as_u64(), all["pages"].as_u64(), all["items"].as_array().unwrap().len()), (Some(234), Some(3), 34), "{all}");
+    let first = s.get("/api/tasks", Some(&key)).json();
+    let at: Vec<&str> = first["items"].as_array().unwrap().iter().map(|i| i["claimed_at"].as_str().unwrap()).collect();
+    assert!(at.windows(2).all(|w| w[0] >= w[1]), "newest first: {at:?}");
+    let f = s.get(&format!("/api/tasks?agent=Other-Agent&code={noplug}"), Some(&key)).json();
+    assert_eq!((f["total"].as_u64(), f["retryable"].as_u64()), (Some(3), Some(3)), "{f}");
+    assert_eq!(s.get("/api/tasks?plugin=echo&agent=Other-Agent", Some(&key)).json()["total"], 1);
+    assert_eq!(s.get("/api/tasks?state=completed&agent=Other-Agent", Some(&key)).json()["total"], 0);
+    for bad in ["state=bogus", "page=0", "per_page=100000", "page=x"] {
+        assert_eq!(s.get(&format!("/api/tasks?{bad}"), Some(&key)).status, 400, "{bad}");
+    }
+    assert_eq!(s.get("/api/tasks", None).status, 401);
+
+    // The old list says where it stops.
+    let list = s.get("/api/handoffs", Some(&key)).json();
+    assert_eq!((list["items"].as_array().unwrap().len(), list["truncated"].as_bool()), (200, Some(true)));
+
+    let mut b = signed_in(&home);
+    show(&mut b, "handoffs", "Showing the newest 200 only");
+    show(&mut b, "tasks", "Showing 1\u{2013}50 of 234 tasks");
+    assert!(b.eval("document.querySelector('#page').textContent.includes('page 1 of 5')").as_bool().unwrap());
+    // Colour by state: completed and failed rows look different.
+    let bg = |b: &mut cdp::Browser, state: &str| b.eval(&format!("(() => {{ const e = document.querySelector('#page .state-{state}'); return e ? getComputedStyle(e).backgroundColor : null; }})()"));
+    let done = bg(&mut b, "completed");
+    assert!(done.is_string(), "a completed badge");
+    // Older pages: through the pager, reflected in the URL.
+    b.eval("document.querySelector('#older').click()");
+    assert!(b.wait_for("location.hash === '#/tasks?page=2'", Duration::from_secs(5)), "{}", b.eval("location.hash"));
+    show(&mut b, "tasks?page=2", "Showing 51\u{2013}100 of 234 tasks");
+    // The filters: chosen in the form, combined, put in the URL.
+    show(&mut b, "tasks", "Showing 1\u{2013}50");
+    b.eval(&format!(
+        "(() => {{ const f = document.querySelector('form.filters'); f.elements.agent.value = 'Other-Agent'; f.elements.code.value = {}; f.requestSubmit(); }})()",
+        json!(noplug)
+    ));
+    let want_hash = format!("#/tasks?code={noplug}&agent=Other-Agent");
+    assert!(b.wait_for(&format!("location.hash === {}", json!(want_hash)), Duration::from_secs(5)), "{}", b.eval("location.hash"));
+    show(&mut b, &want_hash[2..], "Showing 1\u{2013}3 of 3 tasks");
+    let rows = rows_after(&mut b, "Tasks");
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(rows.iter().all(|r| r[0].starts_with("NOPLUG-") && r[4] == noplug), "an error column with the code: {rows:?}");
+    let failed = bg(&mut b, "rejected");
+    assert!(failed.is_string() && failed != done, "failures are coloured apart: {failed} vs {done}");
+    screenshot(&mut b, "tasks");
+
+    // Bulk retry of the filtered failures: the confirmation says how many, then all move.
+    b.eval("document.querySelector('#retry-all').click()");
+    assert!(b.wait_for("!!document.querySelector('#confirm-text')", Duration::from_secs(5)));
+    let text = b.eval("document.querySelector('#confirm-text').textContent");
+    assert!(text.as_str().unwrap().starts_with("Retry 3 failed tasks"), "{text}");
+    screenshot(&mut b, "tasks-bulk-retry");
+    // Without the key, or with a stale count, nothing moves.
+    let body = json!({"code": noplug, "agent": "Other-Agent", "expect": 3}).to_string();
+    assert_eq!(s.post("/api/tasks/retry", None, body.as_bytes()).status, 401);
+    let stale = json!({"code": noplug, "agent": "Other-Agent", "expect": 2}).to_string();
+    let r = s.post("/api/tasks/retry", Some(&key), stale.as_bytes());
+    assert_eq!((r.status, r.json()["error"]["code"].as_str()), (409, Some("count_changed")), "{}", r.text());
+    assert_eq!(s.post("/api/tasks/retry", Some(&key), b"{}").status, 400, "`expect` is required");
+    let dry = json!({"code": noplug, "agent": "Other-Agent", "dry_run": true}).to_string();
+    let r = s.post("/api/tasks/retry", Some(&key), dry.as_bytes());
+    assert_eq!((r.status, r.json()["matched"].as_u64()), (200, Some(3)), "{}", r.text());
+    let events = |id: &str| handoff(&s, &key, id)["events"].as_array().unwrap().iter().filter(|e| e["event"] == "retry_requested").count();
+    assert_eq!(events("NOPLUG-0"), 0);
+    b.eval("document.querySelector('#confirm-retry').click()");
+    wait_until(Duration::from_secs(20), "the three retries", || (0..3).all(|i| events(&format!("NOPLUG-{i}")) == 1));
+    assert_eq!(events("BADACT-0"), 0, "a failure outside the filters is left alone");
+    assert!(b.wait_for("document.querySelector('#toast') && document.querySelector('#toast').textContent.includes('Retried 3 of 3')", Duration::from_secs(5)));
+    assert!(b.errors.is_empty(), "{:?}", b.errors);
+    assert!(b.dialogs.is_empty(), "{:?}", b.dialogs);
+}
+
+#[test]
+fn the_task_page_shows_the_params_and_the_returns_result_summary_and_artifacts() {
+    let (home, key, s) = started(&[]);
+    drop_custom(&home, "PARAMS-1", "Test-Agent", "echo", "echo", json!({"colour": "teal", "n": 42}));
+    drop_custom(&home, "AUDIT-1", "Test-Agent", "audit", "audit", json!({"force": true, "followup_agent": null}));
+    settled(&s, &key, &["PARAMS-1", "AUDIT-1"]);
+    let h = handoff(&s, &key, "AUDIT-1");
+    let artifacts = h["return"]["artifacts"].as_array().unwrap_or_else(|| panic!("{h}")).clone();
+    assert!(!artifacts.is_empty(), "{h}");
+    let mut b = signed_in(&home);
+    show(&mut b, "handoff/PARAMS-1", "RETURN");
+    let params: Value = serde_json::from_str(b.eval("document.querySelector('#params').textContent").as_str().unwrap()).unwrap();
+    assert_eq!(params, json!({"colour": "teal", "n": 42}));
+    let result: Value = serde_json::from_str(b.eval("document.querySelector('#result').textContent").as_str().unwrap()).unwrap();
+    assert_eq!(result, json!({"colour": "teal", "n": 42}), "echo's result is its params");
+    assert!(b.eval("document.querySelector('#summary').textContent").as_str().unwrap().starts_with("echoed"));
+    screenshot(&mut b, "task");
+    show(&mut b, "handoff/AUDIT-1", "Artifacts");
+    let listed: Vec<String> = serde_json::from_value(b.eval("[...document.querySelectorAll('#artifacts li')].map(l => l.textContent)")).unwrap();
+    assert_eq!(listed.len(), artifacts.len());
+    assert!(listed.iter().any(|a| a.contains("PLANS_AUDIT_REPORT_")), "{listed:?}");
+    assert!(b.errors.is_empty(), "{:?}", b.errors);
+}
+
+#[test]
+fn a_session_survives_a_reload_and_a_serve_restart_and_deep_links_work() {
+    let (home, key, mut s) = started(&[]);
+    drop_task(&home, "DEEP-1", "a deep link", "echo");
+    settled(&s, &key, &["DEEP-1"]);
+    // The cookie the trade sets: signed, HttpOnly, SameSite=Strict, scoped, expiring.
+    let auth = format!("Bearer {key}");
+    let r = http::request(s.addr, "POST", "/api/session", None, &[("Authorization", &auth)], b"").unwrap();
+    let set = r.header("set-cookie").unwrap_or_else(|| panic!("no cookie: {:?}", r.headers)).to_string();
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/api/session", "Max-Age="] {
+        assert!(set.contains(attr), "{set}");
+    }
+    assert!(!set.contains(&key[3..]), "the key never leaves the machine");
+    let cookie = set.split(';').next().unwrap().to_string();
+    let origin = format!("http://{}", s.addr);
+    let by_cookie = |s: &Serve, cookie: &str, origin: Option<&str>| {
+        let mut h = vec![("Cookie", cookie)];
+        if let Some(o) = origin {
+            h.push(("Origin", o));
+        }
+        http::request(s.addr, "POST", "/api/session", None, &h, b"").unwrap()
+    };
+    let traded = by_cookie(&s, &cookie, Some(&origin));
+    assert_eq!(traded.status, 200, "{}", traded.text());
+    assert_eq!(s.get("/api/overview", Some(traded.json()["token"].as_str().unwrap())).status, 200);
+    assert_eq!(by_cookie(&s, &cookie, None).status, 401, "the cookie only with the page's Origin");
+    assert_eq!(by_cookie(&s, &cookie, Some("http://evil.example")).status, 403);
+    assert_eq!(by_cookie(&s, &cookie.replace("v1.", "v1.9"), Some(&origin)).status, 401, "a changed cookie");
+    assert_eq!(http::request(s.addr, "GET", "/api/overview", None, &[("Cookie", &cookie)], b"").unwrap().status, 401, "the cookie is no API credential");
+
+    let mut b = signed_in(&home);
+    assert_eq!(b.eval("document.cookie"), "", "script cannot read the cookie");
+    show(&mut b, "handoff/DEEP-1", "a deep link");
+    // A reload keeps the session and the page.
+    b.call("Page.reload", json!({}));
+    assert!(b.wait_for("document.readyState === 'complete'", Duration::from_secs(10)));
+    assert!(b.wait_for("document.querySelector('#page').textContent.includes('a deep link')", Duration::from_secs(10)), "after a reload: {}", b.eval("document.body.textContent"));
+    assert_eq!(b.eval("document.querySelector('#login').hidden"), true);
+    // A serve restart (same port) too: the page signs in again by itself.
+    let port = s.addr.port();
+    s.stop();
+    assert!(b.wait_for("document.querySelector('#conn').dataset.state === 'disconnected'", Duration::from_secs(5)));
+    let s = Serve::start_on(&home, port);
+    assert!(b.wait_for("document.querySelector('#conn').dataset.state === 'live'", Duration::from_secs(15)), "reconnected after the restart");
+    show(&mut b, "tasks?state=completed", "Showing 1\u{2013}1 of 1 tasks");
+    assert_eq!(b.eval("document.querySelector('#login').hidden"), true);
+    // A deep link opened in a new page of the same browser works at once.
+    b.goto(&format!("http://{}/#/handoff/DEEP-1", s.addr));
+    assert!(b.wait_for("document.querySelector('#page').textContent.includes('a deep link')", Duration::from_secs(10)), "deep link: {}", b.eval("document.body.textContent"));
+    screenshot(&mut b, "task-after-restart");
+    // A deep link in a one-time link.
+    let out = home.ok(&["dashboard", "--print"]);
+    let link = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let mut fresh = cdp::Browser::launch();
+    fresh.goto(&format!("{link}&next=/handoff/DEEP-1"));
+    assert!(fresh.wait_for("document.querySelector('#page').textContent.includes('a deep link')", Duration::from_secs(10)), "{}", fresh.eval("document.body.textContent"));
+    assert_eq!(fresh.eval("location.hash"), "#/handoff/DEEP-1");
+    // Signing out clears the cookie: a reload asks to sign in again.
+    fresh.eval("document.querySelector('#sign-out').click()");
+    assert!(fresh.wait_for("document.querySelector('#login').hidden === false", Duration::from_secs(5)));
+    fresh.call("Page.reload", json!({}));
+    assert!(fresh.wait_for("document.readyState === 'complete'", Duration::from_secs(10)));
+    fresh.pump(Duration::from_millis(500));
+    assert_eq!(fresh.eval("document.querySelector('#login').hidden"), false, "signed out stays signed out");
+    // A rotated key ends every session cookie.
+    rotate_key(&home);
+    assert_eq!(by_cookie(&s, &cookie, Some(&origin)).status, 401);
+    assert!(b.errors.iter().all(|e| e.contains("401") || e.contains("ERR_CONNECTION_REFUSED") || e.contains("WebSocket")), "{:?}", b.errors);
+    assert!(!s.log_text().contains(&key));
+}
+
+#[test]
+fn audits_keep_a_history_per_plans_set_and_an_empty_plans_folder_says_so() {
+    let home = Home::init(&[], "");
+    let key = rotate_key(&home);
+    std::fs::write(home.root.join("plans/GHOST_PLAN.md"), "# Ghost plan\n\n- [x] Create `src/ghost.py`\n").unwrap();
+    let s = Serve::start(&home);
+    wait_until(Duration::from_secs(30), "serve's own audit", || s.get("/api/audits", Some(&key)).json()["latest"]["plans"].as_array().is_some_and(|p| !p.is_empty()));
+    // `baton audit` of two other folders writes into the same reports folder, later.
+    let other = home.root.join("other-plans");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("OTHER_PLAN.md"), "# Other plan\n\n- [ ] Create `b.txt`\n").unwrap();
+    let empty = home.root.join("empty-plans");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::thread::sleep(Duration::from_millis(1100)); // report names have second precision
+    home.ok(&["audit", "--plans", other.to_str().unwrap(), "--force"]);
+    std::thread::sleep(Duration::from_millis(1100));
+    home.ok(&["audit", "--plans", empty.to_str().unwrap(), "--force"]);
+    let a = s.get("/api/audits", Some(&key)).json();
+    assert_eq!(a["sets"].as_array().map(Vec::len), Some(3), "{a}");
+    let ghost = home.root.join("plans/GHOST_PLAN.md");
+    let plans: Vec<&str> = a["latest"]["plans"].as_array().unwrap().iter().filter_map(|p| p["path"].as_str()).collect();
+    assert_eq!(plans, [ghost.to_str().unwrap()], "serve's own set by default, not the newest CLI run: {a}");
+    assert!(a["history"].as_array().unwrap().iter().all(|h| h["expected"] == 1), "no other set's report in this history: {a}");
+
+    let mut b = signed_in(&home);
+    show(&mut b, "audits", "Ghost plan");
+    let options: Vec<String> = serde_json::from_value(b.eval("[...document.querySelectorAll('#plans-set option')].map(o => o.textContent)")).unwrap();
+    assert_eq!(options.len(), 3, "{options:?}");
+    screenshot(&mut b, "audits");
+    b.eval(&format!(
+        "(() => {{ const s = document.querySelector('#plans-set'); s.value = [...s.options].find(o => o.textContent.startsWith({})).value; s.dispatchEvent(new Event('change')); }})()",
+        json!(empty.to_str().unwrap())
+    ));
+    assert!(b.wait_for("!!document.querySelector('#no-plans')", Duration::from_secs(10)), "{}", b.eval("document.querySelector('#page').textContent"));
+    let text = b.eval("document.querySelector('#no-plans').textContent");
+    assert!(text.as_str().unwrap().starts_with("No plans found in"), "{text}");
+    assert!(b.eval("location.hash").as_str().unwrap().starts_with("#/audits?set="), "the set is in the URL");
+    screenshot(&mut b, "audits-empty-set");
+    assert!(b.errors.is_empty(), "{:?}", b.errors);
+}
+
+#[test]
+fn metrics_say_what_is_paused_and_why_what_waits_between_agents_what_fires_and_how_the_process_is() {
+    let home = Home::init(&[("eval_secs", "1")], "");
+    let key = rotate_key(&home);
+    // A plan ticking off a file that does not exist: the audit_false_claims alert fires.
+    std::fs::write(home.root.join("plans/GHOST_PLAN.md"), "# Ghost plan\n\n- [x] Create `src/ghost.py`\n").unwrap();
+    let s = Serve::start(&home);
+    assert_eq!(s.get("/metrics", None).status, 401, "/metrics keeps its key");
+    // A TASK from one agent to another (old: stale), which baton sees but does not run.
+    let cursor = home.root.join("handoffs/Cursor-Agent/01_inbox");
+    std::fs::create_dir_all(&cursor).unwrap();
+    let between = json!({"schema": "baton.handoff/v1", "id": "TO-CURSOR", "kind": "task", "created_at": "2026-01-01T00:00:00Z",
+                         "from": "Test-Agent", "to": "Cursor-Agent", "title": "review"});
+    std::fs::write(cursor.join("20260101T000000Z__TASK__Review__Test-Agent.json"), between.to_string()).unwrap();
+    drop_task(&home, "M-1", "one", "echo");
+    settled(&s, &key, &["M-1"]);
+    assert_eq!(s.post("/api/plugins/echo/pause", Some(&key), b"{}").status, 200);
+    let scrape = || {
+        let text = s.get("/metrics", Some(&key)).text();
+        baton_stats::metrics::parse(&text).unwrap_or_else(|e| panic!("/metrics is not Prometheus text ({e}): {text}"))
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let p = loop {
+        let p = scrape();
+        if p.value("baton_alerts_firing", &[("rule", "audit_false_claims")]) == Some(1.0)
+            && p.value("baton_handoffs_between_agents_open", &[("agent", "Cursor-Agent")]) == Some(1.0)
+        {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "no alert or observed handoff: {}", s.get("/metrics", Some(&key)).text());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(p.value("baton_alerts_firing", &[("rule", "fp_coverage")]), Some(0.0), "every rule has its series");
+    assert_eq!(p.value("baton_plugin_paused", &[("plugin", "echo"), ("reason", "hand")]), Some(1.0));
+    assert_eq!(p.value("baton_plugin_paused", &[("plugin", "audit")]), Some(0.0));
+    assert_eq!(p.value("baton_handoffs_between_agents_stale", &[("agent", "Cursor-Agent")]), Some(1.0), "created in January: stale");
+    assert_eq!(p.value("baton_unread_returns", &[("agent", "Test-Agent")]), Some(1.0), "M-1's RETURN");
+    assert_eq!(p.value("baton_build_info", &[("version", env!("CARGO_PKG_VERSION"))]), Some(1.0));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let last = p.value("baton_last_pass_timestamp_seconds", &[]).expect("last pass time");
+    assert!(last <= now + 1.0 && last > now - 60.0, "{last} vs {now}");
+    let start = p.value("process_start_time_seconds", &[]).expect("process start");
+    assert!(start <= now + 1.0 && start > now - 600.0, "{start} vs {now}");
+    assert!(p.value("process_resident_memory_bytes", &[]).is_some_and(|v| v > 1e6));
+    assert!(p.value("process_open_fds", &[]).is_some_and(|v| v > 3.0));
+    assert!(p.value("process_cpu_seconds_total", &[]).is_some_and(|v| v > 0.0));
+    assert_eq!(p.types.get("process_cpu_seconds_total").map(String::as_str), Some("counter"));
+    // Drop-to-RETURN and run time, by plugin: M-1 ran echo; the rejected TASK ran nothing.
+    drop_task(&home, "M-2", "no plugin", "no-such-plugin");
+    settled(&s, &key, &["M-2"]);
+    let p = scrape();
+    assert_eq!(p.value("baton_drop_to_return_seconds_count", &[("plugin", "echo")]), Some(1.0));
+    assert_eq!(p.value("baton_drop_to_return_seconds_count", &[("plugin", "unknown")]), Some(1.0), "a TASK for no installed plugin");
+    assert_eq!(p.value("baton_drop_to_return_seconds_bucket", &[("plugin", "echo"), ("le", "+Inf")]), Some(1.0));
+    assert!(p.value("baton_drop_to_return_seconds_sum", &[("plugin", "echo")]).is_some_and(|v| v > 0.0));
+    assert_eq!(p.value("baton_task_run_seconds_count", &[("plugin", "echo")]), Some(1.0));
+    assert_eq!(p.value("baton_task_run_seconds_count", &[("plugin", "unknown")]), Some(0.0));
+    assert_eq!(p.value("baton_task_run_seconds_count", &[("plugin", "audit")]), p.value("baton_handoffs_total", &[("status", "completed"), ("plugin", "audit")]));
+}
+
+#[test]
+fn the_library_lists_each_groups_duplicates_as_a_list() {
+    let home = Home::init(&[], "");
+    let music = home.root.join("music");
+    let samples = support::audio::synth(7, 30.0, 22050);
+    for name in ["keep.wav", "copy-1.wav", "copy-2.wav"] {
+        support::audio::write_wav(&music.join(name), &samples, 22050);
+    }
+    home.ok(&["fp", "scan", music.to_str().unwrap()]);
+    let _s = Serve::start(&home);
+    let mut b = signed_in(&home);
+    show(&mut b, "library", "Duplicate groups");
+    assert!(b.wait_for("document.querySelectorAll('#page ul.dups li').length === 2", Duration::from_secs(10)), "{}", b.eval("document.querySelector('#page').innerHTML"));
+    let items: Vec<String> = serde_json::from_value(b.eval("[...document.querySelectorAll('#page ul.dups li')].map(l => l.textContent)")).unwrap();
+    assert!(items.iter().all(|i| i.ends_with(".wav") && !i.contains('\n')), "one duplicate per item: {items:?}");
+    screenshot(&mut b, "library");
+    assert!(b.errors.is_empty(), "{:?}", b.errors);
 }

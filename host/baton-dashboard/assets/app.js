@@ -1,6 +1,8 @@
 // baton dashboard. Plain script, no build step. Every piece of data is rendered as text
 // (createTextNode / textContent), never as HTML: titles, logs and paths are attacker-controlled.
-// The session token lives in this variable only: no cookie, no storage, no URL.
+// The session token lives in this variable only: no storage, no URL. What survives a reload or
+// a restarted serve is an HttpOnly cookie this script cannot read, sent only to /api/session,
+// which trades it for a new session token (resume()).
 "use strict";
 (function () {
   let session = null;
@@ -9,6 +11,8 @@
   let rendering = false;
   let pending = false;
   let lastRev = 0;
+  // Set while a confirmation is open: live updates must not redraw it away.
+  let hold = false;
   const search = { agent: "", q: "" };
 
   const $ = (sel) => document.querySelector(sel);
@@ -68,7 +72,11 @@
       opts.headers["Content-Type"] = "application/json";
       opts.body = JSON.stringify(body);
     }
-    const r = await fetch(path, opts);
+    let r = await fetch(path, opts);
+    if (r.status === 401 && (await resume())) {
+      opts.headers.Authorization = "Bearer " + session;
+      r = await fetch(path, opts);
+    }
     if (r.status === 401) {
       signOut("The session ended; sign in again.");
       throw new Error("unauthorized");
@@ -78,7 +86,7 @@
     return data;
   }
 
-  // ---- sign-in: a one-time token in the fragment, or the key typed in ----
+  // ---- sign-in: a one-time token in the fragment, or the key typed in; then the cookie ----
   async function trade(secret) {
     const r = await fetch("/api/session", { method: "POST", headers: { Authorization: "Bearer " + secret }, cache: "no-store" });
     if (!r.ok) return false;
@@ -87,8 +95,26 @@
     return true;
   }
 
+  // The session cookie (set by an earlier sign-in) for a new session token: after a reload, or
+  // when a restarted serve no longer knows the old token. One attempt at a time.
+  let resuming = null;
+  function resume() {
+    if (!resuming) {
+      resuming = fetch("/api/session", { method: "POST", credentials: "same-origin", cache: "no-store" })
+        .then(async (r) => {
+          if (!r.ok) return false;
+          session = (await r.json()).token;
+          return true;
+        })
+        .catch(() => false)
+        .finally(() => { resuming = null; });
+    }
+    return resuming;
+  }
+
   function signOut(message) {
     session = null;
+    $("#sign-out").hidden = true;
     if (ws) ws.close();
     $("#login").hidden = false;
     $("#page").replaceChildren();
@@ -96,13 +122,17 @@
   }
 
   async function start() {
-    const m = /^#token=([A-Za-z0-9_]+)/.exec(location.hash);
+    // `#token=bt_…` opens the overview; `#token=bt_…&next=/tasks?state=failed` a deep link.
+    const m = /^#token=([A-Za-z0-9_]+)(?:&next=([^#]*))?$/.exec(location.hash);
     if (m) {
-      history.replaceState(null, "", location.pathname + "#/overview");
+      const next = m[2] ? decodeURIComponent(m[2]).replace(/^#?\/?/, "") : "overview";
+      history.replaceState(null, "", location.pathname + "#/" + next);
       if (await trade(m[1])) return signedIn();
+      if (await resume()) return signedIn();
       signOut("That link was already used or has expired; run `baton dashboard` again, or paste the key.");
       return;
     }
+    if (await resume()) return signedIn();
     signOut("");
   }
 
@@ -114,8 +144,17 @@
     $("#login-error").textContent = "That key was refused.";
   });
 
+  // Signing out ends the session token and clears the cookie (a reload then asks again).
+  $("#sign-out").addEventListener("click", async () => {
+    const token = session;
+    session = null;
+    await fetch("/api/session", { method: "DELETE", headers: token ? { Authorization: "Bearer " + token } : {}, cache: "no-store" }).catch(() => {});
+    signOut("Signed out.");
+  });
+
   function signedIn() {
     $("#login").hidden = true;
+    $("#sign-out").hidden = false;
     connect();
     route();
   }
@@ -148,7 +187,10 @@
     sock.onclose = (ev) => {
       if (ws === sock) ws = null;
       setConn(false);
-      if (ev.code === 4401) return signOut("The session ended; sign in again.");
+      if (ev.code === 4401) {
+        resume().then((ok) => (ok ? connect() : signOut("The session ended; sign in again.")));
+        return;
+      }
       if (!session) return;
       wsRetry = Math.min(wsRetry + 1, 5);
       setTimeout(connect, 500 * wsRetry);
@@ -157,29 +199,34 @@
   }
 
   // ---- pages ----
+  // `#/page/param?query`: the page, its parameter (a handoff id) and its filters.
   function current() {
     const hash = location.hash.replace(/^#\/?/, "");
-    const [page, ...rest] = hash.split("/");
-    return { page: page || "overview", param: rest.length ? decodeURIComponent(rest.join("/")) : null };
+    const qAt = hash.indexOf("?");
+    const path = qAt < 0 ? hash : hash.slice(0, qAt);
+    const query = new URLSearchParams(qAt < 0 ? "" : hash.slice(qAt + 1));
+    const [page, ...rest] = path.split("/");
+    return { page: page || "overview", param: rest.length ? decodeURIComponent(rest.join("/")) : null, query };
   }
 
   function route() {
     const { page } = current();
     for (const a of document.querySelectorAll("#nav a")) {
-      a.classList.toggle("active", a.dataset.page === page || (page === "handoff" && a.dataset.page === "handoffs"));
+      a.classList.toggle("active", a.dataset.page === page || (page === "handoff" && a.dataset.page === "tasks"));
     }
+    hold = false;
     $("#page").replaceChildren();
     refresh();
   }
 
   async function refresh() {
-    if (!session) return;
+    if (!session || hold) return;
     if (rendering) { pending = true; return; }
     rendering = true;
     try {
-      const { page, param } = current();
+      const { page, param, query } = current();
       const render = pages[page] || pages.overview;
-      const node = await render(param);
+      const node = await render(param, query);
       const root = $("#page");
       const keep = root.querySelector("form.search");
       const focused = document.activeElement;
@@ -210,7 +257,8 @@
       const o = await api("GET", "/api/overview");
       const wrap = h("div", {}, h("h2", {}, "Overview"));
       wrap.appendChild(h("div", { class: "cards" },
-        card("waiting in inboxes", num(o.queue_total)),
+        card("waiting in inboxes", h("span", { id: "waiting" }, num(o.queue_total))),
+        card("unread RETURNs (mail)", h("span", { id: "unread" }, num(o.unread_total))),
         card("ledger events", num(o.seq))));
       const windows = o.windows || [];
       if (windows.length) {
@@ -226,10 +274,12 @@
       }
       if (o.counts) {
         wrap.appendChild(h("h2", {}, "Tasks by state"));
-        wrap.appendChild(table(["state", { label: "tasks", num: 1 }], Object.entries(o.counts).map(([k, v]) => [k, num(v)])));
+        wrap.appendChild(table(["state", { label: "tasks", num: 1 }], Object.entries(o.counts).map(([k, v]) => [h("a", { href: "#/tasks?state=" + encodeURIComponent(k) }, h("span", { class: "state state-" + k }, k)), num(v)])));
+        if (o.counts_at) wrap.appendChild(h("p", { class: "muted" }, "Counted at " + o.counts_at + " (a large ledger is counted less often)."));
       }
       wrap.appendChild(h("h2", {}, "Queue depth"));
-      wrap.appendChild(table(["agent", { label: "waiting", num: 1 }], Object.entries(o.queue_depth || {}).map(([k, v]) => [k, num(v)]), "no inboxes yet"));
+      wrap.appendChild(table(["agent", { label: "work waiting", num: 1 }, { label: "unread RETURNs", num: 1 }],
+        Object.entries(o.queue_depth || {}).map(([k, v]) => [k, num(v), num((o.unread || {})[k] || 0)]), "no inboxes yet"));
       return wrap;
     },
 
@@ -246,8 +296,8 @@
         agentInput, qInput, h("button", { type: "submit" }, "Search"));
       return h("div", {},
         h("h2", {}, "Agents"),
-        table(["agent", { label: "in inbox", num: 1 }, { label: "open", num: 1 }, { label: "unanswered", num: 1 }, { label: "stale", num: 1 }],
-          d.agents.map((a) => [h("a", { href: "#/handoffs", onclick: () => { search.agent = a.agent; refresh(); } }, a.agent), num(a.inbox), num(a.open), num(a.unanswered), num(a.stale)]),
+        table(["agent", { label: "work in inbox", num: 1 }, { label: "unread RETURNs", num: 1 }, { label: "open", num: 1 }, { label: "unanswered", num: 1 }, { label: "stale", num: 1 }],
+          d.agents.map((a) => [h("a", { href: "#/handoffs", onclick: () => { search.agent = a.agent; refresh(); } }, a.agent), num(a.inbox), num(a.unread), num(a.open), num(a.unanswered), num(a.stale)]),
           "no agents yet"),
         h("p", { class: "muted" }, "Open: a TASK still in the agent's inbox with no RETURN. Unanswered: taken out of the inbox, no RETURN. Stale: either, older than " + Math.round(d.stale_after_secs / 60) + " minutes."),
         h("h2", {}, "Between agents"),
@@ -260,14 +310,101 @@
           "no handoffs in the agents' folders"),
         d.between_agents.ambiguous.length ? h("p", { class: "muted" }, "Ambiguous names (never guessed): " + d.between_agents.ambiguous.map((a) => a.name + " → " + a.folders.join(", ")).join("; ")) : h("span", {}),
         h("h2", {}, "Handoffs"), form,
+        d.truncated ? h("p", { id: "truncated", class: "muted" }, "Showing the newest " + d.limit + " only; ", h("a", { href: "#/tasks" }, "Tasks"), " pages through all of baton's tasks.") : null,
         table(["id", "title", "from", "to", "state", "plugin", "at"],
           d.items.map((i) => [h("a", { href: "#/handoff/" + encodeURIComponent(i.id) }, i.id), i.title, i.from, num(i.to), i.state, num(i.plugin), i.at]),
           "no handoffs match"));
     },
 
+    // Baton's tasks, newest first: filters by state, plugin, error code and agent (and free
+    // text), all in the URL (#/tasks?state=failed&plugin=echo&page=2), paged with totals; and
+    // a bulk retry of the failed ones matching, after a confirmation that says how many.
+    async tasks(_, query) {
+      const filters = ["state", "plugin", "code", "agent", "q"];
+      const qs = new URLSearchParams();
+      for (const f of filters) if (query.get(f)) qs.set(f, query.get(f));
+      const page = Math.max(1, parseInt(query.get("page") || "1", 10) || 1);
+      if (page > 1) qs.set("page", String(page));
+      const d = await api("GET", "/api/tasks?" + qs.toString());
+      const go = (changes) => {
+        const next = new URLSearchParams(qs);
+        for (const [k, v] of Object.entries(changes)) { if (v) next.set(k, v); else next.delete(k); }
+        if (!("page" in changes)) next.delete("page");
+        const text = next.toString();
+        location.hash = "#/tasks" + (text ? "?" + text : "");
+      };
+      const choice = (name, label, counts) => {
+        const sel = h("select", { name, "aria-label": label },
+          h("option", { value: "" }, "any " + label),
+          Object.entries(counts || {}).map(([k, n]) => h("option", { value: k }, k + " (" + n + ")")));
+        const want = query.get(name) || "";
+        if (want && !Array.from(sel.options).some((o) => o.value === want)) sel.appendChild(h("option", { value: want }, want + " (0)"));
+        sel.value = want;
+        return sel;
+      };
+      const state = choice("state", "state", d.facets.state);
+      const plugin = choice("plugin", "plugin", d.facets.plugin);
+      const code = choice("code", "error code", d.facets.code);
+      const agent = h("input", { name: "agent", placeholder: "agent", "aria-label": "agent" });
+      agent.value = query.get("agent") || "";
+      const text = h("input", { name: "q", placeholder: "id or title", "aria-label": "search" });
+      text.value = query.get("q") || "";
+      const form = h("form", { class: "search filters", onsubmit: (e) => {
+        e.preventDefault();
+        go({ state: state.value, plugin: plugin.value, code: code.value, agent: agent.value.trim(), q: text.value.trim() });
+      } }, state, plugin, code, agent, text, h("button", { type: "submit" }, "Filter"),
+        filters.some((f) => query.get(f)) ? h("a", { href: "#/tasks", class: "clear" }, "clear filters") : null);
+      for (const sel of [state, plugin, code]) sel.addEventListener("change", () => form.requestSubmit());
+
+      const first = d.total ? (d.page - 1) * d.per_page + 1 : 0;
+      const last = Math.min(d.total, d.page * d.per_page);
+      const pager = h("div", { class: "pager" },
+        h("span", { id: "range" }, d.total ? "Showing " + first + "\u2013" + last + " of " + d.total + " tasks" : "No tasks match"),
+        d.page > 1 ? h("a", { href: "#", id: "newer", onclick: (e) => { e.preventDefault(); go({ page: d.page > 2 ? String(d.page - 1) : "" }); } }, "\u2190 newer") : null,
+        h("span", { class: "muted" }, "page " + d.page + " of " + d.pages),
+        d.page < d.pages ? h("a", { href: "#", id: "older", onclick: (e) => { e.preventDefault(); go({ page: String(d.page + 1) }); } }, "older \u2192") : null);
+
+      const wrap = h("div", {}, h("h2", {}, "Tasks"), form, pager);
+      if (d.retryable) {
+        // More than one bulk retry takes: it takes the newest retry_max, and says so.
+        const n = Math.min(d.retryable, d.retry_max);
+        const what = n < d.retryable ? "the newest " + n + " of " + d.retryable + " failed tasks" : n + " failed task" + (n === 1 ? "" : "s");
+        const box = h("div", { id: "bulk" });
+        const ask = h("button", { id: "retry-all", onclick: () => {
+          hold = true;
+          box.replaceChildren(
+            h("span", { id: "confirm-text" }, "Retry " + what + " matching these filters? Each goes back into the inbox and runs again."),
+            h("button", { id: "confirm-retry", class: "danger", onclick: async () => {
+              hold = false;
+              const body = { expect: n };
+              for (const f of filters) if (query.get(f)) body[f] = query.get(f);
+              try {
+                const r = await api("POST", "/api/tasks/retry", body);
+                toast("Retried " + r.retried + " of " + r.matched + " tasks");
+              } catch (e) {
+                toast("Refused: " + e.message);
+              }
+              refresh();
+            } }, "Yes, retry " + n),
+            h("button", { id: "cancel-retry", onclick: () => { hold = false; refresh(); } }, "Cancel"));
+        } }, "Retry " + n + " failed\u2026");
+        box.appendChild(ask);
+        wrap.appendChild(box);
+      }
+      wrap.appendChild(table(["id", "title", "state", "plugin", "error", "from", "reply to", "claimed", { label: "took", num: 1 }],
+        d.items.map((t) => [
+          h("a", { href: "#/handoff/" + encodeURIComponent(t.id) }, t.id), t.title,
+          h("span", { class: "state state-" + t.state }, t.state),
+          t.plugin ? t.plugin + (t.action ? " / " + t.action : "") : dash,
+          t.error_code ? h("span", { class: "code", title: t.error_message || "" }, t.error_code) : dash,
+          t.from, t.reply_to, t.claimed_at, fmtMs(t.duration_ms)]),
+        "no tasks match these filters"));
+      return wrap;
+    },
+
     async handoff(id) {
       const d = await api("GET", "/api/handoffs/" + encodeURIComponent(id));
-      const wrap = h("div", {}, h("p", {}, h("a", { href: "#/handoffs" }, "\u2190 all handoffs")), h("h2", {}, "Handoff " + id));
+      const wrap = h("div", {}, h("p", {}, h("a", { href: "#/tasks" }, "\u2190 all tasks")), h("h2", {}, "Handoff " + id));
       const t = d.task;
       if (t) {
         wrap.appendChild(table(["", ""], [
@@ -275,6 +412,28 @@
           ["state", t.state], ["attempts", num(t.attempts)], ["error", t.error_code ? t.error_code + ": " + (t.error_message || "") : dash],
           ["RETURN", num(t.return_name)], ["claimed", t.claimed_at], ["finished", num(t.finished_at)], ["took", fmtMs(t.duration_ms)],
         ]));
+      }
+      wrap.appendChild(h("h2", {}, "Params"));
+      wrap.appendChild(d.params === null || d.params === undefined
+        ? h("p", { class: "muted" }, "The TASK file is no longer in baton's folders.")
+        : h("pre", { id: "params" }, JSON.stringify(d.params, null, 2)));
+      const ret = d.return;
+      wrap.appendChild(h("h2", {}, "RETURN"));
+      if (ret) {
+        wrap.appendChild(table(["", ""], [
+          ["status", h("span", { class: "state state-" + ret.status }, num(ret.status))],
+          ["summary", h("span", { id: "summary" }, num(ret.summary))],
+          ["error", ret.error && ret.error.code ? ret.error.code + ": " + (ret.error.message || "") : dash],
+          ["file", ret.file]]));
+        wrap.appendChild(h("h3", {}, "Result"));
+        wrap.appendChild(h("pre", { id: "result" }, JSON.stringify(ret.result === undefined ? null : ret.result, null, 2)));
+        wrap.appendChild(h("h3", {}, "Artifacts"));
+        const arts = Array.isArray(ret.artifacts) ? ret.artifacts : [];
+        wrap.appendChild(arts.length
+          ? h("ul", { id: "artifacts" }, arts.map((a) => h("li", {}, typeof a === "string" ? a : JSON.stringify(a))))
+          : h("p", { class: "muted" }, "no artifacts"));
+      } else {
+        wrap.appendChild(h("p", { class: "muted" }, t && t.return_name ? "The RETURN " + t.return_name + " is no longer in " + t.reply_to + "'s folders." : "No RETURN yet."));
       }
       if (d.retryable) {
         wrap.appendChild(h("button", { id: "retry", onclick: () => action("POST", "/api/handoffs/" + encodeURIComponent(id) + "/retry", "Moved back into the inbox") }, "Retry"));
@@ -305,14 +464,29 @@
           ]), "no plugins installed"));
     },
 
-    async audits() {
-      const d = await api("GET", "/api/audits");
+    // One plans set at a time (#/audits?set=…): reports of other folders (a `baton audit`
+    // of elsewhere) have their own history.
+    async audits(_, query) {
+      const want = query.get("set");
+      const d = await api("GET", "/api/audits" + (want ? "?set=" + encodeURIComponent(want) : ""));
       const wrap = h("div", {}, h("h2", {}, "Audits"),
         h("button", { id: "run-audit", disabled: d.running ? "" : null, onclick: () => action("POST", "/api/audit/run", "Audit started") }, d.running ? "Audit running\u2026" : "Run an audit now"));
+      const setName = (x) => (x.plans_dirs.length ? x.plans_dirs.join(", ") : "(no plans folder)") + (x.own ? " \u2014 serve's" : "");
+      if (d.sets.length > 1) {
+        const sel = h("select", { id: "plans-set", "aria-label": "plans set" },
+          d.sets.map((x) => h("option", { value: x.key }, setName(x) + " (" + x.reports + " reports)")));
+        sel.value = d.set || "";
+        sel.addEventListener("change", () => { location.hash = "#/audits?set=" + encodeURIComponent(sel.value); });
+        wrap.appendChild(h("p", {}, "Plans set: ", sel));
+      }
       const l = d.latest;
       if (!l) {
         wrap.appendChild(h("p", { class: "muted" }, "No report yet in " + d.reports_dir + "."));
         return wrap;
+      }
+      wrap.appendChild(h("p", { id: "plans-dirs", class: "muted" }, "Plans: " + ((l.plans_dirs || []).join(", ") || dash)));
+      if (!l.plans.length) {
+        wrap.appendChild(h("p", { id: "no-plans", class: "bad" }, "No plans found in " + ((l.plans_dirs || []).join(", ") || "the plans folder") + " (the latest report, " + l.generated_at + ", audited no .md file)."));
       }
       wrap.appendChild(h("div", { class: "cards" },
         card("completion", pct(l.completion)), card("deliverables present", l.present + " / " + l.expected),
@@ -336,7 +510,7 @@
           card("fingerprinted / files", c.fingerprinted + " / " + c.files), card("failed", num(c.failed)),
           card("duplicate groups", num(d.duplicates.count))),
         h("h2", {}, "Duplicate groups"),
-        table(["keep", "duplicates", { label: "score", num: 1 }], d.duplicates.groups.map((g) => [g.keeper, g.duplicates.join("\n"), Number(g.score).toFixed(3)]), "no duplicates found"),
+        table(["keep", "duplicates", { label: "score", num: 1 }], d.duplicates.groups.map((g) => [g.keeper, h("ul", { class: "dups" }, g.duplicates.map((x) => h("li", {}, x))), Number(g.score).toFixed(3)]), "no duplicates found"),
         h("h2", {}, "Catalog"),
         table(["collection", "owner", { label: "records", num: 1 }], d.catalog.map((x) => [x.name, x.owner, num(x.records)]), "empty catalog"));
     },

@@ -21,7 +21,7 @@ use crate::App;
 /// How long an answer stays good at an unchanged revision.
 const TTL: Duration = Duration::from_secs(1);
 /// Routes whose answers depend only on the ledger, the folders and the clock.
-const SHARED: [&str; 6] = ["/api/overview", "/api/handoffs", "/api/plugins", "/api/audits", "/api/library", "/api/alerts"];
+const SHARED: [&str; 7] = ["/api/overview", "/api/handoffs", "/api/tasks", "/api/plugins", "/api/audits", "/api/library", "/api/alerts"];
 /// Distinct (route, query) answers kept; searches are free text, so the map is bounded.
 const MAX_ANSWERS: usize = 64;
 /// Larger answers are served but not kept.
@@ -44,6 +44,7 @@ pub(crate) async fn shared(State(app): State<Arc<App>>, req: Request, next: Next
         // may come before the live poll notices, must not get an answer from before it.
         let res = next.run(req).await;
         app.answers.0.lock().await.clear();
+        crate::data::forget_counts(&app);
         return res;
     }
     if !SHARED.contains(&req.uri().path()) {

@@ -2,7 +2,9 @@
 //! `GET /api/overview`, `/api/handoffs?agent=&q=`, `/api/handoffs/{id}`, `/api/plugins`,
 //! `/api/audits`, `/api/library`, `/api/alerts`; `POST /api/handoffs/{id}/retry`,
 //! `/api/plugins/{name}/pause`, `/api/plugins/{name}/resume`, `/api/audit/run`,
-//! `/api/alerts/{id}/ack`; `WS /api/live`; `GET /metrics`, `/healthz`, `/readyz`. Also
+//! `/api/alerts/{id}/ack`; `GET /api/tasks?state=&plugin=&code=&agent=&q=&page=&per_page=` (the
+//! task list: filtered, newest first, paged with totals) and `POST /api/tasks/retry` (the same
+//! filters in the body, with `expect`: the count the user confirmed); `WS /api/live`; `GET /metrics`, `/healthz`, `/readyz`. Also
 //! `POST /api/session` (trade the key or a one-time token for a session token) and the page.
 //!
 //! Bad input gets a clear 4xx JSON answer and the server goes on: an unknown id or name 404,
@@ -39,6 +41,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/api/handoffs", get(handoffs))
         .route("/api/handoffs/{id}", get(handoff))
         .route("/api/handoffs/{id}/retry", post(retry))
+        .route("/api/tasks", get(tasks))
+        .route("/api/tasks/retry", post(retry_all))
         .route("/api/plugins", get(plugins))
         .route("/api/plugins/{name}/pause", post(pause))
         .route("/api/plugins/{name}/resume", post(resume))
@@ -53,7 +57,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route_layer(middleware::from_fn_with_state(app.clone(), guard::require_key));
     Router::new()
         .merge(api)
-        .route("/api/session", post(session))
+        .route("/api/session", post(session).delete(sign_out))
         .route("/api/live", get(live::live))
         .route("/healthz", get(healthz))
         // Like /healthz, for a supervisor or load balancer that holds no key: it says whether the
@@ -113,17 +117,47 @@ fn valid_id(id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Trades the key or a one-time token (in the `Authorization` header) for a session token,
+/// setting the session cookie; or, with no `Authorization` header, the session cookie (sent by
+/// the page itself: its `Origin` is required) for a new session token, which is how a reload
+/// or a restarted `serve` keeps the user signed in. `DELETE`: signs out (clears the cookie,
+/// ends the session token given).
 async fn session(State(app): State<Arc<App>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> ApiResult {
     body_object(body)?;
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
-        && !app.hosts.allows_origin(origin)
-    {
+    let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
+    if origin.is_some_and(|o| !app.hosts.allows_origin(o)) {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden_origin", "requests from other origins are refused"));
     }
-    match guard::bearer(&headers).and_then(|s| app.auth.check(s)) {
-        Some(_) => Ok(Json(json!({"token": app.auth.session()})).into_response()),
-        None => Ok(guard::unauthorized()),
+    let now = baton_handoff::stamp::now().unix_timestamp();
+    let set_cookie = match guard::bearer(&headers) {
+        Some(secret) => match app.auth.check(secret) {
+            Some(_) => app.auth.cookie(now),
+            None => return Ok(guard::unauthorized()),
+        },
+        None => {
+            let cookie = headers.get_all(header::COOKIE).iter().filter_map(|c| c.to_str().ok()).collect::<Vec<_>>().join("; ");
+            if origin.is_none() || !app.auth.check_cookie(&cookie, now) {
+                return Ok(guard::unauthorized());
+            }
+            None
+        }
+    };
+    let mut resp = Json(json!({"token": app.auth.session()})).into_response();
+    if let Some(c) = set_cookie.and_then(|c| header::HeaderValue::from_str(&c).ok()) {
+        resp.headers_mut().insert(header::SET_COOKIE, c);
     }
+    Ok(resp)
+}
+
+async fn sign_out(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Some(secret) = guard::bearer(&headers) {
+        app.auth.revoke(secret);
+    }
+    let mut resp = Json(json!({"signed_out": true})).into_response();
+    if let Ok(c) = header::HeaderValue::from_str(&crate::auth::Auth::cookie_cleared()) {
+        resp.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    resp
 }
 
 async fn healthz() -> Response {
@@ -153,16 +187,30 @@ async fn readyz(State(app): State<Arc<App>>) -> ApiResult {
 }
 
 fn inputs(app: &App, ledger: &baton_ledger::Ledger) -> stats::Inputs {
+    inputs_and_extra(app, ledger, false).0
+}
+
+/// `/metrics`' and the overview's inputs; with `extra`, what only `/metrics` shows too.
+fn inputs_and_extra(app: &App, ledger: &baton_ledger::Ledger, extra: bool) -> (stats::Inputs, stats::Extra) {
     let now = baton_handoff::stamp::now();
     let installed: std::collections::BTreeSet<String> = baton_pipeline::plugins::installed_files(&app.paths)
         .iter()
         .filter_map(|p| p.file_stem().and_then(|s| s.to_str()).map(str::to_string))
         .collect();
+    let mut more = stats::Extra::default();
     let paused = installed
         .iter()
         .map(|n| {
             let h = baton_pipeline::health::Health::parse(ledger.health_get(n).ok().flatten().as_deref());
-            (n.clone(), h.pause(now).is_some())
+            let pause = h.pause(now);
+            if let Some(p) = &pause {
+                let why = match p {
+                    baton_pipeline::health::Pause::Hand { .. } => "hand",
+                    baton_pipeline::health::Pause::Failures { .. } => "failures",
+                };
+                more.pause_reasons.insert(n.clone(), why);
+            }
+            (n.clone(), pause.is_some())
         })
         .collect();
     let fp_coverage_ratio = baton_fp::db::Db::open(&app.paths.state)
@@ -170,13 +218,42 @@ fn inputs(app: &App, ledger: &baton_ledger::Ledger) -> stats::Inputs {
         .ok()
         .filter(|(files, _, _)| *files > 0)
         .map(|(files, done, _)| done as f64 / files as f64);
-    stats::Inputs { installed, queue_depth: data::queue_depth(app), paused, fp_coverage_ratio, audit_false_claims: data::latest_false_claims(app) }
+    let inboxes = data::inboxes(app);
+    if extra {
+        more.unread = inboxes.unread.clone();
+        more.between_agents = data::between_agents(ledger);
+        more.alerts_firing = baton_stats::alerts::RULES.iter().map(|r| (r.to_string(), 0)).collect();
+        if let Ok(Value::Array(alerts)) = stats::alerts(ledger.stats()) {
+            for a in alerts.iter().filter(|a| a["state"] == "firing") {
+                *more.alerts_firing.entry(a["rule"].as_str().unwrap_or("unknown").to_string()).or_default() += 1;
+            }
+        }
+        more.last_pass_ms = app.liveness.as_ref().and_then(|l| l.report(now_ms()).last_pass_ms_ago).map(|ago| now_ms() - ago);
+    }
+    let inputs = stats::Inputs { installed, queue_depth: inboxes.waiting, paused, fp_coverage_ratio, audit_false_claims: data::latest_false_claims(app) };
+    (inputs, more)
 }
 
 async fn overview(State(app): State<Arc<App>>) -> ApiResult {
     let mut v = with_ledger(&app, |app, ledger| {
         let inputs = inputs(app, ledger);
-        stats::overview(ledger.stats(), now_ms(), &inputs).map_err(ApiError::internal)
+        let mut v = stats::overview(ledger.stats(), now_ms(), &inputs).map_err(ApiError::internal)?;
+        // Tasks by state, every state named (0 when none).
+        let mut counts: serde_json::Map<String, Value> = data::STATES.iter().map(|s| (s.to_string(), json!(0))).collect();
+        let (facets, counted_at) = data::facets(app, ledger).map_err(ApiError::internal)?;
+        for (state, _, _, n) in facets {
+            let slot = counts.entry(state).or_insert(json!(0));
+            *slot = json!(slot.as_u64().unwrap_or(0) + n);
+        }
+        // RETURNs sitting in agents' inboxes: unread mail, not work waiting.
+        let unread = data::inboxes(app).unread;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("counts".into(), Value::Object(counts));
+            o.insert("counts_at".into(), json!(data::stamp(counted_at)));
+            o.insert("unread_total".into(), json!(unread.values().sum::<u64>()));
+            o.insert("unread".into(), json!(unread));
+        }
+        Ok(v)
     })
     .await?;
     if let Some(o) = v.as_object_mut() {
@@ -187,8 +264,8 @@ async fn overview(State(app): State<Arc<App>>) -> ApiResult {
 
 async fn metrics(State(app): State<Arc<App>>) -> ApiResult {
     let text = with_ledger(&app, |app, ledger| {
-        let inputs = inputs(app, ledger);
-        stats::metrics(ledger.stats(), &inputs).map_err(ApiError::internal)
+        let (inputs, extra) = inputs_and_extra(app, ledger, true);
+        stats::metrics(ledger.stats(), &inputs, &extra).map_err(ApiError::internal)
     })
     .await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
@@ -213,7 +290,7 @@ async fn handoff(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResu
     valid_id(&id)?;
     let found = {
         let id = id.clone();
-        with_ledger(&app, move |_, ledger| data::handoff(ledger, &id).map_err(ApiError::internal)).await?
+        with_ledger(&app, move |app, ledger| data::handoff(app, ledger, &id).map_err(ApiError::internal)).await?
     };
     match found {
         Some(v) => Ok(Json(v).into_response()),
@@ -230,7 +307,7 @@ async fn retry(State(app): State<Arc<App>>, Path(id): Path<String>, body: Result
             if !data::task_exists(ledger, &id).map_err(ApiError::internal)? {
                 return Ok(Err(ApiError::not_found(format!("no handoff with id {id:?}"))));
             }
-            baton_pipeline::retry_failed(&app.paths, &app.cfg.agent, ledger, &id).map(Ok).map_err(ApiError::internal)
+            crate::retry::one(app, ledger, &id).map(Ok).map_err(ApiError::internal)
         })
         .await??
     };
@@ -241,6 +318,57 @@ async fn retry(State(app): State<Arc<App>>, Path(id): Path<String>, body: Result
         }
         None => Err(ApiError::new(StatusCode::CONFLICT, "not_failed", format!("handoff {id:?} is not in 03_failed/; only a failed handoff can be retried"))),
     }
+}
+
+fn task_query(q: &data::TaskQuery) -> Result<(), ApiError> {
+    q.validate().map_err(ApiError::bad_request)
+}
+
+async fn tasks(State(app): State<Arc<App>>, query: Result<Query<data::TaskQuery>, QueryRejection>) -> ApiResult {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    task_query(&q)?;
+    let v = with_ledger(&app, move |app, ledger| data::tasks(app, ledger, &q).map_err(ApiError::internal)).await?;
+    Ok(Json(v).into_response())
+}
+
+/// The bulk retry: the task list's filters, and `expect`, the number the user was shown and
+/// confirmed. A different number now (tasks failed or were retried meanwhile) is refused with
+/// the new count, so nobody retries more than they agreed to.
+async fn retry_all(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> ApiResult {
+    let mut body = body_object(body)?;
+    let dry_run = match body.remove("dry_run") {
+        None | Some(Value::Bool(false)) => false,
+        Some(Value::Bool(true)) => true,
+        Some(_) => return Err(ApiError::bad_request("`dry_run` is true or false")),
+    };
+    let expect = match body.remove("expect") {
+        Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
+        None if dry_run => None,
+        _ => return Err(ApiError::bad_request("`expect` (the number of tasks you confirmed) is required: a whole number")),
+    };
+    let q: data::TaskQuery = serde_json::from_value(Value::Object(body)).map_err(|e| ApiError::bad_request(format!("the filters: {e}")))?;
+    task_query(&q)?;
+    if dry_run {
+        // What would move, and nothing moves.
+        let ids = with_ledger(&app, move |_, ledger| crate::retry::matching(ledger, &q).map_err(ApiError::internal)).await?;
+        return Ok(Json(json!({"dry_run": true, "matched": ids.len(), "ids": ids})).into_response());
+    }
+    let expect = expect.unwrap_or_default();
+    let outcome = with_ledger(&app, move |app, ledger| {
+        let ids = crate::retry::matching(ledger, &q).map_err(ApiError::internal)?;
+        if ids.len() as u64 != expect {
+            return Ok(Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "count_changed",
+                format!("{} failed tasks match these filters now, not {expect}; look again and confirm", ids.len()),
+            )));
+        }
+        crate::retry::all_matching(app, ledger, ids).map(Ok).map_err(ApiError::internal)
+    })
+    .await??;
+    let retried = outcome.iter().filter(|m| m.moved_to.is_some()).count();
+    tracing::info!(retried, matched = outcome.len(), "dashboard: bulk retry");
+    Ok(Json(json!({"retried": retried, "matched": outcome.len(), "tasks": outcome})).into_response())
 }
 
 async fn plugins(State(app): State<Arc<App>>) -> ApiResult {
@@ -277,9 +405,18 @@ async fn pause_or_resume(app: Arc<App>, name: String, body: Result<Bytes, BytesR
     Ok(Json(json!({"plugin": name, "paused": pause, "changed": changed})).into_response())
 }
 
-async fn audits(State(app): State<Arc<App>>) -> ApiResult {
+#[derive(serde::Deserialize)]
+struct AuditQuery {
+    set: Option<String>,
+}
+
+async fn audits(State(app): State<Arc<App>>, query: Result<Query<AuditQuery>, QueryRejection>) -> ApiResult {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    if q.set.as_ref().is_some_and(|s| s.len() > 16 * 1024) {
+        return Err(ApiError::bad_request("`set` is too long"));
+    }
     let app2 = app.clone();
-    let v = tokio::task::spawn_blocking(move || data::audits(&app2)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
+    let v = tokio::task::spawn_blocking(move || data::audits(&app2, q.set.as_deref())).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
     Ok(Json(v).into_response())
 }
 

@@ -5,6 +5,14 @@
 //! in memory only: a one-time token (`baton dashboard`, through the Unix socket; 2 minutes)
 //! is traded by the page for a session token (12 hours), and both are kept as hashes.
 //! Comparisons are constant-time; neither the key nor a token is ever logged.
+//!
+//! So that a session survives a reload and a `serve` restart, the trade also sets a cookie
+//! ([`Auth::cookie`]): HttpOnly (no script reads it), SameSite=Strict (no other site's page
+//! sends it), scoped to `Path=/api/session` (no other route ever sees it, so it cannot act on
+//! anything: a write still needs the session token in the `Authorization` header), and expiring
+//! with the session. It holds no secret, only its expiry and a nonce, signed with HMAC-SHA256
+//! under a key derived from the key file: a restart keeps it valid, `baton key rotate` ends it,
+//! and the key itself never leaves the machine.
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -17,6 +25,9 @@ use crate::DashboardError;
 const KEY_FILE: &str = "dashboard-key";
 const ONE_TIME_TTL: Duration = Duration::from_secs(120);
 const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+/// The session cookie's name and the one route it is sent to.
+pub(crate) const COOKIE: &str = "baton_session";
+pub(crate) const COOKIE_PATH: &str = "/api/session";
 /// Tokens kept at most (oldest dropped first): a flood of requests cannot grow memory.
 const MAX_TOKENS: usize = 4096;
 
@@ -128,6 +139,58 @@ impl Auth {
         token
     }
 
+    /// The cookie-signing key: derived from the key file's contents (the key's hash, mode
+    /// 0600), so it is the same after a restart and changes when the key is rotated. `None`
+    /// without a key file: no cookie is issued or taken.
+    fn cookie_key(&self) -> Option<[u8; 32]> {
+        let stored = stored_hash(&self.file)?;
+        let mut h = Sha256::new();
+        h.update(b"baton dashboard session cookie v1\0");
+        h.update(stored);
+        Some(h.finalize().into())
+    }
+
+    fn mac(key: &[u8; 32], payload: &str) -> [u8; 32] {
+        use hmac::Mac;
+        let mut m = <hmac::Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
+        m.update(payload.as_bytes());
+        m.finalize().into_bytes().into()
+    }
+
+    /// A `Set-Cookie` value for a new session, expiring with it (`None`: no key file).
+    pub fn cookie(&self, now_unix: i64) -> Option<String> {
+        let key = self.cookie_key()?;
+        let expires = now_unix + SESSION_TTL.as_secs() as i64;
+        let nonce: [u8; 16] = rand::random();
+        let payload = format!("v1.{expires}.{}", hex::encode(nonce));
+        let value = format!("{payload}.{}", hex::encode(Self::mac(&key, &payload)));
+        Some(format!("{COOKIE}={value}; Max-Age={}; Path={COOKIE_PATH}; HttpOnly; SameSite=Strict", SESSION_TTL.as_secs()))
+    }
+
+    /// A `Set-Cookie` value that removes the cookie (signing out).
+    pub fn cookie_cleared() -> String {
+        format!("{COOKIE}=; Max-Age=0; Path={COOKIE_PATH}; HttpOnly; SameSite=Strict")
+    }
+
+    /// Whether a `Cookie` header carries a session cookie signed under the current key and not
+    /// yet expired.
+    pub fn check_cookie(&self, header: &str, now_unix: i64) -> bool {
+        let Some(key) = self.cookie_key() else { return false };
+        header.split(';').filter_map(|c| c.trim().strip_prefix(COOKIE).and_then(|r| r.strip_prefix('='))).any(|value| {
+            let Some((payload, mac)) = value.rsplit_once('.') else { return false };
+            let mut parts = payload.split('.');
+            let (Some("v1"), Some(expires), Some(_nonce), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else { return false };
+            let Ok(mac) = hex::decode(mac) else { return false };
+            let Ok(mac) = <[u8; 32]>::try_from(mac) else { return false };
+            same(&Self::mac(&key, payload), &mac) && expires.parse::<i64>().is_ok_and(|e| e > now_unix)
+        })
+    }
+
+    /// Ends a session token (signing out).
+    pub fn revoke(&self, secret: &str) {
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner()).remove(&digest(secret));
+    }
+
     pub fn one_time(&self) -> String {
         self.mint(Kind::OneTime, ONE_TIME_TTL)
     }
@@ -163,5 +226,31 @@ mod tests {
         let new_key = make_key(&state, true).unwrap().unwrap();
         assert_eq!(auth.check(&key), None, "a rotated key is refused at once");
         assert_eq!(auth.check(&new_key), Some(Who::Key));
+    }
+
+    #[test]
+    fn the_session_cookie_is_signed_expires_and_ends_with_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state/baton.sqlite");
+        let auth = Auth::new(key_file(&state));
+        assert!(auth.cookie(1_000).is_none(), "no key file, no cookie");
+        make_key(&state, false).unwrap().unwrap();
+        let set = auth.cookie(1_000).unwrap();
+        for attr in ["HttpOnly", "SameSite=Strict", "Path=/api/session", "Max-Age=43200"] {
+            assert!(set.contains(attr), "{set}");
+        }
+        let pair = set.split(';').next().unwrap().to_string();
+        let header = format!("other=1; {pair}");
+        assert!(auth.check_cookie(&header, 1_000));
+        assert!(Auth::new(key_file(&state)).check_cookie(&header, 2_000), "another process (a restarted serve) takes it");
+        assert!(!auth.check_cookie(&header, 1_000 + 12 * 3600), "expired");
+        let value = pair.strip_prefix("baton_session=").unwrap();
+        let (payload, mac) = value.rsplit_once('.').unwrap();
+        let later = payload.replacen("v1.43200", "v1.99999999", 1).replacen(&format!("v1.{}", 1_000 + 43200), "v1.99999999", 1);
+        assert!(!auth.check_cookie(&format!("baton_session={later}.{mac}"), 1_000), "a changed expiry breaks the signature");
+        assert!(!auth.check_cookie("baton_session=garbage", 1_000));
+        assert!(!auth.check_cookie(&format!("baton_session={payload}.{}", "00".repeat(32)), 1_000));
+        make_key(&state, true).unwrap().unwrap();
+        assert!(!auth.check_cookie(&header, 1_000), "a rotated key ends every cookie");
     }
 }

@@ -24,10 +24,45 @@ const LIST_LIMIT: i64 = 200;
 pub(crate) struct Caches {
     reports: HashMap<PathBuf, ReportSummary>,
     dedup: Option<(i64, Value)>,
+    /// Tasks by (state, plugin, error code): when computed, how long it took, the rows.
+    facets: Option<(std::time::Instant, std::time::Duration, Vec<Facet>)>,
+}
+
+/// One (state, plugin, error code) and its number of tasks.
+pub(crate) type Facet = (String, Option<String>, Option<String>, u64);
+
+/// The counts by state, plugin and error code (the overview's "tasks by state", the task
+/// list's filter choices) take a scan of every task: about 2 s at a million tasks. They are
+/// kept and computed again only after ten times as long as the last computation took (at
+/// least a second), so a page open on a large ledger does not keep the one connection busy.
+pub(crate) fn facets(app: &App, ledger: &Ledger) -> Res<(Vec<Facet>, std::time::SystemTime)> {
+    use std::time::{Duration, Instant, SystemTime};
+    let fresh = |at: &Instant, took: &Duration| at.elapsed() < (*took * 10).max(Duration::from_secs(1));
+    if let Some((at, took, rows)) = app.caches.lock().unwrap_or_else(|e| e.into_inner()).facets.as_ref()
+        && fresh(at, took)
+    {
+        return Ok((rows.clone(), SystemTime::now() - at.elapsed()));
+    }
+    let started = Instant::now();
+    let rows = db(ledger.stats().task_facets())?;
+    app.caches.lock().unwrap_or_else(|e| e.into_inner()).facets = Some((started, started.elapsed(), rows.clone()));
+    Ok((rows, SystemTime::now() - started.elapsed()))
+}
+
+/// An action (retry, …) changed what the counts say: the next read computes them again.
+pub(crate) fn forget_counts(app: &App) {
+    app.caches.lock().unwrap_or_else(|e| e.into_inner()).facets = None;
+}
+
+/// When the counts were taken, as RFC 3339.
+pub(crate) fn stamp(t: std::time::SystemTime) -> String {
+    baton_handoff::stamp::rfc3339(time::OffsetDateTime::from(t))
 }
 
 #[derive(Clone)]
 struct ReportSummary {
+    /// The plans folders the report covers (host paths, sorted): its plans set.
+    plans_dirs: Vec<String>,
     generated_at: String,
     present: usize,
     expected: usize,
@@ -42,18 +77,57 @@ fn db<T>(r: baton_ledger::Result<T>) -> Res<T> {
     r.map_err(|e| e.to_string())
 }
 
-/// Files waiting in each agent's `01_inbox/` (candidates only: no temp, dot or swap files).
-pub(crate) fn queue_depth(app: &App) -> BTreeMap<String, u64> {
-    let mut out = BTreeMap::new();
+/// What sits in each agent's `01_inbox/` (candidates only: no temp, dot or swap files): work
+/// waiting (TASKs, and files not yet read), and unread mail (RETURNs the agent has not taken
+/// yet). Only work counts as "waiting in inboxes" and as `baton_queue_depth`: a RETURN sitting
+/// in an agent's inbox is an answer nobody has read, not a queue.
+#[derive(Debug, Default)]
+pub(crate) struct Inboxes {
+    pub waiting: BTreeMap<String, u64>,
+    pub unread: BTreeMap<String, u64>,
+}
+
+/// Whether an inbox file is a RETURN: by its name (`…__RETURN__…`) when the name says, else by
+/// its body read in its dialect (up to the configured size; an unreadable file counts as work).
+fn is_return(path: &Path, name: &str, max_bytes: u64) -> bool {
+    if let Some(parts) = baton_handoff::names::parse_file_name(name) {
+        return parts.kind.eq_ignore_ascii_case("RETURN");
+    }
+    if name.contains("__RETURN__") {
+        return true;
+    }
+    if name.contains("__TASK__") {
+        return false;
+    }
+    let small = std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() <= max_bytes);
+    small
+        && std::fs::read(path)
+            .ok()
+            .and_then(|b| baton_handoff::dialect::read(name, &b).ok())
+            .is_some_and(|seen| seen.kind == baton_handoff::dialect::Kind::Return)
+}
+
+pub(crate) fn inboxes(app: &App) -> Inboxes {
+    let mut out = Inboxes::default();
     for e in std::fs::read_dir(&app.paths.handoffs).into_iter().flatten().flatten() {
         let Some(agent) = e.file_name().to_str().map(str::to_string) else { continue };
         if agent.starts_with('.') || !e.path().is_dir() {
             continue;
         }
-        let n = std::fs::read_dir(e.path().join("01_inbox"))
-            .map(|d| d.flatten().filter(|f| classify(f.file_name().as_bytes()) != Entry::Ignored).count() as u64)
-            .unwrap_or(0);
-        out.insert(agent, n);
+        let (mut work, mut mail) = (0, 0);
+        for f in std::fs::read_dir(e.path().join("01_inbox")).into_iter().flatten().flatten() {
+            let name = f.file_name();
+            if classify(name.as_bytes()) == Entry::Ignored {
+                continue;
+            }
+            if is_return(&f.path(), &name.to_string_lossy(), app.cfg.max_file_bytes) {
+                mail += 1;
+            } else {
+                work += 1;
+            }
+        }
+        out.waiting.insert(agent.clone(), work);
+        out.unread.insert(agent, mail);
     }
     out
 }
@@ -70,8 +144,8 @@ fn age_secs(ts: &str) -> Option<i64> {
 /// of the inbox with no RETURN), stale (either, older than [`STALE_AFTER_SECS`]); and a search
 /// over baton's tasks and the handoffs between agents by id, title or agent.
 pub(crate) fn handoffs(app: &App, ledger: &Ledger, agent: Option<&str>, q: Option<&str>) -> Res<Value> {
-    let depth = queue_depth(app);
-    let mut agents: BTreeMap<String, [u64; 4]> = depth.iter().map(|(a, n)| (a.clone(), [*n, 0, 0, 0])).collect();
+    let inboxes = inboxes(app);
+    let mut agents: BTreeMap<String, [u64; 4]> = inboxes.waiting.iter().map(|(a, n)| (a.clone(), [*n, 0, 0, 0])).collect();
     let open = ledger.open_handoffs().map_err(|e| e.to_string())?;
     for o in &open {
         let in_inbox = app.paths.inbox(&o.agent).join(&o.file_name).exists();
@@ -82,19 +156,22 @@ pub(crate) fn handoffs(app: &App, ledger: &Ledger, agent: Option<&str>, q: Optio
     }
     let agents: Vec<Value> = agents
         .into_iter()
-        .map(|(a, [inbox, open, unanswered, stale])| json!({"agent": a, "inbox": inbox, "open": open, "unanswered": unanswered, "stale": stale}))
+        .map(|(a, [inbox, open, unanswered, stale])| {
+            let unread = inboxes.unread.get(&a).copied().unwrap_or(0);
+            json!({"agent": a, "inbox": inbox, "unread": unread, "open": open, "unanswered": unanswered, "stale": stale})
+        })
         .collect();
-    let like = q.filter(|q| !q.is_empty()).map(|q| format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+    let like = q.filter(|q| !q.is_empty()).map(like_pattern);
     let agent = agent.filter(|a| !a.is_empty());
     let mut items = Vec::new();
-    for t in db(ledger.stats().task_page(agent, like.as_deref(), LIST_LIMIT))? {
+    for t in db(ledger.stats().task_page(agent, like.as_deref(), LIST_LIMIT + 1))? {
         items.push(json!({
             "id": t.id, "title": t.title, "from": t.sender, "to": "baton", "reply_to": t.reply_to, "plugin": t.plugin,
             "action": t.action, "state": t.state, "error_code": t.error_code, "at": t.claimed_at,
             "finished_at": t.finished_at, "kind": "task",
         }));
     }
-    for o in db(ledger.stats().observed_page(agent, like.as_deref(), LIST_LIMIT))? {
+    for o in db(ledger.stats().observed_page(agent, like.as_deref(), LIST_LIMIT + 1))? {
         let o2 = o.observed;
         items.push(json!({
             "id": o2.id, "title": o2.title, "from": o2.sender, "to": o2.recipient.unwrap_or(o2.agent), "kind": "between_agents",
@@ -102,15 +179,176 @@ pub(crate) fn handoffs(app: &App, ledger: &Ledger, agent: Option<&str>, q: Optio
         }));
     }
     items.sort_by(|a, b| b["at"].as_str().cmp(&a["at"].as_str()));
+    // Says so when it stops short: the Tasks page pages through all of baton's tasks.
+    let truncated = items.len() > LIST_LIMIT as usize;
     items.truncate(LIST_LIMIT as usize);
     // The user's agents' own tree, in every dialect, as `baton status --json` shows it.
     let tree = baton_pipeline::tree::scan(&app.paths.handoffs, &app.cfg.agent, app.cfg.handoffs.stale_after, app.cfg.max_file_bytes);
-    Ok(json!({"agents": agents, "items": items, "stale_after_secs": STALE_AFTER_SECS, "between_agents": tree.to_json()}))
+    Ok(json!({"agents": agents, "items": items, "truncated": truncated, "limit": LIST_LIMIT, "stale_after_secs": STALE_AFTER_SECS, "between_agents": tree.to_json()}))
+}
+
+/// Every state a task can be in, as the overview's "tasks by state" names them.
+pub(crate) const STATES: [&str; 7] = ["claimed", "running", "retrying", "retry_requested", "completed", "failed", "rejected"];
+
+/// The task list's filters, as the page's URL carries them (`#/tasks?state=failed&plugin=…`).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub(crate) struct TaskQuery {
+    /// One state or several, comma-separated (`failed,rejected`).
+    pub state: Option<String>,
+    pub plugin: Option<String>,
+    /// The error code (`plugin_paused`, `unknown_plugin`, …).
+    pub code: Option<String>,
+    /// The sender or the reply-to agent.
+    pub agent: Option<String>,
+    /// Free text: id, title, sender or reply-to.
+    pub q: Option<String>,
+    /// 1-based.
+    pub page: Option<u64>,
+    pub per_page: Option<u64>,
+}
+
+/// Rows on a page of the task list unless `per_page` says otherwise, and at most.
+pub(crate) const PER_PAGE: u64 = 50;
+pub(crate) const MAX_PER_PAGE: u64 = 500;
+/// The states a task can be retried from.
+pub(crate) const RETRYABLE: &str = "failed,rejected";
+
+fn nonempty(s: &Option<String>) -> Option<&str> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn like_pattern(q: &str) -> String {
+    format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
+}
+
+impl TaskQuery {
+    /// Checks the values (a clear message for each bad one).
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, v) in [("state", &self.state), ("plugin", &self.plugin), ("code", &self.code), ("agent", &self.agent), ("q", &self.q)] {
+            if v.as_ref().is_some_and(|v| v.len() > 256) {
+                return Err(format!("`{name}` is at most 256 characters"));
+            }
+        }
+        if let Some(states) = nonempty(&self.state) {
+            for s in states.split(',') {
+                if baton_ledger::TaskState::parse(s.trim()).is_none() {
+                    return Err(format!(
+                        "unknown state {s:?}: use claimed, running, retrying, completed, failed, rejected or retry_requested (several: comma-separated)"
+                    ));
+                }
+            }
+        }
+        if self.page == Some(0) {
+            return Err("`page` counts from 1".into());
+        }
+        if self.per_page.is_some_and(|n| n == 0 || n > MAX_PER_PAGE) {
+            return Err(format!("`per_page` is 1 to {MAX_PER_PAGE}"));
+        }
+        Ok(())
+    }
+
+    fn states(&self) -> Option<String> {
+        nonempty(&self.state).map(|s| s.split(',').map(str::trim).collect::<Vec<_>>().join(","))
+    }
+
+    /// The same filter narrowed to the tasks a retry can take (failed or rejected).
+    pub fn retryable_states(&self) -> Option<String> {
+        match self.states() {
+            None => Some(RETRYABLE.to_string()),
+            Some(s) => {
+                let kept: Vec<&str> = s.split(',').filter(|s| RETRYABLE.split(',').any(|r| r == *s)).collect();
+                (!kept.is_empty()).then(|| kept.join(","))
+            }
+        }
+    }
+
+    /// Runs `f` with the ledger's filter for these values and `states`.
+    pub fn with_filter<T>(&self, states: Option<&str>, f: impl FnOnce(&baton_ledger::read::TaskFilter<'_>) -> T) -> T {
+        let like = nonempty(&self.q).map(like_pattern);
+        let filter = baton_ledger::read::TaskFilter {
+            state: states,
+            plugin: nonempty(&self.plugin),
+            error_code: nonempty(&self.code),
+            agent: nonempty(&self.agent),
+            like: like.as_deref(),
+        };
+        f(&filter)
+    }
+}
+
+fn task_json(t: &baton_ledger::TaskRow) -> Value {
+    json!({
+        "id": t.id, "title": t.title, "from": t.sender, "reply_to": t.reply_to, "plugin": t.plugin, "action": t.action,
+        "state": t.state, "error_code": t.error_code, "error_message": t.error_message, "attempts": t.attempts,
+        "claimed_at": t.claimed_at, "finished_at": t.finished_at, "duration_ms": t.duration_ms,
+    })
+}
+
+/// One page of baton's tasks, filtered, newest first, with the total, how many of them a retry
+/// would take, and the filters' choices (each with its count).
+pub(crate) fn tasks(app: &App, ledger: &Ledger, q: &TaskQuery) -> Res<Value> {
+    let per_page = q.per_page.unwrap_or(PER_PAGE).clamp(1, MAX_PER_PAGE);
+    let page = q.page.unwrap_or(1).max(1);
+    let offset = i64::try_from((page - 1).saturating_mul(per_page)).unwrap_or(i64::MAX);
+    let states = q.states();
+    let (rows, total) = db(q.with_filter(states.as_deref(), |f| ledger.stats().task_list(f, offset, per_page as i64)))?;
+    let retryable = match q.retryable_states() {
+        Some(s) => db(q.with_filter(Some(&s), |f| ledger.stats().task_list(f, 0, 0)))?.1,
+        None => 0,
+    };
+    let mut by_state: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_plugin: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_code: BTreeMap<String, u64> = BTreeMap::new();
+    let (facet_rows, counted_at) = facets(app, ledger)?;
+    for (state, plugin, code, n) in facet_rows {
+        *by_state.entry(state).or_default() += n;
+        if let Some(p) = plugin {
+            *by_plugin.entry(p).or_default() += n;
+        }
+        if let Some(c) = code {
+            *by_code.entry(c).or_default() += n;
+        }
+    }
+    Ok(json!({
+        "items": rows.iter().map(task_json).collect::<Vec<_>>(),
+        "total": total,
+        "page": page,
+        "per_page": per_page,
+        "pages": total.div_ceil(per_page).max(1),
+        "retryable": retryable,
+        "retry_max": crate::retry::MAX_BULK,
+        "facets": {"state": by_state, "plugin": by_plugin, "code": by_code},
+        "facets_at": stamp(counted_at),
+    }))
+}
+
+/// The ids a bulk retry takes: the failed or rejected tasks matching the filters, newest
+/// first, at most `limit` of them; and how many match in all.
+pub(crate) fn retryable_ids(ledger: &Ledger, q: &TaskQuery, limit: i64) -> Res<(Vec<String>, u64)> {
+    let Some(states) = q.retryable_states() else { return Ok((Vec::new(), 0)) };
+    let (rows, total) = db(q.with_filter(Some(&states), |f| ledger.stats().task_list(f, 0, limit)))?;
+    Ok((rows.into_iter().map(|t| t.id).collect(), total))
+}
+
+/// Per recipient: handoffs between agents with no RETURN yet, and how many of them are stale.
+pub(crate) fn between_agents(ledger: &Ledger) -> BTreeMap<String, (u64, u64)> {
+    let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for o in ledger.open_handoffs().unwrap_or_default() {
+        let stale = age_secs(&o.created_at).is_some_and(|a| a > STALE_AFTER_SECS);
+        let row = out.entry(o.recipient.clone().unwrap_or_else(|| o.agent.clone())).or_default();
+        row.0 += 1;
+        row.1 += u64::from(stale);
+    }
+    out
 }
 
 /// One handoff's history: its record, events, plugin log, and what other agents saw of it.
-pub(crate) fn handoff(ledger: &Ledger, id: &str) -> Res<Option<Value>> {
+pub(crate) fn handoff(app: &App, ledger: &Ledger, id: &str) -> Res<Option<Value>> {
     let task = ledger.task(id).map_err(|e| e.to_string())?;
+    let (task_file, return_file) = match &task {
+        Some(t) => (task_body(app, t), return_body(app, t)),
+        None => (None, None),
+    };
     let events = ledger.events(id).map_err(|e| e.to_string())?;
     let logs = ledger.logs(id).map_err(|e| e.to_string())?;
     let observed: Vec<Value> = db(ledger.stats().observed_of(id, 100))?
@@ -126,7 +364,49 @@ pub(crate) fn handoff(ledger: &Ledger, id: &str) -> Res<Option<Value>> {
         return Ok(None);
     }
     let retryable = task.as_ref().is_some_and(|t| matches!(t.state, baton_ledger::TaskState::Failed | baton_ledger::TaskState::Rejected));
-    Ok(Some(json!({"id": id, "task": task, "events": events, "logs": logs, "observed": observed, "retryable": retryable})))
+    Ok(Some(json!({
+        "id": id, "task": task, "events": events, "logs": logs, "observed": observed, "retryable": retryable,
+        "params": task_file.as_ref().map(|(_, v)| v["params"].clone()),
+        "task_file": task_file.as_ref().map(|(p, _)| p.display().to_string()),
+        "return": return_file.map(|(p, v)| json!({
+            "file": p.display().to_string(), "status": v["status"], "summary": v["summary"], "result": v["result"],
+            "artifacts": v["artifacts"], "error": v["error"], "attempts": v["attempts"], "finished_at": v["finished_at"],
+        })),
+    })))
+}
+
+/// Reads a handoff file as a JSON object, refusing one over the configured size.
+fn read_json(app: &App, path: &Path) -> Option<Value> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > app.cfg.max_file_bytes {
+        return None;
+    }
+    serde_json::from_slice::<Value>(&std::fs::read(path).ok()?).ok().filter(Value::is_object)
+}
+
+/// The first of `names` found in one of `agent`'s folders (filed, failed, or still waiting)
+/// whose body satisfies `ok`.
+fn find_in_agent(app: &App, agent: &str, names: &[&str], ok: impl Fn(&Value) -> bool) -> Option<(PathBuf, Value)> {
+    let dirs = [app.paths.processed(agent), app.paths.failed(agent), app.paths.inbox(agent)];
+    dirs.iter().flat_map(|d| names.iter().map(move |n| d.join(n))).find_map(|p| read_json(app, &p).filter(|v| ok(v)).map(|v| (p, v)))
+}
+
+/// The TASK as it was dropped (for its `params`): in baton's own folders, by its file name.
+fn task_body(app: &App, t: &baton_ledger::TaskRow) -> Option<(PathBuf, Value)> {
+    if t.file_name.contains('/') || t.file_name.starts_with('.') {
+        return None;
+    }
+    find_in_agent(app, &app.cfg.agent, &[t.file_name.as_str()], |v| v["id"] == t.id.as_str())
+}
+
+/// The RETURN that answered it (its `result`, summary and artifacts): in the reply-to
+/// agent's folders, where the agent may have filed it since.
+fn return_body(app: &App, t: &baton_ledger::TaskRow) -> Option<(PathBuf, Value)> {
+    let name = t.return_name.as_deref()?;
+    if name.contains('/') || t.reply_to.contains('/') || t.reply_to.starts_with('.') {
+        return None;
+    }
+    find_in_agent(app, &t.reply_to, &[name], |v| v["in_reply_to"] == t.id.as_str())
 }
 
 /// Installed plugins: version, WIT world, budgets, health and pause; refused files too.
@@ -200,11 +480,38 @@ fn summarize(path: &Path, with_detail: bool) -> Option<ReportSummary> {
             "errors": r.errors.iter().map(|e| json!({"path": host(&e.path), "message": host(&e.message)})).collect::<Vec<_>>(),
         })
     });
-    Some(ReportSummary { generated_at: r.generated_at, present, expected, false_claims: r.false_claims.len(), gaps: r.gaps.len(), detail })
+    let mut plans_dirs: Vec<String> = r.plans_dirs.iter().map(|d| host(d)).collect();
+    plans_dirs.sort();
+    plans_dirs.dedup();
+    Some(ReportSummary { plans_dirs, generated_at: r.generated_at, present, expected, false_claims: r.false_claims.len(), gaps: r.gaps.len(), detail })
 }
 
-/// The latest audit report's summary and false claims, and completion over the past reports.
-pub(crate) fn audits(app: &App) -> Res<Value> {
+/// How many report files are read to find the plans sets and their histories.
+const SCAN: usize = 4 * HISTORY;
+
+/// A plans set's key: its plans folders, one per line.
+fn set_key(dirs: &[String]) -> String {
+    dirs.join("\n")
+}
+
+/// The plans folders `serve` audits (the audit plugin's `plans` grants), as host paths.
+fn own_plans(app: &App) -> Vec<String> {
+    let mut dirs: Vec<String> = app
+        .cfg
+        .grants(&app.paths.home, baton_pipeline::audit::PLUGIN)
+        .into_iter()
+        .filter(|g| g.name == "plans")
+        .map(|g| g.host_path.display().to_string())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// The audit reports, per plans set: a `baton audit` of other folders writes into the same
+/// reports folder, and its reports must not interleave with serve's own history. `set` picks
+/// one (its key, as listed in `sets`); by default serve's own plans set, else the newest. For
+/// that set: the latest report's summary, false claims and plans, and completion over time.
+pub(crate) fn audits(app: &App, set: Option<&str>) -> Res<Value> {
     let dir = reports_dir(app);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .into_iter()
@@ -214,34 +521,64 @@ pub(crate) fn audits(app: &App) -> Res<Value> {
         .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("PLANS_AUDIT_REPORT_") && n.ends_with(".json")))
         .collect();
     files.sort_by_key(|p| audit_key(p));
-    let recent: Vec<PathBuf> = files.iter().rev().take(HISTORY).rev().cloned().collect();
+    let recent: Vec<PathBuf> = files.iter().rev().take(SCAN).rev().cloned().collect();
     let mut caches = app.caches.lock().unwrap_or_else(|e| e.into_inner());
     caches.reports.retain(|p, _| recent.contains(p));
-    let last = recent.last().cloned();
-    let mut history = Vec::new();
+    let mut all: Vec<(PathBuf, ReportSummary)> = Vec::new();
     for p in &recent {
-        let want_detail = Some(p) == last.as_ref();
-        let cached = caches.reports.get(p).filter(|s| !want_detail || s.detail.is_some()).cloned();
-        let Some(s) = cached.or_else(|| summarize(p, want_detail)) else { continue };
-        caches.reports.insert(p.clone(), s.clone());
-        history.push(s);
+        let cached = caches.reports.get(p).cloned();
+        let Some(s) = cached.or_else(|| summarize(p, false)) else { continue };
+        caches.reports.entry(p.clone()).or_insert_with(|| s.clone());
+        all.push((p.clone(), s));
     }
+    // The sets, newest report first.
+    let mut sets: Vec<(String, Vec<String>, usize, String)> = Vec::new();
+    for (_, s) in all.iter().rev() {
+        let key = set_key(&s.plans_dirs);
+        match sets.iter_mut().find(|x| x.0 == key) {
+            Some(x) => x.2 += 1,
+            None => sets.push((key, s.plans_dirs.clone(), 1, s.generated_at.clone())),
+        }
+    }
+    let own = set_key(&own_plans(app));
+    let chosen = set
+        .filter(|k| sets.iter().any(|x| x.0 == *k))
+        .map(str::to_string)
+        .or_else(|| sets.iter().find(|x| x.0 == own).map(|x| x.0.clone()))
+        .or_else(|| sets.first().map(|x| x.0.clone()));
+    let mine: Vec<&(PathBuf, ReportSummary)> = all.iter().filter(|(_, s)| Some(set_key(&s.plans_dirs)) == chosen).collect();
+    let mine: Vec<&(PathBuf, ReportSummary)> = mine.iter().rev().take(HISTORY).rev().copied().collect();
     let point = |s: &ReportSummary| {
         json!({"generated_at": s.generated_at, "present": s.present, "expected": s.expected,
                "completion": if s.expected == 0 { 0.0 } else { s.present as f64 / s.expected as f64 },
                "false_claims": s.false_claims, "gaps": s.gaps})
     };
-    let latest = history.last().map(|s| {
-        let mut v = point(s);
-        if let (Some(o), Some(Value::Object(d))) = (v.as_object_mut(), s.detail.clone()) {
-            o.extend(d);
+    let latest = match mine.last() {
+        Some((p, s)) => {
+            let detailed = match s.detail.clone() {
+                Some(d) => Some(d),
+                None => summarize(p, true).and_then(|d| {
+                    let detail = d.detail.clone();
+                    caches.reports.insert(p.clone(), d);
+                    detail
+                }),
+            };
+            let mut v = point(s);
+            if let (Some(o), Some(Value::Object(d))) = (v.as_object_mut(), detailed) {
+                o.extend(d);
+                o.insert("plans_dirs".into(), json!(s.plans_dirs));
+            }
+            Some(v)
         }
-        v
-    });
+        None => None,
+    };
     Ok(json!({
         "reports_dir": dir.display().to_string(),
+        "set": chosen,
+        "own_set": own,
+        "sets": sets.iter().map(|(k, d, n, at)| json!({"key": k, "plans_dirs": d, "reports": n, "last_at": at, "own": *k == own})).collect::<Vec<_>>(),
         "latest": latest,
-        "history": history.iter().map(point).collect::<Vec<_>>(),
+        "history": mine.iter().map(|(_, s)| point(s)).collect::<Vec<_>>(),
         "running": app.audit_running.load(std::sync::atomic::Ordering::Relaxed),
     }))
 }
@@ -256,7 +593,7 @@ fn audit_key(p: &Path) -> (String, u32) {
 
 /// The latest report's false claims, for `/metrics` (None: no report).
 pub(crate) fn latest_false_claims(app: &App) -> Option<u64> {
-    audits(app).ok()?["latest"]["false_claims"].as_array().map(|a| a.len() as u64)
+    audits(app, None).ok()?["latest"]["false_claims"].as_array().map(|a| a.len() as u64)
 }
 
 /// Fingerprint coverage against `threshold`, duplicate groups (cached per library generation)

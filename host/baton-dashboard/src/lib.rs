@@ -6,9 +6,11 @@
 //! shows too; the live feed follows the ledger's event sequence ([`live`]).
 //!
 //! Security, because the page shows handoff titles, plugin logs and paths, all of which an
-//! attacker can write ([`guard`], [`auth`]): every endpoint but `/healthz` (and the static page
-//! itself, which holds no data) wants the key or a session token in the `Authorization`
-//! header, never a cookie or a query string; a `Host` that is not loopback or the configured
+//! attacker can write ([`guard`], [`auth`]): every endpoint but `/healthz`, `/readyz` (and the
+//! static page itself, which holds no data) wants the key or a session token in the
+//! `Authorization` header, never a cookie or a query string (the signed session cookie is sent
+//! to `/api/session` only, to get a new session token after a reload or a restart); a `Host`
+//! that is not loopback or the configured
 //! address gets 421 (DNS rebinding); the WebSocket checks `Origin` and takes its token as the
 //! first message; the page renders text with `textContent` under `default-src 'self'`. The key
 //! and the tokens are never logged.
@@ -18,6 +20,8 @@ pub mod auth;
 mod data;
 mod guard;
 mod live;
+mod procfs;
+mod retry;
 pub mod socket;
 mod stats;
 

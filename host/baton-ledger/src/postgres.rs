@@ -30,7 +30,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, GenericClient, Row, Statement};
 
 use crate::location::PgUrl;
-use crate::read::{AlertRow, AlertTx, Alerts, ObservedItem, StatRow, StatTable, StatsStore};
+use crate::read::{AlertRow, AlertTx, Alerts, ObservedItem, StatRow, StatTable, StatsStore, TaskFilter};
 use crate::{Event, KvLimits, LedgerError, LogLine, Observed, Refusal, Result, Store, TaskRow, TaskState, Writes};
 
 /// The migrations, in order: version N is `MIGRATIONS[N - 1]`.
@@ -1182,6 +1182,38 @@ impl StatsStore for PgLedger {
             )
         })?;
         Ok(rows.iter().map(task_from).collect())
+    }
+
+    fn task_list(&self, f: &TaskFilter<'_>, offset: i64, limit: i64) -> Result<(Vec<TaskRow>, u64)> {
+        macro_rules! task_where {
+            () => {
+                "WHERE ($1::text IS NULL OR state = ANY(string_to_array($1::text, ',')))
+                   AND ($2::text IS NULL OR plugin = $2::text) AND ($3::text IS NULL OR error_code = $3::text)
+                   AND ($4::text IS NULL OR sender = $4::text OR reply_to = $4::text)
+                   AND ($5::text IS NULL OR id LIKE $5::text ESCAPE '\\' OR title LIKE $5::text ESCAPE '\\'
+                        OR sender LIKE $5::text ESCAPE '\\' OR reply_to LIKE $5::text ESCAPE '\\')"
+            };
+        }
+        let (state, plugin, code, agent, like) = (f.state, f.plugin, f.error_code, f.agent, f.like);
+        let total = self.with(|s| s.query(concat!("SELECT COUNT(*) FROM tasks ", task_where!()), &[&state, &plugin, &code, &agent, &like]))?;
+        let total: i64 = total.first().map(|r| r.get(0)).unwrap_or(0);
+        let rows = self.with(|s| {
+            s.query(
+                concat!(
+                    "SELECT id, content_hash, claim, file_name, sender, reply_to, plugin, action, title, state,
+                        error_code, error_message, attempts, return_name, claimed_at, finished_at, duration_ms FROM tasks ",
+                    task_where!(),
+                    " ORDER BY claimed_at COLLATE \"C\" DESC, id COLLATE \"C\" DESC LIMIT $6 OFFSET $7"
+                ),
+                &[&state, &plugin, &code, &agent, &like, &limit, &offset],
+            )
+        })?;
+        Ok((rows.iter().map(task_from).collect(), total.max(0) as u64))
+    }
+
+    fn task_facets(&self) -> Result<Vec<(String, Option<String>, Option<String>, u64)>> {
+        let rows = self.with(|s| s.query("SELECT state, plugin, error_code, COUNT(*) FROM tasks GROUP BY state, plugin, error_code", &[]))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get::<_, i64>(3).max(0) as u64)).collect())
     }
 
     fn observed_page(&self, agent: Option<&str>, like: Option<&str>, limit: i64) -> Result<Vec<ObservedItem>> {

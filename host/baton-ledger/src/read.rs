@@ -65,6 +65,18 @@ pub struct ObservedItem {
     pub answered: bool,
 }
 
+/// Which of baton's tasks the dashboard's task list shows: every field that is set must match
+/// (`state` is a comma-separated list of states; `like` a LIKE pattern with `\\` as its
+/// escape, matched against id, title, sender and reply-to; `agent` the sender or reply-to).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TaskFilter<'a> {
+    pub state: Option<&'a str>,
+    pub plugin: Option<&'a str>,
+    pub error_code: Option<&'a str>,
+    pub agent: Option<&'a str>,
+    pub like: Option<&'a str>,
+}
+
 /// The writes of one alert evaluation, in transactions that hosts (and processes) take in
 /// turns: one for the alerts' states, then one for their follow-ups (so two hosts never both
 /// write the follow-up of one firing).
@@ -113,6 +125,12 @@ pub trait StatsStore: crate::Store {
     /// Baton's tasks, newest claims first, optionally from or to `agent` and matching `like`
     /// (a LIKE pattern with `\` as its escape) in id, title, sender or reply-to.
     fn task_page(&self, agent: Option<&str>, like: Option<&str>, limit: i64) -> Result<Vec<TaskRow>>;
+    /// One page of baton's tasks matching `filter`, newest claims first, and how many match in
+    /// all (paging with totals).
+    fn task_list(&self, filter: &TaskFilter<'_>, offset: i64, limit: i64) -> Result<(Vec<TaskRow>, u64)>;
+    /// How many tasks there are of each (state, plugin, error code): the task list's filter
+    /// choices and the "tasks by state" counts in one read.
+    fn task_facets(&self) -> Result<Vec<(String, Option<String>, Option<String>, u64)>>;
     /// TASKs between agents, newest first, filtered as [`StatsStore::task_page`] (agent: sender,
     /// recipient or the inbox's agent).
     fn observed_page(&self, agent: Option<&str>, like: Option<&str>, limit: i64) -> Result<Vec<ObservedItem>>;

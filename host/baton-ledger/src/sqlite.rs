@@ -5,7 +5,7 @@ use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
-use crate::read::{AlertRow, AlertTx, Alerts, ObservedItem, StatRow, StatTable, StatsStore};
+use crate::read::{AlertRow, AlertTx, Alerts, ObservedItem, StatRow, StatTable, StatsStore, TaskFilter};
 use crate::{schema, Event, KvLimits, LedgerError, LogLine, Observed, Refusal, Result, Store, TaskRow, TaskState, Writes};
 
 pub(crate) struct SqliteLedger {
@@ -550,6 +550,29 @@ impl StatsStore for SqliteLedger {
              ORDER BY rowid DESC LIMIT ?3"
         ))?;
         Ok(st.query_map(params![agent, like, limit], from_row)?.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Newest claims first is the insertion order (as in `task_page`): the rowid, no sort.
+    fn task_list(&self, f: &TaskFilter<'_>, offset: i64, limit: i64) -> Result<(Vec<TaskRow>, u64)> {
+        const WHERE: &str = "WHERE (?1 IS NULL OR instr(',' || ?1 || ',', ',' || state || ',') > 0)
+               AND (?2 IS NULL OR plugin = ?2) AND (?3 IS NULL OR error_code = ?3)
+               AND (?4 IS NULL OR sender = ?4 OR reply_to = ?4)
+               AND (?5 IS NULL OR id LIKE ?5 ESCAPE '\\' OR title LIKE ?5 ESCAPE '\\' OR sender LIKE ?5 ESCAPE '\\' OR reply_to LIKE ?5 ESCAPE '\\')";
+        let args = params![f.state, f.plugin, f.error_code, f.agent, f.like];
+        let total: i64 = self.conn.prepare_cached(&format!("SELECT COUNT(*) FROM tasks {WHERE}"))?.query_row(args, |r| r.get(0))?;
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks {WHERE} ORDER BY rowid DESC LIMIT ?6 OFFSET ?7"
+        ))?;
+        let rows = st
+            .query_map(params![f.state, f.plugin, f.error_code, f.agent, f.like, limit, offset], from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok((rows, total.max(0) as u64))
+    }
+
+    fn task_facets(&self) -> Result<Vec<(String, Option<String>, Option<String>, u64)>> {
+        let mut st = self.conn.prepare_cached("SELECT state, plugin, error_code, COUNT(*) FROM tasks GROUP BY state, plugin, error_code")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)?.max(0) as u64)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     fn observed_page(&self, agent: Option<&str>, like: Option<&str>, limit: i64) -> Result<Vec<ObservedItem>> {
