@@ -131,3 +131,35 @@ fn the_documented_client_configurations_start_a_working_server() {
         assert_eq!(c["tools"].as_array().unwrap().len(), 10, "{c}");
     }
 }
+
+/// A server started with `--state postgres://…` (and no `$BATON_STATE`): the tools that run the
+/// binary (`status`, `plugins`) are passed that `--state`, so they read the same PostgreSQL
+/// ledger, not the SQLite file a bare `baton status` on the home would open.
+#[test]
+fn tools_that_run_the_binary_keep_the_servers_postgresql_state() {
+    let Some(pg) = support::pg::Pg::start() else { return };
+    pg.create_db("mcp_state");
+    let url = pg.url("mcp_state");
+    let h = Home::init_on(Some(&url), &[], "");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/mcp_client.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(BIN)
+        .arg(&h.root)
+        .arg("state")
+        .env("XDG_CACHE_HOME", h.cache_root())
+        .env("BATON_LOG", "warn")
+        .env("STATE_URL", &url)
+        .env_remove("BATON_STATE")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out["status"]["is_error"], false, "{}", out["status"]);
+    assert_eq!(out["status"]["structured"]["ledger"]["backend"], "postgres", "{}", out["status"]);
+    assert!(out["plugins"]["structured"].to_string().contains("\"echo\""), "{}", out["plugins"]);
+    // Without the server's --state, the same command on this home reads the SQLite default.
+    let bare = Command::new(BIN).args(["--home"]).arg(&h.root).args(["status", "--json"]).env_remove("BATON_STATE").output().unwrap();
+    let bare: Value = serde_json::from_slice(&bare.stdout).unwrap_or(Value::Null);
+    assert_ne!(bare["ledger"]["backend"], "postgres", "{bare}");
+}

@@ -6,6 +6,8 @@ is_error), for the Rust test to check against the files on disk. Scenarios:
   claude: the agent "Claude" sends to the echo plugin and to "Codex", waits, lists, reads,
           and is refused where it must be;
   codex:  the agent "Codex" answers the TASK whose id is in $TASK_ID;
+  state:  the server is started with `--state $STATE_URL` and no $BATON_STATE in its environment;
+          the tools that run the binary (status, plugins) must reach that same ledger;
   docs:   every client configuration in docs/agents.md (the `claude mcp add` and `codex mcp add` lines, .mcp.json,
           .cursor/mcp.json, Codex's config.toml) is parsed and launched as written, with only
           the command `baton` replaced by BATON and BATON_HOME by HOME; each lists its tools
@@ -33,12 +35,19 @@ def shown(result):
 
 
 async def scenario(baton, home, name):
-    agent = "Claude" if name == "claude" else "Codex"
-    params = StdioServerParameters(
-        command=baton,
-        args=["--home", home, "mcp", "--agent", agent, "--wait-cap", "20"],
-        env={k: v for k, v in os.environ.items() if k.startswith(("XDG_", "BATON_LOG", "BATON_STATE"))},
-    )
+    agent = "Codex" if name == "codex" else "Claude"
+    if name == "state":
+        params = StdioServerParameters(
+            command=baton,
+            args=["--home", home, "--state", os.environ["STATE_URL"], "mcp", "--agent", agent],
+            env={k: v for k, v in os.environ.items() if k.startswith(("XDG_", "BATON_LOG"))},
+        )
+    else:
+        params = StdioServerParameters(
+            command=baton,
+            args=["--home", home, "mcp", "--agent", agent, "--wait-cap", "20"],
+            env={k: v for k, v in os.environ.items() if k.startswith(("XDG_", "BATON_LOG", "BATON_STATE"))},
+        )
     out = {}
     async with Client(params) as c:
         async def call(key, tool, args=None):
@@ -77,6 +86,9 @@ async def scenario(baton, home, name):
             read = await c.read_resource("baton://inbox/Codex")
             out["resource_codex"] = json.loads(read.contents[0].text)
             out["agent_task_id"] = aid
+        elif name == "state":
+            await call("status", "status")
+            await call("plugins", "plugins")
         else:
             tid = os.environ["TASK_ID"]
             await call("reply", "reply", {"id": tid, "status": "completed", "summary": "LGTM",

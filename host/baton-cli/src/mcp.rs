@@ -348,10 +348,7 @@ impl Server {
         blocking(move || {
             let exe = std::env::current_exe().context("finding the baton binary")?;
             let mut cmd = std::process::Command::new(exe);
-            cmd.arg("--home").arg(&me.home);
-            if let baton_ledger::Location::Sqlite(p) = &me.location {
-                cmd.arg("--state").arg(p);
-            }
+            cmd.args(child_globals(&me.home, &me.location));
             let out = cmd.args(&args).stdin(std::process::Stdio::null()).output().context("running baton")?;
             let stdout = String::from_utf8_lossy(&out.stdout);
             if !out.status.success() {
@@ -363,6 +360,18 @@ impl Server {
         })
         .await
     }
+}
+
+/// The global flags a command this server runs needs to act on the same home and ledger as the
+/// server: `--home`, and `--state` as the server resolved it (a SQLite file, or the PostgreSQL
+/// URL, which never carries a password), so neither `$BATON_STATE` nor baton.toml can point the
+/// child elsewhere; `--log-format text`, whose last line on failure is the message passed on.
+fn child_globals(home: &std::path::Path, location: &baton_ledger::Location) -> Vec<OsString> {
+    let state: OsString = match location {
+        baton_ledger::Location::Sqlite(p) => p.clone().into_os_string(),
+        baton_ledger::Location::Postgres(url) => url.shown().into(),
+    };
+    vec!["--home".into(), home.as_os_str().to_owned(), "--state".into(), state, "--log-format".into(), "text".into()]
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
