@@ -390,3 +390,47 @@ fn print_action_help(plugin: &str, act: &Action) {
         println!("  --param KEY=VALUE  any other key (the value is read as JSON, else kept as text)");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn flags(f: &[&str]) -> Vec<String> {
+        f.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn params_are_typed_by_the_schema() {
+        let schema = json!({"type": "object", "additionalProperties": false, "properties": {
+            "name": {"type": "string"}, "limit": {"type": "integer"}, "ratio": {"type": "number"},
+            "dry_run": {"type": "boolean"}, "paths": {"type": "array", "items": {"type": "string"}},
+            "mode": {"enum": ["plan", "apply"]}, "opt": {"type": ["integer", "null"]}, "cfg": {"type": "object"}}});
+        let p = build_params(
+            &schema,
+            json!({"limit": 1}),
+            &flags(&["name=5", "limit=7", "ratio=0.5", "dry_run=yes", "paths=a", "paths=b", "mode=apply", "opt=null", r#"cfg={"x":1}"#]),
+        )
+        .unwrap();
+        assert_eq!(
+            p,
+            json!({"name": "5", "limit": 7, "ratio": 0.5, "dry_run": true, "paths": ["a", "b"], "mode": "apply", "opt": null, "cfg": {"x": 1}})
+        );
+        // A JSON array is taken whole.
+        assert_eq!(build_params(&schema, json!({}), &flags(&[r#"paths=["x","y"]"#])).unwrap()["paths"], json!(["x", "y"]));
+        // Wrong types and unknown keys are refused, naming the key.
+        let e = build_params(&schema, json!({}), &flags(&["limit=many"])).unwrap_err().to_string();
+        assert!(e.contains("limit") && e.contains("integer"), "{e}");
+        let e = build_params(&schema, json!({}), &flags(&["nmae=x"])).unwrap_err().to_string();
+        assert!(e.contains("did you mean \"name\""), "{e}");
+        assert!(build_params(&schema, json!([]), &[]).is_err());
+        assert!(build_params(&schema, json!({}), &flags(&["=x"])).is_err());
+    }
+
+    #[test]
+    fn where_other_keys_are_allowed_any_key_is_json_or_text() {
+        let schema = json!({"type": "object", "properties": {"n": {"type": "string"}}});
+        let p = build_params(&schema, json!({}), &flags(&["n=3", "m=3", "t=hello world", "b=false", "eq=a=b"])).unwrap();
+        assert_eq!(p, json!({"n": "3", "m": 3, "t": "hello world", "b": false, "eq": "a=b"}));
+    }
+}
