@@ -332,7 +332,15 @@ fn call_every_action(h: &Home, actions: &[(String, String, Value)]) {
         assert_eq!(code == Some(0), ret["status"] == "completed", "{ret}");
         let id = ret["in_reply_to"].as_str().unwrap();
         assert_eq!(h.returns("cli")[id].len(), 1, "{plugin}.{action}: one RETURN in cli's inbox");
-        let shown = h.json(&["show", id, "--json"]);
+        // A running serve records the outcome just after it writes the RETURN.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let shown = loop {
+            let shown = h.json(&["show", id, "--json"]);
+            if shown["task"]["state"] == ret["status"] || std::time::Instant::now() > deadline {
+                break shown;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
         assert_eq!(shown["task"]["state"], ret["status"], "{plugin}.{action}: recorded in the ledger: {shown}");
     }
 }
