@@ -6,7 +6,7 @@
 //! TASK is a real handoff: claimed, recorded in the ledger, answered by one RETURN and filed
 //! (unlike `baton run`, which records nothing).
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{Map, Value};
@@ -93,7 +93,14 @@ pub fn run(ctx: &Ctx, a: CallArgs) -> Result<i32> {
     check_params(plugin, act, &params)?;
 
     let tree = Tree::open(ctx)?;
-    let from = std::env::var("BATON_AGENT").ok().filter(|f| !f.is_empty()).unwrap_or_else(|| DEFAULT_FROM.to_string());
+    let from = match std::env::var("BATON_AGENT") {
+        Ok(a) if baton_handoff::names::is_valid_name(&a) => a,
+        Ok(a) if !a.is_empty() => {
+            tracing::warn!("BATON_AGENT={a:?} is not a valid agent name; calling as {DEFAULT_FROM:?}");
+            DEFAULT_FROM.to_string()
+        }
+        _ => DEFAULT_FROM.to_string(),
+    };
     let req = send::Request {
         plugin: Some(plugin.to_string()),
         action: Some(action.to_string()),
@@ -105,30 +112,15 @@ pub fn run(ctx: &Ctx, a: CallArgs) -> Result<i32> {
     let sent = send::send(&tree, &req)?;
     tracing::info!(id = %sent.id, "called {plugin}.{action}");
     let timeout = a.timeout.map(Duration::from_secs_f64);
-    let deadline = timeout.map(|t| Instant::now() + t);
     let mut waiter = wait::Waiter::new(&sent.id, wait::dirs_of(&sent.reply_inbox), wait::min_stamp(&sent.created_at), sent.before.clone());
-    let mut drained = false;
-    let found = loop {
-        // Nobody to answer it: this process drains baton's inbox, as `serve --once` would.
-        if !drained && !serve_running(ctx, &tree) {
-            drained = true;
+    // Nobody to answer it: this process drains baton's inbox, as `serve --once` would (again
+    // each second the RETURN is still missing: a retry with a delay, a file another drain held).
+    let found = wait::block_sliced(&mut waiter, timeout, || {
+        if !serve_running(ctx, &tree) {
             drain(ctx)?;
         }
-        let slice = match deadline {
-            Some(d) => match d.checked_duration_since(Instant::now()) {
-                Some(left) => left.min(Duration::from_secs(1)),
-                None => break None,
-            },
-            None => Duration::from_secs(1),
-        };
-        if let Some(found) = wait::block(&mut waiter, Some(slice))? {
-            break Some(found);
-        }
-        if drained && !serve_running(ctx, &tree) && waiter.check().is_none() {
-            // Drained, and still no RETURN: a retry with a delay, or a file another drain held.
-            drained = false;
-        }
-    };
+        Ok(true)
+    })?;
     wait::report(&sent.id, found, a.json, timeout, false)
 }
 

@@ -305,7 +305,7 @@ impl Server {
                     None => wait::block(&mut waiter, Some(asked.min(me.wait_cap)))?,
                     Some(cancel) => {
                         let limit = args.get("timeout_s").is_some_and(|v| !v.is_null()).then_some(asked);
-                        wait_until_cancelled(&mut waiter, limit, cancel)?
+                        wait::block_sliced(&mut waiter, limit, || Ok(!cancel.load(std::sync::atomic::Ordering::Relaxed)))?
                     }
                 };
                 Ok(match found {
@@ -405,31 +405,6 @@ fn child_globals(home: &std::path::Path, location: &baton_ledger::Location) -> V
         baton_ledger::Location::Postgres(url) => url.shown().into(),
     };
     vec!["--home".into(), home.as_os_str().to_owned(), "--state".into(), state, "--log-format".into(), "text".into()]
-}
-
-/// [`wait::block`] in one-second slices, stopping when `cancel` is set (`tasks/cancel`) or
-/// after `limit`.
-fn wait_until_cancelled(
-    waiter: &mut wait::Waiter,
-    limit: Option<Duration>,
-    cancel: &std::sync::atomic::AtomicBool,
-) -> Result<Option<(std::path::PathBuf, Value)>> {
-    let deadline = limit.map(|l| std::time::Instant::now() + l);
-    loop {
-        let slice = match deadline {
-            Some(d) => match d.checked_duration_since(std::time::Instant::now()) {
-                Some(left) => left.min(Duration::from_secs(1)),
-                None => return Ok(None),
-            },
-            None => Duration::from_secs(1),
-        };
-        if let Some(found) = wait::block(waiter, Some(slice))? {
-            return Ok(Some(found));
-        }
-        if cancel.load(std::sync::atomic::Ordering::Relaxed) {
-            return Ok(None);
-        }
-    }
 }
 
 /// A tool's answer as MCP sends it: structured content and JSON text, or a tool error.
