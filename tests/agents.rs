@@ -398,5 +398,9 @@ fn call_goes_through_a_running_serve() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(!stderr(&o).contains("drained"), "{}", stderr(&o));
     assert!(stdout(&o).contains("completed"), "{}", stdout(&o));
+    // No time to wait: exit 124, and the id to wait for again is named.
+    let o = run_as(&h, None, &["call", "echo", "echo", "--timeout", "0"], None);
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    assert!(stderr(&o).contains("baton wait "), "{}", stderr(&o));
     stop(serving);
 }
