@@ -382,6 +382,9 @@ fn call_runs_each_first_party_action_from_its_schema_without_a_serve() {
     let o = run_as(&h, None, &["call", "echo", "echo", "--param", "novalue"], None);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("KEY=VALUE"), "{}", stderr(&o));
+    let o = run_as(&h, None, &["call", "echo", "echo", "--timeout=-1"], None);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--timeout"), "{}", stderr(&o));
     let o = run_as(&h, None, &["call", "echo", "echo", "--params", "{bad"], None);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--params"), "{}", stderr(&o));

@@ -76,6 +76,11 @@ pub fn run(ctx: &Ctx, a: CallArgs) -> Result<i32> {
             }
         };
     };
+    let _span = tracing::info_span!("call", plugin, action).entered();
+    let timeout = match a.timeout {
+        Some(t) if !(t.is_finite() && t >= 0.0) => bail!("--timeout must be a number of seconds >= 0, not {t}"),
+        t => t.map(Duration::from_secs_f64),
+    };
     let (actions, _) = describe(ctx, plugin)?;
     let Some(act) = actions.iter().find(|x| x.name == action) else {
         let names: Vec<String> = actions.iter().map(|x| x.name.clone()).collect();
@@ -111,7 +116,6 @@ pub fn run(ctx: &Ctx, a: CallArgs) -> Result<i32> {
     };
     let sent = send::send(&tree, &req)?;
     tracing::info!(id = %sent.id, "called {plugin}.{action}");
-    let timeout = a.timeout.map(Duration::from_secs_f64);
     let mut waiter = wait::Waiter::new(&sent.id, wait::dirs_of(&sent.reply_inbox), wait::min_stamp(&sent.created_at), sent.before.clone());
     // Nobody to answer it: this process drains baton's inbox, as `serve --once` would (again
     // each second the RETURN is still missing: a retry with a delay, a file another drain held).
