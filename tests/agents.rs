@@ -232,6 +232,9 @@ fn bad_inputs_are_refused_with_the_fix_and_nothing_is_written() {
     refused(&["reply", "NOPE", "--status", "completed", "--summary", "x"], None, "no TASK with id");
     refused(&["inbox", "Codex-MMl"], None, "did you mean");
     refused(&["wait", "NOPE", "--timeout", "1"], None, "no TASK with id");
+    // A negative timeout: refused before anything is written (it used to panic).
+    refused(&["send", "--to", "Codex-MM1", "--title", "x", "--wait", "--timeout=-1"], Some("Claude"), "--timeout");
+    refused(&["wait", "NOPE", "--timeout=-1"], None, "--timeout");
     assert_eq!(files(&inbox), before, "a refused send writes nothing");
     assert!(files(&h.inbox()).is_empty());
     assert!(files(&h.dir("Codex-MM1", ".baton-tmp")).iter().all(|p| !p.exists()));

@@ -77,10 +77,7 @@ pub fn run(ctx: &Ctx, a: CallArgs) -> Result<i32> {
         };
     };
     let _span = tracing::info_span!("call", plugin, action).entered();
-    let timeout = match a.timeout {
-        Some(t) if !(t.is_finite() && t >= 0.0) => bail!("--timeout must be a number of seconds >= 0, not {t}"),
-        t => t.map(Duration::from_secs_f64),
-    };
+    let timeout = crate::agents::timeout_arg(a.timeout)?;
     let (actions, _) = describe(ctx, plugin)?;
     let Some(act) = actions.iter().find(|x| x.name == action) else {
         let names: Vec<String> = actions.iter().map(|x| x.name.clone()).collect();

@@ -273,8 +273,8 @@ pub fn report(id: &str, found: Option<(PathBuf, Value)>, json: bool, timeout: Op
 
 pub fn run(ctx: &Ctx, a: WaitArgs) -> Result<i32> {
     let tree = Tree::open(ctx)?;
+    let timeout = super::timeout_arg(a.timeout)?;
     let mut waiter = locate(ctx, &tree, &a.id)?;
-    let timeout = a.timeout.map(Duration::from_secs_f64);
     let found = block(&mut waiter, timeout)?;
     report(&a.id, found, a.json, timeout, false)
 }
