@@ -9,12 +9,15 @@ Makes a temporary home (`baton init`), starts `baton serve` on it, then measures
              sender's inbox every millisecond for the RETURN (what scripts did before `send`)
   mcp        one `baton mcp` session driven by the official Python SDK: send_task, then
              wait_for_return
-Prints p50/p99/max in milliseconds as JSON.
+Prints p50/p99/max in milliseconds as JSON; for send_wait also the CPU time (user + system) of
+each `baton send` process (p50/p99), which is what a loaded machine multiplies: the load average
+while the bench ran is printed beside it.
 """
 
 import asyncio
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -33,15 +36,20 @@ def summary(xs):
 
 def send_wait(baton, home, n):
     env = dict(os.environ, BATON_AGENT="Bench-CLI")
-    times = []
+    times, cpu = [], []
     for i in range(n):
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         out = subprocess.run([baton, "--home", home, "send", "--plugin", "echo", "--action", "echo",
                               "--params", json.dumps({"i": i}), "--wait", "--timeout", "30", "--json"],
                              env=env, capture_output=True)
         times.append((time.perf_counter() - t0) * 1000)
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)) * 1000)
         assert out.returncode == 0 and json.loads(out.stdout)["status"] == "completed", out.stderr
-    return summary(times)
+    out = summary(times)
+    out["cpu_p50_ms"], out["cpu_p99_ms"] = round(pct(cpu, 50), 2), round(pct(cpu, 99), 2)
+    return out
 
 
 def by_hand(home, n):
@@ -106,8 +114,10 @@ def main():
         try:
             time.sleep(3)  # plugins loaded
             send_wait(baton, home, 20)  # warm-up
+            load0 = os.getloadavg()[0]
             out = {"send_wait": send_wait(baton, home, n), "by_hand": by_hand(home, n),
                    "mcp": asyncio.run(mcp(baton, home, n))}
+            out["load_avg_1min"] = [round(load0, 1), round(os.getloadavg()[0], 1)]
         finally:
             serve.terminate()
             serve.wait()

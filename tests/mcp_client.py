@@ -6,6 +6,11 @@ is_error), for the Rust test to check against the files on disk. Scenarios:
   claude: the agent "Claude" sends to the echo plugin and to "Codex", waits, lists, reads,
           and is refused where it must be;
   codex:  the agent "Codex" answers the TASK whose id is in $TASK_ID;
+  tasks:  the agent "Claude" with MCP's tasks extension (SEP-2663, `io.modelcontextprotocol/tasks`)
+          declared through the SDK's extension interface: send_task and wait_for_return answer
+          task handles, resolved by polling `tasks/get`; an unanswered wait is `tasks/cancel`led;
+  state:  the server is started with `--state $STATE_URL` and no $BATON_STATE in its environment;
+          the tools that run the binary (status, plugins) must reach that same ledger;
   docs:   every client configuration in docs/agents.md (the `claude mcp add` and `codex mcp add` lines, .mcp.json,
           .cursor/mcp.json, Codex's config.toml) is parsed and launched as written, with only
           the command `baton` replaced by BATON and BATON_HOME by HOME; each lists its tools
@@ -18,8 +23,63 @@ import json
 import os
 import sys
 
+from typing import Any, Literal
+
+import mcp_types
 from mcp import Client
+from mcp.client.extension import ClientExtension, ResultClaim
 from mcp.client.stdio import StdioServerParameters
+from pydantic import ConfigDict
+
+TASKS = "io.modelcontextprotocol/tasks"
+
+
+class TaskHandle(mcp_types.Result):
+    """`CreateTaskResult`: what a tools/call answers when the server made it a task (the
+    task's fields, `taskId`, `status`, `pollIntervalMs`…, beside `resultType`)."""
+
+    model_config = ConfigDict(extra="allow")
+    result_type: Literal["task"] = "task"
+
+    def fields(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude={"result_type", "meta"})
+
+
+class TaskState(mcp_types.Result):
+    """A `tasks/get` answer (SEP-2663's DetailedTask: the task's fields, flattened)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Tasks(ClientExtension):
+    """The tasks extension for the SDK's `Client`: a task handle is polled with `tasks/get`
+    until it ends, and its result becomes the call's result. Counts what it saw."""
+
+    identifier = TASKS
+
+    def __init__(self):
+        self.handles = []
+        self.polls = 0
+
+    def claims(self):
+        return [ResultClaim(result_type="task", model=TaskHandle, resolve=self.resolve)]
+
+    async def get(self, session, task_id):
+        self.polls += 1
+        req = mcp_types.GetTaskRequest(params=mcp_types.GetTaskRequestParams(task_id=task_id))
+        return (await session.send_request(req, TaskState)).model_dump(by_alias=True)
+
+    async def resolve(self, handle, ctx):
+        task_id = handle.fields()["taskId"]
+        self.handles.append({"tool": ctx.tool_name, "task": handle.fields()})
+        while True:
+            state = await self.get(ctx.session, task_id)
+            if state["status"] in ("completed", "failed", "cancelled"):
+                break
+            await asyncio.sleep(state.get("pollIntervalMs", 50) / 1000)
+        if state["status"] != "completed":
+            raise RuntimeError(f"task {task_id} ended {state['status']}: {state.get('error')}")
+        return mcp_types.CallToolResult.model_validate(state["result"])
 
 
 def shown(result):
@@ -33,14 +93,23 @@ def shown(result):
 
 
 async def scenario(baton, home, name):
-    agent = "Claude" if name == "claude" else "Codex"
-    params = StdioServerParameters(
-        command=baton,
-        args=["--home", home, "mcp", "--agent", agent, "--wait-cap", "20"],
-        env={k: v for k, v in os.environ.items() if k.startswith(("XDG_", "BATON_LOG", "BATON_STATE"))},
-    )
+    agent = "Codex" if name == "codex" else "Claude"
+    if name == "state":
+        params = StdioServerParameters(
+            command=baton,
+            args=["--home", home, "--state", os.environ["STATE_URL"], "mcp", "--agent", agent],
+            env={k: v for k, v in os.environ.items() if k.startswith(("XDG_", "BATON_LOG"))},
+        )
+    else:
+        params = StdioServerParameters(
+            command=baton,
+            # A wait-cap far below what a task waits: a task must not be held to it.
+            args=["--home", home, "mcp", "--agent", agent, "--wait-cap", "1" if name == "tasks" else "20"],
+            env={k: v for k, v in os.environ.items() if k.startswith(("XDG_", "BATON_LOG", "BATON_STATE"))},
+        )
     out = {}
-    async with Client(params) as c:
+    tasks = Tasks()
+    async with Client(params, extensions=[tasks] if name == "tasks" else None) as c:
         async def call(key, tool, args=None):
             try:
                 out[key] = shown(await c.call_tool(tool, args or {}))
@@ -77,6 +146,28 @@ async def scenario(baton, home, name):
             read = await c.read_resource("baton://inbox/Codex")
             out["resource_codex"] = json.loads(read.contents[0].text)
             out["agent_task_id"] = aid
+        elif name == "tasks":
+            # The RETURN comes 2.5 s after the send (the test's agent answers then): well past
+            # the 1 s wait-cap, which a task does not obey.
+            await call("send_agent", "send_task", {"to": "Codex", "title": "Answer in 2.5 s"})
+            out["agent_task_id"] = out["send_agent"]["structured"]["id"]
+            print(out["agent_task_id"], file=sys.stderr, flush=True)
+            await call("wait_agent", "wait_for_return", {"id": out["agent_task_id"]})
+            await call("send_plugin", "send_task", {"plugin": "echo", "action": "echo", "params": {"t": 1}})
+            await call("wait_plugin", "wait_for_return", {"id": out["send_plugin"]["structured"]["id"]})
+            await call("send_refused", "send_task", {"to": "Nobody", "title": "x"})
+            # A wait that nobody answers, cancelled: its handle taken as is, then tasks/cancel.
+            await call("send_unanswered", "send_task", {"to": "Codex", "title": "never answered"})
+            raw = await c.session.call_tool("wait_for_return", {"id": out["send_unanswered"]["structured"]["id"]}, allow_claimed=True)
+            tid = raw.fields()["taskId"]
+            out["before_cancel"] = await tasks.get(c.session, tid)
+            await c.session.send_request(mcp_types.CancelTaskRequest(params=mcp_types.CancelTaskRequestParams(task_id=tid)), TaskState)
+            out["after_cancel"] = await tasks.get(c.session, tid)
+            out["handles"] = tasks.handles
+            out["polls"] = tasks.polls
+        elif name == "state":
+            await call("status", "status")
+            await call("plugins", "plugins")
         else:
             tid = os.environ["TASK_ID"]
             await call("reply", "reply", {"id": tid, "status": "completed", "summary": "LGTM",

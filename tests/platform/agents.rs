@@ -232,6 +232,9 @@ fn bad_inputs_are_refused_with_the_fix_and_nothing_is_written() {
     refused(&["reply", "NOPE", "--status", "completed", "--summary", "x"], None, "no TASK with id");
     refused(&["inbox", "Codex-MMl"], None, "did you mean");
     refused(&["wait", "NOPE", "--timeout", "1"], None, "no TASK with id");
+    // A negative timeout: refused before anything is written (it used to panic).
+    refused(&["send", "--to", "Codex-MM1", "--title", "x", "--wait", "--timeout=-1"], Some("Claude"), "--timeout");
+    refused(&["wait", "NOPE", "--timeout=-1"], None, "--timeout");
     assert_eq!(files(&inbox), before, "a refused send writes nothing");
     assert!(files(&h.inbox()).is_empty());
     assert!(files(&h.dir("Codex-MM1", ".baton-tmp")).iter().all(|p| !p.exists()));
@@ -280,4 +283,130 @@ fn a_reply_killed_between_its_two_steps_is_finished_by_the_next_reply_or_serve()
         assert!(!files(&h.dir("Codex", "01_inbox")).iter().any(|p| p.to_str().unwrap().contains(id.as_str())), "the TASK left the inbox");
         assert!(files(&h.dir("Codex", "02_processed")).iter().any(|p| p.to_str().unwrap().contains(id.as_str())), "the TASK is filed");
     }
+}
+
+/// The first-party plugins `baton init` installs, each action with its params schema, as
+/// `plugin inspect --json` reports them.
+fn first_party_actions(h: &Home) -> Vec<(String, String, Value)> {
+    let mut out = Vec::new();
+    for p in ["echo", "audit", "spotify", "djay", "drive-sync"] {
+        let r: Value = h.json(&["plugin", "inspect", p, "--json"]);
+        let actions = r["actions"].as_array().unwrap_or_else(|| panic!("{p} has no actions: {r}"));
+        assert!(!actions.is_empty(), "{p}");
+        for a in actions {
+            out.push((p.to_string(), a["name"].as_str().unwrap().to_string(), a["params_schema"].clone()));
+        }
+    }
+    out
+}
+
+/// `baton call P A --help` lists every param of the action's schema, marking the required ones;
+/// `plugin inspect`'s `actions` block starts each line with its action's name.
+fn check_help(h: &Home, plugin: &str, action: &str, schema: &Value) {
+    let o = run_as(h, None, &["call", plugin, action, "--help"], None);
+    assert_eq!(o.status.code(), Some(0), "{plugin} {action} --help: {}", stderr(&o));
+    let help = stdout(&o);
+    assert!(help.starts_with(&format!("baton call {plugin} {action} ")), "{help}");
+    let required: Vec<&str> = schema["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    for (k, _) in schema["properties"].as_object().into_iter().flatten() {
+        let line = help.lines().find(|l| l.trim_start().starts_with(&format!("--param {k}=<"))).unwrap_or_else(|| panic!("{plugin}.{action}: no --param {k} in\n{help}"));
+        assert_eq!(line.contains("(required)"), required.contains(&k.as_str()), "{line}");
+    }
+}
+
+/// Runs every first-party action with `baton call` (as no agent: `from` is `cli`). An action
+/// that needs params is refused before anything is written (exit 2, the param named); every
+/// other one gets exactly one RETURN, printed as the RETURN object, recorded in the ledger.
+fn call_every_action(h: &Home, actions: &[(String, String, Value)]) {
+    let baton_inbox = h.dir("baton", "01_inbox");
+    for (plugin, action, schema) in actions {
+        let required: Vec<&str> = schema["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let o = run_as(h, None, &["call", plugin, action, "--timeout", "120", "--json"], None);
+        if let Some(first) = required.first() {
+            assert_eq!(o.status.code(), Some(2), "{plugin}.{action} without its required params: {}", stderr(&o));
+            assert!(stderr(&o).contains(first), "{plugin}.{action}: {}", stderr(&o));
+            assert!(files(&baton_inbox).iter().all(|f| !f.to_string_lossy().contains(&format!("__TASK__{plugin}-{action}-"))), "nothing written");
+            continue;
+        }
+        let code = o.status.code();
+        assert!(matches!(code, Some(0 | 1)), "{plugin}.{action}: exit {code:?}: {}", stderr(&o));
+        let ret: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{plugin}.{action}: stdout is not the RETURN ({e}): {}", stdout(&o)));
+        assert_eq!(ret["kind"], "return");
+        assert_eq!(code == Some(0), ret["status"] == "completed", "{ret}");
+        let id = ret["in_reply_to"].as_str().unwrap();
+        assert_eq!(h.returns("cli")[id].len(), 1, "{plugin}.{action}: one RETURN in cli's inbox");
+        // A running serve records the outcome just after it writes the RETURN.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let shown = loop {
+            let shown = h.json(&["show", id, "--json"]);
+            if shown["task"]["state"] == ret["status"] || std::time::Instant::now() > deadline {
+                break shown;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(shown["task"]["state"], ret["status"], "{plugin}.{action}: recorded in the ledger: {shown}");
+    }
+}
+
+#[test]
+fn call_runs_each_first_party_action_from_its_schema_without_a_serve() {
+    let h = home();
+    let actions = first_party_actions(&h);
+    // The inspect text: under `actions`, every line starts with its action's name.
+    for p in ["echo", "audit", "spotify", "djay", "drive-sync"] {
+        let text = stdout(&h.ok(&["plugin", "inspect", p]));
+        let block: Vec<&str> =
+            text.lines().skip_while(|l| l.trim() != "actions").skip(1).take_while(|l| l.starts_with("    ")).collect();
+        let names: Vec<&str> = actions.iter().filter(|(q, _, _)| q == p).map(|(_, a, _)| a.as_str()).collect();
+        assert_eq!(block.len(), 2 * names.len(), "{p}: {text}");
+        for line in block {
+            assert!(names.iter().any(|n| line.trim_start().starts_with(&format!("{n} "))), "{p}: {line:?} does not start with an action name");
+        }
+    }
+    for (plugin, action, schema) in &actions {
+        check_help(&h, plugin, action, schema);
+    }
+    call_every_action(&h, &actions);
+
+    // Typed by the schema where it allows any key: JSON where it parses, else text.
+    let o = run_as(&h, Some("Scripts"), &["call", "echo", "echo", "--param", "n=3", "--param", "s=hello", "--param", "ok=true", "--param", r#"o={"a":1}"#, "--json"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let ret: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(ret["result"], json!({"n": 3, "s": "hello", "ok": true, "o": {"a": 1}}));
+    assert_eq!(h.returns("Scripts")[ret["in_reply_to"].as_str().unwrap()].len(), 1, "from is $BATON_AGENT");
+
+    // Bad input: exit 2, the fix named.
+    let o = run_as(&h, None, &["call", "ecoh", "echo"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("did you mean \"echo\""), "{}", stderr(&o));
+    let o = run_as(&h, None, &["call", "echo", "echoo"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no action \"echoo\"") && stderr(&o).contains("\"echo\""), "{}", stderr(&o));
+    let o = run_as(&h, None, &["call", "echo", "echo", "--param", "novalue"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("KEY=VALUE"), "{}", stderr(&o));
+    let o = run_as(&h, None, &["call", "echo", "echo", "--timeout=-1"], None);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--timeout"), "{}", stderr(&o));
+    let o = run_as(&h, None, &["call", "echo", "echo", "--params", "{bad"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--params"), "{}", stderr(&o));
+}
+
+#[test]
+fn call_goes_through_a_running_serve() {
+    let h = home();
+    let actions = first_party_actions(&h);
+    let serving = serve(&h);
+    call_every_action(&h, &actions);
+    // The serve answered: no in-process drain said so on stderr.
+    let o = run_as(&h, None, &["call", "echo", "echo", "--param", "k=v"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("drained"), "{}", stderr(&o));
+    assert!(stdout(&o).contains("completed"), "{}", stdout(&o));
+    // No time to wait: exit 124, and the id to wait for again is named.
+    let o = run_as(&h, None, &["call", "echo", "echo", "--timeout", "0"], None);
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    assert!(stderr(&o).contains("baton wait "), "{}", stderr(&o));
+    stop(serving);
 }

@@ -131,3 +131,81 @@ fn the_documented_client_configurations_start_a_working_server() {
         assert_eq!(c["tools"].as_array().unwrap().len(), 10, "{c}");
     }
 }
+
+/// A server started with `--state postgres://…` (and no `$BATON_STATE`): the tools that run the
+/// binary (`status`, `plugins`) are passed that `--state`, so they read the same PostgreSQL
+/// ledger, not the SQLite file a bare `baton status` on the home would open.
+#[test]
+fn tools_that_run_the_binary_keep_the_servers_postgresql_state() {
+    let Some(pg) = support::pg::Pg::start() else { return };
+    pg.create_db("mcp_state");
+    let url = pg.url("mcp_state");
+    let h = Home::init_on(Some(&url), &[], "");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/mcp_client.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(BIN)
+        .arg(&h.root)
+        .arg("state")
+        .env("XDG_CACHE_HOME", h.cache_root())
+        .env("BATON_LOG", "warn")
+        .env("STATE_URL", &url)
+        .env_remove("BATON_STATE")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out["status"]["is_error"], false, "{}", out["status"]);
+    assert_eq!(out["status"]["structured"]["ledger"]["backend"], "postgres", "{}", out["status"]);
+    assert!(out["plugins"]["structured"].to_string().contains("\"echo\""), "{}", out["plugins"]);
+    // Without the server's --state, the same command on this home reads the SQLite default.
+    let bare = Command::new(BIN).args(["--home"]).arg(&h.root).args(["status", "--json"]).env_remove("BATON_STATE").output().unwrap();
+    let bare: Value = serde_json::from_slice(&bare.stdout).unwrap_or(Value::Null);
+    assert_ne!(bare["ledger"]["backend"], "postgres", "{bare}");
+}
+
+/// MCP's tasks extension (SEP-2663), driven by the official Python SDK through its extension
+/// interface: a client that declares it gets `send_task` and `wait_for_return` as tasks, polls
+/// `tasks/get` for their results, and can `tasks/cancel` a wait. A wait as a task outlasts
+/// `--wait-cap` (1 s here): the RETURN comes 2.5 s after the send.
+#[test]
+fn send_and_wait_run_as_mcp_tasks_for_a_client_that_declares_them() {
+    use std::io::BufRead;
+    let h = Home::init(&[], "");
+    std::fs::create_dir_all(h.dir("Codex", "01_inbox")).unwrap();
+    let mut serving = serve(&h);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/mcp_client.py");
+    let mut c = Command::new("python3");
+    c.arg(&script).arg(BIN).arg(&h.root).arg("tasks").env("XDG_CACHE_HOME", h.cache_root()).env("BATON_LOG", "warn");
+    if let Some(url) = &h.state {
+        c.env("BATON_STATE", url);
+    }
+    let mut client = c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    // The client prints the agent TASK's id on stderr; Codex answers it 2.5 s after.
+    let mut lines = std::io::BufReader::new(client.stderr.take().unwrap()).lines();
+    let aid = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.len() == 26 && l.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .expect("the client printed the TASK id");
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let answered = h.cmd(&["reply", &aid, "--status", "completed", "--summary", "late but done"]).output().unwrap();
+    assert!(answered.status.success(), "{}", String::from_utf8_lossy(&answered.stderr));
+    let out = client.wait_with_output().unwrap();
+    let err = rest.join().unwrap();
+    assert!(out.status.success(), "the MCP client failed:\n{err}");
+    let out: Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    let tools: Vec<&str> = out["handles"].as_array().unwrap().iter().map(|h| h["tool"].as_str().unwrap()).collect();
+    assert_eq!(tools, ["send_task", "wait_for_return", "send_task", "wait_for_return", "send_task", "send_task"], "{out}");
+    assert!(out["polls"].as_u64().unwrap() >= 4, "{out}");
+    assert_eq!(out["wait_agent"]["structured"]["in_reply_to"], aid.as_str(), "{}", out["wait_agent"]);
+    assert_eq!(out["wait_agent"]["structured"]["summary"], "late but done");
+    assert_eq!(out["wait_plugin"]["structured"]["result"], json!({"t": 1}));
+    assert!(error_of(&out["send_refused"]).contains("no agent \"Nobody\""), "{}", out["send_refused"]);
+    assert_eq!(out["before_cancel"]["status"], "working", "{}", out["before_cancel"]);
+    assert_eq!(out["after_cancel"]["status"], "cancelled", "{}", out["after_cancel"]);
+    serving.kill().unwrap();
+    serving.wait().unwrap();
+}

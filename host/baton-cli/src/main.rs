@@ -2,6 +2,7 @@
 //! with the file and the fix in the message.
 mod agents;
 mod audit;
+mod call;
 mod catalog;
 mod dashboard;
 mod fp;
@@ -124,6 +125,12 @@ enum Command {
     /// Send a TASK to a plugin (`--plugin --action`) or an agent (`--to`); prints its id.
     /// `--wait` blocks until the RETURN (exit 0 completed, 1 other status, 124 timeout).
     Send(agents::send::SendArgs),
+    /// Call a plugin's action: params from `--param KEY=VALUE` (typed by the action's schema),
+    /// run through the running `serve`, else in this process; prints the RETURN (exit 0
+    /// completed, 1 other status, 2 bad input, 124 timeout). `baton call PLUGIN ACTION --help`
+    /// lists the action's params.
+    #[command(disable_help_flag = true)]
+    Call(call::CallArgs),
     /// Wait for the RETURN of a TASK sent earlier (exit 0 completed, 1 other status, 124 timeout).
     Wait(agents::wait::WaitArgs),
     /// The handoffs waiting for an agent: TASKs to do, RETURNs to read, oldest first.
@@ -205,6 +212,7 @@ fn main() {
         Command::Migrate(args) => migrate::run(args, &ctx),
         Command::Service(cmd) => service::run(cmd, &ctx),
         Command::Send(args) => agents::send::run(&ctx, args),
+        Command::Call(args) => call::run(&ctx, args),
         Command::Wait(args) => agents::wait::run(&ctx, args),
         Command::Inbox(args) => agents::inbox::run(&ctx, args),
         Command::Reply(args) => agents::reply::run(&ctx, args),

@@ -5,15 +5,22 @@
 //! `retry`, `audit` and `plugins` run this same binary's `--json` commands and pass their answer
 //! on. Each agent's inbox is a resource (`baton://inbox/<agent>`). Stdout carries only JSON-RPC;
 //! logs go to stderr.
+//!
+//! A client that declares MCP's tasks extension (`io.modelcontextprotocol/tasks`, SEP-2663) gets
+//! `send_task` and `wait_for_return` as tasks: the call answers a task handle at once, the work
+//! goes on in this process, and the client polls `tasks/get` for the result (or `tasks/cancel`s
+//! it). As a task, `wait_for_return` is not held to `--wait-cap` (no tool-call limit applies):
+//! it waits for the RETURN, or `timeout_s` when given. Other clients get plain results.
 use std::ffi::OsString;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, InitializeResult,
-    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-    ReadResourceResult, Resource, ResourceContents, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ContentBlock, CreateTaskResult,
+    DetailedTask, GetTaskParams, GetTaskResult, Implementation, InitializeResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ResourceContents, ServerCapabilities, ServerConfig, Task, TaskPayload, TaskStatus, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
@@ -51,7 +58,23 @@ struct Inner {
     /// What this session sent: where each RETURN lands and the names there just before, so a
     /// wait reads only newer files.
     sent: std::sync::Mutex<std::collections::HashMap<String, send::Sent>>,
+    /// The tasks this session created (tasks extension), by task id.
+    tasks: std::sync::Mutex<std::collections::HashMap<String, TaskEntry>>,
 }
+
+/// One tool call running as an MCP task.
+struct TaskEntry {
+    task: Task,
+    payload: TaskPayload,
+    /// Set by `tasks/cancel`: a waiting `wait_for_return` stops at its next slice.
+    cancel: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// The tools a client that declares the tasks extension gets as tasks.
+const TASK_TOOLS: [&str; 2] = ["send_task", "wait_for_return"];
+
+/// How long a finished task's result is kept for `tasks/get`.
+const TASK_TTL: Duration = Duration::from_secs(3600);
 
 impl Inner {
     fn ctx(&self) -> Ctx {
@@ -84,6 +107,7 @@ pub fn run(ctx: &Ctx, args: McpArgs) -> Result<i32> {
             agent: args.agent.filter(|a| !a.is_empty()),
             wait_cap: Duration::from_secs_f64(args.wait_cap),
             sent: Default::default(),
+            tasks: Default::default(),
         }),
     };
     let rt = crate::handoffs::runtime()?;
@@ -233,7 +257,8 @@ fn need(args: &Map<String, Value>, k: &str) -> Result<String> {
 }
 
 impl Server {
-    async fn call(&self, name: &str, args: Map<String, Value>) -> Result<Value> {
+    /// Runs a tool. `task`: it runs as an MCP task (no `--wait-cap`), stopped by this flag.
+    async fn call(&self, name: &str, args: Map<String, Value>, task: Option<Arc<std::sync::atomic::AtomicBool>>) -> Result<Value> {
         let me = self.inner.clone();
         match name {
             "send_task" => blocking(move || {
@@ -264,6 +289,7 @@ impl Server {
             "wait_for_return" => blocking(move || {
                 let id = need(&args, "id")?;
                 let asked = match args.get("timeout_s") {
+                    // As a task, no cap applies: without `timeout_s`, wait for the RETURN.
                     None | Some(Value::Null) => me.wait_cap,
                     Some(v) => {
                         let secs = v.as_f64().filter(|s| s.is_finite() && *s >= 0.0).ok_or_else(|| anyhow!("`timeout_s` must be a number of seconds >= 0"))?;
@@ -275,7 +301,14 @@ impl Server {
                     Some(s) => wait::Waiter::new(&id, wait::dirs_of(&s.reply_inbox), wait::min_stamp(&s.created_at), s.before),
                     None => wait::locate(&me.ctx(), &me.tree, &id)?,
                 };
-                Ok(match wait::block(&mut waiter, Some(asked.min(me.wait_cap)))? {
+                let found = match &task {
+                    None => wait::block(&mut waiter, Some(asked.min(me.wait_cap)))?,
+                    Some(cancel) => {
+                        let limit = args.get("timeout_s").is_some_and(|v| !v.is_null()).then_some(asked);
+                        wait::block_sliced(&mut waiter, limit, || Ok(!cancel.load(std::sync::atomic::Ordering::Relaxed)))?
+                    }
+                };
+                Ok(match found {
                     Some((_, ret)) => ret,
                     None => json!({"pending": true, "id": id}),
                 })
@@ -348,10 +381,7 @@ impl Server {
         blocking(move || {
             let exe = std::env::current_exe().context("finding the baton binary")?;
             let mut cmd = std::process::Command::new(exe);
-            cmd.arg("--home").arg(&me.home);
-            if let baton_ledger::Location::Sqlite(p) = &me.location {
-                cmd.arg("--state").arg(p);
-            }
+            cmd.args(child_globals(&me.home, &me.location));
             let out = cmd.args(&args).stdin(std::process::Stdio::null()).output().context("running baton")?;
             let stdout = String::from_utf8_lossy(&out.stdout);
             if !out.status.success() {
@@ -365,13 +395,46 @@ impl Server {
     }
 }
 
+/// The global flags a command this server runs needs to act on the same home and ledger as the
+/// server: `--home`, and `--state` as the server resolved it (a SQLite file, or the PostgreSQL
+/// URL, which never carries a password), so neither `$BATON_STATE` nor baton.toml can point the
+/// child elsewhere; `--log-format text`, whose last line on failure is the message passed on.
+fn child_globals(home: &std::path::Path, location: &baton_ledger::Location) -> Vec<OsString> {
+    let state: OsString = match location {
+        baton_ledger::Location::Sqlite(p) => p.clone().into_os_string(),
+        baton_ledger::Location::Postgres(url) => url.shown().into(),
+    };
+    vec!["--home".into(), home.as_os_str().to_owned(), "--state".into(), state, "--log-format".into(), "text".into()]
+}
+
+/// A tool's answer as MCP sends it: structured content and JSON text, or a tool error.
+fn tool_result(tool: &str, outcome: Result<Value>) -> CallToolResult {
+    match outcome {
+        Ok(v) => CallToolResult::structured(v),
+        Err(e) => {
+            let message = format!("{e:#}");
+            tracing::info!(tool, "refused: {message}");
+            CallToolResult::error(vec![ContentBlock::text(json!({"error": message}).to_string())])
+        }
+    }
+}
+
+/// Milliseconds since an RFC 3339 time (0 if it does not parse).
+fn age_ms(ts: &str) -> i64 {
+    baton_handoff::stamp::parse_rfc3339(ts).map(|t| (baton_handoff::stamp::now() - t).whole_milliseconds() as i64).unwrap_or(0)
+}
+
+fn now_rfc3339() -> String {
+    baton_handoff::stamp::rfc3339(baton_handoff::stamp::now())
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(|e| anyhow!("internal: {e}"))?
 }
 
 impl ServerHandler for Server {
     fn get_info(&self) -> ServerConfig {
-        InitializeResult::new(ServerCapabilities::builder().enable_tools().enable_resources().build())
+        InitializeResult::new(ServerCapabilities::builder().enable_tools().enable_resources().enable_tasks().build())
             .with_server_info(Implementation::new("baton", env!("CARGO_PKG_VERSION")))
             .with_instructions(
                 "baton passes handoffs between agents. send_task sends a TASK (to a plugin, or to another agent) and \
@@ -391,26 +454,76 @@ impl ServerHandler for Server {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let Some(tool) = tools().into_iter().find(|t| t.name == request.name) else {
             return Err(ErrorData::invalid_params(format!("no tool {:?}", request.name), None));
         };
         use tracing::Instrument;
         let span = tracing::info_span!("mcp", tool = %tool.name);
-        let outcome = match args_of(&tool, request.arguments) {
-            Ok(args) => self.call(&tool.name, args).instrument(span).await,
-            Err(e) => Err(e),
+        let args = match args_of(&tool, request.arguments) {
+            Ok(args) => args,
+            Err(e) => return Ok(tool_result(&tool.name, Err(e)).into()),
         };
-        Ok(match outcome {
-            Ok(v) => CallToolResult::structured(v),
-            Err(e) => {
-                let message = format!("{e:#}");
-                tracing::info!(tool = %tool.name, "refused: {message}");
-                CallToolResult::error(vec![ContentBlock::text(json!({"error": message}).to_string())])
-            }
+        let as_task = TASK_TOOLS.contains(&tool.name.as_ref()) && context.client_capabilities().is_some_and(|c| c.supports_tasks());
+        if !as_task {
+            let outcome = self.call(&tool.name, args, None).instrument(span).await;
+            return Ok(tool_result(&tool.name, outcome).into());
         }
-        .into())
+        // A task: its handle now, the work in the background, the result for `tasks/get`.
+        let id = baton_handoff::build::new_id();
+        let now = now_rfc3339();
+        let task = Task::new(id.clone(), TaskStatus::Working, now.clone(), now)
+            .with_ttl_ms(TASK_TTL.as_millis() as u64)
+            .with_poll_interval_ms(50);
+        let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        {
+            let mut tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
+            tasks.retain(|_, t| !t.payload.status().is_terminal() || age_ms(&t.task.last_updated_at) < TASK_TTL.as_millis() as i64);
+            tasks.insert(id.clone(), TaskEntry { task: task.clone(), payload: TaskPayload::Working, cancel: cancel.clone() });
+        }
+        let me = self.clone();
+        let name = tool.name.to_string();
+        tokio::spawn(
+            async move {
+                let outcome = me.call(&name, args, Some(cancel.clone())).await;
+                let result = tool_result(&name, outcome);
+                let payload = match serde_json::to_value(&result) {
+                    Ok(Value::Object(o)) => TaskPayload::Completed { result: o },
+                    _ => TaskPayload::Failed { error: json!({"code": -32603, "message": "the result could not be encoded"}).as_object().cloned().unwrap_or_default() },
+                };
+                let mut tasks = me.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(t) = tasks.get_mut(&id)
+                    && !t.payload.status().is_terminal()
+                {
+                    t.task.last_updated_at = now_rfc3339();
+                    t.payload = payload;
+                }
+            }
+            .instrument(span),
+        );
+        Ok(CallToolResponse::Task(CreateTaskResult::new(task)))
+    }
+
+    async fn get_task(&self, request: GetTaskParams, _context: RequestContext<RoleServer>) -> Result<GetTaskResult, ErrorData> {
+        let tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        let t = tasks
+            .get(&request.task_id)
+            .ok_or_else(|| ErrorData::invalid_params(format!("no task {:?} in this session", request.task_id), None))?;
+        Ok(GetTaskResult::new(DetailedTask::new(t.task.clone(), t.payload.clone())))
+    }
+
+    async fn cancel_task(&self, request: CancelTaskParams, _context: RequestContext<RoleServer>) -> Result<(), ErrorData> {
+        let mut tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        let t = tasks
+            .get_mut(&request.task_id)
+            .ok_or_else(|| ErrorData::invalid_params(format!("no task {:?} in this session", request.task_id), None))?;
+        t.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        if !t.payload.status().is_terminal() {
+            t.task.last_updated_at = now_rfc3339();
+            t.payload = TaskPayload::Cancelled;
+        }
+        Ok(())
     }
 
     async fn list_resources(

@@ -179,10 +179,12 @@ fn print_report(p: &PluginReport, cfg: &Config) {
     println!("  sha256   {}", p.sha256);
     println!("  world    baton:plugin@{}", p.world);
     println!("  budget   {} ms, {} MB memory, {} KB output", p.budget.time_ms, p.budget.memory_mb, p.budget.output_kb);
+    // Each line under the heading starts with its action's name, so `grep`/`awk` can pick an
+    // action's lines out (`baton call PLUGIN ACTION --help` explains its params).
     println!("  actions");
     for a in &p.actions {
         println!("    {:<14} {}", esc(&a.name), esc(&a.description));
-        println!("    {:<14} params: {}", "", esc(&a.params_schema.to_string()));
+        println!("    {:<14} params: {}", esc(&a.name), esc(&a.params_schema.to_string()));
     }
     if p.folders.is_empty() {
         println!("  folders  none wanted");

@@ -269,6 +269,14 @@ pub fn arg_text(raw: &str, what: &str) -> Result<(String, String)> {
     }
 }
 
+/// `--timeout SECS`: a finite number >= 0 (a negative or NaN one would panic in `Duration`).
+pub fn timeout_arg(t: Option<f64>) -> Result<Option<std::time::Duration>> {
+    match t {
+        Some(t) if !(t.is_finite() && t >= 0.0) => bail!("--timeout must be a number of seconds >= 0, not {t}"),
+        t => Ok(t.map(std::time::Duration::from_secs_f64)),
+    }
+}
+
 /// An age for people, as `baton status` shows ages.
 pub use baton_pipeline::tree::human_age;
 

@@ -1,7 +1,6 @@
 //! `baton send`: writes one valid, uniquely named TASK (for a plugin into baton's inbox, for an
 //! agent into its `01_inbox/`), prints its id, and with `--wait` blocks until its RETURN.
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Map, Value};
@@ -168,6 +167,7 @@ fn body_arg(raw: &str) -> Result<Value> {
 
 pub fn run(ctx: &Ctx, a: SendArgs) -> Result<i32> {
     let tree = Tree::open(ctx)?;
+    let timeout = super::timeout_arg(a.timeout)?;
     let params = a.params.as_deref().map(|p| super::json_arg(p, "--params")).transpose()?;
     let body = a.body.as_deref().map(body_arg).transpose()?;
     let req = Request {
@@ -197,7 +197,6 @@ pub fn run(ctx: &Ctx, a: SendArgs) -> Result<i32> {
     if !a.json {
         println!("sent {}", sent.file.display());
     }
-    let timeout = a.timeout.map(Duration::from_secs_f64);
     let mut waiter = wait::Waiter::new(&sent.id, wait::dirs_of(&sent.reply_inbox), wait::min_stamp(&sent.created_at), sent.before);
     let found = wait::block(&mut waiter, timeout)?;
     wait::report(&sent.id, found, a.json, timeout, true)

@@ -155,6 +155,32 @@ pub fn block(waiter: &mut Waiter, timeout: Option<Duration>) -> Result<Option<(P
     }
 }
 
+/// [`block`] in slices of at most a second, with `between` called before each: it may act (run
+/// the TASK when nobody else will) and answers `false` to stop waiting (a cancelled MCP task).
+/// `None` after `limit` or a stop.
+pub fn block_sliced(
+    waiter: &mut Waiter,
+    limit: Option<Duration>,
+    mut between: impl FnMut() -> Result<bool>,
+) -> Result<Option<(PathBuf, Value)>> {
+    let deadline = limit.map(|l| Instant::now() + l);
+    loop {
+        if !between()? {
+            return Ok(None);
+        }
+        let slice = match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left.min(POLL),
+                _ => return Ok(None),
+            },
+            None => POLL,
+        };
+        if let Some(found) = block(waiter, Some(slice))? {
+            return Ok(Some(found));
+        }
+    }
+}
+
 /// Where the RETURN for TASK `id` will land, and the stamp before which no file can answer it.
 /// The TASK is looked for in the agents' folders (and baton's claims in flight), then in the
 /// ledger.
@@ -247,8 +273,8 @@ pub fn report(id: &str, found: Option<(PathBuf, Value)>, json: bool, timeout: Op
 
 pub fn run(ctx: &Ctx, a: WaitArgs) -> Result<i32> {
     let tree = Tree::open(ctx)?;
+    let timeout = super::timeout_arg(a.timeout)?;
     let mut waiter = locate(ctx, &tree, &a.id)?;
-    let timeout = a.timeout.map(Duration::from_secs_f64);
     let found = block(&mut waiter, timeout)?;
     report(&a.id, found, a.json, timeout, false)
 }
