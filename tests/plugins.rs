@@ -267,7 +267,12 @@ fn plugins_built_against_older_minor_versions_still_load_and_run() {
     let installed = h.install_bytes("legacy-v0-3", baton_bundle::get("legacy-v0-3").unwrap().wasm);
     assert_eq!(installed["plugin"]["world"], "0.3.x");
     h.drop_task("V03", "legacy-v0-3", "echo", json!({"from": "0.3"}));
-    h.drop_task("NEW", "echo", "echo", json!({"from": "0.4"}));
+    // testkit is built against the frozen 0.4.0 (the music interfaces still in baton:plugin);
+    // echo against 0.5.0 through the SDK.
+    let installed = h.install_bytes("testkit", baton_bundle::get("testkit").unwrap().wasm);
+    assert_eq!(installed["plugin"]["world"], "0.4.x");
+    h.drop_task("V04", "testkit", "ok", json!({}));
+    h.drop_task("NEW", "echo", "echo", json!({"from": "0.5"}));
     h.ok(&["serve", "--once"]);
     let r = h.ret("OLD");
     assert_eq!(r["status"], "completed", "{r}");
@@ -292,7 +297,9 @@ fn plugins_built_against_older_minor_versions_still_load_and_run() {
     assert_eq!(worlds["legacy-echo"], "0.1.x");
     assert_eq!(worlds["legacy-v0-2"], "0.2.x");
     assert_eq!(worlds["legacy-v0-3"], "0.3.x");
-    assert_eq!(worlds["echo"], "0.4.x");
+    assert_eq!(worlds["testkit"], "0.4.x");
+    assert_eq!(worlds["echo"], "0.5.x");
+    assert_eq!(h.ret("V04")["status"], "completed", "{}", h.ret("V04"));
 }
 
 /// The `fingerprint` interface (0.3.0) through testkit: the same fingerprint as `baton fp

@@ -22,7 +22,7 @@ use crate::names::{self, conflict_copy_of, display_name, folding_conflicts, numb
 use crate::plan::{self, Child, Folder, MARKER, Move};
 use crate::util::{now, rfc3339, sha256_hex, stamp};
 
-wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
+wit_bindgen::generate!({ path: "../../wit/v0.4", world: "plugin" });
 
 use baton::plugin::catalog::{self, CollectionInfo, PropertyKind};
 use baton::plugin::host;
