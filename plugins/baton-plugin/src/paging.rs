@@ -1,37 +1,62 @@
-//! Long results, a page at a time. Reading: [`all_pages`] follows a cursor to the end (a
-//! catalog query gives at most 1,000 records a page). Answering: [`page`] cuts a long list
+//! Long results, a page at a time. Reading: [`each_page`] and [`catalog_each`] follow a
+//! cursor to the end (a catalog query gives at most 1,000 records a page). Answering: [`page`] cuts a long list
 //! into pages with a cursor, so a result stays inside the task's output budget and the sender
 //! asks for the next page with `cursor`.
 use crate::Failure;
 
-/// Every item of every page `fetch(cursor)` gives (`None` first, then each page's `next`),
-/// in order, stopping at a failure or after `max_pages` (a cursor that never ends).
-pub fn all_pages<T, E>(
+/// Hands every page `fetch(cursor)` gives (`None` first, then each page's `next`) to `visit`,
+/// in order, stopping at a failure, at a cursor that repeats, or after `max_pages` (a cursor
+/// that never ends). One page is held at a time.
+pub fn each_page<T, E>(
     max_pages: usize,
     mut fetch: impl FnMut(Option<&str>) -> Result<(Vec<T>, Option<String>), E>,
-) -> Result<Vec<T>, E> {
-    let mut out = Vec::new();
+    mut visit: impl FnMut(Vec<T>) -> Result<(), E>,
+) -> Result<(), E> {
     let mut cursor: Option<String> = None;
     for _ in 0..max_pages.max(1) {
         let (items, next) = fetch(cursor.as_deref())?;
-        out.extend(items);
+        visit(items)?;
         match next {
             Some(n) if cursor.as_deref() != Some(n.as_str()) => cursor = Some(n),
             _ => break,
         }
     }
+    Ok(())
+}
+
+/// Every item of every page, collected (see [`each_page`]).
+pub fn all_pages<T, E>(
+    max_pages: usize,
+    fetch: impl FnMut(Option<&str>) -> Result<(Vec<T>, Option<String>), E>,
+) -> Result<Vec<T>, E> {
+    let mut out = Vec::new();
+    each_page(max_pages, fetch, |items| {
+        out.extend(items);
+        Ok(())
+    })?;
     Ok(out)
 }
 
-/// Every record of a catalog collection matching `filter` (parsed from each page's JSON).
-pub fn catalog_records(plugin: &str, collection: &str, filter: &str) -> Result<Vec<serde_json::Value>, Failure> {
+/// Hands every record of the catalog collection `collection` matching `filter` to `visit`,
+/// a page (1,000 records) at a time, in key order; errors follow [`crate::catalog_failure`].
+pub fn catalog_each(
+    plugin: &str,
+    collection: &str,
+    filter: &str,
+    mut visit: impl FnMut(serde_json::Value) -> Result<(), Failure>,
+) -> Result<(), Failure> {
     let what = format!("reading {collection}");
-    all_pages(1_000_000, |cursor| {
-        let p = crate::catalog::query(collection, filter, cursor, 1000).map_err(|e| crate::failure::catalog_failure(plugin, &what, e))?;
-        let records: Vec<serde_json::Value> =
-            serde_json::from_str(&p.records).map_err(|e| Failure::Permanent(format!("{what}: the host sent records that do not parse: {e}")))?;
-        Ok((records, p.next))
-    })
+    each_page(
+        usize::MAX,
+        |cursor| {
+            let p = crate::catalog::query(collection, filter, cursor, 1000)
+                .map_err(|e| crate::failure::catalog_failure(plugin, &what, e))?;
+            let records: Vec<serde_json::Value> = serde_json::from_str(&p.records)
+                .map_err(|e| Failure::Permanent(format!("{what}: the host sent malformed records: {e}")))?;
+            Ok((records, p.next))
+        },
+        |records| records.into_iter().try_for_each(&mut visit),
+    )
 }
 
 /// One page of a long list: the items from `cursor` (an offset as text; none: the start), at
