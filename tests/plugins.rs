@@ -576,6 +576,11 @@ fn init_journals_and_archives_the_plugins_it_installs_and_serve_adopts_nothing()
     let journal = lines(&h);
     let bundled: Vec<&str> = baton_bundle::first_party().map(|p| p.name).collect();
     assert!(bundled.contains(&"echo") && bundled.contains(&"audit"), "{bundled:?}");
+    // The test plugins are a test build's extra (baton-bundle's `test-fixtures` feature): never
+    // first-party, never installed by init.
+    let fixtures: Vec<&str> = baton_bundle::FIXTURES.iter().map(|p| p.name).collect();
+    assert_eq!(fixtures, ["legacy-echo", "legacy-v0-2", "legacy-v0-3", "testkit"]);
+    assert!(fixtures.iter().all(|f| !bundled.contains(f) && !h.plugins().join(format!("{f}.wasm")).exists()), "{bundled:?}");
     for name in bundled.iter().copied() {
         let line = journal.iter().find(|l| l["name"] == name).unwrap_or_else(|| panic!("no journal line for {name}: {journal:?}"));
         assert_eq!(line["op"], "installed", "{line}");
