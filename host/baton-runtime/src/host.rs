@@ -386,50 +386,40 @@ impl crate::bindings::v0_3::baton::plugin::host::Host for StoreState {
     }
 }
 
+/// The host functions 0.4.0 added (and 0.2.0's `remaining-ms`), shared by 0.4.0 and 0.5.0,
+/// whose `host` interfaces are the same.
+macro_rules! host_fns_since_0_4 {
+    () => {
+        async fn remaining_ms(&mut self) -> wasmtime::Result<u64> {
+            Ok(self.remaining_ms_impl())
+        }
+
+        async fn settings(&mut self) -> wasmtime::Result<String> {
+            // From baton.toml, so small; the copy into the guest is bounded by its memory cap.
+            let text = self.settings.settings.to_string();
+            Ok(text)
+        }
+
+        async fn guest_path(&mut self, host_path: String) -> wasmtime::Result<Option<String>> {
+            Ok(crate::paths::guest_path_of(&self.grants, std::path::Path::new(&host_path)))
+        }
+
+        async fn host_path(&mut self, guest_path: String) -> wasmtime::Result<Option<String>> {
+            Ok(crate::paths::host_path_of(&self.grants, &guest_path).and_then(|p| p.into_os_string().into_string().ok()))
+        }
+    };
+}
+
 impl crate::bindings::v0_4::baton::plugin::types::Host for StoreState {}
 impl crate::bindings::v0_4::baton::plugin::host::Host for StoreState {
     common_host_fns!(v0_4);
-
-    async fn remaining_ms(&mut self) -> wasmtime::Result<u64> {
-        Ok(self.remaining_ms_impl())
-    }
-
-    async fn settings(&mut self) -> wasmtime::Result<String> {
-        // From baton.toml, so small; the copy into the guest is bounded by its memory cap.
-        let text = self.settings.settings.to_string();
-        Ok(text)
-    }
-
-    async fn guest_path(&mut self, host_path: String) -> wasmtime::Result<Option<String>> {
-        Ok(crate::paths::guest_path_of(&self.grants, std::path::Path::new(&host_path)))
-    }
-
-    async fn host_path(&mut self, guest_path: String) -> wasmtime::Result<Option<String>> {
-        Ok(crate::paths::host_path_of(&self.grants, &guest_path).and_then(|p| p.into_os_string().into_string().ok()))
-    }
+    host_fns_since_0_4!();
 }
 
 impl crate::bindings::v0_5::baton::plugin::types::Host for StoreState {}
 impl crate::bindings::v0_5::baton::plugin::host::Host for StoreState {
     common_host_fns!(v0_5);
-
-    async fn remaining_ms(&mut self) -> wasmtime::Result<u64> {
-        Ok(self.remaining_ms_impl())
-    }
-
-    async fn settings(&mut self) -> wasmtime::Result<String> {
-        // From baton.toml, so small; the copy into the guest is bounded by its memory cap.
-        let text = self.settings.settings.to_string();
-        Ok(text)
-    }
-
-    async fn guest_path(&mut self, host_path: String) -> wasmtime::Result<Option<String>> {
-        Ok(crate::paths::guest_path_of(&self.grants, std::path::Path::new(&host_path)))
-    }
-
-    async fn host_path(&mut self, guest_path: String) -> wasmtime::Result<Option<String>> {
-        Ok(crate::paths::host_path_of(&self.grants, &guest_path).and_then(|p| p.into_os_string().into_string().ok()))
-    }
+    host_fns_since_0_4!();
 }
 
 impl crate::bindings::v0_5_music::baton::music::types::Host for StoreState {}

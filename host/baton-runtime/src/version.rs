@@ -5,6 +5,8 @@
 //! Adding a version: freeze the current `wit/plugin.wit` under `wit/v<major>.<minor>/`, add a
 //! `bindgen!` module in `bindings.rs`, a `Pre` variant and a `glue!` line here, and the new
 //! host functions in `host.rs`. Old plugins keep working because every version stays linked.
+//! Since 0.5.0 the music interfaces are the package `baton:music` (`wit/music/`), versioned with
+//! the core: a new version also gets a music `bindgen!` and its interfaces in the host crates.
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
