@@ -302,6 +302,28 @@ fn plugins_built_against_older_minor_versions_still_load_and_run() {
     assert_eq!(h.ret("V04")["status"], "completed", "{}", h.ret("V04"));
 }
 
+/// A plugin built with the SDK against `baton:music@0.5.0` (the music interfaces out of
+/// `baton:plugin` since the split) reaches all three under their 0.5.0 names, answered by the
+/// host crates rather than the refusing defaults: the catalog lists what it was granted, the
+/// fingerprint service refuses a path outside its grants, a granted SQLite file is read.
+#[test]
+fn a_music_plugin_built_against_0_5_reaches_the_catalog_fingerprints_and_sqlite() {
+    let h = Home::new(&[], "\n[plugins.music-v0-5]\ngrants = { data = \"data\" }\ncatalog = { read = [\"tracks\"] }\n");
+    let db = rusqlite::Connection::open(h.root.join("data/lib.db")).unwrap();
+    db.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2);").unwrap();
+    drop(db);
+    let installed = h.install_bytes("music-v0-5", baton_bundle::get("music-v0-5").unwrap().wasm);
+    assert_eq!(installed["plugin"]["world"], "0.5.x", "{installed}");
+    h.drop_task("PROBE", "music-v0-5", "probe", json!({"tags_path": "/etc/passwd", "db_path": "/data/lib.db"}));
+    h.ok(&["serve", "--once"]);
+    let r = h.ret("PROBE");
+    assert_eq!(r["status"], "completed", "{r}");
+    assert_eq!(r["result"]["rows"], 2, "{r}");
+    assert!(r["result"]["tags"].as_str().unwrap().starts_with("denied: "), "{r}");
+    let names: Vec<&str> = r["result"]["collections"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert!(names.contains(&"tracks"), "{r}");
+}
+
 /// The `fingerprint` interface (0.3.0) through testkit: the same fingerprint as `baton fp
 /// print`, tags, library matches limited to the plugin's grants and named by guest path, and
 /// every path outside the grant refused.
@@ -579,7 +601,7 @@ fn init_journals_and_archives_the_plugins_it_installs_and_serve_adopts_nothing()
     // The test plugins are a test build's extra (baton-bundle's `test-fixtures` feature): never
     // first-party, never installed by init.
     let fixtures: Vec<&str> = baton_bundle::FIXTURES.iter().map(|p| p.name).collect();
-    assert_eq!(fixtures, ["legacy-echo", "legacy-v0-2", "legacy-v0-3", "testkit"]);
+    assert_eq!(fixtures, ["legacy-echo", "legacy-v0-2", "legacy-v0-3", "music-v0-5", "testkit"]);
     assert!(fixtures.iter().all(|f| !bundled.contains(f) && !h.plugins().join(format!("{f}.wasm")).exists()), "{bundled:?}");
     for name in bundled.iter().copied() {
         let line = journal.iter().find(|l| l["name"] == name).unwrap_or_else(|| panic!("no journal line for {name}: {journal:?}"));
