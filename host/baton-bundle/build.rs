@@ -1,9 +1,15 @@
-//! Compiles every plugin under `plugins/` for `wasm32-wasip2` and embeds the components.
+//! Compiles the plugins under `plugins/` for `wasm32-wasip2` and embeds the components.
 //!
 //! Why a build script: `baton init` installs the first-party plugins, and the tests need real
 //! components, so one `cargo build`/`cargo test` must produce them. The plugins live in their
 //! own cargo workspace (they never build for the native target) with their own target folder,
 //! so this nested cargo never waits on the outer one's lock.
+//!
+//! A plugin crate is a crate with a `cdylib` (the SDK, `plugins/baton-plugin`, is a library
+//! and is not embedded). A crate marked `[package.metadata.baton] test-fixture = true` (the
+//! hostile test kit, the legacy-version fixtures) is built and embedded only with the
+//! `test-fixtures` feature, which only the test builds turn on (dev-dependencies): the shipped
+//! binary carries the first-party plugins alone.
 use std::{env, fs, path::{Path, PathBuf}, process::Command};
 
 fn main() {
@@ -27,19 +33,30 @@ fn main() {
     // Plugins compile host-side pure-Rust cores (baton-audit, baton-djay, baton-normalize, …)
     // into their components. Which ones is read from the nested build's own dependency files
     // after it ran (`watch_dep_info`), so a new shared core can never be forgotten here.
+    let fixtures_wanted = env::var_os("CARGO_FEATURE_TEST_FIXTURES").is_some();
     let mut names = Vec::new();
+    let mut fixtures = Vec::new();
     for entry in fs::read_dir(&plugins).unwrap() {
         let dir = entry.unwrap().path();
-        if dir.join("Cargo.toml").is_file() {
+        let manifest = fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
+        if manifest.contains("\"cdylib\"") {
+            let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+            if is_test_fixture(&manifest) {
+                if !fixtures_wanted {
+                    continue;
+                }
+                fixtures.push(name.clone());
+            }
             for watched in ["Cargo.toml", "src", "wit"] {
                 if dir.join(watched).exists() {
                     println!("cargo:rerun-if-changed={}", dir.join(watched).display());
                 }
             }
-            names.push(dir.file_name().unwrap().to_string_lossy().into_owned());
+            names.push(name);
         }
     }
     names.sort();
+    fixtures.sort();
 
     require_wasm_target();
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -48,6 +65,9 @@ fn main() {
         .arg(plugins.join("Cargo.toml"))
         .arg("--target-dir")
         .arg(&target_dir);
+    for name in &names {
+        cmd.args(["-p", name]);
+    }
     for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "RUSTC_WORKSPACE_WRAPPER", "CARGO_PRIMARY_PACKAGE"] {
         cmd.env_remove(var);
     }
@@ -60,20 +80,38 @@ fn main() {
         );
     }
 
-    let mut table = String::from("/// Every plugin in `plugins/`, by crate name.\npub static ALL: &[Bundled] = &[\n");
+    let mut table = String::from("/// The first-party plugins in `plugins/`, by crate name.\npub static ALL: &[Bundled] = &[\n");
+    let mut fixture_table = String::from("/// The test plugins (only with the `test-fixtures` feature).\npub static FIXTURES: &[Bundled] = &[\n");
     for name in &names {
         let file = name.replace('-', "_") + ".wasm";
         let built = target_dir.join("wasm32-wasip2/release").join(&file);
         let copied = out.join(&file);
         copy_if_changed(&built, &copied);
         watch_dep_info(&target_dir.join("wasm32-wasip2/release").join(name.replace('-', "_") + ".d"), &root);
-        table += &format!(
-            "    Bundled {{ name: {name:?}, wasm: include_bytes!({:?}) }},\n",
-            copied.display().to_string()
-        );
+        let row = format!("    Bundled {{ name: {name:?}, wasm: include_bytes!({:?}) }},\n", copied.display().to_string());
+        if fixtures.contains(name) {
+            fixture_table += &row;
+        } else {
+            table += &row;
+        }
     }
     table += "];\n";
-    fs::write(out.join("bundle.rs"), table).unwrap();
+    fixture_table += "];\n";
+    fs::write(out.join("bundle.rs"), table + &fixture_table).unwrap();
+}
+
+/// Whether a plugin's manifest marks it a test fixture (`[package.metadata.baton]` with
+/// `test-fixture = true`).
+fn is_test_fixture(manifest: &str) -> bool {
+    let mut in_table = false;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_table = line == "[package.metadata.baton]";
+        } else if in_table && line.replace(' ', "") == "test-fixture=true" {
+            return true;
+        }
+    }
+    false
 }
 
 /// Stops early, with the fix, when the toolchain lacks `wasm32-wasip2` (the usual first

@@ -267,7 +267,12 @@ fn plugins_built_against_older_minor_versions_still_load_and_run() {
     let installed = h.install_bytes("legacy-v0-3", baton_bundle::get("legacy-v0-3").unwrap().wasm);
     assert_eq!(installed["plugin"]["world"], "0.3.x");
     h.drop_task("V03", "legacy-v0-3", "echo", json!({"from": "0.3"}));
-    h.drop_task("NEW", "echo", "echo", json!({"from": "0.4"}));
+    // testkit is built against the frozen 0.4.0 (the music interfaces still in baton:plugin);
+    // echo against 0.5.0 through the SDK.
+    let installed = h.install_bytes("testkit", baton_bundle::get("testkit").unwrap().wasm);
+    assert_eq!(installed["plugin"]["world"], "0.4.x");
+    h.drop_task("V04", "testkit", "ok", json!({}));
+    h.drop_task("NEW", "echo", "echo", json!({"from": "0.5"}));
     h.ok(&["serve", "--once"]);
     let r = h.ret("OLD");
     assert_eq!(r["status"], "completed", "{r}");
@@ -292,7 +297,31 @@ fn plugins_built_against_older_minor_versions_still_load_and_run() {
     assert_eq!(worlds["legacy-echo"], "0.1.x");
     assert_eq!(worlds["legacy-v0-2"], "0.2.x");
     assert_eq!(worlds["legacy-v0-3"], "0.3.x");
-    assert_eq!(worlds["echo"], "0.4.x");
+    assert_eq!(worlds["testkit"], "0.4.x");
+    assert_eq!(worlds["echo"], "0.5.x");
+    assert_eq!(h.ret("V04")["status"], "completed", "{}", h.ret("V04"));
+}
+
+/// A plugin built with the SDK against `baton:music@0.5.0` (the music interfaces out of
+/// `baton:plugin` since the split) reaches all three under their 0.5.0 names, answered by the
+/// host crates rather than the refusing defaults: the catalog lists what it was granted, the
+/// fingerprint service refuses a path outside its grants, a granted SQLite file is read.
+#[test]
+fn a_music_plugin_built_against_0_5_reaches_the_catalog_fingerprints_and_sqlite() {
+    let h = Home::new(&[], "\n[plugins.music-v0-5]\ngrants = { data = \"data\" }\ncatalog = { read = [\"tracks\"] }\n");
+    let db = rusqlite::Connection::open(h.root.join("data/lib.db")).unwrap();
+    db.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2);").unwrap();
+    drop(db);
+    let installed = h.install_bytes("music-v0-5", baton_bundle::get("music-v0-5").unwrap().wasm);
+    assert_eq!(installed["plugin"]["world"], "0.5.x", "{installed}");
+    h.drop_task("PROBE", "music-v0-5", "probe", json!({"tags_path": "/etc/passwd", "db_path": "/data/lib.db"}));
+    h.ok(&["serve", "--once"]);
+    let r = h.ret("PROBE");
+    assert_eq!(r["status"], "completed", "{r}");
+    assert_eq!(r["result"]["rows"], 2, "{r}");
+    assert!(r["result"]["tags"].as_str().unwrap().starts_with("denied: "), "{r}");
+    let names: Vec<&str> = r["result"]["collections"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert!(names.contains(&"tracks"), "{r}");
 }
 
 /// The `fingerprint` interface (0.3.0) through testkit: the same fingerprint as `baton fp
@@ -569,6 +598,11 @@ fn init_journals_and_archives_the_plugins_it_installs_and_serve_adopts_nothing()
     let journal = lines(&h);
     let bundled: Vec<&str> = baton_bundle::first_party().map(|p| p.name).collect();
     assert!(bundled.contains(&"echo") && bundled.contains(&"audit"), "{bundled:?}");
+    // The test plugins are a test build's extra (baton-bundle's `test-fixtures` feature): never
+    // first-party, never installed by init.
+    let fixtures: Vec<&str> = baton_bundle::FIXTURES.iter().map(|p| p.name).collect();
+    assert_eq!(fixtures, ["legacy-echo", "legacy-v0-2", "legacy-v0-3", "music-v0-5", "testkit"]);
+    assert!(fixtures.iter().all(|f| !bundled.contains(f) && !h.plugins().join(format!("{f}.wasm")).exists()), "{bundled:?}");
     for name in bundled.iter().copied() {
         let line = journal.iter().find(|l| l["name"] == name).unwrap_or_else(|| panic!("no journal line for {name}: {journal:?}"));
         assert_eq!(line["op"], "installed", "{line}");

@@ -1,6 +1,8 @@
 //! The plugins in `plugins/`, compiled to wasm32-wasip2 components by `build.rs`.
 //!
-//! `baton init` installs [`first_party`]; tests also use the test-only plugins.
+//! `baton init` installs [`first_party`]. The test plugins (the hostile test kit, the
+//! legacy-version fixtures) are embedded only with the `test-fixtures` feature, which the
+//! test builds turn on through their dev-dependency; the shipped binary does not carry them.
 
 /// One embedded component.
 #[derive(Debug, Clone, Copy)]
@@ -13,15 +15,12 @@ pub struct Bundled {
 
 include!(concat!(env!("OUT_DIR"), "/bundle.rs"));
 
-/// Plugins that exist only to test the host; never installed by `baton init`.
-pub const TEST_ONLY: &[&str] = &["testkit", "legacy-echo", "legacy-v0-2", "legacy-v0-3"];
-
-/// The plugins `baton init` installs.
+/// The plugins `baton init` installs: every first-party plugin.
 pub fn first_party() -> impl Iterator<Item = &'static Bundled> {
-    ALL.iter().filter(|p| !TEST_ONLY.contains(&p.name))
+    ALL.iter()
 }
 
-/// Any bundled plugin by name, test-only ones included.
+/// Any bundled plugin by name, the test plugins included when they are embedded.
 pub fn get(name: &str) -> Option<&'static Bundled> {
-    ALL.iter().find(|p| p.name == name)
+    ALL.iter().chain(FIXTURES).find(|p| p.name == name)
 }

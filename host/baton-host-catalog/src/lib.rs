@@ -16,6 +16,7 @@
 //!
 //! One [`Catalog`] per process sits behind a mutex, so its track index stays warm between
 //! calls and tasks (as `best-matches` keeps the fingerprint index).
+mod music;
 mod paths;
 
 use std::path::PathBuf;
@@ -32,7 +33,7 @@ use crate::paths::Files;
 
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "../../wit",
+        path: "../../wit/v0.4",
         world: "plugin",
         // Trappable: a call that outlives the task's time budget ends the task `timeout`.
         imports: { "baton:plugin/catalog": async | trappable, default: async },
@@ -94,7 +95,8 @@ impl HostInterface for CatalogHost {
             let dirs = s.grant_dirs().to_vec();
             CatView { host, access, grants, dirs, deadline, meter: &mut s.meter }
         }
-        wit::add_to_linker::<StoreState, Cat>(linker, view)
+        wit::add_to_linker::<StoreState, Cat>(linker, view)?;
+        music::add_to_linker(linker, view)
     }
 }
 

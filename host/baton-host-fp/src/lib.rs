@@ -21,8 +21,9 @@ pub use service::{MAX_MATCHES, ServiceError};
 // Shared with the other host interfaces that take guest paths (baton-host-sqlite).
 pub use service::{locate, locate_at, open_in_grant, path_of_open};
 
-/// One `bindgen!` per `baton:plugin` version that has the `fingerprint` interface: a plugin built
-/// against 0.3.0 imports `fingerprint@0.3.0`, one built against 0.4.0 `fingerprint@0.4.0`.
+/// One `bindgen!` per version that has the `fingerprint` interface: a plugin built against 0.3.0
+/// imports `baton:plugin/fingerprint@0.3.0`, one built against 0.4.0 `…@0.4.0`, and since the
+/// split one built against 0.5.0 `baton:music/fingerprint@0.5.0`.
 mod bindings {
     pub mod v0_3 {
         wasmtime::component::bindgen!({
@@ -36,9 +37,17 @@ mod bindings {
     }
     pub mod v0_4 {
         wasmtime::component::bindgen!({
-            path: "../../wit",
+            path: "../../wit/v0.4",
             world: "plugin",
             imports: { "baton:plugin/fingerprint": async | trappable, default: async },
+            exports: { default: async },
+        });
+    }
+    pub mod v0_5 {
+        wasmtime::component::bindgen!({
+            path: ["../../wit", "../../wit/music"],
+            world: "baton:music/music",
+            imports: { "baton:music/fingerprint": async | trappable, default: async },
             exports: { default: async },
         });
     }
@@ -72,7 +81,8 @@ impl HostInterface for FingerprintHost {
             FpView { host: s.extension::<FingerprintHost>(), grants: s.grants(), dirs: s.grant_dirs(), deadline: s.deadline() }
         }
         bindings::v0_3::baton::plugin::fingerprint::add_to_linker::<StoreState, Fp>(linker, view)?;
-        bindings::v0_4::baton::plugin::fingerprint::add_to_linker::<StoreState, Fp>(linker, view)
+        bindings::v0_4::baton::plugin::fingerprint::add_to_linker::<StoreState, Fp>(linker, view)?;
+        bindings::v0_5::baton::music::fingerprint::add_to_linker::<StoreState, Fp>(linker, view)
     }
 }
 
@@ -99,9 +109,12 @@ impl FpView<'_> {
 /// The host functions every version shares, over that version's generated types.
 macro_rules! fingerprint_fns {
     ($v:ident { $($extra:tt)* }) => {
+        fingerprint_fns!($v = $v::baton::plugin::fingerprint { $($extra)* });
+    };
+    ($v:ident = $($p:ident)::+ { $($extra:tt)* }) => {
         mod $v {
             use super::*;
-            use crate::bindings::$v::baton::plugin::fingerprint as wit;
+            use crate::bindings::$($p)::+ as wit;
 
             /// A WIT result, or a trap that ends the task `timeout`.
             pub(super) fn convert<T, U>(r: Result<T, ServiceError>, ok: impl FnOnce(T) -> U) -> wasmtime::Result<Result<U, wit::FpError>> {
@@ -191,12 +204,18 @@ macro_rules! fingerprint_fns {
 }
 
 fingerprint_fns!(v0_3 {});
-fingerprint_fns!(v0_4 {
-    async fn library_fingerprint(&mut self, path: String) -> wasmtime::Result<Result<Option<wit::AudioFingerprint>, wit::FpError>> {
-        let r = match self.host() {
-            Ok(h) => service::library_fingerprint(h.library_db.clone(), h.db.clone(), self.grants, self.dirs, path, self.deadline).await,
-            Err(e) => Err(e),
-        };
-        convert(r, |found| found.map(fingerprint))
-    }
-});
+/// `library-fingerprint` (since 0.4.0).
+macro_rules! library_fingerprint_fn {
+    () => {
+        async fn library_fingerprint(&mut self, path: String) -> wasmtime::Result<Result<Option<wit::AudioFingerprint>, wit::FpError>> {
+            let r = match self.host() {
+                Ok(h) => service::library_fingerprint(h.library_db.clone(), h.db.clone(), self.grants, self.dirs, path, self.deadline).await,
+                Err(e) => Err(e),
+            };
+            convert(r, |found| found.map(fingerprint))
+        }
+    };
+}
+
+fingerprint_fns!(v0_4 { library_fingerprint_fn!(); });
+fingerprint_fns!(v0_5 = v0_5::baton::music::fingerprint { library_fingerprint_fn!(); });

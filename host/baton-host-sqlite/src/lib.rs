@@ -7,6 +7,7 @@
 //! converts types, runs that work off the async threads, and charges what a query returns to the
 //! task's memory meter. A snapshot is a resource in the task's table, so it is dropped (and its
 //! copy removed) when the plugin drops it, and with the store when the task ends at the latest.
+mod music;
 pub mod snapshot;
 
 use std::path::PathBuf;
@@ -25,7 +26,7 @@ pub struct SnapshotHandle(Arc<snapshot::Snapshot>);
 
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "../../wit",
+        path: "../../wit/v0.4",
         world: "plugin",
         // Trappable: a task whose time runs out during a call ends `timeout`, not with an error
         // the plugin could ignore.
@@ -52,15 +53,19 @@ impl SqliteHost {
 
 impl HostInterface for SqliteHost {
     fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
-        wit::add_to_linker::<StoreState, Sql>(linker, |s| SqlView {
-            host: s.extensions.iter().find_map(|e| e.downcast_ref::<SqliteHost>()),
-            grants: &s.grants,
-            dirs: &s.grant_dirs,
-            deadline: s.deadline,
-            task: &s.task_id,
-            table: &mut s.table,
-            meter: &mut s.meter,
-        })
+        fn view(s: &mut StoreState) -> SqlView<'_> {
+            SqlView {
+                host: s.extensions.iter().find_map(|e| e.downcast_ref::<SqliteHost>()),
+                grants: &s.grants,
+                dirs: &s.grant_dirs,
+                deadline: s.deadline,
+                task: &s.task_id,
+                table: &mut s.table,
+                meter: &mut s.meter,
+            }
+        }
+        wit::add_to_linker::<StoreState, Sql>(linker, view)?;
+        music::add_to_linker(linker, view)
     }
 }
 

@@ -9,12 +9,39 @@
 //! Imports are `trappable`: a host function can end the task (a quota it went over) instead
 //! of answering.
 
-/// `baton:plugin@0.4.0` (`wit/plugin.wit`), the current version: adds the `catalog` and
+/// `baton:plugin@0.5.0` (`wit/plugin.wit`), the current core: `types`, `host`, and the world
+/// `plugin` (`describe`, `handle`). The music interfaces are `baton:music@0.5.0`, below.
+pub mod v0_5 {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "plugin",
+        imports: { default: async | trappable },
+        exports: { default: async },
+    });
+}
+
+/// `baton:music@0.5.0` (`wit/music/`): the music world, which includes the core. Its core
+/// types and `host` are v0_5's (so `host` is linked once); its music interfaces are linked by
+/// the host interface crates, with refusing defaults in [`crate::host`].
+pub mod v0_5_music {
+    wasmtime::component::bindgen!({
+        path: ["../../wit", "../../wit/music"],
+        world: "baton:music/music",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "baton:plugin/types": super::v0_5::baton::plugin::types,
+            "baton:plugin/host": super::v0_5::baton::plugin::host,
+        },
+    });
+}
+
+/// `baton:plugin@0.4.0` (`wit/v0.4/plugin.wit`), frozen: adds the `catalog` and
 /// `sqlite` interfaces, the `catalog-access` export, `host.settings`, `host.guest-path`,
 /// `host.host-path` and `fingerprint.library-fingerprint`.
 pub mod v0_4 {
     wasmtime::component::bindgen!({
-        path: "../../wit",
+        path: "../../wit/v0.4",
         world: "plugin",
         imports: { default: async | trappable },
         exports: { default: async },

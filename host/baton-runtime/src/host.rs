@@ -386,28 +386,43 @@ impl crate::bindings::v0_3::baton::plugin::host::Host for StoreState {
     }
 }
 
+/// The host functions 0.4.0 added (and 0.2.0's `remaining-ms`), shared by 0.4.0 and 0.5.0,
+/// whose `host` interfaces are the same.
+macro_rules! host_fns_since_0_4 {
+    () => {
+        async fn remaining_ms(&mut self) -> wasmtime::Result<u64> {
+            Ok(self.remaining_ms_impl())
+        }
+
+        async fn settings(&mut self) -> wasmtime::Result<String> {
+            // From baton.toml, so small; the copy into the guest is bounded by its memory cap.
+            let text = self.settings.settings.to_string();
+            Ok(text)
+        }
+
+        async fn guest_path(&mut self, host_path: String) -> wasmtime::Result<Option<String>> {
+            Ok(crate::paths::guest_path_of(&self.grants, std::path::Path::new(&host_path)))
+        }
+
+        async fn host_path(&mut self, guest_path: String) -> wasmtime::Result<Option<String>> {
+            Ok(crate::paths::host_path_of(&self.grants, &guest_path).and_then(|p| p.into_os_string().into_string().ok()))
+        }
+    };
+}
+
 impl crate::bindings::v0_4::baton::plugin::types::Host for StoreState {}
 impl crate::bindings::v0_4::baton::plugin::host::Host for StoreState {
     common_host_fns!(v0_4);
-
-    async fn remaining_ms(&mut self) -> wasmtime::Result<u64> {
-        Ok(self.remaining_ms_impl())
-    }
-
-    async fn settings(&mut self) -> wasmtime::Result<String> {
-        // From baton.toml, so small; the copy into the guest is bounded by its memory cap.
-        let text = self.settings.settings.to_string();
-        Ok(text)
-    }
-
-    async fn guest_path(&mut self, host_path: String) -> wasmtime::Result<Option<String>> {
-        Ok(crate::paths::guest_path_of(&self.grants, std::path::Path::new(&host_path)))
-    }
-
-    async fn host_path(&mut self, guest_path: String) -> wasmtime::Result<Option<String>> {
-        Ok(crate::paths::host_path_of(&self.grants, &guest_path).and_then(|p| p.into_os_string().into_string().ok()))
-    }
+    host_fns_since_0_4!();
 }
+
+impl crate::bindings::v0_5::baton::plugin::types::Host for StoreState {}
+impl crate::bindings::v0_5::baton::plugin::host::Host for StoreState {
+    common_host_fns!(v0_5);
+    host_fns_since_0_4!();
+}
+
+impl crate::bindings::v0_5_music::baton::music::types::Host for StoreState {}
 
 /// `baton:plugin/fingerprint@0.3.0` when no crate provides it: every call is refused.
 mod no_fingerprint_v0_3 {
@@ -433,10 +448,12 @@ mod no_fingerprint_v0_3 {
     }
 }
 
-/// `baton:plugin/fingerprint@0.4.0` when no crate provides it: every call is refused.
-mod no_fingerprint_v0_4 {
+/// `baton:plugin/fingerprint@0.4.0` (and `baton:music/fingerprint@0.5.0`) when no crate provides it: every call is refused.
+macro_rules! no_fingerprint {
+    ($m:ident, $($p:ident)::+) => {
+mod $m {
     use super::StoreState;
-    use crate::bindings::v0_4::baton::plugin::fingerprint as wit;
+    use crate::bindings::$($p)::+ as wit;
 
     fn refused() -> wit::FpError {
         wit::FpError::Io("this host offers no fingerprint service".into())
@@ -460,11 +477,17 @@ mod no_fingerprint_v0_4 {
         }
     }
 }
+    };
+}
+no_fingerprint!(no_fingerprint_v0_4, v0_4::baton::plugin::fingerprint);
+no_fingerprint!(no_fingerprint_v0_5, v0_5_music::baton::music::fingerprint);
 
-/// `baton:plugin/catalog@0.4.0` when no crate provides it: every call is refused.
-mod no_catalog_v0_4 {
+/// `baton:plugin/catalog@0.4.0` (and `baton:music/catalog@0.5.0`) when no crate provides it: every call is refused.
+macro_rules! no_catalog {
+    ($m:ident, $($p:ident)::+) => {
+mod $m {
     use super::StoreState;
-    use crate::bindings::v0_4::baton::plugin::catalog as wit;
+    use crate::bindings::$($p)::+ as wit;
 
     type R<T> = wasmtime::Result<Result<T, wit::CatalogError>>;
 
@@ -514,12 +537,18 @@ mod no_catalog_v0_4 {
         }
     }
 }
+    };
+}
+no_catalog!(no_catalog_v0_4, v0_4::baton::plugin::catalog);
+no_catalog!(no_catalog_v0_5, v0_5_music::baton::music::catalog);
 
-/// `baton:plugin/sqlite@0.4.0` when no crate provides it: `open` is refused, so no snapshot
+/// `baton:plugin/sqlite@0.4.0` (and `baton:music/sqlite@0.5.0`) when no crate provides it: `open` is refused, so no snapshot
 /// ever exists.
-mod no_sqlite_v0_4 {
+macro_rules! no_sqlite {
+    ($m:ident, $($p:ident)::+) => {
+mod $m {
     use super::StoreState;
-    use crate::bindings::v0_4::baton::plugin::sqlite as wit;
+    use crate::bindings::$($p)::+ as wit;
     use wasmtime::component::Resource;
 
     impl wit::Host for StoreState {}
@@ -544,6 +573,10 @@ mod no_sqlite_v0_4 {
         }
     }
 }
+    };
+}
+no_sqlite!(no_sqlite_v0_4, v0_4::baton::plugin::sqlite);
+no_sqlite!(no_sqlite_v0_5, v0_5_music::baton::music::sqlite);
 
 /// The top-level fields of a handoff (handoffs/schema/handoff.v1.json): the envelope, which
 /// the host writes. A follow-up body that sets one is refused, so a plugin cannot make a TASK

@@ -5,10 +5,12 @@
 //! Adding a version: freeze the current `wit/plugin.wit` under `wit/v<major>.<minor>/`, add a
 //! `bindgen!` module in `bindings.rs`, a `Pre` variant and a `glue!` line here, and the new
 //! host functions in `host.rs`. Old plugins keep working because every version stays linked.
+//! Since 0.5.0 the music interfaces are the package `baton:music` (`wit/music/`), versioned with
+//! the core: a new version also gets a music `bindgen!` and its interfaces in the host crates.
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
-use crate::bindings::{v0_1, v0_2, v0_3, v0_4};
+use crate::bindings::{v0_1, v0_2, v0_3, v0_4, v0_5, v0_5_music};
 use crate::host::StoreState;
 use crate::{ActionInfo, CollectionRequest, FolderRequest, PluginInfo, TaskInput};
 
@@ -31,6 +33,7 @@ pub const SUPPORTED: &[WorldVersion] = &[
     WorldVersion { major: 0, minor: 2 },
     WorldVersion { major: 0, minor: 3 },
     WorldVersion { major: 0, minor: 4 },
+    WorldVersion { major: 0, minor: 5 },
 ];
 
 pub fn supported_list() -> String {
@@ -44,18 +47,26 @@ pub fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
     v0_2::Plugin::add_to_linker::<StoreState, Me>(linker, |s| s)?;
     v0_3::Plugin::add_to_linker::<StoreState, Me>(linker, |s| s)?;
     v0_4::Plugin::add_to_linker::<StoreState, Me>(linker, |s| s)?;
+    v0_5::Plugin::add_to_linker::<StoreState, Me>(linker, |s| s)?;
+    // The music package's interfaces one by one: its world's `host` is v0_5's, linked above.
+    v0_5_music::baton::music::types::add_to_linker::<StoreState, Me>(linker, |s| s)?;
+    v0_5_music::baton::music::fingerprint::add_to_linker::<StoreState, Me>(linker, |s| s)?;
+    v0_5_music::baton::music::catalog::add_to_linker::<StoreState, Me>(linker, |s| s)?;
+    v0_5_music::baton::music::sqlite::add_to_linker::<StoreState, Me>(linker, |s| s)?;
     Ok(())
 }
 
-/// Reads the version off the component's imports (`baton:plugin/host@0.1.0` …). A component
-/// that imports nothing of baton's (it never calls the host) is told apart by its exports:
-/// 0.4.0 added `catalog-access`; without it, the 0.3 bindings fit (the exports of 0.1 to 0.3
-/// have identical types).
+/// Reads the version off the component's imports (`baton:plugin/host@0.1.0`,
+/// `baton:music/catalog@0.5.0` …; the music package is versioned with the core). Only imports
+/// count, never which exports happen to exist: a component that imports nothing of baton's
+/// (it never calls the host and uses no baton type) gets the newest core bindings, which fit
+/// every version's `describe` and `handle` (their types never changed); it cannot reach the
+/// catalog, so its `catalog-access`, if any, does not matter.
 pub fn detect(engine: &Engine, component: &Component) -> Result<WorldVersion, String> {
     let ty = component.component_type();
     let mut found: Option<WorldVersion> = None;
     for (name, _) in ty.imports(engine) {
-        let Some(rest) = name.strip_prefix("baton:plugin/") else { continue };
+        let Some(rest) = name.strip_prefix("baton:plugin/").or_else(|| name.strip_prefix("baton:music/")) else { continue };
         let Some((_, ver)) = rest.split_once('@') else {
             return Err(format!("it imports `{name}` without a version; rebuild it against wit/ from this baton"));
         };
@@ -65,17 +76,11 @@ pub fn detect(engine: &Engine, component: &Component) -> Result<WorldVersion, St
         };
         let v = WorldVersion { major, minor };
         if let Some(prev) = found.filter(|prev| *prev != v) {
-            return Err(format!("it imports two versions of baton:plugin (@{prev} and @{v})"));
+            return Err(format!("it imports two versions of baton:plugin or baton:music (@{prev} and @{v})"));
         }
         found = Some(v);
     }
-    let v = found.unwrap_or_else(|| {
-        if ty.exports(engine).any(|(name, _)| name == "catalog-access") {
-            WorldVersion { major: 0, minor: 4 }
-        } else {
-            WorldVersion { major: 0, minor: 3 }
-        }
-    });
+    let v = found.unwrap_or(WorldVersion { major: 0, minor: 5 });
     if !SUPPORTED.contains(&v) {
         let newest = SUPPORTED.last().expect("at least one version");
         let hint = if v > *newest { "upgrade baton" } else { "rebuild the plugin against wit/ from this baton" };
@@ -91,6 +96,16 @@ pub enum Pre {
     V0_2(v0_2::PluginPre<StoreState>),
     V0_3(v0_3::PluginPre<StoreState>),
     V0_4(v0_4::PluginPre<StoreState>),
+    /// 0.5.0, the core world: a component that imports nothing of `baton:music`.
+    V0_5(v0_5::PluginPre<StoreState>),
+    /// 0.5.0, the music world (`catalog-access` too): a component that imports `baton:music`.
+    V0_5Music(v0_5_music::MusicPre<StoreState>),
+}
+
+/// Whether the component imports anything of the `baton:music` package (so it was built
+/// against the music world, and its `catalog-access` is read).
+pub fn imports_music(engine: &Engine, component: &Component) -> bool {
+    component.component_type().imports(engine).any(|(name, _)| name.starts_with("baton:music/"))
 }
 
 /// A plugin's successful result before the host checks it.
@@ -122,12 +137,15 @@ macro_rules! glue {
             .collect()
     };
     ($v:ident, $collections:ident) => {
-        pub mod $v {
+        glue!($v, $v, PluginPre, $collections);
+    };
+    ($m:ident, $v:ident, $pre:ident, $collections:ident) => {
+        pub mod $m {
             use super::*;
             use crate::bindings::$v::baton::plugin::types as wit;
 
             pub async fn describe(
-                pre: &crate::bindings::$v::PluginPre<StoreState>,
+                pre: &crate::bindings::$m::$pre<StoreState>,
                 store: &mut Store<StoreState>,
             ) -> wasmtime::Result<PluginInfo> {
                 let plugin = pre.instantiate_async(&mut *store).await?;
@@ -157,7 +175,7 @@ macro_rules! glue {
             }
 
             pub async fn handle(
-                pre: &crate::bindings::$v::PluginPre<StoreState>,
+                pre: &crate::bindings::$m::$pre<StoreState>,
                 store: &mut Store<StoreState>,
                 task: &TaskInput,
             ) -> wasmtime::Result<Result<RawOutcome, RawFailure>> {
@@ -187,6 +205,8 @@ mod glue {
     glue!(v0_2, none);
     glue!(v0_3, none);
     glue!(v0_4, catalog);
+    glue!(v0_5, none);
+    glue!(v0_5_music, v0_5, MusicPre, catalog);
 }
 
 impl Pre {
@@ -195,7 +215,9 @@ impl Pre {
             (0, 1) => Pre::V0_1(v0_1::PluginPre::new(pre)?),
             (0, 2) => Pre::V0_2(v0_2::PluginPre::new(pre)?),
             (0, 3) => Pre::V0_3(v0_3::PluginPre::new(pre)?),
-            _ => Pre::V0_4(v0_4::PluginPre::new(pre)?),
+            (0, 4) => Pre::V0_4(v0_4::PluginPre::new(pre)?),
+            _ if imports_music(pre.engine(), pre.component()) => Pre::V0_5Music(v0_5_music::MusicPre::new(pre)?),
+            _ => Pre::V0_5(v0_5::PluginPre::new(pre)?),
         })
     }
 
@@ -205,6 +227,8 @@ impl Pre {
             Pre::V0_2(p) => glue::v0_2::describe(p, store).await,
             Pre::V0_3(p) => glue::v0_3::describe(p, store).await,
             Pre::V0_4(p) => glue::v0_4::describe(p, store).await,
+            Pre::V0_5(p) => glue::v0_5::describe(p, store).await,
+            Pre::V0_5Music(p) => glue::v0_5_music::describe(p, store).await,
         }
     }
 
@@ -214,6 +238,8 @@ impl Pre {
             Pre::V0_2(p) => glue::v0_2::handle(p, store, task).await,
             Pre::V0_3(p) => glue::v0_3::handle(p, store, task).await,
             Pre::V0_4(p) => glue::v0_4::handle(p, store, task).await,
+            Pre::V0_5(p) => glue::v0_5::handle(p, store, task).await,
+            Pre::V0_5Music(p) => glue::v0_5_music::handle(p, store, task).await,
         }
     }
 }

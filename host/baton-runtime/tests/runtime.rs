@@ -42,7 +42,7 @@ async fn each_bundled_plugin_loads_with_its_world_version() {
     let dir = tempfile::tempdir().unwrap();
     for allocator in [Allocator::OnDemand, Allocator::Pooling] {
         let rt = runtime(dir.path(), allocator);
-        for (name, minor) in [("echo", 4), ("testkit", 4), ("legacy-v0-3", 3), ("legacy-v0-2", 2), ("legacy-echo", 1)] {
+        for (name, minor) in [("echo", 5), ("testkit", 4), ("legacy-v0-3", 3), ("legacy-v0-2", 2), ("legacy-echo", 1)] {
             let wasm = baton_bundle::get(name).unwrap().wasm;
             let p = rt.prepare(Path::new(name), wasm, &[]).await.unwrap();
             assert_eq!(p.info.name, name);

@@ -24,7 +24,7 @@
 // The generated bindings of `catalog.ensure-collection`'s records trip this lint, not our code.
 #![allow(clippy::too_many_arguments)]
 
-wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
+wit_bindgen::generate!({ path: "../../wit/v0.4", world: "plugin" });
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

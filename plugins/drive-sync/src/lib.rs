@@ -9,9 +9,11 @@
 //!
 //! Layout: [`names`] (display names, sync-client copy names, case/Unicode twins), [`plan`]
 //! (consolidation moves), [`edits`] (cells a person changed) and [`util`] are pure and tested
-//! natively; `plugin` is the WIT glue and the file system work (wasm32 only).
+//! natively, as are the actions' [`params`] (their schemas are generated); `plugin` is the
+//! registration with the SDK, the host calls and the file system work (wasm32 only).
 pub mod edits;
 pub mod names;
+pub mod params;
 pub mod plan;
 pub mod util;
 

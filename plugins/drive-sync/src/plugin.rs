@@ -1,4 +1,5 @@
-//! The WIT glue and the file system work of `drive-sync` (wasm32 only).
+//! The plugin module of `drive-sync` (wasm32 only): its registration with the SDK, the host
+//! calls and the file system work. The params are in [`crate::params`].
 //!
 //! Host state (kv) this plugin keeps, never in the synced folder:
 //! - `state:<collection>`: what baton last wrote there (folder, sheet name, sha256, size,
@@ -22,31 +23,24 @@ use crate::names::{self, conflict_copy_of, display_name, folding_conflicts, numb
 use crate::plan::{self, Child, Folder, MARKER, Move};
 use crate::util::{now, rfc3339, sha256_hex, stamp};
 
-wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
+use baton_plugin::catalog::{self, CollectionInfo, PropertyKind};
+use baton_plugin::{Actions, CollectionRequest, Ctx, Done, Failure, FolderRequest, Level, Plugin, collection, folder, host, kv};
 
-use baton::plugin::catalog::{self, CollectionInfo, PropertyKind};
-use baton::plugin::host;
-use baton::plugin::types::{ActionInfo, FolderRequest, Level};
+use crate::params::{CheckParams, ExecParams, SyncParams, UndoParams};
 
 struct DriveSync;
 
 type Res<T> = Result<T, Failure>;
 
 const SKIPPED: &str = "another run in progress";
-const CHUNK: usize = 1 << 20;
 
 fn io(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> Failure {
     move |e| Failure::Transient(format!("{what}: {e}"))
 }
 
+/// The SDK's one catalog error policy.
 fn cat_err(what: &str, e: catalog::CatalogError) -> Failure {
-    use catalog::CatalogError as E;
-    match e {
-        E::Denied(m) => Failure::Permanent(format!("{what}: denied: {m} (grant it under [plugins.drive-sync] catalog = {{ read = [...] }})")),
-        E::Invalid(m) => Failure::InvalidInput(format!("{what}: {m}")),
-        E::Quota(m) => Failure::Permanent(format!("{what}: catalog quota: {m}")),
-        E::Io(m) => Failure::Transient(format!("{what}: {m}")),
-    }
+    baton_plugin::catalog_failure(DriveSync::NAME, what, e)
 }
 
 fn log(level: Level, msg: &str) {
@@ -84,38 +78,6 @@ fn settings() -> Res<Settings> {
             "[plugins.drive-sync.settings] in baton.toml: {e} (known: lock_timeout_ms, names, pause_in_lock_ms, copy_max_bytes)"
         ))
     })
-}
-
-fn params<T: for<'de> Deserialize<'de> + Default>(task: &Task) -> Res<T> {
-    if task.params.trim().is_empty() {
-        return Ok(T::default());
-    }
-    serde_json::from_str(&task.params).map_err(|e| Failure::InvalidInput(format!("params of `{}`: {e}", task.action)))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SyncParams {
-    collections: Option<Vec<String>>,
-    #[serde(default)]
-    consolidate_first: bool,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ExecParams {
-    #[serde(default)]
-    execute: bool,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CheckParams {}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UndoParams {
-    batch: String,
 }
 
 // ---------------------------------------------------------------- the drive and its lock
@@ -367,23 +329,14 @@ fn schema_of(c: &CollectionInfo) -> Vec<PropInfo> {
 fn rows_of(c: &CollectionInfo) -> Res<Vec<(String, Vec<String>)>> {
     let props = live_props(c);
     let mut out = Vec::with_capacity(c.records as usize);
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = catalog::query(&c.name, "", cursor.as_deref(), 1000).map_err(|e| cat_err(&format!("reading {}", c.name), e))?;
-        let recs: Vec<Value> = serde_json::from_str(&page.records)
-            .map_err(|e| Failure::Permanent(format!("reading {}: the host sent malformed records: {e}", c.name)))?;
-        for r in recs {
-            let key = r.get("key").and_then(Value::as_str).unwrap_or_default().to_string();
-            let empty = Map::new();
-            let pr = r.get("props").and_then(Value::as_object).unwrap_or(&empty);
-            let cells = props.iter().map(|p| pr.get(&p.id).map(baton_sheet::cell).unwrap_or_default()).collect();
-            out.push((key, cells));
-        }
-        match page.next {
-            Some(n) => cursor = Some(n),
-            None => break,
-        }
-    }
+    baton_plugin::paging::catalog_each(DriveSync::NAME, &c.name, "", |r| {
+        let key = r.get("key").and_then(Value::as_str).unwrap_or_default().to_string();
+        let empty = Map::new();
+        let pr = r.get("props").and_then(Value::as_object).unwrap_or(&empty);
+        let cells = props.iter().map(|p| pr.get(&p.id).map(baton_sheet::cell).unwrap_or_default()).collect();
+        out.push((key, cells));
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -498,28 +451,12 @@ fn store_base(c: &str, bytes: &[u8], old_chunks: u32, copy_max: usize) -> (Strin
         let sheet = baton_sheet::read_sheet(bytes).unwrap_or_default();
         ("hashes", Base::of(&sheet, false).hashes_text())
     };
-    let mut n = 0u32;
-    let mut rest = text.as_str();
-    while !rest.is_empty() {
-        let mut cut = rest.len().min(CHUNK);
-        while !rest.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        host::kv_set(&format!("base:{c}:{n}"), &rest[..cut]);
-        rest = &rest[cut..];
-        n += 1;
-    }
-    for i in n..old_chunks {
-        host::kv_delete(&format!("base:{c}:{i}"));
-    }
+    let n = kv::put_chunks(&mut kv::Host, &format!("base:{c}"), &text, old_chunks, kv::CHUNK);
     (mode.into(), n)
 }
 
 fn load_base(c: &str, st: &ColState) -> Option<Base> {
-    let mut text = String::new();
-    for i in 0..st.chunks {
-        text.push_str(&host::kv_get(&format!("base:{c}:{i}"))?);
-    }
+    let text = kv::get_chunks(&mut kv::Host, &format!("base:{c}"), st.chunks)?;
     if st.base == "hashes" {
         Base::from_hashes_text(&text)
     } else {
@@ -587,19 +524,18 @@ fn pick(all: Vec<CollectionInfo>, wanted: &Option<Vec<String>>) -> Res<Vec<Colle
     Ok(all.into_iter().filter(|c| w.contains(&c.name)).collect())
 }
 
-fn sync(task: &Task) -> Res<Outcome> {
-    let p: SyncParams = params(task)?;
+fn sync(_: &Ctx, p: SyncParams) -> Res<Done> {
     let drive = Drive::open()?;
     // Lock first: nothing below looks at the tree before the lock is held.
     if !drive.lock() {
-        return Ok(Outcome { summary: format!("skipped: {SKIPPED}"), result: skipped_sync().to_string(), artifacts: vec![] });
+        return Ok(Done::new(format!("skipped: {SKIPPED}"), skipped_sync()));
     }
     let out = sync_locked(&drive, &p);
     drive.unlock();
     out
 }
 
-fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Outcome> {
+fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Done> {
     if p.consolidate_first {
         consolidate_locked(drive, true)?;
     }
@@ -801,11 +737,10 @@ fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Outcome> {
         log(Level::Warn, &format!("{dups} duplicate folder groups; run `check`, then `consolidate {{\"execute\": true}}`"));
     }
     let written = results.iter().filter(|r| r["written"] == true).count();
-    Ok(Outcome {
-        summary: format!("{} collections, {written} written, {dups} duplicate groups, {edits_found} edited sheets", results.len()),
-        result: json!({"skipped": null, "collections": results, "duplicates_found": dups, "edits_found": edits_found}).to_string(),
-        artifacts,
-    })
+    Ok(Done::new(
+        format!("{} collections, {written} written, {dups} duplicate groups, {edits_found} edited sheets", results.len()),
+        json!({"skipped": null, "collections": results, "duplicates_found": dups, "edits_found": edits_found}),
+    ).with_artifacts(artifacts))
 }
 
 fn empty_state() -> ColState {
@@ -835,8 +770,7 @@ fn unique(drive: &Drive, rel: &str) -> String {
 
 // ---------------------------------------------------------------- check
 
-fn check(task: &Task) -> Res<Outcome> {
-    let _: CheckParams = params(task)?;
+fn check(_: &Ctx, _: CheckParams) -> Res<Done> {
     let drive = Drive::open()?;
     if !drive.lock() {
         return Err(Failure::Transient(format!("check: {SKIPPED}; try again")));
@@ -846,7 +780,7 @@ fn check(task: &Task) -> Res<Outcome> {
     out
 }
 
-fn check_locked(drive: &Drive) -> Res<Outcome> {
+fn check_locked(drive: &Drive) -> Res<Done> {
     let infos = collections()?;
     let groups = duplicate_groups(drive, &infos)?;
     let duplicates: Vec<Value> = groups
@@ -916,11 +850,10 @@ fn check_locked(drive: &Drive) -> Res<Outcome> {
         }
     }
     let summary = format!("{} duplicate groups, {} conflict copies, {} schema drifts, {} edited sheets", duplicates.len(), conflicts.len(), drift.len(), edited.len());
-    Ok(Outcome {
+    Ok(Done::new(
         summary,
-        result: json!({"duplicates": duplicates, "conflict_copies": conflicts, "schema_drift": drift, "edited": edited}).to_string(),
-        artifacts: vec![],
-    })
+        json!({"duplicates": duplicates, "conflict_copies": conflicts, "schema_drift": drift, "edited": edited}),
+    ))
 }
 
 // ---------------------------------------------------------------- consolidate and undo
@@ -953,8 +886,7 @@ fn new_batch_id(kind: &str) -> String {
     format!("{kind}-{}-{:09}", stamp(t), t.1)
 }
 
-fn consolidate(task: &Task) -> Res<Outcome> {
-    let p: ExecParams = params(task)?;
+fn consolidate(_: &Ctx, p: ExecParams) -> Res<Done> {
     let drive = Drive::open()?;
     if !drive.lock() {
         return Err(Failure::Transient(format!("consolidate: {SKIPPED}; try again")));
@@ -968,11 +900,10 @@ fn consolidate(task: &Task) -> Res<Outcome> {
     if let Some(r) = resumed {
         result["resumed"] = json!(r);
     }
-    Ok(Outcome {
-        summary: format!("{n} moves {}", if executed { "done" } else { "planned (dry run: pass {\"execute\": true})" }),
-        result: result.to_string(),
-        artifacts: vec![],
-    })
+    Ok(Done::new(
+        format!("{n} moves {}", if executed { "done" } else { "planned (dry run: pass {\"execute\": true})" }),
+        result,
+    ))
 }
 
 /// Runs the moves of a journalled batch that are not done yet (a re-run after a crash).
@@ -1043,8 +974,7 @@ fn consolidate_locked(drive: &Drive, execute: bool) -> Res<(String, bool, Vec<Mo
     Ok((batch, true, moves, resumed))
 }
 
-fn undo(task: &Task) -> Res<Outcome> {
-    let p: UndoParams = params(task)?;
+fn undo(_: &Ctx, p: UndoParams) -> Res<Done> {
     let drive = Drive::open()?;
     let Some(mut b) = kv_json::<Batch>(&format!("batch:{}", p.batch)) else {
         return Err(Failure::InvalidInput(format!("no batch `{}` (batch ids are in the results of consolidate and accept-edits)", p.batch)));
@@ -1096,17 +1026,15 @@ fn undo(task: &Task) -> Res<Outcome> {
     if host::kv_get("open-batch").as_deref() == Some(b.batch.as_str()) {
         host::kv_delete("open-batch");
     }
-    Ok(Outcome {
-        summary: format!("batch {}: {restored} restored, {} skipped", b.batch, skipped.len()),
-        result: json!({"batch": b.batch, "restored": restored, "skipped": skipped}).to_string(),
-        artifacts: vec![],
-    })
+    Ok(Done::new(
+        format!("batch {}: {restored} restored, {} skipped", b.batch, skipped.len()),
+        json!({"batch": b.batch, "restored": restored, "skipped": skipped}),
+    ))
 }
 
 // ---------------------------------------------------------------- accept-edits
 
-fn accept_edits(task: &Task) -> Res<Outcome> {
-    let p: ExecParams = params(task)?;
+fn accept_edits(_: &Ctx, p: ExecParams) -> Res<Done> {
     let drive = Drive::open()?;
     if !drive.lock() {
         return Err(Failure::Transient(format!("accept-edits: {SKIPPED}; try again")));
@@ -1137,7 +1065,7 @@ fn parse_cell(kind: PropertyKind, integer: bool, raw: &str) -> Result<Value, Str
     }
 }
 
-fn accept_locked(drive: &Drive, execute: bool) -> Res<Outcome> {
+fn accept_locked(drive: &Drive, execute: bool) -> Res<Done> {
     let infos = collections()?;
     let mut applied_out = Vec::new();
     let mut conflicts = Vec::new();
@@ -1240,17 +1168,16 @@ fn accept_locked(drive: &Drive, execute: bool) -> Res<Outcome> {
         kv_put(&format!("batch:{batch}"), &b);
     }
     let executed = execute && !applied_out.is_empty();
-    Ok(Outcome {
-        summary: format!(
+    Ok(Done::new(
+        format!(
             "{} edits {}, {} conflicts, {} refused",
             applied_out.len(),
             if executed { "applied" } else { "to apply (dry run: pass {\"execute\": true})" },
             conflicts.len(),
             refused.len()
         ),
-        result: json!({"batch": batch, "executed": executed, "applied": applied_out, "conflicts": conflicts, "refused": refused}).to_string(),
-        artifacts: vec![],
-    })
+        json!({"batch": batch, "executed": executed, "applied": applied_out, "conflicts": conflicts, "refused": refused}),
+    ))
 }
 
 thread_local! {
@@ -1268,57 +1195,36 @@ fn last_seq_cached() -> u64 {
     })
 }
 
-// ---------------------------------------------------------------- describe
+// ---------------------------------------------------------------- registration
 
-const SYNC_SCHEMA: &str = r#"{"type": "object", "additionalProperties": false, "properties": {
-  "collections": {"type": "array", "items": {"type": "string"}, "description": "collections to sync; default: every granted one"},
-  "consolidate_first": {"type": "boolean", "description": "merge duplicate folders (consolidate, executed) before syncing"}}}"#;
-const EMPTY_SCHEMA: &str = r#"{"type": "object", "additionalProperties": false, "properties": {}}"#;
-const EXEC_SCHEMA: &str = r#"{"type": "object", "additionalProperties": false, "properties": {
-  "execute": {"type": "boolean", "description": "do it; default false: a dry run that shows what would happen"}}}"#;
-const UNDO_SCHEMA: &str = r#"{"type": "object", "additionalProperties": false, "required": ["batch"], "properties": {
-  "batch": {"type": "string", "description": "the batch id from a consolidate or accept-edits result"}}}"#;
+impl Plugin for DriveSync {
+    const NAME: &'static str = "drive-sync";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const DESCRIPTION: &'static str = "Mirrors catalog collections into a synced folder: one folder per collection (found by its marker), a CSV sheet byte-identical to `baton catalog export --csv`, schema.json; lock first, no duplicate folders, nothing deleted, edits never overwritten silently.";
 
-impl Guest for DriveSync {
-    fn describe() -> PluginInfo {
-        let a = |name: &str, description: &str, schema: &str| ActionInfo { name: name.into(), description: description.into(), params_schema: schema.into() };
-        PluginInfo {
-            name: "drive-sync".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "Mirrors catalog collections into a synced folder: one folder per collection (found by its marker), a CSV sheet byte-identical to `baton catalog export --csv`, schema.json; lock first, no duplicate folders, nothing deleted, edits never overwritten silently.".into(),
-            actions: vec![
-                a("sync", "Take the drive's lock (skip cleanly if another run holds it), then find or create each collection's folder and rewrite what changed.", SYNC_SCHEMA),
-                a("check", "Read-only: duplicate folders, sync-conflict copies, case/Unicode twins, schema drift, sheets edited since baton wrote them.", EMPTY_SCHEMA),
-                a("consolidate", "Merge duplicate folders into the canonical one; identical copies and emptied folders go to _baton_trash/<UTC>/. Journalled; undo restores.", EXEC_SCHEMA),
-                a("undo", "Restore a consolidate or accept-edits batch.", UNDO_SCHEMA),
-                a("accept-edits", "Apply edited text, number, date and select cells back into the catalog; conflicts and relation edits are reported, never applied.", EXEC_SCHEMA),
-            ],
-            folders: vec![FolderRequest { name: "drive".into(), writable: true, purpose: "the synced folder (Google Drive, Dropbox, Syncthing) the collections are mirrored into".into() }],
-        }
+    fn folders() -> Vec<FolderRequest> {
+        vec![folder("drive", true, "the synced folder (Google Drive, Dropbox, Syncthing) the collections are mirrored into")]
     }
 
-    fn handle(task: Task) -> Result<Outcome, Failure> {
-        match task.action.as_str() {
-            "sync" => sync(&task),
-            "check" => check(&task),
-            "consolidate" => consolidate(&task),
-            "undo" => undo(&task),
-            "accept-edits" => accept_edits(&task),
-            other => Err(Failure::InvalidInput(format!("unknown action `{other}` (sync, check, consolidate, undo, accept-edits)"))),
-        }
-    }
-
-    fn catalog_access() -> Vec<CollectionRequest> {
-        let r = |name: &str, writable: bool, purpose: &str| CollectionRequest { name: name.into(), writable, purpose: purpose.into() };
+    fn collections() -> Vec<CollectionRequest> {
         vec![
-            r("tracks", true, "mirrored as a sheet; accept-edits writes edited cells back"),
-            r("artists", true, "mirrored as a sheet; accept-edits writes edited cells back"),
-            r("playlists", true, "mirrored as a sheet; accept-edits writes edited cells back"),
-            r("files", false, "mirrored as a sheet"),
-            r("handoffs", false, "baton's handoffs, mirrored as a sheet"),
-            r("audit_gaps", false, "the plans audit's gaps, mirrored as a sheet"),
+            collection("tracks", true, "mirrored as a sheet; accept-edits writes edited cells back"),
+            collection("artists", true, "mirrored as a sheet; accept-edits writes edited cells back"),
+            collection("playlists", true, "mirrored as a sheet; accept-edits writes edited cells back"),
+            collection("files", false, "mirrored as a sheet"),
+            collection("handoffs", false, "baton's handoffs, mirrored as a sheet"),
+            collection("audit_gaps", false, "the plans audit's gaps, mirrored as a sheet"),
         ]
+    }
+
+    fn actions() -> Actions {
+        Actions::new()
+            .add("sync", "Take the drive's lock (skip cleanly if another run holds it), then find or create each collection's folder and rewrite what changed.", sync)
+            .add("check", "Read-only: duplicate folders, sync-conflict copies, case/Unicode twins, schema drift, sheets edited since baton wrote them.", check)
+            .add("consolidate", "Merge duplicate folders into the canonical one; identical copies and emptied folders go to _baton_trash/<UTC>/. Journalled; undo restores.", consolidate)
+            .add("undo", "Restore a consolidate or accept-edits batch.", undo)
+            .add("accept-edits", "Apply edited text, number, date and select cells back into the catalog; conflicts and relation edits are reported, never applied.", accept_edits)
     }
 }
 
-export!(DriveSync);
+baton_plugin::register!(DriveSync);

@@ -1,42 +1,50 @@
 //! `echo`: returns its params unchanged. The smallest useful plugin, used by the demo,
-//! the end-to-end tests and the dispatch benchmark.
+//! the end-to-end tests and the dispatch benchmark. [`echo`] is the whole of it; the rest
+//! registers it with the SDK.
+use baton_plugin::serde_json::{Map, Value};
+use baton_plugin::{Actions, Ctx, Done, Failure, JsonSchema, Plugin};
+use serde::Deserialize;
 
-wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
+/// Any JSON object (`{}` included): echo takes every key.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct EchoParams(pub Map<String, Value>);
 
-use baton::plugin::types::ActionInfo;
+/// The result is the params; the summary says how big they were as sent.
+pub fn echo(params_text_len: usize, params: EchoParams) -> Done {
+    Done::new(format!("echoed {params_text_len} bytes of params"), Value::Object(params.0))
+}
 
-struct Echo;
+pub struct Echo;
 
-impl Guest for Echo {
-    fn describe() -> PluginInfo {
-        PluginInfo {
-            name: "echo".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "Returns its params.".into(),
-            actions: vec![ActionInfo {
-                name: "echo".into(),
-                description: "Returns the params object as the result.".into(),
-                params_schema: r#"{"type":"object"}"#.into(),
-            }],
-            folders: vec![],
-        }
-    }
+impl Plugin for Echo {
+    const NAME: &'static str = "echo";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const DESCRIPTION: &'static str = "Returns its params.";
 
-    /// No catalog: it reads and writes no collection.
-    fn catalog_access() -> Vec<baton::plugin::types::CollectionRequest> {
-        Vec::new()
-    }
-
-    fn handle(task: Task) -> Result<Outcome, Failure> {
-        match task.action.as_str() {
-            "echo" => Ok(Outcome {
-                summary: format!("echoed {} bytes of params", task.params.len()),
-                result: task.params,
-                artifacts: vec![],
-            }),
-            other => Err(Failure::InvalidInput(format!("unknown action `{other}`"))),
-        }
+    fn actions() -> Actions {
+        Actions::new().add("echo", "Returns the params object as the result.", |ctx: &Ctx, p: EchoParams| {
+            Ok::<_, Failure>(echo(ctx.task.params.len(), p))
+        })
     }
 }
 
-export!(Echo);
+baton_plugin::register!(Echo);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn echo_returns_the_params_and_accepts_any_object() {
+        let p: EchoParams = serde_json::from_value(json!({"hi": [1, 2]})).unwrap();
+        let d = echo(14, p);
+        assert_eq!(d.result, json!({"hi": [1, 2]}));
+        assert_eq!(d.summary, "echoed 14 bytes of params");
+        let schema: Value = serde_json::from_str(&baton_plugin::schema_of::<EchoParams>()).unwrap();
+        assert_eq!(schema["type"], "object", "{schema}");
+        assert!(schema.get("required").is_none() && schema["additionalProperties"] != json!(false), "{schema}");
+        assert!(serde_json::from_value::<EchoParams>(json!([1])).is_err(), "only objects");
+    }
+}

@@ -18,7 +18,7 @@
 //! - `m3u {}` → `{written, unchanged, tracks_without_file}`
 //! - `next-track {uri?}` → `{source, track, playlists, planned_path}`
 
-wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
+wit_bindgen::generate!({ path: "../../wit/v0.4", world: "plugin" });
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;

@@ -61,7 +61,7 @@
 //! component that calls itself something else (`baton.health`, `hostile`) by patching the
 //! bytes after the marker.
 
-wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
+wit_bindgen::generate!({ path: "../../wit/v0.4", world: "plugin" });
 
 mod hostile;
 mod hostile_v04;
