@@ -10,6 +10,7 @@ mod init;
 mod mcp;
 mod migrate;
 mod plugin;
+mod retry;
 mod service;
 mod shell;
 mod text;
@@ -97,8 +98,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Move a failed handoff from 03_failed/ back into the inbox for another run.
-    Retry { id: String },
+    /// Move failed handoffs from 03_failed/ back into the inbox: one by id or file name, or
+    /// `--all` (narrowed by `--code`, `--plugin`; only listed unless `--yes`).
+    Retry(retry::RetryArgs),
     /// Build a demo home, drop sample handoffs, serve them once and show the RETURNs.
     Demo {
         /// Where to build it (default: a new temporary folder, kept for you to look at).
@@ -196,7 +198,7 @@ fn main() {
         Command::Run { file } => handoffs::run(&ctx, &file),
         Command::Status { json } => handoffs::status(&ctx, json),
         Command::Show { id, json } => handoffs::show(&ctx, &id, json),
-        Command::Retry { id } => handoffs::retry(&ctx, &id),
+        Command::Retry(args) => retry::run(&ctx, args),
         Command::Demo { dir } => init::demo(dir),
         Command::Audit(args) => audit::run(args, &ctx),
         Command::Plugin(cmd) => plugin::run(cmd, &ctx),
