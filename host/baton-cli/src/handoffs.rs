@@ -23,11 +23,9 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// See [`crate::home_check::require`] (every command that reads a home checks it first).
 pub fn require_home(ctx: &Ctx) -> Result<()> {
-    if !ctx.home.join("baton.toml").is_file() && !ctx.home.join("handoffs").is_dir() {
-        bail!("{} is not a baton home (no baton.toml); run `baton init --home {}` first", ctx.home.display(), ctx.home.display());
-    }
-    Ok(())
+    crate::home_check::require(&ctx.home)
 }
 
 pub fn serve(ctx: &Ctx, once: bool, http: Option<String>, new_state: bool) -> Result<i32> {

@@ -6,6 +6,7 @@ mod catalog;
 mod dashboard;
 mod fp;
 mod handoffs;
+mod home_check;
 mod init;
 mod mcp;
 mod migrate;
@@ -189,6 +190,12 @@ fn main() {
         }
     };
     let ctx = Ctx { state: location.local_file(&home), home, location };
+    if home_check::needs_home(&cli.command)
+        && let Err(e) = home_check::require(&ctx.home)
+    {
+        report_error(log_format, &e);
+        std::process::exit(2);
+    }
     let result = match cli.command {
         Command::Init { handoffs } => init::init_with(&ctx, handoffs.as_deref()).map(|_| 0),
         Command::Adopt { path, json } => tracking::adopt(&ctx, &path, json),

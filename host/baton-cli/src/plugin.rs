@@ -49,6 +49,19 @@ pub enum PluginCommand {
     Resume { name: String },
 }
 
+/// Whether a plugin command reads the home: every one does today. Exhaustive on purpose: a
+/// new one (`plugin new` writes a project anywhere) must say whether it needs a home.
+pub fn needs_home(cmd: &PluginCommand) -> bool {
+    match cmd {
+        PluginCommand::Install { .. }
+        | PluginCommand::List { .. }
+        | PluginCommand::Inspect { .. }
+        | PluginCommand::Remove { .. }
+        | PluginCommand::Pause { .. }
+        | PluginCommand::Resume { .. } => true,
+    }
+}
+
 /// `pause` and `resume` touch only the ledger: no runtime, no compile.
 fn pause_or_resume(ctx: &Ctx, paths: &Paths, name: &str, pause: bool) -> Result<i32> {
     let installed = plugins::installed_files(paths).iter().any(|p| p.file_stem().is_some_and(|s| s == name));
