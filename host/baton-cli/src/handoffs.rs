@@ -169,6 +169,20 @@ pub fn run(ctx: &Ctx, file: &Path) -> Result<i32> {
     r
 }
 
+/// Whether another process holds an exclusive `flock` on `file` (tested with a shared,
+/// non-blocking lock, released at once).
+fn locked(file: &Path) -> bool {
+    use rustix::fs::{flock, FlockOperation};
+    let Ok(f) = std::fs::File::open(file) else { return false };
+    match flock(&f, FlockOperation::NonBlockingLockShared) {
+        Ok(()) => {
+            let _ = flock(&f, FlockOperation::Unlock);
+            false
+        }
+        Err(_) => true,
+    }
+}
+
 /// TASKs in `inbox` for each of `plugins` (paused by hand: the pipeline leaves them there).
 fn held_for(inbox: &Path, plugins: &[String]) -> std::collections::BTreeMap<String, usize> {
     let mut out = std::collections::BTreeMap::new();
@@ -273,8 +287,11 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
     let serving: Vec<&baton_pipeline::claims::Owner> = owners.iter().filter(|o| o.alive && o.is_serve()).collect();
     let stopped: Vec<&baton_pipeline::claims::Owner> = owners.iter().filter(|o| !o.alive && o.claims > 0).collect();
     let held_by_stopped: usize = stopped.iter().map(|o| o.claims).sum();
+    // On PostgreSQL nothing is renamed into `.claims/`: this machine's claiming process holds
+    // `<state dir>/serve.lock` instead.
+    let pg_serving = shared.is_some() && locked(&paths.state.parent().unwrap_or(Path::new(".")).join("serve.lock"));
     let serve_json = json!({
-        "running": !serving.is_empty(),
+        "running": !serving.is_empty() || pg_serving,
         "processes": owners.iter().filter(|o| o.alive).collect::<Vec<_>>(),
         "stopped": stopped,
     });
@@ -321,6 +338,7 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
         println!("ledger: {} (PostgreSQL, reachable); hosts: {}", ctx.location.shown(), if hosts.is_empty() { "none yet".into() } else { hosts.join(", ") });
     }
     match serving.first() {
+        None if pg_serving => println!("serve: running on this machine (it holds {})", paths.state.parent().unwrap_or(Path::new(".")).join("serve.lock").display()),
         Some(o) => println!(
             "serve: running (pid {}{}){}",
             o.pid.map_or("?".into(), |p| p.to_string()),

@@ -216,6 +216,16 @@ fn print_report(p: &PluginReport, cfg: &Config) {
             println!("  to grant the missing folders, {}", esc(&hint));
         }
     }
+    if !p.grants.is_empty() {
+        println!("  grants   (in baton.toml, resolved)");
+        for g in &p.grants {
+            println!("    {:<10} {} ({})", esc(&g.name), esc(&g.path.display().to_string()), if g.writable { "writable" } else { "read-only" });
+        }
+        for w in p.grants.iter().filter_map(|g| g.warning.as_deref()) {
+            println!("  WARNING  {}", esc(w));
+            eprintln!("baton: warning: {w}");
+        }
+    }
     if !p.collections.is_empty() {
         println!("  catalog  (wanted → granted in baton.toml)");
         for c in &p.collections {

@@ -135,7 +135,7 @@ pub(crate) fn prepare(
                 "id {:?} was already used by {} with different content; give this handoff a new id",
                 task.id, row.file_name
             );
-            b.event(&task.id, &now, "duplicate_id", &json!({"file": original}))?;
+            b.event(&task.id, &now, "duplicate_id", &json!({"file": original, "claim": claim.key()}))?;
             return Ok(Prepared::Refuse { code: ErrorCode::DuplicateId, message, reply: Some(task.reply_agent().into()), task: Some(task) });
         }
         None => {}

@@ -77,6 +77,15 @@ pub struct Refused {
     pub reason: String,
 }
 
+/// Files in `03_failed/` bigger than this are not read (one refused `too_large` may be huge).
+const MAX_READ: u64 = 64 << 20;
+
+/// A regular file's bytes, when it is at most [`MAX_READ`] (never following a symlink).
+fn read_small(path: &Path) -> Option<Vec<u8>> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    (meta.is_file() && meta.len() <= MAX_READ).then(|| std::fs::read(path).ok()).flatten()
+}
+
 /// Every failed handoff in `agent`'s `03_failed/`, by file name. A file that is not JSON is
 /// listed too (without id or plugin): it may be fixed and retried by name.
 pub fn list_failed(paths: &Paths, agent: &str) -> Result<Vec<FailedHandoff>, PipelineError> {
@@ -103,7 +112,7 @@ fn describe(dir: &Path, name: OsString) -> FailedHandoff {
     let file = dir.join(&name);
     let record_path = dir.join(fsops::error_record_name(&name));
     let record: Option<Value> = std::fs::read(&record_path).ok().and_then(|b| serde_json::from_slice(&b).ok());
-    let body: Option<Value> = std::fs::read(&file).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let body: Option<Value> = read_small(&file).and_then(|b| serde_json::from_slice(&b).ok());
     let s = |v: &Option<Value>, k: &str| v.as_ref().and_then(|v| v.get(k)).and_then(Value::as_str).map(str::to_string);
     FailedHandoff {
         id: s(&body, "id").or_else(|| s(&record, "task_id")),
@@ -160,7 +169,9 @@ pub fn retry_selected(paths: &Paths, agent: &str, ledger: &Ledger, selected: Vec
 /// moves. `Ok(Err(reason))`: refused, nothing moved (the file is not a TASK, or that id is
 /// running now); the reason says the fix.
 pub fn retry_one(paths: &Paths, agent: &str, ledger: &Ledger, f: &FailedHandoff) -> Result<Result<PathBuf, String>, PipelineError> {
-    let bytes = std::fs::read(&f.file).map_err(|e| PipelineError::io(&f.file, e))?;
+    let Some(bytes) = read_small(&f.file) else {
+        return Ok(Err(format!("{} cannot be read as a handoff (missing, unreadable, or over {} MiB)", f.file.display(), MAX_READ >> 20)));
+    };
     let value = match schema::parse(&bytes) {
         Ok((Body::Task(_), value)) => value,
         Ok((Body::Return(_), _)) => return Ok(Err(format!("{} is a RETURN, not a TASK: there is nothing to run", f.file.display()))),

@@ -124,8 +124,10 @@ fn later(a: &Value, b: &Value) -> bool {
     key(a) > key(b)
 }
 
-/// The RETURN ids of a TASK's attempts that a `baton retry` superseded: every claim the ledger
-/// recorded for it but the current one (and the current one too while a retry is requested).
+/// The RETURN ids that do not answer the TASK's current attempt: those of attempts a `baton
+/// retry` superseded (every claim the ledger recorded for it but the current one, and the
+/// current one too while a retry is requested), and the `duplicate_id` refusals of copies
+/// dropped by hand.
 fn stale_returns(ledger: &baton_ledger::Ledger, id: &str) -> HashSet<String> {
     let Ok(Some(row)) = ledger.task(id) else { return HashSet::new() };
     let pending = row.state == baton_ledger::TaskState::RetryRequested;
@@ -133,7 +135,7 @@ fn stale_returns(ledger: &baton_ledger::Ledger, id: &str) -> HashSet<String> {
         .events(id)
         .unwrap_or_default()
         .iter()
-        .filter(|e| e.event == "claimed")
+        .filter(|e| e.event == "claimed" || e.event == "duplicate_id")
         .filter_map(|e| e.detail.get("claim").and_then(Value::as_str))
         .filter(|c| pending || *c != row.claim)
         .filter_map(|c| c.split_once('~').map(|(claim_id, _)| baton_pipeline::returns::return_id_of(claim_id)))
