@@ -685,4 +685,6 @@ fn grants_expand_tilde_and_missing_folders_are_warned_at_start_up_and_in_inspect
     let r = bare.ret("DJ2");
     let message = r["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("[plugins.djay] grants = { djay = "), "{r}");
+    // One error code for a grant problem, whoever finds it: the host (above) or a plugin.
+    assert_eq!(bare.code("DJ2"), "grant_missing", "{r}");
 }

@@ -242,6 +242,10 @@ fn plugin_ref(plugin: &Plugin) -> PluginRef {
 /// The error code for a failed run.
 pub fn error_code(e: &RunError) -> ErrorCode {
     match e {
+        // A plugin reports a folder grant it lacks (or lacks writable) as a failure whose
+        // message starts "grant `NAME`": the same code as the host's own grant checks, whatever
+        // the plugin (docs/operations.md).
+        RunError::InvalidInput(m) | RunError::Permanent(m) if m.starts_with("grant `") => ErrorCode::GrantMissing,
         RunError::InvalidInput(_) => ErrorCode::InvalidParams,
         // Mapped to RetriesExhausted only once the budget of attempts is spent.
         RunError::Transient(_) => ErrorCode::RetriesExhausted,

@@ -107,19 +107,7 @@ pub(crate) fn prepare(
             // moved back, see `request_retry`), a new attempt under this claim, with a fresh
             // budget of automatic retries. Its RETURN is this claim's, a name of its own.
             let base = row.attempts;
-            b.reclaim(&TaskRow {
-                content_hash: hash,
-                claim: claim.key().to_owned(),
-                file_name: original.clone(),
-                sender: task.from.clone(),
-                reply_to: task.reply_agent().into(),
-                plugin: task.plugin.clone(),
-                action: task.action.clone(),
-                title: task.title.clone(),
-                state: TaskState::Claimed,
-                claimed_at: now.clone(),
-                ..row
-            })?;
+            b.reclaim(&TaskRow { attempts: base, ..claimed_row(&task, hash, claim, &original, &now) })?;
             b.event(&task.id, &now, "claimed", &json!({"file": original, "claim": claim.key(), "retry": true, "attempts_before": base}))?;
             if let Some(passed) = deadline_passed(&task) {
                 return Ok(passed);
@@ -140,25 +128,7 @@ pub(crate) fn prepare(
         }
         None => {}
     }
-    b.insert_task(&TaskRow {
-        id: task.id.clone(),
-        content_hash: hash,
-        claim: claim.key().to_owned(),
-        file_name: original.clone(),
-        sender: task.from.clone(),
-        reply_to: task.reply_agent().into(),
-        plugin: task.plugin.clone(),
-        action: task.action.clone(),
-        title: task.title.clone(),
-        state: TaskState::Claimed,
-        error_code: None,
-        error_message: None,
-        attempts: 0,
-        return_name: None,
-        claimed_at: now.clone(),
-        finished_at: None,
-        duration_ms: None,
-    })?;
+    b.insert_task(&claimed_row(&task, hash, claim, &original, &now))?;
     b.event(&task.id, &now, "claimed", &json!({"file": original, "claim": claim.key()}))?;
     if let Some(to) = task.to.clone() {
         // `to: "BATON"` is baton on a Mac (one folder): never routed into its own inbox.
@@ -179,6 +149,29 @@ pub(crate) fn prepare(
 }
 
 type Parsed = Result<(Body, Value), (schema::Invalid, Option<Value>)>;
+
+/// The ledger row of `task` just claimed as `claim` (`claimed`, no attempt yet).
+fn claimed_row(task: &baton_handoff::TaskBody, content_hash: String, claim: &Claim, original: &str, now: &str) -> TaskRow {
+    TaskRow {
+        id: task.id.clone(),
+        content_hash,
+        claim: claim.key().to_owned(),
+        file_name: original.to_owned(),
+        sender: task.from.clone(),
+        reply_to: task.reply_agent().into(),
+        plugin: task.plugin.clone(),
+        action: task.action.clone(),
+        title: task.title.clone(),
+        state: TaskState::Claimed,
+        error_code: None,
+        error_message: None,
+        attempts: 0,
+        return_name: None,
+        claimed_at: now.to_owned(),
+        finished_at: None,
+        duration_ms: None,
+    }
+}
 
 /// `…__RETURN__…`: a file its writer named as a RETURN.
 fn is_return_name(name: &str) -> bool {
