@@ -241,12 +241,19 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
     };
     // On PostgreSQL the claims are rows (nothing in `.claims/`): count those held, per host.
     let mut held_rows = None;
+    // This machine's claims on a shared ledger: its host id (`<state dir>/host-id`) and the
+    // claim rows it holds (held by a stopped process when no process holds `serve.lock`).
+    let state_dir = paths.state.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let mut own_rows = None;
     let shared = match ledger.postgres() {
         Some(pg) => {
             let hosts = pg.hosts().unwrap_or_default();
             let held = pg.claims_in_progress()?;
             let of = |h: &str| held.iter().find(|(o, _)| o == h).map_or(0, |(_, n)| *n);
             held_rows = Some(held.iter().map(|(_, n)| *n as usize).sum::<usize>());
+            if let Ok(host) = std::fs::read_to_string(state_dir.join("host-id")) {
+                own_rows = Some((host.trim().to_string(), of(host.trim()) as usize));
+            }
             Some(json!({
                 "backend": "postgres", "server": pg.server(), "reachable": true,
                 "hosts": hosts.iter().map(|(h, age)| json!({"host": h, "heartbeat_age_secs": age, "in_progress": of(h)})).collect::<Vec<_>>(),
@@ -286,10 +293,14 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
     let owners = baton_pipeline::claims::owners(&paths.agent(&cfg.agent));
     let serving: Vec<&baton_pipeline::claims::Owner> = owners.iter().filter(|o| o.alive && o.is_serve()).collect();
     let stopped: Vec<&baton_pipeline::claims::Owner> = owners.iter().filter(|o| !o.alive && o.claims > 0).collect();
-    let held_by_stopped: usize = stopped.iter().map(|o| o.claims).sum();
     // On PostgreSQL nothing is renamed into `.claims/`: this machine's claiming process holds
     // `<state dir>/serve.lock` instead.
-    let pg_serving = shared.is_some() && locked(&paths.state.parent().unwrap_or(Path::new(".")).join("serve.lock"));
+    let pg_serving = shared.is_some() && locked(&state_dir.join("serve.lock"));
+    let mut stopped: Vec<Value> = stopped.iter().map(|o| json!(o)).collect();
+    if let Some((host, n)) = own_rows.filter(|(_, n)| *n > 0 && !pg_serving) {
+        stopped.push(json!({"host": host, "claims": n}));
+    }
+    let held_by_stopped: usize = stopped.iter().map(|o| o["claims"].as_u64().unwrap_or(0) as usize).sum();
     let serve_json = json!({
         "running": !serving.is_empty() || pg_serving,
         "processes": owners.iter().filter(|o| o.alive).collect::<Vec<_>>(),
@@ -338,7 +349,7 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
         println!("ledger: {} (PostgreSQL, reachable); hosts: {}", ctx.location.shown(), if hosts.is_empty() { "none yet".into() } else { hosts.join(", ") });
     }
     match serving.first() {
-        None if pg_serving => println!("serve: running on this machine (it holds {})", paths.state.parent().unwrap_or(Path::new(".")).join("serve.lock").display()),
+        None if pg_serving => println!("serve: running on this machine (it holds {})", state_dir.join("serve.lock").display()),
         Some(o) => println!(
             "serve: running (pid {}{}){}",
             o.pid.map_or("?".into(), |p| p.to_string()),
@@ -349,12 +360,12 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
     }
     println!("queue: {waiting} waiting in {}, {claimed} in progress", paths.inbox(&cfg.agent).display());
     for o in &stopped {
-        println!(
-            "  {} claim(s) held by a stopped process (pid {}, {}): the next `baton serve` takes them over and runs them",
-            o.claims,
-            o.pid.map_or("?".into(), |p| p.to_string()),
-            o.instance
-        );
+        let who = match (o["pid"].as_u64(), o["instance"].as_str(), o["host"].as_str()) {
+            (Some(pid), Some(instance), _) => format!("pid {pid}, {instance}"),
+            (_, _, Some(host)) => format!("this machine's, host {host}"),
+            _ => "?".into(),
+        };
+        println!("  {} claim(s) held by a stopped process ({who}): the next `baton serve` takes them over and runs them", o["claims"]);
     }
     for i in crate::tracking::ignored_in_inbox(&paths, &cfg) {
         println!("  IGNORED {}: {}", esc(i["file"].as_str().unwrap_or("?")), esc(i["reason"].as_str().unwrap_or("")));
