@@ -4,7 +4,7 @@
 //! leaves the catalog with all of the batch or none of it, and a gap-free change log. And two
 //! machines (two homes) with `--state postgres://…` share one catalog on a real PostgreSQL
 //! server, while the fingerprint library stays in each machine's own file.
-use crate::support::pg;
+use crate::support::{self, pg};
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -27,6 +27,7 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         let home = dir.path().join("home");
         let state = dir.path().join("state").join("baton.sqlite");
+        support::init_home(&home, Some(&state));
         Env { dir, home, state }
     }
 
@@ -34,6 +35,7 @@ impl Env {
     fn on(state: &str) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let home = dir.path().join("home");
+        support::init_home(&home, Some(Path::new(state)));
         Env { dir, home, state: PathBuf::from(state) }
     }
 

@@ -248,12 +248,10 @@ fn retry_pause_and_resume_need_the_key_and_do_what_they_say() {
     let p = s.get("/api/plugins", Some(&key)).json();
     let echo = p["plugins"].as_array().unwrap().iter().find(|p| p["name"] == "echo").unwrap().clone();
     assert_eq!((echo["paused"].as_bool(), echo["pause"]["by"].as_str()), (Some(true), Some("hand")));
+    // A TASK for a plugin paused by hand waits in the inbox (issue 33), counted by `status`.
     drop_task(&home, "WHILE-PAUSED", "while paused", "echo");
-    let answered = |id: &str| matches!(handoff(&s, &key, id)["task"]["state"].as_str(), Some("completed" | "failed" | "rejected"));
-    wait_until(Duration::from_secs(20), "the paused answer", || answered("WHILE-PAUSED"));
-    let h = handoff(&s, &key, "WHILE-PAUSED");
-    assert_eq!(h["task"]["error_code"], "plugin_paused", "{h}");
-    assert!(h["task"]["error_message"].as_str().unwrap().contains("paused by hand"), "{h}");
+    wait_until(Duration::from_secs(20), "the held TASK in status", || home.json(&["status", "--json"])["queue"]["held_paused"]["echo"] == 1);
+    assert!(handoff(&s, &key, "WHILE-PAUSED")["task"].is_null(), "held, not claimed");
     let metrics = s.get("/metrics", Some(&key)).text();
     let parsed = baton_stats::metrics::parse(&metrics).unwrap_or_else(|e| panic!("/metrics is not Prometheus text ({e}): {metrics}"));
     assert_eq!(parsed.value("baton_plugin_paused", &[("plugin", "echo"), ("reason", "hand")]), Some(1.0), "paused, and why: {metrics}");
@@ -263,6 +261,7 @@ fn retry_pause_and_resume_need_the_key_and_do_what_they_say() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("resumed echo"));
     drop_task(&home, "AFTER-RESUME", "after resume", "echo");
     wait_until(Duration::from_secs(20), "the resumed run", || handoff(&s, &key, "AFTER-RESUME")["task"]["state"] == "completed");
+    wait_until(Duration::from_secs(20), "the held TASK's run", || handoff(&s, &key, "WHILE-PAUSED")["task"]["state"] == "completed");
     // And pause from the CLI shows in the dashboard.
     home.ok(&["plugin", "pause", "echo"]);
     let p = s.get("/api/plugins", Some(&key)).json();

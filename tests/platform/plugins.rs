@@ -684,3 +684,41 @@ fn serve_once_loads_only_the_plugins_its_tasks_name() {
     let refused = status["refused_plugins"].as_array().unwrap();
     assert!(refused.len() == 1 && refused[0]["name"] == "broken", "{status}");
 }
+
+/// Issue 33: `~` in a grant is the user's home; `plugin inspect` prints each grant's resolved
+/// absolute path; a granted folder that is missing is a warning naming the key and the path,
+/// at start-up and in `inspect`; djay's advice names `grants` (the table baton.toml has).
+#[test]
+fn grants_expand_tilde_and_missing_folders_are_warned_at_start_up_and_in_inspect() {
+    let user = tempfile::tempdir().unwrap();
+    let music = user.path().join("Music-here");
+    std::fs::create_dir(&music).unwrap();
+    let h = Home::new(&[], "\n[plugins.djay]\ngrants = { music = \"~/Music-here\", djay = \"~/No-Such-djay\" }\n");
+    let out = h.cmd(&["plugin", "inspect", "djay"]).env("HOME", user.path()).output().unwrap();
+    let (text, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{err}");
+    let missing = user.path().join("No-Such-djay");
+    assert!(text.contains(&format!("music      {} (read-only)", music.display())), "{text}");
+    assert!(text.contains(&format!("djay       {} (read-only)", missing.display())), "{text}");
+    let warning = format!("grant `djay` of plugin `djay`: {} does not exist", missing.display());
+    assert!(text.contains(&warning) && err.contains(&warning), "{text}\n{err}");
+    assert!(!text.contains("`music` of plugin"), "an existing grant is not warned about: {text}");
+    let json: Value = serde_json::from_slice(&h.cmd(&["plugin", "inspect", "djay", "--json"]).env("HOME", user.path()).output().unwrap().stdout).unwrap();
+    let grants = json["grants"].as_array().or_else(|| json[0]["grants"].as_array()).cloned().unwrap_or_default();
+    assert!(grants.iter().any(|g| g["name"] == "music" && g["path"] == music.to_str().unwrap() && g["exists"] == true), "{json}");
+    // At start-up: serve checks every granted folder as it loads the plugin.
+    h.drop_task("DJ", "djay", "import", json!({}));
+    let out = h.cmd(&["serve", "--once"]).env("HOME", user.path()).env("BATON_LOG", "warn").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&warning), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(h.code("DJ"), "grant_missing");
+
+    // Without a djay grant, the plugin's advice is the `grants` table.
+    let bare = Home::new(&[], "");
+    bare.drop_task("DJ2", "djay", "import", json!({}));
+    bare.ok(&["serve", "--once"]);
+    let r = bare.ret("DJ2");
+    let message = r["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("[plugins.djay] grants = { djay = "), "{r}");
+    // One error code for a grant problem, whoever finds it: the host (above) or a plugin.
+    assert_eq!(bare.code("DJ2"), "grant_missing", "{r}");
+}

@@ -192,6 +192,19 @@ impl Home {
     }
 }
 
+/// `baton init` of a bare `home` (with `--state STATE` when given): tests that drive one
+/// subcommand on homes of their own (`fp`, `catalog`) start from a real home, since every
+/// command that reads a home refuses a folder that is not one.
+pub fn init_home(home: &std::path::Path, state: Option<&std::path::Path>) {
+    let mut c = Command::new(BIN);
+    c.arg("--home").arg(home);
+    if let Some(s) = state {
+        c.arg("--state").arg(s);
+    }
+    let out = c.arg("init").env_remove("BATON_STATE").env_remove("BATON_HOME").env("BATON_LOG", "warn").output().unwrap();
+    assert!(out.status.success(), "baton init {}: {}", home.display(), String::from_utf8_lossy(&out.stderr));
+}
+
 /// Waits for `child` (a `baton serve --once`), polling its peak RSS (`VmHWM`, in KiB) every
 /// 5 ms. Panics if it fails, or has not exited `limit` after `started` (it is killed then).
 pub fn wait_measuring_peak_rss(child: &mut Child, started: Instant, limit: Duration) -> u64 {

@@ -1,4 +1,4 @@
-//! The handoff commands: `serve`, `run`, `status`, `show`, `retry`.
+//! The handoff commands: `serve`, `run`, `status`, `show` (`retry` is in `retry.rs`).
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -23,11 +23,9 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// See [`crate::home_check::require`] (every command that reads a home checks it first).
 pub fn require_home(ctx: &Ctx) -> Result<()> {
-    if !ctx.home.join("baton.toml").is_file() && !ctx.home.join("handoffs").is_dir() {
-        bail!("{} is not a baton home (no baton.toml); run `baton init --home {}` first", ctx.home.display(), ctx.home.display());
-    }
-    Ok(())
+    crate::home_check::require(&ctx.home)
 }
 
 pub fn serve(ctx: &Ctx, once: bool, http: Option<String>, new_state: bool) -> Result<i32> {
@@ -171,6 +169,36 @@ pub fn run(ctx: &Ctx, file: &Path) -> Result<i32> {
     r
 }
 
+/// Whether another process holds an exclusive `flock` on `file` (tested with a shared,
+/// non-blocking lock, released at once).
+fn locked(file: &Path) -> bool {
+    use rustix::fs::{flock, FlockOperation};
+    let Ok(f) = std::fs::File::open(file) else { return false };
+    match flock(&f, FlockOperation::NonBlockingLockShared) {
+        Ok(()) => {
+            let _ = flock(&f, FlockOperation::Unlock);
+            false
+        }
+        Err(_) => true,
+    }
+}
+
+/// TASKs in `inbox` for each of `plugins` (paused by hand: the pipeline leaves them there).
+fn held_for(inbox: &Path, plugins: &[String]) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    if plugins.is_empty() {
+        return out;
+    }
+    for e in std::fs::read_dir(inbox).into_iter().flatten().flatten() {
+        let Ok(bytes) = std::fs::read(e.path()) else { continue };
+        let Ok(v) = serde_json::from_slice::<Value>(&bytes) else { continue };
+        if let Some(p) = v.get("plugin").and_then(Value::as_str).filter(|p| plugins.iter().any(|q| q == p)) {
+            *out.entry(p.to_string()).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
 /// Candidate handoffs waiting in baton's inbox, and claims in progress.
 fn queue(paths: &Paths, cfg: &Config) -> (usize, usize) {
     let count = |dir: &Path, pred: &dyn Fn(&std::fs::DirEntry) -> bool| {
@@ -213,12 +241,19 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
     };
     // On PostgreSQL the claims are rows (nothing in `.claims/`): count those held, per host.
     let mut held_rows = None;
+    // This machine's claims on a shared ledger: its host id (`<state dir>/host-id`) and the
+    // claim rows it holds (held by a stopped process when no process holds `serve.lock`).
+    let state_dir = paths.state.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let mut own_rows = None;
     let shared = match ledger.postgres() {
         Some(pg) => {
             let hosts = pg.hosts().unwrap_or_default();
             let held = pg.claims_in_progress()?;
             let of = |h: &str| held.iter().find(|(o, _)| o == h).map_or(0, |(_, n)| *n);
             held_rows = Some(held.iter().map(|(_, n)| *n as usize).sum::<usize>());
+            if let Ok(host) = std::fs::read_to_string(state_dir.join("host-id")) {
+                own_rows = Some((host.trim().to_string(), of(host.trim()) as usize));
+            }
             Some(json!({
                 "backend": "postgres", "server": pg.server(), "reachable": true,
                 "hosts": hosts.iter().map(|(h, age)| json!({"host": h, "heartbeat_age_secs": age, "in_progress": of(h)})).collect::<Vec<_>>(),
@@ -247,6 +282,30 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
             }
         }
     }
+    // TASKs held in the inbox for plugins paused by hand (they wait there, unclaimed).
+    let by_hand: Vec<String> = paused.iter().filter(|p| !p["paused_by_hand"].is_null()).filter_map(|p| p["plugin"].as_str().map(str::to_string)).collect();
+    let held = held_for(&paths.inbox(&cfg.agent), &by_hand);
+    for p in paused.iter_mut() {
+        let n = p["plugin"].as_str().and_then(|n| held.get(n)).copied().unwrap_or(0);
+        p["held"] = json!(n);
+    }
+    // Which processes claim from this inbox: a running `serve`, and claims left by stopped ones.
+    let owners = baton_pipeline::claims::owners(&paths.agent(&cfg.agent));
+    let serving: Vec<&baton_pipeline::claims::Owner> = owners.iter().filter(|o| o.alive && o.is_serve()).collect();
+    let stopped: Vec<&baton_pipeline::claims::Owner> = owners.iter().filter(|o| !o.alive && o.claims > 0).collect();
+    // On PostgreSQL nothing is renamed into `.claims/`: this machine's claiming process holds
+    // `<state dir>/serve.lock` instead.
+    let pg_serving = shared.is_some() && locked(&state_dir.join("serve.lock"));
+    let mut stopped: Vec<Value> = stopped.iter().map(|o| json!(o)).collect();
+    if let Some((host, n)) = own_rows.filter(|(_, n)| *n > 0 && !pg_serving) {
+        stopped.push(json!({"host": host, "claims": n}));
+    }
+    let held_by_stopped: usize = stopped.iter().map(|o| o["claims"].as_u64().unwrap_or(0) as usize).sum();
+    let serve_json = json!({
+        "running": !serving.is_empty() || pg_serving,
+        "processes": owners.iter().filter(|o| o.alive).collect::<Vec<_>>(),
+        "stopped": stopped,
+    });
     // Installed files the host refused to load (identity, reserved name, …), still installed.
     let refused: Vec<baton_ledger::Refusal> =
         ledger.refusals()?.into_iter().filter(|r| Path::new(&r.file).is_file()).collect();
@@ -258,7 +317,11 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
             "ambiguous": tree.ambiguous.iter().map(|(n, f)| json!({"name": n, "folders": f})).collect::<Vec<_>>(),
             "handoffs": {"root": tree.root, "stale_after_secs": tree.stale_after.as_secs(), "totals": tree.totals()},
             "rejections": rejected,
-            "queue": {"waiting": waiting, "in_progress": claimed, "ignored": crate::tracking::ignored_in_inbox(&paths, &cfg)},
+            "queue": {
+                "waiting": waiting, "in_progress": claimed, "ignored": crate::tracking::ignored_in_inbox(&paths, &cfg),
+                "held_by_stopped": held_by_stopped, "held_paused": held,
+            },
+            "serve": serve_json,
             "refused_plugins": refused,
             "counts": counts.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "recent": recent,
@@ -285,7 +348,25 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
             .collect();
         println!("ledger: {} (PostgreSQL, reachable); hosts: {}", ctx.location.shown(), if hosts.is_empty() { "none yet".into() } else { hosts.join(", ") });
     }
+    match serving.first() {
+        None if pg_serving => println!("serve: running on this machine (it holds {})", state_dir.join("serve.lock").display()),
+        Some(o) => println!(
+            "serve: running (pid {}{}){}",
+            o.pid.map_or("?".into(), |p| p.to_string()),
+            o.started_at.as_deref().map(|t| format!(", since {t}")).unwrap_or_default(),
+            if o.args.iter().any(|a| a == "--once") { ", draining once" } else { "" }
+        ),
+        None => println!("serve: not running for this home; nothing is answered until `baton serve` runs (`baton service install` keeps it running)"),
+    }
     println!("queue: {waiting} waiting in {}, {claimed} in progress", paths.inbox(&cfg.agent).display());
+    for o in &stopped {
+        let who = match (o["pid"].as_u64(), o["instance"].as_str(), o["host"].as_str()) {
+            (Some(pid), Some(instance), _) => format!("pid {pid}, {instance}"),
+            (_, _, Some(host)) => format!("this machine's, host {host}"),
+            _ => "?".into(),
+        };
+        println!("  {} claim(s) held by a stopped process ({who}): the next `baton serve` takes them over and runs them", o["claims"]);
+    }
     for i in crate::tracking::ignored_in_inbox(&paths, &cfg) {
         println!("  IGNORED {}: {}", esc(i["file"].as_str().unwrap_or("?")), esc(i["reason"].as_str().unwrap_or("")));
     }
@@ -293,7 +374,10 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
     println!("tasks: {}", if counts.is_empty() { "none yet".into() } else { counts.join(", ") });
     for p in &paused {
         match p["paused_by_hand"].as_str() {
-            Some(since) => println!("PAUSED plugin {} by hand since {since}; `baton plugin resume` lifts it", p["plugin"]),
+            Some(since) => println!(
+                "PAUSED plugin {} by hand since {since}; {} TASK(s) held in the inbox until `baton plugin resume` lifts it",
+                p["plugin"], p["held"]
+            ),
             None => println!("PAUSED plugin {} until {} after {} sandbox failures: {}", p["plugin"], p["until"], p["failures"], esc(&p["last_error"].to_string())),
         }
     }
@@ -358,18 +442,4 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
         }
     }
     Ok(0)
-}
-
-pub fn retry(ctx: &Ctx, id: &str) -> Result<i32> {
-    require_home(ctx)?;
-    runtime()?.block_on(async {
-        let mut pipeline = baton_pipeline::open_at(&ctx.home, &ctx.location).await?;
-        match pipeline.retry(id)? {
-            Some(to) => {
-                println!("moved back to {}; `baton serve` will run it again", to.display());
-                Ok(0)
-            }
-            None => bail!("no failed handoff with id {id:?} in {}", pipeline.paths().failed(&pipeline.config().agent).display()),
-        }
-    })
 }

@@ -7,10 +7,12 @@ mod catalog;
 mod dashboard;
 mod fp;
 mod handoffs;
+mod home_check;
 mod init;
 mod mcp;
 mod migrate;
 mod plugin;
+mod retry;
 mod service;
 mod shell;
 mod text;
@@ -98,8 +100,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Move a failed handoff from 03_failed/ back into the inbox for another run.
-    Retry { id: String },
+    /// Move failed handoffs from 03_failed/ back into the inbox: one by id or file name, or
+    /// `--all` (narrowed by `--code`, `--plugin`; only listed unless `--yes`).
+    Retry(retry::RetryArgs),
     /// Build a demo home, drop sample handoffs, serve them once and show the RETURNs.
     Demo {
         /// Where to build it (default: a new temporary folder, kept for you to look at).
@@ -194,6 +197,12 @@ fn main() {
         }
     };
     let ctx = Ctx { state: location.local_file(&home), home, location };
+    if home_check::needs_home(&cli.command)
+        && let Err(e) = home_check::require(&ctx.home)
+    {
+        report_error(log_format, &e);
+        std::process::exit(2);
+    }
     let result = match cli.command {
         Command::Init { handoffs } => init::init_with(&ctx, handoffs.as_deref()).map(|_| 0),
         Command::Adopt { path, json } => tracking::adopt(&ctx, &path, json),
@@ -203,7 +212,7 @@ fn main() {
         Command::Run { file } => handoffs::run(&ctx, &file),
         Command::Status { json } => handoffs::status(&ctx, json),
         Command::Show { id, json } => handoffs::show(&ctx, &id, json),
-        Command::Retry { id } => handoffs::retry(&ctx, &id),
+        Command::Retry(args) => retry::run(&ctx, args),
         Command::Demo { dir } => init::demo(dir),
         Command::Audit(args) => audit::run(args, &ctx),
         Command::Plugin(cmd) => plugin::run(cmd, &ctx),

@@ -49,6 +49,19 @@ pub enum PluginCommand {
     Resume { name: String },
 }
 
+/// Whether a plugin command reads the home: every one does today. Exhaustive on purpose: a
+/// new one (`plugin new` writes a project anywhere) must say whether it needs a home.
+pub fn needs_home(cmd: &PluginCommand) -> bool {
+    match cmd {
+        PluginCommand::Install { .. }
+        | PluginCommand::List { .. }
+        | PluginCommand::Inspect { .. }
+        | PluginCommand::Remove { .. }
+        | PluginCommand::Pause { .. }
+        | PluginCommand::Resume { .. } => true,
+    }
+}
+
 /// `pause` and `resume` touch only the ledger: no runtime, no compile.
 fn pause_or_resume(ctx: &Ctx, paths: &Paths, name: &str, pause: bool) -> Result<i32> {
     let installed = plugins::installed_files(paths).iter().any(|p| p.file_stem().is_some_and(|s| s == name));
@@ -203,6 +216,16 @@ fn print_report(p: &PluginReport, cfg: &Config) {
         }
         if let Some(hint) = plugins::grant_hint(cfg, p) {
             println!("  to grant the missing folders, {}", esc(&hint));
+        }
+    }
+    if !p.grants.is_empty() {
+        println!("  grants   (in baton.toml, resolved)");
+        for g in &p.grants {
+            println!("    {:<10} {} ({})", esc(&g.name), esc(&g.path.display().to_string()), if g.writable { "writable" } else { "read-only" });
+        }
+        for w in p.grants.iter().filter_map(|g| g.warning.as_deref()) {
+            println!("  WARNING  {}", esc(w));
+            eprintln!("baton: warning: {w}");
         }
     }
     if !p.collections.is_empty() {

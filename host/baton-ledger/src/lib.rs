@@ -249,7 +249,9 @@ pub trait Store {
     fn kv_usage(&self, plugin: &str) -> Result<(u64, u64)>;
     fn kv_delete(&self, plugin: &str, key: &str) -> Result<()>;
     /// Marks a failed task so that its next claim runs again instead of counting as a duplicate.
-    fn request_retry(&self, id: &str) -> Result<()>;
+    /// `content_hash` is the content `baton retry` moved back (possibly edited): only a copy
+    /// with that content runs; any other copy of the id is still a `duplicate_id`.
+    fn request_retry(&self, id: &str, content_hash: &str) -> Result<()>;
     /// Deaths counted against a claim so far (see [`Writes::solo_begin`]), counting a `solo`
     /// still set as one more.
     fn deaths(&self, claim: &str) -> Result<u32>;
@@ -260,8 +262,10 @@ pub trait Writes {
     fn task(&self, id: &str) -> Result<Option<TaskRow>>;
     /// Records a new claim of a task (state `claimed`).
     fn insert_task(&self, row: &TaskRow) -> Result<()>;
-    /// Points a task at a new claim (after `baton retry`) and resets its attempts.
-    fn reclaim(&self, id: &str, claim: &str) -> Result<()>;
+    /// Points a task at a new claim (after `baton retry`): its claim, file, content and what it
+    /// asks for are `row`'s, its error is cleared, and its attempts go on counting (a retry is
+    /// a new attempt of the same handoff).
+    fn reclaim(&self, row: &TaskRow) -> Result<()>;
     /// Records an attempt starting.
     fn start_attempt(&self, id: &str, attempt: u32) -> Result<()>;
     /// Records a task reaching a terminal state (or `retrying`).
@@ -416,9 +420,10 @@ impl Ledger {
         self.store().kv_delete(plugin, key)
     }
 
-    /// Marks a failed task so that its next claim runs again instead of counting as a duplicate.
-    pub fn request_retry(&self, id: &str) -> Result<()> {
-        self.store().request_retry(id)
+    /// Marks a failed task so that its next claim of `content_hash` runs again instead of
+    /// counting as a duplicate (see [`Store::request_retry`]).
+    pub fn request_retry(&self, id: &str, content_hash: &str) -> Result<()> {
+        self.store().request_retry(id, content_hash)
     }
 
     /// See [`Store::deaths`].
@@ -469,9 +474,9 @@ impl Batch<'_> {
         self.w.insert_task(row)
     }
 
-    /// Points a task at a new claim (after `baton retry`) and resets its attempts.
-    pub fn reclaim(&self, id: &str, claim: &str) -> Result<()> {
-        self.w.reclaim(id, claim)
+    /// See [`Writes::reclaim`].
+    pub fn reclaim(&self, row: &TaskRow) -> Result<()> {
+        self.w.reclaim(row)
     }
 
     /// Records an attempt starting.

@@ -788,10 +788,10 @@ impl Store for PgLedger {
         Ok(())
     }
 
-    fn request_retry(&self, id: &str) -> Result<()> {
+    fn request_retry(&self, id: &str, content_hash: &str) -> Result<()> {
         let now = now_rfc3339();
         self.with(|s| {
-            s.execute("UPDATE tasks SET state = 'retry_requested' WHERE id = $1", &[&id])?;
+            s.execute("UPDATE tasks SET state = 'retry_requested', content_hash = $2 WHERE id = $1", &[&id, &content_hash])?;
             s.execute("INSERT INTO events(task_id, at, event, detail) VALUES ($1, $2, 'retry_requested', '{}')", &[&id, &now])?;
             // The next copy of this handoff is claimed afresh, not filed as a copy brought back.
             s.execute("DELETE FROM claims WHERE handoff_id = $1 AND state = 'filed'", &[&id])
@@ -828,9 +828,15 @@ impl<C: GenericClient + Sync> Writes for Session<'_, C> {
         Ok(())
     }
 
-    fn reclaim(&self, id: &str, claim: &str) -> Result<()> {
-        self.execute("UPDATE tasks SET claim = $2, state = 'claimed', attempts = 0 WHERE id = $1", &[&id, &claim])
-            .map_err(|e| self.fail(e))?;
+    fn reclaim(&self, row: &TaskRow) -> Result<()> {
+        self.execute(
+            "UPDATE tasks SET claim = $2, file_name = $3, content_hash = $4, sender = $5, reply_to = $6, plugin = $7,
+                    action = $8, title = $9, state = 'claimed', error_code = NULL, error_message = NULL,
+                    finished_at = NULL, claimed_at = $10
+             WHERE id = $1",
+            &[&row.id, &row.claim, &row.file_name, &row.content_hash, &row.sender, &row.reply_to, &row.plugin, &row.action, &row.title, &row.claimed_at],
+        )
+        .map_err(|e| self.fail(e))?;
         Ok(())
     }
 

@@ -144,8 +144,8 @@ impl Store for SqliteLedger {
         Ok(())
     }
 
-    fn request_retry(&self, id: &str) -> Result<()> {
-        self.conn.execute("UPDATE tasks SET state = 'retry_requested' WHERE id = ?1", [id])?;
+    fn request_retry(&self, id: &str, content_hash: &str) -> Result<()> {
+        self.conn.execute("UPDATE tasks SET state = 'retry_requested', content_hash = ?2 WHERE id = ?1", params![id, content_hash])?;
         self.conn.execute(
             "INSERT INTO events(task_id, at, event, detail) VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ','now'), 'retry_requested', '{}')",
             [id],
@@ -183,10 +183,18 @@ impl Writes for SqliteTx<'_> {
         Ok(())
     }
 
-    fn reclaim(&self, id: &str, claim: &str) -> Result<()> {
+    fn reclaim(&self, row: &TaskRow) -> Result<()> {
         self.tx
-            .prepare_cached("UPDATE tasks SET claim = ?2, state = 'claimed', attempts = 0 WHERE id = ?1")?
-            .execute(params![id, claim])?;
+            .prepare_cached(
+                "UPDATE tasks SET claim = ?2, file_name = ?3, content_hash = ?4, sender = ?5, reply_to = ?6, plugin = ?7,
+                        action = ?8, title = ?9, state = 'claimed', error_code = NULL, error_message = NULL,
+                        finished_at = NULL, claimed_at = ?10
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                row.id, row.claim, row.file_name, row.content_hash, row.sender, row.reply_to, row.plugin, row.action,
+                row.title, row.claimed_at
+            ])?;
         Ok(())
     }
 

@@ -75,7 +75,14 @@ impl Claims {
         let root = agent_dir.join(".claims");
         fs::create_dir_all(&root)?;
         let instance = format!("{}-{}", std::process::id(), ulid::Ulid::new());
-        let (lock, pending) = lock_unpublished(&root, &instance)?;
+        let (mut lock, pending) = lock_unpublished(&root, &instance)?;
+        // Who holds it, for `baton status` (whether a `serve` runs; whose claims these are).
+        let about = serde_json::json!({
+            "pid": std::process::id(),
+            "started_at": baton_handoff::stamp::rfc3339(baton_handoff::stamp::now()),
+            "args": std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>(),
+        });
+        std::io::Write::write_all(&mut lock, about.to_string().as_bytes())?;
         let dir = root.join(&instance);
         fs::create_dir(&dir)?;
         // Published only now, already locked: a takeover can never see it unlocked.
@@ -227,6 +234,75 @@ impl Claims {
         }
         Ok(moved)
     }
+}
+
+/// One process's claims folder under `.claims/`, as `baton status` reports it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Owner {
+    /// `<pid>-<ULID>`: the folder's name.
+    pub instance: String,
+    pub pid: Option<u32>,
+    /// Whether the process still holds its lock (it runs); `false`: it stopped, and the next
+    /// process on this inbox takes its claims over.
+    pub alive: bool,
+    /// Its command line after the program name, as it recorded it (older lock files: empty).
+    pub args: Vec<String>,
+    pub started_at: Option<String>,
+    /// Claimed files in its folder.
+    pub claims: usize,
+}
+
+impl Owner {
+    /// Whether this is a `baton serve` (the daemon, or a `--once` drain).
+    pub fn is_serve(&self) -> bool {
+        self.args.iter().any(|a| a == "serve")
+    }
+}
+
+/// Every process folder under `<agent_dir>/.claims/`, live or stopped, by instance. Reads
+/// only: a lock is tested with a shared, non-blocking lock released at once.
+pub fn owners(agent_dir: &Path) -> Vec<Owner> {
+    let root = agent_dir.join(".claims");
+    let mut out = std::collections::BTreeMap::<String, Owner>::new();
+    let Ok(entries) = fs::read_dir(&root) else { return Vec::new() };
+    for e in entries.flatten() {
+        let path = e.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
+        let (instance, is_dir) = if e.file_type().is_ok_and(|t| t.is_dir()) {
+            (name, true)
+        } else if let Some(i) = name.strip_suffix(".lock").or_else(|| name.strip_suffix(".locking")) {
+            (i.to_string(), false)
+        } else {
+            continue;
+        };
+        let owner = out.entry(instance.clone()).or_insert_with(|| Owner {
+            pid: instance.split('-').next().and_then(|p| p.parse().ok()),
+            instance,
+            alive: false,
+            args: Vec::new(),
+            started_at: None,
+            claims: 0,
+        });
+        if is_dir {
+            owner.claims = fs::read_dir(&path)
+                .map(|d| d.flatten().filter(|c| c.file_name().as_bytes().contains(&b'~')).count())
+                .unwrap_or(0);
+            continue;
+        }
+        let Ok(file) = File::open(&path) else { continue };
+        owner.alive = match flock(&file, FlockOperation::NonBlockingLockShared) {
+            Ok(()) => {
+                let _ = flock(&file, FlockOperation::Unlock);
+                false
+            }
+            Err(_) => true,
+        };
+        if let Ok(v) = fs::read(&path).map(|b| serde_json::from_slice::<serde_json::Value>(&b).unwrap_or_default()) {
+            owner.args = v["args"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_string)).collect();
+            owner.started_at = v["started_at"].as_str().map(str::to_string);
+        }
+    }
+    out.into_values().collect()
 }
 
 impl Drop for Claims {

@@ -517,7 +517,7 @@ impl Config {
         let Some(p) = self.plugins.get(plugin) else { return Vec::new() };
         let grant = |name: &String, path: &PathBuf, writable| baton_runtime::Grant {
             name: name.clone(),
-            host_path: home.join(path),
+            host_path: resolve_grant_path(home, path),
             writable,
         };
         p.grants
@@ -529,6 +529,20 @@ impl Config {
             })
             .collect()
     }
+}
+
+/// A grant's folder as written in baton.toml, made absolute: `~` and `~/…` are the user's home
+/// (`$HOME`), as in a shell; any other relative path is relative to baton's home.
+pub fn resolve_grant_path(home: &Path, path: &Path) -> PathBuf {
+    let user_home = || std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
+    let mut parts = path.components();
+    if let Some(std::path::Component::Normal(first)) = parts.next()
+        && first == "~"
+        && let Some(h) = user_home()
+    {
+        return h.join(parts.as_path());
+    }
+    home.join(path)
 }
 
 /// Room kept in a RETURN beside the plugin's output (envelope, title, failure history).

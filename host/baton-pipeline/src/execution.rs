@@ -73,18 +73,20 @@ impl Pipeline {
     /// or refused before running: unknown plugin or action, plugin paused).
     pub(crate) fn start(&mut self, mut item: Item, running: &mut Running) -> Option<Item> {
         let Prepared::Run { task, attempt, .. } = &item.prepared else { return Some(item) };
+        // A refusal here still ends this attempt: its RETURN says which one it was.
+        let refused = |code, message: String| Some(Answer { attempts: *attempt, ..Answer::refused(code, message) });
         let plugin_name = task.plugin.clone().unwrap_or_default();
         let action = task.action.clone().unwrap_or_default();
         let Some(plugin) = self.runtime.get(&plugin_name) else {
-            item.answer = Some(Answer::refused(ErrorCode::UnknownPlugin, self.not_loaded(&plugin_name)));
+            item.answer = refused(ErrorCode::UnknownPlugin, self.not_loaded(&plugin_name));
             return Some(item);
         };
         if !plugin.info.actions.iter().any(|a| a.name == action) {
             let known: Vec<_> = plugin.info.actions.iter().map(|a| a.name.as_str()).collect();
-            item.answer = Some(Answer::refused(
+            item.answer = refused(
                 ErrorCode::UnknownAction,
                 format!("plugin `{plugin_name}` has no action `{action}` (it has: {})", known.join(", ")),
-            ));
+            );
             return Some(item);
         }
         self.load_health(&plugin_name);
@@ -97,7 +99,7 @@ impl Pipeline {
                     format!("plugin `{plugin_name}` was paused by hand at {since}; `baton plugin resume {plugin_name}` lifts it")
                 }
             };
-            item.answer = Some(Answer::refused(ErrorCode::PluginPaused, message));
+            item.answer = refused(ErrorCode::PluginPaused, message);
             return Some(item);
         }
         let input = TaskInput {
@@ -175,7 +177,7 @@ impl Pipeline {
 
     /// Turns an execution into an answer, or a retry.
     pub(crate) fn conclude(&mut self, item: &mut Item, plugin: &Plugin, exec: Execution) {
-        let Prepared::Run { attempt, history, .. } = &mut item.prepared else { return };
+        let Prepared::Run { attempt, base, history, .. } = &mut item.prepared else { return };
         let plugin_ref = plugin_ref(plugin);
         let started_at = stamp::rfc3339(stamp::now() - exec.elapsed);
         item.exec_logs = exec.logs;
@@ -204,11 +206,13 @@ impl Pipeline {
             self.sandbox_failure(&plugin.info.name, &message);
         }
         let transient = matches!(code, ErrorCode::RetriesExhausted);
-        if transient && *attempt < self.cfg.retry.max_attempts {
-            item.retry = Some(self.cfg.retry.delay(*attempt));
+        // The budget of automatic retries is this run's: a `baton retry` starts a fresh one.
+        let this_run = attempt.saturating_sub(*base);
+        if transient && this_run < self.cfg.retry.max_attempts {
+            item.retry = Some(self.cfg.retry.delay(this_run));
             return;
         }
-        let message = if transient { format!("gave up after {attempt} attempts; last: {message}") } else { message };
+        let message = if transient { format!("gave up after {this_run} attempts; last: {message}") } else { message };
         let mut answer = Answer::refused(code, message);
         answer.started_at = Some(started_at);
         answer.attempts = *attempt;
@@ -238,6 +242,10 @@ fn plugin_ref(plugin: &Plugin) -> PluginRef {
 /// The error code for a failed run.
 pub fn error_code(e: &RunError) -> ErrorCode {
     match e {
+        // A plugin reports a folder grant it lacks (or lacks writable) as a failure whose
+        // message starts "grant `NAME`": the same code as the host's own grant checks, whatever
+        // the plugin (docs/operations.md).
+        RunError::InvalidInput(m) | RunError::Permanent(m) if m.starts_with("grant `") => ErrorCode::GrantMissing,
         RunError::InvalidInput(_) => ErrorCode::InvalidParams,
         // Mapped to RetriesExhausted only once the budget of attempts is spent.
         RunError::Transient(_) => ErrorCode::RetriesExhausted,

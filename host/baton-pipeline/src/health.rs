@@ -106,6 +106,14 @@ impl Pipeline {
         self.health.get(plugin)?.pause(stamp::now())
     }
 
+    /// Whether `plugin` is paused by hand: its TASKs are then held in the inbox, unclaimed.
+    /// (A pause after sandbox failures still answers `plugin_paused`: it ends by itself, and
+    /// the sender learns why.)
+    pub(crate) fn held_by_hand(&mut self, plugin: &str) -> bool {
+        self.load_health(plugin);
+        matches!(self.paused(plugin), Some(Pause::Hand { .. }))
+    }
+
     pub(crate) fn healthy(&mut self, plugin: &str) {
         if let Some(h) = self.health.get_mut(plugin)
             && (h.consecutive_failures != 0 || h.paused_until.is_some())

@@ -64,6 +64,15 @@ impl Pipeline {
                 names::Entry::SyncConflict(_) => Ready::Yes,
                 _ => self.is_ready(&entry.path(), &name),
             };
+            // A TASK for a plugin paused by hand waits here, unclaimed, until it is resumed
+            // (`baton status` counts it as held), instead of failing `plugin_paused`.
+            if let Ready::Parsed(pre) = &ready
+                && let Some(plugin) = pre.value.get("plugin").and_then(serde_json::Value::as_str)
+                && self.held_by_hand(plugin)
+            {
+                self.unsettled.remove(&name);
+                continue;
+            }
             if !matches!(ready, Ready::No) {
                 self.unsettled.remove(&name);
                 if matches!(self.claims, crate::shared::Claimer::Shared(_)) {

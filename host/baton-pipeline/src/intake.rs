@@ -86,23 +86,33 @@ pub(crate) fn prepare(
             if row.state.is_terminal() {
                 return Ok(Prepared::Finished(row));
             }
-            // Resumed after a crash or a retry delay: carry the earlier attempts' errors.
-            let history = b
-                .events(&task.id)?
+            // Resumed after a crash or a retry delay: carry this run's earlier attempts' errors
+            // (those since the last `baton retry`, which also says where its budget starts).
+            let events = b.events(&task.id)?;
+            let since = events.iter().rposition(|e| e.event == "claimed" && e.detail["retry"] == json!(true));
+            let base = since.and_then(|i| events[i].detail["attempts_before"].as_u64()).unwrap_or(0) as u32;
+            let history = events
                 .into_iter()
+                .skip(since.map_or(0, |i| i + 1))
                 .filter(|e| e.event == "attempt_failed")
                 .map(|e| e.detail)
                 .collect();
             if let Some(passed) = deadline_passed(&task) {
                 return Ok(passed);
             }
-            return Ok(Prepared::Run { attempt: row.attempts + 1, task, history });
+            return Ok(Prepared::Run { attempt: row.attempts + 1, base, task, history });
         }
         Some(row) if row.state == TaskState::RetryRequested && row.content_hash == hash => {
-            // `baton retry`: a fresh run with a fresh budget of attempts, under this claim.
-            b.reclaim(&task.id, claim.key())?;
-            b.event(&task.id, &now, "claimed", &json!({"file": original, "claim": claim.key(), "retry": true}))?;
-            return Ok(Prepared::Run { task, attempt: 1, history: Vec::new() });
+            // `baton retry`: the same handoff (possibly fixed by hand: the content `baton retry`
+            // moved back, see `request_retry`), a new attempt under this claim, with a fresh
+            // budget of automatic retries. Its RETURN is this claim's, a name of its own.
+            let base = row.attempts;
+            b.reclaim(&TaskRow { attempts: base, ..claimed_row(&task, hash, claim, &original, &now) })?;
+            b.event(&task.id, &now, "claimed", &json!({"file": original, "claim": claim.key(), "retry": true, "attempts_before": base}))?;
+            if let Some(passed) = deadline_passed(&task) {
+                return Ok(passed);
+            }
+            return Ok(Prepared::Run { task, attempt: base + 1, base, history: Vec::new() });
         }
         Some(row) if row.content_hash == hash => {
             b.event(&task.id, &now, "duplicate", &json!({"file": original, "first_file": row.file_name}))?;
@@ -113,30 +123,12 @@ pub(crate) fn prepare(
                 "id {:?} was already used by {} with different content; give this handoff a new id",
                 task.id, row.file_name
             );
-            b.event(&task.id, &now, "duplicate_id", &json!({"file": original}))?;
+            b.event(&task.id, &now, "duplicate_id", &json!({"file": original, "claim": claim.key()}))?;
             return Ok(Prepared::Refuse { code: ErrorCode::DuplicateId, message, reply: Some(task.reply_agent().into()), task: Some(task) });
         }
         None => {}
     }
-    b.insert_task(&TaskRow {
-        id: task.id.clone(),
-        content_hash: hash,
-        claim: claim.key().to_owned(),
-        file_name: original.clone(),
-        sender: task.from.clone(),
-        reply_to: task.reply_agent().into(),
-        plugin: task.plugin.clone(),
-        action: task.action.clone(),
-        title: task.title.clone(),
-        state: TaskState::Claimed,
-        error_code: None,
-        error_message: None,
-        attempts: 0,
-        return_name: None,
-        claimed_at: now.clone(),
-        finished_at: None,
-        duration_ms: None,
-    })?;
+    b.insert_task(&claimed_row(&task, hash, claim, &original, &now))?;
     b.event(&task.id, &now, "claimed", &json!({"file": original, "claim": claim.key()}))?;
     if let Some(to) = task.to.clone() {
         // `to: "BATON"` is baton on a Mac (one folder): never routed into its own inbox.
@@ -153,10 +145,33 @@ pub(crate) fn prepare(
     if let Some(passed) = deadline_passed(&task) {
         return Ok(passed);
     }
-    Ok(Prepared::Run { task, attempt: 1, history: Vec::new() })
+    Ok(Prepared::Run { task, attempt: 1, base: 0, history: Vec::new() })
 }
 
 type Parsed = Result<(Body, Value), (schema::Invalid, Option<Value>)>;
+
+/// The ledger row of `task` just claimed as `claim` (`claimed`, no attempt yet).
+fn claimed_row(task: &baton_handoff::TaskBody, content_hash: String, claim: &Claim, original: &str, now: &str) -> TaskRow {
+    TaskRow {
+        id: task.id.clone(),
+        content_hash,
+        claim: claim.key().to_owned(),
+        file_name: original.to_owned(),
+        sender: task.from.clone(),
+        reply_to: task.reply_agent().into(),
+        plugin: task.plugin.clone(),
+        action: task.action.clone(),
+        title: task.title.clone(),
+        state: TaskState::Claimed,
+        error_code: None,
+        error_message: None,
+        attempts: 0,
+        return_name: None,
+        claimed_at: now.to_owned(),
+        finished_at: None,
+        duration_ms: None,
+    }
+}
 
 /// `…__RETURN__…`: a file its writer named as a RETURN.
 fn is_return_name(name: &str) -> bool {

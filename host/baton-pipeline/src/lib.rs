@@ -7,7 +7,7 @@
 //! [`fsops`] hold the crash-safety mechanisms, `folding` the macOS name rules (case and
 //! Unicode form) applied on every system; [`returns`] builds what baton writes;
 //! [`plugins`] installs and loads components; [`audit`] drives the plans audits; `manual`
-//! holds `baton run` and `baton retry`; [`probe`] gathers what `/metrics` and the alerts
+//! holds `baton run`, [`retry`] what `baton retry` selects and moves; [`probe`] gathers what `/metrics` and the alerts
 //! report besides the ledger, and runs `serve`'s alert loop.
 
 pub mod audit;
@@ -28,6 +28,7 @@ mod outputs;
 pub mod pipeline;
 pub mod plugins;
 pub mod probe;
+pub mod retry;
 pub mod returns;
 mod shared;
 pub mod tree;
@@ -73,6 +74,9 @@ pub enum PipelineError {
     /// A folder layout baton cannot claim from safely (the message says why and the fix).
     #[error("{0}")]
     Layout(String),
+    /// `baton retry` refused to move a failed handoff (the message says why and the fix).
+    #[error("{0}")]
+    RetryRefused(String),
 }
 
 impl PipelineError {

@@ -2,14 +2,12 @@
 //! moved or recorded) and `baton retry ID` (a failed handoff back into the inbox).
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use baton_handoff::{schema, Body, ErrorCode, ReturnBody};
 
 use crate::claims::Claim;
 use crate::pipeline::{Item, Prepared};
 use crate::returns::{self, Answer};
-use crate::{fsops, Pipeline, PipelineError};
+use crate::{Pipeline, PipelineError};
 
 impl Pipeline {
     /// Runs one handoff file in place and returns its RETURN body, without moving or writing
@@ -30,7 +28,7 @@ impl Pipeline {
             }
             Ok((Body::Task(t), _)) => {
                 let reply = Some(t.reply_agent().to_string());
-                (Prepared::Run { task: t, attempt: 1, history: vec![] }, reply)
+                (Prepared::Run { task: t, attempt: 1, base: 0, history: vec![] }, reply)
             }
         };
         let mut item = Item::new(claim, prepared);
@@ -77,29 +75,16 @@ impl Pipeline {
     }
 }
 
-/// Moves the failed handoff `id` from `agent`'s `03_failed/` back into its inbox and marks it
-/// in the ledger so that its next claim runs again (`baton retry`, the dashboard's retry).
-/// Needs no running pipeline: a `serve` picks the file up like any new one. `None` when no
-/// failed handoff has that id.
+/// Moves the failed handoff `id` (or the file of that name) from `agent`'s `03_failed/` back
+/// into its inbox as a new attempt of the same handoff (see [`crate::retry::retry_one`]): `baton
+/// retry`, the dashboard's retry. Needs no running pipeline: a `serve` picks the file up like
+/// any new one. `None` when no failed handoff has that id; [`PipelineError::RetryRefused`]
+/// when it cannot run again as it is (the message says the fix).
 pub fn retry_failed(paths: &crate::Paths, agent: &str, ledger: &mut baton_ledger::Ledger, id: &str) -> Result<Option<PathBuf>, PipelineError> {
-    let failed = paths.failed(agent);
-    let Ok(entries) = std::fs::read_dir(&failed) else { return Ok(None) };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(n) = name.to_str() else { continue };
-        if !n.ends_with(".json") || n.ends_with(".error.json") {
-            continue;
-        }
-        let Ok(bytes) = std::fs::read(e.path()) else { continue };
-        let Ok(v) = serde_json::from_slice::<Value>(&bytes) else { continue };
-        if v.get("id").and_then(Value::as_str) != Some(id) {
-            continue;
-        }
-        let inbox = paths.inbox(agent);
-        ledger.request_retry(id)?;
-        let to = fsops::move_into(&e.path(), &inbox, &name).map_err(|err| PipelineError::io(&e.path(), err))?;
-        fsops::sync_dir(&inbox).map_err(|err| PipelineError::io(&inbox, err))?;
-        return Ok(Some(to));
+    let filter = crate::retry::RetryFilter { target: Some(id.to_string()), ..Default::default() };
+    let Some(found) = crate::retry::select_failed(paths, agent, ledger, &filter)?.pop() else { return Ok(None) };
+    match crate::retry::retry_one(paths, agent, ledger, &found)? {
+        Ok(to) => Ok(Some(to)),
+        Err(reason) => Err(PipelineError::RetryRefused(reason)),
     }
-    Ok(None)
 }

@@ -147,8 +147,11 @@ pub(crate) enum Prepared {
     /// Not readable for a passing reason (an I/O error, no file handle free): left claimed and
     /// tried again after a pause, with the reason.
     Pause(String),
-    /// To run, at attempt `attempt` (1-based), with the errors of earlier attempts.
-    Run { task: TaskBody, attempt: u32, history: Vec<Value> },
+    /// To run, at attempt `attempt` (1-based), with the errors of earlier attempts. `base`:
+    /// the attempts made before this run's `baton retry` (0 for a first run); the budget of
+    /// automatic retries counts from there, while `attempt` (what the ledger and the RETURN
+    /// say) goes on counting across retries.
+    Run { task: TaskBody, attempt: u32, base: u32, history: Vec<Value> },
 }
 
 impl Prepared {

@@ -263,6 +263,13 @@ pub async fn load(runtime: &Runtime, cfg: &Config, paths: &Paths, ledger: &Share
     let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
     match admit(runtime, cfg, paths, file, &bytes, false).await {
         Ok(plugin) => {
+            // Every granted folder is checked at start-up: a missing one is said now, by key
+            // and path, not first by a failed task.
+            for g in grant_reports(cfg, paths, &plugin.info.name) {
+                if let Some(w) = g.warning {
+                    crate::ratelimit::warn_every(&format!("grant:{}:{}", plugin.info.name, g.name), &w, &plugin.info.name);
+                }
+            }
             // The runtime hashed the bytes already: no second sha256 of the component.
             note(ledger, file, &plugin.sha256, None);
             remember(file, Some(plugin.info.name.clone()));
@@ -469,6 +476,8 @@ pub struct PluginReport {
     pub size: u64,
     pub actions: Vec<baton_runtime::ActionInfo>,
     pub folders: Vec<FolderReport>,
+    /// Every folder `baton.toml` grants it, resolved (`~` expanded, absolute), each checked.
+    pub grants: Vec<GrantReport>,
     /// Catalog collections it asks for (`catalog-access`, since 0.4.0) against the grants.
     pub collections: Vec<CollectionReport>,
     pub budget: BudgetReport,
@@ -484,6 +493,41 @@ pub struct CollectionReport {
     pub granted: &'static str,
     /// `read-write`, `read-only` or `not granted`: what the plugin actually gets.
     pub access: &'static str,
+}
+
+/// One folder grant of `[plugins.NAME] grants`, resolved and checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct GrantReport {
+    /// Its key in `grants` (what the plugin sees it as).
+    pub name: String,
+    /// The absolute path it resolves to (`~` is the user's home; relative is under baton's).
+    pub path: PathBuf,
+    pub writable: bool,
+    /// Whether the folder is there now.
+    pub exists: bool,
+    /// What is wrong with it (missing, not a folder), naming the key and the path.
+    pub warning: Option<String>,
+}
+
+/// Checks each folder `cfg` grants `plugin`: the problems, one per grant, naming its key and
+/// its resolved path. Used at load (logged as warnings) and by `plugin inspect`.
+pub fn grant_reports(cfg: &Config, paths: &Paths, plugin: &str) -> Vec<GrantReport> {
+    cfg.grants(&paths.home, plugin)
+        .into_iter()
+        .map(|g| {
+            let meta = std::fs::metadata(&g.host_path);
+            let warning = match &meta {
+                Ok(m) if m.is_dir() => None,
+                Ok(_) => Some(format!("grant `{}` of plugin `{plugin}`: {} is not a folder (change the grant in baton.toml)", g.name, g.host_path.display())),
+                Err(_) => Some(format!(
+                    "grant `{}` of plugin `{plugin}`: {} does not exist (create it, or change the grant in baton.toml); its tasks fail `grant_missing` until it does",
+                    g.name,
+                    g.host_path.display()
+                )),
+            };
+            GrantReport { exists: meta.is_ok(), name: g.name, path: g.host_path, writable: g.writable, warning }
+        })
+        .collect()
 }
 
 /// A folder the plugin wants, against what `baton.toml` grants.
@@ -553,6 +597,7 @@ fn report(cfg: &Config, paths: &Paths, plugin: &Plugin, file: &Path, size: u64) 
         size,
         actions: plugin.info.actions.clone(),
         folders,
+        grants: grant_reports(cfg, paths, &plugin.info.name),
         budget: BudgetReport {
             time_ms: b.time.as_millis() as u64,
             memory_mb: (b.memory_bytes >> 20) as u64,

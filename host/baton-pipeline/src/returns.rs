@@ -15,7 +15,12 @@ pub fn return_file_name(claim: &Claim, title: &str, self_agent: &str) -> String 
 
 /// The RETURN's id: derived from the claim, unique like it.
 pub fn return_id(claim: &Claim) -> String {
-    format!("{}.r", claim.id)
+    return_id_of(&claim.id)
+}
+
+/// The RETURN id of the claim `claim_id` (the part of a claim key before `~`).
+pub fn return_id_of(claim_id: &str) -> String {
+    format!("{claim_id}.r")
 }
 
 /// What a finished task answers.

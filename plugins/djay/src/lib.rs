@@ -191,7 +191,7 @@ fn find_sources() -> Res<Sources> {
     let roots = grants_named("djay");
     if roots.is_empty() {
         return Err(permanent(
-            "no `djay` folder is granted; add it in baton.toml: [plugins.djay] folders = { djay = \"~/Music/djay\" }",
+            "grant `djay` is missing: add it in baton.toml: [plugins.djay] grants = { djay = \"~/Music/djay\" }",
         ));
     }
     let mut found = Vec::new();
@@ -950,7 +950,7 @@ struct ExportParams {
 
 fn export(p: ExportParams, task_id: &str) -> Res<Outcome> {
     let exports = host::grants().into_iter().find(|g| g.name == "exports" && g.writable).ok_or_else(|| {
-        permanent("export-rekordbox needs a writable `exports` folder: [plugins.djay] folders = { exports = { path = \"~/Music/exports\", writable = true } }")
+        permanent("grant `exports` is missing or read-only: export-rekordbox writes there; add it in baton.toml: [plugins.djay] grants = { exports = { path = \"~/Music/exports\", writable = true } }")
     })?;
     let mut playlists = all_records("playlists")?;
     if let Some(want) = &p.playlists {

@@ -94,11 +94,11 @@ impl Drive {
     fn open() -> Res<Drive> {
         let g = host::grants().into_iter().find(|g| g.name == "drive").ok_or_else(|| {
             Failure::InvalidInput(
-                "no `drive` folder granted: add [plugins.drive-sync] grants = { drive = { path = \"/path/to/Google Drive/baton\", writable = true } } to baton.toml".into(),
+                "grant `drive` is missing: add [plugins.drive-sync] grants = { drive = { path = \"/path/to/Google Drive/baton\", writable = true } } to baton.toml".into(),
             )
         })?;
         if !g.writable {
-            return Err(Failure::InvalidInput("the `drive` grant is read-only: set writable = true in [plugins.drive-sync] grants".into()));
+            return Err(Failure::InvalidInput("grant `drive` is read-only: set writable = true in [plugins.drive-sync] grants".into()));
         }
         let lock = host::host_path(&g.guest_path).unwrap_or_else(|| g.guest_path.clone());
         Ok(Drive { root: PathBuf::from(&g.guest_path), lock, settings: settings()? })

@@ -65,10 +65,10 @@ fn need_grant(name: &str, writable: bool, action: &str) -> Result<String, Fail> 
     match grant(name) {
         Some((p, w)) if w || !writable => Ok(p),
         Some(_) => Err(Failure::Permanent(format!(
-            "`{action}` needs the `{name}` folder granted writable: set `writable = true` for it under [plugins.spotify] in baton.toml"
+            "grant `{name}` is read-only: `{action}` writes there; set `writable = true` for it under [plugins.spotify] grants in baton.toml"
         ))),
         None => Err(Failure::Permanent(format!(
-            "`{action}` needs a `{name}` folder: grant one under [plugins.spotify] in baton.toml"
+            "grant `{name}` is missing: `{action}` needs it; add it under [plugins.spotify] grants in baton.toml"
         ))),
     }
 }

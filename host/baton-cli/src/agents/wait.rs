@@ -49,15 +49,26 @@ pub struct Waiter {
     min_stamp: Option<String>,
     seen: HashSet<OsString>,
     unparsed: HashMap<OsString, (u64, Option<std::time::SystemTime>)>,
+    /// RETURN ids of attempts that were retried since (`baton retry`): not the answer waited for.
+    stale: HashSet<String>,
+    /// The latest RETURN found so far: a retried TASK has one RETURN per attempt.
+    best: Option<(PathBuf, Value)>,
 }
 
 impl Waiter {
     pub fn new(id: &str, dirs: Vec<PathBuf>, min_stamp: Option<String>, before: HashSet<OsString>) -> Self {
-        Waiter { id: id.to_string(), dirs, min_stamp, seen: before, unparsed: HashMap::new() }
+        Waiter { id: id.to_string(), dirs, min_stamp, seen: before, unparsed: HashMap::new(), stale: HashSet::new(), best: None }
     }
 
-    /// The RETURN (its file and body), if it is there now.
+    /// The RETURN (its file and body), if it is there now: of several (one per attempt of a
+    /// retried TASK), the latest.
     pub fn check(&mut self) -> Option<(PathBuf, Value)> {
+        self.scan();
+        self.best.clone()
+    }
+
+    /// Reads the files not read yet, keeping the latest RETURN answering the TASK.
+    fn scan(&mut self) {
         for dir in &self.dirs {
             let Ok(entries) = std::fs::read_dir(dir) else { continue };
             for e in entries.flatten() {
@@ -86,8 +97,11 @@ impl Waiter {
                         self.unparsed.remove(&name);
                         self.seen.insert(name);
                         let s = |k: &str| body.get(k).and_then(Value::as_str);
-                        if s("kind") == Some("return") && s("in_reply_to") == Some(&self.id) {
-                            return Some((e.path(), body));
+                        let stale = s("id").is_some_and(|id| self.stale.contains(id));
+                        if s("kind") == Some("return") && s("in_reply_to") == Some(&self.id) && !stale {
+                            if self.best.as_ref().is_none_or(|(_, b)| later(&body, b)) {
+                                self.best = Some((e.path(), body));
+                            }
                         }
                     }
                     None => {
@@ -96,8 +110,36 @@ impl Waiter {
                 }
             }
         }
-        None
     }
+}
+
+/// Whether RETURN `a` answers a later attempt than `b`: more `attempts`, else written later.
+fn later(a: &Value, b: &Value) -> bool {
+    let key = |v: &Value| {
+        (
+            v.get("attempts").and_then(Value::as_u64).unwrap_or(0),
+            v.get("finished_at").or_else(|| v.get("created_at")).and_then(Value::as_str).unwrap_or("").to_string(),
+        )
+    };
+    key(a) > key(b)
+}
+
+/// The RETURN ids that do not answer the TASK's current attempt: those of attempts a `baton
+/// retry` superseded (every claim the ledger recorded for it but the current one, and the
+/// current one too while a retry is requested), and the `duplicate_id` refusals of copies
+/// dropped by hand.
+fn stale_returns(ledger: &baton_ledger::Ledger, id: &str) -> HashSet<String> {
+    let Ok(Some(row)) = ledger.task(id) else { return HashSet::new() };
+    let pending = row.state == baton_ledger::TaskState::RetryRequested;
+    ledger
+        .events(id)
+        .unwrap_or_default()
+        .iter()
+        .filter(|e| e.event == "claimed" || e.event == "duplicate_id")
+        .filter_map(|e| e.detail.get("claim").and_then(Value::as_str))
+        .filter(|c| pending || *c != row.claim)
+        .filter_map(|c| c.split_once('~').map(|(claim_id, _)| baton_pipeline::returns::return_id_of(claim_id)))
+        .collect()
 }
 
 /// Whether an event may mean a new file: opening or reading one does not (the waiter's own
@@ -207,7 +249,11 @@ pub fn locate(ctx: &Ctx, tree: &Tree, id: &str) -> Result<Waiter> {
     };
     let agent = tree.existing_agent(&reply_agent).unwrap_or(reply_agent);
     let inbox = tree.root.join(&agent).join(baton_pipeline::config::INBOX);
-    Ok(Waiter::new(id, dirs_of(&inbox), created.as_deref().and_then(min_stamp), HashSet::new()))
+    let mut waiter = Waiter::new(id, dirs_of(&inbox), created.as_deref().and_then(min_stamp), HashSet::new());
+    if let Ok(ledger) = baton_ledger::Ledger::open_at(&ctx.location) {
+        waiter.stale = stale_returns(&ledger, id);
+    }
+    Ok(waiter)
 }
 
 /// The folders a RETURN for an agent can be in: its inbox, and its `02_processed/` if the agent

@@ -1,0 +1,122 @@
+//! `baton retry ID|FILE` and `baton retry --all [--code CODE] [--plugin P] [--yes]`: failed
+//! handoffs back into baton's inbox, each as a new attempt of the same handoff. A bulk retry
+//! only lists what it would move until `--yes` is given. The selection and the moves are
+//! `baton_pipeline::retry`'s, shared with the dashboard.
+use anyhow::{bail, Result};
+use serde_json::json;
+
+use baton_pipeline::retry::{self, FailedHandoff, RetryFilter};
+use baton_pipeline::{Config, Paths};
+
+use crate::text::esc;
+use crate::Ctx;
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  baton retry 01JABC…                      run one failed handoff again (by id)\n  \
+baton retry 20260118T070951Z__TASK__X__Me.json   (by its file name in 03_failed/)\n  \
+baton retry --all --code unknown_action  list what would move\n  \
+baton retry --all --plugin echo --yes    move them")]
+pub struct RetryArgs {
+    /// The failed handoff: its id, or its file name in 03_failed/.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub target: Option<String>,
+    /// Every failed handoff (narrowed by --code and --plugin); lists them unless --yes.
+    #[arg(long)]
+    pub all: bool,
+    /// Only those that failed with this error code (e.g. unknown_action, timeout).
+    #[arg(long, value_name = "CODE")]
+    pub code: Option<String>,
+    /// Only TASKs for this plugin.
+    #[arg(long, value_name = "PLUGIN")]
+    pub plugin: Option<String>,
+    /// With --all: move them (without it, only list what would move).
+    #[arg(long)]
+    pub yes: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(ctx: &Ctx, a: RetryArgs) -> Result<i32> {
+    crate::handoffs::require_home(ctx)?;
+    let cfg = Config::load(&ctx.home)?;
+    let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
+    let ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+    let filter = RetryFilter { target: a.target.clone(), code: a.code.clone(), plugin: a.plugin.clone() };
+    let selected = retry::select_failed(&paths, &cfg.agent, &ledger, &filter)?;
+    let failed_dir = paths.failed(&cfg.agent);
+    if let Some(target) = &a.target
+        && selected.is_empty()
+    {
+        bail!(
+            "no failed handoff with id or file name {target:?}{} in {}; `baton retry --all` lists them",
+            narrowed(&a),
+            failed_dir.display()
+        );
+    }
+    if a.all && !a.yes {
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&json!({"dry_run": true, "would_move": selected}))?);
+        } else {
+            println!("{} failed handoff(s){} in {} would move back into the inbox:", selected.len(), narrowed(&a), failed_dir.display());
+            for f in &selected {
+                println!("  {}", line(f));
+            }
+            if !selected.is_empty() {
+                println!("run it again with --yes to move them");
+            }
+        }
+        return Ok(0);
+    }
+    let out = retry::retry_selected(&paths, &cfg.agent, &ledger, selected)?;
+    if a.target.is_some()
+        && let Some(r) = out.refused.first()
+    {
+        bail!("{}", r.reason);
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&json!({"dry_run": false, "moved": out.moved, "refused": out.refused}))?);
+    } else {
+        for m in &out.moved {
+            println!("moved back to {}; `baton serve` will run it again", m.to.display());
+        }
+        for r in &out.refused {
+            println!("NOT MOVED {}: {}", esc(&r.handoff.name), esc(&r.reason));
+        }
+        if a.all {
+            println!("{} moved, {} not moved", out.moved.len(), out.refused.len());
+        }
+    }
+    Ok(if out.refused.is_empty() { 0 } else { 1 })
+}
+
+/// " (code X, plugin P)" for the filters given.
+fn narrowed(a: &RetryArgs) -> String {
+    let mut parts = Vec::new();
+    if let Some(c) = &a.code {
+        parts.push(format!("code {c}"));
+    }
+    if let Some(p) = &a.plugin {
+        parts.push(format!("plugin {p}"));
+    }
+    if parts.is_empty() { String::new() } else { format!(" ({})", parts.join(", ")) }
+}
+
+fn line(f: &FailedHandoff) -> String {
+    format!(
+        "{}  id {}  plugin {}  {}{}",
+        esc(&f.name),
+        esc(f.id.as_deref().unwrap_or("-")),
+        esc(f.plugin.as_deref().unwrap_or("-")),
+        esc(f.code.as_deref().unwrap_or("-")),
+        f.message.as_deref().map(|m| format!(": {}", esc(&shorten(m, 100)))).unwrap_or_default()
+    )
+}
+
+/// `s` cut to at most `max` characters, with an ellipsis when cut.
+fn shorten(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}

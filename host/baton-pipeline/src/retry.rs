@@ -1,0 +1,210 @@
+//! `baton retry`: what is in baton's `03_failed/`, which of it a retry selects (by id, by file
+//! name, or all of it filtered by error code and plugin), and moving a selected handoff back
+//! into the inbox as a new attempt of the same handoff. The CLI and the dashboard's bulk retry
+//! both call [`select_failed`] and [`retry_selected`], so both move exactly what they listed.
+//!
+//! A retried handoff keeps its id: the ledger is told the content that was moved back (it may
+//! have been fixed by hand), so that copy, and only that copy, runs again; its error record is
+//! moved aside into `.superseded/` (journalled, never deleted), so the next failure is filed
+//! under the same name instead of piling up numbered copies.
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use baton_handoff::{schema, Body};
+use baton_ledger::{Ledger, TaskState};
+
+use crate::{fsops, Paths, PipelineError};
+
+/// One failed handoff in `03_failed/`: the original and what its error record says.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FailedHandoff {
+    /// The original's path in `03_failed/`.
+    pub file: PathBuf,
+    /// Its file name there.
+    pub name: String,
+    /// Its `<name>.error.json` record, if it has one.
+    pub record: Option<PathBuf>,
+    /// The handoff's `id` (from the file itself; else from the record), if it has one.
+    pub id: Option<String>,
+    /// The plugin the TASK names, if it names one.
+    pub plugin: Option<String>,
+    /// The error code the record gives (`unknown_action`, `duplicate_id`, …).
+    pub code: Option<String>,
+    /// The record's message.
+    pub message: Option<String>,
+    /// When it was filed (the record's `at`).
+    pub failed_at: Option<String>,
+    /// The claim the record names (`<claim id>~<name>`): which attempt failed.
+    #[serde(skip)]
+    claim: Option<String>,
+}
+
+/// Which failed handoffs a retry takes. Every field that is set must match.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RetryFilter {
+    /// An id, or a file name in `03_failed/` (`baton retry ID|FILE`). `None`: all of them.
+    pub target: Option<String>,
+    /// Only those filed with this error code.
+    pub code: Option<String>,
+    /// Only TASKs for this plugin.
+    pub plugin: Option<String>,
+}
+
+/// What [`retry_selected`] did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RetryOutcome {
+    /// Moved back: each failed handoff and where it now is in the inbox.
+    pub moved: Vec<Moved>,
+    /// Left where they were, each with the reason and the fix.
+    pub refused: Vec<Refused>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Moved {
+    #[serde(flatten)]
+    pub handoff: FailedHandoff,
+    pub to: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Refused {
+    #[serde(flatten)]
+    pub handoff: FailedHandoff,
+    pub reason: String,
+}
+
+/// Files in `03_failed/` bigger than this are not read (one refused `too_large` may be huge).
+const MAX_READ: u64 = 64 << 20;
+
+/// A regular file's bytes, when it is at most [`MAX_READ`] (never following a symlink).
+fn read_small(path: &Path) -> Option<Vec<u8>> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    (meta.is_file() && meta.len() <= MAX_READ).then(|| std::fs::read(path).ok()).flatten()
+}
+
+/// Every failed handoff in `agent`'s `03_failed/`, by file name. A file that is not JSON is
+/// listed too (without id or plugin): it may be fixed and retried by name.
+pub fn list_failed(paths: &Paths, agent: &str) -> Result<Vec<FailedHandoff>, PipelineError> {
+    let dir = paths.failed(agent);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(PipelineError::io(&dir, e)),
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let bytes = name.as_bytes();
+        if bytes.ends_with(b".error.json") || bytes.starts_with(b".") || !e.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        out.push(describe(&dir, name));
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+fn describe(dir: &Path, name: OsString) -> FailedHandoff {
+    let file = dir.join(&name);
+    let record_path = dir.join(fsops::error_record_name(&name));
+    let record: Option<Value> = std::fs::read(&record_path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let body: Option<Value> = read_small(&file).and_then(|b| serde_json::from_slice(&b).ok());
+    let s = |v: &Option<Value>, k: &str| v.as_ref().and_then(|v| v.get(k)).and_then(Value::as_str).map(str::to_string);
+    FailedHandoff {
+        id: s(&body, "id").or_else(|| s(&record, "task_id")),
+        plugin: s(&body, "plugin"),
+        code: s(&record, "code"),
+        message: s(&record, "message"),
+        failed_at: s(&record, "at"),
+        claim: s(&record, "claim"),
+        record: record_path.is_file().then_some(record_path),
+        name: name.to_string_lossy().into_owned(),
+        file,
+    }
+}
+
+/// The failed handoffs `filter` selects, by file name. A target that is a file name selects
+/// that file; one that is an id selects the file of the attempt the ledger knows last (else
+/// the first by name) when several carry it.
+pub fn select_failed(paths: &Paths, agent: &str, ledger: &Ledger, filter: &RetryFilter) -> Result<Vec<FailedHandoff>, PipelineError> {
+    let all = list_failed(paths, agent)?;
+    let keep = |f: &FailedHandoff| {
+        filter.code.as_ref().is_none_or(|c| f.code.as_ref() == Some(c)) && filter.plugin.as_ref().is_none_or(|p| f.plugin.as_ref() == Some(p))
+    };
+    let Some(target) = &filter.target else { return Ok(all.into_iter().filter(keep).collect()) };
+    if let Some(f) = all.iter().find(|f| &f.name == target) {
+        return Ok(Some(f.clone()).filter(keep).into_iter().collect());
+    }
+    let mut with_id: Vec<FailedHandoff> = all.into_iter().filter(|f| f.id.as_ref() == Some(target)).filter(keep).collect();
+    if with_id.len() > 1 {
+        let last = ledger.task(target)?.map(|r| r.claim);
+        if let Some(i) = with_id.iter().position(|f| f.claim.is_some() && f.claim == last) {
+            return Ok(vec![with_id.swap_remove(i)]);
+        }
+        with_id.truncate(1);
+    }
+    Ok(with_id)
+}
+
+/// Moves each of `selected` back into `agent`'s inbox (see [`retry_one`]); one that cannot be
+/// is listed in `refused` with the reason, and the others go on.
+pub fn retry_selected(paths: &Paths, agent: &str, ledger: &Ledger, selected: Vec<FailedHandoff>) -> Result<RetryOutcome, PipelineError> {
+    let mut out = RetryOutcome::default();
+    for handoff in selected {
+        match retry_one(paths, agent, ledger, &handoff)? {
+            Ok(to) => out.moved.push(Moved { handoff, to }),
+            Err(reason) => out.refused.push(Refused { handoff, reason }),
+        }
+    }
+    Ok(out)
+}
+
+/// Moves one failed handoff back into the inbox as a new attempt of the same handoff: its
+/// error record goes into `.superseded/` first (journalled), the ledger is told the content
+/// that runs (so an edited file runs under its id, and no other copy does), then the file
+/// moves. `Ok(Err(reason))`: refused, nothing moved (the file is not a TASK, or that id is
+/// running now); the reason says the fix.
+pub fn retry_one(paths: &Paths, agent: &str, ledger: &Ledger, f: &FailedHandoff) -> Result<Result<PathBuf, String>, PipelineError> {
+    let Some(bytes) = read_small(&f.file) else {
+        return Ok(Err(format!("{} cannot be read as a handoff (missing, unreadable, or over {} MiB)", f.file.display(), MAX_READ >> 20)));
+    };
+    let value = match schema::parse(&bytes) {
+        Ok((Body::Task(_), value)) => value,
+        Ok((Body::Return(_), _)) => return Ok(Err(format!("{} is a RETURN, not a TASK: there is nothing to run", f.file.display()))),
+        Err(invalid) => {
+            return Ok(Err(format!(
+                "{} is not a valid TASK ({}: {}); fix the file in place, then retry it",
+                f.file.display(),
+                invalid.code,
+                invalid.message
+            )));
+        }
+    };
+    let id = value.get("id").and_then(Value::as_str).unwrap_or_default();
+    if let Some(row) = ledger.task(id)?
+        && matches!(row.state, TaskState::Claimed | TaskState::Running | TaskState::Retrying)
+    {
+        return Ok(Err(format!(
+            "id {id:?} is {} now (as {}); wait for its RETURN (`baton wait {id}`) before retrying this copy",
+            row.state, row.file_name
+        )));
+    }
+    let agent_dir = paths.agent(agent);
+    if let Some(record) = &f.record
+        && record.exists()
+    {
+        crate::superseded::move_aside(&agent_dir, record, "the error record of an attempt that `baton retry` runs again")
+            .map_err(|e| PipelineError::io(record, e))?;
+    }
+    ledger.request_retry(id, &schema::content_hash(&value))?;
+    let inbox = paths.inbox(agent);
+    std::fs::create_dir_all(&inbox).map_err(|e| PipelineError::io(&inbox, e))?;
+    let name = f.file.file_name().unwrap_or_default();
+    let to = fsops::move_into(&f.file, &inbox, name).map_err(|e| PipelineError::io(&f.file, e))?;
+    fsops::sync_dir(&inbox).map_err(|e| PipelineError::io(&inbox, e))?;
+    Ok(Ok(to))
+}
