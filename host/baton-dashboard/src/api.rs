@@ -307,7 +307,7 @@ async fn retry(State(app): State<Arc<App>>, Path(id): Path<String>, body: Result
             if !data::task_exists(ledger, &id).map_err(ApiError::internal)? {
                 return Ok(Err(ApiError::not_found(format!("no handoff with id {id:?}"))));
             }
-            crate::retry::one(app, ledger, &id).map(Ok).map_err(ApiError::internal)
+            crate::retry::one(app, ledger, &id).map(Ok).map_err(retry_error)
         })
         .await??
     };
@@ -317,6 +317,16 @@ async fn retry(State(app): State<Arc<App>>, Path(id): Path<String>, body: Result
             Ok(Json(json!({"retried": true, "id": id, "moved_to": to})).into_response())
         }
         None => Err(ApiError::new(StatusCode::CONFLICT, "not_failed", format!("handoff {id:?} is not in 03_failed/; only a failed handoff can be retried"))),
+    }
+}
+
+/// A retry the pipeline refused (the file is not a valid TASK, or that id is running now) is
+/// the caller's to fix: 409 with the pipeline's message, which names the fix. Anything else is
+/// baton's own failure.
+fn retry_error(e: baton_pipeline::PipelineError) -> ApiError {
+    match e {
+        baton_pipeline::PipelineError::RetryRefused(msg) => ApiError::new(StatusCode::CONFLICT, "retry_refused", msg),
+        e => ApiError::internal(e),
     }
 }
 
@@ -363,7 +373,7 @@ async fn retry_all(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejecti
                 format!("{} failed tasks match these filters now, not {expect}; look again and confirm", ids.len()),
             )));
         }
-        crate::retry::all_matching(app, ledger, ids).map(Ok).map_err(ApiError::internal)
+        crate::retry::all_matching(app, ledger, ids).map(Ok).map_err(retry_error)
     })
     .await??;
     let retried = outcome.iter().filter(|m| m.moved_to.is_some()).count();

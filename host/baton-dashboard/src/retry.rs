@@ -16,6 +16,9 @@ pub(crate) struct Moved {
     /// Where the handoff went (back into baton's inbox); `None`: it was not in `03_failed/`
     /// any more (retried or moved by someone else meanwhile).
     pub moved_to: Option<PathBuf>,
+    /// Why the pipeline refused to move it (the fix is in the message), if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 /// The most tasks one bulk retry takes (the confirmation names the number).
@@ -32,12 +35,29 @@ pub(crate) fn matching(ledger: &Ledger, q: &TaskQuery) -> Result<Vec<String>, St
     data::retryable_ids(ledger, q, MAX_BULK).map(|(ids, _)| ids)
 }
 
-/// Retries every failed or rejected task matching `q` (see [`one`]).
+/// Retries every failed or rejected task matching `q` (see [`one`]): `03_failed/` is listed
+/// once and the selected handoffs are moved by the pipeline's own bulk retry
+/// (`baton_pipeline::retry`, what `baton retry --all` uses). An id no longer in `03_failed/`,
+/// or one the pipeline refuses (it is running now, the file is not a TASK), is reported with
+/// `moved_to: None` and the reason.
 pub(crate) fn all_matching(app: &App, ledger: &mut Ledger, ids: Vec<String>) -> Result<Vec<Moved>, baton_pipeline::PipelineError> {
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        let moved_to = one(app, ledger, &id)?;
-        out.push(Moved { id, moved_to });
+    use baton_pipeline::retry::{list_failed, retry_selected};
+    let mut failed: std::collections::HashMap<String, baton_pipeline::retry::FailedHandoff> = std::collections::HashMap::new();
+    for f in list_failed(&app.paths, &app.cfg.agent)? {
+        if let Some(id) = f.id.clone() {
+            failed.entry(id).or_insert(f);
+        }
     }
-    Ok(out)
+    let selected: Vec<_> = ids.iter().filter_map(|id| failed.remove(id)).collect();
+    let outcome = retry_selected(&app.paths, &app.cfg.agent, ledger, selected)?;
+    let mut by_id: std::collections::HashMap<String, Moved> = std::collections::HashMap::new();
+    for m in outcome.moved {
+        let id = m.handoff.id.unwrap_or_default();
+        by_id.insert(id.clone(), Moved { id, moved_to: Some(m.to), refused: None });
+    }
+    for r in outcome.refused {
+        let id = r.handoff.id.unwrap_or_default();
+        by_id.insert(id.clone(), Moved { id, moved_to: None, refused: Some(r.reason) });
+    }
+    Ok(ids.into_iter().map(|id| by_id.remove(&id).unwrap_or(Moved { id, moved_to: None, refused: None })).collect())
 }
