@@ -468,7 +468,7 @@ fn a_compile_bomb_is_refused_at_install_and_at_load_within_the_compile_limits() 
     assert!(started.elapsed() < Duration::from_secs(30), "serve --once took {:?}", started.elapsed());
     let r = returns(&h);
     assert_eq!(r["ECHO"]["status"], "completed", "{}", r["ECHO"]);
-    assert_eq!(r["BOMB"]["status"], "failed", "{}", r["BOMB"]);
+    assert_ne!(r["BOMB"]["status"], "completed", "{}", r["BOMB"]);
     assert!(r["BOMB"]["error"]["message"].as_str().is_some_and(|m| m.contains("compile time limit") && m.contains("compile_s")), "{}", r["BOMB"]);
     let status = h.json(&["status", "--json"]);
     let refused = status["refused_plugins"].to_string();
