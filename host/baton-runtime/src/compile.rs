@@ -222,6 +222,7 @@ fn usage(pid: u32) -> Option<Usage> {
 /// The worker's resident memory and CPU time, from `proc_pidinfo` (no rlimit on macOS bounds
 /// resident memory, so this watch is the only line there).
 #[cfg(target_os = "macos")]
+#[allow(deprecated)] // libc's mach_timebase_info points at the mach2 crate; one call is not worth it
 fn usage(pid: u32) -> Option<Usage> {
     let mut info: libc::proc_taskinfo = unsafe { std::mem::zeroed() };
     let size = std::mem::size_of::<libc::proc_taskinfo>() as libc::c_int;
@@ -233,10 +234,7 @@ fn usage(pid: u32) -> Option<Usage> {
     // pti_total_* are in Mach absolute time units.
     let mut tb = libc::mach_timebase_info { numer: 0, denom: 0 };
     // SAFETY: writes the two fields of `tb`.
-    #[allow(deprecated)]
-    unsafe {
-        libc::mach_timebase_info(&mut tb)
-    };
+    unsafe { libc::mach_timebase_info(&mut tb) };
     let units = info.pti_total_user + info.pti_total_system;
     let nanos = if tb.denom == 0 { units } else { units * tb.numer as u64 / tb.denom as u64 };
     Some(Usage { rss_bytes: info.pti_resident_size, peak_rss_bytes: 0, cpu: Duration::from_nanos(nanos) })
