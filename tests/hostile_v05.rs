@@ -2,7 +2,9 @@
 //! swapped for a symlink into the home's `state/` is never followed), grant layouts that let a
 //! plugin redirect a grant refused at load with both paths named, and a running host that loads
 //! only components `baton plugin install` put in place. The hostile component is
-//! `plugins/testkit` (its `read` action reads whatever path it is given).
+//! `plugins/testkit` (its `read` action reads whatever path it is given). Item 8, compiles:
+//! compile bombs generated here (`compile_bomb`) are refused within `[plugins] compile_mb` /
+//! `compile_s` at install and at load, and never hold up another plugin's task in `serve`.
 use std::collections::HashMap;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};

@@ -114,8 +114,10 @@ pub fn in_worker(program: &Path, limits: CompileLimits, bytes: &[u8]) -> Result<
     let cap = limits.memory_bytes;
     let reader = std::thread::spawn(move || {
         let mut out = Vec::new();
-        let r = (&mut stdout).take(cap + 1).read_to_end(&mut out);
-        r.map(|_| out)
+        (&mut stdout).take(cap + 1).read_to_end(&mut out)?;
+        // Past the cap (refused below): drained, so the worker is never left blocked on a full pipe.
+        std::io::copy(&mut stdout, &mut std::io::sink())?;
+        Ok::<_, std::io::Error>(out)
     });
     let errors = std::thread::spawn(move || {
         let mut s = String::new();
