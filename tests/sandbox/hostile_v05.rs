@@ -2,7 +2,9 @@
 //! swapped for a symlink into the home's `state/` is never followed), grant layouts that let a
 //! plugin redirect a grant refused at load with both paths named, and a running host that loads
 //! only components `baton plugin install` put in place. The hostile component is
-//! `plugins/testkit` (its `read` action reads whatever path it is given).
+//! `plugins/testkit` (its `read` action reads whatever path it is given). Item 8, compiles:
+//! compile bombs generated here (`compile_bomb`) are refused within `[plugins] compile_mb` /
+//! `compile_s` at install and at load, and never hold up another plugin's task in `serve`.
 use std::collections::HashMap;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -301,4 +303,249 @@ fn log_lines_cut_to_the_cap_keep_no_more_than_the_cut() {
     assert_eq!(r["ECHO"]["status"], "completed", "{:?}", r["ECHO"]);
     assert_ne!(r["LOGS"]["status"], "completed", "{:?}", r["LOGS"]);
     assert!(peak > 0 && peak < 300 << 10, "host peak RSS {} MB", peak >> 10);
+}
+
+/// A compile bomb: a valid component whose core module holds one function `(i32) -> i32`
+/// with `locals` i32 locals (each set from the parameter, so nothing folds to a constant),
+/// `ops` additions between pseudo-randomly chosen locals, and the sum of every local returned
+/// (so all stay alive to the end). With `blocks` > 1 the additions are spread over that many
+/// `if` blocks, which multiplies the SSA form's phis: a memory bomb (hundreds of MB within
+/// seconds); in one block it is a time bomb (register allocation over thousands of live
+/// values: seconds of CPU per 20,000 additions, little memory). It exports nothing, so it
+/// would be refused after compiling; the point is what the compile costs. (Generated here, at
+/// test time: a byte-level encoder is shorter than a dependency.)
+fn compile_bomb(b: Bomb) -> Vec<u8> {
+    let mut component = b"\0asm\x0d\0\x01\0".to_vec();
+    wasm_section(1, &bomb_module(b), &mut component);
+    component
+}
+
+#[derive(Clone, Copy)]
+struct Bomb {
+    locals: u32,
+    blocks: usize,
+    ops: usize,
+}
+/// About 10 s of CPU, under 100 MB.
+const TIME_BOMB: Bomb = Bomb { locals: 2000, blocks: 1, ops: 60_000 };
+/// Past 500 MB in about 3 s of CPU.
+const MEMORY_BOMB: Bomb = Bomb { locals: 5000, blocks: 5000, ops: 25_000 };
+/// About 6 s of CPU: long enough to see, short enough for CI.
+const SLOW: Bomb = Bomb { locals: 2000, blocks: 1, ops: 40_000 };
+
+fn leb(mut n: u64, out: &mut Vec<u8>) {
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+fn sleb(mut n: i64, out: &mut Vec<u8>) {
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if (n == 0 && b & 0x40 == 0) || (n == -1 && b & 0x40 != 0) {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+fn wasm_section(id: u8, body: &[u8], out: &mut Vec<u8>) {
+    out.push(id);
+    leb(body.len() as u64, out);
+    out.extend_from_slice(body);
+}
+
+/// The core module of [`compile_bomb`].
+fn bomb_module(bomb: Bomb) -> Vec<u8> {
+    let Bomb { locals, blocks, ops } = bomb;
+    let mut body = Vec::new();
+    leb(1, &mut body);
+    leb(locals as u64, &mut body);
+    body.push(0x7f); // i32
+    for i in 1..=locals as u64 {
+        body.extend_from_slice(&[0x20, 0x00, 0x41]); // local.get 0; i32.const
+        sleb(i as i64 * 7919, &mut body);
+        body.extend_from_slice(&[0x73, 0x21]); // i32.xor; local.set
+        leb(i, &mut body);
+    }
+    let mut x: u64 = 12345;
+    let mut next = || {
+        x = (x * 1_103_515_245 + 12345) & 0x7fff_ffff;
+        1 + x % locals as u64
+    };
+    for _ in 0..blocks {
+        if blocks > 1 {
+            body.extend_from_slice(&[0x20, 0x00, 0x04, 0x40]); // local.get 0; if (no result)
+        }
+        for _ in 0..ops / blocks {
+            let (a, b, c) = (next(), next(), next());
+            body.push(0x20); // local.get
+            leb(a, &mut body);
+            body.push(0x20);
+            leb(b, &mut body);
+            body.push(0x6a); // i32.add
+            body.push(0x21); // local.set
+            leb(c, &mut body);
+        }
+        if blocks > 1 {
+            body.push(0x0b); // end
+        }
+    }
+    body.extend_from_slice(&[0x20, 0x01]);
+    for i in 2..=locals as u64 {
+        body.push(0x20);
+        leb(i, &mut body);
+        body.push(0x6a);
+    }
+    body.push(0x0b); // end
+    let mut code = Vec::new();
+    leb(1, &mut code);
+    leb(body.len() as u64, &mut code);
+    code.extend_from_slice(&body);
+    let mut module = b"\0asm\x01\0\0\0".to_vec();
+    wasm_section(1, &[1, 0x60, 1, 0x7f, 1, 0x7f], &mut module); // one type: (i32) -> i32
+    wasm_section(3, &[1, 0], &mut module);
+    wasm_section(10, &code, &mut module);
+    module
+}
+
+/// `baton.toml`'s `key = …` line (the first one) set to `value`.
+fn set_toml(h: &Home, key: &str, value: &str) {
+    let path = h.root.join("baton.toml");
+    let mut toml = std::fs::read_to_string(&path).unwrap();
+    let start = toml.find(&format!("\n{key} = ")).unwrap_or_else(|| panic!("no {key} in baton.toml")) + 1;
+    let end = start + toml[start..].find('\n').unwrap();
+    toml.replace_range(start..end, &format!("{key} = {value}"));
+    std::fs::write(&path, toml).unwrap();
+}
+
+/// Issue 36 item 8: a compile runs in a worker process, stopped over `[plugins] compile_s`
+/// (CPU) and `compile_mb` (resident memory). `baton plugin install` refuses the bomb with the
+/// reason and the key to raise, within the limit, and installs nothing; the same bomb copied
+/// into `plugins/` by hand is refused when `serve` loads it (recorded, shown by `status`),
+/// while the other plugins' tasks are answered.
+#[test]
+fn a_compile_bomb_is_refused_at_install_and_at_load_within_the_compile_limits() {
+    // A cache of its own: a bomb compiled into the run's shared cache (by an older baton, say)
+    // would be loaded from there, never compiled.
+    let h = Home::init_own_cache(&[("pause_after", "100"), ("max_attempts", "1"), ("compile_s", "2")], "");
+    let src = h.root.parent().unwrap().join("bomb.wasm");
+    std::fs::write(&src, compile_bomb(TIME_BOMB)).unwrap();
+    let started = Instant::now();
+    let out = h.run(&["plugin", "install", src.to_str().unwrap(), "--yes"]);
+    let took = started.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "installed a compile bomb");
+    assert!(err.contains("bomb.wasm") && err.contains("exceeded the compile time limit of 2 s") && err.contains("compile_s"), "{err}");
+    // 2 s of CPU; the wall-time cap is 3 x 2 + 5 s.
+    assert!(took < Duration::from_secs(20), "refused only after {took:?}");
+    assert!(!h.root.join("plugins/bomb.wasm").exists());
+
+    set_toml(&h, "compile_s", "120");
+    set_toml(&h, "compile_mb", "100");
+    let memory = h.root.parent().unwrap().join("memory-bomb.wasm");
+    std::fs::write(&memory, compile_bomb(MEMORY_BOMB)).unwrap();
+    let started = Instant::now();
+    let out = h.run(&["plugin", "install", memory.to_str().unwrap(), "--yes"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "installed a compile bomb");
+    assert!(err.contains("exceeded the compile memory limit of 100 MB") && err.contains("compile_mb"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30), "refused only after {:?}", started.elapsed());
+
+    // Copied in by hand: serve refuses it at load, says why, and answers echo.
+    set_toml(&h, "compile_mb", "2048");
+    set_toml(&h, "compile_s", "2");
+    std::fs::copy(&src, h.root.join("plugins/bomb.wasm")).unwrap();
+    drop_task(&h, "ECHO", "echo", "echo", json!({"still": "here"}));
+    drop_task(&h, "BOMB", "bomb", "run", json!({}));
+    let started = Instant::now();
+    let out = h.run(&["serve", "--once"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(started.elapsed() < Duration::from_secs(30), "serve --once took {:?}", started.elapsed());
+    let r = returns(&h);
+    assert_eq!(r["ECHO"]["status"], "completed", "{}", r["ECHO"]);
+    assert_ne!(r["BOMB"]["status"], "completed", "{}", r["BOMB"]);
+    assert!(r["BOMB"]["error"]["message"].as_str().is_some_and(|m| m.contains("compile time limit") && m.contains("compile_s")), "{}", r["BOMB"]);
+    let status = h.json(&["status", "--json"]);
+    let refused = status["refused_plugins"].to_string();
+    assert!(refused.contains("bomb.wasm") && refused.contains("compile_s"), "{status}");
+}
+
+/// Issue 36 item 8: a compile never stalls the serve loop. A bomb copied into `plugins/` of a
+/// running `serve` used to be compiled inside the pass (an echo waited 17 s); now bytes no
+/// install recorded are refused before any compile, and every compile runs in a worker.
+#[test]
+fn a_compile_bomb_dropped_into_a_running_serve_does_not_delay_another_plugins_echo() {
+    let h = Home::init_own_cache(&[("pause_after", "100"), ("max_attempts", "1")], "");
+    let _s = serve(&h);
+    drop_task(&h, "BEFORE", "echo", "echo", json!({}));
+    assert_eq!(wait_for(&h, "BEFORE")["status"], "completed");
+    let tmp = h.root.join("plugins/.bomb.tmp");
+    std::fs::write(&tmp, compile_bomb(TIME_BOMB)).unwrap();
+    std::fs::rename(&tmp, h.root.join("plugins/bomb.wasm")).unwrap();
+    // Let the watcher see it and a pass pick it up.
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    drop_task(&h, "DURING", "echo", "echo", json!({}));
+    assert_eq!(wait_for(&h, "DURING")["status"], "completed");
+    assert!(started.elapsed() < Duration::from_secs(3), "echo waited {:?} behind the bomb", started.elapsed());
+    let status = h.json(&["status", "--json"]);
+    assert!(status["refused_plugins"].to_string().contains("bomb.wasm"), "{status}");
+}
+
+/// Issue 36 item 8 (and issue 32's big components): a component `baton plugin install`
+/// recorded but that this serve has not compiled (installed with another compiled-code cache,
+/// or after a wasmtime upgrade) is compiled in the background. The pass does not wait for it:
+/// echo is answered while it compiles, the old version serves meanwhile, and the new one is
+/// loaded when its compile ends. The slow component is testkit with one more core module
+/// (never instantiated): the same plugin, a long compile.
+#[test]
+fn a_recorded_component_compiles_off_the_serve_loop() {
+    let h = Home::init_own_cache(&[("pause_after", "100"), ("max_attempts", "1")], "");
+    let src = h.root.parent().unwrap().join("testkit.wasm");
+    std::fs::write(&src, baton_bundle::get("testkit").unwrap().wasm).unwrap();
+    h.ok(&["plugin", "install", src.to_str().unwrap(), "--json", "--yes"]);
+    let _s = serve(&h);
+    drop_task(&h, "BEFORE", "testkit", "ok", json!({}));
+    let old = wait_for(&h, "BEFORE")["plugin"]["sha256"].clone();
+    let mut slow = baton_bundle::get("testkit").unwrap().wasm.to_vec();
+    wasm_section(1, &bomb_module(SLOW), &mut slow);
+    let src = h.root.parent().unwrap().join("testkit-slow.wasm");
+    std::fs::write(&src, &slow).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = h.cmd(&["plugin", "install", src.to_str().unwrap(), "--yes", "--json"]).env("XDG_CACHE_HOME", elsewhere.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let new: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let new = new["plugin"]["sha256"].clone();
+    assert_ne!(new, old);
+    std::thread::sleep(Duration::from_millis(500));
+    let mut n = 0;
+    let mut slowest = Duration::ZERO;
+    let started = Instant::now();
+    loop {
+        n += 1;
+        let id = format!("T{n}");
+        let t = Instant::now();
+        drop_task(&h, &format!("E{n}"), "echo", "echo", json!({}));
+        drop_task(&h, &id, "testkit", "ok", json!({}));
+        let r = wait_for(&h, &id);
+        slowest = slowest.max(t.elapsed());
+        assert_eq!(wait_for(&h, &format!("E{n}"))["status"], "completed");
+        if r["plugin"]["sha256"] == new {
+            break;
+        }
+        assert_eq!(r["plugin"]["sha256"], old, "the old version serves while the new one compiles");
+        assert!(started.elapsed() < Duration::from_secs(120), "the new version was never loaded");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(slowest < Duration::from_secs(3), "a task waited {slowest:?} behind the compile");
+    assert!(n > 1, "the compile took no time: the test proves nothing");
 }

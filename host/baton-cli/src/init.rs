@@ -68,10 +68,11 @@ fn install_bundled(ctx: &Ctx, ledger: baton_ledger::Ledger, bundled: &[&baton_bu
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async {
         let ledger: baton_pipeline::SharedLedger = Arc::new(std::sync::Mutex::new(ledger));
-        let runtime = baton_runtime::Runtime::new(
+        let mut runtime = baton_runtime::Runtime::new(
             baton_runtime::RuntimeConfig { cache_dir: Some(paths.cache()), lock_dir: paths.locks() },
             Arc::new(baton_pipeline::LedgerKv(ledger)),
         )?;
+        runtime.set_compile_limits(cfg.plugins.compile_limits());
         let mut installed = Vec::new();
         for p in bundled {
             let src = PathBuf::from(format!("<bundled>/{}.wasm", p.name));

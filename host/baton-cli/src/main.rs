@@ -181,6 +181,14 @@ fn main() {
     if std::env::args_os().nth(1).is_some_and(|a| a == baton_fp::worker::WORKER_COMMAND) {
         std::process::exit(baton_fp::worker::serve_stdio());
     }
+    // Hidden: a compile worker, started by this same program (see baton_runtime::compile).
+    if std::env::args_os().nth(1).is_some_and(|a| a == baton_runtime::compile::WORKER_COMMAND) {
+        let args: Vec<String> = std::env::args().skip(2).collect();
+        std::process::exit(baton_runtime::compile::worker_main(&args));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        baton_runtime::compile::use_worker(exe);
+    }
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Serve { .. } | Command::Dashboard { .. }) {
         quiet_on_closed_pipe();

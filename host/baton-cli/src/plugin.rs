@@ -100,10 +100,13 @@ pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
         // host functions (the plugin's own kv in the state database) exactly as in `serve`,
         // so a plugin cannot tell a check from a load.
         let ledger: SharedLedger = Arc::new(std::sync::Mutex::new(baton_ledger::Ledger::open_at(&ctx.location)?));
-        let runtime = Runtime::new(
+        let mut runtime = Runtime::new(
             RuntimeConfig { cache_dir: Some(paths.cache()), lock_dir: paths.locks() },
             Arc::new(LedgerKv(ledger.clone())),
         )?;
+        // Compiles run in a worker within `[plugins] compile_mb`/`compile_s`: a component over
+        // them is refused with the reason.
+        runtime.set_compile_limits(cfg.plugins.compile_limits());
         match cmd {
             PluginCommand::Install { path, force, yes, json } => install(&runtime, &cfg, &paths, &path, force, yes, json).await,
             PluginCommand::List { json } => list(&runtime, &cfg, &paths, json).await,

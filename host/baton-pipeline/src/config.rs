@@ -88,8 +88,9 @@ pub struct Config {
     pub audit: AuditConfig,
     /// How the pipeline guards itself.
     pub pipeline: PipelineConfig,
-    /// Per-plugin grants and budgets.
-    pub plugins: BTreeMap<String, PluginConfig>,
+    /// Per-plugin grants and budgets (`[plugins.NAME]`), and the compile limits
+    /// (`[plugins] compile_mb`, `compile_s`).
+    pub plugins: PluginsTable,
     /// Audio fingerprinting (`baton fp`, and the plugins' fingerprint interface).
     pub fp: FpConfig,
     /// The plugins' read-only SQLite snapshots.
@@ -236,6 +237,84 @@ pub struct BudgetConfig {
     pub disk_files: u64,
 }
 
+/// `[plugins]`: one table per plugin, beside the two keys that bound every compile. Reads as
+/// the map of plugins (`cfg.plugins.get(name)`), so the plugins' own tables stay where they
+/// were.
+#[derive(Debug, Clone, Default)]
+pub struct PluginsTable {
+    pub plugins: BTreeMap<String, PluginConfig>,
+    /// `compile_mb`: the compile worker's resident memory, MiB (default 2048).
+    pub compile_mb: Option<u64>,
+    /// `compile_s`: the compile worker's CPU time, seconds (default 120).
+    pub compile_s: Option<u64>,
+}
+
+impl PluginsTable {
+    /// The compile limits, defaults filled in.
+    pub fn compile_limits(&self) -> baton_runtime::CompileLimits {
+        let d = baton_runtime::CompileLimits::default();
+        baton_runtime::CompileLimits {
+            memory_bytes: self.compile_mb.map_or(d.memory_bytes, |mb| mb.saturating_mul(1 << 20)),
+            cpu: self.compile_s.map_or(d.cpu, Duration::from_secs),
+        }
+    }
+}
+
+impl std::ops::Deref for PluginsTable {
+    type Target = BTreeMap<String, PluginConfig>;
+    fn deref(&self) -> &Self::Target {
+        &self.plugins
+    }
+}
+
+impl std::ops::DerefMut for PluginsTable {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.plugins
+    }
+}
+
+impl<'a> IntoIterator for &'a PluginsTable {
+    type Item = (&'a String, &'a PluginConfig);
+    type IntoIter = std::collections::btree_map::Iter<'a, String, PluginConfig>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.plugins.iter()
+    }
+}
+
+impl<'de> Deserialize<'de> for PluginsTable {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = PluginsTable;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a table of `compile_mb`, `compile_s` and one [plugins.NAME] table per plugin")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<PluginsTable, A::Error> {
+                let mut t = PluginsTable::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    let positive = |v: u64, key: &str| {
+                        if v == 0 {
+                            Err(serde::de::Error::custom(format!("[plugins] {key} must be at least 1")))
+                        } else {
+                            Ok(Some(v))
+                        }
+                    };
+                    match key.as_str() {
+                        "compile_mb" => t.compile_mb = positive(map.next_value()?, "compile_mb")?,
+                        "compile_s" => t.compile_s = positive(map.next_value()?, "compile_s")?,
+                        _ => {
+                            let p: PluginConfig = map.next_value()?;
+                            t.plugins.insert(key, p);
+                        }
+                    }
+                }
+                Ok(t)
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginConfig {
@@ -335,7 +414,7 @@ impl Default for Config {
             pause_secs: 300,
             audit: AuditConfig::default(),
             pipeline: PipelineConfig::default(),
-            plugins: BTreeMap::new(),
+            plugins: PluginsTable::default(),
             fp: FpConfig::default(),
             sqlite: SqliteConfig::default(),
             alerts: baton_stats::alerts::AlertsConfig::default(),
@@ -715,6 +794,14 @@ audit_false_claims = true
 # opens it. Keep it on loopback: other hosts' names are refused (421).
 # http = "127.0.0.1:7878"
 
+[plugins]
+# A component is compiled to native code once (then cached) in a worker process, which is
+# stopped over these limits: its resident memory in MiB, and its CPU seconds (wall time: three
+# times that, plus 5 s). A 20 MB Python plugin (componentize-py) passes with three times the
+# room; `baton plugin install` and `baton serve` refuse a component over them, naming the key.
+compile_mb = 2048
+compile_s = 120
+
 # Folders a plugin may see, by the logical names it asks for (`baton plugin inspect NAME`).
 # Paths are relative to this folder unless absolute. A plugin never sees anything else.
 # Several read-only folders under one name: repos = ["/work/app", "/work/site"].
@@ -790,10 +877,29 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("soon"), None);
         assert_eq!(c.fp.file_timeout_ms, d.fp.file_timeout_ms);
+        assert_eq!(c.plugins.compile_limits(), d.plugins.compile_limits());
+        assert_eq!(d.plugins.compile_limits(), baton_runtime::CompileLimits::default());
         let g = c.grants(Path::new("/h"), "audit");
         c.check_grants(&Paths::new(Path::new("/h"), Path::new("/h/state/baton.sqlite"), &c)).expect("the default grants are fine");
         assert!(g.iter().any(|g| g.name == "reports" && g.writable && g.host_path == Path::new("/h/reports")));
         assert!(g.iter().any(|g| g.name == "plans" && !g.writable));
+    }
+
+    #[test]
+    fn compile_limits_sit_beside_the_plugins_tables() {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        std::fs::write(h.join("baton.toml"), "[plugins]\ncompile_mb = 512\ncompile_s = 9\n[plugins.audit]\ntime_ms = 5\n").unwrap();
+        let c = Config::load(h).unwrap();
+        let l = c.plugins.compile_limits();
+        assert_eq!((l.memory_bytes, l.cpu), (512 << 20, Duration::from_secs(9)));
+        assert_eq!(c.plugins.keys().collect::<Vec<_>>(), ["audit"], "the keys are not plugins");
+        assert_eq!(c.budget("audit").time, Duration::from_millis(5));
+        for bad in ["[plugins]\ncompile_mb = \"big\"\n", "[plugins]\ncompile_s = 0\n", "[plugins]\ncompile_mb = -1\n"] {
+            std::fs::write(h.join("baton.toml"), bad).unwrap();
+            let e = Config::load(h).unwrap_err().to_string();
+            assert!(e.contains("baton.toml") && e.contains("compile_"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -146,6 +146,7 @@ async fn open_with(home: &Path, location: &baton_ledger::Location, on_demand: bo
         Arc::new(LedgerKv(ledger.clone())),
     )?;
     runtime.set_protected_dirs(crate::plugins::protected_dirs(&paths));
+    runtime.set_compile_limits(cfg.plugins.compile_limits());
     // On a shared server, plugins' locks hold across hosts (advisory locks).
     if let baton_ledger::Location::Postgres(url) = location {
         runtime.set_locks(Arc::new(locks::SharedLocks(baton_ledger::advisory::AdvisoryLocks::new(url.clone()))));

@@ -22,7 +22,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use baton_runtime::{Plugin, Runtime, RuntimeError};
+use baton_runtime::{CompileError, Plugin, Runtime, RuntimeError};
 
 use crate::config::{Config, Paths};
 use crate::fsops;
@@ -188,9 +188,7 @@ enum Record {
 fn check_record(paths: &Paths, file: &Path, plugin: &Plugin) -> Result<Record, PluginsError> {
     let name = &plugin.info.name;
     let lines = journal_lines(paths);
-    let recorded = lines.iter().rev().find(|l| {
-        l["name"].as_str() == Some(name) && l["sha256"].as_str() == Some(plugin.sha256.as_str()) && l["op"] != "remove" && l["op"] != "install_failed"
-    });
+    let recorded = record_line(&lines, name, &plugin.sha256);
     // Installs since the file identity was recorded name the inode they put in place.
     let moved = recorded.is_some_and(|l| {
         let ino = l["ino"].as_u64();
@@ -207,6 +205,87 @@ fn check_record(paths: &Paths, file: &Path, plugin: &Plugin) -> Result<Record, P
             claims: plugin.info.version.clone(),
         }),
     }
+}
+
+/// The journal's latest record of `name` installed (or adopted) with the bytes `sha256`.
+fn record_line<'a>(lines: &'a [serde_json::Value], name: &str, sha256: &str) -> Option<&'a serde_json::Value> {
+    lines.iter().rev().find(|l| {
+        l["name"].as_str() == Some(name) && l["sha256"].as_str() == Some(sha256) && l["op"] != "remove" && l["op"] != "install_failed"
+    })
+}
+
+/// Hot reload's first check, before anything is compiled: bytes no install recorded under this
+/// name could be a compile bomb dropped in by hand (or through a grant), and a compile is the
+/// costliest step of a load.
+fn unrecorded(paths: &Paths, file: &Path, sha256: &str) -> Option<PluginsError> {
+    let name = file_name_of(file).ok()?;
+    record_line(&journal_lines(paths), &name, sha256).is_none().then(|| PluginsError::Untrusted {
+        path: file.display().to_string(),
+        why: format!("no `baton plugin install` recorded these bytes (sha256 {})", &sha256[..12]),
+    })
+}
+
+/// Compiles running off the serve loop, by component sha256: `None` while running, then the
+/// outcome (taken by the next pass).
+static COMPILES: Mutex<Option<HashMap<String, Option<Result<(), baton_runtime::CompileError>>>>> = Mutex::new(None);
+
+/// Woken when a background compile ends, so `serve` runs a pass to load it.
+pub fn compiled() -> &'static tokio::sync::Notify {
+    static N: std::sync::OnceLock<tokio::sync::Notify> = std::sync::OnceLock::new();
+    N.get_or_init(tokio::sync::Notify::new)
+}
+
+/// Files whose bytes are compiling in the background: their stamp and sha256 then.
+static COMPILING: Mutex<Option<HashMap<PathBuf, ((u64, SystemTime, u64), String)>>> = Mutex::new(None);
+
+/// Whether `file`, unchanged since (`stamp`), is still compiling in the background.
+fn still_compiling(file: &Path, stamp: (u64, SystemTime, u64)) -> bool {
+    let mut files = COMPILING.lock().unwrap_or_else(|e| e.into_inner());
+    let Some((at, sha)) = files.as_ref().and_then(|f| f.get(file)).cloned() else { return false };
+    let running = at == stamp
+        && COMPILES.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|j| matches!(j.get(&sha), Some(None)));
+    if !running && let Some(f) = files.as_mut() {
+        f.remove(file);
+    }
+    running
+}
+
+/// Where the compile of `sha256` stands for hot reload.
+enum Compile {
+    /// Cached: loading it costs no compile.
+    Ready,
+    /// In a worker, in the background; the previous version (if any) keeps serving.
+    Running,
+    Failed(baton_runtime::CompileError),
+}
+
+/// Starts (once) or looks up the background compile of `bytes`: a pass never waits for a
+/// compile, so other plugins' tasks go on while a large component compiles.
+fn compile_in_background(runtime: &Runtime, sha256: &str, bytes: &[u8]) -> Compile {
+    let mut jobs = COMPILES.lock().unwrap_or_else(|e| e.into_inner());
+    let jobs = jobs.get_or_insert_with(HashMap::new);
+    match jobs.get(sha256) {
+        Some(None) => return Compile::Running,
+        Some(Some(_)) => {
+            return match jobs.remove(sha256) {
+                Some(Some(Err(e))) => Compile::Failed(e),
+                _ => Compile::Ready,
+            };
+        }
+        None if runtime.is_compiled(sha256) => return Compile::Ready,
+        None => {}
+    }
+    jobs.insert(sha256.to_string(), None);
+    let job = runtime.compile_job(sha256, bytes);
+    let sha = sha256.to_string();
+    tokio::spawn(async move {
+        let outcome = job.await.map(drop);
+        if let Some(jobs) = COMPILES.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            jobs.insert(sha, Some(outcome));
+        }
+        compiled().notify_one();
+    });
+    Compile::Running
 }
 
 /// Describes, checks and (for bytes never recorded) adopts one installed file: a copy is kept
@@ -414,6 +493,13 @@ pub async fn reload_changed(runtime: &Runtime, cfg: &Config, paths: &Paths, ledg
                 Some(_) => {} // unloaded meanwhile: load it again
             }
         }
+        if still_compiling(&file, stamp) {
+            // Unchanged since its compile started: not read and hashed again on every pass.
+            if let Ok(n) = file_name_of(&file) {
+                present.insert(n);
+            }
+            continue;
+        }
         let Ok(bytes) = std::fs::read(&file) else {
             if let Ok(n) = file_name_of(&file) {
                 present.insert(n);
@@ -427,7 +513,29 @@ pub async fn reload_changed(runtime: &Runtime, cfg: &Config, paths: &Paths, ledg
             present.insert(n.clone());
             continue;
         }
-        match admit(runtime, cfg, paths, &file, &bytes, true).await {
+        let early = match unrecorded(paths, &file, &sha) {
+            Some(e) => Some(e),
+            None => match compile_in_background(runtime, &sha, &bytes) {
+                Compile::Ready => None,
+                Compile::Running => {
+                    COMPILING.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(HashMap::new).insert(file.clone(), (stamp, sha.clone()));
+                    // Not remembered: the next pass (woken when the compile ends) looks again.
+                    if let Some(n) = name {
+                        present.insert(n);
+                    }
+                    continue;
+                }
+                Compile::Failed(CompileError::Invalid(reason)) => {
+                    Some(PluginsError::Runtime(RuntimeError::NotAPlugin { path: file.display().to_string(), reason }))
+                }
+                Compile::Failed(reason) => Some(PluginsError::Runtime(RuntimeError::Compile { path: file.display().to_string(), reason })),
+            },
+        };
+        let admitted = match early {
+            Some(e) => Err(e),
+            None => admit(runtime, cfg, paths, &file, &bytes, true).await,
+        };
+        match admitted {
             Ok(p) => {
                 let name = p.info.name.clone();
                 tracing::info!(plugin = %name, version = %p.info.version, file = %file.display(), "plugin (re)loaded");

@@ -269,6 +269,8 @@ pub async fn serve(
             // Without a watch its sender is gone (recv would return at once): the deadline,
             // POLL_WITHOUT_WATCH away, paces the loop instead.
             _ = rx.recv(), if failures == 0 && watcher.is_some() => {}
+            // A component compiled in the background (see plugins::reload_changed): load it.
+            _ = crate::plugins::compiled().notified() => {}
             _ = plans_rx.recv(), if plans_watcher.is_some() => {
                 if let Some(s) = schedule.as_mut() {
                     s.changed();

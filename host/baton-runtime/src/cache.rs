@@ -1,6 +1,6 @@
 //! The on-disk cache of compiled components, so a cold start of the host never recompiles.
 //!
-//! Entries are keyed by the component's sha256 and the engine's compatibility hash (which
+//! The cache keeps compiled code only (never the component's bytes). Entries are keyed by the component's sha256 and the engine's compatibility hash (which
 //! changes with the wasmtime version and the compilation settings), so a stale entry is
 //! simply never looked up again.
 //!
@@ -18,14 +18,11 @@ use sha2::Sha256;
 use wasmtime::{component::Component, Engine};
 
 /// Where a component came from, for tests.
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Source {
     Cache,
     Compiled,
-}
-
-pub fn compile(engine: &Engine, dir: Option<&Path>, sha256: &str, bytes: &[u8]) -> wasmtime::Result<Component> {
-    load_or_compile(engine, dir, sha256, bytes).map(|(c, _)| c)
 }
 
 /// The cache's secret: created on first use (32 random bytes, 0600), never leaves the disk.
@@ -76,38 +73,68 @@ fn mac_path(entry: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-pub(crate) fn load_or_compile(engine: &Engine, dir: Option<&Path>, sha256: &str, bytes: &[u8]) -> wasmtime::Result<(Component, Source)> {
-    let Some(dir) = dir else { return Ok((Component::new(engine, bytes)?, Source::Compiled)) };
+/// The entry for these bytes under this engine: the compatibility hash changes with the
+/// wasmtime version and the compilation settings, so an entry from another engine is never
+/// looked up.
+fn entry(engine: &Engine, dir: &Path, sha256: &str) -> PathBuf {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
-    let path = dir.join(format!("{sha256}-{:016x}.cwasm", h.finish()));
-    let key = key(dir);
-    if let Some(key) = &key
-        && let Some(compiled) = verified(key, &path)
-    {
+    dir.join(format!("{sha256}-{:016x}.cwasm", h.finish()))
+}
+
+/// The cached compiled code for `sha256`, if baton wrote it (its HMAC matches).
+pub(crate) fn load(engine: &Engine, dir: &Path, sha256: &str) -> Option<Component> {
+    let path = entry(engine, dir, sha256);
+    let key = key(dir)?;
+    match verified(&key, &path) {
         // SAFETY: these exact bytes (checked in memory against the HMAC baton recorded when it
-        // wrote them, with a secret only the cache folder holds, which no grant may overlap) were produced by
-        // `precompile_component` of an engine with the same compatibility hash.
-        if let Ok(c) = unsafe { Component::deserialize(engine, &compiled) } {
-            return Ok((c, Source::Cache));
+        // wrote them, with a secret only the cache folder holds, which no grant may overlap)
+        // were produced by `precompile_component` (in baton's own compile worker or in
+        // process) for an engine with the same compatibility hash; `deserialize` checks that
+        // hash again. `Component::deserialize_file` would mmap the file instead, but then the
+        // bytes checked and the bytes run could differ if the file changed in between.
+        Some(compiled) => unsafe { Component::deserialize(engine, &compiled) }.ok(),
+        None => {
+            if path.exists() {
+                tracing::warn!(entry = %path.display(), "compiled-code cache entry does not match its recorded HMAC; recompiling");
+            }
+            None
         }
-    } else if path.exists() {
-        tracing::warn!(entry = %path.display(), "compiled-code cache entry does not match its recorded HMAC; recompiling");
+    }
+}
+
+/// Records compiled code (and its HMAC) in the cache. The cache is an optimisation: failing
+/// to write it must not fail the load.
+pub(crate) fn store(engine: &Engine, dir: &Path, sha256: &str, compiled: &[u8]) {
+    let path = entry(engine, dir, sha256);
+    let Some(key) = key(dir) else { return };
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    let tmp = dir.join(format!(".{sha256}.{}.tmp", std::process::id()));
+    let mac_tmp = dir.join(format!(".{sha256}.{}.mac.tmp", std::process::id()));
+    if std::fs::write(&tmp, compiled).is_ok() && std::fs::write(&mac_tmp, hex::encode(tag(&key, compiled))).is_ok() {
+        let _ = std::fs::rename(&mac_tmp, mac_path(&path));
+        let _ = std::fs::rename(&tmp, &path);
+    }
+    let _ = std::fs::remove_file(&tmp);
+    let _ = std::fs::remove_file(&mac_tmp);
+}
+
+/// Whether the cache holds an entry for `sha256` under this engine (not checked: [`load`] does).
+pub(crate) fn has(engine: &Engine, dir: &Path, sha256: &str) -> bool {
+    entry(engine, dir, sha256).is_file()
+}
+
+/// In-process: from the cache, else compiled here (no limits; the runtime uses the worker).
+#[cfg(test)]
+pub(crate) fn load_or_compile(engine: &Engine, dir: Option<&Path>, sha256: &str, bytes: &[u8]) -> wasmtime::Result<(Component, Source)> {
+    let Some(dir) = dir else { return Ok((Component::new(engine, bytes)?, Source::Compiled)) };
+    if let Some(c) = load(engine, dir, sha256) {
+        return Ok((c, Source::Cache));
     }
     let compiled = engine.precompile_component(bytes)?;
-    // The cache is an optimisation: failing to write it must not fail the load.
-    if let Some(key) = &key
-        && std::fs::create_dir_all(dir).is_ok()
-    {
-        let tmp = dir.join(format!(".{sha256}.{}.tmp", std::process::id()));
-        let mac_tmp = dir.join(format!(".{sha256}.{}.mac.tmp", std::process::id()));
-        if std::fs::write(&tmp, &compiled).is_ok() && std::fs::write(&mac_tmp, hex::encode(tag(key, &compiled))).is_ok() {
-            let _ = std::fs::rename(&mac_tmp, mac_path(&path));
-            let _ = std::fs::rename(&tmp, &path);
-        }
-        let _ = std::fs::remove_file(&tmp);
-        let _ = std::fs::remove_file(&mac_tmp);
-    }
+    store(engine, dir, sha256, &compiled);
     // SAFETY: the bytes were produced just now by this engine's `precompile_component`.
     Ok((unsafe { Component::deserialize(engine, &compiled) }?, Source::Compiled))
 }

@@ -26,6 +26,7 @@
 
 mod bindings;
 mod cache;
+pub mod compile;
 mod fsguard;
 pub mod grants;
 mod host;
@@ -47,6 +48,7 @@ use wasmtime_wasi::WasiCtx;
 
 use crate::version::{Pre, RawOutcome, RawFailure};
 
+pub use crate::compile::{CompileError, CompileLimits};
 pub use crate::host::{follow_up_id, FollowUp, LogLine, StoreState};
 pub use crate::paths::{guest_path_of, host_path_of};
 pub use crate::limits::{DiskQuota, KvQuota};
@@ -78,6 +80,10 @@ pub enum RuntimeError {
     Reserved { path: String, name: String },
     #[error("granting `{grant}` to `{plugin}`: cannot open {path}: {reason}")]
     Grant { plugin: String, grant: String, path: String, reason: String },
+    /// Compiling the component to native code failed or went over `[plugins] compile_mb` /
+    /// `compile_s` (the worker was stopped; the host goes on).
+    #[error("{path}: not compiled: {reason}")]
+    Compile { path: String, reason: compile::CompileError },
     #[error("wasm engine: {0}")]
     Engine(String),
     #[error("{path}: {source}")]
@@ -457,6 +463,8 @@ pub struct Runtime {
     task_threads: Arc<tokio::sync::Semaphore>,
     /// Baton's own folders, real paths: no grant may overlap them ([`Runtime::set_protected_dirs`]).
     protected: Arc<Vec<(String, PathBuf)>>,
+    /// What a compile may take ([`Runtime::set_compile_limits`]).
+    compile_limits: compile::CompileLimits,
 }
 
 /// At most this many threads run (or are abandoned by) tasks with folder grants at once.
@@ -519,6 +527,7 @@ impl Runtime {
             extensions: Arc::default(),
             task_threads: Arc::new(tokio::sync::Semaphore::new(MAX_TASK_THREADS)),
             protected: Arc::default(),
+            compile_limits: compile::CompileLimits::default(),
         })
     }
 
@@ -538,10 +547,29 @@ impl Runtime {
         Ok(())
     }
 
-    fn engine(options: EngineOptions) -> Result<Engine, RuntimeError> {
+    /// Sets the memory and time a component's compile may take (`[plugins] compile_mb`,
+    /// `compile_s`); call it before loading plugins.
+    pub fn set_compile_limits(&mut self, limits: compile::CompileLimits) {
+        self.compile_limits = limits;
+    }
+
+    /// The settings that decide the compiled code (and so the engine's compatibility hash).
+    /// The allocator is not among them, so the compile worker builds its engine from these
+    /// alone, without reserving the instance pool.
+    fn compile_config() -> wasmtime::Config {
         let mut cfg = wasmtime::Config::new();
         cfg.epoch_interruption(true);
         cfg.wasm_component_model(true);
+        cfg
+    }
+
+    /// An engine that compiles exactly as the runtime's does (for the compile worker).
+    pub fn compile_engine() -> Result<Engine, RuntimeError> {
+        Engine::new(&Self::compile_config()).map_err(|e| RuntimeError::Engine(format!("{e:#}")))
+    }
+
+    fn engine(options: EngineOptions) -> Result<Engine, RuntimeError> {
+        let mut cfg = Self::compile_config();
         if options.allocator == Allocator::Pooling {
             let mut pool = wasmtime::PoolingAllocationConfig::default();
             pool.total_component_instances(options.pool_instances)
@@ -596,8 +624,10 @@ impl Runtime {
             return Err(RuntimeError::Reserved { path: origin.display().to_string(), name: n.to_string() });
         }
         let sha256 = hex::encode(Sha256::digest(bytes));
-        let component = cache::compile(&self.engine, self.cache_dir.as_deref(), &sha256, bytes)
-            .map_err(|e| not_a_plugin(format!("{e:#}")))?;
+        let component = self.component(&sha256, bytes).await.map_err(|reason| match reason {
+            compile::CompileError::Invalid(why) => not_a_plugin(why),
+            reason => RuntimeError::Compile { path: origin.display().to_string(), reason },
+        })?;
         let world = version::detect(&self.engine, &component).map_err(not_a_plugin)?;
         let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| {
             not_a_plugin(format!(
@@ -643,6 +673,53 @@ impl Runtime {
         let grants = effective_grants(&info, grants);
         let slots = Arc::new(open_grants(&grants, &self.protected));
         Ok(Plugin { info, sha256, grants, world, settings: PluginSettings::default(), params, slots, protected: self.protected.clone(), pre })
+    }
+
+    /// The compiled component for these bytes: from the cache, else compiled (in the worker,
+    /// off the async threads) and cached.
+    async fn component(&self, sha256: &str, bytes: &[u8]) -> Result<wasmtime::component::Component, compile::CompileError> {
+        if let Some(c) = self.cache_dir.as_deref().and_then(|d| cache::load(&self.engine, d, sha256)) {
+            return Ok(c);
+        }
+        let compiled = self.compile_job(sha256, bytes).await?;
+        // SAFETY: produced just now by `precompile_component` of an engine with this one's
+        // compile settings (baton's own worker, read from its pipe, or in process);
+        // `deserialize` checks the compatibility hash.
+        unsafe { wasmtime::component::Component::deserialize(&self.engine, &compiled) }
+            .map_err(|e| compile::CompileError::Invalid(format!("{e:#}")))
+    }
+
+    /// Whether compiled code for `sha256` is cached (so loading it costs no compile).
+    pub fn is_compiled(&self, sha256: &str) -> bool {
+        self.cache_dir.as_deref().is_some_and(|d| cache::has(&self.engine, d, sha256))
+    }
+
+    /// Compiles `bytes` (whose sha256 is `sha256`) into the cache, within the compile limits,
+    /// without loading it: a job that owns what it needs, so a caller can run it in the
+    /// background (serve compiles a new component while the other plugins keep working).
+    pub fn compile_job(&self, sha256: &str, bytes: &[u8]) -> impl std::future::Future<Output = Result<Vec<u8>, compile::CompileError>> + Send + 'static {
+        let engine = self.engine.clone();
+        let dir = self.cache_dir.clone();
+        let limits = self.compile_limits;
+        let sha256 = sha256.to_string();
+        let bytes = bytes.to_vec();
+        async move {
+            let compiled = tokio::task::spawn_blocking(move || {
+                let span = tracing::info_span!("compile", sha256 = %&sha256[..12.min(sha256.len())], bytes = bytes.len());
+                let _g = span.enter();
+                let code = match compile::worker_program() {
+                    Some(program) => compile::in_worker(program, limits, &bytes).map(|(code, _)| code)?,
+                    None => engine.precompile_component(&bytes).map_err(|e| compile::CompileError::Invalid(format!("{e:#}")))?,
+                };
+                if let Some(dir) = &dir {
+                    cache::store(&engine, dir, &sha256, &code);
+                }
+                Ok(code)
+            })
+            .await
+            .map_err(|e| compile::CompileError::Worker(format!("compile thread: {e}")))??;
+            Ok(compiled)
+        }
     }
 
     /// Registers a prepared plugin under its name, replacing any older one atomically:
