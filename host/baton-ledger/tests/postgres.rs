@@ -96,8 +96,11 @@ fn records_kv_health_and_observed_handoffs_as_on_sqlite() {
     assert!(l.open_handoffs().unwrap().is_empty());
 
     // `baton retry`.
-    l.request_retry("t1").unwrap();
-    assert_eq!(l.task("t1").unwrap().unwrap().state, TaskState::RetryRequested);
+    // `baton retry` records the content it moved back (an edited file runs under its id).
+    l.request_retry("t1", "edited-content-hash").unwrap();
+    let row = l.task("t1").unwrap().unwrap();
+    assert_eq!(row.state, TaskState::RetryRequested);
+    assert_eq!(row.content_hash, "edited-content-hash", "the content that runs next is the retried one");
 }
 
 #[test]
