@@ -10,6 +10,7 @@ mod init;
 mod mcp;
 mod migrate;
 mod plugin;
+mod plugin_new;
 mod service;
 mod shell;
 mod text;
@@ -105,7 +106,7 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
-    /// Manage plugins: install, list, inspect, remove.
+    /// Manage plugins: install, list, inspect, remove; `plugin new` scaffolds one.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
     /// Audit plans folders once: what each plan promised against what exists.

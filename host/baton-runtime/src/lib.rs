@@ -4,7 +4,9 @@
 //! The sandbox, per task:
 //! - **folders**: only those `baton.toml` grants to the logical names the plugin asked for,
 //!   mounted at `/<name>`, read-only unless both sides say writable;
-//! - **no network, no env, no args, no inherited stdio**;
+//! - **no network, no env, no args, no inherited stdio**: stdout and stderr are captured
+//!   into the task's plugin log, within its output cap, and the last stderr lines explain a
+//!   trap (see [`stdio`]);
 //! - **time**: an epoch deadline traps running wasm, and a tokio timeout around the whole
 //!   call also covers a plugin waiting inside a host call; a task with folder grants runs on
 //!   a thread of its own, abandoned if a file operation blocks past the budget (at most
@@ -32,6 +34,7 @@ mod host;
 pub mod limits;
 mod locks;
 mod paths;
+pub mod stdio;
 mod version;
 
 use std::any::Any;
@@ -702,6 +705,9 @@ impl Runtime {
         // each task already has a worker of its own (concurrency is capped at the core
         // count), and the hop dominated file-heavy plugins such as `audit`.
         wasi.allow_blocking_current_thread(true);
+        // What the plugin prints is kept for its author, bounded by the task's log share.
+        let stdio = stdio::Capture::new(limits::log_share(budget.output_bytes));
+        wasi.stdout(stdio.stream(stdio::Stream::Stdout)).stderr(stdio.stream(stdio::Stream::Stderr));
         let meter = limits::TaskMeter::new(budget.memory_bytes, budget.output_bytes);
         let meters = grants
             .iter()
@@ -727,6 +733,7 @@ impl Runtime {
             grant_dirs: dirs,
             settings: settings.clone(),
             logs: Vec::new(),
+            stdio,
             follow_ups: Vec::new(),
             held_locks: Vec::new(),
             locks: self.locks.clone(),
@@ -801,6 +808,9 @@ impl Runtime {
         };
         let mut state = store.into_data();
         state.locks.release_all(&state.plugin, &state.task_id, &state.held_locks);
+        let captured = state.stdio.take();
+        let outcome = outcome.map_err(|e| explain_trap(e, &captured));
+        state.keep_stdio(&captured, outcome.as_ref().map_or(0, stored_size));
         let logs = state.take_logs();
         let follow_ups = if outcome.is_ok() { state.follow_ups } else { Vec::new() };
         Execution { outcome, logs, follow_ups, elapsed: started.elapsed() }
@@ -933,6 +943,50 @@ fn check_artifact(a: &str, mounts: &[String]) -> Result<(), RunError> {
         limits::truncate(format!("{a:?}"), 300),
         if mounts.is_empty() { "none".to_string() } else { mounts.join(", ") }
     )))
+}
+
+/// Lines of stderr a trap's message quotes at most (the message is also cut to
+/// [`limits::MAX_FAILURE_MESSAGE`], keeping its end).
+const TRAP_STDERR_LINES: usize = 30;
+
+/// A trap says only what wasm did (`unreachable` executed); the plugin usually said why on
+/// stderr just before (a Rust panic message, a Python traceback, a JavaScript error), so its
+/// last lines go into the message, which the RETURN and the ledger keep.
+fn explain_trap(e: RunError, captured: &stdio::Captured) -> RunError {
+    let RunError::Trap(reason) = e else { return e };
+    let tail = captured.stderr_tail(TRAP_STDERR_LINES);
+    if tail.iter().all(|l| l.trim().is_empty()) {
+        return RunError::Trap(reason);
+    }
+    let head = format!("{reason}; the plugin's last stderr lines:\n");
+    let budget = limits::MAX_FAILURE_MESSAGE.saturating_sub(head.len());
+    // Keep the end: a traceback's last line names the error.
+    let mut lines: Vec<&str> = Vec::new();
+    let mut used = 0;
+    for l in tail.iter().rev() {
+        if used + l.len() + 1 > budget {
+            if lines.is_empty() {
+                // One line longer than the whole budget: its end.
+                let mut start = l.len().saturating_sub(budget);
+                while !l.is_char_boundary(start) {
+                    start += 1;
+                }
+                lines.push(&l[start..]);
+            }
+            break;
+        }
+        used += l.len() + 1;
+        lines.push(l);
+    }
+    lines.reverse();
+    RunError::Trap(format!("{head}{}", lines.join("\n")))
+}
+
+/// Output bytes a successful outcome will take as stored (see [`accept_outcome`]).
+fn stored_size(out: &Outcome) -> usize {
+    let mut c = Counter(0);
+    let _ = serde_json::to_writer_pretty(&mut c, &out.result);
+    c.0 + out.summary.len() + out.artifacts.iter().map(String::len).sum::<usize>()
 }
 
 /// The size of a `describe()` answer as JSON (what `inspect --json` prints).
