@@ -147,8 +147,11 @@ fn python_scaffold_builds_runs_and_its_traceback_reaches_show_and_the_return() {
         assert!(message.contains(needed), "RETURN message lacks {needed:?}:\n{message}");
         assert!(text.contains(needed), "`baton show` lacks {needed:?}:\n{text}");
     }
-    let last = message.lines().last().unwrap();
-    assert_eq!(last, "ValueError: no boom allowed", "the traceback ends the message, line by line:\n{message}");
+    // Line by line, in order, as Python printed it.
+    let lines: Vec<&str> = message.lines().collect();
+    let at = |needle: &str| lines.iter().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle:?} in\n{message}"));
+    assert!(at("Traceback (most recent call last):") < at("in hello") && at("in hello") < at("ValueError: no boom allowed"), "{message}");
+    assert!(lines.contains(&"ValueError: no boom allowed"), "the error is a line of its own:\n{message}");
 }
 
 #[test]

@@ -7,8 +7,10 @@ baton=${BATON:-baton}
 ./build.sh
 home=$(mktemp -d)
 trap 'rm -rf "$home"' EXIT
-"$baton" --home "$home" init >/dev/null
-"$baton" --home "$home" plugin install {{name}}.wasm >/dev/null
+# Quiet unless something fails.
+quiet() { "$@" >"$home/out.log" 2>&1 || { cat "$home/out.log" >&2; exit 1; }; }
+quiet "$baton" --home "$home" init
+quiet "$baton" --home "$home" plugin install {{name}}.wasm
 cat >"$home/task.json" <<JSON
 {"schema": "baton.handoff/v1", "id": "{{name}}-test-$(date +%s%N)", "kind": "task",
  "created_at": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "from": "test", "title": "Try {{name}}",
