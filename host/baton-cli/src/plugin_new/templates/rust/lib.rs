@@ -6,7 +6,8 @@
 wit_bindgen::generate!({ path: "wit", world: "{{world}}" });
 
 use baton::plugin::host;
-use baton::plugin::types::{ActionInfo, Failure, Level, Outcome, PluginInfo, Task};
+// `PluginInfo`, `Task`, `Outcome` and `Failure` are the world's own (`use types.{…}` in the WIT).
+use baton::plugin::types::{ActionInfo, Level};
 use serde_json::{json, Value};
 
 struct Plugin;
