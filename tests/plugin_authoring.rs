@@ -106,14 +106,16 @@ fn scaffold_runs_and_explains_its_crash(lang: &str, name: &str, source: &str, ma
     let dir = tmp.path().join(name);
     scaffold(&dir, name, lang);
     patch(&dir.join(source), marker, replacement);
-    let out = script(&dir, "test.sh", &[]);
+    // test.sh's throwaway home compiles the component into the same per-user cache as the
+    // home below, as one user's homes share it: one compile of a big component, not two.
+    let h = Home::init(&[], "");
+    let out = script(&dir, "test.sh", &[("XDG_CACHE_HOME", &h.cache_root())]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("\"status\": \"completed\""), "{stdout}");
     assert!(stdout.contains("Hello, world!"), "hello with {{}} greets the world: {stdout}");
     let wasm = dir.join(format!("{name}.wasm"));
     assert!(wasm.is_file());
 
-    let h = Home::init(&[], "");
     install(&h, &wasm);
     drop_task(&h, "HELLO", name, "hello", json!({"name": "Ada"}));
     drop_task(&h, "BOOM", name, "hello", json!({"name": "boom"}));
@@ -174,7 +176,8 @@ fn rust_scaffold_builds_and_runs() {
     scaffold(&dir, "rshello", "rust");
     // Incremental across local runs, as on a developer's machine; empty on a fresh one.
     let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("scaffold-rust-target");
-    let out = script(&dir, "test.sh", &[("CARGO_TARGET_DIR", &target)]);
+    let cache = tmp.path().join("xdg-cache");
+    let out = script(&dir, "test.sh", &[("CARGO_TARGET_DIR", &target), ("XDG_CACHE_HOME", &cache)]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("\"status\": \"completed\"") && stdout.contains("Hello, world!"), "{stdout}");
     let size = std::fs::metadata(dir.join("rshello.wasm")).unwrap().len();
