@@ -328,13 +328,13 @@ const RUST_BUILD_NOTES: &str = "It needs cargo with the `wasm32-wasip2` target (
 missing); the first build downloads wit-bindgen and serde_json from crates.io. The component
 is about 100 KB.";
 
-const PY_LIMITS: &str = "A Python plugin is a whole interpreter: it needs about 40 MB of the memory cap for
-itself, and its first task after an install or upgrade waits for the component to compile
-(seconds, once: it is cached).";
+const PY_LIMITS: &str = "A Python plugin is a whole interpreter: this one needs 13 MB of the memory cap for itself
+(measured; more for the data it builds), and the first task after an install or upgrade
+waits for the 18 MB component to compile (tens of seconds, once: it is cached).";
 
-const JS_LIMITS: &str = "A JavaScript plugin is a whole engine: it needs about 30 MB of the memory cap for itself,
-and its first task after an install or upgrade waits for the component to compile (seconds,
-once: it is cached).";
+const JS_LIMITS: &str = "A JavaScript plugin is a whole engine: this one needs 10 MB of the memory cap for itself
+(measured; more for the data it builds), and the first task after an install or upgrade
+waits for the 12 MB component to compile (tens of seconds, once: it is cached).";
 
 const RUST_LIMITS: &str = "A Rust plugin needs little of it.";
 
