@@ -809,7 +809,9 @@ impl Runtime {
         let mut state = store.into_data();
         state.locks.release_all(&state.plugin, &state.task_id, &state.held_locks);
         let captured = state.stdio.take();
-        let outcome = outcome.map_err(|e| explain_trap(e, &captured));
+        // As other failure messages: within what is left of the output cap.
+        let cap = limits::MAX_FAILURE_MESSAGE.min(state.meter.output_left().max(256));
+        let outcome = outcome.map_err(|e| explain_trap(e, &captured, cap));
         state.keep_stdio(&captured, outcome.as_ref().map_or(0, stored_size));
         let logs = state.take_logs();
         let follow_ups = if outcome.is_ok() { state.follow_ups } else { Vec::new() };
@@ -945,21 +947,21 @@ fn check_artifact(a: &str, mounts: &[String]) -> Result<(), RunError> {
     )))
 }
 
-/// Lines of stderr a trap's message quotes at most (the message is also cut to
-/// [`limits::MAX_FAILURE_MESSAGE`], keeping its end).
+/// Lines of stderr a trap's message quotes at most (the message is also cut to `cap` bytes,
+/// keeping its end).
 const TRAP_STDERR_LINES: usize = 30;
 
 /// A trap says only what wasm did (`unreachable` executed); the plugin usually said why on
 /// stderr just before (a Rust panic message, a Python traceback, a JavaScript error), so its
 /// last lines go into the message, which the RETURN and the ledger keep.
-fn explain_trap(e: RunError, captured: &stdio::Captured) -> RunError {
+fn explain_trap(e: RunError, captured: &stdio::Captured, cap: usize) -> RunError {
     let RunError::Trap(reason) = e else { return e };
     let tail = captured.stderr_tail(TRAP_STDERR_LINES);
     if tail.iter().all(|l| l.trim().is_empty()) {
         return RunError::Trap(reason);
     }
     let head = format!("{reason}; the plugin's last stderr lines:\n");
-    let budget = limits::MAX_FAILURE_MESSAGE.saturating_sub(head.len());
+    let budget = cap.saturating_sub(head.len());
     // Keep the end: a traceback's last line names the error.
     let mut lines: Vec<&str> = Vec::new();
     let mut used = 0;
@@ -1064,4 +1066,37 @@ pub fn guest_paths(grants: &[Grant]) -> Vec<String> {
             if *n == 1 { format!("/{}", g.name) } else { format!("/{}-{}", g.name, n) }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod explain_trap_tests {
+    use super::*;
+    use crate::stdio::{Captured, Stream};
+
+    fn captured(lines: &[(Stream, &str)]) -> Captured {
+        Captured { lines: lines.iter().map(|(s, l)| (*s, l.to_string())).collect(), dropped_lines: 0 }
+    }
+
+    #[test]
+    fn only_a_trap_quotes_stderr_and_only_stderr() {
+        let c = captured(&[(Stream::Stderr, "ValueError: boom"), (Stream::Stdout, "printed")]);
+        assert_eq!(explain_trap(RunError::Permanent("p".into()), &c, 4096), RunError::Permanent("p".into()));
+        assert_eq!(explain_trap(RunError::Trap("t".into()), &captured(&[(Stream::Stdout, "x")]), 4096), RunError::Trap("t".into()));
+        let RunError::Trap(m) = explain_trap(RunError::Trap("t".into()), &c, 4096) else { panic!() };
+        assert_eq!(m, "t; the plugin's last stderr lines:\nValueError: boom");
+    }
+
+    #[test]
+    fn the_end_is_kept_within_the_cap() {
+        let lines: Vec<String> = (0..100).map(|i| format!("line {i:03} {}", "x".repeat(50))).collect();
+        let c = captured(&lines.iter().map(|l| (Stream::Stderr, l.as_str())).collect::<Vec<_>>());
+        let RunError::Trap(m) = explain_trap(RunError::Trap("t".into()), &c, 4096) else { panic!() };
+        assert!(m.ends_with(&lines[99]), "{m}");
+        assert!(m.contains("line 070") && !m.contains("line 069"), "the last 30 lines: {m}");
+        let RunError::Trap(m) = explain_trap(RunError::Trap("t".into()), &c, 300) else { panic!() };
+        assert!(m.len() <= 300 && m.ends_with(&lines[99]), "{} bytes: {m}", m.len());
+        let long = "é".repeat(3000);
+        let RunError::Trap(m) = explain_trap(RunError::Trap("t".into()), &captured(&[(Stream::Stderr, &long)]), 300) else { panic!() };
+        assert!(m.len() <= 300 && m.ends_with('é'), "{m}");
+    }
 }
