@@ -46,6 +46,7 @@ pub struct NewArgs {
     /// List what would be written, and write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Print what was (or would be) written as one JSON object.
     #[arg(long)]
     pub json: bool,
 }
