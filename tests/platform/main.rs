@@ -16,3 +16,4 @@ mod agents;
 mod mcp;
 mod dashboard;
 mod plugins;
+mod plugin_authoring;

@@ -424,7 +424,12 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
         );
         println!("  state {}   attempts {}   {}", t.state, t.attempts, t.error_code.as_deref().map(|c| format!("error {c}")).unwrap_or_default());
         if let Some(m) = &t.error_message {
-            println!("  error: {}", esc(m));
+            // A trap quotes the plugin's last stderr lines (a traceback): one line each.
+            let mut lines = m.lines();
+            println!("  error: {}", esc(lines.next().unwrap_or("")));
+            for l in lines {
+                println!("         {}", esc(l));
+            }
         }
         if let Some(r) = &t.return_name {
             println!("  RETURN: {}", esc(r));

@@ -13,6 +13,7 @@ mod mcp;
 mod migrate;
 mod plugin;
 mod retry;
+mod plugin_new;
 mod service;
 mod shell;
 mod text;
@@ -109,7 +110,7 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
-    /// Manage plugins: install, list, inspect, remove.
+    /// Manage plugins: install, list, inspect, remove; `plugin new` scaffolds one.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
     /// Audit plans folders once: what each plan promised against what exists.

@@ -47,6 +47,9 @@ pub enum PluginCommand {
     Pause { name: String },
     /// Lift a pause (by hand, or after repeated sandbox failures) and forget the failure streak.
     Resume { name: String },
+    /// Write a new plugin project (Rust, Python or JavaScript) that builds with `./build.sh`
+    /// and passes its own `./test.sh`. Needs no home.
+    New(crate::plugin_new::NewArgs),
 }
 
 /// Whether a plugin command reads the home: every one does today. Exhaustive on purpose: a
@@ -85,6 +88,11 @@ fn pause_or_resume(ctx: &Ctx, paths: &Paths, name: &str, pause: bool) -> Result<
 
 
 pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
+    // Before anything reads the home: a new plugin needs none.
+    let cmd = match cmd {
+        PluginCommand::New(args) => return crate::plugin_new::run(args),
+        cmd => cmd,
+    };
     let cfg = Config::load(&ctx.home)?;
     let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
     cfg.check_grants(&paths)?;
@@ -119,7 +127,7 @@ pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
                 }
                 Ok(0)
             }
-            PluginCommand::Pause { .. } | PluginCommand::Resume { .. } => unreachable!("handled above"),
+            PluginCommand::Pause { .. } | PluginCommand::Resume { .. } | PluginCommand::New(_) => unreachable!("handled above"),
             PluginCommand::Remove { name } => {
                 let r = plugins::remove(&runtime, &cfg, &paths, &name).await?;
                 println!("removed {} {} (sha256 {}); kept at {}", r.name, r.version, short(&r.sha256), r.moved_to.display());

@@ -68,6 +68,8 @@ pub struct StoreState {
     /// Its `[plugins.NAME.settings]` and catalog grants.
     pub settings: PluginSettings,
     pub logs: Vec<LogLine>,
+    /// The task's stdout and stderr (see [`crate::stdio`]).
+    pub stdio: crate::stdio::Capture,
     pub follow_ups: Vec<FollowUp>,
     pub held_locks: Vec<String>,
     pub locks: Arc<dyn NamedLocks>,
@@ -151,6 +153,34 @@ impl StoreState {
         }
         self.progress_kept = Some(now);
         self.push_log("progress", format!("{done}/{total} {message}"));
+    }
+
+    /// Adds what the task printed to its logs, after its own log lines, newest lines first
+    /// when they do not all fit: `reserve` bytes of the output cap stay free (for the result).
+    pub fn keep_stdio(&mut self, captured: &crate::stdio::Captured, reserve: usize) {
+        let mut room = self.meter.log_room().saturating_sub(reserve);
+        let mut first = captured.lines.len();
+        while first > 0 {
+            let line = &captured.lines[first - 1].1;
+            let cost = line.len().min(MAX_LOG_LINE) + 64;
+            if cost > room || self.logs.len() + (captured.lines.len() - first) >= MAX_LOG_LINES {
+                break;
+            }
+            room -= cost;
+            first -= 1;
+        }
+        let dropped = captured.dropped_lines + first as u64;
+        if dropped > 0 {
+            let at = now();
+            self.logs.push(LogLine {
+                at,
+                level: "warn",
+                message: format!("{dropped} earlier lines of stdout/stderr dropped: over the task's log cap"),
+            });
+        }
+        for (stream, line) in &captured.lines[first..] {
+            self.push_log(stream.level(), line.clone());
+        }
     }
 
     /// The logs to keep, with a last line saying how many were dropped.

@@ -4,7 +4,9 @@
 //! The sandbox, per task:
 //! - **folders**: only those `baton.toml` grants to the logical names the plugin asked for,
 //!   mounted at `/<name>`, read-only unless both sides say writable;
-//! - **no network, no env, no args, no inherited stdio**;
+//! - **no network, no env, no args, no inherited stdio**: stdout and stderr are captured
+//!   into the task's plugin log, within its output cap, and the last stderr lines explain a
+//!   trap (see [`stdio`]);
 //! - **time**: an epoch deadline traps running wasm, and a tokio timeout around the whole
 //!   call also covers a plugin waiting inside a host call; a task with folder grants runs on
 //!   a thread of its own, abandoned if a file operation blocks past the budget (at most
@@ -33,6 +35,7 @@ mod host;
 pub mod limits;
 mod locks;
 mod paths;
+pub mod stdio;
 mod version;
 
 use std::any::Any;
@@ -779,6 +782,9 @@ impl Runtime {
         // each task already has a worker of its own (concurrency is capped at the core
         // count), and the hop dominated file-heavy plugins such as `audit`.
         wasi.allow_blocking_current_thread(true);
+        // What the plugin prints is kept for its author, bounded by the task's log share.
+        let stdio = stdio::Capture::new(limits::log_share(budget.output_bytes));
+        wasi.stdout(stdio.stream(stdio::Stream::Stdout)).stderr(stdio.stream(stdio::Stream::Stderr));
         let meter = limits::TaskMeter::new(budget.memory_bytes, budget.output_bytes);
         let meters = grants
             .iter()
@@ -804,6 +810,7 @@ impl Runtime {
             grant_dirs: dirs,
             settings: settings.clone(),
             logs: Vec::new(),
+            stdio,
             follow_ups: Vec::new(),
             held_locks: Vec::new(),
             locks: self.locks.clone(),
@@ -878,6 +885,11 @@ impl Runtime {
         };
         let mut state = store.into_data();
         state.locks.release_all(&state.plugin, &state.task_id, &state.held_locks);
+        let captured = state.stdio.take();
+        // As other failure messages: within what is left of the output cap.
+        let cap = limits::MAX_FAILURE_MESSAGE.min(state.meter.output_left().max(256));
+        let outcome = outcome.map_err(|e| explain_trap(e, &captured, cap));
+        state.keep_stdio(&captured, outcome.as_ref().map_or(0, stored_size));
         let logs = state.take_logs();
         let follow_ups = if outcome.is_ok() { state.follow_ups } else { Vec::new() };
         Execution { outcome, logs, follow_ups, elapsed: started.elapsed() }
@@ -1012,6 +1024,50 @@ fn check_artifact(a: &str, mounts: &[String]) -> Result<(), RunError> {
     )))
 }
 
+/// Lines of stderr a trap's message quotes at most (the message is also cut to `cap` bytes,
+/// keeping its end).
+const TRAP_STDERR_LINES: usize = 30;
+
+/// A trap says only what wasm did (`unreachable` executed); the plugin usually said why on
+/// stderr just before (a Rust panic message, a Python traceback, a JavaScript error), so its
+/// last lines go into the message, which the RETURN and the ledger keep.
+fn explain_trap(e: RunError, captured: &stdio::Captured, cap: usize) -> RunError {
+    let RunError::Trap(reason) = e else { return e };
+    let tail = captured.stderr_tail(TRAP_STDERR_LINES);
+    if tail.iter().all(|l| l.trim().is_empty()) {
+        return RunError::Trap(reason);
+    }
+    let head = format!("{reason}; the plugin's last stderr lines:\n");
+    let budget = cap.saturating_sub(head.len());
+    // Keep the end: a traceback's last line names the error.
+    let mut lines: Vec<&str> = Vec::new();
+    let mut used = 0;
+    for l in tail.iter().rev() {
+        if used + l.len() + 1 > budget {
+            if lines.is_empty() {
+                // One line longer than the whole budget: its end.
+                let mut start = l.len().saturating_sub(budget);
+                while !l.is_char_boundary(start) {
+                    start += 1;
+                }
+                lines.push(&l[start..]);
+            }
+            break;
+        }
+        used += l.len() + 1;
+        lines.push(l);
+    }
+    lines.reverse();
+    RunError::Trap(format!("{head}{}", lines.join("\n")))
+}
+
+/// Output bytes a successful outcome will take as stored (see [`accept_outcome`]).
+fn stored_size(out: &Outcome) -> usize {
+    let mut c = Counter(0);
+    let _ = serde_json::to_writer_pretty(&mut c, &out.result);
+    c.0 + out.summary.len() + out.artifacts.iter().map(String::len).sum::<usize>()
+}
+
 /// The size of a `describe()` answer as JSON (what `inspect --json` prints).
 fn describe_size(info: &PluginInfo) -> usize {
     let mut c = Counter(0);
@@ -1087,4 +1143,37 @@ pub fn guest_paths(grants: &[Grant]) -> Vec<String> {
             if *n == 1 { format!("/{}", g.name) } else { format!("/{}-{}", g.name, n) }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod explain_trap_tests {
+    use super::*;
+    use crate::stdio::{Captured, Stream};
+
+    fn captured(lines: &[(Stream, &str)]) -> Captured {
+        Captured { lines: lines.iter().map(|(s, l)| (*s, l.to_string())).collect(), dropped_lines: 0 }
+    }
+
+    #[test]
+    fn only_a_trap_quotes_stderr_and_only_stderr() {
+        let c = captured(&[(Stream::Stderr, "ValueError: boom"), (Stream::Stdout, "printed")]);
+        assert_eq!(explain_trap(RunError::Permanent("p".into()), &c, 4096), RunError::Permanent("p".into()));
+        assert_eq!(explain_trap(RunError::Trap("t".into()), &captured(&[(Stream::Stdout, "x")]), 4096), RunError::Trap("t".into()));
+        let RunError::Trap(m) = explain_trap(RunError::Trap("t".into()), &c, 4096) else { panic!() };
+        assert_eq!(m, "t; the plugin's last stderr lines:\nValueError: boom");
+    }
+
+    #[test]
+    fn the_end_is_kept_within_the_cap() {
+        let lines: Vec<String> = (0..100).map(|i| format!("line {i:03} {}", "x".repeat(50))).collect();
+        let c = captured(&lines.iter().map(|l| (Stream::Stderr, l.as_str())).collect::<Vec<_>>());
+        let RunError::Trap(m) = explain_trap(RunError::Trap("t".into()), &c, 4096) else { panic!() };
+        assert!(m.ends_with(&lines[99]), "{m}");
+        assert!(m.contains("line 070") && !m.contains("line 069"), "the last 30 lines: {m}");
+        let RunError::Trap(m) = explain_trap(RunError::Trap("t".into()), &c, 300) else { panic!() };
+        assert!(m.len() <= 300 && m.ends_with(&lines[99]), "{} bytes: {m}", m.len());
+        let long = "é".repeat(3000);
+        let RunError::Trap(m) = explain_trap(RunError::Trap("t".into()), &captured(&[(Stream::Stderr, &long)]), 300) else { panic!() };
+        assert!(m.len() <= 300 && m.ends_with('é'), "{m}");
+    }
 }

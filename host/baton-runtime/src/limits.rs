@@ -26,6 +26,12 @@ pub const MAX_OPEN_HANDLES: usize = 1024;
 /// a chatty plugin always keeps room for its result.
 const LOG_SHARE_DIVISOR: usize = 4;
 
+/// The part of a task's output cap that its logs (host `log` calls, progress, and captured
+/// stdout/stderr) may fill.
+pub fn log_share(output_cap: usize) -> usize {
+    output_cap / LOG_SHARE_DIVISOR
+}
+
 /// The first quota a task exceeded, shared with the pieces that live outside the store
 /// state (file streams sit in the resource table).
 #[derive(Debug, Default, Clone)]
@@ -126,9 +132,15 @@ impl TaskMeter {
         }
     }
 
+    /// Bytes of log still storable: what is left of the logs' share of the output cap, and of
+    /// the output cap itself.
+    pub fn log_room(&self) -> usize {
+        log_share(self.output_cap).saturating_sub(self.log_bytes).min(self.output_left())
+    }
+
     /// Charges a log line as stored: `false` once logs have used their share of the output.
     pub fn log(&mut self, bytes: usize) -> bool {
-        if self.log_bytes + bytes <= self.output_cap / LOG_SHARE_DIVISOR && self.charge_output(bytes) {
+        if self.log_bytes + bytes <= log_share(self.output_cap) && self.charge_output(bytes) {
             self.log_bytes += bytes;
             true
         } else {

@@ -1,0 +1,49 @@
+// The {{name}} plugin: `describe` says who it is and what it can do, `handle` runs one task.
+//
+// Build it with ./build.sh (writes {{name}}.wasm); check it with ./test.sh.
+// What it prints (console.log, console.error, uncaught errors) is kept in the task's plugin
+// log (`baton show ID`).
+import { log } from 'baton:plugin/host@{{wit_version}}';
+
+// The params of `hello`, as JSON Schema: baton checks every TASK against it before the plugin
+// runs. No property is required, so `{}` is valid.
+const HELLO_SCHEMA = {
+  type: 'object',
+  properties: {
+    name: { type: 'string', description: 'Who to greet (default: world).' },
+  },
+  additionalProperties: false,
+};
+
+function hello(params) {
+  const name = params.name ?? 'world';
+  log('info', `greeting ${name}`);
+  const greeting = `Hello, ${name}!`;
+  return { summary: greeting, result: JSON.stringify({ greeting }), artifacts: [] };
+}
+
+const ACTIONS = { hello };
+
+export function describe() {
+  return {
+    name: '{{name}}',
+    version: '0.1.0',
+    description: 'An example plugin: greets whoever params.name says.',
+    actions: [
+      { name: 'hello', description: 'Greets params.name.', paramsSchema: JSON.stringify(HELLO_SCHEMA) },
+    ],
+    folders: [],
+  };
+}
+{{js_catalog_access}}
+export function handle(task) {
+  const action = ACTIONS[task.action];
+  if (!action) {
+    // A failure the sender can fix: answered `failed` with this message, not retried. Throw
+    // a `failure` variant ({tag, val}) for an error the host should see as such.
+    throw { tag: 'invalid-input', val: `unknown action ${task.action}; actions: ${Object.keys(ACTIONS).join(', ')}` };
+  }
+  // An uncaught Error ends the task as a trap; its message is kept in the plugin log and
+  // quoted in the RETURN's error message.
+  return action(JSON.parse(task.params));
+}
