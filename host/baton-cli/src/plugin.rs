@@ -62,6 +62,8 @@ pub fn needs_home(cmd: &PluginCommand) -> bool {
         | PluginCommand::Remove { .. }
         | PluginCommand::Pause { .. }
         | PluginCommand::Resume { .. } => true,
+        // `plugin new` writes a scaffold anywhere: no home.
+        PluginCommand::New(_) => false,
     }
 }
 
