@@ -793,7 +793,7 @@ mod tests {
         let started = Instant::now();
         // Work that would run for a minute, checking its bounds as the catalog's loops do.
         let e = v
-            .run(|_, _, _| {
+            .run(move |_, _, _| {
                 while started.elapsed() < std::time::Duration::from_secs(60) {
                     bounds::check().map_err(error)?;
                 }
