@@ -505,12 +505,12 @@ fn open_copy(db: &Path, guest: &str, deadline: Instant, dir: tempfile::TempDir, 
     ] {
         conn.set_limit(limit, value).map_err(|e| SqlError::Io(format!("{guest}: cannot limit the copy's connection: {e}")))?;
     }
+    // Reading the schema is the check that this is a database at all.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).map_err(invalid)?;
     // Sorts and temporary b-trees in memory (charged to the task's budget), never in temporary
     // files no quota counts; a bounded page cache.
     conn.execute_batch(&format!("PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{CACHE_KIB};"))
         .map_err(|e| SqlError::Io(format!("{guest}: cannot limit the copy's connection: {e}")))?;
-    // Reading the schema is the check that this is a database at all.
-    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).map_err(invalid)?;
     let denial: Arc<Mutex<Option<String>>> = Arc::default();
     let seen = denial.clone();
     conn.authorizer(Some(move |ctx: AuthContext<'_>| match authorize(&ctx) {
