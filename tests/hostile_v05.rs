@@ -3,6 +3,11 @@
 //! plugin redirect a grant refused at load with both paths named, and a running host that loads
 //! only components `baton plugin install` put in place. The hostile component is
 //! `plugins/testkit` (its `read` action reads whatever path it is given).
+//!
+//! Host work a plugin triggers (items 4, 6 and 7; attacks in `plugins/testkit/src/hostile_v05.rs`):
+//! a snapshot sort charged to the task's own SQLite budget, catalog calls that read no more
+//! than their cap to answer, track queries bounded before any work, and the change log
+//! charged to the catalog quota.
 use std::collections::HashMap;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};

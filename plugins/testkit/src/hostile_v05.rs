@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use crate::baton::plugin::catalog as cat;
 use crate::baton::plugin::sqlite;
 use crate::baton::plugin::host;
+use crate::hostile_v04::{cat_err, done, num};
 use crate::{Failure, Outcome};
 
 pub const ACTIONS: &[(&str, &str)] = &[
@@ -26,26 +27,8 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("cat-match-repeat", "match-track with one external id repeated"),
 ];
 
-fn done(summary: &str, result: Value) -> Result<Outcome, Failure> {
-    Ok(Outcome { summary: summary.into(), result: result.to_string(), artifacts: vec![] })
-}
-
-fn num(params: &Value, key: &str, default: u64) -> u64 {
-    params.get(key).and_then(Value::as_u64).unwrap_or(default)
-}
-
 fn text(params: &Value, key: &str, default: &str) -> String {
     params.get(key).and_then(Value::as_str).unwrap_or(default).to_string()
-}
-
-fn cat_err(e: cat::CatalogError) -> Value {
-    let (kind, m) = match e {
-        cat::CatalogError::Denied(m) => ("denied", m),
-        cat::CatalogError::Invalid(m) => ("invalid", m),
-        cat::CatalogError::Quota(m) => ("quota", m),
-        cat::CatalogError::Io(m) => ("io", m),
-    };
-    json!({ "error": { "kind": kind, "message": m.chars().take(2000).collect::<String>() } })
 }
 
 fn now_ms() -> u64 {
