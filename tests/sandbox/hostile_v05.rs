@@ -5,6 +5,11 @@
 //! `plugins/testkit` (its `read` action reads whatever path it is given). Item 8, compiles:
 //! compile bombs generated here (`compile_bomb`) are refused within `[plugins] compile_mb` /
 //! `compile_s` at install and at load, and never hold up another plugin's task in `serve`.
+//!
+//! Host work a plugin triggers (items 4, 6 and 7; attacks in `plugins/testkit/src/hostile_v05.rs`):
+//! a snapshot sort charged to the task's own SQLite budget, catalog calls that read no more
+//! than their cap to answer, track queries bounded before any work, and the change log
+//! charged to the catalog quota.
 use std::collections::HashMap;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -548,4 +553,120 @@ fn a_recorded_component_compiles_off_the_serve_loop() {
     }
     assert!(slowest < Duration::from_secs(3), "a task waited {slowest:?} behind the compile");
     assert!(n > 1, "the compile took no time: the test proves nothing");
+
+/// A home as [`home`], with `settings` replacing lines of baton.toml.
+fn home_with(settings: &[(&str, &str)], toml: &str) -> Home {
+    let mut all = vec![("pause_after", "100"), ("max_attempts", "1")];
+    all.extend_from_slice(settings);
+    let h = Home::init(&all, toml);
+    for d in ["data", "out"] {
+        std::fs::create_dir_all(h.root.join(d)).unwrap();
+    }
+    let src = h.root.parent().unwrap().join("testkit-under-test.wasm");
+    std::fs::write(&src, baton_bundle::get("testkit").expect("testkit is bundled").wasm).unwrap();
+    h.ok(&["plugin", "install", src.to_str().unwrap(), "--json", "--yes"]);
+    h
+}
+
+/// A sort of 160,000 rows of 1 KB (about 170 MB to sort) used to spill into temporary files
+/// no quota counted, under a heap limit the ledger shared. Now a snapshot's sorts stay in
+/// memory, charged to the task's own SQLite budget (`[sqlite] task_memory_mb`, 32 MiB here):
+/// the query fails `out of memory` naming the budget, the same task's kv write right after it
+/// is saved, and a second task meanwhile completes with its kv write.
+#[test]
+fn a_snapshot_query_over_its_tasks_sqlite_budget_fails_alone() {
+    let h = home_with(&[("task_memory_mb", "32")], "\n[plugins.testkit]\ngrants = { data = \"data\" }\n");
+    let db = rusqlite::Connection::open(h.root.join("data/small.db")).unwrap();
+    db.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT); INSERT INTO t(name) VALUES ('a'), ('b');").unwrap();
+    drop(db);
+    let sort = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 160000) \
+                SELECT i, randomblob(1000) AS b FROM c ORDER BY b";
+    drop_task(&h, "HOG", "testkit", "sql-hog", json!({"path": "/data/small.db", "sql": sort}));
+    drop_task(&h, "SMALL", "testkit", "sql-hog", json!({"path": "/data/small.db", "sql": "SELECT name FROM t ORDER BY name"}));
+    let started = Instant::now();
+    h.ok(&["serve", "--once"]);
+    eprintln!("two tasks in {:?}", started.elapsed());
+    let r = returns(&h);
+    let hog = &r["HOG"];
+    assert_eq!(hog["status"], "completed", "{hog}");
+    let err = hog["result"]["query"]["error"].as_str().unwrap_or_default();
+    assert!(err.contains("out of memory") && err.contains("32 MiB") && err.contains("task_memory_mb"), "{hog}");
+    assert_eq!(hog["result"]["kv"], "saved", "the task's kv write after the failed query: {hog}");
+    let small = &r["SMALL"];
+    assert_eq!(small["status"], "completed", "{small}");
+    assert_eq!(small["result"]["query"]["rows"], 1, "{small}");
+    assert_eq!(small["result"]["kv"], "saved", "{small}");
+}
+
+/// testkit with its own collection `testkit.fat` of `count` records of about 250 KB each
+/// (the catalog's record cap is 256 KB), written `rounds` times.
+fn fat_collection(h: &Home, count: u64, rounds: u64) -> Value {
+    let r = run_task(h, "FAT", "testkit", "cat-fat", json!({"count": count, "pad_bytes": 250_000, "batch": 25, "rounds": rounds}));
+    assert_eq!(r["status"], "completed", "{r}");
+    r["result"].clone()
+}
+
+/// A page of a filter that accepts nothing once read every record of the collection (the
+/// issue: 240 MB read for an 8 MB page), and `changes-since` loaded every change only to
+/// answer "over the cap". Now a call reads at most 32 MiB of rows: the page ends early with a
+/// cursor the plugin resumes from, and `changes-since` answers the changes that fit one
+/// answer (8 MiB) instead of failing.
+#[test]
+fn catalog_calls_read_no_more_than_their_cap_to_answer() {
+    let h = home("\n[plugins.testkit]\ngrants = { data = \"data\" }\ntime_ms = 60000\n");
+    let fat = fat_collection(&h, 200, 1);
+    assert_eq!(fat["written"], 200, "{fat}");
+    let scan = |cursor: Option<&str>| {
+        let r = run_task(&h, "SCAN", "testkit", "cat-scan", json!({"filter": "testkit.pad0=nothing", "cursor": cursor}));
+        assert_eq!(r["status"], "completed", "{r}");
+        r["result"]["page"].clone()
+    };
+    let first = scan(None);
+    assert_eq!(first["records"], 0, "{first}");
+    let cursor = first["next"].as_str().unwrap_or_else(|| panic!("the page stops at the read cap with a cursor: {first}")).to_string();
+    // About 130 records of 250 KB fit 32 MiB: the cursor is well inside the collection, and
+    // the rest is read from it.
+    assert!(cursor.as_str() > "r00000050" && cursor.as_str() < "r00000199", "{cursor}");
+    let second = scan(Some(&cursor));
+    assert_eq!(second["records"], 0, "{second}");
+    assert!(second["next"].is_null(), "the rest of the collection fits a second call: {second}");
+
+    let r = run_task(&h, "CHANGES", "testkit", "cat-changes", json!({"since": 0}));
+    let answer = &r["result"]["answer"];
+    assert!(answer.get("error").is_none(), "changes-since answers what fits: {r}");
+    let n = answer["changes"].as_u64().unwrap();
+    assert!(n > 10 && n < 200, "some changes, not all 200 (8 MiB of 250 KB details): {answer}");
+    assert!(answer["bytes"].as_u64().unwrap() <= 8 << 20, "{answer}");
+}
+
+/// `match-track` with one external id listed 12,000 times took the host from 79 MB to
+/// 2.8 GB. Repeats are removed and what is left is capped (64 ids, 64 artists, 4 KB texts)
+/// before any work.
+#[test]
+fn a_track_query_is_bounded_before_any_work() {
+    let h = home("\n[plugins.testkit]\ngrants = { data = \"data\" }\ncatalog = { read = [\"tracks\"] }\n");
+    let r = run_task(&h, "REPEAT", "testkit", "cat-match-repeat", json!({"count": 12_000}));
+    assert_eq!(r["status"], "completed", "{r}");
+    let answer = &r["result"]["answer"];
+    assert!(answer.get("error").is_none(), "one id repeated is one id: {answer}");
+    let ids: Vec<String> = (0..200).map(|i| format!("spotify:track:{i}")).collect();
+    let r = run_task(&h, "MANY", "testkit", "catalog", json!({"calls": [
+        {"op": "match", "query": {"title": "x", "artists": ["y"], "external_ids": ids}},
+    ]}));
+    let res = &r["result"]["results"][0];
+    assert_eq!(res["error"]["kind"], "invalid", "{r}");
+    assert!(res["error"]["message"].as_str().unwrap().contains("at most 64"), "{res}");
+}
+
+/// 1,800 changes wrote 817 MB against a 16 MB quota: rewriting records of the same size
+/// added nothing to the quota. Now every change-log entry is charged to the writer: with a
+/// 2 MiB quota, rewriting one 250 KB record is refused `quota` after a few rounds.
+#[test]
+fn the_change_log_counts_against_the_catalog_quota() {
+    let h = home("\n[plugins.testkit]\ngrants = { data = \"data\" }\ncatalog_quota = { bytes = 2097152 }\n");
+    let r = run_task(&h, "FAT", "testkit", "cat-fat", json!({"count": 1, "pad_bytes": 250_000, "batch": 1, "rounds": 40}));
+    assert_eq!(r["status"], "completed", "{r}");
+    let written = r["result"]["written"].as_u64().unwrap();
+    assert_eq!(r["result"]["error"]["error"]["kind"], "quota", "{}", r["result"]);
+    assert!((3..=8).contains(&written), "2 MiB holds the record and a few changes of it, not 40: {written}");
 }

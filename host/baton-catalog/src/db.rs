@@ -343,6 +343,9 @@ impl Db {
         // 100,000-record collection reads its pages from disk once.
         conn.pragma_update(None, "cache_size", -65536)?;
         conn.execute_batch(crate::schema::SQL)?;
+        // A plugin's call stops when its task ends or it does too much work (`bounds`); other
+        // callers are never interrupted.
+        conn.progress_handler(crate::bounds::STEPS_PER_TICK, Some(crate::bounds::tick));
         Ok(Db::Sqlite(conn))
     }
 
@@ -368,6 +371,13 @@ impl Db {
     }
 
     pub fn query(&self, sql: &str, params: &[Val]) -> Result<Vec<Row>> {
+        Ok(self.query_upto(sql, params, false)?.0)
+    }
+
+    /// Rows of `sql`, each charged to the running call's read cap (`bounds`) before it is
+    /// built. Over the cap: an error, or with `partial` the rows read before it and `true`
+    /// (an error still when not even one row fits).
+    pub fn query_upto(&self, sql: &str, params: &[Val], partial: bool) -> Result<(Vec<Row>, bool)> {
         match self {
             Db::Sqlite(c) => {
                 let mut st = c.prepare_cached(sql)?;
@@ -375,6 +385,16 @@ impl Db {
                 let mut q = st.query(rusqlite::params_from_iter(params))?;
                 let mut out = Vec::new();
                 while let Some(r) = q.next()? {
+                    let mut size = 24 * n;
+                    for i in 0..n {
+                        if let ValueRef::Text(t) | ValueRef::Blob(t) = r.get_ref(i)? {
+                            size += t.len();
+                        }
+                    }
+                    if partial && !out.is_empty() && size > crate::bounds::remaining_read() {
+                        return Ok((out, true));
+                    }
+                    crate::bounds::charge_read(size)?;
                     let mut row = Vec::with_capacity(n);
                     for i in 0..n {
                         row.push(match r.get_ref(i)? {
@@ -386,9 +406,22 @@ impl Db {
                     }
                     out.push(Row(row));
                 }
-                Ok(out)
+                Ok((out, false))
             }
-            Db::Pg(p) => p.query(sql, params),
+            // The server sends whole results: charged once they are here.
+            Db::Pg(p) => {
+                let rows = p.query(sql, params)?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let size = row.0.iter().map(|v| 24 + if let Val::Text(t) = v { t.len() } else { 0 }).sum();
+                    if partial && !out.is_empty() && size > crate::bounds::remaining_read() {
+                        return Ok((out, true));
+                    }
+                    crate::bounds::charge_read(size)?;
+                    out.push(row);
+                }
+                Ok((out, false))
+            }
         }
     }
 

@@ -32,6 +32,9 @@ pub enum CatalogError {
     ManualByPlugin { collection: String, key: String, property: String, target_key: String, actor: String },
     #[error("{collection}/{key}: no such record")]
     NoRecord { collection: String, key: String },
+    /// A plugin's call went over a per-call bound (work, bytes read) or its task ended.
+    #[error("{0}")]
+    CallBound(String),
     #[error("fingerprint library: {0}")]
     Fingerprint(#[from] baton_fp::FpError),
 }

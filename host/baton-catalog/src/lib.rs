@@ -10,6 +10,7 @@
 //!
 //! No wasmtime here: the runtime maps plugin calls onto [`Catalog`] with an [`Access`] that
 //! carries the plugin's grants and quota.
+pub mod bounds;
 mod db;
 mod error;
 pub mod filter;

@@ -534,7 +534,8 @@ impl Catalog {
             }
             match &old {
                 None => {
-                    let seq = log_change(&tx, collection, Some(&rec.key), "insert", &actor, &json!({"props": diff, "links": link_diff}))?;
+                    let (seq, logged) = log_entry(&tx, collection, Some(&rec.key), "insert", &actor, &json!({"props": diff, "links": link_diff}))?;
+                    usage.add(&actor, 0, logged);
                     tx.execute(
                         "INSERT INTO cat_records (collection, key, props, owner, bytes, created_seq, updated_seq)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
@@ -544,7 +545,8 @@ impl Catalog {
                     report.inserted += 1;
                 }
                 Some((_, owner)) if !diff.is_empty() || !link_diff.is_empty() => {
-                    let seq = log_change(&tx, collection, Some(&rec.key), "update", &actor, &json!({"props": diff, "links": link_diff}))?;
+                    let (seq, logged) = log_entry(&tx, collection, Some(&rec.key), "update", &actor, &json!({"props": diff, "links": link_diff}))?;
+                    usage.add(&actor, 0, logged);
                     if !diff.is_empty() {
                         let old_len = serde_json::to_string(&old_props).map(|s| s.len()).unwrap_or(0) as i64;
                         tx.execute(
@@ -738,6 +740,7 @@ impl Catalog {
         let mut next = None;
         let mut cursor = after.map(str::to_string);
         let schema = if schema::is_virtual(collection) { None } else { Some(self.read_schema(collection)?) };
+        let mut truncated = false;
         // Reads in chunks so that a filter rejecting most rows still stops at `limit`. A chunk
         // holds what is still wanted plus one (to tell whether there is a next page), so a full
         // page does not shape a whole chunk it then throws away; at least 16 rows, so a
@@ -747,15 +750,15 @@ impl Catalog {
             let chunk: Vec<RecordOut> = match &schema {
                 None => self.virtual_rows(collection, None, cursor.as_deref(), 1000)?,
                 Some(schema) => {
-                    let rows: Vec<(String, String)> = self
-                        .db
-                        .query(
-                            "SELECT key, props FROM cat_records WHERE collection = ?1 AND key > ?2 ORDER BY key LIMIT ?3",
-                            vals![collection, cursor.as_deref().unwrap_or(""), want as i64],
-                        )?
-                        .into_iter()
-                        .map(|r| (r.text(0), r.text(1)))
-                        .collect();
+                    // Within a plugin call's read cap (`bounds`): the rows that fit, and the page
+                    // ends after them.
+                    let (rows, cut) = self.db.query_upto(
+                        "SELECT key, props FROM cat_records WHERE collection = ?1 AND key > ?2 ORDER BY key LIMIT ?3",
+                        vals![collection, cursor.as_deref().unwrap_or(""), want as i64],
+                        true,
+                    )?;
+                    truncated = cut;
+                    let rows: Vec<(String, String)> = rows.into_iter().map(|r| (r.text(0), r.text(1))).collect();
                     self.shape_page(schema, rows, cursor.as_deref().unwrap_or(""), archived)?
                 }
             };
@@ -770,6 +773,11 @@ impl Catalog {
                     records.push(r);
                 }
             }
+            if truncated {
+                // Resume after the last row read, accepted or not.
+                return Ok(Page { records, next: cursor });
+            }
+            crate::bounds::check()?;
         }
         if records.len() == limit {
             next = None;
@@ -1002,6 +1010,7 @@ impl Catalog {
                 json!({"property": sp, "target": tc, "target_key": tk, "method": shown})
             };
             log_change(&tx, &sc, Some(&sk), op, &actor, &detail)?;
+            check_bytes(&tx, &actor, access.quota)?;
             bump(&tx, &sc)?;
             bump(&tx, &tc)?;
         }
@@ -1016,22 +1025,52 @@ impl Catalog {
         // Skips changes of unreadable collections without cutting the page short. A chunk is
         // what is still wanted (at least 64 rows, so skipping is not row by row), and only the
         // kept rows' details are parsed.
+        //
+        // Within a plugin call's read cap (`bounds`): the sequence numbers and collections come
+        // first (small rows), and only changes the caller may read are read whole, while they
+        // fit; the answer ends before the first that does not (an error only when none fits).
         while out.len() < limit {
             let want = (limit - out.len()).clamp(64, 1000);
-            let rows = self.db.query(
-                "SELECT seq, collection, key, op, actor, at, detail FROM cat_changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-                vals![from, want as i64],
-            )?;
-            let n = rows.len();
-            for r in &rows {
-                from = r.int(0);
-                if out.len() < limit && access.can_read(r.str(1)) {
-                    out.push(read_change(r));
+            let heads = self.db.query("SELECT seq, collection FROM cat_changes WHERE seq > ?1 ORDER BY seq LIMIT ?2", vals![from, want as i64])?;
+            let n = heads.len();
+            let readable: Vec<i64> = heads.iter().filter(|r| access.can_read(r.str(1))).map(|r| r.int(0)).collect();
+            let last = heads.last().map(|r| r.int(0));
+            drop(heads);
+            let mut i = 0;
+            while i < readable.len() && out.len() < limit {
+                // Runs of consecutive readable changes are read in one statement.
+                let mut j = i + 1;
+                while j < readable.len() && readable[j] == readable[j - 1] + 1 {
+                    j += 1;
                 }
+                let r = self.db.query_upto(
+                    "SELECT seq, collection, key, op, actor, at, detail FROM cat_changes WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq",
+                    vals![readable[i], readable[j - 1]],
+                    true,
+                );
+                let (rows, cut) = match r {
+                    Ok(r) => r,
+                    Err(CatalogError::CallBound(_)) if !out.is_empty() => return Ok(out),
+                    Err(e) => return Err(e),
+                };
+                for row in &rows {
+                    if out.len() < limit {
+                        out.push(read_change(row));
+                    }
+                }
+                if cut {
+                    return Ok(out);
+                }
+                i = j;
+            }
+            match last {
+                Some(l) => from = l,
+                None => break,
             }
             if n < want {
                 break;
             }
+            crate::bounds::check()?;
         }
         Ok(out)
     }
@@ -1080,7 +1119,8 @@ impl Catalog {
         let generation = self.db.query_one("SELECT generation FROM cat_collections WHERE name = 'tracks'", &[])?.int(0);
         if self.index.as_ref().is_none_or(|(g, _)| *g != generation) {
             let _span = tracing::info_span!("catalog.index", generation).entered();
-            let index = MatchIndex::build(self.track_entries()?);
+            // The index serves every call and task: its reading is not charged to this call.
+            let index = MatchIndex::build(crate::bounds::unmetered(|| self.track_entries())?);
             self.index = Some((generation, index));
         }
         let Some((_, index)) = &self.index else { unreachable!("index set above") };
@@ -1123,7 +1163,8 @@ impl Catalog {
         };
         let fp = baton_fp::fingerprint::from_bytes(&blob);
         let matcher = self.fp.get_or_insert_with(|| baton_fp::service::Matcher::new(&self.path));
-        let hits = matcher.best_matches(&fp, baton_fp::dedup::DEFAULT_MIN_SIMILARITY, 20, |p| p != file, || false)?;
+        let hits = matcher.best_matches(&fp, baton_fp::dedup::DEFAULT_MIN_SIMILARITY, 20, |p| p != file, crate::bounds::should_stop)?;
+        crate::bounds::check()?;
         let mut candidates: Vec<Candidate> = Vec::new();
         for h in hits {
             let path = h.path.to_string_lossy().into_owned();
@@ -1668,9 +1709,48 @@ fn load_schema(db: &Db, collection: &str) -> Result<Schema> {
     Ok(Schema { collection: collection.into(), props })
 }
 
-/// Appends one change-log entry and returns its sequence number.
+/// Appends one change-log entry and returns its sequence number. The entry is charged to
+/// `actor`'s catalog usage (bytes): the change log is kept, and every reader of
+/// `changes-since` pays for it, so it counts against the writer's quota like its records.
 fn log_change(tx: &Db, collection: &str, key: Option<&str>, op: &str, actor: &str, detail: &Value) -> Result<i64> {
-    tx.insert_change(collection, key, op, actor, &now(), &detail.to_string())
+    let (seq, bytes) = log_entry(tx, collection, key, op, actor, detail)?;
+    tx.execute(
+        "INSERT INTO cat_usage (actor, rows, bytes) VALUES (?1, 0, ?2)
+         ON CONFLICT (actor) DO UPDATE SET bytes = cat_usage.bytes + excluded.bytes",
+        vals![actor, bytes],
+    )?;
+    Ok(seq)
+}
+
+/// Appends one change-log entry, not yet charged: its sequence number and what it weighs (a
+/// batch adds that to its [`Usage`], which is applied and checked once).
+fn log_entry(tx: &Db, collection: &str, key: Option<&str>, op: &str, actor: &str, detail: &Value) -> Result<(i64, i64)> {
+    let at = now();
+    let detail = detail.to_string();
+    let seq = tx.insert_change(collection, key, op, actor, &at, &detail)?;
+    Ok((seq, change_bytes(collection, key, op, actor, &at, &detail)))
+}
+
+/// What one change-log entry weighs against a quota: its texts and a row's overhead.
+fn change_bytes(collection: &str, key: Option<&str>, op: &str, actor: &str, at: &str, detail: &str) -> i64 {
+    (CHANGE_OVERHEAD + collection.len() + key.map_or(0, str::len) + op.len() + actor.len() + at.len() + detail.len()) as i64
+}
+
+/// Bytes a change-log row costs beyond its texts (sequence number, row and index entries).
+const CHANGE_OVERHEAD: usize = 32;
+
+/// Refuses a write that brought `actor` over its quota's bytes (records and change log).
+fn check_bytes(tx: &Db, actor: &str, quota: Option<crate::Quota>) -> Result<()> {
+    let Some(q) = quota else { return Ok(()) };
+    let Some(r) = tx.query_opt("SELECT rows, bytes FROM cat_usage WHERE actor = ?1", vals![actor])? else { return Ok(()) };
+    let (rows, bytes) = (r.int(0), r.int(1));
+    if bytes as u64 > q.bytes {
+        return Err(CatalogError::Quota {
+            actor: actor.into(),
+            detail: format!("this change would bring it to {rows} rows / {bytes} bytes (records and change log), over {} rows / {} bytes", q.rows, q.bytes),
+        });
+    }
+    Ok(())
 }
 
 /// Marks a collection changed, so cached indexes over it are rebuilt.

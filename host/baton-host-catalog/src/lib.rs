@@ -12,7 +12,12 @@
 //! - **size caps**: an upsert's JSON is at most [`MAX_CALL_BYTES`], and so is a page of
 //!   records; both are charged to the task's memory meter while the host holds them;
 //! - **time**: the SQLite work runs on tokio's blocking pool (never on a worker thread), and a
-//!   call still running at the task's deadline traps, so the task ends `timeout`.
+//!   call still running at the task's deadline traps, so the task ends `timeout`;
+//! - **bounds per call** ([`baton_catalog::bounds`]): each call may read at most
+//!   [`MAX_CALL_READ_BYTES`] of rows and do at most [`MAX_CALL_TICKS`] × 1,000 SQLite steps,
+//!   checked as the work goes; inputs are capped ([`MAX_QUERY_IDS`], [`MAX_QUERY_TEXT`]); and
+//!   a call whose task ends (deadline, or the task abandoned) is interrupted where it is, so it
+//!   gives back the process-wide catalog lock at once instead of running on.
 //!
 //! One [`Catalog`] per process sits behind a mutex, so its track index stays warm between
 //! calls and tasks (as `best-matches` keeps the fingerprint index).
@@ -20,8 +25,11 @@ mod music;
 mod paths;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+use baton_catalog::bounds::{self, CallBounds, Stop};
 
 use baton_catalog::{Access, Catalog, CatalogError, Filter, Grants, Kind, Quota, Record};
 use baton_runtime::limits::TaskMeter;
@@ -48,6 +56,18 @@ pub const MAX_CALL_BYTES: usize = 8 << 20;
 /// Most records per `query` page, and changes per `changes-since` call.
 pub const MAX_PAGE: u32 = 1_000;
 pub const MAX_CHANGES: u32 = 10_000;
+/// Bytes of rows one call may read from the catalog to build its answer (a page of records
+/// filtered on the host, changes): four answers' worth. A page or a list of changes that
+/// would read more ends early (with its cursor); one record or change alone over it is an
+/// `invalid` error.
+pub const MAX_CALL_READ_BYTES: usize = 4 * MAX_CALL_BYTES;
+/// Work one call may do: progress ticks of 1,000 SQLite steps (10^9 steps, a few seconds of
+/// CPU). Over it, the call fails `invalid` and its statement stops.
+pub const MAX_CALL_TICKS: u64 = 1_000_000;
+/// Most external ids, and most artists, in one `match-track` / `resolve-track` query.
+pub const MAX_QUERY_IDS: usize = 64;
+/// Longest title, artist, ISRC or external id in a track query, in bytes.
+pub const MAX_QUERY_TEXT: usize = 4_096;
 
 /// The catalog of one host process, in the state database.
 #[derive(Clone)]
@@ -153,6 +173,15 @@ impl CatView<'_> {
         &mut self,
         f: impl FnOnce(&mut Catalog, &Access, &Files) -> WitResult<T> + Send + 'static,
     ) -> wasmtime::Result<WitResult<T>> {
+        self.run_reading(MAX_CALL_READ_BYTES, f).await
+    }
+
+    /// [`CatView::run`], reading at most `read_cap` bytes of rows.
+    async fn run_reading<T: Send + 'static>(
+        &mut self,
+        read_cap: usize,
+        f: impl FnOnce(&mut Catalog, &Access, &Files) -> WitResult<T> + Send + 'static,
+    ) -> wasmtime::Result<WitResult<T>> {
         let Some(host) = self.host.clone() else {
             return Ok(Err(wit::CatalogError::Io("this host offers no catalog".into())));
         };
@@ -161,8 +190,17 @@ impl CatView<'_> {
         }
         let access = self.access.clone();
         let files = Files::new(&self.grants, &self.dirs);
+        // Set when this call's future is dropped (the task ended) or its deadline passes: the
+        // work stops where it is and the catalog lock is given back.
+        let cancel = Arc::new(AtomicBool::new(false));
+        let _cancel = CancelOnDrop(cancel.clone());
+        let call = CallBounds::new(cancel.clone(), self.deadline, MAX_CALL_TICKS, read_cap);
+        let inner = call.clone();
         let job = tokio::task::spawn_blocking(move || {
+            let _bounded = bounds::enter(inner.clone());
             let mut guard = host.catalog.lock().unwrap_or_else(|e| e.into_inner());
+            // Waited for the lock past the end of the task: nothing to do.
+            bounds::check().map_err(error)?;
             if guard.is_none() {
                 let mut cat = match &host.location {
                     Some(loc) => Catalog::open_at(loc, &host.path),
@@ -172,13 +210,22 @@ impl CatView<'_> {
                 cat.set_audit_reports(host.audit_reports.clone());
                 *guard = Some(cat);
             }
-            match guard.as_mut() {
+            let r = match guard.as_mut() {
                 Some(cat) => f(cat, &access, &files),
                 None => Err(wit::CatalogError::Io("the catalog could not be opened".into())),
+            };
+            // A statement interrupted by the bounds fails as an SQL error: say which bound.
+            match (r, inner.stopped()) {
+                (Err(_), Some(Stop::Work | Stop::Bytes)) => Err(error(inner.error())),
+                (r, _) => r,
             }
         });
         match tokio::time::timeout_at(self.deadline.into(), job).await {
-            Err(_) => Err(wasmtime::Trap::Interrupt.into()),
+            Err(_) => {
+                cancel.store(true, Ordering::Relaxed);
+                Err(wasmtime::Trap::Interrupt.into())
+            }
+            Ok(Ok(_)) if matches!(call.stopped(), Some(Stop::Deadline | Stop::Cancelled)) => Err(wasmtime::Trap::Interrupt.into()),
             Ok(Err(e)) => {
                 tracing::error!(plugin = %self.access.actor, "catalog call failed: {e}");
                 Ok(Err(wit::CatalogError::Io("the catalog call failed (see the host's log)".into())))
@@ -315,7 +362,22 @@ fn file_relations(cat: &Catalog, access: &Access, collection: &str) -> WitResult
         .collect())
 }
 
-fn track_query(q: wit::TrackQuery, files: &Files) -> WitResult<baton_catalog::TrackQuery> {
+fn track_query(mut q: wit::TrackQuery, files: &Files) -> WitResult<baton_catalog::TrackQuery> {
+    // Inputs are bounded before any work: a list of one id repeated 12,000 times once took
+    // the host from 79 MB to 2.8 GB.
+    let mut seen = std::collections::HashSet::new();
+    q.external_ids.retain(|id| seen.insert(id.clone()));
+    if q.external_ids.len() > MAX_QUERY_IDS || q.artists.len() > MAX_QUERY_IDS {
+        return Err(invalid(format!(
+            "tracks: a track query has {} distinct external ids and {} artists; at most {MAX_QUERY_IDS} of each",
+            q.external_ids.len(),
+            q.artists.len()
+        )));
+    }
+    let longest = std::iter::once(&q.title).chain(&q.artists).chain(&q.external_ids).chain(q.isrc.as_ref()).map(String::len).max().unwrap_or(0);
+    if longest > MAX_QUERY_TEXT {
+        return Err(invalid(format!("tracks: a track query holds a text of {longest} bytes; at most {MAX_QUERY_TEXT}")));
+    }
     let file = match q.path {
         Some(p) => Some(files.host(&p).ok_or_else(|| denied(format!("tracks: path {p} is not inside the plugin's grants")))?),
         None => None,
@@ -473,6 +535,7 @@ impl wit::Host for CatView<'_> {
                     Some(c) if is_files => Some(paths::decode_cursor(&c).ok_or_else(|| invalid(format!("files: cursor `{c}` is not one this host gave")))?),
                     c => c,
                 };
+                let started_after = after.clone();
                 let mut out: Vec<String> = Vec::new();
                 let mut bytes = 2;
                 let mut next = None;
@@ -481,14 +544,25 @@ impl wit::Host for CatView<'_> {
                 let roots = if is_files { files.roots() } else { Vec::new() };
                 'pages: loop {
                     let page = if is_files {
-                        let records = cat.files_under(access, &roots, after.as_deref(), 1000).map_err(error)?;
-                        let next = (records.len() == 1000).then(|| records.last().map(|r| r.key.clone())).flatten();
-                        baton_catalog::Page { records, next }
+                        cat.files_under(access, &roots, after.as_deref(), 1000).map(|records| {
+                            let next = (records.len() == 1000).then(|| records.last().map(|r| r.key.clone())).flatten();
+                            baton_catalog::Page { records, next }
+                        })
                     } else {
                         // What the page still needs (the store reads one more to tell whether
                         // more follow); once full, a few more, to find whether any is accepted.
                         let want = if out.len() < limit { limit - out.len() } else { 16 };
-                        cat.query(access, &collection, &Filter::default(), false, after.as_deref(), want.min(1000)).map_err(error)?
+                        cat.query(access, &collection, &Filter::default(), false, after.as_deref(), want.min(1000))
+                    };
+                    let page = match page.and_then(|p| bounds::check().map(|()| p)) {
+                        Ok(p) => p,
+                        // Over the call's read or work cap once something was read: the page
+                        // ends here and the cursor resumes after the last record examined.
+                        Err(CatalogError::CallBound(_)) if after != started_after && !bounds_cancelled() => {
+                            next = after.as_deref().map(|k| out_cursor(is_files, k));
+                            break 'pages;
+                        }
+                        Err(e) => return Err(error(e)),
                     };
                     let last = page.records.last().map(|r| r.key.clone());
                     for rec in page.records {
@@ -581,8 +655,10 @@ impl wit::Host for CatView<'_> {
 
     async fn changes_since(&mut self, since: u64, limit: u32) -> wasmtime::Result<WitResult<Vec<wit::Change>>> {
         let limit = limit.clamp(1, MAX_CHANGES) as usize;
+        // Changes are read only while they fit one answer: the list ends early, and the plugin
+        // asks again from the last `seq`.
         let r = self
-            .run(move |cat, access, files| {
+            .run_reading(MAX_CALL_BYTES, move |cat, access, files| {
                 let since = i64::try_from(since).unwrap_or(i64::MAX);
                 let changes = cat.changes_since(access, since, limit).map_err(error)?;
                 let mut bytes = 0;
@@ -644,6 +720,20 @@ impl wit::Host for CatView<'_> {
     }
 }
 
+/// Whether the running call was stopped because its task ended (then no partial answer).
+fn bounds_cancelled() -> bool {
+    bounds::should_stop() && matches!(bounds::current_stop(), Some(Stop::Cancelled | Stop::Deadline))
+}
+
+/// Sets its flag when dropped: a call abandoned with its task stops its work.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 fn out_cursor(is_files: bool, key: &str) -> String {
     if is_files { paths::encode_cursor(key) } else { key.to_string() }
 }
@@ -690,6 +780,34 @@ mod tests {
         v.deadline = Instant::now() + std::time::Duration::from_secs(5);
         let n = v.run(|cat, access, _| Ok(cat.collections(access).map_err(error)?.len())).await.unwrap().unwrap();
         assert_eq!(n, 0, "a plugin granted nothing reads no collection");
+    }
+
+    /// A call still working when its task's time runs out is interrupted where it is and gives
+    /// the process-wide catalog lock back at once: the next call (another plugin's) does not
+    /// wait for work nobody will read.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_stops_with_its_task_and_releases_the_catalog() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut meter = TaskMeter::new(1 << 20, 1 << 20);
+        let mut v = view(&mut meter);
+        v.host = Some(CatalogHost::new(dir.path().join("state.sqlite")));
+        v.deadline = Instant::now() + std::time::Duration::from_millis(300);
+        let started = Instant::now();
+        // Work that would run for a minute, checking its bounds as the catalog's loops do.
+        let e = v
+            .run(move |_, _, _| {
+                while started.elapsed() < std::time::Duration::from_secs(60) {
+                    bounds::check().map_err(error)?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.downcast_ref::<wasmtime::Trap>(), Some(&wasmtime::Trap::Interrupt));
+        v.deadline = Instant::now() + std::time::Duration::from_secs(5);
+        let t = Instant::now();
+        v.run(|cat, access, _| Ok(cat.collections(access).map_err(error)?.len())).await.unwrap().unwrap();
+        assert!(t.elapsed() < std::time::Duration::from_secs(1), "the next call waited {:?} for the lock", t.elapsed());
     }
 
     #[test]

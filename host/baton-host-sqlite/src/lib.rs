@@ -8,6 +8,7 @@
 //! task's memory meter. A snapshot is a resource in the task's table, so it is dropped (and its
 //! copy removed) when the plugin drops it, and with the store when the task ends at the latest.
 mod music;
+pub mod budget;
 pub mod snapshot;
 
 use std::path::PathBuf;
@@ -19,7 +20,7 @@ use baton_runtime::limits::TaskMeter;
 use baton_runtime::{Grant, HostInterface, StoreState};
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
-pub use snapshot::{Limits, SqlError, Snapshots, MAX_CALL_BYTES, MAX_ROWS};
+pub use snapshot::{Limits, SqlError, Snapshots, DEFAULT_MEMORY_BYTES, MAX_CALL_BYTES, MAX_ROWS};
 
 /// A snapshot as the task's resource table holds it.
 pub struct SnapshotHandle(Arc<snapshot::Snapshot>);

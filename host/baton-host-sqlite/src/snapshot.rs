@@ -20,8 +20,11 @@
 //! Memory: SQLite builds values in the host's memory, beyond the task's meter, and by default
 //! lets one string or blob reach 1 GB (`randomblob(1e9)`), times up to 2,000 columns. So each
 //! copy's connection caps a value and the SQL text ([`MAX_VALUE_BYTES`], [`MAX_SQL_BYTES`]),
-//! forbids attached databases outright, and the process caps all SQLite memory together
-//! ([`SQLITE_HEAP_BYTES`]); a row is copied out value by value, stopping at the call's cap.
+//! forbids attached databases outright, and everything SQLite allocates for a task's snapshots
+//! is charged to that task's own budget ([`Limits::memory_bytes`], see [`crate::budget`]),
+//! never to a limit the ledger shares; a row is copied out value by value, stopping at the
+//! call's cap. Sorts and temporary tables stay in memory (`temp_store = MEMORY`), within that
+//! budget: a read-only query writes no temporary files.
 //!
 //! Copies are removed when the snapshot is dropped (with the task's store at the latest); a
 //! folder left by a process that died is swept when the next host starts. A task holds at most
@@ -35,6 +38,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crate::budget::{Budget, Charging};
 use baton_runtime::Grant;
 use baton_runtime::grants::GrantDir;
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
@@ -49,11 +53,10 @@ pub const MAX_CALL_BYTES: usize = 16 << 20;
 pub const MAX_VALUE_BYTES: i32 = MAX_CALL_BYTES as i32;
 /// Longest SQL text of one query.
 pub const MAX_SQL_BYTES: i32 = 1 << 20;
-/// What SQLite may allocate in this process at all (`sqlite3_hard_heap_limit64`): the last
-/// line against a query that builds many values each under [`MAX_VALUE_BYTES`] (2,000 columns
-/// of `randomblob(16e6)`). Over it, the allocating statement fails `out of memory` (SQLite
-/// first frees cache); the host's own connections use a few MB of cache each.
-pub const SQLITE_HEAP_BYTES: i64 = 1 << 30;
+/// Default of [`Limits::memory_bytes`]: SQLite memory of one task's snapshots together.
+pub const DEFAULT_MEMORY_BYTES: usize = 256 << 20;
+/// Page cache of a snapshot's connection (KiB, as `PRAGMA cache_size = -N`).
+const CACHE_KIB: i64 = 8 << 10;
 /// Copies of a changing database before `busy`.
 pub const TRIES: usize = 3;
 /// Prefix of the private folders, followed by the owning process id.
@@ -124,11 +127,14 @@ pub struct Limits {
     pub snapshots_per_task: usize,
     /// Bytes of all copies of this host together.
     pub copy_bytes: u64,
+    /// SQLite memory of one task's snapshots together (page cache, sorts, temporary tables,
+    /// values being built): a query over it fails `out of memory`, and nothing else notices.
+    pub memory_bytes: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { snapshots_per_task: 4, copy_bytes: 2 << 30 }
+        Limits { snapshots_per_task: 4, copy_bytes: 2 << 30, memory_bytes: DEFAULT_MEMORY_BYTES }
     }
 }
 
@@ -136,7 +142,8 @@ impl Default for Limits {
 #[derive(Default)]
 struct Usage {
     bytes: u64,
-    per_task: HashMap<String, usize>,
+    /// Snapshots each task holds, and the budget they share.
+    per_task: HashMap<String, (usize, Arc<Budget>)>,
 }
 
 /// A task's claim on the host's limits: one snapshot, and the bytes of its copy. Given back
@@ -145,6 +152,7 @@ struct Lease {
     usage: Arc<Mutex<Usage>>,
     task: String,
     bytes: u64,
+    budget: Arc<Budget>,
 }
 
 impl Lease {
@@ -174,7 +182,7 @@ impl Drop for Lease {
     fn drop(&mut self) {
         let mut u = self.usage.lock().unwrap_or_else(|e| e.into_inner());
         u.bytes -= self.bytes;
-        if let Some(n) = u.per_task.get_mut(&self.task) {
+        if let Some((n, _)) = u.per_task.get_mut(&self.task) {
             *n -= 1;
             if *n == 0 {
                 u.per_task.remove(&self.task);
@@ -201,6 +209,8 @@ pub struct Snapshot {
     deadline: Instant,
     guest: String,
     _dir: tempfile::TempDir,
+    /// The task's SQLite memory budget, shared by its snapshots.
+    budget: Arc<Budget>,
     _lease: Lease,
 }
 
@@ -208,11 +218,9 @@ impl Snapshots {
     /// Copies go into folders under `root` (created 0700). Folders there left by processes
     /// that are gone are removed now.
     pub fn new(root: PathBuf, limits: Limits) -> Self {
-        static HEAP: std::sync::Once = std::sync::Once::new();
-        // SAFETY: sets a process-wide SQLite limit; callable at any time from any thread.
-        HEAP.call_once(|| unsafe {
-            rusqlite::ffi::sqlite3_hard_heap_limit64(SQLITE_HEAP_BYTES);
-        });
+        if !crate::budget::installed() {
+            tracing::warn!("SQLite started before baton could install its allocator: snapshot memory is not limited per task");
+        }
         let s = Snapshots { root, limits, usage: Arc::default() };
         let swept = s.sweep();
         if swept > 0 {
@@ -279,7 +287,8 @@ impl Snapshots {
 
     fn lease(&self, task: &str, guest: &str) -> Result<Lease, SqlError> {
         let mut u = self.usage.lock().unwrap_or_else(|e| e.into_inner());
-        let n = u.per_task.entry(task.to_string()).or_default();
+        let memory = self.limits.memory_bytes;
+        let (n, budget) = u.per_task.entry(task.to_string()).or_insert_with(|| (0, Budget::new(memory)));
         if *n >= self.limits.snapshots_per_task {
             return Err(SqlError::Io(format!(
                 "{guest}: this task already holds {} snapshots (at most {}); drop one before opening another",
@@ -287,7 +296,8 @@ impl Snapshots {
             )));
         }
         *n += 1;
-        Ok(Lease { usage: self.usage.clone(), task: task.to_string(), bytes: 0 })
+        let budget = budget.clone();
+        Ok(Lease { usage: self.usage.clone(), task: task.to_string(), bytes: 0, budget })
     }
 
     fn private_dir(&self, guest: &str) -> Result<tempfile::TempDir, SqlError> {
@@ -475,6 +485,8 @@ impl Copy<'_> {
 
 /// Opens the copy read-only with the authorizer and the deadline installed.
 fn open_copy(db: &Path, guest: &str, deadline: Instant, dir: tempfile::TempDir, lease: Lease) -> Result<Snapshot, SqlError> {
+    let budget = lease.budget.clone();
+    let charging = Charging::start(&budget);
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(db, flags).map_err(|e| SqlError::Io(format!("{guest}: cannot open the copy: {e}")))?;
     let invalid = |e: rusqlite::Error| SqlError::Invalid(format!("{guest}: not an SQLite database ({e})"));
@@ -495,6 +507,10 @@ fn open_copy(db: &Path, guest: &str, deadline: Instant, dir: tempfile::TempDir, 
     }
     // Reading the schema is the check that this is a database at all.
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).map_err(invalid)?;
+    // Sorts and temporary b-trees in memory (charged to the task's budget), never in temporary
+    // files no quota counts; a bounded page cache.
+    conn.execute_batch(&format!("PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{CACHE_KIB};"))
+        .map_err(|e| SqlError::Io(format!("{guest}: cannot limit the copy's connection: {e}")))?;
     let denial: Arc<Mutex<Option<String>>> = Arc::default();
     let seen = denial.clone();
     conn.authorizer(Some(move |ctx: AuthContext<'_>| match authorize(&ctx) {
@@ -507,7 +523,8 @@ fn open_copy(db: &Path, guest: &str, deadline: Instant, dir: tempfile::TempDir, 
     let cancel = Arc::new(AtomicBool::new(false));
     let stop = cancel.clone();
     conn.progress_handler(10_000, Some(move || stop.load(Ordering::Relaxed) || Instant::now() >= deadline));
-    Ok(Snapshot { conn: Mutex::new(conn), denial, cancel, deadline, guest: guest.to_string(), _dir: dir, _lease: lease })
+    drop(charging);
+    Ok(Snapshot { conn: Mutex::new(conn), denial, cancel, deadline, guest: guest.to_string(), _dir: dir, budget, _lease: lease })
 }
 
 /// Whether one step of a statement being prepared is a read. `Err` says what was refused.
@@ -578,6 +595,8 @@ impl Snapshot {
     /// [`MAX_ROWS`]) rows and about [`MAX_CALL_BYTES`] bytes.
     pub fn query(&self, sql: &str, params: &[Value], max_rows: u32) -> Result<Rows, SqlError> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let _charging = Charging::start(&self.budget);
+        self.budget.take_refused();
         self.cancel.store(false, Ordering::Relaxed);
         *self.denial.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let mut st = match conn.prepare(sql) {
@@ -672,6 +691,12 @@ impl Snapshot {
             }
             if f.code == rusqlite::ErrorCode::AuthorizationForStatementDenied {
                 return SqlError::Denied("the statement is not allowed".into());
+            }
+            if self.budget.take_refused() || f.code == rusqlite::ErrorCode::OutOfMemory {
+                return SqlError::Invalid(format!(
+                    "out of memory: the query needs more than the {} MiB of SQLite memory this task's snapshots may use together (sorts and temporary tables included); narrow it, or raise [sqlite] task_memory_mb in baton.toml",
+                    self.budget.limit() >> 20
+                ));
             }
         }
         SqlError::Invalid(e.to_string())

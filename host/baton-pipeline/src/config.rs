@@ -132,11 +132,13 @@ impl Default for FpConfig {
 pub struct SqliteConfig {
     /// All snapshot copies of one baton process together may use this many MiB.
     pub copy_mb: u64,
+    /// SQLite memory of one task's snapshots together (MiB), apart from the ledger's.
+    pub task_memory_mb: u64,
 }
 
 impl Default for SqliteConfig {
     fn default() -> Self {
-        SqliteConfig { copy_mb: 2048 }
+        SqliteConfig { copy_mb: 2048, task_memory_mb: 256 }
     }
 }
 
@@ -768,6 +770,9 @@ deep = false
 # Plugins read SQLite files in their grants (djay's library) from private copies in baton's
 # cache; all copies of one baton process together may use this many MiB.
 copy_mb = 2048
+# SQLite memory (cache, sorts, temporary tables) of one task's snapshots together, in MiB; a
+# query over it fails `out of memory` without touching other tasks or the ledger.
+task_memory_mb = 256
 
 [alerts]
 # `baton serve` evaluates these rules every `eval_secs`. An alert is its rule plus its labels:

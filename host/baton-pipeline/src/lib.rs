@@ -162,7 +162,11 @@ async fn open_with(home: &Path, location: &baton_ledger::Location, on_demand: bo
     let reports = cfg.grants(home, audit::PLUGIN).into_iter().find(|g| g.name == "reports").map_or_else(|| home.join("reports"), |g| g.host_path);
     runtime.add_host_interface(Arc::new(baton_host_catalog::CatalogHost::at(location.clone(), state.to_path_buf()).with_audit_reports(reports)))?;
     // Read-only snapshots of granted SQLite files (djay's library); private copies in the cache.
-    let limits = baton_host_sqlite::Limits { copy_bytes: cfg.sqlite.copy_mb << 20, ..Default::default() };
+    let limits = baton_host_sqlite::Limits {
+        copy_bytes: cfg.sqlite.copy_mb << 20,
+        memory_bytes: usize::try_from(cfg.sqlite.task_memory_mb << 20).unwrap_or(usize::MAX),
+        ..Default::default()
+    };
     runtime.add_host_interface(Arc::new(baton_host_sqlite::SqliteHost::new(paths.cache().join("sqlite"), limits)))?;
     let runtime = Arc::new(runtime);
     if on_demand {

@@ -211,7 +211,8 @@ impl StoreState {
     }
 
     /// Writes a kv entry within the plugin's quota. Going over it ends the task
-    /// (`quota_exceeded`): `kv-set` has no error to report it with.
+    /// (`quota_exceeded`), and a write that fails ends it with the reason: `kv-set` has no
+    /// error to report either with.
     fn kv_set_checked(&mut self, key: String, value: String) -> wasmtime::Result<()> {
         let over = |what: String| -> wasmtime::Result<()> { Err(QuotaExceeded(what).into()) };
         let quota = self.kv_quota;
@@ -231,10 +232,9 @@ impl StoreState {
         match r {
             Ok(()) => Ok(()),
             Err(KvError::Quota(m)) => self.quota_trap(format!("kv quota: {m}")),
-            Err(KvError::Failed(m)) => {
-                self.push_log("error", format!("kv-set failed: {m}"));
-                Ok(())
-            }
+            // `kv-set` has no error result: the task ends with the reason rather than report
+            // `completed` with a write that was lost.
+            Err(KvError::Failed(m)) => Err(wasmtime::Error::msg(format!("kv-set failed, the value was not saved: {m}"))),
         }
     }
 

@@ -24,11 +24,11 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("resolve-flood", "many resolve-track calls"),
 ];
 
-fn done(summary: &str, result: Value) -> Result<Outcome, Failure> {
+pub(crate) fn done(summary: &str, result: Value) -> Result<Outcome, Failure> {
     Ok(Outcome { summary: summary.into(), result: result.to_string(), artifacts: vec![] })
 }
 
-fn num(params: &Value, key: &str, default: u64) -> u64 {
+pub(crate) fn num(params: &Value, key: &str, default: u64) -> u64 {
     params.get(key).and_then(Value::as_u64).unwrap_or(default)
 }
 
@@ -46,7 +46,7 @@ fn sql_err(e: sqlite::SqliteError) -> Value {
     json!({ "error": { "kind": kind, "message": m } })
 }
 
-fn cat_err(e: cat::CatalogError) -> Value {
+pub(crate) fn cat_err(e: cat::CatalogError) -> Value {
     let (kind, m) = match e {
         cat::CatalogError::Denied(m) => ("denied", m),
         cat::CatalogError::Invalid(m) => ("invalid", m),

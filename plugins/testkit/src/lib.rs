@@ -65,6 +65,7 @@ wit_bindgen::generate!({ path: "../../wit/v0.4", world: "plugin" });
 
 mod hostile;
 mod hostile_v04;
+mod hostile_v05;
 mod sqlite;
 
 use baton::plugin::fingerprint::{self, FpError, Tags};
@@ -156,6 +157,7 @@ impl Guest for Testkit {
                 .iter()
                 .chain(hostile::ACTIONS)
                 .chain(hostile_v04::ACTIONS)
+                .chain(hostile_v05::ACTIONS)
                 .map(|(n, d)| ActionInfo { name: (*n).into(), description: (*d).into(), params_schema: r#"{"type":"object"}"#.into() })
                 .collect(),
             folders: vec![
@@ -293,7 +295,7 @@ impl Guest for Testkit {
                 done("catalog", json!({ "results": results }))
             }
             "sqlite" => sqlite::run(&params),
-            other => hostile::run(other, &params).or_else(|| hostile_v04::run(other, &params)).or_else(|| attacks(other, &params)).unwrap_or_else(|| Err(Failure::InvalidInput(format!("unknown action `{other}`")))),
+            other => hostile::run(other, &params).or_else(|| hostile_v04::run(other, &params)).or_else(|| hostile_v05::run(other, &params)).or_else(|| attacks(other, &params)).unwrap_or_else(|| Err(Failure::InvalidInput(format!("unknown action `{other}`")))),
         }
     }
 }

@@ -226,7 +226,7 @@ fn paths_outside_the_grant_are_denied() {
 
 #[test]
 fn snapshots_per_task_and_copy_bytes_are_limited() {
-    let f = fixture(Limits { snapshots_per_task: 2, copy_bytes: 2 << 30 });
+    let f = fixture(Limits { snapshots_per_task: 2, copy_bytes: 2 << 30, ..Default::default() });
     let a = f.open(DB).unwrap();
     let _b = f.open(DB).unwrap();
     assert!(matches!(f.open(DB), Err(SqlError::Io(m)) if m.contains("at most 2")));
@@ -236,7 +236,7 @@ fn snapshots_per_task_and_copy_bytes_are_limited() {
     drop(other);
 
     let size: u64 = ["", "-wal", "-shm"].iter().map(|s| std::fs::metadata(f.db(s)).map(|m| m.len()).unwrap_or(0)).sum();
-    let small = fixture(Limits { snapshots_per_task: 4, copy_bytes: size + size / 2 });
+    let small = fixture(Limits { snapshots_per_task: 4, copy_bytes: size + size / 2, ..Default::default() });
     let _one = small.open(DB).unwrap();
     match small.open(DB) {
         Err(SqlError::Io(m)) => assert!(m.contains("temporary copies") && m.contains("drop other snapshots"), "{m}"),
@@ -289,4 +289,31 @@ fn copies_left_by_a_dead_process_are_swept() {
     assert!(!dead.exists(), "a dead process's copy was not swept");
     assert!(mine.exists() && foreign.exists(), "a live process's copy or a foreign folder was removed");
     assert_eq!(s.sweep(), 0);
+}
+
+/// A sort too big for a task's SQLite budget fails `out of memory` naming the budget, writes
+/// no temporary file, and leaves the budget empty once the snapshot is dropped; another task's
+/// snapshot and the process's other connections (the writer here) are untouched.
+#[test]
+fn a_tasks_snapshots_have_their_own_sqlite_memory_budget() {
+    assert!(crate::budget::installed(), "the allocator is installed before SQLite starts");
+    let f = fixture(Limits { memory_bytes: 16 << 20, ..Default::default() });
+    let s = f.open(DB).unwrap();
+    let sort = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 60000) SELECT i, randomblob(1000) AS b FROM c ORDER BY b";
+    match s.query(sort, &[], 1) {
+        Err(SqlError::Invalid(m)) => assert!(m.contains("out of memory") && m.contains("16 MiB") && m.contains("task_memory_mb"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(s.budget.used() < s.budget.limit(), "what the failed sort built was freed: {}", s.budget.used());
+    // The same snapshot still answers what fits.
+    assert_eq!(s.query("SELECT count(*) FROM titles", &[], 1).unwrap().rows, vec![vec![Value::Integer(25)]]);
+    let other = f.snapshots.open(&f.grants, &f.dirs, DB, "task-2", far(), &AtomicBool::new(false)).unwrap();
+    assert_eq!(other.budget.used() < 4 << 20, true, "another task's budget starts empty: {}", other.budget.used());
+    let small_sort = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 5000) SELECT i, randomblob(1000) AS b FROM c ORDER BY b";
+    assert_eq!(other.query(small_sort, &[], 1).unwrap().rows.len(), 1);
+    // The process's other connections are not limited by any of it.
+    f.writer.execute("INSERT INTO titles(title, artist) VALUES ('after', 'x')", []).unwrap();
+    let budget = s.budget.clone();
+    drop(s);
+    assert_eq!(budget.used(), 0, "everything charged to the task was given back");
 }
