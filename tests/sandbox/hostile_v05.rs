@@ -553,6 +553,7 @@ fn a_recorded_component_compiles_off_the_serve_loop() {
     }
     assert!(slowest < Duration::from_secs(3), "a task waited {slowest:?} behind the compile");
     assert!(n > 1, "the compile took no time: the test proves nothing");
+}
 
 /// A home as [`home`], with `settings` replacing lines of baton.toml.
 fn home_with(settings: &[(&str, &str)], toml: &str) -> Home {
