@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # usage: plugin_lang_runs.sh BATON WASM NAME N
 # One `baton run` of `hello` with the compiled-component cache wiped (compile + task), 3 times,
-# then N with it warm; wall time and peak RSS of each (/usr/bin/time). See BENCHMARKS.md.
+# then N with it warm; wall time and peak RSS of each (/usr/bin/time). See bench/README.md.
 set -euo pipefail
 BATON=$1; WASM=$2; NAME=$3; N=${4:-10}
 work=$(mktemp -d); home=$work/home; export XDG_CACHE_HOME=$work/cache BATON_LOG=warn

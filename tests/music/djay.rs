@@ -448,7 +448,7 @@ for node in root.iter("NODE"):
     }
 }
 
-/// The benchmark of BENCHMARKS.md: `import` and `id-sync` of 15,540 djay tracks and 200
+/// The benchmark of bench/README.md: `import` and `id-sync` of 15,540 djay tracks and 200
 /// sessions through `baton serve --once`, start-up included (no audio: the fingerprint rung
 /// has nothing to find here, the e2e test above covers it).
 #[test]

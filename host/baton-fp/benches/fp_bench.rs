@@ -1,6 +1,6 @@
 //! Benchmark and validation tool for the fingerprint core (not part of the library API).
 //!
-//! Subcommands (see BENCHMARKS.md `## Fingerprint core` for the exact commands):
+//! Subcommands (see bench/README.md `## Fingerprint core` for the exact commands):
 //! - `agree FILE…`: bit agreement of our fingerprint with `fpcalc -raw` per file, and the median.
 //! - `stage WAV…`: time of the fingerprint stage alone (resample + chroma + classifiers) per file.
 //! - `resample-bench [REPS] [EVICT_KB]`: the resampler alone on 120 s of synthetic 48/44.1 kHz

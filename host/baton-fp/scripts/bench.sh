@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fingerprint-core benchmarks (BENCHMARKS.md, "## Fingerprint core").
+# Fingerprint-core benchmarks (bench/README.md, "## Fingerprint core").
 # Usage: host/baton-fp/scripts/bench.sh CORPUS_DIR [RUNS]
 #   CORPUS_DIR: the output folder of /work/shared/corpus/music.sh (files/ and truth.csv)
 # Needs: fpcalc (libchromaprint-tools), ffmpeg, /usr/bin/time; builds fp-bench in release.

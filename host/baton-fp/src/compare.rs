@@ -28,7 +28,7 @@ pub const MIN_SEARCH_OVERLAP: usize = 81;
 /// Debian `singularity-music` tracks (intro cuts, 30 s and 15 s clips, radio edits, noise; 81
 /// files): true pairs have a contrast of 0.15 or more (radio edits with a section cut out of the
 /// prefix: 0.10–0.19), unrelated pairs at most 0.07, and those only on short overlaps. See
-/// `BENCHMARKS.md`, "Verification by contrast".
+/// `bench/README.md`, "Verification by contrast".
 pub const MIN_CONTRAST: f64 = 0.10;
 /// Below this overlap (20 s) similarity is noisier, and the contrast must reach
 /// [`MIN_CONTRAST_SHORT`].

@@ -23,7 +23,7 @@ pub const WORKER_COMMAND: &str = "__compile-worker";
 const INVALID: i32 = 3;
 
 /// How much a compile may take. The defaults let a 20 MB componentize-py component (CPython
-/// and its standard library) compile with three times headroom on 2 cores (BENCHMARKS.md,
+/// and its standard library) compile with three times headroom on 2 cores (bench/README.md,
 /// "Compile limits").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompileLimits {

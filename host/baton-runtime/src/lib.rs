@@ -417,7 +417,7 @@ pub trait HostInterface: Send + Sync + 'static {
         Self: Sized;
 }
 
-/// How instances get their memory. Measured in BENCHMARKS.md (`## Plugin dispatch`).
+/// How instances get their memory. Measured in bench/README.md (`## Plugin dispatch`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Allocator {
     /// mmap per instance (wasmtime's default).
