@@ -43,7 +43,20 @@ pub fn run(ctx: &Ctx, a: RetryArgs) -> Result<i32> {
     let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
     let ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
     let filter = RetryFilter { target: a.target.clone(), code: a.code.clone(), plugin: a.plugin.clone() };
-    let selected = retry::select_failed(&paths, &cfg.agent, &ledger, &filter)?;
+    let mut selected = retry::select_failed(&paths, &cfg.agent, &ledger, &filter)?;
+    // The RETURN is delivered before the original is filed: an agent that retries the moment
+    // it reads a failed RETURN can come before the file reaches `03_failed/`. When the ledger
+    // says the handoff failed, give the filing a moment instead of saying it is not there.
+    if let Some(target) = &a.target
+        && selected.is_empty()
+        && ledger.task(target)?.is_some_and(|r| matches!(r.state, baton_ledger::TaskState::Failed | baton_ledger::TaskState::Rejected))
+    {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while selected.is_empty() && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            selected = retry::select_failed(&paths, &cfg.agent, &ledger, &filter)?;
+        }
+    }
     let failed_dir = paths.failed(&cfg.agent);
     if let Some(target) = &a.target
         && selected.is_empty()
