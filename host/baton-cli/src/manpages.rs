@@ -196,8 +196,7 @@ pub fn with_examples(cmd: clap::Command) -> clap::Command {
 
 /// `baton man [COMMAND…]` or `baton man --dir DIR`.
 pub fn run(args: ManArgs, cmd: clap::Command) -> Result<i32> {
-    let mut root = with_examples(cmd).disable_help_subcommand(true);
-    root.build();
+    let root = built(cmd);
     if let Some(dir) = args.dir {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         for (path, page) in pages(&root) {
@@ -227,6 +226,14 @@ fn find<'a>(cmd: &'a clap::Command, wanted: &str, path: String) -> Option<(&'a c
         let rest = if wanted == name { "" } else { wanted.strip_prefix(name)?.strip_prefix('-')? };
         find(sub, rest, if path.is_empty() { name.to_string() } else { format!("{path} {name}") })
     })
+}
+
+/// The command line as the pages show it: with examples, built (so each command knows its
+/// full name), without clap's `help` subcommands.
+fn built(cmd: clap::Command) -> clap::Command {
+    let mut root = with_examples(cmd).disable_help_subcommand(true);
+    root.build();
+    root
 }
 
 /// Every page: the root, then each visible command, nested ones included.
@@ -344,8 +351,7 @@ mod tests {
     #[test]
     fn every_command_has_examples_and_each_parses() {
         let cli = super::with_examples(crate::Cli::command());
-        let mut root = cli.clone();
-        root.build();
+        let root = super::built(crate::Cli::command());
         for (path, _) in super::pages(&root) {
             assert!(!super::examples(&path).is_empty(), "no example for `baton {path}`");
         }
