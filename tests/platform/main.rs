@@ -17,3 +17,4 @@ mod mcp;
 mod dashboard;
 mod plugins;
 mod plugin_authoring;
+mod cli_help;

@@ -68,7 +68,7 @@ pub fn run(ctx: &Ctx, a: CallArgs) -> Result<i32> {
                 bail!("say which action of {p}: `baton call {p} ACTION` ({}); `baton call {p} --help` shows them", names.join(", "))
             }
             (None, _) => {
-                let mut cmd = <crate::Cli as clap::CommandFactory>::command();
+                let mut cmd = crate::manpages::with_examples(<crate::Cli as clap::CommandFactory>::command());
                 if let Some(call) = cmd.find_subcommand_mut("call") {
                     call.print_help()?;
                 }

@@ -107,20 +107,25 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>, new_state: bool) -> Re
                 Some(r) => r?,
                 None => {
                     pipeline.stopped();
-                    eprintln!("baton: stopped by a signal before the drain finished; what is left runs next time");
+                    crate::stderr::line("WARN", "stopped by a signal before the drain finished; what is left runs next time", serde_json::Value::Null);
                     return Ok(0);
                 }
             }
             let s = &pipeline.summary;
-            eprintln!(
-                "baton: drained: {} completed, {} failed, {} rejected, {} duplicates, {} replies filed",
-                s.completed, s.failed, s.rejected, s.duplicates, s.returns_filed
+            crate::stderr::line(
+                "INFO",
+                &format!(
+                    "drained: {} completed, {} failed, {} rejected, {} duplicates, {} replies filed",
+                    s.completed, s.failed, s.rejected, s.duplicates, s.returns_filed
+                ),
+                serde_json::json!({"completed": s.completed, "failed": s.failed, "rejected": s.rejected,
+                                   "duplicates": s.duplicates, "replies_filed": s.returns_filed}),
             );
             if pipeline.config().alerts.enabled {
                 let mut alerting =
                     baton_pipeline::probe::Alerting::new(pipeline.paths().clone(), pipeline.config().clone(), ctx.location.clone());
                 if let Err(e) = tokio::task::spawn_blocking(move || alerting.evaluate()).await? {
-                    eprintln!("baton: alerts: {e}");
+                    crate::stderr::line("WARN", &format!("alerts: {e}"), serde_json::Value::Null);
                 }
             }
         } else {

@@ -19,7 +19,7 @@ pub fn needs_home(cmd: &Command) -> bool {
         | Command::Schema { .. }
         | Command::Validate(_)
         | Command::Completions { .. }
-        | Command::Man => false,
+        | Command::Man(_) => false,
         Command::Plugin(p) => crate::plugin::needs_home(p),
         _ => true,
     }

@@ -9,6 +9,7 @@ mod fp;
 mod handoffs;
 mod home_check;
 mod init;
+mod manpages;
 mod mcp;
 mod migrate;
 mod plugin;
@@ -16,12 +17,13 @@ mod retry;
 mod plugin_new;
 mod service;
 mod shell;
+mod stderr;
 mod text;
 mod tracking;
 
 use std::path::PathBuf;
 
-use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
 #[command(name = "baton", version, about = "Local-first host for coordinating AI coding agents")]
@@ -152,8 +154,9 @@ enum Command {
     Mcp(mcp::McpArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
-    /// Print the man page (roff) to stdout: `baton man > baton.1`.
-    Man,
+    /// Print a man page (roff) to stdout, baton(1) or one command's (`baton man serve | man -l -`),
+    /// or write them all with `--dir DIR`.
+    Man(manpages::ManArgs),
 }
 
 /// Where a command's home and state are.
@@ -190,18 +193,21 @@ fn main() {
     if let Ok(exe) = std::env::current_exe() {
         baton_runtime::compile::use_worker(exe);
     }
-    let cli = Cli::parse();
+    // Each command's help ends with its examples (see manpages).
+    let matches = manpages::with_examples(Cli::command()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if !matches!(cli.command, Command::Serve { .. } | Command::Dashboard { .. }) {
         quiet_on_closed_pipe();
     }
     let quiet_default = matches!(cli.command, Command::Serve { .. });
     let log_format = cli.log_format;
+    stderr::set_json(matches!(log_format, LogFormat::Json));
     init_logging(log_format, if quiet_default { "info" } else { "warn" });
     let home = cli.home.unwrap_or_else(default_home);
     let location = match locate(&home, cli.state) {
         Ok(l) => l,
         Err(e) => {
-            report_error(log_format, &e);
+            report_error(&e);
             std::process::exit(2);
         }
     };
@@ -209,7 +215,7 @@ fn main() {
     if home_check::needs_home(&cli.command)
         && let Err(e) = home_check::require(&ctx.home)
     {
-        report_error(log_format, &e);
+        report_error(&e);
         std::process::exit(2);
     }
     let result = match cli.command {
@@ -238,12 +244,12 @@ fn main() {
         Command::Schema { kind } => agents::validate::schema(kind),
         Command::Mcp(args) => mcp::run(&ctx, args),
         Command::Completions { shell } => shell::completions(shell, Cli::command()),
-        Command::Man => shell::man(Cli::command()),
+        Command::Man(args) => manpages::run(args, Cli::command()),
     };
     match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            report_error(log_format, &e);
+            report_error(&e);
             std::process::exit(2);
         }
     }
@@ -281,12 +287,6 @@ fn init_logging(format: LogFormat, default_level: &str) {
 
 /// The last word of a failed command on stderr: the error chain as one line, or as one JSON
 /// object in `--log-format json` mode, so a log shipper reading JSON never meets a bare line.
-fn report_error(format: LogFormat, e: &anyhow::Error) {
-    match format {
-        LogFormat::Text => eprintln!("baton: {e:#}"),
-        LogFormat::Json => eprintln!(
-            "{}",
-            serde_json::json!({"timestamp": baton_handoff::stamp::rfc3339(baton_handoff::stamp::now()), "level": "ERROR", "fields": {"message": format!("{e:#}")}, "target": "baton"})
-        ),
-    }
+fn report_error(e: &anyhow::Error) {
+    stderr::line("ERROR", &format!("{e:#}"), serde_json::Value::Null);
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
-use tracing::{info, info_span, warn, Instrument};
+use tracing::{info, warn, Instrument};
 
 use baton_handoff::{stamp, ErrorCode, PluginRef, Status};
 use baton_runtime::{Execution, Plugin, RunError, TaskInput};
@@ -73,6 +73,9 @@ impl Pipeline {
     /// or refused before running: unknown plugin or action, plugin paused).
     pub(crate) fn start(&mut self, mut item: Item, running: &mut Running) -> Option<Item> {
         let Prepared::Run { task, attempt, .. } = &item.prepared else { return Some(item) };
+        let span = item.span.clone();
+        span.record("attempt", *attempt);
+        let _entered = span.enter();
         // A refusal here still ends this attempt: its RETURN says which one it was.
         let refused = |code, message: String| Some(Answer { attempts: *attempt, ..Answer::refused(code, message) });
         let plugin_name = task.plugin.clone().unwrap_or_default();
@@ -119,7 +122,6 @@ impl Pipeline {
                 Arc::new(tokio::sync::Semaphore::new(parallel))
             })
             .clone();
-        let span = info_span!("task", id = %task.id, plugin = %plugin_name, attempt = *attempt);
         item.started = Some(Instant::now());
         let slot = running.slots.len();
         let run_plugin = plugin.clone();
@@ -131,7 +133,7 @@ impl Pipeline {
                 let exec = runtime.handle(&run_plugin, &input, budget).await;
                 (slot, exec)
             }
-            .instrument(span),
+            .instrument(span.clone()),
         );
         running.ids.insert(handle.id(), slot);
         running.slots.push(Some((item, plugin)));
@@ -177,6 +179,8 @@ impl Pipeline {
 
     /// Turns an execution into an answer, or a retry.
     pub(crate) fn conclude(&mut self, item: &mut Item, plugin: &Plugin, exec: Execution) {
+        let span = item.span.clone();
+        let _entered = span.enter();
         let Prepared::Run { attempt, base, history, .. } = &mut item.prepared else { return };
         let plugin_ref = plugin_ref(plugin);
         let started_at = stamp::rfc3339(stamp::now() - exec.elapsed);
@@ -223,6 +227,8 @@ impl Pipeline {
 
     /// The host's runner for this task panicked: the task fails `internal`, with its RETURN.
     fn panicked(&mut self, item: &mut Item, plugin: &Plugin, message: String) {
+        let span = item.span.clone();
+        let _entered = span.enter();
         let Prepared::Run { attempt, history, .. } = &mut item.prepared else { return };
         let message = format!("baton's runner for this task panicked ({message}); this is a bug in baton, not in the task");
         tracing::error!(claim = %item.claim.key(), "{message}");

@@ -57,6 +57,8 @@ impl Pipeline {
     /// Step 4 for one item, never failing the batch: on an error the item is answered and
     /// filed `internal` (or deferred, for disk-full and I/O errors).
     pub(crate) fn write_isolated(&self, item: &mut Item, dirs: &mut HashSet<PathBuf>) {
+        let span = item.span.clone();
+        let _entered = span.enter();
         let Err(first) = self.write_outputs(item, dirs, None) else { return };
         self.fail_item(item, first, dirs);
     }
@@ -65,6 +67,8 @@ impl Pipeline {
     /// group's sync made it durable. An error is handled as one while writing: the item is
     /// answered `internal` (or deferred), the rest of the group goes on.
     pub(crate) fn publish_isolated(&self, item: &mut Item, dirs: &mut HashSet<PathBuf>) {
+        let span = item.span.clone();
+        let _entered = span.enter();
         for p in std::mem::take(&mut item.pending) {
             let step = if item.return_name.as_deref() == Some(p.staged()) { Step::Return } else { Step::FollowUps };
             if let Err(e) = self.post.outbox.publish(p) {
@@ -134,6 +138,10 @@ impl Pipeline {
             Prepared::Reply | Prepared::Duplicate | Prepared::Pause(_) => return Ok(()),
             Prepared::Finished(row) => {
                 if row.state != TaskState::Completed {
+                    item.failure = Some((
+                        row.error_code.clone().unwrap_or_else(|| row.state.to_string()),
+                        row.error_message.clone().unwrap_or_default(),
+                    ));
                     item.dest = Some(self.failed_dest(&item.claim, None).map_err(fail(Step::Record))?);
                 }
                 return Ok(());
@@ -209,6 +217,7 @@ impl Pipeline {
             dirs.insert(dest.0.clone());
             item.record = Some(dest.0.join(fsops::error_record_name(&dest.1)));
             item.dest = Some(dest);
+            item.failure = Some((code.to_string(), message));
         } else if item.solo {
             // Taken over from a process that died after writing its record and before its
             // RETURN was delivered: that attempt's record is not this one's outcome.

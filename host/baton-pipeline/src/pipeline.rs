@@ -165,6 +165,23 @@ impl Prepared {
     }
 }
 
+/// The span of one handoff: its id and plugin when it parsed (a TASK for another agent has no
+/// plugin), and always the file it came in as; `attempt` is filled in when it runs.
+fn task_span(claim: &Claim, prepared: &Prepared) -> tracing::Span {
+    let (id, plugin) = match (prepared, prepared.task()) {
+        (_, Some(t)) => (Some(t.id.as_str()), t.plugin.as_deref()),
+        (Prepared::Finished(row), None) => (Some(row.id.as_str()), row.plugin.as_deref()),
+        _ => (None, None),
+    };
+    use tracing::field::Empty;
+    let file = claim.original.to_string_lossy();
+    match (id, plugin) {
+        (Some(id), Some(p)) => tracing::info_span!("task", id = %id, plugin = %p, file = %file, attempt = Empty),
+        (Some(id), None) => tracing::info_span!("task", id = %id, plugin = Empty, file = %file, attempt = Empty),
+        (None, _) => tracing::info_span!("task", id = Empty, plugin = Empty, file = %file, attempt = Empty),
+    }
+}
+
 /// A claim on its way through the batch.
 pub(crate) struct Item {
     pub(crate) claim: Claim,
@@ -189,10 +206,17 @@ pub(crate) struct Item {
     pub(crate) pending: Vec<crate::outbox::Pending>,
     /// Taken over from a dead process and run alone under the poison-pill guard.
     pub(crate) solo: bool,
+    /// This handoff's `task` span (`id`, `plugin`, `file`, `attempt`): entered for everything
+    /// done for it, so each log line about it names it, in text and in JSON.
+    pub(crate) span: tracing::Span,
+    /// Why it goes to `03_failed/` (code, reason), once its outputs say so: logged when filed.
+    pub(crate) failure: Option<(String, String)>,
 }
 
 impl Item {
     pub(crate) fn new(claim: Claim, prepared: Prepared) -> Self {
+        let span = task_span(&claim, &prepared);
+        let _entered = span.enter();
         let answer = match &prepared {
             Prepared::Refuse { code, message, .. } => Some(Answer::refused(*code, message.clone())),
             _ => None,
@@ -219,6 +243,8 @@ impl Item {
             delivered: vec![],
             pending: vec![],
             solo: false,
+            span: span.clone(),
+            failure: None,
         }
     }
 
@@ -564,6 +590,8 @@ impl Pipeline {
         let mut dirs: HashSet<PathBuf> = HashSet::from([self.claims.dir().to_path_buf()]);
         let mut filed = Vec::with_capacity(items.len());
         for item in &mut items {
+            let span = item.span.clone();
+            let _entered = span.enter();
             if let Some(delay) = item.stays() {
                 // A deferred attempt's record is not the handoff's: the next attempt writes
                 // its own (its staged RETURN, never delivered, is moved aside by that attempt).
@@ -664,7 +692,12 @@ impl Pipeline {
             Err(e) => Err(e),
         })?;
         let filed = dir.join(placed);
-        info!(file = %filed.display(), "filed");
+        // Inside the item's span (entered by the filing loop in `finish`).
+        match &item.failure {
+            // One line a person can act on: which file, which code, why.
+            Some((code, reason)) => warn!(file = %filed.display(), code = %code, reason = %reason, "filed in 03_failed/"),
+            None => info!(file = %filed.display(), "filed"),
+        }
         Ok(dir)
     }
 
@@ -751,6 +784,8 @@ fn sweep_temps(paths: &Paths, me: &str) {
 /// The poison-pill guard's verdict: this claim was alone in flight when a process died
 /// `deaths` times; answer `crashed_host` instead of running it again.
 fn crashed(item: &mut Item, deaths: u32) {
+    let span = item.span.clone();
+    let _entered = span.enter();
     let message = format!(
         "baton died {deaths} times while this handoff was the only one in flight, so it is not run again \
          (`[pipeline] crash_limit` in baton.toml); check it, then `baton retry ID` to run it once more"
