@@ -103,6 +103,9 @@ fn edit(text: &str, args: &GrantArgs) -> Result<(String, Option<String>)> {
     let plugin = plugins.entry(&args.name).or_insert(Item::Table(Table::new()));
     let plugin = plugin.as_table_like_mut().with_context(|| format!("`plugins.{}` is not a table", args.name))?;
     let grants = plugin.entry("grants").or_insert(Item::Value(Value::InlineTable(InlineTable::new())));
+    // An inline table is respaced after the edit; a `[plugins.NAME.grants]` table is not
+    // (that would drop its comments).
+    let inline = grants.is_inline_table();
     let grants = grants.as_table_like_mut().with_context(|| format!("`plugins.{}.grants` is not a table", args.name))?;
     let value: Value = if args.writable {
         let mut t = InlineTable::new();
@@ -130,8 +133,8 @@ fn edit(text: &str, args: &GrantArgs) -> Result<(String, Option<String>)> {
             None
         }
     };
-    if let Some(t) = grants.as_inline_table_mut() {
-        t.fmt();
+    if inline {
+        grants.fmt();
     }
     Ok((doc.to_string(), replaced))
 }
@@ -228,4 +231,47 @@ fn write_atomically(file: &Path, backup: &Path, before: &str, after: &str) -> Re
         cleanup();
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_changed_since_it_was_read_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("baton.toml");
+        let bak = dir.path().join("baton.toml.bak");
+        // Read as "agent = \"a\"", saved by an editor since.
+        std::fs::write(&file, "agent = \"edited\"\n").unwrap();
+        let e = write_atomically(&file, &bak, "agent = \"a\"\n", "agent = \"b\"\n").unwrap_err().to_string();
+        assert!(e.contains("changed while") && e.contains("baton.toml"), "{e}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "agent = \"edited\"\n");
+        assert!(!bak.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp files left");
+        // Unchanged: replaced, the old text kept as the backup.
+        write_atomically(&file, &bak, "agent = \"edited\"\n", "agent = \"b\"\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "agent = \"b\"\n");
+        assert_eq!(std::fs::read_to_string(&bak).unwrap(), "agent = \"edited\"\n");
+    }
+
+    #[test]
+    fn edits_keep_comments_and_replace_in_place() {
+        let args = |key: &str, path: &str, writable| GrantArgs {
+            name: "p".into(),
+            key: key.into(),
+            path: path.into(),
+            writable,
+            dry_run: false,
+            json: false,
+        };
+        let text = "# top\n[plugins.p.grants]\n# about a\na = \"x\" # trailing\n";
+        let (out, old) = edit(text, &args("a", "y", true)).unwrap();
+        assert_eq!(out, "# top\n[plugins.p.grants]\n# about a\na = { path = \"y\", writable = true } # trailing\n");
+        assert_eq!(old.as_deref(), Some("\"x\""));
+        let (out, old) = edit(text, &args("b", "z", false)).unwrap();
+        assert_eq!(out, format!("{text}b = \"z\"\n"));
+        assert_eq!(old, None);
+        assert!(edit("[plugins.p]\ngrants = 3\n", &args("a", "x", false)).unwrap_err().to_string().contains("not a table"));
+    }
 }
