@@ -830,4 +830,17 @@ fn plugin_grant_edits_baton_toml_keeping_comments_with_a_backup_and_refuses_what
     }
     let leftovers: Vec<_> = std::fs::read_dir(&h.root).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".baton.toml")).collect();
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+
+    // A baton.toml kept elsewhere behind a symlink stays a symlink; the file it points to is edited.
+    let kept = user.path().join("dotfiles-baton.toml");
+    std::fs::rename(&toml_path, &kept).unwrap();
+    std::os::unix::fs::symlink(&kept, &toml_path).unwrap();
+    let out = grant(&["djay", "djay", "~/Music/djay"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("inside the writable grant `music` of plugin `spotify`"), "{err}");
+    let out = grant(&["djay", "djay", "~/djay-library"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::symlink_metadata(&toml_path).unwrap().file_type().is_symlink());
+    assert!(std::fs::read_to_string(&kept).unwrap().contains("[plugins.djay]\ngrants = { djay = \"~/djay-library\" }"));
+    assert_eq!(std::fs::read(user.path().join("dotfiles-baton.toml.bak")).unwrap(), before);
 }

@@ -46,9 +46,12 @@ pub fn run(args: GrantArgs, ctx: &Ctx) -> Result<i32> {
     let resolved = baton_pipeline::config::resolve_grant_path(&ctx.home, Path::new(&args.path));
     let changed = after != before;
     let diff = diff(&before, &after);
-    let backup = PathBuf::from(format!("{}.bak", file.display()));
+    // A baton.toml that is a symlink (a dotfiles repository) stays one: the file it points to
+    // is the one replaced, its backup beside it.
+    let real = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
+    let backup = PathBuf::from(format!("{}.bak", real.display()));
     if changed && !args.dry_run {
-        write_atomically(&file, &backup, &before, &after)?;
+        write_atomically(&real, &backup, &before, &after)?;
     }
     if args.json {
         let v = json!({
