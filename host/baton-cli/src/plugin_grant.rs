@@ -29,6 +29,8 @@ pub struct GrantArgs {
     /// Show the change to baton.toml as a diff; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// The outcome as JSON: plugin, key, path, resolved, writable, exists, changed, replaced,
+    /// backup and the diff.
     #[arg(long)]
     pub json: bool,
 }
