@@ -744,6 +744,12 @@ fn first_party_music_plugins_get_their_catalog_grants_built_in_and_an_explicit_c
     let message = r["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("grant `spotify` is missing") && !message.contains("catalog"), "{r}");
     assert_eq!(h.code("SP1"), "grant_missing", "{r}");
+    // `plugin inspect` shows the default as granted, and says where it comes from.
+    let text = String::from_utf8(h.ok(&["plugin", "inspect", "spotify"]).stdout).unwrap();
+    assert!(text.contains("built-in default"), "{text}");
+    let i = h.json(&["plugin", "inspect", "spotify", "--json"]);
+    let access = |i: &Value, name: &str| i["collections"].as_array().unwrap().iter().find(|c| c["name"] == name).map(|c| c["access"].clone());
+    assert_eq!(access(&i, "tracks"), Some(json!("read-write")), "{i}");
 
     // The user grants the folder (nothing else) and the import reaches the catalog.
     let exports = user.path().join("exports");
@@ -763,6 +769,9 @@ fn first_party_music_plugins_get_their_catalog_grants_built_in_and_an_explicit_c
     let mut toml = std::fs::read_to_string(&toml_path).unwrap();
     toml.push_str("catalog = { read = [\"tracks\"] }\n");
     std::fs::write(&toml_path, toml).unwrap();
+    let text = String::from_utf8(h.ok(&["plugin", "inspect", "spotify"]).stdout).unwrap();
+    assert!(text.contains("granted in baton.toml") && !text.contains("built-in default"), "{text}");
+    assert_eq!(access(&h.json(&["plugin", "inspect", "spotify", "--json"]), "tracks"), Some(json!("read-only")));
     h.drop_task("SP3", "spotify", "import", json!({}));
     h.ok(&["serve", "--once"]);
     let r = h.ret("SP3");

@@ -256,7 +256,14 @@ fn print_report(p: &PluginReport, cfg: &Config) {
         }
     }
     if !p.collections.is_empty() {
-        println!("  catalog  (wanted → granted in baton.toml)");
+        let built_in = cfg.plugins.get(&p.name).is_none_or(|t| t.catalog.is_none())
+            && baton_pipeline::config::default_catalog(&p.name).is_some();
+        if built_in {
+            // No `catalog` of the user's: the first-party default applies (see config::default_catalog).
+            println!("  catalog  (wanted → granted: built-in default; a `catalog` under [plugins.{}] replaces it)", esc(&p.name));
+        } else {
+            println!("  catalog  (wanted → granted in baton.toml)");
+        }
         for c in &p.collections {
             println!(
                 "    {:<10} wants {:<10} gets {:<11} — {}",
