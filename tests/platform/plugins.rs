@@ -832,7 +832,7 @@ fn plugin_grant_edits_baton_toml_keeping_comments_with_a_backup_and_refuses_what
     ] {
         let out = grant(args);
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{args:?} was accepted");
+        assert_eq!(out.status.code(), Some(2), "{args:?} was not refused");
         assert!(err.contains(says) && err.contains("baton.toml") && err.contains("unchanged"), "{args:?}: {err}");
         assert_eq!(std::fs::read(&toml_path).unwrap(), before, "{args:?} changed baton.toml");
         assert_eq!(std::fs::read(&bak).unwrap(), before_bak, "{args:?} changed the backup");

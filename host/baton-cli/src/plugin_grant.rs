@@ -40,10 +40,12 @@ pub fn run(args: GrantArgs, ctx: &Ctx) -> Result<i32> {
     let before = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
     let (after, replaced) = edit(&before, &args).with_context(|| format!("{}: cannot add the grant", file.display()))?;
     // The same checks as every load, plus the ones made when the plugin is loaded (nesting).
-    let cfg = Config::parse(&ctx.home, &after).map_err(|e| anyhow::anyhow!("refused, {} is unchanged: {e}", file.display()))?;
+    // (The config errors name the file; the layout ones do not.)
+    let refused = |e: String| anyhow::anyhow!("refused (the file is unchanged): {e}");
+    let cfg = Config::parse(&ctx.home, &after).map_err(|e| refused(e.to_string()))?;
     let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
-    cfg.check_grants(&paths).map_err(|e| anyhow::anyhow!("refused, {} is unchanged: {e}", file.display()))?;
-    check_layout(&cfg, &paths, &args.name).map_err(|e| anyhow::anyhow!("refused, {} is unchanged: {e}", file.display()))?;
+    cfg.check_grants(&paths).map_err(|e| refused(e.to_string()))?;
+    check_layout(&cfg, &paths, &args.name).map_err(|e| refused(format!("{}: {e}", file.display())))?;
 
     let resolved = baton_pipeline::config::resolve_grant_path(&ctx.home, Path::new(&args.path));
     let changed = after != before;
