@@ -107,6 +107,7 @@ fn edit(text: &str, args: &GrantArgs) -> Result<(String, Option<String>)> {
         Item::Table(t)
     });
     let plugins = plugins.as_table_like_mut().context("`plugins` is not a table")?;
+    let new_table = !plugins.contains_key(&args.name);
     let plugin = plugins.entry(&args.name).or_insert(Item::Table(Table::new()));
     let plugin = plugin.as_table_like_mut().with_context(|| format!("`plugins.{}` is not a table", args.name))?;
     let grants = plugin.entry("grants").or_insert(Item::Value(Value::InlineTable(InlineTable::new())));
@@ -142,6 +143,15 @@ fn edit(text: &str, args: &GrantArgs) -> Result<(String, Option<String>)> {
     };
     if inline {
         grants.fmt();
+    }
+    // A new table goes after the comments that end the file (those of the default file are
+    // about the tables one adds), not above them.
+    let trailing = doc.trailing().as_str().unwrap_or("").to_string();
+    if new_table && !trailing.trim().is_empty() {
+        if let Some(t) = doc.get_mut("plugins").and_then(|p| p.get_mut(&args.name)).and_then(Item::as_table_mut) {
+            t.decor_mut().set_prefix(format!("{}\n", trailing.trim_end()) + "\n");
+            doc.set_trailing("");
+        }
     }
     Ok((doc.to_string(), replaced))
 }
@@ -280,5 +290,8 @@ mod tests {
         assert_eq!(out, format!("{text}b = \"z\"\n"));
         assert_eq!(old, None);
         assert!(edit("[plugins.p]\ngrants = 3\n", &args("a", "x", false)).unwrap_err().to_string().contains("not a table"));
+        // A new table comes after the comments that end the file.
+        let (out, _) = edit("[plugins.q]\nx = 1\n\n# add [plugins.p] here\n", &args("a", "x", false)).unwrap();
+        assert_eq!(out, "[plugins.q]\nx = 1\n\n# add [plugins.p] here\n\n[plugins.p]\ngrants = { a = \"x\" }\n");
     }
 }
