@@ -722,3 +722,134 @@ fn grants_expand_tilde_and_missing_folders_are_warned_at_start_up_and_in_inspect
     // One error code for a grant problem, whoever finds it: the host (above) or a plugin.
     assert_eq!(bare.code("DJ2"), "grant_missing", "{r}");
 }
+
+/// One Exportify playlist (pavelkomarov's layout) with two tracks.
+fn exportify_csv() -> String {
+    "Track URI,Track Name,Album Name,Artist Name(s),Release Date,Duration (ms),Popularity,Explicit,Added By,Added At,Genres,Record Label\n\
+     spotify:track:1AAAAAAAAAAAAAAAAAAAAA,Alpha Song,First,Ann Artist,2020-01-01,12000,40,false,spotify:user:me,2021-01-10T10:00:00Z,pop,Label\n\
+     spotify:track:2BBBBBBBBBBBBBBBBBBBBB,Beta Song,Second,Bob Band,2020-02-02,12000,41,false,spotify:user:me,2021-02-10T10:00:00Z,,\n"
+        .to_string()
+}
+
+#[test]
+fn first_party_music_plugins_get_their_catalog_grants_built_in_and_an_explicit_catalog_wins() {
+    // A fresh home, as `baton init` writes it: the spotify table is only a comment there.
+    let user = tempfile::tempdir().unwrap();
+    let h = Home::init(&[], "");
+    assert!(!std::fs::read_to_string(h.root.join("baton.toml")).unwrap().contains("\n[plugins.spotify]"));
+    // Without a folder, the task fails on the folder grant, with the grant message, not on the catalog.
+    h.drop_task("SP1", "spotify", "import", json!({}));
+    h.ok(&["serve", "--once"]);
+    let r = h.ret("SP1");
+    let message = r["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("grant `spotify` is missing") && !message.contains("catalog"), "{r}");
+    assert_eq!(h.code("SP1"), "grant_missing", "{r}");
+    // `plugin inspect` shows the default as granted, and says where it comes from.
+    let text = String::from_utf8(h.ok(&["plugin", "inspect", "spotify"]).stdout).unwrap();
+    assert!(text.contains("built-in default"), "{text}");
+    let i = h.json(&["plugin", "inspect", "spotify", "--json"]);
+    let access = |i: &Value, name: &str| i["collections"].as_array().unwrap().iter().find(|c| c["name"] == name).map(|c| c["access"].clone());
+    assert_eq!(access(&i, "tracks"), Some(json!("read-write")), "{i}");
+
+    // The user grants the folder (nothing else) and the import reaches the catalog.
+    let exports = user.path().join("exports");
+    std::fs::create_dir(&exports).unwrap();
+    std::fs::write(exports.join("road_trip.csv"), exportify_csv()).unwrap();
+    h.ok(&["plugin", "grant", "spotify", "spotify", exports.to_str().unwrap()]);
+    h.drop_task("SP2", "spotify", "import", json!({}));
+    h.ok(&["serve", "--once"]);
+    let r = h.ret("SP2");
+    assert_eq!(r["status"], "completed", "{r}");
+    let tracks = h.json(&["catalog", "show", "tracks", "--json"]);
+    let keys: Vec<&str> = tracks["records"].as_array().unwrap().iter().filter_map(|r| r["key"].as_str()).collect();
+    assert!(keys.contains(&"spotify:track:1AAAAAAAAAAAAAAAAAAAAA") && keys.contains(&"spotify:track:2BBBBBBBBBBBBBBBBBBBBB"), "{tracks}");
+
+    // A `catalog` the user writes replaces the default whole: read-only tracks cannot import.
+    let toml_path = h.root.join("baton.toml");
+    let mut toml = std::fs::read_to_string(&toml_path).unwrap();
+    toml.push_str("catalog = { read = [\"tracks\"] }\n");
+    std::fs::write(&toml_path, toml).unwrap();
+    let text = String::from_utf8(h.ok(&["plugin", "inspect", "spotify"]).stdout).unwrap();
+    assert!(text.contains("granted in baton.toml") && !text.contains("built-in default"), "{text}");
+    assert_eq!(access(&h.json(&["plugin", "inspect", "spotify", "--json"]), "tracks"), Some(json!("read-only")));
+    h.drop_task("SP3", "spotify", "import", json!({}));
+    h.ok(&["serve", "--once"]);
+    let r = h.ret("SP3");
+    assert_eq!(r["status"], "failed", "{r}");
+    let message = r["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("denied") && message.contains("[plugins.spotify] catalog"), "{r}");
+}
+
+#[test]
+fn plugin_grant_edits_baton_toml_keeping_comments_with_a_backup_and_refuses_what_load_refuses() {
+    let user = tempfile::tempdir().unwrap();
+    let h = Home::init(&[], "");
+    let toml_path = h.root.join("baton.toml");
+    let bak = h.root.join("baton.toml.bak");
+    let orig = std::fs::read_to_string(&toml_path).unwrap();
+    let grant = |args: &[&str]| h.cmd(&[&["plugin", "grant"][..], args].concat()).env("HOME", user.path()).output().unwrap();
+
+    // --dry-run: the diff, nothing written.
+    let out = grant(&["djay", "djay", "~/Music/djay", "--dry-run"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let diff = String::from_utf8_lossy(&out.stdout);
+    assert!(diff.contains("+[plugins.djay]") && diff.contains("+grants = { djay = \"~/Music/djay\" }"), "{diff}");
+    assert_eq!(std::fs::read_to_string(&toml_path).unwrap(), orig);
+    assert!(!bak.exists());
+
+    // Into an existing inline table (audit's), then a new table, writable, as JSON.
+    let out = grant(&["audit", "repos", "/srv/app"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&bak).unwrap(), orig, "the previous file is kept");
+    let out = grant(&["spotify", "music", "~/Music", "--writable", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["changed"].as_bool(), v["writable"].as_bool()), (Some(true), Some(true)), "{v}");
+    assert_eq!(v["resolved"], user.path().join("Music").to_str().unwrap(), "{v}");
+    let text = std::fs::read_to_string(&toml_path).unwrap();
+    for line in orig.lines().filter(|l| l.trim_start().starts_with('#')) {
+        assert!(text.contains(line), "comment lost: {line}");
+    }
+    assert!(text.contains(r#"grants = { plans = "plans", reports = { path = "reports", writable = true }, repos = "/srv/app" }"#), "{text}");
+    assert!(text.contains("[plugins.spotify]\ngrants = { music = { path = \"~/Music\", writable = true } }"), "{text}");
+    // baton reads the result as the user meant it.
+    let out = h.cmd(&["plugin", "inspect", "spotify", "--json"]).env("HOME", user.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let inspect: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let grants = inspect["grants"].as_array().or_else(|| inspect[0]["grants"].as_array()).cloned().unwrap_or_default();
+    assert!(grants.iter().any(|g| g["name"] == "music" && g["path"] == user.path().join("Music").to_str().unwrap()), "{inspect}");
+    // The same grant again changes nothing.
+    let out = grant(&["spotify", "music", "~/Music", "--writable", "--json"]);
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap()["changed"], false);
+
+    // Refused, the file untouched: a grant inside the home's state/, and one nesting in a
+    // writable grant of the same plugin.
+    let before = std::fs::read(&toml_path).unwrap();
+    let before_bak = std::fs::read(&bak).unwrap();
+    for (args, says) in [
+        (&["spotify", "cache", "state/x", "--writable"][..], "state folder"),
+        (&["spotify", "spotify", "~/Music/exports"][..], "nest"),
+    ] {
+        let out = grant(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} was not refused");
+        assert!(err.contains(says) && err.contains("baton.toml") && err.contains("unchanged"), "{args:?}: {err}");
+        assert_eq!(std::fs::read(&toml_path).unwrap(), before, "{args:?} changed baton.toml");
+        assert_eq!(std::fs::read(&bak).unwrap(), before_bak, "{args:?} changed the backup");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&h.root).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".baton.toml")).collect();
+    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+
+    // A baton.toml kept elsewhere behind a symlink stays a symlink; the file it points to is edited.
+    let kept = user.path().join("dotfiles-baton.toml");
+    std::fs::rename(&toml_path, &kept).unwrap();
+    std::os::unix::fs::symlink(&kept, &toml_path).unwrap();
+    let out = grant(&["djay", "djay", "~/Music/djay"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("inside the writable grant `music` of plugin `spotify`"), "{err}");
+    let out = grant(&["djay", "djay", "~/djay-library"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::symlink_metadata(&toml_path).unwrap().file_type().is_symlink());
+    assert!(std::fs::read_to_string(&kept).unwrap().contains("[plugins.djay]\ngrants = { djay = \"~/djay-library\" }"));
+    assert_eq!(std::fs::read(user.path().join("dotfiles-baton.toml.bak")).unwrap(), before);
+}

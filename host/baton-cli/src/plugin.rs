@@ -13,6 +13,10 @@ use baton_runtime::{Runtime, RuntimeConfig};
 use crate::text::esc;
 use crate::Ctx;
 
+// `plugin grant` lives in a file of its own beside this one (declared here, not in main.rs).
+#[path = "plugin_grant.rs"]
+mod plugin_grant;
+
 #[derive(clap::Subcommand)]
 pub enum PluginCommand {
     /// Check a component against the baton:plugin world, show what it wants, and install it
@@ -50,6 +54,10 @@ pub enum PluginCommand {
     /// Write a new plugin project (Rust, Python or JavaScript) that builds with `./build.sh`
     /// and passes its own `./test.sh`. Needs no home.
     New(crate::plugin_new::NewArgs),
+    /// Grant a plugin a folder: adds `KEY = "PATH"` under [plugins.NAME] grants in baton.toml,
+    /// keeping its comments; checked as `serve` checks it, written atomically, the previous
+    /// file kept as baton.toml.bak. `--dry-run` shows the diff.
+    Grant(plugin_grant::GrantArgs),
 }
 
 /// Whether a plugin command reads the home: every one does today. Exhaustive on purpose: a
@@ -61,7 +69,8 @@ pub fn needs_home(cmd: &PluginCommand) -> bool {
         | PluginCommand::Inspect { .. }
         | PluginCommand::Remove { .. }
         | PluginCommand::Pause { .. }
-        | PluginCommand::Resume { .. } => true,
+        | PluginCommand::Resume { .. }
+        | PluginCommand::Grant(_) => true,
         // `plugin new` writes a scaffold anywhere: no home.
         PluginCommand::New(_) => false,
     }
@@ -93,6 +102,9 @@ pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
     // Before anything reads the home: a new plugin needs none.
     let cmd = match cmd {
         PluginCommand::New(args) => return crate::plugin_new::run(args),
+        // Edits baton.toml as text, and checks the result itself: the file as it is now may be
+        // the one being fixed.
+        PluginCommand::Grant(args) => return plugin_grant::run(args, ctx),
         cmd => cmd,
     };
     let cfg = Config::load(&ctx.home)?;
@@ -129,7 +141,9 @@ pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
                 }
                 Ok(0)
             }
-            PluginCommand::Pause { .. } | PluginCommand::Resume { .. } | PluginCommand::New(_) => unreachable!("handled above"),
+            PluginCommand::Pause { .. } | PluginCommand::Resume { .. } | PluginCommand::New(_) | PluginCommand::Grant(_) => {
+                unreachable!("handled above")
+            }
             PluginCommand::Remove { name } => {
                 let r = plugins::remove(&runtime, &cfg, &paths, &name).await?;
                 println!("removed {} {} (sha256 {}); kept at {}", r.name, r.version, short(&r.sha256), r.moved_to.display());
@@ -242,7 +256,14 @@ fn print_report(p: &PluginReport, cfg: &Config) {
         }
     }
     if !p.collections.is_empty() {
-        println!("  catalog  (wanted → granted in baton.toml)");
+        let built_in = cfg.plugins.get(&p.name).is_none_or(|t| t.catalog.is_none())
+            && baton_pipeline::config::default_catalog(&p.name).is_some();
+        if built_in {
+            // No `catalog` of the user's: the first-party default applies (see config::default_catalog).
+            println!("  catalog  (wanted → granted: built-in default; a `catalog` under [plugins.{}] replaces it)", esc(&p.name));
+        } else {
+            println!("  catalog  (wanted → granted in baton.toml)");
+        }
         for c in &p.collections {
             println!(
                 "    {:<10} wants {:<10} gets {:<11} — {}",

@@ -331,9 +331,10 @@ pub struct PluginConfig {
     pub disk_mb: Option<u64>,
     pub disk_files: Option<u64>,
     /// Catalog collections granted (WIT 0.4.0): `catalog = { read = [...], write = [...] }`.
-    /// Write implies read.
+    /// Write implies read. Unset: the built-in default of a first-party plugin
+    /// ([`default_catalog`]); set (even to `{}`): exactly what it says, replacing the default.
     #[serde(default)]
-    pub catalog: CatalogGrantConfig,
+    pub catalog: Option<CatalogGrantConfig>,
     /// The plugin's share of the catalog: `catalog_quota = { rows = N, bytes = N }`.
     #[serde(default)]
     pub catalog_quota: CatalogQuotaConfig,
@@ -363,6 +364,24 @@ pub struct CatalogQuotaConfig {
 pub const CATALOG_COLLECTIONS: &[&str] = &["tracks", "artists", "playlists", "files", "handoffs", "audit_gaps"];
 /// Of those, the ones no plugin writes: the fingerprint library and the host's own records.
 pub const READ_ONLY_COLLECTIONS: &[&str] = &["files", "handoffs", "audit_gaps"];
+
+/// The catalog grants the first-party music plugins get when their `[plugins.NAME]` table
+/// does not set `catalog` (or there is no table): what each needs to do its job at all, so a
+/// new user's first task does not fail on a commented-out line. Folders are never defaulted:
+/// which of the user's folders a plugin sees stays the user's choice.
+///
+/// The merge rule is per key: a `catalog` the user writes replaces the default whole (it is
+/// not a union), so a user can always narrow a grant (`catalog = { read = ["tracks"] }`, or
+/// `catalog = {}` for none); every other key of the table (grants, budgets, settings) leaves
+/// the default in place.
+pub fn default_catalog(plugin: &str) -> Option<CatalogGrantConfig> {
+    let list = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    match plugin {
+        "spotify" | "djay" => Some(CatalogGrantConfig { read: list(&["files"]), write: list(&["tracks", "artists", "playlists"]) }),
+        "drive-sync" => Some(CatalogGrantConfig { read: list(CATALOG_COLLECTIONS), write: Vec::new() }),
+        _ => None,
+    }
+}
 
 /// Whether `name` is a collection a grant may name: a host collection, or `<plugin>.<name>`
 /// in snake_case.
@@ -463,19 +482,22 @@ impl Config {
     pub fn load(home: &Path) -> Result<Self, ConfigError> {
         let path = home.join("baton.toml");
         match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let cfg: Config = toml::from_str(&text)
-                    .map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.to_string() })?;
-                cfg.check_grants(&Paths::new(home, &home.join("state").join("baton.sqlite"), &cfg))?;
-                cfg.check_catalog(&path)?;
-                cfg.alerts
-                    .check()
-                    .map_err(|message| ConfigError::Parse { path: path.display().to_string(), message })?;
-                Ok(cfg)
-            }
+            Ok(text) => Config::parse(home, &text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
             Err(source) => Err(ConfigError::Read { path: path.display().to_string(), source }),
         }
+    }
+
+    /// `text` as `<home>/baton.toml`, with every check [`Config::load`] makes: so that a
+    /// command that edits the file (`baton plugin grant`) can refuse an edit load would refuse.
+    pub fn parse(home: &Path, text: &str) -> Result<Self, ConfigError> {
+        let path = home.join("baton.toml");
+        let cfg: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.to_string() })?;
+        cfg.check_grants(&Paths::new(home, &home.join("state").join("baton.sqlite"), &cfg))?;
+        cfg.check_catalog(&path)?;
+        cfg.alerts.check().map_err(|message| ConfigError::Parse { path: path.display().to_string(), message })?;
+        Ok(cfg)
     }
 
     /// The budget for one plugin: its own settings over the defaults.
@@ -551,7 +573,8 @@ impl Config {
     /// Refuses catalog grants of collections that do not exist, and writes to read-only ones.
     fn check_catalog(&self, file: &Path) -> Result<(), ConfigError> {
         for (plugin, p) in &self.plugins {
-            for (op, names) in [("read", &p.catalog.read), ("write", &p.catalog.write)] {
+            let Some(catalog) = &p.catalog else { continue };
+            for (op, names) in [("read", &catalog.read), ("write", &catalog.write)] {
                 for name in names {
                     if !known_collection(name) {
                         return Err(ConfigError::Catalog(format!(
@@ -574,10 +597,18 @@ impl Config {
         Ok(())
     }
 
+    /// The catalog grant one plugin gets: its own `catalog`, else the built-in default of a
+    /// first-party plugin ([`default_catalog`]), else none.
+    pub fn catalog_grant(&self, plugin: &str) -> CatalogGrantConfig {
+        self.plugins.get(plugin).and_then(|p| p.catalog.clone()).or_else(|| default_catalog(plugin)).unwrap_or_default()
+    }
+
     /// What `baton.toml` gives one plugin besides folders: its settings (as JSON) and catalog
-    /// grants and quota.
+    /// grants (built-in defaults included) and quota.
     pub fn plugin_settings(&self, plugin: &str) -> baton_runtime::PluginSettings {
-        let Some(p) = self.plugins.get(plugin) else { return baton_runtime::PluginSettings::default() };
+        let catalog = self.catalog_grant(plugin);
+        let empty = PluginConfig::default();
+        let p = self.plugins.get(plugin).unwrap_or(&empty);
         let settings = match &p.settings {
             Some(t) => toml_to_json(&toml::Value::Table(t.clone())).to_string(),
             None => "{}".into(),
@@ -585,8 +616,8 @@ impl Config {
         baton_runtime::PluginSettings {
             settings: settings.into(),
             catalog: baton_runtime::CatalogGrant {
-                read: p.catalog.read.clone(),
-                write: p.catalog.write.clone(),
+                read: catalog.read,
+                write: catalog.write,
                 quota_rows: p.catalog_quota.rows,
                 quota_bytes: p.catalog_quota.bytes,
             },
@@ -821,6 +852,35 @@ mod tests {
         c.check_catalog(Path::new("baton.toml")).unwrap();
         assert_eq!(c.plugin_settings("djay").catalog.write, ["tracks", "artists", "playlists"]);
         assert_eq!(c.plugin_settings("drive-sync").catalog.read.len(), 6);
+        // The commented lines show exactly the built-in defaults.
+        for name in ["spotify", "djay", "drive-sync"] {
+            let shown = c.plugins[name].catalog.clone().unwrap();
+            let builtin = default_catalog(name).unwrap();
+            assert_eq!((shown.read, shown.write), (builtin.read, builtin.write), "{name}");
+        }
+    }
+
+    #[test]
+    fn first_party_catalog_defaults_apply_unless_the_user_sets_catalog() {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        // A fresh home: no tables for them at all.
+        let c: Config = toml::from_str(DEFAULT_TOML).unwrap();
+        assert_eq!(c.plugin_settings("spotify").catalog.write, ["tracks", "artists", "playlists"]);
+        assert_eq!(c.plugin_settings("djay").catalog.read, ["files"]);
+        assert_eq!(c.plugin_settings("drive-sync").catalog.write, Vec::<String>::new());
+        assert!(c.plugin_settings("someone-elses").catalog.read.is_empty());
+        // A table with grants and settings but no `catalog` keeps the default.
+        std::fs::write(h.join("baton.toml"), "[plugins.djay]\ngrants = { djay = \"/x\" }\n[plugins.djay.settings]\na = 1\n").unwrap();
+        let c = Config::load(h).unwrap();
+        assert_eq!(c.plugin_settings("djay").catalog.write, ["tracks", "artists", "playlists"]);
+        // `catalog` set replaces the default whole (no union), `{}` included.
+        std::fs::write(h.join("baton.toml"), "[plugins.djay]\ncatalog = { read = [\"tracks\"] }\n[plugins.spotify]\ncatalog = {}\n").unwrap();
+        let c = Config::load(h).unwrap();
+        let d = c.plugin_settings("djay").catalog;
+        assert_eq!((d.read, d.write), (vec!["tracks".to_string()], Vec::<String>::new()));
+        let s = c.plugin_settings("spotify").catalog;
+        assert!(s.read.is_empty() && s.write.is_empty());
     }
 
     #[test]
