@@ -20,9 +20,41 @@ use baton_catalog::{Access, Catalog, Record, TrackQuery, Verdict};
 use serde_json::json;
 
 const WORDS: &[&str] = &[
-    "night", "drive", "summer", "echo", "light", "fire", "ocean", "dream", "city", "heart", "gold", "rain", "shadow",
-    "river", "storm", "velvet", "neon", "silver", "wild", "lost", "signal", "horizon", "pulse", "glass", "midnight",
-    "electric", "sunrise", "gravity", "paradise", "satellite", "crystal", "thunder", "desire", "mirror", "phantom",
+    "night",
+    "drive",
+    "summer",
+    "echo",
+    "light",
+    "fire",
+    "ocean",
+    "dream",
+    "city",
+    "heart",
+    "gold",
+    "rain",
+    "shadow",
+    "river",
+    "storm",
+    "velvet",
+    "neon",
+    "silver",
+    "wild",
+    "lost",
+    "signal",
+    "horizon",
+    "pulse",
+    "glass",
+    "midnight",
+    "electric",
+    "sunrise",
+    "gravity",
+    "paradise",
+    "satellite",
+    "crystal",
+    "thunder",
+    "desire",
+    "mirror",
+    "phantom",
 ];
 
 /// A deterministic pseudo-random stream (no dependency, same rows in every run).
@@ -82,7 +114,9 @@ fn main() {
     let per_playlist = memberships / playlists;
     let lib = tracks(n);
 
-    println!("## upsert: {n} tracks, {playlists} playlists, {memberships} memberships; {rounds} rounds, interleaved with the baseline");
+    println!(
+        "## upsert: {n} tracks, {playlists} playlists, {memberships} memberships; {rounds} rounds, interleaved with the baseline"
+    );
     let (mut cat_s, mut base_s) = (Vec::new(), Vec::new());
     let mut last_dir = None;
     for round in 0..rounds {
@@ -163,8 +197,12 @@ fn upsert_all(path: &Path, lib: &[Track], playlists: usize, per_playlist: usize)
     }
     let recs: Vec<Record> = (0..playlists)
         .map(|p| {
-            let keys: Vec<&str> = (0..per_playlist).map(|j| lib[(p * 7919 + j * 13) % lib.len()].key.as_str()).collect();
-            Record::new(format!("pl{p:04}"), json!({"name": format!("Playlist {p}"), "source": "spotify", "tracks": keys}))
+            let keys: Vec<&str> =
+                (0..per_playlist).map(|j| lib[(p * 7919 + j * 13) % lib.len()].key.as_str()).collect();
+            Record::new(
+                format!("pl{p:04}"),
+                json!({"name": format!("Playlist {p}"), "source": "spotify", "tracks": keys}),
+            )
         })
         .collect();
     for chunk in recs.chunks(50) {
@@ -190,10 +228,16 @@ fn baseline(path: &Path, lib: &[Track], playlists: usize, per_playlist: usize) {
             st.execute(rusqlite::params![t.key, props.to_string()]).expect("insert");
         }
         let mut pl = tx.prepare("INSERT INTO playlists (key, props) VALUES (?1, ?2)").expect("prepare");
-        let mut m = tx.prepare("INSERT OR IGNORE INTO memberships (playlist, track, position) VALUES (?1, ?2, ?3)").expect("prepare");
+        let mut m = tx
+            .prepare("INSERT OR IGNORE INTO memberships (playlist, track, position) VALUES (?1, ?2, ?3)")
+            .expect("prepare");
         for p in 0..playlists {
             let key = format!("pl{p:04}");
-            pl.execute(rusqlite::params![key, json!({"name": format!("Playlist {p}"), "source": "spotify"}).to_string()]).expect("insert");
+            pl.execute(rusqlite::params![
+                key,
+                json!({"name": format!("Playlist {p}"), "source": "spotify"}).to_string()
+            ])
+            .expect("insert");
             for j in 0..per_playlist {
                 m.execute(rusqlite::params![key, lib[(p * 7919 + j * 13) % lib.len()].key, j as i64]).expect("insert");
             }
@@ -224,7 +268,12 @@ fn make_queries(lib: &[Track], q: usize) -> Vec<(TrackQuery, Option<String>)> {
                     (q, Some(t.key.clone()))
                 }
                 2 => {
-                    let q = TrackQuery { title: t.title.clone(), artists: t.artists.clone(), isrc: Some(t.isrc.clone()), ..TrackQuery::default() };
+                    let q = TrackQuery {
+                        title: t.title.clone(),
+                        artists: t.artists.clone(),
+                        isrc: Some(t.isrc.clone()),
+                        ..TrackQuery::default()
+                    };
                     (q, Some(t.key.clone()))
                 }
                 _ => {

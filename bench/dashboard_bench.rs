@@ -11,8 +11,8 @@
 //! cargo build --release -p baton-cli --example dashboard_bench --bin baton
 //! target/release/examples/dashboard_bench target/release/baton [N=5000] [ROUNDS=5] [CLIENTS=10]
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 #[path = "home.rs"]
@@ -21,7 +21,7 @@ mod home;
 #[allow(dead_code)]
 mod http;
 
-use home::{median, Home};
+use home::{Home, median};
 
 /// What each client's page fetches on a change, in turn: the overview most, as users keep it open.
 const PAGES: [&str; 5] = ["/api/overview", "/api/handoffs", "/api/overview", "/api/plugins", "/api/library"];
@@ -32,7 +32,8 @@ fn main() {
     let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5000);
     let rounds: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5);
     let clients: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(10);
-    let modes: [(&str, Option<usize>); 3] = [("plain", None), ("http, 0 clients", Some(0)), ("http, live clients", Some(clients))];
+    let modes: [(&str, Option<usize>); 3] =
+        [("plain", None), ("http, 0 clients", Some(0)), ("http, live clients", Some(clients))];
     let mut rates = vec![Vec::new(); modes.len()];
     let mut cpus = vec![Vec::new(); modes.len()];
     println!("## {n} echo handoffs drained by a warm serve; {clients} live clients in the third set-up");
@@ -55,7 +56,11 @@ fn main() {
     let meds: Vec<f64> = rates.iter_mut().map(|r| median(r)).collect();
     let cpu: Vec<f64> = cpus.iter_mut().map(|r| median(r)).collect();
     for (((name, _), m), c) in modes.iter().zip(&meds).zip(&cpu) {
-        println!("median {name}: {m:.0} handoffs/s ({:.3}x plain); serve's CPU for the drain {c:.0} ms ({:.3}x plain)", m / meds[0], c / cpu[0]);
+        println!(
+            "median {name}: {m:.0} handoffs/s ({:.3}x plain); serve's CPU for the drain {c:.0} ms ({:.3}x plain)",
+            m / meds[0],
+            c / cpu[0]
+        );
     }
 }
 
@@ -123,9 +128,16 @@ fn stop(child: &mut std::process::Child) {
 fn client(addr: SocketAddr, key: &str, page: &str, done: &AtomicBool, ready: &AtomicUsize, fetches: &AtomicUsize) {
     use tungstenite::client::IntoClientRequest;
     let auth = format!("Bearer {key}");
-    let session = http::request(addr, "POST", "/api/session", None, &[("Authorization", &auth), ("Content-Type", "application/json")], b"{}")
-        .unwrap()
-        .json()["token"]
+    let session = http::request(
+        addr,
+        "POST",
+        "/api/session",
+        None,
+        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        b"{}",
+    )
+    .unwrap()
+    .json()["token"]
         .as_str()
         .expect("a session token")
         .to_string();
@@ -145,7 +157,9 @@ fn client(addr: SocketAddr, key: &str, page: &str, done: &AtomicBool, ready: &At
     while !done.load(Ordering::SeqCst) {
         match ws.read() {
             Ok(tungstenite::Message::Text(t)) => {
-                let kind = serde_json::from_str::<serde_json::Value>(&t).ok().and_then(|v| v["type"].as_str().map(str::to_string));
+                let kind = serde_json::from_str::<serde_json::Value>(&t)
+                    .ok()
+                    .and_then(|v| v["type"].as_str().map(str::to_string));
                 match kind.as_deref() {
                     Some("hello") if !hello => {
                         hello = true;
@@ -160,7 +174,11 @@ fn client(addr: SocketAddr, key: &str, page: &str, done: &AtomicBool, ready: &At
                 }
             }
             Ok(_) => {}
-            Err(tungstenite::Error::Io(e)) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted
+                ) => {}
             Err(e) => panic!("live feed: {e}"),
         }
     }

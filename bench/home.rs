@@ -14,7 +14,9 @@ pub struct Home {
 
 impl Home {
     pub fn new(bin: &Path) -> Self {
-        let dir = tempfile::tempdir_in(std::env::var_os("BENCH_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir)).unwrap();
+        let dir =
+            tempfile::tempdir_in(std::env::var_os("BENCH_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir))
+                .unwrap();
         let root = dir.path().join("home");
         let h = Home { _dir: dir, root, bin: bin.to_path_buf() };
         h.baton(&["init"]);
@@ -26,15 +28,28 @@ impl Home {
     }
 
     pub fn baton(&self, args: &[&str]) {
-        let st = Command::new(&self.bin).arg("--home").arg(&self.root).args(args).env("BATON_LOG", "warn")
-            .stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
+        let st = Command::new(&self.bin)
+            .arg("--home")
+            .arg(&self.root)
+            .args(args)
+            .env("BATON_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
         assert!(st.success(), "baton {args:?}");
     }
 
     /// `baton ARGS`' standard output (say, the key `baton key rotate` prints).
     pub fn output(&self, args: &[&str]) -> String {
-        let out = Command::new(&self.bin).arg("--home").arg(&self.root).args(args).env("BATON_LOG", "warn")
-            .stderr(Stdio::null()).output().unwrap();
+        let out = Command::new(&self.bin)
+            .arg("--home")
+            .arg(&self.root)
+            .args(args)
+            .env("BATON_LOG", "warn")
+            .stderr(Stdio::null())
+            .output()
+            .unwrap();
         assert!(out.status.success(), "baton {args:?}");
         String::from_utf8(out.stdout).unwrap()
     }
@@ -48,8 +63,16 @@ impl Home {
     }
 
     pub fn serve_with(&self, args: &[&str]) -> std::process::Child {
-        Command::new(&self.bin).arg("--home").arg(&self.root).arg("serve").args(args).env("BATON_LOG", "warn")
-            .stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+        Command::new(&self.bin)
+            .arg("--home")
+            .arg(&self.root)
+            .arg("serve")
+            .args(args)
+            .env("BATON_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
     }
 
     /// Waits until `n` RETURNs are in the reply inbox (polled every 20 ms: under 1% of a run).
@@ -70,7 +93,8 @@ impl Home {
     pub fn drain_rate(&self, pid: u32, n: usize) -> f64 {
         self.drop_tasks(900_000..900_001);
         self.wait_count(1);
-        let signal = |sig: &str| assert!(Command::new("kill").arg(sig).arg(pid.to_string()).status().unwrap().success());
+        let signal =
+            |sig: &str| assert!(Command::new("kill").arg(sig).arg(pid.to_string()).status().unwrap().success());
         signal("-STOP");
         self.drop_tasks(0..n);
         let t = Instant::now();

@@ -39,9 +39,12 @@ fn main() {
     let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5000);
     let rounds: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(3);
     let server = pg::Pg::start().expect("PostgreSQL is needed (./x setup)");
-    let variants: [(&str, bool, usize); 3] = [("sqlite, 1 host", false, 1), ("postgres, 1 host", true, 1), ("postgres, 2 hosts", true, 2)];
+    let variants: [(&str, bool, usize); 3] =
+        [("sqlite, 1 host", false, 1), ("postgres, 1 host", true, 1), ("postgres, 2 hosts", true, 2)];
     let mut results: Vec<Vec<Drain>> = variants.iter().map(|_| Vec::new()).collect();
-    println!("## {n} echo TASKs dropped while the host(s) are stopped (SIGSTOP), drained after SIGCONT; {rounds} rounds");
+    println!(
+        "## {n} echo TASKs dropped while the host(s) are stopped (SIGSTOP), drained after SIGCONT; {rounds} rounds"
+    );
     for round in 0..rounds {
         for (v, (name, on_pg, hosts)) in variants.iter().enumerate() {
             let db = format!("bench_{round}_{v}");
@@ -82,7 +85,8 @@ fn main() {
 /// Sets up `hosts` homes on one handoffs tree (and the ledger at `url`, or each on its own
 /// SQLite file), warms them with one task each, stops them, drops `n` TASKs, and times the drain.
 fn drain(bin: &Path, url: Option<&str>, hosts: usize, n: usize, stats: Option<(&pg::Pg, &str)>) -> Drain {
-    let dir = tempfile::tempdir_in(std::env::var_os("BENCH_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir)).unwrap();
+    let dir = tempfile::tempdir_in(std::env::var_os("BENCH_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir))
+        .unwrap();
     let tree = dir.path().join("handoffs");
     let homes: Vec<PathBuf> = (0..hosts).map(|i| dir.path().join(format!("host{i}"))).collect();
     for home in &homes {
@@ -103,7 +107,9 @@ fn drain(bin: &Path, url: Option<&str>, hosts: usize, n: usize, stats: Option<(&
     drop_tasks(&inbox, dir.path(), 900_000..900_000 + hosts);
     wait_count(&replies, hosts);
     std::thread::sleep(Duration::from_millis(300));
-    let signal = |c: &Child, sig: &str| assert!(Command::new("kill").arg(sig).arg(c.id().to_string()).status().unwrap().success());
+    let signal = |c: &Child, sig: &str| {
+        assert!(Command::new("kill").arg(sig).arg(c.id().to_string()).status().unwrap().success())
+    };
     children.iter().for_each(|c| signal(c, "-STOP"));
     drop_tasks(&inbox, dir.path(), 0..n);
     let before = stats.map(|(s, db)| server_stats(s, db));

@@ -15,7 +15,7 @@ use notify::{RecursiveMode, Watcher};
 
 #[path = "home.rs"]
 mod home;
-use home::{median, Home};
+use home::{Home, median};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -28,7 +28,9 @@ fn main() {
     let secs: u64 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(10);
     let glue = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/reference_glue.py");
 
-    println!("## throughput: {n} echo handoffs dropped while a warm `baton serve` is stopped (SIGSTOP), drained after SIGCONT");
+    println!(
+        "## throughput: {n} echo handoffs dropped while a warm `baton serve` is stopped (SIGSTOP), drained after SIGCONT"
+    );
     let mut baton_rates = vec![Vec::new(); bins.len()];
     let mut glue_rates = Vec::new();
     for round in 0..3 {
@@ -40,10 +42,16 @@ fn main() {
             let _ = child.wait();
         }
         let home = Home::new(&bins[0]);
-        let mut glue = Command::new("python3").arg(&glue).arg(home.root.join("handoffs")).arg((n + 1).to_string()).spawn().unwrap();
+        let mut glue = Command::new("python3")
+            .arg(&glue)
+            .arg(home.root.join("handoffs"))
+            .arg((n + 1).to_string())
+            .spawn()
+            .unwrap();
         glue_rates.push(home.drain_rate(glue.id(), n));
         assert!(glue.wait().unwrap().success());
-        let rates: Vec<String> = bins.iter().zip(&baton_rates).map(|(bin, r)| format!("{} {:.0}/s", bin.display(), r[round])).collect();
+        let rates: Vec<String> =
+            bins.iter().zip(&baton_rates).map(|(bin, r)| format!("{} {:.0}/s", bin.display(), r[round])).collect();
         println!("round {round}: {}, reference glue {:.0}/s", rates.join(", "), glue_rates[round]);
     }
     let g = median(&mut glue_rates);
@@ -76,7 +84,8 @@ fn latency(bin: &Path, rate: u64, secs: u64) {
                 }
             }
         }
-    }).unwrap();
+    })
+    .unwrap();
     w.watch(&reply, RecursiveMode::NonRecursive).unwrap();
     // Warm up: the first task pays for plugin instantiation caches.
     home.drop_tasks(900_000..900_001);
@@ -108,7 +117,14 @@ fn latency(bin: &Path, rate: u64, secs: u64) {
     assert_eq!(lat.len(), total, "every task's RETURN seen once");
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let pct = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize];
-    println!("{} handoffs: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms", lat.len(), pct(0.5), pct(0.9), pct(0.99), pct(1.0));
+    println!(
+        "{} handoffs: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        lat.len(),
+        pct(0.5),
+        pct(0.9),
+        pct(0.99),
+        pct(1.0)
+    );
 }
 
 fn wait_returns(rx: &mpsc::Receiver<(Instant, PathBuf)>, n: usize) -> Vec<(Instant, PathBuf)> {

@@ -22,11 +22,15 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn time<R>(runs: usize, mut f: impl FnMut() -> R) -> Duration {
     f();
-    median((0..runs).map(|_| {
-        let t = Instant::now();
-        std::hint::black_box(f());
-        t.elapsed()
-    }).collect())
+    median(
+        (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                std::hint::black_box(f());
+                t.elapsed()
+            })
+            .collect(),
+    )
 }
 
 fn main() {
@@ -53,7 +57,13 @@ fn main() {
                 let run = 0.2 * 10f64.powf(rnd() * 3.0);
                 let drop = run + 1.0 + 20.0 * rnd();
                 let r = rnd();
-                let state = if r < 0.08 { TaskState::Failed } else if r < 0.12 { TaskState::Rejected } else { TaskState::Completed };
+                let state = if r < 0.08 {
+                    TaskState::Failed
+                } else if r < 0.12 {
+                    TaskState::Rejected
+                } else {
+                    TaskState::Completed
+                };
                 let stamp = baton_handoff::stamp::rfc3339(
                     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at) * 1_000_000).expect("time"),
                 );
@@ -89,7 +99,13 @@ fn main() {
                     b.finish(&row.id, *state, None, Some("r.json"), &row.claimed_at, *run)?;
                     b.event(&row.id, &row.claimed_at, state.as_str(), &serde_json::json!({"duration_ms": run}))?;
                     let plugin = row.plugin.as_deref().unwrap_or("unknown");
-                    stats.add(&Answered { plugin, state: *state, at_ms: *at, drop_ms: Some(*drop), run_ms: Some(*run) });
+                    stats.add(&Answered {
+                        plugin,
+                        state: *state,
+                        at_ms: *at,
+                        drop_ms: Some(*drop),
+                        run_ms: Some(*run),
+                    });
                 }
                 b.record_stats(&stats)
             })
@@ -99,7 +115,8 @@ fn main() {
     let fill = fill.elapsed();
     let conn = ledger.connection();
     let stats = ledger.stats();
-    let count = |t: &str| -> i64 { conn.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0)).expect("count") };
+    let count =
+        |t: &str| -> i64 { conn.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0)).expect("count") };
     println!(
         "filled {n} executions in {:.1} s ({:.0}/s); rows: tasks {}, stat_minutes {}, stat_hours {}; db {} MB",
         fill.as_secs_f64(),
@@ -143,10 +160,13 @@ fn main() {
     });
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("metrics_text: median {:.3} ms ({} bytes)", ms(metrics), text.len());
-    println!("overview (7 windows): median {:.3} ms; 7d p50/p95/p99 run {:?}/{:?}/{:?} ms", ms(overview),
+    println!(
+        "overview (7 windows): median {:.3} ms; 7d p50/p95/p99 run {:?}/{:?}/{:?} ms",
+        ms(overview),
         ov.windows[6].run_ms.p50.map(|v| (v * 100.0).round() / 100.0),
         ov.windows[6].run_ms.p95.map(|v| (v * 100.0).round() / 100.0),
-        ov.windows[6].run_ms.p99.map(|v| (v * 100.0).round() / 100.0));
+        ov.windows[6].run_ms.p99.map(|v| (v * 100.0).round() / 100.0)
+    );
     println!(
         "reference (scan of the executions for the 7d counts and p99): median {:.1} ms; ratios {:.0}x (metrics), {:.0}x (overview)",
         ms(reference),

@@ -10,7 +10,11 @@
 //! hostile test kit, the legacy-version fixtures) is built and embedded only with the
 //! `test-fixtures` feature, which only the test builds turn on (dev-dependencies): the shipped
 //! binary carries the first-party plugins alone.
-use std::{env, fs, path::{Path, PathBuf}, process::Command};
+use std::{
+    env, fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -68,7 +72,14 @@ fn main() {
     for name in &names {
         cmd.args(["-p", name]);
     }
-    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "RUSTC_WORKSPACE_WRAPPER", "CARGO_PRIMARY_PACKAGE"] {
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_PRIMARY_PACKAGE",
+    ] {
         cmd.env_remove(var);
     }
     let status = cmd.status().expect("running cargo for the plugins");
@@ -80,15 +91,19 @@ fn main() {
         );
     }
 
-    let mut table = String::from("/// The first-party plugins in `plugins/`, by crate name.\npub static ALL: &[Bundled] = &[\n");
-    let mut fixture_table = String::from("/// The test plugins (only with the `test-fixtures` feature).\npub static FIXTURES: &[Bundled] = &[\n");
+    let mut table =
+        String::from("/// The first-party plugins in `plugins/`, by crate name.\npub static ALL: &[Bundled] = &[\n");
+    let mut fixture_table = String::from(
+        "/// The test plugins (only with the `test-fixtures` feature).\npub static FIXTURES: &[Bundled] = &[\n",
+    );
     for name in &names {
         let file = name.replace('-', "_") + ".wasm";
         let built = target_dir.join("wasm32-wasip2/release").join(&file);
         let copied = out.join(&file);
         copy_if_changed(&built, &copied);
         watch_dep_info(&target_dir.join("wasm32-wasip2/release").join(name.replace('-', "_") + ".d"), &root);
-        let row = format!("    Bundled {{ name: {name:?}, wasm: include_bytes!({:?}) }},\n", copied.display().to_string());
+        let row =
+            format!("    Bundled {{ name: {name:?}, wasm: include_bytes!({:?}) }},\n", copied.display().to_string());
         if fixtures.contains(name) {
             fixture_table += &row;
         } else {

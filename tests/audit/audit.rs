@@ -40,7 +40,8 @@ fn fixture(root: &Path) -> (PathBuf, PathBuf) {
     .unwrap();
     std::fs::write(repo.join("dashboard/websocket_handler.py"), "def handle():\n    pass\n").unwrap();
     for d in ["core/a", "core/b"] {
-        std::fs::write(repo.join(d).join("util.py"), "def helper(x):\n    return x * 2\n\nVALUE = helper(21)\n").unwrap();
+        std::fs::write(repo.join(d).join("util.py"), "def helper(x):\n    return x * 2\n\nVALUE = helper(21)\n")
+            .unwrap();
     }
     (plans, repo)
 }
@@ -64,13 +65,28 @@ fn one_shot_audit_verifies_each_deliverable_and_reports_host_paths() {
     baton(&home, &["init"]);
     let (plans, repo) = fixture(tmp.path());
     let out = tmp.path().join("out");
-    let args = ["audit", "--plans", plans.to_str().unwrap(), "--repo", repo.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"];
+    let args = [
+        "audit",
+        "--plans",
+        plans.to_str().unwrap(),
+        "--repo",
+        repo.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ];
     let v: Value = serde_json::from_slice(&baton(&home, &args).stdout).unwrap();
     let plan = &v["plans"][0];
     assert_eq!(plan["format"], "markdown");
     assert_eq!(plan["path"], plans.join("DASHBOARD_PLAN.md").to_str().unwrap(), "host path, not the guest mount");
     let status = |name: &str| -> Value {
-        plan["deliverables"].as_array().unwrap().iter().find(|d| d["path"] == name).unwrap_or_else(|| panic!("{name} in {plan}")).clone()
+        plan["deliverables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["path"] == name)
+            .unwrap_or_else(|| panic!("{name} in {plan}"))
+            .clone()
     };
     assert_eq!(status("dashboard_service.py")["status"], "present");
     let stub = status("websocket_handler.py");
@@ -106,7 +122,10 @@ fn audited_home(tmp: &Path, debounce: u64) -> PathBuf {
     let toml = home.join("baton.toml");
     let text = std::fs::read_to_string(&toml)
         .unwrap()
-        .replace("grants = { plans = \"plans\",", &format!("grants = {{ plans = \"plans\", repos = {:?},", repo.to_str().unwrap()))
+        .replace(
+            "grants = { plans = \"plans\",",
+            &format!("grants = {{ plans = \"plans\", repos = {:?},", repo.to_str().unwrap()),
+        )
         .replace("# followup_agent = \"Claude-Code-Agent\"", "followup_agent = \"Claude-Code-Agent\"")
         .replace("debounce_secs = 5", &format!("debounce_secs = {debounce}"));
     std::fs::write(toml, text).unwrap();
@@ -125,7 +144,10 @@ fn serve_once_writes_one_report_per_change_and_never_repeats_a_follow_up() {
     assert!(!first.is_empty(), "gaps become follow-up TASKs");
     for f in &first {
         let t: Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
-        assert_eq!((t["kind"].as_str(), t["to"].as_str(), t["from"].as_str()), (Some("task"), Some("Claude-Code-Agent"), Some("baton")));
+        assert_eq!(
+            (t["kind"].as_str(), t["to"].as_str(), t["from"].as_str()),
+            (Some("task"), Some("Claude-Code-Agent"), Some("baton"))
+        );
     }
 
     baton(&home, &["serve", "--once"]);
@@ -183,21 +205,48 @@ fn plans_inside_the_repository_are_audited_once_with_resolved_host_paths() {
     std::fs::rename(plans.join("DASHBOARD_PLAN.md"), repo.join("DASHBOARD_PLAN.md")).unwrap();
     let out = tmp.path().join("out");
     let r = repo.to_str().unwrap();
-    let v: Value = serde_json::from_slice(&baton(&home, &["audit", "--plans", r, "--repo", r, "--out", out.to_str().unwrap(), "--json"]).stdout).unwrap();
+    let v: Value = serde_json::from_slice(
+        &baton(&home, &["audit", "--plans", r, "--repo", r, "--out", out.to_str().unwrap(), "--json"]).stdout,
+    )
+    .unwrap();
     let plans_seen: Vec<&str> = v["plans"].as_array().unwrap().iter().map(|p| p["path"].as_str().unwrap()).collect();
     assert_eq!(plans_seen, [repo.join("DASHBOARD_PLAN.md").to_str().unwrap()], "one plan, once: {v}");
     let fc = v["false_claims"].as_array().unwrap();
     assert_eq!(fc.len(), 1, "one false claim, once: {fc:?}");
     let deliverables = v["plans"][0]["deliverables"].as_array().unwrap();
     let by_name = |name: &str| deliverables.iter().find(|d| d["path"] == name).unwrap_or_else(|| panic!("{name}: {v}"));
-    assert_eq!(by_name("dashboard_service.py")["resolved"], repo.join("dashboard/dashboard_service.py").to_str().unwrap());
-    assert_eq!(by_name("websocket_handler.py")["resolved"], repo.join("dashboard/websocket_handler.py").to_str().unwrap(), "a stub was found too");
+    assert_eq!(
+        by_name("dashboard_service.py")["resolved"],
+        repo.join("dashboard/dashboard_service.py").to_str().unwrap()
+    );
+    assert_eq!(
+        by_name("websocket_handler.py")["resolved"],
+        repo.join("dashboard/websocket_handler.py").to_str().unwrap(),
+        "a stub was found too"
+    );
     assert_eq!(by_name("metrics_logger.py")["resolved"], Value::Null, "missing: nowhere");
     // a plans folder inside the repository is the same overlap
     let sub = repo.join("docs");
     std::fs::create_dir_all(&sub).unwrap();
     std::fs::rename(repo.join("DASHBOARD_PLAN.md"), sub.join("DASHBOARD_PLAN.md")).unwrap();
-    let v: Value = serde_json::from_slice(&baton(&home, &["audit", "--plans", sub.to_str().unwrap(), "--repo", r, "--out", out.to_str().unwrap(), "--json", "--force"]).stdout).unwrap();
+    let v: Value = serde_json::from_slice(
+        &baton(
+            &home,
+            &[
+                "audit",
+                "--plans",
+                sub.to_str().unwrap(),
+                "--repo",
+                r,
+                "--out",
+                out.to_str().unwrap(),
+                "--json",
+                "--force",
+            ],
+        )
+        .stdout,
+    )
+    .unwrap();
     assert_eq!(v["plans"].as_array().unwrap().len(), 1, "{v}");
     assert_eq!(v["false_claims"].as_array().unwrap().len(), 1, "{v}");
 }
@@ -206,7 +255,10 @@ fn plans_inside_the_repository_are_audited_once_with_resolved_host_paths() {
 fn alerting_home(tmp: &Path) -> PathBuf {
     let home = audited_home(tmp, 1);
     let toml = home.join("baton.toml");
-    let text = std::fs::read_to_string(&toml).unwrap().replace("eval_secs = 5", "eval_secs = 1").replace("# notify_agent = \"claude\"", "notify_agent = \"Ops\"");
+    let text = std::fs::read_to_string(&toml)
+        .unwrap()
+        .replace("eval_secs = 5", "eval_secs = 1")
+        .replace("# notify_agent = \"claude\"", "notify_agent = \"Ops\"");
     std::fs::write(toml, text).unwrap();
     home
 }
@@ -282,16 +334,28 @@ fn kiro_specs_through_a_symlink_and_unreadable_plans_through_the_plugin() {
     std::fs::create_dir_all(repo.join("src/auth")).unwrap();
     std::fs::create_dir_all(repo.join(".kiro")).unwrap();
     std::fs::write(repo.join("kiro-specs/auth/tasks.md"), "# Implementation Plan\n\n- [x] 1. Set up\n  - Create `src/auth/index.ts` exporting the module\n- [x] 2. Tokens\n  - Create `src/auth/token.ts`\n").unwrap();
-    std::fs::write(repo.join("src/auth/index.ts"), "export function sign(payload: string): string {\n  const body = btoa(payload);\n  return `${body}.sig`;\n}\n").unwrap();
+    std::fs::write(
+        repo.join("src/auth/index.ts"),
+        "export function sign(payload: string): string {\n  const body = btoa(payload);\n  return `${body}.sig`;\n}\n",
+    )
+    .unwrap();
     std::os::unix::fs::symlink("../kiro-specs", repo.join(".kiro/specs")).unwrap();
     std::fs::create_dir_all(repo.join("specs/002-todo")).unwrap();
     std::fs::write(repo.join("specs/002-todo/tasks.md"), "# Tasks\n\n- [x] Talk to the team\n- [ ] Decide\n").unwrap();
     let out = tmp.path().join("out");
-    let v: Value = serde_json::from_slice(&baton(&home, &["audit", "--repo", repo.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"]).stdout).unwrap();
+    let v: Value = serde_json::from_slice(
+        &baton(&home, &["audit", "--repo", repo.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"]).stdout,
+    )
+    .unwrap();
     let plans = v["plans"].as_array().unwrap();
     let kiro = plans.iter().find(|p| p["format"] == "kiro").unwrap_or_else(|| panic!("no kiro plan: {v}"));
     assert_eq!(kiro["path"], repo.join(".kiro/specs/auth/tasks.md").to_str().unwrap());
-    let st: Vec<(&str, &str)> = kiro["deliverables"].as_array().unwrap().iter().map(|d| (d["path"].as_str().unwrap(), d["status"].as_str().unwrap())).collect();
+    let st: Vec<(&str, &str)> = kiro["deliverables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["path"].as_str().unwrap(), d["status"].as_str().unwrap()))
+        .collect();
     assert_eq!(st, [("src/auth/index.ts", "present"), ("src/auth/token.ts", "missing")]);
     let fc: Vec<&str> = v["false_claims"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
     assert_eq!(fc, ["src/auth/token.ts"]);
@@ -300,7 +364,6 @@ fn kiro_specs_through_a_symlink_and_unreadable_plans_through_the_plugin() {
     assert_eq!(unreadable[0]["path"], repo.join("specs/002-todo/tasks.md").to_str().unwrap());
     assert!(unreadable[0]["reason"].as_str().unwrap().contains("2 checkbox(es)"), "{}", unreadable[0]);
 }
-
 
 /// `serve`'s automatic audit checks renames on the host (git cannot run in the sandbox): a file
 /// created, ticked in a spec-kit plan, then renamed in a later commit is `moved` in the
@@ -315,7 +378,14 @@ fn serve_reports_a_file_renamed_after_it_was_ticked_as_moved() {
     let toml = home.join("baton.toml");
     let text = std::fs::read_to_string(&toml)
         .unwrap()
-        .replace("grants = { plans = \"plans\",", &format!("grants = {{ plans = {:?}, repos = {:?},", repo.join("specs").to_str().unwrap(), repo.to_str().unwrap()))
+        .replace(
+            "grants = { plans = \"plans\",",
+            &format!(
+                "grants = {{ plans = {:?}, repos = {:?},",
+                repo.join("specs").to_str().unwrap(),
+                repo.to_str().unwrap()
+            ),
+        )
         .replace("# followup_agent = \"Claude-Code-Agent\"", "followup_agent = \"Claude-Code-Agent\"")
         .replace("eval_secs = 5", "eval_secs = 1")
         .replace("# notify_agent = \"claude\"", "notify_agent = \"Ops\"");
@@ -349,9 +419,13 @@ fn serve_reports_a_file_renamed_after_it_was_ticked_as_moved() {
     let false_rows: Vec<&str> = md.lines().filter(|l| l.contains("**missing**")).collect();
     assert_eq!(false_rows.len(), 1, "only src/writer.py is a false claim: {false_rows:?}");
     assert!(false_rows[0].contains("src/writer.py"), "{false_rows:?}");
-    let follow_ups: Vec<String> = inbox_files(&home, "Claude-Code-Agent").iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+    let follow_ups: Vec<String> =
+        inbox_files(&home, "Claude-Code-Agent").iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
     assert!(follow_ups.iter().any(|t| t.contains("src/writer.py")), "{follow_ups:?}");
-    assert!(!follow_ups.iter().any(|t| t.contains("src/loader.py")), "no follow-up for the renamed file: {follow_ups:?}");
+    assert!(
+        !follow_ups.iter().any(|t| t.contains("src/loader.py")),
+        "no follow-up for the renamed file: {follow_ups:?}"
+    );
 }
 
 /// A plans folder outside the repository (the usual `serve` setup: `plans` in the home, the
@@ -364,9 +438,10 @@ fn serve_finds_renames_in_a_granted_repository_when_the_plans_folder_is_not_in_g
     let repo = renamed_repo(tmp.path());
     std::fs::copy(repo.join("specs/001-x/tasks.md"), home.join("plans/tasks.md")).unwrap();
     let toml = home.join("baton.toml");
-    let text = std::fs::read_to_string(&toml)
-        .unwrap()
-        .replace("grants = { plans = \"plans\",", &format!("grants = {{ plans = \"plans\", repos = {:?},", repo.to_str().unwrap()));
+    let text = std::fs::read_to_string(&toml).unwrap().replace(
+        "grants = { plans = \"plans\",",
+        &format!("grants = {{ plans = \"plans\", repos = {:?},", repo.to_str().unwrap()),
+    );
     std::fs::write(toml, text).unwrap();
     baton(&home, &["serve", "--once"]);
     let json = reports(&home.join("reports"), "json");
@@ -375,8 +450,17 @@ fn serve_finds_renames_in_a_granted_repository_when_the_plans_folder_is_not_in_g
     // repository's own copy under specs/ is audited too, and must agree)
     let plan = r["plans"].as_array().unwrap().iter().find(|p| p["path"] == "/plans/tasks.md").unwrap();
     let d = plan["deliverables"].as_array().unwrap().iter().find(|d| d["path"] == "src/loader.py").unwrap();
-    assert_eq!((d["status"].as_str(), d["moved_to"].as_str()), (Some("moved"), repo.join("src/io/reader.py").to_str()), "{d}");
-    let fc: Vec<(&str, &str)> = r["false_claims"].as_array().unwrap().iter().map(|f| (f["plan"].as_str().unwrap(), f["path"].as_str().unwrap())).collect();
+    assert_eq!(
+        (d["status"].as_str(), d["moved_to"].as_str()),
+        (Some("moved"), repo.join("src/io/reader.py").to_str()),
+        "{d}"
+    );
+    let fc: Vec<(&str, &str)> = r["false_claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["plan"].as_str().unwrap(), f["path"].as_str().unwrap()))
+        .collect();
     assert!(fc.contains(&("/plans/tasks.md", "src/writer.py")), "{fc:?}");
     assert!(fc.iter().all(|f| f.1 == "src/writer.py"), "the renamed file is no false claim in either plan: {fc:?}");
 }

@@ -185,7 +185,9 @@ fn real_plans_get_exact_verdicts() {
     // the acceptance boxes under T001 name `src/session.rs` too; only File(s) counts, and the
     // `{layer}/path/to/file` of the task-format template is no file
     assert_eq!(a.verdict(session, "src/session.rs"), v("present", false));
-    assert!(a.plan(session)["deliverables"].as_array().unwrap().iter().all(|d| !d["path"].as_str().unwrap().contains('{')));
+    assert!(
+        a.plan(session)["deliverables"].as_array().unwrap().iter().all(|d| !d["path"].as_str().unwrap().contains('{'))
+    );
     // nothing in these plans is ticked (the summary tables say `[ ]`; the ticked boxes are a
     // validation checklist that names no file): no false claim
     assert_eq!(a.false_claims(), set(&[]));
@@ -224,7 +226,8 @@ fn real_plans_get_exact_verdicts() {
     let archived = "open-rpg/.cursor/plans/archive/phase_3_core_agent_system_sprint_dfb7901c.plan.md";
     assert_eq!(a.verdict(archived, "main/player.ts"), v("present", true), "also from the archive folder");
     // build output named by a done todo is not held to: skipped, not a false claim
-    let skipped: Vec<&str> = a.plan(sprint)["skipped"].as_array().unwrap().iter().map(|s| s["path"].as_str().unwrap()).collect();
+    let skipped: Vec<&str> =
+        a.plan(sprint)["skipped"].as_array().unwrap().iter().map(|s| s["path"].as_str().unwrap()).collect();
     assert_eq!(skipped, ["dist/server/main.mjs"]);
     // a bare `package.json` among 65 of them stays ambiguous: never a guess
     assert_eq!(a.verdict(sprint, "package.json"), v("ambiguous", true));
@@ -263,7 +266,13 @@ fn a_file_renamed_after_it_was_ticked_is_moved_not_false() {
     };
     ok(Command::new(BIN).arg("--home").arg(&home).arg("init"));
     let repo = renamed_repo::renamed_repo(tmp.path());
-    let out = ok(Command::new(BIN).arg("--home").arg(&home).args(["audit", "--json", "--repo"]).arg(&repo).arg("--out").arg(tmp.path().join("out")));
+    let out = ok(Command::new(BIN)
+        .arg("--home")
+        .arg(&home)
+        .args(["audit", "--json", "--repo"])
+        .arg(&repo)
+        .arg("--out")
+        .arg(tmp.path().join("out")));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let ds = v["plans"][0]["deliverables"].as_array().unwrap();
     let d = ds.iter().find(|d| d["path"] == "src/loader.py").unwrap();

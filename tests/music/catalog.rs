@@ -52,7 +52,12 @@ impl Env {
 
     fn ok(&self, args: &[&str]) -> String {
         let o = self.run(args);
-        assert!(o.status.success(), "baton catalog {args:?} failed: {}\n{}", String::from_utf8_lossy(&o.stderr), String::from_utf8_lossy(&o.stdout));
+        assert!(
+            o.status.success(),
+            "baton catalog {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            String::from_utf8_lossy(&o.stdout)
+        );
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
@@ -89,7 +94,11 @@ fn import_export_round_trip_and_json_shapes() {
     let env = Env::new();
     let csv1 = env.file("tracks.csv", TRACKS);
     let r = env.json(&["import", "tracks", p(&csv1), "--json"]);
-    assert_eq!((r["inserted"].as_u64(), r["updated"].as_u64(), r["unchanged"].as_u64()), (Some(3), Some(0), Some(0)), "{r}");
+    assert_eq!(
+        (r["inserted"].as_u64(), r["updated"].as_u64(), r["unchanged"].as_u64()),
+        (Some(3), Some(0), Some(0)),
+        "{r}"
+    );
     assert_eq!(r["dry_run"], false);
 
     // show --json: the records with typed values.
@@ -141,7 +150,11 @@ fn import_export_round_trip_and_json_shapes() {
     // Importing the export into the catalog it came from changes nothing.
     let again = env.file("again.csv", &out);
     let r = env.json(&["import", "tracks", p(&again), "--json"]);
-    assert_eq!((r["inserted"].as_u64(), r["updated"].as_u64(), r["unchanged"].as_u64()), (Some(0), Some(0), Some(3)), "{r}");
+    assert_eq!(
+        (r["inserted"].as_u64(), r["updated"].as_u64(), r["unchanged"].as_u64()),
+        (Some(0), Some(0), Some(3)),
+        "{r}"
+    );
 
     // collections --json.
     let cols = env.json(&["collections", "--json"]);
@@ -171,7 +184,11 @@ fn import_export_round_trip_and_json_shapes() {
     // A lowercase hyphenated ISRC is normalised and matches by ISRC.
     let o = env.run(&["match", "Someone - Something Else", "--isrc", "gb-28k-11-00036", "--json"]);
     let m: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!((o.status.code(), m["candidates"][0]["key"].as_str(), m["candidates"][0]["method"].as_str()), (Some(0), Some("t3"), Some("isrc")), "{m}");
+    assert_eq!(
+        (o.status.code(), m["candidates"][0]["key"].as_str(), m["candidates"][0]["method"].as_str()),
+        (Some(0), Some("t3"), Some("isrc")),
+        "{m}"
+    );
     // A malformed ISRC is ignored with a warning; nothing like it: exit 1, verdict none.
     let o = env.run(&["match", "Nobody - Nothing At All", "--isrc", "nope", "--json"]);
     assert_eq!(o.status.code(), Some(1));
@@ -187,10 +204,17 @@ fn dry_run_writes_nothing_and_bad_rows_refuse_the_batch() {
     env.ok(&["import", "tracks", p(&csv1)]);
     let h_before = env.json(&["history", "tracks", "t1", "--json"]);
 
-    let changed = env.file("changed.csv", "key,title,duration_ms\nt1,Levels (Radio Edit),199000\nt4,Opus,543000\nt2,Strobe,637000\n");
+    let changed = env.file(
+        "changed.csv",
+        "key,title,duration_ms\nt1,Levels (Radio Edit),199000\nt4,Opus,543000\nt2,Strobe,637000\n",
+    );
     for flag in ["--dry-run", "-p", "--pretend"] {
         let r = env.json(&["import", "tracks", p(&changed), flag, "--json"]);
-        assert_eq!((r["inserted"].as_u64(), r["updated"].as_u64(), r["unchanged"].as_u64()), (Some(1), Some(1), Some(1)), "{flag}: {r}");
+        assert_eq!(
+            (r["inserted"].as_u64(), r["updated"].as_u64(), r["unchanged"].as_u64()),
+            (Some(1), Some(1), Some(1)),
+            "{flag}: {r}"
+        );
         assert_eq!(r["dry_run"], true);
     }
     let text = env.ok(&["import", "tracks", p(&changed), "--dry-run"]);
@@ -238,7 +262,11 @@ fn link_property_rename_and_remove_survive_reopen() {
     let s = env.json(&["show", "playlists", "--json"]);
     assert_eq!(s["records"][0]["props"]["tracks"], serde_json::json!(["t2"]));
     let s = env.json(&["show", "tracks", "--where", "_key=t2", "--json"]);
-    assert_eq!(s["records"][0]["props"]["playlists"], serde_json::json!(["p1"]), "the other side of the link is missing");
+    assert_eq!(
+        s["records"][0]["props"]["playlists"],
+        serde_json::json!(["p1"]),
+        "the other side of the link is missing"
+    );
     let h = env.json(&["history", "tracks", "t2", "--json"]);
     assert!(h.as_array().unwrap().iter().any(|c| c["op"] == "link"), "{h}");
     env.ok(&["unlink", "playlists", "p1", "tracks", "t2"]);
@@ -270,7 +298,8 @@ fn big_csv(path: &Path, n: usize, tag: &str) {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     writeln!(f, "key,title,artists,duration_ms,isrc").unwrap();
     for i in 0..n {
-        writeln!(f, "k{i:06},Track {i} {tag},Artist {};Guest {},{},", i % 977, i % 31, 120_000 + (i % 240_000)).unwrap();
+        writeln!(f, "k{i:06},Track {i} {tag},Artist {};Guest {},{},", i % 977, i % 31, 120_000 + (i % 240_000))
+            .unwrap();
     }
 }
 
@@ -286,7 +315,8 @@ fn kill_9_during_a_large_import_leaves_all_or_nothing() {
     let wal_before = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
 
     // Kill once the import's transaction has spilled pages into the WAL (mid-batch).
-    let mut child = env.cmd(&["import", "tracks", p(&big)]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child =
+        env.cmd(&["import", "tracks", p(&big)]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let t0 = Instant::now();
     let killed_mid = loop {
         if let Some(st) = child.try_wait().unwrap() {
@@ -353,7 +383,11 @@ fn handoffs_and_audit_gaps_are_read_only_views_of_the_hosts_own_data() {
     let recs = shown["records"].as_array().unwrap();
     let by_key = |k: &str| recs.iter().find(|r| r["key"] == k).unwrap_or_else(|| panic!("{k} not shown: {shown}"));
     let h1 = &by_key("H1")["props"];
-    assert_eq!((h1["status"].as_str(), h1["from"].as_str(), h1["to"].as_str(), h1["title"].as_str()), (Some("completed"), Some("Claude-Code-Agent"), Some("echo"), Some("Echo H1")), "{h1}");
+    assert_eq!(
+        (h1["status"].as_str(), h1["from"].as_str(), h1["to"].as_str(), h1["title"].as_str()),
+        (Some("completed"), Some("Claude-Code-Agent"), Some("echo"), Some("Echo H1")),
+        "{h1}"
+    );
     assert!(h1["finished"].is_string() && h1["created"].is_string() && h1["seq"].is_i64(), "{h1}");
     let h2 = &by_key("H2")["props"];
     assert_ne!(h2["status"], "completed", "{h2}");
@@ -390,7 +424,11 @@ fn handoffs_and_audit_gaps_are_read_only_views_of_the_hosts_own_data() {
     std::fs::write(env.home.join("reports/PLANS_AUDIT_REPORT_20991231_235959.json"), report.to_string()).unwrap();
     let gaps = env.json(&["show", "audit_gaps", "--json"]);
     let g = &gaps["records"][0];
-    assert_eq!((g["key"].as_str(), g["props"]["false_claim"].as_bool(), g["props"]["status"].as_str()), (Some("PLAN.md::src/a.py"), Some(true), Some("missing")), "{gaps}");
+    assert_eq!(
+        (g["key"].as_str(), g["props"]["false_claim"].as_bool(), g["props"]["status"].as_str()),
+        (Some("PLAN.md::src/a.py"), Some(true), Some("missing")),
+        "{gaps}"
+    );
 }
 
 /// A plugin reads `handoffs` and `audit_gaps` through the catalog interface only when granted.
@@ -401,7 +439,11 @@ fn a_plugin_sees_handoffs_and_audit_gaps_only_when_granted() {
     let toml = env.home.join("baton.toml");
     let base = std::fs::read_to_string(&toml).unwrap();
     let grant = |read: &str| {
-        std::fs::write(&toml, format!("{base}\n[plugins.testkit]\ngrants = {{}}\ncatalog = {{ read = [{read}] }}\ntime_ms = 20000\n")).unwrap();
+        std::fs::write(
+            &toml,
+            format!("{base}\n[plugins.testkit]\ngrants = {{}}\ncatalog = {{ read = [{read}] }}\ntime_ms = 20000\n"),
+        )
+        .unwrap();
     };
     grant("\"handoffs\", \"audit_gaps\"");
     let wasm = env.dir.path().join("testkit.wasm");
@@ -424,7 +466,11 @@ fn a_plugin_sees_handoffs_and_audit_gaps_only_when_granted() {
     // A TASK through the inbox is in the ledger (`baton run` runs one without recording it).
     let first = serde_json::json!({"schema": "baton.handoff/v1", "id": "FIRST", "kind": "task", "created_at": "2026-01-18T07:09:51Z",
                                    "from": "Tester-Agent", "title": "first", "plugin": "testkit", "action": "ok", "params": {}});
-    std::fs::write(env.home.join("handoffs/baton/01_inbox/20260118T070951Z__TASK__FIRST__Tester-Agent.json"), first.to_string()).unwrap();
+    std::fs::write(
+        env.home.join("handoffs/baton/01_inbox/20260118T070951Z__TASK__FIRST__Tester-Agent.json"),
+        first.to_string(),
+    )
+    .unwrap();
     baton(&env, &["serve", "--once"]);
     let calls = serde_json::json!({"calls": [
         {"op": "query", "collection": "handoffs", "filter": "status=completed"},
@@ -479,7 +525,9 @@ fn two_machines_share_one_catalog_on_postgres() {
     for env in [&a, &b] {
         let local = env.home.join("state").join("fp.sqlite");
         if let Ok(conn) = rusqlite::Connection::open_with_flags(&local, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) {
-            let n: i64 = conn.query_row("SELECT count(*) FROM sqlite_master WHERE name LIKE 'cat_%'", [], |r| r.get(0)).unwrap_or(0);
+            let n: i64 = conn
+                .query_row("SELECT count(*) FROM sqlite_master WHERE name LIKE 'cat_%'", [], |r| r.get(0))
+                .unwrap_or(0);
             assert_eq!(n, 0, "the catalog's tables were created in this machine's own file {}", local.display());
         }
     }

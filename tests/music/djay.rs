@@ -134,7 +134,12 @@ fn the_fixture_truth_holds_for_the_catalog_matcher() {
             wrong.push(format!("{:?} {:?} {:?} -> {:?}", e.truth, e.djay.title, e.djay.artist, out.candidates.first()));
         }
     }
-    assert!(wrong.is_empty(), "{} of 2000 not as the truth says:\n{}", wrong.len(), wrong[..wrong.len().min(20)].join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} of 2000 not as the truth says:\n{}",
+        wrong.len(),
+        wrong[..wrong.len().min(20)].join("\n")
+    );
 }
 
 mod end_to_end {
@@ -200,7 +205,8 @@ mod end_to_end {
             }
         }
         if !fx.audio.is_empty() {
-            let s: Value = serde_json::from_slice(&h.ok(&["fp", "scan", "--json", music.to_str().unwrap()]).stdout).unwrap();
+            let s: Value =
+                serde_json::from_slice(&h.ok(&["fp", "scan", "--json", music.to_str().unwrap()]).stdout).unwrap();
             assert_eq!(s["failed"], 0, "{s}");
         }
         let csv = base.join("catalog.csv");
@@ -224,7 +230,8 @@ mod end_to_end {
 
         /// Every record of a collection, by key.
         pub fn records(&self, collection: &str) -> HashMap<String, Value> {
-            let v: Value = serde_json::from_slice(&self.h.ok(&["catalog", "show", collection, "--json"]).stdout).unwrap();
+            let v: Value =
+                serde_json::from_slice(&self.h.ok(&["catalog", "show", collection, "--json"]).stdout).unwrap();
             let list = v.as_array().cloned().or_else(|| v["records"].as_array().cloned()).unwrap_or_default();
             list.into_iter().map(|r| (r["key"].as_str().unwrap().to_string(), r)).collect()
         }
@@ -242,7 +249,11 @@ mod end_to_end {
 
         // import: exact counts; the undecodable item named; the backup left alone.
         let r = env.ok("import", json!({}));
-        assert_eq!(r["counts"], json!({"tracks": 2000, "sessions": 30, "plays": 1500, "playlists": 2, "playlist_tracks": 0, "playlist_items_missing": 0, "playlist_items_repeated": 0}), "{r}");
+        assert_eq!(
+            r["counts"],
+            json!({"tracks": 2000, "sessions": 30, "plays": 1500, "playlists": 2, "playlist_tracks": 0, "playlist_items_missing": 0, "playlist_items_repeated": 0}),
+            "{r}"
+        );
         assert_eq!(r["read"]["historySessionItems"]["read"], 1500);
         assert_eq!(r["read"]["historySessionItems"]["skipped"], 1);
         assert_eq!(r["read"]["mediaItemTitleIDs"]["read"], 2000);
@@ -250,7 +261,9 @@ mod end_to_end {
         assert_eq!(r["errors"][0]["collection"], "historySessionItems");
         assert_eq!(r["errors"][0]["key"], env.fx.bad_item.as_str());
         assert_eq!(r["sources"].as_array().unwrap().len(), 1, "{r}");
-        assert!(r["sources"][0]["path"].as_str().unwrap().ends_with("djay Media Library.djayMediaLibrary/MediaLibrary.db"));
+        assert!(
+            r["sources"][0]["path"].as_str().unwrap().ends_with("djay Media Library.djayMediaLibrary/MediaLibrary.db")
+        );
         assert!(r["ignored"][0]["path"].as_str().unwrap().contains("Backups/2025-01-01"), "{r}");
         assert_eq!(written(&r, "djay.djay_tracks"), (2000, 0, 0));
         assert_eq!(written(&r, "djay.dj_plays"), (1500, 0, 0));
@@ -275,7 +288,8 @@ mod end_to_end {
             assert_eq!(sess["plays"], 50, "{}", sess["id"]);
             assert_eq!(sess["tracks"].as_array().unwrap().len(), 50);
             assert_eq!(sess["linked"], 0);
-            let order: Vec<&str> = sess["tracks"].as_array().unwrap().iter().map(|t| t["key"].as_str().unwrap()).collect();
+            let order: Vec<&str> =
+                sess["tracks"].as_array().unwrap().iter().map(|t| t["key"].as_str().unwrap()).collect();
             let want: Vec<&str> = env.fx.plays[sess["id"].as_str().unwrap()].iter().map(|(k, _)| k.as_str()).collect();
             assert_eq!(order, want, "play order from startTime");
         }
@@ -285,11 +299,18 @@ mod end_to_end {
         env.h.ok(&["catalog", "link", "djay.djay_tracks", &manual, "track", "cat00001"]);
 
         // id-sync, a dry run: exact per-rule counts, nothing written.
-        let counts: HashMap<Truth, u64> =
-            [Truth::ExternalId, Truth::Isrc, Truth::Normalized, Truth::Fuzzy, Truth::Fingerprint, Truth::None, Truth::Ambiguous]
-                .into_iter()
-                .map(|t| (t, env.fx.expected(t) as u64))
-                .collect();
+        let counts: HashMap<Truth, u64> = [
+            Truth::ExternalId,
+            Truth::Isrc,
+            Truth::Normalized,
+            Truth::Fuzzy,
+            Truth::Fingerprint,
+            Truth::None,
+            Truth::Ambiguous,
+        ]
+        .into_iter()
+        .map(|t| (t, env.fx.expected(t) as u64))
+        .collect();
         let want = |t: Truth| counts[&t];
         let d = env.ok("id-sync", json!({}));
         assert_eq!(d["total"], 2000);
@@ -306,7 +327,13 @@ mod end_to_end {
         }
         assert!(d["coverage"].as_f64().unwrap() >= 0.90, "{d}");
         assert_eq!(d["execute"], false);
-        assert!(env.records("djay.djay_tracks").values().filter(|r| r["props"]["track"].as_array().is_some_and(|a| !a.is_empty())).count() == 1);
+        assert!(
+            env.records("djay.djay_tracks")
+                .values()
+                .filter(|r| r["props"]["track"].as_array().is_some_and(|a| !a.is_empty()))
+                .count()
+                == 1
+        );
 
         // Execute: links written; the manual one survives.
         let x = env.ok("id-sync", json!({"execute": true}));
@@ -334,9 +361,14 @@ mod end_to_end {
 
         // Sessions now link their plays; activity lands on catalog tracks.
         let s = env.ok("sessions", json!({}));
-        let link_of: HashMap<&str, Option<&str>> =
-            env.fx.entries.iter().map(|e| (e.djay.id.as_str(), if e.djay.id == manual { Some("cat00001") } else { e.catalog.as_deref() })).collect();
-        let want_linked: u64 = env.fx.plays.values().flatten().filter(|(_, tid)| link_of[tid.as_str()].is_some()).count() as u64;
+        let link_of: HashMap<&str, Option<&str>> = env
+            .fx
+            .entries
+            .iter()
+            .map(|e| (e.djay.id.as_str(), if e.djay.id == manual { Some("cat00001") } else { e.catalog.as_deref() }))
+            .collect();
+        let want_linked: u64 =
+            env.fx.plays.values().flatten().filter(|(_, tid)| link_of[tid.as_str()].is_some()).count() as u64;
         assert_eq!(s["totals"]["linked_plays"], want_linked, "{}", s["totals"]);
         let a = env.ok("activity", json!({}));
         assert_eq!(a["totals"]["session_plays"], want_linked);
@@ -350,7 +382,10 @@ mod end_to_end {
         let bad = env.task("activity", json!({"since": "last tuesday"}));
         // The host checks params against the action's schema (`format: date-time`) first.
         assert_eq!(bad["status"], "rejected", "{bad}");
-        assert!(bad["error"]["message"].as_str().unwrap().contains("since: `last tuesday` is not an RFC 3339 time"), "{bad}");
+        assert!(
+            bad["error"]["message"].as_str().unwrap().contains("since: `last tuesday` is not an RFC 3339 time"),
+            "{bad}"
+        );
     }
 }
 
@@ -386,13 +421,22 @@ mod rekordbox_round_trip {
         let no_file = env.fx.entries.iter().find(|e| e.truth == Truth::Isrc).unwrap().catalog.clone().unwrap();
         let order: Vec<String> = fp.iter().rev().map(|e| e.catalog.clone().unwrap()).chain([no_file.clone()]).collect();
         let csv = env.h.root.parent().unwrap().join("playlists.csv");
-        std::fs::write(&csv, format!("_key,name,source,tracks\npl1,\"Round trip \u{fc}n\u{ef}code\",user,\"{}\"\n", order.join(";"))).unwrap();
+        std::fs::write(
+            &csv,
+            format!("_key,name,source,tracks\npl1,\"Round trip \u{fc}n\u{ef}code\",user,\"{}\"\n", order.join(";")),
+        )
+        .unwrap();
         env.h.ok(&["catalog", "import", "playlists", csv.to_str().unwrap(), "--key", "_key"]);
 
         let r = env.ok("export-rekordbox", json!({"playlists": ["Round trip \u{fc}n\u{ef}code"]}));
         assert_eq!((r["playlists"].as_u64(), r["tracks"].as_u64()), (Some(1), Some(4)), "{r}");
         assert_eq!(r["skipped"][0]["track"], no_file.as_str(), "{r}");
-        let written = std::fs::read_dir(&env.exports).unwrap().flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "xml")).unwrap();
+        let written = std::fs::read_dir(&env.exports)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "xml"))
+            .unwrap();
         let xml = std::fs::read_to_string(&written).unwrap();
         assert!(xml.contains("<DJ_PLAYLISTS Version=\"1.0.0\">") && xml.contains("KeyType=\"0\""), "{xml}");
         // Locations: file://localhost/ + the percent-encoded absolute path, ASCII only.
@@ -436,7 +480,8 @@ for node in root.iter("NODE"):
         let recs = env.records("djay.djay_tracks");
         let pls = env.records("djay.dj_playlists");
         let pl = pls.values().find(|p| p["props"]["source"] == "rekordbox").unwrap();
-        let members: Vec<String> = pl["props"]["tracks"].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_string()).collect();
+        let members: Vec<String> =
+            pl["props"]["tracks"].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_string()).collect();
         assert_eq!(members.len(), 4);
         let x = env.ok("id-sync", json!({"execute": true}));
         assert_eq!(x["total"], 84);
@@ -489,7 +534,10 @@ fn bench_import_and_id_sync_15540() {
         "fuzzy": want(Truth::Fuzzy), "fingerprint": 0,
     });
     assert_eq!(d["linked"], expect, "{}", d["linked"]);
-    assert_eq!(d["linked"], json!({"external_id": 9332, "isrc": 2328, "normalized": 1552, "fuzzy": 776, "fingerprint": 0}));
+    assert_eq!(
+        d["linked"],
+        json!({"external_id": 9332, "isrc": 2328, "normalized": 1552, "fuzzy": 776, "fingerprint": 0})
+    );
     assert_eq!(d["coverage"], 0.9001);
     let links = stored_links(&env.h.root);
     let mut wrong = Vec::new();
@@ -502,7 +550,12 @@ fn bench_import_and_id_sync_15540() {
             wrong.push(format!("{}: {:?}, want {want:?}", e.djay.id, links.get(&e.djay.id)));
         }
     }
-    assert!(wrong.is_empty(), "{} stored links differ from the truth:\n{}", wrong.len(), wrong[..wrong.len().min(10)].join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} stored links differ from the truth:\n{}",
+        wrong.len(),
+        wrong[..wrong.len().min(10)].join("\n")
+    );
     assert_eq!(links.len() as u64, expect.as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum::<u64>());
 }
 

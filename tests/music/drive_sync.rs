@@ -83,7 +83,9 @@ fn spawn(h: &Home, action: &str, params: Value) -> Child {
 
 fn finish(c: Child) -> Value {
     let out = c.wait_with_output().unwrap();
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    })
 }
 
 /// Runs one action to its RETURN; asserts `completed` and gives the result.
@@ -135,18 +137,34 @@ fn sync_writes_marked_folders_with_sheets_identical_to_export_and_rewrites_only_
     for (c, name) in [("tracks", "Tracks"), ("playlists", "Playlists")] {
         let sheet = std::fs::read(drive.join(name).join(format!("{name}.csv"))).unwrap();
         assert_eq!(sheet, export(&h, c), "{c}: the sheet is byte-identical to `baton catalog export {c} --csv`");
-        let marker: Value = serde_json::from_slice(&std::fs::read(drive.join(name).join(".baton-collection.json")).unwrap()).unwrap();
+        let marker: Value =
+            serde_json::from_slice(&std::fs::read(drive.join(name).join(".baton-collection.json")).unwrap()).unwrap();
         assert_eq!(marker["collection"], c);
         assert!(marker["created_at"].is_string() && marker["schema_ids"].is_array(), "{marker}");
-        let schema: Value = serde_json::from_slice(&std::fs::read(drive.join(name).join("schema.json")).unwrap()).unwrap();
-        assert!(schema["properties"].as_array().unwrap().iter().all(|p| p["id"].is_string() && p["name"].is_string() && p["kind"].is_string()));
+        let schema: Value =
+            serde_json::from_slice(&std::fs::read(drive.join(name).join("schema.json")).unwrap()).unwrap();
+        assert!(
+            schema["properties"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| p["id"].is_string() && p["name"].is_string() && p["kind"].is_string())
+        );
         let entry = r["collections"].as_array().unwrap().iter().find(|e| e["name"] == c).unwrap().clone();
-        assert_eq!((entry["written"].as_bool(), entry["folder"].as_str().map(|f| f.ends_with(&format!("/{name}")))), (Some(true), Some(true)), "{entry}");
+        assert_eq!(
+            (entry["written"].as_bool(), entry["folder"].as_str().map(|f| f.ends_with(&format!("/{name}")))),
+            (Some(true), Some(true)),
+            "{entry}"
+        );
     }
     let text = std::fs::read_to_string(drive.join("Tracks/Tracks.csv")).unwrap();
     assert!(text.contains("'=HYPERLINK"), "a formula cell carries a leading quote: {text}");
     assert!(std::fs::read_to_string(drive.join("Playlists/Playlists.csv")).unwrap().contains("'@home"));
-    assert!(text.contains("t3;t1") || std::fs::read_to_string(drive.join("Playlists/Playlists.csv")).unwrap().contains("t3;t1"), "relations hold the related keys");
+    assert!(
+        text.contains("t3;t1")
+            || std::fs::read_to_string(drive.join("Playlists/Playlists.csv")).unwrap().contains("t3;t1"),
+        "relations hold the related keys"
+    );
     // no temp files left
     assert!(tree(&drive).keys().all(|k| !k.ends_with(".tmp")));
 
@@ -158,8 +176,12 @@ fn sync_writes_marked_folders_with_sheets_identical_to_export_and_rewrites_only_
     std::fs::write(&f, "key,name\np1,Peak Time (edit)\n").unwrap();
     h.ok(&["catalog", "import", "playlists", f.to_str().unwrap()]);
     let r = run(&h, "sync", json!({}));
-    let written: BTreeMap<String, bool> =
-        r["collections"].as_array().unwrap().iter().map(|e| (e["name"].as_str().unwrap().to_string(), e["written"].as_bool().unwrap())).collect();
+    let written: BTreeMap<String, bool> = r["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap().to_string(), e["written"].as_bool().unwrap()))
+        .collect();
     assert_eq!(written, BTreeMap::from([("playlists".to_string(), true), ("tracks".to_string(), false)]), "{r}");
     assert_eq!(std::fs::read(drive.join("Playlists/Playlists.csv")).unwrap(), export(&h, "playlists"));
 }
@@ -183,7 +205,8 @@ fn lock_first_nothing_is_checked_or_created_before_the_lock() {
     assert_eq!((ra["status"].as_str(), rb["status"].as_str()), (Some("completed"), Some("completed")));
     assert_eq!(rb["result"]["skipped"], Value::Null, "B waited for the lock: {rb:#}");
     assert_eq!(top_dirs(&drive), ["Playlists", "Tracks"], "exactly one folder per collection");
-    let wrote = |r: &Value| r["result"]["collections"].as_array().unwrap().iter().filter(|e| e["written"] == true).count();
+    let wrote =
+        |r: &Value| r["result"]["collections"].as_array().unwrap().iter().filter(|e| e["written"] == true).count();
     assert_eq!(wrote(&ra) + wrote(&rb), 2, "each sheet written once, by the run that held the lock first");
 }
 
@@ -219,7 +242,10 @@ fn a_lock_held_elsewhere_gives_a_clean_skip_within_the_timeout() {
     let took = t.elapsed();
     assert_eq!(r["skipped"], "another run in progress", "{r}");
     assert_eq!(r["collections"], json!([]));
-    assert!(took >= Duration::from_millis(1400) && took < Duration::from_secs(10), "gave up after the 1.5 s timeout, not much later: {took:?}");
+    assert!(
+        took >= Duration::from_millis(1400) && took < Duration::from_secs(10),
+        "gave up after the 1.5 s timeout, not much later: {took:?}"
+    );
     assert!(top_dirs(&drive).is_empty(), "a skipped run touches nothing");
     drop(f);
 }
@@ -238,7 +264,10 @@ fn a_second_run_while_one_is_in_progress_is_skipped_and_logged() {
     let rb = finish(spawn(&h, "sync", json!({})));
     assert_eq!(rb["status"], "completed");
     assert_eq!(rb["result"]["skipped"], "another run in progress");
-    assert!(rb["summary"].as_str().unwrap().contains("another run in progress"), "the skip is said in the RETURN: {rb:#}");
+    assert!(
+        rb["summary"].as_str().unwrap().contains("another run in progress"),
+        "the skip is said in the RETURN: {rb:#}"
+    );
     let ra = finish(a);
     assert_eq!(ra["result"]["skipped"], Value::Null);
     assert_eq!(top_dirs(&drive), ["Playlists", "Tracks"]);
@@ -280,7 +309,14 @@ fn existing_duplicates_are_reported_merged_without_loss_and_undone_byte_for_byte
     assert_eq!(dups.len(), 1, "{c:#}");
     assert_eq!(dups[0]["collection"], "tracks");
     assert_eq!(dups[0]["folders"].as_array().unwrap().len(), 3);
-    assert!(c["conflict_copies"].as_array().unwrap().iter().any(|p| p.as_str().unwrap().ends_with("Tracks (conflicted copy 2026-01-18).csv")), "{c:#}");
+    assert!(
+        c["conflict_copies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().ends_with("Tracks (conflicted copy 2026-01-18).csv")),
+        "{c:#}"
+    );
     assert_eq!(tree(&drive), before, "check is read-only");
 
     let dry = run(&h, "consolidate", json!({}));
@@ -291,11 +327,21 @@ fn existing_duplicates_are_reported_merged_without_loss_and_undone_byte_for_byte
     let r = run(&h, "consolidate", json!({"execute": true}));
     assert_eq!(r["executed"], true);
     assert_eq!(top_dirs(&drive), ["Tracks"], "one folder left: {r:#}");
-    assert_eq!(hashes(&drive), before.values().cloned().collect::<Vec<_>>().tap_sort(), "the multiset of file contents is unchanged");
-    assert_eq!(std::fs::read_to_string(drive.join("Tracks/Tracks (from Tracks (2)).csv")).unwrap(), "_key,Title\nt1,C\n");
+    assert_eq!(
+        hashes(&drive),
+        before.values().cloned().collect::<Vec<_>>().tap_sort(),
+        "the multiset of file contents is unchanged"
+    );
+    assert_eq!(
+        std::fs::read_to_string(drive.join("Tracks/Tracks (from Tracks (2)).csv")).unwrap(),
+        "_key,Title\nt1,C\n"
+    );
     assert_eq!(std::fs::read_to_string(drive.join("Tracks/cover.jpg")).unwrap(), "jpeg bytes");
     assert!(drive.join("Tracks/sub/deep.txt").is_file());
-    assert!(tree(&drive).keys().any(|k| k.starts_with("_baton_trash/") && k.ends_with("Tracks (1)/Tracks.csv")), "the identical copy is in the trash");
+    assert!(
+        tree(&drive).keys().any(|k| k.starts_with("_baton_trash/") && k.ends_with("Tracks (1)/Tracks.csv")),
+        "the identical copy is in the trash"
+    );
     for m in r["moves"].as_array().unwrap() {
         assert!(m["from"].is_string() && m["to"].is_string() && m["reason"].is_string(), "{m}");
     }
@@ -358,10 +404,17 @@ fn a_property_rename_and_a_removal_keep_every_value() {
     let sheet = std::fs::read(drive.join("Tracks/Tracks.csv")).unwrap();
     assert_eq!(sheet, export(&h, "tracks"));
     let text = String::from_utf8(sheet).unwrap();
-    assert!(text.starts_with("_key,") && text.lines().next().unwrap().contains("Record") && !text.lines().next().unwrap().contains("Album"), "{text}");
+    assert!(
+        text.starts_with("_key,")
+            && text.lines().next().unwrap().contains("Record")
+            && !text.lines().next().unwrap().contains("Album"),
+        "{text}"
+    );
     assert!(text.contains("Power Corruption & Lies"), "renamed column keeps its values");
-    let archived: Vec<(String, Vec<u8>)> =
-        tree(&drive).into_iter().filter(|(k, _)| k.starts_with("_archive/tracks/duration_ms__") && k.ends_with(".csv")).collect();
+    let archived: Vec<(String, Vec<u8>)> = tree(&drive)
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("_archive/tracks/duration_ms__") && k.ends_with(".csv"))
+        .collect();
     assert_eq!(archived.len(), 1, "{:?}", tree(&drive).keys().collect::<Vec<_>>());
     let col = String::from_utf8(archived[0].1.clone()).unwrap();
     for v in ["t1,448000", "t2,1000", "t3,367000"] {
@@ -373,7 +426,8 @@ fn a_property_rename_and_a_removal_keep_every_value() {
     assert_eq!(top_dirs(&drive), ["Music Tracks", "Playlists"]);
     assert_eq!(std::fs::read(drive.join("Music Tracks/Music Tracks.csv")).unwrap(), export(&h, "tracks"));
     assert!(!drive.join("Music Tracks/Tracks.csv").exists());
-    let marker: Value = serde_json::from_slice(&std::fs::read(drive.join("Music Tracks/.baton-collection.json")).unwrap()).unwrap();
+    let marker: Value =
+        serde_json::from_slice(&std::fs::read(drive.join("Music Tracks/.baton-collection.json")).unwrap()).unwrap();
     assert_eq!(marker["collection"], "tracks");
 }
 
@@ -386,19 +440,28 @@ fn an_edited_sheet_is_preserved_reported_and_accepted_back() {
     std::fs::write(&path, &edited).unwrap();
     let c = run(&h, "check", json!({}));
     let e = &c["edited"].as_array().unwrap()[0];
-    assert_eq!((e["collection"].as_str(), e["records"].as_u64(), e["cells"].as_u64()), (Some("tracks"), Some(1), Some(1)), "{c:#}");
+    assert_eq!(
+        (e["collection"].as_str(), e["records"].as_u64(), e["cells"].as_u64()),
+        (Some("tracks"), Some(1), Some(1)),
+        "{c:#}"
+    );
     // the catalog changes elsewhere: the sync rewrites the sheet, but keeps the edited one
     let f = h.root.parent().unwrap().join("t.csv");
     std::fs::write(&f, "key,album\nt1,\"Power, Corruption & Lies\"\n").unwrap();
     h.ok(&["catalog", "import", "tracks", f.to_str().unwrap()]);
     let r = run(&h, "sync", json!({}));
     assert_eq!(r["edits_found"], 1, "{r:#}");
-    let kept: Vec<Vec<u8>> = tree(&drive).into_iter().filter(|(k, _)| k.starts_with("_archive/")).map(|(_, v)| v).collect();
+    let kept: Vec<Vec<u8>> =
+        tree(&drive).into_iter().filter(|(k, _)| k.starts_with("_archive/")).map(|(_, v)| v).collect();
     assert!(kept.iter().any(|v| v == edited.as_bytes()), "the edited sheet is kept in _archive/");
     // more edits: one in a sync-conflict copy only, one to a relation, one that the catalog
     // changed too
     let now = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(drive.join("Tracks/Tracks (conflicted copy 2026-01-18).csv"), now.replace("Blue Monday", "Blue Tuesday")).unwrap();
+    std::fs::write(
+        drive.join("Tracks/Tracks (conflicted copy 2026-01-18).csv"),
+        now.replace("Blue Monday", "Blue Tuesday"),
+    )
+    .unwrap();
     std::fs::write(&path, now.replace(",Formula,", ",Formula X,")).unwrap();
     std::fs::write(&f, "key,album\nt2,Formula Y\n").unwrap();
     h.ok(&["catalog", "import", "tracks", f.to_str().unwrap()]);
@@ -414,15 +477,24 @@ fn an_edited_sheet_is_preserved_reported_and_accepted_back() {
     assert_eq!(conflicts[0]["cell"]["key"], "t2");
     let refused = dry["refused"].as_array().unwrap();
     assert_eq!(refused.len(), 2, "{dry:#}");
-    assert!(refused.iter().any(|r| r["cell"]["key"] == "p1" && r["reason"].as_str().unwrap().contains("relation")), "{dry:#}");
-    assert!(refused.iter().any(|r| r["cell"]["key"] == "t1" && r["reason"].as_str().unwrap().contains("sync-conflict")), "{dry:#}");
+    assert!(
+        refused.iter().any(|r| r["cell"]["key"] == "p1" && r["reason"].as_str().unwrap().contains("relation")),
+        "{dry:#}"
+    );
+    assert!(
+        refused.iter().any(|r| r["cell"]["key"] == "t1" && r["reason"].as_str().unwrap().contains("sync-conflict")),
+        "{dry:#}"
+    );
     let shown = String::from_utf8(h.ok(&["catalog", "show", "tracks"]).stdout).unwrap();
     assert!(!shown.contains("Remaster"), "a dry run writes nothing");
     let acc = run(&h, "accept-edits", json!({"execute": true}));
     assert_eq!(acc["executed"], true, "{acc:#}");
     assert_eq!(acc["applied"].as_array().unwrap().len(), 1);
     let shown = String::from_utf8(h.ok(&["catalog", "show", "tracks"]).stdout).unwrap();
-    assert!(shown.contains("Formula Y") && !shown.contains("Formula X") && !shown.contains("Blue Tuesday"), "conflicts and refusals are not applied: {shown}");
+    assert!(
+        shown.contains("Formula Y") && !shown.contains("Formula X") && !shown.contains("Blue Tuesday"),
+        "conflicts and refusals are not applied: {shown}"
+    );
     let hist = h.json(&["catalog", "history", "tracks", "t3", "--json"]).to_string();
     assert!(hist.contains("drive-sync") && hist.contains("Remaster"), "{hist}");
     let u = run(&h, "undo", json!({"batch": acc["batch"]}));
@@ -442,7 +514,8 @@ fn granted_read_only_views_handoffs_and_audit_gaps_get_folders_too() {
     assert_eq!(top_dirs(&drive), ["Audit Gaps", "Handoffs", "Playlists", "Tracks"]);
     let sheet = std::fs::read_to_string(drive.join("Handoffs/Handoffs.csv")).unwrap();
     assert!(sheet.starts_with("_key,"), "{sheet}");
-    let marker: Value = serde_json::from_slice(&std::fs::read(drive.join("Audit Gaps/.baton-collection.json")).unwrap()).unwrap();
+    let marker: Value =
+        serde_json::from_slice(&std::fs::read(drive.join("Audit Gaps/.baton-collection.json")).unwrap()).unwrap();
     assert_eq!(marker["collection"], "audit_gaps");
 }
 
@@ -452,7 +525,11 @@ fn all_kept(before: &[Vec<u8>], drive: &Path) {
     let mut after = hashes(drive);
     for b in before {
         let i = after.iter().position(|a| a == b).unwrap_or_else(|| {
-            panic!("lost: {:?}; the drive now holds {:?}", String::from_utf8_lossy(b), tree(drive).keys().collect::<Vec<_>>())
+            panic!(
+                "lost: {:?}; the drive now holds {:?}",
+                String::from_utf8_lossy(b),
+                tree(drive).keys().collect::<Vec<_>>()
+            )
         });
         after.remove(i);
     }
@@ -471,10 +548,20 @@ fn sync_with_consolidate_first_merges_duplicates_then_writes_one_folder() {
     assert_eq!(r["duplicates_found"], 0, "{r:#}");
     assert_eq!(top_dirs(&drive), ["Playlists", "Tracks"]);
     assert_eq!(std::fs::read(drive.join("Tracks/Tracks.csv")).unwrap(), export(&h, "tracks"));
-    assert_eq!(std::fs::read_to_string(drive.join("Tracks/cover.jpg")).unwrap(), "jpeg bytes", "merged from Tracks (1)");
+    assert_eq!(
+        std::fs::read_to_string(drive.join("Tracks/cover.jpg")).unwrap(),
+        "jpeg bytes",
+        "merged from Tracks (1)"
+    );
     assert!(drive.join("Tracks/sub/deep.txt").is_file(), "merged from Tracks (2)");
-    let replaced: Vec<String> = tree(&drive).into_keys().filter(|k| k.starts_with("_archive/tracks/Tracks__replaced__")).collect();
-    assert_eq!(replaced.len(), 1, "the sheet baton did not write is archived: {:?}", tree(&drive).keys().collect::<Vec<_>>());
+    let replaced: Vec<String> =
+        tree(&drive).into_keys().filter(|k| k.starts_with("_archive/tracks/Tracks__replaced__")).collect();
+    assert_eq!(
+        replaced.len(),
+        1,
+        "the sheet baton did not write is archived: {:?}",
+        tree(&drive).keys().collect::<Vec<_>>()
+    );
     all_kept(&before, &drive);
     let c = run(&h, "check", json!({}));
     assert_eq!(c["duplicates"], json!([]), "{c:#}");
@@ -515,8 +602,13 @@ fn the_folder_whose_marker_was_written_first_is_canonical() {
     assert_eq!(top_dirs(&drive), ["Playlists", "Tracks (1)"]);
     assert_eq!(std::fs::read_to_string(drive.join("Tracks (1)/mine.txt")).unwrap(), "kept");
     run(&h, "sync", json!({}));
-    assert_eq!(top_dirs(&drive), ["Playlists", "Tracks"], "the canonical folder takes the collection's name once it is free");
-    let kept: Value = serde_json::from_slice(&std::fs::read(drive.join("Tracks/.baton-collection.json")).unwrap()).unwrap();
+    assert_eq!(
+        top_dirs(&drive),
+        ["Playlists", "Tracks"],
+        "the canonical folder takes the collection's name once it is free"
+    );
+    let kept: Value =
+        serde_json::from_slice(&std::fs::read(drive.join("Tracks/.baton-collection.json")).unwrap()).unwrap();
     assert_eq!(kept["created_at"], "2026-01-01T00:00:00Z", "the first-written marker stays");
     assert_eq!(std::fs::read(drive.join("Tracks/Tracks.csv")).unwrap(), export(&h, "tracks"));
 }
@@ -533,17 +625,31 @@ fn per_cell_hash_mode_finds_keeps_and_accepts_edits() {
     std::fs::write(&path, &edited).unwrap();
     let c = run(&h, "check", json!({}));
     let e = &c["edited"].as_array().unwrap()[0];
-    assert_eq!((e["collection"].as_str(), e["records"].as_u64(), e["cells"].as_u64()), (Some("tracks"), Some(1), Some(1)), "{c:#}");
+    assert_eq!(
+        (e["collection"].as_str(), e["records"].as_u64(), e["cells"].as_u64()),
+        (Some("tracks"), Some(1), Some(1)),
+        "{c:#}"
+    );
     let dry = run(&h, "accept-edits", json!({}));
     assert_eq!(dry["applied"].as_array().unwrap().len(), 1, "{dry:#}");
-    assert_eq!((dry["applied"][0]["key"].as_str(), dry["applied"][0]["to"].as_str()), (Some("t3"), Some("Windowlicker (Remaster)")), "{dry:#}");
+    assert_eq!(
+        (dry["applied"][0]["key"].as_str(), dry["applied"][0]["to"].as_str()),
+        (Some("t3"), Some("Windowlicker (Remaster)")),
+        "{dry:#}"
+    );
     let acc = run(&h, "accept-edits", json!({"execute": true}));
     assert_eq!(acc["executed"], true, "{acc:#}");
-    assert!(String::from_utf8(h.ok(&["catalog", "show", "tracks"]).stdout).unwrap().contains("Windowlicker (Remaster)"));
+    assert!(
+        String::from_utf8(h.ok(&["catalog", "show", "tracks"]).stdout).unwrap().contains("Windowlicker (Remaster)")
+    );
     // the next sync writes the sheet again (the catalog changed); then an edit, and the
     // catalog changes the same record meanwhile: with no old value to compare, a conflict
     let r = run(&h, "sync", json!({}));
-    assert_eq!(r["collections"].as_array().unwrap().iter().find(|e| e["name"] == "tracks").unwrap()["written"], true, "{r:#}");
+    assert_eq!(
+        r["collections"].as_array().unwrap().iter().find(|e| e["name"] == "tracks").unwrap()["written"],
+        true,
+        "{r:#}"
+    );
     assert_eq!(std::fs::read(&path).unwrap(), export(&h, "tracks"));
     let now = std::fs::read_to_string(&path).unwrap();
     let edited = now.replace(",Formula,", ",Formula X,");
@@ -554,11 +660,18 @@ fn per_cell_hash_mode_finds_keeps_and_accepts_edits() {
     let dry = run(&h, "accept-edits", json!({}));
     let conflicts = dry["conflicts"].as_array().unwrap();
     assert_eq!(conflicts.len(), 1, "{dry:#}");
-    assert_eq!((conflicts[0]["cell"]["key"].as_str(), conflicts[0]["base_value"].clone()), (Some("t2"), Value::Null), "{dry:#}");
+    assert_eq!(
+        (conflicts[0]["cell"]["key"].as_str(), conflicts[0]["base_value"].clone()),
+        (Some("t2"), Value::Null),
+        "{dry:#}"
+    );
     // the sync rewrites the sheet and keeps the edited one
     let r = run(&h, "sync", json!({}));
     assert_eq!(r["edits_found"], 1, "{r:#}");
-    assert!(tree(&drive).into_iter().any(|(k, v)| k.starts_with("_archive/") && v == edited.as_bytes()), "the edited sheet is kept in _archive/");
+    assert!(
+        tree(&drive).into_iter().any(|(k, v)| k.starts_with("_archive/") && v == edited.as_bytes()),
+        "the edited sheet is kept in _archive/"
+    );
     assert_eq!(std::fs::read(&path).unwrap(), export(&h, "tracks"));
 }
 
@@ -613,5 +726,12 @@ fn a_new_property_adds_a_column() {
     }
     assert!(!tree(&drive).keys().any(|k| k.starts_with("_archive/")), "nothing archived for an added column");
     let schema: Value = serde_json::from_slice(&std::fs::read(drive.join("Tracks/schema.json")).unwrap()).unwrap();
-    assert!(schema["properties"].as_array().unwrap().iter().any(|p| p["id"] == "testkit.mood" && p["name"] == "Mood" && p["kind"] == "select"), "{schema}");
+    assert!(
+        schema["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == "testkit.mood" && p["name"] == "Mood" && p["kind"] == "select"),
+        "{schema}"
+    );
 }

@@ -5,10 +5,10 @@
 #[path = "../support/mod.rs"]
 mod support;
 
-mod fp;
 mod catalog;
 mod djay;
-mod realworld_djay;
 mod drive_sync;
-mod spotify;
+mod fp;
+mod realworld_djay;
 mod realworld_spotify;
+mod spotify;

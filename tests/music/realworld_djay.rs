@@ -68,7 +68,8 @@ impl Env {
 fn real_rows() -> Vec<(String, String, Vec<u8>)> {
     let mut rows = Vec::new();
     for dir in ["blobs", "blobs-macos"] {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(realworld().join("djay").join(dir)).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut files: Vec<PathBuf> =
+            std::fs::read_dir(realworld().join("djay").join(dir)).unwrap().map(|e| e.unwrap().path()).collect();
         files.sort();
         for f in files {
             let name = f.file_stem().unwrap().to_str().unwrap().to_string();
@@ -120,7 +121,11 @@ fn every_real_djay_blob_decodes_and_imports() {
     let r = env.ok("import", json!({}));
     // 7 titleIDs: the macOS track, 2 streaming ones, 1 local Windows file, 2 only seen in the
     // history, and `0e64b1ac…`, a title record without an artist (the blob has no such field).
-    assert_eq!(r["counts"], json!({"tracks": 7, "sessions": 0, "plays": 5, "playlists": 0, "playlist_tracks": 0, "playlist_items_missing": 0, "playlist_items_repeated": 0}), "{r}");
+    assert_eq!(
+        r["counts"],
+        json!({"tracks": 7, "sessions": 0, "plays": 5, "playlists": 0, "playlist_tracks": 0, "playlist_items_missing": 0, "playlist_items_repeated": 0}),
+        "{r}"
+    );
     assert_eq!(r["undecodable"], 0, "{r}");
     assert_eq!(r["errors"], json!([]), "{r}");
     for (c, n) in [
@@ -190,7 +195,13 @@ fn every_real_djay_blob_decodes_and_imports() {
         .iter()
         .map(|(k, p)| {
             let p = &p["props"];
-            (p["position"].as_i64().unwrap(), k[..4].to_string(), p["start"].as_str().unwrap().to_string(), p["deck"].as_i64().unwrap(), p["origin"].as_str().unwrap().to_string())
+            (
+                p["position"].as_i64().unwrap(),
+                k[..4].to_string(),
+                p["start"].as_str().unwrap().to_string(),
+                p["deck"].as_i64().unwrap(),
+                p["origin"].as_str().unwrap().to_string(),
+            )
         })
         .collect();
     got.sort();
@@ -201,7 +212,8 @@ fn every_real_djay_blob_decodes_and_imports() {
         (4, "B239", "2026-04-10T08:24:55.768Z", 2, "music"),
         (5, "4784", "2026-04-10T08:25:10.933Z", 1, "soundcloud"),
     ];
-    let want: Vec<(i64, String, String, i64, String)> = want.iter().map(|w| (w.0, w.1.into(), w.2.into(), w.3, w.4.into())).collect();
+    let want: Vec<(i64, String, String, i64, String)> =
+        want.iter().map(|w| (w.0, w.1.into(), w.2.into(), w.3, w.4.into())).collect();
     assert_eq!(got, want);
     assert!(plays.values().all(|p| p["props"]["session"] == "362CCD0E-47F2-CA0A-5210-2AF96E5F5749"));
 
@@ -278,7 +290,11 @@ fn the_rekordbox_exports_import_together() {
 
     let r = env.ok("import", json!({}));
     let c = &r["counts"];
-    assert_eq!((&c["tracks"], &c["sessions"], &c["plays"], &c["playlists"]), (&json!(148), &json!(0), &json!(0), &json!(11)), "{r}");
+    assert_eq!(
+        (&c["tracks"], &c["sessions"], &c["plays"], &c["playlists"]),
+        (&json!(148), &json!(0), &json!(0), &json!(11)),
+        "{r}"
+    );
     // Rekordbox keeps its own membership: djay's item counts stay at zero.
     assert_eq!((&c["playlist_items_missing"], &c["playlist_items_repeated"]), (&json!(0), &json!(0)), "{r}");
     assert_eq!(r["undecodable"], 0, "{r}");
@@ -298,14 +314,23 @@ fn the_rekordbox_exports_import_together() {
     assert_eq!(p("rekordcrate-database.xml", "1")["title"], "NOISE");
     // DJ-Tools: hand-edited, no Name and no TotalTime; a Camelot Tonality.
     let t = p("DJ-Tools-tests-rekordbox.xml", "1");
-    assert_eq!((t["title"].clone(), t["artist"].clone(), t["bpm"].clone(), t["tonality"].clone()), (json!(""), json!("Biome"), json!(140.0), json!("7A")));
+    assert_eq!(
+        (t["title"].clone(), t["artist"].clone(), t["bpm"].clone(), t["tonality"].clone()),
+        (json!(""), json!("Biome"), json!(140.0), json!("7A"))
+    );
     assert!(t.get("duration_ms").is_none_or(Value::is_null), "{t}");
     // rb6: large non-sequential TrackIDs; German Kind.
     let t = p("pyrekordbox-rb6-database.xml", "253529738");
-    assert_eq!((t["title"].clone(), t["artist"].clone(), t["duration_ms"].clone(), t["bpm"].clone(), t["tonality"].clone()), (json!("Demo Track 1"), json!("Loopmasters"), json!(172_000), json!(128.0), json!("Fm")));
+    assert_eq!(
+        (t["title"].clone(), t["artist"].clone(), t["duration_ms"].clone(), t["bpm"].clone(), t["tonality"].clone()),
+        (json!("Demo Track 1"), json!("Loopmasters"), json!(172_000), json!(128.0), json!("Fm"))
+    );
     // t2rb: a Windows location (file://localhost/D:/…).
     let t = p("t2rb-test.xml", "234380475");
-    assert_eq!((t["artist"].clone(), t["duration_ms"].clone(), t["play_count"].clone()), (json!("Flora Matos"), json!(240_000), json!(4)));
+    assert_eq!(
+        (t["artist"].clone(), t["duration_ms"].clone(), t["play_count"].clone()),
+        (json!("Flora Matos"), json!(240_000), json!(4))
+    );
     assert!(t["files"][0].as_str().unwrap().starts_with("file://localhost/D:/"), "{t}");
 
     let pls = env.records("djay.dj_playlists");
@@ -315,7 +340,10 @@ fn the_rekordbox_exports_import_together() {
         assert_eq!(pls.keys().filter(|k| k.starts_with(&prefix)).count(), n, "{file}: {:?}", pls.keys());
     }
     let members = |key: &str| -> Vec<String> {
-        pls[key]["props"]["tracks"].as_array().map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+        pls[key]["props"]["tracks"]
+            .as_array()
+            .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default()
     };
     for file in ["pyrekordbox-rb5-database.xml", "rekordcrate-database.xml"] {
         let pre = format!("rekordbox:rekordbox/{file}:");
@@ -356,7 +384,12 @@ fn djay_playlists_import_with_their_tracks_in_order() {
         t.begin("ADCMediaItemPlaylistItem").str("uuid", k).str("playlistUUID", playlist).str("mediaItemUUID", track);
         ("mediaItemPlaylistItems".into(), k.into(), t.finish())
     };
-    let list = |k: &str, name: &str, parent: Option<&str>, items: Option<&[&str]>, children: Option<&[&str]>| -> (String, String, Vec<u8>) {
+    let list = |k: &str,
+                name: &str,
+                parent: Option<&str>,
+                items: Option<&[&str]>,
+                children: Option<&[&str]>|
+     -> (String, String, Vec<u8>) {
         let mut t = Tsaf::new();
         t.begin("ADCMediaItemPlaylist").str("uuid", k).str("name", name);
         if let Some(p) = parent {
@@ -372,7 +405,12 @@ fn djay_playlists_import_with_their_tracks_in_order() {
         }
         ("mediaItemPlaylists".into(), k.into(), t.finish())
     };
-    let (sets, friday, empty, loose) = ("F0000000-0000-0000-0000-00000000F001", "P0000000-0000-0000-0000-0000000000P1", "P0000000-0000-0000-0000-0000000000P2", "P0000000-0000-0000-0000-0000000000P3");
+    let (sets, friday, empty, loose) = (
+        "F0000000-0000-0000-0000-00000000F001",
+        "P0000000-0000-0000-0000-0000000000P1",
+        "P0000000-0000-0000-0000-0000000000P2",
+        "P0000000-0000-0000-0000-0000000000P3",
+    );
     rows.extend([
         list("mediaItemPlaylist-root", "Playlists", None, None, Some(&[sets, empty, loose])),
         list(sets, "Sets", Some("mediaItemPlaylist-root"), None, Some(&[friday])),
@@ -406,14 +444,24 @@ fn djay_playlists_import_with_their_tracks_in_order() {
     // Set aside before anything was written, and named: before, the playlists' batch was refused
     // after the tracks, sessions and plays were written, and the task failed half done.
     assert_eq!(r["refused_keys"], 1, "{r}");
-    assert_eq!(r["errors"], json!([{"collection": "djay.dj_playlists", "key": "P\\u{7}bell", "error": "not written: the key holds a control character"}]), "{r}");
+    assert_eq!(
+        r["errors"],
+        json!([{"collection": "djay.dj_playlists", "key": "P\\u{7}bell", "error": "not written: the key holds a control character"}]),
+        "{r}"
+    );
     let pls = env.records("djay.dj_playlists");
     let members = |k: &str| -> Vec<String> {
-        pls[k]["props"]["tracks"].as_array().map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+        pls[k]["props"]["tracks"]
+            .as_array()
+            .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default()
     };
     assert_eq!(pls.len(), 3, "folders and the root are no playlists: {:?}", pls.keys());
     assert_eq!(members(friday), [GUI_BORATTO, "dd4e91fdf5dc9a469c5e3b9588de228b", "307b767ff2463cce064180664e6b4c89"]);
-    assert_eq!((pls[friday]["props"]["name"].as_str(), pls[friday]["props"]["folder"].as_str()), (Some("Friday"), Some("Sets")));
+    assert_eq!(
+        (pls[friday]["props"]["name"].as_str(), pls[friday]["props"]["folder"].as_str()),
+        (Some("Friday"), Some("Sets"))
+    );
     assert_eq!(members(empty), Vec::<String>::new());
     assert!(pls[empty]["props"].get("folder").is_none_or(Value::is_null), "{}", pls[empty]);
     assert_eq!(members(loose), ["f19cbc67ffa03730d4ba9261861f699d", "0e64b1accf11337d40ca05b1800d64f3"]);

@@ -43,10 +43,17 @@ fn a_newer_export_never_silently_empties_liked_songs() {
     assert!(after.is_superset(&liked), "Liked Songs lost {} tracks", liked.difference(&after).count());
     let sus = r["suspicious"].as_array().unwrap();
     assert_eq!(sus.len(), 1, "{:?}", r["suspicious"]);
-    assert_eq!((sus[0]["playlist"].as_str(), sus[0]["path"].as_str(), sus[0]["before"].as_u64()), (Some("Liked Songs"), Some("/spotify/YourLibrary.json"), Some(698)));
+    assert_eq!(
+        (sus[0]["playlist"].as_str(), sus[0]["path"].as_str(), sus[0]["before"].as_u64()),
+        (Some("Liked Songs"), Some("/spotify/YourLibrary.json"), Some(698))
+    );
     // 38 of the library's names are songs of the CSV's Liked Songs (the matcher links them by
     // title and artist); the other 660 would go.
-    assert!(sus[0]["reason"].as_str().unwrap().starts_with("the export would remove 660 of its 698 tracks"), "{}", sus[0]["reason"]);
+    assert!(
+        sus[0]["reason"].as_str().unwrap().starts_with("the export would remove 660 of its 698 tracks"),
+        "{}",
+        sus[0]["reason"]
+    );
     // 660 withheld: 500 on this page, the rest on the next.
     assert_eq!((sus[0]["withheld"].as_array().unwrap().len(), r["truncated"].as_bool()), (500, Some(true)));
     let more = s.task("import", json!({"page": 1}));
@@ -75,13 +82,20 @@ fn an_export_that_yields_no_track_removes_nothing() {
     let r = s.task("import", json!({"accept_shrink": true}));
     assert_eq!(s.members("america"), before, "{r}");
     assert_eq!(r["files"][0]["layout"], "exportify-watsonbox-translated", "{r}");
-    assert_eq!(r["suspicious"][0]["reason"], "the export yields no track for this playlist: it never empties one", "{r}");
+    assert_eq!(
+        r["suspicious"][0]["reason"], "the export yields no track for this playlist: it never empties one",
+        "{r}"
+    );
     assert_eq!(r["changes"], json!([]), "{r}");
     // On its own, the header-only file is an empty playlist, not an error.
     let s = SpotifyHome::new();
     s.copy(&exportify("thisispivi-it-america-header-only.csv"), "america.csv", 0);
     let r = s.task("import", json!({}));
-    assert_eq!((r["files"][0]["error"].clone(), r["files"][0]["rows"].as_u64(), r["playlists"].as_u64()), (Value::Null, Some(0), Some(1)), "{r}");
+    assert_eq!(
+        (r["files"][0]["error"].clone(), r["files"][0]["rows"].as_u64(), r["playlists"].as_u64()),
+        (Value::Null, Some(0), Some(1)),
+        "{r}"
+    );
     assert_eq!(s.records("playlists")["spotify:playlist:america"]["name"], "america");
 }
 
@@ -127,7 +141,10 @@ fn the_whole_corpus_in_one_home_loses_no_membership_and_no_isrc() {
     let mut csvs = Vec::new();
     let mut jsons = Vec::new();
     for dir in ["exportify", "spotify-account"] {
-        let mut names: Vec<String> = std::fs::read_dir(realworld().join(dir)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let mut names: Vec<String> = std::fs::read_dir(realworld().join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
         names.sort();
         for f in names {
             let (name, age) = corpus_name(dir, &f);
@@ -152,8 +169,11 @@ fn the_whole_corpus_in_one_home_loses_no_membership_and_no_isrc() {
     let mut files: BTreeMap<String, (String, u64, usize)> = BTreeMap::new();
     for f in r["files"].as_array().unwrap() {
         assert_eq!(f.get("error"), None, "{f}");
-        let e = files.entry(f["path"].as_str().unwrap().trim_start_matches("/spotify/").to_string())
-            .or_insert((f["layout"].as_str().unwrap().to_string(), f["rows"].as_u64().unwrap(), 0));
+        let e = files.entry(f["path"].as_str().unwrap().trim_start_matches("/spotify/").to_string()).or_insert((
+            f["layout"].as_str().unwrap().to_string(),
+            f["rows"].as_u64().unwrap(),
+            0,
+        ));
         e.2 += f["skipped"].as_array().unwrap().len();
     }
     let expect: BTreeMap<String, (String, u64, usize)> = [
@@ -199,7 +219,10 @@ fn the_whole_corpus_in_one_home_loses_no_membership_and_no_isrc() {
         ("hobbies-w-erin-2024-StreamingHistory_music_1.json", "spotify-streaming-history", 5850, 0),
         // Audiobook streams: no track name, every record skipped.
         ("hobbies-w-erin-2024-StreamingHistory_audiobook_0.json", "spotify-streaming-history", 11, 11),
-    ].into_iter().map(|(n, l, rows, sk)| (n.to_string(), (l.to_string(), rows, sk))).collect();
+    ]
+    .into_iter()
+    .map(|(n, l, rows, sk)| (n.to_string(), (l.to_string(), rows, sk)))
+    .collect();
     assert_eq!(files, expect);
 
     // The streams: 20,125 music records, 5,324 under 30 s; of the other 14,801 those matching
@@ -218,24 +241,36 @@ fn the_whole_corpus_in_one_home_loses_no_membership_and_no_isrc() {
         }
     }
     // Every playlist's tracks, from one `catalog show` (relations are listed by key).
-    let members: BTreeMap<String, BTreeSet<String>> = s.records("playlists").into_iter().map(|(_, p)| {
-        (p["name"].as_str().unwrap().to_string(), p["tracks"].as_array().into_iter().flatten().map(|k| k.as_str().unwrap().to_string()).collect())
-    }).collect();
-    let member_list = |name: &str| -> &BTreeSet<String> { members.get(name).unwrap_or_else(|| panic!("no playlist `{name}`")) };
+    let members: BTreeMap<String, BTreeSet<String>> = s
+        .records("playlists")
+        .into_iter()
+        .map(|(_, p)| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["tracks"].as_array().into_iter().flatten().map(|k| k.as_str().unwrap().to_string()).collect(),
+            )
+        })
+        .collect();
+    let member_list =
+        |name: &str| -> &BTreeSet<String> { members.get(name).unwrap_or_else(|| panic!("no playlist `{name}`")) };
     // As the matcher reads names: a title's core and the artist set, per record.
     let core = |s: &str| baton_catalog::normalize::title(s).core;
     let artists = |a: &[&str]| baton_catalog::normalize::artists(a.iter().copied());
-    let read: BTreeMap<&str, (String, BTreeSet<String>)> = tracks.iter().map(|(k, p)| {
-        let names: Vec<&str> = p["artists"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-        (k.as_str(), (core(p["title"].as_str().unwrap_or("")), artists(&names)))
-    }).collect();
+    let read: BTreeMap<&str, (String, BTreeSet<String>)> = tracks
+        .iter()
+        .map(|(k, p)| {
+            let names: Vec<&str> = p["artists"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            (k.as_str(), (core(p["title"].as_str().unwrap_or("")), artists(&names)))
+        })
+        .collect();
 
     // Exportify: every row's URI (column 1 in every layout here; a bare id in the `Spotify
     // ID`/`Track ID` layouts) is on the file's playlist; every ISRC is its record's.
     let mut isrc_rows = 0;
     for (src, name) in &csvs {
         let mut rd = csv::ReaderBuilder::new().flexible(true).from_path(exportify(src)).unwrap();
-        let header: Vec<String> = rd.headers().unwrap().iter().map(|h| h.trim_start_matches('\u{feff}').to_string()).collect();
+        let header: Vec<String> =
+            rd.headers().unwrap().iter().map(|h| h.trim_start_matches('\u{feff}').to_string()).collect();
         let isrc_col = header.iter().position(|h| h == "ISRC");
         let pl = member_list(&playlist_of(name));
         for row in rd.records() {
@@ -246,7 +281,11 @@ fn the_whole_corpus_in_one_home_loses_no_membership_and_no_isrc() {
             assert!(pl.contains(key), "{src}: {uri} ({key}) is not on `{}`", playlist_of(name));
             if let Some(isrc) = isrc_col.and_then(|c| row.get(c)).filter(|i| !i.trim().is_empty()) {
                 let want = baton_catalog::normalize_isrc(isrc).unwrap_or_else(|| panic!("{src}: `{isrc}`"));
-                assert_eq!(tracks[key]["isrc"].as_str(), Some(want.as_str()), "{src}: {uri}: the record {key} carries another ISRC than the row's {isrc}");
+                assert_eq!(
+                    tracks[key]["isrc"].as_str(),
+                    Some(want.as_str()),
+                    "{src}: {uri}: the record {key} carries another ISRC than the row's {isrc}"
+                );
                 isrc_rows += 1;
             }
         }
@@ -256,8 +295,12 @@ fn the_whole_corpus_in_one_home_loses_no_membership_and_no_isrc() {
 
     // Account data: items with a URI on their playlist; items known by names only on it (a
     // record with that title and artist) or listed as ambiguous.
-    let ambiguous: BTreeSet<(String, String)> = r["ambiguous"].as_array().unwrap().iter()
-        .map(|a| (fold(a["title"].as_str().unwrap()), fold(a["artists"][0].as_str().unwrap_or("")))).collect();
+    let ambiguous: BTreeSet<(String, String)> = r["ambiguous"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (fold(a["title"].as_str().unwrap()), fold(a["artists"][0].as_str().unwrap_or(""))))
+        .collect();
     let (mut by_uri, mut by_name, mut unlinked) = (0, 0, 0);
     for name in &jsons {
         let v: Value = serde_json::from_slice(&std::fs::read(s.spot.join(name)).unwrap()).unwrap();
@@ -273,7 +316,12 @@ fn the_whole_corpus_in_one_home_loses_no_membership_and_no_isrc() {
                 }
             }
         } else if let Some(ts) = v.get("tracks").and_then(Value::as_array) {
-            items.extend(ts.iter().map(|t| ("Liked Songs".to_string(), json!({"trackUri": t.get("uri"), "trackName": t["track"], "artistName": t["artist"]}))));
+            items.extend(ts.iter().map(|t| {
+                (
+                    "Liked Songs".to_string(),
+                    json!({"trackUri": t.get("uri"), "trackName": t["track"], "artistName": t["artist"]}),
+                )
+            }));
         }
         for (pl, t) in items {
             let on = member_list(&pl);
@@ -287,12 +335,20 @@ fn the_whole_corpus_in_one_home_loses_no_membership_and_no_isrc() {
                 None => {
                     let want = (fold(t["trackName"].as_str().unwrap()), fold(t["artistName"].as_str().unwrap()));
                     // Linked: a member with the same title core and a shared artist.
-                    let (want_core, want_artists) = (core(t["trackName"].as_str().unwrap()), artists(&[t["artistName"].as_str().unwrap()]));
-                    let linked = on.iter().any(|k| read[k.as_str()].0 == want_core && !read[k.as_str()].1.is_disjoint(&want_artists));
+                    let (want_core, want_artists) =
+                        (core(t["trackName"].as_str().unwrap()), artists(&[t["artistName"].as_str().unwrap()]));
+                    let linked = on
+                        .iter()
+                        .any(|k| read[k.as_str()].0 == want_core && !read[k.as_str()].1.is_disjoint(&want_artists));
                     if linked {
                         by_name += 1;
                     } else {
-                        assert!(ambiguous.contains(&want), "{name}: `{} - {}` is neither on `{pl}` nor listed as ambiguous", want.1, want.0);
+                        assert!(
+                            ambiguous.contains(&want),
+                            "{name}: `{} - {}` is neither on `{pl}` nor listed as ambiguous",
+                            want.1,
+                            want.0
+                        );
                         unlinked += 1;
                     }
                 }
@@ -325,7 +381,14 @@ fn the_whole_corpus_in_one_home_loses_no_membership_and_no_isrc() {
     // 2024 items carry their date.
     assert!(s.members("Summrr Vibin’").iter().all(|(_, a)| a.as_deref() == Some("2024-06-28")));
     // `--where` matches a value holding a comma when it is quoted.
-    let found = s.h.json(&["catalog", "show", "artists", "--where", r#"name="KITAKORE(cv. Daisuke Ono,Daisuke Kishio)""#, "--json"]);
+    let found = s.h.json(&[
+        "catalog",
+        "show",
+        "artists",
+        "--where",
+        r#"name="KITAKORE(cv. Daisuke Ono,Daisuke Kishio)""#,
+        "--json",
+    ]);
     assert_eq!(found["records"].as_array().map(Vec::len), Some(1), "{found}");
     // A header-only export is an empty playlist.
     assert_eq!(s.members("RobBednark-audible-header-only"), vec![]);
@@ -343,21 +406,44 @@ fn m3u_and_xspf_playlists_link_their_entries_to_library_files() {
     // The library: the files the playlists name (relative to the playlist, or by their last
     // folder and name for paths written on another machine).
     let wav = h.root.join("src.wav");
-    for (i, rel) in ["tests/fixtures/test.mp3", "tests/fixtures/01 Invisible (RED) Edit Version.mp3", "TV/阿桑 - 一直很安静.mp3", "path/to_a_file.mp3", "test.mp3"].iter().enumerate() {
+    for (i, rel) in [
+        "tests/fixtures/test.mp3",
+        "tests/fixtures/01 Invisible (RED) Edit Version.mp3",
+        "TV/阿桑 - 一直很安静.mp3",
+        "path/to_a_file.mp3",
+        "test.mp3",
+    ]
+    .iter()
+    .enumerate()
+    {
         write_wav(&wav, &synth(40 + i as u64, 4.0, 44100), 44100);
         let to = lib.join(rel);
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         ffmpeg(&["-i", wav.to_str().unwrap(), to.to_str().unwrap()]);
     }
     h.ok(&["fp", "scan", lib.to_str().unwrap()]);
-    let lists = ["navidrome-pls-with-name.m3u", "navidrome-pls-without-name.m3u", "lihebi-mpd-Favorites.m3u", "beets-playlist.m3u",
-        "beets-playlist.m3u8", "beets-playlist_non_ext.m3u", "beets-playlist_windows.m3u8", "navidrome-bom-test.m3u", "navidrome-cr-ended.m3u", "nbeaver-example.xspf"];
+    let lists = [
+        "navidrome-pls-with-name.m3u",
+        "navidrome-pls-without-name.m3u",
+        "lihebi-mpd-Favorites.m3u",
+        "beets-playlist.m3u",
+        "beets-playlist.m3u8",
+        "beets-playlist_non_ext.m3u",
+        "beets-playlist_windows.m3u8",
+        "navidrome-bom-test.m3u",
+        "navidrome-cr-ended.m3u",
+        "nbeaver-example.xspf",
+    ];
     for l in lists {
         std::fs::copy(realworld().join("playlists").join(l), lib.join(l)).unwrap();
     }
     // Not in the corpus, made here: a .m3u in Windows-1252 ("é" is one byte 0xE9) and the MPD
     // playlist re-encoded as UTF-16 with a BOM.
-    std::fs::write(lib.join("latin1.m3u"), b"#EXTM3U\r\n#EXTINF:4,Beyonc\xe9 - Caf\xe9\r\ntests\\fixtures\\test.mp3\r\n").unwrap();
+    std::fs::write(
+        lib.join("latin1.m3u"),
+        b"#EXTM3U\r\n#EXTINF:4,Beyonc\xe9 - Caf\xe9\r\ntests\\fixtures\\test.mp3\r\n",
+    )
+    .unwrap();
     let mpd = std::fs::read_to_string(lib.join("lihebi-mpd-Favorites.m3u")).unwrap();
     let utf16: Vec<u8> = [0xFF, 0xFE].into_iter().chain(mpd.encode_utf16().flat_map(u16::to_le_bytes)).collect();
     std::fs::write(lib.join("favorites-utf16.m3u"), utf16).unwrap();
@@ -373,49 +459,78 @@ fn m3u_and_xspf_playlists_link_their_entries_to_library_files() {
     assert_eq!(h.json(&["catalog", "show", "playlists", "--json"])["records"], json!([]));
 
     let r = h.json(&argv);
-    let got: Vec<(String, String, String, String, u64, u64, usize)> = r.as_array().unwrap().iter().map(|p| (
-        p["file"].as_str().unwrap().rsplit('/').next().unwrap().to_string(), p["name"].as_str().unwrap().to_string(),
-        p["format"].as_str().unwrap().to_string(), p["encoding"].as_str().unwrap().to_string(),
-        p["entries"].as_u64().unwrap(), p["matched"].as_u64().unwrap(), p["unmatched"].as_array().unwrap().len(),
-    )).collect();
-    let e = |f: &str, n: &str, fmt: &str, enc: &str, entries: u64, matched: u64, unmatched: usize| (f.to_string(), n.to_string(), fmt.to_string(), enc.to_string(), entries, matched, unmatched);
-    assert_eq!(got, vec![
-        // test.ogg is not in the library; the file:// URI (%20, absolute on another machine)
-        // is found by its folder and name.
-        e("navidrome-pls-with-name.m3u", "playlist 1", "m3u", "utf-8", 3, 2, 1),
-        e("navidrome-pls-without-name.m3u", "navidrome-pls-without-name", "m3u", "utf-8", 3, 2, 1),
-        // No #EXTM3U, UTF-8 Chinese names in a .m3u; one of three files in the library.
-        e("lihebi-mpd-Favorites.m3u", "lihebi-mpd-Favorites", "m3u", "utf-8", 3, 1, 2),
-        // Two absolute paths ending in one folder and name: one library file.
-        e("beets-playlist.m3u", "beets-playlist", "m3u", "utf-8", 2, 1, 0),
-        e("beets-playlist.m3u8", "beets-playlist", "m3u", "utf-8", 2, 1, 1),
-        e("beets-playlist_non_ext.m3u", "beets-playlist_non_ext", "m3u", "utf-8", 2, 1, 0),
-        // BOM, CRLF, `x:\…` paths.
-        e("beets-playlist_windows.m3u8", "beets-playlist_windows", "m3u", "utf-8-bom", 2, 1, 1),
-        e("navidrome-bom-test.m3u", "Test Playlist", "m3u", "utf-8-bom", 1, 1, 0),
-        // Bare CR line ends, a comment line, two files not in the library.
-        e("navidrome-cr-ended.m3u", "navidrome-cr-ended", "m3u", "utf-8", 2, 0, 2),
-        // One track with no location.
-        e("nbeaver-example.xspf", "80s Music", "xspf", "utf-8", 1, 0, 1),
-        e("latin1.m3u", "latin1", "m3u", "windows-1252", 1, 1, 0),
-        e("favorites-utf16.m3u", "favorites-utf16", "m3u", "utf-16le", 3, 1, 2),
-    ]);
+    let got: Vec<(String, String, String, String, u64, u64, usize)> = r
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["file"].as_str().unwrap().rsplit('/').next().unwrap().to_string(),
+                p["name"].as_str().unwrap().to_string(),
+                p["format"].as_str().unwrap().to_string(),
+                p["encoding"].as_str().unwrap().to_string(),
+                p["entries"].as_u64().unwrap(),
+                p["matched"].as_u64().unwrap(),
+                p["unmatched"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    let e = |f: &str, n: &str, fmt: &str, enc: &str, entries: u64, matched: u64, unmatched: usize| {
+        (f.to_string(), n.to_string(), fmt.to_string(), enc.to_string(), entries, matched, unmatched)
+    };
+    assert_eq!(
+        got,
+        vec![
+            // test.ogg is not in the library; the file:// URI (%20, absolute on another machine)
+            // is found by its folder and name.
+            e("navidrome-pls-with-name.m3u", "playlist 1", "m3u", "utf-8", 3, 2, 1),
+            e("navidrome-pls-without-name.m3u", "navidrome-pls-without-name", "m3u", "utf-8", 3, 2, 1),
+            // No #EXTM3U, UTF-8 Chinese names in a .m3u; one of three files in the library.
+            e("lihebi-mpd-Favorites.m3u", "lihebi-mpd-Favorites", "m3u", "utf-8", 3, 1, 2),
+            // Two absolute paths ending in one folder and name: one library file.
+            e("beets-playlist.m3u", "beets-playlist", "m3u", "utf-8", 2, 1, 0),
+            e("beets-playlist.m3u8", "beets-playlist", "m3u", "utf-8", 2, 1, 1),
+            e("beets-playlist_non_ext.m3u", "beets-playlist_non_ext", "m3u", "utf-8", 2, 1, 0),
+            // BOM, CRLF, `x:\…` paths.
+            e("beets-playlist_windows.m3u8", "beets-playlist_windows", "m3u", "utf-8-bom", 2, 1, 1),
+            e("navidrome-bom-test.m3u", "Test Playlist", "m3u", "utf-8-bom", 1, 1, 0),
+            // Bare CR line ends, a comment line, two files not in the library.
+            e("navidrome-cr-ended.m3u", "navidrome-cr-ended", "m3u", "utf-8", 2, 0, 2),
+            // One track with no location.
+            e("nbeaver-example.xspf", "80s Music", "xspf", "utf-8", 1, 0, 1),
+            e("latin1.m3u", "latin1", "m3u", "windows-1252", 1, 1, 0),
+            e("favorites-utf16.m3u", "favorites-utf16", "m3u", "utf-16le", 3, 1, 2),
+        ]
+    );
     assert_eq!(r[10]["note"], "not valid UTF-8: decoded as Windows-1252");
     let key = lib.join("navidrome-pls-with-name.m3u").display().to_string();
     let links = h.json(&["catalog", "links", "playlists", &key, "files", "--json"]);
     let linked: Vec<&str> = links.as_array().unwrap().iter().map(|l| l["key"].as_str().unwrap()).collect();
-    assert_eq!(linked, [lib.join("tests/fixtures/test.mp3").display().to_string(), lib.join("tests/fixtures/01 Invisible (RED) Edit Version.mp3").display().to_string()]);
+    assert_eq!(
+        linked,
+        [
+            lib.join("tests/fixtures/test.mp3").display().to_string(),
+            lib.join("tests/fixtures/01 Invisible (RED) Edit Version.mp3").display().to_string()
+        ]
+    );
     assert_eq!(r[0]["unmatched"][0]["entry"], "tests/fixtures/test.ogg");
 
     // Re-importing updates in place (the key is the playlist file's path); an edit that
     // drops more than half of the files is withheld unless accepted.
-    std::fs::write(lib.join("navidrome-pls-with-name.m3u"), "#PLAYLIST:playlist 1\ntests/fixtures/nothing.mp3\n").unwrap();
+    std::fs::write(lib.join("navidrome-pls-with-name.m3u"), "#PLAYLIST:playlist 1\ntests/fixtures/nothing.mp3\n")
+        .unwrap();
     let again = h.json(&["catalog", "import-playlist", "--json", &key]);
-    assert_eq!(again[0]["suspicious"]["reason"], "the file links no library file: it never empties a playlist", "{again}");
+    assert_eq!(
+        again[0]["suspicious"]["reason"], "the file links no library file: it never empties a playlist",
+        "{again}"
+    );
     assert_eq!(h.json(&["catalog", "links", "playlists", &key, "files", "--json"]).as_array().unwrap().len(), 2);
     std::fs::write(lib.join("navidrome-pls-with-name.m3u"), "#PLAYLIST:playlist 1\ntest.mp3\n").unwrap();
     let shrink = h.json(&["catalog", "import-playlist", "--json", &key]);
-    assert!(shrink[0]["suspicious"]["reason"].as_str().unwrap().contains("remove 2 of the playlist's 2 files"), "{shrink}");
+    assert!(
+        shrink[0]["suspicious"]["reason"].as_str().unwrap().contains("remove 2 of the playlist's 2 files"),
+        "{shrink}"
+    );
     assert_eq!(shrink[0]["removed"], json!([]));
     let ok = h.json(&["catalog", "import-playlist", "--json", "--accept-shrink", &key]);
     assert_eq!((ok[0].get("suspicious"), ok[0]["removed"].as_array().map(Vec::len)), (None, Some(2)), "{ok}");
@@ -423,7 +538,12 @@ fn m3u_and_xspf_playlists_link_their_entries_to_library_files() {
 
     // A file that cannot be read: exit 1, with the file and the reason; the others still import.
     let gone = lib.join("missing.m3u");
-    let o = h.run(&["catalog", "import-playlist", gone.to_str().unwrap(), lib.join("beets-playlist.m3u").to_str().unwrap()]);
+    let o = h.run(&[
+        "catalog",
+        "import-playlist",
+        gone.to_str().unwrap(),
+        lib.join("beets-playlist.m3u").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("missing.m3u: cannot read it"), "{err}");
@@ -449,7 +569,16 @@ fn the_plugins_import_links_m3u_and_xspf_files_to_library_files() {
     let s = SpotifyHome::new();
     let music = s.h.root.join("music");
     let wav = s.h.root.join("src.wav");
-    for (i, rel) in ["tests/fixtures/test.mp3", "tests/fixtures/01 Invisible (RED) Edit Version.mp3", "TV/阿桑 - 一直很安静.mp3", "path/to_a_file.mp3", "test.mp3"].iter().enumerate() {
+    for (i, rel) in [
+        "tests/fixtures/test.mp3",
+        "tests/fixtures/01 Invisible (RED) Edit Version.mp3",
+        "TV/阿桑 - 一直很安静.mp3",
+        "path/to_a_file.mp3",
+        "test.mp3",
+    ]
+    .iter()
+    .enumerate()
+    {
         write_wav(&wav, &synth(40 + i as u64, 4.0, 44100), 44100);
         let to = music.join(rel);
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
@@ -458,9 +587,19 @@ fn the_plugins_import_links_m3u_and_xspf_files_to_library_files() {
     s.h.ok(&["fp", "scan", music.to_str().unwrap()]);
     let lists = s.spot.join("lists");
     std::fs::create_dir_all(&lists).unwrap();
-    let real = ["navidrome-pls-with-name.m3u", "navidrome-pls-without-name.m3u", "lihebi-mpd-Favorites.m3u", "beets-playlist.m3u",
-        "beets-playlist.m3u8", "beets-playlist_non_ext.m3u", "beets-playlist_windows.m3u8", "navidrome-bom-test.m3u", "navidrome-cr-ended.m3u",
-        "nbeaver-example.xspf", "nbeaver-jspf-example.json"];
+    let real = [
+        "navidrome-pls-with-name.m3u",
+        "navidrome-pls-without-name.m3u",
+        "lihebi-mpd-Favorites.m3u",
+        "beets-playlist.m3u",
+        "beets-playlist.m3u8",
+        "beets-playlist_non_ext.m3u",
+        "beets-playlist_windows.m3u8",
+        "navidrome-bom-test.m3u",
+        "navidrome-cr-ended.m3u",
+        "nbeaver-example.xspf",
+        "nbeaver-jspf-example.json",
+    ];
     for l in real {
         std::fs::copy(realworld().join("playlists").join(l), lists.join(l)).unwrap();
     }
@@ -470,16 +609,45 @@ fn the_plugins_import_links_m3u_and_xspf_files_to_library_files() {
     let host = |rel: &str| music.join(rel).display().to_string();
     let uri = format!("file://{}", host("tests/fixtures/01 Invisible (RED) Edit Version.mp3").replace(' ', "%20"));
     let mine = lists.join("mine.m3u8");
-    std::fs::write(&mine, format!("#EXTM3U\n#PLAYLIST:Mine\n#EXTINF:4,Some One - To a File\n{}\n{uri}\n../../music/test.mp3\n", host("path/to_a_file.mp3"))).unwrap();
+    std::fs::write(
+        &mine,
+        format!(
+            "#EXTM3U\n#PLAYLIST:Mine\n#EXTINF:4,Some One - To a File\n{}\n{uri}\n../../music/test.mp3\n",
+            host("path/to_a_file.mp3")
+        ),
+    )
+    .unwrap();
     // And a .m3u in Windows-1252 ("é" is the one byte 0xE9): read, and said so.
-    std::fs::write(lists.join("latin1.m3u"), b"#EXTM3U\r\n#EXTINF:4,Beyonc\xe9 - Caf\xe9\r\ntests\\fixtures\\test.mp3\r\n").unwrap();
+    std::fs::write(
+        lists.join("latin1.m3u"),
+        b"#EXTM3U\r\n#EXTINF:4,Beyonc\xe9 - Caf\xe9\r\ntests\\fixtures\\test.mp3\r\n",
+    )
+    .unwrap();
 
     let r = s.task("import", json!({}));
-    let by_file: BTreeMap<String, &Value> = r["playlist_files"].as_array().unwrap().iter().map(|p| (p["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string(), p)).collect();
-    let got: BTreeMap<&str, (&str, &str, &str, u64, u64, u64, usize)> = by_file.iter().map(|(f, p)| (f.as_str(), (
-        p["name"].as_str().unwrap(), p["format"].as_str().unwrap(), p["encoding"].as_str().unwrap(),
-        p["entries"].as_u64().unwrap(), p["matched"].as_u64().unwrap(), p["matched_by_tail"].as_u64().unwrap(), p["unmatched"].as_array().unwrap().len(),
-    ))).collect();
+    let by_file: BTreeMap<String, &Value> = r["playlist_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string(), p))
+        .collect();
+    let got: BTreeMap<&str, (&str, &str, &str, u64, u64, u64, usize)> = by_file
+        .iter()
+        .map(|(f, p)| {
+            (
+                f.as_str(),
+                (
+                    p["name"].as_str().unwrap(),
+                    p["format"].as_str().unwrap(),
+                    p["encoding"].as_str().unwrap(),
+                    p["entries"].as_u64().unwrap(),
+                    p["matched"].as_u64().unwrap(),
+                    p["matched_by_tail"].as_u64().unwrap(),
+                    p["unmatched"].as_array().unwrap().len(),
+                ),
+            )
+        })
+        .collect();
     let want: BTreeMap<&str, (&str, &str, &str, u64, u64, u64, usize)> = [
         // Relative entries resolve beside the playlist (/spotify/lists/tests/fixtures/…), where
         // no library file is: each is found by its last folder and name; test.ogg is not in the
@@ -503,12 +671,19 @@ fn the_plugins_import_links_m3u_and_xspf_files_to_library_files() {
         ("nbeaver-example.xspf", ("80s Music", "xspf", "utf-8", 1, 0, 0, 1)),
         ("mine.m3u8", ("Mine", "m3u", "utf-8", 3, 3, 0, 0)),
         ("latin1.m3u", ("latin1", "m3u", "windows-1252", 1, 1, 1, 0)),
-    ].into_iter().collect();
+    ]
+    .into_iter()
+    .collect();
     assert_eq!(got, want, "{r}");
     assert_eq!(by_file["latin1.m3u"]["note"], "not valid UTF-8: decoded as Windows-1252");
     // nbeaver's JSPF example is not valid JSON: that file is named with the parser's reason,
     // never read as an account export, and the others import.
-    let jspf = r["files"].as_array().unwrap().iter().find(|f| f["path"].as_str().unwrap().ends_with("nbeaver-jspf-example.json")).unwrap();
+    let jspf = r["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with("nbeaver-jspf-example.json"))
+        .unwrap();
     assert!(jspf["error"].as_str().unwrap().starts_with("JSON (a JSPF playlist?) that does not parse"), "{jspf}");
 
     // The key is the playlist file's host path, so `baton catalog import-playlist` on the same
@@ -516,9 +691,15 @@ fn the_plugins_import_links_m3u_and_xspf_files_to_library_files() {
     let key = mine.display().to_string();
     assert_eq!(by_file["mine.m3u8"]["key"], key.as_str());
     let linked = |s: &SpotifyHome| -> Vec<String> {
-        s.h.json(&["catalog", "links", "playlists", &key, "files", "--json"]).as_array().unwrap().iter().map(|l| l["key"].as_str().unwrap().to_string()).collect()
+        s.h.json(&["catalog", "links", "playlists", &key, "files", "--json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["key"].as_str().unwrap().to_string())
+            .collect()
     };
-    let all3 = vec![host("path/to_a_file.mp3"), host("tests/fixtures/01 Invisible (RED) Edit Version.mp3"), host("test.mp3")];
+    let all3 =
+        vec![host("path/to_a_file.mp3"), host("tests/fixtures/01 Invisible (RED) Edit Version.mp3"), host("test.mp3")];
     assert_eq!(linked(&s), all3);
     let before = s.records("playlists").len();
     assert_eq!(before, 12, "12 playlist files, not the JSPF that does not parse; no Spotify playlist");
@@ -530,19 +711,38 @@ fn the_plugins_import_links_m3u_and_xspf_files_to_library_files() {
     // `changes[].removed`) unless accepted; one that names nothing never empties it.
     std::fs::write(&mine, "#EXTM3U\n../../music/test.mp3\n").unwrap();
     let r = s.task("import", json!({}));
-    let sus: Vec<&Value> = r["suspicious"].as_array().unwrap().iter().filter(|x| x["path"].as_str().unwrap().ends_with("mine.m3u8")).collect();
+    let sus: Vec<&Value> = r["suspicious"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["path"].as_str().unwrap().ends_with("mine.m3u8"))
+        .collect();
     assert_eq!(sus.len(), 1, "{r}");
-    assert!(sus[0]["reason"].as_str().unwrap().starts_with("the export would remove 2 of its 3 tracks"), "{}", sus[0]["reason"]);
+    assert!(
+        sus[0]["reason"].as_str().unwrap().starts_with("the export would remove 2 of its 3 tracks"),
+        "{}",
+        sus[0]["reason"]
+    );
     assert!(r["changes"].as_array().unwrap().iter().all(|c| c["removed"] == json!([])), "{r}");
     // All three kept: the file's own entry first, the withheld ones after it (as for exports).
     assert_eq!(linked(&s), vec![all3[2].clone(), all3[0].clone(), all3[1].clone()]);
     let r = s.task("import", json!({"accept_shrink": true}));
-    let ch = r["changes"].as_array().unwrap().iter().find(|c| c["path"].as_str().is_some_and(|p| p.ends_with("mine.m3u8"))).unwrap();
+    let ch = r["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["path"].as_str().is_some_and(|p| p.ends_with("mine.m3u8")))
+        .unwrap();
     assert_eq!(ch["removed"].as_array().map(Vec::len), Some(2), "{ch}");
     assert_eq!(linked(&s), vec![host("test.mp3")]);
     std::fs::write(&mine, "#EXTM3U\n/nowhere/at/all.mp3\n").unwrap();
     let r = s.task("import", json!({"accept_shrink": true}));
-    let sus = r["suspicious"].as_array().unwrap().iter().find(|x| x["path"].as_str().unwrap().ends_with("mine.m3u8")).unwrap();
+    let sus = r["suspicious"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["path"].as_str().unwrap().ends_with("mine.m3u8"))
+        .unwrap();
     assert_eq!(sus["reason"], "the export yields no track for this playlist: it never empties one");
     assert_eq!(linked(&s), vec![host("test.mp3")]);
 }

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use crate::support;
 use support::Home;
-use support::spotify::strip_table;
 use support::audio::{ffmpeg, synth, write_wav};
+use support::spotify::strip_table;
 
 const T1: &str = "spotify:track:1AAAAAAAAAAAAAAAAAAAAA";
 const T2: &str = "spotify:track:2BBBBBBBBBBBBBBBBBBBBB";
@@ -90,9 +90,11 @@ fn your_library() -> String {
 
 /// Two plays of Alpha Song, a skip under 30 s (not a play) and a podcast stream.
 fn extended_history() -> String {
-    let play = |ts: &str, ms: u64| json!({"ts": ts, "ms_played": ms, "master_metadata_track_name": "Alpha Song",
+    let play = |ts: &str, ms: u64| {
+        json!({"ts": ts, "ms_played": ms, "master_metadata_track_name": "Alpha Song",
         "master_metadata_album_artist_name": "Ann Artist", "master_metadata_album_album_name": "First",
-        "spotify_track_uri": T1, "reason_start": "clickrow", "reason_end": "trackdone", "shuffle": false, "skipped": false, "offline": false});
+        "spotify_track_uri": T1, "reason_start": "clickrow", "reason_end": "trackdone", "shuffle": false, "skipped": false, "offline": false})
+    };
     json!([play("2024-03-01T10:00:00Z", 200000), play("2024-05-01T10:00:00Z", 180000), play("2024-06-01T10:00:00Z", 5000),
            {"ts": "2024-06-02T10:00:00Z", "ms_played": 600000, "master_metadata_track_name": null, "episode_name": "Talk", "spotify_track_uri": null}])
     .to_string()
@@ -150,7 +152,9 @@ catalog = { read = ["files"], write = ["tracks", "artists", "playlists"] }
         }
         self.h.ok(&["serve", "--once"]);
         let all = self.h.returns("Tester-Agent");
-        ids.iter().map(|(id, action)| all.get(id).unwrap_or_else(|| panic!("no RETURN for {action} ({id})"))[0].clone()).collect()
+        ids.iter()
+            .map(|(id, action)| all.get(id).unwrap_or_else(|| panic!("no RETURN for {action} ({id})"))[0].clone())
+            .collect()
     }
 
     fn completed(&self, tasks: &[(&str, Value)]) -> Vec<Value> {
@@ -185,10 +189,15 @@ catalog = { read = ["files"], write = ["tracks", "artists", "playlists"] }
         self.write("YourLibrary.json", &your_library(), 30);
         self.write("Playlist1.json", &playlist1(), 3);
         self.write("Streaming_History_Audio_2024_0.json", &extended_history(), 3);
-        self.write("StreamingHistory_music_0.json", &json!([
-            {"endTime": "2024-08-02 22:44", "artistName": "Zed", "trackName": "Zeta", "msPlayed": 95000},
-            {"endTime": "2024-08-01 10:00", "artistName": "Zed", "trackName": "Zeta", "msPlayed": 4000}
-        ]).to_string(), 3);
+        self.write(
+            "StreamingHistory_music_0.json",
+            &json!([
+                {"endTime": "2024-08-02 22:44", "artistName": "Zed", "trackName": "Zeta", "msPlayed": 95000},
+                {"endTime": "2024-08-01 10:00", "artistName": "Zed", "trackName": "Zeta", "msPlayed": 4000}
+            ])
+            .to_string(),
+            3,
+        );
         self.write("broken.json", "{\"playlists\": [", 3);
         self.write("random.csv", "a,b,c\n1,2,3\n", 3);
         self.write("notes.txt", "not an export", 3);
@@ -196,7 +205,11 @@ catalog = { read = ["files"], write = ["tracks", "artists", "playlists"] }
 }
 
 fn names(v: &Value) -> Vec<(String, String)> {
-    v.as_array().unwrap().iter().map(|p| (p["name"].as_str().unwrap().to_string(), p["added_at"].as_str().unwrap_or("").to_string())).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap().to_string(), p["added_at"].as_str().unwrap_or("").to_string()))
+        .collect()
 }
 
 fn uris(v: &Value) -> Vec<&str> {
@@ -229,7 +242,9 @@ fn old_favourites() -> String {
 /// apart, alike to the matcher's fuzzy rung but with two ISRCs (two records).
 fn sommer_hits() -> String {
     let row = |uri: &str, title: &str, artist_uris: &str, artists: &str, isrc: &str, at: &str| {
-        format!("\"{uri}\",\"{title}\",\"{artist_uris}\",\"{artists}\",\"spotify:album:x\",\"Album\",\"\",\"\",\"2024-01-01\",\"\",\"1\",\"1\",\"12000\",\"\",\"false\",\"10\",\"{isrc}\",\"spotify:user:me\",\"{at}\",\"pop\"\n")
+        format!(
+            "\"{uri}\",\"{title}\",\"{artist_uris}\",\"{artists}\",\"spotify:album:x\",\"Album\",\"\",\"\",\"2024-01-01\",\"\",\"1\",\"1\",\"12000\",\"\",\"false\",\"10\",\"{isrc}\",\"spotify:user:me\",\"{at}\",\"pop\"\n"
+        )
     };
     "\"Track-URI\",\"Titelname\",\"Künstler-URI(s)\",\"Künstlername(n)\",\"Album-URI\",\"Albumname\",\"Albumkünstler-URI(s)\",\"Albumkünstlername(n)\",\"Veröffentlichungsdatum\",\"Albumcover-URL\",\"CD-Nummer\",\"Titelnummer\",\"Titeldauer (ms)\",\"Vorschau-URL\",\"Explizit\",\"Beliebtheit\",\"ISRC\",\"Hinzugefügt von\",\"Hinzugefügt am\",\"Genres\"\n".to_string()
         + &row(IOTA_ALBUM, "Iota", "spotify:artist:ivy", "Ivy", "DEA012400001", "2024-04-01T00:00:00Z")
@@ -258,13 +273,24 @@ fn soul() -> String {
 /// One catalog collection: each record's key and properties, in key order.
 fn records(env: &Env, collection: &str) -> Vec<(String, Value)> {
     let v = env.h.json(&["catalog", "show", collection, "--json"]);
-    v["records"].as_array().unwrap().iter().map(|r| (r["key"].as_str().unwrap().to_string(), r["props"].clone())).collect()
+    v["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["key"].as_str().unwrap().to_string(), r["props"].clone()))
+        .collect()
 }
 
 /// A Spotify playlist's tracks in playlist order, each with its added_at.
 fn members(env: &Env, playlist: &str) -> Vec<(String, String)> {
-    let links = env.h.json(&["catalog", "links", "playlists", &format!("spotify:playlist:{playlist}"), "tracks", "--json"]);
-    links.as_array().unwrap().iter().map(|l| (l["key"].as_str().unwrap().to_string(), l["added_at"].as_str().unwrap_or("").to_string())).collect()
+    let links =
+        env.h.json(&["catalog", "links", "playlists", &format!("spotify:playlist:{playlist}"), "tracks", "--json"]);
+    links
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["key"].as_str().unwrap().to_string(), l["added_at"].as_str().unwrap_or("").to_string()))
+        .collect()
 }
 
 #[test]
@@ -277,112 +303,221 @@ fn import_reads_both_exportify_lineages_and_account_json_exactly_and_is_idempote
     env.write("Soul.csv", &soul(), 3);
     let r = env.task("import", json!({}));
     assert_eq!(r.get("truncated"), None, "{r}");
-    let files: BTreeMap<&str, &Value> = r["files"].as_array().unwrap().iter().map(|f| (f["path"].as_str().unwrap(), f)).collect();
+    let files: BTreeMap<&str, &Value> =
+        r["files"].as_array().unwrap().iter().map(|f| (f["path"].as_str().unwrap(), f)).collect();
     // Every file, the one that is no export (notes.txt) included.
-    let seen: Vec<(&str, Value, u64)> = files.iter().map(|(p, f)| (*p, f["layout"].clone(), f["rows"].as_u64().unwrap())).collect();
-    assert_eq!(seen, vec![
-        ("/spotify/Chill.csv", json!("exportify-watsonbox"), 2),
-        ("/spotify/Liked_Songs.csv", json!("exportify-pavelkomarov-spotify-id"), 2),
-        ("/spotify/Old_Favourites.csv", json!("exportify-track-id"), 1),
-        ("/spotify/Playlist1.json", json!("spotify-account-playlists"), 3),
-        ("/spotify/Playlist2.json", json!("spotify-account-playlists"), 1),
-        ("/spotify/Road_Trip.csv", json!("exportify-pavelkomarov"), 5),
-        ("/spotify/Sommer_Hits.csv", json!("exportify-watsonbox-translated"), 5),
-        ("/spotify/Soul.csv", json!("exportify-pavelkomarov"), 1),
-        ("/spotify/StreamingHistory_music_0.json", json!("spotify-streaming-history"), 2),
-        ("/spotify/Streaming_History_Audio_2024_0.json", json!("spotify-extended-streaming-history"), 4),
-        ("/spotify/YourLibrary.json", json!("spotify-account-library"), 2),
-        ("/spotify/broken.json", Value::Null, 0),
-        ("/spotify/fiesta.csv", json!("exportify-watsonbox-translated"), 1),
-        ("/spotify/notes.txt", Value::Null, 0),
-        ("/spotify/random.csv", Value::Null, 0),
-    ], "{r}");
-    let skipped: BTreeMap<&str, Value> = files.iter().map(|(p, f)| (*p, f["skipped"].clone())).filter(|(_, s)| s != &json!([])).collect();
-    assert_eq!(skipped, BTreeMap::from([
-        ("/spotify/Road_Trip.csv", json!([{"line": 5, "reason": "short row: 1 of 12 fields, no track name"},
-                                          {"line": 6, "reason": "a podcast episode (spotify:episode:0PPPPPPPPPPPPPPPPPPPPP), not a track"}])),
-        ("/spotify/Playlist1.json", json!([{"line": 2, "reason": "playlist `Gym` item 2: a podcast episode, not a track"}])),
-        ("/spotify/Streaming_History_Audio_2024_0.json", json!([{"line": 4, "reason": "stream 4: not a music track (no track name, artist or time)"}])),
-    ]), "{r}");
+    let seen: Vec<(&str, Value, u64)> =
+        files.iter().map(|(p, f)| (*p, f["layout"].clone(), f["rows"].as_u64().unwrap())).collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("/spotify/Chill.csv", json!("exportify-watsonbox"), 2),
+            ("/spotify/Liked_Songs.csv", json!("exportify-pavelkomarov-spotify-id"), 2),
+            ("/spotify/Old_Favourites.csv", json!("exportify-track-id"), 1),
+            ("/spotify/Playlist1.json", json!("spotify-account-playlists"), 3),
+            ("/spotify/Playlist2.json", json!("spotify-account-playlists"), 1),
+            ("/spotify/Road_Trip.csv", json!("exportify-pavelkomarov"), 5),
+            ("/spotify/Sommer_Hits.csv", json!("exportify-watsonbox-translated"), 5),
+            ("/spotify/Soul.csv", json!("exportify-pavelkomarov"), 1),
+            ("/spotify/StreamingHistory_music_0.json", json!("spotify-streaming-history"), 2),
+            ("/spotify/Streaming_History_Audio_2024_0.json", json!("spotify-extended-streaming-history"), 4),
+            ("/spotify/YourLibrary.json", json!("spotify-account-library"), 2),
+            ("/spotify/broken.json", Value::Null, 0),
+            ("/spotify/fiesta.csv", json!("exportify-watsonbox-translated"), 1),
+            ("/spotify/notes.txt", Value::Null, 0),
+            ("/spotify/random.csv", Value::Null, 0),
+        ],
+        "{r}"
+    );
+    let skipped: BTreeMap<&str, Value> =
+        files.iter().map(|(p, f)| (*p, f["skipped"].clone())).filter(|(_, s)| s != &json!([])).collect();
+    assert_eq!(
+        skipped,
+        BTreeMap::from([
+            (
+                "/spotify/Road_Trip.csv",
+                json!([{"line": 5, "reason": "short row: 1 of 12 fields, no track name"},
+                                          {"line": 6, "reason": "a podcast episode (spotify:episode:0PPPPPPPPPPPPPPPPPPPPP), not a track"}])
+            ),
+            (
+                "/spotify/Playlist1.json",
+                json!([{"line": 2, "reason": "playlist `Gym` item 2: a podcast episode, not a track"}])
+            ),
+            (
+                "/spotify/Streaming_History_Audio_2024_0.json",
+                json!([{"line": 4, "reason": "stream 4: not a music track (no track name, artist or time)"}])
+            ),
+        ]),
+        "{r}"
+    );
     let errors: BTreeMap<&str, &str> = files.iter().filter_map(|(p, f)| f["error"].as_str().map(|e| (*p, e))).collect();
-    assert_eq!(errors.keys().copied().collect::<Vec<_>>(), vec!["/spotify/broken.json", "/spotify/notes.txt", "/spotify/random.csv"]);
+    assert_eq!(
+        errors.keys().copied().collect::<Vec<_>>(),
+        vec!["/spotify/broken.json", "/spotify/notes.txt", "/spotify/random.csv"]
+    );
     assert!(errors["/spotify/broken.json"].starts_with("not valid JSON: EOF while parsing"), "{r}");
-    assert_eq!(errors["/spotify/notes.txt"], "not an export: a .txt file fits no layout (Exportify writes .csv files, Spotify's account data .json files)");
-    assert_eq!(errors["/spotify/random.csv"], "not an Exportify CSV: no `Track URI`/`Spotify ID`/`Track ID` and `Track Name` columns in the header (3 columns), and not a translated watsonbox file (quoted fields, spotify:track: URIs in column 1 or 2, an ISRC column)");
+    assert_eq!(
+        errors["/spotify/notes.txt"],
+        "not an export: a .txt file fits no layout (Exportify writes .csv files, Spotify's account data .json files)"
+    );
+    assert_eq!(
+        errors["/spotify/random.csv"],
+        "not an Exportify CSV: no `Track URI`/`Spotify ID`/`Track ID` and `Track Name` columns in the header (3 columns), and not a translated watsonbox file (quoted fields, spotify:track: URIs in column 1 or 2, an ISRC column)"
+    );
 
     // Road Trip, Chill, Fiesta, Liked Songs (YourLibrary.json, then the newer CSV over it),
     // Gym, Old Favourites, Run, Sommer Hits, Soul. 15 tracks: Delta's single is Delta (one
     // ISRC), Iota on Run and Sommer Hits is one track (the matcher), the live Iota is another,
     // and so are the two Lambdas; Gone (T7) is a track of the older Liked Songs export.
-    assert_eq!((r["playlists"].as_u64(), r["tracks"].as_u64(), r["memberships"].as_u64()), (Some(9), Some(15), Some(18)), "{r}");
+    assert_eq!(
+        (r["playlists"].as_u64(), r["tracks"].as_u64(), r["memberships"].as_u64()),
+        (Some(9), Some(15), Some(18)),
+        "{r}"
+    );
     assert_eq!(r["suspicious"], json!([]), "{r}");
     assert_eq!(r["ambiguous"], json!([]));
     // Per playlist, in name order: what was added (in playlist order); nothing removed.
-    let changes: Vec<(&str, Vec<&str>, Value)> = r["changes"].as_array().unwrap().iter()
-        .map(|c| (c["playlist"].as_str().unwrap(), uris(&c["added"]), c["removed"].clone())).collect();
-    assert_eq!(changes, vec![
-        ("Chill", vec![T3, T1], json!([])),
-        ("Fiesta", vec![T4], json!([])),
-        ("Gym", vec![T6, LOCAL_K], json!([])),
-        ("Liked Songs", vec![T2, T5], json!([])),
-        ("Old Favourites", vec![THETA], json!([])),
-        ("Road Trip", vec![T1, T2, LOCAL], json!([])),
-        ("Run", vec![IOTA_RUN], json!([])),
-        ("Sommer Hits", vec![IOTA_RUN, T3, IOTA_LIVE, LAMBDA_A, LAMBDA_B], json!([])),
-        ("Soul", vec![SEPTEMBER], json!([])),
-    ], "{r}");
-    assert_eq!(r["changes"][0]["added"][0], json!({"key": T3, "uri": T3, "title": "Delta", "artists": ["Tyler, The Creator", "Kali Uchis"]}));
+    let changes: Vec<(&str, Vec<&str>, Value)> = r["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["playlist"].as_str().unwrap(), uris(&c["added"]), c["removed"].clone()))
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            ("Chill", vec![T3, T1], json!([])),
+            ("Fiesta", vec![T4], json!([])),
+            ("Gym", vec![T6, LOCAL_K], json!([])),
+            ("Liked Songs", vec![T2, T5], json!([])),
+            ("Old Favourites", vec![THETA], json!([])),
+            ("Road Trip", vec![T1, T2, LOCAL], json!([])),
+            ("Run", vec![IOTA_RUN], json!([])),
+            ("Sommer Hits", vec![IOTA_RUN, T3, IOTA_LIVE, LAMBDA_A, LAMBDA_B], json!([])),
+            ("Soul", vec![SEPTEMBER], json!([])),
+        ],
+        "{r}"
+    );
+    assert_eq!(
+        r["changes"][0]["added"][0],
+        json!({"key": T3, "uri": T3, "title": "Delta", "artists": ["Tyler, The Creator", "Kali Uchis"]})
+    );
 
     // The catalog holds exactly this: one record per track, merged across files.
     let tracks: BTreeMap<String, Value> = records(&env, "tracks").into_iter().collect();
     let ids: BTreeMap<&str, Value> = tracks.iter().map(|(k, p)| (k.as_str(), p["external_ids"].clone())).collect();
-    assert_eq!(ids, BTreeMap::from([
-        (T1, json!([T1])), (T2, json!([T2])), (T3, json!([T3, DELTA_SINGLE])), (T4, json!([T4])), (T5, json!([T5])), (T6, json!([T6])),
-        (THETA, json!([THETA])), (IOTA_RUN, json!([IOTA_RUN, IOTA_ALBUM])), (IOTA_LIVE, json!([IOTA_LIVE])), (SEPTEMBER, json!([SEPTEMBER])),
-        (LOCAL, json!([LOCAL])), (LOCAL_K, json!([LOCAL_K])), (LAMBDA_A, json!([LAMBDA_A])), (LAMBDA_B, json!([LAMBDA_B])),
-        (T7, json!([T7])),
-    ]), "{r}");
+    assert_eq!(
+        ids,
+        BTreeMap::from([
+            (T1, json!([T1])),
+            (T2, json!([T2])),
+            (T3, json!([T3, DELTA_SINGLE])),
+            (T4, json!([T4])),
+            (T5, json!([T5])),
+            (T6, json!([T6])),
+            (THETA, json!([THETA])),
+            (IOTA_RUN, json!([IOTA_RUN, IOTA_ALBUM])),
+            (IOTA_LIVE, json!([IOTA_LIVE])),
+            (SEPTEMBER, json!([SEPTEMBER])),
+            (LOCAL, json!([LOCAL])),
+            (LOCAL_K, json!([LOCAL_K])),
+            (LAMBDA_A, json!([LAMBDA_A])),
+            (LAMBDA_B, json!([LAMBDA_B])),
+            (T7, json!([T7])),
+        ]),
+        "{r}"
+    );
     let rec = &tracks[T1];
     assert_eq!(rec["title"], "Alpha Song");
     assert_eq!(rec["isrc"], "USAAA2100001", "the ISRC from the watsonbox file fills the pavelkomarov row: {rec}");
     assert_eq!(rec["duration_ms"], 12000);
-    assert_eq!((rec["spotify.play_count"].as_u64(), rec["spotify.last_played"].as_str()), (Some(2), Some("2024-05-01T10:00:00Z")), "{rec}");
-    assert_eq!((tracks[T5]["spotify.play_count"].as_u64(), tracks[T5]["spotify.last_played"].as_str()), (Some(1), Some("2024-08-02T22:44:00Z")));
+    assert_eq!(
+        (rec["spotify.play_count"].as_u64(), rec["spotify.last_played"].as_str()),
+        (Some(2), Some("2024-05-01T10:00:00Z")),
+        "{rec}"
+    );
+    assert_eq!(
+        (tracks[T5]["spotify.play_count"].as_u64(), tracks[T5]["spotify.last_played"].as_str()),
+        (Some(1), Some("2024-08-02T22:44:00Z"))
+    );
     assert_eq!(tracks[T3]["artists"], json!(["Tyler, The Creator", "Kali Uchis"]));
     assert_eq!(tracks[T3]["isrc"], "USUM71703085");
     assert_eq!(tracks[T2]["artists"], json!(["Bob Band", "Cee Crew"]), "{r}");
-    assert_eq!((tracks[LOCAL]["artists"].clone(), tracks[LOCAL]["duration_ms"].as_u64()), (json!(["Dee Dee"]), Some(150000)));
+    assert_eq!(
+        (tracks[LOCAL]["artists"].clone(), tracks[LOCAL]["duration_ms"].as_u64()),
+        (json!(["Dee Dee"]), Some(150000))
+    );
     let k = &tracks[LOCAL_K];
-    assert_eq!((k["title"].as_str(), k["artists"].clone(), k["album"].as_str(), k["duration_ms"].as_u64()), (Some("Kappa Tape"), json!(["Kay Kay"]), Some("Garage & Co"), Some(95000)), "{k}");
+    assert_eq!(
+        (k["title"].as_str(), k["artists"].clone(), k["album"].as_str(), k["duration_ms"].as_u64()),
+        (Some("Kappa Tape"), json!(["Kay Kay"]), Some("Garage & Co"), Some(95000)),
+        "{k}"
+    );
     assert_eq!(tracks[T4]["title"], "Épsilon");
     assert_eq!(tracks[THETA]["artists"], json!(["Hal", "Ida"]), "the Track ID layout joined artists with commas");
     assert_eq!(tracks[SEPTEMBER]["artists"], json!(["Earth, Wind & Fire"]), "a comma and a space is inside a name");
     // The matched pair: the Run record takes in what Sommer Hits knew (ISRC, duration).
     let iota = &tracks[IOTA_RUN];
-    assert_eq!((iota["isrc"].as_str(), iota["duration_ms"].as_u64(), iota["artist_refs"].clone()), (Some("DEA012400001"), Some(12000), json!(["spotify:artist:ivy"])), "{iota}");
+    assert_eq!(
+        (iota["isrc"].as_str(), iota["duration_ms"].as_u64(), iota["artist_refs"].clone()),
+        (Some("DEA012400001"), Some(12000), json!(["spotify:artist:ivy"])),
+        "{iota}"
+    );
     assert_eq!(tracks[IOTA_LIVE]["title"], "Iota - Live");
 
-    let artists: Vec<(String, Value)> = records(&env, "artists").into_iter().map(|(k, p)| (k, p["name"].clone())).collect();
+    let artists: Vec<(String, Value)> =
+        records(&env, "artists").into_iter().map(|(k, p)| (k, p["name"].clone())).collect();
     let expect: Vec<(String, Value)> = [
-        ("artist:bob band", "Bob Band"), ("artist:cee crew", "Cee Crew"), ("artist:dee dee", "Dee Dee"), ("artist:earth, wind & fire", "Earth, Wind & Fire"),
-        ("artist:eve", "Eve"), ("artist:hal", "Hal"), ("artist:ida", "Ida"), ("artist:kay kay", "Kay Kay"), ("artist:old", "Old"), ("spotify:artist:ann", "Ann Artist"),
-        ("spotify:artist:ivy", "Ivy"), ("spotify:artist:ku", "Kali Uchis"), ("spotify:artist:tc", "Tyler, The Creator"), ("spotify:artist:uno", "Artista Uno"),
+        ("artist:bob band", "Bob Band"),
+        ("artist:cee crew", "Cee Crew"),
+        ("artist:dee dee", "Dee Dee"),
+        ("artist:earth, wind & fire", "Earth, Wind & Fire"),
+        ("artist:eve", "Eve"),
+        ("artist:hal", "Hal"),
+        ("artist:ida", "Ida"),
+        ("artist:kay kay", "Kay Kay"),
+        ("artist:old", "Old"),
+        ("spotify:artist:ann", "Ann Artist"),
+        ("spotify:artist:ivy", "Ivy"),
+        ("spotify:artist:ku", "Kali Uchis"),
+        ("spotify:artist:tc", "Tyler, The Creator"),
+        ("spotify:artist:uno", "Artista Uno"),
         ("spotify:artist:zz", "Zed"),
-    ].iter().map(|(k, n)| (k.to_string(), json!(n))).collect();
+    ]
+    .iter()
+    .map(|(k, n)| (k.to_string(), json!(n)))
+    .collect();
     assert_eq!(artists, expect);
     assert_eq!(tracks[T2]["artist_refs"], json!(["artist:bob band", "artist:cee crew"]));
 
     // Playlists: membership in playlist order, with added_at.
-    let pls: BTreeMap<String, Value> = records(&env, "playlists").into_iter().map(|(_, p)| (p["name"].as_str().unwrap().to_string(), p)).collect();
+    let pls: BTreeMap<String, Value> =
+        records(&env, "playlists").into_iter().map(|(_, p)| (p["name"].as_str().unwrap().to_string(), p)).collect();
     let members = |name: &str| members(&env, name);
-    let m = |v: &[(&str, &str)]| -> Vec<(String, String)> { v.iter().map(|(k, a)| (k.to_string(), a.to_string())).collect() };
-    assert_eq!(pls.keys().collect::<Vec<_>>(), vec!["Chill", "Fiesta", "Gym", "Liked Songs", "Old Favourites", "Road Trip", "Run", "Sommer Hits", "Soul"]);
-    assert_eq!(members("Road Trip"), m(&[(T1, "2021-01-10T10:00:00Z"), (T2, "2021-02-10T10:00:00Z"), (LOCAL, "2021-03-10T10:00:00Z")]));
+    let m = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter().map(|(k, a)| (k.to_string(), a.to_string())).collect()
+    };
+    assert_eq!(
+        pls.keys().collect::<Vec<_>>(),
+        vec!["Chill", "Fiesta", "Gym", "Liked Songs", "Old Favourites", "Road Trip", "Run", "Sommer Hits", "Soul"]
+    );
+    assert_eq!(
+        members("Road Trip"),
+        m(&[(T1, "2021-01-10T10:00:00Z"), (T2, "2021-02-10T10:00:00Z"), (LOCAL, "2021-03-10T10:00:00Z")])
+    );
     assert_eq!(members("Chill"), m(&[(T3, "2022-03-01T00:00:00Z"), (T1, "2020-05-05T05:00:00Z")]));
     assert_eq!(members("Gym"), m(&[(T6, "2024-01-01"), (LOCAL_K, "2024-01-03")]));
     assert_eq!(members("Liked Songs"), m(&[(T2, "2021-03-01T00:00:00Z"), (T5, "2021-04-01T00:00:00Z")]));
-    assert_eq!(members("Sommer Hits"), m(&[(IOTA_RUN, "2024-04-01T00:00:00Z"), (T3, "2024-04-02T00:00:00Z"), (IOTA_LIVE, "2024-04-03T00:00:00Z"),
-        (LAMBDA_A, "2024-04-04T00:00:00Z"), (LAMBDA_B, "2024-04-05T00:00:00Z")]));
+    assert_eq!(
+        members("Sommer Hits"),
+        m(&[
+            (IOTA_RUN, "2024-04-01T00:00:00Z"),
+            (T3, "2024-04-02T00:00:00Z"),
+            (IOTA_LIVE, "2024-04-03T00:00:00Z"),
+            (LAMBDA_A, "2024-04-04T00:00:00Z"),
+            (LAMBDA_B, "2024-04-05T00:00:00Z")
+        ])
+    );
     assert_eq!(members("Run"), m(&[(IOTA_RUN, "2024-03-01")]));
     assert_eq!(pls["Gym"]["source"], "spotify");
 
@@ -401,16 +536,28 @@ fn import_reads_both_exportify_lineages_and_account_json_exactly_and_is_idempote
          {T5},Zeta,Last,Zed,2020-03-03,12000,10,false,spotify:user:me,2025-06-01T00:00:00Z\n"
     );
     // An older copy of the same playlist under another name loses to it.
-    env.write("road_trip (old copy).csv", &road_trip().replace("Track URI", "Playlist Name,Track URI").replace("\nspotify:", "\nRoad Trip,spotify:"), 10);
+    env.write(
+        "road_trip (old copy).csv",
+        &road_trip().replace("Track URI", "Playlist Name,Track URI").replace("\nspotify:", "\nRoad Trip,spotify:"),
+        10,
+    );
     env.write("Road_Trip.csv", &newer, 0);
     let changed = env.task("import", json!({}));
-    assert_eq!(changed["changes"], json!([{"playlist": "Road Trip",
+    assert_eq!(
+        changed["changes"],
+        json!([{"playlist": "Road Trip",
         "added": [{"key": T5, "uri": T5, "title": "Zeta", "artists": ["Zed"]}],
         // Beta is still known from the old copy of Road Trip (every export's rows make tracks),
         // which names both artists (Liked_Songs.csv names the first only).
-        "removed": [{"key": T2, "uri": T2, "title": "Beta Song", "artists": ["Bob Band", "Cee Crew"]}]}]), "{changed}");
+        "removed": [{"key": T2, "uri": T2, "title": "Beta Song", "artists": ["Bob Band", "Cee Crew"]}]}]),
+        "{changed}"
+    );
     let road = members("Road Trip");
-    assert_eq!(road, [(T1, "2021-01-10T10:00:00Z"), (LOCAL, "2021-03-10T10:00:00Z"), (T5, "2025-06-01T00:00:00Z")].map(|(k, a)| (k.to_string(), a.to_string())));
+    assert_eq!(
+        road,
+        [(T1, "2021-01-10T10:00:00Z"), (LOCAL, "2021-03-10T10:00:00Z"), (T5, "2025-06-01T00:00:00Z")]
+            .map(|(k, a)| (k.to_string(), a.to_string()))
+    );
     assert_eq!(changed["not_in_exports"], json!([]), "{changed}");
 
     // An export deleted: its playlist stays as it was, and is named.
@@ -487,21 +634,29 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
     assert_eq!(l["coverage"], 0.75);
 
     // playlists-for-track by every key.
-    let mut found = env.completed(&[
-        ("playlists-for-track", json!({"uri": T1})),
-        ("playlists-for-track", json!({"isrc": "usum-717-03085"})),
-        ("playlists-for-track", json!({"title": "Beta Song", "artist": "Bob Band", "duration_ms": 12100})),
-        ("playlists-for-track", json!({"path": "/music/inbox/z.ogg"})),
-        ("playlists-for-track", json!({"title": "Twin", "artist": "Twins"})),
-    ])
-    .into_iter();
+    let mut found = env
+        .completed(&[
+            ("playlists-for-track", json!({"uri": T1})),
+            ("playlists-for-track", json!({"isrc": "usum-717-03085"})),
+            ("playlists-for-track", json!({"title": "Beta Song", "artist": "Bob Band", "duration_ms": 12100})),
+            ("playlists-for-track", json!({"path": "/music/inbox/z.ogg"})),
+            ("playlists-for-track", json!({"title": "Twin", "artist": "Twins"})),
+        ])
+        .into_iter();
     let by_uri = found.next().unwrap();
     assert_eq!(by_uri["track"]["title"], "Alpha Song");
     assert_eq!(by_uri["match"]["method"], "external_id");
-    assert_eq!(names(&by_uri["playlists"]), vec![("Chill".into(), "2020-05-05T05:00:00Z".into()), ("Road Trip".into(), "2021-01-10T10:00:00Z".into())]);
+    assert_eq!(
+        names(&by_uri["playlists"]),
+        vec![("Chill".into(), "2020-05-05T05:00:00Z".into()), ("Road Trip".into(), "2021-01-10T10:00:00Z".into())]
+    );
     assert_eq!(by_uri["liked"], false);
     let by_isrc = found.next().unwrap();
-    assert_eq!((by_isrc["track"]["uri"].as_str(), by_isrc["match"]["method"].as_str()), (Some(T3), Some("isrc")), "{by_isrc}");
+    assert_eq!(
+        (by_isrc["track"]["uri"].as_str(), by_isrc["match"]["method"].as_str()),
+        (Some(T3), Some("isrc")),
+        "{by_isrc}"
+    );
     assert_eq!(names(&by_isrc["playlists"]), vec![("Chill".into(), "2022-03-01T00:00:00Z".into())]);
     let by_text = found.next().unwrap();
     assert_eq!(by_text["track"]["uri"], T2, "{by_text}");
@@ -511,7 +666,11 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
     assert_eq!((by_path["track"]["uri"].as_str(), by_path["liked"].as_bool()), (Some(T5), Some(true)), "{by_path}");
     assert_eq!(by_path["playlists"], json!([]));
     let twin = found.next().unwrap();
-    assert_eq!((twin["track"].clone(), twin["match"].clone(), twin["playlists"].clone()), (Value::Null, Value::Null, json!([])), "{twin}");
+    assert_eq!(
+        (twin["track"].clone(), twin["match"].clone(), twin["playlists"].clone()),
+        (Value::Null, Value::Null, json!([])),
+        "{twin}"
+    );
     assert_eq!(twin["candidates"].as_array().unwrap().len(), 2, "{twin}");
     let bad = env.task_raw("playlists-for-track", json!({}));
     assert_eq!(bad["error"]["code"], "invalid_params", "{bad}");
@@ -519,16 +678,24 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
     // The truth table of the plan (primary: the playlist the track was added to first).
     let plans = env.completed(&[("plan", json!({})), ("plan", json!({"primary": ["Road Trip"]}))]);
     let plan = plans[0].clone();
-    let moves: BTreeMap<&str, (&str, &str)> = plan["moves"].as_array().unwrap().iter()
-        .map(|m| (m["from"].as_str().unwrap(), (m["to"].as_str().unwrap(), m["reason"].as_str().unwrap()))).collect();
+    let moves: BTreeMap<&str, (&str, &str)> = plan["moves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["from"].as_str().unwrap(), (m["to"].as_str().unwrap(), m["reason"].as_str().unwrap())))
+        .collect();
     let to: BTreeMap<&str, &str> = moves.iter().map(|(k, v)| (*k, v.0)).collect();
-    assert_eq!(to, BTreeMap::from([
-        ("/music/inbox/a.mp3", "/music/Chill/Ann Artist - Alpha Song.mp3"),
-        ("/music/inbox/b.flac", "/music/Road Trip/Bob Band, Cee Crew - Beta Song.flac"),
-        ("/music/inbox/d.flac", "/music/Chill/Tyler, The Creator, Kali Uchis - Delta.flac"),
-        ("/music/inbox/o.flac", "/music/Unassigned/Ghost - Omega.flac"),
-        ("/music/inbox/z.ogg", "/music/Liked Songs/Zed - Zeta.ogg"),
-    ]), "{plan}");
+    assert_eq!(
+        to,
+        BTreeMap::from([
+            ("/music/inbox/a.mp3", "/music/Chill/Ann Artist - Alpha Song.mp3"),
+            ("/music/inbox/b.flac", "/music/Road Trip/Bob Band, Cee Crew - Beta Song.flac"),
+            ("/music/inbox/d.flac", "/music/Chill/Tyler, The Creator, Kali Uchis - Delta.flac"),
+            ("/music/inbox/o.flac", "/music/Unassigned/Ghost - Omega.flac"),
+            ("/music/inbox/z.ogg", "/music/Liked Songs/Zed - Zeta.ogg"),
+        ]),
+        "{plan}"
+    );
     assert_eq!(plan["unassigned"], json!(["/music/inbox/o.flac"]));
     assert_eq!(plan["unmatched"], json!(["/music/inbox/n.mp3", "/music/inbox/t.flac"]));
     let ranked = plans[1].clone();
@@ -541,10 +708,13 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
     assert_eq!((m["written"].as_array().unwrap().len(), m["tracks_without_file"].as_u64()), (5, Some(3)), "{m}");
     let root = std::fs::canonicalize(&env.music).unwrap();
     let road = std::fs::read_to_string(env.lists.join("Road Trip.m3u8")).unwrap();
-    assert_eq!(road, format!(
-        "#EXTM3U\n#EXTINF:12,Ann Artist - Alpha Song\n{r}/inbox/a.mp3\n#EXTINF:12,Bob Band, Cee Crew - Beta Song\n{r}/inbox/b.flac\n# no local file: Dee Dee - Gamma Demo ({LOCAL})\n",
-        r = root.display()
-    ));
+    assert_eq!(
+        road,
+        format!(
+            "#EXTM3U\n#EXTINF:12,Ann Artist - Alpha Song\n{r}/inbox/a.mp3\n#EXTINF:12,Bob Band, Cee Crew - Beta Song\n{r}/inbox/b.flac\n# no local file: Dee Dee - Gamma Demo ({LOCAL})\n",
+            r = root.display()
+        )
+    );
     let again = env.task("m3u", json!({}));
     assert_eq!((again["written"].clone(), again["unchanged"].as_u64()), (json!([]), Some(5)));
 
@@ -558,9 +728,16 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
     let plan_id = plan["plan_id"].as_str().unwrap();
     let refused = env.task_raw("apply", json!({"plan_id": plan_id}));
     // A grant problem has one code across plugins (issue 33): `grant_missing`.
-    assert_eq!((refused["status"].as_str(), refused["error"]["code"].as_str()), (Some("failed"), Some("grant_missing")), "{refused}");
+    assert_eq!(
+        (refused["status"].as_str(), refused["error"]["code"].as_str()),
+        (Some("failed"), Some("grant_missing")),
+        "{refused}"
+    );
     let why = refused["error"].to_string();
-    assert!(why.contains("grant `music` is read-only") && why.contains("writable = true"), "the refusal names the fix: {why}");
+    assert!(
+        why.contains("grant `music` is read-only") && why.contains("writable = true"),
+        "the refusal names the fix: {why}"
+    );
     assert_eq!(tree(&env.music), before, "a refused apply moves nothing");
     std::fs::write(&toml_path, &writable).unwrap();
 
@@ -575,7 +752,12 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
     let t1 = after["track"]["key"].as_str().unwrap().to_string();
     let file_links = |env: &Env| -> Vec<(String, String)> {
         let shown = env.h.json(&["catalog", "links", "tracks", &t1, "files", "--json"]);
-        shown.as_array().unwrap().iter().map(|l| (l["key"].as_str().unwrap().to_string(), l["method"].as_str().unwrap().to_string())).collect()
+        shown
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| (l["key"].as_str().unwrap().to_string(), l["method"].as_str().unwrap().to_string()))
+            .collect()
     };
     let linked = file_links(&env);
     assert!(linked.len() == 1 && linked[0].0.ends_with("/music/Chill/Ann Artist - Alpha Song.mp3"), "{linked:?}");
@@ -583,7 +765,11 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
     assert_ne!(method, "manual", "the moved file keeps the method it was matched by");
     let m = env.task("m3u", json!({}));
     assert!(m["written"].as_array().unwrap().iter().any(|w| w == "/playlists/Chill.m3u8"), "{m}");
-    assert!(std::fs::read_to_string(env.lists.join("Chill.m3u8")).unwrap().contains(&format!("{}/Chill/Ann Artist - Alpha Song.mp3\n", root.display())));
+    assert!(
+        std::fs::read_to_string(env.lists.join("Chill.m3u8"))
+            .unwrap()
+            .contains(&format!("{}/Chill/Ann Artist - Alpha Song.mp3\n", root.display()))
+    );
     let twice = env.task("apply", json!({"plan_id": plan_id}));
     assert_eq!(twice["moved"], 0, "{twice}");
     let undone = env.task("undo", json!({"plan_id": plan_id}));
@@ -611,7 +797,10 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
     // both paths: through the outer grant the plugin could replace the inner folder by a
     // symlink. (Playlists can live in a folder of their own, as above.)
     let toml_path = env.h.root.join("baton.toml");
-    let toml = std::fs::read_to_string(&toml_path).unwrap().replace(r#"playlists = { path = "lists", writable = true }"#, r#"playlists = { path = "music/Playlists", writable = true }"#);
+    let toml = std::fs::read_to_string(&toml_path).unwrap().replace(
+        r#"playlists = { path = "lists", writable = true }"#,
+        r#"playlists = { path = "music/Playlists", writable = true }"#,
+    );
     std::fs::write(&toml_path, toml).unwrap();
     std::fs::create_dir_all(env.music.join("Playlists")).unwrap();
     let m = env.task_raw("m3u", json!({}));
@@ -627,13 +816,21 @@ fn next_track_walks_the_fallback_chain_and_never_repeats() {
     // The plugin's settings come from baton.toml.
     let toml_path = env.h.root.join("baton.toml");
     let toml = std::fs::read_to_string(&toml_path).unwrap();
-    std::fs::write(&toml_path, toml + "[plugins.spotify.settings]\next = \"flac\"\nlayout = \"{playlist}/{title} ({artist}).{ext}\"\n").unwrap();
+    std::fs::write(
+        &toml_path,
+        toml + "[plugins.spotify.settings]\next = \"flac\"\nlayout = \"{playlist}/{title} ({artist}).{ext}\"\n",
+    )
+    .unwrap();
     env.task("import", json!({}));
     // A later page of the stored import result: nothing left on it.
     let p1 = env.task("import", json!({"page": 1}));
     assert_eq!((p1["files"].clone(), p1["changes"].clone(), p1.get("truncated")), (json!([]), json!([]), None), "{p1}");
     let explicit = env.task("next-track", json!({"uri": T4}));
-    assert_eq!((explicit["source"].as_str(), explicit["track"]["title"].as_str()), (Some("explicit"), Some("Épsilon")), "{explicit}");
+    assert_eq!(
+        (explicit["source"].as_str(), explicit["track"]["title"].as_str()),
+        (Some("explicit"), Some("Épsilon")),
+        "{explicit}"
+    );
     assert_eq!(explicit["planned_path"], "/music/Fiesta/Épsilon (Artista Uno).flac");
     // New: every track added to a playlist, newest addition first, none twice.
     let mut seen = Vec::new();
@@ -652,7 +849,14 @@ fn next_track_walks_the_fallback_chain_and_never_repeats() {
     assert_eq!(seen, vec![LOCAL_K, T6, T3, LOCAL, T2, T1], "newest addition first: {seen:?}");
     assert_eq!(env.task("next-track", json!({}))["source"], "none");
     // A track that changes may come back: a newer export adds Épsilon to another playlist.
-    env.write("Road_Trip.csv", &road_trip().replace(&format!("{LOCAL},"), &format!("{T4},Épsilon,Disco,Artista Uno,,201000,0,false,spotify:user:me,2026-01-01T00:00:00Z,,\n{LOCAL},")), 0);
+    env.write(
+        "Road_Trip.csv",
+        &road_trip().replace(
+            &format!("{LOCAL},"),
+            &format!("{T4},Épsilon,Disco,Artista Uno,,201000,0,false,spotify:user:me,2026-01-01T00:00:00Z,,\n{LOCAL},"),
+        ),
+        0,
+    );
     env.task("import", json!({}));
     let n = env.task("next-track", json!({}));
     assert_eq!((n["source"].as_str(), n["track"]["uri"].as_str()), (Some("new"), Some(T4)), "{n}");
@@ -666,7 +870,9 @@ fn next_track_walks_the_fallback_chain_and_never_repeats() {
 fn import_lists_over_500_entries_continue_on_the_next_page() {
     let env = Env::new();
     let id = |i: usize| format!("spotify:track:{i:022}");
-    let mut big = String::from("Track URI,Track Name,Album Name,Artist Name(s),Release Date,Duration (ms),Popularity,Explicit,Added By,Added At\n");
+    let mut big = String::from(
+        "Track URI,Track Name,Album Name,Artist Name(s),Release Date,Duration (ms),Popularity,Explicit,Added By,Added At\n",
+    );
     for i in 0..600 {
         big += &format!("{},Song {i},Album,Artist {i},2020,200000,1,false,me,2024-01-01T00:00:00Z\n", id(i));
     }
@@ -676,19 +882,37 @@ fn import_lists_over_500_entries_continue_on_the_next_page() {
     env.write("Big.csv", &big, 1);
     env.write("Small.csv", &format!("Track URI,Track Name,Artist Name(s)\n{},Tiny,Tim\n", id(5000)), 1);
     let reasons = |r: &Value| -> Vec<(u64, String)> {
-        r["files"].as_array().unwrap().iter().filter(|f| f["path"] == "/spotify/Big.csv")
-            .flat_map(|f| f["skipped"].as_array().unwrap().iter().map(|s| (s["line"].as_u64().unwrap(), s["reason"].as_str().unwrap().to_string())))
+        r["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["path"] == "/spotify/Big.csv")
+            .flat_map(|f| {
+                f["skipped"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| (s["line"].as_u64().unwrap(), s["reason"].as_str().unwrap().to_string()))
+            })
             .collect()
     };
     let added = |r: &Value, playlist: &str| -> Vec<String> {
-        r["changes"].as_array().unwrap().iter().filter(|c| c["playlist"] == playlist)
-            .flat_map(|c| uris(&c["added"]).into_iter().map(str::to_string)).collect()
+        r["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["playlist"] == playlist)
+            .flat_map(|c| uris(&c["added"]).into_iter().map(str::to_string))
+            .collect()
     };
     let p0 = env.task("import", json!({}));
     assert_eq!(p0["truncated"], true, "{p0}");
     // Page 0: the first 500 entries of each list, inner lists counted (a file with no
     // skipped row counts as one entry, so Small.csv is on page 1).
-    assert_eq!(p0["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect::<Vec<_>>(), vec!["/spotify/Big.csv"]);
+    assert_eq!(
+        p0["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect::<Vec<_>>(),
+        vec!["/spotify/Big.csv"]
+    );
     let first = reasons(&p0);
     assert_eq!(first.len(), 500);
     assert_eq!(first[0], (602, "short row: 1 of 10 fields, no track name".to_string()));
@@ -703,15 +927,32 @@ fn import_lists_over_500_entries_continue_on_the_next_page() {
     let rest = reasons(p1);
     assert_eq!(rest.iter().map(|r| r.0).collect::<Vec<_>>(), (1102..1202).collect::<Vec<u64>>());
     assert_eq!(first.len() + rest.len(), 600);
-    assert_eq!(p1["files"][1], json!({"path": "/spotify/Small.csv", "layout": "exportify-pavelkomarov", "rows": 1, "skipped": []}));
+    assert_eq!(
+        p1["files"][1],
+        json!({"path": "/spotify/Small.csv", "layout": "exportify-pavelkomarov", "rows": 1, "skipped": []})
+    );
     let f = &p1["files"].as_array().unwrap()[0];
-    assert_eq!((f["path"].as_str(), f["layout"].as_str(), f["rows"].as_u64()), (Some("/spotify/Big.csv"), Some("exportify-pavelkomarov"), Some(1200)), "{p1}");
+    assert_eq!(
+        (f["path"].as_str(), f["layout"].as_str(), f["rows"].as_u64()),
+        (Some("/spotify/Big.csv"), Some("exportify-pavelkomarov"), Some(1200)),
+        "{p1}"
+    );
     let mut all = added(&p0, "Big");
     all.extend(added(p1, "Big"));
-    assert_eq!(all, (0..600).map(id).collect::<Vec<_>>(), "page 1 holds the rest of the added tracks, in playlist order");
+    assert_eq!(
+        all,
+        (0..600).map(id).collect::<Vec<_>>(),
+        "page 1 holds the rest of the added tracks, in playlist order"
+    );
     assert_eq!(added(p1, "Small"), vec![id(5000)]);
-    assert_eq!(p1["changes"].as_array().unwrap().iter().map(|c| c["removed"].clone()).collect::<Vec<_>>(), vec![json!([]), json!([])]);
-    assert_eq!((pages[1]["files"].clone(), pages[1]["changes"].clone(), pages[1].get("truncated")), (json!([]), json!([]), None));
+    assert_eq!(
+        p1["changes"].as_array().unwrap().iter().map(|c| c["removed"].clone()).collect::<Vec<_>>(),
+        vec![json!([]), json!([])]
+    );
+    assert_eq!(
+        (pages[1]["files"].clone(), pages[1]["changes"].clone(), pages[1].get("truncated")),
+        (json!([]), json!([]), None)
+    );
 }
 
 /// `playlists-for-track {"path"}` of a file not linked yet reads its tags (through the
@@ -740,16 +981,31 @@ fn a_file_is_matched_by_its_tags_then_by_its_link_and_planned_by_the_newest_rule
         ffmpeg(&args.iter().map(String::as_str).collect::<Vec<_>>());
     }
     env.h.ok(&["fp", "scan", env.music.to_str().unwrap()]);
-    let ask = || env.completed(&[
-        ("playlists-for-track", json!({"path": "/music/inbox/a.mp3"})),
-        ("playlists-for-track", json!({"path": "/music/inbox/z.ogg"})),
-    ]);
+    let ask = || {
+        env.completed(&[
+            ("playlists-for-track", json!({"path": "/music/inbox/a.mp3"})),
+            ("playlists-for-track", json!({"path": "/music/inbox/z.ogg"})),
+        ])
+    };
 
     // Not linked yet: by the tags (ISRC for a.mp3; title, artist and duration for z.ogg).
     let tags = ask();
-    assert_eq!((tags[0]["track"]["uri"].as_str(), tags[0]["match"].clone()), (Some(T1), json!({"method": "isrc", "score": 0.99})), "{}", tags[0]);
-    assert_eq!(names(&tags[0]["playlists"]), vec![("Chill".into(), "2020-05-05T05:00:00Z".into()), ("Road Trip".into(), "2021-01-10T10:00:00Z".into())]);
-    assert_eq!((tags[1]["track"]["uri"].as_str(), tags[1]["match"]["method"].as_str(), tags[1]["liked"].as_bool()), (Some(T5), Some("normalized"), Some(true)), "{}", tags[1]);
+    assert_eq!(
+        (tags[0]["track"]["uri"].as_str(), tags[0]["match"].clone()),
+        (Some(T1), json!({"method": "isrc", "score": 0.99})),
+        "{}",
+        tags[0]
+    );
+    assert_eq!(
+        names(&tags[0]["playlists"]),
+        vec![("Chill".into(), "2020-05-05T05:00:00Z".into()), ("Road Trip".into(), "2021-01-10T10:00:00Z".into())]
+    );
+    assert_eq!(
+        (tags[1]["track"]["uri"].as_str(), tags[1]["match"]["method"].as_str(), tags[1]["liked"].as_bool()),
+        (Some(T5), Some("normalized"), Some(true)),
+        "{}",
+        tags[1]
+    );
     assert!(tags[1]["match"]["score"].as_f64().unwrap() >= 0.9, "{}", tags[1]);
     assert_eq!(tags[1]["match"].get("via"), None);
 
@@ -760,22 +1016,52 @@ fn a_file_is_matched_by_its_tags_then_by_its_link_and_planned_by_the_newest_rule
     for (before, after) in tags.iter().zip(&linked) {
         assert_eq!(after["track"], before["track"]);
         assert_eq!(after["match"]["via"], "link-local", "{after}");
-        assert_eq!((&after["match"]["method"], &after["match"]["score"]), (&before["match"]["method"], &before["match"]["score"]), "{after}");
+        assert_eq!(
+            (&after["match"]["method"], &after["match"]["score"]),
+            (&before["match"]["method"], &before["match"]["score"]),
+            "{after}"
+        );
         assert_eq!(after["playlists"], before["playlists"]);
     }
 
     // primary: newest: Alpha Song was added to Road Trip last; oldest (the default): Chill.
     let plans = env.completed(&[("plan", json!({"primary": "newest"})), ("plan", json!({}))]);
     let moves = |plan: &Value| -> Vec<(String, String, String)> {
-        plan["moves"].as_array().unwrap().iter()
-            .map(|m| (m["from"].as_str().unwrap().to_string(), m["to"].as_str().unwrap().to_string(), m["reason"].as_str().unwrap().to_string())).collect()
+        plan["moves"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["from"].as_str().unwrap().to_string(),
+                    m["to"].as_str().unwrap().to_string(),
+                    m["reason"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
     };
     let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
-    assert_eq!(moves(&plans[0]), vec![
-        s("/music/inbox/a.mp3", "/music/Road Trip/Ann Artist - Alpha Song.mp3", "added here last, of 2 playlists (2021-01-10T10:00:00Z)"),
-        s("/music/inbox/z.ogg", "/music/Liked Songs/Zed - Zeta.ogg", "only in Liked Songs"),
-    ], "{}", plans[0]);
-    assert_eq!(moves(&plans[1])[0], s("/music/inbox/a.mp3", "/music/Chill/Ann Artist - Alpha Song.mp3", "added here first, of 2 playlists (2020-05-05T05:00:00Z)"));
+    assert_eq!(
+        moves(&plans[0]),
+        vec![
+            s(
+                "/music/inbox/a.mp3",
+                "/music/Road Trip/Ann Artist - Alpha Song.mp3",
+                "added here last, of 2 playlists (2021-01-10T10:00:00Z)"
+            ),
+            s("/music/inbox/z.ogg", "/music/Liked Songs/Zed - Zeta.ogg", "only in Liked Songs"),
+        ],
+        "{}",
+        plans[0]
+    );
+    assert_eq!(
+        moves(&plans[1])[0],
+        s(
+            "/music/inbox/a.mp3",
+            "/music/Chill/Ann Artist - Alpha Song.mp3",
+            "added here first, of 2 playlists (2020-05-05T05:00:00Z)"
+        )
+    );
     assert_ne!(plans[0]["plan_id"], plans[1]["plan_id"]);
 }
 
@@ -789,18 +1075,32 @@ fn a_file_is_matched_by_its_tags_then_by_its_link_and_planned_by_the_newest_rule
 #[test]
 fn the_matcher_within_one_import_merges_only_tracks_it_was_paired_with() {
     let env = Env::new();
-    let (a, b, z, x) = ("spotify:track:0AAAAAAAAAAAAAAAAAAAA1", "spotify:track:0BBBBBBBBBBBBBBBBBBBB2", "spotify:track:0ZZZZZZZZZZZZZZZZZZZZ3", "spotify:track:0XXXXXXXXXXXXXXXXXXXX4");
-    env.write("A_Old.csv", &format!(
-        "Track ID,Track Name,Album Name,Artist Name(s),Release Date,Duration (ms),Popularity,Added By,Added At\n\
+    let (a, b, z, x) = (
+        "spotify:track:0AAAAAAAAAAAAAAAAAAAA1",
+        "spotify:track:0BBBBBBBBBBBBBBBBBBBB2",
+        "spotify:track:0ZZZZZZZZZZZZZZZZZZZZ3",
+        "spotify:track:0XXXXXXXXXXXXXXXXXXXX4",
+    );
+    env.write(
+        "A_Old.csv",
+        &format!(
+            "Track ID,Track Name,Album Name,Artist Name(s),Release Date,Duration (ms),Popularity,Added By,Added At\n\
          {},\"Song 19965\",\"A\",\"Artist 780,Artist 1306\",2020,209301,1,me,2024-01-01T00:00:00Z\n\
          {},\"Song 19966\",\"A\",\"Artist 1306\",2020,206801,1,me,2024-01-02T00:00:00Z\n\
-         {},\"Song 1999\",\"A\",\"Artist 1771\",2020,211670,1,me,2024-01-03T00:00:00Z\n", &a[14..], &b[14..], &z[14..]), 1);
+         {},\"Song 1999\",\"A\",\"Artist 1771\",2020,211670,1,me,2024-01-03T00:00:00Z\n",
+            &a[14..],
+            &b[14..],
+            &z[14..]
+        ),
+        1,
+    );
     env.write("B_New.csv", &format!(
         "Track URI,Track Name,Album Name,Artist Name(s),Release Date,Duration (ms),Popularity,Explicit,Added By,Added At\n\
          {x},Song 199,A,Artist 1771,2020,209170,1,false,me,2024-02-01T00:00:00Z\n"), 1);
     let r = env.task("import", json!({}));
     assert_eq!((r["tracks"].as_u64(), r["ambiguous"].clone()), (Some(4), json!([])), "{r}");
-    let ids: Vec<(String, Value)> = records(&env, "tracks").into_iter().map(|(k, p)| (k, p["external_ids"].clone())).collect();
+    let ids: Vec<(String, Value)> =
+        records(&env, "tracks").into_iter().map(|(k, p)| (k, p["external_ids"].clone())).collect();
     let mut expect: Vec<(String, Value)> = [a, b, z, x].iter().map(|u| (u.to_string(), json!([u]))).collect();
     expect.sort_by(|p, q| p.0.cmp(&q.0));
     assert_eq!(ids, expect);
@@ -814,7 +1114,9 @@ fn the_matcher_within_one_import_merges_only_tracks_it_was_paired_with() {
 fn playlists_whose_names_clean_to_one_file_name_get_one_m3u8_each() {
     let env = Env::new();
     let row = |playlist: &str, uri: &str, title: &str| {
-        format!("\"{playlist}\",\"{uri}\",\"{title}\",\"\",\"Ann Artist\",\"\",\"First\",\"\",\"\",\"2020-01-01\",\"\",\"1\",\"1\",\"12000\",\"\",\"false\",\"40\",\"\",\"spotify:user:me\",\"2021-01-10T10:00:00Z\",\"pop\"\n")
+        format!(
+            "\"{playlist}\",\"{uri}\",\"{title}\",\"\",\"Ann Artist\",\"\",\"First\",\"\",\"\",\"2020-01-01\",\"\",\"1\",\"1\",\"12000\",\"\",\"false\",\"40\",\"\",\"spotify:user:me\",\"2021-01-10T10:00:00Z\",\"pop\"\n"
+        )
     };
     env.write("slash.csv", &format!("{W_HEADER}\n{}", row("A/B", T1, "Alpha Song")), 1);
     env.write("underscore.csv", &format!("{W_HEADER}\n{}", row("A_B", T2, "Beta Song")), 1);
@@ -826,12 +1128,21 @@ fn playlists_whose_names_clean_to_one_file_name_get_one_m3u8_each() {
     let mut written: Vec<&str> = m["written"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
     written.sort();
     assert_eq!(written.len(), 4, "{m}");
-    let mut names: Vec<String> = std::fs::read_dir(&env.lists).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_lowercase()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(&env.lists)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_lowercase())
+        .collect();
     names.sort();
     assert_eq!(names.len(), 4, "four files, none overwritten: {names:?}");
-    let all: String = std::fs::read_dir(&env.lists).unwrap().flatten().map(|e| std::fs::read_to_string(e.path()).unwrap()).collect();
+    let all: String =
+        std::fs::read_dir(&env.lists).unwrap().flatten().map(|e| std::fs::read_to_string(e.path()).unwrap()).collect();
     for title in ["Alpha Song", "Beta Song", "Delta", "Epsilon"] {
-        assert_eq!(all.matches(&format!("Ann Artist - {title} (spotify:")).count(), 1, "{title} in exactly one m3u8:\n{all}");
+        assert_eq!(
+            all.matches(&format!("Ann Artist - {title} (spotify:")).count(),
+            1,
+            "{title} in exactly one m3u8:\n{all}"
+        );
     }
     assert!(names.iter().any(|n| n.ends_with(" (2).m3u8")), "{names:?}");
     // Run again: the same names, nothing rewritten.
@@ -845,9 +1156,17 @@ fn playlists_whose_names_clean_to_one_file_name_get_one_m3u8_each() {
 #[test]
 fn tracks_known_by_name_only_are_matched_never_guessed() {
     let env = Env::new();
-    let row = |uri: &str, isrc: &str| format!("\"{uri}\",\"Iota\",\"spotify:artist:ivy\",\"Ivy\",\"spotify:album:x\",\"Album\",\"\",\"\",\"2024-01-01\",\"\",\"1\",\"1\",\"200000\",\"\",\"false\",\"10\",\"{isrc}\",\"spotify:user:me\",\"2024-04-01T00:00:00Z\"\n");
+    let row = |uri: &str, isrc: &str| {
+        format!(
+            "\"{uri}\",\"Iota\",\"spotify:artist:ivy\",\"Ivy\",\"spotify:album:x\",\"Album\",\"\",\"\",\"2024-01-01\",\"\",\"1\",\"1\",\"200000\",\"\",\"false\",\"10\",\"{isrc}\",\"spotify:user:me\",\"2024-04-01T00:00:00Z\"\n"
+        )
+    };
     let header = r#""Track URI","Track Name","Artist URI(s)","Artist Name(s)","Album URI","Album Name","Album Artist URI(s)","Album Artist Name(s)","Album Release Date","Album Image URL","Disc Number","Track Number","Track Duration (ms)","Track Preview URL","Explicit","Popularity","ISRC","Added By","Added At""#;
-    env.write("Iotas.csv", &format!("{header}\n{}{}", row(IOTA_ALBUM, "DEA012400001"), row(IOTA_LIVE, "DE-A01-24-00002")), 3);
+    env.write(
+        "Iotas.csv",
+        &format!("{header}\n{}{}", row(IOTA_ALBUM, "DEA012400001"), row(IOTA_LIVE, "DE-A01-24-00002")),
+        3,
+    );
     env.write("YourLibrary.json", &json!({"tracks": [{"artist": "Ivy", "album": "Album", "track": "Iota"}, {"artist": "Zed", "album": "Z", "track": "Zeta"}]}).to_string(), 2);
     let r = env.task("import", json!({}));
     // Two records: their ISRCs differ (one written hyphenated), so the matcher never merges them.
@@ -855,7 +1174,8 @@ fn tracks_known_by_name_only_are_matched_never_guessed() {
     let amb = r["ambiguous"].as_array().unwrap();
     assert_eq!(amb.len(), 1, "{r}");
     assert_eq!((amb[0]["title"].as_str(), amb[0]["uri"].clone()), (Some("Iota"), Value::Null));
-    let cands: Vec<&str> = amb[0]["candidates"].as_array().unwrap().iter().map(|c| c["key"].as_str().unwrap()).collect();
+    let cands: Vec<&str> =
+        amb[0]["candidates"].as_array().unwrap().iter().map(|c| c["key"].as_str().unwrap()).collect();
     assert_eq!(cands.len(), 2, "{r}");
     assert_eq!(members(&env, "Liked Songs"), vec![("spotify:name:zed:zeta".to_string(), String::new())], "{r}");
     let links = env.h.json(&["catalog", "links", "playlists", "spotify:playlist:Liked Songs", "tracks", "--json"]);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support;
 use support::Home;
@@ -72,7 +72,24 @@ fn send_to_a_plugin_waits_for_its_return_through_a_running_serve() {
     let h = home();
     let serving = serve(&h);
     // --wait --json: stdout is exactly the RETURN object.
-    let o = run_as(&h, Some("Claude"), &["send", "--plugin", "echo", "--action", "echo", "--params", r#"{"n": 1}"#, "--wait", "--timeout", "60", "--json"], None);
+    let o = run_as(
+        &h,
+        Some("Claude"),
+        &[
+            "send",
+            "--plugin",
+            "echo",
+            "--action",
+            "echo",
+            "--params",
+            r#"{"n": 1}"#,
+            "--wait",
+            "--timeout",
+            "60",
+            "--json",
+        ],
+        None,
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let ret: Value = serde_json::from_slice(&o.stdout).expect("stdout is one JSON object");
     assert_eq!(ret["kind"], "return");
@@ -86,7 +103,12 @@ fn send_to_a_plugin_waits_for_its_return_through_a_running_serve() {
     let params = h.root.join("params.json");
     std::fs::write(&params, r#"{"from_file": true}"#).unwrap();
     let at = format!("@{}", params.display());
-    let id = last_line(&run_as(&h, Some("Claude"), &["send", "--plugin", "echo", "--action", "echo", "--params", &at], None));
+    let id = last_line(&run_as(
+        &h,
+        Some("Claude"),
+        &["send", "--plugin", "echo", "--action", "echo", "--params", &at],
+        None,
+    ));
     let o = run_as(&h, None, &["wait", &id, "--timeout", "60", "--json"], None);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let ret: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -106,7 +128,12 @@ fn send_to_a_plugin_waits_for_its_return_through_a_running_serve() {
     std::fs::write(&stray, body.to_string()).unwrap();
 
     // Any other terminal status exits 1: an action the plugin does not have is rejected.
-    let o = run_as(&h, Some("Claude"), &["send", "--plugin", "echo", "--action", "nope", "--wait", "--timeout", "60", "--json"], None);
+    let o = run_as(
+        &h,
+        Some("Claude"),
+        &["send", "--plugin", "echo", "--action", "nope", "--wait", "--timeout", "60", "--json"],
+        None,
+    );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(serde_json::from_slice::<Value>(&o.stdout).unwrap()["status"], "rejected");
     stop(serving);
@@ -121,25 +148,52 @@ fn send_to_a_plugin_waits_for_its_return_through_a_running_serve() {
 fn agents_send_list_reply_and_wait_without_serve() {
     let h = home();
     // A new agent's inbox is made only on request.
-    let o = run_as(&h, Some("Claude"), &["send", "--to", "Codex-MM1", "--title", "Review PR 42", "--new-agent", "--body", r#"{"pr": 42}"#, "--priority", "high"], None);
+    let o = run_as(
+        &h,
+        Some("Claude"),
+        &[
+            "send",
+            "--to",
+            "Codex-MM1",
+            "--title",
+            "Review PR 42",
+            "--new-agent",
+            "--body",
+            r#"{"pr": 42}"#,
+            "--priority",
+            "high",
+        ],
+        None,
+    );
     let id = last_line(&o);
     let task_path = files(&h.dir("Codex-MM1", "01_inbox")).pop().expect("the TASK is in Codex-MM1's inbox");
     assert!(task_path.file_name().unwrap().to_str().unwrap().contains(&id));
     let task = read(&task_path);
-    assert_eq!((task["to"].as_str(), task["from"].as_str(), task["pr"].as_i64()), (Some("Codex-MM1"), Some("Claude"), Some(42)));
+    assert_eq!(
+        (task["to"].as_str(), task["from"].as_str(), task["pr"].as_i64()),
+        (Some("Codex-MM1"), Some("Claude"), Some(42))
+    );
     assert_eq!(task["priority"], "high");
     // Validated as the schema says.
     assert_eq!(h.run(&["validate", task_path.to_str().unwrap()]).status.code(), Some(0));
 
     // A body from stdin, as text.
-    let o2 = run_as(&h, Some("Cursor"), &["send", "--to", "Codex-MM1", "--title", "Second", "--body", "-"], Some("please look at main.rs\n"));
+    let o2 = run_as(
+        &h,
+        Some("Cursor"),
+        &["send", "--to", "Codex-MM1", "--title", "Second", "--body", "-"],
+        Some("please look at main.rs\n"),
+    );
     let id2 = last_line(&o2);
 
     // inbox: both TASKs, oldest first, with id, from, title, age and file.
     let listed = h.json(&["inbox", "Codex-MM1", "--json"]);
     let items = listed["handoffs"].as_array().unwrap();
     assert_eq!(items.len(), 2, "{listed}");
-    assert_eq!((items[0]["id"].as_str(), items[0]["from"].as_str(), items[0]["kind"].as_str()), (Some(id.as_str()), Some("Claude"), Some("task")));
+    assert_eq!(
+        (items[0]["id"].as_str(), items[0]["from"].as_str(), items[0]["kind"].as_str()),
+        (Some(id.as_str()), Some("Claude"), Some("task"))
+    );
     assert_eq!(items[0]["title"], "Review PR 42");
     assert!(items[0]["age_secs"].as_i64().unwrap() >= 0 && items[0]["file"].as_str().unwrap().ends_with(".json"));
     assert!(items[0]["age"].as_str().unwrap().ends_with('s'), "{}", items[0]);
@@ -155,22 +209,49 @@ fn agents_send_list_reply_and_wait_without_serve() {
     let result = h.root.join("result.json");
     std::fs::write(&result, r#"{"approved": true}"#).unwrap();
     let at = format!("@{}", result.display());
-    let o = run_as(&h, None, &["reply", &id, "--status", "completed", "--summary", "LGTM", "--result", &at, "--artifact", "review.md", "--artifact", "notes.txt"], None);
+    let o = run_as(
+        &h,
+        None,
+        &[
+            "reply",
+            &id,
+            "--status",
+            "completed",
+            "--summary",
+            "LGTM",
+            "--result",
+            &at,
+            "--artifact",
+            "review.md",
+            "--artifact",
+            "notes.txt",
+        ],
+        None,
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let returns = h.returns("Claude");
     assert_eq!(returns[&id].len(), 1);
     let r = &returns[&id][0];
-    assert_eq!((r["from"].as_str(), r["to"].as_str(), r["status"].as_str()), (Some("Codex-MM1"), Some("Claude"), Some("completed")));
+    assert_eq!(
+        (r["from"].as_str(), r["to"].as_str(), r["status"].as_str()),
+        (Some("Codex-MM1"), Some("Claude"), Some("completed"))
+    );
     assert_eq!(r["result"], json!({"approved": true}));
     assert_eq!(r["artifacts"], json!(["review.md", "notes.txt"]));
     assert!(!task_path.exists());
-    assert_eq!(files(&h.dir("Codex-MM1", "02_processed")), vec![h.dir("Codex-MM1", "02_processed").join(task_path.file_name().unwrap())]);
+    assert_eq!(
+        files(&h.dir("Codex-MM1", "02_processed")),
+        vec![h.dir("Codex-MM1", "02_processed").join(task_path.file_name().unwrap())]
+    );
 
     // The answered TASK is no longer waiting; --all still shows it, filed.
     let waiting = h.json(&["inbox", "Codex-MM1", "--json"]);
     assert!(waiting["handoffs"].as_array().unwrap().iter().all(|i| i["id"] != id.as_str()));
     let all = h.json(&["inbox", "Codex-MM1", "--all", "--json"]);
-    assert!(all["handoffs"].as_array().unwrap().iter().any(|i| i["id"] == id.as_str() && i["state"] == "processed"), "{all}");
+    assert!(
+        all["handoffs"].as_array().unwrap().iter().any(|i| i["id"] == id.as_str() && i["state"] == "processed"),
+        "{all}"
+    );
 
     // wait prints it; the RETURN stays where it is.
     let o = run_as(&h, None, &["wait", &id, "--json"], None);
@@ -184,8 +265,13 @@ fn agents_send_list_reply_and_wait_without_serve() {
     // A second reply is refused and names the first RETURN's file.
     let o = run_as(&h, None, &["reply", &id, "--status", "failed", "--summary", "again"], None);
     assert_eq!(o.status.code(), Some(2));
-    let first = files(&h.dir("Claude", "01_inbox")).into_iter().find(|p| p.to_str().unwrap().contains("__RETURN__")).unwrap();
-    assert!(stderr(&o).contains("already answered") && stderr(&o).contains(first.file_name().unwrap().to_str().unwrap()), "{}", stderr(&o));
+    let first =
+        files(&h.dir("Claude", "01_inbox")).into_iter().find(|p| p.to_str().unwrap().contains("__RETURN__")).unwrap();
+    assert!(
+        stderr(&o).contains("already answered") && stderr(&o).contains(first.file_name().unwrap().to_str().unwrap()),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(h.returns("Claude")[&id].len(), 1);
 
     // A wait started before the reply wakes when it lands; a failed reply exits 1.
@@ -226,7 +312,11 @@ fn bad_inputs_are_refused_with_the_fix_and_nothing_is_written() {
     refused(&["send", "--to", "Codex-MM1"], Some("Claude"), "needs a title");
     refused(&["send", "--to", "Codex-MM1", "--title", "x", "--deadline", "friday"], Some("Claude"), "deadline");
     refused(&["send", "--to", "Codex-MM1", "--title", "x", "--reply-to", "../x"], Some("Claude"), "reply_to");
-    refused(&["send", "--to", "Codex-MM1", "--title", "x", "--body", "{\"from\": \"Mallory\"}"], Some("Claude"), "`from`");
+    refused(
+        &["send", "--to", "Codex-MM1", "--title", "x", "--body", "{\"from\": \"Mallory\"}"],
+        Some("Claude"),
+        "`from`",
+    );
     refused(&["send", "--to", "Codex-MM1", "--title", "x", "--priority", "asap"], Some("Claude"), "asap");
     // Replies to an unknown id; inbox of an unknown agent; wait for an unknown id.
     refused(&["reply", "NOPE", "--status", "completed", "--summary", "x"], None, "no TASK with id");
@@ -246,7 +336,10 @@ fn bad_inputs_are_refused_with_the_fix_and_nothing_is_written() {
     let o = h.run(&["validate", good, bad.to_str().unwrap(), "/nonexistent.json"]);
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
-    assert!(out.contains("ok ") && out.contains("bad.json") && out.contains("`id`") && out.contains("/nonexistent.json"), "{out}");
+    assert!(
+        out.contains("ok ") && out.contains("bad.json") && out.contains("`id`") && out.contains("/nonexistent.json"),
+        "{out}"
+    );
     let task_schema = h.json(&["schema", "task"]);
     assert_eq!(task_schema["properties"]["kind"], json!({"const": "task"}));
     assert_eq!(h.json(&["schema", "return"])["properties"]["kind"], json!({"const": "return"}));
@@ -255,10 +348,16 @@ fn bad_inputs_are_refused_with_the_fix_and_nothing_is_written() {
 #[test]
 fn a_reply_killed_between_its_two_steps_is_finished_by_the_next_reply_or_serve() {
     let h = home();
-    let send = |title: &str| last_line(&run_as(&h, Some("Claude"), &["send", "--to", "Codex", "--title", title, "--new-agent"], None));
+    let send = |title: &str| {
+        last_line(&run_as(&h, Some("Claude"), &["send", "--to", "Codex", "--title", title, "--new-agent"], None))
+    };
     let (a, b) = (send("one"), send("two"));
     for (id, repair_with_serve) in [(&a, false), (&b, true)] {
-        let o = h.cmd(&["reply", id, "--status", "completed", "--summary", "first"]).env("BATON_FAILPOINT", "reply_between_steps").output().unwrap();
+        let o = h
+            .cmd(&["reply", id, "--status", "completed", "--summary", "first"])
+            .env("BATON_FAILPOINT", "reply_between_steps")
+            .output()
+            .unwrap();
         assert_eq!(o.status.signal(), Some(9), "the failpoint killed reply: {}", stderr(&o));
         // Killed after the RETURN, before the TASK was filed.
         assert_eq!(h.returns("Claude").get(id.as_str()).map(Vec::len), Some(1));
@@ -266,7 +365,10 @@ fn a_reply_killed_between_its_two_steps_is_finished_by_the_next_reply_or_serve()
         if repair_with_serve {
             h.ok(&["serve", "--once"]);
             // serve finished it by itself: the TASK is filed before any second reply.
-            assert!(!files(&h.dir("Codex", "01_inbox")).iter().any(|p| p.to_str().unwrap().contains(id.as_str())), "serve filed the TASK");
+            assert!(
+                !files(&h.dir("Codex", "01_inbox")).iter().any(|p| p.to_str().unwrap().contains(id.as_str())),
+                "serve filed the TASK"
+            );
             let journal = read(&h.dir("Codex", ".baton-replies").join(format!("{id}.json")));
             assert_eq!(journal["state"], "done");
             let o = run_as(&h, None, &["reply", id, "--status", "failed", "--summary", "second"], None);
@@ -280,8 +382,14 @@ fn a_reply_killed_between_its_two_steps_is_finished_by_the_next_reply_or_serve()
         let returns = h.returns("Claude");
         assert_eq!(returns[id.as_str()].len(), 1, "exactly one RETURN");
         assert_eq!(returns[id.as_str()][0]["summary"], "first", "the journaled RETURN, not the second reply's");
-        assert!(!files(&h.dir("Codex", "01_inbox")).iter().any(|p| p.to_str().unwrap().contains(id.as_str())), "the TASK left the inbox");
-        assert!(files(&h.dir("Codex", "02_processed")).iter().any(|p| p.to_str().unwrap().contains(id.as_str())), "the TASK is filed");
+        assert!(
+            !files(&h.dir("Codex", "01_inbox")).iter().any(|p| p.to_str().unwrap().contains(id.as_str())),
+            "the TASK left the inbox"
+        );
+        assert!(
+            files(&h.dir("Codex", "02_processed")).iter().any(|p| p.to_str().unwrap().contains(id.as_str())),
+            "the TASK is filed"
+        );
     }
 }
 
@@ -307,9 +415,13 @@ fn check_help(h: &Home, plugin: &str, action: &str, schema: &Value) {
     assert_eq!(o.status.code(), Some(0), "{plugin} {action} --help: {}", stderr(&o));
     let help = stdout(&o);
     assert!(help.starts_with(&format!("baton call {plugin} {action} ")), "{help}");
-    let required: Vec<&str> = schema["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let required: Vec<&str> =
+        schema["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
     for (k, _) in schema["properties"].as_object().into_iter().flatten() {
-        let line = help.lines().find(|l| l.trim_start().starts_with(&format!("--param {k}=<"))).unwrap_or_else(|| panic!("{plugin}.{action}: no --param {k} in\n{help}"));
+        let line = help
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("--param {k}=<")))
+            .unwrap_or_else(|| panic!("{plugin}.{action}: no --param {k} in\n{help}"));
         assert_eq!(line.contains("(required)"), required.contains(&k.as_str()), "{line}");
     }
 }
@@ -320,17 +432,24 @@ fn check_help(h: &Home, plugin: &str, action: &str, schema: &Value) {
 fn call_every_action(h: &Home, actions: &[(String, String, Value)]) {
     let baton_inbox = h.dir("baton", "01_inbox");
     for (plugin, action, schema) in actions {
-        let required: Vec<&str> = schema["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let required: Vec<&str> =
+            schema["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
         let o = run_as(h, None, &["call", plugin, action, "--timeout", "120", "--json"], None);
         if let Some(first) = required.first() {
             assert_eq!(o.status.code(), Some(2), "{plugin}.{action} without its required params: {}", stderr(&o));
             assert!(stderr(&o).contains(first), "{plugin}.{action}: {}", stderr(&o));
-            assert!(files(&baton_inbox).iter().all(|f| !f.to_string_lossy().contains(&format!("__TASK__{plugin}-{action}-"))), "nothing written");
+            assert!(
+                files(&baton_inbox)
+                    .iter()
+                    .all(|f| !f.to_string_lossy().contains(&format!("__TASK__{plugin}-{action}-"))),
+                "nothing written"
+            );
             continue;
         }
         let code = o.status.code();
         assert!(matches!(code, Some(0 | 1)), "{plugin}.{action}: exit {code:?}: {}", stderr(&o));
-        let ret: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{plugin}.{action}: stdout is not the RETURN ({e}): {}", stdout(&o)));
+        let ret: Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("{plugin}.{action}: stdout is not the RETURN ({e}): {}", stdout(&o)));
         assert_eq!(ret["kind"], "return");
         assert_eq!(code == Some(0), ret["status"] == "completed", "{ret}");
         let id = ret["in_reply_to"].as_str().unwrap();
@@ -360,7 +479,10 @@ fn call_runs_each_first_party_action_from_its_schema_without_a_serve() {
         let names: Vec<&str> = actions.iter().filter(|(q, _, _)| q == p).map(|(_, a, _)| a.as_str()).collect();
         assert_eq!(block.len(), 2 * names.len(), "{p}: {text}");
         for line in block {
-            assert!(names.iter().any(|n| line.trim_start().starts_with(&format!("{n} "))), "{p}: {line:?} does not start with an action name");
+            assert!(
+                names.iter().any(|n| line.trim_start().starts_with(&format!("{n} "))),
+                "{p}: {line:?} does not start with an action name"
+            );
         }
     }
     for (plugin, action, schema) in &actions {
@@ -369,7 +491,25 @@ fn call_runs_each_first_party_action_from_its_schema_without_a_serve() {
     call_every_action(&h, &actions);
 
     // Typed by the schema where it allows any key: JSON where it parses, else text.
-    let o = run_as(&h, Some("Scripts"), &["call", "echo", "echo", "--param", "n=3", "--param", "s=hello", "--param", "ok=true", "--param", r#"o={"a":1}"#, "--json"], None);
+    let o = run_as(
+        &h,
+        Some("Scripts"),
+        &[
+            "call",
+            "echo",
+            "echo",
+            "--param",
+            "n=3",
+            "--param",
+            "s=hello",
+            "--param",
+            "ok=true",
+            "--param",
+            r#"o={"a":1}"#,
+            "--json",
+        ],
+        None,
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let ret: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(ret["result"], json!({"n": 3, "s": "hello", "ok": true, "o": {"a": 1}}));

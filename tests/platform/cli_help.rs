@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{Home, BIN};
+use crate::support::{BIN, Home};
 
 /// `baton man --dir DIR`: the pages written, by file name.
 fn write_pages(dir: &Path) -> BTreeSet<String> {
@@ -25,7 +25,14 @@ fn write_pages(dir: &Path) -> BTreeSet<String> {
 fn man_writes_a_page_for_every_command_a_page_refers_to_with_its_sections() {
     let dir = tempfile::tempdir().unwrap();
     let pages = write_pages(dir.path());
-    for must in ["baton.1", "baton-init.1", "baton-serve.1", "baton-plugin.1", "baton-plugin-install.1", "baton-catalog-import-playlist.1"] {
+    for must in [
+        "baton.1",
+        "baton-init.1",
+        "baton-serve.1",
+        "baton-plugin.1",
+        "baton-plugin-install.1",
+        "baton-catalog-import-playlist.1",
+    ] {
         assert!(pages.contains(must), "{must} missing: {pages:?}");
     }
     for page in &pages {
@@ -39,7 +46,9 @@ fn man_writes_a_page_for_every_command_a_page_refers_to_with_its_sections() {
                 assert!(pages.contains(&format!("{name}.1")), "{page} refers to {name}(1), which is not written");
             }
         }
-        for section in [".SH EXAMPLES\n.TP\n", ".SH \"EXIT STATUS\"\n.TP\n", ".SH ENVIRONMENT\n.TP\n", ".SH FILES\n.TP\n"] {
+        for section in
+            [".SH EXAMPLES\n.TP\n", ".SH \"EXIT STATUS\"\n.TP\n", ".SH ENVIRONMENT\n.TP\n", ".SH FILES\n.TP\n"]
+        {
             assert!(roff.contains(section), "{page} lacks {section:?}");
         }
         // The examples are this command's own.
@@ -66,16 +75,24 @@ fn every_commands_help_ends_with_its_examples_and_typos_get_a_suggestion() {
     for page in write_pages(dir.path()) {
         let words: Vec<String> = page.trim_end_matches(".1").split('-').skip(1).map(str::to_string).collect();
         // `import-playlist` is one word of `catalog`.
-        let words: Vec<String> = words.join(" ").replace("import playlist", "import-playlist").split_whitespace().map(str::to_string).collect();
+        let words: Vec<String> = words
+            .join(" ")
+            .replace("import playlist", "import-playlist")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
         let mut args: Vec<&str> = words.iter().map(String::as_str).collect();
         args.push("--help");
         let out = h.run(&args);
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
         let help = String::from_utf8_lossy(&out.stdout);
-        let examples = help.split("Examples:").nth(1).unwrap_or_else(|| panic!("`baton {args:?}` has no examples:\n{help}"));
+        let examples =
+            help.split("Examples:").nth(1).unwrap_or_else(|| panic!("`baton {args:?}` has no examples:\n{help}"));
         assert!(examples.contains("  baton "), "{args:?}: {examples}");
     }
-    for (typo, want) in [(&["stauts"][..], "'status'"), (&["serve", "--onse"], "'--once'"), (&["plugin", "instal"], "'install'")] {
+    for (typo, want) in
+        [(&["stauts"][..], "'status'"), (&["serve", "--onse"], "'--once'"), (&["plugin", "instal"], "'install'")]
+    {
         let out = Command::new(BIN).args(typo).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{typo:?}");
         let err = String::from_utf8_lossy(&out.stderr);

@@ -8,14 +8,14 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support;
 use crate::support::cdp;
 use crate::support::http;
 
-use support::state::Backend;
 use support::Home;
+use support::state::Backend;
 
 /// A running `baton serve --http` on a free loopback port; SIGTERM on drop.
 struct Serve {
@@ -128,7 +128,9 @@ fn the_api_wants_the_key_refuses_foreign_hosts_and_answers_bad_input_with_4xx() 
     let ready = s.get("/readyz", None);
     assert_eq!(ready.status, 200, "/readyz without a key: {}", ready.text());
     assert_eq!(ready.json()["checks"]["state"]["ok"], true, "{}", ready.text());
-    for path in ["/api/overview", "/api/handoffs", "/api/plugins", "/api/audits", "/api/library", "/api/alerts", "/metrics"] {
+    for path in
+        ["/api/overview", "/api/handoffs", "/api/plugins", "/api/audits", "/api/library", "/api/alerts", "/metrics"]
+    {
         assert_eq!(s.get(path, None).status, 401, "{path} without a key");
         assert_eq!(s.get(path, Some("bk_wrong")).status, 401, "{path} with a wrong key");
         let ok = s.get(path, Some(&key));
@@ -137,7 +139,11 @@ fn the_api_wants_the_key_refuses_foreign_hosts_and_answers_bad_input_with_4xx() 
     }
     assert_eq!(s.get(&format!("/api/overview?key={key}"), None).status, 401, "a key in the query string is not taken");
     let cookie = format!("key={key}");
-    assert_eq!(http::request(s.addr, "GET", "/api/overview", None, &[("Cookie", &cookie)], b"").unwrap().status, 401, "nor in a cookie");
+    assert_eq!(
+        http::request(s.addr, "GET", "/api/overview", None, &[("Cookie", &cookie)], b"").unwrap().status,
+        401,
+        "nor in a cookie"
+    );
     // A foreign Host (DNS rebinding) is refused before anything else, key or not.
     let auth = format!("Bearer {key}");
     for host in ["evil.example:80", "evil.example", &format!("attacker.test:{}", s.addr.port()), "127.0.0.1:1"] {
@@ -146,9 +152,22 @@ fn the_api_wants_the_key_refuses_foreign_hosts_and_answers_bad_input_with_4xx() 
         assert_eq!(http::request(s.addr, "GET", "/healthz", Some(host), &[], b"").unwrap().status, 421);
     }
     let localhost = format!("localhost:{}", s.addr.port());
-    assert_eq!(http::request(s.addr, "GET", "/api/overview", Some(&localhost), &[("Authorization", &auth)], b"").unwrap().status, 200);
+    assert_eq!(
+        http::request(s.addr, "GET", "/api/overview", Some(&localhost), &[("Authorization", &auth)], b"")
+            .unwrap()
+            .status,
+        200
+    );
     // A foreign Origin is refused too.
-    let r = http::request(s.addr, "POST", "/api/audit/run", None, &[("Authorization", &auth), ("Origin", "http://evil.example")], b"").unwrap();
+    let r = http::request(
+        s.addr,
+        "POST",
+        "/api/audit/run",
+        None,
+        &[("Authorization", &auth), ("Origin", "http://evil.example")],
+        b"",
+    )
+    .unwrap();
     assert_eq!(r.status, 403);
 
     // Bad input: clear 4xx JSON errors.
@@ -168,7 +187,8 @@ fn the_api_wants_the_key_refuses_foreign_hosts_and_answers_bad_input_with_4xx() 
     assert_eq!(s.get("/api/plugins/echo/pause", Some(&key)).status, 405);
     let long = "x".repeat(300);
     assert_eq!(s.get(&format!("/api/handoffs/{long}"), Some(&key)).status, 400);
-    let r = http::request(s.addr, "GET", "/api/overview", None, &[("Authorization", "Basic Zm9vOmJhcg==")], b"").unwrap();
+    let r =
+        http::request(s.addr, "GET", "/api/overview", None, &[("Authorization", "Basic Zm9vOmJhcg==")], b"").unwrap();
     assert_eq!(r.status, 401);
     // Garbage on the socket does not take the server down.
     {
@@ -179,7 +199,8 @@ fn the_api_wants_the_key_refuses_foreign_hosts_and_answers_bad_input_with_4xx() 
     // Still serving, and nothing was paused by the refused requests.
     assert_eq!(s.get("/healthz", None).status, 200);
     let plugins = s.get("/api/plugins", Some(&key)).json();
-    let echo = plugins["plugins"].as_array().unwrap().iter().find(|p| p["name"] == "echo").expect("echo is listed").clone();
+    let echo =
+        plugins["plugins"].as_array().unwrap().iter().find(|p| p["name"] == "echo").expect("echo is listed").clone();
     assert_eq!(echo["paused"], false);
     assert!(echo["version"].is_string() && echo["wit"].as_str().unwrap().starts_with("baton:plugin@"), "{echo}");
     assert!(echo["budget"]["time_ms"].as_u64().unwrap() > 0);
@@ -214,9 +235,16 @@ fn retry_pause_and_resume_need_the_key_and_do_what_they_say() {
     let s = Serve::start(&home);
     // A TASK for a plugin that is not installed fails: that is what retry is for.
     drop_task(&home, "RETRY-ME", "needs a retry", "no-such-plugin");
-    wait_until(Duration::from_secs(20), "the failed handoff", || handoff(&s, &key, "RETRY-ME")["task"]["state"] == "rejected");
+    wait_until(Duration::from_secs(20), "the failed handoff", || {
+        handoff(&s, &key, "RETRY-ME")["task"]["state"] == "rejected"
+    });
     let failed_dir = home.dir("baton", "03_failed");
-    let in_failed = || std::fs::read_dir(&failed_dir).unwrap().flatten().any(|e| e.file_name().to_string_lossy().contains("RETRY-ME") && !e.file_name().to_string_lossy().ends_with(".error.json"));
+    let in_failed = || {
+        std::fs::read_dir(&failed_dir).unwrap().flatten().any(|e| {
+            e.file_name().to_string_lossy().contains("RETRY-ME")
+                && !e.file_name().to_string_lossy().ends_with(".error.json")
+        })
+    };
     assert!(in_failed());
     let events_before = handoff(&s, &key, "RETRY-ME")["events"].as_array().unwrap().len();
     // Without the key: refused, and nothing changes.
@@ -250,18 +278,29 @@ fn retry_pause_and_resume_need_the_key_and_do_what_they_say() {
     assert_eq!((echo["paused"].as_bool(), echo["pause"]["by"].as_str()), (Some(true), Some("hand")));
     // A TASK for a plugin paused by hand waits in the inbox (issue 33), counted by `status`.
     drop_task(&home, "WHILE-PAUSED", "while paused", "echo");
-    wait_until(Duration::from_secs(20), "the held TASK in status", || home.json(&["status", "--json"])["queue"]["held_paused"]["echo"] == 1);
+    wait_until(Duration::from_secs(20), "the held TASK in status", || {
+        home.json(&["status", "--json"])["queue"]["held_paused"]["echo"] == 1
+    });
     assert!(handoff(&s, &key, "WHILE-PAUSED")["task"].is_null(), "held, not claimed");
     let metrics = s.get("/metrics", Some(&key)).text();
-    let parsed = baton_stats::metrics::parse(&metrics).unwrap_or_else(|e| panic!("/metrics is not Prometheus text ({e}): {metrics}"));
-    assert_eq!(parsed.value("baton_plugin_paused", &[("plugin", "echo"), ("reason", "hand")]), Some(1.0), "paused, and why: {metrics}");
+    let parsed = baton_stats::metrics::parse(&metrics)
+        .unwrap_or_else(|e| panic!("/metrics is not Prometheus text ({e}): {metrics}"));
+    assert_eq!(
+        parsed.value("baton_plugin_paused", &[("plugin", "echo"), ("reason", "hand")]),
+        Some(1.0),
+        "paused, and why: {metrics}"
+    );
     assert!(parsed.value("baton_queue_depth", &[("agent", "baton")]).is_some(), "{metrics}");
     // Resume from the CLI (it writes the ledger the running serve reads each pass).
     let out = home.ok(&["plugin", "resume", "echo"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("resumed echo"));
     drop_task(&home, "AFTER-RESUME", "after resume", "echo");
-    wait_until(Duration::from_secs(20), "the resumed run", || handoff(&s, &key, "AFTER-RESUME")["task"]["state"] == "completed");
-    wait_until(Duration::from_secs(20), "the held TASK's run", || handoff(&s, &key, "WHILE-PAUSED")["task"]["state"] == "completed");
+    wait_until(Duration::from_secs(20), "the resumed run", || {
+        handoff(&s, &key, "AFTER-RESUME")["task"]["state"] == "completed"
+    });
+    wait_until(Duration::from_secs(20), "the held TASK's run", || {
+        handoff(&s, &key, "WHILE-PAUSED")["task"]["state"] == "completed"
+    });
     // And pause from the CLI shows in the dashboard.
     home.ok(&["plugin", "pause", "echo"]);
     let p = s.get("/api/plugins", Some(&key)).json();
@@ -282,11 +321,14 @@ fn the_dashboard_reports_what_happened(b: &Backend) {
         drop_task(&home, &format!("OK-{i}"), &format!("fine {i}"), "echo");
     }
     drop_task(&home, "NOPE", "no such plugin", "no-such-plugin");
-    let count = |p: &baton_stats::metrics::Parsed, status: &str, plugin: &str| p.value("baton_handoffs_total", &[("status", status), ("plugin", plugin)]);
+    let count = |p: &baton_stats::metrics::Parsed, status: &str, plugin: &str| {
+        p.value("baton_handoffs_total", &[("status", status), ("plugin", plugin)])
+    };
     let mut text = String::new();
     wait_until(Duration::from_secs(30), "the answers in /metrics", || {
         text = s.get("/metrics", Some(&key)).text();
-        let p = baton_stats::metrics::parse(&text).unwrap_or_else(|e| panic!("/metrics is not Prometheus text ({e}): {text}"));
+        let p = baton_stats::metrics::parse(&text)
+            .unwrap_or_else(|e| panic!("/metrics is not Prometheus text ({e}): {text}"));
         count(&p, "completed", "echo") == Some(3.0) && count(&p, "rejected", "unknown") == Some(1.0)
     });
     let p = baton_stats::metrics::parse(&text).unwrap();
@@ -294,7 +336,11 @@ fn the_dashboard_reports_what_happened(b: &Backend) {
     assert_eq!(p.value("baton_task_duration_seconds_count", &[]), Some(3.0), "the three echo runs: {text}");
     // The same numbers as the ledger's own summary tables give.
     let installed = ["echo", "audit"].iter().map(|s| s.to_string()).collect();
-    let direct = baton_stats::metrics_text(b.ledger(&home).stats(), &baton_stats::MetricsInput { installed, ..Default::default() }).unwrap();
+    let direct = baton_stats::metrics_text(
+        b.ledger(&home).stats(),
+        &baton_stats::MetricsInput { installed, ..Default::default() },
+    )
+    .unwrap();
     let direct = baton_stats::metrics::parse(&direct).unwrap();
     for (status, plugin) in [("completed", "echo"), ("rejected", "unknown"), ("failed", "echo")] {
         assert_eq!(count(&p, status, plugin), count(&direct, status, plugin), "{status} {plugin}");
@@ -306,7 +352,11 @@ fn the_dashboard_reports_what_happened(b: &Backend) {
         ov["seq"].as_i64().is_some_and(|n| n > 0)
     });
     for w in ov["windows"].as_array().unwrap().iter().filter(|w| w["seconds"].as_u64().unwrap() >= 300) {
-        assert_eq!((w["events"].as_u64(), w["completed"].as_u64(), w["rejected"].as_u64(), w["failed"].as_u64()), (Some(4), Some(3), Some(1), Some(0)), "{w}");
+        assert_eq!(
+            (w["events"].as_u64(), w["completed"].as_u64(), w["rejected"].as_u64(), w["failed"].as_u64()),
+            (Some(4), Some(3), Some(1), Some(0)),
+            "{w}"
+        );
         assert!(w["drop_to_return_ms"]["p50"].as_f64().is_some_and(|v| v > 0.0), "{w}");
         assert_eq!(w["run_ms"]["count"].as_u64(), Some(3), "{w}");
     }
@@ -318,14 +368,26 @@ fn the_dashboard_reports_what_happened(b: &Backend) {
     assert_eq!(ids, ["OK-0", "OK-1", "OK-2"], "{list}");
     // The task list and its filters read the same ledger (the SQL of either backend).
     let t = s.get("/api/tasks?state=completed,rejected&q=O&per_page=2", Some(&key)).json();
-    assert_eq!((t["total"].as_u64(), t["items"].as_array().unwrap().len(), t["pages"].as_u64()), (Some(4), 2, Some(2)), "{t}");
+    assert_eq!(
+        (t["total"].as_u64(), t["items"].as_array().unwrap().len(), t["pages"].as_u64()),
+        (Some(4), 2, Some(2)),
+        "{t}"
+    );
     let t = s.get("/api/tasks?plugin=echo&state=completed", Some(&key)).json();
     assert_eq!((t["total"].as_u64(), t["retryable"].as_u64()), (Some(3), Some(0)), "{t}");
     let t = s.get("/api/tasks?code=unknown_plugin", Some(&key)).json();
-    assert_eq!((t["total"].as_u64(), t["retryable"].as_u64(), t["items"][0]["id"].as_str()), (Some(1), Some(1), Some("NOPE")), "{t}");
+    assert_eq!(
+        (t["total"].as_u64(), t["retryable"].as_u64(), t["items"][0]["id"].as_str()),
+        (Some(1), Some(1), Some("NOPE")),
+        "{t}"
+    );
     assert_eq!(t["facets"]["state"]["completed"], 3, "{t}");
     let one = handoff(&s, &key, "OK-1");
-    assert_eq!((one["task"]["state"].as_str(), one["task"]["title"].as_str()), (Some("completed"), Some("fine 1")), "{one}");
+    assert_eq!(
+        (one["task"]["state"].as_str(), one["task"]["title"].as_str()),
+        (Some("completed"), Some("fine 1")),
+        "{one}"
+    );
     assert_eq!(s.get("/api/handoffs/NO-SUCH-ID", Some(&key)).status, 404);
     assert_eq!(s.get("/api/library", Some(&key)).status, 200, "the catalog where the ledger is");
     assert_eq!(s.get("/readyz", Some(&key)).json()["ready"], true);
@@ -339,7 +401,10 @@ fn the_dashboard_reports_what_happened(b: &Backend) {
     let ghost = home.root.join("plans/GHOST_PLAN.md");
     let fc = &audits["latest"]["false_claims"][0];
     assert_eq!((fc["plan"].as_str(), fc["path"].as_str()), (ghost.to_str(), Some("src/ghost.py")), "{audits}");
-    assert!(audits["latest"]["plans"].as_array().unwrap().iter().any(|p| p["path"] == ghost.to_str().unwrap()), "{audits}");
+    assert!(
+        audits["latest"]["plans"].as_array().unwrap().iter().any(|p| p["path"] == ghost.to_str().unwrap()),
+        "{audits}"
+    );
     assert!(!audits["latest"].to_string().contains("\"/plans/"), "no sandbox path: {audits}");
 
     // An alert: echo paused after failures (its health as the pipeline writes it then) fires
@@ -349,9 +414,16 @@ fn the_dashboard_reports_what_happened(b: &Backend) {
     b.sql(&home, pause, pause);
     let paused = |s: &Serve| {
         let all = s.get("/api/alerts", Some(&key)).json();
-        all["alerts"].as_array().unwrap().iter().find(|a| a["rule"] == "plugin_paused" && a["labels"]["plugin"] == "echo").cloned()
+        all["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["rule"] == "plugin_paused" && a["labels"]["plugin"] == "echo")
+            .cloned()
     };
-    wait_until(Duration::from_secs(20), "the plugin_paused alert", || paused(&s).is_some_and(|a| a["state"] == "firing"));
+    wait_until(Duration::from_secs(20), "the plugin_paused alert", || {
+        paused(&s).is_some_and(|a| a["state"] == "firing")
+    });
     let alert = paused(&s).unwrap();
     assert!(alert["acked_at"].is_null(), "{alert}");
     let id = alert["id"].as_str().unwrap();
@@ -360,9 +432,14 @@ fn the_dashboard_reports_what_happened(b: &Backend) {
     assert_eq!(acked.status, 200, "{}", acked.text());
     assert!(acked.json()["acked_at"].is_string());
     let now = paused(&s).unwrap();
-    assert_eq!((now["state"].as_str(), now["firing"].as_u64(), now["acked_at"].clone()), (Some("firing"), Some(1), acked.json()["acked_at"].clone()));
+    assert_eq!(
+        (now["state"].as_str(), now["firing"].as_u64(), now["acked_at"].clone()),
+        (Some("firing"), Some(1), acked.json()["acked_at"].clone())
+    );
     assert_eq!(s.post("/api/plugins/echo/resume", Some(&key), b"{}").status, 200);
-    wait_until(Duration::from_secs(20), "the alert to resolve", || paused(&s).is_some_and(|a| a["state"] == "resolved"));
+    wait_until(Duration::from_secs(20), "the alert to resolve", || {
+        paused(&s).is_some_and(|a| a["state"] == "resolved")
+    });
     // A pause from the CLI writes the same ledger the dashboard reads.
     home.ok(&["plugin", "pause", "echo"]);
     let p = s.get("/api/plugins", Some(&key)).json();
@@ -406,7 +483,9 @@ fn a_second_serve_on_a_taken_port_warns_and_runs_without_http() {
     assert!(second.try_wait().unwrap().is_none(), "the second serve keeps running");
     // Work done by either process shows in the first one's dashboard.
     drop_task(&home, "TWO-SERVES", "two serves", "echo");
-    wait_until(Duration::from_secs(20), "the answer", || handoff(&first, &key, "TWO-SERVES")["task"]["state"] == "completed");
+    wait_until(Duration::from_secs(20), "the answer", || {
+        handoff(&first, &key, "TWO-SERVES")["task"]["state"] == "completed"
+    });
     unsafe { libc::kill(second.id() as i32, libc::SIGTERM) };
     second.wait().unwrap();
 }
@@ -443,7 +522,9 @@ fn readyz_reports_the_watch_and_serve_stops_clearly_when_the_handoffs_folder_is_
     let s = Serve::start(&home);
     wait_until(Duration::from_secs(20), "ready again", || ready(&s)["ready"] == true);
     drop_task(&home, "AFTER-MOVE", "after", "echo");
-    wait_until(Duration::from_secs(20), "the answer in the new folder", || home.returns("Test-Agent").contains_key("AFTER-MOVE"));
+    wait_until(Duration::from_secs(20), "the answer in the new folder", || {
+        home.returns("Test-Agent").contains_key("AFTER-MOVE")
+    });
     // /readyz answers without the key, like /healthz: a supervisor holds none.
     assert_eq!(s.get("/readyz", None).json()["ready"], true);
 }
@@ -459,7 +540,9 @@ fn the_page_in_headless_chromium_loads_every_page_updates_live_and_keeps_titles_
     let key = rotate_key(&home);
     let mut s = Serve::start(&home);
     drop_task(&home, "XSS-1", "<img src=x onerror=alert(1)>", "echo");
-    wait_until(Duration::from_secs(20), "the hostile TASK's answer", || handoff(&s, &key, "XSS-1")["task"]["state"] == "completed");
+    wait_until(Duration::from_secs(20), "the hostile TASK's answer", || {
+        handoff(&s, &key, "XSS-1")["task"]["state"] == "completed"
+    });
 
     // `baton dashboard --print`: a one-time link through the Unix socket.
     let out = home.ok(&["dashboard", "--print"]);
@@ -471,11 +554,15 @@ fn the_page_in_headless_chromium_loads_every_page_updates_live_and_keeps_titles_
 
     let mut b = cdp::Browser::launch();
     b.goto(&link);
-    assert!(b.wait_for("document.querySelector('#conn').dataset.state === 'live'", Duration::from_secs(10)), "the live feed connects");
+    assert!(
+        b.wait_for("document.querySelector('#conn').dataset.state === 'live'", Duration::from_secs(10)),
+        "the live feed connects"
+    );
     assert_eq!(b.eval("location.hash"), "#/overview", "the token leaves the address bar");
     // The one-time link does not work twice.
     let token = link.split("#token=").nth(1).unwrap();
-    let r = http::request(s.addr, "GET", "/api/overview", None, &[("Authorization", &format!("Bearer {token}"))], b"").unwrap();
+    let r = http::request(s.addr, "GET", "/api/overview", None, &[("Authorization", &format!("Bearer {token}"))], b"")
+        .unwrap();
     assert_eq!(r.status, 401, "a one-time token is not a session");
 
     let pages = [
@@ -501,10 +588,19 @@ fn the_page_in_headless_chromium_loads_every_page_updates_live_and_keeps_titles_
 
     // The hostile title is text: no element made of it, no dialog, no script.
     b.eval("location.hash = '#/handoffs'");
-    assert!(b.wait_for("document.querySelector('#page').textContent.includes('<img src=x onerror=alert(1)>')", Duration::from_secs(10)), "the title shows as text");
+    assert!(
+        b.wait_for(
+            "document.querySelector('#page').textContent.includes('<img src=x onerror=alert(1)>')",
+            Duration::from_secs(10)
+        ),
+        "the title shows as text"
+    );
     assert_eq!(b.eval("document.querySelectorAll('#page img').length"), 0);
     b.eval("location.hash = '#/handoff/XSS-1'");
-    assert!(b.wait_for("document.querySelector('#page').textContent.includes('<img src=x onerror=alert(1)>')", Duration::from_secs(10)));
+    assert!(b.wait_for(
+        "document.querySelector('#page').textContent.includes('<img src=x onerror=alert(1)>')",
+        Duration::from_secs(10)
+    ));
     assert_eq!(b.eval("document.querySelectorAll('img').length"), 0);
     b.pump(Duration::from_millis(300));
     assert!(b.dialogs.is_empty(), "no script ran: {:?}", b.dialogs);
@@ -515,7 +611,10 @@ fn the_page_in_headless_chromium_loads_every_page_updates_live_and_keeps_titles_
     b.eval("window.__sameDocument = true");
     let dropped = Instant::now();
     drop_task(&home, "LIVE-1", "live update check", "echo");
-    assert!(b.wait_for("document.querySelector('#page').textContent.includes('live update check')", Duration::from_secs(2)), "the new TASK did not show within 2 s");
+    assert!(
+        b.wait_for("document.querySelector('#page').textContent.includes('live update check')", Duration::from_secs(2)),
+        "the new TASK did not show within 2 s"
+    );
     let took = dropped.elapsed();
     assert_eq!(b.eval("window.__sameDocument === true"), true, "no reload");
     assert!(b.errors.is_empty(), "{:?}", b.errors);
@@ -524,7 +623,10 @@ fn the_page_in_headless_chromium_loads_every_page_updates_live_and_keeps_titles_
 
     // The serve goes away: the page says so.
     s.stop();
-    assert!(b.wait_for("document.querySelector('#conn').dataset.state === 'disconnected'", Duration::from_secs(5)), "the page shows it is disconnected");
+    assert!(
+        b.wait_for("document.querySelector('#conn').dataset.state === 'disconnected'", Duration::from_secs(5)),
+        "the page shows it is disconnected"
+    );
     assert!(b.eval("document.querySelector('#conn').textContent").as_str().unwrap().contains("disconnected"));
     let log = s.log_text();
     assert!(!log.contains(&key) && !log.contains(token), "neither the key nor a token is logged");
@@ -553,7 +655,11 @@ fn signed_in(home: &Home) -> cdp::Browser {
     let link = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let mut b = cdp::Browser::launch();
     b.goto(&link);
-    assert!(b.wait_for("document.querySelector('#conn').dataset.state === 'live'", Duration::from_secs(10)), "signed in: {:?}", b.errors);
+    assert!(
+        b.wait_for("document.querySelector('#conn').dataset.state === 'live'", Duration::from_secs(10)),
+        "signed in: {:?}",
+        b.errors
+    );
     b
 }
 
@@ -561,7 +667,12 @@ fn signed_in(home: &Home) -> cdp::Browser {
 fn show(b: &mut cdp::Browser, route: &str, text: &str) {
     b.eval(&format!("location.hash = {}", json!(format!("#/{route}"))));
     let check = format!("document.querySelector('#page').textContent.includes({})", json!(text));
-    assert!(b.wait_for(&check, Duration::from_secs(10)), "#/{route} shows {text:?}; it shows {:?}; errors {:?}", b.eval("document.querySelector('#page').textContent"), b.errors);
+    assert!(
+        b.wait_for(&check, Duration::from_secs(10)),
+        "#/{route} shows {text:?}; it shows {:?}; errors {:?}",
+        b.eval("document.querySelector('#page').textContent"),
+        b.errors
+    );
 }
 
 /// The rows of the table that follows the heading `title` on the page, as text cells.
@@ -585,7 +696,9 @@ fn screenshot(b: &mut cdp::Browser, name: &str) {
 
 fn settled(s: &Serve, key: &str, ids: &[&str]) {
     wait_until(Duration::from_secs(30), "the answers", || {
-        ids.iter().all(|id| matches!(handoff(s, key, id)["task"]["state"].as_str(), Some("completed" | "failed" | "rejected")))
+        ids.iter().all(|id| {
+            matches!(handoff(s, key, id)["task"]["state"].as_str(), Some("completed" | "failed" | "rejected"))
+        })
     });
 }
 
@@ -597,7 +710,11 @@ fn the_overview_shows_tasks_by_state() {
     drop_task(&home, "BY-STATE-3", "three", "no-such-plugin");
     settled(&s, &key, &["BY-STATE-1", "BY-STATE-2", "BY-STATE-3"]);
     let ov = s.get("/api/overview", Some(&key)).json();
-    assert_eq!((ov["counts"]["completed"].as_u64(), ov["counts"]["rejected"].as_u64(), ov["counts"]["failed"].as_u64()), (Some(2), Some(1), Some(0)), "{ov}");
+    assert_eq!(
+        (ov["counts"]["completed"].as_u64(), ov["counts"]["rejected"].as_u64(), ov["counts"]["failed"].as_u64()),
+        (Some(2), Some(1), Some(0)),
+        "{ov}"
+    );
     let mut b = signed_in(&home);
     show(&mut b, "overview", "Tasks by state");
     let rows = rows_after(&mut b, "Tasks by state");
@@ -610,12 +727,20 @@ fn the_overview_shows_tasks_by_state() {
     // a TASK waiting for another agent (and one in a loose name, read by its body) is work.
     let cursor = home.root.join("handoffs/Cursor-Agent/01_inbox");
     std::fs::create_dir_all(&cursor).unwrap();
-    std::fs::write(cursor.join("20260101T000000Z__TASK__Review__Test-Agent.json"), task("FOR-CURSOR", "review this", "echo").replace("\"plugin\":\"echo\",", "\"to\":\"Cursor-Agent\",")).unwrap();
+    std::fs::write(
+        cursor.join("20260101T000000Z__TASK__Review__Test-Agent.json"),
+        task("FOR-CURSOR", "review this", "echo").replace("\"plugin\":\"echo\",", "\"to\":\"Cursor-Agent\","),
+    )
+    .unwrap();
     std::fs::write(cursor.join("loose-answer.json"), json!({"type": "return", "in_reply_to": "X", "from": "Test-Agent", "to": "Cursor-Agent", "status": "completed", "summary": "done"}).to_string()).unwrap();
     let waiting = |b: &mut cdp::Browser, id: &str| b.eval(&format!("document.querySelector('#{id}').textContent"));
     show(&mut b, "handoffs", "Agents");
     show(&mut b, "overview", "Tasks by state");
-    assert!(b.wait_for("document.querySelector('#waiting').textContent === '1'", Duration::from_secs(5)), "waiting: {}", waiting(&mut b, "waiting"));
+    assert!(
+        b.wait_for("document.querySelector('#waiting').textContent === '1'", Duration::from_secs(5)),
+        "waiting: {}",
+        waiting(&mut b, "waiting")
+    );
     assert_eq!(waiting(&mut b, "unread"), "4", "three RETURNs from baton and one loose answer are unread mail");
     let depth = rows_after(&mut b, "Queue depth");
     assert!(depth.iter().any(|r| r == &["Test-Agent", "0", "3"]), "{depth:?}");
@@ -650,7 +775,11 @@ fn the_task_list_filters_pages_colours_and_retries_the_filtered_failures() {
 
     // The API: totals, pages, newest first, combinable filters; bad values are 400.
     let all = s.get("/api/tasks?per_page=100&page=3", Some(&key)).json();
-    assert_eq!((all["total"].as_u64(), all["pages"].as_u64(), all["items"].as_array().unwrap().len()), (Some(234), Some(3), 34), "{all}");
+    assert_eq!(
+        (all["total"].as_u64(), all["pages"].as_u64(), all["items"].as_array().unwrap().len()),
+        (Some(234), Some(3), 34),
+        "{all}"
+    );
     let first = s.get("/api/tasks", Some(&key)).json();
     // RFC 3339 times with trimmed fractions (`.14Z` is `.140Z`) do not sort as strings.
     let parse = |t: &str| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).unwrap();
@@ -674,7 +803,9 @@ fn the_task_list_filters_pages_colours_and_retries_the_filtered_failures() {
     show(&mut b, "tasks", "Showing 1\u{2013}50 of 234 tasks");
     assert!(b.eval("document.querySelector('#page').textContent.includes('page 1 of 5')").as_bool().unwrap());
     // Colour by state: completed and failed rows look different.
-    let bg = |b: &mut cdp::Browser, state: &str| b.eval(&format!("(() => {{ const e = document.querySelector('#page .state-{state}'); return e ? getComputedStyle(e).backgroundColor : null; }})()"));
+    let bg = |b: &mut cdp::Browser, state: &str| {
+        b.eval(&format!("(() => {{ const e = document.querySelector('#page .state-{state}'); return e ? getComputedStyle(e).backgroundColor : null; }})()"))
+    };
     let done = bg(&mut b, "completed");
     assert!(done.is_string(), "a completed badge");
     // Older pages: through the pager, reflected in the URL.
@@ -688,11 +819,18 @@ fn the_task_list_filters_pages_colours_and_retries_the_filtered_failures() {
         json!(noplug)
     ));
     let want_hash = format!("#/tasks?code={noplug}&agent=Other-Agent");
-    assert!(b.wait_for(&format!("location.hash === {}", json!(want_hash)), Duration::from_secs(5)), "{}", b.eval("location.hash"));
+    assert!(
+        b.wait_for(&format!("location.hash === {}", json!(want_hash)), Duration::from_secs(5)),
+        "{}",
+        b.eval("location.hash")
+    );
     show(&mut b, &want_hash[2..], "Showing 1\u{2013}3 of 3 tasks");
     let rows = rows_after(&mut b, "Tasks");
     assert_eq!(rows.len(), 3, "{rows:?}");
-    assert!(rows.iter().all(|r| r[0].starts_with("NOPLUG-") && r[4] == noplug), "an error column with the code: {rows:?}");
+    assert!(
+        rows.iter().all(|r| r[0].starts_with("NOPLUG-") && r[4] == noplug),
+        "an error column with the code: {rows:?}"
+    );
     let failed = bg(&mut b, "rejected");
     assert!(failed.is_string() && failed != done, "failures are coloured apart: {failed} vs {done}");
     screenshot(&mut b, "tasks");
@@ -713,12 +851,17 @@ fn the_task_list_filters_pages_colours_and_retries_the_filtered_failures() {
     let dry = json!({"code": noplug, "agent": "Other-Agent", "dry_run": true}).to_string();
     let r = s.post("/api/tasks/retry", Some(&key), dry.as_bytes());
     assert_eq!((r.status, r.json()["matched"].as_u64()), (200, Some(3)), "{}", r.text());
-    let events = |id: &str| handoff(&s, &key, id)["events"].as_array().unwrap().iter().filter(|e| e["event"] == "retry_requested").count();
+    let events = |id: &str| {
+        handoff(&s, &key, id)["events"].as_array().unwrap().iter().filter(|e| e["event"] == "retry_requested").count()
+    };
     assert_eq!(events("NOPLUG-0"), 0);
     b.eval("document.querySelector('#confirm-retry').click()");
     wait_until(Duration::from_secs(20), "the three retries", || (0..3).all(|i| events(&format!("NOPLUG-{i}")) == 1));
     assert_eq!(events("BADACT-0"), 0, "a failure outside the filters is left alone");
-    assert!(b.wait_for("document.querySelector('#toast') && document.querySelector('#toast').textContent.includes('Retried 3 of 3')", Duration::from_secs(5)));
+    assert!(b.wait_for(
+        "document.querySelector('#toast') && document.querySelector('#toast').textContent.includes('Retried 3 of 3')",
+        Duration::from_secs(5)
+    ));
     assert!(b.errors.is_empty(), "{:?}", b.errors);
     assert!(b.dialogs.is_empty(), "{:?}", b.dialogs);
 }
@@ -734,14 +877,18 @@ fn the_task_page_shows_the_params_and_the_returns_result_summary_and_artifacts()
     assert!(!artifacts.is_empty(), "{h}");
     let mut b = signed_in(&home);
     show(&mut b, "handoff/PARAMS-1", "RETURN");
-    let params: Value = serde_json::from_str(b.eval("document.querySelector('#params').textContent").as_str().unwrap()).unwrap();
+    let params: Value =
+        serde_json::from_str(b.eval("document.querySelector('#params').textContent").as_str().unwrap()).unwrap();
     assert_eq!(params, json!({"colour": "teal", "n": 42}));
-    let result: Value = serde_json::from_str(b.eval("document.querySelector('#result').textContent").as_str().unwrap()).unwrap();
+    let result: Value =
+        serde_json::from_str(b.eval("document.querySelector('#result').textContent").as_str().unwrap()).unwrap();
     assert_eq!(result, json!({"colour": "teal", "n": 42}), "echo's result is its params");
     assert!(b.eval("document.querySelector('#summary').textContent").as_str().unwrap().starts_with("echoed"));
     screenshot(&mut b, "task");
     show(&mut b, "handoff/AUDIT-1", "Artifacts");
-    let listed: Vec<String> = serde_json::from_value(b.eval("[...document.querySelectorAll('#artifacts li')].map(l => l.textContent)")).unwrap();
+    let listed: Vec<String> =
+        serde_json::from_value(b.eval("[...document.querySelectorAll('#artifacts li')].map(l => l.textContent)"))
+            .unwrap();
     assert_eq!(listed.len(), artifacts.len());
     assert!(listed.iter().any(|a| a.contains("PLANS_AUDIT_REPORT_")), "{listed:?}");
     assert!(b.errors.is_empty(), "{:?}", b.errors);
@@ -775,7 +922,11 @@ fn a_session_survives_a_reload_and_a_serve_restart_and_deep_links_work() {
     assert_eq!(by_cookie(&s, &cookie, None).status, 401, "the cookie only with the page's Origin");
     assert_eq!(by_cookie(&s, &cookie, Some("http://evil.example")).status, 403);
     assert_eq!(by_cookie(&s, &cookie.replace("v1.", "v1.9"), Some(&origin)).status, 401, "a changed cookie");
-    assert_eq!(http::request(s.addr, "GET", "/api/overview", None, &[("Cookie", &cookie)], b"").unwrap().status, 401, "the cookie is no API credential");
+    assert_eq!(
+        http::request(s.addr, "GET", "/api/overview", None, &[("Cookie", &cookie)], b"").unwrap().status,
+        401,
+        "the cookie is no API credential"
+    );
 
     let mut b = signed_in(&home);
     assert_eq!(b.eval("document.cookie"), "", "script cannot read the cookie");
@@ -783,26 +934,41 @@ fn a_session_survives_a_reload_and_a_serve_restart_and_deep_links_work() {
     // A reload keeps the session and the page.
     b.call("Page.reload", json!({}));
     assert!(b.wait_for("document.readyState === 'complete'", Duration::from_secs(10)));
-    assert!(b.wait_for("document.querySelector('#page').textContent.includes('a deep link')", Duration::from_secs(10)), "after a reload: {}", b.eval("document.body.textContent"));
+    assert!(
+        b.wait_for("document.querySelector('#page').textContent.includes('a deep link')", Duration::from_secs(10)),
+        "after a reload: {}",
+        b.eval("document.body.textContent")
+    );
     assert_eq!(b.eval("document.querySelector('#login').hidden"), true);
     // A serve restart (same port) too: the page signs in again by itself.
     let port = s.addr.port();
     s.stop();
     assert!(b.wait_for("document.querySelector('#conn').dataset.state === 'disconnected'", Duration::from_secs(5)));
     let s = Serve::start_on(&home, port);
-    assert!(b.wait_for("document.querySelector('#conn').dataset.state === 'live'", Duration::from_secs(15)), "reconnected after the restart");
+    assert!(
+        b.wait_for("document.querySelector('#conn').dataset.state === 'live'", Duration::from_secs(15)),
+        "reconnected after the restart"
+    );
     show(&mut b, "tasks?state=completed", "Showing 1\u{2013}1 of 1 tasks");
     assert_eq!(b.eval("document.querySelector('#login').hidden"), true);
     // A deep link opened in a new page of the same browser works at once.
     b.goto(&format!("http://{}/#/handoff/DEEP-1", s.addr));
-    assert!(b.wait_for("document.querySelector('#page').textContent.includes('a deep link')", Duration::from_secs(10)), "deep link: {}", b.eval("document.body.textContent"));
+    assert!(
+        b.wait_for("document.querySelector('#page').textContent.includes('a deep link')", Duration::from_secs(10)),
+        "deep link: {}",
+        b.eval("document.body.textContent")
+    );
     screenshot(&mut b, "task-after-restart");
     // A deep link in a one-time link.
     let out = home.ok(&["dashboard", "--print"]);
     let link = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let mut fresh = cdp::Browser::launch();
     fresh.goto(&format!("{link}&next=/handoff/DEEP-1"));
-    assert!(fresh.wait_for("document.querySelector('#page').textContent.includes('a deep link')", Duration::from_secs(10)), "{}", fresh.eval("document.body.textContent"));
+    assert!(
+        fresh.wait_for("document.querySelector('#page').textContent.includes('a deep link')", Duration::from_secs(10)),
+        "{}",
+        fresh.eval("document.body.textContent")
+    );
     assert_eq!(fresh.eval("location.hash"), "#/handoff/DEEP-1");
     // Signing out clears the cookie: a reload asks to sign in again.
     fresh.eval("document.querySelector('#sign-out').click()");
@@ -814,7 +980,11 @@ fn a_session_survives_a_reload_and_a_serve_restart_and_deep_links_work() {
     // A rotated key ends every session cookie.
     rotate_key(&home);
     assert_eq!(by_cookie(&s, &cookie, Some(&origin)).status, 401);
-    assert!(b.errors.iter().all(|e| e.contains("401") || e.contains("ERR_CONNECTION_REFUSED") || e.contains("WebSocket")), "{:?}", b.errors);
+    assert!(
+        b.errors.iter().all(|e| e.contains("401") || e.contains("ERR_CONNECTION_REFUSED") || e.contains("WebSocket")),
+        "{:?}",
+        b.errors
+    );
     assert!(!s.log_text().contains(&key));
 }
 
@@ -824,7 +994,9 @@ fn audits_keep_a_history_per_plans_set_and_an_empty_plans_folder_says_so() {
     let key = rotate_key(&home);
     std::fs::write(home.root.join("plans/GHOST_PLAN.md"), "# Ghost plan\n\n- [x] Create `src/ghost.py`\n").unwrap();
     let s = Serve::start(&home);
-    wait_until(Duration::from_secs(30), "serve's own audit", || s.get("/api/audits", Some(&key)).json()["latest"]["plans"].as_array().is_some_and(|p| !p.is_empty()));
+    wait_until(Duration::from_secs(30), "serve's own audit", || {
+        s.get("/api/audits", Some(&key)).json()["latest"]["plans"].as_array().is_some_and(|p| !p.is_empty())
+    });
     // `baton audit` of two other folders writes into the same reports folder, later.
     let other = home.root.join("other-plans");
     std::fs::create_dir_all(&other).unwrap();
@@ -840,18 +1012,27 @@ fn audits_keep_a_history_per_plans_set_and_an_empty_plans_folder_says_so() {
     let ghost = home.root.join("plans/GHOST_PLAN.md");
     let plans: Vec<&str> = a["latest"]["plans"].as_array().unwrap().iter().filter_map(|p| p["path"].as_str()).collect();
     assert_eq!(plans, [ghost.to_str().unwrap()], "serve's own set by default, not the newest CLI run: {a}");
-    assert!(a["history"].as_array().unwrap().iter().all(|h| h["expected"] == 1), "no other set's report in this history: {a}");
+    assert!(
+        a["history"].as_array().unwrap().iter().all(|h| h["expected"] == 1),
+        "no other set's report in this history: {a}"
+    );
 
     let mut b = signed_in(&home);
     show(&mut b, "audits", "Ghost plan");
-    let options: Vec<String> = serde_json::from_value(b.eval("[...document.querySelectorAll('#plans-set option')].map(o => o.textContent)")).unwrap();
+    let options: Vec<String> =
+        serde_json::from_value(b.eval("[...document.querySelectorAll('#plans-set option')].map(o => o.textContent)"))
+            .unwrap();
     assert_eq!(options.len(), 3, "{options:?}");
     screenshot(&mut b, "audits");
     b.eval(&format!(
         "(() => {{ const s = document.querySelector('#plans-set'); s.value = [...s.options].find(o => o.textContent.startsWith({})).value; s.dispatchEvent(new Event('change')); }})()",
         json!(empty.to_str().unwrap())
     ));
-    assert!(b.wait_for("!!document.querySelector('#no-plans')", Duration::from_secs(10)), "{}", b.eval("document.querySelector('#page').textContent"));
+    assert!(
+        b.wait_for("!!document.querySelector('#no-plans')", Duration::from_secs(10)),
+        "{}",
+        b.eval("document.querySelector('#page').textContent")
+    );
     let text = b.eval("document.querySelector('#no-plans').textContent");
     assert!(text.as_str().unwrap().starts_with("No plans found in"), "{text}");
     assert!(b.eval("location.hash").as_str().unwrap().starts_with("#/audits?set="), "the set is in the URL");
@@ -894,7 +1075,11 @@ fn metrics_say_what_is_paused_and_why_what_waits_between_agents_what_fires_and_h
     assert_eq!(p.value("baton_alerts_firing", &[("rule", "fp_coverage")]), Some(0.0), "every rule has its series");
     assert_eq!(p.value("baton_plugin_paused", &[("plugin", "echo"), ("reason", "hand")]), Some(1.0));
     assert_eq!(p.value("baton_plugin_paused", &[("plugin", "audit")]), Some(0.0));
-    assert_eq!(p.value("baton_handoffs_between_agents_stale", &[("agent", "Cursor-Agent")]), Some(1.0), "created in January: stale");
+    assert_eq!(
+        p.value("baton_handoffs_between_agents_stale", &[("agent", "Cursor-Agent")]),
+        Some(1.0),
+        "created in January: stale"
+    );
     assert_eq!(p.value("baton_unread_returns", &[("agent", "Test-Agent")]), Some(1.0), "M-1's RETURN");
     assert_eq!(p.value("baton_build_info", &[("version", env!("CARGO_PKG_VERSION"))]), Some(1.0));
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
@@ -911,12 +1096,19 @@ fn metrics_say_what_is_paused_and_why_what_waits_between_agents_what_fires_and_h
     settled(&s, &key, &["M-2"]);
     let p = scrape();
     assert_eq!(p.value("baton_drop_to_return_seconds_count", &[("plugin", "echo")]), Some(1.0));
-    assert_eq!(p.value("baton_drop_to_return_seconds_count", &[("plugin", "unknown")]), Some(1.0), "a TASK for no installed plugin");
+    assert_eq!(
+        p.value("baton_drop_to_return_seconds_count", &[("plugin", "unknown")]),
+        Some(1.0),
+        "a TASK for no installed plugin"
+    );
     assert_eq!(p.value("baton_drop_to_return_seconds_bucket", &[("plugin", "echo"), ("le", "+Inf")]), Some(1.0));
     assert!(p.value("baton_drop_to_return_seconds_sum", &[("plugin", "echo")]).is_some_and(|v| v > 0.0));
     assert_eq!(p.value("baton_task_run_seconds_count", &[("plugin", "echo")]), Some(1.0));
     assert_eq!(p.value("baton_task_run_seconds_count", &[("plugin", "unknown")]), Some(0.0));
-    assert_eq!(p.value("baton_task_run_seconds_count", &[("plugin", "audit")]), p.value("baton_handoffs_total", &[("status", "completed"), ("plugin", "audit")]));
+    assert_eq!(
+        p.value("baton_task_run_seconds_count", &[("plugin", "audit")]),
+        p.value("baton_handoffs_total", &[("status", "completed"), ("plugin", "audit")])
+    );
 }
 
 #[test]
@@ -931,8 +1123,14 @@ fn the_library_lists_each_groups_duplicates_as_a_list() {
     let _s = Serve::start(&home);
     let mut b = signed_in(&home);
     show(&mut b, "library", "Duplicate groups");
-    assert!(b.wait_for("document.querySelectorAll('#page ul.dups li').length === 2", Duration::from_secs(10)), "{}", b.eval("document.querySelector('#page').innerHTML"));
-    let items: Vec<String> = serde_json::from_value(b.eval("[...document.querySelectorAll('#page ul.dups li')].map(l => l.textContent)")).unwrap();
+    assert!(
+        b.wait_for("document.querySelectorAll('#page ul.dups li').length === 2", Duration::from_secs(10)),
+        "{}",
+        b.eval("document.querySelector('#page').innerHTML")
+    );
+    let items: Vec<String> =
+        serde_json::from_value(b.eval("[...document.querySelectorAll('#page ul.dups li')].map(l => l.textContent)"))
+            .unwrap();
     assert!(items.iter().all(|i| i.ends_with(".wav") && !i.contains('\n')), "one duplicate per item: {items:?}");
     screenshot(&mut b, "library");
     assert!(b.errors.is_empty(), "{:?}", b.errors);

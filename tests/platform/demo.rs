@@ -36,21 +36,43 @@ fn the_demo_answers_every_sample_and_the_spotify_steps() {
     assert!(out.status.success(), "baton demo failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
 
     let claude = returns(&home.join("handoffs/Claude-Code-Agent/01_inbox"));
-    let re = |title: &str| claude.iter().find(|r| r["title"] == title).unwrap_or_else(|| panic!("no {title:?}: {claude:?}"));
+    let re =
+        |title: &str| claude.iter().find(|r| r["title"] == title).unwrap_or_else(|| panic!("no {title:?}: {claude:?}"));
     assert_eq!(claude.len(), 2, "{claude:?}");
     let echo = re("Re: Echo hello");
-    assert_eq!((echo["status"].as_str(), echo["result"]["message"].as_str()), (Some("completed"), Some("hello from the demo")), "{echo}");
-    assert_eq!(re("Re: Review PR 42")["result"]["routed_to"], "Cursor-Agent", "the TASK for another agent is routed, not run");
-    assert!(home.join("handoffs/Cursor-Agent/01_inbox").read_dir().unwrap().flatten().any(|e| e.file_name().to_string_lossy().contains("Review-PR-42")));
+    assert_eq!(
+        (echo["status"].as_str(), echo["result"]["message"].as_str()),
+        (Some("completed"), Some("hello from the demo")),
+        "{echo}"
+    );
+    assert_eq!(
+        re("Re: Review PR 42")["result"]["routed_to"],
+        "Cursor-Agent",
+        "the TASK for another agent is routed, not run"
+    );
+    assert!(
+        home.join("handoffs/Cursor-Agent/01_inbox")
+            .read_dir()
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().contains("Review-PR-42"))
+    );
     let broken = returns(&home.join("handoffs/Codex-Agent/01_inbox"));
     assert_eq!(broken.len(), 1, "{broken:?}");
     assert_eq!(broken[0]["status"], "rejected", "{}", broken[0]);
-    let reports: Vec<_> = std::fs::read_dir(home.join("reports")).unwrap().flatten().filter(|e| e.path().extension().is_some_and(|x| x == "md")).collect();
+    let reports: Vec<_> = std::fs::read_dir(home.join("reports"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "md"))
+        .collect();
     assert_eq!(reports.len(), 1, "one audit report");
 
     let spotify = returns(&home.join("handoffs/Spotify-Demo/01_inbox"));
     let by_action = |action: &str| -> &Value {
-        spotify.iter().find(|r| r["title"].as_str().is_some_and(|t| t.ends_with(&format!("spotify {action}")))).unwrap_or_else(|| panic!("no RETURN for {action}: {spotify:?}"))
+        spotify
+            .iter()
+            .find(|r| r["title"].as_str().is_some_and(|t| t.ends_with(&format!("spotify {action}"))))
+            .unwrap_or_else(|| panic!("no RETURN for {action}: {spotify:?}"))
     };
     for action in ["import", "link-local", "playlists-for-track", "plan"] {
         assert_eq!(by_action(action)["status"], "completed", "{}", by_action(action));
@@ -91,8 +113,14 @@ fn a_closed_pipe_ends_a_command_quietly() {
     // SAFETY: closing the read end we own; the write end is handed to the child below.
     unsafe { libc::close(fds[0]) };
     // SAFETY: fds[1] is an open descriptor that nothing else owns.
-    let write_end = unsafe { std::process::Stdio::from(<std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fds[1])) };
-    let out = Command::new(BIN).args(["completions", "bash"]).stdout(write_end).stderr(std::process::Stdio::piped()).output().unwrap();
+    let write_end =
+        unsafe { std::process::Stdio::from(<std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fds[1])) };
+    let out = Command::new(BIN)
+        .args(["completions", "bash"])
+        .stdout(write_end)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "ended by SIGPIPE, not exit {:?}: {err}", out.status.code());
     assert!(!err.contains("panicked"), "{err}");
@@ -120,11 +148,18 @@ fn logs_carry_no_colour_off_a_terminal_and_json_mode_reports_errors_as_json() {
     assert!(serve.status.success() && err.contains("INFO"), "serve logged something at info: {err}");
     assert!(!err.contains('\u{1b}'), "no escape codes on a pipe: {err:?}");
 
-    let show = Command::new(BIN).arg("--home").arg(&home).args(["--log-format", "json", "show", "NO-SUCH-ID"]).env_remove("BATON_STATE").output().unwrap();
+    let show = Command::new(BIN)
+        .arg("--home")
+        .arg(&home)
+        .args(["--log-format", "json", "show", "NO-SUCH-ID"])
+        .env_remove("BATON_STATE")
+        .output()
+        .unwrap();
     assert_eq!(show.status.code(), Some(2));
     let err = String::from_utf8_lossy(&show.stderr);
     let last = err.lines().last().unwrap_or_default();
-    let line: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("the error is not a JSON line ({e}): {err}"));
+    let line: Value =
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("the error is not a JSON line ({e}): {err}"));
     assert_eq!(line["level"], "ERROR", "{line}");
     assert!(line["fields"]["message"].as_str().is_some_and(|m| m.contains("NO-SUCH-ID")), "{line}");
 }
@@ -151,7 +186,13 @@ fn tested_blocks(text: &str) -> Vec<String> {
 fn every_tested_block_in_the_docs_runs_as_written() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut docs = vec![root.join("README.md")];
-    docs.extend(std::fs::read_dir(root.join("docs")).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "md")));
+    docs.extend(
+        std::fs::read_dir(root.join("docs"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "md")),
+    );
     let bin_dir = Path::new(BIN).parent().unwrap();
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
     let mut ran = 0;
@@ -161,7 +202,10 @@ fn every_tested_block_in_the_docs_runs_as_written() {
             continue;
         }
         let tmp = tempfile::tempdir().unwrap();
-        let script = format!("set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true; wait' EXIT\n{}\n", blocks.join("\n"));
+        let script = format!(
+            "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true; wait' EXIT\n{}\n",
+            blocks.join("\n")
+        );
         let out = Command::new("timeout")
             .args(["120", "bash", "-c", &script])
             .current_dir(&root)

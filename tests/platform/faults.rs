@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support;
 use support::Home;
@@ -133,7 +133,9 @@ fn assert_once(h: &Home, ids: &[String], status: &str) {
 
 fn claims_held(h: &Home) -> usize {
     let root = h.dir("baton", ".claims");
-    std::fs::read_dir(root).map(|d| d.flatten().filter(|e| e.path().is_dir()).map(|e| names(&e.path()).len()).sum()).unwrap_or(0)
+    std::fs::read_dir(root)
+        .map(|d| d.flatten().filter(|e| e.path().is_dir()).map(|e| names(&e.path()).len()).sum())
+        .unwrap_or(0)
 }
 
 /// An attempt's RETURN is staged, its link into the reply inbox fails (EIO) and the item is
@@ -151,7 +153,9 @@ fn a_deferred_attempts_staged_return_is_never_delivered_for_a_later_answer() {
     h.drop_file(format!("20260118T070951Z__TASK__Read__{A}.json"), body.to_string());
     // The first attempt fails (no such file), stages its RETURN, cannot link it.
     let outbox = h.dir("baton", ".outbox");
-    wait_until("the first attempt staged its RETURN", Duration::from_secs(20), || names(&outbox).iter().any(|n| n.contains("__RETURN__")));
+    wait_until("the first attempt staged its RETURN", Duration::from_secs(20), || {
+        names(&outbox).iter().any(|n| n.contains("__RETURN__"))
+    });
     std::fs::write(h.root.join("data").join("x.txt"), "here now").unwrap();
     fault.pass();
     wait_until("a RETURN", Duration::from_secs(20), || !h.returns(A).is_empty());
@@ -219,14 +223,22 @@ fn a_missing_empty_or_replaced_state_stops_serve_unless_new_state() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{what}: serve must refuse");
         assert!(err.contains(&format!("is {what}")) && err.contains("--new-state"), "{what}: {err}");
-        assert_eq!(std::fs::metadata(&state).map(|m| m.len()).ok(), prepare.map(|b| b.len() as u64), "{what}: nothing created");
+        assert_eq!(
+            std::fs::metadata(&state).map(|m| m.len()).ok(),
+            prepare.map(|b| b.len() as u64),
+            "{what}: nothing created"
+        );
     }
     // A new database at that path (a deleted WAL that held everything looks the same).
     std::fs::remove_file(&state).unwrap();
     h.ok(&["status"]); // creates a fresh, empty state
     let out = h.run(&["serve", "--once"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("without its id"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("without its id"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The right file back: serve goes on, and the answered TASK dropped again is a duplicate.
     std::fs::remove_file(&state).unwrap();
     std::fs::rename(&kept, &state).unwrap();
@@ -244,19 +256,26 @@ fn a_missing_empty_or_replaced_state_stops_serve_unless_new_state() {
 /// warning names the folder that failed, and every RETURN is delivered once it passes.
 #[test]
 fn an_unwritable_reply_inbox_or_outbox_waits_and_delivers_once_writable() {
-    for (spec, folder) in [("link=EACCES", format!("handoffs/{A}/01_inbox")), ("stage=EROFS", "handoffs/baton/.outbox".to_string())] {
+    for (spec, folder) in
+        [("link=EACCES", format!("handoffs/{A}/01_inbox")), ("stage=EROFS", "handoffs/baton/.outbox".to_string())]
+    {
         let h = home();
         let fault = Fault::new(&h, spec);
         let _d = serve_with(&h, &fault);
         let ids = ids(30, "D");
         drop_tasks(&h, &ids);
-        wait_until("every claim held", Duration::from_secs(20), || claims_held(&h) == 30 && names(&h.inbox()).is_empty());
+        wait_until("every claim held", Duration::from_secs(20), || {
+            claims_held(&h) == 30 && names(&h.inbox()).is_empty()
+        });
         std::thread::sleep(Duration::from_millis(1500));
         assert!(h.returns(A).is_empty(), "{spec}: nothing delivered while the fault lasts");
         assert!(names(&h.dir("baton", "03_failed")).is_empty(), "{spec}: a delivery error fails nothing");
         let log = serve_log(&h);
         assert!(log.contains(&folder), "{spec}: the warning names {folder}:\n{log}");
-        assert!(log.lines().filter(|l| l.contains("will try again")).count() < 10, "{spec}: warnings are rate-limited:\n{log}");
+        assert!(
+            log.lines().filter(|l| l.contains("will try again")).count() < 10,
+            "{spec}: warnings are rate-limited:\n{log}"
+        );
         pass_then_each_answered_once(&h, &fault, &ids);
     }
 }
@@ -269,7 +288,10 @@ fn an_unwritable_failed_folder_gives_each_handoff_one_outcome() {
     let fault = Fault::new(&h, "record=EACCES");
     let _d = serve_with(&h, &fault);
     for i in 0..10 {
-        h.drop_file(format!("20260118T070951Z__TASK__Bad{i}__{A}.json"), format!("{{\"schema\": \"baton.handoff/v1\", \"id\": \"BAD{i}\"}}"));
+        h.drop_file(
+            format!("20260118T070951Z__TASK__Bad{i}__{A}.json"),
+            format!("{{\"schema\": \"baton.handoff/v1\", \"id\": \"BAD{i}\"}}"),
+        );
     }
     wait_until("every claim held", Duration::from_secs(20), || claims_held(&h) == 10);
     std::thread::sleep(Duration::from_millis(1200));
@@ -370,7 +392,8 @@ fn an_inbox_linked_to_another_file_system_is_refused_at_start() {
     }
     std::fs::remove_dir(h.inbox()).unwrap();
     std::os::unix::fs::symlink(&elsewhere, h.inbox()).unwrap();
-    std::fs::write(elsewhere.join(format!("20260118T070951Z__TASK__Link__{A}.json")), task("LINK").to_string()).unwrap();
+    std::fs::write(elsewhere.join(format!("20260118T070951Z__TASK__Link__{A}.json")), task("LINK").to_string())
+        .unwrap();
     let out = h.run(&["serve", "--once"]);
     let _ = std::fs::remove_dir_all(&elsewhere);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -410,7 +433,11 @@ fn serve_once_retries_for_give_up_after_not_a_count() {
     let out = c.output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(started.elapsed() >= Duration::from_secs(4) && started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_secs(4) && started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(err.contains("give_up_after"), "{err}");
     fault.pass();
     // Passes that fail (the state disk full) for longer than give_up_after: exit 2 then, not
@@ -443,7 +470,11 @@ fn a_failed_sync_never_makes_a_return_visible() {
     std::thread::sleep(Duration::from_millis(1500));
     assert!(h.returns(A).is_empty(), "nothing visible while syncs fail");
     let outbox = h.dir("baton", ".outbox");
-    assert!(names(&outbox).iter().all(|n| n.starts_with(".baton-tmp")), "nothing named in the outbox either: {:?}", names(&outbox));
+    assert!(
+        names(&outbox).iter().all(|n| n.starts_with(".baton-tmp")),
+        "nothing named in the outbox either: {:?}",
+        names(&outbox)
+    );
     pass_then_each_answered_once(&h, &fault, &ids);
 }
 
@@ -466,7 +497,11 @@ fn duplicate_keys_are_invalid_and_a_task_past_its_deadline_is_canceled() {
     h.drop_file(format!("20260118T070951Z__TASK__Soon__{A}.json"), soon.to_string());
     h.ok(&["serve", "--once"]);
     let returns = h.returns(A);
-    let dup_return = returns.values().flatten().find(|r| r["error"]["code"] == "invalid").expect("a RETURN for the file with a key twice");
+    let dup_return = returns
+        .values()
+        .flatten()
+        .find(|r| r["error"]["code"] == "invalid")
+        .expect("a RETURN for the file with a key twice");
     assert_eq!(dup_return["status"], "rejected");
     assert!(dup_return["error"]["message"].as_str().unwrap().contains("duplicate key \"plugin\""), "{dup_return}");
     assert_eq!(returns["LATE"].len(), 1);
@@ -514,10 +549,15 @@ fn sigterm_with_tasks_in_flight_prints_no_panic() {
             h.drop_file(format!("20260118T070951Z__TASK__Slow{i}__{A}.json"), body.to_string());
         }
         let args: &[&str] = if once { &["serve", "--once"] } else { &["serve"] };
-        let child = h.cmd(args).env("RUST_BACKTRACE", "1").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let child =
+            h.cmd(args).env("RUST_BACKTRACE", "1").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
         wait_until("the tasks claimed", Duration::from_secs(30), || claims_held(&h) >= 4);
         std::thread::sleep(Duration::from_millis(700));
-        rustix::process::kill_process(rustix::process::Pid::from_raw(child.id() as i32).unwrap(), rustix::process::Signal::TERM).unwrap();
+        rustix::process::kill_process(
+            rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+            rustix::process::Signal::TERM,
+        )
+        .unwrap();
         let out = child.wait_with_output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "once={once}: {:?}\n{err}", out.status);
@@ -585,7 +625,9 @@ impl SilentProxy {
                             return;
                         }
                         let mut rest = vec![0u8; (u32::from_be_bytes(len) as usize).saturating_sub(4)];
-                        if from_client.read_exact(&mut rest).is_err() || to_server.write_all(&len).and_then(|()| to_server.write_all(&rest)).is_err() {
+                        if from_client.read_exact(&mut rest).is_err()
+                            || to_server.write_all(&len).and_then(|()| to_server.write_all(&rest)).is_err()
+                        {
                             return;
                         }
                         let code = rest.get(..4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
@@ -635,7 +677,11 @@ fn exits_within(child: &mut Child, limit: Duration, what: &str, log: impl Fn() -
 
 /// Sends SIGTERM to `serve`; it must exit 0 within `limit`.
 fn stops_on_sigterm_within(serve: &mut Child, limit: Duration, log: impl Fn() -> String) {
-    rustix::process::kill_process(rustix::process::Pid::from_raw(serve.id() as i32).unwrap(), rustix::process::Signal::TERM).unwrap();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(serve.id() as i32).unwrap(),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
     let stopping = Instant::now();
     let st = exits_within(serve, Duration::from_secs(20), "serve after SIGTERM", &log);
     let took = stopping.elapsed();
@@ -658,17 +704,29 @@ fn a_postgres_server_that_stops_answering_mid_session_bounds_every_call() {
     h.ok(&["status"]);
     // serve answers through the proxy, then the server goes silent with a pass in a call.
     let log = h.root.parent().unwrap().join("serve.log");
-    let mut serve = h.cmd(&["serve"]).env("BATON_LOG", "info").stdout(Stdio::null()).stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
+    let mut serve = h
+        .cmd(&["serve"])
+        .env("BATON_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
     let serve_log = || std::fs::read_to_string(&log).unwrap_or_default();
     drop_tasks(&h, &["LIVE1".to_string()]);
     wait_until("the first RETURN, through the proxy", Duration::from_secs(30), || h.returns(A).len() == 1);
     proxy.go_silent();
     h.drop_file(format!("20260118T070951Z__TASK__Silent__{A}.json"), task("SILENT1").to_string());
-    wait_until("serve says the server did not answer", Duration::from_secs(20), || serve_log().contains("did not answer"));
+    wait_until("serve says the server did not answer", Duration::from_secs(20), || {
+        serve_log().contains("did not answer")
+    });
     assert!(serve.try_wait().unwrap().is_none(), "a silent server is a pause, serve goes on:\n{}", serve_log());
     std::thread::sleep(Duration::from_millis(1200)); // into the next attempt's held call
     stops_on_sigterm_within(&mut serve, Duration::from_secs(8), serve_log);
-    assert!(serve_log().contains(&format!("127.0.0.1:{}", proxy.port)), "the message names the server:\n{}", serve_log());
+    assert!(
+        serve_log().contains(&format!("127.0.0.1:{}", proxy.port)),
+        "the message names the server:\n{}",
+        serve_log()
+    );
     assert_eq!(h.returns(A).len(), 1, "nothing answered while the server was silent");
     // status: a fresh session, established, then nothing answered.
     let started = Instant::now();
@@ -685,8 +743,14 @@ fn a_postgres_server_that_stops_answering_mid_session_bounds_every_call() {
     // SIGTERM does not wait for a call's whole bound (here 61 s): a held call ends at once.
     let long = SilentProxy::start(pg.socket_dir.join(".s.PGSQL.5432"));
     let long_url = format!("postgres://postgres@127.0.0.1:{}/silent?connect_timeout=1&statement_timeout=60", long.port);
-    let mut serve = h.cmd(&["serve"]).env("BATON_STATE", &long_url).env("BATON_LOG", "info").stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
+    let mut serve = h
+        .cmd(&["serve"])
+        .env("BATON_STATE", &long_url)
+        .env("BATON_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
     wait_until("serve serving", Duration::from_secs(30), || serve_log().contains("serving"));
     long.go_silent();
     h.drop_file(format!("20260118T070951Z__TASK__Silent2__{A}.json"), task("SILENT2").to_string());
@@ -730,7 +794,10 @@ fn a_crashed_attempts_record_does_not_outlive_a_later_answer() {
     h.drop_file(format!("20260118T070951Z__TASK__Read__{A}.json"), body.to_string());
     let out = h.cmd(&["serve", "--once"]).env("BATON_FAILPOINT", "after_group_sync").output().unwrap();
     assert_eq!(out.status.signal(), Some(9));
-    assert!(names(&h.dir("baton", "03_failed")).iter().any(|n| n.ends_with(".error.json")), "the first attempt wrote its record");
+    assert!(
+        names(&h.dir("baton", "03_failed")).iter().any(|n| n.ends_with(".error.json")),
+        "the first attempt wrote its record"
+    );
     std::fs::write(h.root.join("data").join("y.txt"), "now").unwrap();
     h.ok(&["serve", "--once"]);
     assert_once(&h, &["READ-2".to_string()], "completed");

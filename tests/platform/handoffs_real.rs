@@ -13,10 +13,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use support::{realworld, Home, BIN};
+use support::{BIN, Home, realworld};
 
 fn tree() -> PathBuf {
     realworld().join("handoffs/vibevessel")
@@ -45,7 +45,10 @@ fn hashes(root: &Path) -> BTreeMap<String, (String, std::time::SystemTime)> {
             } else {
                 let bytes = std::fs::read(&p).unwrap();
                 let mtime = e.metadata().unwrap().modified().unwrap();
-                out.insert(p.strip_prefix(root).unwrap().to_string_lossy().into_owned(), (hex::encode(Sha256::digest(&bytes)), mtime));
+                out.insert(
+                    p.strip_prefix(root).unwrap().to_string_lossy().into_owned(),
+                    (hex::encode(Sha256::digest(&bytes)), mtime),
+                );
             }
         }
     }
@@ -68,7 +71,14 @@ impl Bare {
         Bare { _dir: dir, home }
     }
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(BIN).arg("--home").arg(&self.home).args(args).env_remove("BATON_STATE").env("BATON_LOG", "warn").output().unwrap()
+        Command::new(BIN)
+            .arg("--home")
+            .arg(&self.home)
+            .args(args)
+            .env_remove("BATON_STATE")
+            .env("BATON_LOG", "warn")
+            .output()
+            .unwrap()
     }
     fn json(&self, args: &[&str]) -> Value {
         let out = self.run(args);
@@ -78,7 +88,12 @@ impl Bare {
 }
 
 fn agent<'a>(status: &'a Value, folder: &str) -> &'a Value {
-    status["agents"].as_array().unwrap().iter().find(|a| a["folder"] == folder).unwrap_or_else(|| panic!("no agent {folder} in {}", status["agents"]))
+    status["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["folder"] == folder)
+        .unwrap_or_else(|| panic!("no agent {folder} in {}", status["agents"]))
 }
 
 const STATES: [&str; 7] = ["open", "taken", "answered", "stale", "unread", "read", "unreadable"];
@@ -98,12 +113,21 @@ fn counts(status: &Value) -> BTreeMap<String, [usize; 7]> {
 }
 
 fn entry<'a>(a: &'a Value, state: &str, file_part: &str) -> &'a Value {
-    a[state].as_array().unwrap().iter().find(|e| e["file"].as_str().unwrap().contains(file_part)).unwrap_or_else(|| panic!("no {state} entry {file_part} in {a}"))
+    a[state]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["file"].as_str().unwrap().contains(file_part))
+        .unwrap_or_else(|| panic!("no {state} entry {file_part} in {a}"))
 }
 
 /// Files on disk in one agent's `01_inbox/`.
 fn inbox_files(dir: &Path) -> BTreeSet<String> {
-    std::fs::read_dir(dir.join("01_inbox")).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()
+    std::fs::read_dir(dir.join("01_inbox"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
 }
 
 /// Files status lists as being in the agent's inbox (stale is a subset of open: not counted twice).
@@ -166,14 +190,25 @@ fn the_agent_triggers_layout_is_tracked_per_agent_and_state() {
     let gas = entry(mm1, "unread", "GAS-API-OAuth-Credentials-Troubleshooting");
     assert_eq!(gas["linked_by"], "file", "{gas}");
     assert_eq!(gas["answers"]["folder"], "Claude-Code-Agent");
-    assert_eq!(gas["answers"]["file"], "20260118T012700Z__HANDOFF__GAS-API-OAuth-Credentials-Troubleshooting__Claude-Code-Agent.json");
+    assert_eq!(
+        gas["answers"]["file"],
+        "20260118T012700Z__HANDOFF__GAS-API-OAuth-Credentials-Troubleshooting__Claude-Code-Agent.json"
+    );
     let gas_task = entry(agent(&status, "Claude-Code-Agent"), "answered", "GAS-API-OAuth");
     assert_eq!((&gas_task["linked_by"], &gas_task["answered_by"]["folder"]), (&json!("file"), &json!("Claude-MM1")));
     assert_eq!(gas_task["title"], "Google Apps Script API OAuth Credentials Troubleshooting and Fix");
     assert_eq!(gas_task["from"], Value::Null, "that TASK names only its `assigned_agent`");
     // The System-Prompts RETURN answers a TASK whose file is not JSON: linked by its file name.
     let sp = entry(mm1, "unread", "System-Prompts-Workflows-Integration-Gap-Analysis");
-    assert_eq!((&sp["answers"]["file"], &sp["linked_by"]), (&json!("20260108T000000Z__HANDOFF__System-Prompts-Agent-Workflows-Integration-Gap-Analysis__Claude-Code-Agent.json"), &json!("file")));
+    assert_eq!(
+        (&sp["answers"]["file"], &sp["linked_by"]),
+        (
+            &json!(
+                "20260108T000000Z__HANDOFF__System-Prompts-Agent-Workflows-Integration-Gap-Analysis__Claude-Code-Agent.json"
+            ),
+            &json!("file")
+        )
+    );
     let sp_task = entry(agent(&status, "Claude-Code-Agent"), "unreadable", "System-Prompts");
     assert!(sp_task["reason"].as_str().unwrap().starts_with("not JSON: invalid escape"), "{sp_task}");
     assert_eq!(sp_task["answered_by"]["folder"], "Claude-MM1");
@@ -182,20 +217,41 @@ fn the_agent_triggers_layout_is_tracked_per_agent_and_state() {
     for folder in ["Claude-MM1", "Codex-MM1"] {
         let w = entry(agent(&status, folder), "unread", "Webhook-Server-Progress-Review");
         assert!(w.get("answers").is_none() && w.get("linked_by").is_none(), "{w}");
-        assert_eq!((&w["from"], &w["to"], &w["kind"]), (&json!("Claude Code Agent"), &json!("Codex MM1 Agent"), &json!("return")));
+        assert_eq!(
+            (&w["from"], &w["to"], &w["kind"]),
+            (&json!("Claude Code Agent"), &json!("Codex MM1 Agent"), &json!("return"))
+        );
     }
 
     // Dialects and loose fields through the mapping table.
     let cca = agent(&status, "Claude-Code-Agent");
     let md = entry(cca, "open", "Unified-Desktop-Automation");
-    assert_eq!((&md["dialect"], &md["kind"], &md["from"], &md["to"]), (&json!("markdown"), &json!("task"), &json!("Cursor MM1 Agent"), &json!("Claude Code Agent")));
-    assert_eq!((&md["title"], &md["id"]), (&json!("HANDOFF: Unified Desktop Automation System Implementation"), &json!("desktop-automation-unified-20260120")));
+    assert_eq!(
+        (&md["dialect"], &md["kind"], &md["from"], &md["to"]),
+        (&json!("markdown"), &json!("task"), &json!("Cursor MM1 Agent"), &json!("Claude Code Agent"))
+    );
+    assert_eq!(
+        (&md["title"], &md["id"]),
+        (
+            &json!("HANDOFF: Unified Desktop Automation System Implementation"),
+            &json!("desktop-automation-unified-20260120")
+        )
+    );
     let spotify = entry(cca, "taken", "Spotify-Track-Fix");
-    assert_eq!((&spotify["dialect"], &spotify["from"], &spotify["id"]), (&json!("loose"), &json!("Cursor-MM1 Agent"), &json!("spotify-track-fix-issue2-resolution-20260108")));
+    assert_eq!(
+        (&spotify["dialect"], &spotify["from"], &spotify["id"]),
+        (&json!("loose"), &json!("Cursor-MM1 Agent"), &json!("spotify-track-fix-issue2-resolution-20260108"))
+    );
     let validation = entry(agent(&status, "Claude-MM1-Agent"), "open", "Agent-Work-Validation");
-    assert_eq!((&validation["id"], &validation["to"], &validation["created_at"]), (&json!("2e6e7361-6c27-81f3-validation"), &json!("Claude MM1 Agent"), &json!("2026-01-13T17:26:00Z")));
+    assert_eq!(
+        (&validation["id"], &validation["to"], &validation["created_at"]),
+        (&json!("2e6e7361-6c27-81f3-validation"), &json!("Claude MM1 Agent"), &json!("2026-01-13T17:26:00Z"))
+    );
     let scripts = entry(mm1, "open", "scripts-db-sync");
-    assert_eq!((&scripts["title"], &scripts["created_at"]), (&json!("Scripts DB sync + manifest for trigger folder/orchestrator scripts"), &json!("2025-12-18T22:59:32Z")));
+    assert_eq!(
+        (&scripts["title"], &scripts["created_at"]),
+        (&json!("Scripts DB sync + manifest for trigger folder/orchestrator scripts"), &json!("2025-12-18T22:59:32Z"))
+    );
     let codex = agent(&status, "Codex-MM1");
     for f in ["ACTIVE_TASK_CONTEXT__Agent-Tasks.json", "ACTIVE_TASK_CONTEXT__Agent-Tasks__STALE.json"] {
         assert!(entry(codex, "unreadable", f)["reason"].as_str().unwrap().starts_with("no sender or recipient"));
@@ -203,15 +259,22 @@ fn the_agent_triggers_layout_is_tracked_per_agent_and_state() {
     assert_eq!(entry(codex, "open", "Webhook")["also_in_processed"], true);
 
     // Ambiguous names are listed, never guessed.
-    let amb: BTreeMap<String, Value> =
-        status["ambiguous"].as_array().unwrap().iter().map(|a| (a["name"].as_str().unwrap().to_string(), a["folders"].clone())).collect();
+    let amb: BTreeMap<String, Value> = status["ambiguous"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["name"].as_str().unwrap().to_string(), a["folders"].clone()))
+        .collect();
     assert_eq!(amb["Claude MM1 Agent"], json!(["Claude-MM1", "Claude-MM1-Agent"]));
     assert_eq!(amb["Claude Code Agent"], json!(["Claude-Code-Agent", "Claude-Code-Agent-Trigger"]));
     assert!(!amb.contains_key("Codex MM1 Agent"), "one folder folds to it: {amb:?}");
 
     // The text form says the same.
     let text = String::from_utf8(b.run(&["status"]).stdout).unwrap();
-    assert!(text.contains("Claude-MM1 (Claude-MM1): 4 open (4 stale), 2 taken, 0 answered, 3 unread RETURNs, 0 unreadable"), "{text}");
+    assert!(
+        text.contains("Claude-MM1 (Claude-MM1): 4 open (4 stale), 2 taken, 0 answered, 3 unread RETURNs, 0 unreadable"),
+        "{text}"
+    );
     assert!(text.contains("ACTIVE_TASK_CONTEXT__Agent-Tasks.json: no sender or recipient"), "{text}");
 
     // `[handoffs] stale_after`: with a long one nothing is stale, and nothing else moves.
@@ -224,10 +287,17 @@ fn the_agent_triggers_layout_is_tracked_per_agent_and_state() {
     }
     assert_eq!(relaxed["handoffs"]["stale_after_secs"], 100_000u64 * 86_400);
     // A wrong key or duration in the table is named, with what the table takes.
-    for (toml, says) in [("[handoffs]\nstale = \"3d\"\n", "handoffs.stale"), ("[handoffs]\nstale_after = \"soon\"\n", "\"soon\" is not a duration")] {
+    for (toml, says) in [
+        ("[handoffs]\nstale = \"3d\"\n", "handoffs.stale"),
+        ("[handoffs]\nstale_after = \"soon\"\n", "\"soon\" is not a duration"),
+    ] {
         std::fs::write(b.home.join("baton.toml"), toml).unwrap();
         let out = b.run(&["status", "--json"]);
-        assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains(says), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            !out.status.success() && String::from_utf8_lossy(&out.stderr).contains(says),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     // Only read: every file as it was.
     assert_eq!(hashes(&b.home.join("handoffs")), before);
@@ -240,16 +310,26 @@ fn the_markdown_trigger_layout_counts_triggers_as_tasks() {
     let status = b.json(&["status", "--json"]);
     // 01_inbox: audit-local-llm, create-unit-tests, execute-cross-workspace (the first two
     // also in 02_processed: listed once, open); 02_processed only: fix-wav, validate-drivesheetssync.
-    let expected: BTreeMap<String, [usize; 7]> = [("Claude-Code-Agent-Trigger".to_string(), [3, 2, 0, 3, 0, 0, 0])].into_iter().collect();
+    let expected: BTreeMap<String, [usize; 7]> =
+        [("Claude-Code-Agent-Trigger".to_string(), [3, 2, 0, 3, 0, 0, 0])].into_iter().collect();
     assert_eq!(counts(&status), expected, "{:#}", status["agents"]);
     let a = agent(&status, "Claude-Code-Agent-Trigger");
     assert_eq!(listed_in_inbox(a), inbox_files(&b.home.join("handoffs/Claude-Code-Agent-Trigger")));
     let audit = entry(a, "open", "audit-local-llm-stack");
     assert_eq!(audit["title"], "HANDOFF: Audit + Gap Analysis — Local LLM Stack (M2 Pro 16GB) Marketing Automation");
-    assert_eq!((&audit["from"], &audit["created_at"], &audit["dialect"]), (&json!("Cursor GPT-5.2 Agent"), &json!("2026-01-18T00:00:00Z"), &json!("markdown")));
+    assert_eq!(
+        (&audit["from"], &audit["created_at"], &audit["dialect"]),
+        (&json!("Cursor GPT-5.2 Agent"), &json!("2026-01-18T00:00:00Z"), &json!("markdown"))
+    );
     assert_eq!(audit["also_in_processed"], true);
     let wav = entry(a, "taken", "fix-wav-file-handling-bug");
-    assert_eq!((&wav["title"], &wav["to"]), (&json!("AUDIT FOLLOW-UP: Fix WAV File Handling Bug in Fingerprint Remediation"), &json!("Claude-Code-Agent-Trigger")));
+    assert_eq!(
+        (&wav["title"], &wav["to"]),
+        (
+            &json!("AUDIT FOLLOW-UP: Fix WAV File Handling Bug in Fingerprint Remediation"),
+            &json!("Claude-Code-Agent-Trigger")
+        )
+    );
 }
 
 /// `adopt` reports the whole tree (both layouts at once) and changes nothing; `init --handoffs`
@@ -262,14 +342,24 @@ fn adopt_and_init_in_place_change_nothing() {
     copy_dir(&tree(), &copy);
     let before = hashes(&copy);
     let home = dir.path().join("home");
-    let baton = |args: &[&str]| Command::new(BIN).arg("--home").arg(&home).args(args).env_remove("BATON_STATE").env("BATON_LOG", "warn").output().unwrap();
+    let baton = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("--home")
+            .arg(&home)
+            .args(args)
+            .env_remove("BATON_STATE")
+            .env("BATON_LOG", "warn")
+            .output()
+            .unwrap()
+    };
 
     let out = baton(&["adopt", copy.to_str().unwrap(), "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(hashes(&copy), before, "adopt changed the tree");
     assert!(!home.exists(), "adopt created the home");
-    let folders: Vec<&str> = report["agents"].as_array().unwrap().iter().map(|a| a["folder"].as_str().unwrap()).collect();
+    let folders: Vec<&str> =
+        report["agents"].as_array().unwrap().iter().map(|a| a["folder"].as_str().unwrap()).collect();
     assert_eq!(
         folders,
         [
@@ -282,7 +372,10 @@ fn adopt_and_init_in_place_change_nothing() {
         ]
     );
     // The two tests above, added up: 37 files, 8 of them copies in both folders → 29 listed.
-    assert_eq!(report["handoffs"]["by_state"], json!({"open": 14, "taken": 7, "answered": 1, "stale": 14, "unread": 4, "unreadable": 3}));
+    assert_eq!(
+        report["handoffs"]["by_state"],
+        json!({"open": 14, "taken": 7, "answered": 1, "stale": 14, "unread": 4, "unreadable": 3})
+    );
     assert_eq!(report["handoffs"]["by_dialect"]["markdown"], json!({"open": 7, "taken": 2, "stale": 7}));
     assert_eq!(report["unreadable"].as_array().unwrap().len(), 3);
     assert_eq!(report["never_touched"].as_array().unwrap().len(), 6);
@@ -295,8 +388,12 @@ fn adopt_and_init_in_place_change_nothing() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let after = hashes(&copy);
     assert_eq!(after, before, "init --handoffs changed or added a file in the tree");
-    let added: Vec<String> = std::fs::read_dir(&copy).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-    assert_eq!(added.iter().filter(|n| !["Agent-Triggers", "agents"].contains(&n.as_str())).collect::<Vec<_>>(), ["baton"]);
+    let added: Vec<String> =
+        std::fs::read_dir(&copy).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(
+        added.iter().filter(|n| !["Agent-Triggers", "agents"].contains(&n.as_str())).collect::<Vec<_>>(),
+        ["baton"]
+    );
     assert!(!home.join("handoffs").exists(), "nothing copied into the home");
     let toml = std::fs::read_to_string(home.join("baton.toml")).unwrap();
     assert!(toml.contains(&format!("handoffs = {:?}", copy.canonicalize().unwrap().to_str().unwrap())), "{toml}");
@@ -306,20 +403,48 @@ fn adopt_and_init_in_place_change_nothing() {
     assert_eq!(hashes(&copy), before);
 
     // One agent's folder given as the root is that one agent.
-    let one: Value = serde_json::from_slice(&baton(&["adopt", copy.join("agents/agent-triggers/Codex-MM1").to_str().unwrap(), "--json"]).stdout).unwrap();
-    assert_eq!((one["agents"].as_array().unwrap().len(), &one["agents"][0]["agent"], &one["agents"][0]["counts"]["unreadable"]), (1, &json!("Codex-MM1"), &json!(2)));
+    let one: Value = serde_json::from_slice(
+        &baton(&["adopt", copy.join("agents/agent-triggers/Codex-MM1").to_str().unwrap(), "--json"]).stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            one["agents"].as_array().unwrap().len(),
+            &one["agents"][0]["agent"],
+            &one["agents"][0]["counts"]["unreadable"]
+        ),
+        (1, &json!("Codex-MM1"), &json!(2))
+    );
 
     // Refused: a tree that holds baton's state, or lies under the state folder.
     let out = baton(&["adopt", home.to_str().unwrap()]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("holds baton's state folder"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("holds baton's state folder"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let inside = home.join("state/tree");
     std::fs::create_dir_all(&inside).unwrap();
     let out = baton(&["adopt", inside.to_str().unwrap()]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("inside baton's state folder"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("inside baton's state folder"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let other = dir.path().join("other-home");
-    let out = Command::new(BIN).arg("--home").arg(&other).args(["init", "--handoffs", home.to_str().unwrap()]).env_remove("BATON_STATE").output().unwrap();
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("holds a baton state"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .arg("--home")
+        .arg(&other)
+        .args(["init", "--handoffs", home.to_str().unwrap()])
+        .env_remove("BATON_STATE")
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("holds a baton state"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Loose handoffs dropped into baton's own inbox: each rejection names what is missing in a
@@ -329,7 +454,10 @@ fn adopt_and_init_in_place_change_nothing() {
 #[test]
 fn rejections_in_batons_inbox_explain_themselves() {
     let h = Home::init(&[], "");
-    let record = |name: &str| -> Value { serde_json::from_slice(&std::fs::read(h.dir("baton", "03_failed").join(format!("{name}.error.json"))).unwrap()).unwrap() };
+    let record = |name: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(h.dir("baton", "03_failed").join(format!("{name}.error.json"))).unwrap())
+            .unwrap()
+    };
     let real = tree().join("agents/agent-triggers");
     std::fs::create_dir_all(h.dir("Claude-MM1", "01_inbox")).unwrap();
     // Another agent's inbox with two real loose TASKs: the observer records them (read only).
@@ -344,8 +472,12 @@ fn rejections_in_batons_inbox_explain_themselves() {
     let amb_name = "20260115T215923Z__HANDOFF__From-MM1__Codex.json";
     h.drop_file(amb_name, json!({"source_agent": "Claude MM1 Agent", "target_agent": "Codex", "handoff_id": "x1", "required_action": "do it"}).to_string());
     let no_kind = "20260118T070000Z__TASK__No-Kind__Claude-Code-Agent.json";
-    h.drop_file(no_kind, json!({"schema": "baton.handoff/v1", "id": "NOKIND-1", "created_at": "2026-01-18T07:00:00Z",
-        "from": "Claude-Code-Agent", "title": "No kind", "plugin": "echo", "action": "echo", "params": {}}).to_string());
+    h.drop_file(
+        no_kind,
+        json!({"schema": "baton.handoff/v1", "id": "NOKIND-1", "created_at": "2026-01-18T07:00:00Z",
+        "from": "Claude-Code-Agent", "title": "No kind", "plugin": "echo", "action": "echo", "params": {}})
+        .to_string(),
+    );
     // A RETURN-named symlink (refused as not a file) is not answered either.
     let link_name = "20260118T073400Z__RETURN__Linked__Claude-Code-Agent.json";
     std::os::unix::fs::symlink(h.root.join("baton.toml"), h.inbox().join(link_name)).unwrap();
@@ -365,7 +497,8 @@ fn rejections_in_batons_inbox_explain_themselves() {
     assert!(!msg.contains("COMPREHENSIVE") && msg.len() < 1200, "the document was echoed ({} bytes): {msg}", msg.len());
     assert!(msg.contains("loose dialect"), "{msg}");
     assert!(
-        msg.contains("baton send --to Claude-Code-Agent --title 'Spotify Track Fix Issue2 Resolution' --body @") && msg.contains("--from Cursor-MM1-Agent"),
+        msg.contains("baton send --to Claude-Code-Agent --title 'Spotify Track Fix Issue2 Resolution' --body @")
+            && msg.contains("--from Cursor-MM1-Agent"),
         "{msg}"
     );
     // No RETURN guesses between Claude-MM1 and Claude-MM1-Agent.
@@ -378,21 +511,35 @@ fn rejections_in_batons_inbox_explain_themselves() {
     assert_eq!(cca.len(), 1, "{cca:?}");
     assert!(cca[0]["error"]["message"].as_str().unwrap().contains("missing `kind`"), "{}", cca[0]);
     let nk_msg = record(no_kind)["message"].as_str().unwrap().to_string();
-    assert!(nk_msg.contains("missing `kind`") && !nk_msg.contains("in_reply_to") && !nk_msg.contains("status"), "{nk_msg}");
+    assert!(
+        nk_msg.contains("missing `kind`") && !nk_msg.contains("in_reply_to") && !nk_msg.contains("status"),
+        "{nk_msg}"
+    );
     let amb_msg = record(amb_name)["message"].as_str().unwrap().to_string();
     assert!(amb_msg.contains("Claude-MM1, Claude-MM1-Agent") && amb_msg.contains("never guessed"), "{amb_msg}");
     assert!(record(ret_name)["message"].as_str().unwrap().contains("It is a RETURN"));
 
     // Status counts and lists them; show takes the file name of a handoff that never parsed.
     let status = h.json(&["status", "--json"]);
-    let observed: BTreeSet<&str> = status["open_handoffs"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
-    assert_eq!(observed, BTreeSet::from(["2e6e7361-6c27-81f3-validation", "webhook-server-progress-review-claude-mm1-agent-20260115T215923Z"]));
+    let observed: BTreeSet<&str> =
+        status["open_handoffs"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        observed,
+        BTreeSet::from([
+            "2e6e7361-6c27-81f3-validation",
+            "webhook-server-progress-review-claude-mm1-agent-20260115T215923Z"
+        ])
+    );
     assert_eq!(hashes(&h.root.join("handoffs/Claude-MM1-Agent")), mm1_agent, "another agent's folder was changed");
     assert_eq!(status["rejections"]["total"], 5, "{}", status["rejections"]);
     assert_eq!(status["rejections"]["counts"], json!({"invalid": 4, "not_a_file": 1}));
-    let recent: BTreeSet<&str> = status["rejections"]["recent"].as_array().unwrap().iter().map(|r| r["file"].as_str().unwrap()).collect();
+    let recent: BTreeSet<&str> =
+        status["rejections"]["recent"].as_array().unwrap().iter().map(|r| r["file"].as_str().unwrap()).collect();
     assert_eq!(recent, BTreeSet::from([loose_name, ret_name, amb_name, no_kind, link_name]));
-    assert_eq!(status["queue"]["ignored"], json!([{"file": "notes.md", "reason": "a Markdown trigger: baton runs JSON handoffs only (`baton send --to AGENT --title T --body @FILE` hands it to an agent)"}]));
+    assert_eq!(
+        status["queue"]["ignored"],
+        json!([{"file": "notes.md", "reason": "a Markdown trigger: baton runs JSON handoffs only (`baton send --to AGENT --title T --body @FILE` hands it to an agent)"}])
+    );
     let text = String::from_utf8(h.ok(&["status"]).stdout).unwrap();
     assert!(text.contains("IGNORED notes.md: a Markdown trigger"), "{text}");
     assert!(text.contains("rejected by baton: 5 (invalid 4, not_a_file 1)"), "{text}");
@@ -411,7 +558,12 @@ fn the_dashboard_lists_the_agents_tree_as_status_does() {
     let key = String::from_utf8(h.ok(&["key", "rotate"]).stdout).unwrap().trim().to_string();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut child = h.cmd(&["serve", "--http", &addr.to_string()]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = h
+        .cmd(&["serve", "--http", &addr.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let auth = format!("Bearer {key}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let reply = loop {
@@ -425,8 +577,26 @@ fn the_dashboard_lists_the_agents_tree_as_status_does() {
     let _ = child.wait();
     let d = reply.json();
     let codex = agent(&d["between_agents"], "Codex-MM1");
-    assert_eq!(codex["counts"], json!({"open": 1, "taken": 0, "answered": 0, "stale": 1, "unread": 1, "read": 0, "unreadable": 2}));
+    assert_eq!(
+        codex["counts"],
+        json!({"open": 1, "taken": 0, "answered": 0, "stale": 1, "unread": 1, "read": 0, "unreadable": 2})
+    );
     assert_eq!(counts(&d["between_agents"]), counts(&h.json(&["status", "--json"])));
-    let files = |v: &Value| -> BTreeSet<String> { codex["unreadable"].as_array().unwrap().iter().chain(v.as_array().unwrap()).map(|e| e["file"].as_str().unwrap().to_string()).collect() };
-    assert_eq!(files(&codex["unread"]), BTreeSet::from(["ACTIVE_TASK_CONTEXT__Agent-Tasks.json".to_string(), "ACTIVE_TASK_CONTEXT__Agent-Tasks__STALE.json".into(), "20260118T071446Z__RETURN__Webhook-Server-Progress-Review__Claude-Code-Agent.json".into()]));
+    let files = |v: &Value| -> BTreeSet<String> {
+        codex["unreadable"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(v.as_array().unwrap())
+            .map(|e| e["file"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        files(&codex["unread"]),
+        BTreeSet::from([
+            "ACTIVE_TASK_CONTEXT__Agent-Tasks.json".to_string(),
+            "ACTIVE_TASK_CONTEXT__Agent-Tasks__STALE.json".into(),
+            "20260118T071446Z__RETURN__Webhook-Server-Progress-Review__Claude-Code-Agent.json".into()
+        ])
+    );
 }

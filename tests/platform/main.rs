@@ -5,16 +5,16 @@
 #[path = "../support/mod.rs"]
 mod support;
 
-mod faults;
+mod agents;
+mod cli_help;
+mod dashboard;
 mod demo;
+mod faults;
+mod handoffs_real;
+mod mcp;
+mod pg_migrate;
+mod plugin_authoring;
+mod plugins;
 mod service;
 mod shared;
-mod pg_migrate;
 mod stats;
-mod handoffs_real;
-mod agents;
-mod mcp;
-mod dashboard;
-mod plugins;
-mod plugin_authoring;
-mod cli_help;

@@ -4,10 +4,10 @@
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support;
-use support::{Home, BIN};
+use support::{BIN, Home};
 
 fn client(h: &Home, scenario: &str, env: &[(&str, &str)]) -> Value {
     client_with(h, &[scenario], env)
@@ -29,7 +29,8 @@ fn client_with(h: &Home, scenario: &[&str], env: &[(&str, &str)]) -> Value {
         "the MCP client failed (is the SDK installed? `./x setup`):\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("client output is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("client output is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 fn serve(h: &Home) -> Child {
@@ -51,7 +52,18 @@ fn every_tool_through_the_official_python_sdk() {
 
     // Every tool is listed with a schema; wait_for_return's output admits RETURN and pending.
     let tools = out["tools"].as_object().unwrap();
-    for t in ["send_task", "wait_for_return", "inbox", "read_handoff", "reply", "status", "show", "retry", "audit", "plugins"] {
+    for t in [
+        "send_task",
+        "wait_for_return",
+        "inbox",
+        "read_handoff",
+        "reply",
+        "status",
+        "show",
+        "retry",
+        "audit",
+        "plugins",
+    ] {
         assert_eq!(tools[t]["input"]["type"], "object", "{t}");
     }
     for arg in ["to", "plugin", "action", "params", "title", "body", "reply_to", "correlation_id"] {
@@ -66,7 +78,10 @@ fn every_tool_through_the_official_python_sdk() {
     let file = sent["structured"]["file"].as_str().unwrap();
     assert!(file.contains("__TASK__echo-echo-") && file.ends_with("__Claude.json"), "{file}");
     let ret = &out["wait_plugin"]["structured"];
-    assert_eq!((ret["status"].as_str(), ret["in_reply_to"].as_str()), (Some("completed"), sent["structured"]["id"].as_str()));
+    assert_eq!(
+        (ret["status"].as_str(), ret["in_reply_to"].as_str()),
+        (Some("completed"), sent["structured"]["id"].as_str())
+    );
     assert_eq!(ret["result"], json!({"n": 7}));
     assert_eq!(h.returns("Claude")[sent["structured"]["id"].as_str().unwrap()].len(), 1);
 
@@ -126,7 +141,16 @@ fn the_documented_client_configurations_start_a_working_server() {
         .iter()
         .map(|c| (c["client"].as_str().unwrap(), c["agent"].as_str().unwrap_or("(refused)")))
         .collect();
-    assert_eq!(clients, vec![("Claude Code", "Claude-Code"), ("Claude Code", "Claude-Code"), ("Cursor", "Cursor"), ("Codex", "Codex"), ("Codex", "Codex")]);
+    assert_eq!(
+        clients,
+        vec![
+            ("Claude Code", "Claude-Code"),
+            ("Claude Code", "Claude-Code"),
+            ("Cursor", "Cursor"),
+            ("Codex", "Codex"),
+            ("Codex", "Codex")
+        ]
+    );
     for c in out.as_array().unwrap() {
         assert_eq!(c["tools"].as_array().unwrap().len(), 10, "{c}");
     }
@@ -159,7 +183,13 @@ fn tools_that_run_the_binary_keep_the_servers_postgresql_state() {
     assert_eq!(out["status"]["structured"]["ledger"]["backend"], "postgres", "{}", out["status"]);
     assert!(out["plugins"]["structured"].to_string().contains("\"echo\""), "{}", out["plugins"]);
     // Without the server's --state, the same command on this home reads the SQLite default.
-    let bare = Command::new(BIN).args(["--home"]).arg(&h.root).args(["status", "--json"]).env_remove("BATON_STATE").output().unwrap();
+    let bare = Command::new(BIN)
+        .args(["--home"])
+        .arg(&h.root)
+        .args(["status", "--json"])
+        .env_remove("BATON_STATE")
+        .output()
+        .unwrap();
     let bare: Value = serde_json::from_slice(&bare.stdout).unwrap_or(Value::Null);
     assert_ne!(bare["ledger"]["backend"], "postgres", "{bare}");
 }
@@ -198,7 +228,11 @@ fn send_and_wait_run_as_mcp_tasks_for_a_client_that_declares_them() {
     let out: Value = serde_json::from_slice(&out.stdout).unwrap();
 
     let tools: Vec<&str> = out["handles"].as_array().unwrap().iter().map(|h| h["tool"].as_str().unwrap()).collect();
-    assert_eq!(tools, ["send_task", "wait_for_return", "send_task", "wait_for_return", "send_task", "send_task"], "{out}");
+    assert_eq!(
+        tools,
+        ["send_task", "wait_for_return", "send_task", "wait_for_return", "send_task", "send_task"],
+        "{out}"
+    );
     assert!(out["polls"].as_u64().unwrap() >= 4, "{out}");
     assert_eq!(out["wait_agent"]["structured"]["in_reply_to"], aid.as_str(), "{}", out["wait_agent"]);
     assert_eq!(out["wait_agent"]["structured"]["summary"], "late but done");

@@ -36,7 +36,11 @@ t3,\"Titanium (feat. Sia)\",David Guetta;Sia,\"Nothing but the Beat\",245000,GB2
 
 fn output(mut c: Command) -> (bool, String, String) {
     let o = c.output().unwrap();
-    (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 fn migrate(h: &Home, source: &Path, url: &str, extra: &[&str]) -> (bool, String, String) {
@@ -51,7 +55,12 @@ fn sqlite_count(state: &Path, table: &str) -> u64 {
 }
 
 fn table<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["tables"].as_array().unwrap().iter().find(|t| t["table"] == name).unwrap_or_else(|| panic!("no table {name} in {report}"))
+    report["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == name)
+        .unwrap_or_else(|| panic!("no table {name} in {report}"))
 }
 
 #[test]
@@ -70,7 +79,8 @@ fn migrate_moves_a_served_sqlite_state_and_the_copy_carries_on() {
     {
         // Plugin data with text SQLite stores loosely (a number as text) and non-ASCII keys.
         let c = rusqlite::Connection::open(&state).unwrap();
-        c.execute_batch("INSERT INTO kv(plugin, key, value) VALUES ('echo', 'größe', '12'), ('echo', 'Ω', 'x\ny')").unwrap();
+        c.execute_batch("INSERT INTO kv(plugin, key, value) VALUES ('echo', 'größe', '12'), ('echo', 'Ω', 'x\ny')")
+            .unwrap();
     }
     for t in ["tasks", "events", "cat_records", "cat_changes", "kv", "stat_counts"] {
         assert!(sqlite_count(&state, t) > 0, "the served state has no {t} rows to copy");
@@ -83,14 +93,20 @@ fn migrate_moves_a_served_sqlite_state_and_the_copy_carries_on() {
     let claims = h.root.join("handoffs").join("baton").join(".claims");
     // Wait until it holds its lock (its claims folder's `<instance>.lock`).
     let started = Instant::now();
-    while !std::fs::read_dir(&claims).is_ok_and(|d| d.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".lock"))) {
+    while !std::fs::read_dir(&claims)
+        .is_ok_and(|d| d.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".lock")))
+    {
         assert!(started.elapsed() < Duration::from_secs(30), "serve did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
     let (ok, _, refused) = migrate(&h, &state, &url, &[]);
     assert!(!ok && refused.contains("baton serve"), "{refused}");
     assert!(refused.contains(&serve.id().to_string()) && refused.contains("Stop it first"), "{refused}");
-    assert_eq!(pg.psql("one", "SELECT to_regclass('tasks') IS NULL").stdout, b"t\n", "a refused migrate wrote to the server");
+    assert_eq!(
+        pg.psql("one", "SELECT to_regclass('tasks') IS NULL").stdout,
+        b"t\n",
+        "a refused migrate wrote to the server"
+    );
     unsafe { libc::kill(serve.id() as i32, libc::SIGTERM) };
     assert!(serve.wait().unwrap().success());
 
@@ -129,7 +145,18 @@ fn migrate_moves_a_served_sqlite_state_and_the_copy_carries_on() {
         let on_server = String::from_utf8(pg.psql("one", &format!("SELECT count(*) FROM \"{name}\"")).stdout).unwrap();
         assert_eq!(on_server.trim(), t["rows"].to_string(), "{name} on the server");
     }
-    for name in ["tasks", "events", "logs", "kv", "kv_usage", "cat_collections", "cat_properties", "cat_records", "cat_changes", "stat_counts"] {
+    for name in [
+        "tasks",
+        "events",
+        "logs",
+        "kv",
+        "kv_usage",
+        "cat_collections",
+        "cat_properties",
+        "cat_records",
+        "cat_changes",
+        "stat_counts",
+    ] {
         let _ = table(&report, name);
     }
     let max_seq: i64 = {
@@ -137,7 +164,10 @@ fn migrate_moves_a_served_sqlite_state_and_the_copy_carries_on() {
         c.query_row("SELECT max(seq) FROM cat_changes", [], |r| r.get(0)).unwrap()
     };
     assert_eq!(report["catalog_seq"], max_seq);
-    assert_eq!(String::from_utf8(pg.psql("one", "SELECT seq FROM cat_counter").stdout).unwrap().trim(), max_seq.to_string());
+    assert_eq!(
+        String::from_utf8(pg.psql("one", "SELECT seq FROM cat_counter").stdout).unwrap().trim(),
+        max_seq.to_string()
+    );
     let kv = String::from_utf8(pg.psql("one", "SELECT value FROM kv WHERE key = 'größe'").stdout).unwrap();
     assert_eq!(kv, "12\n");
     // The plain-text report prints the hashes too.
@@ -156,7 +186,8 @@ fn migrate_moves_a_served_sqlite_state_and_the_copy_carries_on() {
     let more = h.root.join("more.csv");
     std::fs::write(&more, "key,title,artists,duration_ms\nt4,Animals,Martin Garrix,303000\n").unwrap();
     h.ok(&["--state", &url, "catalog", "import", "tracks", more.to_str().unwrap()]);
-    let next: i64 = String::from_utf8(pg.psql("one", "SELECT max(seq) FROM cat_changes").stdout).unwrap().trim().parse().unwrap();
+    let next: i64 =
+        String::from_utf8(pg.psql("one", "SELECT max(seq) FROM cat_changes").stdout).unwrap().trim().parse().unwrap();
     assert!(next > max_seq, "the change log did not continue: {next} after {max_seq}");
     drop_task(&h, 7, "echo");
     h.ok(&["--state", &url, "serve", "--once"]);
@@ -178,7 +209,11 @@ fn migrate_moves_a_served_sqlite_state_and_the_copy_carries_on() {
 
 /// Runs `openssl` with `args` in `dir`.
 fn openssl(dir: &Path, args: &[&str]) {
-    let o = Command::new("openssl").current_dir(dir).args(args).output().expect("the `openssl` command (./x setup installs it)");
+    let o = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("the `openssl` command (./x setup installs it)");
     assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
 }
 
@@ -203,7 +238,26 @@ fn make_ca(dir: &Path, name: &str, server: bool) -> PathBuf {
             "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
         )
         .unwrap();
-        openssl(dir, &["x509", "-req", "-in", "server.csr", "-CA", &crt, "-CAkey", &key, "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf"]);
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                &crt,
+                "-CAkey",
+                &key,
+                "-CAcreateserial",
+                "-out",
+                "server.crt",
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+            ],
+        );
     }
     dir.join(crt)
 }
@@ -213,11 +267,16 @@ fn tls_verify_full_serves_a_task_and_refuses_a_wrong_ca_or_host() {
     let certs = tempfile::tempdir().unwrap();
     let ca = make_ca(certs.path(), "good", true);
     let wrong_ca = make_ca(certs.path(), "other", false);
-    let (crt, key) = (std::fs::read(certs.path().join("server.crt")).unwrap(), std::fs::read(certs.path().join("server.key")).unwrap());
+    let (crt, key) = (
+        std::fs::read(certs.path().join("server.crt")).unwrap(),
+        std::fs::read(certs.path().join("server.key")).unwrap(),
+    );
     let Some(pg) = Pg::start_tls(&crt, &key) else { return };
     pg.create_db("tls");
     let port = pg.tls_port();
-    let url = |host: &str, ca: &Path| format!("postgres://postgres@{host}:{port}/tls?sslmode=verify-full&sslrootcert={}", ca.display());
+    let url = |host: &str, ca: &Path| {
+        format!("postgres://postgres@{host}:{port}/tls?sslmode=verify-full&sslrootcert={}", ca.display())
+    };
 
     // A TASK end to end over TLS, host name and CA checked.
     let h = Home::init(&[], "");

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
 
-use serde_json::{json, Value};
-use support::{Home, BIN};
+use serde_json::{Value, json};
+use support::{BIN, Home};
 
 const AGENT: &str = "Author-Agent";
 
@@ -101,7 +101,13 @@ fn log_lines(h: &Home, id: &str, level: &str) -> Vec<String> {
 /// A scaffold, built by its own test script, then `hello` (printing) and `boom` (an uncaught
 /// error) through `serve --once`: the printed line and the error are in the plugin log, and
 /// the error's last stderr lines in the RETURN.
-fn scaffold_runs_and_explains_its_crash(lang: &str, name: &str, source: &str, marker: &str, replacement: &str) -> (Value, String) {
+fn scaffold_runs_and_explains_its_crash(
+    lang: &str,
+    name: &str,
+    source: &str,
+    marker: &str,
+    replacement: &str,
+) -> (Value, String) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join(name);
     scaffold(&dir, name, lang);
@@ -123,14 +129,21 @@ fn scaffold_runs_and_explains_its_crash(lang: &str, name: &str, source: &str, ma
     let hello = ret(&h, "HELLO");
     assert_eq!(hello["status"], "completed", "{hello}");
     assert_eq!(hello["result"]["greeting"], "Hello, Ada!", "{hello}");
-    assert_eq!(log_lines(&h, "HELLO", "stdout"), vec!["about to greet Ada".to_string()], "print() is kept in the plugin log");
+    assert_eq!(
+        log_lines(&h, "HELLO", "stdout"),
+        vec!["about to greet Ada".to_string()],
+        "print() is kept in the plugin log"
+    );
     let boom = ret(&h, "BOOM");
     assert_eq!(boom["status"], "failed", "{boom}");
     assert_eq!(boom["error"]["code"], "trap", "{boom}");
     let message = boom["error"]["message"].as_str().unwrap().to_string();
     assert!(message.contains("no boom allowed"), "the RETURN quotes the plugin's error: {message}");
     let text = show(&h, "BOOM");
-    assert!(text.contains("stderr") && text.contains("no boom allowed"), "`baton show` lists the stderr lines:\n{text}");
+    assert!(
+        text.contains("stderr") && text.contains("no boom allowed"),
+        "`baton show` lists the stderr lines:\n{text}"
+    );
     (boom, text)
 }
 
@@ -151,8 +164,13 @@ fn python_scaffold_builds_runs_and_its_traceback_reaches_show_and_the_return() {
     }
     // Line by line, in order, as Python printed it.
     let lines: Vec<&str> = message.lines().collect();
-    let at = |needle: &str| lines.iter().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle:?} in\n{message}"));
-    assert!(at("Traceback (most recent call last):") < at("in hello") && at("in hello") < at("ValueError: no boom allowed"), "{message}");
+    let at = |needle: &str| {
+        lines.iter().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle:?} in\n{message}"))
+    };
+    assert!(
+        at("Traceback (most recent call last):") < at("in hello") && at("in hello") < at("ValueError: no boom allowed"),
+        "{message}"
+    );
     assert!(lines.contains(&"ValueError: no boom allowed"), "the error is a line of its own:\n{message}");
 }
 

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support;
-use support::audio::{ffmpeg, synth, write_wav};
 use support::Home;
+use support::audio::{ffmpeg, synth, write_wav};
 
 /// Small budgets keep the misbehaving tasks fast: each timeout costs 300 ms.
 const TESTKIT_TOML: &str = r#"
@@ -149,7 +149,8 @@ fn every_sandbox_failure_is_contained_and_recorded_while_other_tasks_complete() 
         assert_eq!(h.code(id), *code, "{id}: {}", r["error"]["message"]);
         assert_eq!(r["plugin"]["name"], "testkit");
         // The original is kept in 03_failed with its error record.
-        let failed = h.root.join(format!("handoffs/baton/03_failed/20260118T070951Z__TASK__{id}__Tester-Agent.json.error.json"));
+        let failed =
+            h.root.join(format!("handoffs/baton/03_failed/20260118T070951Z__TASK__{id}__Tester-Agent.json.error.json"));
         let rec: Value = serde_json::from_slice(&std::fs::read(&failed).unwrap()).unwrap();
         assert_eq!(rec["code"], *code);
     }
@@ -339,8 +340,17 @@ fn plugins_fingerprint_files_inside_their_grants_and_match_the_library() {
     write_wav(&data.join("a.wav"), &song, 44100);
     write_wav(&data.join("other.wav"), &synth(8, 40.0, 44100), 44100);
     std::fs::create_dir_all(data.join("sub")).unwrap();
-    ffmpeg(&["-i", data.join("a.wav").to_str().unwrap(), "-ss", "3", "-metadata", "title=Song A", "-metadata", "artist=Tester",
-             data.join("sub/a_trimmed.flac").to_str().unwrap()]);
+    ffmpeg(&[
+        "-i",
+        data.join("a.wav").to_str().unwrap(),
+        "-ss",
+        "3",
+        "-metadata",
+        "title=Song A",
+        "-metadata",
+        "artist=Tester",
+        data.join("sub/a_trimmed.flac").to_str().unwrap(),
+    ]);
     // The same recording outside the grant: scanned into the library, but not the plugin's to see.
     write_wav(&elsewhere.join("a_copy.wav"), &song, 44100);
     std::os::unix::fs::symlink(elsewhere.join("a_copy.wav"), data.join("escape.wav")).unwrap();
@@ -379,7 +389,11 @@ fn plugins_fingerprint_files_inside_their_grants_and_match_the_library() {
 
     let tags = h.ret("TAGS")["result"].clone();
     assert_eq!((tags["codec"].as_str(), tags["lossless"].as_bool()), (Some("flac"), Some(true)), "{tags}");
-    assert_eq!((tags["tags"]["title"].as_str(), tags["tags"]["artist"].as_str()), (Some("Song A"), Some("Tester")), "{tags}");
+    assert_eq!(
+        (tags["tags"]["title"].as_str(), tags["tags"]["artist"].as_str()),
+        (Some("Song A"), Some("Tester")),
+        "{tags}"
+    );
     assert!((tags["duration"].as_f64().unwrap() - 37.0).abs() < 0.1, "{tags}");
 
     // a.wav itself and its trimmed FLAC, by guest path; the copy outside the grant never shows.
@@ -388,7 +402,10 @@ fn plugins_fingerprint_files_inside_their_grants_and_match_the_library() {
     let paths: Vec<&str> = matches.iter().map(|m| m["path"].as_str().unwrap()).collect();
     assert_eq!(paths, ["/data/a.wav", "/data/sub/a_trimmed.flac"], "{matched}");
     assert!(matches[0]["score"].as_f64().unwrap() > 0.999);
-    assert!((matches[1]["offset_seconds"].as_f64().unwrap() + 3.0).abs() < 0.2, "the trimmed copy starts 3 s in: {matched}");
+    assert!(
+        (matches[1]["offset_seconds"].as_f64().unwrap() + 3.0).abs() < 0.2,
+        "the trimmed copy starts 3 s in: {matched}"
+    );
     assert_eq!(matches[1]["tags"]["title"], "Song A");
     assert_eq!(h.ret("MATCH-1")["result"]["matches"].as_array().unwrap().len(), 1);
 
@@ -400,7 +417,10 @@ fn plugins_fingerprint_files_inside_their_grants_and_match_the_library() {
     }
     let broken = h.ret("BROKEN");
     let msg = broken["error"]["message"].as_str().unwrap();
-    assert!(msg.starts_with("corrupt: /data/broken.mp3") || msg.starts_with("unsupported: /data/broken.mp3"), "{broken}");
+    assert!(
+        msg.starts_with("corrupt: /data/broken.mp3") || msg.starts_with("unsupported: /data/broken.mp3"),
+        "{broken}"
+    );
     let missing = h.ret("MISSING");
     assert!(missing["error"]["message"].as_str().unwrap().starts_with("io: /data/nope.flac"), "{missing}");
     for id in ["BROKEN", "MISSING", "DENY-SYMLINK", "MATCH"] {
@@ -453,7 +473,12 @@ fn install_upgrade_downgrade_remove_and_clear_errors() {
     let out = h.run(&["plugin", "install", src.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("re-run with --yes") && err.contains("inherits the grants of [plugins.testkit]") && err.contains("out →"), "{err}");
+    assert!(
+        err.contains("re-run with --yes")
+            && err.contains("inherits the grants of [plugins.testkit]")
+            && err.contains("out →"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(h.plugins().join("testkit.wasm")).unwrap(), testkit("0.1.0"), "nothing changed");
     // A newer version replaces it; the old one is kept aside.
     let up = h.install_bytes("testkit-2", &testkit("0.1.1"));
@@ -473,7 +498,13 @@ fn install_upgrade_downgrade_remove_and_clear_errors() {
     assert_eq!(tk["version"], "0.1.1");
     let inspected = h.json(&["plugin", "inspect", "testkit", "--json"]);
     assert_eq!(inspected["version"], "0.1.1");
-    assert!(inspected["actions"].as_array().unwrap().iter().any(|a| a["name"] == "spin" && a["params_schema"]["type"] == "object"));
+    assert!(
+        inspected["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "spin" && a["params_schema"]["type"] == "object")
+    );
     assert_eq!(inspected["budget"]["time_ms"], 300);
     let text = String::from_utf8(h.ok(&["plugin", "inspect", "testkit"]).stdout).unwrap();
     assert!(text.contains("sha256") && text.contains("folders"), "{text}");
@@ -602,9 +633,15 @@ fn init_journals_and_archives_the_plugins_it_installs_and_serve_adopts_nothing()
     // first-party, never installed by init.
     let fixtures: Vec<&str> = baton_bundle::FIXTURES.iter().map(|p| p.name).collect();
     assert_eq!(fixtures, ["legacy-echo", "legacy-v0-2", "legacy-v0-3", "music-v0-5", "testkit"]);
-    assert!(fixtures.iter().all(|f| !bundled.contains(f) && !h.plugins().join(format!("{f}.wasm")).exists()), "{bundled:?}");
+    assert!(
+        fixtures.iter().all(|f| !bundled.contains(f) && !h.plugins().join(format!("{f}.wasm")).exists()),
+        "{bundled:?}"
+    );
     for name in bundled.iter().copied() {
-        let line = journal.iter().find(|l| l["name"] == name).unwrap_or_else(|| panic!("no journal line for {name}: {journal:?}"));
+        let line = journal
+            .iter()
+            .find(|l| l["name"] == name)
+            .unwrap_or_else(|| panic!("no journal line for {name}: {journal:?}"));
         assert_eq!(line["op"], "installed", "{line}");
         assert_eq!(line["from"], format!("<bundled>/{name}.wasm"), "{line}");
         let sha = line["sha256"].as_str().unwrap();
@@ -665,7 +702,10 @@ fn serve_once_loads_only_the_plugins_its_tasks_name() {
     assert_eq!(h.ret("E")["status"], "completed");
     assert_eq!(h.code("NOSUCH"), "unknown_plugin");
     let why = h.ret("NOSUCH")["error"]["message"].as_str().unwrap().to_string();
-    assert!(why.contains("no plugin `nosuch` is installed") && why.contains("testkit") && why.contains("broken"), "{why}");
+    assert!(
+        why.contains("no plugin `nosuch` is installed") && why.contains("testkit") && why.contains("broken"),
+        "{why}"
+    );
     // Neither testkit nor the broken file was touched: nothing adopted, nothing refused.
     assert!(adopted(&h).is_empty(), "{:?}", adopted(&h));
     assert!(h.json(&["status", "--json"])["refused_plugins"].as_array().unwrap().is_empty());
@@ -703,9 +743,15 @@ fn grants_expand_tilde_and_missing_folders_are_warned_at_start_up_and_in_inspect
     let warning = format!("grant `djay` of plugin `djay`: {} does not exist", missing.display());
     assert!(text.contains(&warning) && err.contains(&warning), "{text}\n{err}");
     assert!(!text.contains("`music` of plugin"), "an existing grant is not warned about: {text}");
-    let json: Value = serde_json::from_slice(&h.cmd(&["plugin", "inspect", "djay", "--json"]).env("HOME", user.path()).output().unwrap().stdout).unwrap();
+    let json: Value = serde_json::from_slice(
+        &h.cmd(&["plugin", "inspect", "djay", "--json"]).env("HOME", user.path()).output().unwrap().stdout,
+    )
+    .unwrap();
     let grants = json["grants"].as_array().or_else(|| json[0]["grants"].as_array()).cloned().unwrap_or_default();
-    assert!(grants.iter().any(|g| g["name"] == "music" && g["path"] == music.to_str().unwrap() && g["exists"] == true), "{json}");
+    assert!(
+        grants.iter().any(|g| g["name"] == "music" && g["path"] == music.to_str().unwrap() && g["exists"] == true),
+        "{json}"
+    );
     // At start-up: serve checks every granted folder as it loads the plugin.
     h.drop_task("DJ", "djay", "import", json!({}));
     let out = h.cmd(&["serve", "--once"]).env("HOME", user.path()).env("BATON_LOG", "warn").output().unwrap();
@@ -748,7 +794,9 @@ fn first_party_music_plugins_get_their_catalog_grants_built_in_and_an_explicit_c
     let text = String::from_utf8(h.ok(&["plugin", "inspect", "spotify"]).stdout).unwrap();
     assert!(text.contains("built-in default"), "{text}");
     let i = h.json(&["plugin", "inspect", "spotify", "--json"]);
-    let access = |i: &Value, name: &str| i["collections"].as_array().unwrap().iter().find(|c| c["name"] == name).map(|c| c["access"].clone());
+    let access = |i: &Value, name: &str| {
+        i["collections"].as_array().unwrap().iter().find(|c| c["name"] == name).map(|c| c["access"].clone())
+    };
     assert_eq!(access(&i, "tracks"), Some(json!("read-write")), "{i}");
 
     // The user grants the folder (nothing else) and the import reaches the catalog.
@@ -762,7 +810,11 @@ fn first_party_music_plugins_get_their_catalog_grants_built_in_and_an_explicit_c
     assert_eq!(r["status"], "completed", "{r}");
     let tracks = h.json(&["catalog", "show", "tracks", "--json"]);
     let keys: Vec<&str> = tracks["records"].as_array().unwrap().iter().filter_map(|r| r["key"].as_str()).collect();
-    assert!(keys.contains(&"spotify:track:1AAAAAAAAAAAAAAAAAAAAA") && keys.contains(&"spotify:track:2BBBBBBBBBBBBBBBBBBBBB"), "{tracks}");
+    assert!(
+        keys.contains(&"spotify:track:1AAAAAAAAAAAAAAAAAAAAA")
+            && keys.contains(&"spotify:track:2BBBBBBBBBBBBBBBBBBBBB"),
+        "{tracks}"
+    );
 
     // A `catalog` the user writes replaces the default whole: read-only tracks cannot import.
     let toml_path = h.root.join("baton.toml");
@@ -787,7 +839,8 @@ fn plugin_grant_edits_baton_toml_keeping_comments_with_a_backup_and_refuses_what
     let toml_path = h.root.join("baton.toml");
     let bak = h.root.join("baton.toml.bak");
     let orig = std::fs::read_to_string(&toml_path).unwrap();
-    let grant = |args: &[&str]| h.cmd(&[&["plugin", "grant"][..], args].concat()).env("HOME", user.path()).output().unwrap();
+    let grant =
+        |args: &[&str]| h.cmd(&[&["plugin", "grant"][..], args].concat()).env("HOME", user.path()).output().unwrap();
 
     // --dry-run: the diff, nothing written.
     let out = grant(&["djay", "djay", "~/Music/djay", "--dry-run"]);
@@ -810,14 +863,22 @@ fn plugin_grant_edits_baton_toml_keeping_comments_with_a_backup_and_refuses_what
     for line in orig.lines().filter(|l| l.trim_start().starts_with('#')) {
         assert!(text.contains(line), "comment lost: {line}");
     }
-    assert!(text.contains(r#"grants = { plans = "plans", reports = { path = "reports", writable = true }, repos = "/srv/app" }"#), "{text}");
+    assert!(
+        text.contains(
+            r#"grants = { plans = "plans", reports = { path = "reports", writable = true }, repos = "/srv/app" }"#
+        ),
+        "{text}"
+    );
     assert!(text.contains("[plugins.spotify]\ngrants = { music = { path = \"~/Music\", writable = true } }"), "{text}");
     // baton reads the result as the user meant it.
     let out = h.cmd(&["plugin", "inspect", "spotify", "--json"]).env("HOME", user.path()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let inspect: Value = serde_json::from_slice(&out.stdout).unwrap();
     let grants = inspect["grants"].as_array().or_else(|| inspect[0]["grants"].as_array()).cloned().unwrap_or_default();
-    assert!(grants.iter().any(|g| g["name"] == "music" && g["path"] == user.path().join("Music").to_str().unwrap()), "{inspect}");
+    assert!(
+        grants.iter().any(|g| g["name"] == "music" && g["path"] == user.path().join("Music").to_str().unwrap()),
+        "{inspect}"
+    );
     // The same grant again changes nothing.
     let out = grant(&["spotify", "music", "~/Music", "--writable", "--json"]);
     assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap()["changed"], false);
@@ -837,7 +898,11 @@ fn plugin_grant_edits_baton_toml_keeping_comments_with_a_backup_and_refuses_what
         assert_eq!(std::fs::read(&toml_path).unwrap(), before, "{args:?} changed baton.toml");
         assert_eq!(std::fs::read(&bak).unwrap(), before_bak, "{args:?} changed the backup");
     }
-    let leftovers: Vec<_> = std::fs::read_dir(&h.root).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".baton.toml")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(&h.root)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".baton.toml"))
+        .collect();
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
 
     // A baton.toml kept elsewhere behind a symlink stays a symlink; the file it points to is edited.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::support;
-use support::{Home, BIN};
+use support::{BIN, Home};
 
 struct User {
     home: Home,
@@ -28,7 +28,12 @@ impl User {
     }
     fn ok(&self, args: &[&str]) -> String {
         let out = self.service(args);
-        assert!(out.status.success(), "baton service {args:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "baton service {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
     fn unit(&self) -> PathBuf {
@@ -61,12 +66,20 @@ fn the_systemd_unit_runs_serve_restarts_on_failure_and_uninstall_removes_only_it
     let home = u.home.root.canonicalize().unwrap();
     assert_eq!(
         exec,
-        format!("ExecStart=\"{}\" --home \"{}\" --state \"{}\" serve", real_exe().display(), home.display(), home.join("state/baton.sqlite").display())
+        format!(
+            "ExecStart=\"{}\" --home \"{}\" --state \"{}\" serve",
+            real_exe().display(),
+            home.display(),
+            home.join("state/baton.sqlite").display()
+        )
     );
     for line in ["Restart=on-failure", "RestartSec=5", "WantedBy=default.target"] {
         assert!(unit.lines().any(|l| l == line), "{line} in\n{unit}");
     }
-    assert!(unit.contains(&format!("StandardOutput=append:{}", u.log().canonicalize().unwrap_or(u.log()).display())), "{unit}");
+    assert!(
+        unit.contains(&format!("StandardOutput=append:{}", u.log().canonicalize().unwrap_or(u.log()).display())),
+        "{unit}"
+    );
     assert!(u.log().parent().unwrap().is_dir(), "the log folder exists");
     assert!(!unit.contains("s3cr3t"), "no environment is copied");
 
@@ -79,7 +92,11 @@ fn the_systemd_unit_runs_serve_restarts_on_failure_and_uninstall_removes_only_it
     }
 
     let status: serde_json::Value = serde_json::from_str(&u.ok(&["status", "--json"])).unwrap();
-    assert_eq!((status["installed"].as_bool(), status["written_by_baton"].as_bool()), (Some(true), Some(true)), "{status}");
+    assert_eq!(
+        (status["installed"].as_bool(), status["written_by_baton"].as_bool()),
+        (Some(true), Some(true)),
+        "{status}"
+    );
 
     // Installing again (same binary) is a no-op that succeeds.
     u.ok(&["install", "--platform", "linux", "--no-load"]);
@@ -104,7 +121,10 @@ fn the_launchd_plist_parses_and_keeps_serve_alive_after_a_crash() {
     let home = u.home.root.canonicalize().unwrap();
     let state = home.join("state/baton.sqlite");
     let exe = real_exe();
-    assert_eq!(args, [exe.to_str().unwrap(), "--home", home.to_str().unwrap(), "--state", state.to_str().unwrap(), "serve"]);
+    assert_eq!(
+        args,
+        [exe.to_str().unwrap(), "--home", home.to_str().unwrap(), "--state", state.to_str().unwrap(), "serve"]
+    );
     assert_eq!(d["RunAtLoad"].as_boolean(), Some(true));
     assert_eq!(d["KeepAlive"].as_dictionary().unwrap()["SuccessfulExit"].as_boolean(), Some(false));
     assert_eq!(d["StandardErrorPath"].as_string(), Some(home.join("logs/serve.log").to_str().unwrap()));
@@ -124,7 +144,11 @@ fn an_edited_or_foreign_unit_is_never_overwritten_or_removed() {
     std::fs::write(u.unit(), "# mine\n").unwrap();
     let out = u.service(&["install", "--platform", "linux", "--no-load"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("was not written by"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("was not written by"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(std::fs::read_to_string(u.unit()).unwrap(), "# mine\n");
 
     // Ours, then edited by the user: uninstall leaves it and says why.
@@ -134,7 +158,11 @@ fn an_edited_or_foreign_unit_is_never_overwritten_or_removed() {
     std::fs::write(u.unit(), &edited).unwrap();
     let out = u.service(&["uninstall", "--no-load"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("was changed since"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("was changed since"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(std::fs::read_to_string(u.unit()).unwrap(), edited);
 }
 

@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-use support::pg::Pg;
+use serde_json::{Value, json};
 use support::Home;
+use support::pg::Pg;
 
 const SENDER: &str = "Claude-Code-Agent";
 
@@ -49,7 +49,9 @@ fn log_file(h: &Home) -> std::fs::File {
 
 fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| !n.starts_with('.')).collect())
+        .map(|d| {
+            d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| !n.starts_with('.')).collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -60,11 +62,23 @@ fn names(dir: &Path) -> Vec<String> {
 /// One change seen on one side, to be applied on the other.
 #[derive(Clone, Debug)]
 enum Change {
-    Create { rel: PathBuf, bytes: Vec<u8> },
-    Delete { rel: PathBuf },
-    Rename { from: PathBuf, to: PathBuf, bytes: Vec<u8> },
+    Create {
+        rel: PathBuf,
+        bytes: Vec<u8>,
+    },
+    Delete {
+        rel: PathBuf,
+    },
+    Rename {
+        from: PathBuf,
+        to: PathBuf,
+        bytes: Vec<u8>,
+    },
     /// Dropbox bringing back a file deleted on this side (applied as a local creation).
-    Resurrect { rel: PathBuf, bytes: Vec<u8> },
+    Resurrect {
+        rel: PathBuf,
+        bytes: Vec<u8>,
+    },
 }
 
 #[derive(Clone)]
@@ -115,7 +129,8 @@ impl Sync {
                         let (_, change) = queues[i].pop_front().unwrap();
                         let applied = apply(&mut sides[other], &change, conflict_pct, &st);
                         if let Some(rel) = applied.filter(|_| rand::random_range(0..100) < resurrect_pct) {
-                            later[other].push_back((Instant::now() + Duration::from_millis(rand::random_range(200..800)), rel));
+                            later[other]
+                                .push_back((Instant::now() + Duration::from_millis(rand::random_range(200..800)), rel));
                         }
                     }
                     while later[i].front().is_some_and(|(t, _)| *t <= Instant::now()) {
@@ -179,7 +194,8 @@ fn scan(side: &mut Side) -> Vec<Change> {
     let mut new: Vec<PathBuf> = now.keys().filter(|k| !side.known.contains_key(*k)).cloned().collect();
     new.sort();
     let mut changes = Vec::new();
-    let mut by_ino: HashMap<u64, PathBuf> = gone.iter().filter_map(|g| side.known.get(g).map(|k| (k.ino, g.clone()))).collect();
+    let mut by_ino: HashMap<u64, PathBuf> =
+        gone.iter().filter_map(|g| side.known.get(g).map(|k| (k.ino, g.clone()))).collect();
     for rel in new {
         let Ok(bytes) = std::fs::read(side.root.join(&rel)) else { continue };
         let ino = now[&rel];
@@ -216,7 +232,12 @@ fn count(stats: &Mutex<HashMap<&'static str, usize>>, what: &'static str) {
 }
 
 /// Applies a change on `side`; returns a resurrection to schedule when an inbox file left.
-fn apply(side: &mut Side, change: &Change, conflict_pct: u32, stats: &Mutex<HashMap<&'static str, usize>>) -> Option<Change> {
+fn apply(
+    side: &mut Side,
+    change: &Change,
+    conflict_pct: u32,
+    stats: &Mutex<HashMap<&'static str, usize>>,
+) -> Option<Change> {
     use std::os::unix::fs::MetadataExt;
     let in_inbox = |rel: &Path| rel.components().nth(1).is_some_and(|c| c.as_os_str() == "01_inbox");
     match change {
@@ -250,7 +271,9 @@ fn apply(side: &mut Side, change: &Change, conflict_pct: u32, stats: &Mutex<Hash
         }
         Change::Rename { from, to, bytes } => {
             let had = side.known.remove(from);
-            let moved = had.is_some() && !side.root.join(to).exists() && std::fs::rename(side.root.join(from), side.root.join(to)).is_ok();
+            let moved = had.is_some()
+                && !side.root.join(to).exists()
+                && std::fs::rename(side.root.join(from), side.root.join(to)).is_ok();
             if moved {
                 let ino = std::fs::metadata(side.root.join(to)).map(|m| m.ino()).unwrap_or(0);
                 side.known.insert(to.clone(), Known { ino, bytes: bytes.clone() });
@@ -289,9 +312,8 @@ fn settle(trees: &[&Home; 2], sync: &Sync, n: usize, limit: Duration) {
     let start = Instant::now();
     let mut quiet_since = None;
     loop {
-        let done = trees.iter().all(|h| {
-            h.returns(SENDER).len() >= n && names(&h.inbox()).is_empty()
-        }) && sync.pending() == 0;
+        let done =
+            trees.iter().all(|h| h.returns(SENDER).len() >= n && names(&h.inbox()).is_empty()) && sync.pending() == 0;
         if done {
             let q = *quiet_since.get_or_insert_with(Instant::now);
             if q.elapsed() > Duration::from_secs(2) {
@@ -303,9 +325,19 @@ fn settle(trees: &[&Home; 2], sync: &Sync, n: usize, limit: Duration) {
         if start.elapsed() > limit {
             let status: Vec<String> = trees
                 .iter()
-                .map(|h| format!("{} RETURNs, inbox {:?}", h.returns(SENDER).len(), names(&h.inbox()).into_iter().take(5).collect::<Vec<_>>()))
+                .map(|h| {
+                    format!(
+                        "{} RETURNs, inbox {:?}",
+                        h.returns(SENDER).len(),
+                        names(&h.inbox()).into_iter().take(5).collect::<Vec<_>>()
+                    )
+                })
                 .collect();
-            panic!("not settled after {limit:?}: {status:?}, sync pending {}\nlogs:\n{}", sync.pending(), tail_logs(trees));
+            panic!(
+                "not settled after {limit:?}: {status:?}, sync pending {}\nlogs:\n{}",
+                sync.pending(),
+                tail_logs(trees)
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -340,7 +372,10 @@ fn assert_once_on_both(trees: &[&Home; 2], n: usize) {
             assert!(processed.contains(&task_name(i)), "tree {t}: {} not filed", task_name(i));
         }
         let failed = names(&h.dir("baton", "03_failed"));
-        assert!(failed.iter().all(|f| f.contains("conflicted copy")), "tree {t}: only conflicted copies fail: {failed:?}");
+        assert!(
+            failed.iter().all(|f| f.contains("conflicted copy")),
+            "tree {t}: only conflicted copies fail: {failed:?}"
+        );
         assert!(names(&h.inbox()).is_empty(), "tree {t}: inbox {:?}", names(&h.inbox()));
     }
     // Every original filed once: the same names on both trees, each original once.
@@ -388,7 +423,10 @@ fn two_hosts_two_trees_one_database_answer_each_task_once() {
     kill(sa);
     kill(sb);
     assert_once_on_both(&trees, n);
-    assert!(!a.dir("baton", ".claims").exists() && !b.dir("baton", ".claims").exists(), "nothing is renamed into .claims/ in a synced tree");
+    assert!(
+        !a.dir("baton", ".claims").exists() && !b.dir("baton", ".claims").exists(),
+        "nothing is renamed into .claims/ in a synced tree"
+    );
 }
 
 #[test]
@@ -434,7 +472,8 @@ fn one_host_killed_three_times_and_postgres_restarted_once() {
     kill(sa);
     kill(sb);
     assert_once_on_both(&trees, n);
-    let log = std::fs::read_to_string(a.root.join("serve.log")).unwrap() + &std::fs::read_to_string(b.root.join("serve.log")).unwrap();
+    let log = std::fs::read_to_string(a.root.join("serve.log")).unwrap()
+        + &std::fs::read_to_string(b.root.join("serve.log")).unwrap();
     let outage: Vec<&str> = log.lines().filter(|l| l.contains("state database") || l.contains("serving")).collect();
     assert!(log.contains("claiming paused"), "the outage is logged plainly: {outage:#?}");
     assert!(log.contains("claiming resumed"), "and its end: {outage:#?}");
@@ -468,9 +507,16 @@ fn hosts_starting_at_once_on_a_new_database_all_open_it() {
 fn lock_host(url: &str, settings: &[(&str, &str)]) -> Home {
     let mut all = vec![("reconcile_secs", "1")];
     all.extend_from_slice(settings);
-    let h = Home::init(&all, "\n[plugins.testkit]\ngrants = { data = \"data\", out = { path = \"out\", writable = true } }\ntime_ms = 60000\n");
+    let h = Home::init(
+        &all,
+        "\n[plugins.testkit]\ngrants = { data = \"data\", out = { path = \"out\", writable = true } }\ntime_ms = 60000\n",
+    );
     let toml = h.root.join("baton.toml");
-    let s = std::fs::read_to_string(&toml).unwrap().replacen("agent = \"baton\"", &format!("agent = \"baton\"\nstate = \"{url}\""), 1);
+    let s = std::fs::read_to_string(&toml).unwrap().replacen(
+        "agent = \"baton\"",
+        &format!("agent = \"baton\"\nstate = \"{url}\""),
+        1,
+    );
     std::fs::write(&toml, s).unwrap();
     for d in ["data", "out"] {
         std::fs::create_dir_all(h.root.join(d)).unwrap();
@@ -509,7 +555,12 @@ fn wait_ok(mut c: Child, h: &Home, limit: Duration) -> Duration {
 }
 
 fn serve_once(h: &Home) -> Child {
-    h.cmd(&["serve", "--once"]).env("BATON_LOG", "info").stdout(Stdio::null()).stderr(Stdio::from(log_file(h))).spawn().unwrap()
+    h.cmd(&["serve", "--once"])
+        .env("BATON_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log_file(h)))
+        .spawn()
+        .unwrap()
 }
 
 /// Two hosts with their own homes (and so their own per-machine lock folders) on one database:
@@ -551,7 +602,8 @@ fn a_plugin_lock_holds_across_two_hosts_on_one_database() {
     assert_eq!(sum("SELECT sum(n) FROM stat_counts WHERE status = 'completed' AND plugin = 'testkit'"), "4");
     assert_eq!(sum("SELECT sum(completed) FROM stat_hours WHERE plugin = 'testkit'"), "4");
     assert_eq!(sum("SELECT sum(completed) FROM stat_minutes WHERE plugin = 'testkit'"), "4");
-    let waited_on_other = |i: usize| spans.iter().any(|b| b.0 == i && spans.iter().any(|a| a.0 != i && b.1 < a.3 && b.2 >= a.3));
+    let waited_on_other =
+        |i: usize| spans.iter().any(|b| b.0 == i && spans.iter().any(|a| a.0 != i && b.1 < a.3 && b.2 >= a.3));
     assert!(waited_on_other(0) || waited_on_other(1), "no task ever waited for the other host's holder: {spans:?}");
 }
 
@@ -577,7 +629,11 @@ fn a_lock_lost_with_its_session_fails_the_task_as_transient() {
         if !pid.is_empty() {
             break pid;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "the task never took the lock: {}", std::fs::read_to_string(h.root.join("serve.log")).unwrap_or_default());
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the task never took the lock: {}",
+            std::fs::read_to_string(h.root.join("serve.log")).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     // Its claim is a row, not a file in `.claims/`: `baton status` counts it in progress.

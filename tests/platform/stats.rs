@@ -7,11 +7,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support;
-use support::state::Backend;
 use support::Home;
+use support::state::Backend;
 
 const AGENT: &str = "Claude-Code-Agent";
 
@@ -24,7 +24,8 @@ fn home(b: &Backend) -> Home {
     let toml_path = h.root.join("baton.toml");
     let toml = std::fs::read_to_string(&toml_path).unwrap();
     assert!(toml.contains("# notify_agent = "), "baton init writes the [alerts] section");
-    std::fs::write(&toml_path, toml.replace("# notify_agent = \"claude\"", &format!("notify_agent = \"{AGENT}\""))).unwrap();
+    std::fs::write(&toml_path, toml.replace("# notify_agent = \"claude\"", &format!("notify_agent = \"{AGENT}\"")))
+        .unwrap();
     for d in ["data", "out"] {
         std::fs::create_dir_all(h.root.join(d)).unwrap();
     }
@@ -141,7 +142,10 @@ fn counters_survive_restarts_and_pruning_and_alerts_notify_once(b: &Backend) {
     assert_eq!(counters(&p1), counters(&p2));
     assert_eq!(alert_files(&h), files, "no second TASK for the same firing");
     let again = baton_stats::alerts::list(b.ledger(&h).stats()).unwrap();
-    assert_eq!(again.iter().map(|a| (&a.id, a.firing)).collect::<Vec<_>>(), alerts.iter().map(|a| (&a.id, a.firing)).collect::<Vec<_>>());
+    assert_eq!(
+        again.iter().map(|a| (&a.id, a.firing)).collect::<Vec<_>>(),
+        alerts.iter().map(|a| (&a.id, a.firing)).collect::<Vec<_>>()
+    );
 
     // A crash between writing a TASK and marking its alert: the next process only marks it.
     let forget = "UPDATE alerts SET notified_firing = 0, notified = NULL";

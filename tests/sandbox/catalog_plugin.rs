@@ -7,11 +7,11 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support;
-use support::audio::{synth, write_wav};
 use support::Home;
+use support::audio::{synth, write_wav};
 
 const TOML: &str = r#"
 [plugins.testkit]
@@ -65,7 +65,8 @@ fn task(h: &Home, plugin: &str, action: &str, params: Value) -> Value {
     let file = h.root.parent().unwrap().join(format!("20260118T070951Z__TASK__{id}__Tester-Agent.json"));
     std::fs::write(&file, body.to_string()).unwrap();
     let out = h.run(&["run", file.to_str().unwrap()]);
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("baton run: {e}: {}", String::from_utf8_lossy(&out.stderr)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("baton run: {e}: {}", String::from_utf8_lossy(&out.stderr)))
 }
 
 /// Runs catalog calls as `plugin` and returns each one's `{"ok"}` or `{"error"}`.
@@ -110,12 +111,16 @@ fn grants_owners_files_settings_paths_and_quota() {
 
     // Not granted: playlists (neither read nor write), a write to `files`, a read of another
     // plugin's collection. Each refusal names the collection; nothing is written.
-    let r = calls(&h, "testkit", json!([
-        {"op": "upsert", "collection": "playlists", "records": [{"key": "p1", "props": {"name": "Mine"}}]},
-        {"op": "query", "collection": "playlists"},
-        {"op": "get", "collection": "playlists", "key": "p1"},
-        {"op": "upsert", "collection": "files", "records": [{"key": "/data/a.wav", "props": {"title": "x"}}]},
-    ]));
+    let r = calls(
+        &h,
+        "testkit",
+        json!([
+            {"op": "upsert", "collection": "playlists", "records": [{"key": "p1", "props": {"name": "Mine"}}]},
+            {"op": "query", "collection": "playlists"},
+            {"op": "get", "collection": "playlists", "key": "p1"},
+            {"op": "upsert", "collection": "files", "records": [{"key": "/data/a.wav", "props": {"title": "x"}}]},
+        ]),
+    );
     for (i, res) in r.iter().enumerate() {
         let m = err(res, "denied");
         assert!(m.contains(if i == 3 { "files" } else { "playlists" }), "{m}");
@@ -124,40 +129,59 @@ fn grants_owners_files_settings_paths_and_quota() {
     assert!(shown(&h, "playlists").is_empty(), "nothing written");
 
     // A refused batch writes nothing of itself: one good record, one with an unknown property.
-    let r = one(&h, "testkit", json!({"op": "upsert", "collection": "tracks",
-        "records": [track("t1", "Levels", &["Avicii"], 199_000), {"key": "t2", "props": {"bpm": 126}}]}));
+    let r = one(
+        &h,
+        "testkit",
+        json!({"op": "upsert", "collection": "tracks",
+        "records": [track("t1", "Levels", &["Avicii"], 199_000), {"key": "t2", "props": {"bpm": 126}}]}),
+    );
     let m = err(&r, "invalid");
     assert!(m.contains("tracks/t2") && m.contains("`bpm`"), "names collection, key and property: {m}");
     assert!(shown(&h, "tracks").is_empty());
 
     // Own properties: testkit declares `testkit.bpm`; `other` may not write it.
-    let r = calls(&h, "testkit", json!([
-        {"op": "ensure", "collection": "tracks", "properties": [{"id": "testkit.bpm", "kind": "number"}]},
-        {"op": "upsert", "collection": "tracks", "records": [{"key": "t1", "props": {"title": "Levels", "artists": ["Avicii"], "duration_ms": 199000, "testkit.bpm": 126}}]},
-        {"op": "ensure", "collection": "tracks", "properties": [{"id": "other.bpm", "kind": "number"}]},
-    ]));
+    let r = calls(
+        &h,
+        "testkit",
+        json!([
+            {"op": "ensure", "collection": "tracks", "properties": [{"id": "testkit.bpm", "kind": "number"}]},
+            {"op": "upsert", "collection": "tracks", "records": [{"key": "t1", "props": {"title": "Levels", "artists": ["Avicii"], "duration_ms": 199000, "testkit.bpm": 126}}]},
+            {"op": "ensure", "collection": "tracks", "properties": [{"id": "other.bpm", "kind": "number"}]},
+        ]),
+    );
     ok(&r[0]);
     assert_eq!(ok(&r[1])["inserted"], 1);
     assert!(err(&r[2], "denied").contains("other.bpm"), "{}", r[2]);
-    let r = one(&h, "other", json!({"op": "upsert", "collection": "tracks", "records": [{"key": "t1", "props": {"testkit.bpm": 1}}]}));
+    let r = one(
+        &h,
+        "other",
+        json!({"op": "upsert", "collection": "tracks", "records": [{"key": "t1", "props": {"testkit.bpm": 1}}]}),
+    );
     let m = err(&r, "denied");
     assert!(m.contains("testkit.bpm") && m.contains("tracks/t1"), "{m}");
     assert_eq!(shown(&h, "tracks")[0]["props"]["testkit.bpm"], 126, "unchanged");
 
     // `files`: only the library files inside the grant, by guest path; outside is denied.
-    let r = calls(&h, "testkit", json!([
-        {"op": "query", "collection": "files"},
-        {"op": "get", "collection": "files", "key": "/data/a.wav"},
-        {"op": "get", "collection": "files", "key": elsewhere.join("b.wav").to_str().unwrap()},
-        {"op": "get", "collection": "files", "key": "/data/../../elsewhere/b.wav"},
-        {"op": "upsert", "collection": "tracks", "records": [{"key": "t1", "props": {"files": ["/data/a.wav"]}}]},
-        {"op": "upsert", "collection": "tracks", "records": [{"key": "t1", "props": {"files": [elsewhere.join("b.wav").to_str().unwrap()]}}]},
-        {"op": "get", "collection": "tracks", "key": "t1"},
-        {"op": "collections"},
-    ]));
+    let r = calls(
+        &h,
+        "testkit",
+        json!([
+            {"op": "query", "collection": "files"},
+            {"op": "get", "collection": "files", "key": "/data/a.wav"},
+            {"op": "get", "collection": "files", "key": elsewhere.join("b.wav").to_str().unwrap()},
+            {"op": "get", "collection": "files", "key": "/data/../../elsewhere/b.wav"},
+            {"op": "upsert", "collection": "tracks", "records": [{"key": "t1", "props": {"files": ["/data/a.wav"]}}]},
+            {"op": "upsert", "collection": "tracks", "records": [{"key": "t1", "props": {"files": [elsewhere.join("b.wav").to_str().unwrap()]}}]},
+            {"op": "get", "collection": "tracks", "key": "t1"},
+            {"op": "collections"},
+        ]),
+    );
     let files = ok(&r[0])["records"].as_array().unwrap();
     assert_eq!(files.len(), 1, "{files:?}");
-    assert_eq!((files[0]["key"].as_str(), files[0]["props"]["path"].as_str()), (Some("/data/a.wav"), Some("/data/a.wav")));
+    assert_eq!(
+        (files[0]["key"].as_str(), files[0]["props"]["path"].as_str()),
+        (Some("/data/a.wav"), Some("/data/a.wav"))
+    );
     assert_eq!(ok(&r[1])["key"], "/data/a.wav");
     err(&r[2], "denied");
     err(&r[3], "denied");
@@ -169,7 +193,10 @@ fn grants_owners_files_settings_paths_and_quota() {
     assert!(!cols.iter().any(|c| c["name"] == "playlists"), "only what it may read: {cols:?}");
     // What the host answered on its own (not echoing a path the plugin gave) names no host path.
     let text = serde_json::to_string(&[&r[0], &r[1], &r[6], &r[7]]).unwrap();
-    assert!(!text.contains(&elsewhere.display().to_string()) && !text.contains(&data.display().to_string()), "no host path leaks: {text}");
+    assert!(
+        !text.contains(&elsewhere.display().to_string()) && !text.contains(&data.display().to_string()),
+        "no host path leaks: {text}"
+    );
 
     // A library file moved inside a grant (as `spotify apply` moves them): a link to its new
     // path has the library follow it (same size and mtime, old path gone), without a rescan,
@@ -180,13 +207,17 @@ fn grants_owners_files_settings_paths_and_quota() {
     std::fs::rename(data.join("a.wav"), data.join("a-moved.wav")).unwrap();
     std::fs::create_dir_all(out.join("sub")).unwrap();
     std::fs::rename(out.join("c.wav"), out.join("sub/c.wav")).unwrap();
-    let r = calls(&h, "testkit", json!([
-        {"op": "link", "collection": "tracks", "key": "t1", "property": "files", "target": "/data/a-moved.wav"},
-        {"op": "link", "collection": "tracks", "key": "t1", "property": "files", "target": "/out/sub/c.wav"},
-        {"op": "get", "collection": "files", "key": "/out/sub/c.wav"},
-        {"op": "get", "collection": "files", "key": "/out/c.wav"},
-        {"op": "get", "collection": "files", "key": "/data/a.wav"},
-    ]));
+    let r = calls(
+        &h,
+        "testkit",
+        json!([
+            {"op": "link", "collection": "tracks", "key": "t1", "property": "files", "target": "/data/a-moved.wav"},
+            {"op": "link", "collection": "tracks", "key": "t1", "property": "files", "target": "/out/sub/c.wav"},
+            {"op": "get", "collection": "files", "key": "/out/sub/c.wav"},
+            {"op": "get", "collection": "files", "key": "/out/c.wav"},
+            {"op": "get", "collection": "files", "key": "/data/a.wav"},
+        ]),
+    );
     assert!(err(&r[0], "denied").contains("/data/a-moved.wav"), "{}", r[0]);
     assert_eq!(ok(&r[1]), &json!(true), "{}", r[1]);
     assert_eq!(ok(&r[2])["props"]["fingerprinted"], true, "the row followed, fingerprint and all: {}", r[2]);
@@ -198,8 +229,18 @@ fn grants_owners_files_settings_paths_and_quota() {
     assert_eq!(s["result"]["settings"], json!({"market": "DE", "paging": {"size": 50}}), "{s}");
     assert_eq!(task(&h, "other", "settings", json!({}))["result"]["settings"], json!({}));
     let a = data.join("a.wav");
-    let hosts = [a.to_str().unwrap().to_string(), data.join("new/c.wav").display().to_string(), elsewhere.join("b.wav").display().to_string(), format!("{}/../../elsewhere/b.wav", data.display())];
-    let p = task(&h, "testkit", "paths", json!({"host": hosts, "guest": ["/data/a.wav", "/out/x", "/data/../elsewhere/b.wav", "/nope/a"]}));
+    let hosts = [
+        a.to_str().unwrap().to_string(),
+        data.join("new/c.wav").display().to_string(),
+        elsewhere.join("b.wav").display().to_string(),
+        format!("{}/../../elsewhere/b.wav", data.display()),
+    ];
+    let p = task(
+        &h,
+        "testkit",
+        "paths",
+        json!({"host": hosts, "guest": ["/data/a.wav", "/out/x", "/data/../elsewhere/b.wav", "/nope/a"]}),
+    );
     let g = &p["result"]["guest_of"];
     assert_eq!(g[&hosts[0]], "/data/a.wav");
     assert_eq!(g[&hosts[1]], "/data/new/c.wav");
@@ -213,7 +254,10 @@ fn grants_owners_files_settings_paths_and_quota() {
     let printed = h.json(&["fp", "print", "--json", a.to_str().unwrap()]);
     let stored = task(&h, "testkit", "fp-library", json!({"path": "/data/a.wav"}));
     assert_eq!(stored["result"]["fingerprint"], printed["fingerprint"], "{stored}");
-    assert_eq!(task(&h, "testkit", "fp-library", json!({"path": "/data/none.wav"}))["result"]["fingerprint"], Value::Null);
+    assert_eq!(
+        task(&h, "testkit", "fp-library", json!({"path": "/data/none.wav"}))["result"]["fingerprint"],
+        Value::Null
+    );
     let outside = task(&h, "testkit", "fp-library", json!({"path": elsewhere.join("b.wav").to_str().unwrap()}));
     assert!(outside["error"]["message"].as_str().unwrap_or("").contains("denied"), "{outside}");
 
@@ -222,48 +266,78 @@ fn grants_owners_files_settings_paths_and_quota() {
     let r = one(&h, "other", json!({"op": "upsert", "collection": "tracks", "records": six}));
     assert!(err(&r, "quota").contains("other"), "{r}");
     assert_eq!(shown(&h, "tracks").len(), 1, "nothing of the batch written");
-    assert_eq!(ok(&one(&h, "other", json!({"op": "upsert", "collection": "tracks", "records": &six[..5]})))["inserted"], 5);
+    assert_eq!(
+        ok(&one(&h, "other", json!({"op": "upsert", "collection": "tracks", "records": &six[..5]})))["inserted"],
+        5
+    );
 
     // plugin inspect shows the collections asked for against the grants.
     let i = h.json(&["plugin", "inspect", "testkit", "--json"]);
-    let access = |name: &str| i["collections"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap()["access"].clone();
-    assert_eq!((access("tracks"), access("files"), access("playlists")), (json!("read-write"), json!("read-only"), json!("not granted")), "{i}");
+    let access =
+        |name: &str| i["collections"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap()["access"].clone();
+    assert_eq!(
+        (access("tracks"), access("files"), access("playlists")),
+        (json!("read-write"), json!("read-only"), json!("not granted")),
+        "{i}"
+    );
     let text = String::from_utf8(h.ok(&["plugin", "inspect", "testkit"]).stdout).unwrap();
-    assert!(text.contains("catalog  (wanted → granted in baton.toml)") && text.contains(r#"write = ["playlists"]"#), "{text}");
+    assert!(
+        text.contains("catalog  (wanted → granted in baton.toml)") && text.contains(r#"write = ["playlists"]"#),
+        "{text}"
+    );
     let list = h.json(&["plugin", "list", "--json"]);
     let other = list.as_array().unwrap().iter().find(|p| p["name"] == "other").unwrap();
-    let got: Vec<(&str, &str)> = other["collections"].as_array().unwrap().iter().map(|c| (c["name"].as_str().unwrap(), c["access"].as_str().unwrap())).collect();
+    let got: Vec<(&str, &str)> = other["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["access"].as_str().unwrap()))
+        .collect();
     assert!(got.contains(&("tracks", "read-write")) && got.contains(&("files", "not granted")), "{got:?}");
 }
 
 #[test]
 fn schema_changes_idempotent_upserts_relations_and_matching() {
     let h = home(TOML);
-    let tracks = json!([track("t1", "Levels", &["Avicii"], 199_000), track("t2", "Titanium", &["David Guetta", "Sia"], 245_000)]);
-    let r = calls(&h, "testkit", json!([
-        {"op": "upsert", "collection": "artists", "records": [{"key": "a1", "props": {"name": "Avicii"}}]},
-        {"op": "upsert", "collection": "tracks", "records": tracks},
-        {"op": "changes", "since": 0},
-        {"op": "upsert", "collection": "tracks", "records": tracks},
-        {"op": "changes", "since": 0},
-    ]));
+    let tracks = json!([
+        track("t1", "Levels", &["Avicii"], 199_000),
+        track("t2", "Titanium", &["David Guetta", "Sia"], 245_000)
+    ]);
+    let r = calls(
+        &h,
+        "testkit",
+        json!([
+            {"op": "upsert", "collection": "artists", "records": [{"key": "a1", "props": {"name": "Avicii"}}]},
+            {"op": "upsert", "collection": "tracks", "records": tracks},
+            {"op": "changes", "since": 0},
+            {"op": "upsert", "collection": "tracks", "records": tracks},
+            {"op": "changes", "since": 0},
+        ]),
+    );
     assert_eq!(ok(&r[1])["inserted"], 2);
     assert_eq!(ok(&r[3]), &json!({"inserted": 0, "updated": 0, "unchanged": 2}), "the second run changes nothing");
     assert_eq!(ok(&r[2]), ok(&r[4]), "and logs nothing");
 
     // Relations both ways: a track's artist refs, the artist's tracks (derived side).
-    let r = calls(&h, "testkit", json!([
-        {"op": "link", "collection": "tracks", "key": "t1", "property": "artist_refs", "target": "a1", "added_at": "2026-01-02T03:04:05Z"},
-        {"op": "links", "collection": "tracks", "key": "t1", "property": "artist_refs"},
-        {"op": "links", "collection": "artists", "key": "a1", "property": "tracks"},
-        {"op": "get", "collection": "artists", "key": "a1"},
-        {"op": "link", "collection": "tracks", "key": "t1", "property": "artist_refs", "target": "a1"},
-        {"op": "link", "collection": "tracks", "key": "t1", "property": "artist_refs", "target": "missing"},
-        {"op": "unlink", "collection": "tracks", "key": "t2", "property": "artist_refs", "target": "a1"},
-    ]));
+    let r = calls(
+        &h,
+        "testkit",
+        json!([
+            {"op": "link", "collection": "tracks", "key": "t1", "property": "artist_refs", "target": "a1", "added_at": "2026-01-02T03:04:05Z"},
+            {"op": "links", "collection": "tracks", "key": "t1", "property": "artist_refs"},
+            {"op": "links", "collection": "artists", "key": "a1", "property": "tracks"},
+            {"op": "get", "collection": "artists", "key": "a1"},
+            {"op": "link", "collection": "tracks", "key": "t1", "property": "artist_refs", "target": "a1"},
+            {"op": "link", "collection": "tracks", "key": "t1", "property": "artist_refs", "target": "missing"},
+            {"op": "unlink", "collection": "tracks", "key": "t2", "property": "artist_refs", "target": "a1"},
+        ]),
+    );
     assert_eq!(ok(&r[0]), &json!(true));
     let fwd = ok(&r[1]).as_array().unwrap();
-    assert_eq!((fwd.len(), fwd[0]["key"].as_str(), fwd[0]["added_at"].as_str()), (1, Some("a1"), Some("2026-01-02T03:04:05Z")));
+    assert_eq!(
+        (fwd.len(), fwd[0]["key"].as_str(), fwd[0]["added_at"].as_str()),
+        (1, Some("a1"), Some("2026-01-02T03:04:05Z"))
+    );
     let back = ok(&r[2]).as_array().unwrap();
     assert_eq!((back.len(), back[0]["key"].as_str()), (1, Some("t1")));
     assert_eq!(ok(&r[3])["props"]["tracks"], json!(["t1"]));
@@ -272,18 +346,22 @@ fn schema_changes_idempotent_upserts_relations_and_matching() {
     assert_eq!(ok(&r[6]), &json!(false));
 
     // Rename and removal through a plugin keep every value.
-    let r = calls(&h, "testkit", json!([
-        {"op": "ensure", "collection": "tracks", "properties": [{"id": "testkit.energy", "name": "Energy", "kind": "number"}]},
-        {"op": "upsert", "collection": "tracks", "records": [{"key": "t1", "props": {"testkit.energy": 7}}, {"key": "t2", "props": {"testkit.energy": 9}}]},
-        {"op": "rename", "collection": "tracks", "property": "testkit.energy", "name": "Energy level"},
-        {"op": "get", "collection": "tracks", "key": "t1"},
-        {"op": "remove", "collection": "tracks", "property": "testkit.energy"},
-        {"op": "get", "collection": "tracks", "key": "t1"},
-        {"op": "get", "collection": "tracks", "key": "t1", "archived": true},
-        {"op": "ensure", "collection": "tracks", "properties": [{"id": "testkit.energy", "kind": "number"}]},
-        {"op": "get", "collection": "tracks", "key": "t2"},
-        {"op": "rename", "collection": "tracks", "property": "title", "name": "Name"},
-    ]));
+    let r = calls(
+        &h,
+        "testkit",
+        json!([
+            {"op": "ensure", "collection": "tracks", "properties": [{"id": "testkit.energy", "name": "Energy", "kind": "number"}]},
+            {"op": "upsert", "collection": "tracks", "records": [{"key": "t1", "props": {"testkit.energy": 7}}, {"key": "t2", "props": {"testkit.energy": 9}}]},
+            {"op": "rename", "collection": "tracks", "property": "testkit.energy", "name": "Energy level"},
+            {"op": "get", "collection": "tracks", "key": "t1"},
+            {"op": "remove", "collection": "tracks", "property": "testkit.energy"},
+            {"op": "get", "collection": "tracks", "key": "t1"},
+            {"op": "get", "collection": "tracks", "key": "t1", "archived": true},
+            {"op": "ensure", "collection": "tracks", "properties": [{"id": "testkit.energy", "kind": "number"}]},
+            {"op": "get", "collection": "tracks", "key": "t2"},
+            {"op": "rename", "collection": "tracks", "property": "title", "name": "Name"},
+        ]),
+    );
     for i in [0, 1, 2, 4, 7] {
         ok(&r[i]);
     }
@@ -294,28 +372,44 @@ fn schema_changes_idempotent_upserts_relations_and_matching() {
     err(&r[9], "denied");
 
     // Matching, and resolve-track: match, create when none, nothing when ambiguous.
-    let r = calls(&h, "testkit", json!([
-        {"op": "match", "query": {"title": "Titanium (feat. Sia)", "artists": ["David Guetta"], "duration_ms": 245500}},
-        {"op": "resolve", "query": {"title": "LEVELS", "artists": ["avicii"], "duration_ms": 199_500}, "record": {"key": "new", "props": {"title": "x"}}},
-        {"op": "resolve", "query": {"title": "Wake Me Up", "artists": ["Avicii"], "duration_ms": 247_000}, "record": {"key": "t3", "props": {"title": "Wake Me Up", "artists": ["Avicii"], "duration_ms": 247000}}},
-        {"op": "resolve", "query": {"title": "Wake Me Up", "artists": ["Avicii"], "duration_ms": 247_000}, "record": {"key": "t4", "props": {"title": "Wake Me Up"}}},
-    ]));
+    let r = calls(
+        &h,
+        "testkit",
+        json!([
+            {"op": "match", "query": {"title": "Titanium (feat. Sia)", "artists": ["David Guetta"], "duration_ms": 245500}},
+            {"op": "resolve", "query": {"title": "LEVELS", "artists": ["avicii"], "duration_ms": 199_500}, "record": {"key": "new", "props": {"title": "x"}}},
+            {"op": "resolve", "query": {"title": "Wake Me Up", "artists": ["Avicii"], "duration_ms": 247_000}, "record": {"key": "t3", "props": {"title": "Wake Me Up", "artists": ["Avicii"], "duration_ms": 247000}}},
+            {"op": "resolve", "query": {"title": "Wake Me Up", "artists": ["Avicii"], "duration_ms": 247_000}, "record": {"key": "t4", "props": {"title": "Wake Me Up"}}},
+        ]),
+    );
     let m = ok(&r[0]);
     assert_eq!((m["verdict"].as_str(), m["candidates"][0]["key"].as_str()), (Some("match"), Some("t2")), "{m}");
     assert_eq!(ok(&r[2])["created"], true);
     assert_eq!(ok(&r[2])["key"], "t3");
-    assert_eq!((ok(&r[3])["key"].as_str(), ok(&r[3])["created"].as_bool()), (Some("t3"), Some(false)), "found, not created again");
+    assert_eq!(
+        (ok(&r[3])["key"].as_str(), ok(&r[3])["created"].as_bool()),
+        (Some("t3"), Some(false)),
+        "found, not created again"
+    );
     let keys: Vec<String> = shown(&h, "tracks").iter().map(|t| t["key"].as_str().unwrap().to_string()).collect();
     assert!(!keys.contains(&"t4".to_string()) && keys.contains(&"t3".to_string()), "{keys:?}");
     assert_eq!((ok(&r[1])["key"].as_str(), ok(&r[1])["created"].as_bool()), (Some("t1"), Some(false)), "{}", r[1]);
 
     // Two tracks too close to call: ambiguous, and nothing created.
-    let r = calls(&h, "testkit", json!([
-        {"op": "upsert", "collection": "tracks", "records": [track("d1", "Same Song", &["Dup"], 200_000), track("d2", "Same Song", &["Dup"], 200_000)]},
-        {"op": "resolve", "query": {"title": "Same Song", "artists": ["Dup"], "duration_ms": 200_000}, "record": {"key": "d3", "props": {"title": "Same Song"}}},
-    ]));
+    let r = calls(
+        &h,
+        "testkit",
+        json!([
+            {"op": "upsert", "collection": "tracks", "records": [track("d1", "Same Song", &["Dup"], 200_000), track("d2", "Same Song", &["Dup"], 200_000)]},
+            {"op": "resolve", "query": {"title": "Same Song", "artists": ["Dup"], "duration_ms": 200_000}, "record": {"key": "d3", "props": {"title": "Same Song"}}},
+        ]),
+    );
     let res = ok(&r[1]);
-    assert_eq!((&res["key"], &res["created"], res["outcome"]["verdict"].as_str()), (&Value::Null, &json!(false), Some("ambiguous")), "{res}");
+    assert_eq!(
+        (&res["key"], &res["created"], res["outcome"]["verdict"].as_str()),
+        (&Value::Null, &json!(false), Some("ambiguous")),
+        "{res}"
+    );
     assert!(!shown(&h, "tracks").iter().any(|t| t["key"] == "d3"));
 }
 
@@ -325,33 +419,41 @@ fn schema_changes_idempotent_upserts_relations_and_matching() {
 #[test]
 fn link_methods_added_at_and_manual_links() {
     let h = home(TOML);
-    let r = calls(&h, "testkit", json!([
-        {"op": "upsert", "collection": "artists", "records": [{"key": "a1", "props": {"name": "Avicii"}}, {"key": "a2", "props": {"name": "Aloe Blacc"}}]},
-        {"op": "upsert", "collection": "tracks", "records": [track("m1", "Levels", &["Avicii"], 199_000), track("m2", "Wake Me Up", &["Avicii"], 247_000)]},
-        {"op": "match", "query": {"title": "LEVELS (Original Mix)", "artists": ["avicii"], "duration_ms": 199_500}},
-    ]));
+    let r = calls(
+        &h,
+        "testkit",
+        json!([
+            {"op": "upsert", "collection": "artists", "records": [{"key": "a1", "props": {"name": "Avicii"}}, {"key": "a2", "props": {"name": "Aloe Blacc"}}]},
+            {"op": "upsert", "collection": "tracks", "records": [track("m1", "Levels", &["Avicii"], 199_000), track("m2", "Wake Me Up", &["Avicii"], 247_000)]},
+            {"op": "match", "query": {"title": "LEVELS (Original Mix)", "artists": ["avicii"], "duration_ms": 199_500}},
+        ]),
+    );
     let m = ok(&r[2]);
     assert_eq!((m["verdict"].as_str(), m["candidates"][0]["key"].as_str()), (Some("match"), Some("m1")), "{m}");
     let method = m["candidates"][0]["method"].as_str().unwrap().to_string();
     assert_eq!(method, "normalized", "{m}");
 
-    let r = calls(&h, "testkit", json!([
-        // 0: the match, linked with its method.
-        {"op": "link", "collection": "tracks", "key": "m1", "property": "artist_refs", "target": "a1", "method": method},
-        // 1: a plugin may not make a manual link.
-        {"op": "link", "collection": "tracks", "key": "m1", "property": "artist_refs", "target": "a2", "method": "manual"},
-        // 2: a data link, from the derived side, with its added_at.
-        {"op": "link", "collection": "artists", "key": "a2", "property": "tracks", "target": "m1", "added_at": "2025-05-05T10:00:00Z"},
-        {"op": "links", "collection": "tracks", "key": "m1", "property": "artist_refs"},
-        {"op": "links", "collection": "artists", "key": "a1", "property": "tracks"},
-        // 5: a new added_at on an existing link (stored side) is recorded; the method stays.
-        {"op": "link", "collection": "tracks", "key": "m1", "property": "artist_refs", "target": "a1", "added_at": "2024-01-01", "method": method},
-        {"op": "links", "collection": "tracks", "key": "m1", "property": "artist_refs"},
-        // 7: an upsert of the same relation values keeps each link's method.
-        {"op": "upsert", "collection": "tracks", "records": [{"key": "m1", "props": {"artist_refs": ["a1"]}}]},
-        {"op": "links", "collection": "tracks", "key": "m1", "property": "artist_refs"},
-        {"op": "changes", "since": 0},
-    ]));
+    let r = calls(
+        &h,
+        "testkit",
+        json!([
+            // 0: the match, linked with its method.
+            {"op": "link", "collection": "tracks", "key": "m1", "property": "artist_refs", "target": "a1", "method": method},
+            // 1: a plugin may not make a manual link.
+            {"op": "link", "collection": "tracks", "key": "m1", "property": "artist_refs", "target": "a2", "method": "manual"},
+            // 2: a data link, from the derived side, with its added_at.
+            {"op": "link", "collection": "artists", "key": "a2", "property": "tracks", "target": "m1", "added_at": "2025-05-05T10:00:00Z"},
+            {"op": "links", "collection": "tracks", "key": "m1", "property": "artist_refs"},
+            {"op": "links", "collection": "artists", "key": "a1", "property": "tracks"},
+            // 5: a new added_at on an existing link (stored side) is recorded; the method stays.
+            {"op": "link", "collection": "tracks", "key": "m1", "property": "artist_refs", "target": "a1", "added_at": "2024-01-01", "method": method},
+            {"op": "links", "collection": "tracks", "key": "m1", "property": "artist_refs"},
+            // 7: an upsert of the same relation values keeps each link's method.
+            {"op": "upsert", "collection": "tracks", "records": [{"key": "m1", "props": {"artist_refs": ["a1"]}}]},
+            {"op": "links", "collection": "tracks", "key": "m1", "property": "artist_refs"},
+            {"op": "changes", "since": 0},
+        ]),
+    );
     assert_eq!(ok(&r[0]), &json!(true));
     let msg = err(&r[1], "denied");
     assert!(msg.contains("manual") && msg.contains("m1") && msg.contains("artist_refs"), "{msg}");
@@ -359,14 +461,26 @@ fn link_methods_added_at_and_manual_links() {
     let fwd = ok(&r[3]).as_array().unwrap();
     assert_eq!(fwd.len(), 2, "{fwd:?}");
     assert_eq!((fwd[0]["key"].as_str(), fwd[0]["method"].as_str()), (Some("a1"), Some("normalized")));
-    assert_eq!((fwd[1]["key"].as_str(), &fwd[1]["method"], fwd[1]["added_at"].as_str()), (Some("a2"), &Value::Null, Some("2025-05-05T10:00:00Z")), "derived side: added_at kept, no method");
+    assert_eq!(
+        (fwd[1]["key"].as_str(), &fwd[1]["method"], fwd[1]["added_at"].as_str()),
+        (Some("a2"), &Value::Null, Some("2025-05-05T10:00:00Z")),
+        "derived side: added_at kept, no method"
+    );
     let back = ok(&r[4]).as_array().unwrap();
-    assert_eq!((back[0]["key"].as_str(), back[0]["method"].as_str()), (Some("m1"), Some("normalized")), "the method shows from both sides");
+    assert_eq!(
+        (back[0]["key"].as_str(), back[0]["method"].as_str()),
+        (Some("m1"), Some("normalized")),
+        "the method shows from both sides"
+    );
     assert_eq!(ok(&r[5]), &json!(true), "a changed added_at is a change");
     let a1 = ok(&r[6]).as_array().unwrap().iter().find(|l| l["key"] == "a1").unwrap().clone();
     assert_eq!((a1["added_at"].as_str(), a1["method"].as_str()), (Some("2024-01-01"), Some("normalized")));
     let a1 = ok(&r[8]).as_array().unwrap().iter().find(|l| l["key"] == "a1").unwrap().clone();
-    assert_eq!((a1["added_at"].as_str(), a1["method"].as_str()), (Some("2024-01-01"), Some("normalized")), "re-upserted: method and added_at kept");
+    assert_eq!(
+        (a1["added_at"].as_str(), a1["method"].as_str()),
+        (Some("2024-01-01"), Some("normalized")),
+        "re-upserted: method and added_at kept"
+    );
     // Every link call above was logged `link` on the stored side (tracks/m1), never `update`.
     let ops: Vec<(String, Value)> = ok(&r[9])
         .as_array()
@@ -377,17 +491,24 @@ fn link_methods_added_at_and_manual_links() {
         .collect();
     let names: Vec<&str> = ops.iter().map(|(o, _)| o.as_str()).collect();
     assert_eq!(&names[..3], &["link", "link", "link"], "{ops:?}");
-    assert_eq!((ops[1].1["target_key"].as_str(), ops[1].1["added_at"].as_str(), &ops[1].1["method"]), (Some("a2"), Some("2025-05-05T10:00:00Z"), &Value::Null));
+    assert_eq!(
+        (ops[1].1["target_key"].as_str(), ops[1].1["added_at"].as_str(), &ops[1].1["method"]),
+        (Some("a2"), Some("2025-05-05T10:00:00Z"), &Value::Null)
+    );
     assert_eq!((ops[2].1["added_at"].as_str(), ops[2].1["method"].as_str()), (Some("2024-01-01"), Some("normalized")));
 
     // The user's manual link: the plugin cannot overwrite it, neither by `link` nor by upsert.
     h.ok(&["catalog", "link", "tracks", "m2", "artist_refs", "a1"]);
-    let r = calls(&h, "testkit", json!([
-        {"op": "link", "collection": "tracks", "key": "m2", "property": "artist_refs", "target": "a1", "method": "isrc"},
-        {"op": "upsert", "collection": "tracks", "records": [{"key": "m2", "props": {"artist_refs": ["a1"]}}]},
-        {"op": "unlink", "collection": "tracks", "key": "m2", "property": "artist_refs", "target": "a1"},
-        {"op": "links", "collection": "tracks", "key": "m2", "property": "artist_refs"},
-    ]));
+    let r = calls(
+        &h,
+        "testkit",
+        json!([
+            {"op": "link", "collection": "tracks", "key": "m2", "property": "artist_refs", "target": "a1", "method": "isrc"},
+            {"op": "upsert", "collection": "tracks", "records": [{"key": "m2", "props": {"artist_refs": ["a1"]}}]},
+            {"op": "unlink", "collection": "tracks", "key": "m2", "property": "artist_refs", "target": "a1"},
+            {"op": "links", "collection": "tracks", "key": "m2", "property": "artist_refs"},
+        ]),
+    );
     assert!(err(&r[0], "invalid").contains("by hand"), "{}", r[0]);
     assert!(r[2].get("error").is_some(), "a plugin's unlink of a manual link is refused: {}", r[2]);
     let l = ok(&r[3]).as_array().unwrap();
@@ -405,13 +526,17 @@ fn link_methods_added_at_and_manual_links() {
 #[test]
 fn an_upsert_over_the_per_call_cap_is_refused_and_the_task_goes_on() {
     let h = home(TOML);
-    let r = calls(&h, "testkit", json!([
-        {"op": "upsert", "collection": "tracks", "records": [track("c1", "Before", &["A"], 100_000)]},
-        {"op": "upsert", "collection": "tracks", "key": "huge", "pad_bytes": 9 << 20},
-        {"op": "get", "collection": "tracks", "key": "huge"},
-        {"op": "upsert", "collection": "tracks", "records": [track("c2", "After", &["A"], 100_000)]},
-        {"op": "upsert", "collection": "tracks", "key": "c3", "pad_bytes": 60_000},
-    ]));
+    let r = calls(
+        &h,
+        "testkit",
+        json!([
+            {"op": "upsert", "collection": "tracks", "records": [track("c1", "Before", &["A"], 100_000)]},
+            {"op": "upsert", "collection": "tracks", "key": "huge", "pad_bytes": 9 << 20},
+            {"op": "get", "collection": "tracks", "key": "huge"},
+            {"op": "upsert", "collection": "tracks", "records": [track("c2", "After", &["A"], 100_000)]},
+            {"op": "upsert", "collection": "tracks", "key": "c3", "pad_bytes": 60_000},
+        ]),
+    );
     assert_eq!(ok(&r[0])["inserted"], 1);
     let m = err(&r[1], "invalid");
     assert!(m.contains("per-call cap") && m.contains(&(8u64 << 20).to_string()) && m.contains("tracks"), "{m}");
@@ -445,7 +570,8 @@ fn bench_files_query_in_a_100k_library() {
             ins.execute(rusqlite::params![p.to_str().unwrap(), format!("Song {i}")]).unwrap();
         }
         for i in 0..200 {
-            ins.execute(rusqlite::params![data.join(format!("g{i:04}.flac")).to_str().unwrap(), format!("Mine {i}")]).unwrap();
+            ins.execute(rusqlite::params![data.join(format!("g{i:04}.flac")).to_str().unwrap(), format!("Mine {i}")])
+                .unwrap();
         }
     }
     t.commit().unwrap();
@@ -474,7 +600,10 @@ fn bench_files_query_in_a_100k_library() {
         let files = res[1]["ok"].as_array().unwrap().iter().find(|c| c["name"] == "files").unwrap()["records"].clone();
         assert_eq!(files, 201, "the grant's files only");
     }
-    println!("files: query (50) + collections over 100,000 library files, 201 in the grant: best of 3 `baton run` {:.0} ms ({bin})", best.as_secs_f64() * 1000.0);
+    println!(
+        "files: query (50) + collections over 100,000 library files, 201 in the grant: best of 3 `baton run` {:.0} ms ({bin})",
+        best.as_secs_f64() * 1000.0
+    );
 }
 
 /// A `kill -9` of `baton serve` while a plugin upserts batch after batch: every batch is all
@@ -485,7 +614,9 @@ fn the_change_log_has_no_gap_across_a_kill_9_during_a_large_batch() {
     let h = home(&TOML.replace(r#"write = ["tracks", "artists"]"#, r#"write = ["tracks", "artists", "playlists"]"#));
     let mut batches: Vec<Value> = (0..12)
         .map(|b| {
-            let records: Vec<Value> = (0..1500).map(|i| track(&format!("k{b:02}-{i:04}"), &format!("Song {b} {i}"), &["Artist"], 180_000 + i)).collect();
+            let records: Vec<Value> = (0..1500)
+                .map(|i| track(&format!("k{b:02}-{i:04}"), &format!("Song {b} {i}"), &["Artist"], 180_000 + i))
+                .collect();
             json!({"op": "upsert", "collection": "tracks", "records": records})
         })
         .collect();
@@ -536,10 +667,15 @@ fn the_change_log_has_no_gap_across_a_kill_9_during_a_large_batch() {
     assert!(contiguous(&before), "no gap after the kill");
 
     // A new process writes on: what is in stays unchanged, and the log goes on without a gap.
-    let r = task(&h, "testkit", "catalog", json!({"calls": [
-        {"op": "upsert", "collection": "tracks", "records": [track("k00-0000", "Song 0 0", &["Artist"], 180_000)]},
-        {"op": "upsert", "collection": "tracks", "records": [track("after", "After", &["Artist"], 1_000)]},
-    ]}));
+    let r = task(
+        &h,
+        "testkit",
+        "catalog",
+        json!({"calls": [
+            {"op": "upsert", "collection": "tracks", "records": [track("k00-0000", "Song 0 0", &["Artist"], 180_000)]},
+            {"op": "upsert", "collection": "tracks", "records": [track("after", "After", &["Artist"], 1_000)]},
+        ]}),
+    );
     assert_eq!(r["result"]["results"][0]["ok"]["unchanged"], 1, "{r}");
     assert_eq!(r["result"]["results"][1]["ok"]["inserted"], 1, "{r}");
     let all = seqs(&h);

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support;
 use support::Home;
@@ -59,7 +59,8 @@ fn check_bounded(returns: &HashMap<String, Value>, peak: u64, bystanders: usize)
 
 fn make_db(path: &std::path::Path) {
     let c = rusqlite::Connection::open(path).unwrap();
-    c.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT); INSERT INTO t(name) VALUES ('a'), ('b');").unwrap();
+    c.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT); INSERT INTO t(name) VALUES ('a'), ('b');")
+        .unwrap();
 }
 
 fn kind(v: &Value) -> &str {
@@ -98,7 +99,13 @@ fn sqlite_statements_are_refused_or_bounded() {
         "BEGIN".into(),
         "SELECT count(*) FROM t".into(),
     ];
-    drop_task(&h, "SQL", "testkit", "sql-attack", json!({"path": "/data/lib.db", "queries": queries, "built": ["attach", "attach-memory"]}));
+    drop_task(
+        &h,
+        "SQL",
+        "testkit",
+        "sql-attack",
+        json!({"path": "/data/lib.db", "queries": queries, "built": ["attach", "attach-memory"]}),
+    );
     let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c";
     drop_task(&h, "ENDLESS", "testkit", "sql-attack", json!({"path": "/data/lib.db", "queries": [endless]}));
     // An endless CTE feeding an aggregate that outgrows SQLITE_LIMIT_LENGTH: SQLite notes the
@@ -113,7 +120,8 @@ fn sqlite_statements_are_refused_or_bounded() {
     assert_eq!(r["status"], "completed", "{r}");
     let results = r["result"]["results"].as_array().unwrap();
     assert_eq!(results.len(), queries.len() + 2, "{r}");
-    let by: HashMap<&str, &Value> = queries.iter().map(String::as_str).chain(["attach", "attach-memory"]).zip(results).collect();
+    let by: HashMap<&str, &Value> =
+        queries.iter().map(String::as_str).chain(["attach", "attach-memory"]).zip(results).collect();
     for (q, v) in &by {
         if *q == "SELECT count(*) FROM t" {
             assert_eq!(v["ok"]["rows"], 1, "{q}: {v}");
@@ -123,7 +131,11 @@ fn sqlite_statements_are_refused_or_bounded() {
         } else if q.starts_with("SELECT zeroblob") || q.contains("randomblob") {
             // Over SQLITE_LIMIT_LENGTH (or over what one call returns): refused, not allocated.
             assert_eq!(kind(v), "invalid", "{q}: {v}");
-            assert!(v["error"]["message"].as_str().unwrap().contains("too big") || v["error"]["message"].as_str().unwrap().contains("bytes"), "{q}: {v}");
+            assert!(
+                v["error"]["message"].as_str().unwrap().contains("too big")
+                    || v["error"]["message"].as_str().unwrap().contains("bytes"),
+                "{q}: {v}"
+            );
         } else if q.contains("readfile") || q.contains("writefile") {
             // Not in this build: no such function. Denied by name if it were.
             assert!(["denied", "invalid"].contains(&kind(v)), "{q}: {v}");
@@ -136,7 +148,10 @@ fn sqlite_statements_are_refused_or_bounded() {
     // The original is unchanged (still two rows, no table x).
     let c = rusqlite::Connection::open(h.root.join("data/lib.db")).unwrap();
     assert_eq!(c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)).unwrap(), 2);
-    assert_eq!(c.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'x'", [], |r| r.get::<_, i64>(0)).unwrap(), 0);
+    assert_eq!(
+        c.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'x'", [], |r| r.get::<_, i64>(0)).unwrap(),
+        0
+    );
 
     for id in ["ENDLESS", "GROWING"] {
         let e = &returns[id];
@@ -157,7 +172,8 @@ fn sqlite_opens_of_hostile_files() {
     assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
     std::os::unix::fs::symlink(h.root.join("secret.db"), data.join("out.db")).unwrap();
     std::fs::write(data.join("empty.db"), b"").unwrap();
-    std::fs::write(data.join("text.db"), "not a database at all, just some text that is long enough".repeat(100)).unwrap();
+    std::fs::write(data.join("text.db"), "not a database at all, just some text that is long enough".repeat(100))
+        .unwrap();
     std::fs::create_dir(data.join("dir.db")).unwrap();
     make_db(&data.join("w.db"));
     std::os::unix::fs::symlink("/etc/passwd", data.join("w.db-wal")).unwrap();
@@ -174,7 +190,13 @@ fn sqlite_opens_of_hostile_files() {
         ("NUL", "/data/lib.db\0x"),
     ];
     for (id, path) in cases {
-        drop_task(&h, id, "testkit", "sql-attack", json!({"path": path, "queries": ["SELECT count(*) FROM sqlite_master"]}));
+        drop_task(
+            &h,
+            id,
+            "testkit",
+            "sql-attack",
+            json!({"path": path, "queries": ["SELECT count(*) FROM sqlite_master"]}),
+        );
     }
     drop_task(&h, "MANY", "testkit", "sql-open-many", json!({"path": "/data/lib.db", "count": 100}));
     drop_task(&h, "MANYDROP", "testkit", "sql-open-many", json!({"path": "/data/lib.db", "count": 40, "drop": true}));
@@ -284,20 +306,26 @@ fn catalog_floods_and_forgeries_are_contained() {
     }
     let c = res("CAT");
     let results = c["results"].as_array().unwrap();
-    let expect = ["invalid", "invalid", "invalid", "invalid", "invalid", "denied", "invalid", "denied", "denied", "denied"];
+    let expect =
+        ["invalid", "invalid", "invalid", "invalid", "invalid", "denied", "invalid", "denied", "denied", "denied"];
     for (i, k) in expect.iter().enumerate() {
         assert_eq!(kind(&results[i]), *k, "call {i}: {}", results[i]);
     }
     for i in [10, 11] {
         let records = results[i]["ok"]["records"].as_array().unwrap_or_else(|| panic!("{}", results[i]));
-        assert!(records.iter().all(|r| r["key"].as_str().unwrap().starts_with(['f', 'r'])), "only tracks: {}", results[i]);
+        assert!(
+            records.iter().all(|r| r["key"].as_str().unwrap().starts_with(['f', 'r'])),
+            "only tracks: {}",
+            results[i]
+        );
     }
     assert!(results[12]["ok"].is_object(), "regex metacharacters are plain text: {}", results[12]);
     assert!(results[13]["ok"].is_object() || kind(&results[13]) == "invalid", "{}", results[13]);
     assert_eq!(results[14]["ok"], json!([]), "{}", results[14]);
     // The plugin's rows stay within its quota, whatever ran at once.
     let cat = rusqlite::Connection::open(h.root.join("state/baton.sqlite")).unwrap();
-    let n: i64 = cat.query_row("SELECT count(*) FROM cat_records WHERE collection = 'tracks'", [], |r| r.get(0)).unwrap();
+    let n: i64 =
+        cat.query_row("SELECT count(*) FROM cat_records WHERE collection = 'tracks'", [], |r| r.get(0)).unwrap();
     assert!(n > 0 && n <= 5000, "{n} rows");
 }
 
@@ -311,8 +339,21 @@ fn paths_and_settings_stay_inside() {
     std::fs::write(data.join("in.txt"), b"x").unwrap();
     let long = format!("/data/{}", "a/".repeat(100_000));
     let host_long = format!("{}/{}", data.display(), "a/".repeat(100_000));
-    let hosts = json!(["/etc/passwd", format!("{}/../../etc/passwd", data.display()), format!("{}/link/passwd", data.display()), host_long, format!("{}/in.txt", data.display())]);
-    let guests = json!(["/data/../../etc/passwd", "/data/link/passwd", "/proc/self/root/etc/passwd", long, "/data/in.txt\u{0}/../../etc", "/data/in.txt"]);
+    let hosts = json!([
+        "/etc/passwd",
+        format!("{}/../../etc/passwd", data.display()),
+        format!("{}/link/passwd", data.display()),
+        host_long,
+        format!("{}/in.txt", data.display())
+    ]);
+    let guests = json!([
+        "/data/../../etc/passwd",
+        "/data/link/passwd",
+        "/proc/self/root/etc/passwd",
+        long,
+        "/data/in.txt\u{0}/../../etc",
+        "/data/in.txt"
+    ]);
     drop_task(&h, "PATHS", "testkit", "paths", json!({"host": hosts, "guest": guests}));
     drop_task(&h, "SETTINGS", "testkit", "settings", json!({}));
     drop_bystanders(&h, 2);

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support;
 use support::Home;
@@ -109,15 +109,24 @@ fn a_grant_swapped_for_a_symlink_while_serving_is_never_followed() {
 fn grant_layouts_that_allow_a_redirect_are_refused_naming_both_paths() {
     let h = home("\n[plugins.testkit]\ngrants = { data = \"data\" }\n");
     let toml = h.root.join("baton.toml");
-    let base = std::fs::read_to_string(&toml).unwrap().replace("\n[plugins.testkit]\ngrants = { data = \"data\" }\n", "");
+    let base =
+        std::fs::read_to_string(&toml).unwrap().replace("\n[plugins.testkit]\ngrants = { data = \"data\" }\n", "");
     std::fs::create_dir_all(h.root.join("out/inner")).unwrap();
     std::fs::create_dir_all(h.root.join("elsewhere")).unwrap();
     // `data` reached through a symlink into another plugin's writable grant.
     std::os::unix::fs::symlink(h.root.join("out"), h.root.join("elsewhere/link")).unwrap();
     let echo_writes_out = "\n[plugins.echo]\ngrants = { w = { path = \"out\", writable = true } }";
     let cases = [
-        ("NESTED", "grants = { out = { path = \"out\", writable = true }, data = \"out/inner\" }".to_string(), ["out/inner", "out"]),
-        ("OTHERS", format!("grants = {{ data = \"elsewhere/link/inner\" }}{echo_writes_out}"), ["elsewhere/link/inner", "out"]),
+        (
+            "NESTED",
+            "grants = { out = { path = \"out\", writable = true }, data = \"out/inner\" }".to_string(),
+            ["out/inner", "out"],
+        ),
+        (
+            "OTHERS",
+            format!("grants = {{ data = \"elsewhere/link/inner\" }}{echo_writes_out}"),
+            ["elsewhere/link/inner", "out"],
+        ),
     ];
     for (id, grants, named) in cases {
         std::fs::write(&toml, format!("{base}\n[plugins.testkit]\n{grants}\n")).unwrap();
@@ -133,7 +142,8 @@ fn grant_layouts_that_allow_a_redirect_are_refused_naming_both_paths() {
         }
     }
     // Read-only nesting stays allowed.
-    std::fs::write(&toml, format!("{base}\n[plugins.testkit]\ngrants = {{ repos = \"out\", data = \"out/inner\" }}\n")).unwrap();
+    std::fs::write(&toml, format!("{base}\n[plugins.testkit]\ngrants = {{ repos = \"out\", data = \"out/inner\" }}\n"))
+        .unwrap();
     std::fs::write(h.root.join("out/inner/x"), "nested").unwrap();
     drop_task(&h, "RONEST", "testkit", "read", json!({"path": "/data/x"}));
     h.ok(&["serve", "--once"]);
@@ -234,7 +244,8 @@ fn run_task(h: &Home, id: &str, plugin: &str, action: &str, params: Value) -> Va
     let file = h.root.parent().unwrap().join(format!("20260118T070951Z__TASK__{id}__Tester-Agent.json"));
     std::fs::write(&file, body.to_string()).unwrap();
     let out = h.run(&["run", file.to_str().unwrap()]);
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("baton run: {e}: {}", String::from_utf8_lossy(&out.stderr)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("baton run: {e}: {}", String::from_utf8_lossy(&out.stderr)))
 }
 
 /// A relation's `inverse` adds a property to its target collection: it is checked as one.
@@ -242,22 +253,32 @@ fn run_task(h: &Home, id: &str, plugin: &str, action: &str, params: Value) -> Va
 /// holding `..`, U+202E or NUL, never over an existing property.
 #[test]
 fn a_relations_inverse_is_checked_as_a_property_of_its_target() {
-    let h = home("\n[plugins.testkit]\ngrants = { data = \"data\" }\ncatalog = { read = [\"artists\"], write = [\"tracks\"] }\n");
+    let h = home(
+        "\n[plugins.testkit]\ngrants = { data = \"data\" }\ncatalog = { read = [\"artists\"], write = [\"tracks\"] }\n",
+    );
     let ensure = |inverse: &str, target: &str| {
         json!({"op": "ensure", "collection": "testkit.mine", "properties": [
             {"id": "testkit.rel", "kind": "relation", "target": target, "inverse": inverse}]})
     };
-    let r = run_task(&h, "INV", "testkit", "catalog", json!({"calls": [
-        ensure("testkit.back", "artists"),
-        ensure("testkit..\u{202e}x", "tracks"),
-        ensure("testkit.a\u{0}b", "tracks"),
-        ensure("djay.back", "tracks"),
-        ensure("title", "tracks"),
-        ensure("testkit.back", "tracks"),
-    ]}));
+    let r = run_task(
+        &h,
+        "INV",
+        "testkit",
+        "catalog",
+        json!({"calls": [
+            ensure("testkit.back", "artists"),
+            ensure("testkit..\u{202e}x", "tracks"),
+            ensure("testkit.a\u{0}b", "tracks"),
+            ensure("djay.back", "tracks"),
+            ensure("title", "tracks"),
+            ensure("testkit.back", "tracks"),
+        ]}),
+    );
     assert_eq!(r["status"], "completed", "{r}");
     let results = r["result"]["results"].as_array().unwrap();
-    for (i, what) in ["an ungranted target", "`..` and U+202E", "NUL", "another owner's id", "a core property"].iter().enumerate() {
+    for (i, what) in
+        ["an ungranted target", "`..` and U+202E", "NUL", "another owner's id", "a core property"].iter().enumerate()
+    {
         assert!(results[i].get("error").is_some(), "{what}: {}", results[i]);
     }
     assert_eq!(results[5]["ok"], json!(true), "its own inverse on a collection it writes: {}", results[5]);
@@ -277,19 +298,29 @@ fn links_into_an_unreadable_collection_answer_the_same_for_every_key() {
     h.ok(&["catalog", "import", "artists", csv.to_str().unwrap()]);
     let link = |key: &str| json!({"op": "link", "collection": "testkit.mine", "key": "k", "property": "testkit.rel", "target": key});
     let upsert = |key: &str| json!({"op": "upsert", "collection": "testkit.mine", "records": [{"key": "k", "props": {"testkit.rel": [key]}}]});
-    let r = run_task(&h, "ORACLE", "testkit", "catalog", json!({"calls": [
-        {"op": "ensure", "collection": "testkit.mine", "properties": [{"id": "testkit.rel", "kind": "relation", "target": "artists"}]},
-        {"op": "upsert", "collection": "testkit.mine", "records": [{"key": "k", "props": {}}]},
-        link("secret-artist"), link("no-such-artist"), upsert("secret-artist"), upsert("no-such-artist"),
-    ]}));
+    let r = run_task(
+        &h,
+        "ORACLE",
+        "testkit",
+        "catalog",
+        json!({"calls": [
+            {"op": "ensure", "collection": "testkit.mine", "properties": [{"id": "testkit.rel", "kind": "relation", "target": "artists"}]},
+            {"op": "upsert", "collection": "testkit.mine", "records": [{"key": "k", "props": {}}]},
+            link("secret-artist"), link("no-such-artist"), upsert("secret-artist"), upsert("no-such-artist"),
+        ]}),
+    );
     assert_eq!(r["status"], "completed", "{r}");
     let res = r["result"]["results"].as_array().unwrap();
-    let shape = |v: &Value| v["error"]["kind"].as_str().map(str::to_string).unwrap_or_else(|| format!("not an error: {v}"));
+    let shape =
+        |v: &Value| v["error"]["kind"].as_str().map(str::to_string).unwrap_or_else(|| format!("not an error: {v}"));
     assert_eq!(shape(&res[2]), "denied", "{}", res[2]);
     assert_eq!(res[2], res[3], "a link answers the same for a key that exists and one that does not");
     assert_eq!(shape(&res[4]), "denied", "{}", res[4]);
     assert_eq!(res[4]["error"]["kind"], res[5]["error"]["kind"]);
-    assert!(!res[4].to_string().contains("does not exist") && !res[5].to_string().contains("does not exist"), "{res:?}");
+    assert!(
+        !res[4].to_string().contains("does not exist") && !res[5].to_string().contains("does not exist"),
+        "{res:?}"
+    );
 }
 
 /// Memory the host keeps for a plugin counts at its real size: log lines of 4 MB, each cut to
@@ -449,7 +480,12 @@ fn a_compile_bomb_is_refused_at_install_and_at_load_within_the_compile_limits() 
     let took = started.elapsed();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "installed a compile bomb");
-    assert!(err.contains("bomb.wasm") && err.contains("exceeded the compile time limit of 2 s") && err.contains("compile_s"), "{err}");
+    assert!(
+        err.contains("bomb.wasm")
+            && err.contains("exceeded the compile time limit of 2 s")
+            && err.contains("compile_s"),
+        "{err}"
+    );
     // 2 s of CPU; the wall-time cap is 3 x 2 + 5 s.
     assert!(took < Duration::from_secs(20), "refused only after {took:?}");
     assert!(!h.root.join("plugins/bomb.wasm").exists());
@@ -478,7 +514,13 @@ fn a_compile_bomb_is_refused_at_install_and_at_load_within_the_compile_limits() 
     let r = returns(&h);
     assert_eq!(r["ECHO"]["status"], "completed", "{}", r["ECHO"]);
     assert_ne!(r["BOMB"]["status"], "completed", "{}", r["BOMB"]);
-    assert!(r["BOMB"]["error"]["message"].as_str().is_some_and(|m| m.contains("compile time limit") && m.contains("compile_s")), "{}", r["BOMB"]);
+    assert!(
+        r["BOMB"]["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("compile time limit") && m.contains("compile_s")),
+        "{}",
+        r["BOMB"]
+    );
     let status = h.json(&["status", "--json"]);
     let refused = status["refused_plugins"].to_string();
     assert!(refused.contains("bomb.wasm") && refused.contains("compile_s"), "{status}");
@@ -526,7 +568,11 @@ fn a_recorded_component_compiles_off_the_serve_loop() {
     let src = h.root.parent().unwrap().join("testkit-slow.wasm");
     std::fs::write(&src, &slow).unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
-    let out = h.cmd(&["plugin", "install", src.to_str().unwrap(), "--yes", "--json"]).env("XDG_CACHE_HOME", elsewhere.path()).output().unwrap();
+    let out = h
+        .cmd(&["plugin", "install", src.to_str().unwrap(), "--yes", "--json"])
+        .env("XDG_CACHE_HOME", elsewhere.path())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let new: Value = serde_json::from_slice(&out.stdout).unwrap();
     let new = new["plugin"]["sha256"].clone();
@@ -578,12 +624,19 @@ fn home_with(settings: &[(&str, &str)], toml: &str) -> Home {
 fn a_snapshot_query_over_its_tasks_sqlite_budget_fails_alone() {
     let h = home_with(&[("task_memory_mb", "32")], "\n[plugins.testkit]\ngrants = { data = \"data\" }\n");
     let db = rusqlite::Connection::open(h.root.join("data/small.db")).unwrap();
-    db.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT); INSERT INTO t(name) VALUES ('a'), ('b');").unwrap();
+    db.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT); INSERT INTO t(name) VALUES ('a'), ('b');")
+        .unwrap();
     drop(db);
     let sort = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 160000) \
                 SELECT i, randomblob(1000) AS b FROM c ORDER BY b";
     drop_task(&h, "HOG", "testkit", "sql-hog", json!({"path": "/data/small.db", "sql": sort}));
-    drop_task(&h, "SMALL", "testkit", "sql-hog", json!({"path": "/data/small.db", "sql": "SELECT name FROM t ORDER BY name"}));
+    drop_task(
+        &h,
+        "SMALL",
+        "testkit",
+        "sql-hog",
+        json!({"path": "/data/small.db", "sql": "SELECT name FROM t ORDER BY name"}),
+    );
     let started = Instant::now();
     h.ok(&["serve", "--once"]);
     eprintln!("two tasks in {:?}", started.elapsed());
@@ -602,7 +655,13 @@ fn a_snapshot_query_over_its_tasks_sqlite_budget_fails_alone() {
 /// testkit with its own collection `testkit.fat` of `count` records of about 250 KB each
 /// (the catalog's record cap is 256 KB), written `rounds` times.
 fn fat_collection(h: &Home, count: u64, rounds: u64) -> Value {
-    let r = run_task(h, "FAT", "testkit", "cat-fat", json!({"count": count, "pad_bytes": 250_000, "batch": 25, "rounds": rounds}));
+    let r = run_task(
+        h,
+        "FAT",
+        "testkit",
+        "cat-fat",
+        json!({"count": count, "pad_bytes": 250_000, "batch": 25, "rounds": rounds}),
+    );
     assert_eq!(r["status"], "completed", "{r}");
     r["result"].clone()
 }
@@ -618,13 +677,17 @@ fn catalog_calls_read_no_more_than_their_cap_to_answer() {
     let fat = fat_collection(&h, 200, 1);
     assert_eq!(fat["written"], 200, "{fat}");
     let scan = |cursor: Option<&str>| {
-        let r = run_task(&h, "SCAN", "testkit", "cat-scan", json!({"filter": "testkit.pad0=nothing", "cursor": cursor}));
+        let r =
+            run_task(&h, "SCAN", "testkit", "cat-scan", json!({"filter": "testkit.pad0=nothing", "cursor": cursor}));
         assert_eq!(r["status"], "completed", "{r}");
         r["result"]["page"].clone()
     };
     let first = scan(None);
     assert_eq!(first["records"], 0, "{first}");
-    let cursor = first["next"].as_str().unwrap_or_else(|| panic!("the page stops at the read cap with a cursor: {first}")).to_string();
+    let cursor = first["next"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the page stops at the read cap with a cursor: {first}"))
+        .to_string();
     // About 130 records of 250 KB fit 32 MiB: the cursor is well inside the collection, and
     // the rest is read from it.
     assert!(cursor.as_str() > "r00000050" && cursor.as_str() < "r00000199", "{cursor}");
@@ -651,9 +714,15 @@ fn a_track_query_is_bounded_before_any_work() {
     let answer = &r["result"]["answer"];
     assert!(answer.get("error").is_none(), "one id repeated is one id: {answer}");
     let ids: Vec<String> = (0..200).map(|i| format!("spotify:track:{i}")).collect();
-    let r = run_task(&h, "MANY", "testkit", "catalog", json!({"calls": [
-        {"op": "match", "query": {"title": "x", "artists": ["y"], "external_ids": ids}},
-    ]}));
+    let r = run_task(
+        &h,
+        "MANY",
+        "testkit",
+        "catalog",
+        json!({"calls": [
+            {"op": "match", "query": {"title": "x", "artists": ["y"], "external_ids": ids}},
+        ]}),
+    );
     let res = &r["result"]["results"][0];
     assert_eq!(res["error"]["kind"], "invalid", "{r}");
     assert!(res["error"]["message"].as_str().unwrap().contains("at most 64"), "{res}");
@@ -665,7 +734,8 @@ fn a_track_query_is_bounded_before_any_work() {
 #[test]
 fn the_change_log_counts_against_the_catalog_quota() {
     let h = home("\n[plugins.testkit]\ngrants = { data = \"data\" }\ncatalog_quota = { bytes = 2097152 }\n");
-    let r = run_task(&h, "FAT", "testkit", "cat-fat", json!({"count": 1, "pad_bytes": 250_000, "batch": 1, "rounds": 40}));
+    let r =
+        run_task(&h, "FAT", "testkit", "cat-fat", json!({"count": 1, "pad_bytes": 250_000, "batch": 1, "rounds": 40}));
     assert_eq!(r["status"], "completed", "{r}");
     let written = r["result"]["written"].as_u64().unwrap();
     assert_eq!(r["result"]["error"]["error"]["kind"], "quota", "{}", r["result"]);

@@ -5,8 +5,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
-mod sandbox;
+mod catalog_plugin;
 mod hostile_v04;
 mod hostile_v05;
+mod sandbox;
 mod sqlite_plugin;
-mod catalog_plugin;

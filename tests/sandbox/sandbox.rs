@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support;
 use support::Home;
@@ -95,15 +95,11 @@ impl Drain {
 /// (`VmHWM`) while it runs. Panics if it does not exit within `limit`.
 fn drain(h: &Home, log: &str, limit: Duration) -> Drain {
     let started = Instant::now();
-    let mut child = h
-        .cmd(&["serve", "--once"])
-        .env("BATON_LOG", log)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        h.cmd(&["serve", "--once"]).env("BATON_LOG", log).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
-    let counter = std::thread::spawn(move || std::io::copy(&mut std::io::BufReader::new(stderr), &mut std::io::sink()).unwrap());
+    let counter =
+        std::thread::spawn(move || std::io::copy(&mut std::io::BufReader::new(stderr), &mut std::io::sink()).unwrap());
     let peak = support::wait_measuring_peak_rss(&mut child, started, limit);
     let stderr_bytes = counter.join().unwrap() as usize;
     Drain { returns: h.returns("Tester-Agent"), peak_rss_kb: peak, stderr_bytes, took: started.elapsed() }
@@ -223,12 +219,17 @@ fn follow_up_and_failure_floods_stay_within_the_output_cap() {
 #[test]
 fn kv_floods_end_at_the_plugins_quota() {
     // A budget long enough for 50 synced writes on a busy disk: the quota, not the clock, ends it.
-    let h = home_with(&testkit_toml("kv_keys = 50\nkv_mb = 1").replace("time_ms = 1000", "time_ms = 10000"), &testkit());
+    let h =
+        home_with(&testkit_toml("kv_keys = 50\nkv_mb = 1").replace("time_ms = 1000", "time_ms = 10000"), &testkit());
     drop_task(&h, "KV-KEYS", "testkit", "kv-flood", json!({"key_bytes": 16, "value_bytes": 10}));
     drop_bystanders(&h, 3);
     let d = drain(&h, "warn", Duration::from_secs(60));
     assert_eq!(d.code("KV-KEYS"), "quota_exceeded", "{}", d.ret("KV-KEYS"));
-    assert!(d.ret("KV-KEYS")["error"]["message"].as_str().unwrap().contains("more than 50 keys"), "{}", d.ret("KV-KEYS"));
+    assert!(
+        d.ret("KV-KEYS")["error"]["message"].as_str().unwrap().contains("more than 50 keys"),
+        "{}",
+        d.ret("KV-KEYS")
+    );
     assert!(d.took < Duration::from_secs(30), "ended by the quota, not the clock: {:?}", d.took);
     assert_bystanders_completed(&d.returns, 3);
     assert_bounded(&d);
@@ -242,10 +243,16 @@ fn kv_floods_end_at_the_plugins_quota() {
     assert!(d.ret("KV-LONGKEY")["error"]["message"].as_str().unwrap().contains("a key of 5000 bytes"));
     let conn = baton_ledger::rusqlite::Connection::open(h.root.join("state/baton.sqlite")).unwrap();
     let (keys, bytes): (i64, i64) = conn
-        .query_row("SELECT COUNT(*), COALESCE(SUM(length(key) + length(value)), 0) FROM kv WHERE plugin = 'testkit'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT COUNT(*), COALESCE(SUM(length(key) + length(value)), 0) FROM kv WHERE plugin = 'testkit'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
     assert!(keys <= 50 && bytes <= 1 << 20, "{keys} keys, {bytes} bytes");
-    let usage: (i64, i64) = conn.query_row("SELECT keys, bytes FROM kv_usage WHERE plugin = 'testkit'", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    let usage: (i64, i64) = conn
+        .query_row("SELECT keys, bytes FROM kv_usage WHERE plugin = 'testkit'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
     assert_eq!(usage, (keys, bytes), "the usage kept by triggers matches the table");
 }
 
@@ -267,7 +274,11 @@ fn progress_and_log_floods_are_rate_limited_and_truncated() {
     let ran_ms = d.took.as_millis() as usize;
     for id in ["PROGRESS", "PROGRESS-DONE"] {
         let progress = logs(id);
-        assert!(!progress.is_empty() && progress.len() <= ran_ms / 100 + 2, "{id}: {} progress lines in {ran_ms} ms", progress.len());
+        assert!(
+            !progress.is_empty() && progress.len() <= ran_ms / 100 + 2,
+            "{id}: {} progress lines in {ran_ms} ms",
+            progress.len()
+        );
         assert!(progress.iter().all(|l| l["message"].as_str().unwrap().len() < 700));
     }
     // Logs: a quarter of the 64 KB output cap, then one line saying how many were dropped.
@@ -345,7 +356,8 @@ fn a_fifo_in_a_grant_is_refused_and_serve_once_exits() {
 fn testkit_named(name: &str) -> Vec<u8> {
     let mut bytes = testkit();
     let marker = b"@@testkit-name@@";
-    let at: Vec<usize> = bytes.windows(marker.len()).enumerate().filter(|(_, w)| *w == marker).map(|(i, _)| i).collect();
+    let at: Vec<usize> =
+        bytes.windows(marker.len()).enumerate().filter(|(_, w)| *w == marker).map(|(i, _)| i).collect();
     assert_eq!(at.len(), 1, "the name slot occurs once in testkit.wasm");
     let slot = &mut bytes[at[0] + marker.len()..at[0] + marker.len() + 32];
     assert!(name.len() < 32);
@@ -379,7 +391,12 @@ fn a_plugin_that_changes_its_name_after_install_is_refused_at_load() {
     assert_eq!(d.code("AS-HOSTILE"), "unknown_plugin", "{}", d.ret("AS-HOSTILE"));
     // The RETURN says why: the refusal recorded at load, and the fix.
     let why = d.ret("AS-HOSTILE")["error"]["message"].as_str().unwrap();
-    assert!(why.contains("plugin `hostile` is installed") && why.contains("hostile.wasm") && why.contains("refused when baton loaded it"), "{why}");
+    assert!(
+        why.contains("plugin `hostile` is installed")
+            && why.contains("hostile.wasm")
+            && why.contains("refused when baton loaded it"),
+        "{why}"
+    );
     assert!(why.contains("says its name is `echo`") && why.contains("baton plugin remove hostile"), "{why}");
     // Tasks for echo reach the real echo (testkit has no `echo` action).
     assert_bystanders_completed(&d.returns, 3);
@@ -396,7 +413,12 @@ fn a_plugin_that_changes_its_name_after_install_is_refused_at_load() {
     let text = String::from_utf8(h.ok(&["status"]).stdout).unwrap();
     assert!(text.contains("REFUSED plugin hostile"), "{text}");
     let list = h.json(&["plugin", "list", "--json"]);
-    let entry = list.as_array().unwrap().iter().find(|p| p["error"].as_str().is_some_and(|e| e.contains("hostile.wasm"))).unwrap();
+    let entry = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["error"].as_str().is_some_and(|e| e.contains("hostile.wasm")))
+        .unwrap();
     assert_eq!(entry["refused"], true);
     assert!(entry["error"].as_str().unwrap().contains("`echo`"));
     assert!(list.as_array().unwrap().iter().any(|p| p["name"] == "echo"), "echo is still itself: {list}");
@@ -419,7 +441,10 @@ fn a_plugin_named_baton_health_is_refused_and_host_health_is_out_of_reach() {
     let d = drain(&h, "warn", Duration::from_secs(60));
     assert_eq!(d.code("HEALTH"), "unknown_plugin", "{}", d.ret("HEALTH"));
     let why = d.ret("HEALTH")["error"]["message"].as_str().unwrap();
-    assert!(why.contains("refused when baton loaded it") && why.contains("reserved") && why.contains("another name"), "{why}");
+    assert!(
+        why.contains("refused when baton loaded it") && why.contains("reserved") && why.contains("another name"),
+        "{why}"
+    );
     assert_bystanders_completed(&d.returns, 3);
     let db = rusqlite_open(&h);
     db.execute("INSERT INTO kv(plugin, key, value) VALUES ('baton.health', 'echo', ?1)", [forged.to_string()]).unwrap();
@@ -499,7 +524,8 @@ fn params_are_checked_against_the_actions_schema_before_the_plugin_runs() {
 fn testkit_variant(name: &str, mode: &str) -> Vec<u8> {
     let mut bytes = testkit_named(name);
     let marker = b"@@testkit-mode@@";
-    let at: Vec<usize> = bytes.windows(marker.len()).enumerate().filter(|(_, w)| *w == marker).map(|(i, _)| i).collect();
+    let at: Vec<usize> =
+        bytes.windows(marker.len()).enumerate().filter(|(_, w)| *w == marker).map(|(i, _)| i).collect();
     assert_eq!(at.len(), 1, "the mode slot occurs once in testkit.wasm");
     let slot = &mut bytes[at[0] + marker.len()..at[0] + marker.len() + 32];
     slot.fill(0);
@@ -515,7 +541,9 @@ fn message<'a>(d: &'a Drain, id: &str) -> &'a str {
 fn a_describe_that_traps_loops_floods_or_answers_too_much_is_refused_in_bounded_time() {
     let h = home("", &testkit());
     // `plugin install` refuses each, naming why, within the 5 s describe budget.
-    for (mode, why) in [("huge", "over the cap of 65536 bytes"), ("trap", "describe() failed"), ("alloc", "describe() failed")] {
+    for (mode, why) in
+        [("huge", "over the cap of 65536 bytes"), ("trap", "describe() failed"), ("alloc", "describe() failed")]
+    {
         let started = Instant::now();
         let out = install(&h, &format!("tk-{mode}-src"), &testkit_variant(&format!("tk-{mode}"), mode));
         let err = String::from_utf8_lossy(&out.stderr);
@@ -530,7 +558,8 @@ fn a_describe_that_traps_loops_floods_or_answers_too_much_is_refused_in_bounded_
     // Dropped in by hand (with one that loops forever): `plugin list` and start-up refuse
     // them within the describe budget, and everything else runs.
     for mode in ["huge", "trap", "alloc", "loop"] {
-        std::fs::write(h.root.join(format!("plugins/tk-{mode}.wasm")), testkit_variant(&format!("tk-{mode}"), mode)).unwrap();
+        std::fs::write(h.root.join(format!("plugins/tk-{mode}.wasm")), testkit_variant(&format!("tk-{mode}"), mode))
+            .unwrap();
     }
     let started = Instant::now();
     let list = h.json(&["plugin", "list", "--json"]);
@@ -544,7 +573,9 @@ fn a_describe_that_traps_loops_floods_or_answers_too_much_is_refused_in_bounded_
     drop_task(&h, "TK", "testkit", "ok", json!({"fine": true}));
     drop_bystanders(&h, 3);
     let d = drain(&h, "warn", Duration::from_secs(60));
-    for (mode, why) in [("huge", "65536 bytes"), ("trap", "describe() failed"), ("alloc", "describe() failed"), ("loop", "describe()")] {
+    for (mode, why) in
+        [("huge", "65536 bytes"), ("trap", "describe() failed"), ("alloc", "describe() failed"), ("loop", "describe()")]
+    {
         let id = format!("TK-{}", mode.to_uppercase());
         assert_eq!(d.code(&id), "unknown_plugin", "{}", d.ret(&id));
         let m = message(&d, &id);
@@ -577,8 +608,18 @@ fn deep_recursion_huge_grows_and_oversized_initial_memories_are_contained() {
 #[test]
 fn follow_ups_to_baton_or_to_names_that_leave_the_handoffs_tree_are_refused() {
     let h = home("", &testkit());
-    let names = ["baton", "BATON", "Baton.health", "../escape", "a/b", "Agent\u{1b}[31m", "", "x".repeat(200).as_str(), "Fine-Agent"]
-        .map(String::from);
+    let names = [
+        "baton",
+        "BATON",
+        "Baton.health",
+        "../escape",
+        "a/b",
+        "Agent\u{1b}[31m",
+        "",
+        "x".repeat(200).as_str(),
+        "Fine-Agent",
+    ]
+    .map(String::from);
     drop_task(&h, "EMIT-TO", "testkit", "emit-to", json!({"to": names}));
     // Titles and correlation ids the handoff schema would refuse, or with terminal escapes.
     let bad = [
@@ -629,7 +670,11 @@ fn results_and_follow_ups_nested_100000_deep_fail_cleanly() {
     assert!(message(&d, "DEEP").contains("recursion limit"), "{}", message(&d, "DEEP"));
     // A follow-up body nested as deep is refused by the same depth limit.
     assert_eq!(d.code("DEEP-EMIT"), "plugin_error", "{}", d.ret("DEEP-EMIT"));
-    assert!(message(&d, "DEEP-EMIT").contains("emit refused") && message(&d, "DEEP-EMIT").contains("recursion limit"), "{}", message(&d, "DEEP-EMIT"));
+    assert!(
+        message(&d, "DEEP-EMIT").contains("emit refused") && message(&d, "DEEP-EMIT").contains("recursion limit"),
+        "{}",
+        message(&d, "DEEP-EMIT")
+    );
     assert_eq!(d.ret("SHALLOW")["status"], "completed", "{}", d.ret("SHALLOW"));
     assert_bystanders_completed(&d.returns, 3);
     assert_bounded(&d);
@@ -724,9 +769,12 @@ fn write_lease(file: &Path) -> std::fs::File {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_task_blocked_in_a_file_open_is_cut_off_at_its_budget_and_serve_once_exits() {
-    let break_secs: u64 = std::fs::read_to_string("/proc/sys/fs/lease-break-time").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+    let break_secs: u64 =
+        std::fs::read_to_string("/proc/sys/fs/lease-break-time").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
     if break_secs < 15 {
-        eprintln!("skipped: /proc/sys/fs/lease-break-time is {break_secs} s, too short to tell a cut-off from a lease break");
+        eprintln!(
+            "skipped: /proc/sys/fs/lease-break-time is {break_secs} s, too short to tell a cut-off from a lease break"
+        );
         return;
     }
     let h = home("", &testkit());

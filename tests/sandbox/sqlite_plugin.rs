@@ -5,7 +5,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support;
 use support::Home;
@@ -57,7 +57,9 @@ fn a_plugin_reads_a_granted_wal_database_page_by_page_and_nothing_else() {
     let db = h.root.join("data/MediaLibrary.db");
     // Another program has the library open in WAL mode; its last writes are not checkpointed.
     let writer = baton_ledger::open_wal(&db, "NORMAL").unwrap();
-    writer.execute_batch("PRAGMA wal_autocheckpoint = 0; CREATE TABLE titles(id INTEGER PRIMARY KEY, title TEXT);").unwrap();
+    writer
+        .execute_batch("PRAGMA wal_autocheckpoint = 0; CREATE TABLE titles(id INTEGER PRIMARY KEY, title TEXT);")
+        .unwrap();
     writer.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
     let mut insert = String::from("BEGIN;");
     for i in 1..=25 {
@@ -67,7 +69,10 @@ fn a_plugin_reads_a_granted_wal_database_page_by_page_and_nothing_else() {
     writer.execute_batch(&insert).unwrap();
     assert!(std::fs::metadata(h.root.join("data/MediaLibrary.db-wal")).unwrap().len() > 0, "the rows are in the -wal");
     let outside = h.root.join("outside.db");
-    baton_ledger::open_wal(&outside, "NORMAL").unwrap().execute_batch("CREATE TABLE secret(x); INSERT INTO secret VALUES (42);").unwrap();
+    baton_ledger::open_wal(&outside, "NORMAL")
+        .unwrap()
+        .execute_batch("CREATE TABLE secret(x); INSERT INTO secret VALUES (42);")
+        .unwrap();
     std::os::unix::fs::symlink(&outside, h.root.join("data/escape.db")).unwrap();
     let before = files(&db);
 
@@ -77,7 +82,11 @@ fn a_plugin_reads_a_granted_wal_database_page_by_page_and_nothing_else() {
     drop_task(&h, "LEAK", json!({"path": "/data/MediaLibrary.db", "sql": "SELECT count(*) FROM titles", "leak": true}));
     drop_task(&h, "DOTDOT", json!({"path": "/data/../outside.db", "sql": "SELECT x FROM secret"}));
     drop_task(&h, "SYMLINK", json!({"path": "/data/escape.db", "sql": "SELECT x FROM secret"}));
-    drop_task(&h, "ATTACH", json!({"path": "/data/MediaLibrary.db", "sql": format!("ATTACH DATABASE '{}' AS o", outside.display())}));
+    drop_task(
+        &h,
+        "ATTACH",
+        json!({"path": "/data/MediaLibrary.db", "sql": format!("ATTACH DATABASE '{}' AS o", outside.display())}),
+    );
     drop_task(&h, "WRITE", json!({"path": "/data/MediaLibrary.db", "sql": "DELETE FROM titles"}));
     h.ok(&["serve", "--once"]);
 
@@ -109,7 +118,10 @@ fn a_plugin_reads_a_granted_wal_database_page_by_page_and_nothing_else() {
 fn the_copy_limit_is_set_in_baton_toml_and_named_when_reached() {
     let h = home_with(&[("copy_mb", "0")]);
     let db = h.root.join("data/small.db");
-    baton_ledger::open_wal(&db, "NORMAL").unwrap().execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);").unwrap();
+    baton_ledger::open_wal(&db, "NORMAL")
+        .unwrap()
+        .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+        .unwrap();
     drop_task(&h, "BIG", json!({"path": "/data/small.db", "sql": "SELECT x FROM t"}));
     h.ok(&["serve", "--once"]);
     let r = ret(&h, "BIG");

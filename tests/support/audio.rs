@@ -68,8 +68,10 @@ pub fn write_wav(path: &Path, samples: &[i16], rate: u32) {
 }
 
 pub fn ffmpeg(args: &[&str]) {
-    let o = Command::new("ffmpeg").args(["-v", "error", "-y", "-nostdin"]).args(args).output()
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-nostdin"])
+        .args(args)
+        .output()
         .unwrap_or_else(|e| panic!("ffmpeg is required (apt-get install -y ffmpeg): {e}"));
     assert!(o.status.success(), "ffmpeg {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
 }
-

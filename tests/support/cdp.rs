@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
@@ -36,7 +36,10 @@ fn executable() -> String {
 impl Browser {
     pub fn launch() -> Browser {
         let exe = executable();
-        assert!(Path::new(&exe).exists(), "{exe} is missing: `./x setup` installs Debian's chromium (or set BATON_CHROMIUM)");
+        assert!(
+            Path::new(&exe).exists(),
+            "{exe} is missing: `./x setup` installs Debian's chromium (or set BATON_CHROMIUM)"
+        );
         let profile = tempfile::tempdir().unwrap();
         let mut child = Command::new(&exe)
             .args([
@@ -74,12 +77,21 @@ impl Browser {
                 }
             }
         });
-        let url = rx.recv_timeout(Duration::from_secs(30)).expect("chromium did not print its DevTools address within 30 s");
+        let url =
+            rx.recv_timeout(Duration::from_secs(30)).expect("chromium did not print its DevTools address within 30 s");
         let (ws, _) = tungstenite::connect(url.as_str()).expect("connecting to chromium's DevTools");
         if let MaybeTlsStream::Plain(s) = ws.get_ref() {
             s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
         }
-        let mut b = Browser { child, ws, session: String::new(), next_id: 0, errors: vec![], dialogs: vec![], _profile: profile };
+        let mut b = Browser {
+            child,
+            ws,
+            session: String::new(),
+            next_id: 0,
+            errors: vec![],
+            dialogs: vec![],
+            _profile: profile,
+        };
         let target = b.call_browser("Target.createTarget", json!({"url": "about:blank"}));
         let target_id = target["targetId"].as_str().unwrap().to_string();
         let attached = b.call_browser("Target.attachToTarget", json!({"targetId": target_id, "flatten": true}));
@@ -109,7 +121,11 @@ impl Browser {
                 Some(v)
             }
             Ok(_) => None,
-            Err(tungstenite::Error::Io(e)) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => None,
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+            {
+                None
+            }
             Err(e) => panic!("DevTools connection: {e}"),
         }
     }
@@ -118,7 +134,12 @@ impl Browser {
         let p = &v["params"];
         match v["method"].as_str() {
             Some("Runtime.consoleAPICalled") if matches!(p["type"].as_str(), Some("error" | "assert")) => {
-                let args: Vec<String> = p["args"].as_array().into_iter().flatten().map(|a| a["value"].as_str().map(str::to_string).unwrap_or_else(|| a["description"].to_string())).collect();
+                let args: Vec<String> = p["args"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|a| a["value"].as_str().map(str::to_string).unwrap_or_else(|| a["description"].to_string()))
+                    .collect();
                 self.errors.push(format!("console.error: {}", args.join(" ")));
             }
             Some("Runtime.exceptionThrown") => {

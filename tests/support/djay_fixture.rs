@@ -219,13 +219,58 @@ impl Rng {
 }
 
 const WORDS: &[&str] = &[
-    "midnight", "shadows", "electric", "horizon", "velvet", "crystal", "thunder", "golden", "falling", "silence",
-    "burning", "paradise", "ocean", "running", "hollow", "neon", "summer", "echoes", "wildfire", "gravity",
-    "lanterns", "serenade", "voltage", "harbour", "meridian", "spectrum", "tempest", "lullaby", "mirage", "satellite",
+    "midnight",
+    "shadows",
+    "electric",
+    "horizon",
+    "velvet",
+    "crystal",
+    "thunder",
+    "golden",
+    "falling",
+    "silence",
+    "burning",
+    "paradise",
+    "ocean",
+    "running",
+    "hollow",
+    "neon",
+    "summer",
+    "echoes",
+    "wildfire",
+    "gravity",
+    "lanterns",
+    "serenade",
+    "voltage",
+    "harbour",
+    "meridian",
+    "spectrum",
+    "tempest",
+    "lullaby",
+    "mirage",
+    "satellite",
 ];
 const NAMES: &[&str] = &[
-    "Kaskade", "Nora", "Fjord", "Lumen", "Arcadia", "Solace", "Vortex", "Marlow", "Tessellate", "Orion",
-    "Helix", "Juno", "Kestrel", "Lyra", "Monarch", "Nimbus", "Oberon", "Pallas", "Quasar", "Rhea",
+    "Kaskade",
+    "Nora",
+    "Fjord",
+    "Lumen",
+    "Arcadia",
+    "Solace",
+    "Vortex",
+    "Marlow",
+    "Tessellate",
+    "Orion",
+    "Helix",
+    "Juno",
+    "Kestrel",
+    "Lyra",
+    "Monarch",
+    "Nimbus",
+    "Oberon",
+    "Pallas",
+    "Quasar",
+    "Rhea",
 ];
 /// Names with accents, in NFC; the djay side writes them in NFD.
 const ACCENTED: &[(&str, &str)] = &[
@@ -432,7 +477,10 @@ fn cap(w: &str) -> String {
 
 /// A distinct word per index (so no two titles collide): base-20 syllables.
 fn roman(i: usize) -> String {
-    const S: &[&str] = &["ka", "lo", "mi", "nu", "pe", "ra", "si", "to", "vu", "ze", "ba", "de", "fi", "go", "hu", "ja", "ke", "li", "mo", "ny"];
+    const S: &[&str] = &[
+        "ka", "lo", "mi", "nu", "pe", "ra", "si", "to", "vu", "ze", "ba", "de", "fi", "go", "hu", "ja", "ke", "li",
+        "mo", "ny",
+    ];
     format!("{}{}{}", cap(S[i / 400 % 20]), S[i / 20 % 20], S[i % 20])
 }
 
@@ -472,8 +520,12 @@ pub fn write_db(path: &Path, fx: &mut Fixture, sessions: usize, per_session: usi
                 fx.bad_item = b.clone();
             }
             let mut t = Tsaf::new();
-            t.begin("ADCHistorySession").str("uuid", &suuid).str("deviceName", if s % 3 == 0 { "Club Mac" } else { "dj-laptop" });
-            t.num("deviceType", 1.0).date("startDate", start).date("endDate", start + per_session as f64 * 213.5 + 300.0);
+            t.begin("ADCHistorySession")
+                .str("uuid", &suuid)
+                .str("deviceName", if s % 3 == 0 { "Club Mac" } else { "dj-laptop" });
+            t.num("deviceType", 1.0)
+                .date("startDate", start)
+                .date("endDate", start + per_session as f64 * 213.5 + 300.0);
             t.strings("itemUUIDs", &items);
             put("historySessions", &suuid, t.finish());
             fx.plays.insert(suuid.clone(), order);
@@ -524,7 +576,9 @@ pub fn write_db(path: &Path, fx: &mut Fixture, sessions: usize, per_session: usi
 
             let mut t = Tsaf::new();
             t.begin("ADCMediaItemAnalyzedData").str("uuid", &d.id).title_id("titleIDs", d, true);
-            t.num("bpm", 100.0 + (i % 50) as f64 + 0.5).num("keySignatureIndex", (i % 24) as f64).num("isStraightGrid", 1.0);
+            t.num("bpm", 100.0 + (i % 50) as f64 + 0.5)
+                .num("keySignatureIndex", (i % 24) as f64)
+                .num("isStraightGrid", 1.0);
             put("mediaItemAnalyzedData", &d.id, t.finish());
 
             let played = plays_of.get(&i).copied().unwrap_or(0);
@@ -556,7 +610,11 @@ pub fn write_db(path: &Path, fx: &mut Fixture, sessions: usize, per_session: usi
                 put("globalMediaItemLocations", &d.id, t.finish());
             }
         }
-        for (k, name) in [("mediaItemPlaylist-root", "Playlists"), ("A1B2C3D4-0000-0000-0000-000000000001", "Friday warm-up"), ("A1B2C3D4-0000-0000-0000-000000000002", "Peak time \u{1f525}")] {
+        for (k, name) in [
+            ("mediaItemPlaylist-root", "Playlists"),
+            ("A1B2C3D4-0000-0000-0000-000000000001", "Friday warm-up"),
+            ("A1B2C3D4-0000-0000-0000-000000000002", "Peak time \u{1f525}"),
+        ] {
             let mut t = Tsaf::new();
             t.begin("ADCMediaItemPlaylist").str("uuid", k).str("name", name).num("type", 0.0);
             put("mediaItemPlaylists", k, t.finish());

@@ -4,10 +4,10 @@
 
 pub mod audio;
 pub mod cdp;
-pub mod http;
-pub mod renamed_repo;
 pub mod djay_fixture;
+pub mod http;
 pub mod pg;
+pub mod renamed_repo;
 pub mod spotify;
 pub mod state;
 
@@ -201,7 +201,8 @@ pub fn init_home(home: &std::path::Path, state: Option<&std::path::Path>) {
     if let Some(s) = state {
         c.arg("--state").arg(s);
     }
-    let out = c.arg("init").env_remove("BATON_STATE").env_remove("BATON_HOME").env("BATON_LOG", "warn").output().unwrap();
+    let out =
+        c.arg("init").env_remove("BATON_STATE").env_remove("BATON_HOME").env("BATON_LOG", "warn").output().unwrap();
     assert!(out.status.success(), "baton init {}: {}", home.display(), String::from_utf8_lossy(&out.stderr));
 }
 
@@ -212,7 +213,10 @@ pub fn wait_measuring_peak_rss(child: &mut Child, started: Instant, limit: Durat
     let mut peak = 0;
     loop {
         if let Ok(status) = std::fs::read_to_string(&status_file)
-            && let Some(kb) = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+            && let Some(kb) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
         {
             peak = peak.max(kb);
         }

@@ -43,7 +43,9 @@ fn is_root() -> bool {
     // No libc dependency here: the effective uid from /proc.
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(2).map(str::to_string)))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(2).map(str::to_string))
+        })
         .is_some_and(|uid| uid == "0")
 }
 
@@ -88,12 +90,32 @@ impl Pg {
             use std::os::unix::fs::PermissionsExt;
             // The server user must reach its folders through the temp dir.
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-            let st = Command::new("chown").arg("-R").arg("postgres:postgres").arg(&data).arg(&socket_dir).arg(&log).status().unwrap();
+            let st = Command::new("chown")
+                .arg("-R")
+                .arg("postgres:postgres")
+                .arg(&data)
+                .arg(&socket_dir)
+                .arg(&log)
+                .status()
+                .unwrap();
             assert!(st.success(), "chown to postgres failed");
         }
         let tls_port = tls.map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
         let pg = Pg { _dir: dir, bin, data, socket_dir, log, as_postgres, tls_port };
-        let out = pg.tool("initdb", &["-D", &pg.data.display().to_string(), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-instructions", "--no-sync"]);
+        let out = pg.tool(
+            "initdb",
+            &[
+                "-D",
+                &pg.data.display().to_string(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-instructions",
+                "--no-sync",
+            ],
+        );
         assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
         if let Some((cert, key)) = tls {
             use std::os::unix::fs::PermissionsExt;
@@ -131,20 +153,40 @@ impl Pg {
             self.socket_dir.display()
         );
         if let Some(port) = self.tls_port {
-            opts = opts.replace("listen_addresses=''", &format!("listen_addresses='localhost' -c port={port} -c ssl=on"));
+            opts =
+                opts.replace("listen_addresses=''", &format!("listen_addresses='localhost' -c port={port} -c ssl=on"));
         }
         let out = self.tool(
             "pg_ctl",
-            &["-D", &self.data.display().to_string(), "-l", &self.log.display().to_string(), "-o", &opts, "-w", "-t", "60", "start"],
+            &[
+                "-D",
+                &self.data.display().to_string(),
+                "-l",
+                &self.log.display().to_string(),
+                "-o",
+                &opts,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
         );
-        assert!(out.status.success(), "pg_ctl start failed: {}\n{}", String::from_utf8_lossy(&out.stderr), self.server_log());
+        assert!(
+            out.status.success(),
+            "pg_ctl start failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.server_log()
+        );
         self.wait_ready(Duration::from_secs(30));
     }
 
     fn wait_ready(&self, limit: Duration) {
         let started = Instant::now();
         while started.elapsed() < limit {
-            let out = self.tool("pg_isready", &["-h", &self.socket_dir.display().to_string(), "-p", &self.port(), "-U", "postgres"]);
+            let out = self.tool(
+                "pg_isready",
+                &["-h", &self.socket_dir.display().to_string(), "-p", &self.port(), "-U", "postgres"],
+            );
             if out.status.success() {
                 return;
             }
@@ -173,7 +215,23 @@ impl Pg {
 
     /// Runs SQL with `psql` on database `db`.
     pub fn psql(&self, db: &str, sql: &str) -> Output {
-        self.tool("psql", &["-h", &self.socket_dir.display().to_string(), "-p", &self.port(), "-U", "postgres", "-d", db, "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
+        self.tool(
+            "psql",
+            &[
+                "-h",
+                &self.socket_dir.display().to_string(),
+                "-p",
+                &self.port(),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qAtc",
+                sql,
+            ],
+        )
     }
 
     /// A `postgres://` URL for database `db` over the Unix socket (no password: trust auth).

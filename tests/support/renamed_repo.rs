@@ -11,11 +11,18 @@ pub fn renamed_repo(tmp: &Path) -> PathBuf {
     std::fs::create_dir_all(repo.join("src")).unwrap();
     std::fs::create_dir_all(repo.join("specs/001-x")).unwrap();
     let git = |args: &[&str]| {
-        let out = Command::new("git").arg("-C").arg(&repo).args(["-c", "user.name=t", "-c", "user.email=t@t"]).args(args).output().unwrap();
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     };
     git(&["init", "-q"]);
-    let code = "def load(path):\n    with open(path) as f:\n        return f.read()\n\n\ndef main():\n    print(load('x'))\n";
+    let code =
+        "def load(path):\n    with open(path) as f:\n        return f.read()\n\n\ndef main():\n    print(load('x'))\n";
     std::fs::write(repo.join("src/loader.py"), code).unwrap();
     std::fs::write(
         repo.join("specs/001-x/tasks.md"),

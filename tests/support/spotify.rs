@@ -83,12 +83,29 @@ catalog = { read = ["files"], write = ["tracks", "artists", "playlists"] }
     /// Every record of a collection: key → properties.
     pub fn records(&self, collection: &str) -> BTreeMap<String, Value> {
         let v = self.h.json(&["catalog", "show", collection, "--json"]);
-        v["records"].as_array().unwrap().iter().map(|r| (r["key"].as_str().unwrap().to_string(), r["props"].clone())).collect()
+        v["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["key"].as_str().unwrap().to_string(), r["props"].clone()))
+            .collect()
     }
 
     /// A Spotify playlist's tracks in playlist order, each with its added_at (None: unknown).
     pub fn members(&self, playlist: &str) -> Vec<(String, Option<String>)> {
-        let links = self.h.json(&["catalog", "links", "playlists", &format!("spotify:playlist:{playlist}"), "tracks", "--json"]);
-        links.as_array().unwrap().iter().map(|l| (l["key"].as_str().unwrap().to_string(), l["added_at"].as_str().map(str::to_string))).collect()
+        let links = self.h.json(&[
+            "catalog",
+            "links",
+            "playlists",
+            &format!("spotify:playlist:{playlist}"),
+            "tracks",
+            "--json",
+        ]);
+        links
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| (l["key"].as_str().unwrap().to_string(), l["added_at"].as_str().map(str::to_string)))
+            .collect()
     }
 }

@@ -4,8 +4,8 @@
 //! for the few steps that simulate a crash or an outside change (written for each dialect).
 #![allow(dead_code)]
 
-use super::pg::Pg;
 use super::Home;
+use super::pg::Pg;
 
 pub enum Backend {
     Sqlite,

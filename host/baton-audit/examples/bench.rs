@@ -57,9 +57,7 @@ fn generate(repo: &Path) -> Vec<String> {
             let file = format!("{gdir}_mod_{j}.py");
             let full_rel = format!("{proj}/src/{gdir}/{file}");
             let written = match kind(j) {
-                Kind::Present | Kind::Stub | Kind::Missing if j % 3 == 0 || i % 4 != 0 => {
-                    full_rel.clone()
-                }
+                Kind::Present | Kind::Stub | Kind::Missing if j % 3 == 0 || i % 4 != 0 => full_rel.clone(),
                 Kind::Ambiguous => format!("shared_{j}.py"),
                 _ => file.clone(),
             };
@@ -73,13 +71,9 @@ fn generate(repo: &Path) -> Vec<String> {
                 }
             }
             naive.push(
-                repo.join(if kind(j) == Kind::Ambiguous {
-                    format!("{proj}/a/shared_{j}.py")
-                } else {
-                    full_rel
-                })
-                .to_string_lossy()
-                .into_owned(),
+                repo.join(if kind(j) == Kind::Ambiguous { format!("{proj}/a/shared_{j}.py") } else { full_rel })
+                    .to_string_lossy()
+                    .into_owned(),
             );
             lines.push((j, group.to_string(), written, j % 2 == 0));
         }
@@ -87,32 +81,16 @@ fn generate(repo: &Path) -> Vec<String> {
         for n in 0..5 {
             write(repo, &format!("{proj}/tests/test_{n}.py"), REAL);
         }
-        write(
-            repo,
-            &format!("{proj}/README.md"),
-            "# Project\n\nSee docs.\n",
-        );
+        write(repo, &format!("{proj}/README.md"), "# Project\n\nSee docs.\n");
         let plan = match i % 4 {
             0 => {
-                let mut s = format!(
-                    "# Plan {i}\n\n## Deliverables\n\n| Component | Files | Status |\n|---|---|---|\n"
-                );
+                let mut s = format!("# Plan {i}\n\n## Deliverables\n\n| Component | Files | Status |\n|---|---|---|\n");
                 for g in GROUPS {
-                    let files: Vec<String> = lines
-                        .iter()
-                        .filter(|l| l.1 == g)
-                        .map(|l| format!("`{}`", l.2))
-                        .collect();
-                    let ticked = if g == "Core" || g == "Api" {
-                        "✅ Complete"
-                    } else {
-                        "⏳ Pending"
-                    };
+                    let files: Vec<String> = lines.iter().filter(|l| l.1 == g).map(|l| format!("`{}`", l.2)).collect();
+                    let ticked = if g == "Core" || g == "Api" { "✅ Complete" } else { "⏳ Pending" };
                     s.push_str(&format!("| {g} | {} | {ticked} |\n", files.join(", ")));
                 }
-                s.push_str(
-                    "\n## Notes\n\nRun `python3 -m app` to start. Uses Node.js for the UI.\n",
-                );
+                s.push_str("\n## Notes\n\nRun `python3 -m app` to start. Uses Node.js for the UI.\n");
                 (format!("{proj}/docs/IMPLEMENTATION_PLAN.md"), s)
             }
             1 => {
@@ -138,15 +116,23 @@ fn generate(repo: &Path) -> Vec<String> {
                 for (k, g) in GROUPS.iter().enumerate() {
                     s.push_str(&format!("- [ ] {}. {g}\n", k + 1));
                     for (m, l) in lines.iter().filter(|l| l.1 == *g).enumerate() {
-                        s.push_str(&format!("- [{}] {}.{} Build part {}\n  - Write `{}`\n  - _Requirements: {}.{}_\n", if l.3 { "x" } else { " " }, k + 1, m + 1, l.0, l.2, k + 1, m + 1));
+                        s.push_str(&format!(
+                            "- [{}] {}.{} Build part {}\n  - Write `{}`\n  - _Requirements: {}.{}_\n",
+                            if l.3 { "x" } else { " " },
+                            k + 1,
+                            m + 1,
+                            l.0,
+                            l.2,
+                            k + 1,
+                            m + 1
+                        ));
                     }
                     s.push('\n');
                 }
                 (format!("{proj}/.kiro/specs/feature-{i}/tasks.md"), s)
             }
             _ => {
-                let mut s =
-                    format!("---\nname: Feature {i}\noverview: Build feature {i}\ntodos:\n");
+                let mut s = format!("---\nname: Feature {i}\noverview: Build feature {i}\ntodos:\n");
                 for l in &lines {
                     s.push_str(&format!(
                         "  - id: t{}\n    content: Implement {} in {}\n    status: {}\n",
@@ -197,18 +183,10 @@ fn main() {
         let naive = generate(&repo);
         fs::write(&list, naive.join("\n") + "\n").unwrap();
     }
-    let naive: Vec<String> = fs::read_to_string(&list)
-        .unwrap()
-        .lines()
-        .map(String::from)
-        .collect();
+    let naive: Vec<String> = fs::read_to_string(&list).unwrap().lines().map(String::from).collect();
     let mut files = 0usize;
     repo::walk(&repo.to_string_lossy(), &mut Vec::new(), |_, _| files += 1);
-    println!(
-        "generated {PLANS} plans, {} deliverables, {files} files in {}",
-        naive.len(),
-        ms(t.elapsed())
-    );
+    println!("generated {PLANS} plans, {} deliverables, {files} files in {}", naive.len(), ms(t.elapsed()));
 
     let input = AuditInput {
         plans_dirs: vec![],
@@ -240,10 +218,7 @@ fn main() {
     let r = last.unwrap();
     // repeat runs, as `baton serve` does them: the previous report is known, so files with an
     // unchanged size and mtime keep their verdict without being read
-    let again = AuditInput {
-        previous: Some(r.clone()),
-        ..input.clone()
-    };
+    let again = AuditInput { previous: Some(r.clone()), ..input.clone() };
     let mut repeat_times = Vec::new();
     for _ in 0..runs {
         let t = Instant::now();
@@ -252,17 +227,8 @@ fn main() {
         assert!(inputs_unchanged(&r2, Some(&r)));
     }
     let mr = median(repeat_times);
-    println!(
-        "repeat audit with the previous report (inputs unchanged): median {}",
-        ms(mr)
-    );
-    let count = |s: Status| {
-        r.plans
-            .iter()
-            .flat_map(|p| &p.deliverables)
-            .filter(|d| d.status == s)
-            .count()
-    };
+    println!("repeat audit with the previous report (inputs unchanged): median {}", ms(mr));
+    let count = |s: Status| r.plans.iter().flat_map(|p| &p.deliverables).filter(|d| d.status == s).count();
     let total: usize = r.plans.iter().map(|p| p.deliverables.len()).sum();
     println!(
         "checked: {} plans, {total} deliverables: {} present, {} stub, {} missing, {} ambiguous; {} false claims; {} errors",
@@ -277,21 +243,12 @@ fn main() {
     assert_eq!(r.plans.len(), PLANS);
     assert_eq!(total, PLANS * PER_PLAN);
     assert_eq!(
-        (
-            count(Status::Present),
-            count(Status::Stub),
-            count(Status::Missing),
-            count(Status::Ambiguous)
-        ),
+        (count(Status::Present), count(Status::Stub), count(Status::Missing), count(Status::Ambiguous)),
         (PLANS * 15, PLANS * 2, PLANS * 2, PLANS)
     );
 
     // naive baseline: exact existence checks of the same paths with find + grep
-    let script = format!(
-        "find '{}' -type f | grep -cFxf '{}'",
-        repo.display(),
-        list.display()
-    );
+    let script = format!("find '{}' -type f | grep -cFxf '{}'", repo.display(), list.display());
     let mut base_times = Vec::new();
     let mut found = String::new();
     for _ in 0..runs {
@@ -300,47 +257,22 @@ fn main() {
         base_times.push(t.elapsed());
         found = String::from_utf8_lossy(&out.stdout).trim().to_string();
     }
-    let loop_script = format!(
-        "n=0; while IFS= read -r p; do [ -f \"$p\" ] && n=$((n+1)); done < '{}'; echo $n",
-        list.display()
-    );
+    let loop_script =
+        format!("n=0; while IFS= read -r p; do [ -f \"$p\" ] && n=$((n+1)); done < '{}'; echo $n", list.display());
     let mut loop_times = Vec::new();
     for _ in 0..runs.min(3) {
         let t = Instant::now();
-        let _ = Command::new("bash")
-            .arg("-c")
-            .arg(&loop_script)
-            .output()
-            .unwrap();
+        let _ = Command::new("bash").arg("-c").arg(&loop_script).output().unwrap();
         loop_times.push(t.elapsed());
     }
-    let (ma, mf, mb, ml) = (
-        median(audit_times),
-        median(full_times),
-        median(base_times),
-        median(loop_times),
-    );
-    println!(
-        "median of {runs}: audit {}, audit + reports {}",
-        ms(ma),
-        ms(mf)
-    );
+    let (ma, mf, mb, ml) = (median(audit_times), median(full_times), median(base_times), median(loop_times));
+    println!("median of {runs}: audit {}, audit + reports {}", ms(ma), ms(mf));
     println!("baseline `{script}` → {found} found: median {}", ms(mb));
-    println!(
-        "baseline bash `[ -f ]` loop over the list: median {}",
-        ms(ml)
-    );
+    println!("baseline bash `[ -f ]` loop over the list: median {}", ms(ml));
     println!(
         "ratio audit / find+grep: {:.2}x; audit+reports / find+grep: {:.2}x",
         ma.as_secs_f64() / mb.as_secs_f64(),
         mf.as_secs_f64() / mb.as_secs_f64()
     );
-    println!(
-        "target < 2000 ms: {}",
-        if mf < Duration::from_secs(2) {
-            "met"
-        } else {
-            "NOT met"
-        }
-    );
+    println!("target < 2000 ms: {}", if mf < Duration::from_secs(2) { "met" } else { "NOT met" });
 }

@@ -15,15 +15,8 @@ pub fn gap_key(plan: &str, path: &str) -> String {
 /// `emitted`; one that was closed (or never seen) is `new` and not yet emitted. Gaps of
 /// plans that could not be read this time are carried over unchanged, so a transient read
 /// error neither closes them nor re-emits them later.
-pub fn gaps(
-    plans: &[PlanReport],
-    previous: Option<&Report>,
-    failed: &HashSet<String>,
-    now: &str,
-) -> Vec<Gap> {
-    let prev: HashMap<&str, &Gap> = previous
-        .map(|p| by_key(&p.gaps, |g| g.key.as_str()))
-        .unwrap_or_default();
+pub fn gaps(plans: &[PlanReport], previous: Option<&Report>, failed: &HashSet<String>, now: &str) -> Vec<Gap> {
+    let prev: HashMap<&str, &Gap> = previous.map(|p| by_key(&p.gaps, |g| g.key.as_str())).unwrap_or_default();
     let mut out = Vec::new();
     for p in plans {
         for d in &p.deliverables {
@@ -63,12 +56,7 @@ pub fn gaps(
 /// Emit one follow-up per gap, [`Report::mark_emitted`] it, then write the report: the same
 /// gap is then never emitted twice, and a gap that closes and comes back is emitted again.
 pub fn new_gaps(report: &Report) -> Vec<Gap> {
-    report
-        .gaps
-        .iter()
-        .filter(|g| g.emitted.is_none())
-        .cloned()
-        .collect()
+    report.gaps.iter().filter(|g| g.emitted.is_none()).cloned().collect()
 }
 
 /// True when `report` saw exactly the inputs `previous` saw (same plans, same sizes and
@@ -79,10 +67,7 @@ pub fn inputs_unchanged(report: &Report, previous: Option<&Report>) -> bool {
 }
 
 fn group_map(p: &PlanReport) -> HashMap<&str, f64> {
-    p.groups
-        .iter()
-        .map(|g| (g.name.as_str(), g.completion))
-        .collect()
+    p.groups.iter().map(|g| (g.name.as_str(), g.completion)).collect()
 }
 
 /// Per-plan changes since `previous` (completion, groups, deliverable statuses). Plans
@@ -101,21 +86,16 @@ pub fn changes(previous: &Report, plans: &[PlanReport], failed: &HashSet<String>
             out.extend(plan_change(Some(p), None));
         }
     }
-    Changes {
-        since: previous.generated_at.clone(),
-        plans: out,
-    }
+    Changes { since: previous.generated_at.clone(), plans: out }
 }
 
 fn plan_change(before: Option<&PlanReport>, after: Option<&PlanReport>) -> Option<PlanChange> {
     let plan = after.or(before)?.path.clone();
     let mut deliverables = Vec::new();
-    let bmap: HashMap<&str, &Deliverable> = before
-        .map(|b| by_key(&b.deliverables, |d| d.path.as_str()))
-        .unwrap_or_default();
-    let amap: HashMap<&str, &Deliverable> = after
-        .map(|a| by_key(&a.deliverables, |d| d.path.as_str()))
-        .unwrap_or_default();
+    let bmap: HashMap<&str, &Deliverable> =
+        before.map(|b| by_key(&b.deliverables, |d| d.path.as_str())).unwrap_or_default();
+    let amap: HashMap<&str, &Deliverable> =
+        after.map(|a| by_key(&a.deliverables, |d| d.path.as_str())).unwrap_or_default();
     if let Some(a) = after {
         for d in &a.deliverables {
             let prev = bmap.get(d.path.as_str()).map(|x| x.status);
@@ -144,9 +124,7 @@ fn plan_change(before: Option<&PlanReport>, after: Option<&PlanReport>) -> Optio
     let gb = before.map(group_map).unwrap_or_default();
     let ga = after.map(group_map).unwrap_or_default();
     let mut groups = Vec::new();
-    let mut names: Vec<&str> = after
-        .map(|a| a.groups.iter().map(|g| g.name.as_str()).collect())
-        .unwrap_or_default();
+    let mut names: Vec<&str> = after.map(|a| a.groups.iter().map(|g| g.name.as_str()).collect()).unwrap_or_default();
     if let Some(b) = before {
         for g in &b.groups {
             if !ga.contains_key(g.name.as_str()) {
@@ -157,22 +135,12 @@ fn plan_change(before: Option<&PlanReport>, after: Option<&PlanReport>) -> Optio
     for n in names {
         let (x, y) = (gb.get(n).copied(), ga.get(n).copied());
         if x != y {
-            groups.push(GroupChange {
-                name: n.to_string(),
-                before: x,
-                after: y,
-            });
+            groups.push(GroupChange { name: n.to_string(), before: x, after: y });
         }
     }
     let (cb, ca) = (before.map(|b| b.completion), after.map(|a| a.completion));
     if deliverables.is_empty() && groups.is_empty() && cb == ca {
         return None;
     }
-    Some(PlanChange {
-        plan,
-        before: cb,
-        after: ca,
-        groups,
-        deliverables,
-    })
+    Some(PlanChange { plan, before: cb, after: ca, groups, deliverables })
 }

@@ -36,7 +36,8 @@ mod tests {
 
     #[test]
     fn guest_paths_become_host_paths() {
-        let m = vec![("/repos".to_string(), "/home/me/app".to_string()), ("/repos-2".to_string(), "/srv/b".to_string())];
+        let m =
+            vec![("/repos".to_string(), "/home/me/app".to_string()), ("/repos-2".to_string(), "/srv/b".to_string())];
         assert_eq!(rewrite_roots("found at /repos/x.py", &m), "found at /home/me/app/x.py");
         assert_eq!(rewrite_roots("/repos-2/y.py", &m), "/srv/b/y.py");
         assert_eq!(rewrite_roots("`/repos`", &m), "`/home/me/app`");

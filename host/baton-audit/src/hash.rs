@@ -15,19 +15,14 @@ impl Default for Fingerprinter {
 
 impl Fingerprinter {
     pub fn new() -> Self {
-        Fingerprinter {
-            a: 0xcbf2_9ce4_8422_2325,
-            b: 0x6c62_272e_07bb_0142,
-        }
+        Fingerprinter { a: 0xcbf2_9ce4_8422_2325, b: 0x6c62_272e_07bb_0142 }
     }
 
     /// Feeds bytes followed by their length, so field boundaries are unambiguous.
     pub fn bytes(&mut self, data: &[u8]) {
         for &x in data {
             self.a = (self.a ^ u64::from(x)).wrapping_mul(0x0000_0100_0000_01b3);
-            self.b = (self.b ^ u64::from(x))
-                .wrapping_mul(0x0000_0100_0000_01b3)
-                .rotate_left(5);
+            self.b = (self.b ^ u64::from(x)).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(5);
         }
         self.u64_raw(data.len() as u64);
     }
@@ -35,9 +30,7 @@ impl Fingerprinter {
     fn u64_raw(&mut self, v: u64) {
         for x in v.to_le_bytes() {
             self.a = (self.a ^ u64::from(x)).wrapping_mul(0x0000_0100_0000_01b3);
-            self.b = (self.b ^ u64::from(x))
-                .wrapping_mul(0x0000_0100_0000_01b3)
-                .rotate_left(5);
+            self.b = (self.b ^ u64::from(x)).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(5);
         }
     }
 

@@ -47,8 +47,8 @@
 //! println!("{}", serde_json::to_string(&report.cli_view()).unwrap());
 //! ```
 
-pub mod display;
 pub mod diff;
+pub mod display;
 pub mod error;
 pub mod extract;
 pub mod hash;

@@ -281,9 +281,7 @@ pub struct Report {
 impl Report {
     /// Total present / expected deliverables over all plans.
     pub fn totals(&self) -> (usize, usize) {
-        self.plans
-            .iter()
-            .fold((0, 0), |(p, e), plan| (p + plan.present, e + plan.expected))
+        self.plans.iter().fold((0, 0), |(p, e), plan| (p + plan.present, e + plan.expected))
     }
 
     /// Records that a follow-up was emitted for the gap `key` (handoff id `id`). Write the
@@ -317,14 +315,7 @@ impl Report {
                     reason: p.unreadable.as_deref(),
                     skipped: &p.skipped,
                     completion: p.completion,
-                    groups: p
-                        .groups
-                        .iter()
-                        .map(|g| CliGroup {
-                            name: &g.name,
-                            completion: g.completion,
-                        })
-                        .collect(),
+                    groups: p.groups.iter().map(|g| CliGroup { name: &g.name, completion: g.completion }).collect(),
                     deliverables: p
                         .deliverables
                         .iter()
@@ -346,9 +337,7 @@ impl Report {
             unreadable: self
                 .plans
                 .iter()
-                .filter_map(|p| {
-                    p.unreadable.as_ref().map(|r| Unreadable { path: p.path.clone(), reason: r.clone() })
-                })
+                .filter_map(|p| p.unreadable.as_ref().map(|r| Unreadable { path: p.path.clone(), reason: r.clone() }))
                 .collect(),
         }
     }

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::model::{Report, Status};
 
@@ -37,12 +37,8 @@ impl History {
 }
 
 fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .map_err(|e| format!("git cannot run ({e})"))?;
+    let out =
+        Command::new("git").arg("-C").arg(dir).args(args).output().map_err(|e| format!("git cannot run ({e})"))?;
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
     }
@@ -51,7 +47,8 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
 
 /// The work tree holding `dir`, or why there is none.
 fn top_of(dir: &Path) -> Result<PathBuf, String> {
-    let top = git(dir, &["rev-parse", "--show-toplevel"]).map_err(|e| format!("{} is not in a git work tree ({e})", dir.display()))?;
+    let top = git(dir, &["rev-parse", "--show-toplevel"])
+        .map_err(|e| format!("{} is not in a git work tree ({e})", dir.display()))?;
     Ok(PathBuf::from(top.trim()))
 }
 
@@ -169,14 +166,18 @@ pub fn check(missing: &[(String, String)], repos: &[PathBuf]) -> Renames {
             checked = true;
             let canon_dir = std::fs::canonicalize(&plan_dir_host).unwrap_or(plan_dir_host.clone());
             let canon_top = std::fs::canonicalize(&h.top).unwrap_or(h.top.clone());
-            let plan_dir = canon_dir.strip_prefix(&canon_top).map(|p| p.to_string_lossy().replace('\\', "/")).unwrap_or_default();
+            let plan_dir =
+                canon_dir.strip_prefix(&canon_top).map(|p| p.to_string_lossy().replace('\\', "/")).unwrap_or_default();
             let Some(old) = match_old(h, path, &plan_dir) else { continue };
             let Some((new, commit)) = h.follow(old) else { continue };
             let host_new = h.top.join(&new);
             if !host_new.is_file() {
                 continue;
             }
-            let rename = Rename { moved_to: host_new.display().to_string(), reason: format!("{old} was renamed to {new} in {commit}") };
+            let rename = Rename {
+                moved_to: host_new.display().to_string(),
+                reason: format!("{old} was renamed to {new} in {commit}"),
+            };
             found.insert((plan.clone(), path.clone()), rename);
             break;
         }

@@ -30,14 +30,9 @@ fn status_word(s: Option<Status>) -> &'static str {
 fn evidence(d: &Deliverable) -> String {
     let mut parts: Vec<String> = d.reason.iter().cloned().collect();
     match d.status {
-        Status::Ambiguous => parts.push(format!(
-            "candidates: {}",
-            d.candidates
-                .iter()
-                .map(|c| code(c))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
+        Status::Ambiguous => {
+            parts.push(format!("candidates: {}", d.candidates.iter().map(|c| code(c)).collect::<Vec<_>>().join(", ")))
+        }
         Status::Moved => {
             if let Some(to) = &d.moved_to {
                 parts.push(format!("now at {}", code(to)));
@@ -45,11 +40,7 @@ fn evidence(d: &Deliverable) -> String {
         }
         Status::Present if d.reason.is_none() => {
             if let Some(p) = &d.evidence.resolved {
-                parts.push(format!(
-                    "{} ({} bytes)",
-                    code(p),
-                    d.evidence.size.unwrap_or(0)
-                ));
+                parts.push(format!("{} ({} bytes)", code(p), d.evidence.size.unwrap_or(0)));
             }
         }
         _ => {}
@@ -72,24 +63,8 @@ fn render_raw(r: &Report) -> String {
         r.generated_at,
         env!("CARGO_PKG_VERSION")
     );
-    let _ = writeln!(
-        s,
-        "- Plans folders: {}",
-        r.plans_dirs
-            .iter()
-            .map(|d| code(d))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let _ = writeln!(
-        s,
-        "- Repositories: {}",
-        r.repo_dirs
-            .iter()
-            .map(|d| code(d))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let _ = writeln!(s, "- Plans folders: {}", r.plans_dirs.iter().map(|d| code(d)).collect::<Vec<_>>().join(", "));
+    let _ = writeln!(s, "- Repositories: {}", r.repo_dirs.iter().map(|d| code(d)).collect::<Vec<_>>().join(", "));
     if let Some(m) = &r.moved {
         let _ = writeln!(s, "- Renamed deliverables: {}", cell(m));
     }
@@ -100,12 +75,8 @@ fn render_raw(r: &Report) -> String {
     if r.plans.is_empty() {
         let _ = writeln!(s, "No plans found.\n");
     } else {
-        let prev: std::collections::HashMap<&str, &PlanChange> = r
-            .changes
-            .iter()
-            .flat_map(|c| c.plans.iter())
-            .map(|p| (p.plan.as_str(), p))
-            .collect();
+        let prev: std::collections::HashMap<&str, &PlanChange> =
+            r.changes.iter().flat_map(|c| c.plans.iter()).map(|p| (p.plan.as_str(), p)).collect();
         let _ = writeln!(
             s,
             "| Plan | Format | Present | Missing | Stub | Ambiguous | False claims | Completion | Since last audit |"
@@ -139,11 +110,7 @@ fn render_raw(r: &Report) -> String {
                 change
             );
         }
-        let total = if expected == 0 {
-            0.0
-        } else {
-            present as f64 / expected as f64
-        };
+        let total = if expected == 0 { 0.0 } else { present as f64 / expected as f64 };
         let _ = writeln!(
             s,
             "| **All plans ({})** | | {} | | | | {} | **{}** ({}/{}) | |\n",
@@ -168,10 +135,7 @@ fn render_raw(r: &Report) -> String {
     // False claims
     let _ = writeln!(s, "## False claims\n");
     if r.false_claims.is_empty() {
-        let _ = writeln!(
-            s,
-            "None: no deliverable is claimed done while missing or a stub.\n"
-        );
+        let _ = writeln!(s, "None: no deliverable is claimed done while missing or a stub.\n");
     } else {
         let _ = writeln!(
             s,
@@ -195,14 +159,8 @@ fn render_raw(r: &Report) -> String {
     // Gaps per plan
     let _ = writeln!(s, "## Gaps by plan\n");
     for p in &r.plans {
-        let _ = writeln!(
-            s,
-            "### {} — {}% ({}/{})\n",
-            code(&p.path),
-            (p.completion * 100.0).round(),
-            p.present,
-            p.expected
-        );
+        let _ =
+            writeln!(s, "### {} — {}% ({}/{})\n", code(&p.path), (p.completion * 100.0).round(), p.present, p.expected);
         let _ = writeln!(
             s,
             "{} · format {} · {} tasks ({} ticked)\n",
@@ -229,33 +187,17 @@ fn render_raw(r: &Report) -> String {
             let _ = writeln!(s, "| Group | Completion |");
             let _ = writeln!(s, "|---|---:|");
             for g in &p.groups {
-                let _ = writeln!(
-                    s,
-                    "| {} | {} ({}/{}) |",
-                    cell(&g.name),
-                    pct(g.completion),
-                    g.present,
-                    g.expected
-                );
+                let _ = writeln!(s, "| {} | {} ({}/{}) |", cell(&g.name), pct(g.completion), g.present, g.expected);
             }
             let _ = writeln!(s);
         }
-        let mut gaps: Vec<&Deliverable> = p
-            .deliverables
-            .iter()
-            .filter(|d| d.status != Status::Present)
-            .collect();
+        let mut gaps: Vec<&Deliverable> = p.deliverables.iter().filter(|d| d.status != Status::Present).collect();
         if gaps.is_empty() {
             let _ = writeln!(s, "All {} deliverables present.\n", p.expected);
             continue;
         }
-        gaps.sort_by_key(|d| {
-            !(d.claimed_done && matches!(d.status, Status::Missing | Status::Stub))
-        });
-        let _ = writeln!(
-            s,
-            "| Deliverable | Group | Status | Claimed done | Evidence |"
-        );
+        gaps.sort_by_key(|d| !(d.claimed_done && matches!(d.status, Status::Missing | Status::Stub)));
+        let _ = writeln!(s, "| Deliverable | Group | Status | Claimed done | Evidence |");
         let _ = writeln!(s, "|---|---|---|---|---|");
         for d in gaps {
             let claimed = match (d.claimed_done, d.status) {
@@ -296,13 +238,7 @@ fn render_raw(r: &Report) -> String {
                 };
                 let _ = writeln!(s, "- {}: {}", code(&pc.plan), what);
                 for g in &pc.groups {
-                    let _ = writeln!(
-                        s,
-                        "  - {} {} → {}",
-                        cell(&g.name),
-                        opt_pct(g.before),
-                        opt_pct(g.after)
-                    );
+                    let _ = writeln!(s, "  - {} {} → {}", cell(&g.name), opt_pct(g.before), opt_pct(g.after));
                 }
                 for d in &pc.deliverables {
                     let _ = writeln!(
@@ -321,11 +257,7 @@ fn render_raw(r: &Report) -> String {
 
     // New gaps
     let _ = writeln!(s, "## New gaps\n");
-    let fresh: Vec<&Gap> = r
-        .gaps
-        .iter()
-        .filter(|g| g.new || g.emitted.is_none())
-        .collect();
+    let fresh: Vec<&Gap> = r.gaps.iter().filter(|g| g.new || g.emitted.is_none()).collect();
     if fresh.is_empty() {
         let _ = writeln!(s, "None.\n");
     } else {

@@ -63,9 +63,7 @@ pub fn walk(root: &str, errors: &mut Vec<AuditIssue>, mut f: impl FnMut(&str, &s
 pub mod wasi_walk {
     use crate::model::AuditIssue;
     use wasip2::filesystem::preopens::get_directories;
-    use wasip2::filesystem::types::{
-        Descriptor, DescriptorFlags, DescriptorType, OpenFlags, PathFlags,
-    };
+    use wasip2::filesystem::types::{Descriptor, DescriptorFlags, DescriptorType, OpenFlags, PathFlags};
 
     thread_local! {
         /// The preopened folders, fetched once (each `get-directories` call makes new handles).
@@ -97,11 +95,8 @@ pub mod wasi_walk {
     }
 
     fn nanos(st: &wasip2::filesystem::types::DescriptorStat) -> u64 {
-        st.data_modification_timestamp.map_or(0, |t| {
-            t.seconds
-                .saturating_mul(1_000_000_000)
-                .saturating_add(u64::from(t.nanoseconds))
-        })
+        st.data_modification_timestamp
+            .map_or(0, |t| t.seconds.saturating_mul(1_000_000_000).saturating_add(u64::from(t.nanoseconds)))
     }
 
     fn io_err(e: wasip2::filesystem::types::ErrorCode) -> std::io::Error {
@@ -117,27 +112,16 @@ pub mod wasi_walk {
     /// (size, mtime ns) of a file, following symlinks. `None`: not under a preopen.
     pub fn stat(path: &str) -> Option<std::io::Result<(u64, u64)>> {
         with_preopen(path, |d, rel| {
-            d.stat_at(PathFlags::SYMLINK_FOLLOW, rel)
-                .map(|st| (st.size, nanos(&st)))
-                .map_err(io_err)
+            d.stat_at(PathFlags::SYMLINK_FOLLOW, rel).map(|st| (st.size, nanos(&st))).map_err(io_err)
         })
     }
 
     /// (size, mtime ns, content if size <= limit) of a file: open, stat and one read.
     #[allow(clippy::type_complexity)]
-    pub fn read_small(
-        path: &str,
-        limit: u64,
-    ) -> Option<std::io::Result<(u64, u64, Option<Vec<u8>>)>> {
+    pub fn read_small(path: &str, limit: u64) -> Option<std::io::Result<(u64, u64, Option<Vec<u8>>)>> {
         with_preopen(path, |d, rel| {
-            let f = d
-                .open_at(
-                    PathFlags::SYMLINK_FOLLOW,
-                    rel,
-                    OpenFlags::empty(),
-                    DescriptorFlags::READ,
-                )
-                .map_err(io_err)?;
+            let f =
+                d.open_at(PathFlags::SYMLINK_FOLLOW, rel, OpenFlags::empty(), DescriptorFlags::READ).map_err(io_err)?;
             let st = f.stat().map_err(io_err)?;
             if st.size > limit {
                 return Ok((st.size, nanos(&st), None));
@@ -157,21 +141,12 @@ pub mod wasi_walk {
     }
 
     fn open_dir(base: &Descriptor, rel: &str) -> Result<Descriptor, String> {
-        base.open_at(
-            PathFlags::empty(),
-            rel,
-            OpenFlags::DIRECTORY,
-            DescriptorFlags::READ,
-        )
-        .map_err(|e| e.to_string())
+        base.open_at(PathFlags::empty(), rel, OpenFlags::DIRECTORY, DescriptorFlags::READ).map_err(|e| e.to_string())
     }
 
     /// Returns false when `root` is not under a preopen (the caller falls back to std).
     pub fn walk(root: &str, errors: &mut Vec<AuditIssue>, f: &mut impl FnMut(&str, &str)) -> bool {
-        with_preopen(root, |pre, base_rel| {
-            walk_in(pre, base_rel, root, errors, f)
-        })
-        .is_some()
+        with_preopen(root, |pre, base_rel| walk_in(pre, base_rel, root, errors, f)).is_some()
     }
 
     fn walk_in(
@@ -205,11 +180,8 @@ pub mod wasi_walk {
                         DescriptorType::SymbolicLink => {
                             // a symlinked file counts; a symlinked folder is followed only
                             // inside the repository (see `walk_with`)
-                            let target = if full_rel == "." {
-                                entry.name.clone()
-                            } else {
-                                format!("{full_rel}/{}", entry.name)
-                            };
+                            let target =
+                                if full_rel == "." { entry.name.clone() } else { format!("{full_rel}/{}", entry.name) };
                             match pre.stat_at(PathFlags::SYMLINK_FOLLOW, &target) {
                                 Ok(st) if st.type_ == DescriptorType::RegularFile => super::Kind::File,
                                 Ok(st) if st.type_ == DescriptorType::Directory => super::Kind::Link,
@@ -280,10 +252,7 @@ pub(crate) fn walk_with(
         let mut names = match list(&real_dir) {
             Ok(n) => n,
             Err(e) => {
-                errors.push(AuditIssue {
-                    path: join(root, &rel_dir),
-                    message: format!("cannot read folder: {e}"),
-                });
+                errors.push(AuditIssue { path: join(root, &rel_dir), message: format!("cannot read folder: {e}") });
                 continue;
             }
         };
@@ -312,11 +281,15 @@ pub(crate) fn walk_with(
                         normalize(&sub(&real_dir, &target))
                     };
                     let why = match &resolved {
-                        None => Some(format!("symlinked folder points outside the repository ({target}): not followed; pass that folder with --plans or --repo to audit it")),
+                        None => Some(format!(
+                            "symlinked folder points outside the repository ({target}): not followed; pass that folder with --plans or --repo to audit it"
+                        )),
                         Some(t) if t.is_empty() || real_dir == *t || real_dir.starts_with(&format!("{t}/")) => {
                             Some(format!("symlinked folder points back to a folder above it ({target}): not followed"))
                         }
-                        Some(_) if links >= MAX_LINKS => Some(format!("more than {MAX_LINKS} symlinked folders: not followed")),
+                        Some(_) if links >= MAX_LINKS => {
+                            Some(format!("more than {MAX_LINKS} symlinked folders: not followed"))
+                        }
                         Some(_) => None,
                     };
                     match (why, resolved) {
@@ -419,12 +392,8 @@ pub struct FileIndex {
 impl FileIndex {
     /// Walks the roots once. Returns the index and the plan files found in them (full paths).
     pub fn build(roots: &[String], errors: &mut Vec<AuditIssue>) -> (FileIndex, Vec<String>) {
-        let mut idx = FileIndex {
-            roots: roots.to_vec(),
-            files: Vec::new(),
-            by_name: HashMap::new(),
-            by_rel: HashMap::new(),
-        };
+        let mut idx =
+            FileIndex { roots: roots.to_vec(), files: Vec::new(), by_name: HashMap::new(), by_rel: HashMap::new() };
         let mut plans = Vec::new();
         for (ri, root) in roots.iter().enumerate() {
             if !Path::new(root).is_dir() {
@@ -463,7 +432,12 @@ impl FileIndex {
                 direct.extend(idx.files.iter().filter(|(r, _)| *r == ri).map(|(_, rel)| rel.clone()));
             }
             for (rel, real) in &linked {
-                if is_repo_plan(rel) && (rel.starts_with(".kiro/") || rel.contains("/.kiro/") || !direct.contains(real) || !is_repo_plan(real)) {
+                if is_repo_plan(rel)
+                    && (rel.starts_with(".kiro/")
+                        || rel.contains("/.kiro/")
+                        || !direct.contains(real)
+                        || !is_repo_plan(real))
+                {
                     // a plan reached through a link keeps the path its format is read from
                     plans.push(join(root, rel));
                     linked_plans.insert(real.clone());
@@ -540,11 +514,7 @@ impl FileIndex {
                             checked.push(join(&self.roots[*r as usize], &rel));
                             first = false;
                         }
-                        if let Some(&id) = self
-                            .lookup_rel(&rel)
-                            .iter()
-                            .find(|&&id| self.files[id as usize].0 == *r)
-                        {
+                        if let Some(&id) = self.lookup_rel(&rel).iter().find(|&&id| self.files[id as usize].0 == *r) {
                             return Resolution {
                                 found: Found::One(id),
                                 checked,
@@ -561,33 +531,18 @@ impl FileIndex {
                 let exact = self.lookup_rel(p);
                 let found = self.pick(exact, plan_loc);
                 if found != Found::None {
-                    return Resolution {
-                        found,
-                        checked,
-                        searched: false,
-                        narrowed_by: None,
-                    };
+                    return Resolution { found, checked, searched: false, narrowed_by: None };
                 }
                 let name = p.rsplit('/').next().unwrap_or(p);
                 let suffix = format!("/{p}");
                 let cands: Vec<u32> = self
                     .by_name
                     .get(name)
-                    .map(|v| {
-                        v.iter()
-                            .copied()
-                            .filter(|&id| self.files[id as usize].1.ends_with(&suffix))
-                            .collect()
-                    })
+                    .map(|v| v.iter().copied().filter(|&id| self.files[id as usize].1.ends_with(&suffix)).collect())
                     .unwrap_or_default();
                 let found = self.pick(cands, plan_loc);
                 if found != Found::None {
-                    return Resolution {
-                        found,
-                        checked,
-                        searched: true,
-                        narrowed_by: None,
-                    };
+                    return Resolution { found, checked, searched: true, narrowed_by: None };
                 }
                 if form.starts_with('/')
                     && let Some((found, suffix)) = self.longest_unique_suffix(p)
@@ -608,20 +563,10 @@ impl FileIndex {
                     1 => Found::One(cands[0]),
                     _ => Found::Many(cands),
                 };
-                return Resolution {
-                    found,
-                    checked,
-                    searched: true,
-                    narrowed_by,
-                };
+                return Resolution { found, checked, searched: true, narrowed_by };
             }
         }
-        Resolution {
-            found: Found::None,
-            checked,
-            searched: true,
-            narrowed_by: None,
-        }
+        Resolution { found: Found::None, checked, searched: true, narrowed_by: None }
     }
 
     /// An absolute path of the machine that wrote the plan (`/Users/me/proj/app/src/x.tsx`):
@@ -657,11 +602,8 @@ impl FileIndex {
         if cands.len() < 2 {
             return (cands, None);
         }
-        let words: Vec<String> = group
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .map(|w| w.to_lowercase())
-            .collect();
+        let words: Vec<String> =
+            group.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(|w| w.to_lowercase()).collect();
         if words.is_empty() {
             return (cands, None);
         }
@@ -672,17 +614,10 @@ impl FileIndex {
             .filter(|&id| {
                 let rel = &self.files[id as usize].1;
                 let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
-                !dir.is_empty()
-                    && dir
-                        .split('/')
-                        .any(|c| keys.iter().any(|k| k.eq_ignore_ascii_case(c)))
+                !dir.is_empty() && dir.split('/').any(|c| keys.iter().any(|k| k.eq_ignore_ascii_case(c)))
             })
             .collect();
-        if narrowed.is_empty() {
-            (cands, None)
-        } else {
-            (narrowed, Some(format!("{}/", keys[0])))
-        }
+        if narrowed.is_empty() { (cands, None) } else { (narrowed, Some(format!("{}/", keys[0]))) }
     }
 
     /// The candidates in the nearest folder above the plan (below the repository root)

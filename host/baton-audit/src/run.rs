@@ -37,11 +37,7 @@ pub struct AuditInput {
 
 fn path_string(p: &Path) -> String {
     let s = p.to_string_lossy().replace('\\', "/");
-    if s.len() > 1 {
-        s.trim_end_matches('/').to_string()
-    } else {
-        s
-    }
+    if s.len() > 1 { s.trim_end_matches('/').to_string() } else { s }
 }
 
 /// Plans under the plans folders: every `.md` file except our reports.
@@ -49,10 +45,8 @@ fn plans_in_dirs(dirs: &[String], errors: &mut Vec<AuditIssue>) -> Vec<String> {
     let mut out = Vec::new();
     for d in dirs {
         if !Path::new(d).is_dir() {
-            errors.push(AuditIssue {
-                path: d.clone(),
-                message: "plans folder does not exist or is not a folder".into(),
-            });
+            errors
+                .push(AuditIssue { path: d.clone(), message: "plans folder does not exist or is not a folder".into() });
             continue;
         }
         let mut seen = HashSet::new();
@@ -154,12 +148,7 @@ fn check(
         claimed_done: e.claimed_done,
         reason: None,
         candidates: Vec::new(),
-        evidence: Evidence {
-            checked: r.checked.clone(),
-            resolved: None,
-            line: e.line,
-            ..Evidence::default()
-        },
+        evidence: Evidence { checked: r.checked.clone(), resolved: None, line: e.line, ..Evidence::default() },
         moved_to: None,
     };
     fp.str(&e.path);
@@ -208,15 +197,8 @@ fn check(
             }
             let name = e.path.rsplit('/').next().unwrap_or(&e.path);
             d.reason = Some(match &r.narrowed_by {
-                Some(n) => format!(
-                    "{} files named {name} under {n}; not guessing",
-                    d.candidates.len()
-                ),
-                None => format!(
-                    "{} files match {}; not guessing",
-                    d.candidates.len(),
-                    e.path
-                ),
+                Some(n) => format!("{} files named {name} under {n}; not guessing", d.candidates.len()),
+                None => format!("{} files match {}; not guessing", d.candidates.len(), e.path),
             });
         }
         Found::None => {
@@ -238,27 +220,98 @@ fn check(
 
 /// Top folders of absolute paths that belong to a machine, not to a repository.
 const SYSTEM_ROOTS: &[&str] = &[
-    "usr", "etc", "opt", "var", "tmp", "home", "Users", "mnt", "private", "System", "Library",
-    "proc", "dev", "bin", "sbin", "lib", "lib64", "root", "Volumes", "nix", "snap", "srv", "run",
-    "Applications", "sys", "media",
+    "usr",
+    "etc",
+    "opt",
+    "var",
+    "tmp",
+    "home",
+    "Users",
+    "mnt",
+    "private",
+    "System",
+    "Library",
+    "proc",
+    "dev",
+    "bin",
+    "sbin",
+    "lib",
+    "lib64",
+    "root",
+    "Volumes",
+    "nix",
+    "snap",
+    "srv",
+    "run",
+    "Applications",
+    "sys",
+    "media",
 ];
 
 /// Folders of third-party code and build output.
 const GENERATED_DIRS: &[&str] = &[
-    "node_modules", "vcpkg_installed", "vcpkg", "dist", "build", "target", "__pycache__", ".venv",
-    "venv", "site-packages", "CMakeFiles", ".next", ".nuxt", "coverage", ".gradle", "Pods",
-    "DerivedData", ".terraform", "bower_components", ".tox", "_build", "cmake-build-debug",
-    "cmake-build-release", ".dart_tool", ".pytest_cache", ".mypy_cache", "obj",
+    "node_modules",
+    "vcpkg_installed",
+    "vcpkg",
+    "dist",
+    "build",
+    "target",
+    "__pycache__",
+    ".venv",
+    "venv",
+    "site-packages",
+    "CMakeFiles",
+    ".next",
+    ".nuxt",
+    "coverage",
+    ".gradle",
+    "Pods",
+    "DerivedData",
+    ".terraform",
+    "bower_components",
+    ".tox",
+    "_build",
+    "cmake-build-debug",
+    "cmake-build-release",
+    ".dart_tool",
+    ".pytest_cache",
+    ".mypy_cache",
+    "obj",
 ];
 
 /// Generated files by name or ending.
 const GENERATED_NAMES: &[&str] = &[
-    "CMakeCache.txt", "package-lock.json", "yarn.lock", "pnpm-lock.yaml", "Cargo.lock",
-    "poetry.lock", "Pipfile.lock", "composer.lock", "Gemfile.lock", "go.sum", "compile_commands.json",
+    "CMakeCache.txt",
+    "package-lock.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "Cargo.lock",
+    "poetry.lock",
+    "Pipfile.lock",
+    "composer.lock",
+    "Gemfile.lock",
+    "go.sum",
+    "compile_commands.json",
 ];
 const GENERATED_ENDINGS: &[&str] = &[
-    ".pb.h", ".pb.cc", ".pb.go", "_pb2.py", "_pb2_grpc.py", ".pyc", ".o", ".obj", ".so", ".dylib",
-    ".dll", ".a", ".class", ".min.js", ".min.css", ".js.map", ".g.dart", ".freezed.dart",
+    ".pb.h",
+    ".pb.cc",
+    ".pb.go",
+    "_pb2.py",
+    "_pb2_grpc.py",
+    ".pyc",
+    ".o",
+    ".obj",
+    ".so",
+    ".dylib",
+    ".dll",
+    ".a",
+    ".class",
+    ".min.js",
+    ".min.css",
+    ".js.map",
+    ".g.dart",
+    ".freezed.dart",
 ];
 
 /// Why a path that was not found is no deliverable of these repositories: an absolute path
@@ -298,7 +351,11 @@ fn plan_signs(content: &str, format: PlanFormat, tasks: usize) -> Option<String>
         }
         if t.starts_with('#') {
             let h = t.trim_start_matches('#').trim().to_ascii_lowercase();
-            if h.starts_with("tasks") || h.starts_with("task list") || h == "todo" || h.starts_with("implementation tasks") {
+            if h.starts_with("tasks")
+                || h.starts_with("task list")
+                || h == "todo"
+                || h.starts_with("implementation tasks")
+            {
                 task_heading = true;
             }
         }
@@ -320,20 +377,11 @@ fn plan_signs(content: &str, format: PlanFormat, tasks: usize) -> Option<String>
 }
 
 fn ratio(present: usize, expected: usize) -> f64 {
-    if expected == 0 {
-        0.0
-    } else {
-        present as f64 / expected as f64
-    }
+    if expected == 0 { 0.0 } else { present as f64 / expected as f64 }
 }
 
 /// Audits one plan file; `Err` carries a message for the report's errors.
-fn audit_plan(
-    path: &str,
-    index: &FileIndex,
-    known: &Known,
-    fp: &mut Fingerprinter,
-) -> Result<PlanReport, String> {
+fn audit_plan(path: &str, index: &FileIndex, known: &Known, fp: &mut Fingerprinter) -> Result<PlanReport, String> {
     let bytes = fs::read(path).map_err(|e| format!("cannot read plan: {e}"))?;
     fp.str(path);
     fp.bytes(&bytes);
@@ -375,26 +423,14 @@ fn audit_plan(
                 g.present += present;
                 g.expected += 1;
             }
-            None => groups.push(GroupCompletion {
-                name: d.group.clone(),
-                completion: 0.0,
-                present,
-                expected: 1,
-            }),
+            None => groups.push(GroupCompletion { name: d.group.clone(), completion: 0.0, present, expected: 1 }),
         }
     }
     for g in &mut groups {
         g.completion = ratio(g.present, g.expected);
     }
-    let present = deliverables
-        .iter()
-        .filter(|d| d.status == Status::Present)
-        .count();
-    let title = if ex.title.is_empty() {
-        path.rsplit('/').next().unwrap_or(path).to_string()
-    } else {
-        ex.title
-    };
+    let present = deliverables.iter().filter(|d| d.status == Status::Present).count();
+    let title = if ex.title.is_empty() { path.rsplit('/').next().unwrap_or(path).to_string() } else { ex.title };
     Ok(PlanReport {
         path: path.to_string(),
         format,
@@ -466,11 +502,7 @@ pub fn audit(input: &AuditInput) -> Report {
     let mut fp = Fingerprinter::new();
     fp.str(crate::REPORT_SCHEMA);
     fp.str(env!("CARGO_PKG_VERSION"));
-    for d in plans_dirs
-        .iter()
-        .chain(std::iter::once(&"--".to_string()))
-        .chain(repo_dirs.iter())
-    {
+    for d in plans_dirs.iter().chain(std::iter::once(&"--".to_string())).chain(repo_dirs.iter()) {
         fp.str(d);
     }
     let known = known_files(input.previous.as_ref());
@@ -483,10 +515,7 @@ pub fn audit(input: &AuditInput) -> Report {
                 fp.str(p);
                 fp.str(&message);
                 failed.insert(p.clone());
-                errors.push(AuditIssue {
-                    path: p.clone(),
-                    message,
-                });
+                errors.push(AuditIssue { path: p.clone(), message });
             }
         }
     }
@@ -508,10 +537,7 @@ pub fn audit(input: &AuditInput) -> Report {
         }
     }
     let gaps = diff::gaps(&plans, input.previous.as_ref(), &failed, &now);
-    let changes = input
-        .previous
-        .as_ref()
-        .map(|prev| diff::changes(prev, &plans, &failed));
+    let changes = input.previous.as_ref().map(|prev| diff::changes(prev, &plans, &failed));
 
     Report {
         schema: crate::REPORT_SCHEMA.to_string(),
@@ -531,10 +557,7 @@ pub fn audit(input: &AuditInput) -> Report {
 }
 
 /// Builds a map from key to item, keeping the first of duplicates.
-pub(crate) fn by_key<'a, T>(
-    items: &'a [T],
-    key: impl Fn(&'a T) -> &'a str,
-) -> HashMap<&'a str, &'a T> {
+pub(crate) fn by_key<'a, T>(items: &'a [T], key: impl Fn(&'a T) -> &'a str) -> HashMap<&'a str, &'a T> {
     let mut m = HashMap::with_capacity(items.len());
     for it in items {
         m.entry(key(it)).or_insert(it);

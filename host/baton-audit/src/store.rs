@@ -20,10 +20,7 @@ pub struct ReportPaths {
 const PREFIX: &str = "PLANS_AUDIT_REPORT_";
 
 fn io(path: &Path, source: std::io::Error) -> AuditError {
-    AuditError::Io {
-        path: path.display().to_string(),
-        source,
-    }
+    AuditError::Io { path: path.display().to_string(), source }
 }
 
 /// Writes the Markdown and JSON reports into `dir` (created if needed). The name takes the
@@ -37,21 +34,13 @@ pub fn write_reports(dir: &Path, report: &Report) -> Result<ReportPaths, AuditEr
     let json = serde_json::to_vec(report)?;
     let md = render_markdown(report);
     for n in 1u32..10_000 {
-        let stem = if n == 1 {
-            format!("{PREFIX}{stamp}")
-        } else {
-            format!("{PREFIX}{stamp}_{n}")
-        };
+        let stem = if n == 1 { format!("{PREFIX}{stamp}") } else { format!("{PREFIX}{stamp}_{n}") };
         let md_path = dir.join(format!("{stem}.md"));
         let json_path = dir.join(format!("{stem}.json"));
         if json_path.exists() {
             continue;
         }
-        let mut f = match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&md_path)
-        {
+        let mut f = match OpenOptions::new().write(true).create_new(true).open(&md_path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(io(&md_path, e)),
@@ -60,10 +49,7 @@ pub fn write_reports(dir: &Path, report: &Report) -> Result<ReportPaths, AuditEr
         let tmp = dir.join(format!(".{stem}.json.tmp"));
         fs::write(&tmp, &json).map_err(|e| io(&tmp, e))?;
         fs::rename(&tmp, &json_path).map_err(|e| io(&json_path, e))?;
-        return Ok(ReportPaths {
-            markdown: md_path,
-            json: json_path,
-        });
+        return Ok(ReportPaths { markdown: md_path, json: json_path });
     }
     Err(AuditError::NoFreeName(dir.display().to_string()))
 }
@@ -97,11 +83,7 @@ fn name_key(name: &str) -> Option<(String, u32)> {
         return None;
     }
     let (ts, rest) = stem.split_at(15);
-    if !ts
-        .chars()
-        .enumerate()
-        .all(|(i, c)| if i == 8 { c == '_' } else { c.is_ascii_digit() })
-    {
+    if !ts.chars().enumerate().all(|(i, c)| if i == 8 { c == '_' } else { c.is_ascii_digit() }) {
         return None;
     }
     let n = match rest {

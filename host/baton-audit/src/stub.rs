@@ -8,19 +8,23 @@
 pub const READ_LIMIT: u64 = 64 * 1024;
 
 /// Files that are legitimately empty.
-const MAY_BE_EMPTY: &[&str] = &[
-    "__init__.py",
-    "py.typed",
-    ".gitkeep",
-    ".keep",
-    "__init__.pyi",
-    ".nojekyll",
-];
+const MAY_BE_EMPTY: &[&str] = &["__init__.py", "py.typed", ".gitkeep", ".keep", "__init__.pyi", ".nojekyll"];
 
 /// Files whose job is to declare or re-export modules: declarations alone are their content.
 const MODULE_ROOTS: &[&str] = &[
-    "mod.rs", "lib.rs", "__init__.py", "__init__.pyi", "index.ts", "index.js", "index.tsx",
-    "index.mjs", "index.cjs", "mod.ts", "package-info.java", "doc.go", "__main__.py",
+    "mod.rs",
+    "lib.rs",
+    "__init__.py",
+    "__init__.pyi",
+    "index.ts",
+    "index.js",
+    "index.tsx",
+    "index.mjs",
+    "index.cjs",
+    "mod.ts",
+    "package-info.java",
+    "doc.go",
+    "__main__.py",
 ];
 
 #[derive(Clone, Copy, PartialEq)]
@@ -34,40 +38,23 @@ enum Family {
 fn family(name: &str) -> Family {
     let ext = name.rsplit_once('.').map_or("", |(_, e)| e);
     match ext {
-        "py" | "pyi" | "sh" | "bash" | "zsh" | "fish" | "rb" | "pl" | "pm" | "r" | "ex" | "exs"
-        | "jl" | "nim" | "ps1" | "psm1" | "cmake" | "mk" | "tf" | "hcl" => Family::Hash,
-        "rs" | "js" | "mjs" | "cjs" | "ts" | "tsx" | "jsx" | "mts" | "cts" | "go" | "java"
-        | "kt" | "kts" | "swift" | "m" | "mm" | "c" | "h" | "cc" | "cpp" | "cxx" | "hpp" | "hh"
-        | "cs" | "fs" | "php" | "scala" | "dart" | "gs" | "zig" | "proto" | "sol" | "groovy"
-        | "gradle" | "vue" | "svelte" | "astro" | "scss" | "css" | "less" | "wit" | "prisma" => {
-            Family::Slash
-        }
+        "py" | "pyi" | "sh" | "bash" | "zsh" | "fish" | "rb" | "pl" | "pm" | "r" | "ex" | "exs" | "jl" | "nim"
+        | "ps1" | "psm1" | "cmake" | "mk" | "tf" | "hcl" => Family::Hash,
+        "rs" | "js" | "mjs" | "cjs" | "ts" | "tsx" | "jsx" | "mts" | "cts" | "go" | "java" | "kt" | "kts" | "swift"
+        | "m" | "mm" | "c" | "h" | "cc" | "cpp" | "cxx" | "hpp" | "hh" | "cs" | "fs" | "php" | "scala" | "dart"
+        | "gs" | "zig" | "proto" | "sol" | "groovy" | "gradle" | "vue" | "svelte" | "astro" | "scss" | "css"
+        | "less" | "wit" | "prisma" => Family::Slash,
         "lua" | "sql" | "hs" | "elm" => Family::Dash,
-        "" if matches!(
-            name,
-            "Dockerfile" | "Makefile" | "Justfile" | "Procfile" | "Containerfile"
-        ) =>
-        {
-            Family::Hash
-        }
+        "" if matches!(name, "Dockerfile" | "Makefile" | "Justfile" | "Procfile" | "Containerfile") => Family::Hash,
         _ => Family::Doc,
     }
 }
 
 fn has_todo_word(s: &str) -> bool {
     let u = s.to_uppercase();
-    [
-        "TODO",
-        "FIXME",
-        "TBD",
-        "PLACEHOLDER",
-        "NOT IMPLEMENTED",
-        "COMING SOON",
-        "LOREM IPSUM",
-        "STUB",
-    ]
-    .iter()
-    .any(|w| u.contains(w))
+    ["TODO", "FIXME", "TBD", "PLACEHOLDER", "NOT IMPLEMENTED", "COMING SOON", "LOREM IPSUM", "STUB"]
+        .iter()
+        .any(|w| u.contains(w))
 }
 
 /// A statement that stands in for code, with its name for the report.
@@ -89,18 +76,12 @@ fn placeholder(line: &str) -> Option<&'static str> {
     if t.contains("unimplemented!(") {
         return Some("`unimplemented!()`");
     }
-    if (lower.contains("throw")
-        || lower.contains("panic")
-        || lower.contains("raise")
-        || lower.contains("error("))
-        && (lower.contains("not implemented")
-            || lower.contains("todo")
-            || lower.contains("unimplemented"))
+    if (lower.contains("throw") || lower.contains("panic") || lower.contains("raise") || lower.contains("error("))
+        && (lower.contains("not implemented") || lower.contains("todo") || lower.contains("unimplemented"))
     {
         return Some("a \"not implemented\" error");
     }
-    if lower.contains("notimplementedexception") || lower.contains("unsupportedoperationexception")
-    {
+    if lower.contains("notimplementedexception") || lower.contains("unsupportedoperationexception") {
         return Some("a \"not implemented\" exception");
     }
     None
@@ -109,9 +90,7 @@ fn placeholder(line: &str) -> Option<&'static str> {
 /// Declarations, imports and punctuation: lines that are not behaviour by themselves.
 fn structural(line: &str) -> bool {
     let t = line.trim();
-    if t.chars()
-        .all(|c| matches!(c, '{' | '}' | '(' | ')' | '[' | ']' | ';' | ',' | ' '))
-    {
+    if t.chars().all(|c| matches!(c, '{' | '}' | '(' | ')' | '[' | ']' | ';' | ',' | ' ')) {
         return true;
     }
     const HEADS: &[&str] = &[
@@ -192,15 +171,11 @@ fn structural(line: &str) -> bool {
         return true;
     }
     // a method or function signature opening a body: `constructor() {`, `fn x(&self) -> u8 {`
-    let control = [
-        "if", "for", "while", "switch", "match", "else if", "catch", "return", "loop",
-    ]
-    .iter()
-    .any(|k| t.starts_with(k));
+    let control = ["if", "for", "while", "switch", "match", "else if", "catch", "return", "loop"]
+        .iter()
+        .any(|k| t.starts_with(k));
     t.ends_with('{') && t.contains('(') && !t.contains(" = ") && !t.contains(';') && !control
-        || (t.ends_with(':')
-            && t.contains('(')
-            && (t.starts_with("def ") || t.starts_with("async def ")))
+        || (t.ends_with(':') && t.contains('(') && (t.starts_with("def ") || t.starts_with("async def ")))
 }
 
 /// Returns why a file is a placeholder, or `None` if it looks real.
@@ -254,16 +229,9 @@ pub fn stub_reason(name: &str, content: &[u8], size: u64) -> Option<String> {
                 continue;
             }
         }
-        if fam == Family::Hash
-            && (line.starts_with("\"\"\"")
-                || line.starts_with("'''")
-                || line.starts_with("r\"\"\""))
+        if fam == Family::Hash && (line.starts_with("\"\"\"") || line.starts_with("'''") || line.starts_with("r\"\"\""))
         {
-            let q = if line.contains("'''") {
-                "'''"
-            } else {
-                "\"\"\""
-            };
+            let q = if line.contains("'''") { "'''" } else { "\"\"\"" };
             let after = &line[line.find(q).map_or(0, |i| i + 3)..];
             if !after.contains(q) {
                 in_doc = Some(q);
@@ -272,12 +240,8 @@ pub fn stub_reason(name: &str, content: &[u8], size: u64) -> Option<String> {
             continue;
         }
         let comment = match fam {
-            Family::Hash => {
-                line.starts_with('#') && !line.starts_with("#!") && !line.starts_with("#include")
-            }
-            Family::Slash => {
-                line.starts_with("//") || line.starts_with("/*") || line.starts_with('*')
-            }
+            Family::Hash => line.starts_with('#') && !line.starts_with("#!") && !line.starts_with("#include"),
+            Family::Slash => line.starts_with("//") || line.starts_with("/*") || line.starts_with('*'),
             Family::Dash => line.starts_with("--"),
             Family::Doc => false,
         };
@@ -321,24 +285,17 @@ pub fn stub_reason(name: &str, content: &[u8], size: u64) -> Option<String> {
             ));
         }
         if todo_comment {
-            return Some(format!(
-                "only declarations and a TODO comment ({size} bytes)"
-            ));
+            return Some(format!("only declarations and a TODO comment ({size} bytes)"));
         }
         if decls > 0 {
-            return Some(format!(
-                "declarations with empty bodies, no code ({size} bytes)"
-            ));
+            return Some(format!("declarations with empty bodies, no code ({size} bytes)"));
         }
         return Some(format!("only comments ({size} bytes)"));
     }
     if let Some(p) = first
         && placeholders.len() > real
     {
-        return Some(format!(
-            "{} placeholder statements ({p}…) against {real} lines of code",
-            placeholders.len()
-        ));
+        return Some(format!("{} placeholder statements ({p}…) against {real} lines of code", placeholders.len()));
     }
     if real_bytes < 16 && decls + real <= 2 {
         return Some(format!("tiny file ({size} bytes)"));
@@ -360,10 +317,7 @@ fn doc_reason(name: &str, text: &str, size: u64) -> Option<String> {
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
-        .filter(|l| {
-            !(is_md
-                && (l.starts_with('#') || l.chars().all(|c| matches!(c, '=' | '-' | '*' | '_'))))
-        })
+        .filter(|l| !(is_md && (l.starts_with('#') || l.chars().all(|c| matches!(c, '=' | '-' | '*' | '_')))))
         .collect();
     if is_md && body.is_empty() {
         return Some(format!("only headings ({size} bytes)"));
@@ -388,30 +342,14 @@ mod tests {
 
     #[test]
     fn python() {
-        assert_eq!(
-            reason("a.py", "class A:\n    pass\n").as_deref(),
-            Some("only `pass` placeholder (18 bytes)")
-        );
+        assert_eq!(reason("a.py", "class A:\n    pass\n").as_deref(), Some("only `pass` placeholder (18 bytes)"));
         assert!(
-            reason(
-                "a.py",
-                "\"\"\"Alerts.\"\"\"\n\ndef send(x):\n    raise NotImplementedError\n"
-            )
-            .unwrap()
-            .contains("NotImplementedError")
-        );
-        assert!(
-            reason("a.py", "# TODO: write this\n")
+            reason("a.py", "\"\"\"Alerts.\"\"\"\n\ndef send(x):\n    raise NotImplementedError\n")
                 .unwrap()
-                .contains("TODO")
+                .contains("NotImplementedError")
         );
-        assert_eq!(
-            reason(
-                "a.py",
-                "def f(x):\n    return x * 2\n\n\ndef g(y):\n    return f(y) + 1\n"
-            ),
-            None
-        );
+        assert!(reason("a.py", "# TODO: write this\n").unwrap().contains("TODO"));
+        assert_eq!(reason("a.py", "def f(x):\n    return x * 2\n\n\ndef g(y):\n    return f(y) + 1\n"), None);
         assert_eq!(reason("__init__.py", ""), None);
         assert_eq!(reason("__init__.py", "\"\"\"The storage package.\"\"\"\n"), None);
         assert_eq!(reason("mod.rs", "//! CLI.\npub mod args;\npub mod run;\n"), None);
@@ -422,60 +360,26 @@ mod tests {
 
     #[test]
     fn rust_and_js() {
+        assert!(reason("a.rs", "pub fn run() {\n    todo!()\n}\n").unwrap().contains("todo!()"));
         assert!(
-            reason("a.rs", "pub fn run() {\n    todo!()\n}\n")
+            reason("a.rs", "pub fn run() -> u32 {\n    unimplemented!(\"later\")\n}\n")
                 .unwrap()
-                .contains("todo!()")
+                .contains("unimplemented!()")
         );
+        assert_eq!(reason("a.rs", "pub fn run() -> u32 {\n    let x = 40;\n    x + 2\n}\n"), None);
         assert!(
-            reason(
-                "a.rs",
-                "pub fn run() -> u32 {\n    unimplemented!(\"later\")\n}\n"
-            )
-            .unwrap()
-            .contains("unimplemented!()")
-        );
-        assert_eq!(
-            reason(
-                "a.rs",
-                "pub fn run() -> u32 {\n    let x = 40;\n    x + 2\n}\n"
-            ),
-            None
-        );
-        assert!(
-            reason(
-                "a.ts",
-                "export function f() {\n  throw new Error('Not implemented');\n}\n"
-            )
-            .unwrap()
-            .contains("not implemented")
-        );
-        assert!(
-            reason("a.ts", "export function f() {\n}\n")
+            reason("a.ts", "export function f() {\n  throw new Error('Not implemented');\n}\n")
                 .unwrap()
-                .contains("empty bodies")
+                .contains("not implemented")
         );
+        assert!(reason("a.ts", "export function f() {\n}\n").unwrap().contains("empty bodies"));
     }
 
     #[test]
     fn documents() {
-        assert!(
-            reason("a.md", "# Title\n\n## Section\n")
-                .unwrap()
-                .contains("only headings")
-        );
-        assert!(
-            reason("a.md", "# Title\n\nTODO\n")
-                .unwrap()
-                .contains("TODO")
-        );
-        assert_eq!(
-            reason(
-                "a.md",
-                "# Title\n\nThis documents the alert manager and its thresholds.\n"
-            ),
-            None
-        );
+        assert!(reason("a.md", "# Title\n\n## Section\n").unwrap().contains("only headings"));
+        assert!(reason("a.md", "# Title\n\nTODO\n").unwrap().contains("TODO"));
+        assert_eq!(reason("a.md", "# Title\n\nThis documents the alert manager and its thresholds.\n"), None);
         assert!(reason("c.json", "{}").unwrap().contains("empty document"));
     }
 }

@@ -50,11 +50,7 @@ pub fn markdown_fixture(root: &std::path::Path) -> (std::path::PathBuf, std::pat
     let repo = root.join("repo");
     let plans = root.join("plans");
     let we = "scripts/workspace_events";
-    write(
-        &repo,
-        &format!("{we}/MODULARIZATION_PLAN.md"),
-        MODULARIZATION_PLAN,
-    );
+    write(&repo, &format!("{we}/MODULARIZATION_PLAN.md"), MODULARIZATION_PLAN);
     for f in [
         "core/event_queue.py",
         "core/event_handler.py",
@@ -68,11 +64,7 @@ pub fn markdown_fixture(root: &std::path::Path) -> (std::path::PathBuf, std::pat
     }
     // a second registry.py near the plan: "Handlers" narrows to handlers/
     write(&repo, &format!("{we}/legacy/registry.py"), REAL_PY);
-    write(
-        &repo,
-        &format!("{we}/dashboard/metrics_aggregator.py"),
-        "class MetricsAggregator:\n    pass\n",
-    );
+    write(&repo, &format!("{we}/dashboard/metrics_aggregator.py"), "class MetricsAggregator:\n    pass\n");
     write(
         &repo,
         &format!("{we}/monitoring/health_checker.py"),
@@ -85,16 +77,8 @@ pub fn markdown_fixture(root: &std::path::Path) -> (std::path::PathBuf, std::pat
 
     write(&plans, "djay/INTEGRATION.md", DJAY_PLAN);
     write(&repo, "music/djay_integration/session_sync.py", REAL_PY);
-    write(
-        &repo,
-        "music/djay_integration/activity_tracker.py",
-        "# TODO: port DJActivityTracker from the notebook\n",
-    );
-    write(
-        &repo,
-        "music/djay_integration/tests/test_matcher.py",
-        REAL_PY,
-    );
+    write(&repo, "music/djay_integration/activity_tracker.py", "# TODO: port DJActivityTracker from the notebook\n");
+    write(&repo, "music/djay_integration/tests/test_matcher.py", REAL_PY);
     (plans, repo)
 }
 
@@ -143,32 +127,21 @@ fn free_form_markdown() {
     assert!((m.completion - 8.0 / 14.0).abs() < 1e-9);
     let repo_s = s(&repo);
     let reg = deliverable(m, "registry.py");
-    assert_eq!(reg.reason.as_deref(), Some(format!("found at {repo_s}/scripts/workspace_events/handlers/registry.py (narrowed to handlers/)").as_str()));
+    assert_eq!(
+        reg.reason.as_deref(),
+        Some(
+            format!("found at {repo_s}/scripts/workspace_events/handlers/registry.py (narrowed to handlers/)").as_str()
+        )
+    );
     let am = deliverable(m, "alert_manager.py");
     assert_eq!(
         am.candidates,
-        vec![
-            format!("{repo_s}/gas/alert_manager.py"),
-            format!("{repo_s}/legacy/alert_manager.py")
-        ]
+        vec![format!("{repo_s}/gas/alert_manager.py"), format!("{repo_s}/legacy/alert_manager.py")]
     );
     let stub = deliverable(m, "metrics_aggregator.py");
     assert_eq!(stub.evidence.size, Some(34));
-    assert!(
-        stub.reason
-            .as_deref()
-            .unwrap()
-            .starts_with("only `pass` placeholder (34 bytes) at "),
-        "{:?}",
-        stub.reason
-    );
-    assert!(
-        deliverable(m, "health_checker.py")
-            .reason
-            .as_deref()
-            .unwrap()
-            .contains("NotImplementedError")
-    );
+    assert!(stub.reason.as_deref().unwrap().starts_with("only `pass` placeholder (34 bytes) at "), "{:?}", stub.reason);
+    assert!(deliverable(m, "health_checker.py").reason.as_deref().unwrap().contains("NotImplementedError"));
     assert_eq!(
         deliverable(m, "websocket_handler.py").reason.as_deref(),
         Some("no file named websocket_handler.py in the repositories")
@@ -176,24 +149,13 @@ fn free_form_markdown() {
     let runbook = deliverable(m, "docs/RUNBOOK.md");
     assert_eq!(
         runbook.evidence.checked,
-        vec![
-            format!("{repo_s}/scripts/workspace_events/docs/RUNBOOK.md"),
-            format!("{repo_s}/docs/RUNBOOK.md")
-        ]
+        vec![format!("{repo_s}/scripts/workspace_events/docs/RUNBOOK.md"), format!("{repo_s}/docs/RUNBOOK.md")]
     );
     assert_eq!(
         m.tasks,
         vec![
-            Task {
-                id: "L17".into(),
-                done: true,
-                paths: vec!["docs/ARCHITECTURE.md".into()]
-            },
-            Task {
-                id: "L18".into(),
-                done: false,
-                paths: vec!["docs/RUNBOOK.md".into()]
-            },
+            Task { id: "L17".into(), done: true, paths: vec!["docs/ARCHITECTURE.md".into()] },
+            Task { id: "L18".into(), done: false, paths: vec!["docs/RUNBOOK.md".into()] },
         ]
     );
 
@@ -201,36 +163,14 @@ fn free_form_markdown() {
     assert_eq!(
         rows(d),
         vec![
-            row(
-                "djay_integration/session_sync.py",
-                "Project structure",
-                "present",
-                true
-            ),
-            row(
-                "djay_integration/activity_tracker.py",
-                "Project structure",
-                "stub",
-                true
-            ),
-            row(
-                "djay_integration/models.py",
-                "Project structure",
-                "missing",
-                true
-            ),
-            row(
-                "djay_integration/tests/test_matcher.py",
-                "tests",
-                "present",
-                true
-            ),
+            row("djay_integration/session_sync.py", "Project structure", "present", true),
+            row("djay_integration/activity_tracker.py", "Project structure", "stub", true),
+            row("djay_integration/models.py", "Project structure", "missing", true),
+            row("djay_integration/tests/test_matcher.py", "tests", "present", true),
         ]
     );
     assert_eq!(
-        deliverable(d, "djay_integration/session_sync.py")
-            .reason
-            .as_deref(),
+        deliverable(d, "djay_integration/session_sync.py").reason.as_deref(),
         Some(format!("found at {repo_s}/music/djay_integration/session_sync.py").as_str())
     );
 
@@ -238,37 +178,15 @@ fn free_form_markdown() {
     let fc: Vec<(String, String, Status)> = r
         .false_claims
         .iter()
-        .map(|f| {
-            (
-                f.plan.rsplit('/').next().unwrap().to_string(),
-                f.path.clone(),
-                f.status,
-            )
-        })
+        .map(|f| (f.plan.rsplit('/').next().unwrap().to_string(), f.path.clone(), f.status))
         .collect();
     assert_eq!(
         fc,
         vec![
-            (
-                "INTEGRATION.md".into(),
-                "djay_integration/activity_tracker.py".into(),
-                Status::Stub
-            ),
-            (
-                "INTEGRATION.md".into(),
-                "djay_integration/models.py".into(),
-                Status::Missing
-            ),
-            (
-                "MODULARIZATION_PLAN.md".into(),
-                "metrics_logger.py".into(),
-                Status::Missing
-            ),
-            (
-                "MODULARIZATION_PLAN.md".into(),
-                "health_checker.py".into(),
-                Status::Stub
-            ),
+            ("INTEGRATION.md".into(), "djay_integration/activity_tracker.py".into(), Status::Stub),
+            ("INTEGRATION.md".into(), "djay_integration/models.py".into(), Status::Missing),
+            ("MODULARIZATION_PLAN.md".into(), "metrics_logger.py".into(), Status::Missing),
+            ("MODULARIZATION_PLAN.md".into(), "health_checker.py".into(), Status::Stub),
         ]
     );
     // the Markdown lists false claims before the per-plan gaps
@@ -320,32 +238,16 @@ fn spec_kit() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("photos");
     write(&repo, "specs/001-photo-albums/tasks.md", SPECKIT_TASKS);
-    write(
-        &repo,
-        "specs/001-photo-albums/spec.md",
-        "# Spec\n\nNo files here: `backend/src/nothing.py`\n",
-    );
-    write(
-        &repo,
-        "backend/requirements.txt",
-        "fastapi==0.110\nuvicorn==0.29\n",
-    );
+    write(&repo, "specs/001-photo-albums/spec.md", "# Spec\n\nNo files here: `backend/src/nothing.py`\n");
+    write(&repo, "backend/requirements.txt", "fastapi==0.110\nuvicorn==0.29\n");
     write(&repo, "backend/src/models/user.py", REAL_PY);
-    write(
-        &repo,
-        "backend/src/models/album.py",
-        "class Album:\n    pass\n",
-    );
+    write(&repo, "backend/src/models/album.py", "class Album:\n    pass\n");
     write(&repo, "backend/settings.py", REAL_PY);
     write(&repo, "frontend/settings.py", REAL_PY);
     write(&repo, "backend/src/api/albums.py", REAL_PY);
     let r = run(&[], &[&repo], None, 0);
     assert!(r.errors.is_empty(), "{:?}", r.errors);
-    assert_eq!(
-        r.plans.len(),
-        1,
-        "spec.md is not a plan outside a plans folder"
-    );
+    assert_eq!(r.plans.len(), 1, "spec.md is not a plan outside a plans folder");
     let p = &r.plans[0];
     assert_eq!(p.format, PlanFormat::SpecKit);
     let (p1, p2, p3) = (
@@ -359,27 +261,15 @@ fn spec_kit() {
             row("backend/requirements.txt", p1, "present", true),
             row("backend/src/models/user.py", p2, "present", true),
             row("backend/src/models/album.py", p2, "stub", true),
-            row(
-                "backend/src/services/album_service.py",
-                p2,
-                "missing",
-                false
-            ),
+            row("backend/src/services/album_service.py", p2, "missing", false),
             row("settings.py", p2, "ambiguous", false),
             row("backend/tests/contract/test_albums.py", p3, "missing", true),
             row("backend/src/api/albums.py", p3, "present", false),
         ]
     );
-    assert_eq!(
-        groups(p),
-        vec![(p1.into(), 1, 1), (p2.into(), 1, 4), (p3.into(), 1, 2)]
-    );
+    assert_eq!(groups(p), vec![(p1.into(), 1, 1), (p2.into(), 1, 4), (p3.into(), 1, 2)]);
     assert!((p.completion - 3.0 / 7.0).abs() < 1e-9);
-    let ids: Vec<(&str, bool, usize)> = p
-        .tasks
-        .iter()
-        .map(|t| (t.id.as_str(), t.done, t.paths.len()))
-        .collect();
+    let ids: Vec<(&str, bool, usize)> = p.tasks.iter().map(|t| (t.id.as_str(), t.done, t.paths.len())).collect();
     assert_eq!(
         ids,
         vec![
@@ -393,25 +283,15 @@ fn spec_kit() {
             ("T008", false, 1)
         ]
     );
-    let fc: Vec<(&str, Status)> = r
-        .false_claims
-        .iter()
-        .map(|f| (f.path.as_str(), f.status))
-        .collect();
+    let fc: Vec<(&str, Status)> = r.false_claims.iter().map(|f| (f.path.as_str(), f.status)).collect();
     assert_eq!(
         fc,
-        vec![
-            ("backend/src/models/album.py", Status::Stub),
-            ("backend/tests/contract/test_albums.py", Status::Missing)
-        ]
+        vec![("backend/src/models/album.py", Status::Stub), ("backend/tests/contract/test_albums.py", Status::Missing)]
     );
     let repo_s = s(&repo);
     assert_eq!(
         deliverable(p, "settings.py").candidates,
-        vec![
-            format!("{repo_s}/backend/settings.py"),
-            format!("{repo_s}/frontend/settings.py")
-        ]
+        vec![format!("{repo_s}/backend/settings.py"), format!("{repo_s}/frontend/settings.py")]
     );
 }
 
@@ -439,11 +319,7 @@ fn kiro() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("auth");
     write(&repo, ".kiro/specs/user-auth/tasks.md", KIRO_TASKS);
-    write(
-        &repo,
-        ".kiro/specs/user-auth/requirements.md",
-        "# Requirements\n",
-    );
+    write(&repo, ".kiro/specs/user-auth/requirements.md", "# Requirements\n");
     write(&repo, "src/auth/index.ts", REAL_TS);
     write(
         &repo,
@@ -457,11 +333,7 @@ fn kiro() {
     assert_eq!(r.plans.len(), 1);
     let p = &r.plans[0];
     assert_eq!(p.format, PlanFormat::Kiro);
-    let (g1, g2, g3) = (
-        "1. Set up project structure",
-        "2. Implement data models",
-        "3. Token service",
-    );
+    let (g1, g2, g3) = ("1. Set up project structure", "2. Implement data models", "3. Token service");
     assert_eq!(
         rows(p),
         vec![
@@ -471,22 +343,10 @@ fn kiro() {
             row("token.ts", g3, "ambiguous", true),
         ]
     );
-    assert_eq!(
-        groups(p),
-        vec![(g1.into(), 1, 1), (g2.into(), 0, 2), (g3.into(), 0, 1)]
-    );
+    assert_eq!(groups(p), vec![(g1.into(), 1, 1), (g2.into(), 0, 2), (g3.into(), 0, 1)]);
     assert!((p.completion - 0.25).abs() < 1e-9);
-    let tasks: Vec<(&str, bool, Vec<&str>)> = p
-        .tasks
-        .iter()
-        .map(|t| {
-            (
-                t.id.as_str(),
-                t.done,
-                t.paths.iter().map(String::as_str).collect(),
-            )
-        })
-        .collect();
+    let tasks: Vec<(&str, bool, Vec<&str>)> =
+        p.tasks.iter().map(|t| (t.id.as_str(), t.done, t.paths.iter().map(String::as_str).collect())).collect();
     assert_eq!(
         tasks,
         vec![
@@ -498,19 +358,9 @@ fn kiro() {
         ]
     );
     // ambiguous is reported, never a false claim: it cannot be verified either way
-    let fc: Vec<(&str, Status)> = r
-        .false_claims
-        .iter()
-        .map(|f| (f.path.as_str(), f.status))
-        .collect();
+    let fc: Vec<(&str, Status)> = r.false_claims.iter().map(|f| (f.path.as_str(), f.status)).collect();
     assert_eq!(fc, vec![("src/auth/models/user.ts", Status::Stub)]);
-    assert!(
-        deliverable(p, "src/auth/models/user.ts")
-            .reason
-            .as_deref()
-            .unwrap()
-            .contains("not implemented")
-    );
+    assert!(deliverable(p, "src/auth/models/user.ts").reason.as_deref().unwrap().contains("not implemented"));
 }
 
 const CURSOR_PLAN: &str = "---
@@ -555,12 +405,7 @@ fn cursor() {
     assert_eq!(
         rows(p),
         vec![
-            row(
-                "src/context/ThemeContext.tsx",
-                "theme-context",
-                "present",
-                true
-            ),
+            row("src/context/ThemeContext.tsx", "theme-context", "present", true),
             row("src/components/ThemeToggle.tsx", "toggle", "missing", true),
             row("src/styles/dark.css", "styles", "stub", false),
             row("src/App.tsx", "Files", "present", false),
@@ -568,25 +413,10 @@ fn cursor() {
     );
     assert!((p.completion - 0.5).abs() < 1e-9);
     let tasks: Vec<(&str, bool)> = p.tasks.iter().map(|t| (t.id.as_str(), t.done)).collect();
-    assert_eq!(
-        tasks,
-        vec![
-            ("theme-context", true),
-            ("toggle", true),
-            ("styles", false),
-            ("docs", false)
-        ]
-    );
+    assert_eq!(tasks, vec![("theme-context", true), ("toggle", true), ("styles", false), ("docs", false)]);
     assert_eq!(p.tasks[3].paths, vec!["docs/theming.md".to_string()]);
-    let fc: Vec<(&str, Status)> = r
-        .false_claims
-        .iter()
-        .map(|f| (f.path.as_str(), f.status))
-        .collect();
-    assert_eq!(
-        fc,
-        vec![("src/components/ThemeToggle.tsx", Status::Missing)]
-    );
+    let fc: Vec<(&str, Status)> = r.false_claims.iter().map(|f| (f.path.as_str(), f.status)).collect();
+    assert_eq!(fc, vec![("src/components/ThemeToggle.tsx", Status::Missing)]);
 }
 
 #[test]
@@ -603,53 +433,22 @@ fn cli_json_has_exactly_the_documented_shape() {
     assert_eq!(keys(&v), vec!["false_claims", "plans", "unreadable"]);
     assert_eq!(v["unreadable"], serde_json::json!([]));
     let p = &v["plans"][0];
-    assert_eq!(
-        keys(p),
-        vec![
-            "completion",
-            "deliverables",
-            "format",
-            "groups",
-            "path",
-            "tasks"
-        ]
-    );
+    assert_eq!(keys(p), vec!["completion", "deliverables", "format", "groups", "path", "tasks"]);
     assert_eq!(keys(&p["groups"][0]), vec!["completion", "name"]);
     assert_eq!(
         keys(&p["deliverables"][0]),
-        vec![
-            "candidates",
-            "claimed_done",
-            "group",
-            "path",
-            "reason",
-            "resolved",
-            "status"
-        ]
+        vec!["candidates", "claimed_done", "group", "path", "reason", "resolved", "status"]
     );
-    assert_eq!(
-        keys(&v["false_claims"][0]),
-        vec!["path", "plan", "reason", "status"]
-    );
+    assert_eq!(keys(&v["false_claims"][0]), vec!["path", "plan", "reason", "status"]);
     assert_eq!(p["format"], "markdown");
     let m = v["plans"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|p| {
-            p["path"]
-                .as_str()
-                .unwrap()
-                .ends_with("MODULARIZATION_PLAN.md")
-        })
+        .find(|p| p["path"].as_str().unwrap().ends_with("MODULARIZATION_PLAN.md"))
         .unwrap();
     assert_eq!(keys(&m["tasks"][0]), vec!["done", "id", "paths"]);
-    let ws = m["deliverables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["path"] == "websocket_handler.py")
-        .unwrap();
+    let ws = m["deliverables"].as_array().unwrap().iter().find(|d| d["path"] == "websocket_handler.py").unwrap();
     assert_eq!(ws["status"], "missing");
     assert_eq!(ws["claimed_done"], false);
     assert_eq!(ws["candidates"], serde_json::json!([]));
@@ -671,13 +470,7 @@ fn bare_names_resolve_to_the_nearest_folder_above_the_plan() {
     write(&repo, "libs/shared.py", REAL_PY);
     let r = run(&[], &[&repo], None, 0);
     let p = &r.plans[0];
-    assert_eq!(
-        rows(p),
-        vec![
-            row("widget.py", "UI", "present", false),
-            row("shared.py", "UI", "ambiguous", false)
-        ]
-    );
+    assert_eq!(rows(p), vec![row("widget.py", "UI", "present", false), row("shared.py", "UI", "ambiguous", false)]);
     let repo_s = s(&repo);
     assert_eq!(
         deliverable(p, "widget.py").reason.as_deref(),
@@ -686,9 +479,6 @@ fn bare_names_resolve_to_the_nearest_folder_above_the_plan() {
     // the two under apps/web are the candidates; libs/ is further away
     assert_eq!(
         deliverable(p, "shared.py").candidates,
-        vec![
-            format!("{repo_s}/apps/web/a/shared.py"),
-            format!("{repo_s}/apps/web/b/shared.py")
-        ]
+        vec![format!("{repo_s}/apps/web/a/shared.py"), format!("{repo_s}/apps/web/b/shared.py")]
     );
 }

@@ -93,10 +93,7 @@ fn kiro_specs_behind_a_symlink_inside_the_repository_are_followed_and_outside_re
         ]
     );
     let msgs: Vec<String> = r.errors.iter().map(|e| format!("{}: {}", e.path, e.message)).collect();
-    assert!(
-        msgs.iter().any(|m| m.contains("more-specs") && m.contains("outside the repository")),
-        "{msgs:?}"
-    );
+    assert!(msgs.iter().any(|m| m.contains("more-specs") && m.contains("outside the repository")), "{msgs:?}");
 }
 
 #[test]
@@ -137,7 +134,8 @@ fn paths_that_are_not_false_claims_and_true_ones_among_them() {
 - [x] T009 [P] Create the generated protobuf `proto/gen/msg.pb.h`\n\
 - [x] T010 Implement report in src/report.py\n  - Follows the pattern of `src/pattern_reference.py`\n  - Create `src/report_helpers.py`\n",
     );
-    for f in ["src/fault.c", "src/new_name.rs", "src/setup.py", "src/server.ts", "app/src/ui/view.tsx", "src/report.py"] {
+    for f in ["src/fault.c", "src/new_name.rs", "src/setup.py", "src/server.ts", "app/src/ui/view.tsx", "src/report.py"]
+    {
         write(&repo, f, REAL_PY);
     }
     let r = run(&[], &[&repo], None, 0);
@@ -155,7 +153,12 @@ fn paths_that_are_not_false_claims_and_true_ones_among_them() {
     let skipped: Vec<&str> = p.skipped.iter().map(|s| s.path.as_str()).collect();
     assert_eq!(
         skipped,
-        vec!["/usr/include/fiu.h", "vcpkg_installed/x64-linux/include/zlib.h", "build/CMakeCache.txt", "proto/gen/msg.pb.h"]
+        vec![
+            "/usr/include/fiu.h",
+            "vcpkg_installed/x64-linux/include/zlib.h",
+            "build/CMakeCache.txt",
+            "proto/gen/msg.pb.h"
+        ]
     );
     assert!(p.tasks.iter().all(|t| !t.paths.iter().any(|x| x.contains("projspec"))), "a slash command is no file");
     // the true false claims hidden among the noise stay found

@@ -23,11 +23,7 @@ fn fixture(root: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let plans = root.join("plans");
     write(&plans, "DASHBOARD_PLAN.md", PLAN);
     write(&repo, "dashboard/service.py", REAL_PY);
-    write(
-        &repo,
-        "dashboard/metrics_aggregator.py",
-        "def aggregate(samples):\n    pass\n",
-    );
+    write(&repo, "dashboard/metrics_aggregator.py", "def aggregate(samples):\n    pass\n");
     write(&repo, "logging/metrics_logger.py", REAL_PY);
     (plans, repo)
 }
@@ -51,12 +47,7 @@ fn cycle(plans: &Path, repo: &Path, reports: &Path, k: u64) -> (Report, Vec<Stri
 }
 
 fn group_completion(r: &Report, name: &str) -> f64 {
-    r.plans[0]
-        .groups
-        .iter()
-        .find(|g| g.name == name)
-        .unwrap()
-        .completion
+    r.plans[0].groups.iter().find(|g| g.name == name).unwrap().completion
 }
 
 #[test]
@@ -69,13 +60,7 @@ fn gaps_are_emitted_once_and_again_after_they_come_back() {
     let (r1, e1, wrote) = cycle(&plans, &repo, &reports, 0);
     assert!(wrote);
     assert!(r1.changes.is_none());
-    assert_eq!(
-        e1,
-        vec![
-            "dashboard/websocket_handler.py",
-            "dashboard/metrics_aggregator.py"
-        ]
-    );
+    assert_eq!(e1, vec!["dashboard/websocket_handler.py", "dashboard/metrics_aggregator.py"]);
     assert!(r1.gaps.iter().all(|g| g.new));
     assert!((group_completion(&r1, "Dashboard") - 1.0 / 3.0).abs() < 1e-9);
 
@@ -92,20 +77,14 @@ fn gaps_are_emitted_once_and_again_after_they_come_back() {
     assert!(e3.is_empty(), "the stub's gap was emitted in run 1");
     assert_eq!(r3.gaps.len(), 1);
     assert!(!r3.gaps[0].new);
-    assert_eq!(
-        r3.gaps[0].emitted.as_deref(),
-        Some("handoff-0-dashboard/metrics_aggregator.py")
-    );
+    assert_eq!(r3.gaps[0].emitted.as_deref(), Some("handoff-0-dashboard/metrics_aggregator.py"));
     assert_eq!(r3.gaps[0].first_seen, r1.generated_at);
     let ch = r3.changes.as_ref().unwrap();
     assert_eq!(ch.since, r1.generated_at);
     assert_eq!(ch.plans.len(), 1);
     let pc = &ch.plans[0];
     assert_eq!(
-        (
-            pc.before.map(|x| (x * 100.0).round()),
-            pc.after.map(|x| (x * 100.0).round())
-        ),
+        (pc.before.map(|x| (x * 100.0).round()), pc.after.map(|x| (x * 100.0).round())),
         (Some(50.0), Some(75.0))
     );
     assert_eq!(pc.groups.len(), 1);
@@ -155,11 +134,7 @@ fn a_gap_whose_emission_failed_stays_pending() {
     // no follow-up agent configured (or emit failed): nothing marked
     write_reports(&reports, &r1).unwrap();
     write(&repo, "unrelated.txt", "x");
-    write(
-        &plans,
-        "DASHBOARD_PLAN.md",
-        &format!("{PLAN}\nMore notes.\n"),
-    );
+    write(&plans, "DASHBOARD_PLAN.md", &format!("{PLAN}\nMore notes.\n"));
     let r2 = run(&[&plans], &[&repo], load_previous(&reports), 60);
     assert!(r2.gaps.iter().all(|g| !g.new));
     assert_eq!(new_gaps(&r2).len(), 2, "not yet emitted → still pending");
@@ -180,20 +155,13 @@ fn fingerprint_follows_plans_and_named_files_only() {
     assert_eq!(r.fingerprint, base.fingerprint);
 
     // a named file grows: changed
-    write(
-        &repo,
-        "logging/metrics_logger.py",
-        &format!("{REAL_PY}\n# more\n"),
-    );
+    write(&repo, "logging/metrics_logger.py", &format!("{REAL_PY}\n# more\n"));
     let r = run(&[&plans], &[&repo], None, 30);
     assert_ne!(r.fingerprint, base.fingerprint);
     let grown = r.fingerprint.clone();
 
     // same size, new mtime: changed
-    let f = fs::File::options()
-        .write(true)
-        .open(repo.join("logging/metrics_logger.py"))
-        .unwrap();
+    let f = fs::File::options().write(true).open(repo.join("logging/metrics_logger.py")).unwrap();
     f.set_modified(at(999_999)).unwrap();
     drop(f);
     let r = run(&[&plans], &[&repo], None, 40);
@@ -213,21 +181,12 @@ fn report_names_take_a_suffix_and_the_latest_is_loaded() {
     let reports = tmp.path().join("reports");
     let r = run(&[&plans], &[&repo], None, 0);
     let a = write_reports(&reports, &r).unwrap();
-    assert_eq!(
-        a.markdown.file_name().unwrap(),
-        "PLANS_AUDIT_REPORT_20260118_101500.md"
-    );
-    assert_eq!(
-        a.json.file_name().unwrap(),
-        "PLANS_AUDIT_REPORT_20260118_101500.json"
-    );
+    assert_eq!(a.markdown.file_name().unwrap(), "PLANS_AUDIT_REPORT_20260118_101500.md");
+    assert_eq!(a.json.file_name().unwrap(), "PLANS_AUDIT_REPORT_20260118_101500.json");
     let mut r2 = r.clone();
     r2.fingerprint = "second".into();
     let b = write_reports(&reports, &r2).unwrap();
-    assert_eq!(
-        b.markdown.file_name().unwrap(),
-        "PLANS_AUDIT_REPORT_20260118_101500_2.md"
-    );
+    assert_eq!(b.markdown.file_name().unwrap(), "PLANS_AUDIT_REPORT_20260118_101500_2.md");
     let mut r10 = r.clone();
     for n in 3..=10 {
         r10.fingerprint = format!("run {n}");
@@ -241,11 +200,7 @@ fn report_names_take_a_suffix_and_the_latest_is_loaded() {
     let (path, latest) = latest_report(&reports).unwrap();
     assert!(path.ends_with("PLANS_AUDIT_REPORT_20260118_101500_10.json"));
     assert_eq!(latest.fingerprint, "run 10");
-    fs::write(
-        reports.join("PLANS_AUDIT_REPORT_20270101_000000.json"),
-        "{ not json",
-    )
-    .unwrap();
+    fs::write(reports.join("PLANS_AUDIT_REPORT_20270101_000000.json"), "{ not json").unwrap();
     assert_eq!(load_previous(&reports).unwrap().fingerprint, "run 10");
     // the JSON round-trips exactly
     let back: Report = serde_json::from_slice(&fs::read(&a.json).unwrap()).unwrap();
@@ -259,40 +214,18 @@ fn bad_input_is_recorded_not_a_panic() {
     let (plans, repo) = fixture(tmp.path());
     fs::write(plans.join("BINARY_PLAN.md"), [0u8, 159, 146, 150, 0, 1]).unwrap();
     write(&plans, "weird/EMPTY_PLAN.md", "");
-    write(
-        &plans,
-        "weird/junk.md",
-        "---\ntodos: [[[{\n---\n| | |\n|-|\n```\n├── \n└──\n- [x]\n",
-    );
-    write(
-        &plans,
-        "weird/PLANS_AUDIT_REPORT_20260101_000000.md",
-        "| x | `never.py` | ✅ |\n",
-    );
+    write(&plans, "weird/junk.md", "---\ntodos: [[[{\n---\n| | |\n|-|\n```\n├── \n└──\n- [x]\n");
+    write(&plans, "weird/PLANS_AUDIT_REPORT_20260101_000000.md", "| x | `never.py` | ✅ |\n");
     let missing = tmp.path().join("missing-dir");
     let r = run(&[&plans, &missing], &[&repo], None, 0);
-    let errs: Vec<String> = r
-        .errors
-        .iter()
-        .map(|e| e.path.rsplit('/').next().unwrap().to_string() + ": " + &e.message)
-        .collect();
+    let errs: Vec<String> =
+        r.errors.iter().map(|e| e.path.rsplit('/').next().unwrap().to_string() + ": " + &e.message).collect();
     assert_eq!(
         errs,
-        vec![
-            "missing-dir: plans folder does not exist or is not a folder",
-            "BINARY_PLAN.md: not a text file"
-        ]
+        vec!["missing-dir: plans folder does not exist or is not a folder", "BINARY_PLAN.md: not a text file"]
     );
-    let names: Vec<&str> = r
-        .plans
-        .iter()
-        .map(|p| p.path.rsplit('/').next().unwrap())
-        .collect();
-    assert_eq!(
-        names,
-        vec!["DASHBOARD_PLAN.md", "EMPTY_PLAN.md", "junk.md"],
-        "own reports are not plans"
-    );
+    let names: Vec<&str> = r.plans.iter().map(|p| p.path.rsplit('/').next().unwrap()).collect();
+    assert_eq!(names, vec!["DASHBOARD_PLAN.md", "EMPTY_PLAN.md", "junk.md"], "own reports are not plans");
     assert_eq!(r.plans[1].expected, 0);
     assert_eq!(r.plans[1].completion, 0.0);
     assert!(render_markdown(&r).contains("## Errors"));
@@ -317,33 +250,21 @@ fn unchanged_files_keep_their_verdict_without_being_read() {
     let (plans, repo) = fixture(tmp.path());
     let stub = repo.join("dashboard/metrics_aggregator.py");
     let r1 = run(&[&plans], &[&repo], None, 0);
-    let d1 = r1.plans[0]
-        .deliverables
-        .iter()
-        .find(|d| d.path.ends_with("metrics_aggregator.py"))
-        .unwrap();
+    let d1 = r1.plans[0].deliverables.iter().find(|d| d.path.ends_with("metrics_aggregator.py")).unwrap();
     assert_eq!(d1.status, Status::Stub);
     let mtime = fs::metadata(&stub).unwrap().modified().unwrap();
     let size = fs::metadata(&stub).unwrap().len() as usize;
 
     // same size, same mtime, different content: the previous verdict is reused (the file is
     // not read; size + mtime is the change signal, as for the input fingerprint)
-    let real = format!(
-        "{:<width$}",
-        "x = sum([1, 2, 3, 4])\nprint(x)",
-        width = size - 1
-    ) + "\n";
+    let real = format!("{:<width$}", "x = sum([1, 2, 3, 4])\nprint(x)", width = size - 1) + "\n";
     assert_eq!(real.len(), size);
     fs::write(&stub, &real).unwrap();
     let f = fs::File::options().write(true).open(&stub).unwrap();
     f.set_modified(mtime).unwrap();
     drop(f);
     let r2 = run(&[&plans], &[&repo], Some(r1.clone()), 60);
-    let d2 = r2.plans[0]
-        .deliverables
-        .iter()
-        .find(|d| d.path.ends_with("metrics_aggregator.py"))
-        .unwrap();
+    let d2 = r2.plans[0].deliverables.iter().find(|d| d.path.ends_with("metrics_aggregator.py")).unwrap();
     assert_eq!(d2.status, Status::Stub);
     assert_eq!(d2.reason, d1.reason);
     assert_eq!(r2.fingerprint, r1.fingerprint);
@@ -353,10 +274,6 @@ fn unchanged_files_keep_their_verdict_without_being_read() {
     f.set_modified(at(10_000)).unwrap();
     drop(f);
     let r3 = run(&[&plans], &[&repo], Some(r2), 120);
-    let d3 = r3.plans[0]
-        .deliverables
-        .iter()
-        .find(|d| d.path.ends_with("metrics_aggregator.py"))
-        .unwrap();
+    let d3 = r3.plans[0].deliverables.iter().find(|d| d.path.ends_with("metrics_aggregator.py")).unwrap();
     assert_eq!(d3.status, Status::Present);
 }

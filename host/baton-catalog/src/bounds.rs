@@ -221,8 +221,9 @@ mod tests {
     fn catalog(n: usize) -> (tempfile::TempDir, Catalog) {
         let dir = tempfile::tempdir().unwrap();
         let mut cat = Catalog::open(&dir.path().join("state.sqlite")).unwrap();
-        let records: Vec<Record> =
-            (0..n).map(|i| Record::new(format!("t{i:05}"), serde_json::json!({"title": format!("{i}{}", "x".repeat(1000))}))).collect();
+        let records: Vec<Record> = (0..n)
+            .map(|i| Record::new(format!("t{i:05}"), serde_json::json!({"title": format!("{i}{}", "x".repeat(1000))})))
+            .collect();
         cat.upsert(&Access::user(), "tracks", &records).unwrap();
         (dir, cat)
     }

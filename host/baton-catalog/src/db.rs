@@ -214,8 +214,17 @@ impl Pg {
             .thread_name("baton-pg-catalog")
             .enable_all()
             .build()
-            .map_err(|e| CatalogError::Unavailable { server: url.shown().into(), message: format!("cannot start its runtime: {e}") })?;
-        let pg = Pg { url: url.clone(), rt: Some(rt), client: RefCell::new(None), stmts: RefCell::default(), in_tx: Cell::new(false) };
+            .map_err(|e| CatalogError::Unavailable {
+                server: url.shown().into(),
+                message: format!("cannot start its runtime: {e}"),
+            })?;
+        let pg = Pg {
+            url: url.clone(),
+            rt: Some(rt),
+            client: RefCell::new(None),
+            stmts: RefCell::default(),
+            in_tx: Cell::new(false),
+        };
         pg.connected()?;
         pg.migrate()?;
         Ok(pg)
@@ -232,7 +241,10 @@ impl Pg {
         }
         let server = self.url.shown().to_string();
         if self.in_tx.get() {
-            return Err(CatalogError::Unavailable { server, message: "the connection was lost inside a transaction".into() });
+            return Err(CatalogError::Unavailable {
+                server,
+                message: "the connection was lost inside a transaction".into(),
+            });
         }
         let Some(rt) = self.rt.as_ref() else {
             return Err(CatalogError::Unavailable { server, message: "the catalog is closing".into() });
@@ -452,8 +464,13 @@ impl Db {
     /// Whether the table `name` exists (the ledger's `tasks` before the first TASK).
     pub fn table_exists(&self, name: &str) -> Result<bool> {
         match self {
-            Db::Sqlite(_) => self.exists("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", &[name.into()]),
-            Db::Pg(_) => self.exists("SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = ?1", &[name.into()]),
+            Db::Sqlite(_) => {
+                self.exists("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", &[name.into()])
+            }
+            Db::Pg(_) => self.exists(
+                "SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = ?1",
+                &[name.into()],
+            ),
         }
     }
 
@@ -503,7 +520,11 @@ impl Db {
 
     /// Ends a call's savepoint: kept (released into the batch) or undone.
     fn end_nested(&self, commit: bool) -> Result<()> {
-        self.raw(if commit { "RELEASE SAVEPOINT cat_call" } else { "ROLLBACK TO SAVEPOINT cat_call; RELEASE SAVEPOINT cat_call" })
+        self.raw(if commit {
+            "RELEASE SAVEPOINT cat_call"
+        } else {
+            "ROLLBACK TO SAVEPOINT cat_call; RELEASE SAVEPOINT cat_call"
+        })
     }
 
     fn end(&self, commit: bool) -> Result<()> {
@@ -520,11 +541,21 @@ impl Db {
     /// Appends one change-log entry (inside a write transaction) and returns its sequence
     /// number: SQLite's rowid (its writers take turns), or the next value of PostgreSQL's counter
     /// row, taken in this same transaction.
-    pub fn insert_change(&self, collection: &str, key: Option<&str>, op: &str, actor: &str, at: &str, detail: &str) -> Result<i64> {
+    pub fn insert_change(
+        &self,
+        collection: &str,
+        key: Option<&str>,
+        op: &str,
+        actor: &str,
+        at: &str,
+        detail: &str,
+    ) -> Result<i64> {
         match self {
             Db::Sqlite(c) => {
-                c.prepare_cached("INSERT INTO cat_changes (collection, key, op, actor, at, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
-                    .execute(rusqlite::params![collection, key, op, actor, at, detail])?;
+                c.prepare_cached(
+                    "INSERT INTO cat_changes (collection, key, op, actor, at, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(rusqlite::params![collection, key, op, actor, at, detail])?;
                 Ok(c.last_insert_rowid())
             }
             Db::Pg(p) => {

@@ -5,30 +5,46 @@ pub enum CatalogError {
     #[error("state database: {0} (check the --state path, its permissions and free disk space)")]
     Sql(#[from] rusqlite::Error),
     #[error("catalog database {server}: {source}")]
-    Postgres { server: String, #[source] source: tokio_postgres::Error },
+    Postgres {
+        server: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
     #[error("catalog database {server} unavailable: {message} (is the server running? check --state)")]
     Unavailable { server: String, message: String },
     #[error("no collection `{0}` in the catalog (see `baton catalog collections`)")]
     UnknownCollection(String),
-    #[error("{collection}/{key}: unknown property `{property}` (known: {known}; a plugin declares its own as `<plugin>.<name>`)")]
+    #[error(
+        "{collection}/{key}: unknown property `{property}` (known: {known}; a plugin declares its own as `<plugin>.<name>`)"
+    )]
     UnknownProperty { collection: String, key: String, property: String, known: String },
     #[error("{collection}/{key}: property `{property}` ({kind}): {detail}")]
     BadValue { collection: String, key: String, property: String, kind: &'static str, detail: String },
-    #[error("{collection}/{key}: property `{property}` links to {target}/{target_key}, which does not exist (upsert it first)")]
+    #[error(
+        "{collection}/{key}: property `{property}` links to {target}/{target_key}, which does not exist (upsert it first)"
+    )]
     MissingTarget { collection: String, key: String, property: String, target: String, target_key: String },
-    #[error("{collection}: `{actor}` may not {op} this collection (grant it in baton.toml: [plugins.{actor}] catalog = {{ {op} = [\"{collection}\"] }})")]
+    #[error(
+        "{collection}: `{actor}` may not {op} this collection (grant it in baton.toml: [plugins.{actor}] catalog = {{ {op} = [\"{collection}\"] }})"
+    )]
     NotGranted { actor: String, collection: String, op: &'static str },
-    #[error("{collection}/{key}: property `{property}` belongs to `{owner}`; `{actor}` may write only core properties and its own `{actor}.*` ones")]
+    #[error(
+        "{collection}/{key}: property `{property}` belongs to `{owner}`; `{actor}` may write only core properties and its own `{actor}.*` ones"
+    )]
     NotOwner { collection: String, key: String, property: String, owner: String, actor: String },
     #[error("{collection}: read-only ({why})")]
     ReadOnly { collection: String, why: &'static str },
     #[error("{collection}/{key}: malformed record: {detail}")]
     Malformed { collection: String, key: String, detail: String },
-    #[error("`{actor}`: catalog quota exceeded: {detail} (raise [plugins.{actor}] catalog quota in baton.toml, or remove records)")]
+    #[error(
+        "`{actor}`: catalog quota exceeded: {detail} (raise [plugins.{actor}] catalog quota in baton.toml, or remove records)"
+    )]
     Quota { actor: String, detail: String },
     #[error("{collection}: {detail}")]
     Schema { collection: String, detail: String },
-    #[error("{collection}/{key}: property `{property}` -> {target_key}: `{actor}` may not make a `manual` link; only the user links by hand (`baton catalog link`). Pass the method the plugin matched by, or none for a data link")]
+    #[error(
+        "{collection}/{key}: property `{property}` -> {target_key}: `{actor}` may not make a `manual` link; only the user links by hand (`baton catalog link`). Pass the method the plugin matched by, or none for a data link"
+    )]
     ManualByPlugin { collection: String, key: String, property: String, target_key: String, actor: String },
     #[error("{collection}/{key}: no such record")]
     NoRecord { collection: String, key: String },

@@ -100,7 +100,11 @@ fn split_conditions(expr: &str) -> Result<Vec<(String, Option<String>)>, String>
                 text = text.trim_end().to_string();
             }
             _ if quoted.is_some() && !c.is_whitespace() => {
-                return Err(format!("`{}\"{}\"`: text after a quoted value (join conditions with `,`)", text.trim(), quoted.unwrap_or_default()));
+                return Err(format!(
+                    "`{}\"{}\"`: text after a quoted value (join conditions with `,`)",
+                    text.trim(),
+                    quoted.unwrap_or_default()
+                ));
             }
             _ => text.push(c),
         }
@@ -132,7 +136,11 @@ mod tests {
 
     fn rec() -> RecordOut {
         let props = json!({"title": "Levels", "artists": ["Avicii"], "duration_ms": 199000});
-        RecordOut { key: "t1".into(), props: props.as_object().cloned().unwrap_or_default(), archived: Default::default() }
+        RecordOut {
+            key: "t1".into(),
+            props: props.as_object().cloned().unwrap_or_default(),
+            archived: Default::default(),
+        }
     }
 
     #[test]
@@ -151,7 +159,11 @@ mod tests {
     #[test]
     fn quoted_values_hold_commas() {
         let props = json!({"artists": ["Earth, Wind & Fire", "The Emotions"], "title": "Say \"Hi\", Now"});
-        let r = RecordOut { key: "t2".into(), props: props.as_object().cloned().unwrap_or_default(), archived: Default::default() };
+        let r = RecordOut {
+            key: "t2".into(),
+            props: props.as_object().cloned().unwrap_or_default(),
+            archived: Default::default(),
+        };
         let f = Filter::parse(r#"artists="Earth, Wind & Fire""#).unwrap();
         assert_eq!(f.0, vec![Cond::Eq("artists".into(), "Earth, Wind & Fire".into())]);
         assert!(f.accepts(&r));
@@ -163,6 +175,9 @@ mod tests {
         assert!(Filter::parse(r#"artists="Earth"#).unwrap_err().contains("closing"));
         assert!(Filter::parse(r#"artists="a"b"#).unwrap_err().contains("after a quoted value"));
         // A quote inside an unquoted value is just a character.
-        assert_eq!(Filter::parse(r#"title=12" single"#).unwrap().0, vec![Cond::Eq("title".into(), "12\" single".into())]);
+        assert_eq!(
+            Filter::parse(r#"title=12" single"#).unwrap().0,
+            vec![Cond::Eq("title".into(), "12\" single".into())]
+        );
     }
 }

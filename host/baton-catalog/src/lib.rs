@@ -15,10 +15,10 @@ mod db;
 mod error;
 pub mod filter;
 pub mod matcher;
-/// Playlist files (m3u, XSPF), parsed in `baton-normalize` so a plugin reads them as the CLI does.
-pub use baton_normalize::playlist;
 /// The matcher's text normalisation, its own crate so that plugins can compare as it does.
 pub use baton_normalize as normalize;
+/// Playlist files (m3u, XSPF), parsed in `baton-normalize` so a plugin reads them as the CLI does.
+pub use baton_normalize::playlist;
 pub mod schema;
 mod store;
 mod virtuals;

@@ -116,7 +116,10 @@ impl TrackEntry {
     /// From a `tracks` record's properties.
     pub fn from_props(key: String, p: &Map<String, Value>) -> TrackEntry {
         let list = |id: &str| -> Vec<String> {
-            p.get(id).and_then(Value::as_array).map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()).unwrap_or_default()
+            p.get(id)
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .unwrap_or_default()
         };
         TrackEntry {
             key,
@@ -234,11 +237,7 @@ impl MatchIndex {
     pub fn without_isrc_conflicts(&self, q: &TrackQuery, outcome: MatchOutcome) -> MatchOutcome {
         let Some(q_isrc) = q.isrc.as_deref().and_then(crate::schema::normalize_isrc) else { return outcome };
         let other = |key: &str| {
-            self.entries
-                .iter()
-                .find(|e| e.key == key)
-                .and_then(|e| e.isrc.as_deref())
-                .is_some_and(|i| i != q_isrc)
+            self.entries.iter().find(|e| e.key == key).and_then(|e| e.isrc.as_deref()).is_some_and(|i| i != q_isrc)
         };
         let kept: Vec<Candidate> = outcome.candidates.into_iter().filter(|c| !other(&c.key)).collect();
         decide(kept)

@@ -168,10 +168,7 @@ fn int(id: &str, name: &str) -> PropertySpec {
 /// comes first).
 pub fn core_collections() -> Vec<(&'static str, Vec<PropertySpec>)> {
     vec![
-        (
-            "artists",
-            vec![p("name", "Name", Kind::Text), p("external_ids", "External IDs", Kind::MultiSelect)],
-        ),
+        ("artists", vec![p("name", "Name", Kind::Text), p("external_ids", "External IDs", Kind::MultiSelect)]),
         (
             "tracks",
             vec![

@@ -122,9 +122,7 @@ pub struct Change {
 }
 
 fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 /// A collection's schema, by property id.
@@ -232,11 +230,16 @@ impl Catalog {
 
     /// The collections `access` may read, with their schemas and record counts.
     pub fn collections(&self, access: &Access) -> Result<Vec<CollectionInfo>> {
-        let names: Vec<(String, String)> =
-            self.db.query("SELECT name, owner FROM cat_collections ORDER BY name", &[])?.iter().map(|r| (r.text(0), r.text(1))).collect();
+        let names: Vec<(String, String)> = self
+            .db
+            .query("SELECT name, owner FROM cat_collections ORDER BY name", &[])?
+            .iter()
+            .map(|r| (r.text(0), r.text(1)))
+            .collect();
         let mut out = Vec::new();
         for (name, owner) in names.into_iter().filter(|(n, _)| access.can_read(n)) {
-            let records = self.db.query_one("SELECT count(*) FROM cat_records WHERE collection = ?1", vals![&name])?.int(0);
+            let records =
+                self.db.query_one("SELECT count(*) FROM cat_records WHERE collection = ?1", vals![&name])?.int(0);
             let properties = load_schema(&self.db, &name)?.props;
             out.push(CollectionInfo { name, owner, records: records as u64, read_only: false, properties });
         }
@@ -264,7 +267,11 @@ impl Catalog {
 
     fn check_read(&self, access: &Access, collection: &str) -> Result<()> {
         if !access.can_read(collection) {
-            return Err(CatalogError::NotGranted { actor: access.actor.clone(), collection: collection.into(), op: "read" });
+            return Err(CatalogError::NotGranted {
+                actor: access.actor.clone(),
+                collection: collection.into(),
+                op: "read",
+            });
         }
         if !schema::is_virtual(collection) && !collection_exists(&self.db, collection)? {
             return Err(CatalogError::UnknownCollection(collection.into()));
@@ -275,7 +282,11 @@ impl Catalog {
     fn begin_write(&self, access: &Access, collection: &str) -> Result<crate::db::Tx<'_>> {
         read_only(collection)?;
         if !access.can_write(collection) {
-            return Err(CatalogError::NotGranted { actor: access.actor.clone(), collection: collection.into(), op: "write" });
+            return Err(CatalogError::NotGranted {
+                actor: access.actor.clone(),
+                collection: collection.into(),
+                op: "write",
+            });
         }
         self.write_tx()
     }
@@ -296,7 +307,8 @@ impl Catalog {
     /// writes nothing of any. An import that spans collections (djay's tracks, sessions, plays
     /// and playlists) is all or nothing with it. Returns one report per batch.
     pub fn upsert_many(&mut self, access: &Access, batches: &[(&str, &[Record])]) -> Result<Vec<UpsertReport>> {
-        let _span = tracing::info_span!("catalog.upsert_many", batches = batches.len(), actor = %access.actor).entered();
+        let _span =
+            tracing::info_span!("catalog.upsert_many", batches = batches.len(), actor = %access.actor).entered();
         *self.schemas.borrow_mut() = SchemaCache::default();
         self.db.begin_batch()?;
         self.batch.set(true);
@@ -329,7 +341,9 @@ impl Catalog {
     /// read (one `PRAGMA data_version` instead of reading `cat_properties`). On PostgreSQL,
     /// where another machine may change a schema, it is read each time.
     fn read_schema(&self, collection: &str) -> Result<std::sync::Arc<Schema>> {
-        let Some(conn) = self.db.as_sqlite() else { return Ok(std::sync::Arc::new(load_schema(&self.db, collection)?)) };
+        let Some(conn) = self.db.as_sqlite() else {
+            return Ok(std::sync::Arc::new(load_schema(&self.db, collection)?));
+        };
         let version: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
         let mut cache = self.schemas.borrow_mut();
         if cache.data_version != Some(version) {
@@ -410,10 +424,23 @@ impl Catalog {
         let tx = self.begin_write(access, collection)?;
         let prop = property_for_change(&tx, access, collection, id)?;
         if new_name.trim().is_empty() {
-            return Err(CatalogError::Schema { collection: collection.into(), detail: "a property name cannot be empty".into() });
+            return Err(CatalogError::Schema {
+                collection: collection.into(),
+                detail: "a property name cannot be empty".into(),
+            });
         }
-        tx.execute("UPDATE cat_properties SET name = ?3 WHERE collection = ?1 AND id = ?2", vals![collection, id, new_name])?;
-        log_change(&tx, collection, None, "rename_property", &actor, &json!({"property": id, "from": prop.name, "to": new_name}))?;
+        tx.execute(
+            "UPDATE cat_properties SET name = ?3 WHERE collection = ?1 AND id = ?2",
+            vals![collection, id, new_name],
+        )?;
+        log_change(
+            &tx,
+            collection,
+            None,
+            "rename_property",
+            &actor,
+            &json!({"property": id, "from": prop.name, "to": new_name}),
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -453,8 +480,15 @@ impl Catalog {
         self.upsert_inner(access, collection, records, false)
     }
 
-    fn upsert_inner(&mut self, access: &Access, collection: &str, records: &[Record], commit: bool) -> Result<UpsertReport> {
-        let _span = tracing::info_span!("catalog.upsert", collection, records = records.len(), actor = %access.actor).entered();
+    fn upsert_inner(
+        &mut self,
+        access: &Access,
+        collection: &str,
+        records: &[Record],
+        commit: bool,
+    ) -> Result<UpsertReport> {
+        let _span =
+            tracing::info_span!("catalog.upsert", collection, records = records.len(), actor = %access.actor).entered();
         let actor = access.actor.clone();
         let quota = access.quota;
         let user = access.is_user();
@@ -477,7 +511,10 @@ impl Catalog {
             }
             let (values, links) = validate(&schema, rec, &actor, user)?;
             let old: Option<(String, String)> = tx
-                .query_opt("SELECT props, owner FROM cat_records WHERE collection = ?1 AND key = ?2", vals![collection, &rec.key])?
+                .query_opt(
+                    "SELECT props, owner FROM cat_records WHERE collection = ?1 AND key = ?2",
+                    vals![collection, &rec.key],
+                )?
                 .map(|r| (r.text(0), r.text(1)));
             let old_props: Map<String, Value> = match &old {
                 Some((s, _)) => serde_json::from_str(s).unwrap_or_default(),
@@ -524,17 +561,39 @@ impl Catalog {
                         });
                     }
                 }
-                if let Some(d) = replace_links(&tx, collection, &rec.key, prop, &target, targets, &actor, &at, &mut usage, old.is_none())? {
+                if let Some(d) = replace_links(
+                    &tx,
+                    collection,
+                    &rec.key,
+                    prop,
+                    &target,
+                    targets,
+                    &actor,
+                    &at,
+                    &mut usage,
+                    old.is_none(),
+                )? {
                     link_diff.insert(prop.clone(), d);
                 }
             }
             let text = serde_json::to_string(&merged).map_err(|e| malformed(collection, &rec.key, &e.to_string()))?;
             if text.len() > MAX_RECORD {
-                return Err(malformed(collection, &rec.key, &format!("{} bytes, over the {MAX_RECORD}-byte cap", text.len())));
+                return Err(malformed(
+                    collection,
+                    &rec.key,
+                    &format!("{} bytes, over the {MAX_RECORD}-byte cap", text.len()),
+                ));
             }
             match &old {
                 None => {
-                    let (seq, logged) = log_entry(&tx, collection, Some(&rec.key), "insert", &actor, &json!({"props": diff, "links": link_diff}))?;
+                    let (seq, logged) = log_entry(
+                        &tx,
+                        collection,
+                        Some(&rec.key),
+                        "insert",
+                        &actor,
+                        &json!({"props": diff, "links": link_diff}),
+                    )?;
                     usage.add(&actor, 0, logged);
                     tx.execute(
                         "INSERT INTO cat_records (collection, key, props, owner, bytes, created_seq, updated_seq)
@@ -545,7 +604,14 @@ impl Catalog {
                     report.inserted += 1;
                 }
                 Some((_, owner)) if !diff.is_empty() || !link_diff.is_empty() => {
-                    let (seq, logged) = log_entry(&tx, collection, Some(&rec.key), "update", &actor, &json!({"props": diff, "links": link_diff}))?;
+                    let (seq, logged) = log_entry(
+                        &tx,
+                        collection,
+                        Some(&rec.key),
+                        "update",
+                        &actor,
+                        &json!({"props": diff, "links": link_diff}),
+                    )?;
                     usage.add(&actor, 0, logged);
                     if !diff.is_empty() {
                         let old_len = serde_json::to_string(&old_props).map(|s| s.len()).unwrap_or(0) as i64;
@@ -555,7 +621,10 @@ impl Catalog {
                         )?;
                         usage.add(owner, 0, text.len() as i64 - old_len);
                     } else {
-                        tx.execute("UPDATE cat_records SET updated_seq = ?3 WHERE collection = ?1 AND key = ?2", vals![collection, &rec.key, seq])?;
+                        tx.execute(
+                            "UPDATE cat_records SET updated_seq = ?3 WHERE collection = ?1 AND key = ?2",
+                            vals![collection, &rec.key, seq],
+                        )?;
                     }
                     report.updated += 1;
                 }
@@ -586,8 +655,10 @@ impl Catalog {
             return self.virtual_rows(collection, Some(key), None, 1).map(|mut v| v.pop());
         }
         let schema = self.read_schema(collection)?;
-        let props: Option<String> =
-            self.db.query_opt("SELECT props FROM cat_records WHERE collection = ?1 AND key = ?2", vals![collection, key])?.map(|r| r.text(0));
+        let props: Option<String> = self
+            .db
+            .query_opt("SELECT props FROM cat_records WHERE collection = ?1 AND key = ?2", vals![collection, key])?
+            .map(|r| r.text(0));
         props.map(|p| self.shape(&schema, key.to_string(), &p, archived)).transpose()
     }
 
@@ -613,7 +684,13 @@ impl Catalog {
 
     /// [`Catalog::shape`] for a page of records read by key order after `after`: the links of
     /// each relation are read with one range query over the page's keys, not one per record.
-    fn shape_page(&self, schema: &Schema, rows: Vec<(String, String)>, after: &str, archived: bool) -> Result<Vec<RecordOut>> {
+    fn shape_page(
+        &self,
+        schema: &Schema,
+        rows: Vec<(String, String)>,
+        after: &str,
+        archived: bool,
+    ) -> Result<Vec<RecordOut>> {
         let Some(last) = rows.last().map(|r| r.0.clone()) else { return Ok(Vec::new()) };
         if rows.len() == 1 {
             return rows.into_iter().map(|(k, p)| self.shape(schema, k, &p, archived)).collect();
@@ -692,7 +769,12 @@ impl Catalog {
     }
 
     fn related(&self, collection: &str, key: &str, p: &Property) -> Result<Vec<LinkOut>> {
-        let read = |r: &Row| LinkOut { key: r.text(0), position: r.int(1), added_at: r.opt_text(2), method: link_method_out(r.text(3)) };
+        let read = |r: &Row| LinkOut {
+            key: r.text(0),
+            position: r.int(1),
+            added_at: r.opt_text(2),
+            method: link_method_out(r.text(3)),
+        };
         let rows = if p.stored {
             self.db.query(
                 "SELECT target_key, position, added_at, method FROM cat_links
@@ -715,7 +797,8 @@ impl Catalog {
     pub fn links(&self, access: &Access, collection: &str, key: &str, property: &str) -> Result<Vec<LinkOut>> {
         self.check_read(access, collection)?;
         let schema = self.read_schema(collection)?;
-        let p = schema.get(property).filter(|p| p.kind == Kind::Relation).ok_or_else(|| unknown(&schema, key, property))?;
+        let p =
+            schema.get(property).filter(|p| p.kind == Kind::Relation).ok_or_else(|| unknown(&schema, key, property))?;
         if let Some(t) = &p.target
             && !access.can_read(t)
         {
@@ -788,7 +871,13 @@ impl Catalog {
     /// `files` records whose host path lies under one of `roots` (a folder: the path itself or
     /// below it), by path order after `after`: the library filtered in SQL on its path index, so
     /// a page costs the page, not the library.
-    pub fn files_under(&self, access: &Access, roots: &[String], after: Option<&str>, limit: usize) -> Result<Vec<RecordOut>> {
+    pub fn files_under(
+        &self,
+        access: &Access,
+        roots: &[String],
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RecordOut>> {
         self.check_read(access, FILES)?;
         if roots.is_empty() {
             return Ok(Vec::new());
@@ -827,7 +916,11 @@ impl Catalog {
         let Ok((size, mtime_ns)) = baton_fp::scan::stat(Path::new(to)) else { return Ok(None) };
         let (clause, args) = under_clause(roots);
         let n = args.len();
-        let sql = format!("SELECT path FROM fp_files WHERE quarantined = 0 AND size = ?{} AND mtime_ns = ?{} AND ({clause})", n + 1, n + 2);
+        let sql = format!(
+            "SELECT path FROM fp_files WHERE quarantined = 0 AND size = ?{} AND mtime_ns = ?{} AND ({clause})",
+            n + 1,
+            n + 2
+        );
         let mut params: Vec<rusqlite::types::Value> = args.into_iter().map(rusqlite::types::Value::Text).collect();
         params.extend([rusqlite::types::Value::Integer(size as i64), rusqlite::types::Value::Integer(mtime_ns)]);
         let gone: Vec<String> = conn
@@ -840,7 +933,8 @@ impl Catalog {
         let [from] = gone.as_slice() else { return Ok(None) };
         // Spelled as the row was (a scan of the folder as configured, or of its real path), so
         // the next scan of that folder finds the row under the name it walks.
-        let under = |p: &str, root: &str| p.strip_prefix(root.trim_end_matches('/')).is_some_and(|rest| rest.starts_with('/'));
+        let under =
+            |p: &str, root: &str| p.strip_prefix(root.trim_end_matches('/')).is_some_and(|rest| rest.starts_with('/'));
         let real = std::fs::canonicalize(to).ok().and_then(|p| p.into_os_string().into_string().ok());
         let to = [Some(to.to_string()), real]
             .into_iter()
@@ -897,7 +991,14 @@ impl Catalog {
     }
 
     /// Removes a link. Returns false when there was none.
-    pub fn unlink(&mut self, access: &Access, collection: &str, key: &str, property: &str, target_key: &str) -> Result<bool> {
+    pub fn unlink(
+        &mut self,
+        access: &Access,
+        collection: &str,
+        key: &str,
+        property: &str,
+        target_key: &str,
+    ) -> Result<bool> {
         self.set_link(access, collection, key, property, target_key, None)
     }
 
@@ -914,13 +1015,23 @@ impl Catalog {
         let actor = access.actor.clone();
         let user = access.is_user();
         let schema = load_schema(&self.db, collection)?;
-        let p = schema.get(property).filter(|p| p.kind == Kind::Relation && !p.archived).ok_or_else(|| unknown(&schema, key, property))?.clone();
+        let p = schema
+            .get(property)
+            .filter(|p| p.kind == Kind::Relation && !p.archived)
+            .ok_or_else(|| unknown(&schema, key, property))?
+            .clone();
         let target = p.target.clone().unwrap_or_default();
         // The stored side: (collection, key, property) -> (target, target_key).
         let (sc, sk, sp, tc, tk) = if p.stored {
             (collection.to_string(), key.to_string(), p.id.clone(), target.clone(), target_key.to_string())
         } else {
-            (target.clone(), target_key.to_string(), p.inverse.clone().unwrap_or_default(), collection.to_string(), key.to_string())
+            (
+                target.clone(),
+                target_key.to_string(),
+                p.inverse.clone().unwrap_or_default(),
+                collection.to_string(),
+                key.to_string(),
+            )
         };
         if !access.can_write(&sc) {
             return Err(CatalogError::NotGranted { actor, collection: sc, op: "write" });
@@ -955,7 +1066,9 @@ impl Catalog {
         if !user && old.as_ref().is_some_and(|(_, m)| m == "manual") {
             return Err(CatalogError::Schema {
                 collection: collection.into(),
-                detail: format!("{key} {property} {target_key}: this link was set by hand (manual); only the user changes it"),
+                detail: format!(
+                    "{key} {property} {target_key}: this link was set by hand (manual); only the user changes it"
+                ),
             });
         }
         let active = old.as_ref().is_some_and(|(removed, _)| *removed == 0);
@@ -1031,7 +1144,10 @@ impl Catalog {
         // fit; the answer ends before the first that does not (an error only when none fits).
         while out.len() < limit {
             let want = (limit - out.len()).clamp(64, 1000);
-            let heads = self.db.query("SELECT seq, collection FROM cat_changes WHERE seq > ?1 ORDER BY seq LIMIT ?2", vals![from, want as i64])?;
+            let heads = self.db.query(
+                "SELECT seq, collection FROM cat_changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                vals![from, want as i64],
+            )?;
             let n = heads.len();
             let readable: Vec<i64> = heads.iter().filter(|r| access.can_read(r.str(1))).map(|r| r.int(0)).collect();
             let last = heads.last().map(|r| r.int(0));
@@ -1106,8 +1222,10 @@ impl Catalog {
 
     /// A plugin's (or the user's) usage: (rows, bytes).
     pub fn usage(&self, actor: &str) -> Result<(u64, u64)> {
-        let r: Option<(i64, i64)> =
-            self.db.query_opt("SELECT rows, bytes FROM cat_usage WHERE actor = ?1", vals![actor])?.map(|r| (r.int(0), r.int(1)));
+        let r: Option<(i64, i64)> = self
+            .db
+            .query_opt("SELECT rows, bytes FROM cat_usage WHERE actor = ?1", vals![actor])?
+            .map(|r| (r.int(0), r.int(1)));
         Ok(r.map(|(a, b)| (a.max(0) as u64, b.max(0) as u64)).unwrap_or((0, 0)))
     }
 
@@ -1163,7 +1281,13 @@ impl Catalog {
         };
         let fp = baton_fp::fingerprint::from_bytes(&blob);
         let matcher = self.fp.get_or_insert_with(|| baton_fp::service::Matcher::new(&self.path));
-        let hits = matcher.best_matches(&fp, baton_fp::dedup::DEFAULT_MIN_SIMILARITY, 20, |p| p != file, crate::bounds::should_stop)?;
+        let hits = matcher.best_matches(
+            &fp,
+            baton_fp::dedup::DEFAULT_MIN_SIMILARITY,
+            20,
+            |p| p != file,
+            crate::bounds::should_stop,
+        )?;
         crate::bounds::check()?;
         let mut candidates: Vec<Candidate> = Vec::new();
         for h in hits {
@@ -1242,7 +1366,12 @@ struct LinkIn {
 /// Checks one record against the schema and the writer's rights; returns the plain values
 /// (canonical form) and the relation lists.
 #[allow(clippy::type_complexity)]
-fn validate(schema: &Schema, rec: &Record, actor: &str, user: bool) -> Result<(Vec<(String, Value)>, Vec<(String, Vec<LinkIn>)>)> {
+fn validate(
+    schema: &Schema,
+    rec: &Record,
+    actor: &str,
+    user: bool,
+) -> Result<(Vec<(String, Value)>, Vec<(String, Vec<LinkIn>)>)> {
     let c = schema.collection.as_str();
     if rec.key.is_empty() || rec.key.len() > MAX_KEY || rec.key.chars().any(char::is_control) {
         return Err(malformed(c, &rec.key, &format!("a key is 1 to {MAX_KEY} bytes without control characters")));
@@ -1270,7 +1399,9 @@ fn validate(schema: &Schema, rec: &Record, actor: &str, user: bool) -> Result<(V
         if p.kind == Kind::Relation {
             if !p.stored {
                 let other = format!("{}.{}", p.target.as_deref().unwrap_or("?"), p.inverse.as_deref().unwrap_or("?"));
-                return Err(bad(format!("this side of the relation is derived; write {other} instead (or `baton catalog link`)")));
+                return Err(bad(format!(
+                    "this side of the relation is derived; write {other} instead (or `baton catalog link`)"
+                )));
             }
             let list = match v {
                 Value::Null => Vec::new(),
@@ -1366,7 +1497,11 @@ fn check_value(p: &Property, v: &Value) -> std::result::Result<Value, String> {
             if rfc || day { Ok(Value::String(s)) } else { Err(format!("`{s}` is not a date (YYYY-MM-DD or RFC 3339)")) }
         }
         Kind::MultiSelect => match v {
-            Value::Array(a) => a.iter().map(|x| text(x).map(Value::String)).collect::<std::result::Result<Vec<_>, _>>().map(Value::Array),
+            Value::Array(a) => a
+                .iter()
+                .map(|x| text(x).map(Value::String))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map(Value::Array),
             _ => Err(format!("expected a list of strings, got {v}")),
         },
         Kind::Relation => Err("relations are handled apart".into()),
@@ -1409,7 +1544,9 @@ fn replace_links(
     let wanted: Vec<&LinkIn> = wanted.iter().filter(|l| !manual.contains(l.key.as_str())).collect();
     let same = current.len() == wanted.len()
         && current.iter().zip(&wanted).all(|((k, a, m), w)| {
-            *k == w.key && (w.added_at.is_none() || w.added_at.as_deref() == *a) && w.method.is_none_or(|wm| wm.as_str() == *m)
+            *k == w.key
+                && (w.added_at.is_none() || w.added_at.as_deref() == *a)
+                && w.method.is_none_or(|wm| wm.as_str() == *m)
         });
     if same {
         return Ok(None);
@@ -1422,7 +1559,10 @@ fn replace_links(
     let removed: Vec<&str> = current.iter().map(|c| c.0).filter(|k| !wanted_keys.contains(k)).collect();
     let added: Vec<&str> = wanted.iter().map(|w| w.key.as_str()).filter(|k| !old_at.contains_key(k)).collect();
     if !fresh {
-        tx.execute("DELETE FROM cat_links WHERE collection = ?1 AND key = ?2 AND property = ?3 AND method != 'manual'", vals![collection, key, prop])?;
+        tx.execute(
+            "DELETE FROM cat_links WHERE collection = ?1 AND key = ?2 AND property = ?3 AND method != 'manual'",
+            vals![collection, key, prop],
+        )?;
     }
     // Links whose method this call sets or changes, for the change log.
     let mut methods = Map::new();
@@ -1476,7 +1616,10 @@ impl Usage {
             if (*drows > 0 && rows as u64 > q.rows) || (*dbytes > 0 && bytes as u64 > q.bytes) {
                 return Err(CatalogError::Quota {
                     actor: actor.into(),
-                    detail: format!("this batch would bring it to {rows} rows / {bytes} bytes, over {} rows / {} bytes", q.rows, q.bytes),
+                    detail: format!(
+                        "this batch would bring it to {rows} rows / {bytes} bytes, over {} rows / {} bytes",
+                        q.rows, q.bytes
+                    ),
                 });
             }
         }
@@ -1501,7 +1644,8 @@ impl Catalog {
         Ok(match collection {
             FILES => match self.fp_conn() {
                 Some(c) if fp_table_exists(c)? => {
-                    c.query_row("SELECT count(*) FROM fp_files WHERE quarantined = 0", [], |r| r.get::<_, i64>(0))? as u64
+                    c.query_row("SELECT count(*) FROM fp_files WHERE quarantined = 0", [], |r| r.get::<_, i64>(0))?
+                        as u64
                 }
                 _ => 0,
             },
@@ -1512,7 +1656,13 @@ impl Catalog {
     }
 
     /// Records of a virtual collection: one by `key`, or a page after `after`, by key.
-    fn virtual_rows(&self, collection: &str, key: Option<&str>, after: Option<&str>, limit: usize) -> Result<Vec<RecordOut>> {
+    fn virtual_rows(
+        &self,
+        collection: &str,
+        key: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RecordOut>> {
         match collection {
             FILES => match self.fp_conn() {
                 Some(c) => files_rows(c, key, after, limit),
@@ -1566,7 +1716,9 @@ impl Catalog {
         if collection == FILES {
             let Some(conn) = self.fp_conn() else { return Ok(false) };
             return Ok(fp_table_exists(conn)?
-                && conn.prepare_cached("SELECT 1 FROM fp_files WHERE path = ?1 AND quarantined = 0")?.exists([key])?);
+                && conn
+                    .prepare_cached("SELECT 1 FROM fp_files WHERE path = ?1 AND quarantined = 0")?
+                    .exists([key])?);
         }
         tx.exists("SELECT 1 FROM cat_records WHERE collection = ?1 AND key = ?2", vals![collection, key])
     }
@@ -1584,23 +1736,36 @@ fn create_collection(tx: &Db, name: &str, owner: &str, actor: &str) -> Result<()
 /// (an explicit declaration), never when the core schema is merely re-checked at open.
 fn ensure_property(tx: &Db, collection: &str, spec: &PropertySpec, owner: &str, restore: bool) -> Result<()> {
     let existing: Option<(String, i64)> = tx
-        .query_opt("SELECT kind, archived FROM cat_properties WHERE collection = ?1 AND id = ?2", vals![collection, &spec.id])?
+        .query_opt(
+            "SELECT kind, archived FROM cat_properties WHERE collection = ?1 AND id = ?2",
+            vals![collection, &spec.id],
+        )?
         .map(|r| (r.text(0), r.int(1)));
     if let Some((kind, archived)) = existing {
         if kind != spec.kind.as_str() {
             return Err(CatalogError::Schema {
                 collection: collection.into(),
-                detail: format!("property `{}` is a {kind}, not a {} (ids are stable: declare a new id)", spec.id, spec.kind.as_str()),
+                detail: format!(
+                    "property `{}` is a {kind}, not a {} (ids are stable: declare a new id)",
+                    spec.id,
+                    spec.kind.as_str()
+                ),
             });
         }
         if archived == 1 && restore {
-            tx.execute("UPDATE cat_properties SET archived = 0 WHERE collection = ?1 AND id = ?2", vals![collection, &spec.id])?;
+            tx.execute(
+                "UPDATE cat_properties SET archived = 0 WHERE collection = ?1 AND id = ?2",
+                vals![collection, &spec.id],
+            )?;
             log_change(tx, collection, None, "restore_property", owner, &json!({"property": spec.id}))?;
         }
         return Ok(());
     }
     if spec.kind == Kind::Relation && spec.target.is_none() {
-        return Err(CatalogError::Schema { collection: collection.into(), detail: format!("relation `{}` needs a target collection", spec.id) });
+        return Err(CatalogError::Schema {
+            collection: collection.into(),
+            detail: format!("relation `{}` needs a target collection", spec.id),
+        });
     }
     let pos = tx.query_one("SELECT count(*) FROM cat_properties WHERE collection = ?1", vals![collection])?.int(0);
     let name = spec.name.clone().unwrap_or_else(|| spec.id.clone());
@@ -1622,7 +1787,14 @@ fn ensure_property(tx: &Db, collection: &str, spec: &PropertySpec, owner: &str, 
                  VALUES (?1, ?2, ?3, 'relation', ?4, ?5, 0, 0, ?6, 0, ?7)",
                 vals![t, inv, &display, collection, &spec.id, owner, pos],
             )?;
-            log_change(tx, t, None, "add_property", owner, &json!({"property": inv, "kind": "relation", "inverse_of": format!("{collection}.{}", spec.id)}))?;
+            log_change(
+                tx,
+                t,
+                None,
+                "add_property",
+                owner,
+                &json!({"property": inv, "kind": "relation", "inverse_of": format!("{collection}.{}", spec.id)}),
+            )?;
         }
     }
     Ok(())
@@ -1632,17 +1804,33 @@ fn ensure_property(tx: &Db, collection: &str, spec: &PropertySpec, owner: &str, 
 /// property would be (issue 36): a well-formed id, a target the caller may write, the caller's
 /// own id (`<actor>.<name>`, unless the user declares it), and never an existing property that
 /// is not already this relation's inverse.
-fn check_inverse(tx: &Db, access: &Access, collection: &str, spec: &PropertySpec, target: &str, inv: &str, owner: &str) -> Result<()> {
+fn check_inverse(
+    tx: &Db,
+    access: &Access,
+    collection: &str,
+    spec: &PropertySpec,
+    target: &str,
+    inv: &str,
+    owner: &str,
+) -> Result<()> {
     let bad = |detail: String| CatalogError::Schema { collection: collection.into(), detail };
     if !schema::valid_id(inv) {
-        return Err(bad(format!("relation `{}`: inverse id {:?} is not snake_case (`<plugin>.<name>`)", spec.id, inv.chars().take(80).collect::<String>())));
+        return Err(bad(format!(
+            "relation `{}`: inverse id {:?} is not snake_case (`<plugin>.<name>`)",
+            spec.id,
+            inv.chars().take(80).collect::<String>()
+        )));
     }
     if target == FILES {
         return Ok(());
     }
     if !access.is_user() {
         if !access.can_write(target) {
-            return Err(CatalogError::NotGranted { actor: access.actor.clone(), collection: target.into(), op: "write" });
+            return Err(CatalogError::NotGranted {
+                actor: access.actor.clone(),
+                collection: target.into(),
+                op: "write",
+            });
         }
         let inv_owner = schema::owner_of(inv);
         let inv_owner = if inv_owner == CORE { owner } else { inv_owner };
@@ -1662,7 +1850,10 @@ fn check_inverse(tx: &Db, access: &Access, collection: &str, spec: &PropertySpec
     if let Some((t, i)) = existing
         && (t.as_deref() != Some(collection) || i.as_deref() != Some(spec.id.as_str()))
     {
-        return Err(bad(format!("relation `{}`: inverse `{inv}` already exists on `{target}` as another property", spec.id)));
+        return Err(bad(format!(
+            "relation `{}`: inverse `{inv}` already exists on `{target}` as another property",
+            spec.id
+        )));
     }
     Ok(())
 }
@@ -1724,7 +1915,14 @@ fn log_change(tx: &Db, collection: &str, key: Option<&str>, op: &str, actor: &st
 
 /// Appends one change-log entry, not yet charged: its sequence number and what it weighs (a
 /// batch adds that to its [`Usage`], which is applied and checked once).
-fn log_entry(tx: &Db, collection: &str, key: Option<&str>, op: &str, actor: &str, detail: &Value) -> Result<(i64, i64)> {
+fn log_entry(
+    tx: &Db,
+    collection: &str,
+    key: Option<&str>,
+    op: &str,
+    actor: &str,
+    detail: &Value,
+) -> Result<(i64, i64)> {
     let at = now();
     let detail = detail.to_string();
     let seq = tx.insert_change(collection, key, op, actor, &at, &detail)?;
@@ -1733,7 +1931,8 @@ fn log_entry(tx: &Db, collection: &str, key: Option<&str>, op: &str, actor: &str
 
 /// What one change-log entry weighs against a quota: its texts and a row's overhead.
 fn change_bytes(collection: &str, key: Option<&str>, op: &str, actor: &str, at: &str, detail: &str) -> i64 {
-    (CHANGE_OVERHEAD + collection.len() + key.map_or(0, str::len) + op.len() + actor.len() + at.len() + detail.len()) as i64
+    (CHANGE_OVERHEAD + collection.len() + key.map_or(0, str::len) + op.len() + actor.len() + at.len() + detail.len())
+        as i64
 }
 
 /// Bytes a change-log row costs beyond its texts (sequence number, row and index entries).
@@ -1742,12 +1941,17 @@ const CHANGE_OVERHEAD: usize = 32;
 /// Refuses a write that brought `actor` over its quota's bytes (records and change log).
 fn check_bytes(tx: &Db, actor: &str, quota: Option<crate::Quota>) -> Result<()> {
     let Some(q) = quota else { return Ok(()) };
-    let Some(r) = tx.query_opt("SELECT rows, bytes FROM cat_usage WHERE actor = ?1", vals![actor])? else { return Ok(()) };
+    let Some(r) = tx.query_opt("SELECT rows, bytes FROM cat_usage WHERE actor = ?1", vals![actor])? else {
+        return Ok(());
+    };
     let (rows, bytes) = (r.int(0), r.int(1));
     if bytes as u64 > q.bytes {
         return Err(CatalogError::Quota {
             actor: actor.into(),
-            detail: format!("this change would bring it to {rows} rows / {bytes} bytes (records and change log), over {} rows / {} bytes", q.rows, q.bytes),
+            detail: format!(
+                "this change would bring it to {rows} rows / {bytes} bytes (records and change log), over {} rows / {} bytes",
+                q.rows, q.bytes
+            ),
         });
     }
     Ok(())

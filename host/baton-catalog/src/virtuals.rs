@@ -44,7 +44,15 @@ pub fn handoffs_rows(db: &Db, key: Option<&str>, after: Option<&str>, limit: usi
             m.insert("id".into(), Value::String(id.clone()));
             m.insert("from".into(), Value::String(r.text(2)));
             m.insert("to".into(), Value::String(r.opt_text(3).unwrap_or_else(|| "baton".into())));
-            for (i, prop) in [(4, "action"), (5, "title"), (6, "status"), (7, "created"), (8, "finished"), (9, "error_code"), (11, "reply_to")] {
+            for (i, prop) in [
+                (4, "action"),
+                (5, "title"),
+                (6, "status"),
+                (7, "created"),
+                (8, "finished"),
+                (9, "error_code"),
+                (11, "reply_to"),
+            ] {
                 if let Some(s) = r.opt_text(i) {
                     m.insert(prop.into(), Value::String(s));
                 }

@@ -103,7 +103,15 @@ fn fixture_precision_and_recall_per_half() {
             }
         }
         if got != expect {
-            failures.push(format!("{} [{}] {:?} / {:?} {:?}: expected {expect}, got {got} {:?}", r[0], r[1], r[2], r[3], r[4], out.candidates.first().map(|c| (&c.key, c.score, c.method, &c.reasons))));
+            failures.push(format!(
+                "{} [{}] {:?} / {:?} {:?}: expected {expect}, got {got} {:?}",
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                out.candidates.first().map(|c| (&c.key, c.score, c.method, &c.reasons))
+            ));
         }
     }
     for f in &failures {
@@ -112,8 +120,18 @@ fn fixture_precision_and_recall_per_half() {
     for (name, s) in ["A (tuning)", "B (held out)"].iter().zip(&halves) {
         eprintln!(
             "half {name}: precision {:.4}, recall {:.4}; {} expected matches: {} right, {} wrong, {} ambiguous, {} missed; {} look-alikes: {} matched wrongly; {} duplicates: {} ambiguous, {} guessed",
-            s.precision(), s.recall(), s.expected_matches, s.correct, s.wrong, s.ambiguous_on_match, s.missed,
-            s.nones, s.false_on_none, s.expected_ambiguous, s.ambiguous_ok, s.ambiguous_guessed
+            s.precision(),
+            s.recall(),
+            s.expected_matches,
+            s.correct,
+            s.wrong,
+            s.ambiguous_on_match,
+            s.missed,
+            s.nones,
+            s.false_on_none,
+            s.expected_ambiguous,
+            s.ambiguous_ok,
+            s.ambiguous_guessed
         );
     }
     for (name, s) in ["A", "B"].iter().zip(&halves) {

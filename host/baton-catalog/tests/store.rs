@@ -7,7 +7,9 @@
 #[path = "../../../tests/support/pg.rs"]
 mod pg;
 
-use baton_catalog::{Access, Catalog, CatalogError, Filter, Grants, Kind, PropertySpec, Quota, Record, TrackQuery, Verdict};
+use baton_catalog::{
+    Access, Catalog, CatalogError, Filter, Grants, Kind, PropertySpec, Quota, Record, TrackQuery, Verdict,
+};
 use baton_ledger::Location;
 use serde_json::{Value, json};
 
@@ -71,17 +73,44 @@ on_both_backends!(
 fn upsert_many_is_all_or_nothing(st: &State) {
     let mut cat = st.open();
     let u = Access::user();
-    let spec = |id: &str, kind: Kind, target: Option<&str>| PropertySpec { id: id.into(), name: None, kind, target: target.map(Into::into), inverse: None, integer: false };
-    let dj = Access::plugin("djay", Grants { read: vec![], write: vec!["tracks".into()] }, Quota { rows: 6, bytes: 1 << 20 });
+    let spec = |id: &str, kind: Kind, target: Option<&str>| PropertySpec {
+        id: id.into(),
+        name: None,
+        kind,
+        target: target.map(Into::into),
+        inverse: None,
+        integer: false,
+    };
+    let dj = Access::plugin(
+        "djay",
+        Grants { read: vec![], write: vec!["tracks".into()] },
+        Quota { rows: 6, bytes: 1 << 20 },
+    );
     cat.ensure_collection(&dj, "djay.tracks", &[spec("title", Kind::Text, None)]).unwrap();
-    cat.ensure_collection(&dj, "djay.playlists", &[spec("name", Kind::Text, None), spec("tracks", Kind::Relation, Some("djay.tracks"))]).unwrap();
+    cat.ensure_collection(
+        &dj,
+        "djay.playlists",
+        &[spec("name", Kind::Text, None), spec("tracks", Kind::Relation, Some("djay.tracks"))],
+    )
+    .unwrap();
     let before = cat.changes_since(&u, 0, 1_000_000).unwrap().len();
     let tracks = [Record::new("t1", json!({"title": "One"})), Record::new("t2", json!({"title": "Two"}))];
-    let three = [Record::new("p1", json!({"name": "A", "tracks": ["t1", "t2"]})), Record::new("p2", json!({"name": "B"})), Record::new("p3", json!({"name": "C"}))];
+    let three = [
+        Record::new("p1", json!({"name": "A", "tracks": ["t1", "t2"]})),
+        Record::new("p2", json!({"name": "B"})),
+        Record::new("p3", json!({"name": "C"})),
+    ];
     let nothing_written = |cat: &Catalog| {
-        assert!(cat.get(&u, "djay.tracks", "t1", false).unwrap().is_none(), "a refused batch left an earlier one written");
+        assert!(
+            cat.get(&u, "djay.tracks", "t1", false).unwrap().is_none(),
+            "a refused batch left an earlier one written"
+        );
         assert!(cat.get(&u, "djay.playlists", "p1", false).unwrap().is_none());
-        assert_eq!(cat.changes_since(&u, 0, 1_000_000).unwrap().len(), before, "the change log kept a rolled-back write");
+        assert_eq!(
+            cat.changes_since(&u, 0, 1_000_000).unwrap().len(),
+            before,
+            "the change log kept a rolled-back write"
+        );
         assert_eq!(cat.usage("djay").unwrap().0, 0, "quota charged for nothing");
     };
     // 2 tracks fit the quota of 6 rows; 3 playlists and 2 links (a link is a row) more do not.
@@ -97,7 +126,8 @@ fn upsert_many_is_all_or_nothing(st: &State) {
     let ok = [Record::new("p1", json!({"name": "A", "tracks": ["t2", "t1"]}))];
     let r = cat.upsert_many(&dj, &[("djay.tracks", &tracks), ("djay.playlists", &ok)]).unwrap();
     assert_eq!((r[0].inserted, r[1].inserted), (2, 1));
-    let links: Vec<String> = cat.links(&u, "djay.playlists", "p1", "tracks").unwrap().into_iter().map(|l| l.key).collect();
+    let links: Vec<String> =
+        cat.links(&u, "djay.playlists", "p1", "tracks").unwrap().into_iter().map(|l| l.key).collect();
     assert_eq!(links, ["t2", "t1"]);
     assert_eq!(cat.usage("djay").unwrap().0, 5);
     cat.upsert(&dj, "djay.tracks", &[Record::new("t3", json!({"title": "Three"}))]).unwrap();
@@ -111,15 +141,33 @@ fn schema_changes_by_another_connection_are_seen(st: &State) {
     let mut writer = st.open();
     let reader = st.open();
     writer.upsert(&u, "tracks", &[Record::new("t1", json!({"title": "Opus", "album": "Stories"}))]).unwrap();
-    let name = |cat: &Catalog, id: &str| cat.schema(&u, "tracks").unwrap().into_iter().find(|p| p.id == id).map(|p| (p.name, p.archived));
+    let name = |cat: &Catalog, id: &str| {
+        cat.schema(&u, "tracks").unwrap().into_iter().find(|p| p.id == id).map(|p| (p.name, p.archived))
+    };
     assert_eq!(reader.get(&u, "tracks", "t1", false).unwrap().unwrap().props["album"], "Stories");
     assert_eq!(name(&reader, "album"), Some(("Album".into(), false)));
     writer.rename_property(&u, "tracks", "album", "Record").unwrap();
     assert_eq!(name(&reader, "album"), Some(("Record".into(), false)));
     writer.remove_property(&u, "tracks", "album").unwrap();
-    assert!(!reader.get(&u, "tracks", "t1", false).unwrap().unwrap().props.contains_key("album"), "a removed property still read");
+    assert!(
+        !reader.get(&u, "tracks", "t1", false).unwrap().unwrap().props.contains_key("album"),
+        "a removed property still read"
+    );
     assert_eq!(reader.links(&u, "tracks", "t1", "artist_refs").unwrap().len(), 0);
-    writer.ensure_collection(&u, "tracks", &[PropertySpec { id: "bpm".into(), name: None, kind: Kind::Number, target: None, inverse: None, integer: false }]).unwrap();
+    writer
+        .ensure_collection(
+            &u,
+            "tracks",
+            &[PropertySpec {
+                id: "bpm".into(),
+                name: None,
+                kind: Kind::Number,
+                target: None,
+                inverse: None,
+                integer: false,
+            }],
+        )
+        .unwrap();
     writer.upsert(&u, "tracks", &[Record::new("t1", json!({"bpm": 120}))]).unwrap();
     assert_eq!(reader.get(&u, "tracks", "t1", false).unwrap().unwrap().props["bpm"], 120);
     let page = reader.query(&u, "tracks", &Filter::parse("bpm>100").unwrap(), false, None, 10).unwrap();
@@ -153,7 +201,8 @@ fn upsert_reports_and_unchanged_writes_nothing(st: &State) {
     assert_eq!((r.inserted, r.updated, r.unchanged), (0, 0, 2));
     assert_eq!(cat.last_seq().unwrap(), seq, "an unchanged upsert wrote to the change log");
     // A partial record keeps the other properties; null clears one.
-    let r = cat.upsert(&u, "tracks", &[Record::new("t1", json!({"album": "Levels", "duration_ms": 199_500.0}))]).unwrap();
+    let r =
+        cat.upsert(&u, "tracks", &[Record::new("t1", json!({"album": "Levels", "duration_ms": 199_500.0}))]).unwrap();
     assert_eq!(r.updated, 1);
     let t1 = cat.get(&u, "tracks", "t1", false).unwrap().unwrap();
     assert_eq!(t1.props["title"], "Levels");
@@ -169,7 +218,19 @@ fn upsert_reports_and_unchanged_writes_nothing(st: &State) {
 fn rename_keeps_id_and_values_removal_archives_them(st: &State) {
     let mut cat = st.open();
     let u = Access::user();
-    cat.ensure_collection(&u, "tracks", &[PropertySpec { id: "bpm".into(), name: Some("BPM".into()), kind: Kind::Number, target: None, inverse: None, integer: false }]).unwrap();
+    cat.ensure_collection(
+        &u,
+        "tracks",
+        &[PropertySpec {
+            id: "bpm".into(),
+            name: Some("BPM".into()),
+            kind: Kind::Number,
+            target: None,
+            inverse: None,
+            integer: false,
+        }],
+    )
+    .unwrap();
     cat.upsert(&u, "tracks", &[Record::new("t1", json!({"title": "Opus", "bpm": 126}))]).unwrap();
     cat.rename_property(&u, "tracks", "bpm", "Tempo").unwrap();
     let schema = cat.schema(&u, "tracks").unwrap();
@@ -186,7 +247,19 @@ fn rename_keeps_id_and_values_removal_archives_them(st: &State) {
     assert!(matches!(e, CatalogError::UnknownProperty { .. }), "{e}");
     let page = cat.query(&u, "tracks", &Filter::parse("bpm>100").unwrap(), true, None, 10).unwrap();
     assert_eq!(page.records.len(), 1, "archived values are queryable with archived=true");
-    cat.ensure_collection(&u, "tracks", &[PropertySpec { id: "bpm".into(), name: None, kind: Kind::Number, target: None, inverse: None, integer: false }]).unwrap();
+    cat.ensure_collection(
+        &u,
+        "tracks",
+        &[PropertySpec {
+            id: "bpm".into(),
+            name: None,
+            kind: Kind::Number,
+            target: None,
+            inverse: None,
+            integer: false,
+        }],
+    )
+    .unwrap();
     assert_eq!(cat.get(&u, "tracks", "t1", false).unwrap().unwrap().props["bpm"], 126);
     all_seqs_contiguous(&cat);
 }
@@ -195,7 +268,12 @@ fn relations_both_ways_with_order_and_manual_links(st: &State) {
     let mut cat = st.open();
     let u = Access::user();
     let sp = plugin("spotify", &[], &["tracks", "playlists"]);
-    cat.upsert(&sp, "tracks", &[track("a", "A", &["X"], 1000), track("b", "B", &["X"], 1000), track("c", "C", &["X"], 1000)]).unwrap();
+    cat.upsert(
+        &sp,
+        "tracks",
+        &[track("a", "A", &["X"], 1000), track("b", "B", &["X"], 1000), track("c", "C", &["X"], 1000)],
+    )
+    .unwrap();
     cat.upsert(
         &sp,
         "playlists",
@@ -210,8 +288,12 @@ fn relations_both_ways_with_order_and_manual_links(st: &State) {
     assert_eq!(links[1].added_at.as_deref(), Some("2024-01-02T00:00:00Z"));
     // `get` reads only the keys of a relation (not each link's date and method): the same keys
     // in the same order as `links`, on both sides. `a` is on p0 later than on p1.
-    cat.upsert(&sp, "playlists", &[Record::new("p0", json!({"name": "Zero", "tracks": [{"key": "a", "added_at": "2024-03-01T00:00:00Z"}]}))])
-        .unwrap();
+    cat.upsert(
+        &sp,
+        "playlists",
+        &[Record::new("p0", json!({"name": "Zero", "tracks": [{"key": "a", "added_at": "2024-03-01T00:00:00Z"}]}))],
+    )
+    .unwrap();
     let keys = |l: Vec<baton_catalog::LinkOut>| json!(l.into_iter().map(|l| l.key).collect::<Vec<_>>());
     assert_eq!(p1.props["tracks"], keys(cat.links(&u, "playlists", "p1", "tracks").unwrap()));
     let a = cat.get(&u, "tracks", "a", false).unwrap().unwrap();
@@ -276,9 +358,18 @@ fn bad_input_refuses_the_whole_batch(st: &State) {
     cat.upsert(&u, "tracks", &[track("t0", "Zero", &["X"], 1000)]).unwrap();
     let before = cat.last_seq().unwrap();
     let cases: Vec<(Vec<Record>, &str)> = vec![
-        (vec![track("ok", "Fine", &["X"], 1), Record::new("t9", json!({"colour": "red"}))], "tracks/t9: unknown property `colour`"),
-        (vec![track("ok", "Fine", &["X"], 1), Record::new("t9", json!({"duration_ms": 1.5}))], "tracks/t9: property `duration_ms`"),
-        (vec![track("ok", "Fine", &["X"], 1), Record::new("t9", json!({"artists": "X"}))], "tracks/t9: property `artists`"),
+        (
+            vec![track("ok", "Fine", &["X"], 1), Record::new("t9", json!({"colour": "red"}))],
+            "tracks/t9: unknown property `colour`",
+        ),
+        (
+            vec![track("ok", "Fine", &["X"], 1), Record::new("t9", json!({"duration_ms": 1.5}))],
+            "tracks/t9: property `duration_ms`",
+        ),
+        (
+            vec![track("ok", "Fine", &["X"], 1), Record::new("t9", json!({"artists": "X"}))],
+            "tracks/t9: property `artists`",
+        ),
         (vec![track("ok", "Fine", &["X"], 1), Record::new("t9", json!({"isrc": "nope"}))], "not an ISRC"),
         (vec![track("ok", "Fine", &["X"], 1), Record::new("", json!({}))], "malformed record"),
         (vec![track("ok", "Fine", &["X"], 1), track("ok", "Twice", &["X"], 1)], "twice"),
@@ -288,7 +379,8 @@ fn bad_input_refuses_the_whole_batch(st: &State) {
         assert!(e.contains(want), "{e:?} should contain {want:?}");
         assert!(cat.get(&u, "tracks", "ok", false).unwrap().is_none(), "part of a refused batch was written ({want})");
     }
-    let e = cat.upsert(&u, "playlists", &[Record::new("p", json!({"tracks": ["t0", "ghost"]}))]).unwrap_err().to_string();
+    let e =
+        cat.upsert(&u, "playlists", &[Record::new("p", json!({"tracks": ["t0", "ghost"]}))]).unwrap_err().to_string();
     assert!(e.contains("playlists/p") && e.contains("`tracks`") && e.contains("tracks/ghost"), "{e}");
     assert!(cat.get(&u, "playlists", "p", false).unwrap().is_none());
     assert_eq!(cat.last_seq().unwrap(), before, "a refused batch left change-log entries");
@@ -309,7 +401,14 @@ fn grants_owner_prefixes_and_quotas(st: &State) {
     let e = cat.upsert(&djay, "files", &[Record::new("/x", json!({}))]).unwrap_err().to_string();
     assert!(e.contains("read-only"), "{e}");
     // Own prefix only.
-    let spec = |id: &str| PropertySpec { id: id.into(), name: None, kind: Kind::Number, target: None, inverse: None, integer: true };
+    let spec = |id: &str| PropertySpec {
+        id: id.into(),
+        name: None,
+        kind: Kind::Number,
+        target: None,
+        inverse: None,
+        integer: true,
+    };
     cat.ensure_collection(&djay, "tracks", &[spec("djay.play_count")]).unwrap();
     let e = cat.ensure_collection(&djay, "tracks", &[spec("play_count")]).unwrap_err().to_string();
     assert!(e.contains("belongs to"), "{e}");
@@ -321,7 +420,11 @@ fn grants_owner_prefixes_and_quotas(st: &State) {
     assert!(e.contains("djay.<name>"), "{e}");
     cat.ensure_collection(&djay, "djay.sessions", &[spec("device")]).unwrap();
     // Quota: rows.
-    let small = Access::plugin("tiny", Grants { read: vec![], write: vec!["tracks".into()] }, Quota { rows: 2, bytes: 1 << 20 });
+    let small = Access::plugin(
+        "tiny",
+        Grants { read: vec![], write: vec!["tracks".into()] },
+        Quota { rows: 2, bytes: 1 << 20 },
+    );
     cat.upsert(&small, "tracks", &[track("q1", "Q", &["X"], 1), track("q2", "Q", &["X"], 1)]).unwrap();
     let e = cat.upsert(&small, "tracks", &[track("q3", "Q", &["X"], 1)]).unwrap_err().to_string();
     assert!(e.contains("quota") && e.contains("`tiny`"), "{e}");
@@ -329,7 +432,10 @@ fn grants_owner_prefixes_and_quotas(st: &State) {
     assert_eq!(cat.usage("tiny").unwrap().0, 2);
     // Changes since N only show readable collections.
     let seen = cat.changes_since(&djay, 0, 10_000).unwrap();
-    assert!(seen.iter().all(|c| c.collection == "tracks" || c.collection == "files" || c.collection == "djay.sessions"), "{seen:?}");
+    assert!(
+        seen.iter().all(|c| c.collection == "tracks" || c.collection == "files" || c.collection == "djay.sessions"),
+        "{seen:?}"
+    );
     all_seqs_contiguous(&cat);
 }
 
@@ -344,7 +450,10 @@ fn matcher_index_follows_changes_and_reports_ambiguity(st: &State) {
         ..Default::default()
     };
     let m = cat.match_track(&u, &q("Firestone (feat. Conrad Sewell)", "Kygo", 272_400)).unwrap();
-    assert_eq!((m.verdict, m.candidates[0].key.as_str(), m.candidates[0].method.as_str()), (Verdict::Match, "a", "normalized"));
+    assert_eq!(
+        (m.verdict, m.candidates[0].key.as_str(), m.candidates[0].method.as_str()),
+        (Verdict::Match, "a", "normalized")
+    );
     // A typo goes to the fuzzy rung.
     let m = cat.match_track(&u, &q("Firestome", "Kygo, Conrad Sewell", 272_000)).unwrap();
     assert_eq!((m.verdict, m.candidates[0].method.as_str()), (Verdict::Match, "fuzzy"), "{m:?}");
@@ -354,13 +463,29 @@ fn matcher_index_follows_changes_and_reports_ambiguity(st: &State) {
         let m = cat.match_track(&u, &q(title, artist, 200_500)).unwrap();
         assert!(m.candidates.iter().all(|c| c.key != "n"), "{title} by {artist}: {m:?}");
     }
-    cat.upsert(&u, "tracks", &[Record::new("i", json!({"title": "Waterfall", "artists": ["Stargate"], "duration_ms": 210_000, "isrc": "USAAA1700001"}))]).unwrap();
+    cat.upsert(
+        &u,
+        "tracks",
+        &[Record::new(
+            "i",
+            json!({"title": "Waterfall", "artists": ["Stargate"], "duration_ms": 210_000, "isrc": "USAAA1700001"}),
+        )],
+    )
+    .unwrap();
     let typo = |isrc: &str| TrackQuery { isrc: Some(isrc.into()), ..q("Waterfal", "Stargate", 210_300) };
-    assert_eq!(cat.match_track(&u, &typo("USAAA1700001")).unwrap().candidates[0].key, "i", "the same ISRC matches outright");
+    assert_eq!(
+        cat.match_track(&u, &typo("USAAA1700001")).unwrap().candidates[0].key,
+        "i",
+        "the same ISRC matches outright"
+    );
     let m = cat.match_track(&u, &typo("GBBBB1700002")).unwrap();
     assert!(m.candidates.iter().all(|c| c.key != "i"), "another ISRC is another recording: {m:?}");
     let m = cat.match_track(&u, &q("Waterfal", "Stargate", 210_300)).unwrap();
-    assert_eq!((m.verdict, m.candidates[0].key.as_str(), m.candidates[0].method.as_str()), (Verdict::Match, "i", "fuzzy"), "no ISRC: the typo still matches");
+    assert_eq!(
+        (m.verdict, m.candidates[0].key.as_str(), m.candidates[0].method.as_str()),
+        (Verdict::Match, "i", "fuzzy"),
+        "no ISRC: the typo still matches"
+    );
     // A second record of the same song (index rebuilt after the upsert): ambiguous, not a guess.
     cat.upsert(&u, "tracks", &[track("b", "Firestone", &["Kygo", "Conrad Sewell"], 272_500)]).unwrap();
     let m = cat.match_track(&u, &q("Firestone", "Kygo & Conrad Sewell", 272_200)).unwrap();
@@ -430,11 +555,17 @@ fn concurrent_writers_never_make_changes_since_skip_a_change_on_postgres() {
                 let mut cat = st.open();
                 let u = Access::user();
                 for i in 0..BATCHES {
-                    let batch: Vec<Record> =
-                        (0..3).map(|j| track(&format!("{host}{i:04}-{j}"), &format!("Song {host} {i} {j}"), &["X"], 1000)).collect();
+                    let batch: Vec<Record> = (0..3)
+                        .map(|j| track(&format!("{host}{i:04}-{j}"), &format!("Song {host} {i} {j}"), &["X"], 1000))
+                        .collect();
                     cat.upsert(&u, "tracks", &batch).unwrap();
                     // An update too, so both inserts and updates interleave across the hosts.
-                    cat.upsert(&u, "tracks", &[Record::new(format!("{host}{i:04}-0"), json!({"album": format!("A{i}")}))]).unwrap();
+                    cat.upsert(
+                        &u,
+                        "tracks",
+                        &[Record::new(format!("{host}{i:04}-0"), json!({"album": format!("A{i}")}))],
+                    )
+                    .unwrap();
                 }
                 done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             });
@@ -464,8 +595,16 @@ fn concurrent_writers_never_make_changes_since_skip_a_change_on_postgres() {
     assert_eq!(last - base, (2 * BATCHES * 4) as i64, "every insert and update got one sequence number");
     let want: Vec<i64> = (base + 1..=last).collect();
     let missed: Vec<i64> = want.iter().copied().filter(|s| !seen.contains(s)).collect();
-    assert!(missed.is_empty(), "the mirror following changes_since never saw {} changes: {:?}…", missed.len(), &missed[..missed.len().min(20)]);
+    assert!(
+        missed.is_empty(),
+        "the mirror following changes_since never saw {} changes: {:?}…",
+        missed.len(),
+        &missed[..missed.len().min(20)]
+    );
     assert_eq!(seen, want, "the mirror following changes_since doubled or reordered a change");
     all_seqs_contiguous(&cat);
-    assert_eq!(cat.query(&Access::user(), "tracks", &Filter::default(), false, None, 10_000).unwrap().records.len(), 2 * BATCHES * 3);
+    assert_eq!(
+        cat.query(&Access::user(), "tracks", &Filter::default(), false, None, 10_000).unwrap().records.len(),
+        2 * BATCHES * 3
+    );
 }

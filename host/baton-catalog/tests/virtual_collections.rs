@@ -84,7 +84,8 @@ fn handoffs_show_the_ledger_page_by_page_and_refuse_writes() {
     assert!(p2.next.is_none());
     let done = cat.query(&user, "handoffs", &Filter::parse("status=completed").unwrap(), false, None, 10).unwrap();
     assert_eq!(keys(&done), ["T1"]);
-    let since = cat.query(&user, "handoffs", &Filter::parse(&format!("seq>{}", seq("T1"))).unwrap(), false, None, 10).unwrap();
+    let since =
+        cat.query(&user, "handoffs", &Filter::parse(&format!("seq>{}", seq("T1"))).unwrap(), false, None, 10).unwrap();
     assert_eq!(keys(&since), ["T2", "T4"]);
 
     // Read-only, whoever asks.
@@ -96,15 +97,29 @@ fn handoffs_show_the_ledger_page_by_page_and_refuse_writes() {
     ro(cat.remove_property(&user, "handoffs", "title").unwrap_err());
     ro(cat.rename_property(&user, "handoffs", "title", "Name").unwrap_err());
     ro(cat.link(&user, "handoffs", "T1", "to", "T2", None, None).unwrap_err());
-    let spec = PropertySpec { id: "note".into(), name: None, kind: baton_catalog::Kind::Text, target: None, inverse: None, integer: false };
+    let spec = PropertySpec {
+        id: "note".into(),
+        name: None,
+        kind: baton_catalog::Kind::Text,
+        target: None,
+        inverse: None,
+        integer: false,
+    };
     ro(cat.ensure_collection(&user, "handoffs", &[spec]).unwrap_err());
-    assert_eq!(cat.collections(&user).unwrap().iter().find(|c| c.name == "handoffs").unwrap().records, 4, "nothing written");
+    assert_eq!(
+        cat.collections(&user).unwrap().iter().find(|c| c.name == "handoffs").unwrap().records,
+        4,
+        "nothing written"
+    );
 
     // Visible to a plugin only when granted.
     let drive = plugin("drive_sync", &["handoffs"]);
     let other = plugin("djay", &["tracks"]);
     assert_eq!(cat.query(&drive, "handoffs", &Filter::default(), false, None, 10).unwrap().records.len(), 4);
-    assert!(matches!(cat.query(&other, "handoffs", &Filter::default(), false, None, 10), Err(CatalogError::NotGranted { .. })));
+    assert!(matches!(
+        cat.query(&other, "handoffs", &Filter::default(), false, None, 10),
+        Err(CatalogError::NotGranted { .. })
+    ));
     assert!(matches!(cat.get(&other, "handoffs", "T1", false), Err(CatalogError::NotGranted { .. })));
     assert!(!cat.collections(&other).unwrap().iter().any(|c| c.name == "handoffs" || c.name == "audit_gaps"));
     assert!(cat.collections(&drive).unwrap().iter().any(|c| c.name == "handoffs"));
@@ -145,20 +160,30 @@ fn audit_gaps_follow_the_latest_report_and_refuse_writes() {
     let first = report(
         "2026-01-18T07:00:00Z",
         1_768_719_600,
-        &[("PLAN.md", "src/a.py", "missing", true), ("PLAN.md", "src/b.py", "stub", false), ("OTHER.md", "x.rs", "ambiguous", false)],
+        &[
+            ("PLAN.md", "src/a.py", "missing", true),
+            ("PLAN.md", "src/b.py", "stub", false),
+            ("OTHER.md", "x.rs", "ambiguous", false),
+        ],
     );
     std::fs::write(reports.join("PLANS_AUDIT_REPORT_20260118_070000.json"), first.to_string()).unwrap();
     let all = cat.query(&user, "audit_gaps", &Filter::default(), false, None, 10).unwrap();
     assert_eq!(keys(&all), ["OTHER.md::x.rs", "PLAN.md::src/a.py", "PLAN.md::src/b.py"]);
     let a = &all.records[1];
-    assert_eq!((a.props["status"].as_str(), a.props["false_claim"].as_bool(), a.props["claimed_done"].as_bool()), (Some("missing"), Some(true), Some(true)));
+    assert_eq!(
+        (a.props["status"].as_str(), a.props["false_claim"].as_bool(), a.props["claimed_done"].as_bool()),
+        (Some("missing"), Some(true), Some(true))
+    );
     assert_eq!(all.records[2].props["false_claim"], false);
     assert_eq!(a.props["report"], "2026-01-18T07:00:00Z");
     let claims = cat.query(&user, "audit_gaps", &Filter::parse("false_claim=true").unwrap(), false, None, 10).unwrap();
     assert_eq!(keys(&claims), ["PLAN.md::src/a.py"]);
     let p1 = cat.query(&user, "audit_gaps", &Filter::default(), false, None, 2).unwrap();
     let p2 = cat.query(&user, "audit_gaps", &Filter::default(), false, p1.next.as_deref(), 2).unwrap();
-    assert_eq!((keys(&p1), keys(&p2), p2.next.clone()), (vec!["OTHER.md::x.rs", "PLAN.md::src/a.py"], vec!["PLAN.md::src/b.py"], None));
+    assert_eq!(
+        (keys(&p1), keys(&p2), p2.next.clone()),
+        (vec!["OTHER.md::x.rs", "PLAN.md::src/a.py"], vec!["PLAN.md::src/b.py"], None)
+    );
 
     // A later report replaces the view: the closed gaps are gone.
     let second = report("2026-01-18T08:00:00Z", 1_768_723_200, &[("PLAN.md", "src/b.py", "stub", false)]);
@@ -172,5 +197,8 @@ fn audit_gaps_follow_the_latest_report_and_refuse_writes() {
     assert!(e.contains("audit_gaps") && e.contains("read-only") && e.contains("baton audit"), "{e}");
     let drive = plugin("drive_sync", &["audit_gaps"]);
     assert_eq!(cat.get(&drive, "audit_gaps", "PLAN.md::src/b.py", false).unwrap().unwrap().props["status"], "stub");
-    assert!(matches!(cat.get(&plugin("x", &["handoffs"]), "audit_gaps", "PLAN.md::src/b.py", false), Err(CatalogError::NotGranted { .. })));
+    assert!(matches!(
+        cat.get(&plugin("x", &["handoffs"]), "audit_gaps", "PLAN.md::src/b.py", false),
+        Err(CatalogError::NotGranted { .. })
+    ));
 }

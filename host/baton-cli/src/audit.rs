@@ -1,7 +1,7 @@
 //! `baton audit`: one plans audit, with exactly the folders given.
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use serde_json::json;
 
 use baton_pipeline::audit::Folders;
@@ -38,7 +38,9 @@ pub fn run(args: AuditArgs, ctx: &Ctx) -> Result<i32> {
     }
     let custom = !args.plans.is_empty() || !args.repos.is_empty() || args.out.is_some();
     // absolute, so that `--plans R --repo ./R` name one host folder and its plans are audited once
-    let absolute = |v: &[PathBuf]| -> Vec<PathBuf> { v.iter().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone())).collect() };
+    let absolute = |v: &[PathBuf]| -> Vec<PathBuf> {
+        v.iter().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone())).collect()
+    };
     let folders = custom.then(|| Folders {
         plans: if args.plans.is_empty() { vec![ctx.home.join("plans")] } else { absolute(&args.plans) },
         repos: absolute(&args.repos),
@@ -53,7 +55,10 @@ pub fn run(args: AuditArgs, ctx: &Ctx) -> Result<i32> {
     rt.shutdown_timeout(crate::handoffs::SHUTDOWN_TIMEOUT);
     let outcome = outcome?;
     let Some(outcome) = outcome else {
-        bail!("the audit plugin is not installed in {}; run `baton init` (or `baton plugin install audit.wasm`)", ctx.home.join("plugins").display());
+        bail!(
+            "the audit plugin is not installed in {}; run `baton init` (or `baton plugin install audit.wasm`)",
+            ctx.home.join("plugins").display()
+        );
     };
     // the runner has checked renames (git history) and says what it did in `moved`
     let r = &outcome.result;

@@ -8,11 +8,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Map, Value};
 
-use crate::agents::{send, wait, Tree};
 use crate::Ctx;
+use crate::agents::{Tree, send, wait};
 
 /// The sender when `$BATON_AGENT` is not set: a call is never refused for want of a name.
 pub const DEFAULT_FROM: &str = "cli";
@@ -65,7 +65,10 @@ pub fn run(ctx: &Ctx, a: CallArgs) -> Result<i32> {
             (Some(p), false) => {
                 let (actions, _) = describe(ctx, p)?;
                 let names: Vec<&str> = actions.iter().map(|x| x.name.as_str()).collect();
-                bail!("say which action of {p}: `baton call {p} ACTION` ({}); `baton call {p} --help` shows them", names.join(", "))
+                bail!(
+                    "say which action of {p}: `baton call {p} ACTION` ({}); `baton call {p} --help` shows them",
+                    names.join(", ")
+                )
             }
             (None, _) => {
                 let mut cmd = crate::manpages::with_examples(<crate::Cli as clap::CommandFactory>::command());
@@ -113,7 +116,12 @@ pub fn run(ctx: &Ctx, a: CallArgs) -> Result<i32> {
     };
     let sent = send::send(&tree, &req)?;
     tracing::info!(id = %sent.id, "called {plugin}.{action}");
-    let mut waiter = wait::Waiter::new(&sent.id, wait::dirs_of(&sent.reply_inbox), wait::min_stamp(&sent.created_at), sent.before.clone());
+    let mut waiter = wait::Waiter::new(
+        &sent.id,
+        wait::dirs_of(&sent.reply_inbox),
+        wait::min_stamp(&sent.created_at),
+        sent.before.clone(),
+    );
     // Nobody to answer it: this process drains baton's inbox, as `serve --once` would (again
     // each second the RETURN is still missing: a retry with a delay, a file another drain held).
     let found = wait::block_sliced(&mut waiter, timeout, || {
@@ -162,7 +170,9 @@ fn describe(ctx: &Ctx, plugin: &str) -> Result<(Vec<Action>, String)> {
 /// Runs what waits in baton's inbox in this process, exactly as `baton serve --once` does (its
 /// one summary line goes to stderr; stdout carries only the RETURN).
 fn drain(ctx: &Ctx) -> Result<()> {
-    crate::handoffs::serve(ctx, true, None, false).map(|_| ()).context("running the TASK in this process (no `baton serve` runs for this home)")
+    crate::handoffs::serve(ctx, true, None, false)
+        .map(|_| ())
+        .context("running the TASK in this process (no `baton serve` runs for this home)")
 }
 
 /// Whether a `baton serve` holds this home's claims now: a live lock in `<baton>/.claims/`
@@ -182,7 +192,7 @@ fn serve_running(ctx: &Ctx, tree: &Tree) -> bool {
 
 /// Whether another process holds an exclusive `flock` on `path` (a shared probe would block).
 fn locked(path: &Path) -> bool {
-    use rustix::fs::{flock, FlockOperation};
+    use rustix::fs::{FlockOperation, flock};
     let Ok(f) = std::fs::File::open(path) else { return false };
     flock(&f, FlockOperation::NonBlockingLockShared).is_err()
 }
@@ -236,10 +246,15 @@ fn typed(key: &str, raw: &str, prop: Option<&Value>) -> Result<Value> {
     if has("null") && raw == "null" {
         return Ok(Value::Null);
     }
-    if has("integer") && let Ok(i) = raw.parse::<i64>() {
+    if has("integer")
+        && let Ok(i) = raw.parse::<i64>()
+    {
         return Ok(Value::from(i));
     }
-    if has("number") && let Ok(f) = raw.parse::<f64>() && f.is_finite() {
+    if has("number")
+        && let Ok(f) = raw.parse::<f64>()
+        && f.is_finite()
+    {
         return Ok(serde_json::from_str(raw).unwrap_or(Value::from(f)));
     }
     if has("boolean") {
@@ -352,8 +367,12 @@ fn print_action_help(plugin: &str, act: &Action) {
         println!("\n{}", act.description);
     }
     let props = act.schema.get("properties").and_then(Value::as_object);
-    let required: Vec<&str> =
-        act.schema.get("required").and_then(Value::as_array).map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let required: Vec<&str> = act
+        .schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     println!("\nparams:");
     match props {
         Some(p) if !p.is_empty() => {
@@ -402,7 +421,17 @@ mod tests {
         let p = build_params(
             &schema,
             json!({"limit": 1}),
-            &flags(&["name=5", "limit=7", "ratio=0.5", "dry_run=yes", "paths=a", "paths=b", "mode=apply", "opt=null", r#"cfg={"x":1}"#]),
+            &flags(&[
+                "name=5",
+                "limit=7",
+                "ratio=0.5",
+                "dry_run=yes",
+                "paths=a",
+                "paths=b",
+                "mode=apply",
+                "opt=null",
+                r#"cfg={"x":1}"#,
+            ]),
         )
         .unwrap();
         assert_eq!(
@@ -410,7 +439,10 @@ mod tests {
             json!({"name": "5", "limit": 7, "ratio": 0.5, "dry_run": true, "paths": ["a", "b"], "mode": "apply", "opt": null, "cfg": {"x": 1}})
         );
         // A JSON array is taken whole.
-        assert_eq!(build_params(&schema, json!({}), &flags(&[r#"paths=["x","y"]"#])).unwrap()["paths"], json!(["x", "y"]));
+        assert_eq!(
+            build_params(&schema, json!({}), &flags(&[r#"paths=["x","y"]"#])).unwrap()["paths"],
+            json!(["x", "y"])
+        );
         // Wrong types and unknown keys are refused, naming the key.
         let e = build_params(&schema, json!({}), &flags(&["limit=many"])).unwrap_err().to_string();
         assert!(e.contains("limit") && e.contains("integer"), "{e}");
@@ -423,7 +455,8 @@ mod tests {
     #[test]
     fn where_other_keys_are_allowed_any_key_is_json_or_text() {
         let schema = json!({"type": "object", "properties": {"n": {"type": "string"}}});
-        let p = build_params(&schema, json!({}), &flags(&["n=3", "m=3", "t=hello world", "b=false", "eq=a=b"])).unwrap();
+        let p =
+            build_params(&schema, json!({}), &flags(&["n=3", "m=3", "t=hello world", "b=false", "eq=a=b"])).unwrap();
         assert_eq!(p, json!({"n": "3", "m": 3, "t": "hello world", "b": false, "eq": "a=b"}));
     }
 }

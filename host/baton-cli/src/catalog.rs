@@ -141,8 +141,8 @@ pub enum PropertyCommand {
 fn open(ctx: &crate::Ctx) -> anyhow::Result<Catalog> {
     // On PostgreSQL the catalog is on the server; the fingerprint library behind `files` stays
     // in this machine's own file (`ctx.state`).
-    let mut cat =
-        Catalog::open_at(&ctx.location, &ctx.state).with_context(|| format!("open the catalog in {}", ctx.location.shown()))?;
+    let mut cat = Catalog::open_at(&ctx.location, &ctx.state)
+        .with_context(|| format!("open the catalog in {}", ctx.location.shown()))?;
     cat.set_audit_reports(Some(audit_reports(&ctx.home)));
     Ok(cat)
 }
@@ -171,7 +171,9 @@ impl CatalogCommand {
             | CatalogCommand::History { collection, .. }
             | CatalogCommand::Property(PropertyCommand::Rename { collection, .. })
             | CatalogCommand::Property(PropertyCommand::Remove { collection, .. }) => Some(collection),
-            CatalogCommand::Collections { .. } | CatalogCommand::Match { .. } | CatalogCommand::ImportPlaylist { .. } => None,
+            CatalogCommand::Collections { .. }
+            | CatalogCommand::Match { .. }
+            | CatalogCommand::ImportPlaylist { .. } => None,
         }
     }
 }
@@ -184,7 +186,8 @@ fn resolve_collection(names: &[String], name: &str) -> anyhow::Result<String> {
     if name.contains('.') || names.iter().any(|n| n == name) {
         return Ok(name.to_string());
     }
-    let owned: Vec<&String> = names.iter().filter(|n| n.split_once('.').is_some_and(|(_, short)| short == name)).collect();
+    let owned: Vec<&String> =
+        names.iter().filter(|n| n.split_once('.').is_some_and(|(_, short)| short == name)).collect();
     match owned.as_slice() {
         [] => Ok(name.to_string()),
         [one] => Ok((*one).clone()),
@@ -210,8 +213,12 @@ pub fn run(mut cmd: CatalogCommand, ctx: &crate::Ctx) -> anyhow::Result<i32> {
                 say!("{}", serde_json::to_string_pretty(&cols)?);
             } else {
                 for c in &cols {
-                    let props: Vec<String> =
-                        c.properties.iter().filter(|p| !p.archived).map(|p| format!("{} ({})", p.id, p.kind.as_str())).collect();
+                    let props: Vec<String> = c
+                        .properties
+                        .iter()
+                        .filter(|p| !p.archived)
+                        .map(|p| format!("{} ({})", p.id, p.kind.as_str()))
+                        .collect();
                     let ro = if c.read_only { ", read-only" } else { "" };
                     say!("{}  {} records  owner {}{}\n  {}", c.name, c.records, c.owner, ro, props.join(", "));
                 }
@@ -226,7 +233,12 @@ pub fn run(mut cmd: CatalogCommand, ctx: &crate::Ctx) -> anyhow::Result<i32> {
             let cat = open(ctx)?;
             let page = cat.query(&user, &collection, &f, archived, None, limit)?;
             if json {
-                say!("{}", serde_json::to_string_pretty(&json!({"collection": collection, "records": page.records, "next": page.next}))?);
+                say!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &json!({"collection": collection, "records": page.records, "next": page.next})
+                    )?
+                );
             } else {
                 let schema = cat.schema(&user, &collection)?;
                 for r in &page.records {
@@ -251,7 +263,9 @@ pub fn run(mut cmd: CatalogCommand, ctx: &crate::Ctx) -> anyhow::Result<i32> {
         }
         CatalogCommand::Export { collection, csv } => {
             if !csv {
-                bail!("export {collection}: pass --csv (the only export format): `baton catalog export {collection} --csv > {collection}.csv`");
+                bail!(
+                    "export {collection}: pass --csv (the only export format): `baton catalog export {collection} --csv > {collection}.csv`"
+                );
             }
             let cat = open(ctx)?;
             let schema: Vec<Property> = cat.schema(&user, &collection)?.into_iter().filter(|p| !p.archived).collect();
@@ -262,7 +276,8 @@ pub fn run(mut cmd: CatalogCommand, ctx: &crate::Ctx) -> anyhow::Result<i32> {
             loop {
                 let page = cat.query(&user, &collection, &Filter::default(), false, after.as_deref(), 1000)?;
                 for r in &page.records {
-                    let row: Vec<String> = schema.iter().map(|p| r.props.get(&p.id).map(cell).unwrap_or_default()).collect();
+                    let row: Vec<String> =
+                        schema.iter().map(|p| r.props.get(&p.id).map(cell).unwrap_or_default()).collect();
                     w.row(&r.key, &row)?;
                 }
                 match page.next {
@@ -274,7 +289,9 @@ pub fn run(mut cmd: CatalogCommand, ctx: &crate::Ctx) -> anyhow::Result<i32> {
             Ok(0)
         }
         CatalogCommand::Import { collection, file, key, dry_run, json } => {
-            let _span = tracing::info_span!("catalog.import", collection = %collection, file = %file.display(), dry_run).entered();
+            let _span =
+                tracing::info_span!("catalog.import", collection = %collection, file = %file.display(), dry_run)
+                    .entered();
             let mut cat = open(ctx)?;
             let schema = cat.schema(&user, &collection)?;
             let records = read_csv(&file, &collection, &schema, key.as_deref())?;
@@ -305,8 +322,19 @@ pub fn run(mut cmd: CatalogCommand, ctx: &crate::Ctx) -> anyhow::Result<i32> {
             Ok(0)
         }
         CatalogCommand::Link { collection, key, property, target_key } => {
-            let made = open(ctx)?.link(&user, &collection, &key, &property, &target_key, None, Some(baton_catalog::MatchMethod::Manual))?;
-            say!("{collection}/{key} {property} → {target_key}: {}", if made { "linked (manual)" } else { "already linked" });
+            let made = open(ctx)?.link(
+                &user,
+                &collection,
+                &key,
+                &property,
+                &target_key,
+                None,
+                Some(baton_catalog::MatchMethod::Manual),
+            )?;
+            say!(
+                "{collection}/{key} {property} → {target_key}: {}",
+                if made { "linked (manual)" } else { "already linked" }
+            );
             Ok(0)
         }
         CatalogCommand::Links { collection, key, property, json } => {
@@ -341,7 +369,9 @@ pub fn run(mut cmd: CatalogCommand, ctx: &crate::Ctx) -> anyhow::Result<i32> {
         }
         CatalogCommand::Property(PropertyCommand::Remove { collection, property }) => {
             open(ctx)?.remove_property(&user, &collection, &property)?;
-            say!("{collection}.{property} removed; its values are archived (`baton catalog show {collection} --archived`)");
+            say!(
+                "{collection}.{property} removed; its values are archived (`baton catalog show {collection} --archived`)"
+            );
             Ok(0)
         }
         CatalogCommand::Match { query, duration, isrc, json } => {
@@ -412,7 +442,8 @@ mod tests {
 
     #[test]
     fn short_names_resolve_to_the_one_plugin_collection() {
-        let names: Vec<String> = ["tracks", "djay.djay_tracks", "djay.dj_plays", "a.dup", "b.dup"].map(String::from).to_vec();
+        let names: Vec<String> =
+            ["tracks", "djay.djay_tracks", "djay.dj_plays", "a.dup", "b.dup"].map(String::from).to_vec();
         assert_eq!(resolve_collection(&names, "tracks").unwrap(), "tracks");
         assert_eq!(resolve_collection(&names, "djay_tracks").unwrap(), "djay.djay_tracks");
         assert_eq!(resolve_collection(&names, "djay.dj_plays").unwrap(), "djay.dj_plays");
@@ -479,7 +510,8 @@ fn read_csv(file: &Path, collection: &str, schema: &[Property], key: Option<&str
     }
     let mut records = Vec::new();
     for row in rd.records() {
-        let row = row.with_context(|| format!("{}: malformed CSV (every row needs {} cells)", file.display(), header.len()))?;
+        let row =
+            row.with_context(|| format!("{}: malformed CSV (every row needs {} cells)", file.display(), header.len()))?;
         let line = row.position().map(|p| p.line()).unwrap_or(0);
         // Cells `export` wrote with a leading `'` (formula guard) read back without it.
         let k = baton_sheet::unescape(row.get(key_col).unwrap_or("").trim());
@@ -493,8 +525,14 @@ fn read_csv(file: &Path, collection: &str, schema: &[Property], key: Option<&str
             if raw.is_empty() {
                 continue;
             }
-            let v = parse_cell(p, raw)
-                .map_err(|m| anyhow::anyhow!("{}:{line}: {collection}/{k}: column `{}` ({}): {m}", file.display(), header[i], p.kind.as_str()))?;
+            let v = parse_cell(p, raw).map_err(|m| {
+                anyhow::anyhow!(
+                    "{}:{line}: {collection}/{k}: column `{}` ({}): {m}",
+                    file.display(),
+                    header[i],
+                    p.kind.as_str()
+                )
+            })?;
             props.insert(p.id.clone(), v);
         }
         records.push(Record { key: k.to_string(), props });
@@ -504,7 +542,9 @@ fn read_csv(file: &Path, collection: &str, schema: &[Property], key: Option<&str
 
 /// One cell as the JSON value its property takes.
 fn parse_cell(p: &Property, raw: &str) -> Result<Value, String> {
-    let list = || Value::Array(raw.split(';').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.into())).collect());
+    let list = || {
+        Value::Array(raw.split(';').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.into())).collect())
+    };
     Ok(match p.kind {
         Kind::MultiSelect | Kind::Relation => list(),
         Kind::Number => {
@@ -512,7 +552,9 @@ fn parse_cell(p: &Property, raw: &str) -> Result<Value, String> {
                 Value::from(i)
             } else {
                 let f: f64 = raw.parse().map_err(|_| format!("`{raw}` is not a number"))?;
-                serde_json::Number::from_f64(f).map(Value::Number).ok_or_else(|| format!("`{raw}` is not a finite number"))?
+                serde_json::Number::from_f64(f)
+                    .map(Value::Number)
+                    .ok_or_else(|| format!("`{raw}` is not a finite number"))?
             }
         }
         Kind::Bool => match raw.to_ascii_lowercase().as_str() {

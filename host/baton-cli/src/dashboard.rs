@@ -13,7 +13,9 @@ pub enum KeyCommand {
 /// Shows a new key, once, on stdout (scripts read it there); the hint goes to stderr.
 pub fn show_key(key: &str) {
     println!("{key}");
-    eprintln!("baton: that is the dashboard key; it is shown only this once (only its hash is kept). `baton key rotate` makes a new one.");
+    eprintln!(
+        "baton: that is the dashboard key; it is shown only this once (only its hash is kept). `baton key rotate` makes a new one."
+    );
 }
 
 pub fn key(cmd: KeyCommand, ctx: &Ctx) -> Result<i32> {

@@ -132,10 +132,8 @@ fn progress_bar(enabled: bool) -> Option<indicatif::ProgressBar> {
     }
     let pb = indicatif::ProgressBar::new(0);
     pb.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-    let style = indicatif::ProgressStyle::with_template(
-        "{bar:30} {pos}/{len} files  {per_sec}  ETA {eta}  {wide_msg}",
-    )
-    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let style = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} files  {per_sec}  ETA {eta}  {wide_msg}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     pb.set_style(style);
     Some(pb)
 }
@@ -172,8 +170,9 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
                 }
             };
             let pool = workers(ctx, threads)?;
-            let summary = baton_fp::scan::scan(&ctx.state, &dirs, &pool, ScanOptions { progress: Some(&cb), retry_errors, deep })
-                .with_context(|| format!("scan into {}", ctx.state.display()))?;
+            let summary =
+                baton_fp::scan::scan(&ctx.state, &dirs, &pool, ScanOptions { progress: Some(&cb), retry_errors, deep })
+                    .with_context(|| format!("scan into {}", ctx.state.display()))?;
             if let Some(pb) = &pb {
                 pb.finish_and_clear();
             }
@@ -185,9 +184,15 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
                 }
                 say!(
                     "found {} audio files: {} skipped (unchanged), {} scanned ({} fingerprinted{}, {} failed), {} forgotten; {:.1} s, {:.1} files/s",
-                    summary.found, summary.skipped, summary.scanned, summary.fingerprinted,
-                    if summary.deep { " with deep prints" } else { "" }, summary.failed,
-                    summary.forgotten, summary.seconds, summary.files_per_second
+                    summary.found,
+                    summary.skipped,
+                    summary.scanned,
+                    summary.fingerprinted,
+                    if summary.deep { " with deep prints" } else { "" },
+                    summary.failed,
+                    summary.forgotten,
+                    summary.seconds,
+                    summary.files_per_second
                 );
             }
             Ok(0)
@@ -233,14 +238,20 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
             let query_is_b = db[unit].len() <= da[unit].len();
             let (q, r) = if query_is_b { (&db, &da) } else { (&da, &db) };
             let all: Vec<usize> = (0..baton_fp::deep::SPEEDS.len()).collect();
-            let m = baton_fp::deep::verify(q, &all, &r[unit]).with_context(|| "tracks too short to compare in deep mode (under 10 s)")?;
+            let m = baton_fp::deep::verify(q, &all, &r[unit])
+                .with_context(|| "tracks too short to compare in deep mode (under 10 s)")?;
             let c = m.comparison(query_is_b);
             if json {
                 let mut v = serde_json::to_value(c)?;
                 v["match"] = serde_json::Value::Bool(m.is_match());
                 say!("{}", serde_json::to_string(&v)?);
             } else {
-                say!("score={:.4} (contrast score; threshold {:.2}: {})", c.contrast, baton_fp::deep::threshold(m.query_items), if m.is_match() { "same recording" } else { "different" });
+                say!(
+                    "score={:.4} (contrast score; threshold {:.2}: {})",
+                    c.contrast,
+                    baton_fp::deep::threshold(m.query_items),
+                    if m.is_match() { "same recording" } else { "different" }
+                );
                 say!("offset={} ({:+.2} s)", c.offset, c.offset_seconds);
                 say!("speed={:.4}", c.speed);
                 say!("windows={} inliers={} lines={} similarity={:.4}", m.windows, m.inliers, m.lines, c.score);
@@ -258,7 +269,15 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
                 say!("score={:.4}", c.score);
                 say!("offset={} ({:+.2} s)", c.offset, c.offset_seconds);
                 say!("overlap={}", c.overlap);
-                say!("contrast={:.4} ({})", c.contrast, if baton_fp::compare::is_match(&c, baton_fp::dedup::DEFAULT_MIN_SIMILARITY) { "same recording" } else { "different" });
+                say!(
+                    "contrast={:.4} ({})",
+                    c.contrast,
+                    if baton_fp::compare::is_match(&c, baton_fp::dedup::DEFAULT_MIN_SIMILARITY) {
+                        "same recording"
+                    } else {
+                        "different"
+                    }
+                );
             }
             Ok(0)
         }
@@ -271,7 +290,8 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
             let has_deep = baton_fp::db::Db::open(&ctx.state)?.has_deep()?;
             // with deep prints in the library, the query is decoded whole once and matched both ways
             let (fp, prints) = if has_deep {
-                let (fp, prints) = pool.scan_file(baton_fp::worker::open_regular(&file)?, &file, None, true).map_err(|(e, _)| e)?;
+                let (fp, prints) =
+                    pool.scan_file(baton_fp::worker::open_regular(&file)?, &file, None, true).map_err(|(e, _)| e)?;
                 (fp, prints)
             } else {
                 (fingerprint(&pool, &file)?, None)
@@ -291,7 +311,10 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
                 let abs = std::path::absolute(&file).unwrap_or(file.clone());
                 say!("{}", serde_json::to_string(&serde_json::json!({ "file": abs, "matches": found }))?);
             } else if found.is_empty() {
-                say!("no library file matches {} (min similarity {min_similarity}; scanned with `baton fp scan`?)", file.display());
+                say!(
+                    "no library file matches {} (min similarity {min_similarity}; scanned with `baton fp scan`?)",
+                    file.display()
+                );
             } else {
                 for m in &found {
                     say!("{:.4}  {:+7.2} s  {}", m.score, m.offset_seconds, m.path.display());
@@ -312,7 +335,11 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
                 }
                 say!(
                     "coverage {:.1}%: {} of {} audio files fingerprinted, {} failed (threshold {:.1}%: {})",
-                    c.coverage * 100.0, c.fingerprinted, c.files, c.failed, threshold * 100.0,
+                    c.coverage * 100.0,
+                    c.fingerprinted,
+                    c.files,
+                    c.failed,
+                    threshold * 100.0,
                     if c.ok { "ok" } else { "BELOW" }
                 );
             }
@@ -320,7 +347,10 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
         }
         FpCommand::Dedup { min_similarity, keep, execute, quarantine, deep, json } => {
             if !(0.0..=1.0).contains(&min_similarity) {
-                anyhow::bail!("--min-similarity {min_similarity}: must be between 0 and 1 (default {})", baton_fp::dedup::DEFAULT_MIN_SIMILARITY);
+                anyhow::bail!(
+                    "--min-similarity {min_similarity}: must be between 0 and 1 (default {})",
+                    baton_fp::dedup::DEFAULT_MIN_SIMILARITY
+                );
             }
             let keeper: KeeperRule = keep.parse().map_err(|e: String| anyhow::anyhow!("--keep {keep}: {e}"))?;
             let opts = DedupOptions { min_similarity, keeper, ..Default::default() };
@@ -366,12 +396,19 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
                             "  deep {} ~ {}: contrast score {:.3}, speed {:.3}, offset {:+.1} s",
                             p.a.file_name().unwrap_or_default().to_string_lossy(),
                             p.b.file_name().unwrap_or_default().to_string_lossy(),
-                            p.cmp.contrast, p.cmp.speed, p.cmp.offset_seconds
+                            p.cmp.contrast,
+                            p.cmp.speed,
+                            p.cmp.offset_seconds
                         );
                     }
                 }
                 let dups: usize = report.groups.iter().map(|g| g.duplicates.len()).sum();
-                say!("{} duplicate groups, {} duplicates ({} candidate pairs checked)", report.groups.len(), dups, report.candidates);
+                say!(
+                    "{} duplicate groups, {} duplicates ({} candidate pairs checked)",
+                    report.groups.len(),
+                    dups,
+                    report.candidates
+                );
                 if let Some(m) = &moved {
                     for (path, why) in &m.failed {
                         say!("not moved: {}: {why}", path.display());
@@ -380,9 +417,15 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
                 match &moved {
                     Some(m) => {
                         let dirs: Vec<String> = m.quarantine_dirs.iter().map(|d| d.display().to_string()).collect();
-                        say!("moved {} files into {}; `baton fp undo` restores them", m.moved.len(), if dirs.is_empty() { "the quarantine".into() } else { dirs.join(", ") })
+                        say!(
+                            "moved {} files into {}; `baton fp undo` restores them",
+                            m.moved.len(),
+                            if dirs.is_empty() { "the quarantine".into() } else { dirs.join(", ") }
+                        )
                     }
-                    None if dups > 0 => say!("dry run: nothing moved; add --execute to move the duplicates into the quarantine"),
+                    None if dups > 0 => {
+                        say!("dry run: nothing moved; add --execute to move the duplicates into the quarantine")
+                    }
                     None => {}
                 }
             }
@@ -394,7 +437,11 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
                 say!("{}", serde_json::to_string_pretty(&r)?);
             } else {
                 for c in &r.conflicts {
-                    say!("conflict: {} exists again; its quarantined copy stays at {} (move it back by hand if you want it)", c.original.display(), c.quarantined.display());
+                    say!(
+                        "conflict: {} exists again; its quarantined copy stays at {} (move it back by hand if you want it)",
+                        c.original.display(),
+                        c.quarantined.display()
+                    );
                 }
                 for m in &r.missing {
                     say!("missing: {} is no longer in the quarantine", m.display());
@@ -402,7 +449,14 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
                 for (m, why) in &r.failed {
                     say!("not restored: {}: {why}", m.display());
                 }
-                say!("batch {}: restored {} files, {} conflicts, {} missing, {} failed", r.batch_id, r.restored.len(), r.conflicts.len(), r.missing.len(), r.failed.len());
+                say!(
+                    "batch {}: restored {} files, {} conflicts, {} missing, {} failed",
+                    r.batch_id,
+                    r.restored.len(),
+                    r.conflicts.len(),
+                    r.missing.len(),
+                    r.failed.len()
+                );
             }
             Ok(if r.conflicts.is_empty() && r.missing.is_empty() && r.failed.is_empty() { 0 } else { 1 })
         }

@@ -1,13 +1,13 @@
 //! The handoff commands: `serve`, `run`, `status`, `show` (`retry` is in `retry.rs`).
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
-use serde_json::{json, Value};
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
 
-use baton_pipeline::{watch, Config, Paths};
+use baton_pipeline::{Config, Paths, watch};
 
-use crate::text::esc;
 use crate::Ctx;
+use crate::text::esc;
 
 /// Blocking-pool threads: a file operation a timed-out task left blocked keeps its thread, so
 /// their number is capped (further blocking work queues instead of spawning threads).
@@ -44,7 +44,7 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>, new_state: bool) -> Re
     let rt = runtime()?;
     let served = rt.block_on(async {
         // Register before anything slow, so a SIGTERM during start-up is a clean stop too.
-        use tokio::signal::unix::{signal, SignalKind};
+        use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
         let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
         // A pass held in a call to a silent PostgreSQL server is not polled for `shutdown`:
@@ -79,7 +79,11 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>, new_state: bool) -> Re
         let alerts = if once {
             None
         } else {
-            baton_pipeline::probe::spawn_alerts(pipeline.paths().clone(), pipeline.config().clone(), ctx.location.clone())
+            baton_pipeline::probe::spawn_alerts(
+                pipeline.paths().clone(),
+                pipeline.config().clone(),
+                ctx.location.clone(),
+            )
         };
         // The dashboard runs beside the pipeline on this runtime, for as long as serve does.
         let http = http.or_else(|| pipeline.config().dashboard.http.clone()).filter(|_| !once);
@@ -107,7 +111,11 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>, new_state: bool) -> Re
                 Some(r) => r?,
                 None => {
                     pipeline.stopped();
-                    crate::stderr::line("WARN", "stopped by a signal before the drain finished; what is left runs next time", serde_json::Value::Null);
+                    crate::stderr::line(
+                        "WARN",
+                        "stopped by a signal before the drain finished; what is left runs next time",
+                        serde_json::Value::Null,
+                    );
                     return Ok(0);
                 }
             }
@@ -122,8 +130,11 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>, new_state: bool) -> Re
                                    "duplicates": s.duplicates, "replies_filed": s.returns_filed}),
             );
             if pipeline.config().alerts.enabled {
-                let mut alerting =
-                    baton_pipeline::probe::Alerting::new(pipeline.paths().clone(), pipeline.config().clone(), ctx.location.clone());
+                let mut alerting = baton_pipeline::probe::Alerting::new(
+                    pipeline.paths().clone(),
+                    pipeline.config().clone(),
+                    ctx.location.clone(),
+                );
                 if let Err(e) = tokio::task::spawn_blocking(move || alerting.evaluate()).await? {
                     crate::stderr::line("WARN", &format!("alerts: {e}"), serde_json::Value::Null);
                 }
@@ -152,7 +163,11 @@ fn quiet_abandoned_tasks() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let payload = info.payload();
-        let message = payload.downcast_ref::<&str>().copied().or_else(|| payload.downcast_ref::<String>().map(String::as_str)).unwrap_or("");
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("");
         if message.contains("is being shutdown") {
             tracing::debug!("an abandoned task stopped with the runtime: {message}");
             return;
@@ -177,7 +192,7 @@ pub fn run(ctx: &Ctx, file: &Path) -> Result<i32> {
 /// Whether another process holds an exclusive `flock` on `file` (tested with a shared,
 /// non-blocking lock, released at once).
 fn locked(file: &Path) -> bool {
-    use rustix::fs::{flock, FlockOperation};
+    use rustix::fs::{FlockOperation, flock};
     let Ok(f) = std::fs::File::open(file) else { return false };
     match flock(&f, FlockOperation::NonBlockingLockShared) {
         Ok(()) => {
@@ -288,7 +303,11 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
         }
     }
     // TASKs held in the inbox for plugins paused by hand (they wait there, unclaimed).
-    let by_hand: Vec<String> = paused.iter().filter(|p| !p["paused_by_hand"].is_null()).filter_map(|p| p["plugin"].as_str().map(str::to_string)).collect();
+    let by_hand: Vec<String> = paused
+        .iter()
+        .filter(|p| !p["paused_by_hand"].is_null())
+        .filter_map(|p| p["plugin"].as_str().map(str::to_string))
+        .collect();
     let held = held_for(&paths.inbox(&cfg.agent), &by_hand);
     for p in paused.iter_mut() {
         let n = p["plugin"].as_str().and_then(|n| held.get(n)).copied().unwrap_or(0);
@@ -341,7 +360,10 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
         return Ok(0);
     }
     if let Some(l) = &shared {
-        let hosts: Vec<String> = l["hosts"].as_array().into_iter().flatten()
+        let hosts: Vec<String> = l["hosts"]
+            .as_array()
+            .into_iter()
+            .flatten()
             .map(|h| {
                 format!(
                     "{} (heartbeat {:.0}s ago, {} in progress)",
@@ -351,17 +373,25 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
                 )
             })
             .collect();
-        println!("ledger: {} (PostgreSQL, reachable); hosts: {}", ctx.location.shown(), if hosts.is_empty() { "none yet".into() } else { hosts.join(", ") });
+        println!(
+            "ledger: {} (PostgreSQL, reachable); hosts: {}",
+            ctx.location.shown(),
+            if hosts.is_empty() { "none yet".into() } else { hosts.join(", ") }
+        );
     }
     match serving.first() {
-        None if pg_serving => println!("serve: running on this machine (it holds {})", state_dir.join("serve.lock").display()),
+        None if pg_serving => {
+            println!("serve: running on this machine (it holds {})", state_dir.join("serve.lock").display())
+        }
         Some(o) => println!(
             "serve: running (pid {}{}){}",
             o.pid.map_or("?".into(), |p| p.to_string()),
             o.started_at.as_deref().map(|t| format!(", since {t}")).unwrap_or_default(),
             if o.args.iter().any(|a| a == "--once") { ", draining once" } else { "" }
         ),
-        None => println!("serve: not running for this home; nothing is answered until `baton serve` runs (`baton service install` keeps it running)"),
+        None => println!(
+            "serve: not running for this home; nothing is answered until `baton serve` runs (`baton service install` keeps it running)"
+        ),
     }
     println!("queue: {waiting} waiting in {}, {claimed} in progress", paths.inbox(&cfg.agent).display());
     for o in &stopped {
@@ -370,7 +400,10 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
             (_, _, Some(host)) => format!("this machine's, host {host}"),
             _ => "?".into(),
         };
-        println!("  {} claim(s) held by a stopped process ({who}): the next `baton serve` takes them over and runs them", o["claims"]);
+        println!(
+            "  {} claim(s) held by a stopped process ({who}): the next `baton serve` takes them over and runs them",
+            o["claims"]
+        );
     }
     for i in crate::tracking::ignored_in_inbox(&paths, &cfg) {
         println!("  IGNORED {}: {}", esc(i["file"].as_str().unwrap_or("?")), esc(i["reason"].as_str().unwrap_or("")));
@@ -383,7 +416,13 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
                 "PAUSED plugin {} by hand since {since}; {} TASK(s) held in the inbox until `baton plugin resume` lifts it",
                 p["plugin"], p["held"]
             ),
-            None => println!("PAUSED plugin {} until {} after {} sandbox failures: {}", p["plugin"], p["until"], p["failures"], esc(&p["last_error"].to_string())),
+            None => println!(
+                "PAUSED plugin {} until {} after {} sandbox failures: {}",
+                p["plugin"],
+                p["until"],
+                p["failures"],
+                esc(&p["last_error"].to_string())
+            ),
         }
     }
     for r in &refused {
@@ -395,7 +434,11 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
         for r in &recent {
             println!(
                 "  {:<28} {:<10} {:>9.1}  {:<18} {}",
-                esc(&r.id), r.state, r.duration_ms.unwrap_or(0.0), r.error_code.as_deref().unwrap_or("-"), esc(&r.title)
+                esc(&r.id),
+                r.state,
+                r.duration_ms.unwrap_or(0.0),
+                r.error_code.as_deref().unwrap_or("-"),
+                esc(&r.title)
             );
         }
     }
@@ -412,7 +455,10 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
         if let Some(code) = crate::tracking::show_file(ctx, id, as_json)? {
             return Ok(code);
         }
-        bail!("no handoff with id {id:?} in {} (ids are the `id` field of the JSON body), and no file of that name in 03_failed/ or an agent's folder", ctx.location.shown());
+        bail!(
+            "no handoff with id {id:?} in {} (ids are the `id` field of the JSON body), and no file of that name in 03_failed/ or an agent's folder",
+            ctx.location.shown()
+        );
     }
     if as_json {
         println!("{}", serde_json::to_string_pretty(&json!({"task": task, "events": events, "logs": logs}))?);
@@ -427,7 +473,12 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
             esc(t.plugin.as_deref().unwrap_or("-")),
             esc(t.action.as_deref().unwrap_or("-"))
         );
-        println!("  state {}   attempts {}   {}", t.state, t.attempts, t.error_code.as_deref().map(|c| format!("error {c}")).unwrap_or_default());
+        println!(
+            "  state {}   attempts {}   {}",
+            t.state,
+            t.attempts,
+            t.error_code.as_deref().map(|c| format!("error {c}")).unwrap_or_default()
+        );
         if let Some(m) = &t.error_message {
             // A trap quotes the plugin's last stderr lines (a traceback): one line each.
             let mut lines = m.lines();

@@ -3,7 +3,7 @@
 //! fix, instead of acting on an empty folder and exiting 0.
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 
 use crate::Command;
 

@@ -44,7 +44,9 @@ pub fn init_with(ctx: &Ctx, handoffs: Option<&Path>) -> Result<()> {
     if let Some(key) = baton_dashboard::auth::make_key(&ctx.state, false)? {
         crate::dashboard::show_key(&key);
     }
-    let missing: Vec<_> = baton_bundle::first_party().filter(|p| !home.join("plugins").join(format!("{}.wasm", p.name)).exists()).collect();
+    let missing: Vec<_> = baton_bundle::first_party()
+        .filter(|p| !home.join("plugins").join(format!("{}.wasm", p.name)).exists())
+        .collect();
     let mut installed = Vec::new();
     if !missing.is_empty() {
         installed = install_bundled(ctx, ledger, &missing)?;
@@ -61,7 +63,11 @@ pub fn init_with(ctx: &Ctx, handoffs: Option<&Path>) -> Result<()> {
 /// Installs bundled plugins the way `baton plugin install` does (described, archived in
 /// `plugins/.archive/` and journaled in `plugins/.journal.jsonl`), so the first `serve` finds
 /// their record instead of adopting them as files dropped in by hand.
-fn install_bundled(ctx: &Ctx, ledger: baton_ledger::Ledger, bundled: &[&baton_bundle::Bundled]) -> Result<Vec<&'static str>> {
+fn install_bundled(
+    ctx: &Ctx,
+    ledger: baton_ledger::Ledger,
+    bundled: &[&baton_bundle::Bundled],
+) -> Result<Vec<&'static str>> {
     use std::sync::Arc;
     let cfg = baton_pipeline::Config::load(&ctx.home)?;
     let paths = baton_pipeline::Paths::new(&ctx.home, &ctx.state, &cfg);
@@ -115,12 +121,14 @@ pub fn demo(dir: Option<PathBuf>) -> Result<i32> {
             format!("{stamp}__TASK__Echo-Hello__Claude-Code-Agent.json"),
             serde_json::json!({"schema": "baton.handoff/v1", "id": ulid(), "kind": "task", "created_at": created,
                 "from": "Claude-Code-Agent", "title": "Echo hello", "plugin": "echo", "action": "echo",
-                "params": {"message": "hello from the demo"}}).to_string(),
+                "params": {"message": "hello from the demo"}})
+            .to_string(),
         ),
         (
             format!("{stamp}__TASK__Review-PR-42__Claude-Code-Agent.json"),
             serde_json::json!({"schema": "baton.handoff/v1", "id": ulid(), "kind": "task", "created_at": created,
-                "from": "Claude-Code-Agent", "to": "Cursor-Agent", "title": "Review PR 42"}).to_string(),
+                "from": "Claude-Code-Agent", "to": "Cursor-Agent", "title": "Review PR 42"})
+            .to_string(),
         ),
         (format!("{stamp}__TASK__Broken__Codex-Agent.json"), "{\"schema\": \"baton.handoff/v1\", \"id\": ".to_string()),
     ];
@@ -137,7 +145,10 @@ pub fn demo(dir: Option<PathBuf>) -> Result<i32> {
          | Core | `src/app.py` | ✅ Complete |\n| Worker | `src/worker.py` | ✅ Complete |\n\
          | Monitoring | `src/alerts.py` | pending |\n",
     )?;
-    std::fs::write(plans.join("src/app.py"), "def main():\n    print(\"hello\")\n\n\nif __name__ == \"__main__\":\n    main()\n")?;
+    std::fs::write(
+        plans.join("src/app.py"),
+        "def main():\n    print(\"hello\")\n\n\nif __name__ == \"__main__\":\n    main()\n",
+    )?;
     std::fs::write(plans.join("src/worker.py"), "def work():\n    raise NotImplementedError\n")?;
     println!("planned  plans/demo-app/DEMO_PLAN.md (3 deliverables)");
     // The broken one must settle before it is rejected; keep the demo snappy.
@@ -194,7 +205,10 @@ fn spotify_files(home: &Path) -> Result<()> {
     std::fs::create_dir_all(home.join("music-playlists"))?;
     std::fs::write(spot.join("Road_Trip.csv"), DEMO_EXPORT)?;
     std::fs::write(spot.join("Liked_Songs.csv"), DEMO_LIKED)?;
-    for (i, name) in ["Ann Artist - Alpha Song", "Bob Band - Beta Song", "Eve - Delta Song", "Nobody - Unknown Tune"].iter().enumerate() {
+    for (i, name) in ["Ann Artist - Alpha Song", "Bob Band - Beta Song", "Eve - Delta Song", "Nobody - Unknown Tune"]
+        .iter()
+        .enumerate()
+    {
         std::fs::write(inbox.join(format!("{name}.wav")), demo_wav(i as u32, 8.0))?;
     }
     let toml = home.join("baton.toml");
@@ -249,7 +263,13 @@ fn spotify_demo(ctx: &Ctx) -> Result<()> {
     let home = &ctx.home;
     println!("\n== Spotify: the export merged, the local files linked and planned ==");
     crate::fp::run(
-        crate::fp::FpCommand::Scan { dirs: vec![home.join("music")], threads: 1, retry_errors: false, deep: false, json: false },
+        crate::fp::FpCommand::Scan {
+            dirs: vec![home.join("music")],
+            threads: 1,
+            retry_errors: false,
+            deep: false,
+            json: false,
+        },
         &crate::fp::FpContext { home: home.clone(), state: ctx.state.clone() },
     )?;
     let inbox = home.join("handoffs/baton/01_inbox");

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 
 /// `baton man`: the arguments.
 #[derive(clap::Args)]
@@ -21,99 +21,195 @@ pub struct ManArgs {
 
 /// Examples by command path (the words after `baton`): the command line, then what it does.
 const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
-    ("", &[
-        ("baton init && baton serve", "Create ~/.baton, then answer every TASK dropped into its inboxes."),
-        ("baton demo", "Try it on a throw-away home: sample handoffs served once, RETURNs shown."),
-        ("baton status --json", "Queue depth, recent executions and paused plugins, as JSON."),
-    ]),
-    ("init", &[
-        ("baton init", "Create ~/.baton with a commented baton.toml."),
-        ("baton --home ~/work/baton init --handoffs ~/Handoffs", "Adopt an existing tree of agent folders where it is."),
-    ]),
+    (
+        "",
+        &[
+            ("baton init && baton serve", "Create ~/.baton, then answer every TASK dropped into its inboxes."),
+            ("baton demo", "Try it on a throw-away home: sample handoffs served once, RETURNs shown."),
+            ("baton status --json", "Queue depth, recent executions and paused plugins, as JSON."),
+        ],
+    ),
+    (
+        "init",
+        &[
+            ("baton init", "Create ~/.baton with a commented baton.toml."),
+            (
+                "baton --home ~/work/baton init --handoffs ~/Handoffs",
+                "Adopt an existing tree of agent folders where it is.",
+            ),
+        ],
+    ),
     ("adopt", &[("baton adopt ~/Handoffs", "What baton understands in an existing handoffs tree, changing nothing.")]),
-    ("serve", &[
-        ("baton serve", "Watch the inboxes and answer every TASK until stopped (Ctrl-C or SIGTERM)."),
-        ("baton serve --once", "Drain everything present, then exit (cron, CI)."),
-        ("baton --log-format json serve --http 127.0.0.1:7878", "Log JSON lines and serve the dashboard."),
-    ]),
+    (
+        "serve",
+        &[
+            ("baton serve", "Watch the inboxes and answer every TASK until stopped (Ctrl-C or SIGTERM)."),
+            ("baton serve --once", "Drain everything present, then exit (cron, CI)."),
+            ("baton --log-format json serve --http 127.0.0.1:7878", "Log JSON lines and serve the dashboard."),
+        ],
+    ),
     ("dashboard", &[("baton dashboard --print", "Print a one-time sign-in link to the running dashboard.")]),
     ("key", &[("baton key rotate", "Make a new dashboard key.")]),
     ("key rotate", &[("baton key rotate", "Make a new dashboard key; the old one stops working at once.")]),
-    ("run", &[("baton run ./20260118T070951Z__TASK__Echo__Me.json", "Run one handoff file and print its RETURN; moves nothing.")]),
-    ("status", &[
-        ("baton status", "What is waiting, running, failed, and whether a serve runs."),
-        ("baton status --json | jq .queue", "The queue as JSON."),
-    ]),
-    ("show", &[
-        ("baton show 01J9Z3", "One handoff's record, events and plugin logs."),
-        ("baton show 20260118T070951Z__TASK__Bad__Me.json --json", "A file filed in 03_failed/ that never parsed."),
-    ]),
-    ("retry", &[
-        ("baton retry 01J9Z3", "Move one failed handoff back into the inbox."),
-        ("baton retry --all --code timeout", "List the failed handoffs that would move; nothing moves."),
-        ("baton retry --all --plugin djay --yes", "Move them all."),
-    ]),
+    (
+        "run",
+        &[(
+            "baton run ./20260118T070951Z__TASK__Echo__Me.json",
+            "Run one handoff file and print its RETURN; moves nothing.",
+        )],
+    ),
+    (
+        "status",
+        &[
+            ("baton status", "What is waiting, running, failed, and whether a serve runs."),
+            ("baton status --json | jq .queue", "The queue as JSON."),
+        ],
+    ),
+    (
+        "show",
+        &[
+            ("baton show 01J9Z3", "One handoff's record, events and plugin logs."),
+            ("baton show 20260118T070951Z__TASK__Bad__Me.json --json", "A file filed in 03_failed/ that never parsed."),
+        ],
+    ),
+    (
+        "retry",
+        &[
+            ("baton retry 01J9Z3", "Move one failed handoff back into the inbox."),
+            ("baton retry --all --code timeout", "List the failed handoffs that would move; nothing moves."),
+            ("baton retry --all --plugin djay --yes", "Move them all."),
+        ],
+    ),
     ("demo", &[("baton demo --dir /tmp/baton-demo", "Build the demo home there (it must not exist yet).")]),
     ("plugin", &[("baton plugin list", "The installed plugins.")]),
-    ("plugin install", &[
-        ("baton plugin install target/wasm32-wasip2/release/my_plugin.wasm", "Check the component, show what it wants, ask, install."),
-        ("baton plugin install my_plugin.wasm --yes", "Install without asking."),
-    ]),
+    (
+        "plugin install",
+        &[
+            (
+                "baton plugin install target/wasm32-wasip2/release/my_plugin.wasm",
+                "Check the component, show what it wants, ask, install.",
+            ),
+            ("baton plugin install my_plugin.wasm --yes", "Install without asking."),
+        ],
+    ),
     ("plugin list", &[("baton plugin list --json", "The installed plugins, as JSON.")]),
     ("plugin inspect", &[("baton plugin inspect djay", "Version, sha256, actions and their params, grants.")]),
     ("plugin remove", &[("baton plugin remove djay", "Move the plugin aside into plugins/.removed/ (never deleted).")]),
     ("plugin pause", &[("baton plugin pause spotify", "Hold the plugin's tasks until `baton plugin resume spotify`.")]),
     ("plugin resume", &[("baton plugin resume spotify", "Lift a pause and forget the failure streak.")]),
-    ("plugin new", &[("baton plugin new hello --lang rust", "Scaffold a plugin project that builds and tests itself.")]),
-    ("plugin grant", &[("baton plugin grant djay library ~/Music/djay --writable", "Grant a folder in baton.toml, keeping its comments.")]),
-    ("audit", &[
-        ("baton audit --plans ~/work/plans --repo ~/work/app", "Audit one plans folder against a repository."),
-        ("baton audit --json", "Audit the granted plans folders; JSON on stdout."),
-    ]),
+    (
+        "plugin new",
+        &[("baton plugin new hello --lang rust", "Scaffold a plugin project that builds and tests itself.")],
+    ),
+    (
+        "plugin grant",
+        &[(
+            "baton plugin grant djay library ~/Music/djay --writable",
+            "Grant a folder in baton.toml, keeping its comments.",
+        )],
+    ),
+    (
+        "audit",
+        &[
+            ("baton audit --plans ~/work/plans --repo ~/work/app", "Audit one plans folder against a repository."),
+            ("baton audit --json", "Audit the granted plans folders; JSON on stdout."),
+        ],
+    ),
     ("fp", &[("baton fp scan ~/Music", "Fingerprint a music library.")]),
-    ("fp scan", &[
-        ("baton fp scan ~/Music", "Fingerprint every audio file (incremental; a killed scan resumes)."),
-        ("baton fp scan ~/Music --deep --json", "Also store deep prints, for clips and tempo changes."),
-    ]),
+    (
+        "fp scan",
+        &[
+            ("baton fp scan ~/Music", "Fingerprint every audio file (incremental; a killed scan resumes)."),
+            ("baton fp scan ~/Music --deep --json", "Also store deep prints, for clips and tempo changes."),
+        ],
+    ),
     ("fp print", &[("baton fp print song.flac", "One file's fingerprint, like fpcalc.")]),
     ("fp compare", &[("baton fp compare a.mp3 b.flac --json", "Similarity and best offset of two files.")]),
     ("fp match", &[("baton fp match clip.m4a --limit 5", "The library files that sound like clip.m4a.")]),
-    ("fp coverage", &[("baton fp coverage --threshold 0.95", "Exit 1 if under 95% of the scanned files have a fingerprint.")]),
-    ("fp dedup", &[
-        ("baton fp dedup", "Show the scanned library's duplicate groups and which file each keeps (dry run)."),
-        ("baton fp dedup --execute", "Move the duplicates into quarantine, with a journal."),
-    ]),
+    (
+        "fp coverage",
+        &[("baton fp coverage --threshold 0.95", "Exit 1 if under 95% of the scanned files have a fingerprint.")],
+    ),
+    (
+        "fp dedup",
+        &[
+            ("baton fp dedup", "Show the scanned library's duplicate groups and which file each keeps (dry run)."),
+            ("baton fp dedup --execute", "Move the duplicates into quarantine, with a journal."),
+        ],
+    ),
     ("fp undo", &[("baton fp undo", "Restore what the last `dedup --execute` moved.")]),
     ("catalog", &[("baton catalog collections", "The collections and their record counts.")]),
     ("catalog collections", &[("baton catalog collections --json", "The collections, as JSON.")]),
-    ("catalog show", &[("baton catalog show tracks --where 'artists~Daft' --limit 20", "Records whose artists contain `Daft`.")]),
+    (
+        "catalog show",
+        &[("baton catalog show tracks --where 'artists~Daft' --limit 20", "Records whose artists contain `Daft`.")],
+    ),
     ("catalog export", &[("baton catalog export tracks --csv > tracks.csv", "A collection as CSV.")]),
-    ("catalog import", &[("baton catalog import tracks tracks.csv --dry-run", "What an import would insert and update; writes nothing.")]),
+    (
+        "catalog import",
+        &[(
+            "baton catalog import tracks tracks.csv --dry-run",
+            "What an import would insert and update; writes nothing.",
+        )],
+    ),
     ("catalog link", &[("baton catalog link tracks T1 spotify S1", "Link a record to another by hand.")]),
     ("catalog links", &[("baton catalog links tracks T1 spotify", "The links of one record's relation.")]),
     ("catalog unlink", &[("baton catalog unlink tracks T1 spotify S1", "Remove a link; it stays unlinked.")]),
     ("catalog property", &[("baton catalog property rename tracks bpm Tempo", "Rename a property.")]),
-    ("catalog property rename", &[("baton catalog property rename tracks bpm Tempo", "Change a display name; id and values stay.")]),
-    ("catalog property remove", &[("baton catalog property remove tracks mood", "Archive a property's values and drop it from the schema.")]),
-    ("catalog match", &[("baton catalog match 'Daft Punk - One More Time' --duration 320", "Match a track against `tracks`.")]),
-    ("catalog import-playlist", &[("baton catalog import-playlist ~/Playlists/*.m3u8 --dry-run", "What importing the playlists would link.")]),
+    (
+        "catalog property rename",
+        &[("baton catalog property rename tracks bpm Tempo", "Change a display name; id and values stay.")],
+    ),
+    (
+        "catalog property remove",
+        &[("baton catalog property remove tracks mood", "Archive a property's values and drop it from the schema.")],
+    ),
+    (
+        "catalog match",
+        &[("baton catalog match 'Daft Punk - One More Time' --duration 320", "Match a track against `tracks`.")],
+    ),
+    (
+        "catalog import-playlist",
+        &[("baton catalog import-playlist ~/Playlists/*.m3u8 --dry-run", "What importing the playlists would link.")],
+    ),
     ("catalog history", &[("baton catalog history tracks T1", "The changes to one record, oldest first.")]),
-    ("migrate", &[
-        ("baton migrate --from sqlite ~/.baton/state/baton.sqlite --to postgres://me@localhost/baton --dry-run", "Count and check; write nothing."),
-        ("baton migrate --from sqlite ~/.baton/state/baton.sqlite --to postgres://me@localhost/baton", "Copy, checking table by table."),
-    ]),
+    (
+        "migrate",
+        &[
+            (
+                "baton migrate --from sqlite ~/.baton/state/baton.sqlite --to postgres://me@localhost/baton --dry-run",
+                "Count and check; write nothing.",
+            ),
+            (
+                "baton migrate --from sqlite ~/.baton/state/baton.sqlite --to postgres://me@localhost/baton",
+                "Copy, checking table by table.",
+            ),
+        ],
+    ),
     ("service", &[("baton service install", "Keep `baton serve` running at login.")]),
-    ("service install", &[("baton service install --dry-run", "Show the launchd agent or systemd unit it would write.")]),
+    (
+        "service install",
+        &[("baton service install --dry-run", "Show the launchd agent or systemd unit it would write.")],
+    ),
     ("service uninstall", &[("baton service uninstall", "Stop the service and remove the files `install` wrote.")]),
     ("service status", &[("baton service status", "Installed, loaded, running, and where it logs.")]),
-    ("send", &[
-        ("baton send --plugin echo --action echo --params '{\"n\": 1}' --wait", "Send a TASK to a plugin and wait for its RETURN."),
-        ("baton send --to Codex --title 'Review PR 12' --body @notes.md", "Hand work to another agent."),
-    ]),
-    ("call", &[
-        ("baton call echo echo --param n=1", "Call an action; params typed by its schema."),
-        ("baton call djay --help", "The actions of a plugin and their params."),
-    ]),
+    (
+        "send",
+        &[
+            (
+                "baton send --plugin echo --action echo --params '{\"n\": 1}' --wait",
+                "Send a TASK to a plugin and wait for its RETURN.",
+            ),
+            ("baton send --to Codex --title 'Review PR 12' --body @notes.md", "Hand work to another agent."),
+        ],
+    ),
+    (
+        "call",
+        &[
+            ("baton call echo echo --param n=1", "Call an action; params typed by its schema."),
+            ("baton call djay --help", "The actions of a plugin and their params."),
+        ],
+    ),
     ("wait", &[("baton wait 01J9Z3 --timeout 60", "Block until the RETURN (exit 124 after 60 s).")]),
     ("inbox", &[("baton inbox Claude-Code-Agent --json", "The TASKs and RETURNs waiting for an agent.")]),
     ("reply", &[("baton reply 01J9Z3 --status completed --summary 'Merged'", "Answer a TASK addressed to you.")]),
@@ -121,10 +217,13 @@ const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
     ("schema", &[("baton schema task > task.schema.json", "The JSON Schema of a TASK.")]),
     ("mcp", &[("baton mcp --agent Claude-Code-Agent", "Serve MCP on stdio (add it to the agent's MCP servers).")]),
     ("completions", &[("baton completions zsh > ~/.zfunc/_baton", "Install zsh completions.")]),
-    ("man", &[
-        ("baton man serve | man -l -", "Read the page of `baton serve`."),
-        ("baton man --dir ~/.local/share/man/man1", "Write every page, for `man baton-serve`."),
-    ]),
+    (
+        "man",
+        &[
+            ("baton man serve | man -l -", "Read the page of `baton serve`."),
+            ("baton man --dir ~/.local/share/man/man1", "Write every page, for `man baton-serve`."),
+        ],
+    ),
 ];
 
 /// Exit statuses beyond the common ones (0 success, 2 error), by command path.
@@ -132,7 +231,10 @@ const EXIT: &[(&str, &[(&str, &str)])] = &[
     ("run", &[("1", "the RETURN's status is not completed.")]),
     ("status", &[("1", "the shared (PostgreSQL) ledger does not answer.")]),
     ("retry", &[("1", "some handoff could not be moved back.")]),
-    ("send", &[("1", "with --wait: the RETURN's status is not completed."), ("124", "with --wait: no RETURN in time.")]),
+    (
+        "send",
+        &[("1", "with --wait: the RETURN's status is not completed."), ("124", "with --wait: no RETURN in time.")],
+    ),
     ("call", &[("1", "the RETURN's status is not completed."), ("124", "no RETURN in time.")]),
     ("wait", &[("1", "the RETURN's status is not completed."), ("124", "no RETURN in time.")]),
     ("validate", &[("1", "a file is not a valid handoff.")]),
@@ -148,7 +250,10 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ("BATON_HOME", "baton's home folder (--home wins). Default: ~/.baton."),
     ("BATON_STATE", "the state: a SQLite file or a postgres:// URL (--state wins)."),
     ("BATON_AGENT", "your agent name, for send, mcp and the other agent commands."),
-    ("BATON_LOG", "the log filter on stderr, e.g. info, debug, baton_pipeline=debug (default: info for serve, warn otherwise)."),
+    (
+        "BATON_LOG",
+        "the log filter on stderr, e.g. info, debug, baton_pipeline=debug (default: info for serve, warn otherwise).",
+    ),
     ("NO_COLOR", "no colour in logs even at a terminal (there is none off a terminal)."),
     ("XDG_CACHE_HOME", "where compiled plugins are cached (baton/ below it). Default: ~/.cache."),
     ("PGPASSWORD, PGPASSFILE", "the PostgreSQL password; never in the URL."),
@@ -156,7 +261,10 @@ const ENVIRONMENT: &[(&str, &str)] = &[
 
 const FILES: &[(&str, &str)] = &[
     ("<home>/baton.toml", "the configuration (commented; `baton init` writes it)."),
-    ("<home>/handoffs/<Agent>/01_inbox/", "new handoffs; 02_processed/ and 03_failed/ beside it hold them once answered."),
+    (
+        "<home>/handoffs/<Agent>/01_inbox/",
+        "new handoffs; 02_processed/ and 03_failed/ beside it hold them once answered.",
+    ),
     ("<home>/state/baton.sqlite", "the ledger (SQLite, WAL; keep it on a local disk)."),
     ("<home>/plugins/", "installed plugins (<name>.wasm); .removed/ keeps removed ones."),
     ("<home>/plans/, <home>/reports/", "plans folders audited, and the audit reports."),
@@ -264,8 +372,7 @@ fn write_atomically(file: &Path, bytes: &[u8]) -> Result<()> {
 /// One page: clap_mangen's sections, then ours. Every page carries baton's version.
 fn render(cmd: &clap::Command, path: &str) -> Result<Vec<u8>> {
     let cmd = &cmd.clone().version(env!("CARGO_PKG_VERSION"));
-    let man = clap_mangen::Man::new(cmd.clone())
-        .source(concat!("baton ", env!("CARGO_PKG_VERSION")));
+    let man = clap_mangen::Man::new(cmd.clone()).source(concat!("baton ", env!("CARGO_PKG_VERSION")));
     let mut out = Vec::new();
     man.render_title(&mut out)?;
     man.render_name_section(&mut out)?;

@@ -15,7 +15,7 @@ use std::ffi::OsString;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ContentBlock, CreateTaskResult,
     DetailedTask, GetTaskParams, GetTaskResult, Implementation, InitializeResult, ListResourcesResult, ListToolsResult,
@@ -24,10 +24,10 @@ use rmcp::model::{
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
-use crate::agents::{inbox, reply, send, validate, wait, Tree, FOLDERS};
 use crate::Ctx;
+use crate::agents::{FOLDERS, Tree, inbox, reply, send, validate, wait};
 
 #[derive(clap::Args, Debug)]
 pub struct McpArgs {
@@ -112,7 +112,8 @@ pub fn run(ctx: &Ctx, args: McpArgs) -> Result<i32> {
     };
     let rt = crate::handoffs::runtime()?;
     let r = rt.block_on(async move {
-        let running = server.serve(rmcp::transport::stdio()).await.map_err(|e| anyhow!("starting the MCP session: {e}"))?;
+        let running =
+            server.serve(rmcp::transport::stdio()).await.map_err(|e| anyhow!("starting the MCP session: {e}"))?;
         running.waiting().await.map_err(|e| anyhow!("MCP session: {e}"))?;
         anyhow::Ok(0)
     });
@@ -238,7 +239,11 @@ fn args_of(tool: &Tool, arguments: Option<Map<String, Value>>) -> Result<Map<Str
             if k == "from" {
                 bail!("{} has no `from`: the sender is the server's agent (`baton mcp --agent NAME`)", tool.name);
             }
-            bail!("{} has no argument `{k}` (it takes: {})", tool.name, names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "));
+            bail!(
+                "{} has no argument `{k}` (it takes: {})",
+                tool.name,
+                names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            );
         }
     }
     Ok(args)
@@ -258,97 +263,131 @@ fn need(args: &Map<String, Value>, k: &str) -> Result<String> {
 
 impl Server {
     /// Runs a tool. `task`: it runs as an MCP task (no `--wait-cap`), stopped by this flag.
-    async fn call(&self, name: &str, args: Map<String, Value>, task: Option<Arc<std::sync::atomic::AtomicBool>>) -> Result<Value> {
+    async fn call(
+        &self,
+        name: &str,
+        args: Map<String, Value>,
+        task: Option<Arc<std::sync::atomic::AtomicBool>>,
+    ) -> Result<Value> {
         let me = self.inner.clone();
         match name {
-            "send_task" => blocking(move || {
-                let req = send::Request {
-                    to: str_arg(&args, "to")?,
-                    plugin: str_arg(&args, "plugin")?,
-                    action: str_arg(&args, "action")?,
-                    params: args.get("params").cloned().filter(|v| !v.is_null()),
-                    title: str_arg(&args, "title")?,
-                    body: args.get("body").cloned().filter(|v| !v.is_null()),
-                    from: Some(me.caller()?),
-                    reply_to: str_arg(&args, "reply_to")?,
-                    priority: str_arg(&args, "priority")?,
-                    deadline: str_arg(&args, "deadline")?,
-                    correlation_id: str_arg(&args, "correlation_id")?,
-                    new_agent: false,
-                };
-                let sent = send::send(&me.tree, &req)?;
-                let mut known = me.sent.lock().unwrap_or_else(|e| e.into_inner());
-                if known.len() >= 10_000 {
-                    known.clear();
-                }
-                let answer = json!({"id": sent.id, "file": sent.file});
-                known.insert(sent.id.clone(), sent);
-                Ok(answer)
-            })
-            .await,
-            "wait_for_return" => blocking(move || {
-                let id = need(&args, "id")?;
-                let asked = match args.get("timeout_s") {
-                    // As a task, no cap applies: without `timeout_s`, wait for the RETURN.
-                    None | Some(Value::Null) => me.wait_cap,
-                    Some(v) => {
-                        let secs = v.as_f64().filter(|s| s.is_finite() && *s >= 0.0).ok_or_else(|| anyhow!("`timeout_s` must be a number of seconds >= 0"))?;
-                        Duration::from_secs_f64(secs)
+            "send_task" => {
+                blocking(move || {
+                    let req = send::Request {
+                        to: str_arg(&args, "to")?,
+                        plugin: str_arg(&args, "plugin")?,
+                        action: str_arg(&args, "action")?,
+                        params: args.get("params").cloned().filter(|v| !v.is_null()),
+                        title: str_arg(&args, "title")?,
+                        body: args.get("body").cloned().filter(|v| !v.is_null()),
+                        from: Some(me.caller()?),
+                        reply_to: str_arg(&args, "reply_to")?,
+                        priority: str_arg(&args, "priority")?,
+                        deadline: str_arg(&args, "deadline")?,
+                        correlation_id: str_arg(&args, "correlation_id")?,
+                        new_agent: false,
+                    };
+                    let sent = send::send(&me.tree, &req)?;
+                    let mut known = me.sent.lock().unwrap_or_else(|e| e.into_inner());
+                    if known.len() >= 10_000 {
+                        known.clear();
                     }
-                };
-                let known = me.sent.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned();
-                let mut waiter = match known {
-                    Some(s) => wait::Waiter::new(&id, wait::dirs_of(&s.reply_inbox), wait::min_stamp(&s.created_at), s.before),
-                    None => wait::locate(&me.ctx(), &me.tree, &id)?,
-                };
-                let found = match &task {
-                    None => wait::block(&mut waiter, Some(asked.min(me.wait_cap)))?,
-                    Some(cancel) => {
-                        let limit = args.get("timeout_s").is_some_and(|v| !v.is_null()).then_some(asked);
-                        wait::block_sliced(&mut waiter, limit, || Ok(!cancel.load(std::sync::atomic::Ordering::Relaxed)))?
-                    }
-                };
-                Ok(match found {
-                    Some((_, ret)) => ret,
-                    None => json!({"pending": true, "id": id}),
+                    let answer = json!({"id": sent.id, "file": sent.file});
+                    known.insert(sent.id.clone(), sent);
+                    Ok(answer)
                 })
-            })
-            .await,
-            "inbox" => blocking(move || {
-                let agent = match str_arg(&args, "agent")? {
-                    Some(a) => a,
-                    None => {
-                        let me_agent = me.caller().context("say which agent's inbox (`agent`)")?;
-                        // Your own inbox before anything was ever sent to you: empty.
-                        if me.tree.existing_agent(&me_agent).is_none() {
-                            return Ok(json!({"agent": me_agent, "handoffs": []}));
+                .await
+            }
+            "wait_for_return" => {
+                blocking(move || {
+                    let id = need(&args, "id")?;
+                    let asked = match args.get("timeout_s") {
+                        // As a task, no cap applies: without `timeout_s`, wait for the RETURN.
+                        None | Some(Value::Null) => me.wait_cap,
+                        Some(v) => {
+                            let secs = v
+                                .as_f64()
+                                .filter(|s| s.is_finite() && *s >= 0.0)
+                                .ok_or_else(|| anyhow!("`timeout_s` must be a number of seconds >= 0"))?;
+                            Duration::from_secs_f64(secs)
                         }
-                        me_agent
-                    }
-                };
-                let (folder, items) = inbox::list(&me.tree, &agent, false)?;
-                Ok(json!({"agent": folder, "handoffs": items}))
-            })
-            .await,
-            "read_handoff" => blocking(move || {
-                let id = need(&args, "id")?;
-                let f = me.tree.find(&id, None, &FOLDERS).ok_or_else(|| anyhow!("no handoff with id {id:?} in {}", me.tree.root.display()))?;
-                Ok(json!({"file": f.path, "agent": f.agent, "folder": f.folder, "handoff": f.body}))
-            })
-            .await,
-            "reply" => blocking(move || {
-                let id = need(&args, "id")?;
-                let status = reply::parse_status(&need(&args, "status")?)?;
-                let summary = need(&args, "summary")?;
-                let artifacts = match args.get("artifacts") {
-                    None | Some(Value::Null) => vec![],
-                    Some(v) => serde_json::from_value(v.clone()).map_err(|_| anyhow!("`artifacts` must be a list of paths"))?,
-                };
-                let answer = baton_handoff::build::NewReturn { status, summary, result: args.get("result").cloned().filter(|v| !v.is_null()), artifacts };
-                let r = reply::reply(&me.tree, &id, &answer, me.agent.as_deref())?;
-                Ok(json!({"id": r.return_id, "file": r.return_file, "task_file": r.task_file}))
-            })
-            .await,
+                    };
+                    let known = me.sent.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned();
+                    let mut waiter = match known {
+                        Some(s) => wait::Waiter::new(
+                            &id,
+                            wait::dirs_of(&s.reply_inbox),
+                            wait::min_stamp(&s.created_at),
+                            s.before,
+                        ),
+                        None => wait::locate(&me.ctx(), &me.tree, &id)?,
+                    };
+                    let found = match &task {
+                        None => wait::block(&mut waiter, Some(asked.min(me.wait_cap)))?,
+                        Some(cancel) => {
+                            let limit = args.get("timeout_s").is_some_and(|v| !v.is_null()).then_some(asked);
+                            wait::block_sliced(&mut waiter, limit, || {
+                                Ok(!cancel.load(std::sync::atomic::Ordering::Relaxed))
+                            })?
+                        }
+                    };
+                    Ok(match found {
+                        Some((_, ret)) => ret,
+                        None => json!({"pending": true, "id": id}),
+                    })
+                })
+                .await
+            }
+            "inbox" => {
+                blocking(move || {
+                    let agent = match str_arg(&args, "agent")? {
+                        Some(a) => a,
+                        None => {
+                            let me_agent = me.caller().context("say which agent's inbox (`agent`)")?;
+                            // Your own inbox before anything was ever sent to you: empty.
+                            if me.tree.existing_agent(&me_agent).is_none() {
+                                return Ok(json!({"agent": me_agent, "handoffs": []}));
+                            }
+                            me_agent
+                        }
+                    };
+                    let (folder, items) = inbox::list(&me.tree, &agent, false)?;
+                    Ok(json!({"agent": folder, "handoffs": items}))
+                })
+                .await
+            }
+            "read_handoff" => {
+                blocking(move || {
+                    let id = need(&args, "id")?;
+                    let f = me
+                        .tree
+                        .find(&id, None, &FOLDERS)
+                        .ok_or_else(|| anyhow!("no handoff with id {id:?} in {}", me.tree.root.display()))?;
+                    Ok(json!({"file": f.path, "agent": f.agent, "folder": f.folder, "handoff": f.body}))
+                })
+                .await
+            }
+            "reply" => {
+                blocking(move || {
+                    let id = need(&args, "id")?;
+                    let status = reply::parse_status(&need(&args, "status")?)?;
+                    let summary = need(&args, "summary")?;
+                    let artifacts = match args.get("artifacts") {
+                        None | Some(Value::Null) => vec![],
+                        Some(v) => serde_json::from_value(v.clone())
+                            .map_err(|_| anyhow!("`artifacts` must be a list of paths"))?,
+                    };
+                    let answer = baton_handoff::build::NewReturn {
+                        status,
+                        summary,
+                        result: args.get("result").cloned().filter(|v| !v.is_null()),
+                        artifacts,
+                    };
+                    let r = reply::reply(&me.tree, &id, &answer, me.agent.as_deref())?;
+                    Ok(json!({"id": r.return_id, "file": r.return_file, "task_file": r.task_file}))
+                })
+                .await
+            }
             "status" => self.baton(vec!["status".into(), "--json".into()]).await,
             "show" => {
                 let id = need(&args, "id")?;
@@ -386,7 +425,12 @@ impl Server {
             let stdout = String::from_utf8_lossy(&out.stdout);
             if !out.status.success() {
                 let err = String::from_utf8_lossy(&out.stderr);
-                let msg = err.lines().filter(|l| !l.trim().is_empty()).map(|l| l.strip_prefix("baton: ").unwrap_or(l)).collect::<Vec<_>>().join("\n");
+                let msg = err
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| l.strip_prefix("baton: ").unwrap_or(l))
+                    .collect::<Vec<_>>()
+                    .join("\n");
                 bail!("{}", if msg.is_empty() { stdout.trim().to_string() } else { msg });
             }
             Ok(serde_json::from_str(&stdout).unwrap_or_else(|_| json!({"output": stdout.trim()})))
@@ -421,7 +465,9 @@ fn tool_result(tool: &str, outcome: Result<Value>) -> CallToolResult {
 
 /// Milliseconds since an RFC 3339 time (0 if it does not parse).
 fn age_ms(ts: &str) -> i64 {
-    baton_handoff::stamp::parse_rfc3339(ts).map(|t| (baton_handoff::stamp::now() - t).whole_milliseconds() as i64).unwrap_or(0)
+    baton_handoff::stamp::parse_rfc3339(ts)
+        .map(|t| (baton_handoff::stamp::now() - t).whole_milliseconds() as i64)
+        .unwrap_or(0)
 }
 
 fn now_rfc3339() -> String {
@@ -465,7 +511,8 @@ impl ServerHandler for Server {
             Ok(args) => args,
             Err(e) => return Ok(tool_result(&tool.name, Err(e)).into()),
         };
-        let as_task = TASK_TOOLS.contains(&tool.name.as_ref()) && context.client_capabilities().is_some_and(|c| c.supports_tasks());
+        let as_task = TASK_TOOLS.contains(&tool.name.as_ref())
+            && context.client_capabilities().is_some_and(|c| c.supports_tasks());
         if !as_task {
             let outcome = self.call(&tool.name, args, None).instrument(span).await;
             return Ok(tool_result(&tool.name, outcome).into());
@@ -479,8 +526,13 @@ impl ServerHandler for Server {
         let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
         {
             let mut tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
-            tasks.retain(|_, t| !t.payload.status().is_terminal() || age_ms(&t.task.last_updated_at) < TASK_TTL.as_millis() as i64);
-            tasks.insert(id.clone(), TaskEntry { task: task.clone(), payload: TaskPayload::Working, cancel: cancel.clone() });
+            tasks.retain(|_, t| {
+                !t.payload.status().is_terminal() || age_ms(&t.task.last_updated_at) < TASK_TTL.as_millis() as i64
+            });
+            tasks.insert(
+                id.clone(),
+                TaskEntry { task: task.clone(), payload: TaskPayload::Working, cancel: cancel.clone() },
+            );
         }
         let me = self.clone();
         let name = tool.name.to_string();
@@ -490,7 +542,12 @@ impl ServerHandler for Server {
                 let result = tool_result(&name, outcome);
                 let payload = match serde_json::to_value(&result) {
                     Ok(Value::Object(o)) => TaskPayload::Completed { result: o },
-                    _ => TaskPayload::Failed { error: json!({"code": -32603, "message": "the result could not be encoded"}).as_object().cloned().unwrap_or_default() },
+                    _ => TaskPayload::Failed {
+                        error: json!({"code": -32603, "message": "the result could not be encoded"})
+                            .as_object()
+                            .cloned()
+                            .unwrap_or_default(),
+                    },
                 };
                 let mut tasks = me.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some(t) = tasks.get_mut(&id)
@@ -505,7 +562,11 @@ impl ServerHandler for Server {
         Ok(CallToolResponse::Task(CreateTaskResult::new(task)))
     }
 
-    async fn get_task(&self, request: GetTaskParams, _context: RequestContext<RoleServer>) -> Result<GetTaskResult, ErrorData> {
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
         let tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
         let t = tasks
             .get(&request.task_id)
@@ -513,7 +574,11 @@ impl ServerHandler for Server {
         Ok(GetTaskResult::new(DetailedTask::new(t.task.clone(), t.payload.clone())))
     }
 
-    async fn cancel_task(&self, request: CancelTaskParams, _context: RequestContext<RoleServer>) -> Result<(), ErrorData> {
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
         let mut tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
         let t = tasks
             .get_mut(&request.task_id)
@@ -552,15 +617,22 @@ impl ServerHandler for Server {
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let Some(agent) = request.uri.strip_prefix(INBOX_URI) else {
-            return Err(ErrorData::resource_not_found(format!("no resource {:?} (inboxes are {INBOX_URI}<agent>)", request.uri), None));
+            return Err(ErrorData::resource_not_found(
+                format!("no resource {:?} (inboxes are {INBOX_URI}<agent>)", request.uri),
+                None,
+            ));
         };
         let me = self.inner.clone();
         let agent = agent.to_string();
         let listed = blocking(move || inbox::list(&me.tree, &agent, false)).await;
         match listed {
             Ok((folder, items)) => {
-                let text = serde_json::to_string_pretty(&json!({"agent": folder, "handoffs": items})).unwrap_or_default();
-                Ok(ReadResourceResult::new(vec![ResourceContents::text(text, request.uri).with_mime_type("application/json")]).into())
+                let text =
+                    serde_json::to_string_pretty(&json!({"agent": folder, "handoffs": items})).unwrap_or_default();
+                Ok(ReadResourceResult::new(vec![
+                    ResourceContents::text(text, request.uri).with_mime_type("application/json"),
+                ])
+                .into())
             }
             Err(e) => Err(ErrorData::resource_not_found(format!("{e:#}"), None)),
         }

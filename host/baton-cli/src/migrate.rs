@@ -36,7 +36,10 @@ pub fn run(args: MigrateArgs, ctx: &Ctx) -> Result<i32> {
         bail!("--from {kind}: only `--from sqlite PATH` is supported (the source is a SQLite state file)");
     }
     if !source.is_file() {
-        bail!("--from sqlite {}: no such file; name the SQLite state (by default <home>/state/baton.sqlite)", source.display());
+        bail!(
+            "--from sqlite {}: no such file; name the SQLite state (by default <home>/state/baton.sqlite)",
+            source.display()
+        );
     }
     let url = match baton_ledger::Location::parse(&args.to)? {
         baton_ledger::Location::Postgres(u) => u,
@@ -49,8 +52,10 @@ pub fn run(args: MigrateArgs, ctx: &Ctx) -> Result<i32> {
     } else {
         // The server's schema first: the same migrations `serve` would apply.
         let target = baton_ledger::Location::Postgres(url.clone());
-        baton_ledger::Ledger::open_at(&target).with_context(|| format!("creating the ledger's tables on {}", url.shown()))?;
-        baton_catalog::Catalog::create_schema_at(&url).with_context(|| format!("creating the catalog's tables on {}", url.shown()))?;
+        baton_ledger::Ledger::open_at(&target)
+            .with_context(|| format!("creating the ledger's tables on {}", url.shown()))?;
+        baton_catalog::Catalog::create_schema_at(&url)
+            .with_context(|| format!("creating the catalog's tables on {}", url.shown()))?;
         let quiet = args.json;
         baton_ledger::migrate::migrate(&source, &url, &mut |p| {
             if !quiet {
@@ -80,7 +85,11 @@ pub fn run(args: MigrateArgs, ctx: &Ctx) -> Result<i32> {
     if report.dry_run {
         println!("dry run: would copy {} into {} (nothing written):", source.display(), url.shown());
     } else {
-        println!("copied {} into {}; each table's ordered hash (SHA-256) matches on both sides:", source.display(), url.shown());
+        println!(
+            "copied {} into {}; each table's ordered hash (SHA-256) matches on both sides:",
+            source.display(),
+            url.shown()
+        );
     }
     for t in &report.tables {
         match &t.target_hash {
@@ -107,7 +116,11 @@ pub fn run(args: MigrateArgs, ctx: &Ctx) -> Result<i32> {
         }
     }
     if !report.dry_run {
-        println!("next: use it with `--state '{}'` (or `state = \"…\"` in baton.toml); {} is left as it was", url.shown(), source.display());
+        println!(
+            "next: use it with `--state '{}'` (or `state = \"…\"` in baton.toml); {} is left as it was",
+            url.shown(),
+            source.display()
+        );
     }
     Ok(0)
 }
@@ -118,7 +131,11 @@ fn fingerprints(source: &Path) -> i64 {
 }
 
 fn rusqlite_count(source: &Path) -> Option<i64> {
-    let c = baton_ledger::rusqlite::Connection::open_with_flags(source, baton_ledger::rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    let c = baton_ledger::rusqlite::Connection::open_with_flags(
+        source,
+        baton_ledger::rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .ok()?;
     c.query_row("SELECT count(*) FROM fp_files", [], |r| r.get(0)).ok()
 }
 
@@ -128,7 +145,8 @@ fn rusqlite_count(source: &Path) -> Option<i64> {
 /// a stopped serve's claimed files wait in its `.claims/<instance>/` folder: with the
 /// PostgreSQL state nothing is claimed by renaming, so they would never be run.
 fn refuse_while_served(ctx: &Ctx, source: &Path) -> Result<()> {
-    let cfg = baton_pipeline::Config::load(&ctx.home).with_context(|| format!("reading {}", ctx.home.join("baton.toml").display()))?;
+    let cfg = baton_pipeline::Config::load(&ctx.home)
+        .with_context(|| format!("reading {}", ctx.home.join("baton.toml").display()))?;
     let paths = baton_pipeline::Paths::new(&ctx.home, source, &cfg);
     let root = paths.agent(&cfg.agent).join(".claims");
     let Ok(entries) = std::fs::read_dir(&root) else { return Ok(()) };

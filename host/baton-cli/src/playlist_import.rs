@@ -35,9 +35,20 @@ fn library(cat: &Catalog, user: &Access) -> anyhow::Result<LibraryIndex> {
 }
 
 /// What importing one playlist file did (or, with `--dry-run`, would do).
-fn import_one(cat: &mut Catalog, user: &Access, lib: &LibraryIndex, file: &Path, pl: &Playlist, dry_run: bool, accept_shrink: bool) -> anyhow::Result<Value> {
+fn import_one(
+    cat: &mut Catalog,
+    user: &Access,
+    lib: &LibraryIndex,
+    file: &Path,
+    pl: &Playlist,
+    dry_run: bool,
+    accept_shrink: bool,
+) -> anyhow::Result<Value> {
     let key = file.to_string_lossy().into_owned();
-    let name = pl.name.clone().unwrap_or_else(|| file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| key.clone()));
+    let name = pl
+        .name
+        .clone()
+        .unwrap_or_else(|| file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| key.clone()));
     let mut matched: Vec<String> = Vec::new();
     let mut unmatched = Vec::new();
     let mut by_tail = 0;
@@ -50,7 +61,9 @@ fn import_one(cat: &mut Catalog, user: &Access, lib: &LibraryIndex, file: &Path,
                     matched.push(path);
                 }
             }
-            None => unmatched.push(json!({"line": e.line, "entry": e.raw, "location": e.location, "artist": e.artist, "title": e.title})),
+            None => unmatched.push(
+                json!({"line": e.line, "entry": e.raw, "location": e.location, "artist": e.artist, "title": e.title}),
+            ),
         }
     }
     let old: Vec<String> = match cat.get(user, "playlists", &key, false)? {
@@ -65,7 +78,11 @@ fn import_one(cat: &mut Catalog, user: &Access, lib: &LibraryIndex, file: &Path,
     } else if matched.is_empty() {
         Some("the file links no library file: it never empties a playlist".to_string())
     } else if gone.len() * 2 > old.len() && !accept_shrink {
-        Some(format!("the file would remove {} of the playlist's {} files (more than half): import it with --accept-shrink to apply", gone.len(), old.len()))
+        Some(format!(
+            "the file would remove {} of the playlist's {} files (more than half): import it with --accept-shrink to apply",
+            gone.len(),
+            old.len()
+        ))
     } else {
         None
     };
@@ -96,7 +113,13 @@ fn import_one(cat: &mut Catalog, user: &Access, lib: &LibraryIndex, file: &Path,
     Ok(out)
 }
 
-pub fn run(cat: &mut Catalog, files: &[PathBuf], dry_run: bool, accept_shrink: bool, as_json: bool) -> anyhow::Result<i32> {
+pub fn run(
+    cat: &mut Catalog,
+    files: &[PathBuf],
+    dry_run: bool,
+    accept_shrink: bool,
+    as_json: bool,
+) -> anyhow::Result<i32> {
     let _span = tracing::info_span!("catalog.import_playlist", files = files.len(), dry_run).entered();
     let user = Access::user();
     // The playlist → library-file relation (`playlists.files`) is a core property.
@@ -105,7 +128,8 @@ pub fn run(cat: &mut Catalog, files: &[PathBuf], dry_run: bool, accept_shrink: b
     let mut failed = false;
     for f in files {
         let abs = std::path::absolute(f).unwrap_or_else(|_| f.clone());
-        let read = std::fs::read(&abs).map_err(|e| format!("cannot read it: {e}")).and_then(|b| playlist::parse(&abs, &b));
+        let read =
+            std::fs::read(&abs).map_err(|e| format!("cannot read it: {e}")).and_then(|b| playlist::parse(&abs, &b));
         match read {
             Ok(pl) => results.push(import_one(cat, &user, &lib, &abs, &pl, dry_run, accept_shrink)?),
             Err(reason) => {

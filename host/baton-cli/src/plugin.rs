@@ -10,8 +10,8 @@ use baton_pipeline::plugins::{self, PluginReport};
 use baton_pipeline::{Config, LedgerKv, Paths, SharedLedger};
 use baton_runtime::{Runtime, RuntimeConfig};
 
-use crate::text::esc;
 use crate::Ctx;
+use crate::text::esc;
 
 // `plugin grant` lives in a file of its own beside this one (declared here, not in main.rs).
 #[path = "plugin_grant.rs"]
@@ -89,14 +89,15 @@ fn pause_or_resume(ctx: &Ctx, paths: &Paths, name: &str, pause: bool) -> Result<
         baton_pipeline::health::resume(&mut ledger, name)?
     };
     match (pause, changed) {
-        (true, true) => println!("paused {name}: its TASKs are answered `plugin_paused` until `baton plugin resume {name}`"),
+        (true, true) => {
+            println!("paused {name}: its TASKs are answered `plugin_paused` until `baton plugin resume {name}`")
+        }
         (true, false) => println!("{name} was already paused"),
         (false, true) => println!("resumed {name}"),
         (false, false) => println!("{name} was not paused"),
     }
     Ok(0)
 }
-
 
 pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
     // Before anything reads the home: a new plugin needs none.
@@ -130,7 +131,9 @@ pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
         // them is refused with the reason.
         runtime.set_compile_limits(cfg.plugins.compile_limits());
         match cmd {
-            PluginCommand::Install { path, force, yes, json } => install(&runtime, &cfg, &paths, &path, force, yes, json).await,
+            PluginCommand::Install { path, force, yes, json } => {
+                install(&runtime, &cfg, &paths, &path, force, yes, json).await
+            }
             PluginCommand::List { json } => list(&runtime, &cfg, &paths, json).await,
             PluginCommand::Inspect { name, json } => {
                 let r = plugins::inspect(&runtime, &cfg, &paths, &name).await?;
@@ -141,19 +144,36 @@ pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
                 }
                 Ok(0)
             }
-            PluginCommand::Pause { .. } | PluginCommand::Resume { .. } | PluginCommand::New(_) | PluginCommand::Grant(_) => {
+            PluginCommand::Pause { .. }
+            | PluginCommand::Resume { .. }
+            | PluginCommand::New(_)
+            | PluginCommand::Grant(_) => {
                 unreachable!("handled above")
             }
             PluginCommand::Remove { name } => {
                 let r = plugins::remove(&runtime, &cfg, &paths, &name).await?;
-                println!("removed {} {} (sha256 {}); kept at {}", r.name, r.version, short(&r.sha256), r.moved_to.display());
+                println!(
+                    "removed {} {} (sha256 {}); kept at {}",
+                    r.name,
+                    r.version,
+                    short(&r.sha256),
+                    r.moved_to.display()
+                );
                 Ok(0)
             }
         }
     })
 }
 
-async fn install(runtime: &Runtime, cfg: &Config, paths: &Paths, path: &std::path::Path, force: bool, yes: bool, json: bool) -> Result<i32> {
+async fn install(
+    runtime: &Runtime,
+    cfg: &Config,
+    paths: &Paths,
+    path: &std::path::Path,
+    force: bool,
+    yes: bool,
+    json: bool,
+) -> Result<i32> {
     let r = plugins::install(runtime, cfg, paths, path, force, yes).await.context("plugin not installed")?;
     if json {
         println!("{}", serde_json::to_string_pretty(&r)?);
@@ -164,9 +184,15 @@ async fn install(runtime: &Runtime, cfg: &Config, paths: &Paths, path: &std::pat
         (_, "unchanged") => println!("{} {} is already installed (same sha256)", p.name, esc(&p.version)),
         (Some(prev), action) => println!(
             "{action} {} {} → {} (sha256 {}); the old one is kept at {}",
-            p.name, esc(&prev.version), esc(&p.version), short(&p.sha256), prev.kept_at.display()
+            p.name,
+            esc(&prev.version),
+            esc(&p.version),
+            short(&p.sha256),
+            prev.kept_at.display()
         ),
-        (None, _) => println!("installed {} {} (sha256 {}) as {}", p.name, esc(&p.version), short(&p.sha256), p.file.display()),
+        (None, _) => {
+            println!("installed {} {} (sha256 {}) as {}", p.name, esc(&p.version), short(&p.sha256), p.file.display())
+        }
     }
     println!("  grants   inherited from [plugins.{}] in baton.toml: {}", p.name, esc(&r.grants));
     print_report(p, cfg);
@@ -197,9 +223,17 @@ async fn list(runtime: &Runtime, cfg: &Config, paths: &Paths, json: bool) -> Res
         match r {
             Ok(p) => {
                 let actions: Vec<&str> = p.actions.iter().map(|a| a.name.as_str()).collect();
-                println!("{:<16} {:<10} {}  world {:<6} actions: {}", p.name, esc(&p.version), short(&p.sha256), p.world, esc(&actions.join(", ")));
+                println!(
+                    "{:<16} {:<10} {}  world {:<6} actions: {}",
+                    p.name,
+                    esc(&p.version),
+                    short(&p.sha256),
+                    p.world,
+                    esc(&actions.join(", "))
+                );
                 if !p.collections.is_empty() {
-                    let cols: Vec<String> = p.collections.iter().map(|c| format!("{} ({})", c.name, c.access)).collect();
+                    let cols: Vec<String> =
+                        p.collections.iter().map(|c| format!("{} ({})", c.name, c.access)).collect();
                     println!("{:<16} catalog: {}", "", esc(&cols.join(", ")));
                 }
             }
@@ -248,7 +282,12 @@ fn print_report(p: &PluginReport, cfg: &Config) {
     if !p.grants.is_empty() {
         println!("  grants   (in baton.toml, resolved)");
         for g in &p.grants {
-            println!("    {:<10} {} ({})", esc(&g.name), esc(&g.path.display().to_string()), if g.writable { "writable" } else { "read-only" });
+            println!(
+                "    {:<10} {} ({})",
+                esc(&g.name),
+                esc(&g.path.display().to_string()),
+                if g.writable { "writable" } else { "read-only" }
+            );
         }
         for w in p.grants.iter().filter_map(|g| g.warning.as_deref()) {
             println!("  WARNING  {}", esc(w));
@@ -260,7 +299,10 @@ fn print_report(p: &PluginReport, cfg: &Config) {
             && baton_pipeline::config::default_catalog(&p.name).is_some();
         if built_in {
             // No `catalog` of the user's: the first-party default applies (see config::default_catalog).
-            println!("  catalog  (wanted → granted: built-in default; a `catalog` under [plugins.{}] replaces it)", esc(&p.name));
+            println!(
+                "  catalog  (wanted → granted: built-in default; a `catalog` under [plugins.{}] replaces it)",
+                esc(&p.name)
+            );
         } else {
             println!("  catalog  (wanted → granted in baton.toml)");
         }
@@ -273,9 +315,12 @@ fn print_report(p: &PluginReport, cfg: &Config) {
                 esc(&c.purpose)
             );
         }
-        let missing: Vec<&plugins::CollectionReport> = p.collections.iter().filter(|c| c.access == "not granted").collect();
+        let missing: Vec<&plugins::CollectionReport> =
+            p.collections.iter().filter(|c| c.access == "not granted").collect();
         if !missing.is_empty() {
-            let names = |w: bool| missing.iter().filter(|c| c.wants_write == w).map(|c| format!("{:?}", c.name)).collect::<Vec<_>>();
+            let names = |w: bool| {
+                missing.iter().filter(|c| c.wants_write == w).map(|c| format!("{:?}", c.name)).collect::<Vec<_>>()
+            };
             println!(
                 "  to grant the missing collections, add to [plugins.{}]: catalog = {{ read = [{}], write = [{}] }}",
                 p.name,

@@ -38,7 +38,8 @@ pub struct GrantArgs {
 pub fn run(args: GrantArgs, ctx: &Ctx) -> Result<i32> {
     let file = ctx.home.join("baton.toml");
     let before = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-    let (after, replaced) = edit(&before, &args).with_context(|| format!("{}: cannot add the grant", file.display()))?;
+    let (after, replaced) =
+        edit(&before, &args).with_context(|| format!("{}: cannot add the grant", file.display()))?;
     // The same checks as every load, plus the ones made when the plugin is loaded (nesting).
     // (The config errors name the file; the layout ones do not.)
     let refused = |e: String| anyhow::anyhow!("refused (the file is unchanged): {e}");
@@ -75,7 +76,13 @@ pub fn run(args: GrantArgs, ctx: &Ctx) -> Result<i32> {
         return Ok(0);
     }
     if !changed {
-        println!("{}: [plugins.{}] already grants `{}` = {}; nothing written", file.display(), args.name, args.key, args.path);
+        println!(
+            "{}: [plugins.{}] already grants `{}` = {}; nothing written",
+            file.display(),
+            args.name,
+            args.key,
+            args.path
+        );
         return Ok(0);
     }
     let access = if args.writable { "read-write" } else { "read-only" };
@@ -89,7 +96,12 @@ pub fn run(args: GrantArgs, ctx: &Ctx) -> Result<i32> {
         backup.display()
     );
     if !resolved.is_dir() {
-        eprintln!("warning: {} does not exist yet: {}'s tasks that need `{}` fail `grant_missing` until it does", resolved.display(), args.name, args.key);
+        eprintln!(
+            "warning: {} does not exist yet: {}'s tasks that need `{}` fail `grant_missing` until it does",
+            resolved.display(),
+            args.name,
+            args.key
+        );
     }
     Ok(0)
 }
@@ -114,7 +126,8 @@ fn edit(text: &str, args: &GrantArgs) -> Result<(String, Option<String>)> {
     // An inline table is respaced after the edit; a `[plugins.NAME.grants]` table is not
     // (that would drop its comments).
     let inline = grants.is_inline_table();
-    let grants = grants.as_table_like_mut().with_context(|| format!("`plugins.{}.grants` is not a table", args.name))?;
+    let grants =
+        grants.as_table_like_mut().with_context(|| format!("`plugins.{}.grants` is not a table", args.name))?;
     let value: Value = if args.writable {
         let mut t = InlineTable::new();
         t.insert("path", Value::from(args.path.as_str()));
@@ -237,7 +250,10 @@ fn write_atomically(file: &Path, backup: &Path, before: &str, after: &str) -> Re
         write(&bak_tmp, before).with_context(|| format!("writing {}", bak_tmp.display()))?;
         let now = std::fs::read(file).with_context(|| format!("reading {} again", file.display()))?;
         if now != before.as_bytes() {
-            bail!("{} changed while the grant was being added (saved in an editor?); it is left as it is: run the command again", file.display());
+            bail!(
+                "{} changed while the grant was being added (saved in an editor?); it is left as it is: run the command again",
+                file.display()
+            );
         }
         std::fs::rename(&bak_tmp, backup).with_context(|| format!("keeping {}", backup.display()))?;
         std::fs::rename(&tmp, file).with_context(|| format!("replacing {}", file.display()))?;
@@ -289,7 +305,9 @@ mod tests {
         let (out, old) = edit(text, &args("b", "z", false)).unwrap();
         assert_eq!(out, format!("{text}b = \"z\"\n"));
         assert_eq!(old, None);
-        assert!(edit("[plugins.p]\ngrants = 3\n", &args("a", "x", false)).unwrap_err().to_string().contains("not a table"));
+        assert!(
+            edit("[plugins.p]\ngrants = 3\n", &args("a", "x", false)).unwrap_err().to_string().contains("not a table")
+        );
         // A new table comes after the comments that end the file.
         let (out, _) = edit("[plugins.q]\nx = 1\n\n# add [plugins.p] here\n", &args("a", "x", false)).unwrap();
         assert_eq!(out, "[plugins.q]\nx = 1\n\n# add [plugins.p] here\n\n[plugins.p]\ngrants = { a = \"x\" }\n");

@@ -2,20 +2,22 @@
 //! handoffs back into baton's inbox, each as a new attempt of the same handoff. A bulk retry
 //! only lists what it would move until `--yes` is given. The selection and the moves are
 //! `baton_pipeline::retry`'s, shared with the dashboard.
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 use serde_json::json;
 
 use baton_pipeline::retry::{self, FailedHandoff, RetryFilter};
 use baton_pipeline::{Config, Paths};
 
-use crate::text::esc;
 use crate::Ctx;
+use crate::text::esc;
 
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  baton retry 01JABC…                      run one failed handoff again (by id)\n  \
+#[command(
+    after_help = "Examples:\n  baton retry 01JABC…                      run one failed handoff again (by id)\n  \
 baton retry 20260118T070951Z__TASK__X__Me.json   (by its file name in 03_failed/)\n  \
 baton retry --all --code unknown_action  list what would move\n  \
-baton retry --all --plugin echo --yes    move them")]
+baton retry --all --plugin echo --yes    move them"
+)]
 pub struct RetryArgs {
     /// The failed handoff: its id, or its file name in 03_failed/.
     #[arg(required_unless_present = "all", conflicts_with = "all")]
@@ -49,7 +51,9 @@ pub fn run(ctx: &Ctx, a: RetryArgs) -> Result<i32> {
     // says the handoff failed, give the filing a moment instead of saying it is not there.
     if let Some(target) = &a.target
         && selected.is_empty()
-        && ledger.task(target)?.is_some_and(|r| matches!(r.state, baton_ledger::TaskState::Failed | baton_ledger::TaskState::Rejected))
+        && ledger
+            .task(target)?
+            .is_some_and(|r| matches!(r.state, baton_ledger::TaskState::Failed | baton_ledger::TaskState::Rejected))
     {
         let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while selected.is_empty() && std::time::Instant::now() < until {
@@ -71,7 +75,12 @@ pub fn run(ctx: &Ctx, a: RetryArgs) -> Result<i32> {
         if a.json {
             println!("{}", serde_json::to_string_pretty(&json!({"dry_run": true, "would_move": selected}))?);
         } else {
-            println!("{} failed handoff(s){} in {} would move back into the inbox:", selected.len(), narrowed(&a), failed_dir.display());
+            println!(
+                "{} failed handoff(s){} in {} would move back into the inbox:",
+                selected.len(),
+                narrowed(&a),
+                failed_dir.display()
+            );
             for f in &selected {
                 println!("  {}", line(f));
             }
@@ -88,7 +97,10 @@ pub fn run(ctx: &Ctx, a: RetryArgs) -> Result<i32> {
         bail!("{}", r.reason);
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&json!({"dry_run": false, "moved": out.moved, "refused": out.refused}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"dry_run": false, "moved": out.moved, "refused": out.refused}))?
+        );
     } else {
         for m in &out.moved {
             println!("moved back to {}; `baton serve` will run it again", m.to.display());

@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -93,7 +93,10 @@ pub fn run(cmd: ServiceCommand, ctx: &Ctx) -> Result<i32> {
 }
 
 fn user_home() -> Result<PathBuf> {
-    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from).context("HOME is not set; the service is installed for the user whose HOME it is")
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .context("HOME is not set; the service is installed for the user whose HOME it is")
 }
 
 /// Where the unit or plist lives for `platform`.
@@ -201,7 +204,10 @@ fn contents(platform: Platform, s: &Spec) -> Result<String> {
 fn read_record(ctx: &Ctx) -> Result<Option<Record>> {
     let path = record_path(ctx);
     match std::fs::read(&path) {
-        Ok(b) => Ok(Some(serde_json::from_slice(&b).with_context(|| format!("{} is not a service record; move it aside", path.display()))?)),
+        Ok(b) => Ok(Some(
+            serde_json::from_slice(&b)
+                .with_context(|| format!("{} is not a service record; move it aside", path.display()))?,
+        )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
@@ -271,7 +277,9 @@ fn load_commands(platform: Platform, unit: &Path) -> Vec<Vec<String>> {
 
 fn unload_commands(platform: Platform) -> Vec<Vec<String>> {
     match platform {
-        Platform::Macos => vec![vec!["launchctl".into(), "bootout".into(), format!("{}/{LAUNCHD_LABEL}", gui_domain())]],
+        Platform::Macos => {
+            vec![vec!["launchctl".into(), "bootout".into(), format!("{}/{LAUNCHD_LABEL}", gui_domain())]]
+        }
         Platform::Linux => vec![
             vec!["systemctl".into(), "--user".into(), "disable".into(), "--now".into(), SYSTEMD_UNIT.into()],
             vec!["systemctl".into(), "--user".into(), "daemon-reload".into()],
@@ -340,7 +348,11 @@ fn run_or_explain(platform: Platform, no_load: bool, cmds: &[Vec<String>], purpo
 
 fn uninstall(ctx: &Ctx, t: &Target) -> Result<i32> {
     let Some(record) = read_record(ctx)? else {
-        println!("no service was installed from {} (no {}); nothing to remove", ctx.home.display(), record_path(ctx).display());
+        println!(
+            "no service was installed from {} (no {}); nothing to remove",
+            ctx.home.display(),
+            record_path(ctx).display()
+        );
         return Ok(0);
     };
     if let Some(p) = t.platform.filter(|p| *p != record.platform) {
@@ -386,7 +398,10 @@ fn status(ctx: &Ctx, t: &Target, as_json: bool) -> Result<i32> {
     let installed = current.is_some();
     let written_by_baton = record.as_ref().is_some_and(|r| current.as_deref() == Some(r.contents.as_str()));
     let running = running(platform);
-    let log = record.as_ref().map(|r| r.log.clone()).unwrap_or_else(|| absolute(&ctx.home).unwrap_or(ctx.home.clone()).join("logs/serve.log"));
+    let log = record
+        .as_ref()
+        .map(|r| r.log.clone())
+        .unwrap_or_else(|| absolute(&ctx.home).unwrap_or(ctx.home.clone()).join("logs/serve.log"));
     let log_bytes = std::fs::metadata(&log).ok().map(|m| m.len());
     if as_json {
         let v = json!({
@@ -426,7 +441,9 @@ fn running(platform: Platform) -> Option<bool> {
         return None;
     }
     let out = match platform {
-        Platform::Macos => Command::new("launchctl").args(["print", &format!("{}/{LAUNCHD_LABEL}", gui_domain())]).output().ok()?,
+        Platform::Macos => {
+            Command::new("launchctl").args(["print", &format!("{}/{LAUNCHD_LABEL}", gui_domain())]).output().ok()?
+        }
         Platform::Linux => Command::new("systemctl").args(["--user", "is-active", SYSTEMD_UNIT]).output().ok()?,
     };
     let text = String::from_utf8_lossy(&out.stdout);

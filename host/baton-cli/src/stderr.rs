@@ -3,7 +3,7 @@
 //! object shaped as the log lines are, so a log shipper reading JSON never meets a bare line.
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 static JSON: AtomicBool = AtomicBool::new(false);
 

@@ -5,14 +5,14 @@
 //! (an existing tree used where it is, nothing copied).
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
-use serde_json::{json, Value};
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
 
 use baton_pipeline::tree::{self, Report};
 use baton_pipeline::{Config, Paths};
 
-use crate::text::esc;
 use crate::Ctx;
+use crate::text::esc;
 
 /// At most this many rejections are listed as recent (all are counted).
 const RECENT_REJECTIONS: usize = 20;
@@ -51,7 +51,8 @@ fn is_rejection(code: &Value) -> bool {
 /// Rejections in baton's own inbox: counts per code and the most recent, each with its file,
 /// reason and where its RETURN went.
 pub fn rejections(paths: &Paths, cfg: &Config) -> Value {
-    let records: Vec<(String, Value)> = failed_records(paths, cfg).into_iter().filter(|(_, v)| is_rejection(&v["code"])).collect();
+    let records: Vec<(String, Value)> =
+        failed_records(paths, cfg).into_iter().filter(|(_, v)| is_rejection(&v["code"])).collect();
     let mut counts = serde_json::Map::new();
     for (_, v) in &records {
         let code = v["code"].as_str().unwrap_or("?").to_string();
@@ -122,9 +123,9 @@ pub fn show_file(ctx: &Ctx, name: &str, as_json: bool) -> Result<Option<i32>> {
     let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
     let base = Path::new(name).file_name().and_then(|n| n.to_str()).unwrap_or(name);
     let records = failed_records(&paths, &cfg);
-    let found = records.iter().find(|(filed, v)| {
-        filed == base || v["file"].as_str() == Some(base) || format!("{filed}.error.json") == base
-    });
+    let found = records
+        .iter()
+        .find(|(filed, v)| filed == base || v["file"].as_str() == Some(base) || format!("{filed}.error.json") == base);
     if let Some((filed, record)) = found {
         let events = match (record["claim"].as_str(), baton_ledger::Ledger::open_at(&ctx.location)) {
             (Some(claim), Ok(l)) => l.events(claim).unwrap_or_default(),
@@ -168,14 +169,24 @@ pub fn show_file(ctx: &Ctx, name: &str, as_json: bool) -> Result<Option<i32>> {
     } else {
         for h in &hits {
             println!("{}  ({})", esc(h["path"].as_str().unwrap_or(base)), h["agent"].as_str().unwrap_or("?"));
-            for k in ["state", "reason", "kind", "dialect", "id", "from", "to", "title", "created_at", "age", "linked_by"] {
+            for k in
+                ["state", "reason", "kind", "dialect", "id", "from", "to", "title", "created_at", "age", "linked_by"]
+            {
                 if let Some(v) = h.get(k).filter(|v| !v.is_null()) {
-                    println!("  {k}: {}", esc(v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()).as_str()));
+                    println!(
+                        "  {k}: {}",
+                        esc(v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()).as_str())
+                    );
                 }
             }
             for k in ["answered_by", "answers"] {
                 if let Some(v) = h.get(k) {
-                    println!("  {k}: {}/{}/{}", esc(v["folder"].as_str().unwrap_or("?")), v["place"].as_str().unwrap_or("?"), esc(v["file"].as_str().unwrap_or("?")));
+                    println!(
+                        "  {k}: {}/{}/{}",
+                        esc(v["folder"].as_str().unwrap_or("?")),
+                        v["place"].as_str().unwrap_or("?"),
+                        esc(v["file"].as_str().unwrap_or("?"))
+                    );
                 }
             }
         }
@@ -201,12 +212,19 @@ fn check_tree(ctx: &Ctx, path: &Path) -> Result<PathBuf> {
             );
         }
         if tree.starts_with(sd) {
-            bail!("refusing {}: it lies inside baton's state folder {}; keep handoffs out of it", tree.display(), sd.display());
+            bail!(
+                "refusing {}: it lies inside baton's state folder {}; keep handoffs out of it",
+                tree.display(),
+                sd.display()
+            );
         }
     }
     for held in ["state/baton.sqlite", "baton.sqlite"] {
         if tree.join(held).exists() {
-            bail!("refusing {}: it holds a baton state ({held}); a handoffs tree holds agent folders only", tree.display());
+            bail!(
+                "refusing {}: it holds a baton state ({held}); a handoffs tree holds agent folders only",
+                tree.display()
+            );
         }
     }
     Ok(tree)
@@ -247,7 +265,10 @@ pub fn adopt(ctx: &Ctx, path: &Path, as_json: bool) -> Result<i32> {
     let by = &out["handoffs"]["by_dialect"];
     println!("\nhandoffs by dialect and state: {}", by);
     println!("unreadable files: {}", unreadable.len());
-    println!("never touched (read only): {}", report.agents.iter().map(|a| a.rel.as_str()).collect::<Vec<_>>().join(", "));
+    println!(
+        "never touched (read only): {}",
+        report.agents.iter().map(|a| a.rel.as_str()).collect::<Vec<_>>().join(", ")
+    );
     println!(
         "baton's own inbox would be {} ({}); nothing was changed. `baton init --handoffs {}` uses this tree in place.",
         esc(&own.join("01_inbox").to_string_lossy()),
@@ -277,7 +298,11 @@ pub fn init_handoffs(ctx: &Ctx, path: &Path) -> Result<PathBuf> {
     }
     std::fs::create_dir_all(&ctx.home).with_context(|| format!("creating {}", ctx.home.display()))?;
     let quoted = serde_json::to_string(&tree.to_string_lossy())?;
-    let text = baton_pipeline::config::DEFAULT_TOML.replacen("\nhandoffs = \"handoffs\"\n", &format!("\nhandoffs = {quoted}\n"), 1);
+    let text = baton_pipeline::config::DEFAULT_TOML.replacen(
+        "\nhandoffs = \"handoffs\"\n",
+        &format!("\nhandoffs = {quoted}\n"),
+        1,
+    );
     std::fs::write(&toml, text).with_context(|| format!("writing {}", toml.display()))?;
     Ok(tree)
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -21,7 +21,8 @@ use crate::App;
 /// How long an answer stays good at an unchanged revision.
 const TTL: Duration = Duration::from_secs(1);
 /// Routes whose answers depend only on the ledger, the folders and the clock.
-const SHARED: [&str; 7] = ["/api/overview", "/api/handoffs", "/api/tasks", "/api/plugins", "/api/audits", "/api/library", "/api/alerts"];
+const SHARED: [&str; 7] =
+    ["/api/overview", "/api/handoffs", "/api/tasks", "/api/plugins", "/api/audits", "/api/library", "/api/alerts"];
 /// Distinct (route, query) answers kept; searches are free text, so the map is bounded.
 const MAX_ANSWERS: usize = 64;
 /// Larger answers are served but not kept.

@@ -14,16 +14,16 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use baton_handoff::stamp::now_ms;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::guard::{self, ApiError};
-use crate::{data, live, stats, App};
+use crate::{App, data, live, stats};
 
 /// The largest request body taken (the actions take small JSON objects or nothing).
 pub(crate) const MAX_BODY: usize = 16 * 1024;
@@ -69,7 +69,10 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/icon.svg", get(|| async { ([(header::CONTENT_TYPE, "image/svg+xml")], ICON).into_response() }))
         .route("/favicon.ico", get(|| async { ([(header::CONTENT_TYPE, "image/svg+xml")], ICON).into_response() }))
         .fallback(|| async { ApiError::not_found("no such route").into_response() })
-        .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route takes another method").into_response() })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route takes another method")
+                .into_response()
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(app.clone(), guard::outer))
         .with_state(app)
@@ -80,7 +83,10 @@ fn page(body: &'static str, kind: &'static str) -> Response {
 }
 
 /// Runs `f` on the blocking pool with the dashboard's ledger connection.
-async fn with_ledger<T: Send + 'static>(app: &Arc<App>, f: impl FnOnce(&App, &mut baton_ledger::Ledger) -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+async fn with_ledger<T: Send + 'static>(
+    app: &Arc<App>,
+    f: impl FnOnce(&App, &mut baton_ledger::Ledger) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     let app = app.clone();
     tokio::task::spawn_blocking(move || {
         let mut ledger = app.db.lock().unwrap_or_else(|e| e.into_inner());
@@ -126,7 +132,11 @@ async fn session(State(app): State<Arc<App>>, headers: HeaderMap, body: Result<B
     body_object(body)?;
     let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
     if origin.is_some_and(|o| !app.hosts.allows_origin(o)) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden_origin", "requests from other origins are refused"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden_origin",
+            "requests from other origins are refused",
+        ));
     }
     let now = baton_handoff::stamp::now().unix_timestamp();
     let set_cookie = match guard::bearer(&headers) {
@@ -135,7 +145,8 @@ async fn session(State(app): State<Arc<App>>, headers: HeaderMap, body: Result<B
             None => return Ok(guard::unauthorized()),
         },
         None => {
-            let cookie = headers.get_all(header::COOKIE).iter().filter_map(|c| c.to_str().ok()).collect::<Vec<_>>().join("; ");
+            let cookie =
+                headers.get_all(header::COOKIE).iter().filter_map(|c| c.to_str().ok()).collect::<Vec<_>>().join("; ");
             if origin.is_none() || !app.auth.check_cookie(&cookie, now) {
                 return Ok(guard::unauthorized());
             }
@@ -228,9 +239,16 @@ fn inputs_and_extra(app: &App, ledger: &baton_ledger::Ledger, extra: bool) -> (s
                 *more.alerts_firing.entry(a["rule"].as_str().unwrap_or("unknown").to_string()).or_default() += 1;
             }
         }
-        more.last_pass_ms = app.liveness.as_ref().and_then(|l| l.report(now_ms()).last_pass_ms_ago).map(|ago| now_ms() - ago);
+        more.last_pass_ms =
+            app.liveness.as_ref().and_then(|l| l.report(now_ms()).last_pass_ms_ago).map(|ago| now_ms() - ago);
     }
-    let inputs = stats::Inputs { installed, queue_depth: inboxes.waiting, paused, fp_coverage_ratio, audit_false_claims: data::latest_false_claims(app) };
+    let inputs = stats::Inputs {
+        installed,
+        queue_depth: inboxes.waiting,
+        paused,
+        fp_coverage_ratio,
+        audit_false_claims: data::latest_false_claims(app),
+    };
     (inputs, more)
 }
 
@@ -239,7 +257,8 @@ async fn overview(State(app): State<Arc<App>>) -> ApiResult {
         let inputs = inputs(app, ledger);
         let mut v = stats::overview(ledger.stats(), now_ms(), &inputs).map_err(ApiError::internal)?;
         // Tasks by state, every state named (0 when none).
-        let mut counts: serde_json::Map<String, Value> = data::STATES.iter().map(|s| (s.to_string(), json!(0))).collect();
+        let mut counts: serde_json::Map<String, Value> =
+            data::STATES.iter().map(|s| (s.to_string(), json!(0))).collect();
         let (facets, counted_at) = data::facets(app, ledger).map_err(ApiError::internal)?;
         for (state, _, _, n) in facets {
             let slot = counts.entry(state).or_insert(json!(0));
@@ -282,7 +301,10 @@ async fn handoffs(State(app): State<Arc<App>>, query: Result<Query<HandoffQuery>
     if q.q.as_ref().is_some_and(|s| s.len() > 256) || q.agent.as_ref().is_some_and(|s| s.len() > 256) {
         return Err(ApiError::bad_request("`q` and `agent` are at most 256 characters"));
     }
-    let v = with_ledger(&app, move |app, ledger| data::handoffs(app, ledger, q.agent.as_deref(), q.q.as_deref()).map_err(ApiError::internal)).await?;
+    let v = with_ledger(&app, move |app, ledger| {
+        data::handoffs(app, ledger, q.agent.as_deref(), q.q.as_deref()).map_err(ApiError::internal)
+    })
+    .await?;
     Ok(Json(v).into_response())
 }
 
@@ -316,7 +338,11 @@ async fn retry(State(app): State<Arc<App>>, Path(id): Path<String>, body: Result
             tracing::info!(id = %id, "dashboard: retry requested");
             Ok(Json(json!({"retried": true, "id": id, "moved_to": to})).into_response())
         }
-        None => Err(ApiError::new(StatusCode::CONFLICT, "not_failed", format!("handoff {id:?} is not in 03_failed/; only a failed handoff can be retried"))),
+        None => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_failed",
+            format!("handoff {id:?} is not in 03_failed/; only a failed handoff can be retried"),
+        )),
     }
 }
 
@@ -354,13 +380,19 @@ async fn retry_all(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejecti
     let expect = match body.remove("expect") {
         Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
         None if dry_run => None,
-        _ => return Err(ApiError::bad_request("`expect` (the number of tasks you confirmed) is required: a whole number")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "`expect` (the number of tasks you confirmed) is required: a whole number",
+            ));
+        }
     };
-    let q: data::TaskQuery = serde_json::from_value(Value::Object(body)).map_err(|e| ApiError::bad_request(format!("the filters: {e}")))?;
+    let q: data::TaskQuery =
+        serde_json::from_value(Value::Object(body)).map_err(|e| ApiError::bad_request(format!("the filters: {e}")))?;
     task_query(&q)?;
     if dry_run {
         // What would move, and nothing moves.
-        let ids = with_ledger(&app, move |_, ledger| crate::retry::matching(ledger, &q).map_err(ApiError::internal)).await?;
+        let ids =
+            with_ledger(&app, move |_, ledger| crate::retry::matching(ledger, &q).map_err(ApiError::internal)).await?;
         return Ok(Json(json!({"dry_run": true, "matched": ids.len(), "ids": ids})).into_response());
     }
     let expect = expect.unwrap_or_default();
@@ -392,11 +424,19 @@ fn known_plugin(app: &App, name: &str) -> bool {
         || baton_pipeline::plugins::installed_files(&app.paths).iter().any(|p| p.file_stem().is_some_and(|s| s == name))
 }
 
-async fn pause(State(app): State<Arc<App>>, Path(name): Path<String>, body: Result<Bytes, BytesRejection>) -> ApiResult {
+async fn pause(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
     pause_or_resume(app, name, body, true).await
 }
 
-async fn resume(State(app): State<Arc<App>>, Path(name): Path<String>, body: Result<Bytes, BytesRejection>) -> ApiResult {
+async fn resume(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
     pause_or_resume(app, name, body, false).await
 }
 
@@ -407,7 +447,11 @@ async fn pause_or_resume(app: Arc<App>, name: String, body: Result<Bytes, BytesR
     }
     let n = name.clone();
     let changed = with_ledger(&app, move |_, ledger| {
-        let r = if pause { baton_pipeline::health::pause_by_hand(ledger, &n) } else { baton_pipeline::health::resume(ledger, &n) };
+        let r = if pause {
+            baton_pipeline::health::pause_by_hand(ledger, &n)
+        } else {
+            baton_pipeline::health::resume(ledger, &n)
+        };
         r.map_err(ApiError::internal)
     })
     .await?;
@@ -426,21 +470,36 @@ async fn audits(State(app): State<Arc<App>>, query: Result<Query<AuditQuery>, Qu
         return Err(ApiError::bad_request("`set` is too long"));
     }
     let app2 = app.clone();
-    let v = tokio::task::spawn_blocking(move || data::audits(&app2, q.set.as_deref())).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
+    let v = tokio::task::spawn_blocking(move || data::audits(&app2, q.set.as_deref()))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
     Ok(Json(v).into_response())
 }
 
 async fn audit_run(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> ApiResult {
     body_object(body)?;
     let Some(auditor) = app.auditor.clone() else {
-        return Err(ApiError::new(StatusCode::CONFLICT, "no_auditor", "this dashboard runs without a pipeline; run `baton audit`"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_auditor",
+            "this dashboard runs without a pipeline; run `baton audit`",
+        ));
     };
     if app.runtime.as_ref().is_none_or(|rt| rt.get(baton_pipeline::audit::PLUGIN).is_none()) {
-        return Err(ApiError::new(StatusCode::CONFLICT, "no_audit_plugin", "the audit plugin is not installed (`baton init` installs it)"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_audit_plugin",
+            "the audit plugin is not installed (`baton init` installs it)",
+        ));
     }
     use std::sync::atomic::Ordering;
     if app.audit_running.swap(true, Ordering::SeqCst) {
-        return Err(ApiError::new(StatusCode::CONFLICT, "audit_running", "an audit started from the dashboard is still running"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "audit_running",
+            "an audit started from the dashboard is still running",
+        ));
     }
     let app2 = app.clone();
     tokio::spawn(async move {
@@ -472,7 +531,9 @@ async fn ack(State(app): State<Arc<App>>, Path(id): Path<String>, body: Result<B
     body_object(body)?;
     valid_id(&id)?;
     let i = id.clone();
-    match with_ledger(&app, move |_, ledger| stats::ack(ledger.stats(), &i, now_ms()).map_err(ApiError::internal)).await? {
+    match with_ledger(&app, move |_, ledger| stats::ack(ledger.stats(), &i, now_ms()).map_err(ApiError::internal))
+        .await?
+    {
         Some(v) => Ok(Json(v).into_response()),
         None => Err(ApiError::not_found(format!("no alert with id {id:?}"))),
     }

@@ -59,8 +59,14 @@ pub fn make_key(state: &Path, replace: bool) -> Result<Option<String>, Dashboard
     {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(|e| DashboardError::io(&tmp, e))?;
-        f.write_all(format!("sha256:{}\n", hex::encode(digest(&key))).as_bytes()).map_err(|e| DashboardError::io(&tmp, e))?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| DashboardError::io(&tmp, e))?;
+        f.write_all(format!("sha256:{}\n", hex::encode(digest(&key))).as_bytes())
+            .map_err(|e| DashboardError::io(&tmp, e))?;
         f.sync_all().map_err(|e| DashboardError::io(&tmp, e))?;
     }
     std::fs::rename(&tmp, &file).map_err(|e| DashboardError::io(&file, e))?;
@@ -164,7 +170,10 @@ impl Auth {
         let nonce: [u8; 16] = rand::random();
         let payload = format!("v1.{expires}.{}", hex::encode(nonce));
         let value = format!("{payload}.{}", hex::encode(Self::mac(&key, &payload)));
-        Some(format!("{COOKIE}={value}; Max-Age={}; Path={COOKIE_PATH}; HttpOnly; SameSite=Strict", SESSION_TTL.as_secs()))
+        Some(format!(
+            "{COOKIE}={value}; Max-Age={}; Path={COOKIE_PATH}; HttpOnly; SameSite=Strict",
+            SESSION_TTL.as_secs()
+        ))
     }
 
     /// A `Set-Cookie` value that removes the cookie (signing out).
@@ -179,7 +188,11 @@ impl Auth {
         header.split(';').filter_map(|c| c.trim().strip_prefix(COOKIE).and_then(|r| r.strip_prefix('='))).any(|value| {
             let Some((payload, mac)) = value.rsplit_once('.') else { return false };
             let mut parts = payload.split('.');
-            let (Some("v1"), Some(expires), Some(_nonce), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else { return false };
+            let (Some("v1"), Some(expires), Some(_nonce), None) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                return false;
+            };
             let Ok(mac) = hex::decode(mac) else { return false };
             let Ok(mac) = <[u8; 32]>::try_from(mac) else { return false };
             same(&Self::mac(&key, payload), &mac) && expires.parse::<i64>().is_ok_and(|e| e > now_unix)
@@ -242,12 +255,19 @@ mod tests {
         let pair = set.split(';').next().unwrap().to_string();
         let header = format!("other=1; {pair}");
         assert!(auth.check_cookie(&header, 1_000));
-        assert!(Auth::new(key_file(&state)).check_cookie(&header, 2_000), "another process (a restarted serve) takes it");
+        assert!(
+            Auth::new(key_file(&state)).check_cookie(&header, 2_000),
+            "another process (a restarted serve) takes it"
+        );
         assert!(!auth.check_cookie(&header, 1_000 + 12 * 3600), "expired");
         let value = pair.strip_prefix("baton_session=").unwrap();
         let (payload, mac) = value.rsplit_once('.').unwrap();
-        let later = payload.replacen("v1.43200", "v1.99999999", 1).replacen(&format!("v1.{}", 1_000 + 43200), "v1.99999999", 1);
-        assert!(!auth.check_cookie(&format!("baton_session={later}.{mac}"), 1_000), "a changed expiry breaks the signature");
+        let later =
+            payload.replacen("v1.43200", "v1.99999999", 1).replacen(&format!("v1.{}", 1_000 + 43200), "v1.99999999", 1);
+        assert!(
+            !auth.check_cookie(&format!("baton_session={later}.{mac}"), 1_000),
+            "a changed expiry breaks the signature"
+        );
         assert!(!auth.check_cookie("baton_session=garbage", 1_000));
         assert!(!auth.check_cookie(&format!("baton_session={payload}.{}", "00".repeat(32)), 1_000));
         make_key(&state, true).unwrap().unwrap();

@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use baton_handoff::names::{classify, Entry};
+use baton_handoff::names::{Entry, classify};
 use baton_ledger::Ledger;
 use baton_pipeline::health::Health;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::App;
 
@@ -145,7 +145,8 @@ fn age_secs(ts: &str) -> Option<i64> {
 /// over baton's tasks and the handoffs between agents by id, title or agent.
 pub(crate) fn handoffs(app: &App, ledger: &Ledger, agent: Option<&str>, q: Option<&str>) -> Res<Value> {
     let inboxes = inboxes(app);
-    let mut agents: BTreeMap<String, [u64; 4]> = inboxes.waiting.iter().map(|(a, n)| (a.clone(), [*n, 0, 0, 0])).collect();
+    let mut agents: BTreeMap<String, [u64; 4]> =
+        inboxes.waiting.iter().map(|(a, n)| (a.clone(), [*n, 0, 0, 0])).collect();
     let open = ledger.open_handoffs().map_err(|e| e.to_string())?;
     for o in &open {
         let in_inbox = app.paths.inbox(&o.agent).join(&o.file_name).exists();
@@ -183,12 +184,20 @@ pub(crate) fn handoffs(app: &App, ledger: &Ledger, agent: Option<&str>, q: Optio
     let truncated = items.len() > LIST_LIMIT as usize;
     items.truncate(LIST_LIMIT as usize);
     // The user's agents' own tree, in every dialect, as `baton status --json` shows it.
-    let tree = baton_pipeline::tree::scan(&app.paths.handoffs, &app.cfg.agent, app.cfg.handoffs.stale_after, app.cfg.max_file_bytes);
-    Ok(json!({"agents": agents, "items": items, "truncated": truncated, "limit": LIST_LIMIT, "stale_after_secs": STALE_AFTER_SECS, "between_agents": tree.to_json()}))
+    let tree = baton_pipeline::tree::scan(
+        &app.paths.handoffs,
+        &app.cfg.agent,
+        app.cfg.handoffs.stale_after,
+        app.cfg.max_file_bytes,
+    );
+    Ok(
+        json!({"agents": agents, "items": items, "truncated": truncated, "limit": LIST_LIMIT, "stale_after_secs": STALE_AFTER_SECS, "between_agents": tree.to_json()}),
+    )
 }
 
 /// Every state a task can be in, as the overview's "tasks by state" names them.
-pub(crate) const STATES: [&str; 7] = ["claimed", "running", "retrying", "retry_requested", "completed", "failed", "rejected"];
+pub(crate) const STATES: [&str; 7] =
+    ["claimed", "running", "retrying", "retry_requested", "completed", "failed", "rejected"];
 
 /// The task list's filters, as the page's URL carries them (`#/tasks?state=failed&plugin=…`).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -224,7 +233,13 @@ fn like_pattern(q: &str) -> String {
 impl TaskQuery {
     /// Checks the values (a clear message for each bad one).
     pub fn validate(&self) -> Result<(), String> {
-        for (name, v) in [("state", &self.state), ("plugin", &self.plugin), ("code", &self.code), ("agent", &self.agent), ("q", &self.q)] {
+        for (name, v) in [
+            ("state", &self.state),
+            ("plugin", &self.plugin),
+            ("code", &self.code),
+            ("agent", &self.agent),
+            ("q", &self.q),
+        ] {
             if v.as_ref().is_some_and(|v| v.len() > 256) {
                 return Err(format!("`{name}` is at most 256 characters"));
             }
@@ -363,7 +378,9 @@ pub(crate) fn handoff(app: &App, ledger: &Ledger, id: &str) -> Res<Option<Value>
     if task.is_none() && events.is_empty() && observed.is_empty() {
         return Ok(None);
     }
-    let retryable = task.as_ref().is_some_and(|t| matches!(t.state, baton_ledger::TaskState::Failed | baton_ledger::TaskState::Rejected));
+    let retryable = task
+        .as_ref()
+        .is_some_and(|t| matches!(t.state, baton_ledger::TaskState::Failed | baton_ledger::TaskState::Rejected));
     Ok(Some(json!({
         "id": id, "task": task, "events": events, "logs": logs, "observed": observed, "retryable": retryable,
         "params": task_file.as_ref().map(|(_, v)| v["params"].clone()),
@@ -388,7 +405,9 @@ fn read_json(app: &App, path: &Path) -> Option<Value> {
 /// whose body satisfies `ok`.
 fn find_in_agent(app: &App, agent: &str, names: &[&str], ok: impl Fn(&Value) -> bool) -> Option<(PathBuf, Value)> {
     let dirs = [app.paths.processed(agent), app.paths.failed(agent), app.paths.inbox(agent)];
-    dirs.iter().flat_map(|d| names.iter().map(move |n| d.join(n))).find_map(|p| read_json(app, &p).filter(|v| ok(v)).map(|v| (p, v)))
+    dirs.iter()
+        .flat_map(|d| names.iter().map(move |n| d.join(n)))
+        .find_map(|p| read_json(app, &p).filter(|v| ok(v)).map(|v| (p, v)))
 }
 
 /// The TASK as it was dropped (for its `params`): in baton's own folders, by its file name.
@@ -483,7 +502,15 @@ fn summarize(path: &Path, with_detail: bool) -> Option<ReportSummary> {
     let mut plans_dirs: Vec<String> = r.plans_dirs.iter().map(|d| host(d)).collect();
     plans_dirs.sort();
     plans_dirs.dedup();
-    Some(ReportSummary { plans_dirs, generated_at: r.generated_at, present, expected, false_claims: r.false_claims.len(), gaps: r.gaps.len(), detail })
+    Some(ReportSummary {
+        plans_dirs,
+        generated_at: r.generated_at,
+        present,
+        expected,
+        false_claims: r.false_claims.len(),
+        gaps: r.gaps.len(),
+        detail,
+    })
 }
 
 /// How many report files are read to find the plans sets and their histories.
@@ -518,7 +545,11 @@ pub(crate) fn audits(app: &App, set: Option<&str>) -> Res<Value> {
         .flatten()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("PLANS_AUDIT_REPORT_") && n.ends_with(".json")))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("PLANS_AUDIT_REPORT_") && n.ends_with(".json"))
+        })
         .collect();
     files.sort_by_key(|p| audit_key(p));
     let recent: Vec<PathBuf> = files.iter().rev().take(SCAN).rev().cloned().collect();
@@ -546,7 +577,8 @@ pub(crate) fn audits(app: &App, set: Option<&str>) -> Res<Value> {
         .map(str::to_string)
         .or_else(|| sets.iter().find(|x| x.0 == own).map(|x| x.0.clone()))
         .or_else(|| sets.first().map(|x| x.0.clone()));
-    let mine: Vec<&(PathBuf, ReportSummary)> = all.iter().filter(|(_, s)| Some(set_key(&s.plans_dirs)) == chosen).collect();
+    let mine: Vec<&(PathBuf, ReportSummary)> =
+        all.iter().filter(|(_, s)| Some(set_key(&s.plans_dirs)) == chosen).collect();
     let mine: Vec<&(PathBuf, ReportSummary)> = mine.iter().rev().take(HISTORY).rev().copied().collect();
     let point = |s: &ReportSummary| {
         json!({"generated_at": s.generated_at, "present": s.present, "expected": s.expected,
@@ -606,7 +638,8 @@ pub(crate) fn library(app: &App, threshold: f64) -> Res<Value> {
     let dedup = match cached {
         Some((_, v)) => v,
         None => {
-            let report = baton_fp::dedup::find_groups(state, &baton_fp::dedup::DedupOptions::default()).map_err(|e| e.to_string())?;
+            let report = baton_fp::dedup::find_groups(state, &baton_fp::dedup::DedupOptions::default())
+                .map_err(|e| e.to_string())?;
             let groups: Vec<Value> = report
                 .groups
                 .iter()

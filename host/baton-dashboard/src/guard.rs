@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -115,7 +115,8 @@ pub(crate) async fn require_key(State(app): State<Arc<App>>, req: Request, next:
     if let Some(origin) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok())
         && !app.hosts.allows_origin(origin)
     {
-        return ApiError::new(StatusCode::FORBIDDEN, "forbidden_origin", "requests from other origins are refused").into_response();
+        return ApiError::new(StatusCode::FORBIDDEN, "forbidden_origin", "requests from other origins are refused")
+            .into_response();
     }
     match bearer(req.headers()).and_then(|s| app.auth.check(s)) {
         Some(crate::auth::Who::Key | crate::auth::Who::Session) => next.run(req).await,
@@ -144,10 +145,23 @@ mod tests {
         for ok in ["127.0.0.1:7878", "localhost:7878", "LOCALHOST:7878", "[::1]:7878", "dash.local:7878"] {
             assert!(h.allows(ok), "{ok}");
         }
-        for bad in ["evil.com:7878", "127.0.0.1:80", "127.0.0.1", "localhost", "", "127.0.0.1.evil.com:7878", "[::2]:7878", "evil.com"] {
+        for bad in [
+            "evil.com:7878",
+            "127.0.0.1:80",
+            "127.0.0.1",
+            "localhost",
+            "",
+            "127.0.0.1.evil.com:7878",
+            "[::2]:7878",
+            "evil.com",
+        ] {
             assert!(!h.allows(bad), "{bad}");
         }
         assert!(h.allows_origin("http://127.0.0.1:7878"));
-        assert!(!h.allows_origin("https://127.0.0.1:7878") && !h.allows_origin("http://evil.com:7878") && !h.allows_origin("null"));
+        assert!(
+            !h.allows_origin("https://127.0.0.1:7878")
+                && !h.allows_origin("http://evil.com:7878")
+                && !h.allows_origin("null")
+        );
     }
 }

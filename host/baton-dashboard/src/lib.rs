@@ -106,7 +106,10 @@ pub fn parse_addr(s: &str) -> Result<SocketAddr, DashboardError> {
         return Ok(a);
     }
     match s.rsplit_once(':') {
-        Some(("localhost", port)) => port.parse::<u16>().map(|p| SocketAddr::from(([127, 0, 0, 1], p))).map_err(|_| DashboardError::Address(s.into())),
+        Some(("localhost", port)) => port
+            .parse::<u16>()
+            .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+            .map_err(|_| DashboardError::Address(s.into())),
         Some(_) => s.to_socket_addrs().ok().and_then(|mut a| a.next()).ok_or_else(|| DashboardError::Address(s.into())),
         None => Err(DashboardError::Address(s.into())),
     }

@@ -12,9 +12,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -61,7 +61,11 @@ pub(crate) fn watcher(
             }
             let c = conn.clone();
             let probe = probe.clone();
-            let Ok(now) = tokio::task::spawn_blocking(move || probe(&c.lock().unwrap_or_else(|e| e.into_inner()))).await else { continue };
+            let Ok(now) =
+                tokio::task::spawn_blocking(move || probe(&c.lock().unwrap_or_else(|e| e.into_inner()))).await
+            else {
+                continue;
+            };
             if last != Some(now) {
                 rev += 1;
                 last = Some(now);
@@ -76,7 +80,12 @@ pub(crate) fn watcher(
 pub(crate) async fn live(State(app): State<Arc<App>>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
     let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
     if !origin.is_some_and(|o| app.hosts.allows_origin(o)) {
-        return ApiError::new(StatusCode::FORBIDDEN, "forbidden_origin", "the live feed takes connections from the dashboard's own page only").into_response();
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden_origin",
+            "the live feed takes connections from the dashboard's own page only",
+        )
+        .into_response();
     }
     ws.max_message_size(4096).on_upgrade(move |socket| session(socket, app))
 }
@@ -86,7 +95,10 @@ async fn session(mut socket: WebSocket, app: Arc<App>) {
     let token = match &first {
         Ok(Some(Ok(Message::Text(t)))) => {
             let t = t.as_str().trim();
-            serde_json::from_str::<serde_json::Value>(t).ok().and_then(|v| v["token"].as_str().map(str::to_string)).unwrap_or_else(|| t.to_string())
+            serde_json::from_str::<serde_json::Value>(t)
+                .ok()
+                .and_then(|v| v["token"].as_str().map(str::to_string))
+                .unwrap_or_else(|| t.to_string())
         }
         _ => String::new(),
     };
@@ -95,7 +107,9 @@ async fn session(mut socket: WebSocket, app: Arc<App>) {
         return;
     }
     let mut rx = app.live.clone();
-    let hello = |kind: &str, v: Version| Message::Text(serde_json::json!({"type": kind, "seq": v.seq, "rev": v.rev}).to_string().into());
+    let hello = |kind: &str, v: Version| {
+        Message::Text(serde_json::json!({"type": kind, "seq": v.seq, "rev": v.rev}).to_string().into())
+    };
     let v = *rx.borrow_and_update();
     if socket.send(hello("hello", v)).await.is_err() {
         return;

@@ -25,13 +25,23 @@ pub(crate) fn write(out: &mut String) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
     };
     if let (Some(u), Some(s)) = (field(14), field(15)) {
-        put("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", (u + s) / TICKS_PER_SEC);
+        put(
+            "process_cpu_seconds_total",
+            "counter",
+            "Total user and system CPU time spent in seconds.",
+            (u + s) / TICKS_PER_SEC,
+        );
     }
     let boot = std::fs::read_to_string("/proc/stat")
         .ok()
         .and_then(|s| s.lines().find_map(|l| l.strip_prefix("btime ").and_then(|v| v.trim().parse::<f64>().ok())));
     if let (Some(start), Some(boot)) = (field(22), boot) {
-        put("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", boot + start / TICKS_PER_SEC);
+        put(
+            "process_start_time_seconds",
+            "gauge",
+            "Start time of the process since unix epoch in seconds.",
+            boot + start / TICKS_PER_SEC,
+        );
     }
     if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
         if let Some(rss) = status_kb(&status, "VmRSS:") {
@@ -44,9 +54,11 @@ pub(crate) fn write(out: &mut String) {
     if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
         put("process_open_fds", "gauge", "Number of open file descriptors.", fds.count() as f64);
     }
-    let max = std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|l| l.lines().find(|l| l.starts_with("Max open files")).and_then(|l| l.split_whitespace().nth(3)?.parse::<f64>().ok()));
+    let max = std::fs::read_to_string("/proc/self/limits").ok().and_then(|l| {
+        l.lines()
+            .find(|l| l.starts_with("Max open files"))
+            .and_then(|l| l.split_whitespace().nth(3)?.parse::<f64>().ok())
+    });
     if let Some(max) = max {
         put("process_max_fds", "gauge", "Maximum number of open file descriptors.", max);
     }

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use baton_ledger::Ledger;
 
-use crate::data::{self, TaskQuery};
 use crate::App;
+use crate::data::{self, TaskQuery};
 
 /// What a retry did to one task.
 #[derive(Debug, serde::Serialize)]
@@ -40,9 +40,14 @@ pub(crate) fn matching(ledger: &Ledger, q: &TaskQuery) -> Result<Vec<String>, St
 /// (`baton_pipeline::retry`, what `baton retry --all` uses). An id no longer in `03_failed/`,
 /// or one the pipeline refuses (it is running now, the file is not a TASK), is reported with
 /// `moved_to: None` and the reason.
-pub(crate) fn all_matching(app: &App, ledger: &mut Ledger, ids: Vec<String>) -> Result<Vec<Moved>, baton_pipeline::PipelineError> {
+pub(crate) fn all_matching(
+    app: &App,
+    ledger: &mut Ledger,
+    ids: Vec<String>,
+) -> Result<Vec<Moved>, baton_pipeline::PipelineError> {
     use baton_pipeline::retry::{list_failed, retry_selected};
-    let mut failed: std::collections::HashMap<String, baton_pipeline::retry::FailedHandoff> = std::collections::HashMap::new();
+    let mut failed: std::collections::HashMap<String, baton_pipeline::retry::FailedHandoff> =
+        std::collections::HashMap::new();
     for f in list_failed(&app.paths, &app.cfg.agent)? {
         if let Some(id) = f.id.clone() {
             failed.entry(id).or_insert(f);

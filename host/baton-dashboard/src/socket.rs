@@ -39,7 +39,9 @@ pub(crate) fn serve(path: &Path, app: Arc<App>, url: String) -> Result<tokio::ta
                 let mut reader = tokio::io::BufReader::new(read).take(64);
                 let asked = tokio::time::timeout(std::time::Duration::from_secs(5), reader.read_line(&mut line)).await;
                 let answer = match asked {
-                    Ok(Ok(_)) if line.trim() == "token" => serde_json::json!({"url": url, "token": app.auth.one_time()}),
+                    Ok(Ok(_)) if line.trim() == "token" => {
+                        serde_json::json!({"url": url, "token": app.auth.one_time()})
+                    }
                     _ => serde_json::json!({"error": "send `token`"}),
                 };
                 let _ = write.write_all(format!("{answer}\n").as_bytes()).await;
@@ -62,7 +64,8 @@ pub fn request_token(state: &Path) -> Result<(String, String), DashboardError> {
     stream.write_all(b"token\n").map_err(|e| DashboardError::io(&p, e))?;
     let mut line = String::new();
     std::io::BufReader::new(stream).read_line(&mut line).map_err(|e| DashboardError::io(&p, e))?;
-    let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| DashboardError::Socket(format!("{}: unexpected answer: {e}", p.display())))?;
+    let v: serde_json::Value = serde_json::from_str(&line)
+        .map_err(|e| DashboardError::Socket(format!("{}: unexpected answer: {e}", p.display())))?;
     match (v["url"].as_str(), v["token"].as_str()) {
         (Some(u), Some(t)) => Ok((u.to_string(), t.to_string())),
         _ => Err(DashboardError::Socket(format!("{}: unexpected answer", p.display()))),

@@ -35,7 +35,8 @@ pub(crate) fn metrics(conn: &dyn StatsStore, inputs: &Inputs, extra: &Extra) -> 
     // `baton_plugin_paused` says why: its paused series get a `reason` label.
     for (plugin, why) in &extra.pause_reasons {
         let series = format!("baton_plugin_paused{{plugin=\"{}\"}} 1\n", escape(plugin));
-        text = text.replace(&series, &format!("baton_plugin_paused{{plugin=\"{}\",reason=\"{why}\"}} 1\n", escape(plugin)));
+        text = text
+            .replace(&series, &format!("baton_plugin_paused{{plugin=\"{}\",reason=\"{why}\"}} 1\n", escape(plugin)));
     }
     let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, String)>| {
         let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -44,18 +45,43 @@ pub(crate) fn metrics(conn: &dyn StatsStore, inputs: &Inputs, extra: &Extra) -> 
         }
     };
     let agent = |a: &str| format!("{{agent=\"{}\"}}", escape(a));
-    family("baton_build_info", "gauge", "Always 1; the running baton's version.", vec![(format!("{{version=\"{}\"}}", escape(env!("CARGO_PKG_VERSION"))), "1".into())]);
-    family("baton_unread_returns", "gauge", "RETURNs waiting unread in an agent's inbox (mail, not work).",
-        extra.unread.iter().map(|(a, n)| (agent(a), n.to_string())).collect());
-    family("baton_handoffs_between_agents_open", "gauge", "Handoffs between agents with no RETURN yet, by recipient.",
-        extra.between_agents.iter().map(|(a, (open, _))| (agent(a), open.to_string())).collect());
-    family("baton_handoffs_between_agents_stale", "gauge", "Of those, the ones older than the dashboard's stale age (an hour).",
-        extra.between_agents.iter().map(|(a, (_, stale))| (agent(a), stale.to_string())).collect());
-    family("baton_alerts_firing", "gauge", "Alerts firing now, by rule.",
-        extra.alerts_firing.iter().map(|(r, n)| (format!("{{rule=\"{}\"}}", escape(r)), n.to_string())).collect());
+    family(
+        "baton_build_info",
+        "gauge",
+        "Always 1; the running baton's version.",
+        vec![(format!("{{version=\"{}\"}}", escape(env!("CARGO_PKG_VERSION"))), "1".into())],
+    );
+    family(
+        "baton_unread_returns",
+        "gauge",
+        "RETURNs waiting unread in an agent's inbox (mail, not work).",
+        extra.unread.iter().map(|(a, n)| (agent(a), n.to_string())).collect(),
+    );
+    family(
+        "baton_handoffs_between_agents_open",
+        "gauge",
+        "Handoffs between agents with no RETURN yet, by recipient.",
+        extra.between_agents.iter().map(|(a, (open, _))| (agent(a), open.to_string())).collect(),
+    );
+    family(
+        "baton_handoffs_between_agents_stale",
+        "gauge",
+        "Of those, the ones older than the dashboard's stale age (an hour).",
+        extra.between_agents.iter().map(|(a, (_, stale))| (agent(a), stale.to_string())).collect(),
+    );
+    family(
+        "baton_alerts_firing",
+        "gauge",
+        "Alerts firing now, by rule.",
+        extra.alerts_firing.iter().map(|(r, n)| (format!("{{rule=\"{}\"}}", escape(r)), n.to_string())).collect(),
+    );
     if let Some(ms) = extra.last_pass_ms {
-        family("baton_last_pass_timestamp_seconds", "gauge", "When serve last finished a pass over its inbox (Unix time).",
-            vec![(String::new(), format!("{}", ms as f64 / 1000.0))]);
+        family(
+            "baton_last_pass_timestamp_seconds",
+            "gauge",
+            "When serve last finished a pass over its inbox (Unix time).",
+            vec![(String::new(), format!("{}", ms as f64 / 1000.0))],
+        );
     }
     histograms(conn, &inputs.installed, &mut text)?;
     crate::procfs::write(&mut text);
@@ -68,9 +94,13 @@ pub(crate) fn metrics(conn: &dyn StatsStore, inputs: &Inputs, extra: &Extra) -> 
 /// histograms (see [`baton_ledger::stats`]); each log bucket is counted under the first
 /// Prometheus bound not below its middle, so a bound is exact within the rows' relative error.
 /// A plugin that is not installed is `unknown`, as in `baton_handoffs_total`.
-fn histograms(conn: &dyn StatsStore, installed: &std::collections::BTreeSet<String>, out: &mut String) -> Result<(), String> {
+fn histograms(
+    conn: &dyn StatsStore,
+    installed: &std::collections::BTreeSet<String>,
+    out: &mut String,
+) -> Result<(), String> {
     use baton_ledger::read::StatTable;
-    use baton_ledger::stats::{bucket_value, Hist, PROM_BUCKETS_S};
+    use baton_ledger::stats::{Hist, PROM_BUCKETS_S, bucket_value};
     let mut drop: BTreeMap<String, Hist> = installed.iter().map(|p| (p.clone(), Hist::default())).collect();
     let mut run = drop.clone();
     conn.stat_rows(StatTable::Hours, i64::MIN, i64::MAX, &mut |r| {
@@ -97,8 +127,16 @@ fn histograms(conn: &dyn StatsStore, installed: &std::collections::BTreeSet<Stri
             let _ = writeln!(out, "{name}_count{{plugin=\"{p}\"}} {cumulative}");
         }
     };
-    family("baton_drop_to_return_seconds", "From a TASK landing in the inbox to its RETURN's record, by plugin.", &drop);
-    family("baton_task_run_seconds", "Run time of handoffs that ran a plugin, by plugin (baton_task_duration_seconds by plugin).", &run);
+    family(
+        "baton_drop_to_return_seconds",
+        "From a TASK landing in the inbox to its RETURN's record, by plugin.",
+        &drop,
+    );
+    family(
+        "baton_task_run_seconds",
+        "Run time of handoffs that ran a plugin, by plugin (baton_task_duration_seconds by plugin).",
+        &run,
+    );
     Ok(())
 }
 

@@ -43,17 +43,53 @@ pub const COLLECTIONS: &[(&str, &[&str])] = &[
     ),
     (
         "mediaItemAnalyzedData",
-        &["uuid", "titleIDs", "titleID", "title", "artist", "duration", "bpm", "manualBPM", "keySignatureIndex", "isStraightGrid"],
+        &[
+            "uuid",
+            "titleIDs",
+            "titleID",
+            "title",
+            "artist",
+            "duration",
+            "bpm",
+            "manualBPM",
+            "keySignatureIndex",
+            "isStraightGrid",
+        ],
     ),
     (
         "localMediaItemLocations",
-        &["uuid", "titleIDs", "titleID", "title", "artist", "duration", "isrc", "sourceURIs", "type", "urlBookmarkData"],
+        &[
+            "uuid",
+            "titleIDs",
+            "titleID",
+            "title",
+            "artist",
+            "duration",
+            "isrc",
+            "sourceURIs",
+            "type",
+            "urlBookmarkData",
+        ],
     ),
-    ("globalMediaItemLocations", &["uuid", "titleIDs", "titleID", "title", "artist", "duration", "isrc", "sourceURIs", "type"]),
+    (
+        "globalMediaItemLocations",
+        &["uuid", "titleIDs", "titleID", "title", "artist", "duration", "isrc", "sourceURIs", "type"],
+    ),
     ("historySessions", &["uuid", "deviceName", "deviceType", "startDate", "endDate", "itemUUIDs"]),
     (
         "historySessionItems",
-        &["uuid", "sessionUUID", "titleID", "title", "artist", "duration", "deckNumber", "startTime", "isrc", "originSourceID"],
+        &[
+            "uuid",
+            "sessionUUID",
+            "titleID",
+            "title",
+            "artist",
+            "duration",
+            "deckNumber",
+            "startTime",
+            "isrc",
+            "originSourceID",
+        ],
     ),
     // Playlists and folders (a folder lists its children in `childUUIDs`); a playlist lists its
     // items in order in `itemUUIDs`, and each item (`mediaItemPlaylistItems`) names its playlist
@@ -287,7 +323,11 @@ impl Library {
     }
 
     fn track(&mut self, key: &str) -> &mut Track {
-        self.tracks.entry(key.to_string()).or_insert_with(|| Track { key: key.to_string(), source: "djay".into(), ..Track::default() })
+        self.tracks.entry(key.to_string()).or_insert_with(|| Track {
+            key: key.to_string(),
+            source: "djay".into(),
+            ..Track::default()
+        })
     }
 
     /// Reads one row of `database2`. Rows of other collections are ignored (not counted).
@@ -360,13 +400,15 @@ impl Library {
                     }
                 }
                 let cues = o.objects("cuePoints").into_iter().filter_map(|c| cue(c, "time", "endTime")).collect();
-                let loops = o.objects("loopRegions").into_iter().filter_map(|c| cue(c, "startTime", "endTime")).collect();
-                let fingerprint = o.object("audioAlignmentFingerprint").or_else(|| o.object("timestampIdentifier")).and_then(|f| {
-                    f.fields.iter().find_map(|(_, v)| match v {
-                        tsaf::Value::Data(d) => Some(d.len() as u64),
-                        _ => None,
-                    })
-                });
+                let loops =
+                    o.objects("loopRegions").into_iter().filter_map(|c| cue(c, "startTime", "endTime")).collect();
+                let fingerprint =
+                    o.object("audioAlignmentFingerprint").or_else(|| o.object("timestampIdentifier")).and_then(|f| {
+                        f.fields.iter().find_map(|(_, v)| match v {
+                            tsaf::Value::Data(d) => Some(d.len() as u64),
+                            _ => None,
+                        })
+                    });
                 let (pc, rating, color, manual, tags) =
                     (o.int("playCount"), o.int("rating"), o.int("colorIndex"), o.num("manualBPM"), o.strings("tags"));
                 let t = self.track(key);
@@ -384,7 +426,8 @@ impl Library {
                 t.fingerprint_bytes = fingerprint;
             }
             "mediaItemAnalyzedData" => {
-                let (bpm, ki, manual, straight) = (o.num("bpm"), o.int("keySignatureIndex"), o.num("manualBPM"), o.bool("isStraightGrid"));
+                let (bpm, ki, manual, straight) =
+                    (o.num("bpm"), o.int("keySignatureIndex"), o.num("manualBPM"), o.bool("isStraightGrid"));
                 let t = self.track(key);
                 fill(t);
                 t.bpm = bpm.filter(|b| *b > 0.0);
@@ -457,7 +500,8 @@ impl Library {
                 });
             }
             "mediaItemPlaylistItems" => {
-                let (Some(playlist), Some(track)) = (nonempty(o.str("playlistUUID")), nonempty(o.str("mediaItemUUID"))) else {
+                let (Some(playlist), Some(track)) = (nonempty(o.str("playlistUUID")), nonempty(o.str("mediaItemUUID")))
+                else {
                     self.count(collection).read -= 1;
                     self.count(collection).skipped += 1;
                     let error = "a playlist item without `playlistUUID` or `mediaItemUUID`".to_string();
@@ -491,13 +535,19 @@ impl Library {
                 continue;
             }
             // A playlist read with its tracks (Rekordbox's) keeps them; djay's items follow.
-            let mut out = Playlist { key: p.key.clone(), name: p.name.clone(), tracks: p.tracks.clone(), ..Playlist::default() };
+            let mut out =
+                Playlist { key: p.key.clone(), name: p.name.clone(), tracks: p.tracks.clone(), ..Playlist::default() };
             let listed: Vec<&PlaylistItem> = p.items.iter().filter_map(|k| items.get(k.as_str()).copied()).collect();
             let listed_keys: BTreeSet<&str> = listed.iter().map(|i| i.key.as_str()).collect();
-            let rest = by_playlist.get(p.key.as_str()).into_iter().flatten().filter(|i| !listed_keys.contains(i.key.as_str()));
+            let rest =
+                by_playlist.get(p.key.as_str()).into_iter().flatten().filter(|i| !listed_keys.contains(i.key.as_str()));
             let mut seen: BTreeSet<&str> = p.tracks.iter().map(String::as_str).collect();
             for i in listed.iter().copied().chain(rest.copied()) {
-                let key = if self.tracks.contains_key(&i.track) { Some(i.track.as_str()) } else { lower.get(&i.track.to_lowercase()).copied() };
+                let key = if self.tracks.contains_key(&i.track) {
+                    Some(i.track.as_str())
+                } else {
+                    lower.get(&i.track.to_lowercase()).copied()
+                };
                 match key {
                     Some(k) if seen.insert(k) => out.tracks.push(k.to_string()),
                     Some(_) => out.repeats += 1,
@@ -538,7 +588,11 @@ impl Library {
                 None => true,
                 Some(why) => {
                     let shown: String = key.chars().take(120).flat_map(char::escape_default).collect();
-                    errors.push(RecordError { collection: collection.into(), key: shown, error: format!("not written: the key {why}") });
+                    errors.push(RecordError {
+                        collection: collection.into(),
+                        key: shown,
+                        error: format!("not written: the key {why}"),
+                    });
                     false
                 }
             }
@@ -695,14 +749,25 @@ mod tests {
         lib.sessions.insert("s".into(), Session { uuid: "s\u{0}".into(), ..Session::default() });
         lib.plays.push(Play { uuid: "p".repeat(MAX_KEY + 1), ..Play::default() });
         lib.plays.push(Play { uuid: "p1".into(), ..Play::default() });
-        lib.playlists.push(Playlist { key: "l".into(), tracks: vec!["good".into(), "bad\nkey".into()], ..Playlist::default() });
+        lib.playlists.push(Playlist {
+            key: "l".into(),
+            tracks: vec!["good".into(), "bad\nkey".into()],
+            ..Playlist::default()
+        });
         assert_eq!(lib.set_aside_bad_keys(["t", "s", "p", "l"]), 3);
         assert_eq!(lib.tracks.keys().collect::<Vec<_>>(), ["good"]);
         assert!(lib.sessions.is_empty());
         assert_eq!(lib.plays.len(), 1);
         assert_eq!((lib.playlists[0].tracks.clone(), lib.playlists[0].missing), (vec!["good".to_string()], 1));
         let e: Vec<(&str, &str)> = lib.errors.iter().map(|e| (e.collection.as_str(), e.error.as_str())).collect();
-        assert_eq!(e, [("t", "not written: the key holds a control character"), ("s", "not written: the key holds a control character"), ("p", "not written: the key is longer than the catalog's 1,024 bytes")]);
+        assert_eq!(
+            e,
+            [
+                ("t", "not written: the key holds a control character"),
+                ("s", "not written: the key holds a control character"),
+                ("p", "not written: the key is longer than the catalog's 1,024 bytes")
+            ]
+        );
         assert_eq!(lib.errors[0].key, "bad\\nkey");
     }
 

@@ -57,7 +57,9 @@ fn attrs(e: &BytesStart) -> Result<HashMap<String, String>, RekordboxError> {
     for a in e.attributes() {
         let a = a.map_err(|err| RekordboxError::Xml { at: 0, detail: err.to_string() })?;
         let k = a.key.into_inner().to_string();
-        let v = a.normalized_value(XmlVersion::Implicit1_0).map_err(|err| RekordboxError::Xml { at: 0, detail: err.to_string() })?;
+        let v = a
+            .normalized_value(XmlVersion::Implicit1_0)
+            .map_err(|err| RekordboxError::Xml { at: 0, detail: err.to_string() })?;
         m.insert(k, v.into_owned());
     }
     Ok(m)
@@ -201,7 +203,11 @@ pub fn read(xml: &str, source: &str) -> Result<Library, RekordboxError> {
                 if let Some((p, key_type)) = current.as_mut() {
                     let a = attrs(&e)?;
                     if let Some(k) = a.get("Key") {
-                        let key = if *key_type == 1 { by_location.get(k).cloned() } else { Some(format!("{pre}{}", k.trim())) };
+                        let key = if *key_type == 1 {
+                            by_location.get(k).cloned()
+                        } else {
+                            Some(format!("{pre}{}", k.trim()))
+                        };
                         match key {
                             Some(key) if lib.tracks.contains_key(&key) => p.tracks.push(key),
                             _ => playlist_counts.unknown_fields += 1,
@@ -270,11 +276,17 @@ pub fn write(tracks: &[ExportTrack], playlists: &[ExportPlaylist]) -> String {
     x.push_str("\" Company=\"baton\"/>\n");
     x.push_str(&format!("  <COLLECTION Entries=\"{}\">\n", tracks.len()));
     for (i, t) in tracks.iter().enumerate() {
-        x.push_str(&format!("    <TRACK TrackID=\"{}\" Name=\"{}\" Artist=\"{}\"", i + 1, esc(&t.title), esc(&t.artist)));
+        x.push_str(&format!(
+            "    <TRACK TrackID=\"{}\" Name=\"{}\" Artist=\"{}\"",
+            i + 1,
+            esc(&t.title),
+            esc(&t.artist)
+        ));
         if let Some(a) = &t.album {
             x.push_str(&format!(" Album=\"{}\"", esc(a)));
         }
-        let kind = t.path.rsplit('.').next().filter(|e| e.len() <= 5 && !e.contains('/')).unwrap_or("").to_ascii_uppercase();
+        let kind =
+            t.path.rsplit('.').next().filter(|e| e.len() <= 5 && !e.contains('/')).unwrap_or("").to_ascii_uppercase();
         if !kind.is_empty() {
             x.push_str(&format!(" Kind=\"{} File\"", esc(&kind)));
         }
@@ -293,7 +305,11 @@ pub fn write(tracks: &[ExportTrack], playlists: &[ExportPlaylist]) -> String {
     x.push_str("  </COLLECTION>\n  <PLAYLISTS>\n");
     x.push_str(&format!("    <NODE Type=\"0\" Name=\"ROOT\" Count=\"{}\">\n", playlists.len()));
     for p in playlists {
-        x.push_str(&format!("      <NODE Name=\"{}\" Type=\"1\" KeyType=\"0\" Entries=\"{}\">\n", esc(&p.name), p.tracks.len()));
+        x.push_str(&format!(
+            "      <NODE Name=\"{}\" Type=\"1\" KeyType=\"0\" Entries=\"{}\">\n",
+            esc(&p.name),
+            p.tracks.len()
+        ));
         for &i in &p.tracks {
             x.push_str(&format!("        <TRACK Key=\"{}\"/>\n", i + 1));
         }
@@ -316,7 +332,10 @@ mod tests {
             assert_eq!(path_from_location(&loc).as_deref(), Some(p));
         }
         assert_eq!(location_from_path("/a b/c.mp3"), "file://localhost/a%20b/c.mp3");
-        assert_eq!(path_from_location("file:///D:%5CNP3-TEST-MP3%5CVoodoo.mp3").as_deref(), Some("D:/NP3-TEST-MP3/Voodoo.mp3"));
+        assert_eq!(
+            path_from_location("file:///D:%5CNP3-TEST-MP3%5CVoodoo.mp3").as_deref(),
+            Some("D:/NP3-TEST-MP3/Voodoo.mp3")
+        );
         assert_eq!(path_from_location("file://localhost/C:/Music/a.mp3").as_deref(), Some("C:/Music/a.mp3"));
         assert_eq!(path_from_location("spotify:track:1"), None);
     }

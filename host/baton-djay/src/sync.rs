@@ -108,7 +108,11 @@ pub enum Existing {
 pub enum Decision {
     /// A link made by hand stays as it is.
     Manual(String),
-    Link { key: String, method: String, score: f64 },
+    Link {
+        key: String,
+        method: String,
+        score: f64,
+    },
     Ambiguous(Vec<Candidate>),
     Unmatched(String),
 }
@@ -137,7 +141,9 @@ pub fn decide(q: &Query, existing: &Existing, verdict: Verdict, candidates: &[Ca
         }
     }
     match (verdict, candidates.first()) {
-        (Verdict::Match, Some(top)) => Decision::Link { key: top.key.clone(), method: top.method.clone(), score: top.score },
+        (Verdict::Match, Some(top)) => {
+            Decision::Link { key: top.key.clone(), method: top.method.clone(), score: top.score }
+        }
         (Verdict::Ambiguous, _) => {
             let best = candidates.first().map(|c| c.score).unwrap_or(0.0);
             Decision::Ambiguous(candidates.iter().filter(|c| best - c.score < 0.05 + 1e-9).cloned().collect())
@@ -211,9 +217,9 @@ impl IdSync {
                     self.links.push((k.to_string(), key.clone(), method.clone()));
                 }
             }
-            Decision::Ambiguous(c) => {
-                self.ambiguous.push(json!({"djay": djay, "candidates": c.iter().map(candidate_json).collect::<Vec<_>>()}))
-            }
+            Decision::Ambiguous(c) => self
+                .ambiguous
+                .push(json!({"djay": djay, "candidates": c.iter().map(candidate_json).collect::<Vec<_>>()})),
             Decision::Unmatched(reason) => self.unmatched.push(json!({"djay": djay, "reason": reason})),
         }
     }
@@ -309,11 +315,26 @@ mod tests {
     use super::*;
 
     fn cand(key: &str, score: f64, method: &str) -> Candidate {
-        Candidate { key: key.into(), title: "T".into(), artists: vec!["A".into()], duration_ms: Some(1000), score, method: method.into() }
+        Candidate {
+            key: key.into(),
+            title: "T".into(),
+            artists: vec!["A".into()],
+            duration_ms: Some(1000),
+            score,
+            method: method.into(),
+        }
     }
 
     fn q() -> Query {
-        query_for(&Track { key: "0123456789abcdef0123456789abcdef".into(), title: "T".into(), artist: "A".into(), ..Track::default() }, None)
+        query_for(
+            &Track {
+                key: "0123456789abcdef0123456789abcdef".into(),
+                title: "T".into(),
+                artist: "A".into(),
+                ..Track::default()
+            },
+            None,
+        )
     }
 
     #[test]
@@ -326,25 +347,44 @@ mod tests {
     fn matches_link_with_the_matchers_method_and_never_guess() {
         let d = decide(&q(), &Existing::Plugin("old".into()), Verdict::Match, &[cand("t1", 0.97, "normalized")]);
         assert_eq!(d, Decision::Link { key: "t1".into(), method: "normalized".into(), score: 0.97 });
-        let d = decide(&q(), &Existing::None, Verdict::Ambiguous, &[cand("t1", 0.97, "normalized"), cand("t2", 0.95, "normalized"), cand("t3", 0.5, "fuzzy")]);
+        let d = decide(
+            &q(),
+            &Existing::None,
+            Verdict::Ambiguous,
+            &[cand("t1", 0.97, "normalized"), cand("t2", 0.95, "normalized"), cand("t3", 0.5, "fuzzy")],
+        );
         let Decision::Ambiguous(c) = d else { panic!("{d:?}") };
         assert_eq!(c.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(), ["t1", "t2"]);
         let d = decide(&q(), &Existing::None, Verdict::None, &[cand("t1", 0.6, "fuzzy")]);
         assert!(matches!(&d, Decision::Unmatched(r) if r.contains("t1") && r.contains("0.60")), "{d:?}");
         let d = decide(&q(), &Existing::None, Verdict::None, &[]);
-        assert!(matches!(&d, Decision::Unmatched(r) if r.contains("title and artist") && r.contains("music folder")), "{d:?}");
+        assert!(
+            matches!(&d, Decision::Unmatched(r) if r.contains("title and artist") && r.contains("music folder")),
+            "{d:?}"
+        );
     }
 
     #[test]
     fn a_streaming_id_links_first_whatever_scored_higher() {
         let q = query_for(
-            &Track { key: "k".into(), title: "T".into(), streams: vec!["https://open.spotify.com/track/5UqCQaDshqbIk3pkhy4Pjg?si=x".into()], ..Track::default() },
+            &Track {
+                key: "k".into(),
+                title: "T".into(),
+                streams: vec!["https://open.spotify.com/track/5UqCQaDshqbIk3pkhy4Pjg?si=x".into()],
+                ..Track::default()
+            },
             None,
         );
         assert_eq!(q.external_ids[1], "spotify:track:5UqCQaDshqbIk3pkhy4Pjg");
-        let d = decide(&q, &Existing::None, Verdict::Match, &[cand("t1", 0.99, "isrc"), cand("t2", 1.0, "external_id")]);
+        let d =
+            decide(&q, &Existing::None, Verdict::Match, &[cand("t1", 0.99, "isrc"), cand("t2", 1.0, "external_id")]);
         assert_eq!(d, Decision::Link { key: "t2".into(), method: "external_id".into(), score: 1.0 });
-        let d = decide(&q, &Existing::None, Verdict::Ambiguous, &[cand("t2", 1.0, "external_id"), cand("t3", 1.0, "external_id")]);
+        let d = decide(
+            &q,
+            &Existing::None,
+            Verdict::Ambiguous,
+            &[cand("t2", 1.0, "external_id"), cand("t3", 1.0, "external_id")],
+        );
         assert!(matches!(&d, Decision::Ambiguous(c) if c.len() == 2), "{d:?}");
         assert_eq!(stream_ids("soundcloud:tracks:1"), ["soundcloud:tracks:1", "soundcloud:track:1"]);
     }

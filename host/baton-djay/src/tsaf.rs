@@ -247,10 +247,9 @@ impl Reader<'_> {
     fn reference(&mut self) -> Result<String, DecodeError> {
         let at = self.pos;
         let i = self.byte()? as usize;
-        self.strings
-            .get(i)
-            .cloned()
-            .ok_or_else(|| self.err_at(at, format!("reference to string {i}, but only {} are defined", self.strings.len())))
+        self.strings.get(i).cloned().ok_or_else(|| {
+            self.err_at(at, format!("reference to string {i}, but only {} are defined", self.strings.len()))
+        })
     }
 
     /// A string token (`08` or `05`), as keys and class names are written.
@@ -352,7 +351,8 @@ impl Reader<'_> {
                     Some(Some(v)) => Ok(v.clone()),
                     // One that encloses this value: kept as the reference it is.
                     Some(None) => Ok(Value::Ref(i as u32)),
-                    None => Err(self.err_at(at, format!("reference to container {i}, but only {} started", self.containers.len()))),
+                    None => Err(self
+                        .err_at(at, format!("reference to container {i}, but only {} started", self.containers.len()))),
                 }
             }
             T_OBJECT => {
@@ -363,7 +363,10 @@ impl Reader<'_> {
             T_DATA => {
                 let slot = self.start();
                 let n = self.count(at, "data block")?;
-                let data = self.b.get(self.pos..self.pos + n).ok_or_else(|| self.err_at(at, format!("data block of {n} bytes is cut off")))?;
+                let data = self
+                    .b
+                    .get(self.pos..self.pos + n)
+                    .ok_or_else(|| self.err_at(at, format!("data block of {n} bytes is cut off")))?;
                 let data = data.to_vec();
                 self.pos += n;
                 // Zero padding up to the next multiple of 4 (a key never starts with 0x00).
@@ -442,7 +445,9 @@ impl Reader<'_> {
 /// Field names are identifiers: an ASCII letter, then letters, digits or `_`.
 fn is_key(s: &str) -> bool {
     let mut c = s.bytes();
-    c.next().is_some_and(|b| b.is_ascii_alphabetic()) && c.all(|b| b.is_ascii_alphanumeric() || b == b'_') && s.len() <= 64
+    c.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && c.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && s.len() <= 64
 }
 
 /// Seconds since 2001-01-01T00:00:00Z (CFAbsoluteTime) to seconds since the Unix epoch.
@@ -467,7 +472,13 @@ pub fn rfc3339_from_unix_ms(ms: i64) -> String {
 /// RFC 3339 (`Z` or `±hh:mm`, optional fraction) to Unix milliseconds.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
@@ -678,7 +689,6 @@ mod tests {
         assert_eq!(o.num("type"), Some(1.0));
     }
 
-
     /// The real blobs of `shared/realworld/djay` (macOS ones from ArloL/music-stuff, Windows
     /// ones from chrisle/djay-connect), read in place; `$BATON_REALWORLD` overrides.
     fn realworld(name: &str) -> Vec<u8> {
@@ -686,7 +696,8 @@ mod tests {
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/realworld"));
         let p = dir.join("djay").join(name);
-        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e} (the real-world corpus; set BATON_REALWORLD)", p.display()))
+        std::fs::read(&p)
+            .unwrap_or_else(|e| panic!("{}: {e} (the real-world corpus; set BATON_REALWORLD)", p.display()))
     }
 
     #[test]
@@ -701,11 +712,16 @@ mod tests {
         assert_eq!(o.get("playCount"), Some(&Value::Int(38)));
         assert_eq!(o.strings("userChangedCloudKeys").len(), 6);
         let end = o.object("endPoint").unwrap();
-        assert_eq!((end.class.as_str(), end.num("time"), end.get("number")), ("ADCCuePoint", Some(f64::from(272.825_77_f32)), Some(&Value::Int(0))));
+        assert_eq!(
+            (end.class.as_str(), end.num("time"), end.get("number")),
+            ("ADCCuePoint", Some(f64::from(272.825_77_f32)), Some(&Value::Int(0)))
+        );
         assert_eq!(o.object("automixStartPoint").unwrap().num("time"), Some(f64::from(17.474_762_f32)));
         let fp = o.object("timestampIdentifier").unwrap();
         assert_eq!(fp.class, "ADCAudioAlignmentFingerprint");
-        assert!(matches!(fp.get("timestampIdentifierData"), Some(Value::Data(d)) if d.len() == 4718 && d.starts_with(&[0x78, 0x9C])));
+        assert!(
+            matches!(fp.get("timestampIdentifierData"), Some(Value::Data(d)) if d.len() == 4718 && d.starts_with(&[0x78, 0x9C]))
+        );
         // `02 07` after playCount: the fingerprint object (container 7) referred to again.
         assert_eq!(o.fields.last(), Some(&("timestampIdentifier".to_string(), Value::Ref(7))));
 
@@ -814,7 +830,9 @@ mod tests {
             realworld("blobs-macos/ArloL-guiboratto-mediaItemUserData.bin")[..700].to_vec(),
         ] {
             for i in 0..blob.len() {
-                for v in [0x00, 0x02, 0x05, 0x08, 0x0A, 0x0B, 0x0F, 0x12, 0x13, 0x14, 0x15, 0x18, 0x21, 0x2B, 0x30, 0xFF] {
+                for v in
+                    [0x00, 0x02, 0x05, 0x08, 0x0A, 0x0B, 0x0F, 0x12, 0x13, 0x14, 0x15, 0x18, 0x21, 0x2B, 0x30, 0xFF]
+                {
                     let mut b = blob.clone();
                     b[i] = v;
                     let _ = decode(&b);
@@ -828,7 +846,10 @@ mod tests {
     fn dates_round_trip() {
         assert_eq!(cf_to_rfc3339(0.0), "2001-01-01T00:00:00.000Z");
         assert_eq!(parse_rfc3339("2001-01-01T00:00:00Z"), Some(978_307_200_000));
-        assert_eq!(parse_rfc3339("2026-03-06T15:26:40.5+01:00"), Some(((794_500_000.5 + CF_EPOCH_UNIX) * 1000.0) as i64));
+        assert_eq!(
+            parse_rfc3339("2026-03-06T15:26:40.5+01:00"),
+            Some(((794_500_000.5 + CF_EPOCH_UNIX) * 1000.0) as i64)
+        );
         assert_eq!(parse_rfc3339("yesterday"), None);
         assert_eq!(rfc3339_from_unix_ms(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
     }

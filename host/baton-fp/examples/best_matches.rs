@@ -16,7 +16,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let first = db.fingerprint_by_id(1)?.ok_or("the library is empty")?;
     let t = Instant::now();
     matcher.best_matches(&first, 0.85, 10, |_| true, || false)?;
-    println!("first call (opens the database, reads the library, builds the index): {:.1} ms", t.elapsed().as_secs_f64() * 1000.0);
+    println!(
+        "first call (opens the database, reads the library, builds the index): {:.1} ms",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
     let mut times = Vec::new();
     let mut found = 0;
     for q in 0..queries {

@@ -51,12 +51,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // so that other load on the machine does not count)
     let reps = 3;
     let t = cpu_seconds();
-    let n: usize = (0..reps).flat_map(|_| pairs.iter()).filter_map(|&(i, j)| search(&fps[i].1, &fps[j].1)).map(|c| c.overlap).sum();
+    let n: usize = (0..reps)
+        .flat_map(|_| pairs.iter())
+        .filter_map(|&(i, j)| search(&fps[i].1, &fps[j].1))
+        .map(|c| c.overlap)
+        .sum();
     let new_ms = (cpu_seconds() - t) * 1e3 / (reps * pairs.len()).max(1) as f64;
     let t = cpu_seconds();
-    let o: usize = (0..reps).flat_map(|_| pairs.iter()).filter_map(|&(i, j)| compare::compare(&fps[i].1, &fps[j].1, compare::DEFAULT_MAX_OFFSET)).map(|c| c.overlap).sum();
+    let o: usize = (0..reps)
+        .flat_map(|_| pairs.iter())
+        .filter_map(|&(i, j)| compare::compare(&fps[i].1, &fps[j].1, compare::DEFAULT_MAX_OFFSET))
+        .map(|c| c.overlap)
+        .sum();
     let old_ms = (cpu_seconds() - t) * 1e3 / (reps * pairs.len()).max(1) as f64;
-    println!("CPU per pair, one thread: search {new_ms:.3} ms, old ±15 s compare {old_ms:.3} ms ({} items aligned)", n.min(o));
+    println!(
+        "CPU per pair, one thread: search {new_ms:.3} ms, old ±15 s compare {old_ms:.3} ms ({} items aligned)",
+        n.min(o)
+    );
     let (mut tp, mut fp_, mut fneg, mut otp, mut ofp, mut ofn) = (0, 0, 0, 0, 0, 0);
     let (mut min_true, mut max_false) = (f64::MAX, f64::MIN);
     let mut missed = Vec::new();
@@ -69,24 +80,52 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .is_some_and(|o| o.score >= 0.85 && o.overlap * 2 >= fps[i].1.len().min(fps[j].1.len()));
         let name = |k: usize| fps[k].0.file_name().unwrap().to_string_lossy().into_owned();
         if show_pairs && (same || c.contrast > 0.05) {
-            println!("{}\t{:.4}\t{:.4}\t{:+.1}\t{}\t{}\t{}", same, c.contrast, c.score, c.offset_seconds, c.overlap, name(i), name(j));
+            println!(
+                "{}\t{:.4}\t{:.4}\t{:+.1}\t{}\t{}\t{}",
+                same,
+                c.contrast,
+                c.score,
+                c.offset_seconds,
+                c.overlap,
+                name(i),
+                name(j)
+            );
         }
         if same {
             min_true = min_true.min(c.contrast);
-            if new { tp += 1 } else { fneg += 1; missed.push(format!("{} {} contrast {:.3} sim {:.3}", name(i), name(j), c.contrast, c.score)) }
+            if new {
+                tp += 1
+            } else {
+                fneg += 1;
+                missed.push(format!("{} {} contrast {:.3} sim {:.3}", name(i), name(j), c.contrast, c.score))
+            }
             if old { otp += 1 } else { ofn += 1 }
         } else {
             if c.contrast > max_false {
                 max_false = c.contrast;
-                worst_false = Some(format!("{} {} contrast {:.3} sim {:.3} at {:+.1} s", name(i), name(j), c.contrast, c.score, c.offset_seconds));
+                worst_false = Some(format!(
+                    "{} {} contrast {:.3} sim {:.3} at {:+.1} s",
+                    name(i),
+                    name(j),
+                    c.contrast,
+                    c.score,
+                    c.offset_seconds
+                ));
             }
-            if new { fp_ += 1 }
-            if old { ofp += 1 }
+            if new {
+                fp_ += 1
+            }
+            if old {
+                ofp += 1
+            }
         }
     }
     let pr = |tp: i32, fp: i32, fneg: i32| (tp as f64 / (tp + fp).max(1) as f64, tp as f64 / (tp + fneg).max(1) as f64);
     println!("{} files, {} pairs, {:.3} ms per pair (search)", fps.len(), pairs.len(), per_pair);
-    println!("true pairs: lowest contrast {min_true:.4}; unrelated pairs: highest contrast {max_false:.4} ({})", worst_false.unwrap_or_default());
+    println!(
+        "true pairs: lowest contrast {min_true:.4}; unrelated pairs: highest contrast {max_false:.4} ({})",
+        worst_false.unwrap_or_default()
+    );
     let (p, r) = pr(tp, fp_, fneg);
     println!("search + contrast: precision {p:.3} recall {r:.3} ({tp} found, {fp_} false, {fneg} missed)");
     let (p, r) = pr(otp, ofp, ofn);

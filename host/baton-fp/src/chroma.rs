@@ -139,7 +139,13 @@ impl Integral {
                 }
             };
             let v = ((1.0 + a) / (1.0 + b)).ln();
-            let q = if v < t1 { if v < t0 { 0 } else { 1 } } else if v < t2 { 2 } else { 3 };
+            let q = if v < t1 {
+                if v < t0 { 0 } else { 1 }
+            } else if v < t2 {
+                2
+            } else {
+                3
+            };
             bits = (bits << 2) | [0u32, 1, 3, 2][q];
         }
         bits

@@ -69,7 +69,16 @@ pub struct Comparison {
 
 impl Comparison {
     fn at(score: f64, offset: i32, overlap: usize, contrast: f64, method: &'static str) -> Self {
-        Comparison { score, offset, offset_seconds: offset as f64 * ITEM_SECONDS, overlap, contrast, method, speed: 1.0, evidence: None }
+        Comparison {
+            score,
+            offset,
+            offset_seconds: offset as f64 * ITEM_SECONDS,
+            overlap,
+            contrast,
+            method,
+            speed: 1.0,
+            evidence: None,
+        }
     }
 }
 

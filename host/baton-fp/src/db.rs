@@ -134,10 +134,8 @@ impl Db {
 
     /// Inserts or replaces the row of one scanned file (one transaction: a checkpoint).
     pub fn upsert(&self, row: &FileRow) -> Result<()> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
         self.conn
             .execute(
                 "INSERT INTO fp_files (path, size, mtime_ns, title, artist, album, isrc, duration, codec,
@@ -188,7 +186,8 @@ impl Db {
                 .prepare("INSERT INTO fp_deep (file_id, speed_milli, print) VALUES (?1, ?2, ?3)")
                 .map_err(|e| self.err(e))?;
             for (speed, print) in crate::deep::SPEEDS.iter().zip(prints) {
-                st.execute(params![id, (speed * 1000.0).round() as i64, fingerprint::to_bytes(print)]).map_err(|e| self.err(e))?;
+                st.execute(params![id, (speed * 1000.0).round() as i64, fingerprint::to_bytes(print)])
+                    .map_err(|e| self.err(e))?;
             }
         }
         tx.commit().map_err(|e| self.err(e))
@@ -285,7 +284,9 @@ impl Db {
     pub fn try_for_each_fingerprint(&self, mut f: impl FnMut(i64, &[u32]) -> Result<bool>) -> Result<()> {
         let mut st = self
             .conn
-            .prepare("SELECT id, fingerprint FROM fp_files WHERE fingerprint IS NOT NULL AND quarantined = 0 ORDER BY id")
+            .prepare(
+                "SELECT id, fingerprint FROM fp_files WHERE fingerprint IS NOT NULL AND quarantined = 0 ORDER BY id",
+            )
             .map_err(|e| self.err(e))?;
         let mut rows = st.query([]).map_err(|e| self.err(e))?;
         let mut buf = Vec::new();
@@ -325,7 +326,9 @@ impl Db {
 
     /// Remembers a folder that was scanned (see [`crate::quarantine::Placement`]).
     pub fn add_root(&self, root: &Path) -> Result<()> {
-        self.conn.execute("INSERT OR IGNORE INTO fp_roots (path) VALUES (?1)", [root.to_string_lossy()]).map_err(|e| self.err(e))?;
+        self.conn
+            .execute("INSERT OR IGNORE INTO fp_roots (path) VALUES (?1)", [root.to_string_lossy()])
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -333,7 +336,8 @@ impl Db {
     pub fn roots(&self) -> Result<Vec<PathBuf>> {
         let mut st = self.conn.prepare("SELECT path FROM fp_roots").map_err(|e| self.err(e))?;
         let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(|e| self.err(e))?;
-        let mut v: Vec<PathBuf> = rows.map(|r| r.map(PathBuf::from)).collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))?;
+        let mut v: Vec<PathBuf> =
+            rows.map(|r| r.map(PathBuf::from)).collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))?;
         v.sort();
         Ok(v)
     }
@@ -401,7 +405,13 @@ mod tests {
     fn deep_prints_go_with_their_row_and_a_plain_rescan_drops_them() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("state.sqlite")).unwrap();
-        let row = FileRow { path: "/music/a.flac".into(), size: 1, mtime_ns: 1, fingerprint: Some(vec![1, 2, 3]), ..Default::default() };
+        let row = FileRow {
+            path: "/music/a.flac".into(),
+            size: 1,
+            mtime_ns: 1,
+            fingerprint: Some(vec![1, 2, 3]),
+            ..Default::default()
+        };
         let prints: Vec<Vec<u32>> = (0..crate::deep::SPEEDS.len() as u32).map(|k| vec![k; 100]).collect();
         db.upsert_with_deep(&row, Some(&prints)).unwrap();
         let id = db.get(&row.path).unwrap().unwrap().id;

@@ -26,8 +26,8 @@ pub const MAX_SECONDS: u32 = 120;
 
 /// File extensions treated as audio by a scan (case-insensitive).
 pub const AUDIO_EXTENSIONS: &[&str] = &[
-    "mp3", "m4a", "m4b", "mp4", "aac", "alac", "flac", "ogg", "oga", "opus", "wav", "wave", "aif",
-    "aiff", "aifc", "wma", "ape", "wv", "mka", "webm", "caf",
+    "mp3", "m4a", "m4b", "mp4", "aac", "alac", "flac", "ogg", "oga", "opus", "wav", "wave", "aif", "aiff", "aifc",
+    "wma", "ape", "wv", "mka", "webm", "caf",
 ];
 
 /// True when the path's extension is one of [`AUDIO_EXTENSIONS`].
@@ -49,8 +49,7 @@ pub struct Tags {
 impl Tags {
     /// How many of the tags are present (used by the keeper rule).
     pub fn count(&self) -> u32 {
-        [&self.title, &self.artist, &self.album, &self.isrc].iter().filter(|t| t.is_some()).count()
-            as u32
+        [&self.title, &self.artist, &self.album, &self.isrc].iter().filter(|t| t.is_some()).count() as u32
     }
 }
 
@@ -162,16 +161,13 @@ fn open(file: File, path: &Path) -> Result<Opened> {
 }
 
 fn codec_name(params: &CodecParameters) -> String {
-    symphonia::default::get_codecs()
-        .get_codec(params.codec)
-        .map(|d| d.short_name.to_string())
-        .unwrap_or_else(|| {
-            if params.codec == symphonia::core::codecs::CODEC_TYPE_OPUS {
-                "opus".to_string()
-            } else {
-                format!("unknown({})", params.codec)
-            }
-        })
+    symphonia::default::get_codecs().get_codec(params.codec).map(|d| d.short_name.to_string()).unwrap_or_else(|| {
+        if params.codec == symphonia::core::codecs::CODEC_TYPE_OPUS {
+            "opus".to_string()
+        } else {
+            format!("unknown({})", params.codec)
+        }
+    })
 }
 
 fn is_lossless(codec: &str) -> bool {
@@ -217,9 +213,7 @@ fn info_from(params: &CodecParameters, file_size: u64) -> AudioInfo {
         (Some(n), None, Some(sr)) if sr > 0 => Some(n as f64 / sr as f64),
         _ => None,
     };
-    let bitrate_kbps = duration
-        .filter(|d| *d > 0.5)
-        .map(|d| ((file_size as f64 * 8.0) / d / 1000.0).round() as u32);
+    let bitrate_kbps = duration.filter(|d| *d > 0.5).map(|d| ((file_size as f64 * 8.0) / d / 1000.0).round() as u32);
     AudioInfo {
         lossless: is_lossless(&codec),
         codec,
@@ -281,9 +275,8 @@ fn decode_inner(file: File, path: &Path, max_seconds: u32) -> Result<Decoded> {
     if params.codec == CODEC_TYPE_AAC && params.extra_data.as_deref().is_some_and(aac_is_he) {
         return Err(unsupported(path, "HE-AAC (SBR/PS) is not supported"));
     }
-    let mut decoder = symphonia::default::get_codecs()
-        .make(&params, &DecoderOptions::default())
-        .map_err(|e| match e {
+    let mut decoder =
+        symphonia::default::get_codecs().make(&params, &DecoderOptions::default()).map_err(|e| match e {
             SymError::Unsupported(_) => unsupported(path, format!("codec {} is not supported", info.codec)),
             e => map_sym(path, e, "decoder"),
         })?;
@@ -367,10 +360,10 @@ fn decode_inner(file: File, path: &Path, max_seconds: u32) -> Result<Decoded> {
                 return Err(corrupt(path, format!("sample rate {in_rate} Hz is too low")));
             }
             kind = match &buf {
-                AudioBufferRef::S16(_) | AudioBufferRef::U8(_) | AudioBufferRef::S8(_) | AudioBufferRef::U16(_) => SampleKind::Int16,
-                AudioBufferRef::S32(_) | AudioBufferRef::S24(_)
-                    if params.bits_per_sample.is_some_and(|b| b <= 16) =>
-                {
+                AudioBufferRef::S16(_) | AudioBufferRef::U8(_) | AudioBufferRef::S8(_) | AudioBufferRef::U16(_) => {
+                    SampleKind::Int16
+                }
+                AudioBufferRef::S32(_) | AudioBufferRef::S24(_) if params.bits_per_sample.is_some_and(|b| b <= 16) => {
                     SampleKind::Int16
                 }
                 _ => SampleKind::Float,
@@ -396,9 +389,9 @@ fn decode_inner(file: File, path: &Path, max_seconds: u32) -> Result<Decoded> {
                     match channels {
                         1 => mono_i.extend_from_slice(s),
                         2 => mono_i.extend(s.chunks_exact(2).map(|c| mix2_i16(c[0], c[1]))),
-                        n => mono_i.extend(s.chunks_exact(n).map(|c| {
-                            (c.iter().map(|&v| v as i32).sum::<i32>() / n as i32) as i16
-                        })),
+                        n => mono_i.extend(
+                            s.chunks_exact(n).map(|c| (c.iter().map(|&v| v as i32).sum::<i32>() / n as i32) as i16),
+                        ),
                     }
                 }
                 if to_skip > 0 {
@@ -479,9 +472,7 @@ fn mix_i16(buf: &AudioBufferRef<'_>, out: &mut Vec<i16>) -> bool {
         // FLAC/ALAC deliver 16-bit audio left-aligned in i32
         AudioBufferRef::S32(b) => match b.spec().channels.count() {
             1 => out.extend(b.chan(0).iter().map(|v| (v >> 16) as i16)),
-            2 => out.extend(
-                b.chan(0).iter().zip(b.chan(1)).map(|(l, r)| mix2_i16((l >> 16) as i16, (r >> 16) as i16)),
-            ),
+            2 => out.extend(b.chan(0).iter().zip(b.chan(1)).map(|(l, r)| mix2_i16((l >> 16) as i16, (r >> 16) as i16))),
             _ => return false,
         },
         _ => return false,
@@ -502,7 +493,9 @@ fn mix_f32(buf: &AudioBufferRef<'_>, out: &mut Vec<f32>) -> bool {
             let k = 1.0f32 / 2147483648.0;
             match b.spec().channels.count() {
                 1 => out.extend(b.chan(0).iter().map(|v| *v as f32 * k)),
-                2 => out.extend(b.chan(0).iter().zip(b.chan(1)).map(|(l, r)| 0.5 * (*l as f32 * k) + 0.5 * (*r as f32 * k))),
+                2 => out.extend(
+                    b.chan(0).iter().zip(b.chan(1)).map(|(l, r)| 0.5 * (*l as f32 * k) + 0.5 * (*r as f32 * k)),
+                ),
                 _ => return false,
             }
         }

@@ -60,7 +60,13 @@ pub const KEY_MASK: u32 = 0xFEFE_E9AE;
 /// fingerprints (under 75 s / 37 s) are sampled more densely (1 in 4 / 1 in 2) so that they
 /// still get enough keys.
 pub fn sample_keys(fp: &[u32]) -> Vec<u32> {
-    let modulus = if fp.len() >= 600 { SAMPLE_MOD } else if fp.len() >= 300 { 4 } else { 2 };
+    let modulus = if fp.len() >= 600 {
+        SAMPLE_MOD
+    } else if fp.len() >= 300 {
+        4
+    } else {
+        2
+    };
     let mut k: Vec<u32> = fp.iter().map(|v| v & KEY_MASK).filter(|v| sampled(*v, modulus)).collect();
     k.sort_unstable();
     k.dedup();
@@ -213,7 +219,8 @@ pub fn find_pairs(db: &Db, opts: &DedupOptions) -> Result<(Vec<Pair>, PairStats)
     stats.postings = postings.len() as u64;
     // 2. candidate pairs from runs of equal values, streamed in passes over ranges of the
     //    smaller id so that the list of key-sharing pairs never holds more than PASS_PAIRS
-    let runs: Vec<&[u64]> = postings.chunk_by(|x, y| x >> 32 == y >> 32).filter(|r| r.len() >= 2 && r.len() <= MAX_POSTINGS).collect();
+    let runs: Vec<&[u64]> =
+        postings.chunk_by(|x, y| x >> 32 == y >> 32).filter(|r| r.len() >= 2 && r.len() <= MAX_POSTINGS).collect();
     let mut verified = Vec::new();
     for (lo, hi) in pass_ranges(&runs, PASS_PAIRS) {
         let mut pairs: Vec<u64> = runs
@@ -329,10 +336,13 @@ impl UnionFind {
             let r = self.find(k);
             m.entry(r).or_default().push(k);
         }
-        let mut g: Vec<Vec<i64>> = m.into_values().map(|mut v| {
-            v.sort_unstable();
-            v
-        }).collect();
+        let mut g: Vec<Vec<i64>> = m
+            .into_values()
+            .map(|mut v| {
+                v.sort_unstable();
+                v
+            })
+            .collect();
         g.sort();
         g
     }
@@ -462,7 +472,14 @@ pub fn find_groups(db_path: &Path, opts: &DedupOptions) -> Result<DedupReport> {
                 continue;
             }
             file_of.insert(r.id, files.len());
-            let m = Member { id: r.id, path: r.path.clone(), score: 0.0, offset_seconds: 0.0, hardlinks: vec![], symlinks: vec![] };
+            let m = Member {
+                id: r.id,
+                path: r.path.clone(),
+                score: 0.0,
+                offset_seconds: 0.0,
+                hardlinks: vec![],
+                symlinks: vec![],
+            };
             files.push((key, m));
         }
         for (id, key, path) in links {
@@ -537,7 +554,15 @@ mod tests {
     #[test]
     fn pass_ranges_cover_every_pair_once_within_the_limit() {
         // runs of (key << 32 | id), ids ascending within a run
-        let runs_owned: Vec<Vec<u64>> = (0..50u64).map(|k| (0..20u64).map(|i| (k << 32) | ((i * 7 + k) % 97)).collect::<std::collections::BTreeSet<_>>().into_iter().collect()).collect();
+        let runs_owned: Vec<Vec<u64>> = (0..50u64)
+            .map(|k| {
+                (0..20u64)
+                    .map(|i| (k << 32) | ((i * 7 + k) % 97))
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect()
+            })
+            .collect();
         let runs: Vec<&[u64]> = runs_owned.iter().map(|r| &r[..]).collect();
         let total: u64 = runs.iter().map(|r| (r.len() * (r.len() - 1) / 2) as u64).sum();
         let ranges = pass_ranges(&runs, 500);

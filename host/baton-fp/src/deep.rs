@@ -277,7 +277,9 @@ fn best_line(peaks: &[Peak], used: &[bool], slopes: &[f64]) -> Option<Line> {
             let sum: f64 = per.values().map(|p| p.contrast).sum();
             let better = match &best {
                 None => true,
-                Some(b) => sum > b.sum + 1e-12 || ((sum - b.sum).abs() <= 1e-12 && (slope - 1.0).abs() < (b.slope - 1.0).abs()),
+                Some(b) => {
+                    sum > b.sum + 1e-12 || ((sum - b.sum).abs() <= 1e-12 && (slope - 1.0).abs() < (b.slope - 1.0).abs())
+                }
             };
             if better && per.len() >= MIN_INLIERS {
                 let mut inliers: Vec<Peak> = per.into_values().collect();
@@ -341,7 +343,8 @@ fn fit(peaks: &[Peak]) -> Option<(f64, f64)> {
     if peaks.len() < 3 || spread < 10 || sqq <= 0.0 {
         return None;
     }
-    let slope = (sqp / sqq).clamp(1.0 - SLOPE_STEP * (SLOPE_STEPS / 2) as f64, 1.0 + SLOPE_STEP * (SLOPE_STEPS / 2) as f64);
+    let slope =
+        (sqp / sqq).clamp(1.0 - SLOPE_STEP * (SLOPE_STEPS / 2) as f64, 1.0 + SLOPE_STEP * (SLOPE_STEPS / 2) as f64);
     Some((slope, mp - slope * mq))
 }
 
@@ -372,7 +375,8 @@ pub struct DeepMatch {
 impl DeepMatch {
     /// Whether this is the same recording.
     pub fn is_match(&self) -> bool {
-        self.score >= threshold(self.query_items) && (self.query_items >= SHORT_ITEMS || self.similarity >= MIN_SHORT_SIMILARITY)
+        self.score >= threshold(self.query_items)
+            && (self.query_items >= SHORT_ITEMS || self.similarity >= MIN_SHORT_SIMILARITY)
     }
 }
 
@@ -416,7 +420,13 @@ pub fn verify_candidate(query: &[Vec<u32>], c: &Candidate, reference: &[u32]) ->
 }
 
 /// One speed print of the query against the reference.
-fn verify_at(query: &[Vec<u32>], si: usize, reference: &[u32], phases: &[Vec<u32>], near: Option<&Near>) -> Option<DeepMatch> {
+fn verify_at(
+    query: &[Vec<u32>],
+    si: usize,
+    reference: &[u32],
+    phases: &[Vec<u32>],
+    near: Option<&Near>,
+) -> Option<DeepMatch> {
     let q = query.get(si)?;
     let query_items = query.get(UNIT).map_or(0, Vec::len);
     let mut f = align(q, reference, phases, &all_slopes(), near)?;
@@ -450,7 +460,8 @@ impl DeepMatch {
     /// As a [`Comparison`] of the pair (a, b), `query_is_b` telling which was the query.
     pub fn comparison(&self, query_is_b: bool) -> Comparison {
         // query[i] ~ reference[offset + slope·i]; Comparison: b[i] ~ a[i + offset]
-        let (offset, speed) = if query_is_b { (self.offset, self.speed) } else { (-self.offset / self.speed, 1.0 / self.speed) };
+        let (offset, speed) =
+            if query_is_b { (self.offset, self.speed) } else { (-self.offset / self.speed, 1.0 / self.speed) };
         let offset_i = offset.round() as i32;
         Comparison {
             score: self.similarity,
@@ -618,7 +629,8 @@ pub fn find_pairs(
     mut load: impl FnMut(i64) -> crate::Result<Option<Vec<Vec<u32>>>>,
 ) -> crate::Result<(Vec<Pair>, DeepStats)> {
     use rayon::prelude::*;
-    let mut stats = DeepStats { tracks: lib.ids.len() as u64, index_bytes: lib.index_bytes() as u64, ..Default::default() };
+    let mut stats =
+        DeepStats { tracks: lib.ids.len() as u64, index_bytes: lib.index_bytes() as u64, ..Default::default() };
     let mut pairs = Vec::new();
     let order = |t: usize| (lib.prints[t].len(), lib.ids[t]);
     let idx: Vec<usize> = (0..lib.ids.len()).collect();

@@ -86,7 +86,10 @@ pub fn deep_open_file(file: std::fs::File, path: &Path) -> Result<(FileFingerpri
     let prefix = &d.samples[..d.samples.len().min(decode::MAX_SECONDS as usize * TARGET_RATE as usize)];
     let fingerprint = fingerprint_samples(prefix);
     if fingerprint.is_empty() {
-        return Err(crate::FpError::Corrupt { path: path.to_path_buf(), detail: "audio too short to fingerprint".into() });
+        return Err(crate::FpError::Corrupt {
+            path: path.to_path_buf(),
+            detail: "audio too short to fingerprint".into(),
+        });
     }
     let deep = crate::deep::prints(&d.samples);
     let duration = d.info.duration.unwrap_or(d.samples.len() as f64 / TARGET_RATE as f64);

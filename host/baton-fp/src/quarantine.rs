@@ -125,7 +125,10 @@ pub fn move_noreplace(src: &Path, dst: &Path) -> std::io::Result<()> {
             }
             Ok(())
         }
-        Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices || e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
+        Err(e)
+            if e.kind() == std::io::ErrorKind::CrossesDevices
+                || e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) =>
+        {
             copy_then_remove(src, dst)
         }
         Err(e) => Err(e),
@@ -173,7 +176,9 @@ fn append(journal: &Path, e: &JournalEntry) -> Result<()> {
         .open(journal)
         .map_err(|er| mv_err(journal, format!("cannot write journal: {er}")))?;
     let line = serde_json::to_string(e).map_err(|er| mv_err(journal, er.to_string()))?;
-    writeln!(f, "{line}").and_then(|_| f.sync_data()).map_err(|er| mv_err(journal, format!("cannot write journal: {er}")))
+    writeln!(f, "{line}")
+        .and_then(|_| f.sync_data())
+        .map_err(|er| mv_err(journal, format!("cannot write journal: {er}")))
 }
 
 fn batch_name(batch: i64) -> String {
@@ -209,7 +214,8 @@ fn destination(placement: &Placement, roots: &[PathBuf], batch: i64, src: &Path)
         Placement::Library { fallback } => {
             let dev = device(src);
             // roots are sorted, so the first that holds the file is the outermost
-            let root = roots.iter().find(|r| src.starts_with(r) && src != r.as_path() && dev.is_some() && device(r) == dev);
+            let root =
+                roots.iter().find(|r| src.starts_with(r) && src != r.as_path() && dev.is_some() && device(r) == dev);
             match root {
                 Some(r) => {
                     let q = r.join(QUARANTINE_DIR);
@@ -256,9 +262,14 @@ fn failpoint(name: &str) {
 /// move whose file is at its destination (and no longer at its source) becomes `moved`, with its
 /// `fp_files` row following it; one whose file is still at its source becomes `failed`.
 pub fn reconcile(db: &Db) -> Result<usize> {
-    let mut st = db.conn.prepare("SELECT batch_id, seq, src, dst FROM fp_moves WHERE state = 'planned'").map_err(|e| db.err(e))?;
+    let mut st = db
+        .conn
+        .prepare("SELECT batch_id, seq, src, dst FROM fp_moves WHERE state = 'planned'")
+        .map_err(|e| db.err(e))?;
     let planned: Vec<(i64, i64, PathBuf, PathBuf)> = st
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, PathBuf::from(r.get::<_, String>(2)?), PathBuf::from(r.get::<_, String>(3)?))))
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, PathBuf::from(r.get::<_, String>(2)?), PathBuf::from(r.get::<_, String>(3)?)))
+        })
         .map_err(|e| db.err(e))?
         .collect::<std::result::Result<_, _>>()
         .map_err(|e| db.err(e))?;
@@ -271,12 +282,17 @@ pub fn reconcile(db: &Db) -> Result<usize> {
             (true, _) => "failed",
             (false, false) => continue, // gone from both: `undo` reports it missing
         };
-        let tx = rusqlite::Transaction::new_unchecked(&db.conn, TransactionBehavior::Immediate).map_err(|e| db.err(e))?;
+        let tx =
+            rusqlite::Transaction::new_unchecked(&db.conn, TransactionBehavior::Immediate).map_err(|e| db.err(e))?;
         if state == "moved" {
-            tx.execute("UPDATE fp_files SET quarantined = 1, path = ?2 WHERE path = ?1", params![src.to_string_lossy(), dst.to_string_lossy()])
-                .map_err(|e| db.err(e))?;
+            tx.execute(
+                "UPDATE fp_files SET quarantined = 1, path = ?2 WHERE path = ?1",
+                params![src.to_string_lossy(), dst.to_string_lossy()],
+            )
+            .map_err(|e| db.err(e))?;
         }
-        tx.execute("UPDATE fp_moves SET state = ?3 WHERE batch_id = ?1 AND seq = ?2", params![batch, seq, state]).map_err(|e| db.err(e))?;
+        tx.execute("UPDATE fp_moves SET state = ?3 WHERE batch_id = ?1 AND seq = ?2", params![batch, seq, state])
+            .map_err(|e| db.err(e))?;
         tx.commit().map_err(|e| db.err(e))?;
         tracing::warn!(src = %src.display(), dst = %dst.display(), state, "finished a move cut short by a crash");
         fixed += 1;
@@ -295,10 +311,14 @@ pub fn execute(db_path: &Path, groups: &[Group], placement: &Placement) -> Resul
         Placement::Library { .. } => format!("<scan root>/{QUARANTINE_DIR}"),
     };
     db.conn
-        .execute("INSERT INTO fp_batches (created_at, quarantine_dir, journal, state) VALUES (?1, ?2, '', 'executing')", params![now(), label])
+        .execute(
+            "INSERT INTO fp_batches (created_at, quarantine_dir, journal, state) VALUES (?1, ?2, '', 'executing')",
+            params![now(), label],
+        )
         .map_err(|e| db.err(e))?;
     let batch = db.conn.last_insert_rowid();
-    let mut report = ExecuteReport { batch_id: batch, quarantine_dirs: vec![], journals: vec![], moved: vec![], failed: vec![] };
+    let mut report =
+        ExecuteReport { batch_id: batch, quarantine_dirs: vec![], journals: vec![], moved: vec![], failed: vec![] };
     let mut seq = 0;
     for g in groups {
         for d in &g.duplicates {
@@ -318,7 +338,8 @@ pub fn execute(db_path: &Path, groups: &[Group], placement: &Placement) -> Resul
                 }
                 seq += 1;
                 let (qdir, batch_dir, dst) = destination(placement, &roots, batch, src);
-                std::fs::create_dir_all(&batch_dir).map_err(|e| mv_err(&batch_dir, format!("cannot create the quarantine folder: {e}")))?;
+                std::fs::create_dir_all(&batch_dir)
+                    .map_err(|e| mv_err(&batch_dir, format!("cannot create the quarantine folder: {e}")))?;
                 let journal = batch_dir.join("journal.jsonl");
                 if !report.quarantine_dirs.contains(&qdir) {
                     report.quarantine_dirs.push(qdir);
@@ -332,13 +353,22 @@ pub fn execute(db_path: &Path, groups: &[Group], placement: &Placement) -> Resul
         }
     }
     let journals = report.journals.iter().map(|j| j.to_string_lossy()).collect::<Vec<_>>().join("\n");
-    db.conn.execute("UPDATE fp_batches SET state = 'done', journal = ?2 WHERE id = ?1", params![batch, journals]).map_err(|e| db.err(e))?;
+    db.conn
+        .execute("UPDATE fp_batches SET state = 'done', journal = ?2 WHERE id = ?1", params![batch, journals])
+        .map_err(|e| db.err(e))?;
     Ok(report)
 }
 
 /// One write-ahead, no-replace move with its `fp_files` row in the same transaction. The outer
 /// error is the database's or the journal's (stop); the inner one is this file's (go on).
-fn move_one(db: &Db, batch: i64, seq: i64, src: &Path, dst: &Path, journal: &Path) -> Result<std::result::Result<JournalEntry, String>> {
+fn move_one(
+    db: &Db,
+    batch: i64,
+    seq: i64,
+    src: &Path,
+    dst: &Path,
+    journal: &Path,
+) -> Result<std::result::Result<JournalEntry, String>> {
     let mut e = JournalEntry { batch, seq, src: src.to_path_buf(), dst: dst.to_path_buf(), state: "planned".into() };
     // write-ahead: the journal and the database know the move before it happens
     append(journal, &e)?;
@@ -349,13 +379,19 @@ fn move_one(db: &Db, batch: i64, seq: i64, src: &Path, dst: &Path, journal: &Pat
         )
         .map_err(|er| db.err(er))?;
     let tx = rusqlite::Transaction::new_unchecked(&db.conn, TransactionBehavior::Immediate).map_err(|er| db.err(er))?;
-    tx.execute("UPDATE fp_files SET quarantined = 1, path = ?2 WHERE path = ?1", params![src.to_string_lossy(), dst.to_string_lossy()])
+    tx.execute(
+        "UPDATE fp_files SET quarantined = 1, path = ?2 WHERE path = ?1",
+        params![src.to_string_lossy(), dst.to_string_lossy()],
+    )
+    .map_err(|er| db.err(er))?;
+    tx.execute("UPDATE fp_moves SET state = 'moved' WHERE batch_id = ?1 AND seq = ?2", params![batch, seq])
         .map_err(|er| db.err(er))?;
-    tx.execute("UPDATE fp_moves SET state = 'moved' WHERE batch_id = ?1 AND seq = ?2", params![batch, seq]).map_err(|er| db.err(er))?;
     if let Err(er) = move_file(src, dst) {
         drop(tx); // rolls back: the row stays at `src`
         tracing::warn!(error = %er, "not moved");
-        db.conn.execute("UPDATE fp_moves SET state = 'failed' WHERE batch_id = ?1 AND seq = ?2", params![batch, seq]).map_err(|er| db.err(er))?;
+        db.conn
+            .execute("UPDATE fp_moves SET state = 'failed' WHERE batch_id = ?1 AND seq = ?2", params![batch, seq])
+            .map_err(|er| db.err(er))?;
         return Ok(Err(er.to_string()));
     }
     failpoint("fp-quarantine-moved");
@@ -378,32 +414,45 @@ pub fn undo(db_path: &Path) -> Result<UndoReport> {
     reconcile(&db)?;
     let batch: Option<i64> = db
         .conn
-        .query_row("SELECT max(id) FROM fp_batches WHERE state IN ('executing', 'done', 'partly-undone')", [], |r| r.get(0))
+        .query_row("SELECT max(id) FROM fp_batches WHERE state IN ('executing', 'done', 'partly-undone')", [], |r| {
+            r.get(0)
+        })
         .map_err(|e| db.err(e))?;
     let Some(batch) = batch else {
-        return Err(FpError::Invalid("nothing to undo: no `baton fp dedup --execute` batch is recorded in this state database".into()));
+        return Err(FpError::Invalid(
+            "nothing to undo: no `baton fp dedup --execute` batch is recorded in this state database".into(),
+        ));
     };
     let mut st = db
         .conn
         .prepare("SELECT seq, src, dst FROM fp_moves WHERE batch_id = ?1 AND state IN ('moved', 'planned') ORDER BY seq DESC")
         .map_err(|e| db.err(e))?;
     let moves: Vec<(i64, PathBuf, PathBuf)> = st
-        .query_map([batch], |r| Ok((r.get(0)?, PathBuf::from(r.get::<_, String>(1)?), PathBuf::from(r.get::<_, String>(2)?))))
+        .query_map([batch], |r| {
+            Ok((r.get(0)?, PathBuf::from(r.get::<_, String>(1)?), PathBuf::from(r.get::<_, String>(2)?)))
+        })
         .map_err(|e| db.err(e))?
         .collect::<std::result::Result<_, _>>()
         .map_err(|e| db.err(e))?;
     drop(st);
-    let mut report = UndoReport { batch_id: batch, restored: vec![], conflicts: vec![], missing: vec![], failed: vec![] };
+    let mut report =
+        UndoReport { batch_id: batch, restored: vec![], conflicts: vec![], missing: vec![], failed: vec![] };
     for (seq, src, dst) in moves {
         if dst.symlink_metadata().is_err() {
             report.missing.push(dst);
             continue;
         }
-        let tx = rusqlite::Transaction::new_unchecked(&db.conn, TransactionBehavior::Immediate).map_err(|e| db.err(e))?;
-        tx.execute("DELETE FROM fp_files WHERE path = ?1 AND quarantined = 0", [src.to_string_lossy()]).map_err(|e| db.err(e))?;
-        tx.execute("UPDATE fp_files SET quarantined = 0, path = ?1 WHERE path = ?2", params![src.to_string_lossy(), dst.to_string_lossy()])
+        let tx =
+            rusqlite::Transaction::new_unchecked(&db.conn, TransactionBehavior::Immediate).map_err(|e| db.err(e))?;
+        tx.execute("DELETE FROM fp_files WHERE path = ?1 AND quarantined = 0", [src.to_string_lossy()])
             .map_err(|e| db.err(e))?;
-        tx.execute("UPDATE fp_moves SET state = 'restored' WHERE batch_id = ?1 AND seq = ?2", params![batch, seq]).map_err(|e| db.err(e))?;
+        tx.execute(
+            "UPDATE fp_files SET quarantined = 0, path = ?1 WHERE path = ?2",
+            params![src.to_string_lossy(), dst.to_string_lossy()],
+        )
+        .map_err(|e| db.err(e))?;
+        tx.execute("UPDATE fp_moves SET state = 'restored' WHERE batch_id = ?1 AND seq = ?2", params![batch, seq])
+            .map_err(|e| db.err(e))?;
         match move_noreplace(&dst, &src) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -423,11 +472,18 @@ pub fn undo(db_path: &Path) -> Result<UndoReport> {
             return Err(db.err(er));
         }
         if let Some(b) = batch_dir_of(&dst, batch) {
-            let _ = append(&b.join("journal.jsonl"), &JournalEntry { batch, seq, src: src.clone(), dst: dst.clone(), state: "restored".into() });
+            let _ = append(
+                &b.join("journal.jsonl"),
+                &JournalEntry { batch, seq, src: src.clone(), dst: dst.clone(), state: "restored".into() },
+            );
         }
         report.restored.push(src);
     }
-    let state = if report.conflicts.is_empty() && report.missing.is_empty() && report.failed.is_empty() { "undone" } else { "partly-undone" };
+    let state = if report.conflicts.is_empty() && report.missing.is_empty() && report.failed.is_empty() {
+        "undone"
+    } else {
+        "partly-undone"
+    };
     db.conn.execute("UPDATE fp_batches SET state = ?1 WHERE id = ?2", params![state, batch]).map_err(|e| db.err(e))?;
     Ok(report)
 }

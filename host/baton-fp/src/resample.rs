@@ -182,9 +182,7 @@ impl Filter {
         let mut norm = 0f64;
         for ph in 0..ph_nb {
             for (i, t) in tab.iter_mut().enumerate() {
-                let x = std::f64::consts::PI
-                    * ((i as i64 - center) as f64 - ph as f64 / phase_count as f64)
-                    * factor;
+                let x = std::f64::consts::PI * ((i as i64 - center) as f64 - ph as f64 / phase_count as f64) * factor;
                 let mut y = if x == 0.0 { 1.0 } else { x.sin() / x };
                 let w = 2.0 * x / (factor * len as f64 * std::f64::consts::PI);
                 y *= bessel_i0(KAISER_BETA * (1.0 - w * w).max(0.0).sqrt());
@@ -196,8 +194,7 @@ impl Filter {
             let base = ph as usize * len;
             for i in 0..len {
                 coef_f[base + i] = (tab[i] / norm) as f32;
-                coef_i[base + i] =
-                    ((tab[i] * 32768.0 / norm) as f32).round_ties_even().clamp(-32768.0, 32767.0) as i16;
+                coef_i[base + i] = ((tab[i] * 32768.0 / norm) as f32).round_ties_even().clamp(-32768.0, 32767.0) as i16;
             }
             if phase_count % 2 == 0 {
                 let mirror = (phase_count - ph) as usize * len;
@@ -794,7 +791,8 @@ mod tests {
             }
             s
         };
-        let dot_i = |a: &[i16], b: &[i16]| a.iter().zip(b).fold(0i32, |s, (x, y)| s.wrapping_add(*x as i32 * *y as i32));
+        let dot_i =
+            |a: &[i16], b: &[i16]| a.iter().zip(b).fold(0i32, |s, (x, y)| s.wrapping_add(*x as i32 * *y as i32));
         let (mut si, mut index, mut frac) = (len - (len - 1) / 2, 0i64, 0i64);
         let mut out = Vec::new();
         while si + len <= idx.len() {
@@ -849,8 +847,11 @@ mod tests {
                         if i / 997 % 5 == 3 { v * 3.0 } else { v * 0.5 }
                     })
                     .collect();
-                let xi: Vec<i16> =
-                    xf.iter().enumerate().map(|(i, &v)| if i % 7 == 0 { -32768 } else { (v * 20000.0) as i16 }).collect();
+                let xi: Vec<i16> = xf
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| if i % 7 == 0 { -32768 } else { (v * 20000.0) as i16 })
+                    .collect();
                 for kind in [SampleKind::Int16, SampleKind::Float] {
                     let want = match kind {
                         SampleKind::Int16 => reference(rate, &xi, &[]),
@@ -888,8 +889,27 @@ mod tests {
     fn float_to_i16_rounds_like_lrintf() {
         let h = 0.5 / 32768.0;
         let xs = [
-            0.0, -0.0, h, -h, 3.0 * h, -3.0 * h, 5.0 * h, 0.999, 32767.5 / 32768.0, 32766.5 / 32768.0, 1.0, -1.0,
-            -1.0 - h, 1e9, -1e9, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 1e-30, 0.123_456_7, -0.765_432_1,
+            0.0,
+            -0.0,
+            h,
+            -h,
+            3.0 * h,
+            -3.0 * h,
+            5.0 * h,
+            0.999,
+            32767.5 / 32768.0,
+            32766.5 / 32768.0,
+            1.0,
+            -1.0,
+            -1.0 - h,
+            1e9,
+            -1e9,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            1e-30,
+            0.123_456_7,
+            -0.765_432_1,
         ];
         for x in xs {
             let want = if x.is_nan() { 0 } else { (x * 32768.0).round_ties_even().clamp(-32768.0, 32767.0) as i16 };

@@ -122,36 +122,48 @@ pub fn walk(root: &Path) -> Result<Vec<PathBuf>> {
 
 /// The row of one file, or `Err` when the workers themselves failed (not the file's fault:
 /// nothing is recorded for it).
-fn row_for(workers: &Workers, path: &Path, size: u64, mtime_ns: i64, deep: bool) -> Result<(FileRow, Option<Vec<Vec<u32>>>)> {
+fn row_for(
+    workers: &Workers,
+    path: &Path,
+    size: u64,
+    mtime_ns: i64,
+    deep: bool,
+) -> Result<(FileRow, Option<Vec<Vec<u32>>>)> {
     let result = match open_regular(path) {
         Ok(file) => workers.scan_file(file, path, None, deep),
         Err(e) => Err((e, None)),
     };
     Ok(match result {
-        Ok((fp, prints)) => (FileRow {
-            path: path.to_path_buf(),
-            size,
-            mtime_ns,
-            duration: Some(fp.duration),
-            tags: fp.tags,
-            info: fp.info,
-            fingerprint: Some(fp.fingerprint),
-            ..Default::default()
-        }, prints),
-        Err((e @ (FpError::Worker(_) | FpError::TaskTimeout { .. }), _)) => return Err(e),
-        Err((e, tags)) => {
-            let (info, tags) = tags.unwrap_or_default();
-            (FileRow {
+        Ok((fp, prints)) => (
+            FileRow {
                 path: path.to_path_buf(),
                 size,
                 mtime_ns,
-                duration: info.duration,
-                tags,
-                info,
-                error: Some(e.to_string()),
-                error_kind: Some(e.kind().to_string()),
+                duration: Some(fp.duration),
+                tags: fp.tags,
+                info: fp.info,
+                fingerprint: Some(fp.fingerprint),
                 ..Default::default()
-            }, None)
+            },
+            prints,
+        ),
+        Err((e @ (FpError::Worker(_) | FpError::TaskTimeout { .. }), _)) => return Err(e),
+        Err((e, tags)) => {
+            let (info, tags) = tags.unwrap_or_default();
+            (
+                FileRow {
+                    path: path.to_path_buf(),
+                    size,
+                    mtime_ns,
+                    duration: info.duration,
+                    tags,
+                    info,
+                    error: Some(e.to_string()),
+                    error_kind: Some(e.kind().to_string()),
+                    ..Default::default()
+                },
+                None,
+            )
         }
     })
 }
@@ -268,17 +280,15 @@ pub struct Coverage {
 /// state database (the dashboard and the alerts read it every minute, so no write lock and
 /// no error list): `None` before any scan made the table, 1.0 for an empty library.
 pub fn coverage_ratio(conn: &rusqlite::Connection) -> rusqlite::Result<Option<f64>> {
-    let exists: bool = conn
-        .prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fp_files'")?
-        .exists([])?;
+    let exists: bool =
+        conn.prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fp_files'")?.exists([])?;
     if !exists {
         return Ok(None);
     }
-    let (files, fingerprinted): (i64, i64) = conn.query_row(
-        "SELECT count(*), count(fingerprint) FROM fp_files WHERE quarantined = 0",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (files, fingerprinted): (i64, i64) =
+        conn.query_row("SELECT count(*), count(fingerprint) FROM fp_files WHERE quarantined = 0", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
     Ok(Some(if files == 0 { 1.0 } else { fingerprinted as f64 / files as f64 }))
 }
 

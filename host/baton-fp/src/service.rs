@@ -61,7 +61,12 @@ struct Index {
 impl Matcher {
     /// A matcher over the library in the state database at `db_path` (opened on first use).
     pub fn new(db_path: &Path) -> Self {
-        Matcher { db_path: db_path.to_path_buf(), index: Mutex::new(None), deep: Mutex::new(None), idle: Mutex::new(Vec::new()) }
+        Matcher {
+            db_path: db_path.to_path_buf(),
+            index: Mutex::new(None),
+            deep: Mutex::new(None),
+            idle: Mutex::new(Vec::new()),
+        }
     }
 
     fn connection(&self) -> Result<Db> {
@@ -102,14 +107,27 @@ impl Matcher {
     /// Deep-mode matches ([`crate::deep`]) of a query given as its prints at every
     /// [`crate::deep::SPEEDS`] entry, against the library files that have deep prints, best
     /// contrast score first. Empty when no file has deep prints.
-    pub fn deep_matches(&self, query: &[Vec<u32>], limit: usize, visible: impl Fn(&Path) -> bool, stop: impl Fn() -> bool) -> Result<Vec<LibraryMatch>> {
+    pub fn deep_matches(
+        &self,
+        query: &[Vec<u32>],
+        limit: usize,
+        visible: impl Fn(&Path) -> bool,
+        stop: impl Fn() -> bool,
+    ) -> Result<Vec<LibraryMatch>> {
         let db = self.connection()?;
         let found = self.deep_search(&db, query, limit, visible, stop);
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(db);
         found
     }
 
-    fn deep_search(&self, db: &Db, query: &[Vec<u32>], limit: usize, visible: impl Fn(&Path) -> bool, stop: impl Fn() -> bool) -> Result<Vec<LibraryMatch>> {
+    fn deep_search(
+        &self,
+        db: &Db,
+        query: &[Vec<u32>],
+        limit: usize,
+        visible: impl Fn(&Path) -> bool,
+        stop: impl Fn() -> bool,
+    ) -> Result<Vec<LibraryMatch>> {
         use crate::deep::{UNIT, speeds_around, verify, verify_candidate};
         let lib = self.deep_library(db)?;
         let lib = &lib.1;
@@ -249,7 +267,12 @@ impl Matcher {
 
 /// The first `limit` of `hits` (already in rank order) whose files `visible` allows, with each
 /// file's path, tags and duration read from the library in one query.
-fn library_matches(db: &Db, hits: &[(i64, Comparison)], limit: usize, visible: impl Fn(&Path) -> bool) -> Result<Vec<LibraryMatch>> {
+fn library_matches(
+    db: &Db,
+    hits: &[(i64, Comparison)],
+    limit: usize,
+    visible: impl Fn(&Path) -> bool,
+) -> Result<Vec<LibraryMatch>> {
     let ids: Vec<i64> = hits.iter().map(|h| h.0).collect();
     let rows = db.rows_by_id(&ids)?;
     Ok(hits

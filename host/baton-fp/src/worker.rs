@@ -30,7 +30,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+use rustix::net::{
+    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::decode::{AudioInfo, Tags};
@@ -70,11 +72,29 @@ enum Op {
 /// A worker's answer to one request.
 #[derive(Debug, Serialize, Deserialize)]
 enum Reply {
-    Fingerprint { duration: f64, fingerprint: Vec<u32>, info: AudioInfo, tags: Tags },
-    Deep { duration: f64, fingerprint: Vec<u32>, deep: Vec<Vec<u32>>, info: AudioInfo, tags: Tags },
-    Tags { info: AudioInfo, tags: Tags },
+    Fingerprint {
+        duration: f64,
+        fingerprint: Vec<u32>,
+        info: AudioInfo,
+        tags: Tags,
+    },
+    Deep {
+        duration: f64,
+        fingerprint: Vec<u32>,
+        deep: Vec<Vec<u32>>,
+        info: AudioInfo,
+        tags: Tags,
+    },
+    Tags {
+        info: AudioInfo,
+        tags: Tags,
+    },
     /// The file could not be fingerprinted; `tags` are what could still be read of it.
-    Failed { kind: String, detail: String, tags: Option<(AudioInfo, Tags)> },
+    Failed {
+        kind: String,
+        detail: String,
+        tags: Option<(AudioInfo, Tags)>,
+    },
 }
 
 /// How to start workers.
@@ -92,8 +112,9 @@ impl WorkerConfig {
     /// Workers that run this program (which must offer [`WORKER_COMMAND`]).
     pub fn this_program(workers: usize, file_timeout: Duration) -> Self {
         // Without /proc, fall back to the name it was started by.
-        let exe = std::env::current_exe()
-            .unwrap_or_else(|_| std::env::args_os().next().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("baton")));
+        let exe = std::env::current_exe().unwrap_or_else(|_| {
+            std::env::args_os().next().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("baton"))
+        });
         WorkerConfig { exe, workers: workers.max(1), file_timeout }
     }
 }
@@ -208,7 +229,8 @@ impl Workers {
     }
 
     fn spawn(&self) -> Result<Worker> {
-        let (host, child) = UnixStream::pair().map_err(|e| FpError::Worker(format!("cannot create a socket pair: {e}")))?;
+        let (host, child) =
+            UnixStream::pair().map_err(|e| FpError::Worker(format!("cannot create a socket pair: {e}")))?;
         let child_end: OwnedFd = child.into();
         let proc = Command::new(&self.config.exe)
             .arg(WORKER_COMMAND)
@@ -219,7 +241,9 @@ impl Workers {
             .env_remove("RUST_BACKTRACE")
             .env_remove("RUST_LIB_BACKTRACE")
             .spawn()
-            .map_err(|e| FpError::Worker(format!("cannot start {} {WORKER_COMMAND}: {e}", self.config.exe.display())))?;
+            .map_err(|e| {
+                FpError::Worker(format!("cannot start {} {WORKER_COMMAND}: {e}", self.config.exe.display()))
+            })?;
         Ok(Worker { child: proc, sock: host })
     }
 
@@ -258,7 +282,8 @@ impl Workers {
         let mut lease = self.checkout(label, task_deadline)?;
         // a deep request decodes the whole track (up to 30 min, not 120 s) and fingerprints it
         // at 7 speeds: it gets DEEP_TIMEOUT_FACTOR times the per-file limit
-        let limit = if op == Op::Deep { self.config.file_timeout * DEEP_TIMEOUT_FACTOR } else { self.config.file_timeout };
+        let limit =
+            if op == Op::Deep { self.config.file_timeout * DEEP_TIMEOUT_FACTOR } else { self.config.file_timeout };
         let file_deadline = Instant::now() + limit;
         let (deadline, by_task) = match task_deadline {
             Some(t) if t < file_deadline => (t, true),
@@ -285,7 +310,11 @@ impl Workers {
                     Err(corrupt(format!(
                         "decoding took longer than the per-file limit of {} ms ([fp] file_timeout_ms{})",
                         limit.as_millis(),
-                        if op == Op::Deep { format!(" x {DEEP_TIMEOUT_FACTOR} for a deep scan") } else { String::new() }
+                        if op == Op::Deep {
+                            format!(" x {DEEP_TIMEOUT_FACTOR} for a deep scan")
+                        } else {
+                            String::new()
+                        }
                     )))
                 }
             }
@@ -321,12 +350,27 @@ impl Workers {
         deep: bool,
     ) -> std::result::Result<(FileFingerprint, Option<Vec<Vec<u32>>>), (FpError, Option<(AudioInfo, Tags)>)> {
         let op = if deep { Op::Deep } else { Op::Fingerprint };
-        let fp = |duration, fingerprint, info, tags| FileFingerprint { path: label.to_path_buf(), duration, fingerprint, info, tags };
+        let fp = |duration, fingerprint, info, tags| FileFingerprint {
+            path: label.to_path_buf(),
+            duration,
+            fingerprint,
+            info,
+            tags,
+        };
         match self.call(op, file, label, task_deadline) {
-            Ok(Reply::Fingerprint { duration, fingerprint, info, tags }) if !deep => Ok((fp(duration, fingerprint, info, tags), None)),
+            Ok(Reply::Fingerprint { duration, fingerprint, info, tags }) if !deep => {
+                Ok((fp(duration, fingerprint, info, tags), None))
+            }
             Ok(Reply::Deep { duration, fingerprint, deep: prints, info, tags }) if deep => {
                 if prints.len() != crate::deep::SPEEDS.len() {
-                    return Err((FpError::Worker(format!("a worker sent {} deep prints, not {}", prints.len(), crate::deep::SPEEDS.len())), None));
+                    return Err((
+                        FpError::Worker(format!(
+                            "a worker sent {} deep prints, not {}",
+                            prints.len(),
+                            crate::deep::SPEEDS.len()
+                        )),
+                        None,
+                    ));
                 }
                 Ok((fp(duration, fingerprint, info, tags), Some(prints)))
             }
@@ -341,7 +385,9 @@ impl Workers {
         match self.call(Op::Tags, file, label, task_deadline)? {
             Reply::Tags { info, tags } => Ok((info, tags)),
             Reply::Failed { kind, detail, .. } => Err(from_parts(label, &kind, detail)),
-            Reply::Fingerprint { .. } | Reply::Deep { .. } => Err(FpError::Worker("a worker answered another request".into())),
+            Reply::Fingerprint { .. } | Reply::Deep { .. } => {
+                Err(FpError::Worker("a worker answered another request".into()))
+            }
         }
     }
 }
@@ -365,7 +411,10 @@ pub fn check_regular(file: &File, label: &Path) -> Result<()> {
     if meta.file_type().is_file() {
         Ok(())
     } else {
-        Err(FpError::Unsupported { path: label.to_path_buf(), detail: "not a regular file (a FIFO, device or folder)".into() })
+        Err(FpError::Unsupported {
+            path: label.to_path_buf(),
+            detail: "not a regular file (a FIFO, device or folder)".into(),
+        })
     }
 }
 
@@ -436,7 +485,11 @@ fn read_exact_by(sock: &mut UnixStream, buf: &mut [u8], deadline: Instant) -> st
         match sock.read(&mut buf[n..]) {
             Ok(0) => return Err(ReadFail::Closed),
             Ok(k) => n += k,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted
+                ) => {}
             Err(_) => return Err(ReadFail::Closed),
         }
     }
@@ -453,7 +506,8 @@ fn read_exact_by(sock: &mut UnixStream, buf: &mut [u8], deadline: Instant) -> st
 fn limit_resources() {
     use rustix::process::{Resource, Rlimit, setrlimit};
     let _ = setrlimit(Resource::Core, Rlimit { current: Some(0), maximum: Some(0) });
-    let _ = setrlimit(Resource::As, Rlimit { current: Some(WORKER_ADDRESS_SPACE), maximum: Some(WORKER_ADDRESS_SPACE) });
+    let _ =
+        setrlimit(Resource::As, Rlimit { current: Some(WORKER_ADDRESS_SPACE), maximum: Some(WORKER_ADDRESS_SPACE) });
 }
 
 /// The worker's main loop, on the socket the pool passed as standard input: one request (an
@@ -475,12 +529,18 @@ pub fn serve_stdio() -> i32 {
             Ok(Some(r)) => r,
             Ok(None) => return 0,
             Err(e) => {
-                eprintln!("baton {WORKER_COMMAND}: {e} (this command is started by baton itself, with a socket as standard input)");
+                eprintln!(
+                    "baton {WORKER_COMMAND}: {e} (this command is started by baton itself, with a socket as standard input)"
+                );
                 return 2;
             }
         };
         let reply = match (op, file) {
-            (_, None) => Reply::Failed { kind: "io".into(), detail: "no file descriptor came with the request".into(), tags: None },
+            (_, None) => Reply::Failed {
+                kind: "io".into(),
+                detail: "no file descriptor came with the request".into(),
+                tags: None,
+            },
             (Op::Tags, Some(f)) => match crate::decode::read_tags_file(f, &label) {
                 Ok((info, tags)) => Reply::Tags { info, tags },
                 Err(e) => failed(e, None),
@@ -517,7 +577,8 @@ pub fn serve_stdio() -> i32 {
             }
         };
         let body = serde_json::to_vec(&reply).unwrap_or_else(|e| {
-            serde_json::to_vec(&failed(FpError::Invalid(format!("cannot encode the reply: {e}")), None)).unwrap_or_default()
+            serde_json::to_vec(&failed(FpError::Invalid(format!("cannot encode the reply: {e}")), None))
+                .unwrap_or_default()
         });
         let mut out = &sock;
         if out.write_all(&(body.len() as u32).to_le_bytes()).and_then(|_| out.write_all(&body)).is_err() {

@@ -164,7 +164,13 @@ fn best_matches_finds_a_clip_past_the_prefix_through_deep_prints() {
     let db = Db::open(&state).unwrap();
     let tracks: Vec<Vec<u32>> = (0..20).map(|k| walk(100 + k, 1900)).collect();
     let insert = |path: &str, unit: &[u32], deep: bool| {
-        let row = FileRow { path: path.into(), size: 1, mtime_ns: 1, fingerprint: Some(unit[..950].to_vec()), ..Default::default() };
+        let row = FileRow {
+            path: path.into(),
+            size: 1,
+            mtime_ns: 1,
+            fingerprint: Some(unit[..950].to_vec()),
+            ..Default::default()
+        };
         let prints: Vec<Vec<u32>> = SPEEDS.iter().map(|&s| stretch(unit, 1.0 / s)).collect();
         db.upsert_with_deep(&row, deep.then_some(&prints[..])).unwrap();
     };
@@ -207,11 +213,16 @@ fn a_worker_outlives_the_thread_that_started_it() {
         s.spawn(|| workers.fingerprint(open(), &song, None).unwrap());
     });
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let alive: Vec<u32> = worker_children().into_iter().filter(|&(_, state)| state != 'Z').map(|(pid, _)| pid).collect();
+    let alive: Vec<u32> =
+        worker_children().into_iter().filter(|&(_, state)| state != 'Z').map(|(pid, _)| pid).collect();
     assert_eq!(alive.len(), 1, "the worker is still running: {:?}", worker_children());
     let fp = workers.fingerprint(open(), &song, None).unwrap();
     assert!(fp.fingerprint.len() > 50);
-    assert_eq!(worker_children().iter().filter(|&&(pid, _)| pid == alive[0]).count(), 1, "and the same worker served again");
+    assert_eq!(
+        worker_children().iter().filter(|&&(pid, _)| pid == alive[0]).count(),
+        1,
+        "and the same worker served again"
+    );
 }
 
 /// This process's worker children: (pid, state letter from /proc/PID/stat).
@@ -224,7 +235,9 @@ fn worker_children() -> Vec<(u32, char)> {
         let Some((_, rest)) = stat.rsplit_once(')') else { continue };
         let fields: Vec<&str> = rest.split_whitespace().collect();
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if fields.get(1) == Some(&me.to_string().as_str()) && String::from_utf8_lossy(&cmdline).contains(baton_fp::worker::WORKER_COMMAND) {
+        if fields.get(1) == Some(&me.to_string().as_str())
+            && String::from_utf8_lossy(&cmdline).contains(baton_fp::worker::WORKER_COMMAND)
+        {
             out.push((pid, fields[0].chars().next().unwrap_or('?')));
         }
     }

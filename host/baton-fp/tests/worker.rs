@@ -111,7 +111,8 @@ fn the_per_file_limit_marks_the_file_and_a_task_deadline_does_not() {
 fn only_regular_files_are_opened_and_a_fifo_does_not_block() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("pipe.mp3");
-    rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, rustix::fs::Mode::from_raw_mode(0o644), 0).unwrap();
+    rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, rustix::fs::Mode::from_raw_mode(0o644), 0)
+        .unwrap();
     let t = Instant::now();
     match open_regular(&fifo) {
         Err(FpError::Unsupported { detail, .. }) => assert!(detail.contains("not a regular file"), "{detail}"),

@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use rustix::fs::{fstat, linkat, lstat, openat, unlinkat, AtFlags, FileType, Mode, OFlags, CWD};
+use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, fstat, linkat, lstat, openat, unlinkat};
 use rustix::io::Errno;
 
 /// True where the portable paths are used: every system but Linux, and Linux built with the
@@ -229,7 +229,8 @@ pub fn sweep_stale_temps(dir: &Path, min_age: Duration) -> io::Result<usize> {
 /// as dead: our own temps never outlive one write, so an old one came from an earlier process
 /// that had the same pid (common in containers).
 fn writer_alive(rest: &[u8]) -> bool {
-    let pid = rest.split(|&b| b == b'.').next().and_then(|p| std::str::from_utf8(p).ok()).and_then(|p| p.parse::<i32>().ok());
+    let pid =
+        rest.split(|&b| b == b'.').next().and_then(|p| std::str::from_utf8(p).ok()).and_then(|p| p.parse::<i32>().ok());
     match pid.and_then(rustix::process::Pid::from_raw) {
         Some(pid) if pid.as_raw_nonzero().get() as u32 != std::process::id() => {
             !matches!(rustix::process::test_kill_process(pid), Err(Errno::SRCH))
@@ -364,8 +365,10 @@ pub fn sync_group(files: &[&File]) -> io::Result<()> {
     // syncs together.
     let per_thread = files.len().div_ceil(SYNC_THREADS);
     std::thread::scope(|s| {
-        let handles: Vec<_> =
-            files.chunks(per_thread).map(|chunk| s.spawn(move || chunk.iter().try_for_each(|f| sync_file(f)))).collect();
+        let handles: Vec<_> = files
+            .chunks(per_thread)
+            .map(|chunk| s.spawn(move || chunk.iter().try_for_each(|f| sync_file(f))))
+            .collect();
         handles.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| Err(io::Error::other("sync thread panicked"))))
     })?;
     for f in files {

@@ -7,7 +7,8 @@ use std::time::Instant;
 use super::*;
 
 fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> =
+        fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     v.sort();
     v
 }
@@ -170,12 +171,19 @@ fn sync_calls_succeed_on_files_and_folders() {
 #[test]
 fn a_group_is_written_unnamed_synced_then_named_without_replacing() {
     let d = tempfile::tempdir().unwrap();
-    let group: Vec<Unwritten> = (0..12).map(|i| Unwritten::write(d.path(), format!("r{i}").as_bytes()).unwrap()).collect();
+    let group: Vec<Unwritten> =
+        (0..12).map(|i| Unwritten::write(d.path(), format!("r{i}").as_bytes()).unwrap()).collect();
     // Nothing is visible under a name a reader would look at before publication.
-    assert!(std::fs::read_dir(d.path()).unwrap().flatten().all(|e| e.file_name().to_string_lossy().starts_with(TEMP_PREFIX)));
+    assert!(
+        std::fs::read_dir(d.path())
+            .unwrap()
+            .flatten()
+            .all(|e| e.file_name().to_string_lossy().starts_with(TEMP_PREFIX))
+    );
     sync_group(&group.iter().map(Unwritten::file).collect::<Vec<_>>()).unwrap();
     std::fs::write(d.path().join("r0.json"), "someone else's").unwrap();
-    let named: Vec<bool> = group.into_iter().enumerate().map(|(i, u)| u.publish(&d.path().join(format!("r{i}.json"))).unwrap()).collect();
+    let named: Vec<bool> =
+        group.into_iter().enumerate().map(|(i, u)| u.publish(&d.path().join(format!("r{i}.json"))).unwrap()).collect();
     assert!(!named[0] && named[1..].iter().all(|n| *n), "{named:?}");
     assert_eq!(std::fs::read(d.path().join("r0.json")).unwrap(), b"someone else's");
     assert_eq!(std::fs::read(d.path().join("r11.json")).unwrap(), b"r11");

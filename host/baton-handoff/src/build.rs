@@ -2,9 +2,9 @@
 //! they answer with (`baton reply`, MCP `reply`). One place fills the v1 envelope, so the
 //! command line and the MCP server write the same bodies, and every body is checked against the
 //! published schema before anyone writes it.
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
-use crate::{names, schema, stamp, ErrorCode, Invalid, Status, TaskBody, SCHEMA_ID};
+use crate::{ErrorCode, Invalid, SCHEMA_ID, Status, TaskBody, names, schema, stamp};
 
 /// Whom a new TASK is for.
 #[derive(Debug, Clone)]
@@ -32,8 +32,23 @@ pub struct NewTask {
 
 /// The fields the envelope owns: `extra` may not set them (the flag for each says it instead).
 pub const ENVELOPE_KEYS: &[&str] = &[
-    "schema", "id", "kind", "created_at", "from", "title", "plugin", "action", "params", "to", "reply_to",
-    "priority", "correlation_id", "deadline", "in_reply_to", "status", "summary",
+    "schema",
+    "id",
+    "kind",
+    "created_at",
+    "from",
+    "title",
+    "plugin",
+    "action",
+    "params",
+    "to",
+    "reply_to",
+    "priority",
+    "correlation_id",
+    "deadline",
+    "in_reply_to",
+    "status",
+    "summary",
 ];
 
 fn invalid(message: impl Into<String>) -> Invalid {
@@ -60,7 +75,7 @@ pub fn task(t: &NewTask) -> Result<Value, Invalid> {
         (Some(title), _) => title.clone(),
         (None, Target::Plugin { plugin, action, .. }) => format!("{plugin}.{action}"),
         (None, Target::Agent { to }) => {
-            return Err(invalid(format!("a TASK for agent {to} needs a title (say in a line what {to} should do)")))
+            return Err(invalid(format!("a TASK for agent {to} needs a title (say in a line what {to} should do)")));
         }
     };
     let envelope = json!({
@@ -222,7 +237,17 @@ mod tests {
         t.reply_to = Some("Cursor".into());
         let body = task(&t).unwrap();
         let Ok((crate::Body::Task(tb), _)) = schema::parse(body.to_string().as_bytes()) else { panic!() };
-        let r = reply(&tb, "Codex", &NewReturn { status: Status::Completed, summary: "ok".into(), result: None, artifacts: vec!["a.txt".into()] }).unwrap();
+        let r = reply(
+            &tb,
+            "Codex",
+            &NewReturn {
+                status: Status::Completed,
+                summary: "ok".into(),
+                result: None,
+                artifacts: vec!["a.txt".into()],
+            },
+        )
+        .unwrap();
         assert_eq!(r["to"], "Cursor");
         assert_eq!(r["in_reply_to"], tb.id);
         assert_eq!(r["correlation_id"], "c-1");

@@ -8,7 +8,7 @@
 //! A key with a dot (`original_handoff.handoff_id`) is a key of a nested object.
 use serde_json::{Map, Value};
 
-use crate::{schema, stamp, Body};
+use crate::{Body, schema, stamp};
 
 /// Which dialect a file was read in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,10 +79,22 @@ pub const MAPPING: &[(&str, &[&str])] = &[
     ("to (TASK)", &["to", "target_agent", "assigned_agent", "agent_name", "recipient", "to_agent"]),
     ("from (RETURN)", &["from", "executing_agent", "source_agent", "sender", "from_agent"]),
     ("to (RETURN)", &["to", "originating_agent", "target_agent", "recipient", "to_agent"]),
-    ("title", &["title", "task_title", "task_name", "subject", "original_handoff.title", "original_context.handoff_topic"]),
+    (
+        "title",
+        &["title", "task_title", "task_name", "subject", "original_handoff.title", "original_context.handoff_topic"],
+    ),
     ("created_at", &["created_at", "timestamp", "created", "date"]),
     ("kind", &["kind", "type", "handoff_kind"]),
-    ("in_reply_to", &["in_reply_to", "original_handoff_id", "original_handoff.handoff_id", "original_handoff.id", "original_task_id"]),
+    (
+        "in_reply_to",
+        &[
+            "in_reply_to",
+            "original_handoff_id",
+            "original_handoff.handoff_id",
+            "original_handoff.id",
+            "original_task_id",
+        ],
+    ),
     ("answers file", &["original_handoff.handoff_file", "original_handoff_file", "original_handoff"]),
 ];
 
@@ -235,9 +247,20 @@ pub fn send_command(seen: &Seen, self_agent: &str, body_file: &str) -> String {
     let from = seen.from.as_deref().map(cli_name).unwrap_or_else(|| "YOUR-AGENT".into());
     let to = seen.to.as_deref().map(cli_name).filter(|t| fold_agent(t) != fold_agent(self_agent));
     match (&seen.plugin, &seen.action, to) {
-        (Some(p), Some(a), _) => format!("baton send --plugin {} --action {} --params '{{}}' --from {}", sh(p), sh(a), sh(&from)),
-        (_, _, Some(to)) => format!("baton send --to {} --title {} --body @{} --from {}", sh(&to), sh(&seen.title), sh(body_file), sh(&from)),
-        _ => format!("baton send --plugin PLUGIN --action ACTION --params '{{}}' --from {} (`baton plugin list` names them)", sh(&from)),
+        (Some(p), Some(a), _) => {
+            format!("baton send --plugin {} --action {} --params '{{}}' --from {}", sh(p), sh(a), sh(&from))
+        }
+        (_, _, Some(to)) => format!(
+            "baton send --to {} --title {} --body @{} --from {}",
+            sh(&to),
+            sh(&seen.title),
+            sh(body_file),
+            sh(&from)
+        ),
+        _ => format!(
+            "baton send --plugin PLUGIN --action ACTION --params '{{}}' --from {} (`baton plugin list` names them)",
+            sh(&from)
+        ),
     }
 }
 
@@ -269,7 +292,10 @@ fn loose_kind(obj: &Map<String, Value>, name: &NameParts) -> Kind {
             }
         }
     }
-    if ["in_reply_to", "original_handoff", "original_handoff_id", "executing_agent"].iter().any(|k| obj.contains_key(*k)) {
+    if ["in_reply_to", "original_handoff", "original_handoff_id", "executing_agent"]
+        .iter()
+        .any(|k| obj.contains_key(*k))
+    {
         return Kind::Return;
     }
     name.kind.unwrap_or(Kind::Task)
@@ -420,8 +446,12 @@ impl NameParts {
                 }
             }
         }
-        if let Some(i) = parts.iter().position(|p| matches!(p.to_ascii_uppercase().as_str(), "HANDOFF" | "TASK" | "RETURN" | "RETURN_HANDOFF")) {
-            out.kind = Some(if parts[i].to_ascii_uppercase().starts_with("RETURN") { Kind::Return } else { Kind::Task });
+        if let Some(i) = parts
+            .iter()
+            .position(|p| matches!(p.to_ascii_uppercase().as_str(), "HANDOFF" | "TASK" | "RETURN" | "RETURN_HANDOFF"))
+        {
+            out.kind =
+                Some(if parts[i].to_ascii_uppercase().starts_with("RETURN") { Kind::Return } else { Kind::Task });
             let after: Vec<&str> = parts[i + 1..].to_vec();
             let title_parts = match after.len() {
                 0 => vec![],
@@ -461,7 +491,8 @@ impl NameParts {
 /// underscores folded away, then a trailing `Agent` or `Trigger` (repeatedly), so
 /// `"Claude Code Agent"`, `"Claude-Code-Agent"` and `Claude-Code-Agent-Trigger` are one key.
 pub fn fold_agent(name: &str) -> String {
-    let mut k: String = name.chars().filter(|c| !matches!(c, ' ' | '-' | '_' | '\t')).flat_map(char::to_lowercase).collect();
+    let mut k: String =
+        name.chars().filter(|c| !matches!(c, ' ' | '-' | '_' | '\t')).flat_map(char::to_lowercase).collect();
     loop {
         let before = k.len();
         for suffix in ["trigger", "agent"] {
@@ -520,7 +551,10 @@ mod tests {
         assert_eq!(fold_agent("Cursor-MM1 Agent"), "cursormm1");
         assert_eq!(fold_agent("Agent"), "agent");
         let folders = ["Claude-MM1", "Claude-MM1-Agent", "Codex-MM1"];
-        assert_eq!(match_folder("Claude MM1 Agent", &folders), Match::Ambiguous(vec!["Claude-MM1", "Claude-MM1-Agent"]));
+        assert_eq!(
+            match_folder("Claude MM1 Agent", &folders),
+            Match::Ambiguous(vec!["Claude-MM1", "Claude-MM1-Agent"])
+        );
         assert_eq!(match_folder("claude-mm1", &folders), Match::One("Claude-MM1"));
         assert_eq!(match_folder("Codex MM1 Agent", &folders), Match::One("Codex-MM1"));
         assert_eq!(match_folder("Codex", &folders), Match::None);
@@ -544,16 +578,26 @@ mod tests {
     fn loose_task_and_return_map_through_the_table() {
         let t = serde_json::json!({"handoff_id": "h1", "timestamp": "2026-01-06T18:38:08.000000+00:00",
             "source_agent": "Cursor MM1 Agent", "target_agent": "Claude Code Agent", "priority": "High"});
-        let s = read("20260106T183808Z__HANDOFF__Drive-Sync__Claude-Code-Agent.json", t.to_string().as_bytes()).unwrap();
+        let s =
+            read("20260106T183808Z__HANDOFF__Drive-Sync__Claude-Code-Agent.json", t.to_string().as_bytes()).unwrap();
         assert_eq!((s.kind, s.dialect, s.id.as_deref()), (Kind::Task, Dialect::Loose, Some("h1")));
-        assert_eq!((s.from.as_deref(), s.to.as_deref(), s.title.as_str()), (Some("Cursor MM1 Agent"), Some("Claude Code Agent"), "Drive Sync"));
+        assert_eq!(
+            (s.from.as_deref(), s.to.as_deref(), s.title.as_str()),
+            (Some("Cursor MM1 Agent"), Some("Claude Code Agent"), "Drive Sync")
+        );
         let r = serde_json::json!({"type": "RETURN_HANDOFF", "executing_agent": "Claude Code Agent",
             "originating_agent": "Claude MM1 Agent", "original_handoff": {"handoff_id": "h1", "handoff_file": "/x/y/T.json"}});
         let s = read("r.json", r.to_string().as_bytes()).unwrap();
-        assert_eq!((s.kind, s.from.as_deref(), s.to.as_deref()), (Kind::Return, Some("Claude Code Agent"), Some("Claude MM1 Agent")));
+        assert_eq!(
+            (s.kind, s.from.as_deref(), s.to.as_deref()),
+            (Kind::Return, Some("Claude Code Agent"), Some("Claude MM1 Agent"))
+        );
         assert_eq!((s.in_reply_to.as_deref(), s.answers_file.as_deref()), (Some("h1"), Some("T.json")));
         let bom = read("b.json", b"\xef\xbb\xbf{\"from\": \"A\", \"created_at\": \"2026-01-18 07:09:51\", \"original_handoff\": \"C:\\\\x\\\\T.json\"}").unwrap();
-        assert_eq!((bom.created_at.as_deref(), bom.kind, bom.answers_file.as_deref()), (Some("2026-01-18T07:09:51Z"), Kind::Return, Some("T.json")));
+        assert_eq!(
+            (bom.created_at.as_deref(), bom.kind, bom.answers_file.as_deref()),
+            (Some("2026-01-18T07:09:51Z"), Kind::Return, Some("T.json"))
+        );
         assert_eq!(read("n.MARKDOWN", b"# T").unwrap().dialect, Dialect::Markdown);
         let e = read("x.json", br#"{"meta": {"a": 1}}"#).unwrap_err();
         assert!(e.starts_with("no sender or recipient"), "{e}");
@@ -572,7 +616,8 @@ mod tests {
             send_command(&s, "baton", "/h/baton/03_failed/t.json"),
             "baton send --to Claude-Code-Agent --title 'Fix it'\\''s bug' --body @/h/baton/03_failed/t.json --from Cursor-MM1-Agent"
         );
-        let t = serde_json::json!({"source_agent": "Codex", "target_agent": "baton", "plugin": "echo", "action": "echo"});
+        let t =
+            serde_json::json!({"source_agent": "Codex", "target_agent": "baton", "plugin": "echo", "action": "echo"});
         let s = read_value("t.json", t).unwrap();
         assert_eq!(send_command(&s, "baton", "f"), "baton send --plugin echo --action echo --params '{}' --from Codex");
     }

@@ -4,7 +4,7 @@
 //! schema's own terms, so the two cannot drift far (a test walks the schema's fields).
 use serde_json::{Map, Value};
 
-use crate::{names, stamp, SCHEMA_ID};
+use crate::{SCHEMA_ID, names, stamp};
 
 const BASE: [&str; 6] = ["schema", "id", "kind", "created_at", "from", "title"];
 const RETURN_REQUIRED: [&str; 3] = ["in_reply_to", "status", "summary"];
@@ -61,7 +61,9 @@ pub fn problems(value: &Value) -> String {
     }
     match o.get("id") {
         Some(Value::String(s)) if names::is_valid_name(s) => {}
-        Some(v) => bad.push(format!("`id` ({} is not an id: letters, digits, `_`, `-`, single dots, at most 128)", shown(v))),
+        Some(v) => {
+            bad.push(format!("`id` ({} is not an id: letters, digits, `_`, `-`, single dots, at most 128)", shown(v)))
+        }
         None => {}
     }
     check_enum(o, "kind", &["task", "return"], &mut bad);
@@ -89,7 +91,8 @@ pub fn problems(value: &Value) -> String {
             } else if !has("to") {
                 let gone: Vec<&str> = ["plugin", "action", "params"].into_iter().filter(|k| !has(k)).collect();
                 if gone.len() == 3 {
-                    hint = " A TASK names `plugin`, `action` and `params` (for baton) or `to` (for another agent).".into();
+                    hint =
+                        " A TASK names `plugin`, `action` and `params` (for baton) or `to` (for another agent).".into();
                 } else {
                     missing.extend(gone);
                 }
@@ -126,7 +129,9 @@ mod tests {
 
     #[test]
     fn names_every_missing_field_and_never_asks_a_task_without_kind_for_return_fields() {
-        let m = problems(&json!({"handoff_id": "x", "source_agent": "Cursor MM1 Agent", "required_action": "a".repeat(3000)}));
+        let m = problems(
+            &json!({"handoff_id": "x", "source_agent": "Cursor MM1 Agent", "required_action": "a".repeat(3000)}),
+        );
         for k in ["`schema`", "`id`", "`kind`", "`created_at`", "`from`", "`title`"] {
             assert!(m.contains(k), "{k} in {m}");
         }
@@ -140,9 +145,14 @@ mod tests {
     fn names_invalid_fields_with_a_short_reason() {
         let m = problems(&json!({"schema": "baton.handoff/v1", "id": "a b", "kind": "task", "created_at": "yesterday",
             "from": "Claude Code Agent", "title": "t", "plugin": "echo", "action": "echo"}));
-        assert!(m.contains("missing `params`") && m.contains("`id`") && m.contains("`created_at`") && m.contains("`from`"), "{m}");
-        let m = problems(&json!({"schema": "baton.handoff/v1", "id": "r", "kind": "return", "created_at": "2026-01-18T07:09:51Z",
-            "from": "baton", "title": "t", "status": "done"}));
+        assert!(
+            m.contains("missing `params`") && m.contains("`id`") && m.contains("`created_at`") && m.contains("`from`"),
+            "{m}"
+        );
+        let m = problems(
+            &json!({"schema": "baton.handoff/v1", "id": "r", "kind": "return", "created_at": "2026-01-18T07:09:51Z",
+            "from": "baton", "title": "t", "status": "done"}),
+        );
         assert!(m.contains("`in_reply_to`") && m.contains("`summary`") && m.contains("`status` (\"done\""), "{m}");
     }
 }

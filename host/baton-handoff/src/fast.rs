@@ -106,7 +106,8 @@ fn id(v: &Value) -> bool {
 /// Runs of `[A-Za-z0-9_-]` joined by single dots (so never empty, never a leading, trailing or
 /// doubled dot). Everything it admits is ASCII, so bytes and characters count alike.
 fn dotted(s: &str) -> bool {
-    s.split('.').all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+    s.split('.')
+        .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
 }
 
 /// `$defs/timestamp`:

@@ -16,5 +16,5 @@ pub mod stamp;
 pub mod strict;
 
 pub use codes::ErrorCode;
-pub use model::{Body, PluginRef, ReturnBody, ReturnError, Status, TaskBody, SCHEMA_ID};
-pub use schema::{parse, Invalid};
+pub use model::{Body, PluginRef, ReturnBody, ReturnError, SCHEMA_ID, Status, TaskBody};
+pub use schema::{Invalid, parse};

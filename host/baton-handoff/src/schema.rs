@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::{model::Body, ErrorCode};
+use crate::{ErrorCode, model::Body};
 
 /// The schema text, as published in `handoffs/schema/`.
 pub const SCHEMA_JSON: &str = include_str!("../../../handoffs/schema/handoff.v1.json");
@@ -76,7 +76,11 @@ pub fn validate(value: &Value) -> Result<(), Invalid> {
     // Named field by field (crate::explain), never the document echoed back; the schema's own
     // paths only where that check finds nothing to say.
     let why = crate::explain::problems(value);
-    let why = if why.is_empty() { errors.iter().map(|e| e.split(':').next().unwrap_or(e)).collect::<Vec<_>>().join(", ") } else { why };
+    let why = if why.is_empty() {
+        errors.iter().map(|e| e.split(':').next().unwrap_or(e)).collect::<Vec<_>>().join(", ")
+    } else {
+        why
+    };
     Err(Invalid::new(format!("not a valid {} handoff: {why}", crate::SCHEMA_ID)))
 }
 
@@ -171,19 +175,69 @@ mod tests {
     fn probes() -> Vec<Value> {
         let long = |n: usize| json!("a".repeat(n));
         vec![
-            Value::Null, json!(true), json!(0), json!(-1), json!(2), json!(2.0), json!(2.5), json!(-0.0), json!(1e300),
-            json!(""), json!("a"), json!("Codex-MM1"), json!("a.b"), json!("a..b"), json!(".a"), json!("a."), json!("a/b"),
-            json!("a b"), json!("é"), json!("a\n"), json!("ab\n"), long(128), long(129), long(200), long(201), long(500),
-            long(501), json!("é".repeat(500)), json!("é".repeat(501)), json!("é".repeat(128)), json!("é".repeat(129)),
-            json!("2026-01-18T07:09:51Z"), json!("2026-01-18t07:09:51z"), json!("2026-01-18 07:09:51+01:00"),
-            json!("2026-01-18T07:09:51.123456-05:30"), json!("2026-01-18T07:09:51."), json!("2026-01-18T07:09:51"),
-            json!("2026-01-18T07:09:51Z\n"), json!("2026-01-18T07:09:51+0100"), json!("2026-1-18T07:09:51Z"),
-            json!("２０２６-01-18T07:09:51Z"), json!("2026-01-18X07:09:51Z"),
-            json!("baton.handoff/v1"), json!("baton.handoff/v2"), json!("task"), json!("return"), json!("low"), json!("urgent"),
-            json!("completed"), json!("canceled"), json!("cancelled"), json!({}), json!({"a": 1}), json!([]), json!(["x"]),
-            json!([1]), json!(["x", null]), json!({"code": "Invalid", "message": "m"}), json!({"code": "Invalid"}),
-            json!({"code": 1, "message": "m"}), json!({"name": "echo", "version": "1", "sha256": "ab"}),
-            json!({"name": "echo", "version": "1"}), json!({"name": "echo", "version": 1, "sha256": "ab", "x": 2}),
+            Value::Null,
+            json!(true),
+            json!(0),
+            json!(-1),
+            json!(2),
+            json!(2.0),
+            json!(2.5),
+            json!(-0.0),
+            json!(1e300),
+            json!(""),
+            json!("a"),
+            json!("Codex-MM1"),
+            json!("a.b"),
+            json!("a..b"),
+            json!(".a"),
+            json!("a."),
+            json!("a/b"),
+            json!("a b"),
+            json!("é"),
+            json!("a\n"),
+            json!("ab\n"),
+            long(128),
+            long(129),
+            long(200),
+            long(201),
+            long(500),
+            long(501),
+            json!("é".repeat(500)),
+            json!("é".repeat(501)),
+            json!("é".repeat(128)),
+            json!("é".repeat(129)),
+            json!("2026-01-18T07:09:51Z"),
+            json!("2026-01-18t07:09:51z"),
+            json!("2026-01-18 07:09:51+01:00"),
+            json!("2026-01-18T07:09:51.123456-05:30"),
+            json!("2026-01-18T07:09:51."),
+            json!("2026-01-18T07:09:51"),
+            json!("2026-01-18T07:09:51Z\n"),
+            json!("2026-01-18T07:09:51+0100"),
+            json!("2026-1-18T07:09:51Z"),
+            json!("２０２６-01-18T07:09:51Z"),
+            json!("2026-01-18X07:09:51Z"),
+            json!("baton.handoff/v1"),
+            json!("baton.handoff/v2"),
+            json!("task"),
+            json!("return"),
+            json!("low"),
+            json!("urgent"),
+            json!("completed"),
+            json!("canceled"),
+            json!("cancelled"),
+            json!({}),
+            json!({"a": 1}),
+            json!([]),
+            json!(["x"]),
+            json!([1]),
+            json!(["x", null]),
+            json!({"code": "Invalid", "message": "m"}),
+            json!({"code": "Invalid"}),
+            json!({"code": 1, "message": "m"}),
+            json!({"name": "echo", "version": "1", "sha256": "ab"}),
+            json!({"name": "echo", "version": "1"}),
+            json!({"name": "echo", "version": 1, "sha256": "ab", "x": 2}),
         ]
     }
 
@@ -199,9 +253,30 @@ mod tests {
     }
 
     const KEYS: &[&str] = &[
-        "schema", "id", "kind", "created_at", "from", "title", "correlation_id", "plugin", "action", "params", "to",
-        "reply_to", "priority", "deadline", "in_reply_to", "status", "summary", "result", "artifacts", "error",
-        "started_at", "finished_at", "attempts", "other",
+        "schema",
+        "id",
+        "kind",
+        "created_at",
+        "from",
+        "title",
+        "correlation_id",
+        "plugin",
+        "action",
+        "params",
+        "to",
+        "reply_to",
+        "priority",
+        "deadline",
+        "in_reply_to",
+        "status",
+        "summary",
+        "result",
+        "artifacts",
+        "error",
+        "started_at",
+        "finished_at",
+        "attempts",
+        "other",
     ];
 
     /// The hand-written check and the compiled schema decide every document alike: each field

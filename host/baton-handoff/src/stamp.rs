@@ -1,5 +1,5 @@
 //! Timestamps in the two forms handoffs use: RFC 3339 bodies and `yyyymmddThhmmssZ` names.
-use time::{format_description::well_known::Rfc3339, macros::format_description, OffsetDateTime};
+use time::{OffsetDateTime, format_description::well_known::Rfc3339, macros::format_description};
 
 /// Now, in UTC.
 pub fn now() -> OffsetDateTime {

@@ -103,7 +103,10 @@ mod tests {
     #[test]
     fn a_key_twice_is_refused_at_any_depth_and_the_rest_parses_as_before() {
         assert!(matches!(super::parse(br#"{"a": 1, "a": 2}"#), Err(super::StrictError::DuplicateKey(_))));
-        assert!(matches!(super::parse(br#"{"p": {"x": [1, {"k": 1, "k": 1}]}}"#), Err(super::StrictError::DuplicateKey(_))));
+        assert!(matches!(
+            super::parse(br#"{"p": {"x": [1, {"k": 1, "k": 1}]}}"#),
+            Err(super::StrictError::DuplicateKey(_))
+        ));
         assert!(matches!(super::parse(br#"{"a": 1"#), Err(super::StrictError::Syntax(_))));
         assert!(matches!(super::parse(br#"{"a": 1} x"#), Err(super::StrictError::Syntax(_))));
         let v = super::parse(br#"{"a": [1, -2, 3.5, "s", null, true], "b": {"a": 1}}"#).unwrap();

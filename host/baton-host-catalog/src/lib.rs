@@ -145,9 +145,7 @@ fn error(e: CatalogError) -> wit::CatalogError {
         CatalogError::NotGranted { .. }
         | CatalogError::NotOwner { .. }
         | CatalogError::ReadOnly { .. }
-        | CatalogError::ManualByPlugin { .. } => {
-            wit::CatalogError::Denied(m)
-        }
+        | CatalogError::ManualByPlugin { .. } => wit::CatalogError::Denied(m),
         CatalogError::Quota { .. } => wit::CatalogError::Quota(m),
         CatalogError::Sql(_)
         | CatalogError::Postgres { .. }
@@ -225,7 +223,9 @@ impl CatView<'_> {
                 cancel.store(true, Ordering::Relaxed);
                 Err(wasmtime::Trap::Interrupt.into())
             }
-            Ok(Ok(_)) if matches!(call.stopped(), Some(Stop::Deadline | Stop::Cancelled)) => Err(wasmtime::Trap::Interrupt.into()),
+            Ok(Ok(_)) if matches!(call.stopped(), Some(Stop::Deadline | Stop::Cancelled)) => {
+                Err(wasmtime::Trap::Interrupt.into())
+            }
             Ok(Err(e)) => {
                 tracing::error!(plugin = %self.access.actor, "catalog call failed: {e}");
                 Ok(Err(wit::CatalogError::Io("the catalog call failed (see the host's log)".into())))
@@ -243,7 +243,9 @@ impl CatView<'_> {
     /// As [`CatView::hold`] for `size` bytes of JSON that take `charge` bytes while held.
     fn hold_as(&mut self, what: &str, size: usize, charge: usize) -> WitResult<()> {
         if size > MAX_CALL_BYTES {
-            return Err(invalid(format!("{what}: {size} bytes, over the per-call cap of {MAX_CALL_BYTES} bytes; split it")));
+            return Err(invalid(format!(
+                "{what}: {size} bytes, over the per-call cap of {MAX_CALL_BYTES} bytes; split it"
+            )));
         }
         if !self.meter.hold(charge) {
             return Err(invalid(format!("{what}: {size} bytes do not fit the task's memory cap")));
@@ -374,12 +376,22 @@ fn track_query(mut q: wit::TrackQuery, files: &Files) -> WitResult<baton_catalog
             q.artists.len()
         )));
     }
-    let longest = std::iter::once(&q.title).chain(&q.artists).chain(&q.external_ids).chain(q.isrc.as_ref()).map(String::len).max().unwrap_or(0);
+    let longest = std::iter::once(&q.title)
+        .chain(&q.artists)
+        .chain(&q.external_ids)
+        .chain(q.isrc.as_ref())
+        .map(String::len)
+        .max()
+        .unwrap_or(0);
     if longest > MAX_QUERY_TEXT {
-        return Err(invalid(format!("tracks: a track query holds a text of {longest} bytes; at most {MAX_QUERY_TEXT}")));
+        return Err(invalid(format!(
+            "tracks: a track query holds a text of {longest} bytes; at most {MAX_QUERY_TEXT}"
+        )));
     }
     let file = match q.path {
-        Some(p) => Some(files.host(&p).ok_or_else(|| denied(format!("tracks: path {p} is not inside the plugin's grants")))?),
+        Some(p) => {
+            Some(files.host(&p).ok_or_else(|| denied(format!("tracks: path {p} is not inside the plugin's grants")))?)
+        }
         None => None,
     };
     Ok(baton_catalog::TrackQuery {
@@ -394,7 +406,14 @@ fn track_query(mut q: wit::TrackQuery, files: &Files) -> WitResult<baton_catalog
 
 /// Parses an upsert's JSON array of records, with guest paths in relations to `files` made
 /// host paths (refused when outside the grants).
-fn parse_records(collection: &str, text: &str, file_props: &[String], files: &Files, cat: &Catalog, access: &Access) -> WitResult<Vec<Record>> {
+fn parse_records(
+    collection: &str,
+    text: &str,
+    file_props: &[String],
+    files: &Files,
+    cat: &Catalog,
+    access: &Access,
+) -> WitResult<Vec<Record>> {
     let mut records: Vec<Record> = serde_json::from_str(text).map_err(|e| {
         invalid(format!("{collection}: the records are not a JSON array of {{\"key\", \"props\"}}: {e}"))
     })?;
@@ -412,7 +431,10 @@ fn parse_records(collection: &str, text: &str, file_props: &[String], files: &Fi
                     _ => continue,
                 };
                 *slot = files.stored_key(cat, access, slot).ok_or_else(|| {
-                    denied(format!("{collection}/{}: property `{prop}`: {slot} is not a library file inside the plugin's grants", r.key))
+                    denied(format!(
+                        "{collection}/{}: property `{prop}`: {slot} is not a library file inside the plugin's grants",
+                        r.key
+                    ))
                 })?;
             }
         }
@@ -451,7 +473,11 @@ impl wit::Host for CatView<'_> {
         .await
     }
 
-    async fn ensure_collection(&mut self, collection: String, properties: Vec<wit::PropertySpec>) -> wasmtime::Result<WitResult<()>> {
+    async fn ensure_collection(
+        &mut self,
+        collection: String,
+        properties: Vec<wit::PropertySpec>,
+    ) -> wasmtime::Result<WitResult<()>> {
         let specs: Vec<baton_catalog::PropertySpec> = properties
             .into_iter()
             .map(|p| baton_catalog::PropertySpec {
@@ -466,8 +492,14 @@ impl wit::Host for CatView<'_> {
         self.run(move |cat, access, _| cat.ensure_collection(access, &collection, &specs).map_err(error)).await
     }
 
-    async fn rename_property(&mut self, collection: String, property: String, new_name: String) -> wasmtime::Result<WitResult<()>> {
-        self.run(move |cat, access, _| cat.rename_property(access, &collection, &property, &new_name).map_err(error)).await
+    async fn rename_property(
+        &mut self,
+        collection: String,
+        property: String,
+        new_name: String,
+    ) -> wasmtime::Result<WitResult<()>> {
+        self.run(move |cat, access, _| cat.rename_property(access, &collection, &property, &new_name).map_err(error))
+            .await
     }
 
     async fn remove_property(&mut self, collection: String, property: String) -> wasmtime::Result<WitResult<()>> {
@@ -493,7 +525,12 @@ impl wit::Host for CatView<'_> {
         r
     }
 
-    async fn get(&mut self, collection: String, key: String, archived: bool) -> wasmtime::Result<WitResult<Option<String>>> {
+    async fn get(
+        &mut self,
+        collection: String,
+        key: String,
+        archived: bool,
+    ) -> wasmtime::Result<WitResult<Option<String>>> {
         let what = format!("{collection}/{key}");
         let r = self
             .run(move |cat, access, files| {
@@ -510,7 +547,9 @@ impl wit::Host for CatView<'_> {
                     cat.get(access, &collection, &key, archived).map_err(error)?
                 };
                 let file_props = file_relations(cat, access, &collection)?;
-                let Some(rec) = found.and_then(|r| files.shape(&collection, r, &file_props)) else { return Ok((None, 0)) };
+                let Some(rec) = found.and_then(|r| files.shape(&collection, r, &file_props)) else {
+                    return Ok((None, 0));
+                };
                 let text = serde_json::to_string(&rec).map_err(|e| invalid(e.to_string()))?;
                 let n = text.len();
                 Ok((Some(text), n))
@@ -519,7 +558,13 @@ impl wit::Host for CatView<'_> {
         Ok(self.answer(&what, r))
     }
 
-    async fn query(&mut self, collection: String, filter: String, cursor: Option<String>, limit: u32) -> wasmtime::Result<WitResult<wit::Page>> {
+    async fn query(
+        &mut self,
+        collection: String,
+        filter: String,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> wasmtime::Result<WitResult<wit::Page>> {
         let what = format!("{collection}: query");
         let filter = match Filter::parse(&filter) {
             Ok(f) => f,
@@ -532,7 +577,10 @@ impl wit::Host for CatView<'_> {
                 let is_files = collection == baton_catalog::schema::FILES;
                 // The store's cursor is a record key; for `files` a host path, handed out opaque.
                 let mut after = match cursor {
-                    Some(c) if is_files => Some(paths::decode_cursor(&c).ok_or_else(|| invalid(format!("files: cursor `{c}` is not one this host gave")))?),
+                    Some(c) if is_files => Some(
+                        paths::decode_cursor(&c)
+                            .ok_or_else(|| invalid(format!("files: cursor `{c}` is not one this host gave")))?,
+                    ),
                     c => c,
                 };
                 let started_after = after.clone();
@@ -592,7 +640,12 @@ impl wit::Host for CatView<'_> {
         Ok(self.answer(&what, r))
     }
 
-    async fn links(&mut self, collection: String, key: String, property: String) -> wasmtime::Result<WitResult<Vec<wit::LinkInfo>>> {
+    async fn links(
+        &mut self,
+        collection: String,
+        key: String,
+        property: String,
+    ) -> wasmtime::Result<WitResult<Vec<wit::LinkInfo>>> {
         self.run(move |cat, access, files| {
             let file_props = file_relations(cat, access, &collection)?;
             let to_files = file_props.contains(&property);
@@ -637,7 +690,13 @@ impl wit::Host for CatView<'_> {
         .await
     }
 
-    async fn unlink(&mut self, collection: String, key: String, property: String, target_key: String) -> wasmtime::Result<WitResult<bool>> {
+    async fn unlink(
+        &mut self,
+        collection: String,
+        key: String,
+        property: String,
+        target_key: String,
+    ) -> wasmtime::Result<WitResult<bool>> {
         self.run(move |cat, access, files| {
             let file_props = file_relations(cat, access, &collection)?;
             let target_key = if file_props.contains(&property) {
@@ -692,7 +751,11 @@ impl wit::Host for CatView<'_> {
         .await
     }
 
-    async fn resolve_track(&mut self, query: wit::TrackQuery, record: String) -> wasmtime::Result<WitResult<wit::Resolution>> {
+    async fn resolve_track(
+        &mut self,
+        query: wit::TrackQuery,
+        record: String,
+    ) -> wasmtime::Result<WitResult<wit::Resolution>> {
         if let Err(e) = self.hold("tracks: resolve-track", record.len()) {
             return Ok(Err(e));
         }
@@ -776,7 +839,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         v.host = Some(CatalogHost::new(dir.path().join("state.sqlite")));
         let e = v.run(|_, _, _| Ok(())).await.unwrap_err();
-        assert_eq!(e.downcast_ref::<wasmtime::Trap>(), Some(&wasmtime::Trap::Interrupt), "past the deadline: the task ends `timeout`");
+        assert_eq!(
+            e.downcast_ref::<wasmtime::Trap>(),
+            Some(&wasmtime::Trap::Interrupt),
+            "past the deadline: the task ends `timeout`"
+        );
         v.deadline = Instant::now() + std::time::Duration::from_secs(5);
         let n = v.run(|cat, access, _| Ok(cat.collections(access).map_err(error)?.len())).await.unwrap().unwrap();
         assert_eq!(n, 0, "a plugin granted nothing reads no collection");
@@ -822,7 +889,10 @@ mod tests {
         let files = Files::new(&g, &[baton_runtime::grants::GrantDir::open(&g[0].host_path).unwrap()]);
         let a = d.join("music/a.flac").display().to_string();
         let b = d.join("other/b.flac").display().to_string();
-        assert_eq!(files.reason(format!("fingerprint similarity 0.990 with {a}")), "fingerprint similarity 0.990 with /music/a.flac");
+        assert_eq!(
+            files.reason(format!("fingerprint similarity 0.990 with {a}")),
+            "fingerprint similarity 0.990 with /music/a.flac"
+        );
         assert_eq!(
             files.reason(format!("fingerprint similarity 0.990 with {b}")),
             "fingerprint similarity 0.990 with a library file outside the plugin's grants"

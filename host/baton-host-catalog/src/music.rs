@@ -21,7 +21,10 @@ mod bindings {
 use bindings::baton::music::catalog as v5;
 
 /// Links `baton:music/catalog@0.5.0` with the store view the 0.4.0 interface uses.
-pub(crate) fn add_to_linker(linker: &mut Linker<StoreState>, view: fn(&mut StoreState) -> CatView<'_>) -> wasmtime::Result<()> {
+pub(crate) fn add_to_linker(
+    linker: &mut Linker<StoreState>,
+    view: fn(&mut StoreState) -> CatView<'_>,
+) -> wasmtime::Result<()> {
     v5::add_to_linker::<StoreState, Cat>(linker, view)
 }
 
@@ -69,9 +72,35 @@ macro_rules! both {
     };
 }
 
-both!(enum PropertyKind { Text, Number, Date, Bool, Select, MultiSelect, Url, Relation });
-both!(enum MatchMethod { ExternalId, Isrc, Normalized, Fuzzy, Fingerprint, Manual });
-both!(enum Verdict { Match, Ambiguous, None });
+both!(
+    enum PropertyKind {
+        Text,
+        Number,
+        Date,
+        Bool,
+        Select,
+        MultiSelect,
+        Url,
+        Relation,
+    }
+);
+both!(
+    enum MatchMethod {
+        ExternalId,
+        Isrc,
+        Normalized,
+        Fuzzy,
+        Fingerprint,
+        Manual,
+    }
+);
+both!(
+    enum Verdict {
+        Match,
+        Ambiguous,
+        None,
+    }
+);
 both!(variant CatalogError { Denied, Invalid, Quota, Io });
 both!(record PropertySpec { id, name, kind, target, inverse, integer });
 both!(record Property { id, name, kind, target, inverse, integer, owner, archived });

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use baton_catalog::{Access, Catalog, RecordOut};
 use baton_runtime::grants::GrantDir;
-use baton_runtime::{guest_path_of, host_path_of, Grant};
+use baton_runtime::{Grant, guest_path_of, host_path_of};
 use serde_json::Value;
 
 const FILES: &str = baton_catalog::schema::FILES;
@@ -74,10 +74,11 @@ impl Files {
     /// see [`Catalog::files_follow_move`]. Only a plugin that could have moved it, through a
     /// writable grant holding `guest`, has the library follow.
     pub fn follow_move(&self, cat: &Catalog, access: &Access, guest: &str) -> Option<String> {
-        let (i, _, given) = baton_runtime::grants::resolve_once(&self.grants, &self.dirs, guest).map(|(i, _, real)| {
-            let rest = real.strip_prefix(&self.dirs[i].real).map(Path::to_path_buf).unwrap_or_default();
-            (i, real, std::path::absolute(&self.grants[i].host_path).unwrap_or_default().join(rest))
-        })?;
+        let (i, _, given) =
+            baton_runtime::grants::resolve_once(&self.grants, &self.dirs, guest).map(|(i, _, real)| {
+                let rest = real.strip_prefix(&self.dirs[i].real).map(Path::to_path_buf).unwrap_or_default();
+                (i, real, std::path::absolute(&self.grants[i].host_path).unwrap_or_default().join(rest))
+            })?;
         if !self.grants[i].writable {
             return None;
         }
@@ -96,7 +97,8 @@ impl Files {
         }
         for prop in file_props {
             if let Some(Value::Array(items)) = rec.props.get_mut(prop) {
-                *items = items.iter().filter_map(|v| v.as_str().and_then(|k| self.guest(k)).map(Value::String)).collect();
+                *items =
+                    items.iter().filter_map(|v| v.as_str().and_then(|k| self.guest(k)).map(Value::String)).collect();
                 if items.is_empty() {
                     rec.props.remove(prop);
                 }
@@ -111,7 +113,12 @@ impl Files {
         let mut out: Vec<String> = Vec::new();
         for g in &self.grants {
             let given = std::path::absolute(&g.host_path).ok();
-            let real = self.grants.iter().position(|x| std::ptr::eq(x, g)).and_then(|i| self.dirs.get(i)).map(|d| d.real.clone());
+            let real = self
+                .grants
+                .iter()
+                .position(|x| std::ptr::eq(x, g))
+                .and_then(|i| self.dirs.get(i))
+                .map(|d| d.real.clone());
             for p in [given, real].into_iter().flatten() {
                 if let Ok(s) = p.into_os_string().into_string()
                     && !out.contains(&s)
@@ -151,7 +158,10 @@ impl Files {
         {
             for side in ["added", "removed"] {
                 if let Some(Value::Array(items)) = f.get_mut(side) {
-                    *items = items.iter().filter_map(|v| v.as_str().and_then(|k| self.guest(k)).map(Value::String)).collect();
+                    *items = items
+                        .iter()
+                        .filter_map(|v| v.as_str().and_then(|k| self.guest(k)).map(Value::String))
+                        .collect();
                 }
             }
         }
@@ -168,6 +178,7 @@ pub fn decode_cursor(c: &str) -> Option<String> {
     if !c.len().is_multiple_of(2) {
         return None;
     }
-    let bytes: Option<Vec<u8>> = (0..c.len()).step_by(2).map(|i| u8::from_str_radix(c.get(i..i + 2)?, 16).ok()).collect();
+    let bytes: Option<Vec<u8>> =
+        (0..c.len()).step_by(2).map(|i| u8::from_str_radix(c.get(i..i + 2)?, 16).ok()).collect();
     String::from_utf8(bytes?).ok()
 }

@@ -78,7 +78,12 @@ impl FingerprintHost {
 impl HostInterface for FingerprintHost {
     fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
         fn view(s: &mut StoreState) -> FpView<'_> {
-            FpView { host: s.extension::<FingerprintHost>(), grants: s.grants(), dirs: s.grant_dirs(), deadline: s.deadline() }
+            FpView {
+                host: s.extension::<FingerprintHost>(),
+                grants: s.grants(),
+                dirs: s.grant_dirs(),
+                deadline: s.deadline(),
+            }
         }
         bindings::v0_3::baton::plugin::fingerprint::add_to_linker::<StoreState, Fp>(linker, view)?;
         bindings::v0_4::baton::plugin::fingerprint::add_to_linker::<StoreState, Fp>(linker, view)?;
@@ -207,9 +212,22 @@ fingerprint_fns!(v0_3 {});
 /// `library-fingerprint` (since 0.4.0).
 macro_rules! library_fingerprint_fn {
     () => {
-        async fn library_fingerprint(&mut self, path: String) -> wasmtime::Result<Result<Option<wit::AudioFingerprint>, wit::FpError>> {
+        async fn library_fingerprint(
+            &mut self,
+            path: String,
+        ) -> wasmtime::Result<Result<Option<wit::AudioFingerprint>, wit::FpError>> {
             let r = match self.host() {
-                Ok(h) => service::library_fingerprint(h.library_db.clone(), h.db.clone(), self.grants, self.dirs, path, self.deadline).await,
+                Ok(h) => {
+                    service::library_fingerprint(
+                        h.library_db.clone(),
+                        h.db.clone(),
+                        self.grants,
+                        self.dirs,
+                        path,
+                        self.deadline,
+                    )
+                    .await
+                }
                 Err(e) => Err(e),
             };
             convert(r, |found| found.map(fingerprint))

@@ -15,15 +15,15 @@
 //! worker), `best-matches` by polling it (and by the future being dropped).
 use std::fs::File;
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use baton_fp::FpError;
 use baton_fp::service::Matcher;
 use baton_fp::worker::Workers;
-use baton_fp::FpError;
 use baton_runtime::grants::GrantDir;
-use baton_runtime::{guest_paths, Grant};
+use baton_runtime::{Grant, guest_paths};
 
 /// Most matches one `best-matches` call returns.
 pub const MAX_MATCHES: u32 = 100;
@@ -76,7 +76,9 @@ pub fn locate_at(grants: &[Grant], guest: &str) -> Result<(usize, PathBuf), Serv
 /// regular file. Gives the grant's index too.
 pub fn open_in_grant(grants: &[Grant], dirs: &[GrantDir], guest: &str) -> Result<(usize, File), ServiceError> {
     let (i, rel) = locate_at(grants, guest)?;
-    let Some(dir) = dirs.get(i) else { return Err(ServiceError::Denied(format!("{guest}: the grant's folder is not open"))) };
+    let Some(dir) = dirs.get(i) else {
+        return Err(ServiceError::Denied(format!("{guest}: the grant's folder is not open")));
+    };
     let io = |e: std::io::Error| {
         if e.kind() == std::io::ErrorKind::PermissionDenied {
             ServiceError::Denied(format!("{guest}: {e} (it leads outside the grant, or may not be read)"))
@@ -150,7 +152,10 @@ pub async fn fingerprint_file(
     deadline: Instant,
 ) -> Result<baton_fp::FileFingerprint, ServiceError> {
     let (_, file) = open_in_grant(grants, dirs, &guest)?;
-    blocking(move || workers.fingerprint(file, Path::new(&guest), Some(deadline)).map_err(|e| ServiceError::from_fp(&guest, e))).await
+    blocking(move || {
+        workers.fingerprint(file, Path::new(&guest), Some(deadline)).map_err(|e| ServiceError::from_fp(&guest, e))
+    })
+    .await
 }
 
 /// Tags and stream facts of the file at `guest`, read in a worker within the task's `deadline`.
@@ -162,7 +167,10 @@ pub async fn read_tags(
     deadline: Instant,
 ) -> Result<(baton_fp::AudioInfo, baton_fp::Tags), ServiceError> {
     let (_, file) = open_in_grant(grants, dirs, &guest)?;
-    blocking(move || workers.read_tags(file, Path::new(&guest), Some(deadline)).map_err(|e| ServiceError::from_fp(&guest, e))).await
+    blocking(move || {
+        workers.read_tags(file, Path::new(&guest), Some(deadline)).map_err(|e| ServiceError::from_fp(&guest, e))
+    })
+    .await
 }
 
 /// The fingerprint `baton fp scan` stored for the file at `guest`, read from the library with
@@ -207,7 +215,9 @@ pub async fn library_fingerprint(
         }
         let mut guard = db.lock().unwrap_or_else(|e| e.into_inner());
         if guard.is_none() {
-            *guard = Some(baton_fp::db::Db::open(&db_path).map_err(|e| ServiceError::from_fp("the fingerprint library", e))?);
+            *guard = Some(
+                baton_fp::db::Db::open(&db_path).map_err(|e| ServiceError::from_fp("the fingerprint library", e))?,
+            );
         }
         let Some(db) = guard.as_ref() else { return Ok(None) };
         for path in candidates {
@@ -268,7 +278,9 @@ pub async fn best_matches(
     .await
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ServiceError> + Send + 'static) -> Result<T, ServiceError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, ServiceError> {
     tokio::task::spawn_blocking(f)
         .await
         .unwrap_or_else(|e| Err(ServiceError::Io(format!("the fingerprint service failed: {e}"))))
@@ -306,19 +318,37 @@ mod tests {
         std::os::unix::fs::symlink(d.join("outside/z.wav"), d.join("lib/escape.wav")).unwrap();
         std::os::unix::fs::symlink("a/x.wav", d.join("lib/inner.wav")).unwrap();
         std::os::unix::fs::symlink("../outside/z.wav", d.join("lib/relative-escape.wav")).unwrap();
-        rustix::fs::mknodat(rustix::fs::CWD, d.join("lib/pipe.wav"), rustix::fs::FileType::Fifo, rustix::fs::Mode::from_raw_mode(0o644), 0).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            d.join("lib/pipe.wav"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
         let g = grants(d);
         assert_eq!(open(&g, "/music/a/x.wav").unwrap(), b"x");
         assert_eq!(open(&g, "/music/a/../a/./x.wav").unwrap(), b"x");
         assert_eq!(open(&g, "/music/inner.wav").unwrap(), b"x", "a symlink that stays inside the grant");
         assert_eq!(open(&g, "/music-2/y.wav").unwrap(), b"y");
-        for bad in ["/music/../outside/z.wav", "/music/escape.wav", "/music/relative-escape.wav", "music/a/x.wav", "/etc/passwd", "/", "/music", "/music-3/y.wav"] {
+        for bad in [
+            "/music/../outside/z.wav",
+            "/music/escape.wav",
+            "/music/relative-escape.wav",
+            "music/a/x.wav",
+            "/etc/passwd",
+            "/",
+            "/music",
+            "/music-3/y.wav",
+        ] {
             assert!(matches!(open(&g, bad), Err(ServiceError::Denied(_))), "{bad}: {:?}", open(&g, bad));
         }
         let host = d.join("outside/z.wav").display().to_string();
         assert!(matches!(open(&g, &host), Err(ServiceError::Denied(_))));
         match open(&g, "/music/missing.wav") {
-            Err(ServiceError::Io(m)) => assert!(m.starts_with("/music/missing.wav") && !m.contains(&d.display().to_string()), "{m}"),
+            Err(ServiceError::Io(m)) => {
+                assert!(m.starts_with("/music/missing.wav") && !m.contains(&d.display().to_string()), "{m}")
+            }
             other => panic!("{other:?}"),
         }
         // A FIFO is refused at once (opening it did not block) and never read.
@@ -405,7 +435,14 @@ mod tests {
         let (mut inside, mut leaked) = (0, 0);
         for _ in 0..20000 {
             let far = Instant::now() + std::time::Duration::from_secs(60);
-            let r = rt.block_on(library_fingerprint(Some(db_path.clone()), shared.clone(), &g, &dirs, "/music/flip.wav".into(), far));
+            let r = rt.block_on(library_fingerprint(
+                Some(db_path.clone()),
+                shared.clone(),
+                &g,
+                &dirs,
+                "/music/flip.wav".into(),
+                far,
+            ));
             match r {
                 Ok(Some(f)) if f.tags.title.as_deref() == Some("SECRET") => leaked += 1,
                 Ok(Some(_)) => inside += 1,

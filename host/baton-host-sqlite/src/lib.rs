@@ -7,20 +7,20 @@
 //! converts types, runs that work off the async threads, and charges what a query returns to the
 //! task's memory meter. A snapshot is a resource in the task's table, so it is dropped (and its
 //! copy removed) when the plugin drops it, and with the store when the task ends at the latest.
-mod music;
 pub mod budget;
+mod music;
 pub mod snapshot;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use baton_runtime::limits::TaskMeter;
 use baton_runtime::{Grant, HostInterface, StoreState};
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
-pub use snapshot::{Limits, SqlError, Snapshots, DEFAULT_MEMORY_BYTES, MAX_CALL_BYTES, MAX_ROWS};
+pub use snapshot::{DEFAULT_MEMORY_BYTES, Limits, MAX_CALL_BYTES, MAX_ROWS, Snapshots, SqlError};
 
 /// A snapshot as the task's resource table holds it.
 pub struct SnapshotHandle(Arc<snapshot::Snapshot>);
@@ -109,7 +109,9 @@ impl Drop for CancelOnDrop {
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, SqlError> + Send + 'static) -> Result<T, SqlError> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| Err(SqlError::Io(format!("the sqlite service failed: {e}"))))
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(SqlError::Io(format!("the sqlite service failed: {e}"))))
 }
 
 fn from_wit(v: wit::SqlValue) -> snapshot::Value {

@@ -6,7 +6,7 @@ use wasmtime::component::{Linker, Resource};
 
 use baton_runtime::StoreState;
 
-use crate::{wit as v4, SnapshotHandle, Sql, SqlView};
+use crate::{SnapshotHandle, Sql, SqlView, wit as v4};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -22,7 +22,10 @@ mod bindings {
 use bindings::baton::music::sqlite as v5;
 
 /// Links `baton:music/sqlite@0.5.0` with the store view the 0.4.0 interface uses.
-pub(crate) fn add_to_linker(linker: &mut Linker<StoreState>, view: fn(&mut StoreState) -> SqlView<'_>) -> wasmtime::Result<()> {
+pub(crate) fn add_to_linker(
+    linker: &mut Linker<StoreState>,
+    view: fn(&mut StoreState) -> SqlView<'_>,
+) -> wasmtime::Result<()> {
     v5::add_to_linker::<StoreState, Sql>(linker, view)
 }
 

@@ -63,15 +63,35 @@ pub const TRIES: usize = 3;
 const DIR_PREFIX: &str = "snap-";
 /// Read-only pragmas a plugin may run (schema discovery). Any other pragma is denied.
 const PRAGMAS: &[&str] = &[
-    "table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo", "foreign_key_list",
-    "user_version", "application_id", "page_count", "page_size", "encoding",
+    "table_info",
+    "table_xinfo",
+    "table_list",
+    "index_list",
+    "index_info",
+    "index_xinfo",
+    "foreign_key_list",
+    "user_version",
+    "application_id",
+    "page_count",
+    "page_size",
+    "encoding",
 ];
 /// Of those, the ones that take an argument (a table or index name); the others must have none
 /// (`PRAGMA user_version = 5` writes).
-const PRAGMAS_WITH_ARGUMENT: &[&str] = &["table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo", "foreign_key_list"];
+const PRAGMAS_WITH_ARGUMENT: &[&str] =
+    &["table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo", "foreign_key_list"];
 /// Functions that read or write files or load code (some exist only in builds with extensions;
 /// denied by name whatever the build).
-const FUNCTIONS_DENIED: &[&str] = &["load_extension", "readfile", "writefile", "edit", "fts3_tokenizer", "zipfile", "sqlar_uncompress", "sqlar_compress"];
+const FUNCTIONS_DENIED: &[&str] = &[
+    "load_extension",
+    "readfile",
+    "writefile",
+    "edit",
+    "fts3_tokenizer",
+    "zipfile",
+    "sqlar_uncompress",
+    "sqlar_compress",
+];
 
 /// Why a call failed, before it is converted to the WIT `sqlite-error`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -219,7 +239,9 @@ impl Snapshots {
     /// that are gone are removed now.
     pub fn new(root: PathBuf, limits: Limits) -> Self {
         if !crate::budget::installed() {
-            tracing::warn!("SQLite started before baton could install its allocator: snapshot memory is not limited per task");
+            tracing::warn!(
+                "SQLite started before baton could install its allocator: snapshot memory is not limited per task"
+            );
         }
         let s = Snapshots { root, limits, usage: Arc::default() };
         let swept = s.sweep();
@@ -235,7 +257,11 @@ impl Snapshots {
         let mut n = 0;
         for e in rd.flatten() {
             let name = e.file_name();
-            let Some(pid) = name.to_str().and_then(|s| s.strip_prefix(DIR_PREFIX)).and_then(|s| s.split('-').next()).and_then(|p| p.parse::<i32>().ok())
+            let Some(pid) = name
+                .to_str()
+                .and_then(|s| s.strip_prefix(DIR_PREFIX))
+                .and_then(|s| s.split('-').next())
+                .and_then(|p| p.parse::<i32>().ok())
             else {
                 continue;
             };
@@ -251,7 +277,15 @@ impl Snapshots {
 
     /// Opens a snapshot of the database at the guest path `guest` for the task `task`, within
     /// its `deadline`. `cancel` stops the copy when the call is abandoned.
-    pub fn open(&self, grants: &[Grant], dirs: &[GrantDir], guest: &str, task: &str, deadline: Instant, cancel: &AtomicBool) -> Result<Snapshot, SqlError> {
+    pub fn open(
+        &self,
+        grants: &[Grant],
+        dirs: &[GrantDir],
+        guest: &str,
+        task: &str,
+        deadline: Instant,
+        cancel: &AtomicBool,
+    ) -> Result<Snapshot, SqlError> {
         self.open_with(grants, dirs, guest, task, deadline, cancel, &mut |_| {})
     }
 
@@ -274,7 +308,9 @@ impl Snapshots {
         let mut lease = self.lease(task, guest)?;
         let dir = self.private_dir(guest)?;
         // The grant's folder as opened when the plugin was loaded, never its path resolved again.
-        let Some(held) = dirs.get(i) else { return Err(SqlError::Io(format!("{guest}: the grant's folder is not open"))) };
+        let Some(held) = dirs.get(i) else {
+            return Err(SqlError::Io(format!("{guest}: the grant's folder is not open")));
+        };
         let root: &File = &held.file;
         let rel = real_name(root, &held.real, &rel, guest)?;
         let copy = Copy { root, rel: &rel, guest, dest: dir.path(), deadline, cancel };
@@ -302,7 +338,12 @@ impl Snapshots {
 
     fn private_dir(&self, guest: &str) -> Result<tempfile::TempDir, SqlError> {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        let io = |e: std::io::Error| SqlError::Io(format!("{guest}: cannot make a private folder for the copy under {}: {e}", self.root.display()));
+        let io = |e: std::io::Error| {
+            SqlError::Io(format!(
+                "{guest}: cannot make a private folder for the copy under {}: {e}",
+                self.root.display()
+            ))
+        };
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.root).map_err(io)?;
         tempfile::Builder::new()
             .prefix(&format!("{DIR_PREFIX}{}-", std::process::id()))
@@ -385,7 +426,9 @@ impl Copy<'_> {
     fn io(&self, suffix: &str, e: std::io::Error) -> SqlError {
         let what = format!("{}{suffix}", self.guest);
         match e.kind() {
-            std::io::ErrorKind::PermissionDenied => SqlError::Denied(format!("{what}: {e} (it leads outside the grant, or may not be read)")),
+            std::io::ErrorKind::PermissionDenied => {
+                SqlError::Denied(format!("{what}: {e} (it leads outside the grant, or may not be read)"))
+            }
             std::io::ErrorKind::NotFound => SqlError::Io(format!("{what}: no such file")),
             _ => SqlError::Io(format!("{what}: {e}")),
         }
@@ -441,7 +484,9 @@ impl Copy<'_> {
                 // Same name, same file, same size and mtime; and the open file itself unchanged
                 // (a file written in place keeps its inode).
                 let now_open = match &opened[i] {
-                    Some((f, _)) => Some(Stamp::of(&cap_primitives::fs::Metadata::from_file(f).map_err(|e| self.io(suffix, e))?)),
+                    Some((f, _)) => {
+                        Some(Stamp::of(&cap_primitives::fs::Metadata::from_file(f).map_err(|e| self.io(suffix, e))?))
+                    }
                     None => None,
                 };
                 same &= self.stamp(suffix)? == before && now_open == before;
@@ -484,11 +529,18 @@ impl Copy<'_> {
 }
 
 /// Opens the copy read-only with the authorizer and the deadline installed.
-fn open_copy(db: &Path, guest: &str, deadline: Instant, dir: tempfile::TempDir, lease: Lease) -> Result<Snapshot, SqlError> {
+fn open_copy(
+    db: &Path,
+    guest: &str,
+    deadline: Instant,
+    dir: tempfile::TempDir,
+    lease: Lease,
+) -> Result<Snapshot, SqlError> {
     let budget = lease.budget.clone();
     let charging = Charging::start(&budget);
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(db, flags).map_err(|e| SqlError::Io(format!("{guest}: cannot open the copy: {e}")))?;
+    let conn = Connection::open_with_flags(db, flags)
+        .map_err(|e| SqlError::Io(format!("{guest}: cannot open the copy: {e}")))?;
     let invalid = |e: rusqlite::Error| SqlError::Invalid(format!("{guest}: not an SQLite database ({e})"));
     // Defence in depth: no writes to the schema even through corruption tricks, and functions
     // in the file's own views and triggers run only when harmless.
@@ -503,7 +555,8 @@ fn open_copy(db: &Path, guest: &str, deadline: Instant, dir: tempfile::TempDir, 
         (rusqlite::limits::Limit::SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_BYTES),
         (rusqlite::limits::Limit::SQLITE_LIMIT_ATTACHED, 0),
     ] {
-        conn.set_limit(limit, value).map_err(|e| SqlError::Io(format!("{guest}: cannot limit the copy's connection: {e}")))?;
+        conn.set_limit(limit, value)
+            .map_err(|e| SqlError::Io(format!("{guest}: cannot limit the copy's connection: {e}")))?;
     }
     // Reading the schema is the check that this is a database at all.
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).map_err(invalid)?;
@@ -524,7 +577,16 @@ fn open_copy(db: &Path, guest: &str, deadline: Instant, dir: tempfile::TempDir, 
     let stop = cancel.clone();
     conn.progress_handler(10_000, Some(move || stop.load(Ordering::Relaxed) || Instant::now() >= deadline));
     drop(charging);
-    Ok(Snapshot { conn: Mutex::new(conn), denial, cancel, deadline, guest: guest.to_string(), _dir: dir, budget, _lease: lease })
+    Ok(Snapshot {
+        conn: Mutex::new(conn),
+        denial,
+        cancel,
+        deadline,
+        guest: guest.to_string(),
+        _dir: dir,
+        budget,
+        _lease: lease,
+    })
 }
 
 /// Whether one step of a statement being prepared is a read. `Err` says what was refused.
@@ -541,7 +603,8 @@ pub fn authorize(ctx: &AuthContext<'_>) -> Result<(), String> {
         }
         AuthAction::Pragma { pragma_name, pragma_value } => {
             let p = pragma_name.to_ascii_lowercase();
-            let allowed = PRAGMAS.contains(&p.as_str()) && (pragma_value.is_none() || PRAGMAS_WITH_ARGUMENT.contains(&p.as_str()));
+            let allowed = PRAGMAS.contains(&p.as_str())
+                && (pragma_value.is_none() || PRAGMAS_WITH_ARGUMENT.contains(&p.as_str()));
             if allowed {
                 Ok(())
             } else {
@@ -551,7 +614,9 @@ pub fn authorize(ctx: &AuthContext<'_>) -> Result<(), String> {
         AuthAction::Attach { .. } => Err("ATTACH is not allowed: a snapshot reads one database".into()),
         AuthAction::Detach { .. } => Err("DETACH is not allowed".into()),
         // CREATE, DROP and ALTER first write the schema table.
-        AuthAction::Insert { table_name } | AuthAction::Update { table_name, .. } | AuthAction::Delete { table_name }
+        AuthAction::Insert { table_name }
+        | AuthAction::Update { table_name, .. }
+        | AuthAction::Delete { table_name }
             if table_name.starts_with("sqlite_") =>
         {
             Err("changing the schema (CREATE, DROP, ALTER) is not allowed: the snapshot is read-only".into())
@@ -687,7 +752,11 @@ impl Snapshot {
     fn step_error(&self, e: rusqlite::Error) -> SqlError {
         if let rusqlite::Error::SqliteFailure(f, _) = &e {
             if f.code == rusqlite::ErrorCode::OperationInterrupted {
-                return if Instant::now() >= self.deadline { SqlError::TaskTimeout } else { SqlError::Io("the query was abandoned".into()) };
+                return if Instant::now() >= self.deadline {
+                    SqlError::TaskTimeout
+                } else {
+                    SqlError::Io("the query was abandoned".into())
+                };
             }
             if f.code == rusqlite::ErrorCode::AuthorizationForStatementDenied {
                 return SqlError::Denied("the statement is not allowed".into());

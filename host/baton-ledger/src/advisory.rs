@@ -55,7 +55,14 @@ impl AdvisoryLocks {
     /// server every [`POLL`]. Must run inside a tokio runtime (the session's connection is
     /// spawned on it). A server that cannot be reached is tried again until the timeout, and
     /// the error says so.
-    pub async fn acquire(&self, plugin: &str, owner: &str, name: &str, timeout: Duration, on_lost: OnLost) -> Result<(), String> {
+    pub async fn acquire(
+        &self,
+        plugin: &str,
+        owner: &str,
+        name: &str,
+        timeout: Duration,
+        on_lost: OnLost,
+    ) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         let key = key_text(plugin, name);
         let mut last_error = None;
@@ -74,12 +81,18 @@ impl AdvisoryLocks {
                 // Bounded by the caller's timeout: a server that stopped answering mid-session
                 // held the task here for good.
                 let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
-                match tokio::time::timeout(left, client.query_one("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", &[&key])).await {
+                match tokio::time::timeout(
+                    left,
+                    client.query_one("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", &[&key]),
+                )
+                .await
+                {
                     Ok(Ok(row)) if row.get::<_, bool>(0) => break,
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => last_error = Some(format!("state database {}: {e}", self.url.shown())),
                     Err(_) => {
-                        last_error = Some(format!("state database {} did not answer within {left:?}", self.url.shown()));
+                        last_error =
+                            Some(format!("state database {} did not answer within {left:?}", self.url.shown()));
                         // Its answer may still come and take the lock: ending the session releases it.
                         session = None;
                     }
@@ -101,12 +114,18 @@ impl AdvisoryLocks {
             return Err(format!("lock `{name}`: the database session ended as it was taken"));
         }
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        held.insert((plugin.to_string(), name.to_string()), Held { owner: owner.to_string(), _client: client, released });
+        held.insert(
+            (plugin.to_string(), name.to_string()),
+            Held { owner: owner.to_string(), _client: client, released },
+        );
         Ok(())
     }
 
     /// A new session; its end (other than by release) fires the alarm armed in it.
-    async fn connect(&self, deadline: Instant) -> Result<(Client, Arc<AtomicBool>, Arc<Mutex<Option<OnLost>>>), String> {
+    async fn connect(
+        &self,
+        deadline: Instant,
+    ) -> Result<(Client, Arc<AtomicBool>, Arc<Mutex<Option<OnLost>>>), String> {
         let shown = self.url.shown().to_string();
         let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
         let (client, connection) = match tokio::time::timeout(left, crate::connect::connect(&self.url)).await {
@@ -128,7 +147,9 @@ impl AdvisoryLocks {
             };
             if let Some(on_lost) = a.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 tracing::warn!(server = %shown, "a plugin's lock was lost with its database session: {why}");
-                on_lost(format!("the database session holding a lock ended ({why}); the lock may be taken by another host"));
+                on_lost(format!(
+                    "the database session holding a lock ended ({why}); the lock may be taken by another host"
+                ));
             }
         });
         Ok((client, released, alarm))

@@ -78,7 +78,9 @@ async fn connect_unbounded(url: &PgUrl) -> Result<(Client, Connection), ConnectE
     config.ssl_mode(tokio_postgres::config::SslMode::Require);
     match config.connect(tokio_postgres_rustls::MakeRustlsConnect::new((*tls.config).clone())).await {
         Ok((client, connection)) => Ok((client, Box::pin(connection))),
-        Err(e) if is_certificate_error(&e) => Err(ConnectError::Certificate { roots: tls.roots.clone(), detail: chain(&e), source: e }),
+        Err(e) if is_certificate_error(&e) => {
+            Err(ConnectError::Certificate { roots: tls.roots.clone(), detail: chain(&e), source: e })
+        }
         Err(e) => Err(ConnectError::Postgres(e)),
     }
 }
@@ -169,7 +171,12 @@ pub(crate) fn tls_config(rootcert: Option<&str>) -> Result<Tls, ConnectError> {
 fn add_pem_file(store: &mut rustls::RootCertStore, path: &Path) -> Result<usize, ConnectError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
-    let bad = |what: String| ConnectError::Roots(format!("sslrootcert file {}: {what}; name a PEM file holding the CA's certificate", path.display()));
+    let bad = |what: String| {
+        ConnectError::Roots(format!(
+            "sslrootcert file {}: {what}; name a PEM file holding the CA's certificate",
+            path.display()
+        ))
+    };
     let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
     let mut n = 0;
     for cert in CertificateDer::pem_slice_iter(&bytes) {

@@ -95,7 +95,12 @@ pub fn check(home: &Path, location: &Location, new_state: bool) -> Result<Checke
         match &current {
             Some(c) if c == id => return Ok(Checked::Same),
             Some(c) => return Err(replaced(format!("another state (state id {c})"), id)),
-            None => return Err(replaced("a state without its id (a new database, or one whose WAL was deleted)".into(), id)),
+            None => {
+                return Err(replaced(
+                    "a state without its id (a new database, or one whose WAL was deleted)".into(),
+                    id,
+                ));
+            }
         }
     }
     let id = match current {
@@ -105,15 +110,18 @@ pub fn check(home: &Path, location: &Location, new_state: bool) -> Result<Checke
             let fresh = new_id(path);
             conn.execute("INSERT OR IGNORE INTO state_meta(key, value) VALUES ('state_id', ?1)", [&fresh])
                 .map_err(crate::LedgerError::from)?;
-            conn.query_row("SELECT value FROM state_meta WHERE key = 'state_id'", [], |r| r.get(0)).map_err(crate::LedgerError::from)?
+            conn.query_row("SELECT value FROM state_meta WHERE key = 'state_id'", [], |r| r.get(0))
+                .map_err(crate::LedgerError::from)?
         }
     };
-    write_marker(&marker, path, &id).map_err(|source| StateGuardError::Marker { path: marker.display().to_string(), source })?;
+    write_marker(&marker, path, &id)
+        .map_err(|source| StateGuardError::Marker { path: marker.display().to_string(), source })?;
     Ok(if recorded.is_some() { Checked::Replaced } else { Checked::Recorded })
 }
 
 fn new_id(path: &Path) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
     let mut h = Sha256::new();
     h.update(nanos.to_le_bytes());
     h.update(std::process::id().to_le_bytes());
@@ -126,8 +134,10 @@ fn write_marker(marker: &Path, path: &Path, id: &str) -> std::io::Result<()> {
     use std::io::Write;
     let dir = marker.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let body = serde_json::json!({"path": std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()), "state_id": id});
-    let tmp = dir.join(format!(".{}.{}.tmp", marker.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
+    let body =
+        serde_json::json!({"path": std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()), "state_id": id});
+    let tmp =
+        dir.join(format!(".{}.{}.tmp", marker.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(serde_json::to_string_pretty(&body).unwrap_or_default().as_bytes())?;
     f.sync_all()?;

@@ -552,7 +552,14 @@ impl Batch<'_> {
 
 /// The quota rule both backends apply inside their kv transaction: `keys` and `bytes` are the
 /// plugin's usage now, `old` the byte length of the value being replaced, if any.
-pub(crate) fn check_kv_quota(keys: i64, bytes: i64, old: Option<i64>, key: &str, value: &str, limits: KvLimits) -> Result<()> {
+pub(crate) fn check_kv_quota(
+    keys: i64,
+    bytes: i64,
+    old: Option<i64>,
+    key: &str,
+    value: &str,
+    limits: KvLimits,
+) -> Result<()> {
     let (keys_after, bytes_after) = match old {
         Some(old) => (keys, bytes - old + value.len() as i64),
         None => (keys + 1, bytes + (key.len() + value.len()) as i64),
@@ -571,7 +578,8 @@ pub(crate) fn parse_detail(detail: String) -> serde_json::Value {
     serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail))
 }
 
-pub(crate) const TASK_COLUMNS: &str = "id, content_hash, claim, file_name, sender, reply_to, plugin, action, title, state,
+pub(crate) const TASK_COLUMNS: &str =
+    "id, content_hash, claim, file_name, sender, reply_to, plugin, action, title, state,
     error_code, error_message, attempts, return_name, claimed_at, finished_at, duration_ms";
 
 /// Opens a SQLite database in WAL mode with a 30 s busy timeout and the given `synchronous`
@@ -601,17 +609,29 @@ pub fn open_wal(path: &Path, synchronous: &str) -> rusqlite::Result<Connection> 
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     pub(crate) fn row(id: &str) -> TaskRow {
         TaskRow {
-            id: id.into(), content_hash: "h".into(), claim: "c1".into(), file_name: "f.json".into(),
-            sender: "a".into(), reply_to: "a".into(), plugin: Some("echo".into()), action: Some("echo".into()),
-            title: "t".into(), state: TaskState::Claimed, error_code: None, error_message: None, attempts: 0,
-            return_name: None, claimed_at: "2026-01-01T00:00:00Z".into(), finished_at: None, duration_ms: None,
+            id: id.into(),
+            content_hash: "h".into(),
+            claim: "c1".into(),
+            file_name: "f.json".into(),
+            sender: "a".into(),
+            reply_to: "a".into(),
+            plugin: Some("echo".into()),
+            action: Some("echo".into()),
+            title: "t".into(),
+            state: TaskState::Claimed,
+            error_code: None,
+            error_message: None,
+            attempts: 0,
+            return_name: None,
+            claimed_at: "2026-01-01T00:00:00Z".into(),
+            finished_at: None,
+            duration_ms: None,
         }
     }
 
@@ -666,7 +686,9 @@ mod tests {
         assert!(matches!(l.kv_set_within("p", "d", "x", q), Err(LedgerError::KvQuota(m)) if m.contains("3 keys")));
         // Overwriting an existing key is not a new key; growing past the bytes is refused.
         l.kv_set_within("p", "a", "short", q).unwrap();
-        assert!(matches!(l.kv_set_within("p", "b", &"x".repeat(90), q), Err(LedgerError::KvQuota(m)) if m.contains("100 bytes")));
+        assert!(
+            matches!(l.kv_set_within("p", "b", &"x".repeat(90), q), Err(LedgerError::KvQuota(m)) if m.contains("100 bytes"))
+        );
         assert_eq!(l.kv_get("p", "b").unwrap().as_deref(), Some("0123456789"), "the refused write left the old value");
         assert_eq!(l.kv_usage("p").unwrap(), (3, 3 + 5 + 10 + 10));
         l.kv_delete("p", "c").unwrap();
@@ -688,7 +710,11 @@ mod tests {
             for (i, sql) in schema::MIGRATIONS.iter().take(3).enumerate() {
                 conn.execute_batch(&format!("{sql}; PRAGMA user_version = {};", i + 1)).unwrap();
             }
-            conn.execute("INSERT INTO kv(plugin, key, value) VALUES ('baton.health', 'echo', '{\"consecutive_failures\":2}')", []).unwrap();
+            conn.execute(
+                "INSERT INTO kv(plugin, key, value) VALUES ('baton.health', 'echo', '{\"consecutive_failures\":2}')",
+                [],
+            )
+            .unwrap();
         }
         let mut l = Ledger::open(&path).unwrap();
         assert_eq!(l.health_get("echo").unwrap().as_deref(), Some("{\"consecutive_failures\":2}"));
@@ -732,14 +758,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut l = Ledger::open(&dir.path().join("s.sqlite")).unwrap();
         let task = Observed {
-            agent: "cursor".into(), file_name: "t.json".into(), kind: "task".into(), id: "T1".into(),
-            in_reply_to: None, sender: "claude".into(), recipient: Some("cursor".into()), title: "Review".into(),
+            agent: "cursor".into(),
+            file_name: "t.json".into(),
+            kind: "task".into(),
+            id: "T1".into(),
+            in_reply_to: None,
+            sender: "claude".into(),
+            recipient: Some("cursor".into()),
+            title: "Review".into(),
             created_at: "2026-01-01T00:00:00Z".into(),
         };
         l.batch(|b| b.observe(&task, "now")).unwrap();
         assert!(l.is_observed("cursor", "t.json").unwrap());
         assert_eq!(l.open_handoffs().unwrap().len(), 1);
-        let ret = Observed { kind: "return".into(), id: "R1".into(), in_reply_to: Some("T1".into()), file_name: "r.json".into(), agent: "claude".into(), ..task };
+        let ret = Observed {
+            kind: "return".into(),
+            id: "R1".into(),
+            in_reply_to: Some("T1".into()),
+            file_name: "r.json".into(),
+            agent: "claude".into(),
+            ..task
+        };
         l.batch(|b| b.observe(&ret, "now")).unwrap();
         assert!(l.open_handoffs().unwrap().is_empty());
     }

@@ -103,7 +103,9 @@ impl PgUrl {
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
                 Some(("sslmode", "verify-full")) => verify_full = true,
-                Some(("sslmode", "verify-ca")) => return Err(invalid("use sslmode=verify-full (verify-ca does not check the host name)".into())),
+                Some(("sslmode", "verify-ca")) => {
+                    return Err(invalid("use sslmode=verify-full (verify-ca does not check the host name)".into()));
+                }
                 Some(("password", _)) => return Err(LocationError::Password(shown)),
                 Some(("sslrootcert", v)) => rootcert = Some(percent_decode(v)),
                 Some(("statement_timeout", v)) => {
@@ -112,7 +114,11 @@ impl PgUrl {
                         .ok()
                         .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
                         .map(std::time::Duration::from_secs_f64)
-                        .ok_or_else(|| invalid(format!("statement_timeout={v}: give a number of seconds, more than 0 (default 30)")))?
+                        .ok_or_else(|| {
+                            invalid(format!(
+                                "statement_timeout={v}: give a number of seconds, more than 0 (default 30)"
+                            ))
+                        })?
                 }
                 _ => kept.push(pair),
             }
@@ -329,7 +335,10 @@ mod tests {
             let msg = e.to_string();
             assert!(!msg.contains("s3cret") && msg.contains("***") && msg.contains("pgpass"), "{msg}");
         }
-        assert_eq!(redact("postgres://u:pw@h:5432/db?sslmode=verify-full"), "postgres://u:***@h:5432/db?sslmode=verify-full");
+        assert_eq!(
+            redact("postgres://u:pw@h:5432/db?sslmode=verify-full"),
+            "postgres://u:***@h:5432/db?sslmode=verify-full"
+        );
     }
 
     #[test]
@@ -337,10 +346,18 @@ mod tests {
         let e = Location::parse("postgres://baton@db.example.org/baton").unwrap_err();
         assert!(matches!(e, LocationError::NeedsTls(_)), "{e}");
         assert!(e.to_string().contains("sslmode=verify-full"));
-        assert!(Location::parse("postgres://baton@db.example.org/baton?sslmode=require").is_err(), "require does not check the certificate");
+        assert!(
+            Location::parse("postgres://baton@db.example.org/baton?sslmode=require").is_err(),
+            "require does not check the certificate"
+        );
         let ok = Location::parse("postgres://baton@db.example.org/baton?sslmode=verify-full").unwrap();
         assert!(matches!(&ok, Location::Postgres(u) if u.verify_full()));
-        for local in ["postgres://baton@localhost/b", "postgres://baton@127.0.0.1:5433/b", "postgres://baton@[::1]/b", "postgres://baton@/b?host=/tmp/sock"] {
+        for local in [
+            "postgres://baton@localhost/b",
+            "postgres://baton@127.0.0.1:5433/b",
+            "postgres://baton@[::1]/b",
+            "postgres://baton@/b?host=/tmp/sock",
+        ] {
             assert!(matches!(Location::parse(local), Ok(Location::Postgres(_))), "{local}");
         }
         assert!(matches!(Location::parse("/var/lib/baton/state.sqlite"), Ok(Location::Sqlite(_))));
@@ -348,7 +365,9 @@ mod tests {
 
     #[test]
     fn sslrootcert_is_ours_to_read_and_needs_verify_full() {
-        let u = PgUrl::parse("postgres://baton@db.example.org/b?sslmode=verify-full&sslrootcert=/etc/baton/my%20ca.pem").unwrap();
+        let u =
+            PgUrl::parse("postgres://baton@db.example.org/b?sslmode=verify-full&sslrootcert=/etc/baton/my%20ca.pem")
+                .unwrap();
         assert_eq!(u.rootcert(), Some("/etc/baton/my ca.pem"));
         let e = PgUrl::parse("postgres://baton@localhost/b?sslrootcert=/ca.pem").unwrap_err();
         assert!(e.to_string().contains("sslmode=verify-full"), "{e}");

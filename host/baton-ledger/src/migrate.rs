@@ -52,11 +52,15 @@ pub enum MigrateError {
          create an empty database (`createdb <name>`) and name it in --to"
     )]
     NotEmpty { server: String, what: String },
-    #[error("source {path}: {what} has no place on the target {server} (is this baton older than the one that wrote the source?)")]
+    #[error(
+        "source {path}: {what} has no place on the target {server} (is this baton older than the one that wrote the source?)"
+    )]
     NoPlace { path: String, server: String, what: String },
     #[error("source {path}: table {table}, column {column}, row {row}: {detail}")]
     Value { path: String, table: String, column: String, row: u64, detail: String },
-    #[error("the copy of table {table} does not match its source (source {source_hash}, target {target_hash}); nothing was written")]
+    #[error(
+        "the copy of table {table} does not match its source (source {source_hash}, target {target_hash}); nothing was written"
+    )]
     Mismatch { table: String, source_hash: String, target_hash: String },
 }
 
@@ -162,7 +166,8 @@ pub fn migrate(source: &Path, target: &PgUrl, progress: &mut dyn FnMut(Progress<
         block_on(tx.batch_execute(&format!("ALTER TABLE {} DISABLE TRIGGER USER", q(table)))).map_err(terr)?;
 
         // Copy, hashing the values as written.
-        let sink = block_on(tx.copy_in(&format!("COPY {} ({}) FROM STDIN BINARY", q(table), names.join(", ")))).map_err(terr)?;
+        let sink = block_on(tx.copy_in(&format!("COPY {} ({}) FROM STDIN BINARY", q(table), names.join(", "))))
+            .map_err(terr)?;
         let types: Vec<Type> = cols.iter().map(|c| c.ty.clone()).collect();
         let mut writer = Box::pin(BinaryCopyInWriter::new(sink, &types));
         let order: Vec<String> = key.iter().map(|k| q(k)).collect();
@@ -211,7 +216,13 @@ pub fn migrate(source: &Path, target: &PgUrl, progress: &mut dyn FnMut(Progress<
                 _ => q(k),
             })
             .collect();
-        let st = block_on(tx.prepare(&format!("SELECT {} FROM {} ORDER BY {}", names.join(", "), q(table), order.join(", ")))).map_err(terr)?;
+        let st = block_on(tx.prepare(&format!(
+            "SELECT {} FROM {} ORDER BY {}",
+            names.join(", "),
+            q(table),
+            order.join(", ")
+        )))
+        .map_err(terr)?;
         let portal = block_on(tx.bind(&st, &[])).map_err(terr)?;
         let mut hash = Sha256::new();
         let mut back = 0u64;
@@ -233,14 +244,28 @@ pub fn migrate(source: &Path, target: &PgUrl, progress: &mut dyn FnMut(Progress<
         }
         // Serial columns continue after the copied rows.
         for c in cols {
-            let seq = block_on(tx.query_one("SELECT pg_get_serial_sequence($1, $2)", &[&q(table), &c.name])).map_err(terr)?;
+            let seq =
+                block_on(tx.query_one("SELECT pg_get_serial_sequence($1, $2)", &[&q(table), &c.name])).map_err(terr)?;
             if let Some(seq) = seq.get::<_, Option<String>>(0) {
-                block_on(tx.execute(&format!("SELECT setval($1::text::regclass, max({})) FROM {} HAVING max({}) IS NOT NULL", q(&c.name), q(table), q(&c.name)), &[&seq]))
-                    .map_err(terr)?;
+                block_on(tx.execute(
+                    &format!(
+                        "SELECT setval($1::text::regclass, max({})) FROM {} HAVING max({}) IS NOT NULL",
+                        q(&c.name),
+                        q(table),
+                        q(&c.name)
+                    ),
+                    &[&seq],
+                ))
+                .map_err(terr)?;
             }
         }
         tracing::debug!(table = %table, rows = done, ms = started.elapsed().as_millis() as u64, "copied");
-        reports.push(TableReport { table: table.clone(), rows: done, source_hash: Some(source_hash), target_hash: Some(target_hash) });
+        reports.push(TableReport {
+            table: table.clone(),
+            rows: done,
+            source_hash: Some(source_hash),
+            target_hash: Some(target_hash),
+        });
     }
 
     // The catalog's change log continues after the copied numbers.
@@ -265,8 +290,11 @@ fn open_source(path: &Path) -> Result<rusqlite::Connection> {
     if !path.is_file() {
         return Err(err(rusqlite::Error::InvalidPath(path.to_path_buf())));
     }
-    let c = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(err)?;
+    let c = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(err)?;
     c.busy_timeout(std::time::Duration::from_secs(5)).map_err(err)?;
     Ok(c)
 }
@@ -278,8 +306,10 @@ type Tables = (Vec<String>, Vec<(String, String)>);
 fn source_tables(c: &rusqlite::Connection, path: &Path) -> Result<Tables> {
     let err = |e| MigrateError::Source { path: path.display().to_string(), source: e };
     let mut st = c.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name").map_err(err)?;
-    let names: Vec<String> = st.query_map([], |r| r.get(0)).map_err(err)?.collect::<rusqlite::Result<_>>().map_err(err)?;
-    let (local, copy): (Vec<String>, Vec<String>) = names.into_iter().partition(|n| n.starts_with("fp_") || n == crate::guard::META_TABLE);
+    let names: Vec<String> =
+        st.query_map([], |r| r.get(0)).map_err(err)?.collect::<rusqlite::Result<_>>().map_err(err)?;
+    let (local, copy): (Vec<String>, Vec<String>) =
+        names.into_iter().partition(|n| n.starts_with("fp_") || n == crate::guard::META_TABLE);
     let why = |n: &str| {
         if n == crate::guard::META_TABLE {
             "the identity of this SQLite file, which the home checks before serving from it (see guard.rs); a PostgreSQL ledger has none"
@@ -287,7 +317,16 @@ fn source_tables(c: &rusqlite::Connection, path: &Path) -> Result<Tables> {
             "the fingerprint library describes this machine's files and stays in a SQLite file on this machine"
         }
     };
-    Ok((copy, local.into_iter().map(|n| { let w = why(&n).to_string(); (n, w) }).collect()))
+    Ok((
+        copy,
+        local
+            .into_iter()
+            .map(|n| {
+                let w = why(&n).to_string();
+                (n, w)
+            })
+            .collect(),
+    ))
 }
 
 fn count_sqlite(c: &rusqlite::Connection, path: &Path, table: &str) -> Result<u64> {
@@ -310,7 +349,11 @@ fn columns(c: &impl tokio_postgres::GenericClient, table: &str) -> Result<Vec<Co
     ))?;
     Ok(rows
         .iter()
-        .map(|r| Column { name: r.get(0), ty: Type::from_oid(r.get::<_, u32>(1)).unwrap_or(Type::UNKNOWN), nullable: r.get(2) })
+        .map(|r| Column {
+            name: r.get(0),
+            ty: Type::from_oid(r.get::<_, u32>(1)).unwrap_or(Type::UNKNOWN),
+            nullable: r.get(2),
+        })
         .collect())
 }
 
@@ -335,9 +378,15 @@ struct Server {
 impl Server {
     fn connect(url: &PgUrl) -> Result<Server> {
         let shown = url.shown().to_string();
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("baton-migrate").enable_all().build().map_err(|e| {
-            MigrateError::Connect { server: shown.clone(), source: crate::connect::ConnectError::Roots(format!("cannot start a runtime: {e}")) }
-        })?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("baton-migrate")
+            .enable_all()
+            .build()
+            .map_err(|e| MigrateError::Connect {
+                server: shown.clone(),
+                source: crate::connect::ConnectError::Roots(format!("cannot start a runtime: {e}")),
+            })?;
         let u = url.clone();
         let task = rt.spawn(async move {
             let (client, connection) = crate::connect::connect(&u).await?;
@@ -346,11 +395,15 @@ impl Server {
         });
         let client = match block_on(task) {
             Ok(r) => r.map_err(|e| MigrateError::Connect { server: shown.clone(), source: e })?,
-            Err(e) => return Err(MigrateError::Connect { server: shown, source: crate::connect::ConnectError::Roots(e.to_string()) }),
+            Err(e) => {
+                return Err(MigrateError::Connect {
+                    server: shown,
+                    source: crate::connect::ConnectError::Roots(e.to_string()),
+                });
+            }
         };
         Ok(Server { shown, client, _rt: rt })
     }
-
 }
 
 /// Refuses a target with a row in any of `tables` (those it has), or a catalog counter past 0.
@@ -359,23 +412,32 @@ fn check_empty(shown: &str, c: &impl tokio_postgres::GenericClient, tables: &[St
         let terr = |e| MigrateError::Target { server: shown.to_string(), source: e };
         let mut found = Vec::new();
         for t in tables {
-            let exists: bool = block_on(c.query_one("SELECT to_regclass(quote_ident($1)) IS NOT NULL", &[t])).map_err(terr)?.get(0);
+            let exists: bool =
+                block_on(c.query_one("SELECT to_regclass(quote_ident($1)) IS NOT NULL", &[t])).map_err(terr)?.get(0);
             if !exists {
                 continue;
             }
-            let n: i64 = block_on(c.query_one(&format!("SELECT count(*) FROM \"{}\"", t.replace('"', "\"\"")), &[])).map_err(terr)?.get(0);
+            let n: i64 = block_on(c.query_one(&format!("SELECT count(*) FROM \"{}\"", t.replace('"', "\"\"")), &[]))
+                .map_err(terr)?
+                .get(0);
             if n > 0 {
                 found.push(format!("{t}: {n} rows"));
             }
         }
-        let counter: bool = block_on(c.query_one("SELECT to_regclass('cat_counter') IS NOT NULL", &[])).map_err(terr)?.get(0);
+        let counter: bool =
+            block_on(c.query_one("SELECT to_regclass('cat_counter') IS NOT NULL", &[])).map_err(terr)?.get(0);
         if counter {
-            let seq: i64 = block_on(c.query_one("SELECT COALESCE(max(seq), 0) FROM cat_counter", &[])).map_err(terr)?.get(0);
+            let seq: i64 =
+                block_on(c.query_one("SELECT COALESCE(max(seq), 0) FROM cat_counter", &[])).map_err(terr)?.get(0);
             if seq > 0 {
                 found.push(format!("cat_counter at {seq}"));
             }
         }
-        if found.is_empty() { Ok(()) } else { Err(MigrateError::NotEmpty { server: shown.to_string(), what: found.join(", ") }) }
+        if found.is_empty() {
+            Ok(())
+        } else {
+            Err(MigrateError::NotEmpty { server: shown.to_string(), what: found.join(", ") })
+        }
     }
 }
 
@@ -431,7 +493,10 @@ fn convert(v: ValueRef<'_>, col: &Column) -> Result<Val, String> {
                     .parse::<f64>()
                     .map_err(|_| format!("the text {s:?} for a number column"))
                     .map(|f| if col.ty == Type::FLOAT4 { Val::F32(f as f32) } else { Val::F64(f) }),
-                _ => int(s.trim().parse::<i64>().map_err(|_| format!("the text {s:?} for a column of type {}", col.ty))?),
+                _ => int(s
+                    .trim()
+                    .parse::<i64>()
+                    .map_err(|_| format!("the text {s:?} for a column of type {}", col.ty))?),
             }
         }
         ValueRef::Blob(b) => match col.ty {
@@ -528,7 +593,10 @@ mod tests {
             vals.iter().for_each(|v| encode(v, &mut s));
             hex(s)
         };
-        assert_ne!(h(&[Val::Text("ab".into()), Val::Text("c".into())]), h(&[Val::Text("a".into()), Val::Text("bc".into())]));
+        assert_ne!(
+            h(&[Val::Text("ab".into()), Val::Text("c".into())]),
+            h(&[Val::Text("a".into()), Val::Text("bc".into())])
+        );
         assert_ne!(h(&[Val::Null]), h(&[Val::Text(String::new())]));
         assert_ne!(h(&[Val::I64(1)]), h(&[Val::F64(1.0)]));
         assert_eq!(h(&[Val::I32(7)]), h(&[Val::I64(7)]), "the width of an integer column is not part of its value");

@@ -91,7 +91,10 @@ fn call_error(server: &str, e: CallError) -> LedgerError {
         CallError::NoAnswer(limit) => LedgerError::NoAnswer { server: server.to_string(), secs: limit.as_secs_f64() },
         CallError::Stopping => LedgerError::Unavailable {
             server: server.to_string(),
-            message: format!("it did not answer before baton stopped ({} s after the signal)", STOP_GRACE.as_secs_f64()),
+            message: format!(
+                "it did not answer before baton stopped ({} s after the signal)",
+                STOP_GRACE.as_secs_f64()
+            ),
         },
     }
 }
@@ -155,7 +158,10 @@ pub fn is_transient(e: &tokio_postgres::Error) -> bool {
     }
     if let Some(code) = e.code() {
         let c = code.code();
-        return c.starts_with("08") || c.starts_with("57P") || c.starts_with("53") || matches!(c, "40001" | "40P01" | "23505" | "57014");
+        return c.starts_with("08")
+            || c.starts_with("57P")
+            || c.starts_with("53")
+            || matches!(c, "40001" | "40P01" | "23505" | "57014");
     }
     // No SQLSTATE: an I/O error or a timeout talking to the server.
     std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()) || {
@@ -205,9 +211,18 @@ impl PgLedger {
             .thread_name("baton-pg")
             .enable_all()
             .build()
-            .map_err(|e| LedgerError::Unavailable { server: url.shown().into(), message: format!("cannot start its runtime: {e}") })?;
+            .map_err(|e| LedgerError::Unavailable {
+                server: url.shown().into(),
+                message: format!("cannot start its runtime: {e}"),
+            })?;
         let bound = Bound { handle: rt.handle().clone(), limit: url.call_limit(), stale: Cell::new(false) };
-        let mut me = PgLedger { url: url.clone(), rt: Some(rt), client: RefCell::new(None), stmts: RefCell::new(HashMap::new()), bound };
+        let mut me = PgLedger {
+            url: url.clone(),
+            rt: Some(rt),
+            client: RefCell::new(None),
+            stmts: RefCell::new(HashMap::new()),
+            bound,
+        };
         me.connected()?;
         me.migrate()?;
         Ok(me)
@@ -259,7 +274,9 @@ impl PgLedger {
                 // The server itself ends a statement that runs too long (a lock never released,
                 // a server overloaded), with an error naming it, before the bridge's deadline.
                 let ms = self.url.statement_timeout().as_millis().max(1);
-                self.bound.wait(client.batch_execute(&format!("SET statement_timeout = {ms}"))).map_err(|e| self.err(e))?;
+                self.bound
+                    .wait(client.batch_execute(&format!("SET statement_timeout = {ms}")))
+                    .map_err(|e| self.err(e))?;
                 self.stmts.borrow_mut().clear();
                 *self.client.borrow_mut() = Some(client);
                 Ok(())
@@ -278,7 +295,10 @@ impl PgLedger {
     }
 
     /// Runs `f` in one transaction; the closure's own errors roll it back.
-    fn transaction<R>(&mut self, f: impl FnOnce(&Session<'_, tokio_postgres::Transaction<'_>>) -> Result<R>) -> Result<R> {
+    fn transaction<R>(
+        &mut self,
+        f: impl FnOnce(&Session<'_, tokio_postgres::Transaction<'_>>) -> Result<R>,
+    ) -> Result<R> {
         self.connected()?;
         let server = self.url.shown().to_string();
         let err = |e| call_error(&server, e);
@@ -298,8 +318,10 @@ impl PgLedger {
             // The lock first: two hosts starting at once on a new database would otherwise both
             // create `baton_schema`, and one fail (a duplicate in `pg_type`, not "exists").
             s.wait(s.c.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])).map_err(|x| s.fail(x))?;
-            s.wait(s.c.batch_execute("CREATE TABLE IF NOT EXISTS baton_schema(version INTEGER NOT NULL)")).map_err(|x| s.fail(x))?;
-            let version: i32 = s.wait(s.c.query_opt("SELECT version FROM baton_schema", &[]))
+            s.wait(s.c.batch_execute("CREATE TABLE IF NOT EXISTS baton_schema(version INTEGER NOT NULL)"))
+                .map_err(|x| s.fail(x))?;
+            let version: i32 = s
+                .wait(s.c.query_opt("SELECT version FROM baton_schema", &[]))
                 .map_err(|x| s.fail(x))?
                 .map(|r| r.get(0))
                 .unwrap_or(0);
@@ -333,8 +355,21 @@ impl PgLedger {
 
     /// Claims a handoff for `host`: a new row, or the row of a claim that was already this
     /// host's or whose owner's heartbeat is older than `lease_secs` (see [`ClaimOutcome`]).
-    pub fn claim(&self, host: &str, handoff_id: &str, content_hash: &str, claim_id: &str, file_name: &str, lease_secs: f64) -> Result<ClaimOutcome> {
-        let wanted = ClaimRequest { handoff_id: handoff_id.into(), content_hash: content_hash.into(), claim_id: claim_id.into(), file_name: file_name.into() };
+    pub fn claim(
+        &self,
+        host: &str,
+        handoff_id: &str,
+        content_hash: &str,
+        claim_id: &str,
+        file_name: &str,
+        lease_secs: f64,
+    ) -> Result<ClaimOutcome> {
+        let wanted = ClaimRequest {
+            handoff_id: handoff_id.into(),
+            content_hash: content_hash.into(),
+            claim_id: claim_id.into(),
+            file_name: file_name.into(),
+        };
         let mut out = self.claim_many(host, std::slice::from_ref(&wanted), lease_secs)?;
         Ok(out.pop().unwrap_or(ClaimOutcome::Lost { owner: String::new() }))
     }
@@ -390,7 +425,8 @@ impl PgLedger {
             .iter()
             .map(|w| {
                 let key = (w.handoff_id.clone(), w.content_hash.clone());
-                got.remove(&key).unwrap_or_else(|| ClaimOutcome::Lost { owner: owners.remove(&key).unwrap_or_default() })
+                got.remove(&key)
+                    .unwrap_or_else(|| ClaimOutcome::Lost { owner: owners.remove(&key).unwrap_or_default() })
             })
             .collect())
     }
@@ -435,20 +471,29 @@ impl PgLedger {
         })?;
         Ok(rows
             .into_iter()
-            .map(|r| HeldClaim { handoff_id: r.get(0), content_hash: r.get(1), claim_id: r.get(2), file_name: r.get(3) })
+            .map(|r| HeldClaim {
+                handoff_id: r.get(0),
+                content_hash: r.get(1),
+                claim_id: r.get(2),
+                file_name: r.get(3),
+            })
             .collect())
     }
 
     /// Claims per state and owner, and each host's heartbeat age in seconds (`baton status`).
     pub fn hosts(&self) -> Result<Vec<(String, f64)>> {
-        let rows = self.with(|s| s.query("SELECT host, EXTRACT(EPOCH FROM now() - heartbeat_at)::float8 FROM hosts ORDER BY host", &[]))?;
+        let rows = self.with(|s| {
+            s.query("SELECT host, EXTRACT(EPOCH FROM now() - heartbeat_at)::float8 FROM hosts ORDER BY host", &[])
+        })?;
         Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     /// Claims held now (claimed, not yet filed), per owning host: what is in progress across
     /// the hosts (on PostgreSQL nothing is renamed into `.claims/`).
     pub fn claims_in_progress(&self) -> Result<Vec<(String, i64)>> {
-        let rows = self.with(|s| s.query("SELECT owner, count(*) FROM claims WHERE state = 'claimed' GROUP BY owner ORDER BY owner", &[]))?;
+        let rows = self.with(|s| {
+            s.query("SELECT owner, count(*) FROM claims WHERE state = 'claimed' GROUP BY owner ORDER BY owner", &[])
+        })?;
         Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
@@ -524,7 +569,9 @@ impl<'a, C: GenericClient + Sync> Session<'a, C> {
         }
         let params: Vec<Vec<&(dyn ToSql + Sync)>> =
             later.iter().map(|l| l.params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()).collect();
-        self.wait(futures_util::future::try_join_all(later.iter().zip(&params).map(|(l, p)| self.c.execute(&l.stmt, p))))?;
+        self.wait(futures_util::future::try_join_all(
+            later.iter().zip(&params).map(|(l, p)| self.c.execute(&l.stmt, p)),
+        ))?;
         Ok(())
     }
 }
@@ -564,7 +611,13 @@ impl<C: GenericClient + Sync> Session<'_, C> {
 
 impl<C: GenericClient + Sync> Session<'_, C> {
     /// Adds `b` to the row (`key`, `plugin`); true if the row is new.
-    fn add_bucket(&self, table: StatTable, key: i64, plugin: &str, b: &crate::stats::Bucket) -> Result<bool, CallError> {
+    fn add_bucket(
+        &self,
+        table: StatTable,
+        key: i64,
+        plugin: &str,
+        b: &crate::stats::Bucket,
+    ) -> Result<bool, CallError> {
         let (create, lock, write) = match table {
             StatTable::Minutes => (
                 "INSERT INTO stat_minutes(minute, plugin, completed, failed, rejected, drop_hist, drop_sum, run_hist, run_sum)
@@ -651,7 +704,10 @@ fn task<C: GenericClient + Sync>(s: &Session<'_, C>, id: &str) -> Result<Option<
 
 fn events<C: GenericClient + Sync>(s: &Session<'_, C>, id: &str) -> Result<Vec<Event>, CallError> {
     let rows = s.query("SELECT at, event, detail FROM events WHERE task_id = $1 ORDER BY seq", &[&id])?;
-    Ok(rows.into_iter().map(|r| Event { at: r.get(0), event: r.get(1), detail: crate::parse_detail(r.get(2)) }).collect())
+    Ok(rows
+        .into_iter()
+        .map(|r| Event { at: r.get(0), event: r.get(1), detail: crate::parse_detail(r.get(2)) })
+        .collect())
 }
 
 fn kv_set<C: GenericClient + Sync>(s: &Session<'_, C>, plugin: &str, key: &str, value: &str) -> Result<u64, CallError> {
@@ -662,9 +718,7 @@ fn kv_set<C: GenericClient + Sync>(s: &Session<'_, C>, plugin: &str, key: &str, 
 }
 
 fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 impl Store for PgLedger {
@@ -677,7 +731,8 @@ impl Store for PgLedger {
     }
 
     fn logs(&self, id: &str) -> Result<Vec<LogLine>> {
-        let rows = self.with(|s| s.query("SELECT at, level, message FROM logs WHERE task_id = $1 ORDER BY seq", &[&id]))?;
+        let rows =
+            self.with(|s| s.query("SELECT at, level, message FROM logs WHERE task_id = $1 ORDER BY seq", &[&id]))?;
         Ok(rows.into_iter().map(|r| LogLine { at: r.get(0), level: r.get(1), message: r.get(2) }).collect())
     }
 
@@ -740,7 +795,10 @@ impl Store for PgLedger {
                 .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)))
                 .unwrap_or((0, 0));
             let old: Option<i64> = s
-                .query_opt("SELECT octet_length(value)::bigint FROM kv WHERE plugin = $1 AND key = $2", &[&plugin, &key])
+                .query_opt(
+                    "SELECT octet_length(value)::bigint FROM kv WHERE plugin = $1 AND key = $2",
+                    &[&plugin, &key],
+                )
                 .map_err(&err)?
                 .map(|r| r.get(0));
             crate::check_kv_quota(keys, bytes, old, key, value, limits)?;
@@ -750,7 +808,9 @@ impl Store for PgLedger {
     }
 
     fn health_get(&self, plugin: &str) -> Result<Option<String>> {
-        Ok(self.with(|s| s.query_opt("SELECT health FROM plugin_health WHERE plugin = $1", &[&plugin]))?.map(|r| r.get(0)))
+        Ok(self
+            .with(|s| s.query_opt("SELECT health FROM plugin_health WHERE plugin = $1", &[&plugin]))?
+            .map(|r| r.get(0)))
     }
 
     fn refusal_set(&self, file: &str, name: &str, sha256: &str, reason: &str, at: &str) -> Result<()> {
@@ -771,7 +831,8 @@ impl Store for PgLedger {
     }
 
     fn refusals(&self) -> Result<Vec<Refusal>> {
-        let rows = self.with(|s| s.query("SELECT file, name, sha256, reason, at FROM plugin_refusals ORDER BY file", &[]))?;
+        let rows =
+            self.with(|s| s.query("SELECT file, name, sha256, reason, at FROM plugin_refusals ORDER BY file", &[]))?;
         Ok(rows
             .into_iter()
             .map(|r| Refusal { file: r.get(0), name: r.get(1), sha256: r.get(2), reason: r.get(3), at: r.get(4) })
@@ -791,8 +852,14 @@ impl Store for PgLedger {
     fn request_retry(&self, id: &str, content_hash: &str) -> Result<()> {
         let now = now_rfc3339();
         self.with(|s| {
-            s.execute("UPDATE tasks SET state = 'retry_requested', content_hash = $2 WHERE id = $1", &[&id, &content_hash])?;
-            s.execute("INSERT INTO events(task_id, at, event, detail) VALUES ($1, $2, 'retry_requested', '{}')", &[&id, &now])?;
+            s.execute(
+                "UPDATE tasks SET state = 'retry_requested', content_hash = $2 WHERE id = $1",
+                &[&id, &content_hash],
+            )?;
+            s.execute(
+                "INSERT INTO events(task_id, at, event, detail) VALUES ($1, $2, 'retry_requested', '{}')",
+                &[&id, &now],
+            )?;
             // The next copy of this handoff is claimed afresh, not filed as a copy brought back.
             s.execute("DELETE FROM claims WHERE handoff_id = $1 AND state = 'filed'", &[&id])
         })?;
@@ -818,10 +885,18 @@ impl<C: GenericClient + Sync> Writes for Session<'_, C> {
                                state, attempts, claimed_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             vec![
-                Box::new(row.id.clone()), Box::new(row.content_hash.clone()), Box::new(row.claim.clone()),
-                Box::new(row.file_name.clone()), Box::new(row.sender.clone()), Box::new(row.reply_to.clone()),
-                Box::new(row.plugin.clone()), Box::new(row.action.clone()), Box::new(row.title.clone()),
-                Box::new(row.state.as_str()), Box::new(attempts), Box::new(row.claimed_at.clone()),
+                Box::new(row.id.clone()),
+                Box::new(row.content_hash.clone()),
+                Box::new(row.claim.clone()),
+                Box::new(row.file_name.clone()),
+                Box::new(row.sender.clone()),
+                Box::new(row.reply_to.clone()),
+                Box::new(row.plugin.clone()),
+                Box::new(row.action.clone()),
+                Box::new(row.title.clone()),
+                Box::new(row.state.as_str()),
+                Box::new(attempts),
+                Box::new(row.claimed_at.clone()),
             ],
         )
         .map_err(|e| self.fail(e))?;
@@ -834,7 +909,18 @@ impl<C: GenericClient + Sync> Writes for Session<'_, C> {
                     action = $8, title = $9, state = 'claimed', error_code = NULL, error_message = NULL,
                     finished_at = NULL, claimed_at = $10
              WHERE id = $1",
-            &[&row.id, &row.claim, &row.file_name, &row.content_hash, &row.sender, &row.reply_to, &row.plugin, &row.action, &row.title, &row.claimed_at],
+            &[
+                &row.id,
+                &row.claim,
+                &row.file_name,
+                &row.content_hash,
+                &row.sender,
+                &row.reply_to,
+                &row.plugin,
+                &row.action,
+                &row.title,
+                &row.claimed_at,
+            ],
         )
         .map_err(|e| self.fail(e))?;
         Ok(())
@@ -842,8 +928,11 @@ impl<C: GenericClient + Sync> Writes for Session<'_, C> {
 
     fn start_attempt(&self, id: &str, attempt: u32) -> Result<()> {
         let attempt = attempt as i32;
-        self.execute_later("UPDATE tasks SET state = 'running', attempts = $2 WHERE id = $1", vec![Box::new(id.to_string()), Box::new(attempt)])
-            .map_err(|e| self.fail(e))?;
+        self.execute_later(
+            "UPDATE tasks SET state = 'running', attempts = $2 WHERE id = $1",
+            vec![Box::new(id.to_string()), Box::new(attempt)],
+        )
+        .map_err(|e| self.fail(e))?;
         Ok(())
     }
 
@@ -903,9 +992,14 @@ impl<C: GenericClient + Sync> Writes for Session<'_, C> {
     fn log(&self, task_id: &str, at: &str, level: &str, message: &str) -> Result<()> {
         self.execute_later(
             "INSERT INTO logs(task_id, at, level, message) VALUES ($1, $2, $3, $4)",
-            vec![Box::new(task_id.to_string()), Box::new(at.to_string()), Box::new(level.to_string()), Box::new(message.to_string())],
+            vec![
+                Box::new(task_id.to_string()),
+                Box::new(at.to_string()),
+                Box::new(level.to_string()),
+                Box::new(message.to_string()),
+            ],
         )
-            .map_err(|e| self.fail(e))?;
+        .map_err(|e| self.fail(e))?;
         Ok(())
     }
 
@@ -915,7 +1009,9 @@ impl<C: GenericClient + Sync> Writes for Session<'_, C> {
     }
 
     fn health_get(&self, plugin: &str) -> Result<Option<String>> {
-        let row = self.query_opt("SELECT health FROM plugin_health WHERE plugin = $1", &[&plugin]).map_err(|e| self.fail(e))?;
+        let row = self
+            .query_opt("SELECT health FROM plugin_health WHERE plugin = $1", &[&plugin])
+            .map_err(|e| self.fail(e))?;
         Ok(row.map(|r| r.get(0)))
     }
 
@@ -931,9 +1027,14 @@ impl<C: GenericClient + Sync> Writes for Session<'_, C> {
     fn event(&self, task_id: &str, at: &str, event: &str, detail: &serde_json::Value) -> Result<()> {
         self.execute_later(
             "INSERT INTO events(task_id, at, event, detail) VALUES ($1, $2, $3, $4)",
-            vec![Box::new(task_id.to_string()), Box::new(at.to_string()), Box::new(event.to_string()), Box::new(detail.to_string())],
+            vec![
+                Box::new(task_id.to_string()),
+                Box::new(at.to_string()),
+                Box::new(event.to_string()),
+                Box::new(detail.to_string()),
+            ],
         )
-            .map_err(|e| self.fail(e))?;
+        .map_err(|e| self.fail(e))?;
         Ok(())
     }
 
@@ -969,7 +1070,11 @@ impl<C: GenericClient + Sync> Writes for Session<'_, C> {
         }
         for ((minute, plugin), b) in batch.minutes() {
             if self.add_bucket(StatTable::Minutes, *minute, plugin, b).map_err(fail)? {
-                self.execute("DELETE FROM stat_minutes WHERE minute < $1", &[&(minute - crate::stats::MINUTE_RETENTION)]).map_err(fail)?;
+                self.execute(
+                    "DELETE FROM stat_minutes WHERE minute < $1",
+                    &[&(minute - crate::stats::MINUTE_RETENTION)],
+                )
+                .map_err(fail)?;
             }
         }
         for ((hour, plugin), b) in &batch.hours() {
@@ -1019,7 +1124,10 @@ fn alert_from(r: &Row) -> AlertRow {
 
 impl<C: GenericClient + Sync> AlertTx for Session<'_, C> {
     fn state(&self, id: &str) -> Result<Option<String>> {
-        Ok(self.query_opt("SELECT state FROM alerts WHERE id = $1", &[&id]).map_err(|e| self.fail(e))?.map(|r| r.get(0)))
+        Ok(self
+            .query_opt("SELECT state FROM alerts WHERE id = $1", &[&id])
+            .map_err(|e| self.fail(e))?
+            .map(|r| r.get(0)))
     }
 
     fn insert(&self, id: &str, rule: &str, labels: &str, summary: &str, now: &str) -> Result<()> {
@@ -1033,7 +1141,8 @@ impl<C: GenericClient + Sync> AlertTx for Session<'_, C> {
     }
 
     fn seen(&self, id: &str, now: &str, summary: &str) -> Result<()> {
-        self.execute("UPDATE alerts SET last_seen_at = $2, summary = $3 WHERE id = $1", &[&id, &now, &summary]).map_err(|e| self.fail(e))?;
+        self.execute("UPDATE alerts SET last_seen_at = $2, summary = $3 WHERE id = $1", &[&id, &now, &summary])
+            .map_err(|e| self.fail(e))?;
         Ok(())
     }
 
@@ -1054,12 +1163,14 @@ impl<C: GenericClient + Sync> AlertTx for Session<'_, C> {
     }
 
     fn resolve(&self, id: &str, now: &str) -> Result<()> {
-        self.execute("UPDATE alerts SET state = 'resolved', resolved_at = $2 WHERE id = $1", &[&id, &now]).map_err(|e| self.fail(e))?;
+        self.execute("UPDATE alerts SET state = 'resolved', resolved_at = $2 WHERE id = $1", &[&id, &now])
+            .map_err(|e| self.fail(e))?;
         Ok(())
     }
 
     fn prune(&self, before: &str) -> Result<()> {
-        self.execute("DELETE FROM alerts WHERE state = 'resolved' AND resolved_at < $1", &[&before]).map_err(|e| self.fail(e))?;
+        self.execute("DELETE FROM alerts WHERE state = 'resolved' AND resolved_at < $1", &[&before])
+            .map_err(|e| self.fail(e))?;
         Ok(())
     }
 
@@ -1075,14 +1186,19 @@ impl<C: GenericClient + Sync> AlertTx for Session<'_, C> {
     }
 
     fn is_observed(&self, agent: &str, file_name: &str) -> Result<bool> {
-        let row = self.query_opt("SELECT 1 FROM observed WHERE agent = $1 AND file_name = $2", &[&agent, &file_name]).map_err(|e| self.fail(e))?;
+        let row = self
+            .query_opt("SELECT 1 FROM observed WHERE agent = $1 AND file_name = $2", &[&agent, &file_name])
+            .map_err(|e| self.fail(e))?;
         Ok(row.is_some())
     }
 
     fn notified(&self, id: &str, firing: u64, path: &str) -> Result<()> {
         let firing = firing as i64;
-        self.execute("UPDATE alerts SET notified_firing = $2, notified = $3 WHERE id = $1 AND firing = $2", &[&id, &firing, &path])
-            .map_err(|e| self.fail(e))?;
+        self.execute(
+            "UPDATE alerts SET notified_firing = $2, notified = $3 WHERE id = $1 AND firing = $2",
+            &[&id, &firing, &path],
+        )
+        .map_err(|e| self.fail(e))?;
         Ok(())
     }
 }
@@ -1126,7 +1242,9 @@ impl StatsStore for PgLedger {
     }
 
     fn stat_total(&self, name: &str) -> Result<f64> {
-        Ok(self.with(|s| s.query_opt("SELECT value FROM stat_totals WHERE name = $1", &[&name]))?.map_or(0.0, |r| r.get(0)))
+        Ok(self
+            .with(|s| s.query_opt("SELECT value FROM stat_totals WHERE name = $1", &[&name]))?
+            .map_or(0.0, |r| r.get(0)))
     }
 
     fn health_all(&self) -> Result<Vec<(String, String)>> {
@@ -1172,7 +1290,9 @@ impl StatsStore for PgLedger {
     }
 
     fn alert_ack(&self, id: &str, at: &str) -> Result<bool> {
-        Ok(self.with(|s| s.execute("UPDATE alerts SET acked_at = COALESCE(acked_at, $2) WHERE id = $1", &[&id, &at]))? > 0)
+        Ok(self
+            .with(|s| s.execute("UPDATE alerts SET acked_at = COALESCE(acked_at, $2) WHERE id = $1", &[&id, &at]))?
+            > 0)
     }
 
     fn task_page(&self, agent: Option<&str>, like: Option<&str>, limit: i64) -> Result<Vec<TaskRow>> {
@@ -1201,7 +1321,9 @@ impl StatsStore for PgLedger {
             };
         }
         let (state, plugin, code, agent, like) = (f.state, f.plugin, f.error_code, f.agent, f.like);
-        let total = self.with(|s| s.query(concat!("SELECT COUNT(*) FROM tasks ", task_where!()), &[&state, &plugin, &code, &agent, &like]))?;
+        let total = self.with(|s| {
+            s.query(concat!("SELECT COUNT(*) FROM tasks ", task_where!()), &[&state, &plugin, &code, &agent, &like])
+        })?;
         let total: i64 = total.first().map(|r| r.get(0)).unwrap_or(0);
         let rows = self.with(|s| {
             s.query(
@@ -1218,7 +1340,9 @@ impl StatsStore for PgLedger {
     }
 
     fn task_facets(&self) -> Result<Vec<(String, Option<String>, Option<String>, u64)>> {
-        let rows = self.with(|s| s.query("SELECT state, plugin, error_code, COUNT(*) FROM tasks GROUP BY state, plugin, error_code", &[]))?;
+        let rows = self.with(|s| {
+            s.query("SELECT state, plugin, error_code, COUNT(*) FROM tasks GROUP BY state, plugin, error_code", &[])
+        })?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get::<_, i64>(3).max(0) as u64)).collect())
     }
 
@@ -1235,7 +1359,10 @@ impl StatsStore for PgLedger {
                 &[&agent, &like, &limit],
             )
         })?;
-        Ok(rows.iter().map(|r| ObservedItem { observed: observed_from(r), seen_at: r.get(9), answered: r.get(10) }).collect())
+        Ok(rows
+            .iter()
+            .map(|r| ObservedItem { observed: observed_from(r), seen_at: r.get(9), answered: r.get(10) })
+            .collect())
     }
 
     fn observed_of(&self, id: &str, limit: i64) -> Result<Vec<(Observed, String)>> {

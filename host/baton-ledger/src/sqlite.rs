@@ -3,10 +3,12 @@
 //! (and its schema in `schema.rs`).
 use std::path::Path;
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::read::{AlertRow, AlertTx, Alerts, ObservedItem, StatRow, StatTable, StatsStore, TaskFilter};
-use crate::{schema, Event, KvLimits, LedgerError, LogLine, Observed, Refusal, Result, Store, TaskRow, TaskState, Writes};
+use crate::{
+    Event, KvLimits, LedgerError, LogLine, Observed, Refusal, Result, Store, TaskRow, TaskState, Writes, schema,
+};
 
 pub(crate) struct SqliteLedger {
     pub(crate) conn: Connection,
@@ -126,7 +128,8 @@ impl Store for SqliteLedger {
     }
 
     fn refusals(&self) -> Result<Vec<Refusal>> {
-        let mut st = self.conn.prepare_cached("SELECT file, name, sha256, reason, at FROM plugin_refusals ORDER BY file")?;
+        let mut st =
+            self.conn.prepare_cached("SELECT file, name, sha256, reason, at FROM plugin_refusals ORDER BY file")?;
         let rows = st.query_map([], |r| {
             Ok(Refusal { file: r.get(0)?, name: r.get(1)?, sha256: r.get(2)?, reason: r.get(3)?, at: r.get(4)? })
         })?;
@@ -145,7 +148,10 @@ impl Store for SqliteLedger {
     }
 
     fn request_retry(&self, id: &str, content_hash: &str) -> Result<()> {
-        self.conn.execute("UPDATE tasks SET state = 'retry_requested', content_hash = ?2 WHERE id = ?1", params![id, content_hash])?;
+        self.conn.execute(
+            "UPDATE tasks SET state = 'retry_requested', content_hash = ?2 WHERE id = ?1",
+            params![id, content_hash],
+        )?;
         self.conn.execute(
             "INSERT INTO events(task_id, at, event, detail) VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ','now'), 'retry_requested', '{}')",
             [id],
@@ -177,8 +183,18 @@ impl Writes for SqliteTx<'_> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?
             .execute(params![
-                row.id, row.content_hash, row.claim, row.file_name, row.sender, row.reply_to,
-                row.plugin, row.action, row.title, row.state, row.attempts, row.claimed_at
+                row.id,
+                row.content_hash,
+                row.claim,
+                row.file_name,
+                row.sender,
+                row.reply_to,
+                row.plugin,
+                row.action,
+                row.title,
+                row.state,
+                row.attempts,
+                row.claimed_at
             ])?;
         Ok(())
     }
@@ -220,7 +236,15 @@ impl Writes for SqliteTx<'_> {
                         return_name = COALESCE(?5, return_name), finished_at = ?6, duration_ms = ?7
                  WHERE id = ?1",
             )?
-            .execute(params![id, state, error.map(|e| e.0), error.map(|e| e.1), return_name, finished_at, duration_ms])?;
+            .execute(params![
+                id,
+                state,
+                error.map(|e| e.0),
+                error.map(|e| e.1),
+                return_name,
+                finished_at,
+                duration_ms
+            ])?;
         Ok(())
     }
 
@@ -235,7 +259,10 @@ impl Writes for SqliteTx<'_> {
                  ON CONFLICT(claim) DO UPDATE SET deaths = deaths + solo, solo = 1",
             )?
             .execute([claim])?;
-        Ok(self.tx.prepare_cached("SELECT deaths FROM claim_runs WHERE claim = ?1")?.query_row([claim], |r| r.get(0))?)
+        Ok(self
+            .tx
+            .prepare_cached("SELECT deaths FROM claim_runs WHERE claim = ?1")?
+            .query_row([claim], |r| r.get(0))?)
     }
 
     fn solo_abandon(&self, claim: &str) -> Result<()> {
@@ -306,7 +333,8 @@ impl rusqlite::types::ToSql for TaskState {
 impl rusqlite::types::FromSql for TaskState {
     fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
         let s = v.as_str()?;
-        TaskState::parse(s).ok_or_else(|| rusqlite::types::FromSqlError::Other(format!("unknown task state {s:?}").into()))
+        TaskState::parse(s)
+            .ok_or_else(|| rusqlite::types::FromSqlError::Other(format!("unknown task state {s:?}").into()))
     }
 }
 
@@ -373,7 +401,8 @@ fn observed_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Observed> {
 
 // ---- the dashboard's and the alerts' reads (see `read.rs`) ----
 
-const ALERT_COLUMNS: &str = "id, rule, labels, summary, state, firing, started_at, last_seen_at, resolved_at, acked_at, notified";
+const ALERT_COLUMNS: &str =
+    "id, rule, labels, summary, state, firing, started_at, last_seen_at, resolved_at, acked_at, notified";
 
 fn alert_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
     Ok(AlertRow {
@@ -398,7 +427,11 @@ struct SqliteAlertTx<'a> {
 
 impl AlertTx for SqliteAlertTx<'_> {
     fn state(&self, id: &str) -> Result<Option<String>> {
-        Ok(self.tx.prepare_cached("SELECT state FROM alerts WHERE id = ?1")?.query_row([id], |r| r.get(0)).optional()?)
+        Ok(self
+            .tx
+            .prepare_cached("SELECT state FROM alerts WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?)
     }
 
     fn insert(&self, id: &str, rule: &str, labels: &str, summary: &str, now: &str) -> Result<()> {
@@ -412,7 +445,9 @@ impl AlertTx for SqliteAlertTx<'_> {
     }
 
     fn seen(&self, id: &str, now: &str, summary: &str) -> Result<()> {
-        self.tx.prepare_cached("UPDATE alerts SET last_seen_at = ?2, summary = ?3 WHERE id = ?1")?.execute(params![id, now, summary])?;
+        self.tx
+            .prepare_cached("UPDATE alerts SET last_seen_at = ?2, summary = ?3 WHERE id = ?1")?
+            .execute(params![id, now, summary])?;
         Ok(())
     }
 
@@ -433,12 +468,16 @@ impl AlertTx for SqliteAlertTx<'_> {
     }
 
     fn resolve(&self, id: &str, now: &str) -> Result<()> {
-        self.tx.prepare_cached("UPDATE alerts SET state = 'resolved', resolved_at = ?2 WHERE id = ?1")?.execute(params![id, now])?;
+        self.tx
+            .prepare_cached("UPDATE alerts SET state = 'resolved', resolved_at = ?2 WHERE id = ?1")?
+            .execute(params![id, now])?;
         Ok(())
     }
 
     fn prune(&self, before: &str) -> Result<()> {
-        self.tx.prepare_cached("DELETE FROM alerts WHERE state = 'resolved' AND resolved_at < ?1")?.execute([before])?;
+        self.tx
+            .prepare_cached("DELETE FROM alerts WHERE state = 'resolved' AND resolved_at < ?1")?
+            .execute([before])?;
         Ok(())
     }
 
@@ -450,7 +489,10 @@ impl AlertTx for SqliteAlertTx<'_> {
     }
 
     fn is_observed(&self, agent: &str, file_name: &str) -> Result<bool> {
-        Ok(self.tx.prepare_cached("SELECT 1 FROM observed WHERE agent = ?1 AND file_name = ?2")?.exists(params![agent, file_name])?)
+        Ok(self
+            .tx
+            .prepare_cached("SELECT 1 FROM observed WHERE agent = ?1 AND file_name = ?2")?
+            .exists(params![agent, file_name])?)
     }
 
     fn notified(&self, id: &str, firing: u64, path: &str) -> Result<()> {
@@ -475,7 +517,9 @@ impl StatsStore for SqliteLedger {
         };
         let mut st = self.conn.prepare_cached(sql)?;
         let mut rows = st.query(params![lo, hi])?;
-        let conv = |i, e: rusqlite::types::FromSqlError| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Blob, Box::new(e));
+        let conv = |i, e: rusqlite::types::FromSqlError| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Blob, Box::new(e))
+        };
         while let Some(r) = rows.next()? {
             visit(StatRow {
                 plugin: r.get_ref(7)?.as_str().map_err(|e| conv(7, e))?,
@@ -502,7 +546,11 @@ impl StatsStore for SqliteLedger {
     }
 
     fn stat_total(&self, name: &str) -> Result<f64> {
-        let v = self.conn.prepare_cached("SELECT value FROM stat_totals WHERE name = ?1")?.query_row([name], |r| r.get(0)).optional()?;
+        let v = self
+            .conn
+            .prepare_cached("SELECT value FROM stat_totals WHERE name = ?1")?
+            .query_row([name], |r| r.get(0))
+            .optional()?;
         Ok(v.unwrap_or(0.0))
     }
 
@@ -518,7 +566,9 @@ impl StatsStore for SqliteLedger {
                AND NOT EXISTS (SELECT 1 FROM observed r WHERE r.kind = 'return' AND r.in_reply_to = o.id)
              ORDER BY seen_at LIMIT ?3",
         )?;
-        let rows = st.query_map(params![seen_before, format!("{skip_prefix}%"), limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let rows = st.query_map(params![seen_before, format!("{skip_prefix}%"), limit], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -546,7 +596,10 @@ impl StatsStore for SqliteLedger {
     }
 
     fn alert_ack(&self, id: &str, at: &str) -> Result<bool> {
-        let n = self.conn.prepare_cached("UPDATE alerts SET acked_at = COALESCE(acked_at, ?2) WHERE id = ?1")?.execute(params![id, at])?;
+        let n = self
+            .conn
+            .prepare_cached("UPDATE alerts SET acked_at = COALESCE(acked_at, ?2) WHERE id = ?1")?
+            .execute(params![id, at])?;
         Ok(n > 0)
     }
 
@@ -567,7 +620,8 @@ impl StatsStore for SqliteLedger {
                AND (?4 IS NULL OR sender = ?4 OR reply_to = ?4)
                AND (?5 IS NULL OR id LIKE ?5 ESCAPE '\\' OR title LIKE ?5 ESCAPE '\\' OR sender LIKE ?5 ESCAPE '\\' OR reply_to LIKE ?5 ESCAPE '\\')";
         let args = params![f.state, f.plugin, f.error_code, f.agent, f.like];
-        let total: i64 = self.conn.prepare_cached(&format!("SELECT COUNT(*) FROM tasks {WHERE}"))?.query_row(args, |r| r.get(0))?;
+        let total: i64 =
+            self.conn.prepare_cached(&format!("SELECT COUNT(*) FROM tasks {WHERE}"))?.query_row(args, |r| r.get(0))?;
         let mut st = self.conn.prepare_cached(&format!(
             "SELECT {TASK_COLUMNS} FROM tasks {WHERE} ORDER BY rowid DESC LIMIT ?6 OFFSET ?7"
         ))?;
@@ -578,7 +632,9 @@ impl StatsStore for SqliteLedger {
     }
 
     fn task_facets(&self) -> Result<Vec<(String, Option<String>, Option<String>, u64)>> {
-        let mut st = self.conn.prepare_cached("SELECT state, plugin, error_code, COUNT(*) FROM tasks GROUP BY state, plugin, error_code")?;
+        let mut st = self.conn.prepare_cached(
+            "SELECT state, plugin, error_code, COUNT(*) FROM tasks GROUP BY state, plugin, error_code",
+        )?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)?.max(0) as u64)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }

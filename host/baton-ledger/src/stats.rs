@@ -29,7 +29,7 @@
 //! under 10 µs go to bucket 0 (reported as 5 µs); values over the range to the last bucket.
 use std::collections::BTreeMap;
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::{Result, TaskState};
 

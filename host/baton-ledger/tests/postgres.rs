@@ -8,10 +8,23 @@ use baton_ledger::{KvLimits, Ledger, LedgerError, Location, Observed, TaskRow, T
 
 fn row(id: &str) -> TaskRow {
     TaskRow {
-        id: id.into(), content_hash: "h".into(), claim: "c1".into(), file_name: "f.json".into(),
-        sender: "a".into(), reply_to: "a".into(), plugin: Some("echo".into()), action: Some("echo".into()),
-        title: "t".into(), state: TaskState::Claimed, error_code: None, error_message: None, attempts: 0,
-        return_name: None, claimed_at: "2026-01-01T00:00:00Z".into(), finished_at: None, duration_ms: None,
+        id: id.into(),
+        content_hash: "h".into(),
+        claim: "c1".into(),
+        file_name: "f.json".into(),
+        sender: "a".into(),
+        reply_to: "a".into(),
+        plugin: Some("echo".into()),
+        action: Some("echo".into()),
+        title: "t".into(),
+        state: TaskState::Claimed,
+        error_code: None,
+        error_message: None,
+        attempts: 0,
+        return_name: None,
+        claimed_at: "2026-01-01T00:00:00Z".into(),
+        finished_at: None,
+        duration_ms: None,
     }
 }
 
@@ -45,7 +58,10 @@ fn records_kv_health_and_observed_handoffs_as_on_sqlite() {
     let mut l = open(&pg, "l1");
     let _other = open(&pg, "l1");
     let t = l.task("t1").unwrap().unwrap();
-    assert_eq!((t.state.as_str(), t.attempts, t.return_name.as_deref(), t.duration_ms), ("completed", 1, Some("r.json"), Some(1.5)));
+    assert_eq!(
+        (t.state.as_str(), t.attempts, t.return_name.as_deref(), t.duration_ms),
+        ("completed", 1, Some("r.json"), Some(1.5))
+    );
     let ev: Vec<_> = l.events("t1").unwrap().into_iter().map(|e| e.event).collect();
     assert_eq!(ev, ["claimed", "completed"], "the rolled-back batch left nothing");
     assert_eq!(l.events("t1").unwrap()[0].detail, serde_json::json!({"n": 1}));
@@ -67,7 +83,9 @@ fn records_kv_health_and_observed_handoffs_as_on_sqlite() {
     }
     assert!(matches!(l.kv_set_within("p", "d", "x", q), Err(LedgerError::KvQuota(m)) if m.contains("3 keys")));
     l.kv_set_within("p", "a", "short", q).unwrap();
-    assert!(matches!(l.kv_set_within("p", "b", &"x".repeat(90), q), Err(LedgerError::KvQuota(m)) if m.contains("100 bytes")));
+    assert!(
+        matches!(l.kv_set_within("p", "b", &"x".repeat(90), q), Err(LedgerError::KvQuota(m)) if m.contains("100 bytes"))
+    );
     assert_eq!(l.kv_get("p", "b").unwrap().as_deref(), Some("0123456789"));
     assert_eq!(l.kv_usage("p").unwrap(), (3, 3 + 5 + 10 + 10));
     l.kv_delete("p", "c").unwrap();
@@ -84,14 +102,31 @@ fn records_kv_health_and_observed_handoffs_as_on_sqlite() {
 
     // Observed handoffs.
     let task = Observed {
-        agent: "cursor".into(), file_name: "t.json".into(), kind: "task".into(), id: "T1".into(),
-        in_reply_to: None, sender: "claude".into(), recipient: Some("cursor".into()), title: "Review".into(),
+        agent: "cursor".into(),
+        file_name: "t.json".into(),
+        kind: "task".into(),
+        id: "T1".into(),
+        in_reply_to: None,
+        sender: "claude".into(),
+        recipient: Some("cursor".into()),
+        title: "Review".into(),
         created_at: "2026-01-01T00:00:00Z".into(),
     };
-    l.batch(|b| { b.observe(&task, "now")?; b.observe(&task, "again") }).unwrap();
+    l.batch(|b| {
+        b.observe(&task, "now")?;
+        b.observe(&task, "again")
+    })
+    .unwrap();
     assert!(l.is_observed("cursor", "t.json").unwrap());
     assert_eq!(l.open_handoffs().unwrap().len(), 1);
-    let ret = Observed { kind: "return".into(), id: "R1".into(), in_reply_to: Some("T1".into()), file_name: "r.json".into(), agent: "claude".into(), ..task };
+    let ret = Observed {
+        kind: "return".into(),
+        id: "R1".into(),
+        in_reply_to: Some("T1".into()),
+        file_name: "r.json".into(),
+        agent: "claude".into(),
+        ..task
+    };
     l.batch(|b| b.observe(&ret, "now")).unwrap();
     assert!(l.open_handoffs().unwrap().is_empty());
 
@@ -118,7 +153,10 @@ fn one_claim_per_handoff_across_hosts_with_leases() {
     // Another content under the same id is another claim (the ledger then refuses the id).
     assert!(matches!(pb.claim("B", "T1", "h2", "cb2", "t1b.json", lease).unwrap(), ClaimOutcome::Won { .. }));
     // A's next process (same host) gets its claim back under the same claim id.
-    assert_eq!(pa.claim("A", "T1", "h", "ca-new", "t1.json", lease).unwrap(), ClaimOutcome::TakenOver { claim_id: "ca".into() });
+    assert_eq!(
+        pa.claim("A", "T1", "h", "ca-new", "t1.json", lease).unwrap(),
+        ClaimOutcome::TakenOver { claim_id: "ca".into() }
+    );
     assert_eq!(pa.held("A").unwrap().len(), 1);
     // Filed: a copy brought back is filed by the owner, and still lost for B.
     pa.claim_filed("T1", "h").unwrap();
@@ -126,10 +164,16 @@ fn one_claim_per_handoff_across_hosts_with_leases() {
     assert_eq!(pa.claim("A", "T1", "h", "x", "t1.json", lease).unwrap(), ClaimOutcome::Filed { claim_id: "ca".into() });
     assert_eq!(pb.claim("B", "T1", "h", "x", "t1.json", lease).unwrap(), ClaimOutcome::Lost { owner: "A".into() });
     // A stops heartbeating: after the lease, B takes over A's claims (filed ones too).
-    assert_eq!(pa.claim("A", "T2", "h", "ca2", "t2.json", lease).unwrap(), ClaimOutcome::Won { claim_id: "ca2".into() });
+    assert_eq!(
+        pa.claim("A", "T2", "h", "ca2", "t2.json", lease).unwrap(),
+        ClaimOutcome::Won { claim_id: "ca2".into() }
+    );
     std::thread::sleep(std::time::Duration::from_millis(1200));
     pb.heartbeat("B", "b1").unwrap();
-    assert_eq!(pb.claim("B", "T2", "h", "cb2", "t2.json", 1.0).unwrap(), ClaimOutcome::TakenOver { claim_id: "ca2".into() });
+    assert_eq!(
+        pb.claim("B", "T2", "h", "cb2", "t2.json", 1.0).unwrap(),
+        ClaimOutcome::TakenOver { claim_id: "ca2".into() }
+    );
     assert_eq!(pb.claim("B", "T1", "h", "x", "t1.json", 1.0).unwrap(), ClaimOutcome::Filed { claim_id: "ca".into() });
     assert_eq!(pa.claim("A", "T2", "h", "y", "t2.json", 1.0).unwrap(), ClaimOutcome::Lost { owner: "B".into() });
 }

@@ -63,9 +63,39 @@ pub fn fold(s: &str) -> String {
 
 /// Words that make a bracketed part or dash suffix a *version* of the song.
 const VERSION_WORDS: &[&str] = &[
-    "remix", "mix", "edit", "version", "live", "acoustic", "instrumental", "vip", "extended", "dub", "rework",
-    "bootleg", "demo", "reprise", "unplugged", "club", "radio", "session", "sessions", "cover", "flip", "refix",
-    "remode", "karaoke", "orchestral", "piano", "stripped", "sped", "slowed", "rmx", "mashup", "medley", "en vivo",
+    "remix",
+    "mix",
+    "edit",
+    "version",
+    "live",
+    "acoustic",
+    "instrumental",
+    "vip",
+    "extended",
+    "dub",
+    "rework",
+    "bootleg",
+    "demo",
+    "reprise",
+    "unplugged",
+    "club",
+    "radio",
+    "session",
+    "sessions",
+    "cover",
+    "flip",
+    "refix",
+    "remode",
+    "karaoke",
+    "orchestral",
+    "piano",
+    "stripped",
+    "sped",
+    "slowed",
+    "rmx",
+    "mashup",
+    "medley",
+    "en vivo",
 ];
 
 /// Whether a folded bracketed part is a tag that says nothing about the recording.
@@ -92,7 +122,9 @@ fn neutral(part: &str) -> bool {
             | "clean version"
             | "mono"
             | "stereo"
-    ) || (words.len() <= 4 && words.iter().any(|w| w.starts_with("remaster")) && !words.iter().any(|w| is_version_word(w)))
+    ) || (words.len() <= 4
+        && words.iter().any(|w| w.starts_with("remaster"))
+        && !words.iter().any(|w| is_version_word(w)))
 }
 
 fn is_version_word(w: &str) -> bool {

@@ -47,8 +47,10 @@ pub fn decode(bytes: &[u8]) -> (String, &'static str) {
         return (String::from_utf8_lossy(rest).into_owned(), "utf-8-bom");
     }
     let utf16 = |rest: &[u8], le: bool| {
-        let units: Vec<u16> =
-            rest.chunks_exact(2).map(|c| if le { u16::from_le_bytes([c[0], c[1]]) } else { u16::from_be_bytes([c[0], c[1]]) }).collect();
+        let units: Vec<u16> = rest
+            .chunks_exact(2)
+            .map(|c| if le { u16::from_le_bytes([c[0], c[1]]) } else { u16::from_be_bytes([c[0], c[1]]) })
+            .collect();
         String::from_utf16_lossy(&units)
     };
     if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
@@ -67,8 +69,8 @@ pub fn decode(bytes: &[u8]) -> (String, &'static str) {
 /// to the C1 controls of the same value, as browsers do).
 fn cp1252(b: u8) -> char {
     const HIGH: [char; 32] = [
-        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8D}', 'Ž', '\u{8F}', '\u{90}', '‘', '’', '“', '”',
-        '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9D}', 'ž', 'Ÿ',
+        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8D}', 'Ž', '\u{8F}', '\u{90}', '‘',
+        '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9D}', 'ž', 'Ÿ',
     ];
     match b {
         0x80..=0x9F => HIGH[(b - 0x80) as usize],
@@ -82,7 +84,8 @@ fn cp1252(b: u8) -> char {
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<Playlist, String> {
     let (text, encoding) = decode(bytes);
     let dir = path.parent().unwrap_or(Path::new("/"));
-    let xspf = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xspf")) || text.trim_start().starts_with("<?xml");
+    let xspf =
+        path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xspf")) || text.trim_start().starts_with("<?xml");
     if xspf {
         return parse_xspf(&text, dir).map(|(name, entries)| Playlist { format: "xspf", encoding, name, entries });
     }
@@ -107,9 +110,20 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Playlist, String> {
             continue;
         }
         let (duration_ms, artist, title) = info.take().unwrap_or((None, None, None));
-        entries.push(Entry { line: i + 1, raw: line.to_string(), location: locate(line, dir), title, artist, duration_ms });
+        entries.push(Entry {
+            line: i + 1,
+            raw: line.to_string(),
+            location: locate(line, dir),
+            title,
+            artist,
+            duration_ms,
+        });
     }
-    if entries.is_empty() && name.is_none() && !text.trim_start().starts_with("#EXTM3U") && text.chars().any(|c| c.is_control() && !c.is_whitespace()) {
+    if entries.is_empty()
+        && name.is_none()
+        && !text.trim_start().starts_with("#EXTM3U")
+        && text.chars().any(|c| c.is_control() && !c.is_whitespace())
+    {
         return Err("no playlist entries, and the content is binary, not m3u text".into());
     }
     Ok(Playlist { format: "m3u", encoding, name, entries })
@@ -211,7 +225,8 @@ fn parse_xspf(text: &str, dir: &Path) -> Result<(Option<String>, Vec<Entry>), St
 /// the parser's reason, never read as m3u lines.
 fn parse_jspf(text: &str, dir: &Path) -> Result<(Option<String>, Vec<Entry>), String> {
     use serde_json::Value;
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("JSON (a JSPF playlist?) that does not parse: {e}"))?;
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| format!("JSON (a JSPF playlist?) that does not parse: {e}"))?;
     let pl = v.get("playlist").ok_or("JSON, but no `playlist` object (not JSPF)")?;
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     let tracks = pl.get("track").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -300,18 +315,29 @@ mod tests {
         let p = parse(Path::new("/m/lists/x.m3u"), b"#EXTM3U\r\n#EXTINF:123,Ann - Song\r\n../a/b.mp3\r\nC:\\Music\\c.mp3\rfile:///m/d%20e.mp3\nfile://localhost/m/f.mp3\n#EXTALBUMARTURL:x\nhttp://radio/x\n").unwrap();
         let locs: Vec<&str> = p.entries.iter().map(|e| e.location.as_str()).collect();
         assert_eq!(locs, ["/m/a/b.mp3", "C:/Music/c.mp3", "/m/d e.mp3", "/m/f.mp3", "http://radio/x"]);
-        assert_eq!((p.entries[0].artist.as_deref(), p.entries[0].title.as_deref(), p.entries[0].duration_ms), (Some("Ann"), Some("Song"), Some(123_000)));
+        assert_eq!(
+            (p.entries[0].artist.as_deref(), p.entries[0].title.as_deref(), p.entries[0].duration_ms),
+            (Some("Ann"), Some("Song"), Some(123_000))
+        );
         assert_eq!(p.entries[1].artist, None);
         let p = parse(Path::new("/m/x.m3u"), b"#PLAYLIST:My List\nsong.mp3").unwrap();
         assert_eq!((p.name.as_deref(), p.entries[0].location.as_str()), (Some("My List"), "/m/song.mp3"));
-        let j = parse(Path::new("/m/x.json"), br#"{"playlist": {"title": "J", "track": [{"location": ["file:///m/a.mp3"], "title": "A"}]}}"#).unwrap();
+        let j = parse(
+            Path::new("/m/x.json"),
+            br#"{"playlist": {"title": "J", "track": [{"location": ["file:///m/a.mp3"], "title": "A"}]}}"#,
+        )
+        .unwrap();
         assert_eq!((j.format, j.name.as_deref(), j.entries[0].location.as_str()), ("jspf", Some("J"), "/m/a.mp3"));
         assert!(parse(Path::new("/m/x.json"), b"{\"playlist\": [ARBITRARY]}").unwrap_err().contains("does not parse"));
     }
 
     #[test]
     fn library_index_by_path_then_unique_tail() {
-        let ix = LibraryIndex::new(["/music/a/x.mp3".to_string(), "/music/b/y.mp3".to_string(), "/music/c/y.mp3".to_string()]);
+        let ix = LibraryIndex::new([
+            "/music/a/x.mp3".to_string(),
+            "/music/b/y.mp3".to_string(),
+            "/music/c/y.mp3".to_string(),
+        ]);
         assert_eq!(ix.find("/music/a/x.mp3"), Some(("/music/a/x.mp3".into(), "path")));
         assert_eq!(ix.find("C:/Users/me/Music/A/X.mp3"), Some(("/music/a/x.mp3".into(), "tail")));
         // Two library files end in `y.mp3`, in different folders: only the folder decides.

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tracing::Instrument;
 
 use baton_runtime::{Grant, Plugin, TaskInput};
@@ -17,10 +17,10 @@ use std::sync::Arc;
 
 use baton_runtime::Runtime;
 
-use crate::claims::{new_claim_id, Claim};
+use crate::claims::{Claim, new_claim_id};
 use crate::config::Config;
 use crate::outputs::Post;
-use crate::{fsops, Pipeline, PipelineError};
+use crate::{Pipeline, PipelineError, fsops};
 
 /// The plugin name the host drives.
 pub const PLUGIN: &str = "audit";
@@ -148,11 +148,18 @@ impl Auditor {
         };
         let plugin = match &staging {
             Some(st) => {
-                let grants: Vec<Grant> = plugin
-                    .grants
-                    .iter()
-                    .map(|g| if g.name == "reports" { Grant { host_path: st.dir.clone(), ..g.clone() } } else { g.clone() })
-                    .collect();
+                let grants: Vec<Grant> =
+                    plugin
+                        .grants
+                        .iter()
+                        .map(|g| {
+                            if g.name == "reports" {
+                                Grant { host_path: st.dir.clone(), ..g.clone() }
+                            } else {
+                                g.clone()
+                            }
+                        })
+                        .collect();
                 Arc::new(plugin.with_grants(&grants))
             }
             None => plugin,
@@ -179,7 +186,12 @@ impl Auditor {
         // Renames: git cannot run in the sandbox, so the host checks the history of what the
         // audit found missing, before the report is published or any follow-up written.
         let mut result = host_paths(out.result, &mounts);
-        let repos: Vec<PathBuf> = plugin.grants.iter().filter(|g| g.name == "repos" || g.name.starts_with("repos.")).map(|g| g.host_path.clone()).collect();
+        let repos: Vec<PathBuf> = plugin
+            .grants
+            .iter()
+            .filter(|g| g.name == "repos" || g.name.starts_with("repos."))
+            .map(|g| g.host_path.clone())
+            .collect();
         let renames = baton_audit::moved::check(&baton_audit::moved::missing_in_json(&result), &repos);
         renames.apply_json(&mut result);
         if let Some(st) = &staging
@@ -203,7 +215,8 @@ impl Auditor {
         let claim = Claim::new(PathBuf::new(), claim_id, "audit".into());
         let mut delivered = Vec::new();
         let written = self.post.follow_ups(&claim, &task_id, None, &follow_ups, &mut delivered)?;
-        let mut dirs: std::collections::BTreeSet<&std::path::Path> = written.iter().filter_map(|p| p.parent()).collect();
+        let mut dirs: std::collections::BTreeSet<&std::path::Path> =
+            written.iter().filter_map(|p| p.parent()).collect();
         dirs.insert(self.post.outbox.dir());
         for dir in dirs {
             fsops::sync_dir(dir).map_err(|e| PipelineError::io(dir, e))?;
@@ -219,12 +232,14 @@ impl Auditor {
             result,
             summary: match renames.len() {
                 0 => host_path_text(&out.summary, &mounts),
-                n => format!("{}; {n} of those missing were renamed later (moved, not false claims)", host_path_text(&out.summary, &mounts)),
+                n => format!(
+                    "{}; {n} of those missing were renamed later (moved, not false claims)",
+                    host_path_text(&out.summary, &mounts)
+                ),
             },
             follow_ups: written,
         }))
     }
-
 }
 
 /// The folder an audit writes its report into before it is published into the reports
@@ -280,10 +295,14 @@ impl Staging {
             let path = self.dir.join(&name);
             let text = std::fs::read(&path).map_err(|e| PipelineError::io(&path, e))?;
             let Ok(mut report) = serde_json::from_slice::<baton_audit::Report>(&text) else {
-                return Err(PipelineError::Audit(format!("the audit plugin wrote {}, which is not a report", path.display())));
+                return Err(PipelineError::Audit(format!(
+                    "the audit plugin wrote {}, which is not a report",
+                    path.display()
+                )));
             };
             renames.apply_report(&mut report);
-            baton_audit::rewrite_reports(&path, &report).map_err(|e| PipelineError::Audit(format!("recording renames in {}: {e}", path.display())))?;
+            baton_audit::rewrite_reports(&path, &report)
+                .map_err(|e| PipelineError::Audit(format!("recording renames in {}: {e}", path.display())))?;
         }
         Ok(())
     }

@@ -19,7 +19,7 @@ use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{flock, FlockOperation};
+use rustix::fs::{FlockOperation, flock};
 
 use crate::fsops;
 
@@ -180,8 +180,13 @@ impl Claims {
             let ext = path.extension();
             if ext == Some(OsStr::new("opening")) {
                 // A process died between creating and publishing its lock: nothing is in it.
-                let stale = fs::metadata(&path).and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().is_ok_and(|age| age > OPENING_STALE));
-                if stale && let Ok(file) = File::options().write(true).open(&path) && flock(&file, FlockOperation::NonBlockingLockExclusive).is_ok() {
+                let stale = fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > OPENING_STALE));
+                if stale
+                    && let Ok(file) = File::options().write(true).open(&path)
+                    && flock(&file, FlockOperation::NonBlockingLockExclusive).is_ok()
+                {
                     let _ = fs::remove_file(&path);
                 }
                 continue;
@@ -298,7 +303,8 @@ pub fn owners(agent_dir: &Path) -> Vec<Owner> {
             Err(_) => true,
         };
         if let Ok(v) = fs::read(&path).map(|b| serde_json::from_slice::<serde_json::Value>(&b).unwrap_or_default()) {
-            owner.args = v["args"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_string)).collect();
+            owner.args =
+                v["args"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_string)).collect();
             owner.started_at = v["started_at"].as_str().map(str::to_string);
         }
     }

@@ -194,7 +194,9 @@ fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duratio
     match Raw::deserialize(d)? {
         Raw::Secs(s) => Ok(std::time::Duration::from_secs(s)),
         Raw::Text(t) => parse_duration(&t).ok_or_else(|| {
-            serde::de::Error::custom(format!("{t:?} is not a duration: write it as \"90s\", \"10m\", \"1h\" or \"500ms\""))
+            serde::de::Error::custom(format!(
+                "{t:?} is not a duration: write it as \"90s\", \"10m\", \"1h\" or \"500ms\""
+            ))
         }),
     }
 }
@@ -377,7 +379,9 @@ pub const READ_ONLY_COLLECTIONS: &[&str] = &["files", "handoffs", "audit_gaps"];
 pub fn default_catalog(plugin: &str) -> Option<CatalogGrantConfig> {
     let list = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     match plugin {
-        "spotify" | "djay" => Some(CatalogGrantConfig { read: list(&["files"]), write: list(&["tracks", "artists", "playlists"]) }),
+        "spotify" | "djay" => {
+            Some(CatalogGrantConfig { read: list(&["files"]), write: list(&["tracks", "artists", "playlists"]) })
+        }
         "drive-sync" => Some(CatalogGrantConfig { read: list(CATALOG_COLLECTIONS), write: Vec::new() }),
         _ => None,
     }
@@ -417,7 +421,11 @@ pub enum GrantConfig {
     /// `repos = ["a", "b"]`: several read-only folders under one name.
     Many(Vec<PathBuf>),
     /// `reports = { path = "reports", writable = true }`.
-    Full { path: PathBuf, #[serde(default)] writable: bool },
+    Full {
+        path: PathBuf,
+        #[serde(default)]
+        writable: bool,
+    },
 }
 
 impl Default for Config {
@@ -492,8 +500,8 @@ impl Config {
     /// command that edits the file (`baton plugin grant`) can refuse an edit load would refuse.
     pub fn parse(home: &Path, text: &str) -> Result<Self, ConfigError> {
         let path = home.join("baton.toml");
-        let cfg: Config =
-            toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.to_string() })?;
+        let cfg: Config = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.to_string() })?;
         cfg.check_grants(&Paths::new(home, &home.join("state").join("baton.sqlite"), &cfg))?;
         cfg.check_catalog(&path)?;
         cfg.alerts.check().map_err(|message| ConfigError::Parse { path: path.display().to_string(), message })?;
@@ -699,7 +707,9 @@ impl Paths {
     /// home folder is known. Entries are keyed by the component's sha256 and the engine's
     /// compatibility hash, so homes and baton versions never mistake each other's.
     pub fn cache(&self) -> PathBuf {
-        user_cache_dir().map(|d| d.join("baton")).unwrap_or_else(|| self.state.parent().unwrap_or(Path::new(".")).join("cache"))
+        user_cache_dir()
+            .map(|d| d.join("baton"))
+            .unwrap_or_else(|| self.state.parent().unwrap_or(Path::new(".")).join("cache"))
     }
     /// Lock files: beside the state database, on a local disk.
     pub fn locks(&self) -> PathBuf {
@@ -743,10 +753,15 @@ mod tests {
             let grant = grants.split(' ').next().unwrap();
             assert!(e.contains(&format!("grant `{grant}`")) && e.contains(what), "{grants}: {e}");
         }
-        let ok = load(r#"plans = "plans", reports = { path = "reports", writable = true }, other = "/somewhere/else""#).unwrap();
+        let ok = load(r#"plans = "plans", reports = { path = "reports", writable = true }, other = "/somewhere/else""#)
+            .unwrap();
         // With the state elsewhere, its folder (and the cache in it) is protected there too.
         let elsewhere = tempfile::tempdir().unwrap();
-        std::fs::write(h.join("baton.toml"), format!("[plugins.p]\ngrants = {{ c = {:?} }}\n", elsewhere.path().join("cache"))).unwrap();
+        std::fs::write(
+            h.join("baton.toml"),
+            format!("[plugins.p]\ngrants = {{ c = {:?} }}\n", elsewhere.path().join("cache")),
+        )
+        .unwrap();
         let cfg = Config::load(h).unwrap();
         let paths = Paths::new(h, &elsewhere.path().join("baton.sqlite"), &cfg);
         assert!(cfg.check_grants(&paths).unwrap_err().to_string().contains("grant `c`"));
@@ -769,7 +784,8 @@ mod tests {
         assert_eq!(c.plugins.compile_limits(), d.plugins.compile_limits());
         assert_eq!(d.plugins.compile_limits(), baton_runtime::CompileLimits::default());
         let g = c.grants(Path::new("/h"), "audit");
-        c.check_grants(&Paths::new(Path::new("/h"), Path::new("/h/state/baton.sqlite"), &c)).expect("the default grants are fine");
+        c.check_grants(&Paths::new(Path::new("/h"), Path::new("/h/state/baton.sqlite"), &c))
+            .expect("the default grants are fine");
         assert!(g.iter().any(|g| g.name == "reports" && g.writable && g.host_path == Path::new("/h/reports")));
         assert!(g.iter().any(|g| g.name == "plans" && !g.writable));
     }
@@ -778,7 +794,11 @@ mod tests {
     fn compile_limits_sit_beside_the_plugins_tables() {
         let home = tempfile::tempdir().unwrap();
         let h = home.path();
-        std::fs::write(h.join("baton.toml"), "[plugins]\ncompile_mb = 512\ncompile_s = 9\n[plugins.audit]\ntime_ms = 5\n").unwrap();
+        std::fs::write(
+            h.join("baton.toml"),
+            "[plugins]\ncompile_mb = 512\ncompile_s = 9\n[plugins.audit]\ntime_ms = 5\n",
+        )
+        .unwrap();
         let c = Config::load(h).unwrap();
         let l = c.plugins.compile_limits();
         assert_eq!((l.memory_bytes, l.cpu), (512 << 20, Duration::from_secs(9)));
@@ -799,7 +819,10 @@ mod tests {
         assert_eq!(d.alerts, baton_stats::alerts::AlertsConfig::default());
         std::fs::write(h.join("baton.toml"), "[alerts]\nnotify_agent = \"claude\"\nfp_coverage_min = 0.9\n").unwrap();
         let c = Config::load(h).unwrap();
-        assert_eq!((c.alerts.notify_agent.as_deref(), c.alerts.fp_coverage_min, c.alerts.min_events), (Some("claude"), Some(0.9), 20));
+        assert_eq!(
+            (c.alerts.notify_agent.as_deref(), c.alerts.fp_coverage_min, c.alerts.min_events),
+            (Some("claude"), Some(0.9), 20)
+        );
         for (text, names) in [
             ("[alerts]\nfailure_window = \"2h\"\n", "failure_window"),
             ("[alerts]\nnotify_agent = \"../x\"\n", "notify_agent"),
@@ -871,11 +894,19 @@ mod tests {
         assert_eq!(c.plugin_settings("drive-sync").catalog.write, Vec::<String>::new());
         assert!(c.plugin_settings("someone-elses").catalog.read.is_empty());
         // A table with grants and settings but no `catalog` keeps the default.
-        std::fs::write(h.join("baton.toml"), "[plugins.djay]\ngrants = { djay = \"/x\" }\n[plugins.djay.settings]\na = 1\n").unwrap();
+        std::fs::write(
+            h.join("baton.toml"),
+            "[plugins.djay]\ngrants = { djay = \"/x\" }\n[plugins.djay.settings]\na = 1\n",
+        )
+        .unwrap();
         let c = Config::load(h).unwrap();
         assert_eq!(c.plugin_settings("djay").catalog.write, ["tracks", "artists", "playlists"]);
         // `catalog` set replaces the default whole (no union), `{}` included.
-        std::fs::write(h.join("baton.toml"), "[plugins.djay]\ncatalog = { read = [\"tracks\"] }\n[plugins.spotify]\ncatalog = {}\n").unwrap();
+        std::fs::write(
+            h.join("baton.toml"),
+            "[plugins.djay]\ncatalog = { read = [\"tracks\"] }\n[plugins.spotify]\ncatalog = {}\n",
+        )
+        .unwrap();
         let c = Config::load(h).unwrap();
         let d = c.plugin_settings("djay").catalog;
         assert_eq!((d.read, d.write), (vec!["tracks".to_string()], Vec::<String>::new()));

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
-use tracing::{info, warn, Instrument};
+use tracing::{Instrument, info, warn};
 
-use baton_handoff::{stamp, ErrorCode, PluginRef, Status};
+use baton_handoff::{ErrorCode, PluginRef, Status, stamp};
 use baton_runtime::{Execution, Plugin, RunError, TaskInput};
 
 use crate::pipeline::{Item, Prepared};
 use crate::returns::Answer;
-use crate::{failpoint, Pipeline};
+use crate::{Pipeline, failpoint};
 
 /// Tasks in flight, and the items they belong to.
 #[derive(Default)]
@@ -99,7 +99,9 @@ impl Pipeline {
                     format!("plugin `{plugin_name}` is paused until {until} after repeated sandbox failures")
                 }
                 crate::health::Pause::Hand { since } => {
-                    format!("plugin `{plugin_name}` was paused by hand at {since}; `baton plugin resume {plugin_name}` lifts it")
+                    format!(
+                        "plugin `{plugin_name}` was paused by hand at {since}; `baton plugin resume {plugin_name}` lifts it"
+                    )
                 }
             };
             item.answer = refused(ErrorCode::PluginPaused, message);
@@ -152,7 +154,9 @@ impl Pipeline {
                 let fix = if r.reason.contains("baton plugin ") {
                     String::new()
                 } else {
-                    format!(". To fix it, install a build that loads (`baton plugin install PATH --yes`) or move this one aside (`baton plugin remove {name}`)")
+                    format!(
+                        ". To fix it, install a build that loads (`baton plugin install PATH --yes`) or move this one aside (`baton plugin remove {name}`)"
+                    )
                 };
                 format!(
                     "plugin `{name}` is installed ({}) but was refused when baton loaded it at {}: {}{fix} \
@@ -205,8 +209,16 @@ impl Pipeline {
             Err(e) => (error_code(&e), e.to_string()),
         };
         warn!(code = %code, "attempt {attempt} failed: {message}");
-        history.push(json!({"attempt": *attempt, "at": stamp::rfc3339(stamp::now()), "code": code, "message": message}));
-        if matches!(code, ErrorCode::Timeout | ErrorCode::OutOfMemory | ErrorCode::Trap | ErrorCode::OutputTooLarge | ErrorCode::QuotaExceeded) {
+        history
+            .push(json!({"attempt": *attempt, "at": stamp::rfc3339(stamp::now()), "code": code, "message": message}));
+        if matches!(
+            code,
+            ErrorCode::Timeout
+                | ErrorCode::OutOfMemory
+                | ErrorCode::Trap
+                | ErrorCode::OutputTooLarge
+                | ErrorCode::QuotaExceeded
+        ) {
             self.sandbox_failure(&plugin.info.name, &message);
         }
         let transient = matches!(code, ErrorCode::RetriesExhausted);
@@ -230,7 +242,8 @@ impl Pipeline {
         let span = item.span.clone();
         let _entered = span.enter();
         let Prepared::Run { attempt, history, .. } = &mut item.prepared else { return };
-        let message = format!("baton's runner for this task panicked ({message}); this is a bug in baton, not in the task");
+        let message =
+            format!("baton's runner for this task panicked ({message}); this is a bug in baton, not in the task");
         tracing::error!(claim = %item.claim.key(), "{message}");
         history.push(json!({"attempt": *attempt, "at": stamp::rfc3339(stamp::now()), "code": ErrorCode::Internal, "message": message}));
         let mut answer = Answer::refused(ErrorCode::Internal, message);

@@ -2,8 +2,8 @@
 //! process with SIGKILL the n-th time (default first) it passes the named point, counting only
 //! passes for `key` when one is given (a task id, say). A point whose name starts with
 //! `panic_` panics instead of killing. Unset, it costs one relaxed atomic load.
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 struct Target {
     name: String,

@@ -168,9 +168,16 @@ mod tests {
         assert!(matches!(h.pause(now), Some(Pause::Hand { .. })));
         assert!(resume(&mut l, "echo").unwrap());
         assert_eq!(Health::parse(l.health_get("echo").unwrap().as_deref()).pause(now), None);
-        let failing = Health { consecutive_failures: 5, paused_until: Some(stamp::rfc3339(now + Duration::from_secs(60))), ..Default::default() };
+        let failing = Health {
+            consecutive_failures: 5,
+            paused_until: Some(stamp::rfc3339(now + Duration::from_secs(60))),
+            ..Default::default()
+        };
         l.batch(|b| b.health_set("echo", &serde_json::to_string(&failing).unwrap())).unwrap();
-        assert!(matches!(Health::parse(l.health_get("echo").unwrap().as_deref()).pause(now), Some(Pause::Failures { .. })));
+        assert!(matches!(
+            Health::parse(l.health_get("echo").unwrap().as_deref()).pause(now),
+            Some(Pause::Failures { .. })
+        ));
         assert!(resume(&mut l, "echo").unwrap());
         let h = Health::parse(l.health_get("echo").unwrap().as_deref());
         assert_eq!((h.pause(now), h.consecutive_failures), (None, 0));
@@ -180,7 +187,10 @@ mod tests {
     fn saving_a_pass_keeps_a_pause_by_hand_made_meanwhile() {
         let dir = tempfile::tempdir().unwrap();
         let mut l = Ledger::open(&dir.path().join("s.sqlite")).unwrap();
-        let mine = std::collections::HashMap::from([("echo".to_string(), Health { consecutive_failures: 1, ..Default::default() })]);
+        let mine = std::collections::HashMap::from([(
+            "echo".to_string(),
+            Health { consecutive_failures: 1, ..Default::default() },
+        )]);
         pause_by_hand(&mut l, "echo").unwrap();
         let dirty = std::collections::HashSet::from(["echo".to_string()]);
         l.batch(|b| save_changed(b, &mine, &dirty)).unwrap();

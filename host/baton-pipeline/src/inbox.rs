@@ -19,17 +19,18 @@ impl Pipeline {
     /// hosts get the rest): then scan again after running these.
     pub(crate) fn claim_ready(&mut self) -> Result<(usize, bool), PipelineError> {
         let inbox = self.paths.inbox(&self.cfg.agent);
-        let mut entries: Vec<_> = match crate::failpoint::fault("inbox_list", "").and_then(|()| std::fs::read_dir(&inbox)) {
-            Ok(dir) => dir.flatten().collect(),
-            // Moved away or deleted (a sync client replacing the folder, a user tidying up):
-            // nothing to claim until it is back, and the watch notices when it is. Not an error
-            // that stops the daemon; baton does not make it again behind the user's back.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                warn!(inbox = %inbox.display(), "the inbox is not there; waiting for it to come back");
-                return Ok((0, false));
-            }
-            Err(e) => return Err(PipelineError::io(&inbox, e)),
-        };
+        let mut entries: Vec<_> =
+            match crate::failpoint::fault("inbox_list", "").and_then(|()| std::fs::read_dir(&inbox)) {
+                Ok(dir) => dir.flatten().collect(),
+                // Moved away or deleted (a sync client replacing the folder, a user tidying up):
+                // nothing to claim until it is back, and the watch notices when it is. Not an error
+                // that stops the daemon; baton does not make it again behind the user's back.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    warn!(inbox = %inbox.display(), "the inbox is not there; waiting for it to come back");
+                    return Ok((0, false));
+                }
+                Err(e) => return Err(PipelineError::io(&inbox, e)),
+            };
         // Names start with their UTC stamp: claim oldest first.
         entries.sort_by_key(|e| e.file_name());
         let mut seen = HashSet::new();
@@ -137,10 +138,12 @@ impl Pipeline {
     fn file_resurrected(&mut self, path: &Path) {
         let dir = self.paths.processed(&self.cfg.agent);
         let name = path.file_name().unwrap_or_default();
-        let placed = self.folded.place(&dir, name, |candidate| match crate::fsops::rename_noreplace(path, &dir.join(candidate)) {
-            Ok(()) => Ok(Some(())),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
-            Err(e) => Err(e),
+        let placed = self.folded.place(&dir, name, |candidate| {
+            match crate::fsops::rename_noreplace(path, &dir.join(candidate)) {
+                Ok(()) => Ok(Some(())),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+                Err(e) => Err(e),
+            }
         });
         match placed {
             Ok((placed, ())) => {
@@ -232,7 +235,8 @@ impl Preread {
     /// Whether `meta` (of the claimed file) is the file this was read from.
     pub(crate) fn is_still(&self, meta: &std::fs::Metadata) -> bool {
         use std::os::unix::fs::MetadataExt;
-        (meta.dev(), meta.ino(), meta.len(), (meta.mtime(), meta.mtime_nsec())) == (self.dev, self.ino, self.size, self.mtime)
+        (meta.dev(), meta.ino(), meta.len(), (meta.mtime(), meta.mtime_nsec()))
+            == (self.dev, self.ino, self.size, self.mtime)
     }
 }
 

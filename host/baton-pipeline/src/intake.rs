@@ -3,9 +3,9 @@
 //! transaction, which is where duplicate ids between processes sharing a state are caught.
 use std::os::unix::ffi::OsStrExt;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use baton_handoff::{dialect, names, schema, stamp, Body, ErrorCode};
+use baton_handoff::{Body, ErrorCode, dialect, names, schema, stamp};
 use baton_ledger::{Observed, TaskRow, TaskState};
 
 use crate::claims::Claim;
@@ -24,19 +24,26 @@ pub(crate) fn prepare(
 ) -> Result<Prepared, baton_ledger::LedgerError> {
     let original = claim.original.to_string_lossy().into_owned();
     // A file named as a RETURN is never answered with a RETURN, whatever is wrong with it.
-    let file_agent = claim.original.to_str().filter(|n| !is_return_name(n)).and_then(names::agent_of_file_name).map(str::to_string);
+    let file_agent =
+        claim.original.to_str().filter(|n| !is_return_name(n)).and_then(names::agent_of_file_name).map(str::to_string);
     let refuse = |code, message: String| Prepared::Refuse { code, message, reply: file_agent.clone(), task: None };
     if let names::Entry::SyncConflict(reason) = names::classify(claim.original.as_bytes()) {
         return Ok(Prepared::Conflict(reason));
     }
-    let meta = match crate::failpoint::fault("stat_claim", &original).and_then(|()| std::fs::symlink_metadata(&claim.path)) {
-        Ok(m) => m,
-        // An I/O error, no file handle free: nothing about the file; stat it again later.
-        Err(e) if crate::pipeline::is_passing_io(&e) => return Ok(Prepared::Pause(format!("cannot stat the claimed file: {e}"))),
-        Err(e) => return Ok(refuse(ErrorCode::Internal, format!("cannot stat the claimed file: {e}"))),
-    };
+    let meta =
+        match crate::failpoint::fault("stat_claim", &original).and_then(|()| std::fs::symlink_metadata(&claim.path)) {
+            Ok(m) => m,
+            // An I/O error, no file handle free: nothing about the file; stat it again later.
+            Err(e) if crate::pipeline::is_passing_io(&e) => {
+                return Ok(Prepared::Pause(format!("cannot stat the claimed file: {e}")));
+            }
+            Err(e) => return Ok(refuse(ErrorCode::Internal, format!("cannot stat the claimed file: {e}"))),
+        };
     if meta.file_type().is_symlink() {
-        return Ok(refuse(ErrorCode::NotAFile, "the inbox entry is a symlink; baton never follows links (copy the file in instead)".into()));
+        return Ok(refuse(
+            ErrorCode::NotAFile,
+            "the inbox entry is a symlink; baton never follows links (copy the file in instead)".into(),
+        ));
     }
     if !meta.is_file() {
         return Ok(refuse(ErrorCode::NotAFile, "the inbox entry is not a regular file".into()));
@@ -52,7 +59,11 @@ pub(crate) fn prepare(
     if meta.len() > cfg.max_file_bytes {
         return Ok(refuse(
             ErrorCode::TooLarge,
-            format!("{} bytes is over the {} byte cap (max_file_bytes in baton.toml); the file was not read", meta.len(), cfg.max_file_bytes),
+            format!(
+                "{} bytes is over the {} byte cap (max_file_bytes in baton.toml); the file was not read",
+                meta.len(),
+                cfg.max_file_bytes
+            ),
         ));
     }
     // Read and parsed once: by the readiness check, if the claimed file is still the one it
@@ -73,7 +84,12 @@ pub(crate) fn prepare(
     };
     let task = match body {
         Body::Return(r) => {
-            b.event(&r.in_reply_to, &stamp::rfc3339(stamp::now()), "reply_received", &json!({"return": r.id, "status": r.status, "file": original}))?;
+            b.event(
+                &r.in_reply_to,
+                &stamp::rfc3339(stamp::now()),
+                "reply_received",
+                &json!({"return": r.id, "status": r.status, "file": original}),
+            )?;
             b.observe(&observed(&cfg.agent, &original, &Body::Return(r.clone())), &stamp::rfc3339(stamp::now()))?;
             return Ok(Prepared::Reply);
         }
@@ -108,7 +124,12 @@ pub(crate) fn prepare(
             // budget of automatic retries. Its RETURN is this claim's, a name of its own.
             let base = row.attempts;
             b.reclaim(&TaskRow { attempts: base, ..claimed_row(&task, hash, claim, &original, &now) })?;
-            b.event(&task.id, &now, "claimed", &json!({"file": original, "claim": claim.key(), "retry": true, "attempts_before": base}))?;
+            b.event(
+                &task.id,
+                &now,
+                "claimed",
+                &json!({"file": original, "claim": claim.key(), "retry": true, "attempts_before": base}),
+            )?;
             if let Some(passed) = deadline_passed(&task) {
                 return Ok(passed);
             }
@@ -124,7 +145,12 @@ pub(crate) fn prepare(
                 task.id, row.file_name
             );
             b.event(&task.id, &now, "duplicate_id", &json!({"file": original, "claim": claim.key()}))?;
-            return Ok(Prepared::Refuse { code: ErrorCode::DuplicateId, message, reply: Some(task.reply_agent().into()), task: Some(task) });
+            return Ok(Prepared::Refuse {
+                code: ErrorCode::DuplicateId,
+                message,
+                reply: Some(task.reply_agent().into()),
+                task: Some(task),
+            });
         }
         None => {}
     }
@@ -151,7 +177,13 @@ pub(crate) fn prepare(
 type Parsed = Result<(Body, Value), (schema::Invalid, Option<Value>)>;
 
 /// The ledger row of `task` just claimed as `claim` (`claimed`, no attempt yet).
-fn claimed_row(task: &baton_handoff::TaskBody, content_hash: String, claim: &Claim, original: &str, now: &str) -> TaskRow {
+fn claimed_row(
+    task: &baton_handoff::TaskBody,
+    content_hash: String,
+    claim: &Claim,
+    original: &str,
+    now: &str,
+) -> TaskRow {
     TaskRow {
         id: task.id.clone(),
         content_hash,
@@ -183,7 +215,14 @@ fn is_return_name(name: &str) -> bool {
 /// as `"Cursor MM1 Agent"` matched to its folder; several matching folders: no RETURN, and
 /// the message lists them); a RETURN is never answered with a RETURN. A handoff in the
 /// user's loose dialect is told the `baton send` command that would have worked.
-fn unparsed(cfg: &Config, root: &std::path::Path, original: &str, invalid: schema::Invalid, facts: Option<Value>, file_agent: Option<String>) -> Prepared {
+fn unparsed(
+    cfg: &Config,
+    root: &std::path::Path,
+    original: &str,
+    invalid: schema::Invalid,
+    facts: Option<Value>,
+    file_agent: Option<String>,
+) -> Prepared {
     let seen = facts.and_then(|v| dialect::read_value(original, v).ok());
     let mut message = invalid.message;
     if is_return_name(original) || seen.as_ref().is_some_and(|s| s.kind == dialect::Kind::Return) {
@@ -225,23 +264,39 @@ fn deadline_passed(task: &baton_handoff::TaskBody) -> Option<Prepared> {
     if at > now {
         return None;
     }
-    let message = format!("its deadline {deadline} had passed when baton came to run it ({}); it was not run", stamp::rfc3339(now));
-    Some(Prepared::Refuse { code: ErrorCode::DeadlinePassed, message, reply: Some(task.reply_agent().into()), task: Some(task.clone()) })
+    let message = format!(
+        "its deadline {deadline} had passed when baton came to run it ({}); it was not run",
+        stamp::rfc3339(now)
+    );
+    Some(Prepared::Refuse {
+        code: ErrorCode::DeadlinePassed,
+        message,
+        reply: Some(task.reply_agent().into()),
+        task: Some(task.clone()),
+    })
 }
-
 
 /// Reads the claimed file (no symlink followed, no FIFO waited on, at most the cap read: the
 /// checks before looked at the path, this read holds the file itself) and parses it.
-fn read_and_parse(cfg: &Config, claim: &Claim, refuse: &dyn Fn(ErrorCode, String) -> Prepared) -> Result<Parsed, Prepared> {
+fn read_and_parse(
+    cfg: &Config,
+    claim: &Claim,
+    refuse: &dyn Fn(ErrorCode, String) -> Prepared,
+) -> Result<Parsed, Prepared> {
     let bytes = match crate::fsops::read_capped(&claim.path, cfg.max_file_bytes) {
         Ok(b) => b,
         Err(crate::fsops::ReadError::NotAFile { what, .. }) => {
-            return Err(refuse(ErrorCode::NotAFile, format!("the inbox entry is {what}, not a regular file; copy the file in")));
+            return Err(refuse(
+                ErrorCode::NotAFile,
+                format!("the inbox entry is {what}, not a regular file; copy the file in"),
+            ));
         }
         Err(crate::fsops::ReadError::TooLarge { size, max, .. }) => {
             return Err(refuse(
                 ErrorCode::TooLarge,
-                format!("{size} bytes is over the {max} byte cap (max_file_bytes in baton.toml); the file was not read"),
+                format!(
+                    "{size} bytes is over the {max} byte cap (max_file_bytes in baton.toml); the file was not read"
+                ),
             ));
         }
         Err(crate::fsops::ReadError::Io { source, .. }) if crate::pipeline::is_passing_io(&source) => {
@@ -278,4 +333,3 @@ pub(crate) fn observed(agent: &str, file: &str, body: &Body) -> Observed {
         },
     }
 }
-

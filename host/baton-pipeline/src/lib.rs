@@ -28,12 +28,12 @@ mod outputs;
 pub mod pipeline;
 pub mod plugins;
 pub mod probe;
+pub mod ratelimit;
 pub mod retry;
 pub mod returns;
 mod shared;
-pub mod tree;
 mod superseded;
-pub mod ratelimit;
+pub mod tree;
 pub mod watch;
 
 use std::path::Path;
@@ -92,7 +92,13 @@ impl baton_runtime::KvStore for LedgerKv {
     fn get(&self, plugin: &str, key: &str) -> Option<String> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).kv_get(plugin, key).ok().flatten()
     }
-    fn set(&self, plugin: &str, key: &str, value: &str, quota: &baton_runtime::KvQuota) -> Result<(), baton_runtime::KvError> {
+    fn set(
+        &self,
+        plugin: &str,
+        key: &str,
+        value: &str,
+        quota: &baton_runtime::KvQuota,
+    ) -> Result<(), baton_runtime::KvError> {
         let limits = baton_ledger::KvLimits { keys: quota.keys, bytes: quota.bytes };
         match self.0.lock().unwrap_or_else(|e| e.into_inner()).kv_set_within(plugin, key, value, limits) {
             Ok(()) => Ok(()),
@@ -159,8 +165,14 @@ async fn open_with(home: &Path, location: &baton_ledger::Location, on_demand: bo
     // The catalog lives with the ledger (`baton catalog`): in the same SQLite file, or on the
     // same PostgreSQL server.
     // `audit_gaps` shows the latest report in the audit plugin's `reports` grant.
-    let reports = cfg.grants(home, audit::PLUGIN).into_iter().find(|g| g.name == "reports").map_or_else(|| home.join("reports"), |g| g.host_path);
-    runtime.add_host_interface(Arc::new(baton_host_catalog::CatalogHost::at(location.clone(), state.to_path_buf()).with_audit_reports(reports)))?;
+    let reports = cfg
+        .grants(home, audit::PLUGIN)
+        .into_iter()
+        .find(|g| g.name == "reports")
+        .map_or_else(|| home.join("reports"), |g| g.host_path);
+    runtime.add_host_interface(Arc::new(
+        baton_host_catalog::CatalogHost::at(location.clone(), state.to_path_buf()).with_audit_reports(reports),
+    ))?;
     // Read-only snapshots of granted SQLite files (djay's library); private copies in the cache.
     let limits = baton_host_sqlite::Limits {
         copy_bytes: cfg.sqlite.copy_mb << 20,

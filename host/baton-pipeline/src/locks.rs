@@ -11,10 +11,23 @@ use baton_runtime::{Acquiring, LockAlarm, NamedLocks};
 pub struct SharedLocks(pub AdvisoryLocks);
 
 impl NamedLocks for SharedLocks {
-    fn acquire<'a>(&'a self, plugin: &'a str, owner: &'a str, name: &'a str, timeout: Duration, alarm: &'a Arc<LockAlarm>) -> Acquiring<'a> {
+    fn acquire<'a>(
+        &'a self,
+        plugin: &'a str,
+        owner: &'a str,
+        name: &'a str,
+        timeout: Duration,
+        alarm: &'a Arc<LockAlarm>,
+    ) -> Acquiring<'a> {
         let alarm = alarm.clone();
         let lock = name.to_string();
-        Box::pin(self.0.acquire(plugin, owner, name, timeout, Box::new(move |why| alarm.raise(format!("lock `{lock}` lost: {why}")))))
+        Box::pin(self.0.acquire(
+            plugin,
+            owner,
+            name,
+            timeout,
+            Box::new(move |why| alarm.raise(format!("lock `{lock}` lost: {why}"))),
+        ))
     }
 
     fn release(&self, plugin: &str, owner: &str, name: &str) -> bool {

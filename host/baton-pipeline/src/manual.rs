@@ -2,7 +2,7 @@
 //! moved or recorded) and `baton retry ID` (a failed handoff back into the inbox).
 use std::path::{Path, PathBuf};
 
-use baton_handoff::{schema, Body, ErrorCode, ReturnBody};
+use baton_handoff::{Body, ErrorCode, ReturnBody, schema};
 
 use crate::claims::Claim;
 use crate::pipeline::{Item, Prepared};
@@ -17,14 +17,29 @@ impl Pipeline {
         let original = file.file_name().unwrap_or_default().to_owned();
         let claim = Claim::new(file.to_path_buf(), crate::claims::new_claim_id(), original);
         let (prepared, reply) = match schema::parse(&bytes) {
-            Err(invalid) => (Prepared::Refuse { code: invalid.code, message: invalid.message, reply: None, task: None }, None),
+            Err(invalid) => {
+                (Prepared::Refuse { code: invalid.code, message: invalid.message, reply: None, task: None }, None)
+            }
             Ok((Body::Return(_), _)) => (
-                Prepared::Refuse { code: ErrorCode::Invalid, message: "this is a RETURN; only a TASK can be run".into(), reply: None, task: None },
+                Prepared::Refuse {
+                    code: ErrorCode::Invalid,
+                    message: "this is a RETURN; only a TASK can be run".into(),
+                    reply: None,
+                    task: None,
+                },
                 None,
             ),
             Ok((Body::Task(t), _)) if t.plugin.is_none() => {
                 let reply = Some(t.reply_agent().to_string());
-                (Prepared::Refuse { code: ErrorCode::Misrouted, message: "this TASK is for another agent (`to`), not for a plugin".into(), reply: reply.clone(), task: Some(t) }, reply)
+                (
+                    Prepared::Refuse {
+                        code: ErrorCode::Misrouted,
+                        message: "this TASK is for another agent (`to`), not for a plugin".into(),
+                        reply: reply.clone(),
+                        task: Some(t),
+                    },
+                    reply,
+                )
             }
             Ok((Body::Task(t), _)) => {
                 let reply = Some(t.reply_agent().to_string());
@@ -59,11 +74,17 @@ impl Pipeline {
             _ => Answer::refused(ErrorCode::Internal, "no answer"),
         };
         let title = task.map(|t| t.title.clone()).unwrap_or_else(|| item.claim.original.to_string_lossy().into_owned());
-        let in_reply_to = task.map(|t| t.id.clone()).unwrap_or_else(|| item.claim.original.to_string_lossy().into_owned());
+        let in_reply_to =
+            task.map(|t| t.id.clone()).unwrap_or_else(|| item.claim.original.to_string_lossy().into_owned());
         let to = reply.unwrap_or_else(|| "unknown".into());
         Ok(returns::return_body(
-            &item.claim, &self.cfg.agent, &to, &in_reply_to, &title,
-            task.and_then(|t| t.correlation_id.as_deref()), &answer,
+            &item.claim,
+            &self.cfg.agent,
+            &to,
+            &in_reply_to,
+            &title,
+            task.and_then(|t| t.correlation_id.as_deref()),
+            &answer,
         ))
     }
 
@@ -80,7 +101,12 @@ impl Pipeline {
 /// retry`, the dashboard's retry. Needs no running pipeline: a `serve` picks the file up like
 /// any new one. `None` when no failed handoff has that id; [`PipelineError::RetryRefused`]
 /// when it cannot run again as it is (the message says the fix).
-pub fn retry_failed(paths: &crate::Paths, agent: &str, ledger: &mut baton_ledger::Ledger, id: &str) -> Result<Option<PathBuf>, PipelineError> {
+pub fn retry_failed(
+    paths: &crate::Paths,
+    agent: &str,
+    ledger: &mut baton_ledger::Ledger,
+    id: &str,
+) -> Result<Option<PathBuf>, PipelineError> {
     let filter = crate::retry::RetryFilter { target: Some(id.to_string()), ..Default::default() };
     let Some(found) = crate::retry::select_failed(paths, agent, ledger, &filter)?.pop() else { return Ok(None) };
     match crate::retry::retry_one(paths, agent, ledger, &found)? {

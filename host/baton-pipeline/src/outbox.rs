@@ -26,7 +26,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-
 use crate::{failpoint, fsops};
 
 /// `.sent` marks younger than this are never swept, even when no claim was seen naming them: a
@@ -114,11 +113,24 @@ impl Outbox {
     /// [`Self::deliver`] under a name chosen as on a Mac: a candidate that is another entry's
     /// name there (case, Unicode form) is skipped for the next number. For names baton does
     /// not make itself (a routed TASK keeps its sender's name); it reads the inbox once.
-    pub fn deliver_folded(&self, inbox: &Path, staged: &str, wanted: &OsStr, bytes: &[u8]) -> Result<OsString, OutboxError> {
+    pub fn deliver_folded(
+        &self,
+        inbox: &Path,
+        staged: &str,
+        wanted: &OsStr,
+        bytes: &[u8],
+    ) -> Result<OsString, OutboxError> {
         self.deliver_as(inbox, staged, wanted, bytes, true)
     }
 
-    fn deliver_as(&self, inbox: &Path, staged: &str, wanted: &OsStr, bytes: &[u8], fold: bool) -> Result<OsString, OutboxError> {
+    fn deliver_as(
+        &self,
+        inbox: &Path,
+        staged: &str,
+        wanted: &OsStr,
+        bytes: &[u8],
+        fold: bool,
+    ) -> Result<OsString, OutboxError> {
         match self.stage_as(inbox, staged, wanted, bytes, fold)? {
             Staged::Done(name) => Ok(name),
             Staged::Pending(p) => {
@@ -141,7 +153,14 @@ impl Outbox {
     /// is only marked now. Never delivered (the attempt was deferred, or the process died
     /// before linking it), it is moved aside into `.superseded/` and this attempt stages its
     /// own: a later attempt never delivers an earlier attempt's answer.
-    fn stage_as(&self, inbox: &Path, staged: &str, wanted: &OsStr, bytes: &[u8], fold: bool) -> Result<Staged, OutboxError> {
+    fn stage_as(
+        &self,
+        inbox: &Path,
+        staged: &str,
+        wanted: &OsStr,
+        bytes: &[u8],
+        fold: bool,
+    ) -> Result<Staged, OutboxError> {
         let sent = self.sent_path(staged);
         if let Ok(meta) = fs::symlink_metadata(&sent) {
             return Ok(Staged::Done(find_inode(inbox, &meta).unwrap_or_else(|| wanted.to_owned())));
@@ -156,10 +175,16 @@ impl Outbox {
                 return Ok(Staged::Done(name));
             }
             let agent_dir = self.dir.parent().unwrap_or(&self.dir);
-            crate::superseded::move_aside(agent_dir, &staged_path, "staged by an earlier attempt that never delivered it; this attempt delivers its own")
-                .map_err(at(&self.dir))?;
+            crate::superseded::move_aside(
+                agent_dir,
+                &staged_path,
+                "staged by an earlier attempt that never delivered it; this attempt delivers its own",
+            )
+            .map_err(at(&self.dir))?;
         }
-        let data = failpoint::fault("stage", staged).and_then(|()| fsops::Unwritten::write(&self.dir, bytes)).map_err(at(&self.dir))?;
+        let data = failpoint::fault("stage", staged)
+            .and_then(|()| fsops::Unwritten::write(&self.dir, bytes))
+            .map_err(at(&self.dir))?;
         Ok(Staged::Pending(Pending {
             data,
             staged: staged.to_string(),
@@ -180,7 +205,14 @@ impl Outbox {
         self.link_and_mark(&p.inbox, &staged_path, &p.wanted, &p.bytes, p.fold)
     }
 
-    fn link_and_mark(&self, inbox: &Path, staged_path: &Path, wanted: &OsStr, bytes: &[u8], fold: bool) -> Result<OsString, OutboxError> {
+    fn link_and_mark(
+        &self,
+        inbox: &Path,
+        staged_path: &Path,
+        wanted: &OsStr,
+        bytes: &[u8],
+        fold: bool,
+    ) -> Result<OsString, OutboxError> {
         let sent = self.sent_path(&staged_path.file_name().unwrap_or_default().to_string_lossy());
         let meta = fs::symlink_metadata(staged_path).map_err(at(&self.dir))?;
         if meta.nlink() >= 2 {
@@ -317,7 +349,8 @@ pub fn fit(name: &OsStr, room: usize) -> OsString {
     if bytes.len() + room <= NAME_MAX {
         return name.to_owned();
     }
-    let ext_at = bytes.iter().rposition(|&b| b == b'.').filter(|&i| i > 0 && bytes.len() - i <= 16).unwrap_or(bytes.len());
+    let ext_at =
+        bytes.iter().rposition(|&b| b == b'.').filter(|&i| i > 0 && bytes.len() - i <= 16).unwrap_or(bytes.len());
     let (stem, ext) = bytes.split_at(ext_at);
     let hash = {
         use std::hash::{Hash, Hasher};

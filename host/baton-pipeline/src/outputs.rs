@@ -10,20 +10,20 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tracing::error;
 
-use baton_handoff::{names, stamp, ErrorCode, Status, TaskBody};
+use baton_handoff::{ErrorCode, Status, TaskBody, names, stamp};
 use baton_ledger::TaskState;
 
 use crate::claims::Claim;
 use crate::config::Paths;
 use crate::outbox::{Outbox, Pending, Staged};
-use crate::pipeline::{is_passing, Item, Prepared, IO_BACKOFF};
+use crate::pipeline::{IO_BACKOFF, Item, Prepared, is_passing};
 use crate::returns::{self, Answer};
-use crate::{fsops, Pipeline, PipelineError};
+use crate::{Pipeline, PipelineError, fsops};
 
-pub(crate) use crate::outbox::{fit, NUMBER_ROOM};
+pub(crate) use crate::outbox::{NUMBER_ROOM, fit};
 
 /// Room the `.error.json` record needs beside a filed original, numbering included.
 const RECORD_ROOM: usize = 11 + NUMBER_ROOM;
@@ -125,7 +125,12 @@ impl Pipeline {
     /// Writes one item's outputs. `fallback`: the item was turned into an `internal` failure
     /// after `Step` failed; the route and the follow-ups are not tried again, nor the RETURN if
     /// delivering it was what failed.
-    fn write_outputs(&self, item: &mut Item, dirs: &mut HashSet<PathBuf>, fallback: Option<Step>) -> Result<(), Failed> {
+    fn write_outputs(
+        &self,
+        item: &mut Item,
+        dirs: &mut HashSet<PathBuf>,
+        fallback: Option<Step>,
+    ) -> Result<(), Failed> {
         if item.stays().is_some() {
             return Ok(());
         }
@@ -167,7 +172,15 @@ impl Pipeline {
         if let (Some(parent), None) = (task.as_ref(), fallback) {
             let follow_ups = std::mem::take(&mut item.follow_ups);
             self.post
-                .follow_ups_into(&claim, &parent.id, parent.correlation_id.as_deref(), &follow_ups, &mut item.delivered, dirs, Some(&mut item.pending))
+                .follow_ups_into(
+                    &claim,
+                    &parent.id,
+                    parent.correlation_id.as_deref(),
+                    &follow_ups,
+                    &mut item.delivered,
+                    dirs,
+                    Some(&mut item.pending),
+                )
                 .map_err(fail(Step::FollowUps))?;
         }
 
@@ -176,10 +189,16 @@ impl Pipeline {
             && fallback != Some(Step::Return)
         {
             let title = task.as_ref().map(|t| t.title.clone()).unwrap_or_else(|| file_title(&claim));
-            let in_reply_to = task.as_ref().map(|t| t.id.clone()).unwrap_or_else(|| claim.original.to_string_lossy().into_owned());
+            let in_reply_to =
+                task.as_ref().map(|t| t.id.clone()).unwrap_or_else(|| claim.original.to_string_lossy().into_owned());
             let body = returns::return_body(
-                &claim, me, reply, &in_reply_to, &title,
-                task.as_ref().and_then(|t| t.correlation_id.as_deref()), answer,
+                &claim,
+                me,
+                reply,
+                &in_reply_to,
+                &title,
+                task.as_ref().and_then(|t| t.correlation_id.as_deref()),
+                answer,
             );
             let name = returns::return_file_name(&claim, &title, me);
             let bytes = serde_json::to_vec_pretty(&body).unwrap_or_default();
@@ -187,7 +206,10 @@ impl Pipeline {
             // (see `Pipeline::publish_isolated`); in a fallback, on its own at once.
             let group = if fallback.is_none() { Some(&mut item.pending) } else { None };
             let grouped = group.is_some();
-            let earlier = self.post.deliver(reply, &name, &name, &bytes, &mut item.delivered, dirs, group).map_err(fail(Step::Return))?;
+            let earlier = self
+                .post
+                .deliver(reply, &name, &name, &bytes, &mut item.delivered, dirs, group)
+                .map_err(fail(Step::Return))?;
             if grouped && earlier.is_some() {
                 // An earlier attempt delivered this claim's RETURN (it died, or its filing
                 // failed, after the delivery): that is the answer, and the ledger and the
@@ -202,7 +224,9 @@ impl Pipeline {
         // The error record, for anything that did not complete.
         let failure = match (&item.prepared, item.answer.as_ref()) {
             (_, Some(a)) => a.error.as_ref().map(|e| (e.code, e.message.clone())),
-            (Prepared::Conflict(reason), None) => Some((ErrorCode::SyncConflict, format!("not executed: the file is {reason}"))),
+            (Prepared::Conflict(reason), None) => {
+                Some((ErrorCode::SyncConflict, format!("not executed: the file is {reason}")))
+            }
             _ => None,
         };
         if let Some((code, message)) = failure {
@@ -211,7 +235,12 @@ impl Pipeline {
                 _ => vec![],
             };
             let record = returns::error_record(
-                &claim, task.as_ref().map(|t| t.id.as_str()), code, &message, &history, item.return_name.as_deref(),
+                &claim,
+                task.as_ref().map(|t| t.id.as_str()),
+                code,
+                &message,
+                &history,
+                item.return_name.as_deref(),
             );
             let dest = self.failed_dest(&claim, Some(&record)).map_err(fail(Step::Record))?;
             dirs.insert(dest.0.clone());
@@ -237,7 +266,11 @@ impl Pipeline {
             .is_some_and(|v| v["claim"] == json!(claim.key()));
         if ours {
             let agent_dir = self.paths.agent(&self.cfg.agent);
-            if let Err(e) = crate::superseded::move_aside(&agent_dir, &path, "the error record of an earlier attempt of the same claim, which died before answering") {
+            if let Err(e) = crate::superseded::move_aside(
+                &agent_dir,
+                &path,
+                "the error record of an earlier attempt of the same claim, which died before answering",
+            ) {
                 tracing::warn!(file = %path.display(), "cannot move an earlier attempt's record aside: {e}");
             }
         }
@@ -258,7 +291,6 @@ impl Pipeline {
         dirs.insert(inbox);
         Ok(name)
     }
-
 }
 
 /// Where baton delivers what it writes for other agents: their inboxes, through the outbox.
@@ -308,14 +340,19 @@ impl Post {
         dirs: &mut HashSet<PathBuf>,
         group: Option<&mut Vec<Pending>>,
     ) -> Result<Option<OsString>, PipelineError> {
-        let cached = group.as_ref().and_then(|_| self.group_inboxes.lock().unwrap_or_else(|e| e.into_inner()).get(agent).cloned());
+        let cached = group
+            .as_ref()
+            .and_then(|_| self.group_inboxes.lock().unwrap_or_else(|e| e.into_inner()).get(agent).cloned());
         let inbox = match cached {
             Some(inbox) => inbox,
             None => {
                 let inbox = self.inbox_of(agent);
                 std::fs::create_dir_all(&inbox).map_err(|e| PipelineError::io(&inbox, e))?;
                 if group.is_some() {
-                    self.group_inboxes.lock().unwrap_or_else(|e| e.into_inner()).insert(agent.to_string(), inbox.clone());
+                    self.group_inboxes
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(agent.to_string(), inbox.clone());
                 }
                 inbox
             }
@@ -382,31 +419,37 @@ impl Pipeline {
     fn failed_dest(&self, claim: &Claim, record: Option<&Value>) -> Result<(PathBuf, OsString), PipelineError> {
         let dir = self.paths.failed(&self.cfg.agent);
         let name = fit(&claim.original, RECORD_ROOM);
-        let (found, ()) = self.folded.place(&dir, &name, |name| {
-            let err_path = dir.join(fsops::error_record_name(name));
-            let ours = std::fs::read(&err_path)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-                .is_some_and(|v| v["claim"] == json!(claim.key()));
-            if ours {
-                // This claim's record from an earlier attempt: the answer may differ now.
-                if let Some(record) = record {
-                    let agent_dir = dir.parent().unwrap_or(&dir);
-                    crate::superseded::move_aside(agent_dir, &err_path, "the error record of an earlier attempt of the same claim")?;
-                    let bytes = serde_json::to_vec_pretty(record).unwrap_or_default();
-                    return Ok(fsops::create_new(&err_path, &bytes, true)?.then_some(()));
+        let (found, ()) = self
+            .folded
+            .place(&dir, &name, |name| {
+                let err_path = dir.join(fsops::error_record_name(name));
+                let ours = std::fs::read(&err_path)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                    .is_some_and(|v| v["claim"] == json!(claim.key()));
+                if ours {
+                    // This claim's record from an earlier attempt: the answer may differ now.
+                    if let Some(record) = record {
+                        let agent_dir = dir.parent().unwrap_or(&dir);
+                        crate::superseded::move_aside(
+                            agent_dir,
+                            &err_path,
+                            "the error record of an earlier attempt of the same claim",
+                        )?;
+                        let bytes = serde_json::to_vec_pretty(record).unwrap_or_default();
+                        return Ok(fsops::create_new(&err_path, &bytes, true)?.then_some(()));
+                    }
+                    return Ok(Some(()));
                 }
-                return Ok(Some(()));
-            }
-            if dir.join(name).exists() || err_path.exists() {
-                return Ok(None);
-            }
-            let Some(record) = record else { return Ok(Some(())) };
-            crate::failpoint::fault("record", "")?;
-            let bytes = serde_json::to_vec_pretty(record).unwrap_or_default();
-            Ok(fsops::create_new(&err_path, &bytes, true)?.then_some(()))
-        })
-        .map_err(|e| PipelineError::io(&dir, e))?;
+                if dir.join(name).exists() || err_path.exists() {
+                    return Ok(None);
+                }
+                let Some(record) = record else { return Ok(Some(())) };
+                crate::failpoint::fault("record", "")?;
+                let bytes = serde_json::to_vec_pretty(record).unwrap_or_default();
+                Ok(fsops::create_new(&err_path, &bytes, true)?.then_some(()))
+            })
+            .map_err(|e| PipelineError::io(&dir, e))?;
         Ok((dir, found))
     }
 }
@@ -424,7 +467,9 @@ fn adopt_delivered(answer: &mut Answer, bytes: Option<Vec<u8>>) {
 /// A short name for an error's kind, for grouping repeated warnings.
 pub(crate) fn error_kind(e: &PipelineError) -> String {
     match e {
-        PipelineError::Io { source, .. } => source.raw_os_error().map_or_else(|| format!("{:?}", source.kind()), |c| c.to_string()),
+        PipelineError::Io { source, .. } => {
+            source.raw_os_error().map_or_else(|| format!("{:?}", source.kind()), |c| c.to_string())
+        }
         other => format!("{:?}", std::mem::discriminant(other)),
     }
 }

@@ -29,19 +29,19 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::Value;
 use tracing::{info, warn};
 
-use baton_handoff::{names, ErrorCode, TaskBody};
+use baton_handoff::{ErrorCode, TaskBody, names};
 use baton_ledger::{Ledger, TaskRow};
 use baton_runtime::Runtime;
 
 use crate::claims::{Claim, Claims};
-use crate::shared::{Claimer, SharedClaims};
 use crate::config::{Config, Paths};
 use crate::execution::Running;
 use crate::intake::prepare;
 use crate::outbox::Outbox;
 use crate::outputs::Post;
 use crate::returns::Answer;
-use crate::{failpoint, fsops, PipelineError};
+use crate::shared::{Claimer, SharedClaims};
+use crate::{PipelineError, failpoint, fsops};
 
 pub use crate::execution::error_code;
 pub use crate::health::Health;
@@ -295,10 +295,22 @@ pub(crate) fn is_passing_io(e: &std::io::Error) -> bool {
     // has for seconds, and none says anything about the handoff. Errors that do (a name that
     // is a plain file, a name too long) are not here.
     const PASSING: [Errno; 13] = [
-        Errno::IO, Errno::NOSPC, Errno::DQUOT, Errno::ACCESS, Errno::ROFS, Errno::PERM, Errno::MFILE,
-        Errno::NFILE, Errno::NOMEM, Errno::AGAIN, Errno::BUSY, Errno::TIMEDOUT, Errno::STALE,
+        Errno::IO,
+        Errno::NOSPC,
+        Errno::DQUOT,
+        Errno::ACCESS,
+        Errno::ROFS,
+        Errno::PERM,
+        Errno::MFILE,
+        Errno::NFILE,
+        Errno::NOMEM,
+        Errno::AGAIN,
+        Errno::BUSY,
+        Errno::TIMEDOUT,
+        Errno::STALE,
     ];
-    e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error().is_some_and(|code| PASSING.iter().any(|p| p.raw_os_error() == code))
+    e.kind() == std::io::ErrorKind::StorageFull
+        || e.raw_os_error().is_some_and(|code| PASSING.iter().any(|p| p.raw_os_error() == code))
 }
 
 impl Pipeline {
@@ -429,7 +441,8 @@ impl Pipeline {
         }
         let next_observe = self.observe_agents_due()?;
         let next_retry = self.retry_at.values().min().copied();
-        let next_settle = (!self.unsettled.is_empty()).then(|| Instant::now() + Duration::from_millis(self.cfg.settle_ms.clamp(10, 250)));
+        let next_settle = (!self.unsettled.is_empty())
+            .then(|| Instant::now() + Duration::from_millis(self.cfg.settle_ms.clamp(10, 250)));
         Ok([next_retry, next_settle, next_observe].into_iter().flatten().min())
     }
 
@@ -452,7 +465,8 @@ impl Pipeline {
             .collect();
         if suspects && due.len() > 1 {
             let ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
-            let mut keyed: Vec<(u32, Claim)> = due.into_iter().map(|c| (ledger.deaths(c.key()).unwrap_or(0), c)).collect();
+            let mut keyed: Vec<(u32, Claim)> =
+                due.into_iter().map(|c| (ledger.deaths(c.key()).unwrap_or(0), c)).collect();
             keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
             due = keyed.into_iter().map(|(_, c)| c).collect();
         }
@@ -480,8 +494,13 @@ impl Pipeline {
 
     async fn run_batch(&mut self, claims: Vec<Claim>, solo: bool, deaths: u32) -> Result<(), PipelineError> {
         // 2. parse, validate, record the claims.
-        let claims: Vec<(Claim, Option<crate::inbox::Preread>)> =
-            claims.into_iter().map(|c| { let pre = self.preread.take(c.key()); (c, pre) }).collect();
+        let claims: Vec<(Claim, Option<crate::inbox::Preread>)> = claims
+            .into_iter()
+            .map(|c| {
+                let pre = self.preread.take(c.key());
+                (c, pre)
+            })
+            .collect();
         let items: Vec<Item> = {
             let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
             let cfg = &self.cfg;
@@ -583,10 +602,9 @@ impl Pipeline {
         failpoint::hit("before_file");
 
         // 6. file the originals.
-        let waiting = items
-            .iter()
-            .find(|i| i.deferred.is_some())
-            .map(|i| format!("{} is waiting for a fault to pass (see the warnings above)", i.claim.original.to_string_lossy()));
+        let waiting = items.iter().find(|i| i.deferred.is_some()).map(|i| {
+            format!("{} is waiting for a fault to pass (see the warnings above)", i.claim.original.to_string_lossy())
+        });
         let mut dirs: HashSet<PathBuf> = HashSet::from([self.claims.dir().to_path_buf()]);
         let mut filed = Vec::with_capacity(items.len());
         for item in &mut items {
@@ -597,7 +615,9 @@ impl Pipeline {
                 // its own (its staged RETURN, never delivered, is moved aside by that attempt).
                 if let Some(record) = item.record.take() {
                     let agent_dir = self.paths.agent(&self.cfg.agent);
-                    if let Err(e) = crate::superseded::move_aside(&agent_dir, &record, "the error record of a deferred attempt") {
+                    if let Err(e) =
+                        crate::superseded::move_aside(&agent_dir, &record, "the error record of a deferred attempt")
+                    {
                         warn!(file = %record.display(), "cannot move a deferred attempt's record aside: {e}");
                     }
                 }
@@ -680,22 +700,29 @@ impl Pipeline {
             None => (self.paths.processed(&self.cfg.agent), item.claim.original.clone()),
         };
         // Never replacing, and never under a name that is another entry's name on a Mac.
-        let (placed, ()) = self.folded.place(&dir, &name, |candidate| match fsops::rename_noreplace(&item.claim.path, &dir.join(candidate)) {
-            Ok(()) => Ok(Some(())),
-            // Where renames are `link` then `unlink` (macOS fallbacks, `portable`), a process
-            // killed between the two filed this very file already: drop the claim's link
-            // instead of filing a second copy.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && fsops::same_file(&item.claim.path, &dir.join(candidate)) => {
-                std::fs::remove_file(&item.claim.path).map(Some)
+        let (placed, ()) = self.folded.place(&dir, &name, |candidate| {
+            match fsops::rename_noreplace(&item.claim.path, &dir.join(candidate)) {
+                Ok(()) => Ok(Some(())),
+                // Where renames are `link` then `unlink` (macOS fallbacks, `portable`), a process
+                // killed between the two filed this very file already: drop the claim's link
+                // instead of filing a second copy.
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AlreadyExists
+                        && fsops::same_file(&item.claim.path, &dir.join(candidate)) =>
+                {
+                    std::fs::remove_file(&item.claim.path).map(Some)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+                Err(e) => Err(e),
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
-            Err(e) => Err(e),
         })?;
         let filed = dir.join(placed);
         // Inside the item's span (entered by the filing loop in `finish`).
         match &item.failure {
             // One line a person can act on: which file, which code, why.
-            Some((code, reason)) => warn!(file = %filed.display(), code = %code, reason = %reason, "filed in 03_failed/"),
+            Some((code, reason)) => {
+                warn!(file = %filed.display(), code = %code, reason = %reason, "filed in 03_failed/")
+            }
             None => info!(file = %filed.display(), "filed"),
         }
         Ok(dir)

@@ -57,7 +57,9 @@ pub enum PluginsError {
     )]
     Record { path: String, name: String, recorded: String, claims: String },
     /// `describe()` answered differently when asked twice during one install.
-    #[error("{path}: describe() gave {first} the first time and {second} the second — refused: a plugin describes itself the same way every time")]
+    #[error(
+        "{path}: describe() gave {first} the first time and {second} the second — refused: a plugin describes itself the same way every time"
+    )]
     Unstable { path: String, first: String, second: String },
     /// Replacing an installed plugin with other bytes needs the user's yes. (The message names
     /// the file, both versions and sha256s, and the grants the new one would inherit.)
@@ -132,14 +134,24 @@ pub fn file_name_of(file: &Path) -> Result<String, PluginsError> {
         });
     }
     if baton_runtime::is_reserved_plugin_name(stem) {
-        return Err(PluginsError::Runtime(RuntimeError::Reserved { path: file.display().to_string(), name: stem.into() }));
+        return Err(PluginsError::Runtime(RuntimeError::Reserved {
+            path: file.display().to_string(),
+            name: stem.into(),
+        }));
     }
     Ok(stem.to_string())
 }
 
 /// Compiles and describes one component as the plugin `name`, with the real host functions,
 /// and gives it the grants `baton.toml` has for that name. `describe()` must agree.
-async fn prepare(runtime: &Runtime, cfg: &Config, paths: &Paths, file: &Path, bytes: &[u8], name: &str) -> Result<Plugin, PluginsError> {
+async fn prepare(
+    runtime: &Runtime,
+    cfg: &Config,
+    paths: &Paths,
+    file: &Path,
+    bytes: &[u8],
+    name: &str,
+) -> Result<Plugin, PluginsError> {
     sniff(file, bytes)?;
     let grants = cfg.grants(&paths.home, name);
     let plugin = runtime.prepare_as(file, bytes, &grants, name).await?.configured(cfg.plugin_settings(name));
@@ -192,7 +204,10 @@ fn check_record(paths: &Paths, file: &Path, plugin: &Plugin) -> Result<Record, P
     // Installs since the file identity was recorded name the inode they put in place.
     let moved = recorded.is_some_and(|l| {
         let ino = l["ino"].as_u64();
-        ino.is_some() && std::fs::metadata(file).map(|m| (Some(m.dev()), Some(m.ino())) != (l["dev"].as_u64(), ino)).unwrap_or(true)
+        ino.is_some()
+            && std::fs::metadata(file)
+                .map(|m| (Some(m.dev()), Some(m.ino())) != (l["dev"].as_u64(), ino))
+                .unwrap_or(true)
     });
     match recorded.and_then(|l| l["version"].as_str()) {
         None => Ok(Record::Unknown),
@@ -210,7 +225,10 @@ fn check_record(paths: &Paths, file: &Path, plugin: &Plugin) -> Result<Record, P
 /// The journal's latest record of `name` installed (or adopted) with the bytes `sha256`.
 fn record_line<'a>(lines: &'a [serde_json::Value], name: &str, sha256: &str) -> Option<&'a serde_json::Value> {
     lines.iter().rev().find(|l| {
-        l["name"].as_str() == Some(name) && l["sha256"].as_str() == Some(sha256) && l["op"] != "remove" && l["op"] != "install_failed"
+        l["name"].as_str() == Some(name)
+            && l["sha256"].as_str() == Some(sha256)
+            && l["op"] != "remove"
+            && l["op"] != "install_failed"
     })
 }
 
@@ -243,7 +261,11 @@ fn still_compiling(file: &Path, stamp: (u64, SystemTime, u64)) -> bool {
     let mut files = COMPILING.lock().unwrap_or_else(|e| e.into_inner());
     let Some((at, sha)) = files.as_ref().and_then(|f| f.get(file)).cloned() else { return false };
     let running = at == stamp
-        && COMPILES.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|j| matches!(j.get(&sha), Some(None)));
+        && COMPILES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|j| matches!(j.get(&sha), Some(None)));
     if !running && let Some(f) = files.as_mut() {
         f.remove(file);
     }
@@ -291,7 +313,14 @@ fn compile_in_background(runtime: &Runtime, sha256: &str, bytes: &[u8]) -> Compi
 /// Describes, checks and (for bytes never recorded) adopts one installed file: a copy is kept
 /// in `plugins/.archive/` and a journal line (`adopted`, or `reloaded` when it replaces a
 /// loaded version) says so, so every replacement can be undone.
-async fn admit(runtime: &Runtime, cfg: &Config, paths: &Paths, file: &Path, bytes: &[u8], hot: bool) -> Result<Plugin, PluginsError> {
+async fn admit(
+    runtime: &Runtime,
+    cfg: &Config,
+    paths: &Paths,
+    file: &Path,
+    bytes: &[u8],
+    hot: bool,
+) -> Result<Plugin, PluginsError> {
     let name = file_name_of(file)?;
     let plugin = prepare(runtime, cfg, paths, file, bytes, &name).await?;
     let record = check_record(paths, file, &plugin)?;
@@ -311,11 +340,14 @@ async fn admit(runtime: &Runtime, cfg: &Config, paths: &Paths, file: &Path, byte
     if let Record::Unknown | Record::Moved = record {
         let kept_at = keep_copy(paths, &name, &plugin.info.version, &plugin.sha256, bytes)?;
         let previous = runtime.get(&name).filter(|p| p.sha256 != plugin.sha256);
-        journal(paths, serde_json::json!({
-            "op": if previous.is_some() { "reloaded" } else { "adopted" },
-            "name": name, "version": plugin.info.version, "sha256": plugin.sha256, "file": file, "kept_at": kept_at,
-            "previous": previous.map(|p| serde_json::json!({"version": p.info.version, "sha256": p.sha256})),
-        }))?;
+        journal(
+            paths,
+            serde_json::json!({
+                "op": if previous.is_some() { "reloaded" } else { "adopted" },
+                "name": name, "version": plugin.info.version, "sha256": plugin.sha256, "file": file, "kept_at": kept_at,
+                "previous": previous.map(|p| serde_json::json!({"version": p.info.version, "sha256": p.sha256})),
+            }),
+        )?;
         tracing::info!(plugin = %name, file = %file.display(), "adopted a component that `baton plugin install` did not record; a copy is kept in plugins/.archive/");
     }
     Ok(plugin)
@@ -328,7 +360,9 @@ fn note(ledger: &SharedLedger, file: &Path, sha256: &str, refused: Option<&str>)
     let f = file.display().to_string();
     let name = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let r = match refused {
-        Some(reason) => l.refusal_set(&f, &name, sha256, reason, &baton_handoff::stamp::rfc3339(baton_handoff::stamp::now())),
+        Some(reason) => {
+            l.refusal_set(&f, &name, sha256, reason, &baton_handoff::stamp::rfc3339(baton_handoff::stamp::now()))
+        }
         None => l.refusal_clear(&f),
     };
     if let Err(e) = r {
@@ -338,7 +372,13 @@ fn note(ledger: &SharedLedger, file: &Path, sha256: &str, refused: Option<&str>)
 
 /// Loads one component file and registers it under its file name. A refusal is recorded in
 /// the ledger.
-pub async fn load(runtime: &Runtime, cfg: &Config, paths: &Paths, ledger: &SharedLedger, file: &Path) -> Result<Arc<Plugin>, String> {
+pub async fn load(
+    runtime: &Runtime,
+    cfg: &Config,
+    paths: &Paths,
+    ledger: &SharedLedger,
+    file: &Path,
+) -> Result<Arc<Plugin>, String> {
     let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
     match admit(runtime, cfg, paths, file, &bytes, false).await {
         Ok(plugin) => {
@@ -346,7 +386,11 @@ pub async fn load(runtime: &Runtime, cfg: &Config, paths: &Paths, ledger: &Share
             // and path, not first by a failed task.
             for g in grant_reports(cfg, paths, &plugin.info.name) {
                 if let Some(w) = g.warning {
-                    crate::ratelimit::warn_every(&format!("grant:{}:{}", plugin.info.name, g.name), &w, &plugin.info.name);
+                    crate::ratelimit::warn_every(
+                        &format!("grant:{}:{}", plugin.info.name, g.name),
+                        &w,
+                        &plugin.info.name,
+                    );
                 }
             }
             // The runtime hashed the bytes already: no second sha256 of the component.
@@ -368,7 +412,13 @@ pub async fn load(runtime: &Runtime, cfg: &Config, paths: &Paths, ledger: &Share
 /// components those tasks name are read, hashed, compiled (or taken from the cache) and
 /// described. A file this process already refused, unchanged since, is not tried again; a
 /// refusal is recorded in the ledger as at start-up, so the task's answer can say why.
-pub async fn ensure_loaded(runtime: &Runtime, cfg: &Config, paths: &Paths, ledger: &SharedLedger, name: &str) -> Option<Arc<Plugin>> {
+pub async fn ensure_loaded(
+    runtime: &Runtime,
+    cfg: &Config,
+    paths: &Paths,
+    ledger: &SharedLedger,
+    name: &str,
+) -> Option<Arc<Plugin>> {
     if let Some(p) = runtime.get(name) {
         return Some(p);
     }
@@ -439,8 +489,7 @@ fn stamp_of(meta: &std::fs::Metadata) -> (u64, SystemTime, u64) {
 fn remember(file: &Path, name: Option<String>) {
     let Ok(meta) = std::fs::metadata(file) else { return };
     let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
-    seen.get_or_insert_with(HashMap::new)
-        .insert(file.to_path_buf(), Seen { stamp: stamp_of(&meta), name });
+    seen.get_or_insert_with(HashMap::new).insert(file.to_path_buf(), Seen { stamp: stamp_of(&meta), name });
 }
 
 fn seen(file: &Path) -> Option<Seen> {
@@ -462,7 +511,11 @@ pub async fn reload_changed(runtime: &Runtime, cfg: &Config, paths: &Paths, ledg
     // what is installed: the loaded components stay as they are, and the next pass looks again.
     if let Err(e) = list_plugins(paths) {
         if e.kind() != std::io::ErrorKind::NotFound {
-            crate::ratelimit::warn_every("plugins:list", &format!("cannot list {}: {e}; the loaded plugins stay loaded", paths.plugins.display()), "plugins");
+            crate::ratelimit::warn_every(
+                "plugins:list",
+                &format!("cannot list {}: {e}; the loaded plugins stay loaded", paths.plugins.display()),
+                "plugins",
+            );
             return changed;
         }
     }
@@ -518,7 +571,11 @@ pub async fn reload_changed(runtime: &Runtime, cfg: &Config, paths: &Paths, ledg
             None => match compile_in_background(runtime, &sha, &bytes) {
                 Compile::Ready => None,
                 Compile::Running => {
-                    COMPILING.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(HashMap::new).insert(file.clone(), (stamp, sha.clone()));
+                    COMPILING
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_or_insert_with(HashMap::new)
+                        .insert(file.clone(), (stamp, sha.clone()));
                     // Not remembered: the next pass (woken when the compile ends) looks again.
                     if let Some(n) = name {
                         present.insert(n);
@@ -528,7 +585,9 @@ pub async fn reload_changed(runtime: &Runtime, cfg: &Config, paths: &Paths, ledg
                 Compile::Failed(CompileError::Invalid(reason)) => {
                     Some(PluginsError::Runtime(RuntimeError::NotAPlugin { path: file.display().to_string(), reason }))
                 }
-                Compile::Failed(reason) => Some(PluginsError::Runtime(RuntimeError::Compile { path: file.display().to_string(), reason })),
+                Compile::Failed(reason) => {
+                    Some(PluginsError::Runtime(RuntimeError::Compile { path: file.display().to_string(), reason }))
+                }
             },
         };
         let admitted = match early {
@@ -688,8 +747,20 @@ fn report(cfg: &Config, paths: &Paths, plugin: &Plugin, file: &Path, size: u64) 
                 name: c.name.clone(),
                 purpose: c.purpose.clone(),
                 wants_write: c.writable,
-                granted: if has(&given.write) { "write" } else if has(&given.read) { "read" } else { "none" },
-                access: if has(&got.write) { "read-write" } else if has(&got.read) { "read-only" } else { "not granted" },
+                granted: if has(&given.write) {
+                    "write"
+                } else if has(&given.read) {
+                    "read"
+                } else {
+                    "none"
+                },
+                access: if has(&got.write) {
+                    "read-write"
+                } else if has(&got.read) {
+                    "read-only"
+                } else {
+                    "not granted"
+                },
             }
         })
         .collect();
@@ -715,7 +786,12 @@ fn report(cfg: &Config, paths: &Paths, plugin: &Plugin, file: &Path, size: u64) 
 }
 
 /// Describes a component file (installed or not) as `inspect` would.
-pub async fn inspect_file(runtime: &Runtime, cfg: &Config, paths: &Paths, file: &Path) -> Result<PluginReport, PluginsError> {
+pub async fn inspect_file(
+    runtime: &Runtime,
+    cfg: &Config,
+    paths: &Paths,
+    file: &Path,
+) -> Result<PluginReport, PluginsError> {
     let bytes = std::fs::read(file).map_err(|e| io(file, e))?;
     let name = file_name_of(file)?;
     let plugin = prepare(runtime, cfg, paths, file, &bytes, &name).await?;
@@ -729,10 +805,8 @@ pub fn installed_path(paths: &Paths, name: &str) -> Result<PathBuf, PluginsError
     if baton_handoff::names::is_valid_name(name) && file.is_file() {
         return Ok(file);
     }
-    let installed: Vec<String> = installed_files(paths)
-        .iter()
-        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .collect();
+    let installed: Vec<String> =
+        installed_files(paths).iter().filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned())).collect();
     Err(PluginsError::NotInstalled {
         name: name.into(),
         dir: paths.plugins.display().to_string(),
@@ -808,7 +882,14 @@ mod tests {
 /// plugin with the real host functions (its kv, its locks), exactly as `serve` will; both must
 /// agree. Replacing an installed plugin with other bytes needs `yes`: the new component
 /// inherits the old one's grants.
-pub async fn install(runtime: &Runtime, cfg: &Config, paths: &Paths, src: &Path, force: bool, yes: bool) -> Result<InstallReport, PluginsError> {
+pub async fn install(
+    runtime: &Runtime,
+    cfg: &Config,
+    paths: &Paths,
+    src: &Path,
+    force: bool,
+    yes: bool,
+) -> Result<InstallReport, PluginsError> {
     let bytes = std::fs::read(src).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => PluginsError::Missing { path: src.display().to_string() },
         _ => io(src, e),
@@ -899,14 +980,20 @@ pub async fn install_bytes(
     let archived = keep_copy(paths, &name, &plugin.info.version, &plugin.sha256, &bytes)?;
     // Journaled before the rename, so a running host that sees the new file finds its record
     // (and does not adopt it as unknown bytes).
-    journal(paths, serde_json::json!({
-        "op": action, "name": name, "version": plugin.info.version, "sha256": plugin.sha256,
-        "from": src, "file": dest, "archived": archived, "dev": identity.0, "ino": identity.1,
-        "previous": previous.as_ref().map(|p| serde_json::json!({"version": p.version, "sha256": p.sha256, "kept_at": p.kept_at})),
-    }))?;
+    journal(
+        paths,
+        serde_json::json!({
+            "op": action, "name": name, "version": plugin.info.version, "sha256": plugin.sha256,
+            "from": src, "file": dest, "archived": archived, "dev": identity.0, "ino": identity.1,
+            "previous": previous.as_ref().map(|p| serde_json::json!({"version": p.version, "sha256": p.sha256, "kept_at": p.kept_at})),
+        }),
+    )?;
     if let Err(e) = std::fs::rename(&tmp, &dest) {
         let _ = std::fs::remove_file(&tmp);
-        let _ = journal(paths, serde_json::json!({"op": "install_failed", "name": name, "sha256": plugin.sha256, "error": e.to_string()}));
+        let _ = journal(
+            paths,
+            serde_json::json!({"op": "install_failed", "name": name, "sha256": plugin.sha256, "error": e.to_string()}),
+        );
         return Err(io(&dest, e));
     }
     fsops::sync_dir(&paths.plugins).map_err(|e| io(&paths.plugins, e))?;
@@ -936,23 +1023,30 @@ pub async fn remove(runtime: &Runtime, cfg: &Config, paths: &Paths, name: &str) 
     };
     let moved_to = keep_aside(paths, &file, name, &version, &sha, true)?;
     fsops::sync_dir(&paths.plugins).map_err(|e| io(&paths.plugins, e))?;
-    journal(paths, serde_json::json!({"op": "remove", "name": name, "version": version, "sha256": sha, "file": file, "moved_to": moved_to}))?;
+    journal(
+        paths,
+        serde_json::json!({"op": "remove", "name": name, "version": version, "sha256": sha, "file": file, "moved_to": moved_to}),
+    )?;
     Ok(RemoveReport { name: name.into(), version, sha256: sha, moved_to })
 }
 
 /// Puts a component into `plugins/.removed/<name>-<version>-<sha12>.wasm` (numbered if taken):
 /// moved for a removal, hard-linked (copied across devices) for an upgrade, so the installed
 /// name never disappears while the new one is put in place.
-fn keep_aside(paths: &Paths, file: &Path, name: &str, version: &str, sha: &str, mv: bool) -> Result<PathBuf, PluginsError> {
+fn keep_aside(
+    paths: &Paths,
+    file: &Path,
+    name: &str,
+    version: &str,
+    sha: &str,
+    mv: bool,
+) -> Result<PathBuf, PluginsError> {
     let dir = paths.plugins.join(".removed");
     std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-    let safe_version: String = version.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect();
+    let safe_version: String =
+        version.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect();
     let target = std::ffi::OsString::from(format!("{name}-{safe_version}-{}.wasm", &sha[..12.min(sha.len())]));
-    let moved = if mv {
-        fsops::move_into(file, &dir, &target)
-    } else {
-        link_into(file, &dir, &target)
-    };
+    let moved = if mv { fsops::move_into(file, &dir, &target) } else { link_into(file, &dir, &target) };
     let to = moved.map_err(|e| io(file, e))?;
     fsops::sync_dir(&dir).map_err(|e| io(&dir, e))?;
     Ok(to)
@@ -964,7 +1058,8 @@ fn keep_aside(paths: &Paths, file: &Path, name: &str, version: &str, sha: &str, 
 fn keep_copy(paths: &Paths, name: &str, version: &str, sha: &str, bytes: &[u8]) -> Result<PathBuf, PluginsError> {
     let dir = paths.plugins.join(".archive");
     std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-    let safe_version: String = version.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect();
+    let safe_version: String =
+        version.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect();
     let target = std::ffi::OsString::from(format!("{name}-{safe_version}-{}.wasm", &sha[..12.min(sha.len())]));
     let to = crate::outbox::numbered_slot(&target, |n| {
         let to = dir.join(n);
@@ -985,7 +1080,9 @@ pub fn describe_grants(grants: &[baton_runtime::Grant]) -> String {
     }
     grants
         .iter()
-        .map(|g| format!("{} → {} ({})", g.name, g.host_path.display(), if g.writable { "writable" } else { "read-only" }))
+        .map(|g| {
+            format!("{} → {} ({})", g.name, g.host_path.display(), if g.writable { "writable" } else { "read-only" })
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use baton_ledger::read::StatsStore;
 use baton_ledger::rusqlite::Connection;
-use baton_stats::alerts::{AlertInput, FalseClaimRef};
 use baton_stats::MetricsInput;
+use baton_stats::alerts::{AlertInput, FalseClaimRef};
 
 use crate::{Config, Paths};
 
@@ -38,7 +38,13 @@ pub struct Probe {
 impl Probe {
     /// Everything, now: pauses from the ledger, coverage from the fingerprint library (`fp`,
     /// the state file; on PostgreSQL this machine's `fp.sqlite`).
-    pub fn gather(paths: &Paths, cfg: &Config, ledger: &dyn StatsStore, fp: &Connection, now: time::OffsetDateTime) -> Probe {
+    pub fn gather(
+        paths: &Paths,
+        cfg: &Config,
+        ledger: &dyn StatsStore,
+        fp: &Connection,
+        now: time::OffsetDateTime,
+    ) -> Probe {
         let mut p = Probe::gather_fast(paths, ledger, now);
         p.refresh_slow(paths, cfg, fp);
         p
@@ -90,7 +96,11 @@ pub fn installed(paths: &Paths) -> BTreeSet<String> {
 }
 
 /// Installed plugin → whether its health record says it is paused at `now`.
-pub fn paused(ledger: &dyn StatsStore, installed: &BTreeSet<String>, now: time::OffsetDateTime) -> BTreeMap<String, bool> {
+pub fn paused(
+    ledger: &dyn StatsStore,
+    installed: &BTreeSet<String>,
+    now: time::OffsetDateTime,
+) -> BTreeMap<String, bool> {
     let mut out: BTreeMap<String, bool> = installed.iter().map(|p| (p.clone(), false)).collect();
     match ledger.health_all() {
         Ok(rows) => {
@@ -119,7 +129,9 @@ pub fn queue_depth(paths: &Paths) -> BTreeMap<String, u64> {
         let Ok(files) = std::fs::read_dir(agent.path().join(crate::config::INBOX)) else { continue };
         let n = files
             .flatten()
-            .filter(|e| baton_handoff::names::classify(e.file_name().as_bytes()) != baton_handoff::names::Entry::Ignored)
+            .filter(|e| {
+                baton_handoff::names::classify(e.file_name().as_bytes()) != baton_handoff::names::Entry::Ignored
+            })
             .count();
         out.insert(name, n as u64);
     }
@@ -210,7 +222,8 @@ impl Alerting {
         }
         let input = probe.alert_input(&self.paths, &self.cfg);
         let now_ms = baton_handoff::stamp::unix_ms(now);
-        let ev = baton_stats::alerts::evaluate(ledger.stats_mut(), &self.cfg.alerts, &input, now_ms).map_err(|e| e.to_string());
+        let ev = baton_stats::alerts::evaluate(ledger.stats_mut(), &self.cfg.alerts, &input, now_ms)
+            .map_err(|e| e.to_string());
         if ev.is_err() {
             // A broken connection is opened again next time.
             self.conns = None;
@@ -221,7 +234,11 @@ impl Alerting {
 
 /// `baton serve`'s alert loop: every `eval_secs`, off the pipeline's path. `None` when
 /// `[alerts] enabled = false`.
-pub fn spawn_alerts(paths: Paths, cfg: Config, location: baton_ledger::Location) -> Option<tokio::task::JoinHandle<()>> {
+pub fn spawn_alerts(
+    paths: Paths,
+    cfg: Config,
+    location: baton_ledger::Location,
+) -> Option<tokio::task::JoinHandle<()>> {
     if !cfg.alerts.enabled {
         return None;
     }
@@ -243,7 +260,12 @@ pub fn spawn_alerts(paths: Paths, cfg: Config, location: baton_ledger::Location)
                     alerting = Some(a);
                     match r {
                         Ok(ev) if !ev.fired.is_empty() || !ev.resolved.is_empty() => {
-                            tracing::info!(firing = ev.firing, fired = ev.fired.len(), resolved = ev.resolved.len(), "alerts")
+                            tracing::info!(
+                                firing = ev.firing,
+                                fired = ev.fired.len(),
+                                resolved = ev.resolved.len(),
+                                "alerts"
+                            )
                         }
                         Ok(_) => {}
                         Err(e) => tracing::warn!("alerts: {e}"),

@@ -42,7 +42,12 @@ pub fn allow(kind: &str) -> Option<u64> {
 pub fn warn_every(kind: &str, message: &str, subject: &str) {
     match allow(kind) {
         Some(0) => tracing::warn!(subject, "{message}"),
-        Some(n) => tracing::warn!(subject, left_out = n, "{message} ({n} more like it left out in the last {} s)", EVERY.as_secs()),
+        Some(n) => tracing::warn!(
+            subject,
+            left_out = n,
+            "{message} ({n} more like it left out in the last {} s)",
+            EVERY.as_secs()
+        ),
         None => tracing::debug!(subject, "{message}"),
     }
 }

@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
-use baton_handoff::{schema, Body};
+use baton_handoff::{Body, schema};
 use baton_ledger::{Ledger, TaskState};
 
-use crate::{fsops, Paths, PipelineError};
+use crate::{Paths, PipelineError, fsops};
 
 /// One failed handoff in `03_failed/`: the original and what its error record says.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -130,16 +130,23 @@ fn describe(dir: &Path, name: OsString) -> FailedHandoff {
 /// The failed handoffs `filter` selects, by file name. A target that is a file name selects
 /// that file; one that is an id selects the file of the attempt the ledger knows last (else
 /// the first by name) when several carry it.
-pub fn select_failed(paths: &Paths, agent: &str, ledger: &Ledger, filter: &RetryFilter) -> Result<Vec<FailedHandoff>, PipelineError> {
+pub fn select_failed(
+    paths: &Paths,
+    agent: &str,
+    ledger: &Ledger,
+    filter: &RetryFilter,
+) -> Result<Vec<FailedHandoff>, PipelineError> {
     let all = list_failed(paths, agent)?;
     let keep = |f: &FailedHandoff| {
-        filter.code.as_ref().is_none_or(|c| f.code.as_ref() == Some(c)) && filter.plugin.as_ref().is_none_or(|p| f.plugin.as_ref() == Some(p))
+        filter.code.as_ref().is_none_or(|c| f.code.as_ref() == Some(c))
+            && filter.plugin.as_ref().is_none_or(|p| f.plugin.as_ref() == Some(p))
     };
     let Some(target) = &filter.target else { return Ok(all.into_iter().filter(keep).collect()) };
     if let Some(f) = all.iter().find(|f| &f.name == target) {
         return Ok(Some(f.clone()).filter(keep).into_iter().collect());
     }
-    let mut with_id: Vec<FailedHandoff> = all.into_iter().filter(|f| f.id.as_ref() == Some(target)).filter(keep).collect();
+    let mut with_id: Vec<FailedHandoff> =
+        all.into_iter().filter(|f| f.id.as_ref() == Some(target)).filter(keep).collect();
     if with_id.len() > 1 {
         let last = ledger.task(target)?.map(|r| r.claim);
         if let Some(i) = with_id.iter().position(|f| f.claim.is_some() && f.claim == last) {
@@ -152,7 +159,12 @@ pub fn select_failed(paths: &Paths, agent: &str, ledger: &Ledger, filter: &Retry
 
 /// Moves each of `selected` back into `agent`'s inbox (see [`retry_one`]); one that cannot be
 /// is listed in `refused` with the reason, and the others go on.
-pub fn retry_selected(paths: &Paths, agent: &str, ledger: &Ledger, selected: Vec<FailedHandoff>) -> Result<RetryOutcome, PipelineError> {
+pub fn retry_selected(
+    paths: &Paths,
+    agent: &str,
+    ledger: &Ledger,
+    selected: Vec<FailedHandoff>,
+) -> Result<RetryOutcome, PipelineError> {
     let mut out = RetryOutcome::default();
     for handoff in selected {
         match retry_one(paths, agent, ledger, &handoff)? {
@@ -168,13 +180,24 @@ pub fn retry_selected(paths: &Paths, agent: &str, ledger: &Ledger, selected: Vec
 /// that runs (so an edited file runs under its id, and no other copy does), then the file
 /// moves. `Ok(Err(reason))`: refused, nothing moved (the file is not a TASK, or that id is
 /// running now); the reason says the fix.
-pub fn retry_one(paths: &Paths, agent: &str, ledger: &Ledger, f: &FailedHandoff) -> Result<Result<PathBuf, String>, PipelineError> {
+pub fn retry_one(
+    paths: &Paths,
+    agent: &str,
+    ledger: &Ledger,
+    f: &FailedHandoff,
+) -> Result<Result<PathBuf, String>, PipelineError> {
     let Some(bytes) = read_small(&f.file) else {
-        return Ok(Err(format!("{} cannot be read as a handoff (missing, unreadable, or over {} MiB)", f.file.display(), MAX_READ >> 20)));
+        return Ok(Err(format!(
+            "{} cannot be read as a handoff (missing, unreadable, or over {} MiB)",
+            f.file.display(),
+            MAX_READ >> 20
+        )));
     };
     let value = match schema::parse(&bytes) {
         Ok((Body::Task(_), value)) => value,
-        Ok((Body::Return(_), _)) => return Ok(Err(format!("{} is a RETURN, not a TASK: there is nothing to run", f.file.display()))),
+        Ok((Body::Return(_), _)) => {
+            return Ok(Err(format!("{} is a RETURN, not a TASK: there is nothing to run", f.file.display())));
+        }
         Err(invalid) => {
             return Ok(Err(format!(
                 "{} is not a valid TASK ({}: {}); fix the file in place, then retry it",
@@ -197,8 +220,12 @@ pub fn retry_one(paths: &Paths, agent: &str, ledger: &Ledger, f: &FailedHandoff)
     if let Some(record) = &f.record
         && record.exists()
     {
-        crate::superseded::move_aside(&agent_dir, record, "the error record of an attempt that `baton retry` runs again")
-            .map_err(|e| PipelineError::io(record, e))?;
+        crate::superseded::move_aside(
+            &agent_dir,
+            record,
+            "the error record of an attempt that `baton retry` runs again",
+        )
+        .map_err(|e| PipelineError::io(record, e))?;
     }
     ledger.request_retry(id, &schema::content_hash(&value))?;
     let inbox = paths.inbox(agent);

@@ -1,10 +1,8 @@
 //! The handoffs baton writes: RETURN bodies, `.error.json` records and follow-up TASKs, and
 //! their file names, all derived from the claim so that a re-run recreates the same names.
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use baton_handoff::{
-    names, stamp, ErrorCode, PluginRef, ReturnBody, ReturnError, Status, SCHEMA_ID,
-};
+use baton_handoff::{ErrorCode, PluginRef, ReturnBody, ReturnError, SCHEMA_ID, Status, names, stamp};
 
 use crate::claims::Claim;
 

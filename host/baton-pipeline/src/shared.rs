@@ -28,13 +28,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use baton_ledger::postgres::ClaimOutcome;
-use rustix::fs::{flock, FlockOperation};
+use rustix::fs::{FlockOperation, flock};
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
-use crate::claims::{new_claim_id, Claim, Claims};
-use crate::pipeline::SharedLedger;
 use crate::PipelineError;
+use crate::claims::{Claim, Claims, new_claim_id};
+use crate::pipeline::SharedLedger;
 
 /// Where claims come from: renames into `.claims/` (SQLite, one machine) or rows (PostgreSQL).
 pub(crate) enum Claimer {
@@ -122,7 +122,12 @@ pub(crate) struct SharedClaims {
 impl SharedClaims {
     /// Opens the host's claims: its id (created once in `state_dir/host-id`) and, if no other
     /// process of this host holds `serve.lock`, the right to claim.
-    pub(crate) fn open(inbox: &Path, state_dir: &Path, ledger: SharedLedger, lease: Duration) -> Result<Self, PipelineError> {
+    pub(crate) fn open(
+        inbox: &Path,
+        state_dir: &Path,
+        ledger: SharedLedger,
+        lease: Duration,
+    ) -> Result<Self, PipelineError> {
         std::fs::create_dir_all(state_dir).map_err(|e| PipelineError::io(state_dir, e))?;
         let id_file = state_dir.join("host-id");
         let host = match std::fs::read_to_string(&id_file) {
@@ -138,7 +143,12 @@ impl SharedClaims {
             }
         };
         let lock_path = state_dir.join("serve.lock");
-        let file = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(|e| PipelineError::io(&lock_path, e))?;
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| PipelineError::io(&lock_path, e))?;
         let lock = flock(&file, FlockOperation::NonBlockingLockExclusive).is_ok().then_some(file);
         let mut me = SharedClaims {
             inbox: inbox.to_path_buf(),
@@ -162,10 +172,13 @@ impl SharedClaims {
         Ok(me)
     }
 
-
-    fn pg<R>(&self, f: impl FnOnce(&mut baton_ledger::postgres::PgLedger) -> baton_ledger::Result<R>) -> Result<R, PipelineError> {
+    fn pg<R>(
+        &self,
+        f: impl FnOnce(&mut baton_ledger::postgres::PgLedger) -> baton_ledger::Result<R>,
+    ) -> Result<R, PipelineError> {
         let mut l = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
-        let pg = l.postgres().ok_or_else(|| PipelineError::Internal("shared claims need the PostgreSQL ledger".into()))?;
+        let pg =
+            l.postgres().ok_or_else(|| PipelineError::Internal("shared claims need the PostgreSQL ledger".into()))?;
         Ok(f(pg)?)
     }
 
@@ -236,7 +249,10 @@ impl SharedClaims {
 
     /// Tries to claim the ready inbox files `files` (each with its parsed JSON when the
     /// readiness check read it) in one database statement. One outcome per file, in order.
-    pub(crate) fn claim_many(&mut self, files: &[(PathBuf, Option<&serde_json::Value>)]) -> Result<Vec<Taken>, PipelineError> {
+    pub(crate) fn claim_many(
+        &mut self,
+        files: &[(PathBuf, Option<&serde_json::Value>)],
+    ) -> Result<Vec<Taken>, PipelineError> {
         // Which files go to the database: not a second copy of a handoff this host holds (or
         // one that appears twice in this scan: a row cannot be claimed twice in one statement).
         // Such a copy is looked at again once the first is filed.
@@ -350,7 +366,9 @@ fn claim_key(path: &Path, name: &OsStr, value: Option<&serde_json::Value>) -> (S
     let value = match value {
         Some(v) => Some(v),
         None => {
-            parsed = crate::fsops::read_capped(path, 16 << 20).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok().map(|v| (v, b)));
+            parsed = crate::fsops::read_capped(path, 16 << 20)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok().map(|v| (v, b)));
             parsed.as_ref().map(|(v, _)| v)
         }
     };
@@ -367,7 +385,12 @@ fn claim_key(path: &Path, name: &OsStr, value: Option<&serde_json::Value>) -> (S
 /// Renews the host's heartbeat every `every` from a thread of its own, so that a long batch
 /// (the pipeline's own renewals wait for it) does not let the lease expire. Ends when the
 /// ledger is dropped.
-fn spawn_heartbeat(ledger: std::sync::Weak<std::sync::Mutex<baton_ledger::Ledger>>, host: String, instance: String, every: Duration) {
+fn spawn_heartbeat(
+    ledger: std::sync::Weak<std::sync::Mutex<baton_ledger::Ledger>>,
+    host: String,
+    instance: String,
+    every: Duration,
+) {
     let every = every.max(Duration::from_millis(100));
     let _ = std::thread::Builder::new().name("baton-heartbeat".into()).spawn(move || {
         loop {

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use baton_handoff::dialect::{self, fold_agent, fold_title, Kind, Match, Seen};
+use baton_handoff::dialect::{self, Kind, Match, Seen, fold_agent, fold_title};
 
 /// Where new work lands in an agent's folder.
 pub const INBOX: &str = "01_inbox";
@@ -80,19 +80,27 @@ impl<'de> Deserialize<'de> for HandoffsSetting {
                         ("path", toml::Value::String(p)) => out.path = p.into(),
                         ("stale_after", toml::Value::String(s)) => {
                             out.stale_after = parse_duration(&s).ok_or_else(|| {
-                                D::Error::custom(format!("handoffs.stale_after: {s:?} is not a duration such as \"48h\", \"2d\", \"90m\""))
+                                D::Error::custom(format!(
+                                    "handoffs.stale_after: {s:?} is not a duration such as \"48h\", \"2d\", \"90m\""
+                                ))
                             })?
                         }
-                        ("stale_after", toml::Value::Integer(n)) if n >= 0 => out.stale_after = Duration::from_secs(n as u64),
+                        ("stale_after", toml::Value::Integer(n)) if n >= 0 => {
+                            out.stale_after = Duration::from_secs(n as u64)
+                        }
                         (k, _) => {
                             return Err(D::Error::custom(format!(
                                 "handoffs.{k}: unknown or of the wrong type (the [handoffs] table takes `path` = \"folder\" and `stale_after` = \"48h\")"
-                            )))
+                            )));
                         }
                     }
                 }
             }
-            _ => return Err(D::Error::custom("handoffs: a folder path, or a [handoffs] table with `path` and `stale_after`")),
+            _ => {
+                return Err(D::Error::custom(
+                    "handoffs: a folder path, or a [handoffs] table with `path` and `stale_after`",
+                ));
+            }
         }
         Ok(out)
     }
@@ -200,11 +208,13 @@ pub fn scan(root: &Path, self_agent: &str, stale_after: Duration, max_bytes: u64
         let mut in_inbox: std::collections::HashSet<String> = std::collections::HashSet::new();
         for place in [Place::Inbox, Place::Processed] {
             let Ok(dir) = std::fs::read_dir(a.path.join(place.as_str())) else { continue };
-            let mut names: Vec<(String, std::fs::DirEntry)> = dir.flatten().map(|e| (e.file_name().to_string_lossy().into_owned(), e)).collect();
+            let mut names: Vec<(String, std::fs::DirEntry)> =
+                dir.flatten().map(|e| (e.file_name().to_string_lossy().into_owned(), e)).collect();
             names.sort_by(|x, y| x.0.cmp(&y.0));
             for (file, e) in names {
                 if place == Place::Processed && in_inbox.contains(&file) {
-                    if let Some(prev) = entries.iter_mut().rev().find(|x: &&mut Entry| x.agent == ai && x.file == file) {
+                    if let Some(prev) = entries.iter_mut().rev().find(|x: &&mut Entry| x.agent == ai && x.file == file)
+                    {
                         prev.also_in_processed = true;
                     }
                     continue;
@@ -222,7 +232,11 @@ pub fn scan(root: &Path, self_agent: &str, stale_after: Duration, max_bytes: u64
                     Ok(m) => read_one(&e.path(), &file, m.len(), max_bytes),
                     Err(err) => Err(format!("cannot read: {err}")),
                 };
-                let mtime_age = meta.ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok()).map(|d| d.as_secs() as i64);
+                let mtime_age = meta
+                    .ok()
+                    .and_then(|m| m.modified().ok())
+                    .and_then(|t| t.elapsed().ok())
+                    .map(|d| d.as_secs() as i64);
                 let age_secs = read
                     .as_ref()
                     .ok()
@@ -233,7 +247,16 @@ pub fn scan(root: &Path, self_agent: &str, stale_after: Duration, max_bytes: u64
                 if place == Place::Inbox {
                     in_inbox.insert(file.clone());
                 }
-                entries.push(Entry { agent: ai, place, file, read, age_secs, also_in_processed: false, answered_by: None, answers: None });
+                entries.push(Entry {
+                    agent: ai,
+                    place,
+                    file,
+                    read,
+                    age_secs,
+                    also_in_processed: false,
+                    answered_by: None,
+                    answers: None,
+                });
             }
         }
     }
@@ -288,8 +311,12 @@ impl Report {
                     continue;
                 }
                 if let Match::Ambiguous(found) = dialect::match_folder(name, &folders) {
-                    let rels: Vec<String> =
-                        self.agents.iter().filter(|a| found.contains(&a.name.as_str())).map(|a| a.rel.clone()).collect();
+                    let rels: Vec<String> = self
+                        .agents
+                        .iter()
+                        .filter(|a| found.contains(&a.name.as_str()))
+                        .map(|a| a.rel.clone())
+                        .collect();
                     amb.insert(name.clone(), rels);
                 }
             }
@@ -301,8 +328,10 @@ impl Report {
     /// file name (`original_handoff.handoff_file`), else by the same title between the same
     /// two agents. Where several TASKs fit equally, none is picked.
     fn link(&mut self) {
-        let tasks: Vec<usize> = (0..self.entries.len()).filter(|&i| self.seen(i).is_some_and(|s| s.kind == Kind::Task)).collect();
-        let returns: Vec<usize> = (0..self.entries.len()).filter(|&i| self.seen(i).is_some_and(|s| s.kind == Kind::Return)).collect();
+        let tasks: Vec<usize> =
+            (0..self.entries.len()).filter(|&i| self.seen(i).is_some_and(|s| s.kind == Kind::Task)).collect();
+        let returns: Vec<usize> =
+            (0..self.entries.len()).filter(|&i| self.seen(i).is_some_and(|s| s.kind == Kind::Return)).collect();
         let mut by_id: HashMap<&str, Vec<usize>> = HashMap::new();
         for &t in &tasks {
             if let Some(id) = self.seen(t).and_then(|s| s.id.as_deref()) {
@@ -324,8 +353,13 @@ impl Report {
                 if c.len() == 1 {
                     return Some(c[0]);
                 }
-                let mine: Vec<usize> =
-                    c.iter().copied().filter(|&t| sender.as_deref() == Some(fold_agent(&self.agents[self.entries[t].agent].name).as_str())).collect();
+                let mine: Vec<usize> = c
+                    .iter()
+                    .copied()
+                    .filter(|&t| {
+                        sender.as_deref() == Some(fold_agent(&self.agents[self.entries[t].agent].name).as_str())
+                    })
+                    .collect();
                 (mine.len() == 1).then(|| mine[0])
             };
             if let Some(t) = s.in_reply_to.as_deref().and_then(|id| by_id.get(id)).and_then(|c| pick(c)) {
@@ -443,7 +477,10 @@ impl Report {
         let mut out = Vec::new();
         for (ai, a) in self.agents.iter().enumerate() {
             let mut lists: BTreeMap<&str, Vec<Value>> =
-                ["open", "taken", "answered", "stale", "unread", "read", "unreadable"].into_iter().map(|k| (k, Vec::new())).collect();
+                ["open", "taken", "answered", "stale", "unread", "read", "unreadable"]
+                    .into_iter()
+                    .map(|k| (k, Vec::new()))
+                    .collect();
             for i in (0..self.entries.len()).filter(|&i| self.entries[i].agent == ai) {
                 let state = self.state(i);
                 let v = self.entry_json(i);
@@ -452,7 +489,8 @@ impl Report {
                 }
                 lists.get_mut(state).expect("listed").push(v);
             }
-            let counts: serde_json::Map<String, Value> = lists.iter().map(|(k, v)| (k.to_string(), json!(v.len()))).collect();
+            let counts: serde_json::Map<String, Value> =
+                lists.iter().map(|(k, v)| (k.to_string(), json!(v.len()))).collect();
             let mut row = json!({"agent": a.name, "folder": a.rel, "path": a.path, "counts": counts});
             for (k, v) in lists {
                 row[k] = json!(v);
@@ -501,7 +539,12 @@ impl Report {
     pub fn to_text(&self, esc: &dyn Fn(&str) -> String) -> String {
         use std::fmt::Write;
         let mut s = String::new();
-        let _ = writeln!(s, "handoffs between agents under {} (stale after {}):", self.root.display(), human_age(self.stale_after.as_secs() as i64));
+        let _ = writeln!(
+            s,
+            "handoffs between agents under {} (stale after {}):",
+            self.root.display(),
+            human_age(self.stale_after.as_secs() as i64)
+        );
         if self.agents.is_empty() {
             let _ = writeln!(s, "  no agent folders (a folder with 01_inbox/ or 02_processed/) found");
         }
@@ -512,7 +555,14 @@ impl Report {
             let _ = writeln!(
                 s,
                 "  {} ({}): {} open ({} stale), {} taken, {} answered, {} unread RETURNs, {} unreadable",
-                a.name, a.rel, count("open"), stale, count("taken"), count("answered"), count("unread"), count("unreadable")
+                a.name,
+                a.rel,
+                count("open"),
+                stale,
+                count("taken"),
+                count("answered"),
+                count("unread"),
+                count("unreadable")
             );
             for &i in &idx {
                 let e = &self.entries[i];
@@ -545,7 +595,12 @@ impl Report {
             }
         }
         for (name, folders) in &self.ambiguous {
-            let _ = writeln!(s, "  AMBIGUOUS agent name {:?} matches the folders {} (never guessed)", esc(name), folders.join(", "));
+            let _ = writeln!(
+                s,
+                "  AMBIGUOUS agent name {:?} matches the folders {} (never guessed)",
+                esc(name),
+                folders.join(", ")
+            );
         }
         s
     }

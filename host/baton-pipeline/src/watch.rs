@@ -15,8 +15,8 @@
 //! still covers the root and the loop is turning.
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use baton_handoff::stamp::now_ms;
@@ -103,7 +103,9 @@ fn root_is(root: &Path, watched: (u64, u64)) -> RootIs {
     match crate::failpoint::fault("root_stat", "").and_then(|()| std::fs::metadata(root)) {
         Ok(m) if m.is_dir() && (m.dev(), m.ino()) == watched => RootIs::Same,
         Ok(_) => RootIs::Replaced,
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => RootIs::Replaced,
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
+            RootIs::Replaced
+        }
         Err(e) => RootIs::Unreadable(e),
     }
 }
@@ -125,24 +127,29 @@ pub async fn serve(
     let event_roots = [root.clone(), root.canonicalize().unwrap_or_else(|_| root.clone())];
     let mut inboxes = InboxWatch::default();
     let dropped = inboxes.dropped.clone();
-    let made = crate::failpoint::fault("inotify", "").map_err(notify::Error::io).and_then(|()| notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        // Any event, an error or a rescan request: all mean "look again". A full channel
-        // already holds a pending wake-up.
-        match &event {
-            Err(e) => {
-                errors.watch_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!("watcher: {e}; reconciling");
-                changed.store(true, Ordering::Relaxed);
+    let made = crate::failpoint::fault("inotify", "").map_err(notify::Error::io).and_then(|()| {
+        notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            // Any event, an error or a rescan request: all mean "look again". A full channel
+            // already holds a pending wake-up.
+            match &event {
+                Err(e) => {
+                    errors.watch_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!("watcher: {e}; reconciling");
+                    changed.store(true, Ordering::Relaxed);
+                }
+                Ok(ev) if !wakes(ev) => return,
+                Ok(ev)
+                    if ev.need_rescan()
+                        || ev.paths.iter().any(|p| event_roots.iter().any(|r| InboxWatch::is_folder_level(r, p))) =>
+                {
+                    dropped.note(ev);
+                    changed.store(true, Ordering::Relaxed);
+                }
+                Ok(_) => {}
             }
-            Ok(ev) if !wakes(ev) => return,
-            Ok(ev) if ev.need_rescan() || ev.paths.iter().any(|p| event_roots.iter().any(|r| InboxWatch::is_folder_level(r, p))) => {
-                dropped.note(ev);
-                changed.store(true, Ordering::Relaxed);
-            }
-            Ok(_) => {}
-        }
-        let _ = tx.try_send(());
-    }));
+            let _ = tx.try_send(());
+        })
+    });
     // No watch at all (the per-user inotify instances used up, a file system without events):
     // serve still answers everything, by reading the inboxes every POLL_WITHOUT_WATCH.
     let mut watcher = match made {
@@ -209,7 +216,11 @@ pub async fn serve(
                 let pause = Duration::from_millis(250u64 << failures.min(5)).min(MAX_PAUSE);
                 crate::ratelimit::warn_every(
                     "serve:root",
-                    &format!("cannot read the handoffs folder {}: {e}; trying again in {} ms", root.display(), pause.as_millis()),
+                    &format!(
+                        "cannot read the handoffs folder {}: {e}; trying again in {} ms",
+                        root.display(),
+                        pause.as_millis()
+                    ),
                     "serve",
                 );
                 tokio::select! {
@@ -221,7 +232,11 @@ pub async fn serve(
         // Before the pass, so a file dropped before a new inbox was watched is still seen.
         if let Some(w) = watcher.as_mut().filter(|_| folders_changed.swap(false, Ordering::Relaxed)) {
             if let Err(e) = inboxes.sync(w, &root, &me) {
-                crate::ratelimit::warn_every("serve:watch", &format!("cannot set the file watch: {e}; reading the inboxes every reconcile_secs meanwhile"), "serve");
+                crate::ratelimit::warn_every(
+                    "serve:watch",
+                    &format!("cannot set the file watch: {e}; reading the inboxes every reconcile_secs meanwhile"),
+                    "serve",
+                );
                 folders_changed.store(true, Ordering::Relaxed);
             }
         }
@@ -248,7 +263,11 @@ pub async fn serve(
                 failures += 1;
                 liveness.failures.store(failures, Ordering::Relaxed);
                 let pause = Duration::from_millis(250u64 << failures.min(5)).min(MAX_PAUSE);
-                crate::ratelimit::warn_every("serve:pass", &format!("{e}; trying again in {} ms", pause.as_millis()), "serve");
+                crate::ratelimit::warn_every(
+                    "serve:pass",
+                    &format!("{e}; trying again in {} ms", pause.as_millis()),
+                    "serve",
+                );
                 Some(Instant::now() + pause)
             }
             Err(e) => return Err(e),
@@ -338,7 +357,10 @@ struct Dropped(std::sync::Arc<std::sync::Mutex<Vec<PathBuf>>>);
 impl Dropped {
     fn note(&self, event: &notify::Event) {
         use notify::event::{EventKind, ModifyKind, RenameMode};
-        if matches!(event.kind, EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From | RenameMode::Any))) {
+        if matches!(
+            event.kind,
+            EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From | RenameMode::Any))
+        ) {
             if let Ok(mut dropped) = self.0.lock() {
                 dropped.extend(event.paths.iter().cloned());
             }
@@ -370,7 +392,9 @@ impl InboxWatch {
         let own = root.join(me);
         let mut want = vec![root.to_path_buf(), own.clone(), own.join(crate::config::INBOX)];
         if let Ok(agents) = std::fs::read_dir(root) {
-            for agent in agents.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir()) && !e.file_name().as_encoded_bytes().starts_with(b".")) {
+            for agent in agents.flatten().filter(|e| {
+                e.file_type().is_ok_and(|t| t.is_dir()) && !e.file_name().as_encoded_bytes().starts_with(b".")
+            }) {
                 let dir = agent.path();
                 if dir == own {
                     continue;
@@ -453,7 +477,11 @@ pub async fn once(pipeline: &mut Pipeline) -> Result<(), PipelineError> {
                 }
                 failures += 1;
                 let pause = Duration::from_millis(250u64 << failures.min(5)).min(MAX_PAUSE);
-                crate::ratelimit::warn_every("once:pass", &format!("{e}; trying again in {} ms", pause.as_millis()), "serve --once");
+                crate::ratelimit::warn_every(
+                    "once:pass",
+                    &format!("{e}; trying again in {} ms", pause.as_millis()),
+                    "serve --once",
+                );
                 tokio::time::sleep(pause).await;
             }
             Err(e) => return Err(e),
@@ -478,7 +506,7 @@ async fn run_audit(auditor: &crate::audit::Auditor) {
 mod tests {
     use super::*;
     use notify::event::{EventKind, ModifyKind, RenameMode};
-    use std::sync::mpsc::{channel, Receiver};
+    use std::sync::mpsc::{Receiver, channel};
 
     /// Waits for an event that names `path` and passes `pick`.
     fn wait_for(rx: &Receiver<notify::Event>, path: &Path, pick: impl Fn(&notify::Event) -> bool) -> bool {

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use baton_runtime::{Allocator, Budget, EngineOptions, NoKv, Runtime, RuntimeConfig, TaskInput};
 
-
 fn runtime(dir: &Path, allocator: Allocator, cache: bool) -> Runtime {
     let cfg = RuntimeConfig { cache_dir: cache.then(|| dir.join("cache")), lock_dir: dir.join("locks") };
     Runtime::with_options(cfg, Arc::new(NoKv), EngineOptions { allocator, ..EngineOptions::default() }).expect("engine")
@@ -95,6 +94,9 @@ fn main() {
     println!();
     println!("| load of echo.wasm (compile/deserialize + link + describe), median of {reps} | time |");
     println!("|---|---|");
-    println!("| cold: compile with Cranelift, write the cache | {:.2} ms |", percentile(&cold, 0.5).as_secs_f64() * 1e3);
+    println!(
+        "| cold: compile with Cranelift, write the cache | {:.2} ms |",
+        percentile(&cold, 0.5).as_secs_f64() * 1e3
+    );
     println!("| warm: deserialize from the on-disk cache | {:.2} ms |", percentile(&cached, 0.5).as_secs_f64() * 1e3);
 }

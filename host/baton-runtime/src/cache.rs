@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use wasmtime::{component::Component, Engine};
+use wasmtime::{Engine, component::Component};
 
 /// Where a component came from, for tests.
 #[cfg(test)]
@@ -128,7 +128,12 @@ pub(crate) fn has(engine: &Engine, dir: &Path, sha256: &str) -> bool {
 
 /// In-process: from the cache, else compiled here (no limits; the runtime uses the worker).
 #[cfg(test)]
-pub(crate) fn load_or_compile(engine: &Engine, dir: Option<&Path>, sha256: &str, bytes: &[u8]) -> wasmtime::Result<(Component, Source)> {
+pub(crate) fn load_or_compile(
+    engine: &Engine,
+    dir: Option<&Path>,
+    sha256: &str,
+    bytes: &[u8],
+) -> wasmtime::Result<(Component, Source)> {
     let Some(dir) = dir else { return Ok((Component::new(engine, bytes)?, Source::Compiled)) };
     if let Some(c) = load(engine, dir, sha256) {
         return Ok((c, Source::Cache));

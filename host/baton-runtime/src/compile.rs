@@ -100,7 +100,8 @@ pub fn in_worker(program: &Path, limits: CompileLimits, bytes: &[u8]) -> Result<
         .spawn()
         .map_err(|e| CompileError::Worker(format!("cannot start {} {WORKER_COMMAND}: {e}", program.display())))?;
     let pid = child.id();
-    let (Some(mut stdin), Some(mut stdout), Some(mut stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    let (Some(mut stdin), Some(mut stdout), Some(mut stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
         let _ = child.kill();
         let _ = child.wait();
@@ -152,7 +153,11 @@ pub fn in_worker(program: &Path, limits: CompileLimits, bytes: &[u8]) -> Result<
         }
         // Watched closely at first (most components compile in well under a second), then
         // every 20 ms.
-        std::thread::sleep(if started.elapsed() < Duration::from_millis(200) { Duration::from_millis(2) } else { Duration::from_millis(20) });
+        std::thread::sleep(if started.elapsed() < Duration::from_millis(200) {
+            Duration::from_millis(2)
+        } else {
+            Duration::from_millis(20)
+        });
     };
     if status.is_none() {
         let _ = child.kill();
@@ -166,7 +171,11 @@ pub fn in_worker(program: &Path, limits: CompileLimits, bytes: &[u8]) -> Result<
     let out = reader.join().map_err(|_| CompileError::Worker("reader thread panicked".into()))?;
     let said = errors.join().unwrap_or_default();
     if let Some(e) = over {
-        tracing::warn!(peak_rss_mb = stats.peak_rss_bytes >> 20, cpu_ms = stats.cpu.as_millis() as u64, "compile stopped: {e}");
+        tracing::warn!(
+            peak_rss_mb = stats.peak_rss_bytes >> 20,
+            cpu_ms = stats.cpu.as_millis() as u64,
+            "compile stopped: {e}"
+        );
         return Err(e);
     }
     if status.success() {
@@ -174,7 +183,12 @@ pub fn in_worker(program: &Path, limits: CompileLimits, bytes: &[u8]) -> Result<
         if out.len() as u64 > cap {
             return Err(CompileError::Memory { limit_mb: limits.memory_bytes >> 20 });
         }
-        tracing::debug!(peak_rss_mb = stats.peak_rss_bytes >> 20, cpu_ms = stats.cpu.as_millis() as u64, wall_ms = stats.wall.as_millis() as u64, "compiled in a worker");
+        tracing::debug!(
+            peak_rss_mb = stats.peak_rss_bytes >> 20,
+            cpu_ms = stats.cpu.as_millis() as u64,
+            wall_ms = stats.wall.as_millis() as u64,
+            "compiled in a worker"
+        );
         return Ok((out, stats));
     }
     if status.code() == Some(INVALID) {
@@ -184,9 +198,7 @@ pub fn in_worker(program: &Path, limits: CompileLimits, bytes: &[u8]) -> Result<
     // allocation aborts.
     use std::os::unix::process::ExitStatusExt;
     match status.signal() {
-        Some(libc::SIGXCPU) => {
-            Err(CompileError::Time { limit_s: limits.cpu.as_secs(), what: "CPU time" })
-        }
+        Some(libc::SIGXCPU) => Err(CompileError::Time { limit_s: limits.cpu.as_secs(), what: "CPU time" }),
         _ if said.contains("memory allocation") => Err(CompileError::Memory { limit_mb: limits.memory_bytes >> 20 }),
         _ => Err(CompileError::Worker(format!("{status}: {}", said.trim()))),
     }
@@ -218,7 +230,11 @@ fn usage(pid: u32) -> Option<Usage> {
             .unwrap_or(0)
             * 1024
     };
-    Some(Usage { rss_bytes: kb("VmRSS:"), peak_rss_bytes: kb("VmHWM:"), cpu: Duration::from_nanos(ticks * 1_000_000_000 / hz) })
+    Some(Usage {
+        rss_bytes: kb("VmRSS:"),
+        peak_rss_bytes: kb("VmHWM:"),
+        cpu: Duration::from_nanos(ticks * 1_000_000_000 / hz),
+    })
 }
 
 /// The worker's resident memory and CPU time, from `proc_pidinfo` (no rlimit on macOS bounds
@@ -229,7 +245,15 @@ fn usage(pid: u32) -> Option<Usage> {
     let mut info: libc::proc_taskinfo = unsafe { std::mem::zeroed() };
     let size = std::mem::size_of::<libc::proc_taskinfo>() as libc::c_int;
     // SAFETY: `info` is a writable proc_taskinfo of `size` bytes, as PROC_PIDTASKINFO asks.
-    let n = unsafe { libc::proc_pidinfo(pid as libc::c_int, libc::PROC_PIDTASKINFO, 0, (&mut info as *mut libc::proc_taskinfo).cast(), size) };
+    let n = unsafe {
+        libc::proc_pidinfo(
+            pid as libc::c_int,
+            libc::PROC_PIDTASKINFO,
+            0,
+            (&mut info as *mut libc::proc_taskinfo).cast(),
+            size,
+        )
+    };
     if n != size {
         return None;
     }
@@ -251,7 +275,8 @@ fn usage(_pid: u32) -> Option<Usage> {
 /// output. Arguments: the memory limit in bytes and the CPU limit in milliseconds (for the
 /// rlimits, the second line). Returns the exit code.
 pub fn worker_main(args: &[String]) -> i32 {
-    let (Some(memory), Some(cpu_ms)) = (args.first().and_then(|a| a.parse::<u64>().ok()), args.get(1).and_then(|a| a.parse::<u64>().ok()))
+    let (Some(memory), Some(cpu_ms)) =
+        (args.first().and_then(|a| a.parse::<u64>().ok()), args.get(1).and_then(|a| a.parse::<u64>().ok()))
     else {
         eprintln!("baton {WORKER_COMMAND}: started by baton itself, as `{WORKER_COMMAND} MEMORY_BYTES CPU_MS`");
         return 2;

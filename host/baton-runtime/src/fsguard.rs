@@ -21,10 +21,12 @@ use std::sync::Arc;
 
 use wasmtime::component::{HasData, Linker, Resource};
 use wasmtime_wasi::filesystem::{Descriptor, Dir, WasiFilesystemCtxView};
-use wasmtime_wasi::{FsPerms, OpenMode};
+use wasmtime_wasi::p2::bindings::filesystem::types::{
+    DescriptorType, ErrorCode, HostDescriptor, HostDirectoryEntryStream,
+};
 use wasmtime_wasi::p2::bindings::filesystem::{preopens, types};
-use wasmtime_wasi::p2::bindings::filesystem::types::{DescriptorType, ErrorCode, HostDescriptor, HostDirectoryEntryStream};
 use wasmtime_wasi::p2::{DynOutputStream, FsError, FsResult, OutputStream, Pollable, StreamError, StreamResult};
+use wasmtime_wasi::{FsPerms, OpenMode};
 
 use crate::grants::GrantDir;
 use crate::host::StoreState;
@@ -47,7 +49,12 @@ pub struct FsGuard {
 }
 
 impl FsGuard {
-    pub fn new(mounts: Vec<String>, meters: Vec<Option<Arc<DiskMeter>>>, writable: Vec<bool>, dirs: Vec<GrantDir>) -> Self {
+    pub fn new(
+        mounts: Vec<String>,
+        meters: Vec<Option<Arc<DiskMeter>>>,
+        writable: Vec<bool>,
+        dirs: Vec<GrantDir>,
+    ) -> Self {
         FsGuard { grant_of: HashMap::new(), mounts, meters, writable, dirs }
     }
 
@@ -150,7 +157,10 @@ impl HostDescriptor for Guarded<'_> {
                 // wasmtime-wasi reports FIFOs and sockets as `unknown`: allow only what is
                 // known to be safe. (A symlink is only seen when not followed, and then the
                 // open itself fails.)
-                if !matches!(st.type_, DescriptorType::RegularFile | DescriptorType::Directory | DescriptorType::SymbolicLink) {
+                if !matches!(
+                    st.type_,
+                    DescriptorType::RegularFile | DescriptorType::Directory | DescriptorType::SymbolicLink
+                ) {
                     // Not a file baton lets a plugin open: reading it could block forever.
                     return Err(ErrorCode::Access.into());
                 }
@@ -165,7 +175,12 @@ impl HostDescriptor for Guarded<'_> {
         Ok(new)
     }
 
-    async fn write(&mut self, fd: Resource<Descriptor>, buf: Vec<u8>, offset: types::Filesize) -> FsResult<types::Filesize> {
+    async fn write(
+        &mut self,
+        fd: Resource<Descriptor>,
+        buf: Vec<u8>,
+        offset: types::Filesize,
+    ) -> FsResult<types::Filesize> {
         if let Some(m) = self.guard.meter(fd.rep())
             && !m.write(buf.len() as u64)
         {
@@ -174,7 +189,11 @@ impl HostDescriptor for Guarded<'_> {
         HostDescriptor::write(&mut self.fs, fd, buf, offset).await
     }
 
-    fn write_via_stream(&mut self, fd: Resource<Descriptor>, offset: types::Filesize) -> FsResult<Resource<DynOutputStream>> {
+    fn write_via_stream(
+        &mut self,
+        fd: Resource<Descriptor>,
+        offset: types::Filesize,
+    ) -> FsResult<Resource<DynOutputStream>> {
         let rep = fd.rep();
         let stream = HostDescriptor::write_via_stream(&mut self.fs, fd, offset)?;
         self.metered(rep, stream)
@@ -225,7 +244,13 @@ impl HostDescriptor for Guarded<'_> {
 
     // Everything below passes straight through.
 
-    async fn advise(&mut self, fd: Resource<Descriptor>, offset: types::Filesize, len: types::Filesize, advice: types::Advice) -> FsResult<()> {
+    async fn advise(
+        &mut self,
+        fd: Resource<Descriptor>,
+        offset: types::Filesize,
+        len: types::Filesize,
+        advice: types::Advice,
+    ) -> FsResult<()> {
         HostDescriptor::advise(&mut self.fs, fd, offset, len, advice).await
     }
 
@@ -241,11 +266,21 @@ impl HostDescriptor for Guarded<'_> {
         HostDescriptor::get_type(&mut self.fs, fd).await
     }
 
-    async fn set_times(&mut self, fd: Resource<Descriptor>, atim: types::NewTimestamp, mtim: types::NewTimestamp) -> FsResult<()> {
+    async fn set_times(
+        &mut self,
+        fd: Resource<Descriptor>,
+        atim: types::NewTimestamp,
+        mtim: types::NewTimestamp,
+    ) -> FsResult<()> {
         HostDescriptor::set_times(&mut self.fs, fd, atim, mtim).await
     }
 
-    async fn read(&mut self, fd: Resource<Descriptor>, len: types::Filesize, offset: types::Filesize) -> FsResult<(Vec<u8>, bool)> {
+    async fn read(
+        &mut self,
+        fd: Resource<Descriptor>,
+        len: types::Filesize,
+        offset: types::Filesize,
+    ) -> FsResult<(Vec<u8>, bool)> {
         HostDescriptor::read(&mut self.fs, fd, len, offset).await
     }
 
@@ -261,7 +296,12 @@ impl HostDescriptor for Guarded<'_> {
         HostDescriptor::stat(&mut self.fs, fd).await
     }
 
-    async fn stat_at(&mut self, fd: Resource<Descriptor>, path_flags: types::PathFlags, path: String) -> FsResult<types::DescriptorStat> {
+    async fn stat_at(
+        &mut self,
+        fd: Resource<Descriptor>,
+        path_flags: types::PathFlags,
+        path: String,
+    ) -> FsResult<types::DescriptorStat> {
         HostDescriptor::stat_at(&mut self.fs, fd, path_flags, path).await
     }
 
@@ -284,7 +324,13 @@ impl HostDescriptor for Guarded<'_> {
         HostDescriptor::remove_directory_at(&mut self.fs, fd, path).await
     }
 
-    async fn rename_at(&mut self, fd: Resource<Descriptor>, old_path: String, new_fd: Resource<Descriptor>, new_path: String) -> FsResult<()> {
+    async fn rename_at(
+        &mut self,
+        fd: Resource<Descriptor>,
+        old_path: String,
+        new_fd: Resource<Descriptor>,
+        new_path: String,
+    ) -> FsResult<()> {
         HostDescriptor::rename_at(&mut self.fs, fd, old_path, new_fd, new_path).await
     }
 
@@ -292,7 +338,11 @@ impl HostDescriptor for Guarded<'_> {
         HostDescriptor::unlink_file_at(&mut self.fs, fd, path).await
     }
 
-    fn read_via_stream(&mut self, fd: Resource<Descriptor>, offset: types::Filesize) -> FsResult<Resource<wasmtime_wasi::p2::DynInputStream>> {
+    fn read_via_stream(
+        &mut self,
+        fd: Resource<Descriptor>,
+        offset: types::Filesize,
+    ) -> FsResult<Resource<wasmtime_wasi::p2::DynInputStream>> {
         HostDescriptor::read_via_stream(&mut self.fs, fd, offset)
     }
 
@@ -304,13 +354,21 @@ impl HostDescriptor for Guarded<'_> {
         HostDescriptor::metadata_hash(&mut self.fs, fd).await
     }
 
-    async fn metadata_hash_at(&mut self, fd: Resource<Descriptor>, path_flags: types::PathFlags, path: String) -> FsResult<types::MetadataHashValue> {
+    async fn metadata_hash_at(
+        &mut self,
+        fd: Resource<Descriptor>,
+        path_flags: types::PathFlags,
+        path: String,
+    ) -> FsResult<types::MetadataHashValue> {
         HostDescriptor::metadata_hash_at(&mut self.fs, fd, path_flags, path).await
     }
 }
 
 impl HostDirectoryEntryStream for Guarded<'_> {
-    async fn read_directory_entry(&mut self, stream: Resource<types::DirectoryEntryStream>) -> FsResult<Option<types::DirectoryEntry>> {
+    async fn read_directory_entry(
+        &mut self,
+        stream: Resource<types::DirectoryEntryStream>,
+    ) -> FsResult<Option<types::DirectoryEntry>> {
         HostDirectoryEntryStream::read_directory_entry(&mut self.fs, stream).await
     }
 

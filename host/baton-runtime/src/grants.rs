@@ -57,7 +57,9 @@ pub enum GrantFault {
     #[error("grant `{name}`: {path} does not exist (create it, or change the grant in baton.toml)")]
     Missing { name: String, path: String },
     /// The path no longer leads to the folder that was opened and checked.
-    #[error("grant `{name}`: {path} {why}; the task did not run (restore the folder, or restart baton to check the grant again)")]
+    #[error(
+        "grant `{name}`: {path} {why}; the task did not run (restore the folder, or restart baton to check the grant again)"
+    )]
     Changed { name: String, path: String, why: String },
 }
 
@@ -115,10 +117,15 @@ impl GrantSlot {
         }
         for (what, p) in self.forbidden.iter() {
             if real.starts_with(p) || p.starts_with(&real) {
-                return Err(self.fault_changed(format!("leads to {} which overlaps baton's own {what} ({})", real.display(), p.display())));
+                return Err(self.fault_changed(format!(
+                    "leads to {} which overlaps baton's own {what} ({})",
+                    real.display(),
+                    p.display()
+                )));
             }
         }
-        let dir = open_nofollow(&real).map_err(|e| self.fault_changed(format!("cannot be opened as a folder without following symlinks: {e}")))?;
+        let dir = open_nofollow(&real)
+            .map_err(|e| self.fault_changed(format!("cannot be opened as a folder without following symlinks: {e}")))?;
         let m = dir.metadata().map_err(|e| self.fault_changed(e.to_string()))?;
         let h = GrantDir { file: Arc::new(dir), real: real.clone(), dev: m.dev(), ino: m.ino() };
         if (h.dev, h.ino) != (meta.dev(), meta.ino()) {
@@ -133,7 +140,7 @@ impl GrantSlot {
 /// Opens the real (absolute, symlink-free) path `real` from `/`, one component at a time with
 /// `O_DIRECTORY|O_NOFOLLOW`.
 pub fn open_nofollow(real: &Path) -> std::io::Result<File> {
-    use rustix::fs::{openat, Mode, OFlags, CWD};
+    use rustix::fs::{CWD, Mode, OFlags, openat};
     #[cfg(any(target_os = "linux", target_os = "android"))]
     let base = OFlags::PATH;
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -171,7 +178,9 @@ pub fn locate(grants: &[Grant], guest: &str) -> Result<(usize, PathBuf), &'stati
         }
     }
     let Some((mount, rest)) = parts.split_first() else { return Err("not inside a grant") };
-    let Some(i) = crate::guest_paths(grants).iter().position(|m| m[1..] == **mount) else { return Err("not inside a grant") };
+    let Some(i) = crate::guest_paths(grants).iter().position(|m| m[1..] == **mount) else {
+        return Err("not inside a grant");
+    };
     if rest.is_empty() {
         return Err("a grant's folder, not a file");
     }
@@ -247,11 +256,20 @@ fn nested(a: &Path, b: &Path) -> bool {
 /// plugin's effective grants; `others` every other plugin's configured grants; `home_dirs`
 /// baton's own folders (`plugins/`, `state/`, `handoffs/`) with what they are. The message
 /// names both paths.
-pub fn check_layout(plugin: &str, grants: &[Grant], others: &[(String, Grant)], home_dirs: &[(String, PathBuf)]) -> Result<(), String> {
+pub fn check_layout(
+    plugin: &str,
+    grants: &[Grant],
+    others: &[(String, Grant)],
+    home_dirs: &[(String, PathBuf)],
+) -> Result<(), String> {
     let real: Vec<PathBuf> = grants.iter().map(|g| real_or_lexical(&g.host_path)).collect();
     let home: Vec<(String, PathBuf)> = home_dirs.iter().map(|(w, p)| (w.clone(), real_or_lexical(p))).collect();
     let shown = |g: &Grant, r: &Path| {
-        if lexical(&g.host_path) == r { format!("{}", g.host_path.display()) } else { format!("{} (really {})", g.host_path.display(), r.display()) }
+        if lexical(&g.host_path) == r {
+            format!("{}", g.host_path.display())
+        } else {
+            format!("{} (really {})", g.host_path.display(), r.display())
+        }
     };
     for (g, r) in grants.iter().zip(&real) {
         for (what, p) in &home {
@@ -315,9 +333,13 @@ mod tests {
         std::fs::rename(d.join("g"), d.join("g-old")).unwrap();
         std::os::unix::fs::symlink(d.join("secret"), d.join("g")).unwrap();
         let e = slot.current().unwrap_err();
-        assert!(matches!(e, GrantFault::Changed { .. }) && e.to_string().contains(&d.join("g").display().to_string()), "{e}");
+        assert!(
+            matches!(e, GrantFault::Changed { .. }) && e.to_string().contains(&d.join("g").display().to_string()),
+            "{e}"
+        );
         // The handle taken before still reads the folder it was opened on.
-        let f = cap_primitives::fs::open(&h.file, Path::new("a"), cap_primitives::fs::OpenOptions::new().read(true)).unwrap();
+        let f = cap_primitives::fs::open(&h.file, Path::new("a"), cap_primitives::fs::OpenOptions::new().read(true))
+            .unwrap();
         drop(f);
         // Gone: missing; made again at the same real path: re-opened.
         std::fs::remove_file(d.join("g")).unwrap();

@@ -10,8 +10,11 @@ use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::limits::{truncate, KvQuota, QuotaExceeded, TaskMeter};
-use crate::{locks::{LockAlarm, NamedLocks}, CatalogGrant, Grant, KvError, KvStore, PluginSettings};
+use crate::limits::{KvQuota, QuotaExceeded, TaskMeter, truncate};
+use crate::{
+    CatalogGrant, Grant, KvError, KvStore, PluginSettings,
+    locks::{LockAlarm, NamedLocks},
+};
 
 /// A log line written by a plugin during a task.
 #[derive(Debug, Clone, PartialEq)]
@@ -234,7 +237,9 @@ impl StoreState {
             Err(KvError::Quota(m)) => self.quota_trap(format!("kv quota: {m}")),
             // `kv-set` has no error result: the task ends with the reason rather than report
             // `completed` with a write that was lost.
-            Err(KvError::Failed(m)) => Err(wasmtime::Error::msg(format!("kv-set failed, the value was not saved: {m}"))),
+            Err(KvError::Failed(m)) => {
+                Err(wasmtime::Error::msg(format!("kv-set failed, the value was not saved: {m}")))
+            }
         }
     }
 
@@ -257,7 +262,9 @@ impl StoreState {
         if self.held_locks.contains(&name) {
             return Ok(());
         }
-        self.locks.acquire(&self.plugin, &self.task_id, &name, Duration::from_millis(timeout_ms.into()), &self.lock_alarm).await?;
+        self.locks
+            .acquire(&self.plugin, &self.task_id, &name, Duration::from_millis(timeout_ms.into()), &self.lock_alarm)
+            .await?;
         self.held_locks.push(name);
         Ok(())
     }
@@ -271,7 +278,13 @@ impl StoreState {
         self.held_locks.retain(|n| n != &name);
     }
 
-    fn emit_impl(&mut self, to: String, title: String, body: String, correlation_id: Option<String>) -> Result<String, String> {
+    fn emit_impl(
+        &mut self,
+        to: String,
+        title: String,
+        body: String,
+        correlation_id: Option<String>,
+    ) -> Result<String, String> {
         if self.follow_ups.len() >= MAX_FOLLOW_UPS {
             return Err(format!("at most {MAX_FOLLOW_UPS} follow-ups per task"));
         }
@@ -330,7 +343,11 @@ impl StoreState {
 /// Rust types (one `bindgen!` each), so the bodies are stamped out per version module.
 macro_rules! common_host_fns {
     ($v:ident) => {
-        async fn log(&mut self, level: crate::bindings::$v::baton::plugin::types::Level, message: String) -> wasmtime::Result<()> {
+        async fn log(
+            &mut self,
+            level: crate::bindings::$v::baton::plugin::types::Level,
+            message: String,
+        ) -> wasmtime::Result<()> {
             self.lock_lost()?;
             use crate::bindings::$v::baton::plugin::types::Level;
             let level = match level {
@@ -355,7 +372,11 @@ macro_rules! common_host_fns {
             Ok(self
                 .grants_view()
                 .into_iter()
-                .map(|(name, guest_path, writable)| crate::bindings::$v::baton::plugin::types::Grant { name, guest_path, writable })
+                .map(|(name, guest_path, writable)| crate::bindings::$v::baton::plugin::types::Grant {
+                    name,
+                    guest_path,
+                    writable,
+                })
                 .collect())
         }
 
@@ -386,7 +407,10 @@ macro_rules! common_host_fns {
             Ok(())
         }
 
-        async fn emit(&mut self, task: crate::bindings::$v::baton::plugin::types::FollowUp) -> wasmtime::Result<Result<String, String>> {
+        async fn emit(
+            &mut self,
+            task: crate::bindings::$v::baton::plugin::types::FollowUp,
+        ) -> wasmtime::Result<Result<String, String>> {
             self.lock_lost()?;
             Ok(self.emit_impl(task.to, task.title, task.body, task.correlation_id))
         }
@@ -435,7 +459,8 @@ macro_rules! host_fns_since_0_4 {
         }
 
         async fn host_path(&mut self, guest_path: String) -> wasmtime::Result<Option<String>> {
-            Ok(crate::paths::host_path_of(&self.grants, &guest_path).and_then(|p| p.into_os_string().into_string().ok()))
+            Ok(crate::paths::host_path_of(&self.grants, &guest_path)
+                .and_then(|p| p.into_os_string().into_string().ok()))
         }
     };
 }
@@ -464,7 +489,10 @@ mod no_fingerprint_v0_3 {
     }
 
     impl wit::Host for StoreState {
-        async fn fingerprint_file(&mut self, _: String) -> wasmtime::Result<Result<wit::AudioFingerprint, wit::FpError>> {
+        async fn fingerprint_file(
+            &mut self,
+            _: String,
+        ) -> wasmtime::Result<Result<wit::AudioFingerprint, wit::FpError>> {
             Ok(Err(refused()))
         }
 
@@ -472,7 +500,12 @@ mod no_fingerprint_v0_3 {
             Ok(Err(refused()))
         }
 
-        async fn best_matches(&mut self, _: Vec<u32>, _: f64, _: u32) -> wasmtime::Result<Result<Vec<wit::LibraryMatch>, wit::FpError>> {
+        async fn best_matches(
+            &mut self,
+            _: Vec<u32>,
+            _: f64,
+            _: u32,
+        ) -> wasmtime::Result<Result<Vec<wit::LibraryMatch>, wit::FpError>> {
             Ok(Err(refused()))
         }
     }
@@ -613,9 +646,29 @@ no_sqlite!(no_sqlite_v0_5, v0_5_music::baton::music::sqlite);
 /// signed `from: baton` look like a RETURN (`status`, `in_reply_to`), route itself to another
 /// plugin (`plugin`, `action`, `params`) or forge a sender.
 pub const ENVELOPE_FIELDS: &[&str] = &[
-    "schema", "id", "kind", "created_at", "from", "to", "reply_to", "title", "correlation_id", "priority", "deadline",
-    "plugin", "action", "params", "in_reply_to", "status", "summary", "result", "artifacts", "error", "started_at",
-    "finished_at", "attempts",
+    "schema",
+    "id",
+    "kind",
+    "created_at",
+    "from",
+    "to",
+    "reply_to",
+    "title",
+    "correlation_id",
+    "priority",
+    "deadline",
+    "plugin",
+    "action",
+    "params",
+    "in_reply_to",
+    "status",
+    "summary",
+    "result",
+    "artifacts",
+    "error",
+    "started_at",
+    "finished_at",
+    "attempts",
 ];
 
 /// The id of the `seq`-th follow-up of a task: stable across re-runs of the same task.

@@ -49,14 +49,14 @@ use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::WasiCtx;
 
-use crate::version::{Pre, RawOutcome, RawFailure};
+use crate::version::{Pre, RawFailure, RawOutcome};
 
 pub use crate::compile::{CompileError, CompileLimits};
-pub use crate::host::{follow_up_id, FollowUp, LogLine, StoreState};
-pub use crate::paths::{guest_path_of, host_path_of};
+pub use crate::host::{FollowUp, LogLine, StoreState, follow_up_id};
 pub use crate::limits::{DiskQuota, KvQuota};
-pub use crate::locks::{lock_path, Acquiring, FileLocks, LockAlarm, NamedLocks};
-pub use crate::version::{WorldVersion, SUPPORTED};
+pub use crate::locks::{Acquiring, FileLocks, LockAlarm, NamedLocks, lock_path};
+pub use crate::paths::{guest_path_of, host_path_of};
+pub use crate::version::{SUPPORTED, WorldVersion};
 
 /// Errors about loading or managing plugins (not about running a task).
 #[derive(Debug, thiserror::Error)]
@@ -259,7 +259,10 @@ impl Plugin {
         let granted_read = |c: &str| given.catalog.read.iter().chain(&given.catalog.write).any(|g| g == c);
         let granted_write = |c: &str| given.catalog.write.iter().any(|g| g == c);
         let asked = &self.info.collections;
-        let read = asked.iter().filter(|r| granted_read(&r.name) && !(r.writable && granted_write(&r.name))).map(|r| r.name.clone());
+        let read = asked
+            .iter()
+            .filter(|r| granted_read(&r.name) && !(r.writable && granted_write(&r.name)))
+            .map(|r| r.name.clone());
         let write = asked.iter().filter(|r| r.writable && granted_write(&r.name)).map(|r| r.name.clone());
         self.settings = PluginSettings {
             settings: given.settings,
@@ -278,8 +281,11 @@ impl Plugin {
     /// Checks a task's params against its action's `params_schema` (before the plugin runs).
     pub fn check_params(&self, action: &str, params: &serde_json::Value) -> Result<(), String> {
         let Some(v) = self.params.get(action) else { return Ok(()) };
-        let errors: Vec<String> =
-            v.iter_errors(params).take(3).map(|e| format!("{} (at `{}`)", limits::truncate(e.to_string(), 300), e.instance_path)).collect();
+        let errors: Vec<String> = v
+            .iter_errors(params)
+            .take(3)
+            .map(|e| format!("{} (at `{}`)", limits::truncate(e.to_string(), 300), e.instance_path))
+            .collect();
         if errors.is_empty() {
             return Ok(());
         }
@@ -291,7 +297,10 @@ impl Plugin {
 struct NoRemoteRefs;
 
 impl jsonschema::Retrieve for NoRemoteRefs {
-    fn retrieve(&self, uri: &jsonschema::Uri<String>) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
+    fn retrieve(
+        &self,
+        uri: &jsonschema::Uri<String>,
+    ) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
         Err(format!("`$ref` to {uri} is not allowed: a params_schema must be self-contained").into())
     }
 }
@@ -305,7 +314,13 @@ fn compile_params(info: &PluginInfo) -> Result<HashMap<String, jsonschema::Valid
             .with_retriever(NoRemoteRefs)
             .with_pattern_options(jsonschema::PatternOptions::regex().size_limit(1 << 20).dfa_size_limit(1 << 20))
             .build(&a.params_schema)
-            .map_err(|e| format!("the params_schema of action `{}` is not a usable JSON Schema: {}", a.name, limits::truncate(e.to_string(), 500)))?;
+            .map_err(|e| {
+                format!(
+                    "the params_schema of action `{}` is not a usable JSON Schema: {}",
+                    a.name,
+                    limits::truncate(e.to_string(), 500)
+                )
+            })?;
         out.insert(a.name.clone(), v);
     }
     Ok(out)
@@ -313,7 +328,11 @@ fn compile_params(info: &PluginInfo) -> Result<HashMap<String, jsonschema::Valid
 
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plugin").field("info", &self.info).field("sha256", &self.sha256).field("world", &self.world).finish()
+        f.debug_struct("Plugin")
+            .field("info", &self.info)
+            .field("sha256", &self.sha256)
+            .field("world", &self.world)
+            .finish()
     }
 }
 
@@ -486,7 +505,11 @@ impl Runtime {
         Self::with_options(config, kv, EngineOptions::default())
     }
 
-    pub fn with_options(config: RuntimeConfig, kv: Arc<dyn KvStore>, options: EngineOptions) -> Result<Self, RuntimeError> {
+    pub fn with_options(
+        config: RuntimeConfig,
+        kv: Arc<dyn KvStore>,
+        options: EngineOptions,
+    ) -> Result<Self, RuntimeError> {
         let engine = match Self::engine(options) {
             Ok(e) => e,
             // The pooling allocator reserves address space up front; where that is refused
@@ -616,13 +639,24 @@ impl Runtime {
     /// tasks will), and must give that name, or the component is refused
     /// ([`RuntimeError::Identity`]). So a component cannot tell a check from a load and be
     /// someone else in one of them.
-    pub async fn prepare_as(&self, origin: &Path, bytes: &[u8], grants: &[Grant], name: &str) -> Result<Plugin, RuntimeError> {
+    pub async fn prepare_as(
+        &self,
+        origin: &Path,
+        bytes: &[u8],
+        grants: &[Grant],
+        name: &str,
+    ) -> Result<Plugin, RuntimeError> {
         self.prepare_with(origin, bytes, grants, Some(name)).await
     }
 
-    async fn prepare_with(&self, origin: &Path, bytes: &[u8], grants: &[Grant], name: Option<&str>) -> Result<Plugin, RuntimeError> {
-        let not_a_plugin =
-            |reason: String| RuntimeError::NotAPlugin { path: origin.display().to_string(), reason };
+    async fn prepare_with(
+        &self,
+        origin: &Path,
+        bytes: &[u8],
+        grants: &[Grant],
+        name: Option<&str>,
+    ) -> Result<Plugin, RuntimeError> {
+        let not_a_plugin = |reason: String| RuntimeError::NotAPlugin { path: origin.display().to_string(), reason };
         if let Some(n) = name.filter(|n| is_reserved_plugin_name(n)) {
             return Err(RuntimeError::Reserved { path: origin.display().to_string(), name: n.to_string() });
         }
@@ -646,7 +680,13 @@ impl Runtime {
         static DESCRIBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let seq = DESCRIBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut store = self
-            .store(name.unwrap_or("(describe)"), &format!("(describe {seq})"), &[], &PluginSettings::default(), describe_budget)
+            .store(
+                name.unwrap_or("(describe)"),
+                &format!("(describe {seq})"),
+                &[],
+                &PluginSettings::default(),
+                describe_budget,
+            )
             .map_err(|e| not_a_plugin(e.to_string()))?;
         if name.is_none() {
             store.data_mut().kv = Arc::new(NoKv);
@@ -670,17 +710,35 @@ impl Runtime {
             return Err(RuntimeError::Reserved { path: origin.display().to_string(), name: info.name });
         }
         if let Some(n) = name.filter(|n| *n != info.name) {
-            return Err(RuntimeError::Identity { path: origin.display().to_string(), name: n.to_string(), claims: info.name });
+            return Err(RuntimeError::Identity {
+                path: origin.display().to_string(),
+                name: n.to_string(),
+                claims: info.name,
+            });
         }
         let params = Arc::new(compile_params(&info).map_err(not_a_plugin)?);
         let grants = effective_grants(&info, grants);
         let slots = Arc::new(open_grants(&grants, &self.protected));
-        Ok(Plugin { info, sha256, grants, world, settings: PluginSettings::default(), params, slots, protected: self.protected.clone(), pre })
+        Ok(Plugin {
+            info,
+            sha256,
+            grants,
+            world,
+            settings: PluginSettings::default(),
+            params,
+            slots,
+            protected: self.protected.clone(),
+            pre,
+        })
     }
 
     /// The compiled component for these bytes: from the cache, else compiled (in the worker,
     /// off the async threads) and cached.
-    async fn component(&self, sha256: &str, bytes: &[u8]) -> Result<wasmtime::component::Component, compile::CompileError> {
+    async fn component(
+        &self,
+        sha256: &str,
+        bytes: &[u8],
+    ) -> Result<wasmtime::component::Component, compile::CompileError> {
         if let Some(c) = self.cache_dir.as_deref().and_then(|d| cache::load(&self.engine, d, sha256)) {
             return Ok(c);
         }
@@ -700,7 +758,11 @@ impl Runtime {
     /// Compiles `bytes` (whose sha256 is `sha256`) into the cache, within the compile limits,
     /// without loading it: a job that owns what it needs, so a caller can run it in the
     /// background (serve compiles a new component while the other plugins keep working).
-    pub fn compile_job(&self, sha256: &str, bytes: &[u8]) -> impl std::future::Future<Output = Result<Vec<u8>, compile::CompileError>> + Send + 'static {
+    pub fn compile_job(
+        &self,
+        sha256: &str,
+        bytes: &[u8],
+    ) -> impl std::future::Future<Output = Result<Vec<u8>, compile::CompileError>> + Send + 'static {
         let engine = self.engine.clone();
         let dir = self.cache_dir.clone();
         let limits = self.compile_limits;
@@ -708,11 +770,14 @@ impl Runtime {
         let bytes = bytes.to_vec();
         async move {
             let compiled = tokio::task::spawn_blocking(move || {
-                let span = tracing::info_span!("compile", sha256 = %&sha256[..12.min(sha256.len())], bytes = bytes.len());
+                let span =
+                    tracing::info_span!("compile", sha256 = %&sha256[..12.min(sha256.len())], bytes = bytes.len());
                 let _g = span.enter();
                 let code = match compile::worker_program() {
                     Some(program) => compile::in_worker(program, limits, &bytes).map(|(code, _)| code)?,
-                    None => engine.precompile_component(&bytes).map_err(|e| compile::CompileError::Invalid(format!("{e:#}")))?,
+                    None => engine
+                        .precompile_component(&bytes)
+                        .map_err(|e| compile::CompileError::Invalid(format!("{e:#}")))?,
                 };
                 if let Some(dir) = &dir {
                     cache::store(&engine, dir, &sha256, &code);
@@ -798,7 +863,12 @@ impl Runtime {
             wasi: wasi.build(),
             table,
             meter,
-            fs_guard: fsguard::FsGuard::new(guest_paths(grants), meters, grants.iter().map(|g| g.writable).collect(), dirs.clone()),
+            fs_guard: fsguard::FsGuard::new(
+                guest_paths(grants),
+                meters,
+                grants.iter().map(|g| g.writable).collect(),
+                dirs.clone(),
+            ),
             kv_quota: budget.kv,
             progress_kept: None,
             progress_traced: None,
@@ -832,17 +902,17 @@ impl Runtime {
     pub async fn handle(&self, plugin: &Plugin, task: &TaskInput, budget: Budget) -> Execution {
         let started = Instant::now();
         if let Err(m) = plugin.check_params(&task.action, &task.params) {
-            return Execution { outcome: Err(RunError::InvalidInput(m)), logs: vec![], follow_ups: vec![], elapsed: started.elapsed() };
+            return Execution {
+                outcome: Err(RunError::InvalidInput(m)),
+                logs: vec![],
+                follow_ups: vec![],
+                elapsed: started.elapsed(),
+            };
         }
         let mut store = match self.store(&plugin.info.name, &task.id, &plugin.slots, &plugin.settings, budget) {
             Ok(s) => s,
             Err(e) => {
-                return Execution {
-                    outcome: Err(e),
-                    logs: vec![],
-                    follow_ups: vec![],
-                    elapsed: started.elapsed(),
-                };
+                return Execution { outcome: Err(e), logs: vec![], follow_ups: vec![], elapsed: started.elapsed() };
             }
         };
         let limit = budget.time + EPOCH_TICK * 4;
@@ -855,8 +925,17 @@ impl Runtime {
             match self.on_own_thread(plugin, task, store, limit).await {
                 Ok(done) => done,
                 Err(why) => {
-                    let logs = vec![LogLine { at: baton_handoff::stamp::rfc3339(baton_handoff::stamp::now()), level: "error", message: why }];
-                    return Execution { outcome: Err(RunError::Timeout(budget.time)), logs, follow_ups: vec![], elapsed: started.elapsed() };
+                    let logs = vec![LogLine {
+                        at: baton_handoff::stamp::rfc3339(baton_handoff::stamp::now()),
+                        level: "error",
+                        message: why,
+                    }];
+                    return Execution {
+                        outcome: Err(RunError::Timeout(budget.time)),
+                        logs,
+                        follow_ups: vec![],
+                        elapsed: started.elapsed(),
+                    };
                 }
             }
         };
@@ -874,14 +953,17 @@ impl Runtime {
             (None, Ok(Err(e))) => Err(classify_trap(&e, budget, meter.memory_refused)),
             (None, Ok(Ok(Err(failure)))) => {
                 // Stored in the RETURN, the error record and the ledger, once per attempt.
-                let cut = |m: String| limits::truncate(m, limits::MAX_FAILURE_MESSAGE.min(meter.output_left().max(256)));
+                let cut =
+                    |m: String| limits::truncate(m, limits::MAX_FAILURE_MESSAGE.min(meter.output_left().max(256)));
                 Err(match failure {
                     RawFailure::InvalidInput(m) => RunError::InvalidInput(cut(m)),
                     RawFailure::Transient(m) => RunError::Transient(cut(m)),
                     RawFailure::Permanent(m) => RunError::Permanent(cut(m)),
                 })
             }
-            (None, Ok(Ok(Ok(out)))) => accept_outcome(out, budget.output_bytes, meter.output_used(), &guest_paths(&plugin.grants)),
+            (None, Ok(Ok(Ok(out)))) => {
+                accept_outcome(out, budget.output_bytes, meter.output_used(), &guest_paths(&plugin.grants))
+            }
         };
         let mut state = store.into_data();
         state.locks.release_all(&state.plugin, &state.task_id, &state.held_locks);
@@ -910,7 +992,13 @@ impl Runtime {
     /// thread is abandoned, and it ends by itself when the call returns (its wasm traps at the
     /// epoch deadline). Its permit is held until then, so at most [`MAX_TASK_THREADS`] threads
     /// are ever held; a task that finds none free waits, within its own budget.
-    async fn on_own_thread(&self, plugin: &Plugin, task: &TaskInput, mut store: Store<StoreState>, limit: Duration) -> Result<Ran, String> {
+    async fn on_own_thread(
+        &self,
+        plugin: &Plugin,
+        task: &TaskInput,
+        mut store: Store<StoreState>,
+        limit: Duration,
+    ) -> Result<Ran, String> {
         let give_up = tokio::time::Instant::now() + limit + ABANDON_AFTER;
         let held = |s: &tokio::sync::Semaphore| MAX_TASK_THREADS - s.available_permits();
         let permit = match tokio::time::timeout_at(give_up, self.task_threads.clone().acquire_owned()).await {
@@ -920,7 +1008,7 @@ impl Runtime {
                     "the task could not start within its time budget: all {MAX_TASK_THREADS} task threads are busy or \
                      still blocked in file operations of earlier tasks that timed out ({} held)",
                     held(&self.task_threads)
-                ))
+                ));
             }
         };
         let task_id = task.id.clone();
@@ -938,7 +1026,10 @@ impl Runtime {
             Ok(Ok(done)) => Ok(done),
             Ok(Err(e)) => Err(format!("the task's thread failed: {e}")),
             Err(_) => {
-                tracing::warn!(held = held(&self.task_threads), "a task is blocked in a host call past its time budget; its thread is abandoned");
+                tracing::warn!(
+                    held = held(&self.task_threads),
+                    "a task is blocked in a host call past its time budget; its thread is abandoned"
+                );
                 self.locks.release_owner(&plugin.info.name, &task_id);
                 Err(format!(
                     "still blocked in a file operation {} ms after the time budget ran out: the task was abandoned \
@@ -989,7 +1080,8 @@ fn accept_outcome(out: RawOutcome, cap: usize, used: usize, mounts: &[String]) -
     for a in &out.artifacts {
         check_artifact(a, mounts)?;
     }
-    let result: serde_json::Value = serde_json::from_str(&out.result).map_err(|e| RunError::BadResult(limits::truncate(e.to_string(), 512)))?;
+    let result: serde_json::Value =
+        serde_json::from_str(&out.result).map_err(|e| RunError::BadResult(limits::truncate(e.to_string(), 512)))?;
     if !result.is_object() {
         return Err(RunError::BadResult(format!("got {}", type_name(&result))));
     }
@@ -1096,10 +1188,15 @@ fn classify_trap(e: &wasmtime::Error, budget: Budget, memory_refused: bool) -> R
     if memory_refused {
         return RunError::OutOfMemory(budget.memory_bytes);
     }
-    if matches!(e.root_cause().downcast_ref::<wasmtime::component::ResourceTableError>(), Some(wasmtime::component::ResourceTableError::Full))
-        || e.chain().any(|c| c.to_string().contains("resource table has no free keys"))
+    if matches!(
+        e.root_cause().downcast_ref::<wasmtime::component::ResourceTableError>(),
+        Some(wasmtime::component::ResourceTableError::Full)
+    ) || e.chain().any(|c| c.to_string().contains("resource table has no free keys"))
     {
-        return RunError::QuotaExceeded(format!("more than {} open handles (files, folders, streams)", limits::MAX_OPEN_HANDLES));
+        return RunError::QuotaExceeded(format!(
+            "more than {} open handles (files, folders, streams)",
+            limits::MAX_OPEN_HANDLES
+        ));
     }
     // The trap's own description ("wasm `unreachable` instruction executed" for a Rust
     // panic); the wasm backtrace is noise in a RETURN.
@@ -1158,7 +1255,10 @@ mod explain_trap_tests {
     fn only_a_trap_quotes_stderr_and_only_stderr() {
         let c = captured(&[(Stream::Stderr, "ValueError: boom"), (Stream::Stdout, "printed")]);
         assert_eq!(explain_trap(RunError::Permanent("p".into()), &c, 4096), RunError::Permanent("p".into()));
-        assert_eq!(explain_trap(RunError::Trap("t".into()), &captured(&[(Stream::Stdout, "x")]), 4096), RunError::Trap("t".into()));
+        assert_eq!(
+            explain_trap(RunError::Trap("t".into()), &captured(&[(Stream::Stdout, "x")]), 4096),
+            RunError::Trap("t".into())
+        );
         let RunError::Trap(m) = explain_trap(RunError::Trap("t".into()), &c, 4096) else { panic!() };
         assert_eq!(m, "t; the plugin's last stderr lines:\nValueError: boom");
     }
@@ -1173,7 +1273,10 @@ mod explain_trap_tests {
         let RunError::Trap(m) = explain_trap(RunError::Trap("t".into()), &c, 300) else { panic!() };
         assert!(m.len() <= 300 && m.ends_with(&lines[99]), "{} bytes: {m}", m.len());
         let long = "é".repeat(3000);
-        let RunError::Trap(m) = explain_trap(RunError::Trap("t".into()), &captured(&[(Stream::Stderr, &long)]), 300) else { panic!() };
+        let RunError::Trap(m) = explain_trap(RunError::Trap("t".into()), &captured(&[(Stream::Stderr, &long)]), 300)
+        else {
+            panic!()
+        };
         assert!(m.len() <= 300 && m.ends_with('é'), "{m}");
     }
 }

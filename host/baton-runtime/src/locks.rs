@@ -20,7 +20,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rustix::fs::{flock, FlockOperation};
+use rustix::fs::{FlockOperation, flock};
 
 /// What `acquire` returns: a boxed future, so the contract can be used as `dyn NamedLocks`.
 pub type Acquiring<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
@@ -30,8 +30,14 @@ pub type Acquiring<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send 
 pub trait NamedLocks: Send + Sync + 'static {
     /// Waits up to `timeout` for the lock, for the task `owner`. If the lock can be lost
     /// while held, losing it raises `alarm`.
-    fn acquire<'a>(&'a self, plugin: &'a str, owner: &'a str, name: &'a str, timeout: Duration, alarm: &'a Arc<LockAlarm>)
-        -> Acquiring<'a>;
+    fn acquire<'a>(
+        &'a self,
+        plugin: &'a str,
+        owner: &'a str,
+        name: &'a str,
+        timeout: Duration,
+        alarm: &'a Arc<LockAlarm>,
+    ) -> Acquiring<'a>;
     /// Releases the lock if `owner` holds it; a lock held by another task is left alone.
     /// Returns whether it was released.
     fn release(&self, plugin: &str, owner: &str, name: &str) -> bool;
@@ -153,11 +159,17 @@ impl FileLocks {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
-
 }
 
 impl NamedLocks for FileLocks {
-    fn acquire<'a>(&'a self, plugin: &'a str, owner: &'a str, name: &'a str, timeout: Duration, _: &'a Arc<LockAlarm>) -> Acquiring<'a> {
+    fn acquire<'a>(
+        &'a self,
+        plugin: &'a str,
+        owner: &'a str,
+        name: &'a str,
+        timeout: Duration,
+        _: &'a Arc<LockAlarm>,
+    ) -> Acquiring<'a> {
         // A file lock is never lost while its process lives: no alarm to raise.
         Box::pin(self.acquire_file(plugin, owner, name, timeout))
     }
@@ -178,7 +190,8 @@ impl NamedLocks for FileLocks {
     /// reach on its thread).
     fn release_owner(&self, plugin: &str, owner: &str) {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        let mine: Vec<(String, String)> = held.iter().filter(|(k, h)| k.0 == plugin && h.owner == owner).map(|(k, _)| k.clone()).collect();
+        let mine: Vec<(String, String)> =
+            held.iter().filter(|(k, h)| k.0 == plugin && h.owner == owner).map(|(k, _)| k.clone()).collect();
         for k in mine {
             if let Some(h) = held.remove(&k) {
                 unlock(h);

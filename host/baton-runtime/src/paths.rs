@@ -12,7 +12,7 @@
 //! 500,000 components would otherwise cost one `canonicalize` of up to 1 MB per component.
 use std::path::{Component, Path, PathBuf};
 
-use crate::{guest_paths, Grant};
+use crate::{Grant, guest_paths};
 
 /// Longest path either direction maps (Linux's `PATH_MAX`); longer ones cannot be opened anyway.
 pub const MAX_PATH_BYTES: usize = 4096;
@@ -140,7 +140,9 @@ mod tests {
         assert_eq!(guest("via/a/x.wav").as_deref(), Some("/music/a/x.wav"), "through a symlink into the grant");
         assert_eq!(guest("lib/../more/y.wav").as_deref(), Some("/music-2/y.wav"));
         assert_eq!(guest("lib"), Some("/music".into()));
-        for out in ["libx/y.wav", "outside/z.wav", "lib/escape/z.wav", "lib/../outside/z.wav", "lib/new/../../outside/z.wav"] {
+        for out in
+            ["libx/y.wav", "outside/z.wav", "lib/escape/z.wav", "lib/../outside/z.wav", "lib/new/../../outside/z.wav"]
+        {
             assert_eq!(guest(out), None, "{out}");
         }
         assert_eq!(guest_path_of(&g, Path::new("lib/a/x.wav")), None, "relative");
@@ -150,7 +152,9 @@ mod tests {
         assert_eq!(host("/music/a/../a/./x.wav"), Some(d.join("lib/a/x.wav")));
         assert_eq!(host("/music-2/y.wav"), Some(d.join("more/y.wav")));
         assert_eq!(host("/music/new.wav"), Some(d.join("lib/new.wav")));
-        for out in ["/music/../outside/z.wav", "/music/escape/z.wav", "music/a/x.wav", "/etc/passwd", "/music-3/y.wav", "/"] {
+        for out in
+            ["/music/../outside/z.wav", "/music/escape/z.wav", "music/a/x.wav", "/etc/passwd", "/music-3/y.wav", "/"]
+        {
             assert_eq!(host(out), None, "{out}");
         }
         let long = format!("/music/{}", "a/".repeat(300_000));

@@ -138,7 +138,10 @@ impl Capture {
             }
         }
         inner.held = 0;
-        Captured { lines: std::mem::take(&mut inner.lines).into(), dropped_lines: std::mem::take(&mut inner.dropped_lines) }
+        Captured {
+            lines: std::mem::take(&mut inner.lines).into(),
+            dropped_lines: std::mem::take(&mut inner.dropped_lines),
+        }
     }
 }
 

@@ -66,7 +66,9 @@ pub fn detect(engine: &Engine, component: &Component) -> Result<WorldVersion, St
     let ty = component.component_type();
     let mut found: Option<WorldVersion> = None;
     for (name, _) in ty.imports(engine) {
-        let Some(rest) = name.strip_prefix("baton:plugin/").or_else(|| name.strip_prefix("baton:music/")) else { continue };
+        let Some(rest) = name.strip_prefix("baton:plugin/").or_else(|| name.strip_prefix("baton:music/")) else {
+            continue;
+        };
         let Some((_, ver)) = rest.split_once('@') else {
             return Err(format!("it imports `{name}` without a version; rebuild it against wit/ from this baton"));
         };
@@ -84,7 +86,10 @@ pub fn detect(engine: &Engine, component: &Component) -> Result<WorldVersion, St
     if !SUPPORTED.contains(&v) {
         let newest = SUPPORTED.last().expect("at least one version");
         let hint = if v > *newest { "upgrade baton" } else { "rebuild the plugin against wit/ from this baton" };
-        return Err(format!("it was built against baton:plugin@{v}; this baton supports {} ({hint})", supported_list()));
+        return Err(format!(
+            "it was built against baton:plugin@{v}; this baton supports {} ({hint})",
+            supported_list()
+        ));
     }
     Ok(v)
 }
@@ -232,7 +237,11 @@ impl Pre {
         }
     }
 
-    pub async fn handle(&self, store: &mut Store<StoreState>, task: &TaskInput) -> wasmtime::Result<Result<RawOutcome, RawFailure>> {
+    pub async fn handle(
+        &self,
+        store: &mut Store<StoreState>,
+        task: &TaskInput,
+    ) -> wasmtime::Result<Result<RawOutcome, RawFailure>> {
         match self {
             Pre::V0_1(p) => glue::v0_1::handle(p, store, task).await,
             Pre::V0_2(p) => glue::v0_2::handle(p, store, task).await,

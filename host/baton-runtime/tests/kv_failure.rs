@@ -27,10 +27,19 @@ async fn a_failed_kv_write_fails_the_task() {
     let rt = Runtime::new(cfg, Arc::new(FailingKv)).unwrap();
     let p = rt.prepare(Path::new("testkit"), baton_bundle::get("testkit").unwrap().wasm, &[]).await.unwrap();
     // `rename` stores its new name with `kv-set` and answers `completed` if the call returns.
-    let input = TaskInput { id: "T1".into(), action: "rename".into(), params: json!({"to": "other"}), sender: "Tester".into(), title: "t".into(), correlation_id: None };
+    let input = TaskInput {
+        id: "T1".into(),
+        action: "rename".into(),
+        params: json!({"to": "other"}),
+        sender: "Tester".into(),
+        title: "t".into(),
+        correlation_id: None,
+    };
     let exec = rt.handle(&p, &input, Budget::default()).await;
     match exec.outcome {
-        Err(RunError::Trap(m)) => assert!(m.contains("kv-set failed") && m.contains("not saved") && m.contains("out of memory"), "{m}"),
+        Err(RunError::Trap(m)) => {
+            assert!(m.contains("kv-set failed") && m.contains("not saved") && m.contains("out of memory"), "{m}")
+        }
         other => panic!("a lost kv write reported as {other:?}"),
     }
 }

@@ -5,8 +5,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use baton_runtime::{Allocator, Budget, EngineOptions, Grant, KvError, KvQuota, KvStore, RunError, Runtime, RuntimeConfig, TaskInput, WorldVersion};
-use serde_json::{json, Value};
+use baton_runtime::{
+    Allocator, Budget, EngineOptions, Grant, KvError, KvQuota, KvStore, RunError, Runtime, RuntimeConfig, TaskInput,
+    WorldVersion,
+};
+use serde_json::{Value, json};
 
 #[derive(Default)]
 struct MemKv(Mutex<HashMap<(String, String), String>>);
@@ -26,11 +29,19 @@ impl KvStore for MemKv {
 
 fn runtime(dir: &Path, allocator: Allocator) -> Runtime {
     let cfg = RuntimeConfig { cache_dir: Some(dir.join("cache")), lock_dir: dir.join("locks") };
-    Runtime::with_options(cfg, Arc::new(MemKv::default()), EngineOptions { allocator, ..EngineOptions::default() }).unwrap()
+    Runtime::with_options(cfg, Arc::new(MemKv::default()), EngineOptions { allocator, ..EngineOptions::default() })
+        .unwrap()
 }
 
 fn task(action: &str, params: Value) -> TaskInput {
-    TaskInput { id: "T1".into(), action: action.into(), params, sender: "Tester".into(), title: "t".into(), correlation_id: None }
+    TaskInput {
+        id: "T1".into(),
+        action: action.into(),
+        params,
+        sender: "Tester".into(),
+        title: "t".into(),
+        correlation_id: None,
+    }
 }
 
 fn small() -> Budget {
@@ -146,7 +157,11 @@ async fn a_second_runtime_loads_compiled_components_from_the_disk_cache() {
     rt.prepare(Path::new("echo"), wasm, &[]).await.unwrap();
     let cold = t0.elapsed();
     let entries = || -> Vec<std::fs::DirEntry> {
-        std::fs::read_dir(dir.path().join("cache")).unwrap().flatten().filter(|e| e.path().extension().is_some_and(|x| x == "cwasm")).collect()
+        std::fs::read_dir(dir.path().join("cache"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+            .collect()
     };
     let cached = entries();
     assert_eq!(cached.len(), 1, "one compiled entry");
@@ -177,7 +192,8 @@ async fn a_component_is_loaded_only_under_the_name_it_gives_itself() {
     // Under another file name: refused, naming both.
     let e = rt.prepare_as(Path::new("plugins/echo.wasm"), wasm, &[], "echo").await.unwrap_err().to_string();
     assert!(e.contains("says its name is `testkit`") && e.contains("installed as `echo`"), "{e}");
-    let e = rt.prepare_as(Path::new("plugins/baton.health.wasm"), wasm, &[], "baton.health").await.unwrap_err().to_string();
+    let e =
+        rt.prepare_as(Path::new("plugins/baton.health.wasm"), wasm, &[], "baton.health").await.unwrap_err().to_string();
     assert!(e.contains("reserved"), "{e}");
     // What its kv says decides what it answers — in a check exactly as in a load.
     kv.set("testkit", "describe-as", "audit", &KvQuota::default()).unwrap();
@@ -196,7 +212,8 @@ async fn params_are_validated_against_the_schema_and_envelope_fields_refused() {
     let rt = runtime(dir.path(), Allocator::Pooling);
     let audit = rt.prepare(Path::new("audit"), baton_bundle::get("audit").unwrap().wasm, &[]).await.unwrap();
     // What the host itself sends to the audit plugin passes its schema.
-    let host_params = json!({"followup_agent": "Claude-Code-Agent", "force": false, "display_roots": [["/plans", "/home/me/plans"]]});
+    let host_params =
+        json!({"followup_agent": "Claude-Code-Agent", "force": false, "display_roots": [["/plans", "/home/me/plans"]]});
     audit.check_params("audit", &host_params).unwrap();
     audit.check_params("audit", &json!({"followup_agent": null})).unwrap();
     let e = audit.check_params("audit", &json!({"force": "yes"})).unwrap_err();
@@ -205,12 +222,21 @@ async fn params_are_validated_against_the_schema_and_envelope_fields_refused() {
     assert!(audit.check_params("audit", &json!({"nope": 1})).is_err());
     // Refused before the plugin runs: invalid input, no logs.
     let exec = rt.handle(&audit, &task("audit", json!({"force": 3})), small()).await;
-    assert!(matches!(&exec.outcome, Err(RunError::InvalidInput(m)) if m.contains("params_schema")), "{:?}", exec.outcome);
+    assert!(
+        matches!(&exec.outcome, Err(RunError::InvalidInput(m)) if m.contains("params_schema")),
+        "{:?}",
+        exec.outcome
+    );
     assert!(exec.logs.is_empty());
 
     let tk = rt.prepare(Path::new("testkit"), baton_bundle::get("testkit").unwrap().wasm, &[]).await.unwrap();
-    let exec = rt.handle(&tk, &task("emit-envelope", json!({"body": {"in_reply_to": "X", "note": "n"}})), small()).await;
-    assert!(matches!(&exec.outcome, Err(RunError::Permanent(m)) if m.contains("envelope fields (in_reply_to)")), "{:?}", exec.outcome);
+    let exec =
+        rt.handle(&tk, &task("emit-envelope", json!({"body": {"in_reply_to": "X", "note": "n"}})), small()).await;
+    assert!(
+        matches!(&exec.outcome, Err(RunError::Permanent(m)) if m.contains("envelope fields (in_reply_to)")),
+        "{:?}",
+        exec.outcome
+    );
     assert!(exec.follow_ups.is_empty());
     let exec = rt.handle(&tk, &task("emit-envelope", json!({"body": {"note": "n"}})), small()).await;
     assert!(exec.outcome.is_ok(), "{:?}", exec.outcome);

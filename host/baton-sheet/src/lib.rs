@@ -106,7 +106,10 @@ pub fn read_sheet(bytes: &[u8]) -> Result<Sheet, String> {
 }
 
 /// The whole sheet in memory. Fails only on a row whose cell count differs from the header's.
-pub fn write_sheet(columns: &[String], rows: impl IntoIterator<Item = (String, Vec<String>)>) -> Result<Vec<u8>, String> {
+pub fn write_sheet(
+    columns: &[String],
+    rows: impl IntoIterator<Item = (String, Vec<String>)>,
+) -> Result<Vec<u8>, String> {
     let mut w = SheetWriter::new(Vec::new(), columns).map_err(|e| e.to_string())?;
     for (k, cells) in rows {
         w.row(&k, &cells).map_err(|e| format!("record `{k}`: {e}"))?;

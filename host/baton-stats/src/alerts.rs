@@ -166,7 +166,8 @@ pub struct Evaluation {
 }
 
 /// The rule names.
-pub const RULES: [&str; 5] = ["unanswered_handoff", "plugin_paused", "failure_rate", "fp_coverage", "audit_false_claims"];
+pub const RULES: [&str; 5] =
+    ["unanswered_handoff", "plugin_paused", "failure_rate", "fp_coverage", "audit_false_claims"];
 
 /// Ids of alert TASKs start with this; they are never themselves "unanswered handoffs".
 pub const TASK_ID_PREFIX: &str = "baton-alert-";
@@ -195,7 +196,8 @@ pub fn fingerprint(rule: &str, labels: &BTreeMap<String, String>) -> String {
 }
 
 fn stamp_of(ms: i64) -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -269,7 +271,11 @@ fn conditions(conn: &dyn StatsStore, cfg: &AlertsConfig, input: &AlertInput, now
         for f in input.false_claims.iter().flatten() {
             out.push(Condition {
                 rule: "audit_false_claims",
-                summary: format!("plan {} claims {} done, but the audit found it missing or a stub", clip(&f.plan, 120), clip(&f.path, 120)),
+                summary: format!(
+                    "plan {} claims {} done, but the audit found it missing or a stub",
+                    clip(&f.plan, 120),
+                    clip(&f.path, 120)
+                ),
                 labels: BTreeMap::from([("plan".into(), f.plan.clone()), ("path".into(), f.path.clone())]),
             });
         }
@@ -370,7 +376,12 @@ fn notify(conn: &mut dyn StatsStore, agent: &str, input: &AlertInput) -> Result<
 }
 
 /// The body of [`notify`]: ledger errors out, file errors in the inner result.
-fn notify_in(tx: &dyn AlertTx, agent: &str, input: &AlertInput, written: &mut Vec<PathBuf>) -> baton_ledger::Result<Result<()>> {
+fn notify_in(
+    tx: &dyn AlertTx,
+    agent: &str,
+    input: &AlertInput,
+    written: &mut Vec<PathBuf>,
+) -> baton_ledger::Result<Result<()>> {
     let pending: Vec<Alert> = tx.unnotified()?.into_iter().map(alert_from_row).collect();
     if pending.is_empty() {
         return Ok(Ok(()));
@@ -387,8 +398,9 @@ fn notify_in(tx: &dyn AlertTx, agent: &str, input: &AlertInput, written: &mut Ve
     for alert in pending {
         let (file, body) = follow_up(&alert, agent, &input.self_agent);
         let path = inbox.join(&file);
-        let delivered = ["01_inbox", "02_processed", "03_failed"].iter().any(|d| agent_dir.join(d).join(&file).exists())
-            || tx.is_observed(agent, &file)?;
+        let delivered =
+            ["01_inbox", "02_processed", "03_failed"].iter().any(|d| agent_dir.join(d).join(&file).exists())
+                || tx.is_observed(agent, &file)?;
         if !delivered {
             let bytes = serde_json::to_vec_pretty(&body).unwrap_or_default();
             match baton_fs::create_new(&path, &bytes, true).map_err(io(&path)) {
@@ -453,7 +465,8 @@ mod tests {
     fn setup() -> (tempfile::TempDir, Ledger, AlertInput) {
         let dir = tempfile::tempdir().unwrap();
         let l = Ledger::open(&dir.path().join("state/s.sqlite")).unwrap();
-        let input = AlertInput { handoffs_root: dir.path().join("handoffs"), self_agent: "baton".into(), ..Default::default() };
+        let input =
+            AlertInput { handoffs_root: dir.path().join("handoffs"), self_agent: "baton".into(), ..Default::default() };
         (dir, l, input)
     }
 
@@ -549,10 +562,15 @@ mod tests {
 
     #[test]
     fn failure_rate_needs_min_events_and_unanswered_handoffs_age() {
-        use baton_ledger::stats::{Answered, StatsBatch};
         use baton_ledger::TaskState;
+        use baton_ledger::stats::{Answered, StatsBatch};
         let (_d, mut l, input) = setup();
-        let cfg = AlertsConfig { min_events: 10, failure_rate_percent: 30.0, failure_window: "5m".into(), ..AlertsConfig::default() };
+        let cfg = AlertsConfig {
+            min_events: 10,
+            failure_rate_percent: 30.0,
+            failure_window: "5m".into(),
+            ..AlertsConfig::default()
+        };
         let add = |l: &mut Ledger, n: usize, failed: usize, at: i64| {
             l.batch(|b| {
                 let mut s = StatsBatch::default();
@@ -570,7 +588,10 @@ mod tests {
         let e = evaluate(l.stats_mut(), &cfg, &input, T0).unwrap();
         assert_eq!(e.firing, 1, "5 of 10 failed: 50% > 30%");
         let a = &list(l.stats()).unwrap()[0];
-        assert_eq!((a.rule.as_str(), a.labels["plugin"].as_str(), a.labels["window"].as_str()), ("failure_rate", "echo", "5m"));
+        assert_eq!(
+            (a.rule.as_str(), a.labels["plugin"].as_str(), a.labels["window"].as_str()),
+            ("failure_rate", "echo", "5m")
+        );
         assert!(a.notified.is_none(), "no notify_agent, no TASK");
         // Five minutes later the window no longer holds them.
         assert_eq!(evaluate(l.stats_mut(), &cfg, &input, T0 + 5 * 60_000).unwrap().resolved.len(), 1);
@@ -578,8 +599,15 @@ mod tests {
         // Unanswered: a TASK seen 2 h ago with no RETURN; another answered; one recent.
         let seen = |ms: i64| rfc3339(ms);
         let task = |id: &str| baton_ledger::Observed {
-            agent: "cursor".into(), file_name: format!("{id}.json"), kind: "task".into(), id: id.into(), in_reply_to: None,
-            sender: "claude".into(), recipient: Some("cursor".into()), title: "<b>Review</b>".into(), created_at: seen(T0),
+            agent: "cursor".into(),
+            file_name: format!("{id}.json"),
+            kind: "task".into(),
+            id: id.into(),
+            in_reply_to: None,
+            sender: "claude".into(),
+            recipient: Some("cursor".into()),
+            title: "<b>Review</b>".into(),
+            created_at: seen(T0),
         };
         l.batch(|b| {
             b.observe(&task("OLD"), &seen(T0 - 2 * 3_600_000))?;
@@ -609,7 +637,9 @@ mod tests {
             AlertsConfig { notify_agent: Some("../x".into()), ..Default::default() },
             AlertsConfig { eval_secs: 0, ..Default::default() },
         ];
-        for (c, key) in bad.iter().zip(["failure_window", "failure_rate_percent", "fp_coverage_min", "notify_agent", "eval_secs"]) {
+        for (c, key) in
+            bad.iter().zip(["failure_window", "failure_rate_percent", "fp_coverage_min", "notify_agent", "eval_secs"])
+        {
             let e = c.check().unwrap_err();
             assert!(e.contains(key), "{e}");
         }

@@ -24,8 +24,8 @@ mod window;
 
 pub use baton_ledger::read::StatsStore;
 pub use baton_ledger::stats::RELATIVE_ERROR;
-pub use metrics::{metrics_text, MetricsInput};
-pub use window::{overview, Overview, Percentiles, WindowStats, WINDOWS};
+pub use metrics::{MetricsInput, metrics_text};
+pub use window::{Overview, Percentiles, WINDOWS, WindowStats, overview};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StatsError {

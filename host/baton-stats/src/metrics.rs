@@ -9,8 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-use baton_ledger::stats::PROM_BUCKETS_S;
 use baton_ledger::read::StatsStore;
+use baton_ledger::stats::PROM_BUCKETS_S;
 
 use crate::Result;
 
@@ -45,9 +45,15 @@ pub fn metrics_text(conn: &dyn StatsStore, input: &MetricsInput) -> Result<Strin
         let plugin = if input.installed.contains(&plugin) { plugin } else { "unknown".to_string() };
         *counts.entry((status, plugin)).or_default() += n.max(0) as u64;
     }
-    header(&mut out, "baton_handoffs_total", "counter", "Handoffs answered, by outcome and plugin (an installed plugin's name, else unknown).");
+    header(
+        &mut out,
+        "baton_handoffs_total",
+        "counter",
+        "Handoffs answered, by outcome and plugin (an installed plugin's name, else unknown).",
+    );
     for ((status, plugin), n) in &counts {
-        let _ = writeln!(out, "baton_handoffs_total{{status=\"{}\",plugin=\"{}\"}} {n}", escape(status), escape(plugin));
+        let _ =
+            writeln!(out, "baton_handoffs_total{{status=\"{}\",plugin=\"{}\"}} {n}", escape(status), escape(plugin));
     }
 
     // baton_task_duration_seconds: cumulative buckets from the stored per-bucket counts.
@@ -77,16 +83,31 @@ pub fn metrics_text(conn: &dyn StatsStore, input: &MetricsInput) -> Result<Strin
     for (agent, n) in &input.queue_depth {
         let _ = writeln!(out, "baton_queue_depth{{agent=\"{}\"}} {n}", escape(agent));
     }
-    header(&mut out, "baton_plugin_paused", "gauge", "1 while an installed plugin is paused after repeated sandbox failures.");
+    header(
+        &mut out,
+        "baton_plugin_paused",
+        "gauge",
+        "1 while an installed plugin is paused after repeated sandbox failures.",
+    );
     for (plugin, paused) in &input.paused {
         let _ = writeln!(out, "baton_plugin_paused{{plugin=\"{}\"}} {}", escape(plugin), u8::from(*paused));
     }
     if let Some(r) = input.fp_coverage_ratio {
-        header(&mut out, "baton_fp_coverage_ratio", "gauge", "Share of the library's audio files that have a fingerprint.");
+        header(
+            &mut out,
+            "baton_fp_coverage_ratio",
+            "gauge",
+            "Share of the library's audio files that have a fingerprint.",
+        );
         let _ = writeln!(out, "baton_fp_coverage_ratio {}", float(r));
     }
     if let Some(n) = input.audit_false_claims {
-        header(&mut out, "baton_audit_false_claims", "gauge", "False claims (done but missing or a stub) in the latest plans audit.");
+        header(
+            &mut out,
+            "baton_audit_false_claims",
+            "gauge",
+            "False claims (done but missing or a stub) in the latest plans audit.",
+        );
         let _ = writeln!(out, "baton_audit_false_claims {n}");
     }
     Ok(out)
@@ -221,7 +242,11 @@ fn check_families(p: &Parsed) -> Result<(), String> {
                 for s in p.samples.iter().filter(|s| s.name == format!("{name}_bucket")) {
                     let mut labels = s.labels.clone();
                     let le = labels.remove("le").ok_or_else(|| format!("{name}_bucket without le"))?;
-                    let le: f64 = if le == "+Inf" { f64::INFINITY } else { le.parse().map_err(|_| format!("{name}: bad le {le:?}"))? };
+                    let le: f64 = if le == "+Inf" {
+                        f64::INFINITY
+                    } else {
+                        le.parse().map_err(|_| format!("{name}: bad le {le:?}"))?
+                    };
                     series.entry(labels).or_default().push((le, s.value));
                 }
                 if series.is_empty() {
@@ -366,10 +391,18 @@ mod tests {
         let p = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(p.value("baton_handoffs_total", &[("status", "completed"), ("plugin", "echo")]), Some(2.0));
         assert_eq!(p.value("baton_handoffs_total", &[("status", "failed"), ("plugin", "echo")]), Some(1.0));
-        assert_eq!(p.value("baton_handoffs_total", &[("status", "rejected"), ("plugin", "unknown")]), Some(1.0), "{text}");
+        assert_eq!(
+            p.value("baton_handoffs_total", &[("status", "rejected"), ("plugin", "unknown")]),
+            Some(1.0),
+            "{text}"
+        );
         assert_eq!(p.value("baton_handoffs_total", &[("status", "completed"), ("plugin", "x\"y")]), Some(1.0));
         assert_eq!(p.value("baton_handoffs_total", &[("status", "failed"), ("plugin", "idle")]), Some(0.0));
-        assert_eq!(p.value("baton_handoffs_total", &[("status", "retrying"), ("plugin", "echo")]), None, "not an answer");
+        assert_eq!(
+            p.value("baton_handoffs_total", &[("status", "retrying"), ("plugin", "echo")]),
+            None,
+            "not an answer"
+        );
         assert_eq!(p.value("baton_task_duration_seconds_count", &[]), Some(4.0));
         assert_eq!(p.value("baton_task_duration_seconds_bucket", &[("le", "0.001")]), Some(1.0));
         assert_eq!(p.value("baton_task_duration_seconds_bucket", &[("le", "0.005")]), Some(2.0));

@@ -127,7 +127,13 @@ pub(crate) fn window_by_plugin(conn: &dyn StatsStore, now_ms: i64, minutes: u64)
     Ok(out)
 }
 
-fn add_rows(conn: &dyn StatsStore, table: StatTable, lo: i64, hi: i64, out: &mut BTreeMap<String, Bucket>) -> Result<()> {
+fn add_rows(
+    conn: &dyn StatsStore,
+    table: StatTable,
+    lo: i64,
+    hi: i64,
+    out: &mut BTreeMap<String, Bucket>,
+) -> Result<()> {
     if lo > hi {
         return Ok(());
     }
@@ -177,7 +183,13 @@ mod tests {
             l.batch(|b| {
                 let mut s = StatsBatch::default();
                 for &i in chunk {
-                    s.add(&Answered { plugin: if i % 3 == 0 { "echo" } else { "unknown" }, state: state(i), at_ms: at(i), drop_ms: Some(drop[i]), run_ms: Some(run[i]) });
+                    s.add(&Answered {
+                        plugin: if i % 3 == 0 { "echo" } else { "unknown" },
+                        state: state(i),
+                        at_ms: at(i),
+                        drop_ms: Some(drop[i]),
+                        run_ms: Some(run[i]),
+                    });
                 }
                 b.record_stats(&s)
             })
@@ -195,13 +207,23 @@ mod tests {
         // Spread over the last 2 days, so every path (minutes, hours, edges) is used.
         let now = T0 + 17 * 60_000 + 123;
         let at = |i: usize| now - (i as i64 * 8_641_000) % (2 * 86_400_000);
-        fill(&mut l, at, &drop, &run, |i| if i % 10 == 0 { TaskState::Failed } else if i % 25 == 1 { TaskState::Rejected } else { TaskState::Completed });
-        let ov = overview(l.stats(), now, &BTreeMap::from([("baton".to_string(), 3), ("cursor".to_string(), 2)])).unwrap();
+        fill(&mut l, at, &drop, &run, |i| {
+            if i % 10 == 0 {
+                TaskState::Failed
+            } else if i % 25 == 1 {
+                TaskState::Rejected
+            } else {
+                TaskState::Completed
+            }
+        });
+        let ov =
+            overview(l.stats(), now, &BTreeMap::from([("baton".to_string(), 3), ("cursor".to_string(), 2)])).unwrap();
         assert_eq!(ov.queue_total, 5);
         assert_eq!(ov.windows.len(), 7);
         for w in &ov.windows {
-            let in_window: Vec<usize> =
-                (0..n).filter(|&i| at(i).div_euclid(60_000) > now.div_euclid(60_000) - (w.seconds / 60) as i64).collect();
+            let in_window: Vec<usize> = (0..n)
+                .filter(|&i| at(i).div_euclid(60_000) > now.div_euclid(60_000) - (w.seconds / 60) as i64)
+                .collect();
             assert_eq!(w.events, in_window.len() as u64, "{}", w.window);
             let failed = in_window.iter().filter(|&&i| i % 10 == 0).count() as u64;
             let rejected = in_window.iter().filter(|&&i| i % 10 != 0 && i % 25 == 1).count() as u64;

@@ -8,7 +8,7 @@ mod pg;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use baton_stats::alerts::{evaluate, list, AlertInput, AlertsConfig, FalseClaimRef};
+use baton_stats::alerts::{AlertInput, AlertsConfig, FalseClaimRef, evaluate, list};
 
 const T0: i64 = 1_800_000_000_000;
 

@@ -40,10 +40,9 @@ pub fn resolve(params: &Params, granted: impl Fn(&str) -> Vec<String>) -> Result
     let repos = params.repos.clone().unwrap_or_else(|| granted("repos"));
     let reports = match &params.reports {
         Some(r) => r.clone(),
-        None => granted("reports")
-            .into_iter()
-            .next()
-            .ok_or_else(|| Failure::InvalidInput("no reports folder: grant one as `reports` or pass `reports`".into()))?,
+        None => granted("reports").into_iter().next().ok_or_else(|| {
+            Failure::InvalidInput("no reports folder: grant one as `reports` or pass `reports`".into())
+        })?,
     };
     if plans.is_empty() && repos.is_empty() {
         return Err(Failure::InvalidInput("nothing to audit: grant `plans` or `repos` folders, or pass them".into()));
@@ -62,24 +61,14 @@ pub fn follow_up(gap: &Gap, agent: &str, correlation: &str) -> FollowUp {
     };
     let mut title = format!("Plans audit: {} {what}", gap.path);
     if title.len() > 400 {
-        title.truncate(
-            title
-                .char_indices()
-                .take_while(|(i, _)| *i < 400)
-                .last()
-                .map_or(0, |(i, _)| i),
-        );
+        title.truncate(title.char_indices().take_while(|(i, _)| *i < 400).last().map_or(0, |(i, _)| i));
     }
     let description = format!(
         "The plan {} promises `{}` (group {}){}. The audit found it {}: {}. Deliver it, or correct the plan.",
         gap.plan,
         gap.path,
         gap.group,
-        if gap.claimed_done {
-            " and claims it is done"
-        } else {
-            ""
-        },
+        if gap.claimed_done { " and claims it is done" } else { "" },
         gap.status.as_str(),
         gap.reason.as_deref().unwrap_or("no further detail"),
     );
@@ -160,7 +149,9 @@ mod tests {
     fn nothing_to_audit_or_nowhere_to_write_is_invalid_input() {
         let p = Params { plans: Some(vec![]), ..Params::default() };
         assert!(matches!(resolve(&p, granted), Err(Failure::InvalidInput(m)) if m.starts_with("nothing to audit")));
-        assert!(matches!(resolve(&Params::default(), |_| vec![]), Err(Failure::InvalidInput(m)) if m.starts_with("no reports folder")));
+        assert!(
+            matches!(resolve(&Params::default(), |_| vec![]), Err(Failure::InvalidInput(m)) if m.starts_with("no reports folder"))
+        );
     }
 
     #[test]

@@ -50,7 +50,15 @@ fn run(ctx: &Ctx, params: Params) -> Result<Done, Failure> {
     // one audit at a time per reports folder, across baton processes
     let lock = format!("audit:{}", r.reports);
     host::lock_acquire(&lock, 60_000).map_err(|e| Failure::Transient(format!("reports folder busy: {e}")))?;
-    let out = run_locked(ctx, r.plans, r.repos, &reports_dir, params.followup_agent.as_deref(), params.force, params.display_roots);
+    let out = run_locked(
+        ctx,
+        r.plans,
+        r.repos,
+        &reports_dir,
+        params.followup_agent.as_deref(),
+        params.force,
+        params.display_roots,
+    );
     host::lock_release(&lock);
     out
 }

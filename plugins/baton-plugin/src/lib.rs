@@ -152,7 +152,8 @@ impl Ctx<'_> {
 
 /// Parses a settings table given as JSON text (`{}` when there is none).
 pub fn settings_from<T: serde::de::DeserializeOwned>(text: &str, plugin: &str) -> Result<T, Failure> {
-    serde_json::from_str(text).map_err(|e| Failure::InvalidInput(format!("[plugins.{plugin}.settings] in baton.toml: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| Failure::InvalidInput(format!("[plugins.{plugin}.settings] in baton.toml: {e}")))
 }
 
 type Handler = Box<dyn Fn(&Ctx, serde_json::Value) -> Result<Done, Failure>>;
@@ -348,7 +349,9 @@ mod tests {
         }
         assert!(settings_from::<S>("{}", "demo").is_ok());
         match settings_from::<S>(r#"{"limt": 1}"#, "demo") {
-            Err(Failure::InvalidInput(m)) => assert!(m.starts_with("[plugins.demo.settings] in baton.toml: unknown field `limt`"), "{m}"),
+            Err(Failure::InvalidInput(m)) => {
+                assert!(m.starts_with("[plugins.demo.settings] in baton.toml: unknown field `limt`"), "{m}")
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -65,11 +65,9 @@ pub fn catalog_each(
 pub fn page<T: Clone>(items: &[T], cursor: Option<&str>, limit: usize) -> Result<(Vec<T>, Option<String>), Failure> {
     let start = match cursor {
         None => 0,
-        Some(c) => c
-            .parse::<usize>()
-            .ok()
-            .filter(|s| *s <= items.len())
-            .ok_or_else(|| Failure::InvalidInput(format!("cursor {c:?} is not one this action gave (0..={})", items.len())))?,
+        Some(c) => c.parse::<usize>().ok().filter(|s| *s <= items.len()).ok_or_else(|| {
+            Failure::InvalidInput(format!("cursor {c:?} is not one this action gave (0..={})", items.len()))
+        })?,
     };
     let end = start.saturating_add(limit.max(1)).min(items.len());
     let next = (end < items.len()).then(|| end.to_string());

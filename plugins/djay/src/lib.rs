@@ -30,7 +30,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use baton::plugin::catalog::{self, CatalogError, MatchMethod, PropertyKind, PropertySpec, TrackQuery, Verdict as WVerdict};
+use baton::plugin::catalog::{
+    self, CatalogError, MatchMethod, PropertyKind, PropertySpec, TrackQuery, Verdict as WVerdict,
+};
 use baton::plugin::host;
 use baton::plugin::sqlite::{self, SqlValue};
 use baton::plugin::types::{ActionInfo, FolderRequest, Level};
@@ -84,7 +86,9 @@ fn schema(action: &str) -> &'static str {
         "export-rekordbox" => {
             r#"{"type":"object","additionalProperties":false,"properties":{"playlists":{"type":"array","items":{"type":"string"},"description":"catalog playlists by name or key (default: every playlist with local files)"}}}"#
         }
-        "sessions" => r#"{"type":"object","additionalProperties":false,"properties":{"page":{"type":"integer","minimum":0}}}"#,
+        "sessions" => {
+            r#"{"type":"object","additionalProperties":false,"properties":{"page":{"type":"integer","minimum":0}}}"#
+        }
         _ => r#"{"type":"object","additionalProperties":false,"properties":{}}"#,
     }
 }
@@ -101,33 +105,62 @@ impl Guest for Djay {
             version: env!("CARGO_PKG_VERSION").into(),
             description: env!("CARGO_PKG_DESCRIPTION").into(),
             actions: vec![
-                action("import", "Read djay's MediaLibrary.db (or a Rekordbox XML export) into djay.djay_tracks, djay.dj_sessions, djay.dj_plays"),
-                action("id-sync", "Link djay tracks to catalog tracks: external id, ISRC, normalized, fuzzy, fingerprint; a dry run unless execute"),
+                action(
+                    "import",
+                    "Read djay's MediaLibrary.db (or a Rekordbox XML export) into djay.djay_tracks, djay.dj_sessions, djay.dj_plays",
+                ),
+                action(
+                    "id-sync",
+                    "Link djay tracks to catalog tracks: external id, ISRC, normalized, fuzzy, fingerprint; a dry run unless execute",
+                ),
                 action("sessions", "Sessions with their plays in order, linked to the catalog where possible"),
-                action("activity", "Play counts, last played and sessions per catalog track, written as djay.* properties"),
-                action("export-rekordbox", "Write catalog playlists with local files as Rekordbox XML into the exports folder"),
+                action(
+                    "activity",
+                    "Play counts, last played and sessions per catalog track, written as djay.* properties",
+                ),
+                action(
+                    "export-rekordbox",
+                    "Write catalog playlists with local files as Rekordbox XML into the exports folder",
+                ),
             ],
             folders: vec![
                 FolderRequest {
                     name: "djay".into(),
                     writable: false,
-                    purpose: "djay Pro's library folder (~/Music/djay): MediaLibrary.db, or a Rekordbox XML export".into(),
+                    purpose: "djay Pro's library folder (~/Music/djay): MediaLibrary.db, or a Rekordbox XML export"
+                        .into(),
                 },
                 FolderRequest {
                     name: "music".into(),
                     writable: false,
                     purpose: "local music, so id-sync can match djay's local files by their library fingerprint".into(),
                 },
-                FolderRequest { name: "exports".into(), writable: true, purpose: "where export-rekordbox writes its XML".into() },
+                FolderRequest {
+                    name: "exports".into(),
+                    writable: true,
+                    purpose: "where export-rekordbox writes its XML".into(),
+                },
             ],
         }
     }
 
     fn catalog_access() -> Vec<CollectionRequest> {
         vec![
-            CollectionRequest { name: "tracks".into(), writable: true, purpose: "match djay tracks; write djay.* activity properties".into() },
-            CollectionRequest { name: "playlists".into(), writable: false, purpose: "export-rekordbox reads catalog playlists".into() },
-            CollectionRequest { name: "files".into(), writable: false, purpose: "local files of catalog tracks, for export-rekordbox".into() },
+            CollectionRequest {
+                name: "tracks".into(),
+                writable: true,
+                purpose: "match djay tracks; write djay.* activity properties".into(),
+            },
+            CollectionRequest {
+                name: "playlists".into(),
+                writable: false,
+                purpose: "export-rekordbox reads catalog playlists".into(),
+            },
+            CollectionRequest {
+                name: "files".into(),
+                writable: false,
+                purpose: "local files of catalog tracks, for export-rekordbox".into(),
+            },
         ]
     }
 
@@ -237,7 +270,11 @@ fn find_sources() -> Res<Sources> {
     dbs.sort_by(|a, b| is_backup(a).cmp(&is_backup(b)).then_with(|| b.cmp(a)));
     let chosen = dbs.first().cloned();
     for p in dbs.iter().skip(1) {
-        let why = if is_backup(p) { "an older copy (djay's daily backup); the newest library is read" } else { "another library; the first one is read" };
+        let why = if is_backup(p) {
+            "an older copy (djay's daily backup); the newest library is read"
+        } else {
+            "another library; the first one is read"
+        };
         ignored.push(json!({"path": p.to_string_lossy(), "reason": why}));
     }
     let mut out: Vec<(PathBuf, Layout)> = chosen.into_iter().map(|p| (p, Layout::Djay)).collect();
@@ -256,7 +293,9 @@ fn find_sources() -> Res<Sources> {
 fn read_djay(path: &Path, lib: &mut Library) -> Res<()> {
     let p = path.to_string_lossy().into_owned();
     let snap = sqlite::Snapshot::open(&p).map_err(|e| match e {
-        sqlite::SqliteError::Busy(m) => Failure::Transient(format!("{p}: djay kept writing while the host copied it ({m}); try again")),
+        sqlite::SqliteError::Busy(m) => {
+            Failure::Transient(format!("{p}: djay kept writing while the host copied it ({m}); try again"))
+        }
         sqlite::SqliteError::Io(m) => Failure::Transient(format!("{p}: {m}")),
         sqlite::SqliteError::Denied(m) | sqlite::SqliteError::Invalid(m) => permanent(format!("{p}: {m}")),
     })?;
@@ -336,7 +375,12 @@ fn ensure_collections() -> Res<()> {
         PropertySpec { target: Some("tracks".into()), ..spec("track", Relation, false) },
     ];
     catalog::ensure_collection(TRACKS, &t).map_err(|e| cat_err(TRACKS, e))?;
-    let s = vec![spec("device", Text, false), spec("start", Date, false), spec("end", Date, false), spec("plays", Number, true)];
+    let s = vec![
+        spec("device", Text, false),
+        spec("start", Date, false),
+        spec("end", Date, false),
+        spec("plays", Number, true),
+    ];
     catalog::ensure_collection(SESSIONS, &s).map_err(|e| cat_err(SESSIONS, e))?;
     let p = vec![
         spec("session", Text, false),
@@ -422,7 +466,8 @@ fn import() -> Res<Outcome> {
                 // Each file is a source of its own: its keys carry its path inside the grant.
                 let source = source_name(path);
                 let read = std::fs::read(path).map_err(|e| e.to_string()).and_then(|b| {
-                    let text = String::from_utf8(b).map_err(|e| format!("not UTF-8 ({e}); Rekordbox writes UTF-8 XML"))?;
+                    let text =
+                        String::from_utf8(b).map_err(|e| format!("not UTF-8 ({e}); Rekordbox writes UTF-8 XML"))?;
                     rekordbox::read(text.trim_start_matches('\u{feff}'), &source).map_err(|e| e.to_string())
                 });
                 match read {
@@ -449,7 +494,8 @@ fn import() -> Res<Outcome> {
     // Most records unreadable: this is not the library djay wrote, or a format this reader
     // does not know. Fail, write nothing, and name the records (all of them are in the log).
     if undecodable > 0 && undecodable * 2 > decoded + undecodable {
-        let shown: Vec<String> = lib.errors.iter().take(10).map(|e| format!("{} {}: {}", e.collection, e.key, e.error)).collect();
+        let shown: Vec<String> =
+            lib.errors.iter().take(10).map(|e| format!("{} {}: {}", e.collection, e.key, e.error)).collect();
         let errors = json!({"undecodable": undecodable, "decoded": decoded, "errors": lib.errors.iter().take(50).collect::<Vec<_>>()});
         return Err(permanent(format!(
             "{undecodable} of {} records do not decode, so nothing was imported (the library is unchanged); \
@@ -499,7 +545,8 @@ fn import() -> Res<Outcome> {
     }
     let skipped: u64 = lib.counts.values().map(|c| c.skipped).sum();
     let unknown: u64 = lib.counts.values().map(|c| c.unknown_fields).sum();
-    let changed: u64 = written.values().map(|w| w["inserted"].as_u64().unwrap_or(0) + w["updated"].as_u64().unwrap_or(0)).sum();
+    let changed: u64 =
+        written.values().map(|w| w["inserted"].as_u64().unwrap_or(0) + w["updated"].as_u64().unwrap_or(0)).sum();
     let read = lib.summary();
     let result = json!({
         "sources": used,
@@ -556,7 +603,8 @@ fn all_records(collection: &str) -> Res<Vec<Value>> {
     let mut cursor: Option<String> = None;
     loop {
         let page = catalog::query(collection, "", cursor.as_deref(), 1000).map_err(|e| cat_err(collection, e))?;
-        let recs: Vec<Value> = serde_json::from_str(&page.records).map_err(|e| permanent(format!("{collection}: {e}")))?;
+        let recs: Vec<Value> =
+            serde_json::from_str(&page.records).map_err(|e| permanent(format!("{collection}: {e}")))?;
         out.extend(recs);
         match page.next {
             Some(n) => cursor = Some(n),
@@ -661,7 +709,10 @@ fn music_file(t: &Track, music: &[(String, String)]) -> Option<String> {
     t.files.iter().find_map(|uri| {
         let host_path = rekordbox::path_from_location(uri)?;
         let guest = host::guest_path(&host_path)?;
-        music.iter().any(|(_, root)| guest == *root || guest.starts_with(&format!("{}/", root.trim_end_matches('/')))).then_some(guest)
+        music
+            .iter()
+            .any(|(_, root)| guest == *root || guest.starts_with(&format!("{}/", root.trim_end_matches('/'))))
+            .then_some(guest)
     })
 }
 
@@ -859,14 +910,19 @@ fn sessions(p: PageParams) -> Res<Outcome> {
     }
     let n_sessions = list.len();
     let (page, truncated) = sync::page_of(&list, p.page);
-    let coverage = if total_plays == 0 { 0.0 } else { (linked_plays as f64 / total_plays as f64 * 10_000.0).round() / 10_000.0 };
+    let coverage =
+        if total_plays == 0 { 0.0 } else { (linked_plays as f64 / total_plays as f64 * 10_000.0).round() / 10_000.0 };
     let result = json!({
         "sessions": page,
         "totals": {"sessions": n_sessions, "plays": total_plays, "linked_plays": linked_plays, "coverage": coverage, "missing_sessions": missing_sessions},
         "page": p.page,
         "truncated": truncated,
     });
-    outcome(format!("{n_sessions} sessions, {total_plays} plays, {linked_plays} linked to the catalog"), result, Vec::new())
+    outcome(
+        format!("{n_sessions} sessions, {total_plays} plays, {linked_plays} linked to the catalog"),
+        result,
+        Vec::new(),
+    )
 }
 
 #[derive(Deserialize)]
@@ -879,7 +935,10 @@ struct ActivityParams {
 
 fn activity(p: ActivityParams) -> Res<Outcome> {
     let since = match &p.since {
-        Some(t) => Some(tsaf::parse_rfc3339(t).ok_or_else(|| invalid(format!("since: `{t}` is not an RFC 3339 time (e.g. 2026-01-18T07:00:00Z)")))?),
+        Some(t) => Some(
+            tsaf::parse_rfc3339(t)
+                .ok_or_else(|| invalid(format!("since: `{t}` is not an RFC 3339 time (e.g. 2026-01-18T07:00:00Z)")))?,
+        ),
         None => None,
     };
     let (link, counts, tracks) = links_and_counts()?;
@@ -937,7 +996,11 @@ fn activity(p: ActivityParams) -> Res<Outcome> {
         "page": p.page,
         "truncated": truncated,
     });
-    outcome(format!("activity of {n} catalog tracks ({session_plays} session plays); {} updated", w.updated), result, Vec::new())
+    outcome(
+        format!("activity of {n} catalog tracks ({session_plays} session plays); {} updated", w.updated),
+        result,
+        Vec::new(),
+    )
 }
 
 // ---------------------------------------------------------------- export-rekordbox
@@ -954,7 +1017,10 @@ fn export(p: ExportParams, task_id: &str) -> Res<Outcome> {
     })?;
     let mut playlists = all_records("playlists")?;
     if let Some(want) = &p.playlists {
-        let missing: Vec<&String> = want.iter().filter(|w| !playlists.iter().any(|r| s(&r["key"]) == **w || s(&r["props"]["name"]) == **w)).collect();
+        let missing: Vec<&String> = want
+            .iter()
+            .filter(|w| !playlists.iter().any(|r| s(&r["key"]) == **w || s(&r["props"]["name"]) == **w))
+            .collect();
         if !missing.is_empty() {
             return Err(invalid(format!("no catalog playlist named or keyed {missing:?}")));
         }
@@ -994,7 +1060,9 @@ fn export(p: ExportParams, task_id: &str) -> Res<Outcome> {
                 .into_iter()
                 .find_map(|f| host::host_path(&f).or_else(|| host::guest_path(&f).map(|_| f.clone())));
             let Some(path) = file else {
-                skipped.push(json!({"playlist": name, "track": key, "reason": "no local file inside the plugin's folders"}));
+                skipped.push(
+                    json!({"playlist": name, "track": key, "reason": "no local file inside the plugin's folders"}),
+                );
                 continue;
             };
             let artists = strings(&t["artists"]);
@@ -1035,7 +1103,11 @@ fn export(p: ExportParams, task_id: &str) -> Res<Outcome> {
         "truncated": truncated,
     });
     outcome(
-        format!("wrote {} playlists with {} tracks as Rekordbox XML to {path}; {n_skipped} skipped", out_lists.len(), tracks.len()),
+        format!(
+            "wrote {} playlists with {} tracks as Rekordbox XML to {path}; {n_skipped} skipped",
+            out_lists.len(),
+            tracks.len()
+        ),
         result,
         vec![path.clone()],
     )

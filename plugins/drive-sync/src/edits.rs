@@ -90,7 +90,8 @@ impl Base {
     /// The base of a sheet baton wrote (as read back), in full or as hashes.
     pub fn of(sheet: &Sheet, full: bool) -> Base {
         let k = sheet.key_column().unwrap_or(0);
-        let header: Vec<String> = sheet.header.iter().enumerate().filter(|(i, _)| *i != k).map(|(_, h)| h.clone()).collect();
+        let header: Vec<String> =
+            sheet.header.iter().enumerate().filter(|(i, _)| *i != k).map(|(_, h)| h.clone()).collect();
         let mut rows = HashMap::with_capacity(sheet.rows.len());
         for r in &sheet.rows {
             let Some(key) = r.get(k) else { continue };
@@ -172,7 +173,12 @@ pub fn diff(sheet: &Sheet, base: &Base) -> Diff {
             let new = r.get(i).map(String::as_str).unwrap_or("");
             let Some(was) = old.get(j) else { continue };
             if !was.matches(new) {
-                d.cells.push(CellEdit { key: key.clone(), column: sheet.header[i].clone(), old: was.value().map(str::to_string), new: new.to_string() });
+                d.cells.push(CellEdit {
+                    key: key.clone(),
+                    column: sheet.header[i].clone(),
+                    old: was.value().map(str::to_string),
+                    new: new.to_string(),
+                });
             }
         }
     }
@@ -189,7 +195,11 @@ mod tests {
 
     fn sheet(rows: &[(&str, &str, &str)]) -> Sheet {
         let cols = vec!["Title".to_string(), "Album".to_string()];
-        let bytes = write_sheet(&cols, rows.iter().map(|(k, a, b)| ((*k).to_string(), vec![(*a).to_string(), (*b).to_string()]))).unwrap();
+        let bytes = write_sheet(
+            &cols,
+            rows.iter().map(|(k, a, b)| ((*k).to_string(), vec![(*a).to_string(), (*b).to_string()])),
+        )
+        .unwrap();
         read_sheet(&bytes).unwrap()
     }
 
@@ -198,9 +208,14 @@ mod tests {
         let wrote = sheet(&[("k1", "One", "A"), ("k2", "=Two", "B"), ("k3", "Three", "C")]);
         let now = sheet(&[("k1", "One!", "A"), ("k2", "=Two", "B2"), ("k4", "Four", "D")]);
         for full in [true, false] {
-            let base = if full { Base::of(&wrote, true) } else { Base::from_hashes_text(&Base::of(&wrote, false).hashes_text()).unwrap() };
+            let base = if full {
+                Base::of(&wrote, true)
+            } else {
+                Base::from_hashes_text(&Base::of(&wrote, false).hashes_text()).unwrap()
+            };
             let d = diff(&now, &base);
-            let cells: Vec<(&str, &str, &str)> = d.cells.iter().map(|c| (c.key.as_str(), c.column.as_str(), c.new.as_str())).collect();
+            let cells: Vec<(&str, &str, &str)> =
+                d.cells.iter().map(|c| (c.key.as_str(), c.column.as_str(), c.new.as_str())).collect();
             assert_eq!(cells, [("k1", "Title", "One!"), ("k2", "Album", "B2")]);
             assert_eq!(d.cells[0].old.as_deref(), if full { Some("One") } else { None });
             assert_eq!(d.added_rows, ["k4"]);

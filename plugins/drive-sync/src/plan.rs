@@ -72,7 +72,11 @@ pub fn merge(canonical: &Folder, others: &[Folder], trash: &str) -> Vec<Move> {
                         n += 1;
                     }
                     taken.insert(fold(&name));
-                    moves.push(Move { from, to: format!("{c}/{name}"), reason: format!("name clash with different content in {c}") });
+                    moves.push(Move {
+                        from,
+                        to: format!("{c}/{name}"),
+                        reason: format!("name clash with different content in {c}"),
+                    });
                 }
             }
         }
@@ -83,7 +87,11 @@ pub fn merge(canonical: &Folder, others: &[Folder], trash: &str) -> Vec<Move> {
                 reason: "duplicate marker".into(),
             });
         }
-        moves.push(Move { from: dn.clone(), to: format!("{trash}/emptied/{dn}"), reason: "emptied duplicate folder".into() });
+        moves.push(Move {
+            from: dn.clone(),
+            to: format!("{trash}/emptied/{dn}"),
+            reason: "emptied duplicate folder".into(),
+        });
     }
     moves
 }
@@ -113,7 +121,10 @@ mod tests {
             [
                 ("Tracks (1)/Tracks.csv", "_baton_trash/20260118T070951Z/Tracks (1)/Tracks.csv"),
                 ("Tracks (1)/extra.txt", "Tracks/extra.txt"),
-                ("Tracks (1)/.baton-collection.json", "_baton_trash/20260118T070951Z/Tracks (1)/.baton-collection.json"),
+                (
+                    "Tracks (1)/.baton-collection.json",
+                    "_baton_trash/20260118T070951Z/Tracks (1)/.baton-collection.json"
+                ),
                 ("Tracks (1)", "_baton_trash/20260118T070951Z/emptied/Tracks (1)"),
                 ("Tracks (2)/Tracks.csv", "Tracks/Tracks (from Tracks (2)).csv"),
                 // extra.txt arrived from Tracks (1) in this same plan: a clash, kept

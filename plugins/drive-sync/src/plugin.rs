@@ -24,7 +24,9 @@ use crate::plan::{self, Child, Folder, MARKER, Move};
 use crate::util::{now, rfc3339, sha256_hex, stamp};
 
 use baton_plugin::catalog::{self, CollectionInfo, PropertyKind};
-use baton_plugin::{Actions, CollectionRequest, Ctx, Done, Failure, FolderRequest, Level, Plugin, collection, folder, host, kv};
+use baton_plugin::{
+    Actions, CollectionRequest, Ctx, Done, Failure, FolderRequest, Level, Plugin, collection, folder, host, kv,
+};
 
 use crate::params::{CheckParams, ExecParams, SyncParams, UndoParams};
 
@@ -67,7 +69,12 @@ struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { lock_timeout_ms: 15_000, names: BTreeMap::new(), pause_in_lock_ms: 0, copy_max_bytes: edits::FULL_COPY_MAX }
+        Settings {
+            lock_timeout_ms: 15_000,
+            names: BTreeMap::new(),
+            pause_in_lock_ms: 0,
+            copy_max_bytes: edits::FULL_COPY_MAX,
+        }
     }
 }
 
@@ -98,7 +105,9 @@ impl Drive {
             )
         })?;
         if !g.writable {
-            return Err(Failure::InvalidInput("grant `drive` is read-only: set writable = true in [plugins.drive-sync] grants".into()));
+            return Err(Failure::InvalidInput(
+                "grant `drive` is read-only: set writable = true in [plugins.drive-sync] grants".into(),
+            ));
         }
         let lock = host::host_path(&g.guest_path).unwrap_or_else(|| g.guest_path.clone());
         Ok(Drive { root: PathBuf::from(&g.guest_path), lock, settings: settings()? })
@@ -124,14 +133,20 @@ impl Drive {
             match host::lock_acquire(&self.lock, wait) {
                 Ok(()) => {
                     if self.settings.pause_in_lock_ms > 0 {
-                        log(Level::Info, &format!("test hook: pausing {} ms inside the lock", self.settings.pause_in_lock_ms));
+                        log(
+                            Level::Info,
+                            &format!("test hook: pausing {} ms inside the lock", self.settings.pause_in_lock_ms),
+                        );
                         std::thread::sleep(Duration::from_millis(self.settings.pause_in_lock_ms));
                     }
                     return true;
                 }
                 Err(e) => {
                     if Instant::now() >= deadline {
-                        log(Level::Warn, &format!("{SKIPPED}: lock `{}` not free after {attempt} attempts ({e})", self.lock));
+                        log(
+                            Level::Warn,
+                            &format!("{SKIPPED}: lock `{}` not free after {attempt} attempts ({e})", self.lock),
+                        );
                         return false;
                     }
                     log(Level::Info, &format!("lock `{}` busy (attempt {attempt}); retrying", self.lock));
@@ -202,7 +217,12 @@ fn top_folders(root: &Path) -> Res<Vec<(String, Option<Marker>)>> {
     let mut out = Vec::new();
     let rd = match fs::read_dir(root) {
         Ok(rd) => rd,
-        Err(e) => return Err(Failure::Transient(format!("{}: {e} (is the drive folder there and mounted?)", root.display()))),
+        Err(e) => {
+            return Err(Failure::Transient(format!(
+                "{}: {e} (is the drive folder there and mounted?)",
+                root.display()
+            )));
+        }
     };
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
@@ -221,7 +241,12 @@ fn canonical_order(folders: &mut [(String, Option<Marker>)]) {
         let ka = a.1.as_ref().map(|m| m.created_at.clone());
         let kb = b.1.as_ref().map(|m| m.created_at.clone());
         let rank = |k: &Option<String>| if k.is_some() { 0 } else { 1 };
-        (rank(&ka), ka, numbered_sibling(&a.0).is_some(), &a.0).cmp(&(rank(&kb), kb, numbered_sibling(&b.0).is_some(), &b.0))
+        (rank(&ka), ka, numbered_sibling(&a.0).is_some(), &a.0).cmp(&(
+            rank(&kb),
+            kb,
+            numbered_sibling(&b.0).is_some(),
+            &b.0,
+        ))
     });
 }
 
@@ -322,7 +347,10 @@ struct PropInfo {
 }
 
 fn schema_of(c: &CollectionInfo) -> Vec<PropInfo> {
-    live_props(c).iter().map(|p| PropInfo { id: p.id.clone(), name: p.name.clone(), kind: kind_str(p.kind).into() }).collect()
+    live_props(c)
+        .iter()
+        .map(|p| PropInfo { id: p.id.clone(), name: p.name.clone(), kind: kind_str(p.kind).into() })
+        .collect()
 }
 
 /// Every record of a collection as sheet rows (key, cells in schema order), paged.
@@ -343,7 +371,9 @@ fn rows_of(c: &CollectionInfo) -> Res<Vec<(String, Vec<String>)>> {
 /// One record's cells by property id (None: no such record).
 fn record_cells(c: &str, key: &str) -> Res<Option<Map<String, Value>>> {
     let got = catalog::get(c, key, false).map_err(|e| cat_err(&format!("reading {c}/{key}"), e))?;
-    Ok(got.and_then(|t| serde_json::from_str::<Value>(&t).ok()).and_then(|v| v.get("props").and_then(Value::as_object).cloned()))
+    Ok(got
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| v.get("props").and_then(Value::as_object).cloned()))
 }
 
 /// The last change-log sequence number the plugin can see (gap-free: gallop, then bisect).
@@ -427,7 +457,11 @@ struct ColState {
 }
 
 fn mtime_of(m: &fs::Metadata) -> String {
-    m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_nanos().to_string()).unwrap_or_default()
+    m.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos().to_string())
+        .unwrap_or_default()
 }
 
 fn kv_json<T: for<'de> Deserialize<'de>>(key: &str) -> Option<T> {
@@ -446,7 +480,10 @@ fn store_base(c: &str, bytes: &[u8], old_chunks: u32, copy_max: usize) -> (Strin
     let (mode, text) = if bytes.len() <= copy_max {
         ("copy", String::from_utf8_lossy(bytes).into_owned())
     } else {
-        log(Level::Info, &format!("{c}: sheet of {} bytes is over the kv copy limit; keeping per-cell hashes", bytes.len()));
+        log(
+            Level::Info,
+            &format!("{c}: sheet of {} bytes is over the kv copy limit; keeping per-cell hashes", bytes.len()),
+        );
         // parsed only here: a sheet kept as a copy is parsed when it is compared
         let sheet = baton_sheet::read_sheet(bytes).unwrap_or_default();
         ("hashes", Base::of(&sheet, false).hashes_text())
@@ -494,7 +531,10 @@ fn find_edits(c: &CollectionInfo, st: &ColState, sheet_bytes: &[u8]) -> Res<edit
             if !cache.contains_key(&e.key) {
                 cache.insert(e.key.clone(), record_cells(&c.name, &e.key)?);
             }
-            let now = cache[&e.key].as_ref().and_then(|m| by_name.get(e.column.as_str()).and_then(|id| m.get(*id))).map(baton_sheet::cell);
+            let now = cache[&e.key]
+                .as_ref()
+                .and_then(|m| by_name.get(e.column.as_str()).and_then(|id| m.get(*id)))
+                .map(baton_sheet::cell);
             if now.as_deref() != Some(e.new.as_str()) {
                 keep.push(e);
             }
@@ -542,7 +582,8 @@ fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Done> {
     fs::create_dir_all(&drive.root).map_err(io(drive.root.display()))?;
     let all = collections()?;
     let infos = pick(all.clone(), &p.collections)?;
-    let states: HashMap<String, ColState> = infos.iter().filter_map(|c| state(&c.name).map(|s| (c.name.clone(), s))).collect();
+    let states: HashMap<String, ColState> =
+        infos.iter().filter_map(|c| state(&c.name).map(|s| (c.name.clone(), s))).collect();
     // The change log says which collections changed since each was written. A collection
     // without a state is written anyway, so only those with one ask; when nothing came after
     // the oldest of them, finding that out is one call.
@@ -557,7 +598,9 @@ fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Done> {
     let touched = |c: &CollectionInfo, seq: u64| -> bool {
         seq < last
             && (changed.contains_key(&c.name)
-                || c.properties.iter().any(|p| p.target.as_ref().is_some_and(|t| changed.get(t).copied().unwrap_or(false))))
+                || c.properties
+                    .iter()
+                    .any(|p| p.target.as_ref().is_some_and(|t| changed.get(t).copied().unwrap_or(false))))
     };
     let mut folders = top_folders(&drive.root)?;
     let mut results = Vec::new();
@@ -577,7 +620,11 @@ fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Done> {
             Some((name, _)) => name.clone(),
             None => {
                 // adopt a plain folder of the display name, else create one
-                let marker = Marker { collection: c.name.clone(), schema_ids: schema.iter().map(|p| p.id.clone()).collect(), created_at: rfc3339(now()) };
+                let marker = Marker {
+                    collection: c.name.clone(),
+                    schema_ids: schema.iter().map(|p| p.id.clone()).collect(),
+                    created_at: rfc3339(now()),
+                };
                 let bytes = serde_json::to_vec_pretty(&marker).unwrap_or_default();
                 if drive.path(&display).is_dir() {
                     drive.write_atomic(&format!("{display}/{MARKER}"), &bytes)?;
@@ -632,7 +679,17 @@ fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Done> {
                     let arch = format!("_archive/{}/{stem}__edited__{}{ext}", c.name, stamp(now()));
                     let arch = unique(drive, &arch);
                     drive.write_atomic(&arch, bytes)?;
-                    log(Level::Warn, &format!("{}: {} cells in {} records edited in {}; kept as {}", c.name, d.cells.len(), d.records(), drive.guest(&sheet_rel), drive.guest(&arch)));
+                    log(
+                        Level::Warn,
+                        &format!(
+                            "{}: {} cells in {} records edited in {}; kept as {}",
+                            c.name,
+                            d.cells.len(),
+                            d.records(),
+                            drive.guest(&sheet_rel),
+                            drive.guest(&arch)
+                        ),
+                    );
                     pending.copies.push(arch.clone());
                     pending.edits.retain(|e| !d.cells.iter().any(|n| n.key == e.key && n.column == e.column));
                     pending.edits.extend(d.cells);
@@ -645,7 +702,8 @@ fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Done> {
         let schema_changed = st.is_none_or(|s| s.schema != schema);
         let missing = meta.is_none() || !drive.path(&format!("{folder}/schema.json")).is_file();
         let moved = st.is_some_and(|s| s.folder != folder || s.sheet != sheet_name);
-        let dirty = st.is_none() || c.read_only || schema_changed || missing || moved || touched(c, st.map_or(0, |s| s.seq));
+        let dirty =
+            st.is_none() || c.read_only || schema_changed || missing || moved || touched(c, st.map_or(0, |s| s.seq));
         if !dirty {
             results.push(json!({"name": c.name, "folder": drive.guest(&folder), "rows": st.map_or(0, |s| s.rows), "written": false}));
             if let Some(s) = st {
@@ -664,7 +722,8 @@ fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Done> {
         let rows = rows_of(c)?;
         let columns: Vec<String> = schema.iter().map(|p| p.name.clone()).collect();
         let nrows = rows.len() as u64;
-        let bytes = baton_sheet::write_sheet(&columns, rows).map_err(|e| Failure::Permanent(format!("writing the {} sheet: {e}", c.name)))?;
+        let bytes = baton_sheet::write_sheet(&columns, rows)
+            .map_err(|e| Failure::Permanent(format!("writing the {} sheet: {e}", c.name)))?;
         let sha = sha256_hex(&bytes);
         let same = disk_sha.as_deref() == Some(sha.as_str()) && st.is_some_and(|s| s.sha == sha && s.schema == schema);
         if same && !missing {
@@ -689,13 +748,25 @@ fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Done> {
                         && let (Some(k), Some(col)) = (s.key_column(), s.column(&prop.name))
                     {
                         for r in &s.rows {
-                            rows_out.push((r.get(k).cloned().unwrap_or_default(), vec![r.get(col).cloned().unwrap_or_default()]));
+                            rows_out.push((
+                                r.get(k).cloned().unwrap_or_default(),
+                                vec![r.get(col).cloned().unwrap_or_default()],
+                            ));
                         }
                     }
                     let arch = unique(drive, &format!("_archive/{}/{}__{}.csv", c.name, prop.id, stamp(now())));
-                    let col = baton_sheet::write_sheet(std::slice::from_ref(&prop.name), rows_out).map_err(|e| Failure::Permanent(format!("archiving {}.{}: {e}", c.name, prop.id)))?;
+                    let col = baton_sheet::write_sheet(std::slice::from_ref(&prop.name), rows_out)
+                        .map_err(|e| Failure::Permanent(format!("archiving {}.{}: {e}", c.name, prop.id)))?;
                     drive.write_atomic(&arch, &col)?;
-                    log(Level::Info, &format!("{}: property `{}` removed; its column is kept in {}", c.name, prop.id, drive.guest(&arch)));
+                    log(
+                        Level::Info,
+                        &format!(
+                            "{}: property `{}` removed; its column is kept in {}",
+                            c.name,
+                            prop.id,
+                            drive.guest(&arch)
+                        ),
+                    );
                     artifacts.push(drive.guest(&arch));
                 }
             }
@@ -709,10 +780,21 @@ fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Done> {
             let (stem, ext) = names::split_ext(&sheet_name);
             let arch = unique(drive, &format!("_archive/{}/{stem}__replaced__{}{ext}", c.name, stamp(now())));
             drive.write_atomic(&arch, old)?;
-            log(Level::Warn, &format!("{}: {} was not written by baton; kept as {} before writing the sheet", c.name, drive.guest(&sheet_rel), drive.guest(&arch)));
+            log(
+                Level::Warn,
+                &format!(
+                    "{}: {} was not written by baton; kept as {} before writing the sheet",
+                    c.name,
+                    drive.guest(&sheet_rel),
+                    drive.guest(&arch)
+                ),
+            );
             artifacts.push(drive.guest(&arch));
         }
-        drive.write_atomic(&format!("{folder}/schema.json"), &serde_json::to_vec_pretty(&json!({"collection": c.name, "properties": schema})).unwrap_or_default())?;
+        drive.write_atomic(
+            &format!("{folder}/schema.json"),
+            &serde_json::to_vec_pretty(&json!({"collection": c.name, "properties": schema})).unwrap_or_default(),
+        )?;
         drive.write_atomic(&sheet_rel, &bytes)?;
         let (mode, chunks) = store_base(&c.name, &bytes, st.map_or(0, |s| s.chunks), drive.settings.copy_max_bytes);
         let new_state = ColState {
@@ -734,13 +816,20 @@ fn sync_locked(drive: &Drive, p: &SyncParams) -> Res<Done> {
     }
     let dups = duplicate_groups(drive, &all)?.len() as u64;
     if dups > 0 {
-        log(Level::Warn, &format!("{dups} duplicate folder groups; run `check`, then `consolidate {{\"execute\": true}}`"));
+        log(
+            Level::Warn,
+            &format!("{dups} duplicate folder groups; run `check`, then `consolidate {{\"execute\": true}}`"),
+        );
     }
     let written = results.iter().filter(|r| r["written"] == true).count();
     Ok(Done::new(
-        format!("{} collections, {written} written, {dups} duplicate groups, {edits_found} edited sheets", results.len()),
+        format!(
+            "{} collections, {written} written, {dups} duplicate groups, {edits_found} edited sheets",
+            results.len()
+        ),
         json!({"skipped": null, "collections": results, "duplicates_found": dups, "edits_found": edits_found}),
-    ).with_artifacts(artifacts))
+    )
+    .with_artifacts(artifacts))
 }
 
 fn empty_state() -> ColState {
@@ -790,11 +879,14 @@ fn check_locked(drive: &Drive) -> Res<Done> {
     // conflict copies and case/Unicode twins, in the root and one level down
     let mut conflicts: Vec<String> = Vec::new();
     let mut scan = |dir: &Path, rel: &str| {
-        let names_here: Vec<String> = fs::read_dir(dir).map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
+        let names_here: Vec<String> = fs::read_dir(dir)
+            .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
         let join = |n: &str| if rel.is_empty() { n.to_string() } else { format!("{rel}/{n}") };
         for n in &names_here {
             // `a.sync-conflict-….csv`, `a (conflicted copy …).csv`, and a file `a (1).csv` beside `a.csv`
-            let numbered = numbered_sibling(n).is_some_and(|(base, _)| names_here.contains(&base) && dir.join(n).is_file());
+            let numbered =
+                numbered_sibling(n).is_some_and(|(base, _)| names_here.contains(&base) && dir.join(n).is_file());
             if conflict_copy_of(n).is_some() || numbered {
                 conflicts.push(drive.guest(&join(n)));
             }
@@ -815,7 +907,8 @@ fn check_locked(drive: &Drive) -> Res<Done> {
     let mut drift = Vec::new();
     let mut edited = Vec::new();
     for c in &infos {
-        let mut mine: Vec<(String, Option<Marker>)> = folders.iter().filter(|(_, m)| m.as_ref().is_some_and(|m| m.collection == c.name)).cloned().collect();
+        let mut mine: Vec<(String, Option<Marker>)> =
+            folders.iter().filter(|(_, m)| m.as_ref().is_some_and(|m| m.collection == c.name)).cloned().collect();
         canonical_order(&mut mine);
         let Some((folder, _)) = mine.into_iter().next() else { continue };
         let schema = schema_of(c);
@@ -823,11 +916,18 @@ fn check_locked(drive: &Drive) -> Res<Done> {
             && let Ok(v) = serde_json::from_slice::<Value>(&b)
         {
             let disk: Vec<PropInfo> = serde_json::from_value(v["properties"].clone()).unwrap_or_default();
-            let added: Vec<&str> = schema.iter().filter(|p| !disk.iter().any(|d| d.id == p.id)).map(|p| p.id.as_str()).collect();
-            let removed: Vec<&str> = disk.iter().filter(|d| !schema.iter().any(|p| p.id == d.id)).map(|d| d.id.as_str()).collect();
+            let added: Vec<&str> =
+                schema.iter().filter(|p| !disk.iter().any(|d| d.id == p.id)).map(|p| p.id.as_str()).collect();
+            let removed: Vec<&str> =
+                disk.iter().filter(|d| !schema.iter().any(|p| p.id == d.id)).map(|d| d.id.as_str()).collect();
             let renamed: Vec<Value> = disk
                 .iter()
-                .filter_map(|d| schema.iter().find(|p| p.id == d.id && p.name != d.name).map(|p| json!({"id": p.id, "from": d.name, "to": p.name})))
+                .filter_map(|d| {
+                    schema
+                        .iter()
+                        .find(|p| p.id == d.id && p.name != d.name)
+                        .map(|p| json!({"id": p.id, "from": d.name, "to": p.name}))
+                })
                 .collect();
             if !(added.is_empty() && removed.is_empty() && renamed.is_empty()) {
                 drift.push(json!({"collection": c.name, "schema": drive.guest(&format!("{folder}/schema.json")), "added": added, "removed": removed, "renamed": renamed}));
@@ -849,7 +949,13 @@ fn check_locked(drive: &Drive) -> Res<Done> {
             }
         }
     }
-    let summary = format!("{} duplicate groups, {} conflict copies, {} schema drifts, {} edited sheets", duplicates.len(), conflicts.len(), drift.len(), edited.len());
+    let summary = format!(
+        "{} duplicate groups, {} conflict copies, {} schema drifts, {} edited sheets",
+        duplicates.len(),
+        conflicts.len(),
+        drift.len(),
+        edited.len()
+    );
     Ok(Done::new(
         summary,
         json!({"duplicates": duplicates, "conflict_copies": conflicts, "schema_drift": drift, "edited": edited}),
@@ -895,7 +1001,10 @@ fn consolidate(_: &Ctx, p: ExecParams) -> Res<Done> {
     drive.unlock();
     let (batch, executed, moves, resumed) = out?;
     let n = moves.len();
-    let shown: Vec<Value> = moves.iter().map(|m| json!({"from": drive.guest(&m.from), "to": drive.guest(&m.to), "reason": m.reason})).collect();
+    let shown: Vec<Value> = moves
+        .iter()
+        .map(|m| json!({"from": drive.guest(&m.from), "to": drive.guest(&m.to), "reason": m.reason}))
+        .collect();
     let mut result = json!({"batch": batch, "executed": executed, "moves": shown});
     if let Some(r) = resumed {
         result["resumed"] = json!(r);
@@ -939,7 +1048,10 @@ fn consolidate_locked(drive: &Drive, execute: bool) -> Res<(String, bool, Vec<Mo
             host::kv_delete("open-batch");
             resumed = Some(id);
         } else {
-            log(Level::Warn, &format!("consolidate batch {id} was interrupted; `consolidate {{\"execute\": true}}` finishes it"));
+            log(
+                Level::Warn,
+                &format!("consolidate batch {id} was interrupted; `consolidate {{\"execute\": true}}` finishes it"),
+            );
         }
     }
     let infos = collections()?;
@@ -963,7 +1075,14 @@ fn consolidate_locked(drive: &Drive, execute: bool) -> Res<(String, bool, Vec<Mo
         return Ok((batch, false, moves, resumed));
     }
     // journal first, then move
-    let b = Batch { batch: batch.clone(), kind: "consolidate".into(), created_at: rfc3339(t), state: "running".into(), moves: moves.clone(), applied: vec![] };
+    let b = Batch {
+        batch: batch.clone(),
+        kind: "consolidate".into(),
+        created_at: rfc3339(t),
+        state: "running".into(),
+        moves: moves.clone(),
+        applied: vec![],
+    };
     kv_put(&format!("batch:{batch}"), &b);
     host::kv_set("open-batch", &batch);
     run_moves(drive, &b)?;
@@ -977,7 +1096,10 @@ fn consolidate_locked(drive: &Drive, execute: bool) -> Res<(String, bool, Vec<Mo
 fn undo(_: &Ctx, p: UndoParams) -> Res<Done> {
     let drive = Drive::open()?;
     let Some(mut b) = kv_json::<Batch>(&format!("batch:{}", p.batch)) else {
-        return Err(Failure::InvalidInput(format!("no batch `{}` (batch ids are in the results of consolidate and accept-edits)", p.batch)));
+        return Err(Failure::InvalidInput(format!(
+            "no batch `{}` (batch ids are in the results of consolidate and accept-edits)",
+            p.batch
+        )));
     };
     if b.state == "undone" {
         return Err(Failure::InvalidInput(format!("batch `{}` was undone already", p.batch)));
@@ -996,7 +1118,10 @@ fn undo(_: &Ctx, p: UndoParams) -> Res<Done> {
                 // trash folders this batch made, now empty, go (they held nothing else)
                 let mut up = t.parent().map(Path::to_path_buf);
                 while let Some(d) = up {
-                    if !d.starts_with(drive.path("_baton_trash")) || d == drive.path("_baton_trash") || fs::remove_dir(&d).is_err() {
+                    if !d.starts_with(drive.path("_baton_trash"))
+                        || d == drive.path("_baton_trash")
+                        || fs::remove_dir(&d).is_err()
+                    {
                         break;
                     }
                     up = d.parent().map(Path::to_path_buf);
@@ -1009,12 +1134,18 @@ fn undo(_: &Ctx, p: UndoParams) -> Res<Done> {
         // accept-edits: put the catalog values back
         let mut by_coll: BTreeMap<String, BTreeMap<String, Map<String, Value>>> = BTreeMap::new();
         for a in b.applied.iter().rev() {
-            by_coll.entry(a.collection.clone()).or_default().entry(a.key.clone()).or_default().insert(a.property.clone(), a.before.clone());
+            by_coll
+                .entry(a.collection.clone())
+                .or_default()
+                .entry(a.key.clone())
+                .or_default()
+                .insert(a.property.clone(), a.before.clone());
         }
         for (c, recs) in by_coll {
             let arr: Vec<Value> = recs.into_iter().map(|(k, props)| json!({"key": k, "props": props})).collect();
             let n = arr.len() as u64;
-            catalog::upsert(&c, &Value::Array(arr).to_string()).map_err(|e| cat_err(&format!("undoing edits in {c}"), e))?;
+            catalog::upsert(&c, &Value::Array(arr).to_string())
+                .map_err(|e| cat_err(&format!("undoing edits in {c}"), e))?;
             restored += n;
         }
         Ok(())
@@ -1077,7 +1208,11 @@ fn accept_locked(drive: &Drive, execute: bool) -> Res<Done> {
         let mut pending: Pending = kv_json(&format!("edits:{}", c.name)).unwrap_or_default();
         // the live sheet's edits (newest) override pending ones of the same cell
         let rel = format!("{}/{}", st.folder, st.sheet);
-        let mut all: Vec<(CellEdit, String)> = pending.edits.iter().map(|e| (e.clone(), pending.copies.last().map(|c| drive.guest(c)).unwrap_or_default())).collect();
+        let mut all: Vec<(CellEdit, String)> = pending
+            .edits
+            .iter()
+            .map(|e| (e.clone(), pending.copies.last().map(|c| drive.guest(c)).unwrap_or_default()))
+            .collect();
         if let Ok(bytes) = fs::read(drive.path(&rel))
             && sha256_hex(&bytes) != st.sha
         {
@@ -1087,7 +1222,9 @@ fn accept_locked(drive: &Drive, execute: bool) -> Res<Done> {
             }
         }
         // edits that exist only in a sync-conflict copy are refused
-        let folder_names: Vec<String> = fs::read_dir(drive.path(&st.folder)).map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
+        let folder_names: Vec<String> = fs::read_dir(drive.path(&st.folder))
+            .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
         for n in folder_names {
             if conflict_copy_of(&n).as_deref() == Some(st.sheet.as_str())
                 && let Ok(bytes) = fs::read(drive.path(&format!("{}/{n}", st.folder)))
@@ -1102,20 +1239,27 @@ fn accept_locked(drive: &Drive, execute: bool) -> Res<Done> {
         let props = live_props(c);
         let mut records: HashMap<String, Option<Map<String, Value>>> = HashMap::new();
         for (e, sheet) in all {
-            let cell = json!({"collection": c.name, "key": e.key, "property": e.column, "value": e.new, "sheet": sheet});
+            let cell =
+                json!({"collection": c.name, "key": e.key, "property": e.column, "value": e.new, "sheet": sheet});
             let Some(p) = props.iter().find(|p| p.name == e.column) else {
-                refused.push(json!({"cell": cell, "reason": format!("`{}` is not a property of {} now", e.column, c.name)}));
+                refused.push(
+                    json!({"cell": cell, "reason": format!("`{}` is not a property of {} now", e.column, c.name)}),
+                );
                 continue;
             };
             if c.read_only {
                 refused.push(json!({"cell": cell, "reason": format!("{} is read-only", c.name)}));
                 continue;
             }
-            if !matches!(p.kind, PropertyKind::Text | PropertyKind::Number | PropertyKind::Date | PropertyKind::Select) {
+            if !matches!(p.kind, PropertyKind::Text | PropertyKind::Number | PropertyKind::Date | PropertyKind::Select)
+            {
                 let why = if p.kind == PropertyKind::Relation {
                     "relation edits are refused; link by hand with `baton catalog link`".to_string()
                 } else {
-                    format!("{} properties are not accepted from the sheet (text, number, date and select are)", kind_str(p.kind))
+                    format!(
+                        "{} properties are not accepted from the sheet (text, number, date and select are)",
+                        kind_str(p.kind)
+                    )
                 };
                 refused.push(json!({"cell": cell, "reason": why}));
                 continue;
@@ -1146,22 +1290,40 @@ fn accept_locked(drive: &Drive, execute: bool) -> Res<Done> {
                 }
             };
             writes.entry(c.name.clone()).or_default().entry(e.key.clone()).or_default().insert(p.id.clone(), v.clone());
-            journal.push(Applied { collection: c.name.clone(), key: e.key.clone(), property: p.id.clone(), before: current, after: v });
+            journal.push(Applied {
+                collection: c.name.clone(),
+                key: e.key.clone(),
+                property: p.id.clone(),
+                before: current,
+                after: v,
+            });
             applied_out.push(json!({"collection": c.name, "key": e.key, "property": p.id, "column": e.column, "from": now_cell, "to": e.new, "sheet": sheet}));
         }
         if execute {
             // what was applied is done; conflicts and refusals stay pending (and reported)
-            pending.edits.retain(|e| !applied_out.iter().any(|a| a["collection"] == c.name.as_str() && a["key"] == e.key.as_str() && a["column"] == e.column.as_str()));
+            pending.edits.retain(|e| {
+                !applied_out.iter().any(|a| {
+                    a["collection"] == c.name.as_str() && a["key"] == e.key.as_str() && a["column"] == e.column.as_str()
+                })
+            });
             kv_put(&format!("edits:{}", c.name), &pending);
         }
     }
     let batch = new_batch_id("accept-edits");
     if execute && !journal.is_empty() {
-        let b = Batch { batch: batch.clone(), kind: "accept-edits".into(), created_at: rfc3339(now()), state: "running".into(), moves: vec![], applied: journal };
+        let b = Batch {
+            batch: batch.clone(),
+            kind: "accept-edits".into(),
+            created_at: rfc3339(now()),
+            state: "running".into(),
+            moves: vec![],
+            applied: journal,
+        };
         kv_put(&format!("batch:{batch}"), &b);
         for (c, recs) in writes {
             let arr: Vec<Value> = recs.into_iter().map(|(k, props)| json!({"key": k, "props": props})).collect();
-            catalog::upsert(&c, &Value::Array(arr).to_string()).map_err(|e| cat_err(&format!("applying edits to {c}"), e))?;
+            catalog::upsert(&c, &Value::Array(arr).to_string())
+                .map_err(|e| cat_err(&format!("applying edits to {c}"), e))?;
         }
         let mut b = b;
         b.state = "done".into();
@@ -1203,7 +1365,11 @@ impl Plugin for DriveSync {
     const DESCRIPTION: &'static str = "Mirrors catalog collections into a synced folder: one folder per collection (found by its marker), a CSV sheet byte-identical to `baton catalog export --csv`, schema.json; lock first, no duplicate folders, nothing deleted, edits never overwritten silently.";
 
     fn folders() -> Vec<FolderRequest> {
-        vec![folder("drive", true, "the synced folder (Google Drive, Dropbox, Syncthing) the collections are mirrored into")]
+        vec![folder(
+            "drive",
+            true,
+            "the synced folder (Google Drive, Dropbox, Syncthing) the collections are mirrored into",
+        )]
     }
 
     fn collections() -> Vec<CollectionRequest> {

@@ -37,7 +37,8 @@ impl Plugin for MusicV05 {
 }
 
 fn probe(ctx: &Ctx, p: Probe) -> Result<Done, Failure> {
-    let collections: Vec<String> = catalog::collections().map_err(ctx.catalog("listing collections"))?.into_iter().map(|c| c.name).collect();
+    let collections: Vec<String> =
+        catalog::collections().map_err(ctx.catalog("listing collections"))?.into_iter().map(|c| c.name).collect();
     let tags = match fingerprint::read_tags(&p.tags_path) {
         Ok(_) => "ok".to_string(),
         Err(fingerprint::FpError::Denied(m)) => format!("denied: {m}"),

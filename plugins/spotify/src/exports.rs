@@ -134,11 +134,7 @@ pub fn walked(name: &str) -> bool {
 /// for spaces; `Liked_Songs` (any case; pavelkomarov) and `liked` (watsonbox) are Liked Songs.
 pub fn playlist_from_stem(stem: &str) -> String {
     let name = stem.replace('_', " ").trim().to_string();
-    if name.eq_ignore_ascii_case("liked songs") || name.eq_ignore_ascii_case("liked") {
-        LIKED.into()
-    } else {
-        name
-    }
+    if name.eq_ignore_ascii_case("liked songs") || name.eq_ignore_ascii_case("liked") { LIKED.into() } else { name }
 }
 
 /// One CSV record: its fields, its first line and whether every field was quoted.
@@ -194,11 +190,7 @@ fn records(text: &str) -> Vec<Record> {
                 if any || !field.is_empty() {
                     all_quoted &= quoted_field;
                     fields.push(std::mem::take(&mut field));
-                    out.push(Record {
-                        line: start,
-                        fields: std::mem::take(&mut fields),
-                        all_quoted,
-                    });
+                    out.push(Record { line: start, fields: std::mem::take(&mut fields), all_quoted });
                 }
                 field.clear();
                 quoted_field = false;
@@ -216,21 +208,14 @@ fn records(text: &str) -> Vec<Record> {
     if any || !field.is_empty() {
         all_quoted &= quoted_field;
         fields.push(field);
-        out.push(Record {
-            line: start,
-            fields,
-            all_quoted,
-        });
+        out.push(Record { line: start, fields, all_quoted });
     }
     out
 }
 
 /// A header cell as compared: stray tabs, spaces and case removed.
 fn norm_header(h: &str) -> String {
-    h.chars()
-        .filter(|c| !c.is_whitespace() && *c != '\u{feff}')
-        .collect::<String>()
-        .to_lowercase()
+    h.chars().filter(|c| !c.is_whitespace() && *c != '\u{feff}').collect::<String>().to_lowercase()
 }
 
 /// Column indexes of the fields baton reads.
@@ -299,10 +284,7 @@ fn translated(header: &Record, body: &[Record]) -> Option<Columns> {
     let sample: Vec<&Record> = body.iter().filter(|r| r.fields.len() > 1).take(50).collect();
     for off in 0..2 {
         let uris = sample.iter().filter(|r| r.fields.get(off).is_some_and(|f| is_track_uri(f))).count();
-        let isrcs = sample
-            .iter()
-            .filter(|r| r.fields.get(off + W_ISRC).is_some_and(|f| is_isrc(f)))
-            .count();
+        let isrcs = sample.iter().filter(|r| r.fields.get(off + W_ISRC).is_some_and(|f| is_isrc(f))).count();
         let quoted = sample.iter().filter(|r| r.all_quoted).count();
         if uris * 2 > sample.len() && isrcs > 0 && quoted * 2 > sample.len() && header.fields.len() > off + W_ADDED_AT {
             return Some(Columns {
@@ -346,17 +328,9 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
     };
     let watsonbox_named = find(&h, &["Track Duration (ms)", "Album Artist Name(s)", "Artist URI(s)"]).is_some();
     let layout = if c.uri.is_some() && c.title.is_some() {
-        if watsonbox_named {
-            "exportify-watsonbox"
-        } else {
-            "exportify-pavelkomarov"
-        }
+        if watsonbox_named { "exportify-watsonbox" } else { "exportify-pavelkomarov" }
     } else if c.bare_id.is_some() && c.title.is_some() {
-        if find(&h, &["Spotify ID"]).is_some() {
-            "exportify-pavelkomarov-spotify-id"
-        } else {
-            "exportify-track-id"
-        }
+        if find(&h, &["Spotify ID"]).is_some() { "exportify-pavelkomarov-spotify-id" } else { "exportify-track-id" }
     } else if let Some(t) = translated(header, body) {
         c = t;
         "exportify-watsonbox-translated"
@@ -374,10 +348,7 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
     let semicolon_era =
         !watsonbox && body.iter().any(|r| c.artists.and_then(|i| r.fields.get(i)).is_some_and(|f| f.contains(';')));
     let default_playlist = playlist_from_stem(stem);
-    let mut out = Parsed {
-        layout: layout.into(),
-        ..Parsed::default()
-    };
+    let mut out = Parsed { layout: layout.into(), ..Parsed::default() };
     let mut order: Vec<String> = Vec::new();
     let mut by_name: std::collections::HashMap<String, Vec<Row>> = std::collections::HashMap::new();
     for r in body {
@@ -447,13 +418,7 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
                 a.split([',', ';'])
                     .map(|s| s.trim())
                     .filter(|s| !s.is_empty())
-                    .map(|s| {
-                        if s.starts_with("spotify:") {
-                            s.to_string()
-                        } else {
-                            format!("spotify:artist:{s}")
-                        }
-                    })
+                    .map(|s| if s.starts_with("spotify:") { s.to_string() } else { format!("spotify:artist:{s}") })
                     .collect()
             })
             .unwrap_or_default();
@@ -467,11 +432,7 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
             line: r.line,
             uri,
             title,
-            artist_uris: if artist_uris.len() == artists.len() {
-                artist_uris
-            } else {
-                Vec::new()
-            },
+            artist_uris: if artist_uris.len() == artists.len() { artist_uris } else { Vec::new() },
             artists,
             artists_certain,
             album: get(c.album)
@@ -490,18 +451,10 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
     }
     for name in order {
         let rows = by_name.remove(&name).unwrap_or_default();
-        out.playlists.push(Snapshot {
-            name,
-            modified: None,
-            rows,
-        });
+        out.playlists.push(Snapshot { name, modified: None, rows });
     }
     if out.playlists.is_empty() && out.skipped.is_empty() {
-        out.playlists.push(Snapshot {
-            name: default_playlist,
-            modified: None,
-            rows: Vec::new(),
-        });
+        out.playlists.push(Snapshot { name: default_playlist, modified: None, rows: Vec::new() });
     }
     Ok(out)
 }
@@ -553,16 +506,14 @@ fn split_artists(field: &str, watsonbox: bool, semicolon_era: bool) -> (Vec<Stri
 pub fn local_parts(uri: &str) -> (String, String, String, Option<u64>) {
     let rest = uri.strip_prefix("spotify:local:").unwrap_or(uri);
     let parts: Vec<&str> = rest.splitn(4, ':').collect();
-    let dec = |i: usize| parts.get(i).map(|s| baton_normalize::percent_decode(&s.replace('+', " "))).unwrap_or_default();
+    let dec =
+        |i: usize| parts.get(i).map(|s| baton_normalize::percent_decode(&s.replace('+', " "))).unwrap_or_default();
     let secs = parts.get(3).and_then(|s| s.parse::<u64>().ok());
     (dec(0), dec(1), dec(2), secs)
 }
 
 fn str_of<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a str> {
-    keys.iter()
-        .find_map(|k| v.get(*k).and_then(Value::as_str))
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
+    keys.iter().find_map(|k| v.get(*k).and_then(Value::as_str)).map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// Reads one account-data JSON file: `Playlist*.json`, `YourLibrary.json`,
@@ -570,26 +521,16 @@ fn str_of<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a str> {
 pub fn parse_json(text: &str) -> Result<Parsed, String> {
     let v: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
     if let Some(pls) = v.get("playlists").and_then(Value::as_array) {
-        let mut out = Parsed {
-            layout: "spotify-account-playlists".into(),
-            ..Parsed::default()
-        };
+        let mut out = Parsed { layout: "spotify-account-playlists".into(), ..Parsed::default() };
         for (pi, p) in pls.iter().enumerate() {
             let Some(name) = str_of(p, &["name", "playlistName", "title"]) else {
-                out.skipped.push(Skip {
-                    line: pi + 1,
-                    reason: format!("playlist #{} has no name", pi + 1),
-                });
+                out.skipped.push(Skip { line: pi + 1, reason: format!("playlist #{} has no name", pi + 1) });
                 continue;
             };
             let modified = str_of(p, &["lastModifiedDate", "last_modified", "lastModified"]).map(str::to_string);
             let mut rows = Vec::new();
-            let items = p
-                .get("items")
-                .or_else(|| p.get("tracks"))
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
+            let items =
+                p.get("items").or_else(|| p.get("tracks")).and_then(Value::as_array).cloned().unwrap_or_default();
             for (ii, item) in items.iter().enumerate() {
                 out.rows += 1;
                 let t = item
@@ -602,12 +543,13 @@ pub fn parse_json(text: &str) -> Result<Parsed, String> {
                 // `spotify:local:<artist>:<album>:<title>:<seconds>`: the rest is read from it,
                 // as for a local-file row of a CSV.
                 let local = uri.filter(|u| u.starts_with("spotify:local:")).map(local_parts);
-                let from_local = |i: usize| {
-                    local.as_ref().map(|l| [&l.0, &l.1, &l.2][i].clone()).filter(|s| !s.is_empty())
-                };
-                let title = str_of(t, &["trackName", "name", "track", "title"]).map(str::to_string).or_else(|| from_local(2));
+                let from_local =
+                    |i: usize| local.as_ref().map(|l| [&l.0, &l.1, &l.2][i].clone()).filter(|s| !s.is_empty());
+                let title =
+                    str_of(t, &["trackName", "name", "track", "title"]).map(str::to_string).or_else(|| from_local(2));
                 let line = ii + 1;
-                let artist = str_of(t, &["artistName", "artist", "artists"]).map(str::to_string).or_else(|| from_local(0));
+                let artist =
+                    str_of(t, &["artistName", "artist", "artists"]).map(str::to_string).or_else(|| from_local(0));
                 let row = |uri: &str, title: String| Row {
                     line,
                     uri: uri.to_string(),
@@ -623,7 +565,8 @@ pub fn parse_json(text: &str) -> Result<Parsed, String> {
                     playlist: name.to_string(),
                     ..Row::default()
                 };
-                let other_kind = ["episode", "audiobook"].into_iter().find(|k| item.get(*k).is_some_and(Value::is_object));
+                let other_kind =
+                    ["episode", "audiobook"].into_iter().find(|k| item.get(*k).is_some_and(Value::is_object));
                 match (uri, title) {
                     (Some(u), Some(title)) if is_track_uri(u) => rows.push(row(u, title)),
                     _ if other_kind.is_some() => out.skipped.push(Skip {
@@ -639,25 +582,17 @@ pub fn parse_json(text: &str) -> Result<Parsed, String> {
                         line,
                         reason: format!("playlist `{name}` item {line}: `{u}` is not a track URI"),
                     }),
-                    _ => out.skipped.push(Skip {
-                        line,
-                        reason: format!("playlist `{name}` item {line}: no track URI or name"),
-                    }),
+                    _ => out
+                        .skipped
+                        .push(Skip { line, reason: format!("playlist `{name}` item {line}: no track URI or name") }),
                 }
             }
-            out.playlists.push(Snapshot {
-                name: name.to_string(),
-                modified,
-                rows,
-            });
+            out.playlists.push(Snapshot { name: name.to_string(), modified, rows });
         }
         return Ok(out);
     }
     if let Some(tracks) = v.get("tracks").and_then(Value::as_array) {
-        let mut out = Parsed {
-            layout: "spotify-account-library".into(),
-            ..Parsed::default()
-        };
+        let mut out = Parsed { layout: "spotify-account-library".into(), ..Parsed::default() };
         let mut rows = Vec::new();
         for (i, t) in tracks.iter().enumerate() {
             out.rows += 1;
@@ -676,17 +611,12 @@ pub fn parse_json(text: &str) -> Result<Parsed, String> {
                 (Some(u), Some(title)) if is_track_uri(u) => rows.push(row(u, title)),
                 // 2020 exports: no `uri`; the names are matched by the import.
                 (None, Some(title)) if artist.is_some() => rows.push(row("", title)),
-                _ => out.skipped.push(Skip {
-                    line: i + 1,
-                    reason: format!("library track {}: no track URI or name", i + 1),
-                }),
+                _ => out
+                    .skipped
+                    .push(Skip { line: i + 1, reason: format!("library track {}: no track URI or name", i + 1) }),
             }
         }
-        out.playlists.push(Snapshot {
-            name: LIKED.into(),
-            modified: None,
-            rows,
-        });
+        out.playlists.push(Snapshot { name: LIKED.into(), modified: None, rows });
         return Ok(out);
     }
     if let Some(items) = v.as_array() {
@@ -695,12 +625,8 @@ pub fn parse_json(text: &str) -> Result<Parsed, String> {
         let simple = first.is_some_and(|f| f.get("endTime").is_some() && f.get("msPlayed").is_some());
         if extended || simple {
             let mut out = Parsed {
-                layout: if extended {
-                    "spotify-extended-streaming-history"
-                } else {
-                    "spotify-streaming-history"
-                }
-                .into(),
+                layout: if extended { "spotify-extended-streaming-history" } else { "spotify-streaming-history" }
+                    .into(),
                 ..Parsed::default()
             };
             for (i, it) in items.iter().enumerate() {
@@ -739,7 +665,9 @@ pub fn parse_json(text: &str) -> Result<Parsed, String> {
             }
             return Ok(out);
         }
-        return Err("a JSON array, but not streaming history (no `ts`/`ms_played` or `endTime`/`msPlayed` records)".into());
+        return Err(
+            "a JSON array, but not streaming history (no `ts`/`ms_played` or `endTime`/`msPlayed` records)".into()
+        );
     }
     Err("JSON, but none of the account-data layouts: no `playlists` (Playlist1.json), `tracks` (YourLibrary.json) or streaming-history array".into())
 }
@@ -772,14 +700,8 @@ mod tests {
         assert_eq!(
             p.skipped,
             vec![
-                Skip {
-                    line: 5,
-                    reason: "short row: 1 of 10 fields, no track name".into()
-                },
-                Skip {
-                    line: 6,
-                    reason: "short row: 2 of 10 fields, no track URI".into()
-                }
+                Skip { line: 5, reason: "short row: 1 of 10 fields, no track name".into() },
+                Skip { line: 6, reason: "short row: 2 of 10 fields, no track URI".into() }
             ]
         );
         let rows = &p.playlists[0].rows;
@@ -854,14 +776,18 @@ mod tests {
             spotify:track:7777777777777777777777,September,The Best Of,\"Earth, Wind & Fire\",1978,215000,80,false,u,2021-03-01T10:00:00Z\n\
             spotify:track:7777777777777777777778,Boogie,The Best Of,\"Earth, Wind & Fire,The Emotions\",1979,215000,80,false,u,2021-03-01T10:00:00Z\n";
         let p = parse_csv("soul", text).unwrap();
-        let artists: Vec<(Vec<String>, bool)> = p.playlists[0].rows.iter().map(|r| (r.artists.clone(), r.artists_certain)).collect();
+        let artists: Vec<(Vec<String>, bool)> =
+            p.playlists[0].rows.iter().map(|r| (r.artists.clone(), r.artists_certain)).collect();
         let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(artists, [(v(&["Earth, Wind & Fire"]), true), (v(&["Earth, Wind & Fire", "The Emotions"]), false)]);
         // A ";" in any artist field of a file: "," never splits in it (brianhuster's 2026
         // Liked_Songs.csv has "KITAKORE(cv. Daisuke Ono,Daisuke Kishio)" as one artist).
-        let semi = format!("{text}spotify:track:7777777777777777777779,Now,Later,\"A;B\",2026,215000,80,false,u,1970-01-01T00:00:00Z\n");
+        let semi = format!(
+            "{text}spotify:track:7777777777777777777779,Now,Later,\"A;B\",2026,215000,80,false,u,1970-01-01T00:00:00Z\n"
+        );
         let p = parse_csv("soul", &semi).unwrap();
-        let artists: Vec<(Vec<String>, bool)> = p.playlists[0].rows.iter().map(|r| (r.artists.clone(), r.artists_certain)).collect();
+        let artists: Vec<(Vec<String>, bool)> =
+            p.playlists[0].rows.iter().map(|r| (r.artists.clone(), r.artists_certain)).collect();
         assert_eq!(artists[1], (v(&["Earth, Wind & Fire,The Emotions"]), true));
         assert_eq!(artists[2], (v(&["A", "B"]), true));
         // Spotify's placeholder date is no date.
@@ -882,7 +808,14 @@ mod tests {
         assert_eq!(p.skipped, vec![]);
         let r = &p.playlists[0].rows[0];
         assert_eq!(
-            (r.uri.as_str(), r.title.as_str(), r.artists.clone(), r.album.as_deref(), r.duration_ms, r.added_at.as_deref()),
+            (
+                r.uri.as_str(),
+                r.title.as_str(),
+                r.artists.clone(),
+                r.album.as_deref(),
+                r.duration_ms,
+                r.added_at.as_deref()
+            ),
             (
                 "spotify:local:Kay+Kay:Garage+%26+Co:Kappa+Tape:95",
                 "Kappa Tape",

@@ -168,7 +168,8 @@ pub fn named_tracks<'a>(rows: impl Iterator<Item = &'a Row>) -> Vec<(String, Tra
                 }
             }
             None => {
-                let mut key = format!("spotify:name:{}:{}", baton_normalize::fold(artist), baton_normalize::fold(&r.title));
+                let mut key =
+                    format!("spotify:name:{}:{}", baton_normalize::fold(artist), baton_normalize::fold(&r.title));
                 while key.len() > 200 {
                     key.pop();
                 }
@@ -273,7 +274,8 @@ pub fn likely_same(tracks: &[TrackInfo], which: &[usize]) -> Vec<Vec<usize>> {
     };
     scan(same, &|_, _| true);
     scan(alike, &|a, b| {
-        cores[a] != cores[b] && cores[a].split(' ').zip(cores[b].split(' ')).all(|(x, y)| strsim::jaro_winkler(x, y) >= ALIKE_WORD)
+        cores[a] != cores[b]
+            && cores[a].split(' ').zip(cores[b].split(' ')).all(|(x, y)| strsim::jaro_winkler(x, y) >= ALIKE_WORD)
     });
     for e in &mut earlier {
         e.sort_unstable();
@@ -393,7 +395,9 @@ pub fn primary(memberships: &[Membership], rule: &Primary) -> Option<(String, St
     let oldest = || {
         others
             .iter()
-            .min_by(|a, b| (a.added_at.is_none(), &a.added_at, &a.name).cmp(&(b.added_at.is_none(), &b.added_at, &b.name)))
+            .min_by(|a, b| {
+                (a.added_at.is_none(), &a.added_at, &a.name).cmp(&(b.added_at.is_none(), &b.added_at, &b.name))
+            })
             .map(|m| {
                 let when = m.added_at.as_deref().unwrap_or("?");
                 let why = if others.len() == 1 {
@@ -435,16 +439,16 @@ pub fn primary(memberships: &[Membership], rule: &Primary) -> Option<(String, St
 /// A path component from free text: no separators, no control characters, no leading dots,
 /// at most 120 bytes.
 pub fn component(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .map(|c| {
-            if c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
+    let mut out: String =
+        s.chars()
+            .map(|c| {
+                if c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .collect();
     out = out.trim().trim_start_matches('.').trim().to_string();
     while out.len() > 120 {
         out.pop();
@@ -455,7 +459,14 @@ pub fn component(s: &str) -> String {
 
 /// Fills a layout such as `{playlist}/{artist} - {title}.{ext}`; each value becomes one safe
 /// path component. Unknown placeholders are an error naming them.
-pub fn fill_layout(layout: &str, playlist: &str, artist: &str, title: &str, album: &str, ext: &str) -> Result<String, String> {
+pub fn fill_layout(
+    layout: &str,
+    playlist: &str,
+    artist: &str,
+    title: &str,
+    album: &str,
+    ext: &str,
+) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = layout;
     while let Some(i) = rest.find('{') {
@@ -487,10 +498,7 @@ pub fn fill_layout(layout: &str, playlist: &str, artist: &str, title: &str, albu
 
 /// `name (2).ext`, `name (3).ext`, … for the n-th collision.
 pub fn numbered(path: &str, n: usize) -> String {
-    let (dir, file) = path
-        .rsplit_once('/')
-        .map(|(d, f)| (format!("{d}/"), f))
-        .unwrap_or((String::new(), path));
+    let (dir, file) = path.rsplit_once('/').map(|(d, f)| (format!("{d}/"), f)).unwrap_or((String::new(), path));
     match file.rsplit_once('.') {
         Some((stem, ext)) if !stem.is_empty() => format!("{dir}{stem} ({n}).{ext}"),
         _ => format!("{dir}{file} ({n})"),
@@ -621,10 +629,7 @@ mod tests {
     use super::*;
 
     fn m(name: &str, at: &str) -> Membership {
-        Membership {
-            name: name.into(),
-            added_at: Some(at.into()),
-        }
+        Membership { name: name.into(), added_at: Some(at.into()) }
     }
 
     #[test]
@@ -643,28 +648,24 @@ mod tests {
         let snap = |name: &str, n: usize| Snapshot {
             name: name.into(),
             modified: None,
-            rows: vec![Row {
-                uri: format!("u{n}"),
-                ..Row::default()
-            }],
+            rows: vec![Row { uri: format!("u{n}"), ..Row::default() }],
         };
-        let e = |path: &str, when: &str, s: Snapshot| Export {
-            path: path.into(),
-            when: when.into(),
-            snapshot: s,
-        };
+        let e = |path: &str, when: &str, s: Snapshot| Export { path: path.into(), when: when.into(), snapshot: s };
         let o = exports_in_order(vec![
             e("a.csv", "0000000200", snap("P", 2)),
             e("c.csv", "0000000100", snap("Q", 3)),
             e("b.csv", "0000000100", snap("P", 1)),
         ]);
-        let paths: Vec<(String, Vec<String>)> = o.iter().map(|(n, es)| (n.clone(), es.iter().map(|e| e.path.clone()).collect())).collect();
+        let paths: Vec<(String, Vec<String>)> =
+            o.iter().map(|(n, es)| (n.clone(), es.iter().map(|e| e.path.clone()).collect())).collect();
         assert_eq!(paths, vec![("P".into(), vec!["b.csv".into(), "a.csv".into()]), ("Q".into(), vec!["c.csv".into()])]);
     }
 
     #[test]
     fn an_export_wins_only_for_what_it_read() {
-        let l = |v: &[(&str, Option<&str>)]| -> Links { v.iter().map(|(k, a)| (k.to_string(), a.map(str::to_string))).collect() };
+        let l = |v: &[(&str, Option<&str>)]| -> Links {
+            v.iter().map(|(k, a)| (k.to_string(), a.map(str::to_string))).collect()
+        };
         let cur = l(&[("a", Some("2020")), ("b", None), ("c", Some("2021")), ("d", None)]);
         // Nothing read: nothing removed, even when a shrink is accepted.
         for accept in [false, true] {
@@ -767,12 +768,7 @@ mod tests {
 
     #[test]
     fn later_rows_fill_in_artists_and_isrc() {
-        let a = Row {
-            uri: "u".into(),
-            title: "T".into(),
-            artists: vec!["A".into()],
-            ..Row::default()
-        };
+        let a = Row { uri: "u".into(), title: "T".into(), artists: vec!["A".into()], ..Row::default() };
         let b = Row {
             uri: "u".into(),
             title: "T".into(),
@@ -796,10 +792,18 @@ mod tests {
         };
         // The album's URI (with the ISRC) and the single's: one recording; a pavelkomarov row
         // of the single (no ISRC) is folded by its URI first.
-        let rows = [row("album", Some("X"), None), row("other", Some("Y"), None), row("single", None, Some(1000)), row("single", Some("X"), None)];
+        let rows = [
+            row("album", Some("X"), None),
+            row("other", Some("Y"), None),
+            row("single", None, Some(1000)),
+            row("single", Some("X"), None),
+        ];
         let t = fold_by_isrc(distinct_tracks(rows.iter()));
         assert_eq!(t.len(), 2);
-        assert_eq!((t[0].uri.as_str(), t[0].uris.clone(), t[0].duration_ms), ("album", vec!["album".to_string(), "single".to_string()], Some(1000)));
+        assert_eq!(
+            (t[0].uri.as_str(), t[0].uris.clone(), t[0].duration_ms),
+            ("album", vec!["album".to_string(), "single".to_string()], Some(1000))
+        );
         assert_eq!(t[1].uris, vec!["other"]);
     }
 
@@ -831,7 +835,20 @@ mod tests {
         let e = likely_same(&tracks, &which);
         assert_eq!(
             e,
-            vec![vec![], vec![], vec![0], vec![2], vec![0, 2, 3], vec![4], vec![], vec![0, 2, 3], vec![], vec![8], vec![], vec![7]]
+            vec![
+                vec![],
+                vec![],
+                vec![0],
+                vec![2],
+                vec![0, 2, 3],
+                vec![4],
+                vec![],
+                vec![0, 2, 3],
+                vec![],
+                vec![8],
+                vec![],
+                vec![7]
+            ]
         );
         // Positions are into `which`.
         assert_eq!(likely_same(&tracks, &[3, 2]), vec![vec![], vec![0]]);

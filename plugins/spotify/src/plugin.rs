@@ -23,7 +23,9 @@ wit_bindgen::generate!({ path: "../../wit/v0.4", world: "plugin" });
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-use baton::plugin::catalog::{self, Candidate, CatalogError, MatchMethod, MatchOutcome, PropertyKind, PropertySpec, TrackQuery, Verdict};
+use baton::plugin::catalog::{
+    self, Candidate, CatalogError, MatchMethod, MatchOutcome, PropertyKind, PropertySpec, TrackQuery, Verdict,
+};
 use baton::plugin::fingerprint;
 use baton::plugin::host;
 use baton::plugin::types::{ActionInfo, FolderRequest, Level};
@@ -44,9 +46,9 @@ fn invalid(s: impl Into<String>) -> Fail {
 
 fn cat_err(what: &str, e: CatalogError) -> Fail {
     match e {
-        CatalogError::Denied(m) => Failure::Permanent(format!(
-            "{what}: denied: {m} (grant it under [plugins.spotify] catalog in baton.toml)"
-        )),
+        CatalogError::Denied(m) => {
+            Failure::Permanent(format!("{what}: denied: {m} (grant it under [plugins.spotify] catalog in baton.toml)"))
+        }
         CatalogError::Invalid(m) => Failure::Permanent(format!("{what}: {m}")),
         CatalogError::Quota(m) => Failure::Permanent(format!("{what}: over the catalog quota: {m}")),
         CatalogError::Io(m) => Failure::Transient(format!("{what}: {m}")),
@@ -80,10 +82,9 @@ fn settings() -> Value {
 fn page_of(p: &Value) -> Result<usize, Fail> {
     match p.get("page") {
         None | Some(Value::Null) => Ok(0),
-        Some(v) => v
-            .as_u64()
-            .map(|n| n as usize)
-            .ok_or_else(|| invalid(format!("`page` must be a whole number ≥ 0, got {v}"))),
+        Some(v) => {
+            v.as_u64().map(|n| n as usize).ok_or_else(|| invalid(format!("`page` must be a whole number ≥ 0, got {v}")))
+        }
     }
 }
 
@@ -102,10 +103,10 @@ fn query_all(collection: &str, filter: &str) -> Result<Vec<Value>, Fail> {
     let mut out = Vec::new();
     let mut cursor = None;
     loop {
-        let page =
-            catalog::query(collection, filter, cursor.as_deref(), 1000).map_err(|e| cat_err(&format!("reading `{collection}`"), e))?;
-        let recs: Vec<Value> =
-            serde_json::from_str(&page.records).map_err(|e| Failure::Permanent(format!("`{collection}` records: {e}")))?;
+        let page = catalog::query(collection, filter, cursor.as_deref(), 1000)
+            .map_err(|e| cat_err(&format!("reading `{collection}`"), e))?;
+        let recs: Vec<Value> = serde_json::from_str(&page.records)
+            .map_err(|e| Failure::Permanent(format!("`{collection}` records: {e}")))?;
         out.extend(recs);
         match page.next {
             Some(n) => cursor = Some(n),
@@ -154,9 +155,7 @@ fn upsert(collection: &str, records: &[Value]) -> Result<u64, Fail> {
 
 fn props(rec: &Value) -> &Map<String, Value> {
     static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
-    rec.get("props")
-        .and_then(Value::as_object)
-        .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+    rec.get("props").and_then(Value::as_object).unwrap_or_else(|| EMPTY.get_or_init(Map::new))
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
@@ -198,7 +197,8 @@ fn track_json(rec: &Value) -> Value {
 
 /// The playlists holding a track (name, added_at), Liked Songs included, in link order.
 fn memberships(key: &str, names: &mut HashMap<String, String>) -> Result<Vec<Membership>, Fail> {
-    let links = catalog::links("tracks", key, "playlists").map_err(|e| cat_err(&format!("reading the playlists of `{key}`"), e))?;
+    let links = catalog::links("tracks", key, "playlists")
+        .map_err(|e| cat_err(&format!("reading the playlists of `{key}`"), e))?;
     let mut out = Vec::new();
     for l in links {
         let name = match names.get(&l.key) {
@@ -211,10 +211,7 @@ fn memberships(key: &str, names: &mut HashMap<String, String>) -> Result<Vec<Mem
                 n
             }
         };
-        out.push(Membership {
-            name,
-            added_at: l.added_at,
-        });
+        out.push(Membership { name, added_at: l.added_at });
     }
     // oldest addition first
     out.sort_by(|a, b| (a.added_at.is_none(), &a.added_at, &a.name).cmp(&(b.added_at.is_none(), &b.added_at, &b.name)));
@@ -227,10 +224,7 @@ fn local_file(key: &str) -> Option<String> {
     if let Some(p) = host::kv_get(&format!("local:{key}")) {
         return Some(p);
     }
-    catalog::links("tracks", key, "files")
-        .ok()
-        .and_then(|l| l.into_iter().next())
-        .map(|l| l.key)
+    catalog::links("tracks", key, "files").ok().and_then(|l| l.into_iter().next()).map(|l| l.key)
 }
 
 fn remember_link(path: &str, key: &str) {
@@ -331,11 +325,7 @@ struct Index {
 }
 
 fn index_tracks() -> Result<Index, Fail> {
-    let mut ix = Index {
-        by_id: HashMap::new(),
-        by_isrc: HashMap::new(),
-        props: HashMap::new(),
-    };
+    let mut ix = Index { by_id: HashMap::new(), by_isrc: HashMap::new(), props: HashMap::new() };
     for rec in query_all("tracks", "")? {
         let Some(key) = rec.get("key").and_then(Value::as_str).map(str::to_string) else {
             continue;
@@ -405,9 +395,7 @@ fn import(params: &Value) -> Result<Value, Fail> {
         // A file that is no export by its name is not read (it may be large: a zip, audio).
         let parsed = match exports::unrecognised(&name) {
             Some(reason) => Err(reason),
-            None => std::fs::read(path)
-                .map_err(|e| e.to_string())
-                .and_then(|b| exports::parse_file(&name, &b)),
+            None => std::fs::read(path).map_err(|e| e.to_string()).and_then(|b| exports::parse_file(&name, &b)),
         };
         match parsed {
             Ok(p) => {
@@ -521,11 +509,7 @@ fn import(params: &Value) -> Result<Value, Fail> {
     written += name_written;
     let names_of = |r: &exports::Row| logic::name_id(&r.title, r.artists.first().map(String::as_str).unwrap_or(""));
     let key_of_row = |r: &exports::Row| -> Option<String> {
-        if r.uri.is_empty() {
-            name_key.get(&names_of(r)).cloned()
-        } else {
-            key_of.get(&r.uri).cloned()
-        }
+        if r.uri.is_empty() { name_key.get(&names_of(r)).cloned() } else { key_of.get(&r.uri).cloned() }
     };
 
     // A playlist imported before whose export is gone: kept as it was (a deleted or moved file
@@ -575,8 +559,10 @@ fn import(params: &Value) -> Result<Value, Fail> {
         let old_set: HashSet<&str> = old.iter().map(|(k, _)| k.as_str()).collect();
         let new_set: HashSet<&str> = cur.iter().map(|(k, _)| k.as_str()).collect();
         // In playlist order.
-        let added: Vec<Value> = cur.iter().map(|(k, _)| k.as_str()).filter(|k| !old_set.contains(k)).map(show).collect();
-        let removed: Vec<Value> = old.iter().map(|(k, _)| k.as_str()).filter(|k| !new_set.contains(k)).map(show).collect();
+        let added: Vec<Value> =
+            cur.iter().map(|(k, _)| k.as_str()).filter(|k| !old_set.contains(k)).map(show).collect();
+        let removed: Vec<Value> =
+            old.iter().map(|(k, _)| k.as_str()).filter(|k| !new_set.contains(k)).map(show).collect();
         if !added.is_empty() || !removed.is_empty() {
             changes.push(json!({"playlist": name, "added": added, "removed": removed}));
         }
@@ -665,7 +651,9 @@ fn import_playlist_files(
     if lists.is_empty() {
         return Ok((Vec::new(), 0));
     }
-    let lib = LibraryIndex::new(query_all("files", "")?.into_iter().filter_map(|r| r.get("key")?.as_str().map(str::to_string)));
+    let lib = LibraryIndex::new(
+        query_all("files", "")?.into_iter().filter_map(|r| r.get("key")?.as_str().map(str::to_string)),
+    );
     let mut reports = Vec::new();
     let mut recs = Vec::new();
     for (shown, pl) in lists {
@@ -701,13 +689,16 @@ fn import_playlist_files(
         let (next, shrink) = logic::apply_export(&old, &read, accept_shrink);
         if let Some(s) = shrink {
             host::log(Level::Warn, &format!("{shown}: playlist `{name}`: {}", s.reason));
-            suspicious.push(json!({"playlist": name, "path": shown, "before": s.before, "read": s.read, "reason": s.reason,
+            suspicious
+                .push(json!({"playlist": name, "path": shown, "before": s.before, "read": s.read, "reason": s.reason,
                 "withheld": s.withheld.iter().map(|k| json!({"path": k})).collect::<Vec<_>>()}));
         }
         let old_set: HashSet<&str> = old.iter().map(|(k, _)| k.as_str()).collect();
         let new_set: HashSet<&str> = next.iter().map(|(k, _)| k.as_str()).collect();
-        let added: Vec<Value> = next.iter().filter(|(k, _)| !old_set.contains(k.as_str())).map(|(k, _)| json!({"path": k})).collect();
-        let removed: Vec<Value> = old.iter().filter(|(k, _)| !new_set.contains(k.as_str())).map(|(k, _)| json!({"path": k})).collect();
+        let added: Vec<Value> =
+            next.iter().filter(|(k, _)| !old_set.contains(k.as_str())).map(|(k, _)| json!({"path": k})).collect();
+        let removed: Vec<Value> =
+            old.iter().filter(|(k, _)| !new_set.contains(k.as_str())).map(|(k, _)| json!({"path": k})).collect();
         if !added.is_empty() || !removed.is_empty() {
             changes.push(json!({"playlist": name, "path": shown, "added": added, "removed": removed}));
         }
@@ -819,12 +810,9 @@ fn resolve_tracks(
     }
     let mut state = vec![State::Open; pending.len()];
     let mut written = vec![false; pending.len()];
-    let (mut ambiguous, mut changed, mut asked, mut rounds, mut refused, mut early) = (Vec::new(), 0u64, 0u64, 0u64, 0u64, 0usize);
-    let to_ask = if before {
-        pending.len()
-    } else {
-        earlier.iter().filter(|e| !e.is_empty()).count()
-    } as u64;
+    let (mut ambiguous, mut changed, mut asked, mut rounds, mut refused, mut early) =
+        (Vec::new(), 0u64, 0u64, 0u64, 0u64, 0usize);
+    let to_ask = if before { pending.len() } else { earlier.iter().filter(|e| !e.is_empty()).count() } as u64;
     loop {
         let ready: Vec<usize> = (0..pending.len())
             .filter(|&p| state[p] == State::Open && earlier[p].iter().all(|&e| state[e] != State::Open))
@@ -865,7 +853,8 @@ fn resolve_tracks(
                         keys[pending[p]] = Some(c.key.clone());
                         state[p] = State::Merged;
                     }
-                    (Verdict::Ambiguous, _) => ambiguous.push(json!({"uri": t.uri, "title": t.title, "artists": t.artists,
+                    (Verdict::Ambiguous, _) => ambiguous
+                        .push(json!({"uri": t.uri, "title": t.title, "artists": t.artists,
                         "candidates": out.candidates.iter().map(candidate_json).collect::<Vec<_>>()})),
                     _ => {}
                 }
@@ -940,9 +929,11 @@ fn resolve_named(
             (Verdict::Ambiguous, _) if out.candidates.iter().any(|c| c.key == t.uri) => {
                 keys.insert(id.clone(), t.uri.clone());
             }
-            (Verdict::Ambiguous, _) => ambiguous.push(json!({"uri": null, "title": t.title, "artists": t.artists, "album": t.album,
+            (Verdict::Ambiguous, _) => {
+                ambiguous.push(json!({"uri": null, "title": t.title, "artists": t.artists, "album": t.album,
                 "reason": "known by its names only (no URI in the export): not linked",
-                "candidates": out.candidates.iter().map(candidate_json).collect::<Vec<_>>()})),
+                "candidates": out.candidates.iter().map(candidate_json).collect::<Vec<_>>()}))
+            }
             _ => {
                 recs.push(track_record(t, &t.uri, &artist_refs(t, artist_uri), Vec::new()));
                 keys.insert(id.clone(), t.uri.clone());
@@ -1010,7 +1001,10 @@ fn import_plays(
     if unmatched > 0 {
         host::log(
             Level::Info,
-            &format!("{unmatched} of {} streams of 30 s or more match no imported track (not counted)", plays.len() - short),
+            &format!(
+                "{unmatched} of {} streams of 30 s or more match no imported track (not counted)",
+                plays.len() - short
+            ),
         );
     }
     if agg.is_empty() {
@@ -1107,14 +1101,13 @@ fn track_answer(p: &Value) -> Result<Value, Fail> {
             Err(c) => return Ok(none(c)),
         }
     } else if let Some(title) = str_param(p, "title")? {
-        let artist =
-            str_param(p, "artist")?.ok_or_else(|| invalid("`title` needs `artist` too: {\"title\", \"artist\", \"duration_ms\"?}"))?;
+        let artist = str_param(p, "artist")?
+            .ok_or_else(|| invalid("`title` needs `artist` too: {\"title\", \"artist\", \"duration_ms\"?}"))?;
         let duration_ms = match p.get("duration_ms") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(
-                v.as_u64()
-                    .ok_or_else(|| invalid(format!("`duration_ms` must be a whole number, got {v}")))?,
-            ),
+            Some(v) => {
+                Some(v.as_u64().ok_or_else(|| invalid(format!("`duration_ms` must be a whole number, got {v}")))?)
+            }
         };
         match resolve(TrackQuery {
             title: title.into(),
@@ -1134,7 +1127,8 @@ fn track_answer(p: &Value) -> Result<Value, Fail> {
         match linked {
             Some(x) => x,
             None => {
-                let t = fingerprint::read_tags(path).map_err(|e| invalid(format!("reading the tags of `{path}`: {e:?}")))?;
+                let t = fingerprint::read_tags(path)
+                    .map_err(|e| invalid(format!("reading the tags of `{path}`: {e:?}")))?;
                 let title = t.tags.title.clone().unwrap_or_else(|| file_title(path).1);
                 let artists: Vec<String> = t.tags.artist.clone().or_else(|| file_title(path).0).into_iter().collect();
                 let q = TrackQuery {
@@ -1166,11 +1160,8 @@ fn track_answer(p: &Value) -> Result<Value, Fail> {
     let mut names = HashMap::new();
     let ms = memberships(&key, &mut names)?;
     let liked = ms.iter().any(|m| m.name == LIKED);
-    let playlists: Vec<Value> = ms
-        .iter()
-        .filter(|m| m.name != LIKED)
-        .map(|m| json!({"name": m.name, "added_at": m.added_at}))
-        .collect();
+    let playlists: Vec<Value> =
+        ms.iter().filter(|m| m.name != LIKED).map(|m| json!({"name": m.name, "added_at": m.added_at})).collect();
     Ok(json!({"track": track_json(&rec), "match": m, "candidates": [], "playlists": playlists, "liked": liked}))
 }
 
@@ -1218,13 +1209,8 @@ fn link_local(p: &Value) -> Result<Value, Fail> {
         let fp = props(f);
         let (fa, ft) = file_title(&path);
         let title = fp.get("title").and_then(Value::as_str).map(str::to_string).unwrap_or(ft);
-        let artists: Vec<String> = fp
-            .get("artist")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .or(fa)
-            .into_iter()
-            .collect();
+        let artists: Vec<String> =
+            fp.get("artist").and_then(Value::as_str).map(str::to_string).or(fa).into_iter().collect();
         let q = TrackQuery {
             title,
             artists,
@@ -1247,17 +1233,14 @@ fn link_local(p: &Value) -> Result<Value, Fail> {
                 remember_match(&path, &c.key, c);
                 linked += 1;
             }
-            (Verdict::Ambiguous, _) => {
-                ambiguous.push(json!({"path": path, "candidates": out.candidates.iter().map(candidate_json).collect::<Vec<_>>()}))
-            }
+            (Verdict::Ambiguous, _) => ambiguous.push(
+                json!({"path": path, "candidates": out.candidates.iter().map(candidate_json).collect::<Vec<_>>()}),
+            ),
             _ => unmatched.push(json!(path)),
         }
     }
-    let coverage = if files.is_empty() {
-        0.0
-    } else {
-        (linked as f64 / files.len() as f64 * 10000.0).round() / 10000.0
-    };
+    let coverage =
+        if files.is_empty() { 0.0 } else { (linked as f64 / files.len() as f64 * 10000.0).round() / 10000.0 };
     let mut out = json!({"linked": linked, "ambiguous": ambiguous, "unmatched": unmatched, "coverage": coverage, "files": files.len()});
     logic::paginate(&mut out, page_of(p)?);
     Ok(out)
@@ -1281,15 +1264,14 @@ fn primary_of(v: Option<&Value>) -> Result<Primary, Fail> {
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Primary::Ranked),
-        Some(v) => Err(invalid(format!(
-            "`primary` must be \"oldest\", \"newest\" or a list of playlist names, got {v}"
-        ))),
+        Some(v) => {
+            Err(invalid(format!("`primary` must be \"oldest\", \"newest\" or a list of playlist names, got {v}")))
+        }
     }
 }
 
 fn fnv(s: &str) -> u64 {
-    s.bytes()
-        .fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
 }
 
 fn artist_line(p: &Map<String, Value>) -> String {
@@ -1306,10 +1288,8 @@ fn plan(p: &Value) -> Result<Value, Fail> {
     let rule = primary_of(p.get("primary").or_else(|| s.get("primary")))?;
     logic::fill_layout(&layout, "p", "a", "t", "al", "e").map_err(invalid)?;
     let root = need_grant("music", false, "plan")?;
-    let mut paths: Vec<String> = music_files(&root)?
-        .iter()
-        .filter_map(|f| f["key"].as_str().map(str::to_string))
-        .collect();
+    let mut paths: Vec<String> =
+        music_files(&root)?.iter().filter_map(|f| f["key"].as_str().map(str::to_string)).collect();
     // Files moved by `apply` are known by their new path until the next `baton fp scan`.
     paths.retain(|p| Path::new(p).exists());
     paths.sort();
@@ -1327,12 +1307,10 @@ fn plan(p: &Value) -> Result<Value, Fail> {
         };
         let tp = props(&rec);
         let ms = memberships(&key, &mut names)?;
-        let (folder, reason) = logic::primary(&ms, &rule).unwrap_or_else(|| ("Unassigned".into(), "on no playlist".into()));
-        let ext = from
-            .rsplit_once('.')
-            .map(|(_, e)| e.to_ascii_lowercase())
-            .filter(|e| !e.contains('/'))
-            .unwrap_or_default();
+        let (folder, reason) =
+            logic::primary(&ms, &rule).unwrap_or_else(|| ("Unassigned".into(), "on no playlist".into()));
+        let ext =
+            from.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).filter(|e| !e.contains('/')).unwrap_or_default();
         let rel = logic::fill_layout(
             &layout,
             &folder,
@@ -1366,7 +1344,8 @@ fn plan(p: &Value) -> Result<Value, Fail> {
     let text = serde_json::to_string(&moves).unwrap_or_default();
     let plan_id = format!("plan-{:016x}", fnv(&text));
     kv_put_big(&format!("plan:{plan_id}"), &text);
-    let mut out = json!({"plan_id": plan_id, "moves": moves, "unassigned": unassigned, "unmatched": unmatched, "layout": layout});
+    let mut out =
+        json!({"plan_id": plan_id, "moves": moves, "unassigned": unassigned, "unmatched": unmatched, "layout": layout});
     logic::paginate(&mut out, page_of(p)?);
     Ok(out)
 }
@@ -1409,29 +1388,22 @@ fn relink(key: &str, from: &str, to: &str) {
         .filter(|m| *m != MatchMethod::Manual);
     let _ = catalog::unlink("tracks", key, "files", from);
     if let Err(e) = catalog::link("tracks", key, "files", to, None, method) {
-        host::log(
-            Level::Info,
-            &format!("`{to}` is not in the fingerprint library yet (run `baton fp scan`): {e:?}"),
-        );
+        host::log(Level::Info, &format!("`{to}` is not in the fingerprint library yet (run `baton fp scan`): {e:?}"));
     }
 }
 
 fn apply(p: &Value) -> Result<Value, Fail> {
     need_grant("music", true, "apply")?;
     let id = plan_id(p)?;
-    let moves: Vec<Value> = kv_get_big(&format!("plan:{id}"))
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_default();
+    let moves: Vec<Value> =
+        kv_get_big(&format!("plan:{id}")).and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
     let (mut moved, mut skipped) = (0u64, Vec::new());
     for (i, m) in moves.iter().enumerate() {
         if i % 100 == 0 {
             host::progress(i as u64, moves.len() as u64, "moving files");
         }
-        let (from, to, key) = (
-            m["from"].as_str().unwrap_or(""),
-            m["to"].as_str().unwrap_or(""),
-            m["track"].as_str().unwrap_or(""),
-        );
+        let (from, to, key) =
+            (m["from"].as_str().unwrap_or(""), m["to"].as_str().unwrap_or(""), m["track"].as_str().unwrap_or(""));
         if journal_get(&id, i).is_some_and(|e| e["state"] == "done") {
             skipped.push(json!({"from": from, "reason": "already moved by an earlier apply of this plan"}));
             continue;
@@ -1516,7 +1488,8 @@ fn undo(p: &Value) -> Result<Value, Fail> {
             skipped.push(json!({"from": from, "reason": "a file is back at the original path; never overwritten"}));
             continue;
         }
-        let r = std::fs::create_dir_all(Path::new(&from).parent().unwrap_or(Path::new("/"))).and_then(|_| std::fs::rename(&to, &from));
+        let r = std::fs::create_dir_all(Path::new(&from).parent().unwrap_or(Path::new("/")))
+            .and_then(|_| std::fs::rename(&to, &from));
         match r {
             Ok(()) => {
                 entry["state"] = json!("undone");
@@ -1565,7 +1538,8 @@ fn m3u(p: &Value) -> Result<Value, Fail> {
     // ("Chill" and "chill") two file names are one file: the later playlist takes " (2)".
     let mut taken: HashSet<String> = HashSet::new();
     for (pkey, name) in spotify_playlists()? {
-        let links = catalog::links("playlists", &pkey, "tracks").map_err(|e| cat_err(&format!("reading playlist `{name}`"), e))?;
+        let links = catalog::links("playlists", &pkey, "tracks")
+            .map_err(|e| cat_err(&format!("reading playlist `{name}`"), e))?;
         let mut entries = Vec::new();
         for l in links {
             let rec = match cache.get(&l.key) {
@@ -1661,7 +1635,8 @@ fn stamp(rec: &Value, ms: &[Membership]) -> String {
 fn next_track(p: &Value) -> Result<Value, Fail> {
     let mut names = HashMap::new();
     let answer = |source: &str, key: &str, names: &mut HashMap<String, String>| -> Result<Value, Fail> {
-        let rec = get("tracks", key)?.ok_or_else(|| Failure::Permanent(format!("track `{key}` vanished from the catalog")))?;
+        let rec = get("tracks", key)?
+            .ok_or_else(|| Failure::Permanent(format!("track `{key}` vanished from the catalog")))?;
         let ms = memberships(key, names)?;
         host::kv_set(&format!("returned:{key}"), &stamp(&rec, &ms));
         Ok(json!({
@@ -1703,9 +1678,8 @@ fn next_track(p: &Value) -> Result<Value, Fail> {
     };
     // New: tracks the change log shows added to a Spotify playlist since the last run.
     let since: u64 = host::kv_get("next:seq").and_then(|s| s.parse().ok()).unwrap_or(0);
-    let mut pending: Vec<(String, String)> = host::kv_get("next:pending")
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_default();
+    let mut pending: Vec<(String, String)> =
+        host::kv_get("next:pending").and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
     let mut seq = since;
     loop {
         let batch = catalog::changes_since(seq, 5000).map_err(|e| cat_err("reading the change log", e))?;
@@ -1734,12 +1708,7 @@ fn next_track(p: &Value) -> Result<Value, Fail> {
     for (k, _) in pending.iter().rev() {
         if seen.insert(k.clone()) {
             let ms = memberships(k, &mut names).unwrap_or_default();
-            let at = ms
-                .iter()
-                .filter(|m| m.name != LIKED)
-                .filter_map(|m| m.added_at.clone())
-                .max()
-                .unwrap_or_default();
+            let at = ms.iter().filter(|m| m.name != LIKED).filter_map(|m| m.added_at.clone()).max().unwrap_or_default();
             dated.push((k.clone(), at));
         }
     }
@@ -1865,11 +1834,7 @@ impl Guest for Spotify {
                 )));
             }
         };
-        Ok(Outcome {
-            summary: summary(&task.action, &result),
-            result: result.to_string(),
-            artifacts: vec![],
-        })
+        Ok(Outcome { summary: summary(&task.action, &result), result: result.to_string(), artifacts: vec![] })
     }
 
     fn catalog_access() -> Vec<CollectionRequest> {
@@ -1879,11 +1844,7 @@ impl Guest for Spotify {
             purpose: purpose.into(),
         };
         vec![
-            r(
-                "files",
-                false,
-                "the local audio files (fingerprint library) to link to Spotify tracks",
-            ),
+            r("files", false, "the local audio files (fingerprint library) to link to Spotify tracks"),
             r("tracks", true, "Spotify tracks from the exports, with their local files"),
             r("artists", true, "the tracks' artists"),
             r("playlists", true, "Spotify playlists with their tracks in order and added_at"),

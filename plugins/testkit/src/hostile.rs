@@ -24,7 +24,7 @@
 //! | `kv-nul` | `kv-set` of keys and values full of NULs, forever | `quota_exceeded` |
 //! | `escapes` | logs, summary and result (or with `params.fail`, its failure) with terminal escape sequences | completed (`plugin_error`); printed escaped |
 //! | `artifacts` | returns `params.artifacts` as its artifacts | `plugin_error` unless each is a path inside a grant |
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::baton::plugin::host;
 use crate::baton::plugin::types::{FollowUp, Level};
@@ -115,7 +115,12 @@ pub fn run(action: &str, params: &Value) -> Option<Result<Outcome, Failure>> {
             let correlation_id = params.get("correlation_id").and_then(Value::as_str).map(String::from);
             let (mut accepted, mut refused) = (vec![], vec![]);
             for to in names {
-                let f = FollowUp { to: to.clone(), title: title.into(), body: "{\"note\":\"x\"}".into(), correlation_id: correlation_id.clone() };
+                let f = FollowUp {
+                    to: to.clone(),
+                    title: title.into(),
+                    body: "{\"note\":\"x\"}".into(),
+                    correlation_id: correlation_id.clone(),
+                };
                 match host::emit(&f) {
                     Ok(_) => accepted.push(to),
                     Err(e) => refused.push(json!({ "to": to, "error": e })),
@@ -128,7 +133,12 @@ pub fn run(action: &str, params: &Value) -> Option<Result<Outcome, Failure>> {
             Ok(Outcome { summary: "deep".into(), result: nested(depth), artifacts: vec![] })
         }
         "deep-emit" => {
-            let f = FollowUp { to: "Victim-Agent".into(), title: "deep".into(), body: nested(num("depth", 100_000) as usize), correlation_id: None };
+            let f = FollowUp {
+                to: "Victim-Agent".into(),
+                title: "deep".into(),
+                body: nested(num("depth", 100_000) as usize),
+                correlation_id: None,
+            };
             match host::emit(&f) {
                 Ok(id) => done("emitted", json!({ "id": id })),
                 Err(e) => Err(Failure::Permanent(format!("emit refused: {e}"))),

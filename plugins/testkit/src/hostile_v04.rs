@@ -10,7 +10,7 @@
 //! | `cat-flood` | upserts `params.count` tiny records into `params.collection`, in calls of `params.batch` | `quota` (or `invalid` over the call's size cap), never a host failure |
 //! | `cat-big` | a catalog call with one huge argument: `params.what` = `key`, `filter`, `property`, `cursor` | `invalid` |
 //! | `resolve-flood` | `params.count` `resolve-track` calls | bounded by the quota and the task's time |
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::baton::plugin::catalog as cat;
 use crate::baton::plugin::sqlite;
@@ -76,8 +76,11 @@ pub fn run(action: &str, params: &Value) -> Option<Result<Outcome, Failure>> {
                 Ok(s) => s,
                 Err(e) => return Some(done("open refused", json!({ "open": sql_err(e) }))),
             };
-            let mut queries: Vec<String> =
-                params.get("queries").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default();
+            let mut queries: Vec<String> = params
+                .get("queries")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .unwrap_or_default();
             for b in params.get("built").and_then(Value::as_array).cloned().unwrap_or_default() {
                 if let Some(q) = b.as_str().and_then(built) {
                     queries.push(q);
@@ -155,14 +158,23 @@ pub fn run(action: &str, params: &Value) -> Option<Result<Outcome, Failure>> {
             let size = num(params, "size", 1 << 20) as usize;
             let r = match text(params, "what").as_str() {
                 "key" => cat::get(&collection, &"k".repeat(size), false).map(|_| json!(true)),
-                "upsert-key" => cat::upsert(&collection, &format!("[{{\"key\":\"{}\"}}]", "k".repeat(size))).map(|_| json!(true)),
+                "upsert-key" => {
+                    cat::upsert(&collection, &format!("[{{\"key\":\"{}\"}}]", "k".repeat(size))).map(|_| json!(true))
+                }
                 "filter" => {
                     let f = (0..size).map(|i| format!("title~a{i}")).collect::<Vec<_>>().join(",");
                     cat::query(&collection, &f, None, 10).map(|p| json!(p.records.len()))
                 }
                 "property" => cat::ensure_collection(
                     &collection,
-                    &[cat::PropertySpec { id: format!("testkit.{}", "p".repeat(size)), name: None, kind: cat::PropertyKind::Text, target: None, inverse: None, integer: false }],
+                    &[cat::PropertySpec {
+                        id: format!("testkit.{}", "p".repeat(size)),
+                        name: None,
+                        kind: cat::PropertyKind::Text,
+                        target: None,
+                        inverse: None,
+                        integer: false,
+                    }],
                 )
                 .map(|()| json!(true)),
                 "cursor" => cat::query(&collection, "", Some(&"c".repeat(size)), 10).map(|p| json!(p.records.len())),

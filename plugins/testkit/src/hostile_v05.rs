@@ -11,11 +11,11 @@
 //! | `cat-scan` | one `query` of `testkit.fat` with `params.filter` (`limit` 1,000) | a page built within the per-call read cap: fewer records and a `next` cursor |
 //! | `cat-changes` | one `changes-since(params.since, 10,000)` | at most the per-call cap of bytes, never an error for volume |
 //! | `cat-match-repeat` | `match-track` with one external id listed `params.count` times | `invalid` (over the input cap), at once |
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::baton::plugin::catalog as cat;
-use crate::baton::plugin::sqlite;
 use crate::baton::plugin::host;
+use crate::baton::plugin::sqlite;
 use crate::hostile_v04::{cat_err, done, num};
 use crate::{Failure, Outcome};
 
@@ -63,7 +63,14 @@ pub fn run(action: &str, params: &Value) -> Option<Result<Outcome, Failure>> {
             // A text value holds at most 64 KiB: the padding is spread over four properties.
             let pad = "x".repeat((num(params, "pad_bytes", 1000) as usize / PADS).min(60_000));
             let specs: Vec<cat::PropertySpec> = (0..PADS)
-                .map(|i| cat::PropertySpec { id: format!("testkit.pad{i}"), name: None, kind: cat::PropertyKind::Text, target: None, inverse: None, integer: false })
+                .map(|i| cat::PropertySpec {
+                    id: format!("testkit.pad{i}"),
+                    name: None,
+                    kind: cat::PropertyKind::Text,
+                    target: None,
+                    inverse: None,
+                    integer: false,
+                })
                 .collect();
             let ensure = cat::ensure_collection("testkit.fat", &specs);
             if let Err(e) = ensure {
@@ -78,8 +85,9 @@ pub fn run(action: &str, params: &Value) -> Option<Result<Outcome, Failure>> {
                 let mut i = 0;
                 while i < count {
                     let n = batch.min(count - i);
-                    let records: Vec<Value> =
-                        (i..i + n).map(|k| json!({ "key": format!("r{k:08}"), "props": fat_props(round, &pad) })).collect();
+                    let records: Vec<Value> = (i..i + n)
+                        .map(|k| json!({ "key": format!("r{k:08}"), "props": fat_props(round, &pad) }))
+                        .collect();
                     match cat::upsert("testkit.fat", &Value::Array(records).to_string()) {
                         Ok(_) => written += n,
                         Err(e) => {
@@ -97,7 +105,10 @@ pub fn run(action: &str, params: &Value) -> Option<Result<Outcome, Failure>> {
             let started = now_ms();
             let r = match cat::query("testkit.fat", &filter, params.get("cursor").and_then(Value::as_str), 1000) {
                 Ok(page) => {
-                    let n = serde_json::from_str::<Value>(&page.records).ok().and_then(|v| v.as_array().map(Vec::len)).unwrap_or(0);
+                    let n = serde_json::from_str::<Value>(&page.records)
+                        .ok()
+                        .and_then(|v| v.as_array().map(Vec::len))
+                        .unwrap_or(0);
                     json!({ "records": n, "bytes": page.records.len(), "next": page.next })
                 }
                 Err(e) => cat_err(e),

@@ -71,7 +71,7 @@ mod sqlite;
 use baton::plugin::fingerprint::{self, FpError, Tags};
 use baton::plugin::host;
 use baton::plugin::types::{ActionInfo, FolderRequest, Level};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 struct Testkit;
 
@@ -105,9 +105,18 @@ const ACTIONS: &[(&str, &str)] = &[
     ("remaining", "Returns host.remaining-ms (baton:plugin@0.2.0)."),
     ("fp-print", "Fingerprints params.path (baton:plugin@0.3.0)."),
     ("fp-tags", "Reads the tags of params.path."),
-    ("fp-match", "Fingerprints params.path and returns the best library matches (params.min_similarity, params.limit)."),
-    ("fp-library", "Returns the fingerprint the library stored for params.path, without decoding (baton:plugin@0.4.0)."),
-    ("sqlite", "Reads params.path with params.sql (params.args, params.page, params.keyset) through a read-only snapshot (baton:plugin@0.4.0)."),
+    (
+        "fp-match",
+        "Fingerprints params.path and returns the best library matches (params.min_similarity, params.limit).",
+    ),
+    (
+        "fp-library",
+        "Returns the fingerprint the library stored for params.path, without decoding (baton:plugin@0.4.0).",
+    ),
+    (
+        "sqlite",
+        "Reads params.path with params.sql (params.args, params.page, params.keyset) through a read-only snapshot (baton:plugin@0.4.0).",
+    ),
     // Budget and quota attacks (issue 10).
     ("hold", "Allocates and touches params.mb MB, then returns."),
     ("emit-flood", "Emits params.count follow-ups of params.mb MB each, ignoring errors."),
@@ -158,11 +167,19 @@ impl Guest for Testkit {
                 .chain(hostile::ACTIONS)
                 .chain(hostile_v04::ACTIONS)
                 .chain(hostile_v05::ACTIONS)
-                .map(|(n, d)| ActionInfo { name: (*n).into(), description: (*d).into(), params_schema: r#"{"type":"object"}"#.into() })
+                .map(|(n, d)| ActionInfo {
+                    name: (*n).into(),
+                    description: (*d).into(),
+                    params_schema: r#"{"type":"object"}"#.into(),
+                })
                 .collect(),
             folders: vec![
                 // Asks for writing to both; the tests grant `data` read-only.
-                FolderRequest { name: "data".into(), writable: true, purpose: "files to read (and try to write)".into() },
+                FolderRequest {
+                    name: "data".into(),
+                    writable: true,
+                    purpose: "files to read (and try to write)".into(),
+                },
                 FolderRequest { name: "out".into(), writable: true, purpose: "files to write".into() },
             ],
         };
@@ -172,7 +189,11 @@ impl Guest for Testkit {
 
     /// Every collection the tests may grant: the core ones writable, the host's read-only.
     fn catalog_access() -> Vec<CollectionRequest> {
-        let req = |name: &str, writable: bool| CollectionRequest { name: name.into(), writable, purpose: "catalog tests".into() };
+        let req = |name: &str, writable: bool| CollectionRequest {
+            name: name.into(),
+            writable,
+            purpose: "catalog tests".into(),
+        };
         vec![
             req("tracks", true),
             req("artists", true),
@@ -186,7 +207,9 @@ impl Guest for Testkit {
     fn handle(task: Task) -> Result<Outcome, Failure> {
         let params: Value = serde_json::from_str(&task.params).map_err(|e| Failure::InvalidInput(e.to_string()))?;
         let path = || param(&params, "path").and_then(Value::as_str).unwrap_or("/data/x").to_string();
-        let done = |summary: &str, result: Value| Ok(Outcome { summary: summary.into(), result: result.to_string(), artifacts: vec![] });
+        let done = |summary: &str, result: Value| {
+            Ok(Outcome { summary: summary.into(), result: result.to_string(), artifacts: vec![] })
+        };
         match task.action.as_str() {
             "ok" => done("ok", params.clone()),
             "spin" => {
@@ -217,7 +240,9 @@ impl Guest for Testkit {
                 }
             }
             "read" => match std::fs::read(path()) {
-                Ok(bytes) => done("read", json!({ "path": path(), "len": bytes.len(), "text": String::from_utf8_lossy(&bytes) })),
+                Ok(bytes) => {
+                    done("read", json!({ "path": path(), "len": bytes.len(), "text": String::from_utf8_lossy(&bytes) }))
+                }
                 Err(e) => Err(Failure::Permanent(format!("denied: reading {}: {e}", path()))),
             },
             "write" => {
@@ -246,17 +271,23 @@ impl Guest for Testkit {
             "remaining" => done("remaining", json!({ "remaining_ms": host::remaining_ms() })),
             "fp-print" => {
                 let f = fingerprint::fingerprint_file(&path()).map_err(fp_failure)?;
-                done("fingerprinted", json!({
-                    "file": path(), "duration": f.duration, "fingerprint": f.fingerprint, "compressed": f.compressed,
-                    "codec": f.info.codec, "sample_rate": f.info.sample_rate, "tags": tags_json(&f.tags),
-                }))
+                done(
+                    "fingerprinted",
+                    json!({
+                        "file": path(), "duration": f.duration, "fingerprint": f.fingerprint, "compressed": f.compressed,
+                        "codec": f.info.codec, "sample_rate": f.info.sample_rate, "tags": tags_json(&f.tags),
+                    }),
+                )
             }
             "fp-tags" => {
                 let t = fingerprint::read_tags(&path()).map_err(fp_failure)?;
-                done("tags", json!({
-                    "codec": t.info.codec, "sample_rate": t.info.sample_rate, "channels": t.info.channels,
-                    "duration": t.info.duration, "lossless": t.info.lossless, "tags": tags_json(&t.tags),
-                }))
+                done(
+                    "tags",
+                    json!({
+                        "codec": t.info.codec, "sample_rate": t.info.sample_rate, "channels": t.info.channels,
+                        "duration": t.info.duration, "lossless": t.info.lossless, "tags": tags_json(&t.tags),
+                    }),
+                )
             }
             "fp-match" => {
                 let f = fingerprint::fingerprint_file(&path()).map_err(fp_failure)?;
@@ -270,11 +301,17 @@ impl Guest for Testkit {
                 done("matched", json!({ "matches": matches }))
             }
             "fp-library" => match fingerprint::library_fingerprint(&path()) {
-                Ok(Some(f)) => done("stored", json!({ "fingerprint": f.fingerprint, "compressed": f.compressed, "duration": f.duration })),
+                Ok(Some(f)) => done(
+                    "stored",
+                    json!({ "fingerprint": f.fingerprint, "compressed": f.compressed, "duration": f.duration }),
+                ),
                 Ok(None) => done("not in the library", json!({ "fingerprint": null })),
                 Err(e) => Err(fp_failure(e)),
             },
-            "settings" => done("settings", json!({ "settings": serde_json::from_str::<Value>(&host::settings()).unwrap_or(Value::Null) })),
+            "settings" => done(
+                "settings",
+                json!({ "settings": serde_json::from_str::<Value>(&host::settings()).unwrap_or(Value::Null) }),
+            ),
             "paths" => {
                 let list = |k: &str| param(&params, k).and_then(Value::as_array).cloned().unwrap_or_default();
                 let guest: serde_json::Map<String, Value> = list("host")
@@ -295,7 +332,11 @@ impl Guest for Testkit {
                 done("catalog", json!({ "results": results }))
             }
             "sqlite" => sqlite::run(&params),
-            other => hostile::run(other, &params).or_else(|| hostile_v04::run(other, &params)).or_else(|| hostile_v05::run(other, &params)).or_else(|| attacks(other, &params)).unwrap_or_else(|| Err(Failure::InvalidInput(format!("unknown action `{other}`")))),
+            other => hostile::run(other, &params)
+                .or_else(|| hostile_v04::run(other, &params))
+                .or_else(|| hostile_v05::run(other, &params))
+                .or_else(|| attacks(other, &params))
+                .unwrap_or_else(|| Err(Failure::InvalidInput(format!("unknown action `{other}`")))),
         }
     }
 }
@@ -308,7 +349,9 @@ fn num(params: &Value, key: &str, default: u64) -> u64 {
 
 /// The attacks on the task's budget and quotas; `None` for an action that is not one.
 fn attacks(action: &str, params: &Value) -> Option<Result<Outcome, Failure>> {
-    let done = |summary: &str, result: Value| Ok(Outcome { summary: summary.into(), result: result.to_string(), artifacts: vec![] });
+    let done = |summary: &str, result: Value| {
+        Ok(Outcome { summary: summary.into(), result: result.to_string(), artifacts: vec![] })
+    };
     let mb = num(params, "mb", 1) as usize;
     Some(match action {
         "hold" => {
@@ -320,7 +363,12 @@ fn attacks(action: &str, params: &Value) -> Option<Result<Outcome, Failure>> {
             let body = json!({ "blob": "e".repeat(mb << 20) }).to_string();
             let (mut ok, mut refused) = (0, 0);
             for _ in 0..num(params, "count", 40) {
-                let f = baton::plugin::types::FollowUp { to: "Flood-Agent".into(), title: "flood".into(), body: body.clone(), correlation_id: None };
+                let f = baton::plugin::types::FollowUp {
+                    to: "Flood-Agent".into(),
+                    title: "flood".into(),
+                    body: body.clone(),
+                    correlation_id: None,
+                };
                 match host::emit(&f) {
                     Ok(_) => ok += 1,
                     Err(_) => refused += 1,
@@ -366,7 +414,9 @@ fn attacks(action: &str, params: &Value) -> Option<Result<Outcome, Failure>> {
             loop {
                 match std::fs::File::open(path) {
                     Ok(f) => open.push(f),
-                    Err(e) => return Some(Err(Failure::Permanent(format!("opened {} handles, then: {e}", open.len())))),
+                    Err(e) => {
+                        return Some(Err(Failure::Permanent(format!("opened {} handles, then: {e}", open.len()))));
+                    }
                 }
             }
         }
@@ -402,7 +452,9 @@ fn attacks(action: &str, params: &Value) -> Option<Result<Outcome, Failure>> {
             let name = param(params, "name").and_then(Value::as_str).unwrap_or("shared");
             // Wall-clock times (ms since the epoch), so a test can check that holders on
             // different hosts never overlapped.
-            let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+            let now = || {
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+            };
             let asked = now();
             if let Err(e) = host::lock_acquire(name, num(params, "timeout_ms", 2_000) as u32) {
                 return Some(Err(Failure::Permanent(format!("could not take the lock: {e}"))));
@@ -422,10 +474,15 @@ fn attacks(action: &str, params: &Value) -> Option<Result<Outcome, Failure>> {
             }
         }
         "emit-envelope" => {
-            let body = param(params, "body")
-                .cloned()
-                .unwrap_or_else(|| json!({ "status": "completed", "in_reply_to": "SOMEONE-ELSES-TASK", "from": "baton" }));
-            let f = baton::plugin::types::FollowUp { to: "Victim-Agent".into(), title: "forged".into(), body: body.to_string(), correlation_id: None };
+            let body = param(params, "body").cloned().unwrap_or_else(
+                || json!({ "status": "completed", "in_reply_to": "SOMEONE-ELSES-TASK", "from": "baton" }),
+            );
+            let f = baton::plugin::types::FollowUp {
+                to: "Victim-Agent".into(),
+                title: "forged".into(),
+                body: body.to_string(),
+                correlation_id: None,
+            };
             match host::emit(&f) {
                 Ok(id) => done("emitted", json!({ "id": id })),
                 Err(e) => Err(Failure::Permanent(format!("emit refused: {e}"))),
@@ -443,7 +500,9 @@ fn catalog_call(c: &Value) -> Value {
     use baton::plugin::catalog as cat;
     let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let opt = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
-    let json_text = |k: &str| c.get(k).map(|v| if let Value::String(t) = v { t.clone() } else { v.to_string() }).unwrap_or_default();
+    let json_text = |k: &str| {
+        c.get(k).map(|v| if let Value::String(t) = v { t.clone() } else { v.to_string() }).unwrap_or_default()
+    };
     let err = |e: cat::CatalogError| {
         let (kind, m) = match e {
             cat::CatalogError::Denied(m) => ("denied", m),
@@ -477,7 +536,12 @@ fn catalog_call(c: &Value) -> Value {
     };
     let query = || {
         let q = c.get("query").cloned().unwrap_or_default();
-        let strs = |k: &str| q.get(k).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default();
+        let strs = |k: &str| {
+            q.get(k)
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .unwrap_or_default()
+        };
         cat::TrackQuery {
             title: q.get("title").and_then(Value::as_str).unwrap_or("").into(),
             artists: strs("artists"),

@@ -7,7 +7,7 @@
 //! ?1 ORDER BY id`). With `leak: true` the snapshot is never dropped (the host must remove its
 //! copy when the task ends). Result: `{"columns", "rows", "pages"}`; a refusal fails the task
 //! with `"<kind>: <message>"` (`denied: …`, `busy: …`).
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::baton::plugin::sqlite::{Snapshot, SqlValue, SqliteError};
 use crate::{Failure, Outcome};
@@ -26,7 +26,9 @@ fn to_sql(v: &Value) -> SqlValue {
     match v {
         Value::Null => SqlValue::Null,
         Value::Bool(b) => SqlValue::Integer(*b as i64),
-        Value::Number(n) => n.as_i64().map(SqlValue::Integer).unwrap_or_else(|| SqlValue::Real(n.as_f64().unwrap_or(0.0))),
+        Value::Number(n) => {
+            n.as_i64().map(SqlValue::Integer).unwrap_or_else(|| SqlValue::Real(n.as_f64().unwrap_or(0.0)))
+        }
         Value::String(s) => SqlValue::Text(s.clone()),
         other => SqlValue::Text(other.to_string()),
     }
@@ -47,7 +49,8 @@ pub fn run(params: &Value) -> Result<Outcome, Failure> {
     let sql = params.get("sql").and_then(Value::as_str).unwrap_or("SELECT 1");
     let page = params.get("page").and_then(Value::as_u64).unwrap_or(10) as u32;
     let keyset = params.get("keyset").and_then(Value::as_bool).unwrap_or(false);
-    let mut args: Vec<SqlValue> = params.get("args").and_then(Value::as_array).map(|a| a.iter().map(to_sql).collect()).unwrap_or_default();
+    let mut args: Vec<SqlValue> =
+        params.get("args").and_then(Value::as_array).map(|a| a.iter().map(to_sql).collect()).unwrap_or_default();
     let snapshot = Snapshot::open(path).map_err(failure)?;
     let mut rows = Vec::new();
     let mut columns = Vec::new();
@@ -67,5 +70,9 @@ pub fn run(params: &Value) -> Result<Outcome, Failure> {
         std::mem::forget(snapshot);
     }
     let result = json!({ "columns": columns, "rows": rows, "pages": pages });
-    Ok(Outcome { summary: format!("{} rows in {pages} pages", rows.len()), result: result.to_string(), artifacts: vec![] })
+    Ok(Outcome {
+        summary: format!("{} rows in {pages} pages", rows.len()),
+        result: result.to_string(),
+        artifacts: vec![],
+    })
 }

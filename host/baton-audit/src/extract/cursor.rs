@@ -11,9 +11,7 @@ use serde_json::Value;
 pub fn front_matter(content: &str) -> Option<(&str, &str, usize)> {
     let c = content.strip_prefix('\u{feff}').unwrap_or(content);
     let rest = c.strip_prefix("---")?;
-    let rest = rest
-        .strip_prefix("\r\n")
-        .or_else(|| rest.strip_prefix('\n'))?;
+    let rest = rest.strip_prefix("\r\n").or_else(|| rest.strip_prefix('\n'))?;
     let mut offset = 0;
     let mut line_no = 1;
     for line in rest.split_inclusive('\n') {
@@ -46,10 +44,7 @@ pub fn parse(content: &str) -> Extracted {
         return markdown::parse(content, 0);
     };
     let meta = yaml::parse(front);
-    let mut out = Extracted {
-        title: text(&meta["name"]),
-        ..Default::default()
-    };
+    let mut out = Extracted { title: text(&meta["name"]), ..Default::default() };
     if let Some(todos) = meta["todos"].as_array() {
         for (k, todo) in todos.iter().enumerate() {
             let id = match &todo["id"] {
@@ -64,21 +59,11 @@ pub fn parse(content: &str) -> Extracted {
             let line = content
                 .lines()
                 .next()
-                .and_then(|first| {
-                    front
-                        .lines()
-                        .position(|l| !first.is_empty() && l.contains(first))
-                })
+                .and_then(|first| front.lines().position(|l| !first.is_empty() && l.contains(first)))
                 .map_or(1, |p| p + 2);
             if status != "cancelled" && status != "canceled" {
                 for p in &paths {
-                    out.push(Expected {
-                        path: p.clone(),
-                        alt: None,
-                        group: id.clone(),
-                        claimed_done: done,
-                        line,
-                    });
+                    out.push(Expected { path: p.clone(), alt: None, group: id.clone(), claimed_done: done, line });
                 }
             }
             out.tasks.push(Task { id, done, paths });

@@ -3,8 +3,8 @@
 //! (✅ in a row, a ticked box, a `Status: Complete` line or a ✅ heading over a section).
 
 use super::{
-    Expected, Extracted, as_path, claim, clean_label, code_span_paths, declared_paths, line_paths,
-    status_value, strip_code_spans,
+    Expected, Extracted, as_path, claim, clean_label, code_span_paths, declared_paths, line_paths, status_value,
+    strip_code_spans,
 };
 
 /// A list item that opens with a path (`- \`models.py\`: data models`) is an entry of a file
@@ -54,11 +54,7 @@ fn fence_marker(line: &str) -> Option<(String, String)> {
     for ch in ['`', '~'] {
         let n = t.chars().take_while(|&c| c == ch).count();
         if n >= 3 {
-            let lang = t[n..]
-                .split_whitespace()
-                .next()
-                .unwrap_or("")
-                .to_lowercase();
+            let lang = t[n..].split_whitespace().next().unwrap_or("").to_lowercase();
             return Some((std::iter::repeat_n(ch, n).collect(), lang));
         }
     }
@@ -71,15 +67,8 @@ fn heading_claim(title: &str) -> Option<bool> {
         return Some(c);
     }
     let plain = strip_code_spans(title).to_lowercase();
-    let ws: Vec<&str> = plain
-        .split(|c: char| !c.is_alphabetic())
-        .filter(|w| !w.is_empty())
-        .collect();
-    if ws.len() <= 3
-        && !ws
-            .iter()
-            .any(|w| matches!(*w, "definition" | "criteria" | "when" | "how"))
-    {
+    let ws: Vec<&str> = plain.split(|c: char| !c.is_alphabetic()).filter(|w| !w.is_empty()).collect();
+    if ws.len() <= 3 && !ws.iter().any(|w| matches!(*w, "definition" | "criteria" | "when" | "how")) {
         return claim(title, true);
     }
     None
@@ -143,11 +132,7 @@ fn list_item(line: &str) -> Option<(usize, Option<bool>, &str)> {
     let rest = rest.trim_start();
     for (mark, done) in [("[ ]", false), ("[x]", true), ("[X]", true), ("[-]", false)] {
         if let Some(r) = rest.strip_prefix(mark) {
-            return Some((
-                indent,
-                Some(done),
-                r.trim_start().trim_start_matches('*').trim_start(),
-            ));
+            return Some((indent, Some(done), r.trim_start().trim_start_matches('*').trim_start()));
         }
     }
     Some((indent, None, rest))
@@ -170,11 +155,7 @@ fn bold_label(text: &str) -> Option<String> {
 /// Task id from the start of a checkbox line: `T001`, `2.1`, `**Task 3**`; else `L<line>`.
 fn task_id(text: &str, line: usize) -> String {
     let t = text.trim().trim_start_matches('*');
-    let first = t
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .trim_end_matches(['.', ':', '*']);
+    let first = t.split_whitespace().next().unwrap_or("").trim_end_matches(['.', ':', '*']);
     let is_code = first.len() >= 2
         && first.chars().next().is_some_and(|c| c.is_ascii_uppercase())
         && first.chars().any(|c| c.is_ascii_digit())
@@ -183,37 +164,20 @@ fn task_id(text: &str, line: usize) -> String {
     let is_num = !first.is_empty()
         && first.chars().all(|c| c.is_ascii_digit() || c == '.')
         && first.chars().next().is_some_and(|c| c.is_ascii_digit());
-    if is_code || is_num {
-        first.to_string()
-    } else {
-        format!("L{line}")
-    }
+    if is_code || is_num { first.to_string() } else { format!("L{line}") }
 }
 
 fn tree_like(lines: &[(usize, &str)], lang: &str) -> bool {
     if !matches!(
         lang,
-        "" | "text"
-            | "txt"
-            | "tree"
-            | "plaintext"
-            | "plain"
-            | "none"
-            | "bash"
-            | "sh"
-            | "shell"
-            | "console"
+        "" | "text" | "txt" | "tree" | "plaintext" | "plain" | "none" | "bash" | "sh" | "shell" | "console"
     ) {
         return false;
     }
     let boxy = lines
         .iter()
         .filter(|(_, l)| {
-            l.contains("├")
-                || l.contains("└")
-                || l.contains("|--")
-                || l.contains("`--")
-                || l.contains("+--")
+            l.contains("├") || l.contains("└") || l.contains("|--") || l.contains("`--") || l.contains("+--")
         })
         .count();
     if boxy >= 2 {
@@ -222,11 +186,8 @@ fn tree_like(lines: &[(usize, &str)], lang: &str) -> bool {
     if !lang.is_empty() && lang != "text" && lang != "tree" {
         return false;
     }
-    let entries: Vec<&str> = lines
-        .iter()
-        .map(|(_, l)| strip_tree_comment(l).trim())
-        .filter(|l| !l.is_empty())
-        .collect();
+    let entries: Vec<&str> =
+        lines.iter().map(|(_, l)| strip_tree_comment(l).trim()).filter(|l| !l.is_empty()).collect();
     entries.len() >= 3 && entries[0].ends_with('/') && entries.iter().all(|e| !e.contains(' '))
 }
 
@@ -250,12 +211,9 @@ fn tree_entries<'a>(lines: &[(usize, &'a str)]) -> Vec<(usize, usize, &'a str, &
         let mut k = 0;
         while k < bytes.len() {
             let (_, c) = bytes[k];
-            let ascii_branch = (c == '+' || c == '|' || c == '`')
-                && bytes.get(k + 1).is_some_and(|&(_, n)| n == '-');
-            if matches!(
-                c,
-                ' ' | '\t' | '│' | '├' | '└' | '─' | '┬' | '┃' | '┣' | '┗' | '━' | '\u{a0}'
-            ) || ascii_branch
+            let ascii_branch = (c == '+' || c == '|' || c == '`') && bytes.get(k + 1).is_some_and(|&(_, n)| n == '-');
+            if matches!(c, ' ' | '\t' | '│' | '├' | '└' | '─' | '┬' | '┃' | '┣' | '┗' | '━' | '\u{a0}')
+                || ascii_branch
                 || c == '|'
                 || (c == '-' && k > 0 && matches!(bytes[k - 1].1, '-' | '+' | '|' | '`'))
             {
@@ -287,9 +245,7 @@ fn parse_tree(lines: &[(usize, &str)], group: &str, inherited: Option<bool>, out
     }
     // a single top folder holding everything else is the project root
     let (_, c0, n0, _) = entries[0];
-    let root = if (n0.ends_with('/') || entries.len() > 1)
-        && entries[1..].iter().all(|e| e.1 > c0)
-        && !n0.contains('.')
+    let root = if (n0.ends_with('/') || entries.len() > 1) && entries[1..].iter().all(|e| e.1 > c0) && !n0.contains('.')
         || n0 == "./"
         || n0 == "."
     {
@@ -310,11 +266,7 @@ fn parse_tree(lines: &[(usize, &str)], group: &str, inherited: Option<bool>, out
             stack.push((col, clean.to_string()));
             continue;
         }
-        let rel: Vec<&str> = stack
-            .iter()
-            .map(|(_, n)| n.as_str())
-            .chain(std::iter::once(clean))
-            .collect();
+        let rel: Vec<&str> = stack.iter().map(|(_, n)| n.as_str()).chain(std::iter::once(clean)).collect();
         let rel = rel.join("/");
         let Some(rel) = as_path(&rel, false) else {
             continue;
@@ -326,20 +278,10 @@ fn parse_tree(lines: &[(usize, &str)], group: &str, inherited: Option<bool>, out
         let grp = if stack.is_empty() {
             group.to_string()
         } else {
-            stack
-                .iter()
-                .map(|(_, n)| n.as_str())
-                .collect::<Vec<_>>()
-                .join("/")
+            stack.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join("/")
         };
         let claimed = claim(rest, false).or(inherited) == Some(true);
-        out.push(Expected {
-            path,
-            alt,
-            group: grp,
-            claimed_done: claimed,
-            line: no,
-        });
+        out.push(Expected { path, alt, group: grp, claimed_done: claimed, line: no });
     }
 }
 
@@ -349,12 +291,7 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
     let lines: Vec<&str> = content.lines().collect();
 
     // Pass 1: sections and their claims.
-    let mut sections = vec![Section {
-        title: String::new(),
-        level: 0,
-        own: None,
-        parent: None,
-    }];
+    let mut sections = vec![Section { title: String::new(), level: 0, own: None, parent: None }];
     let mut line_section = vec![0usize; lines.len()];
     {
         let mut fence: Option<String> = None;
@@ -380,12 +317,7 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
                     }
                     parent = sections[p].parent;
                 }
-                sections.push(Section {
-                    title: clean_label(title),
-                    level,
-                    own: heading_claim(title),
-                    parent,
-                });
+                sections.push(Section { title: clean_label(title), level, own: heading_claim(title), parent });
                 cur = sections.len() - 1;
             } else if let Some(v) = status_value(line)
                 && sections[cur].own.is_none()
@@ -407,11 +339,7 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
         let mut s = s;
         loop {
             if !sections[s].title.is_empty() || sections[s].parent.is_none() {
-                return if sections[s].title.is_empty() {
-                    "General".to_string()
-                } else {
-                    sections[s].title.clone()
-                };
+                return if sections[s].title.is_empty() { "General".to_string() } else { sections[s].title.clone() };
             }
             s = sections[s].parent.unwrap_or(0);
         }
@@ -430,9 +358,7 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
         let no = i + 1 + line_offset;
         let sec = line_section[i];
         if let Some((f, lang, buf)) = &mut fence {
-            if line.trim_start().starts_with(f.as_str())
-                && line.trim().chars().all(|c| c == '`' || c == '~')
-            {
+            if line.trim_start().starts_with(f.as_str()) && line.trim().chars().all(|c| c == '`' || c == '~') {
                 if tree_like(buf, lang) {
                     let grp = label.clone().unwrap_or_else(|| group_of(sec));
                     let buf = std::mem::take(buf);
@@ -474,34 +400,23 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
         if trimmed.starts_with('|') {
             if table.is_none() {
                 if lines.get(i + 1).is_some_and(|n| is_separator_row(n)) {
-                    let header: Vec<String> =
-                        split_row(line).iter().map(|h| h.to_lowercase()).collect();
+                    let header: Vec<String> = split_row(line).iter().map(|h| h.to_lowercase()).collect();
                     let status_cols = header
                         .iter()
                         .enumerate()
                         .filter(|(_, h)| {
-                            ["status", "state", "done", "progress", "complete"]
-                                .iter()
-                                .any(|k| h.contains(k))
+                            ["status", "state", "done", "progress", "complete"].iter().any(|k| h.contains(k))
                         })
                         .map(|(j, _)| j)
                         .collect();
                     let first_is_path_col = header.first().is_some_and(|h| {
-                        ["file", "path", "module", "script", "deliverable", "output"]
-                            .iter()
-                            .any(|k| h.contains(k))
+                        ["file", "path", "module", "script", "deliverable", "output"].iter().any(|k| h.contains(k))
                     });
-                    table = Some(Table {
-                        status_cols,
-                        first_is_path_col,
-                    });
+                    table = Some(Table { status_cols, first_is_path_col });
                     i += 2;
                     continue;
                 }
-                table = Some(Table {
-                    status_cols: Vec::new(),
-                    first_is_path_col: false,
-                });
+                table = Some(Table { status_cols: Vec::new(), first_is_path_col: false });
             }
             if is_separator_row(line) {
                 i += 1;
@@ -531,22 +446,12 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
                         && !c0.trim().chars().all(|c| c.is_ascii_digit() || c == '.') =>
                 {
                     let l = clean_label(c0);
-                    if l.is_empty() {
-                        label.clone().unwrap_or_else(|| group_of(sec))
-                    } else {
-                        l
-                    }
+                    if l.is_empty() { label.clone().unwrap_or_else(|| group_of(sec)) } else { l }
                 }
                 _ => label.clone().unwrap_or_else(|| group_of(sec)),
             };
             for p in cell_paths.into_iter().flatten() {
-                out.push(Expected {
-                    path: p,
-                    alt: None,
-                    group: group.clone(),
-                    claimed_done: claimed,
-                    line: no,
-                });
+                out.push(Expected { path: p, alt: None, group: group.clone(), claimed_done: claimed, line: no });
             }
             i += 1;
             continue;
@@ -567,12 +472,9 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
             } else {
                 declared_paths(text, starts_with_path || label.as_deref().is_some_and(is_files_label))
             };
-            let own = checkbox
-                .or_else(|| claim(text, false))
-                .or_else(|| status_value(text).and_then(|v| claim(v, true)));
-            let inherited = own
-                .or_else(|| list_stack.iter().rev().find_map(|(_, _, c, _)| *c))
-                .or(effective(sec));
+            let own =
+                checkbox.or_else(|| claim(text, false)).or_else(|| status_value(text).and_then(|v| claim(v, true)));
+            let inherited = own.or_else(|| list_stack.iter().rev().find_map(|(_, _, c, _)| *c)).or(effective(sec));
             let item_label = bold_label(text);
             let group = item_label
                 .clone()
@@ -581,11 +483,7 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
                 .or_else(|| label.clone())
                 .unwrap_or_else(|| group_of(sec));
             if let Some(done) = checkbox {
-                out.tasks.push(Task {
-                    id: task_id(text, no),
-                    done,
-                    paths: paths.clone(),
-                });
+                out.tasks.push(Task { id: task_id(text, no), done, paths: paths.clone() });
             }
             for p in &paths {
                 out.push(Expected {
@@ -614,11 +512,7 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
         if !line.starts_with([' ', '\t']) {
             list_stack.clear();
         }
-        let spans = if super::is_context_line(trimmed) {
-            Vec::new()
-        } else {
-            code_span_paths(trimmed)
-        };
+        let spans = if super::is_context_line(trimmed) { Vec::new() } else { code_span_paths(trimmed) };
         if spans.is_empty() {
             if status_value(trimmed).is_none() {
                 if let Some(l) = bold_label(trimmed) {
@@ -630,23 +524,12 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
         } else {
             // a line that is mostly a list of files: "Files: `a.py`, `b.py`"
             let rest = strip_code_spans(trimmed);
-            let words = rest
-                .split(|c: char| !c.is_alphanumeric())
-                .filter(|w| !w.is_empty())
-                .count();
+            let words = rest.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).count();
             if words <= 4 {
-                let group = bold_label(trimmed)
-                    .or_else(|| label.clone())
-                    .unwrap_or_else(|| group_of(sec));
+                let group = bold_label(trimmed).or_else(|| label.clone()).unwrap_or_else(|| group_of(sec));
                 let claimed = claim(trimmed, false).or(effective(sec)) == Some(true);
                 for p in spans {
-                    out.push(Expected {
-                        path: p,
-                        alt: None,
-                        group: group.clone(),
-                        claimed_done: claimed,
-                        line: no,
-                    });
+                    out.push(Expected { path: p, alt: None, group: group.clone(), claimed_done: claimed, line: no });
                 }
             }
         }
@@ -660,10 +543,7 @@ mod tests {
     use super::*;
 
     fn paths(e: &Extracted) -> Vec<(&str, &str, bool)> {
-        e.deliverables
-            .iter()
-            .map(|d| (d.path.as_str(), d.group.as_str(), d.claimed_done))
-            .collect()
+        e.deliverables.iter().map(|d| (d.path.as_str(), d.group.as_str(), d.claimed_done)).collect()
     }
 
     #[test]
@@ -706,10 +586,7 @@ mod tests {
         let e = parse(md, 0);
         assert_eq!(
             paths(&e),
-            vec![
-                ("scripts/start.sh", "Changes", true),
-                ("logging/metrics_logger.py", "Logging", false)
-            ]
+            vec![("scripts/start.sh", "Changes", true), ("logging/metrics_logger.py", "Logging", false)]
         );
     }
 

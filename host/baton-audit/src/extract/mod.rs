@@ -93,11 +93,7 @@ impl Extracted {
                 }
                 // keep document order by first mention
                 let moved = self.deliverables.remove(j);
-                let pos = self
-                    .deliverables
-                    .iter()
-                    .position(|o| o.line > moved.line)
-                    .unwrap_or(self.deliverables.len());
+                let pos = self.deliverables.iter().position(|o| o.line > moved.line).unwrap_or(self.deliverables.len());
                 self.deliverables.insert(pos, moved);
                 continue;
             }
@@ -124,12 +120,8 @@ pub fn detect_format(path: &str, content: &str) -> PlanFormat {
         return PlanFormat::Cursor;
     }
     // spec-kit ids are `T` + three digits; two such tasks make a spec-kit task list
-    let speckit_tasks = content
-        .lines()
-        .filter_map(speckit::parse_task_line)
-        .filter(|(_, id, _)| id.len() >= 4)
-        .take(2)
-        .count();
+    let speckit_tasks =
+        content.lines().filter_map(speckit::parse_task_line).filter(|(_, id, _)| id.len() >= 4).take(2).count();
     if speckit_tasks == 2 {
         return PlanFormat::SpecKit;
     }
@@ -297,33 +289,12 @@ pub fn as_path(token: &str, plain: bool) -> Option<String> {
     t = t.trim_matches(|c: char| {
         matches!(
             c,
-            '`' | '"'
-                | '\''
-                | '*'
-                | '('
-                | ')'
-                | '['
-                | ']'
-                | ','
-                | ';'
-                | '!'
-                | '?'
-                | '<'
-                | '>'
-                | '“'
-                | '”'
-                | '‘'
-                | '’'
+            '`' | '"' | '\'' | '*' | '(' | ')' | '[' | ']' | ',' | ';' | '!' | '?' | '<' | '>' | '“' | '”' | '‘' | '’'
         )
     });
     // trailing sentence punctuation and a `:` before a description
     t = t.trim_end_matches(['.', ':']);
-    if t.is_empty()
-        || t.len() > 300
-        || t.contains("://")
-        || t.starts_with('~')
-        || t.starts_with('$')
-    {
+    if t.is_empty() || t.len() > 300 || t.contains("://") || t.starts_with('~') || t.starts_with('$') {
         return None;
     }
     if t.chars().any(|c| {
@@ -417,9 +388,28 @@ pub fn as_path(token: &str, plain: bool) -> Option<String> {
 
 /// Verbs that make the file they name a declared output of a line (`Create src/x.ts`).
 pub const CREATE_VERBS: &[&str] = &[
-    "create", "creates", "created", "add", "adds", "added", "new", "write", "writes", "written",
-    "implement", "implements", "implemented", "scaffold", "generate", "introduce", "setup",
-    "initialize", "initialise", "define", "extract", "draft",
+    "create",
+    "creates",
+    "created",
+    "add",
+    "adds",
+    "added",
+    "new",
+    "write",
+    "writes",
+    "written",
+    "implement",
+    "implements",
+    "implemented",
+    "scaffold",
+    "generate",
+    "introduce",
+    "setup",
+    "initialize",
+    "initialise",
+    "define",
+    "extract",
+    "draft",
 ];
 
 /// Lines that describe and never claim: `Purpose:`, `Goal:`, `Context:` (also bold or as a
@@ -470,16 +460,48 @@ pub fn declared_paths(line: &str, declared: bool) -> Vec<String> {
     // ASCII only: byte offsets in `lower` are offsets in `line`
     let lower = line.to_ascii_lowercase();
     let creates = has(CREATE_VERBS);
-    let negated = ["does not exist", "doesn't exist", "do not exist", "don't exist", "no longer exist", "not exist", "nonexistent", "non-existent", "was removed", "were removed", "has been removed", "have been removed", "was deleted", "been deleted", "is gone"]
-        .iter()
-        .any(|p| lower.contains(p));
+    let negated = [
+        "does not exist",
+        "doesn't exist",
+        "do not exist",
+        "don't exist",
+        "no longer exist",
+        "not exist",
+        "nonexistent",
+        "non-existent",
+        "was removed",
+        "were removed",
+        "has been removed",
+        "have been removed",
+        "was deleted",
+        "been deleted",
+        "is gone",
+    ]
+    .iter()
+    .any(|p| lower.contains(p));
     if negated && !creates {
         return Vec::new();
     }
     // byte ranges of the line whose paths are excluded
     let mut excluded: Vec<(usize, usize)> = Vec::new();
-    let find_word = |ws: &[&str], from: usize| words.iter().find(|(i, w)| *i >= from && ws.contains(&w.as_str())).map(|(i, _)| *i);
-    if let Some(v) = find_word(&["move", "moves", "moved", "moving", "rename", "renames", "renamed", "renaming", "mv", "relocate", "relocated"], 0) {
+    let find_word =
+        |ws: &[&str], from: usize| words.iter().find(|(i, w)| *i >= from && ws.contains(&w.as_str())).map(|(i, _)| *i);
+    if let Some(v) = find_word(
+        &[
+            "move",
+            "moves",
+            "moved",
+            "moving",
+            "rename",
+            "renames",
+            "renamed",
+            "renaming",
+            "mv",
+            "relocate",
+            "relocated",
+        ],
+        0,
+    ) {
         let to = find_word(&["to", "into", "as"], v + 1)
             .or_else(|| line[v..].find("→").map(|i| i + v))
             .or_else(|| line[v..].find("->").map(|i| i + v));
@@ -497,7 +519,25 @@ pub fn declared_paths(line: &str, declared: bool) -> Vec<String> {
             from = at + arrow.len();
         }
     }
-    if let Some(v) = find_word(&["remove", "removes", "removed", "removing", "delete", "deletes", "deleted", "deleting", "drop", "drops", "rm", "deprecate", "deprecated", "obsolete"], 0) {
+    if let Some(v) = find_word(
+        &[
+            "remove",
+            "removes",
+            "removed",
+            "removing",
+            "delete",
+            "deletes",
+            "deleted",
+            "deleting",
+            "drop",
+            "drops",
+            "rm",
+            "deprecate",
+            "deprecated",
+            "obsolete",
+        ],
+        0,
+    ) {
         let end = find_word(&["from", "in", "inside", "within", "of"], v + 1).unwrap_or(line.len());
         excluded.push((v, end));
     }
@@ -515,9 +555,14 @@ pub fn declared_paths(line: &str, declared: bool) -> Vec<String> {
         let after = line[i + 4..].trim_start();
         let prev_is_path = paths.iter().any(|p| before.ends_with(p.as_str()));
         let next_word = after.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
-        if prev_is_path && (paths.iter().any(|p| next_word.contains(p.as_str())) || next_word.starts_with("create") || next_word.starts_with("root")) {
+        if prev_is_path
+            && (paths.iter().any(|p| next_word.contains(p.as_str()))
+                || next_word.starts_with("create")
+                || next_word.starts_with("root"))
+        {
             let start = before.rfind(['`', ' ', '(']).map_or(0, |s| s);
-            let end = after.find([')', ',', ';']).map_or(line.len(), |e| i + 4 + (line.len() - i - 4 - after.len()) + e);
+            let end =
+                after.find([')', ',', ';']).map_or(line.len(), |e| i + 4 + (line.len() - i - 4 - after.len()) + e);
             excluded.push((start, end));
         }
     }
@@ -636,15 +681,7 @@ fn push_unique(v: &mut Vec<String>, p: String) {
 const DONE_MARKS: &[&str] = &["✅", "✔", "☑", "🟢", "[x]", "[X]"];
 /// Markers that say something is not done; they win over done markers on the same line.
 const OPEN_MARKS: &[&str] = &["❌", "⏳", "⚠", "🔴", "🚧", "🟡", "🟠", "⬜", "✖", "[ ]"];
-const DONE_WORDS: &[&str] = &[
-    "complete",
-    "completed",
-    "done",
-    "implemented",
-    "finished",
-    "shipped",
-    "delivered",
-];
+const DONE_WORDS: &[&str] = &["complete", "completed", "done", "implemented", "finished", "shipped", "delivered"];
 const OPEN_WORDS: &[&str] = &[
     "pending",
     "todo",
@@ -664,10 +701,7 @@ const OPEN_WORDS: &[&str] = &[
 ];
 
 fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| w.to_lowercase())
-        .collect()
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(|w| w.to_lowercase()).collect()
 }
 
 /// The claim a piece of text makes: `Some(true)` done, `Some(false)` explicitly not done,
@@ -742,26 +776,19 @@ mod tests {
         assert_eq!(declared_paths("Create settings.py", false), vec!["settings.py"]);
         assert!(declared_paths("Call response.json() first", false).is_empty());
         // non-ASCII text around the markers never splits a character
-        for l in ["İİ e.g. `a/b.rs` ö", "`a/ü.rs` or İ `b/c.rs`", "Move é `a/b.rs` → `c/d.rs`", "remove ü from `x/y.rs` or"] {
+        for l in
+            ["İİ e.g. `a/b.rs` ö", "`a/ü.rs` or İ `b/c.rs`", "Move é `a/b.rs` → `c/d.rs`", "remove ü from `x/y.rs` or"]
+        {
             let _ = declared_paths(l, false);
         }
     }
 
     #[test]
     fn recognises_paths() {
-        assert_eq!(
-            as_path("`metrics_logger.py`", false).as_deref(),
-            Some("metrics_logger.py")
-        );
-        assert_eq!(
-            as_path("src/models/user.py.", true).as_deref(),
-            Some("src/models/user.py")
-        );
+        assert_eq!(as_path("`metrics_logger.py`", false).as_deref(), Some("metrics_logger.py"));
+        assert_eq!(as_path("src/models/user.py.", true).as_deref(), Some("src/models/user.py"));
         assert_eq!(as_path("./a/b.rs:12", true).as_deref(), Some("a/b.rs"));
-        assert_eq!(
-            as_path("/music/dedup.py", true).as_deref(),
-            Some("/music/dedup.py")
-        );
+        assert_eq!(as_path("/music/dedup.py", true).as_deref(), Some("/music/dedup.py"));
         assert_eq!(as_path("Dockerfile", true).as_deref(), Some("Dockerfile"));
         assert_eq!(as_path("Node.js", true), None);
         assert_eq!(as_path("e.g.", true), None);
@@ -771,10 +798,7 @@ mod tests {
         assert_eq!(as_path("src/", true), None);
         assert_eq!(as_path("../escape.py", true), None);
         assert_eq!(as_path("*.py", true), None);
-        assert_eq!(
-            as_path("configs/csl/ieee.csl", true).as_deref(),
-            Some("configs/csl/ieee.csl")
-        );
+        assert_eq!(as_path("configs/csl/ieee.csl", true).as_deref(), Some("configs/csl/ieee.csl"));
         assert_eq!(as_path("ieee.csl", true), None);
         assert_eq!(as_path("self.client", false), None);
         assert_eq!(as_path("v1.0/v2.0", true), None);
@@ -783,42 +807,24 @@ mod tests {
     #[test]
     fn detects_formats() {
         let tasks = "- [ ] T001 a in src/a.py\n- [x] T002 b\n";
-        assert_eq!(
-            detect_format("/r/specs/001-x/tasks.md", ""),
-            PlanFormat::SpecKit
-        );
-        assert_eq!(
-            detect_format("/r/.kiro/specs/x/tasks.md", ""),
-            PlanFormat::Kiro
-        );
-        assert_eq!(
-            detect_format("/r/.cursor/plans/a.plan.md", "# x"),
-            PlanFormat::Cursor
-        );
+        assert_eq!(detect_format("/r/specs/001-x/tasks.md", ""), PlanFormat::SpecKit);
+        assert_eq!(detect_format("/r/.kiro/specs/x/tasks.md", ""), PlanFormat::Kiro);
+        assert_eq!(detect_format("/r/.cursor/plans/a.plan.md", "# x"), PlanFormat::Cursor);
         let cursor = "---\nname: x\ntodos:\n  - id: a\n---\n";
         assert_eq!(detect_format("/plans/notes.md", cursor), PlanFormat::Cursor);
         assert_eq!(detect_format("/plans/copy.md", tasks), PlanFormat::SpecKit);
         let kiro = "- [ ] 1. Set up\n  - [ ] 1.1 x\n";
         assert_eq!(detect_format("/plans/tasks.md", kiro), PlanFormat::Kiro);
         let short_ids = "- [ ] T1 one\n- [ ] T2 two\n";
-        assert_eq!(
-            detect_format("/plans/PLAN.md", short_ids),
-            PlanFormat::Markdown
-        );
-        assert_eq!(
-            detect_format("/plans/PLAN.md", "| a | `b.py` |\n"),
-            PlanFormat::Markdown
-        );
+        assert_eq!(detect_format("/plans/PLAN.md", short_ids), PlanFormat::Markdown);
+        assert_eq!(detect_format("/plans/PLAN.md", "| a | `b.py` |\n"), PlanFormat::Markdown);
     }
 
     #[test]
     fn reads_claims() {
         assert_eq!(claim("✅ Complete", true), Some(true));
         assert_eq!(claim("⚠️ 33%", true), Some(false));
-        assert_eq!(
-            claim("Implementation Complete - Testing Pending", true),
-            Some(false)
-        );
+        assert_eq!(claim("Implementation Complete - Testing Pending", true), Some(false));
         assert_eq!(claim("Handles completed events", false), None);
         assert_eq!(claim("Not done", true), Some(false));
         assert_eq!(claim("Incomplete", true), Some(false));

@@ -15,10 +15,7 @@ use crate::model::Task;
 fn task_id(t: &str) -> Option<(String, &str)> {
     let bold = t.starts_with("**");
     let t = t.trim_start_matches('*');
-    let raw: String = t
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
-        .collect();
+    let raw: String = t.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '.').collect();
     let id = raw.trim_end_matches('.').to_string();
     if id.len() < 2
         || !id.starts_with('T')
@@ -77,20 +74,10 @@ pub fn files_field(line: &str) -> Option<&str> {
     let t = line.trim().trim_start_matches(['-', '*', '+', ' ']);
     let t = t.trim_start_matches(['*', '_']);
     let lower: String = t.chars().take(24).collect::<String>().to_ascii_lowercase();
-    let label = [
-        "file(s)",
-        "files",
-        "file",
-        "outputs",
-        "output",
-        "deliverables",
-        "deliverable",
-        "creates",
-        "location",
-        "path",
-    ]
-    .into_iter()
-    .find(|l| lower.starts_with(l))?;
+    let label =
+        ["file(s)", "files", "file", "outputs", "output", "deliverables", "deliverable", "creates", "location", "path"]
+            .into_iter()
+            .find(|l| lower.starts_with(l))?;
     let after = &t[label.len()..];
     let after = after.trim_start_matches(['*', '_', ' ']);
     let after = after.strip_prefix(':')?;
@@ -104,11 +91,7 @@ pub fn declares_output(text: &str) -> bool {
         return true;
     }
     let t = text.trim().trim_start_matches(['-', '*', '+', ' ']);
-    let first = t
-        .split(|c: char| !c.is_alphanumeric())
-        .find(|w| !w.is_empty())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let first = t.split(|c: char| !c.is_alphanumeric()).find(|w| !w.is_empty()).unwrap_or("").to_ascii_lowercase();
     super::CREATE_VERBS.contains(&first.as_str())
 }
 
@@ -124,7 +107,7 @@ pub fn parse(content: &str) -> Extracted {
     let mut table_claims: HashMap<String, bool> = HashMap::new();
     let mut heading_tasks: Vec<(usize, Vec<usize>, bool)> = Vec::new();
     let close = |section: &mut Option<(usize, Vec<usize>, bool, bool)>,
-                     heading_tasks: &mut Vec<(usize, Vec<usize>, bool)>| {
+                 heading_tasks: &mut Vec<(usize, Vec<usize>, bool)>| {
         if let Some((ti, ds, decided, _)) = section.take() {
             heading_tasks.push((ti, ds, decided));
         }
@@ -159,10 +142,7 @@ pub fn parse(content: &str) -> Extracted {
                 out.title = title.trim_start_matches("Tasks:").trim().to_string();
             }
             if level <= 2 {
-                phase = title
-                    .to_lowercase()
-                    .starts_with("phase")
-                    .then(|| title.clone());
+                phase = title.to_lowercase().starts_with("phase").then(|| title.clone());
             }
             heading = title;
             continue;
@@ -219,13 +199,7 @@ pub fn parse(content: &str) -> Extracted {
         if let Some((done, id, rest)) = parse_task_line(line) {
             let paths = super::declared_paths(&rest, false);
             for p in &paths {
-                out.push(Expected {
-                    path: p.clone(),
-                    alt: None,
-                    group: group.clone(),
-                    claimed_done: done,
-                    line: no,
-                });
+                out.push(Expected { path: p.clone(), alt: None, group: group.clone(), claimed_done: done, line: no });
             }
             out.tasks.push(Task { id, done, paths });
             current = Some(out.tasks.len() - 1);
@@ -271,24 +245,11 @@ mod tests {
     #[test]
     fn task_lines() {
         let l = "- [X] T005 [P] [US2] Scaffold chart in `k8s/helm/values.yaml`";
-        assert_eq!(
-            parse_task_line(l),
-            Some((
-                true,
-                "T005".into(),
-                "Scaffold chart in `k8s/helm/values.yaml`".into()
-            ))
-        );
+        assert_eq!(parse_task_line(l), Some((true, "T005".into(), "Scaffold chart in `k8s/helm/values.yaml`".into())));
         let l = "- [ ] T001.5 [P] Fix spec.md typo";
-        assert_eq!(
-            parse_task_line(l),
-            Some((false, "T001.5".into(), "Fix spec.md typo".into()))
-        );
+        assert_eq!(parse_task_line(l), Some((false, "T001.5".into(), "Fix spec.md typo".into())));
         let l = "- [x] **T004** [P] Create CLI module: `src/cli/mod.rs`";
-        assert_eq!(
-            parse_task_line(l),
-            Some((true, "T004".into(), "Create CLI module: `src/cli/mod.rs`".into()))
-        );
+        assert_eq!(parse_task_line(l), Some((true, "T004".into(), "Create CLI module: `src/cli/mod.rs`".into())));
         assert_eq!(parse_task_line("- [ ] Task without id"), None);
         assert_eq!(parse_task_line("- [ ] TODO write it"), None);
         assert_eq!(

@@ -37,13 +37,7 @@ pub fn parse(src: &str) -> Value {
             if t.is_empty() || t == "---" || t == "..." {
                 return None;
             }
-            Some((
-                i,
-                Line {
-                    indent: body.len() - t.len(),
-                    text: t,
-                },
-            ))
+            Some((i, Line { indent: body.len() - t.len(), text: t }))
         })
         .collect();
     let mut p = Parser { lines, raw, pos: 0 };
@@ -68,10 +62,7 @@ fn split_key(t: &str) -> Option<(String, &str)> {
         match c {
             '\'' if !in_d => in_s = !in_s,
             '"' if !in_s => in_d = !in_d,
-            ':' if !in_s
-                && !in_d
-                && (i + 1 == t.len() || bytes[i + 1] == b' ' || bytes[i + 1] == b'\t') =>
-            {
+            ':' if !in_s && !in_d && (i + 1 == t.len() || bytes[i + 1] == b' ' || bytes[i + 1] == b'\t') => {
                 let key = t[..i].trim();
                 if key.is_empty() || key.starts_with(['[', '{', '-']) {
                     return None;
@@ -146,13 +137,7 @@ impl<'a> Parser<'a> {
                 // `- id: x` starts a mapping whose keys sit at the column of `id`
                 let col = indent + (l.text.len() - rest.len());
                 let (no, _) = self.lines[self.pos];
-                self.lines[self.pos] = (
-                    no,
-                    Line {
-                        indent: col,
-                        text: rest,
-                    },
-                );
+                self.lines[self.pos] = (no, Line { indent: col, text: rest });
                 items.push(self.map(col));
             } else {
                 self.pos += 1;
@@ -235,17 +220,9 @@ impl<'a> Parser<'a> {
             last_raw = *no;
             self.pos += 1;
         }
-        let body: Vec<&str> = self
-            .raw
-            .get(key_line + 1..=last_raw)
-            .unwrap_or(&[])
-            .to_vec();
-        let min = body
-            .iter()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| l.len() - l.trim_start().len())
-            .min()
-            .unwrap_or(0);
+        let body: Vec<&str> = self.raw.get(key_line + 1..=last_raw).unwrap_or(&[]).to_vec();
+        let min =
+            body.iter().filter(|l| !l.trim().is_empty()).map(|l| l.len() - l.trim_start().len()).min().unwrap_or(0);
         for l in body {
             parts.push(if l.len() >= min { &l[min..] } else { l.trim() });
         }
@@ -290,11 +267,7 @@ fn flow_scalar(it: &mut std::iter::Peekable<std::str::Chars>, in_map_key: bool) 
             s.push(c);
             prev = c;
         }
-        return if q == '"' {
-            unquote(&format!("\"{s}\""))
-        } else {
-            s
-        };
+        return if q == '"' { unquote(&format!("\"{s}\"")) } else { s };
     }
     while let Some(&c) = it.peek() {
         if c == ',' || c == ']' || c == '}' || (in_map_key && c == ':') {
@@ -389,29 +362,15 @@ mod tests {
 
     #[test]
     fn flow_todos_and_same_indent_seq() {
-        let v = parse(
-            "todos: [{id: a, content: 'x.py', status: completed}, {id: b, content: \"y, z\"}]",
-        );
+        let v = parse("todos: [{id: a, content: 'x.py', status: completed}, {id: b, content: \"y, z\"}]");
         assert_eq!(v["todos"][1], json!({"id": "b", "content": "y, z"}));
         let v = parse("todos:\n- id: a\n  status: pending\n- id: b\n");
-        assert_eq!(
-            v["todos"],
-            json!([{"id": "a", "status": "pending"}, {"id": "b"}])
-        );
+        assert_eq!(v["todos"], json!([{"id": "a", "status": "pending"}, {"id": "b"}]));
     }
 
     #[test]
     fn garbage_does_not_panic() {
-        for s in [
-            "- - -",
-            ": :",
-            "[[[",
-            "{a: [b, {c",
-            "todos:\n  - |\n",
-            "\"unterminated",
-            "a: 'x",
-            "- id: \"q",
-        ] {
+        for s in ["- - -", ": :", "[[[", "{a: [b, {c", "todos:\n  - |\n", "\"unterminated", "a: 'x", "- id: \"q"] {
             let _ = parse(s);
         }
     }

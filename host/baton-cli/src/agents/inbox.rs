@@ -3,13 +3,13 @@
 use std::os::unix::ffi::OsStrExt;
 
 use anyhow::Result;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use baton_handoff::names;
 
-use super::{age_secs, Tree, FOLDERS};
-use crate::text::esc;
+use super::{FOLDERS, Tree, age_secs};
 use crate::Ctx;
+use crate::text::esc;
 
 #[derive(clap::Args, Debug)]
 pub struct InboxArgs {
@@ -87,7 +87,8 @@ pub fn list(tree: &Tree, agent: &str, all: bool) -> Result<(String, Vec<Value>)>
     }
     // Oldest first; files without a body time (invalid) by name, after the dated ones.
     let key = |v: &Value| {
-        let t = v["created_at"].as_str().and_then(baton_handoff::stamp::parse_rfc3339).map(|t| t.unix_timestamp_nanos());
+        let t =
+            v["created_at"].as_str().and_then(baton_handoff::stamp::parse_rfc3339).map(|t| t.unix_timestamp_nanos());
         (t.is_none(), t.unwrap_or(0), v["file"].as_str().unwrap_or_default().to_string())
     };
     out.sort_by_key(key);
@@ -111,7 +112,11 @@ pub fn run(ctx: &Ctx, a: InboxArgs) -> Result<i32> {
             continue;
         }
         let what = match i["kind"].as_str() {
-            Some("return") => format!("RETURN {} for {}", i["status"].as_str().unwrap_or("?"), i["in_reply_to"].as_str().unwrap_or("?")),
+            Some("return") => format!(
+                "RETURN {} for {}",
+                i["status"].as_str().unwrap_or("?"),
+                i["in_reply_to"].as_str().unwrap_or("?")
+            ),
             _ => "TASK".to_string(),
         };
         println!(

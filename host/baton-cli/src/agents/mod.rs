@@ -13,7 +13,7 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use baton_handoff::names;
@@ -193,7 +193,8 @@ pub fn did_you_mean(name: &str, known: &[String]) -> String {
         .collect();
     scored.sort();
     let limit = (name.len() / 3).max(2);
-    let close: Vec<String> = scored.iter().filter(|(d, _)| *d <= limit).take(3).map(|(_, k)| format!("{k:?}")).collect();
+    let close: Vec<String> =
+        scored.iter().filter(|(d, _)| *d <= limit).take(3).map(|(_, k)| format!("{k:?}")).collect();
     if close.is_empty() {
         let all: Vec<String> = known.iter().take(12).map(|k| format!("{k:?}")).collect();
         format!("; known: {}", all.join(", "))
@@ -228,7 +229,8 @@ pub fn write_new(inbox: &Path, name: &str, body: &Value) -> Result<PathBuf> {
     std::fs::create_dir_all(inbox).with_context(|| format!("creating {}", inbox.display()))?;
     // Leftovers of a writer killed mid-write (never a live one: the pid is checked).
     let _ = baton_fs::sweep_stale_temps(&tmp_dir, std::time::Duration::from_secs(600));
-    let tmp = tmp_dir.join(format!("{}{}.{}", baton_fs::TEMP_PREFIX, std::process::id(), baton_handoff::build::new_id()));
+    let tmp =
+        tmp_dir.join(format!("{}{}.{}", baton_fs::TEMP_PREFIX, std::process::id(), baton_handoff::build::new_id()));
     let bytes = serde_json::to_vec_pretty(body)?;
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
@@ -259,7 +261,8 @@ pub fn json_arg(raw: &str, what: &str) -> Result<Value> {
 pub fn arg_text(raw: &str, what: &str) -> Result<(String, String)> {
     if raw == "-" {
         let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).with_context(|| format!("{what}: reading stdin"))?;
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .with_context(|| format!("{what}: reading stdin"))?;
         Ok((s, "stdin".into()))
     } else if let Some(path) = raw.strip_prefix('@') {
         let s = std::fs::read_to_string(path).with_context(|| format!("{what}: reading {path}"))?;
@@ -291,7 +294,8 @@ mod tests {
 
     #[test]
     fn closest_names_are_suggested() {
-        let known: Vec<String> = ["Codex-MM1", "Claude-Code-Agent", "Cursor-Agent"].iter().map(|s| s.to_string()).collect();
+        let known: Vec<String> =
+            ["Codex-MM1", "Claude-Code-Agent", "Cursor-Agent"].iter().map(|s| s.to_string()).collect();
         assert_eq!(did_you_mean("Codex-MMl", &known), "; did you mean \"Codex-MM1\"?");
         assert!(did_you_mean("claude", &known).contains("Claude-Code-Agent"));
         assert!(did_you_mean("zzzzzzzz", &known).starts_with("; known:"));

@@ -7,14 +7,14 @@
 //! names the RETURN when a second reply is refused. Nothing else in an agent's folder is moved.
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use baton_handoff::build::{self, NewReturn};
 use baton_handoff::{Body, Status};
 
-use super::{Tree, FOLDERS};
+use super::{FOLDERS, Tree};
 use crate::Ctx;
 
 /// The journal folder inside an agent's folder (a dotfolder: no watcher or scan reads it).
@@ -103,14 +103,22 @@ pub fn reply(tree: &Tree, id: &str, answer: &NewReturn, acting_as: Option<&str>)
         if path.is_file() {
             let repaired = finish(&path)?;
             let j = read_journal(&path)?;
-            return Err(AlreadyAnswered { id: id.to_string(), return_file: j.return_file, journal: path, repaired }.into());
+            return Err(
+                AlreadyAnswered { id: id.to_string(), return_file: j.return_file, journal: path, repaired }.into()
+            );
         }
     }
     let Some(found) = tree.find(id, Some("task"), &[FOLDERS[0]]) else {
         if let Some(f) = tree.find(id, Some("task"), &FOLDERS[1..]) {
-            bail!("TASK {id} is not waiting in an inbox: it was filed in {} (answered outside `baton reply`?)", f.path.display());
+            bail!(
+                "TASK {id} is not waiting in an inbox: it was filed in {} (answered outside `baton reply`?)",
+                f.path.display()
+            );
         }
-        bail!("no TASK with id {id:?} waiting in any agent's 01_inbox under {} (`baton inbox AGENT` lists them)", tree.root.display());
+        bail!(
+            "no TASK with id {id:?} waiting in any agent's 01_inbox under {} (`baton inbox AGENT` lists them)",
+            tree.root.display()
+        );
     };
     if found.agent == tree.baton {
         bail!("TASK {id} is in baton's own inbox: `baton serve` answers it with its plugin, not `baton reply`");
@@ -120,10 +128,13 @@ pub fn reply(tree: &Tree, id: &str, answer: &NewReturn, acting_as: Option<&str>)
     {
         bail!("TASK {id} is addressed to {}, not to {me}: an agent answers only its own TASKs", found.agent);
     }
-    let (Body::Task(task), _) = baton_handoff::schema::parse_value(found.body.clone()).map_err(|e| anyhow!("{}: {e}", found.path.display()))? else {
+    let (Body::Task(task), _) =
+        baton_handoff::schema::parse_value(found.body.clone()).map_err(|e| anyhow!("{}: {e}", found.path.display()))?
+    else {
         bail!("{} is not a TASK", found.path.display());
     };
-    let ret = build::reply(&task, &found.agent, answer).map_err(|e| anyhow!("the RETURN would not be valid: {}", e.message))?;
+    let ret = build::reply(&task, &found.agent, answer)
+        .map_err(|e| anyhow!("the RETURN would not be valid: {}", e.message))?;
     let reply_inbox = tree.reply_inbox(task.reply_agent())?;
     let return_file = reply_inbox.join(build::return_file_name(&ret));
     let file_name = found.path.file_name().ok_or_else(|| anyhow!("{} has no file name", found.path.display()))?;
@@ -185,7 +196,11 @@ fn create_journal(path: &Path, j: &Journal) -> Result<bool> {
 fn temp_with(dir: &Path, j: &Journal) -> Result<PathBuf> {
     use std::io::Write;
     let tmp = dir.join(format!("{}{}.{}", baton_fs::TEMP_PREFIX, std::process::id(), build::new_id()));
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
     f.write_all(&serde_json::to_vec_pretty(j)?)?;
     baton_fs::sync_file(&f)?;
     Ok(tmp)
@@ -202,7 +217,11 @@ pub fn finish(path: &Path) -> Result<bool> {
     // Step 1: the RETURN.
     if !j.return_file.exists() {
         let inbox = j.return_file.parent().unwrap_or(Path::new("."));
-        let name = j.return_file.file_name().and_then(|n| n.to_str()).ok_or_else(|| anyhow!("bad RETURN path in {}", path.display()))?;
+        let name = j
+            .return_file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| anyhow!("bad RETURN path in {}", path.display()))?;
         match super::write_new(inbox, name, &j.ret) {
             Ok(_) => {}
             // Written meanwhile by a racing finisher: the same journaled bytes.
@@ -241,7 +260,9 @@ pub fn finish(path: &Path) -> Result<bool> {
                 }
             }
             Err(_) if !j.task_file.exists() => {} // moved by a racing finisher
-            Err(e) => return Err(e).with_context(|| format!("moving {} to {}", j.task_file.display(), processed.display())),
+            Err(e) => {
+                return Err(e).with_context(|| format!("moving {} to {}", j.task_file.display(), processed.display()));
+            }
         }
     }
     // Done: the journal says so (replaced atomically; it is ours alone).
@@ -293,4 +314,3 @@ pub fn run(ctx: &Ctx, a: ReplyArgs) -> Result<i32> {
     }
     Ok(0)
 }
-

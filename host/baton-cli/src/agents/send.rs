@@ -2,12 +2,12 @@
 //! agent into its `01_inbox/`), prints its id, and with `--wait` blocks until its RETURN.
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
-use serde_json::{json, Map, Value};
+use anyhow::{Context, Result, bail};
+use serde_json::{Map, Value, json};
 
 use baton_handoff::build::{self, NewTask, Target};
 
-use super::{wait, Tree};
+use super::{Tree, wait};
 use crate::Ctx;
 
 #[derive(clap::Args, Debug)]
@@ -197,7 +197,8 @@ pub fn run(ctx: &Ctx, a: SendArgs) -> Result<i32> {
     if !a.json {
         println!("sent {}", sent.file.display());
     }
-    let mut waiter = wait::Waiter::new(&sent.id, wait::dirs_of(&sent.reply_inbox), wait::min_stamp(&sent.created_at), sent.before);
+    let mut waiter =
+        wait::Waiter::new(&sent.id, wait::dirs_of(&sent.reply_inbox), wait::min_stamp(&sent.created_at), sent.before);
     let found = wait::block(&mut waiter, timeout)?;
     wait::report(&sent.id, found, a.json, timeout, true)
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 #[derive(clap::Args, Debug)]
 pub struct ValidateArgs {
@@ -51,7 +51,10 @@ pub fn run(a: ValidateArgs) -> Result<i32> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else if bad > 0 {
-        eprintln!("baton: {bad} of {} files are not valid handoffs (`baton schema task` prints what a TASK must be)", a.files.len());
+        eprintln!(
+            "baton: {bad} of {} files are not valid handoffs (`baton schema task` prints what a TASK must be)",
+            a.files.len()
+        );
     }
     Ok(if bad > 0 { 1 } else { 0 })
 }

@@ -8,7 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 use serde_json::Value;
 
 use baton_handoff::names;
@@ -57,7 +57,15 @@ pub struct Waiter {
 
 impl Waiter {
     pub fn new(id: &str, dirs: Vec<PathBuf>, min_stamp: Option<String>, before: HashSet<OsString>) -> Self {
-        Waiter { id: id.to_string(), dirs, min_stamp, seen: before, unparsed: HashMap::new(), stale: HashSet::new(), best: None }
+        Waiter {
+            id: id.to_string(),
+            dirs,
+            min_stamp,
+            seen: before,
+            unparsed: HashMap::new(),
+            stale: HashSet::new(),
+            best: None,
+        }
     }
 
     /// The RETURN (its file and body), if it is there now: of several (one per attempt of a
@@ -287,7 +295,13 @@ fn in_claims(tree: &Tree, id: &str) -> Option<Value> {
 
 /// Prints what a wait found and returns the exit status: 0 completed, 1 any other status,
 /// 124 timed out. `id_last`: the human form ends with the bare TASK id (`baton send`).
-pub fn report(id: &str, found: Option<(PathBuf, Value)>, json: bool, timeout: Option<Duration>, id_last: bool) -> Result<i32> {
+pub fn report(
+    id: &str,
+    found: Option<(PathBuf, Value)>,
+    json: bool,
+    timeout: Option<Duration>,
+    id_last: bool,
+) -> Result<i32> {
     let Some((file, ret)) = found else {
         eprintln!(
             "baton: no RETURN for {id} within {:.0}s; it is still pending: `baton wait {id}` waits again",

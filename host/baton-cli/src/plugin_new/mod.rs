@@ -10,7 +10,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 
 mod wit {
     include!(concat!(env!("OUT_DIR"), "/wit_files.rs"));
@@ -125,10 +125,8 @@ fn wit_facts(text: &str) -> Result<WitFacts> {
         .find_map(|l| l.strip_prefix("package baton:plugin@"))
         .map(|v| v.trim_end_matches(';').trim().to_string())
         .context("wit/plugin.wit names no `package baton:plugin@VERSION;`")?;
-    let start = code
-        .iter()
-        .position(|l| l.starts_with("world ") && l.ends_with('{'))
-        .context("wit/plugin.wit has no world")?;
+    let start =
+        code.iter().position(|l| l.starts_with("world ") && l.ends_with('{')).context("wit/plugin.wit has no world")?;
     let world = code[start].trim_start_matches("world ").trim_end_matches('{').trim().to_string();
     let mut depth = 0i32;
     let mut catalog_access = false;
@@ -161,7 +159,15 @@ pub fn scaffold(name: &str, lang: Lang) -> Result<Vec<File>> {
     let vars: Vec<(&str, String)> = vec![
         ("name", name.to_string()),
         ("crate", crate_name),
-        ("lang", match lang { Lang::Rust => "rust", Lang::Python => "python", Lang::Js => "js" }.to_string()),
+        (
+            "lang",
+            match lang {
+                Lang::Rust => "rust",
+                Lang::Python => "python",
+                Lang::Js => "js",
+            }
+            .to_string(),
+        ),
         ("lang_title", lang_title(lang).to_string()),
         ("world", facts.world.clone()),
         ("wit_version", facts.version.clone()),
@@ -184,7 +190,11 @@ pub fn scaffold(name: &str, lang: Lang) -> Result<Vec<File>> {
         Lang::Python => {
             add("src/app.py", include_str!("templates/python/app.py"), false);
             add("build.sh", include_str!("templates/python/build.sh"), true);
-            add(".gitignore", &include_str!("templates/gitignore").replace("{{ignore}}", ".venv/\n__pycache__/"), false);
+            add(
+                ".gitignore",
+                &include_str!("templates/gitignore").replace("{{ignore}}", ".venv/\n__pycache__/"),
+                false,
+            );
             readme_vars = &[
                 ("source", "src/app.py"),
                 ("extra_files", ""),
@@ -204,7 +214,10 @@ pub fn scaffold(name: &str, lang: Lang) -> Result<Vec<File>> {
                 ("extra_files", "| `package.json` | pins componentize-js (a dev dependency) |\n"),
                 ("build_notes", JS_BUILD_NOTES),
                 ("crash", "an uncaught `Error`: its message"),
-                ("failure_how", "In JavaScript: `throw { tag: 'invalid-input', val: 'why' }` (a plain object, not an `Error`)."),
+                (
+                    "failure_how",
+                    "In JavaScript: `throw { tag: 'invalid-input', val: 'why' }` (a plain object, not an `Error`).",
+                ),
                 ("limits_note", JS_LIMITS),
             ];
         }
@@ -215,7 +228,10 @@ pub fn scaffold(name: &str, lang: Lang) -> Result<Vec<File>> {
             add(".gitignore", &include_str!("templates/gitignore").replace("{{ignore}}", "target/"), false);
             readme_vars = &[
                 ("source", "src/lib.rs"),
-                ("extra_files", "| `Cargo.toml` | the crate: a `cdylib` built for `wasm32-wasip2` with wit-bindgen |\n"),
+                (
+                    "extra_files",
+                    "| `Cargo.toml` | the crate: a `cdylib` built for `wasm32-wasip2` with wit-bindgen |\n",
+                ),
                 ("build_notes", RUST_BUILD_NOTES),
                 ("crash", "a panic: its message"),
                 ("failure_how", "In Rust: `Err(Failure::InvalidInput(\"why\".into()))`."),
@@ -313,13 +329,15 @@ const RUST_CATALOG_ACCESS: &str = "
     }
 ";
 
-const PY_BUILD_NOTES: &str = "The first `./build.sh` makes `.venv/` and installs the pinned componentize-py into it (from
+const PY_BUILD_NOTES: &str =
+    "The first `./build.sh` makes `.venv/` and installs the pinned componentize-py into it (from
 PyPI, about 1 minute); later builds need no network. It needs `python3` (3.10 or later) with
 `venv`. A build takes 15–60 s and writes a component of about 18 MB (CPython and the standard
 library are inside). Pure-Python packages can be vendored under `src/`; packages with native
 code do not build for wasm.";
 
-const JS_BUILD_NOTES: &str = "The first `./build.sh` installs the pinned componentize-js into `node_modules/` (from npm,
+const JS_BUILD_NOTES: &str =
+    "The first `./build.sh` installs the pinned componentize-js into `node_modules/` (from npm,
 about 1 minute; `package.json` pins it); later builds need no network. It needs `node` and
 `npm`. A build takes 20–60 s and writes a component of about 12 MB (the StarlingMonkey engine
 is inside). It is built with `-d http fetch-event`: baton gives plugins no network and refuses
@@ -375,7 +393,15 @@ mod tests {
                 if !f.path.starts_with("wit/") {
                     assert!(!text.contains("{{"), "{lang:?} {}: a placeholder left:\n{text}", f.path);
                 }
-                for key in ["{{name}}", "{{world}}", "{{crate}}", "{{source}}", "{{lang", "{{componentize", "_catalog_access}}"] {
+                for key in [
+                    "{{name}}",
+                    "{{world}}",
+                    "{{crate}}",
+                    "{{source}}",
+                    "{{lang",
+                    "{{componentize",
+                    "_catalog_access}}",
+                ] {
                     assert!(!text.contains(key), "{lang:?} {}: {key} left", f.path);
                 }
             }
@@ -418,7 +444,8 @@ mod tests {
         std::fs::remove_file(dir.join("mine.txt")).unwrap();
         write(&dir, &files).unwrap();
         assert!(dir.join("build.sh").is_file() && dir.join("wit/plugin.wit").is_file());
-        let leftovers: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().filter(|e| e.file_name() != "p").collect();
+        let leftovers: Vec<_> =
+            std::fs::read_dir(tmp.path()).unwrap().flatten().filter(|e| e.file_name() != "p").collect();
         assert!(leftovers.is_empty(), "staging folder left behind: {leftovers:?}");
     }
 }

@@ -25,7 +25,11 @@ fn fixture(limits: Limits) -> Fixture {
     writer.execute_batch("CREATE TABLE titles(id INTEGER PRIMARY KEY, title TEXT, artist TEXT, cover BLOB)").unwrap();
     let tx = writer.unchecked_transaction().unwrap();
     for i in 1..=25 {
-        tx.execute("INSERT INTO titles(title, artist, cover) VALUES (?1, ?2, x'00ff')", (format!("Track {i}"), "Avicii")).unwrap();
+        tx.execute(
+            "INSERT INTO titles(title, artist, cover) VALUES (?1, ?2, x'00ff')",
+            (format!("Track {i}"), "Avicii"),
+        )
+        .unwrap();
     }
     tx.commit().unwrap();
     let dirs = vec![GrantDir::open(&lib).unwrap()];
@@ -67,7 +71,13 @@ impl Fixture {
 const DB: &str = "/djay/MediaLibrary.db";
 
 fn ints(rows: &Rows) -> Vec<i64> {
-    rows.rows.iter().map(|r| match r[0] { Value::Integer(i) => i, ref v => panic!("{v:?}") }).collect()
+    rows.rows
+        .iter()
+        .map(|r| match r[0] {
+            Value::Integer(i) => i,
+            ref v => panic!("{v:?}"),
+        })
+        .collect()
 }
 
 #[test]
@@ -89,7 +99,9 @@ fn a_wal_database_is_read_whole_from_a_private_copy_page_by_page() {
     let mut after = 0;
     let mut seen = Vec::new();
     loop {
-        let page = s.query("SELECT id, title, cover FROM titles WHERE id > ?1 ORDER BY id", &[Value::Integer(after)], 10).unwrap();
+        let page = s
+            .query("SELECT id, title, cover FROM titles WHERE id > ?1 ORDER BY id", &[Value::Integer(after)], 10)
+            .unwrap();
         assert_eq!(page.columns, ["id", "title", "cover"]);
         seen.extend(ints(&page));
         after = *seen.last().unwrap();
@@ -100,10 +112,17 @@ fn a_wal_database_is_read_whole_from_a_private_copy_page_by_page() {
         assert_eq!(page.rows.len(), 10);
     }
     assert_eq!(seen, (1..=25).collect::<Vec<_>>());
-    let one = s.query("SELECT title, artist, cover, NULL, 1.5 FROM titles WHERE id = ?1", &[Value::Integer(3)], 5).unwrap();
+    let one =
+        s.query("SELECT title, artist, cover, NULL, 1.5 FROM titles WHERE id = ?1", &[Value::Integer(3)], 5).unwrap();
     assert_eq!(
         one.rows[0],
-        [Value::Text("Track 3".into()), Value::Text("Avicii".into()), Value::Blob(vec![0, 255]), Value::Null, Value::Real(1.5)]
+        [
+            Value::Text("Track 3".into()),
+            Value::Text("Avicii".into()),
+            Value::Blob(vec![0, 255]),
+            Value::Null,
+            Value::Real(1.5)
+        ]
     );
     assert_eq!(s.query("SELECT id FROM titles", &[], 0).unwrap().more, true, "max-rows 0: no rows, and more");
 
@@ -167,13 +186,21 @@ fn statements_that_write_attach_or_touch_files_are_denied() {
     assert_eq!(s.query("PRAGMA table_info(titles)", &[], 10).unwrap().rows.len(), 4);
     assert_eq!(s.query("SELECT name FROM pragma_table_info('titles')", &[], 10).unwrap().rows.len(), 4);
     assert_eq!(s.query("PRAGMA user_version", &[], 10).unwrap().rows.len(), 1);
-    let r = s.query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5) SELECT sum(x) FROM c", &[], 1).unwrap();
+    let r = s
+        .query(
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5) SELECT sum(x) FROM c",
+            &[],
+            1,
+        )
+        .unwrap();
     assert_eq!(ints(&r), [15]);
     assert_eq!(ints(&s.query("SELECT count(*) FROM titles WHERE lower(title) LIKE 'track 1%'", &[], 1).unwrap()), [11]);
     // Bad input is `invalid`, with the reason.
     assert!(matches!(s.query("SELECT 1; SELECT 2", &[], 1), Err(SqlError::Invalid(m)) if m.contains("one statement")));
     assert!(matches!(s.query("SELECT * FROM nope", &[], 1), Err(SqlError::Invalid(m)) if m.contains("nope")));
-    assert!(matches!(s.query("SELECT ?1, ?2", &[Value::Integer(1)], 1), Err(SqlError::Invalid(m)) if m.contains("2 parameters")));
+    assert!(
+        matches!(s.query("SELECT ?1, ?2", &[Value::Integer(1)], 1), Err(SqlError::Invalid(m)) if m.contains("2 parameters"))
+    );
     // Still usable after refusals.
     assert_eq!(ints(&s.query("SELECT count(*) FROM titles", &[], 1).unwrap()), [25]);
 }
@@ -206,7 +233,10 @@ fn a_database_that_keeps_changing_is_busy_after_three_copies() {
 fn paths_outside_the_grant_are_denied() {
     let f = fixture(Limits::default());
     let outside = f.dir.path().join("outside.db");
-    Connection::open(&outside).unwrap().execute_batch("CREATE TABLE secret(x); INSERT INTO secret VALUES (42);").unwrap();
+    Connection::open(&outside)
+        .unwrap()
+        .execute_batch("CREATE TABLE secret(x); INSERT INTO secret VALUES (42);")
+        .unwrap();
     std::os::unix::fs::symlink(&outside, f.dir.path().join("lib/escape.db")).unwrap();
     std::os::unix::fs::symlink("MediaLibrary.db", f.dir.path().join("lib/inner.db")).unwrap();
     for bad in ["/djay/../outside.db", "/djay/escape.db", "/music/MediaLibrary.db", "djay/MediaLibrary.db", "/djay"] {
@@ -214,7 +244,9 @@ fn paths_outside_the_grant_are_denied() {
     }
     let host = outside.display().to_string();
     assert!(matches!(f.open(&host), Err(SqlError::Denied(_))));
-    assert!(matches!(f.open("/djay/missing.db"), Err(SqlError::Io(m)) if m.contains("/djay/missing.db") && !m.contains(&f.dir.path().display().to_string())));
+    assert!(
+        matches!(f.open("/djay/missing.db"), Err(SqlError::Io(m)) if m.contains("/djay/missing.db") && !m.contains(&f.dir.path().display().to_string()))
+    );
     std::fs::write(f.dir.path().join("lib/notes.txt"), "not a database, just text that is long enough").unwrap();
     assert!(matches!(f.open("/djay/notes.txt"), Err(SqlError::Invalid(m)) if m.contains("not an SQLite database")));
     // A symlink that stays inside the grant is followed.
@@ -249,7 +281,10 @@ fn snapshots_per_task_and_copy_bytes_are_limited() {
 fn the_deadline_stops_copies_and_runaway_queries() {
     let f = fixture(Limits::default());
     let past = Instant::now() - Duration::from_millis(1);
-    assert!(matches!(f.snapshots.open(&f.grants, &f.dirs, DB, "t", past, &AtomicBool::new(false)), Err(SqlError::TaskTimeout)));
+    assert!(matches!(
+        f.snapshots.open(&f.grants, &f.dirs, DB, "t", past, &AtomicBool::new(false)),
+        Err(SqlError::TaskTimeout)
+    ));
     assert_eq!(f.copies(), 0);
     let soon = Instant::now() + Duration::from_millis(400);
     let s = f.snapshots.open(&f.grants, &f.dirs, DB, "t", soon, &AtomicBool::new(false)).unwrap();
@@ -301,7 +336,9 @@ fn a_tasks_snapshots_have_their_own_sqlite_memory_budget() {
     let s = f.open(DB).unwrap();
     let sort = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 60000) SELECT i, randomblob(1000) AS b FROM c ORDER BY b";
     match s.query(sort, &[], 1) {
-        Err(SqlError::Invalid(m)) => assert!(m.contains("out of memory") && m.contains("16 MiB") && m.contains("task_memory_mb"), "{m}"),
+        Err(SqlError::Invalid(m)) => {
+            assert!(m.contains("out of memory") && m.contains("16 MiB") && m.contains("task_memory_mb"), "{m}")
+        }
         other => panic!("{other:?}"),
     }
     assert!(s.budget.used() < s.budget.limit(), "what the failed sort built was freed: {}", s.budget.used());
