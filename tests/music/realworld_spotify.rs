@@ -243,8 +243,8 @@ fn the_whole_corpus_in_one_home_loses_no_membership_and_no_isrc() {
     // Every playlist's tracks, from one `catalog show` (relations are listed by key).
     let members: BTreeMap<String, BTreeSet<String>> = s
         .records("playlists")
-        .into_iter()
-        .map(|(_, p)| {
+        .into_values()
+        .map(|p| {
             (
                 p["name"].as_str().unwrap().to_string(),
                 p["tracks"].as_array().into_iter().flatten().map(|k| k.as_str().unwrap().to_string()).collect(),

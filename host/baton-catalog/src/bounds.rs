@@ -27,7 +27,7 @@ pub enum Stop {
     Cancelled,
     /// Its task's time ran out.
     Deadline,
-    /// Over [`CallBounds::max_steps`].
+    /// Over [`CallBounds::max_ticks`].
     Work,
     /// Over [`CallBounds::max_read_bytes`].
     Bytes,

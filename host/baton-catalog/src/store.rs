@@ -1777,25 +1777,24 @@ fn ensure_property(tx: &Db, collection: &str, spec: &PropertySpec, owner: &str, 
     log_change(tx, collection, None, "add_property", owner, &json!({"property": spec.id, "kind": spec.kind.as_str()}))?;
     if let (Some(t), Some(inv)) = (&spec.target, &spec.inverse)
         && t != FILES
+        && !tx.exists("SELECT 1 FROM cat_properties WHERE collection = ?1 AND id = ?2", vals![t, inv])?
     {
-        if !tx.exists("SELECT 1 FROM cat_properties WHERE collection = ?1 AND id = ?2", vals![t, inv])? {
-            let pos = tx.query_one("SELECT count(*) FROM cat_properties WHERE collection = ?1", vals![t])?.int(0);
-            let display = inv.split('.').next_back().unwrap_or(inv).replace('_', " ");
-            let display = display[..1].to_uppercase() + &display[1..];
-            tx.execute(
+        let pos = tx.query_one("SELECT count(*) FROM cat_properties WHERE collection = ?1", vals![t])?.int(0);
+        let display = inv.split('.').next_back().unwrap_or(inv).replace('_', " ");
+        let display = display[..1].to_uppercase() + &display[1..];
+        tx.execute(
                 "INSERT INTO cat_properties (collection, id, name, kind, target, inverse, stored, \"integer\", owner, archived, position)
                  VALUES (?1, ?2, ?3, 'relation', ?4, ?5, 0, 0, ?6, 0, ?7)",
                 vals![t, inv, &display, collection, &spec.id, owner, pos],
             )?;
-            log_change(
-                tx,
-                t,
-                None,
-                "add_property",
-                owner,
-                &json!({"property": inv, "kind": "relation", "inverse_of": format!("{collection}.{}", spec.id)}),
-            )?;
-        }
+        log_change(
+            tx,
+            t,
+            None,
+            "add_property",
+            owner,
+            &json!({"property": inv, "kind": "relation", "inverse_of": format!("{collection}.{}", spec.id)}),
+        )?;
     }
     Ok(())
 }

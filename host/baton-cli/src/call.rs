@@ -264,12 +264,11 @@ fn typed(key: &str, raw: &str, prop: Option<&Value>) -> Result<Value> {
             _ => {}
         }
     }
-    if has("array") || has("object") {
-        if let Ok(v) = serde_json::from_str::<Value>(raw)
-            && ((v.is_array() && has("array")) || (v.is_object() && has("object")))
-        {
-            return Ok(v);
-        }
+    if (has("array") || has("object"))
+        && let Ok(v) = serde_json::from_str::<Value>(raw)
+        && ((v.is_array() && has("array")) || (v.is_object() && has("object")))
+    {
+        return Ok(v);
     }
     if has("string") {
         return Ok(Value::String(raw.to_string()));

@@ -200,11 +200,11 @@ fn resolve_collection(names: &[String], name: &str) -> anyhow::Result<String> {
 
 pub fn run(mut cmd: CatalogCommand, ctx: &crate::Ctx) -> anyhow::Result<i32> {
     let user = Access::user();
-    if let Some(collection) = cmd.collection_mut() {
-        if !collection.contains('.') {
-            let names: Vec<String> = open(ctx)?.collections(&user)?.into_iter().map(|c| c.name).collect();
-            *collection = resolve_collection(&names, collection)?;
-        }
+    if let Some(collection) = cmd.collection_mut()
+        && !collection.contains('.')
+    {
+        let names: Vec<String> = open(ctx)?.collections(&user)?.into_iter().map(|c| c.name).collect();
+        *collection = resolve_collection(&names, collection)?;
     }
     match cmd {
         CatalogCommand::Collections { json } => {
@@ -436,23 +436,6 @@ pub fn run(mut cmd: CatalogCommand, ctx: &crate::Ctx) -> anyhow::Result<i32> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::resolve_collection;
-
-    #[test]
-    fn short_names_resolve_to_the_one_plugin_collection() {
-        let names: Vec<String> =
-            ["tracks", "djay.djay_tracks", "djay.dj_plays", "a.dup", "b.dup"].map(String::from).to_vec();
-        assert_eq!(resolve_collection(&names, "tracks").unwrap(), "tracks");
-        assert_eq!(resolve_collection(&names, "djay_tracks").unwrap(), "djay.djay_tracks");
-        assert_eq!(resolve_collection(&names, "djay.dj_plays").unwrap(), "djay.dj_plays");
-        assert_eq!(resolve_collection(&names, "nope").unwrap(), "nope");
-        let err = resolve_collection(&names, "dup").unwrap_err().to_string();
-        assert!(err.contains("`a.dup`") && err.contains("`b.dup`"), "{err}");
-    }
-}
-
 /// A value as one CSV cell or one display field: lists joined with `;`.
 fn cell(v: &Value) -> String {
     baton_sheet::cell(v)
@@ -564,4 +547,21 @@ fn parse_cell(p: &Property, raw: &str) -> Result<Value, String> {
         },
         _ => Value::String(raw.to_string()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve_collection;
+
+    #[test]
+    fn short_names_resolve_to_the_one_plugin_collection() {
+        let names: Vec<String> =
+            ["tracks", "djay.djay_tracks", "djay.dj_plays", "a.dup", "b.dup"].map(String::from).to_vec();
+        assert_eq!(resolve_collection(&names, "tracks").unwrap(), "tracks");
+        assert_eq!(resolve_collection(&names, "djay_tracks").unwrap(), "djay.djay_tracks");
+        assert_eq!(resolve_collection(&names, "djay.dj_plays").unwrap(), "djay.dj_plays");
+        assert_eq!(resolve_collection(&names, "nope").unwrap(), "nope");
+        let err = resolve_collection(&names, "dup").unwrap_err().to_string();
+        assert!(err.contains("`a.dup`") && err.contains("`b.dup`"), "{err}");
+    }
 }

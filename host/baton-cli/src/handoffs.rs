@@ -31,11 +31,8 @@ pub fn require_home(ctx: &Ctx) -> Result<()> {
 pub fn serve(ctx: &Ctx, once: bool, http: Option<String>, new_state: bool) -> Result<i32> {
     require_home(ctx)?;
     // A missing, empty or replaced state is never taken silently for a new one.
-    match baton_ledger::guard::check(&ctx.home, &ctx.location, new_state)? {
-        baton_ledger::guard::Checked::Replaced => {
-            tracing::warn!(state = %ctx.state.display(), "--new-state: serving from a new state; the home records it from now on")
-        }
-        _ => {}
+    if baton_ledger::guard::check(&ctx.home, &ctx.location, new_state)? == baton_ledger::guard::Checked::Replaced {
+        tracing::warn!(state = %ctx.state.display(), "--new-state: serving from a new state; the home records it from now on")
     }
     // Replies an agent's `baton reply` was killed in the middle of (see agents::reply).
     if let Ok(tree) = crate::agents::Tree::open(ctx) {

@@ -160,11 +160,12 @@ fn edit(text: &str, args: &GrantArgs) -> Result<(String, Option<String>)> {
     // A new table goes after the comments that end the file (those of the default file are
     // about the tables one adds), not above them.
     let trailing = doc.trailing().as_str().unwrap_or("").to_string();
-    if new_table && !trailing.trim().is_empty() {
-        if let Some(t) = doc.get_mut("plugins").and_then(|p| p.get_mut(&args.name)).and_then(Item::as_table_mut) {
-            t.decor_mut().set_prefix(format!("{}\n", trailing.trim_end()) + "\n");
-            doc.set_trailing("");
-        }
+    if new_table
+        && !trailing.trim().is_empty()
+        && let Some(t) = doc.get_mut("plugins").and_then(|p| p.get_mut(&args.name)).and_then(Item::as_table_mut)
+    {
+        t.decor_mut().set_prefix(format!("{}\n", trailing.trim_end()) + "\n");
+        doc.set_trailing("");
     }
     Ok((doc.to_string(), replaced))
 }

@@ -534,7 +534,7 @@ impl Library {
     }
 
     /// Candidate tracks for a query (its prints at [`SPEEDS`]), most votes first, at most
-    /// [`TOP_CANDIDATES`], only tracks `eligible` accepts.
+    /// `TOP_CANDIDATES`, only tracks `eligible` accepts.
     pub fn candidates(&self, query: &[Vec<u32>], eligible: impl Fn(usize) -> bool) -> Vec<Candidate> {
         // per track: (speed, votes of its best bucket pair, buckets at that speed)
         let mut best: HashMap<usize, (usize, u32, Vec<(u32, i64)>)> = HashMap::new();

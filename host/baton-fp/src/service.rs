@@ -237,7 +237,7 @@ impl Matcher {
             if compared > MAX_COMPARED {
                 return Err(too_much());
             }
-            if compared % 64 == 0 && stop() {
+            if compared.is_multiple_of(64) && stop() {
                 return Err(timed_out());
             }
             if let Some(c) = search(other, fp)

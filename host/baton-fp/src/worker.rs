@@ -16,7 +16,7 @@
 //!   dies (abort, stack overflow, the kernel's OOM killer) or overruns the per-file limit makes
 //!   the file `corrupt` with the reason; a task budget that runs out first is
 //!   [`FpError::TaskTimeout`] instead, which says nothing about the file.
-//! - A worker limits its own address space and core dumps ([`limit_resources`]) and dies with
+//! - A worker limits its own address space and core dumps (`limit_resources`) and dies with
 //!   its parent.
 use std::fs::File;
 use std::io::{IoSlice, IoSliceMut, Read, Write};

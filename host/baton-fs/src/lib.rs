@@ -216,7 +216,7 @@ pub fn sweep_stale_temps(dir: &Path, min_age: Duration) -> io::Result<usize> {
         if age < min_age || writer_alive(rest) {
             continue;
         }
-        match unlinkat(CWD, &entry.path(), AtFlags::empty()) {
+        match unlinkat(CWD, entry.path(), AtFlags::empty()) {
             Ok(()) => removed += 1,
             Err(Errno::NOENT) => {}
             Err(e) => return Err(e.into()),
@@ -380,10 +380,10 @@ pub fn sync_group(files: &[&File]) -> io::Result<()> {
 /// Hard-links `from` to `to` (never replacing), recorded in the op log.
 pub fn link(from: &Path, to: &Path) -> io::Result<()> {
     std::fs::hard_link(from, to)?;
-    if oplog_on() {
-        if let Ok(st) = lstat(to) {
-            oplog(&format!("link dev={} ino={} {}", st.st_dev, st.st_ino, to.display()));
-        }
+    if oplog_on()
+        && let Ok(st) = lstat(to)
+    {
+        oplog(&format!("link dev={} ino={} {}", st.st_dev, st.st_ino, to.display()));
     }
     Ok(())
 }
@@ -411,10 +411,10 @@ pub fn oplog(line: &str) {
 }
 
 fn oplog_file(op: &str, file: &File, path: &Path) {
-    if oplog_on() {
-        if let Ok(st) = fstat(file) {
-            oplog(&format!("{op} dev={} ino={} {}", st.st_dev, st.st_ino, path.display()));
-        }
+    if oplog_on()
+        && let Ok(st) = fstat(file)
+    {
+        oplog(&format!("{op} dev={} ino={} {}", st.st_dev, st.st_ino, path.display()));
     }
 }
 

@@ -435,15 +435,16 @@ impl NameParts {
         let stem = file_name.rsplit_once('.').map_or(file_name, |(s, _)| s);
         let mut parts: Vec<&str> = stem.split("__").filter(|p| !p.is_empty()).collect();
         let mut out = NameParts::default();
-        if let Some(first) = parts.first().copied() {
-            if first.len() >= 16 && normalize_time(&first[..16]).is_some() {
-                out.stamp = normalize_time(&first[..16]);
-                let rest = first[16..].trim_start_matches(['_', '-']);
-                if rest.is_empty() {
-                    parts.remove(0);
-                } else {
-                    parts[0] = rest;
-                }
+        if let Some(first) = parts.first().copied()
+            && first.len() >= 16
+            && normalize_time(&first[..16]).is_some()
+        {
+            out.stamp = normalize_time(&first[..16]);
+            let rest = first[16..].trim_start_matches(['_', '-']);
+            if rest.is_empty() {
+                parts.remove(0);
+            } else {
+                parts[0] = rest;
             }
         }
         if let Some(i) = parts

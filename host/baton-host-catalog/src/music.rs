@@ -58,15 +58,15 @@ impl<A: Conv<B>, B, E: Conv<F>, F> Conv<Result<B, F>> for Result<A, E> {
 
 /// Records, enums and variants, both ways.
 macro_rules! both {
-    (record $n:ident { $($f:ident),* }) => {
+    (record $n:ident { $($f:ident),* $(,)? }) => {
         impl Conv<v5::$n> for v4::$n { fn conv(self) -> v5::$n { v5::$n { $($f: self.$f.conv()),* } } }
         impl Conv<v4::$n> for v5::$n { fn conv(self) -> v4::$n { v4::$n { $($f: self.$f.conv()),* } } }
     };
-    (enum $n:ident { $($c:ident),* }) => {
+    (enum $n:ident { $($c:ident),* $(,)? }) => {
         impl Conv<v5::$n> for v4::$n { fn conv(self) -> v5::$n { match self { $(v4::$n::$c => v5::$n::$c),* } } }
         impl Conv<v4::$n> for v5::$n { fn conv(self) -> v4::$n { match self { $(v5::$n::$c => v4::$n::$c),* } } }
     };
-    (variant $n:ident { $($c:ident),* }) => {
+    (variant $n:ident { $($c:ident),* $(,)? }) => {
         impl Conv<v5::$n> for v4::$n { fn conv(self) -> v5::$n { match self { $(v4::$n::$c(m) => v5::$n::$c(m.conv())),* } } }
         impl Conv<v4::$n> for v5::$n { fn conv(self) -> v4::$n { match self { $(v5::$n::$c(m) => v4::$n::$c(m.conv())),* } } }
     };

@@ -84,10 +84,10 @@ pub fn fault(name: &str, key: &str) -> std::io::Result<()> {
                 .collect();
             (faults, std::env::var_os("BATON_FAULT_WHILE").map(Into::into))
         });
-        if let Some((_, _, code)) = faults.iter().find(|(p, k, _)| p == name && k.as_deref().is_none_or(|k| k == key)) {
-            if while_path.as_ref().is_none_or(|p| p.exists()) {
-                return Err(std::io::Error::from_raw_os_error(*code));
-            }
+        if let Some((_, _, code)) = faults.iter().find(|(p, k, _)| p == name && k.as_deref().is_none_or(|k| k == key))
+            && while_path.as_ref().is_none_or(|p| p.exists())
+        {
+            return Err(std::io::Error::from_raw_os_error(*code));
         }
     }
     let _ = (name, key);

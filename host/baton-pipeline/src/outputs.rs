@@ -494,7 +494,7 @@ pub(crate) fn record(
     let ms = item.started.map(|s| s.elapsed().as_secs_f64() * 1e3).unwrap_or(0.0);
     let task_id = item.prepared.task().map(|t| t.id.as_str());
     let key = item.claim.key();
-    let subject = task_id.unwrap_or(&key);
+    let subject = task_id.unwrap_or(key);
     for l in &item.exec_logs {
         b.log(subject, &l.at, l.level, &l.message)?;
     }
@@ -515,7 +515,7 @@ pub(crate) fn record(
     }
     let Some(answer) = &item.answer else {
         if let Prepared::Conflict(reason) = &item.prepared {
-            b.event(&key, &now, "sync_conflict", &json!({"reason": reason}))?;
+            b.event(key, &now, "sync_conflict", &json!({"reason": reason}))?;
         }
         return Ok(());
     };

@@ -509,15 +509,15 @@ pub async fn reload_changed(runtime: &Runtime, cfg: &Config, paths: &Paths, ledg
     let mut changed = Vec::new();
     // A listing that fails (plugins/ unreadable for a while, an I/O error) says nothing about
     // what is installed: the loaded components stay as they are, and the next pass looks again.
-    if let Err(e) = list_plugins(paths) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            crate::ratelimit::warn_every(
-                "plugins:list",
-                &format!("cannot list {}: {e}; the loaded plugins stay loaded", paths.plugins.display()),
-                "plugins",
-            );
-            return changed;
-        }
+    if let Err(e) = list_plugins(paths)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        crate::ratelimit::warn_every(
+            "plugins:list",
+            &format!("cannot list {}: {e}; the loaded plugins stay loaded", paths.plugins.display()),
+            "plugins",
+        );
+        return changed;
     }
     let mut present = HashSet::new();
     for file in installed_files(paths) {
@@ -910,9 +910,9 @@ pub async fn install_bytes(
     yes: bool,
 ) -> Result<InstallReport, PluginsError> {
     sniff(src, bytes)?;
-    let probe = runtime.prepare(src, &bytes, &[]).await?;
+    let probe = runtime.prepare(src, bytes, &[]).await?;
     let name = probe.info.name.clone();
-    let plugin = prepare(runtime, cfg, paths, src, &bytes, &name).await?;
+    let plugin = prepare(runtime, cfg, paths, src, bytes, &name).await?;
     if plugin.info != probe.info {
         return Err(PluginsError::Unstable {
             path: src.display().to_string(),
@@ -972,12 +972,12 @@ pub async fn install_bytes(
     let tmp = paths.plugins.join(format!(".{name}.wasm.installing-{}", std::process::id()));
     let identity = {
         let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
-        f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(|e| io(&tmp, e))?;
+        f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| io(&tmp, e))?;
         f.metadata().map(|m| (m.dev(), m.ino())).map_err(|e| io(&tmp, e))?
     };
     // A copy of every installed component stays in plugins/.archive/, so whatever replaces it
     // later (another install, a file dropped in by hand) can be undone.
-    let archived = keep_copy(paths, &name, &plugin.info.version, &plugin.sha256, &bytes)?;
+    let archived = keep_copy(paths, &name, &plugin.info.version, &plugin.sha256, bytes)?;
     // Journaled before the rename, so a running host that sees the new file finds its record
     // (and does not adopt it as unknown bytes).
     journal(

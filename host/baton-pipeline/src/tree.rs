@@ -635,7 +635,7 @@ pub fn reply_folder(root: &Path, name: &str) -> Result<Option<String>, Vec<Strin
         Match::One(f) => Ok(Some(f.to_string())),
         Match::Ambiguous(found) => Err(found.into_iter().map(str::to_string).collect()),
         Match::None => {
-            let made: String = name.trim().split_whitespace().collect::<Vec<_>>().join("-");
+            let made: String = name.split_whitespace().collect::<Vec<_>>().join("-");
             Ok(baton_handoff::names::is_valid_name(&made).then_some(made))
         }
     }

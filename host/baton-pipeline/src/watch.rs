@@ -169,10 +169,10 @@ pub async fn serve(
     let _ = liveness.watched.set((root.clone(), watched));
     // Dropping a changed component into the plugins folder reloads it without a restart.
     let plugins_dir = pipeline.paths().plugins.clone();
-    if let Some(w) = watcher.as_mut().filter(|_| plugins_dir.is_dir()) {
-        if let Err(e) = w.watch(&plugins_dir, RecursiveMode::NonRecursive) {
-            tracing::warn!(dir = %plugins_dir.display(), "cannot watch the plugins folder: {e}; changes are seen every reconcile_secs");
-        }
+    if let Some(w) = watcher.as_mut().filter(|_| plugins_dir.is_dir())
+        && let Err(e) = w.watch(&plugins_dir, RecursiveMode::NonRecursive)
+    {
+        tracing::warn!(dir = %plugins_dir.display(), "cannot watch the plugins folder: {e}; changes are seen every reconcile_secs");
     }
     // Plans folders: their own channel, so only plans changes (re)start the audit's quiet period.
     let (plans_tx, mut plans_rx) = mpsc::channel::<()>(1);
@@ -230,15 +230,15 @@ pub async fn serve(
             }
         }
         // Before the pass, so a file dropped before a new inbox was watched is still seen.
-        if let Some(w) = watcher.as_mut().filter(|_| folders_changed.swap(false, Ordering::Relaxed)) {
-            if let Err(e) = inboxes.sync(w, &root, &me) {
-                crate::ratelimit::warn_every(
-                    "serve:watch",
-                    &format!("cannot set the file watch: {e}; reading the inboxes every reconcile_secs meanwhile"),
-                    "serve",
-                );
-                folders_changed.store(true, Ordering::Relaxed);
-            }
+        if let Some(w) = watcher.as_mut().filter(|_| folders_changed.swap(false, Ordering::Relaxed))
+            && let Err(e) = inboxes.sync(w, &root, &me)
+        {
+            crate::ratelimit::warn_every(
+                "serve:watch",
+                &format!("cannot set the file watch: {e}; reading the inboxes every reconcile_secs meanwhile"),
+                "serve",
+            );
+            folders_changed.store(true, Ordering::Relaxed);
         }
         tracing::debug!("pass");
         liveness.pass_started_ms.store(now_ms(), Ordering::Relaxed);
@@ -360,10 +360,9 @@ impl Dropped {
         if matches!(
             event.kind,
             EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From | RenameMode::Any))
-        ) {
-            if let Ok(mut dropped) = self.0.lock() {
-                dropped.extend(event.paths.iter().cloned());
-            }
+        ) && let Ok(mut dropped) = self.0.lock()
+        {
+            dropped.extend(event.paths.iter().cloned());
         }
     }
 

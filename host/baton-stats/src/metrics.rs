@@ -256,7 +256,7 @@ fn check_families(p: &Parsed) -> Result<(), String> {
                     if buckets.windows(2).any(|w| w[0].0 >= w[1].0 || w[0].1 > w[1].1) {
                         return Err(format!("histogram {name}: bounds not increasing or counts not cumulative"));
                     }
-                    let last = buckets.last().map(|b| *b).unwrap_or_default();
+                    let last = buckets.last().copied().unwrap_or_default();
                     if last.0 != f64::INFINITY {
                         return Err(format!("histogram {name}: no +Inf bucket"));
                     }

@@ -160,7 +160,7 @@ impl Tree {
                         let matches = body.get("id").and_then(Value::as_str) == Some(id)
                             && kind.is_none_or(|k| body.get("kind").and_then(Value::as_str) == Some(k));
                         if matches {
-                            return Some(Found { agent: agent.clone(), folder: *folder, path: e.path(), body });
+                            return Some(Found { agent: agent.clone(), folder, path: e.path(), body });
                         }
                     }
                 }

@@ -106,10 +106,12 @@ impl Waiter {
                         self.seen.insert(name);
                         let s = |k: &str| body.get(k).and_then(Value::as_str);
                         let stale = s("id").is_some_and(|id| self.stale.contains(id));
-                        if s("kind") == Some("return") && s("in_reply_to") == Some(&self.id) && !stale {
-                            if self.best.as_ref().is_none_or(|(_, b)| later(&body, b)) {
-                                self.best = Some((e.path(), body));
-                            }
+                        if s("kind") == Some("return")
+                            && s("in_reply_to") == Some(&self.id)
+                            && !stale
+                            && self.best.as_ref().is_none_or(|(_, b)| later(&body, b))
+                        {
+                            self.best = Some((e.path(), body));
                         }
                     }
                     None => {

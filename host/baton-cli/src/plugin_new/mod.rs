@@ -185,8 +185,7 @@ pub fn scaffold(name: &str, lang: Lang) -> Result<Vec<File>> {
     let mut add = |path: &str, template: &str, executable: bool| {
         files.push(File { path: path.to_string(), bytes: fill(template, &vars).into_bytes(), executable });
     };
-    let readme_vars: &[(&str, &str)];
-    match lang {
+    let readme_vars: &[(&str, &str)] = match lang {
         Lang::Python => {
             add("src/app.py", include_str!("templates/python/app.py"), false);
             add("build.sh", include_str!("templates/python/build.sh"), true);
@@ -195,21 +194,21 @@ pub fn scaffold(name: &str, lang: Lang) -> Result<Vec<File>> {
                 &include_str!("templates/gitignore").replace("{{ignore}}", ".venv/\n__pycache__/"),
                 false,
             );
-            readme_vars = &[
+            &[
                 ("source", "src/app.py"),
                 ("extra_files", ""),
                 ("build_notes", PY_BUILD_NOTES),
                 ("crash", "an uncaught exception: its traceback"),
                 ("failure_how", "In Python: `raise Err(Failure_InvalidInput(\"why\"))` (`componentize_py_types.Err`)."),
                 ("limits_note", PY_LIMITS),
-            ];
+            ]
         }
         Lang::Js => {
             add("src/app.js", include_str!("templates/js/app.js"), false);
             add("build.sh", include_str!("templates/js/build.sh"), true);
             add("package.json", include_str!("templates/js/package.json"), false);
             add(".gitignore", &include_str!("templates/gitignore").replace("{{ignore}}", "node_modules/"), false);
-            readme_vars = &[
+            &[
                 ("source", "src/app.js"),
                 ("extra_files", "| `package.json` | pins componentize-js (a dev dependency) |\n"),
                 ("build_notes", JS_BUILD_NOTES),
@@ -219,14 +218,14 @@ pub fn scaffold(name: &str, lang: Lang) -> Result<Vec<File>> {
                     "In JavaScript: `throw { tag: 'invalid-input', val: 'why' }` (a plain object, not an `Error`).",
                 ),
                 ("limits_note", JS_LIMITS),
-            ];
+            ]
         }
         Lang::Rust => {
             add("Cargo.toml", include_str!("templates/rust/Cargo.toml"), false);
             add("src/lib.rs", include_str!("templates/rust/lib.rs"), false);
             add("build.sh", include_str!("templates/rust/build.sh"), true);
             add(".gitignore", &include_str!("templates/gitignore").replace("{{ignore}}", "target/"), false);
-            readme_vars = &[
+            &[
                 ("source", "src/lib.rs"),
                 (
                     "extra_files",
@@ -236,9 +235,9 @@ pub fn scaffold(name: &str, lang: Lang) -> Result<Vec<File>> {
                 ("crash", "a panic: its message"),
                 ("failure_how", "In Rust: `Err(Failure::InvalidInput(\"why\".into()))`."),
                 ("limits_note", RUST_LIMITS),
-            ];
+            ]
         }
-    }
+    };
     add("test.sh", include_str!("templates/test.sh"), true);
     let mut readme = include_str!("templates/README.md").to_string();
     for (k, v) in readme_vars {

@@ -124,7 +124,7 @@ fn a_wal_database_is_read_whole_from_a_private_copy_page_by_page() {
             Value::Real(1.5)
         ]
     );
-    assert_eq!(s.query("SELECT id FROM titles", &[], 0).unwrap().more, true, "max-rows 0: no rows, and more");
+    assert!(s.query("SELECT id FROM titles", &[], 0).unwrap().more, "max-rows 0: no rows, and more");
 
     // A write after the snapshot is not seen by it: one consistent copy.
     f.writer.execute("INSERT INTO titles(title) VALUES ('Later')", []).unwrap();
@@ -345,7 +345,7 @@ fn a_tasks_snapshots_have_their_own_sqlite_memory_budget() {
     // The same snapshot still answers what fits.
     assert_eq!(s.query("SELECT count(*) FROM titles", &[], 1).unwrap().rows, vec![vec![Value::Integer(25)]]);
     let other = f.snapshots.open(&f.grants, &f.dirs, DB, "task-2", far(), &AtomicBool::new(false)).unwrap();
-    assert_eq!(other.budget.used() < 4 << 20, true, "another task's budget starts empty: {}", other.budget.used());
+    assert!(other.budget.used() < 4 << 20, "another task's budget starts empty: {}", other.budget.used());
     let small_sort = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 5000) SELECT i, randomblob(1000) AS b FROM c ORDER BY b";
     assert_eq!(other.query(small_sort, &[], 1).unwrap().rows.len(), 1);
     // The process's other connections are not limited by any of it.
