@@ -192,8 +192,10 @@ impl Pipeline {
 }
 
 /// A file's mtime from its `fstat`, as `Metadata::modified` gives it.
+// The casts look redundant on Linux; `stat`'s field types differ on macOS (`st_dev` is `i32`).
+#[allow(clippy::unnecessary_cast)]
 fn stat_mtime(st: &rustix::fs::Stat) -> SystemTime {
-    let (secs, nanos) = (st.st_mtime, st.st_mtime_nsec as u32);
+    let (secs, nanos) = (st.st_mtime as i64, st.st_mtime_nsec as u32);
     if secs >= 0 {
         SystemTime::UNIX_EPOCH + Duration::new(secs as u64, nanos)
     } else {
@@ -222,13 +224,15 @@ pub(crate) struct Preread {
 }
 
 impl Preread {
+    // As in `stat_mtime`: the casts are needed on macOS.
+    #[allow(clippy::unnecessary_cast)]
     fn new(value: serde_json::Value, st: &rustix::fs::Stat) -> Self {
         Preread {
             value,
-            dev: st.st_dev,
-            ino: st.st_ino,
+            dev: st.st_dev as u64,
+            ino: st.st_ino as u64,
             size: st.st_size as u64,
-            mtime: (st.st_mtime, st.st_mtime_nsec as i64),
+            mtime: (st.st_mtime as i64, st.st_mtime_nsec as i64),
         }
     }
 
