@@ -211,18 +211,11 @@ fn diff(before: &str, after: &str) -> String {
 /// writable, nor sit inside another plugin's writable grant, nor overlap baton's folders.
 fn check_layout(cfg: &Config, paths: &Paths, plugin: &str) -> Result<(), String> {
     let own = cfg.grants(&paths.home, plugin);
-    let others: Vec<(String, baton_runtime::Grant)> = cfg
-        .plugins
-        .keys()
-        .filter(|n| *n != plugin)
-        .flat_map(|n| cfg.grants(&paths.home, n).into_iter().map(move |g| (n.clone(), g)))
-        .collect();
-    baton_runtime::grants::check_layout(plugin, &own, &others, &baton_pipeline::plugins::protected_dirs(paths))?;
+    baton_pipeline::plugins::layout_among_others(cfg, paths, plugin, &own)?;
     // And no other plugin's grant may now sit inside one of this plugin's writable grants.
+    let mine: Vec<(String, baton_runtime::Grant)> = own.iter().map(|g| (plugin.to_string(), g.clone())).collect();
     for name in cfg.plugins.keys().filter(|n| *n != plugin) {
-        let theirs = cfg.grants(&paths.home, name);
-        let rest: Vec<(String, baton_runtime::Grant)> = own.iter().map(|g| (plugin.to_string(), g.clone())).collect();
-        baton_runtime::grants::check_layout(name, &theirs, &rest, &[])?;
+        baton_runtime::grants::check_layout(name, &cfg.grants(&paths.home, name), &mine, &[])?;
     }
     Ok(())
 }

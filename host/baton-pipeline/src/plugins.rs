@@ -173,14 +173,26 @@ pub fn protected_dirs(paths: &Paths) -> Vec<(String, PathBuf)> {
 /// overlap baton's own folders, or sit inside another plugin's writable grant: compared on
 /// real paths, so a symlink put in place since `baton.toml` was read is caught too.
 fn check_layout(cfg: &Config, paths: &Paths, plugin: &Plugin) -> Result<(), PluginsError> {
+    layout_among_others(cfg, paths, &plugin.info.name, &plugin.grants)
+        .map_err(|why| PluginsError::Layout(format!("{}: {why}", paths.home.join("baton.toml").display())))
+}
+
+/// The layout rule of [`check_layout`] for `name` holding the grants `own`, against every other
+/// plugin's grants in `cfg` and baton's own folders; `baton plugin grant` checks an edit with it
+/// before writing. The message names both paths.
+pub fn layout_among_others(
+    cfg: &Config,
+    paths: &Paths,
+    name: &str,
+    own: &[baton_runtime::Grant],
+) -> Result<(), String> {
     let others: Vec<(String, baton_runtime::Grant)> = cfg
         .plugins
         .keys()
-        .filter(|n| **n != plugin.info.name)
+        .filter(|n| *n != name)
         .flat_map(|n| cfg.grants(&paths.home, n).into_iter().map(move |g| (n.clone(), g)))
         .collect();
-    baton_runtime::grants::check_layout(&plugin.info.name, &plugin.grants, &others, &protected_dirs(paths))
-        .map_err(|why| PluginsError::Layout(format!("{}: {why}", paths.home.join("baton.toml").display())))
+    baton_runtime::grants::check_layout(name, own, &others, &protected_dirs(paths))
 }
 
 /// What the journal says about the installed plugin `name` with these bytes.
