@@ -184,6 +184,55 @@ fn counters_survive_restarts_and_pruning_and_alerts_notify_once(b: &Backend) {
     check_tasks_are_valid(&h.dir(AGENT, "01_inbox"), &files);
 }
 
+#[test]
+fn failures_are_counted_by_error_code_and_retries_by_kind() {
+    failures_by_code_and_retries_by_kind(&Backend::Sqlite);
+}
+
+#[test]
+fn on_postgres_failures_are_counted_by_error_code_and_retries_by_kind() {
+    let Some(b) = Backend::postgres("stat_events") else { return };
+    failures_by_code_and_retries_by_kind(&b);
+}
+
+/// `baton_handoff_failures_total{status, plugin, error_code}` and
+/// `baton_retries_total{plugin, kind}`: written by the pipeline and `baton retry`, read back as
+/// `/metrics` renders them.
+fn failures_by_code_and_retries_by_kind(b: &Backend) {
+    let h = home(b);
+    let mut n = 0;
+    let mut flaky = task("FLAKY".into(), "testkit", "transient");
+    flaky["params"] = json!({"key": "flaky", "fails": 2});
+    drop(&h, &mut n, flaky);
+    drop(&h, &mut n, task("NOPE".into(), "no-such-plugin", "x"));
+    drop(&h, &mut n, task("NO-ACTION".into(), "echo", "no-such-action"));
+    drop(&h, &mut n, task("PANIC".into(), "testkit", "panic"));
+    serve_once(&h);
+
+    let failures = |p: &baton_stats::metrics::Parsed, status: &str, plugin: &str, code: &str| {
+        p.value("baton_handoff_failures_total", &[("status", status), ("plugin", plugin), ("error_code", code)])
+    };
+    let retries =
+        |p: &baton_stats::metrics::Parsed, plugin: &str, kind: &str| p.value("baton_retries_total", &[("plugin", plugin), ("kind", kind)]);
+    let (p, text) = metrics(b, &h);
+    assert_eq!(failures(&p, "rejected", "unknown", "unknown_plugin"), Some(1.0), "{text}");
+    assert_eq!(failures(&p, "rejected", "echo", "unknown_action"), Some(1.0), "{text}");
+    assert_eq!(failures(&p, "failed", "testkit", "trap"), Some(1.0), "{text}");
+    let all: f64 = p.samples.iter().filter(|s| s.name == "baton_handoff_failures_total").map(|s| s.value).sum();
+    assert_eq!(all, 3.0, "the transient task completed: no failure of its own\n{text}");
+    assert_eq!(retries(&p, "testkit", "automatic"), Some(2.0), "two transient failures, two retries\n{text}");
+    assert_eq!(retries(&p, "testkit", "manual"), Some(0.0), "{text}");
+    assert_eq!(retries(&p, "echo", "manual"), Some(0.0), "every installed plugin's series exists at 0\n{text}");
+
+    h.ok(&["retry", "PANIC"]);
+    let (p, text) = metrics(b, &h);
+    assert_eq!(retries(&p, "testkit", "manual"), Some(1.0), "{text}");
+    serve_once(&h);
+    let (p, text) = metrics(b, &h);
+    assert_eq!(failures(&p, "failed", "testkit", "trap"), Some(2.0), "the retried attempt failed again\n{text}");
+    assert_eq!(retries(&p, "testkit", "automatic"), Some(2.0), "{text}");
+}
+
 fn check_tasks_are_valid(dir: &Path, files: &[String]) {
     for f in files {
         let bytes = std::fs::read(dir.join(f)).unwrap();
@@ -196,4 +245,28 @@ fn check_tasks_are_valid(dir: &Path, files: &[String]) {
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// The task list is newest claim first by time, not by text: RFC 3339 stamps drop trailing
+/// zeros of their fraction (`…:55Z`, `…:55.1Z`, `…:55.14Z`), so text order is wrong on
+/// PostgreSQL (SQLite lists by insertion order, which is claim order).
+#[test]
+fn on_postgres_the_task_list_is_ordered_by_claim_time() {
+    let Some(b) = Backend::postgres("claim_order") else { return };
+    let h = home(&b);
+    let mut insert = String::new();
+    for (id, at) in [("T-55", "2026-01-18T07:09:55Z"), ("T-55.1", "2026-01-18T07:09:55.1Z"), ("T-55.14", "2026-01-18T07:09:55.14Z"), ("T-54.9", "2026-01-18T07:09:54.9Z")] {
+        insert.push_str(&format!(
+            "INSERT INTO tasks(id, content_hash, claim, file_name, sender, reply_to, title, state, claimed_at)
+             VALUES ('{id}', 'h', 'c-{id}', 'f', 'a', 'a', 't', 'completed', '{at}');"
+        ));
+    }
+    b.sql(&h, &insert, &insert);
+    let ledger = b.ledger(&h);
+    let filter = baton_ledger::read::TaskFilter::default();
+    let (rows, total) = ledger.stats().task_list(&filter, 0, 10).unwrap();
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!((ids, total), (vec!["T-55.14", "T-55.1", "T-55", "T-54.9"], 4));
+    let page = ledger.stats().task_page(None, None, 10).unwrap();
+    assert_eq!(page.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["T-55.14", "T-55.1", "T-55", "T-54.9"]);
 }

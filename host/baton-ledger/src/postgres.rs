@@ -38,7 +38,13 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_ledger.sql"),
     include_str!("../migrations/postgres/0002_shared_claims.sql"),
     include_str!("../migrations/postgres/0003_stats.sql"),
+    include_str!("../migrations/postgres/0004_stat_events.sql"),
 ];
+
+/// Counts a `baton retry` of task `$1` under its plugin (`stat_events`; see `stats`).
+const MANUAL_RETRY_PG: &str = "INSERT INTO stat_events(event, plugin, detail, n)
+     SELECT 'retry', coalesce(plugin, 'unknown'), 'manual', 1 FROM tasks WHERE id = $1
+     ON CONFLICT(event, plugin, detail) DO UPDATE SET n = stat_events.n + 1";
 
 /// The advisory lock key under which migrations run (two hosts starting at once).
 const MIGRATION_LOCK: i64 = 0x6261_746f_6e00_0001;
@@ -741,7 +747,7 @@ impl Store for PgLedger {
             s.query(
                 "SELECT id, content_hash, claim, file_name, sender, reply_to, plugin, action, title, state,
                     error_code, error_message, attempts, return_name, claimed_at, finished_at, duration_ms FROM tasks
-                 ORDER BY COALESCE(finished_at, claimed_at) DESC LIMIT $1",
+                 ORDER BY COALESCE(finished_at, claimed_at)::timestamptz DESC LIMIT $1",
                 &[&(limit as i64)],
             )
         })?;
@@ -860,6 +866,7 @@ impl Store for PgLedger {
                 "INSERT INTO events(task_id, at, event, detail) VALUES ($1, $2, 'retry_requested', '{}')",
                 &[&id, &now],
             )?;
+            s.execute(MANUAL_RETRY_PG, &[&id])?;
             // The next copy of this handoff is claimed afresh, not filed as a copy brought back.
             s.execute("DELETE FROM claims WHERE handoff_id = $1 AND state = 'filed'", &[&id])
         })?;
@@ -1068,6 +1075,14 @@ impl<C: GenericClient + Sync> Writes for Session<'_, C> {
             )
             .map_err(fail)?;
         }
+        for (event, plugin, detail, n) in batch.events() {
+            self.execute_later(
+                "INSERT INTO stat_events(event, plugin, detail, n) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT(event, plugin, detail) DO UPDATE SET n = stat_events.n + excluded.n",
+                vec![Box::new(event.to_string()), Box::new(plugin.to_string()), Box::new(detail.to_string()), Box::new(n as i64)],
+            )
+            .map_err(fail)?;
+        }
         for ((minute, plugin), b) in batch.minutes() {
             if self.add_bucket(StatTable::Minutes, *minute, plugin, b).map_err(fail)? {
                 self.execute(
@@ -1236,6 +1251,11 @@ impl StatsStore for PgLedger {
         Ok(rows.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
     }
 
+    fn stat_events(&self) -> Result<Vec<(String, String, String, i64)>> {
+        let rows = self.with(|s| s.query("SELECT event, plugin, detail, n FROM stat_events", &[]))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
+    }
+
     fn stat_durations(&self) -> Result<Vec<(i64, i64)>> {
         let rows = self.with(|s| s.query("SELECT bucket, n FROM stat_duration", &[]))?;
         Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
@@ -1303,7 +1323,7 @@ impl StatsStore for PgLedger {
                  WHERE ($1::text IS NULL OR sender = $1::text OR reply_to = $1::text)
                    AND ($2::text IS NULL OR id LIKE $2::text ESCAPE '\\' OR title LIKE $2::text ESCAPE '\\'
                         OR sender LIKE $2::text ESCAPE '\\' OR reply_to LIKE $2::text ESCAPE '\\')
-                 ORDER BY claimed_at COLLATE \"C\" DESC, id COLLATE \"C\" DESC LIMIT $3",
+                 ORDER BY claimed_at::timestamptz DESC, id COLLATE \"C\" DESC LIMIT $3",
                 &[&agent, &like, &limit],
             )
         })?;
@@ -1331,7 +1351,7 @@ impl StatsStore for PgLedger {
                     "SELECT id, content_hash, claim, file_name, sender, reply_to, plugin, action, title, state,
                         error_code, error_message, attempts, return_name, claimed_at, finished_at, duration_ms FROM tasks ",
                     task_where!(),
-                    " ORDER BY claimed_at COLLATE \"C\" DESC, id COLLATE \"C\" DESC LIMIT $6 OFFSET $7"
+                    " ORDER BY claimed_at::timestamptz DESC, id COLLATE \"C\" DESC LIMIT $6 OFFSET $7"
                 ),
                 &[&state, &plugin, &code, &agent, &like, &limit, &offset],
             )

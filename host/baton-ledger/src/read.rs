@@ -108,6 +108,8 @@ pub trait StatsStore: crate::Store {
     fn stat_rows(&self, table: StatTable, lo: i64, hi: i64, visit: &mut dyn FnMut(StatRow<'_>)) -> Result<()>;
     /// `stat_counts`: (status, plugin, answers).
     fn stat_counts(&self) -> Result<Vec<(String, String, i64)>>;
+    /// `stat_events`: (event, plugin, detail, n): failures by error code and retries by kind.
+    fn stat_events(&self) -> Result<Vec<(String, String, String, i64)>>;
     /// `stat_duration`: (Prometheus bucket index, runs).
     fn stat_durations(&self) -> Result<Vec<(i64, i64)>>;
     /// A running total of `stat_totals` (0 if never written).

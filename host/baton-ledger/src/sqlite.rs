@@ -52,7 +52,7 @@ impl Store for SqliteLedger {
 
     fn recent(&self, limit: usize) -> Result<Vec<TaskRow>> {
         let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {TASK_COLUMNS} FROM tasks ORDER BY COALESCE(finished_at, claimed_at) DESC LIMIT ?1"
+            "SELECT {TASK_COLUMNS} FROM tasks ORDER BY julianday(COALESCE(finished_at, claimed_at)) DESC LIMIT ?1"
         ))?;
         let rows = st.query_map([limit as i64], from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -154,6 +154,13 @@ impl Store for SqliteLedger {
         )?;
         self.conn.execute(
             "INSERT INTO events(task_id, at, event, detail) VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ','now'), 'retry_requested', '{}')",
+            [id],
+        )?;
+        // Counted under the task's plugin (`stat_events`; see `stats`).
+        self.conn.execute(
+            "INSERT INTO stat_events(event, plugin, detail, n)
+             SELECT 'retry', coalesce(plugin, 'unknown'), 'manual', 1 FROM tasks WHERE id = ?1
+             ON CONFLICT(event, plugin, detail) DO UPDATE SET n = n + 1",
             [id],
         )?;
         Ok(())
@@ -538,6 +545,11 @@ impl StatsStore for SqliteLedger {
     fn stat_counts(&self) -> Result<Vec<(String, String, i64)>> {
         let mut st = self.conn.prepare_cached("SELECT status, plugin, n FROM stat_counts")?;
         Ok(st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn stat_events(&self) -> Result<Vec<(String, String, String, i64)>> {
+        let mut st = self.conn.prepare_cached("SELECT event, plugin, detail, n FROM stat_events")?;
+        Ok(st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<rusqlite::Result<_>>()?)
     }
 
     fn stat_durations(&self) -> Result<Vec<(i64, i64)>> {

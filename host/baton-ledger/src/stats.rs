@@ -13,7 +13,10 @@
 //!   run time (the plugin's execution), in log-spaced buckets ([`Hist`]); minute rows older
 //!   than [`MINUTE_RETENTION`] are dropped, hour rows are kept;
 //! - `stat_duration(bucket)` and `stat_totals`: the all-time run-time histogram in the fixed
-//!   Prometheus buckets [`PROM_BUCKETS_S`] and its sum.
+//!   Prometheus buckets [`PROM_BUCKETS_S`] and its sum;
+//! - `stat_events(event, plugin, detail)`: counters with a second label, never pruned either:
+//!   failed and rejected answers by error code (`event` = the status, `detail` = the code), and
+//!   retries by kind (`event` = `retry`, `detail` = `automatic` or `manual`).
 //!
 //! The pipeline folds a whole group of answers into a [`StatsBatch`] first, so a group costs
 //! one read and one write per (minute, plugin) and per (hour, plugin) it touched, plus one
@@ -195,6 +198,36 @@ pub struct Answered<'a> {
     pub drop_ms: Option<f64>,
     /// The plugin's run time, in ms, when it ran.
     pub run_ms: Option<f64>,
+    /// A failed or rejected answer's error code (one of baton's codes: see [`bounded_code`]).
+    pub error_code: Option<&'a str>,
+}
+
+/// Error codes as counted: baton's own codes pass, anything else (a future code read back from an
+/// older ledger, a hand-edited row) is `other`, so no input can multiply counter series.
+pub fn bounded_code(code: &str) -> &str {
+    if !code.is_empty() && code.len() <= 32 && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+        code
+    } else {
+        "other"
+    }
+}
+
+/// The kinds of retry [`StatsBatch::retried`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryKind {
+    /// Scheduled by the pipeline after a transient failure.
+    Automatic,
+    /// Asked for with `baton retry` (or the dashboard's retry).
+    Manual,
+}
+
+impl RetryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetryKind::Automatic => "automatic",
+            RetryKind::Manual => "manual",
+        }
+    }
 }
 
 /// Counts and histograms of one time bucket (a minute or an hour) and plugin.
@@ -228,6 +261,8 @@ pub struct StatsBatch {
     minutes: BTreeMap<(i64, String), Bucket>,
     duration: BTreeMap<usize, u64>,
     run_sum_s: f64,
+    /// `stat_events` gains: (event, plugin, detail) → n.
+    events: BTreeMap<(&'static str, String, String), u64>,
 }
 
 impl StatsBatch {
@@ -239,6 +274,10 @@ impl StatsBatch {
             _ => return,
         };
         *self.counts.entry((status, a.plugin.to_string())).or_default() += 1;
+        if status != "completed" {
+            let code = bounded_code(a.error_code.unwrap_or("other")).to_string();
+            *self.events.entry((status, a.plugin.to_string(), code)).or_default() += 1;
+        }
         let b = self.minutes.entry((a.at_ms.div_euclid(60_000), a.plugin.to_string())).or_default();
         match a.state {
             TaskState::Completed => b.completed += 1,
@@ -255,8 +294,18 @@ impl StatsBatch {
         }
     }
 
+    /// Counts one retry of a handoff run by `plugin` (installed, else `unknown`).
+    pub fn retried(&mut self, plugin: &str, kind: RetryKind) {
+        *self.events.entry(("retry", plugin.to_string(), kind.as_str().to_string())).or_default() += 1;
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.counts.is_empty()
+        self.counts.is_empty() && self.events.is_empty()
+    }
+
+    /// Counters by (event, plugin, detail): what `stat_events` gains.
+    pub(crate) fn events(&self) -> impl Iterator<Item = (&str, &str, &str, u64)> {
+        self.events.iter().map(|((e, p, d), n)| (*e, p.as_str(), d.as_str(), *n))
     }
 
     /// Answers by (status, plugin): what `stat_counts` gains.
@@ -294,6 +343,13 @@ impl StatsBatch {
         )?;
         for ((status, plugin), n) in &self.counts {
             up.execute(params![status, plugin, *n as i64])?;
+        }
+        let mut ev = tx.prepare_cached(
+            "INSERT INTO stat_events(event, plugin, detail, n) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(event, plugin, detail) DO UPDATE SET n = n + excluded.n",
+        )?;
+        for (event, plugin, detail, n) in self.events() {
+            ev.execute(params![event, plugin, detail, n as i64])?;
         }
         for ((minute, plugin), b) in &self.minutes {
             let fresh = add_bucket(tx, "stat_minutes", "minute", *minute, plugin, b)?;

@@ -502,9 +502,12 @@ pub(crate) fn record(
         b.event(subject, &now, "deferred", &json!({"in_ms": delay.as_millis() as u64}))?;
         return Ok(());
     }
+    let plugin =
+        item.prepared.task().and_then(|t| t.plugin.as_deref()).filter(|p| installed(p)).unwrap_or("unknown");
     if let Prepared::Run { attempt, history, .. } = &item.prepared {
         b.start_attempt(subject, *attempt)?;
         if let Some(delay) = item.retry {
+            stats.retried(plugin, baton_ledger::stats::RetryKind::Automatic);
             if let Some(last) = history.last() {
                 b.event(subject, &now, "attempt_failed", last)?;
             }
@@ -537,11 +540,12 @@ pub(crate) fn record(
     let at_ms = baton_handoff::stamp::unix_ms(now_t);
     let claimed_ms = item.claim.id.split_once('-').and_then(|(_, ulid)| baton_ledger::stats::ulid_ms(ulid));
     stats.add(&baton_ledger::stats::Answered {
-        plugin: item.prepared.task().and_then(|t| t.plugin.as_deref()).filter(|p| installed(p)).unwrap_or("unknown"),
+        plugin,
         state,
         at_ms,
         drop_ms: claimed_ms.map(|c| (at_ms - c) as f64),
         run_ms: item.started.is_some().then_some(ms),
+        error_code: err.map(|(code, _)| code),
     });
     Ok(())
 }

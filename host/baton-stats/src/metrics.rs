@@ -1,7 +1,8 @@
 //! `GET /metrics`: the Prometheus text exposition (format 0.0.4), and a strict checker of
 //! that format for the tests.
 //!
-//! Counters come from `stat_counts` and the duration histogram from `stat_duration`: both are
+//! Counters come from `stat_counts` and `stat_events` (failures by error code, retries by kind)
+//! and the duration histogram from `stat_duration`: all are
 //! only ever added to, in the transaction that records the answers, and never pruned, so the
 //! series are monotonic across restarts. Label values are bounded: `plugin` is an installed
 //! plugin's name or `unknown` (a TASK naming a random plugin cannot add series), `status` one
@@ -10,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use baton_ledger::read::StatsStore;
-use baton_ledger::stats::PROM_BUCKETS_S;
+use baton_ledger::stats::{PROM_BUCKETS_S, RetryKind, bounded_code};
 
 use crate::Result;
 
@@ -54,6 +55,52 @@ pub fn metrics_text(conn: &dyn StatsStore, input: &MetricsInput) -> Result<Strin
     for ((status, plugin), n) in &counts {
         let _ =
             writeln!(out, "baton_handoffs_total{{status=\"{}\",plugin=\"{}\"}} {n}", escape(status), escape(plugin));
+    }
+
+    // baton_handoff_failures_total and baton_retries_total, from `stat_events`. Each installed
+    // plugin's retry series exist (at 0) from the start; failure series appear with their first
+    // code (the codes are baton's own, so the series are bounded).
+    let mut failures: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+    let mut retries: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for p in &input.installed {
+        for kind in [RetryKind::Automatic, RetryKind::Manual] {
+            retries.insert((p.clone(), kind.as_str().to_string()), 0);
+        }
+    }
+    for (event, plugin, detail, n) in conn.stat_events()? {
+        let plugin = if input.installed.contains(&plugin) { plugin } else { "unknown".to_string() };
+        let n = n.max(0) as u64;
+        match event.as_str() {
+            "retry" => *retries.entry((plugin, detail)).or_default() += n,
+            "failed" | "rejected" => {
+                *failures.entry((event, plugin, bounded_code(&detail).to_string())).or_default() += n
+            }
+            _ => {}
+        }
+    }
+    header(
+        &mut out,
+        "baton_handoff_failures_total",
+        "counter",
+        "Failed and rejected handoffs by plugin and error code (the RETURN's error.code).",
+    );
+    for ((status, plugin, code), n) in &failures {
+        let _ = writeln!(
+            out,
+            "baton_handoff_failures_total{{status=\"{}\",plugin=\"{}\",error_code=\"{}\"}} {n}",
+            escape(status),
+            escape(plugin),
+            escape(code)
+        );
+    }
+    header(
+        &mut out,
+        "baton_retries_total",
+        "counter",
+        "Retries by plugin and kind: automatic (after a transient failure) or manual (baton retry).",
+    );
+    for ((plugin, kind), n) in &retries {
+        let _ = writeln!(out, "baton_retries_total{{plugin=\"{}\",kind=\"{}\"}} {n}", escape(plugin), escape(kind));
     }
 
     // baton_task_duration_seconds: cumulative buckets from the stored per-bucket counts.
@@ -375,7 +422,7 @@ mod tests {
             .into_iter()
             .enumerate()
             {
-                s.add(&Answered { plugin, state, at_ms: at + i as i64, drop_ms: Some(10.0), run_ms: run });
+                s.add(&Answered { plugin, state, at_ms: at + i as i64, drop_ms: Some(10.0), run_ms: run, error_code: None });
             }
             b.record_stats(&s)
         })

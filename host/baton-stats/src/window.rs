@@ -189,6 +189,7 @@ mod tests {
                         at_ms: at(i),
                         drop_ms: Some(drop[i]),
                         run_ms: Some(run[i]),
+                        error_code: None,
                     });
                 }
                 b.record_stats(&s)
