@@ -184,7 +184,7 @@ fn tested_blocks(text: &str) -> Vec<String> {
 /// with `baton` on PATH and temp files in a folder of the test's own.
 #[test]
 fn every_tested_block_in_the_docs_runs_as_written() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..");
     let mut docs = vec![root.join("README.md")];
     docs.extend(
         std::fs::read_dir(root.join("docs"))

@@ -6,7 +6,7 @@
 //!
 //! [`build`] makes a library with a known truth: which catalog track each djay track is, and
 //! by which rung of the ladder it can be found. Written independently of the plugin's decoder
-//! (plugins/djay uses host/baton-djay), so a mistake on one side does not hide in both.
+//! (plugins/djay uses crates/music/djay), so a mistake on one side does not hide in both.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -19,7 +19,7 @@
 //!   the `exports` grant.
 //!
 //! The plugin's collections are named `djay.<name>`: the catalog lets a plugin create only
-//! collections under its own prefix (`Access::owns` in host/baton-catalog).
+//! collections under its own prefix (`Access::owns` in crates/music/catalog).
 
 // The generated bindings of `catalog.ensure-collection`'s records trip this lint, not our code.
 #![allow(clippy::too_many_arguments)]

@@ -1,0 +1,167 @@
+//! `baton:music/catalog@0.5.0`: the catalog under the music package's name (WIT 0.5.0 moved
+//! the music interfaces out of `baton:plugin`). The interface is the 0.4.0 one unchanged, so
+//! each call converts its arguments, runs the 0.4.0 implementation in `lib.rs`, and converts
+//! the answer back: one implementation of grants, caps and deadlines for both names.
+use wasmtime::component::Linker;
+
+use baton_runtime::StoreState;
+
+use crate::{Cat, CatView, wit as v4};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: ["../../../wit", "../../../wit/music"],
+        world: "baton:music/music",
+        // Trappable, as for 0.4.0: a call that outlives the task's time budget ends the task.
+        imports: { "baton:music/catalog": async | trappable, default: async },
+        exports: { default: async },
+    });
+}
+
+use bindings::baton::music::catalog as v5;
+
+/// Links `baton:music/catalog@0.5.0` with the store view the 0.4.0 interface uses.
+pub(crate) fn add_to_linker(
+    linker: &mut Linker<StoreState>,
+    view: fn(&mut StoreState) -> CatView<'_>,
+) -> wasmtime::Result<()> {
+    v5::add_to_linker::<StoreState, Cat>(linker, view)
+}
+
+/// A value of one version's generated type as the other version's (same shape, other name).
+trait Conv<T> {
+    fn conv(self) -> T;
+}
+
+macro_rules! same {
+    ($($t:ty),*) => { $(impl Conv<$t> for $t { fn conv(self) -> $t { self } })* };
+}
+same!((), String, u64, u32, bool, f64);
+
+impl<A: Conv<B>, B> Conv<Vec<B>> for Vec<A> {
+    fn conv(self) -> Vec<B> {
+        self.into_iter().map(Conv::conv).collect()
+    }
+}
+
+impl<A: Conv<B>, B> Conv<Option<B>> for Option<A> {
+    fn conv(self) -> Option<B> {
+        self.map(Conv::conv)
+    }
+}
+
+impl<A: Conv<B>, B, E: Conv<F>, F> Conv<Result<B, F>> for Result<A, E> {
+    fn conv(self) -> Result<B, F> {
+        self.map(Conv::conv).map_err(Conv::conv)
+    }
+}
+
+/// Records, enums and variants, both ways.
+macro_rules! both {
+    (record $n:ident { $($f:ident),* $(,)? }) => {
+        impl Conv<v5::$n> for v4::$n { fn conv(self) -> v5::$n { v5::$n { $($f: self.$f.conv()),* } } }
+        impl Conv<v4::$n> for v5::$n { fn conv(self) -> v4::$n { v4::$n { $($f: self.$f.conv()),* } } }
+    };
+    (enum $n:ident { $($c:ident),* $(,)? }) => {
+        impl Conv<v5::$n> for v4::$n { fn conv(self) -> v5::$n { match self { $(v4::$n::$c => v5::$n::$c),* } } }
+        impl Conv<v4::$n> for v5::$n { fn conv(self) -> v4::$n { match self { $(v5::$n::$c => v4::$n::$c),* } } }
+    };
+    (variant $n:ident { $($c:ident),* $(,)? }) => {
+        impl Conv<v5::$n> for v4::$n { fn conv(self) -> v5::$n { match self { $(v4::$n::$c(m) => v5::$n::$c(m.conv())),* } } }
+        impl Conv<v4::$n> for v5::$n { fn conv(self) -> v4::$n { match self { $(v5::$n::$c(m) => v4::$n::$c(m.conv())),* } } }
+    };
+}
+
+both!(
+    enum PropertyKind {
+        Text,
+        Number,
+        Date,
+        Bool,
+        Select,
+        MultiSelect,
+        Url,
+        Relation,
+    }
+);
+both!(
+    enum MatchMethod {
+        ExternalId,
+        Isrc,
+        Normalized,
+        Fuzzy,
+        Fingerprint,
+        Manual,
+    }
+);
+both!(
+    enum Verdict {
+        Match,
+        Ambiguous,
+        None,
+    }
+);
+both!(variant CatalogError { Denied, Invalid, Quota, Io });
+both!(record PropertySpec { id, name, kind, target, inverse, integer });
+both!(record Property { id, name, kind, target, inverse, integer, owner, archived });
+both!(record CollectionInfo { name, owner, records, read_only, properties });
+both!(record UpsertReport { inserted, updated, unchanged });
+both!(record Page { records, next });
+both!(record LinkInfo { key, position, added_at, method });
+both!(record Change { seq, collection, key, op, actor, at, detail });
+both!(record TrackQuery { title, artists, duration_ms, isrc, external_ids, path });
+both!(record Candidate { key, title, artists, duration_ms, score, method, reasons });
+both!(record MatchOutcome { verdict, candidates });
+both!(record Resolution { key, created, outcome });
+
+type R<T> = wasmtime::Result<Result<T, v5::CatalogError>>;
+
+impl v5::Host for CatView<'_> {
+    async fn collections(&mut self) -> R<Vec<v5::CollectionInfo>> {
+        Ok(v4::Host::collections(self).await?.conv())
+    }
+    async fn ensure_collection(&mut self, collection: String, properties: Vec<v5::PropertySpec>) -> R<()> {
+        Ok(v4::Host::ensure_collection(self, collection, properties.conv()).await?.conv())
+    }
+    async fn rename_property(&mut self, collection: String, property: String, new_name: String) -> R<()> {
+        Ok(v4::Host::rename_property(self, collection, property, new_name).await?.conv())
+    }
+    async fn remove_property(&mut self, collection: String, property: String) -> R<()> {
+        Ok(v4::Host::remove_property(self, collection, property).await?.conv())
+    }
+    async fn upsert(&mut self, collection: String, records: String) -> R<v5::UpsertReport> {
+        Ok(v4::Host::upsert(self, collection, records).await?.conv())
+    }
+    async fn get(&mut self, collection: String, key: String, archived: bool) -> R<Option<String>> {
+        Ok(v4::Host::get(self, collection, key, archived).await?.conv())
+    }
+    async fn query(&mut self, collection: String, filter: String, cursor: Option<String>, limit: u32) -> R<v5::Page> {
+        Ok(v4::Host::query(self, collection, filter, cursor, limit).await?.conv())
+    }
+    async fn links(&mut self, collection: String, key: String, property: String) -> R<Vec<v5::LinkInfo>> {
+        Ok(v4::Host::links(self, collection, key, property).await?.conv())
+    }
+    async fn link(
+        &mut self,
+        collection: String,
+        key: String,
+        property: String,
+        target_key: String,
+        added_at: Option<String>,
+        method: Option<v5::MatchMethod>,
+    ) -> R<bool> {
+        Ok(v4::Host::link(self, collection, key, property, target_key, added_at, method.conv()).await?.conv())
+    }
+    async fn unlink(&mut self, collection: String, key: String, property: String, target_key: String) -> R<bool> {
+        Ok(v4::Host::unlink(self, collection, key, property, target_key).await?.conv())
+    }
+    async fn changes_since(&mut self, since: u64, limit: u32) -> R<Vec<v5::Change>> {
+        Ok(v4::Host::changes_since(self, since, limit).await?.conv())
+    }
+    async fn match_track(&mut self, query: v5::TrackQuery) -> R<v5::MatchOutcome> {
+        Ok(v4::Host::match_track(self, query.conv()).await?.conv())
+    }
+    async fn resolve_track(&mut self, query: v5::TrackQuery, record: String) -> R<v5::Resolution> {
+        Ok(v4::Host::resolve_track(self, query.conv(), record).await?.conv())
+    }
+}

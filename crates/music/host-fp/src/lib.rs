@@ -1,0 +1,239 @@
+//! `baton:plugin/fingerprint` (0.3.0, and 0.4.0 with `library-fingerprint`): the native
+//! fingerprint core (`baton-fp`) offered to plugins without widening the sandbox.
+//!
+//! This crate sits beside the sandbox crate, as `wasmtime-wasi` sits beside `wasmtime`:
+//! `baton-runtime` knows nothing of decoders, worker processes or the library database, and
+//! [`FingerprintHost`] plugs into its linker as a [`baton_runtime::HostInterface`]. Decoding runs
+//! in `baton-fp`'s worker processes, so a file that crashes the decoder fails one call
+//! (`corrupt`), not the host. The work itself is in [`service`]; this file converts types.
+mod service;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use baton_fp::service::Matcher;
+use baton_fp::worker::Workers;
+use baton_runtime::{HostInterface, StoreState};
+use wasmtime::component::{HasData, Linker};
+
+pub use baton_fp::worker::WorkerConfig;
+pub use service::{MAX_MATCHES, ServiceError};
+// Shared with the other host interfaces that take guest paths (baton-host-sqlite).
+pub use service::{locate, locate_at, open_in_grant, path_of_open};
+
+/// One `bindgen!` per version that has the `fingerprint` interface: a plugin built against 0.3.0
+/// imports `baton:plugin/fingerprint@0.3.0`, one built against 0.4.0 `…@0.4.0`, and since the
+/// split one built against 0.5.0 `baton:music/fingerprint@0.5.0`.
+mod bindings {
+    pub mod v0_3 {
+        wasmtime::component::bindgen!({
+            path: "../../../wit/v0.3",
+            world: "plugin",
+            // Trappable: a task whose time runs out during a call ends `timeout`, not with an
+            // error the plugin could ignore.
+            imports: { "baton:plugin/fingerprint": async | trappable, default: async },
+            exports: { default: async },
+        });
+    }
+    pub mod v0_4 {
+        wasmtime::component::bindgen!({
+            path: "../../../wit/v0.4",
+            world: "plugin",
+            imports: { "baton:plugin/fingerprint": async | trappable, default: async },
+            exports: { default: async },
+        });
+    }
+    pub mod v0_5 {
+        wasmtime::component::bindgen!({
+            path: ["../../../wit", "../../../wit/music"],
+            world: "baton:music/music",
+            imports: { "baton:music/fingerprint": async | trappable, default: async },
+            exports: { default: async },
+        });
+    }
+}
+
+/// The fingerprint service of one host process: the decoding workers and the library.
+pub struct FingerprintHost {
+    workers: Arc<Workers>,
+    library: Option<Arc<Matcher>>,
+    /// The state database, for `library-fingerprint` (one connection, opened on first use).
+    library_db: Option<PathBuf>,
+    db: Arc<Mutex<Option<baton_fp::db::Db>>>,
+}
+
+impl FingerprintHost {
+    /// A service decoding in workers started as `workers` says, matching against the library in
+    /// the state database `library_db` (`None`: `best-matches` says there is no library).
+    pub fn new(workers: WorkerConfig, library_db: Option<PathBuf>) -> Self {
+        FingerprintHost {
+            workers: Arc::new(Workers::new(workers)),
+            library: library_db.as_deref().map(|p| Arc::new(Matcher::new(p))),
+            library_db,
+            db: Arc::default(),
+        }
+    }
+}
+
+impl HostInterface for FingerprintHost {
+    fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
+        fn view(s: &mut StoreState) -> FpView<'_> {
+            FpView {
+                host: s.extension::<FingerprintHost>(),
+                grants: s.grants(),
+                dirs: s.grant_dirs(),
+                deadline: s.deadline(),
+            }
+        }
+        bindings::v0_3::baton::plugin::fingerprint::add_to_linker::<StoreState, Fp>(linker, view)?;
+        bindings::v0_4::baton::plugin::fingerprint::add_to_linker::<StoreState, Fp>(linker, view)?;
+        bindings::v0_5::baton::music::fingerprint::add_to_linker::<StoreState, Fp>(linker, view)
+    }
+}
+
+/// What the host functions see of a task's store.
+struct FpView<'a> {
+    host: Option<&'a FingerprintHost>,
+    grants: &'a [baton_runtime::Grant],
+    dirs: &'a [baton_runtime::grants::GrantDir],
+    deadline: std::time::Instant,
+}
+
+struct Fp;
+
+impl HasData for Fp {
+    type Data<'a> = FpView<'a>;
+}
+
+impl FpView<'_> {
+    fn host(&self) -> Result<&FingerprintHost, ServiceError> {
+        self.host.ok_or_else(|| ServiceError::Io("this host offers no fingerprint service".into()))
+    }
+}
+
+/// The host functions every version shares, over that version's generated types.
+macro_rules! fingerprint_fns {
+    ($v:ident { $($extra:tt)* }) => {
+        fingerprint_fns!($v = $v::baton::plugin::fingerprint { $($extra)* });
+    };
+    ($v:ident = $($p:ident)::+ { $($extra:tt)* }) => {
+        mod $v {
+            use super::*;
+            use crate::bindings::$($p)::+ as wit;
+
+            /// A WIT result, or a trap that ends the task `timeout`.
+            pub(super) fn convert<T, U>(r: Result<T, ServiceError>, ok: impl FnOnce(T) -> U) -> wasmtime::Result<Result<U, wit::FpError>> {
+                Ok(match r {
+                    Ok(v) => Ok(ok(v)),
+                    Err(ServiceError::TaskTimeout) => return Err(wasmtime::Trap::Interrupt.into()),
+                    Err(ServiceError::Denied(m)) => Err(wit::FpError::Denied(m)),
+                    Err(ServiceError::Unsupported(m)) => Err(wit::FpError::Unsupported(m)),
+                    Err(ServiceError::Corrupt(m)) => Err(wit::FpError::Corrupt(m)),
+                    Err(ServiceError::Io(m)) => Err(wit::FpError::Io(m)),
+                })
+            }
+
+            pub(super) fn tags(t: baton_fp::Tags) -> wit::Tags {
+                wit::Tags { title: t.title, artist: t.artist, album: t.album, isrc: t.isrc }
+            }
+
+            pub(super) fn info(i: baton_fp::AudioInfo) -> wit::AudioInfo {
+                wit::AudioInfo {
+                    codec: i.codec,
+                    sample_rate: i.sample_rate,
+                    channels: i.channels,
+                    duration: i.duration,
+                    bitrate_kbps: i.bitrate_kbps,
+                    lossless: i.lossless,
+                }
+            }
+
+            pub(super) fn fingerprint(f: baton_fp::FileFingerprint) -> wit::AudioFingerprint {
+                wit::AudioFingerprint {
+                    duration: f.duration,
+                    compressed: f.compressed(),
+                    fingerprint: f.fingerprint,
+                    info: info(f.info),
+                    tags: tags(f.tags),
+                }
+            }
+
+            impl wit::Host for FpView<'_> {
+                async fn fingerprint_file(&mut self, path: String) -> wasmtime::Result<Result<wit::AudioFingerprint, wit::FpError>> {
+                    let r = match self.host() {
+                        Ok(h) => service::fingerprint_file(h.workers.clone(), self.grants, self.dirs, path, self.deadline).await,
+                        Err(e) => Err(e),
+                    };
+                    convert(r, fingerprint)
+                }
+
+                async fn read_tags(&mut self, path: String) -> wasmtime::Result<Result<wit::FileTags, wit::FpError>> {
+                    let r = match self.host() {
+                        Ok(h) => service::read_tags(h.workers.clone(), self.grants, self.dirs, path, self.deadline).await,
+                        Err(e) => Err(e),
+                    };
+                    convert(r, |(i, t)| wit::FileTags { info: info(i), tags: tags(t) })
+                }
+
+                async fn best_matches(
+                    &mut self,
+                    fingerprint: Vec<u32>,
+                    min_similarity: f64,
+                    limit: u32,
+                ) -> wasmtime::Result<Result<Vec<wit::LibraryMatch>, wit::FpError>> {
+                    let r = match self.host() {
+                        Ok(h) => {
+                            service::best_matches(h.library.clone(), self.grants, self.dirs, fingerprint, min_similarity, limit, self.deadline)
+                                .await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    convert(r, |found| {
+                        found
+                            .into_iter()
+                            .map(|m| wit::LibraryMatch {
+                                path: m.path,
+                                score: m.found.score,
+                                offset_seconds: m.found.offset_seconds,
+                                duration: m.found.duration,
+                                tags: tags(m.found.tags),
+                            })
+                            .collect()
+                    })
+                }
+
+                $($extra)*
+            }
+        }
+    };
+}
+
+fingerprint_fns!(v0_3 {});
+/// `library-fingerprint` (since 0.4.0).
+macro_rules! library_fingerprint_fn {
+    () => {
+        async fn library_fingerprint(
+            &mut self,
+            path: String,
+        ) -> wasmtime::Result<Result<Option<wit::AudioFingerprint>, wit::FpError>> {
+            let r = match self.host() {
+                Ok(h) => {
+                    service::library_fingerprint(
+                        h.library_db.clone(),
+                        h.db.clone(),
+                        self.grants,
+                        self.dirs,
+                        path,
+                        self.deadline,
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            };
+            convert(r, |found| found.map(fingerprint))
+        }
+    };
+}
+
+fingerprint_fns!(v0_4 { library_fingerprint_fn!(); });
+fingerprint_fns!(v0_5 = v0_5::baton::music::fingerprint { library_fingerprint_fn!(); });
