@@ -105,6 +105,7 @@ fn main() {
                         at_ms: *at,
                         drop_ms: Some(*drop),
                         run_ms: Some(*run),
+                        error_code: row.error_code.as_deref(),
                     });
                 }
                 b.record_stats(&stats)

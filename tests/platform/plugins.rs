@@ -918,3 +918,52 @@ fn plugin_grant_edits_baton_toml_keeping_comments_with_a_backup_and_refuses_what
     assert!(std::fs::read_to_string(&kept).unwrap().contains("[plugins.djay]\ngrants = { djay = \"~/djay-library\" }"));
     assert_eq!(std::fs::read(user.path().join("dotfiles-baton.toml.bak")).unwrap(), before);
 }
+
+/// Issue 33: a new plugin copied into `plugins/` by hand while `serve` runs is loaded once the
+/// copy is complete (a half-written copy fails to load and is looked at again when it
+/// changes), adopted like at start-up (journaled, archived). Issue 36's rule still holds for a
+/// name that was installed before: a hand copy never replaces it (see
+/// `a_running_host_hot_reloads_and_tasks_in_flight_finish_on_the_old_version`).
+#[test]
+fn a_new_plugin_copied_in_by_hand_is_loaded_once_the_copy_is_complete() {
+    let h = Home::new(&[], TESTKIT_TOML);
+    let _serve = h.serve();
+    // The serve is up once echo answers.
+    h.drop_task("UP", "echo", "echo", json!({}));
+    assert_eq!(h.wait_for_return("UP", Duration::from_secs(20))["status"], "completed");
+
+    let bytes = testkit("0.1.0");
+    let target = h.plugins().join("testkit.wasm");
+    let (head, tail) = bytes.split_at(bytes.len() / 2);
+    std::fs::write(&target, head).unwrap();
+    // Long enough for a pass to see (and refuse) the half-written file.
+    std::thread::sleep(Duration::from_millis(1500));
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&target).unwrap();
+        f.write_all(tail).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut n = 0;
+    let done = loop {
+        n += 1;
+        let id = format!("COPIED{n}");
+        h.drop_task(&id, "testkit", "ok", json!({}));
+        let r = h.wait_for_return(&id, Duration::from_secs(60));
+        if r["status"] == "completed" {
+            break r;
+        }
+        assert_eq!(r["error"]["code"], "unknown_plugin", "only `not loaded yet` may come first: {r}");
+        assert!(Instant::now() < deadline, "the copied plugin was never loaded: {r}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(done["plugin"]["version"], "0.1.0", "{done}");
+    let journal = std::fs::read_to_string(h.plugins().join(".journal.jsonl")).unwrap();
+    let adopted: Vec<Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["name"] == "testkit" && l["op"] == "adopted")
+        .collect();
+    assert_eq!(adopted.len(), 1, "{journal}");
+    assert!(PathBuf::from(adopted[0]["kept_at"].as_str().unwrap()).is_file(), "a copy is archived: {journal}");
+}

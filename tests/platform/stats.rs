@@ -212,8 +212,9 @@ fn failures_by_code_and_retries_by_kind(b: &Backend) {
     let failures = |p: &baton_stats::metrics::Parsed, status: &str, plugin: &str, code: &str| {
         p.value("baton_handoff_failures_total", &[("status", status), ("plugin", plugin), ("error_code", code)])
     };
-    let retries =
-        |p: &baton_stats::metrics::Parsed, plugin: &str, kind: &str| p.value("baton_retries_total", &[("plugin", plugin), ("kind", kind)]);
+    let retries = |p: &baton_stats::metrics::Parsed, plugin: &str, kind: &str| {
+        p.value("baton_retries_total", &[("plugin", plugin), ("kind", kind)])
+    };
     let (p, text) = metrics(b, &h);
     assert_eq!(failures(&p, "rejected", "unknown", "unknown_plugin"), Some(1.0), "{text}");
     assert_eq!(failures(&p, "rejected", "echo", "unknown_action"), Some(1.0), "{text}");
@@ -255,7 +256,12 @@ fn on_postgres_the_task_list_is_ordered_by_claim_time() {
     let Some(b) = Backend::postgres("claim_order") else { return };
     let h = home(&b);
     let mut insert = String::new();
-    for (id, at) in [("T-55", "2026-01-18T07:09:55Z"), ("T-55.1", "2026-01-18T07:09:55.1Z"), ("T-55.14", "2026-01-18T07:09:55.14Z"), ("T-54.9", "2026-01-18T07:09:54.9Z")] {
+    for (id, at) in [
+        ("T-55", "2026-01-18T07:09:55Z"),
+        ("T-55.1", "2026-01-18T07:09:55.1Z"),
+        ("T-55.14", "2026-01-18T07:09:55.14Z"),
+        ("T-54.9", "2026-01-18T07:09:54.9Z"),
+    ] {
         insert.push_str(&format!(
             "INSERT INTO tasks(id, content_hash, claim, file_name, sender, reply_to, title, state, claimed_at)
              VALUES ('{id}', 'h', 'c-{id}', 'f', 'a', 'a', 't', 'completed', '{at}');"

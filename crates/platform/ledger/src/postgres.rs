@@ -1079,7 +1079,12 @@ impl<C: GenericClient + Sync> Writes for Session<'_, C> {
             self.execute_later(
                 "INSERT INTO stat_events(event, plugin, detail, n) VALUES ($1, $2, $3, $4)
                  ON CONFLICT(event, plugin, detail) DO UPDATE SET n = stat_events.n + excluded.n",
-                vec![Box::new(event.to_string()), Box::new(plugin.to_string()), Box::new(detail.to_string()), Box::new(n as i64)],
+                vec![
+                    Box::new(event.to_string()),
+                    Box::new(plugin.to_string()),
+                    Box::new(detail.to_string()),
+                    Box::new(n as i64),
+                ],
             )
             .map_err(fail)?;
         }

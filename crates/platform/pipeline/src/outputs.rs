@@ -502,8 +502,7 @@ pub(crate) fn record(
         b.event(subject, &now, "deferred", &json!({"in_ms": delay.as_millis() as u64}))?;
         return Ok(());
     }
-    let plugin =
-        item.prepared.task().and_then(|t| t.plugin.as_deref()).filter(|p| installed(p)).unwrap_or("unknown");
+    let plugin = item.prepared.task().and_then(|t| t.plugin.as_deref()).filter(|p| installed(p)).unwrap_or("unknown");
     if let Prepared::Run { attempt, history, .. } = &item.prepared {
         b.start_attempt(subject, *attempt)?;
         if let Some(delay) = item.retry {

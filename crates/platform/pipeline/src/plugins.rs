@@ -255,6 +255,25 @@ fn unrecorded(paths: &Paths, file: &Path, sha256: &str) -> Option<PluginsError> 
     })
 }
 
+/// Whether a running host may adopt `file`, whose bytes no install recorded: a plugin copied
+/// into `plugins/` by hand, under a name that nothing else has used (not loaded, never in
+/// the journal), as a regular file with one link, owned by the user baton runs as. Anything
+/// else (a changed copy of an installed plugin, a name that was installed before, a hard link,
+/// another owner's file) waits for `baton plugin install` or a restart. A copy caught half
+/// written fails to load and is looked at again when its size or time changes: it loads once
+/// complete. Why this is safe beside issue 36's rule: no grant can reach `plugins/` (grants
+/// that contain or sit inside it are refused, and each grant is a handle opened once), so
+/// bytes there came from the user, and a compile is bounded by the compile worker's limits.
+fn hand_copied_new_plugin(runtime: &Runtime, paths: &Paths, file: &Path) -> bool {
+    let Ok(name) = file_name_of(file) else { return false };
+    let Ok(meta) = std::fs::symlink_metadata(file) else { return false };
+    meta.file_type().is_file()
+        && meta.nlink() == 1
+        && meta.uid() == rustix::process::geteuid().as_raw()
+        && runtime.get(&name).is_none()
+        && !journal_lines(paths).iter().any(|l| l["name"].as_str() == Some(name.as_str()))
+}
+
 /// Compiles running off the serve loop, by component sha256: `None` while running, then the
 /// outcome (taken by the next pass).
 static COMPILES: Mutex<Option<HashMap<String, Option<Result<(), baton_runtime::CompileError>>>>> = Mutex::new(None);
@@ -336,10 +355,12 @@ async fn admit(
     let name = file_name_of(file)?;
     let plugin = prepare(runtime, cfg, paths, file, bytes, &name).await?;
     let record = check_record(paths, file, &plugin)?;
-    if hot && !matches!(record, Record::Agrees) {
-        // A running host adopts nothing: bytes that appeared in plugins/ while it ran may have
-        // been written through a plugin's grant. Only what `baton plugin install` recorded,
-        // at the recorded identity, is loaded.
+    if hot
+        && !matches!(record, Record::Agrees)
+        && !(matches!(record, Record::Unknown) && hand_copied_new_plugin(runtime, paths, file))
+    {
+        // A running host adopts only what `baton plugin install` recorded, at the recorded
+        // identity, or a new plugin the user copied in (see `hand_copied_new_plugin`).
         return Err(PluginsError::Untrusted {
             path: file.display().to_string(),
             why: match record {
@@ -578,7 +599,7 @@ pub async fn reload_changed(runtime: &Runtime, cfg: &Config, paths: &Paths, ledg
             present.insert(n.clone());
             continue;
         }
-        let early = match unrecorded(paths, &file, &sha) {
+        let early = match unrecorded(paths, &file, &sha).filter(|_| !hand_copied_new_plugin(runtime, paths, &file)) {
             Some(e) => Some(e),
             None => match compile_in_background(runtime, &sha, &bytes) {
                 Compile::Ready => None,

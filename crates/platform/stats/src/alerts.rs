@@ -576,7 +576,14 @@ mod tests {
                 let mut s = StatsBatch::default();
                 for i in 0..n {
                     let state = if i < failed { TaskState::Failed } else { TaskState::Completed };
-                    s.add(&Answered { plugin: "echo", state, at_ms: at, drop_ms: Some(1.0), run_ms: Some(1.0), error_code: None });
+                    s.add(&Answered {
+                        plugin: "echo",
+                        state,
+                        at_ms: at,
+                        drop_ms: Some(1.0),
+                        run_ms: Some(1.0),
+                        error_code: None,
+                    });
                 }
                 b.record_stats(&s)
             })

@@ -422,7 +422,14 @@ mod tests {
             .into_iter()
             .enumerate()
             {
-                s.add(&Answered { plugin, state, at_ms: at + i as i64, drop_ms: Some(10.0), run_ms: run, error_code: None });
+                s.add(&Answered {
+                    plugin,
+                    state,
+                    at_ms: at + i as i64,
+                    drop_ms: Some(10.0),
+                    run_ms: run,
+                    error_code: None,
+                });
             }
             b.record_stats(&s)
         })
