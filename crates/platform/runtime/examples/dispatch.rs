@@ -7,7 +7,7 @@
 //! compile of the component against loading it from the on-disk cache.
 //!
 //! ```text
-//! cargo run --release -p baton-runtime --example dispatch -- [ITERATIONS]
+//! cargo run --release -p baton-runtime --example dispatch -- [ITERATIONS [COMPONENT]]
 //! ```
 use std::path::Path;
 use std::sync::Arc;
@@ -31,7 +31,13 @@ fn us(d: Duration) -> String {
 
 fn main() {
     let iterations: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20_000);
-    let wasm = baton_bundle::get("echo").expect("echo is bundled").wasm;
+    // A second argument dispatches another build of echo (an older one, to tell the host's
+    // share of a change from the plugin's).
+    let other = std::env::args().nth(2).map(|p| std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}")));
+    let wasm: &[u8] = match &other {
+        Some(bytes) => bytes,
+        None => baton_bundle::get("echo").expect("echo is bundled").wasm,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio");
     let dir = tempfile::tempdir().expect("tempdir");
     let task = TaskInput {
