@@ -527,11 +527,12 @@ fn a_compile_bomb_is_refused_at_install_and_at_load_within_the_compile_limits() 
 }
 
 /// Issue 36 item 8: a compile never stalls the serve loop. A bomb copied into `plugins/` of a
-/// running `serve` used to be compiled inside the pass (an echo waited 17 s); now bytes no
-/// install recorded are refused before any compile, and every compile runs in a worker.
+/// running `serve` used to be compiled inside the pass (an echo waited 17 s); now every compile
+/// runs in a worker, in the background, within the compile limits (a new plugin copied in by
+/// hand is compiled, issue 33), and is refused with the reason when it goes over them.
 #[test]
 fn a_compile_bomb_dropped_into_a_running_serve_does_not_delay_another_plugins_echo() {
-    let h = Home::init_own_cache(&[("pause_after", "100"), ("max_attempts", "1")], "");
+    let h = Home::init_own_cache(&[("pause_after", "100"), ("max_attempts", "1"), ("compile_s", "2")], "");
     let _s = serve(&h);
     drop_task(&h, "BEFORE", "echo", "echo", json!({}));
     assert_eq!(wait_for(&h, "BEFORE")["status"], "completed");
@@ -544,8 +545,106 @@ fn a_compile_bomb_dropped_into_a_running_serve_does_not_delay_another_plugins_ec
     drop_task(&h, "DURING", "echo", "echo", json!({}));
     assert_eq!(wait_for(&h, "DURING")["status"], "completed");
     assert!(started.elapsed() < Duration::from_secs(3), "echo waited {:?} behind the bomb", started.elapsed());
-    let status = h.json(&["status", "--json"]);
-    assert!(status["refused_plugins"].to_string().contains("bomb.wasm"), "{status}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = h.json(&["status", "--json"]);
+        let refused = status["refused_plugins"].to_string();
+        if refused.contains("bomb.wasm") {
+            assert!(refused.contains("compile_s"), "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the bomb was never refused: {status}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Issue 36 item 8: `serve` no longer compiles at start-up before serving. A component with
+/// no compiled code in the cache (here a compile bomb copied in while baton was stopped) is
+/// compiled in the background: echo is answered while it compiles, the bomb's TASK waits in
+/// the inbox meanwhile (not answered at once), and is answered with the load's reason once
+/// the compile has ended. A kill -9 of `serve` takes its compile worker with it.
+#[test]
+fn serve_starts_serving_before_its_start_up_compiles_end() {
+    let h = Home::init_own_cache(&[("pause_after", "100"), ("max_attempts", "1"), ("compile_s", "6")], "");
+    std::fs::write(h.root.join("plugins/bomb.wasm"), compile_bomb(TIME_BOMB)).unwrap();
+    drop_task(&h, "BOMB", "bomb", "run", json!({}));
+    let mut s = serve(&h);
+    drop_task(&h, "ECHO", "echo", "echo", json!({}));
+    assert_eq!(wait_for(&h, "ECHO")["status"], "completed");
+    let inbox = h.root.join("handoffs/baton/01_inbox");
+    let waiting: Vec<String> =
+        std::fs::read_dir(&inbox).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert!(
+        waiting.iter().any(|n| n.contains("__BOMB__")) && !returns(&h).contains_key("BOMB"),
+        "the bomb's TASK waits in the inbox while it compiles: {waiting:?}"
+    );
+    // Compiled (it is no plugin: no `describe`) or stopped at the compile limit: either way
+    // refused at its load, and the TASK held for it says so.
+    let r = wait_for_long(&h, "BOMB", Duration::from_secs(90));
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("bomb.wasm") && m.contains("refused when baton loaded it")),
+        "{r}"
+    );
+
+    // Another compile in progress, then kill -9: the worker goes with its serve.
+    drop(s);
+    // A longer compile (other bytes than the first bomb, whose compiled code is cached by now),
+    // under a limit it does not reach before the kill.
+    set_toml(&h, "compile_s", "120");
+    std::fs::write(h.root.join("plugins/bomb2.wasm"), compile_bomb(Bomb { ops: 300_000, ..TIME_BOMB })).unwrap();
+    s = serve(&h);
+    let serve_pid = s.0.id();
+    let started = Instant::now();
+    let worker = loop {
+        if let Some(pid) = compile_worker_of(serve_pid) {
+            break pid;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no compile worker started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    s.0.kill().unwrap();
+    let _ = s.0.wait();
+    let killed = Instant::now();
+    while alive(worker) {
+        assert!(killed.elapsed() < Duration::from_secs(3), "the compile worker {worker} outlived its serve");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait_for_long(h: &Home, id: &str, limit: Duration) -> Value {
+    let start = Instant::now();
+    loop {
+        if let Some(r) = returns(h).remove(id) {
+            return r;
+        }
+        assert!(start.elapsed() < limit, "no RETURN for {id} within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The pid of a `baton __compile-worker` whose parent is `parent` (from /proc).
+fn compile_worker_of(parent: u32) -> Option<u32> {
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some(after) = stat.rsplit_once(')').map(|(_, a)| a.to_string()) else { continue };
+        let ppid = after.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if ppid == Some(parent) && cmdline.windows(16).any(|w| w == b"__compile-worker") {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+/// Whether `pid` runs (a zombie, or gone, does not).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, a)| a.trim_start().starts_with('Z')))
+        .is_some_and(|zombie| !zombie)
 }
 
 /// Issue 36 item 8 (and issue 32's big components): a component `baton plugin install`

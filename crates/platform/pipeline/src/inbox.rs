@@ -66,10 +66,11 @@ impl Pipeline {
                 _ => self.is_ready(&entry.path(), &name),
             };
             // A TASK for a plugin paused by hand waits here, unclaimed, until it is resumed
-            // (`baton status` counts it as held), instead of failing `plugin_paused`.
+            // (`baton status` counts it as held), instead of failing `plugin_paused`; so does
+            // one for a plugin whose start-up compile is still running.
             if let Ready::Parsed(pre) = &ready
                 && let Some(plugin) = pre.value.get("plugin").and_then(serde_json::Value::as_str)
-                && self.held_by_hand(plugin)
+                && (self.held_by_hand(plugin) || crate::plugins::waiting_for_compile(plugin))
             {
                 self.unsettled.remove(&name);
                 continue;

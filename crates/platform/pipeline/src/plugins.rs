@@ -484,11 +484,50 @@ pub fn installed_names(paths: &Paths) -> Vec<String> {
 pub async fn load_installed(runtime: &Runtime, cfg: &Config, paths: &Paths, ledger: &SharedLedger) {
     forget_missing(paths, ledger);
     for file in installed_files(paths) {
+        // A component with no compiled code in the cache (a new install, another wasmtime, a
+        // cleared cache) is compiled in the background: `serve` answers the other plugins at
+        // once, holds this one's TASKs in the inbox, and loads it when its compile ends (as
+        // at start-up: unrecorded bytes are adopted). Compiled code loads here, in a moment.
+        if let Ok(bytes) = std::fs::read(&file)
+            && let Ok(meta) = std::fs::metadata(&file)
+            && let Ok(name) = file_name_of(&file)
+        {
+            let sha = sha256_hex(&bytes);
+            if !runtime.is_compiled(&sha) && matches!(compile_in_background(runtime, &sha, &bytes), Compile::Running) {
+                tracing::info!(plugin = %name, file = %file.display(), "compiling in the background; its TASKs wait in the inbox");
+                COMPILING
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert_with(HashMap::new)
+                    .insert(file.clone(), (stamp_of(&meta), sha));
+                DEFERRED.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(HashMap::new).insert(file, name);
+                continue;
+            }
+        }
         match load(runtime, cfg, paths, ledger, &file).await {
             Ok(p) => tracing::debug!(plugin = %p.info.name, version = %p.info.version, "loaded"),
             Err(e) => tracing::error!("skipping plugin: {e}"),
         }
     }
+}
+
+/// Files whose start-up load waits for their background compile, with their plugin's name:
+/// admitted as at start-up once compiled (see [`load_installed`]).
+static DEFERRED: Mutex<Option<HashMap<PathBuf, String>>> = Mutex::new(None);
+
+/// Whether `plugin`'s start-up load waits for its compile: its TASKs are held in the inbox
+/// meanwhile, like a plugin paused by hand, instead of being answered `unknown_plugin`.
+pub fn waiting_for_compile(plugin: &str) -> bool {
+    DEFERRED.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|d| d.values().any(|n| n == plugin))
+}
+
+/// Whether `file` was deferred at start-up (and is no longer, once this returns true).
+fn take_deferred(file: &Path) -> bool {
+    DEFERRED.lock().unwrap_or_else(|e| e.into_inner()).as_mut().and_then(|d| d.remove(file)).is_some()
+}
+
+fn is_deferred(file: &Path) -> bool {
+    DEFERRED.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|d| d.contains_key(file))
 }
 
 /// Drops the recorded refusals of files that are no longer installed.
@@ -599,7 +638,10 @@ pub async fn reload_changed(runtime: &Runtime, cfg: &Config, paths: &Paths, ledg
             present.insert(n.clone());
             continue;
         }
-        let early = match unrecorded(paths, &file, &sha).filter(|_| !hand_copied_new_plugin(runtime, paths, &file)) {
+        let deferred = is_deferred(&file);
+        let early = match unrecorded(paths, &file, &sha)
+            .filter(|_| !deferred && !hand_copied_new_plugin(runtime, paths, &file))
+        {
             Some(e) => Some(e),
             None => match compile_in_background(runtime, &sha, &bytes) {
                 Compile::Ready => None,
@@ -623,9 +665,11 @@ pub async fn reload_changed(runtime: &Runtime, cfg: &Config, paths: &Paths, ledg
                 }
             },
         };
+        // Deferred at start-up: admitted as at start-up (its compile has ended, either way).
+        let hot = !take_deferred(&file);
         let admitted = match early {
             Some(e) => Err(e),
-            None => admit(runtime, cfg, paths, &file, &bytes, true).await,
+            None => admit(runtime, cfg, paths, &file, &bytes, hot).await,
         };
         match admitted {
             Ok(p) => {

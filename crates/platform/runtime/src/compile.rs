@@ -282,6 +282,7 @@ pub fn worker_main(args: &[String]) -> i32 {
         return 2;
     };
     second_line(memory, cpu_ms);
+    dies_with_its_parent();
     // Other plugins' tasks come first: a compile is a background job.
     let _ = rustix::process::nice(10);
     let mut bytes = Vec::new();
@@ -309,6 +310,24 @@ pub fn worker_main(args: &[String]) -> i32 {
             INVALID
         }
     }
+}
+
+/// A worker whose `baton` died (kill -9 of serve) stops at once instead of compiling on
+/// until its CPU limit: Linux delivers SIGKILL on the parent's death (`PR_SET_PDEATHSIG`);
+/// everywhere (macOS has no such signal), a watch thread exits when the parent changes
+/// (re-parented to init or a subreaper).
+fn dies_with_its_parent() {
+    let parent = rustix::process::getppid();
+    #[cfg(target_os = "linux")]
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            if rustix::process::getppid() != parent {
+                std::process::exit(3);
+            }
+        }
+    });
 }
 
 /// Rlimits on the worker itself: CPU time (SIGXCPU a second after the limit) and the data
