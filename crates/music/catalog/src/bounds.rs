@@ -152,6 +152,19 @@ pub fn check() -> Result<(), CatalogError> {
     }
 }
 
+/// The running call's bounds, for work that runs on another thread (a PostgreSQL statement
+/// runs on the connection's runtime: a watch there cancels it, see `db.rs`).
+pub(crate) fn current() -> Option<Arc<CallBounds>> {
+    CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
+}
+
+impl CallBounds {
+    /// Whether the call must stop now (and records why), from any thread.
+    pub(crate) fn must_stop_now(&self) -> bool {
+        self.must_stop()
+    }
+}
+
 /// Why the running call was stopped, if it was.
 pub fn current_stop() -> Option<Stop> {
     with_current(CallBounds::stopped).flatten()

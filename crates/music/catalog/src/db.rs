@@ -231,6 +231,10 @@ impl Pg {
     }
 
     fn err(&self, source: tokio_postgres::Error) -> CatalogError {
+        // A statement cancelled because its call had to stop answers why the call stopped.
+        if let Some(b) = crate::bounds::current().filter(|b| b.stopped().is_some()) {
+            return b.error();
+        }
         CatalogError::Postgres { server: self.url.shown().to_string(), source }
     }
 
@@ -288,23 +292,61 @@ impl Pg {
     }
 
     fn query(&self, sql: &str, params: &[Val]) -> Result<Vec<Row>> {
-        self.with(|c| {
+        let rows = self.with(|c| {
             let st = self.stmt(c, sql)?;
             let p: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-            block_on(c.query(&st, &p))?.iter().map(pg_row).collect()
-        })
+            self.bounded(c, c.query(&st, &p))
+        })?;
+        rows.iter().map(pg_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
     fn execute(&self, sql: &str, params: &[Val]) -> Result<u64> {
         self.with(|c| {
             let st = self.stmt(c, sql)?;
             let p: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-            block_on(c.execute(&st, &p))
+            self.bounded(c, c.execute(&st, &p))
         })
     }
 
     fn batch(&self, sql: &str) -> Result<()> {
-        self.with(|c| block_on(c.batch_execute(sql)))
+        self.with(|c| self.bounded(c, c.batch_execute(sql)))
+    }
+
+    /// Waits for one statement; inside a plugin's bounded call (see `bounds`), a watch on the
+    /// connection's runtime cancels it on the server the moment the call must stop (its task
+    /// ended, its time ran out), so a slow statement neither outlives its task nor holds the
+    /// catalog's lock. SQLite's counterpart is the progress handler. A cancelled statement
+    /// answers the call's bound error.
+    fn bounded<T>(
+        &self,
+        c: &Client,
+        work: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, tokio_postgres::Error> {
+        let (Some(bounds), Some(rt)) = (crate::bounds::current(), self.rt.as_ref()) else { return block_on(work) };
+        if bounds.stopped().is_some() {
+            // Stopped already: what runs now is the clean-up (the rollback), left to finish.
+            return block_on(work);
+        }
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (token, url, watching, b) = (c.cancel_token(), self.url.clone(), done.clone(), bounds.clone());
+        let watch = rt.spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                if watching.load(std::sync::atomic::Ordering::Acquire) {
+                    return;
+                }
+                if b.must_stop_now() {
+                    if let Err(e) = baton_ledger::connect::cancel(&url, &token).await {
+                        tracing::warn!(server = %url.shown(), "cancelling a catalog statement: {e}");
+                    }
+                    return;
+                }
+            }
+        });
+        let out = block_on(work);
+        done.store(true, std::sync::atomic::Ordering::Release);
+        let _ = block_on(watch);
+        out
     }
 
     fn migrate(&self) -> Result<()> {
@@ -606,5 +648,42 @@ impl Drop for Tx<'_> {
         if !self.done {
             let _ = self.finish(false);
         }
+    }
+}
+
+/// The tests' private PostgreSQL server (tests/support/pg.rs, shared with the end-to-end tests).
+#[cfg(test)]
+#[path = "../../../../tests/support/pg.rs"]
+mod pg;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use std::time::{Duration, Instant};
+
+    use super::pg;
+    use super::*;
+
+    /// A slow statement inside a plugin's bounded call is cancelled on the server when the
+    /// call must stop (here: its deadline), answers the bound's error at once, and leaves the
+    /// connection usable; without the bounds it would have run its 30 s.
+    #[test]
+    fn a_bounded_call_cancels_its_statement_on_the_server() {
+        let Some(pg) = pg::Pg::start() else { return };
+        pg.create_db("bounds");
+        let url = PgUrl::parse(&pg.url("bounds")).unwrap();
+        let db = Db::postgres(&url).unwrap();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let bounds =
+            crate::bounds::CallBounds::new(cancel, Instant::now() + Duration::from_millis(300), u64::MAX, usize::MAX);
+        let started = Instant::now();
+        let e = {
+            let _in = crate::bounds::enter(bounds);
+            db.query("SELECT pg_sleep(30)", &[]).unwrap_err()
+        };
+        assert!(started.elapsed() < Duration::from_secs(5), "the statement ran {:?}", started.elapsed());
+        assert!(matches!(&e, CatalogError::CallBound(m) if m.contains("time ran out")), "{e}");
+        assert_eq!(db.query("SELECT 1", &[]).unwrap()[0].int(0), 1, "the session is usable afterwards");
     }
 }

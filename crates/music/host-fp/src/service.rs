@@ -28,6 +28,11 @@ use baton_runtime::{Grant, guest_paths};
 /// Most matches one `best-matches` call returns.
 pub const MAX_MATCHES: u32 = 100;
 
+/// Most values a `best-matches` fingerprint may have: 2^20 (4 MiB), about 36 hours of audio at
+/// Chromaprint's ~8 values a second. A longer one is refused before any work, since every
+/// library comparison is linear in it (issue 36: host work a plugin triggers is bounded).
+pub const MAX_PRINT_VALUES: usize = 1 << 20;
+
 /// Why a fingerprint call failed, before it is converted to the WIT `fp-error`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServiceError {
@@ -257,6 +262,12 @@ pub async fn best_matches(
     limit: u32,
     deadline: Instant,
 ) -> Result<Vec<GuestMatch>, ServiceError> {
+    if fingerprint.len() > MAX_PRINT_VALUES {
+        return Err(ServiceError::Unsupported(format!(
+            "a fingerprint of {} values is longer than one call may compare ({MAX_PRINT_VALUES}, about 36 hours of audio)",
+            fingerprint.len()
+        )));
+    }
     let Some(matcher) = library else {
         return Err(ServiceError::Io("this host has no fingerprint library (no state database)".into()));
     };
@@ -289,6 +300,25 @@ async fn blocking<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_print_longer_than_the_cap_is_refused_before_any_work() {
+        let long = vec![0u32; MAX_PRINT_VALUES + 1];
+        let Err(e) =
+            best_matches(None, &[], &[], long, 0.5, 10, Instant::now() + std::time::Duration::from_secs(5)).await
+        else {
+            panic!("a print over the cap was compared")
+        };
+        assert!(matches!(&e, ServiceError::Unsupported(m) if m.contains("longer than one call may compare")), "{e:?}");
+        // At the cap it goes on to the work (here: no library).
+        let at_cap = vec![0u32; MAX_PRINT_VALUES];
+        let Err(e) =
+            best_matches(None, &[], &[], at_cap, 0.5, 10, Instant::now() + std::time::Duration::from_secs(5)).await
+        else {
+            panic!("no library, yet matches")
+        };
+        assert!(matches!(&e, ServiceError::Io(m) if m.contains("no fingerprint library")), "{e:?}");
+    }
 
     fn grants(dir: &Path) -> Vec<Grant> {
         vec![

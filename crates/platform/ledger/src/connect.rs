@@ -68,6 +68,27 @@ pub async fn connect(url: &PgUrl) -> Result<(Client, Connection), ConnectError> 
     }
 }
 
+/// Asks the server to cancel the statement running on the session `token` came from, over a
+/// new connection made the way [`connect`] made that session (TLS for `sslmode=verify-full`).
+/// Bounded like a connect: a server that does not answer leaves the statement running.
+pub async fn cancel(url: &PgUrl, token: &tokio_postgres::CancelToken) -> Result<(), ConnectError> {
+    let limit = url.config().get_connect_timeout().copied().unwrap_or(std::time::Duration::from_secs(5)) * 2;
+    let ask = async {
+        if !url.verify_full() {
+            return token.cancel_query(NoTls).await.map_err(ConnectError::Postgres);
+        }
+        let tls = url.tls()?;
+        token
+            .cancel_query(tokio_postgres_rustls::MakeRustlsConnect::new((*tls.config).clone()))
+            .await
+            .map_err(ConnectError::Postgres)
+    };
+    match tokio::time::timeout(limit, ask).await {
+        Ok(done) => done,
+        Err(_) => Err(ConnectError::NoAnswer { server: url.shown().to_string(), secs: limit.as_secs_f64() }),
+    }
+}
+
 async fn connect_unbounded(url: &PgUrl) -> Result<(Client, Connection), ConnectError> {
     if !url.verify_full() {
         let (client, connection) = url.config().connect(NoTls).await?;
