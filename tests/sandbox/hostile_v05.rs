@@ -840,3 +840,59 @@ fn the_change_log_counts_against_the_catalog_quota() {
     assert_eq!(r["result"]["error"]["error"]["kind"], "quota", "{}", r["result"]);
     assert!((3..=8).contains(&written), "2 MiB holds the record and a few changes of it, not 40: {written}");
 }
+
+/// Issue 36 item 3: catalog ownership is an install's identity, not the name a plugin chose.
+/// After `plugin remove`, another component installed under the same name is a new owner: the
+/// collection, properties and records the removed install wrote stay out of its reach (no
+/// rename, no overwrite, no read), and the install says how to hand them over. Installed with
+/// `--adopt-data`, it takes them over.
+#[test]
+fn a_later_install_under_a_removed_plugins_name_does_not_own_its_data() {
+    let h = home("\n[plugins.testkit]\ngrants = { data = \"data\" }\n");
+    let r = run_task(
+        &h,
+        "FIRST",
+        "testkit",
+        "catalog",
+        json!({"calls": [
+            {"op": "ensure", "collection": "testkit.notes", "properties": [{"id": "testkit.text", "kind": "text"}]},
+            {"op": "upsert", "collection": "testkit.notes", "records": [{"key": "n1", "props": {"testkit.text": "mine"}}]},
+        ]}),
+    );
+    let results = r["result"]["results"].as_array().unwrap().clone();
+    assert!(results.iter().all(|x| x.get("ok").is_some()), "{r}");
+
+    h.ok(&["plugin", "remove", "testkit"]);
+    let mut other = baton_bundle::get("testkit").expect("testkit is bundled").wasm.to_vec();
+    let at = other.windows(5).position(|w| w == b"0.1.0").expect("version string");
+    other[at..at + 5].copy_from_slice(b"0.1.1");
+    let src = h.root.parent().unwrap().join("another-testkit.wasm");
+    std::fs::write(&src, &other).unwrap();
+    let out = h.run(&["plugin", "install", src.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--adopt-data"),
+        "the install says how to hand the data over"
+    );
+
+    let attempt = json!({"calls": [
+        {"op": "rename", "collection": "testkit.notes", "property": "testkit.text", "name": "Hijacked"},
+        {"op": "upsert", "collection": "testkit.notes", "records": [{"key": "n1", "props": {"testkit.text": "overwritten"}}]},
+        {"op": "get", "collection": "testkit.notes", "key": "n1"},
+        {"op": "ensure", "collection": "testkit.more", "properties": []},
+    ]});
+    let r = run_task(&h, "LATER", "testkit", "catalog", attempt.clone());
+    for (i, res) in r["result"]["results"].as_array().unwrap().iter().enumerate() {
+        assert!(res.get("error").is_some(), "call {i} of a later install reached the earlier one's data: {res}");
+    }
+    let shown = h.json(&["catalog", "collections", "--json"]).to_string();
+    assert!(!shown.contains("Hijacked") && !shown.contains("testkit.more"), "{shown}");
+
+    // Handed over on purpose: the same component, installed with --adopt-data.
+    h.ok(&["plugin", "remove", "testkit"]);
+    h.ok(&["plugin", "install", src.to_str().unwrap(), "--adopt-data"]);
+    let r = run_task(&h, "ADOPTED", "testkit", "catalog", attempt);
+    let results = r["result"]["results"].as_array().unwrap().clone();
+    assert!(results.iter().all(|x| x.get("ok").is_some()), "{r}");
+    assert_eq!(results[2]["ok"]["props"]["testkit.text"], "overwritten", "{}", results[2]);
+}

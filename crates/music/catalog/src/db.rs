@@ -27,7 +27,8 @@ use crate::error::{CatalogError, Result};
 /// The PostgreSQL migrations of the catalog, in order: version N is `MIGRATIONS[N - 1]`,
 /// recorded in `baton_catalog_schema` (apart from the ledger's `baton_schema`, so the two
 /// crates number their migrations independently).
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_catalog.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("../migrations/postgres/0001_catalog.sql"), include_str!("../migrations/postgres/0002_owners.sql")];
 
 /// The advisory lock key under which the catalog's migrations run (two hosts starting at once).
 const MIGRATION_LOCK: i64 = 0x6261_746f_6e00_0c01;

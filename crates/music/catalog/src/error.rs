@@ -25,7 +25,8 @@ pub enum CatalogError {
     )]
     MissingTarget { collection: String, key: String, property: String, target: String, target_key: String },
     #[error(
-        "{collection}: `{actor}` may not {op} this collection (grant it in baton.toml: [plugins.{actor}] catalog = {{ {op} = [\"{collection}\"] }})"
+        "{collection}: `{actor}` may not {op} this collection (grant it in baton.toml: [plugins.{}] catalog = {{ {op} = [\"{collection}\"] }})",
+        plugin_of(.actor)
     )]
     NotGranted { actor: String, collection: String, op: &'static str },
     #[error(
@@ -56,3 +57,9 @@ pub enum CatalogError {
 }
 
 pub type Result<T, E = CatalogError> = std::result::Result<T, E>;
+
+/// The plugin an actor stands for: an actor that is not the owning install of its name reads
+/// `name (…)` (see `Catalog::bind_owner`), and its grants are still under `[plugins.name]`.
+fn plugin_of(actor: &str) -> &str {
+    actor.split(' ').next().unwrap_or(actor)
+}

@@ -64,6 +64,10 @@ CREATE TABLE IF NOT EXISTS cat_usage (
     rows INTEGER NOT NULL,
     bytes INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS cat_owners (
+    owner TEXT PRIMARY KEY,
+    identity TEXT NOT NULL
+);
 ";
 
 /// What a property holds.

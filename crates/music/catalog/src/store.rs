@@ -229,6 +229,50 @@ impl Catalog {
     }
 
     /// The collections `access` may read, with their schemas and record counts.
+    /// `access` as the plugin install `identity` may act: unchanged if that install owns its
+    /// name's data (the first install to call under a name binds the name to itself,
+    /// `cat_owners`), else an actor no owner can equal, so the properties, collections and
+    /// records of the name's earlier install stay out of its reach (issue 36: ownership by
+    /// identity, not by a plugin's chosen name). The user (CLI) is never bound.
+    pub fn bind_owner(&mut self, access: Access, identity: &str) -> Result<Access> {
+        let name = access.actor.clone();
+        let plain = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if access.is_user() || !plain {
+            return Ok(access);
+        }
+        let bound = |db: &Db| -> Result<Option<String>> {
+            Ok(db
+                .query_opt("SELECT identity FROM cat_owners WHERE owner = ?1", vals![name.as_str()])?
+                .map(|r| r.text(0)))
+        };
+        let owner = match bound(&self.db)? {
+            Some(id) => id,
+            None => {
+                self.db.execute(
+                    "INSERT INTO cat_owners (owner, identity) VALUES (?1, ?2) ON CONFLICT (owner) DO NOTHING",
+                    vals![name.as_str(), identity],
+                )?;
+                bound(&self.db)?.unwrap_or_default()
+            }
+        };
+        if owner == identity {
+            return Ok(access);
+        }
+        Ok(Access { actor: format!("{name} (a later install; `{name}.*` belongs to install {owner})"), ..access })
+    }
+
+    /// Makes install `identity` the owner of `name`'s data (`baton plugin install
+    /// --adopt-data`); returns the identity that owned it before, if any.
+    pub fn adopt_owner(&mut self, name: &str, identity: &str) -> Result<Option<String>> {
+        let before =
+            self.db.query_opt("SELECT identity FROM cat_owners WHERE owner = ?1", vals![name])?.map(|r| r.text(0));
+        self.db.execute(
+            "INSERT INTO cat_owners (owner, identity) VALUES (?1, ?2) ON CONFLICT (owner) DO UPDATE SET identity = excluded.identity",
+            vals![name, identity],
+        )?;
+        Ok(before)
+    }
+
     pub fn collections(&self, access: &Access) -> Result<Vec<CollectionInfo>> {
         let names: Vec<(String, String)> = self
             .db

@@ -110,10 +110,11 @@ impl HostInterface for CatalogHost {
                 bytes: g.quota_bytes.unwrap_or(Quota::DEFAULT.bytes),
             };
             let access = Access::plugin(s.plugin(), Grants { read: g.read.clone(), write: g.write.clone() }, quota);
+            let identity = g.identity.clone();
             let deadline = s.deadline();
             let grants = s.grants().to_vec();
             let dirs = s.grant_dirs().to_vec();
-            CatView { host, access, grants, dirs, deadline, meter: &mut s.meter }
+            CatView { host, access, identity, grants, dirs, deadline, meter: &mut s.meter }
         }
         wit::add_to_linker::<StoreState, Cat>(linker, view)?;
         music::add_to_linker(linker, view)
@@ -124,6 +125,8 @@ impl HostInterface for CatalogHost {
 struct CatView<'a> {
     host: Option<CatalogHost>,
     access: Access,
+    /// The plugin's install identity: the catalog checks it owns its name's data.
+    identity: Option<String>,
     grants: Vec<Grant>,
     dirs: Vec<baton_runtime::grants::GrantDir>,
     deadline: Instant,
@@ -187,6 +190,7 @@ impl CatView<'_> {
             return Err(wasmtime::Trap::Interrupt.into());
         }
         let access = self.access.clone();
+        let identity = self.identity.clone();
         let files = Files::new(&self.grants, &self.dirs);
         // Set when this call's future is dropped (the task ended) or its deadline passes: the
         // work stops where it is and the catalog lock is given back.
@@ -209,7 +213,10 @@ impl CatView<'_> {
                 *guard = Some(cat);
             }
             let r = match guard.as_mut() {
-                Some(cat) => f(cat, &access, &files),
+                Some(cat) => match identity {
+                    Some(id) => cat.bind_owner(access, &id).map_err(error).and_then(|access| f(cat, &access, &files)),
+                    None => f(cat, &access, &files),
+                },
                 None => Err(wit::CatalogError::Io("the catalog could not be opened".into())),
             };
             // A statement interrupted by the bounds fails as an SQL error: say which bound.

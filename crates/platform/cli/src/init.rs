@@ -82,7 +82,7 @@ fn install_bundled(
         let mut installed = Vec::new();
         for p in bundled {
             let src = PathBuf::from(format!("<bundled>/{}.wasm", p.name));
-            let r = baton_pipeline::plugins::install_bytes(&runtime, &cfg, &paths, &src, p.wasm, false, false)
+            let r = baton_pipeline::plugins::install_bytes(&runtime, &cfg, &paths, &src, p.wasm, Default::default())
                 .await
                 .with_context(|| format!("installing the bundled plugin {}", p.name))?;
             if r.plugin.name != p.name {

@@ -30,6 +30,10 @@ pub enum PluginCommand {
         /// Replace an installed plugin with other bytes (the new component inherits its grants).
         #[arg(long)]
         yes: bool,
+        /// After `plugin remove`, take over the catalog data the removed install of this name
+        /// owned (without it, a new install is a new owner and cannot change that data).
+        #[arg(long)]
+        adopt_data: bool,
         #[arg(long)]
         json: bool,
     },
@@ -131,8 +135,9 @@ pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
         // them is refused with the reason.
         runtime.set_compile_limits(cfg.plugins.compile_limits());
         match cmd {
-            PluginCommand::Install { path, force, yes, json } => {
-                install(&runtime, &cfg, &paths, &path, force, yes, json).await
+            PluginCommand::Install { path, force, yes, adopt_data, json } => {
+                install(ctx, &runtime, &cfg, &paths, &path, plugins::InstallOptions { force, yes }, adopt_data, json)
+                    .await
             }
             PluginCommand::List { json } => list(&runtime, &cfg, &paths, json).await,
             PluginCommand::Inspect { name, json } => {
@@ -165,16 +170,27 @@ pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
     })
 }
 
+#[allow(clippy::too_many_arguments)] // the command's own flags, passed on as they came
 async fn install(
+    ctx: &Ctx,
     runtime: &Runtime,
     cfg: &Config,
     paths: &Paths,
     path: &std::path::Path,
-    force: bool,
-    yes: bool,
+    opts: plugins::InstallOptions,
+    adopt_data: bool,
     json: bool,
 ) -> Result<i32> {
-    let r = plugins::install(runtime, cfg, paths, path, force, yes).await.context("plugin not installed")?;
+    let mut r = plugins::install(runtime, cfg, paths, path, opts).await.context("plugin not installed")?;
+    if adopt_data && let Some(identity) = &r.identity {
+        // The catalog's data under this name becomes this install's (journaled, so the
+        // previous owner can be put back by hand).
+        let mut cat = baton_catalog::Catalog::open_at(&ctx.location, &ctx.state)
+            .with_context(|| format!("open the catalog in {}", ctx.location.shown()))?;
+        let previous = cat.adopt_owner(&r.plugin.name, identity)?;
+        plugins::journal_adoption(paths, &r.plugin.name, identity, previous.as_deref())?;
+        r.note = None;
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(0);
@@ -195,6 +211,9 @@ async fn install(
         }
     }
     println!("  grants   inherited from [plugins.{}] in baton.toml: {}", p.name, esc(&r.grants));
+    if let Some(note) = &r.note {
+        eprintln!("baton: note: {note}");
+    }
     print_report(p, cfg);
     Ok(0)
 }

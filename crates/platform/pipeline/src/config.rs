@@ -628,6 +628,8 @@ impl Config {
                 write: catalog.write,
                 quota_rows: p.catalog_quota.rows,
                 quota_bytes: p.catalog_quota.bytes,
+                // From the install journal, not baton.toml (see `plugins::owner_identity`).
+                identity: None,
             },
         }
     }

@@ -50,6 +50,7 @@ pub enum PluginsError {
          (the installed one is kept in plugins/.removed/)"
     )]
     Downgrade { path: String, name: String, new: String, old: String },
+
     /// The same bytes described another version than the journal recorded for them.
     #[error(
         "{path}: describe() now says `{name}` is version {claims}, but these bytes were installed as {recorded} \
@@ -373,17 +374,64 @@ async fn admit(
     if let Record::Unknown | Record::Moved = record {
         let kept_at = keep_copy(paths, &name, &plugin.info.version, &plugin.sha256, bytes)?;
         let previous = runtime.get(&name).filter(|p| p.sha256 != plugin.sha256);
+        let owner = live_identity(&journal_lines(paths), &name).unwrap_or_else(new_identity);
         journal(
             paths,
             serde_json::json!({
                 "op": if previous.is_some() { "reloaded" } else { "adopted" },
                 "name": name, "version": plugin.info.version, "sha256": plugin.sha256, "file": file, "kept_at": kept_at,
+                "identity": owner,
                 "previous": previous.map(|p| serde_json::json!({"version": p.info.version, "sha256": p.sha256})),
             }),
         )?;
         tracing::info!(plugin = %name, file = %file.display(), "adopted a component that `baton plugin install` did not record; a copy is kept in plugins/.archive/");
     }
-    Ok(plugin)
+    Ok(with_owner(paths, plugin))
+}
+
+/// The plugin with the catalog owner identity its install recorded.
+fn with_owner(paths: &Paths, plugin: Plugin) -> Plugin {
+    let id = live_identity(&journal_lines(paths), &plugin.info.name);
+    plugin.with_owner_identity(id)
+}
+
+/// The catalog owner identity of the installed plugin `name`: set by its first
+/// `baton plugin install` (or adoption), kept by every later install of that name, ended by
+/// `baton plugin remove`. The catalog binds a plugin name's data to the identity that first
+/// wrote it, so another component that takes the name later (after a removal) is not its owner
+/// unless installed with `--adopt-data` (which rebinds the name in the catalog to it). `None`:
+/// not installed. Journals from before identities give each install chain one derived from
+/// its first install's sha256.
+pub fn owner_identity(paths: &Paths, name: &str) -> Option<String> {
+    live_identity(&journal_lines(paths), name)
+}
+
+fn live_identity(lines: &[serde_json::Value], name: &str) -> Option<String> {
+    let mut current: Option<String> = None;
+    for l in lines.iter().filter(|l| l["name"].as_str() == Some(name)) {
+        match l["op"].as_str() {
+            Some("remove") => current = None,
+            Some("install_failed") | None => {}
+            Some(_) => {
+                let legacy = || format!("legacy-{}", l["sha256"].as_str().unwrap_or("").get(..16).unwrap_or(""));
+                current = l["identity"].as_str().map(str::to_string).or(current).or_else(|| Some(legacy()));
+            }
+        }
+    }
+    current
+}
+
+/// The identity of the last install of `name` that recorded one, removed or not.
+fn last_identity(lines: &[serde_json::Value], name: &str) -> Option<String> {
+    lines
+        .iter()
+        .rev()
+        .filter(|l| l["name"].as_str() == Some(name))
+        .find_map(|l| l["identity"].as_str().map(str::to_string))
+}
+
+fn new_identity() -> String {
+    ulid::Ulid::new().to_string().to_ascii_lowercase()
 }
 
 /// Records in the ledger why an installed file was refused (shown by `baton status`), or
@@ -914,6 +962,11 @@ pub struct InstallReport {
     pub action: &'static str,
     /// The version it replaced, and where the replaced component was moved.
     pub previous: Option<Previous>,
+    /// The catalog owner identity this install is (see [`owner_identity`]).
+    pub identity: Option<String>,
+    /// Said when an earlier, removed install of this name owns catalog data this one does not
+    /// (installed without `--adopt-data`).
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -964,14 +1017,22 @@ pub async fn install(
     cfg: &Config,
     paths: &Paths,
     src: &Path,
-    force: bool,
-    yes: bool,
+    opts: InstallOptions,
 ) -> Result<InstallReport, PluginsError> {
     let bytes = std::fs::read(src).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => PluginsError::Missing { path: src.display().to_string() },
         _ => io(src, e),
     })?;
-    install_bytes(runtime, cfg, paths, src, &bytes, force, yes).await
+    install_bytes(runtime, cfg, paths, src, &bytes, opts).await
+}
+
+/// What `baton plugin install` may do beyond a first install.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InstallOptions {
+    /// Install an older version over a newer one.
+    pub force: bool,
+    /// Replace an installed plugin with other bytes (it inherits the old one's grants).
+    pub yes: bool,
 }
 
 /// As [`install`], for component bytes that come from `src` (a file, or a label such as
@@ -983,9 +1044,9 @@ pub async fn install_bytes(
     paths: &Paths,
     src: &Path,
     bytes: &[u8],
-    force: bool,
-    yes: bool,
+    opts: InstallOptions,
 ) -> Result<InstallReport, PluginsError> {
+    let InstallOptions { force, yes } = opts;
     sniff(src, bytes)?;
     let probe = runtime.prepare(src, bytes, &[]).await?;
     let name = probe.info.name.clone();
@@ -1007,7 +1068,8 @@ pub async fn install_bytes(
         if old_sha == plugin.sha256 {
             let r = report(cfg, paths, &plugin, &dest, bytes.len() as u64);
             let grants = describe_grants(&cfg.grants(&paths.home, &name));
-            return Ok(InstallReport { plugin: r, grants, action: "unchanged", previous: None });
+            let identity = owner_identity(paths, &name);
+            return Ok(InstallReport { plugin: r, grants, action: "unchanged", previous: None, identity, note: None });
         }
         let old_version = match prepare(runtime, cfg, paths, &dest, &old_bytes, &name).await {
             Ok(old) => old.info.version,
@@ -1046,6 +1108,18 @@ pub async fn install_bytes(
         previous = Some(Previous { version: old_version, sha256: old_sha, kept_at });
     }
 
+    // The catalog owner this install is (see `owner_identity`): the installed one's, else a
+    // new one. A name installed before and removed is said, since that install's catalog data
+    // is not this one's (`baton plugin install --adopt-data` hands it over).
+    let lines = journal_lines(paths);
+    let live = live_identity(&lines, &name);
+    let note = live.is_none().then(|| last_identity(&lines, &name)).flatten().map(|id| {
+        format!(
+            "an earlier `{name}` (install {id}) was removed; the catalog data it wrote stays its own and this \
+             install cannot change it, unless installed with --adopt-data"
+        )
+    });
+    let owner = live.unwrap_or_else(new_identity);
     let tmp = paths.plugins.join(format!(".{name}.wasm.installing-{}", std::process::id()));
     let identity = {
         let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
@@ -1061,6 +1135,7 @@ pub async fn install_bytes(
         paths,
         serde_json::json!({
             "op": action, "name": name, "version": plugin.info.version, "sha256": plugin.sha256,
+            "identity": owner,
             "from": src, "file": dest, "archived": archived, "dev": identity.0, "ino": identity.1,
             "previous": previous.as_ref().map(|p| serde_json::json!({"version": p.version, "sha256": p.sha256, "kept_at": p.kept_at})),
         }),
@@ -1076,7 +1151,7 @@ pub async fn install_bytes(
     fsops::sync_dir(&paths.plugins).map_err(|e| io(&paths.plugins, e))?;
     let r = report(cfg, paths, &plugin, &dest, bytes.len() as u64);
     let grants = describe_grants(&cfg.grants(&paths.home, &name));
-    Ok(InstallReport { plugin: r, grants, action, previous })
+    Ok(InstallReport { plugin: r, grants, action, previous, identity: Some(owner), note })
 }
 
 /// What `remove` did.
@@ -1184,6 +1259,15 @@ fn link_into(from: &Path, dir: &Path, name: &std::ffi::OsStr) -> std::io::Result
 
 /// Appends one line to `plugins/.journal.jsonl`, synced: the record of every install,
 /// upgrade and removal.
+/// Journals that install `identity` of `name` took over the catalog data `previous` owned
+/// (`baton plugin install --adopt-data`).
+pub fn journal_adoption(paths: &Paths, name: &str, identity: &str, previous: Option<&str>) -> Result<(), PluginsError> {
+    journal(
+        paths,
+        serde_json::json!({"op": "adopt_data", "name": name, "identity": identity, "previous_owner": previous}),
+    )
+}
+
 fn journal(paths: &Paths, mut line: serde_json::Value) -> Result<(), PluginsError> {
     let path = paths.plugins.join(".journal.jsonl");
     if let Some(o) = line.as_object_mut() {

@@ -200,6 +200,10 @@ pub struct CatalogGrant {
     /// Rows and bytes the plugin may own in the catalog; `None`: the catalog's default.
     pub quota_rows: Option<u64>,
     pub quota_bytes: Option<u64>,
+    /// Which install of the plugin this is, as the catalog tells owners apart (the install
+    /// journal's identity): the catalog binds a name's data to the identity that first wrote
+    /// it. `None` (a plugin not loaded from an install): the name alone.
+    pub identity: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -271,8 +275,15 @@ impl Plugin {
                 write: write.collect(),
                 quota_rows: given.catalog.quota_rows,
                 quota_bytes: given.catalog.quota_bytes,
+                identity: self.settings.catalog.identity.take().or(given.catalog.identity),
             },
         };
+        self
+    }
+
+    /// The plugin as the install `identity` (see [`CatalogGrant::identity`]).
+    pub fn with_owner_identity(mut self, identity: Option<String>) -> Plugin {
+        self.settings.catalog.identity = identity;
         self
     }
 }
