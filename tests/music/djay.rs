@@ -242,6 +242,30 @@ mod end_to_end {
         (w["inserted"].as_u64().unwrap(), w["updated"].as_u64().unwrap(), w["unchanged"].as_u64().unwrap())
     }
 
+    /// Issue 29: an import is one transaction (`catalog.upsert-many`). Over the catalog quota
+    /// at its third collection (plays), it fails and writes nothing: not the tracks and
+    /// sessions before it. Within the quota, the same import is written whole, in one call.
+    #[test]
+    fn an_import_that_fails_midway_writes_nothing() {
+        let mut env = setup(200, 5, 10, false);
+        let toml_path = env.h.root.join("baton.toml");
+        let toml = std::fs::read_to_string(&toml_path).unwrap();
+        // 200 tracks and 5 sessions fit; the 50 plays after them do not.
+        std::fs::write(&toml_path, format!("{toml}catalog_quota = {{ rows = 230 }}\n")).unwrap();
+        let r = env.task("import", json!({}));
+        assert_eq!(r["status"], "failed", "{r}");
+        assert!(r["error"]["message"].as_str().is_some_and(|m| m.contains("quota")), "{r}");
+        for c in ["djay.djay_tracks", "djay.dj_sessions", "djay.dj_plays", "djay.dj_playlists"] {
+            assert!(env.records(c).is_empty(), "{c} was written by a failed import");
+        }
+
+        std::fs::write(&toml_path, format!("{toml}catalog_quota = {{ rows = 1000 }}\n")).unwrap();
+        let r = env.ok("import", json!({}));
+        assert_eq!((r["atomic"].as_bool(), r["write_calls"].as_u64()), (Some(true), Some(1)), "{r}");
+        assert_eq!(env.records("djay.djay_tracks").len(), 200);
+        assert_eq!(env.records("djay.dj_plays").len(), 50);
+    }
+
     #[test]
     fn import_sessions_id_sync_and_activity() {
         let mut env = setup(2000, 30, 50, true);

@@ -24,17 +24,19 @@
 // The generated bindings of `catalog.ensure-collection`'s records trip this lint, not our code.
 #![allow(clippy::too_many_arguments)]
 
-wit_bindgen::generate!({ path: "../../wit/v0.4", world: "plugin" });
+// The music world (`baton:plugin@0.5.0` core + `baton:music@0.5.0`): `catalog.upsert-many`
+// makes an import one transaction.
+wit_bindgen::generate!({ path: ["../../wit", "../../wit/music"], world: "baton:music/music", generate_all });
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use baton::plugin::catalog::{
+use baton::music::catalog::{
     self, CatalogError, MatchMethod, PropertyKind, PropertySpec, TrackQuery, Verdict as WVerdict,
 };
 use baton::plugin::host;
-use baton::plugin::sqlite::{self, SqlValue};
+use baton::music::sqlite::{self, SqlValue};
 use baton::plugin::types::{ActionInfo, FolderRequest, Level};
 use baton_djay::library::{self, Library, Track};
 use baton_djay::rekordbox;
@@ -450,6 +452,49 @@ fn upsert_all(collection: &str, records: &[Value]) -> Res<Written> {
     Ok(w)
 }
 
+/// Most bytes of records one `upsert-many` call carries: under the host's per-call cap (8 MiB).
+const CALL_BYTES: usize = 7 << 20;
+
+/// Writes several collections' records with `catalog.upsert-many`, chunks of [`BATCH`]
+/// records packed into calls of at most [`CALL_BYTES`]: an import that fits one call (most
+/// libraries) is one transaction, all or nothing; a larger one takes several calls, each all or
+/// nothing. Returns what each collection gained and how many calls it took.
+fn upsert_collections(batches: &[(&str, &[Value])]) -> Res<(Map<String, Value>, usize)> {
+    let mut chunks: Vec<(&str, String)> = Vec::new();
+    for (collection, records) in batches {
+        for chunk in unique_keys(records).chunks(BATCH) {
+            chunks.push((collection, Value::Array(chunk.to_vec()).to_string()));
+        }
+    }
+    let mut totals: BTreeMap<&str, Written> = batches.iter().map(|(c, _)| (*c, Written::default())).collect();
+    let mut calls = 0;
+    let mut start = 0;
+    while start < chunks.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < chunks.len() && (end == start || bytes + chunks[end].1.len() <= CALL_BYTES) {
+            bytes += chunks[end].1.len();
+            end += 1;
+        }
+        let call: Vec<(String, String)> = chunks[start..end].iter().map(|(c, t)| (c.to_string(), t.clone())).collect();
+        let what = if calls == 0 && end == chunks.len() { "the import" } else { "part of the import" };
+        let reports = catalog::upsert_many(&call).map_err(|e| cat_err(what, e))?;
+        for ((collection, _), r) in chunks[start..end].iter().zip(reports) {
+            let w = totals.entry(collection).or_default();
+            w.inserted += r.inserted;
+            w.updated += r.updated;
+            w.unchanged += r.unchanged;
+        }
+        calls += 1;
+        start = end;
+    }
+    let written = totals
+        .into_iter()
+        .map(|(c, w)| (c.to_string(), json!({"inserted": w.inserted, "updated": w.updated, "unchanged": w.unchanged})))
+        .collect();
+    Ok((written, calls))
+}
+
 fn import() -> Res<Outcome> {
     let started = Instant::now();
     let (sources, ignored) = find_sources()?;
@@ -538,11 +583,14 @@ fn import() -> Res<Outcome> {
     let missing: usize = lib.playlists.iter().map(|p| p.missing).sum();
     let repeats: usize = lib.playlists.iter().map(|p| p.repeats).sum();
     let members: usize = lib.playlists.iter().map(|p| p.tracks.len()).sum();
-    let mut written = Map::new();
-    for (c, recs) in [(TRACKS, &tracks), (SESSIONS, &sessions), (PLAYS, &plays), (PLAYLISTS, &playlists)] {
-        let w = upsert_all(c, recs)?;
-        written.insert(c.into(), json!({"inserted": w.inserted, "updated": w.updated, "unchanged": w.unchanged}));
-    }
+    // One transaction for the four collections when they fit one call: a failure midway (the
+    // quota, the database) leaves the catalog as it was.
+    let (written, write_calls) = upsert_collections(&[
+        (TRACKS, tracks.as_slice()),
+        (SESSIONS, sessions.as_slice()),
+        (PLAYS, plays.as_slice()),
+        (PLAYLISTS, playlists.as_slice()),
+    ])?;
     let skipped: u64 = lib.counts.values().map(|c| c.skipped).sum();
     let unknown: u64 = lib.counts.values().map(|c| c.unknown_fields).sum();
     let changed: u64 =
@@ -561,6 +609,9 @@ fn import() -> Res<Outcome> {
         "counts": {"tracks": tracks.len(), "sessions": sessions.len(), "plays": plays.len(), "playlists": playlists.len(),
                    "playlist_tracks": members, "playlist_items_missing": missing, "playlist_items_repeated": repeats},
         "written": written,
+        // 1: the import was one transaction (all or nothing); more: each call was.
+        "write_calls": write_calls,
+        "atomic": write_calls <= 1,
         // Where the time went (wall, ms): reading and decoding the library, writing the catalog.
         "timings_ms": {"read": read_ms, "write": started.elapsed().as_millis() as u64 - read_ms},
     });

@@ -260,6 +260,38 @@ impl CatView<'_> {
         Ok(())
     }
 
+    /// `catalog.upsert-many` (0.5): every batch parsed and checked as `upsert` does, then
+    /// written in one transaction ([`Catalog::upsert_many`]): all or nothing. The batches
+    /// together are one call's input (the per-call cap and the task's memory).
+    async fn upsert_batches(
+        &mut self,
+        batches: Vec<(String, String)>,
+    ) -> wasmtime::Result<WitResult<Vec<wit::UpsertReport>>> {
+        let size: usize = batches.iter().map(|(c, r)| c.len() + r.len()).sum();
+        let charge = size.saturating_mul(2);
+        if let Err(e) = self.hold_as("upsert-many", size, charge) {
+            return Ok(Err(e));
+        }
+        let r = self
+            .run(move |cat, access, files| {
+                let mut parsed = Vec::with_capacity(batches.len());
+                for (collection, text) in &batches {
+                    let file_props = file_relations(cat, access, collection)?;
+                    parsed.push(parse_records(collection, text, &file_props, files, cat, access)?);
+                }
+                let refs: Vec<(&str, &[baton_catalog::Record])> =
+                    batches.iter().zip(&parsed).map(|((c, _), r)| (c.as_str(), r.as_slice())).collect();
+                let reports = cat.upsert_many(access, &refs).map_err(error)?;
+                Ok(reports
+                    .into_iter()
+                    .map(|r| wit::UpsertReport { inserted: r.inserted, updated: r.updated, unchanged: r.unchanged })
+                    .collect())
+            })
+            .await;
+        self.meter.release(charge);
+        r
+    }
+
     /// As [`CatView::hold`] for an answer, which the host holds until the plugin has it.
     fn answer<T>(&mut self, what: &str, r: WitResult<(T, usize)>) -> WitResult<T> {
         let (v, bytes) = r?;
@@ -814,7 +846,15 @@ mod tests {
 
     fn view(meter: &mut TaskMeter) -> CatView<'_> {
         let access = Access::plugin("p", Grants::default(), Quota::DEFAULT);
-        CatView { host: None, access, grants: Vec::new(), dirs: Vec::new(), deadline: Instant::now(), meter }
+        CatView {
+            host: None,
+            access,
+            identity: None,
+            grants: Vec::new(),
+            dirs: Vec::new(),
+            deadline: Instant::now(),
+            meter,
+        }
     }
 
     #[test]

@@ -132,6 +132,9 @@ impl v5::Host for CatView<'_> {
     async fn upsert(&mut self, collection: String, records: String) -> R<v5::UpsertReport> {
         Ok(v4::Host::upsert(self, collection, records).await?.conv())
     }
+    async fn upsert_many(&mut self, batches: Vec<(String, String)>) -> R<Vec<v5::UpsertReport>> {
+        Ok(self.upsert_batches(batches).await?.conv())
+    }
     async fn get(&mut self, collection: String, key: String, archived: bool) -> R<Option<String>> {
         Ok(v4::Host::get(self, collection, key, archived).await?.conv())
     }

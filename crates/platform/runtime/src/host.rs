@@ -547,7 +547,7 @@ no_fingerprint!(no_fingerprint_v0_5, v0_5_music::baton::music::fingerprint);
 
 /// `baton:plugin/catalog@0.4.0` (and `baton:music/catalog@0.5.0`) when no crate provides it: every call is refused.
 macro_rules! no_catalog {
-    ($m:ident, $($p:ident)::+) => {
+    ($m:ident, $($p:ident)::+ $(, $many:ty)?) => {
 mod $m {
     use super::StoreState;
     use crate::bindings::$($p)::+ as wit;
@@ -574,6 +574,10 @@ mod $m {
         async fn upsert(&mut self, _: String, _: String) -> R<wit::UpsertReport> {
             refused()
         }
+        $(async fn upsert_many(&mut self, _: Vec<(String, String)>) -> R<Vec<wit::UpsertReport>> {
+            let _: $many = ();
+            refused()
+        })?
         async fn get(&mut self, _: String, _: String, _: bool) -> R<Option<String>> {
             refused()
         }
@@ -603,7 +607,8 @@ mod $m {
     };
 }
 no_catalog!(no_catalog_v0_4, v0_4::baton::plugin::catalog);
-no_catalog!(no_catalog_v0_5, v0_5_music::baton::music::catalog);
+// 0.5 has `upsert-many` (the `()` says so).
+no_catalog!(no_catalog_v0_5, v0_5_music::baton::music::catalog, ());
 
 /// `baton:plugin/sqlite@0.4.0` (and `baton:music/sqlite@0.5.0`) when no crate provides it: `open` is refused, so no snapshot
 /// ever exists.
