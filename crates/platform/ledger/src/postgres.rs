@@ -747,7 +747,7 @@ impl Store for PgLedger {
             s.query(
                 "SELECT id, content_hash, claim, file_name, sender, reply_to, plugin, action, title, state,
                     error_code, error_message, attempts, return_name, claimed_at, finished_at, duration_ms FROM tasks
-                 ORDER BY COALESCE(finished_at, claimed_at)::timestamptz DESC LIMIT $1",
+                 ORDER BY (CASE WHEN COALESCE(finished_at, claimed_at) ~ '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d+)?(Z|[+-]\\d\\d:\\d\\d)$' THEN COALESCE(finished_at, claimed_at)::timestamptz END) DESC NULLS LAST, COALESCE(finished_at, claimed_at) DESC LIMIT $1",
                 &[&(limit as i64)],
             )
         })?;
@@ -1328,7 +1328,7 @@ impl StatsStore for PgLedger {
                  WHERE ($1::text IS NULL OR sender = $1::text OR reply_to = $1::text)
                    AND ($2::text IS NULL OR id LIKE $2::text ESCAPE '\\' OR title LIKE $2::text ESCAPE '\\'
                         OR sender LIKE $2::text ESCAPE '\\' OR reply_to LIKE $2::text ESCAPE '\\')
-                 ORDER BY claimed_at::timestamptz DESC, id COLLATE \"C\" DESC LIMIT $3",
+                 ORDER BY (CASE WHEN claimed_at ~ '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d+)?(Z|[+-]\\d\\d:\\d\\d)$' THEN claimed_at::timestamptz END) DESC NULLS LAST, claimed_at DESC, id COLLATE \"C\" DESC LIMIT $3",
                 &[&agent, &like, &limit],
             )
         })?;
@@ -1356,7 +1356,7 @@ impl StatsStore for PgLedger {
                     "SELECT id, content_hash, claim, file_name, sender, reply_to, plugin, action, title, state,
                         error_code, error_message, attempts, return_name, claimed_at, finished_at, duration_ms FROM tasks ",
                     task_where!(),
-                    " ORDER BY claimed_at::timestamptz DESC, id COLLATE \"C\" DESC LIMIT $6 OFFSET $7"
+                    " ORDER BY (CASE WHEN claimed_at ~ '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d+)?(Z|[+-]\\d\\d:\\d\\d)$' THEN claimed_at::timestamptz END) DESC NULLS LAST, claimed_at DESC, id COLLATE \"C\" DESC LIMIT $6 OFFSET $7"
                 ),
                 &[&state, &plugin, &code, &agent, &like, &limit, &offset],
             )
