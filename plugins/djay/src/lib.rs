@@ -35,8 +35,8 @@ use std::time::Instant;
 use baton::music::catalog::{
     self, CatalogError, MatchMethod, PropertyKind, PropertySpec, TrackQuery, Verdict as WVerdict,
 };
-use baton::plugin::host;
 use baton::music::sqlite::{self, SqlValue};
+use baton::plugin::host;
 use baton::plugin::types::{ActionInfo, FolderRequest, Level};
 use baton_djay::library::{self, Library, Track};
 use baton_djay::rekordbox;
