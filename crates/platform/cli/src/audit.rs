@@ -48,7 +48,7 @@ pub fn run(args: AuditArgs, ctx: &Ctx) -> Result<i32> {
     });
     let rt = crate::handoffs::runtime()?;
     let outcome = rt.block_on(async {
-        let pipeline = baton_pipeline::open_at(&ctx.home, &ctx.location).await?;
+        let pipeline = baton_pipeline::open_at(&ctx.home, &ctx.location, &crate::services::Music).await?;
         anyhow::Ok(pipeline.audit(folders.as_ref(), args.force).await?)
     });
     // Never wait for a thread the audit left blocked in a file operation past its budget.

@@ -140,7 +140,7 @@ fn progress_bar(enabled: bool) -> Option<indicatif::ProgressBar> {
 
 /// Decoding workers for this command: `n` of them (0: one per CPU), with `[fp]`'s limit.
 fn workers(ctx: &FpContext, n: usize) -> anyhow::Result<Workers> {
-    let mut cfg = baton_pipeline::config::Config::load(&ctx.home)?.fp_workers();
+    let mut cfg = crate::services::fp_workers(&baton_pipeline::config::Config::load(&ctx.home)?);
     if n > 0 {
         cfg.workers = n;
     }

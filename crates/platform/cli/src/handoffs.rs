@@ -66,9 +66,9 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>, new_state: bool) -> Re
             // A drain loads only the plugins its TASKs name; the daemon loads all and hot-reloads.
             p = async {
                 if once {
-                    baton_pipeline::open_on_demand_at(&ctx.home, &ctx.location).await
+                    baton_pipeline::open_on_demand_at(&ctx.home, &ctx.location, &crate::services::Music).await
                 } else {
-                    baton_pipeline::open_at(&ctx.home, &ctx.location).await
+                    baton_pipeline::open_at(&ctx.home, &ctx.location, &crate::services::Music).await
                 }
             } => p?,
         };
@@ -176,7 +176,7 @@ fn quiet_abandoned_tasks() {
 pub fn run(ctx: &Ctx, file: &Path) -> Result<i32> {
     let rt = runtime()?;
     let r = rt.block_on(async {
-        let mut pipeline = baton_pipeline::open_on_demand_at(&ctx.home, &ctx.location).await?;
+        let mut pipeline = baton_pipeline::open_on_demand_at(&ctx.home, &ctx.location, &crate::services::Music).await?;
         let ret = pipeline.run_detached(file).await?;
         println!("{}", serde_json::to_string_pretty(&ret)?);
         Ok(if ret.status == baton_handoff::Status::Completed { 0 } else { 1 })

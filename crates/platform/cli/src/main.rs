@@ -19,6 +19,7 @@ mod plugin;
 mod plugin_new;
 mod retry;
 mod service;
+mod services;
 mod shell;
 mod stderr;
 mod text;

@@ -529,12 +529,6 @@ impl Config {
         }
     }
 
-    /// How decoding workers are started for this program: one per CPU, with `[fp]`'s limit.
-    pub fn fp_workers(&self) -> baton_host_fp::WorkerConfig {
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        baton_host_fp::WorkerConfig::this_program(cpus, Duration::from_millis(self.fp.file_timeout_ms))
-    }
-
     /// The budget for a TASK answered by a RETURN: a RETURN never exceeds `max_file_bytes`
     /// (what any agent accepts), so the output cap leaves room for the envelope, the title
     /// and the failure history. (`baton audit` writes reports, not a RETURN, and keeps the

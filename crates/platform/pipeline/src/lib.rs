@@ -116,16 +116,45 @@ impl baton_runtime::KvStore for LedgerKv {
     }
 }
 
-/// Opens everything a host process needs: config, state, runtime with the installed plugins.
-pub async fn open(home: &Path, state: &Path) -> Result<Pipeline, PipelineError> {
-    open_at(home, &baton_ledger::Location::Sqlite(state.to_path_buf())).await
+/// The host interfaces a process plugs into its plugins' runtime besides the sandbox's own
+/// imports (today the music library's: fingerprints, catalog, SQLite snapshots). The
+/// composition root, the `baton` binary, says which; the handoff engine knows none of them,
+/// and a plugin importing one that is not wired is answered by the runtime's refusing default.
+pub trait HostServices: Send + Sync {
+    fn wire(
+        &self,
+        runtime: &mut baton_runtime::Runtime,
+        cfg: &Config,
+        paths: &Paths,
+        location: &baton_ledger::Location,
+    ) -> Result<(), PipelineError>;
 }
 
-/// As [`open`], with the ledger where `location` says: a SQLite file, or a PostgreSQL server
-/// (claims are then rows, see `shared`; the catalog is there too). This machine's own SQLite
-/// file (the fingerprint library, locks and cache beside it) is [`baton_ledger::Location::local_file`].
-pub async fn open_at(home: &Path, location: &baton_ledger::Location) -> Result<Pipeline, PipelineError> {
-    open_with(home, location, false).await
+/// No host interfaces beyond the sandbox's own.
+pub struct NoServices;
+
+impl HostServices for NoServices {
+    fn wire(
+        &self,
+        _: &mut baton_runtime::Runtime,
+        _: &Config,
+        _: &Paths,
+        _: &baton_ledger::Location,
+    ) -> Result<(), PipelineError> {
+        Ok(())
+    }
+}
+
+/// Opens everything a host process needs: config, the ledger where `location` says (a SQLite
+/// file, or a PostgreSQL server: claims are then rows, see `shared`), and the runtime with
+/// `services` and the installed plugins. This machine's own SQLite file (the fingerprint
+/// library, locks and cache beside it) is [`baton_ledger::Location::local_file`].
+pub async fn open_at(
+    home: &Path,
+    location: &baton_ledger::Location,
+    services: &dyn HostServices,
+) -> Result<Pipeline, PipelineError> {
+    open_with(home, location, services, false).await
 }
 
 /// As [`open_at`], loading no plugin at start-up: each is loaded when a task first names it
@@ -133,11 +162,20 @@ pub async fn open_at(home: &Path, location: &baton_ledger::Location) -> Result<P
 /// (`serve --once`, `baton run`): its start-up no longer reads, hashes and describes every
 /// installed component. A refused component is recorded when a task names it. A daemon
 /// (`baton serve`) loads everything at start-up instead, and hot-reloads from there.
-pub async fn open_on_demand_at(home: &Path, location: &baton_ledger::Location) -> Result<Pipeline, PipelineError> {
-    open_with(home, location, true).await
+pub async fn open_on_demand_at(
+    home: &Path,
+    location: &baton_ledger::Location,
+    services: &dyn HostServices,
+) -> Result<Pipeline, PipelineError> {
+    open_with(home, location, services, true).await
 }
 
-async fn open_with(home: &Path, location: &baton_ledger::Location, on_demand: bool) -> Result<Pipeline, PipelineError> {
+async fn open_with(
+    home: &Path,
+    location: &baton_ledger::Location,
+    services: &dyn HostServices,
+    on_demand: bool,
+) -> Result<Pipeline, PipelineError> {
     let cfg = Config::load(home)?;
     let state_buf = location.local_file(home);
     let state = state_buf.as_path();
@@ -157,29 +195,7 @@ async fn open_with(home: &Path, location: &baton_ledger::Location, on_demand: bo
     if let baton_ledger::Location::Postgres(url) = location {
         runtime.set_locks(Arc::new(locks::SharedLocks(baton_ledger::advisory::AdvisoryLocks::new(url.clone()))));
     }
-    // `baton fp scan` keeps its library in the same state database.
-    runtime.add_host_interface(Arc::new(baton_host_fp::FingerprintHost::new(
-        cfg.fp_workers(),
-        Some(state.to_path_buf()),
-    )))?;
-    // The catalog lives with the ledger (`baton catalog`): in the same SQLite file, or on the
-    // same PostgreSQL server.
-    // `audit_gaps` shows the latest report in the audit plugin's `reports` grant.
-    let reports = cfg
-        .grants(home, audit::PLUGIN)
-        .into_iter()
-        .find(|g| g.name == "reports")
-        .map_or_else(|| home.join("reports"), |g| g.host_path);
-    runtime.add_host_interface(Arc::new(
-        baton_host_catalog::CatalogHost::at(location.clone(), state.to_path_buf()).with_audit_reports(reports),
-    ))?;
-    // Read-only snapshots of granted SQLite files (djay's library); private copies in the cache.
-    let limits = baton_host_sqlite::Limits {
-        copy_bytes: cfg.sqlite.copy_mb << 20,
-        memory_bytes: usize::try_from(cfg.sqlite.task_memory_mb << 20).unwrap_or(usize::MAX),
-        ..Default::default()
-    };
-    runtime.add_host_interface(Arc::new(baton_host_sqlite::SqliteHost::new(paths.cache().join("sqlite"), limits)))?;
+    services.wire(&mut runtime, &cfg, &paths, location)?;
     let runtime = Arc::new(runtime);
     if on_demand {
         plugins::forget_missing(&paths, &ledger);
