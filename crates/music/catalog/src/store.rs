@@ -37,6 +37,8 @@ pub struct Catalog {
     audit_reports: Option<PathBuf>,
     /// The latest report's gaps, kept while the report file stays the same.
     audit_gaps: std::cell::RefCell<Option<AuditGaps>>,
+    /// Reads `audit_reports` (see [`Catalog::set_audit_reports`]).
+    audit_source: Option<virtuals::AuditGapsSource>,
     /// Schemas read outside a write (SQLite only): a task's reads (`get`, `links`, `query`)
     /// would otherwise read the same schema again on every call.
     schemas: std::cell::RefCell<SchemaCache>,
@@ -188,6 +190,7 @@ impl Catalog {
             fp: None,
             audit_reports: None,
             audit_gaps: std::cell::RefCell::new(None),
+            audit_source: None,
             schemas: Default::default(),
             batch: Default::default(),
         };
@@ -217,8 +220,10 @@ impl Catalog {
 
     /// Where the plans audit keeps its reports: `audit_gaps` shows the open gaps and false
     /// claims of the latest one (none when unset or empty).
-    pub fn set_audit_reports(&mut self, dir: Option<PathBuf>) {
+    /// `source` reads a report folder (the host wires the plans audit's reader).
+    pub fn set_audit_reports(&mut self, dir: Option<PathBuf>, source: virtuals::AuditGapsSource) {
         self.audit_reports = dir;
+        self.audit_source = Some(source);
         self.audit_gaps.replace(None);
     }
 
@@ -1720,7 +1725,7 @@ impl Catalog {
 
     fn with_audit_gaps<T>(&self, f: impl FnOnce(&AuditGaps) -> T) -> T {
         let mut cache = self.audit_gaps.borrow_mut();
-        let gaps = AuditGaps::load(self.audit_reports.as_deref(), cache.take());
+        let gaps = AuditGaps::load(self.audit_reports.as_deref(), self.audit_source.as_ref(), cache.take());
         let out = f(&gaps);
         *cache = Some(gaps);
         out

@@ -63,9 +63,14 @@ pub fn handoffs_rows(db: &Db, key: Option<&str>, after: Option<&str>, limit: usi
         .collect())
 }
 
+/// Where `audit_gaps` reads from: given the reports folder, the latest report's path and its
+/// rows (key, properties), sorted by key. The host wires the plans audit's reader
+/// (`baton_audit::gaps::latest`); the catalog knows no report format.
+pub type AuditGapsSource =
+    std::sync::Arc<dyn Fn(&Path) -> Option<(PathBuf, Vec<(String, Map<String, Value>)>)> + Send + Sync>;
+
 /// The open gaps and false claims of the latest report in a reports folder, sorted by key, with
-/// what identifies that report (its path, size and mtime) so a reader can tell it is still the
-/// latest without parsing it again.
+/// what identifies that report (its path, size and mtime).
 pub struct AuditGaps {
     stamp: Option<(PathBuf, u64, Option<SystemTime>)>,
     rows: Vec<RecordOut>,
@@ -77,10 +82,10 @@ fn stamp_of(path: &Path) -> Option<(PathBuf, u64, Option<SystemTime>)> {
 }
 
 impl AuditGaps {
-    /// Reads the latest report in `dir` (none: no records), reusing `cached` when it is still
-    /// the same file.
-    pub fn load(dir: Option<&Path>, cached: Option<AuditGaps>) -> AuditGaps {
-        let Some((path, report)) = dir.and_then(baton_audit::store::latest_report) else {
+    /// Reads the latest report in `dir` through `source` (none: no records), keeping `cached`'s
+    /// rows when it is still the same file.
+    pub fn load(dir: Option<&Path>, source: Option<&AuditGapsSource>, cached: Option<AuditGaps>) -> AuditGaps {
+        let Some((path, rows)) = dir.zip(source).and_then(|(d, s)| s(d)) else {
             return AuditGaps { stamp: None, rows: Vec::new() };
         };
         let stamp = stamp_of(&path);
@@ -90,7 +95,8 @@ impl AuditGaps {
         {
             return c;
         }
-        AuditGaps { stamp, rows: rows_of(&report) }
+        let rows = rows.into_iter().map(|(key, props)| RecordOut { key, props, archived: Map::new() }).collect();
+        AuditGaps { stamp, rows }
     }
 
     pub fn count(&self) -> u64 {
@@ -106,52 +112,4 @@ impl AuditGaps {
         let start = self.rows.partition_point(|r| r.key.as_str() <= after);
         self.rows[start..].iter().take(limit).cloned().collect()
     }
-}
-
-fn rows_of(report: &baton_audit::model::Report) -> Vec<RecordOut> {
-    let text = |s: &str| Value::String(s.to_string());
-    let false_claims: std::collections::HashSet<(&str, &str)> =
-        report.false_claims.iter().map(|f| (f.plan.as_str(), f.path.as_str())).collect();
-    let mut rows: Vec<RecordOut> = Vec::with_capacity(report.gaps.len());
-    for g in &report.gaps {
-        let mut m = Map::new();
-        m.insert("plan".into(), text(&g.plan));
-        m.insert("path".into(), text(&g.path));
-        m.insert("group".into(), text(&g.group));
-        m.insert("status".into(), text(g.status.as_str()));
-        if let Some(r) = &g.reason {
-            m.insert("reason".into(), text(r));
-        }
-        m.insert("claimed_done".into(), Value::Bool(g.claimed_done));
-        m.insert("false_claim".into(), Value::Bool(false_claims.contains(&(g.plan.as_str(), g.path.as_str()))));
-        m.insert("first_seen".into(), text(&g.first_seen));
-        m.insert("new".into(), Value::Bool(g.new));
-        if let Some(e) = &g.emitted {
-            m.insert("emitted".into(), text(e));
-        }
-        m.insert("report".into(), text(&report.generated_at));
-        rows.push(RecordOut { key: g.key.clone(), props: m, archived: Map::new() });
-    }
-    // A false claim is a gap too; one the gaps somehow lack is still listed.
-    let gap_keys: std::collections::HashSet<String> = rows.iter().map(|r| r.key.clone()).collect();
-    for f in &report.false_claims {
-        let key = format!("{}::{}", f.plan, f.path);
-        if gap_keys.contains(&key) {
-            continue;
-        }
-        let mut m = Map::new();
-        m.insert("plan".into(), text(&f.plan));
-        m.insert("path".into(), text(&f.path));
-        m.insert("status".into(), text(f.status.as_str()));
-        if let Some(r) = &f.reason {
-            m.insert("reason".into(), text(r));
-        }
-        m.insert("claimed_done".into(), Value::Bool(true));
-        m.insert("false_claim".into(), Value::Bool(true));
-        m.insert("report".into(), text(&report.generated_at));
-        rows.push(RecordOut { key, props: m, archived: Map::new() });
-    }
-    rows.sort_by(|a, b| a.key.cmp(&b.key));
-    rows.dedup_by(|a, b| a.key == b.key);
-    rows
 }

@@ -154,7 +154,7 @@ fn audit_gaps_follow_the_latest_report_and_refuse_writes() {
     let user = Access::user();
     // No reports folder configured, then an empty one: no records, still listed.
     assert_eq!(cat.collections(&user).unwrap().iter().find(|c| c.name == "audit_gaps").unwrap().records, 0);
-    cat.set_audit_reports(Some(reports.clone()));
+    cat.set_audit_reports(Some(reports.clone()), std::sync::Arc::new(baton_audit::gaps::latest));
     assert!(cat.query(&user, "audit_gaps", &Filter::default(), false, None, 10).unwrap().records.is_empty());
 
     let first = report(

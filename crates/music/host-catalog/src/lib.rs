@@ -77,8 +77,9 @@ pub struct CatalogHost {
     /// this machine's fingerprint library. None: the catalog is in the SQLite file `path`.
     location: Option<baton_ledger::Location>,
     catalog: Arc<Mutex<Option<Catalog>>>,
-    /// Where the plans audit writes its reports (`audit_gaps` reads the latest).
-    audit_reports: Option<PathBuf>,
+    /// Where the plans audit writes its reports, and how to read them (`audit_gaps` shows the
+    /// latest); wired by the host.
+    audit_reports: Option<(PathBuf, baton_catalog::AuditGapsSource)>,
 }
 
 impl CatalogHost {
@@ -93,9 +94,9 @@ impl CatalogHost {
         CatalogHost { path: local, location: Some(location), catalog: Arc::default(), audit_reports: None }
     }
 
-    /// The folder whose latest audit report `audit_gaps` shows.
-    pub fn with_audit_reports(mut self, dir: PathBuf) -> Self {
-        self.audit_reports = Some(dir);
+    /// The folder whose latest audit report `audit_gaps` shows, read by `source`.
+    pub fn with_audit_reports(mut self, dir: PathBuf, source: baton_catalog::AuditGapsSource) -> Self {
+        self.audit_reports = Some((dir, source));
         self
     }
 }
@@ -209,7 +210,9 @@ impl CatView<'_> {
                     None => Catalog::open(&host.path),
                 }
                 .map_err(error)?;
-                cat.set_audit_reports(host.audit_reports.clone());
+                if let Some((dir, source)) = host.audit_reports.clone() {
+                    cat.set_audit_reports(Some(dir), source);
+                }
                 *guard = Some(cat);
             }
             let r = match guard.as_mut() {

@@ -51,6 +51,7 @@ pub mod diff;
 pub mod display;
 pub mod error;
 pub mod extract;
+pub mod gaps;
 pub mod hash;
 pub mod model;
 #[cfg(not(target_os = "wasi"))]

@@ -143,7 +143,7 @@ fn open(ctx: &crate::Ctx) -> anyhow::Result<Catalog> {
     // in this machine's own file (`ctx.state`).
     let mut cat = Catalog::open_at(&ctx.location, &ctx.state)
         .with_context(|| format!("open the catalog in {}", ctx.location.shown()))?;
-    cat.set_audit_reports(Some(audit_reports(&ctx.home)));
+    cat.set_audit_reports(Some(audit_reports(&ctx.home)), crate::services::audit_gaps());
     Ok(cat)
 }
 
