@@ -18,22 +18,22 @@ use support::Home;
 use support::state::Backend;
 
 /// A running `baton serve --http` on a free loopback port; SIGTERM on drop.
-struct Serve {
-    child: Child,
-    addr: SocketAddr,
+pub(crate) struct Serve {
+    pub(crate) child: Child,
+    pub(crate) addr: SocketAddr,
     log: PathBuf,
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Serve {
-    fn start(home: &Home) -> Serve {
+    pub(crate) fn start(home: &Home) -> Serve {
         Self::start_on(home, free_port())
     }
 
-    fn start_on(home: &Home, port: u16) -> Serve {
+    pub(crate) fn start_on(home: &Home, port: u16) -> Serve {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let log = home.root.join(format!("serve-{port}-{}.log", std::process::id()));
         let child = home
@@ -52,7 +52,7 @@ impl Serve {
         s
     }
 
-    fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -82,7 +82,7 @@ impl Drop for Serve {
 }
 
 /// A new dashboard key for `home` (`baton key rotate`; the old one stops working).
-fn rotate_key(home: &Home) -> String {
+pub(crate) fn rotate_key(home: &Home) -> String {
     let out = home.ok(&["key", "rotate"]);
     let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(key.starts_with("bk_") && key.len() > 40, "{key}");

@@ -94,6 +94,12 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>, new_state: bool) -> Re
                     runtime: Some(pipeline.runtime().clone()),
                     auditor: Some(pipeline.auditor()),
                     liveness: Some(liveness.clone()),
+                    extra: Some(crate::a2a::routes(
+                        ctx,
+                        pipeline.config(),
+                        pipeline.paths(),
+                        Some(pipeline.runtime().clone()),
+                    )?),
                 };
                 baton_dashboard::start(&addr, dctx).await?
             }

@@ -3,6 +3,7 @@
 // The doc comments of this crate are mostly clap help text, printed to users as written:
 // `<home>` and `<name>` there are placeholders, not HTML.
 #![allow(rustdoc::invalid_html_tags)]
+mod a2a;
 mod agents;
 mod audit;
 mod call;

@@ -35,7 +35,7 @@ const ICON: &[u8] = include_bytes!("../assets/icon.svg");
 
 type ApiResult = Result<Response, ApiError>;
 
-pub(crate) fn router(app: Arc<App>) -> Router {
+pub(crate) fn router(app: Arc<App>, extra: Option<crate::Extra>) -> Router {
     let api = Router::new()
         .route("/api/overview", get(overview))
         .route("/api/handoffs", get(handoffs))
@@ -55,6 +55,10 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         // Outermost last: the key is checked before a shared answer is looked up.
         .route_layer(middleware::from_fn_with_state(app.clone(), crate::answers::shared))
         .route_layer(middleware::from_fn_with_state(app.clone(), guard::require_key));
+    let (open, keyed) = match extra {
+        Some(e) => (e.open, e.keyed.route_layer(middleware::from_fn_with_state(app.clone(), guard::require_key))),
+        None => (Router::new(), Router::new()),
+    };
     Router::new()
         .merge(api)
         .route("/api/session", post(session).delete(sign_out))
@@ -73,9 +77,11 @@ pub(crate) fn router(app: Arc<App>) -> Router {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route takes another method")
                 .into_response()
         })
+        .with_state(app.clone())
+        .merge(open)
+        .merge(keyed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(middleware::from_fn_with_state(app.clone(), guard::outer))
-        .with_state(app)
+        .layer(middleware::from_fn_with_state(app, guard::outer))
 }
 
 fn page(body: &'static str, kind: &'static str) -> Response {

@@ -61,6 +61,16 @@ pub struct Context {
     pub auditor: Option<baton_pipeline::audit::Auditor>,
     /// The serve loop's own report (watch in place, loop turning), for `/readyz`.
     pub liveness: Option<Arc<baton_pipeline::watch::Liveness>>,
+    /// Another protocol served on the same address under the same checks (A2A).
+    pub extra: Option<Extra>,
+}
+
+/// Routes another front end (A2A) serves beside the dashboard's, behind its `Host` check: `open`
+/// routes need nothing more (an agent card is public), `keyed` ones want the key or a session
+/// token like the JSON API. Each sets its own body limit (the dashboard's is 16 KB).
+pub struct Extra {
+    pub open: axum::Router,
+    pub keyed: axum::Router,
 }
 
 /// Shared by every request.
@@ -150,6 +160,7 @@ pub async fn start(addr: &str, ctx: Context) -> Result<Option<Running>, Dashboar
         answers: Default::default(),
         audit_running: Default::default(),
     });
+    let extra = ctx.extra;
     let url = format!("http://{}/", page_host(bound));
     let socket_path = socket::path(&app.paths.state);
     let mut tasks = vec![live_task];
@@ -163,7 +174,7 @@ pub async fn start(addr: &str, ctx: Context) -> Result<Option<Running>, Dashboar
             None
         }
     };
-    let router = api::router(app);
+    let router = api::router(app, extra);
     tasks.push(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!("dashboard server stopped: {e}");

@@ -221,6 +221,9 @@ enum Backend {
 pub trait Store {
     fn task(&self, id: &str) -> Result<Option<TaskRow>>;
     fn events(&self, id: &str) -> Result<Vec<Event>>;
+    /// Events of one kind, newest first, below sequence `before` (a cursor), at most `limit`:
+    /// `(seq, task_id, event)`. How a front end lists the tasks it recorded (A2A's `a2a_sent`).
+    fn events_named(&self, event: &str, before: Option<i64>, limit: usize) -> Result<Vec<(i64, String, Event)>>;
     fn logs(&self, id: &str) -> Result<Vec<LogLine>>;
     /// The most recently finished tasks, newest first.
     fn recent(&self, limit: usize) -> Result<Vec<TaskRow>>;
@@ -349,6 +352,11 @@ impl Ledger {
 
     pub fn events(&self, id: &str) -> Result<Vec<Event>> {
         self.store().events(id)
+    }
+
+    /// See [`Store::events_named`].
+    pub fn events_named(&self, event: &str, before: Option<i64>, limit: usize) -> Result<Vec<(i64, String, Event)>> {
+        self.store().events_named(event, before, limit)
     }
 
     pub fn logs(&self, id: &str) -> Result<Vec<LogLine>> {

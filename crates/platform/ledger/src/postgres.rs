@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0002_shared_claims.sql"),
     include_str!("../migrations/postgres/0003_stats.sql"),
     include_str!("../migrations/postgres/0004_stat_events.sql"),
+    include_str!("../migrations/postgres/0005_events_by_kind.sql"),
 ];
 
 /// Counts a `baton retry` of task `$1` under its plugin (`stat_events`; see `stats`).
@@ -734,6 +735,21 @@ impl Store for PgLedger {
 
     fn events(&self, id: &str) -> Result<Vec<Event>> {
         self.with(|s| events(s, id))
+    }
+
+    fn events_named(&self, event: &str, before: Option<i64>, limit: usize) -> Result<Vec<(i64, String, Event)>> {
+        let rows = self.with(|s| {
+            s.query(
+                "SELECT seq, task_id, at, event, detail FROM events WHERE event = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
+                &[&event, &before.unwrap_or(i64::MAX), &(limit as i64)],
+            )
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                (r.get(0), r.get(1), Event { at: r.get(2), event: r.get(3), detail: crate::parse_detail(r.get(4)) })
+            })
+            .collect())
     }
 
     fn logs(&self, id: &str) -> Result<Vec<LogLine>> {

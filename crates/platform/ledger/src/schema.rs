@@ -174,6 +174,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         n INTEGER NOT NULL,
         PRIMARY KEY(event, plugin, detail)
      ) WITHOUT ROWID;",
+    // v7: events by kind, newest first (A2A's `ListTasks` pages through `a2a_sent`).
+    "CREATE INDEX IF NOT EXISTS events_event ON events(event, seq);",
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {

@@ -44,6 +44,17 @@ impl Store for SqliteLedger {
         events(&self.conn, id)
     }
 
+    fn events_named(&self, event: &str, before: Option<i64>, limit: usize) -> Result<Vec<(i64, String, Event)>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT seq, task_id, at, event, detail FROM events WHERE event = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+        )?;
+        let rows = st.query_map(params![event, before.unwrap_or(i64::MAX), limit as i64], |r| {
+            let detail: String = r.get(4)?;
+            Ok((r.get(0)?, r.get(1)?, Event { at: r.get(2)?, event: r.get(3)?, detail: crate::parse_detail(detail) }))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn logs(&self, id: &str) -> Result<Vec<LogLine>> {
         let mut st = self.conn.prepare_cached("SELECT at, level, message FROM logs WHERE task_id = ?1 ORDER BY seq")?;
         let rows = st.query_map([id], |r| Ok(LogLine { at: r.get(0)?, level: r.get(1)?, message: r.get(2)? }))?;

@@ -89,8 +89,23 @@ pub struct Sent {
     pub created_at: String,
 }
 
+/// A TASK built and checked, not written yet: what a front end with its own limits (A2A's
+/// size cap) looks at before [`Prepared::write`].
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub body: Value,
+    /// The recipient's `01_inbox/`.
+    pub inbox: PathBuf,
+    pub reply_inbox: PathBuf,
+}
+
 /// Validates and writes the TASK. Every refusal names the fix.
 pub fn send(tree: &Tree, r: &Request) -> Result<Sent> {
+    prepare(tree, r)?.write()
+}
+
+/// Validates and builds the TASK (the recipient exists, the body is schema-valid).
+pub fn prepare(tree: &Tree, r: &Request) -> Result<Prepared> {
     let Some(from) = r.from.clone() else {
         bail!("no sender: pass --from NAME or set BATON_AGENT=NAME (your agent's name; its inbox gets the RETURN)");
     };
@@ -143,13 +158,26 @@ pub fn send(tree: &Tree, r: &Request) -> Result<Sent> {
         extra,
     };
     let body = build::task(&task).map_err(|e| anyhow::anyhow!("the TASK would not be valid: {}", e.message))?;
-    let id = body["id"].as_str().unwrap_or_default().to_string();
     let reply_inbox = tree.reply_inbox(r.reply_to.as_deref().unwrap_or(&from))?;
-    let before = wait::names_in(&reply_inbox);
-    let file = super::write_new(&inbox, &build::task_file_name(&body), &body)?;
-    tracing::info!(id = %id, file = %file.display(), "sent");
-    let created_at = body["created_at"].as_str().unwrap_or_default().to_string();
-    Ok(Sent { id, file, reply_inbox, before, created_at })
+    Ok(Prepared { body, inbox, reply_inbox })
+}
+
+impl Prepared {
+    /// The file's size as [`super::write_new`] writes it (pretty JSON and a newline).
+    pub fn size(&self) -> usize {
+        serde_json::to_vec_pretty(&self.body).map_or(usize::MAX, |b| b.len() + 1)
+    }
+
+    /// Writes the TASK into the recipient's inbox (atomically, never overwriting).
+    pub fn write(self) -> Result<Sent> {
+        let Prepared { body, inbox, reply_inbox } = self;
+        let id = body["id"].as_str().unwrap_or_default().to_string();
+        let before = wait::names_in(&reply_inbox);
+        let file = super::write_new(&inbox, &build::task_file_name(&body), &body)?;
+        tracing::info!(id = %id, file = %file.display(), "sent");
+        let created_at = body["created_at"].as_str().unwrap_or_default().to_string();
+        Ok(Sent { id, file, reply_inbox, before, created_at })
+    }
 }
 
 /// `--body`: a JSON object or string as given; other text kept as text.

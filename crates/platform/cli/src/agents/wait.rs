@@ -50,7 +50,7 @@ pub struct Waiter {
     seen: HashSet<OsString>,
     unparsed: HashMap<OsString, (u64, Option<std::time::SystemTime>)>,
     /// RETURN ids of attempts that were retried since (`baton retry`): not the answer waited for.
-    stale: HashSet<String>,
+    pub stale: HashSet<String>,
     /// The latest RETURN found so far: a retried TASK has one RETURN per attempt.
     best: Option<(PathBuf, Value)>,
 }
@@ -138,7 +138,7 @@ fn later(a: &Value, b: &Value) -> bool {
 /// retry` superseded (every claim the ledger recorded for it but the current one, and the
 /// current one too while a retry is requested), and the `duplicate_id` refusals of copies
 /// dropped by hand.
-fn stale_returns(ledger: &baton_ledger::Ledger, id: &str) -> HashSet<String> {
+pub fn stale_returns(ledger: &baton_ledger::Ledger, id: &str) -> HashSet<String> {
     let Ok(Some(row)) = ledger.task(id) else { return HashSet::new() };
     let pending = row.state == baton_ledger::TaskState::RetryRequested;
     ledger
@@ -237,13 +237,7 @@ pub fn block_sliced(
 /// The TASK is looked for in the agents' folders (and baton's claims in flight), then in the
 /// ledger.
 pub fn locate(ctx: &Ctx, tree: &Tree, id: &str) -> Result<Waiter> {
-    // By name first (what `send` wrote carries its id), then baton's claims in flight, and only
-    // then every handoff read.
-    let task = tree
-        .find_named(id, Some("task"), &super::FOLDERS)
-        .map(|f| f.body)
-        .or_else(|| in_claims(tree, id))
-        .or_else(|| tree.find(id, Some("task"), &super::FOLDERS).map(|f| f.body));
+    let task = find_task(tree, id).map(|(b, _)| b);
     let (reply_agent, created) = match &task {
         Some(t) => {
             let s = |k: &str| t.get(k).and_then(Value::as_str).map(str::to_string);
@@ -264,6 +258,16 @@ pub fn locate(ctx: &Ctx, tree: &Tree, id: &str) -> Result<Waiter> {
         waiter.stale = stale_returns(&ledger, id);
     }
     Ok(waiter)
+}
+
+/// The TASK with `id` wherever it is now: by name first (what `send` wrote carries its id),
+/// then baton's claims in flight, and only then every handoff read. With its file, unless
+/// baton's claim holds it (`None`).
+pub fn find_task(tree: &Tree, id: &str) -> Option<(Value, Option<PathBuf>)> {
+    tree.find_named(id, Some("task"), &super::FOLDERS)
+        .map(|f| (f.body, Some(f.path)))
+        .or_else(|| in_claims(tree, id).map(|b| (b, None)))
+        .or_else(|| tree.find(id, Some("task"), &super::FOLDERS).map(|f| (f.body, Some(f.path))))
 }
 
 /// The folders a RETURN for an agent can be in: its inbox, and its `02_processed/` if the agent

@@ -1,0 +1,234 @@
+"""Drives `baton serve --http`'s A2A endpoint with the official A2A Python SDK (`a2a-sdk` from
+PyPI, installed by `./x setup`) and prints what it saw as JSON, for tests/platform/a2a.rs.
+
+Usage: a2a_client.py BIN HOME BASE_URL KEY SCENARIO [ARGS...]
+  plugins            card, blocking and streaming sends to echo.echo, get, list (paged,
+                     filtered), and the errors a client meets
+  agent AGENT        a task for an agent, answered with `baton reply` while subscribed
+  cancel AGENT       a task for an agent canceled before it is picked up
+  send SKILL JSON    a task sent without waiting: {id, state}
+  wait ID SECS       GetTask until the task is terminal: the task
+"""
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+import httpx
+from google.protobuf import json_format
+
+from a2a.client import A2ACardResolver, ClientConfig, ClientFactory
+from a2a.types.a2a_pb2 import (
+    CancelTaskRequest,
+    GetTaskRequest,
+    ListTasksRequest,
+    Message,
+    Role,
+    SendMessageConfiguration,
+    SendMessageRequest,
+    SubscribeToTaskRequest,
+    TaskPushNotificationConfig,
+    TaskState,
+)
+
+BIN, HOME, BASE, KEY, SCENARIO = sys.argv[1:6]
+ARGS = sys.argv[6:]
+
+
+def state_name(s):
+    return TaskState.Name(s)
+
+
+def message(skill, data=None, text=None, context=None):
+    m = Message(message_id=f"m-{skill}-{id(data)}-{text and len(text)}", role=Role.ROLE_USER)
+    if data is not None:
+        m.parts.add().data.struct_value.update(data)
+    if text is not None:
+        m.parts.add().text = text
+    if context:
+        m.context_id = context
+    m.metadata.update({"skill": skill})
+    return m
+
+
+def as_dict(pb):
+    return json_format.MessageToDict(pb)
+
+
+async def error_of(coro):
+    """Runs a call expected to fail: the SDK's error class and message."""
+    try:
+        r = coro
+        if hasattr(r, "__anext__"):
+            async for _ in r:
+                pass
+        else:
+            await r
+    except Exception as e:  # the SDK raises its A2A error classes
+        return {"error": type(e).__name__, "message": str(e)}
+    return {"error": None}
+
+
+async def raw(hc, body, headers=None):
+    r = await hc.post(f"{BASE}/a2a", content=body if isinstance(body, bytes) else json.dumps(body), headers=headers or {})
+    try:
+        return {"status": r.status_code, "body": r.json()}
+    except Exception:
+        return {"status": r.status_code, "body": r.text}
+
+
+async def send_collect(client, req):
+    events = []
+    async for ev in client.send_message(req):
+        events.append(as_dict(ev))
+    return events
+
+
+async def main():
+    out = {}
+    headers = {"Authorization": f"Bearer {KEY}"}
+    async with httpx.AsyncClient(headers=headers, timeout=60) as hc:
+        card = await A2ACardResolver(hc, BASE).get_agent_card()
+        blocking = ClientFactory(ClientConfig(httpx_client=hc, streaming=False)).create(card)
+        streaming = ClientFactory(ClientConfig(httpx_client=hc, streaming=True)).create(card)
+
+        if SCENARIO == "plugins":
+            out["card"] = as_dict(card)
+            events = await send_collect(blocking, SendMessageRequest(message=message("echo.echo", {"message": "hi"})))
+            out["blocking"] = events
+            first = events[-1]["task"]
+            t = await blocking.get_task(GetTaskRequest(id=first["id"]))
+            out["get"] = as_dict(t)
+            out["streamed"] = await send_collect(
+                streaming, SendMessageRequest(message=message("echo.echo", {"n": 2}, context=first["contextId"]))
+            )
+            # A third, in a context of its own, then the list: paged one at a time.
+            await send_collect(blocking, SendMessageRequest(message=message("echo.echo", {"n": 3})))
+            pages, token = [], ""
+            while True:
+                page = await blocking.list_tasks(ListTasksRequest(page_size=1, page_token=token))
+                pages.append({"ids": [x.id for x in page.tasks], "next": page.next_page_token, "total": page.total_size})
+                token = page.next_page_token
+                if not token or len(pages) > 10:
+                    break
+            out["pages"] = pages
+            ctx = await blocking.list_tasks(ListTasksRequest(context_id=first["contextId"], include_artifacts=True))
+            out["in_context"] = as_dict(ctx)
+            done = await blocking.list_tasks(ListTasksRequest(status=TaskState.TASK_STATE_COMPLETED))
+            out["completed_total"] = done.total_size
+            failed = await blocking.list_tasks(ListTasksRequest(status=TaskState.TASK_STATE_FAILED))
+            out["failed_total"] = failed.total_size
+
+            errors = {}
+            errors["unknown_skill"] = await error_of(
+                send_collect(blocking, SendMessageRequest(message=message("nope.nope", {})))
+            )
+            errors["no_skill"] = await error_of(
+                send_collect(blocking, SendMessageRequest(message=Message(message_id="x", role=Role.ROLE_USER)))
+            )
+            errors["unknown_task"] = await error_of(blocking.get_task(GetTaskRequest(id="01NOSUCHTASK")))
+            errors["cancel_done"] = await error_of(blocking.cancel_task(CancelTaskRequest(id=first["id"])))
+            errors["subscribe_done"] = await error_of(streaming.subscribe(SubscribeToTaskRequest(id=first["id"])))
+            big = "x" * int(ARGS[0]) if ARGS else "x" * (2 << 20)
+            errors["too_large"] = await error_of(
+                send_collect(blocking, SendMessageRequest(message=message("echo.echo", {"blob": big})))
+            )
+            errors["push"] = await error_of(
+                blocking.create_task_push_notification_config(
+                    TaskPushNotificationConfig(task_id=first["id"], url="http://example.com/hook")
+                )
+            )
+            errors["follow_up"] = await error_of(
+                send_collect(
+                    blocking,
+                    SendMessageRequest(
+                        message=Message(message_id="f", task_id=first["id"], role=Role.ROLE_USER, parts=[])
+                    ),
+                )
+            )
+            out["errors"] = errors
+            # Below the SDK: what a hand-written client gets.
+            v1 = {"A2A-Version": "1.0"}
+            # The SDK set A2A-Version on `hc`; a client of its own sends none.
+            async with httpx.AsyncClient(headers=headers, timeout=30) as bare:
+                no_version = await raw(bare, {"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {"id": first["id"]}})
+            out["raw"] = {
+                "no_version": no_version,
+                "parse": await raw(hc, b"{not json", v1),
+                "method": await raw(hc, {"jsonrpc": "2.0", "id": 2, "method": "tasks/get", "params": {}}, v1),
+                "batch": await raw(hc, [{"jsonrpc": "2.0", "id": 3, "method": "GetTask"}], v1),
+                "bad_params": await raw(hc, {"jsonrpc": "2.0", "id": 4, "method": "GetTask", "params": {"id": 7}}, v1),
+                "bad_page": await raw(
+                    hc, {"jsonrpc": "2.0", "id": 5, "method": "ListTasks", "params": {"pageSize": 1000}}, v1
+                ),
+            }
+            async with httpx.AsyncClient(timeout=30) as anon:
+                r = await anon.post(f"{BASE}/a2a", json={"jsonrpc": "2.0", "id": 1, "method": "GetTask"}, headers=v1)
+                out["raw"]["no_key"] = {"status": r.status_code}
+                r = await anon.post(
+                    f"{BASE}/a2a",
+                    json={"jsonrpc": "2.0", "id": 1, "method": "GetTask"},
+                    headers={**v1, "Host": "evil.example:80", "Authorization": f"Bearer {KEY}"},
+                )
+                out["raw"]["foreign_host"] = {"status": r.status_code}
+
+        elif SCENARIO == "agent":
+            agent = ARGS[0]
+            req = SendMessageRequest(
+                message=message(f"agent:{agent}", {"pr": 42}, text="Review PR 42\nThe parser change."),
+                configuration=SendMessageConfiguration(return_immediately=True),
+            )
+            sent = (await send_collect(blocking, req))[-1]["task"]
+            out["sent"] = sent
+            events = []
+            async for ev in streaming.subscribe(SubscribeToTaskRequest(id=sent["id"])):
+                events.append(as_dict(ev))
+                if len(events) == 1:
+                    # The agent answers, as it would from its own shell.
+                    r = subprocess.run(
+                        [BIN, "--home", HOME, "reply", sent["id"], "--status", "completed", "--summary",
+                         "Reviewed; two comments", "--result", '{"comments": 2}', "--json"],
+                        env={**os.environ, "BATON_AGENT": agent}, capture_output=True, text=True,
+                    )
+                    out["reply"] = {"code": r.returncode, "stdout": r.stdout, "stderr": r.stderr}
+            out["events"] = events
+            out["get"] = as_dict(await blocking.get_task(GetTaskRequest(id=sent["id"])))
+
+        elif SCENARIO == "cancel":
+            agent = ARGS[0]
+            req = SendMessageRequest(
+                message=message(f"agent:{agent}", text="Tidy the changelog"),
+                configuration=SendMessageConfiguration(return_immediately=True),
+            )
+            sent = (await send_collect(blocking, req))[-1]["task"]
+            out["sent"] = sent
+            out["canceled"] = as_dict(await blocking.cancel_task(CancelTaskRequest(id=sent["id"])))
+            out["get"] = as_dict(await blocking.get_task(GetTaskRequest(id=sent["id"])))
+            out["again"] = await error_of(blocking.cancel_task(CancelTaskRequest(id=sent["id"])))
+
+        elif SCENARIO == "send":
+            skill, params = ARGS[0], json.loads(ARGS[1])
+            req = SendMessageRequest(
+                message=message(skill, params), configuration=SendMessageConfiguration(return_immediately=True)
+            )
+            t = (await send_collect(blocking, req))[-1]["task"]
+            out = {"id": t["id"], "state": t["status"]["state"]}
+
+        elif SCENARIO == "wait":
+            task_id, secs = ARGS[0], float(ARGS[1])
+            loop = asyncio.get_running_loop()
+            end = loop.time() + secs
+            while True:
+                t = await blocking.get_task(GetTaskRequest(id=task_id))
+                if t.status.state in (TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_FAILED,
+                                      TaskState.TASK_STATE_REJECTED, TaskState.TASK_STATE_CANCELED) or loop.time() > end:
+                    out = as_dict(t)
+                    break
+                await asyncio.sleep(0.1)
+        else:
+            raise SystemExit(f"unknown scenario {SCENARIO}")
+    print(json.dumps(out))
+
+
+asyncio.run(main())

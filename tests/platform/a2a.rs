@@ -1,0 +1,240 @@
+//! A2A v1.0 on `baton serve --http`, driven by a real client from the ecosystem: the official
+//! Python SDK (`a2a-sdk` from PyPI, installed by `./x setup`) running tests/a2a_client.py. Tasks
+//! for a plugin and for an agent (answered with `baton reply`), get, list with its cursor,
+//! cancel, subscribe, the errors a client meets, and a kill -9 of `serve` between `SendMessage`
+//! and the answer. Every answer is checked against the files baton wrote.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::dashboard::{Serve, free_port, rotate_key};
+use crate::support;
+use support::{BIN, Home};
+
+fn client(h: &Home, s: &Serve, key: &str, args: &[&str]) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../tests/a2a_client.py");
+    let mut c = Command::new("python3");
+    c.arg(&script).arg(BIN).arg(&h.root).arg(format!("http://{}", s.addr)).arg(key).args(args);
+    c.env("XDG_CACHE_HOME", h.cache_root()).env("BATON_LOG", "warn");
+    if let Some(url) = &h.state {
+        c.env("BATON_STATE", url);
+    }
+    let out = c.output().expect("python3 runs (./x setup installs the A2A SDK: pip install a2a-sdk)");
+    assert!(
+        out.status.success(),
+        "the A2A client failed (is the SDK installed? `./x setup`):\n{}\nserve's log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        s.log_text()
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("client output is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Every handoff file in an agent's folders (inbox, processed, failed), parsed.
+fn handoffs(h: &Home, agent: &str) -> Vec<(PathBuf, Value)> {
+    let mut out = Vec::new();
+    for folder in ["01_inbox", "02_processed", "03_failed"] {
+        for e in std::fs::read_dir(h.dir(agent, folder)).into_iter().flatten().flatten() {
+            if let Some(v) = std::fs::read(e.path()).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok()) {
+                out.push((e.path(), v));
+            }
+        }
+    }
+    out
+}
+
+fn returns_for(h: &Home, id: &str) -> Vec<(PathBuf, Value)> {
+    handoffs(h, "a2a").into_iter().filter(|(_, v)| v["kind"] == "return" && v["in_reply_to"] == id).collect()
+}
+
+fn last_task(events: &Value) -> &Value {
+    &events.as_array().unwrap().last().unwrap()["task"]
+}
+
+#[test]
+fn plugin_tasks_get_list_and_errors_through_the_official_sdk() {
+    let h = Home::init(&[("max_file_bytes", "65536")], "");
+    std::fs::create_dir_all(h.dir("Codex", "01_inbox")).unwrap();
+    let key = rotate_key(&h);
+    let s = Serve::start(&h);
+    let out = client(&h, &s, &key, &["plugins", "70000"]);
+
+    // The card: an absolute JSON-RPC url on this address, a skill per plugin action (with its
+    // params schema in baton's extension) and per agent; not baton itself, not the a2a inbox.
+    let card = &out["card"];
+    assert_eq!(card["supportedInterfaces"][0]["url"], format!("http://{}/a2a", s.addr));
+    assert_eq!(card["supportedInterfaces"][0]["protocolBinding"], "JSONRPC");
+    assert_eq!(card["supportedInterfaces"][0]["protocolVersion"], "1.0");
+    let skills: Vec<&str> = card["skills"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    for want in ["echo.echo", "audit.audit", "agent:Codex"] {
+        assert!(skills.contains(&want), "{want} in {skills:?}");
+    }
+    assert!(!skills.iter().any(|s| *s == "agent:a2a" || *s == "agent:baton"), "{skills:?}");
+    let ext = &card["capabilities"]["extensions"][0];
+    assert_eq!(ext["uri"], "urn:baton:a2a:params-schema:v1");
+    assert!(ext["params"]["audit.audit"]["properties"].is_object(), "{ext}");
+
+    // A blocking send answers the finished task: the RETURN's result is its artifact, and the
+    // RETURN was filed out of a2a's inbox once delivered.
+    let done = last_task(&out["blocking"]);
+    let id = done["id"].as_str().unwrap();
+    assert_eq!(done["status"]["state"], "TASK_STATE_COMPLETED", "{done}");
+    assert_eq!(done["artifacts"][0]["parts"][0]["data"], json!({"message": "hi"}));
+    let rets = returns_for(&h, id);
+    assert_eq!(rets.len(), 1, "one RETURN: {rets:?}");
+    assert!(rets[0].0.starts_with(h.dir("a2a", "02_processed")), "{:?}", rets[0].0);
+    assert_eq!(done["metadata"]["baton"]["return"], rets[0].0.to_str().unwrap());
+    // GetTask, and the handoff id is the task id: `baton show` knows it.
+    assert_eq!(out["get"]["id"], id);
+    assert_eq!(out["get"]["status"]["state"], "TASK_STATE_COMPLETED");
+    assert_eq!(out["get"]["history"][0]["parts"][0]["data"], json!({"message": "hi"}));
+    let shown = h.json(&["show", id, "--json"]);
+    assert_eq!(shown["task"]["sender"], "a2a");
+    assert!(shown["events"].as_array().unwrap().iter().any(|e| e["event"] == "a2a_sent"), "{shown}");
+
+    // Streaming: the task first, its artifact, then the final status, in the same context.
+    let streamed = out["streamed"].as_array().unwrap();
+    let first = &streamed[0]["task"];
+    assert!(
+        ["TASK_STATE_SUBMITTED", "TASK_STATE_WORKING"].contains(&first["status"]["state"].as_str().unwrap()),
+        "{first}"
+    );
+    assert_eq!(first["contextId"], done["contextId"]);
+    let last = &streamed.last().unwrap()["statusUpdate"];
+    assert_eq!(last["status"]["state"], "TASK_STATE_COMPLETED", "{streamed:?}");
+    // (Proto JSON has doubles only: the SDK shows the integer 2 as 2.0.)
+    assert!(streamed.iter().any(|e| e["artifactUpdate"]["artifact"]["parts"][0]["data"]["n"].as_f64() == Some(2.0)));
+
+    // ListTasks: three tasks, a page at a time, newest first, each once.
+    let pages = out["pages"].as_array().unwrap();
+    assert_eq!(pages.len(), 3, "{pages:?}");
+    let listed: Vec<&str> =
+        pages.iter().flat_map(|p| p["ids"].as_array().unwrap()).map(|i| i.as_str().unwrap()).collect();
+    assert_eq!(listed.len(), 3);
+    assert_eq!(listed[2], id, "oldest last: {listed:?}");
+    assert_eq!(listed[1], first["id"].as_str().unwrap());
+    assert!(pages.iter().all(|p| p["total"] == 3));
+    assert_eq!(pages[2]["next"], "");
+    let in_context: Vec<&str> =
+        out["in_context"]["tasks"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+    assert_eq!(in_context, [first["id"].as_str().unwrap(), id]);
+    assert!(out["in_context"]["tasks"][0]["artifacts"].is_array(), "includeArtifacts");
+    assert_eq!(out["completed_total"], 3);
+    assert_eq!(out["failed_total"], 0);
+
+    // Bad requests get A2A's own errors, through the SDK's error classes.
+    let err = |k: &str| out["errors"][k]["error"].as_str().unwrap_or_else(|| panic!("{k}: {}", out["errors"][k]));
+    assert_eq!(err("unknown_skill"), "InvalidParamsError");
+    assert_eq!(err("no_skill"), "InvalidParamsError");
+    assert_eq!(err("unknown_task"), "TaskNotFoundError");
+    assert_eq!(err("cancel_done"), "TaskNotCancelableError");
+    assert_eq!(err("subscribe_done"), "UnsupportedOperationError");
+    assert_eq!(err("push"), "PushNotificationNotSupportedError");
+    assert_eq!(err("follow_up"), "UnsupportedOperationError");
+    assert_eq!(err("too_large"), "InvalidParamsError");
+    assert!(out["errors"]["too_large"]["message"].as_str().unwrap().contains("too_large"), "{}", out["errors"]);
+    let code =
+        |k: &str| out["raw"][k]["body"]["error"]["code"].as_i64().unwrap_or_else(|| panic!("{k}: {}", out["raw"]));
+    assert_eq!(code("no_version"), -32009, "a request without A2A-Version is 0.3");
+    assert_eq!(code("parse"), -32700);
+    assert_eq!(code("method"), -32601);
+    assert_eq!(code("batch"), -32600);
+    assert_eq!(code("bad_params"), -32602);
+    assert_eq!(code("bad_page"), -32602);
+    assert_eq!(out["raw"]["no_key"]["status"], 401);
+    assert_eq!(out["raw"]["foreign_host"]["status"], 421);
+
+    // The refused requests left nothing anywhere: three TASKs from a2a, all answered.
+    let sent: Vec<_> =
+        handoffs(&h, "baton").into_iter().filter(|(_, v)| v["kind"] == "task" && v["from"] == "a2a").collect();
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert!(sent.iter().all(|(p, _)| p.starts_with(h.dir("baton", "02_processed"))), "{sent:?}");
+    assert!(handoffs(&h, "Codex").is_empty());
+}
+
+#[test]
+fn an_agents_task_is_answered_with_baton_reply_and_another_is_canceled() {
+    let h = Home::init(&[], "");
+    std::fs::create_dir_all(h.dir("Codex", "01_inbox")).unwrap();
+    let key = rotate_key(&h);
+    let s = Serve::start(&h);
+
+    let out = client(&h, &s, &key, &["agent", "Codex"]);
+    let id = out["sent"]["id"].as_str().unwrap();
+    assert_eq!(out["sent"]["status"]["state"], "TASK_STATE_SUBMITTED");
+    assert_eq!(out["reply"]["code"], 0, "{}", out["reply"]);
+    // The TASK Codex got: the title from the text's first line, the text and data kept.
+    let (_, task) = handoffs(&h, "Codex").into_iter().find(|(_, v)| v["id"] == id).expect("the TASK");
+    assert_eq!(task["title"], "Review PR 42");
+    assert_eq!(task["to"], "Codex");
+    assert_eq!(task["from"], "a2a");
+    assert_eq!(task["data"], json!({"pr": 42}));
+    assert!(task["body"].as_str().unwrap().contains("The parser change."));
+    // Subscribed: the task first, then the answer's artifact and the final status.
+    let events = out["events"].as_array().unwrap();
+    assert_eq!(events[0]["task"]["id"], id);
+    assert_eq!(events.last().unwrap()["statusUpdate"]["status"]["state"], "TASK_STATE_COMPLETED", "{events:?}");
+    assert!(
+        events.iter().any(|e| e["artifactUpdate"]["artifact"]["parts"][0]["data"]["comments"].as_f64() == Some(2.0))
+    );
+    assert_eq!(out["get"]["status"]["state"], "TASK_STATE_COMPLETED");
+    assert_eq!(out["get"]["status"]["message"]["parts"][0]["text"], "Reviewed; two comments");
+    assert_eq!(returns_for(&h, id).len(), 1);
+
+    // Canceled before Codex picked it up: the TASK is filed, answered `canceled` once.
+    let out = client(&h, &s, &key, &["cancel", "Codex"]);
+    let id = out["sent"]["id"].as_str().unwrap();
+    assert_eq!(out["canceled"]["status"]["state"], "TASK_STATE_CANCELED", "{out}");
+    assert_eq!(out["get"]["status"]["state"], "TASK_STATE_CANCELED");
+    assert_eq!(out["again"]["error"], "TaskNotCancelableError");
+    let (path, _) = handoffs(&h, "Codex").into_iter().find(|(_, v)| v["id"] == id).expect("the TASK kept");
+    assert!(path.starts_with(h.dir("Codex", "02_processed")), "{path:?}");
+    let rets = returns_for(&h, id);
+    assert_eq!(rets.len(), 1, "{rets:?}");
+    assert_eq!(rets[0].1["status"], "canceled");
+}
+
+#[test]
+fn a_task_accepted_over_a2a_survives_a_kill_9_of_serve() {
+    let extra = "\n[plugins.testkit]\ngrants = { data = \"data\" }\ntime_ms = 30000\n";
+    let h = Home::init(&[], extra);
+    std::fs::create_dir_all(h.root.join("data")).unwrap();
+    let src = h.root.parent().unwrap().join("testkit.wasm");
+    std::fs::write(&src, baton_bundle::get("testkit").expect("testkit is bundled").wasm).unwrap();
+    h.ok(&["plugin", "install", src.to_str().unwrap()]);
+    let key = rotate_key(&h);
+    let port = free_port();
+    let mut s = Serve::start_on(&h, port);
+
+    let sent = client(&h, &s, &key, &["send", "testkit.sleep", r#"{"ms": 1500}"#]);
+    let id = sent["id"].as_str().unwrap().to_string();
+    // Killed once baton has claimed it and is running it.
+    let claims = h.root.join("handoffs/baton/.claims");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let claimed = || {
+        std::fs::read_dir(&claims).into_iter().flatten().flatten().any(|d| {
+            std::fs::read_dir(d.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|f| f.file_name().to_string_lossy().contains(&id))
+        })
+    };
+    while !claimed() {
+        assert!(Instant::now() < deadline, "the TASK was not claimed: {}", s.log_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+    assert!(returns_for(&h, &id).is_empty(), "answered before the kill");
+
+    // After the restart the same task id completes, once.
+    let s = Serve::start_on(&h, port);
+    let done = client(&h, &s, &key, &["wait", &id, "60"]);
+    assert_eq!(done["id"], id.as_str());
+    assert_eq!(done["status"]["state"], "TASK_STATE_COMPLETED", "{done}\n{}", s.log_text());
+    let rets = returns_for(&h, &id);
+    assert_eq!(rets.len(), 1, "exactly one RETURN: {rets:?}");
+}
