@@ -1,6 +1,6 @@
 """Agent round-trip benchmark (issue 31; never run in CI).
 
-    python3 bench/agents_bench.py BATON [N]
+    python3 bench/agents_bench.py BATON [N] [send_wait,by_hand,mcp,a2a]
 
 Makes a temporary home (`baton init`), starts `baton serve` on it, then measures N round trips
 (default 1,000) to the echo plugin, each timed from the start of the send to the RETURN in hand:
@@ -9,6 +9,9 @@ Makes a temporary home (`baton init`), starts `baton serve` on it, then measures
              sender's inbox every millisecond for the RETURN (what scripts did before `send`)
   mcp        one `baton mcp` session driven by the official Python SDK: send_task, then
              wait_for_return
+  a2a        `serve --http`'s A2A endpoint: a blocking `SendMessage` to the skill echo.echo,
+             timed until the completed task is in hand (one keep-alive HTTP connection; the
+             JSON-RPC body written by hand, as the SDK's transport sends it)
 Prints p50/p99/max in milliseconds as JSON; for send_wait also the CPU time (user + system) of
 each `baton send` process (p50/p99), which is what a loaded machine multiplies: the load average
 while the bench ran is printed beside it.
@@ -104,19 +107,46 @@ async def mcp(baton, home, n):
     return summary(times)
 
 
+def a2a(port, key, n):
+    import httpx
+
+    times = []
+    headers = {"Authorization": f"Bearer {key}", "A2A-Version": "1.0"}
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60) as c:
+        for i in range(n):
+            body = {"jsonrpc": "2.0", "id": i, "method": "SendMessage",
+                    "params": {"message": {"messageId": f"b{i}", "role": "ROLE_USER", "parts": [{"data": {"i": i}}],
+                                           "metadata": {"skill": "echo.echo"}}}}
+            t0 = time.perf_counter()
+            r = c.post("/a2a", json=body).json()
+            times.append((time.perf_counter() - t0) * 1000)
+            assert r["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED", r
+    return summary(times)
+
+
 def main():
     baton = os.path.abspath(sys.argv[1])
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
     with tempfile.TemporaryDirectory() as d:
         home = os.path.join(d, "home")
         subprocess.run([baton, "--home", home, "init"], check=True, capture_output=True)
-        serve = subprocess.Popen([baton, "--home", home, "serve"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        key = subprocess.run([baton, "--home", home, "key", "rotate"], check=True, capture_output=True,
+                             text=True).stdout.strip()
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        serve = subprocess.Popen([baton, "--home", home, "serve", "--http", f"127.0.0.1:{port}"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             time.sleep(3)  # plugins loaded
             send_wait(baton, home, 20)  # warm-up
+            a2a(port, key, 20)
             load0 = os.getloadavg()[0]
-            out = {"send_wait": send_wait(baton, home, n), "by_hand": by_hand(home, n),
-                   "mcp": asyncio.run(mcp(baton, home, n))}
+            only = sys.argv[3].split(",") if len(sys.argv) > 3 else ["send_wait", "by_hand", "mcp", "a2a"]
+            runs = {"send_wait": lambda: send_wait(baton, home, n), "by_hand": lambda: by_hand(home, n),
+                    "mcp": lambda: asyncio.run(mcp(baton, home, n)), "a2a": lambda: a2a(port, key, n)}
+            out = {k: runs[k]() for k in only}
             out["load_avg_1min"] = [round(load0, 1), round(os.getloadavg()[0], 1)]
         finally:
             serve.terminate()

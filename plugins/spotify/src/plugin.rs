@@ -1,5 +1,5 @@
-//! The component: the `baton:plugin@0.4.0` exports and the actions, on top of the pure
-//! modules (`exports`, `logic`). Everything it reads comes through its grants: the `spotify`
+//! The component: the actions, registered with the guest SDK (`baton-plugin`, the music world
+//! `baton:music@0.5.0`), on top of the pure modules (`exports`, `logic`, `params`). Everything it reads comes through its grants: the `spotify`
 //! folder (read-only exports), the `music` folder (local files; writable for `apply`/`undo`),
 //! the `playlists` folder (writable, for `m3u`), and the catalog collections declared in
 //! `catalog-access`. Track matching is the host's (`match-track`); the plugin only looks up
@@ -18,25 +18,22 @@
 //! - `m3u {}` → `{written, unchanged, tracks_without_file}`
 //! - `next-track {uri?}` → `{source, track, playlists, planned_path}`
 
-wit_bindgen::generate!({ path: "../../wit/v0.4", world: "plugin" });
-
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-use baton::plugin::catalog::{
+use baton_plugin::catalog::{
     self, Candidate, CatalogError, MatchMethod, MatchOutcome, PropertyKind, PropertySpec, TrackQuery, Verdict,
 };
-use baton::plugin::fingerprint;
-use baton::plugin::host;
-use baton::plugin::types::{ActionInfo, FolderRequest, Level};
+use baton_plugin::{Actions, CollectionRequest, Ctx, Done, Failure, FolderRequest, Level, Plugin, fingerprint, host};
 use serde_json::{Map, Value, json};
 
 use baton_normalize::playlist::{self, LibraryIndex, Playlist};
 
 use crate::exports::{self, LIKED, Play};
 use crate::logic::{self, Export, M3uEntry, Membership, Primary, TrackInfo};
+use crate::params;
 
-struct Spotify;
+pub struct Spotify;
 
 type Fail = Failure;
 
@@ -44,15 +41,9 @@ fn invalid(s: impl Into<String>) -> Fail {
     Failure::InvalidInput(s.into())
 }
 
+/// The SDK's one policy from a catalog error to a failure.
 fn cat_err(what: &str, e: CatalogError) -> Fail {
-    match e {
-        CatalogError::Denied(m) => {
-            Failure::Permanent(format!("{what}: denied: {m} (grant it under [plugins.spotify] catalog in baton.toml)"))
-        }
-        CatalogError::Invalid(m) => Failure::Permanent(format!("{what}: {m}")),
-        CatalogError::Quota(m) => Failure::Permanent(format!("{what}: over the catalog quota: {m}")),
-        CatalogError::Io(m) => Failure::Transient(format!("{what}: {m}")),
-    }
+    baton_plugin::catalog_failure("spotify", what, e)
 }
 
 /// The guest path and writability of a granted folder.
@@ -77,23 +68,6 @@ fn need_grant(name: &str, writable: bool, action: &str) -> Result<String, Fail> 
 
 fn settings() -> Value {
     serde_json::from_str(&host::settings()).unwrap_or_else(|_| json!({}))
-}
-
-fn page_of(p: &Value) -> Result<usize, Fail> {
-    match p.get("page") {
-        None | Some(Value::Null) => Ok(0),
-        Some(v) => {
-            v.as_u64().map(|n| n as usize).ok_or_else(|| invalid(format!("`page` must be a whole number ≥ 0, got {v}")))
-        }
-    }
-}
-
-fn str_param<'a>(p: &'a Value, k: &str) -> Result<Option<&'a str>, Fail> {
-    match p.get(k) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(v) => Err(invalid(format!("`{k}` must be a string, got {v}"))),
-    }
 }
 
 // ---------- catalog helpers ----------
@@ -349,19 +323,15 @@ fn artist_key(name: &str, uri: Option<&String>) -> String {
     }
 }
 
-fn import(params: &Value) -> Result<Value, Fail> {
-    let page = page_of(params)?;
+fn import(params: params::Import) -> Result<Value, Fail> {
+    let page = params.page;
     if page > 0 {
         let last: Value = kv_get_big("import:last")
             .and_then(|s| serde_json::from_str(&s).ok())
             .ok_or_else(|| invalid("no import result to page through: run `import {}` first"))?;
         return Ok(import_page(last, page));
     }
-    let accept_shrink = match params.get("accept_shrink") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(v) => return Err(invalid(format!("`accept_shrink` must be true or false, got {v}"))),
-    };
+    let accept_shrink = params.accept_shrink;
     need_grant("spotify", false, "import")?;
     // Every folder granted as `spotify` (several may be: `spotify = ["a", "b"]`).
     let mut paths = Vec::new();
@@ -1041,10 +1011,10 @@ fn import_plays(
 
 // ---------- playlists-for-track ----------
 
-fn playlists_for_track(p: &Value) -> Result<Value, Fail> {
-    let page = page_of(p)?;
+fn playlists_for_track(p: params::Track) -> Result<Value, Fail> {
+    let page = p.page;
     // Paged whichever way it ends: the candidates of an ambiguous match too.
-    let mut out = track_answer(p)?;
+    let mut out = track_answer(&p)?;
     logic::paginate(&mut out, page);
     Ok(out)
 }
@@ -1066,11 +1036,11 @@ fn remember_match(path: &str, key: &str, c: &Candidate) {
     }
 }
 
-fn track_answer(p: &Value) -> Result<Value, Fail> {
+fn track_answer(p: &params::Track) -> Result<Value, Fail> {
     let none = |candidates: Vec<Value>| json!({"track": null, "match": null, "candidates": candidates, "playlists": [], "liked": false});
     // A record read while resolving is not read again.
     let mut found: Option<Value> = None;
-    let (key, m) = if let Some(uri) = str_param(p, "uri")? {
+    let (key, m) = if let Some(uri) = p.uri.as_deref() {
         match get("tracks", uri)? {
             Some(rec) => {
                 found = Some(rec);
@@ -1088,7 +1058,7 @@ fn track_answer(p: &Value) -> Result<Value, Fail> {
                 Err(c) => return Ok(none(c)),
             },
         }
-    } else if let Some(isrc) = str_param(p, "isrc")? {
+    } else if let Some(isrc) = p.isrc.as_deref() {
         match resolve(TrackQuery {
             title: String::new(),
             artists: vec![],
@@ -1100,15 +1070,12 @@ fn track_answer(p: &Value) -> Result<Value, Fail> {
             Ok(x) => x,
             Err(c) => return Ok(none(c)),
         }
-    } else if let Some(title) = str_param(p, "title")? {
-        let artist = str_param(p, "artist")?
+    } else if let Some(title) = p.title.as_deref() {
+        let artist = p
+            .artist
+            .as_deref()
             .ok_or_else(|| invalid("`title` needs `artist` too: {\"title\", \"artist\", \"duration_ms\"?}"))?;
-        let duration_ms = match p.get("duration_ms") {
-            None | Some(Value::Null) => None,
-            Some(v) => {
-                Some(v.as_u64().ok_or_else(|| invalid(format!("`duration_ms` must be a whole number, got {v}")))?)
-            }
-        };
+        let duration_ms = p.duration_ms;
         match resolve(TrackQuery {
             title: title.into(),
             artists: vec![artist.into()],
@@ -1120,7 +1087,7 @@ fn track_answer(p: &Value) -> Result<Value, Fail> {
             Ok(x) => x,
             Err(c) => return Ok(none(c)),
         }
-    } else if let Some(path) = str_param(p, "path")? {
+    } else if let Some(path) = p.path.as_deref() {
         // A file link-local linked: its track, matched as it was then. Otherwise (or for a
         // link stored before the method was), through the file's tags.
         let linked = host::kv_get(&format!("file:{path}")).and_then(|k| link_match(path, &k).map(|m| (k, m)));
@@ -1197,7 +1164,7 @@ fn music_files(root: &str) -> Result<Vec<Value>, Fail> {
         .collect())
 }
 
-fn link_local(p: &Value) -> Result<Value, Fail> {
+fn link_local(p: params::Paged) -> Result<Value, Fail> {
     let root = need_grant("music", false, "link-local")?;
     let files = music_files(&root)?;
     let (mut linked, mut ambiguous, mut unmatched) = (0u64, Vec::new(), Vec::new());
@@ -1242,7 +1209,7 @@ fn link_local(p: &Value) -> Result<Value, Fail> {
     let coverage =
         if files.is_empty() { 0.0 } else { (linked as f64 / files.len() as f64 * 10000.0).round() / 10000.0 };
     let mut out = json!({"linked": linked, "ambiguous": ambiguous, "unmatched": unmatched, "coverage": coverage, "files": files.len()});
-    logic::paginate(&mut out, page_of(p)?);
+    logic::paginate(&mut out, p.page);
     Ok(out)
 }
 
@@ -1250,23 +1217,15 @@ fn link_local(p: &Value) -> Result<Value, Fail> {
 
 const DEFAULT_LAYOUT: &str = "{playlist}/{artist} - {title}.{ext}";
 
+/// `primary` from `[plugins.spotify.settings]` (the params' own is typed): `oldest` by default.
 fn primary_of(v: Option<&Value>) -> Result<Primary, Fail> {
     match v {
         None | Some(Value::Null) => Ok(Primary::Oldest),
-        Some(Value::String(s)) if s == "oldest" => Ok(Primary::Oldest),
-        Some(Value::String(s)) if s == "newest" => Ok(Primary::Newest),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|x| {
-                x.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| invalid(format!("`primary` list entries must be playlist names, got {x}")))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Primary::Ranked),
-        Some(v) => {
-            Err(invalid(format!("`primary` must be \"oldest\", \"newest\" or a list of playlist names, got {v}")))
-        }
+        Some(v) => serde_json::from_value::<params::PrimaryRule>(v.clone()).map(Primary::from).map_err(|_| {
+            invalid(format!(
+                "`primary` in [plugins.spotify.settings] must be \"oldest\", \"newest\" or a list of playlist names, got {v}"
+            ))
+        }),
     }
 }
 
@@ -1279,13 +1238,17 @@ fn artist_line(p: &Map<String, Value>) -> String {
     if a.is_empty() { "Unknown Artist".into() } else { a.join(", ") }
 }
 
-fn plan(p: &Value) -> Result<Value, Fail> {
+fn plan(p: params::Plan) -> Result<Value, Fail> {
     let s = settings();
-    let layout = str_param(p, "layout")?
-        .or_else(|| s.get("layout").and_then(Value::as_str))
-        .unwrap_or(DEFAULT_LAYOUT)
-        .to_string();
-    let rule = primary_of(p.get("primary").or_else(|| s.get("primary")))?;
+    let layout = p
+        .layout
+        .clone()
+        .or_else(|| s.get("layout").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| DEFAULT_LAYOUT.to_string());
+    let rule = match p.primary.clone() {
+        Some(r) => Primary::from(r),
+        None => primary_of(s.get("primary"))?,
+    };
     logic::fill_layout(&layout, "p", "a", "t", "al", "e").map_err(invalid)?;
     let root = need_grant("music", false, "plan")?;
     let mut paths: Vec<String> =
@@ -1346,12 +1309,12 @@ fn plan(p: &Value) -> Result<Value, Fail> {
     kv_put_big(&format!("plan:{plan_id}"), &text);
     let mut out =
         json!({"plan_id": plan_id, "moves": moves, "unassigned": unassigned, "unmatched": unmatched, "layout": layout});
-    logic::paginate(&mut out, page_of(p)?);
+    logic::paginate(&mut out, p.page);
     Ok(out)
 }
 
-fn plan_id(p: &Value) -> Result<String, Fail> {
-    let id = str_param(p, "plan_id")?.ok_or_else(|| invalid("`plan_id` is required (from the result of `plan`)"))?;
+fn plan_id(p: &params::PlanId) -> Result<String, Fail> {
+    let id = &p.plan_id;
     if host::kv_get(&format!("plan:{id}#n")).is_none() {
         return Err(invalid(format!("no stored plan `{id}`: run `plan` and use its plan_id")));
     }
@@ -1392,9 +1355,9 @@ fn relink(key: &str, from: &str, to: &str) {
     }
 }
 
-fn apply(p: &Value) -> Result<Value, Fail> {
+fn apply(p: params::PlanId) -> Result<Value, Fail> {
     need_grant("music", true, "apply")?;
-    let id = plan_id(p)?;
+    let id = plan_id(&p)?;
     let moves: Vec<Value> =
         kv_get_big(&format!("plan:{id}")).and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
     let (mut moved, mut skipped) = (0u64, Vec::new());
@@ -1454,13 +1417,13 @@ fn apply(p: &Value) -> Result<Value, Fail> {
         }
     }
     let mut out = json!({"plan_id": id, "moved": moved, "skipped": skipped});
-    logic::paginate(&mut out, page_of(p)?);
+    logic::paginate(&mut out, p.page);
     Ok(out)
 }
 
-fn undo(p: &Value) -> Result<Value, Fail> {
+fn undo(p: params::PlanId) -> Result<Value, Fail> {
     need_grant("music", true, "undo")?;
-    let id = plan_id(p)?;
+    let id = plan_id(&p)?;
     let count = kv_get_big(&format!("plan:{id}"))
         .and_then(|s| serde_json::from_str::<Vec<Value>>(&s).ok())
         .map_or(0, |m| m.len());
@@ -1505,7 +1468,7 @@ fn undo(p: &Value) -> Result<Value, Fail> {
         }
     }
     let mut out = json!({"plan_id": id, "restored": restored, "skipped": skipped});
-    logic::paginate(&mut out, page_of(p)?);
+    logic::paginate(&mut out, p.page);
     Ok(out)
 }
 
@@ -1522,7 +1485,7 @@ fn spotify_playlists() -> Result<Vec<(String, String)>, Fail> {
         .collect())
 }
 
-fn m3u(p: &Value) -> Result<Value, Fail> {
+fn m3u(p: params::Paged) -> Result<Value, Fail> {
     let out_dir = need_grant("playlists", true, "m3u")?;
     let music = grant("music").map(|g| g.0);
     let host_music = music.as_deref().and_then(host::host_path);
@@ -1597,7 +1560,7 @@ fn m3u(p: &Value) -> Result<Value, Fail> {
         written.push(json!(path));
     }
     let mut out = json!({"written": written, "unchanged": unchanged, "tracks_without_file": without});
-    logic::paginate(&mut out, page_of(p)?);
+    logic::paginate(&mut out, p.page);
     Ok(out)
 }
 
@@ -1632,7 +1595,7 @@ fn stamp(rec: &Value, ms: &[Membership]) -> String {
     format!("{:016x}", fnv(&format!("{rec}\u{1}{}", pls.join("\u{1}"))))
 }
 
-fn next_track(p: &Value) -> Result<Value, Fail> {
+fn next_track(p: params::NextTrack) -> Result<Value, Fail> {
     let mut names = HashMap::new();
     let answer = |source: &str, key: &str, names: &mut HashMap<String, String>| -> Result<Value, Fail> {
         let rec = get("tracks", key)?
@@ -1646,7 +1609,7 @@ fn next_track(p: &Value) -> Result<Value, Fail> {
             "planned_path": planned_path(&rec, &ms),
         }))
     };
-    if let Some(uri) = str_param(p, "uri")? {
+    if let Some(uri) = p.uri.as_deref() {
         let key = match get("tracks", uri)? {
             Some(_) => uri.to_string(),
             None => {
@@ -1747,108 +1710,83 @@ fn next_track(p: &Value) -> Result<Value, Fail> {
     Ok(json!({"source": "none", "track": null, "playlists": [], "planned_path": null}))
 }
 
-// ---------- exports ----------
+// ---------- the plugin ----------
 
-const ACTIONS: &[(&str, &str, &str)] = &[
-    (
-        "import",
-        "Merge every export in the `spotify` folder into the catalog (tracks, artists, playlists with added_at and order); the exports of a playlist apply oldest first, each winning only for the rows it read: one that yields no track removes nothing, and one that would remove more than half of a playlist is withheld and listed under `suspicious` unless `accept_shrink`; lists tracks added and removed per playlist, and playlists whose export is gone (kept as they were).",
-        r#"{"type":"object","additionalProperties":false,"properties":{"accept_shrink":{"type":"boolean"},"page":{"type":"integer","minimum":0}}}"#,
-    ),
-    (
-        "playlists-for-track",
-        "The playlists that hold one track, by uri, isrc, title+artist(+duration_ms) or the guest path of a local file. Ambiguous: candidates, no playlists.",
-        r#"{"type":"object","additionalProperties":false,"properties":{"uri":{"type":"string"},"isrc":{"type":"string"},"title":{"type":"string"},"artist":{"type":"string"},"duration_ms":{"type":"integer","minimum":0},"path":{"type":"string"},"page":{"type":"integer","minimum":0}}}"#,
-    ),
-    (
-        "link-local",
-        "Link each local file of the `music` folder (the catalog's files) to its Spotify track: by ISRC, then tags plus duration.",
-        r#"{"type":"object","additionalProperties":false,"properties":{"page":{"type":"integer","minimum":0}}}"#,
-    ),
-    (
-        "plan",
-        "Dry run: the path each linked local file belongs at (its primary playlist's folder); stored under a plan_id. Moves nothing.",
-        r#"{"type":"object","additionalProperties":false,"properties":{"layout":{"type":"string"},"primary":{"anyOf":[{"enum":["oldest","newest"]},{"type":"array","items":{"type":"string"}}]},"page":{"type":"integer","minimum":0}}}"#,
-    ),
-    (
-        "apply",
-        "Carry out a stored plan: journaled moves that never overwrite; the catalog's file links follow.",
-        r#"{"type":"object","additionalProperties":false,"required":["plan_id"],"properties":{"plan_id":{"type":"string"},"page":{"type":"integer","minimum":0}}}"#,
-    ),
-    (
-        "undo",
-        "Restore the moves an `apply` of this plan made.",
-        r#"{"type":"object","additionalProperties":false,"required":["plan_id"],"properties":{"plan_id":{"type":"string"},"page":{"type":"integer","minimum":0}}}"#,
-    ),
-    (
-        "m3u",
-        "Write one <playlist>.m3u8 per Spotify playlist into the `playlists` folder; only files whose content changed.",
-        r#"{"type":"object","additionalProperties":false,"properties":{"page":{"type":"integer","minimum":0}}}"#,
-    ),
-    (
-        "next-track",
-        "The next track to fetch: an explicit uri, else tracks newly added to playlists (newest first), else liked songs with no local file. A returned track is not returned again until it changes.",
-        r#"{"type":"object","additionalProperties":false,"properties":{"uri":{"type":"string"}}}"#,
-    ),
-];
+/// An action's result as the SDK returns it, with the summary line made from it.
+fn done(action: &str, result: Result<Value, Fail>) -> Result<Done, Fail> {
+    result.map(|r| Done::new(summary(action, &r), r))
+}
 
-impl Guest for Spotify {
-    fn describe() -> PluginInfo {
-        PluginInfo {
-            name: "spotify".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "Spotify exports (Exportify CSVs, account-data JSON) merged into the catalog, offline: playlists for any track, a folder for every local file, m3u8 playlists, the next track to fetch.".into(),
-            actions: ACTIONS
-                .iter()
-                .map(|(n, d, s)| ActionInfo { name: (*n).into(), description: (*d).into(), params_schema: (*s).into() })
-                .collect(),
-            folders: vec![
-                FolderRequest { name: "spotify".into(), writable: false, purpose: "Exportify CSVs and Spotify account-data JSON files (read only)".into() },
-                FolderRequest { name: "music".into(), writable: true, purpose: "local audio files to link, plan and (with `apply`) move into playlist folders".into() },
-                FolderRequest { name: "playlists".into(), writable: true, purpose: "where `m3u` writes one .m3u8 per playlist".into() },
-            ],
-        }
-    }
+impl Plugin for Spotify {
+    const NAME: &'static str = "spotify";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const DESCRIPTION: &'static str = "Spotify exports (Exportify CSVs, account-data JSON) merged into the catalog, offline: playlists for any track, a folder for every local file, m3u8 playlists, the next track to fetch.";
 
-    fn handle(task: Task) -> Result<Outcome, Failure> {
-        let params: Value = if task.params.trim().is_empty() {
-            json!({})
-        } else {
-            serde_json::from_str(&task.params).map_err(|e| invalid(format!("params are not JSON: {e}")))?
-        };
-        if !params.is_object() {
-            return Err(invalid("params must be a JSON object"));
-        }
-        let result = match task.action.as_str() {
-            "import" => import(&params)?,
-            "playlists-for-track" => playlists_for_track(&params)?,
-            "link-local" => link_local(&params)?,
-            "plan" => plan(&params)?,
-            "apply" => apply(&params)?,
-            "undo" => undo(&params)?,
-            "m3u" => m3u(&params)?,
-            "next-track" => next_track(&params)?,
-            other => {
-                return Err(invalid(format!(
-                    "unknown action `{other}`; the spotify plugin has: import, playlists-for-track, link-local, plan, apply, undo, m3u, next-track"
-                )));
-            }
-        };
-        Ok(Outcome { summary: summary(&task.action, &result), result: result.to_string(), artifacts: vec![] })
-    }
-
-    fn catalog_access() -> Vec<CollectionRequest> {
-        let r = |name: &str, writable: bool, purpose: &str| CollectionRequest {
-            name: name.into(),
-            writable,
-            purpose: purpose.into(),
-        };
+    fn folders() -> Vec<FolderRequest> {
         vec![
-            r("files", false, "the local audio files (fingerprint library) to link to Spotify tracks"),
-            r("tracks", true, "Spotify tracks from the exports, with their local files"),
-            r("artists", true, "the tracks' artists"),
-            r("playlists", true, "Spotify playlists with their tracks in order and added_at"),
+            baton_plugin::folder("spotify", false, "Exportify CSVs and Spotify account-data JSON files (read only)"),
+            baton_plugin::folder(
+                "music",
+                true,
+                "local audio files to link, plan and (with `apply`) move into playlist folders",
+            ),
+            baton_plugin::folder("playlists", true, "where `m3u` writes one .m3u8 per playlist"),
         ]
+    }
+
+    fn collections() -> Vec<CollectionRequest> {
+        vec![
+            baton_plugin::collection(
+                "files",
+                false,
+                "the local audio files (fingerprint library) to link to Spotify tracks",
+            ),
+            baton_plugin::collection("tracks", true, "Spotify tracks from the exports, with their local files"),
+            baton_plugin::collection("artists", true, "the tracks' artists"),
+            baton_plugin::collection("playlists", true, "Spotify playlists with their tracks in order and added_at"),
+        ]
+    }
+
+    fn actions() -> Actions {
+        Actions::new()
+            .add(
+                "import",
+                "Merge every export in the `spotify` folder into the catalog (tracks, artists, playlists with added_at and order); the exports of a playlist apply oldest first, each winning only for the rows it read: one that yields no track removes nothing, and one that would remove more than half of a playlist is withheld and listed under `suspicious` unless `accept_shrink`; lists tracks added and removed per playlist, and playlists whose export is gone (kept as they were).",
+                |_: &Ctx, p: params::Import| done("import", import(p)),
+            )
+            .add(
+                "playlists-for-track",
+                "The playlists that hold one track, by uri, isrc, title+artist(+duration_ms) or the guest path of a local file. Ambiguous: candidates, no playlists.",
+                |_: &Ctx, p: params::Track| done("playlists-for-track", playlists_for_track(p)),
+            )
+            .add(
+                "link-local",
+                "Link each local file of the `music` folder (the catalog's files) to its Spotify track: by ISRC, then tags plus duration.",
+                |_: &Ctx, p: params::Paged| done("link-local", link_local(p)),
+            )
+            .add(
+                "plan",
+                "Dry run: the path each linked local file belongs at (its primary playlist's folder); stored under a plan_id. Moves nothing.",
+                |_: &Ctx, p: params::Plan| done("plan", plan(p)),
+            )
+            .add(
+                "apply",
+                "Carry out a stored plan: journaled moves that never overwrite; the catalog's file links follow.",
+                |_: &Ctx, p: params::PlanId| done("apply", apply(p)),
+            )
+            .add("undo", "Restore the moves an `apply` of this plan made.", |_: &Ctx, p: params::PlanId| {
+                done("undo", undo(p))
+            })
+            .add(
+                "m3u",
+                "Write one <playlist>.m3u8 per Spotify playlist into the `playlists` folder; only files whose content changed.",
+                |_: &Ctx, p: params::Paged| done("m3u", m3u(p)),
+            )
+            .add(
+                "next-track",
+                "The next track to fetch: an explicit uri, else tracks newly added to playlists (newest first), else liked songs with no local file. A returned track is not returned again until it changes.",
+                |_: &Ctx, p: params::NextTrack| done("next-track", next_track(p)),
+            )
     }
 }
 
@@ -1900,4 +1838,4 @@ fn summary(action: &str, r: &Value) -> String {
     }
 }
 
-export!(Spotify);
+baton_plugin::register!(Spotify);

@@ -26,6 +26,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 use crate::agents::{Tree, wait};
 use task::{A2A_AGENT, RpcError, RpcResult, Store, View, is_terminal};
@@ -158,9 +159,10 @@ async fn rpc(State(a2a): State<Arc<A2a>>, headers: HeaderMap, body: Body) -> Res
         Some(_) => return answer(&id, Err(RpcError::params("params is an object"))),
     };
     let span = tracing::info_span!("a2a", method = %method);
-    let _enter = span.enter();
-    let method = method.to_string();
-    drop(_enter);
+    dispatch(a2a, id, method.to_string(), params).instrument(span).await
+}
+
+async fn dispatch(a2a: Arc<A2a>, id: Value, method: String, params: Value) -> Response {
     match method.as_str() {
         "SendMessage" | "SendStreamingMessage" => send_message(a2a, id, params, method == "SendStreamingMessage").await,
         "SubscribeToTask" => subscribe(a2a, id, params).await,
