@@ -21,31 +21,23 @@
 //! The plugin's collections are named `djay.<name>`: the catalog lets a plugin create only
 //! collections under its own prefix (`Access::owns` in crates/music/catalog).
 
-// The generated bindings of `catalog.ensure-collection`'s records trip this lint, not our code.
-#![allow(clippy::too_many_arguments)]
-
-// The music world (`baton:plugin@0.5.0` core + `baton:music@0.5.0`): `catalog.upsert-many`
-// makes an import one transaction.
-wit_bindgen::generate!({ path: ["../../wit", "../../wit/music"], world: "baton:music/music", generate_all });
-
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use baton::music::catalog::{
-    self, CatalogError, MatchMethod, PropertyKind, PropertySpec, TrackQuery, Verdict as WVerdict,
-};
-use baton::music::sqlite::{self, SqlValue};
-use baton::plugin::host;
-use baton::plugin::types::{ActionInfo, FolderRequest, Level};
 use baton_djay::library::{self, Library, Track};
 use baton_djay::rekordbox;
 use baton_djay::sync::{self, Candidate, Decision, Existing, IdSync, PlayRow, Verdict};
 use baton_djay::tsaf;
+use baton_plugin::catalog::{
+    self, CatalogError, MatchMethod, PropertyKind, PropertySpec, TrackQuery, Verdict as WVerdict,
+};
+use baton_plugin::sqlite::{self, SqlValue};
+use baton_plugin::{Actions, CollectionRequest, Ctx, Done, Failure, FolderRequest, JsonSchema, Level, Plugin, host};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-struct Djay;
+pub struct Djay;
 
 /// The plugin's own collections.
 const TRACKS: &str = "djay.djay_tracks";
@@ -67,134 +59,79 @@ fn permanent(m: impl Into<String>) -> Failure {
     Failure::Permanent(m.into())
 }
 
+/// The SDK's one policy from a catalog error to a failure.
 fn cat_err(what: &str, e: CatalogError) -> Failure {
-    match e {
-        CatalogError::Io(m) => Failure::Transient(format!("{what}: catalog: {m}")),
-        CatalogError::Denied(m) => permanent(format!(
-            "{what}: catalog refused: {m} (grant it in baton.toml: [plugins.djay] catalog = {{ read = [\"playlists\", \"files\"], write = [\"tracks\"] }})"
-        )),
-        CatalogError::Invalid(m) | CatalogError::Quota(m) => permanent(format!("{what}: catalog: {m}")),
-    }
+    baton_plugin::catalog_failure("djay", what, e)
 }
 
-fn schema(action: &str) -> &'static str {
-    match action {
-        "id-sync" => {
-            r#"{"type":"object","additionalProperties":false,"properties":{"execute":{"type":"boolean","description":"write the links (default false: a dry run)"},"page":{"type":"integer","minimum":0,"description":"page of the ambiguous and unmatched lists (500 each)"}}}"#
-        }
-        "activity" => {
-            r#"{"type":"object","additionalProperties":false,"properties":{"since":{"type":"string","format":"date-time","description":"count session plays from this RFC 3339 time on"},"page":{"type":"integer","minimum":0}}}"#
-        }
-        "export-rekordbox" => {
-            r#"{"type":"object","additionalProperties":false,"properties":{"playlists":{"type":"array","items":{"type":"string"},"description":"catalog playlists by name or key (default: every playlist with local files)"}}}"#
-        }
-        "sessions" => {
-            r#"{"type":"object","additionalProperties":false,"properties":{"page":{"type":"integer","minimum":0}}}"#
-        }
-        _ => r#"{"type":"object","additionalProperties":false,"properties":{}}"#,
-    }
-}
+impl Plugin for Djay {
+    const NAME: &'static str = "djay";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const DESCRIPTION: &'static str = env!("CARGO_PKG_DESCRIPTION");
 
-impl Guest for Djay {
-    fn describe() -> PluginInfo {
-        let action = |name: &str, description: &str| ActionInfo {
-            name: name.into(),
-            description: description.into(),
-            params_schema: schema(name).into(),
-        };
-        PluginInfo {
-            name: "djay".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: env!("CARGO_PKG_DESCRIPTION").into(),
-            actions: vec![
-                action(
-                    "import",
-                    "Read djay's MediaLibrary.db (or a Rekordbox XML export) into djay.djay_tracks, djay.dj_sessions, djay.dj_plays",
-                ),
-                action(
-                    "id-sync",
-                    "Link djay tracks to catalog tracks: external id, ISRC, normalized, fuzzy, fingerprint; a dry run unless execute",
-                ),
-                action("sessions", "Sessions with their plays in order, linked to the catalog where possible"),
-                action(
-                    "activity",
-                    "Play counts, last played and sessions per catalog track, written as djay.* properties",
-                ),
-                action(
-                    "export-rekordbox",
-                    "Write catalog playlists with local files as Rekordbox XML into the exports folder",
-                ),
-            ],
-            folders: vec![
-                FolderRequest {
-                    name: "djay".into(),
-                    writable: false,
-                    purpose: "djay Pro's library folder (~/Music/djay): MediaLibrary.db, or a Rekordbox XML export"
-                        .into(),
-                },
-                FolderRequest {
-                    name: "music".into(),
-                    writable: false,
-                    purpose: "local music, so id-sync can match djay's local files by their library fingerprint".into(),
-                },
-                FolderRequest {
-                    name: "exports".into(),
-                    writable: true,
-                    purpose: "where export-rekordbox writes its XML".into(),
-                },
-            ],
-        }
-    }
-
-    fn catalog_access() -> Vec<CollectionRequest> {
+    fn folders() -> Vec<FolderRequest> {
         vec![
-            CollectionRequest {
-                name: "tracks".into(),
-                writable: true,
-                purpose: "match djay tracks; write djay.* activity properties".into(),
-            },
-            CollectionRequest {
-                name: "playlists".into(),
-                writable: false,
-                purpose: "export-rekordbox reads catalog playlists".into(),
-            },
-            CollectionRequest {
-                name: "files".into(),
-                writable: false,
-                purpose: "local files of catalog tracks, for export-rekordbox".into(),
-            },
+            baton_plugin::folder(
+                "djay",
+                false,
+                "djay Pro's library folder (~/Music/djay): MediaLibrary.db, or a Rekordbox XML export",
+            ),
+            baton_plugin::folder(
+                "music",
+                false,
+                "local music, so id-sync can match djay's local files by their library fingerprint",
+            ),
+            baton_plugin::folder("exports", true, "where export-rekordbox writes its XML"),
         ]
     }
 
-    fn handle(task: Task) -> Result<Outcome, Failure> {
-        let params: Value = serde_json::from_str(if task.params.trim().is_empty() { "{}" } else { &task.params })
-            .map_err(|e| invalid(format!("params are not JSON: {e}")))?;
-        match task.action.as_str() {
-            "import" => {
-                let _: Empty = parse(params)?;
-                import()
-            }
-            "id-sync" => id_sync(parse(params)?),
-            "sessions" => sessions(parse(params)?),
-            "activity" => activity(parse(params)?),
-            "export-rekordbox" => export(parse(params)?, &task.id),
-            other => Err(invalid(format!(
-                "unknown action `{other}`; djay has import, id-sync, sessions, activity, export-rekordbox"
-            ))),
-        }
+    fn collections() -> Vec<CollectionRequest> {
+        vec![
+            baton_plugin::collection("tracks", true, "match djay tracks; write djay.* activity properties"),
+            baton_plugin::collection("playlists", false, "export-rekordbox reads catalog playlists"),
+            baton_plugin::collection("files", false, "local files of catalog tracks, for export-rekordbox"),
+        ]
+    }
+
+    fn actions() -> Actions {
+        Actions::new()
+            .add(
+                "import",
+                "Read djay's MediaLibrary.db (or a Rekordbox XML export) into djay.djay_tracks, djay.dj_sessions, djay.dj_plays",
+                |_: &Ctx, _: Empty| import(),
+            )
+            .add(
+                "id-sync",
+                "Link djay tracks to catalog tracks: external id, ISRC, normalized, fuzzy, fingerprint; a dry run unless execute",
+                |_: &Ctx, p: IdSyncParams| id_sync(p),
+            )
+            .add(
+                "sessions",
+                "Sessions with their plays in order, linked to the catalog where possible",
+                |_: &Ctx, p: PageParams| sessions(p),
+            )
+            .add(
+                "activity",
+                "Play counts, last played and sessions per catalog track, written as djay.* properties",
+                |_: &Ctx, p: ActivityParams| activity(p),
+            )
+            .add(
+                "export-rekordbox",
+                "Write catalog playlists with local files as Rekordbox XML into the exports folder",
+                |ctx: &Ctx, p: ExportParams| export(p, &ctx.task.id),
+            )
     }
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(v: Value) -> Res<T> {
-    serde_json::from_value(v).map_err(|e| invalid(format!("params: {e}")))
-}
+baton_plugin::register!(Djay);
 
-#[derive(Deserialize)]
+/// `import` takes no params.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Empty {}
 
-fn outcome(summary: String, result: Value, artifacts: Vec<String>) -> Res<Outcome> {
-    Ok(Outcome { summary, result: result.to_string(), artifacts })
+fn outcome(summary: String, result: Value, artifacts: Vec<String>) -> Res<Done> {
+    Ok(Done::new(summary, result).with_artifacts(artifacts))
 }
 
 fn log(level: Level, m: &str) {
@@ -495,7 +432,7 @@ fn upsert_collections(batches: &[(&str, &[Value])]) -> Res<(Map<String, Value>, 
     Ok((written, calls))
 }
 
-fn import() -> Res<Outcome> {
+fn import() -> Res<Done> {
     let started = Instant::now();
     let (sources, ignored) = find_sources()?;
     let mut lib = Library::new();
@@ -723,11 +660,13 @@ fn tracks_with_links() -> Res<Vec<(Track, Existing)>> {
 
 // ---------------------------------------------------------------- id-sync
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct IdSyncParams {
+    /// Write the links (default false: a dry run).
     #[serde(default)]
     execute: bool,
+    /// Page of the ambiguous and unmatched lists (500 each).
     #[serde(default)]
     page: usize,
 }
@@ -771,7 +710,7 @@ fn djay_ref(t: &Track) -> Value {
     json!({"key": t.key, "title": t.title, "artist": t.artist, "duration_ms": t.duration_ms, "isrc": t.isrc})
 }
 
-fn id_sync(p: IdSyncParams) -> Res<Outcome> {
+fn id_sync(p: IdSyncParams) -> Res<Done> {
     let started = Instant::now();
     let tracks = tracks_with_links()?;
     let read_ms = started.elapsed().as_millis() as u64;
@@ -856,9 +795,10 @@ fn id_sync(p: IdSyncParams) -> Res<Outcome> {
 
 // ---------------------------------------------------------------- sessions and activity
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PageParams {
+    /// Which page of the result (from 0).
     #[serde(default)]
     page: usize,
 }
@@ -917,7 +857,7 @@ fn session_tracks(items: &[&PlayRow], link: &HashMap<String, String>) -> (Vec<Va
     (tracks, linked)
 }
 
-fn sessions(p: PageParams) -> Res<Outcome> {
+fn sessions(p: PageParams) -> Res<Done> {
     let (link, _, _) = links_and_counts()?;
     let plays = play_rows()?;
     let mut by_session: BTreeMap<&str, Vec<&PlayRow>> = BTreeMap::new();
@@ -976,15 +916,17 @@ fn sessions(p: PageParams) -> Res<Outcome> {
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ActivityParams {
+    /// Count session plays from this RFC 3339 time on.
     since: Option<String>,
+    /// Which page of the result (from 0).
     #[serde(default)]
     page: usize,
 }
 
-fn activity(p: ActivityParams) -> Res<Outcome> {
+fn activity(p: ActivityParams) -> Res<Done> {
     let since = match &p.since {
         Some(t) => Some(
             tsaf::parse_rfc3339(t)
@@ -1056,13 +998,14 @@ fn activity(p: ActivityParams) -> Res<Outcome> {
 
 // ---------------------------------------------------------------- export-rekordbox
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ExportParams {
+    /// Catalog playlists by name or key (default: every playlist with local files).
     playlists: Option<Vec<String>>,
 }
 
-fn export(p: ExportParams, task_id: &str) -> Res<Outcome> {
+fn export(p: ExportParams, task_id: &str) -> Res<Done> {
     let exports = host::grants().into_iter().find(|g| g.name == "exports" && g.writable).ok_or_else(|| {
         permanent("grant `exports` is missing or read-only: export-rekordbox writes there; add it in baton.toml: [plugins.djay] grants = { exports = { path = \"~/Music/exports\", writable = true } }")
     })?;
@@ -1163,5 +1106,3 @@ fn export(p: ExportParams, task_id: &str) -> Res<Outcome> {
         vec![path.clone()],
     )
 }
-
-export!(Djay);
