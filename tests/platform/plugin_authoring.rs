@@ -175,7 +175,7 @@ fn python_scaffold_builds_runs_and_its_traceback_reaches_show_and_the_return() {
 }
 
 #[test]
-fn javascript_scaffold_builds_runs_and_its_error_reaches_show_and_the_return() {
+fn javascript_scaffold_builds_runs_and_its_stack_reaches_show_and_the_return() {
     let (boom, _) = scaffold_runs_and_explains_its_crash(
         "js",
         "jshello",
@@ -184,7 +184,14 @@ fn javascript_scaffold_builds_runs_and_its_error_reaches_show_and_the_return() {
         "  const name = params.name ?? 'world';\n  if (name === 'boom') throw new Error('no boom allowed');\n  console.log(`about to greet ${name}`);\n",
     );
     let message = boom["error"]["message"].as_str().unwrap();
-    assert!(message.contains("Error: no boom allowed"), "{message}");
+    // The stack, readable: the error, then the frame that threw with its file and line, then
+    // its caller, one a line (the scaffold's `handle` prints it to stderr before rethrowing).
+    let lines: Vec<&str> = message.lines().collect();
+    let at = |needle: &str| {
+        lines.iter().position(|l| l.starts_with(needle)).unwrap_or_else(|| panic!("{needle:?} in\n{message}"))
+    };
+    assert!(at("Error: no boom allowed") < at("hello@src/app.js:"), "{message}");
+    assert!(at("hello@src/app.js:") < at("handle@src/app.js:"), "{message}");
 }
 
 #[test]

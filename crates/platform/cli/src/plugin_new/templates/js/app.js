@@ -43,7 +43,13 @@ export function handle(task) {
     // a `failure` variant ({tag, val}) for an error the host should see as such.
     throw { tag: 'invalid-input', val: `unknown action ${task.action}; actions: ${Object.keys(ACTIONS).join(', ')}` };
   }
-  // An uncaught Error ends the task as a trap; its message is kept in the plugin log and
-  // quoted in the RETURN's error message.
-  return action(JSON.parse(task.params));
+  try {
+    return action(JSON.parse(task.params));
+  } catch (e) {
+    // An uncaught Error ends the task as a trap. Its stack (each frame's function, file and
+    // line) goes to stderr first: stderr is kept in the plugin log (`baton show ID`) and its
+    // last lines are quoted in the RETURN's error message.
+    if (e instanceof Error && e.stack) console.error(`${e.name}: ${e.message}\n${e.stack}`);
+    throw e;
+  }
 }
