@@ -80,6 +80,7 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>, new_state: bool) -> Re
                 pipeline.paths().clone(),
                 pipeline.config().clone(),
                 ctx.location.clone(),
+                std::sync::Arc::new(crate::services::Music),
             )
         };
         // The dashboard runs beside the pipeline on this runtime, for as long as serve does.
@@ -137,6 +138,7 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>, new_state: bool) -> Re
                     pipeline.paths().clone(),
                     pipeline.config().clone(),
                     ctx.location.clone(),
+                    std::sync::Arc::new(crate::services::Music),
                 );
                 if let Err(e) = tokio::task::spawn_blocking(move || alerting.evaluate()).await? {
                     crate::stderr::line("WARN", &format!("alerts: {e}"), serde_json::Value::Null);

@@ -1,8 +1,14 @@
 //! The composition root's wiring: which host interfaces a `baton` process plugs into its
-//! plugins' runtime. The handoff engine (`baton-pipeline`) knows none of them; this binary
-//! gives it the music library's three — fingerprints, the catalog and SQLite snapshots — each
-//! from its own crate, configured from its own `baton.toml` section.
+//! plugins' runtime, and the libraries behind the facts it reports. The handoff engine
+//! (`baton-pipeline`) knows none of them; this binary gives it the music library's three host
+//! interfaces — fingerprints, the catalog and SQLite snapshots — each from its own crate,
+//! configured from its own `baton.toml` section, the plans audit's report library, and the
+//! fingerprint library's coverage.
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use serde_json::Value;
 
 use baton_pipeline::config::{Config, Paths};
 use baton_pipeline::{HostServices, PipelineError};
@@ -47,6 +53,69 @@ impl HostServices for Music {
             limits,
         )))?;
         Ok(())
+    }
+
+    fn audit_reports(&self) -> Arc<dyn baton_pipeline::audit::Reports> {
+        Arc::new(AuditReports)
+    }
+
+    fn fp_coverage(&self, fp: &baton_ledger::rusqlite::Connection) -> Option<f64> {
+        baton_fp::scan::coverage_ratio(fp).unwrap_or_else(|e| {
+            tracing::warn!("fingerprint coverage: {e}");
+            None
+        })
+    }
+}
+
+/// The plans audit's report library (`baton-audit`) behind the pipeline's audit runs.
+pub struct AuditReports;
+
+impl baton_pipeline::audit::Reports for AuditReports {
+    fn latest(&self, reports: &Path) -> Option<PathBuf> {
+        baton_audit::store::latest_report(reports).map(|(p, _)| p)
+    }
+
+    fn renames(&self, result: &mut Value, repos: &[PathBuf]) -> Box<dyn baton_pipeline::audit::Renamed> {
+        let renames = baton_audit::moved::check(&baton_audit::moved::missing_in_json(result), repos);
+        renames.apply_json(result);
+        Box::new(Renames(renames))
+    }
+
+    fn host_text(&self, text: &str, mounts: &[(String, String)]) -> String {
+        baton_audit::display::rewrite_roots(text, mounts)
+    }
+
+    fn false_claims(&self, reports: &Path) -> Option<Vec<baton_pipeline::audit::FalseClaimRef>> {
+        let (_, report) = baton_audit::latest_report(reports)?;
+        let host = |p: &str| baton_audit::display::rewrite_roots(p, &report.display_roots);
+        Some(
+            report
+                .false_claims
+                .iter()
+                .map(|f| baton_pipeline::audit::FalseClaimRef { plan: host(&f.plan), path: f.path.clone() })
+                .collect(),
+        )
+    }
+}
+
+struct Renames(baton_audit::moved::Renames);
+
+impl baton_pipeline::audit::Renamed for Renames {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn contains(&self, plan: &str, path: &str) -> bool {
+        self.0.contains(plan, path)
+    }
+    fn note(&self) -> String {
+        self.0.note.clone()
+    }
+    fn record_in(&self, path: &Path) -> Result<(), String> {
+        let text = std::fs::read(path).map_err(|e| e.to_string())?;
+        let mut report = serde_json::from_slice::<baton_audit::Report>(&text)
+            .map_err(|e| format!("the audit plugin wrote a file that is not a report: {e}"))?;
+        self.0.apply_report(&mut report);
+        baton_audit::rewrite_reports(path, &report).map(|_| ()).map_err(|e| e.to_string())
     }
 }
 

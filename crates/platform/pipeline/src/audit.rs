@@ -4,6 +4,10 @@
 //! (which catches changes in the repositories); `baton audit` runs it once with exactly the
 //! folders given. The plugin itself decides whether the inputs changed since the last report
 //! and writes nothing when they did not.
+//!
+//! The handoff engine runs the plugin, stages and publishes what it wrote, and delivers its
+//! follow-ups; what a report says, and the git history that tells a rename from a false claim,
+//! belong to the audit library, which the app wires in as [`Reports`].
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -24,6 +28,74 @@ use crate::{Pipeline, PipelineError, fsops};
 
 /// The plugin name the host drives.
 pub const PLUGIN: &str = "audit";
+
+/// A false claim of the latest report, as the alerts and `/metrics` see it.
+pub use baton_stats::alerts::FalseClaimRef;
+
+/// What an audit run needs from the audit library (its report format, git), wired by the app
+/// through [`crate::HostServices::audit_reports`].
+pub trait Reports: Send + Sync {
+    /// The newest report (its JSON file) in a reports folder.
+    fn latest(&self, reports: &Path) -> Option<PathBuf>;
+    /// The deliverables `result` says are missing that `repos`' history shows were renamed,
+    /// recorded in `result` as moved (not false claims).
+    fn renames(&self, result: &mut Value, repos: &[PathBuf]) -> Box<dyn Renamed>;
+    /// `text` with each sandbox mount (guest path, host path) shown as the host path.
+    fn host_text(&self, text: &str, mounts: &[(String, String)]) -> String;
+    /// The latest report's false claims, with host paths; `None` without a report.
+    fn false_claims(&self, reports: &Path) -> Option<Vec<FalseClaimRef>>;
+}
+
+/// Renames found by [`Reports::renames`].
+pub trait Renamed: Send + Sync {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Whether the deliverable `path` of `plan` (host path) is one of them.
+    fn contains(&self, plan: &str, path: &str) -> bool;
+    /// One line for the log.
+    fn note(&self) -> String;
+    /// Records them in the report at `path` (its JSON and Markdown, each atomically); an error
+    /// says why (not a report, a write that failed).
+    fn record_in(&self, path: &Path) -> Result<(), String>;
+}
+
+/// No audit library: an audit still runs and publishes, with paths as the sandbox shows them,
+/// no rename checked and no previous report linked for the plugin to compare with.
+pub struct NoReports;
+
+struct NoRenames;
+
+impl Renamed for NoRenames {
+    fn len(&self) -> usize {
+        0
+    }
+    fn contains(&self, _: &str, _: &str) -> bool {
+        false
+    }
+    fn note(&self) -> String {
+        "no audit library wired".into()
+    }
+    fn record_in(&self, _: &Path) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl Reports for NoReports {
+    fn latest(&self, _: &Path) -> Option<PathBuf> {
+        None
+    }
+    fn renames(&self, _: &mut Value, _: &[PathBuf]) -> Box<dyn Renamed> {
+        Box::new(NoRenames)
+    }
+    fn host_text(&self, text: &str, _: &[(String, String)]) -> String {
+        text.to_string()
+    }
+    fn false_claims(&self, _: &Path) -> Option<Vec<FalseClaimRef>> {
+        None
+    }
+}
 
 /// One audit run's folders (host paths).
 #[derive(Debug, Clone, Default)]
@@ -88,6 +160,7 @@ pub struct Auditor {
     runtime: Arc<Runtime>,
     cfg: Config,
     post: Arc<Post>,
+    reports: Arc<dyn Reports>,
 }
 
 impl Pipeline {
@@ -97,7 +170,12 @@ impl Pipeline {
     }
 
     pub fn auditor(&self) -> Auditor {
-        Auditor { runtime: self.runtime.clone(), cfg: self.cfg.clone(), post: self.post.clone() }
+        Auditor {
+            runtime: self.runtime.clone(),
+            cfg: self.cfg.clone(),
+            post: self.post.clone(),
+            reports: self.audit_reports.clone(),
+        }
     }
 
     /// The plans folders `serve` watches: the host paths granted to the audit plugin as `plans`.
@@ -143,7 +221,7 @@ impl Auditor {
         // the report moves into place only once the follow-ups are durable. A crash between
         // the two re-emits the follow-ups next time instead of losing them.
         let staging = match plugin.grants.iter().find(|g| g.name == "reports" && g.writable) {
-            Some(g) => Some(Staging::prepare(&g.host_path, &claim_id)?),
+            Some(g) => Some(Staging::prepare(&g.host_path, &claim_id, self.reports.as_ref())?),
             None => None,
         };
         let plugin = match &staging {
@@ -185,17 +263,17 @@ impl Auditor {
         })?;
         // Renames: git cannot run in the sandbox, so the host checks the history of what the
         // audit found missing, before the report is published or any follow-up written.
-        let mut result = host_paths(out.result, &mounts);
+        let reports = self.reports.as_ref();
+        let mut result = host_paths(out.result, &mounts, reports);
         let repos: Vec<PathBuf> = plugin
             .grants
             .iter()
             .filter(|g| g.name == "repos" || g.name.starts_with("repos."))
             .map(|g| g.host_path.clone())
             .collect();
-        let renames = baton_audit::moved::check(&baton_audit::moved::missing_in_json(&result), &repos);
-        renames.apply_json(&mut result);
+        let renames = reports.renames(&mut result, &repos);
         if let Some(st) = &staging
-            && let Err(e) = st.apply_renames(&renames)
+            && let Err(e) = st.apply_renames(renames.as_ref())
         {
             st.discard();
             return Err(e);
@@ -206,7 +284,7 @@ impl Auditor {
             .filter(|f| {
                 let gap = f.body.get("gap");
                 let field = |k: &str| gap.and_then(|g| g.get(k)).and_then(Value::as_str).unwrap_or("");
-                renames.is_empty() || !renames.contains(&host_path_text(field("plan"), &mounts), field("path"))
+                renames.is_empty() || !renames.contains(&reports.host_text(field("plan"), &mounts), field("path"))
             })
             .cloned()
             .collect();
@@ -227,14 +305,14 @@ impl Auditor {
         if let Some(st) = staging {
             st.publish()?;
         }
-        tracing::info!(summary = %out.summary, follow_ups = written.len(), moved = %renames.note, "audit done");
+        tracing::info!(summary = %out.summary, follow_ups = written.len(), moved = %renames.note(), "audit done");
         Ok(Some(Outcome {
             result,
             summary: match renames.len() {
-                0 => host_path_text(&out.summary, &mounts),
+                0 => reports.host_text(&out.summary, &mounts),
                 n => format!(
                     "{}; {n} of those missing were renamed later (moved, not false claims)",
-                    host_path_text(&out.summary, &mounts)
+                    reports.host_text(&out.summary, &mounts)
                 ),
             },
             follow_ups: written,
@@ -252,10 +330,10 @@ struct Staging {
 }
 
 impl Staging {
-    fn prepare(reports: &Path, claim_id: &str) -> Result<Self, PipelineError> {
+    fn prepare(reports: &Path, claim_id: &str, library: &dyn Reports) -> Result<Self, PipelineError> {
         let dir = reports.join(format!(".staging-{claim_id}"));
         std::fs::create_dir_all(&dir).map_err(|e| PipelineError::io(&dir, e))?;
-        let previous = baton_audit::store::latest_report(reports).and_then(|(p, _)| {
+        let previous = library.latest(reports).and_then(|p| {
             let name = p.file_name()?.to_owned();
             std::fs::hard_link(&p, dir.join(&name)).ok()?;
             Some(name)
@@ -285,7 +363,10 @@ impl Staging {
     /// Records the renames in the report the run wrote (if it wrote one): its JSON and
     /// Markdown are rewritten in place, each atomically, before [`Staging::publish`] moves
     /// them where readers (alerts, dashboard, the next audit) look.
-    fn apply_renames(&self, renames: &baton_audit::moved::Renames) -> Result<(), PipelineError> {
+    fn apply_renames(&self, renames: &dyn Renamed) -> Result<(), PipelineError> {
+        if renames.is_empty() {
+            return Ok(());
+        }
         let rd = std::fs::read_dir(&self.dir).map_err(|e| PipelineError::io(&self.dir, e))?;
         for name in rd.flatten().map(|e| e.file_name()) {
             let bytes = name.as_encoded_bytes();
@@ -293,15 +374,8 @@ impl Staging {
                 continue;
             }
             let path = self.dir.join(&name);
-            let text = std::fs::read(&path).map_err(|e| PipelineError::io(&path, e))?;
-            let Ok(mut report) = serde_json::from_slice::<baton_audit::Report>(&text) else {
-                return Err(PipelineError::Audit(format!(
-                    "the audit plugin wrote {}, which is not a report",
-                    path.display()
-                )));
-            };
-            renames.apply_report(&mut report);
-            baton_audit::rewrite_reports(&path, &report)
+            renames
+                .record_in(&path)
                 .map_err(|e| PipelineError::Audit(format!("recording renames in {}: {e}", path.display())))?;
         }
         Ok(())
@@ -320,13 +394,11 @@ impl Staging {
 
 /// Rewrites the guest paths in a plugin's result (`/repos/x.py`) to the host paths the user
 /// knows (`/home/me/project/x.py`).
-fn host_paths(v: Value, mounts: &[(String, String)]) -> Value {
+fn host_paths(v: Value, mounts: &[(String, String)], reports: &dyn Reports) -> Value {
     match v {
-        Value::String(s) => Value::String(host_path_text(&s, mounts)),
-        Value::Array(a) => Value::Array(a.into_iter().map(|x| host_paths(x, mounts)).collect()),
-        Value::Object(o) => Value::Object(o.into_iter().map(|(k, x)| (k, host_paths(x, mounts))).collect()),
+        Value::String(s) => Value::String(reports.host_text(&s, mounts)),
+        Value::Array(a) => Value::Array(a.into_iter().map(|x| host_paths(x, mounts, reports)).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, x)| (k, host_paths(x, mounts, reports))).collect()),
         other => other,
     }
 }
-
-pub use baton_audit::display::rewrite_roots as host_path_text;

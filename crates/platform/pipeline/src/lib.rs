@@ -128,6 +128,18 @@ pub trait HostServices: Send + Sync {
         paths: &Paths,
         location: &baton_ledger::Location,
     ) -> Result<(), PipelineError>;
+
+    /// The plans audit's library (report format, git renames); without one an audit runs
+    /// and publishes as the plugin wrote it (see [`audit::NoReports`]).
+    fn audit_reports(&self) -> Arc<dyn audit::Reports> {
+        Arc::new(audit::NoReports)
+    }
+
+    /// This machine's fingerprint coverage (0 to 1), read from its library in the local state
+    /// file, for `/metrics` and the alerts; `None` when there is no library.
+    fn fp_coverage(&self, _fp: &baton_ledger::rusqlite::Connection) -> Option<f64> {
+        None
+    }
 }
 
 /// No host interfaces beyond the sandbox's own.
@@ -204,5 +216,6 @@ async fn open_with(
     }
     let mut pipeline = Pipeline::new(cfg, paths, ledger, runtime)?;
     pipeline.on_demand = on_demand;
+    pipeline.audit_reports = services.audit_reports();
     Ok(pipeline)
 }

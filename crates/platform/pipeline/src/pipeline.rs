@@ -67,6 +67,8 @@ pub struct Pipeline {
     pub(crate) runtime: Arc<Runtime>,
     pub(crate) claims: Claimer,
     pub(crate) post: Arc<Post>,
+    /// The audit library the app wired (see [`crate::audit::Reports`]).
+    pub(crate) audit_reports: Arc<dyn crate::audit::Reports>,
     /// The claim running alone under the poison-pill guard, if any.
     solo_in_flight: Option<String>,
     /// Inbox files that do not parse yet: (size, mtime) and since when they were stable.
@@ -349,6 +351,7 @@ impl Pipeline {
             runtime,
             claims,
             post,
+            audit_reports: Arc::new(crate::audit::NoReports),
             solo_in_flight: None,
             unsettled: HashMap::new(),
             retry_at: HashMap::new(),

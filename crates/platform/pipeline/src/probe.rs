@@ -43,10 +43,11 @@ impl Probe {
         cfg: &Config,
         ledger: &dyn StatsStore,
         fp: &Connection,
+        services: &dyn crate::HostServices,
         now: time::OffsetDateTime,
     ) -> Probe {
         let mut p = Probe::gather_fast(paths, ledger, now);
-        p.refresh_slow(paths, cfg, fp);
+        p.refresh_slow(paths, cfg, fp, services);
         p
     }
 
@@ -57,13 +58,11 @@ impl Probe {
         Probe { queue_depth: queue_depth(paths), installed, paused, fp_coverage_ratio: None, false_claims: None }
     }
 
-    /// Reads fingerprint coverage (from the library in `fp`) and the latest audit report again.
-    pub fn refresh_slow(&mut self, paths: &Paths, cfg: &Config, fp: &Connection) {
-        self.fp_coverage_ratio = baton_fp::scan::coverage_ratio(fp).unwrap_or_else(|e| {
-            tracing::warn!("fingerprint coverage: {e}");
-            None
-        });
-        self.false_claims = false_claims(paths, cfg);
+    /// Reads fingerprint coverage (from the library in `fp`) and the latest audit report again,
+    /// through the libraries the app wired.
+    pub fn refresh_slow(&mut self, paths: &Paths, cfg: &Config, fp: &Connection, services: &dyn crate::HostServices) {
+        self.fp_coverage_ratio = services.fp_coverage(fp);
+        self.false_claims = false_claims(paths, cfg, services.audit_reports().as_ref());
     }
 
     pub fn metrics_input(&self) -> MetricsInput {
@@ -145,10 +144,8 @@ fn reports_dir(paths: &Paths, cfg: &Config) -> Option<std::path::PathBuf> {
 /// The false claims of the latest report in the audit plugin's `reports` folder, with the
 /// plan's host path (the report holds the sandbox's `/plans/…`, `/repos/…` and the mounts
 /// that map them back).
-pub fn false_claims(paths: &Paths, cfg: &Config) -> Option<Vec<FalseClaimRef>> {
-    let (_, report) = baton_audit::latest_report(&reports_dir(paths, cfg)?)?;
-    let host = |p: &str| baton_audit::display::rewrite_roots(p, &report.display_roots);
-    Some(report.false_claims.iter().map(|f| FalseClaimRef { plan: host(&f.plan), path: f.path.clone() }).collect())
+pub fn false_claims(paths: &Paths, cfg: &Config, reports: &dyn crate::audit::Reports) -> Option<Vec<FalseClaimRef>> {
+    reports.false_claims(&reports_dir(paths, cfg)?)
 }
 
 /// What identifies the latest audit report on disk (the newest report file's name, size and
@@ -180,6 +177,7 @@ pub struct Alerting {
     paths: Paths,
     cfg: Config,
     location: baton_ledger::Location,
+    services: std::sync::Arc<dyn crate::HostServices>,
     conns: Option<(baton_ledger::Ledger, Connection)>,
     slow: Option<(Instant, Probe)>,
     /// The report the false claims in `slow` were read from (see [`report_stamp`]).
@@ -187,8 +185,13 @@ pub struct Alerting {
 }
 
 impl Alerting {
-    pub fn new(paths: Paths, cfg: Config, location: baton_ledger::Location) -> Self {
-        Alerting { paths, cfg, location, conns: None, slow: None, stamp: None }
+    pub fn new(
+        paths: Paths,
+        cfg: Config,
+        location: baton_ledger::Location,
+        services: std::sync::Arc<dyn crate::HostServices>,
+    ) -> Self {
+        Alerting { paths, cfg, location, services, conns: None, slow: None, stamp: None }
     }
 
     /// One evaluation now (blocking: database and file reads, maybe a follow-up TASK).
@@ -208,14 +211,14 @@ impl Alerting {
                 // a new report (an audit of this serve or of any other process) is read now,
                 // not when the slow facts are due
                 if stamp != self.stamp {
-                    slow.false_claims = false_claims(&self.paths, &self.cfg);
+                    slow.false_claims = false_claims(&self.paths, &self.cfg, self.services.audit_reports().as_ref());
                     self.stamp = stamp;
                 }
                 probe.fp_coverage_ratio = slow.fp_coverage_ratio;
                 probe.false_claims = slow.false_claims.clone();
             }
             _ => {
-                probe.refresh_slow(&self.paths, &self.cfg, fp);
+                probe.refresh_slow(&self.paths, &self.cfg, fp, self.services.as_ref());
                 self.slow = Some((Instant::now(), probe.clone()));
                 self.stamp = stamp;
             }
@@ -238,13 +241,14 @@ pub fn spawn_alerts(
     paths: Paths,
     cfg: Config,
     location: baton_ledger::Location,
+    services: std::sync::Arc<dyn crate::HostServices>,
 ) -> Option<tokio::task::JoinHandle<()>> {
     if !cfg.alerts.enabled {
         return None;
     }
     let every = Duration::from_secs(cfg.alerts.eval_secs.max(1));
     Some(tokio::spawn(async move {
-        let mut alerting = Some(Alerting::new(paths, cfg, location));
+        let mut alerting = Some(Alerting::new(paths, cfg, location, services));
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
