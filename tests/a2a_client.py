@@ -8,6 +8,8 @@ Usage: a2a_client.py BIN HOME BASE_URL KEY SCENARIO [ARGS...]
   cancel AGENT       a task for an agent canceled before it is picked up
   send SKILL JSON    a task sent without waiting: {id, state}
   wait ID SECS       GetTask until the task is terminal: the task
+  crowd AGENT N      N blocking sends to an agent left waiting, then one to echo.echo: how long
+                     the echo took while they waited
 """
 import asyncio
 import json
@@ -226,6 +228,30 @@ async def main():
                     out = as_dict(t)
                     break
                 await asyncio.sleep(0.1)
+        elif SCENARIO == "crowd":
+            agent, n = ARGS[0], int(ARGS[1])
+            v1 = {"A2A-Version": "1.0"}
+
+            def body(i, skill, part):
+                return {"jsonrpc": "2.0", "id": i, "method": "SendMessage",
+                        "params": {"message": {"messageId": f"c{i}", "role": "ROLE_USER", "parts": [part],
+                                               "metadata": {"skill": skill}}}}
+
+            async def waiting(i):
+                try:
+                    await hc.post(f"{BASE}/a2a", json=body(i, f"agent:{agent}", {"text": f"Task {i}"}), headers=v1,
+                                  timeout=5)
+                    return "answered"
+                except httpx.TimeoutException:
+                    return "still waiting"
+
+            crowd = [asyncio.create_task(waiting(i)) for i in range(n)]
+            await asyncio.sleep(2)
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            r = await hc.post(f"{BASE}/a2a", json=body(n, "echo.echo", {"data": {"x": 1}}), headers=v1, timeout=60)
+            out = {"echo_secs": loop.time() - t0, "echo_state": r.json()["result"]["task"]["status"]["state"]}
+            out["crowd"] = sorted(set(await asyncio.gather(*crowd)))
         else:
             raise SystemExit(f"unknown scenario {SCENARIO}")
     print(json.dumps(out))

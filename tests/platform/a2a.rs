@@ -238,3 +238,18 @@ fn a_task_accepted_over_a2a_survives_a_kill_9_of_serve() {
     let rets = returns_for(&h, &id);
     assert_eq!(rets.len(), 1, "exactly one RETURN: {rets:?}");
 }
+
+/// Waiting costs no thread: more clients blocked on unanswered tasks than the blocking pool has
+/// threads (64) do not stop baton from running a plugin's task meanwhile.
+#[test]
+fn many_waiting_clients_do_not_starve_the_pipeline() {
+    let h = Home::init(&[], "");
+    std::fs::create_dir_all(h.dir("Codex", "01_inbox")).unwrap();
+    let key = rotate_key(&h);
+    let s = Serve::start(&h);
+    let out = client(&h, &s, &key, &["crowd", "Codex", "80"]);
+    assert_eq!(out["echo_state"], "TASK_STATE_COMPLETED", "{out}");
+    assert!(out["echo_secs"].as_f64().unwrap() < 5.0, "the echo waited behind the crowd: {out}");
+    assert_eq!(out["crowd"], json!(["still waiting"]), "{out}");
+    assert_eq!(handoffs(&h, "Codex").len(), 80);
+}

@@ -16,7 +16,7 @@ pub mod card;
 pub mod task;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -41,6 +41,11 @@ const STREAM_SLICE: Duration = Duration::from_millis(250);
 pub struct A2a {
     store: Store,
     runtime: Option<Arc<baton_runtime::Runtime>>,
+    /// Moves each time something lands in `handoffs/a2a/01_inbox/` (a RETURN, usually): what
+    /// waiting requests and streams wake on.
+    landed: tokio::sync::watch::Sender<u64>,
+    /// Keeps the file watch behind `landed` alive.
+    _watch: Option<notify::RecommendedWatcher>,
 }
 
 /// The A2A routes for `serve --http`: the card (open) and the JSON-RPC endpoint (keyed).
@@ -63,11 +68,34 @@ pub fn routes(
         ledger: std::sync::Mutex::new(ledger),
         max_bytes: cfg.max_file_bytes,
     };
-    let a2a = Arc::new(A2a { store, runtime });
+    let (landed, _) = tokio::sync::watch::channel(0u64);
+    let watch = watch_inbox(&store.tree.root.join(A2A_AGENT).join(baton_pipeline::config::INBOX), landed.clone());
+    let a2a = Arc::new(A2a { store, runtime, landed, _watch: watch });
     Ok(baton_dashboard::Extra {
         open: Router::new().route("/.well-known/agent-card.json", get(agent_card)).with_state(a2a.clone()),
         keyed: Router::new().route("/a2a", post(rpc)).with_state(a2a),
     })
+}
+
+/// A file watch on `a2a`'s inbox that moves `landed`; `None` where the folder gives no events
+/// (a network mount): waits then look every [`STREAM_SLICE`].
+fn watch_inbox(inbox: &std::path::Path, landed: tokio::sync::watch::Sender<u64>) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    if let Err(e) = std::fs::create_dir_all(inbox) {
+        tracing::warn!(dir = %inbox.display(), "a2a: {e}");
+        return None;
+    }
+    let mut w = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+        if ev.as_ref().map_or(true, wait::wakes) {
+            landed.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    })
+    .map_err(|e| tracing::warn!("a2a: no file watcher ({e}); polling"))
+    .ok()?;
+    w.watch(inbox, notify::RecursiveMode::NonRecursive)
+        .map_err(|e| tracing::warn!(dir = %inbox.display(), "a2a: no file events ({e}); polling"))
+        .ok()?;
+    Some(w)
 }
 
 async fn agent_card(State(a2a): State<Arc<A2a>>, headers: HeaderMap) -> Response {
@@ -313,23 +341,53 @@ async fn send_message(a2a: Arc<A2a>, id: Value, params: Value, streaming: bool) 
     if req.return_immediately {
         return answer(&id, Ok(json!({"task": view.to_a2a(req.history, true)})));
     }
-    let r = blocking(a2a, move |a| {
-        let mut v = until_terminal(&a.store, view, waiter, BLOCKING_LIMIT)?;
-        delivered(&a.store, &mut v);
-        Ok(json!({"task": v.to_a2a(req.history, true)}))
-    })
-    .await;
+    let r = match until_terminal(a2a.clone(), view, waiter, BLOCKING_LIMIT).await {
+        Ok(v) => {
+            blocking(a2a, move |a| {
+                let mut v = v;
+                delivered(&a.store, &mut v);
+                Ok(json!({"task": v.to_a2a(req.history, true)}))
+            })
+            .await
+        }
+        Err(e) => Err(e),
+    };
     answer(&id, r)
 }
 
-/// Waits (woken by file events) for the task's answer, at most `limit`; then the task as it is.
-fn until_terminal(store: &Store, view: View, mut waiter: wait::Waiter, limit: Duration) -> RpcResult<View> {
-    let deadline = Instant::now() + limit;
+/// One look at a task (on the blocking pool: the ledger and files), the RETURN watch carried
+/// from look to look so that each file is read once.
+async fn look(a2a: &Arc<A2a>, id: &str, waiter: wait::Waiter) -> RpcResult<(wait::Waiter, Option<View>)> {
+    let (a, id) = (a2a.clone(), id.to_string());
+    tokio::task::spawn_blocking(move || {
+        let mut w = waiter;
+        let v = a.store.view(&id, Some(&mut w));
+        v.map(|v| (w, v))
+    })
+    .await
+    .map_err(RpcError::internal)?
+}
+
+/// Waits for the task's answer, at most `limit`; then the task as it is. Woken by a RETURN
+/// landing in `a2a`'s inbox, else every [`STREAM_SLICE`]: the wait holds no thread, so clients
+/// waiting in any number never starve the pipeline's blocking pool.
+async fn until_terminal(a2a: Arc<A2a>, view: View, mut waiter: wait::Waiter, limit: Duration) -> RpcResult<View> {
+    let mut landed = a2a.landed.subscribe();
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut last = view;
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let found = wait::block(&mut waiter, Some(left.min(Duration::from_secs(1)))).map_err(RpcError::internal)?;
-        if found.is_some() || left.is_zero() {
-            return Ok(store.view(&view.id, Some(&mut waiter))?.unwrap_or(view));
+        let (w, v) = look(&a2a, &last.id, waiter).await?;
+        waiter = w;
+        if let Some(v) = v {
+            last = v;
+        }
+        if is_terminal(last.state()) || tokio::time::Instant::now() >= deadline {
+            return Ok(last);
+        }
+        tokio::select! {
+            _ = landed.changed() => {}
+            _ = tokio::time::sleep(STREAM_SLICE) => {}
+            _ = tokio::time::sleep_until(deadline) => {}
         }
     }
 }
@@ -359,32 +417,39 @@ async fn subscribe(a2a: Arc<A2a>, id: Value, params: Value) -> Response {
 }
 
 /// Server-sent events for one task: the task first, then each status change, the artifacts
-/// and the final status; the stream ends with the task. A client that goes away stops it.
-fn stream(a2a: Arc<A2a>, rpc_id: Value, first: View, mut waiter: wait::Waiter, history: Option<usize>) -> Response {
+/// and the final status; the stream ends with the task. A client that goes away stops it at
+/// once; like [`until_terminal`], it holds no thread while it waits.
+fn stream(a2a: Arc<A2a>, rpc_id: Value, first: View, waiter: wait::Waiter, history: Option<usize>) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Value>(16);
-    tokio::task::spawn_blocking(move || {
-        let store = &a2a.store;
-        let send = |result: Value| tx.blocking_send(json!({"jsonrpc": "2.0", "id": rpc_id, "result": result})).is_ok();
+    tokio::spawn(async move {
+        let send = |result: Value| {
+            let tx = tx.clone();
+            let msg = json!({"jsonrpc": "2.0", "id": rpc_id, "result": result});
+            async move { tx.send(msg).await.is_ok() }
+        };
         let mut last = first.state();
-        if !send(json!({"task": first.to_a2a(history, true)})) || is_terminal(last) {
+        if !send(json!({"task": first.to_a2a(history, true)})).await || is_terminal(last) {
             return;
         }
-        let id = first.id.clone();
+        let mut landed = a2a.landed.subscribe();
+        let (id, mut waiter) = (first.id.clone(), waiter);
         loop {
-            if tx.is_closed() {
-                return;
+            tokio::select! {
+                _ = landed.changed() => {}
+                _ = tokio::time::sleep(STREAM_SLICE) => {}
+                _ = tx.closed() => return,
             }
-            if let Err(e) = wait::block(&mut waiter, Some(STREAM_SLICE)) {
-                tracing::warn!(task = %id, "a2a stream: {e}");
-            }
-            let mut v = match store.view(&id, Some(&mut waiter)) {
-                Ok(Some(v)) => v,
-                Ok(None) => continue,
+            let v = match look(&a2a, &id, waiter).await {
+                Ok((w, v)) => {
+                    waiter = w;
+                    v
+                }
                 Err(e) => {
-                    tracing::warn!(task = %id, "a2a stream: {}", e.message);
-                    continue;
+                    tracing::warn!(task = %id, "a2a stream stopped: {}", e.message);
+                    return;
                 }
             };
+            let Some(mut v) = v else { continue };
             let state = v.state();
             if state == last {
                 continue;
@@ -395,16 +460,17 @@ fn stream(a2a: Arc<A2a>, rpc_id: Value, first: View, mut waiter: wait::Waiter, h
             if is_terminal(state) {
                 for artifact in full["artifacts"].as_array().into_iter().flatten() {
                     let update = json!({"taskId": id, "contextId": context, "artifact": artifact, "lastChunk": true});
-                    if !send(json!({"artifactUpdate": update})) {
+                    if !send(json!({"artifactUpdate": update})).await {
                         return;
                     }
                 }
             }
-            if !send(json!({"statusUpdate": {"taskId": id, "contextId": context, "status": full["status"]}})) {
+            if !send(json!({"statusUpdate": {"taskId": id, "contextId": context, "status": full["status"]}})).await {
                 return;
             }
             if is_terminal(state) {
-                delivered(store, &mut v);
+                let a = a2a.clone();
+                let _ = tokio::task::spawn_blocking(move || delivered(&a.store, &mut v)).await;
                 return;
             }
         }

@@ -154,7 +154,7 @@ pub fn stale_returns(ledger: &baton_ledger::Ledger, id: &str) -> HashSet<String>
 
 /// Whether an event may mean a new file: opening or reading one does not (the waiter's own
 /// reads would otherwise wake it forever); a file closed after writing does.
-fn wakes(event: &notify::Event) -> bool {
+pub fn wakes(event: &notify::Event) -> bool {
     use notify::event::{AccessKind, AccessMode, EventKind};
     match event.kind {
         EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
