@@ -97,9 +97,12 @@ async def main():
 
         if SCENARIO == "plugins":
             out["card"] = as_dict(card)
-            events = await send_collect(blocking, SendMessageRequest(message=message("echo.echo", {"message": "hi"})))
+            hi = message("echo.echo", {"message": "hi"})
+            events = await send_collect(blocking, SendMessageRequest(message=hi))
             out["blocking"] = events
             first = events[-1]["task"]
+            # The same message again (as a client whose answer was lost would): the same task.
+            out["again"] = (await send_collect(blocking, SendMessageRequest(message=hi)))[-1]["task"]
             t = await blocking.get_task(GetTaskRequest(id=first["id"]))
             out["get"] = as_dict(t)
             out["streamed"] = await send_collect(

@@ -86,6 +86,10 @@ fn plugin_tasks_get_list_and_errors_through_the_official_sdk() {
     assert_eq!(rets.len(), 1, "one RETURN: {rets:?}");
     assert!(rets[0].0.starts_with(h.dir("a2a", "02_processed")), "{:?}", rets[0].0);
     assert_eq!(done["metadata"]["baton"]["return"], rets[0].0.to_str().unwrap());
+    // Sent again with the same messageId: the same task answers, nothing is written twice
+    // (the count of TASKs below says so too).
+    assert_eq!(out["again"]["id"], id);
+    assert_eq!(out["again"]["status"]["state"], "TASK_STATE_COMPLETED");
     // GetTask, and the handoff id is the task id: `baton show` knows it.
     assert_eq!(out["get"]["id"], id);
     assert_eq!(out["get"]["status"]["state"], "TASK_STATE_COMPLETED");

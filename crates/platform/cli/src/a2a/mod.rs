@@ -67,6 +67,7 @@ pub fn routes(
         shared_ledger: ledger.is_shared(),
         ledger: std::sync::Mutex::new(ledger),
         max_bytes: cfg.max_file_bytes,
+        sending: Default::default(),
     };
     let (landed, _) = tokio::sync::watch::channel(0u64);
     let watch = watch_inbox(&store.tree.root.join(A2A_AGENT).join(baton_pipeline::config::INBOX), landed.clone());

@@ -31,6 +31,14 @@ pub const A2A_AGENT: &str = "a2a";
 /// The ledger event recorded for each task sent over A2A (how `ListTasks` finds them).
 pub const SENT_EVENT: &str = "a2a_sent";
 
+/// The ledger event, under `a2a-message:<messageId>`, that names the task a message became: a
+/// client that sends the same message again (its answer was lost) gets that task back.
+const MESSAGE_EVENT: &str = "a2a_message";
+
+fn message_key(message_id: &str) -> String {
+    format!("a2a-message:{message_id}")
+}
+
 /// An A2A error: a JSON-RPC code from A2A's table and a message that names the fix.
 #[derive(Debug)]
 pub struct RpcError {
@@ -83,6 +91,8 @@ pub struct Store {
     /// `max_file_bytes`: a TASK written from a message is capped like any file handoff.
     pub max_bytes: u64,
     pub shared_ledger: bool,
+    /// Held from the duplicate check to the record of a send (see [`Store::send`]).
+    pub sending: std::sync::Mutex<()>,
 }
 
 /// A handoff seen as an A2A task: what it was sent with, where it is, and its answer.
@@ -315,7 +325,25 @@ impl Store {
     /// Writes the TASK a message asks for (after every check: nothing is written on a refusal)
     /// and records it as sent over A2A. Returns its view.
     /// The waiter returned watches for its RETURN from before the file was written.
+    ///
+    /// A message whose `messageId` was sent before is not sent twice: the task it became is
+    /// answered again (a client retrying after a lost answer). Sends through this server are
+    /// serialised for that check; a second `serve` on the same home does not see them.
     pub fn send(&self, skill: &Skill, message: &Value, context: &str) -> RpcResult<(View, wait::Waiter)> {
+        let message_id = message.get("messageId").and_then(Value::as_str).unwrap_or_default();
+        let _one_at_a_time = self.sending.lock().unwrap_or_else(|e| e.into_inner());
+        if !message_id.is_empty() && message_id.len() <= 256 {
+            let earlier = self.ledger().events(&message_key(message_id)).map_err(RpcError::internal)?;
+            let task = earlier.iter().find(|e| e.event == MESSAGE_EVENT).and_then(|e| e.detail.get("task"));
+            if let Some(id) = task.and_then(Value::as_str)
+                && let Some(view) = self.view(id, None)?
+            {
+                tracing::info!(task = id, message_id, "a2a: the same message again; its task answers");
+                let reply = t_str(&view.task, "reply_to").or_else(|| t_str(&view.task, "from")).unwrap_or(A2A_AGENT);
+                let waiter = self.waiter(id, reply, t_str(&view.task, "created_at"));
+                return Ok((view, waiter));
+            }
+        }
         let parts = message.get("parts").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
         let mut texts = Vec::new();
         let mut data = Vec::new();
@@ -415,13 +443,19 @@ impl Store {
         let body = prepared.body.clone();
         let sent = prepared.write().map_err(RpcError::internal)?;
         let waiter = wait::Waiter::new(&sent.id, dirs, created, before);
-        let message_id = message.get("messageId").and_then(Value::as_str).unwrap_or_default();
         let detail = json!({"context_id": context, "skill": skill.id(), "message_id": message_id,
                             "file": sent.file, "reply_inbox": sent.reply_inbox});
         let now = baton_handoff::stamp::rfc3339(baton_handoff::stamp::now());
-        // The file is the durable record; the event only lists it (a crash between the two
-        // leaves a task `GetTask` finds and `ListTasks` does not).
-        if let Err(e) = self.ledger().batch(|b| b.event(&sent.id, &now, SENT_EVENT, &detail)) {
+        // The file is the durable record; the events only list it and name it for its message
+        // (a crash between the two leaves a task `GetTask` finds and `ListTasks` does not).
+        let recorded = self.ledger().batch(|b| {
+            b.event(&sent.id, &now, SENT_EVENT, &detail)?;
+            if !message_id.is_empty() && message_id.len() <= 256 {
+                b.event(&message_key(message_id), &now, MESSAGE_EVENT, &json!({"task": sent.id}))?;
+            }
+            Ok(())
+        });
+        if let Err(e) = recorded {
             tracing::warn!(id = %sent.id, "a2a: the task was written but not recorded for ListTasks: {e}");
         }
         Ok((
