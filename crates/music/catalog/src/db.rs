@@ -504,19 +504,6 @@ impl Db {
         }
     }
 
-    /// Whether the table `name` exists (the ledger's `tasks` before the first TASK).
-    pub fn table_exists(&self, name: &str) -> Result<bool> {
-        match self {
-            Db::Sqlite(_) => {
-                self.exists("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", &[name.into()])
-            }
-            Db::Pg(_) => self.exists(
-                "SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = ?1",
-                &[name.into()],
-            ),
-        }
-    }
-
     /// Starts a write transaction that excludes every other catalog writer until it ends:
     /// `BEGIN IMMEDIATE` on SQLite; on PostgreSQL, the lock on the counter row.
     pub fn begin_write(&self) -> Result<Tx<'_>> {

@@ -54,6 +54,9 @@ pub enum CatalogError {
     CallBound(String),
     #[error("fingerprint library: {0}")]
     Fingerprint(#[from] baton_fp::FpError),
+    /// The source of a virtual collection (the ledger behind `handoffs`) did not answer.
+    #[error("{0}")]
+    Virtual(String),
 }
 
 pub type Result<T, E = CatalogError> = std::result::Result<T, E>;

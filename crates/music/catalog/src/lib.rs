@@ -22,7 +22,7 @@ pub use baton_normalize::playlist;
 pub mod schema;
 mod store;
 mod virtuals;
-pub use virtuals::AuditGapsSource;
+pub use virtuals::{AuditGapsSource, HandoffsSource, LedgerHandoffs};
 
 pub use error::{CatalogError, Result};
 pub use filter::{Cond, Filter};

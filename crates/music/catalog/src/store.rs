@@ -39,6 +39,8 @@ pub struct Catalog {
     audit_gaps: std::cell::RefCell<Option<AuditGaps>>,
     /// Reads `audit_reports` (see [`Catalog::set_audit_reports`]).
     audit_source: Option<virtuals::AuditGapsSource>,
+    /// Where `handoffs` reads from (see [`Catalog::set_handoffs`]).
+    handoffs: Option<std::sync::Arc<dyn virtuals::HandoffsSource>>,
     /// Schemas read outside a write (SQLite only): a task's reads (`get`, `links`, `query`)
     /// would otherwise read the same schema again on every call.
     schemas: std::cell::RefCell<SchemaCache>,
@@ -191,6 +193,7 @@ impl Catalog {
             audit_reports: None,
             audit_gaps: std::cell::RefCell::new(None),
             audit_source: None,
+            handoffs: None,
             schemas: Default::default(),
             batch: Default::default(),
         };
@@ -225,6 +228,12 @@ impl Catalog {
         self.audit_reports = dir;
         self.audit_source = Some(source);
         self.audit_gaps.replace(None);
+    }
+
+    /// Where `handoffs` reads the ledger's TASKs (none set: no records), usually
+    /// [`virtuals::LedgerHandoffs`] at the ledger's location.
+    pub fn set_handoffs(&mut self, source: std::sync::Arc<dyn virtuals::HandoffsSource>) {
+        self.handoffs = Some(source);
     }
 
     /// This machine's SQLite file: the catalog's own on SQLite; on PostgreSQL the one holding
@@ -1698,7 +1707,10 @@ impl Catalog {
                 }
                 _ => 0,
             },
-            HANDOFFS => virtuals::handoffs_count(&self.db)?,
+            HANDOFFS => match &self.handoffs {
+                Some(h) => h.count().map_err(|e| CatalogError::Virtual(format!("handoffs: the ledger: {e}")))?,
+                None => 0,
+            },
             AUDIT_GAPS => self.with_audit_gaps(|g| g.count()),
             _ => 0,
         })
@@ -1717,7 +1729,15 @@ impl Catalog {
                 Some(c) => files_rows(c, key, after, limit),
                 None => Ok(Vec::new()),
             },
-            HANDOFFS => virtuals::handoffs_rows(&self.db, key, after, limit),
+            HANDOFFS => match &self.handoffs {
+                Some(h) => Ok(h
+                    .page(key, after.unwrap_or(""), limit)
+                    .map_err(|e| CatalogError::Virtual(format!("handoffs: the ledger: {e}")))?
+                    .iter()
+                    .map(|(seq, t)| virtuals::handoff_record(*seq, t))
+                    .collect()),
+                None => Ok(Vec::new()),
+            },
             AUDIT_GAPS => Ok(self.with_audit_gaps(|g| g.rows(key, after, limit))),
             _ => Ok(Vec::new()),
         }

@@ -1,66 +1,100 @@
 //! Rows of the read-only virtual collections over the host's own data: `handoffs` (the ledger's
-//! `tasks` table) and `audit_gaps` (the latest plans audit report). Nothing is copied into the
-//! catalog: each read looks at the source, so a mirror such as drive-sync always sees what baton
-//! itself sees, and nothing here can drift or be written through the catalog.
+//! TASKs) and `audit_gaps` (the latest plans audit report), each read through a source the app
+//! wires, never by SQL on another domain's tables. Nothing is copied into the catalog: each read
+//! looks at the source, so a mirror such as drive-sync always sees what baton itself sees, and
+//! nothing here can drift or be written through the catalog.
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 
-use crate::db::{Db, vals};
-use crate::error::Result;
+use baton_ledger::{Ledger, Location, TaskRow};
+
 use crate::store::RecordOut;
 
-/// How many TASKs the ledger holds (0 before the first).
-pub fn handoffs_count(db: &Db) -> Result<u64> {
-    if !db.table_exists("tasks")? {
-        return Ok(0);
-    }
-    Ok(db.query_one("SELECT count(*) FROM tasks", &[])?.int(0).max(0) as u64)
+/// Where `handoffs` reads from, wired by the app: the catalog reads no table of another
+/// domain. [`LedgerHandoffs`] is the ledger's own API over its connection.
+pub trait HandoffsSource: Send + Sync {
+    /// How many TASKs the ledger holds (0 before the first).
+    fn count(&self) -> std::result::Result<u64, String>;
+    /// TASKs by id: the one with `key`, or a page after `after`, each with the order it was
+    /// recorded in where the ledger keeps one.
+    fn page(
+        &self,
+        key: Option<&str>,
+        after: &str,
+        limit: usize,
+    ) -> std::result::Result<Vec<(Option<i64>, TaskRow)>, String>;
 }
 
-/// `handoffs` records from the ledger: one by `key` (its handoff id), or a page after `after`,
-/// by id. `seq` is SQLite's rowid (the order TASKs were recorded in); the PostgreSQL ledger's
-/// `tasks` has no such number, so there a record has no `seq`.
-pub fn handoffs_rows(db: &Db, key: Option<&str>, after: Option<&str>, limit: usize) -> Result<Vec<RecordOut>> {
-    if !db.table_exists("tasks")? {
-        return Ok(Vec::new());
+/// The ledger at a location as the `handoffs` source: its connection is opened on first use
+/// and kept.
+pub struct LedgerHandoffs {
+    location: Location,
+    ledger: Mutex<Option<Ledger>>,
+}
+
+impl LedgerHandoffs {
+    pub fn at(location: Location) -> Self {
+        LedgerHandoffs { location, ledger: Mutex::new(None) }
     }
-    let sql = db.pick(
-        "SELECT rowid, id, sender, plugin, action, title, state, claimed_at, finished_at, error_code, attempts, reply_to
-         FROM tasks WHERE (?1 IS NULL OR id = ?1) AND id > ?2 ORDER BY id LIMIT ?3",
-        "SELECT NULL::bigint, id, sender, plugin, action, title, state, claimed_at, finished_at, error_code, attempts, reply_to
-         FROM tasks WHERE (?1::text IS NULL OR id = ?1) AND id COLLATE \"C\" > ?2 ORDER BY id COLLATE \"C\" LIMIT ?3",
-    );
-    let rows = db.query(sql, vals![key, after.unwrap_or(""), limit as i64])?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            let id = r.text(1);
-            let mut m = Map::new();
-            if let Some(seq) = r.opt_text(0).and_then(|s| s.parse::<i64>().ok()) {
-                m.insert("seq".into(), Value::from(seq));
-            }
-            m.insert("id".into(), Value::String(id.clone()));
-            m.insert("from".into(), Value::String(r.text(2)));
-            m.insert("to".into(), Value::String(r.opt_text(3).unwrap_or_else(|| "baton".into())));
-            for (i, prop) in [
-                (4, "action"),
-                (5, "title"),
-                (6, "status"),
-                (7, "created"),
-                (8, "finished"),
-                (9, "error_code"),
-                (11, "reply_to"),
-            ] {
-                if let Some(s) = r.opt_text(i) {
-                    m.insert(prop.into(), Value::String(s));
-                }
-            }
-            m.insert("attempts".into(), Value::from(r.int(10)));
-            RecordOut { key: id, props: m, archived: Map::new() }
-        })
-        .collect())
+
+    fn with<T>(&self, f: impl FnOnce(&Ledger) -> baton_ledger::Result<T>) -> std::result::Result<T, String> {
+        let mut guard = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            *guard = Some(Ledger::open_at(&self.location).map_err(|e| e.to_string())?);
+        }
+        let ledger = guard.as_ref().ok_or("the ledger could not be opened")?;
+        let out = f(ledger).map_err(|e| e.to_string());
+        if out.is_err() {
+            // A broken connection is opened again next time.
+            *guard = None;
+        }
+        out
+    }
+}
+
+impl HandoffsSource for LedgerHandoffs {
+    fn count(&self) -> std::result::Result<u64, String> {
+        self.with(|l| l.task_count())
+    }
+    fn page(
+        &self,
+        key: Option<&str>,
+        after: &str,
+        limit: usize,
+    ) -> std::result::Result<Vec<(Option<i64>, TaskRow)>, String> {
+        self.with(|l| l.tasks_by_id(key, after, limit))
+    }
+}
+
+/// A TASK as a `handoffs` record (the properties [`crate::schema::handoffs_properties`] names).
+/// `seq` is the order TASKs were recorded in, where the ledger keeps one (SQLite).
+pub fn handoff_record(seq: Option<i64>, t: &TaskRow) -> RecordOut {
+    let mut m = Map::new();
+    if let Some(seq) = seq {
+        m.insert("seq".into(), Value::from(seq));
+    }
+    m.insert("id".into(), Value::String(t.id.clone()));
+    m.insert("from".into(), Value::String(t.sender.clone()));
+    m.insert("to".into(), Value::String(t.plugin.clone().unwrap_or_else(|| "baton".into())));
+    let text = [
+        ("action", t.action.clone()),
+        ("title", Some(t.title.clone())),
+        ("status", Some(t.state.as_str().to_string())),
+        ("created", Some(t.claimed_at.clone())),
+        ("finished", t.finished_at.clone()),
+        ("error_code", t.error_code.clone()),
+        ("reply_to", Some(t.reply_to.clone())),
+    ];
+    for (prop, v) in text {
+        if let Some(s) = v {
+            m.insert(prop.into(), Value::String(s));
+        }
+    }
+    m.insert("attempts".into(), Value::from(t.attempts));
+    RecordOut { key: t.id.clone(), props: m, archived: Map::new() }
 }
 
 /// Where `audit_gaps` reads from: given the reports folder, the latest report's path and its

@@ -54,6 +54,10 @@ fn handoffs_show_the_ledger_page_by_page_and_refuse_writes() {
         })
         .unwrap();
     let mut cat = Catalog::open(&state).unwrap();
+    // The app wires `handoffs` to the ledger (as `baton` does in its services).
+    cat.set_handoffs(std::sync::Arc::new(baton_catalog::LedgerHandoffs::at(baton_ledger::Location::Sqlite(
+        state.clone(),
+    ))));
     let user = Access::user();
 
     let info = cat.collections(&user).unwrap();

@@ -80,23 +80,37 @@ pub struct CatalogHost {
     /// Where the plans audit writes its reports, and how to read them (`audit_gaps` shows the
     /// latest); wired by the host.
     audit_reports: Option<(PathBuf, baton_catalog::AuditGapsSource)>,
+    /// Where `handoffs` reads the ledger's TASKs; wired by the host.
+    handoffs: Option<Arc<dyn baton_catalog::HandoffsSource>>,
 }
 
 impl CatalogHost {
     /// The catalog in the state database at `state_db` (opened on first use).
     pub fn new(state_db: PathBuf) -> Self {
-        CatalogHost { path: state_db, location: None, catalog: Arc::default(), audit_reports: None }
+        CatalogHost { path: state_db, location: None, catalog: Arc::default(), audit_reports: None, handoffs: None }
     }
 
     /// The catalog where `location` says (a SQLite file, or a PostgreSQL server), with this
     /// machine's fingerprint library in `local` ([`baton_ledger::Location::local_file`]).
     pub fn at(location: baton_ledger::Location, local: PathBuf) -> Self {
-        CatalogHost { path: local, location: Some(location), catalog: Arc::default(), audit_reports: None }
+        CatalogHost {
+            path: local,
+            location: Some(location),
+            catalog: Arc::default(),
+            audit_reports: None,
+            handoffs: None,
+        }
     }
 
     /// The folder whose latest audit report `audit_gaps` shows, read by `source`.
     pub fn with_audit_reports(mut self, dir: PathBuf, source: baton_catalog::AuditGapsSource) -> Self {
         self.audit_reports = Some((dir, source));
+        self
+    }
+
+    /// Where `handoffs` reads the ledger's TASKs.
+    pub fn with_handoffs(mut self, source: Arc<dyn baton_catalog::HandoffsSource>) -> Self {
+        self.handoffs = Some(source);
         self
     }
 }
@@ -154,6 +168,7 @@ fn error(e: CatalogError) -> wit::CatalogError {
         CatalogError::Sql(_)
         | CatalogError::Postgres { .. }
         | CatalogError::Unavailable { .. }
+        | CatalogError::Virtual(_)
         | CatalogError::Fingerprint(_) => wit::CatalogError::Io(m),
         _ => wit::CatalogError::Invalid(m),
     }
@@ -212,6 +227,9 @@ impl CatView<'_> {
                 .map_err(error)?;
                 if let Some((dir, source)) = host.audit_reports.clone() {
                     cat.set_audit_reports(Some(dir), source);
+                }
+                if let Some(source) = host.handoffs.clone() {
+                    cat.set_handoffs(source);
                 }
                 *guard = Some(cat);
             }

@@ -144,6 +144,7 @@ fn open(ctx: &crate::Ctx) -> anyhow::Result<Catalog> {
     let mut cat = Catalog::open_at(&ctx.location, &ctx.state)
         .with_context(|| format!("open the catalog in {}", ctx.location.shown()))?;
     cat.set_audit_reports(Some(audit_reports(&ctx.home)), crate::services::audit_gaps());
+    cat.set_handoffs(crate::services::handoffs(&ctx.location));
     Ok(cat)
 }
 

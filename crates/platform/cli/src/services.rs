@@ -40,7 +40,9 @@ impl HostServices for Music {
             .find(|g| g.name == "reports")
             .map_or_else(|| paths.home.join("reports"), |g| g.host_path);
         runtime.add_host_interface(std::sync::Arc::new(
-            baton_host_catalog::CatalogHost::at(location.clone(), state).with_audit_reports(reports, audit_gaps()),
+            baton_host_catalog::CatalogHost::at(location.clone(), state)
+                .with_audit_reports(reports, audit_gaps())
+                .with_handoffs(handoffs(location)),
         ))?;
         // Read-only snapshots of granted SQLite files (djay's library); private copies in the cache.
         let limits = baton_host_sqlite::Limits {
@@ -123,6 +125,11 @@ impl baton_pipeline::audit::Renamed for Renames {
 pub fn fp_workers(cfg: &Config) -> baton_host_fp::WorkerConfig {
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     baton_host_fp::WorkerConfig::this_program(cpus, Duration::from_millis(cfg.fp.file_timeout_ms))
+}
+
+/// The catalog's `handoffs`: the ledger's TASKs, read through the ledger's own API.
+pub fn handoffs(location: &baton_ledger::Location) -> Arc<dyn baton_catalog::HandoffsSource> {
+    Arc::new(baton_catalog::LedgerHandoffs::at(location.clone()))
 }
 
 /// The catalog's `audit_gaps` reader: the plans audit's own (the catalog knows no report format).

@@ -652,7 +652,10 @@ pub(crate) fn library(app: &App, threshold: f64) -> Res<Value> {
         }
     };
     let catalog = baton_catalog::Catalog::open_at(&app.location, state)
-        .and_then(|c| c.collections(&baton_catalog::Access::user()))
+        .and_then(|mut c| {
+            c.set_handoffs(std::sync::Arc::new(baton_catalog::LedgerHandoffs::at(app.location.clone())));
+            c.collections(&baton_catalog::Access::user())
+        })
         .map_err(|e| e.to_string())?;
     Ok(json!({
         "coverage": {"files": coverage.files, "fingerprinted": coverage.fingerprinted, "failed": coverage.failed,

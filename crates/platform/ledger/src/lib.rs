@@ -224,6 +224,10 @@ pub trait Store {
     /// Events of one kind, newest first, below sequence `before` (a cursor), at most `limit`:
     /// `(seq, task_id, event)`. How a front end lists the tasks it recorded (A2A's `a2a_sent`).
     fn events_named(&self, event: &str, before: Option<i64>, limit: usize) -> Result<Vec<(i64, String, Event)>>;
+    /// TASKs by id: the one with `key`, or a page of ids after `after`, with the order they
+    /// were recorded in where the backend keeps one (SQLite's rowid).
+    fn tasks_by_id(&self, key: Option<&str>, after: &str, limit: usize) -> Result<Vec<(Option<i64>, TaskRow)>>;
+    fn task_count(&self) -> Result<u64>;
     fn logs(&self, id: &str) -> Result<Vec<LogLine>>;
     /// The most recently finished tasks, newest first.
     fn recent(&self, limit: usize) -> Result<Vec<TaskRow>>;
@@ -352,6 +356,16 @@ impl Ledger {
 
     pub fn events(&self, id: &str) -> Result<Vec<Event>> {
         self.store().events(id)
+    }
+
+    /// See [`Store::tasks_by_id`] (the catalog's `handoffs` collection reads the ledger so).
+    pub fn tasks_by_id(&self, key: Option<&str>, after: &str, limit: usize) -> Result<Vec<(Option<i64>, TaskRow)>> {
+        self.store().tasks_by_id(key, after, limit)
+    }
+
+    /// How many TASKs the ledger holds.
+    pub fn task_count(&self) -> Result<u64> {
+        self.store().task_count()
     }
 
     /// See [`Store::events_named`].

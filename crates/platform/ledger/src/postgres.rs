@@ -737,6 +737,23 @@ impl Store for PgLedger {
         self.with(|s| events(s, id))
     }
 
+    fn tasks_by_id(&self, key: Option<&str>, after: &str, limit: usize) -> Result<Vec<(Option<i64>, TaskRow)>> {
+        let rows = self.with(|s| {
+            s.query(
+                "SELECT id, content_hash, claim, file_name, sender, reply_to, plugin, action, title, state,
+                    error_code, error_message, attempts, return_name, claimed_at, finished_at, duration_ms FROM tasks
+                 WHERE ($1::text IS NULL OR id = $1) AND id COLLATE \"C\" > $2 ORDER BY id COLLATE \"C\" LIMIT $3",
+                &[&key, &after, &(limit as i64)],
+            )
+        })?;
+        Ok(rows.iter().map(|r| (None, task_from(r))).collect())
+    }
+
+    fn task_count(&self) -> Result<u64> {
+        let row = self.with(|s| s.query_opt("SELECT count(*) FROM tasks", &[]))?;
+        Ok(row.map_or(0, |r| r.get::<_, i64>(0).max(0) as u64))
+    }
+
     fn events_named(&self, event: &str, before: Option<i64>, limit: usize) -> Result<Vec<(i64, String, Event)>> {
         let rows = self.with(|s| {
             s.query(

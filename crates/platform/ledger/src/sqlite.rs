@@ -44,6 +44,20 @@ impl Store for SqliteLedger {
         events(&self.conn, id)
     }
 
+    fn tasks_by_id(&self, key: Option<&str>, after: &str, limit: usize) -> Result<Vec<(Option<i64>, TaskRow)>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {TASK_COLUMNS}, rowid FROM tasks WHERE (?1 IS NULL OR id = ?1) AND id > ?2 ORDER BY id LIMIT ?3"
+        ))?;
+        let n = TASK_COLUMNS.split(',').count();
+        let rows =
+            st.query_map(params![key, after, limit as i64], |r| Ok((r.get::<_, Option<i64>>(n)?, from_row(r)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn task_count(&self) -> Result<u64> {
+        Ok(self.conn.query_row("SELECT count(*) FROM tasks", [], |r| r.get::<_, i64>(0))?.max(0) as u64)
+    }
+
     fn events_named(&self, event: &str, before: Option<i64>, limit: usize) -> Result<Vec<(i64, String, Event)>> {
         let mut st = self.conn.prepare_cached(
             "SELECT seq, task_id, at, event, detail FROM events WHERE event = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
