@@ -8,6 +8,7 @@ Usage: a2a_client.py BIN HOME BASE_URL KEY SCENARIO [ARGS...]
   cancel AGENT       a task for an agent canceled before it is picked up
   send SKILL JSON    a task sent without waiting: {id, state}
   wait ID SECS       GetTask until the task is terminal: the task
+  subscribe ID       SubscribeToTask until the stream ends: the events, then GetTask's task
   crowd AGENT N      N blocking sends to an agent left waiting, then one to echo.echo: how long
                      the echo took while they waited
 """
@@ -231,6 +232,11 @@ async def main():
                     out = as_dict(t)
                     break
                 await asyncio.sleep(0.1)
+        elif SCENARIO == "subscribe":
+            task_id = ARGS[0]
+            events = [as_dict(ev) async for ev in streaming.subscribe(SubscribeToTaskRequest(id=task_id))]
+            out = {"events": events, "get": as_dict(await blocking.get_task(GetTaskRequest(id=task_id)))}
+
         elif SCENARIO == "crowd":
             agent, n = ARGS[0], int(ARGS[1])
             v1 = {"A2A-Version": "1.0"}

@@ -234,9 +234,14 @@ fn a_task_accepted_over_a2a_survives_a_kill_9_of_serve() {
     s.child.wait().unwrap();
     assert!(returns_for(&h, &id).is_empty(), "answered before the kill");
 
-    // After the restart the same task id completes, once.
+    // After the restart the same task id completes, once; a subscription resumes on it.
     let s = Serve::start_on(&h, port);
-    let done = client(&h, &s, &key, &["wait", &id, "60"]);
+    let out = client(&h, &s, &key, &["subscribe", &id]);
+    let events = out["events"].as_array().unwrap();
+    assert_eq!(events[0]["task"]["id"], id.as_str(), "{out}");
+    assert_ne!(events[0]["task"]["status"]["state"], "TASK_STATE_COMPLETED", "subscribed before the answer: {out}");
+    assert_eq!(events.last().unwrap()["statusUpdate"]["status"]["state"], "TASK_STATE_COMPLETED", "{out}");
+    let done = &out["get"];
     assert_eq!(done["id"], id.as_str());
     assert_eq!(done["status"]["state"], "TASK_STATE_COMPLETED", "{done}\n{}", s.log_text());
     let rets = returns_for(&h, &id);
@@ -256,4 +261,45 @@ fn many_waiting_clients_do_not_starve_the_pipeline() {
     assert!(out["echo_secs"].as_f64().unwrap() < 5.0, "the echo waited behind the crowd: {out}");
     assert_eq!(out["crowd"], json!(["still waiting"]), "{out}");
     assert_eq!(handoffs(&h, "Codex").len(), 80);
+}
+
+/// `GetTask` answers for any handoff, however it was sent: here a TASK file dropped into baton's
+/// inbox by hand, as an agent's script would, and one sent with `baton send`.
+#[test]
+fn get_task_answers_for_handoffs_sent_without_a2a() {
+    let h = Home::init(&[], "");
+    let key = rotate_key(&h);
+    let s = Serve::start(&h);
+    let dropped = json!({"schema": "baton.handoff/v1", "id": "HAND-1", "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                         "from": "Script-Agent", "title": "echo by hand", "plugin": "echo", "action": "echo",
+                         "params": {"n": 1}, "correlation_id": "batch-7"});
+    h.drop_file("20260118T070951Z__TASK__echo-by-hand-HAND-1__Script-Agent.json".to_string(), dropped.to_string());
+    let done = client(&h, &s, &key, &["wait", "HAND-1", "30"]);
+    assert_eq!(done["status"]["state"], "TASK_STATE_COMPLETED", "{done}");
+    assert_eq!(done["contextId"], "batch-7", "the correlation id is the context");
+    assert_eq!(done["artifacts"][0]["parts"][0]["data"]["n"].as_f64(), Some(1.0), "{done}");
+    assert_eq!(done["history"][0]["parts"][0]["data"]["n"].as_f64(), Some(1.0), "{done}");
+    // The RETURN went to the sender's inbox, not a2a's, and stays there unread.
+    assert!(h.returns("Script-Agent").contains_key("HAND-1"));
+
+    let sent = h
+        .cmd(&[
+            "send",
+            "--plugin",
+            "echo",
+            "--action",
+            "echo",
+            "--params",
+            r#"{"m": 2}"#,
+            "--from",
+            "Cli-Agent",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    let id = serde_json::from_slice::<Value>(&sent.stdout).unwrap()["id"].as_str().unwrap().to_string();
+    let done = client(&h, &s, &key, &["wait", &id, "30"]);
+    assert_eq!(done["status"]["state"], "TASK_STATE_COMPLETED", "{done}");
+    assert_eq!(done["metadata"]["baton"]["from"], "Cli-Agent");
 }
