@@ -273,7 +273,7 @@ fn get_task_answers_for_handoffs_sent_without_a2a() {
     let dropped = json!({"schema": "baton.handoff/v1", "id": "HAND-1", "kind": "task", "created_at": "2026-01-18T07:09:51Z",
                          "from": "Script-Agent", "title": "echo by hand", "plugin": "echo", "action": "echo",
                          "params": {"n": 1}, "correlation_id": "batch-7"});
-    h.drop_file("20260118T070951Z__TASK__echo-by-hand-HAND-1__Script-Agent.json".to_string(), dropped.to_string());
+    h.drop_file("20260118T070951Z__TASK__echo-by-hand-HAND-1__Script-Agent.json", dropped.to_string());
     let done = client(&h, &s, &key, &["wait", "HAND-1", "30"]);
     assert_eq!(done["status"]["state"], "TASK_STATE_COMPLETED", "{done}");
     assert_eq!(done["contextId"], "batch-7", "the correlation id is the context");
