@@ -130,6 +130,9 @@ async def main():
             errors["unknown_skill"] = await error_of(
                 send_collect(blocking, SendMessageRequest(message=message("nope.nope", {})))
             )
+            errors["agent_path"] = await error_of(
+                send_collect(blocking, SendMessageRequest(message=message("agent:../baton", text="x")))
+            )
             errors["no_skill"] = await error_of(
                 send_collect(blocking, SendMessageRequest(message=Message(message_id="x", role=Role.ROLE_USER)))
             )

@@ -132,6 +132,7 @@ fn plugin_tasks_get_list_and_errors_through_the_official_sdk() {
     let err = |k: &str| out["errors"][k]["error"].as_str().unwrap_or_else(|| panic!("{k}: {}", out["errors"][k]));
     assert_eq!(err("unknown_skill"), "InvalidParamsError");
     assert_eq!(err("no_skill"), "InvalidParamsError");
+    assert_eq!(err("agent_path"), "InvalidParamsError", "a path is no agent name");
     assert_eq!(err("unknown_task"), "TaskNotFoundError");
     assert_eq!(err("cancel_done"), "TaskNotCancelableError");
     assert_eq!(err("subscribe_done"), "UnsupportedOperationError");

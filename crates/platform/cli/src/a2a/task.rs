@@ -300,7 +300,8 @@ impl Store {
     /// card's ids. An unknown one is refused with the known ids.
     pub fn skill(&self, id: &str) -> RpcResult<Skill> {
         if let Some(agent) = id.strip_prefix("agent:") {
-            return match self.tree.existing_agent(agent) {
+            let known = baton_handoff::names::is_valid_name(agent).then(|| self.tree.existing_agent(agent)).flatten();
+            return match known {
                 Some(a) if a != self.tree.baton && a != A2A_AGENT => Ok(Skill::Agent(a)),
                 _ => Err(RpcError::params(format!(
                     "no agent {agent:?} to send to{}",
