@@ -2,6 +2,11 @@
 //!
 //! Other crates keep their own tables in the same file, so everything here is created with
 //! `CREATE TABLE IF NOT EXISTS` and only touches `fp_` tables.
+//!
+//! The library's schema has a version of its own, in `fp_schema` (the file's `user_version`
+//! is the ledger's): [`MIGRATIONS`] in order, version N being `MIGRATIONS[N - 1]`. Version 1
+//! is the schema every release before versioning created, written with `IF NOT EXISTS`, so a
+//! library made by one of them is adopted as version 1 with every row kept.
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -10,7 +15,8 @@ use crate::decode::{AudioInfo, Tags};
 use crate::error::{FpError, Result};
 use crate::fingerprint;
 
-const SCHEMA: &str = "
+/// Version 1: the tables as every release before the schema had a version made them.
+const V1: &str = "
 CREATE TABLE IF NOT EXISTS fp_files (
     id INTEGER PRIMARY KEY,
     path TEXT NOT NULL UNIQUE,
@@ -69,6 +75,33 @@ CREATE TABLE IF NOT EXISTS fp_roots (
 );
 ";
 
+/// The fingerprint library's migrations, in order (version N is `MIGRATIONS[N - 1]`). Append
+/// only: a released migration never changes.
+pub const MIGRATIONS: &[&str] = &[V1];
+
+/// Brings the `fp_` tables to the newest version, inside the caller's write transaction. A
+/// library newer than this build is refused, naming both versions: an older baton must not
+/// write into a schema it does not know.
+fn migrate(conn: &Connection) -> rusqlite::Result<std::result::Result<(), (i64, i64)>> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS fp_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)",
+    )?;
+    let version: i64 =
+        conn.query_row("SELECT version FROM fp_schema WHERE id = 1", [], |r| r.get(0)).optional()?.unwrap_or(0);
+    let newest = MIGRATIONS.len() as i64;
+    if version > newest {
+        return Ok(Err((version, newest)));
+    }
+    for sql in &MIGRATIONS[version as usize..] {
+        conn.execute_batch(sql)?;
+    }
+    conn.execute(
+        "INSERT INTO fp_schema (id, version) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET version = excluded.version",
+        [newest],
+    )?;
+    Ok(Ok(()))
+}
+
 /// An open state database.
 pub struct Db {
     pub conn: Connection,
@@ -100,9 +133,23 @@ impl Db {
         let err = |e| FpError::Db { path: path.to_path_buf(), source: e };
         // Shared with the ledger: survives another process opening a new database at once.
         let conn = baton_ledger::open_wal(path, "NORMAL").map_err(err)?;
-        // One write transaction taken up front (waits on the busy handler), so creating the
+        // One write transaction taken up front (waits on the busy handler), so migrating the
         // tables cannot fail halfway against a concurrent writer.
-        conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;")).map_err(err)?;
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
+        match migrate(&conn) {
+            Ok(Ok(())) => conn.execute_batch("COMMIT").map_err(err)?,
+            Ok(Err((found, newest))) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(FpError::Invalid(format!(
+                    "{}: the fingerprint library is at schema version {found}, newer than this baton knows ({newest}); upgrade baton (nothing was changed)",
+                    path.display()
+                )));
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(err(e));
+            }
+        }
         Ok(Db { conn, path: path.to_path_buf() })
     }
 
@@ -400,6 +447,46 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A library made before the schema had a version (the tables as those releases created
+    /// them, with rows in each) is adopted as version 1 with every row kept; opening again
+    /// changes nothing; a library from a newer baton is refused untouched.
+    #[test]
+    fn an_unversioned_library_is_adopted_with_every_row_and_a_newer_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(V1).unwrap();
+            conn.execute_batch(
+                "INSERT INTO fp_files (path, size, mtime_ns, title, fingerprint, scanned_at) VALUES ('/m/a.flac', 10, 5, 'A', x'01000000', 7);
+                 INSERT INTO fp_files (path, size, mtime_ns, error, error_kind, scanned_at, quarantined) VALUES ('/m/b.mp3', 3, 2, 'bad', 'corrupt', 7, 1);
+                 INSERT INTO fp_roots (path) VALUES ('/m');
+                 INSERT INTO fp_batches (created_at, quarantine_dir, journal, state) VALUES (1, '/m/.q', '/m/.q/j', 'done');
+                 INSERT INTO fp_moves (batch_id, seq, src, dst, state) VALUES (1, 0, '/m/b.mp3', '/m/.q/b.mp3', 'done');
+                 INSERT INTO fp_deep (file_id, speed_milli, print) VALUES (1, 1000, x'02000000');",
+            )
+            .unwrap();
+        }
+        let count = |db: &Db, table: &str| -> i64 {
+            db.conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+        };
+        for _ in 0..2 {
+            let db = Db::open(&path).unwrap();
+            let version: i64 = db.conn.query_row("SELECT version FROM fp_schema", [], |r| r.get(0)).unwrap();
+            assert_eq!(version, MIGRATIONS.len() as i64);
+            for (table, n) in [("fp_files", 2), ("fp_roots", 1), ("fp_batches", 1), ("fp_moves", 1), ("fp_deep", 1)] {
+                assert_eq!(count(&db, table), n, "{table}");
+            }
+            let a = db.get(Path::new("/m/a.flac")).unwrap().unwrap();
+            assert_eq!((a.size, a.tags.title.as_deref(), a.fingerprint), (10, Some("A"), Some(vec![1])));
+        }
+        Connection::open(&path).unwrap().execute("UPDATE fp_schema SET version = 99", []).unwrap();
+        let refused = Db::open(&path).err().expect("a newer library is refused").to_string();
+        assert!(refused.contains("version 99") && refused.contains("upgrade baton"), "{refused}");
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(conn.query_row("SELECT version FROM fp_schema", [], |r| r.get::<_, i64>(0)).unwrap(), 99);
+    }
 
     #[test]
     fn deep_prints_go_with_their_row_and_a_plain_rescan_drops_them() {
