@@ -56,10 +56,10 @@ fn main() {
             let mut ags = Vec::new();
             for p in &rest {
                 let theirs = fpcalc_raw(p);
-                let ours = baton_fp::fingerprint_file(p);
+                let ours = baton_signal::fingerprint_file(p);
                 match (theirs, ours) {
                     (Some(t), Ok(o)) if !t.is_empty() => {
-                        let a = baton_fp::compare::bit_agreement(&t, &o.fingerprint);
+                        let a = baton_signal::compare::bit_agreement(&t, &o.fingerprint);
                         println!("{:.4}\t{}\t{}\t{}\t{}", a, t.len(), o.fingerprint.len(), o.info.codec, p.display());
                         ags.push(a);
                     }
@@ -96,14 +96,14 @@ fn main() {
             let fps: Vec<(String, String, Vec<u32>)> = items
                 .par_iter()
                 .filter_map(|(p, g)| {
-                    baton_fp::fingerprint_file(&dir.join(p)).ok().map(|f| (p.clone(), g.clone(), f.fingerprint))
+                    baton_signal::fingerprint_file(&dir.join(p)).ok().map(|f| (p.clone(), g.clone(), f.fingerprint))
                 })
                 .collect();
             let mut tru = Vec::new();
             let mut fal = Vec::new();
             for i in 0..fps.len() {
                 for j in i + 1..fps.len() {
-                    let c = baton_fp::compare(&fps[i].2, &fps[j].2, 120).unwrap();
+                    let c = baton_signal::compare(&fps[i].2, &fps[j].2, 120).unwrap();
                     let same = fps[i].1 == fps[j].1;
                     if same {
                         let (a, b, off) = (&fps[i].2, &fps[j].2, c.offset);
@@ -156,7 +156,7 @@ fn main() {
         }
         "dump" => {
             // dump FILE OUT: our 11025 Hz mono samples as s16le
-            let d = baton_fp::decode::decode_for_fingerprint(&rest[0], 120).expect("decode");
+            let d = baton_signal::decode::decode_for_fingerprint(&rest[0], 120).expect("decode");
             let b: Vec<u8> = d.samples.iter().flat_map(|v| v.to_le_bytes()).collect();
             std::fs::write(&rest[1], b).expect("write");
         }
@@ -196,10 +196,10 @@ fn main() {
                 let t0 = t.elapsed().as_secs_f64() * 1000.0;
                 print!("symphonia-only {t0:.1} ms  ");
                 let t = Instant::now();
-                let d = baton_fp::decode::decode_for_fingerprint(p, 120).expect("decode");
+                let d = baton_signal::decode::decode_for_fingerprint(p, 120).expect("decode");
                 let t1 = t.elapsed().as_secs_f64() * 1000.0;
                 let t = Instant::now();
-                let fp = baton_fp::fingerprint::fingerprint_samples(&d.samples);
+                let fp = baton_signal::fingerprint::fingerprint_samples(&d.samples);
                 let t2 = t.elapsed().as_secs_f64() * 1000.0;
                 println!(
                     "decode+resample {t1:.1} ms  fingerprint {t2:.1} ms  items {}  {} {} Hz  {}",
@@ -213,18 +213,18 @@ fn main() {
         "stagecheck" => {
             // our fingerprint stage vs rusty-chromaprint on the same samples
             for p in &rest {
-                let d = baton_fp::decode::decode_for_fingerprint(p, 120).expect("decode");
+                let d = baton_signal::decode::decode_for_fingerprint(p, 120).expect("decode");
                 let t = Instant::now();
-                let a = baton_fp::fingerprint::fingerprint_samples_reference(&d.samples);
+                let a = baton_signal::fingerprint::fingerprint_samples_reference(&d.samples);
                 let ta = t.elapsed().as_secs_f64() * 1000.0;
                 let t = Instant::now();
-                let b = baton_fp::chroma::fingerprint(&d.samples);
+                let b = baton_signal::chroma::fingerprint(&d.samples);
                 let tb = t.elapsed().as_secs_f64() * 1000.0;
                 println!(
                     "len {} vs {}  agreement {:.6}  reference {ta:.1} ms  ours {tb:.1} ms  {}",
                     a.len(),
                     b.len(),
-                    baton_fp::compare::bit_agreement(&a, &b),
+                    baton_signal::compare::bit_agreement(&a, &b),
                     p.display()
                 );
             }
@@ -235,12 +235,12 @@ fn main() {
             let mut per120 = Vec::new();
             let mut rs120 = Vec::new();
             for p in &rest {
-                let d = baton_fp::decode::decode_for_fingerprint(p, 120).expect("decode");
+                let d = baton_signal::decode::decode_for_fingerprint(p, 120).expect("decode");
                 let secs = d.samples.len() as f64 / 11025.0;
                 let mut best = f64::MAX;
                 for _ in 0..3 {
                     let t = Instant::now();
-                    let fp = baton_fp::fingerprint::fingerprint_samples(&d.samples);
+                    let fp = baton_signal::fingerprint::fingerprint_samples(&d.samples);
                     std::hint::black_box(fp);
                     best = best.min(t.elapsed().as_secs_f64());
                 }
@@ -248,7 +248,7 @@ fn main() {
                 // resampler: a 44.1 kHz float signal of the same length
                 let x: Vec<f32> = (0..(secs * 44100.0) as usize).map(|i| ((i as f32) * 0.01).sin() * 0.3).collect();
                 let t = Instant::now();
-                let mut r = baton_fp::resample::Resampler::new(44100, baton_fp::resample::SampleKind::Float);
+                let mut r = baton_signal::resample::Resampler::new(44100, baton_signal::resample::SampleKind::Float);
                 let mut out = Vec::new();
                 for c in x.chunks(4096) {
                     r.push_f32(c, &mut out);
@@ -270,7 +270,7 @@ fn main() {
             // input fed in 4096-sample chunks (like a decoder); best and median of REPS runs.
             // EVICT_KB > 0 writes that much memory between pushes (untimed) so the resampler
             // starts each push with the caches a decoder would leave it.
-            use baton_fp::resample::{Resampler, SampleKind};
+            use baton_signal::resample::{Resampler, SampleKind};
             let reps: usize = args.get(2).and_then(|t| t.parse().ok()).unwrap_or(15);
             let mut evict = vec![0u8; args.get(3).and_then(|t| t.parse::<usize>().ok()).unwrap_or(0) * 1024];
             for rate in [48000u32, 44100] {
@@ -393,7 +393,7 @@ fn main() {
         }
         "pairs" => {
             // pairs DIR TRUTH_CSV DB: pair precision / recall of find_groups vs truth.csv
-            let dir = baton_fp::decode::absolute(&rest[0]);
+            let dir = baton_signal::decode::absolute(&rest[0]);
             let truth = std::fs::read_to_string(&rest[1]).expect("truth.csv");
             let mut group_of = std::collections::HashMap::new();
             for l in truth.lines().skip(1) {
@@ -454,7 +454,7 @@ fn main() {
         }
         "deep-gen" => {
             // deep-gen DB N: see the module comment
-            use baton_fp::deep::{SPEEDS, stretch};
+            use baton_signal::deep::{SPEEDS, stretch};
             let db_path = &rest[0];
             let n: usize = args.get(3).and_then(|t| t.parse().ok()).unwrap_or(20_000);
             let _ = std::fs::remove_file(db_path);
@@ -495,7 +495,7 @@ fn main() {
                     path: path.into(),
                     size: 1,
                     mtime_ns: 1,
-                    duration: Some(unit.len() as f64 * baton_fp::fingerprint::ITEM_SECONDS),
+                    duration: Some(unit.len() as f64 * baton_signal::fingerprint::ITEM_SECONDS),
                     fingerprint: Some(unit[..unit.len().min(950)].to_vec()),
                     ..Default::default()
                 };
@@ -544,7 +544,7 @@ fn main() {
         }
         "deep-bench" => {
             // deep-bench DB [QUERIES]: see the module comment
-            use baton_fp::deep::{Library, speeds_around, verify, verify_candidate};
+            use baton_signal::deep::{Library, speeds_around, verify, verify_candidate};
             let db_path = &rest[0];
             let queries: usize = args.get(3).and_then(|t| t.parse().ok()).unwrap_or(200);
             let stem = |p: &Path| p.file_stem().unwrap().to_string_lossy().split('-').next().unwrap().to_string();
@@ -594,7 +594,7 @@ fn main() {
             // every 25th track from 1: every other one is a planted variant (deep-gen puts one
             // after every 50th original)
             let sample: Vec<usize> = (1..n).step_by(25).take(queries).collect();
-            let mut work: Vec<(Vec<Vec<u32>>, baton_fp::deep::Candidate)> = Vec::new();
+            let mut work: Vec<(Vec<Vec<u32>>, baton_signal::deep::Candidate)> = Vec::new();
             for &t in &sample {
                 let q = db.deep_prints(lib.ids[t]).unwrap().unwrap();
                 let len = lib.prints[t].len();
@@ -673,8 +673,8 @@ fn main() {
             let mut n = 0;
             for i in 0..prints.len() {
                 for j in i + 1..prints.len() {
-                    if let Some(c) = baton_fp::compare::search(&prints[i].1, &prints[j].1)
-                        && baton_fp::compare::is_match(&c, baton_fp::dedup::DEFAULT_MIN_SIMILARITY)
+                    if let Some(c) = baton_signal::compare::search(&prints[i].1, &prints[j].1)
+                        && baton_signal::compare::is_match(&c, baton_fp::dedup::DEFAULT_MIN_SIMILARITY)
                     {
                         println!(
                             "{}\t{}\t{:.4}\t{:.4}",

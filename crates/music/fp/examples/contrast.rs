@@ -1,4 +1,4 @@
-//! Calibrates the default-mode verification ([`baton_fp::compare::search`]): fingerprints the
+//! Calibrates the default-mode verification ([`baton_signal::compare::search`]): fingerprints the
 //! files given, compares every pair, and prints the contrast of true pairs (same group: the file
 //! name up to its first `_` or `-`) against unrelated ones, with precision and recall of the new
 //! rule and of the old one (±15 s, similarity >= 0.85 over at least half the shorter print).
@@ -6,7 +6,7 @@
 //! `cargo run --release -p baton-fp --example contrast -- FILE… [--pairs]`
 use std::path::PathBuf;
 
-use baton_fp::compare::{self, is_match, search};
+use baton_signal::compare::{self, is_match, search};
 use rayon::prelude::*;
 
 fn group(p: &std::path::Path) -> String {
@@ -35,7 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let fps: Vec<(PathBuf, Vec<u32>)> = files
         .par_iter()
-        .filter_map(|f| match baton_fp::fingerprint_file(f) {
+        .filter_map(|f| match baton_signal::fingerprint_file(f) {
             Ok(fp) => Some((f.clone(), fp.fingerprint)),
             Err(e) => {
                 eprintln!("skipped: {e}");

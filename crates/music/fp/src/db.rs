@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::decode::{AudioInfo, Tags};
 use crate::error::{FpError, Result};
-use crate::fingerprint;
+use baton_signal::decode::{AudioInfo, Tags};
+use baton_signal::fingerprint;
 
 /// Version 1: the tables as every release before the schema had a version made them.
 const V1: &str = "
@@ -61,7 +61,7 @@ CREATE TABLE IF NOT EXISTS fp_moves (
     PRIMARY KEY (batch_id, seq)
 );
 -- Deep mode (`fp scan --deep`): the whole-track prints of a file at each speed
--- (crate::deep::SPEEDS, stored in thousandths). Written with the file's row, in one
+-- (baton_signal::deep::SPEEDS, stored in thousandths). Written with the file's row, in one
 -- transaction, and dropped whenever the row is rewritten without them.
 CREATE TABLE IF NOT EXISTS fp_deep (
     file_id INTEGER NOT NULL,
@@ -219,7 +219,7 @@ impl Db {
     }
 
     /// [`Db::upsert`], and in the same transaction replaces the file's deep prints: `deep` is
-    /// one print per [`crate::deep::SPEEDS`] entry, or `None` to drop any it had (its audio
+    /// one print per [`baton_signal::deep::SPEEDS`] entry, or `None` to drop any it had (its audio
     /// may have changed).
     pub fn upsert_with_deep(&self, row: &FileRow, deep: Option<&[Vec<u32>]>) -> Result<()> {
         let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
@@ -232,7 +232,7 @@ impl Db {
             let mut st = tx
                 .prepare("INSERT INTO fp_deep (file_id, speed_milli, print) VALUES (?1, ?2, ?3)")
                 .map_err(|e| self.err(e))?;
-            for (speed, print) in crate::deep::SPEEDS.iter().zip(prints) {
+            for (speed, print) in baton_signal::deep::SPEEDS.iter().zip(prints) {
                 st.execute(params![id, (speed * 1000.0).round() as i64, fingerprint::to_bytes(print)])
                     .map_err(|e| self.err(e))?;
             }
@@ -274,7 +274,7 @@ impl Db {
         rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
     }
 
-    /// The deep prints of one file, one per [`crate::deep::SPEEDS`] entry (`None` unless all
+    /// The deep prints of one file, one per [`baton_signal::deep::SPEEDS`] entry (`None` unless all
     /// are stored).
     pub fn deep_prints(&self, id: i64) -> Result<Option<Vec<Vec<u32>>>> {
         let mut st = self
@@ -285,7 +285,7 @@ impl Db {
             .query_map([id], |r| Ok((r.get::<_, i64>(0)?, fingerprint::from_bytes(&r.get::<_, Vec<u8>>(1)?))))
             .map_err(|e| self.err(e))?;
         let got: Vec<(i64, Vec<u32>)> = rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))?;
-        let want: Vec<i64> = crate::deep::SPEEDS.iter().map(|s| (s * 1000.0).round() as i64).collect();
+        let want: Vec<i64> = baton_signal::deep::SPEEDS.iter().map(|s| (s * 1000.0).round() as i64).collect();
         if got.iter().map(|g| g.0).collect::<Vec<_>>() != want {
             return Ok(None);
         }
@@ -371,7 +371,7 @@ impl Db {
         Ok(blob.flatten().map(|b| fingerprint::from_bytes(&b)))
     }
 
-    /// Remembers a folder that was scanned (see [`crate::quarantine::Placement`]).
+    /// Remembers a folder that was scanned (see the quarantine's `Placement`).
     pub fn add_root(&self, root: &Path) -> Result<()> {
         self.conn
             .execute("INSERT OR IGNORE INTO fp_roots (path) VALUES (?1)", [root.to_string_lossy()])
@@ -403,6 +403,49 @@ impl Db {
                 |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64)),
             )
             .map_err(|e| self.err(e))
+    }
+
+    /// Finishes quarantine moves that a crash cut between the rename and the database commit: a `planned`
+    /// move whose file is at its destination (and no longer at its source) becomes `moved`, with its
+    /// `fp_files` row following it; one whose file is still at its source becomes `failed`.
+    pub fn reconcile_moves(&self) -> Result<usize> {
+        let db = self;
+        let mut st = db
+            .conn
+            .prepare("SELECT batch_id, seq, src, dst FROM fp_moves WHERE state = 'planned'")
+            .map_err(|e| db.err(e))?;
+        let planned: Vec<(i64, i64, PathBuf, PathBuf)> = st
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, PathBuf::from(r.get::<_, String>(2)?), PathBuf::from(r.get::<_, String>(3)?)))
+            })
+            .map_err(|e| db.err(e))?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| db.err(e))?;
+        drop(st);
+        let mut fixed = 0;
+        for (batch, seq, src, dst) in planned {
+            let (at_src, at_dst) = (src.symlink_metadata().is_ok(), dst.symlink_metadata().is_ok());
+            let state = match (at_src, at_dst) {
+                (false, true) => "moved",
+                (true, _) => "failed",
+                (false, false) => continue, // gone from both: `undo` reports it missing
+            };
+            let tx = rusqlite::Transaction::new_unchecked(&db.conn, rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| db.err(e))?;
+            if state == "moved" {
+                tx.execute(
+                    "UPDATE fp_files SET quarantined = 1, path = ?2 WHERE path = ?1",
+                    params![src.to_string_lossy(), dst.to_string_lossy()],
+                )
+                .map_err(|e| db.err(e))?;
+            }
+            tx.execute("UPDATE fp_moves SET state = ?3 WHERE batch_id = ?1 AND seq = ?2", params![batch, seq, state])
+                .map_err(|e| db.err(e))?;
+            tx.commit().map_err(|e| db.err(e))?;
+            tracing::warn!(src = %src.display(), dst = %dst.display(), state, "finished a move cut short by a crash");
+            fixed += 1;
+        }
+        Ok(fixed)
     }
 
     /// Per-file errors (path, message), sorted by path.
@@ -499,11 +542,11 @@ mod tests {
             fingerprint: Some(vec![1, 2, 3]),
             ..Default::default()
         };
-        let prints: Vec<Vec<u32>> = (0..crate::deep::SPEEDS.len() as u32).map(|k| vec![k; 100]).collect();
+        let prints: Vec<Vec<u32>> = (0..baton_signal::deep::SPEEDS.len() as u32).map(|k| vec![k; 100]).collect();
         db.upsert_with_deep(&row, Some(&prints)).unwrap();
         let id = db.get(&row.path).unwrap().unwrap().id;
         assert_eq!(db.deep_prints(id).unwrap(), Some(prints.clone()));
-        assert_eq!(db.deep_unit_prints().unwrap(), vec![(id, prints[crate::deep::UNIT].clone())]);
+        assert_eq!(db.deep_unit_prints().unwrap(), vec![(id, prints[baton_signal::deep::UNIT].clone())]);
         assert!(db.has_deep().unwrap() && db.deep_done().unwrap().contains(&row.path));
         // the file changed and was scanned without --deep: its old deep prints must not stay
         db.upsert_with_deep(&row, None).unwrap();

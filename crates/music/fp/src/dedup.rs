@@ -10,9 +10,9 @@
 //!    files (silence, stationary sounds) are ignored like stop words.
 //! 2. **Candidates** are file pairs sharing at least `min_shared` sampled values.
 //! 3. **Verification**: fingerprints of candidates are streamed from the database in bounded
-//!    chunks and aligned at every offset with at least 10 s of overlap ([`crate::compare::search`]),
+//!    chunks and aligned at every offset with at least 10 s of overlap ([`baton_signal::compare::search`]),
 //!    so trimmed starts, radio edits and clips still match. A pair is a duplicate when its peak is
-//!    sharp ([`crate::compare::MIN_CONTRAST`]) and `1 - BER >= min_similarity` there.
+//!    sharp ([`baton_signal::compare::MIN_CONTRAST`]) and `1 - BER >= min_similarity` there.
 //! 4. **Union-find** joins verified pairs into groups; each group keeps one file by the
 //!    configurable [`KeeperRule`] (default: lossless, then higher bitrate, then longer, then more
 //!    tags; ties: the shorter path, then the smaller path).
@@ -27,51 +27,21 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::compare::{Comparison, is_match, search};
 use crate::db::{Db, FileRow};
 use crate::error::Result;
+use baton_signal::compare::{Comparison, is_match, search};
+use baton_signal::index::{Pair, sample_keys};
 
 /// Default minimum similarity (`1 - bit error rate` at the aligned offset), a floor under the
-/// contrast rule ([`crate::compare::is_match`]). Re-encodes, resamples, trims, clips and intro
+/// contrast rule ([`baton_signal::compare::is_match`]). Re-encodes, resamples, trims, clips and intro
 /// cuts score >= 0.95; a radio edit with a section cut out of the first 120 s aligns on part of
 /// the overlap only and scores 0.72–0.84; unrelated recordings score about 0.55–0.65 at their
 /// sharpest offset.
 pub const DEFAULT_MIN_SIMILARITY: f64 = 0.7;
-/// One value in `SAMPLE_MOD` is indexed.
-pub const SAMPLE_MOD: u32 = 8;
 /// Values shared by more files than this are not used for candidates.
 pub const MAX_POSTINGS: usize = 64;
 /// Candidate pairs verified per chunk (bounds the fingerprints held in memory).
 const VERIFY_CHUNK: usize = 8192;
-
-/// Whether value `v` belongs to the indexed sample of one value in `modulus` (a power of two; the
-/// samples are nested: a value sampled at 8 is also sampled at 4 and 2).
-#[inline]
-pub fn sampled(v: u32, modulus: u32) -> bool {
-    (v.wrapping_mul(0x9E37_79B1) >> 24).is_multiple_of(modulus)
-}
-
-/// The bits of a fingerprint value that survive re-encoding best: the index keys on these 24 of
-/// the 32 bits, so a lossy copy (an AAC preview clip of a FLAC original) shares far more keys
-/// with its original than with exact values.
-pub const KEY_MASK: u32 = 0xFEFE_E9AE;
-
-/// The sorted, distinct sampled keys ([`KEY_MASK`]ed values) of a fingerprint. Short
-/// fingerprints (under 75 s / 37 s) are sampled more densely (1 in 4 / 1 in 2) so that they
-/// still get enough keys.
-pub fn sample_keys(fp: &[u32]) -> Vec<u32> {
-    let modulus = if fp.len() >= 600 {
-        SAMPLE_MOD
-    } else if fp.len() >= 300 {
-        4
-    } else {
-        2
-    };
-    let mut k: Vec<u32> = fp.iter().map(|v| v & KEY_MASK).filter(|v| sampled(*v, modulus)).collect();
-    k.sort_unstable();
-    k.dedup();
-    k
-}
 
 /// One keeper criterion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,7 +132,7 @@ pub struct DedupOptions {
     /// chance are common in a library of 100,000).
     pub min_shared: u32,
     pub keeper: KeeperRule,
-    /// Also run the deep verification ([`crate::deep`]) over the files that have deep prints
+    /// Also run the deep verification ([`baton_signal::deep`]) over the files that have deep prints
     /// (`fp scan --deep`). On by default: it costs nothing when no file has them.
     pub deep: bool,
 }
@@ -178,14 +148,6 @@ impl Default for DedupOptions {
     }
 }
 
-/// A verified duplicate pair (database ids).
-#[derive(Debug, Clone, Copy)]
-pub struct Pair {
-    pub a: i64,
-    pub b: i64,
-    pub cmp: Comparison,
-}
-
 /// Statistics of [`find_pairs`].
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PairStats {
@@ -197,7 +159,7 @@ pub struct PairStats {
 
 /// The inverted index over the library: every stored fingerprint's sampled values as sorted
 /// `(value << 32) | id` postings, and how many fingerprints went in. Duplicate grouping and
-/// library matching ([`crate::service::Matcher`]) both stand on it.
+/// library matching (`service::Matcher`) both stand on it.
 pub fn sampled_postings(db: &Db) -> Result<(Vec<u64>, u64)> {
     let mut fingerprints = 0;
     let mut postings: Vec<u64> = Vec::new();
@@ -393,7 +355,7 @@ pub struct DedupReport {
     pub verified_pairs: u64,
     /// The deep pass, when files had deep prints.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub deep: Option<crate::deep::DeepStats>,
+    pub deep: Option<baton_signal::deep::DeepStats>,
     pub seconds: f64,
 }
 
@@ -427,7 +389,7 @@ pub fn find_groups(db_path: &Path, opts: &DedupOptions) -> Result<DedupReport> {
     let start = Instant::now();
     let db = Db::open(db_path)?;
     // a move cut short by a crash: the row follows its file before anything is grouped
-    crate::quarantine::reconcile(&db)?;
+    db.reconcile_moves()?;
     let (mut pairs, stats) = find_pairs(&db, opts)?;
     // 3b. deep verification over the files with whole-track prints; a pair both passes find
     //     keeps its prefix comparison
@@ -436,8 +398,8 @@ pub fn find_groups(db_path: &Path, opts: &DedupOptions) -> Result<DedupReport> {
         let unit = db.deep_unit_prints()?;
         if !unit.is_empty() {
             let _span = tracing::info_span!("dedup_deep", tracks = unit.len()).entered();
-            let lib = crate::deep::Library::new(unit);
-            let (deep_pairs, ds) = crate::deep::find_pairs(&lib, |id| db.deep_prints(id))?;
+            let lib = baton_signal::deep::Library::new(unit);
+            let (deep_pairs, ds) = baton_signal::deep::find_pairs(&lib, |id| db.deep_prints(id))?;
             let known: HashSet<(i64, i64)> = pairs.iter().map(|p| (p.a, p.b)).collect();
             pairs.extend(deep_pairs.into_iter().filter(|p| !known.contains(&(p.a, p.b))));
             deep_stats = Some(ds);

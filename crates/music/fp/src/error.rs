@@ -56,5 +56,18 @@ impl FpError {
     }
 }
 
+/// A file's audio could not be read: the same variant here, so its `kind` and message are
+/// unchanged.
+impl From<baton_signal::AudioError> for FpError {
+    fn from(e: baton_signal::AudioError) -> Self {
+        use baton_signal::AudioError as A;
+        match e {
+            A::Io { path, source } => FpError::Io { path, source },
+            A::Unsupported { path, detail } => FpError::Unsupported { path, detail },
+            A::Corrupt { path, detail } => FpError::Corrupt { path, detail },
+        }
+    }
+}
+
 /// Result alias of the crate.
 pub type Result<T, E = FpError> = std::result::Result<T, E>;

@@ -13,8 +13,8 @@
 //!   copy is created exclusively, synced, its folder synced, and only then is the source removed;
 //! - the `fp_files` row follows the file in the same database transaction as the move, so the
 //!   library never points at a moved file; a crash between the rename and the commit is
-//!   repaired from the write-ahead `planned` row by [`reconcile`], which dedup, `execute` and
-//!   `undo` run first.
+//!   repaired from the write-ahead `planned` row by [`Db::reconcile_moves`], which dedup,
+//!   `execute` and `undo` run first.
 //!
 //! `undo` never overwrites a file that reappeared at the original path: it reports a conflict
 //! and leaves the quarantined copy in place.
@@ -27,9 +27,9 @@ use serde::{Deserialize, Serialize};
 use crate::db::Db;
 use crate::dedup::Group;
 use crate::error::{FpError, Result};
+use crate::scan::QUARANTINE_DIR;
 
 /// The folder a scan root's quarantine lives in; scans never descend into it.
-pub const QUARANTINE_DIR: &str = ".baton-quarantine";
 
 /// Where [`execute`] puts the files it moves.
 #[derive(Debug, Clone)]
@@ -258,53 +258,11 @@ fn failpoint(name: &str) {
     }
 }
 
-/// Finishes moves that a crash cut between the rename and the database commit: a `planned`
-/// move whose file is at its destination (and no longer at its source) becomes `moved`, with its
-/// `fp_files` row following it; one whose file is still at its source becomes `failed`.
-pub fn reconcile(db: &Db) -> Result<usize> {
-    let mut st = db
-        .conn
-        .prepare("SELECT batch_id, seq, src, dst FROM fp_moves WHERE state = 'planned'")
-        .map_err(|e| db.err(e))?;
-    let planned: Vec<(i64, i64, PathBuf, PathBuf)> = st
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, PathBuf::from(r.get::<_, String>(2)?), PathBuf::from(r.get::<_, String>(3)?)))
-        })
-        .map_err(|e| db.err(e))?
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e| db.err(e))?;
-    drop(st);
-    let mut fixed = 0;
-    for (batch, seq, src, dst) in planned {
-        let (at_src, at_dst) = (src.symlink_metadata().is_ok(), dst.symlink_metadata().is_ok());
-        let state = match (at_src, at_dst) {
-            (false, true) => "moved",
-            (true, _) => "failed",
-            (false, false) => continue, // gone from both: `undo` reports it missing
-        };
-        let tx =
-            rusqlite::Transaction::new_unchecked(&db.conn, TransactionBehavior::Immediate).map_err(|e| db.err(e))?;
-        if state == "moved" {
-            tx.execute(
-                "UPDATE fp_files SET quarantined = 1, path = ?2 WHERE path = ?1",
-                params![src.to_string_lossy(), dst.to_string_lossy()],
-            )
-            .map_err(|e| db.err(e))?;
-        }
-        tx.execute("UPDATE fp_moves SET state = ?3 WHERE batch_id = ?1 AND seq = ?2", params![batch, seq, state])
-            .map_err(|e| db.err(e))?;
-        tx.commit().map_err(|e| db.err(e))?;
-        tracing::warn!(src = %src.display(), dst = %dst.display(), state, "finished a move cut short by a crash");
-        fixed += 1;
-    }
-    Ok(fixed)
-}
-
 /// Moves the duplicates of `groups` into the quarantine as a new batch.
 pub fn execute(db_path: &Path, groups: &[Group], placement: &Placement) -> Result<ExecuteReport> {
     let _span = tracing::info_span!("quarantine").entered();
     let db = Db::open(db_path)?;
-    reconcile(&db)?;
+    db.reconcile_moves()?;
     let roots = db.roots()?;
     let label = match placement {
         Placement::Dir(q) => q.to_string_lossy().into_owned(),
@@ -411,7 +369,7 @@ fn move_one(
 pub fn undo(db_path: &Path) -> Result<UndoReport> {
     let _span = tracing::info_span!("undo").entered();
     let db = Db::open(db_path)?;
-    reconcile(&db)?;
+    db.reconcile_moves()?;
     let batch: Option<i64> = db
         .conn
         .query_row("SELECT max(id) FROM fp_batches WHERE state IN ('executing', 'done', 'partly-undone')", [], |r| {

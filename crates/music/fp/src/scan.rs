@@ -17,9 +17,9 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::db::{Db, FileRow};
-use crate::decode::{absolute, is_audio_path};
 use crate::error::{FpError, Result};
 use crate::worker::{Workers, open_regular};
+use baton_signal::decode::{absolute, is_audio_path};
 
 /// Options of [`scan`].
 #[derive(Clone, Copy, Default)]
@@ -28,7 +28,7 @@ pub struct ScanOptions<'a> {
     pub progress: Option<&'a (dyn Fn(&Progress) + Sync)>,
     /// Try again the files whose last scan failed, even if unchanged since.
     pub retry_errors: bool,
-    /// Deep mode ([`crate::deep`]): decode whole tracks and store their prints at every speed
+    /// Deep mode ([`baton_signal::deep`]): decode whole tracks and store their prints at every speed
     /// too. Unchanged files that have no deep prints yet are decoded again.
     pub deep: bool,
 }
@@ -75,6 +75,9 @@ pub struct FileError {
     pub error: String,
 }
 
+/// The folder under a scan root where the quarantine puts a batch by default; scans skip it.
+pub const QUARANTINE_DIR: &str = ".baton-quarantine";
+
 /// (size, mtime in ns) of a file.
 pub fn stat(path: &Path) -> std::io::Result<(u64, i64)> {
     let m = std::fs::metadata(path)?;
@@ -108,7 +111,7 @@ pub fn walk(root: &Path) -> Result<Vec<PathBuf>> {
             let p = entry.path();
             let Ok(ft) = entry.file_type() else { continue };
             if ft.is_dir() {
-                if entry.file_name() != crate::quarantine::QUARANTINE_DIR {
+                if entry.file_name() != QUARANTINE_DIR {
                     stack.push(p);
                 }
             } else if (ft.is_file() || ft.is_symlink()) && is_audio_path(&p) && p.is_file() {

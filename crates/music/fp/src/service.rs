@@ -7,11 +7,12 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use crate::compare::{Comparison, is_match, search};
 use crate::db::Db;
-use crate::decode::Tags;
-use crate::dedup::{MAX_POSTINGS, sample_keys, sampled_postings};
+use crate::dedup::{MAX_POSTINGS, sampled_postings};
 use crate::error::{FpError, Result};
+use baton_signal::compare::{Comparison, is_match, search};
+use baton_signal::decode::Tags;
+use baton_signal::index::sample_keys;
 
 /// Most library fingerprints one [`Matcher::best_matches`] call compares. A query that would
 /// need more (one too short to have sampled values, against a large library) fails instead of
@@ -28,9 +29,9 @@ pub struct LibraryMatch {
     pub offset_seconds: f64,
     pub tags: Tags,
     pub duration: Option<f64>,
-    /// How the match was verified ([`crate::compare::METHOD_PREFIX`]).
+    /// How the match was verified ([`baton_signal::compare::METHOD_PREFIX`]).
     pub method: &'static str,
-    /// The peak's contrast ([`crate::compare::search`]).
+    /// The peak's contrast ([`baton_signal::compare::search`]).
     pub contrast: f64,
     /// Playback speed of the query relative to the library file (1.0 in the default mode).
     pub speed: f64,
@@ -47,8 +48,8 @@ pub struct LibraryMatch {
 pub struct Matcher {
     db_path: PathBuf,
     index: Mutex<Option<Arc<Index>>>,
-    /// The deep-mode index ([`crate::deep::Library`]) and the generation it was built at.
-    deep: Mutex<Option<Arc<(i64, crate::deep::Library)>>>,
+    /// The deep-mode index ([`baton_signal::deep::Library`]) and the generation it was built at.
+    deep: Mutex<Option<Arc<(i64, baton_signal::deep::Library)>>>,
     idle: Mutex<Vec<Db>>,
 }
 
@@ -93,19 +94,19 @@ impl Matcher {
     }
 
     /// The deep-mode index over the files with deep prints, rebuilt when the library changed.
-    fn deep_library(&self, db: &Db) -> Result<Arc<(i64, crate::deep::Library)>> {
+    fn deep_library(&self, db: &Db) -> Result<Arc<(i64, baton_signal::deep::Library)>> {
         let generation = db.generation()?;
         let cached = self.deep.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if let Some(lib) = cached.filter(|l| l.0 == generation) {
             return Ok(lib);
         }
-        let lib = Arc::new((generation, crate::deep::Library::new(db.deep_unit_prints()?)));
+        let lib = Arc::new((generation, baton_signal::deep::Library::new(db.deep_unit_prints()?)));
         *self.deep.lock().unwrap_or_else(|e| e.into_inner()) = Some(lib.clone());
         Ok(lib)
     }
 
-    /// Deep-mode matches ([`crate::deep`]) of a query given as its prints at every
-    /// [`crate::deep::SPEEDS`] entry, against the library files that have deep prints, best
+    /// Deep-mode matches ([`baton_signal::deep`]) of a query given as its prints at every
+    /// [`baton_signal::deep::SPEEDS`] entry, against the library files that have deep prints, best
     /// contrast score first. Empty when no file has deep prints.
     pub fn deep_matches(
         &self,
@@ -128,7 +129,7 @@ impl Matcher {
         visible: impl Fn(&Path) -> bool,
         stop: impl Fn() -> bool,
     ) -> Result<Vec<LibraryMatch>> {
-        use crate::deep::{UNIT, speeds_around, verify, verify_candidate};
+        use baton_signal::deep::{UNIT, speeds_around, verify, verify_candidate};
         let lib = self.deep_library(db)?;
         let lib = &lib.1;
         let mut hits: Vec<(i64, Comparison)> = Vec::new();
@@ -143,7 +144,7 @@ impl Matcher {
                 verify_candidate(query, &c, &lib.prints[t]).map(|m| (m, true))
             } else {
                 let Some(prints) = db.deep_prints(lib.ids[t])? else { continue };
-                let inverse = crate::deep::SPEEDS.len() - 1 - si;
+                let inverse = baton_signal::deep::SPEEDS.len() - 1 - si;
                 verify(&prints, &speeds_around(inverse), &query[UNIT]).map(|m| (m, false))
             };
             if let Some((m, query_is_b)) = m.filter(|(m, _)| m.is_match()) {
@@ -156,13 +157,13 @@ impl Matcher {
 
     /// The best `limit` library matches of `fp` by every method the library supports: the
     /// prefix method ([`Matcher::prefix_matches`]), and, when files have deep prints
-    /// (`fp scan --deep`), deep mode as well ([`crate::deep`]): `fp` (a print of up to 120 s,
-    /// as plugins send) is taken as a deep query at every [`crate::deep::SPEEDS`] entry by
-    /// stretching it ([`crate::deep::query_prints`]), so a clip, a radio edit or a tempo or
+    /// (`fp scan --deep`), deep mode as well ([`baton_signal::deep`]): `fp` (a print of up to 120 s,
+    /// as plugins send) is taken as a deep query at every [`baton_signal::deep::SPEEDS`] entry by
+    /// stretching it ([`baton_signal::deep::query_prints`]), so a clip, a radio edit or a tempo or
     /// speed change of a library file is found even where the prefixes do not overlap. A file
     /// both methods find keeps its prefix result; deep-only matches follow the prefix ones,
     /// best contrast score first; they are judged by the deep contrast threshold
-    /// ([`crate::deep::DeepMatch::is_match`]), not by `min_similarity` (a tempo-changed copy
+    /// ([`baton_signal::deep::DeepMatch::is_match`]), not by `min_similarity` (a tempo-changed copy
     /// is rarely 0.85 similar anywhere, yet peaks sharply). (The 0.4 WIT `library-match` record has no method or speed:
     /// a plugin gets the deep match's similarity and offset.)
     pub fn best_matches(
@@ -175,8 +176,8 @@ impl Matcher {
     ) -> Result<Vec<LibraryMatch>> {
         let db = self.connection()?;
         let found = self.search(&db, fp, min_similarity, limit, &visible, &stop).and_then(|mut found| {
-            if found.len() < limit && fp.len() >= crate::deep::WINDOW && db.has_deep()? {
-                let prints = crate::deep::query_prints(fp);
+            if found.len() < limit && fp.len() >= baton_signal::deep::WINDOW && db.has_deep()? {
+                let prints = baton_signal::deep::query_prints(fp);
                 for m in self.deep_search(&db, &prints, limit, &visible, &stop)? {
                     if found.len() < limit && !found.iter().any(|f| f.path == m.path) {
                         found.push(m);
@@ -190,7 +191,7 @@ impl Matcher {
     }
 
     /// The best `limit` library files that match `fp` by the prefix method alone
-    /// ([`crate::compare::is_match`]: a sharp peak at some offset with at least 10 s of
+    /// ([`baton_signal::compare::is_match`]: a sharp peak at some offset with at least 10 s of
     /// overlap, at least `min_similarity` similar), best first, among those `visible` accepts
     /// (the plugin host passes "inside the plugin's grants"). A file is compared only if it
     /// shares a sampled value with the query, as in duplicate grouping. `stop` is polled while

@@ -35,9 +35,9 @@ use rustix::net::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::decode::{AudioInfo, Tags};
 use crate::error::{FpError, Result};
-use crate::fingerprint::FileFingerprint;
+use baton_signal::decode::{AudioInfo, Tags};
+use baton_signal::fingerprint::FileFingerprint;
 
 /// The hidden first argument that turns a binary linking baton-fp into a worker: its `main`
 /// calls [`serve_stdio`] when `argv[1]` is this.
@@ -65,7 +65,7 @@ const MAX_REPLY: usize = 4 << 20;
 enum Op {
     Fingerprint = 1,
     Tags = 2,
-    /// The whole track: the prefix print plus the deep prints ([`crate::deep`]).
+    /// The whole track: the prefix print plus the deep prints ([`baton_signal::deep`]).
     Deep = 3,
 }
 
@@ -341,7 +341,7 @@ impl Workers {
     }
 
     /// [`Workers::fingerprint_or_tags`], and with `deep` also the whole-track prints at
-    /// [`crate::deep::SPEEDS`] (the worker decodes up to [`crate::deep::MAX_SECONDS`]).
+    /// [`baton_signal::deep::SPEEDS`] (the worker decodes up to [`baton_signal::deep::MAX_SECONDS`]).
     pub fn scan_file(
         &self,
         file: File,
@@ -362,12 +362,12 @@ impl Workers {
                 Ok((fp(duration, fingerprint, info, tags), None))
             }
             Ok(Reply::Deep { duration, fingerprint, deep: prints, info, tags }) if deep => {
-                if prints.len() != crate::deep::SPEEDS.len() {
+                if prints.len() != baton_signal::deep::SPEEDS.len() {
                     return Err((
                         FpError::Worker(format!(
                             "a worker sent {} deep prints, not {}",
                             prints.len(),
-                            crate::deep::SPEEDS.len()
+                            baton_signal::deep::SPEEDS.len()
                         )),
                         None,
                     ));
@@ -541,14 +541,14 @@ pub fn serve_stdio() -> i32 {
                 detail: "no file descriptor came with the request".into(),
                 tags: None,
             },
-            (Op::Tags, Some(f)) => match crate::decode::read_tags_file(f, &label) {
+            (Op::Tags, Some(f)) => match baton_signal::decode::read_tags_file(f, &label) {
                 Ok((info, tags)) => Reply::Tags { info, tags },
-                Err(e) => failed(e, None),
+                Err(e) => failed(e.into(), None),
             },
             (op @ (Op::Fingerprint | Op::Deep), Some(f)) => {
                 let again = f.try_clone().ok();
                 let done = if op == Op::Deep {
-                    crate::fingerprint::deep_open_file(f, &label).map(|(fp, deep)| Reply::Deep {
+                    baton_signal::fingerprint::deep_open_file(f, &label).map(|(fp, deep)| Reply::Deep {
                         duration: fp.duration,
                         fingerprint: fp.fingerprint,
                         deep,
@@ -556,7 +556,7 @@ pub fn serve_stdio() -> i32 {
                         tags: fp.tags,
                     })
                 } else {
-                    crate::fingerprint::fingerprint_open_file(f, &label).map(|fp| Reply::Fingerprint {
+                    baton_signal::fingerprint::fingerprint_open_file(f, &label).map(|fp| Reply::Fingerprint {
                         duration: fp.duration,
                         fingerprint: fp.fingerprint,
                         info: fp.info,
@@ -569,9 +569,9 @@ pub fn serve_stdio() -> i32 {
                         // Tags are still worth keeping for a file that does not decode.
                         let tags = again.and_then(|mut f| {
                             std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(0)).ok()?;
-                            crate::decode::read_tags_file(f, &label).ok()
+                            baton_signal::decode::read_tags_file(f, &label).ok()
                         });
-                        failed(e, tags)
+                        failed(e.into(), tags)
                     }
                 }
             }

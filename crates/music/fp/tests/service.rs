@@ -117,9 +117,9 @@ fn best_matches_stops_on_request_and_caps_its_work() {
     }
     db.conn.execute_batch("COMMIT").unwrap();
     // No value of this query is in the sampled index, so every library file is a candidate.
-    let v = (0u32..).find(|v| !baton_fp::dedup::sampled(v & baton_fp::dedup::KEY_MASK, 2)).unwrap();
+    let v = (0u32..).find(|v| !baton_signal::index::sampled(v & baton_signal::index::KEY_MASK, 2)).unwrap();
     let query = vec![v; 40];
-    assert!(baton_fp::dedup::sample_keys(&query).is_empty());
+    assert!(baton_signal::index::sample_keys(&query).is_empty());
     let matcher = baton_fp::service::Matcher::new(&db_path);
 
     let calls = std::cell::Cell::new(0u32);
@@ -158,7 +158,7 @@ fn walk(seed: u64, n: usize) -> Vec<u32> {
 #[test]
 fn best_matches_finds_a_clip_past_the_prefix_through_deep_prints() {
     use baton_fp::db::{Db, FileRow};
-    use baton_fp::deep::{SPEEDS, stretch};
+    use baton_signal::deep::{SPEEDS, stretch};
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.sqlite");
     let db = Db::open(&state).unwrap();
@@ -187,8 +187,8 @@ fn best_matches_finds_a_clip_past_the_prefix_through_deep_prints() {
     }
     let m = matcher.best_matches(&clip, 0.85, 5, |_| true, || false).unwrap();
     assert_eq!(m.len(), 1, "{m:?}");
-    assert!(m[0].path.ends_with("07.flac") && m[0].method == baton_fp::deep::METHOD_DEEP, "{m:?}");
-    assert!((m[0].offset_seconds - 1450.0 * baton_fp::fingerprint::ITEM_SECONDS).abs() < 0.5, "{m:?}");
+    assert!(m[0].path.ends_with("07.flac") && m[0].method == baton_signal::deep::METHOD_DEEP, "{m:?}");
+    assert!((m[0].offset_seconds - 1450.0 * baton_signal::fingerprint::ITEM_SECONDS).abs() < 0.5, "{m:?}");
     // and the prefix-only call still does not see it
     assert!(matcher.prefix_matches(&clip, 0.85, 5, |_| true, || false).unwrap().is_empty());
 }

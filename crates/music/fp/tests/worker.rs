@@ -77,7 +77,7 @@ fn a_decoder_abort_fails_one_file_and_the_pool_goes_on() {
         // The same single-worker pool fingerprints the next file with a fresh worker, exactly
         // as decoding in this process does.
         let fp = workers.fingerprint(open_regular(&good).unwrap(), &good, None).unwrap();
-        assert_eq!(fp.fingerprint, baton_fp::fingerprint_file(&good).unwrap().fingerprint);
+        assert_eq!(fp.fingerprint, baton_signal::fingerprint_file(&good).unwrap().fingerprint);
         assert_eq!(fp.path, good);
         let (info, _) = workers.read_tags(open_regular(&good).unwrap(), &good, None).unwrap();
         assert_eq!((info.sample_rate, info.channels), (44100, 1));

@@ -133,11 +133,11 @@ macro_rules! fingerprint_fns {
                 })
             }
 
-            pub(super) fn tags(t: baton_fp::Tags) -> wit::Tags {
+            pub(super) fn tags(t: baton_signal::Tags) -> wit::Tags {
                 wit::Tags { title: t.title, artist: t.artist, album: t.album, isrc: t.isrc }
             }
 
-            pub(super) fn info(i: baton_fp::AudioInfo) -> wit::AudioInfo {
+            pub(super) fn info(i: baton_signal::AudioInfo) -> wit::AudioInfo {
                 wit::AudioInfo {
                     codec: i.codec,
                     sample_rate: i.sample_rate,
@@ -148,7 +148,7 @@ macro_rules! fingerprint_fns {
                 }
             }
 
-            pub(super) fn fingerprint(f: baton_fp::FileFingerprint) -> wit::AudioFingerprint {
+            pub(super) fn fingerprint(f: baton_signal::FileFingerprint) -> wit::AudioFingerprint {
                 wit::AudioFingerprint {
                     duration: f.duration,
                     compressed: f.compressed(),

@@ -155,7 +155,7 @@ pub async fn fingerprint_file(
     dirs: &[GrantDir],
     guest: String,
     deadline: Instant,
-) -> Result<baton_fp::FileFingerprint, ServiceError> {
+) -> Result<baton_signal::FileFingerprint, ServiceError> {
     let (_, file) = open_in_grant(grants, dirs, &guest)?;
     blocking(move || {
         workers.fingerprint(file, Path::new(&guest), Some(deadline)).map_err(|e| ServiceError::from_fp(&guest, e))
@@ -170,7 +170,7 @@ pub async fn read_tags(
     dirs: &[GrantDir],
     guest: String,
     deadline: Instant,
-) -> Result<(baton_fp::AudioInfo, baton_fp::Tags), ServiceError> {
+) -> Result<(baton_signal::AudioInfo, baton_signal::Tags), ServiceError> {
     let (_, file) = open_in_grant(grants, dirs, &guest)?;
     blocking(move || {
         workers.read_tags(file, Path::new(&guest), Some(deadline)).map_err(|e| ServiceError::from_fp(&guest, e))
@@ -193,7 +193,7 @@ pub async fn library_fingerprint(
     dirs: &[GrantDir],
     guest: String,
     deadline: Instant,
-) -> Result<Option<baton_fp::FileFingerprint>, ServiceError> {
+) -> Result<Option<baton_signal::FileFingerprint>, ServiceError> {
     let (i, file) = match open_in_grant(grants, dirs, &guest) {
         Ok(f) => f,
         // Not there (yet): the library has nothing for it that this plugin may see.
@@ -228,7 +228,7 @@ pub async fn library_fingerprint(
         for path in candidates {
             let row = db.get(&path).map_err(|e| ServiceError::from_fp("the fingerprint library", e))?;
             if let Some(row) = row {
-                return Ok(row.fingerprint.map(|fingerprint| baton_fp::FileFingerprint {
+                return Ok(row.fingerprint.map(|fingerprint| baton_signal::FileFingerprint {
                     path,
                     duration: row.duration.or(row.info.duration).unwrap_or(0.0),
                     fingerprint,
@@ -433,7 +433,7 @@ mod tests {
                 path: d.join(p),
                 size: 1,
                 mtime_ns: 1,
-                tags: baton_fp::Tags { title: Some(title.into()), ..Default::default() },
+                tags: baton_signal::Tags { title: Some(title.into()), ..Default::default() },
                 info: Default::default(),
                 duration: Some(1.0),
                 fingerprint: Some(vec![1, 2, 3]),

@@ -148,7 +148,7 @@ fn workers(ctx: &FpContext, n: usize) -> anyhow::Result<Workers> {
 }
 
 /// Fingerprints one file in a worker.
-fn fingerprint(workers: &Workers, file: &Path) -> anyhow::Result<baton_fp::FileFingerprint> {
+fn fingerprint(workers: &Workers, file: &Path) -> anyhow::Result<baton_signal::FileFingerprint> {
     Ok(workers.fingerprint(baton_fp::worker::open_regular(file)?, file, None)?)
 }
 
@@ -233,12 +233,12 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
                 prints.with_context(|| format!("{}: no deep prints", f.display()))
             };
             let (da, db) = (deep_of(&a)?, deep_of(&b)?);
-            let unit = baton_fp::deep::UNIT;
+            let unit = baton_signal::deep::UNIT;
             // the shorter file is the query
             let query_is_b = db[unit].len() <= da[unit].len();
             let (q, r) = if query_is_b { (&db, &da) } else { (&da, &db) };
-            let all: Vec<usize> = (0..baton_fp::deep::SPEEDS.len()).collect();
-            let m = baton_fp::deep::verify(q, &all, &r[unit])
+            let all: Vec<usize> = (0..baton_signal::deep::SPEEDS.len()).collect();
+            let m = baton_signal::deep::verify(q, &all, &r[unit])
                 .with_context(|| "tracks too short to compare in deep mode (under 10 s)")?;
             let c = m.comparison(query_is_b);
             if json {
@@ -249,7 +249,7 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
                 say!(
                     "score={:.4} (contrast score; threshold {:.2}: {})",
                     c.contrast,
-                    baton_fp::deep::threshold(m.query_items),
+                    baton_signal::deep::threshold(m.query_items),
                     if m.is_match() { "same recording" } else { "different" }
                 );
                 say!("offset={} ({:+.2} s)", c.offset, c.offset_seconds);
@@ -261,7 +261,7 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
         FpCommand::Compare { a, b, deep: false, json } => {
             let pool = workers(ctx, 1)?;
             let (fa, fb) = (fingerprint(&pool, &a)?, fingerprint(&pool, &b)?);
-            let c = baton_fp::compare::search(&fa.fingerprint, &fb.fingerprint)
+            let c = baton_signal::compare::search(&fa.fingerprint, &fb.fingerprint)
                 .with_context(|| "fingerprints too short to compare")?;
             if json {
                 say!("{}", serde_json::to_string(&c)?);
@@ -272,7 +272,7 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
                 say!(
                     "contrast={:.4} ({})",
                     c.contrast,
-                    if baton_fp::compare::is_match(&c, baton_fp::dedup::DEFAULT_MIN_SIMILARITY) {
+                    if baton_signal::compare::is_match(&c, baton_fp::dedup::DEFAULT_MIN_SIMILARITY) {
                         "same recording"
                     } else {
                         "different"
@@ -391,7 +391,7 @@ pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
                     for d in &g.duplicates {
                         say!("  dup  {}  (score {:.3}, offset {:+.1} s)", d.path.display(), d.score, d.offset_seconds);
                     }
-                    for p in g.pairs.iter().filter(|p| p.cmp.method == baton_fp::deep::METHOD_DEEP) {
+                    for p in g.pairs.iter().filter(|p| p.cmp.method == baton_signal::deep::METHOD_DEEP) {
                         say!(
                             "  deep {} ~ {}: contrast score {:.3}, speed {:.3}, offset {:+.1} s",
                             p.a.file_name().unwrap_or_default().to_string_lossy(),

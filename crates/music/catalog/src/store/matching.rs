@@ -53,7 +53,7 @@ impl Catalog {
         let Some(Some(blob)) = fp else {
             return Ok(MatchOutcome { verdict: Verdict::None, candidates: Vec::new() });
         };
-        let fp = baton_fp::fingerprint::from_bytes(&blob);
+        let fp = baton_signal::fingerprint::from_bytes(&blob);
         let matcher = self.fp.get_or_insert_with(|| baton_fp::service::Matcher::new(&self.path));
         let hits = matcher.best_matches(
             &fp,

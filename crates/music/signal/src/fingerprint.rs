@@ -7,12 +7,10 @@ use rusty_chromaprint::{Configuration, FingerprintCompressor, Fingerprinter};
 use serde::{Deserialize, Serialize};
 
 use crate::decode::{self, AudioInfo, Tags};
-use crate::error::Result;
+use crate::error::{AudioError, Result};
 use crate::resample::TARGET_RATE;
 
-/// Seconds of audio covered by one fingerprint item (4096-sample frames, 1/3 overlap step at
-/// 11025 Hz: 1365.33 samples).
-pub const ITEM_SECONDS: f64 = 4096.0 / 3.0 / TARGET_RATE as f64;
+pub use crate::chroma::ITEM_SECONDS;
 
 /// A fingerprinted file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,9 +56,9 @@ pub fn fingerprint_samples_reference(samples: &[i16]) -> Vec<u32> {
 }
 
 /// Decodes the first 120 s of `path` and fingerprints it, in this process (tools and tests; the
-/// host goes through [`crate::worker`]).
+/// host goes through `baton_fp::worker`).
 pub fn fingerprint_file(path: &Path) -> Result<FileFingerprint> {
-    let file = std::fs::File::open(path).map_err(|e| crate::FpError::Io { path: path.to_path_buf(), source: e })?;
+    let file = std::fs::File::open(path).map_err(|e| AudioError::Io { path: path.to_path_buf(), source: e })?;
     fingerprint_open_file(file, path)
 }
 
@@ -69,10 +67,7 @@ pub fn fingerprint_open_file(file: std::fs::File, path: &Path) -> Result<FileFin
     let d = decode::decode_file(file, path, decode::MAX_SECONDS)?;
     let fingerprint = fingerprint_samples(&d.samples);
     if fingerprint.is_empty() {
-        return Err(crate::FpError::Corrupt {
-            path: path.to_path_buf(),
-            detail: "audio too short to fingerprint".into(),
-        });
+        return Err(AudioError::Corrupt { path: path.to_path_buf(), detail: "audio too short to fingerprint".into() });
     }
     let duration = d.info.duration.unwrap_or(d.samples.len() as f64 / TARGET_RATE as f64);
     Ok(FileFingerprint { path: path.to_path_buf(), duration, fingerprint, info: d.info, tags: d.tags })
@@ -86,10 +81,7 @@ pub fn deep_open_file(file: std::fs::File, path: &Path) -> Result<(FileFingerpri
     let prefix = &d.samples[..d.samples.len().min(decode::MAX_SECONDS as usize * TARGET_RATE as usize)];
     let fingerprint = fingerprint_samples(prefix);
     if fingerprint.is_empty() {
-        return Err(crate::FpError::Corrupt {
-            path: path.to_path_buf(),
-            detail: "audio too short to fingerprint".into(),
-        });
+        return Err(AudioError::Corrupt { path: path.to_path_buf(), detail: "audio too short to fingerprint".into() });
     }
     let deep = crate::deep::prints(&d.samples);
     let duration = d.info.duration.unwrap_or(d.samples.len() as f64 / TARGET_RATE as f64);
@@ -135,5 +127,26 @@ mod tests {
         let fp = fingerprint_samples(&samples);
         assert!(fp.len() > 50, "{}", fp.len());
         assert!(!compress(&fp).is_empty());
+    }
+
+    /// The crate's own stage ([`crate::chroma`]) computes the same bits as the reference
+    /// implementation (rusty-chromaprint) on a synthetic signal.
+    #[test]
+    fn matches_reference_implementation() {
+        let mut s = 1u32;
+        let samples: Vec<i16> = (0..11025 * 30)
+            .map(|i| {
+                s = s.wrapping_mul(1664525).wrapping_add(1013904223);
+                let t = i as f64 / 11025.0;
+                let f = [262.0, 330.0, 392.0, 523.0, 440.0][(i / 3000) % 5];
+                ((t * f * std::f64::consts::TAU).sin() * 8000.0 + ((s >> 20) as f64 - 2048.0)) as i16
+            })
+            .collect();
+        let ours = crate::chroma::fingerprint(&samples);
+        let reference = fingerprint_samples_reference(&samples);
+        assert_eq!(ours.len(), reference.len());
+        let agree = crate::compare::bit_agreement(&ours, &reference);
+        assert!(agree > 0.999, "{agree}");
+        assert!(crate::chroma::fingerprint(&samples[..4000]).is_empty());
     }
 }

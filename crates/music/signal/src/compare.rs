@@ -14,7 +14,7 @@
 //! exact similarity around the few best peaks: about as much work as the old ±15 s search.
 use serde::Serialize;
 
-use crate::fingerprint::ITEM_SECONDS;
+use crate::chroma::ITEM_SECONDS;
 
 /// The offset range of [`compare`] in items (about 15 s either way), for callers that only want
 /// a nearby alignment.
@@ -62,9 +62,29 @@ pub struct Comparison {
     pub method: &'static str,
     /// Playback speed of `b` relative to `a` (1.0: the default mode does not search speeds).
     pub speed: f64,
-    /// How a deep-mode match was found (`method: "deep"`, [`crate::deep`]); absent otherwise.
+    /// How a deep-mode match was found (`method: "deep"`, the `deep` module); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub evidence: Option<crate::deep::Evidence>,
+    pub evidence: Option<Evidence>,
+}
+
+/// How a deep match was found (JSON `evidence` of a pair).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Evidence {
+    /// Windows of the query print (the shorter file).
+    pub windows: u32,
+    /// Windows whose peak lies on one of the lines.
+    pub inliers: u32,
+    /// Lines found (more than one: sections were cut out or repeated).
+    pub lines: u32,
+    /// Slope of the first line, query items per reference item (tempo difference left after
+    /// the speed print).
+    pub slope: f64,
+    /// The speed print of the query that matched.
+    pub query_speed: f64,
+    /// The score the pair had to reach (`deep::threshold` of the query length).
+    pub threshold: f64,
+    /// Which side of the pair was the query: `"a"` or `"b"`.
+    pub query: &'static str,
 }
 
 impl Comparison {

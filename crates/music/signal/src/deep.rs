@@ -24,7 +24,7 @@
 //!    similarity of [`MIN_SHORT_SIMILARITY`]).
 //!
 //! Candidates come from an inverted index ([`Library`]) over the speed-1 prints: keys are the
-//! 24 stable bits ([`crate::dedup::KEY_MASK`]) of a content-defined sample of the items, runs
+//! 24 stable bits ([`crate::index::KEY_MASK`]) of a content-defined sample of the items, runs
 //! of equal keys count once, and each distinct key votes once per (track, 32-item offset
 //! bucket). Queries are run at all seven speeds. A candidate is verified at its best-voted
 //! speed, only near its voted offset buckets ([`Near`]), and at the neighbouring speeds only
@@ -33,9 +33,9 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use crate::compare::{self, Comparison};
-use crate::dedup::{KEY_MASK, Pair, sampled};
-use crate::fingerprint::ITEM_SECONDS;
+use crate::chroma::ITEM_SECONDS;
+use crate::compare::{self, Comparison, Evidence};
+use crate::index::{KEY_MASK, Pair, sampled};
 
 /// Speeds of the stored whole-track prints; [`UNIT`] is 1.0.
 pub const SPEEDS: [f64; 7] = [0.97, 0.98, 0.99, 1.0, 1.01, 1.02, 1.03];
@@ -72,26 +72,6 @@ const BUCKET: i64 = 32;
 const MIN_VOTES: u32 = 3;
 /// Candidates verified per query.
 const TOP_CANDIDATES: usize = 8;
-
-/// How a deep match was found (JSON `evidence` of a pair).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Evidence {
-    /// Windows of the query print (the shorter file).
-    pub windows: u32,
-    /// Windows whose peak lies on one of the lines.
-    pub inliers: u32,
-    /// Lines found (more than one: sections were cut out or repeated).
-    pub lines: u32,
-    /// Slope of the first line, query items per reference item (tempo difference left after
-    /// the speed print).
-    pub slope: f64,
-    /// The speed print of the query that matched.
-    pub query_speed: f64,
-    /// The score the pair had to reach ([`threshold`] of the query length).
-    pub threshold: f64,
-    /// Which side of the pair was the query: `"a"` or `"b"`.
-    pub query: &'static str,
-}
 
 /// The whole-track prints of 11,025 Hz mono samples, one per [`SPEEDS`] entry.
 pub fn prints(samples: &[i16]) -> Vec<Vec<u32>> {
@@ -624,10 +604,10 @@ pub struct DeepStats {
 
 /// Verified deep pairs over every file with deep prints (`a < b` by id). Each pair is queried
 /// from its shorter side; `load` gives a track's prints at all [`SPEEDS`].
-pub fn find_pairs(
+pub fn find_pairs<E>(
     lib: &Library,
-    mut load: impl FnMut(i64) -> crate::Result<Option<Vec<Vec<u32>>>>,
-) -> crate::Result<(Vec<Pair>, DeepStats)> {
+    mut load: impl FnMut(i64) -> Result<Option<Vec<Vec<u32>>>, E>,
+) -> Result<(Vec<Pair>, DeepStats), E> {
     use rayon::prelude::*;
     let mut stats =
         DeepStats { tracks: lib.ids.len() as u64, index_bytes: lib.index_bytes() as u64, ..Default::default() };

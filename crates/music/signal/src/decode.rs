@@ -2,9 +2,9 @@
 //! exactly as fpcalc feeds Chromaprint, plus the tags and stream facts (codec, rate, bitrate).
 //!
 //! Corrupt, truncated and unsupported files (Opus, HE-AAC, …) come back as a per-file
-//! [`FpError`]; a decoder panic is caught and reported the same way. An abort (symphonia 0.5
+//! [`AudioError`]; a decoder panic is caught and reported the same way. An abort (symphonia 0.5
 //! allocates what a damaged header claims) cannot be caught here: the host therefore decodes
-//! in worker processes ([`crate::worker`]), which call the `*_file` functions on a descriptor
+//! in worker processes (`baton_fp::worker`), which call the `*_file` functions on a descriptor
 //! the host opened. `path` arguments there only label errors and give the format hint.
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -18,7 +18,7 @@ use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::{MetadataOptions, MetadataRevision, StandardTagKey};
 use symphonia::core::probe::Hint;
 
-use crate::error::{FpError, Result};
+use crate::error::{AudioError, Result};
 use crate::resample::{Resampler, SampleKind, TARGET_RATE};
 
 /// fpcalc's default: fingerprint the first 120 seconds.
@@ -76,21 +76,21 @@ pub struct Decoded {
     pub samples: Vec<i16>,
 }
 
-fn corrupt(path: &Path, detail: impl Into<String>) -> FpError {
-    FpError::Corrupt { path: path.to_path_buf(), detail: detail.into() }
+fn corrupt(path: &Path, detail: impl Into<String>) -> AudioError {
+    AudioError::Corrupt { path: path.to_path_buf(), detail: detail.into() }
 }
 
-fn unsupported(path: &Path, detail: impl Into<String>) -> FpError {
-    FpError::Unsupported { path: path.to_path_buf(), detail: detail.into() }
+fn unsupported(path: &Path, detail: impl Into<String>) -> AudioError {
+    AudioError::Unsupported { path: path.to_path_buf(), detail: detail.into() }
 }
 
-fn map_sym(path: &Path, e: SymError, what: &str) -> FpError {
+fn map_sym(path: &Path, e: SymError, what: &str) -> AudioError {
     match e {
         SymError::Unsupported(d) => unsupported(path, format!("{what}: {d}")),
         SymError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
             corrupt(path, format!("{what}: unexpected end of file"))
         }
-        SymError::IoError(io) => FpError::Io { path: path.to_path_buf(), source: io },
+        SymError::IoError(io) => AudioError::Io { path: path.to_path_buf(), source: io },
         other => corrupt(path, format!("{what}: {other}")),
     }
 }
@@ -126,7 +126,7 @@ fn merge_tags(tags: &mut Tags, rev: &MetadataRevision) {
 
 /// Opens `path` for decoding in this process (tools and tests; the host uses workers).
 fn open_path(path: &Path) -> Result<File> {
-    File::open(path).map_err(|e| FpError::Io { path: path.to_path_buf(), source: e })
+    File::open(path).map_err(|e| AudioError::Io { path: path.to_path_buf(), source: e })
 }
 
 fn open(file: File, path: &Path) -> Result<Opened> {
