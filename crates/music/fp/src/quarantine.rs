@@ -29,8 +29,6 @@ use crate::dedup::Group;
 use crate::error::{FpError, Result};
 use crate::scan::QUARANTINE_DIR;
 
-/// The folder a scan root's quarantine lives in; scans never descend into it.
-
 /// Where [`execute`] puts the files it moves.
 #[derive(Debug, Clone)]
 pub enum Placement {

@@ -75,7 +75,8 @@ pub struct FileError {
     pub error: String,
 }
 
-/// The folder under a scan root where the quarantine puts a batch by default; scans skip it.
+/// The folder a scan root's quarantine lives in (where a batch goes by default); scans never
+/// descend into it.
 pub const QUARANTINE_DIR: &str = ".baton-quarantine";
 
 /// (size, mtime in ns) of a file.

@@ -3,7 +3,7 @@
 //! Everything here is a pure function of audio or of prints: decode with symphonia (first
 //! 120 s, like fpcalc; [`decode`]), resample exactly like fpcalc's libswresample settings
 //! ([`resample`]), Chromaprint-compatible prints ([`chroma`], checked against `rusty-chromaprint`;
-//! [`fingerprint`]), alignment and similarity ([`compare`]), the content-defined key sample the
+//! [`fingerprint`]), alignment and similarity ([`mod@compare`]), the content-defined key sample the
 //! inverted indexes stand on ([`index`]) and deep, speed-changed matching ([`deep`]).
 //!
 //! Why a crate of its own: it holds no database and starts no process, so it is tested on

@@ -506,6 +506,53 @@ pub fn read_capped_with_stat(path: &Path, max: u64) -> Result<(Vec<u8>, rustix::
     Ok((bytes, after))
 }
 
+/// The longest file name the supported file systems allow.
+pub const NAME_MAX: usize = 255;
+/// Room [`numbered`] may need (`.9999`).
+pub const NUMBER_ROOM: usize = 5;
+
+/// Tries `name`, then `name.2`, `name.3`… (see [`numbered`]) until `try_slot` takes
+/// one: the one way baton finds a free numbered name.
+pub fn numbered_slot<T>(name: &OsStr, mut try_slot: impl FnMut(OsString) -> io::Result<Option<T>>) -> io::Result<T> {
+    let short = fit(name, NUMBER_ROOM);
+    for n in 1..10_000 {
+        let candidate = if n == 1 { name.to_owned() } else { numbered(&short, n) };
+        if let Some(t) = try_slot(candidate)? {
+            return Ok(t);
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("no free name for {name:?}")))
+}
+
+/// `name`, shortened if needed so that `room` more bytes still fit in a file name: the stem
+/// is cut (at a character boundary) and a hash of the whole name keeps it unique. The full
+/// name is kept where it matters (the claim, the error record).
+pub fn fit(name: &OsStr, room: usize) -> OsString {
+    let bytes = name.as_encoded_bytes();
+    if bytes.len() + room <= NAME_MAX {
+        return name.to_owned();
+    }
+    let ext_at =
+        bytes.iter().rposition(|&b| b == b'.').filter(|&i| i > 0 && bytes.len() - i <= 16).unwrap_or(bytes.len());
+    let (stem, ext) = bytes.split_at(ext_at);
+    let hash = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        bytes.hash(&mut h);
+        format!("~{:016x}", h.finish())
+    };
+    let mut keep = NAME_MAX.saturating_sub(room + ext.len() + hash.len());
+    if let Ok(text) = std::str::from_utf8(stem) {
+        while keep > 0 && !text.is_char_boundary(keep) {
+            keep -= 1;
+        }
+    }
+    let mut out = stem[..keep.min(stem.len())].to_vec();
+    out.extend_from_slice(hash.as_bytes());
+    out.extend_from_slice(ext);
+    <OsString as std::os::unix::ffi::OsStringExt>::from_vec(out)
+}
+
 /// `name` with `.N` inserted before its extension: `a.json` → `a.2.json`.
 pub fn numbered(name: &OsStr, n: u32) -> OsString {
     if n <= 1 {

@@ -197,3 +197,13 @@ fn a_group_is_written_unnamed_synced_then_named_without_replacing() {
     drop(Unwritten::write(d.path(), b"gone").unwrap());
     assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 13);
 }
+
+#[test]
+fn fit_shortens_only_what_does_not_fit() {
+    let short = OsStr::new("a.json");
+    assert_eq!(fit(short, 11), short);
+    let long = OsString::from(format!("{}.json", "é".repeat(123)));
+    let fitted = fit(&long, 11);
+    assert!(fitted.len() + 11 <= NAME_MAX && fitted.to_str().is_some_and(|s| s.ends_with(".json")), "{fitted:?}");
+    assert_ne!(fit(&OsString::from(format!("{}b.json", "x".repeat(250))), 11), fitted);
+}

@@ -24,7 +24,7 @@ use baton_runtime::Runtime;
 use crate::claims::{Claim, new_claim_id};
 use crate::config::Config;
 use crate::outputs::Post;
-use crate::{Pipeline, PipelineError, fsops};
+use crate::{PipelineError, fsops};
 
 /// The plugin name the host drives.
 pub const PLUGIN: &str = "audit";
@@ -163,31 +163,13 @@ pub struct Auditor {
     reports: Arc<dyn Reports>,
 }
 
-impl Pipeline {
-    /// Runs the installed audit plugin once (see [`Auditor::audit`]).
-    pub async fn audit(&self, folders: Option<&Folders>, force: bool) -> Result<Option<Outcome>, PipelineError> {
-        self.auditor().audit(folders, force).await
-    }
-
-    pub fn auditor(&self) -> Auditor {
-        Auditor {
-            runtime: self.runtime.clone(),
-            cfg: self.cfg.clone(),
-            post: self.post.clone(),
-            reports: self.audit_reports.clone(),
-        }
-    }
-
-    /// The plans folders `serve` watches: the host paths granted to the audit plugin as `plans`.
-    pub fn watched_plans(&self) -> Vec<PathBuf> {
-        self.runtime()
-            .get(PLUGIN)
-            .map(|p| p.grants.iter().filter(|g| g.name == "plans").map(|g| g.host_path.clone()).collect())
-            .unwrap_or_default()
-    }
-}
-
 impl Auditor {
+    /// An auditor over the pipeline's runtime, configuration and mail, reading reports with
+    /// `reports`.
+    pub(crate) fn new(runtime: Arc<Runtime>, cfg: Config, post: Arc<Post>, reports: Arc<dyn Reports>) -> Self {
+        Auditor { runtime, cfg, post, reports }
+    }
+
     fn runtime(&self) -> &Arc<Runtime> {
         &self.runtime
     }
@@ -259,7 +241,7 @@ impl Auditor {
             if let Some(st) = &staging {
                 st.discard();
             }
-            PipelineError::Audit(format!("the audit plugin failed ({}): {e}", crate::pipeline::error_code(&e)))
+            PipelineError::Audit(format!("the audit plugin failed ({}): {e}", crate::faults::error_code(&e)))
         })?;
         // Renames: git cannot run in the sandbox, so the host checks the history of what the
         // audit found missing, before the report is published or any follow-up written.

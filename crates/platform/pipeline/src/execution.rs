@@ -9,9 +9,11 @@ use serde_json::json;
 use tracing::{Instrument, info, warn};
 
 use baton_handoff::{ErrorCode, PluginRef, Status, stamp};
-use baton_runtime::{Execution, Plugin, RunError, TaskInput};
+use baton_runtime::{Execution, Plugin, TaskInput};
 
-use crate::pipeline::{Item, Prepared};
+use crate::faults::error_code;
+
+use crate::item::{Item, Prepared};
 use crate::returns::Answer;
 use crate::{Pipeline, failpoint};
 
@@ -92,8 +94,8 @@ impl Pipeline {
             );
             return Some(item);
         }
-        self.load_health(&plugin_name);
-        if let Some(pause) = self.paused(&plugin_name) {
+        self.health.load(&self.ledger, &plugin_name);
+        if let Some(pause) = self.health.paused(&plugin_name) {
             let message = match pause {
                 crate::health::Pause::Failures { until } => {
                     format!("plugin `{plugin_name}` is paused until {until} after repeated sandbox failures")
@@ -191,7 +193,7 @@ impl Pipeline {
         item.exec_logs = exec.logs;
         let (code, message) = match exec.outcome {
             Ok(out) => {
-                self.healthy(&plugin.info.name);
+                self.health.healthy(&plugin.info.name);
                 item.follow_ups = exec.follow_ups;
                 item.answer = Some(Answer {
                     status: Status::Completed,
@@ -219,7 +221,8 @@ impl Pipeline {
                 | ErrorCode::OutputTooLarge
                 | ErrorCode::QuotaExceeded
         ) {
-            self.sandbox_failure(&plugin.info.name, &message);
+            let policy = crate::health::PausePolicy { after: self.cfg.pause_after, secs: self.cfg.pause_secs };
+            self.health.sandbox_failure(&plugin.info.name, &message, policy);
         }
         let transient = matches!(code, ErrorCode::RetriesExhausted);
         // The budget of automatic retries is this run's: a `baton retry` starts a fresh one.
@@ -256,25 +259,4 @@ impl Pipeline {
 
 fn plugin_ref(plugin: &Plugin) -> PluginRef {
     PluginRef { name: plugin.info.name.clone(), version: plugin.info.version.clone(), sha256: plugin.sha256.clone() }
-}
-
-/// The error code for a failed run.
-pub fn error_code(e: &RunError) -> ErrorCode {
-    match e {
-        // A plugin reports a folder grant it lacks (or lacks writable) as a failure whose
-        // message starts "grant `NAME`": the same code as the host's own grant checks, whatever
-        // the plugin (docs/operations.md).
-        RunError::InvalidInput(m) | RunError::Permanent(m) if m.starts_with("grant `") => ErrorCode::GrantMissing,
-        RunError::InvalidInput(_) => ErrorCode::InvalidParams,
-        // Mapped to RetriesExhausted only once the budget of attempts is spent.
-        RunError::Transient(_) => ErrorCode::RetriesExhausted,
-        RunError::Permanent(_) | RunError::BadResult(_) => ErrorCode::PluginError,
-        RunError::Timeout(_) => ErrorCode::Timeout,
-        RunError::OutOfMemory(_) => ErrorCode::OutOfMemory,
-        RunError::Trap(_) => ErrorCode::Trap,
-        RunError::OutputTooLarge { .. } => ErrorCode::OutputTooLarge,
-        RunError::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
-        RunError::GrantMissing(_) => ErrorCode::GrantMissing,
-        RunError::GrantChanged(_) => ErrorCode::GrantChanged,
-    }
 }

@@ -17,7 +17,7 @@ use std::sync::Mutex;
 
 use baton_handoff::names;
 
-use crate::outbox::numbered_slot;
+use crate::fsops::numbered_slot;
 
 /// Fold key → the exact name holding it, per folder.
 #[derive(Default)]

@@ -7,14 +7,14 @@
 //! pause or resume written by another process, or by the dashboard, holds from the next pass
 //! on), and only the plugins whose health this process changed are written back, merged with
 //! what is saved (so a pause by hand is never overwritten by a pass that began before it).
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tracing::warn;
 
 use baton_handoff::stamp;
 use baton_ledger::Ledger;
-
-use crate::Pipeline;
 
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Health {
@@ -84,72 +84,96 @@ pub fn resume(ledger: &mut Ledger, plugin: &str) -> Result<bool, baton_ledger::L
     })
 }
 
-impl Pipeline {
+/// The pipeline's view of every plugin's health during a pass: what it read from the ledger
+/// and what it changed since its last commit. The pipeline owns one; the ledger stays the
+/// truth between passes.
+#[derive(Debug, Default)]
+pub(crate) struct Healths {
+    by_plugin: HashMap<String, Health>,
+    /// The plugins whose health this process changed since its last commit.
+    dirty: HashSet<String>,
+}
+
+/// When repeated sandbox failures pause a plugin (`[pipeline] pause_after`, `pause_secs`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PausePolicy {
+    pub after: u32,
+    pub secs: u64,
+}
+
+impl Healths {
     /// Reads a plugin's saved health the first time it is needed in a pass, so a pause
     /// recorded by another process (or by hand) holds for this one too.
-    pub(crate) fn load_health(&mut self, plugin: &str) {
-        if self.health.contains_key(plugin) {
+    pub(crate) fn load(&mut self, ledger: &Mutex<Ledger>, plugin: &str) {
+        if self.by_plugin.contains_key(plugin) {
             return;
         }
-        let saved = self.ledger.lock().unwrap_or_else(|e| e.into_inner()).health_get(plugin).ok().flatten();
-        self.health.insert(plugin.to_string(), Health::parse(saved.as_deref()));
+        let saved = ledger.lock().unwrap_or_else(|e| e.into_inner()).health_get(plugin).ok().flatten();
+        self.by_plugin.insert(plugin.to_string(), Health::parse(saved.as_deref()));
     }
 
     /// A new pass: forget the health read from the ledger (it may have changed), keeping only
     /// what this process changed and has not saved yet.
-    pub(crate) fn refresh_health(&mut self) {
-        let dirty = &self.health_dirty;
-        self.health.retain(|k, _| dirty.contains(k));
+    pub(crate) fn refresh(&mut self) {
+        let dirty = &self.dirty;
+        self.by_plugin.retain(|k, _| dirty.contains(k));
     }
 
+    /// Whether (and why) `plugin` is paused now, as far as this pass knows ([`Healths::load`]
+    /// it first).
     pub(crate) fn paused(&self, plugin: &str) -> Option<Pause> {
-        self.health.get(plugin)?.pause(stamp::now())
+        self.by_plugin.get(plugin)?.pause(stamp::now())
     }
 
     /// Whether `plugin` is paused by hand: its TASKs are then held in the inbox, unclaimed.
     /// (A pause after sandbox failures still answers `plugin_paused`: it ends by itself, and
     /// the sender learns why.)
-    pub(crate) fn held_by_hand(&mut self, plugin: &str) -> bool {
-        self.load_health(plugin);
+    pub(crate) fn held_by_hand(&mut self, ledger: &Mutex<Ledger>, plugin: &str) -> bool {
+        self.load(ledger, plugin);
         matches!(self.paused(plugin), Some(Pause::Hand { .. }))
     }
 
+    /// A task of `plugin` ran: its failure streak and any failure pause end.
     pub(crate) fn healthy(&mut self, plugin: &str) {
-        if let Some(h) = self.health.get_mut(plugin)
+        if let Some(h) = self.by_plugin.get_mut(plugin)
             && (h.consecutive_failures != 0 || h.paused_until.is_some())
         {
             h.consecutive_failures = 0;
             h.paused_until = None;
-            self.health_dirty.insert(plugin.to_string());
+            self.dirty.insert(plugin.to_string());
         }
     }
 
-    pub(crate) fn sandbox_failure(&mut self, plugin: &str, message: &str) {
-        let h = self.health.entry(plugin.to_string()).or_default();
+    /// A task of `plugin` failed in the sandbox: one more in its streak, and a pause of
+    /// `policy.secs` once the streak reaches `policy.after`.
+    pub(crate) fn sandbox_failure(&mut self, plugin: &str, message: &str, policy: PausePolicy) {
+        let h = self.by_plugin.entry(plugin.to_string()).or_default();
         h.consecutive_failures += 1;
         h.last_error = Some(message.to_string());
-        if h.consecutive_failures >= self.cfg.pause_after {
-            let until = stamp::now() + Duration::from_secs(self.cfg.pause_secs);
+        if h.consecutive_failures >= policy.after {
+            let until = stamp::now() + Duration::from_secs(policy.secs);
             warn!(plugin, failures = h.consecutive_failures, "pausing plugin after repeated sandbox failures");
             h.paused_until = Some(stamp::rfc3339(until));
         }
-        self.health_dirty.insert(plugin.to_string());
+        self.dirty.insert(plugin.to_string());
     }
-}
 
-/// Writes the health this process changed, keeping a pause by hand that was saved meanwhile.
-pub(crate) fn save_changed(
-    b: &baton_ledger::Batch<'_>,
-    health: &std::collections::HashMap<String, Health>,
-    dirty: &std::collections::HashSet<String>,
-) -> Result<(), baton_ledger::LedgerError> {
-    for name in dirty {
-        let Some(h) = health.get(name) else { continue };
-        let mut h = h.clone();
-        h.paused_by_hand = Health::parse(b.health_get(name)?.as_deref()).paused_by_hand;
-        b.health_set(name, &serde_json::to_string(&h).unwrap_or_default())?;
+    /// Writes the health this process changed into the pass's commit, keeping a pause by hand
+    /// that was saved meanwhile. Call [`Healths::saved`] once the commit is through.
+    pub(crate) fn save_changed(&self, b: &baton_ledger::Batch<'_>) -> Result<(), baton_ledger::LedgerError> {
+        for name in &self.dirty {
+            let Some(h) = self.by_plugin.get(name) else { continue };
+            let mut h = h.clone();
+            h.paused_by_hand = Health::parse(b.health_get(name)?.as_deref()).paused_by_hand;
+            b.health_set(name, &serde_json::to_string(&h).unwrap_or_default())?;
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// The commit that [`Healths::save_changed`] wrote into went through.
+    pub(crate) fn saved(&mut self) {
+        self.dirty.clear();
+    }
 }
 
 #[cfg(test)]
@@ -187,15 +211,54 @@ mod tests {
     fn saving_a_pass_keeps_a_pause_by_hand_made_meanwhile() {
         let dir = tempfile::tempdir().unwrap();
         let mut l = Ledger::open(&dir.path().join("s.sqlite")).unwrap();
-        let mine = std::collections::HashMap::from([(
-            "echo".to_string(),
-            Health { consecutive_failures: 1, ..Default::default() },
-        )]);
+        let mut mine = Healths::default();
+        mine.sandbox_failure("echo", "trap", PausePolicy { after: 5, secs: 60 });
         pause_by_hand(&mut l, "echo").unwrap();
-        let dirty = std::collections::HashSet::from(["echo".to_string()]);
-        l.batch(|b| save_changed(b, &mine, &dirty)).unwrap();
+        l.batch(|b| mine.save_changed(b)).unwrap();
+        mine.saved();
         let h = Health::parse(l.health_get("echo").unwrap().as_deref());
         assert_eq!(h.consecutive_failures, 1);
         assert!(h.paused_by_hand.is_some(), "the pause by hand survived the pass's write");
+    }
+
+    /// The streak, the pause it leads to and its end, without a ledger.
+    #[test]
+    fn failures_in_a_row_pause_a_plugin_and_a_success_ends_the_streak() {
+        let policy = PausePolicy { after: 3, secs: 60 };
+        let mut h = Healths::default();
+        h.sandbox_failure("echo", "trap 1", policy);
+        h.sandbox_failure("echo", "trap 2", policy);
+        assert_eq!(h.paused("echo"), None, "two failures are not three");
+        h.healthy("echo");
+        h.sandbox_failure("echo", "trap 3", policy);
+        h.sandbox_failure("echo", "trap 4", policy);
+        assert_eq!(h.paused("echo"), None, "the success started the streak again");
+        h.sandbox_failure("echo", "trap 5", policy);
+        assert!(matches!(h.paused("echo"), Some(Pause::Failures { .. })));
+        assert_eq!(h.paused("other"), None);
+        h.healthy("echo");
+        assert_eq!(h.paused("echo"), None, "a success lifts the failure pause");
+    }
+
+    /// A new pass forgets what it read but keeps what it changed and has not saved.
+    #[test]
+    fn a_refresh_keeps_only_unsaved_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(&dir.path().join("s.sqlite")).unwrap();
+        pause_by_hand(&mut l, "held").unwrap();
+        let l = Mutex::new(l);
+        let mut h = Healths::default();
+        assert!(h.held_by_hand(&l, "held"));
+        h.sandbox_failure("echo", "trap", PausePolicy { after: 1, secs: 60 });
+        resume(&mut l.lock().unwrap(), "held").unwrap();
+        assert!(h.paused("held").is_some(), "within a pass, what was read holds");
+        h.refresh();
+        assert!(!h.held_by_hand(&l, "held"), "the next pass reads the resume");
+        assert!(h.paused("echo").is_some(), "an unsaved change survives the refresh");
+        l.lock().unwrap().batch(|b| h.save_changed(b)).unwrap();
+        h.saved();
+        h.refresh();
+        h.load(&l, "echo");
+        assert!(h.paused("echo").is_some(), "and was saved: read back from the ledger");
     }
 }

@@ -70,7 +70,7 @@ impl Pipeline {
             // one for a plugin whose start-up compile is still running.
             if let Ready::Parsed(pre) = &ready
                 && let Some(plugin) = pre.value.get("plugin").and_then(serde_json::Value::as_str)
-                && (self.held_by_hand(plugin) || crate::plugins::waiting_for_compile(plugin))
+                && (self.health.held_by_hand(&self.ledger, plugin) || crate::plugins::waiting_for_compile(plugin))
             {
                 self.unsettled.remove(&name);
                 continue;

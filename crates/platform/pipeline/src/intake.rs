@@ -11,7 +11,7 @@ use baton_ledger::{Observed, TaskRow, TaskState};
 use crate::claims::Claim;
 use crate::config::Config;
 use crate::inbox::Preread;
-use crate::pipeline::Prepared;
+use crate::item::Prepared;
 
 /// Step 2 for one claim: read it (never following a symlink), parse, validate, and check the
 /// ledger for its id.
@@ -34,7 +34,7 @@ pub(crate) fn prepare(
         match crate::failpoint::fault("stat_claim", &original).and_then(|()| std::fs::symlink_metadata(&claim.path)) {
             Ok(m) => m,
             // An I/O error, no file handle free: nothing about the file; stat it again later.
-            Err(e) if crate::pipeline::is_passing_io(&e) => {
+            Err(e) if crate::faults::is_passing_io(&e) => {
                 return Ok(Prepared::Pause(format!("cannot stat the claimed file: {e}")));
             }
             Err(e) => return Ok(refuse(ErrorCode::Internal, format!("cannot stat the claimed file: {e}"))),
@@ -299,7 +299,7 @@ fn read_and_parse(
                 ),
             ));
         }
-        Err(crate::fsops::ReadError::Io { source, .. }) if crate::pipeline::is_passing_io(&source) => {
+        Err(crate::fsops::ReadError::Io { source, .. }) if crate::faults::is_passing_io(&source) => {
             return Err(Prepared::Pause(format!("cannot read the claimed file: {source}")));
         }
         Err(e) => return Err(refuse(ErrorCode::Internal, format!("cannot read the claimed file: {e}"))),

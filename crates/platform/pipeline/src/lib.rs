@@ -15,11 +15,13 @@ pub mod claims;
 pub mod config;
 mod execution;
 pub mod failpoint;
+pub mod faults;
 mod folding;
 pub mod fsops;
 pub mod health;
 mod inbox;
 mod intake;
+mod item;
 mod locks;
 mod manual;
 mod observe;
@@ -41,7 +43,10 @@ use std::sync::{Arc, Mutex};
 
 pub use config::{Config, Paths};
 pub use manual::retry_failed;
-pub use pipeline::{Pipeline, SharedLedger, Summary};
+pub use pipeline::{Pipeline, Summary};
+
+/// A shared handle on the state database.
+pub type SharedLedger = Arc<Mutex<baton_ledger::Ledger>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {

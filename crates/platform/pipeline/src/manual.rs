@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use baton_handoff::{Body, ErrorCode, ReturnBody, schema};
 
 use crate::claims::Claim;
-use crate::pipeline::{Item, Prepared};
+use crate::item::{Item, Prepared};
 use crate::returns::{self, Answer};
 use crate::{Pipeline, PipelineError};
 

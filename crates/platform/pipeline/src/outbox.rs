@@ -222,7 +222,7 @@ impl Outbox {
             return Ok(name);
         }
         let key = staged_path.file_name().unwrap_or_default().to_string_lossy().into_owned();
-        let name = numbered_slot(wanted, |name| {
+        let name = fsops::numbered_slot(wanted, |name| {
             if fold && baton_handoff::names::existing_variant(inbox, &name.to_string_lossy())?.is_some() {
                 return Ok(None); // another entry's name on a Mac
             }
@@ -304,7 +304,7 @@ pub const NONCE_LEN: usize = 10;
 /// systems, where a link is a copy): `wanted` or one of its numbered names holding exactly
 /// those bytes.
 fn copied_into(inbox: &Path, wanted: &OsStr, staged_path: &Path) -> Option<OsString> {
-    let short = fit(wanted, NUMBER_ROOM);
+    let short = fsops::fit(wanted, fsops::NUMBER_ROOM);
     let mut staged_bytes: Option<Vec<u8>> = None;
     for n in 1..10_000 {
         let candidate = if n == 1 { wanted.to_owned() } else { fsops::numbered(&short, n) };
@@ -323,66 +323,9 @@ fn find_inode(dir: &Path, meta: &fs::Metadata) -> Option<OsString> {
     fs::read_dir(dir).ok()?.flatten().find(|e| e.ino() == meta.ino()).map(|e| e.file_name())
 }
 
-/// The longest file name the supported file systems allow.
-const NAME_MAX: usize = 255;
-/// Room [`fsops::numbered`] may need (`.9999`).
-pub const NUMBER_ROOM: usize = 5;
-
-/// Tries `name`, then `name.2`, `name.3`… (see [`fsops::numbered`]) until `try_slot` takes
-/// one: the one way baton finds a free numbered name.
-pub fn numbered_slot<T>(name: &OsStr, mut try_slot: impl FnMut(OsString) -> io::Result<Option<T>>) -> io::Result<T> {
-    let short = fit(name, NUMBER_ROOM);
-    for n in 1..10_000 {
-        let candidate = if n == 1 { name.to_owned() } else { fsops::numbered(&short, n) };
-        if let Some(t) = try_slot(candidate)? {
-            return Ok(t);
-        }
-    }
-    Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("no free name for {name:?}")))
-}
-
-/// `name`, shortened if needed so that `room` more bytes still fit in a file name: the stem
-/// is cut (at a character boundary) and a hash of the whole name keeps it unique. The full
-/// name is kept where it matters (the claim, the error record).
-pub fn fit(name: &OsStr, room: usize) -> OsString {
-    let bytes = name.as_encoded_bytes();
-    if bytes.len() + room <= NAME_MAX {
-        return name.to_owned();
-    }
-    let ext_at =
-        bytes.iter().rposition(|&b| b == b'.').filter(|&i| i > 0 && bytes.len() - i <= 16).unwrap_or(bytes.len());
-    let (stem, ext) = bytes.split_at(ext_at);
-    let hash = {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        bytes.hash(&mut h);
-        format!("~{:016x}", h.finish())
-    };
-    let mut keep = NAME_MAX.saturating_sub(room + ext.len() + hash.len());
-    if let Ok(text) = std::str::from_utf8(stem) {
-        while keep > 0 && !text.is_char_boundary(keep) {
-            keep -= 1;
-        }
-    }
-    let mut out = stem[..keep.min(stem.len())].to_vec();
-    out.extend_from_slice(hash.as_bytes());
-    out.extend_from_slice(ext);
-    <OsString as std::os::unix::ffi::OsStringExt>::from_vec(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fit_shortens_only_what_does_not_fit() {
-        let short = OsStr::new("a.json");
-        assert_eq!(fit(short, 11), short);
-        let long = OsString::from(format!("{}.json", "é".repeat(123)));
-        let fitted = fit(&long, 11);
-        assert!(fitted.len() + 11 <= NAME_MAX && fitted.to_str().is_some_and(|s| s.ends_with(".json")), "{fitted:?}");
-        assert_ne!(fit(&OsString::from(format!("{}b.json", "x".repeat(250))), 11), fitted);
-    }
 
     #[test]
     fn a_consumed_delivery_is_not_repeated() {

@@ -18,12 +18,13 @@ use baton_ledger::TaskState;
 
 use crate::claims::Claim;
 use crate::config::Paths;
+use crate::faults::is_passing;
+use crate::item::{IO_BACKOFF, Item, Prepared};
 use crate::outbox::{Outbox, Pending, Staged};
-use crate::pipeline::{IO_BACKOFF, Item, Prepared, is_passing};
 use crate::returns::{self, Answer};
 use crate::{Pipeline, PipelineError, fsops};
 
-pub(crate) use crate::outbox::{NUMBER_ROOM, fit};
+use crate::fsops::{NUMBER_ROOM, fit};
 
 /// Room the `.error.json` record needs beside a filed original, numbering included.
 const RECORD_ROOM: usize = 11 + NUMBER_ROOM;

@@ -23,15 +23,15 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::Value;
 use tracing::{info, warn};
 
-use baton_handoff::{ErrorCode, TaskBody, names};
-use baton_ledger::{Ledger, TaskRow};
+use baton_handoff::{ErrorCode, names};
 use baton_runtime::Runtime;
+
+use crate::SharedLedger;
 
 use crate::claims::{Claim, Claims};
 use crate::config::{Config, Paths};
@@ -43,11 +43,9 @@ use crate::returns::Answer;
 use crate::shared::{Claimer, SharedClaims};
 use crate::{PipelineError, failpoint, fsops};
 
-pub use crate::execution::error_code;
+use crate::faults::is_passing_io;
 pub use crate::health::Health;
-
-/// A shared handle on the state database.
-pub type SharedLedger = Arc<Mutex<Ledger>>;
+use crate::item::{IO_BACKOFF, Item, Prepared};
 
 /// What one drain (`serve --once`) did.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -86,9 +84,8 @@ pub struct Pipeline {
     /// Other agents' inbox files that did not parse, with the (size, mtime) they had then.
     pub(crate) unparsed: HashMap<(String, OsString), (u64, Option<SystemTime>)>,
     /// Consecutive sandbox failures and pauses, per plugin (read from the ledger each pass).
-    pub(crate) health: HashMap<String, Health>,
-    /// The plugins whose health this process changed since its last commit.
-    pub(crate) health_dirty: HashSet<String>,
+    /// Every plugin's health as this pass knows it ([`crate::health`]).
+    pub(crate) health: crate::health::Healths,
     /// The fold keys of the folders originals are filed in (names that are one on a Mac).
     pub(crate) folded: crate::folding::FoldedDirs,
     /// How long a group of finished tasks waits for more (adapts to the sync's cost).
@@ -132,130 +129,6 @@ impl Default for Pacing {
     }
 }
 
-/// One claim, once parsed and checked against the ledger.
-pub(crate) enum Prepared {
-    /// Refused without running; RETURN to `reply` if known.
-    Refuse { code: ErrorCode, message: String, reply: Option<String>, task: Option<TaskBody> },
-    /// A sync tool's conflict copy: filed with the reason, no RETURN.
-    Conflict(&'static str),
-    /// A RETURN answering a follow-up baton emitted: recorded (in step 2) and filed.
-    Reply,
-    /// A TASK for another agent: delivered to its inbox, answered `completed`.
-    Route(TaskBody),
-    /// The same id and content as an accepted task: filed, no second run or RETURN.
-    Duplicate,
-    /// This exact claim already finished before a crash: only the filing is left.
-    Finished(TaskRow),
-    /// Not readable for a passing reason (an I/O error, no file handle free): left claimed and
-    /// tried again after a pause, with the reason.
-    Pause(String),
-    /// To run, at attempt `attempt` (1-based), with the errors of earlier attempts. `base`:
-    /// the attempts made before this run's `baton retry` (0 for a first run); the budget of
-    /// automatic retries counts from there, while `attempt` (what the ledger and the RETURN
-    /// say) goes on counting across retries.
-    Run { task: TaskBody, attempt: u32, base: u32, history: Vec<Value> },
-}
-
-impl Prepared {
-    /// The parsed TASK, when there is one.
-    pub(crate) fn task(&self) -> Option<&TaskBody> {
-        match self {
-            Prepared::Run { task, .. } | Prepared::Route(task) => Some(task),
-            Prepared::Refuse { task, .. } => task.as_ref(),
-            _ => None,
-        }
-    }
-}
-
-/// The span of one handoff: its id and plugin when it parsed (a TASK for another agent has no
-/// plugin), and always the file it came in as; `attempt` is filled in when it runs.
-fn task_span(claim: &Claim, prepared: &Prepared) -> tracing::Span {
-    let (id, plugin) = match (prepared, prepared.task()) {
-        (_, Some(t)) => (Some(t.id.as_str()), t.plugin.as_deref()),
-        (Prepared::Finished(row), None) => (Some(row.id.as_str()), row.plugin.as_deref()),
-        _ => (None, None),
-    };
-    use tracing::field::Empty;
-    let file = claim.original.to_string_lossy();
-    match (id, plugin) {
-        (Some(id), Some(p)) => tracing::info_span!("task", id = %id, plugin = %p, file = %file, attempt = Empty),
-        (Some(id), None) => tracing::info_span!("task", id = %id, plugin = Empty, file = %file, attempt = Empty),
-        (None, _) => tracing::info_span!("task", id = Empty, plugin = Empty, file = %file, attempt = Empty),
-    }
-}
-
-/// A claim on its way through the batch.
-pub(crate) struct Item {
-    pub(crate) claim: Claim,
-    pub(crate) prepared: Prepared,
-    pub(crate) answer: Option<Answer>,
-    pub(crate) exec_logs: Vec<baton_runtime::LogLine>,
-    pub(crate) follow_ups: Vec<baton_runtime::FollowUp>,
-    /// A transient plugin failure: run again after this delay.
-    pub(crate) retry: Option<Duration>,
-    /// The outputs could not be written for a passing reason (disk full, I/O error): the claim
-    /// stays as it is and the whole item is tried again after this delay.
-    pub(crate) deferred: Option<Duration>,
-    pub(crate) started: Option<Instant>,
-    /// Where the original goes, decided when the outputs are written.
-    pub(crate) dest: Option<(PathBuf, OsString)>,
-    pub(crate) return_name: Option<String>,
-    /// The `.error.json` this attempt wrote, moved aside if the attempt is deferred.
-    pub(crate) record: Option<PathBuf>,
-    /// Outbox names delivered for this item, dropped from the outbox once it is filed.
-    pub(crate) delivered: Vec<String>,
-    /// Written, waiting for the group's sync before they are named and linked.
-    pub(crate) pending: Vec<crate::outbox::Pending>,
-    /// Taken over from a dead process and run alone under the poison-pill guard.
-    pub(crate) solo: bool,
-    /// This handoff's `task` span (`id`, `plugin`, `file`, `attempt`): entered for everything
-    /// done for it, so each log line about it names it, in text and in JSON.
-    pub(crate) span: tracing::Span,
-    /// Why it goes to `03_failed/` (code, reason), once its outputs say so: logged when filed.
-    pub(crate) failure: Option<(String, String)>,
-}
-
-impl Item {
-    pub(crate) fn new(claim: Claim, prepared: Prepared) -> Self {
-        let span = task_span(&claim, &prepared);
-        let _entered = span.enter();
-        let answer = match &prepared {
-            Prepared::Refuse { code, message, .. } => Some(Answer::refused(*code, message.clone())),
-            _ => None,
-        };
-        let deferred = match &prepared {
-            Prepared::Pause(reason) => {
-                crate::ratelimit::warn_every("pause:claimed-file", &format!("{reason}; will try again"), claim.key());
-                Some(IO_BACKOFF)
-            }
-            _ => None,
-        };
-        Item {
-            claim,
-            prepared,
-            answer,
-            exec_logs: vec![],
-            follow_ups: vec![],
-            retry: None,
-            deferred,
-            started: None,
-            dest: None,
-            return_name: None,
-            record: None,
-            delivered: vec![],
-            pending: vec![],
-            solo: false,
-            span: span.clone(),
-            failure: None,
-        }
-    }
-
-    /// Whether this item leaves its claim in place for a later attempt.
-    pub(crate) fn stays(&self) -> Option<Duration> {
-        self.retry.or(self.deferred)
-    }
-}
-
 /// How long a group of finished tasks waits for more to finish before its RETURNs are
 /// synced and recorded together, before any sync was measured (see [`Pacing`]).
 const GROUP_WINDOW: Duration = Duration::from_millis(3);
@@ -275,44 +148,6 @@ pub(crate) fn max_open_pending() -> usize {
         let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(u64::MAX);
         MAX_OPEN_PENDING.min((soft / 4).max(8) as usize)
     })
-}
-
-/// How long to wait before trying an item again after a disk or database error.
-pub(crate) const IO_BACKOFF: Duration = Duration::from_secs(2);
-
-/// Whether an error may pass by itself (disk full, I/O error, a busy database): back off and
-/// try again rather than give up on the handoff or stop the daemon.
-pub fn is_passing(e: &PipelineError) -> bool {
-    match e {
-        PipelineError::Io { source, .. } => is_passing_io(source),
-        PipelineError::Ledger(l) => l.is_transient(),
-        _ => false,
-    }
-}
-
-pub(crate) fn is_passing_io(e: &std::io::Error) -> bool {
-    use rustix::io::Errno;
-    // Disk full, an I/O error, a folder unwritable or read-only for a while (a permission
-    // flip, a remount), no file handle free, a busy or stale mount: each is a fault a machine
-    // has for seconds, and none says anything about the handoff. Errors that do (a name that
-    // is a plain file, a name too long) are not here.
-    const PASSING: [Errno; 13] = [
-        Errno::IO,
-        Errno::NOSPC,
-        Errno::DQUOT,
-        Errno::ACCESS,
-        Errno::ROFS,
-        Errno::PERM,
-        Errno::MFILE,
-        Errno::NFILE,
-        Errno::NOMEM,
-        Errno::AGAIN,
-        Errno::BUSY,
-        Errno::TIMEDOUT,
-        Errno::STALE,
-    ];
-    e.kind() == std::io::ErrorKind::StorageFull
-        || e.raw_os_error().is_some_and(|code| PASSING.iter().any(|p| p.raw_os_error() == code))
 }
 
 impl Pipeline {
@@ -360,8 +195,7 @@ impl Pipeline {
             observed_at: None,
             observe_every: Duration::ZERO,
             unparsed: HashMap::new(),
-            health: HashMap::new(),
-            health_dirty: HashSet::new(),
+            health: Default::default(),
             folded: Default::default(),
             pacing: Pacing::default(),
             preread: Default::default(),
@@ -417,7 +251,7 @@ impl Pipeline {
     pub async fn tick(&mut self) -> Result<Option<Instant>, PipelineError> {
         // The fault tests' stand-in for a pass that fails as a full state disk makes it fail.
         failpoint::fault("pass", "").map_err(|e| PipelineError::io(&self.paths.state, e))?;
-        self.refresh_health();
+        self.health.refresh();
         let moved = self.claims.take_over_dead()?;
         self.suspects.extend(moved);
         loop {
@@ -584,7 +418,7 @@ impl Pipeline {
         // 5. record the results: one commit for the group.
         {
             let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
-            let (health, dirty) = (&self.health, &self.health_dirty);
+            let health = &self.health;
             let runtime = &self.runtime;
             ledger.batch(|b| {
                 let mut stats = baton_ledger::stats::StatsBatch::default();
@@ -595,10 +429,10 @@ impl Pipeline {
                     }
                 }
                 b.record_stats(&stats)?;
-                crate::health::save_changed(b, health, dirty)
+                health.save_changed(b)
             })?;
         }
-        self.health_dirty.clear();
+        self.health.saved();
         if items.iter().any(|i| i.solo) {
             self.solo_in_flight = None;
         }
@@ -760,6 +594,36 @@ impl Pipeline {
             (_, Some(baton_handoff::Status::Rejected)) => s.rejected += 1,
             (_, _) => s.failed += 1,
         }
+    }
+}
+
+/// The audit runs (`crate::audit`): the pipeline hands its runtime, configuration and mail to an
+/// [`crate::audit::Auditor`], which runs without it.
+impl Pipeline {
+    /// Runs the installed audit plugin once (see [`crate::audit::Auditor::audit`]).
+    pub async fn audit(
+        &self,
+        folders: Option<&crate::audit::Folders>,
+        force: bool,
+    ) -> Result<Option<crate::audit::Outcome>, PipelineError> {
+        self.auditor().audit(folders, force).await
+    }
+
+    pub fn auditor(&self) -> crate::audit::Auditor {
+        crate::audit::Auditor::new(
+            self.runtime.clone(),
+            self.cfg.clone(),
+            self.post.clone(),
+            self.audit_reports.clone(),
+        )
+    }
+
+    /// The plans folders `serve` watches: the host paths granted to the audit plugin as `plans`.
+    pub fn watched_plans(&self) -> Vec<PathBuf> {
+        self.runtime()
+            .get(crate::audit::PLUGIN)
+            .map(|p| p.grants.iter().filter(|g| g.name == "plans").map(|g| g.host_path.clone()).collect())
+            .unwrap_or_default()
     }
 }
 

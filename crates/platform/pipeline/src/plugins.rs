@@ -24,9 +24,9 @@ use serde::Serialize;
 
 use baton_runtime::{CompileError, Plugin, Runtime, RuntimeError};
 
+use crate::SharedLedger;
 use crate::config::{Config, Paths};
 use crate::fsops;
-use crate::pipeline::SharedLedger;
 
 /// Why a plugin operation failed. Every message names the file and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -1213,7 +1213,7 @@ fn keep_copy(paths: &Paths, name: &str, version: &str, sha: &str, bytes: &[u8]) 
     let safe_version: String =
         version.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect();
     let target = std::ffi::OsString::from(format!("{name}-{safe_version}-{}.wasm", &sha[..12.min(sha.len())]));
-    let to = crate::outbox::numbered_slot(&target, |n| {
+    let to = crate::fsops::numbered_slot(&target, |n| {
         let to = dir.join(n);
         if std::fs::read(&to).is_ok_and(|b| b == bytes) {
             return Ok(Some(to));
@@ -1240,7 +1240,7 @@ pub fn describe_grants(grants: &[baton_runtime::Grant]) -> String {
 }
 
 fn link_into(from: &Path, dir: &Path, name: &std::ffi::OsStr) -> std::io::Result<PathBuf> {
-    crate::outbox::numbered_slot(name, |n| {
+    crate::fsops::numbered_slot(name, |n| {
         let to = dir.join(n);
         match std::fs::hard_link(from, &to) {
             Ok(()) => Ok(Some(to)),

@@ -33,8 +33,8 @@ use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
 use crate::PipelineError;
+use crate::SharedLedger;
 use crate::claims::{Claim, Claims, new_claim_id};
-use crate::pipeline::SharedLedger;
 
 /// Where claims come from: renames into `.claims/` (SQLite, one machine) or rows (PostgreSQL).
 pub(crate) enum Claimer {

@@ -17,8 +17,8 @@ pub(crate) fn move_aside(agent_dir: &Path, file: &Path, why: &str) -> std::io::R
     let stamp = baton_handoff::stamp::file_stamp(baton_handoff::stamp::now());
     let mut wanted = std::ffi::OsString::from(format!("{stamp}-"));
     wanted.push(name);
-    let wanted = crate::outbox::fit(&wanted, crate::outbox::NUMBER_ROOM);
-    let to = crate::outbox::numbered_slot(&wanted, |candidate| {
+    let wanted = fsops::fit(&wanted, fsops::NUMBER_ROOM);
+    let to = fsops::numbered_slot(&wanted, |candidate| {
         let to = dir.join(&candidate);
         match fsops::rename_noreplace(file, &to) {
             Ok(()) => Ok(Some(to)),

@@ -259,7 +259,7 @@ pub async fn serve(
                 next
             }
             Err(_) if !matches!(root_is(&root, watched), RootIs::Same) => continue, // said above, at the loop's top
-            Err(e) if crate::pipeline::is_passing(&e) => {
+            Err(e) if crate::faults::is_passing(&e) => {
                 failures += 1;
                 liveness.failures.store(failures, Ordering::Relaxed);
                 let pause = Duration::from_millis(250u64 << failures.min(5)).min(MAX_PAUSE);
@@ -469,7 +469,7 @@ pub async fn once(pipeline: &mut Pipeline) -> Result<(), PipelineError> {
                 }
                 tokio::time::sleep_until(next.into()).await
             }
-            Err(e) if crate::pipeline::is_passing(&e) => {
+            Err(e) if crate::faults::is_passing(&e) => {
                 let since = *failing.get_or_insert_with(Instant::now);
                 if since.elapsed() > give_up {
                     return Err(gave_up(format!("the last error: {e}")));

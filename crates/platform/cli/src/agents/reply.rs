@@ -236,7 +236,7 @@ pub fn finish(path: &Path) -> Result<bool> {
         let processed = processed.as_path();
         std::fs::create_dir_all(processed).with_context(|| format!("creating {}", processed.display()))?;
         let name = j.processed_file.file_name().map(|n| n.to_owned()).unwrap_or_default();
-        let moved = baton_pipeline::outbox::numbered_slot(&name, |candidate| {
+        let moved = baton_fs::numbered_slot(&name, |candidate| {
             let to = processed.join(&candidate);
             match baton_fs::rename_noreplace(&j.task_file, &to) {
                 Ok(()) => Ok(Some(to)),
