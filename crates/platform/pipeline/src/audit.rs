@@ -23,7 +23,7 @@ use baton_runtime::Runtime;
 
 use crate::claims::{Claim, new_claim_id};
 use crate::config::Config;
-use crate::outputs::Post;
+use crate::post::Post;
 use crate::{PipelineError, fsops};
 
 /// The plugin name the host drives.

@@ -10,8 +10,8 @@ use baton_ledger::{Observed, TaskRow, TaskState};
 
 use crate::claims::Claim;
 use crate::config::Config;
-use crate::inbox::Preread;
 use crate::item::Prepared;
+use crate::preread::Preread;
 
 /// Step 2 for one claim: read it (never following a symlink), parse, validate, and check the
 /// ledger for its id.

@@ -29,6 +29,8 @@ pub mod outbox;
 mod outputs;
 pub mod pipeline;
 pub mod plugins;
+mod post;
+mod preread;
 pub mod probe;
 pub mod ratelimit;
 pub mod retry;

@@ -17,10 +17,8 @@ use baton_handoff::{ErrorCode, Status, TaskBody, names, stamp};
 use baton_ledger::TaskState;
 
 use crate::claims::Claim;
-use crate::config::Paths;
 use crate::faults::is_passing;
 use crate::item::{IO_BACKOFF, Item, Prepared};
-use crate::outbox::{Outbox, Pending, Staged};
 use crate::returns::{self, Answer};
 use crate::{Pipeline, PipelineError, fsops};
 
@@ -291,125 +289,6 @@ impl Pipeline {
         item.delivered.push(staged);
         dirs.insert(inbox);
         Ok(name)
-    }
-}
-
-/// Where baton delivers what it writes for other agents: their inboxes, through the outbox.
-/// Shared with the audits, which run beside the pipeline.
-pub(crate) struct Post {
-    pub(crate) paths: Paths,
-    /// baton's own agent name (the sender of follow-ups).
-    pub(crate) agent: String,
-    pub(crate) outbox: Outbox,
-    /// The inboxes found (and created) for the group being written, by agent: one lookup per
-    /// recipient and group, not per handoff. Cleared when a group starts and ends
-    /// ([`Post::new_group`]), so a folder removed meanwhile is found missing and made again.
-    pub(crate) group_inboxes: std::sync::Mutex<std::collections::HashMap<String, PathBuf>>,
-}
-
-impl Post {
-    pub(crate) fn new(paths: Paths, agent: String, outbox: Outbox) -> Self {
-        Post { paths, agent, outbox, group_inboxes: Default::default() }
-    }
-
-    /// Forgets the inboxes found for the last group.
-    pub(crate) fn new_group(&self) {
-        self.group_inboxes.lock().unwrap_or_else(|e| e.into_inner()).clear();
-    }
-
-    /// `agent`'s inbox. An agent whose folder exists under another form of its name (`Claude`
-    /// for a `reply_to` of `claude`, or NFD for NFC) is that folder, as it is on a Mac: one
-    /// agent never gets two folders.
-    pub(crate) fn inbox_of(&self, agent: &str) -> PathBuf {
-        let exact = self.paths.agent(agent);
-        if std::fs::symlink_metadata(&exact).is_err()
-            && let Ok(Some(variant)) = names::existing_variant(&self.paths.handoffs, agent)
-        {
-            return self.paths.inbox(&variant);
-        }
-        self.paths.inbox(agent)
-    }
-
-    /// One delivery through the outbox into `agent`'s inbox (see [`crate::outbox`]).
-    pub(crate) fn deliver(
-        &self,
-        agent: &str,
-        staged: &str,
-        wanted: impl AsRef<std::ffi::OsStr>,
-        bytes: &[u8],
-        delivered: &mut Vec<String>,
-        dirs: &mut HashSet<PathBuf>,
-        group: Option<&mut Vec<Pending>>,
-    ) -> Result<Option<OsString>, PipelineError> {
-        let cached = group
-            .as_ref()
-            .and_then(|_| self.group_inboxes.lock().unwrap_or_else(|e| e.into_inner()).get(agent).cloned());
-        let inbox = match cached {
-            Some(inbox) => inbox,
-            None => {
-                let inbox = self.inbox_of(agent);
-                std::fs::create_dir_all(&inbox).map_err(|e| PipelineError::io(&inbox, e))?;
-                if group.is_some() {
-                    self.group_inboxes
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(agent.to_string(), inbox.clone());
-                }
-                inbox
-            }
-        };
-        let name = match group {
-            None => Some(self.outbox.deliver(&inbox, staged, wanted.as_ref(), bytes)?),
-            Some(group) => match self.outbox.stage(&inbox, staged, wanted.as_ref(), bytes)? {
-                Staged::Done(name) => Some(name),
-                Staged::Pending(p) => {
-                    group.push(p);
-                    None
-                }
-            },
-        };
-        delivered.push(staged.to_string());
-        dirs.insert(inbox);
-        Ok(name)
-    }
-
-    /// Delivers follow-up TASKs into their recipients' inboxes, named from the claim so that a
-    /// re-run cannot deliver them twice. Returns their paths; the caller syncs the folders and
-    /// drops the outbox entries named in `delivered` once the claim is done.
-    pub(crate) fn follow_ups(
-        &self,
-        claim: &Claim,
-        parent_id: &str,
-        parent_correlation: Option<&str>,
-        follow_ups: &[baton_runtime::FollowUp],
-        delivered: &mut Vec<String>,
-    ) -> Result<Vec<PathBuf>, PipelineError> {
-        let mut dirs = HashSet::new();
-        self.follow_ups_into(claim, parent_id, parent_correlation, follow_ups, delivered, &mut dirs, None)
-    }
-
-    /// [`Self::follow_ups`], staged into `group` when one is given (their paths are then
-    /// known only once published: only the folders go into `dirs`).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn follow_ups_into(
-        &self,
-        claim: &Claim,
-        parent_id: &str,
-        parent_correlation: Option<&str>,
-        follow_ups: &[baton_runtime::FollowUp],
-        delivered: &mut Vec<String>,
-        dirs: &mut HashSet<PathBuf>,
-        mut group: Option<&mut Vec<Pending>>,
-    ) -> Result<Vec<PathBuf>, PipelineError> {
-        let mut written = Vec::with_capacity(follow_ups.len());
-        for f in follow_ups {
-            let (file, body) = returns::follow_up(claim, &self.agent, parent_id, parent_correlation, f);
-            let bytes = serde_json::to_vec_pretty(&body).unwrap_or_default();
-            if let Some(name) = self.deliver(&f.to, &file, &file, &bytes, delivered, dirs, group.as_deref_mut())? {
-                written.push(self.inbox_of(&f.to).join(name));
-            }
-        }
-        Ok(written)
     }
 }
 

@@ -38,7 +38,7 @@ use crate::config::{Config, Paths};
 use crate::execution::Running;
 use crate::intake::prepare;
 use crate::outbox::Outbox;
-use crate::outputs::Post;
+use crate::post::Post;
 use crate::returns::Answer;
 use crate::shared::{Claimer, SharedClaims};
 use crate::{PipelineError, failpoint, fsops};
@@ -91,7 +91,7 @@ pub struct Pipeline {
     /// How long a group of finished tasks waits for more (adapts to the sync's cost).
     pacing: Pacing,
     /// What the readiness check read, waiting for the claim to be prepared.
-    pub(crate) preread: crate::inbox::Prereads,
+    pub(crate) preread: crate::preread::Prereads,
     /// Plugins are loaded when a task names them, not all at start-up (see
     /// [`crate::open_on_demand_at`]).
     pub(crate) on_demand: bool,
@@ -331,7 +331,7 @@ impl Pipeline {
 
     async fn run_batch(&mut self, claims: Vec<Claim>, solo: bool, deaths: u32) -> Result<(), PipelineError> {
         // 2. parse, validate, record the claims.
-        let claims: Vec<(Claim, Option<crate::inbox::Preread>)> = claims
+        let claims: Vec<(Claim, Option<crate::preread::Preread>)> = claims
             .into_iter()
             .map(|c| {
                 let pre = self.preread.take(c.key());
