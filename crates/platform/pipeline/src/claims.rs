@@ -144,7 +144,7 @@ impl Claims {
     }
 
     /// The nonces of every claim under `.claims/`: this process's, live processes' and dead
-    /// ones' not yet taken over (what [`crate::outbox::Outbox::sweep`] keeps marks for).
+    /// ones' not yet taken over (what the outbox's sweep keeps marks for).
     pub fn all_nonces(&self) -> HashSet<String> {
         let mut out = HashSet::new();
         let Ok(dirs) = fs::read_dir(&self.root) else { return out };

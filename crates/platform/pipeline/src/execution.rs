@@ -1,6 +1,12 @@
-//! Step 3 of the pipeline: running tasks in the wasm runtime, concurrently (one tokio task
-//! each, bounded by the core count), and turning each execution into an answer or a retry as
-//! soon as it finishes. A runner that panics fails its own task (`internal`), nothing else.
+//! Step 3 of the pipeline, the execute stage: running tasks in the wasm runtime, concurrently
+//! (one tokio task each, bounded by the core count), and turning each execution into an answer
+//! or a retry as soon as it finishes. A runner that panics fails its own task (`internal`),
+//! nothing else.
+//!
+//! The stage's input is a prepared [`Item`], its output the same item with its answer (or a
+//! retry delay). [`Running`] owns the tasks in flight; what the stage needs of the pipeline (the
+//! runtime, the configuration, plugin health, the ledger for refusals) comes in as an [`Env`]
+//! for each call, so the stage never sees the rest of the pipeline.
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,13 +15,27 @@ use serde_json::json;
 use tracing::{Instrument, info, warn};
 
 use baton_handoff::{ErrorCode, PluginRef, Status, stamp};
-use baton_runtime::{Execution, Plugin, TaskInput};
+use baton_runtime::{Execution, Plugin, Runtime, TaskInput};
 
+use crate::config::{Config, Paths};
 use crate::faults::error_code;
-
+use crate::health::{Healths, Pause, PausePolicy};
 use crate::item::{Item, Prepared};
 use crate::returns::Answer;
-use crate::{Pipeline, failpoint};
+use crate::{SharedLedger, failpoint};
+
+/// What the execute stage borrows from the pipeline for one call.
+pub(crate) struct Env<'p> {
+    pub(crate) runtime: &'p Arc<Runtime>,
+    pub(crate) cfg: &'p Config,
+    pub(crate) health: &'p mut Healths,
+    /// For why a plugin is not loaded (its refusal at load, if any).
+    pub(crate) ledger: &'p SharedLedger,
+    /// For the installed plugins' names when plugins load on demand.
+    pub(crate) paths: &'p Paths,
+    /// Whether the runtime holds only the plugins tasks named so far.
+    pub(crate) on_demand: bool,
+}
 
 /// Tasks in flight, and the items they belong to.
 #[derive(Default)]
@@ -34,26 +54,27 @@ impl Running {
     }
 
     /// The next item whose task finished (waits for one).
-    pub(crate) async fn next(&mut self, p: &mut Pipeline) -> Option<Item> {
+    pub(crate) async fn next(&mut self, env: Env<'_>) -> Option<Item> {
         let joined = self.set.join_next_with_id().await?;
-        self.settle(p, joined)
+        self.settle(env, joined)
     }
 
     /// An item whose task already finished, if any (never waits).
-    pub(crate) fn try_next(&mut self, p: &mut Pipeline) -> Option<Item> {
+    pub(crate) fn try_next(&mut self, env: Env<'_>) -> Option<Item> {
         let joined = self.set.try_join_next_with_id()?;
-        self.settle(p, joined)
+        self.settle(env, joined)
     }
 
-    fn settle(&mut self, p: &mut Pipeline, joined: Joined) -> Option<Item> {
+    fn settle(&mut self, env: Env<'_>, joined: Joined) -> Option<Item> {
         let (slot, outcome) = match joined {
             Ok((_, (slot, exec))) => (slot, Ok(exec)),
             Err(e) => (*self.ids.get(&e.id())?, Err(panic_message(e))),
         };
         let (mut item, plugin) = self.slots.get_mut(slot)?.take()?;
+        let policy = PausePolicy { after: env.cfg.pause_after, secs: env.cfg.pause_secs };
         match outcome {
-            Ok(exec) => p.conclude(&mut item, &plugin, exec),
-            Err(message) => p.panicked(&mut item, &plugin, message),
+            Ok(exec) => conclude(&mut item, &plugin_ref(&plugin), exec, env.health, policy, &env.cfg.retry),
+            Err(message) => panicked(&mut item, &plugin_ref(&plugin), message),
         }
         Some(item)
     }
@@ -70,10 +91,11 @@ fn panic_message(e: tokio::task::JoinError) -> String {
     }
 }
 
-impl Pipeline {
+impl Running {
     /// Starts an item's task, or returns the item when there is nothing to run (not a `Run`,
     /// or refused before running: unknown plugin or action, plugin paused).
-    pub(crate) fn start(&mut self, mut item: Item, running: &mut Running) -> Option<Item> {
+    pub(crate) fn start(&mut self, env: Env<'_>, mut item: Item) -> Option<Item> {
+        let running = self;
         let Prepared::Run { task, attempt, .. } = &item.prepared else { return Some(item) };
         let span = item.span.clone();
         span.record("attempt", *attempt);
@@ -82,8 +104,8 @@ impl Pipeline {
         let refused = |code, message: String| Some(Answer { attempts: *attempt, ..Answer::refused(code, message) });
         let plugin_name = task.plugin.clone().unwrap_or_default();
         let action = task.action.clone().unwrap_or_default();
-        let Some(plugin) = self.runtime.get(&plugin_name) else {
-            item.answer = refused(ErrorCode::UnknownPlugin, self.not_loaded(&plugin_name));
+        let Some(plugin) = env.runtime.get(&plugin_name) else {
+            item.answer = refused(ErrorCode::UnknownPlugin, not_loaded(&env, &plugin_name));
             return Some(item);
         };
         if !plugin.info.actions.iter().any(|a| a.name == action) {
@@ -94,13 +116,13 @@ impl Pipeline {
             );
             return Some(item);
         }
-        self.health.load(&self.ledger, &plugin_name);
-        if let Some(pause) = self.health.paused(&plugin_name) {
+        env.health.load(env.ledger, &plugin_name);
+        if let Some(pause) = env.health.paused(&plugin_name) {
             let message = match pause {
-                crate::health::Pause::Failures { until } => {
+                Pause::Failures { until } => {
                     format!("plugin `{plugin_name}` is paused until {until} after repeated sandbox failures")
                 }
-                crate::health::Pause::Hand { since } => {
+                Pause::Hand { since } => {
                     format!(
                         "plugin `{plugin_name}` was paused by hand at {since}; `baton plugin resume {plugin_name}` lifts it"
                     )
@@ -117,8 +139,8 @@ impl Pipeline {
             title: task.title.clone(),
             correlation_id: task.correlation_id.clone(),
         };
-        let budget = self.cfg.task_budget(&plugin_name);
-        let runtime = self.runtime.clone();
+        let budget = env.cfg.task_budget(&plugin_name);
+        let runtime = env.runtime.clone();
         let limiter = running
             .limiter
             .get_or_insert_with(|| {
@@ -143,120 +165,199 @@ impl Pipeline {
         running.slots.push(Some((item, plugin)));
         None
     }
+}
 
-    /// Why no plugin `name` is loaded: never installed, or installed but refused at load (the
-    /// ledger's `plugin_refusals` says why; the reason names the fix).
-    fn not_loaded(&self, name: &str) -> String {
-        // Loaded on demand, the runtime holds only what tasks named so far: list the files.
-        let installed =
-            if self.on_demand { crate::plugins::installed_names(&self.paths) } else { self.runtime.names() }.join(", ");
-        let refused = self.ledger.lock().unwrap_or_else(|e| e.into_inner()).refusals().unwrap_or_default();
-        match refused.into_iter().find(|r| r.name == name) {
-            Some(r) => {
-                let fix = if r.reason.contains("baton plugin ") {
-                    String::new()
-                } else {
-                    format!(
-                        ". To fix it, install a build that loads (`baton plugin install PATH --yes`) or move this one aside (`baton plugin remove {name}`)"
-                    )
-                };
+/// Why no plugin `name` is loaded: never installed, or installed but refused at load (the
+/// ledger's `plugin_refusals` says why; the reason names the fix).
+fn not_loaded(env: &Env<'_>, name: &str) -> String {
+    // Loaded on demand, the runtime holds only what tasks named so far: list the files.
+    let installed =
+        if env.on_demand { crate::plugins::installed_names(env.paths) } else { env.runtime.names() }.join(", ");
+    let refused = env.ledger.lock().unwrap_or_else(|e| e.into_inner()).refusals().unwrap_or_default();
+    match refused.into_iter().find(|r| r.name == name) {
+        Some(r) => {
+            let fix = if r.reason.contains("baton plugin ") {
+                String::new()
+            } else {
                 format!(
-                    "plugin `{name}` is installed ({}) but was refused when baton loaded it at {}: {}{fix} \
-                     (loaded plugins: {installed}; `baton status` lists refused plugins)",
-                    r.file,
-                    r.at,
-                    baton_runtime::limits::truncate(r.reason, 2048),
+                    ". To fix it, install a build that loads (`baton plugin install PATH --yes`) or move this one aside (`baton plugin remove {name}`)"
                 )
-            }
-            None => format!("no plugin `{name}` is installed (installed: {installed}); see `baton plugin list`"),
+            };
+            format!(
+                "plugin `{name}` is installed ({}) but was refused when baton loaded it at {}: {}{fix} \
+                 (loaded plugins: {installed}; `baton status` lists refused plugins)",
+                r.file,
+                r.at,
+                baton_runtime::limits::truncate(r.reason, 2048),
+            )
         }
+        None => format!("no plugin `{name}` is installed (installed: {installed}); see `baton plugin list`"),
     }
+}
 
-    /// Runs every item to its answer (or retry) and returns them: `baton run`.
-    pub(crate) async fn run_all(&mut self, items: Vec<Item>) -> Vec<Item> {
-        self.load_named(&items).await;
-        let mut running = Running::default();
-        let mut done: Vec<Item> = items.into_iter().filter_map(|i| self.start(i, &mut running)).collect();
-        while !running.is_empty() {
-            done.extend(running.next(self).await);
-        }
-        done
-    }
-
-    /// Turns an execution into an answer, or a retry.
-    pub(crate) fn conclude(&mut self, item: &mut Item, plugin: &Plugin, exec: Execution) {
-        let span = item.span.clone();
-        let _entered = span.enter();
-        let Prepared::Run { attempt, base, history, .. } = &mut item.prepared else { return };
-        let plugin_ref = plugin_ref(plugin);
-        let started_at = stamp::rfc3339(stamp::now() - exec.elapsed);
-        item.exec_logs = exec.logs;
-        let (code, message) = match exec.outcome {
-            Ok(out) => {
-                self.health.healthy(&plugin.info.name);
-                item.follow_ups = exec.follow_ups;
-                item.answer = Some(Answer {
-                    status: Status::Completed,
-                    summary: out.summary,
-                    result: out.result,
-                    artifacts: out.artifacts,
-                    error: None,
-                    started_at: Some(started_at),
-                    attempts: *attempt,
-                    plugin: Some(plugin_ref),
-                });
-                info!(elapsed_us = exec.elapsed.as_micros() as u64, "completed");
-                return;
-            }
-            Err(e) => (error_code(&e), e.to_string()),
-        };
-        warn!(code = %code, "attempt {attempt} failed: {message}");
-        history
-            .push(json!({"attempt": *attempt, "at": stamp::rfc3339(stamp::now()), "code": code, "message": message}));
-        if matches!(
-            code,
-            ErrorCode::Timeout
-                | ErrorCode::OutOfMemory
-                | ErrorCode::Trap
-                | ErrorCode::OutputTooLarge
-                | ErrorCode::QuotaExceeded
-        ) {
-            let policy = crate::health::PausePolicy { after: self.cfg.pause_after, secs: self.cfg.pause_secs };
-            self.health.sandbox_failure(&plugin.info.name, &message, policy);
-        }
-        let transient = matches!(code, ErrorCode::RetriesExhausted);
-        // The budget of automatic retries is this run's: a `baton retry` starts a fresh one.
-        let this_run = attempt.saturating_sub(*base);
-        if transient && this_run < self.cfg.retry.max_attempts {
-            item.retry = Some(self.cfg.retry.delay(this_run));
+/// Turns an execution into an answer, or a retry (after a transient failure, while `retry`'s
+/// budget lasts). A sandbox failure counts toward the plugin's pause under `policy`.
+pub(crate) fn conclude(
+    item: &mut Item,
+    plugin: &PluginRef,
+    exec: Execution,
+    health: &mut Healths,
+    policy: PausePolicy,
+    retry: &crate::config::Retry,
+) {
+    let span = item.span.clone();
+    let _entered = span.enter();
+    let Prepared::Run { attempt, base, history, .. } = &mut item.prepared else { return };
+    let plugin_ref = plugin.clone();
+    let started_at = stamp::rfc3339(stamp::now() - exec.elapsed);
+    item.exec_logs = exec.logs;
+    let (code, message) = match exec.outcome {
+        Ok(out) => {
+            health.healthy(&plugin.name);
+            item.follow_ups = exec.follow_ups;
+            item.answer = Some(Answer {
+                status: Status::Completed,
+                summary: out.summary,
+                result: out.result,
+                artifacts: out.artifacts,
+                error: None,
+                started_at: Some(started_at),
+                attempts: *attempt,
+                plugin: Some(plugin_ref),
+            });
+            info!(elapsed_us = exec.elapsed.as_micros() as u64, "completed");
             return;
         }
-        let message = if transient { format!("gave up after {this_run} attempts; last: {message}") } else { message };
-        let mut answer = Answer::refused(code, message);
-        answer.started_at = Some(started_at);
-        answer.attempts = *attempt;
-        answer.plugin = Some(plugin_ref);
-        answer.result = json!({ "history": history });
-        item.answer = Some(answer);
+        Err(e) => (error_code(&e), e.to_string()),
+    };
+    warn!(code = %code, "attempt {attempt} failed: {message}");
+    history.push(json!({"attempt": *attempt, "at": stamp::rfc3339(stamp::now()), "code": code, "message": message}));
+    if matches!(
+        code,
+        ErrorCode::Timeout
+            | ErrorCode::OutOfMemory
+            | ErrorCode::Trap
+            | ErrorCode::OutputTooLarge
+            | ErrorCode::QuotaExceeded
+    ) {
+        health.sandbox_failure(&plugin.name, &message, policy);
     }
+    let transient = matches!(code, ErrorCode::RetriesExhausted);
+    // The budget of automatic retries is this run's: a `baton retry` starts a fresh one.
+    let this_run = attempt.saturating_sub(*base);
+    if transient && this_run < retry.max_attempts {
+        item.retry = Some(retry.delay(this_run));
+        return;
+    }
+    let message = if transient { format!("gave up after {this_run} attempts; last: {message}") } else { message };
+    let mut answer = Answer::refused(code, message);
+    answer.started_at = Some(started_at);
+    answer.attempts = *attempt;
+    answer.plugin = Some(plugin_ref);
+    answer.result = json!({ "history": history });
+    item.answer = Some(answer);
+}
 
-    /// The host's runner for this task panicked: the task fails `internal`, with its RETURN.
-    fn panicked(&mut self, item: &mut Item, plugin: &Plugin, message: String) {
-        let span = item.span.clone();
-        let _entered = span.enter();
-        let Prepared::Run { attempt, history, .. } = &mut item.prepared else { return };
-        let message =
-            format!("baton's runner for this task panicked ({message}); this is a bug in baton, not in the task");
-        tracing::error!(claim = %item.claim.key(), "{message}");
-        history.push(json!({"attempt": *attempt, "at": stamp::rfc3339(stamp::now()), "code": ErrorCode::Internal, "message": message}));
-        let mut answer = Answer::refused(ErrorCode::Internal, message);
-        answer.attempts = *attempt;
-        answer.plugin = Some(plugin_ref(plugin));
-        answer.result = json!({ "history": history });
-        item.answer = Some(answer);
-    }
+/// The host's runner for this task panicked: the task fails `internal`, with its RETURN.
+fn panicked(item: &mut Item, plugin: &PluginRef, message: String) {
+    let span = item.span.clone();
+    let _entered = span.enter();
+    let Prepared::Run { attempt, history, .. } = &mut item.prepared else { return };
+    let message = format!("baton's runner for this task panicked ({message}); this is a bug in baton, not in the task");
+    tracing::error!(claim = %item.claim.key(), "{message}");
+    history.push(json!({"attempt": *attempt, "at": stamp::rfc3339(stamp::now()), "code": ErrorCode::Internal, "message": message}));
+    let mut answer = Answer::refused(ErrorCode::Internal, message);
+    answer.attempts = *attempt;
+    answer.plugin = Some(plugin.clone());
+    answer.result = json!({ "history": history });
+    item.answer = Some(answer);
 }
 
 fn plugin_ref(plugin: &Plugin) -> PluginRef {
     PluginRef { name: plugin.info.name.clone(), version: plugin.info.version.clone(), sha256: plugin.sha256.clone() }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The stage's verdicts on executions, without a home folder or a plugin: an item, an
+    //! execution as the runtime reports it, and the health and retry policy it is judged by.
+    use std::time::Duration;
+
+    use baton_runtime::{Outcome, RunError};
+
+    use super::*;
+    use crate::claims::Claim;
+    use crate::config::Retry;
+
+    fn item(attempt: u32, base: u32) -> Item {
+        let task: baton_handoff::TaskBody = serde_json::from_value(json!({
+            "schema": "baton.handoff/v1", "id": "t1", "kind": "TASK", "created_at": "2026-11-25T00:00:00Z",
+            "from": "claude", "title": "echo", "plugin": "echo", "action": "echo", "params": {}
+        }))
+        .unwrap();
+        let claim = Claim::new("/nowhere/t1.json".into(), "01J0000000000000000000000A".into(), "t1.json".into());
+        Item::new(claim, Prepared::Run { task, attempt, base, history: vec![] })
+    }
+
+    fn exec(outcome: Result<Outcome, RunError>) -> Execution {
+        Execution { outcome, logs: vec![], follow_ups: vec![], elapsed: Duration::from_millis(3) }
+    }
+
+    fn echo() -> PluginRef {
+        PluginRef { name: "echo".into(), version: "1.0.0".into(), sha256: "00".into() }
+    }
+
+    const POLICY: PausePolicy = PausePolicy { after: 2, secs: 60 };
+    const RETRY: Retry = Retry { max_attempts: 3, base_ms: 100, cap_ms: 1000 };
+
+    #[test]
+    fn a_transient_failure_is_retried_while_the_budget_lasts_then_answered() {
+        let mut health = Healths::default();
+        for attempt in 1..3 {
+            let mut it = item(attempt, 0);
+            conclude(&mut it, &echo(), exec(Err(RunError::Transient("busy".into()))), &mut health, POLICY, &RETRY);
+            assert!(it.retry.is_some() && it.answer.is_none(), "attempt {attempt} is retried");
+        }
+        let mut it = item(3, 0);
+        conclude(&mut it, &echo(), exec(Err(RunError::Transient("busy".into()))), &mut health, POLICY, &RETRY);
+        let answer = it.answer.expect("the third attempt is answered");
+        assert_eq!(answer.error.as_ref().map(|e| e.code), Some(ErrorCode::RetriesExhausted));
+        assert!(answer.error.unwrap().message.contains("gave up after 3 attempts"));
+        assert_eq!(answer.result["history"].as_array().map(Vec::len), Some(1));
+        assert_eq!(health.paused("echo"), None, "a transient failure is not the sandbox's");
+        // A `baton retry` (base 3) starts a fresh budget: its first attempt is retried.
+        let mut it = item(4, 3);
+        conclude(&mut it, &echo(), exec(Err(RunError::Transient("busy".into()))), &mut health, POLICY, &RETRY);
+        assert!(it.retry.is_some());
+    }
+
+    #[test]
+    fn sandbox_failures_pause_the_plugin_and_a_success_answers_completed() {
+        let mut health = Healths::default();
+        let mut it = item(1, 0);
+        conclude(&mut it, &echo(), exec(Err(RunError::Trap("unreachable".into()))), &mut health, POLICY, &RETRY);
+        assert_eq!(it.answer.as_ref().and_then(|a| a.error.as_ref()).map(|e| e.code), Some(ErrorCode::Trap));
+        assert!(it.retry.is_none(), "a trap is not retried");
+        assert_eq!(health.paused("echo"), None);
+        let mut it = item(1, 0);
+        conclude(&mut it, &echo(), exec(Err(RunError::Trap("unreachable".into()))), &mut health, POLICY, &RETRY);
+        assert!(matches!(health.paused("echo"), Some(Pause::Failures { .. })), "two traps in a row pause it");
+        let mut it = item(1, 0);
+        let done = Outcome { summary: "ok".into(), result: json!({"n": 1}), artifacts: vec![] };
+        conclude(&mut it, &echo(), exec(Ok(done)), &mut health, POLICY, &RETRY);
+        let answer = it.answer.unwrap();
+        assert_eq!((answer.status, answer.summary.as_str(), answer.error.is_none()), (Status::Completed, "ok", true));
+        assert_eq!(answer.plugin.map(|p| p.name), Some("echo".to_string()));
+        assert_eq!(health.paused("echo"), None, "the success ended the streak and its pause");
+    }
+
+    #[test]
+    fn a_panicked_runner_fails_its_task_internal() {
+        let mut it = item(2, 0);
+        panicked(&mut it, &echo(), "boom".into());
+        let answer = it.answer.unwrap();
+        let error = answer.error.unwrap();
+        assert_eq!((error.code, answer.attempts), (ErrorCode::Internal, 2));
+        assert!(error.message.contains("boom") && error.message.contains("a bug in baton"), "{}", error.message);
+    }
 }

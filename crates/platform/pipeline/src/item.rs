@@ -1,6 +1,6 @@
 //! A claim on its way through the pipeline: what intake made of it ([`Prepared`]) and what
 //! each later stage adds ([`Item`]: the answer, the logs, where the original goes). Every stage
-//! passes items along; none of them needs the [`crate::Pipeline`] to read one.
+//! passes items along; none of them needs the pipeline to read one.
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -17,7 +17,7 @@ use crate::{Pipeline, PipelineError};
 /// under load passes many times a second, and baton's own RETURNs pile up in those inboxes
 /// until their agents take them: reading them all on every pass cost more than the handoffs).
 /// A pass that skips the reading asks for another pass when it is due, so nothing is missed.
-/// Only the daemon ([`crate::watch::serve`]) spaces them; `serve --once` reads on every pass.
+/// Only the daemon (`watch::serve`) spaces them; `serve --once` reads on every pass.
 pub(crate) const OBSERVE_EVERY: Duration = Duration::from_secs(1);
 
 impl Pipeline {

@@ -263,7 +263,7 @@ impl Outbox {
 
     /// Drops the `.sent` marks left by a crash between filing and [`Self::forget`]: a mark
     /// lives exactly as long as a claim names it, whatever its age. `live` holds the nonces
-    /// ([`crate::claims::Claim::nonce`]) of every claim present, this process's, live
+    /// of every claim present, this process's, live
     /// processes' and dead ones' not yet taken over; every outbox name baton makes carries its
     /// claim's nonce. A mark that names none of them (and is older than [`SENT_MIN_AGE`], for
     /// a claim moving between folders during the listing) belongs to a filed claim.

@@ -5,6 +5,9 @@
 //! is a plain file) files that item as `internal` with a message naming the file, and the
 //! rest of the batch goes on. A disk-full or I/O error defers the item instead (its claim
 //! stays and it is tried again after a pause).
+//!
+//! The stage is [`Outputs`]; the ledger's part (what it records of each item) is [`record`],
+//! called inside the pipeline's one commit per group.
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -17,10 +20,12 @@ use baton_handoff::{ErrorCode, Status, TaskBody, names, stamp};
 use baton_ledger::TaskState;
 
 use crate::claims::Claim;
+use crate::config::{Config, Paths};
 use crate::faults::is_passing;
 use crate::item::{IO_BACKOFF, Item, Prepared};
+use crate::post::Post;
 use crate::returns::{self, Answer};
-use crate::{Pipeline, PipelineError, fsops};
+use crate::{PipelineError, fsops};
 
 use crate::fsops::{NUMBER_ROOM, fit};
 
@@ -52,7 +57,18 @@ struct Failed {
     error: PipelineError,
 }
 
-impl Pipeline {
+/// The outputs stage: what it borrows from the pipeline (the configuration, the folders and
+/// the post) for one group. Its input is an item with its answer; its output, the same item
+/// with its files written (or pending the group's sync) and where its original goes.
+pub(crate) struct Outputs<'p> {
+    pub(crate) cfg: &'p Config,
+    pub(crate) paths: &'p Paths,
+    pub(crate) post: &'p Post,
+    /// Names placed per folder, compared as a Mac compares them ([`crate::folding`]).
+    pub(crate) folded: &'p crate::folding::FoldedDirs,
+}
+
+impl Outputs<'_> {
     /// Step 4 for one item, never failing the batch: on an error the item is answered and
     /// filed `internal` (or deferred, for disk-full and I/O errors).
     pub(crate) fn write_isolated(&self, item: &mut Item, dirs: &mut HashSet<PathBuf>) {
@@ -292,7 +308,7 @@ impl Pipeline {
     }
 }
 
-impl Pipeline {
+impl Outputs<'_> {
     /// Picks the name in `03_failed/` for a claim's original and creates its `.error.json`.
     /// A name whose error record belongs to this same claim (a crash came between) is reused.
     /// A name too long to take the `.error.json` suffix is shortened (the record keeps it).

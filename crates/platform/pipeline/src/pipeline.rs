@@ -362,7 +362,7 @@ impl Pipeline {
             if solo && deaths >= crash_limit {
                 crashed(&mut item, deaths);
             }
-            ready.extend(self.start(item, &mut running));
+            ready.extend(running.start(self.exec_env(), item));
         }
         loop {
             if !ready.is_empty() {
@@ -372,11 +372,11 @@ impl Pipeline {
                 break;
             }
             // A group: the first task to finish, and those finishing within the window of it.
-            ready.extend(running.next(self).await);
+            ready.extend(running.next(self.exec_env()).await);
             let window = tokio::time::sleep(self.pacing.window());
             tokio::pin!(window);
             loop {
-                while let Some(item) = running.try_next(self) {
+                while let Some(item) = running.try_next(self.exec_env()) {
                     ready.push(item);
                 }
                 if running.is_empty() || ready.len() >= self.cfg.batch {
@@ -384,11 +384,39 @@ impl Pipeline {
                 }
                 tokio::select! {
                     _ = &mut window => break,
-                    item = running.next(self) => ready.extend(item),
+                    item = running.next(self.exec_env()) => ready.extend(item),
                 }
             }
         }
         Ok(())
+    }
+
+    /// What the outputs stage ([`crate::outputs`]) borrows for one call.
+    fn outputs(&self) -> crate::outputs::Outputs<'_> {
+        crate::outputs::Outputs { cfg: &self.cfg, paths: &self.paths, post: &self.post, folded: &self.folded }
+    }
+
+    /// What the execute stage ([`crate::execution`]) borrows for one call.
+    fn exec_env(&mut self) -> crate::execution::Env<'_> {
+        crate::execution::Env {
+            runtime: &self.runtime,
+            cfg: &self.cfg,
+            health: &mut self.health,
+            ledger: &self.ledger,
+            paths: &self.paths,
+            on_demand: self.on_demand,
+        }
+    }
+
+    /// Runs every item to its answer (or retry) and returns them: `baton run`.
+    pub(crate) async fn run_all(&mut self, items: Vec<Item>) -> Vec<Item> {
+        self.load_named(&items).await;
+        let mut running = Running::default();
+        let mut done: Vec<Item> = items.into_iter().filter_map(|i| running.start(self.exec_env(), i)).collect();
+        while !running.is_empty() {
+            done.extend(running.next(self.exec_env()).await);
+        }
+        done
     }
 
     /// Steps 4–6 for items that are done running: outputs, one ledger commit, filing.
@@ -403,7 +431,7 @@ impl Pipeline {
         let mut start = 0;
         let mut open = 0;
         for i in 0..items.len() {
-            self.write_isolated(&mut items[i], &mut dirs);
+            self.outputs().write_isolated(&mut items[i], &mut dirs);
             open += items[i].pending.len();
             if open >= max_open_pending() {
                 self.sync_and_publish(&mut items[start..=i], &mut dirs);
@@ -515,7 +543,7 @@ impl Pipeline {
             failpoint::hit("after_group_sync");
         }
         for item in items.iter_mut() {
-            self.publish_isolated(item, dirs);
+            self.outputs().publish_isolated(item, dirs);
         }
     }
 
