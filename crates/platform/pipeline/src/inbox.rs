@@ -1,7 +1,11 @@
 //! Step 1 of the pipeline: which files in baton's inbox are ready to claim. A file that
 //! parses is ready at once; one refused on sight (symlink, too large, bad name, conflict copy)
 //! too; one that never parses is ready once its size and mtime stopped changing (settle).
-use std::collections::HashSet;
+//!
+//! The stage is [`Inbox`]: it owns what it learns between scans (which files are still
+//! settling) and borrows the rest for one scan as an [`Env`]. Its output is the claims it made,
+//! with what it read of each kept for intake.
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -11,15 +15,46 @@ use tracing::warn;
 
 use baton_handoff::names;
 
-use crate::preread::Preread;
-use crate::{Pipeline, PipelineError};
+use crate::PipelineError;
+use crate::SharedLedger;
+use crate::config::{Config, Paths};
+use crate::folding::FoldedDirs;
+use crate::health::Healths;
+use crate::preread::{Preread, Prereads};
+use crate::shared::Claimer;
 
-impl Pipeline {
+/// What the inbox stage borrows from the pipeline for one scan.
+pub(crate) struct Env<'p> {
+    pub(crate) cfg: &'p Config,
+    pub(crate) paths: &'p Paths,
+    pub(crate) claims: &'p mut Claimer,
+    /// Claims taken over from dead processes (shared claims report them as they claim).
+    pub(crate) suspects: &'p mut HashSet<OsString>,
+    pub(crate) preread: &'p mut Prereads,
+    pub(crate) folded: &'p FoldedDirs,
+    /// For plugins paused by hand, whose TASKs wait unclaimed.
+    pub(crate) health: &'p mut Healths,
+    pub(crate) ledger: &'p SharedLedger,
+}
+
+/// The inbox stage's own state: inbox files that do not parse yet, with the (size, mtime)
+/// they had and since when they were stable.
+#[derive(Default)]
+pub(crate) struct Inbox {
+    unsettled: HashMap<OsString, (u64, SystemTime, Instant)>,
+}
+
+impl Inbox {
+    /// Whether a file is still settling (a scan is due again within the settle time).
+    pub(crate) fn settling(&self) -> bool {
+        !self.unsettled.is_empty()
+    }
+
     /// Claims every inbox file that is ready. Returns how many were claimed, and whether ready
     /// files were left unclaimed (shared claims take a few batches at a time, so that other
     /// hosts get the rest): then scan again after running these.
-    pub(crate) fn claim_ready(&mut self) -> Result<(usize, bool), PipelineError> {
-        let inbox = self.paths.inbox(&self.cfg.agent);
+    pub(crate) fn claim_ready(&mut self, env: Env<'_>) -> Result<(usize, bool), PipelineError> {
+        let inbox = env.paths.inbox(&env.cfg.agent);
         let mut entries: Vec<_> =
             match crate::failpoint::fault("inbox_list", "").and_then(|()| std::fs::read_dir(&inbox)) {
                 Ok(dir) => dir.flatten().collect(),
@@ -40,8 +75,8 @@ impl Pipeline {
         // most two batches are held at a time, so that the other hosts on the same tree get
         // the rest instead of this host taking a whole backlog it runs alone.
         let mut shared_batch: Vec<(std::path::PathBuf, Ready)> = Vec::new();
-        let room = match &self.claims {
-            crate::shared::Claimer::Shared(shared) => (2 * self.cfg.batch).saturating_sub(shared.held()),
+        let room = match &env.claims {
+            crate::shared::Claimer::Shared(shared) => (2 * env.cfg.batch).saturating_sub(shared.held()),
             crate::shared::Claimer::Local(_) => usize::MAX,
         };
         let mut more_ready = false;
@@ -53,7 +88,7 @@ impl Pipeline {
             seen.insert(name.clone());
             // Shared claims leave claimed files in the inbox: skip those (ours, or another
             // host's) before reading them, or every scan would read the whole inbox again.
-            if let crate::shared::Claimer::Shared(shared) = &self.claims
+            if let crate::shared::Claimer::Shared(shared) = &env.claims
                 && shared.skip(&name)
             {
                 continue;
@@ -64,30 +99,30 @@ impl Pipeline {
             }
             let ready = match names::classify(name.as_bytes()) {
                 names::Entry::SyncConflict(_) => Ready::Yes,
-                _ => self.is_ready(&entry.path(), &name),
+                _ => self.is_ready(&entry.path(), &name, env.cfg),
             };
             // A TASK for a plugin paused by hand waits here, unclaimed, until it is resumed
             // (`baton status` counts it as held), instead of failing `plugin_paused`; so does
             // one for a plugin whose start-up compile is still running.
             if let Ready::Parsed(pre) = &ready
                 && let Some(plugin) = pre.value.get("plugin").and_then(serde_json::Value::as_str)
-                && (self.health.held_by_hand(&self.ledger, plugin) || crate::plugins::waiting_for_compile(plugin))
+                && (env.health.held_by_hand(env.ledger, plugin) || crate::plugins::waiting_for_compile(plugin))
             {
                 self.unsettled.remove(&name);
                 continue;
             }
             if !matches!(ready, Ready::No) {
                 self.unsettled.remove(&name);
-                if matches!(self.claims, crate::shared::Claimer::Shared(_)) {
+                if matches!(env.claims, crate::shared::Claimer::Shared(_)) {
                     shared_batch.push((entry.path(), ready));
                     continue;
                 }
-                let crate::shared::Claimer::Local(claims) = &self.claims else { continue };
+                let crate::shared::Claimer::Local(claims) = &env.claims else { continue };
                 match claims.claim(&entry.path()) {
                     Ok(Some(claim)) => {
                         claimed += 1;
                         if let Ready::Parsed(pre) = ready {
-                            self.preread.keep(claim.key().to_owned(), pre);
+                            env.preread.keep(claim.key().to_owned(), pre);
                         }
                     }
                     Ok(None) => {} // another process won it
@@ -96,75 +131,18 @@ impl Pipeline {
             }
         }
         self.unsettled.retain(|n, _| seen.contains(n));
-        claimed += self.claim_shared(shared_batch)?;
+        claimed += claim_shared(env, shared_batch)?;
         Ok((claimed, more_ready))
     }
 
-    /// Claims ready inbox files as rows of the shared ledger (PostgreSQL), all in one
-    /// statement. Returns how many are ours now. A copy of a handoff already filed is filed
-    /// again, with a suffix, unrun.
-    fn claim_shared(&mut self, batch: Vec<(std::path::PathBuf, Ready)>) -> Result<usize, PipelineError> {
-        let crate::shared::Claimer::Shared(shared) = &mut self.claims else { return Ok(0) };
-        if batch.is_empty() {
-            return Ok(0);
-        }
-        let (paths, pres): (Vec<std::path::PathBuf>, Vec<Option<Preread>>) = batch
-            .into_iter()
-            .map(|(path, ready)| (path, if let Ready::Parsed(pre) = ready { Some(pre) } else { None }))
-            .unzip();
-        let asked: Vec<(std::path::PathBuf, Option<&serde_json::Value>)> =
-            paths.iter().zip(&pres).map(|(p, pre)| (p.clone(), pre.as_ref().map(|p| &p.value))).collect();
-        let taken = shared.claim_many(&asked)?;
-        drop(asked);
-        let mut claimed = 0;
-        for ((path, pre), taken) in paths.into_iter().zip(pres).zip(taken) {
-            match taken {
-                crate::shared::Taken::Claimed { claim, suspect } => {
-                    if suspect && let Some(name) = claim.path.file_name() {
-                        self.suspects.insert(name.to_owned());
-                    }
-                    if let Some(pre) = pre {
-                        self.preread.keep(claim.key().to_owned(), pre);
-                    }
-                    claimed += 1;
-                }
-                crate::shared::Taken::Not => {}
-                crate::shared::Taken::Filed => self.file_resurrected(&path),
-            }
-        }
-        Ok(claimed)
-    }
-
-    /// Files a copy of a handoff whose original was filed (brought back by the sync) into
-    /// `02_processed/` under a suffixed name, without running it.
-    fn file_resurrected(&mut self, path: &Path) {
-        let dir = self.paths.processed(&self.cfg.agent);
-        let name = path.file_name().unwrap_or_default();
-        let placed = self.folded.place(&dir, name, |candidate| {
-            match crate::fsops::rename_noreplace(path, &dir.join(candidate)) {
-                Ok(()) => Ok(Some(())),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
-                Err(e) => Err(e),
-            }
-        });
-        match placed {
-            Ok((placed, ())) => {
-                tracing::info!(file = %path.display(), filed = %dir.join(placed).display(), "a copy of a handoff already filed (brought back by the sync) was filed, not run");
-                let _ = crate::fsops::sync_dir(&dir);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => warn!(file = %path.display(), "cannot file a copy of a handoff already filed: {e}"),
-        }
-    }
-
-    fn is_ready(&mut self, path: &Path, name: &OsString) -> Ready {
+    fn is_ready(&mut self, path: &Path, name: &OsString, cfg: &Config) -> Ready {
         if name.to_str().is_none() {
             return Ready::Yes; // refused on sight
         }
         // Read first, without a stat before: O_NOFOLLOW | O_NONBLOCK and fstat refuse a
         // symlink, a FIFO or anything not a regular file, and the cap a file too large (the
         // claim then refuses it); a file that reads and parses is ready with what was read.
-        let (len, mtime) = match crate::fsops::read_capped_with_stat(path, self.cfg.max_file_bytes) {
+        let (len, mtime) = match crate::fsops::read_capped_with_stat(path, cfg.max_file_bytes) {
             Ok((b, st)) => {
                 match baton_handoff::strict::parse(&b) {
                     Ok(value) => return Ready::Parsed(Preread::new(value, &st)),
@@ -176,7 +154,7 @@ impl Pipeline {
             }
             Err(crate::fsops::ReadError::Io { .. }) => {
                 let Ok(meta) = std::fs::symlink_metadata(path) else { return Ready::No };
-                if !meta.is_file() || meta.len() > self.cfg.max_file_bytes {
+                if !meta.is_file() || meta.len() > cfg.max_file_bytes {
                     return Ready::Yes; // refused on sight
                 }
                 (meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH))
@@ -189,7 +167,63 @@ impl Pipeline {
             *entry = (len, mtime, now);
             return Ready::No;
         }
-        if entry.2.elapsed() >= Duration::from_millis(self.cfg.settle_ms) { Ready::Yes } else { Ready::No }
+        if entry.2.elapsed() >= Duration::from_millis(cfg.settle_ms) { Ready::Yes } else { Ready::No }
+    }
+}
+
+/// Claims ready inbox files as rows of the shared ledger (PostgreSQL), all in one
+/// statement. Returns how many are ours now. A copy of a handoff already filed is filed
+/// again, with a suffix, unrun.
+fn claim_shared(env: Env<'_>, batch: Vec<(std::path::PathBuf, Ready)>) -> Result<usize, PipelineError> {
+    let crate::shared::Claimer::Shared(shared) = env.claims else { return Ok(0) };
+    if batch.is_empty() {
+        return Ok(0);
+    }
+    let (paths, pres): (Vec<std::path::PathBuf>, Vec<Option<Preread>>) = batch
+        .into_iter()
+        .map(|(path, ready)| (path, if let Ready::Parsed(pre) = ready { Some(pre) } else { None }))
+        .unzip();
+    let asked: Vec<(std::path::PathBuf, Option<&serde_json::Value>)> =
+        paths.iter().zip(&pres).map(|(p, pre)| (p.clone(), pre.as_ref().map(|p| &p.value))).collect();
+    let taken = shared.claim_many(&asked)?;
+    drop(asked);
+    let mut claimed = 0;
+    for ((path, pre), taken) in paths.into_iter().zip(pres).zip(taken) {
+        match taken {
+            crate::shared::Taken::Claimed { claim, suspect } => {
+                if suspect && let Some(name) = claim.path.file_name() {
+                    env.suspects.insert(name.to_owned());
+                }
+                if let Some(pre) = pre {
+                    env.preread.keep(claim.key().to_owned(), pre);
+                }
+                claimed += 1;
+            }
+            crate::shared::Taken::Not => {}
+            crate::shared::Taken::Filed => file_resurrected(env.cfg, env.paths, env.folded, &path),
+        }
+    }
+    Ok(claimed)
+}
+
+/// Files a copy of a handoff whose original was filed (brought back by the sync) into
+/// `02_processed/` under a suffixed name, without running it.
+fn file_resurrected(cfg: &Config, paths: &Paths, folded: &FoldedDirs, path: &Path) {
+    let dir = paths.processed(&cfg.agent);
+    let name = path.file_name().unwrap_or_default();
+    let placed =
+        folded.place(&dir, name, |candidate| match crate::fsops::rename_noreplace(path, &dir.join(candidate)) {
+            Ok(()) => Ok(Some(())),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+            Err(e) => Err(e),
+        });
+    match placed {
+        Ok((placed, ())) => {
+            tracing::info!(file = %path.display(), filed = %dir.join(placed).display(), "a copy of a handoff already filed (brought back by the sync) was filed, not run");
+            let _ = crate::fsops::sync_dir(&dir);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => warn!(file = %path.display(), "cannot file a copy of a handoff already filed: {e}"),
     }
 }
 
@@ -212,4 +246,69 @@ enum Ready {
     Yes,
     /// Ready: read and parsed; what it read travels with the claim.
     Parsed(Preread),
+}
+
+#[cfg(test)]
+mod tests {
+    //! The readiness check on files in a temporary folder: no home, no ledger.
+    use std::os::unix::ffi::OsStringExt;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn cfg(settle_ms: u64) -> Config {
+        Config { settle_ms, max_file_bytes: 1024, ..Config::default() }
+    }
+
+    #[test]
+    fn a_file_that_parses_is_ready_at_once_with_what_was_read() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("t.json");
+        std::fs::write(&path, br#"{"plugin": "echo"}"#).unwrap();
+        let mut inbox = Inbox::default();
+        match inbox.is_ready(&path, &"t.json".into(), &cfg(60_000)) {
+            Ready::Parsed(pre) => assert_eq!(pre.value["plugin"], "echo"),
+            _ => panic!("a whole JSON file is ready with its parse"),
+        }
+        assert!(!inbox.settling());
+    }
+
+    #[test]
+    fn a_file_that_does_not_parse_is_ready_once_it_stops_changing() {
+        // Each "not yet" is asked right after a change, well inside the settle time, and each
+        // "ready" after sleeping past it: sleeps only ever overrun, so this cannot flake.
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("t.json");
+        let name: OsString = "t.json".into();
+        std::fs::write(&path, b"{\"plugin\": ").unwrap();
+        let mut inbox = Inbox::default();
+        let cfg = cfg(1000);
+        assert!(matches!(inbox.is_ready(&path, &name, &cfg), Ready::No), "just seen: not settled");
+        assert!(inbox.settling());
+        std::thread::sleep(Duration::from_millis(300));
+        std::fs::write(&path, b"{\"plugin\": \"ec").unwrap();
+        assert!(matches!(inbox.is_ready(&path, &name, &cfg), Ready::No), "it grew: the wait starts again");
+        std::thread::sleep(Duration::from_millis(1050));
+        assert!(matches!(inbox.is_ready(&path, &name, &cfg), Ready::Yes), "settled: claimed, then refused");
+    }
+
+    #[test]
+    fn what_is_refused_on_sight_is_ready_at_once() {
+        let d = tempfile::tempdir().unwrap();
+        let big = d.path().join("big.json");
+        std::fs::write(&big, vec![b' '; 2048]).unwrap();
+        let dir = d.path().join("dir.json");
+        std::fs::create_dir(&dir).unwrap();
+        let dup = d.path().join("dup.json");
+        std::fs::write(&dup, br#"{"a": 1, "a": 2}"#).unwrap();
+        let mut inbox = Inbox::default();
+        let cfg = cfg(60_000);
+        for (path, why) in [(&big, "over max_file_bytes"), (&dir, "not a file"), (&dup, "a duplicate key")] {
+            let name = path.file_name().unwrap().to_owned();
+            assert!(matches!(inbox.is_ready(path, &name, &cfg), Ready::Yes), "{why}");
+        }
+        let not_utf8 = OsString::from_vec(b"t\xff.json".to_vec());
+        assert!(matches!(inbox.is_ready(&d.path().join(&not_utf8), &not_utf8, &cfg), Ready::Yes));
+        assert!(!inbox.settling());
+    }
 }

@@ -69,8 +69,8 @@ pub struct Pipeline {
     pub(crate) audit_reports: Arc<dyn crate::audit::Reports>,
     /// The claim running alone under the poison-pill guard, if any.
     solo_in_flight: Option<String>,
-    /// Inbox files that do not parse yet: (size, mtime) and since when they were stable.
-    pub(crate) unsettled: HashMap<OsString, (u64, SystemTime, Instant)>,
+    /// The inbox stage and what it knows between scans (files still settling).
+    inbox: crate::inbox::Inbox,
     /// Claims waiting for their next attempt.
     retry_at: HashMap<String, Instant>,
     /// Claim files taken over from dead processes: they run one at a time.
@@ -188,7 +188,7 @@ impl Pipeline {
             post,
             audit_reports: Arc::new(crate::audit::NoReports),
             solo_in_flight: None,
-            unsettled: HashMap::new(),
+            inbox: Default::default(),
             retry_at: HashMap::new(),
             suspects: HashSet::new(),
             observed: HashSet::new(),
@@ -255,7 +255,17 @@ impl Pipeline {
         let moved = self.claims.take_over_dead()?;
         self.suspects.extend(moved);
         loop {
-            let (claimed, more_ready) = self.claim_ready()?;
+            let env = crate::inbox::Env {
+                cfg: &self.cfg,
+                paths: &self.paths,
+                claims: &mut self.claims,
+                suspects: &mut self.suspects,
+                preread: &mut self.preread,
+                folded: &self.folded,
+                health: &mut self.health,
+                ledger: &self.ledger,
+            };
+            let (claimed, more_ready) = self.inbox.claim_ready(env)?;
             if claimed > 0 {
                 failpoint::hit("after_claim");
             }
@@ -278,8 +288,8 @@ impl Pipeline {
         }
         let next_observe = self.observe_agents_due()?;
         let next_retry = self.retry_at.values().min().copied();
-        let next_settle = (!self.unsettled.is_empty())
-            .then(|| Instant::now() + Duration::from_millis(self.cfg.settle_ms.clamp(10, 250)));
+        let next_settle =
+            self.inbox.settling().then(|| Instant::now() + Duration::from_millis(self.cfg.settle_ms.clamp(10, 250)));
         Ok([next_retry, next_settle, next_observe].into_iter().flatten().min())
     }
 
