@@ -4,14 +4,21 @@
 //! [`baton_handoff::dialect`]; one with no id is recorded under `file:<agent>/<name>`.
 //! (`baton status` itself reads the whole tree each time, nested layouts included: see
 //! [`crate::tree`]; this record is what the dashboard searches and the alerts count.)
+//!
+//! The stage is [`Observer`]: it remembers what it recorded and what did not parse, reads the
+//! tree ([`Observer::scan`], no ledger) and hands the ledger what is new.
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
 
 use baton_handoff::{dialect, names, schema, stamp};
 use baton_ledger::Observed;
 
+use crate::config::Config;
 use crate::intake::observed;
-use crate::{Pipeline, PipelineError};
+use crate::{PipelineError, SharedLedger};
 
 /// Other agents' inboxes are read at most this often while passes come faster (a daemon
 /// under load passes many times a second, and baton's own RETURNs pile up in those inboxes
@@ -20,26 +27,68 @@ use crate::{Pipeline, PipelineError};
 /// Only the daemon (`watch::serve`) spaces them; `serve --once` reads on every pass.
 pub(crate) const OBSERVE_EVERY: Duration = Duration::from_secs(1);
 
-impl Pipeline {
-    /// [`Self::observe_agents`] if it is due; else when it will be.
-    pub(crate) fn observe_agents_due(&mut self) -> Result<Option<Instant>, PipelineError> {
-        if let Some(last) = self.observed_at
-            && last.elapsed() < self.observe_every
+/// The observe stage: other agents' inbox files already recorded, and those that did not
+/// parse with the (size, mtime) they had then.
+#[derive(Default)]
+pub(crate) struct Observer {
+    observed: HashSet<(String, OsString)>,
+    unparsed: HashMap<(String, OsString), (u64, Option<SystemTime>)>,
+    /// When other agents' inboxes were last read.
+    last: Option<Instant>,
+    /// The least time between two readings (zero: every pass; the daemon sets
+    /// [`OBSERVE_EVERY`]).
+    pub(crate) every: Duration,
+}
+
+impl Observer {
+    /// [`Self::observe`] if it is due; else when it will be.
+    pub(crate) fn observe_due(
+        &mut self,
+        handoffs: &Path,
+        cfg: &Config,
+        ledger: &SharedLedger,
+    ) -> Result<Option<Instant>, PipelineError> {
+        if let Some(last) = self.last
+            && last.elapsed() < self.every
         {
-            return Ok(Some(last + self.observe_every));
+            return Ok(Some(last + self.every));
         }
-        self.observed_at = Some(Instant::now());
-        self.observe_agents()?;
+        self.last = Some(Instant::now());
+        self.observe(handoffs, cfg, ledger)?;
         Ok(None)
     }
 
     /// Records TASKs and RETURNs that agents pass each other (never moving them).
-    pub(crate) fn observe_agents(&mut self) -> Result<(), PipelineError> {
-        let Ok(agents) = std::fs::read_dir(&self.paths.handoffs) else { return Ok(()) };
+    pub(crate) fn observe(
+        &mut self,
+        handoffs: &Path,
+        cfg: &Config,
+        ledger: &SharedLedger,
+    ) -> Result<(), PipelineError> {
+        let found = self.scan(handoffs, cfg);
+        if found.is_empty() {
+            return Ok(());
+        }
+        let now = stamp::rfc3339(stamp::now());
+        let mut ledger = ledger.lock().unwrap_or_else(|e| e.into_inner());
+        ledger.batch(|b| {
+            for o in &found {
+                b.observe(o, &now)?;
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// What is new in other agents' inboxes under `handoffs` since the last scan: each file
+    /// once, and one that did not parse again only once it changed. `cfg` names baton's own
+    /// agent (its folder and its RETURNs are skipped) and the largest file read.
+    pub(crate) fn scan(&mut self, handoffs: &Path, cfg: &Config) -> Vec<Observed> {
+        let Ok(agents) = std::fs::read_dir(handoffs) else { return Vec::new() };
         let mut found: Vec<Observed> = Vec::new();
         for agent in agents.flatten() {
             let Some(agent_name) = agent.file_name().to_str().map(str::to_string) else { continue };
-            if agent_name == self.cfg.agent || !names::is_valid_name(&agent_name) {
+            if agent_name == cfg.agent || !names::is_valid_name(&agent_name) {
                 continue;
             }
             let Ok(entries) = std::fs::read_dir(agent.path().join(crate::config::INBOX)) else { continue };
@@ -53,7 +102,7 @@ impl Pipeline {
                 let own_return = name
                     .to_str()
                     .and_then(names::parse_file_name)
-                    .is_some_and(|p| p.kind == "RETURN" && p.agent == self.cfg.agent);
+                    .is_some_and(|p| p.kind == "RETURN" && p.agent == cfg.agent);
                 if own_return {
                     continue;
                 }
@@ -62,7 +111,7 @@ impl Pipeline {
                     continue;
                 }
                 let Ok(meta) = e.metadata() else { continue };
-                if !meta.is_file() || meta.len() > self.cfg.max_file_bytes {
+                if !meta.is_file() || meta.len() > cfg.max_file_bytes {
                     continue;
                 }
                 // A file that did not parse is read again only once it changes.
@@ -71,7 +120,7 @@ impl Pipeline {
                     continue;
                 }
                 let file = key.1.to_string_lossy().into_owned();
-                let bytes = crate::fsops::read_capped(&e.path(), self.cfg.max_file_bytes).ok();
+                let bytes = crate::fsops::read_capped(&e.path(), cfg.max_file_bytes).ok();
                 let record = bytes.and_then(|b| match schema::parse(&b) {
                     Ok((body, _)) => Some(observed(&agent_name, &file, &body)),
                     Err(_) => dialect::read(&file, &b).ok().map(|seen| loose_observed(&agent_name, &file, &seen)),
@@ -85,18 +134,7 @@ impl Pipeline {
                 self.observed.insert(key);
             }
         }
-        if found.is_empty() {
-            return Ok(());
-        }
-        let now = stamp::rfc3339(stamp::now());
-        let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
-        ledger.batch(|b| {
-            for o in &found {
-                b.observe(o, &now)?;
-            }
-            Ok(())
-        })?;
-        Ok(())
+        found
     }
 }
 
@@ -113,5 +151,51 @@ fn loose_observed(agent: &str, file: &str, seen: &dialect::Seen) -> Observed {
         recipient: seen.to.clone().or_else(|| Some(agent.into())),
         title: seen.title.clone(),
         created_at: seen.created_at.clone().unwrap_or_else(|| stamp::rfc3339(stamp::now())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The scan on a temporary handoffs tree: no home, no ledger.
+    use super::*;
+
+    const TASK: &str = r#"{"schema": "baton.handoff/v1", "id": "01JHX3Q7Z8K2M4N6P8R0S2T4V6", "kind": "task",
+        "created_at": "2026-01-18T07:09:51Z", "from": "cursor", "title": "Echo hello", "plugin": "echo",
+        "action": "echo", "params": {}}"#;
+
+    #[test]
+    fn other_agents_handoffs_are_seen_once_and_a_broken_one_once_it_is_fixed() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = Config { agent: "baton".into(), ..Config::default() };
+        let inbox = |agent: &str| {
+            let dir = d.path().join(agent).join(crate::config::INBOX);
+            std::fs::create_dir_all(&dir).unwrap();
+            dir
+        };
+        std::fs::write(inbox("claude").join("20260118T070951Z__TASK__Echo-Hello__cursor.json"), TASK).unwrap();
+        let md = "# HANDOFF: Review the sync\n\n**Source Agent:** cursor\n**Created:** 2026-01-19T21:32:47Z\n";
+        std::fs::write(inbox("cursor").join("review-sync-20260119.md"), md).unwrap();
+        // baton's own RETURNs and baton's own inbox are not observed; nor is a broken file.
+        std::fs::write(inbox("claude").join("20260118T071000Z__RETURN__Echo-Hello__baton.json"), TASK).unwrap();
+        std::fs::write(inbox("baton").join("20260118T070951Z__TASK__Echo-Hello__claude.json"), TASK).unwrap();
+        let broken = inbox("claude").join("broken.json");
+        std::fs::write(&broken, b"{\"title\": ").unwrap();
+
+        let mut o = Observer::default();
+        let mut seen: Vec<(String, String, String)> =
+            o.scan(d.path(), &cfg).into_iter().map(|r| (r.agent, r.kind, r.title)).collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                ("claude".into(), "task".into(), "Echo hello".into()),
+                ("cursor".into(), "task".into(), "HANDOFF: Review the sync".into())
+            ]
+        );
+        assert!(o.scan(d.path(), &cfg).is_empty(), "each file is recorded once");
+        std::fs::write(&broken, br#"{"title": "fixed", "from": "cursor"}"#).unwrap();
+        let again = o.scan(d.path(), &cfg);
+        assert_eq!(again.iter().map(|r| r.title.as_str()).collect::<Vec<_>>(), ["fixed"], "read again once changed");
+        assert_eq!(again[0].id, "file:claude/broken.json", "no id: named by its file");
     }
 }

@@ -24,7 +24,7 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
@@ -75,15 +75,8 @@ pub struct Pipeline {
     retry_at: HashMap<String, Instant>,
     /// Claim files taken over from dead processes: they run one at a time.
     pub(crate) suspects: HashSet<OsString>,
-    /// Other agents' inbox files already recorded.
-    pub(crate) observed: HashSet<(String, OsString)>,
-    /// When other agents' inboxes were last read (see [`crate::observe::OBSERVE_EVERY`]).
-    pub(crate) observed_at: Option<Instant>,
-    /// The least time between two such readings (zero: every pass).
-    pub(crate) observe_every: Duration,
-    /// Other agents' inbox files that did not parse, with the (size, mtime) they had then.
-    pub(crate) unparsed: HashMap<(String, OsString), (u64, Option<SystemTime>)>,
-    /// Consecutive sandbox failures and pauses, per plugin (read from the ledger each pass).
+    /// The observe stage: what other agents pass each other ([`crate::observe`]).
+    pub(crate) observer: crate::observe::Observer,
     /// Every plugin's health as this pass knows it ([`crate::health`]).
     pub(crate) health: crate::health::Healths,
     /// The fold keys of the folders originals are filed in (names that are one on a Mac).
@@ -191,10 +184,7 @@ impl Pipeline {
             inbox: Default::default(),
             retry_at: HashMap::new(),
             suspects: HashSet::new(),
-            observed: HashSet::new(),
-            observed_at: None,
-            observe_every: Duration::ZERO,
-            unparsed: HashMap::new(),
+            observer: Default::default(),
             health: Default::default(),
             folded: Default::default(),
             pacing: Pacing::default(),
@@ -286,7 +276,7 @@ impl Pipeline {
                 break;
             }
         }
-        let next_observe = self.observe_agents_due()?;
+        let next_observe = self.observer.observe_due(&self.paths.handoffs, &self.cfg, &self.ledger)?;
         let next_retry = self.retry_at.values().min().copied();
         let next_settle =
             self.inbox.settling().then(|| Instant::now() + Duration::from_millis(self.cfg.settle_ms.clamp(10, 250)));

@@ -116,7 +116,7 @@ pub async fn serve(
     liveness: &std::sync::Arc<Liveness>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), PipelineError> {
-    pipeline.observe_every = crate::observe::OBSERVE_EVERY;
+    pipeline.observer.every = crate::observe::OBSERVE_EVERY;
     let errors = liveness.clone();
     let root = pipeline.paths().handoffs.clone();
     std::fs::create_dir_all(&root).map_err(|e| PipelineError::io(&root, e))?;
