@@ -1,14 +1,19 @@
 //! The handoff pipeline: everything between a file landing in baton's inbox and its RETURN.
 //!
-//! Data flow: [`watch`] (notify + periodic reconcile) → [`pipeline`] (the batch and its
-//! order) over `inbox` (what is ready to claim), `intake` (what each claimed file is),
-//! `execution` (running tasks), `outputs` (what each item writes and records), `health`
-//! (plugin pauses) and `observe` (other agents' handoffs). [`claims`], [`outbox`] and
-//! [`fsops`] hold the crash-safety mechanisms, `folding` the macOS name rules (case and
-//! Unicode form) applied on every system; [`returns`] builds what baton writes;
-//! [`plugins`] installs and loads components; [`audit`] drives the plans audits; `manual`
-//! holds `baton run`, [`retry`] what `baton retry` selects and moves; [`probe`] gathers what `/metrics` and the alerts
-//! report besides the ledger, and runs `serve`'s alert loop.
+//! Data flow: [`watch`] (notify + periodic reconcile) → [`pipeline`] (the loop: the batch and
+//! its order), which owns one value per stage and lends each what it needs for a call:
+//! `inbox` (`Inbox`: what is ready to claim) → `intake` (`prepare`: what each claimed file
+//! is, into an `item`) → `execution` (`Running`: tasks in the runtime, answers and retries) →
+//! `outputs` (`Outputs`: what each item writes; `record`: what the ledger keeps) → filing;
+//! beside them `observe` (`Observer`: other agents' handoffs) and `health` (`Healths`: plugin
+//! pauses). The stages import none of the pipeline: the module graph has no loop.
+//! [`claims`], [`outbox`] and [`fsops`] hold the crash-safety mechanisms, `post` the one way
+//! files reach other agents, `folding` the macOS name rules (case and Unicode form) applied on
+//! every system, [`faults`] which errors pass by themselves; [`returns`] builds what baton
+//! writes; [`plugins`] installs and loads components; [`audit`] drives the plans audits;
+//! `manual` holds `baton run`, [`retry`] what `baton retry` selects and moves; [`probe`]
+//! gathers what `/metrics` and the alerts report besides the ledger, and runs `serve`'s alert
+//! loop.
 
 pub mod audit;
 pub mod claims;
