@@ -333,3 +333,100 @@ pub(crate) fn observed(agent: &str, file: &str, body: &Body) -> Observed {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Intake on files in a temporary folder and a ledger of its own: no home, no runtime.
+    use std::path::Path;
+
+    use baton_ledger::Ledger;
+
+    use super::*;
+
+    struct Bench {
+        dir: tempfile::TempDir,
+        ledger: Ledger,
+        cfg: Config,
+    }
+
+    impl Bench {
+        fn new() -> Bench {
+            let dir = tempfile::tempdir().unwrap();
+            let ledger = Ledger::open(&dir.path().join("state.sqlite")).unwrap();
+            Bench { dir, ledger, cfg: Config { agent: "baton".into(), max_file_bytes: 4096, ..Config::default() } }
+        }
+
+        /// Claims `bytes` as the file `name` and prepares it.
+        fn prepare(&mut self, name: &str, bytes: &[u8]) -> Prepared {
+            let path = self.dir.path().join(crate::claims::new_claim_id());
+            std::fs::write(&path, bytes).unwrap();
+            self.prepare_at(&path, name)
+        }
+
+        fn prepare_at(&mut self, path: &Path, name: &str) -> Prepared {
+            let claim = Claim::new(path.to_path_buf(), crate::claims::new_claim_id(), name.into());
+            let (cfg, root) = (&self.cfg, self.dir.path());
+            self.ledger.batch(|b| prepare(cfg, root, &claim, None, b)).unwrap()
+        }
+    }
+
+    fn task(id: &str, extra: Value) -> Vec<u8> {
+        let mut t = json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                           "from": "claude", "title": "Echo", "plugin": "echo", "action": "echo", "params": {}});
+        // A null in `extra` removes the field.
+        let fields = t.as_object_mut().unwrap();
+        for (k, v) in extra.as_object().unwrap() {
+            if v.is_null() {
+                fields.remove(k);
+            } else {
+                fields.insert(k.clone(), v.clone());
+            }
+        }
+        serde_json::to_vec(&t).unwrap()
+    }
+
+    const NAME: &str = "20260118T070951Z__TASK__Echo__claude.json";
+
+    fn refused(p: &Prepared) -> Option<ErrorCode> {
+        match p {
+            Prepared::Refuse { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_new_task_runs_once_and_its_id_is_kept_for_it() {
+        let mut b = Bench::new();
+        assert!(matches!(b.prepare(NAME, &task("T-1", json!({}))), Prepared::Run { attempt: 1, base: 0, .. }));
+        assert_eq!(b.ledger.task("T-1").unwrap().map(|r| r.state), Some(TaskState::Claimed));
+        // The same handoff again (a copy): filed, not run; the same id with other content: refused.
+        assert!(matches!(b.prepare(NAME, &task("T-1", json!({}))), Prepared::Duplicate));
+        let other = b.prepare(NAME, &task("T-1", json!({"title": "Something else"})));
+        assert_eq!(refused(&other), Some(ErrorCode::DuplicateId));
+    }
+
+    #[test]
+    fn a_task_for_another_agent_is_routed_and_one_for_baton_by_name_is_misrouted() {
+        let mut b = Bench::new();
+        let to_cursor = b.prepare(NAME, &task("T-2", json!({"to": "cursor", "plugin": null, "action": null})));
+        assert!(matches!(to_cursor, Prepared::Route(t) if t.to.as_deref() == Some("cursor")));
+        let to_baton = b.prepare(NAME, &task("T-3", json!({"to": "BATON", "plugin": null, "action": null})));
+        assert_eq!(refused(&to_baton), Some(ErrorCode::Misrouted), "BATON is baton on a Mac");
+    }
+
+    #[test]
+    fn a_return_is_a_reply_and_what_cannot_be_read_is_refused_with_its_reason() {
+        let mut b = Bench::new();
+        let r = json!({"schema": "baton.handoff/v1", "id": "R-1", "kind": "return", "created_at": "2026-01-18T08:00:00Z",
+                       "from": "cursor", "title": "Re: Review", "in_reply_to": "REVIEW-1", "status": "completed", "summary": "LGTM"});
+        let reply = b.prepare("20260118T080000Z__RETURN__Re-Review__cursor.json", r.to_string().as_bytes());
+        assert!(matches!(reply, Prepared::Reply));
+        assert_eq!(refused(&b.prepare(NAME, &vec![b' '; 5000])), Some(ErrorCode::TooLarge));
+        let target = b.dir.path().join("elsewhere.json");
+        std::fs::write(&target, task("T-4", json!({}))).unwrap();
+        let link = b.dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert_eq!(refused(&b.prepare_at(&link, NAME)), Some(ErrorCode::NotAFile), "a link is never followed");
+        assert_eq!(b.ledger.task("T-4").unwrap(), None, "nothing recorded for it");
+    }
+}

@@ -444,3 +444,106 @@ pub(crate) fn record(
     });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    //! The outputs stage on a temporary handoffs tree: no home, no ledger, no runtime.
+    use super::*;
+    use crate::outbox::Outbox;
+
+    struct Bench {
+        _dir: tempfile::TempDir,
+        cfg: Config,
+        paths: Paths,
+        post: Post,
+        folded: crate::folding::FoldedDirs,
+    }
+
+    impl Bench {
+        fn new() -> Bench {
+            let dir = tempfile::tempdir().unwrap();
+            let cfg = Config { agent: "baton".into(), ..Config::default() };
+            let paths = Paths::new(dir.path(), &dir.path().join("state.sqlite"), &cfg);
+            // What `Pipeline::new` makes before a pass: baton's own three folders.
+            for d in [paths.inbox("baton"), paths.processed("baton"), paths.failed("baton")] {
+                std::fs::create_dir_all(d).unwrap();
+            }
+            let outbox = Outbox::open(paths.agent("baton").join(".outbox")).unwrap();
+            let post = Post::new(paths.clone(), "baton".into(), outbox);
+            Bench { _dir: dir, cfg, paths, post, folded: Default::default() }
+        }
+
+        fn stage(&self) -> Outputs<'_> {
+            Outputs { cfg: &self.cfg, paths: &self.paths, post: &self.post, folded: &self.folded }
+        }
+
+        /// Writes and publishes one item as the pipeline does for a group of one.
+        fn write(&self, item: &mut Item) {
+            let mut dirs = HashSet::new();
+            self.stage().write_isolated(item, &mut dirs);
+            self.stage().publish_isolated(item, &mut dirs);
+        }
+
+        /// The JSON files in `agent`'s inbox.
+        fn inbox(&self, agent: &str) -> Vec<Value> {
+            let Ok(dir) = std::fs::read_dir(self.paths.inbox(agent)) else { return vec![] };
+            dir.flatten().map(|e| serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap()).collect()
+        }
+    }
+
+    fn item(answer: Option<Answer>) -> Item {
+        let task: TaskBody = serde_json::from_value(json!({
+            "schema": "baton.handoff/v1", "id": "T-1", "kind": "task", "created_at": "2026-11-25T00:00:00Z",
+            "from": "claude", "title": "Echo", "plugin": "echo", "action": "echo", "params": {}
+        }))
+        .unwrap();
+        let claim = Claim::new(
+            "/nowhere/claimed.json".into(),
+            crate::claims::new_claim_id(),
+            "20261125T000000Z__TASK__Echo__claude.json".into(),
+        );
+        let mut item = Item::new(claim, Prepared::Run { task, attempt: 1, base: 0, history: vec![] });
+        item.answer = answer;
+        item
+    }
+
+    #[test]
+    fn a_completed_task_gets_one_return_in_its_senders_inbox() {
+        let b = Bench::new();
+        let mut it = item(Some(Answer::completed("done".into(), json!({"n": 1}))));
+        b.write(&mut it);
+        let returns = b.inbox("claude");
+        assert_eq!(returns.len(), 1, "{returns:?}");
+        assert_eq!(
+            (returns[0]["in_reply_to"].as_str(), returns[0]["status"].as_str()),
+            (Some("T-1"), Some("completed"))
+        );
+        assert_eq!(it.failure, None);
+        assert_eq!(std::fs::read_dir(b.paths.failed("baton")).unwrap().count(), 0, "no error record for a success");
+    }
+
+    #[test]
+    fn a_failed_task_gets_its_return_and_an_error_record_beside_where_it_is_filed() {
+        let b = Bench::new();
+        let mut it = item(Some(Answer::refused(ErrorCode::Trap, "wasm trap: unreachable")));
+        b.write(&mut it);
+        assert_eq!(b.inbox("claude")[0]["status"], "failed");
+        let (dir, name) = it.dest.clone().expect("filed in 03_failed/");
+        assert_eq!(dir, b.paths.failed("baton"));
+        let record = dir.join(fsops::error_record_name(&name));
+        let record: Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+        assert_eq!(record["code"], "trap");
+    }
+
+    #[test]
+    fn a_sender_whose_folder_is_a_plain_file_fails_only_this_item_and_says_which_file() {
+        let b = Bench::new();
+        std::fs::write(b.paths.agent("claude"), b"not a folder").unwrap();
+        let mut it = item(Some(Answer::completed("done".into(), json!({}))));
+        b.write(&mut it);
+        let (code, message) = it.failure.clone().expect("the item failed");
+        assert_eq!(code, "internal");
+        assert!(message.contains(&b.paths.agent("claude").display().to_string()), "{message}");
+        assert!(it.dest.is_some_and(|(dir, _)| dir == b.paths.failed("baton")), "filed in 03_failed/");
+    }
+}
