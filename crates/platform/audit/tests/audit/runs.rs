@@ -2,13 +2,11 @@
 //! (never emitted twice, emitted again after closing and coming back), unchanged-input
 //! detection, report naming and loading, and bad input recorded instead of panicking.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 
+use crate::common::*;
 use baton_audit::*;
-use common::*;
 
 const PLAN: &str = "# Dashboard plan
 

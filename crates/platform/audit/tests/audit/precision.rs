@@ -4,10 +4,8 @@
 //! (outside the repository, generated, the source of a move, removed, descriptive lines),
 //! next to true false claims hidden among them, which must stay found.
 
-mod common;
-
+use crate::common::*;
 use baton_audit::*;
-use common::*;
 
 fn fc(r: &Report) -> Vec<&str> {
     r.false_claims.iter().map(|f| f.path.as_str()).collect()

@@ -1,10 +1,8 @@
 //! One realistic fixture repository per plan format, with present, missing, stub,
 //! ambiguous and falsely claimed deliverables, checked against exact expected results.
 
-mod common;
-
+use crate::common::*;
 use baton_audit::*;
-use common::*;
 
 const MODULARIZATION_PLAN: &str = "# Google Workspace Events API - Modularization Plan
 

@@ -4,7 +4,7 @@
 //! order, bad input refuses the whole batch, grants, owner prefixes and quotas hold, and the
 //! change log has no gaps. On PostgreSQL also: writers on two connections at once never make
 //! `changes_since(N)` skip a change (sequence numbers are taken inside the writing transaction).
-#[path = "../../../../tests/support/pg.rs"]
+#[path = "../../../../../tests/support/pg.rs"]
 mod pg;
 
 use baton_catalog::{

@@ -1,0 +1,7 @@
+//! baton-audit's integration tests, one binary: one fixture repository per plan format
+//! (`formats`), the formats and false claims seen on real repositories (`precision`), and
+//! audits in a row (`runs`); `common` writes fixture trees and reads results.
+mod common;
+mod formats;
+mod precision;
+mod runs;
