@@ -697,7 +697,7 @@ fn method_from_name(m: &str) -> Option<MatchMethod> {
 /// The guest path of a djay track's local file, when it lies in a granted `music` folder.
 fn music_file(t: &Track, music: &[(String, String)]) -> Option<String> {
     t.files.iter().find_map(|uri| {
-        let host_path = rekordbox::path_from_location(uri)?;
+        let host_path = baton_djay::location::path_from_location(uri)?;
         let guest = host::guest_path(&host_path)?;
         music
             .iter()

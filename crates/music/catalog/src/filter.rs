@@ -5,7 +5,7 @@
 //! one element matches. `_key` names the record key.
 use serde_json::Value;
 
-use crate::store::RecordOut;
+use crate::record::RecordOut;
 
 /// One condition.
 #[derive(Debug, Clone, PartialEq)]

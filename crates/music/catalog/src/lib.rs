@@ -15,6 +15,7 @@ mod db;
 mod error;
 pub mod filter;
 pub mod matcher;
+mod record;
 /// The matcher's text normalisation, its own crate so that plugins can compare as it does.
 pub use baton_normalize as normalize;
 /// Playlist files (m3u, XSPF), parsed in `baton-normalize` so a plugin reads them as the CLI does.
@@ -27,8 +28,9 @@ pub use virtuals::{AuditGapsSource, HandoffsSource, LedgerHandoffs};
 pub use error::{CatalogError, Result};
 pub use filter::{Cond, Filter};
 pub use matcher::{Candidate, MatchMethod, MatchOutcome, TrackQuery, Verdict};
+pub use record::RecordOut;
 pub use schema::{Kind, Property, PropertySpec, normalize_isrc};
-pub use store::{Catalog, Change, CollectionInfo, LinkOut, Page, RecordOut, UpsertReport};
+pub use store::{Catalog, Change, CollectionInfo, LinkOut, Page, UpsertReport};
 
 use serde::{Deserialize, Serialize};
 

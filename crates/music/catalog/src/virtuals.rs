@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use baton_ledger::{Ledger, Location, TaskRow};
 
-use crate::store::RecordOut;
+use crate::record::RecordOut;
 
 /// Where `handoffs` reads from, wired by the app: the catalog reads no table of another
 /// domain. [`LedgerHandoffs`] is the ledger's own API over its connection.

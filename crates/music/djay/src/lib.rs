@@ -5,6 +5,7 @@
 //! result shapes. The plugin (plugins/djay) only moves rows and records across WIT.
 pub mod bookmark;
 pub mod library;
+pub mod location;
 pub mod rekordbox;
 pub mod sync;
 pub mod tsaf;

@@ -447,7 +447,7 @@ impl Library {
                 if let Some(tsaf::Value::Data(d)) = o.get("urlBookmarkData")
                     && let Some(path) = crate::bookmark::path(d)
                 {
-                    uris.push(crate::rekordbox::location_from_path(&path));
+                    uris.push(crate::location::location_from_path(&path));
                 }
                 let t = self.track(key);
                 fill(t);

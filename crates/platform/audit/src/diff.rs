@@ -4,7 +4,6 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::model::*;
-use crate::run::by_key;
 
 /// The identity of a gap across runs.
 pub fn gap_key(plan: &str, path: &str) -> String {
@@ -143,4 +142,13 @@ fn plan_change(before: Option<&PlanReport>, after: Option<&PlanReport>) -> Optio
         return None;
     }
     Some(PlanChange { plan, before: cb, after: ca, groups, deliverables })
+}
+
+/// Builds a map from key to item, keeping the first of duplicates.
+fn by_key<'a, T>(items: &'a [T], key: impl Fn(&'a T) -> &'a str) -> HashMap<&'a str, &'a T> {
+    let mut m = HashMap::with_capacity(items.len());
+    for it in items {
+        m.entry(key(it)).or_insert(it);
+    }
+    m
 }

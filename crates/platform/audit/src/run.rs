@@ -555,12 +555,3 @@ pub fn audit(input: &AuditInput) -> Report {
         moved: None,
     }
 }
-
-/// Builds a map from key to item, keeping the first of duplicates.
-pub(crate) fn by_key<'a, T>(items: &'a [T], key: impl Fn(&'a T) -> &'a str) -> HashMap<&'a str, &'a T> {
-    let mut m = HashMap::with_capacity(items.len());
-    for it in items {
-        m.entry(key(it)).or_insert(it);
-    }
-    m
-}

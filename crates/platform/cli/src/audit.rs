@@ -30,7 +30,7 @@ pub struct AuditArgs {
 }
 
 pub fn run(args: AuditArgs, ctx: &Ctx) -> Result<i32> {
-    crate::handoffs::require_home(ctx)?;
+    crate::home_check::require(&ctx.home)?;
     for dir in args.plans.iter().chain(&args.repos) {
         if !dir.is_dir() {
             bail!("{} is not a folder (pass existing folders to --plans and --repo)", dir.display());

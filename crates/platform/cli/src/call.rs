@@ -136,7 +136,7 @@ pub fn run(ctx: &Ctx, a: CallArgs) -> Result<i32> {
 /// The plugin's actions (and description), from the component itself, as `plugin inspect`
 /// reads them (the compiled component is cached, so this does not compile it again).
 fn describe(ctx: &Ctx, plugin: &str) -> Result<(Vec<Action>, String)> {
-    crate::handoffs::require_home(ctx)?;
+    crate::home_check::require(&ctx.home)?;
     let cfg = baton_pipeline::Config::load(&ctx.home)?;
     let paths = baton_pipeline::Paths::new(&ctx.home, &ctx.state, &cfg);
     let installed = Tree::open(ctx)?.plugins();

@@ -21,7 +21,7 @@ pub fn show_key(key: &str) {
 pub fn key(cmd: KeyCommand, ctx: &Ctx) -> Result<i32> {
     match cmd {
         KeyCommand::Rotate => {
-            crate::handoffs::require_home(ctx)?;
+            crate::home_check::require(&ctx.home)?;
             let key = baton_dashboard::auth::make_key(&ctx.state, true)?.context("no key was made")?;
             show_key(&key);
             Ok(0)

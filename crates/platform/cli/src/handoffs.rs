@@ -23,13 +23,8 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// See [`crate::home_check::require`] (every command that reads a home checks it first).
-pub fn require_home(ctx: &Ctx) -> Result<()> {
-    crate::home_check::require(&ctx.home)
-}
-
 pub fn serve(ctx: &Ctx, once: bool, http: Option<String>, new_state: bool) -> Result<i32> {
-    require_home(ctx)?;
+    crate::home_check::require(&ctx.home)?;
     // A missing, empty or replaced state is never taken silently for a new one.
     if baton_ledger::guard::check(&ctx.home, &ctx.location, new_state)? == baton_ledger::guard::Checked::Replaced {
         tracing::warn!(state = %ctx.state.display(), "--new-state: serving from a new state; the home records it from now on")
@@ -247,7 +242,7 @@ fn queue(paths: &Paths, cfg: &Config) -> (usize, usize) {
 }
 
 pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
-    require_home(ctx)?;
+    crate::home_check::require(&ctx.home)?;
     let cfg = Config::load(&ctx.home)?;
     let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
     let mut ledger = match baton_ledger::Ledger::open_at(&ctx.location) {

@@ -40,7 +40,7 @@ pub struct RetryArgs {
 }
 
 pub fn run(ctx: &Ctx, a: RetryArgs) -> Result<i32> {
-    crate::handoffs::require_home(ctx)?;
+    crate::home_check::require(&ctx.home)?;
     let cfg = Config::load(&ctx.home)?;
     let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
     let ledger = baton_ledger::Ledger::open_at(&ctx.location)?;

@@ -223,7 +223,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 fn install(ctx: &Ctx, t: &Target) -> Result<i32> {
-    crate::handoffs::require_home(ctx)?;
+    crate::home_check::require(&ctx.home)?;
     let platform = t.platform.unwrap_or_else(Platform::this_system);
     let spec = spec(ctx)?;
     let unit = unit_path(platform)?;

@@ -331,11 +331,14 @@ pub(crate) fn tasks(app: &App, ledger: &Ledger, q: &TaskQuery) -> Res<Value> {
         "per_page": per_page,
         "pages": total.div_ceil(per_page).max(1),
         "retryable": retryable,
-        "retry_max": crate::retry::MAX_BULK,
+        "retry_max": MAX_BULK,
         "facets": {"state": by_state, "plugin": by_plugin, "code": by_code},
         "facets_at": stamp(counted_at),
     }))
 }
+
+/// The most tasks one bulk retry takes (the confirmation names the number).
+pub(crate) const MAX_BULK: i64 = 10_000;
 
 /// The ids a bulk retry takes: the failed or rejected tasks matching the filters, newest
 /// first, at most `limit` of them; and how many match in all.

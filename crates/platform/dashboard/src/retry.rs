@@ -21,18 +21,15 @@ pub(crate) struct Moved {
     pub refused: Option<String>,
 }
 
-/// The most tasks one bulk retry takes (the confirmation names the number).
-pub(crate) const MAX_BULK: i64 = 10_000;
-
 /// Retries one failed or rejected task: its handoff goes back into the inbox and its next
 /// claim runs again. `Ok(None)`: no failed handoff with that id.
 pub(crate) fn one(app: &App, ledger: &mut Ledger, id: &str) -> Result<Option<PathBuf>, baton_pipeline::PipelineError> {
     baton_pipeline::retry_failed(&app.paths, &app.cfg.agent, ledger, id)
 }
 
-/// The ids a bulk retry with these filters would take, newest first (at most [`MAX_BULK`]).
+/// The ids a bulk retry with these filters would take, newest first (at most [`data::MAX_BULK`]).
 pub(crate) fn matching(ledger: &Ledger, q: &TaskQuery) -> Result<Vec<String>, String> {
-    data::retryable_ids(ledger, q, MAX_BULK).map(|(ids, _)| ids)
+    data::retryable_ids(ledger, q, data::MAX_BULK).map(|(ids, _)| ids)
 }
 
 /// Retries every failed or rejected task matching `q` (see [`one`]): `03_failed/` is listed

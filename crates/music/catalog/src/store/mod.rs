@@ -79,15 +79,7 @@ pub struct CollectionInfo {
     pub properties: Vec<Property>,
 }
 
-/// A record as read: live property values (relations as the related keys, in order) and, when
-/// asked for, the values of removed (archived) properties.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RecordOut {
-    pub key: String,
-    pub props: Map<String, Value>,
-    #[serde(skip_serializing_if = "Map::is_empty")]
-    pub archived: Map<String, Value>,
-}
+pub(crate) use crate::record::RecordOut;
 
 /// One page of a query; `next` is the cursor for the following page.
 #[derive(Debug, Clone, Serialize)]

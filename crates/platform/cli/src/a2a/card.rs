@@ -5,8 +5,11 @@
 //! protocol lets an agent say more than the core does.
 use serde_json::{Map, Value, json};
 
-use super::task::A2A_AGENT;
 use crate::agents::Tree;
+
+/// The pseudo-agent whose inbox takes the RETURNs of tasks sent over A2A: never offered as a
+/// skill.
+pub const A2A_AGENT: &str = "a2a";
 
 /// The extension carrying each plugin skill's params schema.
 pub const PARAMS_EXTENSION: &str = "urn:baton:a2a:params-schema:v1";

@@ -29,7 +29,8 @@ use serde_json::{Value, json};
 use tracing::Instrument;
 
 use crate::agents::{Tree, wait};
-use task::{A2A_AGENT, RpcError, RpcResult, Store, View, is_terminal};
+use card::A2A_AGENT;
+use task::{RpcError, RpcResult, Store, View, is_terminal};
 
 /// How long a blocking `SendMessage` waits for the answer before it returns the task as it is
 /// (the client then polls `GetTask` or subscribes).

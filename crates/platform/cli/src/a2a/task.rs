@@ -25,8 +25,7 @@ use baton_pipeline::config::INBOX;
 
 use crate::agents::{self, Tree, wait};
 
-/// The pseudo-agent whose inbox takes the RETURNs of tasks sent over A2A.
-pub const A2A_AGENT: &str = "a2a";
+use super::card::A2A_AGENT;
 
 /// The ledger event recorded for each task sent over A2A (how `ListTasks` finds them).
 pub const SENT_EVENT: &str = "a2a_sent";
