@@ -53,49 +53,9 @@ impl Running {
         self.set.is_empty()
     }
 
-    /// The next item whose task finished (waits for one).
-    pub(crate) async fn next(&mut self, env: Env<'_>) -> Option<Item> {
-        let joined = self.set.join_next_with_id().await?;
-        self.settle(env, joined)
-    }
-
-    /// An item whose task already finished, if any (never waits).
-    pub(crate) fn try_next(&mut self, env: Env<'_>) -> Option<Item> {
-        let joined = self.set.try_join_next_with_id()?;
-        self.settle(env, joined)
-    }
-
-    fn settle(&mut self, env: Env<'_>, joined: Joined) -> Option<Item> {
-        let (slot, outcome) = match joined {
-            Ok((_, (slot, exec))) => (slot, Ok(exec)),
-            Err(e) => (*self.ids.get(&e.id())?, Err(panic_message(e))),
-        };
-        let (mut item, plugin) = self.slots.get_mut(slot)?.take()?;
-        let policy = PausePolicy { after: env.cfg.pause_after, secs: env.cfg.pause_secs };
-        match outcome {
-            Ok(exec) => conclude(&mut item, &plugin_ref(&plugin), exec, env.health, policy, &env.cfg.retry),
-            Err(message) => panicked(&mut item, &plugin_ref(&plugin), message),
-        }
-        Some(item)
-    }
-}
-
-fn panic_message(e: tokio::task::JoinError) -> String {
-    match e.try_into_panic() {
-        Ok(payload) => payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic without a message".into()),
-        Err(e) => e.to_string(),
-    }
-}
-
-impl Running {
     /// Starts an item's task, or returns the item when there is nothing to run (not a `Run`,
     /// or refused before running: unknown plugin or action, plugin paused).
     pub(crate) fn start(&mut self, env: Env<'_>, mut item: Item) -> Option<Item> {
-        let running = self;
         let Prepared::Run { task, attempt, .. } = &item.prepared else { return Some(item) };
         let span = item.span.clone();
         span.record("attempt", *attempt);
@@ -141,7 +101,7 @@ impl Running {
         };
         let budget = env.cfg.task_budget(&plugin_name);
         let runtime = env.runtime.clone();
-        let limiter = running
+        let limiter = self
             .limiter
             .get_or_insert_with(|| {
                 let parallel = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
@@ -149,9 +109,9 @@ impl Running {
             })
             .clone();
         item.started = Some(Instant::now());
-        let slot = running.slots.len();
+        let slot = self.slots.len();
         let run_plugin = plugin.clone();
-        let handle = running.set.spawn(
+        let handle = self.set.spawn(
             async move {
                 let _permit = limiter.acquire_owned().await;
                 failpoint::hit_for("in_run", &input.id);
@@ -161,9 +121,46 @@ impl Running {
             }
             .instrument(span.clone()),
         );
-        running.ids.insert(handle.id(), slot);
-        running.slots.push(Some((item, plugin)));
+        self.ids.insert(handle.id(), slot);
+        self.slots.push(Some((item, plugin)));
         None
+    }
+
+    /// The next item whose task finished (waits for one).
+    pub(crate) async fn next(&mut self, env: Env<'_>) -> Option<Item> {
+        let joined = self.set.join_next_with_id().await?;
+        self.settle(env, joined)
+    }
+
+    /// An item whose task already finished, if any (never waits).
+    pub(crate) fn try_next(&mut self, env: Env<'_>) -> Option<Item> {
+        let joined = self.set.try_join_next_with_id()?;
+        self.settle(env, joined)
+    }
+
+    fn settle(&mut self, env: Env<'_>, joined: Joined) -> Option<Item> {
+        let (slot, outcome) = match joined {
+            Ok((_, (slot, exec))) => (slot, Ok(exec)),
+            Err(e) => (*self.ids.get(&e.id())?, Err(panic_message(e))),
+        };
+        let (mut item, plugin) = self.slots.get_mut(slot)?.take()?;
+        let policy = PausePolicy { after: env.cfg.pause_after, secs: env.cfg.pause_secs };
+        match outcome {
+            Ok(exec) => conclude(&mut item, &plugin_ref(&plugin), exec, env.health, policy, &env.cfg.retry),
+            Err(message) => panicked(&mut item, &plugin_ref(&plugin), message),
+        }
+        Some(item)
+    }
+}
+
+fn panic_message(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into()),
+        Err(e) => e.to_string(),
     }
 }
 
