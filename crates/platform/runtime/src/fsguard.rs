@@ -29,7 +29,6 @@ use wasmtime_wasi::p2::{DynOutputStream, FsError, FsResult, OutputStream, Pollab
 use wasmtime_wasi::{FsPerms, OpenMode};
 
 use crate::grants::GrantDir;
-use crate::host::StoreState;
 use crate::limits::DiskMeter;
 
 /// Which grant each open descriptor belongs to, and the meters of the writable ones.
@@ -63,9 +62,16 @@ impl FsGuard {
     }
 }
 
+/// The filesystem as one task's host calls see it: wasmtime-wasi's, and the guard in front.
 pub struct Guarded<'a> {
     fs: WasiFilesystemCtxView<'a>,
     guard: &'a mut FsGuard,
+}
+
+impl<'a> Guarded<'a> {
+    pub fn new(fs: WasiFilesystemCtxView<'a>, guard: &'a mut FsGuard) -> Self {
+        Guarded { fs, guard }
+    }
 }
 
 struct GuardedFs;
@@ -74,15 +80,15 @@ impl HasData for GuardedFs {
     type Data<'a> = Guarded<'a>;
 }
 
-fn guarded(s: &mut StoreState) -> Guarded<'_> {
-    Guarded { fs: WasiFilesystemCtxView { ctx: s.wasi.filesystem(), table: &mut s.table }, guard: &mut s.fs_guard }
-}
-
-/// Links the guarded filesystem over wasmtime-wasi's (call after `add_to_linker_async`).
-pub fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
+/// Links the guarded filesystem over wasmtime-wasi's (call after `add_to_linker_async`);
+/// `guarded` finds a task's filesystem and guard in its store (the host's `StoreState`).
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    guarded: fn(&mut T) -> Guarded<'_>,
+) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
-    types::add_to_linker::<StoreState, GuardedFs>(linker, guarded)?;
-    preopens::add_to_linker::<StoreState, GuardedFs>(linker, guarded)?;
+    types::add_to_linker::<T, GuardedFs>(linker, guarded)?;
+    preopens::add_to_linker::<T, GuardedFs>(linker, guarded)?;
     linker.allow_shadowing(false);
     Ok(())
 }

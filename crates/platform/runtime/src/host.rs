@@ -86,6 +86,13 @@ pub struct StoreState {
 }
 
 impl StoreState {
+    /// The task's filesystem behind its guard, for [`crate::fsguard`]'s host functions.
+    pub(crate) fn guarded_fs(&mut self) -> crate::fsguard::Guarded<'_> {
+        let fs =
+            wasmtime_wasi::filesystem::WasiFilesystemCtxView { ctx: self.wasi.filesystem(), table: &mut self.table };
+        crate::fsguard::Guarded::new(fs, &mut self.fs_guard)
+    }
+
     /// The folders this task was granted.
     pub fn grants(&self) -> &[Grant] {
         &self.grants
