@@ -52,8 +52,9 @@ pub enum CatalogError {
     /// A plugin's call went over a per-call bound (work, bytes read) or its task ended.
     #[error("{0}")]
     CallBound(String),
+    /// The fingerprint library behind `files` did not answer a match.
     #[error("fingerprint library: {0}")]
-    Fingerprint(#[from] baton_fp::FpError),
+    Fingerprint(String),
     /// The source of a virtual collection (the ledger behind `handoffs`) did not answer.
     #[error("{0}")]
     Virtual(String),

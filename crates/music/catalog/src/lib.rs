@@ -23,7 +23,7 @@ pub use baton_normalize::playlist;
 pub mod schema;
 mod store;
 mod virtuals;
-pub use virtuals::{AuditGapsSource, HandoffsSource, LedgerHandoffs};
+pub use virtuals::{AuditGapsSource, FilesSource, HandoffsSource, LedgerHandoffs, LibraryFile};
 
 pub use error::{CatalogError, Result};
 pub use filter::{Cond, Filter};

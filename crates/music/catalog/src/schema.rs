@@ -153,7 +153,7 @@ pub const CORE: &str = "core";
 /// The owner name of writes made by the person at the CLI.
 pub const USER: &str = "user";
 
-/// The read-only collection over the fingerprint library (`fp_files`).
+/// The read-only collection over the fingerprint library (read through [`crate::FilesSource`]).
 pub const FILES: &str = "files";
 
 fn p(id: &str, name: &str, kind: Kind) -> PropertySpec {
@@ -242,7 +242,7 @@ fn fixed(id: &str, name: &str, kind: Kind, integer: bool) -> Property {
     }
 }
 
-/// The (virtual, read-only) properties of `files`, as read from `fp_files`.
+/// The (virtual, read-only) properties of `files`, as [`crate::virtuals::file_record`] fills them.
 pub fn files_properties() -> Vec<Property> {
     let f = |id: &str, name: &str, kind: Kind| fixed(id, name, kind, matches!(id, "duration_ms" | "size"));
     vec![

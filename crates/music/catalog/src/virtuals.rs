@@ -1,6 +1,6 @@
-//! Rows of the read-only virtual collections over the host's own data: `handoffs` (the ledger's
-//! TASKs) and `audit_gaps` (the latest plans audit report), each read through a source the app
-//! wires, never by SQL on another domain's tables. Nothing is copied into the catalog: each read
+//! Rows of the read-only virtual collections over the host's own data: `files` (the fingerprint
+//! library), `handoffs` (the ledger's TASKs) and `audit_gaps` (the latest plans audit report),
+//! each read through a source the app wires, never by SQL on another domain's tables. Nothing is copied into the catalog: each read
 //! looks at the source, so a mirror such as drive-sync always sees what baton itself sees, and
 //! nothing here can drift or be written through the catalog.
 use std::path::{Path, PathBuf};
@@ -10,8 +10,78 @@ use std::time::SystemTime;
 use serde_json::{Map, Value};
 
 use baton_ledger::{Ledger, Location, TaskRow};
+use rusqlite::Connection;
 
 use crate::record::RecordOut;
+
+/// Where `files` reads from, wired by the app (the fingerprint library, `baton-fp`). Each read
+/// goes through the connection the catalog passes (this machine's SQLite file, held by the
+/// catalog), so a plugin call's bounds (its progress handler) cover it; a refused or interrupted
+/// read is the connection's own error.
+pub trait FilesSource: Send + Sync {
+    /// How many files: all, or those under one of `roots` (a folder: itself or below it).
+    fn count(&self, conn: &Connection, roots: Option<&[String]>) -> rusqlite::Result<u64>;
+    /// Files by path after `after`, at most `limit`: the one at `key`, or all, or those under
+    /// one of `roots`.
+    fn page(
+        &self,
+        conn: &Connection,
+        key: Option<&str>,
+        roots: Option<&[String]>,
+        after: &str,
+        limit: usize,
+    ) -> rusqlite::Result<Vec<LibraryFile>>;
+    /// Whether `path` is a library file.
+    fn contains(&self, conn: &Connection, path: &str) -> rusqlite::Result<bool>;
+    /// Follows a file moved to `to` (see [`crate::Catalog::files_follow_move`]); the new key.
+    fn follow_move(&self, conn: &Connection, roots: &[String], to: &str) -> rusqlite::Result<Option<String>>;
+    /// The stored fingerprint of `path`, if any.
+    fn fingerprint(&self, conn: &Connection, path: &str) -> rusqlite::Result<Option<Vec<u32>>>;
+    /// Library files that sound like `print` (other than `file`), best first, with their
+    /// similarity: at most `limit`. Polls `stop`, and ends early when it says so.
+    fn sounds_like(
+        &self,
+        print: &[u32],
+        file: &Path,
+        limit: usize,
+        stop: &dyn Fn() -> bool,
+    ) -> std::result::Result<Vec<(String, f64)>, String>;
+}
+
+/// A library file as `files` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LibraryFile {
+    pub path: String,
+    pub title: Option<String>,
+    pub artist: Option<String>,
+    pub album: Option<String>,
+    pub isrc: Option<String>,
+    /// Seconds.
+    pub duration: Option<f64>,
+    pub codec: Option<String>,
+    pub lossless: bool,
+    pub size: u64,
+    pub fingerprinted: bool,
+}
+
+/// A library file as a `files` record (the properties [`crate::schema::files_properties`] names).
+pub fn file_record(f: LibraryFile) -> RecordOut {
+    let mut m = Map::new();
+    m.insert("path".into(), Value::String(f.path.clone()));
+    for (id, v) in [("title", f.title), ("artist", f.artist), ("album", f.album), ("isrc", f.isrc), ("codec", f.codec)]
+    {
+        if let Some(s) = v {
+            m.insert(id.into(), Value::String(s));
+        }
+    }
+    if let Some(d) = f.duration {
+        m.insert("duration_ms".into(), Value::from((d * 1000.0).round() as i64));
+    }
+    m.insert("lossless".into(), Value::Bool(f.lossless));
+    m.insert("size".into(), Value::from(f.size));
+    m.insert("fingerprinted".into(), Value::Bool(f.fingerprinted));
+    RecordOut { key: f.path, props: m, archived: Map::new() }
+}
 
 /// Where `handoffs` reads from, wired by the app: the catalog reads no table of another
 /// domain. [`LedgerHandoffs`] is the ledger's own API over its connection.

@@ -8,10 +8,11 @@
 //! [`service`] through the `baton-host-fp` crate's `fingerprint` interface.
 //!
 //! Module order (no loops): `error` ← `db` ← `worker` ← `scan` ← `dedup` ← `quarantine`, and
-//! `service` over `db` and `dedup`.
+//! `service` over `db` and `dedup`; [`files`] (what the catalog's `files` reads) over `scan`.
 pub mod db;
 pub mod dedup;
 pub mod error;
+pub mod files;
 pub mod quarantine;
 pub mod scan;
 pub mod service;

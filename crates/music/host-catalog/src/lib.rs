@@ -21,8 +21,11 @@
 //!
 //! One [`Catalog`] per process sits behind a mutex, so its track index stays warm between
 //! calls and tasks (as `best-matches` keeps the fingerprint index).
+mod library;
 mod music;
 mod paths;
+
+pub use library::LibraryFiles;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,18 +85,28 @@ pub struct CatalogHost {
     audit_reports: Option<(PathBuf, baton_catalog::AuditGapsSource)>,
     /// Where `handoffs` reads the ledger's TASKs; wired by the host.
     handoffs: Option<Arc<dyn baton_catalog::HandoffsSource>>,
+    /// The fingerprint library in `path`, behind `files`.
+    files: Arc<LibraryFiles>,
 }
 
 impl CatalogHost {
     /// The catalog in the state database at `state_db` (opened on first use).
     pub fn new(state_db: PathBuf) -> Self {
-        CatalogHost { path: state_db, location: None, catalog: Arc::default(), audit_reports: None, handoffs: None }
+        CatalogHost {
+            files: LibraryFiles::at(&state_db),
+            path: state_db,
+            location: None,
+            catalog: Arc::default(),
+            audit_reports: None,
+            handoffs: None,
+        }
     }
 
     /// The catalog where `location` says (a SQLite file, or a PostgreSQL server), with this
     /// machine's fingerprint library in `local` ([`baton_ledger::Location::local_file`]).
     pub fn at(location: baton_ledger::Location, local: PathBuf) -> Self {
         CatalogHost {
+            files: LibraryFiles::at(&local),
             path: local,
             location: Some(location),
             catalog: Arc::default(),
@@ -231,6 +244,7 @@ impl CatView<'_> {
                 if let Some(source) = host.handoffs.clone() {
                     cat.set_handoffs(source);
                 }
+                cat.set_files(host.files.clone());
                 *guard = Some(cat);
             }
             let r = match guard.as_mut() {

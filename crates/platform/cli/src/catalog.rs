@@ -145,6 +145,7 @@ fn open(ctx: &crate::Ctx) -> anyhow::Result<Catalog> {
         .with_context(|| format!("open the catalog in {}", ctx.location.shown()))?;
     cat.set_audit_reports(Some(audit_reports(&ctx.home)), crate::services::audit_gaps());
     cat.set_handoffs(crate::services::handoffs(&ctx.location));
+    cat.set_files(baton_host_catalog::LibraryFiles::at(&ctx.state));
     Ok(cat)
 }
 

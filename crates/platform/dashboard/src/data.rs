@@ -657,6 +657,7 @@ pub(crate) fn library(app: &App, threshold: f64) -> Res<Value> {
     let catalog = baton_catalog::Catalog::open_at(&app.location, state)
         .and_then(|mut c| {
             c.set_handoffs(std::sync::Arc::new(baton_catalog::LedgerHandoffs::at(app.location.clone())));
+            c.set_files(baton_host_catalog::LibraryFiles::at(state));
             c.collections(&baton_catalog::Access::user())
         })
         .map_err(|e| e.to_string())?;

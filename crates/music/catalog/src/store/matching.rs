@@ -40,32 +40,16 @@ impl Catalog {
     }
 
     /// The tracks linked (`tracks.files`) to library files that sound like `file`.
-    pub(super) fn match_by_fingerprint(&mut self, file: &Path) -> Result<MatchOutcome> {
+    pub(super) fn match_by_fingerprint(&self, file: &Path) -> Result<MatchOutcome> {
         use crate::matcher::{Candidate, Verdict};
         let none = || MatchOutcome { verdict: Verdict::None, candidates: Vec::new() };
-        let Some(conn) = self.fp_conn() else { return Ok(none()) };
-        if !fp_table_exists(conn)? {
-            return Ok(none());
-        }
-        let fp: Option<Option<Vec<u8>>> = conn
-            .query_row("SELECT fingerprint FROM fp_files WHERE path = ?1", [file.to_string_lossy()], |r| r.get(0))
-            .optional()?;
-        let Some(Some(blob)) = fp else {
-            return Ok(MatchOutcome { verdict: Verdict::None, candidates: Vec::new() });
-        };
-        let fp = baton_signal::fingerprint::from_bytes(&blob);
-        let matcher = self.fp.get_or_insert_with(|| baton_fp::service::Matcher::new(&self.path));
-        let hits = matcher.best_matches(
-            &fp,
-            baton_fp::dedup::DEFAULT_MIN_SIMILARITY,
-            20,
-            |p| p != file,
-            crate::bounds::should_stop,
-        )?;
+        let Some((source, conn)) = self.library() else { return Ok(none()) };
+        let Some(print) = source.fingerprint(conn, &file.to_string_lossy())? else { return Ok(none()) };
+        let hits =
+            source.sounds_like(&print, file, 20, &crate::bounds::should_stop).map_err(CatalogError::Fingerprint)?;
         crate::bounds::check()?;
         let mut candidates: Vec<Candidate> = Vec::new();
-        for h in hits {
-            let path = h.path.to_string_lossy().into_owned();
+        for (path, score) in hits {
             let keys: Vec<String> = self
                 .db
                 .query(
@@ -90,9 +74,9 @@ impl Catalog {
                     title: e.title,
                     artists: e.artists,
                     duration_ms: e.duration_ms,
-                    score: h.score,
+                    score,
                     method: MatchMethod::Fingerprint,
-                    reasons: vec![format!("fingerprint similarity {:.3} with {path}", h.score)],
+                    reasons: vec![format!("fingerprint similarity {score:.3} with {path}")],
                 });
             }
         }

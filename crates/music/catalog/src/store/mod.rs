@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -37,7 +37,8 @@ pub struct Catalog {
     path: PathBuf,
     /// The track index, with the `tracks` generation it was built at.
     index: Option<(i64, MatchIndex)>,
-    fp: Option<baton_fp::service::Matcher>,
+    /// Where `files` reads from (see [`Catalog::set_files`]).
+    files: Option<std::sync::Arc<dyn virtuals::FilesSource>>,
     /// The folder the plans audit writes its reports into (`audit_gaps` reads the latest).
     audit_reports: Option<PathBuf>,
     /// The latest report's gaps, kept while the report file stays the same.
@@ -157,7 +158,6 @@ mod views;
 
 use changes::*;
 use definitions::*;
-use files::*;
 use links::*;
 use records::*;
 
@@ -201,7 +201,7 @@ impl Catalog {
             local,
             path: path.to_path_buf(),
             index: None,
-            fp: None,
+            files: None,
             audit_reports: None,
             audit_gaps: std::cell::RefCell::new(None),
             audit_source: None,
@@ -228,9 +228,17 @@ impl Catalog {
         matches!(self.db, Db::Pg(_))
     }
 
-    /// This machine's SQLite file holding the fingerprint library (`fp_files`).
-    fn fp_conn(&self) -> Option<&Connection> {
-        self.local.as_ref().or(self.db.as_sqlite())
+    /// The source behind `files` and the connection to read it through: this machine's SQLite
+    /// file. `None` when the app wired no source.
+    fn library(&self) -> Option<(&dyn virtuals::FilesSource, &Connection)> {
+        let conn = self.local.as_ref().or(self.db.as_sqlite())?;
+        Some((self.files.as_deref()?, conn))
+    }
+
+    /// Where `files` reads the fingerprint library (none set: no records, and nothing links to
+    /// a file).
+    pub fn set_files(&mut self, source: std::sync::Arc<dyn virtuals::FilesSource>) {
+        self.files = Some(source);
     }
 
     /// Where the plans audit keeps its reports: `audit_gaps` shows the open gaps and false
@@ -437,21 +445,13 @@ fn collection_exists(db: &Db, name: &str) -> Result<bool> {
     db.exists("SELECT 1 FROM cat_collections WHERE name = ?1", vals![name])
 }
 
-fn fp_table_exists(conn: &Connection) -> Result<bool> {
-    Ok(conn.prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fp_files'")?.exists([])?)
-}
-
 impl Catalog {
     /// Whether a record exists, read in `tx`; a `files` record in this machine's fingerprint
     /// library (on PostgreSQL another database, so the link it allows is checked only here, when
     /// written: nothing stops the file from leaving the library later).
     fn record_exists(&self, tx: &Db, collection: &str, key: &str) -> Result<bool> {
         if collection == FILES {
-            let Some(conn) = self.fp_conn() else { return Ok(false) };
-            return Ok(fp_table_exists(conn)?
-                && conn
-                    .prepare_cached("SELECT 1 FROM fp_files WHERE path = ?1 AND quarantined = 0")?
-                    .exists([key])?);
+            return self.file_exists(key);
         }
         tx.exists("SELECT 1 FROM cat_records WHERE collection = ?1 AND key = ?2", vals![collection, key])
     }

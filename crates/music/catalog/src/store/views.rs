@@ -6,13 +6,7 @@ impl Catalog {
     /// How many records a virtual collection has.
     pub(super) fn virtual_count(&self, collection: &str) -> Result<u64> {
         Ok(match collection {
-            FILES => match self.fp_conn() {
-                Some(c) if fp_table_exists(c)? => {
-                    c.query_row("SELECT count(*) FROM fp_files WHERE quarantined = 0", [], |r| r.get::<_, i64>(0))?
-                        as u64
-                }
-                _ => 0,
-            },
+            FILES => self.files_count(None)?,
             HANDOFFS => match &self.handoffs {
                 Some(h) => h.count().map_err(|e| CatalogError::Virtual(format!("handoffs: the ledger: {e}")))?,
                 None => 0,
@@ -31,10 +25,7 @@ impl Catalog {
         limit: usize,
     ) -> Result<Vec<RecordOut>> {
         match collection {
-            FILES => match self.fp_conn() {
-                Some(c) => files_rows(c, key, after, limit),
-                None => Ok(Vec::new()),
-            },
+            FILES => self.files_page(key, None, after, limit),
             HANDOFFS => match &self.handoffs {
                 Some(h) => Ok(h
                     .page(key, after.unwrap_or(""), limit)
