@@ -885,7 +885,8 @@ fn the_task_page_shows_the_params_and_the_returns_result_summary_and_artifacts()
     assert_eq!(result, json!({"colour": "teal", "n": 42}), "echo's result is its params");
     assert!(b.eval("document.querySelector('#summary').textContent").as_str().unwrap().starts_with("echoed"));
     screenshot(&mut b, "task");
-    show(&mut b, "handoff/AUDIT-1", "Artifacts");
+    // Waits for text only this page has: the page before it also has an "Artifacts" heading.
+    show(&mut b, "handoff/AUDIT-1", "Handoff AUDIT-1");
     let listed: Vec<String> =
         serde_json::from_value(b.eval("[...document.querySelectorAll('#artifacts li')].map(l => l.textContent)"))
             .unwrap();
