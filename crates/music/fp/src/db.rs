@@ -15,6 +15,12 @@ use crate::error::{FpError, Result};
 use baton_signal::decode::{AudioInfo, Tags};
 use baton_signal::fingerprint;
 
+/// Whether the library's tables exist in the file `conn` is open on (a reader on another
+/// domain's connection must not create them: only [`Db::open`] does).
+pub(crate) fn library_exists(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fp_files'")?.exists([])
+}
+
 /// Version 1: the tables as every release before the schema had a version made them.
 const V1: &str = "
 CREATE TABLE IF NOT EXISTS fp_files (

@@ -7,6 +7,8 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::db::library_exists;
+
 /// One library file, as `fp_files` keeps it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LibraryFile {
@@ -22,10 +24,6 @@ pub struct LibraryFile {
     pub size: u64,
     /// Whether a fingerprint is stored (a file that failed to decode has none).
     pub fingerprinted: bool,
-}
-
-fn library_exists(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fp_files'")?.exists([])
 }
 
 /// `path = root OR root/ < path < root0` for each root ('0' sorts right after '/'): a range of
@@ -68,7 +66,7 @@ pub fn page(
     if roots.is_some_and(<[String]>::is_empty) || !library_exists(conn)? {
         return Ok(Vec::new());
     }
-    let (clause, mut args) = under_clause(roots.unwrap_or_default(), 3);
+    let (clause, args) = under_clause(roots.unwrap_or_default(), 3);
     let filter = if roots.is_some() { format!(" AND ({clause})") } else { String::new() };
     let sql = format!(
         "SELECT path, title, artist, album, isrc, duration, codec, lossless, size, fingerprint IS NOT NULL
@@ -77,7 +75,7 @@ pub fn page(
         limit.clamp(1, 100_000)
     );
     let mut all = vec![key.map(str::to_string), Some(after.to_string())];
-    all.extend(args.drain(..).map(Some));
+    all.extend(args.into_iter().map(Some));
     let mut st = conn.prepare_cached(&sql)?;
     let rows = st.query_map(rusqlite::params_from_iter(all), |r| {
         Ok(LibraryFile {

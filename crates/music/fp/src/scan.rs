@@ -284,9 +284,7 @@ pub struct Coverage {
 /// state database (the dashboard and the alerts read it every minute, so no write lock and
 /// no error list): `None` before any scan made the table, 1.0 for an empty library.
 pub fn coverage_ratio(conn: &rusqlite::Connection) -> rusqlite::Result<Option<f64>> {
-    let exists: bool =
-        conn.prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fp_files'")?.exists([])?;
-    if !exists {
+    if !crate::db::library_exists(conn)? {
         return Ok(None);
     }
     let (files, fingerprinted): (i64, i64) =
