@@ -21,6 +21,7 @@
 //!
 //! One [`Catalog`] per process sits behind a mutex, so its track index stays warm between
 //! calls and tasks (as `best-matches` keeps the fingerprint index).
+pub mod grant;
 mod library;
 mod music;
 mod paths;
@@ -34,12 +35,13 @@ use std::time::Instant;
 
 use baton_catalog::bounds::{self, CallBounds, Stop};
 
-use baton_catalog::{Access, Catalog, CatalogError, Filter, Grants, Kind, Quota, Record};
+use baton_catalog::{Access, Catalog, CatalogError, Filter, Kind, Record};
 use baton_runtime::limits::TaskMeter;
-use baton_runtime::{Grant, HostInterface, StoreState};
+use baton_runtime::{Configured, Grant, HostInterface, PluginInfo, StoreState};
 use serde_json::Value;
 use wasmtime::component::{HasData, Linker};
 
+use crate::grant::CatalogGrant;
 use crate::paths::Files;
 
 mod bindings {
@@ -132,13 +134,10 @@ impl HostInterface for CatalogHost {
     fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
         fn view(s: &mut StoreState) -> CatView<'_> {
             let host = s.extension::<CatalogHost>().cloned();
-            let g = s.catalog_grant();
-            let quota = Quota {
-                rows: g.quota_rows.unwrap_or(Quota::DEFAULT.rows),
-                bytes: g.quota_bytes.unwrap_or(Quota::DEFAULT.bytes),
-            };
-            let access = Access::plugin(s.plugin(), Grants { read: g.read.clone(), write: g.write.clone() }, quota);
-            let identity = g.identity.clone();
+            // A plugin not configured from `baton.toml` (a bare `prepare`) is granted nothing.
+            let g = s.configured::<CatalogGrant>().cloned().unwrap_or_default();
+            let access = Access::plugin(s.plugin(), g.grants, g.quota);
+            let identity = s.identity().map(str::to_string);
             let deadline = s.deadline();
             let grants = s.grants().to_vec();
             let dirs = s.grant_dirs().to_vec();
@@ -146,6 +145,14 @@ impl HostInterface for CatalogHost {
         }
         wit::add_to_linker::<StoreState, Cat>(linker, view)?;
         music::add_to_linker(linker, view)
+    }
+
+    fn configure(
+        &self,
+        plugin: &PluginInfo,
+        sections: &serde_json::Map<String, Value>,
+    ) -> Result<Option<Configured>, String> {
+        grant::configure(&plugin.name, &plugin.collections, sections).map(Some)
     }
 }
 
@@ -880,7 +887,7 @@ mod tests {
     use super::*;
 
     fn view(meter: &mut TaskMeter) -> CatView<'_> {
-        let access = Access::plugin("p", Grants::default(), Quota::DEFAULT);
+        let access = Access::plugin("p", baton_catalog::Grants::default(), baton_catalog::Quota::DEFAULT);
         CatView {
             host: None,
             access,

@@ -56,7 +56,7 @@ impl HostInterface for SqliteHost {
     fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
         fn view(s: &mut StoreState) -> SqlView<'_> {
             SqlView {
-                host: s.extensions.iter().find_map(|e| e.downcast_ref::<SqliteHost>()),
+                host: s.extensions.iter().find_map(|e| (&**e as &dyn std::any::Any).downcast_ref::<SqliteHost>()),
                 grants: &s.grants,
                 dirs: &s.grant_dirs,
                 deadline: s.deadline,

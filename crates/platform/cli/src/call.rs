@@ -137,7 +137,7 @@ pub fn run(ctx: &Ctx, a: CallArgs) -> Result<i32> {
 /// reads them (the compiled component is cached, so this does not compile it again).
 fn describe(ctx: &Ctx, plugin: &str) -> Result<(Vec<Action>, String)> {
     crate::home_check::require(&ctx.home)?;
-    let cfg = baton_pipeline::Config::load(&ctx.home)?;
+    let cfg = crate::services::load_config(&ctx.home)?;
     let paths = baton_pipeline::Paths::new(&ctx.home, &ctx.state, &cfg);
     let installed = Tree::open(ctx)?.plugins();
     if !installed.iter().any(|p| p == plugin) {

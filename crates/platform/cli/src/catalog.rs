@@ -153,7 +153,7 @@ fn open(ctx: &crate::Ctx) -> anyhow::Result<Catalog> {
 /// baton.toml (as `baton serve` uses it), else `<home>/reports`. A baton.toml that does not load
 /// is reported by the commands that need it; the catalog still opens.
 fn audit_reports(home: &Path) -> PathBuf {
-    baton_pipeline::config::Config::load(home)
+    crate::services::load_config(home)
         .ok()
         .and_then(|cfg| cfg.grants(home, baton_pipeline::audit::PLUGIN).into_iter().find(|g| g.name == "reports"))
         .map(|g| g.host_path)

@@ -140,7 +140,7 @@ fn progress_bar(enabled: bool) -> Option<indicatif::ProgressBar> {
 
 /// Decoding workers for this command: `n` of them (0: one per CPU), with `[fp]`'s limit.
 fn workers(ctx: &FpContext, n: usize) -> anyhow::Result<Workers> {
-    let mut cfg = crate::services::fp_workers(&baton_pipeline::config::Config::load(&ctx.home)?);
+    let mut cfg = crate::services::fp_workers(&crate::services::load_config(&ctx.home)?);
     if n > 0 {
         cfg.workers = n;
     }
@@ -155,7 +155,7 @@ fn fingerprint(workers: &Workers, file: &Path) -> anyhow::Result<baton_signal::F
 pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
     match cmd {
         FpCommand::Scan { dirs, threads, retry_errors, deep, json } => {
-            let deep = deep || baton_pipeline::config::Config::load(&ctx.home)?.fp.deep;
+            let deep = deep || crate::services::load_config(&ctx.home)?.fp.deep;
             for d in &dirs {
                 if !d.exists() {
                     anyhow::bail!("{}: no such folder (pass the folder that holds your music)", d.display());

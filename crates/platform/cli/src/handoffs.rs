@@ -243,7 +243,7 @@ fn queue(paths: &Paths, cfg: &Config) -> (usize, usize) {
 
 pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
     crate::home_check::require(&ctx.home)?;
-    let cfg = Config::load(&ctx.home)?;
+    let cfg = crate::services::load_config(&ctx.home)?;
     let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
     let mut ledger = match baton_ledger::Ledger::open_at(&ctx.location) {
         Ok(l) => l,

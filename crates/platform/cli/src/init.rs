@@ -25,7 +25,7 @@ pub fn init_with(ctx: &Ctx, handoffs: Option<&Path>) -> Result<()> {
     if !toml.exists() {
         std::fs::write(&toml, DEFAULT_TOML).with_context(|| format!("writing {}", toml.display()))?;
     }
-    let cfg = baton_pipeline::Config::load(home)?;
+    let cfg = crate::services::load_config(home)?;
     let paths = baton_pipeline::Paths::new(home, &ctx.state, &cfg);
     let own = [paths.inbox(&cfg.agent), paths.processed(&cfg.agent), paths.failed(&cfg.agent)];
     for d in own.iter().cloned().chain(["plans", "reports", "plugins"].map(|d| home.join(d))) {
@@ -69,7 +69,7 @@ fn install_bundled(
     bundled: &[&baton_bundle::Bundled],
 ) -> Result<Vec<&'static str>> {
     use std::sync::Arc;
-    let cfg = baton_pipeline::Config::load(&ctx.home)?;
+    let cfg = crate::services::load_config(&ctx.home)?;
     let paths = baton_pipeline::Paths::new(&ctx.home, &ctx.state, &cfg);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async {
@@ -79,6 +79,7 @@ fn install_bundled(
             Arc::new(baton_pipeline::LedgerKv(ledger)),
         )?;
         runtime.set_compile_limits(cfg.plugins.compile_limits());
+        baton_pipeline::HostServices::wire(&crate::services::Music, &mut runtime, &cfg, &paths, &ctx.location)?;
         let mut installed = Vec::new();
         for p in bundled {
             let src = PathBuf::from(format!("<bundled>/{}.wasm", p.name));

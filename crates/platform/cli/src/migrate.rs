@@ -145,7 +145,7 @@ fn rusqlite_count(source: &Path) -> Option<i64> {
 /// a stopped serve's claimed files wait in its `.claims/<instance>/` folder: with the
 /// PostgreSQL state nothing is claimed by renaming, so they would never be run.
 fn refuse_while_served(ctx: &Ctx, source: &Path) -> Result<()> {
-    let cfg = baton_pipeline::Config::load(&ctx.home)
+    let cfg = crate::services::load_config(&ctx.home)
         .with_context(|| format!("reading {}", ctx.home.join("baton.toml").display()))?;
     let paths = baton_pipeline::Paths::new(&ctx.home, source, &cfg);
     let root = paths.agent(&cfg.agent).join(".claims");

@@ -112,7 +112,7 @@ pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
         PluginCommand::Grant(args) => return plugin_grant::run(args, ctx),
         cmd => cmd,
     };
-    let cfg = Config::load(&ctx.home)?;
+    let cfg = crate::services::load_config(&ctx.home)?;
     let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
     cfg.check_grants(&paths)?;
     match &cmd {
@@ -134,6 +134,9 @@ pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
         // Compiles run in a worker within `[plugins] compile_mb`/`compile_s`: a component over
         // them is refused with the reason.
         runtime.set_compile_limits(cfg.plugins.compile_limits());
+        // The same host interfaces as `serve`: they read their keys of the plugin's table
+        // (its catalog grant) at load, and `inspect` shows what they made of them.
+        baton_pipeline::HostServices::wire(&crate::services::Music, &mut runtime, &cfg, &paths, &ctx.location)?;
         match cmd {
             PluginCommand::Install { path, force, yes, adopt_data, json } => {
                 install(ctx, &runtime, &cfg, &paths, &path, plugins::InstallOptions { force, yes }, adopt_data, json)
@@ -314,10 +317,10 @@ fn print_report(p: &PluginReport, cfg: &Config) {
         }
     }
     if !p.collections.is_empty() {
-        let built_in = cfg.plugins.get(&p.name).is_none_or(|t| t.catalog.is_none())
-            && baton_pipeline::config::default_catalog(&p.name).is_some();
+        let sections = cfg.plugins.get(&p.name).map(|t| t.sections_json()).unwrap_or_default();
+        let built_in = baton_host_catalog::grant::given(&p.name, &sections).is_ok_and(|g| g.built_in);
         if built_in {
-            // No `catalog` of the user's: the first-party default applies (see config::default_catalog).
+            // No `catalog` of the user's: the first-party default applies (see grant::default_grants).
             println!(
                 "  catalog  (wanted → granted: built-in default; a `catalog` under [plugins.{}] replaces it)",
                 esc(&p.name)
@@ -334,7 +337,7 @@ fn print_report(p: &PluginReport, cfg: &Config) {
                 esc(&c.purpose)
             );
         }
-        let missing: Vec<&plugins::CollectionReport> =
+        let missing: Vec<&baton_runtime::AccessReport> =
             p.collections.iter().filter(|c| c.access == "not granted").collect();
         if !missing.is_empty() {
             let names = |w: bool| {

@@ -43,7 +43,7 @@ pub fn run(args: GrantArgs, ctx: &Ctx) -> Result<i32> {
     // The same checks as every load, plus the ones made when the plugin is loaded (nesting).
     // (The config errors name the file; the layout ones do not.)
     let refused = |e: String| anyhow::anyhow!("refused (the file is unchanged): {e}");
-    let cfg = Config::parse(&ctx.home, &after).map_err(|e| refused(e.to_string()))?;
+    let cfg = crate::services::parse_config(&ctx.home, &after).map_err(|e| refused(e.to_string()))?;
     let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
     cfg.check_grants(&paths).map_err(|e| refused(e.to_string()))?;
     check_layout(&cfg, &paths, &args.name).map_err(|e| refused(format!("{}: {e}", file.display())))?;

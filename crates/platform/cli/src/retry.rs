@@ -5,8 +5,8 @@
 use anyhow::{Result, bail};
 use serde_json::json;
 
+use baton_pipeline::Paths;
 use baton_pipeline::retry::{self, FailedHandoff, RetryFilter};
-use baton_pipeline::{Config, Paths};
 
 use crate::Ctx;
 use crate::text::esc;
@@ -41,7 +41,7 @@ pub struct RetryArgs {
 
 pub fn run(ctx: &Ctx, a: RetryArgs) -> Result<i32> {
     crate::home_check::require(&ctx.home)?;
-    let cfg = Config::load(&ctx.home)?;
+    let cfg = crate::services::load_config(&ctx.home)?;
     let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
     let ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
     let filter = RetryFilter { target: a.target.clone(), code: a.code.clone(), plugin: a.plugin.clone() };

@@ -10,14 +10,35 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use baton_pipeline::config::{Config, Paths};
+use baton_pipeline::config::{Config, ConfigError, Paths};
 use baton_pipeline::{HostServices, PipelineError};
 use baton_runtime::Runtime;
+
+/// `<home>/baton.toml` with every check a load makes: the engine's ([`Config::load`]) and
+/// the keys of the host interfaces [`Music`] wires (the catalog's grants).
+pub fn load_config(home: &Path) -> Result<Config, ConfigError> {
+    let cfg = Config::load(home)?;
+    Music.check_config(&cfg, &home.join("baton.toml"))?;
+    Ok(cfg)
+}
+
+/// `text` as `<home>/baton.toml`, with the checks of [`load_config`]: so that a command that
+/// edits the file (`baton plugin grant`) can refuse an edit a load would refuse.
+pub fn parse_config(home: &Path, text: &str) -> Result<Config, ConfigError> {
+    let cfg = Config::parse(home, text)?;
+    Music.check_config(&cfg, &home.join("baton.toml"))?;
+    Ok(cfg)
+}
 
 /// The music library's host interfaces.
 pub struct Music;
 
 impl HostServices for Music {
+    fn check_config(&self, cfg: &Config, file: &Path) -> Result<(), ConfigError> {
+        use baton_host_catalog::grant;
+        cfg.check_sections(file, grant::KEYS, |plugin, sections| grant::given(plugin, sections).map(drop))
+    }
+
     fn wire(
         &self,
         runtime: &mut Runtime,
@@ -135,4 +156,49 @@ pub fn handoffs(location: &baton_ledger::Location) -> Arc<dyn baton_catalog::Han
 /// The catalog's `audit_gaps` reader: the plans audit's own (the catalog knows no report format).
 pub fn audit_gaps() -> baton_catalog::AuditGapsSource {
     std::sync::Arc::new(baton_audit::gaps::latest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_load_refuses_bad_catalog_grants_and_unknown_keys_naming_the_file() {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        let write = |text: &str| std::fs::write(h.join("baton.toml"), text).unwrap();
+        write("[plugins.spotify]\ncatalog = { read = [\"files\"] }\ncatalog_quota = { rows = 10 }\n");
+        load_config(h).unwrap();
+        for (text, says) in [
+            ("[plugins.spotify]\ncatalog = { read = [\"trakcs\"] }\n", "`trakcs`"),
+            ("[plugins.spotify]\ncatalog = { write = [\"files\"] }\n", "read = [\"files\"]"),
+            ("[plugins.spotify]\ncatalog = { rw = [\"tracks\"] }\n", "rw"),
+            ("[plugins.spotify]\ncatalgo = { read = [\"tracks\"] }\n", "has no key `catalgo`"),
+            ("[plugins.spotify]\ntiem_ms = 5\n", "has no key `tiem_ms`"),
+        ] {
+            write(text);
+            let e = load_config(h).unwrap_err().to_string();
+            assert!(e.contains("baton.toml") && e.contains("[plugins.spotify]") && e.contains(says), "{text}: {e}");
+            // `baton plugin grant` checks an edit the same way.
+            assert_eq!(parse_config(h, text).unwrap_err().to_string(), e);
+        }
+    }
+
+    #[test]
+    fn the_default_tomls_catalog_lines_are_the_built_in_defaults() {
+        use baton_host_catalog::grant;
+        let text = baton_pipeline::config::DEFAULT_TOML;
+        let start = text.find("# [plugins.spotify]").unwrap();
+        let uncommented: String = text[start..]
+            .lines()
+            .map(|l| l.strip_prefix("# ").or_else(|| l.strip_prefix("#")).unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c = parse_config(Path::new("/home/u/.baton"), &uncommented).unwrap();
+        for name in ["spotify", "djay", "drive-sync"] {
+            let shown = grant::given(name, &c.plugins[name].sections_json()).unwrap();
+            assert!(!shown.built_in, "{name}: the uncommented table sets `catalog`");
+            assert_eq!(Some(shown.grants), grant::default_grants(name), "{name}");
+        }
+    }
 }

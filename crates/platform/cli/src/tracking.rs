@@ -119,7 +119,7 @@ pub fn status_text(report: &Report, rejected: &Value) -> String {
 /// `03_failed/` (its error record and the events of its claim), or a file in another agent's
 /// folder (how baton reads it). `Ok(None)` when there is no such file either.
 pub fn show_file(ctx: &Ctx, name: &str, as_json: bool) -> Result<Option<i32>> {
-    let cfg = Config::load(&ctx.home)?;
+    let cfg = crate::services::load_config(&ctx.home)?;
     let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
     let base = Path::new(name).file_name().and_then(|n| n.to_str()).unwrap_or(name);
     let records = failed_records(&paths, &cfg);
@@ -234,7 +234,7 @@ fn check_tree(ctx: &Ctx, path: &Path) -> Result<PathBuf> {
 /// written, moved or created, and no state opened).
 pub fn adopt(ctx: &Ctx, path: &Path, as_json: bool) -> Result<i32> {
     let tree = check_tree(ctx, path)?;
-    let cfg = Config::load(&ctx.home).unwrap_or_default();
+    let cfg = crate::services::load_config(&ctx.home).unwrap_or_default();
     let report = tree::scan(&tree, &cfg.agent, cfg.handoffs.stale_after, cfg.max_file_bytes);
     let own = tree.join(&cfg.agent);
     let unreadable: Vec<Value> = (0..report.entries.len())
@@ -284,7 +284,7 @@ pub fn init_handoffs(ctx: &Ctx, path: &Path) -> Result<PathBuf> {
     let tree = check_tree(ctx, path)?;
     let toml = ctx.home.join("baton.toml");
     if toml.exists() {
-        let cfg = Config::load(&ctx.home)?;
+        let cfg = crate::services::load_config(&ctx.home)?;
         let current = ctx.home.join(&cfg.handoffs.path);
         if current.canonicalize().ok().as_deref() != Some(tree.as_path()) {
             bail!(

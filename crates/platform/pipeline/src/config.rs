@@ -16,10 +16,11 @@ pub enum ConfigError {
     /// (The message names the file, the plugin, the grant and the folder it overlaps.)
     #[error("{0}")]
     Overlap(String),
-    /// A catalog grant names a collection that does not exist, or asks to write a read-only one.
-    /// (The message names the file, the plugin, the collection and the fix.)
+    /// A host interface refused a plugin's table (a catalog grant of a collection that does
+    /// not exist, a key no one reads). The message names the file, the plugin, the key and
+    /// the fix.
     #[error("{0}")]
-    Catalog(String),
+    Section(String),
 }
 
 /// `p` made absolute and free of `.`, `..` and symlinks where they exist (the longest existing
@@ -319,8 +320,12 @@ impl<'de> Deserialize<'de> for PluginsTable {
     }
 }
 
+/// One `[plugins.NAME]` table. The engine reads its folders, budgets and settings; every
+/// other key belongs to a host interface (the catalog's `catalog` and `catalog_quota`) and is
+/// kept in `sections` for it: the composition root checks those keys
+/// ([`crate::HostServices::check_config`]) and each interface reads its own at load
+/// ([`baton_runtime::HostInterface::configure`]).
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PluginConfig {
     /// Logical folder name → host folder (relative to the home unless absolute).
     #[serde(default)]
@@ -332,71 +337,22 @@ pub struct PluginConfig {
     pub kv_keys: Option<u64>,
     pub disk_mb: Option<u64>,
     pub disk_files: Option<u64>,
-    /// Catalog collections granted (WIT 0.4.0): `catalog = { read = [...], write = [...] }`.
-    /// Write implies read. Unset: the built-in default of a first-party plugin
-    /// ([`default_catalog`]); set (even to `{}`): exactly what it says, replacing the default.
-    #[serde(default)]
-    pub catalog: Option<CatalogGrantConfig>,
-    /// The plugin's share of the catalog: `catalog_quota = { rows = N, bytes = N }`.
-    #[serde(default)]
-    pub catalog_quota: CatalogQuotaConfig,
     /// `[plugins.NAME.settings]`: any table, handed to the plugin as JSON (`host.settings`).
     pub settings: Option<toml::Table>,
+    /// The keys the engine does not read (see above).
+    #[serde(flatten)]
+    pub sections: BTreeMap<String, toml::Value>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CatalogGrantConfig {
-    #[serde(default)]
-    pub read: Vec<String>,
-    #[serde(default)]
-    pub write: Vec<String>,
-}
+/// The keys of a `[plugins.NAME]` table the engine reads itself.
+const PLUGIN_KEYS: &[&str] =
+    &["grants", "time_ms", "memory_mb", "output_kb", "kv_mb", "kv_keys", "disk_mb", "disk_files", "settings"];
 
-/// Unset values are the catalog's defaults (`baton_catalog::Quota::DEFAULT`: 2,000,000 rows,
-/// 512 MiB).
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CatalogQuotaConfig {
-    pub rows: Option<u64>,
-    pub bytes: Option<u64>,
-}
-
-/// The collections the host defines; a plugin's own are named `<plugin>.<name>`.
-pub const CATALOG_COLLECTIONS: &[&str] = &["tracks", "artists", "playlists", "files", "handoffs", "audit_gaps"];
-/// Of those, the ones no plugin writes: the fingerprint library and the host's own records.
-pub const READ_ONLY_COLLECTIONS: &[&str] = &["files", "handoffs", "audit_gaps"];
-
-/// The catalog grants the first-party music plugins get when their `[plugins.NAME]` table
-/// does not set `catalog` (or there is no table): what each needs to do its job at all, so a
-/// new user's first task does not fail on a commented-out line. Folders are never defaulted:
-/// which of the user's folders a plugin sees stays the user's choice.
-///
-/// The merge rule is per key: a `catalog` the user writes replaces the default whole (it is
-/// not a union), so a user can always narrow a grant (`catalog = { read = ["tracks"] }`, or
-/// `catalog = {}` for none); every other key of the table (grants, budgets, settings) leaves
-/// the default in place.
-pub fn default_catalog(plugin: &str) -> Option<CatalogGrantConfig> {
-    let list = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    match plugin {
-        "spotify" | "djay" => {
-            Some(CatalogGrantConfig { read: list(&["files"]), write: list(&["tracks", "artists", "playlists"]) })
-        }
-        "drive-sync" => Some(CatalogGrantConfig { read: list(CATALOG_COLLECTIONS), write: Vec::new() }),
-        _ => None,
+impl PluginConfig {
+    /// [`PluginConfig::sections`] as JSON, as the host interfaces read them.
+    pub fn sections_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.sections.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect()
     }
-}
-
-/// Whether `name` is a collection a grant may name: a host collection, or `<plugin>.<name>`
-/// in snake_case.
-fn known_collection(name: &str) -> bool {
-    let part = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 64
-            && s.as_bytes()[0].is_ascii_lowercase()
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-    };
-    CATALOG_COLLECTIONS.contains(&name) || name.split_once('.').is_some_and(|(owner, rest)| part(owner) && part(rest))
 }
 
 /// A TOML value as JSON (dates and times as their TOML text).
@@ -503,7 +459,6 @@ impl Config {
         let cfg: Config = toml::from_str(text)
             .map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.to_string() })?;
         cfg.check_grants(&Paths::new(home, &home.join("state").join("baton.sqlite"), &cfg))?;
-        cfg.check_catalog(&path)?;
         cfg.alerts.check().map_err(|message| ConfigError::Parse { path: path.display().to_string(), message })?;
         Ok(cfg)
     }
@@ -572,59 +527,45 @@ impl Config {
         Ok(())
     }
 
-    /// Refuses catalog grants of collections that do not exist, and writes to read-only ones.
-    fn check_catalog(&self, file: &Path) -> Result<(), ConfigError> {
+    /// Checks the keys of every `[plugins.NAME]` table the engine does not read
+    /// ([`PluginConfig::sections`]) for the host interfaces that own them: each must be one
+    /// of `keys`, and `check` (the interfaces' own parse) must accept the plugin's sections.
+    /// The error names `file`, the plugin and the key.
+    pub fn check_sections(
+        &self,
+        file: &Path,
+        keys: &[&str],
+        check: impl Fn(&str, &serde_json::Map<String, serde_json::Value>) -> Result<(), String>,
+    ) -> Result<(), ConfigError> {
+        let refuse = |plugin: &str, message: String| {
+            ConfigError::Section(format!("{}: [plugins.{plugin}] {message}", file.display()))
+        };
         for (plugin, p) in &self.plugins {
-            let Some(catalog) = &p.catalog else { continue };
-            for (op, names) in [("read", &catalog.read), ("write", &catalog.write)] {
-                for name in names {
-                    if !known_collection(name) {
-                        return Err(ConfigError::Catalog(format!(
-                            "{}: [plugins.{plugin}] catalog {op} grants `{name}`, which is not a catalog collection \
-                             (the host's are {}; a plugin's own are named `<plugin>.<name>`); fix the name or remove it",
-                            file.display(),
-                            CATALOG_COLLECTIONS.join(", ")
-                        )));
-                    }
-                    if op == "write" && READ_ONLY_COLLECTIONS.contains(&name.as_str()) {
-                        return Err(ConfigError::Catalog(format!(
-                            "{}: [plugins.{plugin}] catalog write grants `{name}`, which is read-only; \
-                             move it to `read = [\"{name}\"]`",
-                            file.display()
-                        )));
-                    }
-                }
+            if let Some(key) = p.sections.keys().find(|k| !keys.contains(&k.as_str())) {
+                let known: Vec<&str> = PLUGIN_KEYS.iter().chain(keys).copied().collect();
+                return Err(refuse(
+                    plugin,
+                    format!("has no key `{key}` (the keys are {}); fix the name or remove it", known.join(", ")),
+                ));
             }
+            check(plugin, &p.sections_json()).map_err(|m| refuse(plugin, m))?;
         }
         Ok(())
     }
 
-    /// The catalog grant one plugin gets: its own `catalog`, else the built-in default of a
-    /// first-party plugin ([`default_catalog`]), else none.
-    pub fn catalog_grant(&self, plugin: &str) -> CatalogGrantConfig {
-        self.plugins.get(plugin).and_then(|p| p.catalog.clone()).or_else(|| default_catalog(plugin)).unwrap_or_default()
-    }
-
-    /// What `baton.toml` gives one plugin besides folders: its settings (as JSON) and catalog
-    /// grants (built-in defaults included) and quota.
+    /// What `baton.toml` gives one plugin besides folders and budgets: its settings (as JSON),
+    /// and the keys its host interfaces read.
     pub fn plugin_settings(&self, plugin: &str) -> baton_runtime::PluginSettings {
-        let catalog = self.catalog_grant(plugin);
-        let empty = PluginConfig::default();
-        let p = self.plugins.get(plugin).unwrap_or(&empty);
+        let Some(p) = self.plugins.get(plugin) else { return baton_runtime::PluginSettings::default() };
         let settings = match &p.settings {
             Some(t) => toml_to_json(&toml::Value::Table(t.clone())).to_string(),
             None => "{}".into(),
         };
         baton_runtime::PluginSettings {
             settings: settings.into(),
-            catalog: baton_runtime::CatalogGrant {
-                read: catalog.read,
-                write: catalog.write,
-                quota_rows: p.catalog_quota.rows,
-                quota_bytes: p.catalog_quota.bytes,
-                // From the install journal, not baton.toml (see `plugins::owner_identity`).
-                identity: None,
-            },
+            sections: std::sync::Arc::new(p.sections_json()),
+            // From the install journal, not baton.toml (see `plugins::owner_identity`).
+            ..Default::default()
         }
     }
 
@@ -832,82 +773,43 @@ mod tests {
     }
 
     #[test]
-    fn catalog_grants_settings_and_quota_are_read_and_checked() {
+    fn settings_and_the_host_interfaces_keys_are_carried_as_json() {
         let home = tempfile::tempdir().unwrap();
         let h = home.path();
         let write = |text: &str| std::fs::write(h.join("baton.toml"), text).unwrap();
         write(
-            "[plugins.spotify]\ncatalog = { read = [\"files\"], write = [\"tracks\", \"djay.history\"] }\n\
+            "[plugins.spotify]\ntime_ms = 5\ncatalog = { read = [\"files\"], write = [\"tracks\"] }\n\
              catalog_quota = { rows = 10 }\n[plugins.spotify.settings]\nmarket = \"DE\"\nlimits = { page = 50 }\nsince = 2026-01-01\n",
         );
         let cfg = Config::load(h).unwrap();
+        assert_eq!(cfg.plugins["spotify"].time_ms, Some(5));
         let s = cfg.plugin_settings("spotify");
-        assert_eq!(s.catalog.read, ["files"]);
-        assert_eq!(s.catalog.write, ["tracks", "djay.history"]);
-        assert_eq!((s.catalog.quota_rows, s.catalog.quota_bytes), (Some(10), None));
         let v: serde_json::Value = serde_json::from_str(&s.settings).unwrap();
         assert_eq!(v, serde_json::json!({"market": "DE", "limits": {"page": 50}, "since": "2026-01-01"}));
+        // The engine reads none of these: they are the catalog's, carried whole.
+        assert_eq!(
+            serde_json::Value::Object((*s.sections).clone()),
+            serde_json::json!({"catalog": {"read": ["files"], "write": ["tracks"]}, "catalog_quota": {"rows": 10}})
+        );
         assert_eq!(&*cfg.plugin_settings("other").settings, "{}");
-
-        write("[plugins.spotify]\ncatalog = { read = [\"trakcs\"] }\n");
+        assert!(cfg.plugin_settings("other").sections.is_empty());
+        // The engine's own keys stay typed.
+        write("[plugins.spotify]\ntime_ms = \"soon\"\n");
         let e = Config::load(h).unwrap_err().to_string();
-        assert!(e.contains("baton.toml") && e.contains("[plugins.spotify]") && e.contains("`trakcs`"), "{e}");
-        write("[plugins.spotify]\ncatalog = { write = [\"files\"] }\n");
-        let e = Config::load(h).unwrap_err().to_string();
-        assert!(e.contains("read-only") && e.contains("read = [\"files\"]"), "{e}");
-        write("[plugins.spotify]\ncatalog = { rw = [\"tracks\"] }\n");
-        assert!(Config::load(h).unwrap_err().to_string().contains("rw"));
+        assert!(e.contains("baton.toml") && e.contains("time_ms"), "{e}");
     }
 
     #[test]
-    fn default_toml_catalog_lines_parse_when_uncommented() {
-        let start = DEFAULT_TOML.find("# [plugins.spotify]").unwrap();
-        let uncommented: String = DEFAULT_TOML[start..]
-            .lines()
-            .map(|l| l.strip_prefix("# ").or_else(|| l.strip_prefix("#")).unwrap_or(l))
-            .collect::<Vec<_>>()
-            .join("\n");
-        let c: Config = toml::from_str(&uncommented).unwrap();
-        c.check_catalog(Path::new("baton.toml")).unwrap();
-        assert_eq!(c.plugin_settings("djay").catalog.write, ["tracks", "artists", "playlists"]);
-        assert_eq!(c.plugin_settings("drive-sync").catalog.read.len(), 6);
-        // The commented lines show exactly the built-in defaults.
-        for name in ["spotify", "djay", "drive-sync"] {
-            let shown = c.plugins[name].catalog.clone().unwrap();
-            let builtin = default_catalog(name).unwrap();
-            assert_eq!((shown.read, shown.write), (builtin.read, builtin.write), "{name}");
-        }
-    }
-
-    #[test]
-    fn first_party_catalog_defaults_apply_unless_the_user_sets_catalog() {
-        let home = tempfile::tempdir().unwrap();
-        let h = home.path();
-        // A fresh home: no tables for them at all.
-        let c: Config = toml::from_str(DEFAULT_TOML).unwrap();
-        assert_eq!(c.plugin_settings("spotify").catalog.write, ["tracks", "artists", "playlists"]);
-        assert_eq!(c.plugin_settings("djay").catalog.read, ["files"]);
-        assert_eq!(c.plugin_settings("drive-sync").catalog.write, Vec::<String>::new());
-        assert!(c.plugin_settings("someone-elses").catalog.read.is_empty());
-        // A table with grants and settings but no `catalog` keeps the default.
-        std::fs::write(
-            h.join("baton.toml"),
-            "[plugins.djay]\ngrants = { djay = \"/x\" }\n[plugins.djay.settings]\na = 1\n",
-        )
-        .unwrap();
-        let c = Config::load(h).unwrap();
-        assert_eq!(c.plugin_settings("djay").catalog.write, ["tracks", "artists", "playlists"]);
-        // `catalog` set replaces the default whole (no union), `{}` included.
-        std::fs::write(
-            h.join("baton.toml"),
-            "[plugins.djay]\ncatalog = { read = [\"tracks\"] }\n[plugins.spotify]\ncatalog = {}\n",
-        )
-        .unwrap();
-        let c = Config::load(h).unwrap();
-        let d = c.plugin_settings("djay").catalog;
-        assert_eq!((d.read, d.write), (vec!["tracks".to_string()], Vec::<String>::new()));
-        let s = c.plugin_settings("spotify").catalog;
-        assert!(s.read.is_empty() && s.write.is_empty());
+    fn unknown_plugin_keys_are_refused_naming_the_known_ones() {
+        let c: Config = toml::from_str("[plugins.p]\ntime_ms = 5\ncatalog = {}\ntiem_ms = 3\n").unwrap();
+        let file = Path::new("/h/baton.toml");
+        let e = c.check_sections(file, &["catalog"], |_, _| Ok(())).unwrap_err().to_string();
+        assert!(e.contains("/h/baton.toml") && e.contains("[plugins.p]") && e.contains("`tiem_ms`"), "{e}");
+        assert!(e.contains("time_ms") && e.contains("catalog"), "{e}");
+        let c: Config = toml::from_str("[plugins.p]\ncatalog = { read = [\"x\"] }\n").unwrap();
+        c.check_sections(file, &["catalog"], |_, _| Ok(())).unwrap();
+        let e = c.check_sections(file, &["catalog"], |p, s| Err(format!("{p} {}", s.len()))).unwrap_err();
+        assert_eq!(e.to_string(), "/h/baton.toml: [plugins.p] p 1");
     }
 
     #[test]

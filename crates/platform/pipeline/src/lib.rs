@@ -141,6 +141,15 @@ pub trait HostServices: Send + Sync {
         location: &baton_ledger::Location,
     ) -> Result<(), PipelineError>;
 
+    /// Checks the `[plugins.NAME]` keys that belong to the interfaces [`HostServices::wire`]
+    /// adds ([`config::PluginConfig::sections`]), as [`Config::load`] checks the engine's own:
+    /// wherever the configuration is loaded for use, so a typo in a grant stops `baton serve`
+    /// at start-up, naming the file, the plugin and the fix. Without interfaces, every such key
+    /// is unknown.
+    fn check_config(&self, cfg: &Config, file: &Path) -> Result<(), config::ConfigError> {
+        cfg.check_sections(file, &[], |_, _| Ok(()))
+    }
+
     /// The plans audit's library (report format, git renames); without one an audit runs
     /// and publishes as the plugin wrote it (see [`audit::NoReports`]).
     fn audit_reports(&self) -> Arc<dyn audit::Reports> {
@@ -201,6 +210,7 @@ async fn open_with(
     on_demand: bool,
 ) -> Result<Pipeline, PipelineError> {
     let cfg = Config::load(home)?;
+    services.check_config(&cfg, &home.join("baton.toml"))?;
     let state_buf = location.local_file(home);
     let state = state_buf.as_path();
     let paths = Paths::new(home, state, &cfg);

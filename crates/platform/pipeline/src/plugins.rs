@@ -155,7 +155,7 @@ async fn prepare(
 ) -> Result<Plugin, PluginsError> {
     sniff(file, bytes)?;
     let grants = cfg.grants(&paths.home, name);
-    let plugin = runtime.prepare_as(file, bytes, &grants, name).await?.configured(cfg.plugin_settings(name));
+    let plugin = runtime.configure(runtime.prepare_as(file, bytes, &grants, name).await?, cfg.plugin_settings(name))?;
     check_layout(cfg, paths, &plugin)?;
     Ok(plugin)
 }
@@ -770,21 +770,10 @@ pub struct PluginReport {
     pub folders: Vec<FolderReport>,
     /// Every folder `baton.toml` grants it, resolved (`~` expanded, absolute), each checked.
     pub grants: Vec<GrantReport>,
-    /// Catalog collections it asks for (`catalog-access`, since 0.4.0) against the grants.
-    pub collections: Vec<CollectionReport>,
+    /// What it asks of the host interfaces (the catalog's collections, `catalog-access`, since
+    /// 0.4.0) against what `baton.toml` grants, as each interface reports it.
+    pub collections: Vec<baton_runtime::AccessReport>,
     pub budget: BudgetReport,
-}
-
-/// A catalog collection the plugin asks for, against `[plugins.NAME] catalog` in `baton.toml`.
-#[derive(Debug, Clone, Serialize)]
-pub struct CollectionReport {
-    pub name: String,
-    pub purpose: String,
-    pub wants_write: bool,
-    /// What `baton.toml` grants: `write`, `read` or `none`.
-    pub granted: &'static str,
-    /// `read-write`, `read-only` or `not granted`: what the plugin actually gets.
-    pub access: &'static str,
 }
 
 /// One folder grant of `[plugins.NAME] grants`, resolved and checked.
@@ -860,35 +849,7 @@ fn report(cfg: &Config, paths: &Paths, plugin: &Plugin, file: &Path, size: u64) 
             FolderReport { name: f.name.clone(), purpose: f.purpose.clone(), wants_write: f.writable, granted, access }
         })
         .collect();
-    let given = cfg.plugin_settings(&plugin.info.name).catalog;
-    let got = &plugin.settings.catalog;
-    let collections = plugin
-        .info
-        .collections
-        .iter()
-        .map(|c| {
-            let has = |list: &[String]| list.contains(&c.name);
-            CollectionReport {
-                name: c.name.clone(),
-                purpose: c.purpose.clone(),
-                wants_write: c.writable,
-                granted: if has(&given.write) {
-                    "write"
-                } else if has(&given.read) {
-                    "read"
-                } else {
-                    "none"
-                },
-                access: if has(&got.write) {
-                    "read-write"
-                } else if has(&got.read) {
-                    "read-only"
-                } else {
-                    "not granted"
-                },
-            }
-        })
-        .collect();
+    let collections = plugin.settings.configured.iter().flat_map(|c| c.report.iter().cloned()).collect();
     let b = cfg.budget(&plugin.info.name);
     PluginReport {
         collections,

@@ -12,7 +12,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::limits::{KvQuota, QuotaExceeded, TaskMeter, truncate};
 use crate::{
-    CatalogGrant, Grant, KvError, KvStore, PluginSettings,
+    Grant, KvError, KvStore, PluginSettings,
     locks::{LockAlarm, NamedLocks},
 };
 
@@ -68,7 +68,7 @@ pub struct StoreState {
     /// Each grant's folder, held open since load, in `grants` order: host interfaces open
     /// files beneath these, never by resolving `grants[i].host_path` again.
     pub grant_dirs: Vec<crate::grants::GrantDir>,
-    /// Its `[plugins.NAME.settings]` and catalog grants.
+    /// Its `[plugins.NAME.settings]`, and what the host interfaces granted it.
     pub settings: PluginSettings,
     pub logs: Vec<LogLine>,
     /// The task's stdout and stderr (see [`crate::stdio`]).
@@ -82,7 +82,7 @@ pub struct StoreState {
     /// When the task's time budget runs out (for `remaining-ms`).
     pub deadline: Instant,
     /// The host interfaces added to the runtime ([`crate::Runtime::add_host_interface`]).
-    pub extensions: Arc<Vec<Arc<dyn Any + Send + Sync>>>,
+    pub extensions: Arc<Vec<Arc<dyn crate::HostInterface>>>,
 }
 
 impl StoreState {
@@ -108,9 +108,15 @@ impl StoreState {
         &self.plugin
     }
 
-    /// The catalog collections this plugin was granted (and asked for), and its quota.
-    pub fn catalog_grant(&self) -> &CatalogGrant {
-        &self.settings.catalog
+    /// What the host interface that made `T` granted this plugin at load
+    /// ([`crate::HostInterface::configure`]).
+    pub fn configured<T: Any>(&self) -> Option<&T> {
+        self.settings.configured.iter().find_map(|c| c.state.downcast_ref::<T>())
+    }
+
+    /// Which install of the plugin this is (see [`PluginSettings::identity`]).
+    pub fn identity(&self) -> Option<&str> {
+        self.settings.identity.as_deref()
     }
 
     /// When the task's time budget runs out.
@@ -120,7 +126,7 @@ impl StoreState {
 
     /// The host interface of type `T` added to the runtime, if any.
     pub fn extension<T: Any + Send + Sync>(&self) -> Option<&T> {
-        self.extensions.iter().find_map(|e| e.downcast_ref::<T>())
+        self.extensions.iter().find_map(|e| (&**e as &dyn Any).downcast_ref::<T>())
     }
 }
 

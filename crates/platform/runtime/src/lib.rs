@@ -89,6 +89,10 @@ pub enum RuntimeError {
     Compile { path: String, reason: compile::CompileError },
     #[error("wasm engine: {0}")]
     Engine(String),
+    /// A host interface refused the plugin's `[plugins.NAME]` table (see
+    /// [`HostInterface::configure`]); the reason names the key and the fix.
+    #[error("baton.toml [plugins.{plugin}]: {reason}")]
+    Config { plugin: String, reason: String },
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
 }
@@ -161,49 +165,72 @@ pub struct PluginInfo {
     pub version: String,
     pub description: String,
     pub actions: Vec<ActionInfo>,
-    pub folders: Vec<FolderRequest>,
-    /// The catalog collections it reads and writes (`catalog-access`, since 0.4.0; empty for
-    /// older plugins).
-    pub collections: Vec<CollectionRequest>,
+    pub folders: Vec<AccessRequest>,
+    /// What it asks of the catalog interface (the `catalog-access` export, since 0.4.0; empty
+    /// for older plugins). The runtime only carries it: the interface that grants it reads it
+    /// in [`HostInterface::configure`].
+    pub collections: Vec<AccessRequest>,
 }
 
-/// A catalog collection a plugin asks for (since 0.4.0).
+/// Something a plugin asks for by name, and what for: a folder (`describe`), or a collection
+/// of a host interface's (`catalog-access`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct CollectionRequest {
+pub struct AccessRequest {
     pub name: String,
     pub writable: bool,
     pub purpose: String,
 }
 
-/// What `baton.toml` gives a plugin besides folders and budgets (since 0.4.0): its settings
-/// table and its catalog grants.
-#[derive(Debug, Clone, PartialEq)]
+/// What `baton.toml` gives a plugin besides folders and budgets: its settings table, and the
+/// keys of its `[plugins.NAME]` table that belong to the host interfaces, which each parse
+/// their own ([`HostInterface::configure`]).
+#[derive(Clone)]
 pub struct PluginSettings {
     /// `[plugins.NAME.settings]` as a JSON object (text); `{}` when there is none.
     pub settings: Arc<str>,
-    pub catalog: CatalogGrant,
+    /// The `[plugins.NAME]` keys the engine does not read itself, as JSON (`catalog`,
+    /// `catalog_quota`, …): the host interfaces' to read.
+    pub sections: Arc<serde_json::Map<String, serde_json::Value>>,
+    /// Which install of the plugin this is (the install journal's identity), for interfaces
+    /// that keep a plugin's data across tasks: the catalog binds a name's data to the install
+    /// that first wrote it. `None` (a plugin not loaded from an install): the name alone.
+    pub identity: Option<String>,
+    /// What each host interface made of `sections` at load, found again in each task's store
+    /// with [`StoreState::configured`].
+    pub configured: Arc<Vec<Configured>>,
 }
 
 impl Default for PluginSettings {
     fn default() -> Self {
-        PluginSettings { settings: Arc::from("{}"), catalog: CatalogGrant::default() }
+        PluginSettings {
+            settings: Arc::from("{}"),
+            sections: Arc::default(),
+            identity: None,
+            configured: Arc::default(),
+        }
     }
 }
 
-/// Catalog collections granted to a plugin (`[plugins.NAME] catalog = { read, write }`), and its
-/// catalog quota. Write implies read. The runtime only carries these; the catalog interface
-/// (`baton-host-catalog`) enforces them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct CatalogGrant {
-    pub read: Vec<String>,
-    pub write: Vec<String>,
-    /// Rows and bytes the plugin may own in the catalog; `None`: the catalog's default.
-    pub quota_rows: Option<u64>,
-    pub quota_bytes: Option<u64>,
-    /// Which install of the plugin this is, as the catalog tells owners apart (the install
-    /// journal's identity): the catalog binds a name's data to the identity that first wrote
-    /// it. `None` (a plugin not loaded from an install): the name alone.
-    pub identity: Option<String>,
+/// A host interface's view of one plugin's `baton.toml` table ([`HostInterface::configure`]).
+#[derive(Clone)]
+pub struct Configured {
+    /// Its state for the plugin's tasks (the catalog's: the collections granted and asked
+    /// for, and the quota), kept in the store as `WasiView` keeps WASI's.
+    pub state: Arc<dyn Any + Send + Sync>,
+    /// One line per thing the plugin asked this interface for, for `baton plugin inspect`.
+    pub report: Vec<AccessReport>,
+}
+
+/// Something a plugin asked a host interface for, against what `baton.toml` grants.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AccessReport {
+    pub name: String,
+    pub purpose: String,
+    pub wants_write: bool,
+    /// What `baton.toml` grants: `write`, `read` or `none`.
+    pub granted: &'static str,
+    /// `read-write`, `read-only` or `not granted`: what the plugin actually gets.
+    pub access: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -213,13 +240,6 @@ pub struct ActionInfo {
     pub params_schema: serde_json::Value,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct FolderRequest {
-    pub name: String,
-    pub writable: bool,
-    pub purpose: String,
-}
-
 /// A loaded plugin: its compiled component, ready to instantiate, and its description.
 pub struct Plugin {
     pub info: PluginInfo,
@@ -227,7 +247,7 @@ pub struct Plugin {
     pub grants: Vec<Grant>,
     /// The `baton:plugin` version the component was built against.
     pub world: WorldVersion,
-    /// Its settings and the catalog collections it gets (granted and asked for).
+    /// Its settings, and what the host interfaces granted it ([`Runtime::configure`]).
     pub settings: PluginSettings,
     /// Each action's `params_schema`, compiled once.
     params: Arc<HashMap<String, jsonschema::Validator>>,
@@ -256,34 +276,9 @@ impl Plugin {
         }
     }
 
-    /// The plugin with the settings and catalog grants `baton.toml` gives it. Of the catalog
-    /// grants, it gets only collections it asked for (`catalog-access`), and writes only those
-    /// it asked to write and was granted to write, as with folders.
-    pub fn configured(mut self, given: PluginSettings) -> Plugin {
-        let granted_read = |c: &str| given.catalog.read.iter().chain(&given.catalog.write).any(|g| g == c);
-        let granted_write = |c: &str| given.catalog.write.iter().any(|g| g == c);
-        let asked = &self.info.collections;
-        let read = asked
-            .iter()
-            .filter(|r| granted_read(&r.name) && !(r.writable && granted_write(&r.name)))
-            .map(|r| r.name.clone());
-        let write = asked.iter().filter(|r| r.writable && granted_write(&r.name)).map(|r| r.name.clone());
-        self.settings = PluginSettings {
-            settings: given.settings,
-            catalog: CatalogGrant {
-                read: read.collect(),
-                write: write.collect(),
-                quota_rows: given.catalog.quota_rows,
-                quota_bytes: given.catalog.quota_bytes,
-                identity: self.settings.catalog.identity.take().or(given.catalog.identity),
-            },
-        };
-        self
-    }
-
-    /// The plugin as the install `identity` (see [`CatalogGrant::identity`]).
+    /// The plugin as the install `identity` (see [`PluginSettings::identity`]).
     pub fn with_owner_identity(mut self, identity: Option<String>) -> Plugin {
-        self.settings.catalog.identity = identity;
+        self.settings.identity = identity;
         self
     }
 }
@@ -441,10 +436,28 @@ pub struct RuntimeConfig {
 /// never links a decoder or the library database. [`Runtime::add_host_interface`] lets it add
 /// its functions to the linker (replacing the runtime's default, which refuses every call), and
 /// its functions find it again in each task's store with [`StoreState::extension`].
-pub trait HostInterface: Send + Sync + 'static {
+///
+/// Like `WasiView`, an interface owns its part of the configuration: the keys of a plugin's
+/// `[plugins.NAME]` table it reads ([`PluginSettings::sections`]) are parsed by it, at load,
+/// in [`HostInterface::configure`], and what it makes of them stays with the plugin for its
+/// functions to find in the store ([`StoreState::configured`]). The sandbox crate carries the
+/// table and the result, and knows neither.
+pub trait HostInterface: Any + Send + Sync {
     fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()>
     where
         Self: Sized;
+
+    /// What this interface grants `plugin` from its table's `sections`, narrowed to what the
+    /// plugin asked for; `None` when it has nothing to keep. An `Err` (a grant of something
+    /// that does not exist) refuses the plugin, naming the key and the fix.
+    fn configure(
+        &self,
+        plugin: &PluginInfo,
+        sections: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Option<Configured>, String> {
+        let _ = (plugin, sections);
+        Ok(None)
+    }
 }
 
 /// How instances get their memory. Measured in bench/README.md (`## Plugin dispatch`).
@@ -489,7 +502,7 @@ pub struct Runtime {
     locks: Arc<dyn NamedLocks>,
     kv: Arc<dyn KvStore>,
     /// The [`HostInterface`]s added, shared with every task's store.
-    extensions: Arc<Vec<Arc<dyn Any + Send + Sync>>>,
+    extensions: Arc<Vec<Arc<dyn HostInterface>>>,
     /// Threads that tasks with folder grants run on (see [`Runtime::handle`]): one permit per
     /// thread, held until the thread ends, so threads abandoned in a blocked file operation
     /// are capped at [`MAX_TASK_THREADS`].
@@ -583,6 +596,22 @@ impl Runtime {
         added.map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         Arc::make_mut(&mut self.extensions).push(iface);
         Ok(())
+    }
+
+    /// `plugin` with what `baton.toml` gives it: its settings, and each host interface's
+    /// reading of its table ([`HostInterface::configure`]). Refused when an interface refuses
+    /// the table.
+    pub fn configure(&self, mut plugin: Plugin, given: PluginSettings) -> Result<Plugin, RuntimeError> {
+        let mut configured = Vec::new();
+        for host in self.extensions.iter() {
+            let made = host
+                .configure(&plugin.info, &given.sections)
+                .map_err(|reason| RuntimeError::Config { plugin: plugin.info.name.clone(), reason })?;
+            configured.extend(made);
+        }
+        let identity = plugin.settings.identity.take().or(given.identity);
+        plugin.settings = PluginSettings { identity, configured: Arc::new(configured), ..given };
+        Ok(plugin)
     }
 
     /// Sets the memory and time a component's compile may take (`[plugins] compile_mb`,

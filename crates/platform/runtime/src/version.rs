@@ -12,7 +12,7 @@ use wasmtime::{Engine, Store};
 
 use crate::bindings::{v0_1, v0_2, v0_3, v0_4, v0_5, v0_5_music};
 use crate::host::StoreState;
-use crate::{ActionInfo, CollectionRequest, FolderRequest, PluginInfo, TaskInput};
+use crate::{AccessRequest, ActionInfo, PluginInfo, TaskInput};
 
 /// A `baton:plugin` version (`major.minor`; patch levels are compatible by definition).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -138,7 +138,7 @@ macro_rules! glue {
             .call_catalog_access(&mut *$store)
             .await?
             .into_iter()
-            .map(|c| CollectionRequest { name: c.name, writable: c.writable, purpose: c.purpose })
+            .map(|c| AccessRequest { name: c.name, writable: c.writable, purpose: c.purpose })
             .collect()
     };
     ($v:ident, $collections:ident) => {
@@ -155,7 +155,7 @@ macro_rules! glue {
             ) -> wasmtime::Result<PluginInfo> {
                 let plugin = pre.instantiate_async(&mut *store).await?;
                 let i = plugin.call_describe(&mut *store).await?;
-                let collections: Vec<CollectionRequest> = glue!(@collections $collections, plugin, store);
+                let collections: Vec<AccessRequest> = glue!(@collections $collections, plugin, store);
                 Ok(PluginInfo {
                     collections,
                     name: i.name,
@@ -174,7 +174,7 @@ macro_rules! glue {
                     folders: i
                         .folders
                         .into_iter()
-                        .map(|f| FolderRequest { name: f.name, writable: f.writable, purpose: f.purpose })
+                        .map(|f| AccessRequest { name: f.name, writable: f.writable, purpose: f.purpose })
                         .collect(),
                 })
             }

@@ -56,7 +56,7 @@ pub const FOLDERS: [&str; 3] = [INBOX, "02_processed", "03_failed"];
 impl Tree {
     pub fn open(ctx: &Ctx) -> Result<Tree> {
         crate::home_check::require(&ctx.home)?;
-        let cfg = baton_pipeline::Config::load(&ctx.home)?;
+        let cfg = crate::services::load_config(&ctx.home)?;
         let paths = baton_pipeline::Paths::new(&ctx.home, &ctx.state, &cfg);
         Ok(Tree { home: ctx.home.clone(), root: paths.handoffs, baton: cfg.agent, plugins_dir: paths.plugins })
     }
