@@ -876,7 +876,12 @@ fn the_task_page_shows_the_params_and_the_returns_result_summary_and_artifacts()
     let artifacts = h["return"]["artifacts"].as_array().unwrap_or_else(|| panic!("{h}")).clone();
     assert!(!artifacts.is_empty(), "{h}");
     let mut b = signed_in(&home);
-    show(&mut b, "handoff/PARAMS-1", "RETURN");
+    // Waits for this page's own title: the page shown before it may hold "RETURN" too.
+    show(&mut b, "handoff/PARAMS-1", "Handoff PARAMS-1");
+    assert!(b.wait_for(
+        "!!document.querySelector('#params') && !!document.querySelector('#result')",
+        Duration::from_secs(10)
+    ));
     let params: Value =
         serde_json::from_str(b.eval("document.querySelector('#params').textContent").as_str().unwrap()).unwrap();
     assert_eq!(params, json!({"colour": "teal", "n": 42}));
