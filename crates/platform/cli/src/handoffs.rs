@@ -96,6 +96,7 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>, new_state: bool) -> Re
                         pipeline.paths(),
                         Some(pipeline.runtime().clone()),
                     )?),
+                    facts: std::sync::Arc::new(crate::services::DashboardFacts::default()),
                 };
                 baton_dashboard::start(&addr, dctx).await?
             }

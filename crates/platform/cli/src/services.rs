@@ -158,6 +158,87 @@ pub fn audit_gaps() -> baton_catalog::AuditGapsSource {
     std::sync::Arc::new(baton_audit::gaps::latest)
 }
 
+/// What the dashboard shows of the music library and the plans audit's reports (see
+/// [`baton_dashboard::Facts`]): the duplicate groups are kept for one fingerprint library
+/// generation, since finding them reads every print.
+#[derive(Default)]
+pub struct DashboardFacts {
+    dedup: std::sync::Mutex<Option<(i64, Value)>>,
+}
+
+impl baton_dashboard::Facts for DashboardFacts {
+    fn fp_coverage(&self, state: &Path) -> Option<f64> {
+        baton_fp::db::Db::open(state)
+            .and_then(|db| db.counts())
+            .ok()
+            .filter(|(files, _, _)| *files > 0)
+            .map(|(files, done, _)| done as f64 / files as f64)
+    }
+
+    fn library(&self, location: &baton_ledger::Location, state: &Path, threshold: f64) -> Result<Value, String> {
+        let coverage = baton_fp::scan::coverage(state, threshold).map_err(|e| e.to_string())?;
+        let generation = baton_fp::db::Db::open(state).and_then(|db| db.generation()).map_err(|e| e.to_string())?;
+        let cached = self.dedup.lock().unwrap_or_else(|e| e.into_inner()).clone().filter(|(g, _)| *g == generation);
+        let dedup = match cached {
+            Some((_, v)) => v,
+            None => {
+                let report = baton_fp::dedup::find_groups(state, &baton_fp::dedup::DedupOptions::default())
+                    .map_err(|e| e.to_string())?;
+                let groups: Vec<Value> = report
+                    .groups
+                    .iter()
+                    .take(100)
+                    .map(|g| serde_json::json!({"keeper": g.keeper.path, "duplicates": g.duplicates.iter().map(|d| &d.path).collect::<Vec<_>>(), "score": g.score}))
+                    .collect();
+                let v = serde_json::json!({"count": report.groups.len(), "files": report.groups.iter().map(|g| 1 + g.duplicates.len()).sum::<usize>(), "groups": groups});
+                *self.dedup.lock().unwrap_or_else(|e| e.into_inner()) = Some((generation, v.clone()));
+                v
+            }
+        };
+        let catalog = baton_catalog::Catalog::open_at(location, state)
+            .and_then(|mut c| {
+                c.set_handoffs(handoffs(location));
+                c.set_files(baton_host_catalog::LibraryFiles::at(state));
+                c.collections(&baton_catalog::Access::user())
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(serde_json::json!({
+            "coverage": {"files": coverage.files, "fingerprinted": coverage.fingerprinted, "failed": coverage.failed,
+                         "ratio": coverage.coverage, "threshold": threshold, "ok": coverage.ok},
+            "duplicates": dedup,
+            "catalog": catalog.iter().map(|c| serde_json::json!({"name": c.name, "owner": c.owner, "records": c.records, "read_only": c.read_only})).collect::<Vec<_>>(),
+        }))
+    }
+
+    fn audit_report(&self, bytes: &[u8], with_detail: bool) -> Option<baton_dashboard::AuditSummary> {
+        let r: baton_audit::model::Report = serde_json::from_slice(bytes).ok()?;
+        let (present, expected) = r.totals();
+        // The report holds the sandbox's paths (`/plans/…`, `/repos/…`) and the mounts that
+        // map them back: show the host paths the user knows, as the alerts do.
+        let host = |p: &str| baton_audit::display::rewrite_roots(p, &r.display_roots);
+        let detail = with_detail.then(|| {
+            serde_json::json!({
+                "plans": r.plans.iter().map(|p| serde_json::json!({"path": host(&p.path), "title": p.title, "completion": p.completion, "present": p.present, "expected": p.expected})).collect::<Vec<_>>(),
+                "false_claims": r.false_claims.iter().map(|f| serde_json::json!({"plan": host(&f.plan), "path": f.path, "status": f.status, "reason": f.reason.as_deref().map(host)})).collect::<Vec<_>>(),
+                "gaps": r.gaps.iter().take(200).map(|g| serde_json::json!({"plan": host(&g.plan), "path": g.path, "status": g.status, "new": g.new, "first_seen": g.first_seen})).collect::<Vec<_>>(),
+                "errors": r.errors.iter().map(|e| serde_json::json!({"path": host(&e.path), "message": host(&e.message)})).collect::<Vec<_>>(),
+            })
+        });
+        let mut plans_dirs: Vec<String> = r.plans_dirs.iter().map(|d| host(d)).collect();
+        plans_dirs.sort();
+        plans_dirs.dedup();
+        Some(baton_dashboard::AuditSummary {
+            plans_dirs,
+            generated_at: r.generated_at,
+            present,
+            expected,
+            false_claims: r.false_claims.len(),
+            gaps: r.gaps.len(),
+            detail,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -230,11 +230,7 @@ fn inputs_and_extra(app: &App, ledger: &baton_ledger::Ledger, extra: bool) -> (s
             (n.clone(), pause.is_some())
         })
         .collect();
-    let fp_coverage_ratio = baton_fp::db::Db::open(&app.paths.state)
-        .and_then(|db| db.counts())
-        .ok()
-        .filter(|(files, _, _)| *files > 0)
-        .map(|(files, done, _)| done as f64 / files as f64);
+    let fp_coverage_ratio = app.facts.fp_coverage(&app.paths.state);
     let inboxes = data::inboxes(app);
     if extra {
         more.unread = inboxes.unread.clone();

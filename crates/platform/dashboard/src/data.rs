@@ -11,7 +11,7 @@ use baton_ledger::Ledger;
 use baton_pipeline::health::Health;
 use serde_json::{Value, json};
 
-use crate::App;
+use crate::{App, AuditSummary};
 
 /// A handoff to another agent with no RETURN after this long is stale.
 pub(crate) const STALE_AFTER_SECS: i64 = 3600;
@@ -19,11 +19,10 @@ pub(crate) const STALE_AFTER_SECS: i64 = 3600;
 const LIST_LIMIT: i64 = 200;
 
 /// What is worth keeping between requests: parsed audit reports (never rewritten, so their
-/// file name is their identity) and the duplicate groups of one fingerprint generation.
+/// file name is their identity) and the task counts.
 #[derive(Default)]
 pub(crate) struct Caches {
-    reports: HashMap<PathBuf, ReportSummary>,
-    dedup: Option<(i64, Value)>,
+    reports: HashMap<PathBuf, AuditSummary>,
     /// Tasks by (state, plugin, error code): when computed, how long it took, the rows.
     facets: Option<(std::time::Instant, std::time::Duration, Vec<Facet>)>,
 }
@@ -57,18 +56,6 @@ pub(crate) fn forget_counts(app: &App) {
 /// When the counts were taken, as RFC 3339.
 pub(crate) fn stamp(t: std::time::SystemTime) -> String {
     baton_handoff::stamp::rfc3339(time::OffsetDateTime::from(t))
-}
-
-#[derive(Clone)]
-struct ReportSummary {
-    /// The plans folders the report covers (host paths, sorted): its plans set.
-    plans_dirs: Vec<String>,
-    generated_at: String,
-    present: usize,
-    expected: usize,
-    false_claims: usize,
-    gaps: usize,
-    detail: Option<Value>,
 }
 
 type Res<T> = Result<T, String>;
@@ -486,34 +473,13 @@ fn reports_dir(app: &App) -> PathBuf {
 /// How many past reports "completion over time" shows.
 const HISTORY: usize = 60;
 
-fn summarize(path: &Path, with_detail: bool) -> Option<ReportSummary> {
+fn summarize(app: &App, path: &Path, with_detail: bool) -> Option<AuditSummary> {
     let bytes = std::fs::read(path).ok()?;
-    let r: baton_audit::model::Report = serde_json::from_slice(&bytes).ok()?;
-    let (present, expected) = r.totals();
-    // The report holds the sandbox's paths (`/plans/…`, `/repos/…`) and the mounts that map
-    // them back: show the host paths the user knows, as the alerts do.
-    let host = |p: &str| baton_audit::display::rewrite_roots(p, &r.display_roots);
-    let detail = with_detail.then(|| {
-        json!({
-            "file": path.display().to_string(),
-            "plans": r.plans.iter().map(|p| json!({"path": host(&p.path), "title": p.title, "completion": p.completion, "present": p.present, "expected": p.expected})).collect::<Vec<_>>(),
-            "false_claims": r.false_claims.iter().map(|f| json!({"plan": host(&f.plan), "path": f.path, "status": f.status, "reason": f.reason.as_deref().map(host)})).collect::<Vec<_>>(),
-            "gaps": r.gaps.iter().take(200).map(|g| json!({"plan": host(&g.plan), "path": g.path, "status": g.status, "new": g.new, "first_seen": g.first_seen})).collect::<Vec<_>>(),
-            "errors": r.errors.iter().map(|e| json!({"path": host(&e.path), "message": host(&e.message)})).collect::<Vec<_>>(),
-        })
-    });
-    let mut plans_dirs: Vec<String> = r.plans_dirs.iter().map(|d| host(d)).collect();
-    plans_dirs.sort();
-    plans_dirs.dedup();
-    Some(ReportSummary {
-        plans_dirs,
-        generated_at: r.generated_at,
-        present,
-        expected,
-        false_claims: r.false_claims.len(),
-        gaps: r.gaps.len(),
-        detail,
-    })
+    let mut r = app.facts.audit_report(&bytes, with_detail)?;
+    if let Some(Value::Object(d)) = &mut r.detail {
+        d.insert("file".into(), json!(path.display().to_string()));
+    }
+    Some(r)
 }
 
 /// How many report files are read to find the plans sets and their histories.
@@ -558,10 +524,10 @@ pub(crate) fn audits(app: &App, set: Option<&str>) -> Res<Value> {
     let recent: Vec<PathBuf> = files.iter().rev().take(SCAN).rev().cloned().collect();
     let mut caches = app.caches.lock().unwrap_or_else(|e| e.into_inner());
     caches.reports.retain(|p, _| recent.contains(p));
-    let mut all: Vec<(PathBuf, ReportSummary)> = Vec::new();
+    let mut all: Vec<(PathBuf, AuditSummary)> = Vec::new();
     for p in &recent {
         let cached = caches.reports.get(p).cloned();
-        let Some(s) = cached.or_else(|| summarize(p, false)) else { continue };
+        let Some(s) = cached.or_else(|| summarize(app, p, false)) else { continue };
         caches.reports.entry(p.clone()).or_insert_with(|| s.clone());
         all.push((p.clone(), s));
     }
@@ -580,10 +546,10 @@ pub(crate) fn audits(app: &App, set: Option<&str>) -> Res<Value> {
         .map(str::to_string)
         .or_else(|| sets.iter().find(|x| x.0 == own).map(|x| x.0.clone()))
         .or_else(|| sets.first().map(|x| x.0.clone()));
-    let mine: Vec<&(PathBuf, ReportSummary)> =
+    let mine: Vec<&(PathBuf, AuditSummary)> =
         all.iter().filter(|(_, s)| Some(set_key(&s.plans_dirs)) == chosen).collect();
-    let mine: Vec<&(PathBuf, ReportSummary)> = mine.iter().rev().take(HISTORY).rev().copied().collect();
-    let point = |s: &ReportSummary| {
+    let mine: Vec<&(PathBuf, AuditSummary)> = mine.iter().rev().take(HISTORY).rev().copied().collect();
+    let point = |s: &AuditSummary| {
         json!({"generated_at": s.generated_at, "present": s.present, "expected": s.expected,
                "completion": if s.expected == 0 { 0.0 } else { s.present as f64 / s.expected as f64 },
                "false_claims": s.false_claims, "gaps": s.gaps})
@@ -592,7 +558,7 @@ pub(crate) fn audits(app: &App, set: Option<&str>) -> Res<Value> {
         Some((p, s)) => {
             let detailed = match s.detail.clone() {
                 Some(d) => Some(d),
-                None => summarize(p, true).and_then(|d| {
+                None => summarize(app, p, true).and_then(|d| {
                     let detail = d.detail.clone();
                     caches.reports.insert(p.clone(), d);
                     detail
@@ -631,42 +597,10 @@ pub(crate) fn latest_false_claims(app: &App) -> Option<u64> {
     audits(app, None).ok()?["latest"]["false_claims"].as_array().map(|a| a.len() as u64)
 }
 
-/// Fingerprint coverage against `threshold`, duplicate groups (cached per library generation)
-/// and catalog counts.
+/// Fingerprint coverage against `threshold`, duplicate groups and catalog counts (see
+/// [`crate::Facts::library`]).
 pub(crate) fn library(app: &App, threshold: f64) -> Res<Value> {
-    let state = &app.paths.state;
-    let coverage = baton_fp::scan::coverage(state, threshold).map_err(|e| e.to_string())?;
-    let generation = baton_fp::db::Db::open(state).and_then(|db| db.generation()).map_err(|e| e.to_string())?;
-    let cached = app.caches.lock().unwrap_or_else(|e| e.into_inner()).dedup.clone().filter(|(g, _)| *g == generation);
-    let dedup = match cached {
-        Some((_, v)) => v,
-        None => {
-            let report = baton_fp::dedup::find_groups(state, &baton_fp::dedup::DedupOptions::default())
-                .map_err(|e| e.to_string())?;
-            let groups: Vec<Value> = report
-                .groups
-                .iter()
-                .take(100)
-                .map(|g| json!({"keeper": g.keeper.path, "duplicates": g.duplicates.iter().map(|d| &d.path).collect::<Vec<_>>(), "score": g.score}))
-                .collect();
-            let v = json!({"count": report.groups.len(), "files": report.groups.iter().map(|g| 1 + g.duplicates.len()).sum::<usize>(), "groups": groups});
-            app.caches.lock().unwrap_or_else(|e| e.into_inner()).dedup = Some((generation, v.clone()));
-            v
-        }
-    };
-    let catalog = baton_catalog::Catalog::open_at(&app.location, state)
-        .and_then(|mut c| {
-            c.set_handoffs(std::sync::Arc::new(baton_catalog::LedgerHandoffs::at(app.location.clone())));
-            c.set_files(baton_host_catalog::LibraryFiles::at(state));
-            c.collections(&baton_catalog::Access::user())
-        })
-        .map_err(|e| e.to_string())?;
-    Ok(json!({
-        "coverage": {"files": coverage.files, "fingerprinted": coverage.fingerprinted, "failed": coverage.failed,
-                     "ratio": coverage.coverage, "threshold": threshold, "ok": coverage.ok},
-        "duplicates": dedup,
-        "catalog": catalog.iter().map(|c| json!({"name": c.name, "owner": c.owner, "records": c.records, "read_only": c.read_only})).collect::<Vec<_>>(),
-    }))
+    app.facts.library(&app.location, &app.paths.state, threshold)
 }
 
 /// Whether an id names anything the ledger knows (for a clear 404).

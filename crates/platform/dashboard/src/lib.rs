@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use baton_pipeline::{Config, Paths};
+use serde_json::Value;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DashboardError {
@@ -63,6 +64,56 @@ pub struct Context {
     pub liveness: Option<Arc<baton_pipeline::watch::Liveness>>,
     /// Another protocol served on the same address under the same checks (A2A).
     pub extra: Option<Extra>,
+    /// What it shows of the music library and the plans audit's reports.
+    pub facts: Arc<dyn Facts>,
+}
+
+/// What the dashboard shows of libraries it does not link: the music library (fingerprint
+/// coverage, duplicate groups, the catalog) and the plans audit's report format. The app
+/// provides them, as it provides the pipeline's host interfaces, so the dashboard stays a
+/// platform crate that depends on no music crate and not on the audit library. Each runs on
+/// the blocking pool.
+pub trait Facts: Send + Sync {
+    /// This machine's fingerprint coverage (0 to 1) from the library in the local state file
+    /// `state`; `None` when there is no library.
+    fn fp_coverage(&self, state: &Path) -> Option<f64>;
+
+    /// The music page: fingerprint coverage against `threshold`, duplicate groups and the
+    /// catalog's collections, as JSON (`coverage`, `duplicates`, `catalog`).
+    fn library(&self, location: &baton_ledger::Location, state: &Path, threshold: f64) -> Result<Value, String>;
+
+    /// One plans-audit report file's bytes, for the audit page, with its detail (plans, false
+    /// claims, gaps, errors, in host paths) when asked; `None`: not a report.
+    fn audit_report(&self, bytes: &[u8], with_detail: bool) -> Option<AuditSummary>;
+}
+
+/// A plans-audit report as the audit page shows it.
+#[derive(Debug, Clone)]
+pub struct AuditSummary {
+    /// The plans folders the report covers (host paths, sorted): its plans set.
+    pub plans_dirs: Vec<String>,
+    pub generated_at: String,
+    pub present: usize,
+    pub expected: usize,
+    pub false_claims: usize,
+    pub gaps: usize,
+    /// `file`, `plans`, `false_claims`, `gaps` and `errors`, when asked for.
+    pub detail: Option<Value>,
+}
+
+/// No music library and no audit format: the music page says so, and reports are not read.
+pub struct NoFacts;
+
+impl Facts for NoFacts {
+    fn fp_coverage(&self, _: &Path) -> Option<f64> {
+        None
+    }
+    fn library(&self, _: &baton_ledger::Location, _: &Path, _: f64) -> Result<Value, String> {
+        Err("this baton has no music library".into())
+    }
+    fn audit_report(&self, _: &[u8], _: bool) -> Option<AuditSummary> {
+        None
+    }
 }
 
 /// Routes another front end (A2A) serves beside the dashboard's, behind its `Host` check: `open`
@@ -89,6 +140,7 @@ pub(crate) struct App {
     pub caches: Mutex<data::Caches>,
     pub answers: answers::Answers,
     pub audit_running: std::sync::atomic::AtomicBool,
+    pub facts: Arc<dyn Facts>,
 }
 
 /// A running dashboard; dropping it stops the HTTP server, the live feed and the socket.
@@ -159,6 +211,7 @@ pub async fn start(addr: &str, ctx: Context) -> Result<Option<Running>, Dashboar
         caches: Mutex::new(data::Caches::default()),
         answers: Default::default(),
         audit_running: Default::default(),
+        facts: ctx.facts,
     });
     let extra = ctx.extra;
     let url = format!("http://{}/", page_host(bound));
