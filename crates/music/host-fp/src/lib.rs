@@ -21,6 +21,29 @@ pub use service::{MAX_MATCHES, ServiceError};
 // Shared with the other host interfaces that take guest paths (baton-host-sqlite).
 pub use service::{locate, locate_at, open_in_grant, path_of_open};
 
+/// `[fp]` in `baton.toml`: the fingerprint library's section, read by the app for this
+/// interface's workers and for `baton fp` (the engine carries it unread).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FpSettings {
+    /// Decoding one file may take at most this long (in a worker process); a file that takes
+    /// longer is recorded as `corrupt`.
+    pub file_timeout_ms: u64,
+    /// `baton fp scan` stores whole-track deep prints as if `--deep` were given.
+    pub deep: bool,
+}
+
+impl FpSettings {
+    /// Its table's name.
+    pub const SECTION: &str = "fp";
+}
+
+impl Default for FpSettings {
+    fn default() -> Self {
+        FpSettings { file_timeout_ms: 10_000, deep: false }
+    }
+}
+
 /// One `bindgen!` per version that has the `fingerprint` interface: a plugin built against 0.3.0
 /// imports `baton:plugin/fingerprint@0.3.0`, one built against 0.4.0 `…@0.4.0`, and since the
 /// split one built against 0.5.0 `baton:music/fingerprint@0.5.0`.

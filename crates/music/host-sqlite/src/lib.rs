@@ -52,6 +52,36 @@ impl SqliteHost {
     }
 }
 
+/// `[sqlite]` in `baton.toml`: this interface's section (the engine carries it unread).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SqliteSettings {
+    /// All snapshot copies of one baton process together may use this many MiB.
+    pub copy_mb: u64,
+    /// SQLite memory of one task's snapshots together (MiB), apart from the ledger's.
+    pub task_memory_mb: u64,
+}
+
+impl SqliteSettings {
+    /// Its table's name.
+    pub const SECTION: &str = "sqlite";
+
+    /// The snapshots' limits these settings give.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            copy_bytes: self.copy_mb << 20,
+            memory_bytes: usize::try_from(self.task_memory_mb << 20).unwrap_or(usize::MAX),
+            ..Default::default()
+        }
+    }
+}
+
+impl Default for SqliteSettings {
+    fn default() -> Self {
+        SqliteSettings { copy_mb: 2048, task_memory_mb: 256 }
+    }
+}
+
 impl HostInterface for SqliteHost {
     fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
         fn view(s: &mut StoreState) -> SqlView<'_> {

@@ -138,9 +138,15 @@ fn progress_bar(enabled: bool) -> Option<indicatif::ProgressBar> {
     Some(pb)
 }
 
+/// `[fp]` of this home's `baton.toml`.
+fn fp_settings(ctx: &FpContext) -> anyhow::Result<baton_host_fp::FpSettings> {
+    let cfg = crate::services::load_config(&ctx.home)?;
+    Ok(crate::services::section(&cfg, baton_host_fp::FpSettings::SECTION)?)
+}
+
 /// Decoding workers for this command: `n` of them (0: one per CPU), with `[fp]`'s limit.
 fn workers(ctx: &FpContext, n: usize) -> anyhow::Result<Workers> {
-    let mut cfg = crate::services::fp_workers(&crate::services::load_config(&ctx.home)?);
+    let mut cfg = crate::services::fp_workers(&fp_settings(ctx)?);
     if n > 0 {
         cfg.workers = n;
     }
@@ -155,7 +161,7 @@ fn fingerprint(workers: &Workers, file: &Path) -> anyhow::Result<baton_signal::F
 pub fn run(cmd: FpCommand, ctx: &FpContext) -> anyhow::Result<i32> {
     match cmd {
         FpCommand::Scan { dirs, threads, retry_errors, deep, json } => {
-            let deep = deep || crate::services::load_config(&ctx.home)?.fp.deep;
+            let deep = deep || fp_settings(ctx)?.deep;
             for d in &dirs {
                 if !d.exists() {
                     anyhow::bail!("{}: no such folder (pass the folder that holds your music)", d.display());

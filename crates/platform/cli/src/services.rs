@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use baton_host_fp::FpSettings;
+use baton_host_sqlite::SqliteSettings;
 use baton_pipeline::config::{Config, ConfigError, Paths};
 use baton_pipeline::{HostServices, PipelineError};
 use baton_runtime::Runtime;
@@ -36,6 +38,10 @@ pub struct Music;
 impl HostServices for Music {
     fn check_config(&self, cfg: &Config, file: &Path) -> Result<(), ConfigError> {
         use baton_host_catalog::grant;
+        cfg.check_tables(file, &[FpSettings::SECTION, SqliteSettings::SECTION])?;
+        let refuse = |m: String| ConfigError::Section(format!("{}: {m}", file.display()));
+        cfg.section::<FpSettings>(FpSettings::SECTION).map_err(refuse)?;
+        cfg.section::<SqliteSettings>(SqliteSettings::SECTION).map_err(refuse)?;
         cfg.check_sections(file, grant::KEYS, |plugin, sections| grant::given(plugin, sections).map(drop))
     }
 
@@ -49,7 +55,7 @@ impl HostServices for Music {
         let state = location.local_file(&paths.home);
         // `baton fp scan` keeps its library in the same state database.
         runtime.add_host_interface(std::sync::Arc::new(baton_host_fp::FingerprintHost::new(
-            fp_workers(cfg),
+            fp_workers(&section(cfg, FpSettings::SECTION)?),
             Some(state.clone()),
         )))?;
         // The catalog lives with the ledger (`baton catalog`): in the same SQLite file, or on the
@@ -66,14 +72,10 @@ impl HostServices for Music {
                 .with_handoffs(handoffs(location)),
         ))?;
         // Read-only snapshots of granted SQLite files (djay's library); private copies in the cache.
-        let limits = baton_host_sqlite::Limits {
-            copy_bytes: cfg.sqlite.copy_mb << 20,
-            memory_bytes: usize::try_from(cfg.sqlite.task_memory_mb << 20).unwrap_or(usize::MAX),
-            ..Default::default()
-        };
+        let sqlite: SqliteSettings = section(cfg, SqliteSettings::SECTION)?;
         runtime.add_host_interface(std::sync::Arc::new(baton_host_sqlite::SqliteHost::new(
             paths.cache().join("sqlite"),
-            limits,
+            sqlite.limits(),
         )))?;
         Ok(())
     }
@@ -143,9 +145,15 @@ impl baton_pipeline::audit::Renamed for Renames {
 }
 
 /// How decoding workers are started for this program: one per CPU, with `[fp]`'s limit.
-pub fn fp_workers(cfg: &Config) -> baton_host_fp::WorkerConfig {
+pub fn fp_workers(fp: &FpSettings) -> baton_host_fp::WorkerConfig {
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    baton_host_fp::WorkerConfig::this_program(cpus, Duration::from_millis(cfg.fp.file_timeout_ms))
+    baton_host_fp::WorkerConfig::this_program(cpus, Duration::from_millis(fp.file_timeout_ms))
+}
+
+/// A host interface's table of `baton.toml` (`[fp]`, `[sqlite]`) as its type; an error names
+/// the table (a file that passed [`load_config`] has none).
+pub fn section<T: serde::de::DeserializeOwned + Default>(cfg: &Config, name: &str) -> Result<T, ConfigError> {
+    cfg.section(name).map_err(|m| ConfigError::Section(format!("baton.toml {m}")))
 }
 
 /// The catalog's `handoffs`: the ledger's TASKs, read through the ledger's own API.
@@ -256,13 +264,30 @@ mod tests {
             ("[plugins.spotify]\ncatalog = { rw = [\"tracks\"] }\n", "rw"),
             ("[plugins.spotify]\ncatalgo = { read = [\"tracks\"] }\n", "has no key `catalgo`"),
             ("[plugins.spotify]\ntiem_ms = 5\n", "has no key `tiem_ms`"),
+            ("[fp]\nfile_timeout_ms = \"soon\"\n", "[fp]"),
+            ("[fp]\ndeeep = true\n", "deeep"),
+            ("[sqlite]\ncopy_mb = -1\n", "[sqlite]"),
+            ("[fpp]\ndeep = true\n", "has no key `fpp`"),
         ] {
             write(text);
             let e = load_config(h).unwrap_err().to_string();
-            assert!(e.contains("baton.toml") && e.contains("[plugins.spotify]") && e.contains(says), "{text}: {e}");
+            let plugin = !text.starts_with("[plugins") || e.contains("[plugins.spotify]");
+            assert!(e.contains("baton.toml") && e.contains(says) && plugin, "{text}: {e}");
             // `baton plugin grant` checks an edit the same way.
             assert_eq!(parse_config(h, text).unwrap_err().to_string(), e);
         }
+    }
+
+    #[test]
+    fn the_default_tomls_fp_and_sqlite_tables_are_their_owners_defaults() {
+        let c = parse_config(Path::new("/home/u/.baton"), baton_pipeline::config::DEFAULT_TOML).unwrap();
+        assert_eq!(section::<FpSettings>(&c, FpSettings::SECTION).unwrap(), FpSettings::default());
+        assert_eq!(section::<SqliteSettings>(&c, SqliteSettings::SECTION).unwrap(), SqliteSettings::default());
+        let c = parse_config(Path::new("/h"), "[fp]\ndeep = true\n[sqlite]\ncopy_mb = 1\n").unwrap();
+        let fp: FpSettings = section(&c, FpSettings::SECTION).unwrap();
+        assert_eq!((fp.deep, fp.file_timeout_ms), (true, FpSettings::default().file_timeout_ms));
+        let sqlite: SqliteSettings = section(&c, SqliteSettings::SECTION).unwrap();
+        assert_eq!(sqlite.limits().copy_bytes, 1 << 20);
     }
 
     #[test]

@@ -64,7 +64,7 @@ fn clean(p: &Path) -> PathBuf {
 
 /// The whole configuration. Every field has a documented default (see `DEFAULT_TOML`).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct Config {
     /// baton's own agent name: its inbox is `handoffs/<agent>/01_inbox/`.
     pub agent: String,
@@ -92,10 +92,6 @@ pub struct Config {
     /// Per-plugin grants and budgets (`[plugins.NAME]`), and the compile limits
     /// (`[plugins] compile_mb`, `compile_s`).
     pub plugins: PluginsTable,
-    /// Audio fingerprinting (`baton fp`, and the plugins' fingerprint interface).
-    pub fp: FpConfig,
-    /// The plugins' read-only SQLite snapshots.
-    pub sqlite: SqliteConfig,
     /// Alert rules evaluated by `baton serve` (see `baton_stats::alerts`).
     pub alerts: baton_stats::alerts::AlertsConfig,
     /// Where the ledger lives when `--state`/`$BATON_STATE` do not say: a SQLite path, or a
@@ -103,44 +99,38 @@ pub struct Config {
     pub state: Option<String>,
     /// `baton serve`'s web dashboard.
     pub dashboard: DashboardConfig,
+    /// The top-level tables the engine does not read (`[fp]`, `[sqlite]`): each belongs to a
+    /// host interface, which parses its own ([`Config::section`]); the composition root checks
+    /// them wherever the file is loaded ([`crate::HostServices::check_config`]).
+    #[serde(flatten)]
+    pub sections: BTreeMap<String, toml::Value>,
 }
+
+/// The top-level keys of `baton.toml` the engine reads itself.
+const CONFIG_KEYS: &[&str] = &[
+    "agent",
+    "handoffs",
+    "max_file_bytes",
+    "settle_ms",
+    "reconcile_secs",
+    "batch",
+    "retry",
+    "budget",
+    "pause_after",
+    "pause_secs",
+    "audit",
+    "pipeline",
+    "plugins",
+    "alerts",
+    "state",
+    "dashboard",
+];
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DashboardConfig {
     /// The address `baton serve` serves the dashboard on (`--http` overrides it); none: no HTTP.
     pub http: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FpConfig {
-    /// Decoding one file may take at most this long (in a worker process); a file that takes
-    /// longer is recorded as `corrupt`.
-    pub file_timeout_ms: u64,
-    /// `baton fp scan` stores whole-track deep prints as if `--deep` were given.
-    pub deep: bool,
-}
-
-impl Default for FpConfig {
-    fn default() -> Self {
-        FpConfig { file_timeout_ms: 10_000, deep: false }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SqliteConfig {
-    /// All snapshot copies of one baton process together may use this many MiB.
-    pub copy_mb: u64,
-    /// SQLite memory of one task's snapshots together (MiB), apart from the ledger's.
-    pub task_memory_mb: u64,
-}
-
-impl Default for SqliteConfig {
-    fn default() -> Self {
-        SqliteConfig { copy_mb: 2048, task_memory_mb: 256 }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -400,11 +390,10 @@ impl Default for Config {
             audit: AuditConfig::default(),
             pipeline: PipelineConfig::default(),
             plugins: PluginsTable::default(),
-            fp: FpConfig::default(),
-            sqlite: SqliteConfig::default(),
             alerts: baton_stats::alerts::AlertsConfig::default(),
             state: None,
             dashboard: DashboardConfig::default(),
+            sections: BTreeMap::new(),
         }
     }
 }
@@ -525,6 +514,31 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The top-level table `name` ([`Config::sections`]) as its owner's type: its defaults when
+    /// the file has none. The error names the table.
+    pub fn section<T: serde::de::DeserializeOwned + Default>(&self, name: &str) -> Result<T, String> {
+        match self.sections.get(name) {
+            None => Ok(T::default()),
+            Some(v) => T::deserialize(v.clone()).map_err(|e| format!("[{name}]: {}", e.to_string().trim_end())),
+        }
+    }
+
+    /// Checks the top-level keys the engine does not read ([`Config::sections`]): each must be
+    /// one of `tables`, the host interfaces' own (which parse them with [`Config::section`]).
+    pub fn check_tables(&self, file: &Path, tables: &[&str]) -> Result<(), ConfigError> {
+        match self.sections.keys().find(|k| !tables.contains(&k.as_str())) {
+            None => Ok(()),
+            Some(key) => {
+                let known: Vec<&str> = CONFIG_KEYS.iter().chain(tables).copied().collect();
+                Err(ConfigError::Section(format!(
+                    "{}: has no key `{key}` (its keys are {}); fix the name or remove it",
+                    file.display(),
+                    known.join(", ")
+                )))
+            }
+        }
     }
 
     /// Checks the keys of every `[plugins.NAME]` table the engine does not read
@@ -717,7 +731,9 @@ mod tests {
         assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("soon"), None);
-        assert_eq!(c.fp.file_timeout_ms, d.fp.file_timeout_ms);
+        // The host interfaces' tables are carried for them, unread.
+        assert_eq!(c.sections.keys().collect::<Vec<_>>(), ["fp", "sqlite"]);
+        assert!(d.sections.is_empty());
         assert_eq!(c.plugins.compile_limits(), d.plugins.compile_limits());
         assert_eq!(d.plugins.compile_limits(), baton_runtime::CompileLimits::default());
         let g = c.grants(Path::new("/h"), "audit");
@@ -797,6 +813,25 @@ mod tests {
         write("[plugins.spotify]\ntime_ms = \"soon\"\n");
         let e = Config::load(h).unwrap_err().to_string();
         assert!(e.contains("baton.toml") && e.contains("time_ms"), "{e}");
+    }
+
+    #[test]
+    fn unknown_top_level_keys_are_refused_and_a_section_is_read_as_its_owners_type() {
+        #[derive(Debug, Default, PartialEq, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        struct Own {
+            limit: u64,
+        }
+        let c: Config = toml::from_str("agent = \"me\"\n[own]\nlimit = 3\n[ownn]\n").unwrap();
+        let file = Path::new("/h/baton.toml");
+        let e = c.check_tables(file, &["own"]).unwrap_err().to_string();
+        assert!(e.starts_with("/h/baton.toml: has no key `ownn`") && e.contains("agent") && e.contains("own"), "{e}");
+        assert_eq!(c.section::<Own>("own"), Ok(Own { limit: 3 }));
+        assert_eq!(c.section::<Own>("absent"), Ok(Own::default()));
+        let c: Config = toml::from_str("[own]\nlimit = \"x\"\nlimt = 4\n").unwrap();
+        c.check_tables(file, &["own"]).unwrap();
+        let e = c.section::<Own>("own").unwrap_err();
+        assert!(e.starts_with("[own]: "), "{e}");
     }
 
     #[test]

@@ -141,12 +141,14 @@ pub trait HostServices: Send + Sync {
         location: &baton_ledger::Location,
     ) -> Result<(), PipelineError>;
 
-    /// Checks the `[plugins.NAME]` keys that belong to the interfaces [`HostServices::wire`]
-    /// adds ([`config::PluginConfig::sections`]), as [`Config::load`] checks the engine's own:
+    /// Checks the parts of `baton.toml` that belong to the interfaces [`HostServices::wire`]
+    /// adds (their top-level tables, [`Config::sections`], and their `[plugins.NAME]` keys,
+    /// [`config::PluginConfig::sections`]), as [`Config::load`] checks the engine's own:
     /// wherever the configuration is loaded for use, so a typo in a grant stops `baton serve`
     /// at start-up, naming the file, the plugin and the fix. Without interfaces, every such key
     /// is unknown.
     fn check_config(&self, cfg: &Config, file: &Path) -> Result<(), config::ConfigError> {
+        cfg.check_tables(file, &[])?;
         cfg.check_sections(file, &[], |_, _| Ok(()))
     }
 
