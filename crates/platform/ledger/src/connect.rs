@@ -8,20 +8,9 @@
 //! same on Linux and macOS), and refuses a server whose certificate does not chain to a trusted
 //! root or does not name the host the URL names, as libpq's `verify-full` does.
 //!
-//! The trusted roots follow libpq's `sslrootcert`:
-//! - `sslrootcert=/path/ca.pem`: only the certificates in that PEM file;
-//! - `sslrootcert=system`: the operating system's trust store;
-//! - not given: `~/.postgresql/root.crt` when it exists (libpq's default), else the system's
-//!   trust store.
-//!
-//! The system's store is read with `rustls-native-certs` rather than compiling in Mozilla's
-//! list (`webpki-roots`) on purpose: a self-hosted database server usually has a certificate
-//! from a private or company CA that an administrator installed into the system store, which a
-//! frozen built-in list would never trust; and the system store is updated with the system.
+//! The trusted roots follow libpq's `sslrootcert` (see [`crate::tls`]).
 use std::future::Future;
-use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Arc;
 
 use tokio_postgres::{Client, NoTls};
 
@@ -77,7 +66,7 @@ pub async fn cancel(url: &PgUrl, token: &tokio_postgres::CancelToken) -> Result<
         if !url.verify_full() {
             return token.cancel_query(NoTls).await.map_err(ConnectError::Postgres);
         }
-        let tls = url.tls()?;
+        let tls = url.tls().map_err(ConnectError::Roots)?;
         token
             .cancel_query(tokio_postgres_rustls::MakeRustlsConnect::new((*tls.config).clone()))
             .await
@@ -94,7 +83,7 @@ async fn connect_unbounded(url: &PgUrl) -> Result<(Client, Connection), ConnectE
         let (client, connection) = url.config().connect(NoTls).await?;
         return Ok((client, Box::pin(connection)));
     }
-    let tls = url.tls()?;
+    let tls = url.tls().map_err(ConnectError::Roots)?;
     let mut config = url.config().clone();
     config.ssl_mode(tokio_postgres::config::SslMode::Require);
     match config.connect(tokio_postgres_rustls::MakeRustlsConnect::new((*tls.config).clone())).await {
@@ -141,72 +130,4 @@ fn is_certificate_error(e: &tokio_postgres::Error) -> bool {
 
 fn is_cert(e: &rustls::Error) -> bool {
     matches!(e, rustls::Error::InvalidCertificate(_))
-}
-
-/// A URL's TLS set-up, built once per URL: the rustls configuration and, for messages, where
-/// its roots came from.
-#[derive(Clone)]
-pub(crate) struct Tls {
-    pub(crate) config: Arc<rustls::ClientConfig>,
-    pub(crate) roots: String,
-}
-
-/// Builds the TLS configuration for `sslrootcert` (`None`: not given).
-pub(crate) fn tls_config(rootcert: Option<&str>) -> Result<Tls, ConnectError> {
-    let mut store = rustls::RootCertStore::empty();
-    let default_file = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".postgresql").join("root.crt"));
-    let file = match rootcert {
-        Some("system") => None,
-        Some(path) => Some(PathBuf::from(path)),
-        None => default_file.filter(|f| f.is_file()),
-    };
-    let roots = match &file {
-        Some(path) => {
-            let n = add_pem_file(&mut store, path)?;
-            format!("{n} certificate(s) from {}", path.display())
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            let (added, _) = store.add_parsable_certificates(found.certs);
-            if added == 0 {
-                let why: Vec<String> = found.errors.iter().map(|e| e.to_string()).collect();
-                return Err(ConnectError::Roots(format!(
-                    "sslmode=verify-full: no trusted root certificates found in the system's store{}; name the CA's PEM file with \
-                     `sslrootcert=/path/to/ca.pem` in the state URL",
-                    if why.is_empty() { String::new() } else { format!(" ({})", why.join("; ")) }
-                )));
-            }
-            format!("the system's {added} trusted roots")
-        }
-    };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ConnectError::Roots(format!("TLS set-up: {e}")))?
-        .with_root_certificates(store)
-        .with_no_client_auth();
-    Ok(Tls { config: Arc::new(config), roots })
-}
-
-/// Adds the certificates of a PEM file to `store`; returns how many.
-fn add_pem_file(store: &mut rustls::RootCertStore, path: &Path) -> Result<usize, ConnectError> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let bad = |what: String| {
-        ConnectError::Roots(format!(
-            "sslrootcert file {}: {what}; name a PEM file holding the CA's certificate",
-            path.display()
-        ))
-    };
-    let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-    let mut n = 0;
-    for cert in CertificateDer::pem_slice_iter(&bytes) {
-        let cert = cert.map_err(|e| bad(format!("not a PEM certificate ({e:?})")))?;
-        store.add(cert).map_err(|e| bad(format!("a certificate rustls cannot use ({e})")))?;
-        n += 1;
-    }
-    if n == 0 {
-        return Err(bad("no certificate in it".into()));
-    }
-    Ok(n)
 }

@@ -19,6 +19,7 @@ pub mod read;
 mod schema;
 mod sqlite;
 pub mod stats;
+mod tls;
 
 use std::path::Path;
 use std::time::Duration;

@@ -81,7 +81,7 @@ pub struct PgUrl {
     /// one statement, and with `connect_timeout` the longest one call of the ledger waits.
     statement_timeout: std::time::Duration,
     /// The TLS configuration, built on first use (reading the roots once per URL).
-    tls: std::sync::Arc<std::sync::OnceLock<Result<crate::connect::Tls, String>>>,
+    tls: crate::tls::Cache,
 }
 
 impl std::fmt::Debug for PgUrl {
@@ -207,12 +207,10 @@ impl PgUrl {
         self.rootcert.as_deref()
     }
 
-    /// The TLS configuration for this URL's `sslrootcert` (see [`crate::connect`]).
-    pub(crate) fn tls(&self) -> Result<crate::connect::Tls, crate::connect::ConnectError> {
-        self.tls
-            .get_or_init(|| crate::connect::tls_config(self.rootcert.as_deref()).map_err(|e| e.to_string()))
-            .clone()
-            .map_err(crate::connect::ConnectError::Roots)
+    /// The TLS configuration for this URL's `sslrootcert` (see [`crate::tls`]); the error
+    /// names the roots' file and the fix.
+    pub(crate) fn tls(&self) -> Result<crate::tls::Tls, String> {
+        self.tls.get(self.rootcert.as_deref())
     }
 }
 
