@@ -68,14 +68,16 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>, new_state: bool) -> Re
             } => p?,
         };
         // Alerts: evaluated every few seconds by `serve`, once after a drain.
+        let rules: baton_stats::alerts::AlertsConfig =
+            crate::services::section(pipeline.config(), crate::services::ALERTS)?;
         let alerts = if once {
             None
         } else {
-            baton_pipeline::probe::spawn_alerts(
+            crate::alerts::spawn_alerts(
                 pipeline.paths().clone(),
                 pipeline.config().clone(),
                 ctx.location.clone(),
-                std::sync::Arc::new(crate::services::Music),
+                rules.clone(),
             )
         };
         // The dashboard runs beside the pipeline on this runtime, for as long as serve does.
@@ -129,12 +131,12 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>, new_state: bool) -> Re
                 serde_json::json!({"completed": s.completed, "failed": s.failed, "rejected": s.rejected,
                                    "duplicates": s.duplicates, "replies_filed": s.returns_filed}),
             );
-            if pipeline.config().alerts.enabled {
-                let mut alerting = baton_pipeline::probe::Alerting::new(
+            if rules.enabled {
+                let mut alerting = crate::alerts::Alerting::new(
                     pipeline.paths().clone(),
                     pipeline.config().clone(),
                     ctx.location.clone(),
-                    std::sync::Arc::new(crate::services::Music),
+                    rules,
                 );
                 if let Err(e) = tokio::task::spawn_blocking(move || alerting.evaluate()).await? {
                     crate::stderr::line("WARN", &format!("alerts: {e}"), serde_json::Value::Null);

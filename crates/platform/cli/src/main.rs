@@ -5,6 +5,7 @@
 #![allow(rustdoc::invalid_html_tags)]
 mod a2a;
 mod agents;
+mod alerts;
 mod audit;
 mod call;
 mod catalog;

@@ -16,6 +16,10 @@ use baton_pipeline::config::{Config, ConfigError, Paths};
 use baton_pipeline::{HostServices, PipelineError};
 use baton_runtime::Runtime;
 
+/// `[alerts]`: the alert loop's rules ([`baton_stats::alerts::AlertsConfig`]), a table the
+/// composition root reads, as it wires the loop ([`crate::alerts`]).
+pub const ALERTS: &str = "alerts";
+
 /// `<home>/baton.toml` with every check a load makes: the engine's ([`Config::load`]) and
 /// the keys of the host interfaces [`Music`] wires (the catalog's grants).
 pub fn load_config(home: &Path) -> Result<Config, ConfigError> {
@@ -38,10 +42,11 @@ pub struct Music;
 impl HostServices for Music {
     fn check_config(&self, cfg: &Config, file: &Path) -> Result<(), ConfigError> {
         use baton_host_catalog::grant;
-        cfg.check_tables(file, &[FpSettings::SECTION, SqliteSettings::SECTION])?;
+        cfg.check_tables(file, &[FpSettings::SECTION, SqliteSettings::SECTION, ALERTS])?;
         let refuse = |m: String| ConfigError::Section(format!("{}: {m}", file.display()));
         cfg.section::<FpSettings>(FpSettings::SECTION).map_err(refuse)?;
         cfg.section::<SqliteSettings>(SqliteSettings::SECTION).map_err(refuse)?;
+        cfg.section::<baton_stats::alerts::AlertsConfig>(ALERTS).map_err(refuse)?.check().map_err(refuse)?;
         cfg.check_sections(file, grant::KEYS, |plugin, sections| grant::given(plugin, sections).map(drop))
     }
 
@@ -83,13 +88,30 @@ impl HostServices for Music {
     fn audit_reports(&self) -> Arc<dyn baton_pipeline::audit::Reports> {
         Arc::new(AuditReports)
     }
+}
 
-    fn fp_coverage(&self, fp: &baton_ledger::rusqlite::Connection) -> Option<f64> {
-        baton_fp::scan::coverage_ratio(fp).unwrap_or_else(|e| {
-            tracing::warn!("fingerprint coverage: {e}");
-            None
-        })
-    }
+/// This machine's fingerprint coverage (0 to 1), read from its library in the local state
+/// file `fp`, for the alerts; `None` when there is no library.
+pub fn fp_coverage(fp: &baton_ledger::rusqlite::Connection) -> Option<f64> {
+    baton_fp::scan::coverage_ratio(fp).unwrap_or_else(|e| {
+        tracing::warn!("fingerprint coverage: {e}");
+        None
+    })
+}
+
+/// The false claims of the latest report in the audit plugin's `reports` folder, with host
+/// paths (the report holds the sandbox's and the mounts that map them back); `None` without
+/// a report.
+pub fn false_claims(reports: &Path) -> Option<Vec<baton_stats::alerts::FalseClaimRef>> {
+    let (_, report) = baton_audit::latest_report(reports)?;
+    let host = |p: &str| baton_audit::display::rewrite_roots(p, &report.display_roots);
+    Some(
+        report
+            .false_claims
+            .iter()
+            .map(|f| baton_stats::alerts::FalseClaimRef { plan: host(&f.plan), path: f.path.clone() })
+            .collect(),
+    )
 }
 
 /// The plans audit's report library (`baton-audit`) behind the pipeline's audit runs.
@@ -108,18 +130,6 @@ impl baton_pipeline::audit::Reports for AuditReports {
 
     fn host_text(&self, text: &str, mounts: &[(String, String)]) -> String {
         baton_audit::display::rewrite_roots(text, mounts)
-    }
-
-    fn false_claims(&self, reports: &Path) -> Option<Vec<baton_pipeline::audit::FalseClaimRef>> {
-        let (_, report) = baton_audit::latest_report(reports)?;
-        let host = |p: &str| baton_audit::display::rewrite_roots(p, &report.display_roots);
-        Some(
-            report
-                .false_claims
-                .iter()
-                .map(|f| baton_pipeline::audit::FalseClaimRef { plan: host(&f.plan), path: f.path.clone() })
-                .collect(),
-        )
     }
 }
 
@@ -275,6 +285,28 @@ mod tests {
             assert!(e.contains("baton.toml") && e.contains(says) && plugin, "{text}: {e}");
             // `baton plugin grant` checks an edit the same way.
             assert_eq!(parse_config(h, text).unwrap_err().to_string(), e);
+        }
+    }
+
+    #[test]
+    fn the_alerts_table_has_defaults_and_clear_errors() {
+        use baton_stats::alerts::AlertsConfig;
+        let d = parse_config(Path::new("/h"), baton_pipeline::config::DEFAULT_TOML).unwrap();
+        assert_eq!(section::<AlertsConfig>(&d, ALERTS).unwrap(), AlertsConfig::default());
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        std::fs::write(h.join("baton.toml"), "[alerts]\nnotify_agent = \"claude\"\nfp_coverage_min = 0.9\n").unwrap();
+        let a: AlertsConfig = section(&load_config(h).unwrap(), ALERTS).unwrap();
+        assert_eq!((a.notify_agent.as_deref(), a.fp_coverage_min, a.min_events), (Some("claude"), Some(0.9), 20));
+        for (text, names) in [
+            ("[alerts]\nfailure_window = \"2h\"\n", "failure_window"),
+            ("[alerts]\nnotify_agent = \"../x\"\n", "notify_agent"),
+            ("[alerts]\nfp_coverage_min = 80\n", "fp_coverage_min"),
+            ("[alerts]\nsend_email = true\n", "send_email"),
+        ] {
+            std::fs::write(h.join("baton.toml"), text).unwrap();
+            let e = load_config(h).unwrap_err().to_string();
+            assert!(e.contains(names) && e.contains("baton.toml"), "{text}: {e}");
         }
     }
 

@@ -516,7 +516,9 @@ async fn audit_run(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejecti
 
 async fn library(State(app): State<Arc<App>>) -> ApiResult {
     let app2 = app.clone();
-    let threshold = app.cfg.alerts.fp_coverage_min.unwrap_or(stats::FP_COVERAGE_THRESHOLD);
+    // `[alerts]` was checked when serve loaded the file; its defaults otherwise.
+    let rules: baton_stats::alerts::AlertsConfig = app.cfg.section("alerts").unwrap_or_default();
+    let threshold = rules.fp_coverage_min.unwrap_or(stats::FP_COVERAGE_THRESHOLD);
     let v = tokio::task::spawn_blocking(move || data::library(&app2, threshold))
         .await
         .map_err(ApiError::internal)?

@@ -29,9 +29,6 @@ use crate::{PipelineError, fsops};
 /// The plugin name the host drives.
 pub const PLUGIN: &str = "audit";
 
-/// A false claim of the latest report, as the alerts and `/metrics` see it.
-pub use baton_stats::alerts::FalseClaimRef;
-
 /// What an audit run needs from the audit library (its report format, git), wired by the app
 /// through [`crate::HostServices::audit_reports`].
 pub trait Reports: Send + Sync {
@@ -42,8 +39,6 @@ pub trait Reports: Send + Sync {
     fn renames(&self, result: &mut Value, repos: &[PathBuf]) -> Box<dyn Renamed>;
     /// `text` with each sandbox mount (guest path, host path) shown as the host path.
     fn host_text(&self, text: &str, mounts: &[(String, String)]) -> String;
-    /// The latest report's false claims, with host paths; `None` without a report.
-    fn false_claims(&self, reports: &Path) -> Option<Vec<FalseClaimRef>>;
 }
 
 /// Renames found by [`Reports::renames`].
@@ -91,9 +86,6 @@ impl Reports for NoReports {
     }
     fn host_text(&self, text: &str, _: &[(String, String)]) -> String {
         text.to_string()
-    }
-    fn false_claims(&self, _: &Path) -> Option<Vec<FalseClaimRef>> {
-        None
     }
 }
 

@@ -92,15 +92,13 @@ pub struct Config {
     /// Per-plugin grants and budgets (`[plugins.NAME]`), and the compile limits
     /// (`[plugins] compile_mb`, `compile_s`).
     pub plugins: PluginsTable,
-    /// Alert rules evaluated by `baton serve` (see `baton_stats::alerts`).
-    pub alerts: baton_stats::alerts::AlertsConfig,
     /// Where the ledger lives when `--state`/`$BATON_STATE` do not say: a SQLite path, or a
     /// `postgres://` URL (several machines sharing one handoffs tree). Unset: the default path.
     pub state: Option<String>,
     /// `baton serve`'s web dashboard.
     pub dashboard: DashboardConfig,
-    /// The top-level tables the engine does not read (`[fp]`, `[sqlite]`): each belongs to a
-    /// host interface, which parses its own ([`Config::section`]); the composition root checks
+    /// The top-level tables the engine does not read (`[fp]`, `[sqlite]`, `[alerts]`): each
+    /// belongs to a host interface or to the alert loop the app wires, which parses its own ([`Config::section`]); the composition root checks
     /// them wherever the file is loaded ([`crate::HostServices::check_config`]).
     #[serde(flatten)]
     pub sections: BTreeMap<String, toml::Value>,
@@ -121,7 +119,6 @@ const CONFIG_KEYS: &[&str] = &[
     "audit",
     "pipeline",
     "plugins",
-    "alerts",
     "state",
     "dashboard",
 ];
@@ -390,7 +387,6 @@ impl Default for Config {
             audit: AuditConfig::default(),
             pipeline: PipelineConfig::default(),
             plugins: PluginsTable::default(),
-            alerts: baton_stats::alerts::AlertsConfig::default(),
             state: None,
             dashboard: DashboardConfig::default(),
             sections: BTreeMap::new(),
@@ -448,7 +444,6 @@ impl Config {
         let cfg: Config = toml::from_str(text)
             .map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.to_string() })?;
         cfg.check_grants(&Paths::new(home, &home.join("state").join("baton.sqlite"), &cfg))?;
-        cfg.alerts.check().map_err(|message| ConfigError::Parse { path: path.display().to_string(), message })?;
         Ok(cfg)
     }
 
@@ -732,7 +727,7 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("soon"), None);
         // The host interfaces' tables are carried for them, unread.
-        assert_eq!(c.sections.keys().collect::<Vec<_>>(), ["fp", "sqlite"]);
+        assert_eq!(c.sections.keys().collect::<Vec<_>>(), ["alerts", "fp", "sqlite"]);
         assert!(d.sections.is_empty());
         assert_eq!(c.plugins.compile_limits(), d.plugins.compile_limits());
         assert_eq!(d.plugins.compile_limits(), baton_runtime::CompileLimits::default());
@@ -761,30 +756,6 @@ mod tests {
             std::fs::write(h.join("baton.toml"), bad).unwrap();
             let e = Config::load(h).unwrap_err().to_string();
             assert!(e.contains("baton.toml") && e.contains("compile_"), "{bad}: {e}");
-        }
-    }
-
-    #[test]
-    fn alerts_section_has_defaults_and_clear_errors() {
-        let home = tempfile::tempdir().unwrap();
-        let h = home.path();
-        let d: Config = toml::from_str(DEFAULT_TOML).unwrap();
-        assert_eq!(d.alerts, baton_stats::alerts::AlertsConfig::default());
-        std::fs::write(h.join("baton.toml"), "[alerts]\nnotify_agent = \"claude\"\nfp_coverage_min = 0.9\n").unwrap();
-        let c = Config::load(h).unwrap();
-        assert_eq!(
-            (c.alerts.notify_agent.as_deref(), c.alerts.fp_coverage_min, c.alerts.min_events),
-            (Some("claude"), Some(0.9), 20)
-        );
-        for (text, names) in [
-            ("[alerts]\nfailure_window = \"2h\"\n", "failure_window"),
-            ("[alerts]\nnotify_agent = \"../x\"\n", "notify_agent"),
-            ("[alerts]\nfp_coverage_min = 80\n", "fp_coverage_min"),
-            ("[alerts]\nsend_email = true\n", "send_email"),
-        ] {
-            std::fs::write(h.join("baton.toml"), text).unwrap();
-            let e = Config::load(h).unwrap_err().to_string();
-            assert!(e.contains(names) && e.contains("baton.toml"), "{text}: {e}");
         }
     }
 

@@ -11,9 +11,8 @@
 //! files reach other agents, `folding` the macOS name rules (case and Unicode form) applied on
 //! every system, [`faults`] which errors pass by themselves; [`returns`] builds what baton
 //! writes; [`plugins`] installs and loads components; [`audit`] drives the plans audits;
-//! `manual` holds `baton run`, [`retry`] what `baton retry` selects and moves; [`probe`]
-//! gathers what `/metrics` and the alerts report besides the ledger, and runs `serve`'s alert
-//! loop.
+//! `manual` holds `baton run`, [`retry`] what `baton retry` selects and moves. The alert loop
+//! and the host interfaces are the app's to wire (see [`HostServices`]).
 
 pub mod audit;
 pub mod claims;
@@ -36,7 +35,6 @@ pub mod pipeline;
 pub mod plugins;
 mod post;
 mod preread;
-pub mod probe;
 pub mod ratelimit;
 pub mod retry;
 pub mod returns;
@@ -156,12 +154,6 @@ pub trait HostServices: Send + Sync {
     /// and publishes as the plugin wrote it (see [`audit::NoReports`]).
     fn audit_reports(&self) -> Arc<dyn audit::Reports> {
         Arc::new(audit::NoReports)
-    }
-
-    /// This machine's fingerprint coverage (0 to 1), read from its library in the local state
-    /// file, for `/metrics` and the alerts; `None` when there is no library.
-    fn fp_coverage(&self, _fp: &baton_ledger::rusqlite::Connection) -> Option<f64> {
-        None
     }
 }
 

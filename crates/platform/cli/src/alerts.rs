@@ -1,78 +1,48 @@
-//! A look at the state that `/metrics`, the dashboard and the alerts report on besides the
-//! ledger's summary tables: which plugins are installed and paused, how many files wait in
-//! each agent's inbox, fingerprint coverage and the latest audit's false claims. Also the
-//! alert loop `baton serve` runs (every `[alerts] eval_secs`, on a blocking thread with its
-//! own connections to the ledger and to this machine's fingerprint library, never on the
-//! pipeline's path).
+//! `baton serve`'s alert loop (every `[alerts] eval_secs`, on a blocking thread with its own
+//! connections to the ledger and to this machine's fingerprint library, never on the
+//! pipeline's path), and the look at the state the alerts judge besides the ledger's summary
+//! tables: which plugins are installed and paused, how many files wait in each agent's
+//! inbox, fingerprint coverage and the latest audit's false claims.
 //!
-//! Why here: these facts live in the pipeline's world (the plugins folder, the handoffs tree,
-//! the health records, the audit plugin's grants), while `baton-stats` only knows the ledger;
-//! the server and `serve` gather them the same way through [`Probe::gather`].
+//! Why here: the composition root wires the alert loop, as it wires the host interfaces. The
+//! facts come from the handoff engine's world (the plugins folder, the handoffs tree, the
+//! health records, the audit plugin's grants) and from the libraries only this binary links
+//! (the fingerprint library's coverage, the audit's report format); `baton-stats` judges
+//! them and knows only the ledger.
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
 use baton_ledger::read::StatsStore;
 use baton_ledger::rusqlite::Connection;
-use baton_stats::MetricsInput;
 use baton_stats::alerts::{AlertInput, FalseClaimRef};
 
-use crate::{Config, Paths};
+use baton_pipeline::{Config, Paths};
+use baton_stats::alerts::AlertsConfig;
 
 /// The slow facts (coverage, audit report) are read again at most this often.
 const SLOW_EVERY: Duration = Duration::from_secs(60);
 
-/// What [`Probe::gather`] found.
+/// What the alerts judge besides the ledger's summary tables.
 #[derive(Debug, Clone, Default)]
 pub struct Probe {
-    pub installed: BTreeSet<String>,
     /// Installed plugin → paused now.
     pub paused: BTreeMap<String, bool>,
-    /// Agent → handoff files waiting in its `01_inbox`.
-    pub queue_depth: BTreeMap<String, u64>,
     pub fp_coverage_ratio: Option<f64>,
     /// The latest audit report's false claims; `None` without a report.
     pub false_claims: Option<Vec<FalseClaimRef>>,
 }
 
 impl Probe {
-    /// Everything, now: pauses from the ledger, coverage from the fingerprint library (`fp`,
-    /// the state file; on PostgreSQL this machine's `fp.sqlite`).
-    pub fn gather(
-        paths: &Paths,
-        cfg: &Config,
-        ledger: &dyn StatsStore,
-        fp: &Connection,
-        services: &dyn crate::HostServices,
-        now: time::OffsetDateTime,
-    ) -> Probe {
-        let mut p = Probe::gather_fast(paths, ledger, now);
-        p.refresh_slow(paths, cfg, fp, services);
-        p
-    }
-
-    /// The cheap facts only (plugins, pauses, queues); the slow ones stay as they were.
+    /// The cheap facts only (pauses of the installed plugins); the slow ones stay unread.
     pub fn gather_fast(paths: &Paths, ledger: &dyn StatsStore, now: time::OffsetDateTime) -> Probe {
-        let installed = installed(paths);
-        let paused = paused(ledger, &installed, now);
-        Probe { queue_depth: queue_depth(paths), installed, paused, fp_coverage_ratio: None, false_claims: None }
+        let paused = paused(ledger, &installed(paths), now);
+        Probe { paused, fp_coverage_ratio: None, false_claims: None }
     }
 
-    /// Reads fingerprint coverage (from the library in `fp`) and the latest audit report again,
-    /// through the libraries the app wired.
-    pub fn refresh_slow(&mut self, paths: &Paths, cfg: &Config, fp: &Connection, services: &dyn crate::HostServices) {
-        self.fp_coverage_ratio = services.fp_coverage(fp);
-        self.false_claims = false_claims(paths, cfg, services.audit_reports().as_ref());
-    }
-
-    pub fn metrics_input(&self) -> MetricsInput {
-        MetricsInput {
-            installed: self.installed.clone(),
-            queue_depth: self.queue_depth.clone(),
-            paused: self.paused.clone(),
-            fp_coverage_ratio: self.fp_coverage_ratio,
-            audit_false_claims: self.false_claims.as_ref().map(|f| f.len() as u64),
-        }
+    /// Reads fingerprint coverage (from the library in `fp`) and the latest audit report again.
+    pub fn refresh_slow(&mut self, paths: &Paths, cfg: &Config, fp: &Connection) {
+        self.fp_coverage_ratio = crate::services::fp_coverage(fp);
+        self.false_claims = false_claims(paths, cfg);
     }
 
     pub fn alert_input(&self, paths: &Paths, cfg: &Config) -> AlertInput {
@@ -88,7 +58,7 @@ impl Probe {
 
 /// Installed plugin names (the component files' names).
 pub fn installed(paths: &Paths) -> BTreeSet<String> {
-    crate::plugins::installed_files(paths)
+    baton_pipeline::plugins::installed_files(paths)
         .iter()
         .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
         .collect()
@@ -105,7 +75,7 @@ pub fn paused(
         Ok(rows) => {
             for (plugin, health) in rows {
                 let Some(slot) = out.get_mut(&plugin) else { continue };
-                let h: crate::health::Health = serde_json::from_str(&health).unwrap_or_default();
+                let h: baton_pipeline::health::Health = serde_json::from_str(&health).unwrap_or_default();
                 let until = h.paused_until.as_deref().and_then(baton_handoff::stamp::parse_rfc3339);
                 *slot = until.is_some_and(|u| u > now);
             }
@@ -115,37 +85,15 @@ pub fn paused(
     out
 }
 
-/// Agent → handoff files waiting in `handoffs/<agent>/01_inbox` (what `baton status` counts
-/// as waiting: candidate names and sync-conflict copies, not temp or hidden files).
-pub fn queue_depth(paths: &Paths) -> BTreeMap<String, u64> {
-    let mut out = BTreeMap::new();
-    let Ok(agents) = std::fs::read_dir(&paths.handoffs) else { return out };
-    for agent in agents.flatten() {
-        let name = agent.file_name().to_string_lossy().into_owned();
-        if !baton_handoff::names::is_valid_name(&name) || !agent.path().is_dir() {
-            continue;
-        }
-        let Ok(files) = std::fs::read_dir(agent.path().join(crate::config::INBOX)) else { continue };
-        let n = files
-            .flatten()
-            .filter(|e| {
-                baton_handoff::names::classify(e.file_name().as_bytes()) != baton_handoff::names::Entry::Ignored
-            })
-            .count();
-        out.insert(name, n as u64);
-    }
-    out
-}
-
 fn reports_dir(paths: &Paths, cfg: &Config) -> Option<std::path::PathBuf> {
-    Some(cfg.grants(&paths.home, crate::audit::PLUGIN).into_iter().find(|g| g.name == "reports")?.host_path)
+    Some(cfg.grants(&paths.home, baton_pipeline::audit::PLUGIN).into_iter().find(|g| g.name == "reports")?.host_path)
 }
 
 /// The false claims of the latest report in the audit plugin's `reports` folder, with the
 /// plan's host path (the report holds the sandbox's `/plans/…`, `/repos/…` and the mounts
 /// that map them back).
-pub fn false_claims(paths: &Paths, cfg: &Config, reports: &dyn crate::audit::Reports) -> Option<Vec<FalseClaimRef>> {
-    reports.false_claims(&reports_dir(paths, cfg)?)
+pub fn false_claims(paths: &Paths, cfg: &Config) -> Option<Vec<FalseClaimRef>> {
+    crate::services::false_claims(&reports_dir(paths, cfg)?)
 }
 
 /// What identifies the latest audit report on disk (the newest report file's name, size and
@@ -177,7 +125,8 @@ pub struct Alerting {
     paths: Paths,
     cfg: Config,
     location: baton_ledger::Location,
-    services: std::sync::Arc<dyn crate::HostServices>,
+    /// `[alerts]`.
+    rules: AlertsConfig,
     conns: Option<(baton_ledger::Ledger, Connection)>,
     slow: Option<(Instant, Probe)>,
     /// The report the false claims in `slow` were read from (see [`report_stamp`]).
@@ -185,13 +134,8 @@ pub struct Alerting {
 }
 
 impl Alerting {
-    pub fn new(
-        paths: Paths,
-        cfg: Config,
-        location: baton_ledger::Location,
-        services: std::sync::Arc<dyn crate::HostServices>,
-    ) -> Self {
-        Alerting { paths, cfg, location, services, conns: None, slow: None, stamp: None }
+    pub fn new(paths: Paths, cfg: Config, location: baton_ledger::Location, rules: AlertsConfig) -> Self {
+        Alerting { paths, cfg, location, rules, conns: None, slow: None, stamp: None }
     }
 
     /// One evaluation now (blocking: database and file reads, maybe a follow-up TASK).
@@ -211,22 +155,22 @@ impl Alerting {
                 // a new report (an audit of this serve or of any other process) is read now,
                 // not when the slow facts are due
                 if stamp != self.stamp {
-                    slow.false_claims = false_claims(&self.paths, &self.cfg, self.services.audit_reports().as_ref());
+                    slow.false_claims = false_claims(&self.paths, &self.cfg);
                     self.stamp = stamp;
                 }
                 probe.fp_coverage_ratio = slow.fp_coverage_ratio;
                 probe.false_claims = slow.false_claims.clone();
             }
             _ => {
-                probe.refresh_slow(&self.paths, &self.cfg, fp, self.services.as_ref());
+                probe.refresh_slow(&self.paths, &self.cfg, fp);
                 self.slow = Some((Instant::now(), probe.clone()));
                 self.stamp = stamp;
             }
         }
         let input = probe.alert_input(&self.paths, &self.cfg);
         let now_ms = baton_handoff::stamp::unix_ms(now);
-        let ev = baton_stats::alerts::evaluate(ledger.stats_mut(), &self.cfg.alerts, &input, now_ms)
-            .map_err(|e| e.to_string());
+        let ev =
+            baton_stats::alerts::evaluate(ledger.stats_mut(), &self.rules, &input, now_ms).map_err(|e| e.to_string());
         if ev.is_err() {
             // A broken connection is opened again next time.
             self.conns = None;
@@ -241,14 +185,14 @@ pub fn spawn_alerts(
     paths: Paths,
     cfg: Config,
     location: baton_ledger::Location,
-    services: std::sync::Arc<dyn crate::HostServices>,
+    rules: AlertsConfig,
 ) -> Option<tokio::task::JoinHandle<()>> {
-    if !cfg.alerts.enabled {
+    if !rules.enabled {
         return None;
     }
-    let every = Duration::from_secs(cfg.alerts.eval_secs.max(1));
+    let every = Duration::from_secs(rules.eval_secs.max(1));
     Some(tokio::spawn(async move {
-        let mut alerting = Some(Alerting::new(paths, cfg, location, services));
+        let mut alerting = Some(Alerting::new(paths, cfg, location, rules));
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
