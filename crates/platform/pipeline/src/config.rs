@@ -331,6 +331,14 @@ pub struct PluginConfig {
     pub sections: BTreeMap<String, toml::Value>,
 }
 
+/// The first key of `sections` that neither the engine (`own`) nor an owner of sections
+/// (`owned`) reads, as the message that names it and every key there is.
+fn unknown_key(sections: &BTreeMap<String, toml::Value>, own: &[&str], owned: &[&str]) -> Option<String> {
+    let key = sections.keys().find(|k| !owned.contains(&k.as_str()))?;
+    let known: Vec<&str> = own.iter().chain(owned).copied().collect();
+    Some(format!("has no key `{key}` (the keys are {}); fix the name or remove it", known.join(", ")))
+}
+
 /// The keys of a `[plugins.NAME]` table the engine reads itself.
 const PLUGIN_KEYS: &[&str] =
     &["grants", "time_ms", "memory_mb", "output_kb", "kv_mb", "kv_keys", "disk_mb", "disk_files", "settings"];
@@ -523,16 +531,9 @@ impl Config {
     /// Checks the top-level keys the engine does not read ([`Config::sections`]): each must be
     /// one of `tables`, the host interfaces' own (which parse them with [`Config::section`]).
     pub fn check_tables(&self, file: &Path, tables: &[&str]) -> Result<(), ConfigError> {
-        match self.sections.keys().find(|k| !tables.contains(&k.as_str())) {
+        match unknown_key(&self.sections, CONFIG_KEYS, tables) {
             None => Ok(()),
-            Some(key) => {
-                let known: Vec<&str> = CONFIG_KEYS.iter().chain(tables).copied().collect();
-                Err(ConfigError::Section(format!(
-                    "{}: has no key `{key}` (its keys are {}); fix the name or remove it",
-                    file.display(),
-                    known.join(", ")
-                )))
-            }
+            Some(message) => Err(ConfigError::Section(format!("{}: {message}", file.display()))),
         }
     }
 
@@ -550,12 +551,8 @@ impl Config {
             ConfigError::Section(format!("{}: [plugins.{plugin}] {message}", file.display()))
         };
         for (plugin, p) in &self.plugins {
-            if let Some(key) = p.sections.keys().find(|k| !keys.contains(&k.as_str())) {
-                let known: Vec<&str> = PLUGIN_KEYS.iter().chain(keys).copied().collect();
-                return Err(refuse(
-                    plugin,
-                    format!("has no key `{key}` (the keys are {}); fix the name or remove it", known.join(", ")),
-                ));
+            if let Some(message) = unknown_key(&p.sections, PLUGIN_KEYS, keys) {
+                return Err(refuse(plugin, message));
             }
             check(plugin, &p.sections_json()).map_err(|m| refuse(plugin, m))?;
         }
