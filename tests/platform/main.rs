@@ -19,3 +19,4 @@ mod plugins;
 mod service;
 mod shared;
 mod stats;
+mod upgrade;

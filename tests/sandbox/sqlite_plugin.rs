@@ -56,7 +56,7 @@ fn a_plugin_reads_a_granted_wal_database_page_by_page_and_nothing_else() {
     let h = home();
     let db = h.root.join("data/MediaLibrary.db");
     // Another program has the library open in WAL mode; its last writes are not checkpointed.
-    let writer = baton_ledger::open_wal(&db, "NORMAL").unwrap();
+    let writer = baton_store::sqlite::open_wal(&db, "NORMAL").unwrap();
     writer
         .execute_batch("PRAGMA wal_autocheckpoint = 0; CREATE TABLE titles(id INTEGER PRIMARY KEY, title TEXT);")
         .unwrap();
@@ -69,7 +69,7 @@ fn a_plugin_reads_a_granted_wal_database_page_by_page_and_nothing_else() {
     writer.execute_batch(&insert).unwrap();
     assert!(std::fs::metadata(h.root.join("data/MediaLibrary.db-wal")).unwrap().len() > 0, "the rows are in the -wal");
     let outside = h.root.join("outside.db");
-    baton_ledger::open_wal(&outside, "NORMAL")
+    baton_store::sqlite::open_wal(&outside, "NORMAL")
         .unwrap()
         .execute_batch("CREATE TABLE secret(x); INSERT INTO secret VALUES (42);")
         .unwrap();
@@ -118,7 +118,7 @@ fn a_plugin_reads_a_granted_wal_database_page_by_page_and_nothing_else() {
 fn the_copy_limit_is_set_in_baton_toml_and_named_when_reached() {
     let h = home_with(&[("copy_mb", "0")]);
     let db = h.root.join("data/small.db");
-    baton_ledger::open_wal(&db, "NORMAL")
+    baton_store::sqlite::open_wal(&db, "NORMAL")
         .unwrap()
         .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
         .unwrap();

@@ -43,7 +43,7 @@ impl Backend {
     pub fn sql(&self, h: &Home, sqlite: &str, postgres: &str) {
         match self {
             Backend::Sqlite => {
-                let conn = baton_ledger::open_wal(&h.root.join("state/baton.sqlite"), "NORMAL").unwrap();
+                let conn = baton_store::sqlite::open_wal(&h.root.join("state/baton.sqlite"), "NORMAL").unwrap();
                 conn.execute_batch(sqlite).unwrap();
             }
             Backend::Postgres { pg, db } => {

@@ -24,15 +24,6 @@ use baton_ledger::location::PgUrl;
 
 use crate::error::{CatalogError, Result};
 
-/// The PostgreSQL migrations of the catalog, in order: version N is `MIGRATIONS[N - 1]`,
-/// recorded in `baton_catalog_schema` (apart from the ledger's `baton_schema`, so the two
-/// crates number their migrations independently).
-const MIGRATIONS: &[&str] =
-    &[include_str!("../migrations/postgres/0001_catalog.sql"), include_str!("../migrations/postgres/0002_owners.sql")];
-
-/// The advisory lock key under which the catalog's migrations run (two hosts starting at once).
-const MIGRATION_LOCK: i64 = 0x6261_746f_6e00_0c01;
-
 /// One value as it crosses into or out of either database.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Val {
@@ -350,24 +341,20 @@ impl Pg {
         out
     }
 
+    /// Brings the catalog's tables up to date (`baton_store::CATALOG`, under the one migration
+    /// lock), in one transaction.
     fn migrate(&self) -> Result<()> {
         self.batch("BEGIN")?;
         self.in_tx.set(true);
-        let run = || -> Result<()> {
-            self.execute("SELECT pg_advisory_xact_lock(?1)", &[Val::Int(MIGRATION_LOCK)])?;
-            self.batch("CREATE TABLE IF NOT EXISTS baton_catalog_schema(version INTEGER NOT NULL)")?;
-            let version = self.query("SELECT version FROM baton_catalog_schema", &[])?.first().map_or(0, |r| r.int(0));
-            for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
-                self.batch(sql)?;
-                self.batch("DELETE FROM baton_catalog_schema")?;
-                self.execute("INSERT INTO baton_catalog_schema(version) VALUES (?1)", &[Val::Int(i as i64 + 1)])?;
-            }
-            Ok(())
-        };
-        let out = run();
+        let out = self.connected().and_then(|()| {
+            let guard = self.client.borrow();
+            let Some(c) = guard.as_ref() else { unreachable!("connected() leaves a client") };
+            block_on(baton_store::postgres::migrate(c, &baton_store::CATALOG))
+                .map_err(|e| CatalogError::from_store(self.url.shown(), e))
+        });
         self.in_tx.set(false);
         match out {
-            Ok(()) => self.batch("COMMIT"),
+            Ok(_) => self.batch("COMMIT"),
             Err(e) => {
                 let _ = self.batch("ROLLBACK");
                 Err(e)
@@ -387,17 +374,18 @@ impl Drop for Pg {
 }
 
 impl Db {
-    /// The catalog in the SQLite file at `path`: WAL, with the catalog's tables created if
-    /// missing (the schema is `schema::SQL`, unchanged).
+    /// The catalog in the SQLite file at `path`: WAL, its tables brought up to date
+    /// (`baton_store::CATALOG`).
     pub fn sqlite(path: &Path) -> Result<Db> {
-        let conn = baton_ledger::open_wal(path, "NORMAL")?;
+        let conn = baton_store::sqlite::open_wal(path, "NORMAL")?;
         // rusqlite keeps 16 prepared statements by default; one upsert alone cycles through
         // about as many, so a smaller cache would prepare them again record after record.
         conn.set_prepared_statement_cache_capacity(128);
         // The cache of SQLite's pages: 64 MiB rather than 2 MiB, so a sync or an import of a
         // 100,000-record collection reads its pages from disk once.
         conn.pragma_update(None, "cache_size", -65536)?;
-        conn.execute_batch(crate::schema::SQL)?;
+        baton_store::sqlite::migrate(&conn, &baton_store::CATALOG)
+            .map_err(|e| CatalogError::from_store(&path.display().to_string(), e))?;
         // A plugin's call stops when its task ends or it does too much work (`bounds`); other
         // callers are never interrupted.
         conn.progress_handler(crate::bounds::STEPS_PER_TICK, Some(crate::bounds::tick));

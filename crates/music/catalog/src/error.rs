@@ -58,6 +58,20 @@ pub enum CatalogError {
     /// The source of a virtual collection (the ledger behind `handoffs`) did not answer.
     #[error("{0}")]
     Virtual(String),
+    /// The catalog's tables were written by a newer baton: nothing was changed.
+    #[error("catalog database {at}: {source}")]
+    Newer { at: String, source: baton_store::StoreError },
+}
+
+impl CatalogError {
+    /// A migration's failure on the catalog at `at` (a file, or a server as shown).
+    pub(crate) fn from_store(at: &str, e: baton_store::StoreError) -> CatalogError {
+        match e {
+            baton_store::StoreError::Sqlite(e) => CatalogError::Sql(e),
+            baton_store::StoreError::Postgres(source) => CatalogError::Postgres { server: at.into(), source },
+            e @ baton_store::StoreError::Newer { .. } => CatalogError::Newer { at: at.into(), source: e },
+        }
+    }
 }
 
 pub type Result<T, E = CatalogError> = std::result::Result<T, E>;

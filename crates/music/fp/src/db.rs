@@ -3,10 +3,10 @@
 //! Other crates keep their own tables in the same file, so everything here is created with
 //! `CREATE TABLE IF NOT EXISTS` and only touches `fp_` tables.
 //!
-//! The library's schema has a version of its own, in `fp_schema` (the file's `user_version`
-//! is the ledger's): [`MIGRATIONS`] in order, version N being `MIGRATIONS[N - 1]`. Version 1
-//! is the schema every release before versioning created, written with `IF NOT EXISTS`, so a
-//! library made by one of them is adopted as version 1 with every row kept.
+//! The library's schema is `baton_store::FP`, versioned in the file's `baton_migrations` like
+//! every other domain's. Version 1 is the schema every release before versioning created,
+//! written with `IF NOT EXISTS`, so a library made by one of them is adopted as version 1 with
+//! every row kept (one made while the version was kept in `fp_schema` is adopted at that one).
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -19,93 +19,6 @@ use baton_signal::fingerprint;
 /// domain's connection must not create them: only [`Db::open`] does).
 pub(crate) fn library_exists(conn: &Connection) -> rusqlite::Result<bool> {
     conn.prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fp_files'")?.exists([])
-}
-
-/// Version 1: the tables as every release before the schema had a version made them.
-const V1: &str = "
-CREATE TABLE IF NOT EXISTS fp_files (
-    id INTEGER PRIMARY KEY,
-    path TEXT NOT NULL UNIQUE,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    title TEXT, artist TEXT, album TEXT, isrc TEXT,
-    duration REAL,
-    codec TEXT, sample_rate INTEGER, channels INTEGER, bitrate_kbps INTEGER,
-    lossless INTEGER NOT NULL DEFAULT 0,
-    fingerprint BLOB,
-    error TEXT,
-    error_kind TEXT,
-    scanned_at INTEGER NOT NULL,
-    quarantined INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS fp_batches (
-    id INTEGER PRIMARY KEY,
-    created_at INTEGER NOT NULL,
-    quarantine_dir TEXT NOT NULL,
-    journal TEXT NOT NULL,
-    state TEXT NOT NULL
-);
--- A counter bumped by every change to fp_files, so a cached index can tell it is stale
--- without reading the table.
-CREATE TABLE IF NOT EXISTS fp_meta (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    generation INTEGER NOT NULL
-);
-INSERT OR IGNORE INTO fp_meta (id, generation) VALUES (1, 0);
-CREATE TRIGGER IF NOT EXISTS fp_files_gen_insert AFTER INSERT ON fp_files
-    BEGIN UPDATE fp_meta SET generation = generation + 1; END;
-CREATE TRIGGER IF NOT EXISTS fp_files_gen_update AFTER UPDATE ON fp_files
-    BEGIN UPDATE fp_meta SET generation = generation + 1; END;
-CREATE TRIGGER IF NOT EXISTS fp_files_gen_delete AFTER DELETE ON fp_files
-    BEGIN UPDATE fp_meta SET generation = generation + 1; END;
-CREATE TABLE IF NOT EXISTS fp_moves (
-    batch_id INTEGER NOT NULL,
-    seq INTEGER NOT NULL,
-    src TEXT NOT NULL,
-    dst TEXT NOT NULL,
-    state TEXT NOT NULL,
-    PRIMARY KEY (batch_id, seq)
-);
--- Deep mode (`fp scan --deep`): the whole-track prints of a file at each speed
--- (baton_signal::deep::SPEEDS, stored in thousandths). Written with the file's row, in one
--- transaction, and dropped whenever the row is rewritten without them.
-CREATE TABLE IF NOT EXISTS fp_deep (
-    file_id INTEGER NOT NULL,
-    speed_milli INTEGER NOT NULL,
-    print BLOB NOT NULL,
-    PRIMARY KEY (file_id, speed_milli)
-);
--- Folders `fp scan` was given: the quarantine goes into `<root>/.baton-quarantine/`.
-CREATE TABLE IF NOT EXISTS fp_roots (
-    path TEXT PRIMARY KEY
-);
-";
-
-/// The fingerprint library's migrations, in order (version N is `MIGRATIONS[N - 1]`). Append
-/// only: a released migration never changes.
-pub const MIGRATIONS: &[&str] = &[V1];
-
-/// Brings the `fp_` tables to the newest version, inside the caller's write transaction. A
-/// library newer than this build is refused, naming both versions: an older baton must not
-/// write into a schema it does not know.
-fn migrate(conn: &Connection) -> rusqlite::Result<std::result::Result<(), (i64, i64)>> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS fp_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)",
-    )?;
-    let version: i64 =
-        conn.query_row("SELECT version FROM fp_schema WHERE id = 1", [], |r| r.get(0)).optional()?.unwrap_or(0);
-    let newest = MIGRATIONS.len() as i64;
-    if version > newest {
-        return Ok(Err((version, newest)));
-    }
-    for sql in &MIGRATIONS[version as usize..] {
-        conn.execute_batch(sql)?;
-    }
-    conn.execute(
-        "INSERT INTO fp_schema (id, version) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET version = excluded.version",
-        [newest],
-    )?;
-    Ok(Ok(()))
 }
 
 /// An open state database.
@@ -138,24 +51,11 @@ impl Db {
         }
         let err = |e| FpError::Db { path: path.to_path_buf(), source: e };
         // Shared with the ledger: survives another process opening a new database at once.
-        let conn = baton_ledger::open_wal(path, "NORMAL").map_err(err)?;
-        // One write transaction taken up front (waits on the busy handler), so migrating the
-        // tables cannot fail halfway against a concurrent writer.
-        conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
-        match migrate(&conn) {
-            Ok(Ok(())) => conn.execute_batch("COMMIT").map_err(err)?,
-            Ok(Err((found, newest))) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                return Err(FpError::Invalid(format!(
-                    "{}: the fingerprint library is at schema version {found}, newer than this baton knows ({newest}); upgrade baton (nothing was changed)",
-                    path.display()
-                )));
-            }
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                return Err(err(e));
-            }
-        }
+        let conn = baton_store::sqlite::open_wal(path, "NORMAL").map_err(err)?;
+        baton_store::sqlite::migrate(&conn, &baton_store::FP).map_err(|e| match e {
+            baton_store::StoreError::Sqlite(e) => err(e),
+            e => FpError::Invalid(format!("{}: {e}", path.display())),
+        })?;
         Ok(Db { conn, path: path.to_path_buf() })
     }
 
@@ -506,7 +406,7 @@ mod tests {
         let path = dir.path().join("state.sqlite");
         {
             let conn = Connection::open(&path).unwrap();
-            conn.execute_batch(V1).unwrap();
+            conn.execute_batch(baton_store::FP.sqlite[0].sql).unwrap();
             conn.execute_batch(
                 "INSERT INTO fp_files (path, size, mtime_ns, title, fingerprint, scanned_at) VALUES ('/m/a.flac', 10, 5, 'A', x'01000000', 7);
                  INSERT INTO fp_files (path, size, mtime_ns, error, error_kind, scanned_at, quarantined) VALUES ('/m/b.mp3', 3, 2, 'bad', 'corrupt', 7, 1);
@@ -522,19 +422,21 @@ mod tests {
         };
         for _ in 0..2 {
             let db = Db::open(&path).unwrap();
-            let version: i64 = db.conn.query_row("SELECT version FROM fp_schema", [], |r| r.get(0)).unwrap();
-            assert_eq!(version, MIGRATIONS.len() as i64);
+            assert_eq!(
+                baton_store::sqlite::recorded(&db.conn, "fp").unwrap(),
+                Some(baton_store::FP.sqlite.len() as u32)
+            );
             for (table, n) in [("fp_files", 2), ("fp_roots", 1), ("fp_batches", 1), ("fp_moves", 1), ("fp_deep", 1)] {
                 assert_eq!(count(&db, table), n, "{table}");
             }
             let a = db.get(Path::new("/m/a.flac")).unwrap().unwrap();
             assert_eq!((a.size, a.tags.title.as_deref(), a.fingerprint), (10, Some("A"), Some(vec![1])));
         }
-        Connection::open(&path).unwrap().execute("UPDATE fp_schema SET version = 99", []).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        conn.execute("INSERT INTO baton_migrations VALUES ('fp', 99, 'future', 'now')", []).unwrap();
         let refused = Db::open(&path).err().expect("a newer library is refused").to_string();
         assert!(refused.contains("version 99") && refused.contains("upgrade baton"), "{refused}");
-        let conn = Connection::open(&path).unwrap();
-        assert_eq!(conn.query_row("SELECT version FROM fp_schema", [], |r| r.get::<_, i64>(0)).unwrap(), 99);
+        assert_eq!(baton_store::sqlite::recorded(&conn, "fp").unwrap(), Some(99));
     }
 
     #[test]

@@ -16,13 +16,11 @@ pub mod location;
 pub mod migrate;
 pub mod postgres;
 pub mod read;
-mod schema;
 mod sqlite;
 pub mod stats;
 mod tls;
 
 use std::path::Path;
-use std::time::Duration;
 
 use rusqlite::Connection;
 use serde::Serialize;
@@ -57,6 +55,20 @@ pub enum LedgerError {
     /// The operation needs the other backend (the message says which and why).
     #[error("{0}")]
     Unsupported(String),
+    /// The database holds a schema newer than this baton knows: nothing was changed.
+    #[error("state database {path}: {source}")]
+    Schema { path: String, source: baton_store::StoreError },
+}
+
+impl LedgerError {
+    /// A migration's failure on the database at `path` (a file, or a server as shown).
+    pub(crate) fn from_store(path: &str, e: baton_store::StoreError) -> LedgerError {
+        match e {
+            baton_store::StoreError::Sqlite(source) => LedgerError::Open { path: path.into(), source },
+            baton_store::StoreError::Postgres(source) => LedgerError::Postgres { server: path.into(), source },
+            e @ baton_store::StoreError::Newer { .. } => LedgerError::Schema { path: path.into(), source: e },
+        }
+    }
 }
 
 /// An installed component the host refused to load (identity mismatch, reserved name…).
@@ -89,7 +101,7 @@ impl LedgerError {
             LedgerError::Folder { source, .. } => return matches!(source.raw_os_error(), Some(28 | 5)),
             LedgerError::Open { source, .. } | LedgerError::Sql(source) => source,
             // A quota is the plugin's limit, not the disk's: retrying cannot help.
-            LedgerError::KvQuota(_) | LedgerError::Unsupported(_) => return false,
+            LedgerError::KvQuota(_) | LedgerError::Unsupported(_) | LedgerError::Schema { .. } => return false,
             LedgerError::Postgres { source, .. } => return postgres::is_transient(source),
             LedgerError::Unavailable { .. } | LedgerError::NoAnswer { .. } => return true,
         };
@@ -605,33 +617,6 @@ pub(crate) const TASK_COLUMNS: &str =
     "id, content_hash, claim, file_name, sender, reply_to, plugin, action, title, state,
     error_code, error_message, attempts, return_name, claimed_at, finished_at, duration_ms";
 
-/// Opens a SQLite database in WAL mode with a 30 s busy timeout and the given `synchronous`
-/// level, for every crate that keeps tables in the state file.
-///
-/// Why the retry: when two processes open a *new* database at the same moment, switching it
-/// to WAL can fail with "database is locked" at once, without waiting on the busy handler.
-/// The setup is retried for up to the busy timeout instead.
-pub fn open_wal(path: &Path, synchronous: &str) -> rusqlite::Result<Connection> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let attempt = Connection::open(path).and_then(|conn| {
-            conn.busy_timeout(Duration::from_secs(30))?;
-            conn.pragma_update(None, "journal_mode", "WAL")?;
-            conn.pragma_update(None, "synchronous", synchronous)?;
-            Ok(conn)
-        });
-        match attempt {
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            other => return other,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -730,8 +715,8 @@ mod tests {
         {
             // A v3 database with health where any plugin named `baton.health` could reach it.
             let conn = Connection::open(&path).unwrap();
-            for (i, sql) in schema::MIGRATIONS.iter().take(3).enumerate() {
-                conn.execute_batch(&format!("{sql}; PRAGMA user_version = {};", i + 1)).unwrap();
+            for (i, m) in baton_store::LEDGER.sqlite.iter().take(3).enumerate() {
+                conn.execute_batch(&format!("{}; PRAGMA user_version = {};", m.sql, i + 1)).unwrap();
             }
             conn.execute(
                 "INSERT INTO kv(plugin, key, value) VALUES ('baton.health', 'echo', '{\"consecutive_failures\":2}')",

@@ -2,8 +2,9 @@
 //! tables) onto an empty PostgreSQL state, in one transaction, and checks the copy.
 //!
 //! The copy is generic over tables rather than a second list of the schema: every table of the
-//! SQLite file is copied, except SQLite's own and the fingerprint library's (`fp_*`, which
-//! describes this machine's files and stays in a per-machine SQLite file). Each must exist on
+//! SQLite file is copied, except SQLite's own, the file's schema versions (`baton_migrations`)
+//! and the fingerprint library's (`fp_*`, which describes this machine's files and stays in a
+//! per-machine SQLite file). Each must exist on
 //! the server (created beforehand by the ledger's and the catalog's migrations) with a column
 //! for each of its columns, or nothing is copied: a table or a column without a place would be
 //! lost. Values are converted to the server column's type (SQLite's columns are loosely typed);
@@ -308,10 +309,13 @@ fn source_tables(c: &rusqlite::Connection, path: &Path) -> Result<Tables> {
     let mut st = c.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name").map_err(err)?;
     let names: Vec<String> =
         st.query_map([], |r| r.get(0)).map_err(err)?.collect::<rusqlite::Result<_>>().map_err(err)?;
-    let (local, copy): (Vec<String>, Vec<String>) =
-        names.into_iter().partition(|n| n.starts_with("fp_") || n == crate::guard::META_TABLE);
+    let (local, copy): (Vec<String>, Vec<String>) = names
+        .into_iter()
+        .partition(|n| n.starts_with("fp_") || n == crate::guard::META_TABLE || n == "baton_migrations");
     let why = |n: &str| {
-        if n == crate::guard::META_TABLE {
+        if n == "baton_migrations" {
+            "the schema versions of this file; the server records its own as its migrations run"
+        } else if n == crate::guard::META_TABLE {
             "the identity of this SQLite file, which the home checks before serving from it (see guard.rs); a PostgreSQL ledger has none"
         } else {
             "the fingerprint library describes this machine's files and stays in a SQLite file on this machine"

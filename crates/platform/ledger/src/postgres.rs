@@ -2,7 +2,7 @@
 //! through a sync service. Implements [`Store`] and [`Writes`] like the SQLite backend, plus
 //! what only a shared server can do: claims as rows with leases ([`PgLedger::claim`]), host
 //! heartbeats, and advisory locks. Every SQL statement of this backend is here; its schema is
-//! in `migrations/postgres/*.sql`, applied in order and recorded in `baton_schema`.
+//! `baton_store::LEDGER`'s PostgreSQL migrations, recorded in `baton_migrations`.
 //!
 //! The ledger's API is synchronous (the pipeline calls it under a mutex, as it does SQLite).
 //! tokio-postgres is asynchronous: its connection task runs on a private one-thread tokio
@@ -33,22 +33,10 @@ use crate::location::PgUrl;
 use crate::read::{AlertRow, AlertTx, Alerts, ObservedItem, StatRow, StatTable, StatsStore, TaskFilter};
 use crate::{Event, KvLimits, LedgerError, LogLine, Observed, Refusal, Result, Store, TaskRow, TaskState, Writes};
 
-/// The migrations, in order: version N is `MIGRATIONS[N - 1]`.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/postgres/0001_ledger.sql"),
-    include_str!("../migrations/postgres/0002_shared_claims.sql"),
-    include_str!("../migrations/postgres/0003_stats.sql"),
-    include_str!("../migrations/postgres/0004_stat_events.sql"),
-    include_str!("../migrations/postgres/0005_events_by_kind.sql"),
-];
-
 /// Counts a `baton retry` of task `$1` under its plugin (`stat_events`; see `stats`).
 const MANUAL_RETRY_PG: &str = "INSERT INTO stat_events(event, plugin, detail, n)
      SELECT 'retry', coalesce(plugin, 'unknown'), 'manual', 1 FROM tasks WHERE id = $1
      ON CONFLICT(event, plugin, detail) DO UPDATE SET n = stat_events.n + 1";
-
-/// The advisory lock key under which migrations run (two hosts starting at once).
-const MIGRATION_LOCK: i64 = 0x6261_746f_6e00_0001;
 
 type Stmts = RefCell<HashMap<&'static str, Statement>>;
 
@@ -320,25 +308,13 @@ impl PgLedger {
         Ok(out)
     }
 
+    /// Brings the ledger's tables up to date (`baton_store::LEDGER`, under the one migration lock).
     fn migrate(&mut self) -> Result<()> {
-        self.transaction(|s| {
-            // The lock first: two hosts starting at once on a new database would otherwise both
-            // create `baton_schema`, and one fail (a duplicate in `pg_type`, not "exists").
-            s.wait(s.c.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])).map_err(|x| s.fail(x))?;
-            s.wait(s.c.batch_execute("CREATE TABLE IF NOT EXISTS baton_schema(version INTEGER NOT NULL)"))
-                .map_err(|x| s.fail(x))?;
-            let version: i32 = s
-                .wait(s.c.query_opt("SELECT version FROM baton_schema", &[]))
-                .map_err(|x| s.fail(x))?
-                .map(|r| r.get(0))
-                .unwrap_or(0);
-            for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-                s.wait(s.c.batch_execute(sql)).map_err(|x| s.fail(x))?;
-                let v = i as i32 + 1;
-                s.wait(s.c.execute("DELETE FROM baton_schema", &[])).map_err(|x| s.fail(x))?;
-                s.wait(s.c.execute("INSERT INTO baton_schema(version) VALUES ($1)", &[&v])).map_err(|x| s.fail(x))?;
-            }
-            Ok(())
+        let server = self.url.shown().to_string();
+        self.transaction(|s| match s.bound.race(baton_store::postgres::migrate(s.c, &baton_store::LEDGER)) {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(LedgerError::from_store(&server, e)),
+            Err(e) => Err(s.fail(e)),
         })
     }
 

@@ -1,14 +1,12 @@
 //! The SQLite backend of the ledger: one database file in WAL mode on a local disk (the
 //! default). Implements [`Store`] and [`Writes`]; every SQL statement of this backend is here
-//! (and its schema in `schema.rs`).
+//! (its schema is `baton_store::LEDGER`'s SQLite migrations).
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::read::{AlertRow, AlertTx, Alerts, ObservedItem, StatRow, StatTable, StatsStore, TaskFilter};
-use crate::{
-    Event, KvLimits, LedgerError, LogLine, Observed, Refusal, Result, Store, TaskRow, TaskState, Writes, schema,
-};
+use crate::{Event, KvLimits, LedgerError, LogLine, Observed, Refusal, Result, Store, TaskRow, TaskState, Writes};
 
 pub(crate) struct SqliteLedger {
     pub(crate) conn: Connection,
@@ -20,9 +18,10 @@ impl SqliteLedger {
             std::fs::create_dir_all(dir)
                 .map_err(|source| LedgerError::Folder { path: dir.display().to_string(), source })?;
         }
-        let open_err = |source| LedgerError::Open { path: path.display().to_string(), source };
-        let conn = crate::open_wal(path, "FULL").map_err(open_err)?;
-        schema::migrate(&conn).map_err(open_err)?;
+        let shown = path.display().to_string();
+        let conn = baton_store::sqlite::open_wal(path, "FULL")
+            .map_err(|source| LedgerError::Open { path: shown.clone(), source })?;
+        baton_store::sqlite::migrate(&conn, &baton_store::LEDGER).map_err(|e| LedgerError::from_store(&shown, e))?;
         Ok(SqliteLedger { conn })
     }
 

@@ -188,7 +188,7 @@ impl Catalog {
                 if let Some(dir) = local.parent().filter(|d| !d.as_os_str().is_empty()) {
                     let _ = std::fs::create_dir_all(dir);
                 }
-                let fp = baton_ledger::open_wal(local, "NORMAL")?;
+                let fp = baton_store::sqlite::open_wal(local, "NORMAL")?;
                 warn_if_left_behind(&fp, local, url.shown());
                 Catalog::with_db(Db::postgres(url)?, Some(fp), local)
             }

@@ -1,4 +1,4 @@
--- The catalog on PostgreSQL: the same tables as on SQLite (crates/music/catalog/src/schema.rs),
+-- The catalog on PostgreSQL: the same tables as on SQLite (../../sqlite/catalog/0001_catalog.sql),
 -- with text compared byte by byte (COLLATE "C", as SQLite does) so keys sort and page the same
 -- on both, and one counter row that hands out the change log's sequence numbers inside each
 -- writing transaction (never a SEQUENCE: those commit out of order).

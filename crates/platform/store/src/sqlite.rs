@@ -1,0 +1,207 @@
+//! SQLite: opening a state file (WAL, busy timeout) and bringing a domain's tables up to date
+//! inside `BEGIN IMMEDIATE`, the one lock every writer of the file already takes turns on.
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::{Domain, Legacy, Migration, StoreError, newest};
+
+/// The record of applied migrations, every domain's in one table.
+const TABLE: &str = "CREATE TABLE IF NOT EXISTS baton_migrations(
+    domain TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    applied_at TEXT NOT NULL,
+    PRIMARY KEY(domain, version)
+) WITHOUT ROWID";
+
+/// Opens a SQLite database in WAL mode with a 30 s busy timeout and the given `synchronous`
+/// level, for every crate that keeps tables in the state file.
+///
+/// Why the retry: when two processes open a *new* database at the same moment, switching it
+/// to WAL can fail with "database is locked" at once, without waiting on the busy handler.
+/// The setup is retried for up to the busy timeout instead.
+pub fn open_wal(path: &Path, synchronous: &str) -> rusqlite::Result<Connection> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let attempt = Connection::open(path).and_then(|conn| {
+            conn.busy_timeout(Duration::from_secs(30))?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", synchronous)?;
+            Ok(conn)
+        });
+        match attempt {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Brings `domain`'s tables in the file `conn` is open on to the newest version; returns how
+/// many migrations ran. Up to date already is one read, without taking the write lock (every
+/// open of the file asks). Otherwise everything happens in one `BEGIN IMMEDIATE` transaction,
+/// so a crash or an error leaves the file as it was, and two processes opening a new home at
+/// once take turns.
+pub fn migrate(conn: &Connection, domain: &Domain) -> Result<u32, StoreError> {
+    let newest = newest(domain.sqlite);
+    if recorded(conn, domain.name)? == Some(newest) {
+        return Ok(0);
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    match under_lock(conn, domain, newest) {
+        Ok(ran) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(ran)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// The domain's newest recorded version, or `None` when it has none (a new file, or one made
+/// before `baton_migrations`).
+pub fn recorded(conn: &Connection, domain: &str) -> rusqlite::Result<Option<u32>> {
+    if !table_exists(conn, "baton_migrations")? {
+        return Ok(None);
+    }
+    conn.query_row("SELECT max(version) FROM baton_migrations WHERE domain = ?1", [domain], |r| r.get(0))
+}
+
+fn under_lock(conn: &Connection, domain: &Domain, newest: u32) -> Result<u32, StoreError> {
+    conn.execute_batch(TABLE)?;
+    let current = match recorded(conn, domain.name)? {
+        Some(v) => v,
+        None => {
+            let legacy = legacy_version(conn, domain.sqlite_legacy)?;
+            check_known(domain, legacy, newest)?;
+            for m in &domain.sqlite[..legacy as usize] {
+                record(conn, domain.name, m)?;
+            }
+            legacy
+        }
+    };
+    check_known(domain, current, newest)?;
+    for m in &domain.sqlite[current as usize..] {
+        conn.execute_batch(m.sql)?;
+        record(conn, domain.name, m)?;
+    }
+    Ok(newest - current)
+}
+
+fn check_known(domain: &Domain, found: u32, newest: u32) -> Result<(), StoreError> {
+    if found > newest {
+        return Err(StoreError::Newer { domain: domain.name, found, newest });
+    }
+    Ok(())
+}
+
+fn record(conn: &Connection, domain: &str, m: &Migration) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO baton_migrations(domain, version, name, applied_at)
+         VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+        params![domain, m.version, m.name],
+    )?;
+    Ok(())
+}
+
+/// The version a home made before `baton_migrations` is at, read from its old marker.
+fn legacy_version(conn: &Connection, legacy: Legacy) -> rusqlite::Result<u32> {
+    match legacy {
+        Legacy::None => Ok(0),
+        Legacy::UserVersion => conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).map(clamp),
+        Legacy::Table(table) => {
+            if !table_exists(conn, table)? {
+                return Ok(0);
+            }
+            let v: Option<i64> = conn
+                .query_row(&format!("SELECT max(version) FROM \"{table}\""), [], |r| r.get(0))
+                .optional()?
+                .flatten();
+            Ok(v.map_or(0, clamp))
+        }
+    }
+}
+
+fn clamp(v: i64) -> u32 {
+    u32::try_from(v.max(0)).unwrap_or(u32::MAX)
+}
+
+fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?.exists([name])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{FP, LEDGER};
+
+    fn versions(conn: &Connection, domain: &str) -> Vec<(u32, String)> {
+        let mut st =
+            conn.prepare("SELECT version, name FROM baton_migrations WHERE domain = ?1 ORDER BY version").unwrap();
+        st.query_map([domain], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    #[test]
+    fn a_new_file_gets_every_migration_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_wal(&dir.path().join("s.sqlite"), "NORMAL").unwrap();
+        assert_eq!(migrate(&conn, &LEDGER).unwrap(), newest(LEDGER.sqlite));
+        assert_eq!(migrate(&conn, &LEDGER).unwrap(), 0, "a second open runs nothing");
+        let got = versions(&conn, "ledger");
+        assert_eq!(got.len(), LEDGER.sqlite.len());
+        assert_eq!(got[1], (2, "claim_runs".to_string()));
+        assert!(versions(&conn, "fp").is_empty(), "domains are recorded apart");
+    }
+
+    /// A ledger made before `baton_migrations` (user_version 3, rows in it) is adopted at 3:
+    /// only 4.. run, and its rows stay (v4 moves `baton.health` kv rows, which must happen).
+    #[test]
+    fn an_old_ledger_is_adopted_at_its_user_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_wal(&dir.path().join("s.sqlite"), "NORMAL").unwrap();
+        for m in &LEDGER.sqlite[..3] {
+            conn.execute_batch(m.sql).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 3;
+             INSERT INTO kv(plugin, key, value) VALUES ('baton.health', 'djay', '{}'), ('djay', 'k', 'v');",
+        )
+        .unwrap();
+        assert_eq!(migrate(&conn, &LEDGER).unwrap(), newest(LEDGER.sqlite) - 3);
+        let health: String =
+            conn.query_row("SELECT health FROM plugin_health WHERE plugin = 'djay'", [], |r| r.get(0)).unwrap();
+        assert_eq!(health, "{}");
+        let kv: i64 = conn.query_row("SELECT count(*) FROM kv", [], |r| r.get(0)).unwrap();
+        assert_eq!(kv, 1);
+        assert_eq!(versions(&conn, "ledger").len(), LEDGER.sqlite.len());
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_and_nothing_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_wal(&dir.path().join("s.sqlite"), "NORMAL").unwrap();
+        migrate(&conn, &FP).unwrap();
+        conn.execute("INSERT INTO baton_migrations VALUES ('fp', 99, 'future', 'x')", []).unwrap();
+        let err = migrate(&conn, &FP).unwrap_err();
+        assert!(matches!(err, StoreError::Newer { domain: "fp", found: 99, newest: 1 }), "{err}");
+        assert!(err.to_string().contains("upgrade baton"), "{err}");
+        // The same for an old marker: an fp_schema from the future is not adopted.
+        let other = open_wal(&dir.path().join("t.sqlite"), "NORMAL").unwrap();
+        other
+            .execute_batch(
+                "CREATE TABLE fp_schema(id INTEGER PRIMARY KEY, version INTEGER); INSERT INTO fp_schema VALUES (1, 5);",
+            )
+            .unwrap();
+        assert!(matches!(migrate(&other, &FP), Err(StoreError::Newer { found: 5, .. })));
+        assert!(!table_exists(&other, "fp_files").unwrap(), "nothing was created");
+        assert!(!table_exists(&other, "baton_migrations").unwrap(), "nothing was recorded");
+    }
+}
