@@ -20,7 +20,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, Statement};
 
-use baton_ledger::location::PgUrl;
+use baton_store::location::PgUrl;
 
 use crate::error::{CatalogError, Result};
 
@@ -248,13 +248,13 @@ impl Pg {
         let url = self.url.clone();
         let shown = server.clone();
         let task = rt.spawn(async move {
-            let (client, connection) = baton_ledger::connect::connect(&url).await?;
+            let (client, connection) = baton_store::connect::connect(&url).await?;
             tokio::spawn(async move {
                 if let Err(e) = connection.await {
                     tracing::warn!(server = %shown, "catalog database connection lost: {e}");
                 }
             });
-            Ok::<_, baton_ledger::connect::ConnectError>(client)
+            Ok::<_, baton_store::connect::ConnectError>(client)
         });
         match block_on(task) {
             Ok(Ok(client)) => {
@@ -328,7 +328,7 @@ impl Pg {
                     return;
                 }
                 if b.must_stop_now() {
-                    if let Err(e) = baton_ledger::connect::cancel(&url, &token).await {
+                    if let Err(e) = baton_store::connect::cancel(&url, &token).await {
                         tracing::warn!(server = %url.shown(), "cancelling a catalog statement: {e}");
                     }
                     return;

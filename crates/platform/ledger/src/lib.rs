@@ -10,22 +10,20 @@
 //! transaction per pipeline batch, so a handoff costs a fraction of an fsync here.
 
 pub mod advisory;
-pub mod connect;
 pub mod guard;
-pub mod location;
 pub mod migrate;
 pub mod postgres;
 pub mod read;
 mod sqlite;
 pub mod stats;
-mod tls;
 
 use std::path::Path;
 
 use rusqlite::Connection;
 use serde::Serialize;
 
-pub use location::{Location, LocationError};
+/// Where the ledger lives, and connecting to it: the store's ([`baton_store::location`]).
+pub use baton_store::{Location, LocationError, connect, location};
 pub use rusqlite;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,4 +1,6 @@
-//! baton's storage layer: how a SQLite state file is opened, and every schema baton keeps
+//! baton's storage layer: where the state lives ([`Location`]: a SQLite file or a PostgreSQL
+//! URL, with the URL's rules), how it is reached (opening a SQLite file, connecting to
+//! PostgreSQL with TLS: [`connect`]), and every schema baton keeps
 //! (the ledger with its stats, the catalog, the fingerprint library) as numbered `.sql`
 //! migrations per backend, in `migrations/<backend>/<domain>/NNNN_name.sql`.
 //!
@@ -18,12 +20,16 @@
 //!
 //! The domain crates (`baton-ledger`, `baton-catalog`, `baton-fp`) are the typed repositories
 //! over these tables: they open through here, and own their queries.
+pub mod connect;
+pub mod location;
 pub mod postgres;
 pub mod sqlite;
 
 mod domains;
+mod tls;
 
 pub use domains::{CATALOG, DOMAINS, FP, LEDGER};
+pub use location::{Location, LocationError};
 
 /// One migration: version N of a domain on one backend.
 #[derive(Debug, Clone, Copy)]

@@ -174,17 +174,17 @@ impl Catalog {
     /// Creates the catalog's tables on the PostgreSQL server at `url` (its migrations), without
     /// the core collections [`Catalog::open_at`] adds: for `baton migrate`, which copies a
     /// catalog, core collections included, into empty tables.
-    pub fn create_schema_at(url: &baton_ledger::location::PgUrl) -> Result<()> {
+    pub fn create_schema_at(url: &baton_store::location::PgUrl) -> Result<()> {
         Db::postgres(url).map(drop)
     }
 
     /// Opens the catalog where the state is: in the SQLite file for a path, or on the
     /// PostgreSQL server for a URL (its migrations applied), with the fingerprint library behind
-    /// `files` in this machine's own SQLite file `local` ([`baton_ledger::Location::local_file`]).
-    pub fn open_at(location: &baton_ledger::Location, local: &Path) -> Result<Catalog> {
+    /// `files` in this machine's own SQLite file `local` ([`baton_store::Location::local_file`]).
+    pub fn open_at(location: &baton_store::Location, local: &Path) -> Result<Catalog> {
         match location {
-            baton_ledger::Location::Sqlite(p) => Catalog::open(p),
-            baton_ledger::Location::Postgres(url) => {
+            baton_store::Location::Sqlite(p) => Catalog::open(p),
+            baton_store::Location::Postgres(url) => {
                 if let Some(dir) = local.parent().filter(|d| !d.as_os_str().is_empty()) {
                     let _ = std::fs::create_dir_all(dir);
                 }

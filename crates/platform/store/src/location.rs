@@ -1,5 +1,6 @@
-//! Where the ledger lives: a SQLite file (a path) or a PostgreSQL server (a `postgres://` URL),
-//! as given by `--state`, `$BATON_STATE` or `state = …` in baton.toml.
+//! Where the state lives (the ledger, and the catalog beside it): a SQLite file (a path) or a
+//! PostgreSQL server (a `postgres://` URL), as given by `--state`, `$BATON_STATE` or
+//! `state = …` in baton.toml.
 //!
 //! The rules for a URL, checked here before anything connects:
 //! - a password inside it is refused (it would be visible in `ps` and in shell history); the
@@ -28,7 +29,7 @@ pub enum LocationError {
     Invalid { url: String, message: String },
 }
 
-/// Where the ledger lives.
+/// Where the state lives.
 #[derive(Debug, Clone)]
 pub enum Location {
     Sqlite(PathBuf),
