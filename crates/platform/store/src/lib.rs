@@ -64,6 +64,16 @@ pub struct Domain {
     pub postgres_legacy: Legacy,
 }
 
+impl Domain {
+    /// Refuses a version newer than `newest`, the last this build knows.
+    fn known(&self, found: u32, newest: u32) -> Result<(), StoreError> {
+        if found > newest {
+            return Err(StoreError::Newer { domain: self.name, found, newest });
+        }
+        Ok(())
+    }
+}
+
 /// Why a schema could not be brought up to date (the caller adds the file or server).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

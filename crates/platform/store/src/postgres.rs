@@ -33,26 +33,19 @@ pub async fn migrate<C: GenericClient + Sync>(c: &C, domain: &Domain) -> Result<
         Some(v) => v.max(0) as u32,
         None => {
             let legacy = legacy_version(c, domain.postgres_legacy).await?;
-            check_known(domain, legacy, newest)?;
+            domain.known(legacy, newest)?;
             for m in &domain.postgres[..legacy as usize] {
                 record(c, domain.name, m.version, m.name).await?;
             }
             legacy
         }
     };
-    check_known(domain, current, newest)?;
+    domain.known(current, newest)?;
     for m in &domain.postgres[current as usize..] {
         c.batch_execute(m.sql).await?;
         record(c, domain.name, m.version, m.name).await?;
     }
     Ok(newest - current)
-}
-
-fn check_known(domain: &Domain, found: u32, newest: u32) -> Result<(), StoreError> {
-    if found > newest {
-        return Err(StoreError::Newer { domain: domain.name, found, newest });
-    }
-    Ok(())
 }
 
 async fn record<C: GenericClient + Sync>(c: &C, domain: &str, version: u32, name: &str) -> Result<(), StoreError> {

@@ -81,26 +81,19 @@ fn under_lock(conn: &Connection, domain: &Domain, newest: u32) -> Result<u32, St
         Some(v) => v,
         None => {
             let legacy = legacy_version(conn, domain.sqlite_legacy)?;
-            check_known(domain, legacy, newest)?;
+            domain.known(legacy, newest)?;
             for m in &domain.sqlite[..legacy as usize] {
                 record(conn, domain.name, m)?;
             }
             legacy
         }
     };
-    check_known(domain, current, newest)?;
+    domain.known(current, newest)?;
     for m in &domain.sqlite[current as usize..] {
         conn.execute_batch(m.sql)?;
         record(conn, domain.name, m)?;
     }
     Ok(newest - current)
-}
-
-fn check_known(domain: &Domain, found: u32, newest: u32) -> Result<(), StoreError> {
-    if found > newest {
-        return Err(StoreError::Newer { domain: domain.name, found, newest });
-    }
-    Ok(())
 }
 
 fn record(conn: &Connection, domain: &str, m: &Migration) -> rusqlite::Result<()> {
