@@ -740,6 +740,19 @@ fn a_postgres_server_that_stops_answering_mid_session_bounds_every_call() {
     assert!(took < Duration::from_secs(10), "status took {took:?}: {err}");
     assert!(err.contains("did not answer within 3 s") && err.contains(&format!("127.0.0.1:{}", proxy.port)), "{err}");
     assert!(err.contains("statement_timeout="), "the message names the setting: {err}");
+    // The catalog's session follows the same policy (`baton_store::link`): opening the catalog
+    // on the silent server fails within the same bound, naming it (it used to wait for good).
+    let started = Instant::now();
+    let mut cat = h.cmd(&["catalog", "collections"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let st = exits_within(&mut cat, Duration::from_secs(30), "baton catalog collections", String::new);
+    let took = started.elapsed();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut cat.stdout.take().unwrap(), &mut err).unwrap();
+    std::io::Read::read_to_string(&mut cat.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!st.success(), "{err}");
+    assert!(took < Duration::from_secs(10), "catalog collections took {took:?}: {err}");
+    assert!(err.contains("catalog database") && err.contains("did not answer within 3 s"), "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{}", proxy.port)), "{err}");
     // SIGTERM does not wait for a call's whole bound (here 61 s): a held call ends at once.
     let long = SilentProxy::start(pg.socket_dir.join(".s.PGSQL.5432"));
     let long_url = format!("postgres://postgres@127.0.0.1:{}/silent?connect_timeout=1&statement_timeout=60", long.port);

@@ -20,6 +20,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, Statement};
 
+use baton_store::link::{CallError, Link};
 use baton_store::location::PgUrl;
 
 use crate::error::{CatalogError, Result};
@@ -189,11 +190,10 @@ pub(crate) enum Db {
     Pg(Pg),
 }
 
-/// A connection to the PostgreSQL server, on a private one-thread runtime (as the ledger's).
+/// A session with the PostgreSQL server: a [`Link`], which connects, reconnects and bounds
+/// every wait as the ledger's session does, and the catalog's prepared statements.
 pub(crate) struct Pg {
-    url: PgUrl,
-    rt: Option<tokio::runtime::Runtime>,
-    client: RefCell<Option<Client>>,
+    link: Link,
     stmts: RefCell<HashMap<String, Statement>>,
     /// Inside a transaction a lost connection is an error, never a silent reconnect.
     in_tx: Cell<bool>,
@@ -201,25 +201,16 @@ pub(crate) struct Pg {
 
 impl Pg {
     fn open(url: &PgUrl) -> Result<Pg> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("baton-pg-catalog")
-            .enable_all()
-            .build()
-            .map_err(|e| CatalogError::Unavailable {
-                server: url.shown().into(),
-                message: format!("cannot start its runtime: {e}"),
-            })?;
-        let pg = Pg {
-            url: url.clone(),
-            rt: Some(rt),
-            client: RefCell::new(None),
-            stmts: RefCell::default(),
-            in_tx: Cell::new(false),
-        };
+        let link = Link::new(url, "catalog database", "baton-pg-catalog")
+            .map_err(|e| call_error(url.shown(), e))?;
+        let pg = Pg { link, stmts: RefCell::default(), in_tx: Cell::new(false) };
         pg.connected()?;
         pg.migrate()?;
         Ok(pg)
+    }
+
+    fn server(&self) -> &str {
+        self.link.url().shown()
     }
 
     fn err(&self, source: tokio_postgres::Error) -> CatalogError {
@@ -227,58 +218,42 @@ impl Pg {
         if let Some(b) = crate::bounds::current().filter(|b| b.stopped().is_some()) {
             return b.error();
         }
-        CatalogError::Postgres { server: self.url.shown().to_string(), source }
+        CatalogError::Postgres { server: self.server().to_string(), source }
+    }
+
+    fn call_err(&self, e: CallError) -> CatalogError {
+        match e {
+            CallError::Pg(source) => self.err(source),
+            other => call_error(self.server(), other),
+        }
     }
 
     /// Connects if there is no live connection (first use, or after a lost one).
     fn connected(&self) -> Result<()> {
-        if self.client.borrow().as_ref().is_some_and(|c| !c.is_closed()) {
-            return Ok(());
-        }
-        let server = self.url.shown().to_string();
-        if self.in_tx.get() {
+        if self.in_tx.get() && !self.link.is_live() {
             return Err(CatalogError::Unavailable {
-                server,
+                server: self.server().to_string(),
                 message: "the connection was lost inside a transaction".into(),
             });
         }
-        let Some(rt) = self.rt.as_ref() else {
-            return Err(CatalogError::Unavailable { server, message: "the catalog is closing".into() });
-        };
-        let url = self.url.clone();
-        let shown = server.clone();
-        let task = rt.spawn(async move {
-            let (client, connection) = baton_store::connect::connect(&url).await?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::warn!(server = %shown, "catalog database connection lost: {e}");
-                }
-            });
-            Ok::<_, baton_store::connect::ConnectError>(client)
-        });
-        match block_on(task) {
-            Ok(Ok(client)) => {
-                self.stmts.borrow_mut().clear();
-                *self.client.borrow_mut() = Some(client);
-                Ok(())
-            }
-            Ok(Err(e)) => Err(CatalogError::Unavailable { server, message: e.to_string() }),
-            Err(e) => Err(CatalogError::Unavailable { server, message: e.to_string() }),
+        if self.link.connect().map_err(|e| self.call_err(e))? {
+            self.stmts.borrow_mut().clear();
         }
+        Ok(())
     }
 
-    fn with<R>(&self, f: impl FnOnce(&Client) -> Result<R, tokio_postgres::Error>) -> Result<R> {
+    fn with<R>(&self, f: impl FnOnce(&Client) -> Result<R, CallError>) -> Result<R> {
         self.connected()?;
-        let guard = self.client.borrow();
+        let guard = self.link.client();
         let Some(client) = guard.as_ref() else { unreachable!("connected() leaves a client") };
-        f(client).map_err(|e| self.err(e))
+        f(client).map_err(|e| self.call_err(e))
     }
 
-    fn stmt(&self, c: &Client, sql: &str) -> Result<Statement, tokio_postgres::Error> {
+    fn stmt(&self, c: &Client, sql: &str) -> Result<Statement, CallError> {
         if let Some(s) = self.stmts.borrow().get(sql) {
             return Ok(s.clone());
         }
-        let s = block_on(c.prepare(&dollar(sql)))?;
+        let s = self.link.wait(c.prepare(&dollar(sql)))?;
         self.stmts.borrow_mut().insert(sql.to_string(), s.clone());
         Ok(s)
     }
@@ -313,15 +288,15 @@ impl Pg {
         &self,
         c: &Client,
         work: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
-    ) -> Result<T, tokio_postgres::Error> {
-        let (Some(bounds), Some(rt)) = (crate::bounds::current(), self.rt.as_ref()) else { return block_on(work) };
+    ) -> Result<T, CallError> {
+        let Some(bounds) = crate::bounds::current() else { return self.link.wait(work) };
         if bounds.stopped().is_some() {
             // Stopped already: what runs now is the clean-up (the rollback), left to finish.
-            return block_on(work);
+            return self.link.wait(work);
         }
         let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (token, url, watching, b) = (c.cancel_token(), self.url.clone(), done.clone(), bounds.clone());
-        let watch = rt.spawn(async move {
+        let (token, url, watching, b) = (c.cancel_token(), self.link.url().clone(), done.clone(), bounds.clone());
+        let watch = self.link.handle().spawn(async move {
             loop {
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                 if watching.load(std::sync::atomic::Ordering::Acquire) {
@@ -335,7 +310,7 @@ impl Pg {
                 }
             }
         });
-        let out = block_on(work);
+        let out = self.link.wait(work);
         done.store(true, std::sync::atomic::Ordering::Release);
         let _ = block_on(watch);
         out
@@ -347,10 +322,12 @@ impl Pg {
         self.batch("BEGIN")?;
         self.in_tx.set(true);
         let out = self.connected().and_then(|()| {
-            let guard = self.client.borrow();
+            let guard = self.link.client();
             let Some(c) = guard.as_ref() else { unreachable!("connected() leaves a client") };
-            block_on(baton_store::postgres::migrate(c, &baton_store::CATALOG))
-                .map_err(|e| CatalogError::from_store(self.url.shown(), e))
+            match self.link.race(baton_store::postgres::migrate(c, &baton_store::CATALOG)) {
+                Ok(done) => done.map(|_| ()).map_err(|e| CatalogError::from_store(self.server(), e)),
+                Err(e) => Err(self.call_err(e)),
+            }
         });
         self.in_tx.set(false);
         match out {
@@ -363,14 +340,18 @@ impl Pg {
     }
 }
 
-impl Drop for Pg {
-    fn drop(&mut self) {
-        // Dropping a runtime inside an async context panics; let it end on its own.
-        self.client.borrow_mut().take();
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
-        }
-    }
+/// A failed call as the catalog reports it (the server's own errors go through [`Pg::err`]).
+fn call_error(server: &str, e: CallError) -> CatalogError {
+    let message = match e {
+        CallError::Pg(e) => return CatalogError::Postgres { server: server.to_string(), source: e },
+        CallError::NoAnswer(limit) => format!(
+            "it did not answer within {} s (the server is stopped, wedged or overloaded, or the network between is down; `statement_timeout=` and `connect_timeout=` in the URL set the limit)",
+            limit.as_secs_f64()
+        ),
+        CallError::Stopping => "it did not answer before baton stopped".to_string(),
+        CallError::Unavailable(message) => message,
+    };
+    CatalogError::Unavailable { server: server.to_string(), message }
 }
 
 impl Db {

@@ -4,30 +4,23 @@
 //! heartbeats, and advisory locks. Every SQL statement of this backend is here; its schema is
 //! `baton_store::LEDGER`'s PostgreSQL migrations, recorded in `baton_migrations`.
 //!
-//! The ledger's API is synchronous (the pipeline calls it under a mutex, as it does SQLite).
-//! tokio-postgres is asynchronous: its connection task runs on a private one-thread tokio
-//! runtime, and each call waits for its answer with `futures_executor::block_on`, which is
-//! safe from any thread, a tokio worker included (no nested runtime). A call costs the caller
-//! one round trip to the server, as a SQLite call costs it a page read or an fsync.
+//! The ledger's API is synchronous (the pipeline calls it under a mutex, as it does SQLite); its
+//! session is a [`baton_store::link::Link`], the bridge and the reconnect and time-limit policy
+//! the catalog's session follows too. A call costs the caller one round trip to the server, as
+//! a SQLite call costs it a page read or an fsync.
 //!
 //! When the connection is lost (a server restart, the network), calls fail with an error that
-//! [`LedgerError::is_transient`] calls passing, and the next call connects again.
-//!
-//! Every call is bounded: each session runs with `statement_timeout` (30 s unless the URL's
-//! `statement_timeout=` says otherwise), and the bridge waits at most
-//! [`PgUrl::call_limit`] (that plus `connect_timeout`) for any answer. A server that took the
-//! connection and then answers nothing (stopped, wedged, a link gone silent) used to hold the
-//! call, the pass and `baton status` for good; now the call fails with
-//! [`LedgerError::NoAnswer`], a pause, and its session is dropped (its state is unknown): the
-//! next call connects again.
-use std::cell::{Cell, RefCell};
+//! [`LedgerError::is_transient`] calls passing, and the next call connects again. A server that
+//! took the connection and then answers nothing fails the call with [`LedgerError::NoAnswer`]
+//! after [`PgUrl::call_limit`], a pause; the next call connects again.
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
-use std::time::Duration;
 
-use futures_executor::block_on;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, GenericClient, Row, Statement};
+
+use baton_store::link::{CallError, Link};
 
 use crate::location::PgUrl;
 use crate::read::{AlertRow, AlertTx, Alerts, ObservedItem, StatRow, StatTable, StatsStore, TaskFilter};
@@ -41,44 +34,12 @@ const MANUAL_RETRY_PG: &str = "INSERT INTO stat_events(event, plugin, detail, n)
 type Stmts = RefCell<HashMap<&'static str, Statement>>;
 
 pub struct PgLedger {
-    url: PgUrl,
-    rt: Option<tokio::runtime::Runtime>,
-    client: RefCell<Option<Client>>,
+    /// The session, and the reconnect and time-limit policy it follows (the store's).
+    link: Link,
     stmts: Stmts,
-    bound: Bound,
 }
 
-/// Why one call failed: the server's error, or no answer within the call's limit.
-#[derive(Debug)]
-enum CallError {
-    Pg(tokio_postgres::Error),
-    NoAnswer(Duration),
-    /// The process is stopping ([`interrupt`]) and the server had not answered by then.
-    Stopping,
-}
-
-/// When the process started stopping, plus [`STOP_GRACE`]: from then on no call waits longer.
-static STOP_AT: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-
-/// How long calls may still take once the process is stopping: enough for a server that
-/// answers to take the last writes (claims released), short enough that SIGTERM is prompt.
-const STOP_GRACE: Duration = Duration::from_secs(1);
-
-/// How often a waiting call looks whether the process is stopping.
-const STOP_POLL: Duration = Duration::from_millis(100);
-
-/// The process is stopping (SIGTERM): a ledger call waiting for a server ends within
-/// [`STOP_GRACE`] of now, and so does every later one, whatever `statement_timeout` says. A
-/// silent server then holds a stopping `serve` about a second, not a whole call limit per call.
-pub fn interrupt() {
-    let _ = STOP_AT.set(std::time::Instant::now() + STOP_GRACE);
-}
-
-impl From<tokio_postgres::Error> for CallError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        CallError::Pg(e)
-    }
-}
+pub use baton_store::link::interrupt;
 
 fn call_error(server: &str, e: CallError) -> LedgerError {
     match e {
@@ -88,58 +49,10 @@ fn call_error(server: &str, e: CallError) -> LedgerError {
             server: server.to_string(),
             message: format!(
                 "it did not answer before baton stopped ({} s after the signal)",
-                STOP_GRACE.as_secs_f64()
+                baton_store::link::STOP_GRACE.as_secs_f64()
             ),
         },
-    }
-}
-
-/// The deadline on the bridge's calls: each waits at most `limit` for the server's answer.
-struct Bound {
-    /// The ledger's runtime, whose timer ends a call that waits too long.
-    handle: tokio::runtime::Handle,
-    limit: Duration,
-    /// Set when a call ran out of time: the session is in an unknown state (a transaction
-    /// may be open, an answer may still come), so the next call starts a new one.
-    stale: Cell<bool>,
-}
-
-impl Bound {
-    /// Waits for `f` at most `limit` (`block_on`, as before, but never for good).
-    fn wait<T>(&self, f: impl Future<Output = Result<T, tokio_postgres::Error>>) -> Result<T, CallError> {
-        self.race(f)?.map_err(CallError::Pg)
-    }
-
-    /// Waits for `f` at most `limit`, and past [`STOP_AT`] not at all.
-    fn race<T>(&self, f: impl Future<Output = T>) -> Result<T, CallError> {
-        let limit = self.limit;
-        let stopping = async {
-            loop {
-                if let Some(at) = STOP_AT.get() {
-                    tokio::time::sleep_until((*at).into()).await;
-                    return;
-                }
-                tokio::time::sleep(STOP_POLL).await;
-            }
-        };
-        let mut timed = std::pin::pin!(async {
-            tokio::select! {
-                biased;
-                r = f => Ok(r),
-                _ = tokio::time::sleep(limit) => Err(CallError::NoAnswer(limit)),
-                _ = stopping => Err(CallError::Stopping),
-            }
-        });
-        // The timers are the ledger's runtime's, which drives them; the caller may be on any
-        // thread (a tokio worker of another runtime included), so each poll enters it.
-        let out = block_on(std::future::poll_fn(|cx| {
-            let _in = self.handle.enter();
-            timed.as_mut().poll(cx)
-        }));
-        if out.is_err() {
-            self.stale.set(true);
-        }
-        out
+        CallError::Unavailable(message) => LedgerError::Unavailable { server: server.to_string(), message },
     }
 }
 
@@ -201,23 +114,8 @@ pub struct HeldClaim {
 
 impl PgLedger {
     pub(crate) fn open(url: &PgUrl) -> Result<Self> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("baton-pg")
-            .enable_all()
-            .build()
-            .map_err(|e| LedgerError::Unavailable {
-                server: url.shown().into(),
-                message: format!("cannot start its runtime: {e}"),
-            })?;
-        let bound = Bound { handle: rt.handle().clone(), limit: url.call_limit(), stale: Cell::new(false) };
-        let mut me = PgLedger {
-            url: url.clone(),
-            rt: Some(rt),
-            client: RefCell::new(None),
-            stmts: RefCell::new(HashMap::new()),
-            bound,
-        };
+        let link = Link::new(url, "state database", "baton-pg").map_err(|e| call_error(url.shown(), e))?;
+        let mut me = PgLedger { link, stmts: RefCell::new(HashMap::new()) };
         me.connected()?;
         me.migrate()?;
         Ok(me)
@@ -225,68 +123,27 @@ impl PgLedger {
 
     /// The server, with any password hidden.
     pub fn server(&self) -> &str {
-        self.url.shown()
+        self.link.url().shown()
     }
 
     fn err(&self, e: CallError) -> LedgerError {
-        call_error(self.url.shown(), e)
+        call_error(self.server(), e)
     }
 
     /// Connects if there is no live connection (first use, or after a lost one).
     fn connected(&self) -> Result<()> {
-        if self.bound.stale.replace(false) {
-            // A call ran out of time on it: never reuse a session in an unknown state.
-            self.client.borrow_mut().take();
+        if self.link.connect().map_err(|e| self.err(e))? {
+            self.stmts.borrow_mut().clear();
         }
-        if self.client.borrow().as_ref().is_some_and(|c| !c.is_closed()) {
-            return Ok(());
-        }
-        let url = self.url.clone();
-        let server = self.url.shown().to_string();
-        let Some(rt) = self.rt.as_ref() else {
-            return Err(LedgerError::Unavailable { server, message: "the ledger is closing".into() });
-        };
-        let shown = server.clone();
-        let task = rt.spawn(async move {
-            let (client, connection) = crate::connect::connect(&url).await?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::warn!(server = %shown, "state database connection lost: {e}");
-                }
-            });
-            Ok::<_, crate::connect::ConnectError>(client)
-        });
-        let task = match self.bound.race(task) {
-            Ok(done) => done,
-            Err(e) => {
-                // Stopping: the start-up is given up (the spawned task ends with the runtime).
-                self.bound.stale.set(false);
-                return Err(self.err(e));
-            }
-        };
-        match task {
-            Ok(Ok(client)) => {
-                // The server itself ends a statement that runs too long (a lock never released,
-                // a server overloaded), with an error naming it, before the bridge's deadline.
-                let ms = self.url.statement_timeout().as_millis().max(1);
-                self.bound
-                    .wait(client.batch_execute(&format!("SET statement_timeout = {ms}")))
-                    .map_err(|e| self.err(e))?;
-                self.stmts.borrow_mut().clear();
-                *self.client.borrow_mut() = Some(client);
-                Ok(())
-            }
-            Ok(Err(e)) => Err(LedgerError::Unavailable { server, message: e.to_string() }),
-            Err(e) => Err(LedgerError::Unavailable { server, message: e.to_string() }),
-        }
+        Ok(())
     }
 
     /// Runs `f` with the connection (connecting first if needed).
     fn with<R>(&self, f: impl FnOnce(&Session<'_, Client>) -> Result<R, CallError>) -> Result<R> {
         self.connected()?;
-        let guard = self.client.borrow();
+        let guard = self.link.client();
         let Some(client) = guard.as_ref() else { unreachable!("connected() leaves a client") };
-        f(&Session::new(client, &self.stmts, self.url.shown(), &self.bound, false)).map_err(|e| self.err(e))
+        f(&Session::new(client, &self.stmts, self.server(), &self.link, false)).map_err(|e| self.err(e))
     }
 
     /// Runs `f` in one transaction; the closure's own errors roll it back.
@@ -295,23 +152,23 @@ impl PgLedger {
         f: impl FnOnce(&Session<'_, tokio_postgres::Transaction<'_>>) -> Result<R>,
     ) -> Result<R> {
         self.connected()?;
-        let server = self.url.shown().to_string();
+        let server = self.server().to_string();
         let err = |e| call_error(&server, e);
-        let mut guard = self.client.borrow_mut();
+        let mut guard = self.link.client_mut();
         let Some(client) = guard.as_mut() else { unreachable!("connected() leaves a client") };
-        let tx = self.bound.wait(client.transaction()).map_err(err)?;
-        let session = Session::new(&tx, &self.stmts, self.url.shown(), &self.bound, true);
+        let tx = self.link.wait(client.transaction()).map_err(err)?;
+        let session = Session::new(&tx, &self.stmts, &server, &self.link, true);
         let out = f(&session)?;
         session.flush().map_err(err)?;
         drop(session);
-        self.bound.wait(tx.commit()).map_err(err)?;
+        self.link.wait(tx.commit()).map_err(err)?;
         Ok(out)
     }
 
     /// Brings the ledger's tables up to date (`baton_store::LEDGER`, under the one migration lock).
     fn migrate(&mut self) -> Result<()> {
-        let server = self.url.shown().to_string();
-        self.transaction(|s| match s.bound.race(baton_store::postgres::migrate(s.c, &baton_store::LEDGER)) {
+        let server = self.server().to_string();
+        self.transaction(|s| match s.link.race(baton_store::postgres::migrate(s.c, &baton_store::LEDGER)) {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(LedgerError::from_store(&server, e)),
             Err(e) => Err(s.fail(e)),
@@ -486,16 +343,6 @@ impl PgLedger {
     }
 }
 
-impl Drop for PgLedger {
-    fn drop(&mut self) {
-        // Dropping a runtime inside an async context panics; let it end on its own.
-        self.client.borrow_mut().take();
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
 /// A connection or a transaction, with this connection's prepared statements.
 ///
 /// In a transaction, the writes that return nothing ([`Session::execute_later`]: a batch's
@@ -507,7 +354,7 @@ struct Session<'a, C: GenericClient> {
     c: &'a C,
     stmts: &'a Stmts,
     server: &'a str,
-    bound: &'a Bound,
+    link: &'a Link,
     defer: bool,
     later: RefCell<Vec<Later>>,
 }
@@ -525,13 +372,13 @@ struct Later {
 const LATER_MAX: usize = 1024;
 
 impl<'a, C: GenericClient + Sync> Session<'a, C> {
-    fn new(c: &'a C, stmts: &'a Stmts, server: &'a str, bound: &'a Bound, defer: bool) -> Self {
-        Session { c, stmts, server, bound, defer, later: RefCell::new(Vec::new()) }
+    fn new(c: &'a C, stmts: &'a Stmts, server: &'a str, link: &'a Link, defer: bool) -> Self {
+        Session { c, stmts, server, link, defer, later: RefCell::new(Vec::new()) }
     }
 
     /// Waits for one call's answer, at most the ledger's call limit.
     fn wait<T>(&self, f: impl Future<Output = Result<T, tokio_postgres::Error>>) -> Result<T, CallError> {
-        self.bound.wait(f)
+        self.link.wait(f)
     }
 
     /// A write whose answer nobody reads: held and pipelined in a transaction, else run now.
@@ -799,7 +646,7 @@ impl Store for PgLedger {
     }
 
     fn kv_set_within(&mut self, plugin: &str, key: &str, value: &str, limits: KvLimits) -> Result<()> {
-        let server = self.url.shown().to_string();
+        let server = self.server().to_string();
         let err = move |e| call_error(&server, e);
         self.transaction(|s| {
             // One writer per plugin's quota at a time, across hosts.

@@ -21,6 +21,7 @@
 //! The domain crates (`baton-ledger`, `baton-catalog`, `baton-fp`) are the typed repositories
 //! over these tables: they open through here, and own their queries.
 pub mod connect;
+pub mod link;
 pub mod location;
 pub mod postgres;
 pub mod sqlite;

@@ -1,0 +1,214 @@
+//! One session with a PostgreSQL server for a synchronous caller: the ledger and the catalog
+//! each hold one, and this is the one reconnect and time-limit policy both follow.
+//!
+//! Why a bridge: the ledger's and the catalog's APIs are synchronous (the pipeline calls them
+//! under a mutex, as it does SQLite), tokio-postgres is asynchronous. The connection task runs
+//! on a private one-thread tokio runtime, and each call waits for its answer with
+//! `futures_executor::block_on`, which is safe from any thread, a tokio worker included (no
+//! nested runtime).
+//!
+//! The policy:
+//! - **Connect when needed.** The first call connects; after a lost connection (a server
+//!   restart, the network) the call fails, and the next one connects again. Each new session
+//!   runs with the URL's `statement_timeout` (30 s unless it says otherwise), so the server
+//!   itself ends a statement that runs too long (a lock never released, an overload).
+//! - **Never wait for good.** Every wait lasts at most [`PgUrl::call_limit`]
+//!   (`statement_timeout` plus `connect_timeout`). A server that took the connection and then
+//!   answers nothing (stopped, wedged, a link gone silent) fails the call with
+//!   [`CallError::NoAnswer`], and the session is dropped (its state is unknown: a transaction
+//!   may be open, an answer may still come); the next call starts a new one.
+//! - **Stop promptly.** Once the process is stopping ([`interrupt`]), no wait lasts past
+//!   [`STOP_GRACE`].
+use std::cell::{Cell, Ref, RefCell, RefMut};
+use std::future::Future;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use futures_executor::block_on;
+use tokio_postgres::Client;
+
+use crate::location::PgUrl;
+
+/// When the process started stopping, plus [`STOP_GRACE`]: from then on no call waits longer.
+static STOP_AT: OnceLock<Instant> = OnceLock::new();
+
+/// How long calls may still take once the process is stopping: enough for a server that
+/// answers to take the last writes (claims released), short enough that SIGTERM is prompt.
+pub const STOP_GRACE: Duration = Duration::from_secs(1);
+
+/// How often a waiting call looks whether the process is stopping.
+const STOP_POLL: Duration = Duration::from_millis(100);
+
+/// The process is stopping (SIGTERM): a call waiting for a server ends within [`STOP_GRACE`]
+/// of now, and so does every later one, whatever `statement_timeout` says. A silent server
+/// then holds a stopping `serve` about a second, not a whole call limit per call.
+pub fn interrupt() {
+    let _ = STOP_AT.set(Instant::now() + STOP_GRACE);
+}
+
+/// Why one call failed.
+#[derive(Debug)]
+pub enum CallError {
+    /// The server's error (or the connection's).
+    Pg(tokio_postgres::Error),
+    /// No answer within the call limit.
+    NoAnswer(Duration),
+    /// The process is stopping ([`interrupt`]) and the server had not answered by then.
+    Stopping,
+    /// No session could be started (the server cannot be reached, the URL's TLS set-up
+    /// failed), or the link is closing.
+    Unavailable(String),
+}
+
+impl From<tokio_postgres::Error> for CallError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        CallError::Pg(e)
+    }
+}
+
+/// A session with the server at one URL (see the module's policy).
+pub struct Link {
+    url: PgUrl,
+    /// What the session serves, for the log line when its connection is lost.
+    what: &'static str,
+    rt: Option<tokio::runtime::Runtime>,
+    /// The runtime's handle, whose timers end a call that waits too long.
+    handle: tokio::runtime::Handle,
+    client: RefCell<Option<Client>>,
+    limit: Duration,
+    /// Set when a call ran out of time: the session is in an unknown state, so the next
+    /// [`Link::connect`] starts a new one.
+    stale: Cell<bool>,
+}
+
+impl Link {
+    /// A link to `url`, not connected yet; `what` names it in log lines ("state database"),
+    /// `thread` its runtime's thread.
+    pub fn new(url: &PgUrl, what: &'static str, thread: &str) -> Result<Link, CallError> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name(thread)
+            .enable_all()
+            .build()
+            .map_err(|e| CallError::Unavailable(format!("cannot start its runtime: {e}")))?;
+        Ok(Link {
+            url: url.clone(),
+            what,
+            handle: rt.handle().clone(),
+            rt: Some(rt),
+            client: RefCell::new(None),
+            limit: url.call_limit(),
+            stale: Cell::new(false),
+        })
+    }
+
+    pub fn url(&self) -> &PgUrl {
+        &self.url
+    }
+
+    /// The link's runtime, for work that must run beside a call (a watch that cancels it).
+    pub fn handle(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
+
+    /// Waits for `f` at most the call limit.
+    pub fn wait<T>(&self, f: impl Future<Output = Result<T, tokio_postgres::Error>>) -> Result<T, CallError> {
+        self.race(f)?.map_err(CallError::Pg)
+    }
+
+    /// Waits for `f` at most the call limit, and past [`STOP_AT`] not at all. A call that
+    /// runs out of time leaves the session to be dropped.
+    pub fn race<T>(&self, f: impl Future<Output = T>) -> Result<T, CallError> {
+        let limit = self.limit;
+        let stopping = async {
+            loop {
+                if let Some(at) = STOP_AT.get() {
+                    tokio::time::sleep_until((*at).into()).await;
+                    return;
+                }
+                tokio::time::sleep(STOP_POLL).await;
+            }
+        };
+        let mut timed = std::pin::pin!(async {
+            tokio::select! {
+                biased;
+                r = f => Ok(r),
+                _ = tokio::time::sleep(limit) => Err(CallError::NoAnswer(limit)),
+                _ = stopping => Err(CallError::Stopping),
+            }
+        });
+        // The timers are the link's runtime's, which drives them; the caller may be on any
+        // thread (a tokio worker of another runtime included), so each poll enters it.
+        let out = block_on(std::future::poll_fn(|cx| {
+            let _in = self.handle.enter();
+            timed.as_mut().poll(cx)
+        }));
+        if out.is_err() {
+            self.stale.set(true);
+        }
+        out
+    }
+
+    /// Whether there is a session a call may use (connected, not lost, not in an unknown state).
+    pub fn is_live(&self) -> bool {
+        !self.stale.get() && self.client.borrow().as_ref().is_some_and(|c| !c.is_closed())
+    }
+
+    /// Connects if there is no live session; `true` when a new one was started (prepared
+    /// statements of the old one are gone with it).
+    pub fn connect(&self) -> Result<bool, CallError> {
+        if self.stale.replace(false) {
+            // A call ran out of time on it: never reuse a session in an unknown state.
+            self.client.borrow_mut().take();
+        }
+        if self.client.borrow().as_ref().is_some_and(|c| !c.is_closed()) {
+            return Ok(false);
+        }
+        let Some(rt) = self.rt.as_ref() else { return Err(CallError::Unavailable("the link is closing".into())) };
+        let (url, what) = (self.url.clone(), self.what);
+        let task = rt.spawn(async move {
+            let (client, connection) = crate::connect::connect(&url).await?;
+            let shown = url.shown().to_string();
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::warn!(server = %shown, "{what} connection lost: {e}");
+                }
+            });
+            Ok::<_, crate::connect::ConnectError>(client)
+        });
+        let client = match self.race(task) {
+            Ok(Ok(Ok(client))) => client,
+            Ok(Ok(Err(e))) => return Err(CallError::Unavailable(e.to_string())),
+            Ok(Err(e)) => return Err(CallError::Unavailable(e.to_string())),
+            Err(e) => {
+                // Stopping, or no answer: the start-up is given up (the task ends with the runtime).
+                self.stale.set(false);
+                return Err(e);
+            }
+        };
+        let ms = self.url.statement_timeout().as_millis().max(1);
+        self.wait(client.batch_execute(&format!("SET statement_timeout = {ms}")))?;
+        *self.client.borrow_mut() = Some(client);
+        Ok(true)
+    }
+
+    /// The session's client, if connected (call [`Link::connect`] first).
+    pub fn client(&self) -> Ref<'_, Option<Client>> {
+        self.client.borrow()
+    }
+
+    /// The session's client, mutably (a transaction borrows it so).
+    pub fn client_mut(&self) -> RefMut<'_, Option<Client>> {
+        self.client.borrow_mut()
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        // Dropping a runtime inside an async context panics; let it end on its own.
+        self.client.borrow_mut().take();
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
