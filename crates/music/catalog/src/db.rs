@@ -201,8 +201,7 @@ pub(crate) struct Pg {
 
 impl Pg {
     fn open(url: &PgUrl) -> Result<Pg> {
-        let link = Link::new(url, "catalog database", "baton-pg-catalog")
-            .map_err(|e| call_error(url.shown(), e))?;
+        let link = Link::new(url, "catalog database", "baton-pg-catalog").map_err(|e| call_error(url.shown(), e))?;
         let pg = Pg { link, stmts: RefCell::default(), in_tx: Cell::new(false) };
         pg.connected()?;
         pg.migrate()?;
