@@ -675,6 +675,21 @@ fn exits_within(child: &mut Child, limit: Duration, what: &str, log: impl Fn() -
     }
 }
 
+/// Runs `baton ARGS`, which must fail within `limit` (it is killed at 30 s); its stdout and
+/// stderr.
+fn fails_within(h: &Home, args: &[&str], limit: Duration) -> String {
+    let started = Instant::now();
+    let mut child = h.cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let st = exits_within(&mut child, Duration::from_secs(30), &format!("baton {args:?}"), String::new);
+    let took = started.elapsed();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut out).unwrap();
+    assert!(!st.success(), "baton {args:?} succeeded: {out}");
+    assert!(took < limit, "baton {args:?} took {took:?}: {out}");
+    out
+}
+
 /// Sends SIGTERM to `serve`; it must exit 0 within `limit`.
 fn stops_on_sigterm_within(serve: &mut Child, limit: Duration, log: impl Fn() -> String) {
     rustix::process::kill_process(
@@ -729,28 +744,12 @@ fn a_postgres_server_that_stops_answering_mid_session_bounds_every_call() {
     );
     assert_eq!(h.returns(A).len(), 1, "nothing answered while the server was silent");
     // status: a fresh session, established, then nothing answered.
-    let started = Instant::now();
-    let mut status = h.cmd(&["status"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let st = exits_within(&mut status, Duration::from_secs(30), "baton status", String::new);
-    let took = started.elapsed();
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut status.stdout.take().unwrap(), &mut err).unwrap();
-    std::io::Read::read_to_string(&mut status.stderr.take().unwrap(), &mut err).unwrap();
-    assert!(!st.success(), "{err}");
-    assert!(took < Duration::from_secs(10), "status took {took:?}: {err}");
+    let err = fails_within(&h, &["status"], Duration::from_secs(10));
     assert!(err.contains("did not answer within 3 s") && err.contains(&format!("127.0.0.1:{}", proxy.port)), "{err}");
     assert!(err.contains("statement_timeout="), "the message names the setting: {err}");
     // The catalog's session follows the same policy (`baton_store::link`): opening the catalog
     // on the silent server fails within the same bound, naming it (it used to wait for good).
-    let started = Instant::now();
-    let mut cat = h.cmd(&["catalog", "collections"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let st = exits_within(&mut cat, Duration::from_secs(30), "baton catalog collections", String::new);
-    let took = started.elapsed();
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut cat.stdout.take().unwrap(), &mut err).unwrap();
-    std::io::Read::read_to_string(&mut cat.stderr.take().unwrap(), &mut err).unwrap();
-    assert!(!st.success(), "{err}");
-    assert!(took < Duration::from_secs(10), "catalog collections took {took:?}: {err}");
+    let err = fails_within(&h, &["catalog", "collections"], Duration::from_secs(10));
     assert!(err.contains("catalog database") && err.contains("did not answer within 3 s"), "{err}");
     assert!(err.contains(&format!("127.0.0.1:{}", proxy.port)), "{err}");
     // SIGTERM does not wait for a call's whole bound (here 61 s): a held call ends at once.
