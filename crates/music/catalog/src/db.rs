@@ -341,16 +341,10 @@ impl Pg {
 
 /// A failed call as the catalog reports it (the server's own errors go through [`Pg::err`]).
 fn call_error(server: &str, e: CallError) -> CatalogError {
-    let message = match e {
-        CallError::Pg(e) => return CatalogError::Postgres { server: server.to_string(), source: e },
-        CallError::NoAnswer(limit) => format!(
-            "it did not answer within {} s (the server is stopped, wedged or overloaded, or the network between is down; `statement_timeout=` and `connect_timeout=` in the URL set the limit)",
-            limit.as_secs_f64()
-        ),
-        CallError::Stopping => "it did not answer before baton stopped".to_string(),
-        CallError::Unavailable(message) => message,
-    };
-    CatalogError::Unavailable { server: server.to_string(), message }
+    match e {
+        CallError::Pg(source) => CatalogError::Postgres { server: server.to_string(), source },
+        other => CatalogError::Unavailable { server: server.to_string(), message: other.to_string() },
+    }
 }
 
 impl Db {

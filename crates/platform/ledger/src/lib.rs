@@ -46,8 +46,8 @@ pub enum LedgerError {
     /// A PostgreSQL server that took the call and did not answer it in time (stopped, wedged,
     /// overloaded, or the link went silent): a pause, like [`LedgerError::Unavailable`].
     #[error(
-        "state database {server} did not answer within {secs} s (the server is stopped, wedged or overloaded, or the \
-         network between is down); `statement_timeout=` and `connect_timeout=` in the URL set the limit (their sum)"
+        "state database {server} {}",
+        baton_store::link::CallError::NoAnswer(std::time::Duration::from_secs_f64(*secs))
     )]
     NoAnswer { server: String, secs: f64 },
     /// The operation needs the other backend (the message says which and why).

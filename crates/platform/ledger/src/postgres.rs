@@ -45,14 +45,9 @@ fn call_error(server: &str, e: CallError) -> LedgerError {
     match e {
         CallError::Pg(source) => LedgerError::Postgres { server: server.to_string(), source },
         CallError::NoAnswer(limit) => LedgerError::NoAnswer { server: server.to_string(), secs: limit.as_secs_f64() },
-        CallError::Stopping => LedgerError::Unavailable {
-            server: server.to_string(),
-            message: format!(
-                "it did not answer before baton stopped ({} s after the signal)",
-                baton_store::link::STOP_GRACE.as_secs_f64()
-            ),
-        },
-        CallError::Unavailable(message) => LedgerError::Unavailable { server: server.to_string(), message },
+        e @ (CallError::Stopping | CallError::Unavailable(_)) => {
+            LedgerError::Unavailable { server: server.to_string(), message: e.to_string() }
+        }
     }
 }
 

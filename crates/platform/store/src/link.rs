@@ -46,24 +46,27 @@ pub fn interrupt() {
     let _ = STOP_AT.set(Instant::now() + STOP_GRACE);
 }
 
-/// Why one call failed.
-#[derive(Debug)]
+/// Why one call failed. The words are said here once; the ledger and the catalog put the
+/// server's name before them.
+#[derive(Debug, thiserror::Error)]
 pub enum CallError {
     /// The server's error (or the connection's).
-    Pg(tokio_postgres::Error),
+    #[error(transparent)]
+    Pg(#[from] tokio_postgres::Error),
     /// No answer within the call limit.
+    #[error(
+        "did not answer within {} s (the server is stopped, wedged or overloaded, or the network between is down); \
+         `statement_timeout=` and `connect_timeout=` in the URL set the limit (their sum)",
+        .0.as_secs_f64()
+    )]
     NoAnswer(Duration),
     /// The process is stopping ([`interrupt`]) and the server had not answered by then.
+    #[error("it did not answer before baton stopped ({} s after the signal)", STOP_GRACE.as_secs_f64())]
     Stopping,
     /// No session could be started (the server cannot be reached, the URL's TLS set-up
     /// failed), or the link is closing.
+    #[error("{0}")]
     Unavailable(String),
-}
-
-impl From<tokio_postgres::Error> for CallError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        CallError::Pg(e)
-    }
 }
 
 /// A session with the server at one URL (see the module's policy).
