@@ -18,7 +18,7 @@ use baton_signal::fingerprint;
 /// Whether the library's tables exist in the file `conn` is open on (a reader on another
 /// domain's connection must not create them: only [`Db::open`] does).
 pub(crate) fn library_exists(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fp_files'")?.exists([])
+    baton_store::sqlite::table_exists(conn, "fp_files")
 }
 
 /// An open state database.

@@ -4,11 +4,11 @@
 //! The copy is generic over tables rather than a second list of the schema: every table of the
 //! SQLite file is copied, except SQLite's own, the file's schema versions (`baton_migrations`)
 //! and the fingerprint library's (`fp_*`, which describes this machine's files and stays in a
-//! per-machine SQLite file). Each must exist on
-//! the server (created beforehand by the ledger's and the catalog's migrations) with a column
-//! for each of its columns, or nothing is copied: a table or a column without a place would be
-//! lost. Values are converted to the server column's type (SQLite's columns are loosely typed);
-//! a value that does not fit is an error naming the table, the column and the row.
+//! per-machine SQLite file). Each must exist on the server (created beforehand by the ledger's
+//! and the catalog's migrations) with a column for each of its columns, or nothing is copied:
+//! a table or a column without a place would be lost. Values are converted to the server
+//! column's type (SQLite's columns are loosely typed); a value that does not fit is an error
+//! naming the table, the column and the row.
 //!
 //! The check: for each table, a SHA-256 over its rows ordered by primary key (text compared
 //! byte by byte, SQLite's `BINARY` and PostgreSQL's `COLLATE "C"`), each value encoded
@@ -311,9 +311,9 @@ fn source_tables(c: &rusqlite::Connection, path: &Path) -> Result<Tables> {
         st.query_map([], |r| r.get(0)).map_err(err)?.collect::<rusqlite::Result<_>>().map_err(err)?;
     let (local, copy): (Vec<String>, Vec<String>) = names
         .into_iter()
-        .partition(|n| n.starts_with("fp_") || n == crate::guard::META_TABLE || n == "baton_migrations");
+        .partition(|n| n.starts_with("fp_") || n == crate::guard::META_TABLE || n == baton_store::MIGRATIONS_TABLE);
     let why = |n: &str| {
-        if n == "baton_migrations" {
+        if n == baton_store::MIGRATIONS_TABLE {
             "the schema versions of this file; the server records its own as its migrations run"
         } else if n == crate::guard::META_TABLE {
             "the identity of this SQLite file, which the home checks before serving from it (see guard.rs); a PostgreSQL ledger has none"

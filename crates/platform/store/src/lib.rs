@@ -32,6 +32,9 @@ mod tls;
 pub use domains::{CATALOG, DOMAINS, FP, LEDGER};
 pub use location::{Location, LocationError};
 
+/// The table recording every domain's applied migrations, on both backends.
+pub const MIGRATIONS_TABLE: &str = "baton_migrations";
+
 /// One migration: version N of a domain on one backend.
 #[derive(Debug, Clone, Copy)]
 pub struct Migration {

@@ -69,7 +69,7 @@ pub fn migrate(conn: &Connection, domain: &Domain) -> Result<u32, StoreError> {
 /// The domain's newest recorded version, or `None` when it has none (a new file, or one made
 /// before `baton_migrations`).
 pub fn recorded(conn: &Connection, domain: &str) -> rusqlite::Result<Option<u32>> {
-    if !table_exists(conn, "baton_migrations")? {
+    if !table_exists(conn, crate::MIGRATIONS_TABLE)? {
         return Ok(None);
     }
     conn.query_row("SELECT max(version) FROM baton_migrations WHERE domain = ?1", [domain], |r| r.get(0))
@@ -127,7 +127,9 @@ fn clamp(v: i64) -> u32 {
     u32::try_from(v.max(0)).unwrap_or(u32::MAX)
 }
 
-fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+/// Whether the file `conn` is open on has a table `name` (a reader on another domain's
+/// connection asks before it reads, so that it never creates what it does not own).
+pub fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
     conn.prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?.exists([name])
 }
 
