@@ -199,9 +199,19 @@ pub(crate) struct Pg {
     in_tx: Cell<bool>,
 }
 
+impl Drop for Pg {
+    fn drop(&mut self) {
+        // A transaction begun by `BEGIN` and not ended (a panic on the way) must not reach
+        // the next holder of this session through the pool.
+        if self.in_tx.get() {
+            self.link.discard();
+        }
+    }
+}
+
 impl Pg {
     fn open(url: &PgUrl) -> Result<Pg> {
-        let link = Link::new(url, "catalog database", "baton-pg-catalog").map_err(|e| call_error(url.shown(), e))?;
+        let link = Link::new(url, "catalog database").map_err(|e| call_error(url.shown(), e))?;
         let pg = Pg { link, stmts: RefCell::default(), in_tx: Cell::new(false) };
         pg.connected()?;
         pg.migrate()?;

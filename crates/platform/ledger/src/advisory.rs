@@ -13,10 +13,12 @@
 //! 64-bit hash (plugin names never contain `/`), so every host derives the same key.
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
+
+use baton_store::pool::Pool;
 
 use crate::location::PgUrl;
 
@@ -38,6 +40,8 @@ struct Held {
 /// The advisory locks this process holds on one server.
 pub struct AdvisoryLocks {
     url: PgUrl,
+    /// The server's pool, kept from the first lock on: its runtime drives the lock sessions.
+    pool: OnceLock<Arc<Pool>>,
     held: Mutex<HashMap<(String, String), Held>>,
 }
 
@@ -48,7 +52,7 @@ pub fn key_text(plugin: &str, name: &str) -> String {
 
 impl AdvisoryLocks {
     pub fn new(url: PgUrl) -> Self {
-        AdvisoryLocks { url, held: Mutex::default() }
+        AdvisoryLocks { url, pool: OnceLock::new(), held: Mutex::default() }
     }
 
     /// Waits up to `timeout` for the lock (plugin, name), for the task `owner`, asking the
@@ -128,16 +132,10 @@ impl AdvisoryLocks {
     ) -> Result<(Client, Arc<AtomicBool>, Arc<Mutex<Option<OnLost>>>), String> {
         let shown = self.url.shown().to_string();
         let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
-        let (client, connection) = match tokio::time::timeout(left, crate::connect::connect(&self.url)).await {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => return Err(format!("state database {shown}: {e}")),
-            Err(_) => return Err(format!("state database {shown}: no connection within {left:?}")),
-        };
         let released = Arc::new(AtomicBool::new(false));
         let alarm: Arc<Mutex<Option<OnLost>>> = Arc::default();
         let (r, a) = (released.clone(), alarm.clone());
-        tokio::spawn(async move {
-            let ended = connection.await;
+        let on_end = move |ended: Result<(), tokio_postgres::Error>| {
             if r.load(Ordering::SeqCst) {
                 return;
             }
@@ -151,7 +149,21 @@ impl AdvisoryLocks {
                     "the database session holding a lock ended ({why}); the lock may be taken by another host"
                 ));
             }
-        });
+        };
+        // A session of its own (the lock lives exactly as long as it), started by the server's
+        // pool, whose runtime drives its connection; it never goes back to the pool.
+        let pool = match self.pool.get() {
+            Some(p) => p.clone(),
+            None => {
+                let p = Pool::of(&self.url).map_err(|e| format!("state database {}: {e}", self.url.shown()))?;
+                self.pool.get_or_init(|| p).clone()
+            }
+        };
+        let client = match tokio::time::timeout(left, pool.start_watched(on_end)).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return Err(format!("state database {}: {e}", self.url.shown())),
+            Err(_) => return Err(format!("state database {}: no connection within {left:?}", self.url.shown())),
+        };
         Ok((client, released, alarm))
     }
 

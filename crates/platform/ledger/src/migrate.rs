@@ -372,41 +372,25 @@ fn primary_key(c: &impl tokio_postgres::GenericClient, table: &str) -> Result<Ve
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-/// The server and one session with it.
+/// The server and one session with it, of its own (the copy is one long transaction), started
+/// by the server's pool, whose runtime drives it.
 struct Server {
     shown: String,
     client: tokio_postgres::Client,
-    _rt: tokio::runtime::Runtime,
+    _pool: std::sync::Arc<baton_store::pool::Pool>,
 }
 
 impl Server {
     fn connect(url: &PgUrl) -> Result<Server> {
         let shown = url.shown().to_string();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("baton-migrate")
-            .enable_all()
-            .build()
-            .map_err(|e| MigrateError::Connect {
-                server: shown.clone(),
-                source: crate::connect::ConnectError::Roots(format!("cannot start a runtime: {e}")),
-            })?;
-        let u = url.clone();
-        let task = rt.spawn(async move {
-            let (client, connection) = crate::connect::connect(&u).await?;
-            tokio::spawn(connection);
-            Ok::<_, crate::connect::ConnectError>(client)
-        });
-        let client = match block_on(task) {
-            Ok(r) => r.map_err(|e| MigrateError::Connect { server: shown.clone(), source: e })?,
-            Err(e) => {
-                return Err(MigrateError::Connect {
-                    server: shown,
-                    source: crate::connect::ConnectError::Roots(e.to_string()),
-                });
-            }
-        };
-        Ok(Server { shown, client, _rt: rt })
+        let cerr = |source| MigrateError::Connect { server: shown.clone(), source };
+        let pool = baton_store::pool::Pool::of(url).map_err(cerr)?;
+        let client = block_on(pool.start("migration target")).map_err(cerr)?;
+        // The copy and its check are a few statements over every row: the URL's per-statement
+        // limit, meant for the ledger's short calls, would cut a large home's copy short.
+        block_on(client.batch_execute("SET statement_timeout = 0"))
+            .map_err(|source| MigrateError::Target { server: shown.clone(), source })?;
+        Ok(Server { shown, client, _pool: pool })
     }
 }
 

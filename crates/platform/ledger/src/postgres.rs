@@ -109,7 +109,7 @@ pub struct HeldClaim {
 
 impl PgLedger {
     pub(crate) fn open(url: &PgUrl) -> Result<Self> {
-        let link = Link::new(url, "state database", "baton-pg").map_err(|e| call_error(url.shown(), e))?;
+        let link = Link::new(url, "state database").map_err(|e| call_error(url.shown(), e))?;
         let mut me = PgLedger { link, stmts: RefCell::new(HashMap::new()) };
         me.connected()?;
         me.migrate()?;

@@ -194,3 +194,76 @@ fn a_server_restart_is_a_passing_error_and_the_next_call_reconnects() {
     l.batch(|b| b.kv_set("p", "k", "w")).unwrap();
     assert_eq!(l.kv_get("p", "k").unwrap().as_deref(), Some("w"));
 }
+
+/// The backend process serving `link`'s session (connecting it first).
+fn backend_pid(link: &baton_store::link::Link) -> i32 {
+    link.connect().unwrap();
+    let guard = link.client();
+    let client = guard.as_ref().expect("connected");
+    link.wait(client.query_one("SELECT pg_backend_pid()", &[])).unwrap().get(0)
+}
+
+/// Waits (10 s at most) until the server counts `n` sessions with the database `db`: a session
+/// ends shortly after its client is dropped, not at once.
+fn await_sessions(pg: &pg::Pg, db: &str, n: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let out = pg.psql("postgres", &format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}'"));
+        let now: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        if now == n {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{db}: {now} sessions, expected {n}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn links_to_one_server_share_a_pool_that_reuses_sessions_in_a_known_state_only() {
+    use baton_store::link::Link;
+    use baton_store::location::PgUrl;
+    let Some(pg) = pg::Pg::start() else { return };
+    pg.create_db("pool");
+    pg.create_db("pool2");
+    let url = PgUrl::parse(&pg.url("pool")).unwrap();
+    let a = Link::new(&url, "a").unwrap();
+    let b = Link::new(&url, "b").unwrap();
+    assert!(std::sync::Arc::ptr_eq(a.pool(), b.pool()), "one pool per server");
+    let other = Link::new(&PgUrl::parse(&pg.url("pool2")).unwrap(), "other").unwrap();
+    assert!(!std::sync::Arc::ptr_eq(a.pool(), other.pool()), "another database is another pool");
+    let (pa, pb) = (backend_pid(&a), backend_pid(&b));
+    assert_ne!(pa, pb, "two live links hold two sessions");
+
+    // A link done with its session gives it back; the next link takes it, with the URL's
+    // statement_timeout still set.
+    drop(a);
+    assert_eq!(b.pool().idle(), 1);
+    let c = Link::new(&url, "c").unwrap();
+    assert_eq!(backend_pid(&c), pa, "the idle session is reused");
+    assert_eq!(b.pool().idle(), 0);
+    {
+        let guard = c.client();
+        let row = c.wait(guard.as_ref().unwrap().query_one("SHOW statement_timeout", &[])).unwrap();
+        assert_eq!(row.get::<_, String>(0), "30s");
+    }
+
+    // A session left in an unknown state is never given back: it ends with its link.
+    c.discard();
+    drop(c);
+    assert_eq!(b.pool().idle(), 0);
+    await_sessions(&pg, "pool", 1); // b's only
+
+    // An idle session the server ended (a restart) is not handed out: the next link starts one.
+    let d = Link::new(&url, "d").unwrap();
+    let pd = backend_pid(&d);
+    drop(d);
+    assert_eq!(b.pool().idle(), 1);
+    pg.stop();
+    pg.start_again();
+    let e = Link::new(&url, "e").unwrap();
+    assert_ne!(backend_pid(&e), pd, "a new session after the restart");
+
+    // With the last link gone, the pool and every session it kept end.
+    drop((b, e, other));
+    await_sessions(&pg, "pool", 0);
+}

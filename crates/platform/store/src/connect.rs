@@ -34,6 +34,9 @@ pub enum ConnectError {
     Certificate { roots: String, detail: String, source: tokio_postgres::Error },
     #[error("{0}")]
     Postgres(#[from] tokio_postgres::Error),
+    /// This process could not do its part (start the runtime that drives sessions).
+    #[error("{0}")]
+    Local(String),
     /// The server took the connection but did not complete the session's start-up in time.
     #[error(
         "{server} accepted the connection but did not answer within {secs} s (the server is stopped or overloaded, \

@@ -1,6 +1,7 @@
 //! baton's storage layer: where the state lives ([`Location`]: a SQLite file or a PostgreSQL
 //! URL, with the URL's rules), how it is reached (opening a SQLite file, connecting to
-//! PostgreSQL with TLS: [`connect`]), and every schema baton keeps
+//! PostgreSQL with TLS: [`connect`], one [`pool::Pool`] of sessions per server and one session
+//! policy, [`link::Link`]), and every schema baton keeps
 //! (the ledger with its stats, the catalog, the fingerprint library) as numbered `.sql`
 //! migrations per backend, in `migrations/<backend>/<domain>/NNNN_name.sql`.
 //!
@@ -23,6 +24,7 @@
 pub mod connect;
 pub mod link;
 pub mod location;
+pub mod pool;
 pub mod postgres;
 pub mod sqlite;
 

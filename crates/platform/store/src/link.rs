@@ -1,11 +1,13 @@
-//! One session with a PostgreSQL server for a synchronous caller: the ledger and the catalog
-//! each hold one, and this is the one reconnect and time-limit policy both follow.
+//! One session with a PostgreSQL server for a synchronous caller: the ledger, the catalog and
+//! `baton migrate` each hold one, drawn from the server's [`Pool`], and this is the one
+//! reconnect and time-limit policy they all follow.
 //!
 //! Why a bridge: the ledger's and the catalog's APIs are synchronous (the pipeline calls them
 //! under a mutex, as it does SQLite), tokio-postgres is asynchronous. The connection task runs
-//! on a private one-thread tokio runtime, and each call waits for its answer with
+//! on a one-thread tokio runtime, and each call waits for its answer with
 //! `futures_executor::block_on`, which is safe from any thread, a tokio worker included (no
-//! nested runtime).
+//! nested runtime). The runtime is the server's pool's: one thread per server, whatever the
+//! number of links.
 //!
 //! The policy:
 //! - **Connect when needed.** The first call connects; after a lost connection (a server
@@ -21,13 +23,14 @@
 //!   [`STOP_GRACE`].
 use std::cell::{Cell, Ref, RefCell, RefMut};
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures_executor::block_on;
 use tokio_postgres::Client;
 
 use crate::location::PgUrl;
+use crate::pool::Pool;
 
 /// When the process started stopping, plus [`STOP_GRACE`]: from then on no call waits longer.
 static STOP_AT: OnceLock<Instant> = OnceLock::new();
@@ -69,49 +72,38 @@ pub enum CallError {
     Unavailable(String),
 }
 
-/// A session with the server at one URL (see the module's policy).
+/// A session with the server at one URL (see the module's policy), drawn from and given back
+/// to the server's [`Pool`].
 pub struct Link {
-    url: PgUrl,
+    pool: Arc<Pool>,
     /// What the session serves, for the log line when its connection is lost.
     what: &'static str,
-    rt: Option<tokio::runtime::Runtime>,
-    /// The runtime's handle, whose timers end a call that waits too long.
-    handle: tokio::runtime::Handle,
     client: RefCell<Option<Client>>,
     limit: Duration,
     /// Set when a call ran out of time: the session is in an unknown state, so the next
-    /// [`Link::connect`] starts a new one.
+    /// [`Link::connect`] starts a new one, and it never goes back to the pool.
     stale: Cell<bool>,
 }
 
 impl Link {
-    /// A link to `url`, not connected yet; `what` names it in log lines ("state database"),
-    /// `thread` its runtime's thread.
-    pub fn new(url: &PgUrl, what: &'static str, thread: &str) -> Result<Link, CallError> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name(thread)
-            .enable_all()
-            .build()
-            .map_err(|e| CallError::Unavailable(format!("cannot start its runtime: {e}")))?;
-        Ok(Link {
-            url: url.clone(),
-            what,
-            handle: rt.handle().clone(),
-            rt: Some(rt),
-            client: RefCell::new(None),
-            limit: url.call_limit(),
-            stale: Cell::new(false),
-        })
+    /// A link to `url`, not connected yet; `what` names it in log lines ("state database").
+    pub fn new(url: &PgUrl, what: &'static str) -> Result<Link, CallError> {
+        let pool = Pool::of(url).map_err(|e| CallError::Unavailable(e.to_string()))?;
+        Ok(Link { pool, what, client: RefCell::new(None), limit: url.call_limit(), stale: Cell::new(false) })
+    }
+
+    /// The server's pool this link draws its session from.
+    pub fn pool(&self) -> &Arc<Pool> {
+        &self.pool
     }
 
     pub fn url(&self) -> &PgUrl {
-        &self.url
+        self.pool.url()
     }
 
-    /// The link's runtime, for work that must run beside a call (a watch that cancels it).
+    /// The pool's runtime, for work that must run beside a call (a watch that cancels it).
     pub fn handle(&self) -> &tokio::runtime::Handle {
-        &self.handle
+        self.pool.handle()
     }
 
     /// Waits for `f` at most the call limit.
@@ -143,7 +135,7 @@ impl Link {
         // The timers are the link's runtime's, which drives them; the caller may be on any
         // thread (a tokio worker of another runtime included), so each poll enters it.
         let out = block_on(std::future::poll_fn(|cx| {
-            let _in = self.handle.enter();
+            let _in = self.pool.handle().enter();
             timed.as_mut().poll(cx)
         }));
         if out.is_err() {
@@ -157,8 +149,9 @@ impl Link {
         !self.stale.get() && self.client.borrow().as_ref().is_some_and(|c| !c.is_closed())
     }
 
-    /// Connects if there is no live session; `true` when a new one was started (prepared
-    /// statements of the old one are gone with it).
+    /// Connects if there is no live session, with an idle one of the pool's if it has one
+    /// that still answers, else a new one; `true` when the session is not the one the link
+    /// had (prepared statements of the old one are gone with it).
     pub fn connect(&self) -> Result<bool, CallError> {
         if self.stale.replace(false) {
             // A call ran out of time on it: never reuse a session in an unknown state.
@@ -167,32 +160,40 @@ impl Link {
         if self.client.borrow().as_ref().is_some_and(|c| !c.is_closed()) {
             return Ok(false);
         }
-        let Some(rt) = self.rt.as_ref() else { return Err(CallError::Unavailable("the link is closing".into())) };
-        let (url, what) = (self.url.clone(), self.what);
-        let task = rt.spawn(async move {
-            let (client, connection) = crate::connect::connect(&url).await?;
-            let shown = url.shown().to_string();
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::warn!(server = %shown, "{what} connection lost: {e}");
+        self.client.borrow_mut().take();
+        while let Some(idle) = self.pool.take() {
+            // An idle session may have died unnoticed (a server restart while it waited): one
+            // round trip says, and costs less than a start-up.
+            match self.race(idle.simple_query("")) {
+                Ok(Ok(_)) => {
+                    *self.client.borrow_mut() = Some(idle);
+                    return Ok(true);
                 }
-            });
-            Ok::<_, crate::connect::ConnectError>(client)
-        });
-        let client = match self.race(task) {
-            Ok(Ok(Ok(client))) => client,
-            Ok(Ok(Err(e))) => return Err(CallError::Unavailable(e.to_string())),
+                Ok(Err(_)) => continue,
+                Err(e) => {
+                    self.stale.set(false);
+                    return Err(e);
+                }
+            }
+        }
+        let client = match self.race(self.pool.start(self.what)) {
+            Ok(Ok(client)) => client,
             Ok(Err(e)) => return Err(CallError::Unavailable(e.to_string())),
             Err(e) => {
-                // Stopping, or no answer: the start-up is given up (the task ends with the runtime).
+                // Stopping, or no answer: the start-up is given up (it ends on the pool's runtime).
                 self.stale.set(false);
                 return Err(e);
             }
         };
-        let ms = self.url.statement_timeout().as_millis().max(1);
-        self.wait(client.batch_execute(&format!("SET statement_timeout = {ms}")))?;
         *self.client.borrow_mut() = Some(client);
         Ok(true)
+    }
+
+    /// Ends the session when the link is dropped instead of giving it back to the pool: its
+    /// caller left it in a state the next link must not inherit (a transaction it began by
+    /// SQL text and did not end).
+    pub fn discard(&self) {
+        self.stale.set(true);
     }
 
     /// The session's client, if connected (call [`Link::connect`] first).
@@ -208,10 +209,11 @@ impl Link {
 
 impl Drop for Link {
     fn drop(&mut self) {
-        // Dropping a runtime inside an async context panics; let it end on its own.
-        self.client.borrow_mut().take();
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
+        // A session in a known state goes back to the pool for the next link.
+        if let Some(client) = self.client.get_mut().take()
+            && !self.stale.get()
+        {
+            self.pool.give_back(client);
         }
     }
 }

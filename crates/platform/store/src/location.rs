@@ -189,6 +189,13 @@ impl PgUrl {
         self.statement_timeout + self.config.get_connect_timeout().copied().unwrap_or(std::time::Duration::from_secs(5))
     }
 
+    /// What tells one server (and session set-up) from another: two URLs with the same key
+    /// share a [`crate::pool::Pool`]. Every setting a session depends on is in it; a password
+    /// (never in the URL, see [`LocationError::Password`]) only as the config's redaction.
+    pub fn key(&self) -> String {
+        format!("{:?}|{:?}|{}|{:?}", self.config, self.statement_timeout, self.verify_full, self.rootcert)
+    }
+
     /// The URL with any password hidden, for logs and messages.
     pub fn shown(&self) -> &str {
         &self.shown
