@@ -14,7 +14,7 @@ fn client(h: &Home, scenario: &str, env: &[(&str, &str)]) -> Value {
 }
 
 fn client_with(h: &Home, scenario: &[&str], env: &[(&str, &str)]) -> Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../tests/mcp_client.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/mcp_client.py");
     let mut c = Command::new("python3");
     c.arg(&script).arg(BIN).arg(&h.root).args(scenario).env("XDG_CACHE_HOME", h.cache_root()).env("BATON_LOG", "warn");
     if let Some(url) = &h.state {
@@ -133,7 +133,7 @@ fn every_tool_through_the_official_python_sdk() {
 #[test]
 fn the_documented_client_configurations_start_a_working_server() {
     let h = Home::init(&[], "");
-    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../docs/agents.md");
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/agents.md");
     let out = client_with(&h, &["docs", doc.to_str().unwrap()], &[]);
     let clients: Vec<(&str, &str)> = out
         .as_array()
@@ -165,7 +165,7 @@ fn tools_that_run_the_binary_keep_the_servers_postgresql_state() {
     pg.create_db("mcp_state");
     let url = pg.url("mcp_state");
     let h = Home::init_on(Some(&url), &[], "");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../tests/mcp_client.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/mcp_client.py");
     let out = Command::new("python3")
         .arg(&script)
         .arg(BIN)
@@ -204,7 +204,7 @@ fn send_and_wait_run_as_mcp_tasks_for_a_client_that_declares_them() {
     let h = Home::init(&[], "");
     std::fs::create_dir_all(h.dir("Codex", "01_inbox")).unwrap();
     let mut serving = serve(&h);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../tests/mcp_client.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/mcp_client.py");
     let mut c = Command::new("python3");
     c.arg(&script).arg(BIN).arg(&h.root).arg("tasks").env("XDG_CACHE_HOME", h.cache_root()).env("BATON_LOG", "warn");
     if let Some(url) = &h.state {

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_baton");
+pub const BIN: &str = env!("CARGO_BIN_EXE_baton-e2e");
 
 /// The real files in the steering repository's `shared/realworld/` (exports, djay blobs,
 /// Rekordbox XML, plans, handoff trees), read in place and never copied into this repository.
@@ -30,7 +30,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_baton");
 pub fn realworld() -> PathBuf {
     let dir = match std::env::var_os("BATON_REALWORLD") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../../shared/realworld"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/realworld"),
     };
     assert!(
         dir.is_dir(),
