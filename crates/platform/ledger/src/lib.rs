@@ -47,9 +47,9 @@ pub enum LedgerError {
     /// overloaded, or the link went silent): a pause, like [`LedgerError::Unavailable`].
     #[error(
         "state database {server} {}",
-        baton_store::link::CallError::NoAnswer(std::time::Duration::from_secs_f64(*secs))
+        baton_store::link::CallError::NoAnswer(*limit)
     )]
-    NoAnswer { server: String, secs: f64 },
+    NoAnswer { server: String, limit: std::time::Duration },
     /// The operation needs the other backend (the message says which and why).
     #[error("{0}")]
     Unsupported(String),

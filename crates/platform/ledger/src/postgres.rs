@@ -44,7 +44,7 @@ pub use baton_store::link::interrupt;
 fn call_error(server: &str, e: CallError) -> LedgerError {
     match e {
         CallError::Pg(source) => LedgerError::Postgres { server: server.to_string(), source },
-        CallError::NoAnswer(limit) => LedgerError::NoAnswer { server: server.to_string(), secs: limit.as_secs_f64() },
+        CallError::NoAnswer(limit) => LedgerError::NoAnswer { server: server.to_string(), limit },
         e @ (CallError::Stopping | CallError::Unavailable(_)) => {
             LedgerError::Unavailable { server: server.to_string(), message: e.to_string() }
         }

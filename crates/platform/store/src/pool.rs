@@ -17,8 +17,9 @@
 //! - **Nothing once unused.** The registry holds pools weakly: when the last link and the last
 //!   holder of a server's pool are gone, its sessions and its runtime end with it.
 //!
-//! Sessions that must be their own (an advisory lock lives exactly as long as its session)
-//! are started by [`Pool::start`] and never enter the pool.
+//! Sessions that must be their own (an advisory lock lives exactly as long as its session,
+//! `baton migrate`'s copy is one long transaction) are started by [`Pool::start`] or
+//! [`Pool::start_watched`] and never enter the pool.
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
