@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_baton-e2e");
+use crate::support::BIN;
 
 use crate::support::renamed_repo;
 use renamed_repo::renamed_repo;

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::support;
 use crate::support::renamed_repo;
 
-const BIN: &str = env!("CARGO_BIN_EXE_baton-e2e");
+use crate::support::BIN;
 
 /// Files above this are never read by the audit (its stub read limit): written sparse.
 const SPARSE_ABOVE: u64 = 64 * 1024;

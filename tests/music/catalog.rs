@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_baton-e2e");
+use support::BIN;
 
 /// A temporary home with its state database.
 struct Env {

@@ -14,7 +14,7 @@ use crate::support;
 use support::{BIN, Home};
 
 fn client(h: &Home, s: &Serve, key: &str, args: &[&str]) -> Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/a2a_client.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("a2a_client.py");
     let mut c = Command::new("python3");
     c.arg(&script).arg(BIN).arg(&h.root).arg(format!("http://{}", s.addr)).arg(key).args(args);
     c.env("XDG_CACHE_HOME", h.cache_root()).env("BATON_LOG", "warn");

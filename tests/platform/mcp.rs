@@ -13,8 +13,13 @@ fn client(h: &Home, scenario: &str, env: &[(&str, &str)]) -> Value {
     client_with(h, &[scenario], env)
 }
 
+/// The MCP client the tests drive: tests/mcp_client.py, on the official MCP Python SDK.
+fn client_script() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp_client.py")
+}
+
 fn client_with(h: &Home, scenario: &[&str], env: &[(&str, &str)]) -> Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/mcp_client.py");
+    let script = client_script();
     let mut c = Command::new("python3");
     c.arg(&script).arg(BIN).arg(&h.root).args(scenario).env("XDG_CACHE_HOME", h.cache_root()).env("BATON_LOG", "warn");
     if let Some(url) = &h.state {
@@ -165,7 +170,7 @@ fn tools_that_run_the_binary_keep_the_servers_postgresql_state() {
     pg.create_db("mcp_state");
     let url = pg.url("mcp_state");
     let h = Home::init_on(Some(&url), &[], "");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/mcp_client.py");
+    let script = client_script();
     let out = Command::new("python3")
         .arg(&script)
         .arg(BIN)
@@ -204,7 +209,7 @@ fn send_and_wait_run_as_mcp_tasks_for_a_client_that_declares_them() {
     let h = Home::init(&[], "");
     std::fs::create_dir_all(h.dir("Codex", "01_inbox")).unwrap();
     let mut serving = serve(&h);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/mcp_client.py");
+    let script = client_script();
     let mut c = Command::new("python3");
     c.arg(&script).arg(BIN).arg(&h.root).arg("tasks").env("XDG_CACHE_HOME", h.cache_root()).env("BATON_LOG", "warn");
     if let Some(url) = &h.state {
