@@ -305,7 +305,7 @@ fn plugins_built_against_older_minor_versions_still_load_and_run() {
 
 /// A plugin built with the SDK against `baton:music@0.5.0` (the music interfaces out of
 /// `baton:plugin` since the split) reaches all three under their 0.5.0 names, answered by the
-/// host crates rather than the refusing defaults: the catalog lists what it was granted, the
+/// host crates (the runtime binds none of them): the catalog lists what it was granted, the
 /// fingerprint service refuses a path outside its grants, a granted SQLite file is read.
 #[test]
 fn a_music_plugin_built_against_0_5_reaches_the_catalog_fingerprints_and_sqlite() {

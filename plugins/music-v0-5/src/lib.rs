@@ -1,6 +1,6 @@
 //! `music-v0-5`: a test plugin built with the SDK against `baton:music@0.5.0`. Its one action
 //! calls each music interface once under its 0.5.0 name, so a test sees them linked by the host
-//! crates (not the refusing defaults) and answered: `catalog.collections`, `fingerprint.read-tags`
+//! crates and answered: `catalog.collections`, `fingerprint.read-tags`
 //! on `tags_path`, and a `sqlite` snapshot of `db_path` with `select count(*) from t`.
 use baton_plugin::{Actions, Ctx, Done, Failure, JsonSchema, Plugin, catalog, collection, fingerprint, folder, sqlite};
 use serde::Deserialize;

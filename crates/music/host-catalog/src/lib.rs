@@ -21,6 +21,7 @@
 //!
 //! One [`Catalog`] per process sits behind a mutex, so its track index stays warm between
 //! calls and tasks (as `best-matches` keeps the fingerprint index).
+mod access;
 pub mod grant;
 mod library;
 mod music;
@@ -37,7 +38,7 @@ use baton_catalog::bounds::{self, CallBounds, Stop};
 
 use baton_catalog::{Access, Catalog, CatalogError, Filter, Kind, Record};
 use baton_runtime::limits::TaskMeter;
-use baton_runtime::{Configured, Grant, HostInterface, PluginInfo, StoreState};
+use baton_runtime::{AccessRequest, BoxFuture, Configured, Described, Grant, HostInterface, PluginInfo, StoreState};
 use serde_json::Value;
 use wasmtime::component::{HasData, Linker};
 
@@ -153,6 +154,14 @@ impl HostInterface for CatalogHost {
         sections: &serde_json::Map<String, Value>,
     ) -> Result<Option<Configured>, String> {
         grant::configure(&plugin.name, &plugin.collections, sections).map(Some)
+    }
+
+    fn requests<'a>(
+        &'a self,
+        plugin: Described<'a>,
+        store: &'a mut wasmtime::Store<StoreState>,
+    ) -> BoxFuture<'a, wasmtime::Result<Vec<AccessRequest>>> {
+        Box::pin(access::requested(plugin, store))
     }
 }
 

@@ -20,13 +20,17 @@ mod bindings {
 
 use bindings::baton::music::catalog as v5;
 
-/// Links `baton:music/catalog@0.5.0` with the store view the 0.4.0 interface uses.
+/// Links `baton:music/catalog@0.5.0` with the store view the 0.4.0 interface uses, and the
+/// package's `types` (no functions; every music host crate links it, so each works alone).
 pub(crate) fn add_to_linker(
     linker: &mut Linker<StoreState>,
     view: fn(&mut StoreState) -> CatView<'_>,
 ) -> wasmtime::Result<()> {
+    bindings::baton::music::types::add_to_linker::<StoreState, Cat>(linker, view)?;
     v5::add_to_linker::<StoreState, Cat>(linker, view)
 }
+
+impl bindings::baton::music::types::Host for CatView<'_> {}
 
 /// A value of one version's generated type as the other version's (same shape, other name).
 trait Conv<T> {

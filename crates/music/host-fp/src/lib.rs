@@ -110,9 +110,14 @@ impl HostInterface for FingerprintHost {
         }
         bindings::v0_3::baton::plugin::fingerprint::add_to_linker::<StoreState, Fp>(linker, view)?;
         bindings::v0_4::baton::plugin::fingerprint::add_to_linker::<StoreState, Fp>(linker, view)?;
+        // The music package's `types` (no functions; every music host crate links it, so each
+        // works alone).
+        bindings::v0_5::baton::music::types::add_to_linker::<StoreState, Fp>(linker, view)?;
         bindings::v0_5::baton::music::fingerprint::add_to_linker::<StoreState, Fp>(linker, view)
     }
 }
+
+impl bindings::v0_5::baton::music::types::Host for FpView<'_> {}
 
 /// What the host functions see of a task's store.
 struct FpView<'a> {

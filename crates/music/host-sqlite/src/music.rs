@@ -21,13 +21,17 @@ mod bindings {
 
 use bindings::baton::music::sqlite as v5;
 
-/// Links `baton:music/sqlite@0.5.0` with the store view the 0.4.0 interface uses.
+/// Links `baton:music/sqlite@0.5.0` with the store view the 0.4.0 interface uses, and the
+/// package's `types` (no functions; every music host crate links it, so each works alone).
 pub(crate) fn add_to_linker(
     linker: &mut Linker<StoreState>,
     view: fn(&mut StoreState) -> SqlView<'_>,
 ) -> wasmtime::Result<()> {
+    bindings::baton::music::types::add_to_linker::<StoreState, Sql>(linker, view)?;
     v5::add_to_linker::<StoreState, Sql>(linker, view)
 }
+
+impl bindings::baton::music::types::Host for SqlView<'_> {}
 
 fn value_to_v4(v: v5::SqlValue) -> v4::SqlValue {
     match v {

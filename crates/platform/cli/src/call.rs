@@ -151,10 +151,7 @@ fn describe(ctx: &Ctx, plugin: &str) -> Result<(Vec<Action>, String)> {
     let report = rt.block_on(async {
         let ledger: baton_pipeline::SharedLedger =
             std::sync::Arc::new(std::sync::Mutex::new(baton_ledger::Ledger::open_at(&ctx.location)?));
-        let runtime = baton_runtime::Runtime::new(
-            baton_runtime::RuntimeConfig { cache_dir: Some(paths.cache()), lock_dir: paths.locks() },
-            std::sync::Arc::new(baton_pipeline::LedgerKv(ledger)),
-        )?;
+        let runtime = crate::services::runtime(&cfg, &paths, ledger, &ctx.location)?;
         anyhow::Ok(baton_pipeline::plugins::inspect(&runtime, &cfg, &paths, plugin).await?)
     });
     rt.shutdown_timeout(Duration::from_millis(200));

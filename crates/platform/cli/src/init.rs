@@ -74,12 +74,7 @@ fn install_bundled(
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async {
         let ledger: baton_pipeline::SharedLedger = Arc::new(std::sync::Mutex::new(ledger));
-        let mut runtime = baton_runtime::Runtime::new(
-            baton_runtime::RuntimeConfig { cache_dir: Some(paths.cache()), lock_dir: paths.locks() },
-            Arc::new(baton_pipeline::LedgerKv(ledger)),
-        )?;
-        runtime.set_compile_limits(cfg.plugins.compile_limits());
-        baton_pipeline::HostServices::wire(&crate::services::Music, &mut runtime, &cfg, &paths, &ctx.location)?;
+        let runtime = crate::services::runtime(&cfg, &paths, ledger, &ctx.location)?;
         let mut installed = Vec::new();
         for p in bundled {
             let src = PathBuf::from(format!("<bundled>/{}.wasm", p.name));

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use baton_pipeline::plugins::{self, PluginReport};
-use baton_pipeline::{Config, LedgerKv, Paths, SharedLedger};
-use baton_runtime::{Runtime, RuntimeConfig};
+use baton_pipeline::{Config, Paths, SharedLedger};
+use baton_runtime::Runtime;
 
 use crate::Ctx;
 use crate::text::esc;
@@ -122,21 +122,8 @@ pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
     }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
-        // The same compiled-component cache as `baton serve`: installing a plugin also
-        // compiles it for the host, so the next start does not. `describe` runs with the real
-        // host functions (the plugin's own kv in the state database) exactly as in `serve`,
-        // so a plugin cannot tell a check from a load.
         let ledger: SharedLedger = Arc::new(std::sync::Mutex::new(baton_ledger::Ledger::open_at(&ctx.location)?));
-        let mut runtime = Runtime::new(
-            RuntimeConfig { cache_dir: Some(paths.cache()), lock_dir: paths.locks() },
-            Arc::new(LedgerKv(ledger.clone())),
-        )?;
-        // Compiles run in a worker within `[plugins] compile_mb`/`compile_s`: a component over
-        // them is refused with the reason.
-        runtime.set_compile_limits(cfg.plugins.compile_limits());
-        // The same host interfaces as `serve`: they read their keys of the plugin's table
-        // (its catalog grant) at load, and `inspect` shows what they made of them.
-        baton_pipeline::HostServices::wire(&crate::services::Music, &mut runtime, &cfg, &paths, &ctx.location)?;
+        let runtime = crate::services::runtime(&cfg, &paths, ledger.clone(), &ctx.location)?;
         match cmd {
             PluginCommand::Install { path, force, yes, adopt_data, json } => {
                 install(ctx, &runtime, &cfg, &paths, &path, plugins::InstallOptions { force, yes }, adopt_data, json)

@@ -128,8 +128,10 @@ impl baton_runtime::KvStore for LedgerKv {
 
 /// The host interfaces a process plugs into its plugins' runtime besides the sandbox's own
 /// imports (today the music library's: fingerprints, catalog, SQLite snapshots). The
-/// composition root, the `baton` binary, says which; the handoff engine knows none of them,
-/// and a plugin importing one that is not wired is answered by the runtime's refusing default.
+/// composition root, the `baton` binary, says which; the handoff engine knows none of them.
+/// A plugin importing one that is not wired is refused at load (its imports do not match),
+/// except the music interfaces of the frozen 0.3.0 and 0.4.0 worlds, which the runtime answers
+/// with refusing defaults.
 pub trait HostServices: Send + Sync {
     fn wire(
         &self,

@@ -10,29 +10,16 @@
 //! of answering.
 
 /// `baton:plugin@0.5.0` (`wit/plugin.wit`), the current core: `types`, `host`, and the world
-/// `plugin` (`describe`, `handle`). The music interfaces are `baton:music@0.5.0`, below.
+/// `plugin` (`describe`, `handle`). The music interfaces are `baton:music@0.5.0`, bound by the
+/// host interface crates that implement them (`baton-host-fp`, `-catalog`, `-sqlite`): a
+/// component built against the music world instantiates through these core bindings, and
+/// its music imports are whatever those crates linked.
 pub mod v0_5 {
     wasmtime::component::bindgen!({
         path: "../../../wit",
         world: "plugin",
         imports: { default: async | trappable },
         exports: { default: async },
-    });
-}
-
-/// `baton:music@0.5.0` (`wit/music/`): the music world, which includes the core. Its core
-/// types and `host` are v0_5's (so `host` is linked once); its music interfaces are linked by
-/// the host interface crates, with refusing defaults in [`crate::host`].
-pub mod v0_5_music {
-    wasmtime::component::bindgen!({
-        path: ["../../../wit", "../../../wit/music"],
-        world: "baton:music/music",
-        imports: { default: async | trappable },
-        exports: { default: async },
-        with: {
-            "baton:plugin/types": super::v0_5::baton::plugin::types,
-            "baton:plugin/host": super::v0_5::baton::plugin::host,
-        },
     });
 }
 

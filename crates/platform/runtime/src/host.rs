@@ -490,8 +490,6 @@ impl crate::bindings::v0_5::baton::plugin::host::Host for StoreState {
     host_fns_since_0_4!();
 }
 
-impl crate::bindings::v0_5_music::baton::music::types::Host for StoreState {}
-
 /// `baton:plugin/fingerprint@0.3.0` when no crate provides it: every call is refused.
 mod no_fingerprint_v0_3 {
     use super::StoreState;
@@ -524,7 +522,7 @@ mod no_fingerprint_v0_3 {
     }
 }
 
-/// `baton:plugin/fingerprint@0.4.0` (and `baton:music/fingerprint@0.5.0`) when no crate provides it: every call is refused.
+/// `baton:plugin/fingerprint@0.4.0` when no crate provides it: every call is refused.
 macro_rules! no_fingerprint {
     ($m:ident, $($p:ident)::+) => {
 mod $m {
@@ -556,11 +554,10 @@ mod $m {
     };
 }
 no_fingerprint!(no_fingerprint_v0_4, v0_4::baton::plugin::fingerprint);
-no_fingerprint!(no_fingerprint_v0_5, v0_5_music::baton::music::fingerprint);
 
-/// `baton:plugin/catalog@0.4.0` (and `baton:music/catalog@0.5.0`) when no crate provides it: every call is refused.
+/// `baton:plugin/catalog@0.4.0` when no crate provides it: every call is refused.
 macro_rules! no_catalog {
-    ($m:ident, $($p:ident)::+ $(, $many:ty)?) => {
+    ($m:ident, $($p:ident)::+) => {
 mod $m {
     use super::StoreState;
     use crate::bindings::$($p)::+ as wit;
@@ -587,10 +584,6 @@ mod $m {
         async fn upsert(&mut self, _: String, _: String) -> R<wit::UpsertReport> {
             refused()
         }
-        $(async fn upsert_many(&mut self, _: Vec<(String, String)>) -> R<Vec<wit::UpsertReport>> {
-            let _: $many = ();
-            refused()
-        })?
         async fn get(&mut self, _: String, _: String, _: bool) -> R<Option<String>> {
             refused()
         }
@@ -620,10 +613,8 @@ mod $m {
     };
 }
 no_catalog!(no_catalog_v0_4, v0_4::baton::plugin::catalog);
-// 0.5 has `upsert-many` (the `()` says so).
-no_catalog!(no_catalog_v0_5, v0_5_music::baton::music::catalog, ());
 
-/// `baton:plugin/sqlite@0.4.0` (and `baton:music/sqlite@0.5.0`) when no crate provides it: `open` is refused, so no snapshot
+/// `baton:plugin/sqlite@0.4.0` when no crate provides it: `open` is refused, so no snapshot
 /// ever exists.
 macro_rules! no_sqlite {
     ($m:ident, $($p:ident)::+) => {
@@ -657,7 +648,6 @@ mod $m {
     };
 }
 no_sqlite!(no_sqlite_v0_4, v0_4::baton::plugin::sqlite);
-no_sqlite!(no_sqlite_v0_5, v0_5_music::baton::music::sqlite);
 
 /// The top-level fields of a handoff (handoffs/schema/handoff.v1.json): the envelope, which
 /// the host writes. A follow-up body that sets one is refused, so a plugin cannot make a TASK

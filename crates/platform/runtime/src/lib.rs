@@ -166,9 +166,10 @@ pub struct PluginInfo {
     pub description: String,
     pub actions: Vec<ActionInfo>,
     pub folders: Vec<AccessRequest>,
-    /// What it asks of the catalog interface (the `catalog-access` export, since 0.4.0; empty
-    /// for older plugins). The runtime only carries it: the interface that grants it reads it
-    /// in [`HostInterface::configure`].
+    /// What it asks of the host interfaces' data (the catalog's collections, from its
+    /// `catalog-access` export since 0.4.0; empty for older plugins). The runtime only
+    /// carries it: the interface that reads it from the plugin ([`HostInterface::requests`])
+    /// grants it in [`HostInterface::configure`].
     pub collections: Vec<AccessRequest>,
 }
 
@@ -432,10 +433,11 @@ pub struct RuntimeConfig {
 }
 
 /// A host interface kept in a crate of its own, as wasmtime keeps `wasmtime-wasi` apart from the
-/// engine: `baton-host-fp` provides `baton:plugin/fingerprint` this way, so the sandbox crate
-/// never links a decoder or the library database. [`Runtime::add_host_interface`] lets it add
-/// its functions to the linker (replacing the runtime's default, which refuses every call), and
-/// its functions find it again in each task's store with [`StoreState::extension`].
+/// engine: `baton-host-fp` provides `baton:music/fingerprint` this way, so the sandbox crate
+/// never links a decoder or the library database, nor binds the music WIT.
+/// [`Runtime::add_host_interface`] lets it add its functions to the linker (for the frozen
+/// 0.3.0 and 0.4.0 worlds, replacing the runtime's default, which refuses every call), and its
+/// functions find it again in each task's store with [`StoreState::extension`].
 ///
 /// Like `WasiView`, an interface owns its part of the configuration: the keys of a plugin's
 /// `[plugins.NAME]` table it reads ([`PluginSettings::sections`]) are parsed by it, at load,
@@ -458,6 +460,34 @@ pub trait HostInterface: Any + Send + Sync {
         let _ = (plugin, sections);
         Ok(None)
     }
+
+    /// What the plugin asks of this interface through exports of its own, read right after
+    /// `describe` in the same instance (the catalog's `catalog-access`). The runtime calls it
+    /// for every component and keeps the answers in [`PluginInfo::collections`]; an interface
+    /// whose world has no such export keeps the default, which asks nothing. An `Err` refuses
+    /// the plugin as one whose `describe` failed.
+    fn requests<'a>(
+        &'a self,
+        plugin: Described<'a>,
+        store: &'a mut Store<StoreState>,
+    ) -> BoxFuture<'a, wasmtime::Result<Vec<AccessRequest>>> {
+        let _ = (plugin, store);
+        Box::pin(async { Ok(Vec::new()) })
+    }
+}
+
+/// A future a [`HostInterface`] hook returns (the trait is used as `dyn`, so not `async fn`).
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// A component being loaded, after its `describe`: what [`HostInterface::requests`] reads.
+#[derive(Clone, Copy)]
+pub struct Described<'a> {
+    /// The `baton:plugin` version it was built against.
+    pub world: WorldVersion,
+    /// Its type, for its imports (which packages it was built against).
+    pub component: &'a wasmtime::component::Component,
+    /// The instance `describe` ran in, for its other exports.
+    pub instance: wasmtime::component::Instance,
 }
 
 /// How instances get their memory. Measured in bench/README.md (`## Plugin dispatch`).

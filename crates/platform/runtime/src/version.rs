@@ -5,14 +5,15 @@
 //! Adding a version: freeze the current `wit/plugin.wit` under `wit/v<major>.<minor>/`, add a
 //! `bindgen!` module in `bindings.rs`, a `Pre` variant and a `glue!` line here, and the new
 //! host functions in `host.rs`. Old plugins keep working because every version stays linked.
-//! Since 0.5.0 the music interfaces are the package `baton:music` (`wit/music/`), versioned with
-//! the core: a new version also gets a music `bindgen!` and its interfaces in the host crates.
-use wasmtime::component::{Component, InstancePre, Linker};
+//! Since 0.5.0 the core is all the runtime binds: other packages (`baton:music`, `wit/music/`)
+//! are versioned with it, and their interfaces and exports are the host interface crates'
+//! ([`crate::HostInterface`]); a new version also gets their `bindgen!`s there.
+use wasmtime::component::{Component, Instance, InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
-use crate::bindings::{v0_1, v0_2, v0_3, v0_4, v0_5, v0_5_music};
+use crate::bindings::{v0_1, v0_2, v0_3, v0_4, v0_5};
 use crate::host::StoreState;
-use crate::{AccessRequest, ActionInfo, PluginInfo, TaskInput};
+use crate::{ActionInfo, Described, PluginInfo, TaskInput};
 
 /// A `baton:plugin` version (`major.minor`; patch levels are compatible by definition).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -40,7 +41,8 @@ pub fn supported_list() -> String {
     SUPPORTED.iter().map(|v| format!("@{v}")).collect::<Vec<_>>().join(", ")
 }
 
-/// Links every supported version's host interfaces.
+/// Links every supported version's core (`host`, and up to 0.4.0 the music interfaces, which
+/// were in `baton:plugin` then, with refusing defaults that the host interface crates replace).
 pub fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
     type Me = wasmtime::component::HasSelf<StoreState>;
     v0_1::Plugin::add_to_linker::<StoreState, Me>(linker, |s| s)?;
@@ -48,16 +50,11 @@ pub fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
     v0_3::Plugin::add_to_linker::<StoreState, Me>(linker, |s| s)?;
     v0_4::Plugin::add_to_linker::<StoreState, Me>(linker, |s| s)?;
     v0_5::Plugin::add_to_linker::<StoreState, Me>(linker, |s| s)?;
-    // The music package's interfaces one by one: its world's `host` is v0_5's, linked above.
-    v0_5_music::baton::music::types::add_to_linker::<StoreState, Me>(linker, |s| s)?;
-    v0_5_music::baton::music::fingerprint::add_to_linker::<StoreState, Me>(linker, |s| s)?;
-    v0_5_music::baton::music::catalog::add_to_linker::<StoreState, Me>(linker, |s| s)?;
-    v0_5_music::baton::music::sqlite::add_to_linker::<StoreState, Me>(linker, |s| s)?;
     Ok(())
 }
 
 /// Reads the version off the component's imports (`baton:plugin/host@0.1.0`,
-/// `baton:music/catalog@0.5.0` …; the music package is versioned with the core). Only imports
+/// `baton:music/catalog@0.5.0` …; every `baton:` package is versioned with the core). Only imports
 /// count, never which exports happen to exist: a component that imports nothing of baton's
 /// (it never calls the host and uses no baton type) gets the newest core bindings, which fit
 /// every version's `describe` and `handle` (their types never changed); it cannot reach the
@@ -66,7 +63,7 @@ pub fn detect(engine: &Engine, component: &Component) -> Result<WorldVersion, St
     let ty = component.component_type();
     let mut found: Option<WorldVersion> = None;
     for (name, _) in ty.imports(engine) {
-        let Some(rest) = name.strip_prefix("baton:plugin/").or_else(|| name.strip_prefix("baton:music/")) else {
+        let Some((_, rest)) = name.strip_prefix("baton:").and_then(|n| n.split_once('/')) else {
             continue;
         };
         let Some((_, ver)) = rest.split_once('@') else {
@@ -78,7 +75,7 @@ pub fn detect(engine: &Engine, component: &Component) -> Result<WorldVersion, St
         };
         let v = WorldVersion { major, minor };
         if let Some(prev) = found.filter(|prev| *prev != v) {
-            return Err(format!("it imports two versions of baton:plugin or baton:music (@{prev} and @{v})"));
+            return Err(format!("it imports two versions of baton's packages (@{prev} and @{v})"));
         }
         found = Some(v);
     }
@@ -101,16 +98,9 @@ pub enum Pre {
     V0_2(v0_2::PluginPre<StoreState>),
     V0_3(v0_3::PluginPre<StoreState>),
     V0_4(v0_4::PluginPre<StoreState>),
-    /// 0.5.0, the core world: a component that imports nothing of `baton:music`.
+    /// 0.5.0: the core world, whatever else the component was built against (the music world
+    /// includes it; its imports are the linker's, its `catalog-access` the catalog's).
     V0_5(v0_5::PluginPre<StoreState>),
-    /// 0.5.0, the music world (`catalog-access` too): a component that imports `baton:music`.
-    V0_5Music(v0_5_music::MusicPre<StoreState>),
-}
-
-/// Whether the component imports anything of the `baton:music` package (so it was built
-/// against the music world, and its `catalog-access` is read).
-pub fn imports_music(engine: &Engine, component: &Component) -> bool {
-    component.component_type().imports(engine).any(|(name, _)| name.starts_with("baton:music/"))
 }
 
 /// A plugin's successful result before the host checks it.
@@ -129,35 +119,21 @@ pub enum RawFailure {
 
 /// The version-specific half of a call: the same code over each version's generated types.
 macro_rules! glue {
-    (@collections none, $plugin:ident, $store:ident) => {
-        Vec::new()
-    };
-    // 0.4.0 and later: the collections come from the `catalog-access` export.
-    (@collections catalog, $plugin:ident, $store:ident) => {
-        $plugin
-            .call_catalog_access(&mut *$store)
-            .await?
-            .into_iter()
-            .map(|c| AccessRequest { name: c.name, writable: c.writable, purpose: c.purpose })
-            .collect()
-    };
-    ($v:ident, $collections:ident) => {
-        glue!($v, $v, PluginPre, $collections);
-    };
-    ($m:ident, $v:ident, $pre:ident, $collections:ident) => {
-        pub mod $m {
+    ($v:ident) => {
+        pub mod $v {
             use super::*;
             use crate::bindings::$v::baton::plugin::types as wit;
 
+            /// `describe`, and the instance it ran in (for [`crate::HostInterface::requests`]).
             pub async fn describe(
-                pre: &crate::bindings::$m::$pre<StoreState>,
+                pre: &crate::bindings::$v::PluginPre<StoreState>,
                 store: &mut Store<StoreState>,
-            ) -> wasmtime::Result<PluginInfo> {
-                let plugin = pre.instantiate_async(&mut *store).await?;
+            ) -> wasmtime::Result<(PluginInfo, Instance)> {
+                let instance = pre.instance_pre().instantiate_async(&mut *store).await?;
+                let plugin = crate::bindings::$v::Plugin::new(&mut *store, &instance)?;
                 let i = plugin.call_describe(&mut *store).await?;
-                let collections: Vec<AccessRequest> = glue!(@collections $collections, plugin, store);
-                Ok(PluginInfo {
-                    collections,
+                let info = PluginInfo {
+                    collections: Vec::new(),
                     name: i.name,
                     version: i.version,
                     description: i.description,
@@ -174,13 +150,14 @@ macro_rules! glue {
                     folders: i
                         .folders
                         .into_iter()
-                        .map(|f| AccessRequest { name: f.name, writable: f.writable, purpose: f.purpose })
+                        .map(|f| crate::AccessRequest { name: f.name, writable: f.writable, purpose: f.purpose })
                         .collect(),
-                })
+                };
+                Ok((info, instance))
             }
 
             pub async fn handle(
-                pre: &crate::bindings::$m::$pre<StoreState>,
+                pre: &crate::bindings::$v::PluginPre<StoreState>,
                 store: &mut Store<StoreState>,
                 task: &TaskInput,
             ) -> wasmtime::Result<Result<RawOutcome, RawFailure>> {
@@ -206,12 +183,11 @@ macro_rules! glue {
 
 mod glue {
     use super::*;
-    glue!(v0_1, none);
-    glue!(v0_2, none);
-    glue!(v0_3, none);
-    glue!(v0_4, catalog);
-    glue!(v0_5, none);
-    glue!(v0_5_music, v0_5, MusicPre, catalog);
+    glue!(v0_1);
+    glue!(v0_2);
+    glue!(v0_3);
+    glue!(v0_4);
+    glue!(v0_5);
 }
 
 impl Pre {
@@ -221,20 +197,27 @@ impl Pre {
             (0, 2) => Pre::V0_2(v0_2::PluginPre::new(pre)?),
             (0, 3) => Pre::V0_3(v0_3::PluginPre::new(pre)?),
             (0, 4) => Pre::V0_4(v0_4::PluginPre::new(pre)?),
-            _ if imports_music(pre.engine(), pre.component()) => Pre::V0_5Music(v0_5_music::MusicPre::new(pre)?),
             _ => Pre::V0_5(v0_5::PluginPre::new(pre)?),
         })
     }
 
+    /// `describe`, then what each host interface reads of the same instance
+    /// ([`crate::HostInterface::requests`]) into [`PluginInfo::collections`].
     pub async fn describe(&self, store: &mut Store<StoreState>) -> wasmtime::Result<PluginInfo> {
-        match self {
-            Pre::V0_1(p) => glue::v0_1::describe(p, store).await,
-            Pre::V0_2(p) => glue::v0_2::describe(p, store).await,
-            Pre::V0_3(p) => glue::v0_3::describe(p, store).await,
-            Pre::V0_4(p) => glue::v0_4::describe(p, store).await,
-            Pre::V0_5(p) => glue::v0_5::describe(p, store).await,
-            Pre::V0_5Music(p) => glue::v0_5_music::describe(p, store).await,
+        let ((mut info, instance), world, component) = match self {
+            Pre::V0_1(p) => (glue::v0_1::describe(p, store).await?, (0, 1), p.instance_pre().component()),
+            Pre::V0_2(p) => (glue::v0_2::describe(p, store).await?, (0, 2), p.instance_pre().component()),
+            Pre::V0_3(p) => (glue::v0_3::describe(p, store).await?, (0, 3), p.instance_pre().component()),
+            Pre::V0_4(p) => (glue::v0_4::describe(p, store).await?, (0, 4), p.instance_pre().component()),
+            Pre::V0_5(p) => (glue::v0_5::describe(p, store).await?, (0, 5), p.instance_pre().component()),
+        };
+        let world = WorldVersion { major: world.0, minor: world.1 };
+        let extensions = store.data().extensions.clone();
+        for host in extensions.iter() {
+            let plugin = Described { world, component, instance };
+            info.collections.extend(host.requests(plugin, store).await?);
         }
+        Ok(info)
     }
 
     pub async fn handle(
@@ -248,7 +231,6 @@ impl Pre {
             Pre::V0_3(p) => glue::v0_3::handle(p, store, task).await,
             Pre::V0_4(p) => glue::v0_4::handle(p, store, task).await,
             Pre::V0_5(p) => glue::v0_5::handle(p, store, task).await,
-            Pre::V0_5Music(p) => glue::v0_5_music::handle(p, store, task).await,
         }
     }
 }

@@ -66,6 +66,21 @@ async fn each_bundled_plugin_loads_with_its_world_version() {
     }
 }
 
+/// The runtime binds the core WIT only: a plugin built against the music world loads where the
+/// host crates linked `baton:music` (the end-to-end tests), and a runtime without them refuses
+/// it at load, naming the import, rather than loading what every call would refuse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_music_plugin_is_refused_at_load_by_a_runtime_without_the_music_interfaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path(), Allocator::Pooling);
+    let wasm = baton_bundle::get("music-v0-5").unwrap().wasm;
+    let Err(e) = rt.prepare(Path::new("music-v0-5"), wasm, &[]).await else {
+        panic!("a music plugin loaded without the music interfaces")
+    };
+    let e = e.to_string();
+    assert!(e.contains("its imports do not match") && e.contains("baton:music/"), "{e}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_older_minor_plugin_runs_with_its_host_imports() {
     let dir = tempfile::tempdir().unwrap();
