@@ -8,7 +8,10 @@ Usage: a2a_client.py BIN HOME BASE_URL KEY SCENARIO [ARGS...]
   cancel AGENT       a task for an agent canceled before it is picked up
   send SKILL JSON    a task sent without waiting: {id, state}
   wait ID SECS       GetTask until the task is terminal: the task
-  subscribe ID       SubscribeToTask until the stream ends: the events, then GetTask's task
+  subscribe ID [GATE]
+                     SubscribeToTask until the stream ends: the events, then GetTask's task;
+                     with GATE, creates that file once the first event is in (a test's signal
+                     that the subscription is live)
   crowd AGENT N      N blocking sends to an agent left waiting, then one to echo.echo: how long
                      the echo took while they waited
 """
@@ -237,7 +240,13 @@ async def main():
                 await asyncio.sleep(0.1)
         elif SCENARIO == "subscribe":
             task_id = ARGS[0]
-            events = [as_dict(ev) async for ev in streaming.subscribe(SubscribeToTaskRequest(id=task_id))]
+            gate = ARGS[1] if len(ARGS) > 1 else None
+            events = []
+            async for ev in streaming.subscribe(SubscribeToTaskRequest(id=task_id)):
+                events.append(as_dict(ev))
+                if gate:
+                    open(gate, "w").close()
+                    gate = None
             out = {"events": events, "get": as_dict(await blocking.get_task(GetTaskRequest(id=task_id)))}
 
         elif SCENARIO == "crowd":

@@ -213,7 +213,10 @@ fn a_task_accepted_over_a2a_survives_a_kill_9_of_serve() {
     let port = free_port();
     let mut s = Serve::start_on(&h, port);
 
-    let sent = client(&h, &s, &key, &["send", "testkit.sleep", r#"{"ms": 1500}"#]);
+    // The task runs until the file `data/go` exists (at most 20 s): the subscriber below creates
+    // it once its subscription is live, so the re-run cannot finish before anyone listens.
+    let gate = h.root.join("data/go");
+    let sent = client(&h, &s, &key, &["send", "testkit.sleep", r#"{"ms": 20000, "until": "/data/go"}"#]);
     let id = sent["id"].as_str().unwrap().to_string();
     // Killed once baton has claimed it and is running it.
     let claims = h.root.join("handoffs/baton/.claims");
@@ -237,7 +240,7 @@ fn a_task_accepted_over_a2a_survives_a_kill_9_of_serve() {
 
     // After the restart the same task id completes, once; a subscription resumes on it.
     let s = Serve::start_on(&h, port);
-    let out = client(&h, &s, &key, &["subscribe", &id]);
+    let out = client(&h, &s, &key, &["subscribe", &id, gate.to_str().unwrap()]);
     let events = out["events"].as_array().unwrap();
     assert_eq!(events[0]["task"]["id"], id.as_str(), "{out}");
     assert_ne!(events[0]["task"]["status"]["state"], "TASK_STATE_COMPLETED", "subscribed before the answer: {out}");

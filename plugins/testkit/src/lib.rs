@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | `ok` | returns its params | completed |
 //! | `spin` | loops forever in wasm | `timeout` (epoch deadline) |
-//! | `sleep` | `std::thread::sleep(ms)`: blocks in a WASI poll host call | `timeout` (async timeout) |
+//! | `sleep` | `std::thread::sleep(ms)`: blocks in a WASI poll host call (with `until`, in 20 ms steps until that file exists) | `timeout` (async timeout) |
 //! | `block` | `lock-acquire(name)` with a huge timeout on a lock the test holds | `timeout` |
 //! | `alloc` | allocates and touches memory without bound | `out_of_memory` |
 //! | `read` | reads `params.path` | completed if granted, else `plugin_error` "denied: …" |
@@ -94,7 +94,7 @@ fn own_name() -> String {
 const ACTIONS: &[(&str, &str)] = &[
     ("ok", "Returns its params."),
     ("spin", "Loops forever without calling the host."),
-    ("sleep", "Sleeps params.ms milliseconds (default: forever) inside a WASI poll."),
+    ("sleep", "Sleeps params.ms milliseconds (default: forever), or until the file params.until exists."),
     ("block", "Waits on the named lock params.name (default `held`) with a huge timeout."),
     ("alloc", "Allocates without bound."),
     ("read", "Reads params.path and returns its length."),
@@ -220,7 +220,18 @@ impl Guest for Testkit {
             }
             "sleep" => {
                 let ms = param(&params, "ms").and_then(Value::as_u64).unwrap_or(u64::MAX / 2_000_000);
-                std::thread::sleep(std::time::Duration::from_millis(ms));
+                let until = param(&params, "until").and_then(Value::as_str);
+                // A gate a test opens when it is ready (a file it creates in a granted folder),
+                // so what happens while the task runs does not depend on how fast the machine is.
+                match until {
+                    None => std::thread::sleep(std::time::Duration::from_millis(ms)),
+                    Some(gate) => {
+                        let start = std::time::Instant::now();
+                        while std::fs::metadata(gate).is_err() && start.elapsed().as_millis() < u128::from(ms) {
+                            std::thread::sleep(std::time::Duration::from_millis(20));
+                        }
+                    }
+                }
                 done("slept", json!({ "ms": ms }))
             }
             "block" => {
