@@ -762,7 +762,7 @@ impl Runtime {
         if name.is_none() {
             store.data_mut().kv = Arc::new(NoKv);
         }
-        let info = tokio::time::timeout(describe_budget.time, pre.describe(&mut store))
+        let info = tokio::time::timeout(describe_budget.time, pre.describe(world, &component, &mut store))
             .await
             .map_err(|_| not_a_plugin("describe() did not return within 5 s".into()))?
             .map_err(|e| not_a_plugin(format!("describe() failed: {e:#}")))?;

@@ -202,16 +202,21 @@ impl Pre {
     }
 
     /// `describe`, then what each host interface reads of the same instance
-    /// ([`crate::HostInterface::requests`]) into [`PluginInfo::collections`].
-    pub async fn describe(&self, store: &mut Store<StoreState>) -> wasmtime::Result<PluginInfo> {
-        let ((mut info, instance), world, component) = match self {
-            Pre::V0_1(p) => (glue::v0_1::describe(p, store).await?, (0, 1), p.instance_pre().component()),
-            Pre::V0_2(p) => (glue::v0_2::describe(p, store).await?, (0, 2), p.instance_pre().component()),
-            Pre::V0_3(p) => (glue::v0_3::describe(p, store).await?, (0, 3), p.instance_pre().component()),
-            Pre::V0_4(p) => (glue::v0_4::describe(p, store).await?, (0, 4), p.instance_pre().component()),
-            Pre::V0_5(p) => (glue::v0_5::describe(p, store).await?, (0, 5), p.instance_pre().component()),
+    /// ([`crate::HostInterface::requests`]) into [`PluginInfo::collections`]. `world` and
+    /// `component` are what this was made from ([`detect`], [`Pre::new`]).
+    pub async fn describe(
+        &self,
+        world: WorldVersion,
+        component: &Component,
+        store: &mut Store<StoreState>,
+    ) -> wasmtime::Result<PluginInfo> {
+        let (mut info, instance) = match self {
+            Pre::V0_1(p) => glue::v0_1::describe(p, store).await?,
+            Pre::V0_2(p) => glue::v0_2::describe(p, store).await?,
+            Pre::V0_3(p) => glue::v0_3::describe(p, store).await?,
+            Pre::V0_4(p) => glue::v0_4::describe(p, store).await?,
+            Pre::V0_5(p) => glue::v0_5::describe(p, store).await?,
         };
-        let world = WorldVersion { major: world.0, minor: world.1 };
         let extensions = store.data().extensions.clone();
         for host in extensions.iter() {
             let plugin = Described { world, component, instance };
