@@ -151,7 +151,7 @@ fn describe(ctx: &Ctx, plugin: &str) -> Result<(Vec<Action>, String)> {
     let report = rt.block_on(async {
         let ledger: baton_pipeline::SharedLedger =
             std::sync::Arc::new(std::sync::Mutex::new(baton_ledger::Ledger::open_at(&ctx.location)?));
-        let runtime = crate::services::runtime(&cfg, &paths, ledger, &ctx.location)?;
+        let runtime = baton_pipeline::runtime(&cfg, &paths, ledger, &ctx.location, &crate::services::Music)?;
         anyhow::Ok(baton_pipeline::plugins::inspect(&runtime, &cfg, &paths, plugin).await?)
     });
     rt.shutdown_timeout(Duration::from_millis(200));

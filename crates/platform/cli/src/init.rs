@@ -74,7 +74,7 @@ fn install_bundled(
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async {
         let ledger: baton_pipeline::SharedLedger = Arc::new(std::sync::Mutex::new(ledger));
-        let runtime = crate::services::runtime(&cfg, &paths, ledger, &ctx.location)?;
+        let runtime = baton_pipeline::runtime(&cfg, &paths, ledger, &ctx.location, &crate::services::Music)?;
         let mut installed = Vec::new();
         for p in bundled {
             let src = PathBuf::from(format!("<bundled>/{}.wasm", p.name));

@@ -123,7 +123,7 @@ pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         let ledger: SharedLedger = Arc::new(std::sync::Mutex::new(baton_ledger::Ledger::open_at(&ctx.location)?));
-        let runtime = crate::services::runtime(&cfg, &paths, ledger.clone(), &ctx.location)?;
+        let runtime = baton_pipeline::runtime(&cfg, &paths, ledger.clone(), &ctx.location, &crate::services::Music)?;
         match cmd {
             PluginCommand::Install { path, force, yes, adopt_data, json } => {
                 install(ctx, &runtime, &cfg, &paths, &path, plugins::InstallOptions { force, yes }, adopt_data, json)

@@ -28,28 +28,6 @@ pub fn load_config(home: &Path) -> Result<Config, ConfigError> {
     Ok(cfg)
 }
 
-/// The plugins' runtime of a command that loads plugins outside `serve` (`baton plugin`,
-/// `init`'s bundled plugins, `call`'s list of actions), built as `serve` builds its own: the
-/// same compiled-component cache (installing a plugin compiles it for the next start), the
-/// `[plugins] compile_mb`/`compile_s` limits, the plugins' kv in `ledger`, and the host
-/// interfaces of [`Music`], which read their keys of a plugin's table (its catalog grant) and
-/// its `catalog-access` at load. So `describe` runs with the real host functions, and a
-/// plugin cannot tell a check from a load.
-pub fn runtime(
-    cfg: &Config,
-    paths: &Paths,
-    ledger: baton_pipeline::SharedLedger,
-    location: &baton_ledger::Location,
-) -> Result<Runtime, PipelineError> {
-    let mut runtime = Runtime::new(
-        baton_runtime::RuntimeConfig { cache_dir: Some(paths.cache()), lock_dir: paths.locks() },
-        Arc::new(baton_pipeline::LedgerKv(ledger)),
-    )?;
-    runtime.set_compile_limits(cfg.plugins.compile_limits());
-    Music.wire(&mut runtime, cfg, paths, location)?;
-    Ok(runtime)
-}
-
 /// `text` as `<home>/baton.toml`, with the checks of [`load_config`]: so that a command that
 /// edits the file (`baton plugin grant`) can refuse an edit a load would refuse.
 pub fn parse_config(home: &Path, text: &str) -> Result<Config, ConfigError> {

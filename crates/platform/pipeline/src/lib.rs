@@ -199,6 +199,29 @@ pub async fn open_on_demand_at(
     open_with(home, location, services, true).await
 }
 
+/// The plugins' runtime as every baton process builds it, `serve` ([`open_at`]) and the
+/// commands that load plugins without serving (`baton plugin`, `init`'s bundled plugins,
+/// `call`'s list of actions): the compiled-component cache (installing a plugin compiles it for
+/// the next start), the `[plugins] compile_mb`/`compile_s` limits, the plugins' kv in `ledger`,
+/// and the host interfaces `services` wires, which read their keys of a plugin's table (its
+/// catalog grant) and its own requests at load. So `describe` runs with the real host
+/// functions, and a plugin cannot tell a check from a load.
+pub fn runtime(
+    cfg: &Config,
+    paths: &Paths,
+    ledger: SharedLedger,
+    location: &baton_ledger::Location,
+    services: &dyn HostServices,
+) -> Result<baton_runtime::Runtime, PipelineError> {
+    let mut runtime = baton_runtime::Runtime::new(
+        baton_runtime::RuntimeConfig { cache_dir: Some(paths.cache()), lock_dir: paths.locks() },
+        Arc::new(LedgerKv(ledger)),
+    )?;
+    runtime.set_compile_limits(cfg.plugins.compile_limits());
+    services.wire(&mut runtime, cfg, paths, location)?;
+    Ok(runtime)
+}
+
 async fn open_with(
     home: &Path,
     location: &baton_ledger::Location,
@@ -215,17 +238,12 @@ async fn open_with(
         tracing::info!(server = %url.shown(), local = %state.display(), "ledger on PostgreSQL");
     }
     let ledger: SharedLedger = Arc::new(Mutex::new(baton_ledger::Ledger::open_at(location)?));
-    let mut runtime = baton_runtime::Runtime::new(
-        baton_runtime::RuntimeConfig { cache_dir: Some(paths.cache()), lock_dir: paths.locks() },
-        Arc::new(LedgerKv(ledger.clone())),
-    )?;
+    let mut runtime = runtime(&cfg, &paths, ledger.clone(), location, services)?;
     runtime.set_protected_dirs(crate::plugins::protected_dirs(&paths));
-    runtime.set_compile_limits(cfg.plugins.compile_limits());
     // On a shared server, plugins' locks hold across hosts (advisory locks).
     if let baton_ledger::Location::Postgres(url) = location {
         runtime.set_locks(Arc::new(locks::SharedLocks(baton_ledger::advisory::AdvisoryLocks::new(url.clone()))));
     }
-    services.wire(&mut runtime, &cfg, &paths, location)?;
     let runtime = Arc::new(runtime);
     if on_demand {
         plugins::forget_missing(&paths, &ledger);
