@@ -435,12 +435,13 @@ impl NameParts {
         let stem = file_name.rsplit_once('.').map_or(file_name, |(s, _)| s);
         let mut parts: Vec<&str> = stem.split("__").filter(|p| !p.is_empty()).collect();
         let mut out = NameParts::default();
+        // `get`, not `[..16]`: a name is a stranger's bytes, and byte 16 may fall inside `é`.
         if let Some(first) = parts.first().copied()
-            && first.len() >= 16
-            && normalize_time(&first[..16]).is_some()
+            && let Some((head, tail)) = first.get(..16).zip(first.get(16..))
+            && let Some(stamp) = normalize_time(head)
         {
-            out.stamp = normalize_time(&first[..16]);
-            let rest = first[16..].trim_start_matches(['_', '-']);
+            out.stamp = Some(stamp);
+            let rest = tail.trim_start_matches(['_', '-']);
             if rest.is_empty() {
                 parts.remove(0);
             } else {
@@ -455,7 +456,8 @@ impl NameParts {
                 Some(if parts[i].to_ascii_uppercase().starts_with("RETURN") { Kind::Return } else { Kind::Task });
             let after: Vec<&str> = parts[i + 1..].to_vec();
             let title_parts = match after.len() {
-                0 => vec![],
+                // `<Title>__HANDOFF`: the title comes before the kind.
+                0 => parts[..i].to_vec(),
                 1 => after,
                 2 => after[..1].to_vec(),
                 n => after[1..n - 1].to_vec(),
@@ -573,6 +575,18 @@ mod tests {
         assert_eq!(n.title, "fix wav file handling bug");
         assert_eq!(n.created_at().as_deref(), Some("2026-01-13T00:00:00Z"));
         assert_eq!(NameParts::of("20260120T003500Z__HANDOFF__GAS-Transfer.md").title, "GAS Transfer");
+    }
+
+    #[test]
+    fn a_name_with_a_multibyte_letter_at_any_byte_is_read_not_a_panic() {
+        // The poison pill: byte 16 inside `é` stopped `serve` for good.
+        assert_eq!(NameParts::of("aééééééééé__HANDOFF.json").title, "aééééééééé");
+        for pad in 0..20 {
+            let name = format!("{}é€😀__HANDOFF__Tïtle__Ägent.md", "2".repeat(pad));
+            let _ = NameParts::of(&name);
+            let _ = normalize_time(&name);
+            let _ = read(&name, b"{\"from\": \"A\"}");
+        }
     }
 
     #[test]

@@ -121,9 +121,16 @@ impl Observer {
                 }
                 let file = key.1.to_string_lossy().into_owned();
                 let bytes = crate::fsops::read_capped(&e.path(), cfg.max_file_bytes).ok();
-                let record = bytes.and_then(|b| match schema::parse(&b) {
-                    Ok((body, _)) => Some(observed(&agent_name, &file, &body)),
-                    Err(_) => dialect::read(&file, &b).ok().map(|seen| loose_observed(&agent_name, &file, &seen)),
+                // A parser's panic on a stranger's file leaves it unparsed, never stops `serve`.
+                let record = bytes.and_then(|b| {
+                    crate::faults::read_one(|| match schema::parse(&b) {
+                        Ok((body, _)) => Some(observed(&agent_name, &file, &body)),
+                        Err(_) => dialect::read(&file, &b).ok().map(|seen| loose_observed(&agent_name, &file, &seen)),
+                    })
+                    .unwrap_or_else(|bug| {
+                        tracing::warn!(agent = %agent_name, file = %file, "{bug}");
+                        None
+                    })
                 });
                 let Some(record) = record else {
                     self.unparsed.insert(key, stamp);

@@ -346,7 +346,16 @@ impl Pipeline {
                 claims
                     .into_iter()
                     .map(|(claim, pre)| {
-                        let prepared = prepare(cfg, root, &claim, pre, b)?;
+                        // A panic while reading one file refuses that file, never the batch.
+                        let prepared =
+                            crate::faults::read_one(|| prepare(cfg, root, &claim, pre, b)).unwrap_or_else(|bug| {
+                                Ok(Prepared::Refuse {
+                                    code: ErrorCode::Internal,
+                                    message: bug,
+                                    reply: None,
+                                    task: None,
+                                })
+                            })?;
                         Ok(Item::new(claim, prepared))
                     })
                     .collect::<Result<Vec<_>, baton_ledger::LedgerError>>()
