@@ -131,9 +131,20 @@ async def scenario(baton, home, name):
             await call("reply_not_mine", "reply", {"id": aid, "status": "completed", "summary": "x"})
             await call("send_unknown", "send_task", {"to": "Codexx", "title": "x"})
             await call("send_as_other", "send_task", {"to": "Codex", "title": "x", "from": "Codex"})
+            # Refused before anything is written; a TASK dropped by hand with that action is
+            # written, rejected by serve, and retried.
             await call("send_bad_action", "send_task", {"plugin": "echo", "action": "nope", "params": {}})
-            bid = out["send_bad_action"]["structured"]["id"]
+            await call("send_new_agent", "send_task", {"to": "Cursor", "title": "hello", "new_agent": True})
+            bid = "MCP-BAD-ACTION"
+            drop = os.path.join(home, "handoffs", "baton", "01_inbox")
+            with open(os.path.join(drop, ".tmp-bad"), "w") as f:
+                json.dump({"schema": "baton.handoff/v1", "id": bid, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                           "from": "Claude", "title": "nope", "plugin": "echo", "action": "nope", "params": {}}, f)
+            os.rename(os.path.join(drop, ".tmp-bad"), os.path.join(drop, "20260118T070951Z__TASK__Nope__Claude.json"))
             await call("wait_rejected", "wait_for_return", {"id": bid})
+            await call("ack", "ack", {"ids": [pid]})
+            await call("ack_again", "ack", {"ids": [pid]})
+            await call("ack_unknown", "ack", {"ids": ["NOPE"]})
             await call("retry", "retry", {"id": bid})
             await call("retry_unknown", "retry", {"id": "NOPE"})
             await call("status", "status")

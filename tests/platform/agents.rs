@@ -127,13 +127,21 @@ fn send_to_a_plugin_waits_for_its_return_through_a_running_serve() {
                       "from": "Claude", "title": "stray", "plugin": "echo", "action": "echo", "params": {}});
     std::fs::write(&stray, body.to_string()).unwrap();
 
-    // Any other terminal status exits 1: an action the plugin does not have is rejected.
+    // `send` refuses an action the plugin does not have before writing (exit 2, at once);
+    // a TASK dropped by hand with one is rejected, and waiting on it exits 1 (any terminal
+    // status other than completed).
     let o = run_as(
         &h,
         Some("Claude"),
         &["send", "--plugin", "echo", "--action", "nope", "--wait", "--timeout", "60", "--json"],
         None,
     );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nothing was written"), "{}", stderr(&o));
+    let nope = json!({"schema": "baton.handoff/v1", "id": "NOPE-1", "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                      "from": "Claude", "title": "nope", "plugin": "echo", "action": "nope", "params": {}});
+    h.drop_file("20260118T070951Z__TASK__Nope__Claude.json", nope.to_string());
+    let o = h.run(&["wait", "NOPE-1", "--timeout", "60", "--json"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(serde_json::from_slice::<Value>(&o.stdout).unwrap()["status"], "rejected");
     stop(serving);
@@ -322,6 +330,21 @@ fn bad_inputs_are_refused_with_the_fix_and_nothing_is_written() {
     refused(&["reply", "NOPE", "--status", "completed", "--summary", "x"], None, "no TASK with id");
     refused(&["inbox", "Codex-MMl"], None, "did you mean");
     refused(&["wait", "NOPE", "--timeout", "1"], None, "no TASK with id");
+    // Checked before writing, as `call` checks: an unknown action, params against the action's
+    // schema, and a TASK over `max_file_bytes` (with --wait too: refused at once, not a
+    // timeout on a file baton rejects one round trip later).
+    refused(&["send", "--plugin", "echo", "--action", "ecko"], Some("Claude"), "did you mean \"echo\"");
+    refused(&["send", "--plugin", "audit", "--action", "audit", "--params", "{\"path\": 5}"], Some("Claude"), "schema");
+    let big = h.root.join("big.json");
+    std::fs::write(&big, json!({"message": "x".repeat(11 << 20)}).to_string()).unwrap();
+    let at_big = format!("@{}", big.display());
+    let started = std::time::Instant::now();
+    refused(
+        &["send", "--plugin", "echo", "--action", "echo", "--params", &at_big, "--wait", "--timeout", "60"],
+        Some("Claude"),
+        "max_file_bytes",
+    );
+    assert!(started.elapsed() < Duration::from_secs(30), "a refusal is said at once, not after --timeout");
     // A negative timeout: refused before anything is written (it used to panic).
     refused(&["send", "--to", "Codex-MM1", "--title", "x", "--wait", "--timeout=-1"], Some("Claude"), "--timeout");
     refused(&["wait", "NOPE", "--timeout=-1"], None, "--timeout");
@@ -549,4 +572,62 @@ fn call_goes_through_a_running_serve() {
     assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
     assert!(stderr(&o).contains("baton wait "), "{}", stderr(&o));
     stop(serving);
+}
+
+/// `counts.unread` of `agent` in `status --json`.
+fn unread(h: &Home, agent: &str) -> u64 {
+    let status = h.json(&["status", "--json"]);
+    let a = status["agents"].as_array().unwrap().iter().find(|a| a["agent"] == agent).cloned();
+    a.map_or(0, |a| a["counts"]["unread"].as_u64().unwrap())
+}
+
+#[test]
+fn a_return_is_acknowledged_by_its_id_or_its_tasks_and_a_task_is_read_by_id_with_its_body() {
+    let h = home();
+    let send = |msg: &str| {
+        last_line(&run_as(
+            &h,
+            Some("claude"),
+            &["send", "--plugin", "echo", "--action", "echo", "--params", &json!({"message": msg}).to_string()],
+            None,
+        ))
+    };
+    let (t1, t2, t3) = (send("one"), send("two"), send("three"));
+    h.ok(&["serve", "--once"]);
+    assert_eq!(unread(&h, "claude"), 3);
+    // The inbox carries each body; a RETURN's id, or its TASK's, acknowledges it.
+    let inbox = h.json(&["inbox", "claude", "--json"]);
+    let items = inbox["handoffs"].as_array().unwrap();
+    let r1 = items.iter().find(|i| i["in_reply_to"] == t1.as_str()).unwrap();
+    assert_eq!(r1["body"]["result"], json!({"message": "one"}), "{r1}");
+    let acked = h.json(&["ack", r1["id"].as_str().unwrap(), &t2, "--json"]);
+    assert_eq!(acked["acked"].as_array().unwrap().len(), 2, "{acked}");
+    assert_eq!(unread(&h, "claude"), 1);
+    let processed = h.dir("claude", "02_processed");
+    assert_eq!(files(&processed).len(), 2);
+    // Again: already read, nothing moves; an unknown id refuses the whole call.
+    assert_eq!(h.json(&["ack", &t2, "--json"])["already"].as_array().unwrap().len(), 1);
+    let o = h.run(&["ack", &t3, "NOPE"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("NOPE") && stderr(&o).contains("nothing was acknowledged"), "{}", stderr(&o));
+    assert_eq!(unread(&h, "claude"), 1, "a refused ack moved nothing");
+    h.ok(&["ack", "--all", "claude"]);
+    assert_eq!(unread(&h, "claude"), 0);
+    assert_eq!(files(&processed).len(), 3);
+    // The ledger keeps the acknowledgement in the TASK's history.
+    let shown = h.json(&["show", &t1, "--json"]);
+    assert!(shown["events"].as_array().unwrap().iter().any(|e| e["event"] == "acknowledged"), "{shown}");
+
+    // An agent-to-agent TASK is found by id, body and all, though baton never ran it.
+    let id = last_line(&run_as(
+        &h,
+        Some("claude"),
+        &["send", "--to", "cursor", "--new-agent", "--title", "Review", "--body", "look at src/x.rs"],
+        None,
+    ));
+    let shown = h.json(&["show", &id, "--json"]);
+    assert_eq!(shown["body"]["body"], "look at src/x.rs", "{shown}");
+    assert_eq!(shown["body"]["to"], "cursor");
+    let text = stdout(&h.ok(&["show", &id]));
+    assert!(text.contains("look at src/x.rs") && text.contains("cursor/01_inbox"), "{text}");
 }

@@ -68,10 +68,11 @@ fn every_tool_through_the_official_python_sdk() {
         "retry",
         "audit",
         "plugins",
+        "ack",
     ] {
         assert_eq!(tools[t]["input"]["type"], "object", "{t}");
     }
-    for arg in ["to", "plugin", "action", "params", "title", "body", "reply_to", "correlation_id"] {
+    for arg in ["to", "plugin", "action", "params", "title", "body", "reply_to", "correlation_id", "new_agent"] {
         assert!(tools["send_task"]["input"]["properties"].get(arg).is_some(), "send_task lacks {arg}");
     }
     assert_eq!(tools["wait_for_return"]["output"]["anyOf"].as_array().unwrap().len(), 2);
@@ -88,7 +89,12 @@ fn every_tool_through_the_official_python_sdk() {
         (Some("completed"), sent["structured"]["id"].as_str())
     );
     assert_eq!(ret["result"], json!({"n": 7}));
-    assert_eq!(h.returns("Claude")[sent["structured"]["id"].as_str().unwrap()].len(), 1);
+    assert_eq!(
+        h.returns("Claude").get(sent["structured"]["id"].as_str().unwrap()),
+        None,
+        "acknowledged: no longer in the inbox"
+    );
+    assert_eq!(files_named(&h.dir("Claude", "02_processed"), "__RETURN__echo-echo-"), 1);
 
     // To an agent: pending while unanswered, listed in its inbox and its resource, readable.
     let aid = out["agent_task_id"].as_str().unwrap().to_string();
@@ -107,6 +113,15 @@ fn every_tool_through_the_official_python_sdk() {
     assert!(error_of(&out["send_unknown"]).contains("did you mean \"Codex\""));
     assert!(error_of(&out["send_as_other"]).contains("no `from`"));
     assert!(error_of(&out["retry_unknown"]).contains("NOPE"));
+    // Checked before writing, as the CLI checks: nothing of it reaches baton's inbox.
+    assert!(error_of(&out["send_bad_action"]).contains("nothing was written"), "{}", out["send_bad_action"]);
+    // A new agent over MCP: `new_agent: true`, as the CLI's --new-agent.
+    assert_eq!(out["send_new_agent"]["is_error"], false, "{}", out["send_new_agent"]);
+    assert!(h.dir("Cursor", "01_inbox").is_dir());
+    // ack: the RETURN read moves to 02_processed/; again, it was already read; unknown: refused.
+    assert_eq!(out["ack"]["structured"]["acked"][0]["in_reply_to"], sent["structured"]["id"], "{}", out["ack"]);
+    assert_eq!(out["ack_again"]["structured"]["already"].as_array().map(Vec::len), Some(1), "{}", out["ack_again"]);
+    assert!(error_of(&out["ack_unknown"]).contains("NOPE"));
     assert!(out["unknown_tool"].get("protocol_error").is_some(), "{}", out["unknown_tool"]);
 
     // A rejected TASK, then retry puts it back; status, show, plugins, audit answer objects.
@@ -157,7 +172,7 @@ fn the_documented_client_configurations_start_a_working_server() {
         ]
     );
     for c in out.as_array().unwrap() {
-        assert_eq!(c["tools"].as_array().unwrap().len(), 10, "{c}");
+        assert_eq!(c["tools"].as_array().unwrap().len(), 11, "{c}");
     }
 }
 
@@ -247,4 +262,14 @@ fn send_and_wait_run_as_mcp_tasks_for_a_client_that_declares_them() {
     assert_eq!(out["after_cancel"]["status"], "cancelled", "{}", out["after_cancel"]);
     serving.kill().unwrap();
     serving.wait().unwrap();
+}
+
+/// How many files in `dir` have `part` in their name.
+fn files_named(dir: &Path, part: &str) -> usize {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(part))
+        .count()
 }

@@ -6,12 +6,12 @@
 //! TASK is a real handoff: claimed, recorded in the ledger, answered by one RETURN and filed
 //! (unlike `baton run`, which records nothing).
 use std::path::Path;
-use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value};
 
 use crate::Ctx;
+use crate::agents::check::{self, Action};
 use crate::agents::{Tree, send, wait};
 
 /// The sender when `$BATON_AGENT` is not set: a call is never refused for want of a name.
@@ -47,23 +47,16 @@ pub struct CallArgs {
     pub help: bool,
 }
 
-/// One action as its plugin describes it.
-struct Action {
-    name: String,
-    description: String,
-    schema: Value,
-}
-
 pub fn run(ctx: &Ctx, a: CallArgs) -> Result<i32> {
     let (Some(plugin), Some(action)) = (a.plugin.as_deref(), a.action.as_deref()) else {
         return match (&a.plugin, a.help) {
             (Some(p), true) => {
-                let (actions, description) = describe(ctx, p)?;
+                let (actions, description) = check::described(&Tree::open(ctx)?, p)?;
                 print_plugin_help(p, &description, &actions);
                 Ok(0)
             }
             (Some(p), false) => {
-                let (actions, _) = describe(ctx, p)?;
+                let actions = check::actions(&Tree::open(ctx)?, p)?;
                 let names: Vec<&str> = actions.iter().map(|x| x.name.as_str()).collect();
                 bail!(
                     "say which action of {p}: `baton call {p} ACTION` ({}); `baton call {p} --help` shows them",
@@ -81,13 +74,10 @@ pub fn run(ctx: &Ctx, a: CallArgs) -> Result<i32> {
     };
     let _span = tracing::info_span!("call", plugin, action).entered();
     let timeout = crate::agents::timeout_arg(a.timeout)?;
-    let (actions, _) = describe(ctx, plugin)?;
-    let Some(act) = actions.iter().find(|x| x.name == action) else {
-        let names: Vec<String> = actions.iter().map(|x| x.name.clone()).collect();
-        bail!("{plugin} has no action {action:?}{}", crate::agents::did_you_mean(action, &names));
-    };
+    let tree = Tree::open(ctx)?;
+    let act = check::action(&tree, plugin, action)?;
     if a.help {
-        print_action_help(plugin, act);
+        print_action_help(plugin, &act);
         return Ok(0);
     }
     let base = match a.params.as_deref() {
@@ -95,9 +85,8 @@ pub fn run(ctx: &Ctx, a: CallArgs) -> Result<i32> {
         None => Value::Object(Map::new()),
     };
     let params = build_params(&act.schema, base, &a.param)?;
-    check_params(plugin, act, &params)?;
+    check::params(plugin, &act, &params)?;
 
-    let tree = Tree::open(ctx)?;
     let from = match std::env::var("BATON_AGENT") {
         Ok(a) if baton_handoff::names::is_valid_name(&a) => a,
         Ok(a) if !a.is_empty() => {
@@ -131,37 +120,6 @@ pub fn run(ctx: &Ctx, a: CallArgs) -> Result<i32> {
         Ok(true)
     })?;
     wait::report(&sent.id, found, a.json, timeout, false)
-}
-
-/// The plugin's actions (and description), from the component itself, as `plugin inspect`
-/// reads them (the compiled component is cached, so this does not compile it again).
-fn describe(ctx: &Ctx, plugin: &str) -> Result<(Vec<Action>, String)> {
-    crate::home_check::require(&ctx.home)?;
-    let cfg = crate::services::load_config(&ctx.home)?;
-    let paths = baton_pipeline::Paths::new(&ctx.home, &ctx.state, &cfg);
-    let installed = Tree::open(ctx)?.plugins();
-    if !installed.iter().any(|p| p == plugin) {
-        bail!(
-            "no plugin {plugin:?} is installed in {}{}",
-            paths.plugins.display(),
-            crate::agents::did_you_mean(plugin, &installed)
-        );
-    }
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let report = rt.block_on(async {
-        let ledger: baton_pipeline::SharedLedger =
-            std::sync::Arc::new(std::sync::Mutex::new(baton_ledger::Ledger::open_at(&ctx.location)?));
-        let runtime = baton_pipeline::runtime(&cfg, &paths, ledger, &ctx.location, &crate::services::Music)?;
-        anyhow::Ok(baton_pipeline::plugins::inspect(&runtime, &cfg, &paths, plugin).await?)
-    });
-    rt.shutdown_timeout(Duration::from_millis(200));
-    let report = report.with_context(|| format!("reading the actions of plugin {plugin}"))?;
-    let actions = report
-        .actions
-        .iter()
-        .map(|x| Action { name: x.name.clone(), description: x.description.clone(), schema: x.params_schema.clone() })
-        .collect();
-    Ok((actions, report.description.clone()))
 }
 
 /// Runs what waits in baton's inbox in this process, exactly as `baton serve --once` does (its
@@ -313,35 +271,6 @@ fn build_params(schema: &Value, base: Value, flags: &[String]) -> Result<Value> 
         repeated.insert(key.to_string());
     }
     Ok(Value::Object(params))
-}
-
-/// The params against the action's schema before anything is written: every problem named.
-fn check_params(plugin: &str, act: &Action, params: &Value) -> Result<()> {
-    let validator = match jsonschema::validator_for(&act.schema) {
-        Ok(v) => v,
-        // A schema the validator cannot compile: the plugin judges its params itself.
-        Err(e) => {
-            tracing::debug!("{plugin}.{}: params schema not checked here ({e})", act.name);
-            return Ok(());
-        }
-    };
-    let problems: Vec<String> = validator
-        .iter_errors(params)
-        .take(5)
-        .map(|e| {
-            let at = e.instance_path.to_string();
-            format!("{}: {e}", if at.is_empty() { "(params)".to_string() } else { at })
-        })
-        .collect();
-    if problems.is_empty() {
-        return Ok(());
-    }
-    Err(anyhow!(
-        "the params do not fit {plugin}.{}'s schema: {}; `baton call {plugin} {} --help` lists its params",
-        act.name,
-        problems.join("; "),
-        act.name
-    ))
 }
 
 fn print_plugin_help(plugin: &str, description: &str, actions: &[Action]) {

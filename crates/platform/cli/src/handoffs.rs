@@ -449,12 +449,18 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
     Ok(0)
 }
 
+/// `baton show ID`: what the ledger knows of a handoff (its row, history and plugin log) and
+/// its body, for every id baton has seen: a TASK it ran, one agent sent another, a RETURN; a
+/// file name finds a rejected or tracked file.
 pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
     let ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
     let task = ledger.task(id)?;
     let events = ledger.events(id)?;
     let logs = ledger.logs(id)?;
-    if task.is_none() && events.is_empty() {
+    // The file itself, wherever it is now (an inbox, 02_processed/, 03_failed/): its body.
+    let tree = crate::agents::Tree::open(ctx)?;
+    let found = tree.find(id, None, &crate::agents::FOLDERS);
+    if task.is_none() && events.is_empty() && found.is_none() {
         if let Some(code) = crate::tracking::show_file(ctx, id, as_json)? {
             return Ok(code);
         }
@@ -463,9 +469,29 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
             ctx.location.shown()
         );
     }
+    let (file, body) = match &found {
+        Some(f) => (Some(&f.path), Some(&f.body)),
+        None => (None, None),
+    };
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&json!({"task": task, "events": events, "logs": logs}))?);
+        let shown = json!({"task": task, "events": events, "logs": logs, "file": file, "body": body});
+        println!("{}", serde_json::to_string_pretty(&shown)?);
         return Ok(0);
+    }
+    if task.is_none()
+        && let Some(f) = &found
+    {
+        let b = &f.body;
+        let field = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
+        println!("{}  {:?}", field("id"), field("title"));
+        println!(
+            "  {} from {} to {}   in {}/{}",
+            field("kind"),
+            esc(&field("from")),
+            esc(&field("to")),
+            f.agent,
+            f.folder
+        );
     }
     if let Some(t) = &task {
         println!("{}  {:?}", t.id, t.title);
@@ -503,6 +529,13 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
         println!("plugin log:");
         for l in &logs {
             println!("  {}  {:<8} {}", l.at, esc(&l.level), esc(&l.message));
+        }
+    }
+    if let Some(f) = &found {
+        println!("file: {}", esc(&f.path.to_string_lossy()));
+        println!("body:");
+        for line in serde_json::to_string_pretty(&f.body)?.lines() {
+            println!("  {}", esc(line));
         }
     }
     Ok(0)

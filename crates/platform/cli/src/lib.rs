@@ -153,6 +153,9 @@ enum Command {
     Inbox(agents::inbox::InboxArgs),
     /// Answer a TASK addressed to you: one RETURN to its sender, the TASK filed in 02_processed/.
     Reply(agents::reply::ReplyArgs),
+    /// Mark RETURNs read: each moves from the agent's 01_inbox/ to its 02_processed/ (by its id
+    /// or the id of the TASK it answers; `--all AGENT` for every one waiting).
+    Ack(agents::ack::AckArgs),
     /// Check handoff files against the schema (exit 1 if any is invalid).
     Validate(agents::validate::ValidateArgs),
     /// Print the JSON Schema of a TASK or a RETURN.
@@ -252,6 +255,7 @@ pub fn main() -> ! {
         Command::Wait(args) => agents::wait::run(&ctx, args),
         Command::Inbox(args) => agents::inbox::run(&ctx, args),
         Command::Reply(args) => agents::reply::run(&ctx, args),
+        Command::Ack(args) => agents::ack::run(&ctx, args),
         Command::Validate(args) => agents::validate::run(args),
         Command::Schema { kind } => agents::validate::schema(kind),
         Command::Mcp(args) => mcp::run(&ctx, args),

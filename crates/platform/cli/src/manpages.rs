@@ -213,6 +213,13 @@ const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
     ("wait", &[("baton wait 01J9Z3 --timeout 60", "Block until the RETURN (exit 124 after 60 s).")]),
     ("inbox", &[("baton inbox Claude-Code-Agent --json", "The TASKs and RETURNs waiting for an agent.")]),
     ("reply", &[("baton reply 01J9Z3 --status completed --summary 'Merged'", "Answer a TASK addressed to you.")]),
+    (
+        "ack",
+        &[
+            ("baton ack 01J9Z3", "Mark the RETURN for TASK 01J9Z3 read (it moves to 02_processed/)."),
+            ("baton ack --all Claude-Code-Agent", "Mark every RETURN waiting for an agent read."),
+        ],
+    ),
     ("validate", &[("baton validate handoffs/*/01_inbox/*.json", "Check handoff files against the schema.")]),
     ("schema", &[("baton schema task > task.schema.json", "The JSON Schema of a TASK.")]),
     ("mcp", &[("baton mcp --agent Claude-Code-Agent", "Serve MCP on stdio (add it to the agent's MCP servers).")]),
@@ -233,7 +240,11 @@ const EXIT: &[(&str, &[(&str, &str)])] = &[
     ("retry", &[("1", "some handoff could not be moved back.")]),
     (
         "send",
-        &[("1", "with --wait: the RETURN's status is not completed."), ("124", "with --wait: no RETURN in time.")],
+        &[
+            ("1", "with --wait: the RETURN's status is not completed."),
+            ("2", "refused before anything was written (too large, unknown plugin, action or agent, bad params)."),
+            ("124", "with --wait: no RETURN in time."),
+        ],
     ),
     ("call", &[("1", "the RETURN's status is not completed."), ("124", "no RETURN in time.")]),
     ("wait", &[("1", "the RETURN's status is not completed."), ("124", "no RETURN in time.")]),

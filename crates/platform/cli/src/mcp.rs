@@ -27,7 +27,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use serde_json::{Map, Value, json};
 
 use crate::Ctx;
-use crate::agents::{FOLDERS, Tree, inbox, reply, send, validate, wait};
+use crate::agents::{FOLDERS, Tree, ack, inbox, reply, send, validate, wait};
 
 #[derive(clap::Args, Debug)]
 pub struct McpArgs {
@@ -171,6 +171,7 @@ fn tools() -> Vec<Tool> {
                     "correlation_id": s("Ties related handoffs together"),
                     "priority": {"enum": ["low", "normal", "high", "urgent"]},
                     "deadline": s("RFC 3339 time, e.g. 2026-01-18T17:00:00Z"),
+                    "new_agent": {"type": "boolean", "description": "Create the recipient agent's inbox if it does not exist yet"},
                 }),
                 &[],
             ),
@@ -210,6 +211,20 @@ fn tools() -> Vec<Tool> {
                     "artifacts": {"type": "array", "items": {"type": "string"}, "description": "Paths the work produced"},
                 }),
                 &["id", "status", "summary"],
+            ),
+        )
+        .with_raw_output_schema(any()),
+        Tool::new(
+            "ack",
+            "Mark RETURNs read once you have read them: each moves from the inbox to 02_processed/ and unread counts drop. \
+             `ids`: RETURN ids, or the ids of the TASKs they answer; or `all: true` for every RETURN in your inbox. \
+             Answers {acked: [...], already: [...]}.",
+            schema(
+                json!({
+                    "ids": {"type": "array", "items": {"type": "string"}, "description": "RETURN ids, or the TASKs' ids"},
+                    "all": {"type": "boolean", "description": "Every RETURN waiting in your inbox"},
+                }),
+                &[],
             ),
         )
         .with_raw_output_schema(any()),
@@ -285,7 +300,7 @@ impl Server {
                         priority: str_arg(&args, "priority")?,
                         deadline: str_arg(&args, "deadline")?,
                         correlation_id: str_arg(&args, "correlation_id")?,
-                        new_agent: false,
+                        new_agent: args.get("new_agent").and_then(Value::as_bool).unwrap_or(false),
                     };
                     let sent = send::send(&me.tree, &req)?;
                     let mut known = me.sent.lock().unwrap_or_else(|e| e.into_inner());
@@ -385,6 +400,28 @@ impl Server {
                     };
                     let r = reply::reply(&me.tree, &id, &answer, me.agent.as_deref())?;
                     Ok(json!({"id": r.return_id, "file": r.return_file, "task_file": r.task_file}))
+                })
+                .await
+            }
+            "ack" => {
+                blocking(move || {
+                    let ids: Vec<String> = match args.get("ids") {
+                        None | Some(Value::Null) => vec![],
+                        Some(v) => serde_json::from_value(v.clone())
+                            .map_err(|_| anyhow!("`ids` must be a list of handoff ids"))?,
+                    };
+                    let all = args.get("all").and_then(Value::as_bool).unwrap_or(false);
+                    let acked = match (all, ids.is_empty()) {
+                        (true, true) => ack::ack_all(&me.ctx(), &me.tree, &me.caller()?)?,
+                        (false, false) => ack::ack(&me.ctx(), &me.tree, &ids)?,
+                        (true, false) => bail!("give `ids` or `all: true`, not both"),
+                        (false, true) => {
+                            bail!("say which RETURNs you read: `ids`, or `all: true` for your whole inbox")
+                        }
+                    };
+                    let (already, moved): (Vec<&ack::Acked>, Vec<&ack::Acked>) = acked.iter().partition(|x| x.already);
+                    let list = |v: Vec<&ack::Acked>| v.into_iter().map(ack::Acked::json).collect::<Vec<_>>();
+                    Ok(json!({"acked": list(moved), "already": list(already)}))
                 })
                 .await
             }

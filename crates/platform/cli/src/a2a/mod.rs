@@ -56,12 +56,7 @@ pub fn routes(
     paths: &baton_pipeline::Paths,
     runtime: Option<Arc<baton_runtime::Runtime>>,
 ) -> anyhow::Result<baton_dashboard::Extra> {
-    let tree = Tree {
-        home: paths.home.clone(),
-        root: paths.handoffs.clone(),
-        baton: cfg.agent.clone(),
-        plugins_dir: paths.plugins.clone(),
-    };
+    let tree = Tree::new(ctx, cfg, paths);
     let ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
     let store = Store {
         tree,

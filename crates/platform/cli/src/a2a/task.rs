@@ -426,15 +426,14 @@ impl Store {
             }
         }
         req.body = Some(Value::Object(extra));
-        let prepared = agents::send::prepare(&self.tree, &req).map_err(|e| RpcError::params(format!("{e:#}")))?;
-        let size = prepared.size();
-        if size as u64 > self.max_bytes {
-            return Err(RpcError::params(format!(
-                "too_large: the TASK would be {size} bytes, over the {} byte cap (max_file_bytes in baton.toml); nothing was written",
-                self.max_bytes
-            ))
-            .with_reason("TOO_LARGE"));
-        }
+        let prepared = agents::send::prepare(&self.tree, &req).map_err(|e| {
+            let reason = e.downcast_ref::<agents::check::Refused>().map(|r| r.reason.a2a());
+            let err = RpcError::params(format!("{e:#}"));
+            match reason {
+                Some(reason) => err.with_reason(reason),
+                None => err,
+            }
+        })?;
         // Every RETURN already in the reply folders is not this task's: the watch skips them
         // unread (a2a's folders hold one per task ever sent).
         let dirs = wait::dirs_of(&prepared.reply_inbox);

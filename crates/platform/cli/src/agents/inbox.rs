@@ -24,7 +24,7 @@ pub struct InboxArgs {
 
 /// The entries of an agent's folders, oldest first. Each has `state` (`waiting`, `processed`,
 /// `failed`), `kind`, `id`, `from`, `title`, `created_at`, `age_secs`, `age` (for people),
-/// `file`; a RETURN also
+/// `file` and `body` (the whole JSON body); a RETURN also
 /// `in_reply_to` and `status`. A file that is not a valid handoff has `problem` instead.
 pub fn list(tree: &Tree, agent: &str, all: bool) -> Result<(String, Vec<Value>)> {
     let folder = tree.agent(agent, false)?;
@@ -71,6 +71,7 @@ pub fn list(tree: &Tree, agent: &str, all: bool) -> Result<(String, Vec<Value>)>
                 "age_secs": age_secs(created),
                 "age": super::human_age(age_secs(created)),
                 "file": e.path(),
+                "body": v,
             });
             if v["kind"] == "return" {
                 item["in_reply_to"] = s("in_reply_to");

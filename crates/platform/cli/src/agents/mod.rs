@@ -2,6 +2,8 @@
 //! `reply`, `validate` and `schema`. This module holds what they share: the handoffs tree
 //! (which agents and plugins exist, "did you mean"), finding a handoff by id, and the one
 //! atomic, never-overwriting way a handoff is written into an inbox.
+pub mod ack;
+pub mod check;
 pub mod inbox;
 pub mod reply;
 pub mod send;
@@ -38,6 +40,15 @@ pub struct Tree {
     /// baton's own agent name (its inbox takes the TASKs for plugins).
     pub baton: String,
     pub plugins_dir: PathBuf,
+    /// The largest handoff the pipeline reads (`max_file_bytes`): a bigger TASK is refused
+    /// before it is written.
+    pub max_file_bytes: u64,
+    /// This machine's state file (the ledger, or the local file beside a PostgreSQL one) and
+    /// where the ledger is: what reading a plugin's actions needs.
+    pub state_file: PathBuf,
+    pub location: baton_ledger::Location,
+    /// The folder of the state file: plugins' descriptions are kept in `described/` there.
+    pub state_dir: PathBuf,
 }
 
 /// Where a handoff file was found.
@@ -58,7 +69,21 @@ impl Tree {
         crate::home_check::require(&ctx.home)?;
         let cfg = crate::services::load_config(&ctx.home)?;
         let paths = baton_pipeline::Paths::new(&ctx.home, &ctx.state, &cfg);
-        Ok(Tree { home: ctx.home.clone(), root: paths.handoffs, baton: cfg.agent, plugins_dir: paths.plugins })
+        Ok(Tree::new(ctx, &cfg, &paths))
+    }
+
+    /// The tree of a home whose config is read already.
+    pub fn new(ctx: &Ctx, cfg: &baton_pipeline::Config, paths: &baton_pipeline::Paths) -> Tree {
+        Tree {
+            home: paths.home.clone(),
+            root: paths.handoffs.clone(),
+            baton: cfg.agent.clone(),
+            plugins_dir: paths.plugins.clone(),
+            max_file_bytes: cfg.max_file_bytes,
+            state_file: ctx.state.clone(),
+            location: ctx.location.clone(),
+            state_dir: ctx.state.parent().map_or_else(|| ctx.home.join("state"), Path::to_path_buf),
+        }
     }
 
     /// Agent folders under the root (valid names only), sorted.
@@ -114,7 +139,7 @@ impl Tree {
         }
         let known = self.agents();
         bail!(
-            "no agent {agent:?} in {}{}; pass --new-agent to create its inbox",
+            "no agent {agent:?} in {}{}; pass --new-agent (over MCP: `new_agent: true`) to create its inbox",
             self.root.display(),
             did_you_mean(agent, &known)
         )

@@ -89,8 +89,7 @@ pub struct Sent {
     pub created_at: String,
 }
 
-/// A TASK built and checked, not written yet: what a front end with its own limits (A2A's
-/// size cap) looks at before [`Prepared::write`].
+/// A TASK built and checked ([`super::check`]), not written yet.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub body: Value,
@@ -119,18 +118,12 @@ pub fn prepare(tree: &Tree, r: &Request) -> Result<Prepared> {
             (Target::Agent { to: to.clone() }, tree.root.join(&folder).join(baton_pipeline::config::INBOX))
         }
         (None, Some(plugin), Some(action)) => {
-            let installed = tree.plugins();
-            if !installed.iter().any(|p| p == plugin) {
-                bail!(
-                    "no plugin {plugin:?} is installed in {}{}",
-                    tree.plugins_dir.display(),
-                    super::did_you_mean(plugin, &installed)
-                );
-            }
             let params = r.params.clone().unwrap_or_else(|| json!({}));
             if !params.is_object() {
                 bail!("--params must be a JSON object, e.g. '{{\"path\": \"plans\"}}'");
             }
+            let act = super::check::action(tree, plugin, action)?;
+            super::check::params(plugin, &act, &params)?;
             let target = Target::Plugin { plugin: plugin.clone(), action: action.clone(), params };
             (target, tree.reply_inbox(&tree.baton)?)
         }
@@ -158,16 +151,12 @@ pub fn prepare(tree: &Tree, r: &Request) -> Result<Prepared> {
         extra,
     };
     let body = build::task(&task).map_err(|e| anyhow::anyhow!("the TASK would not be valid: {}", e.message))?;
+    super::check::size(file_size(&body), tree.max_file_bytes)?;
     let reply_inbox = tree.reply_inbox(r.reply_to.as_deref().unwrap_or(&from))?;
     Ok(Prepared { body, inbox, reply_inbox })
 }
 
 impl Prepared {
-    /// The file's size as [`super::write_new`] writes it (pretty JSON and a newline).
-    pub fn size(&self) -> usize {
-        serde_json::to_vec_pretty(&self.body).map_or(usize::MAX, |b| b.len() + 1)
-    }
-
     /// Writes the TASK into the recipient's inbox (atomically, never overwriting).
     pub fn write(self) -> Result<Sent> {
         let Prepared { body, inbox, reply_inbox } = self;
@@ -178,6 +167,11 @@ impl Prepared {
         let created_at = body["created_at"].as_str().unwrap_or_default().to_string();
         Ok(Sent { id, file, reply_inbox, before, created_at })
     }
+}
+
+/// A TASK's size as [`super::write_new`] writes it (pretty JSON and a newline).
+fn file_size(body: &Value) -> usize {
+    serde_json::to_vec_pretty(body).map_or(usize::MAX, |b| b.len() + 1)
 }
 
 /// `--body`: a JSON object or string as given; other text kept as text.

@@ -32,6 +32,9 @@ pub struct WaitArgs {
     /// Print exactly the RETURN object.
     #[arg(long)]
     pub json: bool,
+    /// Once the RETURN is here, mark it read (as `baton ack`): it moves to 02_processed/.
+    #[arg(long)]
+    pub ack: bool,
 }
 
 /// The names in a folder now.
@@ -263,11 +266,14 @@ pub fn locate(ctx: &Ctx, tree: &Tree, id: &str) -> Result<Waiter> {
 /// The TASK with `id` wherever it is now: by name first (what `send` wrote carries its id),
 /// then baton's claims in flight, and only then every handoff read. With its file, unless
 /// baton's claim holds it (`None`).
+/// The claims are looked at once more last: a file claimed while the folders were read is
+/// in neither place the first time.
 pub fn find_task(tree: &Tree, id: &str) -> Option<(Value, Option<PathBuf>)> {
     tree.find_named(id, Some("task"), &super::FOLDERS)
         .map(|f| (f.body, Some(f.path)))
         .or_else(|| in_claims(tree, id).map(|b| (b, None)))
         .or_else(|| tree.find(id, Some("task"), &super::FOLDERS).map(|f| (f.body, Some(f.path))))
+        .or_else(|| in_claims(tree, id).map(|b| (b, None)))
 }
 
 /// The folders a RETURN for an agent can be in: its inbox, and its `02_processed/` if the agent
@@ -283,20 +289,22 @@ pub fn min_stamp(created_at: &str) -> Option<String> {
         .map(|t| baton_handoff::stamp::file_stamp(t - time::Duration::seconds(SKEW_SECS)))
 }
 
-/// A TASK baton has claimed and is running (`<baton>/.claims/<dir>/<claim>~<name>`).
+/// A TASK baton has claimed and is running (`<baton>/.claims/<dir>/<claim>~<name>`): by name
+/// first, then every claim read (claims in flight are few, and a file an agent dropped by hand
+/// need not carry its id in its name).
 fn in_claims(tree: &Tree, id: &str) -> Option<Value> {
     let claims = tree.root.join(&tree.baton).join(".claims");
-    for dir in std::fs::read_dir(claims).ok()?.flatten() {
-        for e in std::fs::read_dir(dir.path()).into_iter().flatten().flatten() {
-            if e.file_name().to_str().is_some_and(|n| n.contains(id))
-                && let Some(body) = super::read_handoff(&e.path())
-                && body.get("id").and_then(Value::as_str) == Some(id)
-            {
-                return Some(body);
-            }
-        }
-    }
-    None
+    let files: Vec<PathBuf> = std::fs::read_dir(claims)
+        .ok()?
+        .flatten()
+        .flat_map(|dir| std::fs::read_dir(dir.path()).into_iter().flatten().flatten().map(|e| e.path()))
+        .collect();
+    let named = |p: &PathBuf| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains(id));
+    let (by_name, others): (Vec<&PathBuf>, Vec<&PathBuf>) = files.iter().partition(|p| named(p));
+    by_name
+        .into_iter()
+        .chain(others)
+        .find_map(|p| super::read_handoff(p).filter(|body| body.get("id").and_then(Value::as_str) == Some(id)))
 }
 
 /// Prints what a wait found and returns the exit status: 0 completed, 1 any other status,
@@ -342,5 +350,12 @@ pub fn run(ctx: &Ctx, a: WaitArgs) -> Result<i32> {
     let timeout = super::timeout_arg(a.timeout)?;
     let mut waiter = locate(ctx, &tree, &a.id)?;
     let found = block(&mut waiter, timeout)?;
-    report(&a.id, found, a.json, timeout, false)
+    let code = report(&a.id, found.clone(), a.json, timeout, false)?;
+    if a.ack
+        && let Some((_, ret)) = &found
+        && let Some(rid) = ret.get("id").and_then(Value::as_str)
+    {
+        super::ack::ack(ctx, &tree, &[rid.to_string()])?;
+    }
+    Ok(code)
 }
