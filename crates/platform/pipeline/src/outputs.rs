@@ -424,6 +424,15 @@ pub(crate) fn record(
     };
     let err = answer.error.as_ref().map(|e| (e.code.as_str(), e.message.as_str()));
     if task_id.is_some() && !matches!(item.prepared, Prepared::Refuse { code: ErrorCode::DuplicateId, .. }) {
+        // A run after `baton retry`: the RETURN it replaces (filed by the retry) is linked to
+        // this one, so `show` tells which answer superseded which.
+        if let Prepared::Run { base, .. } = &item.prepared
+            && *base > 0
+            && let Some(old) = b.task(subject)?.and_then(|row| row.return_name)
+            && Some(old.as_str()) != item.return_name.as_deref()
+        {
+            b.event(subject, &now, "superseded_by", &json!({"return": old, "superseded_by": item.return_name}))?;
+        }
         b.finish(subject, state, err, item.return_name.as_deref(), &now, ms)?;
     }
     b.event(

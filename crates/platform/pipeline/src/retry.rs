@@ -208,13 +208,17 @@ pub fn retry_one(
         }
     };
     let id = value.get("id").and_then(Value::as_str).unwrap_or_default();
-    if let Some(row) = ledger.task(id)?
+    let row = ledger.task(id)?;
+    if let Some(row) = &row
         && matches!(row.state, TaskState::Claimed | TaskState::Running | TaskState::Retrying)
     {
         return Ok(Err(format!(
             "id {id:?} is {} now (as {}); wait for its RETURN (`baton wait {id}`) before retrying this copy",
             row.state, row.file_name
         )));
+    }
+    if let Some(row) = &row {
+        file_earlier_return(paths, row)?;
     }
     let agent_dir = paths.agent(agent);
     if let Some(record) = &f.record
@@ -234,4 +238,25 @@ pub fn retry_one(
     let to = fsops::move_into(&f.file, &inbox, name).map_err(|e| PipelineError::io(&f.file, e))?;
     fsops::sync_dir(&inbox).map_err(|e| PipelineError::io(&inbox, e))?;
     Ok(Ok(to))
+}
+
+/// One RETURN per TASK in the sender's inbox: the RETURN of the attempt that `baton retry` runs
+/// again is filed in the sender's `02_processed/` (renamed, never rewritten) before the new
+/// attempt runs, so the inbox holds the latest answer only and the earlier one is still there
+/// to read; the new attempt's record names it (`superseded_by`, see `outputs`).
+fn file_earlier_return(paths: &Paths, row: &baton_ledger::TaskRow) -> Result<(), PipelineError> {
+    let Some(name) = row.return_name.as_deref() else { return Ok(()) };
+    let inbox = paths.inbox(&row.reply_to);
+    let earlier = inbox.join(name);
+    if !earlier.is_file() {
+        return Ok(()); // read and filed by its agent already, or never delivered
+    }
+    let processed = paths.agent(&row.reply_to).join("02_processed");
+    std::fs::create_dir_all(&processed).map_err(|e| PipelineError::io(&processed, e))?;
+    let to = fsops::move_into(&earlier, &processed, std::ffi::OsStr::new(name))
+        .map_err(|e| PipelineError::io(&earlier, e))?;
+    let _ = fsops::sync_dir(&processed);
+    let _ = fsops::sync_dir(&inbox);
+    tracing::info!(id = %row.id, moved_to = %to.display(), "the RETURN of the attempt retried was filed in 02_processed/");
+    Ok(())
 }
