@@ -100,6 +100,12 @@ async def scenario(baton, home, name):
             args=["--home", home, "--state", os.environ["STATE_URL"], "mcp", "--agent", agent],
             env={k: v for k, v in os.environ.items() if k.startswith(("XDG_", "BATON_LOG"))},
         )
+    elif name == "broken":
+        params = StdioServerParameters(
+            command=baton,
+            args=["--home", home, "mcp", "--agent", os.environ.get("AGENT", "Claude")],
+            env={k: v for k, v in os.environ.items() if k.startswith(("XDG_", "BATON_LOG"))},
+        )
     else:
         params = StdioServerParameters(
             command=baton,
@@ -176,6 +182,11 @@ async def scenario(baton, home, name):
             out["after_cancel"] = await tasks.get(c.session, tid)
             out["handles"] = tasks.handles
             out["polls"] = tasks.polls
+        elif name == "broken":
+            # Started on a folder that is not a home, or with a bad agent name: the session
+            # starts, and each tool answers the error and its fix.
+            await call("status", "status")
+            await call("send_task", "send_task", {"to": "Codex", "title": "x"})
         elif name == "state":
             await call("status", "status")
             await call("plugins", "plugins")

@@ -19,9 +19,14 @@ fn client_script() -> std::path::PathBuf {
 }
 
 fn client_with(h: &Home, scenario: &[&str], env: &[(&str, &str)]) -> Value {
+    client_in(h, &h.root, scenario, env)
+}
+
+/// [`client_with`] on the folder `home` (a home or not) with `h`'s cache and state.
+fn client_in(h: &Home, home: &Path, scenario: &[&str], env: &[(&str, &str)]) -> Value {
     let script = client_script();
     let mut c = Command::new("python3");
-    c.arg(&script).arg(BIN).arg(&h.root).args(scenario).env("XDG_CACHE_HOME", h.cache_root()).env("BATON_LOG", "warn");
+    c.arg(&script).arg(BIN).arg(home).args(scenario).env("XDG_CACHE_HOME", h.cache_root()).env("BATON_LOG", "warn");
     if let Some(url) = &h.state {
         c.env("BATON_STATE", url);
     }
@@ -272,4 +277,20 @@ fn files_named(dir: &Path, part: &str) -> usize {
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().contains(part))
         .count()
+}
+
+/// A server started on a folder that is not a home, or with an agent name that cannot be one,
+/// does not die at start (the client would show only "Connection closed"): it initializes, and
+/// every tool answers the error and its fix, in the CLI's words.
+#[test]
+fn start_up_errors_are_answered_to_the_client_with_their_fix() {
+    let h = Home::init(&[], "");
+    let out = client_in(&h, &h.root.join("nowhere"), &["broken"], &[]);
+    for tool in ["status", "send_task"] {
+        let e = error_of(&out[tool]);
+        assert!(e.contains("baton init --home"), "{tool}: {e}");
+    }
+    let out = client(&h, "broken", &[("AGENT", "Zoë")]);
+    let e = error_of(&out["send_task"]);
+    assert!(e.contains("not a valid agent name (ASCII letters") && e.contains("--agent"), "{e}");
 }

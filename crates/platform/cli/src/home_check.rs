@@ -19,7 +19,10 @@ pub fn needs_home(cmd: &Command) -> bool {
         | Command::Schema { .. }
         | Command::Validate(_)
         | Command::Completions { .. }
-        | Command::Man(_) => false,
+        | Command::Man(_)
+        // Its client shows a server that exits at start as "Connection closed": it starts,
+        // and each tool answers the error and its fix.
+        | Command::Mcp(_) => false,
         Command::Plugin(p) => crate::plugin::needs_home(p),
         _ => true,
     }

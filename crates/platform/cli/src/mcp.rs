@@ -49,6 +49,10 @@ struct Server {
 }
 
 struct Inner {
+    /// Why this server cannot work (not a home, a bad agent name), with the fix: the session
+    /// still starts, and every tool answers this, since a client shows a server that exits at
+    /// start only as "Connection closed".
+    broken: Option<String>,
     tree: Tree,
     home: std::path::PathBuf,
     state: std::path::PathBuf,
@@ -89,17 +93,26 @@ impl Inner {
 }
 
 pub fn run(ctx: &Ctx, args: McpArgs) -> Result<i32> {
-    let tree = Tree::open(ctx)?;
-    if let Some(a) = &args.agent
-        && !baton_handoff::names::is_valid_name(a)
-    {
-        bail!("--agent {a:?} is not a valid agent name (letters, digits, '.', '_' and '-')");
-    }
     if !(args.wait_cap.is_finite() && args.wait_cap > 0.0) {
         bail!("--wait-cap must be a positive number of seconds");
     }
+    let opened = Tree::open(ctx);
+    let bad_agent = args.agent.as_ref().filter(|a| !baton_handoff::names::is_valid_name(a)).map(|a| {
+        format!(
+            "--agent {a:?} is not a valid agent name (ASCII letters, digits, '.', '_' and '-'): fix `baton mcp --agent NAME` in the client's MCP config"
+        )
+    });
+    let (tree, broken) = match opened {
+        Ok(tree) => (tree, bad_agent),
+        Err(e) => {
+            let why = format!("{e:#}");
+            tracing::error!("{why}");
+            (unopened(ctx), Some(why))
+        }
+    };
     let server = Server {
         inner: Arc::new(Inner {
+            broken,
             tree,
             home: ctx.home.clone(),
             state: ctx.state.clone(),
@@ -120,6 +133,20 @@ pub fn run(ctx: &Ctx, args: McpArgs) -> Result<i32> {
     // stdin's pending read cannot be cancelled: never wait for it on the way out.
     rt.shutdown_timeout(Duration::from_millis(200));
     r
+}
+
+/// The tree of a folder that is not a home: nothing in it is read, every tool answers why.
+fn unopened(ctx: &Ctx) -> Tree {
+    Tree {
+        home: ctx.home.clone(),
+        root: ctx.home.join("handoffs"),
+        baton: "baton".into(),
+        plugins_dir: ctx.home.join("plugins"),
+        max_file_bytes: 0,
+        state_file: ctx.state.clone(),
+        location: ctx.location.clone(),
+        state_dir: ctx.home.join("state"),
+    }
 }
 
 fn schema(properties: Value, required: &[&str]) -> Arc<Map<String, Value>> {
@@ -284,6 +311,9 @@ impl Server {
         args: Map<String, Value>,
         task: Option<Arc<std::sync::atomic::AtomicBool>>,
     ) -> Result<Value> {
+        if let Some(why) = &self.inner.broken {
+            bail!("{why}");
+        }
         let me = self.inner.clone();
         match name {
             "send_task" => {
@@ -633,6 +663,9 @@ impl ServerHandler for Server {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
+        if let Some(why) = &self.inner.broken {
+            return Err(ErrorData::internal_error(why.clone(), None));
+        }
         let resources = self
             .inner
             .tree

@@ -68,6 +68,8 @@ pub struct Seen {
     /// For a loose TASK addressed to baton: the plugin and action it names, if any.
     pub plugin: Option<String>,
     pub action: Option<String>,
+    /// The agent a TASK asks its RETURN to go to, when not its sender.
+    pub reply_to: Option<String>,
 }
 
 /// The loose dialect's keys, per field baton tracks: first present non-empty string wins.
@@ -96,6 +98,7 @@ pub const MAPPING: &[(&str, &[&str])] = &[
         ],
     ),
     ("answers file", &["original_handoff.handoff_file", "original_handoff_file", "original_handoff"]),
+    ("reply_to", &["reply_to", "reply_to_agent", "return_to"]),
 ];
 
 /// The Markdown header lines (`**Source Agent:** Cursor MM1 Agent`) that give each field;
@@ -105,6 +108,7 @@ pub const MARKDOWN_MAPPING: &[(&str, &[&str])] = &[
     ("from", &["from", "source agent", "created by", "sender"]),
     ("to", &["to", "target agent", "assigned to", "assigned agent", "recipient"]),
     ("created_at", &["created", "created date", "timestamp", "date", "created at"]),
+    ("reply_to", &["reply to", "reply_to", "reply-to"]),
 ];
 
 fn keys(field: &str) -> &'static [&'static str] {
@@ -207,6 +211,7 @@ pub fn read_value(file_name: &str, value: Value) -> Result<Seen, String> {
         created_at,
         in_reply_to: if kind == Kind::Return { first(&obj, "in_reply_to") } else { None },
         answers_file: first(&obj, "answers file").map(|p| base_name(&p).to_string()),
+        reply_to: first(&obj, "reply_to"),
         plugin: get(&obj, "plugin").map(str::to_string),
         action: get(&obj, "action").map(str::to_string),
     })
@@ -235,33 +240,55 @@ fn sh(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-/// An agent name as the CLI takes it: words joined by dashes (`Cursor MM1 Agent` → `Cursor-MM1-Agent`).
-fn cli_name(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join("-")
+/// An agent name as the CLI takes it: words joined by dashes (`Cursor MM1 Agent` →
+/// `Cursor-MM1-Agent`), checked the way `send` checks it. A name that cannot be one (`Zoë`:
+/// only ASCII letters pass) is not printed as if it worked: `Err` says why.
+fn cli_name(s: &str) -> Result<String, String> {
+    let name = s.split_whitespace().collect::<Vec<_>>().join("-");
+    if crate::names::is_valid_name(&name) {
+        Ok(name)
+    } else {
+        Err(format!("{s:?} cannot be an agent name (ASCII letters, digits, '.', '_' and '-')"))
+    }
 }
 
 /// The `baton send` command that would have worked for a loose handoff dropped into baton's
 /// own inbox: the plugin form when it names a plugin and action, else the agent form with
-/// its body read from `body_file`.
+/// its body read from `body_file`. Every field the handoff gave is kept (`reply_to` too); an
+/// agent name that `send` would refuse is replaced by a placeholder and the reason said, so the
+/// command printed is one that runs.
 pub fn send_command(seen: &Seen, self_agent: &str, body_file: &str) -> String {
-    let from = seen.from.as_deref().map(cli_name).unwrap_or_else(|| "YOUR-AGENT".into());
-    let to = seen.to.as_deref().map(cli_name).filter(|t| fold_agent(t) != fold_agent(self_agent));
-    match (&seen.plugin, &seen.action, to) {
+    let mut notes: Vec<String> = Vec::new();
+    let mut agent = |name: Option<&String>, placeholder: &str| -> Option<String> {
+        match cli_name(name?) {
+            Ok(n) => Some(n),
+            Err(why) => {
+                notes.push(why);
+                Some(placeholder.to_string())
+            }
+        }
+    };
+    let from = agent(seen.from.as_ref(), "YOUR-AGENT").unwrap_or_else(|| "YOUR-AGENT".into());
+    let to = agent(seen.to.as_ref(), "AGENT").filter(|t| fold_agent(t) != fold_agent(self_agent));
+    let reply_to = agent(seen.reply_to.as_ref(), "REPLY-AGENT").map(|r| format!(" --reply-to {}", sh(&r)));
+    let reply_to = reply_to.unwrap_or_default();
+    let command = match (&seen.plugin, &seen.action, to) {
         (Some(p), Some(a), _) => {
-            format!("baton send --plugin {} --action {} --params '{{}}' --from {}", sh(p), sh(a), sh(&from))
+            format!("baton send --plugin {} --action {} --params '{{}}' --from {}{reply_to}", sh(p), sh(a), sh(&from))
         }
         (_, _, Some(to)) => format!(
-            "baton send --to {} --title {} --body @{} --from {}",
+            "baton send --to {} --title {} --body @{} --from {}{reply_to}",
             sh(&to),
             sh(&seen.title),
             sh(body_file),
             sh(&from)
         ),
         _ => format!(
-            "baton send --plugin PLUGIN --action ACTION --params '{{}}' --from {} (`baton plugin list` names them)",
+            "baton send --plugin PLUGIN --action ACTION --params '{{}}' --from {}{reply_to} (`baton plugin list` names them)",
             sh(&from)
         ),
-    }
+    };
+    if notes.is_empty() { command } else { format!("{command} (replace the placeholders: {})", notes.join("; ")) }
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -316,6 +343,7 @@ fn from_v1(file_name: &str, body: &Body) -> Seen {
             answers_file: None,
             plugin: t.plugin.clone(),
             action: t.action.clone(),
+            reply_to: t.reply_to.clone(),
         },
         Body::Return(r) => Seen {
             dialect: Dialect::V1,
@@ -329,6 +357,7 @@ fn from_v1(file_name: &str, body: &Body) -> Seen {
             answers_file: None,
             plugin: None,
             action: None,
+            reply_to: None,
         },
     }
 }
@@ -373,6 +402,7 @@ fn read_markdown(file_name: &str, bytes: &[u8]) -> Seen {
         answers_file: None,
         plugin: None,
         action: None,
+        reply_to: field("reply_to"),
     }
 }
 
@@ -635,6 +665,30 @@ mod tests {
             serde_json::json!({"source_agent": "Codex", "target_agent": "baton", "plugin": "echo", "action": "echo"});
         let s = read_value("t.json", t).unwrap();
         assert_eq!(send_command(&s, "baton", "f"), "baton send --plugin echo --action echo --params '{}' --from Codex");
+        // Every field kept, and a name `send` would refuse is never printed as if it worked.
+        let zoe = read(
+            "z.json",
+            "{\"from\": \"Zoë\", \"to\": \"Codex\", \"reply_to\": \"Über Bot\", \"title\": \"x\"}".as_bytes(),
+        )
+        .unwrap();
+        let cmd = send_command(&zoe, "baton", "f.json");
+        assert!(
+            cmd.starts_with("baton send --to Codex --title x --body @f.json --from YOUR-AGENT --reply-to REPLY-AGENT"),
+            "{cmd}"
+        );
+        assert!(
+            cmd.contains("\"Zoë\" cannot be an agent name (ASCII letters") && cmd.contains("\"Über Bot\""),
+            "{cmd}"
+        );
+        let fine = read(
+            "f.json",
+            b"{\"from\": \"Cursor MM1\", \"to\": \"Codex\", \"reply_to\": \"Build Bot\", \"title\": \"x\"}",
+        )
+        .unwrap();
+        assert_eq!(
+            send_command(&fine, "baton", "f"),
+            "baton send --to Codex --title x --body @f --from Cursor-MM1 --reply-to Build-Bot"
+        );
     }
 
     #[test]

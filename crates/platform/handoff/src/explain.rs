@@ -23,7 +23,9 @@ fn shown(v: &Value) -> String {
 fn check_name(o: &Map<String, Value>, k: &str, bad: &mut Vec<String>) {
     match o.get(k) {
         Some(Value::String(s)) if names::is_valid_name(s) => {}
-        Some(v) => bad.push(format!("`{k}` ({} is not a name: letters, digits, `_`, `-`, single dots)", shown(v))),
+        Some(v) => {
+            bad.push(format!("`{k}` ({} is not a name: ASCII letters, digits, `_`, `-`, single dots)", shown(v)))
+        }
         None => {}
     }
 }
@@ -61,9 +63,10 @@ pub fn problems(value: &Value) -> String {
     }
     match o.get("id") {
         Some(Value::String(s)) if names::is_valid_name(s) => {}
-        Some(v) => {
-            bad.push(format!("`id` ({} is not an id: letters, digits, `_`, `-`, single dots, at most 128)", shown(v)))
-        }
+        Some(v) => bad.push(format!(
+            "`id` ({} is not an id: ASCII letters, digits, `_`, `-`, single dots, at most 128)",
+            shown(v)
+        )),
         None => {}
     }
     check_enum(o, "kind", &["task", "return"], &mut bad);

@@ -101,7 +101,7 @@ impl AlertsConfig {
             && !baton_handoff::names::is_valid_name(a)
         {
             return Err(format!(
-                "[alerts] notify_agent = {a:?} is not an agent name (letters, digits, '.', '_', '-'; no leading dot or '..')"
+                "[alerts] notify_agent = {a:?} is not an agent name (ASCII letters, digits, '.', '_', '-'; no leading dot or '..')"
             ));
         }
         Ok(())

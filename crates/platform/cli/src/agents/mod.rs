@@ -127,7 +127,9 @@ impl Tree {
     /// `create` makes its `01_inbox/` instead (`--new-agent`).
     pub fn agent(&self, agent: &str, create: bool) -> Result<String> {
         if !names::is_valid_name(agent) {
-            bail!("{agent:?} is not a valid agent name (letters, digits, '.', '_' and '-'; no '..', no leading dot)");
+            bail!(
+                "{agent:?} is not a valid agent name (ASCII letters, digits, '.', '_' and '-'; no '..', no leading dot)"
+            );
         }
         if let Some(found) = self.existing_agent(agent) {
             return Ok(found);
