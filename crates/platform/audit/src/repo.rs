@@ -339,13 +339,21 @@ fn walk_std(root: &str, errors: &mut Vec<AuditIssue>, mut f: impl FnMut(&str, &s
     });
 }
 
-/// Is this repository file a plan by its name/location (`*PLAN*.md`, spec-kit, Kiro, Cursor)?
+/// Is this repository file a plan by its name/location (`*PLAN*.md`, spec-kit, Kiro, Cursor,
+/// OpenSpec `openspec/changes/*/tasks.md`, Taskmaster `.taskmaster/tasks/tasks.json` or the
+/// older `tasks/tasks.json`, BMAD `*.story.md` and `docs/stories/*.md`)?
 pub fn is_repo_plan(rel: &str) -> bool {
     let comps: Vec<&str> = rel.split('/').collect();
     let n = comps.len();
     let name = comps[n - 1];
+    if name == "tasks.json" {
+        return (n >= 3 && comps[n - 3] == ".taskmaster" && comps[n - 2] == "tasks") || rel == "tasks/tasks.json";
+    }
     if !name.ends_with(".md") || is_report_name(name) {
         return false;
+    }
+    if name.ends_with(".story.md") || (n >= 2 && comps[n - 2] == "stories" && n >= 3 && comps[n - 3] == "docs") {
+        return true;
     }
     if name.contains("PLAN") {
         return true;
@@ -460,6 +468,16 @@ impl FileIndex {
             v.sort_unstable_by(|a, b| files[*a as usize].cmp(&files[*b as usize]));
         }
         (idx, plans)
+    }
+
+    /// Full paths of the files of root `root` under the folder `dir` (relative to it).
+    pub fn files_under(&self, root: usize, dir: &str) -> Vec<String> {
+        let prefix = format!("{}/", dir.trim_matches('/'));
+        self.files
+            .iter()
+            .filter(|(r, rel)| usize::from(*r) == root && rel.starts_with(&prefix))
+            .map(|(r, rel)| join(&self.roots[usize::from(*r)], rel))
+            .collect()
     }
 
     /// Number of indexed files.

@@ -1,10 +1,12 @@
 //! Extracting what a plan promises: format detection, and the helpers shared by the
 //! format parsers (recognising file paths in text, reading "done" claims).
 
+pub mod bmad;
 pub mod cursor;
 pub mod kiro;
 pub mod markdown;
 pub mod speckit;
+pub mod taskmaster;
 pub mod yaml;
 
 use crate::model::{PlanFormat, Task};
@@ -23,12 +25,31 @@ pub struct Expected {
     pub line: usize,
 }
 
+/// A status a plan (or one of its tasks) declares, with the boxes or subtasks it covers:
+/// the input of the status-conflict check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declared {
+    /// The task whose status it is; `None` for the whole plan.
+    pub task: Option<String>,
+    /// The status as written (`Done`, `Ready for Review`, `Complete`).
+    pub status: String,
+    /// Boxes or subtasks done, of `total`.
+    pub done: usize,
+    pub total: usize,
+}
+
 /// What a parser found in one plan.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Extracted {
     pub title: String,
     pub deliverables: Vec<Expected>,
     pub tasks: Vec<Task>,
+    /// Ids of tasks that are listed but never counted (Taskmaster `cancelled`).
+    pub cancelled: Vec<String>,
+    /// Declared statuses to hold against the boxes (see [`Declared`]).
+    pub declared: Vec<Declared>,
+    /// Why the parser could read nothing, when it knows (invalid JSON, no tasks array).
+    pub unreadable: Option<String>,
 }
 
 impl Extracted {
@@ -102,11 +123,34 @@ impl Extracted {
     }
 }
 
+/// Is this a BMAD story by its name (`1.2.story.md`) or place (a `stories/` folder)?
+fn is_story_path(comps: &[&str]) -> bool {
+    let n = comps.len();
+    let name = comps.last().copied().unwrap_or("");
+    name.ends_with(".story.md") || (n >= 2 && comps[n - 2] == "stories" && name.ends_with(".md"))
+}
+
+/// Is this an OpenSpec change's task list (`openspec/changes/<change>/tasks.md`, also under
+/// `changes/archive/`)?
+fn is_openspec_path(comps: &[&str]) -> bool {
+    let n = comps.len();
+    comps.last() == Some(&"tasks.md") && n >= 4 && comps[..n - 2].windows(2).any(|w| w == ["openspec", "changes"])
+}
+
 /// Decides a plan's format from its path and content.
 pub fn detect_format(path: &str, content: &str) -> PlanFormat {
     let comps: Vec<&str> = path.split(['/', '\\']).filter(|c| !c.is_empty()).collect();
     let n = comps.len();
     let name = comps.last().copied().unwrap_or("");
+    if name.ends_with(".json") {
+        return PlanFormat::Taskmaster;
+    }
+    if is_openspec_path(&comps) {
+        return PlanFormat::OpenSpec;
+    }
+    if is_story_path(&comps) && bmad_like(content) {
+        return PlanFormat::Bmad;
+    }
     if name == "tasks.md" && n >= 3 && comps[n - 3] == "specs" {
         if n >= 4 && comps[n - 4] == ".kiro" {
             return PlanFormat::Kiro;
@@ -131,16 +175,129 @@ pub fn detect_format(path: &str, content: &str) -> PlanFormat {
     PlanFormat::Markdown
 }
 
-/// Runs the parser for `format`.
+/// A story has a checklist and a status (a `Status` line or a one-line section naming one).
+fn bmad_like(content: &str) -> bool {
+    content.lines().any(|l| {
+        let t = l.trim_start();
+        t.starts_with("- [") || t.starts_with("* [")
+    }) || content.lines().any(|l| status_kind(l.trim()).is_some())
+}
+
+/// Reads one plan: its format (from the path and the text) and what it promises. Pure: a
+/// function of the path and the text only, so it can be fuzzed. Never panics.
+pub fn read_plan(path: &str, content: &str) -> (PlanFormat, Extracted) {
+    let format = detect_format(path, content);
+    (format, extract_at(format, path, content))
+}
+
+/// Runs the parser for `format` (see [`read_plan`], which also knows the path).
 pub fn extract(format: PlanFormat, content: &str) -> Extracted {
+    extract_at(format, "", content)
+}
+
+fn extract_at(format: PlanFormat, path: &str, content: &str) -> Extracted {
     let mut out = match format {
         PlanFormat::Markdown => markdown::parse(content, 0),
         PlanFormat::SpecKit => speckit::parse(content),
-        PlanFormat::Kiro => kiro::parse(content),
+        PlanFormat::Kiro | PlanFormat::OpenSpec => kiro::parse(content),
         PlanFormat::Cursor => cursor::parse(content),
+        PlanFormat::Taskmaster => taskmaster::parse(content),
+        PlanFormat::Bmad => bmad::parse(content),
     };
+    if format == PlanFormat::OpenSpec && path.replace('\\', "/").contains("/changes/archive/") {
+        // an archived change is done work: every task of it is claimed done
+        for t in &mut out.tasks {
+            t.done = true;
+        }
+        for d in &mut out.deliverables {
+            d.claimed_done = true;
+        }
+    }
+    if !matches!(format, PlanFormat::Taskmaster | PlanFormat::Bmad)
+        && let Some(status) = plan_status(content)
+    {
+        let done = out.tasks.iter().filter(|t| t.done).count();
+        out.declared.push(Declared { task: None, status, done, total: out.tasks.len() });
+    }
     out.merge_bare_names();
     out
+}
+
+/// What a declared status says, for the conflict check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusKind {
+    /// Done, complete, ready for review.
+    Done,
+    /// Draft, not started, planning, pending.
+    NotStarted,
+}
+
+/// Reads a declared status: `Some(Done)` for done / complete / ready for review,
+/// `Some(NotStarted)` for draft / not started / planning, `None` for anything else, and
+/// always `None` for deferred, blocked or cancelled (never a conflict) and for mixed text
+/// (`Implementation Complete - Testing Pending`).
+pub fn status_kind(status: &str) -> Option<StatusKind> {
+    let l = status.to_lowercase();
+    let ws = words(&l);
+    let has = |w: &[&str]| ws.iter().any(|x| w.contains(&x.as_str()));
+    if has(&["deferred", "blocked", "cancelled", "canceled", "hold", "superseded", "postponed", "abandoned"])
+        || ["보류", "취소", "차단"].iter().any(|w| l.contains(w))
+    {
+        return None;
+    }
+    let not_started = l.contains("not started")
+        || has(&["draft", "planning", "planned", "proposed", "pending", "todo", "backlog", "approved"])
+        || ["초안", "미착수", "대기", "계획"].iter().any(|w| l.contains(w));
+    let partial = has(&["progress", "partial", "partially", "incomplete", "wip", "ongoing"])
+        || l.contains("in-progress")
+        || l.contains("진행");
+    let done = has(&["done", "complete", "completed", "finished", "review", "implemented", "shipped"])
+        || l.contains('✅')
+        || ["완료", "검토"].iter().any(|w| l.contains(w));
+    match (done, not_started, partial) {
+        (true, false, false) => Some(StatusKind::Done),
+        (false, true, false) => Some(StatusKind::NotStarted),
+        _ => None,
+    }
+}
+
+/// Is this declared status contradicted by `done` of `total` boxes? Done while some are
+/// open; not started while all are done.
+pub fn conflicts(d: &Declared) -> bool {
+    d.total > 0
+        && match status_kind(&d.status) {
+            Some(StatusKind::Done) => d.done < d.total,
+            Some(StatusKind::NotStarted) => d.done == d.total,
+            None => false,
+        }
+}
+
+/// The whole plan's declared status: a `## Status: Complete` heading, or a `Status:` /
+/// `**Status**:` line before the first task (a task's own status line is its own).
+pub fn plan_status(content: &str) -> Option<String> {
+    for (_, line) in unfenced_lines(content) {
+        let t = line.trim_start();
+        if speckit::parse_task_heading(t).is_some() || kiro::parse_task_line(line).is_some() {
+            return None;
+        }
+        let item = t.strip_prefix(['-', '*', '+']).map(str::trim_start);
+        if item.is_some_and(|r| r.starts_with("[ ]") || r.starts_with("[x]") || r.starts_with("[X]")) {
+            return None;
+        }
+        let level = t.chars().take_while(|&c| c == '#').count();
+        let text = if level > 0 { t[level..].trim() } else { t };
+        if level >= 2 && status_value(text).is_none() {
+            // a section of its own: a status under it is that section's
+            return None;
+        }
+        if let Some(v) = status_value(text) {
+            let v = clean_label(v);
+            if !v.is_empty() {
+                return Some(v);
+            }
+        }
+    }
+    None
 }
 
 /// File extensions accepted as deliverables.
