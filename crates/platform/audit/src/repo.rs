@@ -573,6 +573,9 @@ impl FileIndex {
                     };
                 }
             } else {
+                if let Some(id) = self.root_file(p, plan_loc) {
+                    return Resolution { found: Found::One(id), checked, searched: true, narrowed_by: None };
+                }
                 let all = self.by_name.get(p).map_or(&[][..], Vec::as_slice);
                 let near = self.nearest(all, plan_loc);
                 let (cands, narrowed_by) = self.narrow_by_group(near, &e.group);
@@ -585,6 +588,32 @@ impl FileIndex {
             }
         }
         Resolution { found: Found::None, checked, searched: true, narrowed_by: None }
+    }
+
+    /// A bare name (`Cargo.toml`, `README.md`) as a file of the plan's folder or of a folder
+    /// above it up to the repository root, nearest first; for a plan outside the
+    /// repositories, the one repository root that has it.
+    fn root_file(&self, name: &str, plan_loc: Option<&(u16, String)>) -> Option<u32> {
+        let at = |r: u16, rel: &str| self.lookup_rel(rel).into_iter().find(|&id| self.files[id as usize].0 == r);
+        match plan_loc {
+            Some((r, dir)) => {
+                let mut d = dir.as_str();
+                loop {
+                    let rel = if d.is_empty() { name.to_string() } else { format!("{d}/{name}") };
+                    if let Some(id) = at(*r, &rel) {
+                        return Some(id);
+                    }
+                    if d.is_empty() {
+                        return None;
+                    }
+                    d = d.rsplit_once('/').map_or("", |(a, _)| a);
+                }
+            }
+            None => {
+                let hits: Vec<u32> = self.lookup_rel(name);
+                (hits.len() == 1).then(|| hits[0])
+            }
+        }
     }
 
     /// An absolute path of the machine that wrote the plan (`/Users/me/proj/app/src/x.tsx`):

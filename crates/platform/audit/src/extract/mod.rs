@@ -418,6 +418,8 @@ const EXTENSIONS: &[&str] = &[
 
 /// File names without an extension accepted as deliverables.
 const BARE_NAMES: &[&str] = &[
+    "COPYING",
+    "NOTICE",
     "Dockerfile",
     "Makefile",
     "Justfile",
@@ -431,11 +433,37 @@ const BARE_NAMES: &[&str] = &[
     "CODEOWNERS",
 ];
 
+/// Dotfiles of a repository accepted as deliverables even without a folder (`.gitignore`).
+const DOTFILES: &[&str] = &[
+    ".gitignore",
+    ".gitattributes",
+    ".gitmodules",
+    ".dockerignore",
+    ".editorconfig",
+    ".npmrc",
+    ".nvmrc",
+    ".prettierrc",
+    ".eslintrc",
+    ".env.example",
+    ".env.sample",
+    ".clang-format",
+    ".clang-tidy",
+    ".pre-commit-config.yaml",
+    ".eslintignore",
+    ".prettierignore",
+];
+
 /// Cleans a token and returns it when it looks like a file path: a known extension (or a
 /// known extension-less name), no spaces, no URL, no glob. `plain` is true for text outside
 /// code spans, where a few prose words (`Node.js`) are rejected.
 pub fn as_path(token: &str, plain: bool) -> Option<String> {
     let mut t = token.trim();
+    // `<stdexec/execution.hpp>`: a system or third-party header of an `#include`, not a file of
+    // the repository
+    if t.trim_start_matches(['`', '"']).starts_with('<') && t.trim_end_matches(['`', '"', ',', ';', '.']).ends_with('>')
+    {
+        return None;
+    }
     // `response.json()`, `path.join(a)`: a call, not a file
     if let Some(i) = t.find('(') {
         let before = t[..i].trim_start_matches(['`', '"', '\'', '*', '[', '(']);
@@ -507,7 +535,7 @@ pub fn as_path(token: &str, plain: bool) -> Option<String> {
         }
     }
     let name = comps.last().copied().unwrap_or("");
-    if BARE_NAMES.contains(&name) {
+    if BARE_NAMES.contains(&name) || DOTFILES.contains(&name) || name.starts_with("LICENSE-") {
         return Some(s.to_string());
     }
     let (stem, ext) = name.rsplit_once('.')?;
@@ -569,6 +597,12 @@ pub const CREATE_VERBS: &[&str] = &[
     "draft",
 ];
 
+/// Verbs of a relative clause that say what code does to a file when it runs.
+const RUNTIME_VERBS: &[&str] = &[
+    "updates", "writes", "edits", "modifies", "reads", "patches", "appends", "saves", "stores", "loads", "rewrites",
+    "touches", "watches", "parses", "syncs", "merges",
+];
+
 /// Lines that describe and never claim: `Purpose:`, `Goal:`, `Context:` (also bold or as a
 /// bullet).
 pub fn is_context_line(text: &str) -> bool {
@@ -579,7 +613,19 @@ pub fn is_context_line(text: &str) -> bool {
     after.starts_with(':')
         && matches!(
             word.to_ascii_lowercase().as_str(),
-            "purpose" | "goal" | "goals" | "context" | "background" | "rationale" | "motivation"
+            "purpose"
+                | "goal"
+                | "goals"
+                | "context"
+                | "background"
+                | "rationale"
+                | "motivation"
+                | "note"
+                | "notes"
+                | "nb"
+                | "reference"
+                | "references"
+                | "see"
         )
 }
 
@@ -608,9 +654,15 @@ pub fn declared_paths(line: &str, declared: bool) -> Vec<String> {
     if is_context_line(line) {
         return Vec::new();
     }
-    let paths = line_paths(line);
+    let mut paths = line_paths(line);
     if paths.is_empty() {
         return paths;
+    }
+    // "`tests/` with `test_main.py`": the file is in that folder
+    for (dir, file) in dir_with_file(line) {
+        if let Some(p) = paths.iter_mut().find(|p| **p == file) {
+            *p = format!("{dir}{file}");
+        }
     }
     let words = lower_words(line);
     let has = |ws: &[&str]| words.iter().any(|(_, w)| ws.contains(&w.as_str()));
@@ -662,8 +714,45 @@ pub fn declared_paths(line: &str, declared: bool) -> Vec<String> {
         let to = find_word(&["to", "into", "as"], v + 1)
             .or_else(|| line[v..].find("→").map(|i| i + v))
             .or_else(|| line[v..].find("->").map(|i| i + v));
-        if let Some(to) = to {
+        // a file move has a destination path after `to`; "Move the lock before the checks in
+        // `Code.js`" moves code inside the file it names, which stays an output
+        if let Some(to) = to
+            && paths.iter().any(|p| line[to..].contains(p.as_str()))
+        {
             excluded.push((v, to));
+        }
+    }
+    // a redirect: "Implemented in `src/b.ts`" (or "lives in", "merged into") names the file
+    // to check instead of the ones before it
+    for marker in ["implemented in ", "implemented as ", "now lives in ", "lives in ", "merged into ", "moved into "] {
+        if let Some(i) = lower.find(marker)
+            && paths.iter().any(|p| line[i..].contains(p.as_str()))
+        {
+            excluded.push((0, i));
+        }
+    }
+    // hedges: "`a.css` (or inline styles)", "`b.rs` (if exists)", "(optional)": the path just
+    // before is not promised
+    for marker in
+        ["(if exists", "(if it exists", "(if present", "(if needed", "(or inline", "(optional", "if it exists"]
+    {
+        let mut from = 0;
+        while let Some(i) = lower[from..].find(marker) {
+            let at = from + i;
+            let start = paths.iter().filter_map(|p| line[..at].rfind(p.as_str())).max().unwrap_or(at);
+            let end = line[at..].find(')').map_or(line.len(), |e| at + e);
+            excluded.push((start, end));
+            from = at + marker.len();
+        }
+    }
+    // a file the code touches at run time, named in a relative clause: "a settings writer
+    // that updates `.vscode/settings.json`"
+    for marker in [" that ", " which "] {
+        for (i, _) in lower.match_indices(marker) {
+            let next = lower[i + marker.len()..].split_whitespace().next().unwrap_or("");
+            if RUNTIME_VERBS.contains(&next) {
+                excluded.push((i, line.len()));
+            }
         }
     }
     for arrow in ["→", "->", "=>"] {
@@ -746,6 +835,26 @@ pub fn declared_paths(line: &str, declared: bool) -> Vec<String> {
             !found || any_kept
         })
         .collect()
+}
+
+/// ("dir/", "file") for each "`dir/` with `file`" (also "containing") of a line.
+fn dir_with_file(line: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for joint in ["/` with `", "/` containing `"] {
+        let mut from = 0;
+        while let Some(i) = line[from..].find(joint) {
+            let at = from + i;
+            from = at + joint.len();
+            let Some(open) = line[..at].rfind('`') else { continue };
+            let dir = &line[open + 1..=at];
+            let Some(close) = line[from..].find('`') else { continue };
+            let file = &line[from..from + close];
+            if !dir.contains(' ') && !file.contains(['/', ' ']) && as_path(file, false).is_some() {
+                out.push((dir.trim_start_matches("./").to_string(), file.to_string()));
+            }
+        }
+    }
+    out
 }
 
 /// Paths inside `code spans` of a line.
@@ -938,6 +1047,38 @@ mod tests {
         {
             let _ = declared_paths(l, false);
         }
+    }
+
+    #[test]
+    fn claims_classes() {
+        // the move of code inside one file keeps that file; only a file move's source goes
+        assert_eq!(
+            declared_paths("Move lock acquisition before folder checks in `gas-scripts/sync-to-notion/Code.js`", false),
+            vec!["gas-scripts/sync-to-notion/Code.js"]
+        );
+        assert_eq!(declared_paths("Move `src/a.rs` to `src/b/a.rs`", false), vec!["src/b/a.rs"]);
+        // a redirect names the file to check
+        assert_eq!(
+            declared_paths("Create `src/auth.ts` (Implemented in `src/login/auth.ts`)", false),
+            vec!["src/login/auth.ts"]
+        );
+        // hedges promise nothing
+        assert!(declared_paths("Add `src/theme.css` (or inline styles)", false).is_empty());
+        assert_eq!(declared_paths("Update `docs/a.md` (if exists) and `src/a.rs`", false), vec!["src/a.rs"]);
+        // a system header of an include
+        assert!(declared_paths("Add `#include <stdexec/execution.hpp>` support", false).is_empty());
+        assert_eq!(declared_paths("Use #include <boost/asio.hpp> in `src/net.cpp`", false), vec!["src/net.cpp"]);
+        // a file the code edits when it runs
+        assert_eq!(
+            declared_paths("Implement `src/settings.ts`, a writer that updates `.vscode/settings.json`", false),
+            vec!["src/settings.ts"]
+        );
+        // a note cites, never promises
+        assert!(declared_paths("**Note**: the SDK ships `sdk/include/pico/stdlib.h`", false).is_empty());
+        // a folder with its file
+        assert_eq!(declared_paths("Create `tests/` with `test_main.py`", false), vec!["tests/test_main.py"]);
+        // File(s) fields name dotfiles and licence files
+        assert_eq!(declared_paths("`.gitignore`, `LICENSE-MIT`", true), vec![".gitignore", "LICENSE-MIT"]);
     }
 
     #[test]
