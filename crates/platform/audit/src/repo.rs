@@ -352,6 +352,9 @@ pub fn is_repo_plan(rel: &str) -> bool {
     if !name.ends_with(".md") || is_report_name(name) {
         return false;
     }
+    if name == "tasks.md" && n >= 4 && comps[..n - 2].windows(2).any(|w| w == ["openspec", "changes"]) {
+        return true;
+    }
     if name.ends_with(".story.md") || (n >= 2 && comps[n - 2] == "stories" && n >= 3 && comps[n - 3] == "docs") {
         return true;
     }

@@ -411,6 +411,7 @@ fn ratio(present: usize, expected: usize) -> f64 {
 /// report's errors.
 fn audit_plan(
     path: &str,
+    stories: &HashSet<String>,
     index: &FileIndex,
     known: &Known,
     fp: &mut Fingerprinter,
@@ -422,7 +423,7 @@ fn audit_plan(
     if content.contains('\0') {
         return Err("not a text file".into());
     }
-    let (format, ex) = extract::read_plan(path, &content);
+    let (format, ex) = extract::read_plan_as(path, &content, stories.contains(path).then_some(PlanFormat::Bmad));
     let loc = index.locate(path);
     let mut skipped = Vec::new();
     let deliverables: Vec<Deliverable> = ex
@@ -601,7 +602,8 @@ pub fn audit(input: &AuditInput) -> Report {
     let (index, repo_plans) = FileIndex::build(&repo_dirs, &mut errors);
     let mut plan_paths = plans_in_dirs(&plans_dirs, &mut errors);
     plan_paths.extend(repo_plans);
-    plan_paths.extend(bmad_stories(&index));
+    let stories: HashSet<String> = bmad_stories(&index).into_iter().collect();
+    plan_paths.extend(stories.iter().cloned());
     let plan_paths = distinct_plans(plan_paths, &index, &input.mounts);
 
     let mut fp = Fingerprinter::new();
@@ -615,7 +617,7 @@ pub fn audit(input: &AuditInput) -> Report {
     let mut failed: HashSet<String> = HashSet::new();
     let mut status_conflicts = Vec::new();
     for p in &plan_paths {
-        match audit_plan(p, &index, &known, &mut fp) {
+        match audit_plan(p, &stories, &index, &known, &mut fp) {
             Ok((r, c)) => {
                 plans.push(r);
                 status_conflicts.extend(c);

@@ -186,7 +186,13 @@ fn bmad_like(content: &str) -> bool {
 /// Reads one plan: its format (from the path and the text) and what it promises. Pure: a
 /// function of the path and the text only, so it can be fuzzed. Never panics.
 pub fn read_plan(path: &str, content: &str) -> (PlanFormat, Extracted) {
-    let format = detect_format(path, content);
+    read_plan_as(path, content, None)
+}
+
+/// [`read_plan`] with the format known from elsewhere (a BMAD story found through
+/// `.bmad-core/core-config.yaml`, whatever its name).
+pub fn read_plan_as(path: &str, content: &str, format: Option<PlanFormat>) -> (PlanFormat, Extracted) {
+    let format = format.unwrap_or_else(|| detect_format(path, content));
     (format, extract_at(format, path, content))
 }
 
@@ -248,7 +254,7 @@ pub fn status_kind(status: &str) -> Option<StatusKind> {
     let not_started = l.contains("not started")
         || has(&["draft", "planning", "planned", "proposed", "pending", "todo", "backlog", "approved"])
         || ["초안", "미착수", "대기", "계획"].iter().any(|w| l.contains(w));
-    let partial = has(&["progress", "partial", "partially", "incomplete", "wip", "ongoing"])
+    let partial = has(&["progress", "inprogress", "partial", "partially", "incomplete", "wip", "ongoing"])
         || l.contains("in-progress")
         || l.contains("진행");
     let done = has(&["done", "complete", "completed", "finished", "review", "implemented", "shipped"])
