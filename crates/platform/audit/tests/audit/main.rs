@@ -2,6 +2,7 @@
 //! (`formats`), the formats and false claims seen on real repositories (`precision`), and
 //! audits in a row (`runs`); `common` writes fixture trees and reads results.
 mod agent_formats;
+mod claims;
 mod common;
 mod formats;
 mod precision;
