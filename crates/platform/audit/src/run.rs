@@ -19,11 +19,13 @@ use crate::time;
 /// What to audit.
 #[derive(Debug, Clone)]
 pub struct AuditInput {
-    /// Folders whose every `.md` is a plan (reports named `PLANS_AUDIT_REPORT*` excepted).
+    /// Folders whose every `.md` (and `tasks.json`) is a plan: reports named
+    /// `PLANS_AUDIT_REPORT*` and OpenSpec context (`proposal.md`, `specs/`, …) excepted.
     pub plans_dirs: Vec<PathBuf>,
     /// Repositories: deliverables are looked for here, and plans named `*PLAN*.md`,
-    /// `specs/*/tasks.md`, `.kiro/specs/*/tasks.md`, `.cursor/plans/*.plan.md` are found
-    /// here too. Empty → the plans folders are used as the repositories.
+    /// `specs/*/tasks.md`, `.kiro/specs/*/tasks.md`, `.cursor/plans/*.plan.md`,
+    /// `openspec/changes/*/tasks.md`, `.taskmaster/tasks/tasks.json`, `docs/stories/*.md`
+    /// (or the `devStoryLocation` of `.bmad-core/core-config.yaml`) are found here too. Empty → the plans folders are used as the repositories.
     pub repo_dirs: Vec<PathBuf>,
     /// The last report (see [`crate::load_previous`]): the base for changes and new gaps.
     pub previous: Option<Report>,
