@@ -603,6 +603,25 @@ pub const CREATE_VERBS: &[&str] = &[
     "draft",
 ];
 
+/// Phrases that say the paths of a line do not exist (any more).
+const NEGATIONS: &[&str] = &[
+    "does not exist",
+    "doesn't exist",
+    "do not exist",
+    "don't exist",
+    "no longer exist",
+    "not exist",
+    "nonexistent",
+    "non-existent",
+    "was removed",
+    "were removed",
+    "has been removed",
+    "have been removed",
+    "was deleted",
+    "been deleted",
+    "is gone",
+];
+
 /// Verbs of a relative clause that say what code does to a file when it runs.
 const RUNTIME_VERBS: &[&str] = &[
     "updates", "writes", "edits", "modifies", "reads", "patches", "appends", "saves", "stores", "loads", "rewrites",
@@ -675,25 +694,7 @@ pub fn declared_paths(line: &str, declared: bool) -> Vec<String> {
     // ASCII only: byte offsets in `lower` are offsets in `line`
     let lower = line.to_ascii_lowercase();
     let creates = has(CREATE_VERBS);
-    let negated = [
-        "does not exist",
-        "doesn't exist",
-        "do not exist",
-        "don't exist",
-        "no longer exist",
-        "not exist",
-        "nonexistent",
-        "non-existent",
-        "was removed",
-        "were removed",
-        "has been removed",
-        "have been removed",
-        "was deleted",
-        "been deleted",
-        "is gone",
-    ]
-    .iter()
-    .any(|p| lower.contains(p));
+    let negated = NEGATIONS.iter().any(|p| lower.contains(p));
     if negated && !creates {
         return Vec::new();
     }
@@ -728,39 +729,7 @@ pub fn declared_paths(line: &str, declared: bool) -> Vec<String> {
             excluded.push((v, to));
         }
     }
-    // a redirect: "Implemented in `src/b.ts`" (or "lives in", "merged into") names the file
-    // to check instead of the ones before it
-    for marker in ["implemented in ", "implemented as ", "now lives in ", "lives in ", "merged into ", "moved into "] {
-        if let Some(i) = lower.find(marker)
-            && paths.iter().any(|p| line[i..].contains(p.as_str()))
-        {
-            excluded.push((0, i));
-        }
-    }
-    // hedges: "`a.css` (or inline styles)", "`b.rs` (if exists)", "(optional)": the path just
-    // before is not promised
-    for marker in
-        ["(if exists", "(if it exists", "(if present", "(if needed", "(or inline", "(optional", "if it exists"]
-    {
-        let mut from = 0;
-        while let Some(i) = lower[from..].find(marker) {
-            let at = from + i;
-            let start = paths.iter().filter_map(|p| line[..at].rfind(p.as_str())).max().unwrap_or(at);
-            let end = line[at..].find(')').map_or(line.len(), |e| at + e);
-            excluded.push((start, end));
-            from = at + marker.len();
-        }
-    }
-    // a file the code touches at run time, named in a relative clause: "a settings writer
-    // that updates `.vscode/settings.json`"
-    for marker in [" that ", " which "] {
-        for (i, _) in lower.match_indices(marker) {
-            let next = lower[i + marker.len()..].split_whitespace().next().unwrap_or("");
-            if RUNTIME_VERBS.contains(&next) {
-                excluded.push((i, line.len()));
-            }
-        }
-    }
+    excluded.extend(redirects_and_hedges(line, &lower, &paths));
     for arrow in ["→", "->", "=>"] {
         let mut from = 0;
         while let Some(i) = line[from..].find(arrow) {
@@ -861,6 +830,48 @@ fn dir_with_file(line: &str) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// Byte ranges of a line whose paths are not promised: what a redirect points away from
+/// ("Implemented in `b.ts`" checks `b.ts`), hedged paths ("(if exists)", "(or inline …)",
+/// "(optional)"), and files the code touches at run time named in a relative clause ("a
+/// writer that updates `.vscode/settings.json`"). `lower` is the line in ASCII lowercase.
+fn redirects_and_hedges(line: &str, lower: &str, paths: &[String]) -> Vec<(usize, usize)> {
+    let mut excluded = Vec::new();
+    // a redirect: "Implemented in `src/b.ts`" (or "lives in", "merged into") names the file
+    // to check instead of the ones before it
+    for marker in ["implemented in ", "implemented as ", "now lives in ", "lives in ", "merged into ", "moved into "] {
+        if let Some(i) = lower.find(marker)
+            && paths.iter().any(|p| line[i..].contains(p.as_str()))
+        {
+            excluded.push((0, i));
+        }
+    }
+    // hedges: "`a.css` (or inline styles)", "`b.rs` (if exists)", "(optional)": the path just
+    // before is not promised
+    for marker in
+        ["(if exists", "(if it exists", "(if present", "(if needed", "(or inline", "(optional", "if it exists"]
+    {
+        let mut from = 0;
+        while let Some(i) = lower[from..].find(marker) {
+            let at = from + i;
+            let start = paths.iter().filter_map(|p| line[..at].rfind(p.as_str())).max().unwrap_or(at);
+            let end = line[at..].find(')').map_or(line.len(), |e| at + e);
+            excluded.push((start, end));
+            from = at + marker.len();
+        }
+    }
+    // a file the code touches at run time, named in a relative clause: "a settings writer
+    // that updates `.vscode/settings.json`"
+    for marker in [" that ", " which "] {
+        for (i, _) in lower.match_indices(marker) {
+            let next = lower[i + marker.len()..].split_whitespace().next().unwrap_or("");
+            if RUNTIME_VERBS.contains(&next) {
+                excluded.push((i, line.len()));
+            }
+        }
+    }
+    excluded
 }
 
 /// Paths inside `code spans` of a line.
@@ -1052,6 +1063,38 @@ mod tests {
             ["İİ e.g. `a/b.rs` ö", "`a/ü.rs` or İ `b/c.rs`", "Move é `a/b.rs` → `c/d.rs`", "remove ü from `x/y.rs` or"]
         {
             let _ = declared_paths(l, false);
+        }
+    }
+
+    #[test]
+    fn read_plan_never_panics_on_odd_text() {
+        // every marker the claims rules look for, next to multibyte letters and cut short
+        let pieces = [
+            "İ`a/b.rs` (if exists",
+            "ü that updates `é/ü.json`",
+            "Move é `x/ü.rs` to",
+            "`dir/` with `",
+            "`ü/` with `f.rs`",
+            "Implemented in ü",
+            "## Status: ✅",
+            "- [x] 1.1 ü (",
+            "{\"tasks\": [{\"status\": 1}]}",
+            "## 상태\n\n완료\n## 작업\n- [x] ü\n### 파일 목록\n- `ü.rs`",
+            "#include <ü/é.h>",
+        ];
+        for (i, a) in pieces.iter().enumerate() {
+            for b in &pieces[i..] {
+                let text = format!("{a}\n  - {b}\n{b} {a}");
+                for path in [
+                    "/r/PLAN.md",
+                    "/r/openspec/changes/x/tasks.md",
+                    "/r/.taskmaster/tasks/tasks.json",
+                    "/r/docs/stories/1.story.md",
+                    "/r/.kiro/specs/x/tasks.md",
+                ] {
+                    let _ = read_plan(path, &text);
+                }
+            }
         }
     }
 
