@@ -28,6 +28,18 @@ pub fn parse_task_line(line: &str) -> Option<(bool, String, String)> {
     Some((done, id, rest.to_string()))
 }
 
+/// Does the text end with a parenthesis that opens with a path (`Add tests
+/// (tests/a_test.cpp)`, `(Cargo.toml, src/lib.rs)`)? Then the title names its output there; a
+/// parenthesis that opens with words (`(see README.md)`) does not.
+fn parenthesised_path(text: &str) -> bool {
+    let t = text.trim_end();
+    let Some(inner) = t.strip_suffix(')').and_then(|t| t.rfind('(').map(|i| &t[i + 1..])) else {
+        return false;
+    };
+    let first = inner.split([' ', ',']).next().unwrap_or("");
+    super::as_path(first, false).is_some()
+}
+
 /// Words that open a detail line pointing at existing code to follow or reuse, never at an
 /// output: `Follows the pattern of `src/x.ts``, `_Leverage: src/y.ts_`, `See docs/z.md`.
 const REFERENCE_WORDS: &[&str] = &[
@@ -77,7 +89,9 @@ pub fn detail_paths(text: &str) -> Vec<String> {
     }
     let lead = t.split([':', ' ']).next().unwrap_or("");
     let leads_with_path = t.starts_with('`') && super::as_path(lead, false).is_some();
-    let new_file = t.to_lowercase().contains("(new file") || t.to_lowercase().contains("(new)") || t.starts_with('(');
+    let new_file = t.to_lowercase().contains("(new file")
+        || t.to_lowercase().contains("(new)")
+        || (t.starts_with('(') && parenthesised_path(t));
     declared_paths(t, leads_with_path || new_file || declares_output(t))
 }
 
@@ -106,7 +120,7 @@ pub fn parse(content: &str) -> Extracted {
                 top_group.clone()
             };
             // the title continued in parentheses names its output (`Add tests (tests/a_test.cpp)`)
-            let paths = declared_paths(&rest, rest.trim_end().ends_with(')'));
+            let paths = declared_paths(&rest, parenthesised_path(&rest));
             for p in &paths {
                 out.push(Expected { path: p.clone(), alt: None, group: group.clone(), claimed_done: done, line: no });
             }
@@ -128,4 +142,22 @@ pub fn parse(content: &str) -> Extracted {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_continued_in_parentheses() {
+        assert!(parenthesised_path("Coverage gate (scripts/coverage_gate.sh)"));
+        assert!(parenthesised_path("Manifests (`Cargo.toml`, `vcpkg.json`)"));
+        assert!(!parenthesised_path("Update config (see README.md)"));
+        assert!(!parenthesised_path("No parenthesis"));
+        assert!(parse("- [x] 1. Docs (see README.md)\n").deliverables.is_empty());
+        assert_eq!(parse("- [x] 1. Build (`CMakeLists.txt`)\n").deliverables[0].path, "CMakeLists.txt");
+        // a bullet that continues the title on its own line
+        let e = parse("- [x] 1. Parser tests\n  (tests/parser_test.cpp)\n");
+        assert_eq!(e.tasks[0].paths, ["tests/parser_test.cpp"]);
+    }
 }
