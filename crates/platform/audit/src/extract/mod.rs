@@ -219,7 +219,8 @@ fn extract_at(format: PlanFormat, path: &str, content: &str) -> Extracted {
             d.claimed_done = true;
         }
     }
-    if !matches!(format, PlanFormat::Taskmaster | PlanFormat::Bmad)
+    // a Cursor plan's `status:` lines are its todos' (in the front matter), never the plan's
+    if !matches!(format, PlanFormat::Taskmaster | PlanFormat::Bmad | PlanFormat::Cursor)
         && let Some(status) = plan_status(content)
     {
         let done = out.tasks.iter().filter(|t| t.done).count();
@@ -281,7 +282,12 @@ pub fn conflicts(d: &Declared) -> bool {
 /// The whole plan's declared status: a `## Status: Complete` heading, or a `Status:` /
 /// `**Status**:` line before the first task (a task's own status line is its own).
 pub fn plan_status(content: &str) -> Option<String> {
-    for (_, line) in unfenced_lines(content) {
+    // YAML front matter holds metadata (and todos' statuses), not the plan's status line
+    let body_from = cursor::front_matter(content).map_or(0, |(_, _, body_line)| body_line);
+    for (no, line) in unfenced_lines(content) {
+        if no <= body_from {
+            continue;
+        }
         let t = line.trim_start();
         if speckit::parse_task_heading(t).is_some() || kiro::parse_task_line(line).is_some() {
             return None;
@@ -1096,6 +1102,14 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn front_matter_statuses_are_not_the_plan_status() {
+        let cursor = "---\nname: x\ntodos:\n  - id: a\n    status: completed\n---\n\n- [ ] Create `src/a.ts`\n";
+        assert_eq!(plan_status(cursor), None);
+        assert_eq!(read_plan("/r/.cursor/plans/a.plan.md", cursor).1.declared, []);
+        assert_eq!(plan_status("---\ntitle: y\n---\n**Status**: Done\n- [ ] a\n").as_deref(), Some("Done"));
     }
 
     #[test]

@@ -427,7 +427,11 @@ fn cursor() {
             row("src/App.tsx", "Files", "present", false),
         ]
     );
-    assert!((p.completion - 0.5).abs() < 1e-9);
+    assert!((p.presence() - 0.5).abs() < 1e-9);
+    // the cancelled todo is listed but not counted: two of three done; theme-context's file is
+    // there, toggle's is missing
+    assert_eq!((p.tasks_total, p.tasks_done), (3, 2));
+    assert!((p.completion - 2.0 / 3.0).abs() < 1e-9 && (p.verified - 0.5).abs() < 1e-9);
     let tasks: Vec<(&str, bool)> = p.tasks.iter().map(|t| (t.id.as_str(), t.done)).collect();
     assert_eq!(tasks, vec![("theme-context", true), ("toggle", true), ("styles", false), ("docs", false)]);
     assert_eq!(p.tasks[3].paths, vec!["docs/theming.md".to_string()]);
