@@ -96,8 +96,12 @@ fn one_shot_audit_verifies_each_deliverable_and_reports_host_paths() {
     let ambiguous = status("util.py");
     assert_eq!(ambiguous["status"], "ambiguous");
     assert_eq!(ambiguous["candidates"].as_array().unwrap().len(), 2);
-    // One present out of four expected.
-    assert!((plan["completion"].as_f64().unwrap() - 0.25).abs() < 1e-9, "{}", plan["completion"]);
+    // A plan written as a table: three rows, three tasks, one done (Dashboard): completion
+    // 1/3; that done row's websocket_handler.py is a stub, so none is verified.
+    assert_eq!((plan["tasks_total"].as_u64(), plan["tasks_done"].as_u64()), (Some(3), Some(1)));
+    assert!((plan["completion"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9, "{}", plan["completion"]);
+    assert_eq!(plan["verified"].as_f64(), Some(0.0));
+    assert_eq!(v["status_conflicts"], serde_json::json!([]));
     // The ticked-off stub is a false claim, listed with its reason.
     let fc = v["false_claims"].as_array().unwrap();
     assert_eq!(fc.len(), 1);
@@ -463,4 +467,49 @@ fn serve_finds_renames_in_a_granted_repository_when_the_plans_folder_is_not_in_g
         .collect();
     assert!(fc.contains(&("/plans/tasks.md", "src/writer.py")), "{fc:?}");
     assert!(fc.iter().all(|f| f.1 == "src/writer.py"), "the renamed file is no false claim in either plan: {fc:?}");
+}
+
+/// The agent plan formats through the real binary and plugin: a Taskmaster file whose done
+/// subtask names a 0-byte `package.json`, and a BMAD story marked `Done` with open boxes.
+/// Before, the report said "No plans found" for both, with nothing in `unreadable`.
+#[test]
+fn taskmaster_and_bmad_plans_are_read_and_their_conflicts_listed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    baton(&home, &["init"]);
+    let repo = tmp.path().join("repo");
+    let write = |rel: &str, text: &str| {
+        let p = repo.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    write(
+        ".taskmaster/tasks/tasks.json",
+        r#"{"master": {"tasks": [{"id": 1, "title": "Setup", "status": "done", "details": "Scaffold",
+            "subtasks": [{"id": 1, "title": "Manifest", "status": "done", "details": "Create `package.json`"}]}]}}"#,
+    );
+    write("package.json", "");
+    write(
+        "docs/stories/1.1.story.md",
+        "# Story 1.1: Setup\n\n## Status\n\nDone\n\n## Tasks / Subtasks\n\n- [x] Task 1\n  - [ ] Create `src/app.ts`\n\n## Dev Agent Record\n\n### File List\n\n- `src/app.ts`\n",
+    );
+    let out = tmp.path().join("out");
+    let args = ["audit", "--repo", repo.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"];
+    let v: Value = serde_json::from_slice(&baton(&home, &args).stdout).unwrap();
+    let formats: Vec<&str> = v["plans"].as_array().unwrap().iter().map(|p| p["format"].as_str().unwrap()).collect();
+    assert_eq!(formats, ["taskmaster", "bmad"], "{v}");
+    // both subtask and task are done; the 0-byte package.json they name is a stub
+    let tm = &v["plans"][0];
+    assert_eq!((tm["tasks_total"].as_u64(), tm["tasks_done"].as_u64()), (Some(2), Some(2)));
+    assert_eq!(tm["completion"].as_f64(), Some(1.0));
+    assert_eq!(tm["verified"].as_f64(), Some(0.0), "its only output is a stub");
+    let fc: Vec<&str> = v["false_claims"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    // the Done story's file list claims src/app.ts, which does not exist
+    assert_eq!(fc, ["package.json", "src/app.ts"]);
+    let story = repo.join("docs/stories/1.1.story.md");
+    assert_eq!(
+        v["status_conflicts"],
+        serde_json::json!([{"path": story.to_str().unwrap(), "status": "Done", "done": 1, "total": 2}])
+    );
+    assert_eq!(v["unreadable"], serde_json::json!([]));
 }

@@ -229,8 +229,9 @@ fn real_plans_get_exact_verdicts() {
     let skipped: Vec<&str> =
         a.plan(sprint)["skipped"].as_array().unwrap().iter().map(|s| s["path"].as_str().unwrap()).collect();
     assert_eq!(skipped, ["dist/server/main.mjs"]);
-    // a bare `package.json` among 65 of them stays ambiguous: never a guess
-    assert_eq!(a.verdict(sprint, "package.json"), v("ambiguous", true));
+    // a bare `package.json` among 65 of them is the one of the plan's project root,
+    // open-rpg/package.json (the nearest folder above the plan that has one), not a guess
+    assert_eq!(a.verdict(sprint, "package.json"), v("present", true));
     assert_eq!(a.false_claims(), set(&[]));
 
     // --- generic plans without checkboxes (nelson): promises, no claims

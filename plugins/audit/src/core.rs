@@ -118,9 +118,10 @@ pub fn summary(report: &baton_audit::Report, followups: usize, markdown: &str) -
     let (present, expected) = report.totals();
     let pct = if expected == 0 { 0.0 } else { 100.0 * present as f64 / expected as f64 };
     format!(
-        "{} plans: {present}/{expected} deliverables present ({pct:.0}%), {} false claims, {} new gaps, {} follow-ups; report {markdown}",
+        "{} plans: {present}/{expected} deliverables present ({pct:.0}%), {} false claims, {} status conflicts, {} new gaps, {} follow-ups; report {markdown}",
         report.plans.len(),
         report.false_claims.len(),
+        report.status_conflicts.len(),
         report.gaps.iter().filter(|g| g.new).count(),
         followups,
     )

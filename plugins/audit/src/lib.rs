@@ -4,7 +4,7 @@
 //! one, and emits one follow-up TASK per new gap to the configured agent.
 //!
 //! Action `audit`, params (all optional; defaults come from the grants): see [`core::Params`].
-//! Result: the `--json` shape (`plans`, `false_claims`) plus `unchanged`, `reports`
+//! Result: the `--json` shape (`plans`, `false_claims`, `status_conflicts`, `unreadable`) plus `unchanged`, `reports`
 //! (`{markdown, json}` or null), `followups` (`[{gap, id}]`), `errors`, `fingerprint`,
 //! `totals`. The pure parts are in [`core`]; this file makes the host calls.
 pub mod core;

@@ -137,7 +137,7 @@ fn plan_change(before: Option<&PlanReport>, after: Option<&PlanReport>) -> Optio
             groups.push(GroupChange { name: n.to_string(), before: x, after: y });
         }
     }
-    let (cb, ca) = (before.map(|b| b.completion), after.map(|a| a.completion));
+    let (cb, ca) = (before.map(PlanReport::presence), after.map(PlanReport::presence));
     if deliverables.is_empty() && groups.is_empty() && cb == ca {
         return None;
     }

@@ -1,8 +1,9 @@
 //! `baton-audit`: the plans audit core. It discovers plans (free-form Markdown, GitHub
-//! spec-kit, Kiro, Cursor), extracts the files they promise with their groups and tasks,
-//! checks each one against the repositories (`present`, `missing`, `stub`, `ambiguous`),
-//! lists false claims (claimed done but missing or a stub), computes completion per plan and
-//! group, diffs against the previous report, decides which gaps are new (one follow-up
+//! spec-kit, Kiro, Cursor, OpenSpec, Taskmaster, BMAD), extracts the files they promise with
+//! their groups and tasks, checks each one against the repositories (`present`, `missing`,
+//! `stub`, `ambiguous`), lists false claims (claimed done but missing or a stub) and status
+//! conflicts (a declared status its own boxes contradict), computes completion (tasks done)
+//! and verified (done tasks whose outputs are all there) per plan, diffs against the previous report, decides which gaps are new (one follow-up
 //! each), fingerprints the inputs, and renders/writes the reports.
 //!
 //! Pure Rust on `std::fs` paths, no threads: the same code runs natively (CLI, tests,

@@ -57,6 +57,15 @@ pub enum PlanFormat {
     /// Cursor `.cursor/plans/*.plan.md` with YAML front matter `todos`.
     #[serde(rename = "cursor")]
     Cursor,
+    /// OpenSpec `openspec/changes/<change>/tasks.md` (and `changes/archive/`, done work).
+    #[serde(rename = "openspec")]
+    OpenSpec,
+    /// Taskmaster `.taskmaster/tasks/tasks.json` (tagged or the older `{"tasks": [...]}`).
+    #[serde(rename = "taskmaster")]
+    Taskmaster,
+    /// BMAD stories `docs/stories/*.story.md` (`Status`, `Tasks / Subtasks`, `File List`).
+    #[serde(rename = "bmad")]
+    Bmad,
 }
 
 impl PlanFormat {
@@ -67,6 +76,9 @@ impl PlanFormat {
             PlanFormat::SpecKit => "spec-kit",
             PlanFormat::Kiro => "kiro",
             PlanFormat::Cursor => "cursor",
+            PlanFormat::OpenSpec => "openspec",
+            PlanFormat::Taskmaster => "taskmaster",
+            PlanFormat::Bmad => "bmad",
         }
     }
 }
@@ -141,8 +153,18 @@ pub struct PlanReport {
     /// The plan file's path as found under the given folders.
     pub path: String,
     pub format: PlanFormat,
-    /// present / expected over the whole plan; 0 when it promises nothing checkable.
+    /// tasks_done / tasks_total: what the plan says is done; 0 when it has no task.
     pub completion: f64,
+    /// Tasks the plan lists (cancelled ones excepted).
+    #[serde(default)]
+    pub tasks_total: usize,
+    /// Of those, the ones it says are done.
+    #[serde(default)]
+    pub tasks_done: usize,
+    /// The share of done tasks whose declared outputs are all there and not stubs (a done task
+    /// that names no file cannot be verified); 0 when no task is done.
+    #[serde(default)]
+    pub verified: f64,
     pub groups: Vec<GroupCompletion>,
     pub deliverables: Vec<Deliverable>,
     pub tasks: Vec<Task>,
@@ -162,12 +184,36 @@ pub struct PlanReport {
     pub skipped: Vec<Skipped>,
 }
 
+impl PlanReport {
+    /// present / expected deliverables, 0..1 (0 when it promises nothing checkable): what
+    /// the changes since the last audit and the group table follow.
+    pub fn presence(&self) -> f64 {
+        if self.expected == 0 { 0.0 } else { self.present as f64 / self.expected as f64 }
+    }
+}
+
 /// A path a plan names that the audit does not hold it to, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Skipped {
     pub path: String,
     pub line: usize,
     pub reason: String,
+}
+
+/// A declared status that the plan's own boxes or subtasks contradict: `done`, `complete` or
+/// `ready for review` while some are open, or `draft` / `not started` while some are done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusConflict {
+    /// The plan file.
+    pub path: String,
+    /// The status as declared (`Done`, `Ready for Review`, `Complete`, `done`).
+    pub status: String,
+    /// Boxes or subtasks done, of `total`.
+    pub done: usize,
+    pub total: usize,
+    /// The task whose status it is (Taskmaster), when not the whole plan's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
 }
 
 /// A plan that could not be read into deliverables, in the `--json` view.
@@ -264,6 +310,9 @@ pub struct Report {
     pub plans: Vec<PlanReport>,
     /// Listed first in the Markdown report.
     pub false_claims: Vec<FalseClaim>,
+    /// Declared statuses contradicted by the plan's own boxes or subtasks.
+    #[serde(default)]
+    pub status_conflicts: Vec<StatusConflict>,
     /// Every open gap, with its emission record.
     pub gaps: Vec<Gap>,
     /// `None` for a first audit.
@@ -296,10 +345,12 @@ impl Report {
         }
     }
 
-    /// The exact `--json` shape: `{"plans": [{"path", "format", "completion", "groups":
+    /// The exact `--json` shape: `{"plans": [{"path", "format", "completion", "tasks_total",
+    /// "tasks_done", "verified", "groups":
     /// [{"name", "completion"}], "deliverables": [{"path", "group", "status", "claimed_done",
     /// "reason", "candidates"}], "tasks": [{"id", "done", "paths"}]}], "false_claims":
-    /// [{"plan", "path", "status", "reason"}], "unreadable": [{"path", "reason"}]}`. A plan that
+    /// [{"plan", "path", "status", "reason"}], "status_conflicts": [{"path", "status", "done",
+    /// "total"}], "unreadable": [{"path", "reason"}]}`. A plan that
     /// yielded nothing though it looks like one also carries `"status": "unreadable"` and its
     /// `reason`; one that names paths outside the repository or generated lists them in
     /// `skipped` (`[{"path", "line", "reason"}]`).
@@ -315,6 +366,9 @@ impl Report {
                     reason: p.unreadable.as_deref(),
                     skipped: &p.skipped,
                     completion: p.completion,
+                    tasks_total: p.tasks_total,
+                    tasks_done: p.tasks_done,
+                    verified: p.verified,
                     groups: p.groups.iter().map(|g| CliGroup { name: &g.name, completion: g.completion }).collect(),
                     deliverables: p
                         .deliverables
@@ -334,6 +388,7 @@ impl Report {
                 })
                 .collect(),
             false_claims: &self.false_claims,
+            status_conflicts: &self.status_conflicts,
             unreadable: self
                 .plans
                 .iter()
@@ -348,6 +403,8 @@ impl Report {
 pub struct CliReport<'a> {
     pub plans: Vec<CliPlan<'a>>,
     pub false_claims: &'a [FalseClaim],
+    /// Declared statuses contradicted by the plan's own boxes or subtasks.
+    pub status_conflicts: &'a [StatusConflict],
     /// Plans that look like plans but yielded no deliverable, with the reason.
     pub unreadable: Vec<Unreadable>,
 }
@@ -365,7 +422,12 @@ pub struct CliPlan<'a> {
     /// Paths named but not held to: outside the repository, third-party or generated.
     #[serde(skip_serializing_if = "<[Skipped]>::is_empty")]
     pub skipped: &'a [Skipped],
+    /// tasks_done / tasks_total.
     pub completion: f64,
+    pub tasks_total: usize,
+    pub tasks_done: usize,
+    /// Share of done tasks whose declared outputs are all present and not stubs.
+    pub verified: f64,
     pub groups: Vec<CliGroup<'a>>,
     pub deliverables: Vec<CliDeliverable<'a>>,
     pub tasks: &'a [Task],

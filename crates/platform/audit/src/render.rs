@@ -79,9 +79,9 @@ fn render_raw(r: &Report) -> String {
             r.changes.iter().flat_map(|c| c.plans.iter()).map(|p| (p.plan.as_str(), p)).collect();
         let _ = writeln!(
             s,
-            "| Plan | Format | Present | Missing | Stub | Ambiguous | False claims | Completion | Since last audit |"
+            "| Plan | Format | Tasks done | Verified | Present | Missing | Stub | Ambiguous | False claims | Deliverables present | Since last audit |"
         );
-        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---|");
+        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         for p in &r.plans {
             let count = |st: Status| p.deliverables.iter().filter(|d| d.status == st).count();
             let fc = r.false_claims.iter().filter(|f| f.plan == p.path).count();
@@ -95,16 +95,20 @@ fn render_raw(r: &Report) -> String {
             };
             let _ = writeln!(
                 s,
-                "| {} ({}) | {} | {} | {} | {} | {} | {} | {} ({}/{}) | {} |",
+                "| {} ({}) | {} | {} ({}/{}) | {} | {} | {} | {} | {} | {} | {} ({}/{}) | {} |",
                 code(&p.path),
                 cell(&p.title),
                 p.format.as_str(),
+                pct(p.completion),
+                p.tasks_done,
+                p.tasks_total,
+                pct(p.verified),
                 count(Status::Present),
                 count(Status::Missing),
                 count(Status::Stub),
                 count(Status::Ambiguous),
                 fc,
-                pct(p.completion),
+                pct(p.presence()),
                 p.present,
                 p.expected,
                 change
@@ -113,7 +117,7 @@ fn render_raw(r: &Report) -> String {
         let total = if expected == 0 { 0.0 } else { present as f64 / expected as f64 };
         let _ = writeln!(
             s,
-            "| **All plans ({})** | | {} | | | | {} | **{}** ({}/{}) | |\n",
+            "| **All plans ({})** | | | | {} | | | | {} | **{}** ({}/{}) | |\n",
             r.plans.len(),
             present,
             r.false_claims.len(),
@@ -156,18 +160,45 @@ fn render_raw(r: &Report) -> String {
         let _ = writeln!(s);
     }
 
+    // Status conflicts
+    let _ = writeln!(s, "## Status conflicts\n");
+    if r.status_conflicts.is_empty() {
+        let _ = writeln!(s, "None: no declared status is contradicted by its own boxes or subtasks.\n");
+    } else {
+        let _ = writeln!(
+            s,
+            "A declared status (done, complete, ready for review; or draft, not started) that the plan's own boxes or subtasks contradict.\n"
+        );
+        let _ = writeln!(s, "| Plan | Task | Declared status | Done |");
+        let _ = writeln!(s, "|---|---|---|---:|");
+        for c in &r.status_conflicts {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {}/{} |",
+                code(&c.path),
+                cell(c.task.as_deref().unwrap_or("—")),
+                cell(&c.status),
+                c.done,
+                c.total
+            );
+        }
+        let _ = writeln!(s);
+    }
+
     // Gaps per plan
     let _ = writeln!(s, "## Gaps by plan\n");
     for p in &r.plans {
         let _ =
-            writeln!(s, "### {} — {}% ({}/{})\n", code(&p.path), (p.completion * 100.0).round(), p.present, p.expected);
+            writeln!(s, "### {} — {}% ({}/{})\n", code(&p.path), (p.presence() * 100.0).round(), p.present, p.expected);
         let _ = writeln!(
             s,
-            "{} · format {} · {} tasks ({} ticked)\n",
+            "{} · format {} · {} tasks ({} done: completion {}, verified {})\n",
             cell(&p.title),
             p.format.as_str(),
-            p.tasks.len(),
-            p.tasks.iter().filter(|t| t.done).count()
+            p.tasks_total,
+            p.tasks_done,
+            pct(p.completion),
+            pct(p.verified)
         );
         if let Some(why) = &p.unreadable {
             let _ = writeln!(s, "**Unreadable:** {}\n", cell(why));

@@ -339,13 +339,24 @@ fn walk_std(root: &str, errors: &mut Vec<AuditIssue>, mut f: impl FnMut(&str, &s
     });
 }
 
-/// Is this repository file a plan by its name/location (`*PLAN*.md`, spec-kit, Kiro, Cursor)?
+/// Is this repository file a plan by its name/location (`*PLAN*.md`, spec-kit, Kiro, Cursor,
+/// OpenSpec `openspec/changes/*/tasks.md`, Taskmaster `.taskmaster/tasks/tasks.json` or the
+/// older `tasks/tasks.json`, BMAD `*.story.md` and `docs/stories/*.md`)?
 pub fn is_repo_plan(rel: &str) -> bool {
     let comps: Vec<&str> = rel.split('/').collect();
     let n = comps.len();
     let name = comps[n - 1];
+    if name == "tasks.json" {
+        return (n >= 3 && comps[n - 3] == ".taskmaster" && comps[n - 2] == "tasks") || rel == "tasks/tasks.json";
+    }
     if !name.ends_with(".md") || is_report_name(name) {
         return false;
+    }
+    if name == "tasks.md" && n >= 4 && comps[..n - 2].windows(2).any(|w| w == ["openspec", "changes"]) {
+        return true;
+    }
+    if name.ends_with(".story.md") || (n >= 2 && comps[n - 2] == "stories" && n >= 3 && comps[n - 3] == "docs") {
+        return true;
     }
     if name.contains("PLAN") {
         return true;
@@ -462,6 +473,16 @@ impl FileIndex {
         (idx, plans)
     }
 
+    /// Full paths of the files of root `root` under the folder `dir` (relative to it).
+    pub fn files_under(&self, root: usize, dir: &str) -> Vec<String> {
+        let prefix = format!("{}/", dir.trim_matches('/'));
+        self.files
+            .iter()
+            .filter(|(r, rel)| usize::from(*r) == root && rel.starts_with(&prefix))
+            .map(|(r, rel)| join(&self.roots[usize::from(*r)], rel))
+            .collect()
+    }
+
     /// Number of indexed files.
     pub fn len(&self) -> usize {
         self.files.len()
@@ -555,6 +576,9 @@ impl FileIndex {
                     };
                 }
             } else {
+                if let Some(id) = self.root_file(p, plan_loc) {
+                    return Resolution { found: Found::One(id), checked, searched: true, narrowed_by: None };
+                }
                 let all = self.by_name.get(p).map_or(&[][..], Vec::as_slice);
                 let near = self.nearest(all, plan_loc);
                 let (cands, narrowed_by) = self.narrow_by_group(near, &e.group);
@@ -567,6 +591,32 @@ impl FileIndex {
             }
         }
         Resolution { found: Found::None, checked, searched: true, narrowed_by: None }
+    }
+
+    /// A bare name (`Cargo.toml`, `README.md`) as a file of the plan's folder or of a folder
+    /// above it up to the repository root, nearest first; for a plan outside the
+    /// repositories, the one repository root that has it.
+    fn root_file(&self, name: &str, plan_loc: Option<&(u16, String)>) -> Option<u32> {
+        let at = |r: u16, rel: &str| self.lookup_rel(rel).into_iter().find(|&id| self.files[id as usize].0 == r);
+        match plan_loc {
+            Some((r, dir)) => {
+                let mut d = dir.as_str();
+                loop {
+                    let rel = if d.is_empty() { name.to_string() } else { format!("{d}/{name}") };
+                    if let Some(id) = at(*r, &rel) {
+                        return Some(id);
+                    }
+                    if d.is_empty() {
+                        return None;
+                    }
+                    d = d.rsplit_once('/').map_or("", |(a, _)| a);
+                }
+            }
+            None => {
+                let hits: Vec<u32> = self.lookup_rel(name);
+                (hits.len() == 1).then(|| hits[0])
+            }
+        }
     }
 
     /// An absolute path of the machine that wrote the plan (`/Users/me/proj/app/src/x.tsx`):

@@ -19,11 +19,13 @@ use crate::time;
 /// What to audit.
 #[derive(Debug, Clone)]
 pub struct AuditInput {
-    /// Folders whose every `.md` is a plan (reports named `PLANS_AUDIT_REPORT*` excepted).
+    /// Folders whose every `.md` (and `tasks.json`) is a plan: reports named
+    /// `PLANS_AUDIT_REPORT*` and OpenSpec context (`proposal.md`, `specs/`, …) excepted.
     pub plans_dirs: Vec<PathBuf>,
     /// Repositories: deliverables are looked for here, and plans named `*PLAN*.md`,
-    /// `specs/*/tasks.md`, `.kiro/specs/*/tasks.md`, `.cursor/plans/*.plan.md` are found
-    /// here too. Empty → the plans folders are used as the repositories.
+    /// `specs/*/tasks.md`, `.kiro/specs/*/tasks.md`, `.cursor/plans/*.plan.md`,
+    /// `openspec/changes/*/tasks.md`, `.taskmaster/tasks/tasks.json`, `docs/stories/*.md`
+    /// (or the `devStoryLocation` of `.bmad-core/core-config.yaml`) are found here too. Empty → the plans folders are used as the repositories.
     pub repo_dirs: Vec<PathBuf>,
     /// The last report (see [`crate::load_previous`]): the base for changes and new gaps.
     pub previous: Option<Report>,
@@ -52,10 +54,37 @@ fn plans_in_dirs(dirs: &[String], errors: &mut Vec<AuditIssue>) -> Vec<String> {
         let mut seen = HashSet::new();
         repo::walk(d, errors, |rel, real| {
             let name = rel.rsplit('/').next().unwrap_or(rel);
-            if name.ends_with(".md") && !repo::is_report_name(name) && seen.insert(real.to_string()) {
+            let plan_like = (name.ends_with(".md") && !openspec_context(&repo::join(d, rel))) || name == "tasks.json";
+            if plan_like && !repo::is_report_name(name) && seen.insert(real.to_string()) {
                 out.push(repo::join(d, rel));
             }
         });
+    }
+    out
+}
+
+/// An OpenSpec file that is context, not a plan: `proposal.md`, `design.md`, `specs/`,
+/// `project.md`, `AGENTS.md` (only a change's `tasks.md` is a plan).
+fn openspec_context(rel: &str) -> bool {
+    let comps: Vec<&str> = rel.split('/').collect();
+    let in_openspec = comps.contains(&"openspec");
+    in_openspec && comps.last() != Some(&"tasks.md")
+}
+
+/// BMAD stories in the `devStoryLocation` of each repository's `.bmad-core/core-config.yaml`
+/// (where a project keeps them elsewhere than `docs/stories/`).
+fn bmad_stories(index: &FileIndex) -> Vec<String> {
+    let mut out = Vec::new();
+    for (ri, root) in index.roots.iter().enumerate() {
+        let Ok(cfg) = fs::read_to_string(repo::join(root, ".bmad-core/core-config.yaml")) else { continue };
+        for line in cfg.lines() {
+            let Some(v) = line.trim().strip_prefix("devStoryLocation:") else { continue };
+            let dir = v.trim().trim_matches(['"', '\'']).trim_start_matches("./");
+            if dir.is_empty() || dir.contains("..") {
+                continue;
+            }
+            out.extend(index.files_under(ri, dir).into_iter().filter(|f| f.ends_with(".md")));
+        }
     }
     out
 }
@@ -380,8 +409,15 @@ fn ratio(present: usize, expected: usize) -> f64 {
     if expected == 0 { 0.0 } else { present as f64 / expected as f64 }
 }
 
-/// Audits one plan file; `Err` carries a message for the report's errors.
-fn audit_plan(path: &str, index: &FileIndex, known: &Known, fp: &mut Fingerprinter) -> Result<PlanReport, String> {
+/// Audits one plan file (with the status conflicts it holds); `Err` carries a message for the
+/// report's errors.
+fn audit_plan(
+    path: &str,
+    stories: &HashSet<String>,
+    index: &FileIndex,
+    known: &Known,
+    fp: &mut Fingerprinter,
+) -> Result<(PlanReport, Vec<StatusConflict>), String> {
     let bytes = fs::read(path).map_err(|e| format!("cannot read plan: {e}"))?;
     fp.str(path);
     fp.bytes(&bytes);
@@ -389,8 +425,7 @@ fn audit_plan(path: &str, index: &FileIndex, known: &Known, fp: &mut Fingerprint
     if content.contains('\0') {
         return Err("not a text file".into());
     }
-    let format = extract::detect_format(path, &content);
-    let ex = extract::extract(format, &content);
+    let (format, ex) = extract::read_plan_as(path, &content, stories.contains(path).then_some(PlanFormat::Bmad));
     let loc = index.locate(path);
     let mut skipped = Vec::new();
     let deliverables: Vec<Deliverable> = ex
@@ -405,16 +440,7 @@ fn audit_plan(path: &str, index: &FileIndex, known: &Known, fp: &mut Fingerprint
             _ => true,
         })
         .collect();
-    let unreadable = if ex.deliverables.is_empty() {
-        plan_signs(&content, format, ex.tasks.len()).map(|signs| {
-            format!(
-                "looks like a {} plan ({signs}) but no task names a file: its task format is not one this audit reads",
-                format.as_str()
-            )
-        })
-    } else {
-        None
-    };
+    let unreadable = unreadable_reason(&ex, &content, format, &skipped);
     let mut groups: Vec<GroupCompletion> = Vec::new();
     for d in &deliverables {
         let present = usize::from(d.status == Status::Present);
@@ -430,11 +456,27 @@ fn audit_plan(path: &str, index: &FileIndex, known: &Known, fp: &mut Fingerprint
         g.completion = ratio(g.present, g.expected);
     }
     let present = deliverables.iter().filter(|d| d.status == Status::Present).count();
+    let (tasks_total, tasks_done, verified_done) = task_numbers(&ex, &deliverables);
+    let conflicts = ex
+        .declared
+        .iter()
+        .filter(|d| extract::conflicts(d))
+        .map(|d| StatusConflict {
+            path: path.to_string(),
+            status: d.status.clone(),
+            done: d.done,
+            total: d.total,
+            task: d.task.clone(),
+        })
+        .collect();
     let title = if ex.title.is_empty() { path.rsplit('/').next().unwrap_or(path).to_string() } else { ex.title };
-    Ok(PlanReport {
+    let report = PlanReport {
         path: path.to_string(),
         format,
-        completion: ratio(present, deliverables.len()),
+        completion: ratio(tasks_done, tasks_total),
+        tasks_total,
+        tasks_done,
+        verified: ratio(verified_done, tasks_done),
         groups,
         expected: deliverables.len(),
         present,
@@ -443,6 +485,71 @@ fn audit_plan(path: &str, index: &FileIndex, known: &Known, fp: &mut Fingerprint
         title,
         unreadable,
         skipped,
+    };
+    Ok((report, conflicts))
+}
+
+/// (tasks counted, done, done and verified): cancelled tasks are not counted; a done task is
+/// verified when it names at least one checked output and every one is present (or moved).
+fn task_numbers(ex: &extract::Extracted, deliverables: &[Deliverable]) -> (usize, usize, usize) {
+    let counted = ex.tasks.iter().filter(|t| !ex.cancelled.contains(&t.id));
+    let (mut total, mut done, mut verified) = (0, 0, 0);
+    for t in counted {
+        total += 1;
+        if !t.done {
+            continue;
+        }
+        done += 1;
+        // the task's paths as checked (a bare name may have merged into its full path; a
+        // skipped third-party path is no output)
+        let outputs: Vec<&Deliverable> = t
+            .paths
+            .iter()
+            .filter_map(|p| {
+                let suffix = format!("/{p}");
+                deliverables
+                    .iter()
+                    .find(|d| d.path == *p)
+                    .or_else(|| deliverables.iter().find(|d| d.path.ends_with(&suffix)))
+            })
+            .collect();
+        if !outputs.is_empty() && outputs.iter().all(|d| !d.status.is_gap()) {
+            verified += 1;
+        }
+    }
+    (total, done, verified)
+}
+
+/// Why a plan that yielded no deliverable could not be read, when it looks like a plan; the
+/// reason says what was read (tasks without files, paths all skipped) or what made it look
+/// like one.
+fn unreadable_reason(
+    ex: &extract::Extracted,
+    content: &str,
+    format: PlanFormat,
+    skipped: &[Skipped],
+) -> Option<String> {
+    if let Some(why) = &ex.unreadable {
+        return Some(why.clone());
+    }
+    if !ex.deliverables.is_empty() {
+        return None;
+    }
+    let kind = format.as_str();
+    if !ex.tasks.is_empty() {
+        let done = ex.tasks.iter().filter(|t| t.done).count();
+        return Some(format!(
+            "read as a {kind} plan: {} task(s), {done} done, but none names a file, so no output can be checked",
+            ex.tasks.len()
+        ));
+    }
+    let signs = plan_signs(content, format, ex.tasks.len())?;
+    Some(if skipped.is_empty() {
+        format!(
+            "looks like a {kind} plan ({signs}) but no task could be read from it: its layout is not one this audit reads"
+        )
+    } else {
+        format!("looks like a {kind} plan ({signs}) but every path it names is outside the repository or generated")
     })
 }
 
@@ -497,6 +604,8 @@ pub fn audit(input: &AuditInput) -> Report {
     let (index, repo_plans) = FileIndex::build(&repo_dirs, &mut errors);
     let mut plan_paths = plans_in_dirs(&plans_dirs, &mut errors);
     plan_paths.extend(repo_plans);
+    let stories: HashSet<String> = bmad_stories(&index).into_iter().collect();
+    plan_paths.extend(stories.iter().cloned());
     let plan_paths = distinct_plans(plan_paths, &index, &input.mounts);
 
     let mut fp = Fingerprinter::new();
@@ -508,9 +617,13 @@ pub fn audit(input: &AuditInput) -> Report {
     let known = known_files(input.previous.as_ref());
     let mut plans = Vec::with_capacity(plan_paths.len());
     let mut failed: HashSet<String> = HashSet::new();
+    let mut status_conflicts = Vec::new();
     for p in &plan_paths {
-        match audit_plan(p, &index, &known, &mut fp) {
-            Ok(r) => plans.push(r),
+        match audit_plan(p, &stories, &index, &known, &mut fp) {
+            Ok((r, c)) => {
+                plans.push(r);
+                status_conflicts.extend(c);
+            }
             Err(message) => {
                 fp.str(p);
                 fp.str(&message);
@@ -548,6 +661,7 @@ pub fn audit(input: &AuditInput) -> Report {
         repo_dirs,
         plans,
         false_claims,
+        status_conflicts,
         gaps,
         changes,
         errors,

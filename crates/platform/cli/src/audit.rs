@@ -19,7 +19,8 @@ pub struct AuditArgs {
     /// Where reports are written. Default: <home>/reports.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Print `{"plans": [...], "false_claims": [...], "unreadable": [...], "moved": "..."}` on
+    /// Print `{"plans": [...], "false_claims": [...], "status_conflicts": [...], "unreadable":
+    /// [...], "moved": "..."}` on
     /// stdout; each deliverable has the plan's own `path` and the host path it `resolved` to
     /// (a renamed one is `moved`, with `moved_to`).
     #[arg(long)]
@@ -64,7 +65,7 @@ pub fn run(args: AuditArgs, ctx: &Ctx) -> Result<i32> {
     let r = &outcome.result;
     let moved = r["moved"].as_str().unwrap_or("moved not checked: the audit runner did not say");
     if args.json {
-        let view = json!({"plans": r["plans"], "false_claims": r["false_claims"], "unreadable": r["unreadable"], "moved": moved});
+        let view = json!({"plans": r["plans"], "false_claims": r["false_claims"], "status_conflicts": r["status_conflicts"], "unreadable": r["unreadable"], "moved": moved});
         println!("{}", serde_json::to_string_pretty(&view).context("printing the report")?);
     } else {
         println!("{}", outcome.summary);
@@ -74,6 +75,16 @@ pub fn run(args: AuditArgs, ctx: &Ctx) -> Result<i32> {
         let false_claims = r["false_claims"].as_array().map(Vec::len).unwrap_or(0);
         if false_claims > 0 {
             println!("{false_claims} false claim(s): done according to the plan, missing or a stub on disk");
+        }
+        for c in r["status_conflicts"].as_array().into_iter().flatten() {
+            let task = c["task"].as_str().map(|t| format!(" (task {t})")).unwrap_or_default();
+            println!(
+                "status conflict in {}{task}: says {:?} with {} of {} done",
+                c["path"].as_str().unwrap_or(""),
+                c["status"].as_str().unwrap_or(""),
+                c["done"],
+                c["total"]
+            );
         }
         for u in r["unreadable"].as_array().into_iter().flatten() {
             println!("unreadable plan {}: {}", u["path"].as_str().unwrap_or(""), u["reason"].as_str().unwrap_or(""));

@@ -236,7 +236,8 @@ impl baton_dashboard::Facts for DashboardFacts {
         let host = |p: &str| baton_audit::display::rewrite_roots(p, &r.display_roots);
         let detail = with_detail.then(|| {
             serde_json::json!({
-                "plans": r.plans.iter().map(|p| serde_json::json!({"path": host(&p.path), "title": p.title, "completion": p.completion, "present": p.present, "expected": p.expected})).collect::<Vec<_>>(),
+                "plans": r.plans.iter().map(|p| serde_json::json!({"path": host(&p.path), "title": p.title, "completion": p.completion, "tasks_total": p.tasks_total, "tasks_done": p.tasks_done, "verified": p.verified, "present": p.present, "expected": p.expected})).collect::<Vec<_>>(),
+                "status_conflicts": r.status_conflicts.iter().map(|c| serde_json::json!({"path": host(&c.path), "status": c.status, "done": c.done, "total": c.total, "task": c.task})).collect::<Vec<_>>(),
                 "false_claims": r.false_claims.iter().map(|f| serde_json::json!({"plan": host(&f.plan), "path": f.path, "status": f.status, "reason": f.reason.as_deref().map(host)})).collect::<Vec<_>>(),
                 "gaps": r.gaps.iter().take(200).map(|g| serde_json::json!({"plan": host(&g.plan), "path": g.path, "status": g.status, "new": g.new, "first_seen": g.first_seen})).collect::<Vec<_>>(),
                 "errors": r.errors.iter().map(|e| serde_json::json!({"path": host(&e.path), "message": host(&e.message)})).collect::<Vec<_>>(),

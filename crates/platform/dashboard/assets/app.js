@@ -495,7 +495,7 @@
       wrap.appendChild(h("h2", {}, "False claims"));
       wrap.appendChild(table(["plan", "deliverable", "status", "why"], l.false_claims.map((f) => [f.plan, f.path, f.status, num(f.reason)]), "none"));
       wrap.appendChild(h("h2", {}, "Plans"));
-      wrap.appendChild(table(["plan", "completion", "", { label: "present", num: 1 }], l.plans.map((p) => [p.title || p.path, bar(p.completion), pct(p.completion), p.present + " / " + p.expected])));
+      wrap.appendChild(table(["plan", "tasks done", "", "verified", { label: "present", num: 1 }], l.plans.map((p) => [p.title || p.path, bar(p.completion), pct(p.completion) + " (" + (p.tasks_done || 0) + " / " + (p.tasks_total || 0) + ")", pct(p.verified || 0), p.present + " / " + p.expected])));
       wrap.appendChild(h("h2", {}, "Completion over time"));
       wrap.appendChild(table(["report", "completion", "", { label: "false claims", num: 1 }], d.history.slice().reverse().map((p) => [p.generated_at, bar(p.completion), pct(p.completion), num(p.false_claims)])));
       return wrap;

@@ -65,6 +65,9 @@ pub fn parse(content: &str) -> Extracted {
                 for p in &paths {
                     out.push(Expected { path: p.clone(), alt: None, group: id.clone(), claimed_done: done, line });
                 }
+            } else {
+                // listed, never counted in tasks_total
+                out.cancelled.push(id.clone());
             }
             out.tasks.push(Task { id, done, paths });
         }

@@ -28,6 +28,73 @@ pub fn parse_task_line(line: &str) -> Option<(bool, String, String)> {
     Some((done, id, rest.to_string()))
 }
 
+/// Does the text end with a parenthesis that opens with a path (`Add tests
+/// (tests/a_test.cpp)`, `(Cargo.toml, src/lib.rs)`)? Then the title names its output there; a
+/// parenthesis that opens with words (`(see README.md)`) does not.
+fn parenthesised_path(text: &str) -> bool {
+    let t = text.trim_end();
+    let Some(inner) = t.strip_suffix(')').and_then(|t| t.rfind('(').map(|i| &t[i + 1..])) else {
+        return false;
+    };
+    let first = inner.split([' ', ',']).next().unwrap_or("");
+    super::as_path(first, false).is_some()
+}
+
+/// Words that open a detail line pointing at existing code to follow or reuse, never at an
+/// output: `Follows the pattern of `src/x.ts``, `_Leverage: src/y.ts_`, `See docs/z.md`.
+const REFERENCE_WORDS: &[&str] = &[
+    "follow",
+    "follows",
+    "following",
+    "see",
+    "refer",
+    "refers",
+    "reference",
+    "references",
+    "based",
+    "similar",
+    "like",
+    "per",
+    "mirror",
+    "mirrors",
+    "pattern",
+    "leverage",
+    "reuse",
+    "reuses",
+    "requirements",
+    "note",
+    "notes",
+    "read",
+    "reads",
+    "consult",
+    "inspired",
+    "existing",
+    "uses",
+    "using",
+];
+
+/// The outputs a detail line under a task declares: a `Files:` field; a bullet that starts
+/// with the file it describes (`` `tests/x_test.cpp`: … ``) or marks it `(new file)`; any
+/// line that creates or edits a named file (`Move the lock before the checks in
+/// `gas/Code.js``: the file it edits). Lines that point at code to follow or reuse
+/// (`Follows`, `_Leverage:`, `See`) name no output, nor does the source of a move.
+pub fn detail_paths(text: &str) -> Vec<String> {
+    let t = text.trim().trim_start_matches(['-', '*', '+', ' ', '_']);
+    if let Some(field) = files_field(t) {
+        return declared_paths(field, true);
+    }
+    let first = t.split(|c: char| !c.is_alphanumeric()).find(|w| !w.is_empty()).unwrap_or("").to_lowercase();
+    if REFERENCE_WORDS.contains(&first.as_str()) {
+        return Vec::new();
+    }
+    let lead = t.split([':', ' ']).next().unwrap_or("");
+    let leads_with_path = t.starts_with('`') && super::as_path(lead, false).is_some();
+    let new_file = t.to_lowercase().contains("(new file")
+        || t.to_lowercase().contains("(new)")
+        || (t.starts_with('(') && parenthesised_path(t));
+    declared_paths(t, leads_with_path || new_file || declares_output(t))
+}
+
 pub fn parse(content: &str) -> Extracted {
     let mut out = Extracted::default();
     let mut top_group = String::from("General");
@@ -52,7 +119,8 @@ pub fn parse(content: &str) -> Extracted {
                 top_group = format!("{id}. {}", clean_label(&rest));
                 top_group.clone()
             };
-            let paths = declared_paths(&rest, false);
+            // the title continued in parentheses names its output (`Add tests (tests/a_test.cpp)`)
+            let paths = declared_paths(&rest, parenthesised_path(&rest));
             for p in &paths {
                 out.push(Expected { path: p.clone(), alt: None, group: group.clone(), claimed_done: done, line: no });
             }
@@ -62,16 +130,9 @@ pub fn parse(content: &str) -> Extracted {
         }
         if let Some((ti, group)) = &current {
             if line.starts_with([' ', '\t']) && !t.is_empty() {
-                if t.trim_start_matches(['-', '*', ' ']).starts_with("_Requirements") {
-                    continue;
-                }
-                // prose under a task counts only when it declares the task's outputs
-                if declares_output(t) {
-                    let done = out.tasks[*ti].done;
-                    let field = files_field(t);
-                    for p in declared_paths(field.unwrap_or(t), field.is_some()) {
-                        out.promise(*ti, p, group.clone(), done, no);
-                    }
+                let done = out.tasks[*ti].done;
+                for p in detail_paths(t) {
+                    out.promise(*ti, p, group.clone(), done, no);
                 }
                 continue;
             }
@@ -81,4 +142,22 @@ pub fn parse(content: &str) -> Extracted {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_continued_in_parentheses() {
+        assert!(parenthesised_path("Coverage gate (scripts/coverage_gate.sh)"));
+        assert!(parenthesised_path("Manifests (`Cargo.toml`, `vcpkg.json`)"));
+        assert!(!parenthesised_path("Update config (see README.md)"));
+        assert!(!parenthesised_path("No parenthesis"));
+        assert!(parse("- [x] 1. Docs (see README.md)\n").deliverables.is_empty());
+        assert_eq!(parse("- [x] 1. Build (`CMakeLists.txt`)\n").deliverables[0].path, "CMakeLists.txt");
+        // a bullet that continues the title on its own line
+        let e = parse("- [x] 1. Parser tests\n  (tests/parser_test.cpp)\n");
+        assert_eq!(e.tasks[0].paths, ["tests/parser_test.cpp"]);
+    }
 }

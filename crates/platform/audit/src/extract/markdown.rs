@@ -450,7 +450,15 @@ pub fn parse(content: &str, line_offset: usize) -> Extracted {
                 }
                 _ => label.clone().unwrap_or_else(|| group_of(sec)),
             };
-            for p in cell_paths.into_iter().flatten() {
+            let row_paths: Vec<String> = cell_paths.into_iter().flatten().collect();
+            if !t.status_cols.is_empty() {
+                // a plan written as a table: each row is a task, done when its status cell says so
+                let done = t.status_cols.iter().filter_map(|&j| cells.get(j)).any(|c| claim(c, true) == Some(true))
+                    && !t.status_cols.iter().filter_map(|&j| cells.get(j)).any(|c| claim(c, true) == Some(false));
+                let first = cells.first().map_or("", String::as_str);
+                out.tasks.push(Task { id: task_id(first, no), done, paths: row_paths.clone() });
+            }
+            for p in row_paths {
                 out.push(Expected { path: p, alt: None, group: group.clone(), claimed_done: claimed, line: no });
             }
             i += 1;

@@ -1,10 +1,12 @@
 //! Extracting what a plan promises: format detection, and the helpers shared by the
 //! format parsers (recognising file paths in text, reading "done" claims).
 
+pub mod bmad;
 pub mod cursor;
 pub mod kiro;
 pub mod markdown;
 pub mod speckit;
+pub mod taskmaster;
 pub mod yaml;
 
 use crate::model::{PlanFormat, Task};
@@ -23,12 +25,31 @@ pub struct Expected {
     pub line: usize,
 }
 
+/// A status a plan (or one of its tasks) declares, with the boxes or subtasks it covers:
+/// the input of the status-conflict check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declared {
+    /// The task whose status it is; `None` for the whole plan.
+    pub task: Option<String>,
+    /// The status as written (`Done`, `Ready for Review`, `Complete`).
+    pub status: String,
+    /// Boxes or subtasks done, of `total`.
+    pub done: usize,
+    pub total: usize,
+}
+
 /// What a parser found in one plan.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Extracted {
     pub title: String,
     pub deliverables: Vec<Expected>,
     pub tasks: Vec<Task>,
+    /// Ids of tasks that are listed but never counted (Taskmaster `cancelled`).
+    pub cancelled: Vec<String>,
+    /// Declared statuses to hold against the boxes (see [`Declared`]).
+    pub declared: Vec<Declared>,
+    /// Why the parser could read nothing, when it knows (invalid JSON, no tasks array).
+    pub unreadable: Option<String>,
 }
 
 impl Extracted {
@@ -102,11 +123,34 @@ impl Extracted {
     }
 }
 
+/// Is this a BMAD story by its name (`1.2.story.md`) or place (a `stories/` folder)?
+fn is_story_path(comps: &[&str]) -> bool {
+    let n = comps.len();
+    let name = comps.last().copied().unwrap_or("");
+    name.ends_with(".story.md") || (n >= 2 && comps[n - 2] == "stories" && name.ends_with(".md"))
+}
+
+/// Is this an OpenSpec change's task list (`openspec/changes/<change>/tasks.md`, also under
+/// `changes/archive/`)?
+fn is_openspec_path(comps: &[&str]) -> bool {
+    let n = comps.len();
+    comps.last() == Some(&"tasks.md") && n >= 4 && comps[..n - 2].windows(2).any(|w| w == ["openspec", "changes"])
+}
+
 /// Decides a plan's format from its path and content.
 pub fn detect_format(path: &str, content: &str) -> PlanFormat {
     let comps: Vec<&str> = path.split(['/', '\\']).filter(|c| !c.is_empty()).collect();
     let n = comps.len();
     let name = comps.last().copied().unwrap_or("");
+    if name.ends_with(".json") {
+        return PlanFormat::Taskmaster;
+    }
+    if is_openspec_path(&comps) {
+        return PlanFormat::OpenSpec;
+    }
+    if is_story_path(&comps) && bmad_like(content) {
+        return PlanFormat::Bmad;
+    }
     if name == "tasks.md" && n >= 3 && comps[n - 3] == "specs" {
         if n >= 4 && comps[n - 4] == ".kiro" {
             return PlanFormat::Kiro;
@@ -131,16 +175,141 @@ pub fn detect_format(path: &str, content: &str) -> PlanFormat {
     PlanFormat::Markdown
 }
 
-/// Runs the parser for `format`.
+/// A story has a checklist and a status (a `Status` line or a one-line section naming one).
+fn bmad_like(content: &str) -> bool {
+    content.lines().any(|l| {
+        let t = l.trim_start();
+        t.starts_with("- [") || t.starts_with("* [")
+    }) || content.lines().any(|l| status_kind(l.trim()).is_some())
+}
+
+/// Reads one plan: its format (from the path and the text) and what it promises. Pure: a
+/// function of the path and the text only, so it can be fuzzed. Never panics.
+pub fn read_plan(path: &str, content: &str) -> (PlanFormat, Extracted) {
+    read_plan_as(path, content, None)
+}
+
+/// [`read_plan`] with the format known from elsewhere (a BMAD story found through
+/// `.bmad-core/core-config.yaml`, whatever its name).
+pub fn read_plan_as(path: &str, content: &str, format: Option<PlanFormat>) -> (PlanFormat, Extracted) {
+    let format = format.unwrap_or_else(|| detect_format(path, content));
+    (format, extract_at(format, path, content))
+}
+
+/// Runs the parser for `format` (see [`read_plan`], which also knows the path).
 pub fn extract(format: PlanFormat, content: &str) -> Extracted {
+    extract_at(format, "", content)
+}
+
+fn extract_at(format: PlanFormat, path: &str, content: &str) -> Extracted {
     let mut out = match format {
         PlanFormat::Markdown => markdown::parse(content, 0),
         PlanFormat::SpecKit => speckit::parse(content),
-        PlanFormat::Kiro => kiro::parse(content),
+        PlanFormat::Kiro | PlanFormat::OpenSpec => kiro::parse(content),
         PlanFormat::Cursor => cursor::parse(content),
+        PlanFormat::Taskmaster => taskmaster::parse(content),
+        PlanFormat::Bmad => bmad::parse(content),
     };
+    if format == PlanFormat::OpenSpec && path.replace('\\', "/").contains("/changes/archive/") {
+        // an archived change is done work: every task of it is claimed done
+        for t in &mut out.tasks {
+            t.done = true;
+        }
+        for d in &mut out.deliverables {
+            d.claimed_done = true;
+        }
+    }
+    // a Cursor plan's `status:` lines are its todos' (in the front matter), never the plan's
+    if !matches!(format, PlanFormat::Taskmaster | PlanFormat::Bmad | PlanFormat::Cursor)
+        && let Some(status) = plan_status(content)
+    {
+        let done = out.tasks.iter().filter(|t| t.done).count();
+        out.declared.push(Declared { task: None, status, done, total: out.tasks.len() });
+    }
     out.merge_bare_names();
     out
+}
+
+/// What a declared status says, for the conflict check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusKind {
+    /// Done, complete, ready for review.
+    Done,
+    /// Draft, not started, planning, pending.
+    NotStarted,
+}
+
+/// Reads a declared status: `Some(Done)` for done / complete / ready for review,
+/// `Some(NotStarted)` for draft / not started / planning, `None` for anything else, and
+/// always `None` for deferred, blocked or cancelled (never a conflict) and for mixed text
+/// (`Implementation Complete - Testing Pending`).
+pub fn status_kind(status: &str) -> Option<StatusKind> {
+    let l = status.to_lowercase();
+    let ws = words(&l);
+    let has = |w: &[&str]| ws.iter().any(|x| w.contains(&x.as_str()));
+    if has(&["deferred", "blocked", "cancelled", "canceled", "hold", "superseded", "postponed", "abandoned"])
+        || ["보류", "취소", "차단"].iter().any(|w| l.contains(w))
+    {
+        return None;
+    }
+    let not_started = l.contains("not started")
+        || has(&["draft", "planning", "planned", "proposed", "pending", "todo", "backlog", "approved"])
+        || ["초안", "미착수", "대기", "계획"].iter().any(|w| l.contains(w));
+    let partial = has(&["progress", "inprogress", "partial", "partially", "incomplete", "wip", "ongoing"])
+        || l.contains("in-progress")
+        || l.contains("진행");
+    let done = has(&["done", "complete", "completed", "finished", "review", "implemented", "shipped"])
+        || l.contains('✅')
+        || ["완료", "검토"].iter().any(|w| l.contains(w));
+    match (done, not_started, partial) {
+        (true, false, false) => Some(StatusKind::Done),
+        (false, true, false) => Some(StatusKind::NotStarted),
+        _ => None,
+    }
+}
+
+/// Is this declared status contradicted by `done` of `total` boxes? Done while some are
+/// open; not started while all are done.
+pub fn conflicts(d: &Declared) -> bool {
+    d.total > 0
+        && match status_kind(&d.status) {
+            Some(StatusKind::Done) => d.done < d.total,
+            Some(StatusKind::NotStarted) => d.done == d.total,
+            None => false,
+        }
+}
+
+/// The whole plan's declared status: a `## Status: Complete` heading, or a `Status:` /
+/// `**Status**:` line before the first task (a task's own status line is its own).
+pub fn plan_status(content: &str) -> Option<String> {
+    // YAML front matter holds metadata (and todos' statuses), not the plan's status line
+    let body_from = cursor::front_matter(content).map_or(0, |(_, _, body_line)| body_line);
+    for (no, line) in unfenced_lines(content) {
+        if no <= body_from {
+            continue;
+        }
+        let t = line.trim_start();
+        if speckit::parse_task_heading(t).is_some() || kiro::parse_task_line(line).is_some() {
+            return None;
+        }
+        let item = t.strip_prefix(['-', '*', '+']).map(str::trim_start);
+        if item.is_some_and(|r| r.starts_with("[ ]") || r.starts_with("[x]") || r.starts_with("[X]")) {
+            return None;
+        }
+        let level = t.chars().take_while(|&c| c == '#').count();
+        let text = if level > 0 { t[level..].trim() } else { t };
+        if level >= 2 && status_value(text).is_none() {
+            // a section of its own: a status under it is that section's
+            return None;
+        }
+        if let Some(v) = status_value(text) {
+            let v = clean_label(v);
+            if !v.is_empty() {
+                return Some(v);
+            }
+        }
+    }
+    None
 }
 
 /// File extensions accepted as deliverables.
@@ -261,6 +430,8 @@ const EXTENSIONS: &[&str] = &[
 
 /// File names without an extension accepted as deliverables.
 const BARE_NAMES: &[&str] = &[
+    "COPYING",
+    "NOTICE",
     "Dockerfile",
     "Makefile",
     "Justfile",
@@ -274,11 +445,37 @@ const BARE_NAMES: &[&str] = &[
     "CODEOWNERS",
 ];
 
+/// Dotfiles of a repository accepted as deliverables even without a folder (`.gitignore`).
+const DOTFILES: &[&str] = &[
+    ".gitignore",
+    ".gitattributes",
+    ".gitmodules",
+    ".dockerignore",
+    ".editorconfig",
+    ".npmrc",
+    ".nvmrc",
+    ".prettierrc",
+    ".eslintrc",
+    ".env.example",
+    ".env.sample",
+    ".clang-format",
+    ".clang-tidy",
+    ".pre-commit-config.yaml",
+    ".eslintignore",
+    ".prettierignore",
+];
+
 /// Cleans a token and returns it when it looks like a file path: a known extension (or a
 /// known extension-less name), no spaces, no URL, no glob. `plain` is true for text outside
 /// code spans, where a few prose words (`Node.js`) are rejected.
 pub fn as_path(token: &str, plain: bool) -> Option<String> {
     let mut t = token.trim();
+    // `<stdexec/execution.hpp>`: a system or third-party header of an `#include`, not a file of
+    // the repository
+    if t.trim_start_matches(['`', '"']).starts_with('<') && t.trim_end_matches(['`', '"', ',', ';', '.']).ends_with('>')
+    {
+        return None;
+    }
     // `response.json()`, `path.join(a)`: a call, not a file
     if let Some(i) = t.find('(') {
         let before = t[..i].trim_start_matches(['`', '"', '\'', '*', '[', '(']);
@@ -350,7 +547,7 @@ pub fn as_path(token: &str, plain: bool) -> Option<String> {
         }
     }
     let name = comps.last().copied().unwrap_or("");
-    if BARE_NAMES.contains(&name) {
+    if BARE_NAMES.contains(&name) || DOTFILES.contains(&name) || name.starts_with("LICENSE-") {
         return Some(s.to_string());
     }
     let (stem, ext) = name.rsplit_once('.')?;
@@ -412,6 +609,31 @@ pub const CREATE_VERBS: &[&str] = &[
     "draft",
 ];
 
+/// Phrases that say the paths of a line do not exist (any more).
+const NEGATIONS: &[&str] = &[
+    "does not exist",
+    "doesn't exist",
+    "do not exist",
+    "don't exist",
+    "no longer exist",
+    "not exist",
+    "nonexistent",
+    "non-existent",
+    "was removed",
+    "were removed",
+    "has been removed",
+    "have been removed",
+    "was deleted",
+    "been deleted",
+    "is gone",
+];
+
+/// Verbs of a relative clause that say what code does to a file when it runs.
+const RUNTIME_VERBS: &[&str] = &[
+    "updates", "writes", "edits", "modifies", "reads", "patches", "appends", "saves", "stores", "loads", "rewrites",
+    "touches", "watches", "parses", "syncs", "merges",
+];
+
 /// Lines that describe and never claim: `Purpose:`, `Goal:`, `Context:` (also bold or as a
 /// bullet).
 pub fn is_context_line(text: &str) -> bool {
@@ -422,7 +644,19 @@ pub fn is_context_line(text: &str) -> bool {
     after.starts_with(':')
         && matches!(
             word.to_ascii_lowercase().as_str(),
-            "purpose" | "goal" | "goals" | "context" | "background" | "rationale" | "motivation"
+            "purpose"
+                | "goal"
+                | "goals"
+                | "context"
+                | "background"
+                | "rationale"
+                | "motivation"
+                | "note"
+                | "notes"
+                | "nb"
+                | "reference"
+                | "references"
+                | "see"
         )
 }
 
@@ -451,34 +685,22 @@ pub fn declared_paths(line: &str, declared: bool) -> Vec<String> {
     if is_context_line(line) {
         return Vec::new();
     }
-    let paths = line_paths(line);
+    let mut paths = line_paths(line);
     if paths.is_empty() {
         return paths;
+    }
+    // "`tests/` with `test_main.py`": the file is in that folder
+    for (dir, file) in dir_with_file(line) {
+        if let Some(p) = paths.iter_mut().find(|p| **p == file) {
+            *p = format!("{dir}{file}");
+        }
     }
     let words = lower_words(line);
     let has = |ws: &[&str]| words.iter().any(|(_, w)| ws.contains(&w.as_str()));
     // ASCII only: byte offsets in `lower` are offsets in `line`
     let lower = line.to_ascii_lowercase();
     let creates = has(CREATE_VERBS);
-    let negated = [
-        "does not exist",
-        "doesn't exist",
-        "do not exist",
-        "don't exist",
-        "no longer exist",
-        "not exist",
-        "nonexistent",
-        "non-existent",
-        "was removed",
-        "were removed",
-        "has been removed",
-        "have been removed",
-        "was deleted",
-        "been deleted",
-        "is gone",
-    ]
-    .iter()
-    .any(|p| lower.contains(p));
+    let negated = NEGATIONS.iter().any(|p| lower.contains(p));
     if negated && !creates {
         return Vec::new();
     }
@@ -505,10 +727,15 @@ pub fn declared_paths(line: &str, declared: bool) -> Vec<String> {
         let to = find_word(&["to", "into", "as"], v + 1)
             .or_else(|| line[v..].find("→").map(|i| i + v))
             .or_else(|| line[v..].find("->").map(|i| i + v));
-        if let Some(to) = to {
+        // a file move has a destination path after `to`; "Move the lock before the checks in
+        // `Code.js`" moves code inside the file it names, which stays an output
+        if let Some(to) = to
+            && paths.iter().any(|p| line[to..].contains(p.as_str()))
+        {
             excluded.push((v, to));
         }
     }
+    excluded.extend(redirects_and_hedges(line, &lower, &paths));
     for arrow in ["→", "->", "=>"] {
         let mut from = 0;
         while let Some(i) = line[from..].find(arrow) {
@@ -589,6 +816,68 @@ pub fn declared_paths(line: &str, declared: bool) -> Vec<String> {
             !found || any_kept
         })
         .collect()
+}
+
+/// ("dir/", "file") for each "`dir/` with `file`" (also "containing") of a line.
+fn dir_with_file(line: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for joint in ["/` with `", "/` containing `"] {
+        let mut from = 0;
+        while let Some(i) = line[from..].find(joint) {
+            let at = from + i;
+            from = at + joint.len();
+            let Some(open) = line[..at].rfind('`') else { continue };
+            let dir = &line[open + 1..=at];
+            let Some(close) = line[from..].find('`') else { continue };
+            let file = &line[from..from + close];
+            if !dir.contains(' ') && !file.contains(['/', ' ']) && as_path(file, false).is_some() {
+                out.push((dir.trim_start_matches("./").to_string(), file.to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// Byte ranges of a line whose paths are not promised: what a redirect points away from
+/// ("Implemented in `b.ts`" checks `b.ts`), hedged paths ("(if exists)", "(or inline …)",
+/// "(optional)"), and files the code touches at run time named in a relative clause ("a
+/// writer that updates `.vscode/settings.json`"). `lower` is the line in ASCII lowercase.
+fn redirects_and_hedges(line: &str, lower: &str, paths: &[String]) -> Vec<(usize, usize)> {
+    let mut excluded = Vec::new();
+    // a redirect: "Implemented in `src/b.ts`" (or "lives in", "merged into") names the file
+    // to check instead of the ones before it
+    for marker in ["implemented in ", "implemented as ", "now lives in ", "lives in ", "merged into ", "moved into "] {
+        if let Some(i) = lower.find(marker)
+            && paths.iter().any(|p| line[i..].contains(p.as_str()))
+        {
+            excluded.push((0, i));
+        }
+    }
+    // hedges: "`a.css` (or inline styles)", "`b.rs` (if exists)", "(optional)": the path just
+    // before is not promised
+    for marker in
+        ["(if exists", "(if it exists", "(if present", "(if needed", "(or inline", "(optional", "if it exists"]
+    {
+        let mut from = 0;
+        while let Some(i) = lower[from..].find(marker) {
+            let at = from + i;
+            let start = paths.iter().filter_map(|p| line[..at].rfind(p.as_str())).max().unwrap_or(at);
+            let end = line[at..].find(')').map_or(line.len(), |e| at + e);
+            excluded.push((start, end));
+            from = at + marker.len();
+        }
+    }
+    // a file the code touches at run time, named in a relative clause: "a settings writer
+    // that updates `.vscode/settings.json`"
+    for marker in [" that ", " which "] {
+        for (i, _) in lower.match_indices(marker) {
+            let next = lower[i + marker.len()..].split_whitespace().next().unwrap_or("");
+            if RUNTIME_VERBS.contains(&next) {
+                excluded.push((i, line.len()));
+            }
+        }
+    }
+    excluded
 }
 
 /// Paths inside `code spans` of a line.
@@ -781,6 +1070,78 @@ mod tests {
         {
             let _ = declared_paths(l, false);
         }
+    }
+
+    #[test]
+    fn read_plan_never_panics_on_odd_text() {
+        // every marker the claims rules look for, next to multibyte letters and cut short
+        let pieces = [
+            "İ`a/b.rs` (if exists",
+            "ü that updates `é/ü.json`",
+            "Move é `x/ü.rs` to",
+            "`dir/` with `",
+            "`ü/` with `f.rs`",
+            "Implemented in ü",
+            "## Status: ✅",
+            "- [x] 1.1 ü (",
+            "{\"tasks\": [{\"status\": 1}]}",
+            "## 상태\n\n완료\n## 작업\n- [x] ü\n### 파일 목록\n- `ü.rs`",
+            "#include <ü/é.h>",
+        ];
+        for (i, a) in pieces.iter().enumerate() {
+            for b in &pieces[i..] {
+                let text = format!("{a}\n  - {b}\n{b} {a}");
+                for path in [
+                    "/r/PLAN.md",
+                    "/r/openspec/changes/x/tasks.md",
+                    "/r/.taskmaster/tasks/tasks.json",
+                    "/r/docs/stories/1.story.md",
+                    "/r/.kiro/specs/x/tasks.md",
+                ] {
+                    let _ = read_plan(path, &text);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn front_matter_statuses_are_not_the_plan_status() {
+        let cursor = "---\nname: x\ntodos:\n  - id: a\n    status: completed\n---\n\n- [ ] Create `src/a.ts`\n";
+        assert_eq!(plan_status(cursor), None);
+        assert_eq!(read_plan("/r/.cursor/plans/a.plan.md", cursor).1.declared, []);
+        assert_eq!(plan_status("---\ntitle: y\n---\n**Status**: Done\n- [ ] a\n").as_deref(), Some("Done"));
+    }
+
+    #[test]
+    fn claims_classes() {
+        // the move of code inside one file keeps that file; only a file move's source goes
+        assert_eq!(
+            declared_paths("Move lock acquisition before folder checks in `gas-scripts/sync-to-notion/Code.js`", false),
+            vec!["gas-scripts/sync-to-notion/Code.js"]
+        );
+        assert_eq!(declared_paths("Move `src/a.rs` to `src/b/a.rs`", false), vec!["src/b/a.rs"]);
+        // a redirect names the file to check
+        assert_eq!(
+            declared_paths("Create `src/auth.ts` (Implemented in `src/login/auth.ts`)", false),
+            vec!["src/login/auth.ts"]
+        );
+        // hedges promise nothing
+        assert!(declared_paths("Add `src/theme.css` (or inline styles)", false).is_empty());
+        assert_eq!(declared_paths("Update `docs/a.md` (if exists) and `src/a.rs`", false), vec!["src/a.rs"]);
+        // a system header of an include
+        assert!(declared_paths("Add `#include <stdexec/execution.hpp>` support", false).is_empty());
+        assert_eq!(declared_paths("Use #include <boost/asio.hpp> in `src/net.cpp`", false), vec!["src/net.cpp"]);
+        // a file the code edits when it runs
+        assert_eq!(
+            declared_paths("Implement `src/settings.ts`, a writer that updates `.vscode/settings.json`", false),
+            vec!["src/settings.ts"]
+        );
+        // a note cites, never promises
+        assert!(declared_paths("**Note**: the SDK ships `sdk/include/pico/stdlib.h`", false).is_empty());
+        // a folder with its file
+        assert_eq!(declared_paths("Create `tests/` with `test_main.py`", false), vec!["tests/test_main.py"]);
+        // File(s) fields name dotfiles and licence files
+        assert_eq!(declared_paths("`.gitignore`, `LICENSE-MIT`", true), vec![".gitignore", "LICENSE-MIT"]);
     }
 
     #[test]

@@ -122,7 +122,13 @@ fn free_form_markdown() {
         ]
     );
     assert_eq!((m.present, m.expected), (8, 14));
-    assert!((m.completion - 8.0 / 14.0).abs() < 1e-9);
+    assert!((m.presence() - 8.0 / 14.0).abs() < 1e-9);
+    // a plan written as a table: each row is a task, done when its status cell says so (with
+    // the two boxes, seven tasks, five done); Core, Handlers and ARCHITECTURE.md are all
+    // there, Logging misses metrics_logger.py, Monitoring has a stub and an ambiguous name
+    assert_eq!((m.tasks_total, m.tasks_done), (7, 5));
+    assert!((m.completion - 5.0 / 7.0).abs() < 1e-9);
+    assert!((m.verified - 3.0 / 5.0).abs() < 1e-9);
     let repo_s = s(&repo);
     let reg = deliverable(m, "registry.py");
     assert_eq!(
@@ -149,8 +155,10 @@ fn free_form_markdown() {
         runbook.evidence.checked,
         vec![format!("{repo_s}/scripts/workspace_events/docs/RUNBOOK.md"), format!("{repo_s}/docs/RUNBOOK.md")]
     );
+    let row_tasks: Vec<(&str, bool)> = m.tasks.iter().take(5).map(|t| (t.id.as_str(), t.done)).collect();
+    assert_eq!(row_tasks, [("L9", true), ("L10", true), ("L11", false), ("L12", true), ("L13", true)]);
     assert_eq!(
-        m.tasks,
+        m.tasks[5..],
         vec![
             Task { id: "L17".into(), done: true, paths: vec!["docs/ARCHITECTURE.md".into()] },
             Task { id: "L18".into(), done: false, paths: vec!["docs/RUNBOOK.md".into()] },
@@ -266,7 +274,12 @@ fn spec_kit() {
         ]
     );
     assert_eq!(groups(p), vec![(p1.into(), 1, 1), (p2.into(), 1, 4), (p3.into(), 1, 2)]);
-    assert!((p.completion - 3.0 / 7.0).abs() < 1e-9);
+    assert!((p.presence() - 3.0 / 7.0).abs() < 1e-9);
+    // eight tasks, five ticked; of those T002 and T003 name files that are there (T001 names
+    // none, T004's album.py is a stub, T007's test is missing)
+    assert_eq!((p.tasks_total, p.tasks_done), (8, 5));
+    assert!((p.completion - 5.0 / 8.0).abs() < 1e-9);
+    assert!((p.verified - 2.0 / 5.0).abs() < 1e-9);
     let ids: Vec<(&str, bool, usize)> = p.tasks.iter().map(|t| (t.id.as_str(), t.done, t.paths.len())).collect();
     assert_eq!(
         ids,
@@ -342,7 +355,12 @@ fn kiro() {
         ]
     );
     assert_eq!(groups(p), vec![(g1.into(), 1, 1), (g2.into(), 0, 2), (g3.into(), 0, 1)]);
-    assert!((p.completion - 0.25).abs() < 1e-9);
+    assert!((p.presence() - 0.25).abs() < 1e-9);
+    // 1, 2.1 and 3 of five tasks are ticked; only 1's index.ts is there (2.1's user.ts is a
+    // stub, 3's token.ts ambiguous)
+    assert_eq!((p.tasks_total, p.tasks_done), (5, 3));
+    assert!((p.completion - 3.0 / 5.0).abs() < 1e-9);
+    assert!((p.verified - 1.0 / 3.0).abs() < 1e-9);
     let tasks: Vec<(&str, bool, Vec<&str>)> =
         p.tasks.iter().map(|t| (t.id.as_str(), t.done, t.paths.iter().map(String::as_str).collect())).collect();
     assert_eq!(
@@ -409,7 +427,11 @@ fn cursor() {
             row("src/App.tsx", "Files", "present", false),
         ]
     );
-    assert!((p.completion - 0.5).abs() < 1e-9);
+    assert!((p.presence() - 0.5).abs() < 1e-9);
+    // the cancelled todo is listed but not counted: two of three done; theme-context's file is
+    // there, toggle's is missing
+    assert_eq!((p.tasks_total, p.tasks_done), (3, 2));
+    assert!((p.completion - 2.0 / 3.0).abs() < 1e-9 && (p.verified - 0.5).abs() < 1e-9);
     let tasks: Vec<(&str, bool)> = p.tasks.iter().map(|t| (t.id.as_str(), t.done)).collect();
     assert_eq!(tasks, vec![("theme-context", true), ("toggle", true), ("styles", false), ("docs", false)]);
     assert_eq!(p.tasks[3].paths, vec!["docs/theming.md".to_string()]);
@@ -428,10 +450,23 @@ fn cli_json_has_exactly_the_documented_shape() {
         k.sort();
         k
     };
-    assert_eq!(keys(&v), vec!["false_claims", "plans", "unreadable"]);
+    assert_eq!(keys(&v), vec!["false_claims", "plans", "status_conflicts", "unreadable"]);
     assert_eq!(v["unreadable"], serde_json::json!([]));
     let p = &v["plans"][0];
-    assert_eq!(keys(p), vec!["completion", "deliverables", "format", "groups", "path", "tasks"]);
+    assert_eq!(
+        keys(p),
+        vec![
+            "completion",
+            "deliverables",
+            "format",
+            "groups",
+            "path",
+            "tasks",
+            "tasks_done",
+            "tasks_total",
+            "verified"
+        ]
+    );
     assert_eq!(keys(&p["groups"][0]), vec!["completion", "name"]);
     assert_eq!(
         keys(&p["deliverables"][0]),

@@ -1,6 +1,8 @@
 //! baton-audit's integration tests, one binary: one fixture repository per plan format
 //! (`formats`), the formats and false claims seen on real repositories (`precision`), and
 //! audits in a row (`runs`); `common` writes fixture trees and reads results.
+mod agent_formats;
+mod claims;
 mod common;
 mod formats;
 mod precision;

@@ -1,0 +1,169 @@
+//! Taskmaster `.taskmaster/tasks/tasks.json` (and the older `tasks/tasks.json`): the tagged
+//! layout `{"<tag>": {"tasks": [...], "metadata": …}}` and the older `{"tasks": [...]}`. Each
+//! task (`id`, `title`, `description`, `details`, `testStrategy`, `status`, `subtasks`) is a
+//! task of the plan; a subtask is task `<parent>.<id>`. The files a task names in its title,
+//! description, `details` or `testStrategy` are its deliverables, claimed done when its
+//! status is `done` (or `completed`). A `cancelled` task is listed but never counted; a
+//! status the subtasks contradict (`done` with open subtasks, `pending` with all done) is a
+//! declared status for the conflict check.
+
+use serde_json::Value;
+
+use super::{Declared, Extracted, code_span_paths, declared_paths};
+use crate::model::Task;
+
+/// Is this JSON text a Taskmaster task list (a `tasks` array at the top or under a tag)?
+pub fn looks_like(content: &str) -> bool {
+    let Ok(v) = serde_json::from_str::<Value>(content) else { return false };
+    !task_lists(&v).is_empty()
+}
+
+/// The (tag, tasks) lists of a parsed file: `{"tasks": [...]}` is tag `""`.
+fn task_lists(v: &Value) -> Vec<(String, &Vec<Value>)> {
+    let Some(obj) = v.as_object() else { return Vec::new() };
+    // a list of task-like objects (a `title` or `status`), not e.g. VS Code's `tasks.json`
+    let tasklike =
+        |t: &Vec<Value>| t.is_empty() || t.iter().any(|x| x.get("title").is_some() || x.get("status").is_some());
+    if let Some(tasks) = obj.get("tasks").and_then(Value::as_array) {
+        return if tasklike(tasks) { vec![(String::new(), tasks)] } else { Vec::new() };
+    }
+    obj.iter()
+        .filter_map(|(tag, inner)| inner.get("tasks").and_then(Value::as_array).map(|t| (tag.clone(), t)))
+        .filter(|(_, t)| tasklike(t))
+        .collect()
+}
+
+fn text(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn is_done(status: &str) -> bool {
+    matches!(status.to_ascii_lowercase().as_str(), "done" | "completed" | "complete")
+}
+
+fn is_cancelled(status: &str) -> bool {
+    matches!(status.to_ascii_lowercase().as_str(), "cancelled" | "canceled")
+}
+
+/// The files a task names: every line of its title, description, details and test strategy,
+/// read as prose (so move sources, removals and examples are not outputs).
+fn task_paths(t: &Value) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for field in ["title", "description", "details", "testStrategy"] {
+        for line in text(t.get(field)).lines() {
+            // a bare name counts in a code span (`package.json`) or on a creating line
+            let spans = code_span_paths(line);
+            let prose = declared_paths(line, false);
+            let kept = declared_paths(line, true)
+                .into_iter()
+                .filter(|p| p.contains('/') || spans.contains(p) || prose.contains(p));
+            for p in kept {
+                if !out.contains(&p) {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Parses a Taskmaster file. Text that is not JSON, or JSON without a tasks array, yields
+/// nothing and says why in `unreadable`.
+pub fn parse(content: &str) -> Extracted {
+    let mut out = Extracted::default();
+    let v: Value = match serde_json::from_str(content) {
+        Ok(v) => v,
+        Err(e) => {
+            out.unreadable = Some(format!("not valid JSON ({e}), so its tasks cannot be read"));
+            return out;
+        }
+    };
+    let lists = task_lists(&v);
+    if lists.is_empty() {
+        out.unreadable = Some(
+            "a JSON file without a `tasks` array (neither `{\"tasks\": [...]}` nor `{\"<tag>\": {\"tasks\": [...]}}`)"
+                .into(),
+        );
+        return out;
+    }
+    let tagged = lists.len() > 1 || lists.iter().any(|(t, _)| !t.is_empty());
+    for (tag, tasks) in lists {
+        for t in tasks {
+            let id = text(t.get("id"));
+            let id = if tagged { format!("{tag}:{id}") } else { id };
+            let status = text(t.get("status"));
+            let group = format!("{id}. {}", text(t.get("title")));
+            push_task(&mut out, &id, &status, t, &group);
+            let subs = t.get("subtasks").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+            let (mut done, mut total) = (0, 0);
+            for s in subs {
+                let sid = format!("{id}.{}", text(s.get("id")));
+                let sstatus = text(s.get("status"));
+                push_task(&mut out, &sid, &sstatus, s, &group);
+                if !is_cancelled(&sstatus) && !matches!(sstatus.to_ascii_lowercase().as_str(), "deferred") {
+                    total += 1;
+                    done += usize::from(is_done(&sstatus));
+                }
+            }
+            if total > 0 && !status.is_empty() {
+                out.declared.push(Declared { task: Some(id.clone()), status, done, total });
+            }
+        }
+    }
+    out
+}
+
+fn push_task(out: &mut Extracted, id: &str, status: &str, t: &Value, group: &str) {
+    let done = is_done(status);
+    let paths = task_paths(t);
+    out.tasks.push(Task { id: id.to_string(), done, paths: Vec::new() });
+    let ti = out.tasks.len() - 1;
+    if is_cancelled(status) {
+        // listed, never counted, and what it named is no promise
+        out.cancelled.push(id.to_string());
+        return;
+    }
+    for p in paths {
+        out.promise(ti, p, group.to_string(), done, 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tagged_and_legacy_layouts() {
+        let tagged = r#"{"master": {"tasks": [
+            {"id": 1, "title": "Setup", "status": "done", "details": "Create `package.json` and src/index.ts",
+             "testStrategy": "Run tests/setup.test.ts", "subtasks": [
+                {"id": 1, "title": "Init", "status": "done", "details": "write .gitignore"},
+                {"id": 2, "title": "Lint", "status": "pending", "details": "Add eslint.config.js"}]},
+            {"id": 2, "title": "Drop", "status": "cancelled", "details": "Create src/old.ts"}
+        ], "metadata": {}}}"#;
+        let e = parse(tagged);
+        let ids: Vec<&str> = e.tasks.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["master:1", "master:1.1", "master:1.2", "master:2"]);
+        assert_eq!(e.tasks[0].paths, ["package.json", "src/index.ts", "tests/setup.test.ts"]);
+        assert_eq!(e.cancelled, ["master:2"]);
+        assert!(e.deliverables.iter().all(|d| d.path != "src/old.ts"), "a cancelled task promises nothing");
+        // done with one of two subtasks open
+        assert_eq!(e.declared, [Declared { task: Some("master:1".into()), status: "done".into(), done: 1, total: 2 }]);
+        let legacy = r#"{"tasks": [{"id": 3, "title": "A", "status": "pending", "details": "in src/a.rs"}]}"#;
+        let e = parse(legacy);
+        assert_eq!(e.tasks[0].id, "3");
+        assert_eq!(e.tasks[0].paths, ["src/a.rs"]);
+    }
+
+    #[test]
+    fn what_cannot_be_read_says_why() {
+        assert!(parse("{\"tasks\": [").unreadable.unwrap().contains("not valid JSON"));
+        assert!(parse("{\"name\": 1}").unreadable.unwrap().contains("without a `tasks` array"));
+        assert!(looks_like("{\"tasks\": []}"));
+        assert!(!looks_like("{\"name\": 1}"));
+    }
+}
