@@ -115,7 +115,7 @@ async def scenario(baton, home, name):
         )
     out = {}
     tasks = Tasks()
-    async with Client(params, extensions=[tasks] if name == "tasks" else None) as c:
+    async with Client(params, extensions=[tasks] if name in ("tasks", "restart1", "restart2") else None) as c:
         async def call(key, tool, args=None):
             try:
                 out[key] = shown(await c.call_tool(tool, args or {}))
@@ -182,6 +182,25 @@ async def scenario(baton, home, name):
             out["after_cancel"] = await tasks.get(c.session, tid)
             out["handles"] = tasks.handles
             out["polls"] = tasks.polls
+        elif name == "restart1":
+            # Two TASKs sent, a wait started as a task on the first; then the server goes away.
+            await call("send1", "send_task", {"to": "Codex", "title": "answered after a restart"})
+            await call("send2", "send_task", {"to": "Codex", "title": "cancelled after a restart"})
+            t1 = out["send1"]["structured"]["id"]
+            raw = await c.session.call_tool("wait_for_return", {"id": t1}, allow_claimed=True)
+            out["wait_task_id"] = raw.fields()["taskId"]
+            out["t1"], out["t2"] = t1, out["send2"]["structured"]["id"]
+        elif name == "restart2":
+            # A new server process: the task ids still answer, from the handoffs and the ledger.
+            t1, t2 = os.environ["T1"], os.environ["T2"]
+            out["t1"] = await tasks.get(c.session, t1)
+            out["t2_before"] = await tasks.get(c.session, t2)
+            await c.session.send_request(mcp_types.CancelTaskRequest(params=mcp_types.CancelTaskRequestParams(task_id=t2)), TaskState)
+            out["t2_after"] = await tasks.get(c.session, t2)
+            try:
+                out["nope"] = await tasks.get(c.session, "NOPE")
+            except Exception as e:
+                out["nope"] = {"protocol_error": str(e)}
         elif name == "broken":
             # Started on a folder that is not a home, or with a bad agent name: the session
             # starts, and each tool answers the error and its fix.

@@ -294,3 +294,25 @@ fn start_up_errors_are_answered_to_the_client_with_their_fix() {
     let e = error_of(&out["send_task"]);
     assert!(e.contains("not a valid agent name (ASCII letters") && e.contains("--agent"), "{e}");
 }
+
+/// MCP task ids are handoff ids: after `baton mcp` restarts, `tasks/get` answers a task of the
+/// earlier process from the handoffs (working while unanswered, completed with the RETURN once
+/// answered) and `tasks/cancel` is kept in the ledger.
+#[test]
+fn mcp_task_ids_survive_a_restart_of_the_server() {
+    let h = Home::init(&[], "");
+    std::fs::create_dir_all(h.dir("Codex", "01_inbox")).unwrap();
+    let first = client(&h, "restart1", &[]);
+    let (t1, t2) = (first["t1"].as_str().unwrap(), first["t2"].as_str().unwrap());
+    assert_eq!(first["wait_task_id"], t1, "the task id is the handoff id: {first}");
+    let answered = h.cmd(&["reply", t1, "--status", "completed", "--summary", "done meanwhile"]).output().unwrap();
+    assert!(answered.status.success(), "{}", String::from_utf8_lossy(&answered.stderr));
+    let second = client(&h, "restart2", &[("T1", t1), ("T2", t2)]);
+    assert_eq!(second["t1"]["status"], "completed", "{second}");
+    assert_eq!(second["t1"]["result"]["structuredContent"]["summary"], "done meanwhile", "{second}");
+    assert_eq!(second["t2_before"]["status"], "working", "{second}");
+    assert_eq!(second["t2_after"]["status"], "cancelled", "{second}");
+    assert!(second["nope"].get("protocol_error").is_some(), "{second}");
+    let events = h.json(&["show", t2, "--json"])["events"].clone();
+    assert!(events.as_array().unwrap().iter().any(|e| e["event"] == "mcp_task_cancelled"), "{events}");
+}

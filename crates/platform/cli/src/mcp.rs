@@ -80,7 +80,62 @@ const TASK_TOOLS: [&str; 2] = ["send_task", "wait_for_return"];
 /// How long a finished task's result is kept for `tasks/get`.
 const TASK_TTL: Duration = Duration::from_secs(3600);
 
+/// A finished call's result as a task's payload.
+fn completed(result: &CallToolResult) -> TaskPayload {
+    match serde_json::to_value(result) {
+        Ok(Value::Object(o)) => TaskPayload::Completed { result: o },
+        _ => TaskPayload::Failed {
+            error: json!({"code": -32603, "message": "the result could not be encoded"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        },
+    }
+}
+
+/// The ledger event that says an MCP client cancelled its task on a handoff (the handoff itself
+/// goes on: a TASK written is answered).
+const CANCELLED_EVENT: &str = "mcp_task_cancelled";
+
 impl Inner {
+    /// Keeps a task of this session (finished ones for [`TASK_TTL`]).
+    fn remember(&self, id: String, entry: TaskEntry) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        tasks.retain(|_, t| {
+            !t.payload.status().is_terminal() || age_ms(&t.task.last_updated_at) < TASK_TTL.as_millis() as i64
+        });
+        tasks.insert(id, entry);
+    }
+
+    /// A task this session did not create (another session's, or this one's before a restart):
+    /// its id is a handoff id, and the handoffs and the ledger answer it. Answered: completed
+    /// with the RETURN, as `wait_for_return` answers; cancelled by a client: cancelled; else
+    /// working.
+    fn durable(&self, id: &str) -> Result<(Task, TaskPayload)> {
+        let ctx = self.ctx();
+        let mut waiter = wait::locate(&ctx, &self.tree, id)
+            .map_err(|e| anyhow!("no task {id:?}: a task id is a handoff id, and {e:#}"))?;
+        let now = now_rfc3339();
+        let events = baton_ledger::Ledger::open_at(&self.location).and_then(|l| l.events(id)).unwrap_or_default();
+        let cancelled = events.iter().any(|e| e.event == CANCELLED_EVENT);
+        let (status, payload) = match waiter.check() {
+            Some((_, ret)) => (TaskStatus::Completed, completed(&tool_result("wait_for_return", Ok(ret)))),
+            None if cancelled => (TaskStatus::Cancelled, TaskPayload::Cancelled),
+            None => (TaskStatus::Working, TaskPayload::Working),
+        };
+        let task = Task::new(id.to_string(), status, now.clone(), now)
+            .with_ttl_ms(TASK_TTL.as_millis() as u64)
+            .with_poll_interval_ms(50);
+        Ok((task, payload))
+    }
+
+    fn record_cancel(&self, id: &str) -> Result<()> {
+        let mut ledger = baton_ledger::Ledger::open_at(&self.location)?;
+        let now = now_rfc3339();
+        ledger.batch(|b| b.event(id, &now, CANCELLED_EVENT, &json!({"agent": self.agent})))?;
+        Ok(())
+    }
+
     fn ctx(&self) -> Ctx {
         Ctx { home: self.home.clone(), state: self.state.clone(), location: self.location.clone() }
     }
@@ -584,38 +639,40 @@ impl ServerHandler for Server {
             let outcome = self.call(&tool.name, args, None).instrument(span).await;
             return Ok(tool_result(&tool.name, outcome).into());
         }
-        // A task: its handle now, the work in the background, the result for `tasks/get`.
-        let id = baton_handoff::build::new_id();
+        // A task: its handle now, the work in the background, the result for `tasks/get`. Its
+        // id is the handoff's (the TASK waited for; the TASK just sent), so `tasks/get` and
+        // `tasks/cancel` still answer, from the handoffs and the ledger, after a restart.
+        let id = match tool.name.as_ref() {
+            "wait_for_return" => args.get("id").and_then(Value::as_str).map(str::to_string),
+            _ => None,
+        };
+        if tool.name == "send_task" {
+            let outcome = self.call(&tool.name, args, None).instrument(span).await;
+            let id = outcome.as_ref().ok().and_then(|v| v["id"].as_str()).map(str::to_string);
+            let id = id.unwrap_or_else(baton_handoff::build::new_id);
+            let now = now_rfc3339();
+            let result = tool_result(&tool.name, outcome);
+            let task = Task::new(id.clone(), TaskStatus::Completed, now.clone(), now)
+                .with_ttl_ms(TASK_TTL.as_millis() as u64)
+                .with_poll_interval_ms(50);
+            let entry = TaskEntry { task: task.clone(), payload: completed(&result), cancel: Default::default() };
+            self.inner.remember(id, entry);
+            return Ok(CallToolResponse::Task(CreateTaskResult::new(task)));
+        }
+        let id = id.unwrap_or_else(baton_handoff::build::new_id);
         let now = now_rfc3339();
         let task = Task::new(id.clone(), TaskStatus::Working, now.clone(), now)
             .with_ttl_ms(TASK_TTL.as_millis() as u64)
             .with_poll_interval_ms(50);
         let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        {
-            let mut tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
-            tasks.retain(|_, t| {
-                !t.payload.status().is_terminal() || age_ms(&t.task.last_updated_at) < TASK_TTL.as_millis() as i64
-            });
-            tasks.insert(
-                id.clone(),
-                TaskEntry { task: task.clone(), payload: TaskPayload::Working, cancel: cancel.clone() },
-            );
-        }
+        let entry = TaskEntry { task: task.clone(), payload: TaskPayload::Working, cancel: cancel.clone() };
+        self.inner.remember(id.clone(), entry);
         let me = self.clone();
         let name = tool.name.to_string();
         tokio::spawn(
             async move {
                 let outcome = me.call(&name, args, Some(cancel.clone())).await;
-                let result = tool_result(&name, outcome);
-                let payload = match serde_json::to_value(&result) {
-                    Ok(Value::Object(o)) => TaskPayload::Completed { result: o },
-                    _ => TaskPayload::Failed {
-                        error: json!({"code": -32603, "message": "the result could not be encoded"})
-                            .as_object()
-                            .cloned()
-                            .unwrap_or_default(),
-                    },
-                };
+                let payload = completed(&tool_result(&name, outcome));
                 let mut tasks = me.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some(t) = tasks.get_mut(&id)
                     && !t.payload.status().is_terminal()
@@ -634,11 +691,14 @@ impl ServerHandler for Server {
         request: GetTaskParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, ErrorData> {
-        let tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
-        let t = tasks
-            .get(&request.task_id)
-            .ok_or_else(|| ErrorData::invalid_params(format!("no task {:?} in this session", request.task_id), None))?;
-        Ok(GetTaskResult::new(DetailedTask::new(t.task.clone(), t.payload.clone())))
+        if let Some(t) = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner()).get(&request.task_id) {
+            return Ok(GetTaskResult::new(DetailedTask::new(t.task.clone(), t.payload.clone())));
+        }
+        let me = self.inner.clone();
+        let id = request.task_id.clone();
+        let (task, payload) =
+            blocking(move || me.durable(&id)).await.map_err(|e| ErrorData::invalid_params(format!("{e:#}"), None))?;
+        Ok(GetTaskResult::new(DetailedTask::new(task, payload)))
     }
 
     async fn cancel_task(
@@ -646,16 +706,30 @@ impl ServerHandler for Server {
         request: CancelTaskParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        let mut tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
-        let t = tasks
-            .get_mut(&request.task_id)
-            .ok_or_else(|| ErrorData::invalid_params(format!("no task {:?} in this session", request.task_id), None))?;
-        t.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-        if !t.payload.status().is_terminal() {
-            t.task.last_updated_at = now_rfc3339();
-            t.payload = TaskPayload::Cancelled;
-        }
-        Ok(())
+        let id = request.task_id.clone();
+        let known = {
+            let mut tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
+            match tasks.get_mut(&id) {
+                Some(t) => {
+                    t.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                    if !t.payload.status().is_terminal() {
+                        t.task.last_updated_at = now_rfc3339();
+                        t.payload = TaskPayload::Cancelled;
+                    }
+                    true
+                }
+                None => false,
+            }
+        };
+        let me = self.inner.clone();
+        blocking(move || {
+            if !known {
+                me.durable(&id)?; // an id that names no handoff is refused
+            }
+            me.record_cancel(&id)
+        })
+        .await
+        .map_err(|e| ErrorData::invalid_params(format!("{e:#}"), None))
     }
 
     async fn list_resources(
