@@ -631,3 +631,27 @@ fn a_return_is_acknowledged_by_its_id_or_its_tasks_and_a_task_is_read_by_id_with
     let text = stdout(&h.ok(&["show", &id]));
     assert!(text.contains("look at src/x.rs") && text.contains("cursor/01_inbox"), "{text}");
 }
+
+/// A plugin's crash through `call`: the guest's own error first and once, the trap after it,
+/// no RUST_BACKTRACE hint (a host variable that changes nothing in the sandbox), and the task
+/// id to look it up by.
+#[test]
+fn a_plugins_crash_is_said_once_guest_error_first_with_the_task_id() {
+    let h = home();
+    let src = h.root.parent().unwrap().join("testkit.wasm");
+    std::fs::write(&src, baton_bundle::get("testkit").expect("testkit is bundled").wasm).unwrap();
+    h.ok(&["plugin", "install", src.to_str().unwrap()]);
+    // As a user runs it: no BATON_LOG (the tests' `warn` would show the pipeline's own lines).
+    let o = h.cmd(&["call", "testkit", "panic"]).env_remove("BATON_LOG").output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let (out, err) = (stdout(&o), stderr(&o));
+    let all = format!("{out}{err}");
+    assert_eq!(all.matches("testkit panics on purpose").count(), 1, "said once:\n{all}");
+    assert!(!all.contains("RUST_BACKTRACE"), "{all}");
+    let guest = out.find("testkit panics on purpose").unwrap();
+    let trap = out.find("wasm trap").expect("the trap is named");
+    assert!(guest < trap, "the guest's error comes first:\n{out}");
+    let ret = h.returns("cli");
+    let id = ret.values().next().unwrap()[0]["in_reply_to"].as_str().unwrap().to_string();
+    assert!(out.contains(&format!("task {id}")), "{out}");
+}

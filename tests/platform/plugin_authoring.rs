@@ -163,7 +163,8 @@ fn python_scaffold_builds_runs_and_its_traceback_reaches_show_and_the_return() {
         assert!(text.contains(needed), "`baton show` lacks {needed:?}:\n{text}");
     }
     // Line by line, in order, as Python printed it.
-    let lines: Vec<&str> = message.lines().collect();
+    // The guest's error comes first (after the code's `trapped: ` label), the trap after it.
+    let lines: Vec<&str> = message.lines().map(|l| l.trim_start_matches("trapped: ")).collect();
     let at = |needle: &str| {
         lines.iter().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle:?} in\n{message}"))
     };
@@ -186,7 +187,7 @@ fn javascript_scaffold_builds_runs_and_its_stack_reaches_show_and_the_return() {
     let message = boom["error"]["message"].as_str().unwrap();
     // The stack, readable: the error, then the frame that threw with its file and line, then
     // its caller, one a line (the scaffold's `handle` prints it to stderr before rethrowing).
-    let lines: Vec<&str> = message.lines().collect();
+    let lines: Vec<&str> = message.lines().map(|l| l.trim_start_matches("trapped: ")).collect();
     let at = |needle: &str| {
         lines.iter().position(|l| l.starts_with(needle)).unwrap_or_else(|| panic!("{needle:?} in\n{message}"))
     };

@@ -214,10 +214,16 @@ pub fn main() -> ! {
     if !matches!(cli.command, Command::Serve { .. } | Command::Dashboard { .. }) {
         quiet_on_closed_pipe();
     }
-    let quiet_default = matches!(cli.command, Command::Serve { .. });
     let log_format = cli.log_format;
     stderr::set_json(matches!(log_format, LogFormat::Json));
-    init_logging(log_format, if quiet_default { "info" } else { "warn" });
+    // `call` drains the inbox in this process and prints the RETURN: the pipeline's own
+    // warnings about the same task would say its error again.
+    let default_level = match &cli.command {
+        Command::Serve { .. } => "info",
+        Command::Call(_) => "warn,baton_pipeline=error",
+        _ => "warn",
+    };
+    init_logging(log_format, default_level);
     let home = cli.home.unwrap_or_else(default_home);
     let location = match locate(&home, cli.state) {
         Ok(l) => l,

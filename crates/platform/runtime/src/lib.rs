@@ -1193,15 +1193,22 @@ const TRAP_STDERR_LINES: usize = 30;
 
 /// A trap says only what wasm did (`unreachable` executed); the plugin usually said why on
 /// stderr just before (a Rust panic message, a Python traceback, a JavaScript error), so its
-/// last lines go into the message, which the RETURN and the ledger keep.
+/// last lines come first in the message, which the RETURN and the ledger keep, and the trap
+/// after them, once. A Rust guest's hint to set `RUST_BACKTRACE` is dropped: that variable is
+/// the host's, and setting it changes nothing inside the sandbox.
 fn explain_trap(e: RunError, captured: &stdio::Captured, cap: usize) -> RunError {
     let RunError::Trap(reason) = e else { return e };
-    let tail = captured.stderr_tail(TRAP_STDERR_LINES);
+    let tail: Vec<&str> = captured
+        .stderr_tail(TRAP_STDERR_LINES)
+        .into_iter()
+        .filter(|l| !(l.contains("RUST_BACKTRACE") || l.starts_with("note: Some details are omitted")))
+        .collect();
+    let tail: Vec<&str> = tail.into_iter().skip_while(|l| l.trim().is_empty()).collect();
     if tail.iter().all(|l| l.trim().is_empty()) {
         return RunError::Trap(reason);
     }
-    let head = format!("{reason}; the plugin's last stderr lines:\n");
-    let budget = cap.saturating_sub(head.len());
+    let foot = format!("\n(then the sandbox stopped it: {reason})");
+    let budget = cap.saturating_sub(foot.len());
     // Keep the end: a traceback's last line names the error.
     let mut lines: Vec<&str> = Vec::new();
     let mut used = 0;
@@ -1221,7 +1228,7 @@ fn explain_trap(e: RunError, captured: &stdio::Captured, cap: usize) -> RunError
         lines.push(l);
     }
     lines.reverse();
-    RunError::Trap(format!("{head}{}", lines.join("\n")))
+    RunError::Trap(format!("{}{foot}", lines.join("\n")))
 }
 
 /// Output bytes a successful outcome will take as stored (see [`accept_outcome`]).
@@ -1331,7 +1338,16 @@ mod explain_trap_tests {
             RunError::Trap("t".into())
         );
         let RunError::Trap(m) = explain_trap(RunError::Trap("t".into()), &c, 4096) else { panic!() };
-        assert_eq!(m, "t; the plugin's last stderr lines:\nValueError: boom");
+        assert_eq!(m, "ValueError: boom\n(then the sandbox stopped it: t)");
+        // A Rust guest's panic: its message first, no RUST_BACKTRACE hint.
+        let rust = captured(&[
+            (Stream::Stderr, ""),
+            (Stream::Stderr, "thread '<unnamed>' (1) panicked at src/lib.rs:1:1:"),
+            (Stream::Stderr, "boom"),
+            (Stream::Stderr, "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace"),
+        ]);
+        let RunError::Trap(m) = explain_trap(RunError::Trap("t".into()), &rust, 4096) else { panic!() };
+        assert_eq!(m, "thread '<unnamed>' (1) panicked at src/lib.rs:1:1:\nboom\n(then the sandbox stopped it: t)");
     }
 
     #[test]
@@ -1339,15 +1355,15 @@ mod explain_trap_tests {
         let lines: Vec<String> = (0..100).map(|i| format!("line {i:03} {}", "x".repeat(50))).collect();
         let c = captured(&lines.iter().map(|l| (Stream::Stderr, l.as_str())).collect::<Vec<_>>());
         let RunError::Trap(m) = explain_trap(RunError::Trap("t".into()), &c, 4096) else { panic!() };
-        assert!(m.ends_with(&lines[99]), "{m}");
+        assert!(m.contains(&format!("{}\n(then", lines[99])), "{m}");
         assert!(m.contains("line 070") && !m.contains("line 069"), "the last 30 lines: {m}");
         let RunError::Trap(m) = explain_trap(RunError::Trap("t".into()), &c, 300) else { panic!() };
-        assert!(m.len() <= 300 && m.ends_with(&lines[99]), "{} bytes: {m}", m.len());
+        assert!(m.len() <= 300 && m.contains(&format!("{}\n(then", lines[99])), "{} bytes: {m}", m.len());
         let long = "é".repeat(3000);
         let RunError::Trap(m) = explain_trap(RunError::Trap("t".into()), &captured(&[(Stream::Stderr, &long)]), 300)
         else {
             panic!()
         };
-        assert!(m.len() <= 300 && m.ends_with('é'), "{m}");
+        assert!(m.len() <= 300 && m.contains("é\n(then"), "{m}");
     }
 }

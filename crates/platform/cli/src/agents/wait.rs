@@ -331,12 +331,31 @@ pub fn report(
         println!("{}", serde_json::to_string_pretty(&ret)?);
     } else {
         println!("RETURN {}", file.display());
-        println!("{status}: {}", ret.get("summary").and_then(Value::as_str).unwrap_or(""));
+        let summary = ret.get("summary").and_then(Value::as_str).unwrap_or("");
+        println!("{status}: {summary}");
+        // A failed run's result holds only its attempts' errors: said once, by `show`.
+        let history_only =
+            ret.get("result").and_then(Value::as_object).is_some_and(|o| o.keys().all(|k| k == "history"));
         if let Some(r) = ret.get("result").filter(|r| r.as_object().is_some_and(|o| !o.is_empty())) {
-            println!("result: {r}");
+            if history_only && status != "completed" {
+                let n = r["history"].as_array().map_or(0, Vec::len);
+                println!("earlier attempts: {n} (`baton show {id}` lists them)");
+            } else {
+                println!("result: {r}");
+            }
         }
+        // The error's words are the summary's already (a guest's traceback with them): its
+        // code only, not the same lines twice.
         if let Some(e) = ret.get("error").filter(|e| !e.is_null()) {
-            println!("error: {e}");
+            let message = e.get("message").and_then(Value::as_str).unwrap_or("");
+            if !message.is_empty() && summary.contains(message) {
+                println!("error code: {}", e.get("code").and_then(Value::as_str).unwrap_or("?"));
+            } else {
+                println!("error: {e}");
+            }
+        }
+        if status != "completed" && !id_last {
+            println!("task {id}: `baton show {id}` has its history and plugin log");
         }
         if id_last {
             println!("{id}");
