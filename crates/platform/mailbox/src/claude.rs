@@ -263,6 +263,15 @@ pub fn read_inbox(team: &str, name: &str, path: &Path) -> Inbox {
     Inbox { team: team.to_string(), name: name.to_string(), path: path.to_path_buf(), messages, skipped }
 }
 
+/// The member names of a team's `config.json`; empty when there is none or it does not read.
+pub fn roster_names(config: &Path) -> Vec<String> {
+    read_capped(config, 4 << 20)
+        .ok()
+        .and_then(|b| parse_roster(&b).ok())
+        .map(|r| r.members.into_iter().map(|m| m.name).collect())
+        .unwrap_or_default()
+}
+
 /// Reads a file up to `cap` bytes; a larger one is an error naming the cap.
 pub(crate) fn read_capped(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;

@@ -134,11 +134,12 @@ fn digit_runs(name: &str) -> Vec<(usize, String)> {
     out
 }
 
-/// RFC 3339 in UTC with milliseconds, as `status --json` shows every `created_at`.
+/// RFC 3339 in UTC with milliseconds, always three digits (`2026-02-22T16:25:22.959Z`, as
+/// Claude Code writes its timestamps), as `status --json` shows every `created_at`.
 pub fn rfc3339(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
-    let t = t.replace_nanosecond(t.millisecond() as u32 * 1_000_000).unwrap_or(t);
-    t.format(&Rfc3339).unwrap_or_default()
+    t.format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -183,5 +184,11 @@ mod tests {
         assert_eq!(from_file_name("msg-20260118T093000.json", &z), Some(datetime!(2026-01-18 14:30 UTC)));
         assert_eq!(from_file_name("notes.txt", &z), None);
         assert_eq!(from_file_name("issue-12345678.txt", &z), None);
+    }
+
+    #[test]
+    fn shown_with_three_digit_milliseconds_in_utc() {
+        assert_eq!(rfc3339(datetime!(2026-01-18 09:30 -5)), "2026-01-18T14:30:00.000Z");
+        assert_eq!(rfc3339(datetime!(2026-01-18 09:30:00.1239 UTC)), "2026-01-18T09:30:00.123Z");
     }
 }
