@@ -139,8 +139,15 @@ fn status_lists_mailbox_agents_and_observing_changes_nothing() {
         }
     }
 
-    // Recorded when first seen: `show` finds the message after Claude Code dropped the inbox.
+    // Acknowledging a mailbox message is recorded in the ledger only.
     let id = idle["id"].as_str().unwrap().to_string();
+    let before = (snapshot(&teams), snapshot(&boxes));
+    let acked = h.json(&["ack", &id, "--json"]);
+    assert_eq!(acked["acked"][0]["id"], id.as_str());
+    assert_eq!(h.json(&["ack", &id, "--json"])["already"][0]["id"], id.as_str());
+    assert_eq!((snapshot(&teams), snapshot(&boxes)), before, "ack changed a mailbox file");
+
+    // Recorded when first seen: `show` finds the message after Claude Code dropped the inbox.
     std::fs::remove_file(teams.join("alpha/inboxes/team-lead.json")).unwrap();
     let shown = h.json(&["show", &id, "--json"]);
     let seen = shown["events"]
@@ -151,6 +158,7 @@ fn status_lists_mailbox_agents_and_observing_changes_nothing() {
         .expect("a mailbox_seen event");
     assert_eq!(seen["detail"]["agent"], "alpha/team-lead");
     assert_eq!(seen["detail"]["protocol"], "idle_notification");
+    assert!(shown["events"].as_array().unwrap().iter().any(|e| e["event"] == "acknowledged"));
     assert!(shown.get("delivery").is_none(), "a message baton did not deliver has no receipt");
 }
 
@@ -252,4 +260,35 @@ fn folders_that_look_like_mailboxes_are_listed_with_the_table_that_reads_them() 
     let s = h.json(&["status", "--json"]);
     assert_eq!(s["unmatched"], json!([]));
     assert_eq!(agent(&s, "agent_1")["open"][0]["title"], "hi");
+}
+
+#[test]
+fn mcp_send_task_to_a_team_agent_delivers_into_its_inbox() {
+    let (h, teams, _) = mailbox_home();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp_client.py");
+    let mut c = std::process::Command::new("python3");
+    c.arg(&script)
+        .arg(crate::support::BIN)
+        .arg(&h.root)
+        .arg("mailbox")
+        .env("XDG_CACHE_HOME", h.cache_root())
+        .env("BATON_LOG", "warn");
+    if let Some(url) = &h.state {
+        c.env("BATON_STATE", url);
+    }
+    let out = c.output().expect("python3 runs the MCP client");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sent = &v["send_team"]["structured"];
+    assert_eq!(sent["delivery"], "written", "{v}");
+    let id = sent["id"].as_str().unwrap();
+    let inbox: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(teams.join("alpha/inboxes/worker.json")).unwrap()).unwrap();
+    let m = inbox.last().unwrap();
+    assert_eq!(
+        (m["from"].as_str(), m["text"].as_str(), m["summary"].as_str()),
+        (Some("Claude"), Some("Hello from MCP."), Some("From MCP"))
+    );
+    assert_eq!(h.json(&["show", id, "--json"])["delivery"], "written");
+    assert_eq!(v["send_team_unknown"]["is_error"], true, "{v}");
 }

@@ -416,3 +416,36 @@ pub fn reached(state: &str, until: &str) -> bool {
         _ => state != "written",
     }
 }
+
+/// Whether `id` is a mailbox message's (`cm-…` Claude Code, `fm-…` folder mailbox).
+pub fn is_message_id(id: &str) -> bool {
+    (id.starts_with("cm-") || id.starts_with("fm-")) && id.len() == 23
+}
+
+/// A mailbox message as the ledger recorded it when first seen.
+pub struct Seen {
+    pub id: String,
+    pub agent: String,
+    pub path: PathBuf,
+}
+
+/// The message `id` if the ledger saw it in a mailbox.
+pub fn seen(ledger: &baton_ledger::Ledger, id: &str) -> Result<Option<Seen>> {
+    Ok(ledger.events(id)?.into_iter().find(|e| e.event == "mailbox_seen" || e.event == "delivered").map(|e| {
+        let s = |k: &str| e.detail[k].as_str().unwrap_or_default().to_string();
+        let path = if e.event == "delivered" { s("inbox") } else { s("path") };
+        Seen { id: id.to_string(), agent: s("agent"), path: PathBuf::from(path) }
+    }))
+}
+
+/// Records that the caller read a mailbox message: an `acknowledged` event in the ledger, and
+/// nothing else (the mailbox's file is left as it is). Returns whether it was acknowledged before.
+pub fn acknowledge(ledger: &mut baton_ledger::Ledger, m: &Seen) -> Result<bool> {
+    if ledger.events(&m.id)?.iter().any(|e| e.event == "acknowledged") {
+        return Ok(true);
+    }
+    let now = baton_handoff::stamp::rfc3339(baton_handoff::stamp::now());
+    let detail = json!({"agent": m.agent, "file": m.path, "mailbox": true});
+    ledger.batch(|w| w.event(&m.id, &now, "acknowledged", &detail))?;
+    Ok(false)
+}
