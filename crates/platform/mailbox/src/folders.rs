@@ -518,6 +518,22 @@ fn read_dir_into(
             date_source: DateSource::Mtime,
             duplicate_of: None,
         };
+        if extension(&name).is_none() && state == State::Sent {
+            // Every file in an outbox is something the agent sent, whatever its kind.
+            let mut item = unreadable(String::new());
+            item.state = State::Sent;
+            item.reason = None;
+            item.parsed = Some(Parsed {
+                title: name.clone(),
+                from: None,
+                to: None,
+                created_at: None,
+                date_source: None,
+                text: String::new(),
+            });
+            items.push(item);
+            continue;
+        }
         if extension(&name).is_none() {
             items.push(unreadable(format!(
                 "not a message file: the extensions read are {}",

@@ -120,6 +120,7 @@ fn a_mailbox_tree_read_by_state() {
     std::fs::create_dir_all(a.join("inbox/logs")).unwrap();
     write(&a.join("inbox/picture.png"), "png");
     write(&a.join("outbox/reply.md"), "# Reply\n");
+    write(&a.join("outbox/report.pdf"), "%PDF");
     write(&d.path().join("agent two/completed/x.json"), r#"{"text": "done thing"}"#);
     // Where the done entry inside the inbox is a file, the file is ignored.
     write(&d.path().join("agent two/inbox/processed"), "");
@@ -138,6 +139,7 @@ fn a_mailbox_tree_read_by_state() {
     assert_eq!(by("inbox/copied.md").duplicate_of.as_deref(), Some("done/copied.md"));
     assert_eq!(by("inbox/processed/filed.md").state, State::Done);
     assert_eq!(by("outbox/reply.md").state, State::Sent);
+    assert_eq!(by("outbox/report.pdf").state, State::Sent, "every outbox file is sent, whatever its kind");
     assert_eq!(by("inbox/picture.png").state, State::Unreadable);
     // Placeholders, a logs folder and a file named like a state folder are not items at all.
     let rels: Vec<&str> = agents[0].items.iter().map(|i| i.rel.as_str()).collect();
@@ -150,10 +152,51 @@ fn a_mailbox_tree_read_by_state() {
             "inbox/new.txt",
             "inbox/old.txt.done",
             "inbox/picture.png",
-            "outbox/reply.md"
+            "outbox/reply.md",
+            "outbox/report.pdf"
         ]
     );
     let rels: Vec<&str> = agents[1].items.iter().map(|i| i.rel.as_str()).collect();
     assert_eq!(rels, vec!["completed/x.json"]);
     assert_eq!(agents[1].items[0].state, State::Done);
+}
+
+/// The parsers take bytes from anywhere: garbage, cut UTF-8, deep JSON and odd names never
+/// panic (a quick stand-in for the fuzzers).
+#[test]
+fn the_parsers_never_panic_on_garbage() {
+    let seeds: &[&[u8]] = &[
+        "From: é→\nSubject: ü\n===\nFrom: a -> b → c\n# \n".as_bytes(),
+        "Date: 2026-13-45 25:61\n20261301-9999".as_bytes(),
+        b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+        "{\"timestamp\": 1e308, \"from\": [1, {\"name\": 2}], \"to\": {}}".as_bytes(),
+        "\u{feff}---\n---\n=====\n".as_bytes(),
+    ];
+    let names = ["a.md", "b.json", "c.txt.done", "20261301-9999.txt", "1737190000123é.md", "é", ""];
+    let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
+    for seed in seeds {
+        for cut in 0..=seed.len() {
+            let bytes = &seed[..cut];
+            for name in names {
+                let _ = parse_message(name, bytes, &ny());
+            }
+            let _ = crate::claude::parse_inbox(bytes);
+            let _ = crate::claude::parse_roster(bytes);
+        }
+    }
+    for _ in 0..2000 {
+        let len = (rng % 64) as usize;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let alphabet = b"{}[]\":,FromTo:->=\n# 0123456789-T.\xc3\xa9";
+                alphabet[(rng % alphabet.len() as u64) as usize]
+            })
+            .collect();
+        let _ = parse_message("x.md", &bytes, &ny());
+        let _ = parse_message("x.json", &bytes, &ny());
+        let _ = crate::claude::parse_inbox(&bytes);
+    }
 }
