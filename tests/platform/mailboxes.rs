@@ -251,6 +251,12 @@ fn folders_that_look_like_mailboxes_are_listed_with_the_table_that_reads_them() 
     let adopt = h.json(&["adopt", h.root.join("handoffs").to_str().unwrap(), "--json"]);
     assert_eq!(adopt["unmatched"][0]["seen"], json!(["inbox/", "outbox/"]));
     assert_eq!(snapshot(&h.root.join("handoffs/agent_1")), before);
+    // A table that would not load is refused and the file left as it was.
+    let toml_before = std::fs::read(h.root.join("baton.toml")).unwrap();
+    let e = h.run(&["mailbox", "add", "folders", "/x", "--zone", "Nowhere/City"]);
+    assert_eq!(e.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&e.stderr).contains("Nowhere/City"), "{}", String::from_utf8_lossy(&e.stderr));
+    assert_eq!(std::fs::read(h.root.join("baton.toml")).unwrap(), toml_before);
     // The table it suggests reads it.
     let table = u["table"].as_str().unwrap();
     let mut toml = std::fs::read_to_string(h.root.join("baton.toml")).unwrap();
