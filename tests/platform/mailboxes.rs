@@ -298,3 +298,24 @@ fn mcp_send_task_to_a_team_agent_delivers_into_its_inbox() {
     assert_eq!(h.json(&["show", id, "--json"])["delivery"], "written");
     assert_eq!(v["send_team_unknown"]["is_error"], true, "{v}");
 }
+
+#[test]
+fn init_names_claude_code_teams_and_adds_nothing() {
+    let h = Home::init(&[], "");
+    let user = h.root.parent().unwrap().join("user");
+    std::fs::create_dir_all(user.join(".claude/teams/alpha/inboxes")).unwrap();
+    let toml_before = std::fs::read(h.root.join("baton.toml")).unwrap();
+    let out = h.cmd(&["init"]).env("HOME", &user).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(".claude/teams") && err.contains("baton mailbox add claude-team"), "{err}");
+    assert_eq!(std::fs::read(h.root.join("baton.toml")).unwrap(), toml_before, "init adds no table by itself");
+    // Once read, it is not said again.
+    h.ok(&["mailbox", "add", "claude-team", user.join(".claude/teams").to_str().unwrap()]);
+    let out = h.cmd(&["init"]).env("HOME", &user).output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("baton mailbox add"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
