@@ -11,8 +11,9 @@ use crate::settings::{Kind, table_text};
 
 /// Folder names that make a folder look like a folder mailbox.
 const MAILBOX_FOLDERS: [&str; 5] = ["inbox", "outbox", "done", "completed", "processed"];
-/// How deep below a root folders are looked at.
-const MAX_DEPTH: usize = 3;
+/// How deep below a root folders are looked at (as deep as the handoffs tree's agent folders
+/// are looked for: `agents/agent-triggers/<Agent>/inbox`).
+const MAX_DEPTH: usize = 4;
 
 /// One folder that looks like a mailbox and is not read.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -145,18 +146,20 @@ mod tests {
         std::fs::create_dir_all(root.join("nested/teams/alpha/inboxes")).unwrap();
         std::fs::write(root.join("nested/teams/alpha/inboxes/lead.json"), "[]").unwrap();
         std::fs::create_dir_all(root.join("plain/docs")).unwrap();
+        std::fs::create_dir_all(root.join("a/b/c/Deep/outbox")).unwrap();
         let u = unmatched(root, &[]);
         let paths: Vec<String> = u.iter().map(|x| x.path.strip_prefix(root).unwrap().display().to_string()).collect();
-        assert_eq!(paths, vec!["agent_1", "agent_2", "nested/teams/alpha"]);
-        assert_eq!(u[0].seen, vec!["inbox/", "outbox/"]);
-        assert!(u[0].table.contains("kind = \"folders\""), "{}", u[0].table);
-        assert!(u[1].table.contains("inbox = [\"Inbox\"]"), "{}", u[1].table);
-        assert_eq!(u[2].kind, Kind::ClaudeTeam);
-        assert!(u[2].table.contains(&root.join("nested/teams").display().to_string()), "{}", u[2].table);
+        assert_eq!(paths, vec!["a/b/c/Deep", "agent_1", "agent_2", "nested/teams/alpha"]);
+        assert_eq!(u[1].seen, vec!["inbox/", "outbox/"]);
+        assert!(u[1].table.contains("kind = \"folders\""), "{}", u[1].table);
+        assert!(u[2].table.contains("inbox = [\"Inbox\"]"), "{}", u[2].table);
+        assert_eq!(u[3].kind, Kind::ClaudeTeam);
+        assert!(u[3].table.contains(&root.join("nested/teams").display().to_string()), "{}", u[3].table);
         // Configured, they are read and no longer listed.
         let covered = [
             Covered { root: root.to_path_buf(), kind: Kind::Folders },
             Covered { root: root.join("nested/teams"), kind: Kind::ClaudeTeam },
+            Covered { root: root.join("a/b/c"), kind: Kind::Folders },
         ];
         assert!(unmatched(root, &covered).is_empty());
     }
