@@ -319,3 +319,21 @@ fn init_names_claude_code_teams_and_adds_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn the_dashboard_shows_mailbox_agents_team_rosters_and_stale_unread_messages() {
+    let (h, _, _) = mailbox_home();
+    let key = crate::dashboard::rotate_key(&h);
+    let s = crate::dashboard::Serve::start(&h);
+    let v = s.get("/api/handoffs", Some(&key)).json();
+    let m = &v["mailboxes"];
+    let claude = m["mailboxes"].as_array().unwrap().iter().find(|x| x["kind"] == "claude-team").unwrap();
+    let alpha = claude["teams"].as_array().unwrap().iter().find(|t| t["team"] == "alpha").unwrap();
+    assert_eq!(alpha["roster"]["lead"], "team-lead");
+    assert_eq!(alpha["roster"]["members"][1]["model"], "haiku");
+    let lead = m["agents"].as_array().unwrap().iter().find(|a| a["agent"] == "alpha/team-lead").unwrap();
+    // The unread idle notification is from February: past the 48 h stale age, flagged.
+    assert_eq!(lead["counts"]["unread"], 1);
+    assert_eq!(lead["counts"]["stale"], 1);
+    assert_eq!(lead["stale"][0]["kind"], "idle_notification");
+}
