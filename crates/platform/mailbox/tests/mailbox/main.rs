@@ -39,9 +39,8 @@ for i in range(n):
         items.append({"from": "python", "text": "py %d" % i, "timestamp": "2026-02-22T16:25:22.959Z", "read": False})
         tmp = os.path.join(folder, ".py-%d-%d.tmp" % (os.getpid(), i))
         with open(tmp, "w") as f:
+            # No fsync: Claude Code's own writer does not sync either.
             f.write(json.dumps(items))
-            f.flush()
-            os.fsync(f.fileno())
         os.rename(tmp, inbox)
     finally:
         os.rmdir(lock)
@@ -68,6 +67,8 @@ fn two_processes_append_two_thousand_messages_and_lose_none() {
                 assert!(v.len() >= last, "the inbox shrank from {last} to {} messages", v.len());
                 last = v.len();
                 checks.fetch_add(1, Ordering::Relaxed);
+                // Leave the two writers the CPU (a 2-core machine): a look every 2 ms is plenty.
+                std::thread::sleep(std::time::Duration::from_millis(2));
             }
         });
         let python = Command::new("python3").arg(&script).arg(&inbox).arg(N.to_string()).spawn().expect("python3 runs");
