@@ -206,6 +206,10 @@ async def scenario(baton, home, name):
             # starts, and each tool answers the error and its fix.
             await call("status", "status")
             await call("send_task", "send_task", {"to": "Codex", "title": "x"})
+        elif name == "mailbox":
+            # `to` a Claude Code team's agent: delivered into its inbox (tests/platform/mailboxes.rs).
+            await call("send_team", "send_task", {"to": "alpha/worker", "title": "From MCP", "body": "Hello from MCP."})
+            await call("send_team_unknown", "send_task", {"to": "alpha/nobody", "body": "x"})
         elif name == "state":
             await call("status", "status")
             await call("plugins", "plugins")

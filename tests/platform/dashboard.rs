@@ -56,7 +56,7 @@ impl Serve {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    fn get(&self, path: &str, key: Option<&str>) -> http::Reply {
+    pub(crate) fn get(&self, path: &str, key: Option<&str>) -> http::Reply {
         let auth = key.map(|k| format!("Bearer {k}"));
         let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
         http::request(self.addr, "GET", path, None, &headers, b"").unwrap()

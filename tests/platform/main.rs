@@ -12,6 +12,7 @@ mod dashboard;
 mod demo;
 mod faults;
 mod handoffs_real;
+mod mailboxes;
 mod mcp;
 mod pg_migrate;
 mod plugin_authoring;

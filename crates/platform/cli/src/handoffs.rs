@@ -338,9 +338,19 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
         ledger.refusals()?.into_iter().filter(|r| Path::new(&r.file).is_file()).collect();
     let tree = crate::tracking::scan(&paths, &cfg);
     let rejected = crate::tracking::rejections(&paths, &cfg);
+    // Other agents' mailboxes: read, their new messages recorded in the ledger.
+    let boxes = crate::mailbox::configured(&ctx.home)?;
+    let mailboxes = crate::mailbox::observe(ctx, &mut ledger, &boxes)?;
+    let unmatched = crate::mailbox::unmatched(&paths.handoffs, &ctx.home, &boxes);
+    let stale_after = cfg.handoffs.stale_after;
     if as_json {
+        let now = time::OffsetDateTime::now_utc();
+        let mut agents = tree.agents_json();
+        agents.extend(mailboxes.iter().flat_map(|m| m.agents.iter().map(|a| a.to_json(now, stale_after))));
         let out = json!({
-            "agents": tree.agents_json(),
+            "agents": agents,
+            "mailboxes": mailboxes.iter().map(baton_mailbox::report::Mailbox::to_json).collect::<Vec<_>>(),
+            "unmatched": crate::mailbox::unmatched_json(&unmatched),
             "ambiguous": tree.ambiguous.iter().map(|(n, f)| json!({"name": n, "folders": f})).collect::<Vec<_>>(),
             "handoffs": {"root": tree.root, "stale_after_secs": tree.stale_after.as_secs(), "totals": tree.totals()},
             "rejections": rejected,
@@ -446,6 +456,10 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
         }
     }
     println!("\n{}", crate::tracking::status_text(&tree, &rejected));
+    if !mailboxes.is_empty() {
+        print!("{}", crate::mailbox::text(&mailboxes, stale_after));
+    }
+    print!("{}", crate::mailbox::unmatched_text(&unmatched));
     Ok(0)
 }
 
@@ -453,7 +467,12 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
 /// its body, for every id baton has seen: a TASK it ran, one agent sent another, a RETURN; a
 /// file name finds a rejected or tracked file.
 pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
-    let ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+    let mut ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+    // A message in a mailbox not seen yet: recorded now, so it is found below.
+    if let Ok(boxes) = crate::mailbox::configured(&ctx.home) {
+        crate::mailbox::observe(ctx, &mut ledger, &boxes)?;
+    }
+    let delivery = crate::mailbox::delivery(&mut ledger, id)?;
     let task = ledger.task(id)?;
     let events = ledger.events(id)?;
     let logs = ledger.logs(id)?;
@@ -474,9 +493,15 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
         None => (None, None),
     };
     if as_json {
-        let shown = json!({"task": task, "events": events, "logs": logs, "file": file, "body": body});
+        let mut shown = json!({"task": task, "events": events, "logs": logs, "file": file, "body": body});
+        if let Some(d) = delivery {
+            shown["delivery"] = json!(d);
+        }
         println!("{}", serde_json::to_string_pretty(&shown)?);
         return Ok(0);
+    }
+    if let Some(d) = delivery {
+        println!("{id}  delivery {d}");
     }
     if task.is_none()
         && let Some(f) = &found

@@ -57,7 +57,24 @@ pub fn init_with(ctx: &Ctx, handoffs: Option<&Path>) -> Result<()> {
         ctx.location.shown(),
         if installed.is_empty() { String::new() } else { format!("; installed plugins: {}", installed.join(", ")) }
     );
+    claude_teams_hint(home);
     Ok(())
+}
+
+/// Claude Code's agent teams on this machine are said, not added: reading them is the user's
+/// choice (`baton mailbox add claude-team`).
+fn claude_teams_hint(home: &Path) {
+    let Some(user) = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from) else { return };
+    let teams = user.join(".claude").join("teams");
+    let read = crate::mailbox::configured(home)
+        .map(|b| b.values().any(|s| s.kind == baton_mailbox::Kind::ClaudeTeam && s.resolved_path(home) == teams))
+        .unwrap_or(false);
+    if teams.is_dir() && !read {
+        eprintln!(
+            "baton: Claude Code agent teams found in {}: `baton mailbox add claude-team` lets status show their inboxes (nothing there is changed)",
+            teams.display()
+        );
+    }
 }
 
 /// Installs bundled plugins the way `baton plugin install` does (described, archived in

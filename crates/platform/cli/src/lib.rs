@@ -18,6 +18,7 @@ mod fp;
 mod handoffs;
 mod home_check;
 mod init;
+mod mailbox;
 mod manpages;
 mod mcp;
 mod migrate;
@@ -138,6 +139,10 @@ enum Command {
     /// Keep `baton serve` running: a launchd agent (macOS) or systemd user unit (Linux).
     #[command(subcommand)]
     Service(service::ServiceCommand),
+    /// Other agents' mailboxes (Claude Code teams, folder mailboxes): `mailbox add` writes the
+    /// `[mailboxes.NAME]` table that reads one.
+    #[command(subcommand)]
+    Mailbox(mailbox::MailboxCommand),
     /// Send a TASK to a plugin (`--plugin --action`) or an agent (`--to`); prints its id.
     /// `--wait` blocks until the RETURN (exit 0 completed, 1 other status, 124 timeout).
     Send(agents::send::SendArgs),
@@ -256,6 +261,7 @@ pub fn main() -> ! {
         Command::Catalog(cmd) => catalog::run(cmd, &ctx),
         Command::Migrate(args) => migrate::run(args, &ctx),
         Command::Service(cmd) => service::run(cmd, &ctx),
+        Command::Mailbox(cmd) => mailbox::run(cmd, &ctx),
         Command::Send(args) => agents::send::run(&ctx, args),
         Command::Call(args) => call::run(&ctx, args),
         Command::Wait(args) => agents::wait::run(&ctx, args),

@@ -201,8 +201,24 @@ const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
                 "Send a TASK to a plugin and wait for its RETURN.",
             ),
             ("baton send --to Codex --title 'Review PR 12' --body @notes.md", "Hand work to another agent."),
+            (
+                "baton send --to alpha/worker --from team-lead --title 'Ship it' --body 'Please ship.'",
+                "Deliver into a Claude Code teammate's inbox, under Claude Code's lock.",
+            ),
         ],
     ),
+    ("mailbox", &[("baton mailbox add claude-team", "Let status show Claude Code's agent teams.")]),
+    (
+        "mailbox add",
+        &[
+            ("baton mailbox add claude-team", "Read Claude Code's agent teams in ~/.claude/teams."),
+            (
+                "baton mailbox add folders ~/agents --inbox Inbox",
+                "Read a folder per agent with Inbox/, done/, outbox/.",
+            ),
+        ],
+    ),
+    ("mailbox list", &[("baton mailbox list --json", "What each configured mailbox holds now.")]),
     (
         "call",
         &[
@@ -210,7 +226,13 @@ const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
             ("baton call djay --help", "The actions of a plugin and their params."),
         ],
     ),
-    ("wait", &[("baton wait 01J9Z3 --timeout 60", "Block until the RETURN (exit 124 after 60 s).")]),
+    (
+        "wait",
+        &[
+            ("baton wait 01J9Z3 --timeout 60", "Block until the RETURN (exit 124 after 60 s)."),
+            ("baton wait cm-3f2a9c --until read", "Block until a delivered mailbox message is read."),
+        ],
+    ),
     ("inbox", &[("baton inbox Claude-Code-Agent --json", "The TASKs and RETURNs waiting for an agent.")]),
     ("reply", &[("baton reply 01J9Z3 --status completed --summary 'Merged'", "Answer a TASK addressed to you.")]),
     (
@@ -247,7 +269,13 @@ const EXIT: &[(&str, &[(&str, &str)])] = &[
         ],
     ),
     ("call", &[("1", "the RETURN's status is not completed."), ("124", "no RETURN in time.")]),
-    ("wait", &[("1", "the RETURN's status is not completed."), ("124", "no RETURN in time.")]),
+    (
+        "wait",
+        &[
+            ("1", "the RETURN's status is not completed, or the delivered message was lost."),
+            ("124", "no RETURN in time."),
+        ],
+    ),
     ("validate", &[("1", "a file is not a valid handoff.")]),
     ("fp match", &[("1", "nothing matches.")]),
     ("fp coverage", &[("1", "the share is below the threshold.")]),

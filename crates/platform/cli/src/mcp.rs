@@ -373,6 +373,24 @@ impl Server {
         match name {
             "send_task" => {
                 blocking(move || {
+                    // `to` a Claude Code team's agent (`TEAM/AGENT`): delivered into its inbox.
+                    if let Some(to) = str_arg(&args, "to")?.filter(|t| t.contains('/')) {
+                        let body = args.get("body").cloned().filter(|v| !v.is_null());
+                        let title = str_arg(&args, "title")?;
+                        let text = match body {
+                            Some(Value::String(s)) => s,
+                            Some(v) => v.to_string(),
+                            None => title.clone().unwrap_or_default(),
+                        };
+                        if text.trim().is_empty() {
+                            return Err(anyhow!("nothing to send: give `body` (and `title` for its summary)"));
+                        }
+                        let new_agent = args.get("new_agent").and_then(Value::as_bool).unwrap_or(false);
+                        let ctx = me.ctx();
+                        let r = crate::mailbox::recipient(&ctx, &to, new_agent)?;
+                        let id = crate::mailbox::deliver_to(&ctx, &r, &me.caller()?, &text, title.as_deref())?;
+                        return Ok(json!({"id": id, "file": r.inbox, "delivery": "written"}));
+                    }
                     let req = send::Request {
                         to: str_arg(&args, "to")?,
                         plugin: str_arg(&args, "plugin")?,

@@ -15,7 +15,7 @@ use crate::text::esc;
 
 // `plugin grant` lives in a file of its own beside this one (declared here, not in main.rs).
 #[path = "plugin_grant.rs"]
-mod plugin_grant;
+pub(crate) mod plugin_grant;
 
 #[derive(clap::Subcommand)]
 pub enum PluginCommand {

@@ -223,7 +223,7 @@ fn check_layout(cfg: &Config, paths: &Paths, plugin: &str) -> Result<(), String>
 /// Replaces `file` with `after`: written to a temp file beside it and synced, the previous
 /// version kept as `backup`, and renamed over `file` only if `file` still holds `before`
 /// (compared byte for byte right before the rename).
-fn write_atomically(file: &Path, backup: &Path, before: &str, after: &str) -> Result<()> {
+pub(crate) fn write_atomically(file: &Path, backup: &Path, before: &str, after: &str) -> Result<()> {
     let dir = file.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(".baton.toml.grant-{}", std::process::id()));
     let bak_tmp = dir.join(format!(".baton.toml.bak-{}", std::process::id()));

@@ -42,10 +42,15 @@ pub struct Music;
 impl HostServices for Music {
     fn check_config(&self, cfg: &Config, file: &Path) -> Result<(), ConfigError> {
         use baton_host_catalog::grant;
-        cfg.check_tables(file, &[FpSettings::SECTION, SqliteSettings::SECTION, ALERTS])?;
+        cfg.check_tables(
+            file,
+            &[FpSettings::SECTION, SqliteSettings::SECTION, ALERTS, baton_mailbox::settings::SECTION],
+        )?;
         let refuse = |m: String| ConfigError::Section(format!("{}: {m}", file.display()));
         cfg.section::<FpSettings>(FpSettings::SECTION).map_err(refuse)?;
         cfg.section::<SqliteSettings>(SqliteSettings::SECTION).map_err(refuse)?;
+        baton_mailbox::settings::parse(cfg.sections.get(baton_mailbox::settings::SECTION))
+            .map_err(|e| refuse(e.to_string()))?;
         cfg.section::<baton_stats::alerts::AlertsConfig>(ALERTS).map_err(refuse)?.check().map_err(refuse)?;
         cfg.check_sections(file, grant::KEYS, |plugin, sections| grant::given(plugin, sections).map(drop))
     }

@@ -237,6 +237,9 @@ pub fn adopt(ctx: &Ctx, path: &Path, as_json: bool) -> Result<i32> {
     let cfg = crate::services::load_config(&ctx.home).unwrap_or_default();
     let report = tree::scan(&tree, &cfg.agent, cfg.handoffs.stale_after, cfg.max_file_bytes);
     let own = tree.join(&cfg.agent);
+    // Folders that look like mailboxes and that no layout reads: listed with the table that would.
+    let boxes = crate::mailbox::configured(&ctx.home).unwrap_or_default();
+    let unmatched = crate::mailbox::unmatched(&tree, &ctx.home, &boxes);
     let unreadable: Vec<Value> = (0..report.entries.len())
         .filter(|&i| report.entries[i].read.is_err())
         .map(|i| {
@@ -255,6 +258,7 @@ pub fn adopt(ctx: &Ctx, path: &Path, as_json: bool) -> Result<i32> {
         "never_touched_why": "another agent's folder: baton reads it and never writes, moves or renames anything in it (RETURNs baton writes for an agent are new files in its 01_inbox/)",
         "baton_inbox": {"path": own.join("01_inbox"), "exists": own.join("01_inbox").is_dir()},
         "stale_after_secs": report.stale_after.as_secs(),
+        "unmatched": crate::mailbox::unmatched_json(&unmatched),
         "changed": false,
     });
     if as_json {
@@ -262,6 +266,7 @@ pub fn adopt(ctx: &Ctx, path: &Path, as_json: bool) -> Result<i32> {
         return Ok(0);
     }
     print!("{}", report.to_text(&esc_owned));
+    print!("{}", crate::mailbox::unmatched_text(&unmatched));
     let by = &out["handoffs"]["by_dialect"];
     println!("\nhandoffs by dialect and state: {}", by);
     println!("unreadable files: {}", unreadable.len());

@@ -178,8 +178,25 @@ pub(crate) fn handoffs(app: &App, ledger: &Ledger, agent: Option<&str>, q: Optio
         app.cfg.max_file_bytes,
     );
     Ok(
-        json!({"agents": agents, "items": items, "truncated": truncated, "limit": LIST_LIMIT, "stale_after_secs": STALE_AFTER_SECS, "between_agents": tree.to_json()}),
+        json!({"agents": agents, "items": items, "truncated": truncated, "limit": LIST_LIMIT, "stale_after_secs": STALE_AFTER_SECS, "between_agents": tree.to_json(), "mailboxes": mailboxes(app)}),
     )
+}
+
+/// Other agents' mailboxes (`[mailboxes]`), as `baton status --json` shows them: each
+/// mailbox with its teams and their rosters, and every mailbox agent with its items by state
+/// (unread ones past the stale age in `stale`). Reads only.
+fn mailboxes(app: &App) -> Value {
+    let boxes = match baton_mailbox::settings::parse(app.cfg.sections.get(baton_mailbox::settings::SECTION)) {
+        Ok(b) => b,
+        Err(e) => return json!({"error": e.to_string()}),
+    };
+    let read = baton_mailbox::report::read_all(&boxes, &app.paths.home);
+    let now = time::OffsetDateTime::now_utc();
+    let stale_after = app.cfg.handoffs.stale_after;
+    json!({
+        "mailboxes": read.iter().map(baton_mailbox::report::Mailbox::to_json).collect::<Vec<_>>(),
+        "agents": read.iter().flat_map(|m| m.agents.iter().map(|a| a.to_json(now, stale_after))).collect::<Vec<_>>(),
+    })
 }
 
 /// Every state a task can be in, as the overview's "tasks by state" names them.

@@ -82,7 +82,22 @@ fn find_return(tree: &Tree, id: &str) -> Option<Found> {
 pub fn ack(ctx: &Ctx, tree: &Tree, ids: &[String]) -> Result<Vec<Acked>> {
     let mut found = Vec::new();
     let mut unknown = Vec::new();
+    // A message seen in another agent's mailbox: acknowledged in the ledger only, its file
+    // left exactly as it is.
+    let mut ledger = None;
+    let mut in_mailboxes = Vec::new();
     for id in ids {
+        if crate::mailbox::is_message_id(id) {
+            let l = match &mut ledger {
+                Some(l) => l,
+                None => ledger.insert(baton_ledger::Ledger::open_at(&ctx.location)?),
+            };
+            match crate::mailbox::seen(l, id)? {
+                Some(m) => in_mailboxes.push(m),
+                None => unknown.push(id.as_str()),
+            }
+            continue;
+        }
         match find_return(tree, id) {
             Some(f) => found.push(f),
             None => unknown.push(id.as_str()),
@@ -90,12 +105,22 @@ pub fn ack(ctx: &Ctx, tree: &Tree, ids: &[String]) -> Result<Vec<Acked>> {
     }
     if !unknown.is_empty() {
         bail!(
-            "no RETURN with id {} (or answering a TASK of that id) in an agent's 01_inbox/ or 02_processed/ under {}; nothing was acknowledged",
+            "no RETURN with id {} (or answering a TASK of that id) in an agent's 01_inbox/ or 02_processed/ under {}, nor a mailbox message of that id in the ledger; nothing was acknowledged",
             unknown.iter().map(|u| format!("{u:?}")).collect::<Vec<_>>().join(", "),
             tree.root.display()
         );
     }
-    found.into_iter().map(|f| ack_one(ctx, tree, f)).collect()
+    let mut acked = Vec::new();
+    if let Some(l) = &mut ledger {
+        for m in in_mailboxes {
+            let already = crate::mailbox::acknowledge(l, &m)?;
+            acked.push(Acked { id: m.id, in_reply_to: String::new(), agent: m.agent, file: m.path, already });
+        }
+    }
+    for f in found {
+        acked.push(ack_one(ctx, tree, f)?);
+    }
+    Ok(acked)
 }
 
 /// Every RETURN waiting in `agent`'s inbox.

@@ -192,6 +192,9 @@ pub fn run(ctx: &Ctx, a: SendArgs) -> Result<i32> {
     let timeout = super::timeout_arg(a.timeout)?;
     let params = a.params.as_deref().map(|p| super::json_arg(p, "--params")).transpose()?;
     let body = a.body.as_deref().map(body_arg).transpose()?;
+    if let Some(to) = a.to.as_deref().filter(|t| t.contains('/')) {
+        return to_mailbox(ctx, to, &a, body.as_ref(), timeout);
+    }
     let req = Request {
         to: a.to,
         plugin: a.plugin,
@@ -223,4 +226,47 @@ pub fn run(ctx: &Ctx, a: SendArgs) -> Result<i32> {
         wait::Waiter::new(&sent.id, wait::dirs_of(&sent.reply_inbox), wait::min_stamp(&sent.created_at), sent.before);
     let found = wait::block(&mut waiter, timeout)?;
     wait::report(&sent.id, found, a.json, timeout, true)
+}
+
+/// `--to TEAM/AGENT`: the message appended to that Claude Code agent's inbox under Claude
+/// Code's own lock; its `from` is `--from` as given, its `text` the body (else the title), its
+/// `summary` the title. Prints the message's id alone on the last line; `--wait` blocks until
+/// the agent answers (exit 0), or the message is lost (exit 1).
+fn to_mailbox(
+    ctx: &Ctx,
+    to: &str,
+    a: &SendArgs,
+    body: Option<&Value>,
+    timeout: Option<std::time::Duration>,
+) -> Result<i32> {
+    let Some(from) = a.from.as_deref().filter(|f| !f.is_empty()) else {
+        bail!("no sender: pass --from NAME or set BATON_AGENT=NAME (the name the agent sees the message from)");
+    };
+    if a.reply_to.is_some() || a.priority.is_some() || a.deadline.is_some() || a.correlation_id.is_some() {
+        bail!(
+            "a Claude Code inbox message has only from, text and summary: --reply-to, --priority, --deadline and --correlation-id do not fit it"
+        );
+    }
+    let text = match body {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+        None => a.title.clone().unwrap_or_default(),
+    };
+    if text.trim().is_empty() {
+        bail!("nothing to send: give --body TEXT (and --title for its summary)");
+    }
+    let r = crate::mailbox::recipient(ctx, to, a.new_agent)?;
+    let id = crate::mailbox::deliver_to(ctx, &r, from, &text, a.title.as_deref())?;
+    if a.json && !a.wait {
+        println!("{}", json!({"id": id, "file": r.inbox}));
+        return Ok(0);
+    }
+    if !a.json {
+        println!("delivered into {}", r.inbox.display());
+    }
+    if a.wait {
+        return super::wait::delivery(ctx, &id, "answered", timeout, a.json);
+    }
+    println!("{id}");
+    Ok(0)
 }

@@ -35,6 +35,39 @@ pub struct WaitArgs {
     /// Once the RETURN is here, mark it read (as `baton ack`): it moves to 02_processed/.
     #[arg(long)]
     pub ack: bool,
+    /// For a message delivered into a Claude Code inbox (`send --to TEAM/AGENT`): wait until
+    /// it is `read` or `answered` (exit 1 if it is lost).
+    #[arg(long, value_parser = ["read", "answered"])]
+    pub until: Option<String>,
+}
+
+/// Blocks until a delivery reaches `until` (`read`, `answered`): exit 0, or 1 when it is
+/// lost, 124 on timeout. Prints the state (JSON `{id, delivery}` with `json`).
+pub fn delivery(ctx: &Ctx, id: &str, until: &str, timeout: Option<Duration>, json: bool) -> Result<i32> {
+    let start = Instant::now();
+    let mut ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+    loop {
+        let Some(state) = crate::mailbox::delivery(&mut ledger, id)? else {
+            bail!("{id:?} is no message delivered into a mailbox (`baton send --to TEAM/AGENT` prints one)");
+        };
+        let done = crate::mailbox::reached(state, until);
+        let timed_out = timeout.is_some_and(|t| start.elapsed() >= t);
+        if done || state == "lost" || timed_out {
+            if json {
+                println!("{}", serde_json::json!({"id": id, "delivery": state}));
+            } else {
+                println!("{id}: {state}");
+            }
+            return Ok(if done {
+                0
+            } else if state == "lost" {
+                1
+            } else {
+                124
+            });
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// The names in a folder now.
@@ -367,6 +400,11 @@ pub fn report(
 pub fn run(ctx: &Ctx, a: WaitArgs) -> Result<i32> {
     let tree = Tree::open(ctx)?;
     let timeout = super::timeout_arg(a.timeout)?;
+    // A message delivered into a mailbox has a receipt, not a RETURN.
+    let delivered = a.id.starts_with("cm-") || a.until.is_some();
+    if delivered {
+        return delivery(ctx, &a.id, a.until.as_deref().unwrap_or("read"), timeout, a.json);
+    }
     let mut waiter = locate(ctx, &tree, &a.id)?;
     let found = block(&mut waiter, timeout)?;
     let code = report(&a.id, found.clone(), a.json, timeout, false)?;

@@ -1,0 +1,218 @@
+//! Delivery into a Claude Code inbox, under Claude Code's own lock. Claude Code (through the
+//! `lockfile` package's protocol) takes `<agent>.json.lock` as a lock by creating that
+//! directory with `mkdir`, which is atomic: whoever creates it holds the lock, everyone else
+//! retries. A lock directory whose mtime is over [`STALE_LOCK`] old was left by a process that
+//! died holding it and is removed. Under the lock the inbox is read, the message appended, the
+//! whole array written to a temp file in the same folder and renamed over the inbox (a reader
+//! never sees half a file), and the lock directory removed.
+//!
+//! An OS lock (`flock`) would be invisible to Claude Code: both would write at once and one
+//! of the two messages would be lost.
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Value, json};
+
+use crate::MailboxError;
+
+/// A lock directory older than this (by mtime) is stale: its owner died.
+pub const STALE_LOCK: Duration = Duration::from_secs(10);
+/// How long a delivery waits for the lock before giving up.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A message to append.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub from: String,
+    pub text: String,
+    pub summary: Option<String>,
+    /// RFC 3339 with milliseconds, in UTC (`2026-02-22T16:25:22.959Z`), as Claude Code writes.
+    pub timestamp: String,
+}
+
+/// The lock directory of an inbox file: `<agent>.json.lock`.
+pub fn lock_path(inbox: &Path) -> PathBuf {
+    let mut p = inbox.as_os_str().to_owned();
+    p.push(".lock");
+    PathBuf::from(p)
+}
+
+/// The lock, held while this value lives (dropping it removes the directory).
+pub struct Lock {
+    path: PathBuf,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.path);
+    }
+}
+
+/// Takes an inbox's lock: `mkdir <inbox>.lock`, retrying with backoff (1 ms doubling to
+/// 50 ms, with jitter) until `timeout`; a lock directory over [`STALE_LOCK`] old is removed.
+pub fn lock(inbox: &Path, timeout: Duration) -> Result<Lock, MailboxError> {
+    let path = lock_path(inbox);
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(1);
+    loop {
+        match std::fs::create_dir(&path) {
+            Ok(()) => return Ok(Lock { path }),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if is_stale(&path) {
+                    // Another waiter may remove it first: either way it is gone, try again.
+                    let _ = std::fs::remove_dir(&path);
+                    continue;
+                }
+            }
+            Err(e) => return Err(MailboxError::Io { path: path.display().to_string(), source: e }),
+        }
+        if start.elapsed() >= timeout {
+            return Err(MailboxError::Locked { path: path.display().to_string(), waited: timeout });
+        }
+        let jitter = rand::random_range(0..=delay.as_micros() as u64 / 2);
+        std::thread::sleep(delay + Duration::from_micros(jitter));
+        delay = (delay * 2).min(Duration::from_millis(50));
+    }
+}
+
+fn is_stale(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .is_some_and(|age| age > STALE_LOCK)
+}
+
+/// Appends `msg` to the inbox at `inbox` (created as `[]` when missing; its folder must exist)
+/// under the lock. Returns the number of messages in the inbox after the append.
+///
+/// An inbox that is not a JSON array is refused and left as it is: overwriting it would lose
+/// what it holds.
+pub fn deliver(inbox: &Path, msg: &Outgoing) -> Result<usize, MailboxError> {
+    deliver_with(inbox, msg, LOCK_TIMEOUT)
+}
+
+/// [`deliver`] with its own lock timeout.
+pub fn deliver_with(inbox: &Path, msg: &Outgoing, timeout: Duration) -> Result<usize, MailboxError> {
+    let dir = inbox
+        .parent()
+        .filter(|d| d.is_dir())
+        .ok_or_else(|| MailboxError::NoInboxFolder(inbox.display().to_string()))?;
+    let _lock = lock(inbox, timeout)?;
+    let io = |source| MailboxError::Io { path: inbox.display().to_string(), source };
+    let mut items: Vec<Value> = match std::fs::read(inbox) {
+        Ok(b) if b.iter().all(u8::is_ascii_whitespace) => Vec::new(),
+        Ok(b) => match serde_json::from_slice::<Value>(&b) {
+            Ok(Value::Array(a)) => a,
+            Ok(_) => return Err(MailboxError::NotAnInbox(inbox.display().to_string(), "not a JSON array".into())),
+            Err(e) => return Err(MailboxError::NotAnInbox(inbox.display().to_string(), e.to_string())),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(io(e)),
+    };
+    let mut entry = json!({"from": msg.from, "text": msg.text, "timestamp": msg.timestamp, "read": false});
+    if let Some(s) = &msg.summary {
+        entry["summary"] = json!(s);
+    }
+    items.push(entry);
+    let bytes = serde_json::to_vec_pretty(&items).map_err(|e| io(std::io::Error::other(e)))?;
+    let name = inbox.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.baton-{}-{:08x}.tmp", std::process::id(), rand::random::<u32>()));
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, inbox)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
+    Ok(items.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(n: usize) -> Outgoing {
+        Outgoing {
+            from: "baton".into(),
+            text: format!("message {n}"),
+            summary: Some(format!("m{n}")),
+            timestamp: "2026-02-22T16:25:22.959Z".into(),
+        }
+    }
+
+    #[test]
+    fn appends_under_the_lock_and_leaves_no_lock_or_temp() {
+        let d = tempfile::tempdir().unwrap();
+        let inbox = d.path().join("worker.json");
+        std::fs::write(
+            &inbox,
+            r#"[{"from":"lead","text":"hi","timestamp":"2026-01-01T00:00:00.000Z","read":true,"color":"blue"}]"#,
+        )
+        .unwrap();
+        assert_eq!(deliver(&inbox, &msg(1)).unwrap(), 2);
+        assert_eq!(deliver(&inbox, &msg(2)).unwrap(), 3);
+        let v: Vec<Value> = serde_json::from_slice(&std::fs::read(&inbox).unwrap()).unwrap();
+        assert_eq!(v[0]["color"], "blue", "what was there is kept as it was");
+        assert_eq!(
+            v[1],
+            json!({"from": "baton", "text": "message 1", "summary": "m1", "timestamp": "2026-02-22T16:25:22.959Z", "read": false})
+        );
+        let names: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["worker.json"]);
+    }
+
+    #[test]
+    fn a_missing_inbox_is_created_and_a_broken_one_is_left_alone() {
+        let d = tempfile::tempdir().unwrap();
+        let inbox = d.path().join("new.json");
+        assert_eq!(deliver(&inbox, &msg(1)).unwrap(), 1);
+        let broken = d.path().join("broken.json");
+        std::fs::write(&broken, "{\"not\": \"an array\"}").unwrap();
+        let e = deliver(&broken, &msg(1)).unwrap_err();
+        assert!(e.to_string().contains("broken.json"), "{e}");
+        assert_eq!(std::fs::read_to_string(&broken).unwrap(), "{\"not\": \"an array\"}");
+        assert!(!lock_path(&broken).exists(), "the lock is released on refusal");
+        assert!(deliver(&d.path().join("nowhere").join("x.json"), &msg(1)).is_err());
+    }
+
+    #[test]
+    fn a_held_lock_is_waited_for_and_a_stale_one_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let inbox = d.path().join("w.json");
+        std::fs::create_dir(lock_path(&inbox)).unwrap();
+        let e = deliver_with(&inbox, &msg(1), Duration::from_millis(100)).unwrap_err();
+        assert!(matches!(e, MailboxError::Locked { .. }), "{e}");
+        assert!(!inbox.exists(), "nothing written without the lock");
+        // The same lock, 11 s old: stale.
+        let old = std::fs::File::open(lock_path(&inbox)).unwrap();
+        old.set_modified(SystemTime::now() - Duration::from_secs(11)).unwrap();
+        assert_eq!(deliver_with(&inbox, &msg(1), Duration::from_millis(100)).unwrap(), 1);
+        assert!(!lock_path(&inbox).exists());
+    }
+
+    #[test]
+    fn threads_appending_at_once_lose_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let inbox = d.path().join("w.json");
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let inbox = &inbox;
+                s.spawn(move || {
+                    for n in 0..50 {
+                        deliver(inbox, &msg(t * 1000 + n)).unwrap();
+                    }
+                });
+            }
+        });
+        let v: Vec<Value> = serde_json::from_slice(&std::fs::read(&inbox).unwrap()).unwrap();
+        assert_eq!(v.len(), 200);
+    }
+}

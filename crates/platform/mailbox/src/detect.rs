@@ -1,0 +1,166 @@
+//! Folders that look like an agent's mailbox but match no layout baton reads: a folder with
+//! an `inbox/`, `outbox/`, `done/`, `completed/` or `processed/` folder (a folder mailbox), or a
+//! team with `inboxes/*.json` (Claude Code), under the handoffs tree or a mailbox path and not
+//! read by any `[mailboxes]` table. Each is listed with what was seen there and the table that
+//! would read it, so nothing is silently skipped.
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::settings::{Kind, table_text};
+
+/// Folder names that make a folder look like a folder mailbox.
+const MAILBOX_FOLDERS: [&str; 5] = ["inbox", "outbox", "done", "completed", "processed"];
+/// How deep below a root folders are looked at (as deep as the handoffs tree's agent folders
+/// are looked for: `agents/agent-triggers/<Agent>/inbox`).
+const MAX_DEPTH: usize = 4;
+
+/// One folder that looks like a mailbox and is not read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Unmatched {
+    pub path: PathBuf,
+    /// What made it look like one: the folder names found in it (`inbox/`, `inboxes/3 .json`).
+    pub seen: Vec<String>,
+    pub kind: Kind,
+    /// The `[mailboxes.NAME]` table that would read it (and its siblings).
+    pub table: String,
+}
+
+/// A folder read already: baton's own agent folders and the configured mailboxes' roots.
+#[derive(Debug, Clone)]
+pub struct Covered {
+    pub root: PathBuf,
+    pub kind: Kind,
+}
+
+/// Walks `root` (up to [`MAX_DEPTH`] levels) for folders that look like mailboxes and are
+/// not `covered`.
+pub fn unmatched(root: &Path, covered: &[Covered]) -> Vec<Unmatched> {
+    let mut out = Vec::new();
+    walk(root, 0, covered, &mut out);
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+fn subdirs(dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut v: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| Some((e.file_name().to_str()?.to_string(), e.path())))
+        .filter(|(n, _)| !n.starts_with('.'))
+        .collect();
+    v.sort();
+    v
+}
+
+fn is_covered(dir: &Path, kind: Kind, covered: &[Covered]) -> bool {
+    let parent = dir.parent();
+    covered
+        .iter()
+        .any(|c| (c.kind == kind && parent == Some(c.root.as_path())) || (c.kind == Kind::Folders && c.root == dir))
+}
+
+fn walk(dir: &Path, depth: usize, covered: &[Covered], out: &mut Vec<Unmatched>) {
+    for (name, path) in subdirs(dir) {
+        // baton's own agent folders.
+        if path.join("01_inbox").is_dir() || path.join("02_processed").is_dir() {
+            continue;
+        }
+        let inner = subdirs(&path);
+        let inboxes = path.join("inboxes");
+        let json_inboxes = std::fs::read_dir(&inboxes)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".json") && !n.starts_with('.')))
+            .count();
+        if json_inboxes > 0 {
+            if !is_covered(&path, Kind::ClaudeTeam, covered) {
+                let parent = dir.to_path_buf();
+                let mut seen = vec![format!("inboxes/ ({json_inboxes} .json)")];
+                if path.join("config.json").is_file() {
+                    seen.push("config.json".into());
+                }
+                out.push(Unmatched {
+                    table: table_text("team", Kind::ClaudeTeam, &parent, None),
+                    path,
+                    seen,
+                    kind: Kind::ClaudeTeam,
+                });
+            }
+            continue;
+        }
+        let found: Vec<&str> = inner
+            .iter()
+            .filter_map(|(n, _)| MAILBOX_FOLDERS.iter().find(|m| m.eq_ignore_ascii_case(n)).map(|_| n.as_str()))
+            .collect();
+        if !found.is_empty() {
+            if !is_covered(&path, Kind::Folders, covered) {
+                let inbox: Vec<String> = found
+                    .iter()
+                    .filter(|n| n.eq_ignore_ascii_case("inbox") && **n != "inbox")
+                    .map(|n| n.to_string())
+                    .collect();
+                let table =
+                    table_text(&table_name(dir), Kind::Folders, dir, (!inbox.is_empty()).then_some(inbox.as_slice()));
+                let seen = found.iter().map(|n| format!("{n}/")).collect();
+                out.push(Unmatched { path, seen, kind: Kind::Folders, table });
+            }
+            continue;
+        }
+        if depth + 1 < MAX_DEPTH && !["node_modules", "target", ".git"].contains(&name.as_str()) {
+            walk(&path, depth + 1, covered, out);
+        }
+    }
+}
+
+/// A table name for the folder holding agents: its own name made a bare TOML key
+/// (letters, digits, `-`, `_`), else `agents`.
+fn table_name(dir: &Path) -> String {
+    let name: String = dir
+        .file_name()
+        .map(|n| {
+            n.to_string_lossy()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+                .collect()
+        })
+        .unwrap_or_default();
+    if name.trim_matches('_').is_empty() { "agents".into() } else { name }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_that_look_like_mailboxes_are_listed_with_their_table() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        std::fs::create_dir_all(root.join("agent_1/inbox")).unwrap();
+        std::fs::create_dir_all(root.join("agent_1/outbox")).unwrap();
+        std::fs::create_dir_all(root.join("agent_2/Inbox")).unwrap();
+        std::fs::create_dir_all(root.join("Claude/01_inbox")).unwrap();
+        std::fs::create_dir_all(root.join("nested/teams/alpha/inboxes")).unwrap();
+        std::fs::write(root.join("nested/teams/alpha/inboxes/lead.json"), "[]").unwrap();
+        std::fs::create_dir_all(root.join("plain/docs")).unwrap();
+        std::fs::create_dir_all(root.join("a/b/c/Deep/outbox")).unwrap();
+        let u = unmatched(root, &[]);
+        let paths: Vec<String> = u.iter().map(|x| x.path.strip_prefix(root).unwrap().display().to_string()).collect();
+        assert_eq!(paths, vec!["a/b/c/Deep", "agent_1", "agent_2", "nested/teams/alpha"]);
+        assert_eq!(u[1].seen, vec!["inbox/", "outbox/"]);
+        assert!(u[1].table.contains("kind = \"folders\""), "{}", u[1].table);
+        assert!(u[2].table.contains("inbox = [\"Inbox\"]"), "{}", u[2].table);
+        assert_eq!(u[3].kind, Kind::ClaudeTeam);
+        assert!(u[3].table.contains(&root.join("nested/teams").display().to_string()), "{}", u[3].table);
+        // Configured, they are read and no longer listed.
+        let covered = [
+            Covered { root: root.to_path_buf(), kind: Kind::Folders },
+            Covered { root: root.join("nested/teams"), kind: Kind::ClaudeTeam },
+            Covered { root: root.join("a/b/c"), kind: Kind::Folders },
+        ];
+        assert!(unmatched(root, &covered).is_empty());
+    }
+}

@@ -1,0 +1,43 @@
+//! Other agents' mailboxes: what baton's users run besides baton keeps messages of its own,
+//! and baton reads them where they are, never moving, renaming or touching a file.
+//!
+//! - [`claude`]: Claude Code agent teams, `<team>/inboxes/<agent>.json` and `config.json`.
+//! - [`folders`]: folder mailboxes, `<agent>/inbox/`, `done/`, `outbox/` of `.json`, `.md`,
+//!   `.txt` messages.
+//! - [`deliver`]: the one write, appending to a Claude inbox under Claude Code's own lock.
+//! - [`settings`]: `[mailboxes.NAME]` in `baton.toml`; [`zone`] and [`when`]: dates.
+//! - [`report`]: every mailbox read into agents and items, as `status` lists them;
+//!   [`detect`]: folders that look like mailboxes and are not read, listed, never skipped.
+//!
+//! A platform crate: it knows nothing of handoffs, the ledger or music; the command line
+//! records what it reads.
+pub mod claude;
+pub mod deliver;
+pub mod detect;
+pub mod folders;
+pub mod report;
+pub mod settings;
+pub mod when;
+pub mod zone;
+
+pub use settings::{Kind, MailboxSettings, Mailboxes};
+pub use zone::Zone;
+
+/// What goes wrong with a mailbox, naming the file and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum MailboxError {
+    #[error("{0:?} is not an IANA time zone (such as \"America/New_York\" or \"Europe/Paris\")")]
+    Zone(String),
+    #[error("{0}")]
+    Settings(String),
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error(
+        "{path} is held by another process (waited {waited:?}); if no Claude Code or baton process is writing, it goes stale after 10 s and is removed"
+    )]
+    Locked { path: String, waited: std::time::Duration },
+    #[error("{0} is not a Claude Code inbox ({1}); left as it is, nothing appended")]
+    NotAnInbox(String, String),
+    #[error("no inbox folder for {0}: the team's inboxes/ folder does not exist")]
+    NoInboxFolder(String),
+}

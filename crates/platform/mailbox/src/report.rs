@@ -1,0 +1,292 @@
+//! Every configured mailbox read into one list of agents and their items, as `baton status`
+//! (`agents[]`), the ledger and `baton show` see them. Reads only.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::settings::{Kind, MailboxSettings, Mailboxes};
+use crate::{claude, folders, when};
+
+/// One message (or unreadable file) as status lists it.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub id: String,
+    /// The file's name.
+    pub file: String,
+    pub path: PathBuf,
+    /// `unread`, `read` (Claude inboxes), `open`, `done`, `sent` (folders), `unreadable`.
+    pub state: &'static str,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub title: String,
+    pub created_at: OffsetDateTime,
+    /// `body`, `file_name` or `mtime` (folders); a Claude message's is its `timestamp`.
+    pub date_source: &'static str,
+    /// A Claude protocol message's type.
+    pub kind: Option<String>,
+    pub part: Option<usize>,
+    pub duplicate_of: Option<String>,
+    pub reason: Option<String>,
+    /// A Claude message's `timestamp` as written and its text (kept in the ledger).
+    pub timestamp: Option<String>,
+    pub text: Option<String>,
+}
+
+/// One mailbox agent.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    /// `team/agent` for a Claude inbox, the folder's name for a folder mailbox.
+    pub agent: String,
+    pub mailbox: String,
+    pub kind: Kind,
+    /// The inbox file or the agent's folder.
+    pub path: PathBuf,
+    pub items: Vec<Item>,
+    /// Why the whole inbox could not be read.
+    pub error: Option<String>,
+    /// Its roster entry (Claude teams with a `config.json`).
+    pub member: Option<claude::Member>,
+    /// Entries of the inbox that were not messages.
+    pub skipped: usize,
+}
+
+/// One mailbox, read.
+#[derive(Debug, Clone)]
+pub struct Mailbox {
+    pub name: String,
+    pub kind: Kind,
+    pub path: PathBuf,
+    pub zone: String,
+    pub agents: Vec<Agent>,
+    /// Claude teams and their rosters.
+    pub teams: Vec<Value>,
+    /// Why the mailbox could not be read at all (a missing folder, a bad zone).
+    pub error: Option<String>,
+}
+
+/// Reads every configured mailbox. `home` resolves relative paths.
+pub fn read_all(mailboxes: &Mailboxes, home: &Path) -> Vec<Mailbox> {
+    mailboxes.iter().map(|(name, s)| read_one(name, s, home)).collect()
+}
+
+/// Reads one mailbox.
+pub fn read_one(name: &str, s: &MailboxSettings, home: &Path) -> Mailbox {
+    let path = s.resolved_path(home);
+    let mut out = Mailbox {
+        name: name.to_string(),
+        kind: s.kind,
+        path: path.clone(),
+        zone: String::new(),
+        agents: Vec::new(),
+        teams: Vec::new(),
+        error: None,
+    };
+    let zone = match s.zone() {
+        Ok(z) => z,
+        Err(e) => {
+            out.error = Some(e.to_string());
+            return out;
+        }
+    };
+    out.zone = zone.name().to_string();
+    if !path.is_dir() {
+        out.error = Some(format!("{} is not a folder (fix `path` in [mailboxes.{name}])", path.display()));
+        return out;
+    }
+    match s.kind {
+        Kind::ClaudeTeam => read_teams(&mut out, &path),
+        Kind::Folders => {
+            for a in folders::scan(&path, s, &zone) {
+                out.agents.push(folder_agent(name, a));
+            }
+        }
+    }
+    out
+}
+
+fn read_teams(out: &mut Mailbox, root: &Path) {
+    for team in claude::scan(root) {
+        let roster = match &team.roster {
+            None => json!(null),
+            Some(Ok(r)) => json!(r),
+            Some(Err(e)) => json!({"error": e}),
+        };
+        out.teams.push(json!({"team": team.name, "path": team.path, "roster": roster,
+            "inboxes": team.inboxes.iter().map(|i| i.name.clone()).collect::<Vec<_>>()}));
+        let members: Vec<claude::Member> =
+            team.roster.as_ref().and_then(|r| r.as_ref().ok()).map(|r| r.members.clone()).unwrap_or_default();
+        for inbox in team.inboxes {
+            let member = members.iter().find(|m| m.name == inbox.name).cloned();
+            out.agents.push(claude_agent(&out.name, inbox, member));
+        }
+    }
+}
+
+fn claude_agent(mailbox: &str, inbox: claude::Inbox, member: Option<claude::Member>) -> Agent {
+    let agent = inbox.agent();
+    let file = inbox.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mtime = std::fs::metadata(&inbox.path).and_then(|m| m.modified()).map(OffsetDateTime::from).ok();
+    let (items, error) = match inbox.messages {
+        Err(e) => (Vec::new(), Some(e)),
+        Ok(msgs) => (
+            msgs.into_iter()
+                .map(|m| {
+                    let (created_at, date_source) = match m.at {
+                        Some(t) => (t, "body"),
+                        None => (mtime.unwrap_or(OffsetDateTime::UNIX_EPOCH), "mtime"),
+                    };
+                    Item {
+                        id: claude::message_id(&agent, &m.from, &m.timestamp, &m.text),
+                        file: file.clone(),
+                        path: inbox.path.clone(),
+                        state: if m.read { "read" } else { "unread" },
+                        from: Some(m.from),
+                        to: Some(inbox.name.clone()),
+                        title: m.title,
+                        created_at,
+                        date_source,
+                        kind: m.kind,
+                        part: None,
+                        duplicate_of: None,
+                        reason: None,
+                        timestamp: Some(m.timestamp),
+                        text: Some(m.text),
+                    }
+                })
+                .collect(),
+            None,
+        ),
+    };
+    Agent {
+        agent,
+        mailbox: mailbox.to_string(),
+        kind: Kind::ClaudeTeam,
+        path: inbox.path,
+        items,
+        error,
+        member,
+        skipped: inbox.skipped,
+    }
+}
+
+fn folder_agent(mailbox: &str, a: folders::Agent) -> Agent {
+    let items = a
+        .items
+        .into_iter()
+        .map(|i| {
+            let p = i.parsed.as_ref();
+            Item {
+                id: i.id,
+                path: a.path.join(&i.rel),
+                file: i.file,
+                state: i.state.as_str(),
+                from: p
+                    .and_then(|p| p.from.clone())
+                    .or_else(|| (i.state == folders::State::Sent).then(|| a.name.clone())),
+                to: p.and_then(|p| p.to.clone()).or_else(|| (i.state != folders::State::Sent).then(|| a.name.clone())),
+                title: p.map(|p| p.title.clone()).unwrap_or_default(),
+                created_at: i.created_at,
+                date_source: i.date_source.as_str(),
+                kind: None,
+                part: i.part,
+                duplicate_of: i.duplicate_of,
+                reason: i.reason,
+                timestamp: None,
+                text: p.map(|p| p.text.clone()),
+            }
+        })
+        .collect();
+    Agent {
+        agent: a.name,
+        mailbox: mailbox.to_string(),
+        kind: Kind::Folders,
+        path: a.path,
+        items,
+        error: None,
+        member: None,
+        skipped: 0,
+    }
+}
+
+/// The state lists every mailbox agent has in `status --json`.
+pub const LISTS: [&str; 7] = ["unread", "read", "open", "done", "sent", "stale", "unreadable"];
+
+impl Item {
+    /// Unread or open past `stale_after`.
+    pub fn is_stale(&self, now: OffsetDateTime, stale_after: Duration) -> bool {
+        matches!(self.state, "unread" | "open")
+            && (now - self.created_at).whole_seconds() > stale_after.as_secs() as i64
+    }
+
+    /// The item as `status --json` lists it.
+    pub fn to_json(&self, now: OffsetDateTime, stale_after: Duration) -> Value {
+        let age = (now - self.created_at).whole_seconds();
+        let mut v = json!({
+            "id": self.id, "file": self.file, "path": self.path, "state": self.state,
+            "from": self.from, "to": self.to, "title": self.title,
+            "created_at": when::rfc3339(self.created_at), "date_source": self.date_source,
+            "age_secs": age, "stale": self.is_stale(now, stale_after),
+        });
+        for (k, val) in [
+            ("kind", &self.kind),
+            ("duplicate_of", &self.duplicate_of),
+            ("reason", &self.reason),
+            ("timestamp", &self.timestamp),
+        ] {
+            if let Some(x) = val {
+                v[k] = json!(x);
+            }
+        }
+        if let Some(p) = self.part {
+            v["part"] = json!(p);
+        }
+        v
+    }
+}
+
+impl Agent {
+    /// The agent as an entry of `status --json` `agents[]`: its items in state lists, and
+    /// `counts` of each.
+    pub fn to_json(&self, now: OffsetDateTime, stale_after: Duration) -> Value {
+        let mut lists: BTreeMap<&str, Vec<Value>> = LISTS.iter().map(|k| (*k, Vec::new())).collect();
+        for i in &self.items {
+            let v = i.to_json(now, stale_after);
+            if i.is_stale(now, stale_after) {
+                lists.entry("stale").or_default().push(v.clone());
+            }
+            lists.entry(i.state).or_default().push(v);
+        }
+        let counts: serde_json::Map<String, Value> =
+            lists.iter().map(|(k, v)| (k.to_string(), json!(v.len()))).collect();
+        let mut row = json!({
+            "agent": self.agent, "mailbox": self.mailbox, "kind": self.kind.as_str(),
+            "path": self.path, "counts": counts,
+        });
+        if let Some(e) = &self.error {
+            row["error"] = json!(e);
+        }
+        if let Some(m) = &self.member {
+            row["member"] = json!(m);
+        }
+        if self.skipped > 0 {
+            row["skipped_entries"] = json!(self.skipped);
+        }
+        for (k, v) in lists {
+            row[k] = json!(v);
+        }
+        row
+    }
+}
+
+impl Mailbox {
+    /// The mailbox's summary for `status --json` `mailboxes[]`.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "name": self.name, "kind": self.kind.as_str(), "path": self.path, "zone": self.zone,
+            "agents": self.agents.len(), "error": self.error, "teams": self.teams,
+        })
+    }
+}

@@ -1,0 +1,339 @@
+//! Other agents' mailboxes through the real binary: Claude Code team inboxes and folder
+//! mailboxes in `status --json`, recorded in the ledger and found by `show`; delivery with
+//! `send --to TEAM/AGENT` and its receipt in `show` and `wait --until read`; folders that look
+//! like mailboxes listed when nothing reads them; and observing that changes no byte or mtime.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+
+use crate::support::Home;
+
+const LEAD_INBOX: &str = r#"[
+  {"from": "worker", "text": "Done with the parser.", "summary": "Parser done", "timestamp": "2026-02-22T16:20:01.123Z", "read": true},
+  {"from": "worker", "text": "{\"type\":\"idle_notification\",\"from\":\"worker\",\"timestamp\":\"2026-02-22T16:25:22.959Z\",\"idleReason\":\"available\"}", "timestamp": "2026-02-22T16:25:22.959Z", "color": "blue", "read": false}
+]"#;
+const WORKER_INBOX: &str = r#"[
+  {"from": "team-lead", "text": "{\"type\":\"task_assignment\",\"taskId\":\"1\",\"subject\":\"Write the parser\",\"assignedBy\":\"team-lead\"}", "timestamp": "2026-02-22T16:00:00.000Z", "read": true}
+]"#;
+const CONFIG: &str = r#"{"name": "alpha", "leadAgentId": "team-lead@alpha", "members": [
+  {"agentId": "team-lead@alpha", "name": "team-lead", "agentType": "team-lead", "model": "opus", "cwd": "/src"},
+  {"agentId": "worker@alpha", "name": "worker", "agentType": "general-purpose", "model": "haiku", "cwd": "/src"}]}"#;
+
+fn write(p: &Path, s: &str) {
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, s).unwrap();
+}
+
+/// A teams folder (team `alpha` with a roster, team `solo` without) and a folder mailbox.
+fn fixtures(base: &Path) -> (PathBuf, PathBuf) {
+    let teams = base.join("teams");
+    write(&teams.join("alpha/config.json"), CONFIG);
+    write(&teams.join("alpha/inboxes/team-lead.json"), LEAD_INBOX);
+    write(&teams.join("alpha/inboxes/worker.json"), WORKER_INBOX);
+    write(&teams.join("solo/inboxes/helper.json"), "[]");
+    let boxes = base.join("boxes");
+    write(
+        &boxes.join("agent one/inbox/20260118-0930_task.md"),
+        "**agent_4 → agent one**\n\n# Rebuild the index\nplease\n",
+    );
+    write(&boxes.join("agent one/inbox/.gitkeep"), "");
+    write(&boxes.join("agent one/inbox/old.txt.done"), "Subject: old\n");
+    write(&boxes.join("agent one/done/filed.json"), r#"{"from": "a", "subject": "filed", "timestamp": 1700000000.5}"#);
+    write(&boxes.join("agent one/outbox/reply.txt"), "To: agent_4\nSubject: Re: index\n");
+    (teams, boxes)
+}
+
+/// Every file and folder under `root` with its bytes and mtime.
+fn snapshot(root: &Path) -> BTreeMap<PathBuf, (Vec<u8>, SystemTime)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let m = std::fs::symlink_metadata(e.path()).unwrap();
+            let bytes = if m.is_dir() {
+                stack.push(e.path());
+                Vec::new()
+            } else {
+                std::fs::read(e.path()).unwrap()
+            };
+            out.insert(e.path(), (bytes, m.modified().unwrap()));
+        }
+    }
+    out
+}
+
+fn agent<'a>(status: &'a Value, name: &str) -> &'a Value {
+    status["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["agent"] == name)
+        .unwrap_or_else(|| panic!("no agent {name} in {}", status["agents"]))
+}
+
+fn mailbox_home() -> (Home, PathBuf, PathBuf) {
+    let h = Home::init(&[], "");
+    let (teams, boxes) = fixtures(h.root.parent().unwrap());
+    h.ok(&["mailbox", "add", "claude-team", teams.to_str().unwrap()]);
+    h.ok(&["mailbox", "add", "folders", boxes.to_str().unwrap(), "--zone", "America/New_York"]);
+    (h, teams, boxes)
+}
+
+#[test]
+fn status_lists_mailbox_agents_and_observing_changes_nothing() {
+    let (h, teams, boxes) = mailbox_home();
+    let toml = std::fs::read_to_string(h.root.join("baton.toml")).unwrap();
+    assert!(toml.contains("[mailboxes.claude]\nkind = \"claude-team\""), "{toml}");
+    assert!(toml.contains("[mailboxes.boxes]\nkind = \"folders\""), "{toml}");
+    // Old mtimes, so a touch would show.
+    let old = SystemTime::now() - Duration::from_secs(3 * 86_400);
+    for p in snapshot(&teams).keys().chain(snapshot(&boxes).keys()) {
+        std::fs::File::open(p).unwrap().set_modified(old).unwrap();
+    }
+    let before = (snapshot(&teams), snapshot(&boxes));
+    let s = h.json(&["status", "--json"]);
+    let _ = h.ok(&["status"]);
+    assert_eq!((snapshot(&teams), snapshot(&boxes)), before, "observing changed a mailbox file");
+
+    let lead = agent(&s, "alpha/team-lead");
+    assert_eq!(lead["kind"], "claude-team");
+    assert_eq!((lead["counts"]["unread"].as_u64(), lead["counts"]["read"].as_u64()), (Some(1), Some(1)));
+    let idle = &lead["unread"][0];
+    assert_eq!(idle["kind"], "idle_notification");
+    assert_eq!(idle["title"], "idle_notification: available");
+    assert_eq!(idle["file"], "team-lead.json");
+    assert_eq!(idle["from"], "worker");
+    assert_eq!(idle["created_at"], "2026-02-22T16:25:22.959Z");
+    assert_eq!(lead["read"][0]["title"], "Parser done");
+    assert_eq!(lead["member"]["model"], "opus");
+    let worker = agent(&s, "alpha/worker");
+    assert_eq!(worker["read"][0]["title"], "task_assignment: Write the parser");
+    assert_eq!(agent(&s, "solo/helper")["counts"]["unread"], 0, "a team without config.json is read");
+
+    let one = agent(&s, "agent one");
+    assert_eq!(one["kind"], "folders");
+    assert_eq!(one["counts"]["open"], 1);
+    let task = &one["open"][0];
+    assert_eq!(task["title"], "Rebuild the index");
+    assert_eq!((task["from"].as_str(), task["to"].as_str()), (Some("agent_4"), Some("agent one")));
+    // 09:30 in New York (from the file name) is 14:30 UTC.
+    assert_eq!(task["created_at"], "2026-01-18T14:30:00.000Z");
+    assert_eq!(task["date_source"], "file_name");
+    let done: Vec<&str> = one["done"].as_array().unwrap().iter().map(|d| d["file"].as_str().unwrap()).collect();
+    assert_eq!(done, vec!["filed.json", "old.txt.done"]);
+    assert_eq!(one["done"][0]["created_at"], "2023-11-14T22:13:20.500Z");
+    assert_eq!(one["sent"][0]["file"], "reply.txt");
+    assert_eq!(one["counts"]["unreadable"], 0, "the .gitkeep is no message and not unreadable");
+    for a in s["agents"].as_array().unwrap().iter().filter(|a| a.get("mailbox").is_some()) {
+        for list in ["unread", "read", "open", "done", "sent"] {
+            for item in a[list].as_array().unwrap() {
+                assert!(item["file"].is_string(), "{item}");
+                let at = item["created_at"].as_str().unwrap();
+                assert!(
+                    time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).is_ok(),
+                    "{at}"
+                );
+            }
+        }
+    }
+
+    // Acknowledging a mailbox message is recorded in the ledger only.
+    let id = idle["id"].as_str().unwrap().to_string();
+    let before = (snapshot(&teams), snapshot(&boxes));
+    let acked = h.json(&["ack", &id, "--json"]);
+    assert_eq!(acked["acked"][0]["id"], id.as_str());
+    assert_eq!(h.json(&["ack", &id, "--json"])["already"][0]["id"], id.as_str());
+    assert_eq!((snapshot(&teams), snapshot(&boxes)), before, "ack changed a mailbox file");
+
+    // Recorded when first seen: `show` finds the message after Claude Code dropped the inbox.
+    std::fs::remove_file(teams.join("alpha/inboxes/team-lead.json")).unwrap();
+    let shown = h.json(&["show", &id, "--json"]);
+    let seen = shown["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "mailbox_seen")
+        .expect("a mailbox_seen event");
+    assert_eq!(seen["detail"]["agent"], "alpha/team-lead");
+    assert_eq!(seen["detail"]["protocol"], "idle_notification");
+    assert!(shown["events"].as_array().unwrap().iter().any(|e| e["event"] == "acknowledged"));
+    assert!(shown.get("delivery").is_none(), "a message baton did not deliver has no receipt");
+}
+
+fn last_line(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_string()
+}
+
+fn set_read(inbox: &Path, text: &str) {
+    let mut v: Vec<Value> = serde_json::from_slice(&std::fs::read(inbox).unwrap()).unwrap();
+    for m in v.iter_mut().filter(|m| m["text"] == text) {
+        m["read"] = json!(true);
+    }
+    std::fs::write(inbox, serde_json::to_vec(&v).unwrap()).unwrap();
+}
+
+#[test]
+fn send_to_a_team_agent_delivers_with_a_receipt() {
+    let (h, teams, _) = mailbox_home();
+    let inbox = teams.join("alpha/inboxes/worker.json");
+    let out = h.ok(&[
+        "send",
+        "--to",
+        "alpha/worker",
+        "--from",
+        "team-lead",
+        "--title",
+        "Ship it",
+        "--body",
+        "Please ship the parser.",
+    ]);
+    let id = last_line(&out);
+    assert!(id.starts_with("cm-"), "the id alone on the last line: {id:?}");
+    let v: Vec<Value> = serde_json::from_slice(&std::fs::read(&inbox).unwrap()).unwrap();
+    let m = v.last().unwrap();
+    assert_eq!(
+        (m["from"].as_str(), m["text"].as_str(), m["summary"].as_str()),
+        (Some("team-lead"), Some("Please ship the parser."), Some("Ship it"))
+    );
+    assert_eq!(m["read"], false);
+    assert!(!teams.join("alpha/inboxes/worker.json.lock").exists(), "the lock is released");
+    assert_eq!(h.json(&["show", &id, "--json"])["delivery"], "written");
+    let w = h.run(&["wait", &id, "--until", "read", "--timeout", "0.3"]);
+    assert_eq!(w.status.code(), Some(124), "not read yet");
+
+    // Claude Code marks it read; the agent answers into the sender's inbox.
+    set_read(&inbox, "Please ship the parser.");
+    let w = h.run(&["wait", &id, "--until", "read", "--timeout", "5"]);
+    assert_eq!(w.status.code(), Some(0), "{}", String::from_utf8_lossy(&w.stdout));
+    assert_eq!(h.json(&["show", &id, "--json"])["delivery"], "read");
+    let lead = teams.join("alpha/inboxes/team-lead.json");
+    let mut v: Vec<Value> = serde_json::from_slice(&std::fs::read(&lead).unwrap()).unwrap();
+    v.push(json!({"from": "worker", "text": "Shipped.", "timestamp": baton_mailbox_now(), "read": false}));
+    std::fs::write(&lead, serde_json::to_vec(&v).unwrap()).unwrap();
+    assert_eq!(h.json(&["show", &id, "--json"])["delivery"], "answered");
+    // Claude Code clears the inbox: what was answered stays answered.
+    std::fs::write(&inbox, "[]").unwrap();
+    assert_eq!(h.json(&["show", &id, "--json"])["delivery"], "answered");
+
+    // A message that leaves the file unread is lost.
+    let id2 = last_line(&h.ok(&["send", "--to", "alpha/worker", "--from", "team-lead", "--body", "second"]));
+    std::fs::write(&inbox, "[]").unwrap();
+    assert_eq!(h.json(&["show", &id2, "--json"])["delivery"], "lost");
+    assert_eq!(h.run(&["wait", &id2, "--until", "read"]).status.code(), Some(1));
+
+    // Unknown agents and teams are refused by name.
+    let e = h.run(&["send", "--to", "alpha/nobody", "--from", "x", "--body", "b"]);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("worker"), "{}", String::from_utf8_lossy(&e.stderr));
+    let e = h.run(&["send", "--to", "beta/worker", "--from", "x", "--body", "b"]);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("alpha"), "{}", String::from_utf8_lossy(&e.stderr));
+}
+
+fn baton_mailbox_now() -> String {
+    let t = time::OffsetDateTime::now_utc() + time::Duration::seconds(1);
+    t.format(&time::format_description::well_known::Rfc3339).unwrap()
+}
+
+#[test]
+fn folders_that_look_like_mailboxes_are_listed_with_the_table_that_reads_them() {
+    let h = Home::init(&[], "");
+    write(&h.root.join("handoffs/agent_1/inbox/task.txt"), "Subject: hi\n");
+    write(&h.root.join("handoffs/agent_1/outbox/r.txt"), "x");
+    let before = snapshot(&h.root.join("handoffs/agent_1"));
+    let s = h.json(&["status", "--json"]);
+    let u = &s["unmatched"][0];
+    assert!(u["path"].as_str().unwrap().ends_with("handoffs/agent_1"), "{u}");
+    assert_eq!(u["seen"], json!(["inbox/", "outbox/"]));
+    assert!(u["table"].as_str().unwrap().contains("kind = \"folders\""), "{u}");
+    let text = String::from_utf8_lossy(&h.ok(&["status"]).stdout).into_owned();
+    assert!(text.contains("NOT READ") && text.contains("agent_1"), "{text}");
+    let adopt = h.json(&["adopt", h.root.join("handoffs").to_str().unwrap(), "--json"]);
+    assert_eq!(adopt["unmatched"][0]["seen"], json!(["inbox/", "outbox/"]));
+    assert_eq!(snapshot(&h.root.join("handoffs/agent_1")), before);
+    // A table that would not load is refused and the file left as it was.
+    let toml_before = std::fs::read(h.root.join("baton.toml")).unwrap();
+    let e = h.run(&["mailbox", "add", "folders", "/x", "--zone", "Nowhere/City"]);
+    assert_eq!(e.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&e.stderr).contains("Nowhere/City"), "{}", String::from_utf8_lossy(&e.stderr));
+    assert_eq!(std::fs::read(h.root.join("baton.toml")).unwrap(), toml_before);
+    // The table it suggests reads it.
+    let table = u["table"].as_str().unwrap();
+    let mut toml = std::fs::read_to_string(h.root.join("baton.toml")).unwrap();
+    toml.push('\n');
+    toml.push_str(table);
+    std::fs::write(h.root.join("baton.toml"), toml).unwrap();
+    let s = h.json(&["status", "--json"]);
+    assert_eq!(s["unmatched"], json!([]));
+    assert_eq!(agent(&s, "agent_1")["open"][0]["title"], "hi");
+}
+
+#[test]
+fn mcp_send_task_to_a_team_agent_delivers_into_its_inbox() {
+    let (h, teams, _) = mailbox_home();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp_client.py");
+    let mut c = std::process::Command::new("python3");
+    c.arg(&script)
+        .arg(crate::support::BIN)
+        .arg(&h.root)
+        .arg("mailbox")
+        .env("XDG_CACHE_HOME", h.cache_root())
+        .env("BATON_LOG", "warn");
+    if let Some(url) = &h.state {
+        c.env("BATON_STATE", url);
+    }
+    let out = c.output().expect("python3 runs the MCP client");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sent = &v["send_team"]["structured"];
+    assert_eq!(sent["delivery"], "written", "{v}");
+    let id = sent["id"].as_str().unwrap();
+    let inbox: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(teams.join("alpha/inboxes/worker.json")).unwrap()).unwrap();
+    let m = inbox.last().unwrap();
+    assert_eq!(
+        (m["from"].as_str(), m["text"].as_str(), m["summary"].as_str()),
+        (Some("Claude"), Some("Hello from MCP."), Some("From MCP"))
+    );
+    assert_eq!(h.json(&["show", id, "--json"])["delivery"], "written");
+    assert_eq!(v["send_team_unknown"]["is_error"], true, "{v}");
+}
+
+#[test]
+fn init_names_claude_code_teams_and_adds_nothing() {
+    let h = Home::init(&[], "");
+    let user = h.root.parent().unwrap().join("user");
+    std::fs::create_dir_all(user.join(".claude/teams/alpha/inboxes")).unwrap();
+    let toml_before = std::fs::read(h.root.join("baton.toml")).unwrap();
+    let out = h.cmd(&["init"]).env("HOME", &user).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(".claude/teams") && err.contains("baton mailbox add claude-team"), "{err}");
+    assert_eq!(std::fs::read(h.root.join("baton.toml")).unwrap(), toml_before, "init adds no table by itself");
+    // Once read, it is not said again.
+    h.ok(&["mailbox", "add", "claude-team", user.join(".claude/teams").to_str().unwrap()]);
+    let out = h.cmd(&["init"]).env("HOME", &user).output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("baton mailbox add"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_dashboard_shows_mailbox_agents_team_rosters_and_stale_unread_messages() {
+    let (h, _, _) = mailbox_home();
+    let key = crate::dashboard::rotate_key(&h);
+    let s = crate::dashboard::Serve::start(&h);
+    let v = s.get("/api/handoffs", Some(&key)).json();
+    let m = &v["mailboxes"];
+    let claude = m["mailboxes"].as_array().unwrap().iter().find(|x| x["kind"] == "claude-team").unwrap();
+    let alpha = claude["teams"].as_array().unwrap().iter().find(|t| t["team"] == "alpha").unwrap();
+    assert_eq!(alpha["roster"]["lead"], "team-lead");
+    assert_eq!(alpha["roster"]["members"][1]["model"], "haiku");
+    let lead = m["agents"].as_array().unwrap().iter().find(|a| a["agent"] == "alpha/team-lead").unwrap();
+    // The unread idle notification is from February: past the 48 h stale age, flagged.
+    assert_eq!(lead["counts"]["unread"], 1);
+    assert_eq!(lead["counts"]["stale"], 1);
+    assert_eq!(lead["stale"][0]["kind"], "idle_notification");
+}
