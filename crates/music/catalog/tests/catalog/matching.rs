@@ -79,7 +79,7 @@ fn fixture_precision_and_recall_per_half() {
             Verdict::None => "none",
         };
         let s = &mut halves[(r[1] == "B") as usize];
-        let mut expect = r[7].as_str();
+        let expect = r[7].as_str();
         // A query without a duration (and, in this fixture, without an album) names its track
         // only as the best of an `ambiguous` answer: names alone are never certain then.
         let by_names = q.isrc.is_none() && q.external_ids.is_empty();
