@@ -1216,6 +1216,11 @@ fn files_are_read_by_content_and_nothing_is_skipped_in_silence() {
     env.write("Liked-songs.csv", &format!("{header}\n{}", row(T2, "Beta")), 3);
     env.write("my-likes.csv", &format!("{header}\n{}", row(T3, "Gamma")), 3);
     env.write("README", "these are my exports\n", 3);
+    // Playlists of other players, as the CLI reads them: a PLS by its extension, an ASX in INI
+    // form under no extension (by its content), a script named `.m3u` refused.
+    env.write("radio.pls", "[playlist]\nFile1=http://radio.example/live\nTitle1=Live", 3);
+    env.write("stations", "[Reference]\r\nRef1=http://radio.example/a\r\n", 3);
+    env.write("tool.m3u", "#!/usr/bin/env python3\nimport os\n", 3);
     let local = "spotify:local:Ann+Artist:First+Album:Song+%26+Dance:4";
     env.write("YourLibrary.json", &json!({"tracks": [], "other": [local]}).to_string(), 3);
     let wav = env.h.root.join("src.wav");
@@ -1234,9 +1239,19 @@ fn files_are_read_by_content_and_nothing_is_skipped_in_silence() {
     want.sort();
     assert_eq!(liked, want, "{r}");
     assert_eq!(r["playlists"], 2, "only Road Trip and Liked Songs: {r}");
-    assert_eq!(r["skipped"].as_array().map(Vec::len), Some(1), "{r}");
-    assert_eq!(r["skipped"][0]["path"], "/spotify/README", "{r}");
-    assert!(ret["summary"].as_str().unwrap_or("").contains("1 skipped"), "{ret}");
+    let formats: Vec<(&str, &str)> = r["playlist_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["format"].as_str().unwrap()))
+        .collect();
+    assert_eq!(formats, [("radio", "pls"), ("stations", "asx-ini")], "{r}");
+    assert_eq!(r["playlist_files"][0]["unmatched"][0]["kind"], "url", "{r}");
+    let skipped: Vec<&str> = r["skipped"].as_array().unwrap().iter().map(|s| s["path"].as_str().unwrap()).collect();
+    assert_eq!(skipped, ["/spotify/README", "/spotify/tool.m3u"], "{r}");
+    let tool = r["skipped"][1]["reason"].as_str().unwrap();
+    assert!(tool.contains("not a playlist: it looks like a Python script"), "{tool}");
+    assert!(ret["summary"].as_str().unwrap_or("").contains("2 skipped"), "{ret}");
     let lt = &r["local_tracks"];
     assert_eq!(lt.as_array().map(Vec::len), Some(1), "{r}");
     assert_eq!((lt[0]["uri"].as_str(), lt[0]["title"].as_str()), (Some(local), Some("Song & Dance")), "{r}");

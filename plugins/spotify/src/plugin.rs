@@ -805,7 +805,7 @@ fn import_playlist_files(
                         read.push((path, None));
                     }
                 }
-                None => unmatched.push(json!({"line": e.line, "entry": e.raw, "location": e.location, "artist": e.artist, "title": e.title})),
+                None => unmatched.push(json!({"line": e.line, "entry": e.raw, "kind": e.kind, "location": e.location, "artist": e.artist, "title": e.title})),
             }
         }
         let old: logic::Links = catalog::links("playlists", &key, "files")

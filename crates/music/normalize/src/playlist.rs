@@ -140,7 +140,10 @@ pub fn read(bytes: &[u8]) -> Result<Playlist, NotAPlaylist> {
             _ => Err(not("JSON or text that is no playlist")),
         };
     }
-    if let Some(what) = script(body) {
+    // An extended m3u says so; any other text is checked for a program first.
+    if !body.starts_with("#EXTM3U")
+        && let Some(what) = script(body)
+    {
         return Err(not(what));
     }
     Ok(made("m3u", read_m3u(&text)))
@@ -771,5 +774,8 @@ mod tests {
         // Plain and extended m3u, a URL is an entry of kind `url`.
         let p = read(b"a.mp3\nhttp://radio.example/live\n").unwrap();
         assert_eq!((p.format, locs(&p)), ("m3u", vec![("path", "a.mp3"), ("url", "http://radio.example/live")]));
+        // An extended m3u is one even when an entry reads like code.
+        let p = read(b"#EXTM3U\nimport export.mp3\n").unwrap();
+        assert_eq!((p.format, locs(&p)), ("m3u", vec![("path", "import export.mp3")]));
     }
 }
