@@ -1221,6 +1221,7 @@ fn files_are_read_by_content_and_nothing_is_skipped_in_silence() {
     env.write("radio.pls", "[playlist]\nFile1=http://radio.example/live\nTitle1=Live", 3);
     env.write("stations", "[Reference]\r\nRef1=http://radio.example/a\r\n", 3);
     env.write("tool.m3u", "#!/usr/bin/env python3\nimport os\n", 3);
+    std::os::unix::fs::symlink(env.spot.join("deleted.csv"), env.spot.join("old.csv")).unwrap();
     let local = "spotify:local:Ann+Artist:First+Album:Song+%26+Dance:4";
     env.write("YourLibrary.json", &json!({"tracks": [], "other": [local]}).to_string(), 3);
     let wav = env.h.root.join("src.wav");
@@ -1248,10 +1249,12 @@ fn files_are_read_by_content_and_nothing_is_skipped_in_silence() {
     assert_eq!(formats, [("radio", "pls"), ("stations", "asx-ini")], "{r}");
     assert_eq!(r["playlist_files"][0]["unmatched"][0]["kind"], "url", "{r}");
     let skipped: Vec<&str> = r["skipped"].as_array().unwrap().iter().map(|s| s["path"].as_str().unwrap()).collect();
-    assert_eq!(skipped, ["/spotify/README", "/spotify/tool.m3u"], "{r}");
-    let tool = r["skipped"][1]["reason"].as_str().unwrap();
+    assert_eq!(skipped, ["/spotify/README", "/spotify/old.csv", "/spotify/tool.m3u"], "{r}");
+    let dangling = r["skipped"][1]["reason"].as_str().unwrap();
+    assert!(dangling.contains("it is a symlink") && dangling.contains("does not exist"), "{dangling}");
+    let tool = r["skipped"][2]["reason"].as_str().unwrap();
     assert!(tool.contains("not a playlist: it looks like a Python script"), "{tool}");
-    assert!(ret["summary"].as_str().unwrap_or("").contains("2 skipped"), "{ret}");
+    assert!(ret["summary"].as_str().unwrap_or("").contains("3 skipped"), "{ret}");
     let lt = &r["local_tracks"];
     assert_eq!(lt.as_array().map(Vec::len), Some(1), "{r}");
     assert_eq!((lt[0]["uri"].as_str(), lt[0]["title"].as_str()), (Some(local), Some("Song & Dance")), "{r}");

@@ -288,8 +288,33 @@ fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>, depth: usize) {
             Ok(t) if t.is_dir() && depth < 8 => walk(&p, out, depth + 1),
             // Every file: one that fits no layout is reported with the reason.
             Ok(t) if t.is_file() => out.push(p),
+            // A symlink is followed; a dangling one is listed, so its error names it.
+            Ok(t) if t.is_symlink() => match std::fs::metadata(&p) {
+                Ok(m) if m.is_dir() => {
+                    if depth < 8 {
+                        walk(&p, out, depth + 1)
+                    }
+                }
+                _ => out.push(p),
+            },
             _ => {}
         }
+    }
+}
+
+/// Why a file could not be read; a symlink is named as one, with its target.
+fn unreadable(path: &Path, e: std::io::Error) -> String {
+    match std::fs::read_link(path) {
+        Ok(t) if std::fs::metadata(path).is_err() => format!(
+            "cannot read it: it is a symlink to {}, which does not exist (or lies outside the grant) ({e})",
+            t.display()
+        ),
+        Ok(t) => format!("cannot read it: it is a symlink to {} ({e})", t.display()),
+        // The sandbox may not show where a link points: it is still named as one.
+        Err(_) if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) => {
+            format!("cannot read it: it is a symlink whose target does not exist or lies outside the grant ({e})")
+        }
+        Err(_) => format!("cannot read it: {e}"),
     }
 }
 
@@ -382,7 +407,7 @@ fn import(params: params::Import) -> Result<Value, Fail> {
                 }
                 Sniffed::Not(reason) => Err(reason),
             },
-            None => std::fs::read(path).map_err(|e| e.to_string()).and_then(|b| exports::parse_file(&name, &b)),
+            None => std::fs::read(path).map_err(|e| unreadable(path, e)).and_then(|b| exports::parse_file(&name, &b)),
         };
         let parsed = parsed.map(|mut p| {
             // Files `[plugins.spotify.settings] liked` names are Liked Songs exports.
@@ -709,7 +734,7 @@ fn by_content(path: &Path, name: &str, reason: String) -> Sniffed {
     }
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) => return Sniffed::Not(format!("{reason}; cannot read it: {e}")),
+        Err(e) => return Sniffed::Not(format!("{reason}; {}", unreadable(path, e))),
     };
     if let Some(Ok(p)) = exports::parse_by_content(name, &bytes) {
         return Sniffed::Export(p);
@@ -743,7 +768,7 @@ fn playlist_file(path: &Path, name: &str) -> Option<Result<Playlist, String>> {
     }
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) if by_name => return Some(Err(e.to_string())),
+        Err(e) if by_name => return Some(Err(unreadable(path, e))),
         Err(_) => return None,
     };
     if !by_name {
