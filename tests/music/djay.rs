@@ -97,6 +97,7 @@ fn the_fixture_truth_holds_for_the_catalog_matcher() {
                 duration_ms: Some(c.duration_ms),
                 isrc: c.isrc.clone(),
                 external_ids: c.external_ids.clone(),
+                album: None,
             })
             .collect(),
     );
@@ -120,6 +121,7 @@ fn the_fixture_truth_holds_for_the_catalog_matcher() {
             isrc: q.isrc,
             external_ids: q.external_ids,
             file: None,
+            album: None,
         });
         let ok = match e.truth.method() {
             Some(m) if e.truth != Truth::Fingerprint => {

@@ -237,7 +237,7 @@ fn old_favourites() -> String {
 
 /// watsonbox translated (German) without the leading `Playlist Name` column (the playlist is
 /// the file's name), an optional genre column: Iota (also on Run, under another URI and with
-/// no ISRC: the catalog's matcher makes them one), Delta's single (the ISRC of Chill's Delta:
+/// no ISRC: two URIs are two tracks, whatever their names), Delta's single (the ISRC of Chill's Delta:
 /// one record), a live Iota (another recording: its own record), and two titles one letter
 /// apart, alike to the matcher's fuzzy rung but with two ISRCs (two records).
 fn sommer_hits() -> String {
@@ -350,6 +350,13 @@ fn import_reads_both_exportify_lineages_and_account_json_exactly_and_is_idempote
         ]),
         "{r}"
     );
+    // Nothing skipped in silence: the three files not read and the four rows skipped, in one
+    // list, counted.
+    let listed: Vec<(&str, Option<u64>)> =
+        r["skipped"].as_array().unwrap().iter().map(|s| (s["path"].as_str().unwrap(), s["line"].as_u64())).collect();
+    assert_eq!(listed.len(), 7, "{listed:?}");
+    assert_eq!(r["skipped_total"], 7);
+    assert!(listed.contains(&("/spotify/notes.txt", None)) && listed.contains(&("/spotify/Road_Trip.csv", Some(6))));
     let errors: BTreeMap<&str, &str> = files.iter().filter_map(|(p, f)| f["error"].as_str().map(|e| (*p, e))).collect();
     assert_eq!(
         errors.keys().copied().collect::<Vec<_>>(),
@@ -366,12 +373,13 @@ fn import_reads_both_exportify_lineages_and_account_json_exactly_and_is_idempote
     );
 
     // Road Trip, Chill, Fiesta, Liked Songs (YourLibrary.json, then the newer CSV over it),
-    // Gym, Old Favourites, Run, Sommer Hits, Soul. 15 tracks: Delta's single is Delta (one
-    // ISRC), Iota on Run and Sommer Hits is one track (the matcher), the live Iota is another,
-    // and so are the two Lambdas; Gone (T7) is a track of the older Liked Songs export.
+    // Gym, Old Favourites, Run, Sommer Hits, Soul. 16 tracks: Delta's single is Delta (one
+    // ISRC), Iota on Run and Iota on Sommer Hits are two (two URIs are two tracks, whatever
+    // their names), the live Iota is another, and so are the two Lambdas; Gone (T7) is a track
+    // of the older Liked Songs export.
     assert_eq!(
         (r["playlists"].as_u64(), r["tracks"].as_u64(), r["memberships"].as_u64()),
-        (Some(9), Some(15), Some(18)),
+        (Some(9), Some(16), Some(18)),
         "{r}"
     );
     assert_eq!(r["suspicious"], json!([]), "{r}");
@@ -393,7 +401,7 @@ fn import_reads_both_exportify_lineages_and_account_json_exactly_and_is_idempote
             ("Old Favourites", vec![THETA], json!([])),
             ("Road Trip", vec![T1, T2, LOCAL], json!([])),
             ("Run", vec![IOTA_RUN], json!([])),
-            ("Sommer Hits", vec![IOTA_RUN, T3, IOTA_LIVE, LAMBDA_A, LAMBDA_B], json!([])),
+            ("Sommer Hits", vec![IOTA_ALBUM, T3, IOTA_LIVE, LAMBDA_A, LAMBDA_B], json!([])),
             ("Soul", vec![SEPTEMBER], json!([])),
         ],
         "{r}"
@@ -416,7 +424,8 @@ fn import_reads_both_exportify_lineages_and_account_json_exactly_and_is_idempote
             (T5, json!([T5])),
             (T6, json!([T6])),
             (THETA, json!([THETA])),
-            (IOTA_RUN, json!([IOTA_RUN, IOTA_ALBUM])),
+            (IOTA_RUN, json!([IOTA_RUN])),
+            (IOTA_ALBUM, json!([IOTA_ALBUM])),
             (IOTA_LIVE, json!([IOTA_LIVE])),
             (SEPTEMBER, json!([SEPTEMBER])),
             (LOCAL, json!([LOCAL])),
@@ -456,13 +465,14 @@ fn import_reads_both_exportify_lineages_and_account_json_exactly_and_is_idempote
     assert_eq!(tracks[T4]["title"], "Épsilon");
     assert_eq!(tracks[THETA]["artists"], json!(["Hal", "Ida"]), "the Track ID layout joined artists with commas");
     assert_eq!(tracks[SEPTEMBER]["artists"], json!(["Earth, Wind & Fire"]), "a comma and a space is inside a name");
-    // The matched pair: the Run record takes in what Sommer Hits knew (ISRC, duration).
+    // Two URIs, two tracks: the Run record keeps only what its own export knew.
     let iota = &tracks[IOTA_RUN];
     assert_eq!(
         (iota["isrc"].as_str(), iota["duration_ms"].as_u64(), iota["artist_refs"].clone()),
-        (Some("DEA012400001"), Some(12000), json!(["spotify:artist:ivy"])),
+        (None, None, json!(["spotify:artist:ivy"])),
         "{iota}"
     );
+    assert_eq!(tracks[IOTA_ALBUM]["isrc"], "DEA012400001");
     assert_eq!(tracks[IOTA_LIVE]["title"], "Iota - Live");
 
     let artists: Vec<(String, Value)> =
@@ -511,7 +521,7 @@ fn import_reads_both_exportify_lineages_and_account_json_exactly_and_is_idempote
     assert_eq!(
         members("Sommer Hits"),
         m(&[
-            (IOTA_RUN, "2024-04-01T00:00:00Z"),
+            (IOTA_ALBUM, "2024-04-01T00:00:00Z"),
             (T3, "2024-04-02T00:00:00Z"),
             (IOTA_LIVE, "2024-04-03T00:00:00Z"),
             (LAMBDA_A, "2024-04-04T00:00:00Z"),
@@ -526,7 +536,7 @@ fn import_reads_both_exportify_lineages_and_account_json_exactly_and_is_idempote
     let again = env.task("import", json!({}));
     assert_eq!(env.seq(), before, "a second import with no change wrote to the catalog: {again}");
     assert_eq!((again["changes"].clone(), again["written"].as_u64()), (json!([]), Some(0)));
-    assert_eq!((again["tracks"].as_u64(), again["memberships"].as_u64()), (Some(15), Some(18)));
+    assert_eq!((again["tracks"].as_u64(), again["memberships"].as_u64()), (Some(16), Some(18)));
 
     // A newer export of Road Trip: Beta removed, Zeta added.
     let newer = format!(
@@ -610,7 +620,8 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
         ("inbox/o.flac", 5, &["title=Omega", "artist=Ghost", "ISRC=GBXXX2400001"]),
         ("inbox/t.flac", 6, &["title=Twin", "artist=Twins"]),
         ("inbox/n.mp3", 7, &["title=Nothing Here", "artist=Nobody"]),
-        ("Gym/Eve - Eta.flac", 8, &["title=Eta", "artist=Eve"]),
+        // Its record (Playlist1.json) has no duration: the album tag makes the match certain.
+        ("Gym/Eve - Eta.flac", 8, &["title=Eta", "artist=Eve", "album=Sweat"]),
     ];
     std::fs::create_dir_all(&inbox).unwrap();
     std::fs::create_dir_all(env.music.join("Gym")).unwrap();
@@ -1177,7 +1188,104 @@ fn tracks_known_by_name_only_are_matched_never_guessed() {
     let cands: Vec<&str> =
         amb[0]["candidates"].as_array().unwrap().iter().map(|c| c["key"].as_str().unwrap()).collect();
     assert_eq!(cands.len(), 2, "{r}");
-    assert_eq!(members(&env, "Liked Songs"), vec![("spotify:name:zed:zeta".to_string(), String::new())], "{r}");
+    // Neither item is dropped: the one names cannot link with certainty keeps a record of its
+    // own, keyed by its names, as the one the catalog does not hold.
+    assert_eq!(amb[0]["key"], "spotify:name:ivy:iota", "{r}");
+    let mut liked: Vec<String> = members(&env, "Liked Songs").into_iter().map(|(k, _)| k).collect();
+    liked.sort();
+    assert_eq!(liked, ["spotify:name:ivy:iota", "spotify:name:zed:zeta"], "{r}");
     let links = env.h.json(&["catalog", "links", "playlists", "spotify:playlist:Liked Songs", "tracks", "--json"]);
     assert_eq!(links[0]["added_at"], Value::Null, "no date in the export: unknown");
+}
+
+/// Nothing skipped in silence, files known by their content, Liked Songs by its names: an
+/// Exportify export saved without an extension is read as one; `Liked-songs.csv` and a file
+/// `[plugins.spotify.settings] liked` names are Liked Songs; local files under
+/// `YourLibrary.json`'s `other` become tracks linked to the music file that is theirs and are
+/// listed under `local_tracks`; a file that is nothing is listed under `skipped`, and the
+/// RETURN's summary counts it.
+#[test]
+fn files_are_read_by_content_and_nothing_is_skipped_in_silence() {
+    let env = Env::new();
+    let toml_path = env.h.root.join("baton.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap();
+    std::fs::write(&toml_path, format!("{toml}\n[plugins.spotify.settings]\nliked = [\"my-likes.csv\"]\n")).unwrap();
+    let header = "Track URI,Track Name,Artist Name(s),Album Name,Duration (ms),Added At";
+    let row = |uri: &str, title: &str| format!("{uri},{title},Ann,First,200000,2024-01-01T00:00:00Z\n");
+    env.write("Road Trip", &format!("{header}\n{}", row(T1, "Alpha")), 3);
+    env.write("Liked-songs.csv", &format!("{header}\n{}", row(T2, "Beta")), 3);
+    env.write("my-likes.csv", &format!("{header}\n{}", row(T3, "Gamma")), 3);
+    env.write("README", "these are my exports\n", 3);
+    // Playlists of other players, as the CLI reads them: a PLS by its extension, an ASX in INI
+    // form under no extension (by its content), a script named `.m3u` refused.
+    env.write("radio.pls", "[playlist]\nFile1=http://radio.example/live\nTitle1=Live", 3);
+    env.write("stations", "[Reference]\r\nRef1=http://radio.example/a\r\n", 3);
+    env.write("tool.m3u", "#!/usr/bin/env python3\nimport os\n", 3);
+    std::os::unix::fs::symlink(env.spot.join("deleted.csv"), env.spot.join("old.csv")).unwrap();
+    let local = "spotify:local:Ann+Artist:First+Album:Song+%26+Dance:4";
+    env.write("YourLibrary.json", &json!({"tracks": [], "other": [local]}).to_string(), 3);
+    let wav = env.h.root.join("src.wav");
+    write_wav(&wav, &synth(3, 4.0, 44100), 44100);
+    let song = env.music.join("Ann Artist - Song & Dance.mp3");
+    ffmpeg(&["-i", wav.to_str().unwrap(), song.to_str().unwrap()]);
+    env.h.ok(&["fp", "scan", env.music.to_str().unwrap()]);
+    let ret = env.task_raw("import", json!({}));
+    assert_eq!(ret["status"], "completed", "{ret}");
+    let r = &ret["result"];
+    let road: Vec<String> = members(&env, "Road Trip").into_iter().map(|(k, _)| k).collect();
+    assert_eq!(road, [T1], "{r}");
+    let mut liked: Vec<String> = members(&env, "Liked Songs").into_iter().map(|(k, _)| k).collect();
+    liked.sort();
+    let mut want = vec![T2.to_string(), T3.to_string()];
+    want.sort();
+    assert_eq!(liked, want, "{r}");
+    assert_eq!(r["playlists"], 2, "only Road Trip and Liked Songs: {r}");
+    let formats: Vec<(&str, &str)> = r["playlist_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["format"].as_str().unwrap()))
+        .collect();
+    assert_eq!(formats, [("radio", "pls"), ("stations", "asx-ini")], "{r}");
+    assert_eq!(r["playlist_files"][0]["unmatched"][0]["kind"], "url", "{r}");
+    let skipped: Vec<&str> = r["skipped"].as_array().unwrap().iter().map(|s| s["path"].as_str().unwrap()).collect();
+    assert_eq!(skipped, ["/spotify/README", "/spotify/old.csv", "/spotify/tool.m3u"], "{r}");
+    let dangling = r["skipped"][1]["reason"].as_str().unwrap();
+    assert!(dangling.contains("it is a symlink") && dangling.contains("does not exist"), "{dangling}");
+    let tool = r["skipped"][2]["reason"].as_str().unwrap();
+    assert!(tool.contains("not a playlist: it looks like a Python script"), "{tool}");
+    assert!(ret["summary"].as_str().unwrap_or("").contains("3 skipped"), "{ret}");
+    let lt = &r["local_tracks"];
+    assert_eq!(lt.as_array().map(Vec::len), Some(1), "{r}");
+    assert_eq!((lt[0]["uri"].as_str(), lt[0]["title"].as_str()), (Some(local), Some("Song & Dance")), "{r}");
+    assert_eq!(lt[0]["file"], "/music/Ann Artist - Song & Dance.mp3", "{r}");
+    let links = env.h.json(&["catalog", "links", "tracks", local, "files", "--json"]);
+    assert_eq!(links.as_array().map(Vec::len), Some(1), "{links}");
+}
+
+/// A streaming id is identity: two URIs with one title and one artist and no duration (a 2025
+/// account export writes none: a studio and a live take) are two tracks, on the playlist both;
+/// an item known by its names alone links to a record of the same album, and one of another
+/// album is a track of its own.
+#[test]
+fn two_uris_are_two_tracks_whatever_their_names() {
+    let env = Env::new();
+    let item = |uri: &str, album: &str| json!({"track": {"trackName": "Nocturne", "artistName": "Ivy", "albumName": album, "trackUri": uri}, "episode": null, "localTrack": null, "addedDate": "2025-01-09"});
+    let (studio, live) = ("spotify:track:0NNNNNNNNNNNNNNNNNNNN1", "spotify:track:0NNNNNNNNNNNNNNNNNNNN2");
+    env.write(
+        "Playlist1.json",
+        &json!({"playlists": [{"name": "Night", "lastModifiedDate": "2025-01-10", "items": [item(studio, "Nocturnes"), item(live, "Live in Oslo")]}]}).to_string(),
+        3,
+    );
+    env.write("YourLibrary.json", &json!({"tracks": [{"artist": "Ivy", "album": "Nocturnes", "track": "Nocturne"}, {"artist": "Ivy", "album": "Other", "track": "Nocturne"}]}).to_string(), 2);
+    let r = env.task("import", json!({}));
+    let mut night: Vec<String> = members(&env, "Night").into_iter().map(|(k, _)| k).collect();
+    night.sort();
+    assert_eq!(night, [studio, live], "{r}");
+    let mut liked: Vec<String> = members(&env, "Liked Songs").into_iter().map(|(k, _)| k).collect();
+    liked.sort();
+    // The other album's item is keyed by its names and its album (the names alone name the
+    // first item, which is the studio take's record).
+    assert_eq!(liked, ["spotify:name:ivy:nocturne:other", studio], "{r}");
+    assert_eq!(r["ambiguous"], json!([]), "{r}");
 }

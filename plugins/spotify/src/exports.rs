@@ -78,6 +78,8 @@ pub struct Parsed {
     /// Rows read (imported or not).
     pub rows: usize,
     pub skipped: Vec<Skip>,
+    /// Local files a library holds on no playlist (`YourLibrary.json`'s `other`).
+    pub local: Vec<Row>,
 }
 
 /// Reads one file; `Err` names why it fits none of the known layouts.
@@ -131,10 +133,49 @@ pub fn walked(name: &str) -> bool {
 }
 
 /// The playlist a CSV named `stem` stands for: Exportify writes the playlist's name with `_`
-/// for spaces; `Liked_Songs` (any case; pavelkomarov) and `liked` (watsonbox) are Liked Songs.
+/// for spaces; a name that means Liked Songs ([`means_liked`]) is Liked Songs.
 pub fn playlist_from_stem(stem: &str) -> String {
     let name = stem.replace('_', " ").trim().to_string();
-    if name.eq_ignore_ascii_case("liked songs") || name.eq_ignore_ascii_case("liked") { LIKED.into() } else { name }
+    if means_liked(&name) { LIKED.into() } else { name }
+}
+
+/// Whether a playlist or file name means Liked Songs, whatever its case and punctuation:
+/// `Liked_Songs` (pavelkomarov), `liked` (watsonbox), `Liked-songs`, `liked songs (1)`,
+/// `Your Liked Songs`, `Liked Tracks`.
+pub fn means_liked(name: &str) -> bool {
+    let folded = baton_normalize::fold(name);
+    let words: Vec<&str> = folded.split(' ').filter(|w| !w.is_empty()).collect();
+    // A copy's number at the end ("liked songs 2", "liked songs (1)") is the same list.
+    let words = match words.split_last() {
+        Some((last, rest)) if !rest.is_empty() && last.bytes().all(|b| b.is_ascii_digit()) => rest,
+        _ => &words[..],
+    };
+    let words = words.strip_prefix(&["your"]).or_else(|| words.strip_prefix(&["my"])).unwrap_or(words);
+    matches!(words, ["liked"] | ["liked", "songs" | "song" | "tracks" | "music"] | ["likedsongs"])
+}
+
+/// What a file whose name says nothing (no `.csv` or `.json`) holds, by its content: an
+/// Exportify CSV (its header names its columns) or account-data JSON, read as such; None when
+/// the content is neither.
+pub fn parse_by_content(name: &str, bytes: &[u8]) -> Option<Result<Parsed, String>> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let start = text.trim_start();
+    if start.starts_with('{') || start.starts_with('[') {
+        return parse_json(text).ok().map(Ok);
+    }
+    // A CSV header of several columns: the layouts decide (a translated watsonbox header too).
+    let header = start.lines().next().unwrap_or("");
+    if header.split([',', ';', '\t']).count() < 3 {
+        return None;
+    }
+    let st = stem(name);
+    let st = if st.trim_matches(['_', ' ', '-']).is_empty() {
+        name.rsplit('/').next().unwrap_or(name).to_string()
+    } else {
+        st
+    };
+    parse_csv(&st, text).ok().map(Ok)
 }
 
 /// One CSV record: its fields, its first line and whether every field was quoted.
@@ -427,7 +468,9 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
             .filter(|d| *d >= 0.0)
             .map(|d| d.round() as u64)
             .or_else(|| local.as_ref().and_then(|l| l.3).map(|s| s * 1000));
-        let playlist = get(c.playlist).map(str::to_string).unwrap_or_else(|| default_playlist.clone());
+        let playlist = get(c.playlist)
+            .map(|p| if means_liked(p) { LIKED.to_string() } else { p.to_string() })
+            .unwrap_or_else(|| default_playlist.clone());
         let row = Row {
             line: r.line,
             uri,
@@ -617,6 +660,36 @@ pub fn parse_json(text: &str) -> Result<Parsed, String> {
             }
         }
         out.playlists.push(Snapshot { name: LIKED.into(), modified: None, rows });
+        // Local files the library holds (`other`: `spotify:local:…` URIs, as strings or as
+        // objects with a `uri`): tracks read from their URI, on no playlist; anything else
+        // there is listed as skipped.
+        for (i, o) in v.get("other").and_then(Value::as_array).into_iter().flatten().enumerate() {
+            let uri = o.as_str().or_else(|| str_of(o, &["uri", "trackUri"]));
+            match uri.filter(|u| u.starts_with("spotify:local:")) {
+                Some(u) => {
+                    let (artist, album, title, secs) = local_parts(u);
+                    out.rows += 1;
+                    out.local.push(Row {
+                        line: i + 1,
+                        uri: u.to_string(),
+                        title,
+                        artists: Some(artist).filter(|a| !a.is_empty()).into_iter().collect(),
+                        artists_certain: true,
+                        album: Some(album).filter(|a| !a.is_empty()),
+                        duration_ms: secs.map(|s| s * 1000),
+                        ..Row::default()
+                    });
+                }
+                None => out.skipped.push(Skip {
+                    line: i + 1,
+                    reason: format!(
+                        "`other` item {}: not a local-file URI ({})",
+                        i + 1,
+                        o.to_string().chars().take(80).collect::<String>()
+                    ),
+                }),
+            }
+        }
         return Ok(out);
     }
     if let Some(items) = v.as_array() {
@@ -834,5 +907,60 @@ mod tests {
         assert!(unrecognised("notes.txt").unwrap().contains("a .txt file fits no layout"));
         assert!(unrecognised("README").unwrap().contains("no .csv or .json extension"));
         assert!(parse_file("notes.txt", b"hello").unwrap_err().contains("a .txt file fits no layout"));
+    }
+
+    #[test]
+    fn names_that_mean_liked_songs() {
+        for n in [
+            "Liked Songs",
+            "Liked_Songs",
+            "Liked-songs",
+            "liked",
+            "LIKED SONGS (1)",
+            "Your Liked Songs",
+            "liked tracks",
+        ] {
+            assert!(means_liked(n), "{n}");
+        }
+        for n in ["Liked by Ann", "Songs I liked", "Disliked", "Liked Songs Remix Party"] {
+            assert!(!means_liked(n), "{n}");
+        }
+        assert_eq!(playlist_from_stem("Liked-songs"), LIKED);
+    }
+
+    /// A file is what its content is: an Exportify CSV saved without an extension is read as
+    /// one; text that is no export is not.
+    #[test]
+    fn exports_are_recognised_by_content_whatever_their_name() {
+        let csv = "Track URI,Track Name,Artist Name(s),Album Name,Duration (ms)\nspotify:track:0AAAAAAAAAAAAAAAAAAAA1,One,Ann,A,200000\n";
+        let p = parse_by_content("Road Trip", csv.as_bytes()).unwrap().unwrap();
+        assert_eq!(
+            (p.layout.as_str(), p.playlists[0].name.as_str(), p.rows),
+            ("exportify-pavelkomarov", "Road Trip", 1)
+        );
+        assert!(parse_by_content("notes", b"just some words\nand more").is_none());
+        assert!(parse_by_content("blob", b"\x00\x01\x02").is_none());
+    }
+
+    /// `YourLibrary.json`'s `other` holds local files as `spotify:local:` URIs: each is a track
+    /// read from its URI (artist, album, title, seconds), on no playlist.
+    #[test]
+    fn library_local_files_under_other_are_tracks() {
+        let text = r#"{"tracks": [], "other": ["spotify:local:Ann+Artist:First+Album:Song+%26+Dance:215", {"uri": "spotify:local:::Bare:"}, 7]}"#;
+        let p = parse_json(text).unwrap();
+        assert_eq!(p.local.len(), 2);
+        let l = &p.local[0];
+        assert_eq!(
+            (l.uri.as_str(), l.title.as_str(), l.artists.clone(), l.album.as_deref(), l.duration_ms),
+            (
+                "spotify:local:Ann+Artist:First+Album:Song+%26+Dance:215",
+                "Song & Dance",
+                vec!["Ann Artist".to_string()],
+                Some("First Album"),
+                Some(215_000)
+            )
+        );
+        assert_eq!((p.local[1].title.as_str(), p.local[1].artists.len()), ("Bare", 0));
+        assert_eq!(p.skipped.len(), 1, "{:?}", p.skipped);
     }
 }

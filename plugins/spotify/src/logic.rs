@@ -147,29 +147,31 @@ pub fn distinct_tracks<'a>(rows: impl Iterator<Item = &'a Row>) -> Vec<TrackInfo
 }
 
 /// How a row known only by its names (2020 account exports: no URI) is told apart from
-/// another: its title and first artist, folded as the matcher folds them.
-pub fn name_id(title: &str, artist: &str) -> String {
-    format!("{}\u{1}{}", baton_normalize::fold(title), baton_normalize::fold(artist))
+/// another: its title, first artist and album, folded as the matcher folds them (one title by
+/// one artist on two albums is two items: without a duration only the album tells them apart).
+pub fn name_id(title: &str, artist: &str, album: Option<&str>) -> String {
+    let fold = baton_normalize::fold;
+    format!("{}\u{1}{}\u{1}{}", fold(title), fold(artist), album.map(fold).unwrap_or_default())
 }
 
 /// The distinct tracks of rows known only by their names, by [`name_id`], in first-seen
 /// order; each with `uri` set to the key its record gets when the catalog's matcher finds no
-/// record for it (`spotify:name:<artist>:<title>`, folded, at most 200 bytes).
+/// record for it (`spotify:name:<artist>:<title>`, folded, at most 200 bytes; when another
+/// album of that title and artist came first, `:<album>` is added).
 pub fn named_tracks<'a>(rows: impl Iterator<Item = &'a Row>) -> Vec<(String, TrackInfo)> {
     let mut out: Vec<(String, TrackInfo)> = Vec::new();
     let mut at: HashMap<String, usize> = HashMap::new();
     for r in rows {
         let artist = r.artists.first().map(String::as_str).unwrap_or("");
-        let id = name_id(&r.title, artist);
+        let id = name_id(&r.title, artist, r.album.as_deref());
         match at.get(&id) {
-            Some(&i) => {
-                if out[i].1.album.is_none() {
-                    out[i].1.album = r.album.clone();
-                }
-            }
+            Some(_) => {}
             None => {
-                let mut key =
-                    format!("spotify:name:{}:{}", baton_normalize::fold(artist), baton_normalize::fold(&r.title));
+                let fold = baton_normalize::fold;
+                let mut key = format!("spotify:name:{}:{}", fold(artist), fold(&r.title));
+                if out.iter().any(|(_, t)| t.uri == key) {
+                    key = format!("{key}:{}", r.album.as_deref().map(fold).unwrap_or_default());
+                }
                 while key.len() > 200 {
                     key.pop();
                 }

@@ -7,9 +7,11 @@
 //!
 //! Actions (params → result, JSON; every list at most 500 entries, `"truncated": true` when
 //! there are more, the rest with `{"page": N}`):
-//! - `import {accept_shrink?}` → `{files, playlists, playlist_files, tracks, memberships,
-//!   changes, suspicious, not_in_exports, ambiguous, plays, written}`; m3u/m3u8/XSPF/JSPF files
-//!   in the `spotify` folder are playlists linked to the library's `files`
+//! - `import {accept_shrink?}` → `{files, skipped, skipped_total, local_tracks, playlists,
+//!   playlist_files, tracks, memberships, changes, suspicious, not_in_exports, ambiguous, plays,
+//!   written}`; playlist files of other players in the `spotify` folder (m3u/m3u8, PLS, XSPF,
+//!   JSPF, ASX, WPL: read by content) are playlists linked to the library's `files`; every file
+//!   or row not read is listed under `skipped` with its reason
 //! - `playlists-for-track {uri | isrc | title, artist, duration_ms? | path}` →
 //!   `{track, match, candidates, playlists, liked}`
 //! - `link-local {}` → `{linked, ambiguous, unmatched, coverage}`
@@ -286,8 +288,33 @@ fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>, depth: usize) {
             Ok(t) if t.is_dir() && depth < 8 => walk(&p, out, depth + 1),
             // Every file: one that fits no layout is reported with the reason.
             Ok(t) if t.is_file() => out.push(p),
+            // A symlink is followed; a dangling one is listed, so its error names it.
+            Ok(t) if t.is_symlink() => match std::fs::metadata(&p) {
+                Ok(m) if m.is_dir() => {
+                    if depth < 8 {
+                        walk(&p, out, depth + 1)
+                    }
+                }
+                _ => out.push(p),
+            },
             _ => {}
         }
+    }
+}
+
+/// Why a file could not be read; a symlink is named as one, with its target.
+fn unreadable(path: &Path, e: std::io::Error) -> String {
+    match std::fs::read_link(path) {
+        Ok(t) if std::fs::metadata(path).is_err() => format!(
+            "cannot read it: it is a symlink to {}, which does not exist (or lies outside the grant) ({e})",
+            t.display()
+        ),
+        Ok(t) => format!("cannot read it: it is a symlink to {} ({e})", t.display()),
+        // The sandbox may not show where a link points: it is still named as one.
+        Err(_) if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) => {
+            format!("cannot read it: it is a symlink whose target does not exist or lies outside the grant ({e})")
+        }
+        Err(_) => format!("cannot read it: {e}"),
     }
 }
 
@@ -343,6 +370,12 @@ fn import(params: params::Import) -> Result<Value, Fail> {
     let mut snapshots = Vec::new();
     let mut plays: Vec<Play> = Vec::new();
     let mut lists: Vec<(String, Playlist)> = Vec::new();
+    let mut locals: Vec<exports::Row> = Vec::new();
+    let liked_files: Vec<String> = match settings().get("liked") {
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        Some(Value::String(s)) => vec![s.clone()],
+        _ => Vec::new(),
+    };
     for (i, path) in paths.iter().enumerate() {
         host::progress(i as u64, paths.len() as u64, "reading exports");
         let shown = path.display().to_string();
@@ -362,11 +395,29 @@ fn import(params: params::Import) -> Result<Value, Fail> {
             }
             continue;
         }
-        // A file that is no export by its name is not read (it may be large: a zip, audio).
+        // A file whose name says nothing is read by its content: an Exportify CSV or account
+        // JSON under any name, or a playlist of another player.
         let parsed = match exports::unrecognised(&name) {
-            Some(reason) => Err(reason),
-            None => std::fs::read(path).map_err(|e| e.to_string()).and_then(|b| exports::parse_file(&name, &b)),
+            Some(reason) => match by_content(path, &name, reason) {
+                Sniffed::Export(p) => Ok(p),
+                Sniffed::Playlist(pl) => {
+                    files.push(json!({"path": shown, "layout": pl.format, "encoding": pl.encoding, "rows": pl.entries.len(), "skipped": []}));
+                    lists.push((shown, pl));
+                    continue;
+                }
+                Sniffed::Not(reason) => Err(reason),
+            },
+            None => std::fs::read(path).map_err(|e| unreadable(path, e)).and_then(|b| exports::parse_file(&name, &b)),
         };
+        let parsed = parsed.map(|mut p| {
+            // Files `[plugins.spotify.settings] liked` names are Liked Songs exports.
+            if liked_files.iter().any(|l| l.eq_ignore_ascii_case(&name)) {
+                for s in &mut p.playlists {
+                    s.name = LIKED.into();
+                }
+            }
+            p
+        });
         match parsed {
             Ok(p) => {
                 files.push(json!({
@@ -384,6 +435,7 @@ fn import(params: params::Import) -> Result<Value, Fail> {
                     });
                 }
                 plays.extend(p.plays);
+                locals.extend(p.local);
             }
             Err(reason) => {
                 host::log(Level::Warn, &format!("{shown}: skipped: {reason}"));
@@ -398,7 +450,9 @@ fn import(params: params::Import) -> Result<Value, Fail> {
     // Every export's rows make tracks, the superseded ones' too: a track an older export holds
     // keeps its record when a newer one leaves it out. Rows known by their names only (2020
     // account exports) are matched after, against what this import wrote.
-    let tracks = logic::fold_by_isrc(logic::distinct_tracks(all_rows().filter(|r| !r.uri.is_empty())));
+    // Local files on no playlist (`YourLibrary.json`'s `other`) are tracks too.
+    let tracks =
+        logic::fold_by_isrc(logic::distinct_tracks(all_rows().filter(|r| !r.uri.is_empty()).chain(locals.iter())));
     let named = logic::named_tracks(all_rows().filter(|r| r.uri.is_empty()));
 
     // Artists, then tracks, then playlists (relations point at existing records).
@@ -477,7 +531,9 @@ fn import(params: params::Import) -> Result<Value, Fail> {
     // record of its own.
     let (name_key, name_written) = resolve_named(&named, &artist_uri, &mut ambiguous)?;
     written += name_written;
-    let names_of = |r: &exports::Row| logic::name_id(&r.title, r.artists.first().map(String::as_str).unwrap_or(""));
+    let names_of = |r: &exports::Row| {
+        logic::name_id(&r.title, r.artists.first().map(String::as_str).unwrap_or(""), r.album.as_deref())
+    };
     let key_of_row = |r: &exports::Row| -> Option<String> {
         if r.uri.is_empty() { name_key.get(&names_of(r)).cloned() } else { key_of.get(&r.uri).cloned() }
     };
@@ -559,8 +615,13 @@ fn import(params: params::Import) -> Result<Value, Fail> {
     written += plays_written;
     let mut all_keys: HashSet<&str> = order.iter().copied().collect();
     all_keys.extend(name_key.values().map(String::as_str));
+    let local_tracks = link_local_tracks(&tracks, &key_of)?;
+    let skipped = skipped_inputs(&files);
     let result = json!({
         "files": files,
+        "skipped_total": skipped.len(),
+        "skipped": skipped,
+        "local_tracks": local_tracks,
         "playlists": playlists.len(),
         "playlist_files": playlist_files,
         "tracks": all_keys.len(),
@@ -576,19 +637,138 @@ fn import(params: params::Import) -> Result<Value, Fail> {
     Ok(import_page(result, 0))
 }
 
-/// A playlist file of another player, by its name: `.m3u`, `.m3u8`, `.xspf`, `.jspf`, and a
-/// `.json` that is JSPF (an object with a `playlist`; account exports never have one). None: not
-/// a playlist file (read as an export). Some(Err): a playlist file that cannot be read.
+/// Every input the import did not read, one list: each file not read (`path`, `reason`) and
+/// each row or item of a read file that was skipped (`path`, `line`, `reason`).
+fn skipped_inputs(files: &[Value]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for f in files {
+        if let Some(reason) = f.get("error").and_then(Value::as_str) {
+            out.push(json!({"path": f["path"], "reason": reason}));
+        }
+        for s in f["skipped"].as_array().into_iter().flatten() {
+            out.push(json!({"path": f["path"], "line": s["line"], "reason": s["reason"]}));
+        }
+    }
+    out
+}
+
+/// The local files of the exports (`spotify:local:` URIs, read into artist, album, title and
+/// duration), each with its record's key and the library file it is linked to: with a `music`
+/// grant, the one file there whose title (its tag, else its name `Artist - Title`) and artist
+/// are the track's, folded, and whose duration is within 3 s when both are known. None, or
+/// several alike, leave it unlinked (`file: null`).
+fn link_local_tracks(tracks: &[TrackInfo], key_of: &HashMap<String, String>) -> Result<Vec<Value>, Fail> {
+    let locals: Vec<&TrackInfo> = tracks.iter().filter(|t| t.uri.starts_with("spotify:local:")).collect();
+    if locals.is_empty() {
+        return Ok(Vec::new());
+    }
+    let files = match grant("music") {
+        Some((root, _)) => music_files(&root)?,
+        None => Vec::new(),
+    };
+    let fold = baton_normalize::fold;
+    let described: Vec<(String, String, Option<String>, Option<u64>)> = files
+        .iter()
+        .map(|f| {
+            let path = f["key"].as_str().unwrap_or_default().to_string();
+            let fp = props(f);
+            let (fa, ft) = file_title(&path);
+            let title = fp.get("title").and_then(Value::as_str).map(str::to_string).unwrap_or(ft);
+            let artist = fp.get("artist").and_then(Value::as_str).map(str::to_string).or(fa);
+            (path, fold(&title), artist.map(|a| fold(&a)), fp.get("duration_ms").and_then(Value::as_u64))
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in locals {
+        let key = key_of.get(&t.uri).cloned().unwrap_or_else(|| t.uri.clone());
+        let (title, artist) = (fold(&t.title), t.artists.first().map(|a| fold(a)));
+        let alike: Vec<&String> = described
+            .iter()
+            .filter(|(_, ft, fa, fd)| {
+                *ft == title
+                    && (artist.is_none() || fa.is_none() || *fa == artist)
+                    && match (t.duration_ms, fd) {
+                        (Some(a), Some(b)) => a.abs_diff(*b) <= logic::SAME_DURATION_MS,
+                        _ => true,
+                    }
+            })
+            .map(|(p, ..)| p)
+            .collect();
+        let file = match alike.as_slice() {
+            [one] => match catalog::link("tracks", &key, "files", one, None, Some(MatchMethod::Normalized)) {
+                Ok(_) => Some((*one).clone()),
+                Err(CatalogError::Io(m)) => return Err(Failure::Transient(format!("linking `{one}`: {m}"))),
+                Err(e) => {
+                    host::log(Level::Warn, &format!("linking `{one}` to `{key}` in the catalog: {e:?}"));
+                    None
+                }
+            },
+            _ => None,
+        };
+        out.push(json!({"uri": t.uri, "key": key, "title": t.title, "artists": t.artists, "album": t.album,
+            "duration_ms": t.duration_ms, "file": file, "files_alike": alike.len()}));
+    }
+    Ok(out)
+}
+
+/// What a file whose name is no export's holds, by its content.
+enum Sniffed {
+    Export(exports::Parsed),
+    Playlist(Playlist),
+    /// Neither: why (the name's reason, and what the bytes look like when they say).
+    Not(String),
+}
+
+/// Largest file read to learn what it is when its name does not say (audio and archives are
+/// larger, and are no exports).
+const SNIFF_MAX: u64 = 64 << 20;
+
+/// A file the name of which is no export's (`reason`: why not), read by its content: an
+/// Exportify export or account JSON under any name (no extension included), a playlist of a
+/// format [`playlist::read`] recognises by its content (a plain m3u only with its `#EXTM3U`
+/// header: any text reads as plain m3u lines), or neither, with what it looks like.
+fn by_content(path: &Path, name: &str, reason: String) -> Sniffed {
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if size > SNIFF_MAX {
+        return Sniffed::Not(format!("{reason}; not read ({size} bytes)"));
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => return Sniffed::Not(format!("{reason}; {}", unreadable(path, e))),
+    };
+    if let Some(Ok(p)) = exports::parse_by_content(name, &bytes) {
+        return Sniffed::Export(p);
+    }
+    match playlist::parse(path, &bytes) {
+        Ok(pl) if pl.format != "m3u" && pl.format != "empty" => Sniffed::Playlist(pl),
+        Ok(pl)
+            if pl.format == "m3u"
+                && playlist::decode(&bytes).0.trim_start_matches('\u{feff}').starts_with("#EXTM3U") =>
+        {
+            Sniffed::Playlist(pl)
+        }
+        Ok(_) => Sniffed::Not(reason),
+        Err(e) => Sniffed::Not(format!("{reason}; {e}")),
+    }
+}
+
+/// Playlist files of other players by their extension (their content decides the format).
+const PLAYLIST_EXTS: &[&str] = &["m3u", "m3u8", "pls", "xspf", "jspf", "asx", "wax", "wvx", "wpl"];
+
+/// A playlist file of another player, by its name (one of [`PLAYLIST_EXTS`]) or a `.json` that
+/// is JSPF (an object with a `playlist`; account exports never have one), read by its content
+/// with the reader `baton catalog import-playlist` uses. None: not a playlist file (read as an
+/// export). Some(Err): a playlist file that cannot be read, with what it looks like.
 fn playlist_file(path: &Path, name: &str) -> Option<Result<Playlist, String>> {
     let lower = name.to_ascii_lowercase();
     let ext = lower.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
-    let by_name = matches!(ext, "m3u" | "m3u8" | "xspf" | "jspf");
+    let by_name = PLAYLIST_EXTS.contains(&ext);
     if !by_name && ext != "json" {
         return None;
     }
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) if by_name => return Some(Err(e.to_string())),
+        Err(e) if by_name => return Some(Err(unreadable(path, e))),
         Err(_) => return None,
     };
     if !by_name {
@@ -650,7 +830,7 @@ fn import_playlist_files(
                         read.push((path, None));
                     }
                 }
-                None => unmatched.push(json!({"line": e.line, "entry": e.raw, "location": e.location, "artist": e.artist, "title": e.title})),
+                None => unmatched.push(json!({"line": e.line, "entry": e.raw, "kind": e.kind, "location": e.location, "artist": e.artist, "title": e.title})),
             }
         }
         let old: logic::Links = catalog::links("playlists", &key, "files")
@@ -868,10 +1048,13 @@ fn resolve_tracks(
 
 /// The record key of each track known only by its names (`named`, from
 /// [`logic::named_tracks`]), by its name id: the catalog's matcher on its title and artist
-/// (no duration, no id: only its text rungs can answer). A match is taken; an ambiguous one is
-/// listed in `ambiguous` and gets no key (never a guess), unless one candidate is the track's
-/// own record from an earlier import; none gets a record of its own under the track's `uri`.
-/// Returns the keys and what the new records changed.
+/// (no duration, no id: only its text rungs can answer). Without a duration, names link only
+/// with the same album on both sides (`baton_normalize::identity::name_link`); the host's
+/// matcher does not see the album, so it answers `ambiguous` and the plugin applies the rule
+/// to each candidate's record: one candidate of the same album is taken. Any other item keeps
+/// a record of its own under its `uri` (keyed by its names), never dropped; when a candidate
+/// could have been it (no album to compare, or two alike), the item is listed in `ambiguous`
+/// with its candidates. Returns the keys and what the new records changed.
 fn resolve_named(
     named: &[(String, TrackInfo)],
     artist_uri: &HashMap<String, String>,
@@ -892,26 +1075,70 @@ fn resolve_named(
             path: None,
         };
         let out = catalog::match_track(&q).map_err(|e| cat_err(&format!("matching `{}`", t.title), e))?;
-        match (out.verdict, out.candidates.first()) {
-            (Verdict::Match, Some(c)) => {
-                keys.insert(id.clone(), c.key.clone());
+        let (key, doubt) = if out.candidates.iter().any(|c| c.key == t.uri) {
+            (Some(t.uri.clone()), Vec::new())
+        } else {
+            certain_by_names(t.album.as_deref(), None, &out)?
+        };
+        match key {
+            Some(k) => {
+                keys.insert(id.clone(), k);
             }
-            (Verdict::Ambiguous, _) if out.candidates.iter().any(|c| c.key == t.uri) => {
-                keys.insert(id.clone(), t.uri.clone());
-            }
-            (Verdict::Ambiguous, _) => {
-                ambiguous.push(json!({"uri": null, "title": t.title, "artists": t.artists, "album": t.album,
-                "reason": "known by its names only (no URI in the export): not linked",
-                "candidates": out.candidates.iter().map(candidate_json).collect::<Vec<_>>()}))
-            }
-            _ => {
+            None => {
                 recs.push(track_record(t, &t.uri, &artist_refs(t, artist_uri), Vec::new()));
                 keys.insert(id.clone(), t.uri.clone());
             }
         }
+        if !doubt.is_empty() {
+            ambiguous.push(json!({"uri": null, "title": t.title, "artists": t.artists, "album": t.album, "key": t.uri,
+            "reason": "known by its names only (no URI in the export), and names alone are not certain: kept as a record of its own",
+            "candidates": doubt.iter().map(|c| candidate_json(c)).collect::<Vec<_>>()}));
+        }
     }
     let written = if recs.is_empty() { 0 } else { upsert("tracks", &recs)? };
     Ok((keys, written))
+}
+
+/// The matcher's answer to a query by names (no id), decided with what the host's matcher does
+/// not see, the query's album, by the identity rule (`name_link`): the one accepted candidate
+/// that names can link with certainty (a duration on both sides, or the same album), or None;
+/// and the candidates that could have been it but are not certain (to list as ambiguous).
+fn certain_by_names<'a>(
+    album: Option<&str>,
+    duration_ms: Option<i64>,
+    out: &'a MatchOutcome,
+) -> Result<(Option<String>, Vec<&'a Candidate>), Fail> {
+    use baton_normalize::identity::{Ids, NameLink, Side, name_link};
+    let accepted: Vec<&Candidate> = out.candidates.iter().filter(|c| c.score >= 0.80).collect();
+    if out.verdict == Verdict::None || accepted.is_empty() {
+        return Ok((None, Vec::new()));
+    }
+    let mut sure = Vec::new();
+    let mut doubt = Vec::new();
+    for c in accepted {
+        let rec = get("tracks", &c.key)?;
+        let p = rec.as_ref().map(props);
+        let ids = p.map(|p| strings(p.get("external_ids"))).unwrap_or_default();
+        let isrc = p.and_then(|p| p.get("isrc")).and_then(Value::as_str);
+        let theirs = Side {
+            ids: Ids { external_ids: &ids, isrc },
+            duration_ms: p.and_then(|p| p.get("duration_ms")).and_then(Value::as_i64),
+            album: p.and_then(|p| p.get("album")).and_then(Value::as_str),
+        };
+        let ours = Side { ids: Ids::default(), duration_ms, album };
+        match name_link(ours, theirs) {
+            NameLink::May => sure.push(c),
+            NameLink::Uncertain(_) => doubt.push(c),
+            NameLink::Never(_) => {}
+        }
+    }
+    match (sure.as_slice(), doubt.is_empty()) {
+        ([one], true) => Ok((Some(one.key.clone()), Vec::new())),
+        _ => {
+            doubt.extend(sure);
+            Ok((None, doubt))
+        }
+    }
 }
 
 fn track_record(t: &TrackInfo, key: &str, refs: &[String], external_ids: Vec<String>) -> Value {
@@ -1186,7 +1413,16 @@ fn link_local(p: params::Paged) -> Result<Value, Fail> {
             external_ids: vec![],
             path: None,
         };
-        let out = catalog::match_track(&q).map_err(|e| cat_err(&format!("matching `{path}`"), e))?;
+        let duration_ms = q.duration_ms.and_then(|d| i64::try_from(d).ok());
+        let mut out = catalog::match_track(&q).map_err(|e| cat_err(&format!("matching `{path}`"), e))?;
+        // Ambiguous by names alone (a record without a duration): the file's album tag decides.
+        if out.verdict == Verdict::Ambiguous {
+            let album = fp.get("album").and_then(Value::as_str);
+            if let (Some(k), _) = certain_by_names(album, duration_ms, &out)? {
+                out.candidates.retain(|c| c.key == k);
+                out.verdict = Verdict::Match;
+            }
+        }
         match (out.verdict, out.candidates.first()) {
             (Verdict::Match, Some(c)) => {
                 match catalog::link("tracks", &c.key, "files", &path, None, Some(c.method)) {
@@ -1802,8 +2038,9 @@ fn summary(action: &str, r: &Value) -> String {
     };
     match action {
         "import" => format!(
-            "{} files, {} playlists, {} playlist files, {} tracks, {} memberships, {} playlists changed, {} shrinks withheld",
+            "{} files, {} skipped, {} playlists, {} playlist files, {} tracks, {} memberships, {} playlists changed, {} shrinks withheld",
             n("files"),
+            n("skipped_total"),
             n("playlists"),
             n("playlist_files"),
             n("tracks"),

@@ -6,6 +6,11 @@
 //! [`crate::Catalog::match_track`] when all of these fail. Two candidates too close to call are
 //! reported as `ambiguous`, never guessed between.
 //!
+//! The name rungs obey the identity rule of [`baton_normalize::identity`]: a record holding
+//! other ids of a kind the query holds too (two Spotify URIs, two ISRCs, …) is never a
+//! candidate, and a match by names where a duration is missing is certain only with the same
+//! album on both sides, else the verdict is `ambiguous`.
+//!
 //! The index is built once from the `tracks` records and kept between calls (the catalog
 //! rebuilds it when `tracks` changes), so a query costs hash lookups, not a scan.
 use std::collections::{BTreeSet, HashMap};
@@ -15,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::normalize;
+use crate::normalize::identity;
 
 /// A candidate is accepted from this score up.
 pub const ACCEPT: f64 = 0.80;
@@ -72,6 +78,10 @@ pub struct TrackQuery {
     /// A local file (host path) whose stored fingerprint is the last rung.
     #[serde(default)]
     pub file: Option<PathBuf>,
+    /// The album, when the source knows it: without a duration, names link only with the same
+    /// album on both sides ([`baton_normalize::identity::name_link`]).
+    #[serde(default)]
+    pub album: Option<String>,
 }
 
 /// One possible answer.
@@ -110,6 +120,7 @@ pub struct TrackEntry {
     pub duration_ms: Option<i64>,
     pub isrc: Option<String>,
     pub external_ids: Vec<String>,
+    pub album: Option<String>,
 }
 
 impl TrackEntry {
@@ -128,6 +139,7 @@ impl TrackEntry {
             duration_ms: p.get("duration_ms").and_then(Value::as_i64),
             isrc: p.get("isrc").and_then(Value::as_str).map(str::to_string),
             external_ids: list("external_ids"),
+            album: p.get("album").and_then(Value::as_str).map(str::to_string),
         }
     }
 }
@@ -274,13 +286,22 @@ impl MatchIndex {
         }
         // 3. Normalised title and artists, duration within the tolerance.
         let text = format!("{}|{}", qn.title.core, qn.title.version);
+        let mut uncertain = std::collections::HashSet::new();
         for &i in self.by_text.get(&text).into_iter().flatten() {
-            if let Some(c) = self.score_normalized(i, &qn, q, q_isrc.as_deref()) {
+            if let Some((c, sure)) = self.score_normalized(i, &qn, q) {
+                if !sure {
+                    uncertain.insert(c.key.clone());
+                }
                 hits.push(c);
             }
         }
         if hits.iter().any(|c| c.score >= ACCEPT) {
-            return decide(hits);
+            let mut out = decide(hits);
+            // Names without a duration and without the album on both sides are never certain.
+            if out.verdict == Verdict::Match && out.candidates.first().is_some_and(|c| uncertain.contains(&c.key)) {
+                out.verdict = Verdict::Ambiguous;
+            }
+            return out;
         }
         // 4. Fuzzy: the same words up to typos, overlapping artists, close duration.
         let mut seen = std::collections::HashSet::new();
@@ -298,7 +319,7 @@ impl MatchIndex {
                 };
                 if close
                     && seen.insert(i)
-                    && let Some(c) = self.score_fuzzy(i, &qn, q, q_isrc.as_deref())
+                    && let Some(c) = self.score_fuzzy(i, &qn, q)
                 {
                     hits.push(c);
                 }
@@ -307,10 +328,32 @@ impl MatchIndex {
         decide(hits)
     }
 
-    fn score_normalized(&self, i: u32, qn: &Norm, q: &TrackQuery, q_isrc: Option<&str>) -> Option<Candidate> {
-        if self.isrc_conflict(i, q_isrc) {
-            return None;
+    /// What the identity rule says of query `q` and entry `i` for a match by names: None when
+    /// they are two tracks (different ids of one kind, or no duration and two albums), else
+    /// whether names can be certain (a reason when not).
+    fn name_rule(&self, i: u32, q: &TrackQuery) -> Option<Option<String>> {
+        let e = &self.entries[i as usize];
+        fn side<'a>(
+            ids: &'a [String],
+            isrc: Option<&'a str>,
+            d: Option<i64>,
+            album: Option<&'a str>,
+        ) -> identity::Side<'a> {
+            identity::Side { ids: identity::Ids { external_ids: ids, isrc }, duration_ms: d, album }
         }
+        match identity::name_link(
+            side(&q.external_ids, q.isrc.as_deref(), q.duration_ms, q.album.as_deref()),
+            side(&e.external_ids, e.isrc.as_deref(), e.duration_ms, e.album.as_deref()),
+        ) {
+            identity::NameLink::May => Some(None),
+            identity::NameLink::Never(_) => None,
+            identity::NameLink::Uncertain(why) => Some(Some(why)),
+        }
+    }
+
+    /// The normalised rung's candidate for entry `i`, and whether it is certain.
+    fn score_normalized(&self, i: u32, qn: &Norm, q: &TrackQuery) -> Option<(Candidate, bool)> {
+        let doubt = self.name_rule(i, q)?;
         let n = &self.norms[i as usize];
         let e = &self.entries[i as usize];
         let mut reasons = vec![format!("same normalised title \"{}\"", qn.title.core)];
@@ -340,9 +383,14 @@ impl MatchIndex {
             _ => {
                 score -= 0.03;
                 reasons.push("no duration to compare".into());
+                if doubt.is_none() {
+                    reasons.push("same album".into());
+                }
             }
         }
-        Some(self.candidate(i, score, MatchMethod::Normalized, reasons))
+        let sure = doubt.is_none();
+        reasons.extend(doubt);
+        Some((self.candidate(i, score, MatchMethod::Normalized, reasons), sure))
     }
 
     /// The fuzzy rung's score of entry `i`, or None. Every test is a filter, so they run
@@ -354,15 +402,14 @@ impl MatchIndex {
     /// "Artist 1771"; Jaro-Winkler rates both above 0.9 for their shared prefix), and a different
     /// ISRC on both sides (an ISRC names one recording: two of them are two recordings, which a
     /// guess from similar names must not merge).
-    fn score_fuzzy(&self, i: u32, qn: &Norm, q: &TrackQuery, q_isrc: Option<&str>) -> Option<Candidate> {
+    fn score_fuzzy(&self, i: u32, qn: &Norm, q: &TrackQuery) -> Option<Candidate> {
         let n = &self.norms[i as usize];
         let e = &self.entries[i as usize];
         if n.title.version != qn.title.version {
             return None;
         }
-        if self.isrc_conflict(i, q_isrc) {
-            return None;
-        }
+        // Different ids of one kind (an ISRC among them): two tracks, whatever the names.
+        self.name_rule(i, q)?;
         let d = match (q.duration_ms, e.duration_ms) {
             (Some(a), Some(b)) => (a - b).abs(),
             _ => return None,
@@ -473,6 +520,7 @@ mod tests {
             duration_ms: Some(463_439),
             isrc: isrc.map(str::to_string),
             external_ids: ids.iter().map(|s| s.to_string()).collect(),
+            album: None,
         }
     }
 
@@ -495,6 +543,7 @@ mod tests {
             isrc: isrc.map(str::to_string),
             external_ids: ids.iter().map(|s| s.to_string()).collect(),
             file: None,
+            album: None,
         };
         let title = "Far Over the Misty Mountains Cold";
         let id = ["spotify:track:7oYTWS0BEJcddgKZBkiSJq"];
@@ -516,5 +565,38 @@ mod tests {
         let found = idx.match_track(&q(title, None, &[]));
         let refused = idx.without_isrc_conflicts(&q(title, Some("GBSMU1429089"), &[]), found.clone());
         assert_eq!((found.verdict, refused.verdict), (Verdict::Match, Verdict::None));
+    }
+
+    /// A streaming id is identity: two records holding different ids of one kind are two
+    /// tracks whatever their names (a studio and a live take under two URIs, one title, no
+    /// duration); names link only where one side has no id of that kind; without a duration
+    /// they also need the album, else the pair is ambiguous.
+    #[test]
+    fn different_ids_of_one_kind_are_never_linked_by_names() {
+        let mut e = entry("spotify:track:A", "Losing It", "Fisher", None, &["spotify:track:A"]);
+        e.duration_ms = None;
+        e.album = Some("Losing It".into());
+        let idx = MatchIndex::build(vec![e]);
+        let q = |ids: &[&str], duration_ms: Option<i64>, album: Option<&str>| TrackQuery {
+            title: "Losing It".into(),
+            artists: vec!["FISHER".into()],
+            duration_ms,
+            external_ids: ids.iter().map(|s| s.to_string()).collect(),
+            album: album.map(str::to_string),
+            ..TrackQuery::default()
+        };
+        let verdict = |q: TrackQuery| idx.match_track(&q).verdict;
+        assert_eq!(verdict(q(&["spotify:track:B"], Some(250_000), Some("Losing It"))), Verdict::None);
+        assert_eq!(verdict(q(&["spotify:track:B"], None, None)), Verdict::None);
+        assert_eq!(verdict(q(&["spotify:track:A"], None, None)), Verdict::Match, "the same id");
+        // Another kind of id on the query side only: names may link, with the album.
+        assert_eq!(verdict(q(&["djay:1"], None, Some("LOSING IT"))), Verdict::Match);
+        assert_eq!(verdict(q(&[], None, Some("Losing It"))), Verdict::Match);
+        assert_eq!(verdict(q(&[], None, None)), Verdict::Ambiguous, "no duration, no album: never certain");
+        assert_eq!(verdict(q(&[], None, Some("Live at Brixton"))), Verdict::None, "another album");
+        // `Pt.`, `Pt` and `Part` are one word in titles.
+        let pt = MatchIndex::build(vec![entry("p", "Adagio Pt. 2", "Fisher", None, &[])]);
+        let part = TrackQuery { title: "Adagio Part 2".into(), ..q(&[], Some(463_000), None) };
+        assert_eq!(pt.match_track(&part).verdict, Verdict::Match);
     }
 }

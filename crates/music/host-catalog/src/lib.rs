@@ -491,6 +491,8 @@ fn track_query(mut q: wit::TrackQuery, files: &Files) -> WitResult<baton_catalog
         isrc: q.isrc,
         external_ids: q.external_ids,
         file,
+        // The WIT query carries no album: a match by names without a duration is ambiguous.
+        album: None,
     })
 }
 

@@ -13,12 +13,13 @@
 //!   that must be equal on both sides; anything else stays part of the title. A bare
 //!   " feat. X" in the title is a feature too.
 //! - In titles, `&` is the word "and" ("Dust & Diesel" is "Dust and Diesel"), as it is between
-//!   artists.
+//!   artists, and "Pt." and "Pt" are the word "part" ("Pt. 2" is "Part 2").
 //! - ISRCs ([`isrc`]): hyphens, spaces and underscores dropped, upper case (`GB-SMU-14-29088` is
 //!   `GBSMU1429088`); anything not shaped like an ISRC is none.
 //! - Artists are split on `,` `;` `&` `+` `/` "and" "feat." "ft." "featuring" "vs", and on `x`
 //!   only when it stands alone between two names ("Skrillex x Diplo", not "Lil Nas X" or
 //!   "X Ambassadors"); a leading "The" is dropped; the result is a set.
+pub mod identity;
 pub mod playlist;
 
 use std::collections::BTreeSet;
@@ -196,9 +197,17 @@ pub fn title(raw: &str) -> Title {
         }
         None => core_parts.push(words.join(" ")),
     }
+    for v in &mut versions {
+        *v = part_word(v);
+    }
     versions.sort();
-    let core = strip_the(&core_parts.join(" "));
+    let core = strip_the(&part_word(&core_parts.join(" ")));
     Title { core, version: versions.join(" "), featured }
+}
+
+/// Folded title words with `pt` (from "Pt." or "Pt") written `part`: one word, as `&` is "and".
+fn part_word(folded: &str) -> String {
+    folded.split(' ').map(|w| if w == "pt" { "part" } else { w }).collect::<Vec<_>>().join(" ")
 }
 
 /// Sorts one bracketed part or dash suffix into the title text, the versions or the features.
@@ -351,6 +360,9 @@ mod tests {
         assert_eq!(title("Dust & Diesel"), title("Dust and Diesel"));
         assert_eq!(title("Dust&Diesel").core, "dust and diesel");
         assert_eq!(title("Rock & Roll (Live)").version, "live");
+        assert_eq!(title("Adagio Pt. 2"), title("Adagio Part 2"));
+        assert_eq!(title("Adagio Pt 2").core, "adagio part 2");
+        assert_eq!(title("Opus (Pt. II Remix)").version, "part ii remix");
     }
 
     #[test]

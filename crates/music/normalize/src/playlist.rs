@@ -1,7 +1,12 @@
-//! Reading playlist files from other players (beets, MPD, navidrome, djay, foobar2000): m3u and
-//! m3u8 in any encoding they are found in, and XSPF. Pure parsing, no catalog access: the callers
-//! (`baton catalog import-playlist` on the host, the spotify plugin's `import` in wasm) link the
-//! entries to the library's files with one [`LibraryIndex`], so both link alike.
+//! Reading playlist files from other players (beets, MPD, navidrome, djay, foobar2000, Winamp,
+//! VLC, Windows Media Player), by their content, never by their name: m3u and m3u8 (plain and
+//! extended) in any encoding they are found in, PLS, XSPF, JSPF, ASX (XML and its INI form) and
+//! WPL. A file that is none of these is refused with what it looks like ([`NotAPlaylist`]).
+//! [`read`] is pure (bytes in, no I/O), so it can be fuzzed; [`parse`] resolves its entries
+//! against the playlist's folder. No catalog access: the callers (`baton catalog
+//! import-playlist` on the host, the spotify plugin's `import` in wasm) use this one reader and
+//! link the entries to the library's files with one [`LibraryIndex`], so both read and link
+//! alike.
 //!
 //! What is handled, because real files carry it: UTF-8 with or without a BOM, UTF-16 with a BOM,
 //! Windows-1252 when the bytes are not UTF-8 (said so in [`Playlist::encoding`], never refused);
@@ -18,8 +23,11 @@ pub struct Entry {
     pub line: usize,
     /// The entry as written.
     pub raw: String,
-    /// Where it points: an absolute path ('/'-separated; a Windows path keeps its drive,
-    /// `C:/Music/x.mp3`), or a URL other than `file://` as written.
+    /// `url` (an `http://`, `rtsp://`, `mms://` … stream) or `path` (a file, `file://` too).
+    pub kind: &'static str,
+    /// Where it points. From [`read`]: as written. From [`parse`]: an absolute path
+    /// ('/'-separated; a Windows path keeps its drive, `C:/Music/x.mp3`), or a URL other than
+    /// `file://` as written.
     pub location: String,
     /// From `#EXTINF:<seconds>,<artist> - <title>` or XSPF's `<title>`/`<creator>`.
     pub title: Option<String>,
@@ -30,7 +38,7 @@ pub struct Entry {
 /// A playlist file read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Playlist {
-    /// `m3u`, `xspf` or `jspf`.
+    /// `m3u`, `pls`, `xspf`, `jspf`, `asx`, `asx-ini`, `wpl`, or `empty` (no bytes but blanks).
     pub format: &'static str,
     /// `utf-8`, `utf-8-bom`, `utf-16le`, `utf-16be` or `windows-1252` (the bytes were not
     /// UTF-8: decoded as Windows-1252).
@@ -78,20 +86,157 @@ fn cp1252(b: u8) -> char {
     }
 }
 
-/// Reads a playlist file's bytes; `path` is the playlist file (relative entries are resolved
-/// against its folder; `.xspf` or content starting with `<` is XSPF). Errors say why the
-/// content is no playlist.
-pub fn parse(path: &Path, bytes: &[u8]) -> Result<Playlist, String> {
+/// Why bytes are no playlist: what they look like instead ("a Python script", "binary data",
+/// "an HTML page", …), said to the user as "not a playlist: it looks like …".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotAPlaylist {
+    pub looks_like: String,
+}
+
+impl std::fmt::Display for NotAPlaylist {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "not a playlist: it looks like {}", self.looks_like)
+    }
+}
+
+impl std::error::Error for NotAPlaylist {}
+
+fn not(looks_like: impl Into<String>) -> NotAPlaylist {
+    NotAPlaylist { looks_like: looks_like.into() }
+}
+
+/// Reads a playlist from its bytes alone, by content, never by a file name: m3u/m3u8 (plain or
+/// extended), PLS (`[playlist]`), XSPF and JSPF, ASX (XML, and its INI form `[Reference]`) and
+/// WPL. Pure (no I/O): entries keep their location as written in [`Entry::location`] (resolve
+/// them against the playlist's folder with [`locate`]). Empty (or blank) bytes are an empty
+/// playlist; anything else that is none of these formats is refused with what it looks like.
+pub fn read(bytes: &[u8]) -> Result<Playlist, NotAPlaylist> {
     let (text, encoding) = decode(bytes);
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    let xspf =
-        path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xspf")) || text.trim_start().starts_with("<?xml");
-    if xspf {
-        return parse_xspf(&text, dir).map(|(name, entries)| Playlist { format: "xspf", encoding, name, entries });
+    let body = text.trim_start_matches(|c: char| c == '\u{feff}' || c.is_whitespace());
+    let made = |format: &'static str, (name, entries): (Option<String>, Vec<Entry>)| Playlist {
+        format,
+        encoding,
+        name,
+        entries,
+    };
+    if body.is_empty() {
+        return Ok(made("empty", (None, Vec::new())));
     }
-    if text.trim_start().starts_with('{') {
-        return parse_jspf(&text, dir).map(|(name, entries)| Playlist { format: "jspf", encoding, name, entries });
+    if binary(bytes, &text) {
+        return Err(not(magic(bytes).unwrap_or("binary data")));
     }
+    if body.starts_with('<') {
+        return read_xml(body).map(|(f, parts)| made(f, parts));
+    }
+    if body.starts_with('{') {
+        return read_jspf(body).map(|parts| made("jspf", parts));
+    }
+    if body.starts_with('[') {
+        let section = body.lines().next().unwrap_or("").trim().to_ascii_lowercase();
+        return match section.as_str() {
+            "[playlist]" => Ok(made("pls", read_pls(body))),
+            "[reference]" => Ok(made("asx-ini", read_asx_ini(body))),
+            _ if section.ends_with(']') => Err(not(format!("an INI file (section {section}), not PLS or ASX"))),
+            _ => Err(not("JSON or text that is no playlist")),
+        };
+    }
+    // An extended m3u says so; any other text is checked for a program first.
+    if !body.starts_with("#EXTM3U")
+        && let Some(what) = script(body)
+    {
+        return Err(not(what));
+    }
+    Ok(made("m3u", read_m3u(&text)))
+}
+
+/// Whether decoded bytes are binary: a NUL (text in UTF-16 has a BOM and is decoded), or many
+/// control characters.
+fn binary(bytes: &[u8], text: &str) -> bool {
+    let utf16 = bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]);
+    if !utf16 && bytes.contains(&0) {
+        return true;
+    }
+    let controls = text.chars().filter(|c| c.is_control() && !c.is_whitespace()).count();
+    controls > 0 && controls * 20 > text.chars().count().max(1)
+}
+
+/// What well-known binary files are, by their first bytes.
+fn magic(bytes: &[u8]) -> Option<&'static str> {
+    let m: &[(&[u8], &str)] = &[
+        (b"ID3", "an MP3 file (audio)"),
+        (b"fLaC", "a FLAC file (audio)"),
+        (b"OggS", "an Ogg file (audio)"),
+        (b"RIFF", "a RIFF file (WAV audio or AVI video)"),
+        (b"PK\x03\x04", "a ZIP archive"),
+        (b"%PDF", "a PDF document"),
+        (b"\x89PNG", "a PNG image"),
+        (b"\xFF\xD8\xFF", "a JPEG image"),
+        (b"SQLite format 3", "an SQLite database"),
+        (b"\x7FELF", "an executable (ELF)"),
+        (b"bplist", "a binary property list"),
+    ];
+    m.iter().find(|(sig, _)| bytes.starts_with(sig)).map(|(_, what)| *what)
+}
+
+/// What a text that is no m3u looks like, when it is recognisably a program.
+fn script(body: &str) -> Option<String> {
+    let first = body.lines().next().unwrap_or("").trim();
+    if let Some(shebang) = first.strip_prefix("#!") {
+        let lang = if shebang.contains("python") {
+            "a Python script"
+        } else if shebang.contains("sh") {
+            "a shell script"
+        } else if shebang.contains("node") {
+            "a JavaScript program"
+        } else if shebang.contains("perl") {
+            "a Perl script"
+        } else {
+            "a script"
+        };
+        return Some(format!("{lang} (it starts with `{first}`)"));
+    }
+    if first.starts_with("<?php") {
+        return Some("a PHP script".into());
+    }
+    let python = body.lines().map(str::trim_end).any(|l| {
+        l.starts_with("import ")
+            || (l.starts_with("from ") && l.contains(" import "))
+            || (l.starts_with("def ") && l.ends_with(':'))
+            || (l.starts_with("class ") && l.ends_with(':'))
+            || l.starts_with("if __name__")
+    });
+    python.then(|| "a Python script".to_string())
+}
+
+/// Whether an entry is a URL (`http://…`, `rtsp://…`, `mms://…`), not a file (`file://` is one).
+pub fn is_url(location: &str) -> bool {
+    let lower = location.trim().to_ascii_lowercase();
+    lower.contains("://") && !lower.starts_with("file://")
+}
+
+fn entry(line: usize, raw: &str, title: Option<String>, artist: Option<String>, duration_ms: Option<u64>) -> Entry {
+    let raw = raw.trim().to_string();
+    Entry {
+        line,
+        kind: if is_url(&raw) { "url" } else { "path" },
+        location: raw.clone(),
+        raw,
+        title,
+        artist,
+        duration_ms,
+    }
+}
+
+/// A label `Artist - Title` (`#EXTINF`, PLS `TitleN`) split; a label without ` - ` is a title.
+fn label(s: &str) -> (Option<String>, Option<String>) {
+    match s.split_once(" - ") {
+        Some((a, t)) => (Some(a.trim().to_string()), Some(t.trim().to_string())),
+        None => (None, Some(s.trim().to_string()).filter(|t| !t.is_empty())),
+    }
+}
+
+/// m3u and m3u8, plain or extended: `#EXTINF:<seconds>,<artist> - <title>`, `#PLAYLIST:`.
+fn read_m3u(text: &str) -> (Option<String>, Vec<Entry>) {
     let mut name = None;
     let mut entries = Vec::new();
     let mut info: Option<(Option<u64>, Option<String>, Option<String>)> = None;
@@ -110,34 +255,295 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Playlist, String> {
             continue;
         }
         let (duration_ms, artist, title) = info.take().unwrap_or((None, None, None));
-        entries.push(Entry {
-            line: i + 1,
-            raw: line.to_string(),
-            location: locate(line, dir),
-            title,
-            artist,
-            duration_ms,
-        });
+        entries.push(entry(i + 1, line, title, artist, duration_ms));
     }
-    if entries.is_empty()
-        && name.is_none()
-        && !text.trim_start().starts_with("#EXTM3U")
-        && text.chars().any(|c| c.is_control() && !c.is_whitespace())
-    {
-        return Err("no playlist entries, and the content is binary, not m3u text".into());
-    }
-    Ok(Playlist { format: "m3u", encoding, name, entries })
+    (name, entries)
 }
 
 /// `#EXTINF:<seconds>[ attributes],<artist> - <title>` → (duration, artist, title).
 fn extinf(s: &str) -> (Option<u64>, Option<String>, Option<String>) {
-    let (head, label) = s.split_once(',').unwrap_or((s, ""));
+    let (head, text) = s.split_once(',').unwrap_or((s, ""));
     let secs = head.split_whitespace().next().and_then(|x| x.parse::<f64>().ok()).filter(|x| *x >= 0.0);
-    let (artist, title) = match label.split_once(" - ") {
-        Some((a, t)) => (Some(a.trim().to_string()), Some(t.trim().to_string())),
-        None => (None, Some(label.trim().to_string()).filter(|t| !t.is_empty())),
-    };
+    let (artist, title) = label(text);
     (secs.map(|x| (x * 1000.0).round() as u64), artist, title)
+}
+
+/// `key=value` lines of an INI section, keys lower case, with their line numbers.
+fn ini(body: &str) -> Vec<(usize, String, String)> {
+    body.split("\r\n")
+        .flat_map(|l| l.split(['\r', '\n']))
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let (k, v) = l.split_once('=')?;
+            Some((i + 1, k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+/// PLS: `FileN=`, `TitleN=`, `LengthN=` (seconds; -1 unknown) in any order and any case,
+/// entries in the order of N; `NumberOfEntries` and `Version` are not needed.
+fn read_pls(body: &str) -> (Option<String>, Vec<Entry>) {
+    let mut by_n: std::collections::BTreeMap<u64, (usize, Option<String>, Option<String>, Option<u64>)> =
+        Default::default();
+    let mut name = None;
+    for (line, k, v) in ini(body) {
+        let split = k.find(|c: char| c.is_ascii_digit()).map(|at| k.split_at(at));
+        let Some((field, n)) = split.and_then(|(f, n)| Some((f, n.parse::<u64>().ok()?))) else {
+            if k == "x-gnome-title" || k == "title" {
+                name = Some(v).filter(|v| !v.is_empty());
+            }
+            continue;
+        };
+        let e = by_n.entry(n).or_insert((line, None, None, None));
+        match field {
+            "file" => {
+                e.0 = line;
+                e.1 = Some(v);
+            }
+            "title" => e.2 = Some(v).filter(|v| !v.is_empty()),
+            "length" => e.3 = v.parse::<f64>().ok().filter(|s| *s >= 0.0).map(|s| (s * 1000.0).round() as u64),
+            _ => {}
+        }
+    }
+    let entries = by_n
+        .into_values()
+        .filter_map(|(line, file, title, ms)| {
+            let (artist, title) = title.as_deref().map(label).unwrap_or((None, None));
+            Some(entry(line, &file?, title, artist, ms))
+        })
+        .collect();
+    (name, entries)
+}
+
+/// ASX in its INI form: `[Reference]` with `RefN=<url>`.
+fn read_asx_ini(body: &str) -> (Option<String>, Vec<Entry>) {
+    let mut refs: Vec<(u64, usize, String)> = ini(body)
+        .into_iter()
+        .filter_map(|(line, k, v)| Some((k.strip_prefix("ref")?.parse().ok()?, line, v)))
+        .collect();
+    refs.sort();
+    (None, refs.into_iter().map(|(_, line, v)| entry(line, &v, None, None, None)).collect())
+}
+
+/// One XML tag: its local name (lower case, prefix dropped), attributes (names lower case,
+/// values unescaped), whether it closes an element, and the text that follows it.
+struct Tag<'a> {
+    name: String,
+    attrs: Vec<(String, String)>,
+    end: bool,
+    empty: bool,
+    text: &'a str,
+}
+
+/// The tags of an XML document in order (declarations, comments, CDATA markers and DOCTYPE
+/// skipped). A minimal reader for playlists: no DTD, entities of XML's five only.
+fn tags(xml: &str) -> Vec<Tag<'_>> {
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(open) = rest.find('<') {
+        rest = &rest[open + 1..];
+        if let Some(after) = rest.strip_prefix("!--") {
+            rest = after.find("-->").map_or("", |e| &after[e + 3..]);
+            continue;
+        }
+        let Some(close) = rest.find('>') else { break };
+        let inner = &rest[..close];
+        rest = &rest[close + 1..];
+        if inner.starts_with('?') || inner.starts_with('!') {
+            continue;
+        }
+        let text = &rest[..rest.find('<').unwrap_or(rest.len())];
+        let end = inner.starts_with('/');
+        let empty = inner.ends_with('/');
+        let inner = inner.trim_start_matches('/').trim_end_matches('/');
+        let (qname, attr_text) = inner.split_once(char::is_whitespace).unwrap_or((inner, ""));
+        let name = qname.rsplit(':').next().unwrap_or(qname).to_ascii_lowercase();
+        out.push(Tag { name, attrs: attributes(attr_text), end, empty, text });
+    }
+    out
+}
+
+/// `a="x" b='y'` → [(a, x), (b, y)], names lower case, values unescaped.
+fn attributes(s: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(eq) = rest.find('=') {
+        let name = rest[..eq].trim().to_ascii_lowercase();
+        let after = rest[eq + 1..].trim_start();
+        let Some(q) = after.chars().next().filter(|c| *c == '"' || *c == '\'') else { break };
+        let Some(len) = after[1..].find(q) else { break };
+        out.push((name, unescape(&after[1..1 + len])));
+        rest = &after[len + 2..];
+    }
+    out
+}
+
+fn attr(t: &Tag, name: &str) -> Option<String> {
+    t.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+}
+
+/// An XML playlist by its root element: XSPF (`playlist`), ASX (`asx`), WPL (`smil`).
+fn read_xml(xml: &str) -> Result<(&'static str, (Option<String>, Vec<Entry>)), NotAPlaylist> {
+    let tags = tags(xml);
+    let Some(root) = tags.iter().find(|t| !t.end) else { return Err(not("XML without an element")) };
+    match root.name.as_str() {
+        "playlist" => Ok(("xspf", read_xspf(&tags))),
+        "asx" => Ok(("asx", read_asx(&tags))),
+        "smil" => Ok(("wpl", read_wpl(&tags))),
+        "html" => Err(not("an HTML page")),
+        "plist" => Err(not("a property list (an iTunes library?), not a playlist")),
+        "dj_playlists" => Err(not("a Rekordbox library (read by the djay plugin), not a playlist")),
+        other => Err(not(format!("XML whose root element is <{other}>, not XSPF, ASX or WPL"))),
+    }
+}
+
+/// The entries of an XML playlist: each `item` element (a `track`, an `entry`) holds one, whose
+/// location is the first of `loc` (an element's text, or an attribute `(element, attribute)`);
+/// `title`, `artist` and `duration` elements fill it in. The playlist's name is the `title`
+/// that comes before the first item.
+struct XmlShape {
+    item: &'static str,
+    loc_text: &'static str,
+    loc_attr: (&'static str, &'static str),
+    artist: &'static str,
+}
+
+fn xml_entries(tags: &[Tag], shape: &XmlShape, duration: fn(&Tag) -> Option<u64>) -> (Option<String>, Vec<Entry>) {
+    let mut name = None;
+    let mut entries = Vec::new();
+    let mut cur: Option<Entry> = None;
+    let text = |t: &Tag| Some(unescape(t.text.trim())).filter(|s| !s.is_empty());
+    for t in tags {
+        if t.name == shape.item {
+            if t.end || t.empty {
+                entries.extend(cur.take());
+                if t.empty {
+                    let loc = attr(t, shape.loc_attr.1).unwrap_or_default();
+                    entries.push(entry(entries.len() + 1, &loc, None, None, None));
+                }
+            } else {
+                cur = Some(entry(entries.len() + 1, "", None, None, None));
+            }
+            continue;
+        }
+        if t.end {
+            continue;
+        }
+        let Some(e) = cur.as_mut() else {
+            if t.name == "title" && name.is_none() && entries.is_empty() {
+                name = text(t);
+            }
+            continue;
+        };
+        let loc = if t.name == shape.loc_text {
+            text(t)
+        } else if t.name == shape.loc_attr.0 {
+            attr(t, shape.loc_attr.1)
+        } else {
+            None
+        };
+        if let Some(l) = loc.filter(|_| e.raw.is_empty()) {
+            *e = entry(e.line, &l, e.title.take(), e.artist.take(), e.duration_ms);
+        } else if t.name == "title" {
+            e.title = text(t);
+        } else if t.name == shape.artist {
+            e.artist = text(t);
+        } else if t.name == "duration" {
+            e.duration_ms = duration(t);
+        }
+    }
+    entries.extend(cur);
+    (name, entries)
+}
+
+/// XSPF: `<track>` with `<location>` (or none), `<title>`, `<creator>`, `<duration>` (ms).
+fn read_xspf(tags: &[Tag]) -> (Option<String>, Vec<Entry>) {
+    let shape = XmlShape { item: "track", loc_text: "location", loc_attr: ("", ""), artist: "creator" };
+    let (name, mut entries) = xml_entries(tags, &shape, |t| t.text.trim().parse().ok());
+    // `<track>` elements of XSPF's `<trackList>` only (an `<extension>` may nest others).
+    entries.retain(|e| !(e.raw.is_empty() && e.title.is_none() && e.artist.is_none()));
+    (name, entries)
+}
+
+/// ASX: `<entry>` with `<ref href>`, `<title>`, `<author>`, `<duration value="hh:mm:ss.ff">`;
+/// an `<entryref href>` is an entry too.
+fn read_asx(tags: &[Tag]) -> (Option<String>, Vec<Entry>) {
+    let shape = XmlShape { item: "entry", loc_text: "", loc_attr: ("ref", "href"), artist: "author" };
+    let (name, mut entries) = xml_entries(tags, &shape, |t| attr(t, "value").as_deref().and_then(clock_ms));
+    for t in tags.iter().filter(|t| t.name == "entryref" && !t.end) {
+        entries.push(entry(entries.len() + 1, &attr(t, "href").unwrap_or_default(), None, None, None));
+    }
+    (name, entries)
+}
+
+/// `hh:mm:ss(.ff)`, `mm:ss` or seconds → ms.
+fn clock_ms(s: &str) -> Option<u64> {
+    let mut secs = 0.0;
+    for part in s.trim().split(':') {
+        secs = secs * 60.0 + part.parse::<f64>().ok().filter(|x| *x >= 0.0)?;
+    }
+    Some((secs * 1000.0).round() as u64)
+}
+
+/// WPL (Windows Media Player): `<smil><head><title>`, `<body><seq><media src="…"/>`.
+fn read_wpl(tags: &[Tag]) -> (Option<String>, Vec<Entry>) {
+    let name = tags
+        .iter()
+        .find(|t| t.name == "title" && !t.end)
+        .and_then(|t| Some(unescape(t.text.trim())).filter(|s| !s.is_empty()));
+    let entries = tags
+        .iter()
+        .filter(|t| t.name == "media" && !t.end)
+        .filter_map(|t| attr(t, "src"))
+        .enumerate()
+        .map(|(i, src)| entry(i + 1, &src, None, None, None))
+        .collect();
+    (name, entries)
+}
+
+/// JSPF (XSPF as JSON): `playlist.title`, `playlist.track[]` with `location` (a string or a
+/// list: the first), `title`, `creator`, `duration`. JSON that does not parse, or has no
+/// `playlist`, is refused, never read as m3u lines.
+fn read_jspf(text: &str) -> Result<(Option<String>, Vec<Entry>), NotAPlaylist> {
+    use serde_json::Value;
+    let v: Value = serde_json::from_str(text).map_err(|e| not(format!("JSON that does not parse ({e})")))?;
+    let pl = v.get("playlist").ok_or_else(|| {
+        not("JSON without a `playlist` object (not JSPF; a Spotify export is read by the spotify plugin)")
+    })?;
+    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    let tracks = pl.get("track").and_then(Value::as_array).cloned().unwrap_or_default();
+    let entries = tracks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let loc = match t.get("location") {
+                Some(Value::Array(a)) => a.iter().find_map(Value::as_str).map(str::to_string),
+                Some(Value::String(x)) => Some(x.clone()),
+                _ => None,
+            };
+            entry(
+                i + 1,
+                &loc.unwrap_or_default(),
+                s(t, "title"),
+                s(t, "creator"),
+                t.get("duration").and_then(Value::as_u64),
+            )
+        })
+        .collect();
+    Ok((s(pl, "title"), entries))
+}
+
+/// Reads a playlist file's bytes ([`read`]) and resolves each file entry against the folder
+/// of `path`, the playlist file ([`locate`]). Errors say what the content looks like instead.
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Playlist, String> {
+    let mut pl = read(bytes).map_err(|e| e.to_string())?;
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    for e in &mut pl.entries {
+        if !e.raw.is_empty() {
+            e.location = locate(&e.raw, dir);
+        }
+    }
+    Ok(pl)
 }
 
 /// Where an entry points, as an absolute '/'-separated path when it is a file.
@@ -184,72 +590,6 @@ fn clean(p: &str) -> String {
         }
     }
     format!("{prefix}{}", out.join("/"))
-}
-
-/// XSPF: `<title>` of the playlist, then each `<track>`'s `<location>` (or none), `<title>`,
-/// `<creator>` and `<duration>` (ms). A minimal reader: elements, entities, no DTD.
-fn parse_xspf(text: &str, dir: &Path) -> Result<(Option<String>, Vec<Entry>), String> {
-    if !text.contains("<playlist") {
-        return Err("XML, but no <playlist> element (not XSPF)".into());
-    }
-    let tag = |s: &str, name: &str| -> Option<String> {
-        let open = s.find(&format!("<{name}>"))? + name.len() + 2;
-        let close = s[open..].find(&format!("</{name}>"))? + open;
-        Some(unescape(s[open..close].trim()))
-    };
-    let list_at = text.find("<trackList").unwrap_or(text.len());
-    let name = tag(&text[..list_at], "title");
-    let mut entries = Vec::new();
-    let mut rest = &text[list_at..];
-    let mut n = 0;
-    while let Some(start) = rest.find("<track>") {
-        let Some(end) = rest[start..].find("</track>") else { break };
-        let t = &rest[start..start + end];
-        n += 1;
-        let location = tag(t, "location");
-        entries.push(Entry {
-            line: n,
-            raw: location.clone().unwrap_or_default(),
-            location: location.as_deref().map(|l| locate(l, dir)).unwrap_or_default(),
-            title: tag(t, "title"),
-            artist: tag(t, "creator"),
-            duration_ms: tag(t, "duration").and_then(|d| d.parse().ok()),
-        });
-        rest = &rest[start + end..];
-    }
-    Ok((name, entries))
-}
-
-/// JSPF (XSPF as JSON): `playlist.title`, `playlist.track[]` with `location` (a string or a
-/// list: the first), `title`, `creator`, `duration`. JSON that does not parse is refused with
-/// the parser's reason, never read as m3u lines.
-fn parse_jspf(text: &str, dir: &Path) -> Result<(Option<String>, Vec<Entry>), String> {
-    use serde_json::Value;
-    let v: Value =
-        serde_json::from_str(text).map_err(|e| format!("JSON (a JSPF playlist?) that does not parse: {e}"))?;
-    let pl = v.get("playlist").ok_or("JSON, but no `playlist` object (not JSPF)")?;
-    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-    let tracks = pl.get("track").and_then(Value::as_array).cloned().unwrap_or_default();
-    let entries = tracks
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let loc = match t.get("location") {
-                Some(Value::Array(a)) => a.iter().find_map(Value::as_str).map(str::to_string),
-                Some(Value::String(x)) => Some(x.clone()),
-                _ => None,
-            };
-            Entry {
-                line: i + 1,
-                raw: loc.clone().unwrap_or_default(),
-                location: loc.as_deref().map(|l| locate(l, dir)).unwrap_or_default(),
-                title: s(t, "title"),
-                artist: s(t, "creator"),
-                duration_ms: t.get("duration").and_then(Value::as_u64),
-            }
-        })
-        .collect();
-    Ok((s(pl, "title"), entries))
 }
 
 /// The library's file paths, and for each file's last folder and name (lower case) the paths
@@ -345,5 +685,97 @@ mod tests {
         assert_eq!(ix.find("/elsewhere/z/y.mp3"), None);
         assert_eq!(ix.find("http://radio/a/x.mp3"), None);
         assert_eq!(ix.find(""), None);
+    }
+
+    fn locs(p: &Playlist) -> Vec<(&str, &str)> {
+        p.entries.iter().map(|e| (e.kind, e.location.as_str())).collect()
+    }
+
+    /// PLS as Winamp, VLC and SHOUTcast write it: keys in any case, entries in the order of
+    /// their number (whatever the order of the lines), `Length-1` unknown, no trailing newline.
+    #[test]
+    fn pls() {
+        let p = read(b"[playlist]\r\nNumberOfEntries=2\r\nFile2=C:\\Music\\b.mp3\r\nTitle2=Ann - Bee\r\nLength2=-1\r\nfile1=http://radio.example/stream\r\ntitle1=Radio\r\nlength1=215\r\nVersion=2").unwrap();
+        assert_eq!(p.format, "pls");
+        assert_eq!(locs(&p), [("url", "http://radio.example/stream"), ("path", "C:\\Music\\b.mp3")]);
+        assert_eq!((p.entries[0].title.as_deref(), p.entries[0].duration_ms), (Some("Radio"), Some(215_000)));
+        assert_eq!((p.entries[1].artist.as_deref(), p.entries[1].title.as_deref()), (Some("Ann"), Some("Bee")));
+        assert_eq!(p.entries[1].duration_ms, None);
+        let lower = read(b"[Playlist]\nnumberofentries=1\nFILE1=a.mp3\n").unwrap();
+        assert_eq!(locs(&lower), [("path", "a.mp3")]);
+        // Resolved against the playlist's folder by `parse`, as m3u entries are.
+        let p = parse(Path::new("/m/lists/x.pls"), b"[playlist]\nFile1=../a/b.mp3\n").unwrap();
+        assert_eq!(p.entries[0].location, "/m/a/b.mp3");
+    }
+
+    #[test]
+    fn xspf_and_jspf_with_or_without_declaration_and_namespace() {
+        let bare = br#"<playlist version="1"><title>T &amp; U</title><trackList><track><location>file:///m/a.mp3</location><title>A</title><creator>Ann</creator><duration>1000</duration></track><track><title>No file</title></track></trackList></playlist>"#;
+        let p = read(bare).unwrap();
+        assert_eq!((p.format, p.name.as_deref()), ("xspf", Some("T & U")));
+        assert_eq!(locs(&p), [("path", "file:///m/a.mp3"), ("path", "")]);
+        assert_eq!((p.entries[0].artist.as_deref(), p.entries[0].duration_ms), (Some("Ann"), Some(1000)));
+        let ns = br#"<?xml version="1.0" encoding="UTF-8"?>
+<!-- made by hand -->
+<xspf:playlist version="1" xmlns:xspf="http://xspf.org/ns/0/"><xspf:trackList><xspf:track><xspf:location>http://x/a.ogg</xspf:location></xspf:track></xspf:trackList></xspf:playlist>"#;
+        assert_eq!(locs(&read(ns).unwrap()), [("url", "http://x/a.ogg")]);
+        let dflt = br#"<?xml version="1.0"?><playlist version="1" xmlns="http://xspf.org/ns/0/"><trackList><track><location>b.flac</location></track></trackList></playlist>"#;
+        assert_eq!(locs(&read(dflt).unwrap()), [("path", "b.flac")]);
+        let j =
+            read(br#"{"playlist": {"title": "J", "track": [{"location": ["http://x/s"], "title": "S"}]}}"#).unwrap();
+        assert_eq!((j.format, j.name.as_deref(), locs(&j)), ("jspf", Some("J"), vec![("url", "http://x/s")]));
+        assert!(read(br#"{"playlists": []}"#).unwrap_err().looks_like.contains("without a `playlist`"));
+    }
+
+    #[test]
+    fn asx_in_xml_and_ini_form_and_wpl() {
+        let asx = br#"<ASX version="3.0"><Title>Mix</Title><Entry><Title>One</Title><Author>Ann</Author><Ref HREF="mms://media.example/one.wma"/><Duration value="00:03:25.50"/></Entry><Entry><ref href="C:\Music\two.wma"/></Entry><ENTRYREF HREF="http://x/more.asx"/></ASX>"#;
+        let p = read(asx).unwrap();
+        assert_eq!((p.format, p.name.as_deref()), ("asx", Some("Mix")));
+        assert_eq!(
+            locs(&p),
+            [("url", "mms://media.example/one.wma"), ("path", "C:\\Music\\two.wma"), ("url", "http://x/more.asx")]
+        );
+        assert_eq!((p.entries[0].title.as_deref(), p.entries[0].artist.as_deref()), (Some("One"), Some("Ann")));
+        assert_eq!(p.entries[0].duration_ms, Some(205_500));
+        let ini = read(b"[Reference]\r\nRef1=http://a.example/1\r\nRef2=http://a.example/2\r\n").unwrap();
+        assert_eq!(
+            (ini.format, locs(&ini)),
+            ("asx-ini", vec![("url", "http://a.example/1"), ("url", "http://a.example/2")])
+        );
+        let wpl = br#"<?wpl version="1.0"?>
+<smil><head><meta name="Generator" content="Microsoft Windows Media Player -- 12.0"/><title>Road</title></head>
+<body><seq><media src="..\Music\a.mp3" tid="{1}"/><media src="b &amp; c.wma"/></seq></body></smil>"#;
+        let p = read(wpl).unwrap();
+        assert_eq!((p.format, p.name.as_deref()), ("wpl", Some("Road")));
+        assert_eq!(locs(&p), [("path", "..\\Music\\a.mp3"), ("path", "b & c.wma")]);
+    }
+
+    /// By content, not by name: what is none of the formats is refused with what it looks like;
+    /// an empty file is an empty playlist.
+    #[test]
+    fn what_is_no_playlist_says_what_it_looks_like() {
+        let why = |b: &[u8]| read(b).unwrap_err().to_string();
+        assert!(
+            why(b"#!/usr/bin/env python3\nprint('x')\n").contains("a Python script"),
+            "{}",
+            why(b"#!/usr/bin/env python3\n")
+        );
+        assert!(why(b"import os\n\nfor f in os.listdir('.'):\n    print(f)\n").contains("a Python script"));
+        assert!(why(b"#!/bin/sh\necho hi\n").contains("a shell script"));
+        assert!(why(b"ID3\x04\x00\x00\x00\x00\x00").contains("an MP3 file"));
+        assert!(why(b"\x00\x01\x02\x03garbage").contains("binary data"));
+        assert!(why(b"<html><body>x</body></html>").contains("an HTML page"));
+        assert!(why(b"[settings]\nvolume=3\n").contains("an INI file"));
+        for empty in [&b""[..], b"\n\r\n  ", b"\xEF\xBB\xBF"] {
+            let p = read(empty).unwrap();
+            assert_eq!((p.format, p.entries.len()), ("empty", 0));
+        }
+        // Plain and extended m3u, a URL is an entry of kind `url`.
+        let p = read(b"a.mp3\nhttp://radio.example/live\n").unwrap();
+        assert_eq!((p.format, locs(&p)), ("m3u", vec![("path", "a.mp3"), ("url", "http://radio.example/live")]));
+        // An extended m3u is one even when an entry reads like code.
+        let p = read(b"#EXTM3U\nimport export.mp3\n").unwrap();
+        assert_eq!((p.format, locs(&p)), ("m3u", vec![("path", "import export.mp3")]));
     }
 }

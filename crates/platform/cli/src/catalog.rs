@@ -102,9 +102,11 @@ pub enum CatalogCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Import m3u, m3u8 or XSPF playlists (UTF-8 ± BOM, UTF-16 with a BOM, Windows-1252) into
-    /// `playlists`, keyed by the playlist file's path, each entry linked to the library's
-    /// `files` by path (else listed as unmatched). Exits 0 when every file was read.
+    /// Import playlists, read by their content: m3u/m3u8, PLS, XSPF, JSPF, ASX (XML or INI) and
+    /// WPL (UTF-8 ± BOM, UTF-16 with a BOM, Windows-1252) into `playlists`, keyed by the
+    /// playlist file's path, each entry linked to the library's `files` by path (else listed as
+    /// unmatched; URLs are entries of kind `url`). A file that is no playlist is refused with
+    /// what it looks like (exit 1). Exits 0 when every file was read.
     ImportPlaylist {
         #[arg(required = true)]
         files: Vec<PathBuf>,

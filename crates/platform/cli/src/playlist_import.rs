@@ -1,5 +1,8 @@
-//! `baton catalog import-playlist FILE...`: playlists from other players (m3u, m3u8, XSPF) into
-//! the catalog's `playlists`, each entry linked to the library's `files` by path. The playlist
+//! `baton catalog import-playlist FILE...`: playlists from other players into the catalog's
+//! `playlists`, each entry linked to the library's `files` by path. Files are read by their
+//! content with the one reader the spotify plugin uses too (`baton_normalize::playlist::read`:
+//! m3u/m3u8, PLS, XSPF, JSPF, ASX, WPL); one that is none of these is refused with what it
+//! looks like, and a symlink is named as one with its target. The playlist
 //! file's path is the record's key, so importing it again updates it in place, under the same
 //! shrink rule as the Spotify exports: a file whose entries match no library file removes
 //! nothing, and one that would remove more than half of a playlist's files is withheld and
@@ -61,9 +64,8 @@ fn import_one(
                     matched.push(path);
                 }
             }
-            None => unmatched.push(
-                json!({"line": e.line, "entry": e.raw, "location": e.location, "artist": e.artist, "title": e.title}),
-            ),
+            None => unmatched.push(json!({"line": e.line, "entry": e.raw, "kind": e.kind, "location": e.location,
+                "artist": e.artist, "title": e.title})),
         }
     }
     let old: Vec<String> = match cat.get(user, "playlists", &key, false)? {
@@ -128,14 +130,38 @@ pub fn run(
     let mut failed = false;
     for f in files {
         let abs = std::path::absolute(f).unwrap_or_else(|_| f.clone());
-        let read =
-            std::fs::read(&abs).map_err(|e| format!("cannot read it: {e}")).and_then(|b| playlist::parse(&abs, &b));
+        // A symlink is named as one, with its target (a dangling one says so, not only "not found").
+        let link = std::fs::read_link(&abs).ok();
+        let read = std::fs::read(&abs)
+            .map_err(|e| match &link {
+                Some(t) if !abs.exists() => {
+                    format!("cannot read it: it is a symlink to {}, which does not exist ({e})", t.display())
+                }
+                Some(t) => format!("cannot read it: it is a symlink to {} ({e})", t.display()),
+                None => format!("cannot read it: {e}"),
+            })
+            .and_then(|b| {
+                playlist::parse(&abs, &b).map_err(|e| match &link {
+                    Some(t) => format!("{e} (it is a symlink to {})", t.display()),
+                    None => e,
+                })
+            });
         match read {
-            Ok(pl) => results.push(import_one(cat, &user, &lib, &abs, &pl, dry_run, accept_shrink)?),
+            Ok(pl) => {
+                let mut r = import_one(cat, &user, &lib, &abs, &pl, dry_run, accept_shrink)?;
+                if let Some(t) = &link {
+                    r["symlink"] = json!(t.to_string_lossy());
+                }
+                results.push(r);
+            }
             Err(reason) => {
                 failed = true;
                 eprintln!("baton: {}: {reason}; nothing imported from it", abs.display());
-                results.push(json!({"file": abs.to_string_lossy(), "error": reason}));
+                let mut r = json!({"file": abs.to_string_lossy(), "error": reason});
+                if let Some(t) = &link {
+                    r["symlink"] = json!(t.to_string_lossy());
+                }
+                results.push(r);
             }
         }
     }
@@ -148,8 +174,10 @@ pub fn run(
                 continue;
             }
             let verb = if dry_run { "would link" } else { "linked" };
+            let link =
+                r.get("symlink").and_then(Value::as_str).map(|t| format!(" (a symlink to {t})")).unwrap_or_default();
             say!(
-                "{}: playlist `{}` ({}, {}): {} entries, {verb} {} to library files, {} unmatched, +{} -{}{}",
+                "{}{link}: playlist `{}` ({}, {}): {} entries, {verb} {} to library files, {} unmatched, +{} -{}{}",
                 r["file"].as_str().unwrap_or(""),
                 r["name"].as_str().unwrap_or(""),
                 r["format"].as_str().unwrap_or(""),

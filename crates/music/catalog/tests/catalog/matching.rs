@@ -26,6 +26,7 @@ struct Score {
     expected_ambiguous: u32,
     ambiguous_ok: u32,
     ambiguous_guessed: u32,
+    no_duration: u32,
 }
 
 impl Score {
@@ -68,8 +69,10 @@ fn fixture_precision_and_recall_per_half() {
             isrc: (!r[5].is_empty()).then(|| r[5].clone()),
             external_ids: if r[6].is_empty() { vec![] } else { vec![r[6].clone()] },
             file: None,
+            album: None,
         };
         let out = cat.match_track(&user, &q).unwrap();
+        let q = &q;
         let got = match out.verdict {
             Verdict::Match => out.candidates[0].key.as_str(),
             Verdict::Ambiguous => "ambiguous",
@@ -77,6 +80,15 @@ fn fixture_precision_and_recall_per_half() {
         };
         let s = &mut halves[(r[1] == "B") as usize];
         let expect = r[7].as_str();
+        // A query without a duration (and, in this fixture, without an album) names its track
+        // only as the best of an `ambiguous` answer: names alone are never certain then.
+        let by_names = q.isrc.is_none() && q.external_ids.is_empty();
+        if by_names && q.duration_ms.is_none() && !matches!(expect, "none" | "ambiguous") {
+            let top = out.candidates.first().map(|c| c.key.as_str());
+            assert_eq!((got, top), ("ambiguous", Some(expect)), "{}: no duration", r[0]);
+            s.no_duration += 1;
+            continue;
+        }
         match expect {
             "none" => {
                 s.nones += 1;
@@ -119,9 +131,10 @@ fn fixture_precision_and_recall_per_half() {
     }
     for (name, s) in ["A (tuning)", "B (held out)"].iter().zip(&halves) {
         eprintln!(
-            "half {name}: precision {:.4}, recall {:.4}; {} expected matches: {} right, {} wrong, {} ambiguous, {} missed; {} look-alikes: {} matched wrongly; {} duplicates: {} ambiguous, {} guessed",
+            "half {name}: precision {:.4}, recall {:.4}; {} without a duration (ambiguous, the right one first); {} expected matches: {} right, {} wrong, {} ambiguous, {} missed; {} look-alikes: {} matched wrongly; {} duplicates: {} ambiguous, {} guessed",
             s.precision(),
             s.recall(),
+            s.no_duration,
             s.expected_matches,
             s.correct,
             s.wrong,
