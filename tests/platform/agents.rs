@@ -655,3 +655,25 @@ fn a_plugins_crash_is_said_once_guest_error_first_with_the_task_id() {
     let id = ret.values().next().unwrap()[0]["in_reply_to"].as_str().unwrap().to_string();
     assert!(out.contains(&format!("task {id}")), "{out}");
 }
+
+/// A file that names an id but is no valid TASK (here a priority the schema does not have) is
+/// refused before it runs; its rejection is kept under that id, so `wait ID` answers it at once
+/// with its RETURN and `show ID` finds it, instead of "no TASK with id".
+#[test]
+fn a_refused_file_is_answered_by_the_id_it_names() {
+    let h = home();
+    let body = json!({"schema": "baton.handoff/v1", "id": "BADPRIO-1", "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                      "from": "claude", "title": "x", "plugin": "echo", "action": "echo", "params": {}, "priority": "asap"});
+    h.drop_file("20260118T070951Z__TASK__x__claude.json", body.to_string());
+    h.ok(&["serve", "--once"]);
+    let started = std::time::Instant::now();
+    let o = h.run(&["wait", "BADPRIO-1", "--timeout", "30", "--json"]);
+    assert!(started.elapsed() < Duration::from_secs(15), "answered at once, not at the timeout");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let ret: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(ret["status"], "rejected", "{ret}");
+    assert!(ret["summary"].as_str().unwrap().contains("priority"), "{ret}");
+    let shown = h.json(&["show", "BADPRIO-1", "--json"]);
+    let ev = shown["events"].as_array().unwrap();
+    assert!(ev.iter().any(|e| e["event"] == "rejected_unparsed"), "{shown}");
+}

@@ -438,7 +438,12 @@ impl Server {
                             wait::min_stamp(&s.created_at),
                             s.before,
                         ),
-                        None => wait::locate(&me.ctx(), &me.tree, &id)?,
+                        None => {
+                            if let Some((_, ret)) = wait::rejected_unparsed(&me.ctx(), &me.tree, &id) {
+                                return Ok(ret);
+                            }
+                            wait::locate(&me.ctx(), &me.tree, &id)?
+                        }
                     };
                     let found = match &task {
                         None => wait::block(&mut waiter, Some(asked.min(me.wait_cap)))?,

@@ -26,7 +26,8 @@ pub(crate) fn prepare(
     // A file named as a RETURN is never answered with a RETURN, whatever is wrong with it.
     let file_agent =
         claim.original.to_str().filter(|n| !is_return_name(n)).and_then(names::agent_of_file_name).map(str::to_string);
-    let refuse = |code, message: String| Prepared::Refuse { code, message, reply: file_agent.clone(), task: None };
+    let refuse =
+        |code, message: String| Prepared::Refuse { id: None, code, message, reply: file_agent.clone(), task: None };
     if let names::Entry::SyncConflict(reason) = names::classify(claim.original.as_bytes()) {
         return Ok(Prepared::Conflict(reason));
     }
@@ -50,6 +51,7 @@ pub(crate) fn prepare(
     }
     if claim.original.to_str().is_none() {
         return Ok(Prepared::Refuse {
+            id: None,
             code: ErrorCode::InvalidName,
             message: format!("the file name {original:?} is not valid UTF-8; rename it"),
             reply: None,
@@ -146,6 +148,7 @@ pub(crate) fn prepare(
             );
             b.event(&task.id, &now, "duplicate_id", &json!({"file": original, "claim": claim.key()}))?;
             return Ok(Prepared::Refuse {
+                id: None,
                 code: ErrorCode::DuplicateId,
                 message,
                 reply: Some(task.reply_agent().into()),
@@ -162,6 +165,7 @@ pub(crate) fn prepare(
             return Ok(Prepared::Route(task));
         }
         return Ok(Prepared::Refuse {
+            id: None,
             code: ErrorCode::Misrouted,
             message: "a TASK for baton names `plugin`, `action` and `params`, not `to`".into(),
             reply: Some(task.reply_agent().into()),
@@ -227,7 +231,7 @@ fn unparsed(
     let mut message = invalid.message;
     if is_return_name(original) || seen.as_ref().is_some_and(|s| s.kind == dialect::Kind::Return) {
         message.push_str(" It is a RETURN, so it is filed without a RETURN of its own.");
-        return Prepared::Refuse { code: invalid.code, message, reply: None, task: None };
+        return Prepared::Refuse { id: None, code: invalid.code, message, reply: None, task: None };
     }
     let sender = seen.as_ref().and_then(|s| s.from.clone());
     let reply = match &sender {
@@ -251,7 +255,8 @@ fn unparsed(
             dialect::send_command(s, &cfg.agent, &failed.to_string_lossy())
         );
     }
-    Prepared::Refuse { code: invalid.code, message, reply, task: None }
+    let id = seen.and_then(|s| s.id).filter(|id| !id.is_empty() && id.len() <= 128);
+    Prepared::Refuse { id, code: invalid.code, message, reply, task: None }
 }
 
 /// A TASK whose `deadline` (RFC 3339) has passed is not run: it is answered `canceled`, with
@@ -269,6 +274,7 @@ fn deadline_passed(task: &baton_handoff::TaskBody) -> Option<Prepared> {
         stamp::rfc3339(now)
     );
     Some(Prepared::Refuse {
+        id: None,
         code: ErrorCode::DeadlinePassed,
         message,
         reply: Some(task.reply_agent().into()),

@@ -15,8 +15,10 @@ use crate::returns::Answer;
 
 /// One claim, once parsed and checked against the ledger.
 pub(crate) enum Prepared {
-    /// Refused without running; RETURN to `reply` if known.
-    Refuse { code: ErrorCode, message: String, reply: Option<String>, task: Option<TaskBody> },
+    /// Refused without running; RETURN to `reply` if known. `id`: the id a file that is not a
+    /// valid TASK still names (its rejection is kept under it, so `wait` and `show` on that id
+    /// answer at once).
+    Refuse { id: Option<String>, code: ErrorCode, message: String, reply: Option<String>, task: Option<TaskBody> },
     /// A sync tool's conflict copy: filed with the reason, no RETURN.
     Conflict(&'static str),
     /// A RETURN answering a follow-up baton emitted: recorded (in step 2) and filed.

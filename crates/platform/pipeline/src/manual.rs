@@ -17,11 +17,13 @@ impl Pipeline {
         let original = file.file_name().unwrap_or_default().to_owned();
         let claim = Claim::new(file.to_path_buf(), crate::claims::new_claim_id(), original);
         let (prepared, reply) = match schema::parse(&bytes) {
-            Err(invalid) => {
-                (Prepared::Refuse { code: invalid.code, message: invalid.message, reply: None, task: None }, None)
-            }
+            Err(invalid) => (
+                Prepared::Refuse { id: None, code: invalid.code, message: invalid.message, reply: None, task: None },
+                None,
+            ),
             Ok((Body::Return(_), _)) => (
                 Prepared::Refuse {
+                    id: None,
                     code: ErrorCode::Invalid,
                     message: "this is a RETURN; only a TASK can be run".into(),
                     reply: None,
@@ -33,6 +35,7 @@ impl Pipeline {
                 let reply = Some(t.reply_agent().to_string());
                 (
                     Prepared::Refuse {
+                        id: None,
                         code: ErrorCode::Misrouted,
                         message: "this TASK is for another agent (`to`), not for a plugin".into(),
                         reply: reply.clone(),

@@ -423,6 +423,15 @@ pub(crate) fn record(
         Status::Failed | Status::Canceled => TaskState::Failed,
     };
     let err = answer.error.as_ref().map(|e| (e.code.as_str(), e.message.as_str()));
+    // A file that is no valid TASK but names an id: its rejection is kept under that id too,
+    // so `wait ID` and `show ID` answer it at once instead of "no handoff with id".
+    if let Prepared::Refuse { id: Some(named), task: None, reply, .. } = &item.prepared
+        && task_id.is_none()
+    {
+        let detail = json!({"file": key, "return": item.return_name, "reply_to": reply,
+                            "error": answer.error, "summary": answer.summary});
+        b.event(named, &now, "rejected_unparsed", &detail)?;
+    }
     if task_id.is_some() && !matches!(item.prepared, Prepared::Refuse { code: ErrorCode::DuplicateId, .. }) {
         // A run after `baton retry`: the RETURN it replaces (filed by the retry) is linked to
         // this one, so `show` tells which answer superseded which.

@@ -350,6 +350,7 @@ impl Pipeline {
                         let prepared =
                             crate::faults::read_one(|| prepare(cfg, root, &claim, pre, b)).unwrap_or_else(|bug| {
                                 Ok(Prepared::Refuse {
+                                    id: None,
                                     code: ErrorCode::Internal,
                                     message: bug,
                                     reply: None,
@@ -728,7 +729,7 @@ fn crashed(item: &mut Item, deaths: u32) {
         Prepared::Refuse { reply, .. } => reply.clone(),
         _ => task.as_ref().map(|t| t.reply_agent().to_string()).or(file_agent),
     };
-    item.prepared = Prepared::Refuse { code: ErrorCode::CrashedHost, message: message.clone(), reply, task };
+    item.prepared = Prepared::Refuse { id: None, code: ErrorCode::CrashedHost, message: message.clone(), reply, task };
     item.answer = Some(Answer::refused(ErrorCode::CrashedHost, message));
 }
 

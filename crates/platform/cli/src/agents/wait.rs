@@ -397,6 +397,29 @@ pub fn report(
     Ok(if status == "completed" { 0 } else { 1 })
 }
 
+/// The answer to an id that named a file baton refused before it was a TASK (not a valid
+/// handoff, yet its `id` readable): the RETURN it wrote, else what the ledger kept of the
+/// refusal. `None` for every other id.
+pub fn rejected_unparsed(ctx: &Ctx, tree: &Tree, id: &str) -> Option<(PathBuf, Value)> {
+    let ledger = baton_ledger::Ledger::open_at(&ctx.location).ok()?;
+    if ledger.task(id).ok().flatten().is_some() {
+        return None;
+    }
+    let events = ledger.events(id).ok()?;
+    let detail = events.iter().rev().find(|e| e.event == "rejected_unparsed")?.detail.clone();
+    if let (Some(name), Some(agent)) = (detail["return"].as_str(), detail["reply_to"].as_str()) {
+        let agent = tree.existing_agent(agent).unwrap_or_else(|| agent.to_string());
+        for dir in dirs_of(&tree.root.join(&agent).join(baton_pipeline::config::INBOX)) {
+            let path = dir.join(name);
+            if let Some(body) = super::read_handoff(&path) {
+                return Some((path, body));
+            }
+        }
+    }
+    let file = detail["file"].as_str().map(PathBuf::from).unwrap_or_default();
+    Some((file, serde_json::json!({"status": "rejected", "summary": detail["summary"], "error": detail["error"]})))
+}
+
 pub fn run(ctx: &Ctx, a: WaitArgs) -> Result<i32> {
     let tree = Tree::open(ctx)?;
     let timeout = super::timeout_arg(a.timeout)?;
@@ -404,6 +427,9 @@ pub fn run(ctx: &Ctx, a: WaitArgs) -> Result<i32> {
     let delivered = a.id.starts_with("cm-") || a.until.is_some();
     if delivered {
         return delivery(ctx, &a.id, a.until.as_deref().unwrap_or("read"), timeout, a.json);
+    }
+    if let Some(found) = rejected_unparsed(ctx, &tree, &a.id) {
+        return report(&a.id, Some(found), a.json, timeout, false);
     }
     let mut waiter = locate(ctx, &tree, &a.id)?;
     let found = block(&mut waiter, timeout)?;
