@@ -337,3 +337,38 @@ fn the_dashboard_shows_mailbox_agents_team_rosters_and_stale_unread_messages() {
     assert_eq!(lead["counts"]["stale"], 1);
     assert_eq!(lead["stale"][0]["kind"], "idle_notification");
 }
+
+/// `serve` records mailbox messages as they come: a message that lands in a Claude inbox and is
+/// gone again before anyone runs `baton status` is still found by `show`.
+#[test]
+fn serve_records_a_message_that_is_gone_before_status_runs() {
+    let (h, teams, _boxes) = mailbox_home();
+    let quiet = std::process::Stdio::null;
+    let mut serving = h.cmd(&["serve"]).stdout(quiet()).stderr(quiet()).spawn().unwrap();
+    let ts = "2026-02-22T16:20:01.123Z";
+    let text = "a message that does not stay";
+    let inbox = teams.join("solo/inboxes/helper.json");
+    write(&inbox, &json!([{"from": "lead", "text": text, "timestamp": ts, "read": false}]).to_string());
+    let id = baton_mailbox::claude::message_id("solo/helper", "lead", ts, text);
+    // Watched through the ledger itself: `show` and `status` would record the message too.
+    let location = match &h.state {
+        Some(url) => baton_ledger::Location::parse(url).unwrap(),
+        None => baton_ledger::Location::Sqlite(h.root.join("state/baton.sqlite")),
+    };
+    let started = std::time::Instant::now();
+    loop {
+        let ledger = baton_ledger::Ledger::open_at(&location).unwrap();
+        if ledger.events(&id).unwrap().iter().any(|e| e.event == "mailbox_seen") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "serve never recorded {id}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    serving.kill().unwrap();
+    serving.wait().unwrap();
+    // The inbox emptied (as Claude Code clears it): the message is still found, with its text.
+    std::fs::write(&inbox, "[]").unwrap();
+    let shown = h.json(&["show", &id, "--json"]);
+    let seen = shown["events"].as_array().unwrap().iter().find(|e| e["event"] == "mailbox_seen").cloned();
+    assert_eq!(seen.map(|e| e["detail"]["text"].clone()), Some(json!(text)), "{shown}");
+}

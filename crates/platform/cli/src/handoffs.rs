@@ -80,6 +80,8 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>, new_state: bool) -> Re
                 rules.clone(),
             )
         };
+        // Mailboxes of other tools: their messages recorded as they come (a drain reads none).
+        let _mailboxes = if once { None } else { crate::mailbox::spawn_observer(ctx.clone()) };
         // The dashboard runs beside the pipeline on this runtime, for as long as serve does.
         let http = http.or_else(|| pipeline.config().dashboard.http.clone()).filter(|_| !once);
         let liveness = std::sync::Arc::new(watch::Liveness::default());

@@ -289,7 +289,10 @@ fn spotify_demo(ctx: &Ctx) -> Result<()> {
     let steps = [
         ("import", serde_json::json!({})),
         ("link-local", serde_json::json!({})),
-        ("playlists-for-track", serde_json::json!({"title": "Alpha Song", "artist": "Ann Artist"})),
+        (
+            "playlists-for-track",
+            serde_json::json!({"title": "Alpha Song", "artist": "Ann Artist", "duration_ms": 8000}),
+        ),
         ("plan", serde_json::json!({})),
     ];
     let replies = home.join("handoffs/Spotify-Demo/01_inbox");

@@ -178,6 +178,7 @@ enum Command {
 }
 
 /// Where a command's home and state are.
+#[derive(Clone)]
 pub struct Ctx {
     pub home: PathBuf,
     /// This machine's SQLite file: the ledger itself, or beside a PostgreSQL ledger the

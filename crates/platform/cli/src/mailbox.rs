@@ -198,6 +198,39 @@ pub fn observe(ctx: &Ctx, ledger: &mut baton_ledger::Ledger, boxes: &Mailboxes) 
     Ok(read)
 }
 
+/// How often `serve` reads the configured mailboxes.
+const OBSERVE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `serve`'s mailbox observer: a thread that records every new message of the configured
+/// mailboxes in the ledger every few seconds, so a message's history is kept even when its
+/// agent clears the inbox between two `baton status`. It only reads the mailboxes; with none
+/// configured it does nothing. A failed pass is logged (rate-limited by its interval) and the
+/// next one tries again.
+pub fn spawn_observer(ctx: Ctx) -> Option<std::thread::JoinHandle<()>> {
+    let boxes = configured(&ctx.home).ok().filter(|b| !b.is_empty())?;
+    let spawned = std::thread::Builder::new().name("mailboxes".into()).spawn(move || {
+        let mut failing = false;
+        loop {
+            let pass = baton_ledger::Ledger::open_at(&ctx.location)
+                .map_err(anyhow::Error::from)
+                .and_then(|mut ledger| observe(&ctx, &mut ledger, &boxes));
+            match pass {
+                Ok(_) => failing = false,
+                Err(e) if !failing => {
+                    tracing::warn!(
+                        "mailboxes: reading them failed ({e:#}); trying again every {}s",
+                        OBSERVE_EVERY.as_secs()
+                    );
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+            std::thread::sleep(OBSERVE_EVERY);
+        }
+    });
+    spawned.map_err(|e| tracing::warn!("mailboxes: no observer thread ({e}); `baton status` still records them")).ok()
+}
+
 /// Where `status` and `adopt` look for folders that look like mailboxes: the handoffs tree and
 /// every mailbox path; what the configured mailboxes read already is left out.
 pub fn unmatched(handoffs: &Path, home: &Path, boxes: &Mailboxes) -> Vec<detect::Unmatched> {
