@@ -961,7 +961,7 @@ fn a_state_deleted_under_serve_stops_it_and_status_creates_none() {
     assert!(log.contains(&format!("the state {} was deleted while serve was running", state.display())), "{log}");
     let out = h.run(&["status"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("no state at"), "{err}");
+    assert!(!out.status.success() && err.contains("no state at") && err.contains("served from it before"), "{err}");
     assert!(!state.exists(), "status created no state");
 }
 
@@ -973,12 +973,14 @@ fn a_state_deleted_under_serve_stops_it_and_status_creates_none() {
 #[test]
 fn a_state_that_lost_its_wal_is_refused_at_start() {
     let h = home();
-    h.ok(&["serve", "--once"]); // the state's id is checkpointed into the main file
+    // A state with a history, its id and first row checkpointed into the main file.
+    h.drop_file(format!("20260118T070950Z__TASK__OLD__{A}.json"), task("OLD").to_string());
+    h.ok(&["serve", "--once"]);
     let none = Fault { flag: h.root.parent().unwrap().join("no-fault"), spec: String::new() };
     let mut d = serve_with(&h, &none);
     let first = ids(1, "WAL");
     drop_tasks(&h, &first);
-    wait_until("the RETURN", Duration::from_secs(20), || h.returns(A).len() == 1 && claims_held(&h) == 0);
+    wait_until("the RETURN", Duration::from_secs(20), || h.returns(A).len() == 2 && claims_held(&h) == 0);
     let wal = h.root.join("state").join("baton.sqlite-wal");
     assert!(wal.exists(), "serve writes through the WAL");
     std::fs::remove_file(&wal).unwrap();

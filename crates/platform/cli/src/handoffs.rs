@@ -36,8 +36,11 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>, new_state: bool) -> Re
     }
     // The same state, but without rows it had (its -wal deleted while serving): a TASK
     // answered then would run again. Stop with the reason (docs/faults.md).
+    let served_before = baton_pipeline::losses::served_from_before(&ctx.home, &ctx.location)
+        .with_context(|| format!("recording in {} which state serve runs from", ctx.home.display()))?;
     if checked == baton_ledger::guard::Checked::Same
         && !new_state
+        && served_before
         && let Some(lost) = baton_pipeline::losses::check_home(&ctx.home, &ctx.location)?
     {
         anyhow::bail!(
@@ -269,18 +272,27 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
     crate::home_check::require(&ctx.home)?;
     let cfg = crate::services::load_config(&ctx.home)?;
     let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
-    // A read-only command never creates a state: a missing one would be made new and empty,
-    // and `status` would report that instead of saying the state is gone.
-    if let baton_ledger::Location::Sqlite(path) = &ctx.location
-        && std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
-    {
+    // A read-only command never creates a state. A missing one that this home served from is
+    // gone, and said so; one never made yet reads as empty, from memory.
+    let missing = match &ctx.location {
+        baton_ledger::Location::Sqlite(path) => {
+            std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+        }
+        _ => false,
+    };
+    if missing && baton_ledger::guard::marker_path(&ctx.home, &ctx.state).exists() {
         anyhow::bail!(
-            "no state at {}: `baton status` reads the state and never creates one. If serve ran from it before, \
-             put the file back (with its -wal file); `baton serve` says what it finds there",
-            path.display()
+            "no state at {}: this home served from it before, and `baton status` reads the state and never creates \
+             one. Put the file back (with its -wal file); `baton serve` says what it finds there",
+            ctx.state.display()
         );
     }
-    let mut ledger = match baton_ledger::Ledger::open_at(&ctx.location) {
+    let opened = if missing {
+        baton_ledger::Ledger::open(Path::new(":memory:"))
+    } else {
+        baton_ledger::Ledger::open_at(&ctx.location)
+    };
+    let mut ledger = match opened {
         Ok(l) => l,
         // A shared ledger that does not answer: said plainly, and the exit status says so.
         Err(e) if e.is_transient() => {

@@ -3,7 +3,7 @@
 //! held: the state's id is still there (an earlier checkpoint wrote it), so the state guard
 //! finds "the same state", yet a TASK answered meanwhile has no record, and dropped again it
 //! would run again. The handoffs folders keep what those rows said: every TASK filed in
-//! `02_processed/` was answered, and the ledger keeps a row for each (rows are never pruned).
+//! `02_processed/` was answered, and the ledger keeps a row for each.
 //! At start, the newest originals filed there (by the time they were filed, their `ctime`) are
 //! checked against the ledger; one it has no record of means rows were lost, and `serve` stops
 //! with the reason rather than answer those TASKs twice.
@@ -36,6 +36,24 @@ pub fn accept(home: &Path, location: &baton_ledger::Location) -> std::io::Result
     std::fs::write(&file, (now + 1).to_string())
 }
 
+/// Whether the home's last `serve` ran from `location` too, and records that this one does.
+/// Only then do the filed TASKs belong to this state: a home that served from another state
+/// meanwhile (a PostgreSQL server after `baton migrate`, another `--state`) filed TASKs this one
+/// never saw, and that is no loss.
+pub fn served_from_before(home: &Path, location: &baton_ledger::Location) -> std::io::Result<bool> {
+    let record = home.join(".states").join("last-served");
+    let this = match location {
+        baton_ledger::Location::Sqlite(p) => std::path::absolute(p).unwrap_or_else(|_| p.clone()).display().to_string(),
+        other => other.shown(),
+    };
+    let before = std::fs::read_to_string(&record).is_ok_and(|s| s == this);
+    if !before {
+        baton_fs::ensure_dir(record.parent().unwrap_or(home))?;
+        std::fs::write(&record, &this)?;
+    }
+    Ok(before)
+}
+
 /// A filed TASK the ledger has no record of: its file and id.
 #[derive(Debug)]
 pub struct Lost {
@@ -53,6 +71,12 @@ pub fn unrecorded(
     since: i64,
     ledger: &baton_ledger::Ledger,
 ) -> Result<Option<Lost>, PipelineError> {
+    // No task row at all: a state whose history was pruned by hand (or never used), and one
+    // whose WAL held every row also lost its id, which the state guard reports. Nothing to
+    // compare the filings with.
+    if ledger.task_count()? == 0 {
+        return Ok(None);
+    }
     let dir = paths.processed(agent);
     let entries = match std::fs::read_dir(&dir) {
         Ok(d) => d,
