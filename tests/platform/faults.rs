@@ -231,7 +231,8 @@ fn a_missing_empty_or_replaced_state_stops_serve_unless_new_state() {
     }
     // A new database at that path (a deleted WAL that held everything looks the same).
     std::fs::remove_file(&state).unwrap();
-    h.ok(&["status"]); // creates a fresh, empty state
+    // A fresh database at that path (`baton status` no longer creates one).
+    rusqlite::Connection::open(&state).unwrap().execute_batch("CREATE TABLE t(x)").unwrap();
     let out = h.run(&["serve", "--once"]);
     assert!(!out.status.success());
     assert!(
@@ -828,4 +829,171 @@ fn an_unreadable_inbox_is_a_pause_not_an_exit() {
     assert!(d.0.try_wait().unwrap().is_none(), "serve is still running:\n{}", serve_log(&h));
     assert!(h.returns(A).is_empty());
     pass_then_each_answered_once(&h, &fault, &ids);
+}
+
+/// EIO on the `stat` of an installed plugin's file for a while (a flaky disk under
+/// `plugins/`): the plugin does not vanish. TASKs naming it meanwhile run with the loaded
+/// component, none is answered `unknown_plugin`.
+#[test]
+fn a_failed_stat_of_a_plugin_file_keeps_the_plugin() {
+    let h = home();
+    let flag = h.root.parent().unwrap().join("fault-on");
+    let _ = std::fs::remove_file(&flag);
+    let fault = Fault { flag: flag.clone(), spec: "plugin_stat@echo.wasm=EIO".into() };
+    let _d = serve_with(&h, &fault);
+    let first = ids(1, "BEFORE");
+    drop_tasks(&h, &first);
+    wait_until("the first RETURN", Duration::from_secs(20), || h.returns(A).len() == 1);
+    std::fs::write(&flag, b"").unwrap(); // the fault starts now
+    std::thread::sleep(Duration::from_millis(1500)); // a few reload passes (reconcile_secs = 1)
+    let during: Vec<String> = ids(8, "DURING");
+    for (i, id) in during.iter().enumerate() {
+        h.drop_file(format!("20260118T070951Z__TASK__D{i:05}__{A}.json"), task(id).to_string());
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    fault.pass();
+    wait_until("every RETURN", Duration::from_secs(20), || h.returns(A).len() == 9 && claims_held(&h) == 0);
+    std::thread::sleep(Duration::from_millis(300));
+    let all: Vec<String> = first.into_iter().chain(during).collect();
+    assert_once(&h, &all, "completed");
+}
+
+/// The existence check of a reply inbox fails (EIO) and `mkdir` answers EEXIST: the inbox
+/// exists, and the RETURN is delivered into it; nothing is filed `internal` for "File exists".
+#[test]
+fn eexist_after_a_failed_check_of_an_inbox_means_it_exists() {
+    let h = home();
+    std::fs::create_dir_all(h.dir(A, "01_inbox")).unwrap();
+    let fault = Fault::new(&h, &format!("mkdir@{A}=EEXIST"));
+    let _d = serve_with(&h, &fault);
+    let ids = ids(6, "EEXIST");
+    drop_tasks(&h, &ids);
+    wait_until("every RETURN while the fault lasts", Duration::from_secs(20), || {
+        h.returns(A).len() == ids.len() && claims_held(&h) == 0
+    });
+    fault.pass();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_once(&h, &ids, "completed");
+}
+
+/// The state disk full for a while under a plugin's `kv-set` (SQLite's "database or disk is
+/// full"): a host-side fault, so the attempt does not count and the TASK runs again once it
+/// has passed. Before, the plugin trapped and every TASK ended `failed`, `trap`.
+#[test]
+fn a_host_call_failing_for_a_full_disk_is_a_pause_not_a_failure() {
+    let h = with_testkit("");
+    let fault = Fault::new(&h, "kv_set@testkit=ENOSPC");
+    let _d = serve_with(&h, &fault);
+    let ids = ids(4, "KV");
+    for (i, id) in ids.iter().enumerate() {
+        let t = json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                       "from": A, "title": "kv", "plugin": "testkit", "action": "transient",
+                       "params": {"key": id, "fails": 0}});
+        h.drop_file(format!("20260118T070951Z__TASK__K{i:05}__{A}.json"), t.to_string());
+    }
+    wait_until("every claim held", Duration::from_secs(20), || claims_held(&h) == ids.len());
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(h.returns(A).is_empty(), "nothing is answered while the fault lasts: {:?}", h.returns(A));
+    assert!(names(&h.dir("baton", "03_failed")).is_empty(), "{:?}", names(&h.dir("baton", "03_failed")));
+    pass_then_each_answered_once(&h, &fault, &ids);
+    for (id, r) in h.returns(A) {
+        assert_eq!(r[0]["result"]["attempts_seen"], 1, "{id}: the failed writes saved nothing: {}", r[0]);
+    }
+}
+
+/// The handoffs disk full when `serve` starts (its own folders cannot be made): serve waits,
+/// says why, and answers what was dropped once space comes back. Before, it exited at once.
+#[test]
+fn a_full_handoffs_disk_at_start_is_a_pause_not_an_exit() {
+    let h = home();
+    let ids = ids(5, "FULL");
+    drop_tasks(&h, &ids);
+    let fault = Fault::new(&h, "start_folders=ENOSPC");
+    let mut d = serve_with(&h, &fault);
+    std::thread::sleep(Duration::from_millis(2000));
+    assert!(d.0.try_wait().unwrap().is_none(), "serve is still running:\n{}", serve_log(&h));
+    assert!(h.returns(A).is_empty());
+    pass_then_each_answered_once(&h, &fault, &ids);
+    let log = serve_log(&h);
+    assert!(log.contains("No space left on device") && log.contains("will try again"), "{log}");
+    assert!(log.matches("No space left on device").count() <= 2, "rate-limited: {log}");
+}
+
+/// The watcher failing every event for a while (a read fault on the folders it watches): each
+/// error still means "look again", so everything is answered, but the warning goes through the
+/// rate limiter: a line or two, not one per event.
+#[test]
+fn watcher_errors_are_rate_limited_not_a_flood() {
+    let h = home();
+    let fault = Fault::new(&h, "watch_event=EIO");
+    let _d = serve_with(&h, &fault);
+    std::thread::sleep(Duration::from_millis(500));
+    let ids = ids(60, "FLOOD");
+    drop_tasks(&h, &ids);
+    wait_until("every RETURN while the fault lasts", Duration::from_secs(30), || {
+        h.returns(A).len() == ids.len() && claims_held(&h) == 0
+    });
+    pass_then_each_answered_once(&h, &fault, &ids);
+    let log = serve_log(&h);
+    let lines = log.lines().filter(|l| l.contains("watcher: Input/output error")).count();
+    assert!((1..=3).contains(&lines), "{lines} watcher warnings:\n{log}");
+}
+
+/// The state deleted under a running `serve` (moved away here, so the test can look at it):
+/// serve stops with the reason instead of writing on into a file no path leads to, and
+/// `baton status` says the state is missing instead of creating a new, empty one. Before
+/// that, EIO on the state's `stat` is a pause, not a stop.
+#[test]
+fn a_state_deleted_under_serve_stops_it_and_status_creates_none() {
+    let h = home();
+    let fault = Fault::new(&h, "state_stat=EIO");
+    let mut d = serve_with(&h, &fault);
+    let ids = ids(3, "DEL");
+    drop_tasks(&h, &ids);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(d.0.try_wait().unwrap().is_none(), "EIO on the state's stat is a pause:\n{}", serve_log(&h));
+    pass_then_each_answered_once(&h, &fault, &ids);
+    let state = h.root.join("state").join("baton.sqlite");
+    std::fs::rename(&state, h.root.join("moved.sqlite")).unwrap();
+    let status = exits_within(&mut d.0, Duration::from_secs(10), "serve after its state was deleted", || serve_log(&h));
+    assert!(!status.success());
+    let log = serve_log(&h);
+    assert!(log.contains(&format!("the state {} was deleted while serve was running", state.display())), "{log}");
+    let out = h.run(&["status"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("no state at") && err.contains("served from it before"), "{err}");
+    assert!(!state.exists(), "status created no state");
+}
+
+/// The state's `-wal` file deleted while serve runs, then kill -9: the rows it held are gone
+/// (the state's id, checkpointed earlier, is not), and a TASK answered meanwhile, dropped
+/// again, ran again. Now serve finds a TASK filed in `02_processed/` that the state has no
+/// record of and stops at start with the reason; the TASK is not answered twice. `--new-state`
+/// takes the state as it is, once, on purpose.
+#[test]
+fn a_state_that_lost_its_wal_is_refused_at_start() {
+    let h = home();
+    // A state with a history, its id and first row checkpointed into the main file.
+    h.drop_file(format!("20260118T070950Z__TASK__OLD__{A}.json"), task("OLD").to_string());
+    h.ok(&["serve", "--once"]);
+    let none = Fault { flag: h.root.parent().unwrap().join("no-fault"), spec: String::new() };
+    let mut d = serve_with(&h, &none);
+    let first = ids(1, "WAL");
+    drop_tasks(&h, &first);
+    wait_until("the RETURN", Duration::from_secs(20), || h.returns(A).len() == 2 && claims_held(&h) == 0);
+    let wal = h.root.join("state").join("baton.sqlite-wal");
+    assert!(wal.exists(), "serve writes through the WAL");
+    std::fs::remove_file(&wal).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    d.0.kill().unwrap(); // SIGKILL: nothing checkpointed
+    let _ = d.0.wait();
+    drop_tasks(&h, &first); // the answered TASK, dropped again
+    let out = h.run(&["serve", "--once"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "serve must refuse a state that lost rows: {err}");
+    assert!(err.contains("has lost records") && err.contains("`WAL000`") && err.contains("--new-state"), "{err}");
+    assert_eq!(h.returns(A)["WAL000"].len(), 1, "not answered twice");
+    // On purpose: taken as it is, once; the next start does not hold the old filings against it.
+    h.ok(&["serve", "--once", "--new-state"]);
+    h.ok(&["serve", "--once"]);
 }

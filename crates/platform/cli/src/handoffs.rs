@@ -26,8 +26,32 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
 pub fn serve(ctx: &Ctx, once: bool, http: Option<String>, new_state: bool) -> Result<i32> {
     crate::home_check::require(&ctx.home)?;
     // A missing, empty or replaced state is never taken silently for a new one.
-    if baton_ledger::guard::check(&ctx.home, &ctx.location, new_state)? == baton_ledger::guard::Checked::Replaced {
+    let checked = baton_ledger::guard::check(&ctx.home, &ctx.location, new_state)?;
+    if checked == baton_ledger::guard::Checked::Replaced {
         tracing::warn!(state = %ctx.state.display(), "--new-state: serving from a new state; the home records it from now on")
+    }
+    if new_state {
+        baton_pipeline::losses::accept(&ctx.home, &ctx.location)
+            .with_context(|| format!("recording that the state {} is taken as it is", ctx.state.display()))?;
+    }
+    // The same state, but without rows it had (its -wal deleted while serving): a TASK
+    // answered then would run again. Stop with the reason (docs/faults.md).
+    let served_before = baton_pipeline::losses::served_from_before(&ctx.home, &ctx.location)
+        .with_context(|| format!("recording in {} which state serve runs from", ctx.home.display()))?;
+    if checked == baton_ledger::guard::Checked::Same
+        && !new_state
+        && served_before
+        && let Some(lost) = baton_pipeline::losses::check_home(&ctx.home, &ctx.location)?
+    {
+        anyhow::bail!(
+            "the state {} has lost records: {} was answered and filed, but the state has no record of TASK `{}` \
+             (its -wal file was probably deleted while serve ran). Serving on would run answered TASKs again if they \
+             were dropped again. Put the -wal file back if you have it; to go on with this state as it is, on purpose, \
+             run `baton serve --new-state` once",
+            ctx.state.display(),
+            lost.file.display(),
+            lost.id
+        );
     }
     // Replies an agent's `baton reply` was killed in the middle of (see agents::reply).
     if let Ok(tree) = crate::agents::Tree::open(ctx) {
@@ -250,7 +274,27 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
     crate::home_check::require(&ctx.home)?;
     let cfg = crate::services::load_config(&ctx.home)?;
     let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
-    let mut ledger = match baton_ledger::Ledger::open_at(&ctx.location) {
+    // A read-only command never creates a state. A missing one that this home served from is
+    // gone, and said so; one never made yet reads as empty, from memory.
+    let missing = match &ctx.location {
+        baton_ledger::Location::Sqlite(path) => {
+            std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+        }
+        _ => false,
+    };
+    if missing && baton_ledger::guard::marker_path(&ctx.home, &ctx.state).exists() {
+        anyhow::bail!(
+            "no state at {}: this home served from it before, and `baton status` reads the state and never creates \
+             one. Put the file back (with its -wal file); `baton serve` says what it finds there",
+            ctx.state.display()
+        );
+    }
+    let opened = if missing {
+        baton_ledger::Ledger::open(Path::new(":memory:"))
+    } else {
+        baton_ledger::Ledger::open_at(&ctx.location)
+    };
+    let mut ledger = match opened {
         Ok(l) => l,
         // A shared ledger that does not answer: said plainly, and the exit status says so.
         Err(e) if e.is_transient() => {

@@ -583,6 +583,26 @@ pub fn move_into(from: &Path, dir: &Path, name: &OsStr) -> io::Result<PathBuf> {
     Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("no free name for {name:?} in {}", dir.display())))
 }
 
+/// Makes `dir` and the folders above it that are missing. Unlike `std::fs::create_dir_all`,
+/// which answers `mkdir`'s EEXIST with a `stat` to see whether the name is a folder (and, when
+/// that `stat` fails with EIO, returns EEXIST as an error), EEXIST here always means "it
+/// exists": a name that is not a folder fails whatever is done inside it next, with ENOTDIR.
+pub fn ensure_dir(dir: &Path) -> io::Result<()> {
+    let exists = |r: io::Result<()>| match r {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        r => r,
+    };
+    match std::fs::create_dir(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                ensure_dir(parent)?;
+            }
+            exists(std::fs::create_dir(dir))
+        }
+        r => exists(r),
+    }
+}
+
 /// `<name>.error.json` beside a filed original.
 pub fn error_record_name(name: &OsStr) -> OsString {
     let mut n = name.to_owned();

@@ -207,3 +207,20 @@ fn fit_shortens_only_what_does_not_fit() {
     assert!(fitted.len() + 11 <= NAME_MAX && fitted.to_str().is_some_and(|s| s.ends_with(".json")), "{fitted:?}");
     assert_ne!(fit(&OsString::from(format!("{}b.json", "x".repeat(250))), 11), fitted);
 }
+
+#[test]
+fn ensure_dir_makes_missing_folders_and_takes_eexist_as_there() {
+    let d = tempfile::tempdir().unwrap();
+    let deep = d.path().join("a").join("b").join("c");
+    ensure_dir(&deep).unwrap();
+    assert!(deep.is_dir());
+    ensure_dir(&deep).unwrap(); // there already: no error, no stat needed
+    // A plain file under the name: "it exists"; what is done inside it next says ENOTDIR.
+    let file = d.path().join("plain");
+    fs::write(&file, b"x").unwrap();
+    ensure_dir(&file).unwrap();
+    assert_eq!(
+        fs::write(file.join("x"), b"y").unwrap_err().raw_os_error(),
+        Some(rustix::io::Errno::NOTDIR.raw_os_error())
+    );
+}

@@ -73,7 +73,7 @@ impl Claims {
     /// Creates this process's work folder under `<inbox agent dir>/.claims/` and locks it.
     pub fn open(agent_dir: &Path) -> io::Result<Self> {
         let root = agent_dir.join(".claims");
-        fs::create_dir_all(&root)?;
+        crate::fsops::ensure_dir(&root)?;
         let instance = format!("{}-{}", std::process::id(), ulid::Ulid::new());
         let (mut lock, pending) = lock_unpublished(&root, &instance)?;
         // Who holds it, for `baton status` (whether a `serve` runs; whose claims these are).

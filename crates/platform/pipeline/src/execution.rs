@@ -65,6 +65,17 @@ impl Running {
         let plugin_name = task.plugin.clone().unwrap_or_default();
         let action = task.action.clone().unwrap_or_default();
         let Some(plugin) = env.runtime.get(&plugin_name) else {
+            if let Some(e) = crate::plugins::unreadable(env.paths, &plugin_name) {
+                // Its file cannot be looked at for now: whether it is installed is not known,
+                // so the TASK waits (this attempt does not count) rather than be refused.
+                crate::ratelimit::warn_every(
+                    &format!("plugin-stat:{plugin_name}"),
+                    &format!("cannot look at the plugin `{plugin_name}`'s file: {e}; its TASKs wait and try again"),
+                    &plugin_name,
+                );
+                item.deferred = Some(crate::item::IO_BACKOFF);
+                return Some(item);
+            }
             item.answer = refused(ErrorCode::UnknownPlugin, not_loaded(&env, &plugin_name));
             return Some(item);
         };
@@ -223,6 +234,19 @@ pub(crate) fn conclude(
                 plugin: Some(plugin_ref),
             });
             info!(elapsed_us = exec.elapsed.as_micros() as u64, "completed");
+            return;
+        }
+        Err(baton_runtime::RunError::HostFault(why)) => {
+            // The host's fault, not the plugin's: no attempt is counted, nothing is answered,
+            // the claim stays and the TASK runs again once the fault has passed.
+            crate::ratelimit::warn_every(
+                &format!("host-fault:{}", plugin.name),
+                &format!(
+                    "a host call failed for a fault on the host's side ({why}); the task runs again once it passes"
+                ),
+                &plugin.name,
+            );
+            item.deferred = Some(crate::item::IO_BACKOFF);
             return;
         }
         Err(e) => (error_code(&e), e.to_string()),

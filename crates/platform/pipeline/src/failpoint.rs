@@ -52,7 +52,7 @@ pub fn hit_for(name: &str, key: &str) {
 /// Error injection for the fault tests, in debug builds only (the tests drive the debug
 /// binary; a release build compiles [`fault`] to nothing): `BATON_FAULT=<point>[@<key>]=<ERRNO>`
 /// (several, comma-separated) makes the named point fail with that errno (`EIO`, `EACCES`,
-/// `EROFS`, `ENOSPC`, `EMFILE`) for as long as the file named by `BATON_FAULT_WHILE` exists
+/// `EROFS`, `ENOSPC`, `EMFILE`, `EPERM`, `EEXIST`) for as long as the file named by `BATON_FAULT_WHILE` exists
 /// (always, when that is unset). It stands in for `strace -e inject=` where strace is not
 /// installed, and for permission flips that root ignores: the test creates the file, the
 /// fault lasts, the test removes it, the fault has passed.
@@ -77,6 +77,7 @@ pub fn fault(name: &str, key: &str) -> std::io::Result<()> {
                         "ENOSPC" => rustix::io::Errno::NOSPC,
                         "EMFILE" => rustix::io::Errno::MFILE,
                         "EPERM" => rustix::io::Errno::PERM,
+                        "EEXIST" => rustix::io::Errno::EXIST,
                         _ => return None,
                     };
                     Some((point, key, code.raw_os_error()))

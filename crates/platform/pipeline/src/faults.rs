@@ -58,6 +58,8 @@ pub fn error_code(e: &RunError) -> ErrorCode {
         RunError::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
         RunError::GrantMissing(_) => ErrorCode::GrantMissing,
         RunError::GrantChanged(_) => ErrorCode::GrantChanged,
+        // Never an answer (the task runs again once the fault has passed); named for logs.
+        RunError::HostFault(_) => ErrorCode::Internal,
     }
 }
 

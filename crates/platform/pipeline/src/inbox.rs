@@ -55,18 +55,28 @@ impl Inbox {
     /// hosts get the rest): then scan again after running these.
     pub(crate) fn claim_ready(&mut self, env: Env<'_>) -> Result<(usize, bool), PipelineError> {
         let inbox = env.paths.inbox(&env.cfg.agent);
-        let mut entries: Vec<_> =
-            match crate::failpoint::fault("inbox_list", "").and_then(|()| std::fs::read_dir(&inbox)) {
-                Ok(dir) => dir.flatten().collect(),
-                // Moved away or deleted (a sync client replacing the folder, a user tidying up):
-                // nothing to claim until it is back, and the watch notices when it is. Not an error
-                // that stops the daemon; baton does not make it again behind the user's back.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    warn!(inbox = %inbox.display(), "the inbox is not there; waiting for it to come back");
-                    return Ok((0, false));
-                }
-                Err(e) => return Err(PipelineError::io(&inbox, e)),
-            };
+        let mut entries: Vec<_> = match crate::failpoint::fault("inbox_list", "")
+            .and_then(|()| std::fs::read_dir(&inbox))
+        {
+            // Ignored names (notes, temp and swap files, dotfiles) are dropped as they are
+            // listed: 100,000 of them beside a trickle of TASKs cost a sort of the whole
+            // inbox on every pass.
+            Ok(dir) => {
+                dir.flatten().filter(|e| names::classify(e.file_name().as_bytes()) != names::Entry::Ignored).collect()
+            }
+            // Moved away or deleted (a sync client replacing the folder, a user tidying up):
+            // nothing to claim until it is back, and the watch notices when it is. Not an error
+            // that stops the daemon; baton does not make it again behind the user's back.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                crate::ratelimit::warn_every(
+                    "inbox:missing",
+                    &format!("the inbox {} is not there; waiting for it to come back", inbox.display()),
+                    "inbox",
+                );
+                return Ok((0, false));
+            }
+            Err(e) => return Err(PipelineError::io(&inbox, e)),
+        };
         // Names start with their UTC stamp: claim oldest first.
         entries.sort_by_key(|e| e.file_name());
         let mut seen = HashSet::new();
@@ -82,9 +92,6 @@ impl Inbox {
         let mut more_ready = false;
         for entry in entries {
             let name = entry.file_name();
-            if names::classify(name.as_bytes()) == names::Entry::Ignored {
-                continue;
-            }
             seen.insert(name.clone());
             // Shared claims leave claimed files in the inbox: skip those (ours, or another
             // host's) before reading them, or every scan would read the whole inbox again.
@@ -126,7 +133,11 @@ impl Inbox {
                         }
                     }
                     Ok(None) => {} // another process won it
-                    Err(e) => warn!(file = %entry.path().display(), "claim failed: {e}"),
+                    Err(e) => crate::ratelimit::warn_every(
+                        &format!("claim:{}", e.kind()),
+                        &format!("claim failed: {}: {e}", entry.path().display()),
+                        "inbox",
+                    ),
                 }
             }
         }

@@ -27,6 +27,7 @@ mod inbox;
 mod intake;
 mod item;
 mod locks;
+pub mod losses;
 mod manual;
 mod observe;
 pub mod outbox;
@@ -73,6 +74,14 @@ pub enum PipelineError {
          Files in the old folder stay wherever it was moved"
     )]
     RootReplaced(String),
+    /// The SQLite state's path no longer leads to the file `serve` has open (deleted, or
+    /// another file put there): what serve wrote from then on would be lost at its next start.
+    #[error(
+        "the state {path} was {what} while serve was running; stopping rather than go on writing into a file \
+         no path leads to (its records would be gone at the next start). Put the state file back (with its \
+         -wal file) and start serve again; to start on a new, empty state on purpose, run `baton serve --new-state`"
+    )]
+    StateReplaced { path: String, what: &'static str },
     #[error("internal: {0}")]
     Internal(String),
     /// `serve --once` waited out passing faults for `[pipeline] give_up_after` without progress.
@@ -110,18 +119,35 @@ impl baton_runtime::KvStore for LedgerKv {
         quota: &baton_runtime::KvQuota,
     ) -> Result<(), baton_runtime::KvError> {
         let limits = baton_ledger::KvLimits { keys: quota.keys, bytes: quota.bytes };
-        match self.0.lock().unwrap_or_else(|e| e.into_inner()).kv_set_within(plugin, key, value, limits) {
+        // The fault tests' `kv_set` failpoint stands for SQLite's own answer on a full disk.
+        let injected = crate::failpoint::fault("kv_set", plugin).map_err(|_| {
+            use baton_ledger::rusqlite::{Error, ffi};
+            let full = ffi::Error::new(ffi::SQLITE_FULL);
+            baton_ledger::LedgerError::Sql(Error::SqliteFailure(full, Some("database or disk is full".into())))
+        });
+        match injected
+            .and_then(|()| self.0.lock().unwrap_or_else(|e| e.into_inner()).kv_set_within(plugin, key, value, limits))
+        {
             Ok(()) => Ok(()),
             Err(baton_ledger::LedgerError::KvQuota(m)) => Err(baton_runtime::KvError::Quota(m)),
+            // The state disk full, an I/O error, a busy database: the host's fault, a pause.
+            Err(e) if e.is_transient() => {
+                crate::ratelimit::warn_every("kv-set:passing", &format!("kv-set failed: {e}; the task waits"), plugin);
+                Err(baton_runtime::KvError::Passing(e.to_string()))
+            }
             Err(e) => {
-                tracing::warn!(plugin, "kv-set failed: {e}");
+                crate::ratelimit::warn_every(&format!("kv-set:{plugin}"), &format!("kv-set failed: {e}"), plugin);
                 Err(baton_runtime::KvError::Failed(e.to_string()))
             }
         }
     }
     fn delete(&self, plugin: &str, key: &str) {
         if let Err(e) = self.0.lock().unwrap_or_else(|e| e.into_inner()).kv_delete(plugin, key) {
-            tracing::warn!(plugin, key, "kv-delete failed: {e}");
+            crate::ratelimit::warn_every(
+                &format!("kv-delete:{plugin}"),
+                &format!("kv-delete of `{key}` failed: {e}"),
+                plugin,
+            );
         }
     }
 }
@@ -222,6 +248,35 @@ pub fn runtime(
     Ok(runtime)
 }
 
+/// Makes the pipeline (its own folders, claims and outbox). A daemon (`wait`) waits out a
+/// passing fault doing so (the handoffs disk full, an I/O error, a folder unwritable for a
+/// while) as it waits one out in flight: it tries again with backoff, says why at most once per
+/// [`ratelimit::EVERY`], and starts serving once the fault has passed. A drain (`serve --once`)
+/// stops with the error instead.
+async fn start(
+    cfg: Config,
+    paths: Paths,
+    ledger: SharedLedger,
+    runtime: Arc<baton_runtime::Runtime>,
+    wait: bool,
+) -> Result<Pipeline, PipelineError> {
+    let mut pause = std::time::Duration::from_millis(250);
+    loop {
+        match Pipeline::new(cfg.clone(), paths.clone(), ledger.clone(), runtime.clone()) {
+            Err(e) if wait && faults::is_passing(&e) => {
+                ratelimit::warn_every(
+                    "start:folders",
+                    &format!("cannot start serving: {e}; will try again every few seconds until it passes"),
+                    "serve",
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(5));
+            }
+            made => return made,
+        }
+    }
+}
+
 async fn open_with(
     home: &Path,
     location: &baton_ledger::Location,
@@ -250,7 +305,7 @@ async fn open_with(
     } else {
         plugins::load_installed(&runtime, &cfg, &paths, &ledger).await;
     }
-    let mut pipeline = Pipeline::new(cfg, paths, ledger, runtime)?;
+    let mut pipeline = start(cfg, paths, ledger, runtime, !on_demand).await?;
     pipeline.on_demand = on_demand;
     pipeline.audit_reports = services.audit_reports();
     Ok(pipeline)

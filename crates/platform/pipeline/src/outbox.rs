@@ -93,7 +93,7 @@ impl Pending {
 
 impl Outbox {
     pub fn open(dir: PathBuf) -> io::Result<Self> {
-        fs::create_dir_all(&dir)?;
+        crate::fsops::ensure_dir(&dir)?;
         Ok(Outbox { dir })
     }
 

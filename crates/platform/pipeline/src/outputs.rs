@@ -300,7 +300,7 @@ impl Outputs<'_> {
         // On its own (its name goes into the RETURN), with its own sync, under a name that is
         // no other entry's name on a Mac (the sender chose it, not baton).
         let inbox = self.post.inbox_of(to);
-        std::fs::create_dir_all(&inbox).map_err(|e| PipelineError::io(&inbox, e))?;
+        crate::post::make_inbox(&inbox)?;
         let name = self.post.outbox.deliver_folded(&inbox, &staged, &wanted, &bytes)?;
         item.delivered.push(staged);
         dirs.insert(inbox);

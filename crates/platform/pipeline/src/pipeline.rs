@@ -147,7 +147,9 @@ impl Pipeline {
     pub fn new(cfg: Config, paths: Paths, ledger: SharedLedger, runtime: Arc<Runtime>) -> Result<Self, PipelineError> {
         let me = &cfg.agent;
         for dir in [paths.inbox(me), paths.processed(me), paths.failed(me)] {
-            std::fs::create_dir_all(&dir).map_err(|e| PipelineError::io(&dir, e))?;
+            failpoint::fault("start_folders", "")
+                .and_then(|()| fsops::ensure_dir(&dir))
+                .map_err(|e| PipelineError::io(&dir, e))?;
         }
         let shared = ledger.lock().unwrap_or_else(|e| e.into_inner()).is_shared();
         if !shared {
@@ -508,7 +510,11 @@ impl Pipeline {
                     filed.push(item);
                 }
                 Err(e) => {
-                    warn!(claim = %item.claim.path.display(), "filing failed, will try again: {e}");
+                    crate::ratelimit::warn_every(
+                        "file:failed",
+                        &format!("filing {} failed, will try again: {e}", item.claim.path.display()),
+                        item.claim.key(),
+                    );
                     self.retry_at.insert(item.claim.key().to_owned(), Instant::now() + IO_BACKOFF);
                 }
             }
@@ -542,7 +548,11 @@ impl Pipeline {
             let result = failpoint::fault("sync", "").and_then(|()| fsops::sync_group(&files));
             self.pacing.synced(files.len(), synced.elapsed());
             if let Err(e) = result {
-                warn!(files = files.len(), "cannot make a group of RETURNs durable, will try again: {e}");
+                crate::ratelimit::warn_every(
+                    "sync:group",
+                    &format!("cannot make a group of {} RETURNs durable, will try again: {e}", files.len()),
+                    "outputs",
+                );
                 for item in items.iter_mut() {
                     if !item.pending.is_empty() {
                         item.pending.clear();
@@ -611,7 +621,11 @@ impl Pipeline {
                 if is_passing_io(&e) {
                     return Err(PipelineError::io(d, e));
                 }
-                warn!(dir = %d.display(), "cannot sync folder: {e}");
+                crate::ratelimit::warn_every(
+                    "sync:dir",
+                    &format!("cannot sync folder {}: {e}", d.display()),
+                    "outputs",
+                );
             }
         }
         Ok(())

@@ -88,7 +88,7 @@ pub fn installed_files(paths: &Paths) -> Vec<PathBuf> {
         .flatten()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "wasm") && !is_hidden(p) && p.is_file())
+        .filter(|p| p.extension().is_some_and(|e| e == "wasm") && !is_hidden(p) && may_be_file(p))
         .collect();
     v.sort();
     v
@@ -98,6 +98,32 @@ pub fn installed_files(paths: &Paths) -> Vec<PathBuf> {
 fn list_plugins(paths: &Paths) -> std::io::Result<std::fs::ReadDir> {
     crate::failpoint::fault("plugins_list", "")?;
     std::fs::read_dir(&paths.plugins)
+}
+
+/// Stats an installed file (with the fault tests' `plugin_stat` failpoint, keyed by file name).
+fn stat(file: &Path) -> std::io::Result<std::fs::Metadata> {
+    let key = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    crate::failpoint::fault("plugin_stat", &key).and_then(|()| std::fs::metadata(file))
+}
+
+/// Whether `file` is (or may be) an installed component: a file, or a name whose `stat` failed
+/// for another reason than its absence. A failed stat (EIO on a flaky disk, EACCES for a
+/// while) says nothing about what is installed, so the plugin it stands for stays; only a stat
+/// that finds nothing, or finds something else than a file, removes it.
+fn may_be_file(file: &Path) -> bool {
+    match stat(file) {
+        Ok(m) => m.is_file(),
+        Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+    }
+}
+
+/// Whether the installed file of the plugin `name` cannot be looked at for now (its stat
+/// failed, not with "not found"): TASKs naming it wait rather than be told it is not installed.
+pub(crate) fn unreadable(paths: &Paths, name: &str) -> Option<std::io::Error> {
+    if !baton_handoff::names::is_valid_name(name) || name.starts_with('.') {
+        return None;
+    }
+    stat(&paths.plugins.join(format!("{name}.wasm"))).err().filter(|e| e.kind() != std::io::ErrorKind::NotFound)
 }
 
 fn is_hidden(p: &Path) -> bool {
@@ -583,7 +609,7 @@ pub(crate) fn forget_missing(paths: &Paths, ledger: &SharedLedger) {
     let l = ledger.lock().unwrap_or_else(|e| e.into_inner());
     for r in l.refusals().unwrap_or_default() {
         let f = Path::new(&r.file);
-        if f.parent() == Some(paths.plugins.as_path()) && !f.is_file() {
+        if f.parent() == Some(paths.plugins.as_path()) && !may_be_file(f) {
             let _ = l.refusal_clear(&r.file);
         }
     }
@@ -641,7 +667,7 @@ pub async fn reload_changed(runtime: &Runtime, cfg: &Config, paths: &Paths, ledg
     }
     let mut present = HashSet::new();
     for file in installed_files(paths) {
-        let Ok(meta) = std::fs::metadata(&file) else {
+        let Ok(meta) = stat(&file) else {
             // Unreadable for a moment, not removed: what is loaded from it stays.
             if let Ok(n) = file_name_of(&file) {
                 present.insert(n);

@@ -68,7 +68,7 @@ impl Post {
             Some(inbox) => inbox,
             None => {
                 let inbox = self.inbox_of(agent);
-                std::fs::create_dir_all(&inbox).map_err(|e| PipelineError::io(&inbox, e))?;
+                make_inbox(&inbox)?;
                 if group.is_some() {
                     self.group_inboxes
                         .lock()
@@ -130,5 +130,17 @@ impl Post {
             }
         }
         Ok(written)
+    }
+}
+
+/// Makes sure an agent's inbox exists before baton delivers into it (with the fault tests'
+/// `mkdir` failpoint, keyed by the agent's folder name, standing for the `mkdir` and the `stat`
+/// that follows it). `mkdir` answering EEXIST means the inbox exists, whatever a check said
+/// (see [`baton_fs::ensure_dir`]); a name that is a plain file fails the delivery into it.
+pub(crate) fn make_inbox(inbox: &std::path::Path) -> Result<(), PipelineError> {
+    let key = inbox.parent().and_then(|a| a.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    match crate::failpoint::fault("mkdir", &key).and_then(|()| baton_fs::ensure_dir(inbox)) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        r => r.map_err(|e| PipelineError::io(inbox, e)),
     }
 }

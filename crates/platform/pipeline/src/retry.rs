@@ -233,7 +233,7 @@ pub fn retry_one(
     }
     ledger.request_retry(id, &schema::content_hash(&value))?;
     let inbox = paths.inbox(agent);
-    std::fs::create_dir_all(&inbox).map_err(|e| PipelineError::io(&inbox, e))?;
+    crate::post::make_inbox(&inbox)?;
     let name = f.file.file_name().unwrap_or_default();
     let to = fsops::move_into(&f.file, &inbox, name).map_err(|e| PipelineError::io(&f.file, e))?;
     fsops::sync_dir(&inbox).map_err(|e| PipelineError::io(&inbox, e))?;

@@ -106,7 +106,35 @@ fn root_is(root: &Path, watched: (u64, u64)) -> RootIs {
         Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
             RootIs::Replaced
         }
-        Err(e) => RootIs::Unreadable(e),
+        Err(e) => {
+            RootIs::Unreadable(std::io::Error::new(e.kind(), format!("the handoffs folder {}: {e}", root.display())))
+        }
+    }
+}
+
+/// The SQLite state file's path and identity (device, inode) when serve started; `None` on a
+/// PostgreSQL ledger, which lives on its server.
+fn state_id(pipeline: &Pipeline) -> Option<(PathBuf, (u64, u64))> {
+    if pipeline.ledger.lock().unwrap_or_else(|e| e.into_inner()).is_shared() {
+        return None;
+    }
+    let path = pipeline.paths().state.clone();
+    let m = std::fs::metadata(&path).ok()?;
+    Some((path, (m.dev(), m.ino())))
+}
+
+/// Compares the state's path with the file serve opened, as [`root_is`] does the root: only
+/// a `stat` that succeeds and finds another file, or finds nothing, says it was replaced; a
+/// `stat` that fails (EIO) says nothing and is a pause.
+fn state_is(path: &Path, opened: (u64, u64)) -> Result<RootIs, PipelineError> {
+    let gone = |what| Err(PipelineError::StateReplaced { path: path.display().to_string(), what });
+    match crate::failpoint::fault("state_stat", "").and_then(|()| std::fs::metadata(path)) {
+        Ok(m) if (m.dev(), m.ino()) == opened => Ok(RootIs::Same),
+        Ok(_) => gone("replaced by another file"),
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
+            gone("deleted")
+        }
+        Err(e) => Ok(RootIs::Unreadable(std::io::Error::new(e.kind(), format!("the state {}: {e}", path.display())))),
     }
 }
 
@@ -125,19 +153,29 @@ pub async fn serve(
     let changed = folders_changed.clone();
     // FSEvents (macOS) names paths canonically (`/private/var/…` for `/var/…`): both forms.
     let event_roots = [root.clone(), root.canonicalize().unwrap_or_else(|_| root.clone())];
+    let own_inboxes = event_roots.clone().map(|r| r.join(&pipeline.config().agent).join(crate::config::INBOX));
     let mut inboxes = InboxWatch::default();
     let dropped = inboxes.dropped.clone();
     let made = crate::failpoint::fault("inotify", "").map_err(notify::Error::io).and_then(|()| {
         notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            // The fault tests' `watch_event` failpoint turns events into the watcher's errors.
+            let event =
+                event.and_then(|ev| crate::failpoint::fault("watch_event", "").map(|()| ev).map_err(notify::Error::io));
             // Any event, an error or a rescan request: all mean "look again". A full channel
             // already holds a pending wake-up.
             match &event {
                 Err(e) => {
                     errors.watch_errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!("watcher: {e}; reconciling");
+                    // A read fault lasting seconds fails every event: one line per kind per
+                    // period, with how many were left out (not 15,000 identical lines).
+                    crate::ratelimit::warn_every(
+                        &format!("watcher:{e}"),
+                        &format!("watcher: {e}; reconciling"),
+                        "watcher",
+                    );
                     changed.store(true, Ordering::Relaxed);
                 }
-                Ok(ev) if !wakes(ev) => return,
+                Ok(ev) if !wakes(ev) || only_ignored(ev, &own_inboxes) => return,
                 Ok(ev)
                     if ev.need_rescan()
                         || ev.paths.iter().any(|p| event_roots.iter().any(|r| InboxWatch::is_folder_level(r, p))) =>
@@ -202,25 +240,33 @@ pub async fn serve(
     tokio::pin!(shutdown);
     let mut failures = 0u32;
     let mut audit: Option<tokio::task::JoinHandle<()>> = None;
+    let state = state_id(pipeline);
     loop {
-        match root_is(&root, watched) {
-            RootIs::Same => {}
-            RootIs::Replaced => {
+        let look = match root_is(&root, watched) {
+            RootIs::Same => match &state {
+                Some((path, opened)) => state_is(path, *opened),
+                None => Ok(RootIs::Same),
+            },
+            look => Ok(look),
+        };
+        match look {
+            Ok(RootIs::Same) => {}
+            Ok(RootIs::Replaced) => {
                 pipeline.stopped();
                 return Err(PipelineError::RootReplaced(root.display().to_string()));
             }
-            RootIs::Unreadable(e) => {
+            Err(replaced) => {
+                pipeline.stopped();
+                return Err(replaced);
+            }
+            Ok(RootIs::Unreadable(e)) => {
                 // Not a verdict: wait and look again (the claims stay as they are).
                 failures += 1;
                 liveness.failures.store(failures, Ordering::Relaxed);
                 let pause = Duration::from_millis(250u64 << failures.min(5)).min(MAX_PAUSE);
                 crate::ratelimit::warn_every(
                     "serve:root",
-                    &format!(
-                        "cannot read the handoffs folder {}: {e}; trying again in {} ms",
-                        root.display(),
-                        pause.as_millis()
-                    ),
+                    &format!("cannot read {e}; trying again in {} ms", pause.as_millis()),
                     "serve",
                 );
                 tokio::select! {
@@ -319,6 +365,22 @@ fn wakes(event: &notify::Event) -> bool {
         EventKind::Access(_) => false,
         _ => true,
     }
+}
+
+/// Whether an event is only about names baton's own inbox ignores (notes, temp and swap files,
+/// dotfiles), directly in it (`own`: its path under each form of the root): such an event never
+/// makes work, so it does not wake the loop for a pass (a folder of them written all day would
+/// otherwise list the inbox for each). A rename to a handoff's name names the new name, which
+/// wakes it. Other agents' inboxes are not judged here: what the observer reads there is its own.
+fn only_ignored(event: &notify::Event, own: &[PathBuf]) -> bool {
+    !event.need_rescan()
+        && !event.paths.is_empty()
+        && event.paths.iter().all(|p| {
+            p.parent().is_some_and(|d| own.iter().any(|o| o == d))
+                && p.file_name().is_some_and(|n| {
+                    baton_handoff::names::classify(n.as_encoded_bytes()) == baton_handoff::names::Entry::Ignored
+                })
+        })
 }
 
 /// The folders the handoff watch covers, none of them recursively: the root (agents coming and
@@ -518,6 +580,29 @@ mod tests {
             }
         }
         false
+    }
+
+    /// Events about ignored names in an inbox do not wake the loop; a handoff's name, a
+    /// rename to one, a folder-level event or a rescan request does.
+    #[test]
+    fn only_events_that_can_make_work_wake_the_loop() {
+        use notify::event::CreateKind;
+        let ev = |paths: &[&str]| {
+            let mut e = notify::Event::new(EventKind::Create(CreateKind::File));
+            e.paths = paths.iter().map(PathBuf::from).collect();
+            e
+        };
+        let own = [PathBuf::from("/h/baton/01_inbox")];
+        let only = |e: &notify::Event| only_ignored(e, &own);
+        assert!(only(&ev(&["/h/baton/01_inbox/note.txt"])));
+        assert!(only(&ev(&["/h/baton/01_inbox/.x.json", "/h/baton/01_inbox/x.json.swp"])));
+        assert!(!only(&ev(&["/h/a/01_inbox/note.md"])), "another agent's inbox is the observer's");
+        assert!(!only(&ev(&["/h/baton/01_inbox/20260118T070951Z__TASK__a__B.json"])));
+        assert!(!only(&ev(&["/h/baton/01_inbox/x.json.tmp", "/h/baton/01_inbox/x.json"])), "a rename to a handoff");
+        assert!(!only(&ev(&["/h/baton/notes.txt"])), "not in the inbox: a folder-level change");
+        assert!(!only(&ev(&[])));
+        let rescan = ev(&["/h/baton/01_inbox/note.txt"]).set_flag(notify::event::Flag::Rescan);
+        assert!(!only(&rescan));
     }
 
     /// An inbox moved away and back (a sync client restoring it, a user undoing a move) is the

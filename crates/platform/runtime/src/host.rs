@@ -78,6 +78,9 @@ pub struct StoreState {
     pub locks: Arc<dyn NamedLocks>,
     /// Raised when a lock this task holds is lost: its host calls trap from then on.
     pub lock_alarm: Arc<LockAlarm>,
+    /// Why a host call of this task failed for a passing fault on the host's side, if one did
+    /// (see [`StoreState::host_fault`]).
+    pub host_fault: Option<String>,
     pub kv: Arc<dyn KvStore>,
     /// When the task's time budget runs out (for `remaining-ms`).
     pub deadline: Instant,
@@ -122,6 +125,15 @@ impl StoreState {
     /// When the task's time budget runs out.
     pub fn deadline(&self) -> Instant {
         self.deadline
+    }
+
+    /// Notes that a host call of this task failed for a fault on the host's side that passes
+    /// by itself (the state disk full, an I/O error, a busy database), not for anything the
+    /// plugin asked. Host interfaces call it for such failures, then fail the call as they
+    /// would; if the task then fails, it ends as [`crate::RunError::HostFault`] and runs again
+    /// once the fault has passed.
+    pub fn host_fault(&mut self, why: impl Into<String>) {
+        self.host_fault.get_or_insert_with(|| why.into());
     }
 
     /// The host interface of type `T` added to the runtime, if any.
@@ -252,6 +264,11 @@ impl StoreState {
             // `completed` with a write that was lost.
             Err(KvError::Failed(m)) => {
                 Err(wasmtime::Error::msg(format!("kv-set failed, the value was not saved: {m}")))
+            }
+            Err(KvError::Passing(m)) => {
+                let why = format!("kv-set failed, the value was not saved: {m}");
+                self.host_fault(why.clone());
+                Err(wasmtime::Error::msg(why))
             }
         }
     }

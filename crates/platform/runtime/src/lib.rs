@@ -124,6 +124,12 @@ pub enum RunError {
     /// A folder grant's path no longer leads to the folder opened and checked at load.
     #[error("{0}")]
     GrantChanged(String),
+    /// A host call failed for a fault on the host's side that passes by itself (the state
+    /// disk full behind `kv-set`, the catalog or a snapshot): whatever the plugin made of it,
+    /// the task says nothing about the plugin. Not an answer: the host runs it again once the
+    /// fault has passed, and the attempt does not count (see [`StoreState::host_fault`]).
+    #[error("a host call failed for a fault on the host's side: {0}")]
+    HostFault(String),
 }
 
 /// Per-task limits. Defaults are documented in the README.
@@ -380,6 +386,11 @@ pub enum KvError {
     /// The store failed (the state database); the task goes on.
     #[error("{0}")]
     Failed(String),
+    /// The store failed for a reason on the host's side that passes by itself (the state
+    /// disk full, an I/O error, a busy database): the task ends as a [`RunError::HostFault`],
+    /// a pause that does not count as an attempt.
+    #[error("{0}")]
+    Passing(String),
 }
 
 /// A plugin's private key-value store, provided by the host's state database.
@@ -956,6 +967,7 @@ impl Runtime {
             held_locks: Vec::new(),
             locks: self.locks.clone(),
             lock_alarm: Arc::default(),
+            host_fault: None,
             kv: self.kv.clone(),
             deadline: Instant::now() + budget.time,
             extensions: self.extensions.clone(),
@@ -1042,6 +1054,12 @@ impl Runtime {
         // As other failure messages: within what is left of the output cap.
         let cap = limits::MAX_FAILURE_MESSAGE.min(state.meter.output_left().max(256));
         let outcome = outcome.map_err(|e| explain_trap(e, &captured, cap));
+        // A failure after a host call failed on the host's side is that fault's, not the
+        // plugin's (it trapped, or reported the error it was given): a pause, not an answer.
+        let outcome = match (outcome, state.host_fault.take()) {
+            (Err(e), Some(why)) if !matches!(e, RunError::InvalidInput(_)) => Err(RunError::HostFault(why)),
+            (outcome, _) => outcome,
+        };
         state.keep_stdio(&captured, outcome.as_ref().map_or(0, stored_size));
         let logs = state.take_logs();
         let follow_ups = if outcome.is_ok() { state.follow_ups } else { Vec::new() };

@@ -43,3 +43,38 @@ async fn a_failed_kv_write_fails_the_task() {
         other => panic!("a lost kv write reported as {other:?}"),
     }
 }
+
+/// A kv store whose writes fail for a passing fault on the host's side (the state disk full).
+struct FullDiskKv;
+
+impl KvStore for FullDiskKv {
+    fn get(&self, _: &str, _: &str) -> Option<String> {
+        None
+    }
+    fn set(&self, _: &str, _: &str, _: &str, _: &KvQuota) -> Result<(), KvError> {
+        Err(KvError::Passing("database or disk is full".into()))
+    }
+    fn delete(&self, _: &str, _: &str) {}
+}
+
+/// The same lost write, for a fault on the host's side: the task ends as a host fault (a
+/// pause for the pipeline), never as the plugin's trap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kv_write_lost_to_a_full_disk_is_a_host_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = RuntimeConfig { cache_dir: Some(dir.path().join("cache")), lock_dir: dir.path().join("locks") };
+    let rt = Runtime::new(cfg, Arc::new(FullDiskKv)).unwrap();
+    let p = rt.prepare(Path::new("testkit"), baton_bundle::get("testkit").unwrap().wasm, &[]).await.unwrap();
+    let input = TaskInput {
+        id: "T1".into(),
+        action: "rename".into(),
+        params: json!({"to": "other"}),
+        sender: "Tester".into(),
+        title: "t".into(),
+        correlation_id: None,
+    };
+    match rt.handle(&p, &input, Budget::default()).await.outcome {
+        Err(RunError::HostFault(m)) => assert!(m.contains("database or disk is full"), "{m}"),
+        other => panic!("a write lost to a full disk reported as {other:?}"),
+    }
+}
