@@ -11,6 +11,7 @@ pub mod explain;
 pub mod fast;
 pub mod model;
 pub mod names;
+pub mod params;
 pub mod schema;
 pub mod stamp;
 pub mod strict;

@@ -257,7 +257,7 @@ pub struct Plugin {
     /// Its settings, and what the host interfaces granted it ([`Runtime::configure`]).
     pub settings: PluginSettings,
     /// Each action's `params_schema`, compiled once.
-    params: Arc<HashMap<String, jsonschema::Validator>>,
+    params: Arc<HashMap<String, baton_handoff::params::ParamsCheck>>,
     /// `grants`, each held open since load (see [`grants`]).
     slots: Arc<Vec<grants::GrantSlot>>,
     protected: Arc<Vec<(String, PathBuf)>>,
@@ -293,48 +293,19 @@ impl Plugin {
 impl Plugin {
     /// Checks a task's params against its action's `params_schema` (before the plugin runs).
     pub fn check_params(&self, action: &str, params: &serde_json::Value) -> Result<(), String> {
-        let Some(v) = self.params.get(action) else { return Ok(()) };
-        let errors: Vec<String> = v
-            .iter_errors(params)
-            .take(3)
-            .map(|e| format!("{} (at `{}`)", limits::truncate(e.to_string(), 300), e.instance_path))
-            .collect();
-        if errors.is_empty() {
-            return Ok(());
+        match self.params.get(action) {
+            Some(c) => c.check(action, params),
+            None => Ok(()),
         }
-        Err(format!("params do not match the params_schema of `{action}`: {}", errors.join("; ")))
     }
 }
 
-/// A remote (or file) `$ref` in a params schema is never fetched.
-struct NoRemoteRefs;
-
-impl jsonschema::Retrieve for NoRemoteRefs {
-    fn retrieve(
-        &self,
-        uri: &jsonschema::Uri<String>,
-    ) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
-        Err(format!("`$ref` to {uri} is not allowed: a params_schema must be self-contained").into())
-    }
-}
-
-/// Compiles each action's `params_schema`: no remote `$ref`, and `pattern` with the `regex`
-/// crate (linear time; no backtracking, so no catastrophic pattern from a plugin).
-fn compile_params(info: &PluginInfo) -> Result<HashMap<String, jsonschema::Validator>, String> {
+/// Compiles each action's `params_schema` ([`baton_handoff::params::compile`]: no remote `$ref`,
+/// `pattern` in linear time).
+fn compile_params(info: &PluginInfo) -> Result<HashMap<String, baton_handoff::params::ParamsCheck>, String> {
     let mut out = HashMap::new();
     for a in &info.actions {
-        let v = jsonschema::options()
-            .with_retriever(NoRemoteRefs)
-            .with_pattern_options(jsonschema::PatternOptions::regex().size_limit(1 << 20).dfa_size_limit(1 << 20))
-            .build(&a.params_schema)
-            .map_err(|e| {
-                format!(
-                    "the params_schema of action `{}` is not a usable JSON Schema: {}",
-                    a.name,
-                    limits::truncate(e.to_string(), 500)
-                )
-            })?;
-        out.insert(a.name.clone(), v);
+        out.insert(a.name.clone(), baton_handoff::params::compile(&a.name, &a.params_schema)?);
     }
     Ok(out)
 }
