@@ -11,6 +11,6 @@ fuzz_target!(|data: &[u8]| {
         let content = String::from_utf8_lossy(data);
         let _ = extract::detect_format(".cursor/plans/feature.plan.md", &content);
         let found = extract::extract(PlanFormat::Cursor, &content);
-        baton_fuzz::check_plan(&found, &content);
+        baton_fuzz::check_plan(&found, &content, true);
     });
 });

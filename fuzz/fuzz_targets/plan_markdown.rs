@@ -11,6 +11,6 @@ fuzz_target!(|data: &[u8]| {
         let content = String::from_utf8_lossy(data);
         let _ = extract::detect_format("plans/IMPLEMENTATION_PLAN.md", &content);
         let found = extract::extract(PlanFormat::Markdown, &content);
-        baton_fuzz::check_plan(&found, &content);
+        baton_fuzz::check_plan(&found, &content, true);
     });
 });

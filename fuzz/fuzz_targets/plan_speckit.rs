@@ -11,6 +11,6 @@ fuzz_target!(|data: &[u8]| {
         let content = String::from_utf8_lossy(data);
         let _ = extract::detect_format("specs/001-feature/tasks.md", &content);
         let found = extract::extract(PlanFormat::SpecKit, &content);
-        baton_fuzz::check_plan(&found, &content);
+        baton_fuzz::check_plan(&found, &content, true);
     });
 });
