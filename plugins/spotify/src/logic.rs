@@ -523,7 +523,8 @@ pub fn m3u_text(entries: &[M3uEntry]) -> String {
     let mut s = String::from("#EXTM3U\n");
     for e in entries {
         let secs = e.duration_ms.map(|d| ((d + 500) / 1000) as i64).unwrap_or(-1);
-        let label = format!("{} - {}", e.artist, e.title).replace(['\n', '\r'], " ");
+        // No control character: a reader takes a NUL (or many controls) for binary data.
+        let label = format!("{} - {}", e.artist, e.title).replace(char::is_control, " ");
         match &e.path {
             Some(p) => {
                 s.push_str(&format!("#EXTINF:{secs},{label}\n{p}\n"));
@@ -865,5 +866,35 @@ mod tests {
         let mut v = serde_json::json!({"a": (0..1200).collect::<Vec<_>>()});
         paginate(&mut v, 0);
         assert_eq!(v["truncated"], true);
+    }
+
+    /// The fuzz target `playlist_m3u_roundtrip` found an m3u8 this writer made that the playlist
+    /// reader refused as binary data: an artist name holding a NUL (the saved input, under
+    /// tests/fixtures/fuzz/, is the artist and title cut at byte 0x1F). Labels now carry no
+    /// control character, and the file reads back with its entry, path and the rest of the names.
+    #[test]
+    fn an_m3u8_with_control_characters_in_names_reads_back() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/fuzz/playlist_m3u_roundtrip");
+        let mut inputs: Vec<Vec<u8>> =
+            std::fs::read_dir(dir).unwrap().map(|e| std::fs::read(e.unwrap().path()).unwrap()).collect();
+        inputs.push(b"AC\x07DC\x1fT\x00N\x01T".to_vec());
+        for input in inputs {
+            let mut f = input.split(|&b| b == 0x1F).map(|p| String::from_utf8_lossy(p).into_owned());
+            let (artist, title) = (f.next().unwrap_or_default(), f.next().unwrap_or_default());
+            let e = M3uEntry {
+                artist,
+                title,
+                duration_ms: Some(61_000),
+                path: Some("/Music/a.mp3".into()),
+                uri: "u".into(),
+            };
+            let text = m3u_text(std::slice::from_ref(&e));
+            assert!(!text.contains(|c: char| c.is_control() && c != '\n'), "{text:?}");
+            let list = baton_normalize::playlist::parse(std::path::Path::new("/Music/l.m3u8"), text.as_bytes())
+                .unwrap_or_else(|err| panic!("{text:?}: {err}"));
+            assert_eq!(list.entries.len(), 1, "{text:?}");
+            assert_eq!(list.entries[0].raw, "/Music/a.mp3");
+            assert_eq!(list.entries[0].duration_ms, Some(61_000));
+        }
     }
 }
