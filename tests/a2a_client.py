@@ -133,6 +133,14 @@ async def main():
             errors["unknown_skill"] = await error_of(
                 send_collect(blocking, SendMessageRequest(message=message("nope.nope", {})))
             )
+            # An installed plugin's unknown action, and params against the action's schema:
+            # refused before anything is written, as the agent card's skills promise.
+            errors["unknown_action"] = await error_of(
+                send_collect(blocking, SendMessageRequest(message=message("echo.nope", {"message": "x"})))
+            )
+            errors["bad_params"] = await error_of(
+                send_collect(blocking, SendMessageRequest(message=message("audit.audit", {"path": 5})))
+            )
             errors["agent_path"] = await error_of(
                 send_collect(blocking, SendMessageRequest(message=message("agent:../baton", text="x")))
             )

@@ -131,6 +131,11 @@ fn plugin_tasks_get_list_and_errors_through_the_official_sdk() {
     // Bad requests get A2A's own errors, through the SDK's error classes.
     let err = |k: &str| out["errors"][k]["error"].as_str().unwrap_or_else(|| panic!("{k}: {}", out["errors"][k]));
     assert_eq!(err("unknown_skill"), "InvalidParamsError");
+    for k in ["unknown_action", "bad_params"] {
+        assert_eq!(err(k), "InvalidParamsError", "{k}");
+        let m = out["errors"][k]["message"].as_str().unwrap_or_default();
+        assert!(m.contains("nothing was written"), "{k}: {m}");
+    }
     assert_eq!(err("no_skill"), "InvalidParamsError");
     assert_eq!(err("agent_path"), "InvalidParamsError", "a path is no agent name");
     assert_eq!(err("unknown_task"), "TaskNotFoundError");
