@@ -1,5 +1,6 @@
-//! Issue 36, item 7: a kv write the store fails is never silent. `kv-set` has no error result,
-//! so the task ends with the reason instead of reporting `completed` with the write lost.
+//! A kv write the store fails is never silent. `kv-set` has no error result, so the task ends
+//! with the reason instead of reporting `completed` with the write lost; a fault on the host's
+//! side (the state disk full) ends it as a host fault, which the pipeline takes as a pause.
 use std::path::Path;
 use std::sync::Arc;
 
@@ -20,13 +21,13 @@ impl KvStore for FailingKv {
     fn delete(&self, _: &str, _: &str) {}
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_kv_write_fails_the_task() {
+/// testkit's `rename`, which stores its new name with `kv-set` and answers `completed` if the
+/// call returns, run over `kv`.
+async fn rename_over(kv: Arc<dyn KvStore>) -> Result<baton_runtime::Outcome, RunError> {
     let dir = tempfile::tempdir().unwrap();
     let cfg = RuntimeConfig { cache_dir: Some(dir.path().join("cache")), lock_dir: dir.path().join("locks") };
-    let rt = Runtime::new(cfg, Arc::new(FailingKv)).unwrap();
+    let rt = Runtime::new(cfg, kv).unwrap();
     let p = rt.prepare(Path::new("testkit"), baton_bundle::get("testkit").unwrap().wasm, &[]).await.unwrap();
-    // `rename` stores its new name with `kv-set` and answers `completed` if the call returns.
     let input = TaskInput {
         id: "T1".into(),
         action: "rename".into(),
@@ -35,8 +36,12 @@ async fn a_failed_kv_write_fails_the_task() {
         title: "t".into(),
         correlation_id: None,
     };
-    let exec = rt.handle(&p, &input, Budget::default()).await;
-    match exec.outcome {
+    rt.handle(&p, &input, Budget::default()).await.outcome
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_kv_write_fails_the_task() {
+    match rename_over(Arc::new(FailingKv)).await {
         Err(RunError::Trap(m)) => {
             assert!(m.contains("kv-set failed") && m.contains("not saved") && m.contains("out of memory"), "{m}")
         }
@@ -61,19 +66,7 @@ impl KvStore for FullDiskKv {
 /// pause for the pipeline), never as the plugin's trap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kv_write_lost_to_a_full_disk_is_a_host_fault() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = RuntimeConfig { cache_dir: Some(dir.path().join("cache")), lock_dir: dir.path().join("locks") };
-    let rt = Runtime::new(cfg, Arc::new(FullDiskKv)).unwrap();
-    let p = rt.prepare(Path::new("testkit"), baton_bundle::get("testkit").unwrap().wasm, &[]).await.unwrap();
-    let input = TaskInput {
-        id: "T1".into(),
-        action: "rename".into(),
-        params: json!({"to": "other"}),
-        sender: "Tester".into(),
-        title: "t".into(),
-        correlation_id: None,
-    };
-    match rt.handle(&p, &input, Budget::default()).await.outcome {
+    match rename_over(Arc::new(FullDiskKv)).await {
         Err(RunError::HostFault(m)) => assert!(m.contains("database or disk is full"), "{m}"),
         other => panic!("a write lost to a full disk reported as {other:?}"),
     }
