@@ -527,9 +527,7 @@ impl Server {
                             bail!("say which RETURNs you read: `ids`, or `all: true` for your whole inbox")
                         }
                     };
-                    let (already, moved): (Vec<&ack::Acked>, Vec<&ack::Acked>) = acked.iter().partition(|x| x.already);
-                    let list = |v: Vec<&ack::Acked>| v.into_iter().map(ack::Acked::json).collect::<Vec<_>>();
-                    Ok(json!({"acked": list(moved), "already": list(already)}))
+                    Ok(ack::answer(&acked))
                 })
                 .await
             }

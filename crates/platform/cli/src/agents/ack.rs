@@ -117,21 +117,41 @@ pub fn ack(ctx: &Ctx, tree: &Tree, ids: &[String]) -> Result<Vec<Acked>> {
             acked.push(Acked { id: m.id, in_reply_to: String::new(), agent: m.agent, file: m.path, already });
         }
     }
-    for f in found {
-        acked.push(ack_one(ctx, tree, f)?);
-    }
+    acked.extend(move_all(ctx, tree, found)?);
     Ok(acked)
 }
 
-/// Every RETURN waiting in `agent`'s inbox.
+/// Every RETURN waiting in `agent`'s inbox, as the inbox lists them (read once, not looked
+/// up again by id).
 pub fn ack_all(ctx: &Ctx, tree: &Tree, agent: &str) -> Result<Vec<Acked>> {
-    let (_, items) = super::inbox::list(tree, agent, false)?;
-    let ids: Vec<String> =
-        items.iter().filter(|i| i["kind"] == "return").filter_map(|i| i["id"].as_str().map(str::to_string)).collect();
-    ack(ctx, tree, &ids)
+    let (folder, items) = super::inbox::list(tree, agent, false)?;
+    let found: Vec<Found> = items
+        .into_iter()
+        .filter(|i| i["kind"] == "return")
+        .filter_map(|i| {
+            let path = PathBuf::from(i["file"].as_str()?);
+            Some(Found { agent: folder.clone(), folder: FOLDERS[0], path, body: i["body"].clone() })
+        })
+        .collect();
+    move_all(ctx, tree, found)
 }
 
-fn ack_one(ctx: &Ctx, tree: &Tree, f: Found) -> Result<Acked> {
+/// Moves each RETURN still in an inbox to `02_processed/`, then keeps their `acknowledged`
+/// events in one ledger batch.
+fn move_all(ctx: &Ctx, tree: &Tree, found: Vec<Found>) -> Result<Vec<Acked>> {
+    let acked = found.into_iter().map(|f| ack_one(tree, f)).collect::<Result<Vec<_>>>()?;
+    record(ctx, acked.iter().filter(|a| !a.already));
+    Ok(acked)
+}
+
+/// The answer of `ack --json` and of MCP's `ack`: `{acked: [...], already: [...]}`.
+pub fn answer(acked: &[Acked]) -> Value {
+    let (already, moved): (Vec<&Acked>, Vec<&Acked>) = acked.iter().partition(|x| x.already);
+    let list = |v: Vec<&Acked>| v.into_iter().map(Acked::json).collect::<Vec<_>>();
+    json!({"acked": list(moved), "already": list(already)})
+}
+
+fn ack_one(tree: &Tree, f: Found) -> Result<Acked> {
     let s = |k: &str| f.body.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
     let (id, in_reply_to) = (s("id"), s("in_reply_to"));
     let mut acked = Acked { id, in_reply_to, agent: f.agent.clone(), file: f.path.clone(), already: true };
@@ -147,26 +167,31 @@ fn ack_one(ctx: &Ctx, tree: &Tree, f: Found) -> Result<Acked> {
         }
         acked.file = dest;
         acked.already = false;
-        record(ctx, &acked);
     }
     Ok(acked)
 }
 
-/// The `acknowledged` event, on the RETURN's id and the TASK's; the moved file is what counts,
-/// so a ledger that cannot be written only loses the history line (said in the log).
-fn record(ctx: &Ctx, a: &Acked) {
+/// The `acknowledged` events, on each RETURN's id and its TASK's; the moved file is what
+/// counts, so a ledger that cannot be written only loses the history lines (said in the log).
+fn record<'a>(ctx: &Ctx, moved: impl Iterator<Item = &'a Acked>) {
+    let moved: Vec<&Acked> = moved.collect();
+    if moved.is_empty() {
+        return;
+    }
     let now = baton_handoff::stamp::rfc3339(baton_handoff::stamp::now());
-    let detail = json!({"return": a.id, "agent": a.agent, "file": a.file});
     let written = baton_ledger::Ledger::open_at(&ctx.location).and_then(|mut l| {
         l.batch(|b| {
-            for id in [&a.id, &a.in_reply_to].into_iter().filter(|i| !i.is_empty()) {
-                b.event(id, &now, "acknowledged", &detail)?;
+            for a in &moved {
+                let detail = json!({"return": a.id, "agent": a.agent, "file": a.file});
+                for id in [&a.id, &a.in_reply_to].into_iter().filter(|i| !i.is_empty()) {
+                    b.event(id, &now, "acknowledged", &detail)?;
+                }
             }
             Ok(())
         })
     });
     if let Err(e) = written {
-        tracing::warn!(id = %a.id, "the RETURN was moved to 02_processed/ but its history line was not kept: {e}");
+        tracing::warn!("{} RETURN(s) moved to 02_processed/ but their history lines were not kept: {e}", moved.len());
     }
 }
 
@@ -177,9 +202,7 @@ pub fn run(ctx: &Ctx, a: AckArgs) -> Result<i32> {
         None => ack(ctx, &tree, &a.ids)?,
     };
     if a.json {
-        let (already, moved): (Vec<&Acked>, Vec<&Acked>) = acked.iter().partition(|x| x.already);
-        let list = |v: Vec<&Acked>| v.into_iter().map(Acked::json).collect::<Vec<_>>();
-        println!("{}", serde_json::to_string_pretty(&json!({"acked": list(moved), "already": list(already)}))?);
+        println!("{}", serde_json::to_string_pretty(&answer(&acked))?);
         return Ok(0);
     }
     if acked.is_empty() {
