@@ -50,3 +50,18 @@ pub fn check_plan(found: &baton_audit::extract::Extracted, content: &str, has_li
         assert!(seen.insert(d.path.as_str()), "{:?} promised twice", d.path);
     }
 }
+
+/// What every playlist read must hold, whatever its format: an encoding is named, and entries
+/// are numbered from 1, in order where the format numbers tracks (m3u counts lines, which may
+/// repeat a track).
+pub fn check_playlist(list: &baton_normalize::playlist::Playlist) {
+    assert!(!list.encoding.is_empty());
+    let mut last = 0;
+    for e in &list.entries {
+        assert!(e.line >= 1, "{e:?}");
+        if list.format != "m3u" {
+            assert!(e.line > last, "entries out of order: {} after {last}", e.line);
+        }
+        last = e.line;
+    }
+}
