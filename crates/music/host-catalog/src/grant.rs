@@ -162,6 +162,7 @@ impl Given {
                 } else {
                     "not granted"
                 },
+                built_in: self.built_in,
             })
             .collect();
         (CatalogGrant { grants, quota: self.quota }, report)

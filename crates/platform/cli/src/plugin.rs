@@ -15,7 +15,7 @@ use crate::text::esc;
 
 // `plugin grant` lives in a file of its own beside this one (declared here, not in main.rs).
 #[path = "plugin_grant.rs"]
-pub(crate) mod plugin_grant;
+pub mod plugin_grant;
 
 #[derive(clap::Subcommand)]
 pub enum PluginCommand {
@@ -57,7 +57,7 @@ pub enum PluginCommand {
     Resume { name: String },
     /// Write a new plugin project (Rust, Python or JavaScript) that builds with `./build.sh`
     /// and passes its own `./test.sh`. Needs no home.
-    New(crate::plugin_new::NewArgs),
+    New(baton_scaffold::NewArgs),
     /// Grant a plugin a folder: adds `KEY = "PATH"` under [plugins.NAME] grants in baton.toml,
     /// keeping its comments; checked as `serve` checks it, written atomically, the previous
     /// file kept as baton.toml.bak. `--dry-run` shows the diff.
@@ -106,13 +106,13 @@ fn pause_or_resume(ctx: &Ctx, paths: &Paths, name: &str, pause: bool) -> Result<
 pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
     // Before anything reads the home: a new plugin needs none.
     let cmd = match cmd {
-        PluginCommand::New(args) => return crate::plugin_new::run(args),
+        PluginCommand::New(args) => return baton_scaffold::run(args),
         // Edits baton.toml as text, and checks the result itself: the file as it is now may be
         // the one being fixed.
         PluginCommand::Grant(args) => return plugin_grant::run(args, ctx),
         cmd => cmd,
     };
-    let cfg = crate::services::load_config(&ctx.home)?;
+    let cfg = ctx.config()?;
     let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
     cfg.check_grants(&paths)?;
     match &cmd {
@@ -123,7 +123,7 @@ pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         let ledger: SharedLedger = Arc::new(std::sync::Mutex::new(baton_ledger::Ledger::open_at(&ctx.location)?));
-        let runtime = baton_pipeline::runtime(&cfg, &paths, ledger.clone(), &ctx.location, &crate::services::Music)?;
+        let runtime = ctx.runtime(&cfg, &paths, ledger.clone())?;
         match cmd {
             PluginCommand::Install { path, force, yes, adopt_data, json } => {
                 install(ctx, &runtime, &cfg, &paths, &path, plugins::InstallOptions { force, yes }, adopt_data, json)
@@ -175,9 +175,7 @@ async fn install(
     if adopt_data && let Some(identity) = &r.identity {
         // The catalog's data under this name becomes this install's (journaled, so the
         // previous owner can be put back by hand).
-        let mut cat = baton_catalog::Catalog::open_at(&ctx.location, &ctx.state)
-            .with_context(|| format!("open the catalog in {}", ctx.location.shown()))?;
-        let previous = cat.adopt_owner(&r.plugin.name, identity)?;
+        let previous = (ctx.host.adopt_data)(ctx, &r.plugin.name, identity)?;
         plugins::journal_adoption(paths, &r.plugin.name, identity, previous.as_deref())?;
         r.note = None;
     }
@@ -304,9 +302,7 @@ fn print_report(p: &PluginReport, cfg: &Config) {
         }
     }
     if !p.collections.is_empty() {
-        let sections = cfg.plugins.get(&p.name).map(|t| t.sections_json()).unwrap_or_default();
-        let built_in = baton_host_catalog::grant::given(&p.name, &sections).is_ok_and(|g| g.built_in);
-        if built_in {
+        if p.collections.iter().any(|c| c.built_in) {
             // No `catalog` of the user's: the first-party default applies (see grant::default_grants).
             println!(
                 "  catalog  (wanted → granted: built-in default; a `catalog` under [plugins.{}] replaces it)",

@@ -43,7 +43,7 @@ pub fn run(args: GrantArgs, ctx: &Ctx) -> Result<i32> {
     // The same checks as every load, plus the ones made when the plugin is loaded (nesting).
     // (The config errors name the file; the layout ones do not.)
     let refused = |e: String| anyhow::anyhow!("refused (the file is unchanged): {e}");
-    let cfg = crate::services::parse_config(&ctx.home, &after).map_err(|e| refused(e.to_string()))?;
+    let cfg = ctx.parse_config(&after).map_err(|e| refused(e.to_string()))?;
     let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
     cfg.check_grants(&paths).map_err(|e| refused(e.to_string()))?;
     check_layout(&cfg, &paths, &args.name).map_err(|e| refused(format!("{}: {e}", file.display())))?;
@@ -223,7 +223,7 @@ fn check_layout(cfg: &Config, paths: &Paths, plugin: &str) -> Result<(), String>
 /// Replaces `file` with `after`: written to a temp file beside it and synced, the previous
 /// version kept as `backup`, and renamed over `file` only if `file` still holds `before`
 /// (compared byte for byte right before the rename).
-pub(crate) fn write_atomically(file: &Path, backup: &Path, before: &str, after: &str) -> Result<()> {
+pub fn write_atomically(file: &Path, backup: &Path, before: &str, after: &str) -> Result<()> {
     let dir = file.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(".baton.toml.grant-{}", std::process::id()));
     let bak_tmp = dir.join(format!(".baton.toml.bak-{}", std::process::id()));

@@ -41,7 +41,7 @@ pub struct RetryArgs {
 
 pub fn run(ctx: &Ctx, a: RetryArgs) -> Result<i32> {
     crate::home_check::require(&ctx.home)?;
-    let cfg = crate::services::load_config(&ctx.home)?;
+    let cfg = ctx.config()?;
     let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
     let ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
     let filter = RetryFilter { target: a.target.clone(), code: a.code.clone(), plugin: a.plugin.clone() };

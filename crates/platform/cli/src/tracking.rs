@@ -119,7 +119,7 @@ pub fn status_text(report: &Report, rejected: &Value) -> String {
 /// `03_failed/` (its error record and the events of its claim), or a file in another agent's
 /// folder (how baton reads it). `Ok(None)` when there is no such file either.
 pub fn show_file(ctx: &Ctx, name: &str, as_json: bool) -> Result<Option<i32>> {
-    let cfg = crate::services::load_config(&ctx.home)?;
+    let cfg = ctx.config()?;
     let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
     let base = Path::new(name).file_name().and_then(|n| n.to_str()).unwrap_or(name);
     let records = failed_records(&paths, &cfg);
@@ -234,12 +234,12 @@ fn check_tree(ctx: &Ctx, path: &Path) -> Result<PathBuf> {
 /// written, moved or created, and no state opened).
 pub fn adopt(ctx: &Ctx, path: &Path, as_json: bool) -> Result<i32> {
     let tree = check_tree(ctx, path)?;
-    let cfg = crate::services::load_config(&ctx.home).unwrap_or_default();
+    let cfg = ctx.config().unwrap_or_default();
     let report = tree::scan(&tree, &cfg.agent, cfg.handoffs.stale_after, cfg.max_file_bytes);
     let own = tree.join(&cfg.agent);
     // Folders that look like mailboxes and that no layout reads: listed with the table that would.
-    let boxes = crate::mailbox::configured(&ctx.home).unwrap_or_default();
-    let unmatched = crate::mailbox::unmatched(&tree, &ctx.home, &boxes);
+    let boxes = crate::mailboxes::configured(ctx).unwrap_or_default();
+    let unmatched = crate::mailboxes::unmatched(&tree, &ctx.home, &boxes);
     let unreadable: Vec<Value> = (0..report.entries.len())
         .filter(|&i| report.entries[i].read.is_err())
         .map(|i| {
@@ -258,7 +258,7 @@ pub fn adopt(ctx: &Ctx, path: &Path, as_json: bool) -> Result<i32> {
         "never_touched_why": "another agent's folder: baton reads it and never writes, moves or renames anything in it (RETURNs baton writes for an agent are new files in its 01_inbox/)",
         "baton_inbox": {"path": own.join("01_inbox"), "exists": own.join("01_inbox").is_dir()},
         "stale_after_secs": report.stale_after.as_secs(),
-        "unmatched": crate::mailbox::unmatched_json(&unmatched),
+        "unmatched": crate::mailboxes::unmatched_json(&unmatched),
         "changed": false,
     });
     if as_json {
@@ -266,7 +266,7 @@ pub fn adopt(ctx: &Ctx, path: &Path, as_json: bool) -> Result<i32> {
         return Ok(0);
     }
     print!("{}", report.to_text(&esc_owned));
-    print!("{}", crate::mailbox::unmatched_text(&unmatched));
+    print!("{}", crate::mailboxes::unmatched_text(&unmatched));
     let by = &out["handoffs"]["by_dialect"];
     println!("\nhandoffs by dialect and state: {}", by);
     println!("unreadable files: {}", unreadable.len());
@@ -289,7 +289,7 @@ pub fn init_handoffs(ctx: &Ctx, path: &Path) -> Result<PathBuf> {
     let tree = check_tree(ctx, path)?;
     let toml = ctx.home.join("baton.toml");
     if toml.exists() {
-        let cfg = crate::services::load_config(&ctx.home)?;
+        let cfg = ctx.config()?;
         let current = ctx.home.join(&cfg.handoffs.path);
         if current.canonicalize().ok().as_deref() != Some(tree.as_path()) {
             bail!(

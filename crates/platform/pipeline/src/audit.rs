@@ -30,7 +30,7 @@ use crate::{PipelineError, fsops};
 pub const PLUGIN: &str = "audit";
 
 /// What an audit run needs from the audit library (its report format, git), wired by the app
-/// through [`crate::HostServices::audit_reports`].
+/// through [`crate::Pipeline::start`].
 pub trait Reports: Send + Sync {
     /// The newest report (its JSON file) in a reports folder.
     fn latest(&self, reports: &Path) -> Option<PathBuf>;

@@ -99,7 +99,7 @@ pub struct Config {
     pub dashboard: DashboardConfig,
     /// The top-level tables the engine does not read (`[fp]`, `[sqlite]`, `[alerts]`): each
     /// belongs to a host interface or to the alert loop the app wires, which parses its own ([`Config::section`]); the composition root checks
-    /// them wherever the file is loaded ([`crate::HostServices::check_config`]).
+    /// them wherever the file is loaded (`baton_cli::Host::check_config`, given by `crates/app`).
     #[serde(flatten)]
     pub sections: BTreeMap<String, toml::Value>,
 }
@@ -310,7 +310,7 @@ impl<'de> Deserialize<'de> for PluginsTable {
 /// One `[plugins.NAME]` table. The engine reads its folders, budgets and settings; every
 /// other key belongs to a host interface (the catalog's `catalog` and `catalog_quota`) and is
 /// kept in `sections` for it: the composition root checks those keys
-/// ([`crate::HostServices::check_config`]) and each interface reads its own at load
+/// (`baton_cli::Host::check_config`, given by `crates/app`) and each interface reads its own at load
 /// ([`baton_runtime::HostInterface::configure`]).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct PluginConfig {

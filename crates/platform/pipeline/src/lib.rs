@@ -12,7 +12,8 @@
 //! every system, [`faults`] which errors pass by themselves; [`returns`] builds what baton
 //! writes; [`plugins`] installs and loads components; [`audit`] drives the plans audits;
 //! `manual` holds `baton run`, [`retry`] what `baton retry` selects and moves. The alert loop
-//! and the host interfaces are the app's to wire (see [`HostServices`]).
+//! and the host interfaces are the composition root's (the `baton` binary, `crates/app`): it
+//! builds the [`runtime`] with them and hands everything to [`Pipeline::start`].
 
 pub mod audit;
 pub mod claims;
@@ -152,161 +153,84 @@ impl baton_runtime::KvStore for LedgerKv {
     }
 }
 
-/// The host interfaces a process plugs into its plugins' runtime besides the sandbox's own
-/// imports (today the music library's: fingerprints, catalog, SQLite snapshots). The
-/// composition root, the `baton` binary, says which; the handoff engine knows none of them.
-/// A plugin importing one that is not wired is refused at load (its imports do not match),
-/// except the music interfaces of the frozen 0.3.0 and 0.4.0 worlds, which the runtime answers
-/// with refusing defaults.
-pub trait HostServices: Send + Sync {
-    fn wire(
-        &self,
-        runtime: &mut baton_runtime::Runtime,
-        cfg: &Config,
-        paths: &Paths,
-        location: &baton_ledger::Location,
-    ) -> Result<(), PipelineError>;
-
-    /// Checks the parts of `baton.toml` that belong to the interfaces [`HostServices::wire`]
-    /// adds (their top-level tables, [`Config::sections`], and their `[plugins.NAME]` keys,
-    /// [`config::PluginConfig::sections`]), as [`Config::load`] checks the engine's own:
-    /// wherever the configuration is loaded for use, so a typo in a grant stops `baton serve`
-    /// at start-up, naming the file, the plugin and the fix. Without interfaces, every such key
-    /// is unknown.
-    fn check_config(&self, cfg: &Config, file: &Path) -> Result<(), config::ConfigError> {
-        cfg.check_tables(file, &[])?;
-        cfg.check_sections(file, &[], |_, _| Ok(()))
-    }
-
-    /// The plans audit's library (report format, git renames); without one an audit runs
-    /// and publishes as the plugin wrote it (see [`audit::NoReports`]).
-    fn audit_reports(&self) -> Arc<dyn audit::Reports> {
-        Arc::new(audit::NoReports)
-    }
-}
-
-/// No host interfaces beyond the sandbox's own.
-pub struct NoServices;
-
-impl HostServices for NoServices {
-    fn wire(
-        &self,
-        _: &mut baton_runtime::Runtime,
-        _: &Config,
-        _: &Paths,
-        _: &baton_ledger::Location,
-    ) -> Result<(), PipelineError> {
-        Ok(())
-    }
-}
-
-/// Opens everything a host process needs: config, the ledger where `location` says (a SQLite
-/// file, or a PostgreSQL server: claims are then rows, see `shared`), and the runtime with
-/// `services` and the installed plugins. This machine's own SQLite file (the fingerprint
-/// library, locks and cache beside it) is [`baton_ledger::Location::local_file`].
-pub async fn open_at(
-    home: &Path,
-    location: &baton_ledger::Location,
-    services: &dyn HostServices,
-) -> Result<Pipeline, PipelineError> {
-    open_with(home, location, services, false).await
-}
-
-/// As [`open_at`], loading no plugin at start-up: each is loaded when a task first names it
-/// (the plans audit's when it runs). For a process that runs what it finds and exits
-/// (`serve --once`, `baton run`): its start-up no longer reads, hashes and describes every
-/// installed component. A refused component is recorded when a task names it. A daemon
-/// (`baton serve`) loads everything at start-up instead, and hot-reloads from there.
-pub async fn open_on_demand_at(
-    home: &Path,
-    location: &baton_ledger::Location,
-    services: &dyn HostServices,
-) -> Result<Pipeline, PipelineError> {
-    open_with(home, location, services, true).await
-}
-
-/// The plugins' runtime as every baton process builds it, `serve` ([`open_at`]) and the
-/// commands that load plugins without serving (`baton plugin`, `init`'s bundled plugins,
-/// `call`'s list of actions): the compiled-component cache (installing a plugin compiles it for
-/// the next start), the `[plugins] compile_mb`/`compile_s` limits, the plugins' kv in `ledger`,
-/// and the host interfaces `services` wires, which read their keys of a plugin's table (its
-/// catalog grant) and its own requests at load. So `describe` runs with the real host
-/// functions, and a plugin cannot tell a check from a load.
-pub fn runtime(
-    cfg: &Config,
-    paths: &Paths,
-    ledger: SharedLedger,
-    location: &baton_ledger::Location,
-    services: &dyn HostServices,
-) -> Result<baton_runtime::Runtime, PipelineError> {
+/// The plugins' runtime as every baton process builds it, `serve` and the commands that load
+/// plugins without serving (`baton plugin`, `init`'s bundled plugins, `call`'s list of
+/// actions): the compiled-component cache (installing a plugin compiles it for the next
+/// start), the `[plugins] compile_mb`/`compile_s` limits, and the plugins' kv in `ledger`.
+/// It has the sandbox's own imports only: the composition root (the `baton` binary) adds the
+/// host interfaces it serves ([`baton_runtime::Runtime::add_host_interface`]) before any
+/// plugin is loaded, so that `describe` runs with the real host functions and a plugin cannot
+/// tell a check from a load. The engine names none of them.
+pub fn runtime(cfg: &Config, paths: &Paths, ledger: SharedLedger) -> Result<baton_runtime::Runtime, PipelineError> {
     let mut runtime = baton_runtime::Runtime::new(
         baton_runtime::RuntimeConfig { cache_dir: Some(paths.cache()), lock_dir: paths.locks() },
         Arc::new(LedgerKv(ledger)),
     )?;
     runtime.set_compile_limits(cfg.plugins.compile_limits());
-    services.wire(&mut runtime, cfg, paths, location)?;
     Ok(runtime)
 }
 
-/// Makes the pipeline (its own folders, claims and outbox). A daemon (`wait`) waits out a
-/// passing fault doing so (the handoffs disk full, an I/O error, a folder unwritable for a
-/// while) as it waits one out in flight: it tries again with backoff, says why at most once per
-/// [`ratelimit::EVERY`], and starts serving once the fault has passed. A drain (`serve --once`)
-/// stops with the error instead.
-async fn start(
-    cfg: Config,
-    paths: Paths,
-    ledger: SharedLedger,
-    runtime: Arc<baton_runtime::Runtime>,
-    wait: bool,
-) -> Result<Pipeline, PipelineError> {
-    let mut pause = std::time::Duration::from_millis(250);
-    loop {
-        match Pipeline::new(cfg.clone(), paths.clone(), ledger.clone(), runtime.clone()) {
-            Err(e) if wait && faults::is_passing(&e) => {
-                ratelimit::warn_every(
-                    "start:folders",
-                    &format!("cannot start serving: {e}; will try again every few seconds until it passes"),
-                    "serve",
-                );
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(std::time::Duration::from_secs(5));
-            }
-            made => return made,
-        }
-    }
-}
-
-async fn open_with(
-    home: &Path,
-    location: &baton_ledger::Location,
-    services: &dyn HostServices,
-    on_demand: bool,
-) -> Result<Pipeline, PipelineError> {
-    let cfg = Config::load(home)?;
-    services.check_config(&cfg, &home.join("baton.toml"))?;
-    let state_buf = location.local_file(home);
-    let state = state_buf.as_path();
-    let paths = Paths::new(home, state, &cfg);
-    cfg.check_grants(&paths)?;
-    if let baton_ledger::Location::Postgres(url) = location {
-        tracing::info!(server = %url.shown(), local = %state.display(), "ledger on PostgreSQL");
-    }
-    let ledger: SharedLedger = Arc::new(Mutex::new(baton_ledger::Ledger::open_at(location)?));
-    let mut runtime = runtime(&cfg, &paths, ledger.clone(), location, services)?;
-    runtime.set_protected_dirs(crate::plugins::protected_dirs(&paths));
-    // On a shared server, plugins' locks hold across hosts (advisory locks).
+/// What a serving runtime has beyond [`runtime`]'s: the folders no grant may reach (baton's
+/// own), and on a shared PostgreSQL ledger plugins' named locks that hold across every host
+/// (advisory locks).
+pub fn prepare_to_serve(runtime: &mut baton_runtime::Runtime, paths: &Paths, location: &baton_ledger::Location) {
+    runtime.set_protected_dirs(crate::plugins::protected_dirs(paths));
     if let baton_ledger::Location::Postgres(url) = location {
         runtime.set_locks(Arc::new(locks::SharedLocks(baton_ledger::advisory::AdvisoryLocks::new(url.clone()))));
     }
-    let runtime = Arc::new(runtime);
-    if on_demand {
-        plugins::forget_missing(&paths, &ledger);
-    } else {
-        plugins::load_installed(&runtime, &cfg, &paths, &ledger).await;
+}
+
+/// How [`Pipeline::start`] loads plugins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loading {
+    /// Every installed plugin at start-up, hot-reloaded from there: a daemon (`baton serve`).
+    /// Making the pipeline waits out a passing fault (the handoffs disk full, an I/O error, a
+    /// folder unwritable for a while): it tries again with backoff, says why at most once per
+    /// [`ratelimit::EVERY`], and starts serving once the fault has passed.
+    AtStart,
+    /// None at start-up: each is loaded when a task first names it (the plans audit's when it
+    /// runs). For a process that runs what it finds and exits (`serve --once`, `baton run`):
+    /// its start-up no longer reads, hashes and describes every installed component, and a
+    /// refused component is recorded when a task names it. A passing fault stops it at once.
+    OnDemand,
+}
+
+impl Pipeline {
+    /// Makes the pipeline (its own folders, claims and outbox) over what the composition root
+    /// opened: the config, the ledger, the runtime with its host interfaces, and the plans
+    /// audit's report library (`reports`; [`audit::NoReports`] publishes reports as the
+    /// plugin wrote them). Loads plugins as `loading` says.
+    pub async fn start(
+        cfg: Config,
+        paths: Paths,
+        ledger: SharedLedger,
+        runtime: Arc<baton_runtime::Runtime>,
+        loading: Loading,
+        reports: Arc<dyn audit::Reports>,
+    ) -> Result<Pipeline, PipelineError> {
+        let on_demand = loading == Loading::OnDemand;
+        if on_demand {
+            plugins::forget_missing(&paths, &ledger);
+        } else {
+            plugins::load_installed(&runtime, &cfg, &paths, &ledger).await;
+        }
+        let mut pause = std::time::Duration::from_millis(250);
+        let mut pipeline = loop {
+            match Pipeline::new(cfg.clone(), paths.clone(), ledger.clone(), runtime.clone()) {
+                Err(e) if !on_demand && faults::is_passing(&e) => {
+                    ratelimit::warn_every(
+                        "start:folders",
+                        &format!("cannot start serving: {e}; will try again every few seconds until it passes"),
+                        "serve",
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(5));
+                }
+                made => break made?,
+            }
+        };
+        pipeline.on_demand = on_demand;
+        pipeline.audit_reports = reports;
+        Ok(pipeline)
     }
-    let mut pipeline = start(cfg, paths, ledger, runtime, !on_demand).await?;
-    pipeline.on_demand = on_demand;
-    pipeline.audit_reports = services.audit_reports();
-    Ok(pipeline)
 }

@@ -86,7 +86,7 @@ pub struct Pipeline {
     /// What the readiness check read, waiting for the claim to be prepared.
     pub(crate) preread: crate::preread::Prereads,
     /// Plugins are loaded when a task names them, not all at start-up (see
-    /// [`crate::open_on_demand_at`]).
+    /// [`crate::Loading::OnDemand`]).
     pub(crate) on_demand: bool,
     pub summary: Summary,
     /// Since when items have been deferred by passing faults with none filed (for

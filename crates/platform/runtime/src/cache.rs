@@ -77,9 +77,72 @@ fn mac_path(entry: &Path) -> PathBuf {
 /// wasmtime version and the compilation settings, so an entry from another engine is never
 /// looked up.
 fn entry(engine: &Engine, dir: &Path, sha256: &str) -> PathBuf {
+    dir.join(format!("{sha256}-{}.cwasm", engine_tag(engine)))
+}
+
+/// The part of an entry's name that says which engine compiled it.
+fn engine_tag(engine: &Engine) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
-    dir.join(format!("{sha256}-{:016x}.cwasm", h.finish()))
+    format!("{:016x}", h.finish())
+}
+
+/// One compiled component in the cache, as `baton cache` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Entry {
+    pub path: PathBuf,
+    /// The component's sha256 (the installed plugin's, `plugin list` shows it).
+    pub sha256: String,
+    /// Compiled by this build's engine: entries of another wasmtime version or other
+    /// compilation settings are never loaded again, only kept until pruned.
+    pub this_engine: bool,
+    /// The entry and its HMAC tag.
+    pub bytes: u64,
+    /// When it was last written or loaded (its modification time: a load touches it).
+    #[serde(with = "unix_secs")]
+    pub used: std::time::SystemTime,
+}
+
+mod unix_secs {
+    pub fn serialize<S: serde::Serializer>(t: &std::time::SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()))
+    }
+}
+
+/// Every entry in the cache folder `dir`, oldest use first. A missing folder has none.
+pub fn entries(engine: &Engine, dir: &Path) -> std::io::Result<Vec<Entry>> {
+    let tag = engine_tag(engine);
+    let mut out = Vec::new();
+    let read = match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        r => r?,
+    };
+    for e in read {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((sha256, rest)) = name.strip_suffix(".cwasm").and_then(|n| n.split_once('-')) else { continue };
+        let meta = e.metadata()?;
+        let mac = std::fs::metadata(mac_path(&e.path())).map_or(0, |m| m.len());
+        out.push(Entry {
+            path: e.path(),
+            sha256: sha256.to_string(),
+            this_engine: rest == tag,
+            bytes: meta.len() + mac,
+            used: meta.modified()?,
+        });
+    }
+    out.sort_by_key(|e| e.used);
+    Ok(out)
+}
+
+/// Deletes one entry and its HMAC tag (the cache holds compiled code only: a deleted entry
+/// costs one compile the next time its component loads, nothing else).
+pub fn remove(entry: &Entry) -> std::io::Result<()> {
+    std::fs::remove_file(&entry.path)?;
+    match std::fs::remove_file(mac_path(&entry.path)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// The cached compiled code for `sha256`, if baton wrote it (its HMAC matches).
@@ -93,7 +156,14 @@ pub(crate) fn load(engine: &Engine, dir: &Path, sha256: &str) -> Option<Componen
         // process) for an engine with the same compatibility hash; `deserialize` checks that
         // hash again. `Component::deserialize_file` would mmap the file instead, but then the
         // bytes checked and the bytes run could differ if the file changed in between.
-        Some(compiled) => unsafe { Component::deserialize(engine, &compiled) }.ok(),
+        Some(compiled) => {
+            // Its use, for `baton cache prune --unused-for`: the entry's modification time.
+            let _ = std::fs::File::options()
+                .append(true)
+                .open(&path)
+                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+            unsafe { Component::deserialize(engine, &compiled) }.ok()
+        }
         None => {
             if path.exists() {
                 tracing::warn!(entry = %path.display(), "compiled-code cache entry does not match its recorded HMAC; recompiling");

@@ -27,7 +27,7 @@
 //! nothing and a re-run cannot emit twice.
 
 mod bindings;
-mod cache;
+pub mod cache;
 pub mod compile;
 mod fsguard;
 pub mod grants;
@@ -238,6 +238,9 @@ pub struct AccessReport {
     pub granted: &'static str,
     /// `read-write`, `read-only` or `not granted`: what the plugin actually gets.
     pub access: &'static str,
+    /// Granted by the interface's built-in default for this plugin (no table of the user's in
+    /// baton.toml): `plugin inspect` says so, and that a table there replaces it.
+    pub built_in: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

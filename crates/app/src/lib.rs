@@ -1,0 +1,232 @@
+//! `baton`: the composition root. It parses the command line (the platform commands of
+//! `baton-cli`, the agents' of `baton-agents`, the music commands of `baton-music-cli`, and
+//! its own), says where the home and the state are, and gives every command the [`Host`] this
+//! binary is made of ([`wiring`]: the host interfaces and the tables of baton.toml they read).
+//! The commands that open the whole host live here: `serve` (config, state, runtime with every
+//! host interface, plugins, handed to the pipeline; then the alert loop, the mailbox observer
+//! and the dashboard beside it), `run`, `audit`, `demo`, and `migrate`, which copies every
+//! domain's tables.
+//!
+//! A library with one entry, [`main`], so that the program is the same whichever binary calls
+//! it: `baton` (`src/main.rs`) and the end-to-end tests' copy (`tests/bin/baton.rs`, in the
+//! `baton-tests` crate, which needs a binary of its own to run).
+//!
+//! [`Host`]: baton_cli::Host
+// The doc comments of this crate are mostly clap help text, printed to users as written:
+// `<home>` and `<name>` there are placeholders, not HTML.
+#![allow(rustdoc::invalid_html_tags)]
+mod alerts;
+mod audit;
+mod demo;
+mod migrate;
+mod open;
+mod serve;
+pub mod wiring;
+
+use std::path::PathBuf;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+
+use baton_cli::{Ctx, manpages, stderr};
+
+#[derive(Parser)]
+#[command(name = "baton", bin_name = "baton", version, about = "Local-first host for coordinating AI coding agents")]
+struct Cli {
+    /// baton's home folder: baton.toml, handoffs/, plans/, reports/, plugins/.
+    /// Default: $BATON_HOME, else ~/.baton.
+    #[arg(long, global = true, env = "BATON_HOME")]
+    home: Option<PathBuf>,
+    /// The state: a SQLite file (WAL; keep it on a local disk, never in a synced folder), or a
+    /// PostgreSQL URL `postgres://user@host/db` shared by several machines (no password in it:
+    /// use ~/.pgpass or $PGPASSWORD; a server not on this machine needs `sslmode=verify-full`).
+    /// Default: $BATON_STATE, else `state` in baton.toml, else <home>/state/baton.sqlite.
+    #[arg(long, global = true, env = "BATON_STATE")]
+    state: Option<String>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Platform(baton_cli::Command),
+    /// Run the daemon: watch the inboxes and answer every TASK.
+    Serve {
+        /// Drain everything present (retries and settling files included), then exit.
+        #[arg(long)]
+        once: bool,
+        /// Serve the web dashboard on this address (e.g. 127.0.0.1:7878; default: `[dashboard]
+        /// http` in baton.toml). If the port is taken, serve warns and runs without it.
+        #[arg(long, value_name = "ADDR")]
+        http: Option<String>,
+        /// Start on a new state even though this home served from another one at that path
+        /// (it is missing, empty or replaced); without it, serve refuses (docs/faults.md).
+        #[arg(long)]
+        new_state: bool,
+    },
+    /// Run one handoff file from anywhere and print its RETURN JSON. Moves nothing.
+    Run { file: PathBuf },
+    /// Build a demo home, drop sample handoffs, serve them once and show the RETURNs.
+    Demo {
+        /// Where to build it (default: a new temporary folder, kept for you to look at).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Audit plans folders once: what each plan promised against what exists.
+    Audit(audit::AuditArgs),
+    #[command(flatten)]
+    Music(baton_music_cli::Command),
+    /// Move a SQLite state onto an empty PostgreSQL server, checking the copy table by table.
+    Migrate(migrate::MigrateArgs),
+    /// Keep `baton serve` running: a launchd agent (macOS) or systemd user unit (Linux).
+    #[command(subcommand)]
+    Service(baton_service::ServiceCommand),
+    #[command(flatten)]
+    Agents(baton_agents::Command),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print a man page (roff) to stdout, baton(1) or one command's (`baton man serve | man -l -`),
+    /// or write them all with `--dir DIR`.
+    Man(manpages::ManArgs),
+}
+
+impl Command {
+    /// Whether the command reads the home (its baton.toml, state, plugins or handoffs): those
+    /// that do are refused on a `--home` with a typo before doing anything
+    /// ([`baton_cli::home_check`]). Those that do not: `demo` (makes its own),
+    /// `completions`, `man`, and each crate's own (`init`, `schema`, `plugin new`, ...).
+    fn needs_home(&self) -> bool {
+        match self {
+            Command::Platform(c) => c.needs_home(),
+            Command::Agents(c) => c.needs_home(),
+            Command::Demo { .. } | Command::Completions { .. } | Command::Man(_) => false,
+            _ => true,
+        }
+    }
+}
+
+/// The whole program: parses the command line and runs the command. Never returns; the exit
+/// code is the command's.
+pub fn main() -> ! {
+    // Hidden: a decoding worker process, started by this same program (see baton_fp::worker).
+    if std::env::args_os().nth(1).is_some_and(|a| a == baton_fp::worker::WORKER_COMMAND) {
+        std::process::exit(baton_fp::worker::serve_stdio());
+    }
+    // Hidden: a compile worker, started by this same program (see baton_runtime::compile).
+    if std::env::args_os().nth(1).is_some_and(|a| a == baton_runtime::compile::WORKER_COMMAND) {
+        let args: Vec<String> = std::env::args().skip(2).collect();
+        std::process::exit(baton_runtime::compile::worker_main(&args));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        baton_runtime::compile::use_worker(exe);
+    }
+    // Each command's help ends with its examples (see manpages).
+    let matches = manpages::with_examples(Cli::command()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if !matches!(cli.command, Command::Serve { .. } | Command::Platform(baton_cli::Command::Dashboard { .. })) {
+        quiet_on_closed_pipe();
+    }
+    let log_format = cli.log_format;
+    stderr::set_json(matches!(log_format, LogFormat::Json));
+    // `call` drains the inbox in this process and prints the RETURN: the pipeline's own
+    // warnings about the same task would say its error again.
+    let default_level = match &cli.command {
+        Command::Serve { .. } => "info",
+        Command::Agents(baton_agents::Command::Call(_)) => "warn,baton_pipeline=error",
+        _ => "warn",
+    };
+    init_logging(log_format, default_level);
+    let home = cli.home.unwrap_or_else(default_home);
+    let location = match baton_cli::locate(&home, cli.state) {
+        Ok(l) => l,
+        Err(e) => {
+            report_error(&e);
+            std::process::exit(2);
+        }
+    };
+    let ctx = Ctx { state: location.local_file(&home), home, location, host: &wiring::HOST };
+    if cli.command.needs_home()
+        && let Err(e) = baton_cli::home_check::require(&ctx.home)
+    {
+        report_error(&e);
+        std::process::exit(2);
+    }
+    let result = match cli.command {
+        Command::Platform(cmd) => cmd.run(&ctx),
+        Command::Serve { once, http, new_state } => serve::serve(&ctx, once, http, new_state),
+        Command::Run { file } => serve::run(&ctx, &file),
+        Command::Demo { dir } => demo::demo(dir),
+        Command::Audit(args) => audit::run(args, &ctx),
+        Command::Music(cmd) => cmd.run(&ctx),
+        Command::Migrate(args) => migrate::run(args, &ctx),
+        Command::Service(cmd) => baton_service::run(cmd, &ctx),
+        Command::Agents(cmd) => cmd.run(&ctx),
+        Command::Completions { shell } => baton_cli::shell::completions(shell, Cli::command()),
+        Command::Man(args) => manpages::run(args, Cli::command()),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            report_error(&e);
+            std::process::exit(2);
+        }
+    }
+}
+
+/// `baton status | head -1`: when the reader goes away, end quietly as `cat` does (killed by
+/// SIGPIPE, no message) instead of panicking in `println!` with exit 101. Rust ignores SIGPIPE
+/// by default; a one-shot command restores the default. `serve` keeps ignoring it, since a
+/// dashboard client closing its socket must only end that connection.
+fn quiet_on_closed_pipe() {
+    // SAFETY: setting a signal's disposition to the default before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+fn default_home() -> PathBuf {
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".baton")
+}
+
+fn init_logging(format: LogFormat, default_level: &str) {
+    use tracing_subscriber::EnvFilter;
+    // symphonia warns about every odd packet it skips; those are per-file noise, not news.
+    let filter = EnvFilter::try_from_env("BATON_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default_level},symphonia=error")));
+    // Colour only for a person at a terminal: a log file, a pipe or a service's journal gets
+    // plain text, never escape codes (`NO_COLOR` is honoured too).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// The last word of a failed command on stderr: the error chain as one line, or as one JSON
+/// object in `--log-format json` mode, so a log shipper reading JSON never meets a bare line.
+fn report_error(e: &anyhow::Error) {
+    stderr::line("ERROR", &format!("{e:#}"), serde_json::Value::Null);
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every example in the help and the man pages parses with the real command line (a
+    /// renamed flag breaks this), and every command has at least one.
+    #[test]
+    fn every_command_has_examples_and_each_parses() {
+        let problems = baton_cli::manpages::example_problems(super::Cli::command());
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+}

@@ -1,0 +1,29 @@
+//! The music commands: `baton fp` (the fingerprint core: scan, print, compare, match,
+//! coverage, dedup and its undo) and `baton catalog` (collections, records, links, matching,
+//! history, playlist import), and the music library's part of a `baton` process
+//! ([`wiring`]: its host interfaces and their baton.toml sections). Built on `baton-cli`'s
+//! context and output rules; the composition root (`crates/app`) dispatches to it.
+pub mod catalog;
+pub mod fp;
+mod playlist_import;
+pub mod wiring;
+
+/// The music commands.
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// The native audio-fingerprint core.
+    #[command(subcommand)]
+    Fp(fp::FpCommand),
+    /// The shared music catalog: collections, records, links, matching, history.
+    #[command(subcommand)]
+    Catalog(catalog::CatalogCommand),
+}
+
+impl Command {
+    pub fn run(self, ctx: &baton_cli::Ctx) -> anyhow::Result<i32> {
+        match self {
+            Command::Fp(cmd) => fp::run(cmd, ctx),
+            Command::Catalog(cmd) => catalog::run(cmd, ctx),
+        }
+    }
+}

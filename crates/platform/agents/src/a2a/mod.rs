@@ -1,0 +1,541 @@
+//! A2A v1.0 (Agent2Agent) on `baton serve --http`: the JSON-RPC binding at `POST /a2a`
+//! (`SendMessage`, `SendStreamingMessage`, `GetTask`, `ListTasks`, `CancelTask`,
+//! `SubscribeToTask`; push notifications are not offered) and the agent card at
+//! `GET /.well-known/agent-card.json`.
+//!
+//! It is a front end like `baton send` and MCP, nothing more: a message becomes a TASK file
+//! ([`task`] holds the mapping), the pipeline runs or delivers it as any other, and every
+//! answer is read back from the files and the ledger. So a task accepted here survives a
+//! kill -9 of `serve`, and `GetTask` answers for any handoff id.
+//!
+//! On this machine only: it is served on the dashboard's address, behind its `Host` check
+//! (loopback or the configured name) and its key (`Authorization: Bearer …`; the card alone is
+//! open). Requests name the protocol version in `A2A-Version` (a request without it is A2A
+//! 0.3, which is refused with `VersionNotSupportedError`, as the specification says).
+pub mod card;
+pub mod task;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+use crate::{Tree, wait};
+use card::A2A_AGENT;
+use task::{RpcError, RpcResult, Store, View, is_terminal};
+
+/// How long a blocking `SendMessage` waits for the answer before it returns the task as it is
+/// (the client then polls `GetTask` or subscribes).
+const BLOCKING_LIMIT: Duration = Duration::from_secs(120);
+/// How often a stream looks for a state change between file events.
+const STREAM_SLICE: Duration = Duration::from_millis(250);
+
+/// What the A2A routes share.
+pub struct A2a {
+    store: Store,
+    runtime: Option<Arc<baton_runtime::Runtime>>,
+    /// Moves each time something lands in `handoffs/a2a/01_inbox/` (a RETURN, usually): what
+    /// waiting requests and streams wake on.
+    landed: tokio::sync::watch::Sender<u64>,
+    /// Keeps the file watch behind `landed` alive.
+    _watch: Option<notify::RecommendedWatcher>,
+}
+
+/// The A2A routes for `serve --http`: the card (open) and the JSON-RPC endpoint (keyed).
+pub fn routes(
+    ctx: &crate::Ctx,
+    cfg: &baton_pipeline::Config,
+    paths: &baton_pipeline::Paths,
+    runtime: Option<Arc<baton_runtime::Runtime>>,
+) -> anyhow::Result<baton_dashboard::Extra> {
+    let tree = Tree::new(ctx, cfg, paths);
+    let ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+    let store = Store {
+        tree,
+        shared_ledger: ledger.is_shared(),
+        ledger: std::sync::Mutex::new(ledger),
+        max_bytes: cfg.max_file_bytes,
+        sending: Default::default(),
+    };
+    let (landed, _) = tokio::sync::watch::channel(0u64);
+    let watch = watch_inbox(&store.tree.root.join(A2A_AGENT).join(baton_pipeline::config::INBOX), landed.clone());
+    let a2a = Arc::new(A2a { store, runtime, landed, _watch: watch });
+    Ok(baton_dashboard::Extra {
+        open: Router::new().route("/.well-known/agent-card.json", get(agent_card)).with_state(a2a.clone()),
+        keyed: Router::new().route("/a2a", post(rpc)).with_state(a2a),
+    })
+}
+
+/// A file watch on `a2a`'s inbox that moves `landed`; `None` where the folder gives no events
+/// (a network mount): waits then look every [`STREAM_SLICE`].
+fn watch_inbox(inbox: &std::path::Path, landed: tokio::sync::watch::Sender<u64>) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    if let Err(e) = std::fs::create_dir_all(inbox) {
+        tracing::warn!(dir = %inbox.display(), "a2a: {e}");
+        return None;
+    }
+    let mut w = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+        if ev.as_ref().map_or(true, wait::wakes) {
+            landed.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    })
+    .map_err(|e| tracing::warn!("a2a: no file watcher ({e}); polling"))
+    .ok()?;
+    w.watch(inbox, notify::RecursiveMode::NonRecursive)
+        .map_err(|e| tracing::warn!(dir = %inbox.display(), "a2a: no file events ({e}); polling"))
+        .ok()?;
+    Some(w)
+}
+
+async fn agent_card(State(a2a): State<Arc<A2a>>, headers: HeaderMap) -> Response {
+    // The Host passed the dashboard's check: it is loopback or the configured name.
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
+    let card = tokio::task::spawn_blocking(move || {
+        card::card(&a2a.store.tree, a2a.runtime.as_deref(), &format!("http://{host}"))
+    })
+    .await
+    .unwrap_or_else(|e| json!({"error": e.to_string()}));
+    ([(header::CONTENT_TYPE, "application/json")], card.to_string()).into_response()
+}
+
+/// One JSON-RPC answer.
+fn answer(id: &Value, result: RpcResult<Value>) -> Response {
+    let body = match result {
+        Ok(r) => json!({"jsonrpc": "2.0", "id": id, "result": r}),
+        Err(e) => {
+            let mut error = json!({"code": e.code, "message": e.message});
+            if let Some(reason) = e.reason {
+                error["data"] = json!([{
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": reason,
+                    "domain": "baton",
+                    "metadata": {},
+                }]);
+            }
+            json!({"jsonrpc": "2.0", "id": id, "error": error})
+        }
+    };
+    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+/// The protocol version a request names: A2A-Version, else 0.3 (the specification's rule).
+fn check_version(headers: &HeaderMap) -> RpcResult<()> {
+    let v = headers.get("a2a-version").and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
+    let v = v.unwrap_or("0.3");
+    if v.split('.').next() == Some("1") {
+        Ok(())
+    } else {
+        Err(RpcError::new(
+            RpcError::VERSION,
+            format!("A2A {v} is not supported: baton speaks A2A 1.0; send the header `A2A-Version: 1.0`"),
+        ))
+    }
+}
+
+async fn rpc(State(a2a): State<Arc<A2a>>, headers: HeaderMap, body: Body) -> Response {
+    // A TASK is capped at max_file_bytes; its message, in JSON with some envelope, a little more.
+    let limit = (a2a.store.max_bytes as usize).saturating_mul(2).saturating_add(1 << 20);
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return answer(
+            &Value::Null,
+            Err(RpcError::new(
+                RpcError::INVALID_REQUEST,
+                format!("too_large: a request is at most {limit} bytes (max_file_bytes in baton.toml sets it)"),
+            )
+            .with_reason("TOO_LARGE")),
+        );
+    };
+    let request: Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => return answer(&Value::Null, Err(RpcError::new(RpcError::PARSE, format!("not JSON: {e}")))),
+    };
+    let Some(obj) = request.as_object() else {
+        return answer(
+            &Value::Null,
+            Err(RpcError::new(RpcError::INVALID_REQUEST, "a request is one JSON-RPC object (batches are not taken)")),
+        );
+    };
+    let id = obj.get("id").cloned().unwrap_or(Value::Null);
+    if !(id.is_string() || id.is_number() || id.is_null()) {
+        return answer(&Value::Null, Err(RpcError::new(RpcError::INVALID_REQUEST, "the id is a string or a number")));
+    }
+    let (Some("2.0"), Some(method)) =
+        (obj.get("jsonrpc").and_then(Value::as_str), obj.get("method").and_then(Value::as_str))
+    else {
+        return answer(
+            &id,
+            Err(RpcError::new(RpcError::INVALID_REQUEST, "a request has `jsonrpc: \"2.0\"` and a method")),
+        );
+    };
+    if let Err(e) = check_version(&headers) {
+        return answer(&id, Err(e));
+    }
+    let params = match obj.get("params") {
+        None | Some(Value::Null) => json!({}),
+        Some(p @ Value::Object(_)) => p.clone(),
+        Some(_) => return answer(&id, Err(RpcError::params("params is an object"))),
+    };
+    let span = tracing::info_span!("a2a", method = %method);
+    dispatch(a2a, id, method.to_string(), params).instrument(span).await
+}
+
+async fn dispatch(a2a: Arc<A2a>, id: Value, method: String, params: Value) -> Response {
+    match method.as_str() {
+        "SendMessage" | "SendStreamingMessage" => send_message(a2a, id, params, method == "SendStreamingMessage").await,
+        "SubscribeToTask" => subscribe(a2a, id, params).await,
+        "GetTask" => {
+            let r = blocking(a2a, move |a| {
+                let (task_id, history) = (str_param(&params, "id")?, history_param(&params)?);
+                let mut v = a.store.view(&task_id, None)?.ok_or_else(|| RpcError::not_found(&task_id))?;
+                delivered(&a.store, &mut v);
+                Ok(v.to_a2a(history, true))
+            })
+            .await;
+            answer(&id, r)
+        }
+        "ListTasks" => answer(&id, blocking(a2a, move |a| list(&a.store, &params)).await),
+        "CancelTask" => {
+            let r = blocking(a2a, move |a| {
+                let task_id = str_param(&params, "id")?;
+                let mut v = a.store.cancel(&task_id)?;
+                delivered(&a.store, &mut v);
+                Ok(v.to_a2a(None, true))
+            })
+            .await;
+            answer(&id, r)
+        }
+        "CreateTaskPushNotificationConfig"
+        | "GetTaskPushNotificationConfig"
+        | "ListTaskPushNotificationConfigs"
+        | "DeleteTaskPushNotificationConfig" => answer(
+            &id,
+            Err(RpcError::new(
+                RpcError::PUSH_NOT_SUPPORTED,
+                "baton sends no push notifications (nothing leaves this machine): poll GetTask or use SubscribeToTask",
+            )),
+        ),
+        "GetExtendedAgentCard" => answer(
+            &id,
+            Err(RpcError::new(RpcError::NO_EXTENDED_CARD, "baton has one agent card, at /.well-known/agent-card.json")),
+        ),
+        other => answer(&id, Err(RpcError::new(RpcError::METHOD_NOT_FOUND, format!("no method {other:?} in A2A 1.0")))),
+    }
+}
+
+/// Runs `f` on the blocking pool (files and the ledger are blocking).
+async fn blocking<T: Send + 'static>(
+    a2a: Arc<A2a>,
+    f: impl FnOnce(&A2a) -> RpcResult<T> + Send + 'static,
+) -> RpcResult<T> {
+    tokio::task::spawn_blocking(move || f(&a2a)).await.map_err(RpcError::internal)?
+}
+
+fn str_param(params: &Value, key: &str) -> RpcResult<String> {
+    match params.get(key) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        _ => Err(RpcError::params(format!("`{key}` (a non-empty string) is required"))),
+    }
+}
+
+/// `historyLength`: absent is everything; a negative one is refused.
+fn history_param(params: &Value) -> RpcResult<Option<usize>> {
+    match params.get("historyLength") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => {
+            v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| RpcError::params("historyLength is a number >= 0"))
+        }
+    }
+}
+
+/// A terminal task has been seen by its client: its RETURN leaves `a2a`'s inbox.
+fn delivered(store: &Store, v: &mut View) {
+    if is_terminal(v.state()) {
+        store.file_delivered(v);
+    }
+}
+
+/// What `SendMessage` asks, checked before anything is written.
+struct SendRequest {
+    skill: task::Skill,
+    message: Value,
+    context: String,
+    return_immediately: bool,
+    history: Option<usize>,
+}
+
+fn parse_send(store: &Store, params: &Value) -> RpcResult<SendRequest> {
+    let Some(message) = params.get("message").filter(|m| m.is_object()) else {
+        return Err(RpcError::params("SendMessage needs a message (an object with messageId, role and parts)"));
+    };
+    if let Some(task_id) = message.get("taskId").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+        return Err(match store.view(task_id, None)? {
+            Some(_) => RpcError::new(
+                RpcError::UNSUPPORTED,
+                format!(
+                    "task {task_id} takes no further messages: a baton task is one TASK and its one answer; send a new task (the same contextId groups them)"
+                ),
+            ),
+            None => RpcError::not_found(task_id),
+        });
+    }
+    // Proto JSON leaves an empty list out: no `parts` is no parts.
+    if message.get("parts").is_some_and(|p| !p.is_array()) {
+        return Err(RpcError::params("the message's parts is a list"));
+    }
+    let skill_id = [message.get("metadata"), params.get("metadata")]
+        .into_iter()
+        .flatten()
+        .find_map(|m| m.get("skill").and_then(Value::as_str))
+        .ok_or_else(|| {
+            RpcError::params(
+                "name the skill in the message's metadata, {\"skill\": \"PLUGIN.ACTION\"} or {\"skill\": \"agent:NAME\"}: the agent card lists them",
+            )
+            .with_reason("UNKNOWN_SKILL")
+        })?;
+    let skill = store.skill(skill_id)?;
+    let context = message
+        .get("contextId")
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(baton_handoff::build::new_id);
+    let config = params.get("configuration");
+    Ok(SendRequest {
+        skill,
+        message: message.clone(),
+        context,
+        return_immediately: config.and_then(|c| c.get("returnImmediately")).and_then(Value::as_bool).unwrap_or(false),
+        history: match config {
+            Some(c) => history_param(c)?,
+            None => None,
+        },
+    })
+}
+
+async fn send_message(a2a: Arc<A2a>, id: Value, params: Value, streaming: bool) -> Response {
+    let sent = blocking(a2a.clone(), move |a| {
+        let req = parse_send(&a.store, &params)?;
+        let (view, waiter) = a.store.send(&req.skill, &req.message, &req.context)?;
+        tracing::info!(task = %view.id, skill = %req.skill.id(), "a2a: sent");
+        Ok((req, view, waiter))
+    })
+    .await;
+    let (req, view, waiter) = match sent {
+        Ok(s) => s,
+        Err(e) => return answer(&id, Err(e)),
+    };
+    if streaming {
+        return stream(a2a, id, view, waiter, req.history);
+    }
+    if req.return_immediately {
+        return answer(&id, Ok(json!({"task": view.to_a2a(req.history, true)})));
+    }
+    let r = match until_terminal(a2a.clone(), view, waiter, BLOCKING_LIMIT).await {
+        Ok(v) => {
+            blocking(a2a, move |a| {
+                let mut v = v;
+                delivered(&a.store, &mut v);
+                Ok(json!({"task": v.to_a2a(req.history, true)}))
+            })
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    answer(&id, r)
+}
+
+/// One look at a task (on the blocking pool: the ledger and files), the RETURN watch carried
+/// from look to look so that each file is read once.
+async fn look(a2a: &Arc<A2a>, id: &str, waiter: wait::Waiter) -> RpcResult<(wait::Waiter, Option<View>)> {
+    let (a, id) = (a2a.clone(), id.to_string());
+    tokio::task::spawn_blocking(move || {
+        let mut w = waiter;
+        let v = a.store.view(&id, Some(&mut w));
+        v.map(|v| (w, v))
+    })
+    .await
+    .map_err(RpcError::internal)?
+}
+
+/// Waits for the task's answer, at most `limit`; then the task as it is. Woken by a RETURN
+/// landing in `a2a`'s inbox, else every [`STREAM_SLICE`]: the wait holds no thread, so clients
+/// waiting in any number never starve the pipeline's blocking pool.
+async fn until_terminal(a2a: Arc<A2a>, view: View, mut waiter: wait::Waiter, limit: Duration) -> RpcResult<View> {
+    let mut landed = a2a.landed.subscribe();
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut last = view;
+    loop {
+        let (w, v) = look(&a2a, &last.id, waiter).await?;
+        waiter = w;
+        if let Some(v) = v {
+            last = v;
+        }
+        if is_terminal(last.state()) || tokio::time::Instant::now() >= deadline {
+            return Ok(last);
+        }
+        tokio::select! {
+            _ = landed.changed() => {}
+            _ = tokio::time::sleep(STREAM_SLICE) => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+async fn subscribe(a2a: Arc<A2a>, id: Value, params: Value) -> Response {
+    let found = blocking(a2a.clone(), move |a| {
+        let task_id = str_param(&params, "id")?;
+        let view = a.store.view(&task_id, None)?.ok_or_else(|| RpcError::not_found(&task_id))?;
+        if is_terminal(view.state()) {
+            return Err(RpcError::new(
+                RpcError::UNSUPPORTED,
+                format!("task {task_id} is already {}: GetTask returns it", view.state()),
+            ));
+        }
+        let reply =
+            view.task.as_ref().and_then(|t| t.get("reply_to").or_else(|| t.get("from"))).and_then(Value::as_str);
+        let reply = reply.map(str::to_string).or_else(|| view.row.as_ref().map(|r| r.reply_to.clone()));
+        let created = view.task.as_ref().and_then(|t| t.get("created_at")).and_then(Value::as_str);
+        let waiter = a.store.waiter(&task_id, reply.as_deref().unwrap_or(A2A_AGENT), created);
+        Ok((view, waiter))
+    })
+    .await;
+    match found {
+        Ok((view, waiter)) => stream(a2a, id, view, waiter, None),
+        Err(e) => answer(&id, Err(e)),
+    }
+}
+
+/// Server-sent events for one task: the task first, then each status change, the artifacts
+/// and the final status; the stream ends with the task. A client that goes away stops it at
+/// once; like [`until_terminal`], it holds no thread while it waits.
+fn stream(a2a: Arc<A2a>, rpc_id: Value, first: View, waiter: wait::Waiter, history: Option<usize>) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Value>(16);
+    tokio::spawn(async move {
+        let send = |result: Value| {
+            let tx = tx.clone();
+            let msg = json!({"jsonrpc": "2.0", "id": rpc_id, "result": result});
+            async move { tx.send(msg).await.is_ok() }
+        };
+        let mut last = first.state();
+        if !send(json!({"task": first.to_a2a(history, true)})).await || is_terminal(last) {
+            return;
+        }
+        let mut landed = a2a.landed.subscribe();
+        let (id, mut waiter) = (first.id.clone(), waiter);
+        loop {
+            tokio::select! {
+                _ = landed.changed() => {}
+                _ = tokio::time::sleep(STREAM_SLICE) => {}
+                _ = tx.closed() => return,
+            }
+            let v = match look(&a2a, &id, waiter).await {
+                Ok((w, v)) => {
+                    waiter = w;
+                    v
+                }
+                Err(e) => {
+                    tracing::warn!(task = %id, "a2a stream stopped: {}", e.message);
+                    return;
+                }
+            };
+            let Some(mut v) = v else { continue };
+            let state = v.state();
+            if state == last {
+                continue;
+            }
+            last = state;
+            let full = v.to_a2a(Some(0), true);
+            let context = v.context_id();
+            if is_terminal(state) {
+                for artifact in full["artifacts"].as_array().into_iter().flatten() {
+                    let update = json!({"taskId": id, "contextId": context, "artifact": artifact, "lastChunk": true});
+                    if !send(json!({"artifactUpdate": update})).await {
+                        return;
+                    }
+                }
+            }
+            if !send(json!({"statusUpdate": {"taskId": id, "contextId": context, "status": full["status"]}})).await {
+                return;
+            }
+            if is_terminal(state) {
+                let a = a2a.clone();
+                let _ = tokio::task::spawn_blocking(move || delivered(&a.store, &mut v)).await;
+                return;
+            }
+        }
+    });
+    let events = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|v| (Ok::<_, std::convert::Infallible>(Event::default().data(v.to_string())), rx))
+    });
+    Sse::new(events).keep_alive(KeepAlive::default()).into_response()
+}
+
+/// `ListTasks`: the tasks sent over A2A, newest first, filtered by `contextId`, `status` and
+/// `statusTimestampAfter`, paged by an opaque cursor (`pageToken`, default 50 a page, at most 100).
+fn list(store: &Store, params: &Value) -> RpcResult<Value> {
+    let page_size = match params.get("pageSize").and_then(Value::as_u64) {
+        None | Some(0) => 50,
+        Some(n @ 1..=100) => n as usize,
+        Some(n) => return Err(RpcError::params(format!("pageSize is 1 to 100, not {n}"))),
+    };
+    let after: Option<i64> = match params.get("pageToken").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+        None => None,
+        Some(t) => Some(t.parse().map_err(|_| RpcError::params(format!("pageToken {t:?} is not one ListTasks gave")))?),
+    };
+    let context = params.get("contextId").and_then(Value::as_str).filter(|c| !c.is_empty());
+    let status = params.get("status").and_then(Value::as_str).filter(|s| *s != "TASK_STATE_UNSPECIFIED");
+    let since = match params.get("statusTimestampAfter").and_then(Value::as_str) {
+        None => None,
+        Some(t) => Some(
+            baton_handoff::stamp::parse_rfc3339(t)
+                .ok_or_else(|| RpcError::params(format!("statusTimestampAfter {t:?} is not an RFC 3339 time")))?,
+        ),
+    };
+    let history = history_param(params)?.or(Some(0));
+    let artifacts = params.get("includeArtifacts").and_then(Value::as_bool).unwrap_or(false);
+    let in_context = |d: &Value| context.is_none_or(|c| d.get("context_id").and_then(Value::as_str) == Some(c));
+    let sent: Vec<(i64, String)> =
+        store.sent()?.into_iter().filter(|(_, _, d)| in_context(d)).map(|(seq, id, _)| (seq, id)).collect();
+    let view_passes = |v: &View| {
+        status.is_none_or(|s| v.state() == s)
+            && since.is_none_or(|t| {
+                v.timestamp().and_then(|s| baton_handoff::stamp::parse_rfc3339(&s)).is_some_and(|at| at > t)
+            })
+    };
+    let filtered = status.is_some() || since.is_some();
+    let (mut total, mut page, mut next) = (0usize, Vec::<(i64, View)>::new(), String::new());
+    for (seq, id) in &sent {
+        let on_page = after.is_none_or(|a| *seq < a);
+        // A view costs file reads: made for the page, and for every task when a filter needs it.
+        let v = if filtered || (on_page && page.len() < page_size) {
+            match store.view(id, None)? {
+                Some(v) => Some(v),
+                None => continue,
+            }
+        } else {
+            None
+        };
+        if filtered && !v.as_ref().is_some_and(view_passes) {
+            continue;
+        }
+        total += 1;
+        if !on_page {
+            continue;
+        }
+        match v {
+            Some(v) if page.len() < page_size => page.push((*seq, v)),
+            _ if next.is_empty() => next = page.last().map(|(s, _)| s.to_string()).unwrap_or_default(),
+            _ => {}
+        }
+    }
+    let tasks: Vec<Value> = page.iter().map(|(_, v)| v.to_a2a(history, artifacts)).collect();
+    Ok(json!({"tasks": tasks, "nextPageToken": next, "pageSize": page_size, "totalSize": total}))
+}

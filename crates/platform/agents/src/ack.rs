@@ -1,0 +1,216 @@
+//! `baton ack ID...`: the caller has read these RETURNs. A RETURN in an agent's `01_inbox/` is
+//! moved to that agent's `02_processed/` (renamed, never rewritten or deleted) and an
+//! `acknowledged` event is kept for it and for the TASK it answers, so unread counts drop
+//! in `status`, the dashboard and MCP. `--all AGENT` acknowledges every RETURN waiting there.
+//!
+//! An id is a RETURN's own id or the id of the TASK it answers. Every id is found before
+//! anything moves: an unknown id refuses the whole call, so a typo never half-acknowledges.
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use super::{FOLDERS, Found, Tree};
+use baton_cli::Ctx;
+
+#[derive(clap::Args, Debug)]
+pub struct AckArgs {
+    /// RETURN ids, or the ids of the TASKs the RETURNs answer.
+    #[arg(required_unless_present = "all")]
+    pub ids: Vec<String>,
+    /// Every RETURN waiting in AGENT's inbox.
+    #[arg(long, value_name = "AGENT", conflicts_with = "ids")]
+    pub all: Option<String>,
+    /// Print JSON: `{"acked": [...], "already": [...]}`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One RETURN acknowledged: its id, the TASK it answers, and where it is now.
+#[derive(Debug, Clone)]
+pub struct Acked {
+    pub id: String,
+    pub in_reply_to: String,
+    pub agent: String,
+    pub file: PathBuf,
+    /// It was read before this call (already in `02_processed/`).
+    pub already: bool,
+}
+
+impl Acked {
+    pub fn json(&self) -> Value {
+        json!({"id": self.id, "in_reply_to": self.in_reply_to, "agent": self.agent,
+               "file": self.file, "already": self.already})
+    }
+}
+
+/// The RETURN an id names: its own id, or the TASK's it answers (the newest such RETURN).
+fn find_return(tree: &Tree, id: &str) -> Option<Found> {
+    if let Some(f) = tree.find(id, Some("return"), &FOLDERS[..2]) {
+        return Some(f);
+    }
+    let mut answers: Vec<Found> = Vec::new();
+    for agent in tree.agents() {
+        for folder in &FOLDERS[..2] {
+            let dir = tree.root.join(&agent).join(folder);
+            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let name = e.file_name();
+                let Some(n) = name.to_str() else { continue };
+                if !n.contains("__RETURN__") && !n.contains(id) {
+                    continue;
+                }
+                let Some(body) = super::read_handoff(&e.path()) else { continue };
+                if body.get("kind").and_then(Value::as_str) == Some("return")
+                    && body.get("in_reply_to").and_then(Value::as_str) == Some(id)
+                {
+                    answers.push(Found { agent: agent.clone(), folder, path: e.path(), body });
+                }
+            }
+        }
+    }
+    // Unread first, then the newest: the one a reader has not seen yet.
+    answers.sort_by_key(|f| {
+        (
+            f.folder != FOLDERS[0],
+            std::cmp::Reverse(f.body.get("created_at").and_then(Value::as_str).map(str::to_string)),
+        )
+    });
+    answers.into_iter().next()
+}
+
+/// Acknowledges the RETURNs `ids` name (all found first; an unknown id moves nothing).
+pub fn ack(ctx: &Ctx, tree: &Tree, ids: &[String]) -> Result<Vec<Acked>> {
+    let mut found = Vec::new();
+    let mut unknown = Vec::new();
+    // A message seen in another agent's mailbox: acknowledged in the ledger only, its file
+    // left exactly as it is.
+    let mut ledger = None;
+    let mut in_mailboxes = Vec::new();
+    for id in ids {
+        if crate::mailbox::is_message_id(id) {
+            let l = match &mut ledger {
+                Some(l) => l,
+                None => ledger.insert(baton_ledger::Ledger::open_at(&ctx.location)?),
+            };
+            match crate::mailbox::seen(l, id)? {
+                Some(m) => in_mailboxes.push(m),
+                None => unknown.push(id.as_str()),
+            }
+            continue;
+        }
+        match find_return(tree, id) {
+            Some(f) => found.push(f),
+            None => unknown.push(id.as_str()),
+        }
+    }
+    if !unknown.is_empty() {
+        bail!(
+            "no RETURN with id {} (or answering a TASK of that id) in an agent's 01_inbox/ or 02_processed/ under {}, nor a mailbox message of that id in the ledger; nothing was acknowledged",
+            unknown.iter().map(|u| format!("{u:?}")).collect::<Vec<_>>().join(", "),
+            tree.root.display()
+        );
+    }
+    let mut acked = Vec::new();
+    if let Some(l) = &mut ledger {
+        for m in in_mailboxes {
+            let already = crate::mailbox::acknowledge(l, &m)?;
+            acked.push(Acked { id: m.id, in_reply_to: String::new(), agent: m.agent, file: m.path, already });
+        }
+    }
+    acked.extend(move_all(ctx, tree, found)?);
+    Ok(acked)
+}
+
+/// Every RETURN waiting in `agent`'s inbox, as the inbox lists them (read once, not looked
+/// up again by id).
+pub fn ack_all(ctx: &Ctx, tree: &Tree, agent: &str) -> Result<Vec<Acked>> {
+    let (folder, items) = super::inbox::list(tree, agent, false)?;
+    let found: Vec<Found> = items
+        .into_iter()
+        .filter(|i| i["kind"] == "return")
+        .filter_map(|i| {
+            let path = PathBuf::from(i["file"].as_str()?);
+            Some(Found { agent: folder.clone(), folder: FOLDERS[0], path, body: i["body"].clone() })
+        })
+        .collect();
+    move_all(ctx, tree, found)
+}
+
+/// Moves each RETURN still in an inbox to `02_processed/`, then keeps their `acknowledged`
+/// events in one ledger batch.
+fn move_all(ctx: &Ctx, tree: &Tree, found: Vec<Found>) -> Result<Vec<Acked>> {
+    let acked = found.into_iter().map(|f| ack_one(tree, f)).collect::<Result<Vec<_>>>()?;
+    record(ctx, acked.iter().filter(|a| !a.already));
+    Ok(acked)
+}
+
+/// The answer of `ack --json` and of MCP's `ack`: `{acked: [...], already: [...]}`.
+pub fn answer(acked: &[Acked]) -> Value {
+    let (already, moved): (Vec<&Acked>, Vec<&Acked>) = acked.iter().partition(|x| x.already);
+    let list = |v: Vec<&Acked>| v.into_iter().map(Acked::json).collect::<Vec<_>>();
+    json!({"acked": list(moved), "already": list(already)})
+}
+
+fn ack_one(tree: &Tree, f: Found) -> Result<Acked> {
+    let s = |k: &str| f.body.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let (id, in_reply_to) = (s("id"), s("in_reply_to"));
+    let mut acked = Acked { id, in_reply_to, agent: f.agent.clone(), file: f.path.clone(), already: true };
+    if f.folder == FOLDERS[0] {
+        let done = tree.root.join(&f.agent).join(FOLDERS[1]);
+        std::fs::create_dir_all(&done).with_context(|| format!("creating {}", done.display()))?;
+        let dest = done.join(f.path.file_name().unwrap_or_default());
+        baton_fs::rename_noreplace(&f.path, &dest)
+            .with_context(|| format!("moving {} to {} (never overwriting)", f.path.display(), dest.display()))?;
+        let _ = baton_fs::sync_dir(&done);
+        if let Some(inbox) = f.path.parent() {
+            let _ = baton_fs::sync_dir(inbox);
+        }
+        acked.file = dest;
+        acked.already = false;
+    }
+    Ok(acked)
+}
+
+/// The `acknowledged` events, on each RETURN's id and its TASK's; the moved file is what
+/// counts, so a ledger that cannot be written only loses the history lines (said in the log).
+fn record<'a>(ctx: &Ctx, moved: impl Iterator<Item = &'a Acked>) {
+    let moved: Vec<&Acked> = moved.collect();
+    if moved.is_empty() {
+        return;
+    }
+    let now = baton_handoff::stamp::rfc3339(baton_handoff::stamp::now());
+    let written = baton_ledger::Ledger::open_at(&ctx.location).and_then(|mut l| {
+        l.batch(|b| {
+            for a in &moved {
+                let detail = json!({"return": a.id, "agent": a.agent, "file": a.file});
+                for id in [&a.id, &a.in_reply_to].into_iter().filter(|i| !i.is_empty()) {
+                    b.event(id, &now, "acknowledged", &detail)?;
+                }
+            }
+            Ok(())
+        })
+    });
+    if let Err(e) = written {
+        tracing::warn!("{} RETURN(s) moved to 02_processed/ but their history lines were not kept: {e}", moved.len());
+    }
+}
+
+pub fn run(ctx: &Ctx, a: AckArgs) -> Result<i32> {
+    let tree = Tree::open(ctx)?;
+    let acked = match &a.all {
+        Some(agent) => ack_all(ctx, &tree, agent)?,
+        None => ack(ctx, &tree, &a.ids)?,
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&answer(&acked))?);
+        return Ok(0);
+    }
+    if acked.is_empty() {
+        println!("nothing to acknowledge");
+    }
+    for x in &acked {
+        let what = if x.already { "already read" } else { "acknowledged" };
+        println!("{what} {} (RETURN for {}): {}", x.id, x.in_reply_to, x.file.display());
+    }
+    Ok(0)
+}

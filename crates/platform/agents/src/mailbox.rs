@@ -1,0 +1,343 @@
+//! Other agents' mailboxes at the command line: `baton mailbox add` (the `[mailboxes.NAME]`
+//! table written into baton.toml) and `list`, `serve`'s observer thread, and delivery into a
+//! Claude Code inbox with its receipt (`written`, `read`, `answered`, `lost`), which `send`,
+//! `show` and `wait` use. The reading and the lock are `baton_mailbox`'s; what the home's
+//! `status` shows of mailboxes, and their record in the ledger, is `baton_cli::mailboxes`.
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+use baton_mailbox::report::{self, Mailbox};
+use baton_mailbox::settings::{self, Kind};
+use baton_mailbox::{claude, deliver};
+
+use baton_cli::Ctx;
+use baton_cli::mailboxes::{configured, observe, text};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum MailboxCommand {
+    /// Add a `[mailboxes.NAME]` table to baton.toml: `claude-team [PATH]` (default
+    /// `~/.claude/teams`) or `folders PATH`. Reading it changes nothing there.
+    Add(AddArgs),
+    /// The configured mailboxes and what is in them (as `status` shows).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum KindArg {
+    ClaudeTeam,
+    Folders,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AddArgs {
+    #[arg(value_enum)]
+    pub kind: KindArg,
+    /// claude-team: the folder holding `<team>/inboxes/` (default `~/.claude/teams`); folders:
+    /// the folder holding one folder per agent. Written as given (`~` is your home).
+    pub path: Option<String>,
+    /// The table's name (default `claude` or the folder's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// folders: the inbox folders inside each agent's folder (default `inbox`).
+    #[arg(long, num_args = 1..)]
+    pub inbox: Vec<String>,
+    /// folders: the done folders (default `done`, `completed`, `processed`).
+    #[arg(long, num_args = 1..)]
+    pub done: Vec<String>,
+    /// folders: the outbox folders (default `outbox`).
+    #[arg(long, num_args = 1..)]
+    pub outbox: Vec<String>,
+    /// The IANA zone of times written without one (default: this machine's).
+    #[arg(long)]
+    pub zone: Option<String>,
+}
+
+pub fn run(cmd: MailboxCommand, ctx: &Ctx) -> Result<i32> {
+    match cmd {
+        MailboxCommand::Add(a) => add(ctx, a),
+        MailboxCommand::List { json } => {
+            let boxes = report::read_all(&configured(ctx)?, &ctx.home);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&boxes.iter().map(Mailbox::to_json).collect::<Vec<_>>())?);
+            } else {
+                print!("{}", text(&boxes, std::time::Duration::from_secs(48 * 3600)));
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn add(ctx: &Ctx, a: AddArgs) -> Result<i32> {
+    let kind = match a.kind {
+        KindArg::ClaudeTeam => Kind::ClaudeTeam,
+        KindArg::Folders => Kind::Folders,
+    };
+    let path = match (kind, a.path) {
+        (_, Some(p)) => p,
+        (Kind::ClaudeTeam, None) => "~/.claude/teams".to_string(),
+        (Kind::Folders, None) => bail!("give the folder holding the agents' folders: `baton mailbox add folders PATH`"),
+    };
+    if kind == Kind::ClaudeTeam && (!a.inbox.is_empty() || !a.done.is_empty() || !a.outbox.is_empty()) {
+        bail!("--inbox, --done and --outbox are for `folders` mailboxes; a Claude team's layout is fixed");
+    }
+    let name = a.name.unwrap_or_else(|| match kind {
+        Kind::ClaudeTeam => "claude".into(),
+        Kind::Folders => key_of(&path),
+    });
+    let file = ctx.home.join("baton.toml");
+    let before = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    let mut doc: toml_edit::DocumentMut =
+        before.parse().with_context(|| format!("{} is not valid TOML", file.display()))?;
+    let boxes = doc.entry(settings::SECTION).or_insert_with(|| {
+        let mut t = toml_edit::Table::new();
+        t.set_implicit(true);
+        toml_edit::Item::Table(t)
+    });
+    let Some(boxes) = boxes.as_table_mut() else { bail!("{}: `mailboxes` is not a table", file.display()) };
+    if boxes.contains_key(&name) {
+        bail!("{}: [mailboxes.{name}] is there already; pass --name to add another", file.display());
+    }
+    let mut t = toml_edit::Table::new();
+    t["kind"] = toml_edit::value(kind.as_str());
+    t["path"] = toml_edit::value(path.clone());
+    for (key, list) in [("inbox", &a.inbox), ("done", &a.done), ("outbox", &a.outbox)] {
+        if !list.is_empty() {
+            t[key] = toml_edit::value(list.iter().map(String::as_str).collect::<toml_edit::Array>());
+        }
+    }
+    if let Some(z) = &a.zone {
+        t["zone"] = toml_edit::value(z.as_str());
+    }
+    boxes.insert(&name, toml_edit::Item::Table(t));
+    let after = doc.to_string();
+    let refused = |e: String| anyhow::anyhow!("refused (the file is unchanged): {e}");
+    let cfg = ctx.parse_config(&after).map_err(|e| refused(e.to_string()))?;
+    let parsed = settings::parse(cfg.sections.get(settings::SECTION)).map_err(|e| refused(e.to_string()))?;
+    let real = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
+    let backup = PathBuf::from(format!("{}.bak", real.display()));
+    baton_cli::plugin::plugin_grant::write_atomically(&real, &backup, &before, &after)?;
+    let resolved = parsed.get(&name).map(|s| s.resolved_path(&ctx.home)).unwrap_or_default();
+    println!(
+        "added [mailboxes.{name}] ({}) reading {}\n  wrote {} (previous version: {})",
+        kind.as_str(),
+        resolved.display(),
+        file.display(),
+        backup.display()
+    );
+    if !resolved.is_dir() {
+        eprintln!("warning: {} does not exist yet; `baton status` says so until it does", resolved.display());
+    }
+    Ok(0)
+}
+
+/// A bare TOML key from a folder path's last part.
+fn key_of(path: &str) -> String {
+    let last = Path::new(path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let k: String =
+        last.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    if k.trim_matches('_').is_empty() { "folders".into() } else { k }
+}
+
+/// How often `serve` reads the configured mailboxes.
+const OBSERVE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `serve`'s mailbox observer: a thread that records every new message of the configured
+/// mailboxes in the ledger every few seconds, so a message's history is kept even when its
+/// agent clears the inbox between two `baton status`. It only reads the mailboxes; with none
+/// configured it does nothing. A failed pass is logged (rate-limited by its interval) and the
+/// next one tries again.
+pub fn spawn_observer(ctx: Ctx) -> Option<std::thread::JoinHandle<()>> {
+    let boxes = configured(&ctx).ok().filter(|b| !b.is_empty())?;
+    let spawned = std::thread::Builder::new().name("mailboxes".into()).spawn(move || {
+        let mut failing = false;
+        loop {
+            let pass = baton_ledger::Ledger::open_at(&ctx.location)
+                .map_err(anyhow::Error::from)
+                .and_then(|mut ledger| observe(&ctx, &mut ledger, &boxes));
+            match pass {
+                Ok(_) => failing = false,
+                Err(e) if !failing => {
+                    tracing::warn!(
+                        "mailboxes: reading them failed ({e:#}); trying again every {}s",
+                        OBSERVE_EVERY.as_secs()
+                    );
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+            std::thread::sleep(OBSERVE_EVERY);
+        }
+    });
+    spawned.map_err(|e| tracing::warn!("mailboxes: no observer thread ({e}); `baton status` still records them")).ok()
+}
+
+/// A `TEAM/AGENT` recipient: a Claude team's agent in one of the configured mailboxes.
+pub struct Recipient {
+    pub mailbox: String,
+    pub team: String,
+    pub name: String,
+    pub inbox: PathBuf,
+}
+
+/// Finds the inbox of `TEAM/AGENT` in the configured claude-team mailboxes. An agent with no
+/// inbox file yet is taken when the team's roster names it, or with `create`.
+pub fn recipient(ctx: &Ctx, to: &str, create: bool) -> Result<Recipient> {
+    let Some((team, name)) = to.split_once('/') else { bail!("{to:?} is not TEAM/AGENT") };
+    if team.is_empty() || name.is_empty() || name.contains('/') || team.starts_with('.') || name.starts_with('.') {
+        bail!("{to:?} is not TEAM/AGENT (a Claude Code team and one of its agents)");
+    }
+    let boxes = configured(ctx)?;
+    let claude: Vec<(&String, PathBuf)> = boxes
+        .iter()
+        .filter(|(_, s)| s.kind == Kind::ClaudeTeam)
+        .map(|(n, s)| (n, s.resolved_path(&ctx.home)))
+        .collect();
+    if claude.is_empty() {
+        bail!(
+            "no claude-team mailbox in {}: add one with `baton mailbox add claude-team [PATH]`",
+            ctx.home.join("baton.toml").display()
+        );
+    }
+    let Some((mailbox, root)) = claude.iter().find(|(_, p)| p.join(team).join("inboxes").is_dir()) else {
+        let teams: Vec<String> = claude.iter().flat_map(|(_, p)| claude::scan(p).into_iter().map(|t| t.name)).collect();
+        bail!(
+            "no team {team:?} (a folder with inboxes/) in {}; teams: {}",
+            claude.iter().map(|(_, p)| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            if teams.is_empty() { "none".into() } else { teams.join(", ") }
+        );
+    };
+    let inbox = root.join(team).join("inboxes").join(format!("{name}.json"));
+    if !inbox.is_file() && !create {
+        let roster = claude::roster_names(&root.join(team).join("config.json"));
+        if !roster.iter().any(|m| m == name) {
+            let mut known: Vec<String> =
+                claude::inboxes(team, &root.join(team).join("inboxes")).into_iter().map(|i| i.name).collect();
+            known.extend(roster);
+            known.sort();
+            known.dedup();
+            bail!(
+                "no agent {name:?} in team {team:?} (no inbox, not in its config.json); agents: {}; pass --new-agent to create its inbox",
+                known.join(", ")
+            );
+        }
+    }
+    Ok(Recipient { mailbox: mailbox.to_string(), team: team.to_string(), name: name.to_string(), inbox })
+}
+
+/// Appends the message to the recipient's inbox under Claude Code's lock and records the
+/// delivery in the ledger. Returns the message's id.
+pub fn deliver_to(ctx: &Ctx, r: &Recipient, from: &str, text: &str, summary: Option<&str>) -> Result<String> {
+    let timestamp = baton_mailbox::when::rfc3339(time::OffsetDateTime::now_utc());
+    let agent = format!("{}/{}", r.team, r.name);
+    let msg = deliver::Outgoing {
+        from: from.to_string(),
+        text: text.to_string(),
+        summary: summary.map(str::to_string),
+        timestamp: timestamp.clone(),
+    };
+    deliver::deliver(&r.inbox, &msg)?;
+    let id = claude::message_id(&agent, from, &timestamp, text);
+    let mut ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+    let detail = json!({
+        "mailbox": r.mailbox, "agent": agent, "inbox": r.inbox, "from": from, "timestamp": timestamp,
+        "summary": summary, "text": text,
+    });
+    ledger.batch(|w| w.event(&id, &timestamp, "delivered", &detail))?;
+    tracing::info!(id = %id, inbox = %r.inbox.display(), "delivered");
+    Ok(id)
+}
+
+/// A delivery's state now: `written`, `read`, `answered` or `lost`, from the inbox and the
+/// ledger; each state reached is recorded once as an event (`delivery_read`, …), so a read
+/// message the inbox has since dropped stays read. `None`: the id is no delivery.
+pub fn delivery(ledger: &mut baton_ledger::Ledger, id: &str) -> Result<Option<&'static str>> {
+    let events = ledger.events(id)?;
+    let Some(d) = events.iter().find(|e| e.event == "delivered") else { return Ok(None) };
+    let had = |name: &str| events.iter().any(|e| e.event == name);
+    if had("delivery_answered") {
+        return Ok(Some("answered"));
+    }
+    let s = |k: &str| d.detail[k].as_str().unwrap_or_default().to_string();
+    let (agent, from, timestamp, inbox) = (s("agent"), s("from"), s("timestamp"), PathBuf::from(s("inbox")));
+    let short = agent.rsplit('/').next().unwrap_or(&agent).to_string();
+    let now_read = match claude::parse_inbox(&std::fs::read(&inbox).unwrap_or_default()) {
+        Ok((msgs, _)) => {
+            msgs.iter().find(|m| claude::message_id(&agent, &m.from, &m.timestamp, &m.text) == id).map(|m| m.read)
+        }
+        Err(_) => None,
+    };
+    let read = had("delivery_read") || now_read == Some(true);
+    let lost = !read && now_read.is_none();
+    // Answered: once read, the agent wrote back to the sender's inbox in the same team after
+    // the delivery.
+    let sent_at = baton_handoff::stamp::parse_rfc3339(&timestamp);
+    let back = inbox.with_file_name(format!("{from}.json"));
+    let answered = read
+        && claude::parse_inbox(&std::fs::read(&back).unwrap_or_default())
+            .map(|(msgs, _)| msgs.iter().any(|m| m.from == short && m.at.zip(sent_at).is_some_and(|(a, s)| a > s)))
+            .unwrap_or(false);
+    let now = baton_handoff::stamp::rfc3339(baton_handoff::stamp::now());
+    let (state, record) = if answered {
+        ("answered", Some("delivery_answered"))
+    } else if read {
+        ("read", (!had("delivery_read")).then_some("delivery_read"))
+    } else if lost {
+        ("lost", (!had("delivery_lost")).then_some("delivery_lost"))
+    } else {
+        ("written", None)
+    };
+    if let Some(ev) = record {
+        if answered && !had("delivery_read") {
+            ledger.batch(|w| w.event(id, &now, "delivery_read", &json!({})))?;
+        }
+        ledger.batch(|w| w.event(id, &now, ev, &json!({"inbox": inbox})))?;
+    }
+    Ok(Some(state))
+}
+
+/// Whether `state` has reached `until` (`read` is reached by `answered` too).
+pub fn reached(state: &str, until: &str) -> bool {
+    match until {
+        "read" => matches!(state, "read" | "answered"),
+        "answered" => state == "answered",
+        _ => state != "written",
+    }
+}
+
+/// Whether `id` is a mailbox message's (`cm-…` Claude Code, `fm-…` folder mailbox).
+pub fn is_message_id(id: &str) -> bool {
+    (id.starts_with("cm-") || id.starts_with("fm-")) && id.len() == 23
+}
+
+/// A mailbox message as the ledger recorded it when first seen.
+pub struct Seen {
+    pub id: String,
+    pub agent: String,
+    pub path: PathBuf,
+}
+
+/// The message `id` if the ledger saw it in a mailbox.
+pub fn seen(ledger: &baton_ledger::Ledger, id: &str) -> Result<Option<Seen>> {
+    Ok(ledger.events(id)?.into_iter().find(|e| e.event == "mailbox_seen" || e.event == "delivered").map(|e| {
+        let s = |k: &str| e.detail[k].as_str().unwrap_or_default().to_string();
+        let path = if e.event == "delivered" { s("inbox") } else { s("path") };
+        Seen { id: id.to_string(), agent: s("agent"), path: PathBuf::from(path) }
+    }))
+}
+
+/// Records that the caller read a mailbox message: an `acknowledged` event in the ledger, and
+/// nothing else (the mailbox's file is left as it is). Returns whether it was acknowledged before.
+pub fn acknowledge(ledger: &mut baton_ledger::Ledger, m: &Seen) -> Result<bool> {
+    if ledger.events(&m.id)?.iter().any(|e| e.event == "acknowledged") {
+        return Ok(true);
+    }
+    let now = baton_handoff::stamp::rfc3339(baton_handoff::stamp::now());
+    let detail = json!({"agent": m.agent, "file": m.path, "mailbox": true});
+    ledger.batch(|w| w.event(&m.id, &now, "acknowledged", &detail))?;
+    Ok(false)
+}

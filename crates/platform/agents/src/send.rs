@@ -1,0 +1,272 @@
+//! `baton send`: writes one valid, uniquely named TASK (for a plugin into baton's inbox, for an
+//! agent into its `01_inbox/`), prints its id, and with `--wait` blocks until its RETURN.
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Map, Value, json};
+
+use baton_handoff::build::{self, NewTask, Target};
+
+use super::{Tree, wait};
+use baton_cli::Ctx;
+
+#[derive(clap::Args, Debug)]
+pub struct SendArgs {
+    /// The agent to send to (its `01_inbox/`). Unknown agents are refused; see --new-agent.
+    #[arg(long, value_name = "AGENT", conflicts_with_all = ["plugin", "action", "params"])]
+    pub to: Option<String>,
+    /// The plugin baton runs the TASK with (into baton's own inbox); needs --action.
+    #[arg(long, requires = "action")]
+    pub plugin: Option<String>,
+    /// The plugin's action.
+    #[arg(long, requires = "plugin")]
+    pub action: Option<String>,
+    /// The action's params: a JSON object, inline, `@file` or `-` (stdin). Default `{}`.
+    #[arg(long, value_name = "JSON|@FILE|-")]
+    pub params: Option<String>,
+    /// The title (optional for a plugin: default `<plugin>.<action>`).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// More for the recipient: a JSON object whose fields join the TASK, or text (kept as
+    /// `"body"`); inline, `@file` or `-` (stdin).
+    #[arg(long, value_name = "JSON|TEXT|@FILE|-")]
+    pub body: Option<String>,
+    /// The sender (whose inbox gets the RETURN). Default: $BATON_AGENT.
+    #[arg(long, env = "BATON_AGENT")]
+    pub from: Option<String>,
+    /// The agent whose inbox gets the RETURN instead of the sender's.
+    #[arg(long, value_name = "AGENT")]
+    pub reply_to: Option<String>,
+    #[arg(long, value_parser = ["low", "normal", "high", "urgent"])]
+    pub priority: Option<String>,
+    /// An RFC 3339 time, e.g. 2026-01-18T17:00:00Z.
+    #[arg(long)]
+    pub deadline: Option<String>,
+    #[arg(long)]
+    pub correlation_id: Option<String>,
+    /// Create the recipient agent's inbox if it does not exist yet.
+    #[arg(long)]
+    pub new_agent: bool,
+    /// Block until the RETURN arrives and print it. Exit 0 completed, 1 any other status,
+    /// 124 timeout.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up after this many seconds (exit 124). Default: wait forever.
+    #[arg(long, value_name = "SECS", requires = "wait")]
+    pub timeout: Option<f64>,
+    /// Print JSON: `{id, file}`, or with --wait exactly the RETURN object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What a send needs, from the command line or an MCP call.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub to: Option<String>,
+    pub plugin: Option<String>,
+    pub action: Option<String>,
+    pub params: Option<Value>,
+    pub title: Option<String>,
+    pub body: Option<Value>,
+    pub from: Option<String>,
+    pub reply_to: Option<String>,
+    pub priority: Option<String>,
+    pub deadline: Option<String>,
+    pub correlation_id: Option<String>,
+    pub new_agent: bool,
+}
+
+/// A TASK written.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub id: String,
+    pub file: PathBuf,
+    /// Where its RETURN will land.
+    pub reply_inbox: PathBuf,
+    /// The names in that inbox just before the TASK was written (only newer ones can answer).
+    pub before: std::collections::HashSet<std::ffi::OsString>,
+    /// The TASK's `created_at`.
+    pub created_at: String,
+}
+
+/// A TASK built and checked ([`super::check`]), not written yet.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub body: Value,
+    /// The recipient's `01_inbox/`.
+    pub inbox: PathBuf,
+    pub reply_inbox: PathBuf,
+}
+
+/// Validates and writes the TASK. Every refusal names the fix.
+pub fn send(tree: &Tree, r: &Request) -> Result<Sent> {
+    prepare(tree, r)?.write()
+}
+
+/// Validates and builds the TASK (the recipient exists, the body is schema-valid).
+pub fn prepare(tree: &Tree, r: &Request) -> Result<Prepared> {
+    let Some(from) = r.from.clone() else {
+        bail!("no sender: pass --from NAME or set BATON_AGENT=NAME (your agent's name; its inbox gets the RETURN)");
+    };
+    let (target, inbox) = match (&r.to, &r.plugin, &r.action) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => bail!("give either --to AGENT or --plugin/--action, not both"),
+        (Some(to), None, None) => {
+            if to == &tree.baton {
+                bail!("{to} is baton itself: send it work with --plugin NAME --action NAME");
+            }
+            let folder = tree.agent(to, r.new_agent)?;
+            (Target::Agent { to: to.clone() }, tree.root.join(&folder).join(baton_pipeline::config::INBOX))
+        }
+        (None, Some(plugin), Some(action)) => {
+            let params = r.params.clone().unwrap_or_else(|| json!({}));
+            if !params.is_object() {
+                bail!("--params must be a JSON object, e.g. '{{\"path\": \"plans\"}}'");
+            }
+            let act = super::check::action(tree, plugin, action)?;
+            super::check::params(plugin, &act, &params)?;
+            let target = Target::Plugin { plugin: plugin.clone(), action: action.clone(), params };
+            (target, tree.reply_inbox(&tree.baton)?)
+        }
+        (None, Some(_), None) => bail!("--plugin needs --action (see `baton plugin inspect NAME` for its actions)"),
+        (None, None, Some(_)) => bail!("--action needs --plugin"),
+        (None, None, None) => bail!("say whom the TASK is for: --to AGENT, or --plugin NAME --action NAME"),
+    };
+    if r.params.is_some() && matches!(target, Target::Agent { .. }) {
+        bail!("--params is for a plugin's action; for an agent, say what to do with --title and --body");
+    }
+    let extra = match &r.body {
+        None => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(Value::String(s)) => Map::from_iter([("body".to_string(), json!(s))]),
+        Some(_) => bail!("--body must be a JSON object (its fields join the TASK) or text"),
+    };
+    let task = NewTask {
+        from: from.clone(),
+        target,
+        title: r.title.clone(),
+        reply_to: r.reply_to.clone(),
+        priority: r.priority.clone(),
+        deadline: r.deadline.clone(),
+        correlation_id: r.correlation_id.clone(),
+        extra,
+    };
+    let body = build::task(&task).map_err(|e| anyhow::anyhow!("the TASK would not be valid: {}", e.message))?;
+    super::check::size(file_size(&body), tree.max_file_bytes)?;
+    let reply_inbox = tree.reply_inbox(r.reply_to.as_deref().unwrap_or(&from))?;
+    Ok(Prepared { body, inbox, reply_inbox })
+}
+
+impl Prepared {
+    /// Writes the TASK into the recipient's inbox (atomically, never overwriting).
+    pub fn write(self) -> Result<Sent> {
+        let Prepared { body, inbox, reply_inbox } = self;
+        let id = body["id"].as_str().unwrap_or_default().to_string();
+        let before = wait::names_in(&reply_inbox);
+        let file = super::write_new(&inbox, &build::task_file_name(&body), &body)?;
+        tracing::info!(id = %id, file = %file.display(), "sent");
+        let created_at = body["created_at"].as_str().unwrap_or_default().to_string();
+        Ok(Sent { id, file, reply_inbox, before, created_at })
+    }
+}
+
+/// A TASK's size as [`super::write_new`] writes it (pretty JSON and a newline).
+fn file_size(body: &Value) -> usize {
+    serde_json::to_vec_pretty(body).map_or(usize::MAX, |b| b.len() + 1)
+}
+
+/// `--body`: a JSON object or string as given; other text kept as text.
+fn body_arg(raw: &str) -> Result<Value> {
+    let (text, source) = super::arg_text(raw, "--body")?;
+    let trimmed = text.trim_start();
+    match serde_json::from_str::<Value>(&text) {
+        Ok(v) => Ok(v),
+        Err(e) if trimmed.starts_with('{') || trimmed.starts_with('[') => {
+            Err(e).with_context(|| format!("--body: {source} looks like JSON but is not valid JSON"))
+        }
+        Err(_) => Ok(Value::String(text)),
+    }
+}
+
+pub fn run(ctx: &Ctx, a: SendArgs) -> Result<i32> {
+    let tree = Tree::open(ctx)?;
+    let timeout = super::timeout_arg(a.timeout)?;
+    let params = a.params.as_deref().map(|p| super::json_arg(p, "--params")).transpose()?;
+    let body = a.body.as_deref().map(body_arg).transpose()?;
+    if let Some(to) = a.to.as_deref().filter(|t| t.contains('/')) {
+        return to_mailbox(ctx, to, &a, body.as_ref(), timeout);
+    }
+    let req = Request {
+        to: a.to,
+        plugin: a.plugin,
+        action: a.action,
+        params,
+        title: a.title,
+        body,
+        from: a.from.filter(|f| !f.is_empty()),
+        reply_to: a.reply_to,
+        priority: a.priority,
+        deadline: a.deadline,
+        correlation_id: a.correlation_id,
+        new_agent: a.new_agent,
+    };
+    let sent = send(&tree, &req)?;
+    if !a.wait {
+        if a.json {
+            println!("{}", json!({"id": sent.id, "file": sent.file}));
+        } else {
+            println!("sent {}", sent.file.display());
+            println!("{}", sent.id);
+        }
+        return Ok(0);
+    }
+    if !a.json {
+        println!("sent {}", sent.file.display());
+    }
+    let mut waiter =
+        wait::Waiter::new(&sent.id, wait::dirs_of(&sent.reply_inbox), wait::min_stamp(&sent.created_at), sent.before);
+    let found = wait::block(&mut waiter, timeout)?;
+    wait::report(&sent.id, found, a.json, timeout, true)
+}
+
+/// `--to TEAM/AGENT`: the message appended to that Claude Code agent's inbox under Claude
+/// Code's own lock; its `from` is `--from` as given, its `text` the body (else the title), its
+/// `summary` the title. Prints the message's id alone on the last line; `--wait` blocks until
+/// the agent answers (exit 0), or the message is lost (exit 1).
+fn to_mailbox(
+    ctx: &Ctx,
+    to: &str,
+    a: &SendArgs,
+    body: Option<&Value>,
+    timeout: Option<std::time::Duration>,
+) -> Result<i32> {
+    let Some(from) = a.from.as_deref().filter(|f| !f.is_empty()) else {
+        bail!("no sender: pass --from NAME or set BATON_AGENT=NAME (the name the agent sees the message from)");
+    };
+    if a.reply_to.is_some() || a.priority.is_some() || a.deadline.is_some() || a.correlation_id.is_some() {
+        bail!(
+            "a Claude Code inbox message has only from, text and summary: --reply-to, --priority, --deadline and --correlation-id do not fit it"
+        );
+    }
+    let text = match body {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+        None => a.title.clone().unwrap_or_default(),
+    };
+    if text.trim().is_empty() {
+        bail!("nothing to send: give --body TEXT (and --title for its summary)");
+    }
+    let r = crate::mailbox::recipient(ctx, to, a.new_agent)?;
+    let id = crate::mailbox::deliver_to(ctx, &r, from, &text, a.title.as_deref())?;
+    if a.json && !a.wait {
+        println!("{}", json!({"id": id, "file": r.inbox}));
+        return Ok(0);
+    }
+    if !a.json {
+        println!("delivered into {}", r.inbox.display());
+    }
+    if a.wait {
+        return super::wait::delivery(ctx, &id, "answered", timeout, a.json);
+    }
+    println!("{id}");
+    Ok(0)
+}

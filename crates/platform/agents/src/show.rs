@@ -1,0 +1,111 @@
+//! `baton show ID`: one handoff's record, history, plugin log and body, for every id baton has
+//! seen (a TASK it ran, one agent sent another, a RETURN, a mailbox message); a file name finds
+//! a rejected or tracked file.
+use anyhow::{Result, bail};
+use serde_json::{Value, json};
+
+use baton_cli::Ctx;
+use baton_cli::text::esc;
+
+/// `baton show ID`: what the ledger knows of a handoff (its row, history and plugin log) and
+/// its body, for every id baton has seen: a TASK it ran, one agent sent another, a RETURN; a
+/// file name finds a rejected or tracked file.
+pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
+    let mut ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+    // A message in a mailbox not seen yet: recorded now, so it is found below.
+    if let Ok(boxes) = baton_cli::mailboxes::configured(ctx) {
+        baton_cli::mailboxes::observe(ctx, &mut ledger, &boxes)?;
+    }
+    let delivery = crate::mailbox::delivery(&mut ledger, id)?;
+    let task = ledger.task(id)?;
+    let events = ledger.events(id)?;
+    let logs = ledger.logs(id)?;
+    // The file itself, wherever it is now (an inbox, 02_processed/, 03_failed/): its body.
+    let tree = crate::Tree::open(ctx)?;
+    let found = tree.find(id, None, &crate::FOLDERS);
+    if task.is_none() && events.is_empty() && found.is_none() {
+        if let Some(code) = baton_cli::tracking::show_file(ctx, id, as_json)? {
+            return Ok(code);
+        }
+        bail!(
+            "no handoff with id {id:?} in {} (ids are the `id` field of the JSON body), and no file of that name in 03_failed/ or an agent's folder",
+            ctx.location.shown()
+        );
+    }
+    let (file, body) = match &found {
+        Some(f) => (Some(&f.path), Some(&f.body)),
+        None => (None, None),
+    };
+    if as_json {
+        let mut shown = json!({"task": task, "events": events, "logs": logs, "file": file, "body": body});
+        if let Some(d) = delivery {
+            shown["delivery"] = json!(d);
+        }
+        println!("{}", serde_json::to_string_pretty(&shown)?);
+        return Ok(0);
+    }
+    if let Some(d) = delivery {
+        println!("{id}  delivery {d}");
+    }
+    if task.is_none()
+        && let Some(f) = &found
+    {
+        let b = &f.body;
+        let field = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
+        println!("{}  {:?}", field("id"), field("title"));
+        println!(
+            "  {} from {} to {}   in {}/{}",
+            field("kind"),
+            esc(&field("from")),
+            esc(&field("to")),
+            f.agent,
+            f.folder
+        );
+    }
+    if let Some(t) = &task {
+        println!("{}  {:?}", t.id, t.title);
+        println!(
+            "  from {} → reply to {}   plugin {}/{}",
+            esc(&t.sender),
+            esc(&t.reply_to),
+            esc(t.plugin.as_deref().unwrap_or("-")),
+            esc(t.action.as_deref().unwrap_or("-"))
+        );
+        println!(
+            "  state {}   attempts {}   {}",
+            t.state,
+            t.attempts,
+            t.error_code.as_deref().map(|c| format!("error {c}")).unwrap_or_default()
+        );
+        if let Some(m) = &t.error_message {
+            // A trap quotes the plugin's last stderr lines (a traceback): one line each.
+            let mut lines = m.lines();
+            println!("  error: {}", esc(lines.next().unwrap_or("")));
+            for l in lines {
+                println!("         {}", esc(l));
+            }
+        }
+        if let Some(r) = &t.return_name {
+            println!("  RETURN: {}", esc(r));
+        }
+    }
+    println!("history:");
+    for e in &events {
+        let detail = if e.detail == Value::Object(Default::default()) { String::new() } else { e.detail.to_string() };
+        println!("  {}  {:<16} {}", e.at, e.event, esc(&detail));
+    }
+    if !logs.is_empty() {
+        println!("plugin log:");
+        for l in &logs {
+            println!("  {}  {:<8} {}", l.at, esc(&l.level), esc(&l.message));
+        }
+    }
+    if let Some(f) = &found {
+        println!("file: {}", esc(&f.path.to_string_lossy()));
+        println!("body:");
+        for line in serde_json::to_string_pretty(&f.body)?.lines() {
+            println!("  {}", esc(line));
+        }
+    }
+    Ok(0)
+}

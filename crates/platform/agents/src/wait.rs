@@ -1,0 +1,444 @@
+//! `baton wait ID`: blocks until the RETURN answering a TASK lands, woken by file-system events
+//! (notify) with a 1 s poll beside them for folders where events never come (network and FUSE
+//! mounts). It reads only; it never moves or changes a RETURN, and needs no `baton serve` (for
+//! a TASK between agents, the other agent answers).
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use serde_json::Value;
+
+use baton_handoff::names;
+
+use super::Tree;
+use baton_cli::Ctx;
+
+/// The poll beside the events: what a folder without working events waits at most.
+const POLL: Duration = Duration::from_secs(1);
+
+/// A RETURN file may be named up to this long before its TASK (another machine's clock).
+const SKEW_SECS: i64 = 600;
+
+#[derive(clap::Args, Debug)]
+pub struct WaitArgs {
+    /// The TASK's id (what `baton send` printed).
+    pub id: String,
+    /// Give up after this many seconds (exit 124). Default: wait forever.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Print exactly the RETURN object.
+    #[arg(long)]
+    pub json: bool,
+    /// Once the RETURN is here, mark it read (as `baton ack`): it moves to 02_processed/.
+    #[arg(long)]
+    pub ack: bool,
+    /// For a message delivered into a Claude Code inbox (`send --to TEAM/AGENT`): wait until
+    /// it is `read` or `answered` (exit 1 if it is lost).
+    #[arg(long, value_parser = ["read", "answered"])]
+    pub until: Option<String>,
+}
+
+/// Blocks until a delivery reaches `until` (`read`, `answered`): exit 0, or 1 when it is
+/// lost, 124 on timeout. Prints the state (JSON `{id, delivery}` with `json`).
+pub fn delivery(ctx: &Ctx, id: &str, until: &str, timeout: Option<Duration>, json: bool) -> Result<i32> {
+    let start = Instant::now();
+    let mut ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+    loop {
+        let Some(state) = crate::mailbox::delivery(&mut ledger, id)? else {
+            bail!("{id:?} is no message delivered into a mailbox (`baton send --to TEAM/AGENT` prints one)");
+        };
+        let done = crate::mailbox::reached(state, until);
+        let timed_out = timeout.is_some_and(|t| start.elapsed() >= t);
+        if done || state == "lost" || timed_out {
+            if json {
+                println!("{}", serde_json::json!({"id": id, "delivery": state}));
+            } else {
+                println!("{id}: {state}");
+            }
+            return Ok(if done {
+                0
+            } else if state == "lost" {
+                1
+            } else {
+                124
+            });
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The names in a folder now.
+pub fn names_in(dir: &Path) -> HashSet<OsString> {
+    std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.file_name()).collect()
+}
+
+/// Looks for the RETURN answering one TASK in a few folders, reading each file at most once
+/// (a file that does not parse yet, still being written by a non-atomic writer, is read again
+/// when its size or time changes).
+pub struct Waiter {
+    id: String,
+    pub dirs: Vec<PathBuf>,
+    /// Files named (`<stamp>__…`) before this are older than the TASK: skipped unread.
+    min_stamp: Option<String>,
+    seen: HashSet<OsString>,
+    unparsed: HashMap<OsString, (u64, Option<std::time::SystemTime>)>,
+    /// RETURN ids of attempts that were retried since (`baton retry`): not the answer waited for.
+    pub stale: HashSet<String>,
+    /// The latest RETURN found so far: a retried TASK has one RETURN per attempt.
+    best: Option<(PathBuf, Value)>,
+}
+
+impl Waiter {
+    pub fn new(id: &str, dirs: Vec<PathBuf>, min_stamp: Option<String>, before: HashSet<OsString>) -> Self {
+        Waiter {
+            id: id.to_string(),
+            dirs,
+            min_stamp,
+            seen: before,
+            unparsed: HashMap::new(),
+            stale: HashSet::new(),
+            best: None,
+        }
+    }
+
+    /// The RETURN (its file and body), if it is there now: of several (one per attempt of a
+    /// retried TASK), the latest.
+    pub fn check(&mut self) -> Option<(PathBuf, Value)> {
+        self.scan();
+        self.best.clone()
+    }
+
+    /// Reads the files not read yet, keeping the latest RETURN answering the TASK.
+    fn scan(&mut self) {
+        for dir in &self.dirs {
+            let Ok(entries) = std::fs::read_dir(dir) else { continue };
+            for e in entries.flatten() {
+                let name = e.file_name();
+                if self.seen.contains(&name) {
+                    continue;
+                }
+                if names::classify(name.as_bytes()) != names::Entry::Candidate {
+                    self.seen.insert(name);
+                    continue;
+                }
+                if let Some(parts) = name.to_str().and_then(names::parse_file_name) {
+                    let old = self.min_stamp.as_deref().is_some_and(|m| parts.stamp < m);
+                    if parts.kind != "RETURN" || old {
+                        self.seen.insert(name);
+                        continue;
+                    }
+                }
+                let Ok(meta) = e.metadata() else { continue };
+                let stamp = (meta.len(), meta.modified().ok());
+                if self.unparsed.get(&name) == Some(&stamp) {
+                    continue;
+                }
+                match super::read_handoff(&e.path()) {
+                    Some(body) => {
+                        self.unparsed.remove(&name);
+                        self.seen.insert(name);
+                        let s = |k: &str| body.get(k).and_then(Value::as_str);
+                        let stale = s("id").is_some_and(|id| self.stale.contains(id));
+                        if s("kind") == Some("return")
+                            && s("in_reply_to") == Some(&self.id)
+                            && !stale
+                            && self.best.as_ref().is_none_or(|(_, b)| later(&body, b))
+                        {
+                            self.best = Some((e.path(), body));
+                        }
+                    }
+                    None => {
+                        self.unparsed.insert(name, stamp);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether RETURN `a` answers a later attempt than `b`: more `attempts`, else written later.
+fn later(a: &Value, b: &Value) -> bool {
+    let key = |v: &Value| {
+        (
+            v.get("attempts").and_then(Value::as_u64).unwrap_or(0),
+            v.get("finished_at").or_else(|| v.get("created_at")).and_then(Value::as_str).unwrap_or("").to_string(),
+        )
+    };
+    key(a) > key(b)
+}
+
+/// The RETURN ids that do not answer the TASK's current attempt: those of attempts a `baton
+/// retry` superseded (every claim the ledger recorded for it but the current one, and the
+/// current one too while a retry is requested), and the `duplicate_id` refusals of copies
+/// dropped by hand.
+pub fn stale_returns(ledger: &baton_ledger::Ledger, id: &str) -> HashSet<String> {
+    let Ok(Some(row)) = ledger.task(id) else { return HashSet::new() };
+    let pending = row.state == baton_ledger::TaskState::RetryRequested;
+    ledger
+        .events(id)
+        .unwrap_or_default()
+        .iter()
+        .filter(|e| e.event == "claimed" || e.event == "duplicate_id")
+        .filter_map(|e| e.detail.get("claim").and_then(Value::as_str))
+        .filter(|c| pending || *c != row.claim)
+        .filter_map(|c| c.split_once('~').map(|(claim_id, _)| baton_pipeline::returns::return_id_of(claim_id)))
+        .collect()
+}
+
+/// Whether an event may mean a new file: opening or reading one does not (the waiter's own
+/// reads would otherwise wake it forever); a file closed after writing does.
+pub fn wakes(event: &notify::Event) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    match event.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
+/// Waits for the RETURN: `None` after `timeout`.
+pub fn block(waiter: &mut Waiter, timeout: Option<Duration>) -> Result<Option<(PathBuf, Value)>> {
+    use notify::Watcher;
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    // Set before the first look, so a RETURN landing between the two still wakes us.
+    let watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+        if ev.as_ref().map_or(true, wakes) {
+            let _ = tx.send(());
+        }
+    });
+    let _watcher = match watcher {
+        Ok(mut w) => {
+            for d in &waiter.dirs {
+                if let Err(e) = w.watch(d, notify::RecursiveMode::NonRecursive) {
+                    tracing::debug!(dir = %d.display(), "no file events ({e}); polling every second");
+                }
+            }
+            Some(w)
+        }
+        Err(e) => {
+            tracing::debug!("no file watcher ({e}); polling every second");
+            None
+        }
+    };
+    loop {
+        if let Some(found) = waiter.check() {
+            return Ok(Some(found));
+        }
+        let pause = match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left.min(POLL),
+                _ => return Ok(None),
+            },
+            None => POLL,
+        };
+        match rx.recv_timeout(pause) {
+            Ok(()) => while rx.try_recv().is_ok() {},
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(pause),
+        }
+    }
+}
+
+/// [`block`] in slices of at most a second, with `between` called before each: it may act (run
+/// the TASK when nobody else will) and answers `false` to stop waiting (a cancelled MCP task).
+/// `None` after `limit` or a stop.
+pub fn block_sliced(
+    waiter: &mut Waiter,
+    limit: Option<Duration>,
+    mut between: impl FnMut() -> Result<bool>,
+) -> Result<Option<(PathBuf, Value)>> {
+    let deadline = limit.map(|l| Instant::now() + l);
+    loop {
+        if !between()? {
+            return Ok(None);
+        }
+        let slice = match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left.min(POLL),
+                _ => return Ok(None),
+            },
+            None => POLL,
+        };
+        if let Some(found) = block(waiter, Some(slice))? {
+            return Ok(Some(found));
+        }
+    }
+}
+
+/// Where the RETURN for TASK `id` will land, and the stamp before which no file can answer it.
+/// The TASK is looked for in the agents' folders (and baton's claims in flight), then in the
+/// ledger.
+pub fn locate(ctx: &Ctx, tree: &Tree, id: &str) -> Result<Waiter> {
+    let task = find_task(tree, id).map(|(b, _)| b);
+    let (reply_agent, created) = match &task {
+        Some(t) => {
+            let s = |k: &str| t.get(k).and_then(Value::as_str).map(str::to_string);
+            (s("reply_to").or_else(|| s("from")).unwrap_or_default(), s("created_at"))
+        }
+        None => match baton_ledger::Ledger::open_at(&ctx.location).ok().and_then(|l| l.task(id).ok().flatten()) {
+            Some(row) => (row.reply_to, None),
+            None => bail!(
+                "no TASK with id {id:?} in {} (nor in the ledger); the id is what `baton send` printed, the `id` field of the TASK",
+                tree.root.display()
+            ),
+        },
+    };
+    let agent = tree.existing_agent(&reply_agent).unwrap_or(reply_agent);
+    let inbox = tree.root.join(&agent).join(baton_pipeline::config::INBOX);
+    let mut waiter = Waiter::new(id, dirs_of(&inbox), created.as_deref().and_then(min_stamp), HashSet::new());
+    if let Ok(ledger) = baton_ledger::Ledger::open_at(&ctx.location) {
+        waiter.stale = stale_returns(&ledger, id);
+    }
+    Ok(waiter)
+}
+
+/// The TASK with `id` wherever it is now: by name first (what `send` wrote carries its id),
+/// then baton's claims in flight, and only then every handoff read. With its file, unless
+/// baton's claim holds it (`None`).
+/// The claims are looked at once more last: a file claimed while the folders were read is
+/// in neither place the first time.
+pub fn find_task(tree: &Tree, id: &str) -> Option<(Value, Option<PathBuf>)> {
+    tree.find_named(id, Some("task"), &super::FOLDERS)
+        .map(|f| (f.body, Some(f.path)))
+        .or_else(|| in_claims(tree, id).map(|b| (b, None)))
+        .or_else(|| tree.find(id, Some("task"), &super::FOLDERS).map(|f| (f.body, Some(f.path))))
+        .or_else(|| in_claims(tree, id).map(|b| (b, None)))
+}
+
+/// The folders a RETURN for an agent can be in: its inbox, and its `02_processed/` if the agent
+/// filed the RETURN after reading it.
+pub fn dirs_of(inbox: &Path) -> Vec<PathBuf> {
+    let processed = inbox.parent().map(|a| a.join("02_processed"));
+    std::iter::once(inbox.to_path_buf()).chain(processed).collect()
+}
+
+/// The file-name stamp before which no file can answer a TASK created at `created_at`.
+pub fn min_stamp(created_at: &str) -> Option<String> {
+    baton_handoff::stamp::parse_rfc3339(created_at)
+        .map(|t| baton_handoff::stamp::file_stamp(t - time::Duration::seconds(SKEW_SECS)))
+}
+
+/// A TASK baton has claimed and is running (`<baton>/.claims/<dir>/<claim>~<name>`): by name
+/// first, then every claim read (claims in flight are few, and a file an agent dropped by hand
+/// need not carry its id in its name).
+fn in_claims(tree: &Tree, id: &str) -> Option<Value> {
+    let claims = tree.root.join(&tree.baton).join(".claims");
+    let files: Vec<PathBuf> = std::fs::read_dir(claims)
+        .ok()?
+        .flatten()
+        .flat_map(|dir| std::fs::read_dir(dir.path()).into_iter().flatten().flatten().map(|e| e.path()))
+        .collect();
+    let named = |p: &PathBuf| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains(id));
+    let (by_name, others): (Vec<&PathBuf>, Vec<&PathBuf>) = files.iter().partition(|p| named(p));
+    by_name
+        .into_iter()
+        .chain(others)
+        .find_map(|p| super::read_handoff(p).filter(|body| body.get("id").and_then(Value::as_str) == Some(id)))
+}
+
+/// Prints what a wait found and returns the exit status: 0 completed, 1 any other status,
+/// 124 timed out. `id_last`: the human form ends with the bare TASK id (`baton send`).
+pub fn report(
+    id: &str,
+    found: Option<(PathBuf, Value)>,
+    json: bool,
+    timeout: Option<Duration>,
+    id_last: bool,
+) -> Result<i32> {
+    let Some((file, ret)) = found else {
+        eprintln!(
+            "baton: no RETURN for {id} within {:.0}s; it is still pending: `baton wait {id}` waits again",
+            timeout.unwrap_or_default().as_secs_f64()
+        );
+        if !json && id_last {
+            println!("{id}");
+        }
+        return Ok(124);
+    };
+    let status = ret.get("status").and_then(Value::as_str).unwrap_or("?");
+    if json {
+        println!("{}", serde_json::to_string_pretty(&ret)?);
+    } else {
+        println!("RETURN {}", file.display());
+        let summary = ret.get("summary").and_then(Value::as_str).unwrap_or("");
+        println!("{status}: {summary}");
+        // A failed run's result holds only its attempts' errors: said once, by `show`.
+        let history_only =
+            ret.get("result").and_then(Value::as_object).is_some_and(|o| o.keys().all(|k| k == "history"));
+        if let Some(r) = ret.get("result").filter(|r| r.as_object().is_some_and(|o| !o.is_empty())) {
+            if history_only && status != "completed" {
+                let n = r["history"].as_array().map_or(0, Vec::len);
+                println!("earlier attempts: {n} (`baton show {id}` lists them)");
+            } else {
+                println!("result: {r}");
+            }
+        }
+        // The error's words are the summary's already (a guest's traceback with them): its
+        // code only, not the same lines twice.
+        if let Some(e) = ret.get("error").filter(|e| !e.is_null()) {
+            let message = e.get("message").and_then(Value::as_str).unwrap_or("");
+            if !message.is_empty() && summary.contains(message) {
+                println!("error code: {}", e.get("code").and_then(Value::as_str).unwrap_or("?"));
+            } else {
+                println!("error: {e}");
+            }
+        }
+        if status != "completed" && !id_last {
+            println!("task {id}: `baton show {id}` has its history and plugin log");
+        }
+        if id_last {
+            println!("{id}");
+        }
+    }
+    Ok(if status == "completed" { 0 } else { 1 })
+}
+
+/// The answer to an id that named a file baton refused before it was a TASK (not a valid
+/// handoff, yet its `id` readable): the RETURN it wrote, else what the ledger kept of the
+/// refusal. `None` for every other id.
+pub fn rejected_unparsed(ctx: &Ctx, tree: &Tree, id: &str) -> Option<(PathBuf, Value)> {
+    let ledger = baton_ledger::Ledger::open_at(&ctx.location).ok()?;
+    if ledger.task(id).ok().flatten().is_some() {
+        return None;
+    }
+    let events = ledger.events(id).ok()?;
+    let detail = events.iter().rev().find(|e| e.event == "rejected_unparsed")?.detail.clone();
+    if let (Some(name), Some(agent)) = (detail["return"].as_str(), detail["reply_to"].as_str()) {
+        let agent = tree.existing_agent(agent).unwrap_or_else(|| agent.to_string());
+        for dir in dirs_of(&tree.root.join(&agent).join(baton_pipeline::config::INBOX)) {
+            let path = dir.join(name);
+            if let Some(body) = super::read_handoff(&path) {
+                return Some((path, body));
+            }
+        }
+    }
+    let file = detail["file"].as_str().map(PathBuf::from).unwrap_or_default();
+    Some((file, serde_json::json!({"status": "rejected", "summary": detail["summary"], "error": detail["error"]})))
+}
+
+pub fn run(ctx: &Ctx, a: WaitArgs) -> Result<i32> {
+    let tree = Tree::open(ctx)?;
+    let timeout = super::timeout_arg(a.timeout)?;
+    // A message delivered into a mailbox has a receipt, not a RETURN.
+    let delivered = a.id.starts_with("cm-") || a.until.is_some();
+    if delivered {
+        return delivery(ctx, &a.id, a.until.as_deref().unwrap_or("read"), timeout, a.json);
+    }
+    if let Some(found) = rejected_unparsed(ctx, &tree, &a.id) {
+        return report(&a.id, Some(found), a.json, timeout, false);
+    }
+    let mut waiter = locate(ctx, &tree, &a.id)?;
+    let found = block(&mut waiter, timeout)?;
+    let code = report(&a.id, found.clone(), a.json, timeout, false)?;
+    if a.ack
+        && let Some((_, ret)) = &found
+        && let Some(rid) = ret.get("id").and_then(Value::as_str)
+    {
+        super::ack::ack(ctx, &tree, &[rid.to_string()])?;
+    }
+    Ok(code)
+}

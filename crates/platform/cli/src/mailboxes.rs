@@ -1,0 +1,157 @@
+//! Other tools' mailboxes as the home sees them: the `[mailboxes]` tables of baton.toml, each
+//! message recorded in the ledger when first seen (so `baton show ID` finds it after its
+//! mailbox forgot it), and what `status` and `adopt` print of them (their agents, and the
+//! folders that look like mailboxes and are read by none). The reading is `baton_mailbox`'s;
+//! this module records and prints. Delivery and receipts are the agents' commands'
+//! (`baton-agents`).
+use std::path::Path;
+
+use anyhow::Result;
+use serde_json::{Value, json};
+
+use baton_mailbox::detect;
+use baton_mailbox::report::{self, Mailbox};
+use baton_mailbox::settings::{self, Kind, Mailboxes};
+
+use crate::Ctx;
+
+/// The `[mailboxes]` tables of a home's baton.toml, checked.
+pub fn configured(ctx: &Ctx) -> Result<Mailboxes> {
+    let cfg = ctx.config()?;
+    Ok(settings::parse(cfg.sections.get(settings::SECTION))?)
+}
+
+/// Every configured mailbox read, and each message not in the ledger yet recorded there
+/// (`observed`, and a `mailbox_seen` event holding the message, so `baton show ID` finds it
+/// after the mailbox forgot it). Reads the mailboxes only.
+pub fn observe(ctx: &Ctx, ledger: &mut baton_ledger::Ledger, boxes: &Mailboxes) -> Result<Vec<Mailbox>> {
+    let read = report::read_all(boxes, &ctx.home);
+    let now = baton_handoff::stamp::rfc3339(baton_handoff::stamp::now());
+    let mut new = Vec::new();
+    for m in &read {
+        for a in &m.agents {
+            for i in a.items.iter().filter(|i| i.state != "unreadable") {
+                let key = format!("{}#{}", i.file, i.id);
+                if !ledger.is_observed(&a.agent, &key)? {
+                    new.push((a, i, key));
+                }
+            }
+        }
+    }
+    if new.is_empty() {
+        return Ok(read);
+    }
+    ledger.batch(|w| {
+        for (a, i, key) in &new {
+            let created_at = baton_mailbox::when::rfc3339(i.created_at);
+            w.observe(
+                &baton_ledger::Observed {
+                    agent: a.agent.clone(),
+                    file_name: key.clone(),
+                    kind: "message".into(),
+                    id: i.id.clone(),
+                    in_reply_to: None,
+                    sender: i.from.clone().unwrap_or_default(),
+                    recipient: i.to.clone(),
+                    title: i.title.clone(),
+                    created_at: created_at.clone(),
+                },
+                &now,
+            )?;
+            let detail = json!({
+                "mailbox": a.mailbox, "kind": a.kind.as_str(), "agent": a.agent, "file": i.file, "path": i.path,
+                "state": i.state, "from": i.from, "to": i.to, "title": i.title, "created_at": created_at,
+                "protocol": i.kind, "timestamp": i.timestamp, "text": i.text,
+            });
+            w.event(&i.id, &now, "mailbox_seen", &detail)?;
+        }
+        Ok(())
+    })?;
+    Ok(read)
+}
+
+/// Where `status` and `adopt` look for folders that look like mailboxes: the handoffs tree and
+/// every mailbox path; what the configured mailboxes read already is left out.
+pub fn unmatched(handoffs: &Path, home: &Path, boxes: &Mailboxes) -> Vec<detect::Unmatched> {
+    let covered: Vec<detect::Covered> =
+        boxes.values().map(|s| detect::Covered { root: s.resolved_path(home), kind: s.kind }).collect();
+    let mut roots = vec![handoffs.to_path_buf()];
+    roots.extend(covered.iter().map(|c| c.root.clone()));
+    let mut out: Vec<detect::Unmatched> = Vec::new();
+    for r in roots {
+        for u in detect::unmatched(&r, &covered) {
+            if !out.iter().any(|o| o.path == u.path) {
+                out.push(u);
+            }
+        }
+    }
+    out
+}
+
+/// The unmatched folders as `status --json` and `adopt --json` list them.
+pub fn unmatched_json(u: &[detect::Unmatched]) -> Vec<Value> {
+    u.iter().map(|x| json!({"path": x.path, "seen": x.seen, "kind": x.kind.as_str(), "table": x.table})).collect()
+}
+
+/// The unmatched folders as text.
+pub fn unmatched_text(u: &[detect::Unmatched]) -> String {
+    let mut s = String::new();
+    for x in u {
+        s.push_str(&format!(
+            "NOT READ {} looks like a {} mailbox ({}); this in baton.toml would read it:\n",
+            crate::text::esc(&x.path.display().to_string()),
+            x.kind.as_str(),
+            x.seen.join(", ")
+        ));
+        for l in x.table.lines() {
+            s.push_str(&format!("    {l}\n"));
+        }
+    }
+    s
+}
+
+/// The mailboxes as `status` prints them.
+pub fn text(boxes: &[Mailbox], stale_after: std::time::Duration) -> String {
+    let esc = crate::text::esc;
+    let now = time::OffsetDateTime::now_utc();
+    let mut s = String::new();
+    for m in boxes {
+        s.push_str(&format!(
+            "mailbox {} ({}) at {}",
+            esc(&m.name),
+            m.kind.as_str(),
+            esc(&m.path.display().to_string())
+        ));
+        match &m.error {
+            Some(e) => s.push_str(&format!(": UNREADABLE: {}\n", esc(e))),
+            None => s.push_str(&format!(", {} agent(s), zone {}\n", m.agents.len(), m.zone)),
+        }
+        for a in &m.agents {
+            let count = |st: &str| a.items.iter().filter(|i| i.state == st).count();
+            let stale = a.items.iter().filter(|i| i.is_stale(now, stale_after)).count();
+            let line = match a.kind {
+                Kind::ClaudeTeam => format!("{} unread, {} read", count("unread"), count("read")),
+                Kind::Folders => format!("{} open, {} done, {} sent", count("open"), count("done"), count("sent")),
+            };
+            s.push_str(&format!("  {}: {line}, {stale} stale, {} unreadable", esc(&a.agent), count("unreadable")));
+            if let Some(e) = &a.error {
+                s.push_str(&format!(" (UNREADABLE: {})", esc(e)));
+            }
+            s.push('\n');
+            for i in a.items.iter().filter(|i| matches!(i.state, "unread" | "open" | "unreadable")) {
+                let flag = if i.is_stale(now, stale_after) { "STALE " } else { "" };
+                let what = i.reason.as_deref().unwrap_or(&i.title);
+                s.push_str(&format!(
+                    "    {flag}{:<10} {}  {} → {}  {}  {}\n",
+                    i.state,
+                    esc(what),
+                    esc(i.from.as_deref().unwrap_or("?")),
+                    esc(i.to.as_deref().unwrap_or("?")),
+                    baton_mailbox::when::rfc3339(i.created_at),
+                    esc(&i.file)
+                ));
+            }
+        }
+    }
+    s
+}
