@@ -967,3 +967,52 @@ fn a_new_plugin_copied_in_by_hand_is_loaded_once_the_copy_is_complete() {
     assert_eq!(adopted.len(), 1, "{journal}");
     assert!(PathBuf::from(adopted[0]["kept_at"].as_str().unwrap()).is_file(), "a copy is archived: {journal}");
 }
+
+/// `baton cache`: the compiled-plugin cache shows each entry with the installed plugin it
+/// belongs to, and `prune` deletes what no plugin of the home uses (another engine's entries;
+/// unused ones after `--unused-for` days), listing first with `--dry-run`, never the entries of
+/// installed plugins.
+#[test]
+fn the_cache_shows_its_entries_and_prunes_only_what_no_installed_plugin_uses() {
+    let h = Home::init_own_cache(&[], "");
+    let dir = h.cache_root().join("baton");
+    let shown = h.json(&["cache", "show", "--json"]);
+    let entries = shown["entries"].as_array().unwrap().clone();
+    assert!(!entries.is_empty(), "init compiles the bundled plugins: {shown}");
+    assert!(entries.iter().all(|e| e["this_engine"] == true && e["plugin"].is_string()), "{shown}");
+    assert!(entries.iter().any(|e| e["plugin"] == "echo"), "{shown}");
+    // Two entries nothing uses: one of another engine, one of a component no longer installed,
+    // last used 30 days ago.
+    let tag = entries[0]["path"].as_str().unwrap().rsplit_once('-').unwrap().1.trim_end_matches(".cwasm").to_string();
+    let other_engine = dir.join(format!("{}-0000000000000000.cwasm", "a".repeat(64)));
+    let unused = dir.join(format!("{}-{tag}.cwasm", "b".repeat(64)));
+    for f in [&other_engine, &unused] {
+        std::fs::write(f, b"compiled code").unwrap();
+        let old = SystemTime::now() - Duration::from_secs(30 * 86_400);
+        let times = std::fs::FileTimes::new().set_accessed(old).set_modified(old);
+        std::fs::File::options().append(true).open(f).unwrap().set_times(times).unwrap();
+    }
+    let dry = h.json(&["cache", "prune", "--dry-run", "--json"]);
+    let listed: Vec<&str> = dry["entries"].as_array().unwrap().iter().map(|e| e["path"].as_str().unwrap()).collect();
+    assert_eq!(listed.len(), 2, "{dry}");
+    assert!(listed.contains(&other_engine.to_str().unwrap()) && listed.contains(&unused.to_str().unwrap()), "{dry}");
+    assert!(other_engine.exists() && unused.exists(), "a dry run deletes nothing");
+    // Used within the last 60 days: only the other engine's entry goes.
+    let kept = h.json(&["cache", "prune", "--unused-for", "60", "--json"]);
+    assert_eq!(kept["entries"].as_array().unwrap().len(), 1, "{kept}");
+    assert!(!other_engine.exists() && unused.exists());
+    let pruned = h.json(&["cache", "prune", "--json"]);
+    assert_eq!(pruned["entries"].as_array().unwrap().len(), 1, "{pruned}");
+    assert!(!unused.exists());
+    let after = h.json(&["cache", "show", "--json"]);
+    assert_eq!(
+        after["entries"].as_array().unwrap().len(),
+        entries.len(),
+        "the installed plugins' entries stay: {after}"
+    );
+    // A plugin whose entry was pruned with --all compiles again when it next runs.
+    h.ok(&["cache", "prune", "--all"]);
+    assert_eq!(h.json(&["cache", "show", "--json"])["entries"].as_array().unwrap().len(), 0);
+    let out = h.ok(&["call", "echo", "echo", "--param", "k=v"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("completed"), "{}", String::from_utf8_lossy(&out.stdout));
+}

@@ -1,13 +1,13 @@
 //! Crash-safe, portable file primitives. Every platform call baton makes on a handoff, a claim,
 //! a plugin file or a quarantined track goes through this crate, so the pipeline and the
 //! fingerprint quarantine keep the same promises on Linux and on macOS, and the code macOS runs
-//! is also run here (feature `portable`).
+//! is also run here (`BATON_FS_PORTABLE=1`, see [`portable`]).
 //!
 //! What each promise rests on:
 //!
-//! | promise | Linux (native) | macOS; Linux built with `portable` |
+//! | promise | Linux (native) | macOS; Linux with `BATON_FS_PORTABLE=1` |
 //! |---|---|---|
-//! | rename without replacing ([`rename_noreplace`]) | `renameat2(RENAME_NOREPLACE)` | `renameatx_np(RENAME_EXCL)` (rustix `renameat_with` maps the flag); with `portable`, or on a file system that refuses the flag (SMB, exFAT, old NFS): `link` then `unlink`, see [`rename_noreplace`] |
+//! | rename without replacing ([`rename_noreplace`]) | `renameat2(RENAME_NOREPLACE)` | `renameatx_np(RENAME_EXCL)` (rustix `renameat_with` maps the flag); with `BATON_FS_PORTABLE=1`, or on a file system that refuses the flag (SMB, exFAT, old NFS): `link` then `unlink`, see [`rename_noreplace`] |
 //! | create without overwriting, never seen half-written ([`create_new`]) | an anonymous `O_TMPFILE` inode, synced, named with `linkat` | a temp file opened `O_CREAT \| O_EXCL \| O_NOFOLLOW` (a planted symlink is never followed), synced, then renamed without replacing |
 //! | file contents durable ([`sync_file`]) | `fdatasync` | `fcntl(F_FULLFSYNC)`: plain `fsync` only reaches the drive's cache there; `fsync` where the file system refuses it |
 //! | names durable ([`sync_dir`]) | `fsync` on the folder (ext4, xfs, btrfs make the entry durable) | `F_FULLFSYNC` on the folder (APFS flushes the volume's journal), `fsync` where refused |
@@ -36,20 +36,31 @@ use std::time::{Duration, SystemTime};
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, fstat, linkat, lstat, openat, unlinkat};
 use rustix::io::Errno;
 
-/// True where the portable paths are used: every system but Linux, and Linux built with the
-/// `portable` feature.
-pub const PORTABLE: bool = cfg!(feature = "portable") || !cfg!(target_os = "linux");
+/// Whether the portable paths are used: on every system but Linux, and on Linux when
+/// `BATON_FS_PORTABLE=1` forces them (read once per process). The tests run the crash-safety
+/// suites both ways on Linux, with one build: the code macOS runs (no `O_TMPFILE`, no
+/// `renameat2`) is exercised where CI runs, without compiling the workspace twice. The
+/// portable paths are as safe, only slower (a temp name, a link and an unlink).
+pub fn portable() -> bool {
+    !cfg!(target_os = "linux") || forced_portable()
+}
 
-/// Which set of primitives this build uses, for logs and benchmarks.
+/// `BATON_FS_PORTABLE=1`: the fallbacks a file system without the native calls gets (and
+/// macOS's own paths where it has no native call), on any system.
+fn forced_portable() -> bool {
+    static FORCED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FORCED.get_or_init(|| std::env::var_os("BATON_FS_PORTABLE").is_some_and(|v| v == "1"))
+}
+
+/// Which set of primitives this process uses, for logs and benchmarks.
 pub fn mode() -> &'static str {
-    if PORTABLE { "portable" } else { "linux-native" }
+    if portable() { "portable" } else { "linux-native" }
 }
 
 /// The prefix of every temp file this crate creates.
 pub const TEMP_PREFIX: &str = ".baton-tmp.";
 
 /// The file system said it has no such operation or flag.
-#[cfg_attr(feature = "portable", allow(dead_code))]
 fn unsupported(e: Errno) -> bool {
     e == Errno::INVAL || e == Errno::NOSYS || e == Errno::NOTSUP || e == Errno::OPNOTSUPP
 }
@@ -58,20 +69,21 @@ fn unsupported(e: Errno) -> bool {
 /// `NotFound` if `from` is gone (another process took it first).
 ///
 /// Native: one atomic call, `renameat2(RENAME_NOREPLACE)` on Linux, `renameatx_np(RENAME_EXCL)`
-/// on macOS. Fallback (feature `portable`, or a file system that refuses the flag), for files
+/// on macOS. Fallback (`BATON_FS_PORTABLE=1`, or a file system that refuses the flag), for files
 /// only: `link(from, to)` (which never replaces), then `unlink(from)` if `from` still names the
 /// linked inode. Of two processes racing for one `from`, only one `unlink` succeeds; the other
 /// withdraws its link and gets `NotFound`, so exactly one wins, as with the native call. What the
 /// fallback cannot promise: a crash between the two steps leaves the file under both names (the
 /// pipeline then sees the same content twice and files the second as a duplicate).
 pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    #[cfg(not(feature = "portable"))]
-    match rustix::fs::renameat_with(CWD, from, CWD, to, rustix::fs::RenameFlags::NOREPLACE) {
-        Ok(()) => return Ok(()),
-        Err(e) if unsupported(e) => {
-            tracing::debug!(from = %from.display(), "no-replace rename refused by the file system; using link + unlink")
+    if !forced_portable() {
+        match rustix::fs::renameat_with(CWD, from, CWD, to, rustix::fs::RenameFlags::NOREPLACE) {
+            Ok(()) => return Ok(()),
+            Err(e) if unsupported(e) => {
+                tracing::debug!(from = %from.display(), "no-replace rename refused by the file system; using link + unlink")
+            }
+            Err(e) => return Err(e.into()),
         }
-        Err(e) => return Err(e.into()),
     }
     rename_by_link(from, to)
 }
@@ -115,18 +127,20 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
 /// `sync` false skips the data sync (the caller syncs another way).
 pub fn create_new(path: &Path, bytes: &[u8], sync: bool) -> io::Result<bool> {
     let dir = parent(path);
-    #[cfg(all(target_os = "linux", not(feature = "portable")))]
-    match create_anonymous(dir, bytes, sync) {
-        Ok(fd) => {
-            let proc_path = format!("/proc/self/fd/{}", rustix::fd::AsRawFd::as_raw_fd(&fd));
-            return match linkat(CWD, proc_path.as_str(), CWD, path, AtFlags::SYMLINK_FOLLOW) {
-                Ok(()) => Ok(true),
-                Err(Errno::EXIST) => Ok(false),
-                Err(e) => Err(e.into()),
-            };
+    #[cfg(target_os = "linux")]
+    if !forced_portable() {
+        match create_anonymous(dir, bytes, sync) {
+            Ok(fd) => {
+                let proc_path = format!("/proc/self/fd/{}", rustix::fd::AsRawFd::as_raw_fd(&fd));
+                return match linkat(CWD, proc_path.as_str(), CWD, path, AtFlags::SYMLINK_FOLLOW) {
+                    Ok(()) => Ok(true),
+                    Err(Errno::EXIST) => Ok(false),
+                    Err(e) => Err(e.into()),
+                };
+            }
+            Err(e) if unsupported(e) || e == Errno::ISDIR => {}
+            Err(e) => return Err(e.into()),
         }
-        Err(e) if unsupported(e) || e == Errno::ISDIR => {}
-        Err(e) => return Err(e.into()),
     }
     create_with_temp_name(path, dir, bytes, sync)
 }
@@ -138,7 +152,7 @@ fn parent(path: &Path) -> &Path {
     }
 }
 
-#[cfg(all(target_os = "linux", not(feature = "portable")))]
+#[cfg(target_os = "linux")]
 fn create_anonymous(dir: &Path, bytes: &[u8], sync: bool) -> rustix::io::Result<rustix::fd::OwnedFd> {
     let fd = openat(CWD, dir, OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC, Mode::from_raw_mode(0o644))?;
     let mut file = File::from(fd);
@@ -252,15 +266,17 @@ pub struct Unwritten {
 impl Unwritten {
     /// Writes `bytes` into a new unnamed file in `dir` (no sync).
     pub fn write(dir: &Path, bytes: &[u8]) -> io::Result<Self> {
-        #[cfg(all(target_os = "linux", not(feature = "portable")))]
-        match create_anonymous(dir, bytes, false) {
-            Ok(fd) => {
-                let file = File::from(fd);
-                oplog_file("write", &file, dir);
-                return Ok(Unwritten { file, temp: None });
+        #[cfg(target_os = "linux")]
+        if !forced_portable() {
+            match create_anonymous(dir, bytes, false) {
+                Ok(fd) => {
+                    let file = File::from(fd);
+                    oplog_file("write", &file, dir);
+                    return Ok(Unwritten { file, temp: None });
+                }
+                Err(e) if unsupported(e) || e == Errno::ISDIR => {}
+                Err(e) => return Err(e.into()),
             }
-            Err(e) if unsupported(e) || e == Errno::ISDIR => {}
-            Err(e) => return Err(e.into()),
         }
         let (tmp, file) = open_temp(dir)?;
         let mut unwritten = Unwritten { file, temp: Some(tmp) };
@@ -326,8 +342,8 @@ pub fn sync_group(files: &[&File]) -> io::Result<()> {
     if files.is_empty() {
         return Ok(());
     }
-    #[cfg(all(target_os = "linux", not(feature = "portable")))]
-    if files.len() > SYNCFS_OVER {
+    #[cfg(target_os = "linux")]
+    if !forced_portable() && files.len() > SYNCFS_OVER {
         let mut devices: Vec<(u64, &File)> = Vec::new();
         for f in files {
             let dev = fstat(f)?.st_dev as u64;

@@ -98,7 +98,7 @@ pub struct Entry {
     pub this_engine: bool,
     /// The entry and its HMAC tag.
     pub bytes: u64,
-    /// When it was last written or loaded (its modification time: a load touches it).
+    /// When it was last written or loaded (a load sets its access time).
     #[serde(with = "unix_secs")]
     pub used: std::time::SystemTime,
 }
@@ -128,7 +128,7 @@ pub fn entries(engine: &Engine, dir: &Path) -> std::io::Result<Vec<Entry>> {
             sha256: sha256.to_string(),
             this_engine: rest == tag,
             bytes: meta.len() + mac,
-            used: meta.modified()?,
+            used: meta.modified()?.max(meta.accessed()?),
         });
     }
     out.sort_by_key(|e| e.used);
@@ -157,11 +157,10 @@ pub(crate) fn load(engine: &Engine, dir: &Path, sha256: &str) -> Option<Componen
         // hash again. `Component::deserialize_file` would mmap the file instead, but then the
         // bytes checked and the bytes run could differ if the file changed in between.
         Some(compiled) => {
-            // Its use, for `baton cache prune --unused-for`: the entry's modification time.
-            let _ = std::fs::File::options()
-                .append(true)
-                .open(&path)
-                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+            // Its use, for `baton cache prune --unused-for`: the entry's access time, set here
+            // whatever the mount's atime policy (its modification time stays the write's).
+            let now = std::fs::FileTimes::new().set_accessed(std::time::SystemTime::now());
+            let _ = std::fs::File::open(&path).and_then(|f| f.set_times(now));
             unsafe { Component::deserialize(engine, &compiled) }.ok()
         }
         None => {
