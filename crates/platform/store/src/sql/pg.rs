@@ -151,7 +151,7 @@ impl PgSession {
     pub fn migrate(&self, domain: &Domain) -> Result<u32, SqlError> {
         self.batch("BEGIN")?;
         self.in_tx.set(true);
-        let out = self.with(|c| Ok(self.link.race(crate::postgres::migrate(c, domain))?)).map_err(SqlError::from);
+        let out = self.with(|c| self.link.race(crate::postgres::migrate(c, domain))).map_err(SqlError::from);
         self.in_tx.set(false);
         match out.and_then(|done| done.map_err(SqlError::from)) {
             Ok(ran) => self.batch("COMMIT").map(|()| ran),
