@@ -1,5 +1,5 @@
 //! `baton migrate --from sqlite PATH --to postgres://…`: moves a SQLite state onto an empty
-//! PostgreSQL server (the copy and its check are `baton_ledger::migrate`). This edge refuses to
+//! PostgreSQL server (the copy and its check are `baton_store::copy`). This edge refuses to
 //! run while a `baton serve` of the home uses the state, creates the server's schema (the
 //! ledger's and the catalog's migrations), and prints the per-table counts and ordered hashes.
 use std::path::{Path, PathBuf};
@@ -48,7 +48,7 @@ pub fn run(args: MigrateArgs, ctx: &Ctx) -> Result<i32> {
     refuse_while_served(ctx, &source)?;
 
     let report = if args.dry_run {
-        baton_ledger::migrate::dry_run(&source, &url)?
+        baton_store::copy::dry_run(&source, &url)?
     } else {
         // The server's schema first: the same migrations `serve` would apply.
         let target = baton_ledger::Location::Postgres(url.clone());
@@ -57,7 +57,7 @@ pub fn run(args: MigrateArgs, ctx: &Ctx) -> Result<i32> {
         baton_catalog::Catalog::create_schema_at(&url)
             .with_context(|| format!("creating the catalog's tables on {}", url.shown()))?;
         let quiet = args.json;
-        baton_ledger::migrate::migrate(&source, &url, &mut |p| {
+        baton_store::copy::migrate(&source, &url, &mut |p| {
             if !quiet {
                 eprintln!("baton: copying {}: {} of {} rows", p.table, p.done, p.total);
             }

@@ -158,9 +158,15 @@ pub(crate) fn current() -> Option<Arc<CallBounds>> {
     CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
 }
 
-impl CallBounds {
+/// A statement on the PostgreSQL server is cancelled when the call must stop (see
+/// `baton_store::sql::Bound`).
+impl baton_store::sql::Bound for CallBounds {
+    fn stopped(&self) -> bool {
+        CallBounds::stopped(self).is_some()
+    }
+
     /// Whether the call must stop now (and records why), from any thread.
-    pub(crate) fn must_stop_now(&self) -> bool {
+    fn must_stop_now(&self) -> bool {
         self.must_stop()
     }
 }

@@ -1,9 +1,8 @@
-//! The catalog's database: one contract ([`Db`]) with two backends, SQLite (the state file, as
-//! before) and PostgreSQL (the shared ledger's server, for several machines). The catalog's
-//! statements are written once, in the SQL both servers speak (`?N` placeholders, rewritten to
-//! `$N` for PostgreSQL); what differs between them lives here and nowhere else: opening and the
-//! schema, how a write transaction starts, how a change gets its sequence number, and the few
-//! functions with different names ([`Db::pick`]).
+//! The catalog's database: a typed repository over `baton_store::sql` (the one SQL layer and
+//! PostgreSQL session baton has, which the ledger uses too). The catalog's statements are
+//! written once, in the SQL both backends speak; what is the catalog's own lives here: opening
+//! its tables, how its errors read, the per-call read cap, the savepoints of a batch, and how a
+//! change gets its sequence number.
 //!
 //! Sequence numbers on PostgreSQL come from one counter row (`cat_counter`) updated inside the
 //! writing transaction, never from a PostgreSQL SEQUENCE: a sequence hands out numbers at once
@@ -11,350 +10,32 @@
 //! N+2 before N+1 commits and never see N+1. Every catalog write transaction on PostgreSQL
 //! starts by locking that row (as `BEGIN IMMEDIATE` does on SQLite), so writers from all hosts
 //! take turns and the numbers commit in order, without gaps.
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
-use futures_executor::block_on;
-use rusqlite::types::{ToSqlOutput, ValueRef};
-use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use tokio_postgres::{Client, Statement};
-
-use baton_store::link::{CallError, Link};
+use baton_store::link::CallError;
 use baton_store::location::PgUrl;
+use baton_store::sql::{self, Admit, Bound, SqlError};
+
+pub(crate) use baton_store::sql::{Row, Val};
+pub(crate) use baton_store::vals;
 
 use crate::error::{CatalogError, Result};
 
-/// One value as it crosses into or out of either database.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Val {
-    Null,
-    Int(i64),
-    Real(f64),
-    Text(String),
-}
-
-impl From<&str> for Val {
-    fn from(s: &str) -> Val {
-        Val::Text(s.to_string())
-    }
-}
-impl From<&String> for Val {
-    fn from(s: &String) -> Val {
-        Val::Text(s.clone())
-    }
-}
-impl From<String> for Val {
-    fn from(s: String) -> Val {
-        Val::Text(s)
-    }
-}
-impl From<i64> for Val {
-    fn from(i: i64) -> Val {
-        Val::Int(i)
-    }
-}
-impl From<bool> for Val {
-    fn from(b: bool) -> Val {
-        Val::Int(b as i64)
-    }
-}
-impl<T: Into<Val>> From<Option<T>> for Val {
-    fn from(o: Option<T>) -> Val {
-        o.map_or(Val::Null, Into::into)
-    }
-}
-impl From<&Option<String>> for Val {
-    fn from(o: &Option<String>) -> Val {
-        o.as_deref().into()
-    }
-}
-
-/// `vals![a, b, c]`: the parameters of one statement.
-macro_rules! vals {
-    ($($v:expr),* $(,)?) => { &[$($crate::db::Val::from($v)),*][..] };
-}
-pub(crate) use vals;
-
-/// One result row.
-#[derive(Debug)]
-pub(crate) struct Row(Vec<Val>);
-
-impl Row {
-    pub fn int(&self, i: usize) -> i64 {
-        match self.0.get(i) {
-            Some(Val::Int(n)) => *n,
-            Some(Val::Real(f)) => *f as i64,
-            Some(Val::Text(s)) => s.parse().unwrap_or(0),
-            _ => 0,
-        }
-    }
-
-    pub fn bool(&self, i: usize) -> bool {
-        self.int(i) != 0
-    }
-
-    pub fn opt_text(&self, i: usize) -> Option<String> {
-        match self.0.get(i) {
-            Some(Val::Text(s)) => Some(s.clone()),
-            Some(Val::Int(n)) => Some(n.to_string()),
-            Some(Val::Real(f)) => Some(f.to_string()),
-            _ => None,
-        }
-    }
-
-    pub fn text(&self, i: usize) -> String {
-        self.opt_text(i).unwrap_or_default()
-    }
-
-    /// The text of column `i` without copying it.
-    pub fn str(&self, i: usize) -> &str {
-        match self.0.get(i) {
-            Some(Val::Text(s)) => s,
-            _ => "",
-        }
-    }
-}
-
-impl rusqlite::ToSql for Val {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Borrowed(match self {
-            Val::Null => ValueRef::Null,
-            Val::Int(i) => ValueRef::Integer(*i),
-            Val::Real(f) => ValueRef::Real(*f),
-            Val::Text(s) => ValueRef::Text(s.as_bytes()),
-        }))
-    }
-}
-
-type BoxErr = Box<dyn std::error::Error + Sync + Send>;
-
-impl ToSql for Val {
-    fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, BoxErr> {
-        match self {
-            Val::Null => Ok(IsNull::Yes),
-            Val::Int(i) => match *ty {
-                Type::INT2 => i16::try_from(*i)?.to_sql(ty, out),
-                Type::INT4 => i32::try_from(*i)?.to_sql(ty, out),
-                Type::BOOL => (*i != 0).to_sql(ty, out),
-                Type::FLOAT8 => (*i as f64).to_sql(ty, out),
-                Type::TEXT | Type::VARCHAR => i.to_string().to_sql(ty, out),
-                _ => i.to_sql(ty, out),
-            },
-            Val::Real(f) => f.to_sql(ty, out),
-            Val::Text(s) => s.as_str().to_sql(ty, out),
-        }
-    }
-
-    fn accepts(_: &Type) -> bool {
-        true
-    }
-
-    to_sql_checked!();
-}
-
-fn pg_row(r: &tokio_postgres::Row) -> Result<Row, tokio_postgres::Error> {
-    let mut out = Vec::with_capacity(r.len());
-    for (i, c) in r.columns().iter().enumerate() {
-        let v = match *c.type_() {
-            Type::INT8 => r.try_get::<_, Option<i64>>(i)?.map(Val::Int),
-            Type::INT4 => r.try_get::<_, Option<i32>>(i)?.map(|n| Val::Int(n.into())),
-            Type::INT2 => r.try_get::<_, Option<i16>>(i)?.map(|n| Val::Int(n.into())),
-            Type::BOOL => r.try_get::<_, Option<bool>>(i)?.map(|b| Val::Int(b.into())),
-            Type::FLOAT8 => r.try_get::<_, Option<f64>>(i)?.map(Val::Real),
-            Type::FLOAT4 => r.try_get::<_, Option<f32>>(i)?.map(|f| Val::Real(f.into())),
-            _ => r.try_get::<_, Option<String>>(i)?.map(Val::Text),
-        };
-        out.push(v.unwrap_or(Val::Null));
-    }
-    Ok(Row(out))
-}
-
-/// `?N` placeholders as PostgreSQL writes them (`$N`).
-fn dollar(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut it = sql.chars().peekable();
-    while let Some(c) = it.next() {
-        if c == '?' && it.peek().is_some_and(|d| d.is_ascii_digit()) {
-            out.push('$');
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+/// The statement every catalog write transaction on PostgreSQL starts with (see the module's
+/// comment): writers from every host take turns on this row.
+const WRITE_LOCK: &str = "SELECT seq FROM cat_counter WHERE id = 1 FOR UPDATE";
 
 /// The catalog's database.
-pub(crate) enum Db {
-    Sqlite(rusqlite::Connection),
-    Pg(Pg),
+pub(crate) struct Db {
+    sql: sql::Db,
+    /// The file or the server, as errors name it.
+    at: String,
 }
 
-/// A session with the PostgreSQL server: a [`Link`], which connects, reconnects and bounds
-/// every wait as the ledger's session does, and the catalog's prepared statements.
-pub(crate) struct Pg {
-    link: Link,
-    stmts: RefCell<HashMap<String, Statement>>,
-    /// Inside a transaction a lost connection is an error, never a silent reconnect.
-    in_tx: Cell<bool>,
-}
-
-impl Drop for Pg {
-    fn drop(&mut self) {
-        // A transaction begun by `BEGIN` and not ended (a panic on the way) must not reach
-        // the next holder of this session through the pool.
-        if self.in_tx.get() {
-            self.link.discard();
-        }
-    }
-}
-
-impl Pg {
-    fn open(url: &PgUrl) -> Result<Pg> {
-        let link = Link::new(url, "catalog database").map_err(|e| call_error(url.shown(), e))?;
-        let pg = Pg { link, stmts: RefCell::default(), in_tx: Cell::new(false) };
-        pg.connected()?;
-        pg.migrate()?;
-        Ok(pg)
-    }
-
-    fn server(&self) -> &str {
-        self.link.url().shown()
-    }
-
-    fn err(&self, source: tokio_postgres::Error) -> CatalogError {
-        // A statement cancelled because its call had to stop answers why the call stopped.
-        if let Some(b) = crate::bounds::current().filter(|b| b.stopped().is_some()) {
-            return b.error();
-        }
-        CatalogError::Postgres { server: self.server().to_string(), source }
-    }
-
-    fn call_err(&self, e: CallError) -> CatalogError {
-        match e {
-            CallError::Pg(source) => self.err(source),
-            other => call_error(self.server(), other),
-        }
-    }
-
-    /// Connects if there is no live connection (first use, or after a lost one).
-    fn connected(&self) -> Result<()> {
-        if self.in_tx.get() && !self.link.is_live() {
-            return Err(CatalogError::Unavailable {
-                server: self.server().to_string(),
-                message: "the connection was lost inside a transaction".into(),
-            });
-        }
-        if self.link.connect().map_err(|e| self.call_err(e))? {
-            self.stmts.borrow_mut().clear();
-        }
-        Ok(())
-    }
-
-    fn with<R>(&self, f: impl FnOnce(&Client) -> Result<R, CallError>) -> Result<R> {
-        self.connected()?;
-        let guard = self.link.client();
-        let Some(client) = guard.as_ref() else { unreachable!("connected() leaves a client") };
-        f(client).map_err(|e| self.call_err(e))
-    }
-
-    fn stmt(&self, c: &Client, sql: &str) -> Result<Statement, CallError> {
-        if let Some(s) = self.stmts.borrow().get(sql) {
-            return Ok(s.clone());
-        }
-        let s = self.link.wait(c.prepare(&dollar(sql)))?;
-        self.stmts.borrow_mut().insert(sql.to_string(), s.clone());
-        Ok(s)
-    }
-
-    fn query(&self, sql: &str, params: &[Val]) -> Result<Vec<Row>> {
-        let rows = self.with(|c| {
-            let st = self.stmt(c, sql)?;
-            let p: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-            self.bounded(c, c.query(&st, &p))
-        })?;
-        rows.iter().map(pg_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
-    }
-
-    fn execute(&self, sql: &str, params: &[Val]) -> Result<u64> {
-        self.with(|c| {
-            let st = self.stmt(c, sql)?;
-            let p: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-            self.bounded(c, c.execute(&st, &p))
-        })
-    }
-
-    fn batch(&self, sql: &str) -> Result<()> {
-        self.with(|c| self.bounded(c, c.batch_execute(sql)))
-    }
-
-    /// Waits for one statement; inside a plugin's bounded call (see `bounds`), a watch on the
-    /// connection's runtime cancels it on the server the moment the call must stop (its task
-    /// ended, its time ran out), so a slow statement neither outlives its task nor holds the
-    /// catalog's lock. SQLite's counterpart is the progress handler. A cancelled statement
-    /// answers the call's bound error.
-    fn bounded<T>(
-        &self,
-        c: &Client,
-        work: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
-    ) -> Result<T, CallError> {
-        let Some(bounds) = crate::bounds::current() else { return self.link.wait(work) };
-        if bounds.stopped().is_some() {
-            // Stopped already: what runs now is the clean-up (the rollback), left to finish.
-            return self.link.wait(work);
-        }
-        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (token, url, watching, b) = (c.cancel_token(), self.link.url().clone(), done.clone(), bounds.clone());
-        let watch = self.link.handle().spawn(async move {
-            loop {
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                if watching.load(std::sync::atomic::Ordering::Acquire) {
-                    return;
-                }
-                if b.must_stop_now() {
-                    if let Err(e) = baton_store::connect::cancel(&url, &token).await {
-                        tracing::warn!(server = %url.shown(), "cancelling a catalog statement: {e}");
-                    }
-                    return;
-                }
-            }
-        });
-        let out = self.link.wait(work);
-        done.store(true, std::sync::atomic::Ordering::Release);
-        let _ = block_on(watch);
-        out
-    }
-
-    /// Brings the catalog's tables up to date (`baton_store::CATALOG`, under the one migration
-    /// lock), in one transaction.
-    fn migrate(&self) -> Result<()> {
-        self.batch("BEGIN")?;
-        self.in_tx.set(true);
-        let out = self.connected().and_then(|()| {
-            let guard = self.link.client();
-            let Some(c) = guard.as_ref() else { unreachable!("connected() leaves a client") };
-            match self.link.race(baton_store::postgres::migrate(c, &baton_store::CATALOG)) {
-                Ok(done) => done.map(|_| ()).map_err(|e| CatalogError::from_store(self.server(), e)),
-                Err(e) => Err(self.call_err(e)),
-            }
-        });
-        self.in_tx.set(false);
-        match out {
-            Ok(_) => self.batch("COMMIT"),
-            Err(e) => {
-                let _ = self.batch("ROLLBACK");
-                Err(e)
-            }
-        }
-    }
-}
-
-/// A failed call as the catalog reports it (the server's own errors go through [`Pg::err`]).
-fn call_error(server: &str, e: CallError) -> CatalogError {
-    match e {
-        CallError::Pg(source) => CatalogError::Postgres { server: server.to_string(), source },
-        other => CatalogError::Unavailable { server: server.to_string(), message: other.to_string() },
-    }
+/// The running plugin call's bounds, for a statement on the server (see `bounds`).
+fn watch() -> Option<Arc<dyn Bound>> {
+    crate::bounds::current().map(|b| b as Arc<dyn Bound>)
 }
 
 impl Db {
@@ -368,33 +49,40 @@ impl Db {
         // The cache of SQLite's pages: 64 MiB rather than 2 MiB, so a sync or an import of a
         // 100,000-record collection reads its pages from disk once.
         conn.pragma_update(None, "cache_size", -65536)?;
-        baton_store::sqlite::migrate(&conn, &baton_store::CATALOG)
-            .map_err(|e| CatalogError::from_store(&path.display().to_string(), e))?;
+        let at = path.display().to_string();
+        baton_store::sqlite::migrate(&conn, &baton_store::CATALOG).map_err(|e| CatalogError::from_store(&at, e))?;
         // A plugin's call stops when its task ends or it does too much work (`bounds`); other
         // callers are never interrupted.
         conn.progress_handler(crate::bounds::STEPS_PER_TICK, Some(crate::bounds::tick));
-        Ok(Db::Sqlite(conn))
+        Ok(Db { sql: sql::Db::Sqlite(conn), at })
     }
 
     /// The catalog on the PostgreSQL server at `url`, its migrations applied.
     pub fn postgres(url: &PgUrl) -> Result<Db> {
-        Ok(Db::Pg(Pg::open(url)?))
+        let at = url.shown().to_string();
+        match sql::Db::postgres(url, "catalog database", Some(watch), &baton_store::CATALOG) {
+            Ok(sql) => Ok(Db { sql, at }),
+            Err(e) => Err(error(&at, e)),
+        }
+    }
+
+    fn err(&self, e: SqlError) -> CatalogError {
+        error(&self.at, e)
+    }
+
+    /// Whether the catalog is on a PostgreSQL server.
+    pub fn is_pg(&self) -> bool {
+        self.sql.as_pg().is_some()
     }
 
     /// The SQLite connection, when the catalog is in SQLite.
     pub fn as_sqlite(&self) -> Option<&rusqlite::Connection> {
-        match self {
-            Db::Sqlite(c) => Some(c),
-            Db::Pg(_) => None,
-        }
+        self.sql.as_sqlite()
     }
 
     /// `sqlite` or `pg`: a statement whose functions are named differently on each.
     pub fn pick<'a>(&self, sqlite: &'a str, pg: &'a str) -> &'a str {
-        match self {
-            Db::Sqlite(_) => sqlite,
-            Db::Pg(_) => pg,
-        }
+        self.sql.pick(sqlite, pg)
     }
 
     pub fn query(&self, sql: &str, params: &[Val]) -> Result<Vec<Row>> {
@@ -405,51 +93,16 @@ impl Db {
     /// built. Over the cap: an error, or with `partial` the rows read before it and `true`
     /// (an error still when not even one row fits).
     pub fn query_upto(&self, sql: &str, params: &[Val], partial: bool) -> Result<(Vec<Row>, bool)> {
-        match self {
-            Db::Sqlite(c) => {
-                let mut st = c.prepare_cached(sql)?;
-                let n = st.column_count();
-                let mut q = st.query(rusqlite::params_from_iter(params))?;
-                let mut out = Vec::new();
-                while let Some(r) = q.next()? {
-                    let mut size = 24 * n;
-                    for i in 0..n {
-                        if let ValueRef::Text(t) | ValueRef::Blob(t) = r.get_ref(i)? {
-                            size += t.len();
-                        }
-                    }
-                    if partial && !out.is_empty() && size > crate::bounds::remaining_read() {
-                        return Ok((out, true));
-                    }
-                    crate::bounds::charge_read(size)?;
-                    let mut row = Vec::with_capacity(n);
-                    for i in 0..n {
-                        row.push(match r.get_ref(i)? {
-                            ValueRef::Null => Val::Null,
-                            ValueRef::Integer(i) => Val::Int(i),
-                            ValueRef::Real(f) => Val::Real(f),
-                            ValueRef::Text(t) | ValueRef::Blob(t) => Val::Text(String::from_utf8_lossy(t).into_owned()),
-                        });
-                    }
-                    out.push(Row(row));
-                }
-                Ok((out, false))
+        let mut taken = 0usize;
+        let admit = |size: usize| -> Result<Admit> {
+            if partial && taken > 0 && size > crate::bounds::remaining_read() {
+                return Ok(Admit::Stop);
             }
-            // The server sends whole results: charged once they are here.
-            Db::Pg(p) => {
-                let rows = p.query(sql, params)?;
-                let mut out = Vec::with_capacity(rows.len());
-                for row in rows {
-                    let size = row.0.iter().map(|v| 24 + if let Val::Text(t) = v { t.len() } else { 0 }).sum();
-                    if partial && !out.is_empty() && size > crate::bounds::remaining_read() {
-                        return Ok((out, true));
-                    }
-                    crate::bounds::charge_read(size)?;
-                    out.push(row);
-                }
-                Ok((out, false))
-            }
-        }
+            crate::bounds::charge_read(size)?;
+            taken += 1;
+            Ok(Admit::Take)
+        };
+        self.sql.query_sized(sql, params, admit).map_err(|e| self.err(e))?
     }
 
     /// The first row, if any.
@@ -463,34 +116,17 @@ impl Db {
     }
 
     pub fn exists(&self, sql: &str, params: &[Val]) -> Result<bool> {
-        match self {
-            Db::Sqlite(c) => Ok(c.prepare_cached(sql)?.exists(rusqlite::params_from_iter(params))?),
-            Db::Pg(p) => Ok(!p.query(sql, params)?.is_empty()),
-        }
+        self.sql.exists(sql, params).map_err(|e| self.err(e))
     }
 
     pub fn execute(&self, sql: &str, params: &[Val]) -> Result<u64> {
-        match self {
-            Db::Sqlite(c) => Ok(c.prepare_cached(sql)?.execute(rusqlite::params_from_iter(params))? as u64),
-            Db::Pg(p) => p.execute(sql, params),
-        }
+        self.sql.execute(sql, params).map_err(|e| self.err(e))
     }
 
     /// Starts a write transaction that excludes every other catalog writer until it ends:
     /// `BEGIN IMMEDIATE` on SQLite; on PostgreSQL, the lock on the counter row.
     pub fn begin_write(&self) -> Result<Tx<'_>> {
-        match self {
-            Db::Sqlite(c) => c.execute_batch("BEGIN IMMEDIATE")?,
-            Db::Pg(p) => {
-                p.batch("BEGIN")?;
-                p.in_tx.set(true);
-                if let Err(e) = p.query("SELECT seq FROM cat_counter WHERE id = 1 FOR UPDATE", &[]) {
-                    p.in_tx.set(false);
-                    let _ = p.batch("ROLLBACK");
-                    return Err(e);
-                }
-            }
-        }
+        self.sql.begin_write(WRITE_LOCK).map_err(|e| self.err(e))?;
         Ok(Tx { db: self, done: false, nested: false })
     }
 
@@ -514,10 +150,7 @@ impl Db {
     }
 
     fn raw(&self, sql: &str) -> Result<()> {
-        match self {
-            Db::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Db::Pg(p) => p.batch(sql),
-        }
+        self.sql.batch(sql).map_err(|e| self.err(e))
     }
 
     /// Ends a call's savepoint: kept (released into the batch) or undone.
@@ -530,14 +163,7 @@ impl Db {
     }
 
     fn end(&self, commit: bool) -> Result<()> {
-        let sql = if commit { "COMMIT" } else { "ROLLBACK" };
-        match self {
-            Db::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Db::Pg(p) => {
-                p.in_tx.set(false);
-                p.batch(sql)
-            }
-        }
+        self.sql.end(commit).map_err(|e| self.err(e))
     }
 
     /// Appends one change-log entry (inside a write transaction) and returns its sequence
@@ -552,16 +178,16 @@ impl Db {
         at: &str,
         detail: &str,
     ) -> Result<i64> {
-        match self {
-            Db::Sqlite(c) => {
+        match self.sql.as_sqlite() {
+            Some(c) => {
                 c.prepare_cached(
                     "INSERT INTO cat_changes (collection, key, op, actor, at, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?
                 .execute(rusqlite::params![collection, key, op, actor, at, detail])?;
                 Ok(c.last_insert_rowid())
             }
-            Db::Pg(p) => {
-                let rows = p.query(
+            None => {
+                let rows = self.query(
                     "WITH s AS (UPDATE cat_counter SET seq = seq + 1 WHERE id = 1 RETURNING seq)
                      INSERT INTO cat_changes (seq, collection, key, op, actor, at, detail)
                      SELECT s.seq, ?1, ?2, ?3, ?4, ?5, ?6 FROM s RETURNING seq",
@@ -570,6 +196,22 @@ impl Db {
                 Ok(rows.first().map_or(0, |r| r.int(0)))
             }
         }
+    }
+}
+
+/// A failed statement as the catalog reports it, `at` naming its file or server. A statement
+/// cancelled because its plugin call had to stop answers why the call stopped.
+fn error(at: &str, e: SqlError) -> CatalogError {
+    match e {
+        SqlError::Sqlite(e) => CatalogError::Sql(e),
+        SqlError::Schema(e) => CatalogError::from_store(at, e),
+        SqlError::Call(CallError::Pg(source)) => {
+            if let Some(b) = crate::bounds::current().filter(|b| b.stopped().is_some()) {
+                return b.error();
+            }
+            CatalogError::Postgres { server: at.to_string(), source }
+        }
+        SqlError::Call(other) => CatalogError::Unavailable { server: at.to_string(), message: other.to_string() },
     }
 }
 

@@ -16,9 +16,8 @@ use sha2::{Digest, Sha256};
 
 use crate::{Location, Result};
 
-/// The table holding the state's id. `baton migrate` leaves it behind: it names this SQLite
-/// file, and a PostgreSQL ledger is not checked.
-pub const META_TABLE: &str = "state_meta";
+/// The table holding the state's id (`baton migrate` leaves it behind).
+pub const META_TABLE: &str = baton_store::STATE_META;
 
 /// Why [`check`] refused the state.
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,6 @@
 
 pub mod advisory;
 pub mod guard;
-pub mod migrate;
 pub mod postgres;
 pub mod read;
 mod sqlite;

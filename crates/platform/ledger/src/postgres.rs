@@ -5,8 +5,8 @@
 //! `baton_store::LEDGER`'s PostgreSQL migrations, recorded in `baton_migrations`.
 //!
 //! The ledger's API is synchronous (the pipeline calls it under a mutex, as it does SQLite); its
-//! session is a [`baton_store::link::Link`], the bridge and the reconnect and time-limit policy
-//! the catalog's session follows too. A call costs the caller one round trip to the server, as
+//! session is a [`baton_store::sql::PgSession`], the catalog's kind of session too: the bridge,
+//! the reconnect and time-limit policy, the statement cache and how migrations run. A call costs the caller one round trip to the server, as
 //! a SQLite call costs it a page read or an fsync.
 //!
 //! When the connection is lost (a server restart, the network), calls fail with an error that
@@ -20,7 +20,8 @@ use std::future::Future;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, GenericClient, Row, Statement};
 
-use baton_store::link::{CallError, Link};
+use baton_store::link::CallError;
+use baton_store::sql::{PgSession, SqlError};
 
 use crate::location::PgUrl;
 use crate::read::{AlertRow, AlertTx, Alerts, ObservedItem, StatRow, StatTable, StatsStore, TaskFilter};
@@ -31,12 +32,10 @@ const MANUAL_RETRY_PG: &str = "INSERT INTO stat_events(event, plugin, detail, n)
      SELECT 'retry', coalesce(plugin, 'unknown'), 'manual', 1 FROM tasks WHERE id = $1
      ON CONFLICT(event, plugin, detail) DO UPDATE SET n = stat_events.n + 1";
 
-type Stmts = RefCell<HashMap<&'static str, Statement>>;
-
 pub struct PgLedger {
-    /// The session, and the reconnect and time-limit policy it follows (the store's).
-    link: Link,
-    stmts: Stmts,
+    /// The session, its statements, and the reconnect and time-limit policy it follows (the
+    /// store's).
+    pg: PgSession,
 }
 
 pub use baton_store::link::interrupt;
@@ -109,16 +108,19 @@ pub struct HeldClaim {
 
 impl PgLedger {
     pub(crate) fn open(url: &PgUrl) -> Result<Self> {
-        let link = Link::new(url, "state database").map_err(|e| call_error(url.shown(), e))?;
-        let mut me = PgLedger { link, stmts: RefCell::new(HashMap::new()) };
-        me.connected()?;
-        me.migrate()?;
-        Ok(me)
+        let pg = PgSession::open(url, "state database", None).map_err(|e| call_error(url.shown(), e))?;
+        // The ledger's tables up to date (`baton_store::LEDGER`, under the one migration lock).
+        match pg.migrate(&baton_store::LEDGER) {
+            Ok(_) => Ok(PgLedger { pg }),
+            Err(SqlError::Call(e)) => Err(call_error(url.shown(), e)),
+            Err(SqlError::Schema(e)) => Err(LedgerError::from_store(url.shown(), e)),
+            Err(SqlError::Sqlite(e)) => Err(LedgerError::from(e)),
+        }
     }
 
     /// The server, with any password hidden.
     pub fn server(&self) -> &str {
-        self.link.url().shown()
+        self.pg.server()
     }
 
     fn err(&self, e: CallError) -> LedgerError {
@@ -127,18 +129,15 @@ impl PgLedger {
 
     /// Connects if there is no live connection (first use, or after a lost one).
     fn connected(&self) -> Result<()> {
-        if self.link.connect().map_err(|e| self.err(e))? {
-            self.stmts.borrow_mut().clear();
-        }
-        Ok(())
+        self.pg.connected().map_err(|e| self.err(e))
     }
 
     /// Runs `f` with the connection (connecting first if needed).
     fn with<R>(&self, f: impl FnOnce(&Session<'_, Client>) -> Result<R, CallError>) -> Result<R> {
         self.connected()?;
-        let guard = self.link.client();
+        let guard = self.pg.link().client();
         let Some(client) = guard.as_ref() else { unreachable!("connected() leaves a client") };
-        f(&Session::new(client, &self.stmts, self.server(), &self.link, false)).map_err(|e| self.err(e))
+        f(&Session::new(client, &self.pg, false)).map_err(|e| self.err(e))
     }
 
     /// Runs `f` in one transaction; the closure's own errors roll it back.
@@ -149,25 +148,16 @@ impl PgLedger {
         self.connected()?;
         let server = self.server().to_string();
         let err = |e| call_error(&server, e);
-        let mut guard = self.link.client_mut();
+        let link = self.pg.link();
+        let mut guard = link.client_mut();
         let Some(client) = guard.as_mut() else { unreachable!("connected() leaves a client") };
-        let tx = self.link.wait(client.transaction()).map_err(err)?;
-        let session = Session::new(&tx, &self.stmts, &server, &self.link, true);
+        let tx = link.wait(client.transaction()).map_err(err)?;
+        let session = Session::new(&tx, &self.pg, true);
         let out = f(&session)?;
         session.flush().map_err(err)?;
         drop(session);
-        self.link.wait(tx.commit()).map_err(err)?;
+        link.wait(tx.commit()).map_err(err)?;
         Ok(out)
-    }
-
-    /// Brings the ledger's tables up to date (`baton_store::LEDGER`, under the one migration lock).
-    fn migrate(&mut self) -> Result<()> {
-        let server = self.server().to_string();
-        self.transaction(|s| match s.link.race(baton_store::postgres::migrate(s.c, &baton_store::LEDGER)) {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(LedgerError::from_store(&server, e)),
-            Err(e) => Err(s.fail(e)),
-        })
     }
 
     pub(crate) fn batch<R>(&mut self, f: impl FnOnce(&dyn Writes) -> Result<R>) -> Result<R> {
@@ -347,9 +337,8 @@ impl PgLedger {
 /// are sent in the order they were made, and any error fails the batch as before.
 struct Session<'a, C: GenericClient> {
     c: &'a C,
-    stmts: &'a Stmts,
-    server: &'a str,
-    link: &'a Link,
+    /// The ledger's session: its prepared statements, its server and its call limit.
+    pg: &'a PgSession,
     defer: bool,
     later: RefCell<Vec<Later>>,
 }
@@ -367,13 +356,13 @@ struct Later {
 const LATER_MAX: usize = 1024;
 
 impl<'a, C: GenericClient + Sync> Session<'a, C> {
-    fn new(c: &'a C, stmts: &'a Stmts, server: &'a str, link: &'a Link, defer: bool) -> Self {
-        Session { c, stmts, server, link, defer, later: RefCell::new(Vec::new()) }
+    fn new(c: &'a C, pg: &'a PgSession, defer: bool) -> Self {
+        Session { c, pg, defer, later: RefCell::new(Vec::new()) }
     }
 
     /// Waits for one call's answer, at most the ledger's call limit.
     fn wait<T>(&self, f: impl Future<Output = Result<T, tokio_postgres::Error>>) -> Result<T, CallError> {
-        self.link.wait(f)
+        self.pg.link().wait(f)
     }
 
     /// A write whose answer nobody reads: held and pipelined in a transaction, else run now.
@@ -403,16 +392,11 @@ impl<'a, C: GenericClient + Sync> Session<'a, C> {
 
 impl<C: GenericClient + Sync> Session<'_, C> {
     fn fail(&self, e: CallError) -> LedgerError {
-        call_error(self.server, e)
+        call_error(self.pg.server(), e)
     }
 
     fn stmt(&self, sql: &'static str) -> Result<Statement, CallError> {
-        if let Some(s) = self.stmts.borrow().get(sql) {
-            return Ok(s.clone());
-        }
-        let s = self.wait(self.c.prepare(sql))?;
-        self.stmts.borrow_mut().insert(sql, s.clone());
-        Ok(s)
+        self.pg.prepare(self.c, sql)
     }
 
     fn query(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, CallError> {

@@ -1,6 +1,7 @@
 //! The schemas baton keeps, each a list of the files under `migrations/`. A released migration
 //! never changes: a change to a schema is a new file with the next number (a test checks that
 //! every file is listed, in order, without gaps, and another that no shipped file was edited).
+use crate::copy::{CopyRules, Counter, Stays};
 use crate::{Domain, Legacy, Migration};
 
 /// The migrations of one domain on one backend, by file stem (`NNNN_name`), in order.
@@ -20,7 +21,21 @@ pub const LEDGER: Domain = Domain {
     postgres: migrations!("postgres", "ledger":
         "0001_ledger", "0002_shared_claims", "0003_stats", "0004_stat_events", "0005_events_by_kind"),
     postgres_legacy: Legacy::Table("baton_schema"),
+    copy: CopyRules {
+        stays: &[Stays {
+            table: STATE_META,
+            prefix: false,
+            why: "the identity of this SQLite file, which the home checks before serving from it (see guard.rs); a PostgreSQL ledger has none",
+        }],
+        server_only: &["hosts", "claims"],
+        counter: None,
+    },
 };
+
+/// The ledger's table holding a SQLite state's id (the home checks it before serving from the
+/// file). `baton migrate` leaves it behind: it names this SQLite file, and a PostgreSQL ledger
+/// is not checked.
+pub const STATE_META: &str = "state_meta";
 
 /// The catalog's `cat_*` tables.
 pub const CATALOG: Domain = Domain {
@@ -29,6 +44,12 @@ pub const CATALOG: Domain = Domain {
     sqlite_legacy: Legacy::None,
     postgres: migrations!("postgres", "catalog": "0001_catalog", "0002_owners"),
     postgres_legacy: Legacy::Table("baton_catalog_schema"),
+    copy: CopyRules {
+        stays: &[],
+        server_only: &[],
+        // The change log's numbers on PostgreSQL (see the catalog's `db.rs`).
+        counter: Some(Counter { table: "cat_counter", column: "seq", follows: "cat_changes" }),
+    },
 };
 
 /// The fingerprint library's `fp_*` tables (SQLite only: it describes one machine's files).
@@ -38,6 +59,15 @@ pub const FP: Domain = Domain {
     sqlite_legacy: Legacy::Table("fp_schema"),
     postgres: &[],
     postgres_legacy: Legacy::None,
+    copy: CopyRules {
+        stays: &[Stays {
+            table: "fp_",
+            prefix: true,
+            why: "the fingerprint library describes this machine's files and stays in a SQLite file on this machine",
+        }],
+        server_only: &[],
+        counter: None,
+    },
 };
 
 /// Every domain, for tools that look at a whole home.

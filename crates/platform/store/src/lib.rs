@@ -20,18 +20,23 @@
 //! an older baton must not write into tables it does not know.
 //!
 //! The domain crates (`baton-ledger`, `baton-catalog`, `baton-fp`) are the typed repositories
-//! over these tables: they open through here, and own their queries.
+//! over these tables: they open through here, query through the one SQL layer ([`sql`]: one
+//! placeholder dialect, one value type, one PostgreSQL session kind), and own their queries.
+//! `baton migrate`'s copy of a whole SQLite state onto a server is here too ([`copy`]), since it
+//! writes every domain's tables; each domain adds only its rules ([`Domain::copy`]).
 pub mod connect;
+pub mod copy;
 pub mod link;
 pub mod location;
 pub mod pool;
 pub mod postgres;
+pub mod sql;
 pub mod sqlite;
 
 mod domains;
 mod tls;
 
-pub use domains::{CATALOG, DOMAINS, FP, LEDGER};
+pub use domains::{CATALOG, DOMAINS, FP, LEDGER, STATE_META};
 pub use location::{Location, LocationError};
 
 /// The table recording every domain's applied migrations, on both backends.
@@ -68,6 +73,8 @@ pub struct Domain {
     pub sqlite_legacy: Legacy,
     pub postgres: &'static [Migration],
     pub postgres_legacy: Legacy,
+    /// How `baton migrate` treats the domain's tables.
+    pub copy: copy::CopyRules,
 }
 
 impl Domain {

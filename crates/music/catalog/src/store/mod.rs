@@ -225,7 +225,7 @@ impl Catalog {
 
     /// Whether the catalog is on a PostgreSQL server (else in the SQLite state file).
     pub fn is_shared(&self) -> bool {
-        matches!(self.db, Db::Pg(_))
+        self.db.is_pg()
     }
 
     /// The source behind `files` and the connection to read it through: this machine's SQLite

@@ -76,8 +76,14 @@ impl Catalog {
         let at = now();
         let mut report = UpsertReport::default();
         let mut usage = Usage::default();
-        // Keys of this batch, so a relation may point at a record of the same batch.
-        let batch_keys: HashSet<&str> = records.iter().map(|r| r.key.as_str()).collect();
+        let call = Call {
+            access,
+            collection,
+            schema: &schema,
+            actor: &actor,
+            at: &at,
+            batch_keys: records.iter().map(|r| r.key.as_str()).collect(),
+        };
         let mut seen = HashSet::new();
         // Link targets found to exist in this call, by property: each is looked up once.
         let mut known_targets: HashMap<&str, HashSet<String>> = HashMap::new();
@@ -96,115 +102,14 @@ impl Catalog {
                 Some((s, _)) => serde_json::from_str(s).unwrap_or_default(),
                 None => Map::new(),
             };
-            let mut merged = old_props.clone();
-            let mut diff = Map::new();
-            for (id, v) in values {
-                let before = merged.get(&id).cloned().unwrap_or(Value::Null);
-                if before == v {
-                    continue;
-                }
-                diff.insert(id.clone(), json!([before, v]));
-                if v.is_null() {
-                    merged.remove(&id);
-                } else {
-                    merged.insert(id, v);
-                }
-            }
-            let mut link_diff = Map::new();
-            for (prop, targets) in &links {
-                let p = schema.get(prop).ok_or_else(|| unknown(&schema, &rec.key, prop))?;
-                let target = p.target.clone().unwrap_or_default();
-                // Whether a key exists in a collection it may not read is not the caller's to
-                // learn (issue 36): refused as a read, before any lookup.
-                if !targets.is_empty() && !access.can_read(&target) {
-                    return Err(CatalogError::NotGranted { actor: actor.clone(), collection: target, op: "read" });
-                }
-                for t in targets {
-                    if (target == collection && batch_keys.contains(t.key.as_str()))
-                        || known_targets.get(p.id.as_str()).is_some_and(|k| k.contains(&t.key))
-                    {
-                        continue;
-                    }
-                    if self.record_exists(&tx, &target, &t.key)? {
-                        known_targets.entry(p.id.as_str()).or_default().insert(t.key.clone());
-                    } else {
-                        return Err(CatalogError::MissingTarget {
-                            collection: collection.into(),
-                            key: rec.key.clone(),
-                            property: prop.clone(),
-                            target,
-                            target_key: t.key.clone(),
-                        });
-                    }
-                }
-                if let Some(d) = replace_links(
-                    &tx,
-                    collection,
-                    &rec.key,
-                    prop,
-                    &target,
-                    targets,
-                    &actor,
-                    &at,
-                    &mut usage,
-                    old.is_none(),
-                )? {
-                    link_diff.insert(prop.clone(), d);
-                }
-            }
-            let text = serde_json::to_string(&merged).map_err(|e| malformed(collection, &rec.key, &e.to_string()))?;
-            if text.len() > MAX_RECORD {
-                return Err(malformed(
-                    collection,
-                    &rec.key,
-                    &format!("{} bytes, over the {MAX_RECORD}-byte cap", text.len()),
-                ));
-            }
-            match &old {
-                None => {
-                    let (seq, logged) = log_entry(
-                        &tx,
-                        collection,
-                        Some(&rec.key),
-                        "insert",
-                        &actor,
-                        &json!({"props": diff, "links": link_diff}),
-                    )?;
-                    usage.add(&actor, 0, logged);
-                    tx.execute(
-                        "INSERT INTO cat_records (collection, key, props, owner, bytes, created_seq, updated_seq)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-                        vals![collection, &rec.key, &text, &actor, text.len() as i64, seq],
-                    )?;
-                    usage.add(&actor, 1, text.len() as i64);
-                    report.inserted += 1;
-                }
-                Some((_, owner)) if !diff.is_empty() || !link_diff.is_empty() => {
-                    let (seq, logged) = log_entry(
-                        &tx,
-                        collection,
-                        Some(&rec.key),
-                        "update",
-                        &actor,
-                        &json!({"props": diff, "links": link_diff}),
-                    )?;
-                    usage.add(&actor, 0, logged);
-                    if !diff.is_empty() {
-                        let old_len = serde_json::to_string(&old_props).map(|s| s.len()).unwrap_or(0) as i64;
-                        tx.execute(
-                            "UPDATE cat_records SET props = ?3, bytes = ?4, updated_seq = ?5 WHERE collection = ?1 AND key = ?2",
-                            vals![collection, &rec.key, &text, text.len() as i64, seq],
-                        )?;
-                        usage.add(owner, 0, text.len() as i64 - old_len);
-                    } else {
-                        tx.execute(
-                            "UPDATE cat_records SET updated_seq = ?3 WHERE collection = ?1 AND key = ?2",
-                            vals![collection, &rec.key, seq],
-                        )?;
-                    }
-                    report.updated += 1;
-                }
-                Some(_) => report.unchanged += 1,
+            let (merged, diff) = merged_with(&old_props, values);
+            let link_diff = self.relink(&tx, &call, &rec.key, &links, old.is_none(), &mut known_targets, &mut usage)?;
+            let change =
+                Delta { old: old.as_ref().map(|(_, owner)| owner.as_str()), old_props: &old_props, diff, link_diff };
+            match store_record(&tx, &call, &rec.key, &merged, change, &mut usage)? {
+                Outcome::Inserted => report.inserted += 1,
+                Outcome::Updated => report.updated += 1,
+                Outcome::Unchanged => report.unchanged += 1,
             }
         }
         usage.commit(&tx, &actor, quota)?;
@@ -222,6 +127,157 @@ impl Catalog {
             tx.rollback()?;
         }
         Ok(report)
+    }
+}
+
+/// One upsert call's fixed parts, which each record's steps read.
+struct Call<'a> {
+    access: &'a Access,
+    collection: &'a str,
+    schema: &'a Schema,
+    actor: &'a str,
+    at: &'a str,
+    /// Keys of this batch, so a relation may point at a record of the same batch.
+    batch_keys: HashSet<&'a str>,
+}
+
+/// What one record's upsert changes: its owner before (`None`: the record is new), its
+/// properties before, and the changes to its properties and links (each `[before, after]`).
+struct Delta<'a> {
+    old: Option<&'a str>,
+    old_props: &'a Map<String, Value>,
+    diff: Map<String, Value>,
+    link_diff: Map<String, Value>,
+}
+
+/// What happened to one record.
+enum Outcome {
+    Inserted,
+    Updated,
+    Unchanged,
+}
+
+/// `old` with `values` applied (`null` clears a property), and what changed, as
+/// `{id: [before, after]}`.
+fn merged_with(old: &Map<String, Value>, values: Vec<(String, Value)>) -> (Map<String, Value>, Map<String, Value>) {
+    let mut merged = old.clone();
+    let mut diff = Map::new();
+    for (id, v) in values {
+        let before = merged.get(&id).cloned().unwrap_or(Value::Null);
+        if before == v {
+            continue;
+        }
+        diff.insert(id.clone(), json!([before, v]));
+        if v.is_null() {
+            merged.remove(&id);
+        } else {
+            merged.insert(id, v);
+        }
+    }
+    (merged, diff)
+}
+
+impl Catalog {
+    /// Replaces the links of record `key` that its relations name, after checking that every
+    /// target exists (in this batch, or in its collection, which the writer must be able to
+    /// read); returns the links' changes by property.
+    #[allow(clippy::too_many_arguments)]
+    fn relink<'s>(
+        &self,
+        tx: &Db,
+        call: &Call<'s>,
+        key: &str,
+        links: &[(String, Vec<LinkIn>)],
+        fresh: bool,
+        known_targets: &mut HashMap<&'s str, HashSet<String>>,
+        usage: &mut Usage,
+    ) -> Result<Map<String, Value>> {
+        let (collection, schema, actor) = (call.collection, call.schema, call.actor);
+        let mut link_diff = Map::new();
+        for (prop, targets) in links {
+            let p = schema.get(prop).ok_or_else(|| unknown(schema, key, prop))?;
+            let target = p.target.clone().unwrap_or_default();
+            // Whether a key exists in a collection it may not read is not the caller's to
+            // learn (issue 36): refused as a read, before any lookup.
+            if !targets.is_empty() && !call.access.can_read(&target) {
+                return Err(CatalogError::NotGranted { actor: actor.to_string(), collection: target, op: "read" });
+            }
+            for t in targets {
+                if (target == collection && call.batch_keys.contains(t.key.as_str()))
+                    || known_targets.get(p.id.as_str()).is_some_and(|k| k.contains(&t.key))
+                {
+                    continue;
+                }
+                if self.record_exists(tx, &target, &t.key)? {
+                    known_targets.entry(p.id.as_str()).or_default().insert(t.key.clone());
+                } else {
+                    return Err(CatalogError::MissingTarget {
+                        collection: collection.into(),
+                        key: key.to_string(),
+                        property: prop.clone(),
+                        target,
+                        target_key: t.key.clone(),
+                    });
+                }
+            }
+            if let Some(d) = replace_links(tx, collection, key, prop, &target, targets, actor, call.at, usage, fresh)? {
+                link_diff.insert(prop.clone(), d);
+            }
+        }
+        Ok(link_diff)
+    }
+}
+
+/// Writes record `key` with its `merged` properties and logs the change: an insert, an update
+/// when a property or a link changed, else nothing.
+fn store_record(
+    tx: &Db,
+    call: &Call<'_>,
+    key: &str,
+    merged: &Map<String, Value>,
+    change: Delta<'_>,
+    usage: &mut Usage,
+) -> Result<Outcome> {
+    let (collection, actor) = (call.collection, call.actor);
+    let text = serde_json::to_string(merged).map_err(|e| malformed(collection, key, &e.to_string()))?;
+    if text.len() > MAX_RECORD {
+        return Err(malformed(collection, key, &format!("{} bytes, over the {MAX_RECORD}-byte cap", text.len())));
+    }
+    let Delta { old, old_props, diff, link_diff } = change;
+    let op = match old {
+        None => "insert",
+        Some(_) if !diff.is_empty() || !link_diff.is_empty() => "update",
+        Some(_) => return Ok(Outcome::Unchanged),
+    };
+    let changed_props = !diff.is_empty();
+    let (seq, logged) = log_entry(tx, collection, Some(key), op, actor, &json!({"props": diff, "links": link_diff}))?;
+    usage.add(actor, 0, logged);
+    match old {
+        None => {
+            tx.execute(
+                "INSERT INTO cat_records (collection, key, props, owner, bytes, created_seq, updated_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                vals![collection, key, &text, actor, text.len() as i64, seq],
+            )?;
+            usage.add(actor, 1, text.len() as i64);
+            Ok(Outcome::Inserted)
+        }
+        Some(owner) => {
+            if changed_props {
+                let old_len = serde_json::to_string(old_props).map(|s| s.len()).unwrap_or(0) as i64;
+                tx.execute(
+                    "UPDATE cat_records SET props = ?3, bytes = ?4, updated_seq = ?5 WHERE collection = ?1 AND key = ?2",
+                    vals![collection, key, &text, text.len() as i64, seq],
+                )?;
+                usage.add(owner, 0, text.len() as i64 - old_len);
+            } else {
+                tx.execute(
+                    "UPDATE cat_records SET updated_seq = ?3 WHERE collection = ?1 AND key = ?2",
+                    vals![collection, key, seq],
+                )?;
+            }
+            Ok(Outcome::Updated)
+        }
     }
 }
 

@@ -1,14 +1,18 @@
-//! `baton migrate`: copies a SQLite state (the ledger's tables and the catalog's `cat_*`
-//! tables) onto an empty PostgreSQL state, in one transaction, and checks the copy.
+//! `baton migrate`: copies a SQLite state (every domain's tables: the ledger's, the catalog's
+//! `cat_*`) onto an empty PostgreSQL state, in one transaction, and checks the copy.
 //!
 //! The copy is generic over tables rather than a second list of the schema: every table of the
 //! SQLite file is copied, except SQLite's own, the file's schema versions (`baton_migrations`)
-//! and the fingerprint library's (`fp_*`, which describes this machine's files and stays in a
-//! per-machine SQLite file). Each must exist on the server (created beforehand by the ledger's
-//! and the catalog's migrations) with a column for each of its columns, or nothing is copied:
-//! a table or a column without a place would be lost. Values are converted to the server
-//! column's type (SQLite's columns are loosely typed); a value that does not fit is an error
-//! naming the table, the column and the row.
+//! and what a domain keeps on this machine ([`CopyRules::stays`]: the ledger's `state_meta`,
+//! the fingerprint library's `fp_*`). Each must exist on the server (created beforehand by the
+//! domains' migrations) with a column for each of its columns, or nothing is copied: a table or
+//! a column without a place would be lost. Values are converted to the server column's type
+//! (SQLite's columns are loosely typed); a value that does not fit is an error naming the
+//! table, the column and the row.
+//!
+//! Why here and not in a domain: the copy writes every domain's tables, so it belongs to the
+//! layer they all sit on; each domain contributes only its rules ([`crate::Domain::copy`]:
+//! what stays, what only the server has, which counter continues after the copied rows).
 //!
 //! The check: for each table, a SHA-256 over its rows ordered by primary key (text compared
 //! byte by byte, SQLite's `BINARY` and PostgreSQL's `COLLATE "C"`), each value encoded
@@ -18,10 +22,10 @@
 //! snapshot and nothing writes to it meanwhile; it is never changed.
 //!
 //! Afterwards the server's counters continue from the copied rows: each serial column's
-//! sequence (`events.seq`, `logs.seq`) is set to its maximum, and the catalog's `cat_counter`
-//! (which hands out change-log numbers on PostgreSQL) to the copied `max(cat_changes.seq)`.
-//! Triggers (`kv_usage`, log pruning) are off during the copy: their tables are copied as
-//! they are.
+//! sequence (`events.seq`, `logs.seq`) is set to its maximum, and each domain's counter row
+//! ([`Counter`]: the catalog's `cat_counter`, which hands out change-log numbers on PostgreSQL)
+//! to the copied maximum. Triggers (`kv_usage`, log pruning) are off during the copy: their
+//! tables are copied as they are.
 use std::path::Path;
 use std::time::Instant;
 
@@ -33,15 +37,40 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use crate::location::PgUrl;
 
-/// Tables only the server has (claims across machines, its schema versions, the catalog's
-/// counter): not copied, but they must be empty too.
-const SERVER_ONLY: &[&str] = &["hosts", "claims"];
-
 /// Rows read from the server per round trip when hashing, and between progress reports.
 const PAGE: i32 = 10_000;
 
+/// How `baton migrate` treats one domain's tables.
+#[derive(Debug)]
+pub struct CopyRules {
+    /// Tables left in the SQLite file, with why.
+    pub stays: &'static [Stays],
+    /// Tables only the server has (claims across machines): not copied, but they must be empty.
+    pub server_only: &'static [&'static str],
+    /// A counter row on the server that must continue after the copied rows.
+    pub counter: Option<Counter>,
+}
+
+/// A table (or every table whose name starts with `table`, for a `prefix`) that stays in the
+/// SQLite file.
+#[derive(Debug)]
+pub struct Stays {
+    pub table: &'static str,
+    pub prefix: bool,
+    pub why: &'static str,
+}
+
+/// A one-row counter, `table.column`, that hands out the numbers of `follows.column` on the
+/// server: set to the copied `max(follows.column)`, and a target where it is past 0 is not empty.
+#[derive(Debug)]
+pub struct Counter {
+    pub table: &'static str,
+    pub column: &'static str,
+    pub follows: &'static str,
+}
+
 #[derive(Debug, thiserror::Error)]
-pub enum MigrateError {
+pub enum CopyError {
     #[error("source {path}: {source}")]
     Source { path: String, source: rusqlite::Error },
     #[error("target {server}: {source}")]
@@ -65,7 +94,7 @@ pub enum MigrateError {
     Mismatch { table: String, source_hash: String, target_hash: String },
 }
 
-pub type Result<T, E = MigrateError> = std::result::Result<T, E>;
+pub type Result<T, E = CopyError> = std::result::Result<T, E>;
 
 /// One table's outcome.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -85,7 +114,8 @@ pub struct Report {
     pub tables: Vec<TableReport>,
     /// Tables left in the SQLite file on purpose, with why.
     pub not_copied: Vec<(String, String)>,
-    /// `cat_counter.seq` as set on the server (`None` in a dry run or without a catalog).
+    /// The catalog's change-log counter (`cat_counter.seq`) as set on the server (`None` in a
+    /// dry run or without a catalog).
     pub catalog_seq: Option<i64>,
 }
 
@@ -105,6 +135,19 @@ struct Column {
     nullable: bool,
 }
 
+/// One table's copy: its columns on the server, in the source's order, and the key it is
+/// ordered by for the check.
+struct Plan {
+    table: String,
+    cols: Vec<Column>,
+    key: Vec<String>,
+}
+
+/// The tables every domain says only the server has.
+fn server_only() -> impl Iterator<Item = String> {
+    crate::DOMAINS.iter().flat_map(|d| d.copy.server_only).map(|t| t.to_string())
+}
+
 /// Lists what would be copied (rows per table) and checks that the target holds no data in
 /// the tables it has; writes nothing on either side.
 pub fn dry_run(source: &Path, target: &PgUrl) -> Result<Report> {
@@ -117,177 +160,222 @@ pub fn dry_run(source: &Path, target: &PgUrl) -> Result<Report> {
     }
     let server = Server::connect(target)?;
     let mut all = tables.clone();
-    all.extend(SERVER_ONLY.iter().map(|s| s.to_string()));
+    all.extend(server_only());
     check_empty(&server.shown, &server.client, &all)?;
     Ok(Report { dry_run: true, tables: out, not_copied, catalog_seq: None })
 }
 
-/// Copies `source` onto `target` (whose schema the ledger's and the catalog's migrations have
-/// created) and checks it; see the module's comment. `progress` hears about large tables.
+/// One copy under way: the source inside its snapshot, the target inside its transaction.
+struct Run<'a> {
+    src: &'a rusqlite::Connection,
+    tx: &'a tokio_postgres::Transaction<'a>,
+    path: &'a Path,
+    shown: String,
+}
+
+impl Run<'_> {
+    fn serr(&self, source: rusqlite::Error) -> CopyError {
+        CopyError::Source { path: self.path.display().to_string(), source }
+    }
+
+    fn terr(&self, source: tokio_postgres::Error) -> CopyError {
+        CopyError::Target { server: self.shown.clone(), source }
+    }
+
+    fn no_place(&self, what: String) -> CopyError {
+        CopyError::NoPlace { path: self.path.display().to_string(), server: self.shown.clone(), what }
+    }
+}
+
+/// Copies `source` onto `target` (whose schema the domains' migrations have created) and
+/// checks it; see the module's comment. `progress` hears about large tables.
 pub fn migrate(source: &Path, target: &PgUrl, progress: &mut dyn FnMut(Progress<'_>)) -> Result<Report> {
-    let path = source.display().to_string();
     let src = open_source(source)?;
-    let serr = |e| MigrateError::Source { path: path.clone(), source: e };
+    let serr = |e| CopyError::Source { path: source.display().to_string(), source: e };
     // One snapshot, and no writer meanwhile (a `serve` started now waits, then fails its write).
     src.execute_batch("BEGIN IMMEDIATE").map_err(serr)?;
     let (tables, not_copied) = source_tables(&src, source)?;
     let mut server = Server::connect(target)?;
     let shown = target.shown().to_string();
-    let terr = |e| MigrateError::Target { server: shown.clone(), source: e };
-    let tx = block_on(server.client.transaction()).map_err(terr)?;
+    let tx =
+        block_on(server.client.transaction()).map_err(|e| CopyError::Target { server: shown.clone(), source: e })?;
+    let run = Run { src: &src, tx: &tx, path: source, shown };
 
     // Every table must have a place, and the target must be empty.
-    let mut plans = Vec::new();
-    for t in &tables {
-        let cols = columns(&tx, t).map_err(terr)?;
-        if cols.is_empty() {
-            return Err(MigrateError::NoPlace { path, server: shown, what: format!("table {t}") });
-        }
-        let mut copied = Vec::new();
-        let src_cols = sqlite_columns(&src, t).map_err(serr)?;
-        for c in &src_cols {
-            match cols.iter().find(|k| k.name == *c) {
-                Some(k) => copied.push(k.clone()),
-                None => return Err(MigrateError::NoPlace { path, server: shown, what: format!("column {t}.{c}") }),
-            }
-        }
-        let key = primary_key(&tx, t).map_err(terr)?;
-        let key = if key.is_empty() { copied.iter().map(|c| c.name.clone()).collect() } else { key };
-        plans.push((t.clone(), copied, key));
-    }
+    let plans = tables.iter().map(|t| plan(&run, t)).collect::<Result<Vec<_>>>()?;
     let mut all: Vec<String> = tables.clone();
-    all.extend(SERVER_ONLY.iter().map(|s| s.to_string()));
-    check_empty(&shown, &tx, &all)?;
+    all.extend(server_only());
+    check_empty(&run.shown, run.tx, &all)?;
 
     let mut reports = Vec::new();
-    for (table, cols, key) in &plans {
-        let total = count_sqlite(&src, source, table)?;
-        let q = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
-        let names: Vec<String> = cols.iter().map(|c| q(&c.name)).collect();
-        block_on(tx.batch_execute(&format!("ALTER TABLE {} DISABLE TRIGGER USER", q(table)))).map_err(terr)?;
-
-        // Copy, hashing the values as written.
-        let sink = block_on(tx.copy_in(&format!("COPY {} ({}) FROM STDIN BINARY", q(table), names.join(", "))))
-            .map_err(terr)?;
-        let types: Vec<Type> = cols.iter().map(|c| c.ty.clone()).collect();
-        let mut writer = Box::pin(BinaryCopyInWriter::new(sink, &types));
-        let order: Vec<String> = key.iter().map(|k| q(k)).collect();
-        let sql = format!("SELECT {} FROM {} ORDER BY {}", names.join(", "), q(table), order.join(", "));
-        let mut stmt = src.prepare(&sql).map_err(serr)?;
-        let mut rows = stmt.query([]).map_err(serr)?;
-        let mut hash = Sha256::new();
-        let mut done = 0u64;
-        let mut vals: Vec<Val> = Vec::with_capacity(cols.len());
-        let started = Instant::now();
-        while let Some(row) = rows.next().map_err(serr)? {
-            vals.clear();
-            for (i, col) in cols.iter().enumerate() {
-                let v = row.get_ref(i).map_err(serr)?;
-                let v = convert(v, col).map_err(|detail| MigrateError::Value {
-                    path: path.clone(),
-                    table: table.clone(),
-                    column: col.name.clone(),
-                    row: done + 1,
-                    detail,
-                })?;
-                encode(&v, &mut hash);
-                vals.push(v);
-            }
-            let refs: Vec<&(dyn ToSql + Sync)> = vals.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-            block_on(writer.as_mut().write(&refs)).map_err(terr)?;
-            done += 1;
-            if done.is_multiple_of(PAGE as u64) {
-                progress(Progress { table, done, total });
-            }
-        }
-        drop(rows);
-        drop(stmt);
-        block_on(writer.as_mut().finish()).map_err(terr)?;
-        if total >= PAGE as u64 {
-            progress(Progress { table, done, total });
-        }
-        let source_hash = hex(hash);
-        block_on(tx.batch_execute(&format!("ALTER TABLE {} ENABLE TRIGGER USER", q(table)))).map_err(terr)?;
-
-        // Read back, in the same order, and hash the same way.
-        let order: Vec<String> = key
-            .iter()
-            .map(|k| match cols.iter().find(|c| &c.name == k).map(|c| c.ty.clone()) {
-                Some(Type::TEXT) | Some(Type::VARCHAR) => format!("{} COLLATE \"C\"", q(k)),
-                _ => q(k),
-            })
-            .collect();
-        let st = block_on(tx.prepare(&format!(
-            "SELECT {} FROM {} ORDER BY {}",
-            names.join(", "),
-            q(table),
-            order.join(", ")
-        )))
-        .map_err(terr)?;
-        let portal = block_on(tx.bind(&st, &[])).map_err(terr)?;
-        let mut hash = Sha256::new();
-        let mut back = 0u64;
-        loop {
-            let page = block_on(tx.query_portal(&portal, PAGE)).map_err(terr)?;
-            if page.is_empty() {
-                break;
-            }
-            for r in &page {
-                for (i, col) in cols.iter().enumerate() {
-                    encode(&read_back(r, i, &col.ty).map_err(terr)?, &mut hash);
-                }
-                back += 1;
-            }
-        }
-        let target_hash = hex(hash);
-        if source_hash != target_hash || back != done {
-            return Err(MigrateError::Mismatch { table: table.clone(), source_hash, target_hash });
-        }
-        // Serial columns continue after the copied rows.
-        for c in cols {
-            let seq =
-                block_on(tx.query_one("SELECT pg_get_serial_sequence($1, $2)", &[&q(table), &c.name])).map_err(terr)?;
-            if let Some(seq) = seq.get::<_, Option<String>>(0) {
-                block_on(tx.execute(
-                    &format!(
-                        "SELECT setval($1::text::regclass, max({})) FROM {} HAVING max({}) IS NOT NULL",
-                        q(&c.name),
-                        q(table),
-                        q(&c.name)
-                    ),
-                    &[&seq],
-                ))
-                .map_err(terr)?;
-            }
-        }
-        tracing::debug!(table = %table, rows = done, ms = started.elapsed().as_millis() as u64, "copied");
-        reports.push(TableReport {
-            table: table.clone(),
-            rows: done,
-            source_hash: Some(source_hash),
-            target_hash: Some(target_hash),
-        });
+    for p in &plans {
+        reports.push(copy_table(&run, p, progress)?);
     }
-
-    // The catalog's change log continues after the copied numbers.
-    let catalog_seq = if !columns(&tx, "cat_counter").map_err(terr)?.is_empty() {
-        let max: i64 = if tables.iter().any(|t| t == "cat_changes") {
-            block_on(tx.query_one("SELECT COALESCE(max(seq), 0) FROM cat_changes", &[])).map_err(terr)?.get(0)
-        } else {
-            0
-        };
-        block_on(tx.execute("UPDATE cat_counter SET seq = $1 WHERE id = 1", &[&max])).map_err(terr)?;
-        Some(max)
-    } else {
-        None
-    };
-    block_on(tx.commit()).map_err(terr)?;
+    let catalog_seq = continue_counters(&run, &tables)?;
+    drop(run);
+    block_on(tx.commit()).map_err(|e| CopyError::Target { server: target.shown().to_string(), source: e })?;
     src.execute_batch("ROLLBACK").map_err(serr)?;
     Ok(Report { dry_run: false, tables: reports, not_copied, catalog_seq })
 }
 
+/// Where `table` goes on the server: a column there for each of its columns, or an error.
+fn plan(run: &Run<'_>, table: &str) -> Result<Plan> {
+    let cols = columns(run.tx, table).map_err(|e| run.terr(e))?;
+    if cols.is_empty() {
+        return Err(run.no_place(format!("table {table}")));
+    }
+    let mut copied = Vec::new();
+    for c in &sqlite_columns(run.src, table).map_err(|e| run.serr(e))? {
+        match cols.iter().find(|k| k.name == *c) {
+            Some(k) => copied.push(k.clone()),
+            None => return Err(run.no_place(format!("column {table}.{c}"))),
+        }
+    }
+    let key = primary_key(run.tx, table).map_err(|e| run.terr(e))?;
+    let key = if key.is_empty() { copied.iter().map(|c| c.name.clone()).collect() } else { key };
+    Ok(Plan { table: table.to_string(), cols: copied, key })
+}
+
+/// `name` quoted as an SQL identifier.
+fn q(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Copies one table, checks the copy, and lets its serial columns continue after it.
+fn copy_table(run: &Run<'_>, p: &Plan, progress: &mut dyn FnMut(Progress<'_>)) -> Result<TableReport> {
+    let started = Instant::now();
+    let terr = |e| run.terr(e);
+    block_on(run.tx.batch_execute(&format!("ALTER TABLE {} DISABLE TRIGGER USER", q(&p.table)))).map_err(terr)?;
+    let (done, source_hash) = write_rows(run, p, progress)?;
+    block_on(run.tx.batch_execute(&format!("ALTER TABLE {} ENABLE TRIGGER USER", q(&p.table)))).map_err(terr)?;
+    let (back, target_hash) = hash_target(run, p)?;
+    if source_hash != target_hash || back != done {
+        return Err(CopyError::Mismatch { table: p.table.clone(), source_hash, target_hash });
+    }
+    // Serial columns continue after the copied rows.
+    for c in &p.cols {
+        let seq = block_on(run.tx.query_one("SELECT pg_get_serial_sequence($1, $2)", &[&q(&p.table), &c.name]))
+            .map_err(terr)?;
+        if let Some(seq) = seq.get::<_, Option<String>>(0) {
+            let (col, table) = (q(&c.name), q(&p.table));
+            let sql =
+                format!("SELECT setval($1::text::regclass, max({col})) FROM {table} HAVING max({col}) IS NOT NULL");
+            block_on(run.tx.execute(&sql, &[&seq])).map_err(terr)?;
+        }
+    }
+    tracing::debug!(table = %p.table, rows = done, ms = started.elapsed().as_millis() as u64, "copied");
+    Ok(TableReport {
+        table: p.table.clone(),
+        rows: done,
+        source_hash: Some(source_hash),
+        target_hash: Some(target_hash),
+    })
+}
+
+/// Streams the source's rows, in key order, into the server (`COPY … BINARY`), hashing the
+/// values as written; how many rows, and the hash.
+fn write_rows(run: &Run<'_>, p: &Plan, progress: &mut dyn FnMut(Progress<'_>)) -> Result<(u64, String)> {
+    let (table, cols) = (p.table.as_str(), &p.cols);
+    let total = count_sqlite(run.src, run.path, table)?;
+    let names: Vec<String> = cols.iter().map(|c| q(&c.name)).collect();
+    let sink = block_on(run.tx.copy_in(&format!("COPY {} ({}) FROM STDIN BINARY", q(table), names.join(", "))))
+        .map_err(|e| run.terr(e))?;
+    let types: Vec<Type> = cols.iter().map(|c| c.ty.clone()).collect();
+    let mut writer = Box::pin(BinaryCopyInWriter::new(sink, &types));
+    let order: Vec<String> = p.key.iter().map(|k| q(k)).collect();
+    let sql = format!("SELECT {} FROM {} ORDER BY {}", names.join(", "), q(table), order.join(", "));
+    let mut stmt = run.src.prepare(&sql).map_err(|e| run.serr(e))?;
+    let mut rows = stmt.query([]).map_err(|e| run.serr(e))?;
+    let mut hash = Sha256::new();
+    let mut done = 0u64;
+    let mut vals: Vec<Val> = Vec::with_capacity(cols.len());
+    while let Some(row) = rows.next().map_err(|e| run.serr(e))? {
+        vals.clear();
+        for (i, col) in cols.iter().enumerate() {
+            let v = row.get_ref(i).map_err(|e| run.serr(e))?;
+            let v = convert(v, col).map_err(|detail| CopyError::Value {
+                path: run.path.display().to_string(),
+                table: table.to_string(),
+                column: col.name.clone(),
+                row: done + 1,
+                detail,
+            })?;
+            encode(&v, &mut hash);
+            vals.push(v);
+        }
+        let refs: Vec<&(dyn ToSql + Sync)> = vals.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        block_on(writer.as_mut().write(&refs)).map_err(|e| run.terr(e))?;
+        done += 1;
+        if done.is_multiple_of(PAGE as u64) {
+            progress(Progress { table, done, total });
+        }
+    }
+    block_on(writer.as_mut().finish()).map_err(|e| run.terr(e))?;
+    if total >= PAGE as u64 {
+        progress(Progress { table, done, total });
+    }
+    Ok((done, hex(hash)))
+}
+
+/// Reads the table back from the server in the same order and hashes it the same way; how
+/// many rows, and the hash.
+fn hash_target(run: &Run<'_>, p: &Plan) -> Result<(u64, String)> {
+    let terr = |e| run.terr(e);
+    let names: Vec<String> = p.cols.iter().map(|c| q(&c.name)).collect();
+    let order: Vec<String> = p
+        .key
+        .iter()
+        .map(|k| match p.cols.iter().find(|c| &c.name == k).map(|c| c.ty.clone()) {
+            Some(Type::TEXT) | Some(Type::VARCHAR) => format!("{} COLLATE \"C\"", q(k)),
+            _ => q(k),
+        })
+        .collect();
+    let sql = format!("SELECT {} FROM {} ORDER BY {}", names.join(", "), q(&p.table), order.join(", "));
+    let st = block_on(run.tx.prepare(&sql)).map_err(terr)?;
+    let portal = block_on(run.tx.bind(&st, &[])).map_err(terr)?;
+    let mut hash = Sha256::new();
+    let mut back = 0u64;
+    loop {
+        let page = block_on(run.tx.query_portal(&portal, PAGE)).map_err(terr)?;
+        if page.is_empty() {
+            break;
+        }
+        for r in &page {
+            for (i, col) in p.cols.iter().enumerate() {
+                encode(&read_back(r, i, &col.ty).map_err(terr)?, &mut hash);
+            }
+            back += 1;
+        }
+    }
+    Ok((back, hex(hash)))
+}
+
+/// Sets every domain's counter row to the copied maximum of what it numbers; returns the
+/// catalog's (see [`Report::catalog_seq`]).
+fn continue_counters(run: &Run<'_>, tables: &[String]) -> Result<Option<i64>> {
+    let terr = |e| run.terr(e);
+    let mut catalog_seq = None;
+    for d in crate::DOMAINS {
+        let Some(c) = &d.copy.counter else { continue };
+        if columns(run.tx, c.table).map_err(terr)?.is_empty() {
+            continue;
+        }
+        let max: i64 = if tables.iter().any(|t| t == c.follows) {
+            let sql = format!("SELECT COALESCE(max({}), 0) FROM {}", q(c.column), q(c.follows));
+            block_on(run.tx.query_one(&sql, &[])).map_err(terr)?.get(0)
+        } else {
+            0
+        };
+        block_on(run.tx.execute(&format!("UPDATE {} SET {} = $1", q(c.table), q(c.column)), &[&max])).map_err(terr)?;
+        if d.name == crate::CATALOG.name {
+            catalog_seq = Some(max);
+        }
+    }
+    Ok(catalog_seq)
+}
+
 fn open_source(path: &Path) -> Result<rusqlite::Connection> {
-    let err = |e| MigrateError::Source { path: path.display().to_string(), source: e };
+    let err = |e| CopyError::Source { path: path.display().to_string(), source: e };
     if !path.is_file() {
         return Err(err(rusqlite::Error::InvalidPath(path.to_path_buf())));
     }
@@ -300,43 +388,38 @@ fn open_source(path: &Path) -> Result<rusqlite::Connection> {
     Ok(c)
 }
 
-/// The tables to copy, by name, and those left in the file with why.
-/// Tables to copy, and tables left behind with why.
+/// Tables to copy, and tables left in the file with why.
 type Tables = (Vec<String>, Vec<(String, String)>);
 
 fn source_tables(c: &rusqlite::Connection, path: &Path) -> Result<Tables> {
-    let err = |e| MigrateError::Source { path: path.display().to_string(), source: e };
+    let err = |e| CopyError::Source { path: path.display().to_string(), source: e };
     let mut st = c.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name").map_err(err)?;
     let names: Vec<String> =
         st.query_map([], |r| r.get(0)).map_err(err)?.collect::<rusqlite::Result<_>>().map_err(err)?;
-    let (local, copy): (Vec<String>, Vec<String>) = names
-        .into_iter()
-        .partition(|n| n.starts_with("fp_") || n == crate::guard::META_TABLE || n == baton_store::MIGRATIONS_TABLE);
-    let why = |n: &str| {
-        if n == baton_store::MIGRATIONS_TABLE {
-            "the schema versions of this file; the server records its own as its migrations run"
-        } else if n == crate::guard::META_TABLE {
-            "the identity of this SQLite file, which the home checks before serving from it (see guard.rs); a PostgreSQL ledger has none"
-        } else {
-            "the fingerprint library describes this machine's files and stays in a SQLite file on this machine"
+    let mut copy = Vec::new();
+    let mut stays = Vec::new();
+    for n in names {
+        match why_it_stays(&n) {
+            Some(why) => stays.push((n, why.to_string())),
+            None => copy.push(n),
         }
-    };
-    Ok((
-        copy,
-        local
-            .into_iter()
-            .map(|n| {
-                let w = why(&n).to_string();
-                (n, w)
-            })
-            .collect(),
-    ))
+    }
+    Ok((copy, stays))
+}
+
+/// Why `table` stays in the SQLite file, if it does.
+fn why_it_stays(table: &str) -> Option<&'static str> {
+    if table == crate::MIGRATIONS_TABLE {
+        return Some("the schema versions of this file; the server records its own as its migrations run");
+    }
+    let rules = crate::DOMAINS.iter().flat_map(|d| d.copy.stays);
+    rules.into_iter().find(|s| if s.prefix { table.starts_with(s.table) } else { table == s.table }).map(|s| s.why)
 }
 
 fn count_sqlite(c: &rusqlite::Connection, path: &Path, table: &str) -> Result<u64> {
     c.query_row(&format!("SELECT count(*) FROM \"{}\"", table.replace('"', "\"\"")), [], |r| r.get::<_, i64>(0))
         .map(|n| n as u64)
-        .map_err(|e| MigrateError::Source { path: path.display().to_string(), source: e })
+        .map_err(|e| CopyError::Source { path: path.display().to_string(), source: e })
 }
 
 fn sqlite_columns(c: &rusqlite::Connection, table: &str) -> rusqlite::Result<Vec<String>> {
@@ -377,27 +460,27 @@ fn primary_key(c: &impl tokio_postgres::GenericClient, table: &str) -> Result<Ve
 struct Server {
     shown: String,
     client: tokio_postgres::Client,
-    _pool: std::sync::Arc<baton_store::pool::Pool>,
+    _pool: std::sync::Arc<crate::pool::Pool>,
 }
 
 impl Server {
     fn connect(url: &PgUrl) -> Result<Server> {
         let shown = url.shown().to_string();
-        let cerr = |source| MigrateError::Connect { server: shown.clone(), source };
-        let pool = baton_store::pool::Pool::of(url).map_err(cerr)?;
+        let cerr = |source| CopyError::Connect { server: shown.clone(), source };
+        let pool = crate::pool::Pool::of(url).map_err(cerr)?;
         let client = block_on(pool.start("migration target")).map_err(cerr)?;
         // The copy and its check are a few statements over every row: the URL's per-statement
         // limit, meant for the ledger's short calls, would cut a large home's copy short.
         block_on(client.batch_execute("SET statement_timeout = 0"))
-            .map_err(|source| MigrateError::Target { server: shown.clone(), source })?;
+            .map_err(|source| CopyError::Target { server: shown.clone(), source })?;
         Ok(Server { shown, client, _pool: pool })
     }
 }
 
-/// Refuses a target with a row in any of `tables` (those it has), or a catalog counter past 0.
+/// Refuses a target with a row in any of `tables` (those it has), or a domain's counter past 0.
 fn check_empty(shown: &str, c: &impl tokio_postgres::GenericClient, tables: &[String]) -> Result<()> {
     {
-        let terr = |e| MigrateError::Target { server: shown.to_string(), source: e };
+        let terr = |e| CopyError::Target { server: shown.to_string(), source: e };
         let mut found = Vec::new();
         for t in tables {
             let exists: bool =
@@ -412,19 +495,22 @@ fn check_empty(shown: &str, c: &impl tokio_postgres::GenericClient, tables: &[St
                 found.push(format!("{t}: {n} rows"));
             }
         }
-        let counter: bool =
-            block_on(c.query_one("SELECT to_regclass('cat_counter') IS NOT NULL", &[])).map_err(terr)?.get(0);
-        if counter {
-            let seq: i64 =
-                block_on(c.query_one("SELECT COALESCE(max(seq), 0) FROM cat_counter", &[])).map_err(terr)?.get(0);
+        for k in crate::DOMAINS.iter().filter_map(|d| d.copy.counter.as_ref()) {
+            let exists: bool =
+                block_on(c.query_one("SELECT to_regclass($1) IS NOT NULL", &[&k.table])).map_err(terr)?.get(0);
+            if !exists {
+                continue;
+            }
+            let sql = format!("SELECT COALESCE(max({}), 0) FROM {}", q(k.column), q(k.table));
+            let seq: i64 = block_on(c.query_one(&sql, &[])).map_err(terr)?.get(0);
             if seq > 0 {
-                found.push(format!("cat_counter at {seq}"));
+                found.push(format!("{} at {seq}", k.table));
             }
         }
         if found.is_empty() {
             Ok(())
         } else {
-            Err(MigrateError::NotEmpty { server: shown.to_string(), what: found.join(", ") })
+            Err(CopyError::NotEmpty { server: shown.to_string(), what: found.join(", ") })
         }
     }
 }
