@@ -1,20 +1,10 @@
-//! Small helpers with no WIT: UTC timestamps from the wall clock, and SHA-256 as hex.
+//! Small helpers with no WIT: UTC timestamps from the wall clock (formatted by `time`), and
+//! SHA-256 as hex.
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
-
-/// (year, month, day) of days since 1970-01-01 (Howard Hinnant's civil_from_days).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
+use time::OffsetDateTime;
+use time::macros::format_description;
 
 /// Now, as (seconds, nanoseconds) since the epoch.
 pub fn now() -> (i64, u32) {
@@ -22,22 +12,26 @@ pub fn now() -> (i64, u32) {
     (d.as_secs() as i64, d.subsec_nanos())
 }
 
-fn parts(secs: i64) -> (i64, u32, u32, i64, i64, i64) {
-    let (y, m, d) = civil(secs.div_euclid(86_400));
-    let s = secs.rem_euclid(86_400);
-    (y, m, d, s / 3600, s / 60 % 60, s % 60)
+/// (seconds, nanoseconds) since the epoch in UTC; out of `time`'s range (±9999 years, which
+/// no clock reaches) the nearest end of it, so a stamp is still written and still sorts.
+fn utc((secs, nanos): (i64, u32)) -> OffsetDateTime {
+    let at = i128::from(secs) * 1_000_000_000 + i128::from(nanos);
+    OffsetDateTime::from_unix_timestamp_nanos(at).unwrap_or(if secs < 0 {
+        time::PrimitiveDateTime::MIN.assume_utc()
+    } else {
+        time::PrimitiveDateTime::MAX.assume_utc()
+    })
 }
 
 /// RFC 3339 with nanoseconds: `2026-01-18T07:09:51.123456789Z`. Sorts as it orders.
-pub fn rfc3339((secs, nanos): (i64, u32)) -> String {
-    let (y, m, d, hh, mm, ss) = parts(secs);
-    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{nanos:09}Z")
+pub fn rfc3339(t: (i64, u32)) -> String {
+    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z");
+    utc(t).format(format).unwrap_or_default()
 }
 
 /// A compact UTC stamp for file and folder names: `20260118T070951Z`.
-pub fn stamp((secs, _): (i64, u32)) -> String {
-    let (y, m, d, hh, mm, ss) = parts(secs);
-    format!("{y:04}{m:02}{d:02}T{hh:02}{mm:02}{ss:02}Z")
+pub fn stamp(t: (i64, u32)) -> String {
+    utc(t).format(format_description!("[year][month][day]T[hour][minute][second]Z")).unwrap_or_default()
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -55,5 +49,11 @@ mod tests {
         assert_eq!(rfc3339((1_768_720_191, 5)), "2026-01-18T07:09:51.000000005Z");
         assert_eq!(stamp((1_768_720_191, 5)), "20260118T070951Z");
         assert_eq!(rfc3339((951_782_400, 0)), "2000-02-29T00:00:00.000000000Z");
+        assert_eq!(stamp((951_782_400, 0)), "20000229T000000Z");
+        // Before the epoch, the nanoseconds after the (earlier) whole second.
+        assert_eq!(rfc3339((-1, 500_000_000)), "1969-12-31T23:59:59.500000000Z");
+        assert_eq!(stamp((-2_208_988_800, 0)), "19000101T000000Z");
+        assert_eq!(rfc3339((4_107_542_400, 7)), "2100-03-01T00:00:00.000000007Z");
+        assert_eq!(stamp((4_107_542_399, 0)), "21000228T235959Z");
     }
 }

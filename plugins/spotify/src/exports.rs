@@ -353,8 +353,49 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
     let Some((header, body)) = recs.split_first() else {
         return Err("an empty CSV file (no header row)".into());
     };
+    let (c, layout) = csv_layout(header, body)?;
+    // Artist names: watsonbox joins with ", " and escapes "\,"; pavelkomarov, see
+    // `split_artists`.
+    let watsonbox = layout.starts_with("exportify-watsonbox");
+    // pavelkomarov joined artists with "," before July 2025 and with ";" since: a file with a
+    // ";" in any artist field is of the ";" era, where a "," is always inside a name.
+    let semicolon_era =
+        !watsonbox && body.iter().any(|r| c.artists.and_then(|i| r.fields.get(i)).is_some_and(|f| f.contains(';')));
+    let read = CsvRead { c: &c, width: header.fields.len(), watsonbox, semicolon_era };
+    let default_playlist = playlist_from_stem(stem);
+    let mut out = Parsed { layout: layout.into(), ..Parsed::default() };
+    let mut order: Vec<String> = Vec::new();
+    let mut by_name: std::collections::HashMap<String, Vec<Row>> = std::collections::HashMap::new();
+    for r in body {
+        if r.fields.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        out.rows += 1;
+        match read.row(r, &default_playlist) {
+            Ok(row) => {
+                if !by_name.contains_key(&row.playlist) {
+                    order.push(row.playlist.clone());
+                }
+                by_name.entry(row.playlist.clone()).or_default().push(row);
+            }
+            Err(skip) => out.skipped.push(skip),
+        }
+    }
+    for name in order {
+        let rows = by_name.remove(&name).unwrap_or_default();
+        out.playlists.push(Snapshot { name, modified: None, rows });
+    }
+    if out.playlists.is_empty() && out.skipped.is_empty() {
+        out.playlists.push(Snapshot { name: default_playlist, modified: None, rows: Vec::new() });
+    }
+    Ok(out)
+}
+
+/// Which Exportify layout a CSV is, by its header (else, for a translated watsonbox file, by
+/// its content), and where its columns are.
+fn csv_layout(header: &Record, body: &[Record]) -> Result<(Columns, &'static str), String> {
     let h: Vec<String> = header.fields.iter().map(|f| norm_header(f)).collect();
-    let mut c = Columns {
+    let c = Columns {
         uri: find(&h, &["Track URI", "Spotify URI"]),
         bare_id: find(&h, &["Spotify ID", "Track ID"]),
         title: find(&h, &["Track Name", "Name", "Title"]),
@@ -373,43 +414,42 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
     } else if c.bare_id.is_some() && c.title.is_some() {
         if find(&h, &["Spotify ID"]).is_some() { "exportify-pavelkomarov-spotify-id" } else { "exportify-track-id" }
     } else if let Some(t) = translated(header, body) {
-        c = t;
-        "exportify-watsonbox-translated"
+        return Ok((t, "exportify-watsonbox-translated"));
     } else {
         return Err(format!(
             "not an Exportify CSV: no `Track URI`/`Spotify ID`/`Track ID` and `Track Name` columns in the header ({} columns), and not a translated watsonbox file (quoted fields, spotify:track: URIs in column 1 or 2, an ISRC column)",
             header.fields.len()
         ));
     };
-    // Artist names: watsonbox joins with ", " and escapes "\,"; pavelkomarov, see
-    // `split_artists`.
-    let watsonbox = layout.starts_with("exportify-watsonbox");
-    // pavelkomarov joined artists with "," before July 2025 and with ";" since: a file with a
-    // ";" in any artist field is of the ";" era, where a "," is always inside a name.
-    let semicolon_era =
-        !watsonbox && body.iter().any(|r| c.artists.and_then(|i| r.fields.get(i)).is_some_and(|f| f.contains(';')));
-    let default_playlist = playlist_from_stem(stem);
-    let mut out = Parsed { layout: layout.into(), ..Parsed::default() };
-    let mut order: Vec<String> = Vec::new();
-    let mut by_name: std::collections::HashMap<String, Vec<Row>> = std::collections::HashMap::new();
-    for r in body {
-        if r.fields.iter().all(|f| f.trim().is_empty()) {
-            continue;
-        }
-        out.rows += 1;
+    Ok((c, layout))
+}
+
+/// How the rows of one CSV are read: its columns, its header's width (a shorter row is named
+/// as short when a field is missing), and how its artist fields are joined.
+struct CsvRead<'a> {
+    c: &'a Columns,
+    width: usize,
+    watsonbox: bool,
+    semicolon_era: bool,
+}
+
+impl CsvRead<'_> {
+    /// One row as a track on a playlist (the file's own, `default_playlist`, unless a column
+    /// names one), or why it is skipped.
+    fn row(&self, r: &Record, default_playlist: &str) -> Result<Row, Skip> {
+        let CsvRead { c, width, watsonbox, semicolon_era } = *self;
         let get = |i: Option<usize>| i.and_then(|i| r.fields.get(i)).map(|s| s.trim()).filter(|s| !s.is_empty());
         let uri = match (get(c.uri), get(c.bare_id)) {
             (Some(u), _) => u.to_string(),
             (None, Some(id)) if id.starts_with("spotify:") => id.to_string(),
             (None, Some(id)) => format!("spotify:track:{id}"),
             (None, None) => {
-                let reason = if r.fields.len() < header.fields.len() {
-                    format!("short row: {} of {} fields, no track URI", r.fields.len(), header.fields.len())
+                let reason = if r.fields.len() < width {
+                    format!("short row: {} of {} fields, no track URI", r.fields.len(), width)
                 } else {
                     "no track URI".to_string()
                 };
-                out.skipped.push(Skip { line: r.line, reason });
-                continue;
+                return Err(Skip { line: r.line, reason });
             }
         };
         if !is_track_uri(&uri) {
@@ -418,8 +458,7 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
             } else {
                 format!("`{uri}` is not a spotify:track: or spotify:local: URI")
             };
-            out.skipped.push(Skip { line: r.line, reason });
-            continue;
+            return Err(Skip { line: r.line, reason });
         }
         let local = uri.starts_with("spotify:local:").then(|| local_parts(&uri));
         let title = match get(c.title).map(str::to_string).or_else(|| local.as_ref().map(|l| l.2.clone())) {
@@ -428,13 +467,12 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
             // still a membership, kept with an empty title.
             _ if c.title.is_some_and(|i| i < r.fields.len()) => String::new(),
             _ => {
-                let reason = if r.fields.len() < header.fields.len() {
-                    format!("short row: {} of {} fields, no track name", r.fields.len(), header.fields.len())
+                let reason = if r.fields.len() < width {
+                    format!("short row: {} of {} fields, no track name", r.fields.len(), width)
                 } else {
                     "no track name".to_string()
                 };
-                out.skipped.push(Skip { line: r.line, reason });
-                continue;
+                return Err(Skip { line: r.line, reason });
             }
         };
         // The artist IDs, when the file has them, count the artists: one ID is one name,
@@ -470,7 +508,7 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
             .or_else(|| local.as_ref().and_then(|l| l.3).map(|s| s * 1000));
         let playlist = get(c.playlist)
             .map(|p| if means_liked(p) { LIKED.to_string() } else { p.to_string() })
-            .unwrap_or_else(|| default_playlist.clone());
+            .unwrap_or_else(|| default_playlist.to_string());
         let row = Row {
             line: r.line,
             uri,
@@ -485,21 +523,10 @@ pub fn parse_csv(stem: &str, text: &str) -> Result<Parsed, String> {
             isrc: get(c.isrc).and_then(baton_normalize::isrc),
             added_at: get(c.added_at).and_then(real_date).map(str::to_string),
             added_by: get(c.added_by).map(str::to_string),
-            playlist: playlist.clone(),
+            playlist,
         };
-        if !by_name.contains_key(&playlist) {
-            order.push(playlist.clone());
-        }
-        by_name.entry(playlist).or_default().push(row);
+        Ok(row)
     }
-    for name in order {
-        let rows = by_name.remove(&name).unwrap_or_default();
-        out.playlists.push(Snapshot { name, modified: None, rows });
-    }
-    if out.playlists.is_empty() && out.skipped.is_empty() {
-        out.playlists.push(Snapshot { name: default_playlist, modified: None, rows: Vec::new() });
-    }
-    Ok(out)
 }
 
 /// Splits an artist field, and says whether the split is certain. watsonbox: `, ` separates,
@@ -564,132 +591,11 @@ fn str_of<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a str> {
 pub fn parse_json(text: &str) -> Result<Parsed, String> {
     let v: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
     if let Some(pls) = v.get("playlists").and_then(Value::as_array) {
-        let mut out = Parsed { layout: "spotify-account-playlists".into(), ..Parsed::default() };
-        for (pi, p) in pls.iter().enumerate() {
-            let Some(name) = str_of(p, &["name", "playlistName", "title"]) else {
-                out.skipped.push(Skip { line: pi + 1, reason: format!("playlist #{} has no name", pi + 1) });
-                continue;
-            };
-            let modified = str_of(p, &["lastModifiedDate", "last_modified", "lastModified"]).map(str::to_string);
-            let mut rows = Vec::new();
-            let items =
-                p.get("items").or_else(|| p.get("tracks")).and_then(Value::as_array).cloned().unwrap_or_default();
-            for (ii, item) in items.iter().enumerate() {
-                out.rows += 1;
-                let t = item
-                    .get("track")
-                    .filter(|t| t.is_object())
-                    .or_else(|| item.get("localTrack").filter(|t| t.is_object()))
-                    .unwrap_or(item);
-                let uri = str_of(t, &["trackUri", "uri", "track_uri", "spotify_track_uri"]);
-                // A local file (`localTrack`) carries only its URI,
-                // `spotify:local:<artist>:<album>:<title>:<seconds>`: the rest is read from it,
-                // as for a local-file row of a CSV.
-                let local = uri.filter(|u| u.starts_with("spotify:local:")).map(local_parts);
-                let from_local =
-                    |i: usize| local.as_ref().map(|l| [&l.0, &l.1, &l.2][i].clone()).filter(|s| !s.is_empty());
-                let title =
-                    str_of(t, &["trackName", "name", "track", "title"]).map(str::to_string).or_else(|| from_local(2));
-                let line = ii + 1;
-                let artist =
-                    str_of(t, &["artistName", "artist", "artists"]).map(str::to_string).or_else(|| from_local(0));
-                let row = |uri: &str, title: String| Row {
-                    line,
-                    uri: uri.to_string(),
-                    title,
-                    artists: artist.clone().into_iter().collect(),
-                    artists_certain: true,
-                    album: str_of(t, &["albumName", "album"]).map(str::to_string).or_else(|| from_local(1)),
-                    duration_ms: local.as_ref().and_then(|l| l.3).map(|s| s * 1000),
-                    // 2020 and 2022 exports have no addedDate: unknown, never the import's time.
-                    added_at: str_of(item, &["addedDate", "added_at", "addedAt", "dateAdded"])
-                        .and_then(real_date)
-                        .map(str::to_string),
-                    playlist: name.to_string(),
-                    ..Row::default()
-                };
-                let other_kind =
-                    ["episode", "audiobook"].into_iter().find(|k| item.get(*k).is_some_and(Value::is_object));
-                match (uri, title) {
-                    (Some(u), Some(title)) if is_track_uri(u) => rows.push(row(u, title)),
-                    _ if other_kind.is_some() => out.skipped.push(Skip {
-                        line,
-                        reason: match other_kind {
-                            Some("episode") => format!("playlist `{name}` item {line}: a podcast episode, not a track"),
-                            _ => format!("playlist `{name}` item {line}: an audiobook, not a track"),
-                        },
-                    }),
-                    // 2020 exports: a track known by its names only, matched by the import.
-                    (None, Some(title)) if artist.is_some() => rows.push(row("", title)),
-                    (Some(u), Some(_)) => out.skipped.push(Skip {
-                        line,
-                        reason: format!("playlist `{name}` item {line}: `{u}` is not a track URI"),
-                    }),
-                    _ => out
-                        .skipped
-                        .push(Skip { line, reason: format!("playlist `{name}` item {line}: no track URI or name") }),
-                }
-            }
-            out.playlists.push(Snapshot { name: name.to_string(), modified, rows });
-        }
-        return Ok(out);
+        return Ok(account_playlists(pls));
     }
     if let Some(tracks) = v.get("tracks").and_then(Value::as_array) {
-        let mut out = Parsed { layout: "spotify-account-library".into(), ..Parsed::default() };
-        let mut rows = Vec::new();
-        for (i, t) in tracks.iter().enumerate() {
-            out.rows += 1;
-            let artist = str_of(t, &["artist", "artistName"]);
-            let row = |uri: &str, title: &str| Row {
-                line: i + 1,
-                uri: uri.to_string(),
-                title: title.to_string(),
-                artists: artist.map(|a| vec![a.to_string()]).unwrap_or_default(),
-                artists_certain: true,
-                album: str_of(t, &["album", "albumName"]).map(str::to_string),
-                playlist: LIKED.into(),
-                ..Row::default()
-            };
-            match (str_of(t, &["uri", "trackUri"]), str_of(t, &["track", "trackName", "name"])) {
-                (Some(u), Some(title)) if is_track_uri(u) => rows.push(row(u, title)),
-                // 2020 exports: no `uri`; the names are matched by the import.
-                (None, Some(title)) if artist.is_some() => rows.push(row("", title)),
-                _ => out
-                    .skipped
-                    .push(Skip { line: i + 1, reason: format!("library track {}: no track URI or name", i + 1) }),
-            }
-        }
-        out.playlists.push(Snapshot { name: LIKED.into(), modified: None, rows });
-        // Local files the library holds (`other`: `spotify:local:…` URIs, as strings or as
-        // objects with a `uri`): tracks read from their URI, on no playlist; anything else
-        // there is listed as skipped.
-        for (i, o) in v.get("other").and_then(Value::as_array).into_iter().flatten().enumerate() {
-            let uri = o.as_str().or_else(|| str_of(o, &["uri", "trackUri"]));
-            match uri.filter(|u| u.starts_with("spotify:local:")) {
-                Some(u) => {
-                    let (artist, album, title, secs) = local_parts(u);
-                    out.rows += 1;
-                    out.local.push(Row {
-                        line: i + 1,
-                        uri: u.to_string(),
-                        title,
-                        artists: Some(artist).filter(|a| !a.is_empty()).into_iter().collect(),
-                        artists_certain: true,
-                        album: Some(album).filter(|a| !a.is_empty()),
-                        duration_ms: secs.map(|s| s * 1000),
-                        ..Row::default()
-                    });
-                }
-                None => out.skipped.push(Skip {
-                    line: i + 1,
-                    reason: format!(
-                        "`other` item {}: not a local-file URI ({})",
-                        i + 1,
-                        o.to_string().chars().take(80).collect::<String>()
-                    ),
-                }),
-            }
-        }
+        let mut out = library_tracks(tracks);
+        library_locals(v.get("other"), &mut out);
         return Ok(out);
     }
     if let Some(items) = v.as_array() {
@@ -697,52 +603,195 @@ pub fn parse_json(text: &str) -> Result<Parsed, String> {
         let extended = first.is_some_and(|f| f.get("ts").is_some() && f.get("ms_played").is_some());
         let simple = first.is_some_and(|f| f.get("endTime").is_some() && f.get("msPlayed").is_some());
         if extended || simple {
-            let mut out = Parsed {
-                layout: if extended { "spotify-extended-streaming-history" } else { "spotify-streaming-history" }
-                    .into(),
-                ..Parsed::default()
-            };
-            for (i, it) in items.iter().enumerate() {
-                out.rows += 1;
-                let (title, artist, ms, at, uri) = if extended {
-                    (
-                        str_of(it, &["master_metadata_track_name"]),
-                        str_of(it, &["master_metadata_album_artist_name"]),
-                        it.get("ms_played").and_then(Value::as_u64),
-                        str_of(it, &["ts"]),
-                        str_of(it, &["spotify_track_uri"]),
-                    )
-                } else {
-                    (
-                        str_of(it, &["trackName"]),
-                        str_of(it, &["artistName"]),
-                        it.get("msPlayed").and_then(Value::as_u64),
-                        str_of(it, &["endTime"]),
-                        None,
-                    )
-                };
-                match (title, artist, ms, at) {
-                    (Some(t), Some(a), Some(ms), Some(at)) => out.plays.push(Play {
-                        uri: uri.map(str::to_string),
-                        title: t.to_string(),
-                        artist: a.to_string(),
-                        ms_played: ms,
-                        at: at.to_string(),
-                    }),
-                    // podcast and audiobook streams carry no track name
-                    _ => out.skipped.push(Skip {
-                        line: i + 1,
-                        reason: format!("stream {}: not a music track (no track name, artist or time)", i + 1),
-                    }),
-                }
-            }
-            return Ok(out);
+            return Ok(streaming_history(items, extended));
         }
         return Err(
             "a JSON array, but not streaming history (no `ts`/`ms_played` or `endTime`/`msPlayed` records)".into()
         );
     }
     Err("JSON, but none of the account-data layouts: no `playlists` (Playlist1.json), `tracks` (YourLibrary.json) or streaming-history array".into())
+}
+
+/// `Playlist1.json`: each playlist's name, last change and items.
+fn account_playlists(pls: &[Value]) -> Parsed {
+    let mut out = Parsed { layout: "spotify-account-playlists".into(), ..Parsed::default() };
+    for (pi, p) in pls.iter().enumerate() {
+        let Some(name) = str_of(p, &["name", "playlistName", "title"]) else {
+            out.skipped.push(Skip { line: pi + 1, reason: format!("playlist #{} has no name", pi + 1) });
+            continue;
+        };
+        let modified = str_of(p, &["lastModifiedDate", "last_modified", "lastModified"]).map(str::to_string);
+        let items = p.get("items").or_else(|| p.get("tracks")).and_then(Value::as_array).cloned().unwrap_or_default();
+        let rows = playlist_items(name, &items, &mut out);
+        out.playlists.push(Snapshot { name: name.to_string(), modified, rows });
+    }
+    out
+}
+
+/// The items of one playlist of `Playlist1.json` as rows: tracks by URI, local files read
+/// from theirs, tracks known by their names only (2020 exports); episodes, audiobooks and
+/// items with neither URI nor name are listed as skipped.
+fn playlist_items(name: &str, items: &[Value], out: &mut Parsed) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for (ii, item) in items.iter().enumerate() {
+        out.rows += 1;
+        let t = item
+            .get("track")
+            .filter(|t| t.is_object())
+            .or_else(|| item.get("localTrack").filter(|t| t.is_object()))
+            .unwrap_or(item);
+        let uri = str_of(t, &["trackUri", "uri", "track_uri", "spotify_track_uri"]);
+        // A local file (`localTrack`) carries only its URI,
+        // `spotify:local:<artist>:<album>:<title>:<seconds>`: the rest is read from it,
+        // as for a local-file row of a CSV.
+        let local = uri.filter(|u| u.starts_with("spotify:local:")).map(local_parts);
+        let from_local = |i: usize| local.as_ref().map(|l| [&l.0, &l.1, &l.2][i].clone()).filter(|s| !s.is_empty());
+        let title = str_of(t, &["trackName", "name", "track", "title"]).map(str::to_string).or_else(|| from_local(2));
+        let line = ii + 1;
+        let artist = str_of(t, &["artistName", "artist", "artists"]).map(str::to_string).or_else(|| from_local(0));
+        let row = |uri: &str, title: String| Row {
+            line,
+            uri: uri.to_string(),
+            title,
+            artists: artist.clone().into_iter().collect(),
+            artists_certain: true,
+            album: str_of(t, &["albumName", "album"]).map(str::to_string).or_else(|| from_local(1)),
+            duration_ms: local.as_ref().and_then(|l| l.3).map(|s| s * 1000),
+            // 2020 and 2022 exports have no addedDate: unknown, never the import's time.
+            added_at: str_of(item, &["addedDate", "added_at", "addedAt", "dateAdded"])
+                .and_then(real_date)
+                .map(str::to_string),
+            playlist: name.to_string(),
+            ..Row::default()
+        };
+        let other_kind = ["episode", "audiobook"].into_iter().find(|k| item.get(*k).is_some_and(Value::is_object));
+        match (uri, title) {
+            (Some(u), Some(title)) if is_track_uri(u) => rows.push(row(u, title)),
+            _ if other_kind.is_some() => out.skipped.push(Skip {
+                line,
+                reason: match other_kind {
+                    Some("episode") => format!("playlist `{name}` item {line}: a podcast episode, not a track"),
+                    _ => format!("playlist `{name}` item {line}: an audiobook, not a track"),
+                },
+            }),
+            // 2020 exports: a track known by its names only, matched by the import.
+            (None, Some(title)) if artist.is_some() => rows.push(row("", title)),
+            (Some(u), Some(_)) => out
+                .skipped
+                .push(Skip { line, reason: format!("playlist `{name}` item {line}: `{u}` is not a track URI") }),
+            _ => {
+                out.skipped.push(Skip { line, reason: format!("playlist `{name}` item {line}: no track URI or name") })
+            }
+        }
+    }
+    rows
+}
+
+/// `YourLibrary.json`'s `tracks`: the Liked Songs.
+fn library_tracks(tracks: &[Value]) -> Parsed {
+    let mut out = Parsed { layout: "spotify-account-library".into(), ..Parsed::default() };
+    let mut rows = Vec::new();
+    for (i, t) in tracks.iter().enumerate() {
+        out.rows += 1;
+        let artist = str_of(t, &["artist", "artistName"]);
+        let row = |uri: &str, title: &str| Row {
+            line: i + 1,
+            uri: uri.to_string(),
+            title: title.to_string(),
+            artists: artist.map(|a| vec![a.to_string()]).unwrap_or_default(),
+            artists_certain: true,
+            album: str_of(t, &["album", "albumName"]).map(str::to_string),
+            playlist: LIKED.into(),
+            ..Row::default()
+        };
+        match (str_of(t, &["uri", "trackUri"]), str_of(t, &["track", "trackName", "name"])) {
+            (Some(u), Some(title)) if is_track_uri(u) => rows.push(row(u, title)),
+            // 2020 exports: no `uri`; the names are matched by the import.
+            (None, Some(title)) if artist.is_some() => rows.push(row("", title)),
+            _ => {
+                out.skipped.push(Skip { line: i + 1, reason: format!("library track {}: no track URI or name", i + 1) })
+            }
+        }
+    }
+    out.playlists.push(Snapshot { name: LIKED.into(), modified: None, rows });
+    out
+}
+
+/// Local files the library holds (`other`: `spotify:local:…` URIs, as strings or as objects
+/// with a `uri`): tracks read from their URI, on no playlist; anything else there is listed as
+/// skipped.
+fn library_locals(other: Option<&Value>, out: &mut Parsed) {
+    for (i, o) in other.and_then(Value::as_array).into_iter().flatten().enumerate() {
+        let uri = o.as_str().or_else(|| str_of(o, &["uri", "trackUri"]));
+        match uri.filter(|u| u.starts_with("spotify:local:")) {
+            Some(u) => {
+                let (artist, album, title, secs) = local_parts(u);
+                out.rows += 1;
+                out.local.push(Row {
+                    line: i + 1,
+                    uri: u.to_string(),
+                    title,
+                    artists: Some(artist).filter(|a| !a.is_empty()).into_iter().collect(),
+                    artists_certain: true,
+                    album: Some(album).filter(|a| !a.is_empty()),
+                    duration_ms: secs.map(|s| s * 1000),
+                    ..Row::default()
+                });
+            }
+            None => out.skipped.push(Skip {
+                line: i + 1,
+                reason: format!(
+                    "`other` item {}: not a local-file URI ({})",
+                    i + 1,
+                    o.to_string().chars().take(80).collect::<String>()
+                ),
+            }),
+        }
+    }
+}
+
+/// Streaming history, the extended (`ts`, `ms_played`) or the simple (`endTime`, `msPlayed`)
+/// layout: each stream of a music track is a play.
+fn streaming_history(items: &[Value], extended: bool) -> Parsed {
+    let mut out = Parsed {
+        layout: if extended { "spotify-extended-streaming-history" } else { "spotify-streaming-history" }.into(),
+        ..Parsed::default()
+    };
+    for (i, it) in items.iter().enumerate() {
+        out.rows += 1;
+        let (title, artist, ms, at, uri) = if extended {
+            (
+                str_of(it, &["master_metadata_track_name"]),
+                str_of(it, &["master_metadata_album_artist_name"]),
+                it.get("ms_played").and_then(Value::as_u64),
+                str_of(it, &["ts"]),
+                str_of(it, &["spotify_track_uri"]),
+            )
+        } else {
+            (
+                str_of(it, &["trackName"]),
+                str_of(it, &["artistName"]),
+                it.get("msPlayed").and_then(Value::as_u64),
+                str_of(it, &["endTime"]),
+                None,
+            )
+        };
+        match (title, artist, ms, at) {
+            (Some(t), Some(a), Some(ms), Some(at)) => out.plays.push(Play {
+                uri: uri.map(str::to_string),
+                title: t.to_string(),
+                artist: a.to_string(),
+                ms_played: ms,
+                at: at.to_string(),
+            }),
+            // podcast and audiobook streams carry no track name
+            _ => out.skipped.push(Skip {
+                line: i + 1,
+                reason: format!("stream {}: not a music track (no track name, artist or time)", i + 1),
+            }),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -1,8 +1,12 @@
 //! The plugin's decisions, with no host calls (unit-tested natively): merging the exports of
 //! one playlist (the newer export wins), the distinct tracks of all exports, the primary
-//! folder of a track on several playlists, the target path of a file, and m3u8 text.
+//! folder of a track on several playlists, the target path of a file, m3u8 text, and the
+//! `time` stamp of a file's mtime.
 
 use std::collections::{BTreeMap, HashMap};
+
+use time::OffsetDateTime;
+use time::macros::format_description;
 
 use crate::exports::{LIKED, Row, Snapshot};
 
@@ -627,9 +631,29 @@ pub fn chunks(s: &str, max: usize) -> Vec<&str> {
     out
 }
 
+/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`, in UTC, so a file's mtime sorts with the
+/// exports' own dates. Past `time`'s range (year 9999, which no mtime reaches) it is the last
+/// second of it: still later than every export.
+pub fn rfc3339(secs: u64) -> String {
+    let t = i64::try_from(secs)
+        .ok()
+        .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or(time::PrimitiveDateTime::MAX.assume_utc());
+    t.format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z")).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mtimes_as_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_768_731_300), "2026-01-18T10:15:00Z");
+        assert_eq!(rfc3339(4_107_542_399), "2100-02-28T23:59:59Z");
+        assert_eq!(rfc3339(4_107_542_400), "2100-03-01T00:00:00Z");
+    }
 
     fn m(name: &str, at: &str) -> Membership {
         Membership { name: name.into(), added_at: Some(at.into()) }

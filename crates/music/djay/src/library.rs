@@ -293,6 +293,47 @@ fn nonempty(s: Option<&str>) -> Option<String> {
     s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
 }
 
+/// What a row says of the track it is about, from its own fields else its nested title ID:
+/// title, artist, duration and ISRC.
+struct Named {
+    title: Option<String>,
+    artist: Option<String>,
+    duration: Option<i64>,
+    isrc: Option<String>,
+}
+
+impl Named {
+    fn of(o: &Object, nested: Option<&Object>) -> Self {
+        let title = nonempty(o.str("title")).or_else(|| nested.and_then(|n| nonempty(n.str("title"))));
+        let artist = nonempty(o.str("artist")).or_else(|| nested.and_then(|n| nonempty(n.str("artist"))));
+        let duration = o.num("duration").or_else(|| nested.and_then(|n| n.num("duration"))).and_then(ms);
+        let isrc = nonempty(o.str("isrc"))
+            .or_else(|| nested.and_then(|n| nonempty(n.str("isrc"))))
+            .and_then(|i| normalize_isrc(&i));
+        Named { title, artist, duration, isrc }
+    }
+
+    /// Fills what the track lacks (an earlier row of another collection may have set it).
+    fn fill(&self, t: &mut Track) {
+        if t.title.is_empty()
+            && let Some(s) = &self.title
+        {
+            t.title = s.clone();
+        }
+        if t.artist.is_empty()
+            && let Some(s) = &self.artist
+        {
+            t.artist = s.clone();
+        }
+        if t.duration_ms.is_none() {
+            t.duration_ms = self.duration;
+        }
+        if t.isrc.is_none() {
+            t.isrc = self.isrc.clone();
+        }
+    }
+}
+
 impl Library {
     pub fn new() -> Library {
         Library::default()
@@ -351,113 +392,22 @@ impl Library {
         if let Some(n) = &nested {
             self.note_unknown(collection, n, TITLE_ID_FIELDS);
         }
-        let title = nonempty(o.str("title")).or_else(|| nested.as_ref().and_then(|n| nonempty(n.str("title"))));
-        let artist = nonempty(o.str("artist")).or_else(|| nested.as_ref().and_then(|n| nonempty(n.str("artist"))));
-        let duration = o.num("duration").or_else(|| nested.as_ref().and_then(|n| n.num("duration"))).and_then(ms);
-        let isrc = nonempty(o.str("isrc"))
-            .or_else(|| nested.as_ref().and_then(|n| nonempty(n.str("isrc"))))
-            .and_then(|i| normalize_isrc(&i));
-        let fill = |t: &mut Track| {
-            if t.title.is_empty()
-                && let Some(s) = &title
-            {
-                t.title = s.clone();
-            }
-            if t.artist.is_empty()
-                && let Some(s) = &artist
-            {
-                t.artist = s.clone();
-            }
-            if t.duration_ms.is_none() {
-                t.duration_ms = duration;
-            }
-            if t.isrc.is_none() {
-                t.isrc = isrc.clone();
-            }
-        };
+        let named = Named::of(&o, nested.as_ref());
         match collection {
             "mediaItemTitleIDs" => {
                 let t = self.track(key);
                 // The title ID record is the authority on title and artist.
-                if let Some(s) = &title {
+                if let Some(s) = &named.title {
                     t.title = s.clone();
                 }
-                if let Some(s) = &artist {
+                if let Some(s) = &named.artist {
                     t.artist = s.clone();
                 }
-                fill(t);
+                named.fill(t);
             }
-            "mediaItemUserData" => {
-                let mut points = BTreeMap::new();
-                for name in ["startPoint", "endPoint", "automixStartPoint", "automixEndPoint"] {
-                    let at = match o.get(name) {
-                        Some(tsaf::Value::Object(c)) => c.num("time"),
-                        Some(v) => v.as_f64(),
-                        None => None,
-                    };
-                    if let Some(at) = at.filter(|t| *t >= 0.0) {
-                        points.insert(name.to_string(), at);
-                    }
-                }
-                let cues = o.objects("cuePoints").into_iter().filter_map(|c| cue(c, "time", "endTime")).collect();
-                let loops =
-                    o.objects("loopRegions").into_iter().filter_map(|c| cue(c, "startTime", "endTime")).collect();
-                let fingerprint =
-                    o.object("audioAlignmentFingerprint").or_else(|| o.object("timestampIdentifier")).and_then(|f| {
-                        f.fields.iter().find_map(|(_, v)| match v {
-                            tsaf::Value::Data(d) => Some(d.len() as u64),
-                            _ => None,
-                        })
-                    });
-                let (pc, rating, color, manual, tags) =
-                    (o.int("playCount"), o.int("rating"), o.int("colorIndex"), o.num("manualBPM"), o.strings("tags"));
-                let t = self.track(key);
-                fill(t);
-                t.play_count = pc.filter(|n| *n >= 0);
-                t.rating = rating.filter(|r| (1..=5).contains(r));
-                t.color = color.filter(|c| *c > 0);
-                if let Some(m) = manual.filter(|b| *b > 0.0) {
-                    t.manual_bpm = Some(m);
-                }
-                t.tags = tags;
-                t.cues = cues;
-                t.loops = loops;
-                t.points = points;
-                t.fingerprint_bytes = fingerprint;
-            }
-            "mediaItemAnalyzedData" => {
-                let (bpm, ki, manual, straight) =
-                    (o.num("bpm"), o.int("keySignatureIndex"), o.num("manualBPM"), o.bool("isStraightGrid"));
-                let t = self.track(key);
-                fill(t);
-                t.bpm = bpm.filter(|b| *b > 0.0);
-                t.key_index = ki.filter(|k| (0..24).contains(k));
-                if t.tonality.is_none() {
-                    t.tonality = t.key_index.map(key_name);
-                }
-                if let Some(m) = manual.filter(|b| *b > 0.0) {
-                    t.manual_bpm = Some(m);
-                }
-                t.straight_grid = straight;
-            }
-            "localMediaItemLocations" | "globalMediaItemLocations" => {
-                let mut uris = o.strings("sourceURIs");
-                // macOS: a Music-library track's URI is `com.apple.iTunes:<id>` and the file is
-                // only in the security-scoped bookmark; its path is read from there.
-                if let Some(tsaf::Value::Data(d)) = o.get("urlBookmarkData")
-                    && let Some(path) = crate::bookmark::path(d)
-                {
-                    uris.push(crate::location::location_from_path(&path));
-                }
-                let t = self.track(key);
-                fill(t);
-                for u in uris {
-                    let list = if u.starts_with("file:") { &mut t.files } else { &mut t.streams };
-                    if !list.contains(&u) {
-                        list.push(u);
-                    }
-                }
-            }
+            "mediaItemUserData" => self.add_user_data(key, &o, &named),
+            "mediaItemAnalyzedData" => self.add_analysis(key, &o, &named),
+            "localMediaItemLocations" | "globalMediaItemLocations" => self.add_locations(key, &o, &named),
             "historySessions" => {
                 let s = Session {
                     uuid: nonempty(o.str("uuid")).unwrap_or_else(|| key.to_string()),
@@ -468,25 +418,7 @@ impl Library {
                 };
                 self.sessions.insert(key.to_string(), s);
             }
-            "historySessionItems" => {
-                let title_id = nested.as_ref().and_then(|n| nonempty(n.str("uuid")));
-                let p = Play {
-                    uuid: nonempty(o.str("uuid")).unwrap_or_else(|| key.to_string()),
-                    session: nonempty(o.str("sessionUUID")).unwrap_or_default(),
-                    title_id: title_id.clone(),
-                    title: title.clone().unwrap_or_default(),
-                    artist: artist.clone().unwrap_or_default(),
-                    duration_ms: duration,
-                    deck: o.num("deckNumber").map(|n| n.round() as i64),
-                    start: o.date("startTime"),
-                    isrc: isrc.clone(),
-                    origin: nonempty(o.str("originSourceID")),
-                };
-                if let Some(tid) = &title_id {
-                    fill(self.track(tid));
-                }
-                self.plays.push(p);
-            }
+            "historySessionItems" => self.add_play(key, &o, nested.as_ref(), named),
             "mediaItemPlaylists" => {
                 let name = nonempty(o.str("name")).unwrap_or_default();
                 self.playlists.push(Playlist {
@@ -512,6 +444,107 @@ impl Library {
             }
             _ => {}
         }
+    }
+
+    /// A `mediaItemUserData` row: the user's marks on a track (start/end and automix points,
+    /// cues, loops, play count, rating, colour, manual BPM, tags) and the size of its audio
+    /// fingerprint.
+    fn add_user_data(&mut self, key: &str, o: &Object, named: &Named) {
+        let mut points = BTreeMap::new();
+        for name in ["startPoint", "endPoint", "automixStartPoint", "automixEndPoint"] {
+            let at = match o.get(name) {
+                Some(tsaf::Value::Object(c)) => c.num("time"),
+                Some(v) => v.as_f64(),
+                None => None,
+            };
+            if let Some(at) = at.filter(|t| *t >= 0.0) {
+                points.insert(name.to_string(), at);
+            }
+        }
+        let cues = o.objects("cuePoints").into_iter().filter_map(|c| cue(c, "time", "endTime")).collect();
+        let loops = o.objects("loopRegions").into_iter().filter_map(|c| cue(c, "startTime", "endTime")).collect();
+        let fingerprint =
+            o.object("audioAlignmentFingerprint").or_else(|| o.object("timestampIdentifier")).and_then(|f| {
+                f.fields.iter().find_map(|(_, v)| match v {
+                    tsaf::Value::Data(d) => Some(d.len() as u64),
+                    _ => None,
+                })
+            });
+        let (pc, rating, color, manual, tags) =
+            (o.int("playCount"), o.int("rating"), o.int("colorIndex"), o.num("manualBPM"), o.strings("tags"));
+        let t = self.track(key);
+        named.fill(t);
+        t.play_count = pc.filter(|n| *n >= 0);
+        t.rating = rating.filter(|r| (1..=5).contains(r));
+        t.color = color.filter(|c| *c > 0);
+        if let Some(m) = manual.filter(|b| *b > 0.0) {
+            t.manual_bpm = Some(m);
+        }
+        t.tags = tags;
+        t.cues = cues;
+        t.loops = loops;
+        t.points = points;
+        t.fingerprint_bytes = fingerprint;
+    }
+
+    /// A `mediaItemAnalyzedData` row: djay's analysis (BPM, key, straight grid).
+    fn add_analysis(&mut self, key: &str, o: &Object, named: &Named) {
+        let (bpm, ki, manual, straight) =
+            (o.num("bpm"), o.int("keySignatureIndex"), o.num("manualBPM"), o.bool("isStraightGrid"));
+        let t = self.track(key);
+        named.fill(t);
+        t.bpm = bpm.filter(|b| *b > 0.0);
+        t.key_index = ki.filter(|k| (0..24).contains(k));
+        if t.tonality.is_none() {
+            t.tonality = t.key_index.map(key_name);
+        }
+        if let Some(m) = manual.filter(|b| *b > 0.0) {
+            t.manual_bpm = Some(m);
+        }
+        t.straight_grid = straight;
+    }
+
+    /// A `localMediaItemLocations` or `globalMediaItemLocations` row: where a track's file or
+    /// stream is.
+    fn add_locations(&mut self, key: &str, o: &Object, named: &Named) {
+        let mut uris = o.strings("sourceURIs");
+        // macOS: a Music-library track's URI is `com.apple.iTunes:<id>` and the file is
+        // only in the security-scoped bookmark; its path is read from there.
+        if let Some(tsaf::Value::Data(d)) = o.get("urlBookmarkData")
+            && let Some(path) = crate::bookmark::path(d)
+        {
+            uris.push(crate::location::location_from_path(&path));
+        }
+        let t = self.track(key);
+        named.fill(t);
+        for u in uris {
+            let list = if u.starts_with("file:") { &mut t.files } else { &mut t.streams };
+            if !list.contains(&u) {
+                list.push(u);
+            }
+        }
+    }
+
+    /// A `historySessionItems` row: one play in a session, which also names the track it
+    /// played (its title ID record is filled from it).
+    fn add_play(&mut self, key: &str, o: &Object, nested: Option<&Object>, named: Named) {
+        let title_id = nested.and_then(|n| nonempty(n.str("uuid")));
+        if let Some(tid) = &title_id {
+            named.fill(self.track(tid));
+        }
+        let p = Play {
+            uuid: nonempty(o.str("uuid")).unwrap_or_else(|| key.to_string()),
+            session: nonempty(o.str("sessionUUID")).unwrap_or_default(),
+            title_id,
+            title: named.title.unwrap_or_default(),
+            artist: named.artist.unwrap_or_default(),
+            duration_ms: named.duration,
+            deck: o.num("deckNumber").map(|n| n.round() as i64),
+            start: o.date("startTime"),
+            isrc: named.isrc,
+            origin: nonempty(o.str("originSourceID")),
+        };
+        self.plays.push(p);
     }
 
     /// Joins djay's playlist items to their playlists, once every row is read: each playlist's

@@ -32,6 +32,10 @@
 //! reported and the rest of the library still reads.
 use std::fmt;
 
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+
 /// One decoded value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -459,80 +463,25 @@ pub fn cf_to_rfc3339(cf: f64) -> String {
     rfc3339_from_unix_ms(ms)
 }
 
-/// Unix milliseconds as RFC 3339 UTC with milliseconds.
+/// Unix milliseconds as RFC 3339 UTC with milliseconds, always three digits (djay's own
+/// precision), so the stamps sort as they order. Out of `time`'s range (±9999 years: no
+/// djay library holds such a date) it is the nearest end of that range.
 pub fn rfc3339_from_unix_ms(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let milli = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let tod = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{milli:03}Z", tod / 3600, tod / 60 % 60, tod % 60)
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(if ms < 0 {
+        time::PrimitiveDateTime::MIN.assume_utc()
+    } else {
+        time::PrimitiveDateTime::MAX.assume_utc()
+    });
+    t.format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"))
+        .unwrap_or_default()
 }
 
-/// RFC 3339 (`Z` or `±hh:mm`, optional fraction) to Unix milliseconds.
+/// RFC 3339 (`Z` or `±hh:mm`, optional fraction, any date/time separator) to Unix
+/// milliseconds, the fraction cut to milliseconds. None: not an RFC 3339 date-time, or no
+/// such day (`2026-02-30`).
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, se) = (n(0..4)?, n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut ms = 0i64;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        let frac = s.get(start..i)?;
-        if frac.is_empty() {
-            return None;
-        }
-        let f3: String = frac.chars().chain("000".chars()).take(3).collect();
-        ms = f3.parse().ok()?;
-    }
-    let offset = match s.get(i..)? {
-        "Z" | "z" => 0,
-        tz if tz.len() == 6 && (tz.starts_with('+') || tz.starts_with('-')) && &tz[3..4] == ":" => {
-            let sign = if tz.starts_with('-') { -1 } else { 1 };
-            sign * (tz[1..3].parse::<i64>().ok()? * 3600 + tz[4..6].parse::<i64>().ok()? * 60)
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(y, mo, d);
-    Some(((days * 86_400 + h * 3600 + mi * 60 + se) - offset) * 1000 + ms)
-}
-
-// Howard Hinnant's civil-date algorithms.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    let t = OffsetDateTime::parse(s, &Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000_000)).ok()
 }
 
 #[cfg(test)]
@@ -852,5 +801,24 @@ mod tests {
         );
         assert_eq!(parse_rfc3339("yesterday"), None);
         assert_eq!(rfc3339_from_unix_ms(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+    }
+
+    #[test]
+    fn dates_on_a_leap_day_before_the_epoch_and_far_ahead() {
+        let known = [
+            (1_709_208_000_250, "2024-02-29T12:00:00.250Z"),
+            (-14_182_940_000, "1969-07-20T20:17:40.000Z"),
+            (-1, "1969-12-31T23:59:59.999Z"),
+            (4_107_542_400_000, "2100-03-01T00:00:00.000Z"),
+        ];
+        for (ms, text) in known {
+            assert_eq!(rfc3339_from_unix_ms(ms), text);
+            assert_eq!(parse_rfc3339(text), Some(ms), "{text}");
+        }
+        // A space for the `T`, a lower-case `z`, an offset west of UTC.
+        assert_eq!(parse_rfc3339("2024-02-29 12:00:00.250z"), Some(1_709_208_000_250));
+        assert_eq!(parse_rfc3339("2024-02-29T07:00:00.250-05:00"), Some(1_709_208_000_250));
+        // No such day: 2100 is no leap year.
+        assert_eq!(parse_rfc3339("2100-02-29T00:00:00Z"), None);
     }
 }

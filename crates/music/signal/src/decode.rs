@@ -269,97 +269,180 @@ fn decode_inner(file: File, path: &Path, max_seconds: u32) -> Result<Decoded> {
     let edits = file.try_clone().ok();
     let Opened { mut format, track_id, params, tags, file_size } = open(file, path)?;
     let mut info = info_from(&params, file_size);
-    if params.codec == symphonia::core::codecs::CODEC_TYPE_OPUS {
-        return Err(unsupported(path, "Opus is not supported"));
-    }
-    if params.codec == CODEC_TYPE_AAC && params.extra_data.as_deref().is_some_and(aac_is_he) {
-        return Err(unsupported(path, "HE-AAC (SBR/PS) is not supported"));
-    }
-    let mut decoder =
-        symphonia::default::get_codecs().make(&params, &DecoderOptions::default()).map_err(|e| match e {
-            SymError::Unsupported(_) => unsupported(path, format!("codec {} is not supported", info.codec)),
-            e => map_sym(path, e, "decoder"),
-        })?;
-    // MP4 edit list: skip the encoder's priming samples like FFmpeg does (symphonia 0.5 does not)
-    let is_mp4 = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| ["m4a", "m4b", "mp4", "alac"].iter().any(|x| x.eq_ignore_ascii_case(e)));
-    let mut to_skip: usize = if is_mp4 {
-        match (params.sample_rate, &edits) {
-            (Some(sr), Some(f)) => crate::mp4::audio_priming(f, sr).unwrap_or(0) as usize,
-            _ => 0,
-        }
-    } else {
-        0
-    };
+    let mut decoder = make_decoder(&params, &info, path)?;
     let limit = max_seconds as usize * TARGET_RATE as usize;
     let mut out: Vec<i16> = Vec::with_capacity(limit.min(1 << 22));
-    let mut resampler: Option<Resampler> = None;
-    let mut kind = SampleKind::Float;
-    let mut in_rate = 0u32;
-    let mut sbuf_f: Option<SampleBuffer<f32>> = None;
-    let mut sbuf_i: Option<SampleBuffer<i16>> = None;
-    let mut mono_f: Vec<f32> = Vec::new();
-    let mut mono_i: Vec<i16> = Vec::new();
-    let (mut packets, mut bad_packets, mut packet_bytes) = (0u64, 0u64, 0u64);
-    let mut decoded_frames = 0u64;
-    let mut first_error: Option<String> = None;
-    let mut eof = false;
-    loop {
-        if out.len() >= limit {
-            break;
-        }
+    let mut mono = Mono::new(priming(path, &params, edits.as_ref()));
+    let mut tally = Tally::default();
+    while out.len() < limit {
         let packet = match format.next_packet() {
             Ok(p) => p,
             Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                eof = true;
+                tally.eof = true;
                 break;
             }
             Err(SymError::ResetRequired) => {
-                eof = true;
+                tally.eof = true;
                 break;
             }
             Err(e) => {
                 // a damaged stream: keep what decoded so far
-                first_error.get_or_insert_with(|| e.to_string());
-                bad_packets += 1;
+                tally.first_error.get_or_insert_with(|| e.to_string());
+                tally.bad_packets += 1;
                 break;
             }
         };
         if packet.track_id() != track_id {
             continue;
         }
-        packets += 1;
-        packet_bytes += packet.buf().len() as u64;
+        tally.packets += 1;
+        tally.packet_bytes += packet.buf().len() as u64;
         let buf = match decoder.decode(&packet) {
             Ok(b) => b,
             Err(SymError::DecodeError(e)) => {
-                bad_packets += 1;
-                first_error.get_or_insert_with(|| e.to_string());
-                if bad_packets > 50 && bad_packets * 2 > packets {
+                tally.bad_packets += 1;
+                tally.first_error.get_or_insert_with(|| e.to_string());
+                if tally.bad_packets > 50 && tally.bad_packets * 2 > tally.packets {
                     return Err(corrupt(path, format!("too many undecodable packets ({e})")));
                 }
                 continue;
             }
             Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                eof = true;
+                tally.eof = true;
                 break;
             }
             Err(e) => return Err(map_sym(path, e, "decode")),
         };
+        tally.decoded_frames += mono.push(buf, &params, &mut info, path, &mut out)? as u64;
+    }
+    if out.len() < limit {
+        mono.finish(&mut out);
+    }
+    out.truncate(limit);
+    let decoded_secs = measure(&mut info, &tally, mono.in_rate, file_size, path)?;
+    if out.len() < TARGET_RATE as usize {
+        return Err(corrupt(path, format!("less than 1 s of decodable audio ({:.2} s)", decoded_secs)));
+    }
+    let (rate, kind, bad_packets) = (mono.in_rate, mono.kind, tally.bad_packets);
+    tracing::debug!(path = %path.display(), codec = %info.codec, rate, ?kind, samples = out.len(), bad_packets, "decoded");
+    Ok(Decoded { info, tags, samples: out })
+}
+
+/// The decoder for the stream, refusing up front the codecs symphonia 0.5 would misdecode or
+/// not decode (Opus, HE-AAC) with a message that names them.
+fn make_decoder(
+    params: &CodecParameters,
+    info: &AudioInfo,
+    path: &Path,
+) -> Result<Box<dyn symphonia::core::codecs::Decoder>> {
+    if params.codec == symphonia::core::codecs::CODEC_TYPE_OPUS {
+        return Err(unsupported(path, "Opus is not supported"));
+    }
+    if params.codec == CODEC_TYPE_AAC && params.extra_data.as_deref().is_some_and(aac_is_he) {
+        return Err(unsupported(path, "HE-AAC (SBR/PS) is not supported"));
+    }
+    symphonia::default::get_codecs().make(params, &DecoderOptions::default()).map_err(|e| match e {
+        SymError::Unsupported(_) => unsupported(path, format!("codec {} is not supported", info.codec)),
+        e => map_sym(path, e, "decoder"),
+    })
+}
+
+/// The encoder's priming samples an MP4 edit list says to skip, as FFmpeg skips them
+/// (symphonia 0.5 does not); 0 for other containers or when the list cannot be read.
+fn priming(path: &Path, params: &CodecParameters, edits: Option<&File>) -> usize {
+    let is_mp4 = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| ["m4a", "m4b", "mp4", "alac"].iter().any(|x| x.eq_ignore_ascii_case(e)));
+    match (is_mp4, params.sample_rate, edits) {
+        (true, Some(sr), Some(f)) => crate::mp4::audio_priming(f, sr).unwrap_or(0) as usize,
+        _ => 0,
+    }
+}
+
+/// What the packet loop counted: packets read and failed, their bytes, frames decoded, the
+/// first error, and whether the stream reached its end.
+#[derive(Default)]
+struct Tally {
+    packets: u64,
+    bad_packets: u64,
+    packet_bytes: u64,
+    decoded_frames: u64,
+    first_error: Option<String>,
+    eof: bool,
+}
+
+/// Fills in what only decoding tells (a duration the header lacked, the bitrate) and returns
+/// the seconds decoded; an error when nothing decoded at all.
+fn measure(info: &mut AudioInfo, tally: &Tally, in_rate: u32, file_size: u64, path: &Path) -> Result<f64> {
+    if tally.decoded_frames == 0 {
+        let why = tally.first_error.clone().unwrap_or_else(|| "no audio frames".into());
+        return Err(corrupt(path, format!("no decodable audio ({why})")));
+    }
+    let decoded_secs = tally.decoded_frames as f64 / in_rate.max(1) as f64;
+    if info.duration.is_none() && tally.eof {
+        info.duration = Some(decoded_secs);
+    }
+    if decoded_secs > 0.5 && tally.packets > 0 {
+        let kbps = (tally.packet_bytes as f64 * 8.0 / decoded_secs / 1000.0).round() as u32;
+        info.bitrate_kbps = Some(kbps);
+        if info.duration.is_none() && kbps > 0 {
+            info.duration = Some(file_size as f64 * 8.0 / (kbps as f64 * 1000.0));
+        }
+    }
+    Ok(decoded_secs)
+}
+
+/// Decoded buffers to mono at [`TARGET_RATE`]: the stream's sample type and rate (taken from
+/// its first buffer), the resampler made for them, reused mixdown buffers, and the priming
+/// samples still to drop.
+struct Mono {
+    resampler: Option<Resampler>,
+    kind: SampleKind,
+    in_rate: u32,
+    sbuf_f: Option<SampleBuffer<f32>>,
+    sbuf_i: Option<SampleBuffer<i16>>,
+    mono_f: Vec<f32>,
+    mono_i: Vec<i16>,
+    to_skip: usize,
+}
+
+impl Mono {
+    fn new(to_skip: usize) -> Self {
+        Mono {
+            resampler: None,
+            kind: SampleKind::Float,
+            in_rate: 0,
+            sbuf_f: None,
+            sbuf_i: None,
+            mono_f: Vec::new(),
+            mono_i: Vec::new(),
+            to_skip,
+        }
+    }
+
+    /// Mixes one buffer down, drops priming, resamples into `out`; returns its frames. The
+    /// first buffer fixes the rate and the sample path; a later change of rate is an error.
+    fn push(
+        &mut self,
+        buf: AudioBufferRef<'_>,
+        params: &CodecParameters,
+        info: &mut AudioInfo,
+        path: &Path,
+        out: &mut Vec<i16>,
+    ) -> Result<usize> {
         let spec = *buf.spec();
         let frames = buf.frames();
         if frames == 0 {
-            continue;
+            return Ok(0);
         }
         let channels = spec.channels.count().max(1);
-        if resampler.is_none() {
-            in_rate = spec.rate;
-            if in_rate <= 1000 {
-                return Err(corrupt(path, format!("sample rate {in_rate} Hz is too low")));
+        if self.resampler.is_none() {
+            self.in_rate = spec.rate;
+            if self.in_rate <= 1000 {
+                return Err(corrupt(path, format!("sample rate {} Hz is too low", self.in_rate)));
             }
-            kind = match &buf {
+            self.kind = match &buf {
                 AudioBufferRef::S16(_) | AudioBufferRef::U8(_) | AudioBufferRef::S8(_) | AudioBufferRef::U16(_) => {
                     SampleKind::Int16
                 }
@@ -368,89 +451,81 @@ fn decode_inner(file: File, path: &Path, max_seconds: u32) -> Result<Decoded> {
                 }
                 _ => SampleKind::Float,
             };
-            info.sample_rate = in_rate;
+            info.sample_rate = self.in_rate;
             info.channels = channels as u32;
-            resampler = Some(Resampler::new(in_rate, kind));
-        } else if spec.rate != in_rate {
+            self.resampler = Some(Resampler::new(self.in_rate, self.kind));
+        } else if spec.rate != self.in_rate {
             return Err(corrupt(path, "sample rate changes mid-stream"));
         }
-        decoded_frames += frames as u64;
-        let Some(rs) = resampler.as_mut() else { continue };
-        match kind {
-            SampleKind::Int16 => {
-                mono_i.clear();
-                if !mix_i16(&buf, &mut mono_i) {
-                    let sb = match &mut sbuf_i {
-                        Some(sb) if sb.capacity() >= frames * channels => sb,
-                        slot => slot.insert(SampleBuffer::<i16>::new(frames as u64, spec)),
-                    };
-                    sb.copy_interleaved_ref(buf);
-                    let s = sb.samples();
-                    match channels {
-                        1 => mono_i.extend_from_slice(s),
-                        2 => mono_i.extend(s.chunks_exact(2).map(|c| mix2_i16(c[0], c[1]))),
-                        n => mono_i.extend(
-                            s.chunks_exact(n).map(|c| (c.iter().map(|&v| v as i32).sum::<i32>() / n as i32) as i16),
-                        ),
-                    }
-                }
-                if to_skip > 0 {
-                    let n = to_skip.min(mono_i.len());
-                    mono_i.drain(..n);
-                    to_skip -= n;
-                }
-                rs.push_i16(&mono_i, &mut out);
-            }
-            SampleKind::Float => {
-                mono_f.clear();
-                if !mix_f32(&buf, &mut mono_f) {
-                    let sb = match &mut sbuf_f {
-                        Some(sb) if sb.capacity() >= frames * channels => sb,
-                        slot => slot.insert(SampleBuffer::<f32>::new(frames as u64, spec)),
-                    };
-                    sb.copy_interleaved_ref(buf);
-                    let s = sb.samples();
-                    match channels {
-                        1 => mono_f.extend_from_slice(s),
-                        2 => mono_f.extend(s.chunks_exact(2).map(|c| 0.5 * c[0] + 0.5 * c[1])),
-                        n => mono_f.extend(s.chunks_exact(n).map(|c| c.iter().sum::<f32>() / n as f32)),
-                    }
-                }
-                if to_skip > 0 {
-                    let n = to_skip.min(mono_f.len());
-                    mono_f.drain(..n);
-                    to_skip -= n;
-                }
-                rs.push_f32(&mono_f, &mut out);
+        match self.kind {
+            SampleKind::Int16 => self.push_i16(buf, frames, channels, out),
+            SampleKind::Float => self.push_f32(buf, frames, channels, out),
+        }
+        Ok(frames)
+    }
+
+    /// The integer path (16-bit and narrower sources), as swresample takes it.
+    fn push_i16(&mut self, buf: AudioBufferRef<'_>, frames: usize, channels: usize, out: &mut Vec<i16>) {
+        let spec = *buf.spec();
+        self.mono_i.clear();
+        if !mix_i16(&buf, &mut self.mono_i) {
+            let sb = match &mut self.sbuf_i {
+                Some(sb) if sb.capacity() >= frames * channels => sb,
+                slot => slot.insert(SampleBuffer::<i16>::new(frames as u64, spec)),
+            };
+            sb.copy_interleaved_ref(buf);
+            let s = sb.samples();
+            match channels {
+                1 => self.mono_i.extend_from_slice(s),
+                2 => self.mono_i.extend(s.chunks_exact(2).map(|c| mix2_i16(c[0], c[1]))),
+                n => self
+                    .mono_i
+                    .extend(s.chunks_exact(n).map(|c| (c.iter().map(|&v| v as i32).sum::<i32>() / n as i32) as i16)),
             }
         }
-    }
-    if let Some(rs) = resampler.as_mut()
-        && out.len() < limit
-    {
-        rs.finish(&mut out);
-    }
-    out.truncate(limit);
-    if decoded_frames == 0 {
-        let why = first_error.unwrap_or_else(|| "no audio frames".into());
-        return Err(corrupt(path, format!("no decodable audio ({why})")));
-    }
-    let decoded_secs = decoded_frames as f64 / in_rate.max(1) as f64;
-    if info.duration.is_none() && eof {
-        info.duration = Some(decoded_secs);
-    }
-    if decoded_secs > 0.5 && packets > 0 {
-        let kbps = (packet_bytes as f64 * 8.0 / decoded_secs / 1000.0).round() as u32;
-        info.bitrate_kbps = Some(kbps);
-        if info.duration.is_none() && kbps > 0 {
-            info.duration = Some(file_size as f64 * 8.0 / (kbps as f64 * 1000.0));
+        if self.to_skip > 0 {
+            let n = self.to_skip.min(self.mono_i.len());
+            self.mono_i.drain(..n);
+            self.to_skip -= n;
+        }
+        if let Some(rs) = self.resampler.as_mut() {
+            rs.push_i16(&self.mono_i, out);
         }
     }
-    if out.len() < TARGET_RATE as usize {
-        return Err(corrupt(path, format!("less than 1 s of decodable audio ({:.2} s)", decoded_secs)));
+
+    /// The float path (everything wider than 16 bits).
+    fn push_f32(&mut self, buf: AudioBufferRef<'_>, frames: usize, channels: usize, out: &mut Vec<i16>) {
+        let spec = *buf.spec();
+        self.mono_f.clear();
+        if !mix_f32(&buf, &mut self.mono_f) {
+            let sb = match &mut self.sbuf_f {
+                Some(sb) if sb.capacity() >= frames * channels => sb,
+                slot => slot.insert(SampleBuffer::<f32>::new(frames as u64, spec)),
+            };
+            sb.copy_interleaved_ref(buf);
+            let s = sb.samples();
+            match channels {
+                1 => self.mono_f.extend_from_slice(s),
+                2 => self.mono_f.extend(s.chunks_exact(2).map(|c| 0.5 * c[0] + 0.5 * c[1])),
+                n => self.mono_f.extend(s.chunks_exact(n).map(|c| c.iter().sum::<f32>() / n as f32)),
+            }
+        }
+        if self.to_skip > 0 {
+            let n = self.to_skip.min(self.mono_f.len());
+            self.mono_f.drain(..n);
+            self.to_skip -= n;
+        }
+        if let Some(rs) = self.resampler.as_mut() {
+            rs.push_f32(&self.mono_f, out);
+        }
     }
-    tracing::debug!(path = %path.display(), codec = %info.codec, rate = in_rate, ?kind, samples = out.len(), bad_packets, "decoded");
-    Ok(Decoded { info, tags, samples: out })
+
+    /// Flushes the resampler's tail (when the stream ended before the limit).
+    fn finish(&mut self, out: &mut Vec<i16>) {
+        if let Some(rs) = self.resampler.as_mut() {
+            rs.finish(out);
+        }
+    }
 }
 
 /// swresample's integer stereo-to-mono mix: coefficients 0.5 as 16384/32768, rounded.

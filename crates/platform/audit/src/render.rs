@@ -53,9 +53,22 @@ pub fn render_markdown(r: &Report) -> String {
     crate::display::rewrite_roots(&render_raw(r), &r.display_roots)
 }
 
+/// The report, section by section, with the paths as found (`render_markdown` rewrites roots).
 fn render_raw(r: &Report) -> String {
     let mut s = String::new();
-    let (present, expected) = r.totals();
+    header(&mut s, r);
+    summary(&mut s, r);
+    false_claims(&mut s, r);
+    status_conflicts(&mut s, r);
+    gaps_by_plan(&mut s, r);
+    changes(&mut s, r);
+    new_gaps(&mut s, r);
+    errors(&mut s, r);
+    s
+}
+
+/// The title, when and by what it was made, and the folders it read.
+fn header(s: &mut String, r: &Report) {
     let _ = writeln!(s, "# Plans Audit Report\n");
     let _ = writeln!(
         s,
@@ -69,8 +82,12 @@ fn render_raw(r: &Report) -> String {
         let _ = writeln!(s, "- Renamed deliverables: {}", cell(m));
     }
     let _ = writeln!(s, "- Input fingerprint: `{}`\n", r.fingerprint);
+}
 
-    // Summary
+/// One row per plan (its counts, and how it moved since the last audit), the totals, and
+/// the one-line count of claims, gaps and errors.
+fn summary(s: &mut String, r: &Report) {
+    let (present, expected) = r.totals();
     let _ = writeln!(s, "## Summary\n");
     if r.plans.is_empty() {
         let _ = writeln!(s, "No plans found.\n");
@@ -135,8 +152,10 @@ fn render_raw(r: &Report) -> String {
         new,
         r.errors.len()
     );
+}
 
-    // False claims
+/// Deliverables a plan calls done that are missing or stubs.
+fn false_claims(s: &mut String, r: &Report) {
     let _ = writeln!(s, "## False claims\n");
     if r.false_claims.is_empty() {
         let _ = writeln!(s, "None: no deliverable is claimed done while missing or a stub.\n");
@@ -159,8 +178,10 @@ fn render_raw(r: &Report) -> String {
         }
         let _ = writeln!(s);
     }
+}
 
-    // Status conflicts
+/// Declared statuses the plan's own boxes or subtasks contradict.
+fn status_conflicts(s: &mut String, r: &Report) {
     let _ = writeln!(s, "## Status conflicts\n");
     if r.status_conflicts.is_empty() {
         let _ = writeln!(s, "None: no declared status is contradicted by its own boxes or subtasks.\n");
@@ -184,73 +205,82 @@ fn render_raw(r: &Report) -> String {
         }
         let _ = writeln!(s);
     }
+}
 
-    // Gaps per plan
+/// Each plan's section: see [`plan_gaps`].
+fn gaps_by_plan(s: &mut String, r: &Report) {
     let _ = writeln!(s, "## Gaps by plan\n");
     for p in &r.plans {
-        let _ =
-            writeln!(s, "### {} — {}% ({}/{})\n", code(&p.path), (p.presence() * 100.0).round(), p.present, p.expected);
-        let _ = writeln!(
-            s,
-            "{} · format {} · {} tasks ({} done: completion {}, verified {})\n",
-            cell(&p.title),
-            p.format.as_str(),
-            p.tasks_total,
-            p.tasks_done,
-            pct(p.completion),
-            pct(p.verified)
-        );
-        if let Some(why) = &p.unreadable {
-            let _ = writeln!(s, "**Unreadable:** {}\n", cell(why));
-            continue;
-        }
-        for k in &p.skipped {
-            let _ = writeln!(s, "- not held to: {} (line {}): {}", code(&k.path), k.line, cell(&k.reason));
-        }
-        if !p.skipped.is_empty() {
-            let _ = writeln!(s);
-        }
-        if p.deliverables.is_empty() {
-            let _ = writeln!(s, "This plan names no checkable file; nothing to verify.\n");
-            continue;
-        }
-        if p.groups.len() > 1 {
-            let _ = writeln!(s, "| Group | Completion |");
-            let _ = writeln!(s, "|---|---:|");
-            for g in &p.groups {
-                let _ = writeln!(s, "| {} | {} ({}/{}) |", cell(&g.name), pct(g.completion), g.present, g.expected);
-            }
-            let _ = writeln!(s);
-        }
-        let mut gaps: Vec<&Deliverable> = p.deliverables.iter().filter(|d| d.status != Status::Present).collect();
-        if gaps.is_empty() {
-            let _ = writeln!(s, "All {} deliverables present.\n", p.expected);
-            continue;
-        }
-        gaps.sort_by_key(|d| !(d.claimed_done && matches!(d.status, Status::Missing | Status::Stub)));
-        let _ = writeln!(s, "| Deliverable | Group | Status | Claimed done | Evidence |");
-        let _ = writeln!(s, "|---|---|---|---|---|");
-        for d in gaps {
-            let claimed = match (d.claimed_done, d.status) {
-                (true, Status::Missing | Status::Stub) => "**yes — false claim**",
-                (true, _) => "yes",
-                _ => "no",
-            };
-            let _ = writeln!(
-                s,
-                "| {} (line {}) | {} | {} | {} | {} |",
-                code(&d.path),
-                d.evidence.line,
-                cell(&d.group),
-                d.status.as_str(),
-                claimed,
-                evidence(d)
-            );
+        plan_gaps(s, p);
+    }
+}
+
+/// One plan's section: its completion, what was not held to, its groups, and the table of its
+/// deliverables that are not present (false claims first) with their evidence.
+fn plan_gaps(s: &mut String, p: &PlanReport) {
+    let _ = writeln!(s, "### {} — {}% ({}/{})\n", code(&p.path), (p.presence() * 100.0).round(), p.present, p.expected);
+    let _ = writeln!(
+        s,
+        "{} · format {} · {} tasks ({} done: completion {}, verified {})\n",
+        cell(&p.title),
+        p.format.as_str(),
+        p.tasks_total,
+        p.tasks_done,
+        pct(p.completion),
+        pct(p.verified)
+    );
+    if let Some(why) = &p.unreadable {
+        let _ = writeln!(s, "**Unreadable:** {}\n", cell(why));
+        return;
+    }
+    for k in &p.skipped {
+        let _ = writeln!(s, "- not held to: {} (line {}): {}", code(&k.path), k.line, cell(&k.reason));
+    }
+    if !p.skipped.is_empty() {
+        let _ = writeln!(s);
+    }
+    if p.deliverables.is_empty() {
+        let _ = writeln!(s, "This plan names no checkable file; nothing to verify.\n");
+        return;
+    }
+    if p.groups.len() > 1 {
+        let _ = writeln!(s, "| Group | Completion |");
+        let _ = writeln!(s, "|---|---:|");
+        for g in &p.groups {
+            let _ = writeln!(s, "| {} | {} ({}/{}) |", cell(&g.name), pct(g.completion), g.present, g.expected);
         }
         let _ = writeln!(s);
     }
+    let mut gaps: Vec<&Deliverable> = p.deliverables.iter().filter(|d| d.status != Status::Present).collect();
+    if gaps.is_empty() {
+        let _ = writeln!(s, "All {} deliverables present.\n", p.expected);
+        return;
+    }
+    gaps.sort_by_key(|d| !(d.claimed_done && matches!(d.status, Status::Missing | Status::Stub)));
+    let _ = writeln!(s, "| Deliverable | Group | Status | Claimed done | Evidence |");
+    let _ = writeln!(s, "|---|---|---|---|---|");
+    for d in gaps {
+        let claimed = match (d.claimed_done, d.status) {
+            (true, Status::Missing | Status::Stub) => "**yes — false claim**",
+            (true, _) => "yes",
+            _ => "no",
+        };
+        let _ = writeln!(
+            s,
+            "| {} (line {}) | {} | {} | {} | {} |",
+            code(&d.path),
+            d.evidence.line,
+            cell(&d.group),
+            d.status.as_str(),
+            claimed,
+            evidence(d)
+        );
+    }
+    let _ = writeln!(s);
+}
 
-    // Changes
+/// What moved since the previous report, plan by plan.
+fn changes(s: &mut String, r: &Report) {
     let _ = writeln!(s, "## Changes since last audit\n");
     match &r.changes {
         None => {
@@ -285,8 +315,10 @@ fn render_raw(r: &Report) -> String {
             let _ = writeln!(s);
         }
     }
+}
 
-    // New gaps
+/// Gaps first seen in this audit, or never emitted as a follow-up.
+fn new_gaps(s: &mut String, r: &Report) {
     let _ = writeln!(s, "## New gaps\n");
     let fresh: Vec<&Gap> = r.gaps.iter().filter(|g| g.new || g.emitted.is_none()).collect();
     if fresh.is_empty() {
@@ -306,7 +338,10 @@ fn render_raw(r: &Report) -> String {
         }
         let _ = writeln!(s);
     }
+}
 
+/// What could not be read or done (the section is left out when there is none).
+fn errors(s: &mut String, r: &Report) {
     if !r.errors.is_empty() {
         let _ = writeln!(s, "## Errors\n");
         for e in &r.errors {
@@ -314,5 +349,4 @@ fn render_raw(r: &Report) -> String {
         }
         let _ = writeln!(s);
     }
-    s
 }

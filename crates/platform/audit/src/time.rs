@@ -1,7 +1,12 @@
-//! UTC date formatting without a date crate: RFC 3339 stamps for reports and the
-//! `yyyymmdd_hhmmss` stamp in report file names. The current time is always passed in.
+//! UTC date formatting for the audit, through the `time` crate: RFC 3339 stamps for reports and
+//! the `yyyymmdd_hhmmss` stamp in report file names. The current time is always passed in, so
+//! a report is the same for the same input.
 
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use ::time::OffsetDateTime;
+use ::time::format_description::BorrowedFormatItem;
+use ::time::macros::format_description;
 
 /// Seconds since the Unix epoch (negative before it).
 pub fn unix_seconds(t: SystemTime) -> i64 {
@@ -11,34 +16,25 @@ pub fn unix_seconds(t: SystemTime) -> i64 {
     }
 }
 
-/// (year, month, day, hour, minute, second) in UTC.
-pub fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = if m <= 2 { y + 1 } else { y };
-    (y, m, d, (rem / 3600) as u32, (rem % 3600 / 60) as u32, (rem % 60) as u32)
+/// `secs` in UTC, formatted; out of `time`'s range (±9999 years) it is the nearest end of it,
+/// which no clock a report is stamped with reaches.
+fn utc(secs: i64, format: &[BorrowedFormatItem<'_>]) -> String {
+    let t = OffsetDateTime::from_unix_timestamp(secs).unwrap_or(if secs < 0 {
+        ::time::PrimitiveDateTime::MIN.assume_utc()
+    } else {
+        ::time::PrimitiveDateTime::MAX.assume_utc()
+    });
+    t.format(format).unwrap_or_default()
 }
 
-/// `2026-01-18T10:15:00Z`.
+/// `2026-01-18T10:15:00Z`: RFC 3339 in UTC, whole seconds.
 pub fn rfc3339(secs: i64) -> String {
-    let (y, mo, d, h, mi, s) = civil(secs);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    utc(secs, format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"))
 }
 
 /// `20260118_101500`, as in `PLANS_AUDIT_REPORT_20260118_101500.md`.
 pub fn file_stamp(secs: i64) -> String {
-    let (y, mo, d, h, mi, s) = civil(secs);
-    format!("{y:04}{mo:02}{d:02}_{h:02}{mi:02}{s:02}")
+    utc(secs, format_description!("[year][month][day]_[hour][minute][second]"))
 }
 
 #[cfg(test)]
@@ -51,7 +47,13 @@ mod tests {
         // 2026-01-18T10:15:00Z
         assert_eq!(rfc3339(1_768_731_300), "2026-01-18T10:15:00Z");
         assert_eq!(file_stamp(1_768_731_300), "20260118_101500");
+        // A leap day, the second before the epoch, and dates far before and after it.
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(file_stamp(951_782_400), "20000229_000000");
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(rfc3339(-2_208_988_800), "1900-01-01T00:00:00Z");
+        assert_eq!(file_stamp(-2_208_988_800), "19000101_000000");
+        assert_eq!(rfc3339(4_107_542_399), "2100-02-28T23:59:59Z");
+        assert_eq!(rfc3339(4_107_542_400), "2100-03-01T00:00:00Z");
     }
 }

@@ -285,265 +285,327 @@ fn parse_tree(lines: &[(usize, &str)], group: &str, inherited: Option<bool>, out
     }
 }
 
-/// Parses a free-form Markdown plan. `line_offset` is added to line numbers (for a body
-/// after front matter).
-pub fn parse(content: &str, line_offset: usize) -> Extracted {
-    let lines: Vec<&str> = content.lines().collect();
+/// The plan's sections (its headings, nested by level) and the section each line lies in:
+/// pass 1, so that a claim on a heading or a `Status:` line covers the whole section, lines
+/// above the status line included.
+struct Sections {
+    list: Vec<Section>,
+    of_line: Vec<usize>,
+}
 
-    // Pass 1: sections and their claims.
-    let mut sections = vec![Section { title: String::new(), level: 0, own: None, parent: None }];
-    let mut line_section = vec![0usize; lines.len()];
-    {
+impl Sections {
+    fn read(lines: &[&str]) -> Self {
+        let mut list = vec![Section { title: String::new(), level: 0, own: None, parent: None }];
+        let mut of_line = vec![0usize; lines.len()];
         let mut fence: Option<String> = None;
         let mut cur = 0usize;
         for (i, line) in lines.iter().enumerate() {
+            of_line[i] = cur;
             if let Some(f) = &fence {
                 if line.trim_start().starts_with(f.as_str()) {
                     fence = None;
                 }
-                line_section[i] = cur;
                 continue;
             }
             if let Some((f, _)) = fence_marker(line) {
                 fence = Some(f);
-                line_section[i] = cur;
                 continue;
             }
             if let Some((level, title)) = heading(line) {
                 let mut parent = Some(cur);
                 while let Some(p) = parent {
-                    if sections[p].level < level {
+                    if list[p].level < level {
                         break;
                     }
-                    parent = sections[p].parent;
+                    parent = list[p].parent;
                 }
-                sections.push(Section { title: clean_label(title), level, own: heading_claim(title), parent });
-                cur = sections.len() - 1;
+                list.push(Section { title: clean_label(title), level, own: heading_claim(title), parent });
+                cur = list.len() - 1;
             } else if let Some(v) = status_value(line)
-                && sections[cur].own.is_none()
+                && list[cur].own.is_none()
             {
-                sections[cur].own = claim(v, true);
+                list[cur].own = claim(v, true);
             }
-            line_section[i] = cur;
+            of_line[i] = cur;
         }
+        Sections { list, of_line }
     }
-    let effective = |mut s: usize| -> Option<bool> {
+
+    /// The claim over section `s`: its own, else its nearest ancestor's.
+    fn effective(&self, mut s: usize) -> Option<bool> {
         loop {
-            if let Some(c) = sections[s].own {
+            if let Some(c) = self.list[s].own {
                 return Some(c);
             }
-            s = sections[s].parent?;
+            s = self.list[s].parent?;
         }
-    };
-    let group_of = |s: usize| -> String {
-        let mut s = s;
-        loop {
-            if !sections[s].title.is_empty() || sections[s].parent.is_none() {
-                return if sections[s].title.is_empty() { "General".to_string() } else { sections[s].title.clone() };
-            }
-            s = sections[s].parent.unwrap_or(0);
-        }
-    };
+    }
 
-    // Pass 2: deliverables.
-    let mut out = Extracted::default();
-    let mut table: Option<Table> = None;
-    // (indent, label, own claim, is a checkbox task)
-    let mut list_stack: Vec<(usize, Option<String>, Option<bool>, bool)> = Vec::new();
-    let mut label: Option<String> = None;
-    let mut fence: Option<OpenFence> = None;
+    /// The group a deliverable of section `s` falls in: the nearest titled section, else
+    /// `General`.
+    fn group_of(&self, mut s: usize) -> String {
+        loop {
+            if !self.list[s].title.is_empty() || self.list[s].parent.is_none() {
+                return if self.list[s].title.is_empty() { "General".to_string() } else { self.list[s].title.clone() };
+            }
+            s = self.list[s].parent.unwrap_or(0);
+        }
+    }
+}
+
+/// An open list item: (indent, label, own claim, is a checkbox task).
+type ListLevel = (usize, Option<String>, Option<bool>, bool);
+
+/// Pass 2, line by line: what is open where the walk stands (a fence, a table, the list
+/// items above, the last label) and what it found so far.
+struct Walk<'a> {
+    lines: &'a [&'a str],
+    line_offset: usize,
+    sections: Sections,
+    out: Extracted,
+    table: Option<Table>,
+    list_stack: Vec<ListLevel>,
+    label: Option<String>,
+    fence: Option<OpenFence<'a>>,
+}
+
+/// Parses a free-form Markdown plan. `line_offset` is added to line numbers (for a body
+/// after front matter).
+pub fn parse(content: &str, line_offset: usize) -> Extracted {
+    let lines: Vec<&str> = content.lines().collect();
+    let mut walk = Walk {
+        lines: &lines,
+        line_offset,
+        sections: Sections::read(&lines),
+        out: Extracted::default(),
+        table: None,
+        list_stack: Vec::new(),
+        label: None,
+        fence: None,
+    };
     let mut i = 0;
     while i < lines.len() {
-        let line = lines[i];
-        let no = i + 1 + line_offset;
-        let sec = line_section[i];
-        if let Some((f, lang, buf)) = &mut fence {
-            if line.trim_start().starts_with(f.as_str()) && line.trim().chars().all(|c| c == '`' || c == '~') {
-                if tree_like(buf, lang) {
-                    let grp = label.clone().unwrap_or_else(|| group_of(sec));
-                    let buf = std::mem::take(buf);
-                    parse_tree(&buf, &grp, effective(sec), &mut out);
-                }
-                fence = None;
-            } else {
-                buf.push((no, line));
-            }
-            i += 1;
-            continue;
+        i += walk.line(i);
+    }
+    walk.out
+}
+
+impl<'a> Walk<'a> {
+    /// Reads line `i`; returns how many lines it took (a table's header takes its separator).
+    fn line(&mut self, i: usize) -> usize {
+        let line = self.lines[i];
+        let no = i + 1 + self.line_offset;
+        let sec = self.sections.of_line[i];
+        if self.fence.is_some() {
+            self.fenced(line, no, sec);
+            return 1;
         }
         if let Some((f, lang)) = fence_marker(line) {
-            fence = Some((f, lang, Vec::new()));
-            i += 1;
-            continue;
+            self.fence = Some((f, lang, Vec::new()));
+            return 1;
         }
         if let Some((_, title)) = heading(line) {
-            if out.title.is_empty() {
-                out.title = clean_label(title);
-            }
-            table = None;
-            list_stack.clear();
-            label = None;
-            let claimed = effective(sec) == Some(true);
-            for p in code_span_paths(title) {
-                out.push(Expected {
-                    path: p,
-                    alt: None,
-                    group: group_of(sections[sec].parent.unwrap_or(0)),
-                    claimed_done: claimed,
-                    line: no,
-                });
-            }
-            i += 1;
-            continue;
+            self.heading(title, no, sec);
+            return 1;
         }
         let trimmed = line.trim();
         if trimmed.starts_with('|') {
-            if table.is_none() {
-                if lines.get(i + 1).is_some_and(|n| is_separator_row(n)) {
-                    let header: Vec<String> = split_row(line).iter().map(|h| h.to_lowercase()).collect();
-                    let status_cols = header
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, h)| {
-                            ["status", "state", "done", "progress", "complete"].iter().any(|k| h.contains(k))
-                        })
-                        .map(|(j, _)| j)
-                        .collect();
-                    let first_is_path_col = header.first().is_some_and(|h| {
-                        ["file", "path", "module", "script", "deliverable", "output"].iter().any(|k| h.contains(k))
-                    });
-                    table = Some(Table { status_cols, first_is_path_col });
-                    i += 2;
-                    continue;
-                }
-                table = Some(Table { status_cols: Vec::new(), first_is_path_col: false });
-            }
-            if is_separator_row(line) {
-                i += 1;
-                continue;
-            }
-            let Some(t) = &table else {
-                i += 1;
-                continue;
-            };
-            let cells = split_row(line);
-            let cell_paths: Vec<Vec<String>> = cells.iter().map(|c| line_paths(c)).collect();
-            let mut row_claim: Option<bool> = None;
-            for (j, c) in cells.iter().enumerate() {
-                let cl = claim(c, t.status_cols.contains(&j));
-                match (row_claim, cl) {
-                    (_, Some(false)) => row_claim = Some(false),
-                    (None, Some(true)) => row_claim = Some(true),
-                    _ => {}
-                }
-            }
-            let claimed = row_claim.or(effective(sec)) == Some(true);
-            let group = match cells.first() {
-                Some(c0)
-                    if !t.first_is_path_col
-                        && cell_paths[0].is_empty()
-                        && !c0.trim().is_empty()
-                        && !c0.trim().chars().all(|c| c.is_ascii_digit() || c == '.') =>
-                {
-                    let l = clean_label(c0);
-                    if l.is_empty() { label.clone().unwrap_or_else(|| group_of(sec)) } else { l }
-                }
-                _ => label.clone().unwrap_or_else(|| group_of(sec)),
-            };
-            let row_paths: Vec<String> = cell_paths.into_iter().flatten().collect();
-            if !t.status_cols.is_empty() {
-                // a plan written as a table: each row is a task, done when its status cell says so
-                let done = t.status_cols.iter().filter_map(|&j| cells.get(j)).any(|c| claim(c, true) == Some(true))
-                    && !t.status_cols.iter().filter_map(|&j| cells.get(j)).any(|c| claim(c, true) == Some(false));
-                let first = cells.first().map_or("", String::as_str);
-                out.tasks.push(Task { id: task_id(first, no), done, paths: row_paths.clone() });
-            }
-            for p in row_paths {
-                out.push(Expected { path: p, alt: None, group: group.clone(), claimed_done: claimed, line: no });
-            }
-            i += 1;
-            continue;
+            return self.table_row(i, no, sec);
         }
-        table = None;
+        self.table = None;
         if let Some((indent, checkbox, text)) = list_item(line) {
-            while list_stack.last().is_some_and(|(ind, _, _, _)| *ind >= indent) {
-                list_stack.pop();
-            }
-            let under_task = list_stack.iter().any(|(_, _, _, task)| *task);
-            let field = super::speckit::files_field(text);
-            let starts_with_path = starts_with_path(text);
-            let paths = if field.is_some() {
-                declared_paths(field.unwrap_or(text), true)
-            } else if under_task && checkbox.is_none() && !starts_with_path && !super::speckit::declares_output(text) {
-                // prose under a task: notes and references, not its declared outputs
-                Vec::new()
-            } else {
-                declared_paths(text, starts_with_path || label.as_deref().is_some_and(is_files_label))
-            };
-            let own =
-                checkbox.or_else(|| claim(text, false)).or_else(|| status_value(text).and_then(|v| claim(v, true)));
-            let inherited = own.or_else(|| list_stack.iter().rev().find_map(|(_, _, c, _)| *c)).or(effective(sec));
-            let item_label = bold_label(text);
-            let group = item_label
-                .clone()
-                .filter(|_| !paths.is_empty())
-                .or_else(|| list_stack.iter().rev().find_map(|(_, l, _, _)| l.clone()))
-                .or_else(|| label.clone())
-                .unwrap_or_else(|| group_of(sec));
-            if let Some(done) = checkbox {
-                out.tasks.push(Task { id: task_id(text, no), done, paths: paths.clone() });
-            }
-            for p in &paths {
-                out.push(Expected {
-                    path: p.clone(),
-                    alt: None,
-                    group: group.clone(),
-                    claimed_done: inherited == Some(true),
-                    line: no,
-                });
-            }
-            let parent_label = if paths.is_empty() {
-                let l = item_label.unwrap_or_else(|| clean_label(text));
-                (l.chars().count() <= 60 && !l.is_empty()).then_some(l)
-            } else {
-                None
-            };
-            list_stack.push((indent, parent_label, own, checkbox.is_some()));
-            i += 1;
-            continue;
+            self.list_item(indent, checkbox, text, no, sec);
+        } else if !trimmed.is_empty() {
+            self.paragraph(line, no, sec);
         }
-        if trimmed.is_empty() {
-            i += 1;
-            continue;
+        1
+    }
+
+    /// A line inside a fence: kept until the fence closes, then read as a project tree when
+    /// it looks like one.
+    fn fenced(&mut self, line: &'a str, no: usize, sec: usize) {
+        let Some((f, lang, buf)) = &mut self.fence else { return };
+        if !(line.trim_start().starts_with(f.as_str()) && line.trim().chars().all(|c| c == '`' || c == '~')) {
+            buf.push((no, line));
+            return;
         }
-        // paragraph
+        if tree_like(buf, lang) {
+            let grp = self.label.clone().unwrap_or_else(|| self.sections.group_of(sec));
+            let buf = std::mem::take(buf);
+            parse_tree(&buf, &grp, self.sections.effective(sec), &mut self.out);
+        }
+        self.fence = None;
+    }
+
+    /// A heading closes tables, lists and labels; the first names the plan, and paths in code
+    /// spans on it are deliverables of the section above.
+    fn heading(&mut self, title: &str, no: usize, sec: usize) {
+        if self.out.title.is_empty() {
+            self.out.title = clean_label(title);
+        }
+        self.table = None;
+        self.list_stack.clear();
+        self.label = None;
+        let claimed = self.sections.effective(sec) == Some(true);
+        for p in code_span_paths(title) {
+            self.out.push(Expected {
+                path: p,
+                alt: None,
+                group: self.sections.group_of(self.sections.list[sec].parent.unwrap_or(0)),
+                claimed_done: claimed,
+                line: no,
+            });
+        }
+    }
+
+    /// A table line: a header (with the separator under it) says which columns hold a status
+    /// and whether the first holds paths; each row's paths are deliverables, and in a table
+    /// with status columns the row is a task too.
+    fn table_row(&mut self, i: usize, no: usize, sec: usize) -> usize {
+        let line = self.lines[i];
+        if self.table.is_none() {
+            if self.lines.get(i + 1).is_some_and(|n| is_separator_row(n)) {
+                self.table = Some(table_header(line));
+                return 2;
+            }
+            self.table = Some(Table { status_cols: Vec::new(), first_is_path_col: false });
+        }
+        if is_separator_row(line) {
+            return 1;
+        }
+        let Some(t) = &self.table else { return 1 };
+        let cells = split_row(line);
+        let cell_paths: Vec<Vec<String>> = cells.iter().map(|c| line_paths(c)).collect();
+        let mut row_claim: Option<bool> = None;
+        for (j, c) in cells.iter().enumerate() {
+            match (row_claim, claim(c, t.status_cols.contains(&j))) {
+                (_, Some(false)) => row_claim = Some(false),
+                (None, Some(true)) => row_claim = Some(true),
+                _ => {}
+            }
+        }
+        let claimed = row_claim.or(self.sections.effective(sec)) == Some(true);
+        let fallback = || self.label.clone().unwrap_or_else(|| self.sections.group_of(sec));
+        let group = match cells.first() {
+            Some(c0)
+                if !t.first_is_path_col
+                    && cell_paths[0].is_empty()
+                    && !c0.trim().is_empty()
+                    && !c0.trim().chars().all(|c| c.is_ascii_digit() || c == '.') =>
+            {
+                let l = clean_label(c0);
+                if l.is_empty() { fallback() } else { l }
+            }
+            _ => fallback(),
+        };
+        let row_paths: Vec<String> = cell_paths.into_iter().flatten().collect();
+        if !t.status_cols.is_empty() {
+            // a plan written as a table: each row is a task, done when its status cell says so
+            let status = || t.status_cols.iter().filter_map(|&j| cells.get(j));
+            let done =
+                status().any(|c| claim(c, true) == Some(true)) && !status().any(|c| claim(c, true) == Some(false));
+            let first = cells.first().map_or("", String::as_str);
+            self.out.tasks.push(Task { id: task_id(first, no), done, paths: row_paths.clone() });
+        }
+        for p in row_paths {
+            self.out.push(Expected { path: p, alt: None, group: group.clone(), claimed_done: claimed, line: no });
+        }
+        1
+    }
+
+    /// A list item: its paths (declared outputs; prose under a task names none), its claim
+    /// (its box, its words, else the items and section above), its group, and what it opens
+    /// for the items under it.
+    fn list_item(&mut self, indent: usize, checkbox: Option<bool>, text: &str, no: usize, sec: usize) {
+        while self.list_stack.last().is_some_and(|(ind, _, _, _)| *ind >= indent) {
+            self.list_stack.pop();
+        }
+        let under_task = self.list_stack.iter().any(|(_, _, _, task)| *task);
+        let field = super::speckit::files_field(text);
+        let starts_with_path = starts_with_path(text);
+        let paths = if field.is_some() {
+            declared_paths(field.unwrap_or(text), true)
+        } else if under_task && checkbox.is_none() && !starts_with_path && !super::speckit::declares_output(text) {
+            // prose under a task: notes and references, not its declared outputs
+            Vec::new()
+        } else {
+            declared_paths(text, starts_with_path || self.label.as_deref().is_some_and(is_files_label))
+        };
+        let own = checkbox.or_else(|| claim(text, false)).or_else(|| status_value(text).and_then(|v| claim(v, true)));
+        let inherited =
+            own.or_else(|| self.list_stack.iter().rev().find_map(|(_, _, c, _)| *c)).or(self.sections.effective(sec));
+        let item_label = bold_label(text);
+        let group = item_label
+            .clone()
+            .filter(|_| !paths.is_empty())
+            .or_else(|| self.list_stack.iter().rev().find_map(|(_, l, _, _)| l.clone()))
+            .or_else(|| self.label.clone())
+            .unwrap_or_else(|| self.sections.group_of(sec));
+        if let Some(done) = checkbox {
+            self.out.tasks.push(Task { id: task_id(text, no), done, paths: paths.clone() });
+        }
+        for p in &paths {
+            self.out.push(Expected {
+                path: p.clone(),
+                alt: None,
+                group: group.clone(),
+                claimed_done: inherited == Some(true),
+                line: no,
+            });
+        }
+        let parent_label = if paths.is_empty() {
+            let l = item_label.unwrap_or_else(|| clean_label(text));
+            (l.chars().count() <= 60 && !l.is_empty()).then_some(l)
+        } else {
+            None
+        };
+        self.list_stack.push((indent, parent_label, own, checkbox.is_some()));
+    }
+
+    /// A paragraph line: a label for what follows (`**Files**`, `Outputs:`), or a line that is
+    /// mostly a list of files (`Files: \`a.py\`, \`b.py\``).
+    fn paragraph(&mut self, line: &str, no: usize, sec: usize) {
+        let trimmed = line.trim();
         if !line.starts_with([' ', '\t']) {
-            list_stack.clear();
+            self.list_stack.clear();
         }
         let spans = if super::is_context_line(trimmed) { Vec::new() } else { code_span_paths(trimmed) };
         if spans.is_empty() {
             if status_value(trimmed).is_none() {
                 if let Some(l) = bold_label(trimmed) {
-                    label = Some(l);
+                    self.label = Some(l);
                 } else if trimmed.ends_with(':') && trimmed.chars().count() <= 60 {
-                    label = Some(clean_label(trimmed));
+                    self.label = Some(clean_label(trimmed));
                 }
             }
-        } else {
-            // a line that is mostly a list of files: "Files: `a.py`, `b.py`"
-            let rest = strip_code_spans(trimmed);
-            let words = rest.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).count();
-            if words <= 4 {
-                let group = bold_label(trimmed).or_else(|| label.clone()).unwrap_or_else(|| group_of(sec));
-                let claimed = claim(trimmed, false).or(effective(sec)) == Some(true);
-                for p in spans {
-                    out.push(Expected { path: p, alt: None, group: group.clone(), claimed_done: claimed, line: no });
-                }
+            return;
+        }
+        let rest = strip_code_spans(trimmed);
+        let words = rest.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).count();
+        if words <= 4 {
+            let group =
+                bold_label(trimmed).or_else(|| self.label.clone()).unwrap_or_else(|| self.sections.group_of(sec));
+            let claimed = claim(trimmed, false).or(self.sections.effective(sec)) == Some(true);
+            for p in spans {
+                self.out.push(Expected { path: p, alt: None, group: group.clone(), claimed_done: claimed, line: no });
             }
         }
-        i += 1;
     }
-    out
+}
+
+/// A table's header row: its status columns, and whether its first column holds paths.
+fn table_header(line: &str) -> Table {
+    let header: Vec<String> = split_row(line).iter().map(|h| h.to_lowercase()).collect();
+    let status_cols = header
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| ["status", "state", "done", "progress", "complete"].iter().any(|k| h.contains(k)))
+        .map(|(j, _)| j)
+        .collect();
+    let first_is_path_col = header
+        .first()
+        .is_some_and(|h| ["file", "path", "module", "script", "deliverable", "output"].iter().any(|k| h.contains(k)));
+    Table { status_cols, first_is_path_col }
 }
 
 #[cfg(test)]
