@@ -23,66 +23,9 @@ pub(crate) fn prepare(
     b: &baton_ledger::Batch<'_>,
 ) -> Result<Prepared, baton_ledger::LedgerError> {
     let original = claim.original.to_string_lossy().into_owned();
-    // A file named as a RETURN is never answered with a RETURN, whatever is wrong with it.
-    let file_agent =
-        claim.original.to_str().filter(|n| !is_return_name(n)).and_then(names::agent_of_file_name).map(str::to_string);
-    let refuse =
-        |code, message: String| Prepared::Refuse { id: None, code, message, reply: file_agent.clone(), task: None };
-    if let names::Entry::SyncConflict(reason) = names::classify(claim.original.as_bytes()) {
-        return Ok(Prepared::Conflict(reason));
-    }
-    let meta =
-        match crate::failpoint::fault("stat_claim", &original).and_then(|()| std::fs::symlink_metadata(&claim.path)) {
-            Ok(m) => m,
-            // An I/O error, no file handle free: nothing about the file; stat it again later.
-            Err(e) if crate::faults::is_passing_io(&e) => {
-                return Ok(Prepared::Pause(format!("cannot stat the claimed file: {e}")));
-            }
-            Err(e) => return Ok(refuse(ErrorCode::Internal, format!("cannot stat the claimed file: {e}"))),
-        };
-    if meta.file_type().is_symlink() {
-        return Ok(refuse(
-            ErrorCode::NotAFile,
-            "the inbox entry is a symlink; baton never follows links (copy the file in instead)".into(),
-        ));
-    }
-    if !meta.is_file() {
-        return Ok(refuse(ErrorCode::NotAFile, "the inbox entry is not a regular file".into()));
-    }
-    if claim.original.to_str().is_none() {
-        return Ok(Prepared::Refuse {
-            id: None,
-            code: ErrorCode::InvalidName,
-            message: format!("the file name {original:?} is not valid UTF-8; rename it"),
-            reply: None,
-            task: None,
-        });
-    }
-    if meta.len() > cfg.max_file_bytes {
-        return Ok(refuse(
-            ErrorCode::TooLarge,
-            format!(
-                "{} bytes is over the {} byte cap (max_file_bytes in baton.toml); the file was not read",
-                meta.len(),
-                cfg.max_file_bytes
-            ),
-        ));
-    }
-    // Read and parsed once: by the readiness check, if the claimed file is still the one it
-    // read (inode, size, mtime), else here.
-    let parsed = match preread.filter(|p| p.is_still(&meta)) {
-        Some(pre) => {
-            let facts = dialect::facts(&pre.value);
-            schema::parse_value(pre.value).map_err(|invalid| (invalid, Some(facts)))
-        }
-        None => match read_and_parse(cfg, claim, &refuse) {
-            Ok(p) => p,
-            Err(refused) => return Ok(refused),
-        },
-    };
-    let (body, value) = match parsed {
-        Ok(p) => p,
-        Err((invalid, facts)) => return Ok(unparsed(cfg, root, &original, invalid, facts, file_agent)),
+    let (body, value) = match read_claim(cfg, root, claim, preread, &original) {
+        Ok(parsed) => parsed,
+        Err(prepared) => return Ok(prepared),
     };
     let task = match body {
         Body::Return(r) => {
@@ -99,64 +42,10 @@ pub(crate) fn prepare(
     };
     let hash = schema::content_hash(&value);
     let now = stamp::rfc3339(stamp::now());
-    match b.task(&task.id)? {
-        Some(row) if row.claim == claim.key() => {
-            if row.state.is_terminal() {
-                return Ok(Prepared::Finished(row));
-            }
-            // Resumed after a crash or a retry delay: carry this run's earlier attempts' errors
-            // (those since the last `baton retry`, which also says where its budget starts).
-            let events = b.events(&task.id)?;
-            let since = events.iter().rposition(|e| e.event == "claimed" && e.detail["retry"] == json!(true));
-            let base = since.and_then(|i| events[i].detail["attempts_before"].as_u64()).unwrap_or(0) as u32;
-            let history = events
-                .into_iter()
-                .skip(since.map_or(0, |i| i + 1))
-                .filter(|e| e.event == "attempt_failed")
-                .map(|e| e.detail)
-                .collect();
-            if let Some(passed) = deadline_passed(&task) {
-                return Ok(passed);
-            }
-            return Ok(Prepared::Run { attempt: row.attempts + 1, base, task, history });
-        }
-        Some(row) if row.state == TaskState::RetryRequested && row.content_hash == hash => {
-            // `baton retry`: the same handoff (possibly fixed by hand: the content `baton retry`
-            // moved back, see `request_retry`), a new attempt under this claim, with a fresh
-            // budget of automatic retries. Its RETURN is this claim's, a name of its own.
-            let base = row.attempts;
-            b.reclaim(&TaskRow { attempts: base, ..claimed_row(&task, hash, claim, &original, &now) })?;
-            b.event(
-                &task.id,
-                &now,
-                "claimed",
-                &json!({"file": original, "claim": claim.key(), "retry": true, "attempts_before": base}),
-            )?;
-            if let Some(passed) = deadline_passed(&task) {
-                return Ok(passed);
-            }
-            return Ok(Prepared::Run { task, attempt: base + 1, base, history: Vec::new() });
-        }
-        Some(row) if row.content_hash == hash => {
-            b.event(&task.id, &now, "duplicate", &json!({"file": original, "first_file": row.file_name}))?;
-            return Ok(Prepared::Duplicate);
-        }
-        Some(row) => {
-            let message = format!(
-                "id {:?} was already used by {} with different content; give this handoff a new id",
-                task.id, row.file_name
-            );
-            b.event(&task.id, &now, "duplicate_id", &json!({"file": original, "claim": claim.key()}))?;
-            return Ok(Prepared::Refuse {
-                id: None,
-                code: ErrorCode::DuplicateId,
-                message,
-                reply: Some(task.reply_agent().into()),
-                task: Some(task),
-            });
-        }
-        None => {}
-    }
+    let task = match known(b, claim, &original, task, &hash, &now)? {
+        Ok(prepared) => return Ok(prepared),
+        Err(new) => new,
+    };
     b.insert_task(&claimed_row(&task, hash, claim, &original, &now))?;
     b.event(&task.id, &now, "claimed", &json!({"file": original, "claim": claim.key()}))?;
     if let Some(to) = task.to.clone() {
@@ -176,6 +65,139 @@ pub(crate) fn prepare(
         return Ok(passed);
     }
     Ok(Prepared::Run { task, attempt: 1, base: 0, history: Vec::new() })
+}
+
+/// The claimed file read and parsed, or what it is answered with when it cannot be: a
+/// refusal that names why, or a pause when the disk failed for a while.
+fn read_claim(
+    cfg: &Config,
+    root: &std::path::Path,
+    claim: &Claim,
+    preread: Option<Preread>,
+    original: &str,
+) -> Result<(Body, Value), Prepared> {
+    // A file named as a RETURN is never answered with a RETURN, whatever is wrong with it.
+    let file_agent =
+        claim.original.to_str().filter(|n| !is_return_name(n)).and_then(names::agent_of_file_name).map(str::to_string);
+    let refuse =
+        |code, message: String| Prepared::Refuse { id: None, code, message, reply: file_agent.clone(), task: None };
+    if let names::Entry::SyncConflict(reason) = names::classify(claim.original.as_bytes()) {
+        return Err(Prepared::Conflict(reason));
+    }
+    let meta =
+        match crate::failpoint::fault("stat_claim", original).and_then(|()| std::fs::symlink_metadata(&claim.path)) {
+            Ok(m) => m,
+            // An I/O error, no file handle free: nothing about the file; stat it again later.
+            Err(e) if crate::faults::is_passing_io(&e) => {
+                return Err(Prepared::Pause(format!("cannot stat the claimed file: {e}")));
+            }
+            Err(e) => return Err(refuse(ErrorCode::Internal, format!("cannot stat the claimed file: {e}"))),
+        };
+    if meta.file_type().is_symlink() {
+        return Err(refuse(
+            ErrorCode::NotAFile,
+            "the inbox entry is a symlink; baton never follows links (copy the file in instead)".into(),
+        ));
+    }
+    if !meta.is_file() {
+        return Err(refuse(ErrorCode::NotAFile, "the inbox entry is not a regular file".into()));
+    }
+    if claim.original.to_str().is_none() {
+        return Err(Prepared::Refuse {
+            id: None,
+            code: ErrorCode::InvalidName,
+            message: format!("the file name {original:?} is not valid UTF-8; rename it"),
+            reply: None,
+            task: None,
+        });
+    }
+    if meta.len() > cfg.max_file_bytes {
+        return Err(refuse(
+            ErrorCode::TooLarge,
+            format!(
+                "{} bytes is over the {} byte cap (max_file_bytes in baton.toml); the file was not read",
+                meta.len(),
+                cfg.max_file_bytes
+            ),
+        ));
+    }
+    // Read and parsed once: by the readiness check, if the claimed file is still the one it
+    // read (inode, size, mtime), else here.
+    let parsed = match preread.filter(|p| p.is_still(&meta)) {
+        Some(pre) => {
+            let facts = dialect::facts(&pre.value);
+            schema::parse_value(pre.value).map_err(|invalid| (invalid, Some(facts)))
+        }
+        None => read_and_parse(cfg, claim, &refuse)?,
+    };
+    parsed.map_err(|(invalid, facts)| unparsed(cfg, root, original, invalid, facts, file_agent.clone()))
+}
+
+/// What the ledger already knows of a TASK's id decides what this claim of it is: the same
+/// claim resumed (after a crash or a retry delay), a `baton retry`, a copy, or another handoff
+/// reusing the id. `Err(task)`: the id is new.
+fn known(
+    b: &baton_ledger::Batch<'_>,
+    claim: &Claim,
+    original: &str,
+    task: baton_handoff::TaskBody,
+    hash: &str,
+    now: &str,
+) -> Result<Result<Prepared, baton_handoff::TaskBody>, baton_ledger::LedgerError> {
+    let Some(row) = b.task(&task.id)? else { return Ok(Err(task)) };
+    if row.claim == claim.key() {
+        if row.state.is_terminal() {
+            return Ok(Ok(Prepared::Finished(row)));
+        }
+        // Resumed after a crash or a retry delay: carry this run's earlier attempts' errors
+        // (those since the last `baton retry`, which also says where its budget starts).
+        let events = b.events(&task.id)?;
+        let since = events.iter().rposition(|e| e.event == "claimed" && e.detail["retry"] == json!(true));
+        let base = since.and_then(|i| events[i].detail["attempts_before"].as_u64()).unwrap_or(0) as u32;
+        let history = events
+            .into_iter()
+            .skip(since.map_or(0, |i| i + 1))
+            .filter(|e| e.event == "attempt_failed")
+            .map(|e| e.detail)
+            .collect();
+        if let Some(passed) = deadline_passed(&task) {
+            return Ok(Ok(passed));
+        }
+        return Ok(Ok(Prepared::Run { attempt: row.attempts + 1, base, task, history }));
+    }
+    if row.state == TaskState::RetryRequested && row.content_hash == hash {
+        // `baton retry`: the same handoff (possibly fixed by hand: the content `baton retry`
+        // moved back, see `request_retry`), a new attempt under this claim, with a fresh
+        // budget of automatic retries. Its RETURN is this claim's, a name of its own.
+        let base = row.attempts;
+        b.reclaim(&TaskRow { attempts: base, ..claimed_row(&task, hash.to_owned(), claim, original, now) })?;
+        b.event(
+            &task.id,
+            now,
+            "claimed",
+            &json!({"file": original, "claim": claim.key(), "retry": true, "attempts_before": base}),
+        )?;
+        if let Some(passed) = deadline_passed(&task) {
+            return Ok(Ok(passed));
+        }
+        return Ok(Ok(Prepared::Run { task, attempt: base + 1, base, history: Vec::new() }));
+    }
+    if row.content_hash == hash {
+        b.event(&task.id, now, "duplicate", &json!({"file": original, "first_file": row.file_name}))?;
+        return Ok(Ok(Prepared::Duplicate));
+    }
+    let message = format!(
+        "id {:?} was already used by {} with different content; give this handoff a new id",
+        task.id, row.file_name
+    );
+    b.event(&task.id, now, "duplicate_id", &json!({"file": original, "claim": claim.key()}))?;
+    Ok(Ok(Prepared::Refuse {
+        id: None,
+        code: ErrorCode::DuplicateId,
+        message,
+        reply: Some(task.reply_agent().into()),
+        task: Some(task),
+    }))
 }
 
 type Parsed = Result<(Body, Value), (schema::Invalid, Option<Value>)>;

@@ -138,6 +138,170 @@ fn state_is(path: &Path, opened: (u64, u64)) -> Result<RootIs, PipelineError> {
     }
 }
 
+/// The handoff watch as `serve` holds it: the watcher (none when no watch is possible), the
+/// channel its events wake the loop through, whether folders came or went, and which folders
+/// it covers.
+struct HandoffWatch {
+    watcher: Option<notify::RecommendedWatcher>,
+    rx: mpsc::Receiver<()>,
+    /// Set by an event at folder level (or an error): the watched folders are listed again.
+    folders_changed: std::sync::Arc<AtomicBool>,
+    inboxes: InboxWatch,
+}
+
+impl HandoffWatch {
+    /// Sets up the watch on `root` (its folders are added by [`Self::refresh`]). Without a watch
+    /// at all (the per-user inotify instances used up, a file system without events), serve
+    /// still answers everything, by reading the inboxes every [`POLL_WITHOUT_WATCH`].
+    fn new(root: &Path, me: &str, liveness: &std::sync::Arc<Liveness>) -> Self {
+        let errors = liveness.clone();
+        let (tx, rx) = mpsc::channel::<()>(1);
+        let folders_changed = std::sync::Arc::new(AtomicBool::new(true));
+        let changed = folders_changed.clone();
+        // FSEvents (macOS) names paths canonically (`/private/var/…` for `/var/…`): both forms.
+        let event_roots = [root.to_path_buf(), root.canonicalize().unwrap_or_else(|_| root.to_path_buf())];
+        let own_inboxes = event_roots.clone().map(|r| r.join(me).join(crate::config::INBOX));
+        let inboxes = InboxWatch::default();
+        let dropped = inboxes.dropped.clone();
+        let made = crate::failpoint::fault("inotify", "").map_err(notify::Error::io).and_then(|()| {
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                // The fault tests' `watch_event` failpoint turns events into the watcher's errors.
+                let event = event
+                    .and_then(|ev| crate::failpoint::fault("watch_event", "").map(|()| ev).map_err(notify::Error::io));
+                // Any event, an error or a rescan request: all mean "look again". A full channel
+                // already holds a pending wake-up.
+                match &event {
+                    Err(e) => {
+                        errors.watch_errors.fetch_add(1, Ordering::Relaxed);
+                        // A read fault lasting seconds fails every event: one line per kind per
+                        // period, with how many were left out (not 15,000 identical lines).
+                        crate::ratelimit::warn_every(
+                            &format!("watcher:{e}"),
+                            &format!("watcher: {e}; reconciling"),
+                            "watcher",
+                        );
+                        changed.store(true, Ordering::Relaxed);
+                    }
+                    Ok(ev) if !wakes(ev) || only_ignored(ev, &own_inboxes) => return,
+                    Ok(ev)
+                        if ev.need_rescan()
+                            || ev
+                                .paths
+                                .iter()
+                                .any(|p| event_roots.iter().any(|r| InboxWatch::is_folder_level(r, p))) =>
+                    {
+                        dropped.note(ev);
+                        changed.store(true, Ordering::Relaxed);
+                    }
+                    Ok(_) => {}
+                }
+                let _ = tx.try_send(());
+            })
+        });
+        let watcher = match made {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(
+                    "no file watch is possible ({e}); reading the inboxes every {} ms instead. On Linux the per-user limit of \
+                     inotify instances is probably reached: raise it with `sysctl fs.inotify.max_user_instances=1024` \
+                     (and in /etc/sysctl.d/ to keep it), then restart serve",
+                    POLL_WITHOUT_WATCH.as_millis()
+                );
+                None
+            }
+        };
+        HandoffWatch { watcher, rx, folders_changed, inboxes }
+    }
+
+    /// Watches the folders that came since the last look, if any did. Run before each pass, so
+    /// a file dropped before a new inbox was watched is still seen.
+    fn refresh(&mut self, root: &Path, me: &str) {
+        if let Some(w) = self.watcher.as_mut().filter(|_| self.folders_changed.swap(false, Ordering::Relaxed))
+            && let Err(e) = self.inboxes.sync(w, root, me)
+        {
+            crate::ratelimit::warn_every(
+                "serve:watch",
+                &format!("cannot set the file watch: {e}; reading the inboxes every reconcile_secs meanwhile"),
+                "serve",
+            );
+            self.folders_changed.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The plans folders' watch and the audit's schedule: their own channel, so only plans changes
+/// (re)start the audit's quiet period. No schedule when automatic audits are off; no watch
+/// when the handoff watch could not be made either (the schedule's interval then runs them).
+struct PlansWatch {
+    _watcher: Option<notify::RecommendedWatcher>,
+    rx: Option<mpsc::Receiver<()>>,
+    schedule: Option<crate::audit::Schedule>,
+}
+
+impl PlansWatch {
+    fn new(pipeline: &Pipeline, watching: bool) -> Self {
+        let (plans_tx, plans_rx) = mpsc::channel::<()>(1);
+        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if event.as_ref().is_ok_and(wakes) {
+                let _ = plans_tx.try_send(());
+            }
+        })
+        .ok()
+        .filter(|_| watching);
+        let audit_cfg = &pipeline.config().audit;
+        let schedule = audit_cfg.enabled.then(|| {
+            for dir in pipeline.watched_plans() {
+                let Some(w) = watcher.as_mut() else { break };
+                if let Err(e) = w.watch(&dir, RecursiveMode::Recursive) {
+                    tracing::warn!(dir = %dir.display(), "cannot watch plans folder: {e}");
+                }
+            }
+            crate::audit::Schedule::new(
+                Duration::from_secs(audit_cfg.debounce_secs),
+                Duration::from_secs(audit_cfg.interval.max(1)),
+            )
+        });
+        let rx = watcher.is_some().then_some(plans_rx);
+        PlansWatch { _watcher: watcher, rx, schedule }
+    }
+
+    /// Waits for a change in a plans folder (forever without a watch).
+    async fn changed(&mut self) {
+        // A closed channel (no watcher left) would return at once, every time: wait forever then.
+        let Some(rx) = self.rx.as_mut() else { return std::future::pending().await };
+        if rx.recv().await.is_none() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// The pause before trying again after `failures` passing faults in a row.
+fn pause_after(failures: u32) -> Duration {
+    Duration::from_millis(250u64 << failures.min(5)).min(MAX_PAUSE)
+}
+
+/// Whether the handoffs root and the state file are still those serve started on: `Ok(None)`
+/// when they are, `Ok(Some(error))` when one could not be read (a pause, not a verdict), and
+/// the error that stops serve when one was moved, deleted or replaced.
+fn look_at_root(
+    root: &Path,
+    watched: (u64, u64),
+    state: &Option<(PathBuf, (u64, u64))>,
+) -> Result<Option<std::io::Error>, PipelineError> {
+    let look = match root_is(root, watched) {
+        RootIs::Same => match state {
+            Some((path, opened)) => state_is(path, *opened)?,
+            None => RootIs::Same,
+        },
+        look => look,
+    };
+    match look {
+        RootIs::Same => Ok(None),
+        RootIs::Unreadable(e) => Ok(Some(e)),
+        RootIs::Replaced => Err(PipelineError::RootReplaced(root.display().to_string())),
+    }
+}
+
 /// Runs until `shutdown` resolves.
 pub async fn serve(
     pipeline: &mut Pipeline,
@@ -145,125 +309,35 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), PipelineError> {
     pipeline.observer.every = crate::observe::OBSERVE_EVERY;
-    let errors = liveness.clone();
     let root = pipeline.paths().handoffs.clone();
     std::fs::create_dir_all(&root).map_err(|e| PipelineError::io(&root, e))?;
-    let (tx, mut rx) = mpsc::channel::<()>(1);
-    let folders_changed = std::sync::Arc::new(AtomicBool::new(true));
-    let changed = folders_changed.clone();
-    // FSEvents (macOS) names paths canonically (`/private/var/…` for `/var/…`): both forms.
-    let event_roots = [root.clone(), root.canonicalize().unwrap_or_else(|_| root.clone())];
-    let own_inboxes = event_roots.clone().map(|r| r.join(&pipeline.config().agent).join(crate::config::INBOX));
-    let mut inboxes = InboxWatch::default();
-    let dropped = inboxes.dropped.clone();
-    let made = crate::failpoint::fault("inotify", "").map_err(notify::Error::io).and_then(|()| {
-        notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            // The fault tests' `watch_event` failpoint turns events into the watcher's errors.
-            let event =
-                event.and_then(|ev| crate::failpoint::fault("watch_event", "").map(|()| ev).map_err(notify::Error::io));
-            // Any event, an error or a rescan request: all mean "look again". A full channel
-            // already holds a pending wake-up.
-            match &event {
-                Err(e) => {
-                    errors.watch_errors.fetch_add(1, Ordering::Relaxed);
-                    // A read fault lasting seconds fails every event: one line per kind per
-                    // period, with how many were left out (not 15,000 identical lines).
-                    crate::ratelimit::warn_every(
-                        &format!("watcher:{e}"),
-                        &format!("watcher: {e}; reconciling"),
-                        "watcher",
-                    );
-                    changed.store(true, Ordering::Relaxed);
-                }
-                Ok(ev) if !wakes(ev) || only_ignored(ev, &own_inboxes) => return,
-                Ok(ev)
-                    if ev.need_rescan()
-                        || ev.paths.iter().any(|p| event_roots.iter().any(|r| InboxWatch::is_folder_level(r, p))) =>
-                {
-                    dropped.note(ev);
-                    changed.store(true, Ordering::Relaxed);
-                }
-                Ok(_) => {}
-            }
-            let _ = tx.try_send(());
-        })
-    });
-    // No watch at all (the per-user inotify instances used up, a file system without events):
-    // serve still answers everything, by reading the inboxes every POLL_WITHOUT_WATCH.
-    let mut watcher = match made {
-        Ok(w) => Some(w),
-        Err(e) => {
-            tracing::warn!(
-                "no file watch is possible ({e}); reading the inboxes every {} ms instead. On Linux the per-user limit of \
-                 inotify instances is probably reached: raise it with `sysctl fs.inotify.max_user_instances=1024` \
-                 (and in /etc/sysctl.d/ to keep it), then restart serve",
-                POLL_WITHOUT_WATCH.as_millis()
-            );
-            None
-        }
-    };
-    let poll = if watcher.is_some() { None } else { Some(POLL_WITHOUT_WATCH) };
+    let me = pipeline.config().agent.clone();
+    let mut handoffs = HandoffWatch::new(&root, &me, liveness);
+    let poll = if handoffs.watcher.is_some() { None } else { Some(POLL_WITHOUT_WATCH) };
     let watched = dir_id(&root).ok_or_else(|| PipelineError::RootReplaced(root.display().to_string()))?;
     let _ = liveness.watched.set((root.clone(), watched));
     // Dropping a changed component into the plugins folder reloads it without a restart.
     let plugins_dir = pipeline.paths().plugins.clone();
-    if let Some(w) = watcher.as_mut().filter(|_| plugins_dir.is_dir())
+    if let Some(w) = handoffs.watcher.as_mut().filter(|_| plugins_dir.is_dir())
         && let Err(e) = w.watch(&plugins_dir, RecursiveMode::NonRecursive)
     {
         tracing::warn!(dir = %plugins_dir.display(), "cannot watch the plugins folder: {e}; changes are seen every reconcile_secs");
     }
-    // Plans folders: their own channel, so only plans changes (re)start the audit's quiet period.
-    let (plans_tx, mut plans_rx) = mpsc::channel::<()>(1);
-    let mut plans_watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.as_ref().is_ok_and(wakes) {
-            let _ = plans_tx.try_send(());
-        }
-    })
-    .ok()
-    .filter(|_| watcher.is_some());
-    let audit_cfg = pipeline.config().audit.clone();
-    let mut schedule = audit_cfg.enabled.then(|| {
-        for dir in pipeline.watched_plans() {
-            let Some(plans_watcher) = plans_watcher.as_mut() else { break };
-            if let Err(e) = plans_watcher.watch(&dir, RecursiveMode::Recursive) {
-                tracing::warn!(dir = %dir.display(), "cannot watch plans folder: {e}");
-            }
-        }
-        crate::audit::Schedule::new(
-            Duration::from_secs(audit_cfg.debounce_secs),
-            Duration::from_secs(audit_cfg.interval.max(1)),
-        )
-    });
+    let mut plans = PlansWatch::new(pipeline, handoffs.watcher.is_some());
     let reconcile = poll.unwrap_or(Duration::from_secs(pipeline.config().reconcile_secs.max(1)));
-    let me = pipeline.config().agent.clone();
-    tracing::info!(root = %root.display(), agent = %pipeline.config().agent, "serving");
+    tracing::info!(root = %root.display(), agent = %me, "serving");
     tokio::pin!(shutdown);
     let mut failures = 0u32;
     let mut audit: Option<tokio::task::JoinHandle<()>> = None;
     let state = state_id(pipeline);
     loop {
-        let look = match root_is(&root, watched) {
-            RootIs::Same => match &state {
-                Some((path, opened)) => state_is(path, *opened),
-                None => Ok(RootIs::Same),
-            },
-            look => Ok(look),
-        };
-        match look {
-            Ok(RootIs::Same) => {}
-            Ok(RootIs::Replaced) => {
-                pipeline.stopped();
-                return Err(PipelineError::RootReplaced(root.display().to_string()));
-            }
-            Err(replaced) => {
-                pipeline.stopped();
-                return Err(replaced);
-            }
-            Ok(RootIs::Unreadable(e)) => {
+        match look_at_root(&root, watched, &state) {
+            Ok(None) => {}
+            Ok(Some(e)) => {
                 // Not a verdict: wait and look again (the claims stay as they are).
                 failures += 1;
                 liveness.failures.store(failures, Ordering::Relaxed);
-                let pause = Duration::from_millis(250u64 << failures.min(5)).min(MAX_PAUSE);
+                let pause = pause_after(failures);
                 crate::ratelimit::warn_every(
                     "serve:root",
                     &format!("cannot read {e}; trying again in {} ms", pause.as_millis()),
@@ -274,18 +348,12 @@ pub async fn serve(
                     _ = tokio::time::sleep(pause) => continue,
                 }
             }
+            Err(stop) => {
+                pipeline.stopped();
+                return Err(stop);
+            }
         }
-        // Before the pass, so a file dropped before a new inbox was watched is still seen.
-        if let Some(w) = watcher.as_mut().filter(|_| folders_changed.swap(false, Ordering::Relaxed))
-            && let Err(e) = inboxes.sync(w, &root, &me)
-        {
-            crate::ratelimit::warn_every(
-                "serve:watch",
-                &format!("cannot set the file watch: {e}; reading the inboxes every reconcile_secs meanwhile"),
-                "serve",
-            );
-            folders_changed.store(true, Ordering::Relaxed);
-        }
+        handoffs.refresh(&root, &me);
         tracing::debug!("pass");
         liveness.pass_started_ms.store(now_ms(), Ordering::Relaxed);
         let next = tokio::select! {
@@ -308,7 +376,7 @@ pub async fn serve(
             Err(e) if crate::faults::is_passing(&e) => {
                 failures += 1;
                 liveness.failures.store(failures, Ordering::Relaxed);
-                let pause = Duration::from_millis(250u64 << failures.min(5)).min(MAX_PAUSE);
+                let pause = pause_after(failures);
                 crate::ratelimit::warn_every(
                     "serve:pass",
                     &format!("{e}; trying again in {} ms", pause.as_millis()),
@@ -319,12 +387,12 @@ pub async fn serve(
             Err(e) => return Err(e),
         };
         let idle = audit.as_ref().is_none_or(|a| a.is_finished());
-        if let Some(s) = schedule.as_mut().filter(|s| idle && s.due().is_some_and(|d| d <= Instant::now())) {
+        if let Some(s) = plans.schedule.as_mut().filter(|s| idle && s.due().is_some_and(|d| d <= Instant::now())) {
             s.ran();
             let auditor = pipeline.auditor();
             audit = Some(tokio::spawn(async move { run_audit(&auditor).await }));
         }
-        let audit_due = schedule.as_ref().and_then(|s| s.due());
+        let audit_due = plans.schedule.as_ref().and_then(|s| s.due());
         let deadline = [next, audit_due].into_iter().flatten().fold(Instant::now() + reconcile, Instant::min);
         tokio::select! {
             _ = &mut shutdown => { pipeline.stopped(); break }
@@ -333,17 +401,17 @@ pub async fn serve(
             // pending, and the pass after the pause sees their files.
             // Without a watch its sender is gone (recv would return at once): the deadline,
             // POLL_WITHOUT_WATCH away, paces the loop instead.
-            _ = rx.recv(), if failures == 0 && watcher.is_some() => {}
+            _ = handoffs.rx.recv(), if failures == 0 && handoffs.watcher.is_some() => {}
             // A component compiled in the background (see plugins::reload_changed): load it.
             _ = crate::plugins::compiled().notified() => {}
-            _ = plans_rx.recv(), if plans_watcher.is_some() => {
-                if let Some(s) = schedule.as_mut() {
+            _ = plans.changed() => {
+                if let Some(s) = plans.schedule.as_mut() {
                     s.changed();
                 }
             }
             // The periodic reconcile also checks the watched folders (one that was replaced
             // under the same name lost its watch without an event that says so).
-            _ = tokio::time::sleep_until(deadline.into()) => folders_changed.store(true, Ordering::Relaxed),
+            _ = tokio::time::sleep_until(deadline.into()) => handoffs.folders_changed.store(true, Ordering::Relaxed),
         }
     }
     if let Some(a) = audit {
