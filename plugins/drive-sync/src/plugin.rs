@@ -42,7 +42,7 @@ fn io(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> Failure {
 
 /// The SDK's one catalog error policy.
 fn cat_err(what: &str, e: catalog::CatalogError) -> Failure {
-    baton_plugin::catalog_failure(DriveSync::NAME, what, e)
+    baton_plugin::catalog_failure(what, e)
 }
 
 fn log(level: Level, msg: &str) {
@@ -357,7 +357,7 @@ fn schema_of(c: &CollectionInfo) -> Vec<PropInfo> {
 fn rows_of(c: &CollectionInfo) -> Res<Vec<(String, Vec<String>)>> {
     let props = live_props(c);
     let mut out = Vec::with_capacity(c.records as usize);
-    baton_plugin::paging::catalog_each(DriveSync::NAME, &c.name, "", |r| {
+    baton_plugin::paging::catalog_each(&c.name, "", |r| {
         let key = r.get("key").and_then(Value::as_str).unwrap_or_default().to_string();
         let empty = Map::new();
         let pr = r.get("props").and_then(Value::as_object).unwrap_or(&empty);
