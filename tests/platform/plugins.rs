@@ -829,7 +829,12 @@ fn first_party_music_plugins_get_their_catalog_grants_built_in_and_an_explicit_c
     let r = h.ret("SP3");
     assert_eq!(r["status"], "failed", "{r}");
     let message = r["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("denied") && message.contains("[plugins.spotify] catalog"), "{r}");
+    assert!(message.contains("denied") && message.contains("`spotify` may not"), "{r}");
+    // The fix is the host's, said once: the SDK passes the refusal on without adding its own.
+    let fix = "(grant it in baton.toml: [plugins.spotify] catalog = { ";
+    assert_eq!(message.matches(fix).count(), 1, "the fix, once: {message}");
+    assert_eq!(message.matches("grant it").count(), 1, "no second fix: {message}");
+    assert_eq!(message.matches("[plugins.spotify]").count(), 1, "no second fix: {message}");
 }
 
 #[test]

@@ -125,7 +125,14 @@ fn grants_owners_files_settings_paths_and_quota() {
         let m = err(res, "denied");
         assert!(m.contains(if i == 3 { "files" } else { "playlists" }), "{m}");
     }
-    assert!(err(&r[0], "denied").contains("baton.toml"), "the refusal says how to grant it");
+    // The refusal says how to grant it, once (0.4.0's calls are adapted up to 0.5.0's: the
+    // host's message passes both unchanged). Not even readable, playlists needs a read grant
+    // first, for the upsert as for the query.
+    let fix = "(grant it in baton.toml: [plugins.testkit] catalog = { read = [\"playlists\"] })";
+    for res in &r[..2] {
+        let m = err(res, "denied");
+        assert_eq!((m.matches(fix).count(), m.matches("grant it").count()), (1, 1), "{m}");
+    }
     assert!(shown(&h, "playlists").is_empty(), "nothing written");
 
     // A refused batch writes nothing of itself: one good record, one with an unknown property.

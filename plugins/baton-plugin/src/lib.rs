@@ -141,7 +141,7 @@ impl Ctx<'_> {
     /// The catalog error policy ([`catalog_failure`]), with what was being done
     /// (`reading tracks`): `catalog::get(..).map_err(ctx.catalog("reading tracks"))?`.
     pub fn catalog<'a>(&'a self, what: &'a str) -> impl FnOnce(catalog::CatalogError) -> Failure + 'a {
-        move |e| catalog_failure(self.plugin, what, e)
+        move |e| catalog_failure(what, e)
     }
 
     /// The correlation id to put on follow-ups: the task's own, else its id.

@@ -40,7 +40,6 @@ pub fn all_pages<T, E>(
 /// Hands every record of the catalog collection `collection` matching `filter` to `visit`,
 /// a page (1,000 records) at a time, in key order; errors follow [`crate::catalog_failure`].
 pub fn catalog_each(
-    plugin: &str,
     collection: &str,
     filter: &str,
     mut visit: impl FnMut(serde_json::Value) -> Result<(), Failure>,
@@ -50,7 +49,7 @@ pub fn catalog_each(
         usize::MAX,
         |cursor| {
             let p = crate::catalog::query(collection, filter, cursor, 1000)
-                .map_err(|e| crate::failure::catalog_failure(plugin, &what, e))?;
+                .map_err(|e| crate::failure::catalog_failure(&what, e))?;
             let records: Vec<serde_json::Value> = serde_json::from_str(&p.records)
                 .map_err(|e| Failure::Permanent(format!("{what}: the host sent malformed records: {e}")))?;
             Ok((records, p.next))

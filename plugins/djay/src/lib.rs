@@ -61,7 +61,7 @@ fn permanent(m: impl Into<String>) -> Failure {
 
 /// The SDK's one policy from a catalog error to a failure.
 fn cat_err(what: &str, e: CatalogError) -> Failure {
-    baton_plugin::catalog_failure("djay", what, e)
+    baton_plugin::catalog_failure(what, e)
 }
 
 impl Plugin for Djay {

@@ -63,6 +63,7 @@
 
 wit_bindgen::generate!({ path: "../../wit/v0.4", world: "plugin" });
 
+mod catalog_calls;
 mod hostile;
 mod hostile_v04;
 mod hostile_v05;
@@ -339,7 +340,7 @@ impl Guest for Testkit {
             }
             "catalog" => {
                 let calls = param(&params, "calls").and_then(Value::as_array).cloned().unwrap_or_default();
-                let results: Vec<Value> = calls.iter().map(catalog_call).collect();
+                let results: Vec<Value> = calls.iter().map(catalog_calls::catalog_call).collect();
                 done("catalog", json!({ "results": results }))
             }
             "sqlite" => sqlite::run(&params),
@@ -501,167 +502,6 @@ fn attacks(action: &str, params: &Value) -> Option<Result<Outcome, Failure>> {
         }
         _ => return None,
     })
-}
-
-// ---- The catalog (baton:plugin@0.4.0) ------------------------------------------------------
-
-/// One catalog call described as JSON: `{"op": "upsert", "collection": "tracks", "records": [...]}`.
-/// Returns `{"ok": ...}` or `{"error": {"kind": "denied" | "invalid" | "quota" | "io", "message"}}`.
-fn catalog_call(c: &Value) -> Value {
-    use baton::plugin::catalog as cat;
-    let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let opt = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
-    let json_text = |k: &str| {
-        c.get(k).map(|v| if let Value::String(t) = v { t.clone() } else { v.to_string() }).unwrap_or_default()
-    };
-    let err = |e: cat::CatalogError| {
-        let (kind, m) = match e {
-            cat::CatalogError::Denied(m) => ("denied", m),
-            cat::CatalogError::Invalid(m) => ("invalid", m),
-            cat::CatalogError::Quota(m) => ("quota", m),
-            cat::CatalogError::Io(m) => ("io", m),
-        };
-        json!({ "error": { "kind": kind, "message": m } })
-    };
-    let parse = |t: String| serde_json::from_str::<Value>(&t).unwrap_or(Value::String(t));
-    let method = |m: cat::MatchMethod| match m {
-        cat::MatchMethod::ExternalId => "external_id",
-        cat::MatchMethod::Isrc => "isrc",
-        cat::MatchMethod::Normalized => "normalized",
-        cat::MatchMethod::Fuzzy => "fuzzy",
-        cat::MatchMethod::Fingerprint => "fingerprint",
-        cat::MatchMethod::Manual => "manual",
-    };
-    let outcome = |o: cat::MatchOutcome| {
-        json!({
-            "verdict": match o.verdict {
-                cat::Verdict::Match => "match",
-                cat::Verdict::Ambiguous => "ambiguous",
-                cat::Verdict::None => "none",
-            },
-            "candidates": o.candidates.iter().map(|c| json!({
-                "key": c.key, "title": c.title, "artists": c.artists, "duration_ms": c.duration_ms,
-                "score": c.score, "method": method(c.method), "reasons": c.reasons,
-            })).collect::<Vec<_>>(),
-        })
-    };
-    let query = || {
-        let q = c.get("query").cloned().unwrap_or_default();
-        let strs = |k: &str| {
-            q.get(k)
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-                .unwrap_or_default()
-        };
-        cat::TrackQuery {
-            title: q.get("title").and_then(Value::as_str).unwrap_or("").into(),
-            artists: strs("artists"),
-            duration_ms: q.get("duration_ms").and_then(Value::as_u64),
-            isrc: q.get("isrc").and_then(Value::as_str).map(str::to_string),
-            external_ids: strs("external_ids"),
-            path: q.get("path").and_then(Value::as_str).map(str::to_string),
-        }
-    };
-    let ok = |v: Value| json!({ "ok": v });
-    match s("op").as_str() {
-        "collections" => match cat::collections() {
-            Ok(all) => ok(json!(all.iter().map(|c| json!({
-                "name": c.name, "owner": c.owner, "records": c.records, "read_only": c.read_only,
-                "properties": c.properties.iter().map(|p| json!({"id": p.id, "name": p.name, "owner": p.owner, "archived": p.archived})).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>())),
-            Err(e) => err(e),
-        },
-        "ensure" => {
-            let props: Vec<cat::PropertySpec> = c
-                .get("properties")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-                .iter()
-                .map(|p| cat::PropertySpec {
-                    id: p.get("id").and_then(Value::as_str).unwrap_or("").into(),
-                    name: p.get("name").and_then(Value::as_str).map(str::to_string),
-                    kind: match p.get("kind").and_then(Value::as_str).unwrap_or("text") {
-                        "number" => cat::PropertyKind::Number,
-                        "date" => cat::PropertyKind::Date,
-                        "bool" => cat::PropertyKind::Bool,
-                        "select" => cat::PropertyKind::Select,
-                        "multi-select" => cat::PropertyKind::MultiSelect,
-                        "url" => cat::PropertyKind::Url,
-                        "relation" => cat::PropertyKind::Relation,
-                        _ => cat::PropertyKind::Text,
-                    },
-                    target: p.get("target").and_then(Value::as_str).map(str::to_string),
-                    inverse: p.get("inverse").and_then(Value::as_str).map(str::to_string),
-                    integer: p.get("integer").and_then(Value::as_bool).unwrap_or(false),
-                })
-                .collect();
-            cat::ensure_collection(&s("collection"), &props).map(|()| ok(json!(true))).unwrap_or_else(err)
-        }
-        "rename" => cat::rename_property(&s("collection"), &s("property"), &s("name")).map(|()| ok(json!(true))).unwrap_or_else(err),
-        "remove" => cat::remove_property(&s("collection"), &s("property")).map(|()| ok(json!(true))).unwrap_or_else(err),
-        "upsert" => match cat::upsert(&s("collection"), &match c.get("pad_bytes").and_then(Value::as_u64) {
-            // One record `key` whose title is `pad_bytes` long: a call over the host's size cap.
-            Some(n) => json!([{"key": s("key"), "props": {"title": "x".repeat(n as usize)}}]).to_string(),
-            None => json_text("records"),
-        }) {
-            Ok(r) => ok(json!({ "inserted": r.inserted, "updated": r.updated, "unchanged": r.unchanged })),
-            Err(e) => err(e),
-        },
-        "get" => match cat::get(&s("collection"), &s("key"), c.get("archived").and_then(Value::as_bool).unwrap_or(false)) {
-            Ok(r) => ok(r.map(parse).unwrap_or(Value::Null)),
-            Err(e) => err(e),
-        },
-        "query" => {
-            let limit = c.get("limit").and_then(Value::as_u64).unwrap_or(1000) as u32;
-            match cat::query(&s("collection"), &s("filter"), opt("cursor").as_deref(), limit) {
-                Ok(p) => ok(json!({ "records": parse(p.records), "next": p.next })),
-                Err(e) => err(e),
-            }
-        }
-        "links" => match cat::links(&s("collection"), &s("key"), &s("property")) {
-            Ok(l) => ok(json!(l.iter().map(|l| json!({"key": l.key, "position": l.position, "added_at": l.added_at, "method": l.method.map(method)})).collect::<Vec<_>>())),
-            Err(e) => err(e),
-        },
-        "link" => {
-            let m = match opt("method").as_deref() {
-                None => None,
-                Some("external_id") => Some(cat::MatchMethod::ExternalId),
-                Some("isrc") => Some(cat::MatchMethod::Isrc),
-                Some("normalized") => Some(cat::MatchMethod::Normalized),
-                Some("fuzzy") => Some(cat::MatchMethod::Fuzzy),
-                Some("fingerprint") => Some(cat::MatchMethod::Fingerprint),
-                Some("manual") => Some(cat::MatchMethod::Manual),
-                Some(other) => return json!({"error": {"kind": "testkit", "message": format!("unknown method `{other}`")}}),
-            };
-            cat::link(&s("collection"), &s("key"), &s("property"), &s("target"), opt("added_at").as_deref(), m).map(|b| ok(json!(b))).unwrap_or_else(err)
-        }
-        "unlink" => cat::unlink(&s("collection"), &s("key"), &s("property"), &s("target")).map(|b| ok(json!(b))).unwrap_or_else(err),
-        "changes" => {
-            let since = c.get("since").and_then(Value::as_u64).unwrap_or(0);
-            let limit = c.get("limit").and_then(Value::as_u64).unwrap_or(10_000) as u32;
-            match cat::changes_since(since, limit) {
-                // `seqs`: only the sequence numbers (a long log fits the task's output).
-                Ok(all) if c.get("seqs").and_then(Value::as_bool) == Some(true) => ok(json!(all.iter().map(|ch| ch.seq).collect::<Vec<_>>())),
-                Ok(all) => ok(json!(all.iter().map(|ch| json!({
-                    "seq": ch.seq, "collection": ch.collection, "key": ch.key, "op": ch.op, "actor": ch.actor, "detail": parse(ch.detail.clone()),
-                })).collect::<Vec<_>>())),
-                Err(e) => err(e),
-            }
-        }
-        "match" => cat::match_track(&query()).map(|o| ok(outcome(o))).unwrap_or_else(err),
-        "resolve" => match cat::resolve_track(&query(), &json_text("record")) {
-            Ok(r) => ok(json!({ "key": r.key, "created": r.created, "outcome": outcome(r.outcome) })),
-            Err(e) => err(e),
-        },
-        // A pause between calls, so a test can kill the host at a known point in a long run.
-        "sleep" => {
-            let ms = c.get("ms").and_then(Value::as_u64).unwrap_or(0);
-            std::thread::sleep(std::time::Duration::from_millis(ms));
-            ok(json!({ "ms": ms }))
-        }
-        other => json!({ "error": { "kind": "testkit", "message": format!("unknown catalog op `{other}`") } }),
-    }
 }
 
 export!(Testkit);

@@ -182,3 +182,37 @@ pub fn decode_cursor(c: &str) -> Option<String> {
         (0..c.len()).step_by(2).map(|i| u8::from_str_radix(c.get(i..i + 2)?, 16).ok()).collect();
     String::from_utf8(bytes?).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_named_by_guest_path_or_hidden() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().canonicalize().unwrap();
+        for f in ["music/a.flac", "other/b.flac"] {
+            std::fs::create_dir_all(d.join(f).parent().unwrap()).unwrap();
+            std::fs::write(d.join(f), b"").unwrap();
+        }
+        let g = [Grant { name: "music".into(), host_path: d.join("music"), writable: false }];
+        let files = Files::new(&g, &[baton_runtime::grants::GrantDir::open(&g[0].host_path).unwrap()]);
+        let a = d.join("music/a.flac").display().to_string();
+        let b = d.join("other/b.flac").display().to_string();
+        assert_eq!(
+            files.reason(format!("fingerprint similarity 0.990 with {a}")),
+            "fingerprint similarity 0.990 with /music/a.flac"
+        );
+        assert_eq!(
+            files.reason(format!("fingerprint similarity 0.990 with {b}")),
+            "fingerprint similarity 0.990 with a library file outside the plugin's grants"
+        );
+        let detail = files.detail(serde_json::json!({"target": "files", "target_key": b, "links": {"files": {"added": [a, b], "removed": []}}}));
+        assert_eq!(detail["target_key"], Value::Null);
+        assert_eq!(detail["links"]["files"]["added"], serde_json::json!(["/music/a.flac"]));
+        for key in [a.as_str(), "/x/ü y", ""] {
+            assert_eq!(decode_cursor(&encode_cursor(key)).as_deref(), Some(key));
+        }
+        assert_eq!(decode_cursor("zz"), None);
+    }
+}

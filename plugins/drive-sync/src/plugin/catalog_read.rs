@@ -41,7 +41,7 @@ pub(super) fn schema_of(c: &CollectionInfo) -> Vec<PropInfo> {
 pub(super) fn rows_of(c: &CollectionInfo) -> Res<Vec<(String, Vec<String>)>> {
     let props = live_props(c);
     let mut out = Vec::with_capacity(c.records as usize);
-    baton_plugin::paging::catalog_each(DriveSync::NAME, &c.name, "", |r| {
+    baton_plugin::paging::catalog_each(&c.name, "", |r| {
         let key = r.get("key").and_then(Value::as_str).unwrap_or_default().to_string();
         let empty = Map::new();
         let pr = r.get("props").and_then(Value::as_object).unwrap_or(&empty);

@@ -59,7 +59,7 @@ fn io(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> Failure {
 
 /// The SDK's one catalog error policy.
 fn cat_err(what: &str, e: catalog::CatalogError) -> Failure {
-    baton_plugin::catalog_failure(DriveSync::NAME, what, e)
+    baton_plugin::catalog_failure(what, e)
 }
 
 fn log(level: Level, msg: &str) {

@@ -70,7 +70,7 @@ fn invalid(s: impl Into<String>) -> Fail {
 
 /// The SDK's one policy from a catalog error to a failure.
 fn cat_err(what: &str, e: CatalogError) -> Fail {
-    baton_plugin::catalog_failure("spotify", what, e)
+    baton_plugin::catalog_failure(what, e)
 }
 
 /// The guest path and writability of a granted folder.

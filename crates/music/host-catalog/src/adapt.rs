@@ -1,36 +1,34 @@
-//! `baton:music/catalog@0.5.0`: the catalog under the music package's name (WIT 0.5.0 moved
-//! the music interfaces out of `baton:plugin`). The interface is the 0.4.0 one unchanged, so
-//! each call converts its arguments, runs the 0.4.0 implementation in `lib.rs`, and converts
-//! the answer back: one implementation of grants, caps and deadlines for both names.
+//! The catalog's older versions adapted up to the newest: `baton:plugin/catalog@0.4.0` (frozen,
+//! `wit/v0.4/`; the catalog first shipped there, so it is the only older version) is the 0.5.0
+//! interface under the core package's name, without `upsert-many`. Each 0.4.0 call converts
+//! its arguments to 0.5.0's types, runs the 0.5.0 implementation (`v0_5`), and converts the
+//! answer back: one implementation of grants, caps and deadlines, written against the newest
+//! types, serves every version.
+use baton_runtime::StoreState;
 use wasmtime::component::Linker;
 
-use baton_runtime::StoreState;
-
-use crate::{Cat, CatView, wit as v4};
+use crate::v0_5::wit as v5;
+use crate::{Cat, CatView};
 
 mod bindings {
     wasmtime::component::bindgen!({
-        path: ["../../../wit", "../../../wit/music"],
-        world: "baton:music/music",
-        // Trappable, as for 0.4.0: a call that outlives the task's time budget ends the task.
-        imports: { "baton:music/catalog": async | trappable, default: async },
+        path: "../../../wit/v0.4",
+        world: "plugin",
+        // Trappable, as 0.5.0: a call that outlives the task's time budget ends the task.
+        imports: { "baton:plugin/catalog": async | trappable, default: async },
         exports: { default: async },
     });
 }
 
-use bindings::baton::music::catalog as v5;
+use bindings::baton::plugin::catalog as v4;
 
-/// Links `baton:music/catalog@0.5.0` with the store view the 0.4.0 interface uses, and the
-/// package's `types` (no functions; every music host crate links it, so each works alone).
+/// Links `baton:plugin/catalog@0.4.0`.
 pub(crate) fn add_to_linker(
     linker: &mut Linker<StoreState>,
     view: fn(&mut StoreState) -> CatView<'_>,
 ) -> wasmtime::Result<()> {
-    bindings::baton::music::types::add_to_linker::<StoreState, Cat>(linker, view)?;
-    v5::add_to_linker::<StoreState, Cat>(linker, view)
+    v4::add_to_linker::<StoreState, Cat>(linker, view)
 }
-
-impl bindings::baton::music::types::Host for CatView<'_> {}
 
 /// A value of one version's generated type as the other version's (same shape, other name).
 trait Conv<T> {
@@ -118,35 +116,32 @@ both!(record Candidate { key, title, artists, duration_ms, score, method, reason
 both!(record MatchOutcome { verdict, candidates });
 both!(record Resolution { key, created, outcome });
 
-type R<T> = wasmtime::Result<Result<T, v5::CatalogError>>;
+type R<T> = wasmtime::Result<Result<T, v4::CatalogError>>;
 
-impl v5::Host for CatView<'_> {
-    async fn collections(&mut self) -> R<Vec<v5::CollectionInfo>> {
-        Ok(v4::Host::collections(self).await?.conv())
+impl v4::Host for CatView<'_> {
+    async fn collections(&mut self) -> R<Vec<v4::CollectionInfo>> {
+        Ok(v5::Host::collections(self).await?.conv())
     }
-    async fn ensure_collection(&mut self, collection: String, properties: Vec<v5::PropertySpec>) -> R<()> {
-        Ok(v4::Host::ensure_collection(self, collection, properties.conv()).await?.conv())
+    async fn ensure_collection(&mut self, collection: String, properties: Vec<v4::PropertySpec>) -> R<()> {
+        Ok(v5::Host::ensure_collection(self, collection, properties.conv()).await?.conv())
     }
     async fn rename_property(&mut self, collection: String, property: String, new_name: String) -> R<()> {
-        Ok(v4::Host::rename_property(self, collection, property, new_name).await?.conv())
+        Ok(v5::Host::rename_property(self, collection, property, new_name).await?.conv())
     }
     async fn remove_property(&mut self, collection: String, property: String) -> R<()> {
-        Ok(v4::Host::remove_property(self, collection, property).await?.conv())
+        Ok(v5::Host::remove_property(self, collection, property).await?.conv())
     }
-    async fn upsert(&mut self, collection: String, records: String) -> R<v5::UpsertReport> {
-        Ok(v4::Host::upsert(self, collection, records).await?.conv())
-    }
-    async fn upsert_many(&mut self, batches: Vec<(String, String)>) -> R<Vec<v5::UpsertReport>> {
-        Ok(self.upsert_batches(batches).await?.conv())
+    async fn upsert(&mut self, collection: String, records: String) -> R<v4::UpsertReport> {
+        Ok(v5::Host::upsert(self, collection, records).await?.conv())
     }
     async fn get(&mut self, collection: String, key: String, archived: bool) -> R<Option<String>> {
-        Ok(v4::Host::get(self, collection, key, archived).await?.conv())
+        Ok(v5::Host::get(self, collection, key, archived).await?.conv())
     }
-    async fn query(&mut self, collection: String, filter: String, cursor: Option<String>, limit: u32) -> R<v5::Page> {
-        Ok(v4::Host::query(self, collection, filter, cursor, limit).await?.conv())
+    async fn query(&mut self, collection: String, filter: String, cursor: Option<String>, limit: u32) -> R<v4::Page> {
+        Ok(v5::Host::query(self, collection, filter, cursor, limit).await?.conv())
     }
-    async fn links(&mut self, collection: String, key: String, property: String) -> R<Vec<v5::LinkInfo>> {
-        Ok(v4::Host::links(self, collection, key, property).await?.conv())
+    async fn links(&mut self, collection: String, key: String, property: String) -> R<Vec<v4::LinkInfo>> {
+        Ok(v5::Host::links(self, collection, key, property).await?.conv())
     }
     async fn link(
         &mut self,
@@ -155,20 +150,20 @@ impl v5::Host for CatView<'_> {
         property: String,
         target_key: String,
         added_at: Option<String>,
-        method: Option<v5::MatchMethod>,
+        method: Option<v4::MatchMethod>,
     ) -> R<bool> {
-        Ok(v4::Host::link(self, collection, key, property, target_key, added_at, method.conv()).await?.conv())
+        Ok(v5::Host::link(self, collection, key, property, target_key, added_at, method.conv()).await?.conv())
     }
     async fn unlink(&mut self, collection: String, key: String, property: String, target_key: String) -> R<bool> {
-        Ok(v4::Host::unlink(self, collection, key, property, target_key).await?.conv())
+        Ok(v5::Host::unlink(self, collection, key, property, target_key).await?.conv())
     }
-    async fn changes_since(&mut self, since: u64, limit: u32) -> R<Vec<v5::Change>> {
-        Ok(v4::Host::changes_since(self, since, limit).await?.conv())
+    async fn changes_since(&mut self, since: u64, limit: u32) -> R<Vec<v4::Change>> {
+        Ok(v5::Host::changes_since(self, since, limit).await?.conv())
     }
-    async fn match_track(&mut self, query: v5::TrackQuery) -> R<v5::MatchOutcome> {
-        Ok(v4::Host::match_track(self, query.conv()).await?.conv())
+    async fn match_track(&mut self, query: v4::TrackQuery) -> R<v4::MatchOutcome> {
+        Ok(v5::Host::match_track(self, query.conv()).await?.conv())
     }
-    async fn resolve_track(&mut self, query: v5::TrackQuery, record: String) -> R<v5::Resolution> {
-        Ok(v4::Host::resolve_track(self, query.conv(), record).await?.conv())
+    async fn resolve_track(&mut self, query: v4::TrackQuery, record: String) -> R<v4::Resolution> {
+        Ok(v5::Host::resolve_track(self, query.conv(), record).await?.conv())
     }
 }
