@@ -27,6 +27,7 @@ mod library;
 mod music;
 mod paths;
 
+use baton_sync::Locked;
 pub use library::LibraryFiles;
 
 use std::path::PathBuf;
@@ -245,7 +246,7 @@ impl CatView<'_> {
         let inner = call.clone();
         let job = tokio::task::spawn_blocking(move || {
             let _bounded = bounds::enter(inner.clone());
-            let mut guard = host.catalog.lock().unwrap_or_else(|e| e.into_inner());
+            let mut guard = host.catalog.locked();
             // Waited for the lock past the end of the task: nothing to do.
             bounds::check().map_err(error)?;
             if guard.is_none() {

@@ -13,6 +13,7 @@
 //!
 //! Every call is bounded by the task's deadline: decoding by the worker pool (which kills the
 //! worker), `best-matches` by polling it (and by the future being dropped).
+use baton_sync::Locked;
 use std::fs::File;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -218,7 +219,7 @@ pub async fn library_fingerprint(
         if Instant::now() >= deadline {
             return Err(ServiceError::TaskTimeout);
         }
-        let mut guard = db.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = db.locked();
         if guard.is_none() {
             *guard = Some(
                 baton_fp::db::Db::open(&db_path).map_err(|e| ServiceError::from_fp("the fingerprint library", e))?,
