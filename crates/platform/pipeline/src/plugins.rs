@@ -289,9 +289,10 @@ fn unrecorded(paths: &Paths, file: &Path, sha256: &str) -> Option<PluginsError> 
 /// else (a changed copy of an installed plugin, a name that was installed before, a hard link,
 /// another owner's file) waits for `baton plugin install` or a restart. A copy caught half
 /// written fails to load and is looked at again when its size or time changes: it loads once
-/// complete. Why this is safe beside issue 36's rule: no grant can reach `plugins/` (grants
-/// that contain or sit inside it are refused, and each grant is a handle opened once), so
-/// bytes there came from the user, and a compile is bounded by the compile worker's limits.
+/// complete. Why this is safe beside the rule that a running host loads no bytes a plugin
+/// could have written: no grant can reach `plugins/` (grants that contain or sit inside it are
+/// refused, and each grant is a handle opened once), so bytes there came from the user, and a
+/// compile is bounded by the compile worker's limits.
 fn hand_copied_new_plugin(runtime: &Runtime, paths: &Paths, file: &Path) -> bool {
     let Ok(name) = file_name_of(file) else { return false };
     let Ok(meta) = std::fs::symlink_metadata(file) else { return false };
