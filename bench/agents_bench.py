@@ -1,4 +1,4 @@
-"""Agent round-trip benchmark (issue 31; never run in CI).
+"""Agent round-trip benchmark (never run in CI).
 
     python3 bench/agents_bench.py BATON [N] [send_wait,by_hand,mcp,a2a]
 

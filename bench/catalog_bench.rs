@@ -1,4 +1,4 @@
-//! Catalog benchmark (issue 12): upsert throughput against a plain rusqlite baseline in the same
+//! Catalog benchmark: upsert throughput against a plain rusqlite baseline in the same
 //! run, and matching time with the index kept between calls. Each on a fresh SQLite file in a
 //! temporary folder (real disk, WAL, as the host opens it).
 //!

@@ -1,4 +1,4 @@
-//! The dashboard's cost to the pipeline (issue 16): a warm `baton serve` drains N echo TASKs
+//! The dashboard's cost to the pipeline: a warm `baton serve` drains N echo TASKs
 //! (dropped while it is stopped with SIGSTOP, timed from SIGCONT to the last RETURN) in three
 //! set-ups, rounds interleaved so the machine's noise falls on all alike:
 //!

@@ -1,4 +1,4 @@
-//! The PostgreSQL ledger's throughput (issue 17): echo handoffs per second drained by one host
+//! The PostgreSQL ledger's throughput: echo handoffs per second drained by one host
 //! on SQLite, one host on PostgreSQL, and two hosts on PostgreSQL, rounds interleaved in one run
 //! so the machine's noise falls on all three alike. Also what each handoff costs the database
 //! server, read from `pg_stat_database` around each drain: transactions, and the time the server

@@ -1,4 +1,4 @@
-//! `/metrics` and the overview's data with 1,000,000 executions in the ledger (issue 16: both
+//! `/metrics` and the overview's data with 1,000,000 executions in the ledger (the target: both
 //! under 50 ms). Not a test: run it by hand and record the result in bench/README.md.
 //!
 //!     cargo run --release -p baton-stats --example stats_bench [-- EXECUTIONS]

@@ -1,4 +1,4 @@
-//! The plans audit on real repositories (issue 37): each `shared/realworld/plans/<repo>@<commit>`
+//! The plans audit on real repositories: each `shared/realworld/plans/<repo>@<commit>`
 //! tree is rebuilt from its TREE listing in a temporary folder (every file at its listed
 //! size, filler content; a stub only where one is made on purpose), the real plan files are
 //! copied in, and the real `baton audit --json` (through the real audit wasm plugin) is held to
@@ -131,8 +131,8 @@ fn real_plans_get_exact_verdicts() {
         root
     };
 
-    // --- spec-kit with bold ids (`- [x] **T001** …`), docling-rs: 116 deliverables, none
-    // before issue 37 in four of its six plans.
+    // --- spec-kit with bold ids (`- [x] **T001** …`), docling-rs: 116 deliverables, of which
+    // the audit found none in four of its six plans before it read bold ids.
     let root = tree("carles-abarca__docling-rs@81de1675cc27");
     // on purpose: the ticked manual-test script is a placeholder, and the CLI's `mod.rs` is a
     // module root of `pub mod` lines (complete, not a stub)

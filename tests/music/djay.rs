@@ -244,7 +244,7 @@ mod end_to_end {
         (w["inserted"].as_u64().unwrap(), w["updated"].as_u64().unwrap(), w["unchanged"].as_u64().unwrap())
     }
 
-    /// Issue 29: an import is one transaction (`catalog.upsert-many`). Over the catalog quota
+    /// An import is one transaction (`catalog.upsert-many`). Over the catalog quota
     /// at its third collection (plays), it fails and writes nothing: not the tracks and
     /// sessions before it. Within the quota, the same import is written whole, in one call.
     #[test]

@@ -1,4 +1,4 @@
-//! End-to-end tests of the `drive-sync` plugin (issue 15): the real `baton` binary, real TASK
+//! End-to-end tests of the `drive-sync` plugin: the real `baton` binary, real TASK
 //! files through `baton run`, the real wasm component, a real catalog loaded with
 //! `baton catalog import`, and a temporary folder standing in for the synced drive.
 //!

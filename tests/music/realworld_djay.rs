@@ -367,7 +367,7 @@ fn the_rekordbox_exports_import_together() {
     assert_eq!(r["written"]["djay.djay_tracks"], json!({"inserted": 0, "updated": 0, "unchanged": 148}), "{r}");
 }
 
-/// Issue 29: djay's playlists keep their tracks. The corpus holds no playlist record of a real
+/// djay's playlists keep their tracks. The corpus holds no playlist record of a real
 /// library, so the playlists here are made, the way a djay library that third-party tools read
 /// and write lays them out (`mediaItemPlaylists`: `ADCMediaItemPlaylist` with `uuid`, `name`,
 /// `parentUUID`, `type`, and `itemUUIDs` for a playlist or `childUUIDs` for a folder;

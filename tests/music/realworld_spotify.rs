@@ -19,7 +19,7 @@ fn account(name: &str) -> std::path::PathBuf {
     realworld().join("spotify-account").join(name)
 }
 
-/// Item 1 of issue 29: a 2020 `YourLibrary.json` (no `uri` on any track) imported after
+/// A 2020 `YourLibrary.json` (no `uri` on any track) imported after
 /// `Liked_Songs.csv` removed every Liked Songs membership. Now an export removes more than half
 /// of a playlist only with `accept_shrink`, and a withheld shrink is listed under `suspicious`,
 /// never under `changes[].removed`.
@@ -173,7 +173,7 @@ fn fold(s: &str) -> String {
     baton_catalog::normalize::fold(s)
 }
 
-/// Done-when of issue 29: every file of `realworld/exportify` and `realworld/spotify-account`
+/// Every file of `realworld/exportify` and `realworld/spotify-account`
 /// imported into one home by the real binary loses no membership a file holds (every row with
 /// a URI is on its playlist through the record holding the URI; every row known by names only
 /// is on its playlist or listed as ambiguous), and no track record carries two ISRCs (each
@@ -438,7 +438,7 @@ fn the_whole_corpus_in_one_home_loses_no_membership_and_no_isrc() {
     assert!(s.records("playlists").contains_key("spotify:playlist:thisispivi-it-america-header-only"));
 }
 
-/// Issue 29 item 10: `baton catalog import-playlist` on the real playlists of
+/// `baton catalog import-playlist` on the real playlists of
 /// `realworld/playlists` (beets, MPD, navidrome, XSPF), each copied beside a small library of
 /// real audio files scanned with `baton fp scan` at the paths its entries name.
 #[test]
@@ -668,7 +668,7 @@ fn import_playlist_reads_by_content_and_refuses_what_is_no_playlist() {
     );
 }
 
-/// Issue 29 item 10, in the plugin: the spotify plugin's own `import` reads the m3u, m3u8, XSPF
+/// The same in the plugin: the spotify plugin's own `import` reads the m3u, m3u8, XSPF
 /// and JSPF files in its `spotify` folder (the real ones of `realworld/playlists`, copied into
 /// `spotify/lists/`) as playlists keyed by the file's host path, each entry linked to the
 /// library's `files` (here the `music` grant, scanned with `baton fp scan`) through the core

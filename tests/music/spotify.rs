@@ -738,7 +738,7 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
     let before = tree(&env.music);
     let plan_id = plan["plan_id"].as_str().unwrap();
     let refused = env.task_raw("apply", json!({"plan_id": plan_id}));
-    // A grant problem has one code across plugins (issue 33): `grant_missing`.
+    // A grant problem has one code across plugins: `grant_missing`.
     assert_eq!(
         (refused["status"].as_str(), refused["error"]["code"].as_str()),
         (Some("failed"), Some("grant_missing")),
@@ -804,7 +804,7 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
     let missing = env.task_raw("apply", json!({"plan_id": "plan-nope"}));
     assert_eq!(missing["error"]["code"], "invalid_params", "{missing}");
 
-    // The playlists folder inside the (writable) music folder: refused since issue 36, naming
+    // The playlists folder inside the (writable) music folder: refused, naming
     // both paths: through the outer grant the plugin could replace the inner folder by a
     // symlink. (Playlists can live in a folder of their own, as above.)
     let toml_path = env.h.root.join("baton.toml");

@@ -276,7 +276,7 @@ fn retry_pause_and_resume_need_the_key_and_do_what_they_say() {
     let p = s.get("/api/plugins", Some(&key)).json();
     let echo = p["plugins"].as_array().unwrap().iter().find(|p| p["name"] == "echo").unwrap().clone();
     assert_eq!((echo["paused"].as_bool(), echo["pause"]["by"].as_str()), (Some(true), Some("hand")));
-    // A TASK for a plugin paused by hand waits in the inbox (issue 33), counted by `status`.
+    // A TASK for a plugin paused by hand waits in the inbox, counted by `status`.
     drop_task(&home, "WHILE-PAUSED", "while paused", "echo");
     wait_until(Duration::from_secs(20), "the held TASK in status", || {
         home.json(&["status", "--json"])["queue"]["held_paused"]["echo"] == 1
@@ -632,7 +632,7 @@ fn the_page_in_headless_chromium_loads_every_page_updates_live_and_keeps_titles_
     assert!(!log.contains(&key) && !log.contains(token), "neither the key nor a token is logged");
 }
 
-// ---- issue 33: running baton day to day (the dashboard on par with Sidekiq and Oban Web) ----
+// ---- running baton day to day (the dashboard on par with Sidekiq and Oban Web) -------------
 
 /// A home with a fresh key, and its `serve --http`.
 fn started(settings: &[(&str, &str)]) -> (Home, String, Serve) {

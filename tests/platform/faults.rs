@@ -1,4 +1,4 @@
-//! Transient faults pause and retry, never fail or repeat (issue 38): the real `baton` binary
+//! Transient faults pause and retry, never fail or repeat: the real `baton` binary
 //! on temporary folders, with faults injected through the debug build's `BATON_FAULT`
 //! failpoint (see `baton_pipeline::failpoint::fault`): a fault lasts while the test's flag file
 //! exists, as a permission flip, a read-only remount or an I/O error lasts a few seconds on a

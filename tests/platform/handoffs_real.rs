@@ -1,4 +1,4 @@
-//! The handoffs the user's agents already write (issue 30), on the real tree in
+//! The handoffs the user's agents already write, on the real tree in
 //! `shared/realworld/handoffs/vibevessel/`, copied into temporary homes in both of its layouts
 //! and driven through the real `baton` binary: per-agent tracking in `status --json`, links
 //! from RETURNs to their HANDOFFs, unreadable files with their reasons, `adopt` and

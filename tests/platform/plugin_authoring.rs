@@ -1,4 +1,4 @@
-//! Writing plugins in Rust, Python and JavaScript (issue 32), through the real `baton` binary:
+//! Writing plugins in Rust, Python and JavaScript, through the real `baton` binary:
 //! `baton plugin new` scaffolds that build with their own `./build.sh` (componentize-py from
 //! PyPI, componentize-js from npm, cargo for Rust, each installed the way a fresh machine
 //! would, by the scaffold itself) and pass their own `./test.sh`; and what a plugin prints to

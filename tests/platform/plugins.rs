@@ -577,7 +577,7 @@ fn a_running_host_hot_reloads_and_tasks_in_flight_finish_on_the_old_version() {
     assert_eq!(h.wait_for_return("NEXT", Duration::from_secs(10))["plugin"]["version"], "0.1.1");
 
     // A changed component dropped into the plugins folder by hand is not loaded by a running
-    // host (issue 36: its bytes may have come through a plugin's grant); 0.1.1 keeps running.
+    // host (its bytes may have come through a plugin's grant); 0.1.1 keeps running.
     let tmp = h.plugins().join(".drop.tmp");
     std::fs::write(&tmp, testkit("0.2.0")).unwrap();
     std::fs::rename(&tmp, h.plugins().join("testkit.wasm")).unwrap();
@@ -725,7 +725,7 @@ fn serve_once_loads_only_the_plugins_its_tasks_name() {
     assert!(refused.len() == 1 && refused[0]["name"] == "broken", "{status}");
 }
 
-/// Issue 33: `~` in a grant is the user's home; `plugin inspect` prints each grant's resolved
+/// `~` in a grant is the user's home; `plugin inspect` prints each grant's resolved
 /// absolute path; a granted folder that is missing is a warning naming the key and the path,
 /// at start-up and in `inspect`; djay's advice names `grants` (the table baton.toml has).
 #[test]
@@ -924,10 +924,10 @@ fn plugin_grant_edits_baton_toml_keeping_comments_with_a_backup_and_refuses_what
     assert_eq!(std::fs::read(user.path().join("dotfiles-baton.toml.bak")).unwrap(), before);
 }
 
-/// Issue 33: a new plugin copied into `plugins/` by hand while `serve` runs is loaded once the
+/// A new plugin copied into `plugins/` by hand while `serve` runs is loaded once the
 /// copy is complete (a half-written copy fails to load and is looked at again when it
-/// changes), adopted like at start-up (journaled, archived). Issue 36's rule still holds for a
-/// name that was installed before: a hand copy never replaces it (see
+/// changes), adopted like at start-up (journaled, archived). A name that was installed before
+/// still loads only what `baton plugin install` put in place: a hand copy never replaces it (see
 /// `a_running_host_hot_reloads_and_tasks_in_flight_finish_on_the_old_version`).
 #[test]
 fn a_new_plugin_copied_in_by_hand_is_loaded_once_the_copy_is_complete() {

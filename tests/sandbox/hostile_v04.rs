@@ -1,5 +1,5 @@
-//! A hostile plugin against the host interfaces of `baton:plugin@0.4.0` (issue 10's "plugins
-//! written to break the sandbox"): `plugins/testkit`'s `hostile_v04` actions attack the
+//! A hostile plugin against the host interfaces of `baton:plugin@0.4.0` (plugins written
+//! to break the sandbox): `plugins/testkit`'s `hostile_v04` actions attack the
 //! `sqlite` snapshots, the `catalog`, `host-path`/`guest-path` and `settings` through the real
 //! `baton` binary on temporary folders. Each test asserts the containment from outside: the
 //! error kind in the RETURN, the other tasks of the same drain completing, the host's peak RSS

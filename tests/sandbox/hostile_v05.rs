@@ -1,4 +1,4 @@
-//! Issue 36's escapes, through the real `baton` binary: grants held open since load (a folder
+//! Escapes through grants and plugin loading, tried through the real `baton` binary: grants held open since load (a folder
 //! swapped for a symlink into the home's `state/` is never followed), grant layouts that let a
 //! plugin redirect a grant refused at load with both paths named, and a running host that loads
 //! only components `baton plugin install` put in place. The hostile component is
@@ -463,7 +463,7 @@ fn set_toml(h: &Home, key: &str, value: &str) {
     std::fs::write(&path, toml).unwrap();
 }
 
-/// Issue 36 item 8: a compile runs in a worker process, stopped over `[plugins] compile_s`
+/// A compile runs in a worker process, stopped over `[plugins] compile_s`
 /// (CPU) and `compile_mb` (resident memory). `baton plugin install` refuses the bomb with the
 /// reason and the key to raise, within the limit, and installs nothing; the same bomb copied
 /// into `plugins/` by hand is refused when `serve` loads it (recorded, shown by `status`),
@@ -526,10 +526,10 @@ fn a_compile_bomb_is_refused_at_install_and_at_load_within_the_compile_limits() 
     assert!(refused.contains("bomb.wasm") && refused.contains("compile_s"), "{status}");
 }
 
-/// Issue 36 item 8: a compile never stalls the serve loop. A bomb copied into `plugins/` of a
+/// A compile never stalls the serve loop. A bomb copied into `plugins/` of a
 /// running `serve` used to be compiled inside the pass (an echo waited 17 s); now every compile
 /// runs in a worker, in the background, within the compile limits (a new plugin copied in by
-/// hand is compiled, issue 33), and is refused with the reason when it goes over them.
+/// hand is compiled too), and is refused with the reason when it goes over them.
 #[test]
 fn a_compile_bomb_dropped_into_a_running_serve_does_not_delay_another_plugins_echo() {
     let h = Home::init_own_cache(&[("pause_after", "100"), ("max_attempts", "1"), ("compile_s", "2")], "");
@@ -558,7 +558,7 @@ fn a_compile_bomb_dropped_into_a_running_serve_does_not_delay_another_plugins_ec
     }
 }
 
-/// Issue 36 item 8: `serve` no longer compiles at start-up before serving. A component with
+/// `serve` no longer compiles at start-up before serving. A component with
 /// no compiled code in the cache (here a compile bomb copied in while baton was stopped) is
 /// compiled in the background: echo is answered while it compiles, the bomb's TASK waits in
 /// the inbox meanwhile (not answered at once), and is answered with the load's reason once
@@ -647,7 +647,7 @@ fn alive(pid: u32) -> bool {
         .is_some_and(|zombie| !zombie)
 }
 
-/// Issue 36 item 8 (and issue 32's big components): a component `baton plugin install`
+/// Big components too (a Python one is about 20 MB): a component `baton plugin install`
 /// recorded but that this serve has not compiled (installed with another compiled-code cache,
 /// or after a wasmtime upgrade) is compiled in the background. The pass does not wait for it:
 /// echo is answered while it compiles, the old version serves meanwhile, and the new one is
@@ -841,7 +841,7 @@ fn the_change_log_counts_against_the_catalog_quota() {
     assert!((3..=8).contains(&written), "2 MiB holds the record and a few changes of it, not 40: {written}");
 }
 
-/// Issue 36 item 3: catalog ownership is an install's identity, not the name a plugin chose.
+/// Catalog ownership is an install's identity, not the name a plugin chose.
 /// After `plugin remove`, another component installed under the same name is a new owner: the
 /// collection, properties and records the removed install wrote stay out of its reach (no
 /// rename, no overwrite, no read), and the install says how to hand them over. Installed with

@@ -1,4 +1,4 @@
-//! End-to-end tests of the task budget against a hostile plugin (issue 10): memory across
+//! End-to-end tests of the task budget against a hostile plugin: memory across
 //! every memory of a component, output floods (follow-ups, failure messages), kv, progress
 //! and log floods, open handles, disk fill and a FIFO — each through `plugins/testkit` and the
 //! real `baton serve --once`, checking that the attack ends with its code, that the other
@@ -350,7 +350,7 @@ fn a_fifo_in_a_grant_is_refused_and_serve_once_exits() {
     assert_bounded(&d);
 }
 
-// ---- Identity and hygiene (issue 10) ------------------------------------------------------
+// ---- Identity and hygiene ------------------------------------------------------------------
 
 /// testkit with another name in its `describe()`: the bytes after `@@testkit-name@@`.
 fn testkit_named(name: &str) -> Vec<u8> {
@@ -517,7 +517,7 @@ fn params_are_checked_against_the_actions_schema_before_the_plugin_runs() {
     assert_bystanders_completed(&d.returns, 2);
 }
 
-// ---- Attacks not seen while the sandbox was built (issue 10) -------------------------------
+// ---- Attacks not seen while the sandbox was built ------------------------------------------
 
 /// testkit calling itself `name`, whose `describe()` misbehaves as `mode` says (the bytes
 /// after `@@testkit-mode@@`: `trap`, `loop`, `alloc`, `huge`).

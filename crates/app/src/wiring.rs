@@ -3,6 +3,7 @@
 //! behind the facts it reports (the plans audit's report format and git renames, the
 //! fingerprint library's coverage, the dashboard's music and audit pages). The handoff engine
 //! (`baton-pipeline`) and the platform commands (`baton-cli`) know none of them.
+use baton_sync::Locked;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -131,7 +132,7 @@ impl baton_dashboard::Facts for DashboardFacts {
     fn library(&self, location: &baton_ledger::Location, state: &Path, threshold: f64) -> Result<Value, String> {
         let coverage = baton_fp::scan::coverage(state, threshold).map_err(|e| e.to_string())?;
         let generation = baton_fp::db::Db::open(state).and_then(|db| db.generation()).map_err(|e| e.to_string())?;
-        let cached = self.dedup.lock().unwrap_or_else(|e| e.into_inner()).clone().filter(|(g, _)| *g == generation);
+        let cached = self.dedup.locked().clone().filter(|(g, _)| *g == generation);
         let dedup = match cached {
             Some((_, v)) => v,
             None => {
@@ -144,7 +145,7 @@ impl baton_dashboard::Facts for DashboardFacts {
                     .map(|g| serde_json::json!({"keeper": g.keeper.path, "duplicates": g.duplicates.iter().map(|d| &d.path).collect::<Vec<_>>(), "score": g.score}))
                     .collect();
                 let v = serde_json::json!({"count": report.groups.len(), "files": report.groups.iter().map(|g| 1 + g.duplicates.len()).sum::<usize>(), "groups": groups});
-                *self.dedup.lock().unwrap_or_else(|e| e.into_inner()) = Some((generation, v.clone()));
+                *self.dedup.locked() = Some((generation, v.clone()));
                 v
             }
         };

@@ -4,7 +4,7 @@
 //! collections, links djay tracks to catalog `tracks` with the host's matcher, and writes
 //! catalog playlists out as Rekordbox XML.
 //!
-//! Actions (names, params and result shapes as issue 14 spells them):
+//! Actions (names, params and result shapes are what callers rely on: change them with the callers):
 //! - `import {}`: tracks, sessions, plays, play counts, BPM and key, locations and playlists
 //!   into `djay.djay_tracks`, `djay.dj_sessions`, `djay.dj_plays` (and `djay.dj_playlists`);
 //!   counts read / skipped / unknown fields per collection; an unchanged library writes nothing.

@@ -2,7 +2,7 @@
 //! for desktop, Dropbox, Syncthing), one folder per collection, without ever creating twin
 //! folders on this machine and without ever losing a value or a person's edit.
 //!
-//! Why it is built this way (issue 15, seed 002): concurrent runs of the old script created
+//! Why it is built this way: concurrent runs of the old script created
 //! `Tracks (1)`, `Tracks (2)` in 70% of the databases because it checked for folders before
 //! taking its lock. Here every action that looks at the tree takes the host lock named after
 //! the drive folder's host path first. Folders are found by a marker file, not by their name.

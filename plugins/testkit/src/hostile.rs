@@ -1,4 +1,4 @@
-//! Attacks the host had not been tested against when the sandbox work of issue 10 landed
+//! Attacks the host had not been tested against when the sandbox (budgets, quotas, identity) was first built
 //! ("expect to be attacked afterwards by a plugin you have not seen"). Kept apart from the
 //! older attacks in `lib.rs` so other test modes can be added there without collisions.
 //!

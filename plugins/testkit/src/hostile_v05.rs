@@ -1,4 +1,4 @@
-//! Attacks of issue 36's second round on host work a plugin triggers (`tests/hostile_v05.rs`):
+//! Attacks on host work a plugin triggers, which the host must bound (`tests/hostile_v05.rs`):
 //! SQLite snapshot memory and temporary storage, catalog calls that make the host read, build
 //! or compute far more than they return, and the change log against the catalog quota. Each
 //! action reports what every call answered, so the test asserts the containment from the

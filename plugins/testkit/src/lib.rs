@@ -23,7 +23,7 @@
 //! | `fp-library` | `fingerprint.library-fingerprint(params.path)` (new in 0.4.0) | completed (`null` when not in the library), else `plugin_error` "denied: …" |
 //! | `sqlite` | reads `params.path` with `params.sql` through `sqlite.snapshot`, page by page (new in 0.4.0; see [`sqlite`]) | completed if granted and read-only, else `plugin_error` "denied: …" |
 //!
-//! Budget and quota attacks (issue 10, tests/sandbox.rs):
+//! Budget and quota attacks (tests/sandbox.rs):
 //!
 //! | action | does | expected host reaction |
 //! |---|---|---|
@@ -36,7 +36,7 @@
 //! | `open-files` | opens `params.path` again and again, keeping every handle | `quota_exceeded` |
 //! | `disk-fill` | writes `params.mb` MB into `params.path`, or `params.files` small files into `params.dir` | `quota_exceeded` |
 //!
-//! Identity and hygiene attacks (issue 10, tests/sandbox.rs):
+//! Identity and hygiene attacks (tests/sandbox.rs):
 //!
 //! | action | does | expected host reaction |
 //! |---|---|---|
@@ -118,7 +118,7 @@ const ACTIONS: &[(&str, &str)] = &[
         "sqlite",
         "Reads params.path with params.sql (params.args, params.page, params.keyset) through a read-only snapshot (baton:plugin@0.4.0).",
     ),
-    // Budget and quota attacks (issue 10).
+    // Budget and quota attacks.
     ("hold", "Allocates and touches params.mb MB, then returns."),
     ("emit-flood", "Emits params.count follow-ups of params.mb MB each, ignoring errors."),
     ("fail-flood", "Fails with params.mb MB of text (transiently if params.transient)."),
@@ -127,7 +127,7 @@ const ACTIONS: &[(&str, &str)] = &[
     ("log-flood", "log() with params.bytes-byte messages, forever."),
     ("open-files", "Opens params.path again and again, keeping every handle."),
     ("disk-fill", "Writes params.mb MB into params.path, or params.files small files into params.dir."),
-    // Identity and hygiene attacks (issue 10).
+    // Identity and hygiene attacks.
     ("rename", "From now on, describe() gives the name params.to."),
     ("lock-hold", "Takes lock params.name and holds it params.ms milliseconds."),
     ("lock-steal", "Waits params.wait_ms, releases lock params.name held by another task, then tries to take it."),
@@ -353,7 +353,7 @@ impl Guest for Testkit {
     }
 }
 
-// ---- Budget and quota attacks (issue 10) -------------------------------------------------
+// ---- Budget and quota attacks --------------------------------------------------------------
 
 fn num(params: &Value, key: &str, default: u64) -> u64 {
     param(params, key).and_then(Value::as_u64).unwrap_or(default)

@@ -10,6 +10,7 @@
 //! shaping pages) ask [`check`]. Calls outside [`enter`] (the CLI, the user) are unbounded.
 //!
 //! The bounds live in a thread-local: a call runs on one blocking thread from start to end.
+use baton_sync::Locked;
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -62,7 +63,7 @@ impl CallBounds {
 
     /// Why the call was stopped, if it was.
     pub fn stopped(&self) -> Option<Stop> {
-        *self.stopped.lock().unwrap_or_else(|e| e.into_inner())
+        *self.stopped.locked()
     }
 
     /// Bytes read so far.
@@ -71,7 +72,7 @@ impl CallBounds {
     }
 
     fn stop(&self, why: Stop) {
-        let mut s = self.stopped.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.stopped.locked();
         s.get_or_insert(why);
     }
 

@@ -3,6 +3,7 @@
 //! each read through a source the app wires, never by SQL on another domain's tables. Nothing is copied into the catalog: each read
 //! looks at the source, so a mirror such as drive-sync always sees what baton itself sees, and
 //! nothing here can drift or be written through the catalog.
+use baton_sync::Locked;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -111,7 +112,7 @@ impl LedgerHandoffs {
     }
 
     fn with<T>(&self, f: impl FnOnce(&Ledger) -> baton_ledger::Result<T>) -> std::result::Result<T, String> {
-        let mut guard = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.ledger.locked();
         if guard.is_none() {
             *guard = Some(Ledger::open_at(&self.location).map_err(|e| e.to_string())?);
         }

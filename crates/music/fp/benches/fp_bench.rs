@@ -651,7 +651,7 @@ fn main() {
         "fpcalc-all-pairs" => {
             // fpcalc-all-pairs FILE…: `fpcalc -raw -length 0` (whole tracks) of every file, then
             // every pair compared with the default-mode rule (every offset, contrast); prints
-            // the matching pairs as TSV `a  b  contrast  score` (the baseline of issue 18).
+            // the matching pairs as TSV `a  b  contrast  score` (the baseline deep mode is measured against).
             let t = Instant::now();
             let prints: Vec<(PathBuf, Vec<u32>)> = {
                 use rayon::prelude::*;

@@ -2,6 +2,7 @@
 //! interface (`baton:plugin@0.3.0`): the best library matches for a fingerprint. Fingerprinting
 //! and tag reading go through [`crate::worker`]; grants are the business of `baton-host-fp`,
 //! which passes the grant check for library matches as `visible`.
+use baton_sync::Locked;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -71,7 +72,7 @@ impl Matcher {
     }
 
     fn connection(&self) -> Result<Db> {
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let idle = self.idle.locked().pop();
         match idle {
             Some(db) => Ok(db),
             None => Db::open(&self.db_path),
@@ -81,12 +82,12 @@ impl Matcher {
     /// The current index, rebuilt (outside any lock) when the library changed.
     fn index(&self, db: &Db) -> Result<Arc<Index>> {
         let generation = db.generation()?;
-        let cached = self.index.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let cached = self.index.locked().clone();
         if let Some(ix) = cached.filter(|ix| ix.generation == generation) {
             return Ok(ix);
         }
         let ix = Arc::new(Index { generation, postings: sampled_postings(db)?.0 });
-        let mut slot = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = self.index.locked();
         if slot.as_ref().is_none_or(|old| old.generation <= generation) {
             *slot = Some(ix.clone());
         }
@@ -96,12 +97,12 @@ impl Matcher {
     /// The deep-mode index over the files with deep prints, rebuilt when the library changed.
     fn deep_library(&self, db: &Db) -> Result<Arc<(i64, baton_signal::deep::Library)>> {
         let generation = db.generation()?;
-        let cached = self.deep.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let cached = self.deep.locked().clone();
         if let Some(lib) = cached.filter(|l| l.0 == generation) {
             return Ok(lib);
         }
         let lib = Arc::new((generation, baton_signal::deep::Library::new(db.deep_unit_prints()?)));
-        *self.deep.lock().unwrap_or_else(|e| e.into_inner()) = Some(lib.clone());
+        *self.deep.locked() = Some(lib.clone());
         Ok(lib)
     }
 
@@ -117,7 +118,7 @@ impl Matcher {
     ) -> Result<Vec<LibraryMatch>> {
         let db = self.connection()?;
         let found = self.deep_search(&db, query, limit, visible, stop);
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(db);
+        self.idle.locked().push(db);
         found
     }
 
@@ -186,7 +187,7 @@ impl Matcher {
             }
             Ok(found)
         });
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(db);
+        self.idle.locked().push(db);
         found
     }
 
@@ -207,7 +208,7 @@ impl Matcher {
     ) -> Result<Vec<LibraryMatch>> {
         let db = self.connection()?;
         let found = self.search(&db, fp, min_similarity, limit, visible, stop);
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(db);
+        self.idle.locked().push(db);
         found
     }
 

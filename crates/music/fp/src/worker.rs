@@ -18,6 +18,7 @@
 //!   [`FpError::TaskTimeout`] instead, which says nothing about the file.
 //! - A worker limits its own address space and core dumps (`limit_resources`) and dies with
 //!   its parent.
+use baton_sync::Locked;
 use std::fs::File;
 use std::io::{IoSlice, IoSliceMut, Read, Write};
 use std::mem::MaybeUninit;
@@ -225,7 +226,7 @@ impl Workers {
     }
 
     fn lock(&self) -> MutexGuard<'_, Slots> {
-        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+        self.slots.locked()
     }
 
     fn spawn(&self) -> Result<Worker> {
@@ -265,13 +266,13 @@ impl Workers {
                 return Ok(lease);
             }
             slots = match task_deadline {
-                None => self.freed.wait(slots).unwrap_or_else(|e| e.into_inner()),
+                None => baton_sync::recover(self.freed.wait(slots)),
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return Err(FpError::TaskTimeout { path: label.to_path_buf() });
                     }
-                    self.freed.wait_timeout(slots, left).unwrap_or_else(|e| e.into_inner()).0
+                    baton_sync::recover(self.freed.wait_timeout(slots, left)).0
                 }
             };
         }

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use baton_sync::Locked;
+
 use baton_catalog::bounds::{self, CallBounds, Stop};
 use baton_catalog::{Access, Catalog, CatalogError};
 
@@ -79,7 +81,7 @@ impl CatView<'_> {
         let inner = call.clone();
         let job = tokio::task::spawn_blocking(move || {
             let _bounded = bounds::enter(inner.clone());
-            let mut guard = host.catalog.lock().unwrap_or_else(|e| e.into_inner());
+            let mut guard = host.catalog.locked();
             // Waited for the lock past the end of the task: nothing to do.
             bounds::check().map_err(error)?;
             if guard.is_none() {

@@ -13,6 +13,7 @@
 //!
 //! Every call is bounded by the task's deadline: decoding by the worker pool (which kills the
 //! worker), `best-matches` by polling it (and by the future being dropped).
+use baton_sync::Locked;
 use std::fs::File;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -30,7 +31,7 @@ pub const MAX_MATCHES: u32 = 100;
 
 /// Most values a `best-matches` fingerprint may have: 2^20 (4 MiB), about 36 hours of audio at
 /// Chromaprint's ~8 values a second. A longer one is refused before any work, since every
-/// library comparison is linear in it (issue 36: host work a plugin triggers is bounded).
+/// library comparison is linear in it (host work a plugin triggers is bounded).
 pub const MAX_PRINT_VALUES: usize = 1 << 20;
 
 /// Why a fingerprint call failed, before it is converted to the WIT `fp-error`.
@@ -218,7 +219,7 @@ pub async fn library_fingerprint(
         if Instant::now() >= deadline {
             return Err(ServiceError::TaskTimeout);
         }
-        let mut guard = db.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = db.locked();
         if guard.is_none() {
             *guard = Some(
                 baton_fp::db::Db::open(&db_path).map_err(|e| ServiceError::from_fp("the fingerprint library", e))?,
@@ -412,7 +413,7 @@ mod tests {
         assert_eq!(lib.guest_path(&d.join("lib/gone.wav")), None, "a file no longer there");
     }
 
-    /// Issue 36, item 2: a symlink flipped between a file inside the grant and one outside, by
+    /// A symlink flipped between a file inside the grant and one outside, by
     /// another thread, while `library-fingerprint` is asked about it. Resolved once (opened
     /// beneath the grant's handle, named by the open file), it answers only for the inside
     /// file; the old check-then-canonicalise answered for the outside one (it did in this test, before the fix).

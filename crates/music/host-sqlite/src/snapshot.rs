@@ -30,6 +30,7 @@
 //! folder left by a process that died is swept when the next host starts. A task holds at most
 //! [`Limits::snapshots_per_task`] snapshots, and all copies of the host together at most
 //! [`Limits::copy_bytes`].
+use baton_sync::Locked;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -178,7 +179,7 @@ struct Lease {
 impl Lease {
     /// Sets the bytes of the copy; refused when all copies would go over `limit`.
     fn resize(&mut self, bytes: u64, limit: u64, guest: &str) -> Result<(), SqlError> {
-        let mut u = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        let mut u = self.usage.locked();
         let others = u.bytes - self.bytes;
         if others.saturating_add(bytes) > limit {
             return Err(SqlError::Io(format!(
@@ -200,7 +201,7 @@ fn mib(b: u64) -> u64 {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        let mut u = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        let mut u = self.usage.locked();
         u.bytes -= self.bytes;
         if let Some((n, _)) = u.per_task.get_mut(&self.task) {
             *n -= 1;
@@ -322,7 +323,7 @@ impl Snapshots {
     }
 
     fn lease(&self, task: &str, guest: &str) -> Result<Lease, SqlError> {
-        let mut u = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        let mut u = self.usage.locked();
         let memory = self.limits.memory_bytes;
         let (n, budget) = u.per_task.entry(task.to_string()).or_insert_with(|| (0, Budget::new(memory)));
         if *n >= self.limits.snapshots_per_task {
@@ -569,7 +570,7 @@ fn open_copy(
     conn.authorizer(Some(move |ctx: AuthContext<'_>| match authorize(&ctx) {
         Ok(()) => Authorization::Allow,
         Err(why) => {
-            *seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+            *seen.locked() = Some(why);
             Authorization::Deny
         }
     }));
@@ -659,11 +660,11 @@ impl Snapshot {
     /// Runs one read-only statement with positional `params`; at most `max_rows` (capped at
     /// [`MAX_ROWS`]) rows and about [`MAX_CALL_BYTES`] bytes.
     pub fn query(&self, sql: &str, params: &[Value], max_rows: u32) -> Result<Rows, SqlError> {
-        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let conn = self.conn.locked();
         let _charging = Charging::start(&self.budget);
         self.budget.take_refused();
         self.cancel.store(false, Ordering::Relaxed);
-        *self.denial.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *self.denial.locked() = None;
         let mut st = match conn.prepare(sql) {
             Ok(st) => st,
             Err(e) => return Err(self.prepare_error(e)),
@@ -740,7 +741,7 @@ impl Snapshot {
     }
 
     fn prepare_error(&self, e: rusqlite::Error) -> SqlError {
-        if let Some(why) = self.denial.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(why) = self.denial.locked().take() {
             return SqlError::Denied(why);
         }
         match e {

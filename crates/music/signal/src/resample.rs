@@ -19,7 +19,8 @@
 //! outputs at a time so that their accumulator chains overlap, with exactly the arithmetic of the
 //! portable code (same float summation order, no FMA): the samples do not depend on the CPU.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use baton_sync::Locked;
+use std::sync::{Arc, Mutex};
 
 /// Chromaprint's working sample rate.
 pub const TARGET_RATE: u32 = 11025;
@@ -149,7 +150,7 @@ impl Filter {
     fn shared(in_rate: u32) -> Arc<Filter> {
         static CACHE: Mutex<Vec<(u32, Arc<Filter>)>> = Mutex::new(Vec::new());
         // the cache holds no invariant a panic could break
-        let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut cache = CACHE.locked();
         if let Some((_, f)) = cache.iter().find(|(r, _)| *r == in_rate) {
             return f.clone();
         }

@@ -11,6 +11,7 @@
 //! goes on in this process, and the client polls `tasks/get` for the result (or `tasks/cancel`s
 //! it). As a task, `wait_for_return` is not held to `--wait-cap` (no tool-call limit applies):
 //! it waits for the RETURN, or `timeout_s` when given. Other clients get plain results.
+use baton_sync::Locked;
 use std::ffi::OsString;
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,7 +100,7 @@ const CANCELLED_EVENT: &str = "mcp_task_cancelled";
 impl Inner {
     /// Keeps a task of this session (finished ones for [`TASK_TTL`]).
     fn remember(&self, id: String, entry: TaskEntry) {
-        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        let mut tasks = self.tasks.locked();
         tasks.retain(|_, t| {
             !t.payload.status().is_terminal() || age_ms(&t.task.last_updated_at) < TASK_TTL.as_millis() as i64
         });
@@ -497,7 +498,7 @@ fn send_task(me: &Inner, args: &Map<String, Value>) -> Result<Value> {
         new_agent: args.get("new_agent").and_then(Value::as_bool).unwrap_or(false),
     };
     let sent = send::send(&me.tree, &req)?;
-    let mut known = me.sent.lock().unwrap_or_else(|e| e.into_inner());
+    let mut known = me.sent.locked();
     if known.len() >= 10_000 {
         known.clear();
     }
@@ -524,7 +525,7 @@ fn wait_for_return(
             Duration::from_secs_f64(secs)
         }
     };
-    let known = me.sent.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned();
+    let known = me.sent.locked().get(&id).cloned();
     let mut waiter = match known {
         Some(s) => wait::Waiter::new(&id, wait::dirs_of(&s.reply_inbox), wait::min_stamp(&s.created_at), s.before),
         None => {
@@ -688,7 +689,7 @@ impl ServerHandler for Server {
             async move {
                 let outcome = me.call(&name, args, Some(cancel.clone())).await;
                 let payload = completed(&tool_result(&name, outcome));
-                let mut tasks = me.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
+                let mut tasks = me.inner.tasks.locked();
                 if let Some(t) = tasks.get_mut(&id)
                     && !t.payload.status().is_terminal()
                 {
@@ -706,7 +707,7 @@ impl ServerHandler for Server {
         request: GetTaskParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, ErrorData> {
-        if let Some(t) = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner()).get(&request.task_id) {
+        if let Some(t) = self.inner.tasks.locked().get(&request.task_id) {
             return Ok(GetTaskResult::new(DetailedTask::new(t.task.clone(), t.payload.clone())));
         }
         let me = self.inner.clone();
@@ -723,7 +724,7 @@ impl ServerHandler for Server {
     ) -> Result<(), ErrorData> {
         let id = request.task_id.clone();
         let known = {
-            let mut tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
+            let mut tasks = self.inner.tasks.locked();
             match tasks.get_mut(&id) {
                 Some(t) => {
                     t.cancel.store(true, std::sync::atomic::Ordering::Relaxed);

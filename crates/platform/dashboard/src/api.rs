@@ -9,6 +9,7 @@
 //!
 //! Bad input gets a clear 4xx JSON answer and the server goes on: an unknown id or name 404,
 //! a body that is not a JSON object 400, a body over [`MAX_BODY`] 413, an unknown route 404.
+use baton_sync::Locked;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -95,7 +96,7 @@ async fn with_ledger<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     let app = app.clone();
     tokio::task::spawn_blocking(move || {
-        let mut ledger = app.db.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ledger = app.db.locked();
         f(&app, &mut ledger)
     })
     .await

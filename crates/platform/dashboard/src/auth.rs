@@ -13,6 +13,7 @@
 //! with the session. It holds no secret, only its expiry and a nonce, signed with HMAC-SHA256
 //! under a key derived from the key file: a restart keeps it valid, `baton key rotate` ends it,
 //! and the key itself never leaves the machine.
+use baton_sync::Locked;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -120,7 +121,7 @@ impl Auth {
         {
             return Some(Who::Key);
         }
-        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        let mut tokens = self.tokens.locked();
         let now = Instant::now();
         tokens.retain(|_, (_, until)| *until > now);
         let (kind, _) = *tokens.get(&h)?;
@@ -135,7 +136,7 @@ impl Auth {
 
     fn mint(&self, kind: Kind, ttl: Duration) -> String {
         let token = random_secret("bt_");
-        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        let mut tokens = self.tokens.locked();
         if tokens.len() >= MAX_TOKENS
             && let Some(oldest) = tokens.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| *k)
         {
@@ -201,7 +202,7 @@ impl Auth {
 
     /// Ends a session token (signing out).
     pub fn revoke(&self, secret: &str) {
-        self.tokens.lock().unwrap_or_else(|e| e.into_inner()).remove(&digest(secret));
+        self.tokens.locked().remove(&digest(secret));
     }
 
     pub fn one_time(&self) -> String {

@@ -2,6 +2,7 @@
 //! `Ledger` (its [`baton_ledger::read::StatsStore`] side: no SQL here, so the pages read a
 //! PostgreSQL ledger as they read the SQLite file) so the API handlers stay thin; they run on
 //! the blocking pool.
+use baton_sync::Locked;
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -37,20 +38,20 @@ pub(crate) type Facet = (String, Option<String>, Option<String>, u64);
 pub(crate) fn facets(app: &App, ledger: &Ledger) -> Res<(Vec<Facet>, std::time::SystemTime)> {
     use std::time::{Duration, Instant, SystemTime};
     let fresh = |at: &Instant, took: &Duration| at.elapsed() < (*took * 10).max(Duration::from_secs(1));
-    if let Some((at, took, rows)) = app.caches.lock().unwrap_or_else(|e| e.into_inner()).facets.as_ref()
+    if let Some((at, took, rows)) = app.caches.locked().facets.as_ref()
         && fresh(at, took)
     {
         return Ok((rows.clone(), SystemTime::now() - at.elapsed()));
     }
     let started = Instant::now();
     let rows = db(ledger.stats().task_facets())?;
-    app.caches.lock().unwrap_or_else(|e| e.into_inner()).facets = Some((started, started.elapsed(), rows.clone()));
+    app.caches.locked().facets = Some((started, started.elapsed(), rows.clone()));
     Ok((rows, SystemTime::now() - started.elapsed()))
 }
 
 /// An action (retry, …) changed what the counts say: the next read computes them again.
 pub(crate) fn forget_counts(app: &App) {
-    app.caches.lock().unwrap_or_else(|e| e.into_inner()).facets = None;
+    app.caches.locked().facets = None;
 }
 
 /// When the counts were taken, as RFC 3339.
@@ -539,7 +540,7 @@ pub(crate) fn audits(app: &App, set: Option<&str>) -> Res<Value> {
         .collect();
     files.sort_by_key(|p| audit_key(p));
     let recent: Vec<PathBuf> = files.iter().rev().take(SCAN).rev().cloned().collect();
-    let mut caches = app.caches.lock().unwrap_or_else(|e| e.into_inner());
+    let mut caches = app.caches.locked();
     caches.reports.retain(|p, _| recent.contains(p));
     let mut all: Vec<(PathBuf, AuditSummary)> = Vec::new();
     for p in &recent {

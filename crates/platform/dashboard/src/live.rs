@@ -9,6 +9,7 @@
 //! `WS /api/live`: the `Origin` must be the dashboard's own; the first message must be the
 //! key or a session token (a browser cannot set headers on a WebSocket), within 5 s. Then the
 //! server sends `{"type":"hello","seq":N,"rev":R}` and `{"type":"change",…}` on every change.
+use baton_sync::Locked;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,9 +62,7 @@ pub(crate) fn watcher(
             }
             let c = conn.clone();
             let probe = probe.clone();
-            let Ok(now) =
-                tokio::task::spawn_blocking(move || probe(&c.lock().unwrap_or_else(|e| e.into_inner()))).await
-            else {
+            let Ok(now) = tokio::task::spawn_blocking(move || probe(&c.locked())).await else {
                 continue;
             };
             if last != Some(now) {

@@ -24,6 +24,7 @@
 //! dotfile, so no inbox scan takes it for work, and short, so a long final name still fits.
 //! A crash can leave one behind; [`sweep_stale_temps`] reclaims it (it is baton's own unpublished
 //! write, or a second name of a file that was already published).
+use baton_sync::Locked;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
@@ -421,7 +422,7 @@ fn oplog_on() -> bool {
 /// every file of that device written before it. Unset, it costs one load.
 pub fn oplog(line: &str) {
     if let Some(log) = oplog_target() {
-        let mut f = log.lock().unwrap_or_else(|e| e.into_inner());
+        let mut f = log.locked();
         let _ = writeln!(f, "{line}");
     }
 }

@@ -11,6 +11,7 @@
 //!
 //! The key is computed by the server: `hashtextextended('baton.lock:<plugin>/<name>', 0)`, a
 //! 64-bit hash (plugin names never contain `/`), so every host derives the same key.
+use baton_sync::Locked;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -111,13 +112,13 @@ impl AdvisoryLocks {
             tokio::time::sleep(POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
         }
         let Some((client, released, alarm)) = session else { unreachable!("the loop breaks with a session") };
-        *alarm.lock().unwrap_or_else(|e| e.into_inner()) = Some(on_lost);
+        *alarm.locked() = Some(on_lost);
         // The session may have ended between the lock and arming the alarm.
         if client.is_closed() {
             released.store(true, Ordering::SeqCst);
             return Err(format!("lock `{name}`: the database session ended as it was taken"));
         }
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = self.held.locked();
         held.insert(
             (plugin.to_string(), name.to_string()),
             Held { owner: owner.to_string(), _client: client, released },
@@ -143,7 +144,7 @@ impl AdvisoryLocks {
                 Ok(()) => "the session ended".to_string(),
                 Err(e) => e.to_string(),
             };
-            if let Some(on_lost) = a.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            if let Some(on_lost) = a.locked().take() {
                 tracing::warn!(server = %shown, "a plugin's lock was lost with its database session: {why}");
                 on_lost(format!(
                     "the database session holding a lock ended ({why}); the lock may be taken by another host"
@@ -169,7 +170,7 @@ impl AdvisoryLocks {
 
     /// Releases the lock if `owner` holds it, by ending its session. Returns whether it did.
     pub fn release(&self, plugin: &str, owner: &str, name: &str) -> bool {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = self.held.locked();
         let key = (plugin.to_string(), name.to_string());
         if held.get(&key).is_some_and(|h| h.owner == owner) {
             if let Some(h) = held.remove(&key) {
@@ -182,7 +183,7 @@ impl AdvisoryLocks {
 
     /// Releases every lock of `plugin` that `owner` holds.
     pub fn release_owner(&self, plugin: &str, owner: &str) {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = self.held.locked();
         held.retain(|k, h| {
             let mine = k.0 == plugin && h.owner == owner;
             if mine {

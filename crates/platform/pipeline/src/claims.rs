@@ -12,6 +12,7 @@
 //! process that can take that lock knows the owner is dead and moves its claims over. The
 //! lock file is created as `<instance>.locking`, locked, and only then renamed to its final
 //! name, so no other process can ever take (and delete) a live process's lock.
+use baton_sync::Locked;
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
@@ -323,7 +324,7 @@ impl Drop for Claims {
 /// `<UTC stamp>-<ULID>`: sorts in claim order (the ULID is monotonic within a process).
 pub fn new_claim_id() -> String {
     static GEN: std::sync::Mutex<Option<ulid::Generator>> = std::sync::Mutex::new(None);
-    let mut g = GEN.lock().unwrap_or_else(|e| e.into_inner());
+    let mut g = GEN.locked();
     let ulid = g.get_or_insert_with(ulid::Generator::new).generate().unwrap_or_else(|_| ulid::Ulid::new());
     format!("{}-{ulid}", baton_handoff::stamp::file_stamp(baton_handoff::stamp::now()))
 }

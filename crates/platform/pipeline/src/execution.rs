@@ -7,6 +7,7 @@
 //! retry delay). [`Running`] owns the tasks in flight; what the stage needs of the pipeline (the
 //! runtime, the configuration, plugin health, the ledger for refusals) comes in as an [`Env`]
 //! for each call, so the stage never sees the rest of the pipeline.
+use baton_sync::Locked;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -181,7 +182,7 @@ fn not_loaded(env: &Env<'_>, name: &str) -> String {
     // Loaded on demand, the runtime holds only what tasks named so far: list the files.
     let installed =
         if env.on_demand { crate::plugins::installed_names(env.paths) } else { env.runtime.names() }.join(", ");
-    let refused = env.ledger.lock().unwrap_or_else(|e| e.into_inner()).refusals().unwrap_or_default();
+    let refused = env.ledger.locked().refusals().unwrap_or_default();
     match refused.into_iter().find(|r| r.name == name) {
         Some(r) => {
             let fix = if r.reason.contains("baton plugin ") {

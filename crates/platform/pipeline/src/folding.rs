@@ -9,6 +9,7 @@
 //! process files there. Another process's filings are not seen until the next start; on a Mac
 //! the file system itself refuses those (`EEXIST`), and `rename_noreplace` never overwrites on
 //! either system, so what a stale view can cost is a number, never a file.
+use baton_sync::Locked;
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::io;
@@ -40,7 +41,7 @@ impl FoldedDirs {
         name: &OsStr,
         mut try_slot: impl FnMut(&OsStr) -> io::Result<Option<T>>,
     ) -> io::Result<(OsString, T)> {
-        let mut all = self.dirs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all = self.dirs.locked();
         if !all.contains_key(dir) {
             all.insert(dir.to_path_buf(), load(dir)?);
         }

@@ -7,6 +7,7 @@
 //! pause or resume written by another process, or by the dashboard, holds from the next pass
 //! on), and only the plugins whose health this process changed are written back, merged with
 //! what is saved (so a pause by hand is never overwritten by a pass that began before it).
+use baton_sync::Locked;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -108,7 +109,7 @@ impl Healths {
         if self.by_plugin.contains_key(plugin) {
             return;
         }
-        let saved = ledger.lock().unwrap_or_else(|e| e.into_inner()).health_get(plugin).ok().flatten();
+        let saved = ledger.locked().health_get(plugin).ok().flatten();
         self.by_plugin.insert(plugin.to_string(), Health::parse(saved.as_deref()));
     }
 

@@ -45,6 +45,7 @@ mod superseded;
 pub mod tree;
 pub mod watch;
 
+use baton_sync::Locked;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -110,7 +111,7 @@ pub struct LedgerKv(pub SharedLedger);
 
 impl baton_runtime::KvStore for LedgerKv {
     fn get(&self, plugin: &str, key: &str) -> Option<String> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).kv_get(plugin, key).ok().flatten()
+        self.0.locked().kv_get(plugin, key).ok().flatten()
     }
     fn set(
         &self,
@@ -126,9 +127,7 @@ impl baton_runtime::KvStore for LedgerKv {
             let full = ffi::Error::new(ffi::SQLITE_FULL);
             baton_ledger::LedgerError::Sql(Error::SqliteFailure(full, Some("database or disk is full".into())))
         });
-        match injected
-            .and_then(|()| self.0.lock().unwrap_or_else(|e| e.into_inner()).kv_set_within(plugin, key, value, limits))
-        {
+        match injected.and_then(|()| self.0.locked().kv_set_within(plugin, key, value, limits)) {
             Ok(()) => Ok(()),
             Err(baton_ledger::LedgerError::KvQuota(m)) => Err(baton_runtime::KvError::Quota(m)),
             // The state disk full, an I/O error, a busy database: the host's fault, a pause.
@@ -143,7 +142,7 @@ impl baton_runtime::KvStore for LedgerKv {
         }
     }
     fn delete(&self, plugin: &str, key: &str) {
-        if let Err(e) = self.0.lock().unwrap_or_else(|e| e.into_inner()).kv_delete(plugin, key) {
+        if let Err(e) = self.0.locked().kv_delete(plugin, key) {
             crate::ratelimit::warn_every(
                 &format!("kv-delete:{plugin}"),
                 &format!("kv-delete of `{key}` failed: {e}"),

@@ -1,5 +1,6 @@
 //! The commands a person runs by hand: `baton run FILE` (one handoff, in place, nothing
 //! moved or recorded) and `baton retry ID` (a failed handoff back into the inbox).
+use baton_sync::Locked;
 use std::path::{Path, PathBuf};
 
 use baton_handoff::{Body, ErrorCode, ReturnBody, schema};
@@ -94,7 +95,7 @@ impl Pipeline {
     /// Moves a failed handoff back into the inbox and lets its id run again (`baton retry`).
     /// Returns the inbox path it was moved to.
     pub fn retry(&mut self, id: &str) -> Result<Option<PathBuf>, PipelineError> {
-        let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ledger = self.ledger.locked();
         retry_failed(&self.paths, &self.cfg.agent, &mut ledger, id)
     }
 }

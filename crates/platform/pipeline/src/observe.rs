@@ -7,6 +7,7 @@
 //!
 //! The stage is [`Observer`]: it remembers what it recorded and what did not parse, reads the
 //! tree ([`Observer::scan`], no ledger) and hands the ledger what is new.
+use baton_sync::Locked;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -70,7 +71,7 @@ impl Observer {
             return Ok(());
         }
         let now = stamp::rfc3339(stamp::now());
-        let mut ledger = ledger.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ledger = ledger.locked();
         ledger.batch(|b| {
             for o in &found {
                 b.observe(o, &now)?;

@@ -20,6 +20,7 @@
 //! runs it again, alone (the poison-pill guard: a claim that was alone in flight when the
 //! process died `crash_limit` times is filed as `crashed_host`). Execution is at least once,
 //! delivery exactly once.
+use baton_sync::Locked;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -151,7 +152,7 @@ impl Pipeline {
                 .and_then(|()| fsops::ensure_dir(&dir))
                 .map_err(|e| PipelineError::io(&dir, e))?;
         }
-        let shared = ledger.lock().unwrap_or_else(|e| e.into_inner()).is_shared();
+        let shared = ledger.locked().is_shared();
         if !shared {
             check_inbox_layout(&paths, me)?;
         }
@@ -303,7 +304,7 @@ impl Pipeline {
             .filter(|c| self.retry_at.get(c.key()).is_none_or(|t| *t <= now))
             .collect();
         if suspects && due.len() > 1 {
-            let ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
+            let ledger = self.ledger.locked();
             let mut keyed: Vec<(u32, Claim)> =
                 due.into_iter().map(|c| (ledger.deaths(c.key()).unwrap_or(0), c)).collect();
             keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
@@ -317,7 +318,7 @@ impl Pipeline {
         let deaths = match (solo, claims.first()) {
             (true, Some(c)) => {
                 let key = c.key().to_owned();
-                let deaths = self.ledger.lock().unwrap_or_else(|e| e.into_inner()).batch(|b| b.solo_begin(&key))?;
+                let deaths = self.ledger.locked().batch(|b| b.solo_begin(&key))?;
                 self.solo_in_flight = Some(key);
                 deaths
             }
@@ -341,7 +342,7 @@ impl Pipeline {
             })
             .collect();
         let items: Vec<Item> = {
-            let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
+            let mut ledger = self.ledger.locked();
             let cfg = &self.cfg;
             let root = &self.paths.handoffs;
             ledger.batch(|b| {
@@ -457,7 +458,7 @@ impl Pipeline {
 
         // 5. record the results: one commit for the group.
         {
-            let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
+            let mut ledger = self.ledger.locked();
             let health = &self.health;
             let runtime = &self.runtime;
             ledger.batch(|b| {
@@ -571,7 +572,7 @@ impl Pipeline {
     /// not what stopped it, so its guard is lifted without counting a death.
     pub fn stopped(&mut self) {
         if let Some(key) = self.solo_in_flight.take() {
-            let lifted = self.ledger.lock().unwrap_or_else(|e| e.into_inner()).batch(|b| b.solo_abandon(&key));
+            let lifted = self.ledger.locked().batch(|b| b.solo_abandon(&key));
             if let Err(e) = lifted {
                 warn!(claim = %key, "cannot lift the poison-pill guard: {e}");
             }

@@ -13,6 +13,7 @@
 //! never saw (a file dropped in by hand) are adopted: copied into `plugins/.archive/` and
 //! journaled, so that replacing them can be undone. A refused file is recorded in the ledger
 //! and shown by `baton status`.
+use baton_sync::Locked;
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
@@ -288,9 +289,10 @@ fn unrecorded(paths: &Paths, file: &Path, sha256: &str) -> Option<PluginsError> 
 /// else (a changed copy of an installed plugin, a name that was installed before, a hard link,
 /// another owner's file) waits for `baton plugin install` or a restart. A copy caught half
 /// written fails to load and is looked at again when its size or time changes: it loads once
-/// complete. Why this is safe beside issue 36's rule: no grant can reach `plugins/` (grants
-/// that contain or sit inside it are refused, and each grant is a handle opened once), so
-/// bytes there came from the user, and a compile is bounded by the compile worker's limits.
+/// complete. Why this is safe beside the rule that a running host loads no bytes a plugin
+/// could have written: no grant can reach `plugins/` (grants that contain or sit inside it are
+/// refused, and each grant is a handle opened once), so bytes there came from the user, and a
+/// compile is bounded by the compile worker's limits.
 fn hand_copied_new_plugin(runtime: &Runtime, paths: &Paths, file: &Path) -> bool {
     let Ok(name) = file_name_of(file) else { return false };
     let Ok(meta) = std::fs::symlink_metadata(file) else { return false };
@@ -316,14 +318,9 @@ static COMPILING: Mutex<Option<HashMap<PathBuf, ((u64, SystemTime, u64), String)
 
 /// Whether `file`, unchanged since (`stamp`), is still compiling in the background.
 fn still_compiling(file: &Path, stamp: (u64, SystemTime, u64)) -> bool {
-    let mut files = COMPILING.lock().unwrap_or_else(|e| e.into_inner());
+    let mut files = COMPILING.locked();
     let Some((at, sha)) = files.as_ref().and_then(|f| f.get(file)).cloned() else { return false };
-    let running = at == stamp
-        && COMPILES
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .is_some_and(|j| matches!(j.get(&sha), Some(None)));
+    let running = at == stamp && COMPILES.locked().as_ref().is_some_and(|j| matches!(j.get(&sha), Some(None)));
     if !running && let Some(f) = files.as_mut() {
         f.remove(file);
     }
@@ -342,7 +339,7 @@ enum Compile {
 /// Starts (once) or looks up the background compile of `bytes`: a pass never waits for a
 /// compile, so other plugins' tasks go on while a large component compiles.
 fn compile_in_background(runtime: &Runtime, sha256: &str, bytes: &[u8]) -> Compile {
-    let mut jobs = COMPILES.lock().unwrap_or_else(|e| e.into_inner());
+    let mut jobs = COMPILES.locked();
     let jobs = jobs.get_or_insert_with(HashMap::new);
     match jobs.get(sha256) {
         Some(None) => return Compile::Running,
@@ -360,7 +357,7 @@ fn compile_in_background(runtime: &Runtime, sha256: &str, bytes: &[u8]) -> Compi
     let sha = sha256.to_string();
     tokio::spawn(async move {
         let outcome = job.await.map(drop);
-        if let Some(jobs) = COMPILES.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        if let Some(jobs) = COMPILES.locked().as_mut() {
             jobs.insert(sha, Some(outcome));
         }
         compiled().notify_one();
@@ -463,7 +460,7 @@ fn new_identity() -> String {
 /// Records in the ledger why an installed file was refused (shown by `baton status`), or
 /// clears it once the file loads.
 fn note(ledger: &SharedLedger, file: &Path, sha256: &str, refused: Option<&str>) {
-    let l = ledger.lock().unwrap_or_else(|e| e.into_inner());
+    let l = ledger.locked();
     let f = file.display().to_string();
     let name = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let r = match refused {
@@ -569,12 +566,8 @@ pub async fn load_installed(runtime: &Runtime, cfg: &Config, paths: &Paths, ledg
             let sha = sha256_hex(&bytes);
             if !runtime.is_compiled(&sha) && matches!(compile_in_background(runtime, &sha, &bytes), Compile::Running) {
                 tracing::info!(plugin = %name, file = %file.display(), "compiling in the background; its TASKs wait in the inbox");
-                COMPILING
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get_or_insert_with(HashMap::new)
-                    .insert(file.clone(), (stamp_of(&meta), sha));
-                DEFERRED.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(HashMap::new).insert(file, name);
+                COMPILING.locked().get_or_insert_with(HashMap::new).insert(file.clone(), (stamp_of(&meta), sha));
+                DEFERRED.locked().get_or_insert_with(HashMap::new).insert(file, name);
                 continue;
             }
         }
@@ -592,21 +585,21 @@ static DEFERRED: Mutex<Option<HashMap<PathBuf, String>>> = Mutex::new(None);
 /// Whether `plugin`'s start-up load waits for its compile: its TASKs are held in the inbox
 /// meanwhile, like a plugin paused by hand, instead of being answered `unknown_plugin`.
 pub fn waiting_for_compile(plugin: &str) -> bool {
-    DEFERRED.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|d| d.values().any(|n| n == plugin))
+    DEFERRED.locked().as_ref().is_some_and(|d| d.values().any(|n| n == plugin))
 }
 
 /// Whether `file` was deferred at start-up (and is no longer, once this returns true).
 fn take_deferred(file: &Path) -> bool {
-    DEFERRED.lock().unwrap_or_else(|e| e.into_inner()).as_mut().and_then(|d| d.remove(file)).is_some()
+    DEFERRED.locked().as_mut().and_then(|d| d.remove(file)).is_some()
 }
 
 fn is_deferred(file: &Path) -> bool {
-    DEFERRED.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|d| d.contains_key(file))
+    DEFERRED.locked().as_ref().is_some_and(|d| d.contains_key(file))
 }
 
 /// Drops the recorded refusals of files that are no longer installed.
 pub(crate) fn forget_missing(paths: &Paths, ledger: &SharedLedger) {
-    let l = ledger.lock().unwrap_or_else(|e| e.into_inner());
+    let l = ledger.locked();
     for r in l.refusals().unwrap_or_default() {
         let f = Path::new(&r.file);
         if f.parent() == Some(paths.plugins.as_path()) && !may_be_file(f) {
@@ -634,12 +627,12 @@ fn stamp_of(meta: &std::fs::Metadata) -> (u64, SystemTime, u64) {
 
 fn remember(file: &Path, name: Option<String>) {
     let Ok(meta) = std::fs::metadata(file) else { return };
-    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    let mut seen = SEEN.locked();
     seen.get_or_insert_with(HashMap::new).insert(file.to_path_buf(), Seen { stamp: stamp_of(&meta), name });
 }
 
 fn seen(file: &Path) -> Option<Seen> {
-    SEEN.lock().unwrap_or_else(|e| e.into_inner()).as_ref()?.get(file).cloned()
+    SEEN.locked().as_ref()?.get(file).cloned()
 }
 
 /// Hot reload: loads every installed file that is new or changed since it was loaded, and
@@ -720,11 +713,7 @@ pub async fn reload_changed(runtime: &Runtime, cfg: &Config, paths: &Paths, ledg
             None => match compile_in_background(runtime, &sha, &bytes) {
                 Compile::Ready => None,
                 Compile::Running => {
-                    COMPILING
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .get_or_insert_with(HashMap::new)
-                        .insert(file.clone(), (stamp, sha.clone()));
+                    COMPILING.locked().get_or_insert_with(HashMap::new).insert(file.clone(), (stamp, sha.clone()));
                     // Not remembered: the next pass (woken when the compile ends) looks again.
                     if let Some(n) = name {
                         present.insert(n);

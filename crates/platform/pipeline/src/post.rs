@@ -2,6 +2,7 @@
 //! senders, routed TASKs, follow-ups), always through the outbox so that a delivery happens
 //! exactly once. The pipeline's outputs stage and the audits, which run beside the pipeline,
 //! share one [`Post`].
+use baton_sync::Locked;
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -34,7 +35,7 @@ impl Post {
 
     /// Forgets the inboxes found for the last group.
     pub(crate) fn new_group(&self) {
-        self.group_inboxes.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.group_inboxes.locked().clear();
     }
 
     /// `agent`'s inbox. An agent whose folder exists under another form of its name (`Claude`
@@ -61,19 +62,14 @@ impl Post {
         dirs: &mut HashSet<PathBuf>,
         group: Option<&mut Vec<Pending>>,
     ) -> Result<Option<OsString>, PipelineError> {
-        let cached = group
-            .as_ref()
-            .and_then(|_| self.group_inboxes.lock().unwrap_or_else(|e| e.into_inner()).get(agent).cloned());
+        let cached = group.as_ref().and_then(|_| self.group_inboxes.locked().get(agent).cloned());
         let inbox = match cached {
             Some(inbox) => inbox,
             None => {
                 let inbox = self.inbox_of(agent);
                 make_inbox(&inbox)?;
                 if group.is_some() {
-                    self.group_inboxes
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(agent.to_string(), inbox.clone());
+                    self.group_inboxes.locked().insert(agent.to_string(), inbox.clone());
                 }
                 inbox
             }

@@ -2,6 +2,7 @@
 //! disk full, no file handle free) hits every handoff in flight, and one line per handoff per
 //! retry buried the log (38,410 lines in 12 s). Each kind of warning is logged at most once per
 //! [`EVERY`]; the next line says how many were left out meanwhile.
+use baton_sync::Locked;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ static SEEN: Mutex<Option<HashMap<String, (Instant, u64)>>> = Mutex::new(None);
 
 /// Whether a line of `kind` may be logged now; `Some(n)`: yes, `n` were left out before it.
 pub fn allow(kind: &str) -> Option<u64> {
-    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    let mut seen = SEEN.locked();
     let seen = seen.get_or_insert_with(HashMap::new);
     let now = Instant::now();
     match seen.get_mut(kind) {

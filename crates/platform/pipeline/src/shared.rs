@@ -18,6 +18,7 @@
 //!
 //! A copy that the sync service brings back after the original was filed (a resurrected file)
 //! is filed by the claim's owner into `02_processed/` under a suffixed name, and never run.
+use baton_sync::Locked;
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -176,7 +177,7 @@ impl SharedClaims {
         &self,
         f: impl FnOnce(&mut baton_ledger::postgres::PgLedger) -> baton_ledger::Result<R>,
     ) -> Result<R, PipelineError> {
-        let mut l = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
+        let mut l = self.ledger.locked();
         let pg =
             l.postgres().ok_or_else(|| PipelineError::Internal("shared claims need the PostgreSQL ledger".into()))?;
         Ok(f(pg)?)
@@ -396,7 +397,7 @@ fn spawn_heartbeat(
         loop {
             std::thread::sleep(every);
             let Some(ledger) = ledger.upgrade() else { return };
-            let mut l = ledger.lock().unwrap_or_else(|e| e.into_inner());
+            let mut l = ledger.locked();
             if let Some(pg) = l.postgres()
                 && let Err(e) = pg.heartbeat(&host, &instance)
             {

@@ -13,6 +13,7 @@
 //! folders went with it, so serve stops with an error that says so rather than run half-blind;
 //! its service restarts it on the new folder. [`Liveness`] tells `/readyz` whether the watch
 //! still covers the root and the loop is turning.
+use baton_sync::Locked;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -115,7 +116,7 @@ fn root_is(root: &Path, watched: (u64, u64)) -> RootIs {
 /// The SQLite state file's path and identity (device, inode) when serve started; `None` on a
 /// PostgreSQL ledger, which lives on its server.
 fn state_id(pipeline: &Pipeline) -> Option<(PathBuf, (u64, u64))> {
-    if pipeline.ledger.lock().unwrap_or_else(|e| e.into_inner()).is_shared() {
+    if pipeline.ledger.locked().is_shared() {
         return None;
     }
     let path = pipeline.paths().state.clone();

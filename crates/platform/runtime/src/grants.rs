@@ -20,6 +20,7 @@
 //!   that nest where either is writable, grants over the home's `plugins/`, `state/` or
 //!   `handoffs/`, and grants inside another plugin's writable grant. Compared on real paths,
 //!   so a symlink cannot hide a nesting.
+use baton_sync::Locked;
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
@@ -99,7 +100,7 @@ impl GrantSlot {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(self.fault_missing()),
             Err(e) => return Err(self.fault_changed(format!("cannot be checked: {e}"))),
         };
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = self.held.locked();
         if let Some(h) = held.as_ref()
             && (h.dev, h.ino) == (meta.dev(), meta.ino())
         {
@@ -109,7 +110,7 @@ impl GrantSlot {
             std::io::ErrorKind::NotFound => self.fault_missing(),
             _ => self.fault_changed(format!("cannot be resolved: {e}")),
         })?;
-        let mut first = self.first_real.lock().unwrap_or_else(|e| e.into_inner());
+        let mut first = self.first_real.locked();
         if let Some(f) = first.as_ref()
             && *f != real
         {

@@ -38,6 +38,7 @@ mod paths;
 pub mod stdio;
 mod version;
 
+use baton_sync::RwLocked;
 use std::any::Any;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -850,22 +851,22 @@ impl Runtime {
     /// tasks already running keep their `Arc` to the old one and finish on it.
     pub fn insert(&self, plugin: Plugin) -> Arc<Plugin> {
         let plugin = Arc::new(plugin);
-        let mut map = self.plugins.write().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.plugins.write_locked();
         map.insert(plugin.info.name.clone(), plugin.clone());
         plugin
     }
 
     /// Unregisters a plugin; running tasks finish on their `Arc`.
     pub fn remove(&self, name: &str) -> Option<Arc<Plugin>> {
-        self.plugins.write().unwrap_or_else(|e| e.into_inner()).remove(name)
+        self.plugins.write_locked().remove(name)
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Plugin>> {
-        self.plugins.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+        self.plugins.read_locked().get(name).cloned()
     }
 
     pub fn names(&self) -> Vec<String> {
-        let mut v: Vec<_> = self.plugins.read().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
+        let mut v: Vec<_> = self.plugins.read_locked().keys().cloned().collect();
         v.sort();
         v
     }

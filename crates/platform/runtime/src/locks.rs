@@ -11,6 +11,7 @@
 //!
 //! A lock that can be lost while held (its database session ended) raises the task's
 //! [`LockAlarm`]: the runtime then ends the task as `transient` at once.
+use baton_sync::Locked;
 use std::collections::HashMap;
 use std::fs::File;
 use std::future::Future;
@@ -62,7 +63,7 @@ pub struct LockAlarm {
 impl LockAlarm {
     /// Raises the alarm (the first reason is kept).
     pub fn raise(&self, reason: String) {
-        let mut r = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        let mut r = self.reason.locked();
         if r.is_none() {
             *r = Some(reason);
         }
@@ -72,7 +73,7 @@ impl LockAlarm {
 
     /// Why the alarm was raised, if it was.
     pub fn reason(&self) -> Option<String> {
-        self.reason.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.reason.locked().clone()
     }
 
     /// Resolves with the reason once the alarm is raised.
@@ -137,7 +138,7 @@ impl FileLocks {
         }
         loop {
             {
-                let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+                let mut held = self.held.locked();
                 if let std::collections::hash_map::Entry::Vacant(slot) = held.entry(key.clone()) {
                     let file = File::options()
                         .create(true)
@@ -175,7 +176,7 @@ impl NamedLocks for FileLocks {
     }
 
     fn release(&self, plugin: &str, owner: &str, name: &str) -> bool {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = self.held.locked();
         let key = (plugin.to_string(), name.to_string());
         if held.get(&key).is_some_and(|h| h.owner == owner) {
             if let Some(h) = held.remove(&key) {
@@ -189,7 +190,7 @@ impl NamedLocks for FileLocks {
     /// Also for a task abandoned while blocked (its store, which knows the names, is out of
     /// reach on its thread).
     fn release_owner(&self, plugin: &str, owner: &str) {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = self.held.locked();
         let mine: Vec<(String, String)> =
             held.iter().filter(|(k, h)| k.0 == plugin && h.owner == owner).map(|(k, _)| k.clone()).collect();
         for k in mine {

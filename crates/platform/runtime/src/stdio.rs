@@ -11,6 +11,7 @@
 //! dropping the *oldest* lines first, since the end of the output (a traceback, a panic
 //! message) is what explains a failure. Writes never fail and never block, so a chatty plugin
 //! is not broken by being captured: what does not fit is counted and dropped.
+use baton_sync::Locked;
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -89,7 +90,7 @@ impl Capture {
     }
 
     fn write(&self, stream: Stream, mut bytes: &[u8]) {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.inner.locked();
         let idx = stream as usize;
         while !bytes.is_empty() {
             let room = MAX_LINE - inner.partial[idx].len();
@@ -130,7 +131,7 @@ impl Capture {
 
     /// Everything captured so far, partial last lines included.
     pub fn take(&self) -> Captured {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.inner.locked();
         for (idx, stream) in [(0, Stream::Stdout), (1, Stream::Stderr)] {
             let rest = std::mem::take(&mut inner.partial[idx]);
             if !rest.is_empty() {

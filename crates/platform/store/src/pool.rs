@@ -20,6 +20,7 @@
 //! Sessions that must be their own (an advisory lock lives exactly as long as its session,
 //! `baton migrate`'s copy is one long transaction) are started by [`Pool::start`] or
 //! [`Pool::start_watched`] and never enter the pool.
+use baton_sync::Locked;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
@@ -46,7 +47,7 @@ pub struct Pool {
 impl Pool {
     /// The pool of the server `url` names: the one this process already has, or a new one.
     pub fn of(url: &PgUrl) -> Result<Arc<Pool>, ConnectError> {
-        let mut pools = POOLS.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner());
+        let mut pools = POOLS.get_or_init(Mutex::default).locked();
         pools.retain(|_, p| p.strong_count() > 0);
         let key = url.key();
         if let Some(pool) = pools.get(&key).and_then(Weak::upgrade) {
@@ -110,7 +111,7 @@ impl Pool {
 
     /// An idle session the server has not closed, if the pool has one.
     pub(crate) fn take(&self) -> Option<Client> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = self.idle.locked();
         while let Some(client) = idle.pop() {
             if !client.is_closed() {
                 return Some(client);
@@ -126,7 +127,7 @@ impl Pool {
         if client.is_closed() {
             return;
         }
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = self.idle.locked();
         if idle.len() < MAX_IDLE {
             idle.push(client);
         }
@@ -134,7 +135,7 @@ impl Pool {
 
     /// How many idle sessions the pool holds now.
     pub fn idle(&self) -> usize {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.idle.locked().len()
     }
 }
 
@@ -142,7 +143,7 @@ impl Drop for Pool {
     fn drop(&mut self) {
         // The sessions end with their connection tasks, on the runtime; dropping a runtime
         // inside an async context panics, so it is left to end on its own.
-        self.idle.get_mut().unwrap_or_else(|e| e.into_inner()).clear();
+        baton_sync::recover(self.idle.get_mut()).clear();
         if let Some(rt) = self.rt.take() {
             rt.shutdown_background();
         }

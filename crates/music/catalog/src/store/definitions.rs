@@ -193,7 +193,7 @@ pub(super) fn ensure_property(
 }
 
 /// A relation's `inverse` adds a property to the target collection, so it is checked as such a
-/// property would be (issue 36): a well-formed id, a target the caller may write, the caller's
+/// property would be (an inverse reaches no further than declaring the property would): a well-formed id, a target the caller may write, the caller's
 /// own id (`<actor>.<name>`, unless the user declares it), and never an existing property that
 /// is not already this relation's inverse.
 pub(super) fn check_inverse(

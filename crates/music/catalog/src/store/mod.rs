@@ -266,8 +266,8 @@ impl Catalog {
     /// `access` as the plugin install `identity` may act: unchanged if that install owns its
     /// name's data (the first install to call under a name binds the name to itself,
     /// `cat_owners`), else an actor no owner can equal, so the properties, collections and
-    /// records of the name's earlier install stay out of its reach (issue 36: ownership by
-    /// identity, not by a plugin's chosen name). The user (CLI) is never bound.
+    /// records of the name's earlier install stay out of its reach (ownership goes by
+    /// the install's identity, not by the name a plugin chose). The user (CLI) is never bound.
     pub fn bind_owner(&mut self, access: Access, identity: &str) -> Result<Access> {
         let name = access.actor.clone();
         let plain = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');

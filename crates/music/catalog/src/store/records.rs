@@ -198,7 +198,7 @@ impl Catalog {
             let p = schema.get(prop).ok_or_else(|| unknown(schema, key, prop))?;
             let target = p.target.clone().unwrap_or_default();
             // Whether a key exists in a collection it may not read is not the caller's to
-            // learn (issue 36): refused as a read, before any lookup.
+            // learn: refused as a read, before any lookup.
             if !targets.is_empty() && !call.access.can_read(&target) {
                 return Err(CatalogError::NotGranted { actor: actor.to_string(), collection: target, op: "read" });
             }

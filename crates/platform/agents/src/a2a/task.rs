@@ -14,6 +14,7 @@
 //!
 //! Everything is read back from the files and the ledger, so a task survives a restart of
 //! `serve` and any handoff, however it was sent, answers `GetTask`.
+use baton_sync::Locked;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
@@ -292,7 +293,7 @@ impl Skill {
 
 impl Store {
     fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
-        self.ledger.lock().unwrap_or_else(|e| e.into_inner())
+        self.ledger.locked()
     }
 
     /// The skill a message names (`metadata.skill` of the message or the request): one of the
@@ -331,7 +332,7 @@ impl Store {
     /// serialised for that check; a second `serve` on the same home does not see them.
     pub fn send(&self, skill: &Skill, message: &Value, context: &str) -> RpcResult<(View, wait::Waiter)> {
         let message_id = message.get("messageId").and_then(Value::as_str).unwrap_or_default();
-        let _one_at_a_time = self.sending.lock().unwrap_or_else(|e| e.into_inner());
+        let _one_at_a_time = self.sending.locked();
         if !message_id.is_empty() && message_id.len() <= 256 {
             let earlier = self.ledger().events(&message_key(message_id)).map_err(RpcError::internal)?;
             let task = earlier.iter().find(|e| e.event == MESSAGE_EVENT).and_then(|e| e.detail.get("task"));

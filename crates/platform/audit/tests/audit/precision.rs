@@ -1,4 +1,4 @@
-//! The plan formats and false-claim classes seen on real repositories (issue 37): spec-kit
+//! The plan formats and false-claim classes seen on real repositories: spec-kit
 //! tasks with bold ids, the Claude spec layout, Kiro specs behind a symlinked folder, plans
 //! that yield nothing (`unreadable`), and the paths a plan names that are not false claims
 //! (outside the repository, generated, the source of a move, removed, descriptive lines),

@@ -193,7 +193,7 @@ async fn a_second_runtime_loads_compiled_components_from_the_disk_cache() {
     eprintln!("load: cold {cold:?}, from cache {warm:?}");
 }
 
-/// Identity (issue 10): `describe()` runs as the plugin it is loaded as, with its real kv, and
+/// Identity: `describe()` runs as the plugin it is loaded as, with its real kv, and
 /// must give that name; `baton` and `baton.*` are never plugin names.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_component_is_loaded_only_under_the_name_it_gives_itself() {
