@@ -256,7 +256,7 @@ pub fn run(mut cmd: CatalogCommand, ctx: &baton_cli::Ctx) -> anyhow::Result<i32>
 
 /// `catalog collections`: the collections, their owners, record counts and properties.
 fn collections(ctx: &baton_cli::Ctx, user: &Access, json: bool) -> anyhow::Result<i32> {
-    let cols = open(ctx)?.collections(&user)?;
+    let cols = open(ctx)?.collections(user)?;
     if json {
         say!("{}", serde_json::to_string_pretty(&cols)?);
     } else {
@@ -289,7 +289,7 @@ fn show(
         None => Filter::default(),
     };
     let cat = open(ctx)?;
-    let page = cat.query(&user, &collection, &f, archived, None, limit)?;
+    let page = cat.query(user, &collection, &f, archived, None, limit)?;
     if json {
         say!(
             "{}",
@@ -298,7 +298,7 @@ fn show(
             )?
         );
     } else {
-        let schema = cat.schema(&user, &collection)?;
+        let schema = cat.schema(user, &collection)?;
         for r in &page.records {
             let mut parts = Vec::new();
             for p in &schema {
@@ -325,13 +325,13 @@ fn export(ctx: &baton_cli::Ctx, user: &Access, collection: String, csv: bool) ->
         );
     }
     let cat = open(ctx)?;
-    let schema: Vec<Property> = cat.schema(&user, &collection)?.into_iter().filter(|p| !p.archived).collect();
+    let schema: Vec<Property> = cat.schema(user, &collection)?.into_iter().filter(|p| !p.archived).collect();
     // One encoder (baton-sheet) for this and the drive-sync plugin: the same bytes.
     let columns: Vec<String> = schema.iter().map(|p| p.name.clone()).collect();
     let mut w = baton_sheet::SheetWriter::new(std::io::stdout().lock(), &columns)?;
     let mut after: Option<String> = None;
     loop {
-        let page = cat.query(&user, &collection, &Filter::default(), false, after.as_deref(), 1000)?;
+        let page = cat.query(user, &collection, &Filter::default(), false, after.as_deref(), 1000)?;
         for r in &page.records {
             let row: Vec<String> = schema.iter().map(|p| r.props.get(&p.id).map(cell).unwrap_or_default()).collect();
             w.row(&r.key, &row)?;
@@ -358,14 +358,11 @@ fn import(
     let _span =
         tracing::info_span!("catalog.import", collection = %collection, file = %file.display(), dry_run).entered();
     let mut cat = open(ctx)?;
-    let schema = cat.schema(&user, &collection)?;
+    let schema = cat.schema(user, &collection)?;
     let records = read_csv(&file, &collection, &schema, key.as_deref())?;
-    let report = if dry_run {
-        cat.upsert_dry_run(&user, &collection, &records)
-    } else {
-        cat.upsert(&user, &collection, &records)
-    }
-    .with_context(|| format!("{}: nothing was written; fix the row and import again", file.display()))?;
+    let report =
+        if dry_run { cat.upsert_dry_run(user, &collection, &records) } else { cat.upsert(user, &collection, &records) }
+            .with_context(|| format!("{}: nothing was written; fix the row and import again", file.display()))?;
     if json {
         say!(
             "{}",
@@ -396,7 +393,7 @@ fn links(
     property: String,
     json: bool,
 ) -> anyhow::Result<i32> {
-    let links = open(ctx)?.links(&user, &collection, &key, &property)?;
+    let links = open(ctx)?.links(user, &collection, &key, &property)?;
     if json {
         say!("{}", serde_json::to_string_pretty(&links)?);
     } else {
@@ -445,7 +442,7 @@ fn find_match(
         None => None,
     };
     let q = TrackQuery { title, artists, duration_ms, isrc, ..TrackQuery::default() };
-    let outcome = open(ctx)?.match_track(&user, &q)?;
+    let outcome = open(ctx)?.match_track(user, &q)?;
     if json {
         say!("{}", serde_json::to_string_pretty(&outcome)?);
     } else {
