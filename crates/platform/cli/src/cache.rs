@@ -48,7 +48,7 @@ pub fn run(cmd: CacheCommand, ctx: &Ctx) -> Result<i32> {
     let dir = paths.cache();
     let engine = baton_runtime::Runtime::compile_engine()?;
     let entries = cache::entries(&engine, &dir).with_context(|| format!("reading the cache {}", dir.display()))?;
-    let installed = installed(&paths.plugins);
+    let installed = installed(&paths);
     match cmd {
         CacheCommand::Show { json } => show(&dir, &entries, &installed, json),
         CacheCommand::Prune { unused_for, all, dry_run, json } => {
@@ -62,20 +62,16 @@ pub fn run(cmd: CacheCommand, ctx: &Ctx) -> Result<i32> {
     }
 }
 
-/// The installed plugins of this home by their component's sha256.
-fn installed(plugins: &Path) -> BTreeMap<String, String> {
-    use sha2::Digest;
-    let mut out = BTreeMap::new();
-    for e in std::fs::read_dir(plugins).into_iter().flatten().flatten() {
-        let path = e.path();
-        if path.extension().is_some_and(|x| x == "wasm")
-            && let Ok(bytes) = std::fs::read(&path)
-        {
-            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            out.insert(hex::encode(sha2::Sha256::digest(&bytes)), name);
-        }
-    }
-    out
+/// The installed plugins of this home (the files the pipeline loads) by their component's sha256.
+fn installed(paths: &Paths) -> BTreeMap<String, String> {
+    baton_pipeline::plugins::installed_files(paths)
+        .into_iter()
+        .filter_map(|path| {
+            let bytes = std::fs::read(&path).ok()?;
+            let name = path.file_stem()?.to_string_lossy().into_owned();
+            Some((baton_pipeline::plugins::sha256_hex(&bytes), name))
+        })
+        .collect()
 }
 
 fn mb(bytes: u64) -> String {

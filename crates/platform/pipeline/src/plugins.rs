@@ -765,7 +765,8 @@ pub async fn reload_changed(runtime: &Runtime, cfg: &Config, paths: &Paths, ledg
     changed
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// A component's sha256, as installs, the journal and `plugin list` name it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
