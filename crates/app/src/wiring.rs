@@ -29,7 +29,10 @@ fn check_config(cfg: &Config, file: &Path) -> Result<(), ConfigError> {
     let refuse = |m: String| ConfigError::Section(format!("{}: {m}", file.display()));
     baton_mailbox::settings::parse(cfg.sections.get(baton_mailbox::settings::SECTION))
         .map_err(|e| refuse(e.to_string()))?;
-    cfg.section::<baton_stats::alerts::AlertsConfig>(ALERTS).map_err(refuse)?.check().map_err(refuse)
+    cfg.section::<baton_stats::alerts::AlertsConfig>(ALERTS)
+        .map_err(|e| refuse(e.to_string()))?
+        .check()
+        .map_err(|e| refuse(e.to_string()))
 }
 
 /// The plugins' runtime with the music library's host interfaces.
@@ -103,12 +106,13 @@ impl baton_pipeline::audit::Renamed for Renames {
     fn note(&self) -> String {
         self.0.note.clone()
     }
-    fn record_in(&self, path: &Path) -> Result<(), String> {
-        let text = std::fs::read(path).map_err(|e| e.to_string())?;
+    fn record_in(&self, path: &Path) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let text = std::fs::read(path)?;
         let mut report = serde_json::from_slice::<baton_audit::Report>(&text)
             .map_err(|e| format!("the audit plugin wrote a file that is not a report: {e}"))?;
         self.0.apply_report(&mut report);
-        baton_audit::rewrite_reports(path, &report).map(|_| ()).map_err(|e| e.to_string())
+        baton_audit::rewrite_reports(path, &report)?;
+        Ok(())
     }
 }
 
@@ -129,15 +133,23 @@ impl baton_dashboard::Facts for DashboardFacts {
             .map(|(files, done, _)| done as f64 / files as f64)
     }
 
-    fn library(&self, location: &baton_ledger::Location, state: &Path, threshold: f64) -> Result<Value, String> {
-        let coverage = baton_fp::scan::coverage(state, threshold).map_err(|e| e.to_string())?;
-        let generation = baton_fp::db::Db::open(state).and_then(|db| db.generation()).map_err(|e| e.to_string())?;
+    fn library(
+        &self,
+        location: &baton_ledger::Location,
+        state: &Path,
+        threshold: f64,
+    ) -> Result<Value, baton_dashboard::DashboardError> {
+        let coverage = baton_fp::scan::coverage(state, threshold)
+            .map_err(|e| baton_dashboard::DashboardError::Library(e.into()))?;
+        let generation = baton_fp::db::Db::open(state)
+            .and_then(|db| db.generation())
+            .map_err(|e| baton_dashboard::DashboardError::Library(e.into()))?;
         let cached = self.dedup.locked().clone().filter(|(g, _)| *g == generation);
         let dedup = match cached {
             Some((_, v)) => v,
             None => {
                 let report = baton_fp::dedup::find_groups(state, &baton_fp::dedup::DedupOptions::default())
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| baton_dashboard::DashboardError::Library(e.into()))?;
                 let groups: Vec<Value> = report
                     .groups
                     .iter()
@@ -155,7 +167,7 @@ impl baton_dashboard::Facts for DashboardFacts {
                 c.set_files(baton_host_catalog::LibraryFiles::at(state));
                 c.collections(&baton_catalog::Access::user())
             })
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| baton_dashboard::DashboardError::Library(e.into()))?;
         Ok(serde_json::json!({
             "coverage": {"files": coverage.files, "fingerprinted": coverage.fingerprinted, "failed": coverage.failed,
                          "ratio": coverage.coverage, "threshold": threshold, "ok": coverage.ok},

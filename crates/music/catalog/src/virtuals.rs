@@ -88,15 +88,10 @@ pub fn file_record(f: LibraryFile) -> RecordOut {
 /// domain. [`LedgerHandoffs`] is the ledger's own API over its connection.
 pub trait HandoffsSource: Send + Sync {
     /// How many TASKs the ledger holds (0 before the first).
-    fn count(&self) -> std::result::Result<u64, String>;
+    fn count(&self) -> baton_ledger::Result<u64>;
     /// TASKs by id: the one with `key`, or a page after `after`, each with the order it was
     /// recorded in where the ledger keeps one.
-    fn page(
-        &self,
-        key: Option<&str>,
-        after: &str,
-        limit: usize,
-    ) -> std::result::Result<Vec<(Option<i64>, TaskRow)>, String>;
+    fn page(&self, key: Option<&str>, after: &str, limit: usize) -> baton_ledger::Result<Vec<(Option<i64>, TaskRow)>>;
 }
 
 /// The ledger at a location as the `handoffs` source: its connection is opened on first use
@@ -111,31 +106,26 @@ impl LedgerHandoffs {
         LedgerHandoffs { location, ledger: Mutex::new(None) }
     }
 
-    fn with<T>(&self, f: impl FnOnce(&Ledger) -> baton_ledger::Result<T>) -> std::result::Result<T, String> {
+    fn with<T>(&self, f: impl FnOnce(&Ledger) -> baton_ledger::Result<T>) -> baton_ledger::Result<T> {
         let mut guard = self.ledger.locked();
-        if guard.is_none() {
-            *guard = Some(Ledger::open_at(&self.location).map_err(|e| e.to_string())?);
-        }
-        let ledger = guard.as_ref().ok_or("the ledger could not be opened")?;
-        let out = f(ledger).map_err(|e| e.to_string());
-        if out.is_err() {
-            // A broken connection is opened again next time.
-            *guard = None;
+        let ledger = match guard.take() {
+            Some(l) => l,
+            None => Ledger::open_at(&self.location)?,
+        };
+        let out = f(&ledger);
+        // A broken connection is opened again next time: only a ledger that answered is kept.
+        if out.is_ok() {
+            *guard = Some(ledger);
         }
         out
     }
 }
 
 impl HandoffsSource for LedgerHandoffs {
-    fn count(&self) -> std::result::Result<u64, String> {
+    fn count(&self) -> baton_ledger::Result<u64> {
         self.with(|l| l.task_count())
     }
-    fn page(
-        &self,
-        key: Option<&str>,
-        after: &str,
-        limit: usize,
-    ) -> std::result::Result<Vec<(Option<i64>, TaskRow)>, String> {
+    fn page(&self, key: Option<&str>, after: &str, limit: usize) -> baton_ledger::Result<Vec<(Option<i64>, TaskRow)>> {
         self.with(|l| l.tasks_by_id(key, after, limit))
     }
 }

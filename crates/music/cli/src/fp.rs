@@ -389,7 +389,8 @@ fn dedup(
             baton_fp::dedup::DEFAULT_MIN_SIMILARITY
         );
     }
-    let keeper: KeeperRule = keep.parse().map_err(|e: String| anyhow::anyhow!("--keep {keep}: {e}"))?;
+    let keeper: KeeperRule =
+        keep.parse().map_err(|e: baton_fp::dedup::KeeperRuleError| anyhow::anyhow!("--keep {keep}: {e}"))?;
     let opts = DedupOptions { min_similarity, keeper, ..Default::default() };
     let report = baton_fp::dedup::find_groups(&ctx.state, &opts)?;
     if deep && report.deep.is_none() {

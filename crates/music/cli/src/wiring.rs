@@ -24,8 +24,8 @@ pub fn check_config(cfg: &Config, file: &Path, tables: &[&str]) -> Result<(), Co
     use baton_host_catalog::grant;
     cfg.check_tables(file, tables)?;
     let refuse = |m: String| ConfigError::Section(format!("{}: {m}", file.display()));
-    cfg.section::<FpSettings>(FpSettings::SECTION).map_err(refuse)?;
-    cfg.section::<SqliteSettings>(SqliteSettings::SECTION).map_err(refuse)?;
+    cfg.section::<FpSettings>(FpSettings::SECTION).map_err(|e| refuse(e.to_string()))?;
+    cfg.section::<SqliteSettings>(SqliteSettings::SECTION).map_err(|e| refuse(e.to_string()))?;
     cfg.check_sections(file, grant::KEYS, |plugin, sections| grant::given(plugin, sections).map(drop))
 }
 

@@ -67,9 +67,18 @@ impl Default for KeeperRule {
     }
 }
 
+/// A `--keep` rule that names no criterion this module ranks by.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeeperRuleError {
+    #[error("unknown criterion {0:?} (use lossless, bitrate, duration, tags)")]
+    Unknown(String),
+    #[error("empty rule (e.g. lossless,bitrate,duration,tags)")]
+    Empty,
+}
+
 impl FromStr for KeeperRule {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    type Err = KeeperRuleError;
+    fn from_str(s: &str) -> std::result::Result<Self, KeeperRuleError> {
         let mut v = Vec::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (rev, name) = match part.strip_prefix('-') {
@@ -81,12 +90,12 @@ impl FromStr for KeeperRule {
                 "bitrate" => Criterion::Bitrate,
                 "duration" | "longer" => Criterion::Duration,
                 "tags" => Criterion::Tags,
-                other => return Err(format!("unknown criterion {other:?} (use lossless, bitrate, duration, tags)")),
+                other => return Err(KeeperRuleError::Unknown(other.to_string())),
             };
             v.push((c, rev));
         }
         if v.is_empty() {
-            return Err("empty rule (e.g. lossless,bitrate,duration,tags)".into());
+            return Err(KeeperRuleError::Empty);
         }
         Ok(KeeperRule(v))
     }

@@ -91,32 +91,46 @@ fn known_collection(name: &str) -> bool {
     COLLECTIONS.contains(&name) || name.split_once('.').is_some_and(|(owner, rest)| part(owner) && part(rest))
 }
 
+/// A `catalog` or `catalog_quota` key of a plugin's table that cannot be used; the message
+/// names the key, the value and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    /// Not the key's shape (an unknown field, a wrong type).
+    #[error("`{key}`: {source}")]
+    Shape { key: &'static str, source: serde_json::Error },
+    #[error(
+        "catalog {op} grants `{name}`, which is not a catalog collection (the host's are {}; a \
+         plugin's own are named `<plugin>.<name>`); fix the name or remove it",
+        COLLECTIONS.join(", ")
+    )]
+    Unknown { op: &'static str, name: String },
+    #[error("catalog write grants `{name}`, which is read-only; move it to `read = [\"{name}\"]`")]
+    ReadOnly { name: String },
+}
+
 /// Reads and checks `plugin`'s `catalog` and `catalog_quota` from its table's `sections`
 /// (other keys are left alone). The error names the key, the value and the fix.
-pub fn given(plugin: &str, sections: &Map<String, Value>) -> Result<Given, String> {
+pub fn given(plugin: &str, sections: &Map<String, Value>) -> Result<Given, GrantError> {
     let key = |name: &str| sections.get(name).cloned();
     let own = match key("catalog") {
-        Some(v) => Some(serde_json::from_value::<GrantKey>(v).map_err(|e| format!("`catalog`: {e}"))?),
+        Some(v) => {
+            Some(serde_json::from_value::<GrantKey>(v).map_err(|source| GrantError::Shape { key: "catalog", source })?)
+        }
         None => None,
     };
     let quota = match key("catalog_quota") {
-        Some(v) => serde_json::from_value::<QuotaKey>(v).map_err(|e| format!("`catalog_quota`: {e}"))?,
+        Some(v) => serde_json::from_value::<QuotaKey>(v)
+            .map_err(|source| GrantError::Shape { key: "catalog_quota", source })?,
         None => QuotaKey { rows: None, bytes: None },
     };
     if let Some(own) = &own {
         for (op, names) in [("read", &own.read), ("write", &own.write)] {
             for name in names {
                 if !known_collection(name) {
-                    return Err(format!(
-                        "catalog {op} grants `{name}`, which is not a catalog collection (the host's are {}; a \
-                         plugin's own are named `<plugin>.<name>`); fix the name or remove it",
-                        COLLECTIONS.join(", ")
-                    ));
+                    return Err(GrantError::Unknown { op, name: name.clone() });
                 }
                 if op == "write" && READ_ONLY_COLLECTIONS.contains(&name.as_str()) {
-                    return Err(format!(
-                        "catalog write grants `{name}`, which is read-only; move it to `read = [\"{name}\"]`"
-                    ));
+                    return Err(GrantError::ReadOnly { name: name.clone() });
                 }
             }
         }
@@ -169,13 +183,14 @@ impl Given {
     }
 }
 
-/// [`baton_runtime::HostInterface::configure`] for the catalog.
+/// [`baton_runtime::HostInterface::configure`] for the catalog; its error is the message that
+/// contract carries.
 pub(crate) fn configure(
     plugin: &str,
     asked: &[AccessRequest],
     sections: &Map<String, Value>,
 ) -> Result<Configured, String> {
-    let (grant, report) = given(plugin, sections)?.narrow(asked);
+    let (grant, report) = given(plugin, sections).map_err(|e| e.to_string())?.narrow(asked);
     Ok(Configured { state: std::sync::Arc::new(grant), report })
 }
 
@@ -201,13 +216,13 @@ mod tests {
         assert_eq!(g.grants.write, ["tracks", "djay.history"]);
         assert_eq!(g.quota, Quota { rows: 10, bytes: Quota::DEFAULT.bytes });
         assert!(!g.built_in);
-        let e = given("spotify", &sections(json!({"catalog": {"read": ["trakcs"]}}))).unwrap_err();
+        let e = given("spotify", &sections(json!({"catalog": {"read": ["trakcs"]}}))).unwrap_err().to_string();
         assert!(e.contains("`trakcs`") && e.contains("not a catalog collection"), "{e}");
-        let e = given("spotify", &sections(json!({"catalog": {"write": ["files"]}}))).unwrap_err();
+        let e = given("spotify", &sections(json!({"catalog": {"write": ["files"]}}))).unwrap_err().to_string();
         assert!(e.contains("read-only") && e.contains("read = [\"files\"]"), "{e}");
-        let e = given("spotify", &sections(json!({"catalog": {"rw": ["tracks"]}}))).unwrap_err();
+        let e = given("spotify", &sections(json!({"catalog": {"rw": ["tracks"]}}))).unwrap_err().to_string();
         assert!(e.contains("rw"), "{e}");
-        let e = given("spotify", &sections(json!({"catalog_quota": {"rowz": 1}}))).unwrap_err();
+        let e = given("spotify", &sections(json!({"catalog_quota": {"rowz": 1}}))).unwrap_err().to_string();
         assert!(e.contains("catalog_quota") && e.contains("rowz"), "{e}");
     }
 

@@ -63,8 +63,8 @@ impl<W: Write> SheetWriter<W> {
         self.w.write_record(out.iter().map(|c| c.as_bytes()))
     }
 
-    pub fn finish(self) -> Result<W, String> {
-        self.w.into_inner().map_err(|e| e.error().to_string())
+    pub fn finish(self) -> std::io::Result<W> {
+        self.w.into_inner().map_err(|e| e.into_error())
     }
 }
 
@@ -89,12 +89,25 @@ impl Sheet {
     }
 }
 
+/// Why a sheet could not be read or written; a row's error names its line or its record.
+#[derive(Debug, thiserror::Error)]
+pub enum SheetError {
+    #[error("line {line}: {source}")]
+    Line { line: usize, source: csv::Error },
+    #[error("record `{key}`: {source}")]
+    Record { key: String, source: csv::Error },
+    #[error(transparent)]
+    Csv(#[from] csv::Error),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
 /// Reads a sheet. Errors name the line.
-pub fn read_sheet(bytes: &[u8]) -> Result<Sheet, String> {
+pub fn read_sheet(bytes: &[u8]) -> Result<Sheet, SheetError> {
     let mut rd = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
     let mut sheet = Sheet::default();
     for (i, rec) in rd.records().enumerate() {
-        let rec = rec.map_err(|e| format!("line {}: {e}", i + 1))?;
+        let rec = rec.map_err(|source| SheetError::Line { line: i + 1, source })?;
         let row: Row = rec.iter().map(|c| unescape(c).to_string()).collect();
         if i == 0 {
             sheet.header = row;
@@ -109,12 +122,12 @@ pub fn read_sheet(bytes: &[u8]) -> Result<Sheet, String> {
 pub fn write_sheet(
     columns: &[String],
     rows: impl IntoIterator<Item = (String, Vec<String>)>,
-) -> Result<Vec<u8>, String> {
-    let mut w = SheetWriter::new(Vec::new(), columns).map_err(|e| e.to_string())?;
+) -> Result<Vec<u8>, SheetError> {
+    let mut w = SheetWriter::new(Vec::new(), columns)?;
     for (k, cells) in rows {
-        w.row(&k, &cells).map_err(|e| format!("record `{k}`: {e}"))?;
+        w.row(&k, &cells).map_err(|source| SheetError::Record { key: k, source })?;
     }
-    w.finish()
+    Ok(w.finish()?)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
@@ -36,24 +37,40 @@ impl History {
     }
 }
 
-fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
-    let out =
-        Command::new("git").arg("-C").arg(dir).args(args).output().map_err(|e| format!("git cannot run ({e})"))?;
+/// Why a repository's renames could not be read: the note of the audit says it, once per
+/// work tree, so `Clone` and equality by message (one reason shown once for many plans).
+#[derive(Debug, Clone, thiserror::Error)]
+enum NotChecked {
+    /// `git` could not be started at all (not installed, not on `PATH`).
+    #[error("git cannot run ({0})")]
+    Spawn(Arc<std::io::Error>),
+    /// `git` ran and refused: its own words (stderr), which name what is wrong.
+    #[error("{0}")]
+    Git(String),
+    #[error("{} is not in a git work tree ({source})", dir.display())]
+    NoWorkTree { dir: PathBuf, source: Box<NotChecked> },
+    #[error("git log failed in {}: {source}", top.display())]
+    Log { top: PathBuf, source: Box<NotChecked> },
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<String, NotChecked> {
+    let out = Command::new("git").arg("-C").arg(dir).args(args).output().map_err(|e| NotChecked::Spawn(Arc::new(e)))?;
     if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+        return Err(NotChecked::Git(String::from_utf8_lossy(&out.stderr).trim().to_string()));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The work tree holding `dir`, or why there is none.
-fn top_of(dir: &Path) -> Result<PathBuf, String> {
+fn top_of(dir: &Path) -> Result<PathBuf, NotChecked> {
     let top = git(dir, &["rev-parse", "--show-toplevel"])
-        .map_err(|e| format!("{} is not in a git work tree ({e})", dir.display()))?;
+        .map_err(|e| NotChecked::NoWorkTree { dir: dir.to_path_buf(), source: Box::new(e) })?;
     Ok(PathBuf::from(top.trim()))
 }
 
-fn history(top: &Path) -> Result<History, String> {
-    let log = git(top, &["log", "-M", "--diff-filter=R", "--name-status", "--format=%x01%h", "--reverse"])?;
+fn history(top: &Path) -> Result<History, NotChecked> {
+    let log = git(top, &["log", "-M", "--diff-filter=R", "--name-status", "--format=%x01%h", "--reverse"])
+        .map_err(|e| NotChecked::Log { top: top.to_path_buf(), source: Box::new(e) })?;
     let mut renames = HashMap::new();
     let mut commit = String::new();
     for line in log.lines() {
@@ -135,8 +152,8 @@ pub fn check(missing: &[(String, String)], repos: &[PathBuf]) -> Renames {
         return Renames { note: "moved not needed: nothing is missing".into(), ..Renames::default() };
     }
     // one history per work tree, read once
-    let mut tops: HashMap<PathBuf, Result<PathBuf, String>> = HashMap::new();
-    let mut histories: HashMap<PathBuf, Result<History, String>> = HashMap::new();
+    let mut tops: HashMap<PathBuf, Result<PathBuf, NotChecked>> = HashMap::new();
+    let mut histories: HashMap<PathBuf, Result<History, NotChecked>> = HashMap::new();
     let mut not_checked: Vec<String> = Vec::new();
     let mut found = HashMap::new();
     for (plan, path) in missing {
@@ -148,7 +165,7 @@ pub fn check(missing: &[(String, String)], repos: &[PathBuf]) -> Renames {
             let top = match tops.entry(dir.clone()).or_insert_with(|| top_of(dir)).clone() {
                 Ok(t) => t,
                 Err(e) => {
-                    errors.push(e);
+                    errors.push(e.to_string());
                     continue;
                 }
             };
@@ -159,7 +176,7 @@ pub fn check(missing: &[(String, String)], repos: &[PathBuf]) -> Renames {
             let h = match histories.entry(top.clone()).or_insert_with(|| history(&top)) {
                 Ok(h) => h,
                 Err(e) => {
-                    errors.push(format!("git log failed in {}: {e}", top.display()));
+                    errors.push(e.to_string());
                     continue;
                 }
             };

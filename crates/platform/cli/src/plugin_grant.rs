@@ -209,7 +209,7 @@ fn diff(before: &str, after: &str) -> String {
 
 /// The nesting rules checked when the plugin is loaded: its grants may not nest where one is
 /// writable, nor sit inside another plugin's writable grant, nor overlap baton's folders.
-fn check_layout(cfg: &Config, paths: &Paths, plugin: &str) -> Result<(), String> {
+fn check_layout(cfg: &Config, paths: &Paths, plugin: &str) -> Result<(), baton_runtime::grants::LayoutError> {
     let own = cfg.grants(&paths.home, plugin);
     baton_pipeline::plugins::layout_among_others(cfg, paths, plugin, &own)?;
     // And no other plugin's grant may now sit inside one of this plugin's writable grants.

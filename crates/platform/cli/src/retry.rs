@@ -106,7 +106,7 @@ pub fn run(ctx: &Ctx, a: RetryArgs) -> Result<i32> {
             println!("moved back to {}; `baton serve` will run it again", m.to.display());
         }
         for r in &out.refused {
-            println!("NOT MOVED {}: {}", esc(&r.handoff.name), esc(&r.reason));
+            println!("NOT MOVED {}: {}", esc(&r.handoff.name), esc(&r.reason.to_string()));
         }
         if a.all {
             println!("{} moved, {} not moved", out.moved.len(), out.refused.len());

@@ -354,13 +354,15 @@ async fn retry(State(app): State<Arc<App>>, Path(id): Path<String>, body: Result
 /// baton's own failure.
 fn retry_error(e: baton_pipeline::PipelineError) -> ApiError {
     match e {
-        baton_pipeline::PipelineError::RetryRefused(msg) => ApiError::new(StatusCode::CONFLICT, "retry_refused", msg),
+        baton_pipeline::PipelineError::RetryRefused(why) => {
+            ApiError::new(StatusCode::CONFLICT, "retry_refused", why.to_string())
+        }
         e => ApiError::internal(e),
     }
 }
 
 fn task_query(q: &data::TaskQuery) -> Result<(), ApiError> {
-    q.validate().map_err(ApiError::bad_request)
+    q.validate().map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 async fn tasks(State(app): State<Arc<App>>, query: Result<Query<data::TaskQuery>, QueryRejection>) -> ApiResult {

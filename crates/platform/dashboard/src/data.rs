@@ -12,7 +12,7 @@ use baton_ledger::Ledger;
 use baton_pipeline::health::Health;
 use serde_json::{Value, json};
 
-use crate::{App, AuditSummary};
+use crate::{App, AuditSummary, DashboardError};
 
 /// A handoff to another agent with no RETURN after this long is stale.
 pub(crate) const STALE_AFTER_SECS: i64 = 3600;
@@ -59,10 +59,10 @@ pub(crate) fn stamp(t: std::time::SystemTime) -> String {
     baton_handoff::stamp::rfc3339(time::OffsetDateTime::from(t))
 }
 
-type Res<T> = Result<T, String>;
+type Res<T> = Result<T, DashboardError>;
 
 fn db<T>(r: baton_ledger::Result<T>) -> Res<T> {
-    r.map_err(|e| e.to_string())
+    Ok(r?)
 }
 
 /// What sits in each agent's `01_inbox/` (candidates only: no temp, dot or swap files): work
@@ -135,7 +135,7 @@ pub(crate) fn handoffs(app: &App, ledger: &Ledger, agent: Option<&str>, q: Optio
     let inboxes = inboxes(app);
     let mut agents: BTreeMap<String, [u64; 4]> =
         inboxes.waiting.iter().map(|(a, n)| (a.clone(), [*n, 0, 0, 0])).collect();
-    let open = ledger.open_handoffs().map_err(|e| e.to_string())?;
+    let open = ledger.open_handoffs()?;
     for o in &open {
         let in_inbox = app.paths.inbox(&o.agent).join(&o.file_name).exists();
         let stale = age_secs(&o.created_at).is_some_and(|a| a > STALE_AFTER_SECS);
@@ -235,9 +235,24 @@ fn like_pattern(q: &str) -> String {
     format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
 }
 
+/// A task query the API refuses (a 400 with this message).
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("`{0}` is at most 256 characters")]
+    TooLong(&'static str),
+    #[error(
+        "unknown state {0:?}: use claimed, running, retrying, completed, failed, rejected or retry_requested (several: comma-separated)"
+    )]
+    UnknownState(String),
+    #[error("`page` counts from 1")]
+    PageZero,
+    #[error("`per_page` is 1 to {MAX_PER_PAGE}")]
+    PerPage,
+}
+
 impl TaskQuery {
     /// Checks the values (a clear message for each bad one).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), QueryError> {
         for (name, v) in [
             ("state", &self.state),
             ("plugin", &self.plugin),
@@ -246,23 +261,21 @@ impl TaskQuery {
             ("q", &self.q),
         ] {
             if v.as_ref().is_some_and(|v| v.len() > 256) {
-                return Err(format!("`{name}` is at most 256 characters"));
+                return Err(QueryError::TooLong(name));
             }
         }
         if let Some(states) = nonempty(&self.state) {
             for s in states.split(',') {
                 if baton_ledger::TaskState::parse(s.trim()).is_none() {
-                    return Err(format!(
-                        "unknown state {s:?}: use claimed, running, retrying, completed, failed, rejected or retry_requested (several: comma-separated)"
-                    ));
+                    return Err(QueryError::UnknownState(s.to_string()));
                 }
             }
         }
         if self.page == Some(0) {
-            return Err("`page` counts from 1".into());
+            return Err(QueryError::PageZero);
         }
         if self.per_page.is_some_and(|n| n == 0 || n > MAX_PER_PAGE) {
-            return Err(format!("`per_page` is 1 to {MAX_PER_PAGE}"));
+            return Err(QueryError::PerPage);
         }
         Ok(())
     }
@@ -367,13 +380,13 @@ pub(crate) fn between_agents(ledger: &Ledger) -> BTreeMap<String, (u64, u64)> {
 
 /// One handoff's history: its record, events, plugin log, and what other agents saw of it.
 pub(crate) fn handoff(app: &App, ledger: &Ledger, id: &str) -> Res<Option<Value>> {
-    let task = ledger.task(id).map_err(|e| e.to_string())?;
+    let task = ledger.task(id)?;
     let (task_file, return_file) = match &task {
         Some(t) => (task_body(app, t), return_body(app, t)),
         None => (None, None),
     };
-    let events = ledger.events(id).map_err(|e| e.to_string())?;
-    let logs = ledger.logs(id).map_err(|e| e.to_string())?;
+    let events = ledger.events(id)?;
+    let logs = ledger.logs(id)?;
     let observed: Vec<Value> = db(ledger.stats().observed_of(id, 100))?
         .into_iter()
         .map(|(o, seen_at)| {
@@ -448,12 +461,12 @@ pub(crate) fn plugins(app: &App, ledger: &Ledger) -> Res<Value> {
     }
     names.sort();
     names.dedup();
-    let refusals = ledger.refusals().map_err(|e| e.to_string())?;
+    let refusals = ledger.refusals()?;
     let mut out = Vec::new();
     for name in names {
         let loaded = app.runtime.as_ref().and_then(|rt| rt.get(&name));
         let budget = app.cfg.task_budget(&name);
-        let health = Health::parse(ledger.health_get(&name).map_err(|e| e.to_string())?.as_deref());
+        let health = Health::parse(ledger.health_get(&name)?.as_deref());
         let pause = health.pause(now);
         out.push(json!({
             "name": name,

@@ -42,6 +42,16 @@ pub enum DashboardError {
     Address(String),
     #[error("{0}")]
     Socket(String),
+    #[error(transparent)]
+    Stats(#[from] baton_stats::StatsError),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// The app was built without the music library (`NoFacts`).
+    #[error("this baton has no music library")]
+    NoLibrary,
+    /// The music library (read by the app through [`Facts`]) could not be read.
+    #[error(transparent)]
+    Library(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl DashboardError {
@@ -80,7 +90,8 @@ pub trait Facts: Send + Sync {
 
     /// The music page: fingerprint coverage against `threshold`, duplicate groups and the
     /// catalog's collections, as JSON (`coverage`, `duplicates`, `catalog`).
-    fn library(&self, location: &baton_ledger::Location, state: &Path, threshold: f64) -> Result<Value, String>;
+    fn library(&self, location: &baton_ledger::Location, state: &Path, threshold: f64)
+    -> Result<Value, DashboardError>;
 
     /// One plans-audit report file's bytes, for the audit page, with its detail (plans, false
     /// claims, gaps, errors, in host paths) when asked; `None`: not a report.
@@ -108,8 +119,8 @@ impl Facts for NoFacts {
     fn fp_coverage(&self, _: &Path) -> Option<f64> {
         None
     }
-    fn library(&self, _: &baton_ledger::Location, _: &Path, _: f64) -> Result<Value, String> {
-        Err("this baton has no music library".into())
+    fn library(&self, _: &baton_ledger::Location, _: &Path, _: f64) -> Result<Value, DashboardError> {
+        Err(DashboardError::NoLibrary)
     }
     fn audit_report(&self, _: &[u8], _: bool) -> Option<AuditSummary> {
         None

@@ -28,7 +28,7 @@ pub(crate) fn one(app: &App, ledger: &mut Ledger, id: &str) -> Result<Option<Pat
 }
 
 /// The ids a bulk retry with these filters would take, newest first (at most [`data::MAX_BULK`]).
-pub(crate) fn matching(ledger: &Ledger, q: &TaskQuery) -> Result<Vec<String>, String> {
+pub(crate) fn matching(ledger: &Ledger, q: &TaskQuery) -> Result<Vec<String>, crate::DashboardError> {
     data::retryable_ids(ledger, q, data::MAX_BULK).map(|(ids, _)| ids)
 }
 
@@ -59,7 +59,7 @@ pub(crate) fn all_matching(
     }
     for r in outcome.refused {
         let id = r.handoff.id.unwrap_or_default();
-        by_id.insert(id.clone(), Moved { id, moved_to: None, refused: Some(r.reason) });
+        by_id.insert(id.clone(), Moved { id, moved_to: None, refused: Some(r.reason.to_string()) });
     }
     Ok(ids.into_iter().map(|id| by_id.remove(&id).unwrap_or(Moved { id, moved_to: None, refused: None })).collect())
 }

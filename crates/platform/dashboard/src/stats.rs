@@ -7,12 +7,14 @@ use baton_ledger::read::StatsStore;
 use baton_stats::metrics::escape;
 use serde_json::Value;
 
+use crate::DashboardError;
+
 /// What `/metrics` and the overview need besides the ledger.
 pub(crate) type Inputs = baton_stats::MetricsInput;
 
-pub(crate) fn overview(conn: &dyn StatsStore, now_ms: i64, inputs: &Inputs) -> Result<Value, String> {
-    let o = baton_stats::overview(conn, now_ms, &inputs.queue_depth).map_err(|e| e.to_string())?;
-    serde_json::to_value(o).map_err(|e| e.to_string())
+pub(crate) fn overview(conn: &dyn StatsStore, now_ms: i64, inputs: &Inputs) -> Result<Value, DashboardError> {
+    let o = baton_stats::overview(conn, now_ms, &inputs.queue_depth)?;
+    Ok(serde_json::to_value(o)?)
 }
 
 /// What `/metrics` shows beyond `baton-stats`' families, gathered by the dashboard.
@@ -30,8 +32,8 @@ pub(crate) struct Extra {
     pub last_pass_ms: Option<i64>,
 }
 
-pub(crate) fn metrics(conn: &dyn StatsStore, inputs: &Inputs, extra: &Extra) -> Result<String, String> {
-    let mut text = baton_stats::metrics_text(conn, inputs).map_err(|e| e.to_string())?;
+pub(crate) fn metrics(conn: &dyn StatsStore, inputs: &Inputs, extra: &Extra) -> Result<String, DashboardError> {
+    let mut text = baton_stats::metrics_text(conn, inputs)?;
     // `baton_plugin_paused` says why: its paused series get a `reason` label.
     for (plugin, why) in &extra.pause_reasons {
         let series = format!("baton_plugin_paused{{plugin=\"{}\"}} 1\n", escape(plugin));
@@ -98,7 +100,7 @@ fn histograms(
     conn: &dyn StatsStore,
     installed: &std::collections::BTreeSet<String>,
     out: &mut String,
-) -> Result<(), String> {
+) -> Result<(), DashboardError> {
     use baton_ledger::read::StatTable;
     use baton_ledger::stats::{Hist, PROM_BUCKETS_S, bucket_value};
     let mut drop: BTreeMap<String, Hist> = installed.iter().map(|p| (p.clone(), Hist::default())).collect();
@@ -107,8 +109,7 @@ fn histograms(
         let plugin = if installed.contains(r.plugin) { r.plugin.to_string() } else { "unknown".to_string() };
         drop.entry(plugin.clone()).or_default().merge_encoded(r.drop_hist, r.drop_sum);
         run.entry(plugin).or_default().merge_encoded(r.run_hist, r.run_sum);
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     let mut family = |name: &str, help: &str, hists: &BTreeMap<String, Hist>| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
         for (plugin, h) in hists {
@@ -140,17 +141,17 @@ fn histograms(
     Ok(())
 }
 
-pub(crate) fn alerts(conn: &dyn StatsStore) -> Result<Value, String> {
-    let list = baton_stats::alerts::list(conn).map_err(|e| e.to_string())?;
-    serde_json::to_value(list).map_err(|e| e.to_string())
+pub(crate) fn alerts(conn: &dyn StatsStore) -> Result<Value, DashboardError> {
+    let list = baton_stats::alerts::list(conn)?;
+    Ok(serde_json::to_value(list)?)
 }
 
 /// `Ok(None)`: no alert with that id.
-pub(crate) fn ack(conn: &dyn StatsStore, id: &str, now_ms: i64) -> Result<Option<Value>, String> {
+pub(crate) fn ack(conn: &dyn StatsStore, id: &str, now_ms: i64) -> Result<Option<Value>, DashboardError> {
     match baton_stats::alerts::ack(conn, id, now_ms) {
-        Ok(a) => serde_json::to_value(a).map(Some).map_err(|e| e.to_string()),
+        Ok(a) => Ok(Some(serde_json::to_value(a)?)),
         Err(baton_stats::StatsError::NotFound(_)) => Ok(None),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -152,42 +152,59 @@ pub fn unreadable_by_name(name: &str) -> Option<String> {
     })
 }
 
-/// Reads one file of an agent's folder. `Err` is the reason it is unreadable, in a few words.
-pub fn read(file_name: &str, bytes: &[u8]) -> Result<Seen, String> {
+/// Why a file of an agent's folder is no handoff baton can read, in a few words (`status`
+/// lists it with this reason). `Clone`, as the tree's entries that carry it are.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unreadable {
+    /// Its name says it is no handoff ([`unreadable_by_name`]'s reason).
+    #[error("{0}")]
+    Name(String),
+    /// `not JSON: …`, with a hint for the shapes seen in real trees.
+    #[error("not JSON: {0}{hint}", hint = json_hint(&.0.to_string()))]
+    NotJson(std::sync::Arc<serde_json::Error>),
+    /// Valid JSON of another type (the name of the type).
+    #[error("not a JSON object (a {0})")]
+    NotObject(&'static str),
+    #[error(
+        "no sender or recipient: no key of the dialect table (`from`, `to`, `source_agent`, `target_agent`, …) names an agent"
+    )]
+    NoParties,
+}
+
+/// Reads one file of an agent's folder. `Err` is the reason it is unreadable.
+pub fn read(file_name: &str, bytes: &[u8]) -> Result<Seen, Unreadable> {
     if let Some(reason) = unreadable_by_name(file_name) {
-        return Err(reason);
+        return Err(Unreadable::Name(reason));
     }
     if is_markdown(file_name) {
         return Ok(read_markdown(file_name, bytes));
     }
     // Editors on Windows start a UTF-8 file with a byte-order mark; JSON does not allow one.
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    let value: Value = serde_json::from_slice(bytes).map_err(not_json)?;
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| Unreadable::NotJson(e.into()))?;
     read_value(file_name, value)
 }
 
-/// `not JSON: …`, with a hint for the shapes seen in real trees.
-pub fn not_json(e: serde_json::Error) -> String {
-    let text = e.to_string();
-    let hint = if text.contains("trailing characters") {
+/// The hint after `not JSON: …` for the mistakes seen in real trees.
+fn json_hint(text: &str) -> &'static str {
+    if text.contains("trailing characters") {
         " (two JSON documents in one file?)"
     } else if text.contains("escape") {
         " (a `\\` in a string must be written `\\\\`)"
     } else {
         ""
-    };
-    format!("not JSON: {text}{hint}")
+    }
 }
 
 /// [`read`] for a JSON value already parsed.
-pub fn read_value(file_name: &str, value: Value) -> Result<Seen, String> {
+pub fn read_value(file_name: &str, value: Value) -> Result<Seen, Unreadable> {
     if value.get("schema").and_then(Value::as_str) == Some(crate::SCHEMA_ID)
         && let Ok((body, _)) = schema::parse_value(value.clone())
     {
         return Ok(from_v1(file_name, &body));
     }
     let Value::Object(obj) = value else {
-        return Err(format!("not a JSON object (a {})", json_type(&value)));
+        return Err(Unreadable::NotObject(json_type(&value)));
     };
     let name = NameParts::of(file_name);
     let kind = loose_kind(&obj, &name);
@@ -198,7 +215,7 @@ pub fn read_value(file_name: &str, value: Value) -> Result<Seen, String> {
     let from = first(&obj, from_key);
     let to = first(&obj, to_key);
     if from.is_none() && to.is_none() {
-        return Err("no sender or recipient: no key of the dialect table (`from`, `to`, `source_agent`, `target_agent`, …) names an agent".into());
+        return Err(Unreadable::NoParties);
     }
     let created_at = first(&obj, "created_at").and_then(|s| normalize_time(&s)).or_else(|| name.created_at());
     Ok(Seen {
@@ -240,16 +257,17 @@ fn sh(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
+/// A name `send` would refuse, as the handoff gave it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} cannot be an agent name (ASCII letters, digits, '.', '_' and '-')")]
+struct NotAName(String);
+
 /// An agent name as the CLI takes it: words joined by dashes (`Cursor MM1 Agent` →
 /// `Cursor-MM1-Agent`), checked the way `send` checks it. A name that cannot be one (`Zoë`:
 /// only ASCII letters pass) is not printed as if it worked: `Err` says why.
-fn cli_name(s: &str) -> Result<String, String> {
+fn cli_name(s: &str) -> Result<String, NotAName> {
     let name = s.split_whitespace().collect::<Vec<_>>().join("-");
-    if crate::names::is_valid_name(&name) {
-        Ok(name)
-    } else {
-        Err(format!("{s:?} cannot be an agent name (ASCII letters, digits, '.', '_' and '-')"))
-    }
+    if crate::names::is_valid_name(&name) { Ok(name) } else { Err(NotAName(s.to_string())) }
 }
 
 /// The `baton send` command that would have worked for a loose handoff dropped into baton's
@@ -263,7 +281,7 @@ pub fn send_command(seen: &Seen, self_agent: &str, body_file: &str) -> String {
         match cli_name(name?) {
             Ok(n) => Some(n),
             Err(why) => {
-                notes.push(why);
+                notes.push(why.to_string());
                 Some(placeholder.to_string())
             }
         }
@@ -644,13 +662,13 @@ mod tests {
             (Some("2026-01-18T07:09:51Z"), Kind::Return, Some("T.json"))
         );
         assert_eq!(read("n.MARKDOWN", b"# T").unwrap().dialect, Dialect::Markdown);
-        let e = read("x.json", br#"{"meta": {"a": 1}}"#).unwrap_err();
+        let e = read("x.json", br#"{"meta": {"a": 1}}"#).unwrap_err().to_string();
         assert!(e.starts_with("no sender or recipient"), "{e}");
-        let e = read("x.json", br#"{"a": 1}{"b": 2}"#).unwrap_err();
+        let e = read("x.json", br#"{"a": 1}{"b": 2}"#).unwrap_err().to_string();
         assert!(e.starts_with("not JSON: trailing characters") && e.contains("two JSON documents"), "{e}");
-        assert!(read("x.json", br#"{"a": "\q"}"#).unwrap_err().starts_with("not JSON:"));
-        assert!(read(".DS_Store", b"").unwrap_err().contains("dotfile"));
-        assert!(read("notes.txt", b"").unwrap_err().contains(".txt"));
+        assert!(read("x.json", br#"{"a": "\q"}"#).unwrap_err().to_string().starts_with("not JSON:"));
+        assert!(read(".DS_Store", b"").unwrap_err().to_string().contains("dotfile"));
+        assert!(read("notes.txt", b"").unwrap_err().to_string().contains(".txt"));
     }
 
     #[test]

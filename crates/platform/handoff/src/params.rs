@@ -21,34 +21,43 @@ impl jsonschema::Retrieve for NoRemoteRefs {
     }
 }
 
+/// Why an action's `params_schema` cannot check params, or why params do not match it.
+#[derive(Debug, thiserror::Error)]
+pub enum ParamsError {
+    /// The schema itself: not a JSON Schema, a remote `$ref`, a `pattern` over the size limit.
+    #[error(
+        "the params_schema of action `{action}` is not a usable JSON Schema: {}",
+        truncate(source.to_string(), 500)
+    )]
+    Schema { action: String, source: Box<jsonschema::ValidationError<'static>> },
+    /// The task's params: up to three problems, each with where it is.
+    #[error("params do not match the params_schema of `{action}`: {}", problems.join("; "))]
+    Mismatch { action: String, problems: Vec<String> },
+}
+
 /// Compiles `action`'s `schema`; `Err` says why it is no usable JSON Schema.
-pub fn compile(action: &str, schema: &Value) -> Result<ParamsCheck, String> {
+pub fn compile(action: &str, schema: &Value) -> Result<ParamsCheck, ParamsError> {
     jsonschema::options()
         .with_retriever(NoRemoteRefs)
         .with_pattern_options(jsonschema::PatternOptions::regex().size_limit(1 << 20).dfa_size_limit(1 << 20))
         .build(schema)
         .map(|validator| ParamsCheck { validator })
-        .map_err(|e| {
-            format!(
-                "the params_schema of action `{action}` is not a usable JSON Schema: {}",
-                truncate(e.to_string(), 500)
-            )
-        })
+        .map_err(|e| ParamsError::Schema { action: action.to_string(), source: Box::new(e) })
 }
 
 impl ParamsCheck {
     /// `Ok` when `params` match; else up to three problems, each with where it is.
-    pub fn check(&self, action: &str, params: &Value) -> Result<(), String> {
-        let errors: Vec<String> = self
+    pub fn check(&self, action: &str, params: &Value) -> Result<(), ParamsError> {
+        let problems: Vec<String> = self
             .validator
             .iter_errors(params)
             .take(3)
             .map(|e| format!("{} (at `{}`)", truncate(e.to_string(), 300), e.instance_path))
             .collect();
-        if errors.is_empty() {
+        if problems.is_empty() {
             return Ok(());
         }
-        Err(format!("params do not match the params_schema of `{action}`: {}", errors.join("; ")))
+        Err(ParamsError::Mismatch { action: action.to_string(), problems })
     }
 }
 
@@ -77,9 +86,9 @@ mod tests {
         let schema = json!({"type": "object", "properties": {"n": {"type": "integer"}}, "additionalProperties": false});
         let c = super::compile("a", &schema).unwrap();
         assert!(c.check("a", &json!({"n": 1})).is_ok());
-        let e = c.check("a", &json!({"n": "x", "m": 1})).unwrap_err();
+        let e = c.check("a", &json!({"n": "x", "m": 1})).unwrap_err().to_string();
         assert!(e.starts_with("params do not match the params_schema of `a`:") && e.contains("`/n`"), "{e}");
-        let e = super::compile("r", &json!({"$ref": "https://example.com/s.json"})).unwrap_err();
+        let e = super::compile("r", &json!({"$ref": "https://example.com/s.json"})).unwrap_err().to_string();
         assert!(e.contains("not a usable JSON Schema") && e.contains("not allowed"), "{e}");
     }
 

@@ -46,6 +46,32 @@ pub struct AdvisoryLocks {
     held: Mutex<HashMap<(String, String), Held>>,
 }
 
+/// Why an advisory lock was not taken; the plugin gets the message.
+#[derive(Debug, thiserror::Error)]
+pub enum AdvisoryError {
+    /// The server could not be asked until the deadline (the last reason).
+    #[error("lock `{name}` could not be taken within {timeout:?}: {source}")]
+    Unreachable { name: String, timeout: Duration, source: ServerError },
+    /// Another host holds it, still at the deadline.
+    #[error("lock `{name}` is held elsewhere; gave up after {timeout:?}")]
+    Busy { name: String, timeout: Duration },
+    #[error("lock `{name}`: the database session ended as it was taken")]
+    SessionEnded { name: String },
+}
+
+/// What went wrong asking the server (`server`: the URL as shown, without its password).
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("state database {server}: {source}")]
+    Connect { server: String, source: baton_store::connect::ConnectError },
+    #[error("state database {server}: {source}")]
+    Query { server: String, source: tokio_postgres::Error },
+    #[error("state database {server} did not answer within {left:?}")]
+    NoAnswer { server: String, left: Duration },
+    #[error("state database {server}: no connection within {left:?}")]
+    NoConnection { server: String, left: Duration },
+}
+
 /// The text the server hashes into the lock's key.
 pub fn key_text(plugin: &str, name: &str) -> String {
     format!("baton.lock:{plugin}/{name}")
@@ -67,7 +93,7 @@ impl AdvisoryLocks {
         name: &str,
         timeout: Duration,
         on_lost: OnLost,
-    ) -> Result<(), String> {
+    ) -> Result<(), AdvisoryError> {
         let deadline = Instant::now() + timeout;
         let key = key_text(plugin, name);
         let mut last_error = None;
@@ -94,19 +120,21 @@ impl AdvisoryLocks {
                 {
                     Ok(Ok(row)) if row.get::<_, bool>(0) => break,
                     Ok(Ok(_)) => {}
-                    Ok(Err(e)) => last_error = Some(format!("state database {}: {e}", self.url.shown())),
+                    Ok(Err(source)) => {
+                        last_error = Some(ServerError::Query { server: self.url.shown().to_string(), source })
+                    }
                     Err(_) => {
-                        last_error =
-                            Some(format!("state database {} did not answer within {left:?}", self.url.shown()));
+                        last_error = Some(ServerError::NoAnswer { server: self.url.shown().to_string(), left });
                         // Its answer may still come and take the lock: ending the session releases it.
                         session = None;
                     }
                 }
             }
             if Instant::now() >= deadline {
+                let name = name.to_string();
                 return Err(match last_error {
-                    Some(e) => format!("lock `{name}` could not be taken within {timeout:?}: {e}"),
-                    None => format!("lock `{name}` is held elsewhere; gave up after {timeout:?}"),
+                    Some(source) => AdvisoryError::Unreachable { name, timeout, source },
+                    None => AdvisoryError::Busy { name, timeout },
                 });
             }
             tokio::time::sleep(POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
@@ -116,7 +144,7 @@ impl AdvisoryLocks {
         // The session may have ended between the lock and arming the alarm.
         if client.is_closed() {
             released.store(true, Ordering::SeqCst);
-            return Err(format!("lock `{name}`: the database session ended as it was taken"));
+            return Err(AdvisoryError::SessionEnded { name: name.to_string() });
         }
         let mut held = self.held.locked();
         held.insert(
@@ -130,7 +158,7 @@ impl AdvisoryLocks {
     async fn connect(
         &self,
         deadline: Instant,
-    ) -> Result<(Client, Arc<AtomicBool>, Arc<Mutex<Option<OnLost>>>), String> {
+    ) -> Result<(Client, Arc<AtomicBool>, Arc<Mutex<Option<OnLost>>>), ServerError> {
         let shown = self.url.shown().to_string();
         let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
         let released = Arc::new(AtomicBool::new(false));
@@ -156,14 +184,15 @@ impl AdvisoryLocks {
         let pool = match self.pool.get() {
             Some(p) => p.clone(),
             None => {
-                let p = Pool::of(&self.url).map_err(|e| format!("state database {}: {e}", self.url.shown()))?;
+                let p = Pool::of(&self.url)
+                    .map_err(|source| ServerError::Connect { server: self.url.shown().to_string(), source })?;
                 self.pool.get_or_init(|| p).clone()
             }
         };
         let client = match tokio::time::timeout(left, pool.start_watched(on_end)).await {
             Ok(Ok(c)) => c,
-            Ok(Err(e)) => return Err(format!("state database {}: {e}", self.url.shown())),
-            Err(_) => return Err(format!("state database {}: no connection within {left:?}", self.url.shown())),
+            Ok(Err(source)) => return Err(ServerError::Connect { server: self.url.shown().to_string(), source }),
+            Err(_) => return Err(ServerError::NoConnection { server: self.url.shown().to_string(), left }),
         };
         Ok((client, released, alarm))
     }

@@ -52,8 +52,9 @@ pub trait Renamed: Send + Sync {
     /// One line for the log.
     fn note(&self) -> String;
     /// Records them in the report at `path` (its JSON and Markdown, each atomically); an error
-    /// says why (not a report, a write that failed).
-    fn record_in(&self, path: &Path) -> Result<(), String>;
+    /// says why (not a report, a write that failed): the audit library's error, which this
+    /// crate does not link.
+    fn record_in(&self, path: &Path) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
 }
 
 /// No audit library: an audit still runs and publishes, with paths as the sandbox shows them,
@@ -72,7 +73,7 @@ impl Renamed for NoRenames {
     fn note(&self) -> String {
         "no audit library wired".into()
     }
-    fn record_in(&self, _: &Path) -> Result<(), String> {
+    fn record_in(&self, _: &Path) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Ok(())
     }
 }

@@ -23,6 +23,14 @@ pub enum ConfigError {
     Section(String),
 }
 
+/// A top-level table of baton.toml that is not its owner's type ([`Config::section`]).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("[{table}]: {}", source.to_string().trim_end())]
+pub struct SectionError {
+    pub table: String,
+    source: toml::de::Error,
+}
+
 /// `p` made absolute and free of `.`, `..` and symlinks where they exist (the longest existing
 /// prefix is canonicalized, the rest cleaned lexically), so two spellings of one folder compare
 /// equal.
@@ -521,10 +529,10 @@ impl Config {
 
     /// The top-level table `name` ([`Config::sections`]) as its owner's type: its defaults when
     /// the file has none. The error names the table.
-    pub fn section<T: serde::de::DeserializeOwned + Default>(&self, name: &str) -> Result<T, String> {
+    pub fn section<T: serde::de::DeserializeOwned + Default>(&self, name: &str) -> Result<T, SectionError> {
         match self.sections.get(name) {
             None => Ok(T::default()),
-            Some(v) => T::deserialize(v.clone()).map_err(|e| format!("[{name}]: {}", e.to_string().trim_end())),
+            Some(v) => T::deserialize(v.clone()).map_err(|source| SectionError { table: name.to_string(), source }),
         }
     }
 
@@ -541,11 +549,11 @@ impl Config {
     /// ([`PluginConfig::sections`]) for the host interfaces that own them: each must be one
     /// of `keys`, and `check` (the interfaces' own parse) must accept the plugin's sections.
     /// The error names `file`, the plugin and the key.
-    pub fn check_sections(
+    pub fn check_sections<E: std::fmt::Display>(
         &self,
         file: &Path,
         keys: &[&str],
-        check: impl Fn(&str, &serde_json::Map<String, serde_json::Value>) -> Result<(), String>,
+        check: impl Fn(&str, &serde_json::Map<String, serde_json::Value>) -> Result<(), E>,
     ) -> Result<(), ConfigError> {
         let refuse = |plugin: &str, message: String| {
             ConfigError::Section(format!("{}: [plugins.{plugin}] {message}", file.display()))
@@ -554,7 +562,7 @@ impl Config {
             if let Some(message) = unknown_key(&p.sections, PLUGIN_KEYS, keys) {
                 return Err(refuse(plugin, message));
             }
-            check(plugin, &p.sections_json()).map_err(|m| refuse(plugin, m))?;
+            check(plugin, &p.sections_json()).map_err(|m| refuse(plugin, m.to_string()))?;
         }
         Ok(())
     }
@@ -798,7 +806,7 @@ mod tests {
         assert_eq!(c.section::<Own>("absent"), Ok(Own::default()));
         let c: Config = toml::from_str("[own]\nlimit = \"x\"\nlimt = 4\n").unwrap();
         c.check_tables(file, &["own"]).unwrap();
-        let e = c.section::<Own>("own").unwrap_err();
+        let e = c.section::<Own>("own").unwrap_err().to_string();
         assert!(e.starts_with("[own]: "), "{e}");
     }
 
@@ -806,11 +814,11 @@ mod tests {
     fn unknown_plugin_keys_are_refused_naming_the_known_ones() {
         let c: Config = toml::from_str("[plugins.p]\ntime_ms = 5\ncatalog = {}\ntiem_ms = 3\n").unwrap();
         let file = Path::new("/h/baton.toml");
-        let e = c.check_sections(file, &["catalog"], |_, _| Ok(())).unwrap_err().to_string();
+        let e = c.check_sections(file, &["catalog"], |_, _| Ok::<(), String>(())).unwrap_err().to_string();
         assert!(e.contains("/h/baton.toml") && e.contains("[plugins.p]") && e.contains("`tiem_ms`"), "{e}");
         assert!(e.contains("time_ms") && e.contains("catalog"), "{e}");
         let c: Config = toml::from_str("[plugins.p]\ncatalog = { read = [\"x\"] }\n").unwrap();
-        c.check_sections(file, &["catalog"], |_, _| Ok(())).unwrap();
+        c.check_sections(file, &["catalog"], |_, _| Ok::<(), String>(())).unwrap();
         let e = c.check_sections(file, &["catalog"], |p, s| Err(format!("{p} {}", s.len()))).unwrap_err();
         assert_eq!(e.to_string(), "/h/baton.toml: [plugins.p] p 1");
     }

@@ -66,13 +66,20 @@ pub fn error_code(e: &RunError) -> ErrorCode {
 /// Runs the reading of one stranger's file so that a panic in it (a bug in a parser, met by
 /// bytes nobody tried) fails that one file and never the daemon: the poison-pill rule. The
 /// panic's own words are returned for the error record, so the bug is reported, not hidden.
-pub(crate) fn read_one<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+pub(crate) fn read_one<T>(f: impl FnOnce() -> T) -> Result<T, Panicked> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
         let words = payload
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "a panic without a message".into());
-        format!("reading this file hit a bug in baton ({words}); the file was set aside, please report it")
+        Panicked { words }
     })
+}
+
+/// A panic while reading one file, with the panic's own words.
+#[derive(Debug, thiserror::Error)]
+#[error("reading this file hit a bug in baton ({words}); the file was set aside, please report it")]
+pub(crate) struct Panicked {
+    words: String,
 }

@@ -96,8 +96,8 @@ pub enum PipelineError {
     #[error("{0}")]
     Layout(String),
     /// `baton retry` refused to move a failed handoff (the message says why and the fix).
-    #[error("{0}")]
-    RetryRefused(String),
+    #[error(transparent)]
+    RetryRefused(#[from] retry::RetryRefused),
 }
 
 impl PipelineError {

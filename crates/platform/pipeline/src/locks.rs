@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baton_ledger::advisory::AdvisoryLocks;
-use baton_runtime::{Acquiring, LockAlarm, NamedLocks};
+use baton_runtime::{Acquiring, LockAlarm, LockError, NamedLocks};
 
 pub struct SharedLocks(pub AdvisoryLocks);
 
@@ -21,13 +21,10 @@ impl NamedLocks for SharedLocks {
     ) -> Acquiring<'a> {
         let alarm = alarm.clone();
         let lock = name.to_string();
-        Box::pin(self.0.acquire(
-            plugin,
-            owner,
-            name,
-            timeout,
-            Box::new(move |why| alarm.raise(format!("lock `{lock}` lost: {why}"))),
-        ))
+        Box::pin(async move {
+            let on_lost = Box::new(move |why| alarm.raise(format!("lock `{lock}` lost: {why}")));
+            self.0.acquire(plugin, owner, name, timeout, on_lost).await.map_err(|e| LockError::Other(Box::new(e)))
+        })
     }
 
     fn release(&self, plugin: &str, owner: &str, name: &str) -> bool {

@@ -355,7 +355,7 @@ impl Pipeline {
                                 Ok(Prepared::Refuse {
                                     id: None,
                                     code: ErrorCode::Internal,
-                                    message: bug,
+                                    message: bug.to_string(),
                                     reply: None,
                                     task: None,
                                 })

@@ -68,8 +68,8 @@ pub enum PluginsError {
     #[error("{0}")]
     NeedsYes(String),
     /// The plugin's grants are laid out so that it (or another plugin) could redirect one.
-    #[error("{0}")]
-    Layout(String),
+    #[error("{}: {source}", config.display())]
+    Layout { config: PathBuf, source: baton_runtime::grants::LayoutError },
     /// Hot reload found bytes in plugins/ that `baton plugin install` did not put there.
     #[error(
         "{path}: not loaded: {why}. A running baton only loads components installed with          `baton plugin install`; install it that way if you trust it"
@@ -202,7 +202,7 @@ pub fn protected_dirs(paths: &Paths) -> Vec<(String, PathBuf)> {
 /// real paths, so a symlink put in place since `baton.toml` was read is caught too.
 fn check_layout(cfg: &Config, paths: &Paths, plugin: &Plugin) -> Result<(), PluginsError> {
     layout_among_others(cfg, paths, &plugin.info.name, &plugin.grants)
-        .map_err(|why| PluginsError::Layout(format!("{}: {why}", paths.home.join("baton.toml").display())))
+        .map_err(|source| PluginsError::Layout { config: paths.home.join("baton.toml"), source })
 }
 
 /// The layout rule of [`check_layout`] for `name` holding the grants `own`, against every other
@@ -213,7 +213,7 @@ pub fn layout_among_others(
     paths: &Paths,
     name: &str,
     own: &[baton_runtime::Grant],
-) -> Result<(), String> {
+) -> Result<(), baton_runtime::grants::LayoutError> {
     let others: Vec<(String, baton_runtime::Grant)> = cfg
         .plugins
         .keys()

@@ -74,7 +74,28 @@ pub struct Moved {
 pub struct Refused {
     #[serde(flatten)]
     pub handoff: FailedHandoff,
-    pub reason: String,
+    #[serde(serialize_with = "as_text")]
+    pub reason: RetryRefused,
+}
+
+/// Why `baton retry` left a failed handoff where it is; each message says the fix.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RetryRefused {
+    #[error("{} cannot be read as a handoff (missing, unreadable, or over {} MiB)", file.display(), MAX_READ >> 20)]
+    Unreadable { file: PathBuf },
+    #[error("{} is a RETURN, not a TASK: there is nothing to run", file.display())]
+    IsReturn { file: PathBuf },
+    #[error("{} is not a valid TASK ({}: {}); fix the file in place, then retry it", file.display(), invalid.code, invalid.message)]
+    Invalid { file: PathBuf, invalid: baton_handoff::schema::Invalid },
+    #[error(
+        "id {id:?} is {state} now (as {file_name}); wait for its RETURN (`baton wait {id}`) before retrying this copy"
+    )]
+    Running { id: String, state: TaskState, file_name: String },
+}
+
+/// The reason as its message (`retry --json`'s `reason`).
+fn as_text<S: serde::Serializer>(r: &RetryRefused, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(r)
 }
 
 /// Files in `03_failed/` bigger than this are not read (one refused `too_large` may be huge).
@@ -185,37 +206,27 @@ pub fn retry_one(
     agent: &str,
     ledger: &Ledger,
     f: &FailedHandoff,
-) -> Result<Result<PathBuf, String>, PipelineError> {
+) -> Result<Result<PathBuf, RetryRefused>, PipelineError> {
     let Some(bytes) = read_small(&f.file) else {
-        return Ok(Err(format!(
-            "{} cannot be read as a handoff (missing, unreadable, or over {} MiB)",
-            f.file.display(),
-            MAX_READ >> 20
-        )));
+        return Ok(Err(RetryRefused::Unreadable { file: f.file.clone() }));
     };
     let value = match schema::parse(&bytes) {
         Ok((Body::Task(_), value)) => value,
         Ok((Body::Return(_), _)) => {
-            return Ok(Err(format!("{} is a RETURN, not a TASK: there is nothing to run", f.file.display())));
+            return Ok(Err(RetryRefused::IsReturn { file: f.file.clone() }));
         }
-        Err(invalid) => {
-            return Ok(Err(format!(
-                "{} is not a valid TASK ({}: {}); fix the file in place, then retry it",
-                f.file.display(),
-                invalid.code,
-                invalid.message
-            )));
-        }
+        Err(invalid) => return Ok(Err(RetryRefused::Invalid { file: f.file.clone(), invalid })),
     };
     let id = value.get("id").and_then(Value::as_str).unwrap_or_default();
     let row = ledger.task(id)?;
     if let Some(row) = &row
         && matches!(row.state, TaskState::Claimed | TaskState::Running | TaskState::Retrying)
     {
-        return Ok(Err(format!(
-            "id {id:?} is {} now (as {}); wait for its RETURN (`baton wait {id}`) before retrying this copy",
-            row.state, row.file_name
-        )));
+        return Ok(Err(RetryRefused::Running {
+            id: id.to_string(),
+            state: row.state,
+            file_name: row.file_name.clone(),
+        }));
     }
     if let Some(row) = &row {
         file_earlier_return(paths, row)?;

@@ -169,6 +169,24 @@ fn walk(root: &Path, dir: &Path, depth: usize, skip: Option<&str>, out: &mut Vec
     }
 }
 
+/// Why an entry of an agent's folder was not read as a handoff (`status` lists the reason).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NotRead {
+    #[error("a symlink (baton never follows links)")]
+    Symlink,
+    #[error("a folder, not a file")]
+    Folder,
+    #[error("not a regular file")]
+    NotAFile,
+    #[error("{len} bytes, over the {max_bytes} byte cap (max_file_bytes); not read")]
+    TooBig { len: u64, max_bytes: u64 },
+    #[error("cannot read: {0}")]
+    Io(std::sync::Arc<std::io::Error>),
+    /// Read, and not a handoff in any dialect.
+    #[error(transparent)]
+    Unreadable(#[from] dialect::Unreadable),
+}
+
 /// One file of an agent's folder, read.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -176,7 +194,7 @@ pub struct Entry {
     pub agent: usize,
     pub place: Place,
     pub file: String,
-    pub read: Result<Seen, String>,
+    pub read: Result<Seen, NotRead>,
     /// Seconds since it was created (its body's time, else the file's mtime).
     pub age_secs: Option<i64>,
     /// The same name is in both `01_inbox/` and `02_processed/` (listed once, as in the inbox).
@@ -219,18 +237,18 @@ pub fn scan(root: &Path, self_agent: &str, stale_after: Duration, max_bytes: u64
                     }
                     continue;
                 }
-                let meta = std::fs::symlink_metadata(e.path());
+                let meta = std::fs::symlink_metadata(e.path()).map_err(std::sync::Arc::new);
                 let read = match &meta {
-                    Ok(m) if m.file_type().is_symlink() => Err("a symlink (baton never follows links)".to_string()),
+                    Ok(m) if m.file_type().is_symlink() => Err(NotRead::Symlink),
                     Ok(m) if m.is_dir() => {
                         if place == Place::Processed {
                             continue;
                         }
-                        Err("a folder, not a file".to_string())
+                        Err(NotRead::Folder)
                     }
-                    Ok(m) if !m.is_file() => Err("not a regular file".to_string()),
+                    Ok(m) if !m.is_file() => Err(NotRead::NotAFile),
                     Ok(m) => read_one(&e.path(), &file, m.len(), max_bytes),
-                    Err(err) => Err(format!("cannot read: {err}")),
+                    Err(err) => Err(NotRead::Io(err.clone())),
                 };
                 let mtime_age = meta
                     .ok()
@@ -266,17 +284,17 @@ pub fn scan(root: &Path, self_agent: &str, stale_after: Duration, max_bytes: u64
     report
 }
 
-fn read_one(path: &Path, file: &str, len: u64, max_bytes: u64) -> Result<Seen, String> {
+fn read_one(path: &Path, file: &str, len: u64, max_bytes: u64) -> Result<Seen, NotRead> {
     if let Some(reason) = dialect::unreadable_by_name(file) {
-        return Err(reason);
+        return Err(dialect::Unreadable::Name(reason).into());
     }
     let markdown = dialect::is_markdown(file);
     if !markdown && len > max_bytes {
-        return Err(format!("{len} bytes, over the {max_bytes} byte cap (max_file_bytes); not read"));
+        return Err(NotRead::TooBig { len, max_bytes });
     }
     let cap = if markdown { MARKDOWN_BYTES.min(len) } else { len };
-    let bytes = read_prefix(path, cap).map_err(|e| format!("cannot read: {e}"))?;
-    dialect::read(file, &bytes)
+    let bytes = read_prefix(path, cap).map_err(|e| NotRead::Io(e.into()))?;
+    Ok(dialect::read(file, &bytes)?)
 }
 
 fn read_prefix(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
@@ -431,7 +449,7 @@ impl Report {
         let mut v = json!({"file": e.file, "place": e.place.as_str(), "path": format!("{}/{}/{}", a.rel, e.place.as_str(), e.file)});
         match &e.read {
             Err(reason) => {
-                v["reason"] = json!(reason);
+                v["reason"] = json!(reason.to_string());
                 if let Some((r, how)) = self.answered_link(i) {
                     v["answered_by"] = self.where_is(r);
                     v["linked_by"] = json!(how);
@@ -569,7 +587,14 @@ impl Report {
                 let state = if self.is_stale(i) { "stale" } else { self.state(i) };
                 match &e.read {
                     Err(reason) => {
-                        let _ = writeln!(s, "    {:<10} {}/{}: {}", state, e.place.as_str(), esc(&e.file), esc(reason));
+                        let _ = writeln!(
+                            s,
+                            "    {:<10} {}/{}: {}",
+                            state,
+                            e.place.as_str(),
+                            esc(&e.file),
+                            esc(&reason.to_string())
+                        );
                     }
                     Ok(seen) => {
                         let link = match (e.answered_by, e.answers) {

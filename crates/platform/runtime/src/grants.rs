@@ -253,6 +253,26 @@ fn nested(a: &Path, b: &Path) -> bool {
     a.starts_with(b) || b.starts_with(a)
 }
 
+/// A plugin's grants laid out so that it (or another plugin) could redirect one. Each message
+/// names both paths (`at`, `other_at`: the path given, and the real one when it differs) and
+/// the fix.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LayoutError {
+    #[error("plugin `{plugin}`: grant `{grant}` at {at} overlaps baton's own {what} at {}; grant a folder outside it", home.display())]
+    OverlapsHome { plugin: String, grant: String, at: String, what: String, home: PathBuf },
+    #[error(
+        "plugin `{plugin}`: grant `{grant}` at {at} and grant `{other}` at {other_at} nest, and one of them is writable: a plugin \
+         could replace the inner folder through the outer one. Grant folders that do not contain each other \
+         (read-only nesting is allowed)"
+    )]
+    Nested { plugin: String, grant: String, at: String, other: String, other_at: String },
+    #[error(
+        "plugin `{plugin}`: grant `{grant}` at {at} sits inside the writable grant `{other}` of plugin `{other_plugin}` at {other_at}: \
+         that plugin could redirect it. Grant a folder outside it"
+    )]
+    InsideWritable { plugin: String, grant: String, at: String, other_plugin: String, other: String, other_at: String },
+}
+
 /// Checks where a plugin's grants lie before it is loaded (or reloaded). `grants` are the
 /// plugin's effective grants; `others` every other plugin's configured grants; `home_dirs`
 /// baton's own folders (`plugins/`, `state/`, `handoffs/`) with what they are. The message
@@ -262,7 +282,7 @@ pub fn check_layout(
     grants: &[Grant],
     others: &[(String, Grant)],
     home_dirs: &[(String, PathBuf)],
-) -> Result<(), String> {
+) -> Result<(), LayoutError> {
     let real: Vec<PathBuf> = grants.iter().map(|g| real_or_lexical(&g.host_path)).collect();
     let home: Vec<(String, PathBuf)> = home_dirs.iter().map(|(w, p)| (w.clone(), real_or_lexical(p))).collect();
     let shown = |g: &Grant, r: &Path| {
@@ -275,27 +295,26 @@ pub fn check_layout(
     for (g, r) in grants.iter().zip(&real) {
         for (what, p) in &home {
             if nested(r, p) {
-                return Err(format!(
-                    "plugin `{plugin}`: grant `{}` at {} overlaps baton's own {what} at {}; grant a folder outside it",
-                    g.name,
-                    shown(g, r),
-                    p.display()
-                ));
+                return Err(LayoutError::OverlapsHome {
+                    plugin: plugin.to_string(),
+                    grant: g.name.clone(),
+                    at: shown(g, r),
+                    what: what.clone(),
+                    home: p.clone(),
+                });
             }
         }
     }
     for (i, (a, ra)) in grants.iter().zip(&real).enumerate() {
         for (b, rb) in grants.iter().zip(&real).skip(i + 1) {
             if (a.writable || b.writable) && nested(ra, rb) {
-                return Err(format!(
-                    "plugin `{plugin}`: grant `{}` at {} and grant `{}` at {} nest, and one of them is writable: a plugin \
-                     could replace the inner folder through the outer one. Grant folders that do not contain each other \
-                     (read-only nesting is allowed)",
-                    a.name,
-                    shown(a, ra),
-                    b.name,
-                    shown(b, rb)
-                ));
+                return Err(LayoutError::Nested {
+                    plugin: plugin.to_string(),
+                    grant: a.name.clone(),
+                    at: shown(a, ra),
+                    other: b.name.clone(),
+                    other_at: shown(b, rb),
+                });
             }
         }
     }
@@ -303,14 +322,14 @@ pub fn check_layout(
         let rw = real_or_lexical(&w.host_path);
         for (g, r) in grants.iter().zip(&real) {
             if r.starts_with(&rw) {
-                return Err(format!(
-                    "plugin `{plugin}`: grant `{}` at {} sits inside the writable grant `{}` of plugin `{other}` at {}: \
-                     that plugin could redirect it. Grant a folder outside it",
-                    g.name,
-                    shown(g, r),
-                    w.name,
-                    shown(w, &rw)
-                ));
+                return Err(LayoutError::InsideWritable {
+                    plugin: plugin.to_string(),
+                    grant: g.name.clone(),
+                    at: shown(g, r),
+                    other_plugin: other.clone(),
+                    other: w.name.clone(),
+                    other_at: shown(w, &rw),
+                });
             }
         }
     }
@@ -364,14 +383,15 @@ mod tests {
         let g = |n: &str, p: &str, w| Grant { name: n.into(), host_path: d.join(p), writable: w };
         let home = vec![("plugins folder".to_string(), d.join("home/plugins"))];
         assert!(check_layout("p", &[g("repos", "repos", false), g("plans", "repos/plans", false)], &[], &home).is_ok());
-        let e = check_layout("p", &[g("out", "out", true), g("in", "out/in", false)], &[], &home).unwrap_err();
+        let e =
+            check_layout("p", &[g("out", "out", true), g("in", "out/in", false)], &[], &home).unwrap_err().to_string();
         assert!(e.contains("out/in") && e.contains(&d.join("out").display().to_string()), "{e}");
         // Through a symlink: compared on real paths.
         std::os::unix::fs::symlink(d.join("home/plugins"), d.join("x/p")).unwrap();
-        let e = check_layout("p", &[g("p", "x/p", false)], &[], &home).unwrap_err();
+        let e = check_layout("p", &[g("p", "x/p", false)], &[], &home).unwrap_err().to_string();
         assert!(e.contains("plugins folder") && e.contains("really"), "{e}");
         let others = vec![("q".to_string(), g("w", "out", true))];
-        let e = check_layout("p", &[g("in", "out/in", false)], &others, &home).unwrap_err();
+        let e = check_layout("p", &[g("in", "out/in", false)], &others, &home).unwrap_err().to_string();
         assert!(e.contains("plugin `q`") && e.contains("out/in"), "{e}");
         assert!(check_layout("q", &[g("w", "out", true)], &others, &home).is_ok(), "its own grant");
     }

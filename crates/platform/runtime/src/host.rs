@@ -288,7 +288,7 @@ impl StoreState {
         Err(QuotaExceeded(what).into())
     }
 
-    async fn lock_acquire_impl(&mut self, name: String, timeout_ms: u32) -> Result<(), String> {
+    async fn lock_acquire_impl(&mut self, name: String, timeout_ms: u32) -> Result<(), crate::locks::LockError> {
         if self.held_locks.contains(&name) {
             return Ok(());
         }
@@ -314,59 +314,79 @@ impl StoreState {
         title: String,
         body: String,
         correlation_id: Option<String>,
-    ) -> Result<String, String> {
+    ) -> Result<String, FollowUpRefused> {
         if self.follow_ups.len() >= MAX_FOLLOW_UPS {
-            return Err(format!("at most {MAX_FOLLOW_UPS} follow-ups per task"));
+            return Err(FollowUpRefused::TooMany);
         }
         if !baton_handoff::names::is_valid_name(&to) {
-            return Err(format!("`{}` is not a valid agent name", truncate(to.escape_debug().to_string(), 200)));
+            return Err(FollowUpRefused::BadName(to));
         }
         // A follow-up to baton itself would be a TASK from baton to baton: never one a plugin
         // can ask for (it cannot name a plugin to run, and the RETURN would come back to baton).
         if crate::is_reserved_name(&baton_handoff::names::fold_key(&to)) {
-            return Err(format!("`{to}` is baton itself; a follow-up goes to another agent"));
+            return Err(FollowUpRefused::ToBaton(to));
         }
         // What the handoff schema allows (handoffs/schema/handoff.v1.json), so the TASK that
         // reaches the other agent is valid; no control characters in a title people read.
         let chars = title.chars().count();
         if chars == 0 || chars > 500 || title.chars().any(char::is_control) {
-            return Err(format!(
-                "the title must be 1 to 500 characters without control characters (got {chars} characters: {})",
-                truncate(title.escape_debug().to_string(), 120)
-            ));
+            return Err(FollowUpRefused::Title { chars, title });
         }
         if correlation_id.as_ref().is_some_and(|c| c.chars().count() > 200 || c.chars().any(char::is_control)) {
-            return Err("the correlation_id must be at most 200 characters without control characters".into());
+            return Err(FollowUpRefused::CorrelationId);
         }
         // Counted before it is parsed: as stored (a handoff file) and as held until then.
         let size = to.len() + title.len() + body.len() + correlation_id.as_ref().map_or(0, String::len);
         if !self.meter.output(size) {
-            return Err(format!(
-                "follow-up of {size} bytes refused: the task's follow-ups and logs are over its output cap of {} bytes",
-                self.meter.output_cap
-            ));
+            return Err(FollowUpRefused::OutputCap { size, cap: self.meter.output_cap });
         }
         if !self.meter.hold(size * 2) {
-            return Err(format!("follow-up of {size} bytes refused: over the task's memory cap"));
+            return Err(FollowUpRefused::MemoryCap { size });
         }
         let body = match serde_json::from_str::<serde_json::Value>(if body.is_empty() { "{}" } else { &body }) {
             Ok(serde_json::Value::Object(m)) => m,
-            Ok(_) => return Err("body must be a JSON object".into()),
-            Err(e) => return Err(format!("body is not JSON: {e}")),
+            Ok(_) => return Err(FollowUpRefused::BodyNotObject),
+            Err(e) => return Err(FollowUpRefused::BodyNotJson(e)),
         };
         let forged: Vec<&str> = ENVELOPE_FIELDS.iter().copied().filter(|f| body.contains_key(*f)).collect();
         if !forged.is_empty() {
             self.meter.release(size * 2);
-            return Err(format!(
-                "the body sets envelope fields ({}), which only the host writes; put the content under other keys",
-                forged.join(", ")
-            ));
+            return Err(FollowUpRefused::Envelope(forged.join(", ")));
         }
         let seq = self.follow_ups.len() as u32 + 1;
         let id = follow_up_id(&self.task_id, seq);
         self.follow_ups.push(FollowUp { seq, to, title, body, correlation_id });
         Ok(id)
     }
+}
+
+/// Why `emit` refused a follow-up; the plugin gets the message.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FollowUpRefused {
+    #[error("at most {MAX_FOLLOW_UPS} follow-ups per task")]
+    TooMany,
+    #[error("`{}` is not a valid agent name", truncate(.0.escape_debug().to_string(), 200))]
+    BadName(String),
+    #[error("`{0}` is baton itself; a follow-up goes to another agent")]
+    ToBaton(String),
+    #[error(
+        "the title must be 1 to 500 characters without control characters (got {chars} characters: {})",
+        truncate(title.escape_debug().to_string(), 120)
+    )]
+    Title { chars: usize, title: String },
+    #[error("the correlation_id must be at most 200 characters without control characters")]
+    CorrelationId,
+    #[error("follow-up of {size} bytes refused: the task's follow-ups and logs are over its output cap of {cap} bytes")]
+    OutputCap { size: usize, cap: usize },
+    #[error("follow-up of {size} bytes refused: over the task's memory cap")]
+    MemoryCap { size: usize },
+    #[error("body must be a JSON object")]
+    BodyNotObject,
+    #[error("body is not JSON: {0}")]
+    BodyNotJson(serde_json::Error),
+    /// The envelope fields the body sets, comma-separated.
+    #[error("the body sets envelope fields ({0}), which only the host writes; put the content under other keys")]
+    Envelope(String),
 }
 
 /// The host functions every version shares, written once. Each version's types are distinct
@@ -428,7 +448,7 @@ macro_rules! common_host_fns {
 
         async fn lock_acquire(&mut self, name: String, timeout_ms: u32) -> wasmtime::Result<Result<(), String>> {
             self.lock_lost()?;
-            Ok(self.lock_acquire_impl(name, timeout_ms).await)
+            Ok(self.lock_acquire_impl(name, timeout_ms).await.map_err(|e| e.to_string()))
         }
 
         async fn lock_release(&mut self, name: String) -> wasmtime::Result<()> {
@@ -442,7 +462,7 @@ macro_rules! common_host_fns {
             task: crate::bindings::$v::baton::plugin::types::FollowUp,
         ) -> wasmtime::Result<Result<String, String>> {
             self.lock_lost()?;
-            Ok(self.emit_impl(task.to, task.title, task.body, task.correlation_id))
+            Ok(self.emit_impl(task.to, task.title, task.body, task.correlation_id).map_err(|e| e.to_string()))
         }
     };
 }

@@ -55,7 +55,7 @@ use crate::version::{Pre, RawFailure, RawOutcome};
 pub use crate::compile::{CompileError, CompileLimits};
 pub use crate::host::{FollowUp, LogLine, StoreState, follow_up_id};
 pub use crate::limits::{DiskQuota, KvQuota};
-pub use crate::locks::{Acquiring, FileLocks, LockAlarm, NamedLocks, lock_path};
+pub use crate::locks::{Acquiring, FileLocks, LockAlarm, LockError, NamedLocks, lock_path};
 pub use crate::paths::{guest_path_of, host_path_of};
 pub use crate::version::{SUPPORTED, WorldVersion};
 
@@ -296,7 +296,11 @@ impl Plugin {
 
 impl Plugin {
     /// Checks a task's params against its action's `params_schema` (before the plugin runs).
-    pub fn check_params(&self, action: &str, params: &serde_json::Value) -> Result<(), String> {
+    pub fn check_params(
+        &self,
+        action: &str,
+        params: &serde_json::Value,
+    ) -> Result<(), baton_handoff::params::ParamsError> {
         match self.params.get(action) {
             Some(c) => c.check(action, params),
             None => Ok(()),
@@ -306,7 +310,9 @@ impl Plugin {
 
 /// Compiles each action's `params_schema` ([`baton_handoff::params::compile`]: no remote `$ref`,
 /// `pattern` in linear time).
-fn compile_params(info: &PluginInfo) -> Result<HashMap<String, baton_handoff::params::ParamsCheck>, String> {
+fn compile_params(
+    info: &PluginInfo,
+) -> Result<HashMap<String, baton_handoff::params::ParamsCheck>, baton_handoff::params::ParamsError> {
     let mut out = HashMap::new();
     for a in &info.actions {
         out.insert(a.name.clone(), baton_handoff::params::compile(&a.name, &a.params_schema)?);
@@ -722,7 +728,7 @@ impl Runtime {
             compile::CompileError::Invalid(why) => not_a_plugin(why),
             reason => RuntimeError::Compile { path: origin.display().to_string(), reason },
         })?;
-        let world = version::detect(&self.engine, &component).map_err(not_a_plugin)?;
+        let world = version::detect(&self.engine, &component).map_err(|e| not_a_plugin(e.to_string()))?;
         let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| {
             not_a_plugin(format!(
                 "its imports do not match what baton provides (baton:plugin {}, WASI 0.2; no network): {e:#}",
@@ -773,7 +779,7 @@ impl Runtime {
                 claims: info.name,
             });
         }
-        let params = Arc::new(compile_params(&info).map_err(not_a_plugin)?);
+        let params = Arc::new(compile_params(&info).map_err(|e| not_a_plugin(e.to_string()))?);
         let grants = effective_grants(&info, grants);
         let slots = Arc::new(open_grants(&grants, &self.protected));
         Ok(Plugin {
@@ -961,7 +967,7 @@ impl Runtime {
         let started = Instant::now();
         if let Err(m) = plugin.check_params(&task.action, &task.params) {
             return Execution {
-                outcome: Err(RunError::InvalidInput(m)),
+                outcome: Err(RunError::InvalidInput(m.to_string())),
                 logs: vec![],
                 follow_ups: vec![],
                 elapsed: started.elapsed(),
@@ -986,7 +992,7 @@ impl Runtime {
                     let logs = vec![LogLine {
                         at: baton_handoff::stamp::rfc3339(baton_handoff::stamp::now()),
                         level: "error",
-                        message: why,
+                        message: why.to_string(),
                     }];
                     return Execution {
                         outcome: Err(RunError::Timeout(budget.time)),
@@ -1062,17 +1068,13 @@ impl Runtime {
         task: &TaskInput,
         mut store: Store<StoreState>,
         limit: Duration,
-    ) -> Result<Ran, String> {
+    ) -> Result<Ran, ThreadError> {
         let give_up = tokio::time::Instant::now() + limit + ABANDON_AFTER;
         let held = |s: &tokio::sync::Semaphore| MAX_TASK_THREADS - s.available_permits();
         let permit = match tokio::time::timeout_at(give_up, self.task_threads.clone().acquire_owned()).await {
             Ok(Ok(p)) => p,
             _ => {
-                return Err(format!(
-                    "the task could not start within its time budget: all {MAX_TASK_THREADS} task threads are busy or \
-                     still blocked in file operations of earlier tasks that timed out ({} held)",
-                    held(&self.task_threads)
-                ));
+                return Err(ThreadError::Busy { held: held(&self.task_threads) });
             }
         };
         let task_id = task.id.clone();
@@ -1088,22 +1090,36 @@ impl Runtime {
         });
         match tokio::time::timeout_at(give_up, thread).await {
             Ok(Ok(done)) => Ok(done),
-            Ok(Err(e)) => Err(format!("the task's thread failed: {e}")),
+            Ok(Err(e)) => Err(ThreadError::Failed(e)),
             Err(_) => {
                 tracing::warn!(
                     held = held(&self.task_threads),
                     "a task is blocked in a host call past its time budget; its thread is abandoned"
                 );
                 self.locks.release_owner(&plugin.info.name, &task_id);
-                Err(format!(
-                    "still blocked in a file operation {} ms after the time budget ran out: the task was abandoned \
-                     (its thread ends when the operation returns; {} of {MAX_TASK_THREADS} task threads held)",
-                    ABANDON_AFTER.as_millis(),
-                    held(&self.task_threads)
-                ))
+                Err(ThreadError::Abandoned { held: held(&self.task_threads) })
             }
         }
     }
+}
+
+/// Why a task on a thread of its own gave no answer (the task's error log line; it ends as
+/// `timeout`).
+#[derive(Debug, thiserror::Error)]
+enum ThreadError {
+    #[error(
+        "the task could not start within its time budget: all {MAX_TASK_THREADS} task threads are busy or \
+         still blocked in file operations of earlier tasks that timed out ({held} held)"
+    )]
+    Busy { held: usize },
+    #[error("the task's thread failed: {0}")]
+    Failed(tokio::task::JoinError),
+    #[error(
+        "still blocked in a file operation {} ms after the time budget ran out: the task was abandoned \
+         (its thread ends when the operation returns; {held} of {MAX_TASK_THREADS} task threads held)",
+        ABANDON_AFTER.as_millis()
+    )]
+    Abandoned { held: usize },
 }
 
 /// Runs a task until it ends or a lock it holds is lost, whichever comes first: a lost lock

@@ -24,7 +24,22 @@ use std::time::{Duration, Instant};
 use rustix::fs::{FlockOperation, flock};
 
 /// What `acquire` returns: a boxed future, so the contract can be used as `dyn NamedLocks`.
-pub type Acquiring<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+pub type Acquiring<'a> = Pin<Box<dyn Future<Output = Result<(), LockError>> + Send + 'a>>;
+
+/// Why a lock was not taken; the plugin gets the message (`lock-acquire`'s error).
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("lock folder {}: {source}", dir.display())]
+    Folder { dir: PathBuf, source: std::io::Error },
+    #[error("lock file {}: {source}", path.display())]
+    File { path: PathBuf, source: std::io::Error },
+    /// Another task holds it, still at the deadline.
+    #[error("lock `{name}` is held elsewhere; gave up after {timeout:?}")]
+    Busy { name: String, timeout: Duration },
+    /// Another implementation's own failure (the shared advisory locks' server), as it says it.
+    #[error(transparent)]
+    Other(Box<dyn std::error::Error + Send + Sync>),
+}
 
 /// Named locks for plugins. Owner = the task id: only the owner releases; everything an owner
 /// holds is released when its task ends ([`NamedLocks::release_owner`]).
@@ -129,12 +144,12 @@ impl FileLocks {
 
     /// Waits up to `timeout` for the lock, for the task `owner`. Polls, so a waiting plugin
     /// can still be timed out.
-    async fn acquire_file(&self, plugin: &str, owner: &str, name: &str, timeout: Duration) -> Result<(), String> {
+    async fn acquire_file(&self, plugin: &str, owner: &str, name: &str, timeout: Duration) -> Result<(), LockError> {
         let key = (plugin.to_string(), name.to_string());
         let deadline = Instant::now() + timeout;
         let path = self.path(plugin, name);
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("lock folder {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|source| LockError::Folder { dir: dir.to_path_buf(), source })?;
         }
         loop {
             {
@@ -145,7 +160,7 @@ impl FileLocks {
                         .truncate(false)
                         .write(true)
                         .open(&path)
-                        .map_err(|e| format!("lock file {}: {e}", path.display()))?;
+                        .map_err(|source| LockError::File { path: path.clone(), source })?;
                     // Locked, and the path still names this file (its holder did not remove it
                     // between our open and our flock): ours.
                     if flock(&file, FlockOperation::NonBlockingLockExclusive).is_ok() && same_file(&file, &path) {
@@ -155,7 +170,7 @@ impl FileLocks {
                 }
             }
             if Instant::now() >= deadline {
-                return Err(format!("lock `{name}` is held elsewhere; gave up after {timeout:?}"));
+                return Err(LockError::Busy { name: name.to_string(), timeout });
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

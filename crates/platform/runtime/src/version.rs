@@ -59,7 +59,31 @@ pub fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
 /// (it never calls the host and uses no baton type) gets the newest core bindings, which fit
 /// every version's `describe` and `handle` (their types never changed); it cannot reach the
 /// catalog, so its `catalog-access`, if any, does not matter.
-pub fn detect(engine: &Engine, component: &Component) -> Result<WorldVersion, String> {
+/// Why a component's baton version cannot be used; the message says the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum VersionError {
+    #[error("it imports `{0}` without a version; rebuild it against wit/ from this baton")]
+    Unversioned(String),
+    #[error("it imports `{0}`, whose version is not major.minor.patch")]
+    BadVersion(String),
+    #[error("it imports two versions of baton's packages (@{0} and @{1})")]
+    Mixed(WorldVersion, WorldVersion),
+    #[error(
+        "it was built against baton:plugin@{v}; this baton supports {list} ({hint})",
+        v = .0,
+        list = supported_list(),
+        hint = unsupported_hint(*.0)
+    )]
+    Unsupported(WorldVersion),
+}
+
+/// Which side to bring up to date for a version this baton does not support.
+fn unsupported_hint(v: WorldVersion) -> &'static str {
+    let newer = SUPPORTED.last().is_some_and(|newest| v > *newest);
+    if newer { "upgrade baton" } else { "rebuild the plugin against wit/ from this baton" }
+}
+
+pub fn detect(engine: &Engine, component: &Component) -> Result<WorldVersion, VersionError> {
     let ty = component.component_type();
     let mut found: Option<WorldVersion> = None;
     for (name, _) in ty.imports(engine) {
@@ -67,26 +91,21 @@ pub fn detect(engine: &Engine, component: &Component) -> Result<WorldVersion, St
             continue;
         };
         let Some((_, ver)) = rest.split_once('@') else {
-            return Err(format!("it imports `{name}` without a version; rebuild it against wit/ from this baton"));
+            return Err(VersionError::Unversioned(name.to_string()));
         };
         let mut parts = ver.split('.').map(|p| p.parse::<u32>());
         let (Some(Ok(major)), Some(Ok(minor))) = (parts.next(), parts.next()) else {
-            return Err(format!("it imports `{name}`, whose version is not major.minor.patch"));
+            return Err(VersionError::BadVersion(name.to_string()));
         };
         let v = WorldVersion { major, minor };
         if let Some(prev) = found.filter(|prev| *prev != v) {
-            return Err(format!("it imports two versions of baton's packages (@{prev} and @{v})"));
+            return Err(VersionError::Mixed(prev, v));
         }
         found = Some(v);
     }
     let v = found.unwrap_or(WorldVersion { major: 0, minor: 5 });
     if !SUPPORTED.contains(&v) {
-        let newest = SUPPORTED.last().expect("at least one version");
-        let hint = if v > *newest { "upgrade baton" } else { "rebuild the plugin against wit/ from this baton" };
-        return Err(format!(
-            "it was built against baton:plugin@{v}; this baton supports {} ({hint})",
-            supported_list()
-        ));
+        return Err(VersionError::Unsupported(v));
     }
     Ok(v)
 }

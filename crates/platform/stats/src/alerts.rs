@@ -72,37 +72,49 @@ impl Default for AlertsConfig {
     }
 }
 
+/// What is wrong with `[alerts]`: a sentence naming the key and the fix.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AlertsConfigError {
+    #[error("[alerts] failure_window = {0:?} is not a window; use one of {names}", names = window_names())]
+    Window(String),
+    #[error("[alerts] failure_rate_percent = {0} must be between 0 and 100 (0 turns the rule off)")]
+    FailureRate(f64),
+    #[error("[alerts] fp_coverage_min = {0} must be a share between 0 and 1 (e.g. 0.8)")]
+    Coverage(f64),
+    #[error("[alerts] eval_secs must be at least 1")]
+    EvalSecs,
+    #[error(
+        "[alerts] notify_agent = {0:?} is not an agent name (ASCII letters, digits, '.', '_', '-'; no leading dot or '..')"
+    )]
+    NotifyAgent(String),
+}
+
+/// The windows `failure_window` may name, for the message.
+fn window_names() -> String {
+    crate::WINDOWS.iter().map(|w| w.0).collect::<Vec<_>>().join(", ")
+}
+
 impl AlertsConfig {
     /// What is wrong with the section, as a sentence naming the key and the fix.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), AlertsConfigError> {
         if self.window_minutes().is_none() {
-            let names: Vec<&str> = crate::WINDOWS.iter().map(|w| w.0).collect();
-            return Err(format!(
-                "[alerts] failure_window = {:?} is not a window; use one of {}",
-                self.failure_window,
-                names.join(", ")
-            ));
+            return Err(AlertsConfigError::Window(self.failure_window.clone()));
         }
         if !(0.0..=100.0).contains(&self.failure_rate_percent) {
-            return Err(format!(
-                "[alerts] failure_rate_percent = {} must be between 0 and 100 (0 turns the rule off)",
-                self.failure_rate_percent
-            ));
+            return Err(AlertsConfigError::FailureRate(self.failure_rate_percent));
         }
         if let Some(c) = self.fp_coverage_min
             && !(0.0..=1.0).contains(&c)
         {
-            return Err(format!("[alerts] fp_coverage_min = {c} must be a share between 0 and 1 (e.g. 0.8)"));
+            return Err(AlertsConfigError::Coverage(c));
         }
         if self.eval_secs == 0 {
-            return Err("[alerts] eval_secs must be at least 1".into());
+            return Err(AlertsConfigError::EvalSecs);
         }
         if let Some(a) = &self.notify_agent
             && !baton_handoff::names::is_valid_name(a)
         {
-            return Err(format!(
-                "[alerts] notify_agent = {a:?} is not an agent name (ASCII letters, digits, '.', '_', '-'; no leading dot or '..')"
-            ));
+            return Err(AlertsConfigError::NotifyAgent(a.clone()));
         }
         Ok(())
     }
@@ -647,7 +659,7 @@ mod tests {
         for (c, key) in
             bad.iter().zip(["failure_window", "failure_rate_percent", "fp_coverage_min", "notify_agent", "eval_secs"])
         {
-            let e = c.check().unwrap_err();
+            let e = c.check().unwrap_err().to_string();
             assert!(e.contains(key), "{e}");
         }
         assert!(AlertsConfig::default().check().is_ok());

@@ -212,16 +212,86 @@ impl Parsed {
     }
 }
 
+/// Why a text is not the Prometheus text format [`parse`] accepts: a line (its number, what is
+/// wrong, the line) or a family that breaks its type's rules.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ParseError {
+    #[error("line {line}: {problem}: {text:?}")]
+    Line { line: usize, problem: LineProblem, text: String },
+    #[error("counter {name} has a bad value {value}")]
+    CounterValue { name: String, value: f64 },
+    #[error("{name}_bucket without le")]
+    NoLe { name: String },
+    #[error("{name}: bad le {le:?}")]
+    BadLe { name: String, le: String },
+    #[error("histogram {name} has no buckets")]
+    NoBuckets { name: String },
+    #[error("histogram {name}: bounds not increasing or counts not cumulative")]
+    NotCumulative { name: String },
+    #[error("histogram {name}: no +Inf bucket")]
+    NoInf { name: String },
+    #[error("histogram {name}: _count {count:?} is not the +Inf bucket {inf}")]
+    Count { name: String, count: Option<f64>, inf: f64 },
+    #[error("histogram {name}: no _sum")]
+    NoSum { name: String },
+}
+
+/// What is wrong with one line of the text format.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LineProblem {
+    #[error("TYPE without a name")]
+    TypeWithoutName,
+    #[error("TYPE without a type")]
+    TypeWithoutType,
+    #[error("HELP without a name")]
+    HelpWithoutName,
+    #[error("bad metric name {0:?}")]
+    BadName(String),
+    #[error("unknown type {0:?}")]
+    UnknownType(String),
+    #[error("TYPE after the family's samples, or twice")]
+    TypeTwice,
+    #[error("a counter's name should end in _total")]
+    CounterName,
+    #[error("no value")]
+    NoValue,
+    #[error("label without =")]
+    NoEquals,
+    #[error("bad label name {0:?}")]
+    BadLabel(String),
+    #[error("label value not quoted")]
+    NotQuoted,
+    #[error("unterminated label value")]
+    Unterminated,
+    /// Where the escape is and the character after the backslash (`None`: the line ended there).
+    #[error("bad escape {0:?}")]
+    BadEscape(Option<(usize, char)>),
+    #[error("newline in a label value")]
+    Newline,
+    #[error("label {0} twice")]
+    LabelTwice(String),
+    #[error("expected , or }} after a label")]
+    AfterLabel,
+    #[error("no space before the value")]
+    NoSpace,
+    #[error("bad value {0:?}")]
+    BadValue(String),
+    #[error("bad timestamp {0:?}")]
+    BadTimestamp(String),
+    #[error("trailing text")]
+    TrailingText,
+}
+
 /// Parses the text format strictly (for tests and the benchmark): every line a comment, a
 /// `# HELP`/`# TYPE` naming a valid metric, or a sample with a valid name, well-escaped
 /// labels and a float value; `# TYPE` before the family's samples and at most once; counters
 /// ending in `_total` and never negative; histograms with increasing `le` bounds ending in
 /// `+Inf`, cumulative counts, and `_count` equal to the `+Inf` bucket.
-pub fn parse(text: &str) -> Result<Parsed, String> {
+pub fn parse(text: &str) -> Result<Parsed, ParseError> {
     let mut p = Parsed::default();
     let mut seen_samples: BTreeSet<String> = BTreeSet::new();
     for (no, line) in text.lines().enumerate() {
-        let at = |m: String| format!("line {}: {m}: {line:?}", no + 1);
+        let at = |problem: LineProblem| ParseError::Line { line: no + 1, problem, text: line.to_string() };
         if line.is_empty() {
             continue;
         }
@@ -230,25 +300,25 @@ pub fn parse(text: &str) -> Result<Parsed, String> {
             let mut parts = rest.splitn(3, ' ');
             match parts.next() {
                 Some("TYPE") => {
-                    let name = parts.next().ok_or_else(|| at("TYPE without a name".into()))?;
-                    let kind = parts.next().ok_or_else(|| at("TYPE without a type".into()))?;
+                    let name = parts.next().ok_or_else(|| at(LineProblem::TypeWithoutName))?;
+                    let kind = parts.next().ok_or_else(|| at(LineProblem::TypeWithoutType))?;
                     if !valid_name(name) {
-                        return Err(at(format!("bad metric name {name:?}")));
+                        return Err(at(LineProblem::BadName(name.to_string())));
                     }
                     if !["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind) {
-                        return Err(at(format!("unknown type {kind:?}")));
+                        return Err(at(LineProblem::UnknownType(kind.to_string())));
                     }
                     if seen_samples.contains(name) || p.types.insert(name.to_string(), kind.to_string()).is_some() {
-                        return Err(at("TYPE after the family's samples, or twice".into()));
+                        return Err(at(LineProblem::TypeTwice));
                     }
                     if kind == "counter" && !name.ends_with("_total") {
-                        return Err(at("a counter's name should end in _total".into()));
+                        return Err(at(LineProblem::CounterName));
                     }
                 }
                 Some("HELP") => {
-                    let name = parts.next().ok_or_else(|| at("HELP without a name".into()))?;
+                    let name = parts.next().ok_or_else(|| at(LineProblem::HelpWithoutName))?;
                     if !valid_name(name) {
-                        return Err(at(format!("bad metric name {name:?}")));
+                        return Err(at(LineProblem::BadName(name.to_string())));
                     }
                 }
                 _ => {}
@@ -275,12 +345,12 @@ fn family<'a>(name: &'a str, types: &BTreeMap<String, String>) -> &'a str {
     name
 }
 
-fn check_families(p: &Parsed) -> Result<(), String> {
+fn check_families(p: &Parsed) -> Result<(), ParseError> {
     for (name, kind) in &p.types {
         match kind.as_str() {
             "counter" => {
                 if let Some(s) = p.samples.iter().find(|s| &s.name == name && (s.value < 0.0 || s.value.is_nan())) {
-                    return Err(format!("counter {name} has a bad value {}", s.value));
+                    return Err(ParseError::CounterValue { name: name.clone(), value: s.value });
                 }
             }
             "histogram" => {
@@ -288,32 +358,32 @@ fn check_families(p: &Parsed) -> Result<(), String> {
                 let mut series: BTreeMap<BTreeMap<String, String>, Vec<(f64, f64)>> = BTreeMap::new();
                 for s in p.samples.iter().filter(|s| s.name == format!("{name}_bucket")) {
                     let mut labels = s.labels.clone();
-                    let le = labels.remove("le").ok_or_else(|| format!("{name}_bucket without le"))?;
+                    let le = labels.remove("le").ok_or_else(|| ParseError::NoLe { name: name.clone() })?;
                     let le: f64 = if le == "+Inf" {
                         f64::INFINITY
                     } else {
-                        le.parse().map_err(|_| format!("{name}: bad le {le:?}"))?
+                        le.parse().map_err(|_| ParseError::BadLe { name: name.clone(), le: le.clone() })?
                     };
                     series.entry(labels).or_default().push((le, s.value));
                 }
                 if series.is_empty() {
-                    return Err(format!("histogram {name} has no buckets"));
+                    return Err(ParseError::NoBuckets { name: name.clone() });
                 }
                 for (labels, buckets) in series {
                     if buckets.windows(2).any(|w| w[0].0 >= w[1].0 || w[0].1 > w[1].1) {
-                        return Err(format!("histogram {name}: bounds not increasing or counts not cumulative"));
+                        return Err(ParseError::NotCumulative { name: name.clone() });
                     }
                     let last = buckets.last().copied().unwrap_or_default();
                     if last.0 != f64::INFINITY {
-                        return Err(format!("histogram {name}: no +Inf bucket"));
+                        return Err(ParseError::NoInf { name: name.clone() });
                     }
                     let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
                     let count = p.value(&format!("{name}_count"), &pairs);
                     if count != Some(last.1) {
-                        return Err(format!("histogram {name}: _count {count:?} is not the +Inf bucket {}", last.1));
+                        return Err(ParseError::Count { name: name.clone(), count, inf: last.1 });
                     }
                     if p.value(&format!("{name}_sum"), &pairs).is_none() {
-                        return Err(format!("histogram {name}: no _sum"));
+                        return Err(ParseError::NoSum { name: name.clone() });
                     }
                 }
             }
@@ -329,11 +399,11 @@ fn valid_name(n: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
-fn parse_sample(line: &str) -> Result<Sample, String> {
-    let name_end = line.find(['{', ' ']).ok_or("no value")?;
+fn parse_sample(line: &str) -> Result<Sample, LineProblem> {
+    let name_end = line.find(['{', ' ']).ok_or(LineProblem::NoValue)?;
     let name = &line[..name_end];
     if !valid_name(name) {
-        return Err(format!("bad metric name {name:?}"));
+        return Err(LineProblem::BadName(name.to_string()));
     }
     let mut labels = BTreeMap::new();
     let mut rest = &line[name_end..];
@@ -344,56 +414,56 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
                 r = after;
                 break;
             }
-            let eq = r.find('=').ok_or("label without =")?;
+            let eq = r.find('=').ok_or(LineProblem::NoEquals)?;
             let key = &r[..eq];
             if !valid_name(key) || key.contains(':') {
-                return Err(format!("bad label name {key:?}"));
+                return Err(LineProblem::BadLabel(key.to_string()));
             }
-            let r2 = r[eq + 1..].strip_prefix('"').ok_or("label value not quoted")?;
+            let r2 = r[eq + 1..].strip_prefix('"').ok_or(LineProblem::NotQuoted)?;
             let mut value = String::new();
             let mut chars = r2.char_indices();
             let end = loop {
                 match chars.next() {
-                    None => return Err("unterminated label value".into()),
+                    None => return Err(LineProblem::Unterminated),
                     Some((i, '"')) => break i,
                     Some((_, '\\')) => match chars.next() {
                         Some((_, '\\')) => value.push('\\'),
                         Some((_, '"')) => value.push('"'),
                         Some((_, 'n')) => value.push('\n'),
-                        other => return Err(format!("bad escape {other:?}")),
+                        other => return Err(LineProblem::BadEscape(other)),
                     },
-                    Some((_, '\n')) => return Err("newline in a label value".into()),
+                    Some((_, '\n')) => return Err(LineProblem::Newline),
                     Some((_, c)) => value.push(c),
                 }
             };
             if labels.insert(key.to_string(), value).is_some() {
-                return Err(format!("label {key} twice"));
+                return Err(LineProblem::LabelTwice(key.to_string()));
             }
             r = &r2[end + 1..];
             if let Some(after) = r.strip_prefix(',') {
                 r = after;
             } else if !r.starts_with('}') {
-                return Err("expected , or } after a label".into());
+                return Err(LineProblem::AfterLabel);
             }
         }
         rest = r;
     }
-    let rest = rest.strip_prefix(' ').ok_or("no space before the value")?;
+    let rest = rest.strip_prefix(' ').ok_or(LineProblem::NoSpace)?;
     let mut parts = rest.split(' ');
-    let v = parts.next().ok_or("no value")?;
+    let v = parts.next().ok_or(LineProblem::NoValue)?;
     let value = match v {
         "+Inf" => f64::INFINITY,
         "-Inf" => f64::NEG_INFINITY,
         "NaN" => f64::NAN,
-        v => v.parse::<f64>().map_err(|_| format!("bad value {v:?}"))?,
+        v => v.parse::<f64>().map_err(|_| LineProblem::BadValue(v.to_string()))?,
     };
     if let Some(ts) = parts.next()
         && ts.parse::<i64>().is_err()
     {
-        return Err(format!("bad timestamp {ts:?}"));
+        return Err(LineProblem::BadTimestamp(ts.to_string()));
     }
     if parts.next().is_some() {
-        return Err("trailing text".into());
+        return Err(LineProblem::TrailingText);
     }
     Ok(Sample { name: name.to_string(), labels, value })
 }

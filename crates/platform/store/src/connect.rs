@@ -23,8 +23,8 @@ pub type Connection = Pin<Box<dyn Future<Output = Result<(), tokio_postgres::Err
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     /// The trusted roots could not be loaded (the file and the fix are in the message).
-    #[error("{0}")]
-    Roots(String),
+    #[error(transparent)]
+    Roots(std::sync::Arc<crate::tls::TlsError>),
     /// The server refused the TLS handshake's outcome: its certificate is not trusted or does
     /// not name the host.
     #[error(

@@ -38,6 +38,7 @@ mod tls;
 
 pub use domains::{CATALOG, DOMAINS, FP, LEDGER, STATE_META};
 pub use location::{Location, LocationError};
+pub use tls::TlsError;
 
 /// The table recording every domain's applied migrations, on both backends.
 pub const MIGRATIONS_TABLE: &str = "baton_migrations";

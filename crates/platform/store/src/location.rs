@@ -217,7 +217,7 @@ impl PgUrl {
 
     /// The TLS configuration for this URL's `sslrootcert` (see [`crate::tls`]); the error
     /// names the roots' file and the fix.
-    pub(crate) fn tls(&self) -> Result<crate::tls::Tls, String> {
+    pub(crate) fn tls(&self) -> Result<crate::tls::Tls, std::sync::Arc<crate::tls::TlsError>> {
         self.tls.get(self.rootcert.as_deref())
     }
 }

@@ -231,7 +231,7 @@ async fn params_are_validated_against_the_schema_and_envelope_fields_refused() {
         json!({"followup_agent": "Claude-Code-Agent", "force": false, "display_roots": [["/plans", "/home/me/plans"]]});
     audit.check_params("audit", &host_params).unwrap();
     audit.check_params("audit", &json!({"followup_agent": null})).unwrap();
-    let e = audit.check_params("audit", &json!({"force": "yes"})).unwrap_err();
+    let e = audit.check_params("audit", &json!({"force": "yes"})).unwrap_err().to_string();
     assert!(e.contains("params_schema of `audit`") && e.contains("/force"), "{e}");
     assert!(audit.check_params("audit", &json!({"display_roots": [["/only-one"]]})).is_err());
     assert!(audit.check_params("audit", &json!({"nope": 1})).is_err());
