@@ -1,5 +1,5 @@
 //! Transient faults pause and retry, never fail or repeat: the real `baton` binary
-//! on temporary folders, with faults injected through the debug build's `BATON_FAULT`
+//! on temporary folders, with faults injected through the `failpoints` feature's `BATON_FAULT`
 //! failpoint (see `baton_pipeline::failpoint::fault`): a fault lasts while the test's flag file
 //! exists, as a permission flip, a read-only remount or an I/O error lasts a few seconds on a
 //! real machine (root ignores permission bits, and strace is not installed here). Each test

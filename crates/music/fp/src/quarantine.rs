@@ -247,14 +247,21 @@ fn changed_since_scan(db: &Db, src: &Path) -> Result<Option<String>> {
     Ok(None)
 }
 
-/// Crash injection for the end-to-end tests, like baton-pipeline's: `BATON_FAILPOINT=<name>`
-/// kills the process with SIGKILL when it passes the named point.
+/// Crash injection for the end-to-end tests, like baton-pipeline's and behind the same
+/// `failpoints` feature: `BATON_FAILPOINT=<name>` kills the process with SIGKILL when it passes
+/// the named point.
+#[cfg(any(test, feature = "failpoints"))]
 fn failpoint(name: &str) {
     if std::env::var("BATON_FAILPOINT").is_ok_and(|v| v == name) {
         tracing::warn!(failpoint = name, "failpoint: killing this process");
         let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
     }
 }
+
+/// Without the `failpoints` feature the point passes, at no cost.
+#[cfg(not(any(test, feature = "failpoints")))]
+#[inline(always)]
+fn failpoint(_name: &str) {}
 
 /// Moves the duplicates of `groups` into the quarantine as a new batch.
 pub fn execute(db_path: &Path, groups: &[Group], placement: &Placement) -> Result<ExecuteReport> {

@@ -1,64 +1,96 @@
-//! Crash injection for the end-to-end tests: `BATON_FAILPOINT=<name>[@<key>][:<n>]` kills the
-//! process with SIGKILL the n-th time (default first) it passes the named point, counting only
-//! passes for `key` when one is given (a task id, say). A point whose name starts with
-//! `panic_` panics instead of killing. Unset, it costs one relaxed atomic load.
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
+//! Crash and error injection for the end-to-end tests, compiled in only with the `failpoints`
+//! feature (the tests' binary enables it through `baton-app`; this crate's own tests build it
+//! too). Without the feature every point is an empty inline function, so the call sites stay
+//! unconditional and the shipped binary carries no trace of them: no environment variable
+//! read, no way for a stray `BATON_FAILPOINT` to kill a user's `serve`.
+//!
+//! `BATON_FAILPOINT=<name>[@<key>][:<n>]` kills the process with SIGKILL the n-th time (default
+//! first) it passes the named point, counting only passes for `key` when one is given (a task
+//! id, say). A point whose name starts with `panic_` panics instead of killing. Unset, it costs
+//! one relaxed atomic load.
+//!
+//! `BATON_FAULT=<point>[@<key>]=<ERRNO>` (several, comma-separated) makes the named point fail
+//! with that errno (`EIO`, `EACCES`, `EROFS`, `ENOSPC`, `EMFILE`, `EPERM`, `EEXIST`) for as long
+//! as the file named by `BATON_FAULT_WHILE` exists (always, when that is unset). It stands in
+//! for `strace -e inject=` where strace is not installed, and for permission flips that root
+//! ignores: the test creates the file, the fault lasts, the test removes it, the fault has
+//! passed.
 
-struct Target {
-    name: String,
-    key: Option<String>,
-    n: u32,
-}
+#[cfg(any(test, feature = "failpoints"))]
+pub use points::{fault, hit, hit_for};
 
-fn target() -> &'static Option<Target> {
-    static T: OnceLock<Option<Target>> = OnceLock::new();
-    T.get_or_init(|| {
-        let v = std::env::var("BATON_FAILPOINT").ok()?;
-        let (spec, n) = match v.rsplit_once(':') {
-            Some((spec, n)) => (spec.to_string(), n.parse().unwrap_or(1)),
-            None => (v, 1),
-        };
-        let (name, key) = match spec.split_once('@') {
-            Some((name, key)) => (name.to_string(), Some(key.to_string())),
-            None => (spec, None),
-        };
-        Some(Target { name, key, n })
-    })
-}
+/// Without the feature: every point passes, at no cost.
+#[cfg(not(any(test, feature = "failpoints")))]
+mod off {
+    /// Passes the named point.
+    #[inline(always)]
+    pub fn hit(_name: &str) {}
 
-/// Passes the named point; dies here if the environment says so.
-pub fn hit(name: &str) {
-    hit_for(name, "");
-}
+    /// Passes the named point on behalf of a key.
+    #[inline(always)]
+    pub fn hit_for(_name: &str, _key: &str) {}
 
-/// Passes the named point on behalf of `key`.
-pub fn hit_for(name: &str, key: &str) {
-    static COUNT: AtomicU32 = AtomicU32::new(0);
-    let Some(t) = target() else { return };
-    if t.name != name || t.key.as_deref().is_some_and(|k| k != key) {
-        return;
+    /// Never fails.
+    #[inline(always)]
+    pub fn fault(_name: &str, _key: &str) -> std::io::Result<()> {
+        Ok(())
     }
-    if COUNT.fetch_add(1, Ordering::Relaxed) + 1 < t.n {
-        return;
-    }
-    if name.starts_with("panic_") {
-        panic!("failpoint {name}: panicking on purpose");
-    }
-    tracing::warn!(failpoint = name, "failpoint: killing this process");
-    let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
 }
 
-/// Error injection for the fault tests, in debug builds only (the tests drive the debug
-/// binary; a release build compiles [`fault`] to nothing): `BATON_FAULT=<point>[@<key>]=<ERRNO>`
-/// (several, comma-separated) makes the named point fail with that errno (`EIO`, `EACCES`,
-/// `EROFS`, `ENOSPC`, `EMFILE`, `EPERM`, `EEXIST`) for as long as the file named by `BATON_FAULT_WHILE` exists
-/// (always, when that is unset). It stands in for `strace -e inject=` where strace is not
-/// installed, and for permission flips that root ignores: the test creates the file, the
-/// fault lasts, the test removes it, the fault has passed.
-pub fn fault(name: &str, key: &str) -> std::io::Result<()> {
-    #[cfg(debug_assertions)]
-    {
+#[cfg(not(any(test, feature = "failpoints")))]
+pub use off::{fault, hit, hit_for};
+
+#[cfg(any(test, feature = "failpoints"))]
+mod points {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    struct Target {
+        name: String,
+        key: Option<String>,
+        n: u32,
+    }
+
+    fn target() -> &'static Option<Target> {
+        static T: OnceLock<Option<Target>> = OnceLock::new();
+        T.get_or_init(|| {
+            let v = std::env::var("BATON_FAILPOINT").ok()?;
+            let (spec, n) = match v.rsplit_once(':') {
+                Some((spec, n)) => (spec.to_string(), n.parse().unwrap_or(1)),
+                None => (v, 1),
+            };
+            let (name, key) = match spec.split_once('@') {
+                Some((name, key)) => (name.to_string(), Some(key.to_string())),
+                None => (spec, None),
+            };
+            Some(Target { name, key, n })
+        })
+    }
+
+    /// Passes the named point; dies here if the environment says so.
+    pub fn hit(name: &str) {
+        hit_for(name, "");
+    }
+
+    /// Passes the named point on behalf of `key`.
+    pub fn hit_for(name: &str, key: &str) {
+        static COUNT: AtomicU32 = AtomicU32::new(0);
+        let Some(t) = target() else { return };
+        if t.name != name || t.key.as_deref().is_some_and(|k| k != key) {
+            return;
+        }
+        if COUNT.fetch_add(1, Ordering::Relaxed) + 1 < t.n {
+            return;
+        }
+        if name.starts_with("panic_") {
+            panic!("failpoint {name}: panicking on purpose");
+        }
+        tracing::warn!(failpoint = name, "failpoint: killing this process");
+        let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+    }
+
+    /// Fails the named point with the errno `BATON_FAULT` gives it, while `BATON_FAULT_WHILE` exists.
+    pub fn fault(name: &str, key: &str) -> std::io::Result<()> {
         static FAULTS: OnceLock<(Vec<(String, Option<String>, i32)>, Option<std::path::PathBuf>)> = OnceLock::new();
         let (faults, while_path) = FAULTS.get_or_init(|| {
             let spec = std::env::var("BATON_FAULT").unwrap_or_default();
@@ -90,7 +122,6 @@ pub fn fault(name: &str, key: &str) -> std::io::Result<()> {
         {
             return Err(std::io::Error::from_raw_os_error(*code));
         }
+        Ok(())
     }
-    let _ = (name, key);
-    Ok(())
 }
