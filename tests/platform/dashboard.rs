@@ -1141,3 +1141,299 @@ fn the_library_lists_each_groups_duplicates_as_a_list() {
     screenshot(&mut b, "library");
     assert!(b.errors.is_empty(), "{:?}", b.errors);
 }
+
+// ---- the dashboard finds things, and shows the agents' mailboxes ----
+
+/// Every rejection, parsed or not (an unknown plugin, bad JSON, a file over `max_file_bytes`, a
+/// name that is not UTF-8, a file that names an id but is no valid TASK), is a row of the
+/// rejected list with its file and reason, and the list's total is `baton status --json`'s
+/// `rejections.total`; the page shows the same rows.
+#[test]
+fn every_rejection_is_a_row_of_the_rejected_list_with_its_file_and_reason_as_status_counts_them() {
+    use std::os::unix::ffi::OsStrExt;
+    let (home, key, s) = started(&[("max_file_bytes", "4096")]);
+    drop_task(&home, "REJ-PLUGIN", "no such plugin", "no-such-plugin");
+    let bad_json = "20260101T000000Z__TASK__Bad-Json__Test-Agent.json";
+    home.drop_file(bad_json, "{ this is not json");
+    let too_big = "20260101T000000Z__TASK__Too-Big__Test-Agent.json";
+    home.drop_file(too_big, format!("{{\"pad\": \"{}\"}}", "x".repeat(8000)));
+    home.drop_file(
+        std::ffi::OsStr::from_bytes(b"20260101T000000Z__TASK__Bad-\xff-Name__Test-Agent.json"),
+        task("REJ-NAME", "bad name", "echo"),
+    );
+    let no_kind = "20260101T000000Z__TASK__No-Kind__Test-Agent.json";
+    home.drop_file(
+        no_kind,
+        json!({"schema": "baton.handoff/v1", "id": "REJ-NOKIND", "created_at": "2026-01-01T00:00:00Z",
+               "from": "Test-Agent", "title": "No kind", "plugin": "echo", "action": "echo", "params": {}})
+        .to_string(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while home.json(&["status", "--json"])["rejections"]["total"] != 5 {
+        let st = home.json(&["status", "--json"]);
+        assert!(Instant::now() < deadline, "five rejections in status: {:#}", st["rejections"]);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let status = home.json(&["status", "--json"]);
+    let list = s.get("/api/tasks?state=rejected", Some(&key)).json();
+    assert_eq!(list["total"], status["rejections"]["total"], "{list}");
+    assert_eq!(list["facets"]["state"]["rejected"], 5, "{}", list["facets"]);
+    assert_eq!(s.get("/api/overview", Some(&key)).json()["counts"]["rejected"], 5);
+    let items = list["items"].as_array().unwrap();
+    let mut codes: Vec<&str> = items.iter().map(|i| i["error_code"].as_str().unwrap()).collect();
+    codes.sort();
+    assert_eq!(codes, ["invalid", "invalid", "invalid_name", "too_large", "unknown_plugin"], "{list}");
+    for i in items {
+        assert_eq!(i["state"], "rejected", "{i}");
+        assert!(i["reason"].as_str().is_some_and(|r| r.len() > 10), "a reason: {i}");
+        assert!(i["file"].as_str().is_some_and(|f| f.contains("__TASK__")), "its file: {i}");
+    }
+    let by_file = |f: &str| items.iter().find(|i| i["file"] == f).unwrap_or_else(|| panic!("{f} in {list}"));
+    assert!(by_file(too_big)["reason"].as_str().unwrap().contains("4096 byte cap"));
+    assert_eq!(by_file(no_kind)["error_code"], "invalid");
+    let parsed = items.iter().find(|i| i["id"] == "REJ-PLUGIN").unwrap();
+    assert_eq!((parsed["plugin"].as_str(), parsed["from"].as_str()), (Some("no-such-plugin"), Some("Test-Agent")));
+    // Free text finds a rejection by its reason; the filters narrow it as elsewhere.
+    let found = s.get("/api/tasks?state=rejected&q=byte%20cap", Some(&key)).json();
+    assert_eq!((found["total"].as_u64(), found["items"][0]["file"].as_str()), (Some(1), Some(too_big)), "{found}");
+    let coded = s.get("/api/tasks?state=rejected&code=invalid&per_page=1&page=2", Some(&key)).json();
+    assert_eq!((coded["total"].as_u64(), coded["items"].as_array().map(Vec::len)), (Some(2), Some(1)), "{coded}");
+    // A rejection that never parsed opens on its task page (its history is under its claim).
+    let unparsed = by_file(bad_json)["id"].as_str().unwrap().to_string();
+    assert_eq!(s.get(&format!("/api/handoffs/{unparsed}"), Some(&key)).status, 200, "{unparsed}");
+    let mut b = signed_in(&home);
+    show(&mut b, "tasks?state=rejected", "Showing 1\u{2013}5 of 5 tasks");
+    let rows = b.eval("[...document.querySelectorAll('#page tbody tr')].map(r => r.textContent)");
+    let rows: Vec<String> = serde_json::from_value(rows).unwrap();
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    assert!(rows.iter().any(|r| r.contains(bad_json) && r.contains("not")), "{rows:?}");
+    assert!(b.errors.is_empty(), "{:?}", b.errors);
+}
+
+/// A plugin's crash on the task page: the error message with the plugin's stderr lines (a Rust
+/// panic's message, then the trap) is one `<pre>`, line by line, shown once: the record, the
+/// RETURN, the history and the plugin log do not repeat it.
+#[test]
+fn a_traceback_is_shown_preformatted_once_on_the_task_page() {
+    let (home, key, s) = started(&[]);
+    let wasm = home.root.parent().unwrap().join("testkit.wasm");
+    std::fs::write(&wasm, baton_bundle::get("testkit").expect("testkit is bundled").wasm).unwrap();
+    home.ok(&["plugin", "install", wasm.to_str().unwrap()]);
+    drop_custom(&home, "TRACE-1", "Test-Agent", "testkit", "panic", json!({}));
+    settled(&s, &key, &["TRACE-1"]);
+    let message = handoff(&s, &key, "TRACE-1")["task"]["error_message"].as_str().unwrap().to_string();
+    assert!(message.contains("testkit panics on purpose") && message.lines().count() > 1, "{message}");
+    let mut b = signed_in(&home);
+    show(&mut b, "handoff/TRACE-1", "Handoff TRACE-1");
+    assert!(b.wait_for("!!document.querySelector('pre#error')", Duration::from_secs(10)));
+    let pre = b.eval("document.querySelector('pre#error').textContent").as_str().unwrap().to_string();
+    assert_eq!(pre, message, "the message as written, every line");
+    let white_space = b.eval("getComputedStyle(document.querySelector('pre#error')).whiteSpace");
+    assert_eq!(white_space, "pre", "its lines and indentation kept");
+    let page = b.eval("document.querySelector('#page').textContent").as_str().unwrap().to_string();
+    assert_eq!(page.matches("testkit panics on purpose").count(), 1, "shown once: {page}");
+    assert!(b.errors.is_empty(), "{:?}", b.errors);
+}
+
+/// The agents table and `baton status` are one function of one reading: for a real tree,
+/// `/api/handoffs` `agents` and `status --json` `agents` hold the same agents with the same
+/// counts, and the page's Agents table shows them.
+#[test]
+fn the_agents_table_and_status_report_the_same_numbers_for_one_tree() {
+    let (home, key, s) = started(&[]);
+    copy_tree(
+        &support::realworld().join("handoffs/vibevessel/agents/agent-triggers/Codex-MM1"),
+        &home.root.join("handoffs/Codex-MM1"),
+    );
+    let counts = |agents: &Value| -> Vec<(String, Value)> {
+        let mut v: Vec<(String, Value)> = agents
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| (a["agent"].as_str().unwrap().to_string(), a["counts"].clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    let status = counts(&home.json(&["status", "--json"])["agents"]);
+    let dashboard = counts(&s.get("/api/handoffs", Some(&key)).json()["agents"]);
+    assert_eq!(dashboard, status);
+    let codex = status.iter().find(|(a, _)| a == "Codex-MM1").unwrap_or_else(|| panic!("{status:?}"));
+    assert_eq!(
+        codex.1,
+        json!({"open": 1, "taken": 0, "answered": 0, "stale": 1, "unread": 1, "read": 0, "unreadable": 2})
+    );
+    let mut b = signed_in(&home);
+    // Text only this page has: the overview before it lists Codex-MM1 too.
+    show(&mut b, "handoffs", "folder or mailbox");
+    let rows = rows_after(&mut b, "Agents");
+    let row = rows.iter().find(|r| r[0] == "Codex-MM1").unwrap_or_else(|| panic!("{rows:?}"));
+    // open, taken, answered, stale, unread, read, unreadable
+    assert_eq!(row[3..].to_vec(), ["1", "0", "0", "1", "1", "0", "2"], "{row:?}");
+    assert!(b.errors.is_empty(), "{:?}", b.errors);
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// `baton key rotate --read-only`: a key that can look but not act. It (and the session traded
+/// for it) reads every route; retry, pause and bulk retry get 403 `read_only` with a clear
+/// message and change nothing; the full key keeps working, and a new read-only key ends the old.
+#[test]
+fn a_read_only_key_can_look_but_not_retry_pause_or_change_anything() {
+    let (home, key, s) = started(&[]);
+    let out = home.ok(&["key", "rotate", "--read-only"]);
+    let ro = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(ro.starts_with("bk_ro_") && ro.len() > 40, "{ro}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("read-only"));
+    drop_task(&home, "RO-1", "for a retry", "no-such-plugin");
+    wait_until(Duration::from_secs(20), "the rejection", || handoff(&s, &key, "RO-1")["task"]["state"] == "rejected");
+    for path in ["/api/overview", "/api/tasks?state=rejected", "/api/handoffs/RO-1", "/api/plugins", "/metrics"] {
+        assert_eq!(s.get(path, Some(&ro)).status, 200, "{path} with the read-only key");
+    }
+    let events = handoff(&s, &key, "RO-1")["events"].as_array().unwrap().len();
+    let session = s.post("/api/session", Some(&ro), b"").json();
+    assert_eq!(session["read_only"], true, "{session}");
+    let token = session["token"].as_str().unwrap().to_string();
+    for who in [&ro, &token] {
+        for (path, body) in [
+            ("/api/handoffs/RO-1/retry", ""),
+            ("/api/plugins/echo/pause", ""),
+            ("/api/tasks/retry", r#"{"state": "rejected", "expect": 1}"#),
+        ] {
+            let r = s.post(path, Some(who), body.as_bytes());
+            assert_eq!(r.status, 403, "{path}: {}", r.text());
+            assert_eq!(r.json()["error"]["code"], "read_only", "{path}");
+            assert!(r.json()["error"]["message"].as_str().unwrap().contains("can look"), "{}", r.text());
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(handoff(&s, &key, "RO-1")["events"].as_array().unwrap().len(), events, "nothing was retried");
+    let plugins = s.get("/api/plugins", Some(&key)).json();
+    assert_eq!(plugins["plugins"].as_array().unwrap().iter().find(|p| p["name"] == "echo").unwrap()["paused"], false);
+    // The full key still acts; a new read-only key ends the old one.
+    let full = s.post("/api/session", Some(&key), b"").json();
+    assert_eq!(full["read_only"], false);
+    let paused = s.post("/api/plugins/echo/pause", Some(&key), b"");
+    assert_eq!(paused.status, 200, "{}", paused.text());
+    let ro2 = String::from_utf8(home.ok(&["key", "rotate", "--read-only"]).stdout).unwrap().trim().to_string();
+    assert_eq!(s.get("/api/overview", Some(&ro)).status, 401, "the old read-only key");
+    assert_eq!(s.get("/api/overview", Some(&ro2)).status, 200);
+    assert_eq!(s.get("/api/overview", Some(&key)).status, 200, "the full key keeps working");
+}
+
+/// The team page: a Claude Code team from `[mailboxes]` (its roster in `config.json`), each
+/// agent's inbox with its unread and read counts and its messages, an unread one past the
+/// stale age flagged; the API holds what `baton status --json` holds for the same inboxes.
+#[test]
+fn the_team_page_shows_each_agents_inbox_and_flags_stale_deliveries() {
+    const LEAD: &str = r#"[
+  {"from": "worker", "text": "Done with the parser.", "summary": "Parser done", "timestamp": "2026-02-22T16:20:01.123Z", "read": true},
+  {"from": "worker", "text": "Please review the lexer.", "summary": "Review the lexer", "timestamp": "2026-02-22T16:25:22.959Z", "read": false}
+]"#;
+    const WORKER: &str = r#"[{"from": "team-lead", "text": "Write the parser", "summary": "Write the parser", "timestamp": "2026-02-22T16:00:00.000Z", "read": true}]"#;
+    const CONFIG: &str = r#"{"name": "alpha", "leadAgentId": "team-lead@alpha", "members": [
+  {"agentId": "team-lead@alpha", "name": "team-lead", "agentType": "team-lead", "model": "opus", "cwd": "/src"},
+  {"agentId": "worker@alpha", "name": "worker", "agentType": "general-purpose", "model": "haiku", "cwd": "/src"}]}"#;
+    let home = Home::init(&[], "");
+    let teams = home.root.parent().unwrap().join("teams");
+    for (rel, text) in
+        [("alpha/config.json", CONFIG), ("alpha/inboxes/team-lead.json", LEAD), ("alpha/inboxes/worker.json", WORKER)]
+    {
+        let p = teams.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+    }
+    home.ok(&["mailbox", "add", "claude-team", teams.to_str().unwrap()]);
+    let key = rotate_key(&home);
+    let s = Serve::start(&home);
+    let d = s.get("/api/mailboxes", Some(&key)).json();
+    let m = &d["mailboxes"][0];
+    assert_eq!(m["kind"], "claude-team", "{d}");
+    let inbox = |name: &str| m["inboxes"].as_array().unwrap().iter().find(|a| a["agent"] == name).cloned().unwrap();
+    let lead = inbox("alpha/team-lead");
+    assert_eq!((lead["counts"]["unread"].as_u64(), lead["counts"]["read"].as_u64()), (Some(1), Some(1)), "{lead}");
+    assert_eq!(lead["unread"][0]["stale"], true, "unread since February: {lead}");
+    assert_eq!(lead["read"][0]["stale"], false, "a read message is never stale");
+    assert_eq!(inbox("alpha/worker")["counts"]["read"], 1);
+    // The same inboxes as status --json shows them.
+    let status = home.json(&["status", "--json"]);
+    let in_status = status["agents"].as_array().unwrap().iter().find(|a| a["agent"] == "alpha/team-lead").unwrap();
+    assert_eq!(in_status["counts"], lead["counts"]);
+    let mut b = signed_in(&home);
+    show(&mut b, "teams", "Review the lexer");
+    let agents = rows_after(&mut b, "claude (claude-team)");
+    let row = agents.iter().find(|r| r[0] == "alpha/team-lead").unwrap_or_else(|| panic!("{agents:?}"));
+    assert_eq!(
+        (row[1].as_str(), row[2].as_str(), row[3].as_str()),
+        ("team-lead (lead) \u{b7} opus", "1", "1"),
+        "{row:?}"
+    );
+    let messages = rows_after(&mut b, "Messages in claude");
+    let review = messages.iter().find(|r| r[3] == "Review the lexer").unwrap_or_else(|| panic!("{messages:?}"));
+    assert!(review[5].starts_with("stale"), "{review:?}");
+    let done = messages.iter().find(|r| r[3] == "Parser done").unwrap();
+    assert_eq!(done[5], "\u{2014}", "{done:?}");
+    assert_eq!(b.eval("document.querySelectorAll('#page .stale').length"), 1);
+    assert!(b.errors.is_empty(), "{:?}", b.errors);
+}
+
+/// A conversation: a TASK between agents (Test-Agent asks Cursor-Agent), Cursor-Agent's RETURN
+/// to it (`in_reply_to`), then a TASK to baton that carries the question's id as its
+/// `correlation_id`, and baton's RETURN to it (`reply_to`). From baton's TASK the conversation
+/// holds all four, oldest first, each with the link that joins it; the page lists them.
+#[test]
+fn a_conversation_holds_a_task_its_return_and_what_followed() {
+    let (home, key, s) = started(&[]);
+    let cursor = home.root.join("handoffs/Cursor-Agent/01_inbox");
+    std::fs::create_dir_all(&cursor).unwrap();
+    let ask = json!({"schema": "baton.handoff/v1", "id": "ASK-1", "kind": "task", "created_at": "2026-01-01T00:00:00Z",
+                     "from": "Test-Agent", "to": "Cursor-Agent", "title": "which colour?"});
+    std::fs::write(cursor.join("20260101T000000Z__TASK__Which-Colour__Test-Agent.json"), ask.to_string()).unwrap();
+    let mine = home.root.join("handoffs/Test-Agent/01_inbox");
+    std::fs::create_dir_all(&mine).unwrap();
+    let answer = json!({"schema": "baton.handoff/v1", "id": "ANS-1", "kind": "return", "created_at": "2026-01-01T00:05:00Z",
+                        "from": "Cursor-Agent", "to": "Test-Agent", "title": "Re: which colour?", "in_reply_to": "ASK-1",
+                        "status": "completed", "summary": "teal"});
+    std::fs::write(mine.join("20260101T000500Z__RETURN__Which-Colour__Cursor-Agent.json"), answer.to_string()).unwrap();
+    let body = json!({"schema": "baton.handoff/v1", "id": "CONV-1", "kind": "task", "created_at": "2026-01-01T00:10:00Z",
+                      "from": "Test-Agent", "title": "paint it", "plugin": "echo", "action": "echo",
+                      "params": {"colour": "teal"}, "correlation_id": "ASK-1"});
+    home.drop_file("20260101T001000Z__TASK__Paint-It__Test-Agent.json", body.to_string());
+    settled(&s, &key, &["CONV-1"]);
+    let mut c = Value::Null;
+    wait_until(Duration::from_secs(30), "the whole conversation", || {
+        c = s.get("/api/conversations/CONV-1", Some(&key)).json();
+        c["entries"].as_array().is_some_and(|e| e.len() >= 4)
+    });
+    let entries = c["entries"].as_array().unwrap();
+    let find = |kind: &str, id: &str| {
+        entries.iter().find(|e| e["kind"] == kind && e["id"] == id).unwrap_or_else(|| panic!("{kind} {id} in {c:#}"))
+    };
+    assert_eq!(find("task", "ASK-1")["link"], "correlation_id");
+    assert_eq!(find("return", "ANS-1")["link"], "in_reply_to");
+    assert_eq!(find("task", "CONV-1")["link"], "start");
+    let baton_return = entries.iter().find(|e| e["kind"] == "return" && e["in_reply_to"] == "CONV-1").unwrap();
+    assert_eq!((baton_return["link"].as_str(), baton_return["state"].as_str()), (Some("reply_to"), Some("completed")));
+    let at: Vec<&str> = entries.iter().map(|e| e["at"].as_str().unwrap_or("")).collect();
+    assert!(at.windows(2).all(|w| w[0] <= w[1]), "oldest first: {at:?}");
+    assert_eq!(c["correlation_ids"], json!(["ASK-1"]));
+    assert_eq!(s.get("/api/conversations/NO-SUCH-ID", Some(&key)).status, 404);
+    let mut b = signed_in(&home);
+    show(&mut b, "handoff/CONV-1", "The whole conversation");
+    b.eval("document.querySelector('#conversation-link').click()");
+    show(&mut b, "conversation/CONV-1", "Conversation CONV-1");
+    let rows = rows_after(&mut b, "Conversation CONV-1");
+    assert_eq!(rows.len(), entries.len(), "{rows:?}");
+    assert!(rows.iter().any(|r| r[2] == "ASK-1" && r[7] == "correlation_id"), "{rows:?}");
+    assert!(b.errors.is_empty(), "{:?}", b.errors);
+}

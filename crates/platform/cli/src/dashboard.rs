@@ -7,7 +7,13 @@ use crate::Ctx;
 #[derive(clap::Subcommand)]
 pub enum KeyCommand {
     /// Make a new dashboard key and show it once; the old one stops working at once.
-    Rotate,
+    Rotate {
+        /// Make the read-only key instead: it can look at the dashboard but not retry, pause,
+        /// resume or acknowledge (403). The full key keeps working; the read-only key made
+        /// before this one stops.
+        #[arg(long)]
+        read_only: bool,
+    },
 }
 
 /// Shows a new key, once, on stdout (scripts read it there); the hint goes to stderr.
@@ -20,10 +26,19 @@ pub fn show_key(key: &str) {
 
 pub fn key(cmd: KeyCommand, ctx: &Ctx) -> Result<i32> {
     match cmd {
-        KeyCommand::Rotate => {
+        KeyCommand::Rotate { read_only: false } => {
             crate::home_check::require(&ctx.home)?;
             let key = baton_dashboard::auth::make_key(&ctx.state, true)?.context("no key was made")?;
             show_key(&key);
+            Ok(0)
+        }
+        KeyCommand::Rotate { read_only: true } => {
+            crate::home_check::require(&ctx.home)?;
+            let key = baton_dashboard::auth::make_read_only_key(&ctx.state)?;
+            println!("{key}");
+            eprintln!(
+                "baton: that is the read-only dashboard key: it can look but not retry, pause or change anything. It is shown only this once (only its hash is kept); the full key keeps working."
+            );
             Ok(0)
         }
     }

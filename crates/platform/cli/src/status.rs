@@ -255,13 +255,11 @@ fn gather(ctx: &Ctx, cfg: &Config, paths: &Paths, ledger: &mut baton_ledger::Led
 
 impl Report {
     fn json(&self, ctx: &Ctx, stale_after: std::time::Duration) -> Value {
-        let now = time::OffsetDateTime::now_utc();
         let stamp = baton_handoff::stamp::now();
         let age = |ts: &str| baton_handoff::stamp::parse_rfc3339(ts).map(|t| (stamp - t).whole_seconds()).unwrap_or(0);
-        let mut agents = self.tree.agents_json();
-        agents.extend(self.mailboxes.iter().flat_map(|m| m.agents.iter().map(|a| a.to_json(now, stale_after))));
         json!({
-            "agents": agents,
+            // The dashboard's agents table is the same function of the same reading.
+            "agents": baton_dashboard::agents::table(&self.tree, &self.mailboxes, stale_after),
             "mailboxes": self.mailboxes.iter().map(baton_mailbox::report::Mailbox::to_json).collect::<Vec<_>>(),
             "unmatched": crate::mailboxes::unmatched_json(&self.unmatched),
             "ambiguous": self.tree.ambiguous.iter().map(|(n, f)| json!({"name": n, "folders": f})).collect::<Vec<_>>(),

@@ -26,45 +26,11 @@ pub fn scan(paths: &Paths, cfg: &Config) -> Report {
     tree::scan(&paths.handoffs, &cfg.agent, cfg.handoffs.stale_after, cfg.max_file_bytes)
 }
 
-/// The `.error.json` records in baton's `03_failed/`, newest first.
-fn failed_records(paths: &Paths, cfg: &Config) -> Vec<(String, Value)> {
-    let dir = paths.failed(&cfg.agent);
-    let mut out: Vec<(String, Value)> = std::fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_str()?.to_string();
-            let filed = name.strip_suffix(".error.json")?.to_string();
-            let v: Value = serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok()?;
-            Some((filed, v))
-        })
-        .collect();
-    out.sort_by(|a, b| b.1["at"].as_str().cmp(&a.1["at"].as_str()));
-    out
-}
-
-fn is_rejection(code: &Value) -> bool {
-    serde_json::from_value::<baton_handoff::ErrorCode>(code.clone()).is_ok_and(|c| c.is_rejection())
-}
-
 /// Rejections in baton's own inbox: counts per code and the most recent, each with its file,
-/// reason and where its RETURN went.
+/// reason and where its RETURN went. The dashboard's rejected list reads the same records
+/// through the same function, so the two totals agree.
 pub fn rejections(paths: &Paths, cfg: &Config) -> Value {
-    let records: Vec<(String, Value)> =
-        failed_records(paths, cfg).into_iter().filter(|(_, v)| is_rejection(&v["code"])).collect();
-    let mut counts = serde_json::Map::new();
-    for (_, v) in &records {
-        let code = v["code"].as_str().unwrap_or("?").to_string();
-        let n = counts.get(&code).and_then(Value::as_u64).unwrap_or(0);
-        counts.insert(code, json!(n + 1));
-    }
-    let recent: Vec<Value> = records
-        .iter()
-        .take(RECENT_REJECTIONS)
-        .map(|(filed, v)| json!({"file": v["file"], "filed_as": filed, "code": v["code"], "message": v["message"], "at": v["at"], "return": v["return"]}))
-        .collect();
-    json!({"total": records.len(), "counts": counts, "recent": recent, "folder": paths.failed(&cfg.agent)})
+    baton_dashboard::rejections::summary(paths, &cfg.agent, RECENT_REJECTIONS)
 }
 
 /// Files in baton's own `01_inbox/` that baton will never take (not `.json`, dotfiles, editor
@@ -122,11 +88,11 @@ pub fn show_file(ctx: &Ctx, name: &str, as_json: bool) -> Result<Option<i32>> {
     let cfg = ctx.config()?;
     let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
     let base = Path::new(name).file_name().and_then(|n| n.to_str()).unwrap_or(name);
-    let records = failed_records(&paths, &cfg);
-    let found = records
-        .iter()
-        .find(|(filed, v)| filed == base || v["file"].as_str() == Some(base) || format!("{filed}.error.json") == base);
-    if let Some((filed, record)) = found {
+    let records = baton_dashboard::rejections::failed_records(&paths, &cfg.agent);
+    let found = records.iter().find(|r| {
+        r.filed_as == base || r.record["file"].as_str() == Some(base) || format!("{}.error.json", r.filed_as) == base
+    });
+    if let Some(baton_dashboard::rejections::Record { filed_as: filed, record }) = found {
         let events = match (record["claim"].as_str(), baton_ledger::Ledger::open_at(&ctx.location)) {
             (Some(claim), Ok(l)) => l.events(claim).unwrap_or_default(),
             _ => Vec::new(),

@@ -212,7 +212,7 @@
   function route() {
     const { page } = current();
     for (const a of document.querySelectorAll("#nav a")) {
-      a.classList.toggle("active", a.dataset.page === page || (page === "handoff" && a.dataset.page === "tasks"));
+      a.classList.toggle("active", a.dataset.page === page || ((page === "handoff" || page === "conversation") && a.dataset.page === "tasks"));
     }
     hold = false;
     $("#page").replaceChildren();
@@ -296,14 +296,14 @@
         agentInput, qInput, h("button", { type: "submit" }, "Search"));
       return h("div", {},
         h("h2", {}, "Agents"),
-        table(["agent", { label: "work in inbox", num: 1 }, { label: "unread RETURNs", num: 1 }, { label: "open", num: 1 }, { label: "unanswered", num: 1 }, { label: "stale", num: 1 }],
-          d.agents.map((a) => [h("a", { href: "#/handoffs", onclick: () => { search.agent = a.agent; refresh(); } }, a.agent), num(a.inbox), num(a.unread), num(a.open), num(a.unanswered), num(a.stale)]),
+        // The same table as `baton status`'s agents (one function computes both): the
+        // handoffs tree's folders, then the mailboxes' agents.
+        table(["agent", "folder or mailbox", { label: "work in inbox", num: 1 }, { label: "open", num: 1 }, { label: "taken", num: 1 }, { label: "answered", num: 1 }, { label: "stale", num: 1 }, { label: "unread", num: 1 }, { label: "read", num: 1 }, { label: "unreadable", num: 1 }],
+          d.agents.map((a) => [h("a", { href: "#/handoffs", onclick: () => { search.agent = a.agent; refresh(); } }, a.agent), a.folder || a.mailbox || dash, num(a.inbox),
+            num(a.counts.open), num(a.counts.taken), num(a.counts.answered), num(a.counts.stale), num(a.counts.unread), num(a.counts.read), num(a.counts.unreadable)]),
           "no agents yet"),
-        h("p", { class: "muted" }, "Open: a TASK still in the agent's inbox with no RETURN. Unanswered: taken out of the inbox, no RETURN. Stale: either, older than " + Math.round(d.stale_after_secs / 60) + " minutes."),
+        h("p", { class: "muted" }, "Open: a handoff waiting in the agent's inbox. Taken: moved out of the inbox, no RETURN yet. Answered: a RETURN links to it. Unread and read: RETURNs and messages for the agent. Stale: open, taken or unread for longer than " + Math.round(d.stale_after_secs / 60) + " minutes."),
         h("h2", {}, "Between agents"),
-        table(["agent", "folder", { label: "open", num: 1 }, { label: "taken", num: 1 }, { label: "answered", num: 1 }, { label: "stale", num: 1 }, { label: "unread", num: 1 }, { label: "unreadable", num: 1 }],
-          d.between_agents.agents.map((a) => [a.agent, a.folder, num(a.counts.open), num(a.counts.taken), num(a.counts.answered), num(a.counts.stale), num(a.counts.unread), num(a.counts.unreadable)]),
-          "no agent folders"),
         table(["agent", "state", "file", "from", "to", "title", "age", "dialect"],
           d.between_agents.agents.flatMap((a) => ["open", "taken", "answered", "unread", "read", "unreadable"].flatMap((s) => a[s].map((e) =>
             [a.agent, s, e.place + "/" + e.file, num(e.from), num(e.to), e.title || e.reason, num(e.age), num(e.dialect)]))),
@@ -391,13 +391,15 @@
         box.appendChild(ask);
         wrap.appendChild(box);
       }
-      wrap.appendChild(table(["id", "title", "state", "plugin", "error", "from", "reply to", "claimed", { label: "took", num: 1 }],
+      // The rejected list holds files that never parsed too: each row says its file and why.
+      const filed = d.items.some((t) => t.file);
+      wrap.appendChild(table(["id", "title", "state", "plugin", "error", "from", "reply to", "claimed", { label: "took", num: 1 }].concat(filed ? ["file", "reason"] : []),
         d.items.map((t) => [
           h("a", { href: "#/handoff/" + encodeURIComponent(t.id) }, t.id), t.title,
           h("span", { class: "state state-" + t.state }, t.state),
           t.plugin ? t.plugin + (t.action ? " / " + t.action : "") : dash,
           t.error_code ? h("span", { class: "code", title: t.error_message || "" }, t.error_code) : dash,
-          t.from, t.reply_to, t.claimed_at, fmtMs(t.duration_ms)]),
+          num(t.from), num(t.reply_to), t.claimed_at, fmtMs(t.duration_ms)].concat(filed ? [num(t.file), num(t.reason)] : [])),
         "no tasks match these filters"));
       return wrap;
     },
@@ -409,24 +411,35 @@
       if (t) {
         wrap.appendChild(table(["", ""], [
           ["title", t.title], ["from", t.sender], ["reply to", t.reply_to], ["plugin", (t.plugin || dash) + " / " + (t.action || dash)],
-          ["state", t.state], ["attempts", num(t.attempts)], ["error", t.error_code ? t.error_code + ": " + (t.error_message || "") : dash],
+          ["state", t.state], ["attempts", num(t.attempts)], ["error", t.error_code ? t.error_code + (t.error_message ? " (below)" : "") : dash],
           ["RETURN", num(t.return_name)], ["claimed", t.claimed_at], ["finished", num(t.finished_at)], ["took", fmtMs(t.duration_ms)],
         ]));
       }
+      // The error once, as written: a plugin's traceback (its stderr lines, then the trap) keeps
+      // its lines and indentation. The tables above and below name its code only.
+      const ret = d.return;
+      const message = (t && t.error_message) || (ret && ret.error && ret.error.message) || "";
+      // Elsewhere (the RETURN's summary and result, the history) the message is named, not repeated.
+      const above = (v) => (typeof v === "string" && message && v.includes(message) ? v.split(message).join("(the error above)") : v);
+      const json = (v) => JSON.stringify(v, (k, x) => above(x), 2);
+      if (message) {
+        wrap.appendChild(h("h2", {}, "Error"));
+        wrap.appendChild(h("pre", { id: "error", class: "traceback" }, message));
+      }
+      wrap.appendChild(h("p", {}, h("a", { id: "conversation-link", href: "#/conversation/" + encodeURIComponent(id) }, "The whole conversation \u2192")));
       wrap.appendChild(h("h2", {}, "Params"));
       wrap.appendChild(d.params === null || d.params === undefined
         ? h("p", { class: "muted" }, "The TASK file is no longer in baton's folders.")
         : h("pre", { id: "params" }, JSON.stringify(d.params, null, 2)));
-      const ret = d.return;
       wrap.appendChild(h("h2", {}, "RETURN"));
       if (ret) {
         wrap.appendChild(table(["", ""], [
           ["status", h("span", { class: "state state-" + ret.status }, num(ret.status))],
-          ["summary", h("span", { id: "summary" }, num(ret.summary))],
-          ["error", ret.error && ret.error.code ? ret.error.code + ": " + (ret.error.message || "") : dash],
+          ["summary", h("span", { id: "summary" }, num(above(ret.summary)))],
+          ["error", ret.error && ret.error.code ? ret.error.code + (ret.error.message ? " (above)" : "") : dash],
           ["file", ret.file]]));
         wrap.appendChild(h("h3", {}, "Result"));
-        wrap.appendChild(h("pre", { id: "result" }, JSON.stringify(ret.result === undefined ? null : ret.result, null, 2)));
+        wrap.appendChild(h("pre", { id: "result" }, json(ret.result === undefined ? null : ret.result)));
         wrap.appendChild(h("h3", {}, "Artifacts"));
         const arts = Array.isArray(ret.artifacts) ? ret.artifacts : [];
         wrap.appendChild(arts.length
@@ -439,13 +452,61 @@
         wrap.appendChild(h("button", { id: "retry", onclick: () => action("POST", "/api/handoffs/" + encodeURIComponent(id) + "/retry", "Moved back into the inbox") }, "Retry"));
       }
       wrap.appendChild(h("h2", {}, "History"));
-      wrap.appendChild(table(["at", "event", "detail"], d.events.map((e) => [e.at, e.event, typeof e.detail === "string" ? e.detail : JSON.stringify(e.detail)]), "no events"));
+      // An event's copy of the error message is the one shown above.
+      const detail = (e) => (typeof e.detail === "string" ? above(e.detail) : JSON.stringify(e.detail, (k, v) => above(v)));
+      wrap.appendChild(table(["at", "event", "detail"], d.events.map((e) => [e.at, e.event, detail(e)]), "no events"));
       wrap.appendChild(h("h2", {}, "Plugin log"));
-      wrap.appendChild(table(["at", "level", "message"], d.logs.map((l) => [l.at, l.level, l.message]), "no log lines"));
+      // stderr lines the error message already quotes are not repeated.
+      const quoted = (l) => l.level === "stderr" && message && l.message.trim() && message.includes(l.message.trim());
+      const logs = d.logs.filter((l) => !quoted(l));
+      if (logs.length < d.logs.length) wrap.appendChild(h("p", { class: "muted" }, (d.logs.length - logs.length) + " stderr line(s) are in the error above."));
+      wrap.appendChild(table(["at", "level", "message"], logs.map((l) => [l.at, l.level, l.message]), "no log lines"));
       if (d.observed.length) {
         wrap.appendChild(h("h2", {}, "Seen in agents' inboxes"));
         wrap.appendChild(table(["inbox", "kind", "file", "from", "to", "created"], d.observed.map((o) => [o.agent, o.kind, o.file_name, o.from, num(o.to), o.created_at])));
       }
+      return wrap;
+    },
+
+    // A TASK, its RETURN and what followed, oldest first, each with the link that joins it.
+    async conversation(id) {
+      const d = await api("GET", "/api/conversations/" + encodeURIComponent(id));
+      const wrap = h("div", {}, h("p", {}, h("a", { href: "#/handoff/" + encodeURIComponent(id) }, "\u2190 handoff " + id)), h("h2", {}, "Conversation " + id));
+      if (d.correlation_ids.length) wrap.appendChild(h("p", { class: "muted" }, "correlation id: " + d.correlation_ids.join(", ")));
+      wrap.appendChild(table(["at", "kind", "id", "from", "to", "title", "state", "linked by"],
+        d.entries.map((e) => [num(e.at), e.kind, e.kind === "task" ? h("a", { href: "#/handoff/" + encodeURIComponent(e.id) }, e.id) : num(e.id),
+          num(e.from), num(e.to), num(e.summary || e.title), num(e.state), e.link]), "nothing"));
+      if (d.truncated) wrap.appendChild(h("p", { class: "muted" }, "Showing the first " + d.limit + " handoffs only."));
+      return wrap;
+    },
+
+    // The agents' mailboxes (`[mailboxes]`): each Claude Code team (or folder mailbox), each
+    // agent's inbox with its counts, and its messages, those unread past the stale age flagged.
+    async teams() {
+      const d = await api("GET", "/api/mailboxes");
+      const wrap = h("div", {}, h("h2", {}, "Teams"));
+      if (d.error) wrap.appendChild(h("p", { class: "error" }, "[mailboxes] cannot be read: " + d.error));
+      if (!d.mailboxes.length) {
+        wrap.appendChild(h("p", { class: "muted" }, "No mailboxes configured: `baton mailbox add claude-team ~/.claude/teams` reads Claude Code's teams."));
+        return wrap;
+      }
+      const states = ["unread", "read", "open", "done", "sent"];
+      for (const m of d.mailboxes) {
+        wrap.appendChild(h("h3", {}, m.name + " (" + m.kind + ")"));
+        wrap.appendChild(h("p", { class: "muted" }, m.path + (m.zone ? " \u00b7 zone " + m.zone : "")));
+        if (m.error) wrap.appendChild(h("p", { class: "error" }, m.error));
+        wrap.appendChild(table(["agent", "role", { label: "unread", num: 1 }, { label: "read", num: 1 }, { label: "open", num: 1 }, { label: "done", num: 1 }, { label: "sent", num: 1 }, { label: "stale", num: 1 }],
+          m.inboxes.map((a) => [a.agent, a.member ? num(a.member.agent_type) + (a.member.lead ? " (lead)" : "") + (a.member.model ? " \u00b7 " + a.member.model : "") : dash,
+            num(a.counts.unread), num(a.counts.read), num(a.counts.open), num(a.counts.done), num(a.counts.sent),
+            a.counts.stale ? h("span", { class: "bad" }, String(a.counts.stale)) : "0"]),
+          "no inboxes"));
+        const rows = m.inboxes.flatMap((a) => states.flatMap((s) => (a[s] || []).map((i) => [
+          a.agent, s, num(i.from), i.title, i.created_at,
+          i.stale ? h("span", { class: "bad stale" }, "stale: unread for " + Math.round(i.age_secs / 3600) + " h") : dash])));
+        wrap.appendChild(h("h3", {}, "Messages in " + m.name));
+        wrap.appendChild(table(["agent", "state", "from", "title", "sent", "stale"], rows, "no messages"));
+      }
+      wrap.appendChild(h("p", { class: "muted" }, "Stale: unread for longer than " + Math.round(d.stale_after_secs / 60) + " minutes ([handoffs] stale_after)."));
       return wrap;
     },
 

@@ -1,5 +1,6 @@
 //! The routes. Outside tools rely on them, so they stay as they are:
-//! `GET /api/overview`, `/api/handoffs?agent=&q=`, `/api/handoffs/{id}`, `/api/plugins`,
+//! `GET /api/overview`, `/api/handoffs?agent=&q=`, `/api/handoffs/{id}`, `/api/conversations/{id}`,
+//! `/api/mailboxes`, `/api/plugins`,
 //! `/api/audits`, `/api/library`, `/api/alerts`; `POST /api/handoffs/{id}/retry`,
 //! `/api/plugins/{name}/pause`, `/api/plugins/{name}/resume`, `/api/audit/run`,
 //! `/api/alerts/{id}/ack`; `GET /api/tasks?state=&plugin=&code=&agent=&q=&page=&per_page=` (the
@@ -44,6 +45,8 @@ pub(crate) fn router(app: Arc<App>, extra: Option<crate::Extra>) -> Router {
         .route("/api/handoffs/{id}/retry", post(retry))
         .route("/api/tasks", get(tasks))
         .route("/api/tasks/retry", post(retry_all))
+        .route("/api/conversations/{id}", get(conversation))
+        .route("/api/mailboxes", get(mailboxes))
         .route("/api/plugins", get(plugins))
         .route("/api/plugins/{name}/pause", post(pause))
         .route("/api/plugins/{name}/resume", post(resume))
@@ -146,21 +149,22 @@ async fn session(State(app): State<Arc<App>>, headers: HeaderMap, body: Result<B
         ));
     }
     let now = baton_handoff::stamp::now().unix_timestamp();
-    let set_cookie = match guard::bearer(&headers) {
+    // A read-only key (or its session's cookie) is traded for a read-only session.
+    let (set_cookie, read_only) = match guard::bearer(&headers) {
         Some(secret) => match app.auth.check(secret) {
-            Some(_) => app.auth.cookie(now),
+            Some(who) => (app.auth.cookie(now, who.read_only()), who.read_only()),
             None => return Ok(guard::unauthorized()),
         },
         None => {
             let cookie =
                 headers.get_all(header::COOKIE).iter().filter_map(|c| c.to_str().ok()).collect::<Vec<_>>().join("; ");
-            if origin.is_none() || !app.auth.check_cookie(&cookie, now) {
-                return Ok(guard::unauthorized());
+            match app.auth.check_cookie(&cookie, now) {
+                Some(read_only) if origin.is_some() => (None, read_only),
+                _ => return Ok(guard::unauthorized()),
             }
-            None
         }
     };
-    let mut resp = Json(json!({"token": app.auth.session()})).into_response();
+    let mut resp = Json(json!({"token": app.auth.session(read_only), "read_only": read_only})).into_response();
     if let Some(c) = set_cookie.and_then(|c| header::HeaderValue::from_str(&c).ok()) {
         resp.headers_mut().insert(header::SET_COOKIE, c);
     }
@@ -267,6 +271,8 @@ async fn overview(State(app): State<Arc<App>>) -> ApiResult {
             let slot = counts.entry(state).or_insert(json!(0));
             *slot = json!(slot.as_u64().unwrap_or(0) + n);
         }
+        // Every rejection, parsed or not, as the rejected list and `baton status` count them.
+        counts.insert("rejected".into(), json!(crate::rejections::read(&app.paths, &app.cfg.agent).len()));
         // RETURNs sitting in agents' inboxes: unread mail, not work waiting.
         let unread = data::inboxes(app).unread;
         if let Some(o) = v.as_object_mut() {
@@ -416,6 +422,30 @@ async fn retry_all(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejecti
     let retried = outcome.iter().filter(|m| m.moved_to.is_some()).count();
     tracing::info!(retried, matched = outcome.len(), "dashboard: bulk retry");
     Ok(Json(json!({"retried": retried, "matched": outcome.len(), "tasks": outcome})).into_response())
+}
+
+/// A TASK, its RETURN and what followed ([`crate::conversation`]); 404 for an unknown id.
+async fn conversation(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult {
+    valid_id(&id)?;
+    let found = {
+        let id = id.clone();
+        with_ledger(&app, move |app, ledger| {
+            crate::conversation::conversation(app, ledger, &id).map_err(ApiError::internal)
+        })
+        .await?
+    };
+    match found {
+        Some(v) => Ok(Json(v).into_response()),
+        None => Err(ApiError::not_found(format!("no handoff with id {id:?}"))),
+    }
+}
+
+/// The team page: the agents' mailboxes (Claude Code teams, folder mailboxes), each inbox with
+/// its messages and counts. Reads only.
+async fn mailboxes(State(app): State<Arc<App>>) -> ApiResult {
+    let app2 = app.clone();
+    let v = tokio::task::spawn_blocking(move || data::teams(&app2)).await.map_err(ApiError::internal)?;
+    Ok(Json(v).into_response())
 }
 
 async fn plugins(State(app): State<Arc<App>>) -> ApiResult {

@@ -128,28 +128,25 @@ fn age_secs(ts: &str) -> Option<i64> {
     baton_handoff::stamp::parse_rfc3339(ts).map(|t| now_secs() - t.unix_timestamp())
 }
 
-/// Per agent: handoffs open (a TASK still in its inbox with no RETURN), unanswered (taken out
-/// of the inbox with no RETURN), stale (either, older than [`STALE_AFTER_SECS`]); and a search
-/// over baton's tasks and the handoffs between agents by id, title or agent.
+/// The agents table (the same function of the same reading as `baton status`'s `agents[]`:
+/// [`crate::agents::table`]), with each agent's work waiting in its inbox; and a search over
+/// baton's tasks and the handoffs between agents by id, title or agent.
 pub(crate) fn handoffs(app: &App, ledger: &Ledger, agent: Option<&str>, q: Option<&str>) -> Res<Value> {
     let inboxes = inboxes(app);
-    let mut agents: BTreeMap<String, [u64; 4]> =
-        inboxes.waiting.iter().map(|(a, n)| (a.clone(), [*n, 0, 0, 0])).collect();
-    let open = ledger.open_handoffs()?;
-    for o in &open {
-        let in_inbox = app.paths.inbox(&o.agent).join(&o.file_name).exists();
-        let stale = age_secs(&o.created_at).is_some_and(|a| a > STALE_AFTER_SECS);
-        let row = agents.entry(o.recipient.clone().unwrap_or_else(|| o.agent.clone())).or_default();
-        row[if in_inbox { 1 } else { 2 }] += 1;
-        row[3] += u64::from(stale);
+    // The user's agents' own tree, in every dialect, and the other tools' mailboxes.
+    let tree = baton_pipeline::tree::scan(
+        &app.paths.handoffs,
+        &app.cfg.agent,
+        app.cfg.handoffs.stale_after,
+        app.cfg.max_file_bytes,
+    );
+    let boxes = read_mailboxes(app);
+    let read = boxes.as_ref().map(Vec::as_slice).unwrap_or_default();
+    let mut agents = crate::agents::table(&tree, read, app.cfg.handoffs.stale_after);
+    for a in &mut agents {
+        let waiting = a["agent"].as_str().and_then(|n| inboxes.waiting.get(n)).copied();
+        a["inbox"] = serde_json::json!(waiting);
     }
-    let agents: Vec<Value> = agents
-        .into_iter()
-        .map(|(a, [inbox, open, unanswered, stale])| {
-            let unread = inboxes.unread.get(&a).copied().unwrap_or(0);
-            json!({"agent": a, "inbox": inbox, "unread": unread, "open": open, "unanswered": unanswered, "stale": stale})
-        })
-        .collect();
     let like = q.filter(|q| !q.is_empty()).map(like_pattern);
     let agent = agent.filter(|a| !a.is_empty());
     let mut items = Vec::new();
@@ -172,32 +169,56 @@ pub(crate) fn handoffs(app: &App, ledger: &Ledger, agent: Option<&str>, q: Optio
     let truncated = items.len() > LIST_LIMIT as usize;
     items.truncate(LIST_LIMIT as usize);
     // The user's agents' own tree, in every dialect, as `baton status --json` shows it.
-    let tree = baton_pipeline::tree::scan(
-        &app.paths.handoffs,
-        &app.cfg.agent,
-        app.cfg.handoffs.stale_after,
-        app.cfg.max_file_bytes,
-    );
-    Ok(
-        json!({"agents": agents, "items": items, "truncated": truncated, "limit": LIST_LIMIT, "stale_after_secs": STALE_AFTER_SECS, "between_agents": tree.to_json(), "mailboxes": mailboxes(app)}),
-    )
+    Ok(json!({
+        "agents": agents, "items": items, "truncated": truncated, "limit": LIST_LIMIT,
+        "stale_after_secs": app.cfg.handoffs.stale_after.as_secs(), "between_agents": tree.to_json(),
+        "mailboxes": mailboxes_json(app, &boxes),
+    }))
 }
 
-/// Other agents' mailboxes (`[mailboxes]`), as `baton status --json` shows them: each
-/// mailbox with its teams and their rosters, and every mailbox agent with its items by state
-/// (unread ones past the stale age in `stale`). Reads only.
-fn mailboxes(app: &App) -> Value {
-    let boxes = match baton_mailbox::settings::parse(app.cfg.sections.get(baton_mailbox::settings::SECTION)) {
-        Ok(b) => b,
-        Err(e) => return json!({"error": e.to_string()}),
+/// Other agents' mailboxes (`[mailboxes]`), read (reads only); `Err`: the settings are wrong,
+/// and why.
+fn read_mailboxes(app: &App) -> Result<Vec<baton_mailbox::report::Mailbox>, String> {
+    let boxes = baton_mailbox::settings::parse(app.cfg.sections.get(baton_mailbox::settings::SECTION))
+        .map_err(|e| e.to_string())?;
+    Ok(baton_mailbox::report::read_all(&boxes, &app.paths.home))
+}
+
+/// The mailboxes as `baton status --json` shows them: each mailbox with its teams and their
+/// rosters, and every mailbox agent with its items by state (unread ones past the stale age in
+/// `stale`).
+fn mailboxes_json(app: &App, read: &Result<Vec<baton_mailbox::report::Mailbox>, String>) -> Value {
+    let read = match read {
+        Ok(r) => r,
+        Err(e) => return json!({"error": e}),
     };
-    let read = baton_mailbox::report::read_all(&boxes, &app.paths.home);
     let now = time::OffsetDateTime::now_utc();
     let stale_after = app.cfg.handoffs.stale_after;
     json!({
         "mailboxes": read.iter().map(baton_mailbox::report::Mailbox::to_json).collect::<Vec<_>>(),
         "agents": read.iter().flat_map(|m| m.agents.iter().map(|a| a.to_json(now, stale_after))).collect::<Vec<_>>(),
     })
+}
+
+/// The team page: every configured mailbox (`[mailboxes]`) with its teams and rosters, and
+/// under it each agent's inbox as `baton status --json` shows it (its messages by state, with
+/// `counts`; an unread one older than the stale age is also in `stale`, and flagged `stale`).
+pub(crate) fn teams(app: &App) -> Value {
+    let read = match read_mailboxes(app) {
+        Ok(r) => r,
+        Err(e) => return json!({"error": e, "mailboxes": []}),
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let stale_after = app.cfg.handoffs.stale_after;
+    let mailboxes: Vec<Value> = read
+        .iter()
+        .map(|m| {
+            let mut v = m.to_json();
+            v["inboxes"] = json!(m.agents.iter().map(|a| a.to_json(now, stale_after)).collect::<Vec<_>>());
+            v
+        })
+        .collect();
+    json!({"mailboxes": mailboxes, "stale_after_secs": stale_after.as_secs()})
 }
 
 /// Every state a task can be in, as the overview's "tasks by state" names them.
@@ -324,7 +345,14 @@ pub(crate) fn tasks(app: &App, ledger: &Ledger, q: &TaskQuery) -> Res<Value> {
     let page = q.page.unwrap_or(1).max(1);
     let offset = i64::try_from((page - 1).saturating_mul(per_page)).unwrap_or(i64::MAX);
     let states = q.states();
-    let (rows, total) = db(q.with_filter(states.as_deref(), |f| ledger.stats().task_list(f, offset, per_page as i64)))?;
+    let rejections = crate::rejections::read(&app.paths, &app.cfg.agent);
+    let (items, total) = if states.as_deref() == Some("rejected") {
+        rejected_page(ledger, q, &rejections, offset, per_page)?
+    } else {
+        let (rows, total) =
+            db(q.with_filter(states.as_deref(), |f| ledger.stats().task_list(f, offset, per_page as i64)))?;
+        (rows.iter().map(task_json).collect(), total)
+    };
     let retryable = match q.retryable_states() {
         Some(s) => db(q.with_filter(Some(&s), |f| ledger.stats().task_list(f, 0, 0)))?.1,
         None => 0,
@@ -342,8 +370,10 @@ pub(crate) fn tasks(app: &App, ledger: &Ledger, q: &TaskQuery) -> Res<Value> {
             *by_code.entry(c).or_default() += n;
         }
     }
+    // Rejected: every rejection, parsed or not, as the list shows them (see `rejected_page`).
+    by_state.insert("rejected".into(), rejections.len() as u64);
     Ok(json!({
-        "items": rows.iter().map(task_json).collect::<Vec<_>>(),
+        "items": items,
         "total": total,
         "page": page,
         "per_page": per_page,
@@ -353,6 +383,57 @@ pub(crate) fn tasks(app: &App, ledger: &Ledger, q: &TaskQuery) -> Res<Value> {
         "facets": {"state": by_state, "plugin": by_plugin, "code": by_code},
         "facets_at": stamp(counted_at),
     }))
+}
+
+/// One page of the rejected list: every rejection in `03_failed/` ([`crate::rejections`]), parsed
+/// or not, newest first, so its total is `baton status`'s `rejections.total`. A rejection that
+/// parsed as a TASK shows its ledger row (title, plugin, sender); one that did not shows its file
+/// name. Each item has its `file` and `reason`; the filters match as on the other lists (`q`:
+/// also the file and the reason).
+fn rejected_page(
+    ledger: &Ledger,
+    q: &TaskQuery,
+    rejections: &[crate::rejections::Record],
+    offset: i64,
+    per_page: u64,
+) -> Res<(Vec<Value>, u64)> {
+    let text = nonempty(&q.q).map(str::to_lowercase);
+    let (plugin, code, agent) = (nonempty(&q.plugin), nonempty(&q.code), nonempty(&q.agent));
+    let mut matched = Vec::new();
+    for r in rejections {
+        let row = match r.task_id() {
+            Some(id) => db(ledger.task(id))?,
+            None => None,
+        };
+        let mut v = match &row {
+            Some(t) => task_json(t),
+            None => json!({"id": r.key(), "title": crate::rejections::title(r.file()), "from": null, "reply_to": null,
+                           "plugin": null, "action": null, "attempts": 0, "claimed_at": r.at(), "duration_ms": null}),
+        };
+        v["state"] = json!("rejected");
+        v["error_code"] = json!(r.code());
+        v["error_message"] = json!(r.reason());
+        v["reason"] = json!(r.reason());
+        v["file"] = json!(r.file());
+        v["filed_as"] = json!(r.filed_as);
+        v["finished_at"] = json!(r.at());
+        v["return"] = r.record["return"].clone();
+        let field = |k: &str| v[k].as_str().map(str::to_string);
+        let keep = plugin.is_none_or(|p| field("plugin").as_deref() == Some(p))
+            && code.is_none_or(|c| r.code() == c)
+            && agent.is_none_or(|a| field("from").as_deref() == Some(a) || field("reply_to").as_deref() == Some(a))
+            && text.as_ref().is_none_or(|t| {
+                ["id", "title", "from", "reply_to", "file", "reason"]
+                    .iter()
+                    .any(|k| field(k).is_some_and(|s| s.to_lowercase().contains(t.as_str())))
+            });
+        if keep {
+            matched.push(v);
+        }
+    }
+    let total = matched.len() as u64;
+    let start = usize::try_from(offset).unwrap_or(usize::MAX);
+    Ok((matched.into_iter().skip(start).take(per_page as usize).collect(), total))
 }
 
 /// The most tasks one bulk retry takes (the confirmation names the number).
@@ -432,7 +513,7 @@ fn find_in_agent(app: &App, agent: &str, names: &[&str], ok: impl Fn(&Value) -> 
 }
 
 /// The TASK as it was dropped (for its `params`): in baton's own folders, by its file name.
-fn task_body(app: &App, t: &baton_ledger::TaskRow) -> Option<(PathBuf, Value)> {
+pub(crate) fn task_body(app: &App, t: &baton_ledger::TaskRow) -> Option<(PathBuf, Value)> {
     if t.file_name.contains('/') || t.file_name.starts_with('.') {
         return None;
     }
@@ -441,7 +522,7 @@ fn task_body(app: &App, t: &baton_ledger::TaskRow) -> Option<(PathBuf, Value)> {
 
 /// The RETURN that answered it (its `result`, summary and artifacts): in the reply-to
 /// agent's folders, where the agent may have filed it since.
-fn return_body(app: &App, t: &baton_ledger::TaskRow) -> Option<(PathBuf, Value)> {
+pub(crate) fn return_body(app: &App, t: &baton_ledger::TaskRow) -> Option<(PathBuf, Value)> {
     let name = t.return_name.as_deref()?;
     if name.contains('/') || t.reply_to.contains('/') || t.reply_to.starts_with('.') {
         return None;

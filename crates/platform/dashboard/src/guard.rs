@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -110,7 +110,9 @@ pub(crate) async fn outer(State(app): State<Arc<App>>, req: Request, next: Next)
 }
 
 /// For the API: the key or a session token. A browser's cross-origin request (an `Origin`
-/// that is not ours) is refused too, though without cookies it would carry nothing.
+/// that is not ours) is refused too, though without cookies it would carry nothing. The
+/// read-only key and its sessions pass reads only: any other method (retry, pause, resume,
+/// acknowledge, run an audit, A2A's calls) is 403 `read_only`, which says what it can do.
 pub(crate) async fn require_key(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     if let Some(origin) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok())
         && !app.hosts.allows_origin(origin)
@@ -119,9 +121,21 @@ pub(crate) async fn require_key(State(app): State<Arc<App>>, req: Request, next:
             .into_response();
     }
     match bearer(req.headers()).and_then(|s| app.auth.check(s)) {
-        Some(crate::auth::Who::Key | crate::auth::Who::Session) => next.run(req).await,
+        Some(who) if who.read_only() && !matches!(*req.method(), Method::GET | Method::HEAD) => read_only(),
+        Some(who) if who.is_api() => next.run(req).await,
         _ => unauthorized(),
     }
+}
+
+/// A write refused to the read-only key: what it may do, and what would do this.
+pub(crate) fn read_only() -> Response {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "read_only",
+        "this is the read-only dashboard key: it can look at everything but not retry, pause, resume, acknowledge or \
+         run an audit; sign in with the full key to act",
+    )
+    .into_response()
 }
 
 pub(crate) fn unauthorized() -> Response {

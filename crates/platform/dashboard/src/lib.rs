@@ -14,13 +14,16 @@
 //! address gets 421 (DNS rebinding); the WebSocket checks `Origin` and takes its token as the
 //! first message; the page renders text with `textContent` under `default-src 'self'`. The key
 //! and the tokens are never logged.
+pub mod agents;
 mod answers;
 mod api;
 pub mod auth;
+mod conversation;
 mod data;
 mod guard;
 mod live;
 mod procfs;
+pub mod rejections;
 mod retry;
 pub mod socket;
 mod stats;

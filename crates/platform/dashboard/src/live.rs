@@ -101,7 +101,7 @@ async fn session(mut socket: WebSocket, app: Arc<App>) {
         }
         _ => String::new(),
     };
-    if !matches!(app.auth.check(&token), Some(crate::auth::Who::Key | crate::auth::Who::Session)) {
+    if !app.auth.check(&token).is_some_and(crate::auth::Who::is_api) {
         let _ = socket.send(Message::Close(Some(CloseFrame { code: 4401, reason: "unauthorized".into() }))).await;
         return;
     }
