@@ -77,6 +77,44 @@ fn patch(file: &Path, marker: &str, replacement: &str) {
     std::fs::write(file, text.replace(marker, replacement)).unwrap();
 }
 
+/// The component's bytes and inode: a build replaces the file (a new inode, by rename), a
+/// build that runs no tool leaves it as it was.
+fn component(wasm: &Path) -> (Vec<u8>, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (std::fs::read(wasm).unwrap(), std::fs::metadata(wasm).unwrap().ino())
+}
+
+/// `./build.sh` once more: asserts whether it said `unchanged` (and left the component as it
+/// was) or built it again (a new file).
+fn rebuild(dir: &Path, name: &str, envs: &[(&str, &Path)], expect_unchanged: bool, why: &str) {
+    let wasm = dir.join(format!("{name}.wasm"));
+    let before = component(&wasm);
+    let out = script(dir, "build.sh", envs);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let after = component(&wasm);
+    if expect_unchanged {
+        assert!(stdout.contains(&format!("unchanged {}", wasm.display())), "{why}: says unchanged: {stdout}");
+        assert!(before == after, "{why}: the component is left byte for byte, in the same file");
+    } else {
+        assert!(!stdout.contains("unchanged") && stdout.contains("built "), "{why}: builds again: {stdout}");
+        assert_ne!(before.1, after.1, "{why}: a new component was written");
+    }
+}
+
+/// Sets `file`'s modification time to now, its content unchanged (as `touch` does).
+fn touch(file: &Path) {
+    std::fs::File::options().append(true).open(file).unwrap().set_modified(std::time::SystemTime::now()).unwrap();
+}
+
+/// A second `./build.sh` with nothing changed runs no tool; touching the source builds again,
+/// and the build after that is unchanged once more.
+fn builds_only_what_changed(dir: &Path, name: &str, source: &str, envs: &[(&str, &Path)]) {
+    rebuild(dir, name, envs, true, "nothing changed");
+    touch(&dir.join(source));
+    rebuild(dir, name, envs, false, "the source touched");
+    rebuild(dir, name, envs, true, "nothing changed since");
+}
+
 fn install(h: &Home, wasm: &Path) {
     h.ok(&["plugin", "install", wasm.to_str().unwrap()]);
 }
@@ -121,6 +159,9 @@ fn scaffold_runs_and_explains_its_crash(
     assert!(stdout.contains("Hello, world!"), "hello with {{}} greets the world: {stdout}");
     let wasm = dir.join(format!("{name}.wasm"));
     assert!(wasm.is_file());
+    let cache = h.cache_root();
+    builds_only_what_changed(&dir, name, source, &[("XDG_CACHE_HOME", &cache)]);
+    assert!(!dir.join("node_modules").exists() && !dir.join(".venv").exists(), "the tool is not in the plugin");
 
     install(&h, &wasm);
     drop_task(&h, "HELLO", name, "hello", json!({"name": "Ada"}));
@@ -208,6 +249,22 @@ fn rust_scaffold_builds_and_runs() {
     assert!(stdout.contains("\"status\": \"completed\"") && stdout.contains("Hello, world!"), "{stdout}");
     let size = std::fs::metadata(dir.join("rshello.wasm")).unwrap().len();
     assert!(size < 2 << 20, "a Rust plugin stays small: {size} bytes");
+    let envs = [("CARGO_TARGET_DIR", target.as_path()), ("XDG_CACHE_HOME", cache.as_path())];
+    builds_only_what_changed(&dir, "rshello", "src/lib.rs", &envs);
+    // An edit that keeps the file's time (as a checkout or a copy with `cp -p` may): the hash
+    // of the content sees it.
+    let lib = dir.join("src/lib.rs");
+    let mtime = std::fs::metadata(&lib).unwrap().modified().unwrap();
+    patch(&lib, "Greets params.name.", "Greets whoever params.name names.");
+    std::fs::File::options().append(true).open(&lib).unwrap().set_modified(mtime).unwrap();
+    rebuild(&dir, "rshello", &envs, false, "the source edited, its time kept");
+    // The component replaced by something else, or deleted: built again.
+    std::fs::write(dir.join("rshello.wasm"), b"not the build's").unwrap();
+    rebuild(&dir, "rshello", &envs, false, "the component replaced");
+    std::fs::remove_file(dir.join("rshello.wasm")).unwrap();
+    let out = script(&dir, "build.sh", &envs);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("built "), "the component deleted: built again");
+    rebuild(&dir, "rshello", &envs, true, "nothing changed since");
 }
 
 /// A Rust plugin that panics: the panic message it printed to stderr is in the RETURN and the

@@ -5,8 +5,11 @@
 //! Needs no home. Writes the whole WIT tree this binary was built with (embedded by
 //! `build.rs`), an example action whose params schema accepts `{}`, a README, `build.sh` (the
 //! one build command: writes `NAME.wasm` beside it) and `test.sh` (build, install into a
-//! throwaway home, run the example once). Python and JavaScript pin their componentize tool
-//! and install it into the project (`.venv/`, `node_modules/`) on first build.
+//! throwaway home, run the example once). Python and JavaScript pin their componentize tool,
+//! installed once per version into a per-user folder shared by every plugin
+//! (`~/.cache/baton/toolchains/`), not into each project. Every `build.sh` keeps a stamp
+//! beside the component (a hash of its inputs and of the component) and runs no tool when
+//! nothing changed, so an unchanged rebuild answers at once.
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -156,7 +159,9 @@ pub fn scaffold(name: &str, lang: Lang) -> Result<Vec<File>> {
         .context("this baton was built without wit/plugin.wit")?;
     let facts = wit_facts(&String::from_utf8_lossy(plugin_wit.1))?;
     let crate_name = name.replace('-', "_");
+    // First: the stamp fragment holds placeholders of its own, filled by the entries after it.
     let vars: Vec<(&str, String)> = vec![
+        ("stamp", include_str!("templates/stamp.sh").trim_end().to_string()),
         ("name", name.to_string()),
         ("crate", crate_name),
         (
@@ -189,11 +194,7 @@ pub fn scaffold(name: &str, lang: Lang) -> Result<Vec<File>> {
         Lang::Python => {
             add("src/app.py", include_str!("templates/python/app.py"), false);
             add("build.sh", include_str!("templates/python/build.sh"), true);
-            add(
-                ".gitignore",
-                &include_str!("templates/gitignore").replace("{{ignore}}", ".venv/\n__pycache__/"),
-                false,
-            );
+            add(".gitignore", &include_str!("templates/gitignore").replace("{{ignore}}", "__pycache__/"), false);
             &[
                 ("source", "src/app.py"),
                 ("extra_files", ""),
@@ -210,7 +211,10 @@ pub fn scaffold(name: &str, lang: Lang) -> Result<Vec<File>> {
             add(".gitignore", &include_str!("templates/gitignore").replace("{{ignore}}", "node_modules/"), false);
             &[
                 ("source", "src/app.js"),
-                ("extra_files", "| `package.json` | pins componentize-js (a dev dependency) |\n"),
+                (
+                    "extra_files",
+                    "| `package.json` | `npm run build` and `npm test` (the tool is pinned in `build.sh`) |\n",
+                ),
                 ("build_notes", JS_BUILD_NOTES),
                 ("crash", "an uncaught `Error`: its message"),
                 (
@@ -329,18 +333,24 @@ const RUST_CATALOG_ACCESS: &str = "
 ";
 
 const PY_BUILD_NOTES: &str =
-    "The first `./build.sh` makes `.venv/` and installs the pinned componentize-py into it (from
-PyPI, about 1 minute); later builds need no network. It needs `python3` (3.10 or later) with
-`venv`. A build takes 15–60 s and writes a component of about 18 MB (CPython and the standard
-library are inside). Pure-Python packages can be vendored under `src/`; packages with native
-code do not build for wasm.";
+    "The first `./build.sh` installs the pinned componentize-py into a venv that all your Python
+plugins share, `${XDG_CACHE_HOME:-~/.cache}/baton/toolchains/componentize-py-VERSION/` (from
+PyPI, about 1 minute, once per version), unless one of exactly that version is on `PATH`;
+later builds need no network. It needs `python3` (3.10 or later) with `venv`. A build takes
+10–60 s and writes a component of about 18 MB (CPython and the standard library are inside).
+The plugin's Python path is `src/` alone, not your Python's site-packages: vendor pure-Python
+packages under `src/` (`pip install --target src PACKAGE`); packages with native code do not
+build for wasm.";
 
-const JS_BUILD_NOTES: &str =
-    "The first `./build.sh` installs the pinned componentize-js into `node_modules/` (from npm,
-about 1 minute; `package.json` pins it); later builds need no network. It needs `node` and
-`npm`. A build takes 20–60 s and writes a component of about 12 MB (the StarlingMonkey engine
-is inside). It is built with `-d http fetch-event`: baton gives plugins no network and refuses
-a component that imports it.";
+const JS_BUILD_NOTES: &str = "The first `./build.sh` installs the pinned componentize-js into a folder that all your
+JavaScript plugins share, `${XDG_CACHE_HOME:-~/.cache}/baton/toolchains/componentize-js-VERSION/`
+(from npm, about 1 minute and some 385 MB, once per version), unless one of exactly that
+version is on `PATH`; the plugin keeps no `node_modules/`, and later builds need no network.
+It needs `node` and `npm`. A build takes 10–60 s and writes a component of about 12 MB (the
+StarlingMonkey engine is inside). componentize-js follows relative imports under `src/`, never
+npm package names: to use npm packages, install them here and bundle them into one file first (esbuild,
+rollup); that `node_modules/` is for your packages, the tool stays shared. It is built with
+`-d http fetch-event`: baton gives plugins no network and refuses a component that imports it.";
 
 const RUST_BUILD_NOTES: &str = "It needs cargo with the `wasm32-wasip2` target (`build.sh` adds it through rustup when
 missing); the first build downloads wit-bindgen and serde_json from crates.io. The component
