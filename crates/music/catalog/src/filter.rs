@@ -7,6 +7,21 @@ use serde_json::Value;
 
 use crate::record::RecordOut;
 
+/// What is wrong with a `--where` expression, naming the part.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FilterError {
+    #[error("`{0}`: expected prop=value, prop~text, prop>number or prop<number")]
+    NoOperator(String),
+    #[error("`{0}`: no property name before the operator")]
+    NoProperty(String),
+    #[error("`{part}`: `{value}` is not a number")]
+    NotANumber { part: String, value: String },
+    #[error("`{text}\"{value}`: a quoted value without its closing `\"`")]
+    Unclosed { text: String, value: String },
+    #[error("`{text}\"{value}\"`: text after a quoted value (join conditions with `,`)")]
+    AfterQuote { text: String, value: String },
+}
+
 /// One condition.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cond {
@@ -22,19 +37,23 @@ pub struct Filter(pub Vec<Cond>);
 
 impl Filter {
     /// Parses `EXPR`; the error says which part is wrong.
-    pub fn parse(expr: &str) -> Result<Filter, String> {
+    pub fn parse(expr: &str) -> Result<Filter, FilterError> {
         let mut conds = Vec::new();
         for (part, value) in split_conditions(expr)? {
             let part = part.as_str();
             let Some(i) = part.find(['=', '~', '>', '<']) else {
-                return Err(format!("`{part}`: expected prop=value, prop~text, prop>number or prop<number"));
+                return Err(FilterError::NoOperator(part.to_string()));
             };
             let prop = part[..i].trim().to_string();
             let value = value.unwrap_or_else(|| part[i + 1..].trim().to_string());
             if prop.is_empty() {
-                return Err(format!("`{part}`: no property name before the operator"));
+                return Err(FilterError::NoProperty(part.to_string()));
             }
-            let num = || value.parse::<f64>().map_err(|_| format!("`{part}`: `{value}` is not a number"));
+            let num = || {
+                value
+                    .parse::<f64>()
+                    .map_err(|_| FilterError::NotANumber { part: part.to_string(), value: value.clone() })
+            };
             conds.push(match &part[i..i + 1] {
                 "=" => Cond::Eq(prop, value),
                 "~" => Cond::Contains(prop, value.to_lowercase()),
@@ -65,7 +84,7 @@ impl Filter {
 
 /// The conditions of `expr`, split on the commas outside double quotes: each condition's text
 /// (a quoted value left out of it, after its operator) and its quoted value, unquoted, if any.
-fn split_conditions(expr: &str) -> Result<Vec<(String, Option<String>)>, String> {
+fn split_conditions(expr: &str) -> Result<Vec<(String, Option<String>)>, FilterError> {
     let mut out = Vec::new();
     let (mut text, mut quoted): (String, Option<String>) = (String::new(), None);
     let mut chars = expr.chars().peekable();
@@ -83,7 +102,7 @@ fn split_conditions(expr: &str) -> Result<Vec<(String, Option<String>)>, String>
                 let mut v = String::new();
                 loop {
                     match chars.next() {
-                        None => return Err(format!("`{}\"{v}`: a quoted value without its closing `\"`", text.trim())),
+                        None => return Err(FilterError::Unclosed { text: text.trim().to_string(), value: v }),
                         Some('"') if chars.peek() == Some(&'"') => {
                             chars.next();
                             v.push('"');
@@ -100,11 +119,10 @@ fn split_conditions(expr: &str) -> Result<Vec<(String, Option<String>)>, String>
                 text = text.trim_end().to_string();
             }
             _ if quoted.is_some() && !c.is_whitespace() => {
-                return Err(format!(
-                    "`{}\"{}\"`: text after a quoted value (join conditions with `,`)",
-                    text.trim(),
-                    quoted.unwrap_or_default()
-                ));
+                return Err(FilterError::AfterQuote {
+                    text: text.trim().to_string(),
+                    value: quoted.unwrap_or_default(),
+                });
             }
             _ => text.push(c),
         }
@@ -172,8 +190,8 @@ mod tests {
         assert!(Filter::parse(r#"title~"\"hi\", now""#).unwrap().accepts(&r));
         // Unquoted, the comma still joins two conditions.
         assert!(Filter::parse("artists=Earth, Wind & Fire").is_err());
-        assert!(Filter::parse(r#"artists="Earth"#).unwrap_err().contains("closing"));
-        assert!(Filter::parse(r#"artists="a"b"#).unwrap_err().contains("after a quoted value"));
+        assert!(Filter::parse(r#"artists="Earth"#).unwrap_err().to_string().contains("closing"));
+        assert!(Filter::parse(r#"artists="a"b"#).unwrap_err().to_string().contains("after a quoted value"));
         // A quote inside an unquoted value is just a character.
         assert_eq!(
             Filter::parse(r#"title=12" single"#).unwrap().0,

@@ -26,7 +26,7 @@ mod virtuals;
 pub use virtuals::{AuditGapsSource, FilesSource, HandoffsSource, LedgerHandoffs, LibraryFile};
 
 pub use error::{CatalogError, Result};
-pub use filter::{Cond, Filter};
+pub use filter::{Cond, Filter, FilterError};
 pub use matcher::{Candidate, MatchMethod, MatchOutcome, TrackQuery, Verdict};
 pub use record::RecordOut;
 pub use schema::{Kind, Property, PropertySpec, normalize_isrc};

@@ -36,7 +36,7 @@ impl Walk {
 
 /// The conversation `id` belongs to, oldest first; `None` when nothing the ledger knows has
 /// that id.
-pub(crate) fn conversation(app: &App, ledger: &Ledger, id: &str) -> Result<Option<Value>, String> {
+pub(crate) fn conversation(app: &App, ledger: &Ledger, id: &str) -> baton_ledger::Result<Option<Value>> {
     let mut w =
         Walk { entries: Vec::new(), seen: BTreeSet::new(), queue: VecDeque::new(), correlation: BTreeSet::new() };
     w.queue.push_back((id.to_string(), "start"));
@@ -64,8 +64,8 @@ pub(crate) fn conversation(app: &App, ledger: &Ledger, id: &str) -> Result<Optio
 
 /// Baton's own TASK `id`, if it is one: the TASK (its body's `correlation_id` and
 /// `in_reply_to`), its RETURN, and its follow-ups.
-fn task(app: &App, ledger: &Ledger, w: &mut Walk, id: &str, link: &'static str) -> Result<(), String> {
-    let Some(t) = ledger.task(id).map_err(|e| e.to_string())? else { return Ok(()) };
+fn task(app: &App, ledger: &Ledger, w: &mut Walk, id: &str, link: &'static str) -> baton_ledger::Result<()> {
+    let Some(t) = ledger.task(id)? else { return Ok(()) };
     let body = crate::data::task_body(app, &t).map(|(_, v)| v);
     let field = |v: &Option<Value>, k: &str| v.as_ref().and_then(|v| v[k].as_str()).map(str::to_string);
     let correlation = field(&body, "correlation_id");
@@ -90,9 +90,7 @@ fn task(app: &App, ledger: &Ledger, w: &mut Walk, id: &str, link: &'static str) 
     }
     for n in 1..=MAX_FOLLOW_UPS {
         let f = baton_runtime::follow_up_id(id, n);
-        if ledger.task(&f).map_err(|e| e.to_string())?.is_none()
-            && ledger.stats().observed_of(&f, 1).map_err(|e| e.to_string())?.is_empty()
-        {
+        if ledger.task(&f)?.is_none() && ledger.stats().observed_of(&f, 1)?.is_empty() {
             break;
         }
         w.visit(Some(&f), "follow_up");
@@ -102,8 +100,8 @@ fn task(app: &App, ledger: &Ledger, w: &mut Walk, id: &str, link: &'static str) 
 
 /// What other agents' inboxes held of `id`: it (a handoff between agents) and the replies to
 /// it (`in_reply_to`), whose own replies are walked next.
-fn observed(ledger: &Ledger, w: &mut Walk, id: &str, link: &'static str) -> Result<(), String> {
-    for (o, seen_at) in ledger.stats().observed_of(id, MAX as i64).map_err(|e| e.to_string())? {
+fn observed(ledger: &Ledger, w: &mut Walk, id: &str, link: &'static str) -> baton_ledger::Result<()> {
+    for (o, seen_at) in ledger.stats().observed_of(id, MAX as i64)? {
         let is_reply = o.id != id;
         w.entries.push(json!({
             "kind": o.kind.to_ascii_lowercase(), "id": o.id, "from": o.sender, "to": o.recipient.clone().unwrap_or_else(|| o.agent.clone()),

@@ -178,19 +178,18 @@ pub(crate) fn handoffs(app: &App, ledger: &Ledger, agent: Option<&str>, q: Optio
 
 /// Other agents' mailboxes (`[mailboxes]`), read (reads only); `Err`: the settings are wrong,
 /// and why.
-fn read_mailboxes(app: &App) -> Result<Vec<baton_mailbox::report::Mailbox>, String> {
-    let boxes = baton_mailbox::settings::parse(app.cfg.sections.get(baton_mailbox::settings::SECTION))
-        .map_err(|e| e.to_string())?;
+fn read_mailboxes(app: &App) -> Result<Vec<baton_mailbox::report::Mailbox>, baton_mailbox::MailboxError> {
+    let boxes = baton_mailbox::settings::parse(app.cfg.sections.get(baton_mailbox::settings::SECTION))?;
     Ok(baton_mailbox::report::read_all(&boxes, &app.paths.home))
 }
 
 /// The mailboxes as `baton status --json` shows them: each mailbox with its teams and their
 /// rosters, and every mailbox agent with its items by state (unread ones past the stale age in
 /// `stale`).
-fn mailboxes_json(app: &App, read: &Result<Vec<baton_mailbox::report::Mailbox>, String>) -> Value {
+fn mailboxes_json(app: &App, read: &Result<Vec<baton_mailbox::report::Mailbox>, baton_mailbox::MailboxError>) -> Value {
     let read = match read {
         Ok(r) => r,
-        Err(e) => return json!({"error": e}),
+        Err(e) => return json!({"error": e.to_string()}),
     };
     let now = time::OffsetDateTime::now_utc();
     let stale_after = app.cfg.handoffs.stale_after;
@@ -206,7 +205,7 @@ fn mailboxes_json(app: &App, read: &Result<Vec<baton_mailbox::report::Mailbox>, 
 pub(crate) fn teams(app: &App) -> Value {
     let read = match read_mailboxes(app) {
         Ok(r) => r,
-        Err(e) => return json!({"error": e, "mailboxes": []}),
+        Err(e) => return json!({"error": e.to_string(), "mailboxes": []}),
     };
     let now = time::OffsetDateTime::now_utc();
     let stale_after = app.cfg.handoffs.stale_after;

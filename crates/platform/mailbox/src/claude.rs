@@ -45,6 +45,9 @@ pub enum InboxError {
         "not a JSON array of messages (a Claude Code inbox is `[{{\"from\", \"text\", \"timestamp\", \"read\"}}, …]`)"
     )]
     NotArray,
+    /// The file could not be read (the I/O error's words: `io::Error` is not `Clone`).
+    #[error("cannot read: {0}")]
+    Unreadable(String),
 }
 
 /// An inbox's bytes as its messages, in file order. An entry that is not a message (no `from`
@@ -183,7 +186,7 @@ pub struct Inbox {
     /// The inbox file's stem (the agent's name in its team).
     pub name: String,
     pub path: PathBuf,
-    pub messages: Result<Vec<Message>, String>,
+    pub messages: Result<Vec<Message>, InboxError>,
     /// Entries that were not messages.
     pub skipped: usize,
 }
@@ -201,7 +204,7 @@ pub struct Team {
     pub name: String,
     pub path: PathBuf,
     /// `None`: no `config.json` (the roster is unknown); `Some(Err)`: one that does not read.
-    pub roster: Option<Result<Roster, String>>,
+    pub roster: Option<Result<Roster, InboxError>>,
     pub inboxes: Vec<Inbox>,
 }
 
@@ -225,8 +228,8 @@ pub fn scan(root: &Path) -> Vec<Team> {
         }
         let roster = config.is_file().then(|| {
             read_capped(&config, 4 << 20)
-                .map_err(|e| format!("cannot read: {e}"))
-                .and_then(|b| parse_roster(&b).map_err(|e| e.to_string()))
+                .map_err(|e| InboxError::Unreadable(e.to_string()))
+                .and_then(|b| parse_roster(&b))
         });
         teams.push(Team { inboxes: inboxes(&name, &path.join("inboxes")), name, path, roster });
     }
@@ -254,10 +257,10 @@ pub fn inboxes(team: &str, dir: &Path) -> Vec<Inbox> {
 /// One inbox file, read.
 pub fn read_inbox(team: &str, name: &str, path: &Path) -> Inbox {
     let (messages, skipped) = match read_capped(path, MAX_INBOX_BYTES) {
-        Err(e) => (Err(format!("cannot read: {e}")), 0),
+        Err(e) => (Err(InboxError::Unreadable(e.to_string())), 0),
         Ok(b) => match parse_inbox(&b) {
             Ok((m, s)) => (Ok(m), s),
-            Err(e) => (Err(e.to_string()), 0),
+            Err(e) => (Err(e), 0),
         },
     };
     Inbox { team: team.to_string(), name: name.to_string(), path: path.to_path_buf(), messages, skipped }
@@ -377,6 +380,6 @@ mod tests {
         assert_eq!(teams[0].inboxes.len(), 2);
         assert_eq!(teams[0].inboxes[1].agent(), "solo/worker");
         assert_eq!(teams[0].inboxes[1].messages.as_ref().unwrap().len(), 5);
-        assert!(teams[0].inboxes[0].messages.as_ref().unwrap_err().starts_with("not JSON"));
+        assert!(teams[0].inboxes[0].messages.as_ref().unwrap_err().to_string().starts_with("not JSON"));
     }
 }

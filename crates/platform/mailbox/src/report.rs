@@ -112,7 +112,7 @@ fn read_teams(out: &mut Mailbox, root: &Path) {
         let roster = match &team.roster {
             None => json!(null),
             Some(Ok(r)) => json!(r),
-            Some(Err(e)) => json!({"error": e}),
+            Some(Err(e)) => json!({"error": e.to_string()}),
         };
         out.teams.push(json!({"team": team.name, "path": team.path, "roster": roster,
             "inboxes": team.inboxes.iter().map(|i| i.name.clone()).collect::<Vec<_>>()}));
@@ -130,7 +130,7 @@ fn claude_agent(mailbox: &str, inbox: claude::Inbox, member: Option<claude::Memb
     let file = inbox.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mtime = std::fs::metadata(&inbox.path).and_then(|m| m.modified()).map(OffsetDateTime::from).ok();
     let (items, error) = match inbox.messages {
-        Err(e) => (Vec::new(), Some(e)),
+        Err(e) => (Vec::new(), Some(e.to_string())),
         Ok(msgs) => (
             msgs.into_iter()
                 .map(|m| {

@@ -470,7 +470,7 @@ fn note(ledger: &SharedLedger, file: &Path, sha256: &str, refused: Option<&str>)
         None => l.refusal_clear(&f),
     };
     if let Err(e) = r {
-        tracing::warn!(file = %f, "recording the plugin's load state: {e}");
+        crate::ratelimit::warn_every("plugin-load-state", &format!("recording the plugin's load state: {e}"), &f);
     }
 }
 
@@ -482,8 +482,8 @@ pub async fn load(
     paths: &Paths,
     ledger: &SharedLedger,
     file: &Path,
-) -> Result<Arc<Plugin>, String> {
-    let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+) -> Result<Arc<Plugin>, PluginsError> {
+    let bytes = std::fs::read(file).map_err(|error| PluginsError::Io { path: file.display().to_string(), error })?;
     match admit(runtime, cfg, paths, file, &bytes, false).await {
         Ok(plugin) => {
             // Every granted folder is checked at start-up: a missing one is said now, by key
@@ -503,8 +503,7 @@ pub async fn load(
             Ok(runtime.insert(plugin))
         }
         Err(e) => {
-            let e = e.to_string();
-            note(ledger, file, &sha256_hex(&bytes), Some(&e));
+            note(ledger, file, &sha256_hex(&bytes), Some(&e.to_string()));
             remember(file, None);
             Err(e)
         }
@@ -540,7 +539,7 @@ pub async fn ensure_loaded(
             Some(p)
         }
         Err(e) => {
-            tracing::error!("skipping plugin: {e}");
+            crate::ratelimit::warn_every(&format!("skip-plugin:{name}"), &format!("skipping plugin: {e}"), name);
             None
         }
     }
