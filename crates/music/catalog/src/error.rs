@@ -64,6 +64,18 @@ pub enum CatalogError {
 }
 
 impl CatalogError {
+    /// A fault of the state behind the catalog that may pass (a full disk, an I/O error, a
+    /// busy database, a server gone): the work that met it pauses and runs again, rather
+    /// than fail for good (see [`baton_store::passing`]). A refusal never passes.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            CatalogError::Sql(e) => baton_store::passing::sqlite(e),
+            CatalogError::Postgres { source, .. } => baton_store::passing::postgres(source),
+            CatalogError::Unavailable { .. } => true,
+            _ => false,
+        }
+    }
+
     /// A migration's failure on the catalog at `at` (a file, or a server as shown).
     pub(crate) fn from_store(at: &str, e: baton_store::StoreError) -> CatalogError {
         match e {

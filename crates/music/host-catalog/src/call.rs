@@ -19,11 +19,25 @@ use crate::{CatView, MAX_CALL_BYTES, MAX_CALL_READ_BYTES, MAX_CALL_TICKS};
 /// A call's answer, or the refusal the plugin reads.
 pub(crate) type WitResult<T> = Result<T, wit::CatalogError>;
 
+thread_local! {
+    /// The first fault of the state met by the catalog call running on this thread that may
+    /// pass (see [`CatalogError::is_transient`]). [`error`] notes it where the catalog's error
+    /// becomes the plugin's, and [`CatView::run_reading`] hands it to the task's store: if the
+    /// task then fails, the attempt does not count and it runs again once the fault has passed,
+    /// as for a kv write (see `StoreState::host_fault`).
+    static FAULT: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
 /// The catalog's refusal as the plugin sees it. The message is the catalog's own, which names
 /// the fix where there is one (the grant to add in `baton.toml`, the quota to raise): the
 /// guest SDK passes it on without adding its own.
 pub(crate) fn error(e: CatalogError) -> wit::CatalogError {
     let m = e.to_string();
+    if e.is_transient() {
+        FAULT.with(|f| {
+            f.borrow_mut().get_or_insert_with(|| format!("the catalog's state: {m}"));
+        });
+    }
     match e {
         CatalogError::NotGranted { .. }
         | CatalogError::NotOwner { .. }
@@ -80,37 +94,9 @@ impl CatView<'_> {
         let call = CallBounds::new(cancel.clone(), self.deadline, MAX_CALL_TICKS, read_cap);
         let inner = call.clone();
         let job = tokio::task::spawn_blocking(move || {
-            let _bounded = bounds::enter(inner.clone());
-            let mut guard = host.catalog.locked();
-            // Waited for the lock past the end of the task: nothing to do.
-            bounds::check().map_err(error)?;
-            if guard.is_none() {
-                let mut cat = match &host.location {
-                    Some(loc) => Catalog::open_at(loc, &host.path),
-                    None => Catalog::open(&host.path),
-                }
-                .map_err(error)?;
-                if let Some((dir, source)) = host.audit_reports.clone() {
-                    cat.set_audit_reports(Some(dir), source);
-                }
-                if let Some(source) = host.handoffs.clone() {
-                    cat.set_handoffs(source);
-                }
-                cat.set_files(host.files.clone());
-                *guard = Some(cat);
-            }
-            let r = match guard.as_mut() {
-                Some(cat) => match identity {
-                    Some(id) => cat.bind_owner(access, &id).map_err(error).and_then(|access| f(cat, &access, &files)),
-                    None => f(cat, &access, &files),
-                },
-                None => Err(wit::CatalogError::Io("the catalog could not be opened".into())),
-            };
-            // A statement interrupted by the bounds fails as an SQL error: say which bound.
-            match (r, inner.stopped()) {
-                (Err(_), Some(Stop::Work | Stop::Bytes)) => Err(error(inner.error())),
-                (r, _) => r,
-            }
+            FAULT.with(|f| f.borrow_mut().take());
+            let r = Self::call(&host, access, identity, &files, &inner, f);
+            (r, FAULT.with(|f| f.borrow_mut().take()))
         });
         match tokio::time::timeout_at(self.deadline.into(), job).await {
             Err(_) => {
@@ -124,7 +110,55 @@ impl CatView<'_> {
                 tracing::error!(plugin = %self.access.actor, "catalog call failed: {e}");
                 Ok(Err(wit::CatalogError::Io("the catalog call failed (see the host's log)".into())))
             }
-            Ok(Ok(r)) => Ok(r),
+            Ok(Ok((r, fault))) => {
+                if let Some(why) = fault {
+                    self.fault.get_or_insert(why);
+                }
+                Ok(r)
+            }
+        }
+    }
+
+    /// One call on the blocking pool: opens the catalog on first use, binds the plugin's
+    /// identity, and runs `f` within the call's bounds.
+    fn call<T>(
+        host: &crate::CatalogHost,
+        access: Access,
+        identity: Option<String>,
+        files: &Files,
+        inner: &Arc<CallBounds>,
+        f: impl FnOnce(&mut Catalog, &Access, &Files) -> WitResult<T>,
+    ) -> WitResult<T> {
+        let _bounded = bounds::enter(inner.clone());
+        let mut guard = host.catalog.locked();
+        // Waited for the lock past the end of the task: nothing to do.
+        bounds::check().map_err(error)?;
+        if guard.is_none() {
+            let mut cat = match &host.location {
+                Some(loc) => Catalog::open_at(loc, &host.path),
+                None => Catalog::open(&host.path),
+            }
+            .map_err(error)?;
+            if let Some((dir, source)) = host.audit_reports.clone() {
+                cat.set_audit_reports(Some(dir), source);
+            }
+            if let Some(source) = host.handoffs.clone() {
+                cat.set_handoffs(source);
+            }
+            cat.set_files(host.files.clone());
+            *guard = Some(cat);
+        }
+        let r = match guard.as_mut() {
+            Some(cat) => match identity {
+                Some(id) => cat.bind_owner(access, &id).map_err(error).and_then(|access| f(cat, &access, files)),
+                None => f(cat, &access, files),
+            },
+            None => Err(wit::CatalogError::Io("the catalog could not be opened".into())),
+        };
+        // A statement interrupted by the bounds fails as an SQL error: say which bound.
+        match (r, inner.stopped()) {
+            (Err(_), Some(Stop::Work | Stop::Bytes)) => Err(error(inner.error())),
+            (r, _) => r,
         }
     }
 
@@ -176,7 +210,7 @@ mod tests {
     use crate::CatalogHost;
     use baton_runtime::limits::TaskMeter;
 
-    fn view(meter: &mut TaskMeter) -> CatView<'_> {
+    fn view<'a>(meter: &'a mut TaskMeter, fault: &'a mut Option<String>) -> CatView<'a> {
         let access = Access::plugin("p", baton_catalog::Grants::default(), baton_catalog::Quota::DEFAULT);
         CatView {
             host: None,
@@ -186,13 +220,15 @@ mod tests {
             dirs: Vec::new(),
             deadline: Instant::now(),
             meter,
+            fault,
         }
     }
 
     #[test]
     fn per_call_caps_and_the_memory_meter() {
         let mut meter = TaskMeter::new(20 << 20, 1 << 20);
-        let mut v = view(&mut meter);
+        let mut fault = None;
+        let mut v = view(&mut meter, &mut fault);
         match v.hold_as("tracks: upsert", MAX_CALL_BYTES + 1, 2) {
             Err(wit::CatalogError::Invalid(m)) => assert!(m.contains("per-call cap") && m.contains("tracks"), "{m}"),
             other => panic!("{other:?}"),
@@ -210,7 +246,8 @@ mod tests {
     #[tokio::test]
     async fn without_the_catalog_or_past_the_deadline() {
         let mut meter = TaskMeter::new(1 << 20, 1 << 20);
-        let mut v = view(&mut meter);
+        let mut fault = None;
+        let mut v = view(&mut meter, &mut fault);
         match v.run(|_, _, _| Ok(())).await {
             Ok(Err(wit::CatalogError::Io(m))) => assert!(m.contains("no catalog"), "{m}"),
             other => panic!("{other:?}"),
@@ -235,7 +272,8 @@ mod tests {
     async fn a_call_stops_with_its_task_and_releases_the_catalog() {
         let dir = tempfile::tempdir().unwrap();
         let mut meter = TaskMeter::new(1 << 20, 1 << 20);
-        let mut v = view(&mut meter);
+        let mut fault = None;
+        let mut v = view(&mut meter, &mut fault);
         v.host = Some(CatalogHost::new(dir.path().join("state.sqlite")));
         v.deadline = Instant::now() + std::time::Duration::from_millis(300);
         let started = Instant::now();
@@ -254,5 +292,39 @@ mod tests {
         let t = Instant::now();
         v.run(|cat, access, _| Ok(cat.collections(access).map_err(error)?.len())).await.unwrap().unwrap();
         assert!(t.elapsed() < std::time::Duration::from_secs(1), "the next call waited {:?} for the lock", t.elapsed());
+    }
+
+    /// A catalog call that meets a full database hands the fault to the task (it runs again
+    /// once the fault has passed); a refusal does not.
+    #[tokio::test]
+    async fn a_full_database_is_the_tasks_host_fault_a_refusal_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut meter = TaskMeter::new(1 << 20, 1 << 20);
+        let mut fault = None;
+        let mut v = view(&mut meter, &mut fault);
+        v.host = Some(CatalogHost::new(dir.path().join("state.sqlite")));
+        v.deadline = Instant::now() + std::time::Duration::from_secs(5);
+        let refused = v
+            .run(|_, _, _| -> WitResult<()> { Err(error(CatalogError::UnknownCollection("nope".into()))) })
+            .await
+            .unwrap();
+        assert!(matches!(refused, Err(wit::CatalogError::Invalid(_))), "{refused:?}");
+        assert_eq!(*v.fault, None, "a refusal is the plugin's, not a fault of the host");
+        // A real SQLITE_FULL: a database capped at one page, written past it.
+        let full = v
+            .run(|_, _, _| -> WitResult<()> {
+                let db = baton_ledger::rusqlite::Connection::open_in_memory().map_err(|e| error(e.into()))?;
+                db.execute_batch("PRAGMA max_page_count = 2; CREATE TABLE t (v BLOB);").map_err(|e| error(e.into()))?;
+                db.execute("INSERT INTO t VALUES (zeroblob(100000))", []).map_err(|e| error(e.into()))?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        match full {
+            Err(wit::CatalogError::Io(m)) => assert!(m.contains("full"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let why = v.fault.clone().expect("the full database is the task's host fault");
+        assert!(why.contains("database or disk is full"), "{why}");
     }
 }

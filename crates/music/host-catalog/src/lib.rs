@@ -136,7 +136,7 @@ impl HostInterface for CatalogHost {
             let deadline = s.deadline();
             let grants = s.grants().to_vec();
             let dirs = s.grant_dirs().to_vec();
-            CatView { host, access, identity, grants, dirs, deadline, meter: &mut s.meter }
+            CatView { host, access, identity, grants, dirs, deadline, meter: &mut s.meter, fault: &mut s.host_fault }
         }
         v0_5::add_to_linker(linker, view)?;
         adapt::add_to_linker(linker, view)
@@ -169,6 +169,9 @@ struct CatView<'a> {
     dirs: Vec<baton_runtime::grants::GrantDir>,
     deadline: Instant,
     meter: &'a mut TaskMeter,
+    /// The task's host fault (`StoreState::host_fault`): set by a catalog call that met a
+    /// fault of the state that may pass.
+    fault: &'a mut Option<String>,
 }
 
 /// The marker wasmtime's generated `add_to_linker` functions name the view by.

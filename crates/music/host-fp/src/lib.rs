@@ -102,10 +102,12 @@ impl HostInterface for FingerprintHost {
     fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
         fn view(s: &mut StoreState) -> FpView<'_> {
             FpView {
-                host: s.extension::<FingerprintHost>(),
-                grants: s.grants(),
-                dirs: s.grant_dirs(),
-                deadline: s.deadline(),
+                // Fields, not accessors: the fault is borrowed mutably beside them.
+                host: StoreState::extension_in(&s.extensions),
+                grants: &s.grants,
+                dirs: &s.grant_dirs,
+                deadline: s.deadline,
+                fault: &mut s.host_fault,
             }
         }
         bindings::v0_3::baton::plugin::fingerprint::add_to_linker::<StoreState, Fp>(linker, view)?;
@@ -125,6 +127,9 @@ struct FpView<'a> {
     grants: &'a [baton_runtime::Grant],
     dirs: &'a [baton_runtime::grants::GrantDir],
     deadline: std::time::Instant,
+    /// The task's host fault (`StoreState::host_fault`): set when the fingerprint library
+    /// fails for a fault that may pass.
+    fault: &'a mut Option<String>,
 }
 
 struct Fp;
@@ -150,14 +155,17 @@ macro_rules! fingerprint_fns {
             use crate::bindings::$($p)::+ as wit;
 
             /// A WIT result, or a trap that ends the task `timeout`.
-            pub(super) fn convert<T, U>(r: Result<T, ServiceError>, ok: impl FnOnce(T) -> U) -> wasmtime::Result<Result<U, wit::FpError>> {
+            pub(super) fn convert<T, U>(fault: &mut Option<String>, r: Result<T, ServiceError>, ok: impl FnOnce(T) -> U) -> wasmtime::Result<Result<U, wit::FpError>> {
+                if let Err(ServiceError::HostFault(why)) = &r {
+                    fault.get_or_insert_with(|| why.clone());
+                }
                 Ok(match r {
                     Ok(v) => Ok(ok(v)),
                     Err(ServiceError::TaskTimeout) => return Err(wasmtime::Trap::Interrupt.into()),
                     Err(ServiceError::Denied(m)) => Err(wit::FpError::Denied(m)),
                     Err(ServiceError::Unsupported(m)) => Err(wit::FpError::Unsupported(m)),
                     Err(ServiceError::Corrupt(m)) => Err(wit::FpError::Corrupt(m)),
-                    Err(ServiceError::Io(m)) => Err(wit::FpError::Io(m)),
+                    Err(ServiceError::Io(m) | ServiceError::HostFault(m)) => Err(wit::FpError::Io(m)),
                 })
             }
 
@@ -192,7 +200,7 @@ macro_rules! fingerprint_fns {
                         Ok(h) => service::fingerprint_file(h.workers.clone(), self.grants, self.dirs, path, self.deadline).await,
                         Err(e) => Err(e),
                     };
-                    convert(r, fingerprint)
+                    convert(self.fault, r, fingerprint)
                 }
 
                 async fn read_tags(&mut self, path: String) -> wasmtime::Result<Result<wit::FileTags, wit::FpError>> {
@@ -200,7 +208,7 @@ macro_rules! fingerprint_fns {
                         Ok(h) => service::read_tags(h.workers.clone(), self.grants, self.dirs, path, self.deadline).await,
                         Err(e) => Err(e),
                     };
-                    convert(r, |(i, t)| wit::FileTags { info: info(i), tags: tags(t) })
+                    convert(self.fault, r, |(i, t)| wit::FileTags { info: info(i), tags: tags(t) })
                 }
 
                 async fn best_matches(
@@ -216,7 +224,7 @@ macro_rules! fingerprint_fns {
                         }
                         Err(e) => Err(e),
                     };
-                    convert(r, |found| {
+                    convert(self.fault, r, |found| {
                         found
                             .into_iter()
                             .map(|m| wit::LibraryMatch {
@@ -258,7 +266,7 @@ macro_rules! library_fingerprint_fn {
                 }
                 Err(e) => Err(e),
             };
-            convert(r, |found| found.map(fingerprint))
+            convert(self.fault, r, |found| found.map(fingerprint))
         }
     };
 }

@@ -41,6 +41,10 @@ pub enum ServiceError {
     Unsupported(String),
     Corrupt(String),
     Io(String),
+    /// A fault of the host's fingerprint library that may pass (its database full, failing or
+    /// busy): the plugin reads it as `io`, and if the task then fails, the attempt does not
+    /// count and it runs again (`StoreState::host_fault`).
+    HostFault(String),
     /// The task's time budget ran out: the call traps and the task fails `timeout`.
     TaskTimeout,
 }
@@ -53,6 +57,9 @@ impl ServiceError {
             FpError::Unsupported { detail, .. } => ServiceError::Unsupported(format!("{subject}: {detail}")),
             FpError::Corrupt { detail, .. } => ServiceError::Corrupt(format!("{subject}: {detail}")),
             FpError::Io { source, .. } => ServiceError::Io(format!("{subject}: {source}")),
+            FpError::Db { source, .. } if baton_store::passing::sqlite(&source) => {
+                ServiceError::HostFault(format!("the fingerprint library: {source}"))
+            }
             FpError::Db { source, .. } => ServiceError::Io(format!("the fingerprint library: {source}")),
             FpError::Move { detail, .. } => ServiceError::Io(format!("{subject}: {detail}")),
             FpError::Invalid(m) => ServiceError::Io(m),
@@ -301,6 +308,20 @@ async fn blocking<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The library's database full (a real SQLITE_FULL) is the host's fault, which may pass;
+    /// a database that is not one is not.
+    #[test]
+    fn a_full_library_database_is_a_host_fault() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch("PRAGMA max_page_count = 2; CREATE TABLE t (v BLOB);").unwrap();
+        let full = db.execute("INSERT INTO t VALUES (zeroblob(100000))", []).unwrap_err();
+        let e = ServiceError::from_fp("x", FpError::Db { path: "state.sqlite".into(), source: full });
+        assert!(matches!(&e, ServiceError::HostFault(m) if m.contains("full")), "{e:?}");
+        let corrupt = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT), None);
+        let e = ServiceError::from_fp("x", FpError::Db { path: "state.sqlite".into(), source: corrupt });
+        assert!(matches!(e, ServiceError::Io(_)), "{e:?}");
+    }
 
     #[tokio::test]
     async fn a_print_longer_than_the_cap_is_refused_before_any_work() {

@@ -86,13 +86,14 @@ impl HostInterface for SqliteHost {
     fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
         fn view(s: &mut StoreState) -> SqlView<'_> {
             SqlView {
-                host: s.extensions.iter().find_map(|e| (&**e as &dyn std::any::Any).downcast_ref::<SqliteHost>()),
+                host: StoreState::extension_in(&s.extensions),
                 grants: &s.grants,
                 dirs: &s.grant_dirs,
                 deadline: s.deadline,
                 task: &s.task_id,
                 table: &mut s.table,
                 meter: &mut s.meter,
+                fault: &mut s.host_fault,
             }
         }
         wit::add_to_linker::<StoreState, Sql>(linker, view)?;
@@ -109,6 +110,9 @@ struct SqlView<'a> {
     task: &'a str,
     table: &'a mut ResourceTable,
     meter: &'a mut TaskMeter,
+    /// The task's host fault (`StoreState::host_fault`): set when the copy of a snapshot
+    /// meets a fault of the host's disk that may pass.
+    fault: &'a mut Option<String>,
 }
 
 struct Sql;
@@ -125,7 +129,7 @@ fn convert<T>(r: Result<T, SqlError>) -> wasmtime::Result<Result<T, wit::SqliteE
         Err(SqlError::Denied(m)) => Err(wit::SqliteError::Denied(m)),
         Err(SqlError::Invalid(m)) => Err(wit::SqliteError::Invalid(m)),
         Err(SqlError::Busy(m)) => Err(wit::SqliteError::Busy(m)),
-        Err(SqlError::Io(m)) => Err(wit::SqliteError::Io(m)),
+        Err(SqlError::Io(m) | SqlError::HostFault(m)) => Err(wit::SqliteError::Io(m)),
     })
 }
 
@@ -179,7 +183,12 @@ impl wit::HostSnapshot for SqlView<'_> {
         let r = blocking(move || snapshots.open(&grants, &dirs, &path, &task, deadline, &cancelled)).await;
         match r {
             Ok(s) => Ok(Ok(self.table.push(SnapshotHandle(Arc::new(s)))?)),
-            Err(e) => convert(Err(e)),
+            Err(e) => {
+                if let SqlError::HostFault(why) = &e {
+                    self.fault.get_or_insert_with(|| format!("a database snapshot: {why}"));
+                }
+                convert(Err(e))
+            }
         }
     }
 

@@ -105,9 +105,21 @@ pub enum SqlError {
     Busy(String),
     #[error("io: {0}")]
     Io(String),
+    /// A fault on the host's side that may pass (the state disk full or failing while the copy
+    /// is written): the plugin reads it as `io`, and if the task then fails, the attempt does
+    /// not count and it runs again (`StoreState::host_fault`).
+    #[error("io: {0}")]
+    HostFault(String),
     /// The task's time budget ran out: the call traps and the task fails `timeout`.
     #[error("the task's time ran out")]
     TaskTimeout,
+}
+
+/// An error of the host's own disk (where copies are made): a fault that may pass (full, I/O
+/// error, quota, read-only for a while) is [`SqlError::HostFault`], any other is `Io`.
+fn host_side(what: String, e: &std::io::Error) -> SqlError {
+    // ENOSPC, EIO, EDQUOT, EROFS: the same faults the pipeline pauses on for its own folders.
+    if matches!(e.raw_os_error(), Some(28 | 5 | 122 | 30)) { SqlError::HostFault(what) } else { SqlError::Io(what) }
 }
 
 /// One SQL value, as the plugin sends and receives it.
@@ -340,10 +352,10 @@ impl Snapshots {
     fn private_dir(&self, guest: &str) -> Result<tempfile::TempDir, SqlError> {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         let io = |e: std::io::Error| {
-            SqlError::Io(format!(
-                "{guest}: cannot make a private folder for the copy under {}: {e}",
-                self.root.display()
-            ))
+            host_side(
+                format!("{guest}: cannot make a private folder for the copy under {}: {e}", self.root.display()),
+                &e,
+            )
         };
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.root).map_err(io)?;
         tempfile::Builder::new()
@@ -508,7 +520,9 @@ impl Copy<'_> {
     fn copy_file(&self, from: &mut File, dest: &Path) -> Result<(), SqlError> {
         use std::os::unix::fs::OpenOptionsExt;
         let io = |e: std::io::Error| SqlError::Io(format!("{}: copying: {e}", self.guest));
-        let mut out = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(dest).map_err(io)?;
+        // Writing the copy is the host's own disk: its faults are the host's, not the file's.
+        let write = |e: std::io::Error| host_side(format!("{}: copying: {e}", self.guest), &e);
+        let mut out = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(dest).map_err(write)?;
         let mut buf = vec![0u8; 1 << 20];
         loop {
             if Instant::now() >= self.deadline {
@@ -523,7 +537,7 @@ impl Copy<'_> {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(io(e)),
             };
-            out.write_all(&buf[..n]).map_err(io)?;
+            out.write_all(&buf[..n]).map_err(write)?;
         }
         Ok(())
     }

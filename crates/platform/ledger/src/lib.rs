@@ -93,21 +93,13 @@ impl LedgerError {
     /// A condition that may pass (disk full, I/O error, a lock held too long): back off and
     /// try again rather than stop. Anything else (a corrupt file, a schema mismatch) is not.
     pub fn is_transient(&self) -> bool {
-        use rusqlite::ErrorCode as C;
-        let sql = match self {
-            LedgerError::Folder { source, .. } => return matches!(source.raw_os_error(), Some(28 | 5)),
-            LedgerError::Open { source, .. } | LedgerError::Sql(source) => source,
+        match self {
+            LedgerError::Folder { source, .. } => matches!(source.raw_os_error(), Some(28 | 5)),
+            LedgerError::Open { source, .. } | LedgerError::Sql(source) => baton_store::passing::sqlite(source),
             // A quota is the plugin's limit, not the disk's: retrying cannot help.
-            LedgerError::KvQuota(_) | LedgerError::Unsupported(_) | LedgerError::Schema { .. } => return false,
-            LedgerError::Postgres { source, .. } => return postgres::is_transient(source),
-            LedgerError::Unavailable { .. } | LedgerError::NoAnswer { .. } => return true,
-        };
-        match sql {
-            rusqlite::Error::SqliteFailure(e, _) => matches!(
-                e.code,
-                C::DiskFull | C::SystemIoFailure | C::DatabaseBusy | C::DatabaseLocked | C::OutOfMemory
-            ),
-            _ => false,
+            LedgerError::KvQuota(_) | LedgerError::Unsupported(_) | LedgerError::Schema { .. } => false,
+            LedgerError::Postgres { source, .. } => baton_store::passing::postgres(source),
+            LedgerError::Unavailable { .. } | LedgerError::NoAnswer { .. } => true,
         }
     }
 }

@@ -50,26 +50,9 @@ fn call_error(server: &str, e: CallError) -> LedgerError {
     }
 }
 
-/// Whether a PostgreSQL error may pass: the connection was lost or refused, the server is
-/// starting or stopping, a serialization or deadlock abort, a unique key taken by another
-/// host's concurrent transaction (the retry sees its row), or a statement the server ended at
-/// `statement_timeout` (57014: a lock held too long, a server overloaded). Anything else is not.
+/// Whether a PostgreSQL error may pass: the store's one judgement ([`baton_store::passing`]).
 pub fn is_transient(e: &tokio_postgres::Error) -> bool {
-    if e.is_closed() {
-        return true;
-    }
-    if let Some(code) = e.code() {
-        let c = code.code();
-        return c.starts_with("08")
-            || c.starts_with("57P")
-            || c.starts_with("53")
-            || matches!(c, "40001" | "40P01" | "23505" | "57014");
-    }
-    // No SQLSTATE: an I/O error or a timeout talking to the server.
-    std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()) || {
-        let m = e.to_string();
-        m.contains("connect") || m.contains("closed") || m.contains("timeout") || m.contains("communicating")
-    }
+    baton_store::passing::postgres(e)
 }
 
 /// One handoff to claim (see [`PgLedger::claim_many`]).

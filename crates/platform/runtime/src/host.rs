@@ -138,7 +138,13 @@ impl StoreState {
 
     /// The host interface of type `T` added to the runtime, if any.
     pub fn extension<T: Any + Send + Sync>(&self) -> Option<&T> {
-        self.extensions.iter().find_map(|e| (&**e as &dyn Any).downcast_ref::<T>())
+        Self::extension_in(&self.extensions)
+    }
+
+    /// [`StoreState::extension`] over the field alone, for a view that also borrows another
+    /// field mutably (the task's meter, its host fault).
+    pub fn extension_in<T: Any + Send + Sync>(extensions: &[Arc<dyn crate::HostInterface>]) -> Option<&T> {
+        extensions.iter().find_map(|e| (&**e as &dyn Any).downcast_ref::<T>())
     }
 }
 

@@ -28,6 +28,7 @@ pub mod connect;
 pub mod copy;
 pub mod link;
 pub mod location;
+pub mod passing;
 pub mod pool;
 pub mod postgres;
 pub mod sql;

@@ -354,3 +354,15 @@ fn a_tasks_snapshots_have_their_own_sqlite_memory_budget() {
     drop(s);
     assert_eq!(budget.used(), 0, "everything charged to the task was given back");
 }
+
+/// A write the host's disk refuses for a while (a real ENOSPC, from /dev/full) is the host's
+/// fault, which the task's store is told of; a file that is not there is the plugin's input.
+#[test]
+fn a_full_disk_under_the_copy_is_a_host_fault() {
+    use std::io::Write;
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let e = (&full).write_all(&[0u8; 4096]).and_then(|()| (&full).flush()).unwrap_err();
+    assert!(matches!(host_side("copying".into(), &e), SqlError::HostFault(m) if m == "copying"));
+    let missing = std::fs::File::open("/nonexistent/baton-test").unwrap_err();
+    assert!(matches!(host_side("copying".into(), &missing), SqlError::Io(_)));
+}
