@@ -256,7 +256,11 @@ impl Outbox {
             match fs::remove_file(&p) {
                 Ok(()) => return,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!(file = %p.display(), "cannot drop an outbox entry: {e}"),
+                Err(e) => crate::ratelimit::warn_every(
+                    &format!("outbox-drop:{:?}", e.kind()),
+                    &format!("cannot drop an outbox entry: {e}"),
+                    &p.display().to_string(),
+                ),
             }
         }
     }

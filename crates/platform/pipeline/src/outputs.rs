@@ -286,7 +286,11 @@ impl Outputs<'_> {
                 &path,
                 "the error record of an earlier attempt of the same claim, which died before answering",
             ) {
-                tracing::warn!(file = %path.display(), "cannot move an earlier attempt's record aside: {e}");
+                crate::ratelimit::warn_every(
+                    "record-aside",
+                    &format!("cannot move an earlier attempt's record aside: {e}"),
+                    &path.display().to_string(),
+                );
             }
         }
     }
