@@ -37,6 +37,8 @@ pub mod pipeline;
 pub mod plugins;
 mod post;
 mod preread;
+#[cfg(test)]
+mod props;
 pub mod ratelimit;
 pub mod retry;
 pub mod returns;
