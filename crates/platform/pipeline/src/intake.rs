@@ -467,6 +467,21 @@ mod tests {
     }
 
     #[test]
+    fn a_team_agent_no_mailbox_has_is_refused_before_running() {
+        let mut b = Bench::new();
+        let p = b.prepare(NAME, &task("T-5", json!({"reply_to": "alpha/worker"})));
+        let Prepared::Refuse { code, message, reply, .. } = p else { panic!("not refused") };
+        assert_eq!(code, ErrorCode::UnknownRecipient);
+        assert!(
+            message.contains("\"alpha/worker\"") && message.contains("baton mailbox add claude-team [PATH]"),
+            "{message}"
+        );
+        assert_eq!(reply.as_deref(), Some("claude"), "the rejection goes to the plain sender");
+        let p = b.prepare(NAME, &task("T-6", json!({"from": "alpha/worker"})));
+        assert!(matches!(p, Prepared::Refuse { code: ErrorCode::UnknownRecipient, reply: None, .. }));
+    }
+
+    #[test]
     fn a_return_is_a_reply_and_what_cannot_be_read_is_refused_with_its_reason() {
         let mut b = Bench::new();
         let r = json!({"schema": "baton.handoff/v1", "id": "R-1", "kind": "return", "created_at": "2026-01-18T08:00:00Z",
