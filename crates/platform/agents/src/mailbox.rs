@@ -223,7 +223,7 @@ pub fn delivery(ledger: &mut baton_ledger::Ledger, id: &str) -> Result<Option<&'
         let message =
             events.iter().rev().find(|e| e.event == "return_delivered").and_then(|e| e.detail["message"].as_str());
         return match message {
-            Some(m) if m != id => delivery(ledger, &m.to_string()),
+            Some(m) if m != id => delivery(ledger, m),
             _ => Ok(None),
         };
     };

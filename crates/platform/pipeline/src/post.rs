@@ -1,8 +1,8 @@
 //! Delivery to other agents: the one place baton puts files into their inboxes (RETURNs for
 //! senders, routed TASKs, follow-ups), always through the outbox so that a delivery happens
 //! exactly once. A RETURN for a Claude Code team's agent (`TEAM/AGENT`) is appended to its
-//! Claude inbox instead ([`crate::mailbox`]). The pipeline's outputs stage and the audits, which run beside the pipeline,
-//! share one [`Post`].
+//! Claude inbox instead ([`crate::mailbox`]). The pipeline's outputs stage and the audits,
+//! which run beside the pipeline, share one [`Post`].
 use baton_sync::Locked;
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -49,8 +49,11 @@ impl Post {
         names::team_agent(agent)?;
         Some(match self.teams.recipient(agent) {
             Ok(recipient) => Ok(ClaudeInbox { recipient, from: self.agent.clone(), lock_wait: LOCK_WAIT }),
-            Err(_) => {
-                let why = self.teams.refusal("reply_to", agent).unwrap_or_default();
+            Err(why) => {
+                let why = format!(
+                    "the Claude Code team's agent {agent:?} is gone since the TASK was accepted ({why}): \
+                     add its team with `baton mailbox add claude-team [PATH]`, then `baton retry ID`"
+                );
                 Err(PipelineError::io(
                     &self.paths.home.join("baton.toml"),
                     std::io::Error::new(std::io::ErrorKind::NotFound, why),
