@@ -372,3 +372,175 @@ fn serve_records_a_message_that_is_gone_before_status_runs() {
     let seen = shown["events"].as_array().unwrap().iter().find(|e| e["event"] == "mailbox_seen").cloned();
     assert_eq!(seen.map(|e| e["detail"]["text"].clone()), Some(json!(text)), "{shown}");
 }
+
+/// A TASK for baton from a Claude Code team's lead, answered to one of its agents.
+fn task_replying_to(id: &str, from: &str, reply_to: Option<&str>) -> String {
+    let mut t = json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                       "from": from, "title": format!("Echo {id}"), "plugin": "echo", "action": "echo", "params": {"n": id}});
+    if let Some(r) = reply_to {
+        t["reply_to"] = json!(r);
+    }
+    t.to_string()
+}
+
+fn messages(inbox: &Path) -> Vec<Value> {
+    serde_json::from_slice(&std::fs::read(inbox).unwrap()).expect("the inbox stays a JSON array")
+}
+
+/// Issue 49: a TASK whose `reply_to` is `TEAM/AGENT` is answered by one message appended to
+/// that agent's Claude inbox (not a file in a folder `handoffs/TEAM/AGENT/`), once however
+/// often serve drains; `show TASK --json` follows the message's receipt.
+#[test]
+fn a_task_replying_to_a_team_agent_is_answered_in_its_claude_inbox() {
+    let (h, teams, _) = mailbox_home();
+    let inbox = teams.join("alpha/inboxes/worker.json");
+    let before = messages(&inbox);
+    h.drop_file(
+        "20260118T070951Z__TASK__Echo-RT1__team-lead.json",
+        task_replying_to("RT1", "team-lead", Some("alpha/worker")),
+    );
+    h.ok(&["serve", "--once"]);
+    h.ok(&["serve", "--once"]); // a second drain changes nothing
+    let after = messages(&inbox);
+    assert_eq!(after.len(), before.len() + 1, "exactly one message: {after:?}");
+    assert_eq!(&after[..before.len()], &before[..], "earlier messages unchanged");
+    let m = after.last().unwrap();
+    assert_eq!((m["from"].as_str(), m["read"].as_bool()), (Some("baton"), Some(false)), "{m}");
+    let ret: Value = serde_json::from_str(m["text"].as_str().unwrap()).expect("the text is the RETURN's JSON");
+    assert_eq!((ret["in_reply_to"].as_str(), ret["status"].as_str()), (Some("RT1"), Some("completed")), "{ret}");
+    assert_eq!(ret["to"], "alpha/worker");
+    assert!(m["summary"].as_str().unwrap().starts_with("Re: Echo RT1"), "{m}");
+    assert!(!teams.join("alpha/inboxes/worker.json.lock").exists(), "the lock is released");
+    assert!(!h.root.join("handoffs/alpha").exists(), "no folder handoffs/alpha/ is made");
+    assert_eq!(std::fs::read_dir(h.dir("baton", "02_processed")).unwrap().count(), 1, "the TASK is filed");
+    assert!(h.dir("baton", ".outbox").read_dir().unwrap().next().is_none(), "the outbox is emptied");
+
+    let shown = h.json(&["show", "RT1", "--json"]);
+    assert_eq!(shown["task"]["state"], "completed", "{shown}");
+    assert_eq!(shown["delivery"], "written", "{shown}");
+    let link = shown["events"].as_array().unwrap().iter().find(|e| e["event"] == "return_delivered").unwrap();
+    let id = link["detail"]["message"].as_str().unwrap().to_string();
+    assert_eq!(
+        id,
+        baton_mailbox::claude::message_id(
+            "alpha/worker",
+            "baton",
+            m["timestamp"].as_str().unwrap(),
+            m["text"].as_str().unwrap()
+        )
+    );
+    let message = h.json(&["show", &id, "--json"]);
+    let delivered = message["events"].as_array().unwrap().iter().find(|e| e["event"] == "delivered").unwrap();
+    assert_eq!(delivered["detail"]["agent"], "alpha/worker");
+    assert_eq!(delivered["detail"]["text"], m["text"]);
+
+    // Claude Code marks it read.
+    set_read(&inbox, m["text"].as_str().unwrap());
+    assert_eq!(h.json(&["show", "RT1", "--json"])["delivery"], "read");
+    assert_eq!(h.json(&["show", &id, "--json"])["delivery"], "read");
+
+    // The same through `baton send --reply-to TEAM/AGENT`.
+    let sent = h.json(&[
+        "send",
+        "--plugin",
+        "echo",
+        "--action",
+        "echo",
+        "--params",
+        "{}",
+        "--from",
+        "team-lead",
+        "--reply-to",
+        "alpha/worker",
+        "--json",
+    ]);
+    h.ok(&["serve", "--once"]);
+    let last = messages(&inbox).pop().unwrap();
+    let ret: Value = serde_json::from_str(last["text"].as_str().unwrap()).unwrap();
+    assert_eq!(ret["in_reply_to"], sent["id"]);
+    assert_eq!(messages(&inbox).len(), before.len() + 2);
+    assert!(!h.root.join("handoffs/alpha").exists(), "no folder handoffs/alpha/ is made");
+}
+
+/// A `TEAM/AGENT` that no claude-team mailbox has is refused before running, naming it,
+/// baton.toml and the fix; no folder `handoffs/TEAM/` is made.
+#[test]
+fn a_task_replying_to_an_unknown_team_agent_is_rejected_with_the_fix() {
+    let (h, teams, _) = mailbox_home();
+    h.drop_file(
+        "20260118T070951Z__TASK__Echo-U1__team-lead.json",
+        task_replying_to("U1", "team-lead", Some("alpha/nobody")),
+    );
+    h.drop_file("20260118T070951Z__TASK__Echo-U2__worker.json", task_replying_to("U2", "beta/worker", None));
+    h.ok(&["serve", "--once"]);
+    for (id, who) in [("U1", "alpha/nobody"), ("U2", "beta/worker")] {
+        let shown = h.json(&["show", id, "--json"]);
+        assert_eq!(shown["task"]["state"], "rejected", "{shown}");
+        assert_eq!(shown["task"]["error_code"], "unknown_recipient", "{shown}");
+        let message = shown["task"]["error_message"].as_str().unwrap();
+        assert!(message.contains(&format!("{who:?}")), "{message}");
+        assert!(message.contains("baton mailbox add claude-team [PATH]"), "{message}");
+        assert!(message.contains(&h.root.join("baton.toml").display().to_string()), "{message}");
+        assert!(shown.get("delivery").is_none(), "{shown}");
+    }
+    // The sender of U1 is a plain agent: it gets the rejection; U2's sender is the unknown one.
+    let returns = h.returns("team-lead");
+    assert_eq!(returns["U1"][0]["error"]["code"], "unknown_recipient");
+    assert_eq!(std::fs::read_dir(h.dir("baton", "03_failed")).unwrap().count(), 4, "two originals, two records");
+    for folder in ["alpha", "beta"] {
+        assert!(!h.root.join("handoffs").join(folder).exists(), "handoffs/{folder} was made");
+    }
+    assert_eq!(messages(&teams.join("alpha/inboxes/worker.json")).len(), 1, "nothing appended");
+    assert!(!teams.join("alpha/inboxes/nobody.json").exists());
+    // `baton send` refuses it before writing anything.
+    let e = h.run(&[
+        "send",
+        "--plugin",
+        "echo",
+        "--action",
+        "echo",
+        "--params",
+        "{}",
+        "--from",
+        "lead",
+        "--reply-to",
+        "alpha/nobody",
+    ]);
+    assert_eq!(e.status.code(), Some(2), "{}", String::from_utf8_lossy(&e.stderr));
+    assert!(String::from_utf8_lossy(&e.stderr).contains("worker"), "{}", String::from_utf8_lossy(&e.stderr));
+    assert!(!h.root.join("handoffs/alpha").exists() && !h.root.join("handoffs/lead").exists());
+}
+
+/// Killed between the append and its mark (`.sent`, then the ledger): the re-run finds the
+/// message in the inbox and appends nothing, and the TASK is filed once, completed.
+#[test]
+fn a_rerun_after_a_crash_between_append_and_mark_appends_nothing() {
+    use std::os::unix::process::ExitStatusExt;
+    let (h, teams, _) = mailbox_home();
+    let inbox = teams.join("solo/inboxes/helper.json");
+    h.drop_file("20260118T070951Z__TASK__Echo-C1__lead.json", task_replying_to("C1", "solo/helper", None));
+    let out = h.cmd(&["serve", "--once"]).env("BATON_FAILPOINT", "after_mailbox_append").output().unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(9),
+        "the failpoint killed the process: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = messages(&inbox);
+    assert_eq!(first.len(), 1, "appended before the crash: {first:?}");
+    h.ok(&["serve", "--once"]);
+    h.ok(&["serve", "--once"]);
+    let after = messages(&inbox);
+    assert_eq!(after, first, "the re-run appended nothing");
+    let ret: Value = serde_json::from_str(after[0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!((ret["in_reply_to"].as_str(), ret["status"].as_str()), (Some("C1"), Some("completed")));
+    let shown = h.json(&["show", "C1", "--json"]);
+    assert_eq!(shown["task"]["state"], "completed", "{shown}");
+    assert_eq!(shown["delivery"], "written", "{shown}");
+    let delivered: Vec<&Value> =
+        shown["events"].as_array().unwrap().iter().filter(|e| e["event"] == "return_delivered").collect();
+    assert_eq!(delivered.len(), 1, "{shown}");
+    assert_eq!(std::fs::read_dir(h.dir("baton", "02_processed")).unwrap().count(), 1);
+    assert!(h.dir("baton", ".outbox").read_dir().unwrap().next().is_none(), "the outbox is emptied");
+    assert!(!h.root.join("handoffs/solo").exists());
+}

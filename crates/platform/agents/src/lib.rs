@@ -239,8 +239,17 @@ impl Tree {
     }
 
     /// The inbox of an agent the RETURN goes to, made if missing (the sender's folder may not
-    /// exist yet), following a folder that is the same name on a Mac.
+    /// exist yet), following a folder that is the same name on a Mac. A Claude Code team's
+    /// agent (`TEAM/AGENT`) has no folder here, and none is made: refused, naming where its
+    /// answers go.
     pub fn reply_inbox(&self, agent: &str) -> Result<PathBuf> {
+        if names::team_agent(agent).is_some() {
+            anyhow::bail!(
+                "{agent:?} is a Claude Code team's agent (TEAM/AGENT): it has no folder in {}, and its RETURN is a \
+                 message baton serve appends to its Claude inbox",
+                self.root.display()
+            );
+        }
         let folder = self.existing_agent(agent).unwrap_or_else(|| agent.to_string());
         let inbox = self.root.join(folder).join(INBOX);
         std::fs::create_dir_all(&inbox).with_context(|| format!("creating {}", inbox.display()))?;

@@ -176,64 +176,27 @@ pub fn spawn_observer(ctx: Ctx) -> Option<std::thread::JoinHandle<()>> {
     spawned.map_err(|e| tracing::warn!("mailboxes: no observer thread ({e}); `baton status` still records them")).ok()
 }
 
-/// A `TEAM/AGENT` recipient: a Claude team's agent in one of the configured mailboxes.
-pub struct Recipient {
-    pub mailbox: String,
-    pub team: String,
-    pub name: String,
-    pub inbox: PathBuf,
-}
+pub use baton_mailbox::recipient::Recipient;
 
 /// Finds the inbox of `TEAM/AGENT` in the configured claude-team mailboxes. An agent with no
 /// inbox file yet is taken when the team's roster names it, or with `create`.
 pub fn recipient(ctx: &Ctx, to: &str, create: bool) -> Result<Recipient> {
-    let Some((team, name)) = to.split_once('/') else { bail!("{to:?} is not TEAM/AGENT") };
-    if team.is_empty() || name.is_empty() || name.contains('/') || team.starts_with('.') || name.starts_with('.') {
-        bail!("{to:?} is not TEAM/AGENT (a Claude Code team and one of its agents)");
-    }
-    let boxes = configured(ctx)?;
-    let claude: Vec<(&String, PathBuf)> = boxes
-        .iter()
-        .filter(|(_, s)| s.kind == Kind::ClaudeTeam)
-        .map(|(n, s)| (n, s.resolved_path(&ctx.home)))
-        .collect();
-    if claude.is_empty() {
-        bail!(
+    use baton_mailbox::recipient::RecipientError;
+    match baton_mailbox::recipient::find(&configured(ctx)?, &ctx.home, to, create) {
+        Ok(r) => Ok(r),
+        Err(RecipientError::NoClaudeMailbox) => bail!(
             "no claude-team mailbox in {}: add one with `baton mailbox add claude-team [PATH]`",
             ctx.home.join("baton.toml").display()
-        );
+        ),
+        Err(e @ RecipientError::NoAgent { .. }) => bail!("{e}; pass --new-agent to create its inbox"),
+        Err(e) => bail!("{e}"),
     }
-    let Some((mailbox, root)) = claude.iter().find(|(_, p)| p.join(team).join("inboxes").is_dir()) else {
-        let teams: Vec<String> = claude.iter().flat_map(|(_, p)| claude::scan(p).into_iter().map(|t| t.name)).collect();
-        bail!(
-            "no team {team:?} (a folder with inboxes/) in {}; teams: {}",
-            claude.iter().map(|(_, p)| p.display().to_string()).collect::<Vec<_>>().join(", "),
-            if teams.is_empty() { "none".into() } else { teams.join(", ") }
-        );
-    };
-    let inbox = root.join(team).join("inboxes").join(format!("{name}.json"));
-    if !inbox.is_file() && !create {
-        let roster = claude::roster_names(&root.join(team).join("config.json"));
-        if !roster.iter().any(|m| m == name) {
-            let mut known: Vec<String> =
-                claude::inboxes(team, &root.join(team).join("inboxes")).into_iter().map(|i| i.name).collect();
-            known.extend(roster);
-            known.sort();
-            known.dedup();
-            bail!(
-                "no agent {name:?} in team {team:?} (no inbox, not in its config.json); agents: {}; pass --new-agent to create its inbox",
-                known.join(", ")
-            );
-        }
-    }
-    Ok(Recipient { mailbox: mailbox.to_string(), team: team.to_string(), name: name.to_string(), inbox })
 }
 
 /// Appends the message to the recipient's inbox under Claude Code's lock and records the
 /// delivery in the ledger. Returns the message's id.
 pub fn deliver_to(ctx: &Ctx, r: &Recipient, from: &str, text: &str, summary: Option<&str>) -> Result<String> {
     let timestamp = baton_mailbox::when::rfc3339(time::OffsetDateTime::now_utc());
-    let agent = format!("{}/{}", r.team, r.name);
     let msg = deliver::Outgoing {
         from: from.to_string(),
         text: text.to_string(),
@@ -241,23 +204,29 @@ pub fn deliver_to(ctx: &Ctx, r: &Recipient, from: &str, text: &str, summary: Opt
         timestamp: timestamp.clone(),
     };
     deliver::deliver(&r.inbox, &msg)?;
-    let id = claude::message_id(&agent, from, &timestamp, text);
+    let id = r.message_id(&msg);
     let mut ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
-    let detail = json!({
-        "mailbox": r.mailbox, "agent": agent, "inbox": r.inbox, "from": from, "timestamp": timestamp,
-        "summary": summary, "text": text,
-    });
-    ledger.batch(|w| w.event(&id, &timestamp, "delivered", &detail))?;
+    ledger.batch(|w| w.event(&id, &timestamp, "delivered", &r.delivered_detail(&msg)))?;
     tracing::info!(id = %id, inbox = %r.inbox.display(), "delivered");
     Ok(id)
 }
 
 /// A delivery's state now: `written`, `read`, `answered` or `lost`, from the inbox and the
 /// ledger; each state reached is recorded once as an event (`delivery_read`, …), so a read
-/// message the inbox has since dropped stays read. `None`: the id is no delivery.
+/// message the inbox has since dropped stays read. For a TASK whose RETURN the pipeline
+/// appended to a Claude inbox (a `return_delivered` event naming the message), that message's
+/// state. `None`: the id is no delivery.
 pub fn delivery(ledger: &mut baton_ledger::Ledger, id: &str) -> Result<Option<&'static str>> {
     let events = ledger.events(id)?;
-    let Some(d) = events.iter().find(|e| e.event == "delivered") else { return Ok(None) };
+    let Some(d) = events.iter().find(|e| e.event == "delivered") else {
+        // A TASK answered into a Claude inbox: its RETURN's message tells.
+        let message =
+            events.iter().rev().find(|e| e.event == "return_delivered").and_then(|e| e.detail["message"].as_str());
+        return match message {
+            Some(m) if m != id => delivery(ledger, m),
+            _ => Ok(None),
+        };
+    };
     let had = |name: &str| events.iter().any(|e| e.event == name);
     if had("delivery_answered") {
         return Ok(Some("answered"));

@@ -1,6 +1,6 @@
 //! `baton send`: writes one valid, uniquely named TASK (for a plugin into baton's inbox, for an
 //! agent into its `01_inbox/`), prints its id, and with `--wait` blocks until its RETURN.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
@@ -81,7 +81,8 @@ pub struct Request {
 pub struct Sent {
     pub id: String,
     pub file: PathBuf,
-    /// Where its RETURN will land.
+    /// Where its RETURN will land (for a `TEAM/AGENT`, the team's `inboxes/` folder: the
+    /// RETURN is a message in its inbox file there, not a file of its own).
     pub reply_inbox: PathBuf,
     /// The names in that inbox just before the TASK was written (only newer ones can answer).
     pub before: std::collections::HashSet<std::ffi::OsString>,
@@ -152,7 +153,15 @@ pub fn prepare(tree: &Tree, r: &Request) -> Result<Prepared> {
     };
     let body = build::task(&task).map_err(|e| anyhow::anyhow!("the TASK would not be valid: {}", e.message))?;
     super::check::size(file_size(&body), tree.max_file_bytes)?;
-    let reply_inbox = tree.reply_inbox(r.reply_to.as_deref().unwrap_or(&from))?;
+    let reply_agent = r.reply_to.as_deref().unwrap_or(&from);
+    let reply_inbox = if baton_handoff::names::team_agent(reply_agent).is_some() {
+        // A Claude Code team's agent: its RETURN is a message in its Claude inbox (appended by
+        // serve); the team's `inboxes/` folder is named, never a folder made for it.
+        let r = crate::mailbox::recipient(&tree.ctx(), reply_agent, false)?;
+        r.inbox.parent().map(Path::to_path_buf).unwrap_or_default()
+    } else {
+        tree.reply_inbox(reply_agent)?
+    };
     Ok(Prepared { body, inbox, reply_inbox })
 }
 
@@ -209,6 +218,18 @@ pub fn run(ctx: &Ctx, a: SendArgs) -> Result<i32> {
         correlation_id: a.correlation_id,
         new_agent: a.new_agent,
     };
+    if a.wait
+        && req
+            .reply_to
+            .as_deref()
+            .or(req.from.as_deref())
+            .is_some_and(|r| baton_handoff::names::team_agent(r).is_some())
+    {
+        bail!(
+            "--wait watches a folder for the RETURN, and the RETURN for a Claude Code team's agent (TEAM/AGENT) is a \
+             message in its Claude inbox: send without --wait, then `baton show ID --json` tells its \"delivery\""
+        );
+    }
     let sent = send(&tree, &req)?;
     if !a.wait {
         if a.json {

@@ -54,6 +54,9 @@ pub enum ErrorCode {
     GrantMissing,
     /// A folder grant's path no longer leads to the folder checked when the plugin was loaded.
     GrantChanged,
+    /// The agent to answer (`reply_to`, else `from`) is a `TEAM/AGENT` that no configured
+    /// claude-team mailbox has: refused before running, so no answer is lost or misplaced.
+    UnknownRecipient,
 }
 
 impl ErrorCode {
@@ -82,6 +85,7 @@ impl ErrorCode {
             Self::DeadlinePassed => "deadline_passed",
             Self::GrantMissing => "grant_missing",
             Self::GrantChanged => "grant_changed",
+            Self::UnknownRecipient => "unknown_recipient",
         }
     }
 
@@ -100,6 +104,7 @@ impl ErrorCode {
                 | Self::UnknownAction
                 | Self::InvalidParams
                 | Self::Misrouted
+                | Self::UnknownRecipient
         )
     }
 }

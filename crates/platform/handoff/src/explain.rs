@@ -30,6 +30,19 @@ fn check_name(o: &Map<String, Value>, k: &str, bad: &mut Vec<String>) {
     }
 }
 
+/// Who sends or gets an answer (`from`, `reply_to`, a RETURN's `to`): a name, or a Claude Code
+/// team's agent as `TEAM/AGENT`.
+fn check_agent(o: &Map<String, Value>, k: &str, bad: &mut Vec<String>) {
+    match o.get(k) {
+        Some(Value::String(s)) if names::is_valid_agent(s) => {}
+        Some(v) => bad.push(format!(
+            "`{k}` ({} is not an agent: a name of ASCII letters, digits, `_`, `-`, single dots, or TEAM/AGENT)",
+            shown(v)
+        )),
+        None => {}
+    }
+}
+
 fn check_time(o: &Map<String, Value>, k: &str, bad: &mut Vec<String>) {
     match o.get(k) {
         Some(Value::String(s)) if stamp::parse_rfc3339(s).is_some() => {}
@@ -71,7 +84,7 @@ pub fn problems(value: &Value) -> String {
     }
     check_enum(o, "kind", &["task", "return"], &mut bad);
     check_time(o, "created_at", &mut bad);
-    check_name(o, "from", &mut bad);
+    check_agent(o, "from", &mut bad);
     match o.get("title") {
         Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 500 => {}
         Some(v) => bad.push(format!("`title` ({} must be a string of 1 to 500 characters)", shown(v))),
@@ -80,9 +93,10 @@ pub fn problems(value: &Value) -> String {
     let mut hint = String::new();
     match kind {
         Some("task") => {
-            for k in ["plugin", "action", "to", "reply_to"] {
+            for k in ["plugin", "action", "to"] {
                 check_name(o, k, &mut bad);
             }
+            check_agent(o, "reply_to", &mut bad);
             if o.get("params").is_some_and(|p| !p.is_object()) {
                 bad.push(format!("`params` ({} must be an object)", shown(&o["params"])));
             }
@@ -103,7 +117,7 @@ pub fn problems(value: &Value) -> String {
         }
         Some("return") => {
             missing.extend(RETURN_REQUIRED.iter().copied().filter(|k| !o.contains_key(*k)));
-            check_name(o, "to", &mut bad);
+            check_agent(o, "to", &mut bad);
             check_enum(o, "status", &["completed", "failed", "rejected", "canceled"], &mut bad);
             for k in ["started_at", "finished_at"] {
                 check_time(o, k, &mut bad);

@@ -19,7 +19,7 @@ pub fn conforms(v: &Value) -> bool {
     let top = o.get("schema").and_then(Value::as_str) == Some(crate::SCHEMA_ID)
         && opt(o, "id", id)
         && opt(o, "created_at", timestamp)
-        && opt(o, "from", name)
+        && opt(o, "from", agent)
         && opt(o, "title", |t| t.as_str().is_some_and(|s| (1..=500).contains(&chars(s))))
         && opt(o, "correlation_id", |c| c.as_str().is_some_and(|s| chars(s) <= 200));
     if !top {
@@ -38,7 +38,7 @@ fn task(o: &Map<String, Value>) -> bool {
         && opt(o, "action", name)
         && opt(o, "params", Value::is_object)
         && opt(o, "to", name)
-        && opt(o, "reply_to", name)
+        && opt(o, "reply_to", agent)
         && opt(o, "priority", |p| one_of_str(p, &["low", "normal", "high", "urgent"]))
         && opt(o, "deadline", timestamp);
     let has = |k: &str| o.contains_key(k);
@@ -51,7 +51,7 @@ fn task(o: &Map<String, Value>) -> bool {
 /// `$defs/return`.
 fn ret(o: &Map<String, Value>) -> bool {
     ["in_reply_to", "status", "summary"].iter().all(|k| o.contains_key(*k))
-        && opt(o, "to", name)
+        && opt(o, "to", agent)
         && opt(o, "in_reply_to", |s| s.as_str().is_some_and(|s| (1..=128).contains(&chars(s))))
         && opt(o, "status", |s| one_of_str(s, &["completed", "failed", "rejected", "canceled"]))
         && opt(o, "summary", Value::is_string)
@@ -96,6 +96,18 @@ fn non_negative_integer(v: &Value) -> bool {
 /// `$defs/name`: `^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`, at most 128 characters.
 fn name(v: &Value) -> bool {
     v.as_str().is_some_and(|s| s.len() <= 128 && dotted(s))
+}
+
+/// `$defs/agent`: a name, or two names joined by one `/` (`TEAM/AGENT`, a Claude Code team's
+/// agent), at most 128 characters.
+fn agent(v: &Value) -> bool {
+    v.as_str().is_some_and(|s| {
+        s.len() <= 128
+            && match s.split_once('/') {
+                Some((team, agent)) => dotted(team) && dotted(agent),
+                None => dotted(s),
+            }
+    })
 }
 
 /// `$defs/id`: the same pattern, 1 to 128 characters.

@@ -63,6 +63,20 @@ pub fn is_valid_name(s: &str) -> bool {
         && !s.contains("..")
 }
 
+/// `TEAM/AGENT`: two valid names joined by one `/`, an agent of a Claude Code team (what
+/// `from`, `reply_to` and a RETURN's `to` may name besides a plain agent). It is never a path
+/// under the handoffs tree: baton finds that agent's inbox through a claude-team mailbox.
+pub fn team_agent(s: &str) -> Option<(&str, &str)> {
+    let (team, agent) = s.split_once('/')?;
+    (s.len() <= 128 && is_valid_name(team) && is_valid_name(agent)).then_some((team, agent))
+}
+
+/// True for what `from`, `reply_to` and a RETURN's `to` may hold (the schema's
+/// `$defs/agent`): a valid name, or [`team_agent`].
+pub fn is_valid_agent(s: &str) -> bool {
+    is_valid_name(s) || team_agent(s).is_some()
+}
+
 /// How the pipeline treats a directory entry in an inbox, judged by its name alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {

@@ -95,6 +95,40 @@ pub fn deliver(inbox: &Path, msg: &Outgoing) -> Result<usize, MailboxError> {
 
 /// [`deliver`] with its own lock timeout.
 pub fn deliver_with(inbox: &Path, msg: &Outgoing, timeout: Duration) -> Result<usize, MailboxError> {
+    append(inbox, msg, timeout, false).map(|(n, _)| n)
+}
+
+/// [`deliver_with`] for a delivery that may be made again (a re-run after a crash between the
+/// append and its record): under the lock, a message with the same `from`, `timestamp` and
+/// `text` already in the inbox (the same message id) is the one this delivery made, and
+/// nothing is appended. Returns whether it appended.
+pub fn deliver_once(inbox: &Path, msg: &Outgoing, timeout: Duration) -> Result<bool, MailboxError> {
+    append(inbox, msg, timeout, true).map(|(_, appended)| appended)
+}
+
+/// Whether the inbox holds `msg` (the same `from`, `timestamp` and `text`), read without the
+/// lock: Claude Code replaces the file by a rename, so a read sees one whole version. A
+/// missing inbox, or one that is no JSON array, holds nothing; a file that cannot be read is
+/// an error (not knowing is not "no").
+pub fn holds(inbox: &Path, msg: &Outgoing) -> Result<bool, MailboxError> {
+    let bytes = match std::fs::read(inbox) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(source) => return Err(MailboxError::Io { path: inbox.display().to_string(), source }),
+    };
+    Ok(match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Array(items)) => items.iter().any(|m| same(m, msg)),
+        _ => false,
+    })
+}
+
+fn same(entry: &Value, msg: &Outgoing) -> bool {
+    entry["from"] == msg.from.as_str()
+        && entry["timestamp"] == msg.timestamp.as_str()
+        && entry["text"] == msg.text.as_str()
+}
+
+fn append(inbox: &Path, msg: &Outgoing, timeout: Duration, once: bool) -> Result<(usize, bool), MailboxError> {
     let dir = inbox
         .parent()
         .filter(|d| d.is_dir())
@@ -111,6 +145,9 @@ pub fn deliver_with(inbox: &Path, msg: &Outgoing, timeout: Duration) -> Result<u
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(io(e)),
     };
+    if once && items.iter().any(|m| same(m, msg)) {
+        return Ok((items.len(), false));
+    }
     let mut entry = json!({"from": msg.from, "text": msg.text, "timestamp": msg.timestamp, "read": false});
     if let Some(s) = &msg.summary {
         entry["summary"] = json!(s);
@@ -129,7 +166,7 @@ pub fn deliver_with(inbox: &Path, msg: &Outgoing, timeout: Duration) -> Result<u
         let _ = std::fs::remove_file(&tmp);
         return Err(io(e));
     }
-    Ok(items.len())
+    Ok((items.len(), true))
 }
 
 #[cfg(test)]
@@ -195,6 +232,24 @@ mod tests {
         let old = std::fs::File::open(lock_path(&inbox)).unwrap();
         old.set_modified(SystemTime::now() - Duration::from_secs(11)).unwrap();
         assert_eq!(deliver_with(&inbox, &msg(1), Duration::from_millis(100)).unwrap(), 1);
+        assert!(!lock_path(&inbox).exists());
+    }
+
+    #[test]
+    fn a_delivery_made_again_appends_once() {
+        let d = tempfile::tempdir().unwrap();
+        let inbox = d.path().join("w.json");
+        assert!(!holds(&inbox, &msg(1)).unwrap());
+        assert!(deliver_once(&inbox, &msg(1), LOCK_TIMEOUT).unwrap());
+        assert!(holds(&inbox, &msg(1)).unwrap());
+        // Claude Code marked it read meanwhile: still the same message.
+        let mut v: Vec<Value> = serde_json::from_slice(&std::fs::read(&inbox).unwrap()).unwrap();
+        v[0]["read"] = json!(true);
+        std::fs::write(&inbox, serde_json::to_vec(&v).unwrap()).unwrap();
+        assert!(!deliver_once(&inbox, &msg(1), LOCK_TIMEOUT).unwrap());
+        assert!(deliver_once(&inbox, &msg(2), LOCK_TIMEOUT).unwrap());
+        let v: Vec<Value> = serde_json::from_slice(&std::fs::read(&inbox).unwrap()).unwrap();
+        assert_eq!(v.len(), 2);
         assert!(!lock_path(&inbox).exists());
     }
 

@@ -4,7 +4,8 @@
 //! - [`claude`]: Claude Code agent teams, `<team>/inboxes/<agent>.json` and `config.json`.
 //! - [`folders`]: folder mailboxes, `<agent>/inbox/`, `done/`, `outbox/` of `.json`, `.md`,
 //!   `.txt` messages.
-//! - [`deliver`]: the one write, appending to a Claude inbox under Claude Code's own lock.
+//! - [`deliver`]: the one write, appending to a Claude inbox under Claude Code's own lock;
+//!   [`recipient`]: which inbox `TEAM/AGENT` is, and the ledger's record of a delivery there.
 //! - [`settings`]: `[mailboxes.NAME]` in `baton.toml`; [`zone`] and [`when`]: dates.
 //! - [`report`]: every mailbox read into agents and items, as `status` lists them;
 //!   [`detect`]: folders that look like mailboxes and are not read, listed, never skipped.
@@ -15,6 +16,7 @@ pub mod claude;
 pub mod deliver;
 pub mod detect;
 pub mod folders;
+pub mod recipient;
 pub mod report;
 pub mod settings;
 pub mod when;

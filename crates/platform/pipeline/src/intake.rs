@@ -11,12 +11,14 @@ use baton_ledger::{Observed, TaskRow, TaskState};
 use crate::claims::Claim;
 use crate::config::Config;
 use crate::item::Prepared;
+use crate::mailbox::Teams;
 use crate::preread::Preread;
 
 /// Step 2 for one claim: read it (never following a symlink), parse, validate, and check the
 /// ledger for its id.
 pub(crate) fn prepare(
     cfg: &Config,
+    teams: &Teams,
     root: &std::path::Path,
     claim: &Claim,
     preread: Option<Preread>,
@@ -48,6 +50,9 @@ pub(crate) fn prepare(
     };
     b.insert_task(&claimed_row(&task, hash, claim, &original, &now))?;
     b.event(&task.id, &now, "claimed", &json!({"file": original, "claim": claim.key()}))?;
+    if let Some(refused) = unknown_recipient(teams, &task) {
+        return Ok(refused);
+    }
     if let Some(to) = task.to.clone() {
         // `to: "BATON"` is baton on a Mac (one folder): never routed into its own inbox.
         if !names::same_name(&to, &cfg.agent) {
@@ -281,6 +286,25 @@ fn unparsed(
     Prepared::Refuse { id, code: invalid.code, message, reply, task: None }
 }
 
+/// A TASK whose reply agent is a `TEAM/AGENT` that no claude-team mailbox has is refused
+/// before it runs: its RETURN would have nowhere to go (a folder `handoffs/TEAM/AGENT/` is
+/// read by nobody, and never made). The refusal's RETURN goes to `from` when that is a plain
+/// agent (it asked for the answer to go elsewhere); else there is none, and the record in
+/// `03_failed/` and the ledger say why.
+fn unknown_recipient(teams: &Teams, task: &baton_handoff::TaskBody) -> Option<Prepared> {
+    let to = task.reply_agent();
+    names::team_agent(to)?;
+    let field = if task.reply_to.is_some() { "reply_to" } else { "from" };
+    let message = teams.refusal(field, to)?;
+    Some(Prepared::Refuse {
+        id: None,
+        code: ErrorCode::UnknownRecipient,
+        message,
+        reply: Some(task.from.clone()).filter(|f| names::is_valid_name(f)),
+        task: Some(task.clone()),
+    })
+}
+
 /// A TASK whose `deadline` (RFC 3339) has passed is not run: it is answered `canceled`, with
 /// the deadline in the reason. Checked before every attempt (a retry after the deadline is
 /// not run either). A `deadline` that is not a date-time is refused by the schema check.
@@ -394,7 +418,7 @@ mod tests {
         fn prepare_at(&mut self, path: &Path, name: &str) -> Prepared {
             let claim = Claim::new(path.to_path_buf(), crate::claims::new_claim_id(), name.into());
             let (cfg, root) = (&self.cfg, self.dir.path());
-            self.ledger.batch(|b| prepare(cfg, root, &claim, None, b)).unwrap()
+            self.ledger.batch(|b| prepare(cfg, &Teams::default(), root, &claim, None, b)).unwrap()
         }
     }
 
@@ -440,6 +464,21 @@ mod tests {
         assert!(matches!(to_cursor, Prepared::Route(t) if t.to.as_deref() == Some("cursor")));
         let to_baton = b.prepare(NAME, &task("T-3", json!({"to": "BATON", "plugin": null, "action": null})));
         assert_eq!(refused(&to_baton), Some(ErrorCode::Misrouted), "BATON is baton on a Mac");
+    }
+
+    #[test]
+    fn a_team_agent_no_mailbox_has_is_refused_before_running() {
+        let mut b = Bench::new();
+        let p = b.prepare(NAME, &task("T-5", json!({"reply_to": "alpha/worker"})));
+        let Prepared::Refuse { code, message, reply, .. } = p else { panic!("not refused") };
+        assert_eq!(code, ErrorCode::UnknownRecipient);
+        assert!(
+            message.contains("\"alpha/worker\"") && message.contains("baton mailbox add claude-team [PATH]"),
+            "{message}"
+        );
+        assert_eq!(reply.as_deref(), Some("claude"), "the rejection goes to the plain sender");
+        let p = b.prepare(NAME, &task("T-6", json!({"from": "alpha/worker"})));
+        assert!(matches!(p, Prepared::Refuse { code: ErrorCode::UnknownRecipient, reply: None, .. }));
     }
 
     #[test]

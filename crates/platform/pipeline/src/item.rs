@@ -96,6 +96,9 @@ pub(crate) struct Item {
     pub(crate) span: tracing::Span,
     /// Why it goes to `03_failed/` (code, reason), once its outputs say so: logged when filed.
     pub(crate) failure: Option<(String, String)>,
+    /// Its RETURN as a message in a Claude Code inbox (a `TEAM/AGENT` reply agent): recorded
+    /// in the ledger with the item.
+    pub(crate) mailbox: Option<crate::mailbox::Delivered>,
 }
 
 impl Item {
@@ -130,6 +133,7 @@ impl Item {
             solo: false,
             span: span.clone(),
             failure: None,
+            mailbox: None,
         }
     }
 

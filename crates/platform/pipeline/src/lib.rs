@@ -29,6 +29,7 @@ mod intake;
 mod item;
 mod locks;
 pub mod losses;
+mod mailbox;
 mod manual;
 mod observe;
 pub mod outbox;

@@ -26,6 +26,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use crate::mailbox::ClaudeInbox;
 use crate::{failpoint, fsops};
 
 /// `.sent` marks younger than this are never swept, even when no claim was seen naming them: a
@@ -78,6 +79,8 @@ pub struct Pending {
     wanted: OsString,
     bytes: Vec<u8>,
     fold: bool,
+    /// Appended to this Claude Code inbox instead of linked into `inbox`.
+    claude: Option<ClaudeInbox>,
 }
 
 impl Pending {
@@ -192,6 +195,73 @@ impl Outbox {
             wanted: wanted.to_owned(),
             bytes: bytes.to_vec(),
             fold,
+            claude: None,
+        }))
+    }
+
+    /// [`Self::deliver`] into a Claude Code inbox: the staged RETURN appended as one message
+    /// (see [`crate::mailbox`]). Returns `wanted`, the RETURN's name, which stays the outbox's.
+    pub(crate) fn deliver_message(
+        &self,
+        to: &ClaudeInbox,
+        staged: &str,
+        wanted: &OsStr,
+        bytes: &[u8],
+    ) -> Result<OsString, OutboxError> {
+        match self.stage_message(to, staged, wanted, bytes)? {
+            Staged::Done(name) => Ok(name),
+            Staged::Pending(p) => {
+                failpoint::fault("sync", "").and_then(|()| fsops::sync_file(p.data.file())).map_err(at(&self.dir))?;
+                fsops::oplog(&format!("sync-one {}", p.staged));
+                self.publish(p)
+            }
+        }
+    }
+
+    /// [`Self::stage`] for a Claude Code inbox. A staged file of an earlier attempt whose
+    /// message the inbox holds was delivered (the append came, the mark did not): it is the
+    /// answer, and is only marked now. One the inbox does not hold was never delivered: moved
+    /// aside, as for a folder.
+    pub(crate) fn stage_message(
+        &self,
+        to: &ClaudeInbox,
+        staged: &str,
+        wanted: &OsStr,
+        bytes: &[u8],
+    ) -> Result<Staged, OutboxError> {
+        let sent = self.sent_path(staged);
+        if fs::symlink_metadata(&sent).is_ok() {
+            return Ok(Staged::Done(wanted.to_owned()));
+        }
+        let staged_path = self.dir.join(staged);
+        match fs::read(&staged_path) {
+            Ok(earlier) => {
+                if to.holds(&earlier).map_err(at(&to.recipient.inbox))? {
+                    fs::rename(&staged_path, &sent).map_err(at(&self.dir))?;
+                    return Ok(Staged::Done(wanted.to_owned()));
+                }
+                let agent_dir = self.dir.parent().unwrap_or(&self.dir);
+                crate::superseded::move_aside(
+                    agent_dir,
+                    &staged_path,
+                    "staged by an earlier attempt that never delivered it; this attempt delivers its own",
+                )
+                .map_err(at(&self.dir))?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(at(&self.dir)(e)),
+        }
+        let data = failpoint::fault("stage", staged)
+            .and_then(|()| fsops::Unwritten::write(&self.dir, bytes))
+            .map_err(at(&self.dir))?;
+        Ok(Staged::Pending(Pending {
+            data,
+            staged: staged.to_string(),
+            inbox: to.folder(),
+            wanted: wanted.to_owned(),
+            bytes: bytes.to_vec(),
+            fold: false,
+            claude: Some(to.clone()),
         }))
     }
 
@@ -202,7 +272,21 @@ impl Outbox {
         // `false`: an earlier run staged it meanwhile (durable as well): that one is used.
         p.data.publish(&staged_path).map_err(at(&self.dir))?;
         failpoint::hit("after_stage");
-        self.link_and_mark(&p.inbox, &staged_path, &p.wanted, &p.bytes, p.fold)
+        match &p.claude {
+            Some(to) => self.append_and_mark(to, &staged_path, &p.wanted),
+            None => self.link_and_mark(&p.inbox, &staged_path, &p.wanted, &p.bytes, p.fold),
+        }
+    }
+
+    /// Steps 2–3 for a Claude Code inbox: the staged file's bytes (an earlier run's, if one
+    /// staged it meanwhile) appended as one message unless the inbox holds it, then marked.
+    fn append_and_mark(&self, to: &ClaudeInbox, staged_path: &Path, wanted: &OsStr) -> Result<OsString, OutboxError> {
+        let bytes = fs::read(staged_path).map_err(at(&self.dir))?;
+        let key = staged_path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        failpoint::fault("append", &key).and_then(|()| to.append(&bytes)).map_err(at(&to.recipient.inbox))?;
+        failpoint::hit("after_mailbox_append");
+        fs::rename(staged_path, self.sent_path(&key)).map_err(at(&self.dir))?;
+        Ok(wanted.to_owned())
     }
 
     fn link_and_mark(

@@ -99,6 +99,7 @@ impl Outputs<'_> {
         item.pending.clear();
         if first.step == Step::Return {
             item.return_name = None;
+            item.mailbox = None;
         }
         // A passing error (disk full, I/O error, a folder unwritable for a while, no file
         // handle free) defers the whole item: nothing of it was visible, its claim stays, and
@@ -225,13 +226,20 @@ impl Outputs<'_> {
                 .post
                 .deliver(reply, &name, &name, &bytes, &mut item.delivered, dirs, group)
                 .map_err(fail(Step::Return))?;
+            let earlier_bytes = earlier.is_some().then(|| self.post.outbox.delivered_bytes(&name)).flatten();
             if grouped && earlier.is_some() {
                 // An earlier attempt delivered this claim's RETURN (it died, or its filing
                 // failed, after the delivery): that is the answer, and the ledger and the
                 // record say what it says.
                 if let Some(answer) = item.answer.as_mut() {
-                    adopt_delivered(answer, self.post.outbox.delivered_bytes(&name));
+                    adopt_delivered(answer, earlier_bytes.clone());
                 }
+            }
+            // A RETURN into a Claude inbox: the message it is (the earlier attempt's, if that
+            // one delivered it), for the ledger.
+            if let Some(Ok(to)) = self.post.claude_inbox(reply) {
+                let message = to.message(earlier_bytes.as_deref().unwrap_or(&bytes));
+                item.mailbox = Some(crate::mailbox::Delivered { recipient: to.recipient, message });
             }
             item.return_name = Some(name);
         }
@@ -454,6 +462,9 @@ pub(crate) fn record(
         state.as_str(),
         &json!({"return": item.return_name, "error": answer.error, "summary": answer.summary, "duration_ms": ms}),
     )?;
+    if let Some(delivered) = &item.mailbox {
+        delivered.record(b, subject, &now)?;
+    }
     let at_ms = baton_handoff::stamp::unix_ms(now_t);
     let claimed_ms = item.claim.id.split_once('-').and_then(|(_, ulid)| baton_ledger::stats::ulid_ms(ulid));
     stats.add(&baton_ledger::stats::Answered {

@@ -174,7 +174,8 @@ impl Pipeline {
             outbox.sweep(marks, &c.all_nonces());
         }
         sweep_temps(&paths, me);
-        let post = Arc::new(Post::new(paths.clone(), cfg.agent.clone(), outbox));
+        let teams = crate::mailbox::Teams::of(&cfg, &paths.home);
+        let post = Arc::new(Post::new(paths.clone(), cfg.agent.clone(), outbox).with_teams(teams));
         Ok(Pipeline {
             cfg,
             paths,
@@ -345,13 +346,14 @@ impl Pipeline {
             let mut ledger = self.ledger.locked();
             let cfg = &self.cfg;
             let root = &self.paths.handoffs;
+            let teams = &self.post.teams;
             ledger.batch(|b| {
                 claims
                     .into_iter()
                     .map(|(claim, pre)| {
                         // A panic while reading one file refuses that file, never the batch.
-                        let prepared =
-                            crate::faults::read_one(|| prepare(cfg, root, &claim, pre, b)).unwrap_or_else(|bug| {
+                        let prepared = crate::faults::read_one(|| prepare(cfg, teams, root, &claim, pre, b))
+                            .unwrap_or_else(|bug| {
                                 Ok(Prepared::Refuse {
                                     id: None,
                                     code: ErrorCode::Internal,

@@ -1,7 +1,8 @@
 //! Delivery to other agents: the one place baton puts files into their inboxes (RETURNs for
 //! senders, routed TASKs, follow-ups), always through the outbox so that a delivery happens
-//! exactly once. The pipeline's outputs stage and the audits, which run beside the pipeline,
-//! share one [`Post`].
+//! exactly once. A RETURN for a Claude Code team's agent (`TEAM/AGENT`) is appended to its
+//! Claude inbox instead ([`crate::mailbox`]). The pipeline's outputs stage and the audits,
+//! which run beside the pipeline, share one [`Post`].
 use baton_sync::Locked;
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -12,6 +13,7 @@ use baton_handoff::names;
 use crate::PipelineError;
 use crate::claims::Claim;
 use crate::config::Paths;
+use crate::mailbox::{ClaudeInbox, LOCK_WAIT, Teams};
 use crate::outbox::{Outbox, Pending, Staged};
 use crate::returns;
 
@@ -26,11 +28,38 @@ pub(crate) struct Post {
     /// recipient and group, not per handoff. Cleared when a group starts and ends
     /// ([`Post::new_group`]), so a folder removed meanwhile is found missing and made again.
     pub(crate) group_inboxes: std::sync::Mutex<std::collections::HashMap<String, PathBuf>>,
+    /// The claude-team mailboxes: where a `TEAM/AGENT` reply agent's inbox is.
+    pub(crate) teams: Teams,
 }
 
 impl Post {
     pub(crate) fn new(paths: Paths, agent: String, outbox: Outbox) -> Self {
-        Post { paths, agent, outbox, group_inboxes: Default::default() }
+        Post { paths, agent, outbox, group_inboxes: Default::default(), teams: Teams::default() }
+    }
+
+    /// The post, delivering to `TEAM/AGENT` through `teams`.
+    pub(crate) fn with_teams(self, teams: Teams) -> Self {
+        Post { teams, ..self }
+    }
+
+    /// The Claude Code inbox of `agent` when it is `TEAM/AGENT` (`None`: a folder of the
+    /// handoffs tree). One that no mailbox has (refused before the TASK ran, so gone since) is
+    /// an error naming it and the fix; no folder is ever made for it.
+    pub(crate) fn claude_inbox(&self, agent: &str) -> Option<Result<ClaudeInbox, PipelineError>> {
+        names::team_agent(agent)?;
+        Some(match self.teams.recipient(agent) {
+            Ok(recipient) => Ok(ClaudeInbox { recipient, from: self.agent.clone(), lock_wait: LOCK_WAIT }),
+            Err(why) => {
+                let why = format!(
+                    "the Claude Code team's agent {agent:?} is gone since the TASK was accepted ({why}): \
+                     add its team with `baton mailbox add claude-team [PATH]`, then `baton retry ID`"
+                );
+                Err(PipelineError::io(
+                    &self.paths.home.join("baton.toml"),
+                    std::io::Error::new(std::io::ErrorKind::NotFound, why),
+                ))
+            }
+        })
     }
 
     /// Forgets the inboxes found for the last group.
@@ -51,7 +80,8 @@ impl Post {
         self.paths.inbox(agent)
     }
 
-    /// One delivery through the outbox into `agent`'s inbox (see [`crate::outbox`]).
+    /// One delivery through the outbox into `agent`'s inbox (see [`crate::outbox`]); for a
+    /// `TEAM/AGENT`, one message appended to its Claude Code inbox (see [`crate::mailbox`]).
     pub(crate) fn deliver(
         &self,
         agent: &str,
@@ -62,6 +92,22 @@ impl Post {
         dirs: &mut HashSet<PathBuf>,
         group: Option<&mut Vec<Pending>>,
     ) -> Result<Option<OsString>, PipelineError> {
+        if let Some(to) = self.claude_inbox(agent) {
+            let to = to?;
+            dirs.insert(to.folder());
+            let name = match group {
+                None => Some(self.outbox.deliver_message(&to, staged, wanted.as_ref(), bytes)?),
+                Some(group) => match self.outbox.stage_message(&to, staged, wanted.as_ref(), bytes)? {
+                    Staged::Done(name) => Some(name),
+                    Staged::Pending(p) => {
+                        group.push(p);
+                        None
+                    }
+                },
+            };
+            delivered.push(staged.to_string());
+            return Ok(name);
+        }
         let cached = group.as_ref().and_then(|_| self.group_inboxes.locked().get(agent).cloned());
         let inbox = match cached {
             Some(inbox) => inbox,
