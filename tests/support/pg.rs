@@ -270,16 +270,15 @@ impl Pg {
     pub fn stall(&self) -> Stalled {
         let pid_file = std::fs::read_to_string(self.data.join("postmaster.pid")).unwrap();
         let main = pid_file.lines().next().unwrap_or_default().trim().to_string();
-        let stop = |pids: &[String]| {
-            let st = Command::new("kill").arg("-STOP").args(pids).status().unwrap();
-            assert!(st.success(), "kill -STOP {pids:?}");
-        };
+        let stop = |pids: &[String]| Command::new("kill").arg("-STOP").args(pids).status().unwrap().success();
         let mut stalled = Stalled { pids: vec![main.clone()] };
-        stop(&stalled.pids);
+        assert!(stop(&stalled.pids), "kill -STOP {main} (the postmaster)");
         let out = Command::new("pgrep").arg("-P").arg(&main).output().unwrap();
         let children: Vec<String> =
             String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
         assert!(!children.is_empty(), "the server has its background processes (pgrep -P {main})");
+        // A session's process may end between the listing and the signal (its client left):
+        // the others are stopped all the same.
         stop(&children);
         stalled.pids.extend(children);
         stalled
