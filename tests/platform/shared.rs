@@ -479,6 +479,49 @@ fn one_host_killed_three_times_and_postgres_restarted_once() {
     assert!(log.contains("claiming resumed"), "and its end: {outage:#?}");
 }
 
+/// The server stalls (every process SIGSTOPped: it keeps its connections and answers
+/// nothing) for longer than a call's bound while both hosts claim and answer, with more TASKs
+/// landing meanwhile, then answers again. A stall is a pause: once the server answers,
+/// claiming resumes and every TASK is answered exactly once, within a bound.
+///
+/// A call's bound is 16 s here (`statement_timeout=15`, `connect_timeout=1`): a pass that
+/// waited about 13 s in ledger calls used to spend its tokio task's cooperative budget, after
+/// which each call spun for good, its time limit and the server's answer unheard, and both
+/// hosts stopped answering while alive (see `baton_store::link`). With a bound of a few
+/// seconds, each pass ends at its first failed call before that.
+#[test]
+fn a_stalled_server_that_answers_again_loses_no_task_on_two_hosts() {
+    let Some(pg) = Pg::start() else { return };
+    pg.create_db("stall");
+    let url = format!("{}&connect_timeout=1&statement_timeout=15", pg.url("stall"));
+    let (a, b) = (host(&url, 30), host(&url, 30));
+    let trees = [&a, &b];
+    let sync = Sync::start(a.root.join("handoffs"), b.root.join("handoffs"), 2, 1);
+    let serving = Serving(vec![serve(&a), serve(&b)]);
+    let n = 300;
+    drop_tasks(&trees, 0..200);
+    // Into the hosts' work on those: claims, runs and records in flight when it stalls.
+    std::thread::sleep(Duration::from_millis(700));
+    let stalled = pg.stall();
+    drop_tasks(&trees, 200..n);
+    std::thread::sleep(Duration::from_secs(17));
+    drop(stalled);
+    let resumed = Instant::now();
+    settle(&trees, &sync, n, Duration::from_secs(30));
+    eprintln!("{n} TASKs settled {:?} after the server answered again; sync: {:?}", resumed.elapsed(), sync.stats());
+    drop(serving);
+    assert_once_on_both(&trees, n);
+}
+
+/// The hosts' `serve`s, killed however the test ends (a host that hangs is not left running).
+struct Serving(Vec<Child>);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.0.drain(..).for_each(kill);
+    }
+}
+
 /// Hosts started at once on a new database all open it: one applies the migrations, the others
 /// wait for it, and none fails (creating the schema table before taking the migration lock let
 /// two create it at once, and one failed on a duplicate in `pg_type`).

@@ -256,6 +256,41 @@ impl Pg {
     }
 }
 
+/// Every process of a [`Pg`] server stopped (`SIGSTOP`) while this lives: the server keeps its
+/// connections and its listening socket, and answers nothing, as a wedged or overloaded server
+/// does; it answers again (`SIGCONT`) when this is dropped, however the test ends.
+pub struct Stalled {
+    pids: Vec<String>,
+}
+
+impl Pg {
+    /// Stops the server's every process until the answer is dropped: the postmaster (the
+    /// first line of its data folder's `postmaster.pid`) first, so that it starts no session
+    /// meanwhile, then its children (`pgrep -P`).
+    pub fn stall(&self) -> Stalled {
+        let pid_file = std::fs::read_to_string(self.data.join("postmaster.pid")).unwrap();
+        let main = pid_file.lines().next().unwrap_or_default().trim().to_string();
+        let stop = |pids: &[String]| Command::new("kill").arg("-STOP").args(pids).status().unwrap().success();
+        let mut stalled = Stalled { pids: vec![main.clone()] };
+        assert!(stop(&stalled.pids), "kill -STOP {main} (the postmaster)");
+        let out = Command::new("pgrep").arg("-P").arg(&main).output().unwrap();
+        let children: Vec<String> =
+            String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
+        assert!(!children.is_empty(), "the server has its background processes (pgrep -P {main})");
+        // A session's process may end between the listing and the signal (its client left):
+        // the others are stopped all the same.
+        stop(&children);
+        stalled.pids.extend(children);
+        stalled
+    }
+}
+
+impl Drop for Stalled {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-CONT").args(&self.pids).status();
+    }
+}
+
 impl Pg {
     /// Stops the server, ignoring failure, and removes its temp dir: for a server kept in a
     /// `static` (never dropped), called from an exit hook.

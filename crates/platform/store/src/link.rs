@@ -6,8 +6,8 @@
 //! under a mutex, as it does SQLite), tokio-postgres is asynchronous. The connection task runs
 //! on a one-thread tokio runtime, and each call waits for its answer with
 //! `futures_executor::block_on`, which is safe from any thread, a tokio worker included (no
-//! nested runtime). The runtime is the server's pool's: one thread per server, whatever the
-//! number of links.
+//! nested runtime), outside the calling task's cooperative budget ([`block_here`]). The
+//! runtime is the server's pool's: one thread per server, whatever the number of links.
 //!
 //! The policy:
 //! - **Connect when needed.** The first call connects; after a lost connection (a server
@@ -47,6 +47,21 @@ const STOP_POLL: Duration = Duration::from_millis(100);
 /// then holds a stopping `serve` about a second, not a whole call limit per call.
 pub fn interrupt() {
     let _ = STOP_AT.set(Instant::now() + STOP_GRACE);
+}
+
+/// Waits for `f` on this thread, outside the cooperative budget of any tokio task the caller
+/// is in.
+///
+/// Why: a synchronous call made from inside a tokio task (the pipeline's pass calls the
+/// ledger so) runs within that task's poll, and tokio gives a poll a budget of 128 operations
+/// on its resources (a timer that fires, a task joined). Spent, every `select!` and every
+/// timer answers "not yet" and asks to be polled again at once, until the task yields, which
+/// a caller blocked here never does: the wait spun for good, its time limit never fired and a
+/// server that answered again was never heard (a call's stop poll alone spends one unit per
+/// 100 ms, so about 13 s of waiting within one pass did it). Unconstrained, a wait takes
+/// nothing from the caller's budget and is never refused by it.
+pub fn block_here<F: Future>(f: F) -> F::Output {
+    block_on(tokio::task::coop::unconstrained(f))
 }
 
 /// Why one call failed. The words are said here once; the ledger and the catalog put the
@@ -134,7 +149,7 @@ impl Link {
         });
         // The timers are the link's runtime's, which drives them; the caller may be on any
         // thread (a tokio worker of another runtime included), so each poll enters it.
-        let out = block_on(std::future::poll_fn(|cx| {
+        let out = block_here(std::future::poll_fn(|cx| {
             let _in = self.pool.handle().enter();
             timed.as_mut().poll(cx)
         }));
@@ -215,5 +230,42 @@ impl Drop for Link {
         {
             self.pool.give_back(client);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A synchronous call from a tokio task whose cooperative budget is spent (a pass of the
+    /// pipeline that waited long in earlier calls) still ends within its limit. It used to spin
+    /// for good: `select!` and the timers answered "not yet" to every poll.
+    #[test]
+    fn a_call_from_a_task_whose_budget_is_spent_still_ends_at_its_limit() {
+        let url = PgUrl::parse("postgres://baton@127.0.0.1:9/baton?connect_timeout=1&statement_timeout=1").unwrap();
+        let link = Link::new(&url, "state database").unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // On a thread of its own: before the fix the call never returned.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let out = rt.block_on(async {
+                std::future::poll_fn(|cx| {
+                    while tokio::task::coop::has_budget_remaining() {
+                        if let std::task::Poll::Ready(spent) = tokio::task::coop::poll_proceed(cx) {
+                            spent.made_progress();
+                        }
+                    }
+                    std::task::Poll::Ready(())
+                })
+                .await;
+                let started = Instant::now();
+                (link.race(std::future::pending::<()>()), started.elapsed())
+            });
+            let _ = tx.send((matches!(out.0, Err(CallError::NoAnswer(_))), out.1));
+        });
+        let (no_answer, took) =
+            rx.recv_timeout(Duration::from_secs(20)).expect("the call ended (it spun for good before)");
+        assert!(no_answer, "the call ends as NoAnswer");
+        assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(10), "{took:?}");
     }
 }

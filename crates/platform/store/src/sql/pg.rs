@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures_executor::block_on;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, GenericClient, Statement};
 
@@ -191,7 +190,7 @@ impl PgSession {
         });
         let out = self.link.wait(work);
         done.store(true, Ordering::Release);
-        let _ = block_on(watch);
+        let _ = crate::link::block_here(watch);
         out
     }
 }
