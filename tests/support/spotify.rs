@@ -41,6 +41,9 @@ impl SpotifyHome {
 [plugins.spotify]
 grants = { spotify = "spot", music = { path = "music", writable = true }, playlists = { path = "lists", writable = true } }
 catalog = { read = ["files"], write = ["tracks", "artists", "playlists"] }
+# These tests check what an import keeps, not how fast (that is a benchmark: bench/README.md);
+# a whole real corpus under a loaded CI machine went past the default 30 s budget.
+time_ms = 120000
 "#;
         let h = Home::init(&[], "");
         let toml_path = h.root.join("baton.toml");
