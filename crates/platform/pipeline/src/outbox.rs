@@ -134,7 +134,13 @@ impl Outbox {
         bytes: &[u8],
         fold: bool,
     ) -> Result<OsString, OutboxError> {
-        match self.stage_as(inbox, staged, wanted, bytes, fold)? {
+        let staged = self.stage_as(inbox, staged, wanted, bytes, fold)?;
+        self.finish_one(staged)
+    }
+
+    /// One delivery on its own, staged: done already, or synced and published now.
+    fn finish_one(&self, staged: Staged) -> Result<OsString, OutboxError> {
+        match staged {
             Staged::Done(name) => Ok(name),
             Staged::Pending(p) => {
                 failpoint::fault("sync", "").and_then(|()| fsops::sync_file(p.data.file())).map_err(at(&self.dir))?;
@@ -142,6 +148,26 @@ impl Outbox {
                 self.publish(p)
             }
         }
+    }
+
+    /// Moves a staged file an earlier attempt never delivered into `.superseded/`: a later
+    /// attempt never delivers an earlier attempt's answer.
+    fn supersede(&self, staged_path: &Path) -> Result<(), OutboxError> {
+        let agent_dir = self.dir.parent().unwrap_or(&self.dir);
+        crate::superseded::move_aside(
+            agent_dir,
+            staged_path,
+            "staged by an earlier attempt that never delivered it; this attempt delivers its own",
+        )
+        .map(drop)
+        .map_err(at(&self.dir))
+    }
+
+    /// This attempt's bytes, written unnamed in the outbox until the group's sync.
+    fn write_unnamed(&self, staged: &str, bytes: &[u8]) -> Result<fsops::Unwritten, OutboxError> {
+        failpoint::fault("stage", staged)
+            .and_then(|()| fsops::Unwritten::write(&self.dir, bytes))
+            .map_err(at(&self.dir))
     }
 
     /// Step 1 for one delivery of a group: what an earlier attempt already delivered is
@@ -177,17 +203,9 @@ impl Outbox {
                 fs::rename(&staged_path, &sent).map_err(at(&self.dir))?;
                 return Ok(Staged::Done(name));
             }
-            let agent_dir = self.dir.parent().unwrap_or(&self.dir);
-            crate::superseded::move_aside(
-                agent_dir,
-                &staged_path,
-                "staged by an earlier attempt that never delivered it; this attempt delivers its own",
-            )
-            .map_err(at(&self.dir))?;
+            self.supersede(&staged_path)?;
         }
-        let data = failpoint::fault("stage", staged)
-            .and_then(|()| fsops::Unwritten::write(&self.dir, bytes))
-            .map_err(at(&self.dir))?;
+        let data = self.write_unnamed(staged, bytes)?;
         Ok(Staged::Pending(Pending {
             data,
             staged: staged.to_string(),
@@ -208,14 +226,8 @@ impl Outbox {
         wanted: &OsStr,
         bytes: &[u8],
     ) -> Result<OsString, OutboxError> {
-        match self.stage_message(to, staged, wanted, bytes)? {
-            Staged::Done(name) => Ok(name),
-            Staged::Pending(p) => {
-                failpoint::fault("sync", "").and_then(|()| fsops::sync_file(p.data.file())).map_err(at(&self.dir))?;
-                fsops::oplog(&format!("sync-one {}", p.staged));
-                self.publish(p)
-            }
-        }
+        let staged = self.stage_message(to, staged, wanted, bytes)?;
+        self.finish_one(staged)
     }
 
     /// [`Self::stage`] for a Claude Code inbox. A staged file of an earlier attempt whose
@@ -240,20 +252,12 @@ impl Outbox {
                     fs::rename(&staged_path, &sent).map_err(at(&self.dir))?;
                     return Ok(Staged::Done(wanted.to_owned()));
                 }
-                let agent_dir = self.dir.parent().unwrap_or(&self.dir);
-                crate::superseded::move_aside(
-                    agent_dir,
-                    &staged_path,
-                    "staged by an earlier attempt that never delivered it; this attempt delivers its own",
-                )
-                .map_err(at(&self.dir))?;
+                self.supersede(&staged_path)?;
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(at(&self.dir)(e)),
         }
-        let data = failpoint::fault("stage", staged)
-            .and_then(|()| fsops::Unwritten::write(&self.dir, bytes))
-            .map_err(at(&self.dir))?;
+        let data = self.write_unnamed(staged, bytes)?;
         Ok(Staged::Pending(Pending {
             data,
             staged: staged.to_string(),
