@@ -61,7 +61,7 @@ pub fn run(cmd: MailboxCommand, ctx: &Ctx) -> Result<i32> {
     match cmd {
         MailboxCommand::Add(a) => add(ctx, a),
         MailboxCommand::List { json } => {
-            let boxes = report::read_all(&configured(ctx)?, &ctx.home);
+            let boxes = report::read_all(&configured(&ctx.config()?)?, &ctx.home);
             if json {
                 println!("{}", serde_json::to_string_pretty(&boxes.iter().map(Mailbox::to_json).collect::<Vec<_>>())?);
             } else {
@@ -152,7 +152,7 @@ const OBSERVE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 /// configured it does nothing. A failed pass is logged (rate-limited by its interval) and the
 /// next one tries again.
 pub fn spawn_observer(ctx: Ctx) -> Option<std::thread::JoinHandle<()>> {
-    let boxes = configured(&ctx).ok().filter(|b| !b.is_empty())?;
+    let boxes = ctx.config().ok().and_then(|cfg| configured(&cfg).ok()).filter(|b| !b.is_empty())?;
     let spawned = std::thread::Builder::new().name("mailboxes".into()).spawn(move || {
         let mut failing = false;
         loop {
@@ -182,7 +182,7 @@ pub use baton_mailbox::recipient::Recipient;
 /// inbox file yet is taken when the team's roster names it, or with `create`.
 pub fn recipient(ctx: &Ctx, to: &str, create: bool) -> Result<Recipient> {
     use baton_mailbox::recipient::RecipientError;
-    match baton_mailbox::recipient::find(&configured(ctx)?, &ctx.home, to, create) {
+    match baton_mailbox::recipient::find(&configured(&ctx.config()?)?, &ctx.home, to, create) {
         Ok(r) => Ok(r),
         Err(RecipientError::NoClaudeMailbox) => bail!(
             "no claude-team mailbox in {}: add one with `baton mailbox add claude-team [PATH]`",

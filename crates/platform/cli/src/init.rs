@@ -68,7 +68,10 @@ fn claude_teams_hint(ctx: &Ctx) {
     let home = &ctx.home;
     let Some(user) = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from) else { return };
     let teams = user.join(".claude").join("teams");
-    let read = crate::mailboxes::configured(ctx)
+    let read = ctx
+        .config()
+        .map_err(anyhow::Error::from)
+        .and_then(|cfg| crate::mailboxes::configured(&cfg))
         .map(|b| b.values().any(|s| s.kind == baton_mailbox::Kind::ClaudeTeam && s.resolved_path(home) == teams))
         .unwrap_or(false);
     if teams.is_dir() && !read {

@@ -15,9 +15,9 @@ use baton_mailbox::settings::{self, Kind, Mailboxes};
 
 use crate::Ctx;
 
-/// The `[mailboxes]` tables of a home's baton.toml, checked.
-pub fn configured(ctx: &Ctx) -> Result<Mailboxes> {
-    let cfg = ctx.config()?;
+/// The `[mailboxes]` tables of a home's baton.toml, checked. Takes the configuration the
+/// command already loaded: loading it again would read and check baton.toml twice.
+pub fn configured(cfg: &baton_pipeline::Config) -> Result<Mailboxes> {
     Ok(settings::parse(cfg.sections.get(settings::SECTION))?)
 }
 

@@ -226,7 +226,7 @@ fn gather(ctx: &Ctx, cfg: &Config, paths: &Paths, ledger: &mut baton_ledger::Led
     // Installed files the host refused to load (identity, reserved name, …), still installed.
     let refused = ledger.refusals()?.into_iter().filter(|r| Path::new(&r.file).is_file()).collect();
     // Other agents' mailboxes: read, their new messages recorded in the ledger.
-    let boxes = crate::mailboxes::configured(ctx)?;
+    let boxes = crate::mailboxes::configured(cfg)?;
     let mailboxes = crate::mailboxes::observe(ctx, ledger, &boxes)?;
     Ok(Report {
         shared,
