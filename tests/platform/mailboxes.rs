@@ -734,3 +734,46 @@ fn reply_to_a_task_from_a_team_agent_is_delivered_into_its_claude_inbox() {
     assert_eq!(messages(&inbox).len(), before + 1, "nothing appended by the refused reply");
     assert!(!h.root.join("handoffs/alpha").exists(), "no folder handoffs/alpha/ is made");
 }
+
+/// Issue 49: a schema-invalid file whose `from` is a known `TEAM/AGENT` gets its rejection as
+/// a message in that agent's Claude inbox (with a receipt under the id it named); an unknown
+/// one gets none and the rejection says so. A loose-dialect handoff from a team's agent is told
+/// a `send` command with that name, never that it is "not an agent name".
+#[test]
+fn rejections_of_files_from_team_agents_reach_their_claude_inbox_or_say_why_not() {
+    let (h, teams, _) = mailbox_home();
+    let inbox = teams.join("alpha/inboxes/worker.json");
+    let invalid = |id: &str, from: &str| {
+        json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "from": from, "title": "no created_at, no plugin"})
+            .to_string()
+    };
+    h.drop_file("20260118T070951Z__TASK__Bad-B1__worker.json", invalid("B1", "alpha/worker"));
+    h.drop_file("20260118T070951Z__TASK__Bad-B2__worker.json", invalid("B2", "beta/worker"));
+    let loose = json!({"source_agent": "alpha/worker", "target_agent": "alpha/team-lead", "title": "Fix the bug",
+                       "required_action": "fix it"});
+    h.drop_file("fix-the-bug.json", loose.to_string());
+    h.ok(&["serve", "--once"]);
+
+    // A file that is no TASK is answered by its file's name.
+    let rejection = return_in(&inbox, "20260118T070951Z__TASK__Bad-B1__worker.json")
+        .unwrap_or_else(|| panic!("no rejection in {:?}", messages(&inbox)));
+    assert_eq!(rejection["status"], "rejected", "{rejection}");
+    assert!(rejection["summary"].as_str().unwrap().contains("missing `created_at`"), "{rejection}");
+    assert_eq!(h.json(&["show", "B1", "--json"])["delivery"], "written");
+
+    assert!(!teams.join("beta").exists());
+    let b2 = h.json(&["show", "B2", "--json"]);
+    let refused = b2["events"].as_array().unwrap().iter().find(|e| e["event"] == "rejected_unparsed").cloned();
+    let why = refused.map(|e| e["detail"]["error"]["message"].as_str().unwrap_or_default().to_string());
+    let why = why.unwrap_or_else(|| panic!("{b2}"));
+    assert!(why.contains("No RETURN was sent") && why.contains("\"beta/worker\""), "{why}");
+    assert!(why.contains("baton mailbox add claude-team"), "{why}");
+
+    let told = return_in(&inbox, "fix-the-bug.json")
+        .unwrap_or_else(|| panic!("the loose handoff's rejection reached alpha/worker: {:?}", messages(&inbox)));
+    let told = told["summary"].as_str().unwrap();
+    assert!(told.contains("--to alpha/team-lead") && told.contains("--from alpha/worker"), "{told}");
+    assert!(!told.contains("cannot be an agent name"), "{told}");
+    assert_eq!(messages(&inbox).len(), 3, "B1's and the loose file's rejections, nothing for B2");
+    assert!(!h.root.join("handoffs/alpha").exists(), "no folder handoffs/alpha/ is made");
+}
