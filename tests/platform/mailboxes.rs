@@ -732,6 +732,10 @@ fn reply_to_a_task_from_a_team_agent_is_delivered_into_its_claude_inbox() {
     assert_ne!(again.status.code(), Some(0));
     assert!(stderr(&again).contains("already answered"), "{}", stderr(&again));
     assert_eq!(messages(&inbox).len(), before + 1, "nothing appended by the refused reply");
+    // Claude Code cleared the inbox: a refused reply still appends nothing (no second delivery).
+    std::fs::write(&inbox, "[]").unwrap();
+    assert_ne!(h.run(&["reply", "R1", "--status", "failed", "--summary", "again"]).status.code(), Some(0));
+    assert_eq!(messages(&inbox), Vec::<Value>::new(), "the journal's delivery is not made again");
     assert!(!h.root.join("handoffs/alpha").exists(), "no folder handoffs/alpha/ is made");
 }
 

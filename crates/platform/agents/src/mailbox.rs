@@ -229,8 +229,9 @@ pub fn deliver_return(ctx: &Ctx, r: &Recipient, task_id: &str, ret: &serde_json:
 }
 
 /// Records a RETURN delivered into a Claude inbox (see [`deliver_return`]) unless the ledger has
-/// it already.
-fn record_return(ctx: &Ctx, r: &Recipient, task_id: &str, msg: &deliver::Outgoing) -> Result<()> {
+/// it already. Only records: a delivery made before (a reply's journal) is never made again
+/// here, even if Claude Code has cleared the inbox since.
+pub fn record_return(ctx: &Ctx, r: &Recipient, task_id: &str, msg: &deliver::Outgoing) -> Result<()> {
     let id = r.message_id(msg);
     let mut ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
     if ledger.events(&id)?.iter().any(|e| e.event == "delivered") {

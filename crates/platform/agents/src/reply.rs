@@ -214,8 +214,12 @@ pub fn reply(tree: &Tree, id: &str, answer: &NewReturn, acting_as: Option<&str>)
 /// [`crate::mailbox::deliver_return`]), and the message's id.
 fn record(tree: &Tree, j: &Journal) -> Result<Option<String>> {
     let Some(m) = &j.mailbox else { return Ok(None) };
-    // The message is there already (step 1 is done): this appends nothing and records it.
-    crate::mailbox::deliver_return(&tree.ctx(), &m.recipient(), &j.task_id, &j.ret).map(Some)
+    // Step 1 made the delivery; this only records it (never appends again, even if Claude
+    // Code has cleared the inbox since).
+    let msg = baton_pipeline::return_message(&serde_json::to_vec_pretty(&j.ret)?, &j.agent);
+    let r = m.recipient();
+    crate::mailbox::record_return(&tree.ctx(), &r, &j.task_id, &msg)?;
+    Ok(Some(r.message_id(&msg)))
 }
 
 fn read_journal(path: &Path) -> Result<Journal> {

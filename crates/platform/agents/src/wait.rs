@@ -311,7 +311,7 @@ impl ClaudeWatch {
         {
             self.asked = true;
             if let Ok(ledger) = baton_ledger::Ledger::open_at(loc) {
-                out.extend(from_ledger(&ledger, id).into_iter().map(|(inbox, ret)| (inbox, ret)));
+                out.extend(from_ledger(&ledger, id));
             }
         }
         out
