@@ -227,6 +227,20 @@ async def main():
             out["get"] = as_dict(await blocking.get_task(GetTaskRequest(id=sent["id"])))
             out["again"] = await error_of(blocking.cancel_task(CancelTaskRequest(id=sent["id"])))
 
+        elif SCENARIO == "team":
+            # A plugin task whose answer goes to a Claude Code team's agent (metadata.reply_to):
+            # the blocking send still ends with the task's final state, read from that inbox.
+            m = message("echo.echo", {"n": 5})
+            m.metadata.update({"reply_to": ARGS[0]})
+            out["blocking"] = (await send_collect(blocking, SendMessageRequest(message=m)))[-1]["task"]
+            bad = message("echo.echo", {"n": 6})
+            bad.metadata.update({"reply_to": "alpha/nobody"})
+            out["unknown"] = await error_of(send_collect(blocking, SendMessageRequest(message=bad)))
+            # A TASK a team's agent dropped by hand, waiting for an agent: canceled, its
+            # `canceled` RETURN delivered into the team agent's inbox.
+            out["canceled"] = as_dict(await blocking.cancel_task(CancelTaskRequest(id=ARGS[1])))
+            out["get_canceled"] = as_dict(await blocking.get_task(GetTaskRequest(id=ARGS[1])))
+
         elif SCENARIO == "send":
             skill, params = ARGS[0], json.loads(ARGS[1])
             req = SendMessageRequest(

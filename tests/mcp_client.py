@@ -210,6 +210,17 @@ async def scenario(baton, home, name):
             # `to` a Claude Code team's agent: delivered into its inbox (tests/platform/mailboxes.rs).
             await call("send_team", "send_task", {"to": "alpha/worker", "title": "From MCP", "body": "Hello from MCP."})
             await call("send_team_unknown", "send_task", {"to": "alpha/nobody", "body": "x"})
+        elif name == "mailbox_wait":
+            # A TASK answered to a Claude Code team's agent: the wait sees the RETURN `serve`
+            # appends to that agent's Claude inbox (tests/platform/mailboxes.rs runs serve).
+            await call("send_plugin", "send_task", {"plugin": "echo", "action": "echo", "params": {"n": 9},
+                                                    "reply_to": "alpha/worker"})
+            await call("wait_plugin", "wait_for_return", {"id": out["send_plugin"]["structured"]["id"], "timeout_s": 20})
+            # One nobody answers: the wait ends pending, naming where the answer was expected.
+            await call("send_agent", "send_task", {"to": "Codex", "title": "never answered", "reply_to": "alpha/worker"})
+            await call("wait_agent", "wait_for_return", {"id": out["send_agent"]["structured"]["id"], "timeout_s": 0.3})
+            # A TASK whose sender is the team's agent, found by id alone (another session's).
+            await call("wait_dropped", "wait_for_return", {"id": os.environ["DROPPED_ID"], "timeout_s": 20})
         elif name == "state":
             await call("status", "status")
             await call("plugins", "plugins")

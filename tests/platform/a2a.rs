@@ -13,7 +13,7 @@ use crate::dashboard::{Serve, free_port, rotate_key};
 use crate::support;
 use support::{BIN, Home};
 
-fn client(h: &Home, s: &Serve, key: &str, args: &[&str]) -> Value {
+pub(crate) fn client(h: &Home, s: &Serve, key: &str, args: &[&str]) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("a2a_client.py");
     let mut c = Command::new("python3");
     c.arg(&script).arg(BIN).arg(&h.root).arg(format!("http://{}", s.addr)).arg(key).args(args);

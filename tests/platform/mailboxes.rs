@@ -544,3 +544,240 @@ fn a_rerun_after_a_crash_between_append_and_mark_appends_nothing() {
     assert!(h.dir("baton", ".outbox").read_dir().unwrap().next().is_none(), "the outbox is emptied");
     assert!(!h.root.join("handoffs/solo").exists());
 }
+
+/// The message in a Claude inbox whose text is the RETURN answering `id`, parsed.
+fn return_in(inbox: &Path, id: &str) -> Option<Value> {
+    messages(inbox)
+        .iter()
+        .filter_map(|m| serde_json::from_str::<Value>(m["text"].as_str()?).ok())
+        .find(|r| r["kind"] == "return" && r["in_reply_to"] == id)
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Issue 49: `baton wait` on a TASK answered to `TEAM/AGENT` watches that agent's Claude inbox
+/// (not a folder where nothing comes): a timeout names the TASK and the inbox; once `serve`
+/// appended the RETURN, the wait answers it, and still does after Claude Code cleared the
+/// inbox (the ledger kept the message). `send --wait --reply-to TEAM/AGENT` waits the same way.
+#[test]
+fn waiting_for_a_return_answered_to_a_team_agent_reads_its_claude_inbox() {
+    let (h, teams, _) = mailbox_home();
+    let inbox = teams.join("alpha/inboxes/worker.json");
+    h.drop_file(
+        "20260118T070951Z__TASK__Echo-W1__team-lead.json",
+        task_replying_to("W1", "team-lead", Some("alpha/worker")),
+    );
+    let early = h.run(&["wait", "W1", "--timeout", "0.3"]);
+    assert_eq!(early.status.code(), Some(124), "{}", stderr(&early));
+    assert!(
+        stderr(&early).contains("W1") && stderr(&early).contains(&inbox.display().to_string()),
+        "{}",
+        stderr(&early)
+    );
+
+    h.ok(&["serve", "--once"]);
+    let out = h.run(&["wait", "W1", "--json", "--timeout", "5"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let ret: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((ret["in_reply_to"].as_str(), ret["status"].as_str()), (Some("W1"), Some("completed")), "{ret}");
+    assert_eq!(Some(&ret), return_in(&inbox, "W1").as_ref(), "the message's text is what the wait answered");
+    // Claude Code cleared the inbox: the ledger still has the RETURN.
+    std::fs::write(&inbox, "[]").unwrap();
+    let out = h.run(&["wait", "W1", "--json", "--timeout", "5"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), ret);
+
+    // `send --wait` with nobody to run it: a timeout that names where the answer was expected.
+    let sent = h.run(&[
+        "send",
+        "--plugin",
+        "echo",
+        "--action",
+        "echo",
+        "--params",
+        "{}",
+        "--from",
+        "team-lead",
+        "--reply-to",
+        "alpha/worker",
+        "--wait",
+        "--timeout",
+        "0.5",
+    ]);
+    assert_eq!(sent.status.code(), Some(124), "{}", stderr(&sent));
+    assert!(stderr(&sent).contains(&inbox.display().to_string()), "{}", stderr(&sent));
+    assert!(!h.root.join("handoffs/alpha").exists(), "no folder handoffs/alpha/ is made");
+}
+
+/// Issue 49 over MCP, through the official SDK: `send_task` with `reply_to: TEAM/AGENT` and
+/// `wait_for_return` answer the RETURN `serve` delivered into the Claude inbox; a TASK whose
+/// sender is the team's agent is waited for by id; one nobody answers ends pending, naming the
+/// inbox it was expected in.
+#[test]
+fn mcp_waits_for_a_return_answered_to_a_team_agent() {
+    let (h, teams, _) = mailbox_home();
+    let inbox = teams.join("alpha/inboxes/worker.json");
+    std::fs::create_dir_all(h.dir("Codex", "01_inbox")).unwrap();
+    h.drop_file("20260118T070951Z__TASK__Echo-D1__worker.json", task_replying_to("D1", "alpha/worker", None));
+    let quiet = std::process::Stdio::null;
+    let mut serving = h.cmd(&["serve"]).stdout(quiet()).stderr(quiet()).spawn().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp_client.py");
+    let mut c = std::process::Command::new("python3");
+    c.arg(&script)
+        .arg(crate::support::BIN)
+        .arg(&h.root)
+        .arg("mailbox_wait")
+        .env("DROPPED_ID", "D1")
+        .env("XDG_CACHE_HOME", h.cache_root())
+        .env("BATON_LOG", "warn");
+    if let Some(url) = &h.state {
+        c.env("BATON_STATE", url);
+    }
+    let out = c.output().expect("python3 runs the MCP client");
+    serving.kill().unwrap();
+    serving.wait().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    let pid = v["send_plugin"]["structured"]["id"].as_str().unwrap_or_else(|| panic!("{v}"));
+    let ret = &v["wait_plugin"]["structured"];
+    assert_eq!((ret["in_reply_to"].as_str(), ret["status"].as_str()), (Some(pid), Some("completed")), "{v}");
+    assert_eq!(Some(ret), return_in(&inbox, pid).as_ref(), "answered from the Claude inbox");
+
+    let aid = v["send_agent"]["structured"]["id"].as_str().unwrap();
+    let pending = &v["wait_agent"]["structured"];
+    assert_eq!((&pending["pending"], pending["id"].as_str()), (&json!(true), Some(aid)), "{pending}");
+    assert!(pending["expected"].as_str().unwrap().contains(&inbox.display().to_string()), "{pending}");
+    assert!(pending["message"].as_str().unwrap().contains(aid), "{pending}");
+
+    let dropped = &v["wait_dropped"]["structured"];
+    assert_eq!((dropped["in_reply_to"].as_str(), dropped["status"].as_str()), (Some("D1"), Some("completed")), "{v}");
+    assert!(!h.root.join("handoffs/alpha").exists(), "no folder handoffs/alpha/ is made");
+}
+
+/// Issue 49 over A2A, through the official SDK: a message whose `metadata.reply_to` is
+/// `TEAM/AGENT` runs, its RETURN goes into that Claude inbox, and the blocking send answers the
+/// final state from there; an unknown team agent is refused before anything is written; a TASK
+/// from a team's agent canceled over A2A has its `canceled` RETURN delivered into its inbox,
+/// with a receipt.
+#[test]
+fn a2a_answers_and_cancels_into_a_team_agents_claude_inbox() {
+    let (h, teams, _) = mailbox_home();
+    let inbox = teams.join("alpha/inboxes/worker.json");
+    let task = json!({"schema": "baton.handoff/v1", "id": "K1", "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                      "from": "alpha/worker", "to": "bob", "title": "Tidy the changelog"});
+    write(&h.dir("bob", "01_inbox").join("20260118T070951Z__TASK__Tidy__worker.json"), &task.to_string());
+    let key = crate::dashboard::rotate_key(&h);
+    let s = crate::dashboard::Serve::start(&h);
+    let out = crate::a2a::client(&h, &s, &key, &["team", "alpha/worker", "K1"]);
+
+    let done = &out["blocking"];
+    assert_eq!(done["status"]["state"], "TASK_STATE_COMPLETED", "{out}");
+    let ret = return_in(&inbox, done["id"].as_str().unwrap()).unwrap_or_else(|| panic!("no RETURN in {inbox:?}"));
+    assert_eq!(ret["status"], "completed");
+    assert!(out["unknown"]["message"].as_str().unwrap().contains("alpha/nobody"), "{out}");
+
+    assert_eq!(out["canceled"]["status"]["state"], "TASK_STATE_CANCELED", "{out}");
+    assert_eq!(out["get_canceled"]["status"]["state"], "TASK_STATE_CANCELED", "{out}");
+    let canceled = return_in(&inbox, "K1").unwrap_or_else(|| panic!("no canceled RETURN in {inbox:?}"));
+    assert_eq!(canceled["status"], "canceled");
+    assert_eq!(std::fs::read_dir(h.dir("bob", "02_processed")).unwrap().count(), 1, "the TASK is filed");
+    assert_eq!(h.json(&["show", "K1", "--json"])["delivery"], "written");
+    assert!(!h.root.join("handoffs/alpha").exists(), "no folder handoffs/alpha/ is made");
+}
+
+/// Issue 49: `baton reply` on a TASK from `TEAM/AGENT` delivers the RETURN into that agent's
+/// Claude inbox under Claude Code's lock, once, with a receipt; a second reply is refused and
+/// appends nothing.
+#[test]
+fn reply_to_a_task_from_a_team_agent_is_delivered_into_its_claude_inbox() {
+    let (h, teams, _) = mailbox_home();
+    let inbox = teams.join("alpha/inboxes/worker.json");
+    let before = messages(&inbox).len();
+    let task = json!({"schema": "baton.handoff/v1", "id": "R1", "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                      "from": "alpha/worker", "to": "bob", "title": "Review the parser"});
+    write(&h.dir("bob", "01_inbox").join("20260118T070951Z__TASK__Review__worker.json"), &task.to_string());
+    let out = h.run(&["reply", "R1", "--status", "completed", "--summary", "Reviewed; two comments", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["delivery"], "written", "{r}");
+    assert_eq!(r["file"], json!(inbox), "{r}");
+    let after = messages(&inbox);
+    assert_eq!(after.len(), before + 1, "{after:?}");
+    let m = after.last().unwrap();
+    assert_eq!((m["from"].as_str(), m["read"].as_bool()), (Some("bob"), Some(false)), "{m}");
+    let ret = return_in(&inbox, "R1").unwrap();
+    assert_eq!((ret["status"].as_str(), ret["summary"].as_str()), (Some("completed"), Some("Reviewed; two comments")));
+    assert_eq!(
+        r["message"].as_str(),
+        Some(
+            baton_mailbox::claude::message_id(
+                "alpha/worker",
+                "bob",
+                m["timestamp"].as_str().unwrap(),
+                m["text"].as_str().unwrap()
+            )
+            .as_str()
+        )
+    );
+    assert!(!teams.join("alpha/inboxes/worker.json.lock").exists(), "the lock is released");
+    assert_eq!(std::fs::read_dir(h.dir("bob", "02_processed")).unwrap().count(), 1, "the TASK is filed");
+    assert_eq!(h.json(&["show", "R1", "--json"])["delivery"], "written");
+    set_read(&inbox, m["text"].as_str().unwrap());
+    assert_eq!(h.json(&["show", "R1", "--json"])["delivery"], "read");
+
+    let again = h.run(&["reply", "R1", "--status", "failed", "--summary", "again"]);
+    assert_ne!(again.status.code(), Some(0));
+    assert!(stderr(&again).contains("already answered"), "{}", stderr(&again));
+    assert_eq!(messages(&inbox).len(), before + 1, "nothing appended by the refused reply");
+    // Claude Code cleared the inbox: a refused reply still appends nothing (no second delivery).
+    std::fs::write(&inbox, "[]").unwrap();
+    assert_ne!(h.run(&["reply", "R1", "--status", "failed", "--summary", "again"]).status.code(), Some(0));
+    assert_eq!(messages(&inbox), Vec::<Value>::new(), "the journal's delivery is not made again");
+    assert!(!h.root.join("handoffs/alpha").exists(), "no folder handoffs/alpha/ is made");
+}
+
+/// Issue 49: a schema-invalid file whose `from` is a known `TEAM/AGENT` gets its rejection as
+/// a message in that agent's Claude inbox (with a receipt under the id it named); an unknown
+/// one gets none and the rejection says so. A loose-dialect handoff from a team's agent is told
+/// a `send` command with that name, never that it is "not an agent name".
+#[test]
+fn rejections_of_files_from_team_agents_reach_their_claude_inbox_or_say_why_not() {
+    let (h, teams, _) = mailbox_home();
+    let inbox = teams.join("alpha/inboxes/worker.json");
+    let invalid = |id: &str, from: &str| {
+        json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "from": from, "title": "no created_at, no plugin"})
+            .to_string()
+    };
+    h.drop_file("20260118T070951Z__TASK__Bad-B1__worker.json", invalid("B1", "alpha/worker"));
+    h.drop_file("20260118T070951Z__TASK__Bad-B2__worker.json", invalid("B2", "beta/worker"));
+    let loose = json!({"source_agent": "alpha/worker", "target_agent": "alpha/team-lead", "title": "Fix the bug",
+                       "required_action": "fix it"});
+    h.drop_file("fix-the-bug.json", loose.to_string());
+    h.ok(&["serve", "--once"]);
+
+    // A file that is no TASK is answered by its file's name.
+    let rejection = return_in(&inbox, "20260118T070951Z__TASK__Bad-B1__worker.json")
+        .unwrap_or_else(|| panic!("no rejection in {:?}", messages(&inbox)));
+    assert_eq!(rejection["status"], "rejected", "{rejection}");
+    assert!(rejection["summary"].as_str().unwrap().contains("missing `created_at`"), "{rejection}");
+    assert_eq!(h.json(&["show", "B1", "--json"])["delivery"], "written");
+
+    assert!(!teams.join("beta").exists());
+    let b2 = h.json(&["show", "B2", "--json"]);
+    let refused = b2["events"].as_array().unwrap().iter().find(|e| e["event"] == "rejected_unparsed").cloned();
+    let why = refused.map(|e| e["detail"]["error"]["message"].as_str().unwrap_or_default().to_string());
+    let why = why.unwrap_or_else(|| panic!("{b2}"));
+    assert!(why.contains("No RETURN was sent") && why.contains("\"beta/worker\""), "{why}");
+    assert!(why.contains("baton mailbox add claude-team"), "{why}");
+
+    let told = return_in(&inbox, "fix-the-bug.json")
+        .unwrap_or_else(|| panic!("the loose handoff's rejection reached alpha/worker: {:?}", messages(&inbox)));
+    let told = told["summary"].as_str().unwrap();
+    assert!(told.contains("--to alpha/team-lead") && told.contains("--from alpha/worker"), "{told}");
+    assert!(!told.contains("cannot be an agent name"), "{told}");
+    assert_eq!(messages(&inbox).len(), 3, "B1's and the loose file's rejections, nothing for B2");
+    assert!(!h.root.join("handoffs/alpha").exists(), "no folder handoffs/alpha/ is made");
+}

@@ -103,7 +103,11 @@ fn every_tool_through_the_official_python_sdk() {
 
     // To an agent: pending while unanswered, listed in its inbox and its resource, readable.
     let aid = out["agent_task_id"].as_str().unwrap().to_string();
-    assert_eq!(out["wait_pending"]["structured"], json!({"pending": true, "id": aid}));
+    let pending = &out["wait_pending"]["structured"];
+    assert_eq!((&pending["pending"], &pending["id"]), (&json!(true), &json!(aid)), "{pending}");
+    let expected = h.dir("Claude", "01_inbox").display().to_string();
+    assert!(pending["expected"].as_str().unwrap().contains(&expected), "where it was looked for: {pending}");
+    assert!(pending["message"].as_str().unwrap().contains(&aid), "{pending}");
     let listed = &out["inbox_codex"]["structured"]["handoffs"];
     assert_eq!(listed[0]["id"], aid.as_str());
     assert_eq!(listed[0]["from"], "Claude");

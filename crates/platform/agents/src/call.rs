@@ -106,12 +106,7 @@ pub fn run(ctx: &Ctx, a: CallArgs) -> Result<i32> {
     };
     let sent = send::send(&tree, &req)?;
     tracing::info!(id = %sent.id, "called {plugin}.{action}");
-    let mut waiter = wait::Waiter::new(
-        &sent.id,
-        wait::dirs_of(&sent.reply_inbox),
-        wait::min_stamp(&sent.created_at),
-        sent.before.clone(),
-    );
+    let mut waiter = wait::Waiter::for_sent(&sent, sent.before.clone(), Some(ctx.location.clone()));
     // Nobody to answer it: this process drains baton's inbox, as `serve --once` would (again
     // each second the RETURN is still missing: a retry with a delay, a file another drain held).
     let found = wait::block_sliced(&mut waiter, timeout, || {
@@ -120,7 +115,7 @@ pub fn run(ctx: &Ctx, a: CallArgs) -> Result<i32> {
         }
         Ok(true)
     })?;
-    wait::report(&sent.id, found, a.json, timeout, false)
+    wait::report(&sent.id, found, a.json, timeout, false, &waiter.expected())
 }
 
 /// Runs what waits in baton's inbox in this process, exactly as `baton serve --once` does (its

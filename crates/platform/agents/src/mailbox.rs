@@ -211,6 +211,41 @@ pub fn deliver_to(ctx: &Ctx, r: &Recipient, from: &str, text: &str, summary: Opt
     Ok(id)
 }
 
+/// Delivers a RETURN written outside the pipeline (`baton reply`, A2A's cancel) into the Claude
+/// inbox of the TASK's reply agent `TEAM/AGENT`, as the pipeline delivers its own: one message
+/// made from the RETURN's bytes alone ([`baton_pipeline::return_message`]), appended under
+/// Claude Code's lock unless it is there already (a reply finished again after a crash appends
+/// nothing), then recorded once: `delivered` under the message's id and `return_delivered`
+/// under the TASK's, so `baton show TASK --json` has its `"delivery"`. Returns the message's id.
+pub fn deliver_return(ctx: &Ctx, r: &Recipient, task_id: &str, ret: &serde_json::Value) -> Result<String> {
+    let bytes = serde_json::to_vec_pretty(ret)?;
+    let msg = baton_pipeline::return_message(&bytes, "baton");
+    deliver::deliver_once(&r.inbox, &msg, deliver::LOCK_TIMEOUT)
+        .with_context(|| format!("delivering the RETURN of TASK {task_id} into {}", r.inbox.display()))?;
+    let id = r.message_id(&msg);
+    record_return(ctx, r, task_id, &msg)?;
+    tracing::info!(id = %id, task = task_id, inbox = %r.inbox.display(), "RETURN delivered");
+    Ok(id)
+}
+
+/// Records a RETURN delivered into a Claude inbox (see [`deliver_return`]) unless the ledger has
+/// it already. Only records: a delivery made before (a reply's journal) is never made again
+/// here, even if Claude Code has cleared the inbox since.
+pub fn record_return(ctx: &Ctx, r: &Recipient, task_id: &str, msg: &deliver::Outgoing) -> Result<()> {
+    let id = r.message_id(msg);
+    let mut ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+    if ledger.events(&id)?.iter().any(|e| e.event == "delivered") {
+        return Ok(());
+    }
+    let now = baton_handoff::stamp::rfc3339(baton_handoff::stamp::now());
+    let link = json!({"message": id, "agent": r.agent(), "inbox": r.inbox});
+    ledger.batch(|w| {
+        w.event(&id, &msg.timestamp, "delivered", &r.delivered_detail(msg))?;
+        w.event(task_id, &now, "return_delivered", &link)
+    })?;
+    Ok(())
+}
+
 /// A delivery's state now: `written`, `read`, `answered` or `lost`, from the inbox and the
 /// ledger; each state reached is recorded once as an event (`delivery_read`, …), so a read
 /// message the inbox has since dropped stays read. For a TASK whose RETURN the pipeline

@@ -213,7 +213,8 @@ fn obj(v: Value) -> Arc<Map<String, Value>> {
     Arc::new(v.as_object().cloned().unwrap_or_default())
 }
 
-/// `wait_for_return`'s output: the RETURN (the published schema, kind fixed) or `{pending, id}`.
+/// `wait_for_return`'s output: the RETURN (the published schema, kind fixed) or `{pending, id,
+/// expected, message}` (which TASK, and where its answer was looked for).
 fn wait_output_schema() -> Arc<Map<String, Value>> {
     let mut ret = validate::schema_for(validate::Kind::Return);
     let defs = ret.as_object_mut().and_then(|o| o.remove("$defs")).unwrap_or(json!({}));
@@ -227,7 +228,9 @@ fn wait_output_schema() -> Arc<Map<String, Value>> {
         "$defs": defs,
         "anyOf": [
             ret,
-            {"type": "object", "properties": {"pending": {"const": true}, "id": {"type": "string"}}, "required": ["pending", "id"]}
+            {"type": "object", "properties": {"pending": {"const": true}, "id": {"type": "string"},
+             "expected": {"type": "string", "description": "Where the RETURN is looked for: a folder, or a Claude Code team agent's inbox"},
+             "message": {"type": "string"}}, "required": ["pending", "id"]}
         ]
     }))
 }
@@ -527,7 +530,7 @@ fn wait_for_return(
     };
     let known = me.sent.locked().get(&id).cloned();
     let mut waiter = match known {
-        Some(s) => wait::Waiter::new(&id, wait::dirs_of(&s.reply_inbox), wait::min_stamp(&s.created_at), s.before),
+        Some(s) => wait::Waiter::for_sent(&s, s.before.clone(), Some(me.location.clone())),
         None => {
             if let Some((_, ret)) = wait::rejected_unparsed(&me.ctx(), &me.tree, &id) {
                 return Ok(ret);
@@ -544,7 +547,9 @@ fn wait_for_return(
     };
     Ok(match found {
         Some((_, ret)) => ret,
-        None => json!({"pending": true, "id": id}),
+        // Said, not silent: which TASK, and where its answer was looked for.
+        None => json!({"pending": true, "id": id, "expected": waiter.expected(),
+                       "message": format!("no RETURN for TASK {id} yet; expected: {}", waiter.expected())}),
     })
 }
 
@@ -591,7 +596,12 @@ fn reply_tool(me: &Inner, args: &Map<String, Value>) -> Result<Value> {
         artifacts,
     };
     let r = reply::reply(&me.tree, &id, &answer, me.agent.as_deref())?;
-    Ok(json!({"id": r.return_id, "file": r.return_file, "task_file": r.task_file}))
+    let mut out = json!({"id": r.return_id, "file": r.return_file, "task_file": r.task_file});
+    if let Some(m) = &r.message {
+        out["message"] = json!(m);
+        out["delivery"] = json!("written");
+    }
+    Ok(out)
 }
 
 /// `ack`: RETURNs (or mailbox messages) marked read.

@@ -56,14 +56,42 @@ pub struct Journal {
     #[serde(rename = "return")]
     pub ret: Value,
     pub at: String,
+    /// For a TASK whose reply agent is `TEAM/AGENT`: its Claude inbox, into which step 1
+    /// appends the RETURN as a message (`return_file` is then that inbox file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mailbox: Option<MailboxTarget>,
+}
+
+/// A Claude Code team agent's inbox, as the journal keeps it (the fields of a
+/// [`crate::mailbox::Recipient`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MailboxTarget {
+    pub mailbox: String,
+    pub team: String,
+    pub name: String,
+    pub inbox: PathBuf,
+}
+
+impl MailboxTarget {
+    fn recipient(&self) -> crate::mailbox::Recipient {
+        crate::mailbox::Recipient {
+            mailbox: self.mailbox.clone(),
+            team: self.team.clone(),
+            name: self.name.clone(),
+            inbox: self.inbox.clone(),
+        }
+    }
 }
 
 /// A reply written.
 #[derive(Debug, Clone)]
 pub struct Replied {
     pub return_id: String,
+    /// The RETURN's file, or the Claude inbox it was appended to (`message` then says so).
     pub return_file: PathBuf,
     pub task_file: PathBuf,
+    /// The id (`cm-…`) of the message the RETURN became in a `TEAM/AGENT`'s Claude inbox.
+    pub message: Option<String>,
 }
 
 /// Why a reply was refused: the TASK was answered already (the RETURN's file is named).
@@ -103,6 +131,7 @@ pub fn reply(tree: &Tree, id: &str, answer: &NewReturn, acting_as: Option<&str>)
         if path.is_file() {
             let repaired = finish(&path)?;
             let j = read_journal(&path)?;
+            record(tree, &j)?;
             return Err(
                 AlreadyAnswered { id: id.to_string(), return_file: j.return_file, journal: path, repaired }.into()
             );
@@ -135,8 +164,19 @@ pub fn reply(tree: &Tree, id: &str, answer: &NewReturn, acting_as: Option<&str>)
     };
     let ret = build::reply(&task, &found.agent, answer)
         .map_err(|e| anyhow!("the RETURN would not be valid: {}", e.message))?;
-    let reply_inbox = tree.reply_inbox(task.reply_agent())?;
-    let return_file = reply_inbox.join(build::return_file_name(&ret));
+    // A Claude Code team's agent gets the RETURN as a message in its inbox (checked now: an
+    // unknown one is refused before anything is written or moved).
+    let mailbox = if baton_handoff::names::team_agent(task.reply_agent()).is_some() {
+        let r = crate::mailbox::recipient(&tree.ctx(), task.reply_agent(), false)
+            .with_context(|| format!("TASK {id} replies to {:?}, and nothing was written", task.reply_agent()))?;
+        Some(MailboxTarget { mailbox: r.mailbox, team: r.team, name: r.name, inbox: r.inbox })
+    } else {
+        None
+    };
+    let return_file = match &mailbox {
+        Some(m) => m.inbox.clone(),
+        None => tree.reply_inbox(task.reply_agent())?.join(build::return_file_name(&ret)),
+    };
     let file_name = found.path.file_name().ok_or_else(|| anyhow!("{} has no file name", found.path.display()))?;
     let processed_file = tree.root.join(&found.agent).join(FOLDERS[1]).join(file_name);
     let journal = Journal {
@@ -149,21 +189,37 @@ pub fn reply(tree: &Tree, id: &str, answer: &NewReturn, acting_as: Option<&str>)
         return_file,
         ret,
         at: baton_handoff::stamp::rfc3339(baton_handoff::stamp::now()),
+        mailbox,
     };
     let path = journal_path(tree, &found.agent, id);
     if !create_journal(&path, &journal)? {
         // Another reply started first, between our look and now.
         let repaired = finish(&path)?;
         let j = read_journal(&path)?;
+        record(tree, &j)?;
         return Err(AlreadyAnswered { id: id.to_string(), return_file: j.return_file, journal: path, repaired }.into());
     }
     finish(&path)?;
     let j = read_journal(&path)?;
+    let message = record(tree, &j)?;
     Ok(Replied {
         return_id: j.ret["id"].as_str().unwrap_or_default().to_string(),
         return_file: j.return_file,
         task_file: j.processed_file,
+        message,
     })
+}
+
+/// For a reply delivered into a Claude inbox: the ledger's record of the delivery (once, see
+/// [`crate::mailbox::deliver_return`]), and the message's id.
+fn record(tree: &Tree, j: &Journal) -> Result<Option<String>> {
+    let Some(m) = &j.mailbox else { return Ok(None) };
+    // Step 1 made the delivery; this only records it (never appends again, even if Claude
+    // Code has cleared the inbox since).
+    let msg = baton_pipeline::return_message(&serde_json::to_vec_pretty(&j.ret)?, &j.agent);
+    let r = m.recipient();
+    crate::mailbox::record_return(&tree.ctx(), &r, &j.task_id, &msg)?;
+    Ok(Some(r.message_id(&msg)))
 }
 
 fn read_journal(path: &Path) -> Result<Journal> {
@@ -214,8 +270,14 @@ pub fn finish(path: &Path) -> Result<bool> {
     if j.state == "done" {
         return Ok(false);
     }
-    // Step 1: the RETURN.
-    if !j.return_file.exists() {
+    // Step 1: the RETURN: a message appended to a Claude inbox (once: a message already there
+    // is not appended again), or a new file.
+    if let Some(m) = &j.mailbox {
+        let bytes = serde_json::to_vec_pretty(&j.ret)?;
+        let msg = baton_pipeline::return_message(&bytes, &j.agent);
+        baton_mailbox::deliver::deliver_once(&m.inbox, &msg, baton_mailbox::deliver::LOCK_TIMEOUT)
+            .with_context(|| format!("delivering the RETURN of TASK {} into {}", j.task_id, m.inbox.display()))?;
+    } else if !j.return_file.exists() {
         let inbox = j.return_file.parent().unwrap_or(Path::new("."));
         let name = j
             .return_file
@@ -306,7 +368,16 @@ pub fn run(ctx: &Ctx, a: ReplyArgs) -> Result<i32> {
     let answer = NewReturn { status: parse_status(&a.status)?, summary: a.summary, result, artifacts: a.artifacts };
     let r = reply(&tree, &a.id, &answer, None)?;
     if a.json {
-        println!("{}", json!({"id": r.return_id, "file": r.return_file, "task_file": r.task_file}));
+        let mut out = json!({"id": r.return_id, "file": r.return_file, "task_file": r.task_file});
+        if let Some(m) = &r.message {
+            out["message"] = json!(m);
+            out["delivery"] = json!("written");
+        }
+        println!("{out}");
+    } else if let Some(m) = &r.message {
+        println!("delivered into {} (message {m})", r.return_file.display());
+        println!("filed {}", r.task_file.display());
+        println!("{}", r.return_id);
     } else {
         println!("RETURN {}", r.return_file.display());
         println!("filed {}", r.task_file.display());

@@ -88,6 +88,8 @@ pub struct Sent {
     pub before: std::collections::HashSet<std::ffi::OsString>,
     /// The TASK's `created_at`.
     pub created_at: String,
+    /// The reply agent's Claude inbox when it is `TEAM/AGENT`: the RETURN is a message there.
+    pub mailbox: Option<crate::mailbox::Recipient>,
 }
 
 /// A TASK built and checked ([`super::check`]), not written yet.
@@ -97,6 +99,8 @@ pub struct Prepared {
     /// The recipient's `01_inbox/`.
     pub inbox: PathBuf,
     pub reply_inbox: PathBuf,
+    /// The reply agent's Claude inbox when it is `TEAM/AGENT`.
+    pub mailbox: Option<crate::mailbox::Recipient>,
 }
 
 /// Validates and writes the TASK. Every refusal names the fix.
@@ -154,27 +158,28 @@ pub fn prepare(tree: &Tree, r: &Request) -> Result<Prepared> {
     let body = build::task(&task).map_err(|e| anyhow::anyhow!("the TASK would not be valid: {}", e.message))?;
     super::check::size(file_size(&body), tree.max_file_bytes)?;
     let reply_agent = r.reply_to.as_deref().unwrap_or(&from);
-    let reply_inbox = if baton_handoff::names::team_agent(reply_agent).is_some() {
+    let (reply_inbox, mailbox) = if baton_handoff::names::team_agent(reply_agent).is_some() {
         // A Claude Code team's agent: its RETURN is a message in its Claude inbox (appended by
         // serve); the team's `inboxes/` folder is named, never a folder made for it.
-        let r = crate::mailbox::recipient(&tree.ctx(), reply_agent, false)?;
-        r.inbox.parent().map(Path::to_path_buf).unwrap_or_default()
+        let r = crate::mailbox::recipient(&tree.ctx(), reply_agent, false)
+            .with_context(|| format!("the RETURN would go to {reply_agent:?}, and nothing was written"))?;
+        (r.inbox.parent().map(Path::to_path_buf).unwrap_or_default(), Some(r))
     } else {
-        tree.reply_inbox(reply_agent)?
+        (tree.reply_inbox(reply_agent)?, None)
     };
-    Ok(Prepared { body, inbox, reply_inbox })
+    Ok(Prepared { body, inbox, reply_inbox, mailbox })
 }
 
 impl Prepared {
     /// Writes the TASK into the recipient's inbox (atomically, never overwriting).
     pub fn write(self) -> Result<Sent> {
-        let Prepared { body, inbox, reply_inbox } = self;
+        let Prepared { body, inbox, reply_inbox, mailbox } = self;
         let id = body["id"].as_str().unwrap_or_default().to_string();
         let before = wait::names_in(&reply_inbox);
         let file = super::write_new(&inbox, &build::task_file_name(&body), &body)?;
         tracing::info!(id = %id, file = %file.display(), "sent");
         let created_at = body["created_at"].as_str().unwrap_or_default().to_string();
-        Ok(Sent { id, file, reply_inbox, before, created_at })
+        Ok(Sent { id, file, reply_inbox, before, created_at, mailbox })
     }
 }
 
@@ -218,18 +223,6 @@ pub fn run(ctx: &Ctx, a: SendArgs) -> Result<i32> {
         correlation_id: a.correlation_id,
         new_agent: a.new_agent,
     };
-    if a.wait
-        && req
-            .reply_to
-            .as_deref()
-            .or(req.from.as_deref())
-            .is_some_and(|r| baton_handoff::names::team_agent(r).is_some())
-    {
-        bail!(
-            "--wait watches a folder for the RETURN, and the RETURN for a Claude Code team's agent (TEAM/AGENT) is a \
-             message in its Claude inbox: send without --wait, then `baton show ID --json` tells its \"delivery\""
-        );
-    }
     let sent = send(&tree, &req)?;
     if !a.wait {
         if a.json {
@@ -243,10 +236,10 @@ pub fn run(ctx: &Ctx, a: SendArgs) -> Result<i32> {
     if !a.json {
         println!("sent {}", sent.file.display());
     }
-    let mut waiter =
-        wait::Waiter::new(&sent.id, wait::dirs_of(&sent.reply_inbox), wait::min_stamp(&sent.created_at), sent.before);
+    // For a reply agent `TEAM/AGENT`, the RETURN is the message `serve` appends to its Claude inbox.
+    let mut waiter = wait::Waiter::for_sent(&sent, sent.before.clone(), Some(ctx.location.clone()));
     let found = wait::block(&mut waiter, timeout)?;
-    wait::report(&sent.id, found, a.json, timeout, true)
+    wait::report(&sent.id, found, a.json, timeout, true, &waiter.expected())
 }
 
 /// `--to TEAM/AGENT`: the message appended to that Claude Code agent's inbox under Claude

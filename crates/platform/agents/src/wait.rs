@@ -75,12 +75,19 @@ pub fn names_in(dir: &Path) -> HashSet<OsString> {
     std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.file_name()).collect()
 }
 
-/// Looks for the RETURN answering one TASK in a few folders, reading each file at most once
-/// (a file that does not parse yet, still being written by a non-atomic writer, is read again
-/// when its size or time changes).
+/// Looks for the RETURN answering one TASK wherever it is delivered: as a file in a few
+/// folders (a folder agent's inbox), reading each file at most once (a file that does not parse
+/// yet, still being written by a non-atomic writer, is read again when its size or time
+/// changes), or as a message in a Claude Code team agent's inbox ([`ClaudeWatch`]) when the
+/// TASK's reply agent is `TEAM/AGENT`. Every way of waiting (`wait`, `send --wait`, `call`, MCP
+/// `wait_for_return`, A2A) builds one with [`Waiter::for_agent`] or [`Waiter::for_sent`], so
+/// none watches a folder where nothing will come.
 pub struct Waiter {
     id: String,
     pub dirs: Vec<PathBuf>,
+    /// The RETURN of a TASK answered to `TEAM/AGENT`: a message `baton serve` appends to that
+    /// agent's Claude inbox, never a file in `dirs` (empty then).
+    claude: Option<ClaudeWatch>,
     /// Files named (`<stamp>__…`) before this are older than the TASK: skipped unread.
     min_stamp: Option<String>,
     seen: HashSet<OsString>,
@@ -101,18 +108,118 @@ impl Waiter {
             unparsed: HashMap::new(),
             stale: HashSet::new(),
             best: None,
+            claude: None,
         }
+    }
+
+    /// A watch for the RETURN of TASK `id` answered to `reply_agent`: a folder agent's inbox
+    /// (and `02_processed/`), or, for `TEAM/AGENT`, the message in its Claude inbox. A
+    /// `TEAM/AGENT` that no claude-team mailbox has gets a watch on nothing that says so in
+    /// [`Self::expected`] (the TASK is refused at intake; its refusal is in the ledger).
+    pub fn for_agent(ctx: &Ctx, tree: &Tree, id: &str, reply_agent: &str, created_at: Option<&str>) -> Waiter {
+        let min = created_at.and_then(min_stamp);
+        if names::team_agent(reply_agent).is_some() {
+            let found = crate::mailbox::recipient(ctx, reply_agent, false);
+            let mut w = Waiter::new(id, Vec::new(), min, HashSet::new());
+            w.claude = Some(match found {
+                Ok(r) => ClaudeWatch::new(r.agent(), Some(r.inbox), Some(ctx.location.clone())),
+                Err(e) => {
+                    let mut c = ClaudeWatch::new(reply_agent.to_string(), None, Some(ctx.location.clone()));
+                    c.unknown = Some(format!("{e:#}"));
+                    c
+                }
+            });
+            return w;
+        }
+        let agent = tree.existing_agent(reply_agent).unwrap_or_else(|| reply_agent.to_string());
+        let inbox = tree.root.join(&agent).join(baton_pipeline::config::INBOX);
+        Waiter::new(id, dirs_of(&inbox), min, HashSet::new())
+    }
+
+    /// A watch for the RETURN of a TASK just written (`before`: the names in its reply folders
+    /// before, none of which answers it).
+    pub fn for_sent(
+        sent: &crate::send::Sent,
+        before: HashSet<OsString>,
+        ledger: Option<baton_ledger::Location>,
+    ) -> Waiter {
+        let min = min_stamp(&sent.created_at);
+        match &sent.mailbox {
+            Some(r) => {
+                let mut w = Waiter::new(&sent.id, Vec::new(), min, HashSet::new());
+                w.claude = Some(ClaudeWatch::new(r.agent(), Some(r.inbox.clone()), ledger));
+                w
+            }
+            None => Waiter::new(&sent.id, dirs_of(&sent.reply_inbox), min, before),
+        }
+    }
+
+    /// Where the RETURN is expected, for a message that says what did not come.
+    pub fn expected(&self) -> String {
+        match &self.claude {
+            Some(c) => match (&c.inbox, &c.unknown) {
+                (Some(inbox), _) => format!(
+                    "a message in {} (the Claude Code inbox of {}, appended by `baton serve`)",
+                    inbox.display(),
+                    c.agent
+                ),
+                (None, why) => format!(
+                    "the Claude Code inbox of {}, which no claude-team mailbox has ({})",
+                    c.agent,
+                    why.as_deref().unwrap_or("unknown")
+                ),
+            },
+            None => format!(
+                "a RETURN file in {}",
+                self.dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" or ")
+            ),
+        }
+    }
+
+    /// Whether the RETURN is a message in a Claude Code inbox (no file to file away).
+    pub fn is_mailbox(&self) -> bool {
+        self.claude.is_some()
+    }
+
+    /// The folders whose file events may mean the RETURN came.
+    pub fn watched(&self) -> Vec<PathBuf> {
+        let mut out = self.dirs.clone();
+        if let Some(folder) = self.claude.as_ref().and_then(|c| c.inbox.as_deref()).and_then(Path::parent) {
+            out.push(folder.to_path_buf());
+        }
+        out
     }
 
     /// The RETURN (its file and body), if it is there now: of several (one per attempt of a
     /// retried TASK), the latest.
     pub fn check(&mut self) -> Option<(PathBuf, Value)> {
         self.scan();
+        if let Some(mut c) = self.claude.take() {
+            for (path, body) in c.look(&self.id) {
+                self.offer(path, body);
+            }
+            self.claude = Some(c);
+        }
         self.best.clone()
+    }
+
+    /// Keeps `body` if it is a RETURN answering the TASK's current attempt, later than the best
+    /// so far.
+    fn offer(&mut self, path: PathBuf, body: Value) {
+        let s = |k: &str| body.get(k).and_then(Value::as_str);
+        let stale = s("id").is_some_and(|id| self.stale.contains(id));
+        if s("kind") == Some("return")
+            && s("in_reply_to") == Some(&self.id)
+            && !stale
+            && self.best.as_ref().is_none_or(|(_, b)| later(&body, b))
+        {
+            self.best = Some((path, body));
+        }
     }
 
     /// Reads the files not read yet, keeping the latest RETURN answering the TASK.
     fn scan(&mut self) {
+        let mut found = Vec::new();
         for dir in &self.dirs {
             let Ok(entries) = std::fs::read_dir(dir) else { continue };
             for e in entries.flatten() {
@@ -140,15 +247,7 @@ impl Waiter {
                     Some(body) => {
                         self.unparsed.remove(&name);
                         self.seen.insert(name);
-                        let s = |k: &str| body.get(k).and_then(Value::as_str);
-                        let stale = s("id").is_some_and(|id| self.stale.contains(id));
-                        if s("kind") == Some("return")
-                            && s("in_reply_to") == Some(&self.id)
-                            && !stale
-                            && self.best.as_ref().is_none_or(|(_, b)| later(&body, b))
-                        {
-                            self.best = Some((e.path(), body));
-                        }
+                        found.push((e.path(), body));
                     }
                     None => {
                         self.unparsed.insert(name, stamp);
@@ -156,7 +255,90 @@ impl Waiter {
                 }
             }
         }
+        for (path, body) in found {
+            self.offer(path, body);
+        }
     }
+}
+
+/// The RETURN of a TASK answered to a Claude Code team's agent: the message whose `text` is
+/// the RETURN's JSON, in the agent's inbox file (read again each time the file changes), or,
+/// once Claude Code has cleared the inbox, as the ledger kept it (the `return_delivered` event
+/// under the TASK names the message; its `delivered` event holds the text).
+struct ClaudeWatch {
+    agent: String,
+    /// `<teams>/<team>/inboxes/<agent>.json`; `None` when no claude-team mailbox has the agent.
+    inbox: Option<PathBuf>,
+    ledger: Option<baton_ledger::Location>,
+    /// The inbox's (size, mtime) when last read: unchanged, it is not read again.
+    stamp: Option<(u64, Option<std::time::SystemTime>)>,
+    /// Whether the ledger has been asked at least once.
+    asked: bool,
+    /// Why the agent has no inbox.
+    unknown: Option<String>,
+}
+
+impl ClaudeWatch {
+    fn new(agent: String, inbox: Option<PathBuf>, ledger: Option<baton_ledger::Location>) -> Self {
+        ClaudeWatch { agent, inbox, ledger, stamp: None, asked: false, unknown: None }
+    }
+
+    /// The RETURNs answering `id` found since the inbox last changed: each message whose text
+    /// is a RETURN in reply to `id`, with the inbox's path. The ledger is asked the first time
+    /// and whenever the inbox changed without holding one (it was cleared, or the message was
+    /// recorded after the file was read).
+    fn look(&mut self, id: &str) -> Vec<(PathBuf, Value)> {
+        let mut out = Vec::new();
+        let now = self
+            .inbox
+            .as_deref()
+            .map(|p| std::fs::metadata(p).map(|m| (m.len(), m.modified().ok())).unwrap_or((u64::MAX, None)));
+        let changed = now != self.stamp;
+        if let Some(inbox) = self.inbox.as_deref()
+            && changed
+        {
+            self.stamp = now;
+            let items = std::fs::read(inbox).ok().and_then(|b| serde_json::from_slice::<Vec<Value>>(&b).ok());
+            for m in items.unwrap_or_default() {
+                if let Some(ret) = return_in(m.get("text").and_then(Value::as_str), id) {
+                    out.push((inbox.to_path_buf(), ret));
+                }
+            }
+        }
+        if out.is_empty()
+            && (changed || !self.asked)
+            && let Some(loc) = &self.ledger
+        {
+            self.asked = true;
+            if let Ok(ledger) = baton_ledger::Ledger::open_at(loc) {
+                out.extend(from_ledger(&ledger, id));
+            }
+        }
+        out
+    }
+}
+
+/// The RETURN answering `id` in a Claude message's `text`, if it is one.
+fn return_in(text: Option<&str>, id: &str) -> Option<Value> {
+    let v: Value = serde_json::from_str(text?).ok()?;
+    (v.get("kind").and_then(Value::as_str) == Some("return")
+        && v.get("in_reply_to").and_then(Value::as_str) == Some(id))
+    .then_some(v)
+}
+
+/// The RETURNs of TASK `id` the ledger records as delivered into a Claude inbox, with that inbox.
+fn from_ledger(ledger: &baton_ledger::Ledger, id: &str) -> Vec<(PathBuf, Value)> {
+    let events = ledger.events(id).unwrap_or_default();
+    let messages = events.iter().filter(|e| e.event == "return_delivered").filter_map(|e| e.detail["message"].as_str());
+    let mut out = Vec::new();
+    for m in messages {
+        for d in ledger.events(m).unwrap_or_default().into_iter().filter(|e| e.event == "delivered") {
+            if let Some(ret) = return_in(d.detail["text"].as_str(), id) {
+                out.push((PathBuf::from(d.detail["inbox"].as_str().unwrap_or_default()), ret));
+            }
+        }
+    }
+    out
 }
 
 /// Whether RETURN `a` answers a later attempt than `b`: more `attempts`, else written later.
@@ -212,7 +394,7 @@ pub fn block(waiter: &mut Waiter, timeout: Option<Duration>) -> Result<Option<(P
     });
     let _watcher = match watcher {
         Ok(mut w) => {
-            for d in &waiter.dirs {
+            for d in &waiter.watched() {
                 if let Err(e) = w.watch(d, notify::RecursiveMode::NonRecursive) {
                     tracing::debug!(dir = %d.display(), "no file events ({e}); polling every second");
                 }
@@ -287,9 +469,7 @@ pub fn locate(ctx: &Ctx, tree: &Tree, id: &str) -> Result<Waiter> {
             ),
         },
     };
-    let agent = tree.existing_agent(&reply_agent).unwrap_or(reply_agent);
-    let inbox = tree.root.join(&agent).join(baton_pipeline::config::INBOX);
-    let mut waiter = Waiter::new(id, dirs_of(&inbox), created.as_deref().and_then(min_stamp), HashSet::new());
+    let mut waiter = Waiter::for_agent(ctx, tree, id, &reply_agent, created.as_deref());
     if let Ok(ledger) = baton_ledger::Ledger::open_at(&ctx.location) {
         waiter.stale = stale_returns(&ledger, id);
     }
@@ -342,16 +522,18 @@ fn in_claims(tree: &Tree, id: &str) -> Option<Value> {
 
 /// Prints what a wait found and returns the exit status: 0 completed, 1 any other status,
 /// 124 timed out. `id_last`: the human form ends with the bare TASK id (`baton send`).
+/// `expected`: where the RETURN was looked for ([`Waiter::expected`]), said on a timeout.
 pub fn report(
     id: &str,
     found: Option<(PathBuf, Value)>,
     json: bool,
     timeout: Option<Duration>,
     id_last: bool,
+    expected: &str,
 ) -> Result<i32> {
     let Some((file, ret)) = found else {
         eprintln!(
-            "baton: no RETURN for {id} within {:.0}s; it is still pending: `baton wait {id}` waits again",
+            "baton: no RETURN for TASK {id} within {:.0}s (expected: {expected}); it is still pending: `baton wait {id}` waits again",
             timeout.unwrap_or_default().as_secs_f64()
         );
         if !json && id_last {
@@ -429,12 +611,14 @@ pub fn run(ctx: &Ctx, a: WaitArgs) -> Result<i32> {
         return delivery(ctx, &a.id, a.until.as_deref().unwrap_or("read"), timeout, a.json);
     }
     if let Some(found) = rejected_unparsed(ctx, &tree, &a.id) {
-        return report(&a.id, Some(found), a.json, timeout, false);
+        return report(&a.id, Some(found), a.json, timeout, false, "");
     }
     let mut waiter = locate(ctx, &tree, &a.id)?;
     let found = block(&mut waiter, timeout)?;
-    let code = report(&a.id, found.clone(), a.json, timeout, false)?;
-    if a.ack
+    let code = report(&a.id, found.clone(), a.json, timeout, false, &waiter.expected())?;
+    if a.ack && found.is_some() && waiter.is_mailbox() {
+        eprintln!("baton: --ack: this RETURN is a message in a Claude Code inbox, not a file: nothing to file");
+    } else if a.ack
         && let Some((_, ret)) = &found
         && let Some(rid) = ret.get("id").and_then(Value::as_str)
     {

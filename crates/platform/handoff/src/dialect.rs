@@ -259,26 +259,47 @@ fn sh(s: &str) -> String {
 
 /// A name `send` would refuse, as the handoff gave it.
 #[derive(Debug, thiserror::Error)]
-#[error("{0:?} cannot be an agent name (ASCII letters, digits, '.', '_' and '-')")]
-struct NotAName(String);
+enum NotAName {
+    #[error("{0:?} cannot be an agent name (ASCII letters, digits, '.', '_' and '-')")]
+    Invalid(String),
+    #[error(
+        "{0:?} names a Claude Code team's agent (TEAM/AGENT) that no claude-team mailbox has ({1}): add its team with `baton mailbox add claude-team [PATH]`"
+    )]
+    UnknownTeamAgent(String, String),
+}
 
 /// An agent name as the CLI takes it: words joined by dashes (`Cursor MM1 Agent` →
-/// `Cursor-MM1-Agent`), checked the way `send` checks it. A name that cannot be one (`Zoë`:
-/// only ASCII letters pass) is not printed as if it worked: `Err` says why.
-fn cli_name(s: &str) -> Result<String, NotAName> {
+/// `Cursor-MM1-Agent`), checked the way `send` checks it. `TEAM/AGENT` is taken as it is when
+/// `team` finds it in a claude-team mailbox (`send` delivers to it there). A name that cannot
+/// be one (`Zoë`: only ASCII letters pass; a team agent no mailbox has) is not printed as if it
+/// worked: `Err` says why.
+fn cli_name(s: &str, team: &dyn Fn(&str) -> Result<(), String>) -> Result<String, NotAName> {
+    let trimmed = s.trim();
+    if crate::names::team_agent(trimmed).is_some() {
+        return match team(trimmed) {
+            Ok(()) => Ok(trimmed.to_string()),
+            Err(why) => Err(NotAName::UnknownTeamAgent(s.to_string(), why)),
+        };
+    }
     let name = s.split_whitespace().collect::<Vec<_>>().join("-");
-    if crate::names::is_valid_name(&name) { Ok(name) } else { Err(NotAName(s.to_string())) }
+    if crate::names::is_valid_name(&name) { Ok(name) } else { Err(NotAName::Invalid(s.to_string())) }
 }
 
 /// The `baton send` command that would have worked for a loose handoff dropped into baton's
 /// own inbox: the plugin form when it names a plugin and action, else the agent form with
 /// its body read from `body_file`. Every field the handoff gave is kept (`reply_to` too); an
 /// agent name that `send` would refuse is replaced by a placeholder and the reason said, so the
-/// command printed is one that runs.
-pub fn send_command(seen: &Seen, self_agent: &str, body_file: &str) -> String {
+/// command printed is one that runs. `team` tells whether a `TEAM/AGENT` is an agent of a
+/// configured claude-team mailbox (`Err`: why not): this crate knows no mailbox, its caller does.
+pub fn send_command(
+    seen: &Seen,
+    self_agent: &str,
+    body_file: &str,
+    team: &dyn Fn(&str) -> Result<(), String>,
+) -> String {
     let mut notes: Vec<String> = Vec::new();
     let mut agent = |name: Option<&String>, placeholder: &str| -> Option<String> {
-        match cli_name(name?) {
+        match cli_name(name?, team) {
             Ok(n) => Some(n),
             Err(why) => {
                 notes.push(why.to_string());
@@ -671,25 +692,50 @@ mod tests {
         assert!(read("notes.txt", b"").unwrap_err().to_string().contains(".txt"));
     }
 
+    fn no_teams(_: &str) -> Result<(), String> {
+        Err("no claude-team mailbox is configured".into())
+    }
+
+    #[test]
+    fn a_team_agent_a_mailbox_has_is_a_name_and_one_none_has_is_said() {
+        let t =
+            serde_json::json!({"from": "alpha/lead", "to": "beta/worker", "reply_to": "alpha/worker", "title": "x"});
+        let s = read_value("t.json", t).unwrap();
+        let alpha = |n: &str| if n.starts_with("alpha/") { Ok(()) } else { Err(format!("no team for {n}")) };
+        let cmd = send_command(&s, "baton", "f.json", &alpha);
+        assert!(
+            cmd.starts_with("baton send --to AGENT --title x --body @f.json --from alpha/lead --reply-to alpha/worker"),
+            "{cmd}"
+        );
+        assert!(
+            cmd.contains("\"beta/worker\" names a Claude Code team's agent") && cmd.contains("no team for beta/worker"),
+            "{cmd}"
+        );
+        assert!(!cmd.contains("cannot be an agent name"), "TEAM/AGENT is never called not an agent name: {cmd}");
+    }
+
     #[test]
     fn a_loose_handoff_is_told_the_send_command() {
         let t = serde_json::json!({"source_agent": "Cursor MM1 Agent", "target_agent": "Claude Code Agent", "title": "Fix it's bug", "required_action": "x"});
         let s = read_value("t.json", facts(&t)).unwrap();
         assert_eq!(
-            send_command(&s, "baton", "/h/baton/03_failed/t.json"),
+            send_command(&s, "baton", "/h/baton/03_failed/t.json", &no_teams),
             "baton send --to Claude-Code-Agent --title 'Fix it'\\''s bug' --body @/h/baton/03_failed/t.json --from Cursor-MM1-Agent"
         );
         let t =
             serde_json::json!({"source_agent": "Codex", "target_agent": "baton", "plugin": "echo", "action": "echo"});
         let s = read_value("t.json", t).unwrap();
-        assert_eq!(send_command(&s, "baton", "f"), "baton send --plugin echo --action echo --params '{}' --from Codex");
+        assert_eq!(
+            send_command(&s, "baton", "f", &no_teams),
+            "baton send --plugin echo --action echo --params '{}' --from Codex"
+        );
         // Every field kept, and a name `send` would refuse is never printed as if it worked.
         let zoe = read(
             "z.json",
             "{\"from\": \"Zoë\", \"to\": \"Codex\", \"reply_to\": \"Über Bot\", \"title\": \"x\"}".as_bytes(),
         )
         .unwrap();
-        let cmd = send_command(&zoe, "baton", "f.json");
+        let cmd = send_command(&zoe, "baton", "f.json", &no_teams);
         assert!(
             cmd.starts_with("baton send --to Codex --title x --body @f.json --from YOUR-AGENT --reply-to REPLY-AGENT"),
             "{cmd}"
@@ -704,7 +750,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            send_command(&fine, "baton", "f"),
+            send_command(&fine, "baton", "f", &no_teams),
             "baton send --to Codex --title x --body @f --from Cursor-MM1 --reply-to Build-Bot"
         );
     }

@@ -25,7 +25,7 @@ pub(crate) fn prepare(
     b: &baton_ledger::Batch<'_>,
 ) -> Result<Prepared, baton_ledger::LedgerError> {
     let original = claim.original.to_string_lossy().into_owned();
-    let (body, value) = match read_claim(cfg, root, claim, preread, &original) {
+    let (body, value) = match read_claim(cfg, teams, root, claim, preread, &original) {
         Ok(parsed) => parsed,
         Err(prepared) => return Ok(prepared),
     };
@@ -76,6 +76,7 @@ pub(crate) fn prepare(
 /// refusal that names why, or a pause when the disk failed for a while.
 fn read_claim(
     cfg: &Config,
+    teams: &Teams,
     root: &std::path::Path,
     claim: &Claim,
     preread: Option<Preread>,
@@ -135,7 +136,7 @@ fn read_claim(
         }
         None => read_and_parse(cfg, claim, &refuse)?,
     };
-    parsed.map_err(|(invalid, facts)| unparsed(cfg, root, original, invalid, facts, file_agent.clone()))
+    parsed.map_err(|(invalid, facts)| unparsed(cfg, teams, root, original, invalid, facts, file_agent.clone()))
 }
 
 /// What the ledger already knows of a TASK's id decides what this claim of it is: the same
@@ -248,6 +249,7 @@ fn is_return_name(name: &str) -> bool {
 /// user's loose dialect is told the `baton send` command that would have worked.
 fn unparsed(
     cfg: &Config,
+    teams: &Teams,
     root: &std::path::Path,
     original: &str,
     invalid: schema::Invalid,
@@ -263,6 +265,19 @@ fn unparsed(
     let sender = seen.as_ref().and_then(|s| s.from.clone());
     let reply = match &sender {
         Some(name) if names::is_valid_name(name) => Some(name.clone()),
+        // A Claude Code team's agent gets its rejection as a message in its Claude inbox, as a
+        // folder agent gets it in its folder; one that no claude-team mailbox has gets none,
+        // and the rejection says so (never a folder made for it).
+        Some(name) if names::team_agent(name).is_some() => match teams.recipient(name) {
+            Ok(_) => Some(name.clone()),
+            Err(why) => {
+                message.push_str(&format!(
+                    " No RETURN was sent: the sender {name:?} names a Claude Code team's agent (TEAM/AGENT) that no \
+                     claude-team mailbox has ({why}); add its team with `baton mailbox add claude-team [PATH]`."
+                ));
+                None
+            }
+        },
         Some(name) => match crate::tree::reply_folder(root, name) {
             Ok(found) => found.or(file_agent),
             Err(folders) => {
@@ -279,7 +294,9 @@ fn unparsed(
         let failed = root.join(&cfg.agent).join("03_failed").join(original);
         message = format!(
             "{original} is a handoff in the loose dialect, which baton tracks in other agents' folders but does not run: {message} This command would have worked: {}",
-            dialect::send_command(s, &cfg.agent, &failed.to_string_lossy())
+            dialect::send_command(s, &cfg.agent, &failed.to_string_lossy(), &|n: &str| {
+                teams.recipient(n).map(|_| ()).map_err(|e| e.to_string())
+            })
         );
     }
     let id = seen.and_then(|s| s.id).filter(|id| !id.is_empty() && id.len() <= 128);

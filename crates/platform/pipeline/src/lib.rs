@@ -30,6 +30,7 @@ mod item;
 mod locks;
 pub mod losses;
 mod mailbox;
+pub use mailbox::return_message;
 mod manual;
 mod observe;
 pub mod outbox;

@@ -81,27 +81,7 @@ impl ClaudeInbox {
     /// `created_at` in Claude Code's format. Nothing is taken from the clock: a re-run of the
     /// same delivery makes the same message, with the same id.
     pub(crate) fn message(&self, bytes: &[u8]) -> Outgoing {
-        let body: Value = serde_json::from_slice(bytes).unwrap_or_default();
-        let field = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-        let created = field("created_at");
-        let timestamp =
-            baton_handoff::stamp::parse_rfc3339(&created).map(baton_mailbox::when::rfc3339).unwrap_or(created);
-        let first = field("summary").lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default().to_string();
-        let mut summary = match (field("title"), first) {
-            (t, s) if s.is_empty() => t,
-            (t, s) if t.is_empty() => s,
-            (t, s) => format!("{t}: {s}"),
-        };
-        if summary.chars().count() > 200 {
-            summary = summary.chars().take(199).collect::<String>() + "…";
-        }
-        let from = Some(field("from")).filter(|f| !f.is_empty()).unwrap_or_else(|| self.from.clone());
-        Outgoing {
-            from,
-            text: String::from_utf8_lossy(bytes).trim_end().to_string(),
-            summary: Some(summary).filter(|s| !s.is_empty()),
-            timestamp,
-        }
+        return_message(bytes, &self.from)
     }
 
     /// Whether the staged RETURN `bytes` is in the inbox already: delivered by an earlier run.
@@ -119,6 +99,34 @@ impl ClaudeInbox {
     /// The folder holding the inbox, synced once the group is delivered.
     pub(crate) fn folder(&self) -> PathBuf {
         self.recipient.inbox.parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+}
+
+/// The Claude message a RETURN's bytes make: `from` the RETURN's sender (else `default_from`),
+/// `text` its JSON as given, `summary` its title and summary's first line, `timestamp` its
+/// `created_at` in Claude Code's format. Nothing is taken from the clock: the same bytes make
+/// the same message, with the same id, so a delivery made again is found and not repeated.
+/// Shared by the pipeline's RETURNs and by `baton reply` and A2A's cancel.
+pub fn return_message(bytes: &[u8], default_from: &str) -> Outgoing {
+    let body: Value = serde_json::from_slice(bytes).unwrap_or_default();
+    let field = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let created = field("created_at");
+    let timestamp = baton_handoff::stamp::parse_rfc3339(&created).map(baton_mailbox::when::rfc3339).unwrap_or(created);
+    let first = field("summary").lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default().to_string();
+    let mut summary = match (field("title"), first) {
+        (t, s) if s.is_empty() => t,
+        (t, s) if t.is_empty() => s,
+        (t, s) => format!("{t}: {s}"),
+    };
+    if summary.chars().count() > 200 {
+        summary = summary.chars().take(199).collect::<String>() + "…";
+    }
+    let from = Some(field("from")).filter(|f| !f.is_empty()).unwrap_or_else(|| default_from.to_string());
+    Outgoing {
+        from,
+        text: String::from_utf8_lossy(bytes).trim_end().to_string(),
+        summary: Some(summary).filter(|s| !s.is_empty()),
+        timestamp,
     }
 }
 

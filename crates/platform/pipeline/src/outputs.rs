@@ -463,7 +463,13 @@ pub(crate) fn record(
         &json!({"return": item.return_name, "error": answer.error, "summary": answer.summary, "duration_ms": ms}),
     )?;
     if let Some(delivered) = &item.mailbox {
-        delivered.record(b, subject, &now)?;
+        // A file refused before it was a TASK but naming an id: the delivery is linked under
+        // that id, so `show ID --json` has its `"delivery"`.
+        let linked = match &item.prepared {
+            Prepared::Refuse { id: Some(named), task: None, .. } if task_id.is_none() => named.as_str(),
+            _ => subject,
+        };
+        delivered.record(b, linked, &now)?;
     }
     let at_ms = baton_handoff::stamp::unix_ms(now_t);
     let claimed_ms = item.claim.id.split_once('-').and_then(|(_, ulid)| baton_ledger::stats::ulid_ms(ulid));

@@ -373,8 +373,20 @@ impl Store {
         }
         let meta = message.get("metadata");
         let title = meta.and_then(|m| m.get("title")).and_then(Value::as_str).map(str::to_string);
+        // `reply_to` in the metadata: the RETURN goes to that agent (a `TEAM/AGENT` gets it as a
+        // message in its Claude inbox) while the task is watched here as any other.
+        let reply_to = match meta.and_then(|m| m.get("reply_to")) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(r)) if baton_handoff::names::is_valid_agent(r) => Some(r.clone()),
+            Some(other) => {
+                return Err(RpcError::params(format!(
+                    "metadata.reply_to {other} is not an agent name (NAME, or TEAM/AGENT for a Claude Code team's agent)"
+                )));
+            }
+        };
         let mut req = crate::send::Request {
             from: Some(A2A_AGENT.into()),
+            reply_to,
             correlation_id: Some(context.to_string()),
             ..Default::default()
         };
@@ -437,12 +449,10 @@ impl Store {
         })?;
         // Every RETURN already in the reply folders is not this task's: the watch skips them
         // unread (a2a's folders hold one per task ever sent).
-        let dirs = wait::dirs_of(&prepared.reply_inbox);
-        let before = dirs.iter().flat_map(|d| wait::names_in(d)).collect();
-        let created = prepared.body.get("created_at").and_then(Value::as_str).and_then(wait::min_stamp);
+        let before = wait::dirs_of(&prepared.reply_inbox).iter().flat_map(|d| wait::names_in(d)).collect();
         let body = prepared.body.clone();
         let sent = prepared.write().map_err(RpcError::internal)?;
-        let waiter = wait::Waiter::new(&sent.id, dirs, created, before);
+        let waiter = wait::Waiter::for_sent(&sent, before, Some(self.tree.ctx().location));
         let detail = json!({"context_id": context, "skill": skill.id(), "message_id": message_id,
                             "file": sent.file, "reply_inbox": sent.reply_inbox});
         let now = baton_handoff::stamp::rfc3339(baton_handoff::stamp::now());
@@ -511,14 +521,7 @@ impl Store {
 
     /// A watch for the RETURN answering `id` in its reply agent's folders.
     pub fn waiter(&self, id: &str, reply_agent: &str, created_at: Option<&str>) -> wait::Waiter {
-        let agent = self.tree.existing_agent(reply_agent).unwrap_or_else(|| reply_agent.to_string());
-        let inbox = self.tree.root.join(agent).join(INBOX);
-        let mut w = wait::Waiter::new(
-            id,
-            wait::dirs_of(&inbox),
-            created_at.and_then(wait::min_stamp),
-            std::collections::HashSet::new(),
-        );
+        let mut w = wait::Waiter::for_agent(&self.tree.ctx(), &self.tree, id, reply_agent, created_at);
         w.stale = wait::stale_returns(&self.ledger(), id);
         w
     }
@@ -589,6 +592,18 @@ impl Store {
                 "waits in baton's inbox on a shared PostgreSQL ledger, where a claim is a row taken without moving the file; it cannot be canceled safely",
             ));
         }
+        // Where the `canceled` RETURN goes, found before the TASK is moved: a `TEAM/AGENT` gets
+        // it as a message in its Claude inbox; one that no claude-team mailbox has is refused
+        // here, with nothing moved.
+        let mailbox = match baton_handoff::names::team_agent(task.reply_agent()) {
+            Some(_) => Some(crate::mailbox::recipient(&self.tree.ctx(), task.reply_agent(), false).map_err(|e| {
+                not_cancelable(&format!(
+                    "replies to {:?}, and its `canceled` RETURN could not be delivered ({e:#}); nothing was moved",
+                    task.reply_agent()
+                ))
+            })?),
+            None => None,
+        };
         let processed = agent_dir.join("02_processed");
         std::fs::create_dir_all(&processed).map_err(RpcError::internal)?;
         let name = file.file_name().ok_or_else(|| RpcError::internal("no file name"))?;
@@ -607,11 +622,25 @@ impl Store {
             artifacts: vec![],
         };
         let ret = build::reply(&task, &recipient, &answer).map_err(|e| RpcError::internal(e.message))?;
-        let reply_inbox = self.tree.reply_inbox(task.reply_agent()).map_err(RpcError::internal)?;
-        let written =
-            crate::write_new(&reply_inbox, &build::return_file_name(&ret), &ret).map_err(RpcError::internal)?;
+        let (written, message) = match &mailbox {
+            Some(r) => {
+                let m = crate::mailbox::deliver_return(&self.tree.ctx(), r, id, &ret).map_err(|e| {
+                    RpcError::internal(format!(
+                        "task {id} was canceled (filed {}), but its `canceled` RETURN was not delivered: {e:#}",
+                        filed.display()
+                    ))
+                })?;
+                (r.inbox.clone(), Some(m))
+            }
+            None => {
+                let reply_inbox = self.tree.reply_inbox(task.reply_agent()).map_err(RpcError::internal)?;
+                let written =
+                    crate::write_new(&reply_inbox, &build::return_file_name(&ret), &ret).map_err(RpcError::internal)?;
+                (written, None)
+            }
+        };
         let now = baton_handoff::stamp::rfc3339(baton_handoff::stamp::now());
-        let detail = json!({"by": "a2a", "filed": filed, "return": written});
+        let detail = json!({"by": "a2a", "filed": filed, "return": written, "message": message});
         if let Err(e) = self.ledger().batch(|b| b.event(id, &now, "canceled", &detail)) {
             tracing::warn!(id, "a2a: canceled, but the ledger did not record it: {e}");
         }
