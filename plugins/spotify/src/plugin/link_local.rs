@@ -26,12 +26,9 @@ pub(super) fn link_local(p: params::Paged) -> Result<Value, Fail> {
         let artists: Vec<String> =
             fp.get("artist").and_then(Value::as_str).map(str::to_string).or(fa).into_iter().collect();
         let q = TrackQuery {
-            title,
-            artists,
             duration_ms: fp.get("duration_ms").and_then(Value::as_u64),
             isrc: fp.get("isrc").and_then(Value::as_str).map(str::to_string),
-            external_ids: vec![],
-            path: None,
+            ..super::lookup::by_names(title, artists)
         };
         let duration_ms = q.duration_ms.and_then(|d| i64::try_from(d).ok());
         let mut out = catalog::match_track(&q).map_err(|e| cat_err(&format!("matching `{path}`"), e))?;

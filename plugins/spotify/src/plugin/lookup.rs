@@ -37,27 +37,13 @@ pub(super) fn track_answer(p: &params::Track) -> Result<Value, Fail> {
                 found = Some(rec);
                 (uri.to_string(), json!({"method": "external_id", "score": 1.0}))
             }
-            None => match resolve(TrackQuery {
-                title: String::new(),
-                artists: vec![],
-                duration_ms: None,
-                isrc: None,
-                external_ids: vec![uri.into()],
-                path: None,
-            })? {
+            None => match resolve(by_external_id(uri))? {
                 Ok(x) => x,
                 Err(c) => return Ok(none(c)),
             },
         }
     } else if let Some(isrc) = p.isrc.as_deref() {
-        match resolve(TrackQuery {
-            title: String::new(),
-            artists: vec![],
-            duration_ms: None,
-            isrc: Some(isrc.into()),
-            external_ids: vec![],
-            path: None,
-        })? {
+        match resolve(TrackQuery { isrc: Some(isrc.into()), ..by_names(String::new(), vec![]) })? {
             Ok(x) => x,
             Err(c) => return Ok(none(c)),
         }
@@ -67,14 +53,7 @@ pub(super) fn track_answer(p: &params::Track) -> Result<Value, Fail> {
             .as_deref()
             .ok_or_else(|| invalid("`title` needs `artist` too: {\"title\", \"artist\", \"duration_ms\"?}"))?;
         let duration_ms = p.duration_ms;
-        match resolve(TrackQuery {
-            title: title.into(),
-            artists: vec![artist.into()],
-            duration_ms,
-            isrc: None,
-            external_ids: vec![],
-            path: None,
-        })? {
+        match resolve(TrackQuery { duration_ms, ..by_names(title.into(), vec![artist.into()]) })? {
             Ok(x) => x,
             Err(c) => return Ok(none(c)),
         }
@@ -90,12 +69,10 @@ pub(super) fn track_answer(p: &params::Track) -> Result<Value, Fail> {
                 let title = t.tags.title.clone().unwrap_or_else(|| file_title(path).1);
                 let artists: Vec<String> = t.tags.artist.clone().or_else(|| file_title(path).0).into_iter().collect();
                 let q = TrackQuery {
-                    title,
-                    artists,
                     duration_ms: t.info.duration.map(|d| (d * 1000.0).round() as u64),
                     isrc: t.tags.isrc.clone(),
-                    external_ids: vec![],
                     path: Some(path.into()),
+                    ..by_names(title, artists)
                 };
                 match resolve(q)? {
                     Ok(x) => x,
@@ -124,6 +101,17 @@ pub(super) fn track_answer(p: &params::Track) -> Result<Value, Fail> {
 }
 
 /// `Ok((key, {method, score}))` on a match, `Err(candidates)` when ambiguous or none.
+/// A catalog query by title and artists only; the other fields are set with struct update
+/// syntax where they are known (`TrackQuery { isrc, ..by_names(..) }`).
+pub(super) fn by_names(title: String, artists: Vec<String>) -> TrackQuery {
+    TrackQuery { title, artists, duration_ms: None, isrc: None, external_ids: vec![], path: None }
+}
+
+/// A catalog query for the track an external id (a Spotify URI) names, and nothing else.
+pub(super) fn by_external_id(uri: &str) -> TrackQuery {
+    TrackQuery { external_ids: vec![uri.into()], ..by_names(String::new(), vec![]) }
+}
+
 pub(super) fn resolve(q: TrackQuery) -> Result<Result<(String, Value), Vec<Value>>, Fail> {
     let out: MatchOutcome = catalog::match_track(&q).map_err(|e| cat_err("matching the track", e))?;
     Ok(match (out.verdict, out.candidates.first()) {

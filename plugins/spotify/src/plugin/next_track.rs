@@ -47,20 +47,10 @@ pub(super) fn next_track(p: params::NextTrack) -> Result<Value, Fail> {
     if let Some(uri) = p.uri.as_deref() {
         let key = match get("tracks", uri)? {
             Some(_) => uri.to_string(),
-            None => {
-                let q = TrackQuery {
-                    title: String::new(),
-                    artists: vec![],
-                    duration_ms: None,
-                    isrc: None,
-                    external_ids: vec![uri.into()],
-                    path: None,
-                };
-                match resolve(q)? {
-                    Ok((k, _)) => k,
-                    Err(_) => return Err(invalid(format!("`{uri}` is not in the catalog: run `import` first"))),
-                }
-            }
+            None => match resolve(super::lookup::by_external_id(uri))? {
+                Ok((k, _)) => k,
+                Err(_) => return Err(invalid(format!("`{uri}` is not in the catalog: run `import` first"))),
+            },
         };
         return answer("explicit", &key, &mut names);
     }

@@ -119,12 +119,10 @@ pub(super) fn resolve_tracks(
                 }
                 asked += 1;
                 let q = TrackQuery {
-                    title: t.title.clone(),
-                    artists: t.artists.clone(),
                     duration_ms: t.duration_ms,
                     isrc: t.isrc.clone(),
                     external_ids: t.uris.clone(),
-                    path: None,
+                    ..super::lookup::by_names(t.title.clone(), t.artists.clone())
                 };
                 let out = catalog::match_track(&q).map_err(|e| cat_err(&format!("matching `{}`", t.uri), e))?;
                 match (out.verdict, out.candidates.first()) {
@@ -205,14 +203,7 @@ pub(super) fn resolve_named(
         if i % 500 == 0 {
             host::progress(i as u64, named.len() as u64, "matching tracks known by name only");
         }
-        let q = TrackQuery {
-            title: t.title.clone(),
-            artists: t.artists.clone(),
-            duration_ms: None,
-            isrc: None,
-            external_ids: vec![],
-            path: None,
-        };
+        let q = super::lookup::by_names(t.title.clone(), t.artists.clone());
         let out = catalog::match_track(&q).map_err(|e| cat_err(&format!("matching `{}`", t.title), e))?;
         let (key, doubt) = if out.candidates.iter().any(|c| c.key == t.uri) {
             (Some(t.uri.clone()), Vec::new())
