@@ -485,7 +485,24 @@ mod tests {
             assert!(matches!(inbox.is_ready(path, &name, &cfg), Ready::Yes), "{why}");
         }
         let not_utf8 = OsString::from_vec(b"t\xff.json".to_vec());
+        std::fs::write(d.path().join(&not_utf8), b"{}").unwrap();
         assert!(matches!(inbox.is_ready(&d.path().join(&not_utf8), &not_utf8, &cfg), Ready::Yes));
+        assert!(!inbox.settling());
+    }
+
+    /// A name known from an earlier scan whose file left since (claimed by another process,
+    /// filed, removed) is gone, whatever its name: the scan forgets it rather than wait for it.
+    #[test]
+    fn a_name_whose_file_left_is_gone() {
+        let d = tempfile::tempdir().unwrap();
+        let mut inbox = Inbox::default();
+        let cfg = cfg(60_000);
+        let not_utf8 = OsString::from_vec(b"t\xff.json".to_vec());
+        for name in [OsString::from("20260118T070951Z__TASK__a__A.json"), not_utf8] {
+            assert!(matches!(inbox.is_ready(&d.path().join(&name), &name, &cfg), Ready::Gone), "{name:?}");
+        }
+        let conflict = d.path().join("20260118T070951Z__TASK__a__A (conflicted copy).json");
+        assert!(matches!(present_or_gone(&conflict), Ready::Gone));
         assert!(!inbox.settling());
     }
 }
