@@ -997,3 +997,100 @@ fn a_state_that_lost_its_wal_is_refused_at_start() {
     h.ok(&["serve", "--once", "--new-state"]);
     h.ok(&["serve", "--once"]);
 }
+
+/// A TASK file named for `id`, its own name (drop_tasks names files by index).
+fn drop_task_named(h: &Home, id: &str) {
+    h.drop_file(format!("20260118T070951Z__TASK__{id}__{A}.json"), task(id).to_string());
+}
+
+/// Each of `ids` answered once, `completed`, and filed; nothing else answered. The inbox
+/// keeps only what baton ignores (`ignored` names).
+fn each_answered_once_beside(h: &Home, ids: &[String], ignored: usize) {
+    let returns = h.returns(A);
+    for id in ids {
+        let r = returns.get(id).map(Vec::as_slice).unwrap_or_default();
+        assert_eq!(r.len(), 1, "task {id}: {} RETURNs: {r:?}", r.len());
+        assert_eq!(r[0]["status"], "completed", "{id}: {}", r[0]);
+    }
+    assert_eq!(returns.len(), ids.len(), "no RETURN for anything else");
+    assert_eq!(names(&h.dir("baton", "02_processed")).len(), ids.len());
+    assert_eq!(names(&h.inbox()).len(), ignored, "the inbox keeps the ignored names, and only them");
+}
+
+/// Issue 55, fault 8: "100,000 ignored names beside a trickle of TASKs". Every pass listed and
+/// sorted the whole inbox, so each TASK cost a listing of all the names baton ignores. Events
+/// drive the scan now: the inbox is listed at start, every `reconcile_secs` and after an event
+/// that may have been lost, never per TASK. Counted without a clock: once serve listed the
+/// inbox, every further listing fails (EIO), and TASKs dropped one by one are still each
+/// answered exactly once, so no pass listed it. Before, each TASK's pass failed at the listing
+/// and none was answered while the fault lasted. `/readyz` says how many listings there were.
+#[test]
+fn a_trickle_of_tasks_beside_20000_ignored_names_never_lists_the_inbox_per_task() {
+    // A reconcile every 10 minutes: within this test only the file watch wakes serve.
+    let h = Home::init_on(None, &[("reconcile_secs", "600")], "");
+    let inbox = h.inbox();
+    const IGNORED: usize = 20_000;
+    for i in 0..IGNORED {
+        let name = match i % 4 {
+            0 => format!("note-{i:05}.txt"),
+            1 => format!(".hidden-{i:05}.json"),
+            2 => format!("20260118T070951Z__TASK__draft{i:05}__{A}.json.swp"),
+            _ => format!("scratch-{i:05}.json.tmp"),
+        };
+        std::fs::write(inbox.join(name), b"").unwrap();
+    }
+    // The reply agent's inbox is there already: its folder appearing is a folder-level change,
+    // which (rightly) asks for a listing.
+    std::fs::create_dir_all(h.dir(A, "01_inbox")).unwrap();
+    let fault = Fault::new(&h, "inbox_list=EIO");
+    fault.pass(); // off until serve has listed the inbox
+    let port = crate::dashboard::free_port();
+    let mut c = h.cmd(&["serve", "--http", &format!("127.0.0.1:{port}")]);
+    fault.apply(&mut c);
+    let log = h.root.parent().unwrap().join("serve.log");
+    c.env("BATON_LOG", "info").stdout(Stdio::null()).stderr(std::fs::File::create(log).unwrap());
+    let _serve = Daemon(c.spawn().unwrap());
+
+    let mut all = vec!["FIRST".to_string()];
+    drop_task_named(&h, "FIRST");
+    wait_until("the first RETURN", Duration::from_secs(30), || h.returns(A).contains_key("FIRST"));
+    // From here on, a listing of the inbox fails.
+    std::fs::write(&fault.flag, b"").unwrap();
+    for id in ids(10, "TRICKLE") {
+        drop_task_named(&h, &id);
+        wait_until(&format!("{id}'s RETURN without a listing"), Duration::from_secs(20), || {
+            h.returns(A).contains_key(&id)
+        });
+        all.push(id);
+    }
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let ready = support::http::request(addr, "GET", "/readyz", None, &[], b"").unwrap();
+    let listings = ready.json()["checks"]["watcher"]["inbox_listings"].as_u64();
+    assert!(listings.is_some_and(|n| (1..=2).contains(&n)), "full listings: {listings:?}: {}", ready.text());
+    fault.pass();
+    std::thread::sleep(Duration::from_millis(300));
+    each_answered_once_beside(&h, &all, IGNORED);
+    assert!(!serve_log(&h).contains("Input/output error"), "a pass listed the inbox:\n{}", serve_log(&h));
+}
+
+/// A TASK whose event never came (the watch lost it without a word: the `watch_drop` fault
+/// drops every event) is found by the periodic reconcile, which still lists the whole inbox
+/// every `reconcile_secs` now that events drive the other passes; it is answered once.
+#[test]
+fn a_task_that_came_without_an_event_is_found_by_the_periodic_reconcile() {
+    let h = Home::init_on(None, &[("reconcile_secs", "1")], "");
+    for i in 0..100 {
+        std::fs::write(h.inbox().join(format!("note-{i:03}.txt")), b"").unwrap();
+    }
+    let fault = Fault::new(&h, "watch_drop=EIO");
+    let _serve = serve_with(&h, &fault);
+    let mut all = Vec::new();
+    for id in ["UNSEEN1", "UNSEEN2"] {
+        drop_task_named(&h, id);
+        wait_until(&format!("{id} found by the reconcile"), Duration::from_secs(30), || h.returns(A).contains_key(id));
+        all.push(id.to_string());
+    }
+    fault.pass();
+    std::thread::sleep(Duration::from_millis(300));
+    each_answered_once_beside(&h, &all, 100);
+}

@@ -3,9 +3,20 @@
 //! too; one that never parses is ready once its size and mtime stopped changing (settle).
 //!
 //! The stage is [`Inbox`]: it owns what it learns between scans (which files are still
-//! settling) and borrows the rest for one scan as an [`Env`]. Its output is the claims it made,
-//! with what it read of each kept for intake.
-use std::collections::{HashMap, HashSet};
+//! settling, which names it still has to look at) and borrows the rest for one scan as an
+//! [`Env`]. Its output is the claims it made, with what it read of each kept for intake.
+//!
+//! A scan does not always list the inbox. An inbox can hold 100,000 names baton ignores (notes,
+//! temp and swap files, dotfiles) beside a trickle of TASKs, and listing and sorting all of
+//! them on every pass cost `serve` 10.2 s of CPU in 11 s (issue 55, fault 8). Driven by events
+//! ([`Inbox::drive_by_events`], `serve` with a file watch), a scan looks only at the names it
+//! knows: those the last listing saw that are still waiting (settling, held for a paused
+//! plugin, left for other hosts, lost to another host for now) and those the watch's events
+//! named since ([`Inbox::note`]). The inbox is listed in full when the watch asks for it (an
+//! event it may have lost or coalesced: a rescan request, a watcher error, a folder-level
+//! change), when a listing failed or never ran, and at least every `reconcile_secs`, so a
+//! file that appears without any event is still found by the periodic reconcile.
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -37,11 +48,40 @@ pub(crate) struct Env<'p> {
     pub(crate) ledger: &'p SharedLedger,
 }
 
+/// At most this many names wait for a scan that looks only at them; past that (a burst of
+/// events), the next scan lists the inbox instead, which then costs about as much.
+const MAX_NOTED: usize = 10_000;
+
 /// The inbox stage's own state: inbox files that do not parse yet, with the (size, mtime)
-/// they had and since when they were stable.
-#[derive(Default)]
+/// they had and since when they were stable; and, for scans driven by events, the names still
+/// to look at and when the inbox was last listed.
 pub(crate) struct Inbox {
     unsettled: HashMap<OsString, (u64, SystemTime, Instant)>,
+    /// `Some(reconcile_secs)` when scans are driven by events; `None`: every scan lists.
+    events: Option<Duration>,
+    /// The next scan lists the inbox (set at start, by the watch, and after a failed listing).
+    list_due: bool,
+    /// When the inbox was last listed in full.
+    listed_at: Option<Instant>,
+    /// Names a scan driven by events looks at (sorted: names start with their UTC stamp): those
+    /// the last listing saw and that have not left since, and those events named. Never an
+    /// ignored name, so it stays as small as the work waiting.
+    known: BTreeSet<OsString>,
+    /// Full listings since start (the serve loop reports them in `/readyz`).
+    listings: u64,
+}
+
+impl Default for Inbox {
+    fn default() -> Self {
+        Inbox {
+            unsettled: HashMap::new(),
+            events: None,
+            list_due: true,
+            listed_at: None,
+            known: BTreeSet::new(),
+            listings: 0,
+        }
+    }
 }
 
 impl Inbox {
@@ -50,36 +90,101 @@ impl Inbox {
         !self.unsettled.is_empty()
     }
 
+    /// Lets the file watch drive the scans: from now on a scan lists the inbox only when
+    /// [`Self::list_next`] asked for it, when no listing succeeded yet, or when the last one is
+    /// `reconcile` old (the periodic reconcile: a file that came without an event is found
+    /// then); otherwise it looks at the names it knows and those [`Self::note`] gave it.
+    pub(crate) fn drive_by_events(&mut self, reconcile: Duration) {
+        self.events = Some(reconcile);
+    }
+
+    /// The next scan lists the whole inbox (an event may have been lost or coalesced).
+    pub(crate) fn list_next(&mut self) {
+        self.list_due = true;
+    }
+
+    /// Names the watch's events named in baton's inbox since the last scan: the next scan
+    /// looks at them (a name gone by then is forgotten). Ignored names are left out.
+    pub(crate) fn note(&mut self, noted: impl IntoIterator<Item = OsString>) {
+        self.known.extend(noted.into_iter().filter(|n| names::classify(n.as_bytes()) != names::Entry::Ignored));
+        if self.known.len() > MAX_NOTED {
+            self.list_due = true;
+        }
+    }
+
+    /// How many times the inbox was listed in full since start.
+    pub(crate) fn listings(&self) -> u64 {
+        self.listings
+    }
+
+    /// Whether this scan lists the inbox rather than look at the names it knows.
+    fn lists(&self) -> bool {
+        match self.events {
+            None => true,
+            Some(reconcile) => self.list_due || self.listed_at.is_none_or(|t| t.elapsed() >= reconcile),
+        }
+    }
+
     /// Claims every inbox file that is ready. Returns how many were claimed, and whether ready
     /// files were left unclaimed (shared claims take a few batches at a time, so that other
     /// hosts get the rest): then scan again after running these.
     pub(crate) fn claim_ready(&mut self, env: Env<'_>) -> Result<(usize, bool), PipelineError> {
         let inbox = env.paths.inbox(&env.cfg.agent);
-        let mut entries: Vec<_> = match crate::failpoint::fault("inbox_list", "")
-            .and_then(|()| std::fs::read_dir(&inbox))
-        {
-            // Ignored names (notes, temp and swap files, dotfiles) are dropped as they are
-            // listed: 100,000 of them beside a trickle of TASKs cost a sort of the whole
-            // inbox on every pass.
-            Ok(dir) => {
-                dir.flatten().filter(|e| names::classify(e.file_name().as_bytes()) != names::Entry::Ignored).collect()
+        let names: Vec<OsString> = if self.lists() {
+            match self.list(&inbox)? {
+                Some(listed) => listed,
+                None => return Ok((0, false)),
             }
-            // Moved away or deleted (a sync client replacing the folder, a user tidying up):
-            // nothing to claim until it is back, and the watch notices when it is. Not an error
-            // that stops the daemon; baton does not make it again behind the user's back.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                crate::ratelimit::warn_every(
-                    "inbox:missing",
-                    &format!("the inbox {} is not there; waiting for it to come back", inbox.display()),
-                    "inbox",
-                );
-                return Ok((0, false));
-            }
-            Err(e) => return Err(PipelineError::io(&inbox, e)),
+        } else {
+            self.known.iter().cloned().collect()
         };
+        self.claim_among(env, &inbox, names)
+    }
+
+    /// Lists the inbox: its names but the ignored ones, sorted, which also become the names
+    /// a scan driven by events knows. `None` when the inbox is not there.
+    fn list(&mut self, inbox: &Path) -> Result<Option<Vec<OsString>>, PipelineError> {
+        let started = Instant::now();
+        self.list_due = true; // until this listing succeeds
+        let mut listed: Vec<OsString> =
+            match crate::failpoint::fault("inbox_list", "").and_then(|()| std::fs::read_dir(inbox)) {
+                // Ignored names (notes, temp and swap files, dotfiles) are dropped as they are
+                // listed: they are never sorted, kept or looked at again.
+                Ok(dir) => dir
+                    .flatten()
+                    .map(|e| e.file_name())
+                    .filter(|n| names::classify(n.as_bytes()) != names::Entry::Ignored)
+                    .collect(),
+                // Moved away or deleted (a sync client replacing the folder, a user tidying up):
+                // nothing to claim until it is back, and the watch notices when it is. Not an error
+                // that stops the daemon; baton does not make it again behind the user's back.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    crate::ratelimit::warn_every(
+                        "inbox:missing",
+                        &format!("the inbox {} is not there; waiting for it to come back", inbox.display()),
+                        "inbox",
+                    );
+                    return Ok(None);
+                }
+                Err(e) => return Err(PipelineError::io(inbox, e)),
+            };
         // Names start with their UTC stamp: claim oldest first.
-        entries.sort_by_key(|e| e.file_name());
-        let mut seen = HashSet::new();
+        listed.sort_unstable();
+        self.known = listed.iter().cloned().collect();
+        self.unsettled.retain(|n, _| self.known.contains(n));
+        (self.list_due, self.listed_at) = (false, Some(started));
+        self.listings += 1;
+        Ok(Some(listed))
+    }
+
+    /// Claims what is ready among `names` (sorted, none ignored), in order. A name whose file
+    /// is gone, or that was claimed out of the inbox, is forgotten; any other stays known.
+    fn claim_among(
+        &mut self,
+        env: Env<'_>,
+        inbox: &Path,
+        names: Vec<OsString>,
+    ) -> Result<(usize, bool), PipelineError> {
         let mut claimed = 0;
         // Shared claims are asked for together after the scan: one statement, one commit. At
         // most two batches are held at a time, so that the other hosts on the same tree get
@@ -90,9 +195,8 @@ impl Inbox {
             crate::shared::Claimer::Local(_) => usize::MAX,
         };
         let mut more_ready = false;
-        for entry in entries {
-            let name = entry.file_name();
-            seen.insert(name.clone());
+        for name in names {
+            let path = inbox.join(&name);
             // Shared claims leave claimed files in the inbox: skip those (ours, or another
             // host's) before reading them, or every scan would read the whole inbox again.
             if let crate::shared::Claimer::Shared(shared) = &env.claims
@@ -105,9 +209,15 @@ impl Inbox {
                 continue;
             }
             let ready = match names::classify(name.as_bytes()) {
-                names::Entry::SyncConflict(_) => Ready::Yes,
-                _ => self.is_ready(&entry.path(), &name, env.cfg),
+                // Refused on sight, unread; a name known from before may have left since.
+                names::Entry::SyncConflict(_) => present_or_gone(&path),
+                _ => self.is_ready(&path, &name, env.cfg),
             };
+            if matches!(ready, Ready::Gone) {
+                self.unsettled.remove(&name);
+                self.known.remove(&name);
+                continue;
+            }
             // A TASK for a plugin paused by hand waits here, unclaimed, until it is resumed
             // (`baton status` counts it as held), instead of failing `plugin_paused`; so does
             // one for a plugin whose start-up compile is still running.
@@ -121,34 +231,39 @@ impl Inbox {
             if !matches!(ready, Ready::No) {
                 self.unsettled.remove(&name);
                 if matches!(env.claims, crate::shared::Claimer::Shared(_)) {
-                    shared_batch.push((entry.path(), ready));
+                    // Claimed or not, the file stays in the inbox: the name stays known, and
+                    // `shared.skip` passes over it while it is held.
+                    shared_batch.push((path, ready));
                     continue;
                 }
                 let crate::shared::Claimer::Local(claims) = &env.claims else { continue };
-                match claims.claim(&entry.path()) {
+                match claims.claim(&path) {
                     Ok(Some(claim)) => {
                         claimed += 1;
+                        self.known.remove(&name);
                         if let Ready::Parsed(pre) = ready {
                             env.preread.keep(claim.key().to_owned(), pre);
                         }
                     }
-                    Ok(None) => {} // another process won it
+                    // Another process won it: it left the inbox.
+                    Ok(None) => {
+                        self.known.remove(&name);
+                    }
                     Err(e) => crate::ratelimit::warn_every(
                         &format!("claim:{}", e.kind()),
-                        &format!("claim failed: {}: {e}", entry.path().display()),
+                        &format!("claim failed: {}: {e}", path.display()),
                         "inbox",
                     ),
                 }
             }
         }
-        self.unsettled.retain(|n, _| seen.contains(n));
         claimed += claim_shared(env, shared_batch)?;
         Ok((claimed, more_ready))
     }
 
     fn is_ready(&mut self, path: &Path, name: &OsString, cfg: &Config) -> Ready {
         if name.to_str().is_none() {
-            return Ready::Yes; // refused on sight
+            return present_or_gone(path); // refused on sight
         }
         // Read first, without a stat before: O_NOFOLLOW | O_NONBLOCK and fstat refuse a
         // symlink, a FIFO or anything not a regular file, and the cap a file too large (the
@@ -164,7 +279,12 @@ impl Inbox {
                 (st.st_size as u64, stat_mtime(&st))
             }
             Err(crate::fsops::ReadError::Io { .. }) => {
-                let Ok(meta) = std::fs::symlink_metadata(path) else { return Ready::No };
+                let meta = match std::fs::symlink_metadata(path) {
+                    Ok(meta) => meta,
+                    // Claimed by another process, filed, or removed: nothing to wait for.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ready::Gone,
+                    Err(_) => return Ready::No,
+                };
                 if !meta.is_file() || meta.len() > cfg.max_file_bytes {
                     return Ready::Yes; // refused on sight
                 }
@@ -238,6 +358,15 @@ fn file_resurrected(cfg: &Config, paths: &Paths, folded: &FoldedDirs, path: &Pat
     }
 }
 
+/// Ready if `path` is there (a name refused on sight, which is never read), gone if not. Any
+/// other error than "not found" counts as there: the claim then says what is wrong.
+fn present_or_gone(path: &Path) -> Ready {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ready::Gone,
+        _ => Ready::Yes,
+    }
+}
+
 /// A file's mtime from its `fstat`, as `Metadata::modified` gives it.
 // The casts look redundant on Linux; `stat`'s field types differ on macOS (`st_dev` is `i32`).
 #[allow(clippy::unnecessary_cast)]
@@ -253,6 +382,8 @@ fn stat_mtime(st: &rustix::fs::Stat) -> SystemTime {
 /// What the readiness check found.
 enum Ready {
     No,
+    /// Not there (any more): the name is forgotten.
+    Gone,
     /// Ready, and to be read by the claim (refused on sight, settled, a conflict copy).
     Yes,
     /// Ready: read and parsed; what it read travels with the claim.
@@ -303,6 +434,41 @@ mod tests {
         assert!(matches!(inbox.is_ready(&path, &name, &cfg), Ready::Yes), "settled: claimed, then refused");
     }
 
+    /// Driven by events, a scan lists the inbox only when one is due: never listed yet, asked
+    /// for, or `reconcile` old. A listing drops the ignored names and knows the others, sorted;
+    /// names events give are known too, ignored ones left out. `serve --once` lists each scan.
+    #[test]
+    fn driven_by_events_a_scan_lists_the_inbox_only_when_one_is_due() {
+        let d = tempfile::tempdir().unwrap();
+        for i in 0..1000 {
+            std::fs::write(d.path().join(format!("note-{i}.txt")), b"").unwrap();
+            std::fs::write(d.path().join(format!(".x-{i}.json")), b"").unwrap();
+        }
+        let (b, a) = ("20260118T070952Z__TASK__b__A.json", "20260118T070951Z__TASK__a__A.json");
+        for name in [b, a] {
+            std::fs::write(d.path().join(name), b"{}").unwrap();
+        }
+        let mut inbox = Inbox::default();
+        assert!(inbox.lists(), "not driven by events: every scan lists");
+        inbox.drive_by_events(Duration::from_secs(600));
+        assert!(inbox.lists(), "never listed yet");
+        let listed = inbox.list(d.path()).unwrap().expect("the inbox is there");
+        assert_eq!(listed, [OsString::from(a), OsString::from(b)], "oldest first, no ignored name");
+        assert_eq!((inbox.listings(), inbox.lists()), (1, false));
+        inbox.note([OsString::from("more.txt"), OsString::from("20260118T070953Z__TASK__c__A.json")]);
+        assert_eq!(inbox.known.len(), 3, "{:?}", inbox.known);
+        assert!(!inbox.lists(), "an event names what to look at");
+        inbox.list_next();
+        assert!(inbox.lists(), "an event may have been lost");
+        assert!(inbox.list(&d.path().join("gone")).unwrap().is_none());
+        assert!(inbox.lists(), "a listing that found no inbox is due again");
+
+        let mut periodic = Inbox::default();
+        periodic.drive_by_events(Duration::ZERO);
+        periodic.list(d.path()).unwrap();
+        assert!(periodic.lists(), "the periodic reconcile is due");
+    }
+
     #[test]
     fn what_is_refused_on_sight_is_ready_at_once() {
         let d = tempfile::tempdir().unwrap();
@@ -319,7 +485,24 @@ mod tests {
             assert!(matches!(inbox.is_ready(path, &name, &cfg), Ready::Yes), "{why}");
         }
         let not_utf8 = OsString::from_vec(b"t\xff.json".to_vec());
+        std::fs::write(d.path().join(&not_utf8), b"{}").unwrap();
         assert!(matches!(inbox.is_ready(&d.path().join(&not_utf8), &not_utf8, &cfg), Ready::Yes));
+        assert!(!inbox.settling());
+    }
+
+    /// A name known from an earlier scan whose file left since (claimed by another process,
+    /// filed, removed) is gone, whatever its name: the scan forgets it rather than wait for it.
+    #[test]
+    fn a_name_whose_file_left_is_gone() {
+        let d = tempfile::tempdir().unwrap();
+        let mut inbox = Inbox::default();
+        let cfg = cfg(60_000);
+        let not_utf8 = OsString::from_vec(b"t\xff.json".to_vec());
+        for name in [OsString::from("20260118T070951Z__TASK__a__A.json"), not_utf8] {
+            assert!(matches!(inbox.is_ready(&d.path().join(&name), &name, &cfg), Ready::Gone), "{name:?}");
+        }
+        let conflict = d.path().join("20260118T070951Z__TASK__a__A (conflicted copy).json");
+        assert!(matches!(present_or_gone(&conflict), Ready::Gone));
         assert!(!inbox.settling());
     }
 }

@@ -70,8 +70,9 @@ pub struct Pipeline {
     pub(crate) audit_reports: Arc<dyn crate::audit::Reports>,
     /// The claim running alone under the poison-pill guard, if any.
     solo_in_flight: Option<String>,
-    /// The inbox stage and what it knows between scans (files still settling).
-    inbox: crate::inbox::Inbox,
+    /// The inbox stage and what it knows between scans (files still settling, names still to
+    /// look at); `serve`'s watch drives its scans by events ([`crate::inbox`]).
+    pub(crate) inbox: crate::inbox::Inbox,
     /// Claims waiting for their next attempt.
     retry_at: HashMap<String, Instant>,
     /// Claim files taken over from dead processes: they run one at a time.
