@@ -234,7 +234,8 @@ pub(crate) struct TaskQuery {
     pub code: Option<String>,
     /// The sender or the reply-to agent.
     pub agent: Option<String>,
-    /// Free text: id, title, sender or reply-to.
+    /// Free text: a part of the id, title, sender or reply-to, or words of the task's params,
+    /// error message, RETURN summary or result (see `baton_ledger::search`).
     pub q: Option<String>,
     /// 1-based.
     pub page: Option<u64>,
@@ -317,13 +318,12 @@ impl TaskQuery {
 
     /// Runs `f` with the ledger's filter for these values and `states`.
     pub fn with_filter<T>(&self, states: Option<&str>, f: impl FnOnce(&baton_ledger::read::TaskFilter<'_>) -> T) -> T {
-        let like = nonempty(&self.q).map(like_pattern);
         let filter = baton_ledger::read::TaskFilter {
             state: states,
             plugin: nonempty(&self.plugin),
             error_code: nonempty(&self.code),
             agent: nonempty(&self.agent),
-            like: like.as_deref(),
+            q: nonempty(&self.q),
         };
         f(&filter)
     }

@@ -25,6 +25,7 @@ use baton_store::sql::{PgSession, SqlError};
 
 use crate::location::PgUrl;
 use crate::read::{AlertRow, AlertTx, Alerts, ObservedItem, StatRow, StatTable, StatsStore, TaskFilter};
+use crate::search::Query;
 use crate::{Event, KvLimits, LedgerError, LogLine, Observed, Refusal, Result, Store, TaskRow, TaskState, Writes};
 
 /// Counts a `baton retry` of task `$1` under its plugin (`stat_events`; see `stats`).
@@ -792,6 +793,16 @@ impl<C: GenericClient + Sync> Writes for Session<'_, C> {
         events(self, id).map_err(|e| self.fail(e))
     }
 
+    fn search_text(&self, id: &str, document: &str) -> Result<()> {
+        self.execute_later(
+            "INSERT INTO task_text(id, body) VALUES ($1, $2)
+             ON CONFLICT(id) DO UPDATE SET body = excluded.body WHERE task_text.body IS DISTINCT FROM excluded.body",
+            vec![Box::new(id.to_string()), Box::new(document.to_string())],
+        )
+        .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
     fn solo_begin(&self, claim: &str) -> Result<u32> {
         let row = self
             .query_opt(
@@ -1160,12 +1171,20 @@ impl StatsStore for PgLedger {
                    AND ($2::text IS NULL OR plugin = $2::text) AND ($3::text IS NULL OR error_code = $3::text)
                    AND ($4::text IS NULL OR sender = $4::text OR reply_to = $4::text)
                    AND ($5::text IS NULL OR id LIKE $5::text ESCAPE '\\' OR title LIKE $5::text ESCAPE '\\'
-                        OR sender LIKE $5::text ESCAPE '\\' OR reply_to LIKE $5::text ESCAPE '\\')"
+                        OR sender LIKE $5::text ESCAPE '\\' OR reply_to LIKE $5::text ESCAPE '\\'
+                        OR id IN (SELECT id FROM task_text
+                                  WHERE to_tsvector('simple', body) @@ plainto_tsquery('simple', $6::text)))"
             };
         }
-        let (state, plugin, code, agent, like) = (f.state, f.plugin, f.error_code, f.agent, f.like);
+        let (state, plugin, code, agent) = (f.state, f.plugin, f.error_code, f.agent);
+        let q = f.q.and_then(Query::parse);
+        let like = q.as_ref().map(|q| q.like.as_str());
+        let words = q.as_ref().and_then(|q| q.pg_words.as_deref());
         let total = self.with(|s| {
-            s.query(concat!("SELECT COUNT(*) FROM tasks ", task_where!()), &[&state, &plugin, &code, &agent, &like])
+            s.query(
+                concat!("SELECT COUNT(*) FROM tasks ", task_where!()),
+                &[&state, &plugin, &code, &agent, &like, &words],
+            )
         })?;
         let total: i64 = total.first().map(|r| r.get(0)).unwrap_or(0);
         let rows = self.with(|s| {
@@ -1174,9 +1193,9 @@ impl StatsStore for PgLedger {
                     "SELECT id, content_hash, claim, file_name, sender, reply_to, plugin, action, title, state,
                         error_code, error_message, attempts, return_name, claimed_at, finished_at, duration_ms FROM tasks ",
                     task_where!(),
-                    " ORDER BY (CASE WHEN claimed_at ~ '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d+)?(Z|[+-]\\d\\d:\\d\\d)$' THEN claimed_at::timestamptz END) DESC NULLS LAST, claimed_at DESC, id COLLATE \"C\" DESC LIMIT $6 OFFSET $7"
+                    " ORDER BY (CASE WHEN claimed_at ~ '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d+)?(Z|[+-]\\d\\d:\\d\\d)$' THEN claimed_at::timestamptz END) DESC NULLS LAST, claimed_at DESC, id COLLATE \"C\" DESC LIMIT $7 OFFSET $8"
                 ),
-                &[&state, &plugin, &code, &agent, &like, &limit, &offset],
+                &[&state, &plugin, &code, &agent, &like, &words, &limit, &offset],
             )
         })?;
         Ok((rows.iter().map(task_from).collect(), total.max(0) as u64))

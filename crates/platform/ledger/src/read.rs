@@ -66,15 +66,16 @@ pub struct ObservedItem {
 }
 
 /// Which of baton's tasks the dashboard's task list shows: every field that is set must match
-/// (`state` is a comma-separated list of states; `like` a LIKE pattern with `\\` as its
-/// escape, matched against id, title, sender and reply-to; `agent` the sender or reply-to).
+/// (`state` is a comma-separated list of states; `agent` the sender or reply-to; `q` the user's
+/// search as typed: a part of the id, title, sender or reply-to, or words of the task's text;
+/// see [`crate::search`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TaskFilter<'a> {
     pub state: Option<&'a str>,
     pub plugin: Option<&'a str>,
     pub error_code: Option<&'a str>,
     pub agent: Option<&'a str>,
-    pub like: Option<&'a str>,
+    pub q: Option<&'a str>,
 }
 
 /// The writes of one alert evaluation, in transactions that hosts (and processes) take in

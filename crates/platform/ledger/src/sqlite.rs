@@ -6,6 +6,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::read::{AlertRow, AlertTx, Alerts, ObservedItem, StatRow, StatTable, StatsStore, TaskFilter};
+use crate::search::Query;
 use crate::{Event, KvLimits, LedgerError, LogLine, Observed, Refusal, Result, Store, TaskRow, TaskState, Writes};
 
 pub(crate) struct SqliteLedger {
@@ -283,6 +284,17 @@ impl Writes for SqliteTx<'_> {
         events(self.tx, id)
     }
 
+    /// The task's row is there from its first claim (a trigger on `tasks`), so this only
+    /// updates it, and its triggers replace the row's words in the index; an unchanged body (a
+    /// retry that failed the same way) leaves the index alone. No row of `task_text` is ever
+    /// without its task.
+    fn search_text(&self, id: &str, document: &str) -> Result<()> {
+        self.tx
+            .prepare_cached("UPDATE task_text SET body = ?2 WHERE id = ?1 AND body IS NOT ?2")?
+            .execute(params![id, document])?;
+        Ok(())
+    }
+
     fn solo_begin(&self, claim: &str) -> Result<u32> {
         self.tx
             .prepare_cached(
@@ -367,6 +379,104 @@ impl rusqlite::types::FromSql for TaskState {
         TaskState::parse(s)
             .ok_or_else(|| rusqlite::types::FromSqlError::Other(format!("unknown task state {s:?}").into()))
     }
+}
+
+/// The task list's filters other than `q`, on `tasks t`, as named parameters ([`filter_args`]).
+const TASK_FILTERS: &str = "(:state IS NULL OR instr(',' || :state || ',', ',' || t.state || ',') > 0)
+    AND (:plugin IS NULL OR t.plugin = :plugin) AND (:code IS NULL OR t.error_code = :code)
+    AND (:agent IS NULL OR t.sender = :agent OR t.reply_to = :agent)";
+
+fn filter_args<'a>(f: &'a TaskFilter<'_>) -> Vec<(&'static str, &'a dyn rusqlite::ToSql)> {
+    vec![(":state", &f.state), (":plugin", &f.plugin), (":code", &f.error_code), (":agent", &f.agent)]
+}
+
+/// [`TASK_COLUMNS`] of the table named `alias`.
+fn task_columns(alias: &str) -> String {
+    TASK_COLUMNS.split(',').map(|c| format!("{alias}.{}", c.trim())).collect::<Vec<_>>().join(", ")
+}
+
+/// Above this many tasks found by the indexes, the filters are applied by reading the keys of
+/// the tasks that pass them and keeping those found (one pass over the tasks), rather than by
+/// looking up each one found.
+const MANY_HITS: usize = 2_000;
+
+/// The task list for a `q` the trigram index answers: the tasks whose names contain it or whose
+/// text has all its words, as the two indexes list them, then filtered. Newest first by
+/// `task_text.n`, which follows the tasks' rowid (a task gets both at its first claim).
+///
+/// The keys found are merged here rather than in SQL (a UNION or `IN` of a hundred thousand
+/// keys builds a temporary b-tree of them): a word in most tasks costs a read of its two
+/// lists, and only the page's rows are read from `tasks`.
+fn indexed_task_list(
+    conn: &Connection,
+    f: &TaskFilter<'_>,
+    q: &Query,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<TaskRow>, u64)> {
+    let mut hits = fts_keys(conn, "task_search_names", q.names.as_deref())?;
+    hits.extend(fts_keys(conn, "task_search_words", q.fts_words.as_deref())?);
+    hits.sort_unstable();
+    hits.dedup();
+    let filtered = f.state.is_some() || f.plugin.is_some() || f.error_code.is_some() || f.agent.is_some();
+    let matched = if !filtered {
+        hits
+    } else if hits.len() <= MANY_HITS {
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT x.n FROM task_text x JOIN tasks t ON t.id = x.id
+             WHERE x.n IN (SELECT value FROM json_each(:keys)) AND {TASK_FILTERS} ORDER BY x.n"
+        ))?;
+        let keys = json_keys(&hits);
+        let mut args = filter_args(f);
+        args.push((":keys", &keys));
+        st.query_map(&*args, |r| r.get(0))?.collect::<rusqlite::Result<Vec<i64>>>()?
+    } else {
+        // Tasks first (CROSS JOIN keeps the order): the filters on every task, a key lookup for
+        // those that pass.
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT x.n FROM tasks t CROSS JOIN task_text x ON x.id = t.id WHERE {TASK_FILTERS}"
+        ))?;
+        let mut passing = st.query_map(&*filter_args(f), |r| r.get(0))?.collect::<rusqlite::Result<Vec<i64>>>()?;
+        passing.retain(|n| hits.binary_search(n).is_ok());
+        passing.sort_unstable();
+        passing
+    };
+    let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+    let take = usize::try_from(limit).unwrap_or(0);
+    let page: Vec<i64> = matched.iter().rev().skip(skip).take(take).copied().collect();
+    let rows = if page.is_empty() {
+        Vec::new()
+    } else {
+        let cols = task_columns("t");
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT {cols} FROM task_text x JOIN tasks t ON t.id = x.id
+             WHERE x.n IN (SELECT value FROM json_each(?1)) ORDER BY x.n DESC"
+        ))?;
+        st.query_map([json_keys(&page)], from_row)?.collect::<rusqlite::Result<_>>()?
+    };
+    Ok((rows, matched.len() as u64))
+}
+
+/// The keys (`task_text.n`) an FTS5 table lists for `query`, in no particular order; none for
+/// no query.
+fn fts_keys(conn: &Connection, table: &str, query: Option<&str>) -> Result<Vec<i64>> {
+    let Some(query) = query else { return Ok(Vec::new()) };
+    let mut st = conn.prepare_cached(&format!("SELECT rowid FROM {table} WHERE {table} MATCH ?1"))?;
+    Ok(st.query_map([query], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Keys as a JSON array, for `json_each` (one parameter, however many keys).
+fn json_keys(keys: &[i64]) -> String {
+    let mut out = String::with_capacity(keys.len() * 8 + 2);
+    out.push('[');
+    for (i, k) in keys.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&k.to_string());
+    }
+    out.push(']');
+    out
 }
 
 fn kv_set(conn: &Connection, plugin: &str, key: &str, value: &str) -> Result<()> {
@@ -649,21 +759,42 @@ impl StatsStore for SqliteLedger {
         Ok(st.query_map(params![agent, like, limit], from_row)?.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Newest claims first is the insertion order (as in `task_page`): the rowid, no sort.
+    /// Newest claims first is the insertion order (as in `task_page`): the rowid, no sort. A `q`
+    /// the trigram index can answer reads only the matching tasks ([`indexed_task_list`]);
+    /// otherwise every task is compared.
     fn task_list(&self, f: &TaskFilter<'_>, offset: i64, limit: i64) -> Result<(Vec<TaskRow>, u64)> {
-        const WHERE: &str = "WHERE (?1 IS NULL OR instr(',' || ?1 || ',', ',' || state || ',') > 0)
-               AND (?2 IS NULL OR plugin = ?2) AND (?3 IS NULL OR error_code = ?3)
-               AND (?4 IS NULL OR sender = ?4 OR reply_to = ?4)
-               AND (?5 IS NULL OR id LIKE ?5 ESCAPE '\\' OR title LIKE ?5 ESCAPE '\\' OR sender LIKE ?5 ESCAPE '\\' OR reply_to LIKE ?5 ESCAPE '\\')";
-        let args = params![f.state, f.plugin, f.error_code, f.agent, f.like];
-        let total: i64 =
-            self.conn.prepare_cached(&format!("SELECT COUNT(*) FROM tasks {WHERE}"))?.query_row(args, |r| r.get(0))?;
+        let q = f.q.and_then(Query::parse);
+        if let Some(q) = q.as_ref().filter(|q| q.names.is_some()) {
+            return indexed_task_list(&self.conn, f, q, offset, limit);
+        }
+        // Blank, or too short for trigrams: LIKE over every task's names, or its words.
+        let words = q.as_ref().and_then(|q| q.fts_words.as_deref());
+        let like = q.as_ref().map(|q| q.like.as_str());
+        let text = if words.is_some() {
+            " OR t.id IN (SELECT x.id FROM task_text x
+                          WHERE x.n IN (SELECT rowid FROM task_search_words WHERE task_search_words MATCH :words))"
+        } else {
+            ""
+        };
+        let filter = format!(
+            "WHERE {TASK_FILTERS} AND (:like IS NULL OR t.id LIKE :like ESCAPE '\\' OR t.title LIKE :like ESCAPE '\\'
+               OR t.sender LIKE :like ESCAPE '\\' OR t.reply_to LIKE :like ESCAPE '\\'{text})"
+        );
+        let mut args = filter_args(f);
+        args.push((":like", &like));
+        if let Some(w) = &words {
+            args.push((":words", w));
+        }
+        let total: i64 = self
+            .conn
+            .prepare_cached(&format!("SELECT COUNT(*) FROM tasks t {filter}"))?
+            .query_row(&*args, |r| r.get(0))?;
+        let cols = task_columns("t");
         let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {TASK_COLUMNS} FROM tasks {WHERE} ORDER BY rowid DESC LIMIT ?6 OFFSET ?7"
+            "SELECT {cols} FROM tasks t {filter} ORDER BY t.rowid DESC LIMIT :limit OFFSET :offset"
         ))?;
-        let rows = st
-            .query_map(params![f.state, f.plugin, f.error_code, f.agent, f.like, limit, offset], from_row)?
-            .collect::<rusqlite::Result<_>>()?;
+        args.extend([(":limit", &limit as &dyn rusqlite::ToSql), (":offset", &offset)]);
+        let rows = st.query_map(&*args, from_row)?.collect::<rusqlite::Result<_>>()?;
         Ok((rows, total.max(0) as u64))
     }
 
