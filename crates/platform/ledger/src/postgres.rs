@@ -1164,40 +1164,59 @@ impl StatsStore for PgLedger {
         Ok(rows.iter().map(task_from).collect())
     }
 
+    /// `q`: the names through the migration's trigram index of them when the server has
+    /// pg_trgm (the joined names narrow, each name checks; LIKE's escape is `\` by default),
+    /// else one pass over the tasks; the words through the GIN index of `task_text.words`. The
+    /// search is its own statement, its `IN` a condition of the whole WHERE (under an `OR` it
+    /// would be tested task by task, never joined), over a `UNION` (its row estimate lets the
+    /// planner hash-join a word in most tasks rather than look each up).
     fn task_list(&self, f: &TaskFilter<'_>, offset: i64, limit: i64) -> Result<(Vec<TaskRow>, u64)> {
-        macro_rules! task_where {
+        macro_rules! filters {
             () => {
                 "WHERE ($1::text IS NULL OR state = ANY(string_to_array($1::text, ',')))
                    AND ($2::text IS NULL OR plugin = $2::text) AND ($3::text IS NULL OR error_code = $3::text)
-                   AND ($4::text IS NULL OR sender = $4::text OR reply_to = $4::text)
-                   AND ($5::text IS NULL OR id LIKE $5::text ESCAPE '\\' OR title LIKE $5::text ESCAPE '\\'
-                        OR sender LIKE $5::text ESCAPE '\\' OR reply_to LIKE $5::text ESCAPE '\\'
-                        OR id IN (SELECT id FROM task_text
-                                  WHERE to_tsvector('simple', body) @@ plainto_tsquery('simple', $6::text)))"
+                   AND ($4::text IS NULL OR sender = $4::text OR reply_to = $4::text)"
+            };
+        }
+        macro_rules! search {
+            () => {
+                " AND id IN (
+                    SELECT id FROM tasks
+                    WHERE (id || E'\\n' || title || E'\\n' || sender || E'\\n' || reply_to) LIKE $5::text
+                      AND (id LIKE $5::text OR title LIKE $5::text OR sender LIKE $5::text OR reply_to LIKE $5::text)
+                    UNION
+                    SELECT id FROM task_text WHERE words @@ plainto_tsquery('simple', $6::text))"
+            };
+        }
+        macro_rules! page {
+            ($where:expr, $limit:literal) => {
+                concat!(
+                    "SELECT id, content_hash, claim, file_name, sender, reply_to, plugin, action, title, state,
+                        error_code, error_message, attempts, return_name, claimed_at, finished_at, duration_ms FROM tasks ",
+                    $where,
+                    " ORDER BY (CASE WHEN claimed_at ~ '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d+)?(Z|[+-]\\d\\d:\\d\\d)$' THEN claimed_at::timestamptz END) DESC NULLS LAST, claimed_at DESC, id COLLATE \"C\" DESC ",
+                    $limit
+                )
             };
         }
         let (state, plugin, code, agent) = (f.state, f.plugin, f.error_code, f.agent);
         let q = f.q.and_then(Query::parse);
         let like = q.as_ref().map(|q| q.like.as_str());
         let words = q.as_ref().and_then(|q| q.pg_words.as_deref());
-        let total = self.with(|s| {
-            s.query(
-                concat!("SELECT COUNT(*) FROM tasks ", task_where!()),
-                &[&state, &plugin, &code, &agent, &like, &words],
+        let mut args: Vec<&(dyn ToSql + Sync)> = vec![&state, &plugin, &code, &agent];
+        let (count_sql, page_sql) = if q.is_some() {
+            args.extend([&like as &(dyn ToSql + Sync), &words]);
+            (
+                concat!("SELECT COUNT(*) FROM tasks ", filters!(), search!()),
+                page!(concat!(filters!(), search!()), "LIMIT $7 OFFSET $8"),
             )
-        })?;
+        } else {
+            (concat!("SELECT COUNT(*) FROM tasks ", filters!()), page!(filters!(), "LIMIT $5 OFFSET $6"))
+        };
+        let total = self.with(|s| s.query(count_sql, &args))?;
         let total: i64 = total.first().map(|r| r.get(0)).unwrap_or(0);
-        let rows = self.with(|s| {
-            s.query(
-                concat!(
-                    "SELECT id, content_hash, claim, file_name, sender, reply_to, plugin, action, title, state,
-                        error_code, error_message, attempts, return_name, claimed_at, finished_at, duration_ms FROM tasks ",
-                    task_where!(),
-                    " ORDER BY (CASE WHEN claimed_at ~ '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d+)?(Z|[+-]\\d\\d:\\d\\d)$' THEN claimed_at::timestamptz END) DESC NULLS LAST, claimed_at DESC, id COLLATE \"C\" DESC LIMIT $7 OFFSET $8"
-                ),
-                &[&state, &plugin, &code, &agent, &like, &words, &limit, &offset],
-            )
-        })?;
+        args.extend([&limit as &(dyn ToSql + Sync), &offset]);
+        let rows = self.with(|s| s.query(page_sql, &args))?;
         Ok((rows.iter().map(task_from).collect(), total.max(0) as u64))
     }
 
