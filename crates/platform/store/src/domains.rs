@@ -123,7 +123,7 @@ mod tests {
         ("postgres/ledger/0003_stats.sql", "32a5f66f64ef9d5e9d46065519e45afbdb63450f58b41b89f49db053e6985f67"),
         ("postgres/ledger/0004_stat_events.sql", "b7446986c39b5d89182bd72ff48712bd6f314da5813a6bb23a83046f1c17ae46"),
         ("postgres/ledger/0005_events_by_kind.sql", "8773812296e4cdc3c6bf24ae3b7f665b1e4a2c4703ebe38d78cc0e41e2878ed6"),
-        ("postgres/ledger/0006_task_search.sql", "92811e9b0b6274185a8399e33cb0fb72cbda7e7091c227fb6f8eb37eb3205521"),
+        ("postgres/ledger/0006_task_search.sql", "d38f45758b1025d82785273a24fe845ba8601a5b05d03939d10232596d7eb8a5"),
         ("sqlite/catalog/0001_catalog.sql", "3f23764102409bec5e26bf025ca8d20340b4f2edf887f2c6ead1349f725bc0c1"),
         ("sqlite/fp/0001_library.sql", "46d27d8143fccc8edc6ed0f430725c4b6b72c1c932e523e5a2c35dbfaef3bab3"),
         ("sqlite/ledger/0001_tasks.sql", "256cf05c810b507ff06aab7ffbb50a0a5e65f372bd0d8f1c51fd581588501c15"),

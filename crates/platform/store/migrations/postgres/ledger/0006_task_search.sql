@@ -14,14 +14,15 @@ CREATE INDEX task_text_words ON task_text USING GIN (words);
 
 -- The names (id, title, sender, reply-to) by trigram, when the server lets this database have
 -- pg_trgm (a trusted extension since PostgreSQL 13: the database's owner may create it). Without
--- it the search compares every task's names, as before; the queries are the same either way.
+-- it (a warning in the server's log) the search compares every task's names, as before; the
+-- queries are the same either way.
 DO $$
 BEGIN
     CREATE EXTENSION IF NOT EXISTS pg_trgm;
     CREATE INDEX tasks_names_trgm ON tasks
         USING GIN ((id || E'\n' || title || E'\n' || sender || E'\n' || reply_to) gin_trgm_ops);
 EXCEPTION WHEN OTHERS THEN
-    RAISE NOTICE 'baton: no trigram index of the task names (%): the task list''s search reads every task for them', SQLERRM;
+    RAISE WARNING 'baton: no trigram index of the task names (%): the task list''s search reads every task for them', SQLERRM;
 END $$;
 
 -- The tasks of an existing home: of their text what the ledger has, the error message, as words.
