@@ -482,6 +482,7 @@ fn the_task_list_searches_params_errors_and_summaries(b: &Backend) {
         let ids: Vec<String> =
             v["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
         assert_eq!(v["total"].as_u64(), Some(ids.len() as u64), "{v}");
+        assert_eq!(v["total_exact"], true, "{v}");
         let mut ids = ids;
         ids.sort();
         ids
@@ -496,10 +497,15 @@ fn the_task_list_searches_params_errors_and_summaries(b: &Backend) {
     // Echo's RETURN summary ("echoed N bytes of params") is in no TASK.
     assert_eq!(find("echoed"), ["SEARCH-PARAMS", "SEARCH-QUIET"], "by RETURN summary");
     assert_eq!(find("see"), ["SEARCH-QUIET"]);
-    // As before: a part of the id, the title, the agent.
+    // The id's beginning, the agent.
     assert_eq!(find("SEARCH-TR"), ["SEARCH-TRAP"]);
-    assert_eq!(find("task SEARCH-Q"), ["SEARCH-QUIET"]);
     assert_eq!(find("Other-Agent"), ["SEARCH-QUIET"]);
+    if matches!(b, Backend::Sqlite) {
+        // Names are words on SQLite: a part from inside one is not found (PostgreSQL: LIKE).
+        assert!(find("ARCH-TRAP").is_empty());
+    } else {
+        assert_eq!(find("ARCH-TRAP"), ["SEARCH-TRAP"]);
+    }
     // Combined with the other filters, and counted for a bulk retry.
     let failed = s.get("/api/tasks?q=boom&state=failed,rejected", Some(&key)).json();
     assert_eq!(failed["items"][0]["id"], "SEARCH-ACTION", "{failed}");

@@ -135,7 +135,7 @@ fn a_home_made_by_the_previous_release_keeps_every_row() {
         .collect();
     for id in &ids {
         let filter = baton_ledger::read::TaskFilter { q: Some(id), ..Default::default() };
-        let (found, _) = ledger.stats().task_list(&filter, 0, 50).unwrap();
+        let found = ledger.stats().task_list(&filter, 0, 50).unwrap().rows;
         assert!(found.iter().any(|t| &t.id == id), "{id} is found by its id after the upgrade");
     }
     assert_eq!(recorded("catalog"), vec![1]);

@@ -25,7 +25,8 @@ use baton_store::sql::{PgSession, SqlError};
 
 use crate::location::PgUrl;
 use crate::read::{AlertRow, AlertTx, Alerts, ObservedItem, StatRow, StatTable, StatsStore, TaskFilter};
-use crate::search::Query;
+use crate::read::TaskList;
+use crate::search::{COUNT_CAP, Query};
 use crate::{Event, KvLimits, LedgerError, LogLine, Observed, Refusal, Result, Store, TaskRow, TaskState, Writes};
 
 /// Counts a `baton retry` of task `$1` under its plugin (`stat_events`; see `stats`).
@@ -1169,8 +1170,11 @@ impl StatsStore for PgLedger {
     /// else one pass over the tasks; the words through the GIN index of `task_text.words`. The
     /// search is its own statement, its `IN` a condition of the whole WHERE (under an `OR` it
     /// would be tested task by task, never joined), over a `UNION` (its row estimate lets the
-    /// planner hash-join a word in most tasks rather than look each up).
-    fn task_list(&self, f: &TaskFilter<'_>, offset: i64, limit: i64) -> Result<(Vec<TaskRow>, u64)> {
+    /// planner hash-join a word in most tasks rather than look each up). Words match as word
+    /// beginnings (`to_tsquery('simple', 'boo:*')`). With `q` the count stops after
+    /// [`COUNT_CAP`] matches ([`TaskList::total_exact`]): counting a word in most tasks exactly
+    /// took ~1 s over 100,000 tasks.
+    fn task_list(&self, f: &TaskFilter<'_>, offset: i64, limit: i64) -> Result<TaskList> {
         macro_rules! filters {
             () => {
                 "WHERE ($1::text IS NULL OR state = ANY(string_to_array($1::text, ',')))
@@ -1185,7 +1189,7 @@ impl StatsStore for PgLedger {
                     WHERE (id || E'\\n' || title || E'\\n' || sender || E'\\n' || reply_to) LIKE $5::text
                       AND (id LIKE $5::text OR title LIKE $5::text OR sender LIKE $5::text OR reply_to LIKE $5::text)
                     UNION
-                    SELECT id FROM task_text WHERE words @@ plainto_tsquery('simple', $6::text))"
+                    SELECT id FROM task_text WHERE words @@ to_tsquery('simple', $6::text))"
             };
         }
         macro_rules! page {
@@ -1207,17 +1211,30 @@ impl StatsStore for PgLedger {
         let (count_sql, page_sql) = if q.is_some() {
             args.extend([&like as &(dyn ToSql + Sync), &words]);
             (
-                concat!("SELECT COUNT(*) FROM tasks ", filters!(), search!()),
+                concat!("SELECT COUNT(*) FROM (SELECT 1 FROM tasks ", filters!(), search!(), " LIMIT $7) c"),
                 page!(concat!(filters!(), search!()), "LIMIT $7 OFFSET $8"),
             )
         } else {
             (concat!("SELECT COUNT(*) FROM tasks ", filters!()), page!(filters!(), "LIMIT $5 OFFSET $6"))
         };
-        let total = self.with(|s| s.query(count_sql, &args))?;
+        let cap = i64::try_from(COUNT_CAP).unwrap_or(i64::MAX) + 1;
+        let total = if q.is_some() {
+            let mut count_args = args.clone();
+            count_args.push(&cap);
+            self.with(|s| s.query(count_sql, &count_args))?
+        } else {
+            self.with(|s| s.query(count_sql, &args))?
+        };
         let total: i64 = total.first().map(|r| r.get(0)).unwrap_or(0);
+        let total_exact = q.is_none() || total < cap;
         args.extend([&limit as &(dyn ToSql + Sync), &offset]);
         let rows = self.with(|s| s.query(page_sql, &args))?;
-        Ok((rows.iter().map(task_from).collect(), total.max(0) as u64))
+        Ok(TaskList {
+            rows: rows.iter().map(task_from).collect(),
+            total: total.max(0) as u64,
+            total_exact,
+            unindexed: 0,
+        })
     }
 
     fn task_facets(&self) -> Result<Vec<(String, Option<String>, Option<String>, u64)>> {

@@ -1,17 +1,24 @@
-//! Search over baton's tasks (the dashboard's `q`): what of a task is indexed, and how a user's
-//! query becomes each backend's query without any of its characters being read as syntax.
+//! Search over baton's tasks (the dashboard's `q`): what of a task is indexed, how a user's
+//! query becomes each backend's query without any of its characters being read as syntax, and
+//! the same match done directly on a task's text (for tasks the index does not hold yet).
 //!
-//! A task matches `q` in either of two ways:
-//! - **names**: `q` is a part of its id, title, sender or reply-to, as `LIKE '%q%'` matched
-//!   before this index existed (so an id prefix still works). SQLite answers it from a trigram
-//!   index when `q` has at least [`TRIGRAM`] characters; shorter ones, and PostgreSQL, compare
-//!   every task with LIKE.
-//! - **words**: every word of `q` is a word of its text ([`document`]: its params, error message
-//!   and RETURN summary and result, written when it finishes). Whole words, any case.
+//! On SQLite a task matches `q` when every word of `q` begins a word of the task: of its id,
+//! title, sender or reply-to, or of its text ([`SearchText::document`]: its params, error
+//! message and RETURN summary and result, written when it finishes). So an id's beginning, a
+//! title's word or an agent's name matches, and `boom` finds `boomerang`; a part from inside an
+//! id or a word (`%q%`, as the list's `LIKE` matched before) does not. A one-letter word must be
+//! a whole word (a prefix that short would merge most of the index).
 //!
-//! A word is a run of letters and digits ([`char::is_alphanumeric`]), lowercased: the document is
-//! stored as its words separated by spaces, so both backends' tokenizers (SQLite's `unicode61`,
-//! PostgreSQL's `simple` configuration) see the same words the query is split into here.
+//! On PostgreSQL the names still match as a part (`LIKE '%q%'`, with a trigram index when the
+//! server has pg_trgm), and the text's words as word beginnings, through a GIN index.
+//!
+//! A word is a run of letters and digits ([`char::is_alphanumeric`]), lowercased: the index
+//! gets the words split here ([`index_words`]), and SQLite's `ascii` tokenizer and PostgreSQL's
+//! `simple` configuration see the same words the query is split into.
+//!
+//! The index is brought up to date off the pipeline's hot path (see the migration
+//! `0008_task_search.sql`); a search reads the rows not indexed yet directly ([`Query::matches`])
+//! so that its answer is complete, and says how many it read that way.
 use std::collections::HashSet;
 
 use serde_json::Value;
@@ -22,8 +29,13 @@ pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024;
 /// Longer words (hashes, encoded blobs) are left out of the document, and a query word this
 /// long matches no text (only names).
 pub const MAX_WORD_BYTES: usize = 64;
-/// The fewest characters SQLite's trigram index answers a names query for.
-pub const TRIGRAM: usize = 3;
+/// Above this many matches, a search counts no further: the total it gives is "at least" (see
+/// [`crate::read::TaskList::total_exact`]). A word in most of 100,000 tasks is ~70,000 keys, and
+/// reading them all (then the tasks they are, for the filters) costs more than the 50 ms a
+/// search may take; the page of the newest matches needs only the first of them.
+pub const COUNT_CAP: usize = 10_000;
+/// At most this many rows go into the index in one transaction (one step of the indexer).
+pub const INDEX_BATCH: usize = 1_000;
 /// At most this many words of a query are used (a query is at most 256 characters anyway).
 const MAX_QUERY_WORDS: usize = 32;
 
@@ -119,20 +131,32 @@ pub fn words(s: &str) -> impl Iterator<Item = String> + '_ {
     s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase)
 }
 
+/// The words the index holds for one task: its names' (first: the bound on a document's size
+/// never cuts them) and its text's (`body`, already words when the pipeline wrote it, the raw
+/// error message for a task recorded before the index existed), each once.
+pub fn index_words(body: &str, names: [&str; 4]) -> String {
+    let mut doc = Document::default();
+    for n in names {
+        doc.text(n);
+    }
+    doc.text(body);
+    doc.out
+}
+
 /// A user's `q`, ready for either backend. Every part is data, never syntax: the LIKE pattern
-/// escapes `%`, `_` and `\`; the FTS5 strings are quoted strings (a `"` doubled); PostgreSQL
-/// gets the words as the text of `plainto_tsquery`, which has no operators.
+/// escapes `%`, `_` and `\`; the FTS5 strings are quoted strings (a `"` doubled); PostgreSQL's
+/// `tsquery` is built of words that are letters and digits only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Query {
-    /// `%q%` with `\` as its escape: the names, compared with LIKE.
+    /// `%q%` with `\` as its escape: PostgreSQL's names, compared with LIKE.
     pub like: String,
-    /// `q` as one FTS5 string, for the trigram index of the names; `None` when `q` is shorter
-    /// than [`TRIGRAM`] characters (the index cannot answer it: LIKE does).
-    pub names: Option<String>,
-    /// The words of `q`, each an FTS5 string, space-separated (all must match); `None` when `q`
-    /// has no word, or one longer than any indexed word (no text can match).
-    pub fts_words: Option<String>,
-    /// The same words, space-separated, for PostgreSQL's `plainto_tsquery('simple', …)`.
+    /// The words of `q`, lowercased, each once; empty when `q` has no word, or one longer than
+    /// any indexed word (no task can match then).
+    pub words: Vec<String>,
+    /// The words as an FTS5 query: each a quoted string, a prefix (`"boo"*`) unless it is one
+    /// character; all must match. `None` when there are no words.
+    pub fts: Option<String>,
+    /// The words as a PostgreSQL `tsquery` (`to_tsquery('simple', …)`): `boo:* & disk:*`.
     pub pg_words: Option<String>,
 }
 
@@ -144,7 +168,6 @@ impl Query {
             return None;
         }
         let like = format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-        let names = (q.chars().count() >= TRIGRAM).then(|| fts_string(q));
         let mut list: Vec<String> = Vec::new();
         for w in words(q) {
             if !list.contains(&w) {
@@ -152,10 +175,33 @@ impl Query {
             }
         }
         list.truncate(MAX_QUERY_WORDS);
-        let usable = !list.is_empty() && list.iter().all(|w| w.len() <= MAX_WORD_BYTES);
-        let fts_words = usable.then(|| list.iter().map(|w| fts_string(w)).collect::<Vec<_>>().join(" "));
-        let pg_words = usable.then(|| list.join(" "));
-        Some(Query { like, names, fts_words, pg_words })
+        if list.iter().any(|w| w.len() > MAX_WORD_BYTES) {
+            list.clear();
+        }
+        let fts = (!list.is_empty()).then(|| {
+            list.iter()
+                .map(|w| if w.chars().count() > 1 { format!("{}*", fts_string(w)) } else { fts_string(w) })
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+        let pg_words = (!list.is_empty()).then(|| {
+            list.iter()
+                .map(|w| if w.chars().count() > 1 { format!("{w}:*") } else { w.clone() })
+                .collect::<Vec<_>>()
+                .join(" & ")
+        });
+        Some(Query { like, words: list, fts, pg_words })
+    }
+
+    /// Whether a task whose index words ([`index_words`]) are `doc` matches, as the FTS5 query
+    /// [`Query::fts`] would find it: every word of `q` begins a word of `doc` (or is one, for a
+    /// one-character word). For the rows a search reads directly.
+    pub fn matches(&self, doc: &str) -> bool {
+        !self.words.is_empty()
+            && self.words.iter().all(|w| {
+                let prefix = w.chars().count() > 1;
+                doc.split(' ').any(|d| if prefix { d.starts_with(w.as_str()) } else { d == w })
+            })
     }
 }
 
@@ -204,16 +250,25 @@ mod tests {
         assert_eq!(Query::parse("   "), None);
         let q = Query::parse(" \"boom ").unwrap();
         assert_eq!(q.like, "%\"boom%");
-        assert_eq!(q.names.as_deref(), Some("\"\"\"boom\""));
-        assert_eq!(q.fts_words.as_deref(), Some("\"boom\""));
-        assert_eq!(q.pg_words.as_deref(), Some("boom"));
+        assert_eq!(q.fts.as_deref(), Some("\"boom\"*"));
+        assert_eq!(q.pg_words.as_deref(), Some("boom:*"));
         let q = Query::parse("50%_off\\ OR NEAR(a b) Disk*Full disk").unwrap();
         assert_eq!(q.like, "%50\\%\\_off\\\\ OR NEAR(a b) Disk*Full disk%");
-        assert_eq!(q.pg_words.as_deref(), Some("50 off or near a b disk full"));
-        assert_eq!(q.fts_words.as_deref(), Some("\"50\" \"off\" \"or\" \"near\" \"a\" \"b\" \"disk\" \"full\""));
-        // Too short for trigrams; no words at all; a word no document can hold.
-        assert_eq!(Query::parse("ab").unwrap().names, None);
-        assert_eq!(Query::parse("%%%").unwrap().fts_words, None);
+        assert_eq!(q.pg_words.as_deref(), Some("50:* & off:* & or:* & near:* & a & b & disk:* & full:*"));
+        assert_eq!(q.fts.as_deref(), Some("\"50\"* \"off\"* \"or\"* \"near\"* \"a\" \"b\" \"disk\"* \"full\"*"));
+        // No words at all; a word no document can hold.
+        assert_eq!(Query::parse("%%%").unwrap().fts, None);
         assert_eq!(Query::parse(&"y".repeat(MAX_WORD_BYTES + 1)).unwrap().pg_words, None);
+    }
+
+    #[test]
+    fn a_direct_match_is_the_index_match() {
+        let doc = index_words("disk full boomerang", ["01JABCDEF", "Resize images", "claude", "TEAM/codex"]);
+        assert_eq!(doc, "01jabcdef resize images claude team codex disk full boomerang");
+        let m = |q: &str| Query::parse(q).unwrap().matches(&doc);
+        assert!(m("boom") && m("BOOM disk") && m("01jab") && m("images") && m("codex") && m("team/cod"));
+        assert!(!m("oomerang"), "a part from inside a word is not a match");
+        assert!(!m("d"), "one letter is a whole word");
+        assert!(!m("boom nothing") && !m("%%%"));
     }
 }

@@ -2,12 +2,16 @@
 -- `search.rs`): `body` holds the words of a task's params, error message and RETURN (summary
 -- and result), at most 16 KiB, written when it finishes. `words` is its `tsvector` with the
 -- `simple` configuration (no stemming, no stop words, no extension needed), stored so that no
--- plan ever computes it row by row, and indexed. `n` is the key a SQLite ledger's full-text
--- index used, kept so that `baton migrate` has a place for it; unused here.
+-- plan ever computes it row by row, and indexed (GIN's pending list keeps the insert cheap in
+-- the pipeline's transaction). `n`, `stamp` and `indexed` are a SQLite ledger's key and its
+-- indexer's bookkeeping, kept so that `baton migrate` has a place for each copied column;
+-- unused here.
 CREATE TABLE task_text(
     id TEXT PRIMARY KEY,
     body TEXT NOT NULL DEFAULT '',
     n BIGINT,
+    stamp BIGINT NOT NULL DEFAULT 0,
+    indexed BIGINT NOT NULL DEFAULT 0,
     words tsvector GENERATED ALWAYS AS (to_tsvector('simple', body)) STORED
 );
 CREATE INDEX task_text_words ON task_text USING GIN (words);
