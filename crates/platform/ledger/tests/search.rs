@@ -199,10 +199,10 @@ fn crowd(l: &mut Ledger) {
     }
 }
 
-/// More tasks found than the SQLite backend looks up one by one (it then reads the filtered
-/// tasks' keys instead): the same answers.
+/// Many tasks found, fewer than a filtered search counts exactly (SQLite looks at the newest
+/// 2,000 keys with a filter), some of them not indexed yet: the same answers.
 fn many(l: &mut Ledger) {
-    let ids: Vec<String> = (0..2_500).map(|i| format!("MANY-{i:04}")).collect();
+    let ids: Vec<String> = (0..1_500).map(|i| format!("MANY-{i:04}")).collect();
     l.batch(|b| {
         for (i, id) in ids.iter().enumerate() {
             let mut r = row(id, "Many");
@@ -217,15 +217,15 @@ fn many(l: &mut Ledger) {
         Ok(())
     })
     .unwrap();
-    assert_eq!(find(l, "crowded", TaskFilter::default(), 0, 3), (ids[2497..].iter().rev().cloned().collect(), 2_500));
+    assert_eq!(find(l, "crowded", TaskFilter::default(), 0, 3), (ids[1497..].iter().rev().cloned().collect(), 1_500));
     let failed = TaskFilter { state: Some("failed"), ..Default::default() };
     let (page, total) = find(l, "crowded", failed, 1, 2);
-    assert_eq!((page, total), (vec!["MANY-2480".to_string(), "MANY-2470".to_string()], 250));
-    assert_eq!(find(l, "crowded even", failed, 0, 0).1, 250, "every tenth is even");
+    assert_eq!((page, total), (vec!["MANY-1480".to_string(), "MANY-1470".to_string()], 150));
+    assert_eq!(find(l, "crowded even", failed, 0, 0).1, 150, "every tenth is even");
     assert_eq!(find(l, "crowded odd", failed, 0, 0).1, 0);
-    assert_eq!(find(l, "MANY-24", failed, 0, 500).1, 10, "MANY-2400 … MANY-2490");
+    assert_eq!(find(l, "MANY-14", failed, 0, 500).1, 10, "MANY-1400 … MANY-1490");
     let plugin = TaskFilter { plugin: Some("echo"), agent: Some("claude"), ..Default::default() };
-    assert_eq!(find(l, "odd", plugin, 1_248, 50), (vec!["MANY-0003".to_string(), "MANY-0001".to_string()], 1_250));
+    assert_eq!(find(l, "odd", plugin, 748, 50), (vec!["MANY-0003".to_string(), "MANY-0001".to_string()], 750));
 }
 
 #[test]
