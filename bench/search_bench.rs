@@ -8,13 +8,18 @@
 //! groups of 256: titles, params, error messages, RETURN summaries and results of words drawn
 //! from a vocabulary with a Zipf distribution (a few common words, many rare ones), ids shaped
 //! like ULIDs, five agents, four plugins, 8% failed and 4% rejected. The second ledger has the
-//! search index's triggers dropped and no `search_text`: the schema before, as the reference for
-//! the write cost and for the old query.
+//! search's triggers dropped and no `search_text`: the schema before, as the reference for
+//! the write cost and for the old query. The first ledger's index is then brought up to date by
+//! the indexer (`index_search`, as `serve` runs it when idle), timed apart: it is not the
+//! pipeline's cost.
 //!
 //! Then, for each query, the reads `/api/tasks?q=…` makes of the ledger (the first page of 50
 //! with its total, and the count of retryable tasks) are timed on the first ledger, and the old
 //! LIKE-only statements on the second, alternately; p50/p90/p99/max per kind of query: words
-//! drawn uniformly from the vocabulary, the 10 most frequent words, and parts of task ids.
+//! drawn uniformly from the vocabulary, the 10 most frequent words, and the beginnings of task
+//! ids. A search's total may be "at least" (a word in most tasks): the bench checks that it
+//! then counted past its cap. It does not check that the search finds what the old LIKE found:
+//! the LIKE matched a part from inside a title's word, the search matches word beginnings.
 //!
 //! With a PostgreSQL URL (an empty database), the same tasks are written there too and the same
 //! queries timed against the old statement on the same server.
@@ -242,12 +247,12 @@ fn fill(ledger: &mut Ledger, tasks: &[Made], search: bool) -> Duration {
 
 /// The reads `/api/tasks?q=…` makes: the first page of 50 with its total, and the count of
 /// retryable tasks. Returns the total.
-fn api_reads(ledger: &Ledger, q: &str) -> u64 {
+fn api_reads(ledger: &Ledger, q: &str) -> (u64, bool) {
     let stats = ledger.stats();
-    let (_, total) = stats.task_list(&TaskFilter { q: Some(q), ..Default::default() }, 0, 50).expect("page");
+    let list = stats.task_list(&TaskFilter { q: Some(q), ..Default::default() }, 0, 50).expect("page");
     let retry = TaskFilter { q: Some(q), state: Some("failed,rejected"), ..Default::default() };
     stats.task_list(&retry, 0, 0).expect("retryable");
-    total
+    (list.total, list.total_exact)
 }
 
 /// The old statements (before the index): LIKE over id, title, sender and reply-to.
@@ -319,11 +324,11 @@ fn summary(mut v: Vec<Duration>) -> String {
 fn compare(
     label: &str,
     queries: &[String],
-    new: &mut dyn FnMut(&str) -> u64,
+    new: &mut dyn FnMut(&str) -> (u64, bool),
     old: &mut dyn FnMut(&str) -> u64,
 ) -> (Vec<Duration>, Vec<Duration>) {
     let (mut tn, mut to) = (Vec::new(), Vec::new());
-    let (mut found_new, mut found_old) = (0u64, 0u64);
+    let (mut found_new, mut found_old, mut capped) = (0u64, 0u64, 0usize);
     for (i, q) in queries.iter().enumerate() {
         let mut run_new = || {
             let t = Instant::now();
@@ -335,21 +340,26 @@ fn compare(
             let n = old(q);
             (t.elapsed(), n)
         };
-        let ((dn, n), (d_o, o)) = if i % 2 == 0 {
+        let ((dn, (n, exact)), (d_o, o)) = if i % 2 == 0 {
             let a = run_new();
             (a, run_old())
         } else {
             let b = run_old();
             (run_new(), b)
         };
-        assert!(n >= o, "{q:?}: the search found {n} tasks, the old LIKE {o}");
+        // (The old LIKE also matched a part from inside a word or an id: "kalo" in "mikalo";
+        // the search matches word beginnings, so it may find fewer; the counts are printed.)
+        if !exact {
+            assert!(n > baton_ledger::search::COUNT_CAP as u64, "{q:?}: {n} counted as at least");
+            capped += 1;
+        }
         tn.push(dn);
         to.push(d_o);
         found_new += n;
         found_old += o;
     }
     println!(
-        "{label} ({} queries; tasks found per query: {:.1} now, {:.1} with the old LIKE)\n  search: {}\n  old:    {}",
+        "{label} ({} queries, {capped} of them counted to the cap; tasks found per query: {:.1} now, {:.1} with the old LIKE)\n  search: {}\n  old:    {}",
         queries.len(),
         found_new as f64 / queries.len() as f64,
         found_old as f64 / queries.len() as f64,
@@ -360,21 +370,20 @@ fn compare(
 }
 
 /// The queries: words drawn uniformly from the vocabulary, the 10 most frequent words, and
-/// parts of task ids (8 characters from somewhere in an id, as someone pasting a fragment).
+/// beginnings of task ids (8 characters; a part from inside an id is no longer matched).
 fn queries(rng: &mut Rng, v: &Vocabulary, tasks: &[Made], n: usize) -> [(String, Vec<String>); 3] {
     let words = (0..n).map(|_| v.words[rng.below(v.words.len())].clone()).collect();
     let common = v.words[..10].to_vec();
     let ids = (0..n / 4)
         .map(|_| {
             let id = &tasks[rng.below(tasks.len())].row.id;
-            let at = rng.below(id.len() - 8);
-            id[at..at + 8].to_string()
+            id[..8].to_string()
         })
         .collect();
     [
         ("words drawn uniformly from the vocabulary".into(), words),
         ("the 10 most frequent words".into(), common),
-        ("parts of task ids (8 characters)".into(), ids),
+        ("beginnings of task ids (8 characters)".into(), ids),
     ]
 }
 
@@ -385,12 +394,11 @@ fn sqlite_sizes(conn: &rusqlite::Connection) -> String {
             .unwrap_or(f64::NAN)
     };
     format!(
-        "whole file {:.1} MB; tasks {:.1} MB; task_text {:.1} MB; task_search_words* {:.1} MB; task_search_names* {:.1} MB",
+        "whole file {:.1} MB; tasks {:.1} MB; task_text (and its indexes) {:.1} MB; task_search_words* {:.1} MB",
         size("%"),
         size("tasks"),
         size("task_text%"),
-        size("task_search_words%"),
-        size("task_search_names%")
+        size("task_search_words%")
     )
 }
 
@@ -429,6 +437,18 @@ fn main() {
         t_before.as_secs_f64(),
         n as f64 / t_before.as_secs_f64(),
         t_with.as_secs_f64() / t_before.as_secs_f64()
+    );
+    let started = Instant::now();
+    let mut steps = 0;
+    while with.stats().index_search(baton_ledger::search::INDEX_BATCH).expect("index").1 {
+        steps += 1;
+    }
+    let t_index = started.elapsed();
+    println!(
+        "indexed afterwards (off the pipeline's path) in {:.1} s, {steps} steps of {}: {:.0} µs per task",
+        t_index.as_secs_f64(),
+        baton_ledger::search::INDEX_BATCH,
+        t_index.as_secs_f64() * 1e6 / n as f64
     );
     println!("sizes with the index: {}", sqlite_sizes(with.connection()));
     println!("sizes before: {}", sqlite_sizes(before.connection()));
@@ -476,6 +496,7 @@ fn main() {
         println!("all PostgreSQL queries:\n  search: {}\n  old:    {}", summary(all_new), summary(all_old));
     }
     if std::env::var_os("BENCH_KEEP").is_some() {
+        drop((with, before));
         println!("kept: {}", dir.keep().display());
     }
 }
