@@ -24,8 +24,7 @@ use baton_store::link::CallError;
 use baton_store::sql::{PgSession, SqlError};
 
 use crate::location::PgUrl;
-use crate::read::{AlertRow, AlertTx, Alerts, ObservedItem, StatRow, StatTable, StatsStore, TaskFilter};
-use crate::read::TaskList;
+use crate::read::{AlertRow, AlertTx, Alerts, ObservedItem, StatRow, StatTable, StatsStore, TaskFilter, TaskList};
 use crate::search::{COUNT_CAP, Query};
 use crate::{Event, KvLimits, LedgerError, LogLine, Observed, Refusal, Result, Store, TaskRow, TaskState, Writes};
 
@@ -1235,7 +1234,10 @@ impl StatsStore for PgLedger {
             })?;
             let words = match &q.pg_words {
                 Some(w) => self.with(|s| {
-                    s.query("SELECT id FROM task_text WHERE words @@ to_tsquery('simple', $1::text) LIMIT $2", &[w, &cap])
+                    s.query(
+                        "SELECT id FROM task_text WHERE words @@ to_tsquery('simple', $1::text) LIMIT $2",
+                        &[w, &cap],
+                    )
                 })?,
                 None => Vec::new(),
             };
@@ -1250,7 +1252,9 @@ impl StatsStore for PgLedger {
                 let total: i64 = total.first().map(|r| r.get(0)).unwrap_or(0);
                 let rows = if limit > 0 {
                     args.extend([&limit as &(dyn ToSql + Sync), &offset]);
-                    self.with(|s| s.query(page!(concat!(filters!(), " AND id = ANY($5::text[])"), "LIMIT $6 OFFSET $7"), &args))?
+                    self.with(|s| {
+                        s.query(page!(concat!(filters!(), " AND id = ANY($5::text[])"), "LIMIT $6 OFFSET $7"), &args)
+                    })?
                 } else {
                     Vec::new()
                 };

@@ -5,8 +5,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use crate::read::{AlertRow, AlertTx, Alerts, ObservedItem, StatRow, StatTable, StatsStore, TaskFilter};
-use crate::read::TaskList;
+use crate::read::{AlertRow, AlertTx, Alerts, ObservedItem, StatRow, StatTable, StatsStore, TaskFilter, TaskList};
 use crate::search::{COUNT_CAP, INDEX_BATCH, Query, index_words};
 use crate::{Event, KvLimits, LedgerError, LogLine, Observed, Refusal, Result, Store, TaskRow, TaskState, Writes};
 
@@ -420,13 +419,7 @@ fn task_columns(alias: &str) -> String {
 /// false), unless the page itself lies beyond what was read, which reads them all (a deep page,
 /// or filters that keep few of a frequent word's tasks). The rows stamped above the index's mark are matched here, in Rust, by the
 /// same rule ([`Query::matches`]); their keys in the index (an earlier text) are dropped.
-fn searched_task_list(
-    conn: &Connection,
-    f: &TaskFilter<'_>,
-    q: &Query,
-    offset: i64,
-    limit: i64,
-) -> Result<TaskList> {
+fn searched_task_list(conn: &Connection, f: &TaskFilter<'_>, q: &Query, offset: i64, limit: i64) -> Result<TaskList> {
     let skip = usize::try_from(offset).unwrap_or(usize::MAX);
     let take = usize::try_from(limit).unwrap_or(0);
     let (pending, direct) = unindexed_matches(conn, q)?;
@@ -867,10 +860,10 @@ impl StatsStore for SqliteLedger {
     fn task_list(&self, f: &TaskFilter<'_>, offset: i64, limit: i64) -> Result<TaskList> {
         if let Some(q) = f.q.and_then(Query::parse) {
             let waiting: i64 = self.conn.prepare_cached(SEARCH_WAITING)?.query_row([], |r| r.get(0))?;
-            if waiting > SEARCH_READS_DIRECTLY {
-                if let Err(e) = index_step(&self.conn, INDEX_BATCH) {
-                    tracing::debug!("the task list's search did not index before reading: {e}");
-                }
+            if waiting > SEARCH_READS_DIRECTLY
+                && let Err(e) = index_step(&self.conn, INDEX_BATCH)
+            {
+                tracing::debug!("the task list's search did not index before reading: {e}");
             }
             return searched_task_list(&self.conn, f, &q, offset, limit);
         }

@@ -209,7 +209,11 @@ impl Pipeline {
         match self.ledger.locked().stats().index_search(baton_ledger::search::INDEX_BATCH) {
             Ok((_, left)) => left,
             Err(e) => {
-                crate::ratelimit::warn_every("serve:search_index", &format!("the task list's search index: {e}"), "serve");
+                crate::ratelimit::warn_every(
+                    "serve:search_index",
+                    &format!("the task list's search index: {e}"),
+                    "serve",
+                );
                 false
             }
         }
