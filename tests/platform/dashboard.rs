@@ -367,10 +367,12 @@ fn the_dashboard_reports_what_happened(b: &Backend) {
     ids.sort();
     assert_eq!(ids, ["OK-0", "OK-1", "OK-2"], "{list}");
     // The task list and its filters read the same ledger (the SQL of either backend).
-    let t = s.get("/api/tasks?state=completed,rejected&q=O&per_page=2", Some(&key)).json();
+    // (`q=OK`: the ids' beginning on SQLite, where a word of `q` begins a word of the task, and a
+    // part of them on PostgreSQL; "NOPE" is neither.)
+    let t = s.get("/api/tasks?state=completed,rejected&q=OK&per_page=2", Some(&key)).json();
     assert_eq!(
         (t["total"].as_u64(), t["items"].as_array().unwrap().len(), t["pages"].as_u64()),
-        (Some(4), 2, Some(2)),
+        (Some(3), 2, Some(2)),
         "{t}"
     );
     let t = s.get("/api/tasks?plugin=echo&state=completed", Some(&key)).json();
