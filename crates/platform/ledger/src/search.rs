@@ -27,7 +27,7 @@ use serde_json::Value;
 /// params or results of a task, and the first words (the error, the summary) are kept.
 pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024;
 /// Longer words (hashes, encoded blobs) are left out of the document, and a query word this
-/// long matches no text (only names).
+/// long matches nothing on SQLite (names are words there too) and no text on PostgreSQL.
 pub const MAX_WORD_BYTES: usize = 64;
 /// Above this many matches, a search counts no further: the total it gives is "at least" (see
 /// [`crate::read::TaskList::total_exact`]). A word in most of 100,000 tasks is ~70,000 keys, and
