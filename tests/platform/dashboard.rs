@@ -367,10 +367,12 @@ fn the_dashboard_reports_what_happened(b: &Backend) {
     ids.sort();
     assert_eq!(ids, ["OK-0", "OK-1", "OK-2"], "{list}");
     // The task list and its filters read the same ledger (the SQL of either backend).
-    let t = s.get("/api/tasks?state=completed,rejected&q=O&per_page=2", Some(&key)).json();
+    // (`q=OK`: the ids' beginning on SQLite, where a word of `q` begins a word of the task, and a
+    // part of them on PostgreSQL; "NOPE" is neither.)
+    let t = s.get("/api/tasks?state=completed,rejected&q=OK&per_page=2", Some(&key)).json();
     assert_eq!(
         (t["total"].as_u64(), t["items"].as_array().unwrap().len(), t["pages"].as_u64()),
-        (Some(4), 2, Some(2)),
+        (Some(3), 2, Some(2)),
         "{t}"
     );
     let t = s.get("/api/tasks?plugin=echo&state=completed", Some(&key)).json();
@@ -456,6 +458,97 @@ fn the_dashboard_reports_what_happened_on_sqlite() {
 fn the_dashboard_reports_what_happened_on_postgres() {
     let Some(b) = Backend::postgres("dashboard") else { return };
     the_dashboard_reports_what_happened(&b);
+}
+
+/// `q` in the task list finds tasks by their text (issue 51): the params a TASK carried, the
+/// error its plugin failed with and its RETURN's summary, written by a real `serve --once`;
+/// the id, title and agents as before; and text that looks like query syntax is only text.
+fn the_task_list_searches_params_errors_and_summaries(b: &Backend) {
+    let home = b.home(&[], "");
+    let key = rotate_key(&home);
+    let wasm = home.root.parent().unwrap().join("testkit.wasm");
+    std::fs::write(&wasm, baton_bundle::get("testkit").expect("testkit is bundled").wasm).unwrap();
+    home.ok(&["plugin", "install", wasm.to_str().unwrap()]);
+    // "boom" is in one's params, in another's error (the echo plugin has no such action), and in
+    // neither's id, title or agent.
+    drop_custom(&home, "SEARCH-PARAMS", "Test-Agent", "echo", "echo", json!({"message": "a big boom here"}));
+    drop_custom(&home, "SEARCH-ACTION", "Test-Agent", "echo", "boom", json!({"message": "quiet"}));
+    drop_custom(&home, "SEARCH-TRAP", "Test-Agent", "testkit", "panic", json!({}));
+    drop_custom(&home, "SEARCH-QUIET", "Other-Agent", "echo", "echo", json!({"message": "nothing to see"}));
+    home.ok(&["serve", "--once"]);
+    let s = Serve::start(&home);
+    let find = |q: &str| -> Vec<String> {
+        let r = s.get(&format!("/api/tasks?q={}", encode(q)), Some(&key));
+        assert_eq!(r.status, 200, "q={q:?}: {}", r.text());
+        let v = r.json();
+        let ids: Vec<String> =
+            v["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
+        assert_eq!(v["total"].as_u64(), Some(ids.len() as u64), "{v}");
+        assert_eq!(v["total_exact"], true, "{v}");
+        let mut ids = ids;
+        ids.sort();
+        ids
+    };
+    // `serve` indexes what `serve --once` recorded when it has nothing else to do (a search
+    // reads so few unindexed tasks directly and leaves them to it): soon none is left.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = s.get("/api/tasks?q=boom", Some(&key)).json();
+        if v["unindexed"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "serve did not index the tasks: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let trap = handoff(&s, &key, "SEARCH-TRAP")["task"].clone();
+    assert_eq!(trap["state"], "failed", "{trap}");
+    assert!(trap["error_message"].as_str().unwrap().contains("testkit panics on purpose"), "{trap}");
+
+    assert_eq!(find("boom"), ["SEARCH-ACTION", "SEARCH-PARAMS"], "by params and by error");
+    assert_eq!(find("panics purpose"), ["SEARCH-TRAP"], "by the plugin's own failure, every word");
+    assert!(find("panics nowhere").is_empty());
+    // Echo's RETURN summary ("echoed N bytes of params") is in no TASK.
+    assert_eq!(find("echoed"), ["SEARCH-PARAMS", "SEARCH-QUIET"], "by RETURN summary");
+    assert_eq!(find("see"), ["SEARCH-QUIET"]);
+    // The id's beginning, the agent.
+    assert_eq!(find("SEARCH-TR"), ["SEARCH-TRAP"]);
+    assert_eq!(find("Other-Agent"), ["SEARCH-QUIET"]);
+    if matches!(b, Backend::Sqlite) {
+        // Names are words on SQLite: a part from inside one is not found (PostgreSQL: LIKE).
+        assert!(find("ARCH-TRAP").is_empty());
+    } else {
+        assert_eq!(find("ARCH-TRAP"), ["SEARCH-TRAP"]);
+    }
+    // Combined with the other filters, and counted for a bulk retry.
+    let failed = s.get("/api/tasks?q=boom&state=failed,rejected", Some(&key)).json();
+    assert_eq!(failed["items"][0]["id"], "SEARCH-ACTION", "{failed}");
+    assert_eq!((failed["total"].as_u64(), failed["retryable"].as_u64()), (Some(1), Some(1)), "{failed}");
+    // Query syntax of either backend is text: never a 500.
+    for q in ["\"boom", "boom OR quiet", "NEAR(boom)", "boom*", "message:boom", "a & !b | c:*", "%", "_", "\\", "'"] {
+        find(q);
+    }
+    assert_eq!(find("\"boom"), ["SEARCH-ACTION", "SEARCH-PARAMS"]);
+}
+
+/// `q` percent-encoded for a URL's query.
+fn encode(q: &str) -> String {
+    q.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn the_task_list_searches_params_errors_and_summaries_on_sqlite() {
+    the_task_list_searches_params_errors_and_summaries(&Backend::Sqlite);
+}
+
+#[test]
+fn the_task_list_searches_params_errors_and_summaries_on_postgres() {
+    let Some(b) = Backend::postgres("search") else { return };
+    the_task_list_searches_params_errors_and_summaries(&b);
 }
 
 #[test]

@@ -127,10 +127,17 @@ fn migrate_moves_a_served_sqlite_state_and_the_copy_carries_on() {
     assert_eq!(table(&dry, "tasks")["rows"], sqlite_count(&state, "tasks"));
     assert_eq!(table(&dry, "cat_records")["rows"], 3);
     // Left on this machine: the fingerprint library, the SQLite file's own identity (the
-    // state guard's `state_meta`, which names this file; a PostgreSQL ledger has none) and its
-    // schema versions (`baton_migrations`; the server records its own).
+    // state guard's `state_meta`, which names this file; a PostgreSQL ledger has none), its
+    // schema versions (`baton_migrations`; the server records its own) and its full-text
+    // indexes (`task_search_*`, FTS5; the server indexes the copied `task_text` itself).
     let left: Vec<&str> = dry["not_copied"].as_array().unwrap().iter().map(|t| t["table"].as_str().unwrap()).collect();
-    assert!(left.iter().all(|t| t.starts_with("fp_") || ["state_meta", "baton_migrations"].contains(t)), "{dry}");
+    assert!(
+        left.iter().all(|t| t.starts_with("fp_")
+            || t.starts_with("task_search_")
+            || ["state_meta", "baton_migrations"].contains(t)),
+        "{dry}"
+    );
+    assert!(left.contains(&"task_search_words") && left.contains(&"task_search_mark"), "{dry}");
     assert!(left.contains(&"state_meta"), "a served state carries its id: {dry}");
     assert!(left.contains(&"baton_migrations"), "{dry}");
     assert_eq!(pg.psql("one", "SELECT to_regclass('tasks') IS NULL").stdout, b"t\n", "a dry run wrote to the server");
@@ -149,6 +156,7 @@ fn migrate_moves_a_served_sqlite_state_and_the_copy_carries_on() {
     }
     for name in [
         "tasks",
+        "task_text",
         "events",
         "logs",
         "kv",
@@ -170,6 +178,13 @@ fn migrate_moves_a_served_sqlite_state_and_the_copy_carries_on() {
         String::from_utf8(pg.psql("one", "SELECT seq FROM cat_counter").stdout).unwrap().trim(),
         max_seq.to_string()
     );
+    // The tasks' search text came along, and the server's own index finds it (echo's RETURN
+    // summary, "echoed N bytes of params").
+    let found = pg.psql(
+        "one",
+        "SELECT count(*) FROM task_text WHERE to_tsvector('simple', body) @@ plainto_tsquery('simple', 'echoed')",
+    );
+    assert_eq!(String::from_utf8(found.stdout).unwrap().trim(), "5", "the five echo tasks");
     let kv = String::from_utf8(pg.psql("one", "SELECT value FROM kv WHERE key = 'größe'").stdout).unwrap();
     assert_eq!(kv, "12\n");
     // The plain-text report prints the hashes too.

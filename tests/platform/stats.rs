@@ -270,7 +270,8 @@ fn on_postgres_the_task_list_is_ordered_by_claim_time() {
     b.sql(&h, &insert, &insert);
     let ledger = b.ledger(&h);
     let filter = baton_ledger::read::TaskFilter::default();
-    let (rows, total) = ledger.stats().task_list(&filter, 0, 10).unwrap();
+    let list = ledger.stats().task_list(&filter, 0, 10).unwrap();
+    let (rows, total) = (list.rows, list.total);
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     assert_eq!((ids, total), (vec!["T-55.14", "T-55.1", "T-55", "T-54.9"], 4));
     let page = ledger.stats().task_page(None, None, 10).unwrap();

@@ -13,7 +13,8 @@ use baton_cli::text::esc;
 pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
     let mut ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
     // A message in a mailbox not seen yet: recorded now, so it is found below.
-    if let Ok(boxes) = ctx.config().map_err(anyhow::Error::from).and_then(|cfg| baton_cli::mailboxes::configured(&cfg)) {
+    if let Ok(boxes) = ctx.config().map_err(anyhow::Error::from).and_then(|cfg| baton_cli::mailboxes::configured(&cfg))
+    {
         baton_cli::mailboxes::observe(ctx, &mut ledger, &boxes)?;
     }
     let delivery = crate::mailbox::delivery(&mut ledger, id)?;

@@ -358,20 +358,24 @@
 
       const first = d.total ? (d.page - 1) * d.per_page + 1 : 0;
       const last = Math.min(d.total, d.page * d.per_page);
+      // A search counts up to a cap (total_exact false): "10,001+", never as if exact.
+      const atLeast = (n, exact) => n.toLocaleString("en-US") + (exact === false ? "+" : "");
       const pager = h("div", { class: "pager" },
-        h("span", { id: "range" }, d.total ? "Showing " + first + "\u2013" + last + " of " + d.total + " tasks" : "No tasks match"),
+        h("span", { id: "range" }, d.total ? "Showing " + first + "\u2013" + last + " of " + atLeast(d.total, d.total_exact) + " tasks" : "No tasks match"),
+        d.unindexed ? h("span", { id: "unindexed", class: "muted" }, "(" + d.unindexed + " not indexed yet, searched directly)") : null,
         d.page > 1 ? h("a", { href: "#", id: "newer", onclick: (e) => { e.preventDefault(); go({ page: d.page > 2 ? String(d.page - 1) : "" }); } }, "\u2190 newer") : null,
-        h("span", { class: "muted" }, "page " + d.page + " of " + d.pages),
+        h("span", { class: "muted" }, "page " + d.page + " of " + d.pages + (d.total_exact === false ? "+" : "")),
         d.page < d.pages ? h("a", { href: "#", id: "older", onclick: (e) => { e.preventDefault(); go({ page: String(d.page + 1) }); } }, "older \u2192") : null);
 
       const wrap = h("div", {}, h("h2", {}, "Tasks"), form, pager);
       if (d.retryable) {
-        // More than one bulk retry takes: it takes the newest retry_max, and says so.
-        const n = Math.min(d.retryable, d.retry_max);
-        const what = n < d.retryable ? "the newest " + n + " of " + d.retryable + " failed tasks" : n + " failed task" + (n === 1 ? "" : "s");
+        // More than one bulk retry takes: it takes the newest retry_max, and says so. A search's
+        // count may be "at least" (retryable_exact false): the button first asks the server how
+        // many a retry would take (dry_run), and the confirmation names that number.
         const box = h("div", { id: "bulk" });
-        const ask = h("button", { id: "retry-all", onclick: () => {
-          hold = true;
+        const confirmFor = (count) => {
+          const n = Math.min(count, d.retry_max);
+          const what = n < count ? "the newest " + n + " of " + count + " failed tasks" : n + " failed task" + (n === 1 ? "" : "s");
           box.replaceChildren(
             h("span", { id: "confirm-text" }, "Retry " + what + " matching these filters? Each goes back into the inbox and runs again."),
             h("button", { id: "confirm-retry", class: "danger", onclick: async () => {
@@ -387,7 +391,20 @@
               refresh();
             } }, "Yes, retry " + n),
             h("button", { id: "cancel-retry", onclick: () => { hold = false; refresh(); } }, "Cancel"));
-        } }, "Retry " + n + " failed\u2026");
+        };
+        const shown = d.retryable_exact === false ? atLeast(d.retryable, false) : String(Math.min(d.retryable, d.retry_max));
+        const ask = h("button", { id: "retry-all", onclick: async () => {
+          hold = true;
+          if (d.retryable_exact !== false) return confirmFor(d.retryable);
+          const body = { dry_run: true };
+          for (const f of filters) if (query.get(f)) body[f] = query.get(f);
+          try {
+            confirmFor((await api("POST", "/api/tasks/retry", body)).matched);
+          } catch (e) {
+            hold = false;
+            toast("Could not count them: " + e.message);
+          }
+        } }, "Retry " + shown + " failed\u2026");
         box.appendChild(ask);
         wrap.appendChild(box);
       }

@@ -234,7 +234,8 @@ pub(crate) struct TaskQuery {
     pub code: Option<String>,
     /// The sender or the reply-to agent.
     pub agent: Option<String>,
-    /// Free text: id, title, sender or reply-to.
+    /// Free text: a part of the id, title, sender or reply-to, or words of the task's params,
+    /// error message, RETURN summary or result (see `baton_ledger::search`).
     pub q: Option<String>,
     /// 1-based.
     pub page: Option<u64>,
@@ -317,13 +318,12 @@ impl TaskQuery {
 
     /// Runs `f` with the ledger's filter for these values and `states`.
     pub fn with_filter<T>(&self, states: Option<&str>, f: impl FnOnce(&baton_ledger::read::TaskFilter<'_>) -> T) -> T {
-        let like = nonempty(&self.q).map(like_pattern);
         let filter = baton_ledger::read::TaskFilter {
             state: states,
             plugin: nonempty(&self.plugin),
             error_code: nonempty(&self.code),
             agent: nonempty(&self.agent),
-            like: like.as_deref(),
+            q: nonempty(&self.q),
         };
         f(&filter)
     }
@@ -345,16 +345,19 @@ pub(crate) fn tasks(app: &App, ledger: &Ledger, q: &TaskQuery) -> Res<Value> {
     let offset = i64::try_from((page - 1).saturating_mul(per_page)).unwrap_or(i64::MAX);
     let states = q.states();
     let rejections = crate::rejections::read(&app.paths, &app.cfg.agent);
-    let (items, total) = if states.as_deref() == Some("rejected") {
-        rejected_page(ledger, q, &rejections, offset, per_page)?
+    let (items, total, total_exact, unindexed) = if states.as_deref() == Some("rejected") {
+        let (items, total) = rejected_page(ledger, q, &rejections, offset, per_page)?;
+        (items, total, true, 0)
     } else {
-        let (rows, total) =
-            db(q.with_filter(states.as_deref(), |f| ledger.stats().task_list(f, offset, per_page as i64)))?;
-        (rows.iter().map(task_json).collect(), total)
+        let list = db(q.with_filter(states.as_deref(), |f| ledger.stats().task_list(f, offset, per_page as i64)))?;
+        (list.rows.iter().map(task_json).collect(), list.total, list.total_exact, list.unindexed)
     };
-    let retryable = match q.retryable_states() {
-        Some(s) => db(q.with_filter(Some(&s), |f| ledger.stats().task_list(f, 0, 0)))?.1,
-        None => 0,
+    let (retryable, retryable_exact) = match q.retryable_states() {
+        Some(s) => {
+            let list = db(q.with_filter(Some(&s), |f| ledger.stats().task_list(f, 0, 0)))?;
+            (list.total, list.total_exact)
+        }
+        None => (0, true),
     };
     let mut by_state: BTreeMap<String, u64> = BTreeMap::new();
     let mut by_plugin: BTreeMap<String, u64> = BTreeMap::new();
@@ -374,10 +377,16 @@ pub(crate) fn tasks(app: &App, ledger: &Ledger, q: &TaskQuery) -> Res<Value> {
     Ok(json!({
         "items": items,
         "total": total,
+        // false: a search counted `total` matches and stopped (there are more); the page shows
+        // "10,000+", never the number as exact.
+        "total_exact": total_exact,
+        // Tasks the search read directly, the index not holding their latest text yet.
+        "unindexed": unindexed,
         "page": page,
         "per_page": per_page,
         "pages": total.div_ceil(per_page).max(1),
         "retryable": retryable,
+        "retryable_exact": retryable_exact,
         "retry_max": MAX_BULK,
         "facets": {"state": by_state, "plugin": by_plugin, "code": by_code},
         "facets_at": stamp(counted_at),
@@ -442,8 +451,8 @@ pub(crate) const MAX_BULK: i64 = 10_000;
 /// first, at most `limit` of them; and how many match in all.
 pub(crate) fn retryable_ids(ledger: &Ledger, q: &TaskQuery, limit: i64) -> Res<(Vec<String>, u64)> {
     let Some(states) = q.retryable_states() else { return Ok((Vec::new(), 0)) };
-    let (rows, total) = db(q.with_filter(Some(&states), |f| ledger.stats().task_list(f, 0, limit)))?;
-    Ok((rows.into_iter().map(|t| t.id).collect(), total))
+    let list = db(q.with_filter(Some(&states), |f| ledger.stats().task_list(f, 0, limit)))?;
+    Ok((list.rows.into_iter().map(|t| t.id).collect(), list.total))
 }
 
 /// Per recipient: handoffs between agents with no RETURN yet, and how many of them are stale.

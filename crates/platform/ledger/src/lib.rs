@@ -13,6 +13,7 @@ pub mod advisory;
 pub mod guard;
 pub mod postgres;
 pub mod read;
+pub mod search;
 mod sqlite;
 pub mod stats;
 
@@ -288,6 +289,9 @@ pub trait Writes {
         duration_ms: f64,
     ) -> Result<()>;
     fn events(&self, id: &str) -> Result<Vec<Event>>;
+    /// Stores what the task list's search finds a finished task by (its document, see
+    /// [`search::SearchText::document`]), replacing an earlier attempt's.
+    fn search_text(&self, id: &str, document: &str) -> Result<()>;
     /// The poison-pill guard, before a claim taken over from a dead process runs alone:
     /// if it was already running alone when a process died (`solo` still set), that counts
     /// one death. Sets `solo` and returns the deaths so far.
@@ -523,6 +527,11 @@ impl Batch<'_> {
 
     pub fn events(&self, id: &str) -> Result<Vec<Event>> {
         self.w.events(id)
+    }
+
+    /// Indexes a finished task's text (params, error, RETURN) for the task list's search.
+    pub fn search_text(&self, id: &str, text: &search::SearchText<'_>) -> Result<()> {
+        self.w.search_text(id, &text.document())
     }
 
     /// See [`Writes::solo_begin`].

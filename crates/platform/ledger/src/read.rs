@@ -66,15 +66,29 @@ pub struct ObservedItem {
 }
 
 /// Which of baton's tasks the dashboard's task list shows: every field that is set must match
-/// (`state` is a comma-separated list of states; `like` a LIKE pattern with `\\` as its
-/// escape, matched against id, title, sender and reply-to; `agent` the sender or reply-to).
+/// (`state` is a comma-separated list of states; `agent` the sender or reply-to; `q` the user's
+/// search as typed: a part of the id, title, sender or reply-to, or words of the task's text;
+/// see [`crate::search`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TaskFilter<'a> {
     pub state: Option<&'a str>,
     pub plugin: Option<&'a str>,
     pub error_code: Option<&'a str>,
     pub agent: Option<&'a str>,
-    pub like: Option<&'a str>,
+    pub q: Option<&'a str>,
+}
+
+/// One page of the task list and how many tasks match in all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskList {
+    pub rows: Vec<TaskRow>,
+    /// How many match: all of them when `total_exact`, else at least this many (a search
+    /// counts at most about [`crate::search::COUNT_CAP`] matches; never shown as exact).
+    pub total: u64,
+    pub total_exact: bool,
+    /// How many tasks the search read directly because the index does not hold their latest
+    /// text yet (they are in the answer like the others); 0 without `q`.
+    pub unindexed: u64,
 }
 
 /// The writes of one alert evaluation, in transactions that hosts (and processes) take in
@@ -128,8 +142,15 @@ pub trait StatsStore: crate::Store {
     /// (a LIKE pattern with `\` as its escape) in id, title, sender or reply-to.
     fn task_page(&self, agent: Option<&str>, like: Option<&str>, limit: i64) -> Result<Vec<TaskRow>>;
     /// One page of baton's tasks matching `filter`, newest claims first, and how many match in
-    /// all (paging with totals).
-    fn task_list(&self, filter: &TaskFilter<'_>, offset: i64, limit: i64) -> Result<(Vec<TaskRow>, u64)>;
+    /// all (paging with totals; with `q`, counted up to a cap, see [`TaskList`]).
+    fn task_list(&self, filter: &TaskFilter<'_>, offset: i64, limit: i64) -> Result<TaskList>;
+    /// Brings the task list's search index up to date by at most `max_rows` rows, in one
+    /// transaction; returns how many rows it indexed and whether any are left. A backend that
+    /// indexes as it writes (PostgreSQL) has nothing to do.
+    fn index_search(&self, max_rows: usize) -> Result<(usize, bool)> {
+        let _ = max_rows;
+        Ok((0, false))
+    }
     /// How many tasks there are of each (state, plugin, error code): the task list's filter
     /// choices and the "tasks by state" counts in one read.
     fn task_facets(&self) -> Result<Vec<(String, Option<String>, Option<String>, u64)>>;

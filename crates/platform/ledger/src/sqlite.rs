@@ -5,7 +5,8 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use crate::read::{AlertRow, AlertTx, Alerts, ObservedItem, StatRow, StatTable, StatsStore, TaskFilter};
+use crate::read::{AlertRow, AlertTx, Alerts, ObservedItem, StatRow, StatTable, StatsStore, TaskFilter, TaskList};
+use crate::search::{COUNT_CAP, INDEX_BATCH, Query, index_words};
 use crate::{Event, KvLimits, LedgerError, LogLine, Observed, Refusal, Result, Store, TaskRow, TaskState, Writes};
 
 pub(crate) struct SqliteLedger {
@@ -283,6 +284,20 @@ impl Writes for SqliteTx<'_> {
         events(self.tx, id)
     }
 
+    /// The task's row is there from its first claim (a trigger on `tasks`), so this only
+    /// updates it and stamps it above the index's mark: the index itself is not touched here
+    /// (that is the indexer's work, off the pipeline's transaction). An unchanged body (a retry
+    /// that failed the same way) changes nothing. No row of `task_text` is ever without its task.
+    fn search_text(&self, id: &str, document: &str) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE task_text SET body = ?2, stamp = (SELECT coalesce(max(stamp), 0) + 1 FROM task_text)
+                 WHERE id = ?1 AND body IS NOT ?2",
+            )?
+            .execute(params![id, document])?;
+        Ok(())
+    }
+
     fn solo_begin(&self, claim: &str) -> Result<u32> {
         self.tx
             .prepare_cached(
@@ -367,6 +382,195 @@ impl rusqlite::types::FromSql for TaskState {
         TaskState::parse(s)
             .ok_or_else(|| rusqlite::types::FromSqlError::Other(format!("unknown task state {s:?}").into()))
     }
+}
+
+/// The task list's filters other than `q`, on `tasks t`, as named parameters ([`filter_args`]).
+const TASK_FILTERS: &str = "(:state IS NULL OR instr(',' || :state || ',', ',' || t.state || ',') > 0)
+    AND (:plugin IS NULL OR t.plugin = :plugin) AND (:code IS NULL OR t.error_code = :code)
+    AND (:agent IS NULL OR t.sender = :agent OR t.reply_to = :agent)";
+
+fn filter_args<'a>(f: &'a TaskFilter<'_>) -> Vec<(&'static str, &'a dyn rusqlite::ToSql)> {
+    vec![(":state", &f.state), (":plugin", &f.plugin), (":code", &f.error_code), (":agent", &f.agent)]
+}
+
+/// With filters other than `q` (the retryable count is one: state failed or rejected), each key
+/// the index gives is looked up in `tasks` (three b-tree descents): 10,000 of them took ~100 ms
+/// on the benchmark's loaded machine, so a filtered search reads at most this many of the
+/// newest keys before its count becomes "at least".
+const FILTERED_WINDOW: usize = 2_000;
+
+/// How many rows wait for the search index (capped: only "more than" matters).
+const SEARCH_WAITING: &str = "SELECT count(*) FROM (SELECT 1 FROM task_text
+    WHERE stamp > (SELECT indexed FROM task_search_mark WHERE one = 1) LIMIT 1000)";
+/// Up to this many rows waiting for the index, a search reads them directly and leaves the
+/// indexing to `serve`; above it, it indexes one batch first.
+const SEARCH_READS_DIRECTLY: i64 = 200;
+
+/// [`TASK_COLUMNS`] of the table named `alias`.
+fn task_columns(alias: &str) -> String {
+    TASK_COLUMNS.split(',').map(|c| format!("{alias}.{}", c.trim())).collect::<Vec<_>>().join(", ")
+}
+
+/// The task list for a `q`: the keys (`task_text.n`, claim order) of the matching tasks, newest
+/// first, from the index and from the rows it does not hold yet, filtered, then the page's rows.
+///
+/// The index's keys are read newest first and at most [`COUNT_CAP`] + 1 of them (with other
+/// filters, [`FILTERED_WINDOW`]): past that the count is "at least" ([`TaskList::total_exact`]
+/// false), unless the page itself lies beyond what was read, which reads them all (a deep page,
+/// or filters that keep few of a frequent word's tasks). The rows stamped above the index's mark are matched here, in Rust, by the
+/// same rule ([`Query::matches`]); their keys in the index (an earlier text) are dropped.
+fn searched_task_list(conn: &Connection, f: &TaskFilter<'_>, q: &Query, offset: i64, limit: i64) -> Result<TaskList> {
+    let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+    let take = usize::try_from(limit).unwrap_or(0);
+    let (pending, direct) = unindexed_matches(conn, q)?;
+    let filtered = f.state.is_some() || f.plugin.is_some() || f.error_code.is_some() || f.agent.is_some();
+    let mut window = Some(if filtered { FILTERED_WINDOW } else { COUNT_CAP + 1 });
+    loop {
+        let mut keys = match q.fts.as_deref() {
+            Some(fts) => fts_keys(conn, fts, window)?,
+            None => Vec::new(),
+        };
+        let truncated = window.is_some_and(|w| keys.len() >= w);
+        let oldest_read = if truncated { keys.last().copied() } else { None };
+        if !pending.is_empty() {
+            keys.retain(|n| pending.binary_search(n).is_err());
+        }
+        // The direct matches older than the oldest key read are beyond the window too.
+        keys.extend(direct.iter().copied().filter(|n| oldest_read.is_none_or(|o| *n > o)));
+        keys.sort_unstable_by(|a, b| b.cmp(a));
+        keys.dedup();
+        let matched = if filtered { filter_keys(conn, f, &keys)? } else { keys };
+        if truncated && matched.len() < skip.saturating_add(take) {
+            // The page is past the window: read every key.
+            window = None;
+            continue;
+        }
+        let page: Vec<i64> = matched.iter().skip(skip).take(take).copied().collect();
+        let rows = if page.is_empty() {
+            Vec::new()
+        } else {
+            let cols = task_columns("t");
+            let mut st = conn.prepare_cached(&format!(
+                "SELECT {cols} FROM task_text x JOIN tasks t ON t.id = x.id
+                 WHERE x.n IN (SELECT value FROM json_each(?1)) ORDER BY x.n DESC"
+            ))?;
+            st.query_map([json_keys(&page)], from_row)?.collect::<rusqlite::Result<_>>()?
+        };
+        return Ok(TaskList {
+            rows,
+            total: matched.len() as u64,
+            total_exact: !truncated,
+            unindexed: pending.len() as u64,
+        });
+    }
+}
+
+/// Of the rows stamped above the index's mark (the index does not hold their latest text):
+/// all their keys, and those whose text and names match `q`, both sorted. Few in a running
+/// `serve` (the indexer keeps up when idle), every task just after an upgrade.
+fn unindexed_matches(conn: &Connection, q: &Query) -> Result<(Vec<i64>, Vec<i64>)> {
+    let mut st = conn.prepare_cached(
+        "SELECT x.n, x.body, t.id, t.title, t.sender, t.reply_to FROM task_text x JOIN tasks t ON t.id = x.id
+         WHERE x.stamp > (SELECT indexed FROM task_search_mark WHERE one = 1)",
+    )?;
+    let mut rows = st.query([])?;
+    let (mut pending, mut direct) = (Vec::new(), Vec::new());
+    while let Some(r) = rows.next()? {
+        let n: i64 = r.get(0)?;
+        pending.push(n);
+        let text: [String; 5] = [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?];
+        let doc = index_words(&text[0], [&text[1], &text[2], &text[3], &text[4]]);
+        if q.matches(&doc) {
+            direct.push(n);
+        }
+    }
+    pending.sort_unstable();
+    direct.sort_unstable();
+    Ok((pending, direct))
+}
+
+/// Of `keys` (newest first), those whose task passes the filters other than `q`, in the same
+/// order.
+fn filter_keys(conn: &Connection, f: &TaskFilter<'_>, keys: &[i64]) -> Result<Vec<i64>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT x.n FROM task_text x JOIN tasks t ON t.id = x.id
+         WHERE x.n IN (SELECT value FROM json_each(:keys)) AND {TASK_FILTERS} ORDER BY x.n DESC"
+    ))?;
+    let keys = json_keys(keys);
+    let mut args = filter_args(f);
+    args.push((":keys", &keys));
+    Ok(st.query_map(&*args, |r| r.get(0))?.collect::<rusqlite::Result<Vec<i64>>>()?)
+}
+
+/// The keys (`task_text.n`) the words index lists for the FTS5 query `fts`, newest first, at
+/// most `window` of them.
+fn fts_keys(conn: &Connection, fts: &str, window: Option<usize>) -> Result<Vec<i64>> {
+    let limit = window.map_or(-1, |w| i64::try_from(w).unwrap_or(i64::MAX));
+    let mut st = conn.prepare_cached(
+        "SELECT rowid FROM task_search_words WHERE task_search_words MATCH ?1 ORDER BY rowid DESC LIMIT ?2",
+    )?;
+    Ok(st.query_map(params![fts, limit], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?)
+}
+
+/// One step of the indexer: up to `max_rows` rows stamped above the mark, oldest stamp first,
+/// into the words index (an earlier entry of the same task out first), and the mark moved to
+/// the last one, in one transaction. Several processes may run it: the transaction is a write
+/// from its start, so two never index the same rows.
+fn index_step(conn: &Connection, max_rows: usize) -> Result<(usize, bool)> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let limit = i64::try_from(max_rows).unwrap_or(i64::MAX);
+    let mut done = 0usize;
+    let mut mark: Option<i64> = None;
+    {
+        let mut st = tx.prepare_cached(
+            "SELECT x.n, x.stamp, x.indexed, x.body, t.id, t.title, t.sender, t.reply_to
+             FROM task_text x LEFT JOIN tasks t ON t.id = x.id
+             WHERE x.stamp > (SELECT indexed FROM task_search_mark WHERE one = 1) ORDER BY x.stamp LIMIT ?1",
+        )?;
+        let mut rows = st.query([limit])?;
+        let mut delete = tx.prepare_cached("DELETE FROM task_search_words WHERE rowid = ?1")?;
+        let mut insert = tx.prepare_cached("INSERT INTO task_search_words(rowid, words) VALUES (?1, ?2)")?;
+        let mut flag = tx.prepare_cached("UPDATE task_text SET indexed = 1 WHERE n = ?1 AND indexed = 0")?;
+        while let Some(r) = rows.next()? {
+            let n: i64 = r.get(0)?;
+            mark = Some(r.get(1)?);
+            if r.get::<_, i64>(2)? != 0 {
+                delete.execute([n])?;
+            }
+            let names: [Option<String>; 4] = [r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?];
+            if names[0].is_some() {
+                let names = names.each_ref().map(|s| s.as_deref().unwrap_or(""));
+                let body: String = r.get(3)?;
+                insert.execute(params![n, index_words(&body, names)])?;
+                flag.execute([n])?;
+            }
+            done += 1;
+        }
+    }
+    if let Some(m) = mark {
+        tx.execute("UPDATE task_search_mark SET indexed = ?1 WHERE one = 1", [m])?;
+    }
+    let left: bool = tx.query_row(
+        "SELECT EXISTS(SELECT 1 FROM task_text WHERE stamp > (SELECT indexed FROM task_search_mark WHERE one = 1))",
+        [],
+        |r| r.get(0),
+    )?;
+    tx.commit()?;
+    Ok((done, left))
+}
+
+/// Keys as a JSON array, for `json_each` (one parameter, however many keys).
+fn json_keys(keys: &[i64]) -> String {
+    let mut out = String::with_capacity(keys.len() * 8 + 2);
+    out.push('[');
+    for (i, k) in keys.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&k.to_string());
+    }
+    out.push(']');
+    out
 }
 
 fn kv_set(conn: &Connection, plugin: &str, key: &str, value: &str) -> Result<()> {
@@ -649,22 +853,38 @@ impl StatsStore for SqliteLedger {
         Ok(st.query_map(params![agent, like, limit], from_row)?.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Newest claims first is the insertion order (as in `task_page`): the rowid, no sort.
-    fn task_list(&self, f: &TaskFilter<'_>, offset: i64, limit: i64) -> Result<(Vec<TaskRow>, u64)> {
-        const WHERE: &str = "WHERE (?1 IS NULL OR instr(',' || ?1 || ',', ',' || state || ',') > 0)
-               AND (?2 IS NULL OR plugin = ?2) AND (?3 IS NULL OR error_code = ?3)
-               AND (?4 IS NULL OR sender = ?4 OR reply_to = ?4)
-               AND (?5 IS NULL OR id LIKE ?5 ESCAPE '\\' OR title LIKE ?5 ESCAPE '\\' OR sender LIKE ?5 ESCAPE '\\' OR reply_to LIKE ?5 ESCAPE '\\')";
-        let args = params![f.state, f.plugin, f.error_code, f.agent, f.like];
-        let total: i64 =
-            self.conn.prepare_cached(&format!("SELECT COUNT(*) FROM tasks {WHERE}"))?.query_row(args, |r| r.get(0))?;
+    /// Newest claims first is the insertion order (as in `task_page`): the rowid, no sort. A `q`
+    /// reads the search index and the rows it does not hold yet ([`searched_task_list`]), after
+    /// one step of the indexer when many are waiting (a `serve` that was never idle, a fresh
+    /// upgrade); a read-only or busy ledger skips that step and reads them directly.
+    fn task_list(&self, f: &TaskFilter<'_>, offset: i64, limit: i64) -> Result<TaskList> {
+        if let Some(q) = f.q.and_then(Query::parse) {
+            let waiting: i64 = self.conn.prepare_cached(SEARCH_WAITING)?.query_row([], |r| r.get(0))?;
+            if waiting > SEARCH_READS_DIRECTLY
+                && let Err(e) = index_step(&self.conn, INDEX_BATCH)
+            {
+                tracing::debug!("the task list's search did not index before reading: {e}");
+            }
+            return searched_task_list(&self.conn, f, &q, offset, limit);
+        }
+        let filter = format!("WHERE {TASK_FILTERS}");
+        let args = filter_args(f);
+        let total: i64 = self
+            .conn
+            .prepare_cached(&format!("SELECT COUNT(*) FROM tasks t {filter}"))?
+            .query_row(&*args, |r| r.get(0))?;
+        let cols = task_columns("t");
         let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {TASK_COLUMNS} FROM tasks {WHERE} ORDER BY rowid DESC LIMIT ?6 OFFSET ?7"
+            "SELECT {cols} FROM tasks t {filter} ORDER BY t.rowid DESC LIMIT :limit OFFSET :offset"
         ))?;
-        let rows = st
-            .query_map(params![f.state, f.plugin, f.error_code, f.agent, f.like, limit, offset], from_row)?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok((rows, total.max(0) as u64))
+        let mut args = args;
+        args.extend([(":limit", &limit as &dyn rusqlite::ToSql), (":offset", &offset)]);
+        let rows = st.query_map(&*args, from_row)?.collect::<rusqlite::Result<_>>()?;
+        Ok(TaskList { rows, total: total.max(0) as u64, total_exact: true, unindexed: 0 })
+    }
+
+    fn index_search(&self, max_rows: usize) -> Result<(usize, bool)> {
+        index_step(&self.conn, max_rows)
     }
 
     fn task_facets(&self) -> Result<Vec<(String, Option<String>, Option<String>, u64)>> {

@@ -455,6 +455,16 @@ pub(crate) fn record(
             b.event(subject, &now, "superseded_by", &json!({"return": old, "superseded_by": item.return_name}))?;
         }
         b.finish(subject, state, err, item.return_name.as_deref(), &now, ms)?;
+        // What the task list's search finds it by (the dashboard's `q`).
+        b.search_text(
+            subject,
+            &baton_ledger::search::SearchText {
+                params: item.prepared.task().and_then(|t| t.params.as_ref()),
+                error: err.map(|(_, message)| message),
+                summary: Some(&answer.summary),
+                result: Some(&answer.result),
+            },
+        )?;
     }
     b.event(
         subject,

@@ -200,6 +200,26 @@ impl Pipeline {
         })
     }
 
+    /// One step of the task list's search indexer (see `baton_ledger::search`): at most
+    /// [`baton_ledger::search::INDEX_BATCH`] tasks' text into the index, in a transaction of its
+    /// own. `serve` runs it when a pass found nothing left to do, so the index never costs the
+    /// pipeline's own transactions. Whether rows are left (the caller comes back soon). A
+    /// failure is only a warning: the search reads unindexed tasks directly, so nothing is lost
+    /// until the next step.
+    pub fn index_search_step(&self) -> bool {
+        match self.ledger.locked().stats().index_search(baton_ledger::search::INDEX_BATCH) {
+            Ok((_, left)) => left,
+            Err(e) => {
+                crate::ratelimit::warn_every(
+                    "serve:search_index",
+                    &format!("the task list's search index: {e}"),
+                    "serve",
+                );
+                false
+            }
+        }
+    }
+
     /// How long deferred items have waited for a passing fault with nothing filed, and why.
     pub fn stalled_for(&self) -> Option<(Duration, &str)> {
         self.waiting_since.as_ref().map(|(t, why)| (t.elapsed(), why.as_str()))

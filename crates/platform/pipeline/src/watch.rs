@@ -489,6 +489,13 @@ pub async fn serve(
             }
             Err(e) => return Err(e),
         };
+        // Nothing left to do: a step of the search's indexer, and another soon while rows are
+        // left (a batch is a few ms; events still wake the loop between steps).
+        let next = if next.is_none() && failures == 0 && pipeline.index_search_step() {
+            Some(Instant::now() + Duration::from_millis(20))
+        } else {
+            next
+        };
         let idle = audit.as_ref().is_none_or(|a| a.is_finished());
         if let Some(s) = plans.schedule.as_mut().filter(|s| idle && s.due().is_some_and(|d| d <= Instant::now())) {
             s.ran();

@@ -16,17 +16,25 @@ pub const LEDGER: Domain = Domain {
     name: "ledger",
     sqlite: migrations!("sqlite", "ledger":
         "0001_tasks", "0002_claim_runs", "0003_kv_usage", "0004_plugin_health",
-        "0005_stats", "0006_stat_events", "0007_events_by_kind"),
+        "0005_stats", "0006_stat_events", "0007_events_by_kind", "0008_task_search"),
     sqlite_legacy: Legacy::UserVersion,
     postgres: migrations!("postgres", "ledger":
-        "0001_ledger", "0002_shared_claims", "0003_stats", "0004_stat_events", "0005_events_by_kind"),
+        "0001_ledger", "0002_shared_claims", "0003_stats", "0004_stat_events", "0005_events_by_kind",
+        "0006_task_search"),
     postgres_legacy: Legacy::Table("baton_schema"),
     copy: CopyRules {
-        stays: &[Stays {
-            table: STATE_META,
-            prefix: false,
-            why: "the identity of this SQLite file, which the home checks before serving from it (see guard.rs); a PostgreSQL ledger has none",
-        }],
+        stays: &[
+            Stays {
+                table: STATE_META,
+                prefix: false,
+                why: "the identity of this SQLite file, which the home checks before serving from it (see guard.rs); a PostgreSQL ledger has none",
+            },
+            Stays {
+                table: SEARCH_INDEXES,
+                prefix: true,
+                why: "SQLite's full-text index of the tasks (FTS5) and its indexer's mark, derived from task_text and tasks; the server indexes the copied task_text itself",
+            },
+        ],
         server_only: &["hosts", "claims"],
         counter: None,
     },
@@ -36,6 +44,10 @@ pub const LEDGER: Domain = Domain {
 /// file). `baton migrate` leaves it behind: it names this SQLite file, and a PostgreSQL ledger
 /// is not checked.
 pub const STATE_META: &str = "state_meta";
+
+/// The prefix of the ledger's FTS5 tables on SQLite (the search indexes and their shadow tables):
+/// derived from `task_text` and `tasks`, they stay behind on `baton migrate`.
+pub const SEARCH_INDEXES: &str = "task_search_";
 
 /// The catalog's `cat_*` tables.
 pub const CATALOG: Domain = Domain {
@@ -111,6 +123,7 @@ mod tests {
         ("postgres/ledger/0003_stats.sql", "32a5f66f64ef9d5e9d46065519e45afbdb63450f58b41b89f49db053e6985f67"),
         ("postgres/ledger/0004_stat_events.sql", "b7446986c39b5d89182bd72ff48712bd6f314da5813a6bb23a83046f1c17ae46"),
         ("postgres/ledger/0005_events_by_kind.sql", "8773812296e4cdc3c6bf24ae3b7f665b1e4a2c4703ebe38d78cc0e41e2878ed6"),
+        ("postgres/ledger/0006_task_search.sql", "d522a88c41e524118e21960b862899e8f037bc475b1a96b64a754a691b03c6df"),
         ("sqlite/catalog/0001_catalog.sql", "3f23764102409bec5e26bf025ca8d20340b4f2edf887f2c6ead1349f725bc0c1"),
         ("sqlite/fp/0001_library.sql", "46d27d8143fccc8edc6ed0f430725c4b6b72c1c932e523e5a2c35dbfaef3bab3"),
         ("sqlite/ledger/0001_tasks.sql", "256cf05c810b507ff06aab7ffbb50a0a5e65f372bd0d8f1c51fd581588501c15"),
@@ -120,6 +133,7 @@ mod tests {
         ("sqlite/ledger/0005_stats.sql", "aba16b9dc082c45fcd8bab0ac2d881042d94f8b299adf35731f312a8df00e892"),
         ("sqlite/ledger/0006_stat_events.sql", "516e7d5e12de7511194b5c915df7e4564a8326e44d4a929cae562f083cd44db9"),
         ("sqlite/ledger/0007_events_by_kind.sql", "9c834bec0172919cc7bae5198989aeb4302ca5efcc673bf28929bb851d9aeb8d"),
+        ("sqlite/ledger/0008_task_search.sql", "da5150bd1b397d89fea4081f9ce6da88c774a21980b2afa526d18624b9084c46"),
     ];
 
     #[test]

@@ -37,7 +37,7 @@ pub mod sqlite;
 mod domains;
 mod tls;
 
-pub use domains::{CATALOG, DOMAINS, FP, LEDGER, STATE_META};
+pub use domains::{CATALOG, DOMAINS, FP, LEDGER, SEARCH_INDEXES, STATE_META};
 pub use location::{Location, LocationError};
 pub use tls::TlsError;
 
