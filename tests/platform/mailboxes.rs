@@ -511,6 +511,75 @@ fn a_task_replying_to_an_unknown_team_agent_is_rejected_with_the_fix() {
     assert!(!h.root.join("handoffs/alpha").exists() && !h.root.join("handoffs/lead").exists());
 }
 
+/// A TASK refused at intake is answered at once by every way of waiting, from the ledger's
+/// row (state, code and reason), instead of a timeout or A2A's WORKING: `U1` replies to an
+/// unknown `TEAM/AGENT` (its rejection went to its plain sender's folder, not where a wait for
+/// `alpha/nobody` looks), `U2` comes from one (its rejection went nowhere). A rejected TASK
+/// whose rejection RETURN reached a folder agent is still answered by that RETURN file.
+#[test]
+fn waiting_on_a_rejected_task_answers_the_rejection_at_once() {
+    let (h, _teams, _) = mailbox_home();
+    h.drop_file(
+        "20260118T070951Z__TASK__Echo-U1__team-lead.json",
+        task_replying_to("U1", "team-lead", Some("alpha/nobody")),
+    );
+    h.drop_file("20260118T070951Z__TASK__Echo-U2__worker.json", task_replying_to("U2", "beta/worker", None));
+    let mut bad = serde_json::from_str::<Value>(&task_replying_to("F1", "lead", None)).unwrap();
+    bad["action"] = json!("nope");
+    h.drop_file("20260118T070951Z__TASK__Echo-F1__lead.json", bad.to_string());
+    h.ok(&["serve", "--once"]);
+
+    let started = std::time::Instant::now();
+    let out = h.run(&["wait", "U1", "--json", "--timeout", "30"]);
+    assert_eq!(out.status.code(), Some(1), "a rejection, not a timeout: {}", stderr(&out));
+    assert!(started.elapsed() < Duration::from_secs(15), "answered at once: {:?}", started.elapsed());
+    let ret: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((ret["in_reply_to"].as_str(), ret["status"].as_str()), (Some("U1"), Some("rejected")), "{ret}");
+    assert_eq!(ret["error"]["code"], "unknown_recipient", "{ret}");
+    assert!(ret["summary"].as_str().unwrap().contains("\"alpha/nobody\""), "{ret}");
+
+    let out = h.run(&["wait", "U2", "--timeout", "30"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("rejected: ") && text.contains("unknown_recipient"), "{text}");
+    assert!(text.contains("no RETURN: the ledger's record of TASK U2"), "{text}");
+
+    // A folder agent's rejection RETURN is the answer, as before (a file, with its own id).
+    let out = h.run(&["wait", "F1", "--json", "--timeout", "30"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let ret: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((ret["status"].as_str(), ret["from"].as_str()), (Some("rejected"), Some("baton")), "{ret}");
+    assert!(ret["id"].is_string(), "the RETURN file, not the ledger's row: {ret}");
+
+    // MCP, through the official SDK: the rejection is the result, not a pending answer.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp_client.py");
+    let mut c = std::process::Command::new("python3");
+    c.arg(&script)
+        .arg(crate::support::BIN)
+        .arg(&h.root)
+        .arg("rejected_wait")
+        .env("REJECTED_ID", "U1")
+        .env("XDG_CACHE_HOME", h.cache_root())
+        .env("BATON_LOG", "warn");
+    if let Some(url) = &h.state {
+        c.env("BATON_STATE", url);
+    }
+    let out = c.output().expect("python3 runs the MCP client");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let got = &v["wait_rejected"]["structured"];
+    assert!(got.get("pending").is_none(), "{v}");
+    assert_eq!((got["status"].as_str(), got["error"]["code"].as_str()), (Some("rejected"), Some("unknown_recipient")));
+
+    // A2A, through the official SDK: GetTask says REJECTED, not WORKING.
+    let key = crate::dashboard::rotate_key(&h);
+    let s = crate::dashboard::Serve::start(&h);
+    for id in ["U1", "U2"] {
+        let got = crate::a2a::client(&h, &s, &key, &["wait", id, "10"]);
+        assert_eq!(got["status"]["state"], "TASK_STATE_REJECTED", "{id}: {got}");
+    }
+}
+
 /// Killed between the append and its mark (`.sent`, then the ledger): the re-run finds the
 /// message in the inbox and appends nothing, and the TASK is filed once, completed.
 #[test]
