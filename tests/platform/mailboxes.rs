@@ -569,7 +569,11 @@ fn waiting_on_a_rejected_task_answers_the_rejection_at_once() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let got = &v["wait_rejected"]["structured"];
     assert!(got.get("pending").is_none(), "{v}");
-    assert_eq!((got["status"].as_str(), got["error"]["code"].as_str()), (Some("rejected"), Some("unknown_recipient")));
+    assert_eq!(
+        (got["status"].as_str(), got["error"]["code"].as_str()),
+        (Some("rejected"), Some("unknown_recipient")),
+        "{v}"
+    );
 
     // A2A, through the official SDK: GetTask says REJECTED, not WORKING.
     let key = crate::dashboard::rotate_key(&h);
