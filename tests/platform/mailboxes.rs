@@ -618,6 +618,70 @@ fn a_rerun_after_a_crash_between_append_and_mark_appends_nothing() {
     assert!(!h.root.join("handoffs/solo").exists());
 }
 
+/// The `return_delivered` events of TASK `id` and the `delivered` events of the message they
+/// name, counted.
+fn delivery_records(h: &Home, id: &str) -> (usize, usize, Value) {
+    let shown = h.json(&["show", id, "--json"]);
+    let links: Vec<Value> =
+        shown["events"].as_array().unwrap().iter().filter(|e| e["event"] == "return_delivered").cloned().collect();
+    let Some(message) = links.first().and_then(|l| l["detail"]["message"].as_str()) else {
+        return (0, 0, shown);
+    };
+    let m = h.json(&["show", message, "--json"]);
+    let delivered = m["events"].as_array().unwrap().iter().filter(|e| e["event"] == "delivered").count();
+    (links.len(), delivered, shown)
+}
+
+/// `serve`'s start-up repair of a `baton reply` killed half-way records the delivery into the
+/// Claude inbox as `reply` does (`show` has its `delivery`), once however often it runs, and
+/// never appends again a message the ledger knows was appended, even after Claude Code cleared
+/// the inbox.
+#[test]
+fn serve_repairs_an_interrupted_reply_to_a_team_agent_and_records_it_once() {
+    use std::os::unix::process::ExitStatusExt;
+    let (h, teams, _) = mailbox_home();
+    let inbox = teams.join("alpha/inboxes/worker.json");
+    let task = |id: &str| {
+        json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+               "from": "alpha/worker", "to": "bob", "title": format!("Review {id}")})
+        .to_string()
+    };
+    let reply_killed_at = |id: &str, point: &str| {
+        let out = h
+            .cmd(&["reply", id, "--status", "completed", "--summary", "Reviewed"])
+            .env("BATON_FAILPOINT", point)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.signal(), Some(9), "killed at {point}: {}", stderr(&out));
+    };
+
+    // Killed after the append and its record, before the TASK was filed; Claude Code then read
+    // and cleared the inbox before serve started.
+    write(&h.dir("bob", "01_inbox").join("20260118T070951Z__TASK__Review-R2__worker.json"), &task("R2"));
+    reply_killed_at("R2", "reply_between_steps");
+    assert!(return_in(&inbox, "R2").is_some(), "appended before the crash");
+    std::fs::write(&inbox, "[]").unwrap();
+    h.ok(&["serve", "--once"]);
+    h.ok(&["serve", "--once"]);
+    assert_eq!(messages(&inbox), Vec::<Value>::new(), "the repair did not append it again");
+    let (links, delivered, shown) = delivery_records(&h, "R2");
+    assert_eq!((links, delivered), (1, 1), "{shown}");
+    assert!(shown["delivery"].is_string(), "{shown}");
+    assert_eq!(std::fs::read_dir(h.dir("bob", "02_processed")).unwrap().count(), 1, "R2 is filed");
+
+    // Killed between the append and its record: the repair records it, once.
+    write(&h.dir("bob", "01_inbox").join("20260118T070951Z__TASK__Review-R3__worker.json"), &task("R3"));
+    reply_killed_at("R3", "reply_after_append");
+    assert_eq!(delivery_records(&h, "R3").0, 0, "nothing recorded before the repair");
+    h.ok(&["serve", "--once"]);
+    h.ok(&["serve", "--once"]);
+    assert_eq!(messages(&inbox).len(), 1, "appended once: {:?}", messages(&inbox));
+    let (links, delivered, shown) = delivery_records(&h, "R3");
+    assert_eq!((links, delivered), (1, 1), "{shown}");
+    assert_eq!(shown["delivery"], "written", "{shown}");
+    assert_eq!(std::fs::read_dir(h.dir("bob", "02_processed")).unwrap().count(), 2, "R3 is filed");
+}
+
 /// The message in a Claude inbox whose text is the RETURN answering `id`, parsed.
 fn return_in(inbox: &Path, id: &str) -> Option<Value> {
     messages(inbox)
