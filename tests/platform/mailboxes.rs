@@ -584,6 +584,56 @@ fn waiting_on_a_rejected_task_answers_the_rejection_at_once() {
     }
 }
 
+/// `status` lists a TASK answered into a Claude inbox whose RETURN message is still unread past
+/// the stale age (`[handoffs] stale_after`), and stops once Claude Code marks it read.
+#[test]
+fn status_lists_returns_left_unread_in_a_claude_inbox() {
+    let (h, teams, _) = mailbox_home();
+    let inbox = teams.join("alpha/inboxes/worker.json");
+    let toml = h.root.join("baton.toml");
+    let cfg = std::fs::read_to_string(&toml).unwrap();
+    assert!(!cfg.contains("stale_after"), "{cfg}");
+    let plain = "\nhandoffs = \"handoffs\"\n";
+    assert!(cfg.contains(plain), "{cfg}");
+    let cfg = cfg.replacen(plain, "\nhandoffs = { path = \"handoffs\", stale_after = \"1s\" }\n", 1);
+    std::fs::write(&toml, cfg).unwrap();
+    h.drop_file(
+        "20260118T070951Z__TASK__Echo-S1__team-lead.json",
+        task_replying_to("S1", "team-lead", Some("alpha/worker")),
+    );
+    h.ok(&["serve", "--once"]);
+    std::thread::sleep(Duration::from_millis(2100));
+
+    let status = h.json(&["status", "--json"]);
+    let unread = status["unread_returns"].as_array().unwrap_or_else(|| panic!("{status}"));
+    assert_eq!(unread.len(), 1, "{unread:?}");
+    let u = &unread[0];
+    assert_eq!((u["task"].as_str(), u["status"].as_str(), u["agent"].as_str()), (Some("S1"), Some("completed"), Some("alpha/worker")));
+    let link = h.json(&["show", "S1", "--json"])["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "return_delivered")
+        .cloned()
+        .unwrap();
+    assert_eq!(u["message"], link["detail"]["message"], "{u}");
+    assert!(u["age_secs"].as_i64().unwrap() >= 1, "{u}");
+    let text = String::from_utf8_lossy(&h.ok(&["status"]).stdout).into_owned();
+    assert!(text.contains("UNREAD RETURN of TASK S1 (completed) in the Claude inbox of alpha/worker"), "{text}");
+
+    set_read(&inbox, return_message_text(&inbox, "S1").as_str());
+    assert_eq!(h.json(&["status", "--json"])["unread_returns"], json!([]));
+}
+
+/// The `text` of the message in a Claude inbox that is the RETURN answering `id`.
+fn return_message_text(inbox: &Path, id: &str) -> String {
+    messages(inbox)
+        .iter()
+        .filter_map(|m| m["text"].as_str().map(str::to_string))
+        .find(|t| serde_json::from_str::<Value>(t).is_ok_and(|r| r["in_reply_to"] == id))
+        .unwrap_or_else(|| panic!("no RETURN for {id} in {inbox:?}"))
+}
+
 /// Killed between the append and its mark (`.sent`, then the ledger): the re-run finds the
 /// message in the inbox and appends nothing, and the TASK is filed once, completed.
 #[test]
