@@ -608,7 +608,10 @@ fn status_lists_returns_left_unread_in_a_claude_inbox() {
     let unread = status["unread_returns"].as_array().unwrap_or_else(|| panic!("{status}"));
     assert_eq!(unread.len(), 1, "{unread:?}");
     let u = &unread[0];
-    assert_eq!((u["task"].as_str(), u["status"].as_str(), u["agent"].as_str()), (Some("S1"), Some("completed"), Some("alpha/worker")));
+    assert_eq!(
+        (u["task"].as_str(), u["status"].as_str(), u["agent"].as_str()),
+        (Some("S1"), Some("completed"), Some("alpha/worker"))
+    );
     let link = h.json(&["show", "S1", "--json"])["events"]
         .as_array()
         .unwrap()

@@ -303,7 +303,10 @@ impl Report {
         println!("\n{}", crate::tracking::status_text(&self.tree, &self.rejected));
         if !self.mailboxes.is_empty() {
             print!("{}", crate::mailboxes::text(&self.mailboxes, stale_after));
-            print!("{}", crate::mailboxes::unread_returns_text(&crate::mailboxes::unread_returns(&self.mailboxes, stale_after)));
+            print!(
+                "{}",
+                crate::mailboxes::unread_returns_text(&crate::mailboxes::unread_returns(&self.mailboxes, stale_after))
+            );
         }
         print!("{}", crate::mailboxes::unmatched_text(&self.unmatched));
     }
