@@ -219,7 +219,7 @@ impl Waiter {
             self.claude = Some(c);
         }
         if self.best.is_none() {
-            return self.from_row();
+            return self.answer_of_row();
         }
         self.best.clone()
     }
@@ -230,7 +230,7 @@ impl Waiter {
     /// object (`"from": "ledger"`, no file) so `wait`, MCP and A2A all say it as they say a
     /// RETURN's. Any other row (running, retrying, completed with its RETURN still on its way)
     /// is no answer yet.
-    fn from_row(&mut self) -> Option<(PathBuf, Value)> {
+    fn answer_of_row(&mut self) -> Option<(PathBuf, Value)> {
         use baton_ledger::TaskState;
         let loc = self.ledger.as_ref()?;
         if self.asked_row.is_some_and(|t| t.elapsed() < POLL) {
