@@ -221,6 +221,10 @@ async def scenario(baton, home, name):
             await call("wait_agent", "wait_for_return", {"id": out["send_agent"]["structured"]["id"], "timeout_s": 0.3})
             # A TASK whose sender is the team's agent, found by id alone (another session's).
             await call("wait_dropped", "wait_for_return", {"id": os.environ["DROPPED_ID"], "timeout_s": 20})
+        elif name == "rejected_wait":
+            # A TASK refused at intake (tests/platform/mailboxes.rs): the wait answers its
+            # rejection from the ledger at once, not a pending answer after the timeout.
+            await call("wait_rejected", "wait_for_return", {"id": os.environ["REJECTED_ID"], "timeout_s": 20})
         elif name == "state":
             await call("status", "status")
             await call("plugins", "plugins")

@@ -511,6 +511,132 @@ fn a_task_replying_to_an_unknown_team_agent_is_rejected_with_the_fix() {
     assert!(!h.root.join("handoffs/alpha").exists() && !h.root.join("handoffs/lead").exists());
 }
 
+/// A TASK refused at intake is answered at once by every way of waiting, from the ledger's
+/// row (state, code and reason), instead of a timeout or A2A's WORKING: `U1` replies to an
+/// unknown `TEAM/AGENT` (its rejection went to its plain sender's folder, not where a wait for
+/// `alpha/nobody` looks), `U2` comes from one (its rejection went nowhere). A rejected TASK
+/// whose rejection RETURN reached a folder agent is still answered by that RETURN file.
+#[test]
+fn waiting_on_a_rejected_task_answers_the_rejection_at_once() {
+    let (h, _teams, _) = mailbox_home();
+    h.drop_file(
+        "20260118T070951Z__TASK__Echo-U1__team-lead.json",
+        task_replying_to("U1", "team-lead", Some("alpha/nobody")),
+    );
+    h.drop_file("20260118T070951Z__TASK__Echo-U2__worker.json", task_replying_to("U2", "beta/worker", None));
+    let mut bad = serde_json::from_str::<Value>(&task_replying_to("F1", "lead", None)).unwrap();
+    bad["action"] = json!("nope");
+    h.drop_file("20260118T070951Z__TASK__Echo-F1__lead.json", bad.to_string());
+    h.ok(&["serve", "--once"]);
+
+    let started = std::time::Instant::now();
+    let out = h.run(&["wait", "U1", "--json", "--timeout", "30"]);
+    assert_eq!(out.status.code(), Some(1), "a rejection, not a timeout: {}", stderr(&out));
+    assert!(started.elapsed() < Duration::from_secs(15), "answered at once: {:?}", started.elapsed());
+    let ret: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((ret["in_reply_to"].as_str(), ret["status"].as_str()), (Some("U1"), Some("rejected")), "{ret}");
+    assert_eq!(ret["error"]["code"], "unknown_recipient", "{ret}");
+    assert!(ret["summary"].as_str().unwrap().contains("\"alpha/nobody\""), "{ret}");
+
+    let out = h.run(&["wait", "U2", "--timeout", "30"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("rejected: ") && text.contains("unknown_recipient"), "{text}");
+    assert!(text.contains("no RETURN: the ledger's record of TASK U2"), "{text}");
+
+    // A folder agent's rejection RETURN is the answer, as before (a file, with its own id).
+    let out = h.run(&["wait", "F1", "--json", "--timeout", "30"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let ret: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((ret["status"].as_str(), ret["from"].as_str()), (Some("rejected"), Some("baton")), "{ret}");
+    assert!(ret["id"].is_string(), "the RETURN file, not the ledger's row: {ret}");
+
+    // MCP, through the official SDK: the rejection is the result, not a pending answer.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp_client.py");
+    let mut c = std::process::Command::new("python3");
+    c.arg(&script)
+        .arg(crate::support::BIN)
+        .arg(&h.root)
+        .arg("rejected_wait")
+        .env("REJECTED_ID", "U1")
+        .env("XDG_CACHE_HOME", h.cache_root())
+        .env("BATON_LOG", "warn");
+    if let Some(url) = &h.state {
+        c.env("BATON_STATE", url);
+    }
+    let out = c.output().expect("python3 runs the MCP client");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let got = &v["wait_rejected"]["structured"];
+    assert!(got.get("pending").is_none(), "{v}");
+    assert_eq!(
+        (got["status"].as_str(), got["error"]["code"].as_str()),
+        (Some("rejected"), Some("unknown_recipient")),
+        "{v}"
+    );
+
+    // A2A, through the official SDK: GetTask says REJECTED, not WORKING.
+    let key = crate::dashboard::rotate_key(&h);
+    let s = crate::dashboard::Serve::start(&h);
+    for id in ["U1", "U2"] {
+        let got = crate::a2a::client(&h, &s, &key, &["wait", id, "10"]);
+        assert_eq!(got["status"]["state"], "TASK_STATE_REJECTED", "{id}: {got}");
+    }
+}
+
+/// `status` lists a TASK answered into a Claude inbox whose RETURN message is still unread past
+/// the stale age (`[handoffs] stale_after`), and stops once Claude Code marks it read.
+#[test]
+fn status_lists_returns_left_unread_in_a_claude_inbox() {
+    let (h, teams, _) = mailbox_home();
+    let inbox = teams.join("alpha/inboxes/worker.json");
+    let toml = h.root.join("baton.toml");
+    let cfg = std::fs::read_to_string(&toml).unwrap();
+    assert!(!cfg.contains("stale_after"), "{cfg}");
+    let plain = "\nhandoffs = \"handoffs\"\n";
+    assert!(cfg.contains(plain), "{cfg}");
+    let cfg = cfg.replacen(plain, "\nhandoffs = { path = \"handoffs\", stale_after = \"1s\" }\n", 1);
+    std::fs::write(&toml, cfg).unwrap();
+    h.drop_file(
+        "20260118T070951Z__TASK__Echo-S1__team-lead.json",
+        task_replying_to("S1", "team-lead", Some("alpha/worker")),
+    );
+    h.ok(&["serve", "--once"]);
+    std::thread::sleep(Duration::from_millis(2100));
+
+    let status = h.json(&["status", "--json"]);
+    let unread = status["unread_returns"].as_array().unwrap_or_else(|| panic!("{status}"));
+    assert_eq!(unread.len(), 1, "{unread:?}");
+    let u = &unread[0];
+    assert_eq!(
+        (u["task"].as_str(), u["status"].as_str(), u["agent"].as_str()),
+        (Some("S1"), Some("completed"), Some("alpha/worker"))
+    );
+    let link = h.json(&["show", "S1", "--json"])["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "return_delivered")
+        .cloned()
+        .unwrap();
+    assert_eq!(u["message"], link["detail"]["message"], "{u}");
+    assert!(u["age_secs"].as_i64().unwrap() >= 1, "{u}");
+    let text = String::from_utf8_lossy(&h.ok(&["status"]).stdout).into_owned();
+    assert!(text.contains("UNREAD RETURN of TASK S1 (completed) in the Claude inbox of alpha/worker"), "{text}");
+
+    set_read(&inbox, return_message_text(&inbox, "S1").as_str());
+    assert_eq!(h.json(&["status", "--json"])["unread_returns"], json!([]));
+}
+
+/// The `text` of the message in a Claude inbox that is the RETURN answering `id`.
+fn return_message_text(inbox: &Path, id: &str) -> String {
+    messages(inbox)
+        .iter()
+        .filter_map(|m| m["text"].as_str().map(str::to_string))
+        .find(|t| serde_json::from_str::<Value>(t).is_ok_and(|r| r["in_reply_to"] == id))
+        .unwrap_or_else(|| panic!("no RETURN for {id} in {inbox:?}"))
+}
+
 /// Killed between the append and its mark (`.sent`, then the ledger): the re-run finds the
 /// message in the inbox and appends nothing, and the TASK is filed once, completed.
 #[test]
@@ -543,6 +669,70 @@ fn a_rerun_after_a_crash_between_append_and_mark_appends_nothing() {
     assert_eq!(std::fs::read_dir(h.dir("baton", "02_processed")).unwrap().count(), 1);
     assert!(h.dir("baton", ".outbox").read_dir().unwrap().next().is_none(), "the outbox is emptied");
     assert!(!h.root.join("handoffs/solo").exists());
+}
+
+/// The `return_delivered` events of TASK `id` and the `delivered` events of the message they
+/// name, counted.
+fn delivery_records(h: &Home, id: &str) -> (usize, usize, Value) {
+    let shown = h.json(&["show", id, "--json"]);
+    let links: Vec<Value> =
+        shown["events"].as_array().unwrap().iter().filter(|e| e["event"] == "return_delivered").cloned().collect();
+    let Some(message) = links.first().and_then(|l| l["detail"]["message"].as_str()) else {
+        return (0, 0, shown);
+    };
+    let m = h.json(&["show", message, "--json"]);
+    let delivered = m["events"].as_array().unwrap().iter().filter(|e| e["event"] == "delivered").count();
+    (links.len(), delivered, shown)
+}
+
+/// `serve`'s start-up repair of a `baton reply` killed half-way records the delivery into the
+/// Claude inbox as `reply` does (`show` has its `delivery`), once however often it runs, and
+/// never appends again a message the ledger knows was appended, even after Claude Code cleared
+/// the inbox.
+#[test]
+fn serve_repairs_an_interrupted_reply_to_a_team_agent_and_records_it_once() {
+    use std::os::unix::process::ExitStatusExt;
+    let (h, teams, _) = mailbox_home();
+    let inbox = teams.join("alpha/inboxes/worker.json");
+    let task = |id: &str| {
+        json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+               "from": "alpha/worker", "to": "bob", "title": format!("Review {id}")})
+        .to_string()
+    };
+    let reply_killed_at = |id: &str, point: &str| {
+        let out = h
+            .cmd(&["reply", id, "--status", "completed", "--summary", "Reviewed"])
+            .env("BATON_FAILPOINT", point)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.signal(), Some(9), "killed at {point}: {}", stderr(&out));
+    };
+
+    // Killed after the append and its record, before the TASK was filed; Claude Code then read
+    // and cleared the inbox before serve started.
+    write(&h.dir("bob", "01_inbox").join("20260118T070951Z__TASK__Review-R2__worker.json"), &task("R2"));
+    reply_killed_at("R2", "reply_between_steps");
+    assert!(return_in(&inbox, "R2").is_some(), "appended before the crash");
+    std::fs::write(&inbox, "[]").unwrap();
+    h.ok(&["serve", "--once"]);
+    h.ok(&["serve", "--once"]);
+    assert_eq!(messages(&inbox), Vec::<Value>::new(), "the repair did not append it again");
+    let (links, delivered, shown) = delivery_records(&h, "R2");
+    assert_eq!((links, delivered), (1, 1), "{shown}");
+    assert!(shown["delivery"].is_string(), "{shown}");
+    assert_eq!(std::fs::read_dir(h.dir("bob", "02_processed")).unwrap().count(), 1, "R2 is filed");
+
+    // Killed between the append and its record: the repair records it, once.
+    write(&h.dir("bob", "01_inbox").join("20260118T070951Z__TASK__Review-R3__worker.json"), &task("R3"));
+    reply_killed_at("R3", "reply_after_append");
+    assert_eq!(delivery_records(&h, "R3").0, 0, "nothing recorded before the repair");
+    h.ok(&["serve", "--once"]);
+    h.ok(&["serve", "--once"]);
+    assert_eq!(messages(&inbox).len(), 1, "appended once: {:?}", messages(&inbox));
+    let (links, delivered, shown) = delivery_records(&h, "R3");
+    assert_eq!((links, delivered), (1, 1), "{shown}");
+    assert_eq!(shown["delivery"], "written", "{shown}");
+    assert_eq!(std::fs::read_dir(h.dir("bob", "02_processed")).unwrap().count(), 2, "R3 is filed");
 }
 
 /// The message in a Claude inbox whose text is the RETURN answering `id`, parsed.

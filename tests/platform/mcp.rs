@@ -80,7 +80,10 @@ fn every_tool_through_the_official_python_sdk() {
     for arg in ["to", "plugin", "action", "params", "title", "body", "reply_to", "correlation_id", "new_agent"] {
         assert!(tools["send_task"]["input"]["properties"].get(arg).is_some(), "send_task lacks {arg}");
     }
-    assert_eq!(tools["wait_for_return"]["output"]["anyOf"].as_array().unwrap().len(), 2);
+    // The RETURN, the pending answer, and the ledger's answer for a refused or failed TASK.
+    let outputs = tools["wait_for_return"]["output"]["anyOf"].as_array().unwrap();
+    assert_eq!(outputs.len(), 3);
+    assert_eq!(outputs[2]["properties"]["from"]["const"], "ledger", "{}", outputs[2]);
 
     // send_task to a plugin → {id, file}, as structured content and as JSON text; wait answers the RETURN.
     let sent = &out["send_plugin"];

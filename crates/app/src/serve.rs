@@ -15,7 +15,7 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>, new_state: bool) -> Re
     check_state(ctx, new_state)?;
     // Replies an agent's `baton reply` was killed in the middle of (see agents::reply).
     if let Ok(tree) = baton_agents::Tree::open(ctx) {
-        baton_agents::reply::repair_all(&tree.root);
+        baton_agents::reply::repair_all(&tree);
     }
     let rt = runtime()?;
     let served = rt.block_on(async {

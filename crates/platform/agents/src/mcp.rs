@@ -213,8 +213,10 @@ fn obj(v: Value) -> Arc<Map<String, Value>> {
     Arc::new(v.as_object().cloned().unwrap_or_default())
 }
 
-/// `wait_for_return`'s output: the RETURN (the published schema, kind fixed) or `{pending, id,
-/// expected, message}` (which TASK, and where its answer was looked for).
+/// `wait_for_return`'s output: the RETURN (the published schema, kind fixed), `{pending, id,
+/// expected, message}` (which TASK, and where its answer was looked for), or the ledger's
+/// answer for a TASK refused or failed with no RETURN to read (`"from": "ledger"`, see
+/// [`wait::Waiter::check`]): a client must be able to take a rejection as the result.
 fn wait_output_schema() -> Arc<Map<String, Value>> {
     let mut ret = validate::schema_for(validate::Kind::Return);
     let defs = ret.as_object_mut().and_then(|o| o.remove("$defs")).unwrap_or(json!({}));
@@ -230,7 +232,13 @@ fn wait_output_schema() -> Arc<Map<String, Value>> {
             ret,
             {"type": "object", "properties": {"pending": {"const": true}, "id": {"type": "string"},
              "expected": {"type": "string", "description": "Where the RETURN is looked for: a folder, or a Claude Code team agent's inbox"},
-             "message": {"type": "string"}}, "required": ["pending", "id"]}
+             "message": {"type": "string"}}, "required": ["pending", "id"]},
+            {"type": "object", "properties": {
+                "kind": {"const": "return"}, "from": {"const": "ledger"}, "in_reply_to": {"type": "string"},
+                "status": {"enum": ["rejected", "failed"]}, "summary": {"type": "string"},
+                "error": {"type": "object", "properties": {"code": {"type": ["string", "null"]}, "message": {"type": "string"}}},
+                "finished_at": {"type": ["string", "null"]}},
+             "required": ["kind", "from", "in_reply_to", "status", "summary", "error"]}
         ]
     }))
 }

@@ -129,7 +129,7 @@ pub fn reply(tree: &Tree, id: &str, answer: &NewReturn, acting_as: Option<&str>)
     for agent in tree.agents() {
         let path = journal_path(tree, &agent, id);
         if path.is_file() {
-            let repaired = finish(&path)?;
+            let repaired = finish(tree, &path)?;
             let j = read_journal(&path)?;
             record(tree, &j)?;
             return Err(
@@ -194,12 +194,12 @@ pub fn reply(tree: &Tree, id: &str, answer: &NewReturn, acting_as: Option<&str>)
     let path = journal_path(tree, &found.agent, id);
     if !create_journal(&path, &journal)? {
         // Another reply started first, between our look and now.
-        let repaired = finish(&path)?;
+        let repaired = finish(tree, &path)?;
         let j = read_journal(&path)?;
         record(tree, &j)?;
         return Err(AlreadyAnswered { id: id.to_string(), return_file: j.return_file, journal: path, repaired }.into());
     }
-    finish(&path)?;
+    finish(tree, &path)?;
     let j = read_journal(&path)?;
     let message = record(tree, &j)?;
     Ok(Replied {
@@ -211,7 +211,9 @@ pub fn reply(tree: &Tree, id: &str, answer: &NewReturn, acting_as: Option<&str>)
 }
 
 /// For a reply delivered into a Claude inbox: the ledger's record of the delivery (once, see
-/// [`crate::mailbox::deliver_return`]), and the message's id.
+/// [`crate::mailbox::deliver_return`]), and the message's id. [`finish`] records it right after
+/// the append; this records it again (a no-op then) for a journal an older baton marked done
+/// before recording.
 fn record(tree: &Tree, j: &Journal) -> Result<Option<String>> {
     let Some(m) = &j.mailbox else { return Ok(None) };
     // Step 1 made the delivery; this only records it (never appends again, even if Claude
@@ -262,21 +264,45 @@ fn temp_with(dir: &Path, j: &Journal) -> Result<PathBuf> {
     Ok(tmp)
 }
 
+/// Step 1 of a reply to a `TEAM/AGENT`: the RETURN appended to its Claude inbox, once, and the
+/// delivery recorded in the ledger (`delivered` + `return_delivered`) right after the append,
+/// before the TASK is filed or the journal marked done.
+///
+/// Once means: a delivery the ledger has recorded is never made again, even when Claude Code
+/// has cleared the inbox since (the message's absence then says nothing); one it has not
+/// recorded is appended unless the inbox holds it ([`baton_mailbox::deliver::deliver_once`]).
+/// What stays open is a crash between the append and its record *and* the inbox cleared
+/// before the repair: then nothing shows the message was appended, and it is appended again
+/// (docs/mailboxes.md says so).
+fn deliver_journaled(tree: &Tree, j: &Journal, m: &MailboxTarget) -> Result<()> {
+    let ctx = tree.ctx();
+    let bytes = serde_json::to_vec_pretty(&j.ret)?;
+    let msg = baton_pipeline::return_message(&bytes, &j.agent);
+    let r = m.recipient();
+    let ledger = baton_ledger::Ledger::open_at(&ctx.location)
+        .with_context(|| format!("reading the ledger before delivering the RETURN of TASK {}", j.task_id))?;
+    let recorded = ledger.events(&r.message_id(&msg))?.iter().any(|e| e.event == "delivered");
+    drop(ledger);
+    if !recorded {
+        baton_mailbox::deliver::deliver_once(&m.inbox, &msg, baton_mailbox::deliver::LOCK_TIMEOUT)
+            .with_context(|| format!("delivering the RETURN of TASK {} into {}", j.task_id, m.inbox.display()))?;
+        baton_pipeline::failpoint::hit("reply_after_append");
+    }
+    crate::mailbox::record_return(&ctx, &r, &j.task_id, &msg)
+}
+
 /// Carries out the journaled reply at `path` as far as it got, each step only if not done
-/// yet: the RETURN written (never over another file), the TASK moved to `02_processed/`, the
-/// journal marked `done`. Returns whether anything was left to do.
-pub fn finish(path: &Path) -> Result<bool> {
+/// yet: the RETURN written (never over another file) or appended to a Claude inbox and
+/// recorded ([`deliver_journaled`]), the TASK moved to `02_processed/`, the journal marked
+/// `done`. Returns whether anything was left to do.
+pub fn finish(tree: &Tree, path: &Path) -> Result<bool> {
     let mut j = read_journal(path)?;
     if j.state == "done" {
         return Ok(false);
     }
-    // Step 1: the RETURN: a message appended to a Claude inbox (once: a message already there
-    // is not appended again), or a new file.
+    // Step 1: the RETURN: a message appended to a Claude inbox, or a new file.
     if let Some(m) = &j.mailbox {
-        let bytes = serde_json::to_vec_pretty(&j.ret)?;
-        let msg = baton_pipeline::return_message(&bytes, &j.agent);
-        baton_mailbox::deliver::deliver_once(&m.inbox, &msg, baton_mailbox::deliver::LOCK_TIMEOUT)
-            .with_context(|| format!("delivering the RETURN of TASK {} into {}", j.task_id, m.inbox.display()))?;
+        deliver_journaled(tree, &j, m)?;
     } else if !j.return_file.exists() {
         let inbox = j.return_file.parent().unwrap_or(Path::new("."));
         let name = j
@@ -337,14 +363,15 @@ pub fn finish(path: &Path) -> Result<bool> {
 }
 
 /// Finishes every reply a crash interrupted, in every agent's folder (what `serve` runs at
-/// start-up). Returns how many were finished.
-pub fn repair_all(root: &Path) -> usize {
+/// start-up), recording a delivery into a Claude inbox as `baton reply` does. Returns how many
+/// were finished.
+pub fn repair_all(tree: &Tree) -> usize {
     let mut n = 0;
-    for agent in std::fs::read_dir(root).into_iter().flatten().flatten() {
+    for agent in std::fs::read_dir(&tree.root).into_iter().flatten().flatten() {
         for e in std::fs::read_dir(agent.path().join(JOURNAL_DIR)).into_iter().flatten().flatten() {
             let p = e.path();
             if p.extension().is_some_and(|x| x == "json") && !e.file_name().to_string_lossy().starts_with('.') {
-                match finish(&p) {
+                match finish(tree, &p) {
                     Ok(true) => {
                         tracing::warn!(journal = %p.display(), "finished a reply that was interrupted");
                         n += 1;

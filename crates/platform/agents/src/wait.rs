@@ -96,7 +96,18 @@ pub struct Waiter {
     pub stale: HashSet<String>,
     /// The latest RETURN found so far: a retried TASK has one RETURN per attempt.
     best: Option<(PathBuf, Value)>,
+    /// Where the TASK's ledger row is read: a TASK baton refused or failed may have no RETURN
+    /// anywhere a waiter looks (one refused with `unknown_recipient` has nowhere to go), so
+    /// without the row every way of waiting would time out instead of saying why.
+    ledger: Option<baton_ledger::Location>,
+    /// When the ledger row was last read (read at most once per [`POLL`]).
+    asked_row: Option<Instant>,
 }
+
+/// How long after a TASK's row turned `rejected` or `failed` the waiter still waits for the
+/// RETURN itself before it answers from the row: the pipeline records the row before it has
+/// delivered the RETURN, and the RETURN (a file to `--ack`) is the better answer.
+const ROW_GRACE: Duration = Duration::from_secs(2);
 
 impl Waiter {
     pub fn new(id: &str, dirs: Vec<PathBuf>, min_stamp: Option<String>, before: HashSet<OsString>) -> Self {
@@ -109,6 +120,8 @@ impl Waiter {
             stale: HashSet::new(),
             best: None,
             claude: None,
+            ledger: None,
+            asked_row: None,
         }
     }
 
@@ -129,11 +142,14 @@ impl Waiter {
                     c
                 }
             });
+            w.ledger = Some(ctx.location.clone());
             return w;
         }
         let agent = tree.existing_agent(reply_agent).unwrap_or_else(|| reply_agent.to_string());
         let inbox = tree.root.join(&agent).join(baton_pipeline::config::INBOX);
-        Waiter::new(id, dirs_of(&inbox), min, HashSet::new())
+        let mut w = Waiter::new(id, dirs_of(&inbox), min, HashSet::new());
+        w.ledger = Some(ctx.location.clone());
+        w
     }
 
     /// A watch for the RETURN of a TASK just written (`before`: the names in its reply folders
@@ -144,14 +160,16 @@ impl Waiter {
         ledger: Option<baton_ledger::Location>,
     ) -> Waiter {
         let min = min_stamp(&sent.created_at);
-        match &sent.mailbox {
+        let mut w = match &sent.mailbox {
             Some(r) => {
                 let mut w = Waiter::new(&sent.id, Vec::new(), min, HashSet::new());
-                w.claude = Some(ClaudeWatch::new(r.agent(), Some(r.inbox.clone()), ledger));
+                w.claude = Some(ClaudeWatch::new(r.agent(), Some(r.inbox.clone()), ledger.clone()));
                 w
             }
             None => Waiter::new(&sent.id, dirs_of(&sent.reply_inbox), min, before),
-        }
+        };
+        w.ledger = ledger;
+        w
     }
 
     /// Where the RETURN is expected, for a message that says what did not come.
@@ -200,7 +218,46 @@ impl Waiter {
             }
             self.claude = Some(c);
         }
+        if self.best.is_none() {
+            return self.answer_of_row();
+        }
         self.best.clone()
+    }
+
+    /// The answer the ledger's row gives when no RETURN is found: a TASK baton refused
+    /// (`rejected`: unknown recipient, invalid TASK, …) or whose run failed, finished over
+    /// [`ROW_GRACE`] ago, answers at once with its state, code and reason, as a RETURN-shaped
+    /// object (`"from": "ledger"`, no file) so `wait`, MCP and A2A all say it as they say a
+    /// RETURN's. Any other row (running, retrying, completed with its RETURN still on its way)
+    /// is no answer yet.
+    fn answer_of_row(&mut self) -> Option<(PathBuf, Value)> {
+        use baton_ledger::TaskState;
+        let loc = self.ledger.as_ref()?;
+        if self.asked_row.is_some_and(|t| t.elapsed() < POLL) {
+            return None;
+        }
+        self.asked_row = Some(Instant::now());
+        let row = baton_ledger::Ledger::open_at(loc).ok()?.task(&self.id).ok()??;
+        if !matches!(row.state, TaskState::Rejected | TaskState::Failed) {
+            return None;
+        }
+        let finished = row.finished_at.as_deref().and_then(baton_handoff::stamp::parse_rfc3339);
+        let age_ms = finished.map(|f| (baton_handoff::stamp::now() - f).whole_milliseconds());
+        if age_ms.is_some_and(|a| a < ROW_GRACE.as_millis() as i128) {
+            return None;
+        }
+        let state = row.state.as_str();
+        let reason = row.error_message.clone().unwrap_or_else(|| format!("the TASK was {state}"));
+        let body = serde_json::json!({
+            "kind": "return",
+            "in_reply_to": self.id,
+            "from": "ledger",
+            "status": state,
+            "summary": reason,
+            "error": {"code": row.error_code, "message": reason},
+            "finished_at": row.finished_at,
+        });
+        Some((PathBuf::new(), body))
     }
 
     /// Keeps `body` if it is a RETURN answering the TASK's current attempt, later than the best
@@ -545,7 +602,12 @@ pub fn report(
     if json {
         println!("{}", serde_json::to_string_pretty(&ret)?);
     } else {
-        println!("RETURN {}", file.display());
+        if file.as_os_str().is_empty() {
+            // Answered from the ledger's row: no RETURN reached the reply agent.
+            println!("no RETURN: the ledger's record of TASK {id}");
+        } else {
+            println!("RETURN {}", file.display());
+        }
         let summary = ret.get("summary").and_then(Value::as_str).unwrap_or("");
         println!("{status}: {summary}");
         // A failed run's result holds only its attempts' errors: said once, by `show`.

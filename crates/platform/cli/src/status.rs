@@ -262,6 +262,7 @@ impl Report {
             "agents": baton_dashboard::agents::table(&self.tree, &self.mailboxes, stale_after),
             "mailboxes": self.mailboxes.iter().map(baton_mailbox::report::Mailbox::to_json).collect::<Vec<_>>(),
             "unmatched": crate::mailboxes::unmatched_json(&self.unmatched),
+            "unread_returns": crate::mailboxes::unread_returns(&self.mailboxes, stale_after),
             "ambiguous": self.tree.ambiguous.iter().map(|(n, f)| json!({"name": n, "folders": f})).collect::<Vec<_>>(),
             "handoffs": {"root": self.tree.root, "stale_after_secs": self.tree.stale_after.as_secs(), "totals": self.tree.totals()},
             "rejections": self.rejected,
@@ -302,6 +303,10 @@ impl Report {
         println!("\n{}", crate::tracking::status_text(&self.tree, &self.rejected));
         if !self.mailboxes.is_empty() {
             print!("{}", crate::mailboxes::text(&self.mailboxes, stale_after));
+            print!(
+                "{}",
+                crate::mailboxes::unread_returns_text(&crate::mailboxes::unread_returns(&self.mailboxes, stale_after))
+            );
         }
         print!("{}", crate::mailboxes::unmatched_text(&self.unmatched));
     }

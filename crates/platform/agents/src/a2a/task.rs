@@ -200,7 +200,10 @@ impl View {
             meta.insert("ledger_state".into(), json!(r.state.as_str()));
             meta.insert("attempts".into(), json!(r.attempts));
         }
-        if let Some((file, _)) = &self.answer {
+        // An answer from the ledger's row (a TASK refused with no RETURN) has no file to name.
+        if let Some((file, _)) = &self.answer
+            && !file.as_os_str().is_empty()
+        {
             meta.insert("return".into(), json!(file));
         }
         if let Some(f) = &self.file {
