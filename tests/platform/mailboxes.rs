@@ -271,20 +271,7 @@ fn folders_that_look_like_mailboxes_are_listed_with_the_table_that_reads_them() 
 #[test]
 fn mcp_send_task_to_a_team_agent_delivers_into_its_inbox() {
     let (h, teams, _) = mailbox_home();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp_client.py");
-    let mut c = std::process::Command::new("python3");
-    c.arg(&script)
-        .arg(crate::support::BIN)
-        .arg(&h.root)
-        .arg("mailbox")
-        .env("XDG_CACHE_HOME", h.cache_root())
-        .env("BATON_LOG", "warn");
-    if let Some(url) = &h.state {
-        c.env("BATON_STATE", url);
-    }
-    let out = c.output().expect("python3 runs the MCP client");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = crate::mcp::client(&h, "mailbox", &[]);
     let sent = &v["send_team"]["structured"];
     assert_eq!(sent["delivery"], "written", "{v}");
     let id = sent["id"].as_str().unwrap();
@@ -552,21 +539,7 @@ fn waiting_on_a_rejected_task_answers_the_rejection_at_once() {
     assert!(ret["id"].is_string(), "the RETURN file, not the ledger's row: {ret}");
 
     // MCP, through the official SDK: the rejection is the result, not a pending answer.
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp_client.py");
-    let mut c = std::process::Command::new("python3");
-    c.arg(&script)
-        .arg(crate::support::BIN)
-        .arg(&h.root)
-        .arg("rejected_wait")
-        .env("REJECTED_ID", "U1")
-        .env("XDG_CACHE_HOME", h.cache_root())
-        .env("BATON_LOG", "warn");
-    if let Some(url) = &h.state {
-        c.env("BATON_STATE", url);
-    }
-    let out = c.output().expect("python3 runs the MCP client");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = crate::mcp::client(&h, "rejected_wait", &[("REJECTED_ID", "U1")]);
     let got = &v["wait_rejected"]["structured"];
     assert!(got.get("pending").is_none(), "{v}");
     assert_eq!(
@@ -813,23 +786,9 @@ fn mcp_waits_for_a_return_answered_to_a_team_agent() {
     h.drop_file("20260118T070951Z__TASK__Echo-D1__worker.json", task_replying_to("D1", "alpha/worker", None));
     let quiet = std::process::Stdio::null;
     let mut serving = h.cmd(&["serve"]).stdout(quiet()).stderr(quiet()).spawn().unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp_client.py");
-    let mut c = std::process::Command::new("python3");
-    c.arg(&script)
-        .arg(crate::support::BIN)
-        .arg(&h.root)
-        .arg("mailbox_wait")
-        .env("DROPPED_ID", "D1")
-        .env("XDG_CACHE_HOME", h.cache_root())
-        .env("BATON_LOG", "warn");
-    if let Some(url) = &h.state {
-        c.env("BATON_STATE", url);
-    }
-    let out = c.output().expect("python3 runs the MCP client");
+    let v = crate::mcp::client(&h, "mailbox_wait", &[("DROPPED_ID", "D1")]);
     serving.kill().unwrap();
     serving.wait().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
 
     let pid = v["send_plugin"]["structured"]["id"].as_str().unwrap_or_else(|| panic!("{v}"));
     let ret = &v["wait_plugin"]["structured"];

@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use crate::support;
 use support::{BIN, Home};
 
-fn client(h: &Home, scenario: &str, env: &[(&str, &str)]) -> Value {
+/// One scenario of tests/mcp_client.py against `h`, its JSON output (also used by the
+/// mailbox tests).
+pub(crate) fn client(h: &Home, scenario: &str, env: &[(&str, &str)]) -> Value {
     client_with(h, &[scenario], env)
 }
 
