@@ -268,17 +268,23 @@ enum NotAName {
     UnknownTeamAgent(String, String),
 }
 
+/// Why a `TEAM/AGENT` is no agent of a configured claude-team mailbox, in the words of the
+/// caller that knows the mailboxes (this crate knows none).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UnknownTeam(pub String);
+
 /// An agent name as the CLI takes it: words joined by dashes (`Cursor MM1 Agent` →
 /// `Cursor-MM1-Agent`), checked the way `send` checks it. `TEAM/AGENT` is taken as it is when
 /// `team` finds it in a claude-team mailbox (`send` delivers to it there). A name that cannot
 /// be one (`Zoë`: only ASCII letters pass; a team agent no mailbox has) is not printed as if it
 /// worked: `Err` says why.
-fn cli_name(s: &str, team: &dyn Fn(&str) -> Result<(), String>) -> Result<String, NotAName> {
+fn cli_name(s: &str, team: &dyn Fn(&str) -> Result<(), UnknownTeam>) -> Result<String, NotAName> {
     let trimmed = s.trim();
     if crate::names::team_agent(trimmed).is_some() {
         return match team(trimmed) {
             Ok(()) => Ok(trimmed.to_string()),
-            Err(why) => Err(NotAName::UnknownTeamAgent(s.to_string(), why)),
+            Err(why) => Err(NotAName::UnknownTeamAgent(s.to_string(), why.0)),
         };
     }
     let name = s.split_whitespace().collect::<Vec<_>>().join("-");
@@ -295,7 +301,7 @@ pub fn send_command(
     seen: &Seen,
     self_agent: &str,
     body_file: &str,
-    team: &dyn Fn(&str) -> Result<(), String>,
+    team: &dyn Fn(&str) -> Result<(), UnknownTeam>,
 ) -> String {
     let mut notes: Vec<String> = Vec::new();
     let mut agent = |name: Option<&String>, placeholder: &str| -> Option<String> {
@@ -692,8 +698,8 @@ mod tests {
         assert!(read("notes.txt", b"").unwrap_err().to_string().contains(".txt"));
     }
 
-    fn no_teams(_: &str) -> Result<(), String> {
-        Err("no claude-team mailbox is configured".into())
+    fn no_teams(_: &str) -> Result<(), UnknownTeam> {
+        Err(UnknownTeam("no claude-team mailbox is configured".into()))
     }
 
     #[test]
@@ -701,7 +707,8 @@ mod tests {
         let t =
             serde_json::json!({"from": "alpha/lead", "to": "beta/worker", "reply_to": "alpha/worker", "title": "x"});
         let s = read_value("t.json", t).unwrap();
-        let alpha = |n: &str| if n.starts_with("alpha/") { Ok(()) } else { Err(format!("no team for {n}")) };
+        let alpha =
+            |n: &str| if n.starts_with("alpha/") { Ok(()) } else { Err(UnknownTeam(format!("no team for {n}"))) };
         let cmd = send_command(&s, "baton", "f.json", &alpha);
         assert!(
             cmd.starts_with("baton send --to AGENT --title x --body @f.json --from alpha/lead --reply-to alpha/worker"),

@@ -295,7 +295,7 @@ fn unparsed(
         message = format!(
             "{original} is a handoff in the loose dialect, which baton tracks in other agents' folders but does not run: {message} This command would have worked: {}",
             dialect::send_command(s, &cfg.agent, &failed.to_string_lossy(), &|n: &str| {
-                teams.recipient(n).map(|_| ()).map_err(|e| e.to_string())
+                teams.recipient(n).map(|_| ()).map_err(|e| dialect::UnknownTeam(e.to_string()))
             })
         );
     }
