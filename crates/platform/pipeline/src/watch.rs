@@ -43,14 +43,6 @@ const MAX_PAUSE: Duration = Duration::from_secs(8);
 /// or a file system without events): the periodic reconcile, this often.
 const POLL_WITHOUT_WATCH: Duration = Duration::from_millis(500);
 
-/// How long the loop must have been quiet (no event, nothing due) before the task list's search
-/// indexer takes a step. A step is a write transaction of its own: run after every pass, it sat
-/// between a TASK's event and its pass, on the round trip of every agent waiting for a RETURN.
-const INDEX_AFTER_QUIET: Duration = Duration::from_millis(250);
-
-/// The gap between two indexer steps while rows are left and nothing else wakes the loop.
-const INDEX_STEP_GAP: Duration = Duration::from_millis(20);
-
 /// A pass running longer than this counts as stalled for readiness: a group's tasks are
 /// bounded by their budgets (minutes at most), so a loop stuck past this is not working.
 const STALLED_AFTER_MS: i64 = 10 * 60 * 1000;
@@ -437,8 +429,6 @@ pub async fn serve(
     let mut failures = 0u32;
     let mut audit: Option<tokio::task::JoinHandle<()>> = None;
     let state = state_id(pipeline);
-    // Whether this pass was woken for the search indexer's step (see INDEX_AFTER_QUIET).
-    let mut woke_for_index = false;
     loop {
         match look_at_root(&root, watched, &state) {
             Ok(None) => {}
@@ -499,17 +489,13 @@ pub async fn serve(
             }
             Err(e) => return Err(e),
         };
-        // The search's indexer steps in once the loop has been quiet for INDEX_AFTER_QUIET, and
-        // again soon while rows are left (a batch is a few ms; an event still wakes the loop
-        // between steps, and puts the next step off again).
-        let index_due = if failures > 0 {
-            None
-        } else if woke_for_index {
-            pipeline.index_search_step().then(|| Instant::now() + INDEX_STEP_GAP)
+        // Nothing left to do: a step of the search's indexer, and another soon while rows are
+        // left (a batch is a few ms; events still wake the loop between steps).
+        let next = if next.is_none() && failures == 0 && pipeline.index_search_step() {
+            Some(Instant::now() + Duration::from_millis(20))
         } else {
-            Some(Instant::now() + INDEX_AFTER_QUIET)
+            next
         };
-        woke_for_index = false;
         let idle = audit.as_ref().is_none_or(|a| a.is_finished());
         if let Some(s) = plans.schedule.as_mut().filter(|s| idle && s.due().is_some_and(|d| d <= Instant::now())) {
             s.ran();
@@ -517,8 +503,7 @@ pub async fn serve(
             audit = Some(tokio::spawn(async move { run_audit(&auditor).await }));
         }
         let audit_due = plans.schedule.as_ref().and_then(|s| s.due());
-        let deadline =
-            [next, audit_due, index_due].into_iter().flatten().fold(Instant::now() + reconcile, Instant::min);
+        let deadline = [next, audit_due].into_iter().flatten().fold(Instant::now() + reconcile, Instant::min);
         tokio::select! {
             _ = &mut shutdown => { pipeline.stopped(); break }
             // After a failed pass, the pause is kept: a burst of events during a database
@@ -536,10 +521,7 @@ pub async fn serve(
             }
             // The periodic reconcile also checks the watched folders (one that was replaced
             // under the same name lost its watch without an event that says so).
-            _ = tokio::time::sleep_until(deadline.into()) => {
-                handoffs.folders_changed.store(true, Ordering::Relaxed);
-                woke_for_index = index_due == Some(deadline);
-            }
+            _ = tokio::time::sleep_until(deadline.into()) => handoffs.folders_changed.store(true, Ordering::Relaxed),
         }
     }
     if let Some(a) = audit {
