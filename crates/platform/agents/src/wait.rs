@@ -135,9 +135,9 @@ impl Waiter {
             let found = crate::mailbox::recipient(ctx, reply_agent, false);
             let mut w = Waiter::new(id, Vec::new(), min, HashSet::new());
             w.claude = Some(match found {
-                Ok(r) => ClaudeWatch::new(r.agent(), Some(r.inbox), Some(ctx.location.clone())),
+                Ok(r) => ClaudeWatch::new(r.agent(), Some(r.inbox)),
                 Err(e) => {
-                    let mut c = ClaudeWatch::new(reply_agent.to_string(), None, Some(ctx.location.clone()));
+                    let mut c = ClaudeWatch::new(reply_agent.to_string(), None);
                     c.unknown = Some(format!("{e:#}"));
                     c
                 }
@@ -163,7 +163,7 @@ impl Waiter {
         let mut w = match &sent.mailbox {
             Some(r) => {
                 let mut w = Waiter::new(&sent.id, Vec::new(), min, HashSet::new());
-                w.claude = Some(ClaudeWatch::new(r.agent(), Some(r.inbox.clone()), ledger.clone()));
+                w.claude = Some(ClaudeWatch::new(r.agent(), Some(r.inbox.clone())));
                 w
             }
             None => Waiter::new(&sent.id, dirs_of(&sent.reply_inbox), min, before),
@@ -213,7 +213,7 @@ impl Waiter {
     pub fn check(&mut self) -> Option<(PathBuf, Value)> {
         self.scan();
         if let Some(mut c) = self.claude.take() {
-            for (path, body) in c.look(&self.id) {
+            for (path, body) in c.look(&self.id, self.ledger.as_ref()) {
                 self.offer(path, body);
             }
             self.claude = Some(c);
@@ -326,7 +326,6 @@ struct ClaudeWatch {
     agent: String,
     /// `<teams>/<team>/inboxes/<agent>.json`; `None` when no claude-team mailbox has the agent.
     inbox: Option<PathBuf>,
-    ledger: Option<baton_ledger::Location>,
     /// The inbox's (size, mtime) when last read: unchanged, it is not read again.
     stamp: Option<(u64, Option<std::time::SystemTime>)>,
     /// Whether the ledger has been asked at least once.
@@ -336,15 +335,16 @@ struct ClaudeWatch {
 }
 
 impl ClaudeWatch {
-    fn new(agent: String, inbox: Option<PathBuf>, ledger: Option<baton_ledger::Location>) -> Self {
-        ClaudeWatch { agent, inbox, ledger, stamp: None, asked: false, unknown: None }
+    fn new(agent: String, inbox: Option<PathBuf>) -> Self {
+        ClaudeWatch { agent, inbox, stamp: None, asked: false, unknown: None }
     }
 
     /// The RETURNs answering `id` found since the inbox last changed: each message whose text
     /// is a RETURN in reply to `id`, with the inbox's path. The ledger is asked the first time
     /// and whenever the inbox changed without holding one (it was cleared, or the message was
-    /// recorded after the file was read).
-    fn look(&mut self, id: &str) -> Vec<(PathBuf, Value)> {
+    /// recorded after the file was read). `ledger` is the waiter's own: one place says where
+    /// the ledger is.
+    fn look(&mut self, id: &str, ledger: Option<&baton_ledger::Location>) -> Vec<(PathBuf, Value)> {
         let mut out = Vec::new();
         let now = self
             .inbox
@@ -364,7 +364,7 @@ impl ClaudeWatch {
         }
         if out.is_empty()
             && (changed || !self.asked)
-            && let Some(loc) = &self.ledger
+            && let Some(loc) = ledger
         {
             self.asked = true;
             if let Ok(ledger) = baton_ledger::Ledger::open_at(loc) {
