@@ -238,11 +238,7 @@ pub fn record_return(ctx: &Ctx, r: &Recipient, task_id: &str, msg: &deliver::Out
         return Ok(());
     }
     let now = baton_handoff::stamp::rfc3339(baton_handoff::stamp::now());
-    let link = json!({"message": id, "agent": r.agent(), "inbox": r.inbox});
-    ledger.batch(|w| {
-        w.event(&id, &msg.timestamp, "delivered", &r.delivered_detail(msg))?;
-        w.event(task_id, &now, "return_delivered", &link)
-    })?;
+    ledger.batch(|w| baton_pipeline::record_return(w, r, msg, task_id, &now))?;
     Ok(())
 }
 

@@ -30,7 +30,7 @@ mod item;
 mod locks;
 pub mod losses;
 mod mailbox;
-pub use mailbox::return_message;
+pub use mailbox::{record_return, return_message};
 mod manual;
 mod observe;
 pub mod outbox;

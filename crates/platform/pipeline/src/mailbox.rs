@@ -150,25 +150,32 @@ pub(crate) struct Delivered {
 }
 
 impl Delivered {
-    /// The message's id (`cm-…`), as `status` and `show` know it.
-    pub(crate) fn id(&self) -> String {
-        self.recipient.message_id(&self.message)
-    }
-
-    /// The `delivered` event under the message's id (the same as `baton send --to TEAM/AGENT`
-    /// records), and the `return_delivered` event linking the TASK to it, so that `baton show
-    /// TASK --json` tells the RETURN's delivery state.
+    /// See [`record_return`].
     pub(crate) fn record(
         &self,
         b: &baton_ledger::Batch<'_>,
         task: &str,
         now: &str,
     ) -> Result<(), baton_ledger::LedgerError> {
-        let id = self.id();
-        b.event(&id, &self.message.timestamp, "delivered", &self.recipient.delivered_detail(&self.message))?;
-        let link = serde_json::json!({"message": id, "agent": self.recipient.agent(), "inbox": self.recipient.inbox});
-        b.event(task, now, "return_delivered", &link)
+        record_return(b, &self.recipient, &self.message, task, now)
     }
+}
+
+/// Records a RETURN appended to a Claude inbox: the `delivered` event under the message's id
+/// (the same as `baton send --to TEAM/AGENT` records), and the `return_delivered` event linking
+/// the TASK to it, so that `baton show TASK --json` tells the RETURN's delivery state. `serve`
+/// and `baton reply` record their deliveries with it.
+pub fn record_return(
+    b: &baton_ledger::Batch<'_>,
+    r: &Recipient,
+    msg: &Outgoing,
+    task: &str,
+    now: &str,
+) -> Result<(), baton_ledger::LedgerError> {
+    let id = r.message_id(msg);
+    b.event(&id, &msg.timestamp, "delivered", &r.delivered_detail(msg))?;
+    let link = serde_json::json!({"message": id, "agent": r.agent(), "inbox": r.inbox});
+    b.event(task, now, "return_delivered", &link)
 }
 
 #[cfg(test)]
