@@ -1,7 +1,7 @@
 //! The loose JSON dialect: the handoffs the user's agents already write, read through the
 //! dialect table (`source_agent`, `task_title`, `original_handoff.handoff_id`, …). Checked: a
 //! loose read always names a sender or a recipient; every time it reports is RFC 3339; the
-//! hint command and the kept facts are built without a panic.
+//! hint command is a `baton send` command and the kept facts are built without a panic.
 #![no_main]
 use baton_handoff::{dialect, stamp};
 use libfuzzer_sys::fuzz_target;
@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(stamp::parse_rfc3339(t).is_some(), "created_at {t:?} is not RFC 3339");
         }
         assert!(!seen.title.is_empty() || seen.dialect == dialect::Dialect::V1, "{seen:?}");
-        let _ = dialect::send_command(&seen, "baton", "body.json");
+        baton_fuzz::check_send_command(&seen, "body.json");
         if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
             let facts = dialect::facts(&v);
             assert!(facts.is_null() || facts.as_object().is_some_and(|o| o.len() <= 64));

@@ -24,6 +24,6 @@ fuzz_target!(|data: &[u8]| {
         if let Some(t) = &seen.created_at {
             assert!(stamp::parse_rfc3339(t).is_some(), "created_at {t:?} is not RFC 3339");
         }
-        let _ = dialect::send_command(&seen, "baton", "body.md");
+        baton_fuzz::check_send_command(&seen, "body.md");
     });
 });

@@ -65,3 +65,17 @@ pub fn check_playlist(list: &baton_normalize::playlist::Playlist) {
         last = e.line;
     }
 }
+
+/// The `baton send` hint built for a loose or Markdown handoff (see
+/// `baton_handoff::dialect::send_command`) is a `baton send` command, whatever the names in it.
+/// One claude-team mailbox (`alpha`) is configured, so both answers of the team lookup are
+/// reached: `alpha/NAME` is an agent, any other `TEAM/NAME` is refused with its reason.
+pub fn check_send_command(seen: &baton_handoff::dialect::Seen, body_file: &str) {
+    use baton_handoff::dialect::{UnknownTeam, send_command};
+    let team = |n: &str| match n.split_once('/') {
+        Some(("alpha", _)) => Ok(()),
+        _ => Err(UnknownTeam(format!("no claude-team mailbox has {n}"))),
+    };
+    let command = send_command(seen, "baton", body_file, &team);
+    assert!(command.starts_with("baton send "), "{command}");
+}
