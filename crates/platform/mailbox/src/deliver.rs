@@ -6,6 +6,12 @@
 //! whole array written to a temp file in the same folder and renamed over the inbox (a reader
 //! never sees half a file), and the lock directory removed.
 //!
+//! The messages already there are kept byte for byte: the new one is spliced in before the
+//! array's closing bracket, never by writing back a parsed copy. A parsed copy is not the same
+//! file: a number past `u64` (a timestamp `1000…0152`) comes back as a rounded float, key order
+//! and escapes change. Another agent's message is not baton's to rewrite (the fuzz target
+//! `mailbox_claude_inbox` found the rounded number).
+//!
 //! An OS lock (`flock`) would be invisible to Claude Code: both would write at once and one
 //! of the two messages would be lost.
 use std::io::Write;
@@ -135,14 +141,14 @@ fn append(inbox: &Path, msg: &Outgoing, timeout: Duration, once: bool) -> Result
         .ok_or_else(|| MailboxError::NoInboxFolder(inbox.display().to_string()))?;
     let _lock = lock(inbox, timeout)?;
     let io = |source| MailboxError::Io { path: inbox.display().to_string(), source };
-    let mut items: Vec<Value> = match std::fs::read(inbox) {
-        Ok(b) if b.iter().all(u8::is_ascii_whitespace) => Vec::new(),
+    let (before, items): (Vec<u8>, Vec<Value>) = match std::fs::read(inbox) {
+        Ok(b) if b.iter().all(u8::is_ascii_whitespace) => (Vec::new(), Vec::new()),
         Ok(b) => match serde_json::from_slice::<Value>(&b) {
-            Ok(Value::Array(a)) => a,
+            Ok(Value::Array(a)) => (b, a),
             Ok(_) => return Err(MailboxError::NotAnInbox(inbox.display().to_string(), "not a JSON array".into())),
             Err(e) => return Err(MailboxError::NotAnInbox(inbox.display().to_string(), e.to_string())),
         },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), Vec::new()),
         Err(e) => return Err(io(e)),
     };
     if once && items.iter().any(|m| same(m, msg)) {
@@ -152,8 +158,7 @@ fn append(inbox: &Path, msg: &Outgoing, timeout: Duration, once: bool) -> Result
     if let Some(s) = &msg.summary {
         entry["summary"] = json!(s);
     }
-    items.push(entry);
-    let bytes = serde_json::to_vec_pretty(&items).map_err(|e| io(std::io::Error::other(e)))?;
+    let bytes = spliced(&before, !items.is_empty(), &entry).map_err(|e| io(std::io::Error::other(e)))?;
     let name = inbox.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.baton-{}-{:08x}.tmp", std::process::id(), rand::random::<u32>()));
     let written = (|| {
@@ -166,7 +171,28 @@ fn append(inbox: &Path, msg: &Outgoing, timeout: Duration, once: bool) -> Result
         let _ = std::fs::remove_file(&tmp);
         return Err(io(e));
     }
-    Ok((items.len(), true))
+    Ok((items.len() + 1, true))
+}
+
+/// The inbox `before` (a JSON array, `has_items` when not empty; empty bytes for a missing
+/// inbox) with `entry` appended: every byte up to the array's closing bracket kept as it was,
+/// then the entry, indented two spaces as Claude Code writes its inboxes.
+fn spliced(before: &[u8], has_items: bool, entry: &Value) -> serde_json::Result<Vec<u8>> {
+    let entry = serde_json::to_string_pretty(entry)?.replace('\n', "\n  ");
+    // Parsed as an array, so its last byte other than white space is the closing bracket.
+    let close = before.iter().rposition(|&b| b == b']').filter(|_| has_items);
+    let mut out = Vec::with_capacity(before.len() + entry.len() + 8);
+    match close {
+        Some(at) => {
+            let kept = before[..at].trim_ascii_end();
+            out.extend_from_slice(kept);
+            out.extend_from_slice(b",\n  ");
+        }
+        None => out.extend_from_slice(b"[\n  "),
+    }
+    out.extend_from_slice(entry.as_bytes());
+    out.extend_from_slice(b"\n]");
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -204,6 +230,46 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, vec!["worker.json"]);
+    }
+
+    #[test]
+    fn the_messages_already_there_are_kept_byte_for_byte() {
+        let d = tempfile::tempdir().unwrap();
+        let inbox = d.path().join("worker.json");
+        // Key order, an escape, a number past u64 and a float that a parsed copy would each
+        // write back differently.
+        let before = "[ {\"text\": \"caf\\u00e9\", \"from\": \"lead\", \"timestamp\": 100000000000000000000000000000001,\n  \"read\": true, \"n\": 1.50} ]  \n";
+        std::fs::write(&inbox, before).unwrap();
+        assert_eq!(deliver(&inbox, &msg(1)).unwrap(), 2);
+        let after = std::fs::read_to_string(&inbox).unwrap();
+        let kept = before.trim_end().strip_suffix(']').unwrap().trim_end();
+        assert!(after.starts_with(kept), "the earlier bytes changed:\n{after}");
+        let v: Vec<Value> = serde_json::from_slice(after.as_bytes()).unwrap();
+        assert_eq!((v.len(), &v[1]["text"]), (2, &json!("message 1")));
+        assert_eq!(deliver(&inbox, &msg(2)).unwrap(), 3);
+        assert!(std::fs::read_to_string(&inbox).unwrap().starts_with(&after[..after.len() - 2]));
+    }
+
+    /// The fuzz target's input (`tests/fixtures/fuzz/mailbox_claude_inbox/`): an inbox whose
+    /// message has a 138-digit number as its timestamp. A parsed copy wrote it back as
+    /// `9.999999999999999e137`: another agent's message changed by baton's append.
+    #[test]
+    fn fuzz_input_an_inbox_with_a_huge_number_is_appended_to_unchanged() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../tests/fixtures/fuzz/mailbox_claude_inbox");
+        let mut seen = 0;
+        for f in std::fs::read_dir(dir).unwrap() {
+            let input = std::fs::read(f.unwrap().path()).unwrap();
+            let d = tempfile::tempdir().unwrap();
+            let inbox = d.path().join("agent.json");
+            std::fs::write(&inbox, &input).unwrap();
+            let (messages, _) = crate::claude::parse_inbox(&input).unwrap();
+            assert_eq!(deliver(&inbox, &msg(1)).unwrap(), messages.len() + 1);
+            let after = std::fs::read(&inbox).unwrap();
+            let (back, _) = crate::claude::parse_inbox(&after).unwrap();
+            assert_eq!(&back[..messages.len()], &messages[..], "earlier messages changed");
+            seen += 1;
+        }
+        assert!(seen > 0, "no input in {dir}");
     }
 
     #[test]
