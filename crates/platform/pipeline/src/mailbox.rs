@@ -149,18 +149,6 @@ pub(crate) struct Delivered {
     pub(crate) message: Outgoing,
 }
 
-impl Delivered {
-    /// See [`record_return`].
-    pub(crate) fn record(
-        &self,
-        b: &baton_ledger::Batch<'_>,
-        task: &str,
-        now: &str,
-    ) -> Result<(), baton_ledger::LedgerError> {
-        record_return(b, &self.recipient, &self.message, task, now)
-    }
-}
-
 /// Records a RETURN appended to a Claude inbox: the `delivered` event under the message's id
 /// (the same as `baton send --to TEAM/AGENT` records), and the `return_delivered` event linking
 /// the TASK to it, so that `baton show TASK --json` tells the RETURN's delivery state. `serve`

@@ -479,7 +479,7 @@ pub(crate) fn record(
             Prepared::Refuse { id: Some(named), task: None, .. } if task_id.is_none() => named.as_str(),
             _ => subject,
         };
-        delivered.record(b, linked, &now)?;
+        crate::mailbox::record_return(b, &delivered.recipient, &delivered.message, linked, &now)?;
     }
     let at_ms = baton_handoff::stamp::unix_ms(now_t);
     let claimed_ms = item.claim.id.split_once('-').and_then(|(_, ulid)| baton_ledger::stats::ulid_ms(ulid));
