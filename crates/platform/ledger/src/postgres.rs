@@ -25,7 +25,7 @@ use baton_store::sql::{PgSession, SqlError};
 
 use crate::location::PgUrl;
 use crate::read::{AlertRow, AlertTx, Alerts, ObservedItem, StatRow, StatTable, StatsStore, TaskFilter, TaskList};
-use crate::search::{COUNT_CAP, Query};
+use crate::search::{COUNT_CAP, FILTERED_WINDOW, Query};
 use crate::{Event, KvLimits, LedgerError, LogLine, Observed, Refusal, Result, Store, TaskRow, TaskState, Writes};
 
 /// Counts a `baton retry` of task `$1` under its plugin (`stat_events`; see `stats`).
@@ -91,6 +91,20 @@ pub struct HeldClaim {
 }
 
 impl PgLedger {
+    /// Whether a page of the `found` tasks matching a search, ending `end` rows down the list,
+    /// costs less walked from the newest task by the order's index (testing each task, about
+    /// `end` × tasks ÷ `found` of them) than by looking up every match and sorting them
+    /// (`found` lookups). Both cost about the same per task (~10 µs, EXPLAIN ANALYZE); the
+    /// number of tasks is the planner's estimate, which is all a choice of plan needs.
+    fn walk_is_shorter(&self, found: i64, end: i64) -> Result<bool> {
+        let rows =
+            self.with(|s| s.query("SELECT reltuples::float8 FROM pg_class WHERE oid = 'tasks'::regclass", &[]))?;
+        let tasks: f64 = rows.first().map_or(0.0, |r| r.get(0));
+        let (found, end) = (found as f64, end as f64);
+        // Never analyzed (-1) or empty: the lookups, which are right for any number.
+        Ok(tasks > 0.0 && found > 0.0 && end * tasks / found < found)
+    }
+
     pub(crate) fn open(url: &PgUrl) -> Result<Self> {
         let pg = PgSession::open(url, "state database", None).map_err(|e| call_error(url.shown(), e))?;
         // The ledger's tables up to date (`baton_store::LEDGER`, under the one migration lock).
@@ -1052,6 +1066,14 @@ impl<C: GenericClient + Sync> AlertTx for Session<'_, C> {
     }
 }
 
+/// The task list's order, newest claim first, as migration 0007's index `tasks_newest` holds it
+/// (the same expressions), so that a page of it is read from the index, not sorted.
+macro_rules! newest_first {
+    () => {
+        " ORDER BY baton_claimed_ts(claimed_at) DESC NULLS LAST, claimed_at DESC, id COLLATE \"C\" DESC "
+    };
+}
+
 impl StatsStore for PgLedger {
     fn stat_rows(&self, table: StatTable, lo: i64, hi: i64, visit: &mut dyn FnMut(StatRow<'_>)) -> Result<()> {
         let sql = match table {
@@ -1152,12 +1174,15 @@ impl StatsStore for PgLedger {
     fn task_page(&self, agent: Option<&str>, like: Option<&str>, limit: i64) -> Result<Vec<TaskRow>> {
         let rows = self.with(|s| {
             s.query(
-                "SELECT id, content_hash, claim, file_name, sender, reply_to, plugin, action, title, state,
+                concat!(
+                    "SELECT id, content_hash, claim, file_name, sender, reply_to, plugin, action, title, state,
                     error_code, error_message, attempts, return_name, claimed_at, finished_at, duration_ms FROM tasks
                  WHERE ($1::text IS NULL OR sender = $1::text OR reply_to = $1::text)
                    AND ($2::text IS NULL OR id LIKE $2::text ESCAPE '\\' OR title LIKE $2::text ESCAPE '\\'
-                        OR sender LIKE $2::text ESCAPE '\\' OR reply_to LIKE $2::text ESCAPE '\\')
-                 ORDER BY (CASE WHEN claimed_at ~ '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d+)?(Z|[+-]\\d\\d:\\d\\d)$' THEN claimed_at::timestamptz END) DESC NULLS LAST, claimed_at DESC, id COLLATE \"C\" DESC LIMIT $3",
+                        OR sender LIKE $2::text ESCAPE '\\' OR reply_to LIKE $2::text ESCAPE '\\')",
+                    newest_first!(),
+                    "LIMIT $3"
+                ),
                 &[&agent, &like, &limit],
             )
         })?;
@@ -1166,13 +1191,15 @@ impl StatsStore for PgLedger {
 
     /// `q`: the names through the migration's trigram index of them when the server has
     /// pg_trgm (the joined names narrow, each name checks; LIKE's escape is `\` by default),
-    /// else one pass over the tasks; the words through the GIN index of `task_text.words`. The
-    /// search is its own statement, its `IN` a condition of the whole WHERE (under an `OR` it
-    /// would be tested task by task, never joined), over a `UNION` (its row estimate lets the
-    /// planner hash-join a word in most tasks rather than look each up). Words match as word
-    /// beginnings (`to_tsquery('simple', 'boo:*')`). With `q` the count stops after
-    /// [`COUNT_CAP`] matches ([`TaskList::total_exact`]): counting a word in most tasks exactly
-    /// took ~1 s over 100,000 tasks.
+    /// else one pass over the tasks; the words through the GIN index of `task_text.words`.
+    /// Words match as word beginnings (`to_tsquery('simple', 'boo:*')`).
+    ///
+    /// The matching ids are read first, each part at most [`COUNT_CAP`] + 1. Below that the
+    /// page and the count are key lookups over those ids. Past it (a word in most tasks) the
+    /// page walks the tasks newest first by migration 0007's index, testing each, and stops
+    /// after its rows, and the count is "at least" ([`TaskList::total_exact`]): the cap itself,
+    /// or with other filters the matches among the newest [`FILTERED_WINDOW`] that pass them.
+    /// Sorting every match of such a word took ~1.8 s over 100,000 tasks.
     fn task_list(&self, f: &TaskFilter<'_>, offset: i64, limit: i64) -> Result<TaskList> {
         macro_rules! filters {
             () => {
@@ -1181,14 +1208,16 @@ impl StatsStore for PgLedger {
                    AND ($4::text IS NULL OR sender = $4::text OR reply_to = $4::text)"
             };
         }
+        // Tested task by task, words first: only for a `q` in more than COUNT_CAP tasks, walked
+        // in the index's order, where a match is never far. A scalar subquery, one key lookup
+        // a task: as an EXISTS the planner hashed every match of the word first (~120 ms for
+        // a word in most of 100,000 tasks, EXPLAIN ANALYZE) to test the first 50.
         macro_rules! search {
             () => {
-                " AND id IN (
-                    SELECT id FROM tasks
-                    WHERE (id || E'\\n' || title || E'\\n' || sender || E'\\n' || reply_to) LIKE $5::text
-                      AND (id LIKE $5::text OR title LIKE $5::text OR sender LIKE $5::text OR reply_to LIKE $5::text)
-                    UNION
-                    SELECT id FROM task_text WHERE words @@ to_tsquery('simple', $6::text))"
+                " AND (($6::text IS NOT NULL
+                        AND (SELECT x.words @@ to_tsquery('simple', $6::text) FROM task_text x WHERE x.id = tasks.id))
+                       OR ((id || E'\\n' || title || E'\\n' || sender || E'\\n' || reply_to) LIKE $5::text
+                           AND (id LIKE $5::text OR title LIKE $5::text OR sender LIKE $5::text OR reply_to LIKE $5::text)))"
             };
         }
         macro_rules! page {
@@ -1197,33 +1226,39 @@ impl StatsStore for PgLedger {
                     "SELECT id, content_hash, claim, file_name, sender, reply_to, plugin, action, title, state,
                         error_code, error_message, attempts, return_name, claimed_at, finished_at, duration_ms FROM tasks ",
                     $where,
-                    " ORDER BY (CASE WHEN claimed_at ~ '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d+)?(Z|[+-]\\d\\d:\\d\\d)$' THEN claimed_at::timestamptz END) DESC NULLS LAST, claimed_at DESC, id COLLATE \"C\" DESC ",
+                    newest_first!(),
                     $limit
                 )
             };
         }
         let (state, plugin, code, agent) = (f.state, f.plugin, f.error_code, f.agent);
-        let q = f.q.and_then(Query::parse);
-        let like = q.as_ref().map(|q| q.like.as_str());
-        let words = q.as_ref().and_then(|q| q.pg_words.as_deref());
         let mut args: Vec<&(dyn ToSql + Sync)> = vec![&state, &plugin, &code, &agent];
-        let (count_sql, page_sql) = if q.is_some() {
-            args.extend([&like as &(dyn ToSql + Sync), &words]);
-            (
-                concat!("SELECT COUNT(*) FROM (SELECT 1 FROM tasks ", filters!(), search!(), " LIMIT $7) c"),
-                page!(concat!(filters!(), search!()), "LIMIT $7 OFFSET $8"),
-            )
-        } else {
-            (concat!("SELECT COUNT(*) FROM tasks ", filters!()), page!(filters!(), "LIMIT $5 OFFSET $6"))
+        let Some(q) = f.q.and_then(Query::parse) else {
+            let total = self.with(|s| s.query(concat!("SELECT COUNT(*) FROM tasks ", filters!()), &args))?;
+            let total: i64 = total.first().map(|r| r.get(0)).unwrap_or(0);
+            args.extend([&limit as &(dyn ToSql + Sync), &offset]);
+            let rows = self.with(|s| s.query(page!(filters!(), "LIMIT $5 OFFSET $6"), &args))?;
+            return Ok(TaskList {
+                rows: rows.iter().map(task_from).collect(),
+                total: total.max(0) as u64,
+                total_exact: true,
+                unindexed: 0,
+            });
         };
         let cap = i64::try_from(COUNT_CAP).unwrap_or(i64::MAX) + 1;
-        if let Some(q) = &q {
-            // The matching ids once, each part capped: its names (trigram index) and its words
-            // (GIN). Below the cap (a word in fewer than 10,000 tasks) the page and the count
-            // are over those ids alone (key lookups), instead of the search being run again
-            // inside each statement (EXPLAIN ANALYZE: ~180 ms a statement for a word in 5,000
-            // tasks, three statements a request).
-            let names = self.with(|s| {
+        // The matching ids once, each part capped: its names (trigram index) and its words
+        // (GIN). Below the cap the page and the count are over those ids alone (key lookups),
+        // instead of the search being run again inside each statement (EXPLAIN ANALYZE: ~180
+        // ms a statement for a word in 5,000 tasks, three statements a request).
+        let words = match &q.pg_words {
+            Some(w) => self.with(|s| {
+                s.query("SELECT id FROM task_text WHERE words @@ to_tsquery('simple', $1::text) LIMIT $2", &[w, &cap])
+            })?,
+            None => Vec::new(),
+        };
+        // Past the cap in its words alone, the names need not be read.
+        let names = if (words.len() as i64) < cap {
+            self.with(|s| {
                 s.query(
                     "SELECT id FROM tasks
                      WHERE (id || E'\n' || title || E'\n' || sender || E'\n' || reply_to) LIKE $1::text
@@ -1231,58 +1266,79 @@ impl StatsStore for PgLedger {
                      LIMIT $2",
                     &[&q.like, &cap],
                 )
-            })?;
-            let words = match &q.pg_words {
-                Some(w) => self.with(|s| {
-                    s.query(
-                        "SELECT id FROM task_text WHERE words @@ to_tsquery('simple', $1::text) LIMIT $2",
-                        &[w, &cap],
-                    )
-                })?,
-                None => Vec::new(),
-            };
-            if (names.len() as i64) < cap && (words.len() as i64) < cap {
-                let mut ids: Vec<String> = names.iter().chain(&words).map(|r| r.get(0)).collect();
-                ids.sort_unstable();
-                ids.dedup();
-                let mut args: Vec<&(dyn ToSql + Sync)> = vec![&state, &plugin, &code, &agent, &ids];
-                let total = self.with(|s| {
-                    s.query(concat!("SELECT COUNT(*) FROM tasks ", filters!(), " AND id = ANY($5::text[])"), &args)
-                })?;
-                let total: i64 = total.first().map(|r| r.get(0)).unwrap_or(0);
-                let rows = if limit > 0 {
-                    args.extend([&limit as &(dyn ToSql + Sync), &offset]);
-                    self.with(|s| {
-                        s.query(page!(concat!(filters!(), " AND id = ANY($5::text[])"), "LIMIT $6 OFFSET $7"), &args)
-                    })?
-                } else {
-                    Vec::new()
-                };
-                return Ok(TaskList {
-                    rows: rows.iter().map(task_from).collect(),
-                    total: total.max(0) as u64,
-                    // Both parts were read whole: every match is among the ids.
-                    total_exact: true,
-                    unindexed: 0,
-                });
-            }
-            // A word in more tasks than the cap: the statements below, the count stopping at it.
-        }
-        let total = if q.is_some() {
-            let mut count_args = args.clone();
-            count_args.push(&cap);
-            self.with(|s| s.query(count_sql, &count_args))?
+            })?
         } else {
-            self.with(|s| s.query(count_sql, &args))?
+            Vec::new()
         };
-        let total: i64 = total.first().map(|r| r.get(0)).unwrap_or(0);
-        let total_exact = q.is_none() || total < cap;
-        args.extend([&limit as &(dyn ToSql + Sync), &offset]);
-        let rows = self.with(|s| s.query(page_sql, &args))?;
+        let filtered = [state, plugin, code, agent].iter().any(Option::is_some);
+        let (like, pg_words) = (q.like.as_str(), q.pg_words.as_deref());
+        if (names.len() as i64) < cap && (words.len() as i64) < cap {
+            let mut ids: Vec<String> = names.iter().chain(&words).map(|r| r.get(0)).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let found = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+            let total = if filtered {
+                let mut args = args.clone();
+                args.push(&ids);
+                let sql = concat!("SELECT COUNT(*) FROM tasks ", filters!(), " AND id = ANY($5::text[])");
+                self.with(|s| s.query(sql, &args))?.first().map(|r| r.get(0)).unwrap_or(0)
+            } else {
+                found
+            };
+            let rows = if limit <= 0 {
+                Vec::new()
+            } else if !filtered && self.walk_is_shorter(found, offset.saturating_add(limit))? {
+                args.extend([&like as &(dyn ToSql + Sync), &pg_words, &limit, &offset]);
+                self.with(|s| s.query(page!(concat!(filters!(), search!()), "LIMIT $7 OFFSET $8"), &args))?
+            } else {
+                args.push(&ids);
+                args.extend([&limit as &(dyn ToSql + Sync), &offset]);
+                self.with(|s| {
+                    s.query(page!(concat!(filters!(), " AND id = ANY($5::text[])"), "LIMIT $6 OFFSET $7"), &args)
+                })?
+            };
+            return Ok(TaskList {
+                rows: rows.iter().map(task_from).collect(),
+                total: total.max(0) as u64,
+                // Both parts were read whole: every match is among the ids.
+                total_exact: true,
+                unindexed: 0,
+            });
+        }
+        // More than the cap match `q` alone.
+        args.extend([&like as &(dyn ToSql + Sync), &pg_words]);
+        let mut total = cap;
+        if filtered {
+            let window = i64::try_from(FILTERED_WINDOW).unwrap_or(i64::MAX);
+            let mut count_args = args.clone();
+            count_args.push(&window);
+            let sql = concat!(
+                "SELECT COUNT(*) FROM (SELECT state, plugin, error_code, sender, reply_to FROM tasks WHERE TRUE ",
+                search!(),
+                newest_first!(),
+                "LIMIT $7) tasks ",
+                filters!()
+            );
+            total = self.with(|s| s.query(sql, &count_args))?.first().map(|r| r.get(0)).unwrap_or(0);
+            if total < offset.saturating_add(limit) {
+                // The page lies past the window: count every match (up to the cap).
+                let mut count_args = args.clone();
+                count_args.push(&cap);
+                let sql = concat!("SELECT COUNT(*) FROM (SELECT 1 FROM tasks ", filters!(), search!(), " LIMIT $7) c");
+                total = self.with(|s| s.query(sql, &count_args))?.first().map(|r| r.get(0)).unwrap_or(0);
+            }
+        }
+        let rows = if limit > 0 {
+            args.extend([&limit as &(dyn ToSql + Sync), &offset]);
+            self.with(|s| s.query(page!(concat!(filters!(), search!()), "LIMIT $7 OFFSET $8"), &args))?
+        } else {
+            Vec::new()
+        };
         Ok(TaskList {
             rows: rows.iter().map(task_from).collect(),
             total: total.max(0) as u64,
-            total_exact,
+            // At least this many: the matches were not all read.
+            total_exact: !filtered && total < cap,
             unindexed: 0,
         })
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::read::{AlertRow, AlertTx, Alerts, ObservedItem, StatRow, StatTable, StatsStore, TaskFilter, TaskList};
-use crate::search::{COUNT_CAP, INDEX_BATCH, Query, index_words};
+use crate::search::{COUNT_CAP, FILTERED_WINDOW, INDEX_BATCH, Query, index_words};
 use crate::{Event, KvLimits, LedgerError, LogLine, Observed, Refusal, Result, Store, TaskRow, TaskState, Writes};
 
 pub(crate) struct SqliteLedger {
@@ -392,12 +392,6 @@ const TASK_FILTERS: &str = "(:state IS NULL OR instr(',' || :state || ',', ',' |
 fn filter_args<'a>(f: &'a TaskFilter<'_>) -> Vec<(&'static str, &'a dyn rusqlite::ToSql)> {
     vec![(":state", &f.state), (":plugin", &f.plugin), (":code", &f.error_code), (":agent", &f.agent)]
 }
-
-/// With filters other than `q` (the retryable count is one: state failed or rejected), each key
-/// the index gives is looked up in `tasks` (three b-tree descents): 10,000 of them took ~100 ms
-/// on the benchmark's loaded machine, so a filtered search reads at most this many of the
-/// newest keys before its count becomes "at least".
-const FILTERED_WINDOW: usize = 2_000;
 
 /// How many rows wait for the search index (capped: only "more than" matters).
 const SEARCH_WAITING: &str = "SELECT count(*) FROM (SELECT 1 FROM task_text

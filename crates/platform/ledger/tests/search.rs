@@ -282,6 +282,19 @@ fn postgres_finds_tasks_by_names_and_by_the_words_of_their_text() {
     scenario(&mut l);
     many(&mut l);
     crowd(&mut l);
+    // With the planner's count of tasks known, a page of a word in many of them is walked from
+    // the newest task by the order's index instead of looking up each match: the same page.
+    let out = pg.psql("search", "ANALYZE tasks");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let newest: Vec<String> = (1497..1500).rev().map(|i| format!("MANY-{i:04}")).collect();
+    assert_eq!(find(&l, "crowded", TaskFilter::default(), 0, 3), (newest, 1_500));
+    assert_eq!(find(&l, "odd", TaskFilter::default(), 748, 2), (vec!["MANY-0003".into(), "MANY-0001".into()], 750));
+    let plan = pg.psql(
+        "search",
+        "EXPLAIN SELECT id FROM tasks ORDER BY baton_claimed_ts(claimed_at) DESC NULLS LAST, claimed_at DESC, id COLLATE \"C\" DESC LIMIT 50",
+    );
+    let plan = String::from_utf8_lossy(&plan.stdout);
+    assert!(plan.contains("tasks_newest"), "the list's order is read from its index: {plan}");
     // The words and the names have their indexes (the test server has pg_trgm): with sequential
     // scans off, the planner takes an index wherever it can.
     let plan = pg.psql(
@@ -319,10 +332,12 @@ fn postgres_ledger_made_before_the_index_is_searchable_by_names_and_errors() {
     let Some(pg) = pg::Pg::start() else { return };
     pg.create_db("old");
     drop(open_pg(&pg, "old"));
-    // Back to the release before: no task_text, schema version 5, and tasks of that time.
+    // Back to the release before: no task_text nor the order's index, schema version 5, and
+    // tasks of that time.
     let out = pg.psql(
         "old",
-        "DROP TABLE task_text; DELETE FROM baton_migrations WHERE domain = 'ledger' AND version = 6;
+        "DROP TABLE task_text; DROP INDEX tasks_newest; DROP FUNCTION baton_claimed_ts(text);
+         DELETE FROM baton_migrations WHERE domain = 'ledger' AND version >= 6;
          INSERT INTO tasks(id, content_hash, claim, file_name, sender, reply_to, title, state, error_code,
                            error_message, claimed_at)
          VALUES ('OLD-1', 'h', 'c1', 'f1', 'claude', 'claude', 'Old failure', 'failed', 'plugin_error',

@@ -20,7 +20,7 @@ pub const LEDGER: Domain = Domain {
     sqlite_legacy: Legacy::UserVersion,
     postgres: migrations!("postgres", "ledger":
         "0001_ledger", "0002_shared_claims", "0003_stats", "0004_stat_events", "0005_events_by_kind",
-        "0006_task_search"),
+        "0006_task_search", "0007_task_order"),
     postgres_legacy: Legacy::Table("baton_schema"),
     copy: CopyRules {
         stays: &[
@@ -124,6 +124,7 @@ mod tests {
         ("postgres/ledger/0004_stat_events.sql", "b7446986c39b5d89182bd72ff48712bd6f314da5813a6bb23a83046f1c17ae46"),
         ("postgres/ledger/0005_events_by_kind.sql", "8773812296e4cdc3c6bf24ae3b7f665b1e4a2c4703ebe38d78cc0e41e2878ed6"),
         ("postgres/ledger/0006_task_search.sql", "d522a88c41e524118e21960b862899e8f037bc475b1a96b64a754a691b03c6df"),
+        ("postgres/ledger/0007_task_order.sql", "4f11843f6d26902e121c38da8ac185d520221b4ff93f0691bea325b60b224fd3"),
         ("sqlite/catalog/0001_catalog.sql", "3f23764102409bec5e26bf025ca8d20340b4f2edf887f2c6ead1349f725bc0c1"),
         ("sqlite/fp/0001_library.sql", "46d27d8143fccc8edc6ed0f430725c4b6b72c1c932e523e5a2c35dbfaef3bab3"),
         ("sqlite/ledger/0001_tasks.sql", "256cf05c810b507ff06aab7ffbb50a0a5e65f372bd0d8f1c51fd581588501c15"),
