@@ -329,6 +329,7 @@ fn compare(
 ) -> (Vec<Duration>, Vec<Duration>) {
     let (mut tn, mut to) = (Vec::new(), Vec::new());
     let (mut found_new, mut found_old, mut capped) = (0u64, 0u64, 0usize);
+    let mut slowest: Vec<(Duration, &str, u64)> = Vec::new();
     for (i, q) in queries.iter().enumerate() {
         let mut run_new = || {
             let t = Instant::now();
@@ -355,6 +356,7 @@ fn compare(
         }
         tn.push(dn);
         to.push(d_o);
+        slowest.push((dn, q, n));
         found_new += n;
         found_old += o;
     }
@@ -366,6 +368,11 @@ fn compare(
         summary(tn.clone()),
         summary(to.clone())
     );
+    // What the tail is made of: the slowest searches, with how many tasks each found.
+    slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
+    let tail: Vec<String> =
+        slowest.iter().take(3).map(|(d, q, n)| format!("{q:?} {:.1} ms ({n} found)", ms(*d))).collect();
+    println!("  slowest: {}", tail.join(", "));
     (tn, to)
 }
 
