@@ -212,7 +212,7 @@ impl Query {
 
 /// `s` as an FTS5 string: in double quotes, each `"` doubled. Inside one, nothing is an operator
 /// (`AND`, `*`, `:`, `^`, parentheses are all text).
-fn fts_string(s: &str) -> String {
+pub(crate) fn fts_string(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::read::{AlertRow, AlertTx, Alerts, ObservedItem, StatRow, StatTable, StatsStore, TaskFilter, TaskList};
-use crate::search::{COUNT_CAP, FILTERED_WINDOW, INDEX_BATCH, Query, index_words};
+use crate::search::{COUNT_CAP, FILTERED_WINDOW, INDEX_BATCH, Query, fts_string, index_words};
 use crate::{Event, KvLimits, LedgerError, LogLine, Observed, Refusal, Result, Store, TaskRow, TaskState, Writes};
 
 pub(crate) struct SqliteLedger {
@@ -419,8 +419,9 @@ fn searched_task_list(conn: &Connection, f: &TaskFilter<'_>, q: &Query, offset: 
     let (pending, direct) = unindexed_matches(conn, q)?;
     let filtered = f.state.is_some() || f.plugin.is_some() || f.error_code.is_some() || f.agent.is_some();
     let mut window = Some(if filtered { FILTERED_WINDOW } else { COUNT_CAP + 1 });
+    let fts = if q.fts.is_some() { spelled_out(conn, q)? } else { None };
     loop {
-        let mut keys = match q.fts.as_deref() {
+        let mut keys = match &fts {
             Some(fts) => fts_keys(conn, fts, window)?,
             None => Vec::new(),
         };
@@ -494,6 +495,47 @@ fn filter_keys(conn: &Connection, f: &TaskFilter<'_>, keys: &[i64]) -> Result<Ve
     let mut args = filter_args(f);
     args.push((":keys", &keys));
     Ok(st.query_map(&*args, |r| r.get(0))?.collect::<rusqlite::Result<Vec<i64>>>()?)
+}
+
+/// A prefix word spelled out as terms when at most this many of the index's terms begin with it.
+const MAX_SPELLED_TERMS: usize = 32;
+
+/// `q`'s words as an FTS5 query, each prefix word spelled out as the index's terms that begin
+/// with it (`("disk" OR "disks")`) when there are at most [`MAX_SPELLED_TERMS`], else left a
+/// prefix (`"di"*`). FTS5 reads the whole doclist of a prefix query before its first row, so
+/// the newest 10,001 keys of a word in most of 100,000 tasks took ~20 ms (however small the
+/// LIMIT); an OR of terms is read lazily from the newest, as far as the LIMIT: ~3.5 ms, and
+/// ~2 ms to list the terms (bench/runs/2026-11-26/search-order.md). `None` when a word begins
+/// no term: the index holds no match.
+///
+/// The terms come from `temp.task_search_terms`, an `fts5vocab` table over the index, made on
+/// the connection's first search (a temp table: nothing is written to the ledger). Terms only
+/// deleted tasks held may be listed; they match nothing.
+fn spelled_out(conn: &Connection, q: &Query) -> Result<Option<String>> {
+    conn.execute_batch(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.task_search_terms USING fts5vocab(main, task_search_words, row)",
+    )?;
+    let mut st = conn.prepare_cached("SELECT term FROM temp.task_search_terms WHERE term >= ?1 LIMIT ?2")?;
+    let mut parts = Vec::with_capacity(q.words.len());
+    for w in &q.words {
+        if w.chars().count() == 1 {
+            parts.push(fts_string(w));
+            continue;
+        }
+        let limit = i64::try_from(MAX_SPELLED_TERMS + 1).unwrap_or(i64::MAX);
+        let terms: Vec<String> = st.query_map(params![w, limit], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        // Terms come in order: those that begin with `w` are the first ones.
+        let begin: Vec<&String> = terms.iter().take_while(|t| t.starts_with(w.as_str())).collect();
+        match begin.len() {
+            0 => return Ok(None),
+            n if n > MAX_SPELLED_TERMS => parts.push(format!("{}*", fts_string(w))),
+            _ => {
+                let or: Vec<String> = begin.iter().map(|t| fts_string(t)).collect();
+                parts.push(format!("({})", or.join(" OR ")));
+            }
+        }
+    }
+    Ok(Some(parts.join(" AND ")))
 }
 
 /// The keys (`task_text.n`) the words index lists for the FTS5 query `fts`, newest first, at

@@ -161,6 +161,23 @@ fn scenario(l: &mut Ledger) {
     assert_eq!(ids(l, "Renamed"), ["T-TITLE-5"]);
 }
 
+/// Words that begin many of the index's terms (SQLite spells a word out as the terms that begin
+/// with it, up to 32, and reads more as a prefix): more than 32, a few, none, and two words
+/// together. `find` checks the index's answer against the direct match of the same rows.
+fn terms(l: &mut Ledger) {
+    for i in 0..40 {
+        let summary = format!("zeta{i:02} omega{}", i % 4);
+        finish(l, &format!("TERM-{i:02}"), "Terms", json!({}), None, &summary, json!({}));
+    }
+    let newest = |r: std::ops::Range<usize>| r.rev().map(|i| format!("TERM-{i:02}")).collect::<Vec<_>>();
+    assert_eq!(find(l, "zeta", TaskFilter::default(), 0, 100), (newest(0..40), 40));
+    assert_eq!(find(l, "zeta1", TaskFilter::default(), 0, 100), (newest(10..20), 10));
+    assert_eq!(find(l, "ZETA1 omega2", TaskFilter::default(), 0, 100).0, ["TERM-18", "TERM-14", "TERM-10"]);
+    assert_eq!(find(l, "omega zeta3", TaskFilter::default(), 0, 100).1, 10);
+    assert_eq!(find(l, "zetaz", TaskFilter::default(), 0, 100), (vec![], 0));
+    assert_eq!(find(l, "zeta1 zetaz", TaskFilter::default(), 0, 100), (vec![], 0));
+}
+
 /// A word in more tasks than a search counts: the page is the newest, the total says "at least"
 /// and is never given as exact; a page past what was counted reads every match.
 fn crowd(l: &mut Ledger) {
@@ -237,6 +254,7 @@ fn sqlite_finds_tasks_by_names_and_by_the_words_of_their_text() {
         l.connection().query_row("SELECT sqlite_compileoption_used('ENABLE_FTS5')", [], |r| r.get(0)).unwrap();
     assert!(fts5);
     scenario(&mut l);
+    terms(&mut l);
     many(&mut l);
     crowd(&mut l);
 }
