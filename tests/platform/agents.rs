@@ -335,6 +335,14 @@ fn bad_inputs_are_refused_with_the_fix_and_nothing_is_written() {
     // timeout on a file baton rejects one round trip later).
     refused(&["send", "--plugin", "echo", "--action", "ecko"], Some("Claude"), "did you mean \"echo\"");
     refused(&["send", "--plugin", "audit", "--action", "audit", "--params", "{\"path\": 5}"], Some("Claude"), "schema");
+    // In the pipeline's words (the same check: baton_handoff::params), each problem located.
+    refused(
+        &["send", "--plugin", "audit", "--action", "audit", "--params", "{\"path\": 5}"],
+        Some("Claude"),
+        "(in the params object)",
+    );
+    let params = r#"{"force": "yes"}"#;
+    refused(&["send", "--plugin", "audit", "--action", "audit", "--params", params], Some("Claude"), "(at `/force`)");
     let big = h.root.join("big.json");
     std::fs::write(&big, json!({"message": "x".repeat(11 << 20)}).to_string()).unwrap();
     let at_big = format!("@{}", big.display());
