@@ -1307,7 +1307,7 @@ impl StatsStore for PgLedger {
         }
         // More than the cap match `q` alone.
         args.extend([&like as &(dyn ToSql + Sync), &pg_words]);
-        let mut total = cap;
+        let (mut total, mut exact) = (cap, false);
         if filtered {
             let window = i64::try_from(FILTERED_WINDOW).unwrap_or(i64::MAX);
             let mut count_args = args.clone();
@@ -1326,6 +1326,7 @@ impl StatsStore for PgLedger {
                 count_args.push(&cap);
                 let sql = concat!("SELECT COUNT(*) FROM (SELECT 1 FROM tasks ", filters!(), search!(), " LIMIT $7) c");
                 total = self.with(|s| s.query(sql, &count_args))?.first().map(|r| r.get(0)).unwrap_or(0);
+                exact = total < cap;
             }
         }
         let rows = if limit > 0 {
@@ -1337,8 +1338,8 @@ impl StatsStore for PgLedger {
         Ok(TaskList {
             rows: rows.iter().map(task_from).collect(),
             total: total.max(0) as u64,
-            // At least this many: the matches were not all read.
-            total_exact: !filtered && total < cap,
+            // Else at least this many: the matches were not all read.
+            total_exact: exact,
             unindexed: 0,
         })
     }
