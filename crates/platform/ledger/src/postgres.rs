@@ -1208,8 +1208,9 @@ impl StatsStore for PgLedger {
                    AND ($4::text IS NULL OR sender = $4::text OR reply_to = $4::text)"
             };
         }
-        // Tested task by task, words first: only for a `q` in more than COUNT_CAP tasks, walked
-        // in the index's order, where a match is never far. A scalar subquery, one key lookup
+        // Tested task by task, words first: only for a `q` in many tasks (past COUNT_CAP, or
+        // when `walk_is_shorter`), walked in the index's order, where a match is never far. A
+        // scalar subquery, one key lookup
         // a task: as an EXISTS the planner hashed every match of the word first (~120 ms for
         // a word in most of 100,000 tasks, EXPLAIN ANALYZE) to test the first 50.
         macro_rules! search {
@@ -1270,7 +1271,7 @@ impl StatsStore for PgLedger {
         } else {
             Vec::new()
         };
-        let filtered = [state, plugin, code, agent].iter().any(Option::is_some);
+        let filtered = f.filters_besides_q();
         let (like, pg_words) = (q.like.as_str(), q.pg_words.as_deref());
         if (names.len() as i64) < cap && (words.len() as i64) < cap {
             let mut ids: Vec<String> = names.iter().chain(&words).map(|r| r.get(0)).collect();

@@ -78,6 +78,14 @@ pub struct TaskFilter<'a> {
     pub q: Option<&'a str>,
 }
 
+impl TaskFilter<'_> {
+    /// Whether any filter other than `q` is set (a search then counts within a window of its
+    /// newest matches, see [`crate::search::FILTERED_WINDOW`]).
+    pub fn filters_besides_q(&self) -> bool {
+        [self.state, self.plugin, self.error_code, self.agent].iter().any(Option::is_some)
+    }
+}
+
 /// One page of the task list and how many tasks match in all.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TaskList {

@@ -183,12 +183,7 @@ impl Query {
         if list.iter().any(|w| w.len() > MAX_WORD_BYTES) {
             list.clear();
         }
-        let fts = (!list.is_empty()).then(|| {
-            list.iter()
-                .map(|w| if w.chars().count() > 1 { format!("{}*", fts_string(w)) } else { fts_string(w) })
-                .collect::<Vec<_>>()
-                .join(" ")
-        });
+        let fts = (!list.is_empty()).then(|| list.iter().map(|w| fts_word(w)).collect::<Vec<_>>().join(" "));
         let pg_words = (!list.is_empty()).then(|| {
             list.iter()
                 .map(|w| if w.chars().count() > 1 { format!("{w}:*") } else { w.clone() })
@@ -208,6 +203,12 @@ impl Query {
                 doc.split(' ').any(|d| if prefix { d.starts_with(w.as_str()) } else { d == w })
             })
     }
+}
+
+/// One word of `q` as an FTS5 query: a prefix (`"boo"*`) unless it is one character, which
+/// must be a whole word.
+pub(crate) fn fts_word(w: &str) -> String {
+    if w.chars().count() > 1 { format!("{}*", fts_string(w)) } else { fts_string(w) }
 }
 
 /// `s` as an FTS5 string: in double quotes, each `"` doubled. Inside one, nothing is an operator

@@ -6,7 +6,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::read::{AlertRow, AlertTx, Alerts, ObservedItem, StatRow, StatTable, StatsStore, TaskFilter, TaskList};
-use crate::search::{COUNT_CAP, FILTERED_WINDOW, INDEX_BATCH, Query, fts_string, index_words};
+use crate::search::{COUNT_CAP, FILTERED_WINDOW, INDEX_BATCH, Query, fts_string, fts_word, index_words};
 use crate::{Event, KvLimits, LedgerError, LogLine, Observed, Refusal, Result, Store, TaskRow, TaskState, Writes};
 
 pub(crate) struct SqliteLedger {
@@ -417,7 +417,7 @@ fn searched_task_list(conn: &Connection, f: &TaskFilter<'_>, q: &Query, offset: 
     let skip = usize::try_from(offset).unwrap_or(usize::MAX);
     let take = usize::try_from(limit).unwrap_or(0);
     let (pending, direct) = unindexed_matches(conn, q)?;
-    let filtered = f.state.is_some() || f.plugin.is_some() || f.error_code.is_some() || f.agent.is_some();
+    let filtered = f.filters_besides_q();
     let mut window = Some(if filtered { FILTERED_WINDOW } else { COUNT_CAP + 1 });
     let fts = if q.fts.is_some() { spelled_out(conn, q)? } else { None };
     loop {
@@ -519,7 +519,7 @@ fn spelled_out(conn: &Connection, q: &Query) -> Result<Option<String>> {
     let mut parts = Vec::with_capacity(q.words.len());
     for w in &q.words {
         if w.chars().count() == 1 {
-            parts.push(fts_string(w));
+            parts.push(fts_word(w));
             continue;
         }
         let limit = i64::try_from(MAX_SPELLED_TERMS + 1).unwrap_or(i64::MAX);
@@ -528,7 +528,7 @@ fn spelled_out(conn: &Connection, q: &Query) -> Result<Option<String>> {
         let begin: Vec<&String> = terms.iter().take_while(|t| t.starts_with(w.as_str())).collect();
         match begin.len() {
             0 => return Ok(None),
-            n if n > MAX_SPELLED_TERMS => parts.push(format!("{}*", fts_string(w))),
+            n if n > MAX_SPELLED_TERMS => parts.push(fts_word(w)),
             _ => {
                 let or: Vec<String> = begin.iter().map(|t| fts_string(t)).collect();
                 parts.push(format!("({})", or.join(" OR ")));
