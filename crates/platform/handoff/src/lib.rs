@@ -8,7 +8,6 @@ pub mod build;
 pub mod codes;
 pub mod dialect;
 pub mod explain;
-pub mod fast;
 pub mod model;
 pub mod names;
 pub mod params;

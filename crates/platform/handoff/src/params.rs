@@ -53,7 +53,7 @@ impl ParamsCheck {
             .iter_errors(params)
             .take(3)
             .map(|e| {
-                let at = e.instance_path.to_string();
+                let at = e.instance_path().to_string();
                 // The params object itself has the empty JSON pointer.
                 let at = if at.is_empty() { "in the params object".to_string() } else { format!("at `{at}`") };
                 format!("{} ({at})", truncate(e.to_string(), 300))
