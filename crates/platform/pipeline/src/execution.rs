@@ -116,7 +116,11 @@ impl Running {
         let limiter = self
             .limiter
             .get_or_insert_with(|| {
-                let parallel = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+                // Read once a process: on Linux it reads /proc/self/cgroup and the CFS quota
+                // files, and a batch (often one task) makes its own limiter.
+                static PARALLEL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+                let parallel =
+                    *PARALLEL.get_or_init(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
                 Arc::new(tokio::sync::Semaphore::new(parallel))
             })
             .clone();
