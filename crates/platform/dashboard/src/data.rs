@@ -345,20 +345,36 @@ pub(crate) fn tasks(app: &App, ledger: &Ledger, q: &TaskQuery) -> Res<Value> {
     let offset = i64::try_from((page - 1).saturating_mul(per_page)).unwrap_or(i64::MAX);
     let states = q.states();
     let rejections = crate::rejections::read(&app.paths, &app.cfg.agent);
-    let (items, total, total_exact, unindexed) = if states.as_deref() == Some("rejected") {
-        let (items, total) = rejected_page(ledger, q, &rejections, offset, per_page)?;
-        (items, total, true, 0)
+    let retry_states = q.retryable_states();
+    // The page and the retryable count in one call: a search's matches are read once for both.
+    let (list, retry) = if states.as_deref() == Some("rejected") {
+        let retry = match &retry_states {
+            Some(s) => Some(db(q.with_filter(Some(s), |f| ledger.stats().task_list(f, 0, 0)))?),
+            None => None,
+        };
+        (None, retry)
     } else {
-        let list = db(q.with_filter(states.as_deref(), |f| ledger.stats().task_list(f, offset, per_page as i64)))?;
-        (list.rows.iter().map(task_json).collect(), list.total, list.total_exact, list.unindexed)
-    };
-    let (retryable, retryable_exact) = match q.retryable_states() {
-        Some(s) => {
-            let list = db(q.with_filter(Some(&s), |f| ledger.stats().task_list(f, 0, 0)))?;
-            (list.total, list.total_exact)
+        match &retry_states {
+            Some(s) => {
+                let (list, retry) = db(q.with_filter(states.as_deref(), |f| {
+                    ledger.stats().task_list_and_count(f, offset, per_page as i64, s)
+                }))?;
+                (Some(list), Some(retry))
+            }
+            None => (
+                Some(db(q.with_filter(states.as_deref(), |f| ledger.stats().task_list(f, offset, per_page as i64)))?),
+                None,
+            ),
         }
-        None => (0, true),
     };
+    let (items, total, total_exact, unindexed) = match list {
+        Some(list) => (list.rows.iter().map(task_json).collect(), list.total, list.total_exact, list.unindexed),
+        None => {
+            let (items, total) = rejected_page(ledger, q, &rejections, offset, per_page)?;
+            (items, total, true, 0)
+        }
+    };
+    let (retryable, retryable_exact) = retry.map_or((0, true), |l| (l.total, l.total_exact));
     let mut by_state: BTreeMap<String, u64> = BTreeMap::new();
     let mut by_plugin: BTreeMap<String, u64> = BTreeMap::new();
     let mut by_code: BTreeMap<String, u64> = BTreeMap::new();

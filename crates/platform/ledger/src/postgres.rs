@@ -1074,6 +1074,178 @@ macro_rules! newest_first {
     };
 }
 
+macro_rules! filters {
+    () => {
+        "WHERE ($1::text IS NULL OR state = ANY(string_to_array($1::text, ',')))
+           AND ($2::text IS NULL OR plugin = $2::text) AND ($3::text IS NULL OR error_code = $3::text)
+           AND ($4::text IS NULL OR sender = $4::text OR reply_to = $4::text)"
+    };
+}
+// `q`'s test, task by task, words first: only for a `q` in many tasks (past COUNT_CAP, or
+// when `walk_is_shorter`), walked in the index's order, where a match is never far. A
+// scalar subquery, one key lookup
+// a task: as an EXISTS the planner hashed every match of the word first (~120 ms for
+// a word in most of 100,000 tasks, EXPLAIN ANALYZE) to test the first 50.
+macro_rules! search {
+    () => {
+        " AND (($6::text IS NOT NULL
+                AND (SELECT x.words @@ to_tsquery('simple', $6::text) FROM task_text x WHERE x.id = tasks.id))
+               OR ((id || E'\\n' || title || E'\\n' || sender || E'\\n' || reply_to) LIKE $5::text
+                   AND (id LIKE $5::text OR title LIKE $5::text OR sender LIKE $5::text OR reply_to LIKE $5::text)))"
+    };
+}
+macro_rules! page {
+    ($where:expr, $limit:literal) => {
+        concat!(
+            "SELECT id, content_hash, claim, file_name, sender, reply_to, plugin, action, title, state,
+                error_code, error_message, attempts, return_name, claimed_at, finished_at, duration_ms FROM tasks ",
+            $where,
+            newest_first!(),
+            $limit
+        )
+    };
+}
+
+/// The ids that match a search, read once a request ([`PgLedger::probe`]).
+struct Probe {
+    /// Every match, sorted, each once; empty when `past_cap`.
+    ids: Vec<String>,
+    /// More than [`COUNT_CAP`] tasks match (in their names or in their words alone).
+    past_cap: bool,
+}
+
+impl PgLedger {
+    /// The ids that match `q`, each part read at most to [`COUNT_CAP`] + 1: its names (trigram
+    /// index) and its words (GIN). Below the cap a page and its counts are over those ids alone
+    /// (key lookups), instead of the search being run again inside each statement (EXPLAIN
+    /// ANALYZE: ~180 ms a statement for a word in 5,000 tasks, three statements a request).
+    /// Read once a request: the dashboard's page and its retryable count share it
+    /// ([`StatsStore::task_list_and_count`]).
+    fn probe(&self, q: &Query) -> Result<Probe> {
+        let cap = i64::try_from(COUNT_CAP).unwrap_or(i64::MAX) + 1;
+        let words = match &q.pg_words {
+            Some(w) => self.with(|s| {
+                s.query("SELECT id FROM task_text WHERE words @@ to_tsquery('simple', $1::text) LIMIT $2", &[w, &cap])
+            })?,
+            None => Vec::new(),
+        };
+        // Past the cap in its words alone, the names need not be read.
+        let names = if (words.len() as i64) < cap {
+            self.with(|s| {
+                s.query(
+                    "SELECT id FROM tasks
+                     WHERE (id || E'\n' || title || E'\n' || sender || E'\n' || reply_to) LIKE $1::text
+                       AND (id LIKE $1::text OR title LIKE $1::text OR sender LIKE $1::text OR reply_to LIKE $1::text)
+                     LIMIT $2",
+                    &[&q.like, &cap],
+                )
+            })?
+        } else {
+            Vec::new()
+        };
+        if (names.len() as i64) >= cap || (words.len() as i64) >= cap {
+            return Ok(Probe { ids: Vec::new(), past_cap: true });
+        }
+        let mut ids: Vec<String> = names.iter().chain(&words).map(|r| r.get(0)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(Probe { ids, past_cap: false })
+    }
+
+    /// The task list without `q`: a count and a page, both by migration 0007's index.
+    fn unsearched(&self, f: &TaskFilter<'_>, offset: i64, limit: i64) -> Result<TaskList> {
+        let (state, plugin, code, agent) = (f.state, f.plugin, f.error_code, f.agent);
+        let mut args: Vec<&(dyn ToSql + Sync)> = vec![&state, &plugin, &code, &agent];
+        let total = self.with(|s| s.query(concat!("SELECT COUNT(*) FROM tasks ", filters!()), &args))?;
+        let total: i64 = total.first().map(|r| r.get(0)).unwrap_or(0);
+        args.extend([&limit as &(dyn ToSql + Sync), &offset]);
+        let rows = self.with(|s| s.query(page!(filters!(), "LIMIT $5 OFFSET $6"), &args))?;
+        Ok(TaskList {
+            rows: rows.iter().map(task_from).collect(),
+            total: total.max(0) as u64,
+            total_exact: true,
+            unindexed: 0,
+        })
+    }
+
+    /// The task list for `q`, whose matches `probe` read (see [`StatsStore::task_list`]).
+    fn searched(&self, f: &TaskFilter<'_>, q: &Query, probe: &Probe, offset: i64, limit: i64) -> Result<TaskList> {
+        let (state, plugin, code, agent) = (f.state, f.plugin, f.error_code, f.agent);
+        let mut args: Vec<&(dyn ToSql + Sync)> = vec![&state, &plugin, &code, &agent];
+        let cap = i64::try_from(COUNT_CAP).unwrap_or(i64::MAX) + 1;
+        let filtered = f.filters_besides_q();
+        let (like, pg_words) = (q.like.as_str(), q.pg_words.as_deref());
+        if !probe.past_cap {
+            let ids = &probe.ids;
+            let found = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+            let total = if filtered {
+                let mut args = args.clone();
+                args.push(ids);
+                let sql = concat!("SELECT COUNT(*) FROM tasks ", filters!(), " AND id = ANY($5::text[])");
+                self.with(|s| s.query(sql, &args))?.first().map(|r| r.get(0)).unwrap_or(0)
+            } else {
+                found
+            };
+            let rows = if limit <= 0 {
+                Vec::new()
+            } else if !filtered && self.walk_is_shorter(found, offset.saturating_add(limit))? {
+                args.extend([&like as &(dyn ToSql + Sync), &pg_words, &limit, &offset]);
+                self.with(|s| s.query(page!(concat!(filters!(), search!()), "LIMIT $7 OFFSET $8"), &args))?
+            } else {
+                args.push(ids);
+                args.extend([&limit as &(dyn ToSql + Sync), &offset]);
+                self.with(|s| {
+                    s.query(page!(concat!(filters!(), " AND id = ANY($5::text[])"), "LIMIT $6 OFFSET $7"), &args)
+                })?
+            };
+            return Ok(TaskList {
+                rows: rows.iter().map(task_from).collect(),
+                total: total.max(0) as u64,
+                // Both parts were read whole: every match is among the ids.
+                total_exact: true,
+                unindexed: 0,
+            });
+        }
+        // More than the cap match `q` alone.
+        args.extend([&like as &(dyn ToSql + Sync), &pg_words]);
+        let (mut total, mut exact) = (cap, false);
+        if filtered {
+            let window = i64::try_from(FILTERED_WINDOW).unwrap_or(i64::MAX);
+            let mut count_args = args.clone();
+            count_args.push(&window);
+            let sql = concat!(
+                "SELECT COUNT(*) FROM (SELECT state, plugin, error_code, sender, reply_to FROM tasks WHERE TRUE ",
+                search!(),
+                newest_first!(),
+                "LIMIT $7) tasks ",
+                filters!()
+            );
+            total = self.with(|s| s.query(sql, &count_args))?.first().map(|r| r.get(0)).unwrap_or(0);
+            if total < offset.saturating_add(limit) {
+                // The page lies past the window: count every match (up to the cap).
+                let mut count_args = args.clone();
+                count_args.push(&cap);
+                let sql = concat!("SELECT COUNT(*) FROM (SELECT 1 FROM tasks ", filters!(), search!(), " LIMIT $7) c");
+                total = self.with(|s| s.query(sql, &count_args))?.first().map(|r| r.get(0)).unwrap_or(0);
+                exact = total < cap;
+            }
+        }
+        let rows = if limit > 0 {
+            args.extend([&limit as &(dyn ToSql + Sync), &offset]);
+            self.with(|s| s.query(page!(concat!(filters!(), search!()), "LIMIT $7 OFFSET $8"), &args))?
+        } else {
+            Vec::new()
+        };
+        Ok(TaskList {
+            rows: rows.iter().map(task_from).collect(),
+            total: total.max(0) as u64,
+            // Else at least this many: the matches were not all read.
+            total_exact: exact,
+            unindexed: 0,
+        })
+    }
+}
+
 impl StatsStore for PgLedger {
     fn stat_rows(&self, table: StatTable, lo: i64, hi: i64, visit: &mut dyn FnMut(StatRow<'_>)) -> Result<()> {
         let sql = match table {
@@ -1201,148 +1373,26 @@ impl StatsStore for PgLedger {
     /// or with other filters the matches among the newest [`FILTERED_WINDOW`] that pass them.
     /// Sorting every match of such a word took ~1.8 s over 100,000 tasks.
     fn task_list(&self, f: &TaskFilter<'_>, offset: i64, limit: i64) -> Result<TaskList> {
-        macro_rules! filters {
-            () => {
-                "WHERE ($1::text IS NULL OR state = ANY(string_to_array($1::text, ',')))
-                   AND ($2::text IS NULL OR plugin = $2::text) AND ($3::text IS NULL OR error_code = $3::text)
-                   AND ($4::text IS NULL OR sender = $4::text OR reply_to = $4::text)"
-            };
-        }
-        // Tested task by task, words first: only for a `q` in many tasks (past COUNT_CAP, or
-        // when `walk_is_shorter`), walked in the index's order, where a match is never far. A
-        // scalar subquery, one key lookup
-        // a task: as an EXISTS the planner hashed every match of the word first (~120 ms for
-        // a word in most of 100,000 tasks, EXPLAIN ANALYZE) to test the first 50.
-        macro_rules! search {
-            () => {
-                " AND (($6::text IS NOT NULL
-                        AND (SELECT x.words @@ to_tsquery('simple', $6::text) FROM task_text x WHERE x.id = tasks.id))
-                       OR ((id || E'\\n' || title || E'\\n' || sender || E'\\n' || reply_to) LIKE $5::text
-                           AND (id LIKE $5::text OR title LIKE $5::text OR sender LIKE $5::text OR reply_to LIKE $5::text)))"
-            };
-        }
-        macro_rules! page {
-            ($where:expr, $limit:literal) => {
-                concat!(
-                    "SELECT id, content_hash, claim, file_name, sender, reply_to, plugin, action, title, state,
-                        error_code, error_message, attempts, return_name, claimed_at, finished_at, duration_ms FROM tasks ",
-                    $where,
-                    newest_first!(),
-                    $limit
-                )
-            };
-        }
-        let (state, plugin, code, agent) = (f.state, f.plugin, f.error_code, f.agent);
-        let mut args: Vec<&(dyn ToSql + Sync)> = vec![&state, &plugin, &code, &agent];
+        let Some(q) = f.q.and_then(Query::parse) else { return self.unsearched(f, offset, limit) };
+        let probe = self.probe(&q)?;
+        self.searched(f, &q, &probe, offset, limit)
+    }
+
+    /// The page and the count read the search's matches once ([`PgLedger::probe`]): each read
+    /// is up to 10,001 ids, 37–50 ms for a word in a third of 100,000 tasks.
+    fn task_list_and_count(
+        &self,
+        f: &TaskFilter<'_>,
+        offset: i64,
+        limit: i64,
+        count_states: &str,
+    ) -> Result<(TaskList, TaskList)> {
+        let counted = TaskFilter { state: Some(count_states), ..*f };
         let Some(q) = f.q.and_then(Query::parse) else {
-            let total = self.with(|s| s.query(concat!("SELECT COUNT(*) FROM tasks ", filters!()), &args))?;
-            let total: i64 = total.first().map(|r| r.get(0)).unwrap_or(0);
-            args.extend([&limit as &(dyn ToSql + Sync), &offset]);
-            let rows = self.with(|s| s.query(page!(filters!(), "LIMIT $5 OFFSET $6"), &args))?;
-            return Ok(TaskList {
-                rows: rows.iter().map(task_from).collect(),
-                total: total.max(0) as u64,
-                total_exact: true,
-                unindexed: 0,
-            });
+            return Ok((self.unsearched(f, offset, limit)?, self.unsearched(&counted, 0, 0)?));
         };
-        let cap = i64::try_from(COUNT_CAP).unwrap_or(i64::MAX) + 1;
-        // The matching ids once, each part capped: its names (trigram index) and its words
-        // (GIN). Below the cap the page and the count are over those ids alone (key lookups),
-        // instead of the search being run again inside each statement (EXPLAIN ANALYZE: ~180
-        // ms a statement for a word in 5,000 tasks, three statements a request).
-        let words = match &q.pg_words {
-            Some(w) => self.with(|s| {
-                s.query("SELECT id FROM task_text WHERE words @@ to_tsquery('simple', $1::text) LIMIT $2", &[w, &cap])
-            })?,
-            None => Vec::new(),
-        };
-        // Past the cap in its words alone, the names need not be read.
-        let names = if (words.len() as i64) < cap {
-            self.with(|s| {
-                s.query(
-                    "SELECT id FROM tasks
-                     WHERE (id || E'\n' || title || E'\n' || sender || E'\n' || reply_to) LIKE $1::text
-                       AND (id LIKE $1::text OR title LIKE $1::text OR sender LIKE $1::text OR reply_to LIKE $1::text)
-                     LIMIT $2",
-                    &[&q.like, &cap],
-                )
-            })?
-        } else {
-            Vec::new()
-        };
-        let filtered = f.filters_besides_q();
-        let (like, pg_words) = (q.like.as_str(), q.pg_words.as_deref());
-        if (names.len() as i64) < cap && (words.len() as i64) < cap {
-            let mut ids: Vec<String> = names.iter().chain(&words).map(|r| r.get(0)).collect();
-            ids.sort_unstable();
-            ids.dedup();
-            let found = i64::try_from(ids.len()).unwrap_or(i64::MAX);
-            let total = if filtered {
-                let mut args = args.clone();
-                args.push(&ids);
-                let sql = concat!("SELECT COUNT(*) FROM tasks ", filters!(), " AND id = ANY($5::text[])");
-                self.with(|s| s.query(sql, &args))?.first().map(|r| r.get(0)).unwrap_or(0)
-            } else {
-                found
-            };
-            let rows = if limit <= 0 {
-                Vec::new()
-            } else if !filtered && self.walk_is_shorter(found, offset.saturating_add(limit))? {
-                args.extend([&like as &(dyn ToSql + Sync), &pg_words, &limit, &offset]);
-                self.with(|s| s.query(page!(concat!(filters!(), search!()), "LIMIT $7 OFFSET $8"), &args))?
-            } else {
-                args.push(&ids);
-                args.extend([&limit as &(dyn ToSql + Sync), &offset]);
-                self.with(|s| {
-                    s.query(page!(concat!(filters!(), " AND id = ANY($5::text[])"), "LIMIT $6 OFFSET $7"), &args)
-                })?
-            };
-            return Ok(TaskList {
-                rows: rows.iter().map(task_from).collect(),
-                total: total.max(0) as u64,
-                // Both parts were read whole: every match is among the ids.
-                total_exact: true,
-                unindexed: 0,
-            });
-        }
-        // More than the cap match `q` alone.
-        args.extend([&like as &(dyn ToSql + Sync), &pg_words]);
-        let (mut total, mut exact) = (cap, false);
-        if filtered {
-            let window = i64::try_from(FILTERED_WINDOW).unwrap_or(i64::MAX);
-            let mut count_args = args.clone();
-            count_args.push(&window);
-            let sql = concat!(
-                "SELECT COUNT(*) FROM (SELECT state, plugin, error_code, sender, reply_to FROM tasks WHERE TRUE ",
-                search!(),
-                newest_first!(),
-                "LIMIT $7) tasks ",
-                filters!()
-            );
-            total = self.with(|s| s.query(sql, &count_args))?.first().map(|r| r.get(0)).unwrap_or(0);
-            if total < offset.saturating_add(limit) {
-                // The page lies past the window: count every match (up to the cap).
-                let mut count_args = args.clone();
-                count_args.push(&cap);
-                let sql = concat!("SELECT COUNT(*) FROM (SELECT 1 FROM tasks ", filters!(), search!(), " LIMIT $7) c");
-                total = self.with(|s| s.query(sql, &count_args))?.first().map(|r| r.get(0)).unwrap_or(0);
-                exact = total < cap;
-            }
-        }
-        let rows = if limit > 0 {
-            args.extend([&limit as &(dyn ToSql + Sync), &offset]);
-            self.with(|s| s.query(page!(concat!(filters!(), search!()), "LIMIT $7 OFFSET $8"), &args))?
-        } else {
-            Vec::new()
-        };
-        Ok(TaskList {
-            rows: rows.iter().map(task_from).collect(),
-            total: total.max(0) as u64,
-            // Else at least this many: the matches were not all read.
-            total_exact: exact,
-            unindexed: 0,
-        })
+        let probe = self.probe(&q)?;
+        Ok((self.searched(f, &q, &probe, offset, limit)?, self.searched(&counted, &q, &probe, 0, 0)?))
     }
 
     fn task_facets(&self) -> Result<Vec<(String, Option<String>, Option<String>, u64)>> {

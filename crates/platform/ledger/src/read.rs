@@ -152,6 +152,19 @@ pub trait StatsStore: crate::Store {
     /// One page of baton's tasks matching `filter`, newest claims first, and how many match in
     /// all (paging with totals; with `q`, counted up to a cap, see [`TaskList`]).
     fn task_list(&self, filter: &TaskFilter<'_>, offset: i64, limit: i64) -> Result<TaskList>;
+    /// [`Self::task_list`], and the same filter's count in `count_states` instead of its own
+    /// states (the dashboard's "a retry would take N"), as two `task_list`s would answer them. A
+    /// backend whose search reads every match first (PostgreSQL) reads them once for both.
+    fn task_list_and_count(
+        &self,
+        filter: &TaskFilter<'_>,
+        offset: i64,
+        limit: i64,
+        count_states: &str,
+    ) -> Result<(TaskList, TaskList)> {
+        let counted = TaskFilter { state: Some(count_states), ..*filter };
+        Ok((self.task_list(filter, offset, limit)?, self.task_list(&counted, 0, 0)?))
+    }
     /// Brings the task list's search index up to date by at most `max_rows` rows, in one
     /// transaction; returns how many rows it indexed and whether any are left. A backend that
     /// indexes as it writes (PostgreSQL) has nothing to do.

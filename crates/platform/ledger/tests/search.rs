@@ -5,7 +5,7 @@
 #[path = "../../../../tests/support/pg.rs"]
 mod pg;
 
-use baton_ledger::read::TaskFilter;
+use baton_ledger::read::{TaskFilter, TaskList};
 use baton_ledger::search::SearchText;
 use baton_ledger::{Ledger, Location, TaskRow, TaskState};
 use serde_json::{Value, json};
@@ -59,9 +59,20 @@ fn find(l: &Ledger, q: &str, f: TaskFilter<'_>, offset: i64, limit: i64) -> (Vec
     while l.stats().index_search(1_000).unwrap().1 {}
     let list = l.stats().task_list(&filter, offset, limit).unwrap();
     assert_eq!(list.unindexed, 0, "{q}: the indexer caught up");
+    same_in_one_call(l, &filter, offset, limit, &list);
     let indexed = (list.rows.into_iter().map(|t| t.id).collect::<Vec<_>>(), list.total);
     assert_eq!(direct, indexed, "{q}: read directly, then from the index");
     indexed
+}
+
+/// `task_list_and_count` answers as `task_list` twice: the page as `list`, the count as the
+/// same filter in the retryable states (PostgreSQL reads the search's matches once for both).
+fn same_in_one_call(l: &Ledger, filter: &TaskFilter<'_>, offset: i64, limit: i64, list: &TaskList) {
+    let retry = "failed,rejected";
+    let counted = l.stats().task_list(&TaskFilter { state: Some(retry), ..*filter }, 0, 0).unwrap();
+    let (page, count) = l.stats().task_list_and_count(filter, offset, limit, retry).unwrap();
+    assert_eq!(&page, list, "{filter:?}: the page in one call");
+    assert_eq!(count, counted, "{filter:?}: the count in one call");
 }
 
 fn ids(l: &Ledger, q: &str) -> Vec<String> {
@@ -202,6 +213,7 @@ fn crowd(l: &mut Ledger) {
         l.stats().task_list(&TaskFilter { q: Some("packed"), ..f }, offset, limit).unwrap()
     };
     let all = q(TaskFilter::default(), 0, 3);
+    same_in_one_call(l, &TaskFilter { q: Some("packed"), ..Default::default() }, 0, 3, &all);
     assert!(!all.total_exact && all.total > COUNT_CAP as u64 && all.total <= n as u64, "{}", all.total);
     let page: Vec<String> = all.rows.into_iter().map(|t| t.id).collect();
     assert_eq!(page, [format!("CROWD-{:05}", n - 1), format!("CROWD-{:05}", n - 2), format!("CROWD-{:05}", n - 3)]);
