@@ -1082,10 +1082,9 @@ macro_rules! filters {
     };
 }
 // `q`'s test, task by task, words first: only for a `q` in many tasks (past COUNT_CAP, or
-// when `walk_is_shorter`), walked in the index's order, where a match is never far. A
-// scalar subquery, one key lookup
-// a task: as an EXISTS the planner hashed every match of the word first (~120 ms for
-// a word in most of 100,000 tasks, EXPLAIN ANALYZE) to test the first 50.
+// when `walk_is_shorter`), walked in the index's order, where a match is never far. A scalar
+// subquery, one key lookup a task: as an EXISTS the planner hashed every match of the word
+// first (~120 ms for a word in most of 100,000 tasks, EXPLAIN ANALYZE) to test the first 50.
 macro_rules! search {
     () => {
         " AND (($6::text IS NOT NULL
@@ -1106,12 +1105,16 @@ macro_rules! page {
     };
 }
 
+/// How many matches of each part of a search are read: one more than [`COUNT_CAP`], to know
+/// whether it is passed.
+const READ_CAP: i64 = COUNT_CAP as i64 + 1;
+
 /// The ids that match a search, read once a request ([`PgLedger::probe`]).
-struct Probe {
-    /// Every match, sorted, each once; empty when `past_cap`.
-    ids: Vec<String>,
+enum Probe {
+    /// Every match, sorted, each once.
+    Found(Vec<String>),
     /// More than [`COUNT_CAP`] tasks match (in their names or in their words alone).
-    past_cap: bool,
+    PastCap,
 }
 
 impl PgLedger {
@@ -1122,34 +1125,36 @@ impl PgLedger {
     /// Read once a request: the dashboard's page and its retryable count share it
     /// ([`StatsStore::task_list_and_count`]).
     fn probe(&self, q: &Query) -> Result<Probe> {
-        let cap = i64::try_from(COUNT_CAP).unwrap_or(i64::MAX) + 1;
         let words = match &q.pg_words {
             Some(w) => self.with(|s| {
-                s.query("SELECT id FROM task_text WHERE words @@ to_tsquery('simple', $1::text) LIMIT $2", &[w, &cap])
+                s.query(
+                    "SELECT id FROM task_text WHERE words @@ to_tsquery('simple', $1::text) LIMIT $2",
+                    &[w, &READ_CAP],
+                )
             })?,
             None => Vec::new(),
         };
         // Past the cap in its words alone, the names need not be read.
-        let names = if (words.len() as i64) < cap {
+        let names = if (words.len() as i64) < READ_CAP {
             self.with(|s| {
                 s.query(
                     "SELECT id FROM tasks
                      WHERE (id || E'\n' || title || E'\n' || sender || E'\n' || reply_to) LIKE $1::text
                        AND (id LIKE $1::text OR title LIKE $1::text OR sender LIKE $1::text OR reply_to LIKE $1::text)
                      LIMIT $2",
-                    &[&q.like, &cap],
+                    &[&q.like, &READ_CAP],
                 )
             })?
         } else {
             Vec::new()
         };
-        if (names.len() as i64) >= cap || (words.len() as i64) >= cap {
-            return Ok(Probe { ids: Vec::new(), past_cap: true });
+        if (names.len() as i64) >= READ_CAP || (words.len() as i64) >= READ_CAP {
+            return Ok(Probe::PastCap);
         }
         let mut ids: Vec<String> = names.iter().chain(&words).map(|r| r.get(0)).collect();
         ids.sort_unstable();
         ids.dedup();
-        Ok(Probe { ids, past_cap: false })
+        Ok(Probe::Found(ids))
     }
 
     /// The task list without `q`: a count and a page, both by migration 0007's index.
@@ -1172,11 +1177,9 @@ impl PgLedger {
     fn searched(&self, f: &TaskFilter<'_>, q: &Query, probe: &Probe, offset: i64, limit: i64) -> Result<TaskList> {
         let (state, plugin, code, agent) = (f.state, f.plugin, f.error_code, f.agent);
         let mut args: Vec<&(dyn ToSql + Sync)> = vec![&state, &plugin, &code, &agent];
-        let cap = i64::try_from(COUNT_CAP).unwrap_or(i64::MAX) + 1;
         let filtered = f.filters_besides_q();
         let (like, pg_words) = (q.like.as_str(), q.pg_words.as_deref());
-        if !probe.past_cap {
-            let ids = &probe.ids;
+        if let Probe::Found(ids) = probe {
             let found = i64::try_from(ids.len()).unwrap_or(i64::MAX);
             let total = if filtered {
                 let mut args = args.clone();
@@ -1208,7 +1211,7 @@ impl PgLedger {
         }
         // More than the cap match `q` alone.
         args.extend([&like as &(dyn ToSql + Sync), &pg_words]);
-        let (mut total, mut exact) = (cap, false);
+        let (mut total, mut exact) = (READ_CAP, false);
         if filtered {
             let window = i64::try_from(FILTERED_WINDOW).unwrap_or(i64::MAX);
             let mut count_args = args.clone();
@@ -1224,10 +1227,10 @@ impl PgLedger {
             if total < offset.saturating_add(limit) {
                 // The page lies past the window: count every match (up to the cap).
                 let mut count_args = args.clone();
-                count_args.push(&cap);
+                count_args.push(&READ_CAP);
                 let sql = concat!("SELECT COUNT(*) FROM (SELECT 1 FROM tasks ", filters!(), search!(), " LIMIT $7) c");
                 total = self.with(|s| s.query(sql, &count_args))?.first().map(|r| r.get(0)).unwrap_or(0);
-                exact = total < cap;
+                exact = total < READ_CAP;
             }
         }
         let rows = if limit > 0 {
