@@ -345,26 +345,19 @@ pub(crate) fn tasks(app: &App, ledger: &Ledger, q: &TaskQuery) -> Res<Value> {
     let offset = i64::try_from((page - 1).saturating_mul(per_page)).unwrap_or(i64::MAX);
     let states = q.states();
     let rejections = crate::rejections::read(&app.paths, &app.cfg.agent);
-    let retry_states = q.retryable_states();
-    // The page and the retryable count in one call: a search's matches are read once for both.
-    let (list, retry) = if states.as_deref() == Some("rejected") {
-        let retry = match &retry_states {
-            Some(s) => Some(db(q.with_filter(Some(s), |f| ledger.stats().task_list(f, 0, 0)))?),
-            None => None,
-        };
-        (None, retry)
-    } else {
-        match &retry_states {
-            Some(s) => {
-                let (list, retry) = db(q.with_filter(states.as_deref(), |f| {
-                    ledger.stats().task_list_and_count(f, offset, per_page as i64, s)
-                }))?;
-                (Some(list), Some(retry))
-            }
-            None => (
-                Some(db(q.with_filter(states.as_deref(), |f| ledger.stats().task_list(f, offset, per_page as i64)))?),
-                None,
-            ),
+    let stats = ledger.stats();
+    // The page (from the ledger unless it is of rejections) and the retryable count, in one
+    // call when both come from the ledger: a search's matches are read once for both.
+    let (list, retry) = match (states.as_deref() == Some("rejected"), q.retryable_states()) {
+        (true, None) => (None, None),
+        (true, Some(s)) => (None, Some(db(q.with_filter(Some(&s), |f| stats.task_list(f, 0, 0)))?)),
+        (false, None) => {
+            (Some(db(q.with_filter(states.as_deref(), |f| stats.task_list(f, offset, per_page as i64)))?), None)
+        }
+        (false, Some(s)) => {
+            let both = q.with_filter(states.as_deref(), |f| stats.task_list_and_count(f, offset, per_page as i64, &s));
+            let (list, retry) = db(both)?;
+            (Some(list), Some(retry))
         }
     };
     let (items, total, total_exact, unindexed) = match list {
