@@ -1,8 +1,8 @@
 //! The v1 handoff JSON (`baton.handoff/v1`), as the pipeline reads a TASK or RETURN: strict JSON
 //! (a key twice is refused), then the published schema. Checked beyond "no panic": the
-//! validator generated at build time and the schema compiled at run time decide alike; what parses, written
-//! back (pretty, as another editor would save it), parses to the same body and content hash;
-//! and the dialect reader sees it as v1 with its id.
+//! validator generated at build time and the schema compiled at run time decide alike; what
+//! parses, written back (pretty, as another editor would save it), parses to the same body and
+//! content hash; and the dialect reader sees it as v1 with its id.
 #![no_main]
 use baton_handoff::{dialect, schema, strict};
 use libfuzzer_sys::fuzz_target;
