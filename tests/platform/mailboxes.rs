@@ -555,6 +555,24 @@ fn waiting_on_a_rejected_task_answers_the_rejection_at_once() {
         let got = crate::a2a::client(&h, &s, &key, &["wait", id, "10"]);
         assert_eq!(got["status"]["state"], "TASK_STATE_REJECTED", "{id}: {got}");
     }
+    // One GetTask (a look, not a wait) right after the refusal, inside the 2 s a waiter gives
+    // the RETURN file: REJECTED with its reason already, not WORKING.
+    h.drop_file("20260118T070951Z__TASK__Echo-U3__worker.json", task_replying_to("U3", "beta/worker", None));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let refused = || {
+        let out = h.run(&["show", "U3", "--json"]);
+        out.status.success()
+            && serde_json::from_slice::<Value>(&out.stdout).is_ok_and(|v| v["task"]["state"] == "rejected")
+    };
+    while !refused() {
+        assert!(std::time::Instant::now() < deadline, "serve --http never refused U3:\n{}", s.log_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let got = crate::a2a::client(&h, &s, &key, &["wait", "U3", "0"]);
+    assert_eq!(got["status"]["state"], "TASK_STATE_REJECTED", "{got}");
+    let text = got["status"]["message"]["parts"][0]["text"].as_str().unwrap_or_default();
+    assert!(text.starts_with("unknown_recipient: ") && text.contains("\"beta/worker\""), "the code and reason: {got}");
+    assert!(got.get("artifacts").is_none_or(|a| a == &json!([])), "no result of a TASK never run: {got}");
 }
 
 /// `status` lists a TASK answered into a Claude inbox whose RETURN message is still unread past

@@ -104,6 +104,29 @@ pub struct Waiter {
     asked_row: Option<Instant>,
 }
 
+/// The answer a TASK's ledger row gives on its own, as a RETURN-shaped object (`"from":
+/// "ledger"`, no file): its state, code and reason when baton refused it (`rejected`) or its run
+/// failed; `None` for any other row (running, retrying, completed with its RETURN on its way).
+/// A waiter asks it only after [`ROW_GRACE`], preferring the RETURN file; a one-off look (A2A's
+/// `GetTask`) asks it at once, so a finished TASK is never shown as still working.
+pub fn row_answer(row: &baton_ledger::TaskRow) -> Option<Value> {
+    use baton_ledger::TaskState;
+    if !matches!(row.state, TaskState::Rejected | TaskState::Failed) {
+        return None;
+    }
+    let state = row.state.as_str();
+    let reason = row.error_message.clone().unwrap_or_else(|| format!("the TASK was {state}"));
+    Some(serde_json::json!({
+        "kind": "return",
+        "in_reply_to": row.id,
+        "from": "ledger",
+        "status": state,
+        "summary": reason,
+        "error": {"code": row.error_code, "message": reason},
+        "finished_at": row.finished_at,
+    }))
+}
+
 /// How long after a TASK's row turned `rejected` or `failed` the waiter still waits for the
 /// RETURN itself before it answers from the row: the pipeline records the row before it has
 /// delivered the RETURN, and the RETURN (a file to `--ack`) is the better answer.
@@ -224,40 +247,22 @@ impl Waiter {
         self.best.clone()
     }
 
-    /// The answer the ledger's row gives when no RETURN is found: a TASK baton refused
-    /// (`rejected`: unknown recipient, invalid TASK, …) or whose run failed, finished over
-    /// [`ROW_GRACE`] ago, answers at once with its state, code and reason, as a RETURN-shaped
-    /// object (`"from": "ledger"`, no file) so `wait`, MCP and A2A all say it as they say a
-    /// RETURN's. Any other row (running, retrying, completed with its RETURN still on its way)
-    /// is no answer yet.
+    /// The answer the ledger's row gives when no RETURN is found ([`row_answer`]: a TASK baton
+    /// refused or whose run failed), once it finished over [`ROW_GRACE`] ago, so `wait`, MCP and
+    /// A2A all say it as they say a RETURN's instead of timing out.
     fn answer_of_row(&mut self) -> Option<(PathBuf, Value)> {
-        use baton_ledger::TaskState;
         let loc = self.ledger.as_ref()?;
         if self.asked_row.is_some_and(|t| t.elapsed() < POLL) {
             return None;
         }
         self.asked_row = Some(Instant::now());
         let row = baton_ledger::Ledger::open_at(loc).ok()?.task(&self.id).ok()??;
-        if !matches!(row.state, TaskState::Rejected | TaskState::Failed) {
-            return None;
-        }
         let finished = row.finished_at.as_deref().and_then(baton_handoff::stamp::parse_rfc3339);
         let age_ms = finished.map(|f| (baton_handoff::stamp::now() - f).whole_milliseconds());
         if age_ms.is_some_and(|a| a < ROW_GRACE.as_millis() as i128) {
             return None;
         }
-        let state = row.state.as_str();
-        let reason = row.error_message.clone().unwrap_or_else(|| format!("the TASK was {state}"));
-        let body = serde_json::json!({
-            "kind": "return",
-            "in_reply_to": self.id,
-            "from": "ledger",
-            "status": state,
-            "summary": reason,
-            "error": {"code": row.error_code, "message": reason},
-            "finished_at": row.finished_at,
-        });
-        Some((PathBuf::new(), body))
+        row_answer(&row).map(|body| (PathBuf::new(), body))
     }
 
     /// Keeps `body` if it is a RETURN answering the TASK's current attempt, later than the best

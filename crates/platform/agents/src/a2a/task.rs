@@ -169,8 +169,12 @@ impl View {
             if let Some(e) = ret.get("error").filter(|e| !e.is_null()) {
                 let code = e.get("code").and_then(Value::as_str).unwrap_or("error");
                 let msg = e.get("message").and_then(Value::as_str).unwrap_or_default();
-                if !text.contains(msg) {
-                    text = if text.is_empty() { format!("{code}: {msg}") } else { format!("{text}\n{code}: {msg}") };
+                // The code is said once: beside a summary that is the message itself (a ledger
+                // row's answer), or after a summary that does not already quote it.
+                if text.is_empty() || text == msg {
+                    text = format!("{code}: {msg}");
+                } else if !text.contains(msg) {
+                    text = format!("{text}\n{code}: {msg}");
                 }
             }
             status["message"] = json!({
@@ -259,12 +263,17 @@ fn t_str<'a>(v: &'a Option<Value>, k: &str) -> Option<&'a str> {
 /// The RETURN's result (a data part) and files (url parts), as A2A artifacts.
 fn artifacts_of(file: &Path, ret: &Value) -> Vec<Value> {
     let rid = ret.get("id").and_then(Value::as_str).unwrap_or("return");
-    let mut out = vec![json!({
-        "artifactId": format!("{rid}-result"),
-        "name": "result",
-        "description": format!("the result of {}", file.display()),
-        "parts": [{"data": ret.get("result").cloned().unwrap_or_else(|| json!({}))}],
-    })];
+    let mut out = Vec::new();
+    // A ledger row's answer (a TASK refused or failed with no RETURN file) has no result: an
+    // empty one would read as a result of nothing.
+    if !file.as_os_str().is_empty() {
+        out.push(json!({
+            "artifactId": format!("{rid}-result"),
+            "name": "result",
+            "description": format!("the result of {}", file.display()),
+            "parts": [{"data": ret.get("result").cloned().unwrap_or_else(|| json!({}))}],
+        }));
+    }
     for (i, a) in ret.get("artifacts").and_then(Value::as_array).into_iter().flatten().enumerate() {
         let Some(path) = a.as_str() else { continue };
         let name = Path::new(path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -517,6 +526,9 @@ impl Store {
                     .and_then(|p| crate::read_handoff(&p).map(|b| (p, b)))
                     .filter(|(_, b)| b.get("in_reply_to").and_then(Value::as_str) == Some(id))
                     .or_else(|| w.check())
+                    // A look, not a wait: a refused or failed row answers now, not after the
+                    // waiter's grace for its RETURN (it would read WORKING until then).
+                    .or_else(|| row.as_ref().and_then(wait::row_answer).map(|b| (PathBuf::new(), b)))
             }
         };
         Ok(Some(View { id: id.to_string(), task, row, answer, file, sent }))
