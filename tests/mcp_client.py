@@ -115,7 +115,7 @@ async def scenario(baton, home, name):
         )
     out = {}
     tasks = Tasks()
-    async with Client(params, extensions=[tasks] if name in ("tasks", "restart1", "restart2") else None) as c:
+    async with Client(params, extensions=[tasks] if name in ("tasks", "restart1", "restart2", "get") else None) as c:
         async def call(key, tool, args=None):
             try:
                 out[key] = shown(await c.call_tool(tool, args or {}))
@@ -221,6 +221,9 @@ async def scenario(baton, home, name):
             await call("wait_agent", "wait_for_return", {"id": out["send_agent"]["structured"]["id"], "timeout_s": 0.3})
             # A TASK whose sender is the team's agent, found by id alone (another session's).
             await call("wait_dropped", "wait_for_return", {"id": os.environ["DROPPED_ID"], "timeout_s": 20})
+        elif name == "get":
+            # One `tasks/get` of a handoff id this session never saw.
+            out["got"] = await tasks.get(c.session, os.environ["TASK_ID"])
         elif name == "rejected_wait":
             # A TASK refused at intake (tests/platform/mailboxes.rs): the wait answers its
             # rejection from the ledger at once, not a pending answer after the timeout.

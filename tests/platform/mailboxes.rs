@@ -555,19 +555,30 @@ fn waiting_on_a_rejected_task_answers_the_rejection_at_once() {
         let got = crate::a2a::client(&h, &s, &key, &["wait", id, "10"]);
         assert_eq!(got["status"]["state"], "TASK_STATE_REJECTED", "{id}: {got}");
     }
-    // One GetTask (a look, not a wait) right after the refusal, inside the 2 s a waiter gives
-    // the RETURN file: REJECTED with its reason already, not WORKING.
-    h.drop_file("20260118T070951Z__TASK__Echo-U3__worker.json", task_replying_to("U3", "beta/worker", None));
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let refused = || {
-        let out = h.run(&["show", "U3", "--json"]);
-        out.status.success()
-            && serde_json::from_slice::<Value>(&out.stdout).is_ok_and(|v| v["task"]["state"] == "rejected")
+    // One GetTask, and one MCP `tasks/get` (a look, not a wait), right after the refusal, inside
+    // the 2 s a waiter gives the RETURN file: the rejection with its reason already, not WORKING.
+    let refuse = |id: &str| {
+        h.drop_file(
+            format!("20260118T070951Z__TASK__Echo-{id}__worker.json"),
+            task_replying_to(id, "beta/worker", None),
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let refused = || {
+            let out = h.run(&["show", id, "--json"]);
+            out.status.success()
+                && serde_json::from_slice::<Value>(&out.stdout).is_ok_and(|v| v["task"]["state"] == "rejected")
+        };
+        while !refused() {
+            assert!(std::time::Instant::now() < deadline, "serve --http never refused {id}:\n{}", s.log_text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
     };
-    while !refused() {
-        assert!(std::time::Instant::now() < deadline, "serve --http never refused U3:\n{}", s.log_text());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    refuse("U4");
+    let v = crate::mcp::client(&h, "get", &[("TASK_ID", "U4")]);
+    let got = &v["got"];
+    assert_eq!(got["status"], "completed", "answered, not working: {v}");
+    assert_eq!(got["result"]["structuredContent"]["status"], "rejected", "{v}");
+    refuse("U3");
     let got = crate::a2a::client(&h, &s, &key, &["wait", "U3", "0"]);
     assert_eq!(got["status"]["state"], "TASK_STATE_REJECTED", "{got}");
     let text = got["status"]["message"]["parts"][0]["text"].as_str().unwrap_or_default();

@@ -108,18 +108,23 @@ impl Inner {
     }
 
     /// A task this session did not create (another session's, or this one's before a restart):
-    /// its id is a handoff id, and the handoffs and the ledger answer it. Answered: completed
-    /// with the RETURN, as `wait_for_return` answers; cancelled by a client: cancelled; else
-    /// working.
+    /// its id is a handoff id, and the handoffs and the ledger answer it. Answered (a RETURN, or
+    /// a row baton refused or failed): completed with that answer, as `wait_for_return`
+    /// answers; cancelled by a client: cancelled; else working.
     fn durable(&self, id: &str) -> Result<(Task, TaskPayload)> {
         let ctx = self.ctx();
         let mut waiter = wait::locate(&ctx, &self.tree, id)
             .map_err(|e| anyhow!("no task {id:?}: a task id is a handoff id, and {e:#}"))?;
         let now = now_rfc3339();
-        let events = baton_ledger::Ledger::open_at(&self.location).and_then(|l| l.events(id)).unwrap_or_default();
+        let ledger = baton_ledger::Ledger::open_at(&self.location).ok();
+        let events = ledger.as_ref().and_then(|l| l.events(id).ok()).unwrap_or_default();
         let cancelled = events.iter().any(|e| e.event == CANCELLED_EVENT);
-        let (status, payload) = match waiter.check() {
-            Some((_, ret)) => (TaskStatus::Completed, completed(&tool_result("wait_for_return", Ok(ret)))),
+        // A look, not a wait: a TASK refused or failed with no RETURN yet answers from its row
+        // now, not after the waiter's grace for the RETURN file (it would read as working).
+        let row = ledger.as_ref().and_then(|l| l.task(id).ok().flatten());
+        let answer = waiter.check().map(|(_, ret)| ret).or_else(|| row.as_ref().and_then(wait::row_answer));
+        let (status, payload) = match answer {
+            Some(ret) => (TaskStatus::Completed, completed(&tool_result("wait_for_return", Ok(ret)))),
             None if cancelled => (TaskStatus::Cancelled, TaskPayload::Cancelled),
             None => (TaskStatus::Working, TaskPayload::Working),
         };
