@@ -119,11 +119,7 @@ impl Inner {
         let ledger = baton_ledger::Ledger::open_at(&self.location).ok();
         let events = ledger.as_ref().and_then(|l| l.events(id).ok()).unwrap_or_default();
         let cancelled = events.iter().any(|e| e.event == CANCELLED_EVENT);
-        // A look, not a wait: a TASK refused or failed with no RETURN yet answers from its row
-        // now, not after the waiter's grace for the RETURN file (it would read as working).
-        let row = ledger.as_ref().and_then(|l| l.task(id).ok().flatten());
-        let answer = waiter.check().map(|(_, ret)| ret).or_else(|| row.as_ref().and_then(wait::row_answer));
-        let (status, payload) = match answer {
+        let (status, payload) = match waiter.look().map(|(_, ret)| ret) {
             Some(ret) => (TaskStatus::Completed, completed(&tool_result("wait_for_return", Ok(ret)))),
             None if cancelled => (TaskStatus::Cancelled, TaskPayload::Cancelled),
             None => (TaskStatus::Working, TaskPayload::Working),

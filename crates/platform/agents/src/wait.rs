@@ -107,9 +107,10 @@ pub struct Waiter {
 /// The answer a TASK's ledger row gives on its own, as a RETURN-shaped object (`"from":
 /// "ledger"`, no file): its state, code and reason when baton refused it (`rejected`) or its run
 /// failed; `None` for any other row (running, retrying, completed with its RETURN on its way).
-/// A waiter asks it only after [`ROW_GRACE`], preferring the RETURN file; a one-off look (A2A's
-/// `GetTask`) asks it at once, so a finished TASK is never shown as still working.
-pub fn row_answer(row: &baton_ledger::TaskRow) -> Option<Value> {
+/// A wait ([`Waiter::check`]) asks it only after [`ROW_GRACE`], preferring the RETURN file; a
+/// one-off look ([`Waiter::look`]) asks it at once, so a finished TASK is never shown as still
+/// working.
+fn row_answer(row: &baton_ledger::TaskRow) -> Option<Value> {
     use baton_ledger::TaskState;
     if !matches!(row.state, TaskState::Rejected | TaskState::Failed) {
         return None;
@@ -232,8 +233,19 @@ impl Waiter {
     }
 
     /// The RETURN (its file and body), if it is there now: of several (one per attempt of a
-    /// retried TASK), the latest.
+    /// retried TASK), the latest. For a wait, polled until it answers: a TASK refused or
+    /// failed answers from its ledger row once [`ROW_GRACE`] passed with no RETURN.
     pub fn check(&mut self) -> Option<(PathBuf, Value)> {
+        self.answer(ROW_GRACE)
+    }
+
+    /// [`Self::check`] for a one-off look (A2A's `GetTask`, MCP's `tasks/get`): a TASK refused
+    /// or failed answers from its row at once, or it would read as still working.
+    pub fn look(&mut self) -> Option<(PathBuf, Value)> {
+        self.answer(Duration::ZERO)
+    }
+
+    fn answer(&mut self, grace: Duration) -> Option<(PathBuf, Value)> {
         self.scan();
         if let Some(mut c) = self.claude.take() {
             for (path, body) in c.look(&self.id, self.ledger.as_ref()) {
@@ -242,15 +254,15 @@ impl Waiter {
             self.claude = Some(c);
         }
         if self.best.is_none() {
-            return self.answer_of_row();
+            return self.answer_of_row(grace);
         }
         self.best.clone()
     }
 
     /// The answer the ledger's row gives when no RETURN is found ([`row_answer`]: a TASK baton
-    /// refused or whose run failed), once it finished over [`ROW_GRACE`] ago, so `wait`, MCP and
-    /// A2A all say it as they say a RETURN's instead of timing out.
-    fn answer_of_row(&mut self) -> Option<(PathBuf, Value)> {
+    /// refused or whose run failed), once it finished over `grace` ago, so `wait`, MCP and A2A
+    /// all say it as they say a RETURN's instead of timing out.
+    fn answer_of_row(&mut self, grace: Duration) -> Option<(PathBuf, Value)> {
         let loc = self.ledger.as_ref()?;
         if self.asked_row.is_some_and(|t| t.elapsed() < POLL) {
             return None;
@@ -259,7 +271,7 @@ impl Waiter {
         let row = baton_ledger::Ledger::open_at(loc).ok()?.task(&self.id).ok()??;
         let finished = row.finished_at.as_deref().and_then(baton_handoff::stamp::parse_rfc3339);
         let age_ms = finished.map(|f| (baton_handoff::stamp::now() - f).whole_milliseconds());
-        if age_ms.is_some_and(|a| a < ROW_GRACE.as_millis() as i128) {
+        if age_ms.is_some_and(|a| a < grace.as_millis() as i128) {
             return None;
         }
         row_answer(&row).map(|body| (PathBuf::new(), body))

@@ -525,10 +525,7 @@ impl Store {
                     .and_then(|name| w.dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()))
                     .and_then(|p| crate::read_handoff(&p).map(|b| (p, b)))
                     .filter(|(_, b)| b.get("in_reply_to").and_then(Value::as_str) == Some(id))
-                    .or_else(|| w.check())
-                    // A look, not a wait: a refused or failed row answers now, not after the
-                    // waiter's grace for its RETURN (it would read WORKING until then).
-                    .or_else(|| row.as_ref().and_then(wait::row_answer).map(|b| (PathBuf::new(), b)))
+                    .or_else(|| w.look())
             }
         };
         Ok(Some(View { id: id.to_string(), task, row, answer, file, sent }))
