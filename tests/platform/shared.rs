@@ -99,16 +99,38 @@ struct Side {
 struct Sync {
     stop: Arc<AtomicBool>,
     busy: Arc<AtomicUsize>,
-    stats: Arc<Mutex<HashMap<&'static str, usize>>>,
+    journal: Arc<Mutex<Journal>>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What the sync did: counts for the report, and each file name's history, so that a file
+/// left behind when a test fails can be explained.
+struct Journal {
+    start: Instant,
+    counts: HashMap<&'static str, usize>,
+    history: HashMap<String, Vec<String>>,
+}
+
+impl Journal {
+    fn count(&mut self, what: &'static str) {
+        *self.counts.entry(what).or_default() += 1;
+    }
+
+    /// `side` (0 or 1) saw or did `what` to `rel`.
+    fn note(&mut self, side: usize, rel: &Path, what: impl std::fmt::Display) {
+        let name = rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let line = format!("{:8.3}s tree {side}: {what} {}", self.start.elapsed().as_secs_f64(), rel.display());
+        self.history.entry(name).or_default().push(line);
+    }
 }
 
 impl Sync {
     fn start(a: PathBuf, b: PathBuf, resurrect_pct: u32, conflict_pct: u32) -> Sync {
         let stop = Arc::new(AtomicBool::new(false));
         let busy = Arc::new(AtomicUsize::new(0));
-        let stats = Arc::new(Mutex::new(HashMap::new()));
-        let (s, bz, st) = (stop.clone(), busy.clone(), stats.clone());
+        let journal =
+            Arc::new(Mutex::new(Journal { start: Instant::now(), counts: HashMap::new(), history: HashMap::new() }));
+        let (s, bz, st) = (stop.clone(), busy.clone(), journal.clone());
         let thread = std::thread::spawn(move || {
             let mut sides = [Side { root: a, known: HashMap::new() }, Side { root: b, known: HashMap::new() }];
             // Per direction (0 → 1, 1 → 0): changes waiting, with when they apply.
@@ -117,7 +139,7 @@ impl Sync {
             let mut later: [VecDeque<(Instant, Change)>; 2] = [VecDeque::new(), VecDeque::new()];
             while !s.load(Ordering::SeqCst) {
                 for i in 0..2 {
-                    for change in scan(&mut sides[i]) {
+                    for change in scan(&mut sides[i], i, &st) {
                         let last = queues[i].back().map(|(t, _)| *t).unwrap_or_else(Instant::now);
                         let due = (Instant::now() + Duration::from_millis(rand::random_range(0..=500))).max(last);
                         queues[i].push_back((due, change));
@@ -127,7 +149,7 @@ impl Sync {
                     let other = 1 - i;
                     while queues[i].front().is_some_and(|(t, _)| *t <= Instant::now()) {
                         let (_, change) = queues[i].pop_front().unwrap();
-                        let applied = apply(&mut sides[other], &change, conflict_pct, &st);
+                        let applied = apply(&mut sides[other], other, &change, conflict_pct, &st);
                         if let Some(rel) = applied.filter(|_| rand::random_range(0..100) < resurrect_pct) {
                             later[other]
                                 .push_back((Instant::now() + Duration::from_millis(rand::random_range(200..800)), rel));
@@ -135,14 +157,14 @@ impl Sync {
                     }
                     while later[i].front().is_some_and(|(t, _)| *t <= Instant::now()) {
                         let (_, change) = later[i].pop_front().unwrap();
-                        apply(&mut sides[i], &change, 0, &st);
+                        apply(&mut sides[i], i, &change, 0, &st);
                     }
                 }
                 bz.store(queues.iter().chain(later.iter()).map(VecDeque::len).sum(), Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(15));
             }
         });
-        Sync { stop, busy, stats, thread: Some(thread) }
+        Sync { stop, busy, journal, thread: Some(thread) }
     }
 
     fn pending(&self) -> usize {
@@ -150,7 +172,12 @@ impl Sync {
     }
 
     fn stats(&self) -> HashMap<&'static str, usize> {
-        self.stats.lock().unwrap().clone()
+        self.journal.lock().unwrap().counts.clone()
+    }
+
+    /// What the sync saw and did to files named `name`, in order.
+    fn history(&self, name: &str) -> Vec<String> {
+        self.journal.lock().unwrap().history.get(name).cloned().unwrap_or_default()
     }
 }
 
@@ -182,7 +209,7 @@ fn synced_files(root: &Path) -> Vec<(PathBuf, PathBuf)> {
 }
 
 /// This side's changes since the last scan (renames matched by inode).
-fn scan(side: &mut Side) -> Vec<Change> {
+fn scan(side: &mut Side, who: usize, journal: &Mutex<Journal>) -> Vec<Change> {
     use std::os::unix::fs::MetadataExt;
     let mut now: HashMap<PathBuf, u64> = HashMap::new();
     for (rel, path) in synced_files(&side.root) {
@@ -211,53 +238,66 @@ fn scan(side: &mut Side) -> Vec<Change> {
         side.known.remove(&from);
         changes.push(Change::Delete { rel: from });
     }
+    let mut j = journal.lock().unwrap();
+    for c in &changes {
+        match c {
+            Change::Create { rel, .. } => j.note(who, rel, "saw created"),
+            Change::Delete { rel } => j.note(who, rel, "saw deleted"),
+            Change::Rename { from, to, .. } => {
+                j.note(who, from, format_args!("saw renamed to {}:", to.display()));
+                if to.file_name() != from.file_name() {
+                    j.note(who, to, format_args!("saw renamed from {}:", from.display()));
+                }
+            }
+            Change::Resurrect { .. } => {}
+        }
+    }
     changes
 }
 
-fn write_file(side: &mut Side, rel: &Path, bytes: &[u8], record: bool) {
+/// Writes `rel` unless a file is there already (then `false`: nothing written or recorded).
+fn write_file(side: &mut Side, rel: &Path, bytes: &[u8], record: bool) -> bool {
     use std::os::unix::fs::MetadataExt;
     let path = side.root.join(rel);
     let _ = std::fs::create_dir_all(path.parent().unwrap());
     let tmp = path.with_file_name(format!(".sync-tmp-{}", rand::random::<u64>()));
     std::fs::write(&tmp, bytes).unwrap();
-    if std::fs::hard_link(&tmp, &path).is_ok() && record {
+    let linked = std::fs::hard_link(&tmp, &path).is_ok();
+    if linked && record {
         let ino = std::fs::metadata(&path).map(|m| m.ino()).unwrap_or(0);
         side.known.insert(rel.to_path_buf(), Known { ino, bytes: bytes.to_vec() });
     }
     let _ = std::fs::remove_file(&tmp);
+    linked
 }
 
-fn count(stats: &Mutex<HashMap<&'static str, usize>>, what: &'static str) {
-    *stats.lock().unwrap().entry(what).or_default() += 1;
-}
-
-/// Applies a change on `side`; returns a resurrection to schedule when an inbox file left.
-fn apply(
-    side: &mut Side,
-    change: &Change,
-    conflict_pct: u32,
-    stats: &Mutex<HashMap<&'static str, usize>>,
-) -> Option<Change> {
+/// Applies a change on `side` (tree `who`); returns a resurrection to schedule when an inbox
+/// file left.
+fn apply(side: &mut Side, who: usize, change: &Change, conflict_pct: u32, journal: &Mutex<Journal>) -> Option<Change> {
     use std::os::unix::fs::MetadataExt;
     let in_inbox = |rel: &Path| rel.components().nth(1).is_some_and(|c| c.as_os_str() == "01_inbox");
+    let note = |rel: &Path, what: &str| journal.lock().unwrap().note(who, rel, what);
     match change {
         Change::Create { rel, bytes } => {
             match side.known.get(rel) {
-                Some(k) if &k.bytes == bytes => {}
+                Some(k) if &k.bytes == bytes => note(rel, "create: the same file is here"),
                 Some(_) => {
                     // Changed differently on both sides: the incoming version becomes a copy.
                     let copy = conflicted(rel);
                     write_file(side, &copy, bytes, true);
-                    count(stats, "conflicted copies");
+                    note(rel, &format!("create: different here, conflicted copy {}", copy.display()));
+                    journal.lock().unwrap().count("conflicted copies");
                 }
                 None => {
-                    write_file(side, rel, bytes, true);
+                    let placed = place(side, rel, bytes);
+                    note(rel, &format!("create: {placed}"));
                     // Only for handoffs to baton: a conflicted copy of a RETURN in the sender's
                     // inbox would be the sync's second RETURN, not baton's.
                     if in_inbox(rel) && rel.starts_with("baton") && rand::random_range(0..100) < conflict_pct {
                         // Dropbox sometimes keeps both versions of one upload.
                         write_file(side, &conflicted(rel), bytes, false);
-                        count(stats, "conflicted copies");
+                        note(rel, "create: and a conflicted copy");
+                        journal.lock().unwrap().count("conflicted copies");
                     }
                 }
             }
@@ -266,6 +306,9 @@ fn apply(
         Change::Delete { rel } => {
             if side.known.remove(rel).is_some() {
                 let _ = std::fs::remove_file(side.root.join(rel));
+                note(rel, "delete: removed");
+            } else {
+                note(rel, "delete: not known here, left");
             }
             None
         }
@@ -277,13 +320,20 @@ fn apply(
             if moved {
                 let ino = std::fs::metadata(side.root.join(to)).map(|m| m.ino()).unwrap_or(0);
                 side.known.insert(to.clone(), Known { ino, bytes: bytes.clone() });
+                note(from, &format!("rename: moved to {}:", to.display()));
             } else {
                 if had.is_some() {
                     let _ = std::fs::remove_file(side.root.join(from));
                 }
-                if !side.known.contains_key(to) {
-                    write_file(side, to, bytes, true);
-                }
+                let target = if side.known.contains_key(to) { "known here" } else { place(side, to, bytes) };
+                note(
+                    from,
+                    &format!(
+                        "rename to {}: not moved ({}; target {target}):",
+                        to.display(),
+                        if had.is_some() { "removed here" } else { "not known here, left" },
+                    ),
+                );
             }
             in_inbox(from).then(|| Change::Resurrect { rel: from.clone(), bytes: bytes.clone() })
         }
@@ -291,10 +341,33 @@ fn apply(
             if !side.root.join(rel).exists() {
                 // A local creation: the next scan sees it and mirrors it.
                 write_file(side, rel, bytes, false);
-                count(stats, "resurrected files");
+                note(rel, "brought back");
+                journal.lock().unwrap().count("resurrected files");
             }
             None
         }
+    }
+}
+
+/// Puts the other side's `rel` here, where this side's scan has not seen one. A file already
+/// there (made here too since this side's last scan: two uploads of one file) with the same
+/// bytes is the same file, in sync from now on, as a sync service holds it, so that its later
+/// move or deletion here is mirrored like any other. One with other bytes stays, unrecorded:
+/// this side's next scan mirrors it to the other.
+fn place(side: &mut Side, rel: &Path, bytes: &[u8]) -> &'static str {
+    use std::os::unix::fs::MetadataExt;
+    if write_file(side, rel, bytes, true) {
+        return "written";
+    }
+    let path = side.root.join(rel);
+    match (std::fs::read(&path), std::fs::metadata(&path)) {
+        (Ok(here), Ok(m)) if here == bytes => {
+            side.known.insert(rel.to_path_buf(), Known { ino: m.ino(), bytes: here });
+            "the same file is here already, now in sync"
+        }
+        (Ok(_), _) => "another file is here already, left",
+        // Gone since: the next change or scan says what became of it.
+        _ => "gone since",
     }
 }
 
@@ -334,13 +407,40 @@ fn settle(trees: &[&Home; 2], sync: &Sync, n: usize, limit: Duration) {
                 })
                 .collect();
             panic!(
-                "not settled after {limit:?}: {status:?}, sync pending {}\nlogs:\n{}",
+                "not settled after {limit:?}: {status:?}, sync pending {}\nlogs:\n{}\nleft in an inbox:\n{}",
                 sync.pending(),
-                tail_logs(trees)
+                tail_logs(trees),
+                left_behind(trees, sync)
             );
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// For the first few files still in an inbox: what the sync did to them and what each host's
+/// log says of their handoff.
+fn left_behind(trees: &[&Home; 2], sync: &Sync) -> String {
+    let mut left: Vec<String> = trees.iter().flat_map(|h| names(&h.inbox())).collect();
+    left.sort();
+    left.dedup();
+    let logs: Vec<String> =
+        trees.iter().map(|h| std::fs::read_to_string(h.root.join("serve.log")).unwrap_or_default()).collect();
+    let mut out = String::new();
+    for name in left.iter().take(3) {
+        out += &format!("{name}\n  sync:\n");
+        for line in sync.history(name) {
+            out += &format!("    {line}\n");
+        }
+        // The handoff id (`S01030`) is in every log line about it, whatever the file is called.
+        let id = name.split("__").nth(2).unwrap_or(name);
+        for (t, log) in logs.iter().enumerate() {
+            out += &format!("  tree {t}'s log:\n");
+            for line in log.lines().filter(|l| l.contains(id)).take(20) {
+                out += &format!("    {line}\n");
+            }
+        }
+    }
+    out
 }
 
 fn tail_logs(trees: &[&Home; 2]) -> String {
