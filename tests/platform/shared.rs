@@ -613,6 +613,52 @@ fn a_stalled_server_that_answers_again_loses_no_task_on_two_hosts() {
     assert_once_on_both(&trees, n);
 }
 
+/// A sync service that never brings the winner's move to the other tree (here, none at all:
+/// a TASK dropped on both trees): the losing host leaves its copy alone while the sync may still
+/// bring that move, then files it beside the original, never run, 10 leases after the winner
+/// filed its own (`STRAY_LEASES`), and says so in its log.
+#[test]
+fn a_copy_the_sync_never_moves_is_filed_unrun_by_the_host_that_lost_it() {
+    let Some(pg) = Pg::start() else { return };
+    pg.create_db("stray");
+    let url = pg.url("stray");
+    let (a, b) = (host(&url, 1), host(&url, 1));
+    let trees = [&a, &b];
+    let serving = Serving(vec![serve(&a), serve(&b)]);
+    let body = task("S00007").to_string();
+    a.drop_file(task_name(7), &body);
+    b.drop_file(task_name(7), &body);
+    let answered = |h: &Home| h.returns(SENDER).contains_key("S00007") && names(&h.inbox()).is_empty();
+    let start = Instant::now();
+    let winner = loop {
+        if let Some(i) = trees.iter().position(|h| answered(h)) {
+            break i;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no host answered the TASK");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let filed = Instant::now();
+    let loser = trees[1 - winner];
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(names(&loser.inbox()), vec![task_name(7)], "left alone while the sync may still move it");
+    while !names(&loser.inbox()).is_empty() {
+        assert!(filed.elapsed() < Duration::from_secs(40), "the copy is still in the loser's inbox");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let waited = filed.elapsed();
+    drop(serving);
+    assert!(waited >= Duration::from_secs(9), "filed {waited:?} after the winner filed it, before 10 leases");
+    assert_eq!(names(&loser.dir("baton", "02_processed")), vec![task_name(7)], "filed in 02_processed");
+    assert!(loser.returns(SENDER).is_empty(), "never run by the loser");
+    assert_eq!(trees[winner].returns(SENDER)["S00007"].len(), 1);
+    let log = std::fs::read_to_string(loser.root.join("serve.log")).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("S00007") && l.contains("has not brought that move here") && l.contains("not run")),
+        "the loser's log says why: {log}"
+    );
+}
+
 /// The hosts' `serve`s, killed however the test ends (a host that hangs is not left running).
 struct Serving(Vec<Child>);
 

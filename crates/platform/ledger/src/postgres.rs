@@ -74,8 +74,9 @@ pub enum ClaimOutcome {
     /// A claim that was already ours (a previous process of this host) or whose owner's lease
     /// expired: ours now, under its old claim id; it may have run before.
     TakenOver { claim_id: String },
-    /// Held by another live host: leave the file alone.
-    Lost { owner: String },
+    /// Held by another live host: leave the file alone. `filed_secs`: that host filed its
+    /// original this many seconds ago (the sync service has yet to bring that move here).
+    Lost { owner: String, filed_secs: Option<u64> },
     /// Already filed (by us, or by a host whose lease expired and whose claim is ours now): a
     /// copy brought back by the sync, to file without running it.
     Filed { claim_id: String },
@@ -194,7 +195,7 @@ impl PgLedger {
             file_name: file_name.into(),
         };
         let mut out = self.claim_many(host, std::slice::from_ref(&wanted), lease_secs)?;
-        Ok(out.pop().unwrap_or(ClaimOutcome::Lost { owner: String::new() }))
+        Ok(out.pop().unwrap_or(ClaimOutcome::Lost { owner: String::new(), filed_secs: None }))
     }
 
     /// [`PgLedger::claim`] for many handoffs in one statement, so one commit (one WAL flush on
@@ -232,24 +233,29 @@ impl PgLedger {
             };
             got.insert((r.get(0), r.get(1)), outcome);
         }
-        // The rest are held by live hosts: who holds each (one more round trip, only then).
-        let mut owners: HashMap<(String, String), String> = HashMap::new();
+        // The rest are held by live hosts: who holds each, and since when it is filed if it is
+        // (one more round trip, only then).
+        let mut owners: HashMap<(String, String), (String, Option<i64>)> = HashMap::new();
         if got.len() < wanted.len() {
             let rows = self.with(|s| {
                 s.query(
-                    "SELECT c.handoff_id, c.content_hash, c.owner FROM claims c
+                    "SELECT c.handoff_id, c.content_hash, c.owner,
+                            CASE WHEN c.state = 'filed' THEN EXTRACT(EPOCH FROM now() - c.filed_at)::int8 END
+                     FROM claims c
                      JOIN UNNEST($1::text[], $2::text[]) AS w(handoff_id, content_hash) USING (handoff_id, content_hash)",
                     &[&ids, &hashes],
                 )
             })?;
-            owners = rows.into_iter().map(|r| ((r.get(0), r.get(1)), r.get(2))).collect();
+            owners = rows.into_iter().map(|r| ((r.get(0), r.get(1)), (r.get(2), r.get(3)))).collect();
         }
         Ok(wanted
             .iter()
             .map(|w| {
                 let key = (w.handoff_id.clone(), w.content_hash.clone());
-                got.remove(&key)
-                    .unwrap_or_else(|| ClaimOutcome::Lost { owner: owners.remove(&key).unwrap_or_default() })
+                got.remove(&key).unwrap_or_else(|| {
+                    let (owner, filed) = owners.remove(&key).unwrap_or_default();
+                    ClaimOutcome::Lost { owner, filed_secs: filed.map(|s| s.max(0) as u64) }
+                })
             })
             .collect())
     }

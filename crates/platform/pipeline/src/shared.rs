@@ -17,7 +17,10 @@
 //! claim nothing.
 //!
 //! A copy that the sync service brings back after the original was filed (a resurrected file)
-//! is filed by the claim's owner into `02_processed/` under a suffixed name, and never run.
+//! is filed by the claim's owner into `02_processed/` under a suffixed name, and never run. A
+//! losing host's copy that the sync never removes (it missed the owner's move) is filed the
+//! same way by the loser, once the owner filed its original [`STRAY_LEASES`] leases ago: the
+//! inbox does not keep a TASK answered long ago as if it were waiting.
 use baton_sync::Locked;
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
@@ -83,6 +86,11 @@ impl Claimer {
         }
     }
 }
+
+/// How many leases after another host filed a handoff a copy of it still in this host's inbox
+/// is filed here (never run): the sync service had that long to bring the move, and missed it.
+/// Filed sooner, a copy the sync was about to move would only add a second filed copy.
+pub(crate) const STRAY_LEASES: u32 = 10;
 
 /// What a shared claim attempt means for the inbox scan.
 pub(crate) enum Taken {
@@ -303,6 +311,12 @@ impl SharedClaims {
                     let c = claim(claim_id);
                     self.mine.insert(name.clone(), Held { claim: c.clone(), key });
                     Taken::Claimed { claim: c, suspect: true }
+                }
+                ClaimOutcome::Lost { owner, filed_secs: Some(secs) }
+                    if Duration::from_secs(secs) >= self.lease * STRAY_LEASES =>
+                {
+                    warn!(file = %path.display(), %owner, "host {owner} filed this handoff {secs} s ago and the sync service has not brought that move here: this copy is filed beside it, not run");
+                    Taken::Filed
                 }
                 ClaimOutcome::Lost { .. } => {
                     // Asked again after half a lease: by then the owner filed it (and the sync
