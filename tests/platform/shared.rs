@@ -39,6 +39,17 @@ fn host(url: &str, lease_secs: u64) -> Home {
     h
 }
 
+/// A private PostgreSQL server with the database `db`, and two homes sharing it as their ledger
+/// (`params` appended to its URL) with a lease of `lease_secs`. `None` when the machine has no
+/// PostgreSQL (the test then passes over it, as every PostgreSQL test does).
+fn two_hosts(db: &str, params: &str, lease_secs: u64) -> Option<(Pg, Home, Home)> {
+    let pg = Pg::start()?;
+    pg.create_db(db);
+    let url = format!("{}{params}", pg.url(db));
+    let (a, b) = (host(&url, lease_secs), host(&url, lease_secs));
+    Some((pg, a, b))
+}
+
 fn serve(h: &Home) -> Child {
     h.cmd(&["serve"]).env("BATON_LOG", "info").stdout(Stdio::null()).stderr(Stdio::from(log_file(h))).spawn().unwrap()
 }
@@ -508,10 +519,7 @@ fn kill(mut c: Child) {
 
 #[test]
 fn two_hosts_two_trees_one_database_answer_each_task_once() {
-    let Some(pg) = Pg::start() else { return };
-    pg.create_db("two");
-    let url = pg.url("two");
-    let (a, b) = (host(&url, 5), host(&url, 5));
+    let Some((_pg, a, b)) = two_hosts("two", "", 5) else { return };
     let trees = [&a, &b];
     let sync = Sync::start(a.root.join("handoffs"), b.root.join("handoffs"), 2, 1);
     let (sa, sb) = (serve(&a), serve(&b));
@@ -531,10 +539,7 @@ fn two_hosts_two_trees_one_database_answer_each_task_once() {
 
 #[test]
 fn one_host_killed_three_times_and_postgres_restarted_once() {
-    let Some(pg) = Pg::start() else { return };
-    pg.create_db("chaos");
-    let url = pg.url("chaos");
-    let (a, b) = (host(&url, 3), host(&url, 3));
+    let Some((pg, a, b)) = two_hosts("chaos", "", 3) else { return };
     let trees = [&a, &b];
     let sync = Sync::start(a.root.join("handoffs"), b.root.join("handoffs"), 2, 1);
     let mut sa = serve(&a);
@@ -591,10 +596,7 @@ fn one_host_killed_three_times_and_postgres_restarted_once() {
 /// seconds, each pass ends at its first failed call before that.
 #[test]
 fn a_stalled_server_that_answers_again_loses_no_task_on_two_hosts() {
-    let Some(pg) = Pg::start() else { return };
-    pg.create_db("stall");
-    let url = format!("{}&connect_timeout=1&statement_timeout=15", pg.url("stall"));
-    let (a, b) = (host(&url, 30), host(&url, 30));
+    let Some((pg, a, b)) = two_hosts("stall", "&connect_timeout=1&statement_timeout=15", 30) else { return };
     let trees = [&a, &b];
     let sync = Sync::start(a.root.join("handoffs"), b.root.join("handoffs"), 2, 1);
     let serving = Serving(vec![serve(&a), serve(&b)]);
@@ -619,10 +621,7 @@ fn a_stalled_server_that_answers_again_loses_no_task_on_two_hosts() {
 /// filed its own (`STRAY_LEASES`), and says so in its log.
 #[test]
 fn a_copy_the_sync_never_moves_is_filed_unrun_by_the_host_that_lost_it() {
-    let Some(pg) = Pg::start() else { return };
-    pg.create_db("stray");
-    let url = pg.url("stray");
-    let (a, b) = (host(&url, 1), host(&url, 1));
+    let Some((_pg, a, b)) = two_hosts("stray", "", 1) else { return };
     let trees = [&a, &b];
     let serving = Serving(vec![serve(&a), serve(&b)]);
     let body = task("S00007").to_string();
