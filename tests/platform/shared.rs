@@ -640,11 +640,22 @@ fn a_copy_the_sync_never_moves_is_filed_unrun_by_the_host_that_lost_it() {
     let loser = trees[1 - winner];
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(names(&loser.inbox()), vec![task_name(7)], "left alone while the sync may still move it");
+    // `status` on the losing host says whose it is and why it is still there.
+    let v = loser.json(&["status", "--json"]);
+    let left = &v["queue"]["left_for_other_hosts"];
+    assert_eq!(left.as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(left[0]["file"], task_name(7).as_str(), "{v}");
+    assert!(left[0]["filed_secs_ago"].is_u64(), "filed by the winner: {v}");
+    let text = loser.cmd(&["status"]).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("1 of them filed by another host already"), "{text}");
     while !names(&loser.inbox()).is_empty() {
         assert!(filed.elapsed() < Duration::from_secs(40), "the copy is still in the loser's inbox");
         std::thread::sleep(Duration::from_millis(50));
     }
     let waited = filed.elapsed();
+    let v = loser.json(&["status", "--json"]);
+    assert_eq!(v["queue"]["left_for_other_hosts"], json!([]), "{v}");
     drop(serving);
     assert!(waited >= Duration::from_secs(9), "filed {waited:?} after the winner filed it, before 10 leases");
     assert_eq!(names(&loser.dir("baton", "02_processed")), vec![task_name(7)], "filed in 02_processed");

@@ -67,6 +67,8 @@ struct Report {
     /// The shared ledger's server and hosts (PostgreSQL), else `None` (SQLite).
     shared: Option<Value>,
     waiting: usize,
+    /// Of those waiting, the files another host claimed or filed (PostgreSQL).
+    elsewhere: Vec<Value>,
     claimed: usize,
     counts: Vec<(String, u64)>,
     recent: Vec<baton_ledger::TaskRow>,
@@ -167,6 +169,29 @@ fn shared_claims(
     Ok((Some(shared), Some(held_rows), own))
 }
 
+/// On PostgreSQL, the inbox's files that another host claimed (running there) or filed (the
+/// sync service has yet to move them here): counted as waiting, but not this host's to run.
+/// A copy another host filed is filed here, unrun, `STRAY_LEASES` leases after (see
+/// `baton_pipeline::shared`).
+fn left_for_others(ledger: &mut baton_ledger::Ledger, inbox: &Path, own_host: Option<&str>) -> Result<Vec<Value>> {
+    let Some(pg) = ledger.postgres() else { return Ok(Vec::new()) };
+    use std::os::unix::ffi::OsStrExt;
+    let names: Vec<String> = std::fs::read_dir(inbox)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| baton_handoff::names::classify(n.as_bytes()) != baton_handoff::names::Entry::Ignored)
+        .filter_map(|n| n.to_str().map(str::to_string))
+        .collect();
+    Ok(pg
+        .claims_of_files(&names)?
+        .into_iter()
+        .filter(|c| Some(c.owner.as_str()) != own_host)
+        .map(|c| json!({"file": c.file_name, "host": c.owner, "filed_secs_ago": c.filed_secs}))
+        .collect())
+}
+
 /// The installed plugins paused now (by hand, or after sandbox failures), with the TASKs held
 /// in the inbox for those paused by hand (they wait there, unclaimed).
 fn paused_plugins(
@@ -206,6 +231,8 @@ fn gather(ctx: &Ctx, cfg: &Config, paths: &Paths, ledger: &mut baton_ledger::Led
     let state_dir = paths.state.parent().unwrap_or(Path::new(".")).to_path_buf();
     let (shared, held_rows, own_rows) = shared_claims(ledger, &state_dir)?;
     let (waiting, claimed) = queue(paths, cfg);
+    let own_host = own_rows.as_ref().map(|(h, _)| h.clone());
+    let elsewhere = left_for_others(ledger, &paths.inbox(&cfg.agent), own_host.as_deref())?;
     let (paused, held) = paused_plugins(ledger, paths, cfg)?;
     // Which processes claim from this inbox: a running `serve`, and claims left by stopped ones.
     let owners = baton_pipeline::claims::owners(&paths.agent(&cfg.agent));
@@ -231,6 +258,7 @@ fn gather(ctx: &Ctx, cfg: &Config, paths: &Paths, ledger: &mut baton_ledger::Led
     Ok(Report {
         shared,
         waiting,
+        elsewhere,
         claimed: held_rows.unwrap_or(claimed),
         counts: ledger.counts()?,
         recent: ledger.recent(20)?,
@@ -267,7 +295,8 @@ impl Report {
             "handoffs": {"root": self.tree.root, "stale_after_secs": self.tree.stale_after.as_secs(), "totals": self.tree.totals()},
             "rejections": self.rejected,
             "queue": {
-                "waiting": self.waiting, "in_progress": self.claimed, "ignored": self.ignored,
+                "waiting": self.waiting, "left_for_other_hosts": self.elsewhere,
+                "in_progress": self.claimed, "ignored": self.ignored,
                 "held_by_stopped": self.held_by_stopped, "held_paused": self.held,
             },
             "serve": self.serve_json,
@@ -348,6 +377,15 @@ impl Report {
             ),
         }
         println!("queue: {} waiting in {}, {} in progress", self.waiting, self.inbox.display(), self.claimed);
+        let filed = self.elsewhere.iter().filter(|c| !c["filed_secs_ago"].is_null()).count();
+        if filed > 0 {
+            println!(
+                "  {filed} of them filed by another host already, waiting for the sync service to move them here (filed here, unrun, 10 leases after)"
+            );
+        }
+        if self.elsewhere.len() > filed {
+            println!("  {} of them claimed by another host and running there", self.elsewhere.len() - filed);
+        }
         for o in &self.stopped {
             let who = match (o["pid"].as_u64(), o["instance"].as_str(), o["host"].as_str()) {
                 (Some(pid), Some(instance), _) => format!("pid {pid}, {instance}"),

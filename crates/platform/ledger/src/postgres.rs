@@ -91,6 +91,15 @@ pub struct HeldClaim {
     pub file_name: String,
 }
 
+/// The claim on an inbox file by its name, as `baton status` shows a file left for another host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileClaim {
+    pub file_name: String,
+    pub owner: String,
+    /// Seconds since the owner filed its original; `None` while it holds the claim.
+    pub filed_secs: Option<u64>,
+}
+
 impl PgLedger {
     /// Whether a page of the `found` tasks matching a search, ending `end` rows down the list,
     /// costs less walked from the newest task by the order's index (testing each task, about
@@ -315,6 +324,28 @@ impl PgLedger {
             s.query("SELECT host, EXTRACT(EPOCH FROM now() - heartbeat_at)::float8 FROM hosts ORDER BY host", &[])
         })?;
         Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// The claims recorded under the file names `files` (an inbox's), claimed or filed.
+    pub fn claims_of_files(&self, files: &[String]) -> Result<Vec<FileClaim>> {
+        if files.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self.with(|s| {
+            s.query(
+                "SELECT file_name, owner, CASE WHEN state = 'filed' THEN EXTRACT(EPOCH FROM now() - filed_at)::int8 END
+                 FROM claims WHERE file_name = ANY($1::text[]) ORDER BY file_name",
+                &[&files],
+            )
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|r| FileClaim {
+                file_name: r.get(0),
+                owner: r.get(1),
+                filed_secs: r.get::<_, Option<i64>>(2).map(|s| s.max(0) as u64),
+            })
+            .collect())
     }
 
     /// Claims held now (claimed, not yet filed), per owning host: what is in progress across
