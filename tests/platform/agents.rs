@@ -685,3 +685,58 @@ fn a_refused_file_is_answered_by_the_id_it_names() {
     let ev = shown["events"].as_array().unwrap();
     assert!(ev.iter().any(|e| e["event"] == "rejected_unparsed"), "{shown}");
 }
+
+/// `send --wait` to an agent finds its answer among many unread RETURNs, written by hand in two
+/// steps: 300 earlier RETURNs wait unread in the sender's inbox (the wait reads what lands after
+/// the TASK, through a watch set before writing it, and lists nothing), and the first read of the
+/// answer finds half a file (a writer that is not atomic), so it is read again when it changes.
+#[test]
+fn send_wait_finds_an_answer_written_in_two_steps_beside_many_unread_returns() {
+    use std::io::Write;
+    let h = home();
+    let inbox = h.dir("Claude", "01_inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    for i in 0..300 {
+        let old = json!({"schema": "baton.handoff/v1", "id": format!("OLD{i:04}"), "kind": "return",
+            "created_at": "2026-01-01T00:00:00Z", "from": "Cursor", "in_reply_to": format!("T{i}"),
+            "status": "completed", "summary": "an earlier answer"});
+        std::fs::write(inbox.join(format!("20260101T000000Z__RETURN__OLD{i:04}__Cursor.json")), old.to_string())
+            .unwrap();
+    }
+    let child = h
+        .cmd(&["send", "--to", "Cursor", "--new-agent", "--title", "answer me", "--wait", "--timeout", "60", "--json"])
+        .env("BATON_AGENT", "Claude")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let task_file = loop {
+        let found = files(&h.dir("Cursor", "01_inbox"))
+            .into_iter()
+            .find(|f| f.file_name().is_some_and(|n| n.to_string_lossy().contains("__TASK__")));
+        if let Some(f) = found {
+            break f;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no TASK in Cursor's inbox");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let task = read(&task_file);
+    let id = task["id"].as_str().unwrap().to_string();
+    let stamp = task_file.file_name().unwrap().to_string_lossy().split("__").next().unwrap().to_string();
+    let answer = json!({"schema": "baton.handoff/v1", "id": "RET1", "kind": "return",
+        "created_at": task["created_at"], "from": "Cursor", "title": "answered", "in_reply_to": id,
+        "status": "completed", "summary": "done by hand"})
+    .to_string();
+    let (first, rest) = answer.split_at(answer.len() / 2);
+    let mut f = std::fs::File::create(inbox.join(format!("{stamp}__RETURN__RET1__Cursor.json"))).unwrap();
+    f.write_all(first.as_bytes()).unwrap();
+    f.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    f.write_all(rest.as_bytes()).unwrap();
+    drop(f);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let printed = stdout(&out);
+    assert!(printed.contains("done by hand") && printed.contains(&id), "the answer is what it printed: {printed}");
+}

@@ -173,9 +173,24 @@ pub fn prepare(tree: &Tree, r: &Request) -> Result<Prepared> {
 impl Prepared {
     /// Writes the TASK into the recipient's inbox (atomically, never overwriting).
     pub fn write(self) -> Result<Sent> {
+        let before = wait::names_in(&self.reply_inbox);
+        self.write_after(before)
+    }
+
+    /// [`Self::write`] for a caller that waits for the RETURN in this process: a watch on the
+    /// folders it can land in is set before the TASK is written, so the wait reads only what
+    /// lands after (no listing of a reply inbox that may hold thousands of unread RETURNs).
+    /// Without a watch (none can be set there, or the RETURN is a Claude inbox message), the
+    /// names there now, as [`Self::write`].
+    pub fn write_watched(self) -> Result<(Sent, Option<wait::Watch>)> {
+        let watch = if self.mailbox.is_none() { wait::Watch::new(&wait::dirs_of(&self.reply_inbox)) } else { None };
+        let before = if watch.is_some() { Default::default() } else { wait::names_in(&self.reply_inbox) };
+        Ok((self.write_after(before)?, watch))
+    }
+
+    fn write_after(self, before: std::collections::HashSet<std::ffi::OsString>) -> Result<Sent> {
         let Prepared { body, inbox, reply_inbox, mailbox } = self;
         let id = body["id"].as_str().unwrap_or_default().to_string();
-        let before = wait::names_in(&reply_inbox);
         let file = super::write_new(&inbox, &build::task_file_name(&body), &body)?;
         tracing::info!(id = %id, file = %file.display(), "sent");
         let created_at = body["created_at"].as_str().unwrap_or_default().to_string();
@@ -223,8 +238,8 @@ pub fn run(ctx: &Ctx, a: SendArgs) -> Result<i32> {
         correlation_id: a.correlation_id,
         new_agent: a.new_agent,
     };
-    let sent = send(&tree, &req)?;
     if !a.wait {
+        let sent = send(&tree, &req)?;
         if a.json {
             println!("{}", json!({"id": sent.id, "file": sent.file}));
         } else {
@@ -233,11 +248,12 @@ pub fn run(ctx: &Ctx, a: SendArgs) -> Result<i32> {
         }
         return Ok(0);
     }
+    let (sent, watch) = prepare(&tree, &req)?.write_watched()?;
     if !a.json {
         println!("sent {}", sent.file.display());
     }
     // For a reply agent `TEAM/AGENT`, the RETURN is the message `serve` appends to its Claude inbox.
-    let mut waiter = wait::Waiter::for_sent(&sent, sent.before.clone(), Some(ctx.location.clone()));
+    let mut waiter = wait::Waiter::for_sent(&sent, sent.before.clone(), Some(ctx.location.clone())).with_watch(watch);
     let found = wait::block(&mut waiter, timeout)?;
     wait::report(&sent.id, found, a.json, timeout, true, &waiter.expected())
 }
