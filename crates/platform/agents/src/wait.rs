@@ -537,6 +537,15 @@ pub fn wakes(event: &notify::Event) -> bool {
     }
 }
 
+/// How long a wait sleeps before it looks again: at most [`POLL`], and no later than
+/// `deadline`; `None` once the deadline has passed.
+fn next_pause(deadline: Option<Instant>) -> Option<Duration> {
+    match deadline {
+        Some(d) => d.checked_duration_since(Instant::now()).filter(|left| !left.is_zero()).map(|left| left.min(POLL)),
+        None => Some(POLL),
+    }
+}
+
 /// Waits for the RETURN: `None` after `timeout`.
 pub fn block(waiter: &mut Waiter, timeout: Option<Duration>) -> Result<Option<(PathBuf, Value)>> {
     use notify::Watcher;
@@ -569,13 +578,7 @@ pub fn block(waiter: &mut Waiter, timeout: Option<Duration>) -> Result<Option<(P
         if let Some(found) = waiter.check() {
             return Ok(Some(found));
         }
-        let pause = match deadline {
-            Some(d) => match d.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => left.min(POLL),
-                _ => return Ok(None),
-            },
-            None => POLL,
-        };
+        let Some(pause) = next_pause(deadline) else { return Ok(None) };
         match rx.recv_timeout(pause) {
             Ok(()) => while rx.try_recv().is_ok() {},
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
@@ -593,13 +596,7 @@ fn block_watched(waiter: &mut Waiter, timeout: Option<Duration>) -> Result<Optio
         if let Some(found) = waiter.check() {
             return Ok(Some(found));
         }
-        let pause = match deadline {
-            Some(d) => match d.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => left.min(POLL),
-                _ => return Ok(None),
-            },
-            None => POLL,
-        };
+        let Some(pause) = next_pause(deadline) else { return Ok(None) };
         let Some(watch) = waiter.watch.as_ref() else { return Ok(None) };
         let first = match watch.rx.recv_timeout(pause) {
             Ok(w) => w,
@@ -635,13 +632,7 @@ pub fn block_sliced(
         if !between()? {
             return Ok(None);
         }
-        let slice = match deadline {
-            Some(d) => match d.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => left.min(POLL),
-                _ => return Ok(None),
-            },
-            None => POLL,
-        };
+        let Some(slice) = next_pause(deadline) else { return Ok(None) };
         if let Some(found) = block(waiter, Some(slice))? {
             return Ok(Some(found));
         }
