@@ -130,9 +130,10 @@ pub struct Watch {
 }
 
 impl Watch {
-    /// A watch on `dirs` (the first, the inbox, and those of the others that exist: a RETURN
-    /// moved into one made later is found by the poll's listing), or `None` when one cannot be
-    /// set (the waiter then lists its folders, as it does without a watch).
+    /// A watch on `dirs`: the first (the inbox), and those of the others it can watch (a
+    /// RETURN landing in one it cannot, or in one made later, is found by the poll's listing);
+    /// `None` when the first cannot be watched (the waiter then lists its folders at each look,
+    /// as it does without a watch).
     pub fn new(dirs: &[PathBuf]) -> Option<Watch> {
         use notify::Watcher;
         let (tx, rx) = std::sync::mpsc::channel::<Wake>();
@@ -145,10 +146,14 @@ impl Watch {
             };
             let _ = tx.send(wake);
         })
+        .inspect_err(|e| tracing::debug!("no file watcher ({e}); polling every second"))
         .ok()?;
         for (i, d) in dirs.iter().enumerate() {
-            if i == 0 || d.is_dir() {
-                watcher.watch(d, notify::RecursiveMode::NonRecursive).ok()?;
+            if let Err(e) = watcher.watch(d, notify::RecursiveMode::NonRecursive) {
+                tracing::debug!(dir = %d.display(), "no file events ({e}); polling every second");
+                if i == 0 {
+                    return None;
+                }
             }
         }
         Some(Watch { _watcher: watcher, rx })
@@ -546,67 +551,31 @@ fn next_pause(deadline: Option<Instant>) -> Option<Duration> {
     }
 }
 
-/// Waits for the RETURN: `None` after `timeout`.
+/// Waits for the RETURN: `None` after `timeout`. Each look reads what the watch's events named
+/// since the last, when the waiter's watch was set before its TASK was written
+/// ([`Waiter::with_watch`]); otherwise, or after a lost event or a [`POLL`] without one, it
+/// lists the folders. A waiter without a watch gets one for this wait, set before the first
+/// look, so a RETURN landing between the two still wakes it.
 pub fn block(waiter: &mut Waiter, timeout: Option<Duration>) -> Result<Option<(PathBuf, Value)>> {
-    use notify::Watcher;
-    if waiter.watch.is_some() {
-        return block_watched(waiter, timeout);
-    }
     let deadline = timeout.map(|t| Instant::now() + t);
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    // Set before the first look, so a RETURN landing between the two still wakes us.
-    let watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
-        if ev.as_ref().map_or(true, wakes) {
-            let _ = tx.send(());
-        }
-    });
-    let _watcher = match watcher {
-        Ok(mut w) => {
-            for d in &waiter.watched() {
-                if let Err(e) = w.watch(d, notify::RecursiveMode::NonRecursive) {
-                    tracing::debug!(dir = %d.display(), "no file events ({e}); polling every second");
-                }
-            }
-            Some(w)
-        }
-        Err(e) => {
-            tracing::debug!("no file watcher ({e}); polling every second");
-            None
-        }
-    };
+    let mut own = if waiter.watch.is_none() { Watch::new(&waiter.watched()) } else { None };
     loop {
         if let Some(found) = waiter.check() {
             return Ok(Some(found));
         }
         let Some(pause) = next_pause(deadline) else { return Ok(None) };
-        match rx.recv_timeout(pause) {
-            Ok(()) => while rx.try_recv().is_ok() {},
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(pause),
-        }
-    }
-}
-
-/// [`block`] with the waiter's own watch, set before its TASK was written: each look reads the
-/// files the events named since the last; a lost event, and each [`POLL`] without one, lists
-/// the folders instead.
-fn block_watched(waiter: &mut Waiter, timeout: Option<Duration>) -> Result<Option<(PathBuf, Value)>> {
-    let deadline = timeout.map(|t| Instant::now() + t);
-    loop {
-        if let Some(found) = waiter.check() {
-            return Ok(Some(found));
-        }
-        let Some(pause) = next_pause(deadline) else { return Ok(None) };
-        let Some(watch) = waiter.watch.as_ref() else { return Ok(None) };
+        let Some(watch) = waiter.watch.as_ref().or(own.as_ref()) else {
+            std::thread::sleep(pause);
+            continue;
+        };
         let first = match watch.rx.recv_timeout(pause) {
             Ok(w) => w,
             // A poll without events: list (a folder whose events never come).
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Wake::All,
-            // The watch stopped: wait as a waiter without one does, for the time left.
+            // The watch stopped: poll for the time left.
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                waiter.watch = None;
-                waiter.list_due = true;
-                return block(waiter, deadline.map(|d| d.saturating_duration_since(Instant::now())));
+                (waiter.watch, own, waiter.list_due) = (None, None, true);
+                continue;
             }
         };
         let wakes: Vec<Wake> = std::iter::once(first).chain(watch.rx.try_iter()).collect();
