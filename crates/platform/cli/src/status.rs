@@ -40,15 +40,20 @@ fn held_for(inbox: &Path, plugins: &[String]) -> std::collections::BTreeMap<Stri
     out
 }
 
-/// Candidate handoffs waiting in baton's inbox, and claims in progress.
-fn queue(paths: &Paths, cfg: &Config) -> (usize, usize) {
+/// The names of the candidate handoffs waiting in baton's inbox, and how many claims are in
+/// progress.
+fn queue(paths: &Paths, cfg: &Config) -> (Vec<std::ffi::OsString>, usize) {
     let count = |dir: &Path, pred: &dyn Fn(&std::fs::DirEntry) -> bool| {
         std::fs::read_dir(dir).map(|d| d.flatten().filter(|e| pred(e)).count()).unwrap_or(0)
     };
     use std::os::unix::ffi::OsStrExt;
-    let waiting = count(&paths.inbox(&cfg.agent), &|e| {
-        baton_handoff::names::classify(e.file_name().as_bytes()) != baton_handoff::names::Entry::Ignored
-    });
+    let waiting = std::fs::read_dir(paths.inbox(&cfg.agent))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| baton_handoff::names::classify(n.as_bytes()) != baton_handoff::names::Entry::Ignored)
+        .collect();
     let claims_root = paths.agent(&cfg.agent).join(".claims");
     // Claim files are `<claim id>~<name>`; a long name's `<claim id>.name` beside it is not one.
     let claimed = std::fs::read_dir(&claims_root)
@@ -169,21 +174,17 @@ fn shared_claims(
     Ok((Some(shared), Some(held_rows), own))
 }
 
-/// On PostgreSQL, the inbox's files that another host claimed (running there) or filed (the
-/// sync service has yet to move them here): counted as waiting, but not this host's to run.
-/// A copy another host filed is filed here, unrun, `STRAY_LEASES` leases after (see
-/// `baton_pipeline::shared`).
-fn left_for_others(ledger: &mut baton_ledger::Ledger, inbox: &Path, own_host: Option<&str>) -> Result<Vec<Value>> {
+/// On PostgreSQL, of the inbox's `waiting` files, those another host claimed (running there)
+/// or filed (the sync service has yet to move them here): not this host's to run. A copy
+/// another host filed is filed here, unrun, [`baton_pipeline::STRAY_LEASES`] leases
+/// after.
+fn left_for_others(
+    ledger: &mut baton_ledger::Ledger,
+    waiting: &[std::ffi::OsString],
+    own_host: Option<&str>,
+) -> Result<Vec<Value>> {
     let Some(pg) = ledger.postgres() else { return Ok(Vec::new()) };
-    use std::os::unix::ffi::OsStrExt;
-    let names: Vec<String> = std::fs::read_dir(inbox)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name())
-        .filter(|n| baton_handoff::names::classify(n.as_bytes()) != baton_handoff::names::Entry::Ignored)
-        .filter_map(|n| n.to_str().map(str::to_string))
-        .collect();
+    let names: Vec<String> = waiting.iter().filter_map(|n| n.to_str().map(str::to_string)).collect();
     Ok(pg
         .claims_of_files(&names)?
         .into_iter()
@@ -232,7 +233,7 @@ fn gather(ctx: &Ctx, cfg: &Config, paths: &Paths, ledger: &mut baton_ledger::Led
     let (shared, held_rows, own_rows) = shared_claims(ledger, &state_dir)?;
     let (waiting, claimed) = queue(paths, cfg);
     let own_host = own_rows.as_ref().map(|(h, _)| h.clone());
-    let elsewhere = left_for_others(ledger, &paths.inbox(&cfg.agent), own_host.as_deref())?;
+    let elsewhere = left_for_others(ledger, &waiting, own_host.as_deref())?;
     let (paused, held) = paused_plugins(ledger, paths, cfg)?;
     // Which processes claim from this inbox: a running `serve`, and claims left by stopped ones.
     let owners = baton_pipeline::claims::owners(&paths.agent(&cfg.agent));
@@ -257,7 +258,7 @@ fn gather(ctx: &Ctx, cfg: &Config, paths: &Paths, ledger: &mut baton_ledger::Led
     let mailboxes = crate::mailboxes::observe(ctx, ledger, &boxes)?;
     Ok(Report {
         shared,
-        waiting,
+        waiting: waiting.len(),
         elsewhere,
         claimed: held_rows.unwrap_or(claimed),
         counts: ledger.counts()?,
@@ -380,7 +381,8 @@ impl Report {
         let filed = self.elsewhere.iter().filter(|c| !c["filed_secs_ago"].is_null()).count();
         if filed > 0 {
             println!(
-                "  {filed} of them filed by another host already, waiting for the sync service to move them here (filed here, unrun, 10 leases after)"
+                "  {filed} of them filed by another host already, waiting for the sync service to move them here (filed here, unrun, {} leases after)",
+                baton_pipeline::STRAY_LEASES
             );
         }
         if self.elsewhere.len() > filed {

@@ -45,6 +45,7 @@ pub mod ratelimit;
 pub mod retry;
 pub mod returns;
 mod shared;
+pub use shared::STRAY_LEASES;
 mod superseded;
 pub mod tree;
 pub mod watch;

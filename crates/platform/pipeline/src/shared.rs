@@ -90,7 +90,7 @@ impl Claimer {
 /// How many leases after another host filed a handoff a copy of it still in this host's inbox
 /// is filed here (never run): the sync service had that long to bring the move, and missed it.
 /// Filed sooner, a copy the sync was about to move would only add a second filed copy.
-pub(crate) const STRAY_LEASES: u32 = 10;
+pub const STRAY_LEASES: u32 = 10;
 
 /// What a shared claim attempt means for the inbox scan.
 pub(crate) enum Taken {
