@@ -91,6 +91,18 @@ pub struct HeldClaim {
     pub file_name: String,
 }
 
+/// A claim row's seconds since it was filed, NULL while it is held (a select list's item).
+macro_rules! filed_secs {
+    () => {
+        "CASE WHEN state = 'filed' THEN EXTRACT(EPOCH FROM now() - filed_at)::int8 END"
+    };
+}
+
+/// [`filed_secs!`] as read: a clock that went back reads as 0.
+fn secs(filed: Option<i64>) -> Option<u64> {
+    filed.map(|s| s.max(0) as u64)
+}
+
 /// The claim on an inbox file by its name, as `baton status` shows a file left for another host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileClaim {
@@ -248,10 +260,12 @@ impl PgLedger {
         if got.len() < wanted.len() {
             let rows = self.with(|s| {
                 s.query(
-                    "SELECT c.handoff_id, c.content_hash, c.owner,
-                            CASE WHEN c.state = 'filed' THEN EXTRACT(EPOCH FROM now() - c.filed_at)::int8 END
-                     FROM claims c
-                     JOIN UNNEST($1::text[], $2::text[]) AS w(handoff_id, content_hash) USING (handoff_id, content_hash)",
+                    concat!(
+                        "SELECT c.handoff_id, c.content_hash, c.owner, ",
+                        filed_secs!(),
+                        " FROM claims c
+                         JOIN UNNEST($1::text[], $2::text[]) AS w(handoff_id, content_hash) USING (handoff_id, content_hash)"
+                    ),
                     &[&ids, &hashes],
                 )
             })?;
@@ -263,7 +277,7 @@ impl PgLedger {
                 let key = (w.handoff_id.clone(), w.content_hash.clone());
                 got.remove(&key).unwrap_or_else(|| {
                     let (owner, filed) = owners.remove(&key).unwrap_or_default();
-                    ClaimOutcome::Lost { owner, filed_secs: filed.map(|s| s.max(0) as u64) }
+                    ClaimOutcome::Lost { owner, filed_secs: secs(filed) }
                 })
             })
             .collect())
@@ -333,18 +347,17 @@ impl PgLedger {
         }
         let rows = self.with(|s| {
             s.query(
-                "SELECT file_name, owner, CASE WHEN state = 'filed' THEN EXTRACT(EPOCH FROM now() - filed_at)::int8 END
-                 FROM claims WHERE file_name = ANY($1::text[]) ORDER BY file_name",
+                concat!(
+                    "SELECT file_name, owner, ",
+                    filed_secs!(),
+                    " FROM claims WHERE file_name = ANY($1::text[]) ORDER BY file_name"
+                ),
                 &[&files],
             )
         })?;
         Ok(rows
             .into_iter()
-            .map(|r| FileClaim {
-                file_name: r.get(0),
-                owner: r.get(1),
-                filed_secs: r.get::<_, Option<i64>>(2).map(|s| s.max(0) as u64),
-            })
+            .map(|r| FileClaim { file_name: r.get(0), owner: r.get(1), filed_secs: secs(r.get(2)) })
             .collect())
     }
 
