@@ -586,6 +586,41 @@ fn waiting_on_a_rejected_task_answers_the_rejection_at_once() {
     assert!(got.get("artifacts").is_none_or(|a| a == &json!([])), "no result of a TASK never run: {got}");
 }
 
+/// A `send --wait` whose TASK is refused at intake with nowhere to put the refusal (its reply
+/// agent's team left between the send and the intake) answers the refusal from the ledger's
+/// row, once the RETURN has had its grace, instead of a timeout: the waiter of a TASK it wrote
+/// does not ask the row in that grace, and must still ask it after.
+#[test]
+fn send_wait_on_a_task_refused_with_nowhere_to_answer_reads_the_refusal_from_the_ledger() {
+    let (h, teams, _) = mailbox_home();
+    let send = h
+        .cmd(&["send", "--plugin", "echo", "--action", "echo", "--params", "{}", "--reply-to", "alpha/worker"])
+        .args(["--wait", "--timeout", "60", "--json"])
+        .env("BATON_AGENT", "team-lead")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::fs::read_dir(h.inbox()).unwrap().next().is_none() {
+        assert!(std::time::Instant::now() < deadline, "the send never wrote its TASK");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::rename(teams.join("alpha"), teams.join("alpha-left")).unwrap();
+    h.ok(&["serve", "--once"]);
+    let refused = std::time::Instant::now();
+    let out = send.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "a refusal, not a timeout: {}", stderr(&out));
+    assert!(refused.elapsed() < Duration::from_secs(15), "answered once the grace passed: {:?}", refused.elapsed());
+    let ret: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    assert_eq!(
+        (ret["status"].as_str(), ret["error"]["code"].as_str()),
+        (Some("rejected"), Some("unknown_recipient")),
+        "{ret}"
+    );
+    assert!(ret["summary"].as_str().is_some_and(|s| s.contains("alpha/worker")), "{ret}");
+}
+
 /// `status` lists a TASK answered into a Claude inbox whose RETURN message is still unread past
 /// the stale age (`[handoffs] stale_after`), and stops once Claude Code marks it read.
 #[test]

@@ -90,6 +90,8 @@ pub struct Sent {
     pub created_at: String,
     /// The reply agent's Claude inbox when it is `TEAM/AGENT`: the RETURN is a message there.
     pub mailbox: Option<crate::mailbox::Recipient>,
+    /// Taken just before the TASK file was written: nothing can have answered it before.
+    pub written: std::time::Instant,
 }
 
 /// A TASK built and checked ([`super::check`]), not written yet.
@@ -191,10 +193,11 @@ impl Prepared {
     fn write_after(self, before: std::collections::HashSet<std::ffi::OsString>) -> Result<Sent> {
         let Prepared { body, inbox, reply_inbox, mailbox } = self;
         let id = body["id"].as_str().unwrap_or_default().to_string();
+        let written = std::time::Instant::now();
         let file = super::write_new(&inbox, &build::task_file_name(&body), &body)?;
         tracing::info!(id = %id, file = %file.display(), "sent");
         let created_at = body["created_at"].as_str().unwrap_or_default().to_string();
-        Ok(Sent { id, file, reply_inbox, before, created_at, mailbox })
+        Ok(Sent { id, file, reply_inbox, before, created_at, mailbox, written })
     }
 }
 

@@ -104,6 +104,11 @@ pub struct Waiter {
     ledger: Option<baton_ledger::Location>,
     /// When the ledger row was last read (read at most once per [`POLL`]).
     asked_row: Option<Instant>,
+    /// Just before the TASK was written, for a waiter of a TASK this process wrote
+    /// ([`Waiter::for_sent`]). Its row finishes after that, so a wait's row cannot answer (it
+    /// must have finished [`ROW_GRACE`] ago) until `ROW_GRACE` after it: asking sooner only
+    /// opens the ledger (a connection, on PostgreSQL) while the RETURN is on its way.
+    written: Option<Instant>,
     /// A watch set before the TASK was written ([`Watch::new`]): the next scan reads only the
     /// files its events named (`noted`) unless `list_due` (at the start without such a watch,
     /// after a lost event, and at each poll: a folder whose events never come).
@@ -202,6 +207,7 @@ impl Waiter {
             claude: None,
             ledger: None,
             asked_row: None,
+            written: None,
             watch: None,
             noted: Vec::new(),
             list_due: true,
@@ -260,6 +266,7 @@ impl Waiter {
             None => Waiter::new(&sent.id, dirs_of(&sent.reply_inbox), min, before),
         };
         w.ledger = ledger;
+        w.written = Some(sent.written);
         w
     }
 
@@ -331,7 +338,7 @@ impl Waiter {
     /// all say it as they say a RETURN's instead of timing out.
     fn answer_of_row(&mut self, grace: Duration) -> Option<(PathBuf, Value)> {
         let loc = self.ledger.as_ref()?;
-        if self.asked_row.is_some_and(|t| t.elapsed() < POLL) {
+        if self.written.is_some_and(|t| t.elapsed() < grace) || self.asked_row.is_some_and(|t| t.elapsed() < POLL) {
             return None;
         }
         self.asked_row = Some(Instant::now());
