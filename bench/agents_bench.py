@@ -12,6 +12,9 @@ Makes a temporary home (`baton init`), starts `baton serve` on it, then measures
   a2a        `serve --http`'s A2A endpoint: a blocking `SendMessage` to the skill echo.echo,
              timed until the completed task is in hand (one keep-alive HTTP connection; the
              JSON-RPC body written by hand, as the SDK's transport sends it)
+BENCH_FILED=K first writes K old RETURNs into each folder that a long-used home fills: `a2a`'s
+`02_processed/` (A2A files every answer it delivered there) and the unread inboxes of the CLI
+and MCP senders (`Bench-CLI`, `Bench-MCP`), as after K earlier round trips of each.
 Prints p50/p99/max in milliseconds as JSON; for send_wait also the CPU time (user + system) of
 each `baton send` process (p50/p99), which is what a loaded machine multiplies: the load average
 while the bench ran is printed beside it.
@@ -124,12 +127,26 @@ def a2a(port, key, n):
     return summary(times)
 
 
+def fill(home, k):
+    """K old RETURNs (a 2020 stamp) in each folder a long-used home fills."""
+    for folder in ("a2a/02_processed", "Bench-CLI/01_inbox", "Bench-MCP/01_inbox"):
+        d = os.path.join(home, "handoffs", folder)
+        os.makedirs(d, exist_ok=True)
+        for i in range(k):
+            body = {"schema": "baton.handoff/v1", "id": f"old-r{i}", "kind": "return", "in_reply_to": f"old-{i}",
+                    "created_at": "2020-01-01T00:00:00Z", "from": "baton", "title": "Re: echo.echo",
+                    "status": "completed", "result": {"i": i}}
+            with open(os.path.join(d, f"20200101T000000Z__RETURN__echo-old-{i}__baton.json"), "w") as f:
+                json.dump(body, f)
+
+
 def main():
     baton = os.path.abspath(sys.argv[1])
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
     with tempfile.TemporaryDirectory() as d:
         home = os.path.join(d, "home")
         subprocess.run([baton, "--home", home, "init"], check=True, capture_output=True)
+        fill(home, int(os.environ.get("BENCH_FILED", "0")))
         key = subprocess.run([baton, "--home", home, "key", "rotate"], check=True, capture_output=True,
                              text=True).stdout.strip()
         import socket

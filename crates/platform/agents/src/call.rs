@@ -104,9 +104,9 @@ pub fn run(ctx: &Ctx, a: CallArgs) -> Result<i32> {
         from: Some(from),
         ..Default::default()
     };
-    let sent = send::send(&tree, &req)?;
+    let (sent, watch) = send::prepare(&tree, &req)?.write_watched()?;
     tracing::info!(id = %sent.id, "called {plugin}.{action}");
-    let mut waiter = wait::Waiter::for_sent(&sent, sent.before.clone(), Some(ctx.location.clone()));
+    let mut waiter = wait::Waiter::for_sent(&sent, sent.before.clone(), Some(ctx.location.clone())).with_watch(watch);
     // Nobody to answer it: this process drains baton's inbox, as `serve --once` would (again
     // each second the RETURN is still missing: a retry with a delay, a file another drain held).
     let found = wait::block_sliced(&mut waiter, timeout, || {

@@ -190,6 +190,12 @@ impl Prepared {
         Ok((self.write_after(before)?, watch))
     }
 
+    /// [`Self::write`] for a caller whose waiter reads what a watch already running saw land
+    /// ([`wait::Landings`]): the reply folders are not listed.
+    pub fn write_unlisted(self) -> Result<Sent> {
+        self.write_after(Default::default())
+    }
+
     fn write_after(self, before: std::collections::HashSet<std::ffi::OsString>) -> Result<Sent> {
         let Prepared { body, inbox, reply_inbox, mailbox } = self;
         let id = body["id"].as_str().unwrap_or_default().to_string();

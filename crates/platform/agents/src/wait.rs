@@ -1,9 +1,10 @@
 //! `baton wait ID`: blocks until the RETURN answering a TASK lands, woken by file-system events
 //! (notify) with a 1 s poll beside them for folders where events never come (network and FUSE
 //! mounts). It reads only; it never moves or changes a RETURN, and needs no `baton serve` (for
-//! a TASK between agents, the other agent answers). `send --wait` sets its watch before it
-//! writes the TASK ([`Watch`]) and then reads only the files the events name, never listing a
-//! reply inbox full of unread RETURNs.
+//! a TASK between agents, the other agent answers). `send --wait`, `call` and A2A's
+//! `SendMessage` set their watch before they write the TASK ([`Watch`]) and then read only the
+//! files the events name, listing no reply inbox full of unread RETURNs (or, for A2A, of one
+//! filed RETURN per task ever sent) more than once a second.
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -109,12 +110,18 @@ pub struct Waiter {
     /// must have finished [`ROW_GRACE`] ago) until `ROW_GRACE` after it: asking sooner only
     /// opens the ledger (a connection, on PostgreSQL) while the RETURN is on its way.
     written: Option<Instant>,
-    /// A watch set before the TASK was written ([`Watch::new`]): the next scan reads only the
-    /// files its events named (`noted`) unless `list_due` (at the start without such a watch,
-    /// after a lost event, and at each poll: a folder whose events never come).
+    /// A watch set before the TASK was written ([`Waiter::with_watch`]), or by the first
+    /// [`block`] (after which the folders are listed once): a scan reads only the files its
+    /// events named (`noted`) unless `list_due` (at the start without a watch set before the
+    /// TASK, after a lost event) or a [`POLL`] passed since the last listing.
     watch: Option<Watch>,
     noted: Vec<PathBuf>,
     list_due: bool,
+    /// A server's shared watch instead of one of its own ([`Landings`]), read from this number.
+    landings: Option<(std::sync::Arc<Landings>, u64)>,
+    /// When the folders were last listed (or the waiter made): with a watch, they are listed
+    /// again once [`POLL`] has passed, whoever drives the looks.
+    listed: Instant,
 }
 
 /// What a watch's events tell a waiter: these files changed, or look at everything (an event
@@ -132,6 +139,30 @@ enum Wake {
 pub struct Watch {
     _watcher: notify::RecommendedWatcher,
     rx: std::sync::mpsc::Receiver<Wake>,
+    _slot: Slot,
+}
+
+/// The watches alive in this process, at most [`MAX_WATCHES`]: each is an inotify instance and
+/// a thread, and a user gets 128 instances by default (`fs.inotify.max_user_instances`), shared
+/// with `serve` and every other process. An MCP or A2A server with more waits in flight gives
+/// the others no watch: they list their folders at each look instead.
+static LIVE_WATCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+const MAX_WATCHES: usize = 64;
+
+/// One of the [`MAX_WATCHES`], given back when dropped.
+struct Slot;
+
+impl Slot {
+    fn take() -> Option<Slot> {
+        use std::sync::atomic::Ordering::Relaxed;
+        LIVE_WATCHES.fetch_update(Relaxed, Relaxed, |n| (n < MAX_WATCHES).then_some(n + 1)).ok().map(|_| Slot)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        LIVE_WATCHES.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl Watch {
@@ -141,6 +172,10 @@ impl Watch {
     /// as it does without a watch).
     pub fn new(dirs: &[PathBuf]) -> Option<Watch> {
         use notify::Watcher;
+        let Some(slot) = Slot::take() else {
+            tracing::debug!("{MAX_WATCHES} watches in this process already: this wait lists its folders");
+            return None;
+        };
         let (tx, rx) = std::sync::mpsc::channel::<Wake>();
         let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
             let wake = match ev {
@@ -161,7 +196,78 @@ impl Watch {
                 }
             }
         }
-        Some(Watch { _watcher: watcher, rx })
+        Some(Watch { _watcher: watcher, rx, _slot: slot })
+    }
+}
+
+/// What one watch on a folder saw land there, kept for a server's many waiters (A2A's: one
+/// watch on `a2a`'s inbox, however many tasks are in flight): each waiter reads only the files
+/// that landed after its TASK was written ([`Waiter::with_landings`]), with no watch of its own
+/// and no listing of a folder that keeps one RETURN per task ever sent.
+#[derive(Default)]
+pub struct Landings {
+    log: std::sync::Mutex<LandingLog>,
+}
+
+#[derive(Default)]
+struct LandingLog {
+    /// The number the next landing gets.
+    next: u64,
+    /// The last [`LANDINGS_KEPT`] landings; `None`: an event was lost, look at everything.
+    recent: std::collections::VecDeque<(u64, Option<PathBuf>)>,
+}
+
+/// Landings kept for waiters that have not looked yet; one further behind lists its folders.
+const LANDINGS_KEPT: usize = 4096;
+
+impl Landings {
+    /// What the watch's event says: these files landed, or (`None`) one was missed.
+    pub fn record(&self, paths: Option<Vec<PathBuf>>) {
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let items: Vec<Option<PathBuf>> = match paths {
+            Some(p) => p.into_iter().map(Some).collect(),
+            None => vec![None],
+        };
+        for item in items {
+            let n = log.next;
+            log.next += 1;
+            log.recent.push_back((n, item));
+            if log.recent.len() > LANDINGS_KEPT {
+                log.recent.pop_front();
+            }
+        }
+    }
+
+    /// The number of the next landing: a waiter made before its TASK is written starts there.
+    pub fn mark(&self) -> u64 {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).next
+    }
+
+    /// What landed from `from` on, moving `from` past it: the files, or `All` when one was
+    /// missed or has left the log.
+    fn since(&self, from: &mut u64) -> Option<Wake> {
+        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        if *from >= log.next {
+            return None;
+        }
+        let oldest = log.recent.front().map_or(log.next, |(n, _)| *n);
+        let wake = if *from < oldest {
+            Wake::All
+        } else {
+            let mut paths = Vec::new();
+            for (_, p) in log.recent.iter().skip((*from - oldest) as usize) {
+                match p {
+                    Some(p) => paths.push(p.clone()),
+                    None => {
+                        *from = log.next;
+                        return Some(Wake::All);
+                    }
+                }
+            }
+            Wake::Paths(paths)
+        };
+        *from = log.next;
+        Some(wake)
     }
 }
 
@@ -211,6 +317,8 @@ impl Waiter {
             watch: None,
             noted: Vec::new(),
             list_due: true,
+            landings: None,
+            listed: Instant::now(),
         }
     }
 
@@ -219,6 +327,15 @@ impl Waiter {
     pub fn with_watch(mut self, watch: Option<Watch>) -> Self {
         self.list_due = watch.is_none();
         self.watch = watch;
+        self
+    }
+
+    /// Reads what landed in `landings` from `mark` on (taken before the TASK was written)
+    /// instead of listing the folders; they are still listed once a [`POLL`] passed (a RETURN
+    /// in a folder the shared watch does not cover).
+    pub fn with_landings(mut self, landings: std::sync::Arc<Landings>, mark: u64) -> Self {
+        self.list_due = false;
+        self.landings = Some((landings, mark));
         self
     }
 
@@ -368,9 +485,12 @@ impl Waiter {
     /// Reads the files not read yet, keeping the latest RETURN answering the TASK: every file of
     /// its folders, or, with a watch and no listing due, the files its events named.
     fn scan(&mut self) {
+        self.drain();
         let mut found = Vec::new();
-        if self.list_due || self.watch.is_none() {
-            self.list_due = false;
+        // A folder whose events never come (a network mount) is still listed every POLL.
+        let fed = self.watch.is_some() || self.landings.is_some();
+        if self.list_due || !fed || self.listed.elapsed() >= POLL {
+            (self.list_due, self.listed) = (false, Instant::now());
             self.noted.clear();
             let dirs = self.dirs.clone();
             for dir in &dirs {
@@ -390,6 +510,28 @@ impl Waiter {
         }
         for (path, body) in found {
             self.offer(path, body);
+        }
+    }
+
+    /// What the watch said since the last look: the files its events named, or a listing due
+    /// (an event was lost, or the watch stopped: the waiter then lists at each look).
+    fn drain(&mut self) {
+        if let Some(wake) = self.landings.as_mut().and_then(|(landings, from)| landings.since(from)) {
+            self.take(wake);
+        }
+        while let Some(watch) = &self.watch {
+            match watch.rx.try_recv() {
+                Ok(wake) => self.take(wake),
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => (self.watch, self.list_due) = (None, true),
+            }
+        }
+    }
+
+    fn take(&mut self, wake: Wake) {
+        match wake {
+            Wake::Paths(paths) => self.noted.extend(paths),
+            Wake::All => self.list_due = true,
         }
     }
 
@@ -558,39 +700,31 @@ fn next_pause(deadline: Option<Instant>) -> Option<Duration> {
     }
 }
 
-/// Waits for the RETURN: `None` after `timeout`. Each look reads what the watch's events named
-/// since the last, when the waiter's watch was set before its TASK was written
-/// ([`Waiter::with_watch`]); otherwise, or after a lost event or a [`POLL`] without one, it
-/// lists the folders. A waiter without a watch gets one for this wait, set before the first
-/// look, so a RETURN landing between the two still wakes it.
+/// Waits for the RETURN: `None` after `timeout`. Each look reads what the waiter's watch named
+/// since the last ([`Waiter::with_watch`]); at the start without a watch set before the TASK,
+/// after a lost event, and after a [`POLL`] without one, it lists the folders. A waiter without
+/// a watch gets one here, before its first look, so a RETURN landing between the two still
+/// wakes it; it keeps it for its next waits (MCP's slices, A2A's looks).
 pub fn block(waiter: &mut Waiter, timeout: Option<Duration>) -> Result<Option<(PathBuf, Value)>> {
     let deadline = timeout.map(|t| Instant::now() + t);
-    let mut own = if waiter.watch.is_none() { Watch::new(&waiter.watched()) } else { None };
+    if waiter.watch.is_none() {
+        waiter.watch = Watch::new(&waiter.watched());
+    }
     loop {
         if let Some(found) = waiter.check() {
             return Ok(Some(found));
         }
         let Some(pause) = next_pause(deadline) else { return Ok(None) };
-        let Some(watch) = waiter.watch.as_ref().or(own.as_ref()) else {
+        let Some(watch) = waiter.watch.as_ref() else {
             std::thread::sleep(pause);
             continue;
         };
-        let first = match watch.rx.recv_timeout(pause) {
-            Ok(w) => w,
+        match watch.rx.recv_timeout(pause) {
+            Ok(wake) => waiter.take(wake),
             // A poll without events: list (a folder whose events never come).
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Wake::All,
-            // The watch stopped: poll for the time left.
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                (waiter.watch, own, waiter.list_due) = (None, None, true);
-                continue;
-            }
-        };
-        let wakes: Vec<Wake> = std::iter::once(first).chain(watch.rx.try_iter()).collect();
-        for wake in wakes {
-            match wake {
-                Wake::Paths(paths) => waiter.noted.extend(paths),
-                Wake::All => waiter.list_due = true,
-            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => waiter.list_due = true,
+            // The watch stopped: list and poll for the time left.
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => (waiter.watch, waiter.list_due) = (None, true),
         }
     }
 }
@@ -794,4 +928,107 @@ pub fn run(ctx: &Ctx, a: WaitArgs) -> Result<i32> {
         super::ack::ack(ctx, &tree, &[rid.to_string()])?;
     }
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The two tests share the process's watch count: one at a time.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn write_return(dir: &Path, stamp: &str, in_reply_to: &str) -> PathBuf {
+        let body = serde_json::json!({"schema": "baton.handoff/v1", "id": format!("R-{in_reply_to}"), "kind": "return",
+            "created_at": "2026-01-18T07:09:51Z", "from": "baton", "title": "Re", "in_reply_to": in_reply_to,
+            "status": "completed", "summary": "done", "result": {}});
+        let path = dir.join(format!("{stamp}__RETURN__echo-{in_reply_to}__baton.json"));
+        std::fs::write(&path, body.to_string()).unwrap();
+        path
+    }
+
+    /// A2A's looks come without `block`: a waiter whose watch was set before its TASK reads what
+    /// the events named at each look, lists nothing before a POLL has passed, and after it
+    /// lists, which finds a RETURN no event named (a folder whose events never come).
+    #[test]
+    fn a_watched_waiter_reads_what_events_name_and_lists_once_a_poll_passed() {
+        let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let tmp = tempfile::tempdir().unwrap();
+        let inbox = tmp.path().join("01_inbox");
+        std::fs::create_dir(&inbox).unwrap();
+        // Present before the watch, so no event will name it.
+        let unseen = write_return(&inbox, "20260118T070951Z", "T-OLD");
+        let watch = Watch::new(std::slice::from_ref(&inbox)).expect("a watch on a local folder");
+        let mut w = Waiter::new("T-OLD", vec![inbox.clone()], None, HashSet::new()).with_watch(Some(watch));
+        assert!(w.look().is_none(), "no event named it and no POLL has passed: not listed yet");
+        std::thread::sleep(POLL + Duration::from_millis(50));
+        assert_eq!(w.look().map(|(p, _)| p), Some(unseen), "listed once a POLL passed");
+
+        let watch = Watch::new(std::slice::from_ref(&inbox)).unwrap();
+        let mut w = Waiter::new("T-NEW", vec![inbox.clone()], None, HashSet::new()).with_watch(Some(watch));
+        let made = w.listed;
+        assert!(w.look().is_none());
+        let answer = write_return(&inbox, "20260118T070952Z", "T-NEW");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let found = loop {
+            if let Some((p, _)) = w.look() {
+                break p;
+            }
+            assert!(Instant::now() < deadline, "the event never named the new RETURN");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert_eq!(found, answer);
+        assert_eq!(w.listed, made, "found by its event, the folder never listed");
+    }
+
+    /// A2A's waiters read the server's one watch: what landed after their mark, by name; a
+    /// missed event, or a waiter further behind than the log keeps, lists the folders.
+    #[test]
+    fn landings_give_each_waiter_what_landed_after_its_mark() {
+        let tmp = tempfile::tempdir().unwrap();
+        let inbox = tmp.path().join("01_inbox");
+        std::fs::create_dir(&inbox).unwrap();
+        let landings = std::sync::Arc::new(Landings::default());
+        // Here before the mark, and recorded: never read by this waiter (not even listed).
+        let earlier = write_return(&inbox, "20260118T070951Z", "T1");
+        landings.record(Some(vec![earlier.clone()]));
+        let mut w = Waiter::new("T1", vec![inbox.clone()], None, HashSet::new())
+            .with_landings(landings.clone(), landings.mark());
+        assert!(w.look().is_none(), "what landed before the mark is not this waiter's to read");
+        let answer = write_return(&inbox, "20260118T070952Z", "T1b");
+        landings.record(Some(vec![answer.clone()]));
+        let mut w2 = Waiter::new("T1b", vec![inbox.clone()], None, HashSet::new())
+            .with_landings(landings.clone(), landings.mark() - 1);
+        let made = w2.listed;
+        assert_eq!(w2.look().map(|(p, _)| p), Some(answer), "read by the name that landed");
+        assert_eq!(w2.listed, made, "no listing");
+
+        // A missed event: the next look lists.
+        let mut w3 = Waiter::new("T1", vec![inbox.clone()], None, HashSet::new())
+            .with_landings(landings.clone(), landings.mark());
+        landings.record(None);
+        assert_eq!(w3.look().map(|(p, _)| p), Some(earlier.clone()), "listed after a missed event");
+        // Further behind than the log keeps: lists too.
+        let mut w4 = Waiter::new("T1", vec![inbox.clone()], None, HashSet::new())
+            .with_landings(landings.clone(), landings.mark());
+        for _ in 0..=LANDINGS_KEPT {
+            landings.record(Some(vec![inbox.join("elsewhere.json")]));
+        }
+        assert_eq!(w4.look().map(|(p, _)| p), Some(earlier), "listed when the log no longer reaches its mark");
+    }
+
+    /// At most MAX_WATCHES live at once in a process; a dropped one gives its place back.
+    #[test]
+    fn watches_are_capped_and_a_dropped_one_frees_its_place() {
+        let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slots = Vec::new();
+        while let Some(s) = Slot::take() {
+            slots.push(s);
+            assert!(slots.len() <= MAX_WATCHES, "more slots than the cap");
+        }
+        assert!(Slot::take().is_none(), "none past the cap");
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(Watch::new(&[tmp.path().to_path_buf()]).is_none(), "no watch past the cap: the waiter lists instead");
+        slots.pop();
+        assert!(Slot::take().is_some(), "a dropped slot is free again");
+    }
 }

@@ -45,8 +45,10 @@ pub struct A2a {
     /// Moves each time something lands in `handoffs/a2a/01_inbox/` (a RETURN, usually): what
     /// waiting requests and streams wake on.
     landed: tokio::sync::watch::Sender<u64>,
-    /// Keeps the file watch behind `landed` alive.
-    _watch: Option<notify::RecommendedWatcher>,
+    /// The file watch behind `landed`, and what it saw land (recorded before `landed` moves):
+    /// a task's waiter reads only those files, never listing a folder that keeps one RETURN
+    /// per task ever sent. `None` where the folder gives no events (a network mount).
+    watch: Option<(notify::RecommendedWatcher, Arc<wait::Landings>)>,
 }
 
 /// The A2A routes for `serve --http`: the card (open) and the JSON-RPC endpoint (keyed).
@@ -67,32 +69,41 @@ pub fn routes(
     };
     let (landed, _) = tokio::sync::watch::channel(0u64);
     let watch = watch_inbox(&store.tree.root.join(A2A_AGENT).join(baton_pipeline::config::INBOX), landed.clone());
-    let a2a = Arc::new(A2a { store, runtime, landed, _watch: watch });
+    let a2a = Arc::new(A2a { store, runtime, landed, watch });
     Ok(baton_dashboard::Extra {
         open: Router::new().route("/.well-known/agent-card.json", get(agent_card)).with_state(a2a.clone()),
         keyed: Router::new().route("/a2a", post(rpc)).with_state(a2a),
     })
 }
 
-/// A file watch on `a2a`'s inbox that moves `landed`; `None` where the folder gives no events
-/// (a network mount): waits then look every [`STREAM_SLICE`].
-fn watch_inbox(inbox: &std::path::Path, landed: tokio::sync::watch::Sender<u64>) -> Option<notify::RecommendedWatcher> {
+/// A file watch on `a2a`'s inbox that records what landed and moves `landed`; `None` where the
+/// folder gives no events (a network mount): waits then look every [`STREAM_SLICE`], listing.
+fn watch_inbox(
+    inbox: &std::path::Path,
+    landed: tokio::sync::watch::Sender<u64>,
+) -> Option<(notify::RecommendedWatcher, Arc<wait::Landings>)> {
     use notify::Watcher;
     if let Err(e) = std::fs::create_dir_all(inbox) {
         tracing::warn!(dir = %inbox.display(), "a2a: {e}");
         return None;
     }
+    let landings = Arc::new(wait::Landings::default());
+    let log = landings.clone();
     let mut w = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
-        if ev.as_ref().map_or(true, wait::wakes) {
-            landed.send_modify(|n| *n = n.wrapping_add(1));
+        match ev {
+            Ok(e) if e.need_rescan() => log.record(None),
+            Ok(e) if wait::wakes(&e) => log.record(Some(e.paths)),
+            Ok(_) => return,
+            Err(_) => log.record(None),
         }
+        landed.send_modify(|n| *n = n.wrapping_add(1));
     })
     .map_err(|e| tracing::warn!("a2a: no file watcher ({e}); polling"))
     .ok()?;
     w.watch(inbox, notify::RecursiveMode::NonRecursive)
         .map_err(|e| tracing::warn!(dir = %inbox.display(), "a2a: no file events ({e}); polling"))
         .ok()?;
-    Some(w)
+    Some((w, landings))
 }
 
 async fn agent_card(State(a2a): State<Arc<A2a>>, headers: HeaderMap) -> Response {
@@ -323,7 +334,8 @@ fn parse_send(store: &Store, params: &Value) -> RpcResult<SendRequest> {
 async fn send_message(a2a: Arc<A2a>, id: Value, params: Value, streaming: bool) -> Response {
     let sent = blocking(a2a.clone(), move |a| {
         let req = parse_send(&a.store, &params)?;
-        let (view, waiter) = a.store.send(&req.skill, &req.message, &req.context)?;
+        let landings = a.watch.as_ref().map(|(_, l)| l.clone());
+        let (view, waiter) = a.store.send(&req.skill, &req.message, &req.context, landings)?;
         tracing::info!(task = %view.id, skill = %req.skill.id(), "a2a: sent");
         Ok((req, view, waiter))
     })

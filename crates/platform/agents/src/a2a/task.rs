@@ -342,7 +342,13 @@ impl Store {
     /// A message whose `messageId` was sent before is not sent twice: the task it became is
     /// answered again (a client retrying after a lost answer). Sends through this server are
     /// serialised for that check; a second `serve` on the same home does not see them.
-    pub fn send(&self, skill: &Skill, message: &Value, context: &str) -> RpcResult<(View, wait::Waiter)> {
+    pub fn send(
+        &self,
+        skill: &Skill,
+        message: &Value,
+        context: &str,
+        landings: Option<std::sync::Arc<wait::Landings>>,
+    ) -> RpcResult<(View, wait::Waiter)> {
         let message_id = message.get("messageId").and_then(Value::as_str).unwrap_or_default();
         let _one_at_a_time = self.sending.locked();
         if !message_id.is_empty() && message_id.len() <= 256 {
@@ -459,12 +465,26 @@ impl Store {
                 None => err,
             }
         })?;
-        // Every RETURN already in the reply folders is not this task's: the watch skips them
-        // unread (a2a's folders hold one per task ever sent).
-        let before = wait::dirs_of(&prepared.reply_inbox).iter().flat_map(|d| wait::names_in(d)).collect();
+        // a2a's folders keep one RETURN per task ever sent. With the server's watch on its
+        // inbox, the waiter reads only what lands after this mark; without one, every name
+        // there now is not this task's and is skipped unread.
         let body = prepared.body.clone();
-        let sent = prepared.write().map_err(RpcError::internal)?;
-        let waiter = wait::Waiter::for_sent(&sent, before, Some(self.tree.ctx().location));
+        let location = Some(self.tree.ctx().location);
+        let watched = self.tree.root.join(A2A_AGENT).join(INBOX);
+        let (sent, waiter) = match landings {
+            Some(landings) if prepared.reply_inbox == watched => {
+                let mark = landings.mark();
+                let sent = prepared.write_unlisted().map_err(RpcError::internal)?;
+                let waiter = wait::Waiter::for_sent(&sent, Default::default(), location).with_landings(landings, mark);
+                (sent, waiter)
+            }
+            _ => {
+                let before = wait::dirs_of(&prepared.reply_inbox).iter().flat_map(|d| wait::names_in(d)).collect();
+                let sent = prepared.write().map_err(RpcError::internal)?;
+                let waiter = wait::Waiter::for_sent(&sent, before, location);
+                (sent, waiter)
+            }
+        };
         let detail = json!({"context_id": context, "skill": skill.id(), "message_id": message_id,
                             "file": sent.file, "reply_inbox": sent.reply_inbox});
         let now = baton_handoff::stamp::rfc3339(baton_handoff::stamp::now());
