@@ -59,11 +59,40 @@ struct Inner {
     location: baton_ledger::Location,
     agent: Option<String>,
     wait_cap: Duration,
-    /// What this session sent: where each RETURN lands and the names there just before, so a
-    /// wait reads only newer files.
-    sent: std::sync::Mutex<std::collections::HashMap<String, send::Sent>>,
+    /// What this session sent: where each RETURN lands and the names there just before (or,
+    /// with the session's watch on that inbox, the mark its landings are read from), so a wait
+    /// reads only newer files.
+    sent: std::sync::Mutex<std::collections::HashMap<String, (send::Sent, Option<Mark>)>>,
+    /// One watch on this session's reply inbox, set at its first send there: a wait reads what
+    /// landed after its TASK instead of listing an inbox that keeps every RETURN left unread.
+    feed: std::sync::Mutex<Option<Feed>>,
     /// The tasks this session created (tasks extension), by task id.
     tasks: std::sync::Mutex<std::collections::HashMap<String, TaskEntry>>,
+}
+
+/// Where a wait starts reading the session's landings.
+type Mark = (Arc<wait::Landings>, u64);
+
+/// The session's watch on a reply inbox (`None` inside: that folder gives no events).
+struct Feed {
+    inbox: std::path::PathBuf,
+    watch: Option<(notify::RecommendedWatcher, Arc<wait::Landings>)>,
+}
+
+impl Inner {
+    /// The landings of `reply_inbox` when it is the session's watched inbox (watched from its
+    /// first send; a send answered elsewhere lists as before), marked now, before the write.
+    fn mark(&self, reply_inbox: &std::path::Path) -> Option<Mark> {
+        let mut feed = self.feed.locked();
+        if feed.is_none() && reply_inbox.is_dir() {
+            let watch = wait::Landings::watch(reply_inbox, || {});
+            *feed = Some(Feed { inbox: reply_inbox.to_path_buf(), watch });
+        }
+        let f = feed.as_ref().filter(|f| f.inbox == reply_inbox)?;
+        let landings = f.watch.as_ref().map(|(_, l)| l.clone())?;
+        let at = landings.mark();
+        Some((landings, at))
+    }
 }
 
 /// One tool call running as an MCP task.
@@ -175,6 +204,7 @@ pub fn run(ctx: &Ctx, args: McpArgs) -> Result<i32> {
             agent: args.agent.filter(|a| !a.is_empty()),
             wait_cap: Duration::from_secs_f64(args.wait_cap),
             sent: Default::default(),
+            feed: Default::default(),
             tasks: Default::default(),
         }),
     };
@@ -509,13 +539,15 @@ fn send_task(me: &Inner, args: &Map<String, Value>) -> Result<Value> {
         correlation_id: str_arg(args, "correlation_id")?,
         new_agent: args.get("new_agent").and_then(Value::as_bool).unwrap_or(false),
     };
-    let sent = send::send(&me.tree, &req)?;
+    let prepared = send::prepare(&me.tree, &req)?;
+    let mark = prepared.mailbox.is_none().then(|| me.mark(&prepared.reply_inbox)).flatten();
+    let sent = if mark.is_some() { prepared.write_unlisted()? } else { prepared.write()? };
     let mut known = me.sent.locked();
     if known.len() >= 10_000 {
         known.clear();
     }
     let answer = json!({"id": sent.id, "file": sent.file});
-    known.insert(sent.id.clone(), sent);
+    known.insert(sent.id.clone(), (sent, mark));
     Ok(answer)
 }
 
@@ -539,7 +571,13 @@ fn wait_for_return(
     };
     let known = me.sent.locked().get(&id).cloned();
     let mut waiter = match known {
-        Some(s) => wait::Waiter::for_sent(&s, s.before.clone(), Some(me.location.clone())),
+        Some((s, mark)) => {
+            let w = wait::Waiter::for_sent(&s, s.before.clone(), Some(me.location.clone()));
+            match mark {
+                Some((landings, at)) => w.with_landings(landings, at),
+                None => w,
+            }
+        }
         None => {
             if let Some((_, ret)) = wait::rejected_unparsed(&me.ctx(), &me.tree, &id) {
                 return Ok(ret);

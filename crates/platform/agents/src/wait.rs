@@ -207,6 +207,8 @@ impl Watch {
 #[derive(Default)]
 pub struct Landings {
     log: std::sync::Mutex<LandingLog>,
+    /// Signalled at each landing, for a waiter that sleeps on the log ([`block`]).
+    landed: std::sync::Condvar,
 }
 
 #[derive(Default)]
@@ -221,6 +223,32 @@ struct LandingLog {
 const LANDINGS_KEPT: usize = 4096;
 
 impl Landings {
+    /// A watch on `dir` that records what lands there, calling `on_land` after each record;
+    /// `None` where the folder gives no events (its waiters then list it at each look).
+    pub fn watch(
+        dir: &Path,
+        on_land: impl Fn() + Send + 'static,
+    ) -> Option<(notify::RecommendedWatcher, std::sync::Arc<Landings>)> {
+        use notify::Watcher;
+        let landings = std::sync::Arc::new(Landings::default());
+        let log = landings.clone();
+        let mut w = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+            match ev {
+                Ok(e) if e.need_rescan() => log.record(None),
+                Ok(e) if wakes(&e) => log.record(Some(e.paths)),
+                Ok(_) => return,
+                Err(_) => log.record(None),
+            }
+            on_land();
+        })
+        .map_err(|e| tracing::warn!("no file watcher ({e}); polling"))
+        .ok()?;
+        w.watch(dir, notify::RecursiveMode::NonRecursive)
+            .map_err(|e| tracing::warn!(dir = %dir.display(), "no file events ({e}); polling"))
+            .ok()?;
+        Some((w, landings))
+    }
+
     /// What the watch's event says: these files landed, or (`None`) one was missed.
     pub fn record(&self, paths: Option<Vec<PathBuf>>) {
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
@@ -236,6 +264,13 @@ impl Landings {
                 log.recent.pop_front();
             }
         }
+        self.landed.notify_all();
+    }
+
+    /// Sleeps until something lands at or past `from`, at most `timeout`.
+    fn wait_past(&self, from: u64, timeout: Duration) {
+        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = self.landed.wait_timeout_while(log, timeout, |log| log.next <= from);
     }
 
     /// The number of the next landing: a waiter made before its TASK is written starts there.
@@ -707,7 +742,7 @@ fn next_pause(deadline: Option<Instant>) -> Option<Duration> {
 /// wakes it; it keeps it for its next waits (MCP's slices, A2A's looks).
 pub fn block(waiter: &mut Waiter, timeout: Option<Duration>) -> Result<Option<(PathBuf, Value)>> {
     let deadline = timeout.map(|t| Instant::now() + t);
-    if waiter.watch.is_none() {
+    if waiter.watch.is_none() && waiter.landings.is_none() {
         waiter.watch = Watch::new(&waiter.watched());
     }
     loop {
@@ -715,6 +750,10 @@ pub fn block(waiter: &mut Waiter, timeout: Option<Duration>) -> Result<Option<(P
             return Ok(Some(found));
         }
         let Some(pause) = next_pause(deadline) else { return Ok(None) };
+        if let Some((landings, from)) = &waiter.landings {
+            landings.wait_past(*from, pause);
+            continue;
+        }
         let Some(watch) = waiter.watch.as_ref() else {
             std::thread::sleep(pause);
             continue;

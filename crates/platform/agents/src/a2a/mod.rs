@@ -82,28 +82,11 @@ fn watch_inbox(
     inbox: &std::path::Path,
     landed: tokio::sync::watch::Sender<u64>,
 ) -> Option<(notify::RecommendedWatcher, Arc<wait::Landings>)> {
-    use notify::Watcher;
     if let Err(e) = std::fs::create_dir_all(inbox) {
         tracing::warn!(dir = %inbox.display(), "a2a: {e}");
         return None;
     }
-    let landings = Arc::new(wait::Landings::default());
-    let log = landings.clone();
-    let mut w = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
-        match ev {
-            Ok(e) if e.need_rescan() => log.record(None),
-            Ok(e) if wait::wakes(&e) => log.record(Some(e.paths)),
-            Ok(_) => return,
-            Err(_) => log.record(None),
-        }
-        landed.send_modify(|n| *n = n.wrapping_add(1));
-    })
-    .map_err(|e| tracing::warn!("a2a: no file watcher ({e}); polling"))
-    .ok()?;
-    w.watch(inbox, notify::RecursiveMode::NonRecursive)
-        .map_err(|e| tracing::warn!(dir = %inbox.display(), "a2a: no file events ({e}); polling"))
-        .ok()?;
-    Some((w, landings))
+    wait::Landings::watch(inbox, move || landed.send_modify(|n| *n = n.wrapping_add(1)))
 }
 
 async fn agent_card(State(a2a): State<Arc<A2a>>, headers: HeaderMap) -> Response {
