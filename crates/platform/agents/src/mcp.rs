@@ -541,7 +541,12 @@ fn send_task(me: &Inner, args: &Map<String, Value>) -> Result<Value> {
     };
     let prepared = send::prepare(&me.tree, &req)?;
     let mark = prepared.mailbox.is_none().then(|| me.mark(&prepared.reply_inbox)).flatten();
-    let sent = if mark.is_some() { prepared.write_unlisted()? } else { prepared.write()? };
+    let sent = if mark.is_some() {
+        prepared.write()?
+    } else {
+        let before = wait::names_in(&prepared.reply_inbox);
+        prepared.write_after(before)?
+    };
     let mut known = me.sent.locked();
     if known.len() >= 10_000 {
         known.clear();
@@ -572,7 +577,7 @@ fn wait_for_return(
     let known = me.sent.locked().get(&id).cloned();
     let mut waiter = match known {
         Some((s, mark)) => {
-            let w = wait::Waiter::for_sent(&s, s.before.clone(), Some(me.location.clone()));
+            let w = wait::Waiter::for_sent(&s, Some(me.location.clone()));
             match mark {
                 Some((landings, at)) => w.with_landings(landings, at),
                 None => w,

@@ -84,7 +84,8 @@ pub struct Sent {
     /// Where its RETURN will land (for a `TEAM/AGENT`, the team's `inboxes/` folder: the
     /// RETURN is a message in its inbox file there, not a file of its own).
     pub reply_inbox: PathBuf,
-    /// The names in that inbox just before the TASK was written (only newer ones can answer).
+    /// The names in its reply folders just before the TASK was written, when they were listed
+    /// (only newer ones can answer); empty when the wait has a watch instead, or none waits.
     pub before: std::collections::HashSet<std::ffi::OsString>,
     /// The TASK's `created_at`.
     pub created_at: String,
@@ -173,30 +174,27 @@ pub fn prepare(tree: &Tree, r: &Request) -> Result<Prepared> {
 }
 
 impl Prepared {
-    /// Writes the TASK into the recipient's inbox (atomically, never overwriting).
+    /// Writes the TASK into the recipient's inbox (atomically, never overwriting), for a caller
+    /// that does not wait for its RETURN here, or whose waiter reads what a watch already running
+    /// saw land ([`wait::Landings`]): the reply folders are not listed.
     pub fn write(self) -> Result<Sent> {
-        let before = wait::names_in(&self.reply_inbox);
-        self.write_after(before)
+        self.write_after(Default::default())
     }
 
     /// [`Self::write`] for a caller that waits for the RETURN in this process: a watch on the
     /// folders it can land in is set before the TASK is written, so the wait reads only what
     /// lands after (no listing of a reply inbox that may hold thousands of unread RETURNs).
     /// Without a watch (none can be set there, or the RETURN is a Claude inbox message), the
-    /// names there now, as [`Self::write`].
+    /// names in the reply inbox now ([`Sent::before`]).
     pub fn write_watched(self) -> Result<(Sent, Option<wait::Watch>)> {
         let watch = if self.mailbox.is_none() { wait::Watch::new(&wait::dirs_of(&self.reply_inbox)) } else { None };
         let before = if watch.is_some() { Default::default() } else { wait::names_in(&self.reply_inbox) };
         Ok((self.write_after(before)?, watch))
     }
 
-    /// [`Self::write`] for a caller whose waiter reads what a watch already running saw land
-    /// ([`wait::Landings`]): the reply folders are not listed.
-    pub fn write_unlisted(self) -> Result<Sent> {
-        self.write_after(Default::default())
-    }
-
-    fn write_after(self, before: std::collections::HashSet<std::ffi::OsString>) -> Result<Sent> {
+    /// [`Self::write`], with `before` the names already in the reply folders (none of them
+    /// answers this TASK) as its waiter's caller listed them.
+    pub fn write_after(self, before: std::collections::HashSet<std::ffi::OsString>) -> Result<Sent> {
         let Prepared { body, inbox, reply_inbox, mailbox } = self;
         let id = body["id"].as_str().unwrap_or_default().to_string();
         let written = std::time::Instant::now();
@@ -262,7 +260,7 @@ pub fn run(ctx: &Ctx, a: SendArgs) -> Result<i32> {
         println!("sent {}", sent.file.display());
     }
     // For a reply agent `TEAM/AGENT`, the RETURN is the message `serve` appends to its Claude inbox.
-    let mut waiter = wait::Waiter::for_sent(&sent, sent.before.clone(), Some(ctx.location.clone())).with_watch(watch);
+    let mut waiter = wait::Waiter::for_sent(&sent, Some(ctx.location.clone())).with_watch(watch);
     let found = wait::block(&mut waiter, timeout)?;
     wait::report(&sent.id, found, a.json, timeout, true, &waiter.expected())
 }

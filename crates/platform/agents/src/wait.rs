@@ -177,14 +177,10 @@ impl Watch {
             return None;
         };
         let (tx, rx) = std::sync::mpsc::channel::<Wake>();
-        let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
-            let wake = match ev {
-                Ok(e) if e.need_rescan() => Wake::All,
-                Ok(e) if !wakes(&e) => return,
-                Ok(e) => Wake::Paths(e.paths),
-                Err(_) => Wake::All,
-            };
-            let _ = tx.send(wake);
+        let mut watcher = notify::recommended_watcher(move |ev| {
+            if let Some(wake) = wake_of(ev) {
+                let _ = tx.send(wake);
+            }
         })
         .inspect_err(|e| tracing::debug!("no file watcher ({e}); polling every second"))
         .ok()?;
@@ -232,14 +228,11 @@ impl Landings {
         use notify::Watcher;
         let landings = std::sync::Arc::new(Landings::default());
         let log = landings.clone();
-        let mut w = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
-            match ev {
-                Ok(e) if e.need_rescan() => log.record(None),
-                Ok(e) if wakes(&e) => log.record(Some(e.paths)),
-                Ok(_) => return,
-                Err(_) => log.record(None),
+        let mut w = notify::recommended_watcher(move |ev| {
+            if let Some(wake) = wake_of(ev) {
+                log.record(wake);
+                on_land();
             }
-            on_land();
         })
         .map_err(|e| tracing::warn!("no file watcher ({e}); polling"))
         .ok()?;
@@ -249,12 +242,12 @@ impl Landings {
         Some((w, landings))
     }
 
-    /// What the watch's event says: these files landed, or (`None`) one was missed.
-    pub fn record(&self, paths: Option<Vec<PathBuf>>) {
+    /// What the watch's event says: these files landed, or one was missed.
+    fn record(&self, wake: Wake) {
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        let items: Vec<Option<PathBuf>> = match paths {
-            Some(p) => p.into_iter().map(Some).collect(),
-            None => vec![None],
+        let items: Vec<Option<PathBuf>> = match wake {
+            Wake::Paths(p) => p.into_iter().map(Some).collect(),
+            Wake::All => vec![None],
         };
         for item in items {
             let n = log.next;
@@ -401,13 +394,9 @@ impl Waiter {
         w
     }
 
-    /// A watch for the RETURN of a TASK just written (`before`: the names in its reply folders
-    /// before, none of which answers it).
-    pub fn for_sent(
-        sent: &crate::send::Sent,
-        before: HashSet<OsString>,
-        ledger: Option<baton_ledger::Location>,
-    ) -> Waiter {
+    /// A watch for the RETURN of a TASK just written; the names its reply folders held before
+    /// it, when they were listed ([`crate::send::Sent::before`]), are skipped unread.
+    pub fn for_sent(sent: &crate::send::Sent, ledger: Option<baton_ledger::Location>) -> Waiter {
         let min = min_stamp(&sent.created_at);
         let mut w = match &sent.mailbox {
             Some(r) => {
@@ -415,7 +404,7 @@ impl Waiter {
                 w.claude = Some(ClaudeWatch::new(r.agent(), Some(r.inbox.clone())));
                 w
             }
-            None => Waiter::new(&sent.id, dirs_of(&sent.reply_inbox), min, before),
+            None => Waiter::new(&sent.id, dirs_of(&sent.reply_inbox), min, sent.before.clone()),
         };
         w.ledger = ledger;
         w.written = Some(sent.written);
@@ -726,6 +715,17 @@ pub fn wakes(event: &notify::Event) -> bool {
     }
 }
 
+/// What a watch's event tells a waiter, `None` for one that wakes nobody ([`wakes`]): a
+/// rescan request or a watcher error means an event may have been lost.
+fn wake_of(ev: notify::Result<notify::Event>) -> Option<Wake> {
+    match ev {
+        Ok(e) if e.need_rescan() => Some(Wake::All),
+        Ok(e) if wakes(&e) => Some(Wake::Paths(e.paths)),
+        Ok(_) => None,
+        Err(_) => Some(Wake::All),
+    }
+}
+
 /// How long a wait sleeps before it looks again: at most [`POLL`], and no later than
 /// `deadline`; `None` once the deadline has passed.
 fn next_pause(deadline: Option<Instant>) -> Option<Duration> {
@@ -1029,12 +1029,12 @@ mod tests {
         let landings = std::sync::Arc::new(Landings::default());
         // Here before the mark, and recorded: never read by this waiter (not even listed).
         let earlier = write_return(&inbox, "20260118T070951Z", "T1");
-        landings.record(Some(vec![earlier.clone()]));
+        landings.record(Wake::Paths(vec![earlier.clone()]));
         let mut w = Waiter::new("T1", vec![inbox.clone()], None, HashSet::new())
             .with_landings(landings.clone(), landings.mark());
         assert!(w.look().is_none(), "what landed before the mark is not this waiter's to read");
         let answer = write_return(&inbox, "20260118T070952Z", "T1b");
-        landings.record(Some(vec![answer.clone()]));
+        landings.record(Wake::Paths(vec![answer.clone()]));
         let mut w2 = Waiter::new("T1b", vec![inbox.clone()], None, HashSet::new())
             .with_landings(landings.clone(), landings.mark() - 1);
         let made = w2.listed;
@@ -1044,13 +1044,13 @@ mod tests {
         // A missed event: the next look lists.
         let mut w3 = Waiter::new("T1", vec![inbox.clone()], None, HashSet::new())
             .with_landings(landings.clone(), landings.mark());
-        landings.record(None);
+        landings.record(Wake::All);
         assert_eq!(w3.look().map(|(p, _)| p), Some(earlier.clone()), "listed after a missed event");
         // Further behind than the log keeps: lists too.
         let mut w4 = Waiter::new("T1", vec![inbox.clone()], None, HashSet::new())
             .with_landings(landings.clone(), landings.mark());
         for _ in 0..=LANDINGS_KEPT {
-            landings.record(Some(vec![inbox.join("elsewhere.json")]));
+            landings.record(Wake::Paths(vec![inbox.join("elsewhere.json")]));
         }
         assert_eq!(w4.look().map(|(p, _)| p), Some(earlier), "listed when the log no longer reaches its mark");
     }

@@ -474,14 +474,14 @@ impl Store {
         let (sent, waiter) = match landings {
             Some(landings) if prepared.reply_inbox == watched => {
                 let mark = landings.mark();
-                let sent = prepared.write_unlisted().map_err(RpcError::internal)?;
-                let waiter = wait::Waiter::for_sent(&sent, Default::default(), location).with_landings(landings, mark);
+                let sent = prepared.write().map_err(RpcError::internal)?;
+                let waiter = wait::Waiter::for_sent(&sent, location).with_landings(landings, mark);
                 (sent, waiter)
             }
             _ => {
                 let before = wait::dirs_of(&prepared.reply_inbox).iter().flat_map(|d| wait::names_in(d)).collect();
-                let sent = prepared.write().map_err(RpcError::internal)?;
-                let waiter = wait::Waiter::for_sent(&sent, before, location);
+                let sent = prepared.write_after(before).map_err(RpcError::internal)?;
+                let waiter = wait::Waiter::for_sent(&sent, location);
                 (sent, waiter)
             }
         };
