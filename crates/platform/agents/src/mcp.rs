@@ -544,7 +544,7 @@ fn send_task(me: &Inner, args: &Map<String, Value>) -> Result<Value> {
     let sent = if mark.is_some() {
         prepared.write()?
     } else {
-        let before = wait::names_in(&prepared.reply_inbox);
+        let before = prepared.names_before();
         prepared.write_after(before)?
     };
     let mut known = me.sent.locked();

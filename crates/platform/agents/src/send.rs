@@ -188,8 +188,14 @@ impl Prepared {
     /// names in the reply inbox now ([`Sent::before`]).
     pub fn write_watched(self) -> Result<(Sent, Option<wait::Watch>)> {
         let watch = if self.mailbox.is_none() { wait::Watch::new(&wait::dirs_of(&self.reply_inbox)) } else { None };
-        let before = if watch.is_some() { Default::default() } else { wait::names_in(&self.reply_inbox) };
+        let before = if watch.is_some() { Default::default() } else { self.names_before() };
         Ok((self.write_after(before)?, watch))
+    }
+
+    /// The names in the reply folders now, for a waiter without a watch. None for a RETURN
+    /// that is a Claude inbox message: its waiter reads the inbox file, not the folder.
+    pub fn names_before(&self) -> std::collections::HashSet<std::ffi::OsString> {
+        if self.mailbox.is_some() { Default::default() } else { wait::names_in(&self.reply_inbox) }
     }
 
     /// [`Self::write`], with `before` the names already in the reply folders (none of them

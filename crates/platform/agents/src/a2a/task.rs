@@ -479,7 +479,7 @@ impl Store {
                 (sent, waiter)
             }
             _ => {
-                let before = wait::dirs_of(&prepared.reply_inbox).iter().flat_map(|d| wait::names_in(d)).collect();
+                let before = prepared.names_before();
                 let sent = prepared.write_after(before).map_err(RpcError::internal)?;
                 let waiter = wait::Waiter::for_sent(&sent, location);
                 (sent, waiter)
