@@ -6,7 +6,9 @@
 //! [`crate::tree`]; this record is what the dashboard searches and the alerts count.)
 //!
 //! The stage is [`Observer`]: it remembers what it recorded and what did not parse, reads the
-//! tree ([`Observer::scan`], no ledger) and hands the ledger what is new.
+//! tree ([`Observer::scan`], no ledger) and hands the ledger what is new. In the daemon the
+//! reading runs on a thread beside the pass (see [`Observer::observe_due`]): other agents'
+//! inboxes can hold thousands of files, and a pass waiting on them holds every TASK behind it.
 use baton_sync::Locked;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
@@ -28,34 +30,83 @@ use crate::{PipelineError, SharedLedger};
 /// Only the daemon (`watch::serve`) spaces them; `serve --once` reads on every pass.
 pub(crate) const OBSERVE_EVERY: Duration = Duration::from_secs(1);
 
-/// The observe stage: other agents' inbox files already recorded, and those that did not
-/// parse with the (size, mtime) they had then.
+/// The observe stage: what it has seen ([`Seen`]), and, in the daemon, the reading in flight.
 #[derive(Default)]
 pub(crate) struct Observer {
-    observed: HashSet<(String, OsString)>,
-    unparsed: HashMap<(String, OsString), (u64, Option<SystemTime>)>,
+    seen: Seen,
     /// When other agents' inboxes were last read.
     last: Option<Instant>,
     /// The least time between two readings (zero: every pass; the daemon sets
     /// [`OBSERVE_EVERY`]).
     pub(crate) every: Duration,
+    /// The daemon's reading, on a thread of its own: listing inboxes that hold thousands of
+    /// unread RETURNs takes tens of milliseconds, and done inside the pass it held every TASK
+    /// that arrived meanwhile (an A2A round trip of 4 ms took 30 once a second in a home with
+    /// 40,000 such files). The thread owns [`Seen`] while it runs and hands it back.
+    running: Option<std::thread::JoinHandle<Seen>>,
+}
+
+/// Other agents' inbox files already recorded, and those that did not parse with the
+/// (size, mtime) they had then.
+#[derive(Default)]
+struct Seen {
+    observed: HashSet<(String, OsString)>,
+    unparsed: HashMap<(String, OsString), (u64, Option<SystemTime>)>,
 }
 
 impl Observer {
-    /// [`Self::observe`] if it is due; else when it will be.
+    /// [`Self::observe`] if it is due; else when it will be. In the daemon (`every` set) the
+    /// reading and its record run on a thread of their own (see [`Observer::running`]), so a
+    /// pass never waits for them; an error there is logged and the files are read again.
     pub(crate) fn observe_due(
         &mut self,
         handoffs: &Path,
         cfg: &Config,
         ledger: &SharedLedger,
     ) -> Result<Option<Instant>, PipelineError> {
+        if let Some(running) = self.running.take_if(|r| r.is_finished()) {
+            // A panic in the reading loses only what it remembered: every file is recorded
+            // again (the ledger keeps one row a file).
+            self.seen = running.join().unwrap_or_else(|_| {
+                tracing::warn!("reading other agents' inboxes stopped on a bug; they are read again from the start");
+                Seen::default()
+            });
+        }
         if let Some(last) = self.last
-            && last.elapsed() < self.every
+            && (last.elapsed() < self.every || self.running.is_some())
         {
-            return Ok(Some(last + self.every));
+            // A reading that outlasts `every` is looked at again a little later, not in a spin.
+            return Ok(Some((last + self.every).max(Instant::now() + Duration::from_millis(100))));
         }
         self.last = Some(Instant::now());
-        self.observe(handoffs, cfg, ledger)?;
+        if self.every.is_zero() {
+            self.observe(handoffs, cfg, ledger)?;
+            return Ok(None);
+        }
+        let mut seen = std::mem::take(&mut self.seen);
+        let (dir, scan, shared) = (handoffs.to_path_buf(), Scan::of(cfg), ledger.clone());
+        let spawned = std::thread::Builder::new().name("baton-observe".into()).spawn(move || {
+            let found = seen.scan(&dir, &scan);
+            if let Err(e) = record(&shared, &found) {
+                crate::ratelimit::warn_every(
+                    "observe:record",
+                    &format!("cannot record other agents' handoffs, will read them again: {e}"),
+                    "observe",
+                );
+                for o in &found {
+                    seen.observed.remove(&(o.agent.clone(), OsString::from(&o.file_name)));
+                }
+            }
+            seen
+        });
+        match spawned {
+            Ok(handle) => self.running = Some(handle),
+            // No thread to be had (the process is at its limit): this pass reads, from the
+            // start (what the observer remembered went with the thread that never ran).
+            Err(_) => self.observe(handoffs, cfg, ledger)?,
+        }
+        // As a pass that read: nothing of the observer's is due now (the daemon's idle work,
+        // the search index, runs on such a pass).
         Ok(None)
     }
 
@@ -67,24 +118,47 @@ impl Observer {
         ledger: &SharedLedger,
     ) -> Result<(), PipelineError> {
         let found = self.scan(handoffs, cfg);
-        if found.is_empty() {
-            return Ok(());
-        }
-        let now = stamp::rfc3339(stamp::now());
-        let mut ledger = ledger.locked();
-        ledger.batch(|b| {
-            for o in &found {
-                b.observe(o, &now)?;
-            }
-            Ok(())
-        })?;
-        Ok(())
+        record(ledger, &found)
     }
 
+    /// [`Seen::scan`] with this observer's memory.
+    pub(crate) fn scan(&mut self, handoffs: &Path, cfg: &Config) -> Vec<Observed> {
+        self.seen.scan(handoffs, &Scan::of(cfg))
+    }
+}
+
+/// What a reading needs of the configuration: baton's own agent and the largest file read.
+struct Scan {
+    agent: String,
+    max_file_bytes: u64,
+}
+
+impl Scan {
+    fn of(cfg: &Config) -> Scan {
+        Scan { agent: cfg.agent.clone(), max_file_bytes: cfg.max_file_bytes }
+    }
+}
+
+/// One transaction for what a reading found (none when it found nothing).
+fn record(ledger: &SharedLedger, found: &[Observed]) -> Result<(), PipelineError> {
+    if found.is_empty() {
+        return Ok(());
+    }
+    let now = stamp::rfc3339(stamp::now());
+    ledger.locked().batch(|b| {
+        for o in found {
+            b.observe(o, &now)?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+impl Seen {
     /// What is new in other agents' inboxes under `handoffs` since the last scan: each file
     /// once, and one that did not parse again only once it changed. `cfg` names baton's own
     /// agent (its folder and its RETURNs are skipped) and the largest file read.
-    pub(crate) fn scan(&mut self, handoffs: &Path, cfg: &Config) -> Vec<Observed> {
+    fn scan(&mut self, handoffs: &Path, cfg: &Scan) -> Vec<Observed> {
         let Ok(agents) = std::fs::read_dir(handoffs) else { return Vec::new() };
         let mut found: Vec<Observed> = Vec::new();
         for agent in agents.flatten() {
@@ -170,6 +244,52 @@ mod tests {
     const TASK: &str = r#"{"schema": "baton.handoff/v1", "id": "01JHX3Q7Z8K2M4N6P8R0S2T4V6", "kind": "task",
         "created_at": "2026-01-18T07:09:51Z", "from": "cursor", "title": "Echo hello", "plugin": "echo",
         "action": "echo", "params": {}}"#;
+
+    #[test]
+    fn the_daemon_reads_beside_the_pass_records_what_it_found_and_remembers_it() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = Config { agent: "baton".into(), ..Config::default() };
+        let inbox = d.path().join("claude").join(crate::config::INBOX);
+        std::fs::create_dir_all(&inbox).unwrap();
+        let name = "20260118T070951Z__TASK__Echo-Hello__cursor.json";
+        std::fs::write(inbox.join(name), TASK).unwrap();
+        let ledger: SharedLedger = std::sync::Arc::new(std::sync::Mutex::new(
+            baton_ledger::Ledger::open(&d.path().join("state.sqlite")).unwrap(),
+        ));
+        let mut o = Observer { every: OBSERVE_EVERY, ..Observer::default() };
+
+        // A pass that observes while something else holds the ledger returns at once: the
+        // reading and its record wait for the ledger on their own thread, not in the pass.
+        let held = ledger.locked();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (root, cfg2, shared) = (d.path().to_path_buf(), cfg.clone(), ledger.clone());
+        let pass = std::thread::spawn(move || {
+            let next = o.observe_due(&root, &cfg2, &shared).unwrap();
+            tx.send(next).unwrap();
+            o
+        });
+        let next = rx.recv_timeout(Duration::from_secs(10)).expect("the pass waited for the reading");
+        assert_eq!(next, None, "a pass that started a reading has nothing of the observer's due");
+        let mut o = pass.join().unwrap();
+        let soon = o.observe_due(d.path(), &cfg, &ledger).unwrap();
+        assert!(soon.is_some_and(|t| t > Instant::now()), "while it runs, the next reading is asked for later");
+        assert!(o.running.is_some(), "the reading runs on its own thread");
+        drop(held);
+        let started = Instant::now();
+        while !ledger.locked().is_observed("claude", name).unwrap() {
+            assert!(started.elapsed() < Duration::from_secs(10), "the reading never recorded the TASK");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+
+        // The next reading starts with what the first one saw: the TASK is not new any more.
+        while !o.running.as_ref().is_some_and(|r| r.is_finished()) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        o.last = None;
+        o.observe_due(d.path(), &cfg, &ledger).unwrap();
+        o.seen = o.running.take().expect("a second reading").join().unwrap();
+        assert!(o.scan(d.path(), &cfg).is_empty(), "what the thread saw came back to the observer");
+    }
 
     #[test]
     fn other_agents_handoffs_are_seen_once_and_a_broken_one_once_it_is_fixed() {
