@@ -110,7 +110,9 @@ async def mcp(baton, home, n):
     return summary(times)
 
 
-def a2a(port, key, n):
+def a2a(port, key, n, prefix="b"):
+    """`prefix` names the messages: a `messageId` sent before is not a new task but a replay of
+    the old one (the warm-up uses its own prefix, so the measured run sends only new ones)."""
     import httpx
 
     times = []
@@ -118,7 +120,7 @@ def a2a(port, key, n):
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60) as c:
         for i in range(n):
             body = {"jsonrpc": "2.0", "id": i, "method": "SendMessage",
-                    "params": {"message": {"messageId": f"b{i}", "role": "ROLE_USER", "parts": [{"data": {"i": i}}],
+                    "params": {"message": {"messageId": f"{prefix}{i}", "role": "ROLE_USER", "parts": [{"data": {"i": i}}],
                                            "metadata": {"skill": "echo.echo"}}}}
             t0 = time.perf_counter()
             r = c.post("/a2a", json=body).json()
@@ -158,7 +160,7 @@ def main():
         try:
             time.sleep(3)  # plugins loaded
             send_wait(baton, home, 20)  # warm-up
-            a2a(port, key, 20)
+            a2a(port, key, 20, prefix="warm-up-")
             load0 = os.getloadavg()[0]
             only = sys.argv[3].split(",") if len(sys.argv) > 3 else ["send_wait", "by_hand", "mcp", "a2a"]
             runs = {"send_wait": lambda: send_wait(baton, home, n), "by_hand": lambda: by_hand(home, n),
