@@ -367,6 +367,11 @@ async fn until_terminal(a2a: Arc<A2a>, view: View, mut waiter: wait::Waiter, lim
     let mut landed = a2a.landed.subscribe();
     let deadline = tokio::time::Instant::now() + limit;
     let mut last = view;
+    // A message sent again whose task has answered: its view is the answer (a look would only
+    // list the reply folders, thousands of filed RETURNs in a long-used home, to find it again).
+    if is_terminal(last.state()) {
+        return Ok(last);
+    }
     loop {
         let (w, v) = look(&a2a, &last.id, waiter).await?;
         waiter = w;
