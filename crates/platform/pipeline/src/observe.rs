@@ -6,7 +6,7 @@
 //! [`crate::tree`]; this record is what the dashboard searches and the alerts count.)
 //!
 //! The stage is [`Observer`]: it remembers what it recorded and what did not parse, reads the
-//! tree ([`Observer::scan`], no ledger) and hands the ledger what is new. In the daemon the
+//! tree (`Seen::scan`, no ledger) and hands the ledger what is new. In the daemon the
 //! reading runs on a thread beside the pass (see [`Observer::observe_due`]): other agents'
 //! inboxes can hold thousands of files, and a pass waiting on them holds every TASK behind it.
 use baton_sync::Locked;
@@ -50,8 +50,8 @@ pub(crate) struct Observer {
 /// (size, mtime) they had then.
 #[derive(Default)]
 struct Seen {
-    observed: HashSet<(String, OsString)>,
-    unparsed: HashMap<(String, OsString), (u64, Option<SystemTime>)>,
+    observed: HashSet<Key>,
+    unparsed: HashMap<Key, (u64, Option<SystemTime>)>,
 }
 
 impl Observer {
@@ -87,14 +87,14 @@ impl Observer {
         let (dir, scan, shared) = (handoffs.to_path_buf(), Scan::of(cfg), ledger.clone());
         let spawned = std::thread::Builder::new().name("baton-observe".into()).spawn(move || {
             let found = seen.scan(&dir, &scan);
-            if let Err(e) = record(&shared, &found) {
+            if let Err(e) = record(&shared, found.iter().map(|(_, o)| o)) {
                 crate::ratelimit::warn_every(
                     "observe:record",
                     &format!("cannot record other agents' handoffs, will read them again: {e}"),
                     "observe",
                 );
-                for o in &found {
-                    seen.observed.remove(&(o.agent.clone(), OsString::from(&o.file_name)));
+                for (key, _) in &found {
+                    seen.observed.remove(key);
                 }
             }
             seen
@@ -117,15 +117,19 @@ impl Observer {
         cfg: &Config,
         ledger: &SharedLedger,
     ) -> Result<(), PipelineError> {
-        let found = self.scan(handoffs, cfg);
-        record(ledger, &found)
+        let found = self.seen.scan(handoffs, &Scan::of(cfg));
+        record(ledger, found.iter().map(|(_, o)| o))
     }
 
-    /// [`Seen::scan`] with this observer's memory.
+    /// [`Seen::scan`] with this observer's memory (the tests' view of a reading).
+    #[cfg(test)]
     pub(crate) fn scan(&mut self, handoffs: &Path, cfg: &Config) -> Vec<Observed> {
-        self.seen.scan(handoffs, &Scan::of(cfg))
+        self.seen.scan(handoffs, &Scan::of(cfg)).into_iter().map(|(_, o)| o).collect()
     }
 }
+
+/// A file in another agent's inbox: the agent and the file's name as the folder has it.
+type Key = (String, OsString);
 
 /// What a reading needs of the configuration: baton's own agent and the largest file read.
 struct Scan {
@@ -140,8 +144,8 @@ impl Scan {
 }
 
 /// One transaction for what a reading found (none when it found nothing).
-fn record(ledger: &SharedLedger, found: &[Observed]) -> Result<(), PipelineError> {
-    if found.is_empty() {
+fn record<'a>(ledger: &SharedLedger, found: impl ExactSizeIterator<Item = &'a Observed>) -> Result<(), PipelineError> {
+    if found.len() == 0 {
         return Ok(());
     }
     let now = stamp::rfc3339(stamp::now());
@@ -158,9 +162,9 @@ impl Seen {
     /// What is new in other agents' inboxes under `handoffs` since the last scan: each file
     /// once, and one that did not parse again only once it changed. `cfg` names baton's own
     /// agent (its folder and its RETURNs are skipped) and the largest file read.
-    fn scan(&mut self, handoffs: &Path, cfg: &Scan) -> Vec<Observed> {
+    fn scan(&mut self, handoffs: &Path, cfg: &Scan) -> Vec<(Key, Observed)> {
         let Ok(agents) = std::fs::read_dir(handoffs) else { return Vec::new() };
-        let mut found: Vec<Observed> = Vec::new();
+        let mut found = Vec::new();
         for agent in agents.flatten() {
             let Some(agent_name) = agent.file_name().to_str().map(str::to_string) else { continue };
             if agent_name == cfg.agent || !names::is_valid_name(&agent_name) {
@@ -212,8 +216,8 @@ impl Seen {
                     continue;
                 };
                 self.unparsed.remove(&key);
-                found.push(record);
-                self.observed.insert(key);
+                self.observed.insert(key.clone());
+                found.push((key, record));
             }
         }
         found
