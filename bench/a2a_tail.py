@@ -12,8 +12,6 @@ Makes a home with FILED old RETURNs in each folder that a long-used home fills (
 """
 
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,16 +36,7 @@ def main():
     baton, n, filed = os.path.abspath(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     mode = sys.argv[4] if len(sys.argv) > 4 else "new"
     with tempfile.TemporaryDirectory() as d:
-        home = os.path.join(d, "home")
-        subprocess.run([baton, "--home", home, "init"], check=True, capture_output=True)
-        agents_bench.fill(home, filed)
-        key = subprocess.run([baton, "--home", home, "key", "rotate"], check=True, capture_output=True,
-                             text=True).stdout.strip()
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        serve = subprocess.Popen([baton, "--home", home, "serve", "--http", f"127.0.0.1:{port}"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, key, port, serve = agents_bench.start(baton, d, filed)
         try:
             time.sleep(3)  # plugins loaded
             agents_bench.a2a(port, key, 20, prefix="warm-up-")

@@ -142,21 +142,28 @@ def fill(home, k):
                 json.dump(body, f)
 
 
+def start(baton, d, filed):
+    """A home in `d` (`init`, `filed` old RETURNs in each filled folder, a dashboard key) and
+    `serve --http` on a free port: (home, key, port, the serve process)."""
+    import socket
+    home = os.path.join(d, "home")
+    subprocess.run([baton, "--home", home, "init"], check=True, capture_output=True)
+    fill(home, filed)
+    key = subprocess.run([baton, "--home", home, "key", "rotate"], check=True, capture_output=True,
+                         text=True).stdout.strip()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    serve = subprocess.Popen([baton, "--home", home, "serve", "--http", f"127.0.0.1:{port}"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return home, key, port, serve
+
+
 def main():
     baton = os.path.abspath(sys.argv[1])
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
     with tempfile.TemporaryDirectory() as d:
-        home = os.path.join(d, "home")
-        subprocess.run([baton, "--home", home, "init"], check=True, capture_output=True)
-        fill(home, int(os.environ.get("BENCH_FILED", "0")))
-        key = subprocess.run([baton, "--home", home, "key", "rotate"], check=True, capture_output=True,
-                             text=True).stdout.strip()
-        import socket
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        serve = subprocess.Popen([baton, "--home", home, "serve", "--http", f"127.0.0.1:{port}"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        home, key, port, serve = start(baton, d, int(os.environ.get("BENCH_FILED", "0")))
         try:
             time.sleep(3)  # plugins loaded
             send_wait(baton, home, 20)  # warm-up
