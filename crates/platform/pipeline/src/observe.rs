@@ -86,16 +86,12 @@ impl Observer {
         let mut seen = std::mem::take(&mut self.seen);
         let (dir, scan, shared) = (handoffs.to_path_buf(), Scan::of(cfg), ledger.clone());
         let spawned = std::thread::Builder::new().name("baton-observe".into()).spawn(move || {
-            let found = seen.scan(&dir, &scan);
-            if let Err(e) = record(&shared, found.iter().map(|(_, o)| o)) {
+            if let Err(e) = seen.observe(&dir, &scan, &shared) {
                 crate::ratelimit::warn_every(
                     "observe:record",
                     &format!("cannot record other agents' handoffs, will read them again: {e}"),
                     "observe",
                 );
-                for (key, _) in &found {
-                    seen.observed.remove(key);
-                }
             }
             seen
         });
@@ -117,8 +113,7 @@ impl Observer {
         cfg: &Config,
         ledger: &SharedLedger,
     ) -> Result<(), PipelineError> {
-        let found = self.seen.scan(handoffs, &Scan::of(cfg));
-        record(ledger, found.iter().map(|(_, o)| o))
+        self.seen.observe(handoffs, &Scan::of(cfg), ledger)
     }
 
     /// [`Seen::scan`] with this observer's memory (the tests' view of a reading).
@@ -143,22 +138,29 @@ impl Scan {
     }
 }
 
-/// One transaction for what a reading found (none when it found nothing).
-fn record<'a>(ledger: &SharedLedger, found: impl ExactSizeIterator<Item = &'a Observed>) -> Result<(), PipelineError> {
-    if found.len() == 0 {
-        return Ok(());
-    }
-    let now = stamp::rfc3339(stamp::now());
-    ledger.locked().batch(|b| {
-        for o in found {
-            b.observe(o, &now)?;
-        }
-        Ok(())
-    })?;
-    Ok(())
-}
-
 impl Seen {
+    /// A reading and one transaction for what it found (none when it found nothing). What the
+    /// ledger did not take is forgotten, so the next reading finds it again.
+    fn observe(&mut self, handoffs: &Path, cfg: &Scan, ledger: &SharedLedger) -> Result<(), PipelineError> {
+        let found = self.scan(handoffs, cfg);
+        if found.is_empty() {
+            return Ok(());
+        }
+        let now = stamp::rfc3339(stamp::now());
+        let recorded = ledger.locked().batch(|b| {
+            for (_, o) in &found {
+                b.observe(o, &now)?;
+            }
+            Ok(())
+        });
+        if recorded.is_err() {
+            for (key, _) in &found {
+                self.observed.remove(key);
+            }
+        }
+        Ok(recorded?)
+    }
+
     /// What is new in other agents' inboxes under `handoffs` since the last scan: each file
     /// once, and one that did not parse again only once it changed. `cfg` names baton's own
     /// agent (its folder and its RETURNs are skipped) and the largest file read.
