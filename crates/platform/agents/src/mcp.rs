@@ -541,12 +541,7 @@ fn send_task(me: &Inner, args: &Map<String, Value>) -> Result<Value> {
     };
     let prepared = send::prepare(&me.tree, &req)?;
     let mark = prepared.mailbox.is_none().then(|| me.mark(&prepared.reply_inbox)).flatten();
-    let sent = if mark.is_some() {
-        prepared.write()?
-    } else {
-        let before = prepared.names_before();
-        prepared.write_after(before)?
-    };
+    let sent = if mark.is_some() { prepared.write()? } else { prepared.write_listed()? };
     let mut known = me.sent.locked();
     if known.len() >= 10_000 {
         known.clear();

@@ -188,19 +188,19 @@ impl Prepared {
     /// names in the reply inbox now ([`Sent::before`]).
     pub fn write_watched(self) -> Result<(Sent, Option<wait::Watch>)> {
         let watch = if self.mailbox.is_none() { wait::Watch::new(&wait::dirs_of(&self.reply_inbox)) } else { None };
-        let before = if watch.is_some() { Default::default() } else { self.names_before() };
-        Ok((self.write_after(before)?, watch))
+        let sent = if watch.is_some() { self.write()? } else { self.write_listed()? };
+        Ok((sent, watch))
     }
 
-    /// The names in the reply folders now, for a waiter without a watch. None for a RETURN
-    /// that is a Claude inbox message: its waiter reads the inbox file, not the folder.
-    pub fn names_before(&self) -> std::collections::HashSet<std::ffi::OsString> {
-        if self.mailbox.is_some() { Default::default() } else { wait::names_in(&self.reply_inbox) }
+    /// [`Self::write`] for a waiter without a watch: the names in the reply inbox now go in
+    /// [`Sent::before`] (none of them answers this TASK). None for a RETURN that is a Claude
+    /// inbox message: its waiter reads the inbox file, not the folder.
+    pub fn write_listed(self) -> Result<Sent> {
+        let before = if self.mailbox.is_some() { Default::default() } else { wait::names_in(&self.reply_inbox) };
+        self.write_after(before)
     }
 
-    /// [`Self::write`], with `before` the names already in the reply folders (none of them
-    /// answers this TASK) as its waiter's caller listed them.
-    pub fn write_after(self, before: std::collections::HashSet<std::ffi::OsString>) -> Result<Sent> {
+    fn write_after(self, before: std::collections::HashSet<std::ffi::OsString>) -> Result<Sent> {
         let Prepared { body, inbox, reply_inbox, mailbox } = self;
         let id = body["id"].as_str().unwrap_or_default().to_string();
         let written = std::time::Instant::now();

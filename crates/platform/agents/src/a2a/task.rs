@@ -479,8 +479,7 @@ impl Store {
                 (sent, waiter)
             }
             _ => {
-                let before = prepared.names_before();
-                let sent = prepared.write_after(before).map_err(RpcError::internal)?;
+                let sent = prepared.write_listed().map_err(RpcError::internal)?;
                 let waiter = wait::Waiter::for_sent(&sent, location);
                 (sent, waiter)
             }
