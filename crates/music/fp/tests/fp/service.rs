@@ -202,8 +202,12 @@ fn a_worker_outlives_the_thread_that_started_it() {
     let dir = tempfile::tempdir().unwrap();
     let song = dir.path().join("song.wav");
     write_wav(&song, &synth(7, 10.0, 44100), 44100);
+    // Started through a link of this test's own, so the workers the other tests of this binary
+    // start meanwhile (libtest runs them on other threads of this process) are not counted.
+    let exe = dir.path().join("fp-bench");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_fp-bench"), &exe).unwrap();
     let workers = baton_fp::worker::Workers::new(baton_fp::worker::WorkerConfig {
-        exe: env!("CARGO_BIN_EXE_fp-bench").into(),
+        exe: exe.clone(),
         workers: 1,
         file_timeout: baton_fp::worker::DEFAULT_FILE_TIMEOUT,
     });
@@ -214,19 +218,19 @@ fn a_worker_outlives_the_thread_that_started_it() {
     });
     std::thread::sleep(std::time::Duration::from_millis(300));
     let alive: Vec<u32> =
-        worker_children().into_iter().filter(|&(_, state)| state != 'Z').map(|(pid, _)| pid).collect();
-    assert_eq!(alive.len(), 1, "the worker is still running: {:?}", worker_children());
+        worker_children(&exe).into_iter().filter(|&(_, state)| state != 'Z').map(|(pid, _)| pid).collect();
+    assert_eq!(alive.len(), 1, "the worker is still running: {:?}", worker_children(&exe));
     let fp = workers.fingerprint(open(), &song, None).unwrap();
     assert!(fp.fingerprint.len() > 50);
     assert_eq!(
-        worker_children().iter().filter(|&&(pid, _)| pid == alive[0]).count(),
+        worker_children(&exe).iter().filter(|&&(pid, _)| pid == alive[0]).count(),
         1,
         "and the same worker served again"
     );
 }
 
-/// This process's worker children: (pid, state letter from /proc/PID/stat).
-fn worker_children() -> Vec<(u32, char)> {
+/// This process's worker children started as `exe`: (pid, state letter from /proc/PID/stat).
+fn worker_children(exe: &std::path::Path) -> Vec<(u32, char)> {
     let me = std::process::id();
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -236,6 +240,7 @@ fn worker_children() -> Vec<(u32, char)> {
         let fields: Vec<&str> = rest.split_whitespace().collect();
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         if fields.get(1) == Some(&me.to_string().as_str())
+            && cmdline.split(|&b| b == 0).next() == Some(exe.as_os_str().as_encoded_bytes())
             && String::from_utf8_lossy(&cmdline).contains(baton_fp::worker::WORKER_COMMAND)
         {
             out.push((pid, fields[0].chars().next().unwrap_or('?')));
