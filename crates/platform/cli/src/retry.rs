@@ -2,9 +2,12 @@
 //! handoffs back into baton's inbox, each as a new attempt of the same handoff. A bulk retry
 //! only lists what it would move until `--yes` is given. The selection and the moves are
 //! `baton_pipeline::retry`'s, shared with the dashboard.
+use std::time::{Duration, Instant};
+
 use anyhow::{Result, bail};
 use serde_json::json;
 
+use baton_ledger::TaskState;
 use baton_pipeline::Paths;
 use baton_pipeline::retry::{self, FailedHandoff, RetryFilter};
 
@@ -45,31 +48,28 @@ pub fn run(ctx: &Ctx, a: RetryArgs) -> Result<i32> {
     let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
     let ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
     let filter = RetryFilter { target: a.target.clone(), code: a.code.clone(), plugin: a.plugin.clone() };
-    let mut selected = retry::select_failed(&paths, &cfg.agent, &ledger, &filter)?;
-    // The RETURN is delivered before the original is filed: an agent that retries the moment
-    // it reads a failed RETURN can come before the file reaches `03_failed/`. When the ledger
-    // says the handoff failed, give the filing a moment instead of saying it is not there.
-    if let Some(target) = &a.target
-        && selected.is_empty()
-        && ledger
-            .task(target)?
-            .is_some_and(|r| matches!(r.state, baton_ledger::TaskState::Failed | baton_ledger::TaskState::Rejected))
-    {
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while selected.is_empty() && std::time::Instant::now() < until {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            selected = retry::select_failed(&paths, &cfg.agent, &ledger, &filter)?;
-        }
-    }
+    let select = || retry::select_failed(&paths, &cfg.agent, &ledger, &filter);
+    let mut selected = select()?;
     let failed_dir = paths.failed(&cfg.agent);
     if let Some(target) = &a.target
         && selected.is_empty()
     {
-        bail!(
-            "no failed handoff with id or file name {target:?}{} in {}; `baton retry --all` lists them",
-            narrowed(&a),
-            failed_dir.display()
-        );
+        let state;
+        (selected, state) = wait_for_filing(target, &ledger, &select)?;
+        if selected.is_empty() {
+            if let Some(state @ (TaskState::Claimed | TaskState::Running | TaskState::Retrying)) = state {
+                bail!(
+                    "{target:?} has not failed: the ledger says it is {} (`baton serve` has it); \
+                     `baton wait {target}` waits for its RETURN",
+                    state.as_str()
+                );
+            }
+            bail!(
+                "no failed handoff with id or file name {target:?}{} in {}; `baton retry --all` lists them",
+                narrowed(&a),
+                failed_dir.display()
+            );
+        }
     }
     if a.all && !a.yes {
         if a.json {
@@ -113,6 +113,51 @@ pub fn run(ctx: &Ctx, a: RetryArgs) -> Result<i32> {
         }
     }
     Ok(if out.refused.is_empty() { 0 } else { 1 })
+}
+
+/// How long `baton retry ID` waits for `baton serve` to file a handoff the ledger says is
+/// failed or still in flight ([`wait_for_filing`]).
+const FILING_GRACE: Duration = Duration::from_secs(10);
+
+/// Selects again every 50 ms, up to [`FILING_GRACE`], while nothing is selected and the ledger
+/// says `target` failed or is still in flight; returns the selection and the row's last state.
+///
+/// Why: serve delivers a TASK's RETURN before it records the result and files the original
+/// (the pipeline's steps 4–6, the order its crash safety rests on). An agent that retries the
+/// moment it reads a refusal can come while the row still says `claimed`, or says `failed`
+/// before the file reaches `03_failed/`: "no failed handoff" would be wrong then. A TASK that
+/// is really running gets its own clear answer once the grace is over.
+fn wait_for_filing(
+    target: &str,
+    ledger: &baton_ledger::Ledger,
+    select: &impl Fn() -> Result<Vec<FailedHandoff>, baton_pipeline::PipelineError>,
+) -> Result<(Vec<FailedHandoff>, Option<TaskState>)> {
+    let until = Instant::now() + FILING_GRACE;
+    let mut said = false;
+    loop {
+        let state = ledger.task(target)?.map(|r| r.state);
+        let in_flight_or_failed = matches!(
+            state,
+            Some(
+                TaskState::Claimed | TaskState::Running | TaskState::Retrying | TaskState::Failed | TaskState::Rejected
+            )
+        );
+        if !in_flight_or_failed || Instant::now() >= until {
+            return Ok((Vec::new(), state));
+        }
+        if !said {
+            eprintln!(
+                "waiting for `baton serve` to file {target:?} in 03_failed/ (the ledger says it is {})",
+                state.map_or("unknown", TaskState::as_str)
+            );
+            said = true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let selected = select()?;
+        if !selected.is_empty() {
+            return Ok((selected, state));
+        }
+    }
 }
 
 /// " (code X, plugin P)" for the filters given.
