@@ -488,7 +488,8 @@ pub enum Allocator {
     /// mmap per instance (wasmtime's default).
     OnDemand,
     /// Pre-reserved slots, reused across instances: cheaper instantiation, and memory is
-    /// reset with `madvise` instead of fresh mappings. Sized so every per-plugin memory cap
+    /// reset in place (the pages written, up to 1 MiB, set back with `memset`; the
+    /// rest with `madvise`) instead of fresh mappings. Sized so every per-plugin memory cap
     /// up to [`EngineOptions::max_memory_bytes`] fits a slot.
     #[default]
     Pooling,
@@ -496,6 +497,10 @@ pub enum Allocator {
 
 /// How many freed pooling slots are reset together (see `Runtime::engine`).
 const DECOMMIT_BATCH: usize = 16;
+
+/// How many bytes of a freed pooling slot's memory, and of each of its tables, are set back in
+/// place and kept mapped rather than dropped (see `Runtime::engine`).
+const KEEP_RESIDENT: usize = 1 << 20;
 
 /// Engine-level tuning; [`Runtime::new`] uses the defaults.
 #[derive(Debug, Clone, Copy)]
@@ -678,7 +683,16 @@ impl Runtime {
                 // Freed slots are reset (madvise) a batch at a time rather than one instance
                 // at a time: one syscall and one TLB flush across the cores per batch, where
                 // a short task paid one each. A full pool flushes the batch before it refuses.
-                .decommit_batch_size(DECOMMIT_BATCH);
+                .decommit_batch_size(DECOMMIT_BATCH)
+                // A freed slot's pages the instance wrote are set back with `memset` and stay
+                // mapped (found with Linux's PAGEMAP_SCAN where the kernel has it, 6.7+),
+                // instead of being dropped with `madvise`: the next instance in the slot then
+                // takes no page faults there. Each such fault was a copy from the zero page
+                // and a TLB flush sent to every core running one of serve's threads, ~10% of
+                // `serve --once`'s time (perf, bench/README.md).
+                .linear_memory_keep_resident(KEEP_RESIDENT)
+                .table_keep_resident(KEEP_RESIDENT)
+                .pagemap_scan(wasmtime::Enabled::Auto);
             cfg.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
         }
         Engine::new(&cfg).map_err(|e| RuntimeError::Engine(format!("{e:#}")))
