@@ -77,6 +77,9 @@ pub struct LivenessReport {
     /// Full listings of baton's inbox since start: one at start, one per `reconcile_secs`, and
     /// one after each event the watch may have lost; not one per TASK.
     pub inbox_listings: u64,
+    /// Why it is not ok, in words (`None` when it is): a supervisor's log then says whether
+    /// serve is still starting or something is wrong.
+    pub reason: Option<String>,
 }
 
 impl Liveness {
@@ -87,8 +90,20 @@ impl Liveness {
         let failing_passes = self.failures.load(Ordering::Relaxed);
         let in_pass_ms = (started > 0).then(|| now_ms - started);
         let stalled = in_pass_ms.is_some_and(|d| d > STALLED_AFTER_MS);
+        let reason = if !watching {
+            Some("the file watch does not cover the handoffs folder (not set yet, or the folder was replaced)".into())
+        } else if failing_passes > 0 {
+            Some(format!("the last {failing_passes} pass(es) failed and are being retried (see serve's log)"))
+        } else if stalled {
+            Some(format!("a pass has run for {} s", in_pass_ms.unwrap_or_default() / 1000))
+        } else if last == 0 {
+            Some("serve is starting: its first pass has not ended yet".into())
+        } else {
+            None
+        };
         LivenessReport {
-            ok: watching && failing_passes == 0 && !stalled && last > 0,
+            ok: reason.is_none(),
+            reason,
             watching,
             in_pass_ms,
             last_pass_ms_ago: (last > 0).then(|| now_ms - last),
@@ -745,6 +760,27 @@ async fn run_audit(auditor: &crate::audit::Auditor) {
 mod tests {
     use super::*;
     use notify::event::{EventKind, ModifyKind, RenameMode};
+
+    #[test]
+    fn readiness_says_why_it_is_not_ok() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Liveness::default();
+        let r = l.report(now_ms());
+        assert!(!r.ok && r.reason.as_deref().is_some_and(|w| w.contains("file watch")), "{r:?}");
+        let _ = l.watched.set((dir.path().to_path_buf(), dir_id(dir.path()).unwrap()));
+        let r = l.report(now_ms());
+        assert!(!r.ok && r.reason.as_deref().is_some_and(|w| w.contains("starting")), "{r:?}");
+        l.last_pass_ms.store(now_ms(), Ordering::Relaxed);
+        let r = l.report(now_ms());
+        assert!(r.ok && r.reason.is_none(), "{r:?}");
+        l.failures.store(2, Ordering::Relaxed);
+        let r = l.report(now_ms());
+        assert!(!r.ok && r.reason.as_deref().is_some_and(|w| w.contains("last 2 pass(es) failed")), "{r:?}");
+        l.failures.store(0, Ordering::Relaxed);
+        l.pass_started_ms.store(now_ms() - STALLED_AFTER_MS - 5_000, Ordering::Relaxed);
+        let r = l.report(now_ms());
+        assert!(!r.ok && r.reason.as_deref().is_some_and(|w| w.contains("a pass has run for 605 s")), "{r:?}");
+    }
     use std::sync::mpsc::{Receiver, channel};
 
     /// Waits for an event that names `path` and passes `pick`.
