@@ -760,6 +760,7 @@ async fn run_audit(auditor: &crate::audit::Auditor) {
 mod tests {
     use super::*;
     use notify::event::{EventKind, ModifyKind, RenameMode};
+    use std::sync::mpsc::{Receiver, channel};
 
     #[test]
     fn readiness_says_why_it_is_not_ok() {
@@ -781,7 +782,6 @@ mod tests {
         let r = l.report(now_ms());
         assert!(!r.ok && r.reason.as_deref().is_some_and(|w| w.contains("a pass has run for 605 s")), "{r:?}");
     }
-    use std::sync::mpsc::{Receiver, channel};
 
     /// Waits for an event that names `path` and passes `pick`.
     fn wait_for(rx: &Receiver<notify::Event>, path: &Path, pick: impl Fn(&notify::Event) -> bool) -> bool {
