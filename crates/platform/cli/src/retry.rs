@@ -57,7 +57,7 @@ pub fn run(ctx: &Ctx, a: RetryArgs) -> Result<i32> {
         let state;
         (selected, state) = wait_for_filing(target, &ledger, &select)?;
         if selected.is_empty() {
-            if let Some(state @ (TaskState::Claimed | TaskState::Running | TaskState::Retrying)) = state {
+            if let Some(state) = state.filter(|s| s.is_in_flight()) {
                 bail!(
                     "{target:?} has not failed: the ledger says it is {} (`baton serve` has it); \
                      `baton wait {target}` waits for its RETURN",
@@ -136,12 +136,8 @@ fn wait_for_filing(
     let mut said = false;
     loop {
         let state = ledger.task(target)?.map(|r| r.state);
-        let in_flight_or_failed = matches!(
-            state,
-            Some(
-                TaskState::Claimed | TaskState::Running | TaskState::Retrying | TaskState::Failed | TaskState::Rejected
-            )
-        );
+        let in_flight_or_failed =
+            state.is_some_and(|s| s.is_in_flight() || matches!(s, TaskState::Failed | TaskState::Rejected));
         if !in_flight_or_failed || Instant::now() >= until {
             return Ok((Vec::new(), state));
         }

@@ -150,6 +150,11 @@ impl TaskState {
     pub fn is_terminal(self) -> bool {
         matches!(self, TaskState::Completed | TaskState::Failed | TaskState::Rejected)
     }
+
+    /// Claimed, running or retrying: a serve has it, and its result is not recorded yet.
+    pub fn is_in_flight(self) -> bool {
+        matches!(self, TaskState::Claimed | TaskState::Running | TaskState::Retrying)
+    }
 }
 
 impl std::fmt::Display for TaskState {

@@ -220,7 +220,7 @@ pub fn retry_one(
     let id = value.get("id").and_then(Value::as_str).unwrap_or_default();
     let row = ledger.task(id)?;
     if let Some(row) = &row
-        && matches!(row.state, TaskState::Claimed | TaskState::Running | TaskState::Retrying)
+        && row.state.is_in_flight()
     {
         return Ok(Err(RetryRefused::Running {
             id: id.to_string(),
