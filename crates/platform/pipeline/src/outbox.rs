@@ -195,7 +195,7 @@ impl Outbox {
             return Ok(Staged::Done(find_inode(inbox, &meta).unwrap_or_else(|| wanted.to_owned())));
         }
         let staged_path = self.dir.join(staged);
-        if let Ok(meta) = fs::symlink_metadata(&staged_path) {
+        if let Ok(meta) = self.staged_meta(&staged_path) {
             if meta.nlink() >= 2 {
                 return self.link_and_mark(inbox, &staged_path, wanted, bytes, fold).map(Staged::Done);
             }
@@ -302,7 +302,7 @@ impl Outbox {
         fold: bool,
     ) -> Result<OsString, OutboxError> {
         let sent = self.sent_path(&staged_path.file_name().unwrap_or_default().to_string_lossy());
-        let meta = fs::symlink_metadata(staged_path).map_err(at(&self.dir))?;
+        let meta = self.staged_meta(staged_path).map_err(at(&self.dir))?;
         if meta.nlink() >= 2 {
             // Linked by an earlier run; the agent may have moved it since.
             let name = find_inode(inbox, &meta).unwrap_or_else(|| wanted.to_owned());
@@ -382,6 +382,26 @@ impl Outbox {
             .collect()
     }
 
+    /// The staged file's metadata, once a naming a crash cut short is finished. Where naming
+    /// without replacing is `link` then `unlink` (macOS, or a file system without
+    /// `renameat2`), a process killed between the two leaves the staged file a second link:
+    /// its temp name in this outbox. That link is no delivery, and read as one it lost the
+    /// RETURN (marked sent, never linked into the inbox). It is dropped here, so the link
+    /// count says only whether the recipient's inbox got the file.
+    fn staged_meta(&self, staged_path: &Path) -> io::Result<fs::Metadata> {
+        let meta = fs::symlink_metadata(staged_path)?;
+        if meta.nlink() < 2 {
+            return Ok(meta);
+        }
+        match temp_link(&self.dir, &meta) {
+            Some(temp) => {
+                fs::remove_file(self.dir.join(temp))?;
+                fs::symlink_metadata(staged_path)
+            }
+            None => Ok(meta),
+        }
+    }
+
     fn sent_path(&self, name: &str) -> PathBuf {
         let mut n = OsString::from(name);
         n.push(".sent");
@@ -411,8 +431,18 @@ fn copied_into(inbox: &Path, wanted: &OsStr, staged_path: &Path) -> Option<OsStr
 
 /// The entry of `dir` that is the inode `meta` describes.
 fn find_inode(dir: &Path, meta: &fs::Metadata) -> Option<OsString> {
+    inode_entry(dir, meta, |_| true)
+}
+
+/// The temp name ([`fsops::TEMP_PREFIX`]) in `dir` that is the inode `meta` describes.
+fn temp_link(dir: &Path, meta: &fs::Metadata) -> Option<OsString> {
+    inode_entry(dir, meta, |name| name.as_encoded_bytes().starts_with(fsops::TEMP_PREFIX.as_bytes()))
+}
+
+/// The entry of `dir` whose name passes `keep` and that is the inode `meta` describes.
+fn inode_entry(dir: &Path, meta: &fs::Metadata, keep: impl Fn(&OsStr) -> bool) -> Option<OsString> {
     use std::os::unix::fs::DirEntryExt;
-    fs::read_dir(dir).ok()?.flatten().find(|e| e.ino() == meta.ino()).map(|e| e.file_name())
+    fs::read_dir(dir).ok()?.flatten().find(|e| e.ino() == meta.ino() && keep(&e.file_name())).map(|e| e.file_name())
 }
 
 #[cfg(test)]
@@ -445,5 +475,26 @@ mod tests {
         outbox.forget("r.json");
         outbox.forget("r2.json");
         assert_eq!(fs::read_dir(&outbox.dir).unwrap().count(), 0);
+    }
+
+    /// Killed between the two halves of a naming done as `link` then `unlink` (macOS): the
+    /// staged file's second link is its temp name in the outbox, not the recipient's copy.
+    /// The re-run delivers it once; it marked it sent and never delivered it before.
+    #[test]
+    fn a_naming_cut_short_is_not_a_delivery() {
+        let d = tempfile::tempdir().unwrap();
+        let inbox = d.path().join("inbox");
+        fs::create_dir(&inbox).unwrap();
+        let outbox = Outbox::open(d.path().join(".outbox")).unwrap();
+        fsops::create_new(&outbox.dir.join("r.json"), b"answer", true).unwrap();
+        let temp = outbox.dir.join(format!("{}1.0000000000000001", fsops::TEMP_PREFIX));
+        fs::hard_link(outbox.dir.join("r.json"), &temp).unwrap();
+        let r = OsStr::new("r.json");
+        assert_eq!(outbox.deliver(&inbox, "r.json", r, b"answer").unwrap(), r);
+        assert_eq!(fs::read(inbox.join("r.json")).unwrap(), b"answer");
+        assert!(!temp.exists(), "the temp name is gone");
+        // Again (a later re-run): delivered, not twice.
+        assert_eq!(outbox.deliver(&inbox, "r.json", r, b"answer").unwrap(), r);
+        assert_eq!(fs::read_dir(&inbox).unwrap().count(), 1);
     }
 }
