@@ -10,6 +10,7 @@ pub mod a2a;
 pub mod ack;
 pub mod call;
 pub mod check;
+mod events;
 pub mod inbox;
 pub mod mailbox;
 pub mod mcp;

@@ -1,5 +1,5 @@
 //! `baton wait ID`: blocks until the RETURN answering a TASK lands, woken by file-system events
-//! (notify) with a 1 s poll beside them for folders where events never come (network and FUSE
+//! ([`crate::events`]) with a 1 s poll beside them for folders where events never come (network and FUSE
 //! mounts). It reads only; it never moves or changes a RETURN, and needs no `baton serve` (for
 //! a TASK between agents, the other agent answers). `send --wait`, `call` and A2A's
 //! `SendMessage` set their watch before they write the TASK ([`Watch`]) and then read only the
@@ -126,7 +126,7 @@ pub struct Waiter {
 
 /// What a watch's events tell a waiter: these files changed, or look at everything (an event
 /// may have been lost).
-enum Wake {
+pub(crate) enum Wake {
     Paths(Vec<PathBuf>),
     All,
 }
@@ -137,14 +137,13 @@ enum Wake {
 /// and listing it is what a `send --wait` cost most (5,043 files: 11.4 ms of CPU a send, 4.8 ms
 /// with 43, the kernel hashing every entry of each listing).
 pub struct Watch {
-    _watcher: notify::RecommendedWatcher,
-    rx: std::sync::mpsc::Receiver<Wake>,
+    events: crate::events::Events,
     _slot: Slot,
 }
 
-/// The watches alive in this process, at most [`MAX_WATCHES`]: each is an inotify instance and
-/// a thread, and a user gets 128 instances by default (`fs.inotify.max_user_instances`), shared
-/// with `serve` and every other process. An MCP or A2A server with more waits in flight gives
+/// The watches alive in this process, at most [`MAX_WATCHES`]: on Linux each is an inotify
+/// instance (elsewhere `notify`'s watcher and its thread), and a user gets 128 instances by
+/// default (`fs.inotify.max_user_instances`), shared with `serve` and every other process. An MCP or A2A server with more waits in flight gives
 /// the others no watch: they list their folders at each look instead.
 static LIVE_WATCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 const MAX_WATCHES: usize = 64;
@@ -171,28 +170,11 @@ impl Watch {
     /// `None` when the first cannot be watched (the waiter then lists its folders at each look,
     /// as it does without a watch).
     pub fn new(dirs: &[PathBuf]) -> Option<Watch> {
-        use notify::Watcher;
         let Some(slot) = Slot::take() else {
             tracing::debug!("{MAX_WATCHES} watches in this process already: this wait lists its folders");
             return None;
         };
-        let (tx, rx) = std::sync::mpsc::channel::<Wake>();
-        let mut watcher = notify::recommended_watcher(move |ev| {
-            if let Some(wake) = wake_of(ev) {
-                let _ = tx.send(wake);
-            }
-        })
-        .inspect_err(|e| tracing::debug!("no file watcher ({e}); polling every second"))
-        .ok()?;
-        for (i, d) in dirs.iter().enumerate() {
-            if let Err(e) = watcher.watch(d, notify::RecursiveMode::NonRecursive) {
-                tracing::debug!(dir = %d.display(), "no file events ({e}); polling every second");
-                if i == 0 {
-                    return None;
-                }
-            }
-        }
-        Some(Watch { _watcher: watcher, rx, _slot: slot })
+        Some(Watch { events: crate::events::Events::new(dirs)?, _slot: slot })
     }
 }
 
@@ -544,10 +526,10 @@ impl Waiter {
             self.take(wake);
         }
         while let Some(watch) = &self.watch {
-            match watch.rx.try_recv() {
-                Ok(wake) => self.take(wake),
-                Err(std::sync::mpsc::TryRecvError::Empty) => break,
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => (self.watch, self.list_due) = (None, true),
+            match watch.events.next(Duration::ZERO) {
+                Ok(Some(wake)) => self.take(wake),
+                Ok(None) => break,
+                Err(crate::events::Stopped) => (self.watch, self.list_due) = (None, true),
             }
         }
     }
@@ -717,7 +699,7 @@ pub fn wakes(event: &notify::Event) -> bool {
 
 /// What a watch's event tells a waiter, `None` for one that wakes nobody ([`wakes`]): a
 /// rescan request or a watcher error means an event may have been lost.
-fn wake_of(ev: notify::Result<notify::Event>) -> Option<Wake> {
+pub(crate) fn wake_of(ev: notify::Result<notify::Event>) -> Option<Wake> {
     match ev {
         Ok(e) if e.need_rescan() => Some(Wake::All),
         Ok(e) if wakes(&e) => Some(Wake::Paths(e.paths)),
@@ -758,12 +740,12 @@ pub fn block(waiter: &mut Waiter, timeout: Option<Duration>) -> Result<Option<(P
             std::thread::sleep(pause);
             continue;
         };
-        match watch.rx.recv_timeout(pause) {
-            Ok(wake) => waiter.take(wake),
+        match watch.events.next(pause) {
+            Ok(Some(wake)) => waiter.take(wake),
             // A poll without events: list (a folder whose events never come).
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => waiter.list_due = true,
+            Ok(None) => waiter.list_due = true,
             // The watch stopped: list and poll for the time left.
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => (waiter.watch, waiter.list_due) = (None, true),
+            Err(crate::events::Stopped) => (waiter.watch, waiter.list_due) = (None, true),
         }
     }
 }
