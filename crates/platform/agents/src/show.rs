@@ -37,10 +37,21 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
         Some(f) => (Some(&f.path), Some(&f.body)),
         None => (None, None),
     };
+    // Between a RETURN's delivery and the ledger's record of it (a sync and a commit, seconds
+    // under load; until the next serve after a crash), the row still says the TASK is in
+    // flight. The RETURN in the reply inbox says what happened; `show` says it is there.
+    let answered = match &task {
+        Some(t) if t.state.is_in_flight() => crate::wait::locate(ctx, &tree, id).ok().and_then(|mut w| w.look()),
+        _ => None,
+    };
+    let answered_status = answered.as_ref().and_then(|(_, r)| r.get("status")).and_then(Value::as_str);
     if as_json {
         let mut shown = json!({"task": task, "events": events, "logs": logs, "file": file, "body": body});
         if let Some(d) = delivery {
             shown["delivery"] = json!(d);
+        }
+        if let Some((path, _)) = &answered {
+            shown["delivered_return"] = json!({"file": path, "status": answered_status});
         }
         println!("{}", serde_json::to_string_pretty(&shown)?);
         return Ok(0);
@@ -88,6 +99,13 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
         }
         if let Some(r) = &t.return_name {
             println!("  RETURN: {}", esc(r));
+        }
+        if let Some((path, _)) = &answered {
+            println!(
+                "  its RETURN ({}) is delivered, and the ledger has not recorded it yet: {}",
+                answered_status.unwrap_or("-"),
+                esc(&path.to_string_lossy())
+            );
         }
     }
     println!("history:");
