@@ -188,6 +188,15 @@ mod portable {
 mod tests {
     use super::*;
 
+    /// A temp folder with an `01_inbox/` in it, watched.
+    fn watched_inbox() -> (tempfile::TempDir, PathBuf, Events) {
+        let tmp = tempfile::tempdir().unwrap();
+        let inbox = tmp.path().join("01_inbox");
+        std::fs::create_dir(&inbox).unwrap();
+        let events = Events::new(std::slice::from_ref(&inbox)).expect("a watch on a local folder");
+        (tmp, inbox, events)
+    }
+
     fn heard(events: &Events) -> Option<Wake> {
         events.next(Duration::from_secs(5)).ok().flatten()
     }
@@ -195,10 +204,7 @@ mod tests {
     /// A file linked or moved in is named by its event; the waiter's own reads wake nobody.
     #[test]
     fn landings_are_named_and_reads_are_not_events() {
-        let tmp = tempfile::tempdir().unwrap();
-        let inbox = tmp.path().join("01_inbox");
-        std::fs::create_dir(&inbox).unwrap();
-        let events = Events::new(std::slice::from_ref(&inbox)).expect("a watch on a local folder");
+        let (tmp, inbox, events) = watched_inbox();
         assert!(events.next(Duration::ZERO).is_ok_and(|w| w.is_none()), "nothing yet");
 
         let outside = tmp.path().join("r.json");
@@ -219,10 +225,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn the_inbox_going_stops_the_watch() {
-        let tmp = tempfile::tempdir().unwrap();
-        let inbox = tmp.path().join("01_inbox");
-        std::fs::create_dir(&inbox).unwrap();
-        let events = Events::new(std::slice::from_ref(&inbox)).expect("a watch on a local folder");
+        let (_tmp, inbox, events) = watched_inbox();
         std::fs::remove_dir(&inbox).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         loop {
