@@ -10,6 +10,7 @@
 //! transaction per pipeline batch, so a handoff costs a fraction of an fsync here.
 
 pub mod advisory;
+mod checkpoint;
 pub mod guard;
 pub mod postgres;
 pub mod read;
@@ -330,6 +331,16 @@ impl Ledger {
         match location {
             Location::Sqlite(path) => Self::open(path),
             Location::Postgres(url) => Ok(Ledger { backend: Backend::Postgres(postgres::PgLedger::open(url)?) }),
+        }
+    }
+
+    /// For a writer that lives long (`serve`): the SQLite file's WAL checkpoints run on a
+    /// thread of their own instead of after the commit that fills the WAL, which is a TASK's
+    /// intake on the pipeline's thread (see `checkpoint`). Stopped when the ledger is dropped.
+    /// Nothing to do on PostgreSQL.
+    pub fn checkpoint_in_background(&mut self) {
+        if let Backend::Sqlite(s) = &mut self.backend {
+            s.checkpoint_in_background();
         }
     }
 

@@ -10,7 +10,10 @@ use crate::search::{COUNT_CAP, FILTERED_WINDOW, INDEX_BATCH, Query, fts_string, 
 use crate::{Event, KvLimits, LedgerError, LogLine, Observed, Refusal, Result, Store, TaskRow, TaskState, Writes};
 
 pub(crate) struct SqliteLedger {
+    /// Declared first, so dropped first: the thread stops before `conn` closes.
+    checkpointer: Option<crate::checkpoint::Checkpointer>,
     pub(crate) conn: Connection,
+    path: std::path::PathBuf,
 }
 
 impl SqliteLedger {
@@ -23,7 +26,14 @@ impl SqliteLedger {
         let conn = baton_store::sqlite::open_wal(path, "FULL")
             .map_err(|source| LedgerError::Open { path: shown.clone(), source })?;
         baton_store::sqlite::migrate(&conn, &baton_store::LEDGER).map_err(|e| LedgerError::from_store(&shown, e))?;
-        Ok(SqliteLedger { conn })
+        Ok(SqliteLedger { checkpointer: None, conn, path: path.to_path_buf() })
+    }
+
+    /// See [`crate::Ledger::checkpoint_in_background`].
+    pub(crate) fn checkpoint_in_background(&mut self) {
+        if self.checkpointer.is_none() {
+            self.checkpointer = crate::checkpoint::Checkpointer::start(&self.path, &self.conn);
+        }
     }
 
     /// Runs `f` in one transaction (one fsync for the whole batch).
