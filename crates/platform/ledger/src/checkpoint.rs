@@ -4,8 +4,8 @@
 //! SQLite checkpoints after the commit that takes the WAL past 1,000 pages, on the thread
 //! that committed: it copies the pages into the database file and syncs it. In `serve` that
 //! thread is the pipeline's, and the commit is a TASK's intake, before its plugin runs: under a
-//! steady stream of `send --wait`, one TASK in about twenty waited for a checkpoint (a TASK's
-//! commits write ~26 pages to the WAL). A `PASSIVE` checkpoint from a connection of its own
+//! steady stream of `send --wait`, one TASK in about forty waited for a checkpoint (a commit
+//! writes ~26 pages to the WAL; `bench/runs/2026-11-27/agents-night.md`). A `PASSIVE` checkpoint from a connection of its own
 //! blocks no writer and no reader, so here a thread runs one every [`EVERY`], and the writer's
 //! own are turned off only once that thread's connection is open. Durability does not change:
 //! a commit is durable in the WAL (synchronous = FULL) whoever copies it into the file later.
