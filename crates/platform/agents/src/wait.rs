@@ -1,6 +1,6 @@
 //! `baton wait ID`: blocks until the RETURN answering a TASK lands, woken by file-system events
-//! ([`crate::events`]) with a 1 s poll beside them for folders where events never come (network and FUSE
-//! mounts). It reads only; it never moves or changes a RETURN, and needs no `baton serve` (for
+//! ([`crate::events`]) with a 1 s poll beside them for folders where events never come
+//! (network and FUSE mounts). It reads only; it never moves or changes a RETURN, and needs no `baton serve` (for
 //! a TASK between agents, the other agent answers). `send --wait`, `call` and A2A's
 //! `SendMessage` set their watch before they write the TASK ([`Watch`]) and then read only the
 //! files the events name, listing no reply inbox full of unread RETURNs (or, for A2A, of one
@@ -143,8 +143,9 @@ pub struct Watch {
 
 /// The watches alive in this process, at most [`MAX_WATCHES`]: on Linux each is an inotify
 /// instance (elsewhere `notify`'s watcher and its thread), and a user gets 128 instances by
-/// default (`fs.inotify.max_user_instances`), shared with `serve` and every other process. An MCP or A2A server with more waits in flight gives
-/// the others no watch: they list their folders at each look instead.
+/// default (`fs.inotify.max_user_instances`), shared with `serve` and every other process. An
+/// MCP or A2A server with more waits in flight gives the others no watch: they list their
+/// folders at each look instead.
 static LIVE_WATCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 const MAX_WATCHES: usize = 64;
 
