@@ -5,9 +5,10 @@
 //! that committed: it copies the pages into the database file and syncs it. In `serve` that
 //! thread is the pipeline's, and the commit is a TASK's intake, before its plugin runs: under a
 //! steady stream of `send --wait`, one TASK in about forty waited for a checkpoint (a commit
-//! writes ~26 pages to the WAL; `bench/runs/2026-11-27/agents-night.md`). A `PASSIVE` checkpoint from a connection of its own
-//! blocks no writer and no reader, so here a thread runs one every [`EVERY`], and the writer's
-//! own are turned off only once that thread's connection is open. Durability does not change:
+//! writes ~26 pages to the WAL; `bench/runs/2026-11-27/agents-night.md`). A `PASSIVE`
+//! checkpoint from a connection of its own blocks no writer and no reader, so here a thread
+//! runs one every [`EVERY`], and the writer's own are turned off only once that thread's
+//! connection is open. Durability does not change:
 //! a commit is durable in the WAL (synchronous = FULL) whoever copies it into the file later.
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
