@@ -8,8 +8,8 @@
 //! writes ~26 pages to the WAL; `bench/runs/2026-11-27/agents-night.md`). A `PASSIVE`
 //! checkpoint from a connection of its own blocks no writer and no reader, so here a thread
 //! runs one every [`EVERY`], and the writer's own are turned off only once that thread's
-//! connection is open. Durability does not change:
-//! a commit is durable in the WAL (synchronous = FULL) whoever copies it into the file later.
+//! connection is open. Durability does not change: a commit is durable in the WAL
+//! (synchronous = FULL) whoever copies it into the file later.
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
