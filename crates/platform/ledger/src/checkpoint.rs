@@ -11,7 +11,7 @@
 //! connection is open. Durability does not change: a commit is durable in the WAL
 //! (synchronous = FULL) whoever copies it into the file later.
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -23,7 +23,8 @@ pub(crate) const EVERY: Duration = Duration::from_millis(500);
 /// The thread, stopped and joined when dropped (with the ledger that started it); the writer's
 /// connection, closed after it, checkpoints what is left as SQLite always does at close.
 pub(crate) struct Checkpointer {
-    stop: Arc<(Mutex<bool>, Condvar)>,
+    /// Dropped to stop the thread: its wait then ends at once.
+    stop: Option<mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -38,30 +39,23 @@ impl Checkpointer {
                 return None;
             }
         };
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let signal = stop.clone();
+        let (stop, stopped) = mpsc::channel();
         let file: PathBuf = path.to_path_buf();
         let thread = std::thread::Builder::new()
             .name("baton-checkpoint".into())
-            .spawn(move || run(&conn, &file, &signal))
+            .spawn(move || run(&conn, &file, &stopped))
             .inspect_err(|e| tracing::debug!("checkpoints stay on the writer's thread: {e}"))
             .ok()?;
         if let Err(e) = writer.pragma_update(None, "wal_autocheckpoint", 0) {
             tracing::debug!("checkpoints stay on the writer's thread: {e}");
         }
-        Some(Checkpointer { stop, thread: Some(thread) })
+        Some(Checkpointer { stop: Some(stop), thread: Some(thread) })
     }
 }
 
-/// One `PASSIVE` checkpoint each [`EVERY`] until told to stop.
-fn run(conn: &Connection, file: &Path, stop: &(Mutex<bool>, Condvar)) {
-    let (flag, woken) = stop;
-    let mut stopped = flag.lock().unwrap_or_else(|e| e.into_inner());
-    while !*stopped {
-        stopped = woken.wait_timeout(stopped, EVERY).unwrap_or_else(|e| e.into_inner()).0;
-        if *stopped {
-            break;
-        }
+/// One `PASSIVE` checkpoint each [`EVERY`] until the [`Checkpointer`] is dropped.
+fn run(conn: &Connection, file: &Path, stopped: &mpsc::Receiver<()>) {
+    while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(EVERY) {
         let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0));
         if let Err(e) = done {
             tracing::debug!(file = %file.display(), "a background checkpoint failed, the next one tries again: {e}");
@@ -71,9 +65,7 @@ fn run(conn: &Connection, file: &Path, stop: &(Mutex<bool>, Condvar)) {
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        let (flag, woken) = &*self.stop;
-        *flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        woken.notify_all();
+        drop(self.stop.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
