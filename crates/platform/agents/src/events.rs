@@ -92,7 +92,7 @@ mod linux {
         fn read_queued(&self) -> Result<Option<Wake>, Stopped> {
             let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
             let mut reader = inotify::Reader::new(&self.fd, &mut buf);
-            let (mut paths, mut all, mut any) = (Vec::new(), false, false);
+            let (mut paths, mut all) = (Vec::new(), false);
             loop {
                 let event = match reader.next() {
                     Ok(event) => event,
@@ -100,7 +100,6 @@ mod linux {
                     Err(Errno::INTR) => continue,
                     Err(_) => return Err(Stopped),
                 };
-                any = true;
                 let flags = event.events();
                 if flags.contains(ReadFlags::QUEUE_OVERFLOW) {
                     all = true;
@@ -121,11 +120,12 @@ mod linux {
                 };
                 paths.push(dir.join(OsStr::from_bytes(name.to_bytes())));
             }
-            Ok(match (any, all) {
-                (false, _) => None,
-                (true, true) => Some(Wake::All),
-                (true, false) if paths.is_empty() => None,
-                (true, false) => Some(Wake::Paths(paths)),
+            Ok(if all {
+                Some(Wake::All)
+            } else if paths.is_empty() {
+                None
+            } else {
+                Some(Wake::Paths(paths))
             })
         }
     }
