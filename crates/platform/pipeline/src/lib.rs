@@ -23,6 +23,7 @@ pub mod failpoint;
 pub mod faults;
 mod folding;
 pub mod fsops;
+mod halves;
 pub mod health;
 mod inbox;
 mod intake;

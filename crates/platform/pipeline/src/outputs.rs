@@ -1,5 +1,6 @@
-//! Steps 4 and 5 of the pipeline for one item: what it produces (a routed copy, follow-ups,
-//! its RETURN, an `.error.json` record) and what the ledger records about it.
+//! Steps 4 to 6 of the pipeline for one item: what it produces (a routed copy, follow-ups,
+//! its RETURN, an `.error.json` record), what the ledger records about it, and where its
+//! original is filed.
 //!
 //! Each item is written on its own: an error while writing one (say, the reply agent's folder
 //! is a plain file) files that item as `internal` with a message naming the file, and the
@@ -14,7 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tracing::error;
+use tracing::{error, info, warn};
 
 use baton_handoff::{ErrorCode, Status, TaskBody, names, stamp};
 use baton_ledger::TaskState;
@@ -76,6 +77,43 @@ impl Outputs<'_> {
         let _entered = span.enter();
         let Err(first) = self.write_outputs(item, dirs, None) else { return };
         self.fail_item(item, first, dirs);
+    }
+
+    /// Step 6 for one item: moves its original to where its outputs said (`02_processed/` by
+    /// default), once the ledger has recorded it. Returns the folder, for the group's sync.
+    pub(crate) fn file(&self, item: &mut Item) -> std::io::Result<PathBuf> {
+        let span = item.span.clone();
+        let _entered = span.enter();
+        let (dir, name) = match item.dest.take() {
+            Some(d) => d,
+            None => (self.paths.processed(&self.cfg.agent), item.claim.original.clone()),
+        };
+        // Never replacing, and never under a name that is another entry's name on a Mac.
+        let (placed, ()) = self.folded.place(&dir, &name, |candidate| {
+            match fsops::rename_noreplace(&item.claim.path, &dir.join(candidate)) {
+                Ok(()) => Ok(Some(())),
+                // Where renames are `link` then `unlink` (macOS fallbacks, `portable`), a process
+                // killed between the two filed this very file already: drop the claim's link
+                // instead of filing a second copy.
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AlreadyExists
+                        && fsops::same_file(&item.claim.path, &dir.join(candidate)) =>
+                {
+                    std::fs::remove_file(&item.claim.path).map(Some)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+                Err(e) => Err(e),
+            }
+        })?;
+        let filed = dir.join(placed);
+        match &item.failure {
+            // One line a person can act on: which file, which code, why.
+            Some((code, reason)) => {
+                warn!(file = %filed.display(), code = %code, reason = %reason, "filed in 03_failed/")
+            }
+            None => info!(file = %filed.display(), "filed"),
+        }
+        Ok(dir)
     }
 
     /// Step 4, second half, for one item: names and links what it staged, now that the

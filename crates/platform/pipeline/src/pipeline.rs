@@ -12,6 +12,10 @@
 //!    transaction (a group commit);
 //! 6. **file**: their originals move to `02_processed/` or `03_failed/`.
 //!
+//! Steps 4 and 6 work on each half of a large group at once, one half on a second thread
+//! ([`crate::halves`]): each item's steps keep their order, and a group is synced before any
+//! of it is published, committed before any of it is filed.
+//!
 //! Failures stay local to one item: an error while writing or filing one handoff files that
 //! handoff as `internal` and the others go on. Disk-full and I/O errors back off instead.
 //! Only the state database itself or a missing home stop the daemon.
@@ -39,6 +43,7 @@ use crate::config::{Config, Paths};
 use crate::execution::Running;
 use crate::intake::prepare;
 use crate::outbox::Outbox;
+use crate::outputs::Outputs;
 use crate::post::Post;
 use crate::returns::Answer;
 use crate::shared::{Claimer, SharedClaims};
@@ -109,7 +114,7 @@ impl Pacing {
     const MIN: Duration = Duration::from_micros(200);
     const MAX: Duration = Duration::from_millis(5);
 
-    fn synced(&mut self, _files: usize, took: Duration) {
+    fn synced(&mut self, took: Duration) {
         self.sync_us = 0.75 * self.sync_us + 0.25 * took.as_secs_f64() * 1e6;
     }
 
@@ -428,8 +433,8 @@ impl Pipeline {
     }
 
     /// What the outputs stage ([`crate::outputs`]) borrows for one call.
-    fn outputs(&self) -> crate::outputs::Outputs<'_> {
-        crate::outputs::Outputs { cfg: &self.cfg, paths: &self.paths, post: &self.post, folded: &self.folded }
+    fn outputs(&self) -> Outputs<'_> {
+        Outputs { cfg: &self.cfg, paths: &self.paths, post: &self.post, folded: &self.folded }
     }
 
     /// What the execute stage ([`crate::execution`]) borrows for one call.
@@ -460,21 +465,33 @@ impl Pipeline {
         if items.iter().any(|i| matches!(i.prepared, Prepared::Run { .. })) {
             failpoint::hit("after_run");
         }
-        // 4. answers, error records, follow-ups: each item on its own.
+        // 4. answers, error records, follow-ups: each item on its own, each half of a large
+        // group on its own thread ([`crate::halves`]). Written unnamed, a bounded number of
+        // open files at a time; then one sync for the group, and only then named and linked.
         self.post.new_group();
-        let mut dirs: HashSet<PathBuf> = HashSet::from([self.post.outbox.dir().to_path_buf()]);
-        // Written unnamed, a bounded number of open files at a time.
-        let mut start = 0;
-        let mut open = 0;
-        for i in 0..items.len() {
-            self.outputs().write_isolated(&mut items[i], &mut dirs);
-            open += items[i].pending.len();
-            if open >= max_open_pending() {
-                self.sync_and_publish(&mut items[start..=i], &mut dirs);
-                (start, open) = (i + 1, 0);
-            }
+        let mid = crate::halves::split_point(items.len());
+        let cap = if mid < items.len() { max_open_pending() / 2 } else { max_open_pending() };
+        if mid < items.len() {
+            tracing::debug!(items = items.len(), "a group's file work split in two halves");
         }
-        self.sync_and_publish(&mut items[start..], &mut dirs);
+        let outputs = self.outputs();
+        let ((mut dirs, mut synced, first_left), (more_dirs, more_synced, second_left)) =
+            crate::halves::on_halves(&mut items, |part| write_part(&outputs, part, cap));
+        dirs.extend(more_dirs);
+        synced.extend(more_synced);
+        dirs.insert(self.post.outbox.dir().to_path_buf());
+        let (first, second) = items.split_at_mut(mid);
+        let (first, second) = (&mut first[first_left..], &mut second[second_left..]);
+        let last = sync_group(first.iter().chain(second.iter()));
+        if last.as_ref().is_some_and(|(_, result)| result.is_err()) {
+            defer_pending(first.iter_mut().chain(second.iter_mut()));
+        }
+        synced.extend(last);
+        let (a, b) = crate::halves::both(first, second, &|part: &mut [Item]| publish_part(&outputs, part));
+        dirs.extend(a.into_iter().chain(b));
+        for (took, _) in synced {
+            self.pacing.synced(took);
+        }
         self.post.new_group();
         self.sync_dirs(&dirs)?;
         failpoint::hit("after_return");
@@ -506,12 +523,20 @@ impl Pipeline {
         let waiting = items.iter().find(|i| i.deferred.is_some()).map(|i| {
             format!("{} is waiting for a fault to pass (see the warnings above)", i.claim.original.to_string_lossy())
         });
+        // Each half of a large group on its own thread, as in step 4; what the pipeline keeps
+        // (retry times, counts) is updated here after, in the group's order.
+        let outputs = self.outputs();
+        let (mut placed, more) = crate::halves::on_halves(&mut items, |part| {
+            part.iter_mut().map(|item| item.stays().is_none().then(|| outputs.file(item))).collect::<Vec<_>>()
+        });
+        placed.extend(more);
         let mut dirs: HashSet<PathBuf> = HashSet::from([self.claims.dir().to_path_buf()]);
         let mut filed = Vec::with_capacity(items.len());
-        for item in &mut items {
+        for (item, placed) in items.iter_mut().zip(placed) {
             let span = item.span.clone();
             let _entered = span.enter();
-            if let Some(delay) = item.stays() {
+            let Some(placed) = placed else {
+                let delay = item.stays().unwrap_or(IO_BACKOFF);
                 // A deferred attempt's record is not the handoff's: the next attempt writes
                 // its own (its staged RETURN, never delivered, is moved aside by that attempt).
                 if let Some(record) = item.record.take() {
@@ -525,8 +550,8 @@ impl Pipeline {
                 self.retry_at.insert(item.claim.key().to_owned(), Instant::now() + delay);
                 self.summary.retried += usize::from(item.retry.is_some());
                 continue;
-            }
-            match self.file(item) {
+            };
+            match placed {
                 Ok(dir) => {
                     self.retry_at.remove(item.claim.key());
                     dirs.insert(dir);
@@ -562,35 +587,6 @@ impl Pipeline {
         Ok(())
     }
 
-    /// One sync for the new files of `items`, and only then are they named and linked: no
-    /// RETURN is visible before its bytes are durable. A failed sync defers the items that had
-    /// files in it (nothing of theirs was visible; they are written again).
-    fn sync_and_publish(&mut self, items: &mut [Item], dirs: &mut HashSet<PathBuf>) {
-        let files: Vec<&std::fs::File> = items.iter().flat_map(|i| i.pending.iter().map(|p| p.file())).collect();
-        if !files.is_empty() {
-            let synced = Instant::now();
-            let result = failpoint::fault("sync", "").and_then(|()| fsops::sync_group(&files));
-            self.pacing.synced(files.len(), synced.elapsed());
-            if let Err(e) = result {
-                crate::ratelimit::warn_every(
-                    "sync:group",
-                    &format!("cannot make a group of {} RETURNs durable, will try again: {e}", files.len()),
-                    "outputs",
-                );
-                for item in items.iter_mut() {
-                    if !item.pending.is_empty() {
-                        item.pending.clear();
-                        item.deferred = Some(IO_BACKOFF);
-                    }
-                }
-            }
-            failpoint::hit("after_group_sync");
-        }
-        for item in items.iter_mut() {
-            self.outputs().publish_isolated(item, dirs);
-        }
-    }
-
     /// The daemon is stopping in the middle of a pass (a signal): a claim running alone was
     /// not what stopped it, so its guard is lifted without counting a death.
     pub fn stopped(&mut self) {
@@ -600,41 +596,6 @@ impl Pipeline {
                 warn!(claim = %key, "cannot lift the poison-pill guard: {e}");
             }
         }
-    }
-
-    /// Moves one original to where its outputs said (`02_processed/` by default).
-    fn file(&self, item: &mut Item) -> std::io::Result<PathBuf> {
-        let (dir, name) = match item.dest.take() {
-            Some(d) => d,
-            None => (self.paths.processed(&self.cfg.agent), item.claim.original.clone()),
-        };
-        // Never replacing, and never under a name that is another entry's name on a Mac.
-        let (placed, ()) = self.folded.place(&dir, &name, |candidate| {
-            match fsops::rename_noreplace(&item.claim.path, &dir.join(candidate)) {
-                Ok(()) => Ok(Some(())),
-                // Where renames are `link` then `unlink` (macOS fallbacks, `portable`), a process
-                // killed between the two filed this very file already: drop the claim's link
-                // instead of filing a second copy.
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::AlreadyExists
-                        && fsops::same_file(&item.claim.path, &dir.join(candidate)) =>
-                {
-                    std::fs::remove_file(&item.claim.path).map(Some)
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
-                Err(e) => Err(e),
-            }
-        })?;
-        let filed = dir.join(placed);
-        // Inside the item's span (entered by the filing loop in `finish`).
-        match &item.failure {
-            // One line a person can act on: which file, which code, why.
-            Some((code, reason)) => {
-                warn!(file = %filed.display(), code = %code, reason = %reason, "filed in 03_failed/")
-            }
-            None => info!(file = %filed.display(), "filed"),
-        }
-        Ok(dir)
     }
 
     /// fsyncs folders; an error that may pass stops this pass (the claims stay), any other
@@ -706,6 +667,73 @@ impl Pipeline {
 /// baton's `01_inbox/` as a symlink to a folder on another file system: a claim is a rename
 /// into `.claims/` beside it, which fails there (`EXDEV`), so no TASK would ever be claimed.
 /// Refused at start with the reason and the fix, rather than a drain that answers nothing.
+/// Step 4 for one part of a group: writes each item's outputs unnamed and, whenever `cap`
+/// files are open, syncs and publishes what is written so far. Returns the folders it touched,
+/// the syncs it made, and where the items it left unsynced begin.
+fn write_part(outputs: &Outputs<'_>, items: &mut [Item], cap: usize) -> (HashSet<PathBuf>, Vec<Synced>, usize) {
+    let mut dirs = HashSet::new();
+    let mut syncs = Vec::new();
+    let (mut start, mut open) = (0, 0);
+    for i in 0..items.len() {
+        outputs.write_isolated(&mut items[i], &mut dirs);
+        open += items[i].pending.len();
+        if open >= cap {
+            let part = &mut items[start..=i];
+            let synced = sync_group(part.iter());
+            if synced.as_ref().is_some_and(|(_, result)| result.is_err()) {
+                defer_pending(part.iter_mut());
+            }
+            syncs.extend(synced);
+            dirs.extend(publish_part(outputs, part));
+            (start, open) = (i + 1, 0);
+        }
+    }
+    (dirs, syncs, start)
+}
+
+/// One sync: how long it took, and whether it failed.
+type Synced = (Duration, std::io::Result<()>);
+
+/// One sync for the new files of `items` (`None`: they have none). No RETURN is visible
+/// before its bytes are durable: the caller publishes only after this, and defers the items
+/// of a failed sync ([`defer_pending`]).
+fn sync_group<'a>(items: impl Iterator<Item = &'a Item>) -> Option<Synced> {
+    let files: Vec<&std::fs::File> = items.flat_map(|i| i.pending.iter().map(|p| p.file())).collect();
+    if files.is_empty() {
+        return None;
+    }
+    let started = Instant::now();
+    let result = failpoint::fault("sync", "").and_then(|()| fsops::sync_group(&files));
+    let took = started.elapsed();
+    if let Err(e) = &result {
+        crate::ratelimit::warn_every(
+            "sync:group",
+            &format!("cannot make a group of {} RETURNs durable, will try again: {e}", files.len()),
+            "outputs",
+        );
+    }
+    failpoint::hit("after_group_sync");
+    Some((took, result))
+}
+
+/// The items that had files in a failed sync: nothing of theirs was visible, and they are
+/// written again after a pause.
+fn defer_pending<'a>(items: impl Iterator<Item = &'a mut Item>) {
+    for item in items.filter(|i| !i.pending.is_empty()) {
+        item.pending.clear();
+        item.deferred = Some(IO_BACKOFF);
+    }
+}
+
+/// Names and links what `items` staged, now durable. Returns the folders it touched.
+fn publish_part(outputs: &Outputs<'_>, items: &mut [Item]) -> HashSet<PathBuf> {
+    let mut dirs = HashSet::new();
+    for item in items {
+        outputs.publish_isolated(item, &mut dirs);
+    }
+    dirs
+}
+
 fn check_inbox_layout(paths: &Paths, me: &str) -> Result<(), PipelineError> {
     use std::os::unix::fs::MetadataExt;
     let inbox = paths.inbox(me);
@@ -780,16 +808,16 @@ mod tests {
         let mut p = Pacing::default();
         assert_eq!(p.window(), GROUP_WINDOW, "before any sync was measured");
         for _ in 0..40 {
-            p.synced(100, Duration::from_micros(800));
+            p.synced(Duration::from_micros(800));
         }
         let w = p.window().as_micros();
         assert!((780..=820).contains(&w), "a fast disk: a short wait ({w} µs)");
         for _ in 0..40 {
-            p.synced(100, Duration::from_millis(50));
+            p.synced(Duration::from_millis(50));
         }
         assert_eq!(p.window(), Pacing::MAX, "a slow sync never makes a group wait longer than MAX");
         for _ in 0..60 {
-            p.synced(1, Duration::from_micros(10));
+            p.synced(Duration::from_micros(10));
         }
         assert_eq!(p.window(), Pacing::MIN);
     }
