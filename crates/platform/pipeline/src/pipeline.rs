@@ -465,33 +465,8 @@ impl Pipeline {
         if items.iter().any(|i| matches!(i.prepared, Prepared::Run { .. })) {
             failpoint::hit("after_run");
         }
-        // 4. answers, error records, follow-ups: each item on its own, each half of a large
-        // group on its own thread ([`crate::halves`]). Written unnamed, a bounded number of
-        // open files at a time; then one sync for the group, and only then named and linked.
-        self.post.new_group();
-        let mid = crate::halves::split_point(items.len());
-        let cap = if mid < items.len() { max_open_pending() / 2 } else { max_open_pending() };
-        if mid < items.len() {
-            tracing::debug!(items = items.len(), "a group's file work split in two halves");
-        }
-        let outputs = self.outputs();
-        let ((mut dirs, mut synced, first_left), (more_dirs, more_synced, second_left)) =
-            crate::halves::on_halves(&mut items, |part| write_part(&outputs, part, cap));
-        dirs.extend(more_dirs);
-        synced.extend(more_synced);
-        dirs.insert(self.post.outbox.dir().to_path_buf());
-        let (first, second) = items.split_at_mut(mid);
-        let (first, second) = (&mut first[first_left..], &mut second[second_left..]);
-        let last = sync_group(first.iter().chain(second.iter()));
-        if last.as_ref().is_some_and(|(_, result)| result.is_err()) {
-            defer_pending(first.iter_mut().chain(second.iter_mut()));
-        }
-        synced.extend(last);
-        let (a, b) = crate::halves::both(first, second, &|part: &mut [Item]| publish_part(&outputs, part));
-        dirs.extend(a.into_iter().chain(b));
-        for (took, _) in synced {
-            self.pacing.synced(took);
-        }
+        // 4. answers, error records, follow-ups.
+        let dirs = self.write_group(&mut items);
         self.post.new_group();
         self.sync_dirs(&dirs)?;
         failpoint::hit("after_return");
@@ -585,6 +560,38 @@ impl Pipeline {
         }
         self.claims.flush();
         Ok(())
+    }
+
+    /// Step 4 for a group: each item's outputs on its own, each half of a large group on its
+    /// own thread ([`crate::halves`]). Written unnamed, a bounded number of open files at a
+    /// time; then one sync for the group, and only then named and linked: no RETURN is visible
+    /// before its bytes are durable. Returns the folders to sync.
+    fn write_group(&mut self, items: &mut [Item]) -> HashSet<PathBuf> {
+        self.post.new_group();
+        let mid = crate::halves::split_point(items.len());
+        let cap = if mid < items.len() { max_open_pending() / 2 } else { max_open_pending() };
+        if mid < items.len() {
+            tracing::debug!(items = items.len(), "a group's file work split in two halves");
+        }
+        let outputs = self.outputs();
+        let ((mut dirs, mut synced, first_left), (more_dirs, more_synced, second_left)) =
+            crate::halves::on_halves(items, |part| write_part(&outputs, part, cap));
+        dirs.extend(more_dirs);
+        synced.extend(more_synced);
+        dirs.insert(self.post.outbox.dir().to_path_buf());
+        let (first, second) = items.split_at_mut(mid);
+        let (first, second) = (&mut first[first_left..], &mut second[second_left..]);
+        let last = sync_group(first.iter().chain(second.iter()));
+        if last.as_ref().is_some_and(|(_, result)| result.is_err()) {
+            defer_pending(first.iter_mut().chain(second.iter_mut()));
+        }
+        synced.extend(last);
+        let (a, b) = crate::halves::both(first, second, &|part: &mut [Item]| publish_part(&outputs, part));
+        dirs.extend(a.into_iter().chain(b));
+        for (took, _) in synced {
+            self.pacing.synced(took);
+        }
+        dirs
     }
 
     /// The daemon is stopping in the middle of a pass (a signal): a claim running alone was
