@@ -26,7 +26,7 @@ fn main() {
     let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5000);
     let rate: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(100);
     let secs: u64 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(10);
-    let glue = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../bench/reference_glue.py");
+    let glue = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/reference_glue.py");
 
     println!(
         "## throughput: {n} echo handoffs dropped while a warm `baton serve` is stopped (SIGSTOP), drained after SIGCONT"
