@@ -978,6 +978,9 @@ fn a_state_that_lost_its_wal_is_refused_at_start() {
     h.ok(&["serve", "--once"]);
     let none = Fault { flag: h.root.parent().unwrap().join("no-fault"), spec: String::new() };
     let mut d = serve_with(&h, &none);
+    // Serve's background checkpoint would copy the new rows into the file within half a second;
+    // a reader's open snapshot keeps them in the WAL alone, however slow the machine is.
+    let reader = PinnedReader::start(&h.root.join("state").join("baton.sqlite"));
     let first = ids(1, "WAL");
     drop_tasks(&h, &first);
     wait_until("the RETURN", Duration::from_secs(20), || h.returns(A).len() == 2 && claims_held(&h) == 0);
@@ -987,6 +990,7 @@ fn a_state_that_lost_its_wal_is_refused_at_start() {
     std::thread::sleep(Duration::from_millis(300));
     d.0.kill().unwrap(); // SIGKILL: nothing checkpointed
     let _ = d.0.wait();
+    drop(reader);
     drop_tasks(&h, &first); // the answered TASK, dropped again
     let out = h.run(&["serve", "--once"]);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -996,6 +1000,41 @@ fn a_state_that_lost_its_wal_is_refused_at_start() {
     // On purpose: taken as it is, once; the next start does not hold the old filings against it.
     h.ok(&["serve", "--once", "--new-state"]);
     h.ok(&["serve", "--once"]);
+}
+
+/// Another process reading the ledger, its read transaction held open. SQLite checkpoints no
+/// WAL frame past the snapshot of a reader, so whatever is committed after this started stays
+/// in the WAL alone while it lives. Killed with SIGKILL when dropped: a reader that closed
+/// its connection could checkpoint the rows into the file on its way out.
+struct PinnedReader(Child);
+
+impl PinnedReader {
+    fn start(db: &Path) -> PinnedReader {
+        const READ: &str = "import sqlite3, sys, time\n\
+            c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+            c.execute('BEGIN')\n\
+            c.execute('SELECT count(*) FROM sqlite_master').fetchone()\n\
+            print('reading', flush=True)\n\
+            time.sleep(120)\n";
+        let mut c = std::process::Command::new("python3")
+            .args(["-c", READ])
+            .arg(db)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs the reader");
+        let mut line = String::new();
+        let out = c.stdout.take().expect("piped");
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line).unwrap();
+        assert_eq!(line.trim(), "reading", "the reader holds its snapshot");
+        PinnedReader(c)
+    }
+}
+
+impl Drop for PinnedReader {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// A TASK file named for `id`, its own name (drop_tasks names files by index).
