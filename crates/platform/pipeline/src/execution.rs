@@ -115,14 +115,8 @@ impl Running {
         let runtime = env.runtime.clone();
         let limiter = self
             .limiter
-            .get_or_insert_with(|| {
-                // Read once a process: on Linux it reads /proc/self/cgroup and the CFS quota
-                // files, and a batch (often one task) makes its own limiter.
-                static PARALLEL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-                let parallel =
-                    *PARALLEL.get_or_init(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
-                Arc::new(tokio::sync::Semaphore::new(parallel))
-            })
+            // The cores are read once a process: a batch (often one task) makes its own limiter.
+            .get_or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(crate::halves::cores().unwrap_or(2))))
             .clone();
         item.started = Some(Instant::now());
         let slot = self.slots.len();

@@ -21,16 +21,18 @@ use std::sync::OnceLock;
 /// Below this many items a group is not split.
 const SPLIT_FROM: usize = 32;
 
-/// Whether there is a second core to split onto.
-fn cores() -> usize {
-    static CORES: OnceLock<usize> = OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+/// The cores this process may use (`None`: not known), read once a process: on Linux it
+/// reads /proc/self/cgroup and the CFS quota files. The split asks whether there is a second
+/// one; the execute stage bounds its concurrent tasks by them.
+pub(crate) fn cores() -> Option<usize> {
+    static CORES: OnceLock<Option<usize>> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map(|n| n.get()).ok())
 }
 
 /// Where `items` is split: its middle for a group worth splitting on a machine with a second
 /// core, else its end (everything on the calling thread).
 pub(crate) fn split_point(len: usize) -> usize {
-    if len >= SPLIT_FROM && cores() >= 2 { len / 2 } else { len }
+    if len >= SPLIT_FROM && cores().unwrap_or(1) >= 2 { len / 2 } else { len }
 }
 
 /// Runs `work` on both halves of `items` (split at [`split_point`]), the first half on a
@@ -81,7 +83,7 @@ mod tests {
         let mid = split_point(100);
         assert_eq!(a, (0..mid).collect::<Vec<_>>());
         assert_eq!(b, (mid..100).collect::<Vec<_>>());
-        if cores() >= 2 {
+        if cores().unwrap_or(1) >= 2 {
             assert_eq!(mid, 50);
             assert_ne!(items[0].1, items[99].1, "the halves ran on one thread");
         }

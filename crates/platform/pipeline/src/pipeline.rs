@@ -501,8 +501,14 @@ impl Pipeline {
         // Each half of a large group on its own thread, as in step 4; what the pipeline keeps
         // (retry times, counts) is updated here after, in the group's order.
         let outputs = self.outputs();
+        // Per item: `Err(delay)` for one that stays (a retry or a deferral), else its filing.
         let (mut placed, more) = crate::halves::on_halves(&mut items, |part| {
-            part.iter_mut().map(|item| item.stays().is_none().then(|| outputs.file(item))).collect::<Vec<_>>()
+            part.iter_mut()
+                .map(|item| match item.stays() {
+                    Some(delay) => Err(delay),
+                    None => Ok(outputs.file(item)),
+                })
+                .collect::<Vec<_>>()
         });
         placed.extend(more);
         let mut dirs: HashSet<PathBuf> = HashSet::from([self.claims.dir().to_path_buf()]);
@@ -510,21 +516,12 @@ impl Pipeline {
         for (item, placed) in items.iter_mut().zip(placed) {
             let span = item.span.clone();
             let _entered = span.enter();
-            let Some(placed) = placed else {
-                let delay = item.stays().unwrap_or(IO_BACKOFF);
-                // A deferred attempt's record is not the handoff's: the next attempt writes
-                // its own (its staged RETURN, never delivered, is moved aside by that attempt).
-                if let Some(record) = item.record.take() {
-                    let agent_dir = self.paths.agent(&self.cfg.agent);
-                    if let Err(e) =
-                        crate::superseded::move_aside(&agent_dir, &record, "the error record of a deferred attempt")
-                    {
-                        warn!(file = %record.display(), "cannot move a deferred attempt's record aside: {e}");
-                    }
+            let placed = match placed {
+                Ok(placed) => placed,
+                Err(delay) => {
+                    self.hold_back(item, delay);
+                    continue;
                 }
-                self.retry_at.insert(item.claim.key().to_owned(), Instant::now() + delay);
-                self.summary.retried += usize::from(item.retry.is_some());
-                continue;
             };
             match placed {
                 Ok(dir) => {
@@ -562,6 +559,22 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Step 6 for an item that is not filed this time (a retry or a deferral): it is tried
+    /// again after `delay`.
+    fn hold_back(&mut self, item: &mut Item, delay: Duration) {
+        // A deferred attempt's record is not the handoff's: the next attempt writes its own
+        // (its staged RETURN, never delivered, is moved aside by that attempt).
+        if let Some(record) = item.record.take() {
+            let agent_dir = self.paths.agent(&self.cfg.agent);
+            if let Err(e) = crate::superseded::move_aside(&agent_dir, &record, "the error record of a deferred attempt")
+            {
+                warn!(file = %record.display(), "cannot move a deferred attempt's record aside: {e}");
+            }
+        }
+        self.retry_at.insert(item.claim.key().to_owned(), Instant::now() + delay);
+        self.summary.retried += usize::from(item.retry.is_some());
+    }
+
     /// Step 4 for a group: each item's outputs on its own, each half of a large group on its
     /// own thread ([`crate::halves`]). Written unnamed, a bounded number of open files at a
     /// time; then one sync for the group, and only then named and linked: no RETURN is visible
@@ -574,12 +587,12 @@ impl Pipeline {
             tracing::debug!(items = items.len(), "a group's file work split in two halves");
         }
         let outputs = self.outputs();
+        let (first, second) = items.split_at_mut(mid);
         let ((mut dirs, mut synced, first_left), (more_dirs, more_synced, second_left)) =
-            crate::halves::on_halves(items, |part| write_part(&outputs, part, cap));
+            crate::halves::both(first, second, &|part: &mut [Item]| write_part(&outputs, part, cap));
         dirs.extend(more_dirs);
         synced.extend(more_synced);
         dirs.insert(self.post.outbox.dir().to_path_buf());
-        let (first, second) = items.split_at_mut(mid);
         let (first, second) = (&mut first[first_left..], &mut second[second_left..]);
         let last = sync_group(first.iter().chain(second.iter()));
         if last.as_ref().is_some_and(|(_, result)| result.is_err()) {
