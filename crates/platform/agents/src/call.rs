@@ -104,7 +104,7 @@ pub fn run(ctx: &Ctx, a: CallArgs) -> Result<i32> {
         from: Some(from),
         ..Default::default()
     };
-    let (sent, watch) = send::prepare(&tree, &req)?.write_watched()?;
+    let (sent, watch, synced) = send::prepare(&tree, &req)?.write_watched()?;
     tracing::info!(id = %sent.id, "called {plugin}.{action}");
     let mut waiter = wait::Waiter::for_sent(&sent, Some(ctx.location.clone())).with_watch(watch);
     // Nobody to answer it: this process drains baton's inbox, as `serve --once` would (again
@@ -114,8 +114,9 @@ pub fn run(ctx: &Ctx, a: CallArgs) -> Result<i32> {
             drain(ctx)?;
         }
         Ok(true)
-    })?;
-    wait::report(&sent.id, found, a.json, timeout, false, &waiter.expected())
+    });
+    synced.finish();
+    wait::report(&sent.id, found?, a.json, timeout, false, &waiter.expected())
 }
 
 /// Runs what waits in baton's inbox in this process, exactly as `baton serve --once` does (its

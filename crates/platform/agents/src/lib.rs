@@ -351,6 +351,14 @@ fn distance(a: &str, b: &str) -> usize {
 /// then renamed without replacing (`RENAME_NOREPLACE` on Linux, `RENAME_EXCL` on macOS, else
 /// link + unlink), so a watcher never sees it half-written and nothing is ever overwritten.
 pub fn write_new(inbox: &Path, name: &str, body: &Value) -> Result<PathBuf> {
+    let dest = place_new(inbox, name, body)?;
+    let _ = baton_fs::sync_dir(inbox);
+    Ok(dest)
+}
+
+/// [`write_new`] without its last step, the sync of `inbox` that makes the new name durable:
+/// the caller owes it ([`DirSync`]). The file's own bytes are synced before it is named.
+pub(crate) fn place_new(inbox: &Path, name: &str, body: &Value) -> Result<PathBuf> {
     let agent_dir = inbox.parent().unwrap_or(inbox);
     let tmp_dir = agent_dir.join(TEMP_DIR);
     std::fs::create_dir_all(&tmp_dir).with_context(|| format!("creating {}", tmp_dir.display()))?;
@@ -375,8 +383,50 @@ pub fn write_new(inbox: &Path, name: &str, body: &Value) -> Result<PathBuf> {
         let _ = std::fs::remove_file(&tmp);
         return Err(e).with_context(|| format!("moving the new handoff to {} (never overwriting)", dest.display()));
     }
-    let _ = baton_fs::sync_dir(inbox);
     Ok(dest)
+}
+
+/// The sync of the folder a new handoff was just named in, running on its own thread while the
+/// writer waits for the answer. On a journaled disk that sync is a journal commit (about a
+/// millisecond here), and nothing the recipient does needs it: `serve` claims the name as soon
+/// as it appears. So a writer that waits (`send --wait`, `call`) overlaps the two, and
+/// [`DirSync::finish`] (or the drop) joins it before the writer says anything: the promise
+/// that a reported TASK survives a crash is kept.
+#[must_use = "the folder's sync must be joined before the TASK is reported"]
+pub struct DirSync(Option<std::thread::JoinHandle<()>>);
+
+impl DirSync {
+    /// Starts syncing `dir` (in this thread when no thread can be made).
+    pub(crate) fn start(dir: PathBuf) -> Self {
+        let sync = move || {
+            let _ = baton_fs::sync_dir(&dir);
+        };
+        let spare = sync.clone();
+        match std::thread::Builder::new().name("dir-sync".into()).spawn(sync) {
+            Ok(h) => Self(Some(h)),
+            Err(_) => {
+                spare();
+                Self(None)
+            }
+        }
+    }
+
+    /// Waits for the sync to end.
+    pub fn finish(mut self) {
+        self.join();
+    }
+
+    fn join(&mut self) {
+        if let Some(h) = self.0.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for DirSync {
+    fn drop(&mut self) {
+        self.join();
+    }
 }
 
 /// A JSON argument: inline text, `@file`, or `-` (stdin). `what` names the option in errors.

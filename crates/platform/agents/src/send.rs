@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use baton_handoff::build::{self, NewTask, Target};
 
-use super::{Tree, wait};
+use super::{DirSync, Tree, wait};
 use baton_cli::Ctx;
 
 #[derive(clap::Args, Debug)]
@@ -185,26 +185,43 @@ impl Prepared {
     /// folders it can land in is set before the TASK is written, so the wait reads only what
     /// lands after (no listing of a reply inbox that may hold thousands of unread RETURNs).
     /// Without a watch (none can be set there, or the RETURN is a Claude inbox message), the
-    /// names in the reply inbox now ([`Sent::before`]).
-    pub fn write_watched(self) -> Result<(Sent, Option<wait::Watch>)> {
+    /// names in the reply inbox now ([`Sent::before`]). The inbox's sync runs beside the wait
+    /// ([`DirSync`]): join it before the TASK is reported.
+    pub fn write_watched(self) -> Result<(Sent, Option<wait::Watch>, DirSync)> {
         let watch = if self.mailbox.is_none() { wait::Watch::new(&wait::dirs_of(&self.reply_inbox)) } else { None };
-        let sent = if watch.is_some() { self.write()? } else { self.write_listed()? };
-        Ok((sent, watch))
+        let before = if watch.is_some() { Default::default() } else { self.listing() };
+        let sent = self.place(before)?;
+        let synced = DirSync::start(sent.file.parent().map(Path::to_path_buf).unwrap_or_default());
+        Ok((sent, watch, synced))
     }
 
     /// [`Self::write`] for a waiter without a watch: the names in the reply inbox now go in
     /// [`Sent::before`] (none of them answers this TASK). None for a RETURN that is a Claude
     /// inbox message: its waiter reads the inbox file, not the folder.
     pub fn write_listed(self) -> Result<Sent> {
-        let before = if self.mailbox.is_some() { Default::default() } else { wait::names_in(&self.reply_inbox) };
+        let before = self.listing();
         self.write_after(before)
     }
 
+    fn listing(&self) -> std::collections::HashSet<std::ffi::OsString> {
+        if self.mailbox.is_some() { Default::default() } else { wait::names_in(&self.reply_inbox) }
+    }
+
+    /// Names the TASK and syncs its inbox: when this returns, the TASK survives a crash.
     fn write_after(self, before: std::collections::HashSet<std::ffi::OsString>) -> Result<Sent> {
+        let sent = self.place(before)?;
+        if let Some(inbox) = sent.file.parent() {
+            let _ = baton_fs::sync_dir(inbox);
+        }
+        Ok(sent)
+    }
+
+    /// Writes the TASK under its name (its bytes synced), the inbox not synced yet.
+    fn place(self, before: std::collections::HashSet<std::ffi::OsString>) -> Result<Sent> {
         let Prepared { body, inbox, reply_inbox, mailbox } = self;
         let id = body["id"].as_str().unwrap_or_default().to_string();
         let written = std::time::Instant::now();
-        let file = super::write_new(&inbox, &build::task_file_name(&body), &body)?;
+        let file = super::place_new(&inbox, &build::task_file_name(&body), &body)?;
         tracing::info!(id = %id, file = %file.display(), "sent");
         let created_at = body["created_at"].as_str().unwrap_or_default().to_string();
         Ok(Sent { id, file, reply_inbox, before, created_at, mailbox, written })
@@ -261,14 +278,18 @@ pub fn run(ctx: &Ctx, a: SendArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    let (sent, watch) = prepare(&tree, &req)?.write_watched()?;
-    if !a.json {
-        println!("sent {}", sent.file.display());
-    }
+    let (sent, watch, synced) = prepare(&tree, &req)?.write_watched()?;
     // For a reply agent `TEAM/AGENT`, the RETURN is the message `serve` appends to its Claude inbox.
     let mut waiter = wait::Waiter::for_sent(&sent, Some(ctx.location.clone())).with_watch(watch);
-    let found = wait::block(&mut waiter, timeout)?;
-    wait::report(&sent.id, found, a.json, timeout, true, &waiter.expected())
+    if !a.json {
+        synced.finish();
+        println!("sent {}", sent.file.display());
+        let found = wait::block(&mut waiter, timeout)?;
+        return wait::report(&sent.id, found, a.json, timeout, true, &waiter.expected());
+    }
+    let found = wait::block(&mut waiter, timeout);
+    synced.finish();
+    wait::report(&sent.id, found?, a.json, timeout, true, &waiter.expected())
 }
 
 /// `--to TEAM/AGENT`: the message appended to that Claude Code agent's inbox under Claude
