@@ -16,8 +16,8 @@ const TABLE: &str = "CREATE TABLE IF NOT EXISTS baton_migrations(
     PRIMARY KEY(domain, version)
 ) WITHOUT ROWID";
 
-/// Opens a SQLite database in WAL mode with a 30 s busy timeout and the given `synchronous`
-/// level, for every crate that keeps tables in the state file.
+/// Opens a SQLite database in WAL mode with a 30 s busy timeout ([`busy`]) and the given
+/// `synchronous` level, for every crate that keeps tables in the state file.
 ///
 /// Why the retry: when two processes open a *new* database at the same moment, switching it
 /// to WAL can fail with "database is locked" at once, without waiting on the busy handler.
@@ -26,7 +26,7 @@ pub fn open_wal(path: &Path, synchronous: &str) -> rusqlite::Result<Connection> 
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let attempt = Connection::open(path).and_then(|conn| {
-            conn.busy_timeout(Duration::from_secs(30))?;
+            conn.busy_handler(Some(busy))?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", synchronous)?;
             Ok(conn)
@@ -41,6 +41,33 @@ pub fn open_wal(path: &Path, synchronous: &str) -> rusqlite::Result<Connection> 
             other => return other,
         }
     }
+}
+
+/// How long a writer waits for the file's write lock in all: then SQLite's "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest of [`busy`]'s sleeps.
+const BUSY_STEP_MAX: Duration = Duration::from_micros(1600);
+
+/// SQLite's busy handler for every connection [`open_wal`] makes: called with how many times
+/// this wait has already slept, it sleeps 25 µs, doubling up to 1.6 ms, and gives up once the
+/// sleeps add to [`BUSY_TIMEOUT`].
+///
+/// Why not `busy_timeout`: SQLite's own handler sleeps 1, 2, 5, 10 ms and more, while a
+/// writer here holds the lock for well under a millisecond (one task's commit). In `serve
+/// --http` the pipeline and the A2A, MCP and dashboard handlers are writers of one file, so
+/// about 1 % of A2A requests met the pipeline's commit and slept 1 ms, then 2, sometimes 10:
+/// that was the A2A round trip's p99 (bench/runs/2026-11-28/send.md).
+fn busy(slept: i32) -> bool {
+    let n = u32::try_from(slept).unwrap_or(0);
+    let step = |i: u32| Duration::from_micros(25u64 << i.min(6)).min(BUSY_STEP_MAX);
+    // The doubling steps (25 µs .. 1.6 ms, 7 of them), then the largest one each time.
+    let waited: Duration = (0..n.min(7)).map(step).sum::<Duration>() + BUSY_STEP_MAX * n.saturating_sub(7);
+    if waited >= BUSY_TIMEOUT {
+        return false;
+    }
+    std::thread::sleep(step(n));
+    true
 }
 
 /// Brings `domain`'s tables in the file `conn` is open on to the newest version; returns how
@@ -142,6 +169,44 @@ mod tests {
         let mut st =
             conn.prepare("SELECT version, name FROM baton_migrations WHERE domain = ?1 ORDER BY version").unwrap();
         st.query_map([domain], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    /// A writer that meets another's lock waits for it in steps far under SQLite's own first
+    /// 1 ms (so it is in well before), and a lock never let go ends in "database is locked"
+    /// once the sleeps add to the timeout, not before.
+    #[test]
+    fn a_writer_waits_for_the_lock_in_short_steps_and_gives_up_at_the_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let holder = open_wal(&path, "NORMAL").unwrap();
+        holder.execute_batch("CREATE TABLE t(x); BEGIN IMMEDIATE; INSERT INTO t VALUES (1);").unwrap();
+        let (ready, opened) = std::sync::mpsc::channel();
+        let writer = std::thread::spawn({
+            let path = path.clone();
+            move || {
+                let conn = open_wal(&path, "NORMAL").unwrap();
+                ready.send(()).unwrap();
+                let t = Instant::now();
+                conn.execute("INSERT INTO t VALUES (2)", []).unwrap();
+                t.elapsed()
+            }
+        });
+        // The lock is let go 30 ms after the writer is about to write.
+        opened.recv().unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        holder.execute_batch("COMMIT").unwrap();
+        let waited = writer.join().unwrap();
+        assert!(waited >= Duration::from_millis(20), "the writer did wait for the lock: {waited:?}");
+        let count: i64 = holder.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+        assert_eq!(count, 2, "both rows are in");
+        // The steps: 25 µs doubling to 1.6 ms; past 30 s in all, no more sleeping.
+        let t = Instant::now();
+        assert!(busy(0));
+        assert!(t.elapsed() < Duration::from_millis(1), "the first sleep is 25 µs, SQLite's own is 1 ms");
+        let last_step = 7 + (BUSY_TIMEOUT.as_micros() / BUSY_STEP_MAX.as_micros()) as i32;
+        let t = Instant::now();
+        assert!(!busy(last_step), "30 s of sleeps: the wait ends");
+        assert!(t.elapsed() < Duration::from_millis(1), "and it ends without sleeping again");
     }
 
     #[test]
