@@ -281,14 +281,18 @@ pub fn run(ctx: &Ctx, a: SendArgs) -> Result<i32> {
     let (sent, watch, synced) = prepare(&tree, &req)?.write_watched()?;
     // For a reply agent `TEAM/AGENT`, the RETURN is the message `serve` appends to its Claude inbox.
     let mut waiter = wait::Waiter::for_sent(&sent, Some(ctx.location.clone())).with_watch(watch);
-    if !a.json {
+    // `sent` is a report: the sync ends before it. With --json the first report is the RETURN.
+    let synced = if a.json {
+        Some(synced)
+    } else {
         synced.finish();
         println!("sent {}", sent.file.display());
-        let found = wait::block(&mut waiter, timeout)?;
-        return wait::report(&sent.id, found, a.json, timeout, true, &waiter.expected());
-    }
+        None
+    };
     let found = wait::block(&mut waiter, timeout);
-    synced.finish();
+    if let Some(synced) = synced {
+        synced.finish();
+    }
     wait::report(&sent.id, found?, a.json, timeout, true, &waiter.expected())
 }
 
