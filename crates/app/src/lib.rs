@@ -205,18 +205,39 @@ fn shows_help() -> bool {
 }
 
 fn init_logging(format: LogFormat, default_level: &str) {
-    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::{filter::Targets, layer::SubscriberExt, util::SubscriberInitExt};
     // symphonia warns about every odd packet it skips; those are per-file noise, not news.
-    let filter = EnvFilter::try_from_env("BATON_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(format!("{default_level},symphonia=error")));
+    let default = || format!("{default_level},symphonia=error").parse::<Targets>().unwrap_or_default();
+    // `BATON_LOG`: `target=level` directives and a bare level, comma-separated. A `Targets`
+    // filter, not an `EnvFilter`: the latter's span-field matching pulls in `regex-automata`'s
+    // full-DFA builder, which then compiles a DFA for every small regex baton makes (the
+    // handoff schema's patterns at each `send`, 2 % of its CPU) and which no log line needs.
+    let wanted = std::env::var("BATON_LOG").ok().filter(|s| !s.trim().is_empty());
+    let (filter, refused) = match wanted.as_deref().map(parse_filter) {
+        Some(Ok(f)) => (f, None),
+        Some(Err(e)) => (default(), Some(e)),
+        None => (default(), None),
+    };
     // Colour only for a person at a terminal: a log file, a pipe or a service's journal gets
     // plain text, never escape codes (`NO_COLOR` is honoured too).
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
+    let registry = tracing_subscriber::registry().with(filter);
     match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => registry.with(layer).init(),
+        LogFormat::Json => registry.with(layer.json()).init(),
     }
+    if let Some(e) = refused {
+        tracing::warn!(
+            "BATON_LOG is not a filter baton reads ({e}), so the default ({default_level}) applies: use a level (`debug`) or `target=level` pairs, comma-separated (`warn,baton_pipeline=debug`)"
+        );
+    }
+}
+
+/// `BATON_LOG`'s directives (empty ones, as after a trailing comma, skipped).
+fn parse_filter(s: &str) -> Result<tracing_subscriber::filter::Targets, String> {
+    let directives: Vec<&str> = s.split(',').map(str::trim).filter(|d| !d.is_empty()).collect();
+    directives.join(",").parse().map_err(|e| format!("{e}"))
 }
 
 /// The last word of a failed command on stderr: the error chain as one line, or as one JSON
@@ -228,6 +249,22 @@ fn report_error(e: &anyhow::Error) {
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
+
+    /// `BATON_LOG` as the docs give it (a level, `target=level` pairs, a trailing comma) is
+    /// read; what is no filter is refused (then the default applies, with a warning).
+    #[test]
+    fn baton_log_directives_are_read_or_refused() {
+        use tracing::Level;
+        let f = super::parse_filter("warn, baton_pipeline=debug,").unwrap();
+        assert!(f.would_enable("baton_pipeline::intake", &Level::DEBUG));
+        assert!(!f.would_enable("baton_pipeline::intake", &Level::TRACE));
+        assert!(f.would_enable("baton_runtime", &Level::WARN) && !f.would_enable("baton_runtime", &Level::INFO));
+        let f = super::parse_filter("debug").unwrap();
+        assert!(f.would_enable("anything", &Level::DEBUG) && !f.would_enable("anything", &Level::TRACE));
+        for bad in ["baton=debug=info", "baton=loud"] {
+            assert!(super::parse_filter(bad).is_err(), "{bad}");
+        }
+    }
 
     /// Every example in the help and the man pages parses with the real command line (a
     /// renamed flag breaks this), and every command has at least one.
