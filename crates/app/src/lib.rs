@@ -55,7 +55,12 @@ enum LogFormat {
     Json,
 }
 
+/// Every command. `defer`: a command's flags (and its own subcommands) are defined only when
+/// the command line names it, so a `baton send` builds `send`'s flags, not those of all 60
+/// commands (the three crates' enums flattened in here defer theirs too). A help, a man page
+/// or a completion script builds the whole tree first (`manpages::with_examples`).
 #[derive(Subcommand)]
+#[command(defer = true)]
 enum Command {
     #[command(flatten)]
     Platform(baton_cli::Command),
@@ -249,6 +254,25 @@ fn report_error(e: &anyhow::Error) {
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
+
+    /// A command's flags are deferred until it runs (`#[command(defer = true)]`), and what is
+    /// deferred is applied last: an `Args` struct's doc comment would then replace the help line
+    /// its variant gives. Each command's line is the same before and after the tree is built.
+    #[test]
+    fn deferring_flags_changes_no_command_s_help_line() {
+        fn same(unbuilt: &clap::Command, built: &clap::Command, path: &str) {
+            for sub in unbuilt.get_subcommands() {
+                let path = format!("{path} {}", sub.get_name());
+                let after = built.find_subcommand(sub.get_name());
+                let about = |c: &clap::Command| c.get_about().map(ToString::to_string);
+                assert_eq!(after.map(about), Some(about(sub)), "{path}");
+                same(sub, after.unwrap_or(sub), &path);
+            }
+        }
+        let mut built = super::Cli::command();
+        built.build();
+        same(&super::Cli::command(), &built, "baton");
+    }
 
     /// `BATON_LOG` as the docs give it (a level, `target=level` pairs, a trailing comma) is
     /// read; what is no filter is refused (then the default applies, with a warning).

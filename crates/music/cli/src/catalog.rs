@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use baton_cli::say;
 
 #[derive(clap::Subcommand)]
+#[command(defer = true)] // flags defined when the command runs (see `baton_app`'s `Command`)
 pub enum CatalogCommand {
     /// The collections, their owners, record counts and properties.
     Collections {
@@ -124,6 +125,7 @@ pub enum CatalogCommand {
 }
 
 #[derive(clap::Subcommand)]
+#[command(defer = true)] // flags defined when the command runs (see `baton_app`'s `Command`)
 pub enum PropertyCommand {
     /// Change a property's display name; its id and values stay.
     Rename { collection: String, property: String, new_name: String },

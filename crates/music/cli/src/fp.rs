@@ -12,6 +12,7 @@ use baton_fp::worker::Workers;
 use baton_cli::{Ctx, say};
 
 #[derive(clap::Subcommand)]
+#[command(defer = true)] // flags defined when the command runs (see `baton_app`'s `Command`)
 pub enum FpCommand {
     /// Fingerprint every audio file under the folders into the state database (incremental:
     /// unchanged files are skipped; a killed scan resumes).

@@ -11,8 +11,10 @@ pub mod fp;
 mod playlist_import;
 pub mod wiring;
 
-/// The music commands.
+/// The music commands (each one's flags are defined only when it runs: see `baton_app`'s
+/// `Command`).
 #[derive(clap::Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// The native audio-fingerprint core.
     #[command(subcommand)]

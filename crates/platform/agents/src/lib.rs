@@ -33,8 +33,10 @@ use baton_pipeline::config::INBOX;
 
 use baton_cli::Ctx;
 
-/// The agents' commands.
+/// The agents' commands (each one's flags are defined only when it runs: see `baton_app`'s
+/// `Command`).
 #[derive(clap::Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// One handoff's history: its record, events and plugin logs. Also takes the file name
     /// of a handoff that never parsed (filed in 03_failed/) or of one in another agent's folder.

@@ -16,6 +16,7 @@ use baton_cli::Ctx;
 use baton_cli::mailboxes::{configured, observe, text};
 
 #[derive(clap::Subcommand, Debug)]
+#[command(defer = true)] // flags defined when the command runs (see `baton_app`'s `Command`)
 pub enum MailboxCommand {
     /// Add a `[mailboxes.NAME]` table to baton.toml: `claude-team [PATH]` (default
     /// `~/.claude/teams`) or `folders PATH`. Reading it changes nothing there.

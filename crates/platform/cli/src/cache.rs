@@ -16,6 +16,7 @@ use baton_runtime::cache::{self, Entry};
 use crate::{Ctx, say};
 
 #[derive(clap::Subcommand)]
+#[command(defer = true)] // flags defined when the command runs (see `baton_app`'s `Command`)
 pub enum CacheCommand {
     /// The cache folder, its size, and each entry: the plugin of this home it belongs to (if
     /// any), its size, when it was last used, whether this build can load it.

@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 use crate::Ctx;
 
 #[derive(clap::Subcommand)]
+#[command(defer = true)] // flags defined when the command runs (see `baton_app`'s `Command`)
 pub enum KeyCommand {
     /// Make a new dashboard key and show it once; the old one stops working at once.
     Rotate {

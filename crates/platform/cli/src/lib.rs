@@ -120,8 +120,10 @@ pub fn locate(home: &Path, state: Option<String>) -> anyhow::Result<baton_ledger
     })
 }
 
-/// The platform commands.
+/// The platform commands (each one's flags are defined only when it runs: see `baton_app`'s
+/// `Command`).
 #[derive(clap::Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Create the home: commented baton.toml, handoffs/, plans/, reports/, state, plugins.
     Init {

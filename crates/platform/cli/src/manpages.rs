@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-/// `baton man`: the arguments.
+// `baton man`'s arguments. (No doc comment: with the commands' flags deferred, an `Args`
+// struct's doc would replace the help line its variant in `baton_app`'s `Command` gives.)
 #[derive(clap::Args)]
 pub struct ManArgs {
     /// The command whose page to print, e.g. `serve` or `plugin install` (default: baton(1)).
@@ -328,8 +329,9 @@ pub fn examples(path: &str) -> &'static [(&'static str, &'static str)] {
     lookup(EXAMPLES, path)
 }
 
-/// The command line with an "Examples:" block after each command's help.
-pub fn with_examples(cmd: clap::Command) -> clap::Command {
+/// The command line, built whole (a command's flags and subcommands may be deferred until it
+/// runs), with an "Examples:" block after each command's help.
+pub fn with_examples(mut cmd: clap::Command) -> clap::Command {
     fn add(cmd: clap::Command, path: String) -> clap::Command {
         let cmd = match examples(&path) {
             [] => cmd,
@@ -347,6 +349,7 @@ pub fn with_examples(cmd: clap::Command) -> clap::Command {
             add(sub, if path.is_empty() { name } else { format!("{path} {name}") })
         })
     }
+    cmd.build();
     add(cmd, String::new())
 }
 
@@ -387,9 +390,7 @@ fn find<'a>(cmd: &'a clap::Command, wanted: &str, path: String) -> Option<(&'a c
 /// The command line as the pages show it: with examples, built (so each command knows its
 /// full name), without clap's `help` subcommands.
 fn built(cmd: clap::Command) -> clap::Command {
-    let mut root = with_examples(cmd).disable_help_subcommand(true);
-    root.build();
-    root
+    with_examples(cmd.disable_help_subcommand(true))
 }
 
 /// Every page: the root, then each visible command, nested ones included.

@@ -18,6 +18,7 @@ use crate::text::esc;
 pub mod plugin_grant;
 
 #[derive(clap::Subcommand)]
+#[command(defer = true)] // flags defined when the command runs (see `baton_app`'s `Command`)
 pub enum PluginCommand {
     /// Check a component against the baton:plugin world, show what it wants, and install it
     /// as plugins/<name>.wasm (replacing an older version atomically).

@@ -25,6 +25,7 @@ pub const LAUNCHD_LABEL: &str = "dev.baton.serve";
 pub const SYSTEMD_UNIT: &str = "baton.service";
 
 #[derive(Subcommand)]
+#[command(defer = true)] // flags defined when the command runs (see `baton_app`'s `Command`)
 pub enum ServiceCommand {
     /// Write the login service that runs `baton serve`, and load it.
     Install(Target),
