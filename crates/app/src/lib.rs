@@ -210,9 +210,9 @@ fn shows_help() -> bool {
 }
 
 fn init_logging(format: LogFormat, default_level: &str) {
-    use tracing_subscriber::{filter::Targets, layer::SubscriberExt, util::SubscriberInitExt};
-    // symphonia warns about every odd packet it skips; those are per-file noise, not news.
-    let default = || format!("{default_level},symphonia=error").parse::<Targets>().unwrap_or_default();
+    use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt};
+    // (Each command's default parses: a unit test reads them all.)
+    let default = || parse_filter(&default_filter(default_level)).unwrap_or_default();
     // `BATON_LOG`: `target=level` directives and a bare level, comma-separated. A `Targets`
     // filter, not an `EnvFilter`: the latter's span-field matching pulls in `regex-automata`'s
     // full-DFA builder, which then compiles a DFA for every small regex baton makes (the
@@ -237,6 +237,12 @@ fn init_logging(format: LogFormat, default_level: &str) {
             "BATON_LOG is not a filter baton reads ({e}), so the default ({default_level}) applies: use a level (`debug`) or `target=level` pairs, comma-separated (`warn,baton_pipeline=debug`)"
         );
     }
+}
+
+/// The filter when `BATON_LOG` sets none. symphonia warns about every odd packet it skips;
+/// those are per-file noise, not news.
+fn default_filter(level: &str) -> String {
+    format!("{level},symphonia=error")
 }
 
 /// `BATON_LOG`'s directives (empty ones, as after a trailing comma, skipped).
@@ -285,6 +291,10 @@ mod tests {
         assert!(f.would_enable("baton_runtime", &Level::WARN) && !f.would_enable("baton_runtime", &Level::INFO));
         let f = super::parse_filter("debug").unwrap();
         assert!(f.would_enable("anything", &Level::DEBUG) && !f.would_enable("anything", &Level::TRACE));
+        for level in ["info", "warn", "warn,baton_pipeline=error"] {
+            let f = super::parse_filter(&super::default_filter(level)).unwrap();
+            assert!(f.would_enable("symphonia_core", &Level::ERROR) && !f.would_enable("symphonia_core", &Level::WARN));
+        }
         for bad in ["baton=debug=info", "baton=loud"] {
             assert!(super::parse_filter(bad).is_err(), "{bad}");
         }
