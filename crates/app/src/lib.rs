@@ -56,7 +56,7 @@ enum LogFormat {
 }
 
 /// Every command. `defer`: a command's flags (and its own subcommands) are defined only when
-/// the command line names it, so a `baton send` builds `send`'s flags, not those of all 60
+/// the command line names it, so a `baton send` builds `send`'s flags, not those of all 65
 /// commands (the three crates' enums flattened in here defer theirs too). A help, a man page
 /// or a completion script builds the whole tree first (`manpages::with_examples`).
 #[derive(Subcommand)]
