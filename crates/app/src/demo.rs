@@ -37,14 +37,14 @@ pub fn demo(dir: Option<PathBuf>) -> Result<i32> {
     let samples = [
         (
             format!("{stamp}__TASK__Echo-Hello__Claude-Code-Agent.json"),
-            serde_json::json!({"schema": "baton.handoff/v1", "id": ulid(), "kind": "task", "created_at": created,
+            serde_json::json!({"schema": "baton.handoff/v1", "id": baton_handoff::build::new_id(), "kind": "task", "created_at": created,
                 "from": "Claude-Code-Agent", "title": "Echo hello", "plugin": "echo", "action": "echo",
                 "params": {"message": "hello from the demo"}})
             .to_string(),
         ),
         (
             format!("{stamp}__TASK__Review-PR-42__Claude-Code-Agent.json"),
-            serde_json::json!({"schema": "baton.handoff/v1", "id": ulid(), "kind": "task", "created_at": created,
+            serde_json::json!({"schema": "baton.handoff/v1", "id": baton_handoff::build::new_id(), "kind": "task", "created_at": created,
                 "from": "Claude-Code-Agent", "to": "Cursor-Agent", "title": "Review PR 42"})
             .to_string(),
         ),
@@ -203,7 +203,7 @@ fn spotify_demo(ctx: &Ctx) -> Result<()> {
     let replies = home.join("handoffs/Spotify-Demo/01_inbox");
     for (action, params) in steps {
         let now = baton_handoff::stamp::now();
-        let id = ulid();
+        let id = baton_handoff::build::new_id();
         let name = format!("{}__TASK__Spotify-{action}__Spotify-Demo.json", baton_handoff::stamp::file_stamp(now));
         let body = serde_json::json!({"schema": "baton.handoff/v1", "id": id, "kind": "task",
             "created_at": baton_handoff::stamp::rfc3339(now), "from": "Spotify-Demo", "title": format!("spotify {action}"),
@@ -223,10 +223,6 @@ fn spotify_demo(ctx: &Ctx) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn ulid() -> String {
-    ulid::Ulid::new().to_string()
 }
 
 fn show_tree(root: &Path, home: &Path) -> Result<()> {
