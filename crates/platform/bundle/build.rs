@@ -135,7 +135,7 @@ fn require_wasm_target() {
         panic!(
             "baton embeds its plugins compiled for wasm32-wasip2, and this toolchain ({}) does not have that \
              target. Run `rustup target add wasm32-wasip2`, then build (or `cargo install --locked --path \
-             crates/platform/cli`) again.",
+             crates/app`) again.",
             sysroot.display()
         );
     }

@@ -243,7 +243,7 @@ fn install(ctx: &Ctx, t: &Target) -> Result<i32> {
     }
     if spec.exe.components().any(|c| c.as_os_str() == "target") {
         eprintln!(
-            "baton: note: the service will run {}, a build folder's binary; `cargo install --locked --path crates/platform/cli` \
+            "baton: note: the service will run {}, a build folder's binary; `cargo install --locked --path crates/app` \
              gives it a lasting path",
             spec.exe.display()
         );
