@@ -86,6 +86,8 @@ pub struct StoreState {
     pub deadline: Instant,
     /// The host interfaces added to the runtime ([`crate::Runtime::add_host_interface`]).
     pub extensions: Arc<Vec<Arc<dyn crate::HostInterface>>>,
+    /// Keeps the epoch advancing while this store exists (see [`crate::epoch`]).
+    pub(crate) _ticking: crate::epoch::Ticking,
 }
 
 impl StoreState {

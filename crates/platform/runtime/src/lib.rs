@@ -29,6 +29,7 @@
 mod bindings;
 pub mod cache;
 pub mod compile;
+mod epoch;
 mod fsguard;
 pub mod grants;
 mod host;
@@ -538,6 +539,8 @@ pub struct Runtime {
     protected: Arc<Vec<(String, PathBuf)>>,
     /// What a compile may take ([`Runtime::set_compile_limits`]).
     compile_limits: compile::CompileLimits,
+    /// Advances the engine's epoch while a store exists, so that deadlines trap.
+    ticker: epoch::Ticker,
 }
 
 /// At most this many threads run (or are abandoned by) tasks with folder grants at once.
@@ -548,8 +551,8 @@ pub const MAX_TASK_THREADS: usize = 32;
 /// deadline still ends by itself, with its logs.)
 const ABANDON_AFTER: Duration = Duration::from_secs(2);
 
-/// Epoch ticks happen every this often; time budgets are rounded up to it.
-const EPOCH_TICK: Duration = Duration::from_millis(5);
+/// Epoch ticks happen every this often while a task runs; time budgets are rounded up to it.
+const EPOCH_TICK: Duration = epoch::TICK;
 
 impl Runtime {
     pub fn new(config: RuntimeConfig, kv: Arc<dyn KvStore>) -> Result<Self, RuntimeError> {
@@ -571,25 +574,7 @@ impl Runtime {
             }
             Err(e) => return Err(e),
         };
-        let ticker = engine.weak();
-        std::thread::Builder::new()
-            .name("baton-epoch".into())
-            .spawn(move || {
-                // Ticks follow the wall clock: a sleep that overslept (a loaded machine) is
-                // made up for, so a deadline of N ticks is N × 5 ms of real time.
-                let start = Instant::now();
-                let mut ticks: u128 = 0;
-                while let Some(engine) = ticker.upgrade() {
-                    let due = start.elapsed().as_nanos() / EPOCH_TICK.as_nanos();
-                    while ticks < due {
-                        engine.increment_epoch();
-                        ticks += 1;
-                    }
-                    drop(engine);
-                    std::thread::sleep(EPOCH_TICK);
-                }
-            })
-            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        let ticker = epoch::Ticker::start(&engine).map_err(|e| RuntimeError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         fsguard::add_to_linker(&mut linker, StoreState::guarded_fs)
@@ -606,6 +591,7 @@ impl Runtime {
             task_threads: Arc::new(tokio::sync::Semaphore::new(MAX_TASK_THREADS)),
             protected: Arc::default(),
             compile_limits: compile::CompileLimits::default(),
+            ticker,
         })
     }
 
@@ -966,6 +952,7 @@ impl Runtime {
             kv: self.kv.clone(),
             deadline: Instant::now() + budget.time,
             extensions: self.extensions.clone(),
+            _ticking: self.ticker.hold(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.meter);
