@@ -372,6 +372,22 @@ impl Ledger {
         }
     }
 
+    /// As [`Ledger::batch`], for rows that only index a durable record kept elsewhere (a
+    /// handoff file): the commit does not wait for its own sync. Others see it at once, and a
+    /// crash of this process loses nothing (the commit is written, only not yet on the disk).
+    /// It is on the disk with the next synced commit on the same state (the pipeline commits
+    /// one for every TASK it takes) or the next checkpoint (SQLite; within half a second in
+    /// `serve`), or PostgreSQL's WAL writer (within a second by default); a power loss or a
+    /// crash of the machine or the server before that may lose this batch, whole, never half of
+    /// it and never an earlier one. Why: such a batch on a request's path held the write lock
+    /// through its sync, and the pipeline's claim of the very TASK it indexes waited behind it.
+    pub fn batch_unsynced<R>(&mut self, f: impl FnOnce(&Batch<'_>) -> Result<R>) -> Result<R> {
+        match &mut self.backend {
+            Backend::Sqlite(s) => s.batch_unsynced(|w| f(&Batch { w })),
+            Backend::Postgres(p) => p.batch_unsynced(|w| f(&Batch { w })),
+        }
+    }
+
     pub fn task(&self, id: &str) -> Result<Option<TaskRow>> {
         self.store().task(id)
     }
@@ -655,6 +671,33 @@ mod tests {
             finished_at: None,
             duration_ms: None,
         }
+    }
+
+    #[test]
+    fn an_unsynced_batch_is_seen_at_once_whole_or_not_at_all_and_the_next_batch_syncs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/baton.sqlite");
+        let mut l = Ledger::open(&path).unwrap();
+        let full = |l: &Ledger| match &l.backend {
+            Backend::Sqlite(s) => s.conn.pragma_query_value(None, "synchronous", |r| r.get::<_, i64>(0)).unwrap(),
+            Backend::Postgres(_) => unreachable!(),
+        };
+        assert_eq!(full(&l), 2, "the ledger commits at synchronous = FULL");
+        l.batch_unsynced(|b| b.event("t1", "x", "a2a_sent", &serde_json::json!({"n": 1}))).unwrap();
+        assert_eq!(full(&l), 2, "FULL again after an unsynced batch");
+        // One that fails rolls back whole, and leaves the connection synced too.
+        let failed = l.batch_unsynced(|b| {
+            b.event("t1", "y", "half", &serde_json::json!({}))?;
+            b.insert_task(&row("t1"))?;
+            b.insert_task(&row("t1"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(full(&l), 2);
+        // Another connection sees the first batch at once, and nothing of the second.
+        let other = Ledger::open(&path).unwrap();
+        let ev: Vec<_> = other.events("t1").unwrap().into_iter().map(|e| e.event).collect();
+        assert_eq!(ev, ["a2a_sent"]);
+        assert!(other.task("t1").unwrap().is_none());
     }
 
     #[test]

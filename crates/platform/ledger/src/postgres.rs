@@ -165,6 +165,16 @@ impl PgLedger {
         &mut self,
         f: impl FnOnce(&Session<'_, tokio_postgres::Transaction<'_>>) -> Result<R>,
     ) -> Result<R> {
+        self.transaction_synced(true, f)
+    }
+
+    /// A transaction; `synced: false` commits without waiting for the server's WAL flush
+    /// (`synchronous_commit = off` for this transaction only; see [`crate::Ledger::batch_unsynced`]).
+    fn transaction_synced<R>(
+        &mut self,
+        synced: bool,
+        f: impl FnOnce(&Session<'_, tokio_postgres::Transaction<'_>>) -> Result<R>,
+    ) -> Result<R> {
         self.connected()?;
         let server = self.server().to_string();
         let err = |e| call_error(&server, e);
@@ -172,6 +182,9 @@ impl PgLedger {
         let mut guard = link.client_mut();
         let Some(client) = guard.as_mut() else { unreachable!("connected() leaves a client") };
         let tx = link.wait(client.transaction()).map_err(err)?;
+        if !synced {
+            link.wait(tx.batch_execute("SET LOCAL synchronous_commit TO off")).map_err(err)?;
+        }
         let session = Session::new(&tx, &self.pg, true);
         let out = f(&session)?;
         session.flush().map_err(err)?;
@@ -182,6 +195,11 @@ impl PgLedger {
 
     pub(crate) fn batch<R>(&mut self, f: impl FnOnce(&dyn Writes) -> Result<R>) -> Result<R> {
         self.transaction(|s| f(s))
+    }
+
+    /// See [`crate::Ledger::batch_unsynced`].
+    pub(crate) fn batch_unsynced<R>(&mut self, f: impl FnOnce(&dyn Writes) -> Result<R>) -> Result<R> {
+        self.transaction_synced(false, |s| f(s))
     }
 
     // ---- shared claims ----

@@ -43,6 +43,20 @@ impl SqliteLedger {
         tx.commit()?;
         Ok(out)
     }
+
+    /// See [`crate::Ledger::batch_unsynced`]: the batch at `synchronous = NORMAL`, which in WAL
+    /// mode writes the commit to the WAL without waiting for its sync. The next synced commit
+    /// of any connection (the same file), or the checkpoint, makes it durable with its own.
+    pub(crate) fn batch_unsynced<R>(&mut self, f: impl FnOnce(&dyn Writes) -> Result<R>) -> Result<R> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let out = self.batch(f);
+        // A flag on the connection (no lock, no I/O): set back whether or not the batch failed,
+        // and its error, which no known cause gives, is the caller's too.
+        let restored = self.conn.pragma_update(None, "synchronous", "FULL");
+        let out = out?;
+        restored?;
+        Ok(out)
+    }
 }
 
 impl Store for SqliteLedger {

@@ -56,7 +56,11 @@ fn records_kv_health_and_observed_handoffs_as_on_sqlite() {
     }
     // Two hosts open the same database (migrations are applied once).
     let mut l = open(&pg, "l1");
-    let _other = open(&pg, "l1");
+    let other = open(&pg, "l1");
+    // A batch committed without waiting for its flush is seen by the other host at once.
+    l.batch_unsynced(|b| b.event("t0", "x", "a2a_sent", &serde_json::json!({"n": 0}))).unwrap();
+    let seen: Vec<_> = other.events("t0").unwrap().into_iter().map(|e| e.event).collect();
+    assert_eq!(seen, ["a2a_sent"]);
     let t = l.task("t1").unwrap().unwrap();
     assert_eq!(
         (t.state.as_str(), t.attempts, t.return_name.as_deref(), t.duration_ms),

@@ -488,8 +488,10 @@ impl Store {
                             "file": sent.file, "reply_inbox": sent.reply_inbox});
         let now = baton_handoff::stamp::rfc3339(baton_handoff::stamp::now());
         // The file is the durable record; the events only list it and name it for its message
-        // (a crash between the two leaves a task `GetTask` finds and `ListTasks` does not).
-        let recorded = self.ledger().batch(|b| {
+        // (a crash between the two leaves a task `GetTask` finds and `ListTasks` does not). So
+        // their commit does not wait for its own sync: the pipeline's claim of this very TASK,
+        // a moment later, used to wait behind it (see `Ledger::batch_unsynced`).
+        let recorded = self.ledger().batch_unsynced(|b| {
             b.event(&sent.id, &now, SENT_EVENT, &detail)?;
             if !message_id.is_empty() && message_id.len() <= 256 {
                 b.event(&message_key(message_id), &now, MESSAGE_EVENT, &json!({"task": sent.id}))?;
