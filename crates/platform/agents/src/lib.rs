@@ -413,6 +413,11 @@ impl DirSync {
         }
     }
 
+    /// Nothing to sync (a folder already synced, or none).
+    pub(crate) fn done() -> Self {
+        Self(None)
+    }
+
     /// Waits for the sync to end.
     pub fn finish(mut self) {
         self.join();

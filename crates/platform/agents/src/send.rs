@@ -189,10 +189,18 @@ impl Prepared {
     /// ([`DirSync`]): join it before the TASK is reported.
     pub fn write_watched(self) -> Result<(Sent, Option<wait::Watch>, DirSync)> {
         let watch = if self.mailbox.is_none() { wait::Watch::new(&wait::dirs_of(&self.reply_inbox)) } else { None };
-        let before = if watch.is_some() { Default::default() } else { self.listing() };
+        let (sent, synced) = self.write_syncing(watch.is_none())?;
+        Ok((sent, watch, synced))
+    }
+
+    /// [`Self::write`], or [`Self::write_listed`] when `listed`, for a caller with more to do
+    /// before it reports the TASK (A2A records it, then waits for its RETURN): the inbox's sync
+    /// runs beside that work ([`DirSync`]); join it before the TASK is reported.
+    pub fn write_syncing(self, listed: bool) -> Result<(Sent, DirSync)> {
+        let before = if listed { self.listing() } else { Default::default() };
         let sent = self.place(before)?;
         let synced = DirSync::start(sent.file.parent().map(Path::to_path_buf).unwrap_or_default());
-        Ok((sent, watch, synced))
+        Ok((sent, synced))
     }
 
     /// [`Self::write`] for a waiter without a watch: the names in the reply inbox now go in

@@ -318,12 +318,21 @@ async fn send_message(a2a: Arc<A2a>, id: Value, params: Value, streaming: bool) 
     let sent = blocking(a2a.clone(), move |a| {
         let req = parse_send(&a.store, &params)?;
         let landings = a.watch.as_ref().map(|(_, l)| l.clone());
-        let (view, waiter) = a.store.send(&req.skill, &req.message, &req.context, landings)?;
+        let (view, waiter, synced) = a.store.send(&req.skill, &req.message, &req.context, landings)?;
         tracing::info!(task = %view.id, skill = %req.skill.id(), "a2a: sent");
-        Ok((req, view, waiter))
+        // Reported at once (a stream's first event, or the task itself): the TASK's folder is
+        // synced first. A blocking send reports it with its answer, so the sync runs beside
+        // the wait (`serve` takes the TASK as soon as it is named).
+        let synced = if streaming || req.return_immediately {
+            synced.finish();
+            None
+        } else {
+            Some(synced)
+        };
+        Ok((req, view, waiter, synced))
     })
     .await;
-    let (req, view, waiter) = match sent {
+    let (req, view, waiter, synced) = match sent {
         Ok(s) => s,
         Err(e) => return answer(&id, Err(e)),
     };
@@ -333,17 +342,16 @@ async fn send_message(a2a: Arc<A2a>, id: Value, params: Value, streaming: bool) 
     if req.return_immediately {
         return answer(&id, Ok(json!({"task": view.to_a2a(req.history, true)})));
     }
-    let r = match until_terminal(a2a.clone(), view, waiter, BLOCKING_LIMIT).await {
-        Ok(v) => {
-            blocking(a2a, move |a| {
-                let mut v = v;
-                delivered(&a.store, &mut v);
-                Ok(json!({"task": v.to_a2a(req.history, true)}))
-            })
-            .await
+    let waited = until_terminal(a2a.clone(), view, waiter, BLOCKING_LIMIT).await;
+    let r = blocking(a2a, move |a| {
+        if let Some(s) = synced {
+            s.finish();
         }
-        Err(e) => Err(e),
-    };
+        let mut v = waited?;
+        delivered(&a.store, &mut v);
+        Ok(json!({"task": v.to_a2a(req.history, true)}))
+    })
+    .await;
     answer(&id, r)
 }
 

@@ -24,7 +24,7 @@ use baton_handoff::{Status, TaskBody};
 use baton_ledger::Ledger;
 use baton_pipeline::config::INBOX;
 
-use crate::{Tree, wait};
+use crate::{DirSync, Tree, wait};
 
 use super::card::A2A_AGENT;
 
@@ -337,7 +337,9 @@ impl Store {
 
     /// Writes the TASK a message asks for (after every check: nothing is written on a refusal)
     /// and records it as sent over A2A. Returns its view.
-    /// The waiter returned watches for its RETURN from before the file was written.
+    /// The waiter returned watches for its RETURN from before the file was written. The sync
+    /// of the folder the TASK was named in runs beside the caller's wait: join the [`DirSync`]
+    /// before the task is reported.
     ///
     /// A message whose `messageId` was sent before is not sent twice: the task it became is
     /// answered again (a client retrying after a lost answer). Sends through this server are
@@ -348,7 +350,7 @@ impl Store {
         message: &Value,
         context: &str,
         landings: Option<std::sync::Arc<wait::Landings>>,
-    ) -> RpcResult<(View, wait::Waiter)> {
+    ) -> RpcResult<(View, wait::Waiter, DirSync)> {
         let message_id = message.get("messageId").and_then(Value::as_str).unwrap_or_default();
         let _one_at_a_time = self.sending.locked();
         if !message_id.is_empty() && message_id.len() <= 256 {
@@ -360,7 +362,13 @@ impl Store {
                 tracing::info!(task = id, message_id, "a2a: the same message again; its task answers");
                 let reply = t_str(&view.task, "reply_to").or_else(|| t_str(&view.task, "from")).unwrap_or(A2A_AGENT);
                 let waiter = self.waiter(id, reply, t_str(&view.task, "created_at"));
-                return Ok((view, waiter));
+                // The first send's sync of that folder may still be running on its own thread:
+                // this answer reports the task too, so it syncs the folder as well.
+                let synced = match view.file.as_deref().and_then(Path::parent) {
+                    Some(dir) => DirSync::start(dir.to_path_buf()),
+                    None => DirSync::done(),
+                };
+                return Ok((view, waiter, synced));
             }
         }
         let parts = message.get("parts").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
@@ -471,17 +479,17 @@ impl Store {
         let body = prepared.body.clone();
         let location = Some(self.tree.ctx().location);
         let watched = self.tree.root.join(A2A_AGENT).join(INBOX);
-        let (sent, waiter) = match landings {
+        let (sent, waiter, synced) = match landings {
             Some(landings) if prepared.reply_inbox == watched => {
                 let mark = landings.mark();
-                let sent = prepared.write().map_err(RpcError::internal)?;
+                let (sent, synced) = prepared.write_syncing(false).map_err(RpcError::internal)?;
                 let waiter = wait::Waiter::for_sent(&sent, location).with_landings(landings, mark);
-                (sent, waiter)
+                (sent, waiter, synced)
             }
             _ => {
-                let sent = prepared.write_listed().map_err(RpcError::internal)?;
+                let (sent, synced) = prepared.write_syncing(true).map_err(RpcError::internal)?;
                 let waiter = wait::Waiter::for_sent(&sent, location);
-                (sent, waiter)
+                (sent, waiter, synced)
             }
         };
         let detail = json!({"context_id": context, "skill": skill.id(), "message_id": message_id,
@@ -504,6 +512,7 @@ impl Store {
         Ok((
             View { id: sent.id, task: Some(body), row: None, answer: None, file: Some(sent.file), sent: Some(detail) },
             waiter,
+            synced,
         ))
     }
 
