@@ -325,9 +325,9 @@ async fn send_message(a2a: Arc<A2a>, id: Value, params: Value, streaming: bool) 
         // the wait (`serve` takes the TASK as soon as it is named).
         let synced = if streaming || req.return_immediately {
             synced.finish();
-            None
+            PendingSync(None)
         } else {
-            Some(synced)
+            PendingSync(Some(synced))
         };
         Ok((req, view, waiter, synced))
     })
@@ -344,7 +344,8 @@ async fn send_message(a2a: Arc<A2a>, id: Value, params: Value, streaming: bool) 
     }
     let waited = until_terminal(a2a.clone(), view, waiter, BLOCKING_LIMIT).await;
     let r = blocking(a2a, move |a| {
-        if let Some(s) = synced {
+        let mut synced = synced;
+        if let Some(s) = synced.0.take() {
             s.finish();
         }
         let mut v = waited?;
@@ -353,6 +354,22 @@ async fn send_message(a2a: Arc<A2a>, id: Value, params: Value, streaming: bool) 
     })
     .await;
     answer(&id, r)
+}
+
+/// The sync of a new TASK's folder, carried across a blocking send's wait and joined before its
+/// answer. If the request is dropped first (its client went away), the join goes to the blocking
+/// pool instead of holding a runtime thread for the rest of a disk sync.
+struct PendingSync(Option<crate::DirSync>);
+
+impl Drop for PendingSync {
+    fn drop(&mut self) {
+        if let Some(s) = self.0.take() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => drop(rt.spawn_blocking(move || s.finish())),
+                Err(_) => s.finish(),
+            }
+        }
+    }
 }
 
 /// One look at a task (on the blocking pool: the ledger and files), the RETURN watch carried
