@@ -7,10 +7,10 @@
 //! second to advance it for nobody. Now the ticker parks when no store is left, and the first
 //! new store wakes it ([`Ticker::hold`]).
 //!
-//! Deadlines stay what they were: ticks are counted from when the ticker wakes (just after the
-//! store that woke it was made) and follow the wall clock, so a deadline of N ticks never
-//! fires before N × [`TICK`] of real time, and a sleep that overslept on a loaded machine is
-//! made up for.
+//! Deadlines stay what they were: a deadline of N ticks fires within a tick of N × [`TICK`] of
+//! real time. Ticks are counted from when the ticker wakes (just after the store that woke it
+//! was made) and follow the wall clock, so a sleep that overslept on a loaded machine is made
+//! up for.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
