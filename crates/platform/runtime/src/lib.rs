@@ -551,9 +551,6 @@ pub const MAX_TASK_THREADS: usize = 32;
 /// deadline still ends by itself, with its logs.)
 const ABANDON_AFTER: Duration = Duration::from_secs(2);
 
-/// Epoch ticks happen every this often while a task runs; time budgets are rounded up to it.
-const EPOCH_TICK: Duration = epoch::TICK;
-
 impl Runtime {
     pub fn new(config: RuntimeConfig, kv: Arc<dyn KvStore>) -> Result<Self, RuntimeError> {
         Self::with_options(config, kv, EngineOptions::default())
@@ -956,7 +953,7 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.meter);
-        let ticks = budget.time.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1) as u64;
+        let ticks = budget.time.as_nanos().div_ceil(epoch::TICK.as_nanos()).max(1) as u64;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
         Ok(store)
@@ -980,7 +977,7 @@ impl Runtime {
                 return Execution { outcome: Err(e), logs: vec![], follow_ups: vec![], elapsed: started.elapsed() };
             }
         };
-        let limit = budget.time + EPOCH_TICK * 4;
+        let limit = budget.time + epoch::TICK * 4;
         let alarm = store.data().lock_alarm.clone();
         let (raw, store) = if plugin.grants.is_empty() {
             // No folder, so no file operation that could block: run here.
