@@ -373,7 +373,7 @@ impl Pipeline {
             let cfg = &self.cfg;
             let root = &self.paths.handoffs;
             let teams = &self.post.teams;
-            ledger.batch(|b| {
+            let record = |b: &baton_ledger::Batch<'_>| {
                 claims
                     .into_iter()
                     .map(|(claim, pre)| {
@@ -391,7 +391,18 @@ impl Pipeline {
                         Ok(Item::new(claim, prepared))
                     })
                     .collect::<Result<Vec<_>, baton_ledger::LedgerError>>()
-            })?
+            };
+            // A local claim is its file in `.claims/`: the rows recorded here only index it, so
+            // their commit does not wait for its own sync (it was a third of `serve`'s part of a
+            // round trip, on the path to the RETURN). A crash of this process loses none of it;
+            // a power loss may lose the batch, whole, and then the claims are taken over and
+            // run again under the same ids, as after any crash (the RETURN's name is the
+            // claim's, so nothing is answered twice). Step 5's commit, synced, always follows
+            // before an original is filed. A shared claim's row is the claim: synced.
+            match self.claims {
+                Claimer::Local(_) => ledger.batch_unsynced(record)?,
+                Claimer::Shared(_) => ledger.batch(record)?,
+            }
         };
         // 3. run; 4–6 for each group of items that finished meanwhile.
         self.load_named(&items).await;
