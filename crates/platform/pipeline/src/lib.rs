@@ -28,6 +28,7 @@ pub mod health;
 mod inbox;
 mod intake;
 mod item;
+mod later;
 mod locks;
 pub mod losses;
 mod mailbox;

@@ -10,7 +10,8 @@
 //!    derived from the claim: never lost, never twice;
 //! 5. **ledger**: the results of every task that finished meanwhile are recorded in one
 //!    transaction (a group commit);
-//! 6. **file**: their originals move to `02_processed/` or `03_failed/`.
+//! 6. **file**: their originals move to `02_processed/` or `03_failed/` (those folders are
+//!    synced a moment later, off this thread: [`crate::later`]).
 //!
 //! Steps 4 and 6 work on each half of a large group at once, one half on a second thread
 //! ([`crate::halves`]): each item's steps keep their order, and a group is synced before any
@@ -90,6 +91,8 @@ pub struct Pipeline {
     pub(crate) folded: crate::folding::FoldedDirs,
     /// How long a group of finished tasks waits for more (adapts to the sync's cost).
     pacing: Pacing,
+    /// Syncs the folders originals were filed in, off this thread ([`crate::later`]).
+    filed_syncs: crate::later::LaterSyncs,
     /// What the readiness check read, waiting for the claim to be prepared.
     pub(crate) preread: crate::preread::Prereads,
     /// Plugins are loaded when a task names them, not all at start-up (see
@@ -198,6 +201,7 @@ impl Pipeline {
             health: Default::default(),
             folded: Default::default(),
             pacing: Pacing::default(),
+            filed_syncs: Default::default(),
             preread: Default::default(),
             on_demand: false,
             summary: Summary::default(),
@@ -551,7 +555,9 @@ impl Pipeline {
                 }
             }
         }
-        self.sync_dirs(&dirs)?;
+        // No promise waits for the filing to be on the disk (see `crate::later`): synced a
+        // moment later, off this thread, and not before the next TASK is claimed.
+        self.filed_syncs.sync(dirs);
         if !filed.is_empty() {
             self.waiting_since = None;
         } else if let Some(why) = waiting {
