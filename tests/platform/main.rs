@@ -11,6 +11,7 @@ mod cli_help;
 mod dashboard;
 mod demo;
 mod faults;
+mod front;
 mod handoffs_real;
 mod mailboxes;
 mod mcp;

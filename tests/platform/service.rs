@@ -47,8 +47,10 @@ impl User {
     }
 }
 
+/// The program the unit runs: the host (`baton` hands `service install` to it, and the unit
+/// starts it directly, without the front's hop).
 fn real_exe() -> PathBuf {
-    Path::new(BIN).canonicalize().unwrap()
+    Path::new(&format!("{BIN}-host")).canonicalize().unwrap()
 }
 
 #[test]

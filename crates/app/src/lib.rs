@@ -18,6 +18,7 @@
 mod alerts;
 mod audit;
 mod demo;
+pub mod front;
 mod migrate;
 mod open;
 mod serve;
@@ -32,6 +33,15 @@ use baton_cli::{Ctx, manpages, stderr};
 #[derive(Parser)]
 #[command(name = "baton", bin_name = "baton", version, about = "Local-first host for coordinating AI coding agents")]
 struct Cli {
+    #[command(flatten)]
+    globals: Globals,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The flags every command takes, the same in the host and in the front.
+#[derive(clap::Args)]
+struct Globals {
     /// baton's home folder: baton.toml, handoffs/, plans/, reports/, plugins/.
     /// Default: $BATON_HOME, else ~/.baton.
     #[arg(long, global = true, env = "BATON_HOME")]
@@ -45,8 +55,6 @@ struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
-    #[command(subcommand)]
-    command: Command,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -119,8 +127,9 @@ impl Command {
     }
 }
 
-/// The whole program: parses the command line and runs the command. Never returns; the exit
-/// code is the command's.
+/// The host program (`baton-host`): every command. It parses the command line and runs the
+/// command. Never returns; the exit code is the command's. `baton` itself is [`front::main`],
+/// which runs an agent's everyday commands and hands every other one to this program.
 pub fn main() -> ! {
     // Hidden: a decoding worker process, started by this same program (see baton_fp::worker).
     if std::env::args_os().nth(1).is_some_and(|a| a == baton_fp::worker::WORKER_COMMAND) {
@@ -141,8 +150,6 @@ pub fn main() -> ! {
     if !matches!(cli.command, Command::Serve { .. } | Command::Platform(baton_cli::Command::Dashboard { .. })) {
         quiet_on_closed_pipe();
     }
-    let log_format = cli.log_format;
-    stderr::set_json(matches!(log_format, LogFormat::Json));
     // `call` drains the inbox in this process and prints the RETURN: the pipeline's own
     // warnings about the same task would say its error again.
     let default_level = match &cli.command {
@@ -150,22 +157,7 @@ pub fn main() -> ! {
         Command::Agents(baton_agents::Command::Call(_)) => "warn,baton_pipeline=error",
         _ => "warn",
     };
-    init_logging(log_format, default_level);
-    let home = cli.home.unwrap_or_else(default_home);
-    let location = match baton_cli::locate(&home, cli.state) {
-        Ok(l) => l,
-        Err(e) => {
-            report_error(&e);
-            std::process::exit(2);
-        }
-    };
-    let ctx = Ctx { state: location.local_file(&home), home, location, host: &wiring::HOST };
-    if cli.command.needs_home()
-        && let Err(e) = baton_cli::home_check::require(&ctx.home)
-    {
-        report_error(&e);
-        std::process::exit(2);
-    }
+    let ctx = context(cli.globals, &wiring::HOST, default_level, cli.command.needs_home());
     let result = match cli.command {
         Command::Platform(cmd) => cmd.run(&ctx),
         Command::Serve { once, http, new_state } => serve::serve(&ctx, once, http, new_state),
@@ -179,6 +171,33 @@ pub fn main() -> ! {
         Command::Completions { shell } => baton_cli::shell::completions(shell, Cli::command()),
         Command::Man(args) => manpages::run(args, Cli::command()),
     };
+    exit_with(result)
+}
+
+/// What every command does before it runs, in the host and in the front alike: logging set up,
+/// the home and the state located, and the home checked when the command reads one. An error
+/// there ends the program (exit 2) with the error on stderr.
+fn context(globals: Globals, host: &'static baton_cli::Host, default_level: &str, needs_home: bool) -> Ctx {
+    stderr::set_json(matches!(globals.log_format, LogFormat::Json));
+    init_logging(globals.log_format, default_level);
+    let home = globals.home.unwrap_or_else(default_home);
+    let location = match baton_cli::locate(&home, globals.state) {
+        Ok(l) => l,
+        Err(e) => {
+            report_error(&e);
+            std::process::exit(2);
+        }
+    };
+    let ctx = Ctx { state: location.local_file(&home), home, location, host };
+    if needs_home && let Err(e) = baton_cli::home_check::require(&ctx.home) {
+        report_error(&e);
+        std::process::exit(2);
+    }
+    ctx
+}
+
+/// Ends the program with the command's exit code, or with its error (exit 2).
+fn exit_with(result: anyhow::Result<i32>) -> ! {
     match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {

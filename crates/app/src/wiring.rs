@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use baton_cli::{Ctx, Host};
+use baton_cli::{Ctx, Host, PluginHost};
 use baton_pipeline::config::{Config, ConfigError, Paths};
 use baton_pipeline::{PipelineError, SharedLedger};
 use baton_runtime::Runtime;
@@ -17,8 +17,15 @@ use baton_runtime::Runtime;
 /// composition root reads, as it wires the loop ([`crate::alerts`]).
 pub const ALERTS: &str = "alerts";
 
-/// What this binary gives its commands.
-pub static HOST: Host = Host { check_config, runtime, adopt_data: baton_music_cli::wiring::adopt_data, drain };
+/// What the host program (`baton-host`) gives its commands.
+pub static HOST: Host = Host {
+    check_config,
+    plugins: Some(PluginHost { runtime, adopt_data: baton_music_cli::wiring::adopt_data, drain }),
+};
+
+/// What `baton`'s front gives the commands it runs ([`crate::front`]): the same checks of
+/// baton.toml, and no plugin runtime.
+pub static FRONT: Host = Host { check_config, plugins: None };
 
 /// The tables of baton.toml besides the engine's: the music library's, the alert loop's and
 /// the mailboxes'.

@@ -164,16 +164,11 @@ pub fn described(tree: &Tree, plugin: &str) -> Result<(Vec<Action>, String)> {
             ),
         ));
     }
-    let file = tree.plugins_dir.join(format!("{plugin}.wasm"));
-    let now = identity(&file);
-    let kept = described_path(tree, plugin);
-    if let Some(now) = &now
-        && let Ok(bytes) = std::fs::read(&kept)
-        && let Ok(d) = serde_json::from_slice::<Described>(&bytes)
-        && &d.component == now
-    {
+    let now = identity(&tree.plugins_dir.join(format!("{plugin}.wasm")));
+    if let Some(d) = kept(tree, plugin, now.as_ref()) {
         return Ok((d.actions, d.description));
     }
+    let kept = described_path(tree, plugin);
     // Its own thread: a front end inside an async runtime (MCP, A2A) may not start another.
     let (actions, description) = std::thread::scope(|s| s.spawn(|| describe(tree, plugin)).join())
         .map_err(|_| anyhow::anyhow!("reading the actions of plugin {plugin} failed"))??;
@@ -190,6 +185,20 @@ pub fn described(tree: &Tree, plugin: &str) -> Result<(Vec<Action>, String)> {
         }
     }
     Ok((actions, description))
+}
+
+/// Whether [`actions`] can answer for `plugin` from its kept description, without loading the
+/// plugin: `baton`'s front runs a `send` itself only then (it has no plugin runtime).
+pub fn is_described(tree: &Tree, plugin: &str) -> bool {
+    let now = identity(&tree.plugins_dir.join(format!("{plugin}.wasm")));
+    now.is_some() && kept(tree, plugin, now.as_ref()).is_some()
+}
+
+/// The description kept for `plugin` when it was read from the component installed now (`now`).
+fn kept(tree: &Tree, plugin: &str, now: Option<&Identity>) -> Option<Described> {
+    let bytes = std::fs::read(described_path(tree, plugin)).ok()?;
+    let d = serde_json::from_slice::<Described>(&bytes).ok()?;
+    (Some(&d.component) == now).then_some(d)
 }
 
 /// The plugin's actions from the component itself, as `plugin inspect` reads them (the

@@ -50,6 +50,14 @@ pub struct Host {
     /// [`Config::load`] checks the engine's own: wherever the file is loaded for use, so a typo
     /// in a grant stops a command at start-up, naming the file, the plugin and the fix.
     pub check_config: fn(&Config, &Path) -> Result<(), ConfigError>,
+    /// What runs plugins. `None` in `baton`'s front (the program an agent's `send` starts),
+    /// which holds no plugin runtime and runs only the commands that need none; it hands every
+    /// other command to the host program (`baton_app::front`).
+    pub plugins: Option<PluginHost>,
+}
+
+/// The part of a [`Host`] that runs plugins.
+pub struct PluginHost {
     /// The plugins' runtime with every host interface added ([`baton_pipeline::runtime`]
     /// plus the interfaces), for commands that load plugins without serving (`plugin`,
     /// `init`'s bundled plugins, `call`'s list of actions).
@@ -98,14 +106,23 @@ impl Ctx {
         Ok(cfg)
     }
 
-    /// The plugins' runtime with every host interface ([`Host::runtime`]).
+    /// The plugins' runtime with every host interface ([`PluginHost::runtime`]).
     pub fn runtime(
         &self,
         cfg: &Config,
         paths: &Paths,
         ledger: SharedLedger,
     ) -> Result<baton_runtime::Runtime, PipelineError> {
-        (self.host.runtime)(cfg, paths, ledger, &self.location)
+        let plugins = self.plugins().map_err(|e| PipelineError::Internal(e.to_string()))?;
+        (plugins.runtime)(cfg, paths, ledger, &self.location)
+    }
+
+    /// What runs plugins in this program; an error in `baton`'s front, whose commands never
+    /// ask for it (a command that does is handed to the host program before it starts).
+    pub fn plugins(&self) -> anyhow::Result<&'static PluginHost> {
+        self.host.plugins.as_ref().ok_or_else(|| {
+            anyhow::anyhow!("this program has no plugin runtime (it is baton's front); run the command with baton-host")
+        })
     }
 }
 
