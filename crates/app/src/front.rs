@@ -45,13 +45,13 @@ pub fn main() -> ! {
     let result = match front.command {
         Command::Send(args) => {
             // A plugin's params are checked against its actions, which only the plugin runtime
-            // can read the first time (then they are kept beside the state).
-            if let Some(plugin) = &args.plugin
-                && !baton_agents::Tree::open(&ctx).is_ok_and(|t| baton_agents::check::is_described(&t, plugin))
-            {
+            // can read the first time (then they are kept beside the state). A tree that does
+            // not open is the host's to explain.
+            let Ok(tree) = baton_agents::Tree::open(&ctx) else { hand_over() };
+            if args.plugin.as_ref().is_some_and(|p| !baton_agents::check::is_described(&tree, p)) {
                 hand_over();
             }
-            baton_agents::send::run(&ctx, args)
+            baton_agents::send::run_in(&ctx, &tree, args)
         }
         Command::Wait(args) => baton_agents::wait::run(&ctx, args),
         Command::Inbox(args) => baton_agents::inbox::run(&ctx, args),

@@ -255,7 +255,11 @@ fn body_arg(raw: &str) -> Result<Value> {
 }
 
 pub fn run(ctx: &Ctx, a: SendArgs) -> Result<i32> {
-    let tree = Tree::open(ctx)?;
+    run_in(ctx, &Tree::open(ctx)?, a)
+}
+
+/// [`run`] on a tree its caller has opened already (`baton`'s front, which looks in it first).
+pub fn run_in(ctx: &Ctx, tree: &Tree, a: SendArgs) -> Result<i32> {
     let timeout = super::timeout_arg(a.timeout)?;
     let params = a.params.as_deref().map(|p| super::json_arg(p, "--params")).transpose()?;
     let body = a.body.as_deref().map(body_arg).transpose()?;
@@ -277,7 +281,7 @@ pub fn run(ctx: &Ctx, a: SendArgs) -> Result<i32> {
         new_agent: a.new_agent,
     };
     if !a.wait {
-        let sent = send(&tree, &req)?;
+        let sent = send(tree, &req)?;
         if a.json {
             println!("{}", json!({"id": sent.id, "file": sent.file}));
         } else {
@@ -286,7 +290,7 @@ pub fn run(ctx: &Ctx, a: SendArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    let (sent, watch, synced) = prepare(&tree, &req)?.write_watched()?;
+    let (sent, watch, synced) = prepare(tree, &req)?.write_watched()?;
     // For a reply agent `TEAM/AGENT`, the RETURN is the message `serve` appends to its Claude inbox.
     let mut waiter = wait::Waiter::for_sent(&sent, Some(ctx.location.clone())).with_watch(watch);
     // `sent` is a report: the sync ends before it. With --json the first report is the RETURN.
