@@ -8,7 +8,7 @@
 //!   token from the key, the `/api/live` WebSocket (token first), and on every `change`
 //!   message a refetch of its page's data (one request in flight per client, as in app.js).
 //!
-//! cargo build --release -p baton-app --example dashboard_bench --bin baton
+//! cargo build --release -p baton-app --example dashboard_bench --bin baton --bin baton-host
 //! target/release/examples/dashboard_bench target/release/baton [N=5000] [ROUNDS=5] [CLIENTS=10]
 use std::net::SocketAddr;
 use std::sync::Arc;

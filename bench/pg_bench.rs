@@ -11,7 +11,7 @@
 //!
 //! The server is a private one (tests/support/pg.rs: Unix socket, `fsync=on`), on the same disk.
 //!
-//! cargo build --release -p baton-app --example pg_bench --bin baton
+//! cargo build --release -p baton-app --example pg_bench --bin baton --bin baton-host
 //! target/release/examples/pg_bench target/release/baton [N=5000] [ROUNDS=3]
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

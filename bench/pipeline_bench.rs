@@ -3,7 +3,7 @@
 //! and drop-to-RETURN latency at a fixed offered rate. The reference, measured in the same
 //! run on the same files, is `bench/reference_glue.py` (a hand-glued polling script).
 //!
-//! cargo build --release -p baton-app --example pipeline_bench --bin baton
+//! cargo build --release -p baton-app --example pipeline_bench --bin baton --bin baton-host
 //! target/release/examples/pipeline_bench target/release/baton[,/tmp/baton-before] [N] [RATE] [SECS]
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -4,8 +4,11 @@ does), for one or more binaries (say, before and after a change), rounds interle
 same run, in the same folder, the disk's own limits: N small files each written and fdatasync'ed,
 against N files written and then one sync (syncfs of that file system).
 
-  cargo build --release -p baton-cli --bin baton && cp target/release/baton /tmp/baton-after
-  tools/bench-once.py /tmp/baton-before,/tmp/baton-after [N=20000] [ROUNDS=3]
+  cargo build --release -p baton-app --bins
+  mkdir -p /tmp/after && cp target/release/baton target/release/baton-host /tmp/after/
+  tools/bench-once.py /tmp/before/baton,/tmp/after/baton [N=20000] [ROUNDS=3]
+
+(`baton` hands `serve` to the `baton-host` beside it: copy both, each build in its own folder.)
 
 BENCH_DIR picks the file system (default: the system temp folder). Each binary's first round
 may compile the plugins into the per-user cache; the median hides it.

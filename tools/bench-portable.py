@@ -3,9 +3,12 @@
 in one run: the same N echo TASKs drained by `baton serve --once` (start-up included, durable:
 every RETURN synced, every claim and filing synced), rounds alternating between the two binaries.
 
-  cargo build -p baton-cli --bin baton && cp target/debug/baton /tmp/baton-native
-  cargo build -p baton-cli --bin baton --features portable-fs && cp target/debug/baton /tmp/baton-portable
-  tools/bench-portable.py /tmp/baton-native /tmp/baton-portable [N] [ROUNDS]
+  cargo build -p baton-app --bins && mkdir -p /tmp/native && cp target/debug/baton target/debug/baton-host /tmp/native/
+  printf '#!/bin/sh\nBATON_FS_PORTABLE=1 exec /tmp/native/baton "$@"\n' > /tmp/portable && chmod +x /tmp/portable
+  tools/bench-portable.py /tmp/native/baton /tmp/portable [N] [ROUNDS]
+
+(The portable primitives are chosen by `BATON_FS_PORTABLE=1`, read once per process; `baton`
+hands `serve` to the `baton-host` beside it, so copy both.)
 """
 import json, os, statistics, subprocess, sys, tempfile, time
 

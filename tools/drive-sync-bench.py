@@ -6,7 +6,7 @@ included, like a scheduled run). The catalog comes from `bench/drive_sync_gen.py
 `baton catalog import`, once per binary; each round copies that home, so every first sync starts
 from the same state.
 
-  cargo build --release -p baton-cli --bin baton
+  cargo build --release -p baton-app --bins     # `baton` and the `baton-host` it hands commands to
   tools/drive-sync-bench.py BATON [BATON2 ...] [--rounds 3] [--nochange 5] [--tracks 100000]
 
 Several binaries (e.g. before/after) are measured round by round, alternated, in one run.

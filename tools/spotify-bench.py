@@ -9,7 +9,7 @@ serve as a service sees: the figure for the target), and LOOKUPS TASKs in one `s
 round in one run, and the ratios against the first are printed. The plans audit is off in the
 timed homes (handoffs only).
 
-  CARGO_TARGET_DIR=target-rel cargo build --release -p baton-cli --bin baton
+  CARGO_TARGET_DIR=target-rel cargo build --release -p baton-app --bins   # `baton` and `baton-host`
   tools/spotify-bench.py BATON [BATON2 ...] [--rounds 3] [--lookups 50] [--daemon-tasks 100]
 
 Targets: the import under 3 s; `playlists-for-track` median under 5 ms per task.
