@@ -109,3 +109,14 @@ fn what_the_front_hands_over_the_host_answers_with_the_same_input() {
     let task: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
     assert_eq!(task["params"]["from_stdin"], 7, "{task}");
 }
+
+#[test]
+fn a_front_reached_by_a_symlink_hands_over_to_the_host_installed_with_it() {
+    let h = Home::init(&[], "");
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("baton");
+    std::os::unix::fs::symlink(std::path::absolute(BIN).unwrap(), &link).unwrap();
+    let out = by(&link, &h, &["status", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(serde_json::from_slice::<serde_json::Value>(&out.stdout).is_ok(), "{}", text(&out));
+}

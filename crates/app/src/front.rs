@@ -86,9 +86,11 @@ fn hand_over() -> ! {
 
 /// The host program: this executable's name plus `-host`, in its folder (`baton-host` beside
 /// `baton`; the end-to-end tests' `baton-e2e-host` beside `baton-e2e`). The executable's real
-/// path, so a `baton` reached by a symlink finds the `baton-host` installed with it.
+/// path (macOS gives the path it was started by), so a `baton` reached by a symlink, say one in
+/// `~/bin`, finds the `baton-host` installed with it.
 pub fn host_exe() -> Result<PathBuf, String> {
     let me = std::env::current_exe().map_err(|e| format!("could not find baton's own path: {e}"))?;
+    let me = std::fs::canonicalize(&me).unwrap_or(me);
     let mut name = me.file_name().unwrap_or_default().to_os_string();
     name.push("-host");
     Ok(me.with_file_name(name))
