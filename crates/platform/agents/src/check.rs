@@ -168,18 +168,18 @@ pub fn described(tree: &Tree, plugin: &str) -> Result<(Vec<Action>, String)> {
     if let Some(d) = kept(tree, plugin, now.as_ref()) {
         return Ok((d.actions, d.description));
     }
-    let kept = described_path(tree, plugin);
+    let file = described_path(tree, plugin);
     // Its own thread: a front end inside an async runtime (MCP, A2A) may not start another.
     let (actions, description) = std::thread::scope(|s| s.spawn(|| describe(tree, plugin)).join())
         .map_err(|_| anyhow::anyhow!("reading the actions of plugin {plugin} failed"))??;
     if let Some(component) = now {
         let d = Described { component, description: description.clone(), actions: actions.clone() };
-        if let Some(dir) = kept.parent()
+        if let Some(dir) = file.parent()
             && std::fs::create_dir_all(dir).is_ok()
         {
             // A cache: a failed write only costs the next send a describe.
             let tmp = dir.join(format!(".{plugin}.{}.tmp", std::process::id()));
-            if std::fs::write(&tmp, json!(d).to_string()).is_ok() && std::fs::rename(&tmp, &kept).is_err() {
+            if std::fs::write(&tmp, json!(d).to_string()).is_ok() && std::fs::rename(&tmp, &file).is_err() {
                 let _ = std::fs::remove_file(&tmp);
             }
         }
@@ -190,8 +190,7 @@ pub fn described(tree: &Tree, plugin: &str) -> Result<(Vec<Action>, String)> {
 /// Whether [`actions`] can answer for `plugin` from its kept description, without loading the
 /// plugin: `baton`'s front runs a `send` itself only then (it has no plugin runtime).
 pub fn is_described(tree: &Tree, plugin: &str) -> bool {
-    let now = identity(&tree.plugins_dir.join(format!("{plugin}.wasm")));
-    now.is_some() && kept(tree, plugin, now.as_ref()).is_some()
+    kept(tree, plugin, identity(&tree.plugins_dir.join(format!("{plugin}.wasm"))).as_ref()).is_some()
 }
 
 /// The description kept for `plugin` when it was read from the component installed now (`now`).
