@@ -1,7 +1,7 @@
 //! `baton` itself: the front. An agent's `send`, `wait`, `inbox`, `reply` and `ack` each start
-//! a new process, often one per message, and most of such a process's CPU went on the dynamic
-//! loader preparing the whole host before `main` (its 58 MB and 62,000 relocations, the plugin
-//! runtime's compiler among them), none of which these commands use. So the program an agent
+//! a new process, often one per message, and a third of such a process's CPU went on the
+//! dynamic loader preparing the whole host before `main` (its 58 MB and 62,000 relocations, the
+//! plugin runtime's compiler among them), none of which these commands use. So the program an agent
 //! starts is this front: the same command line and the same code for those five commands,
 //! linked without the plugin runtime (the link drops what [`main`] cannot reach). Everything
 //! else (every other command, a help, a version, a command line it does not parse, a `send`
