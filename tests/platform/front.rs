@@ -15,19 +15,19 @@ fn lone_front(dir: &Path) -> PathBuf {
     lone
 }
 
-/// `cmd` of `home` run by another program (the lone front, or the host itself).
+/// `home.cmd(args)` (its flags and environment) run by another program: the lone front, or
+/// the host itself.
 fn by(program: &Path, home: &Home, args: &[&str]) -> Command {
-    let mut c = home.cmd(args);
+    let same = home.cmd(args);
     let mut other = Command::new(program);
-    other.args(c.get_args());
-    for (k, v) in c.get_envs() {
+    other.args(same.get_args());
+    for (k, v) in same.get_envs() {
         match v {
             Some(v) => other.env(k, v),
             None => other.env_remove(k),
         };
     }
-    c = other;
-    c
+    other
 }
 
 fn text(o: &Output) -> String {
