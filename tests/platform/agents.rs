@@ -145,9 +145,15 @@ fn send_to_a_plugin_waits_for_its_return_through_a_running_serve() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(serde_json::from_slice::<Value>(&o.stdout).unwrap()["status"], "rejected");
     stop(serving);
-    // The temp folder the sends wrote through holds only the stray file, never run; baton's
+    // The temp folder the sends wrote through holds only the stray file, never run, and the
+    // spares serve keeps there (each exactly one block of spaces, none left half-used); baton's
     // inbox is drained.
-    assert_eq!(files(&h.dir("baton", ".baton-tmp")), vec![stray]);
+    let (spares, other): (Vec<PathBuf>, Vec<PathBuf>) = files(&h.dir("baton", ".baton-tmp"))
+        .into_iter()
+        .partition(|p| p.file_name().unwrap().to_string_lossy().starts_with(".baton-spare."));
+    assert_eq!(other, vec![stray]);
+    assert!(!cfg!(target_os = "linux") || !spares.is_empty(), "serve keeps spares for its senders");
+    assert!(spares.iter().all(|p| std::fs::read(p).unwrap() == vec![b' '; 4096]));
     assert!(!h.returns("Claude").contains_key("STRAY"));
     assert!(files(&h.inbox()).is_empty());
 }

@@ -30,6 +30,7 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>, new_state: bool) -> Re
         if once {
             return drain(ctx, &mut pipeline, shutdown.as_mut(), rules).await;
         }
+        pipeline.keep_spares();
         let alerts = crate::alerts::spawn_alerts(
             pipeline.paths().clone(),
             pipeline.config().clone(),

@@ -21,7 +21,6 @@ pub mod validate;
 pub mod wait;
 
 use std::ffi::OsStr;
-use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -106,7 +105,8 @@ impl Command {
 /// Where a command writes a temp file before renaming it into an inbox: inside the recipient's
 /// own folder, so the rename never crosses file systems (the tree may live on another disk
 /// than the state), and outside `01_inbox/`, which is the only folder the watchers read.
-pub const TEMP_DIR: &str = ".baton-tmp";
+/// `serve` keeps spares for its own inbox's senders there ([`baton_fs::spares`]).
+pub const TEMP_DIR: &str = baton_fs::TEMP_DIR;
 
 /// The largest handoff these commands read (the pipeline's own cap is in baton.toml).
 const READ_CAP: u64 = 16 << 20;
@@ -349,9 +349,9 @@ fn distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// Writes a new handoff into `inbox` under `name`: a temp file in `<agent>/.baton-tmp/`, synced,
-/// then renamed without replacing (`RENAME_NOREPLACE` on Linux, `RENAME_EXCL` on macOS, else
-/// link + unlink), so a watcher never sees it half-written and nothing is ever overwritten.
+/// Writes a new handoff into `inbox` under `name`: written in `<agent>/.baton-tmp/` (an unnamed
+/// file, a spare, or a temp file: [`baton_fs::Unwritten::write_handoff`]), synced, then named
+/// without replacing, so a watcher never sees it half-written and nothing is ever overwritten.
 pub fn write_new(inbox: &Path, name: &str, body: &Value) -> Result<PathBuf> {
     let dest = place_new(inbox, name, body)?;
     let _ = baton_fs::sync_dir(inbox);
@@ -367,23 +367,24 @@ pub(crate) fn place_new(inbox: &Path, name: &str, body: &Value) -> Result<PathBu
     std::fs::create_dir_all(inbox).with_context(|| format!("creating {}", inbox.display()))?;
     // Leftovers of a writer killed mid-write (never a live one: the pid is checked).
     let _ = baton_fs::sweep_stale_temps(&tmp_dir, std::time::Duration::from_secs(600));
-    let tmp =
-        tmp_dir.join(format!("{}{}.{}", baton_fs::TEMP_PREFIX, std::process::id(), baton_handoff::build::new_id()));
-    let bytes = serde_json::to_vec_pretty(body)?;
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        f.write_all(&bytes)?;
-        f.write_all(b"\n")?;
-        baton_fs::sync_file(&f)
-    };
-    if let Err(e) = write() {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("writing {}", tmp.display()));
-    }
+    let mut bytes = serde_json::to_vec_pretty(body)?;
+    bytes.push(b'\n');
+    // Over a spare that `serve` keeps in `.baton-tmp/` when there is one: its sync is then a
+    // data write, not a journal commit (baton_fs::spares).
     let dest = inbox.join(name);
-    if let Err(e) = baton_fs::rename_noreplace(&tmp, &dest) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("moving the new handoff to {} (never overwriting)", dest.display()));
+    let write = || -> std::io::Result<bool> {
+        let data = baton_fs::Unwritten::write_handoff(&tmp_dir, &tmp_dir, &bytes)?;
+        baton_fs::sync_file(data.file())?;
+        data.publish(&dest)
+    };
+    match write() {
+        Ok(true) => {}
+        Ok(false) => {
+            anyhow::bail!("{} already exists: the new handoff was not written (never overwriting)", dest.display())
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("writing the new handoff {} (never overwriting)", dest.display()));
+        }
     }
     Ok(dest)
 }

@@ -15,6 +15,7 @@
 //! | bounded inbox reads ([`read_capped`]) | `O_NOFOLLOW \| O_NONBLOCK`, `fstat` must say regular file, at most the cap read | the same |
 //!
 //! | a group of new files durable at once ([`Unwritten`], [`sync_group`]) | written unnamed (`O_TMPFILE`), fds kept; more than [`SYNCFS_OVER`] files: one `syncfs`, else `fdatasync` on each in parallel; then named | written under temp names, fds kept; `fsync` on each (to the drive), then one `F_FULLFSYNC` (the drive's cache); then renamed without replacing. Portable on Linux: `fdatasync` each, in parallel |
+//! | a new handoff's sync a data write, not a journal commit ([`spares`]) | written over a spare (a synced block of spaces, taken by rename), cut to its bytes, then named | none: every handoff is a new file (an overwrite allocates anyway on APFS) |
 //!
 //! `BATON_FS_OPLOG=<file>` records, one line each, the writes, syncs and links of the group
 //! path and of [`link`], with the inode and device they concern (see [`oplog`]): the tests
@@ -36,6 +37,8 @@ use std::time::{Duration, SystemTime};
 
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, fstat, linkat, lstat, openat, unlinkat};
 use rustix::io::Errno;
+
+pub mod spares;
 
 /// Whether the portable paths are used: on every system but Linux, and on Linux when
 /// `BATON_FS_PORTABLE=1` forces them (read once per process). The tests run the crash-safety
@@ -60,6 +63,11 @@ pub fn mode() -> &'static str {
 
 /// The prefix of every temp file this crate creates.
 pub const TEMP_PREFIX: &str = ".baton-tmp.";
+
+/// The folder of temp files in an agent's folder (`<agent>/.baton-tmp/`), where a new handoff
+/// is written before it is named in the inbox beside it, and where its spares are kept
+/// ([`spares`]).
+pub const TEMP_DIR: &str = ".baton-tmp";
 
 /// The file system said it has no such operation or flag.
 fn unsupported(e: Errno) -> bool {
@@ -187,16 +195,21 @@ fn create_with_temp_name(path: &Path, dir: &Path, bytes: &[u8], sync: bool) -> i
     result
 }
 
+/// A new temp name in `dir`: [`TEMP_PREFIX`]`<pid>.<random>`.
+pub(crate) fn temp_name(dir: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    dir.join(format!("{TEMP_PREFIX}{}.{:016x}", std::process::id(), h.finish()))
+}
+
 /// Opens a new temp file in `dir` with `O_CREAT | O_EXCL | O_NOFOLLOW`: an existing name,
 /// whether a leftover or a planted symlink, is never opened, followed or truncated; another
 /// random name is tried instead.
-fn open_temp(dir: &Path) -> io::Result<(PathBuf, File)> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
+pub(crate) fn open_temp(dir: &Path) -> io::Result<(PathBuf, File)> {
     let mut last = Errno::EXIST;
     for _ in 0..16 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-        let tmp = dir.join(format!("{TEMP_PREFIX}{}.{:016x}", std::process::id(), h.finish()));
+        let tmp = temp_name(dir);
         match open_exclusive(&tmp) {
             Ok(file) => return Ok((tmp, file)),
             Err(e) if e == Errno::EXIST || e == Errno::LOOP => last = e,
@@ -262,6 +275,9 @@ fn writer_alive(rest: &[u8]) -> bool {
 pub struct Unwritten {
     file: File,
     temp: Option<PathBuf>,
+    /// Written over a spare ([`spares`]): the length its bytes have, to cut it to before it is
+    /// named.
+    cut: Option<u64>,
 }
 
 impl Unwritten {
@@ -273,17 +289,30 @@ impl Unwritten {
                 Ok(fd) => {
                     let file = File::from(fd);
                     oplog_file("write", &file, dir);
-                    return Ok(Unwritten { file, temp: None });
+                    return Ok(Unwritten { file, temp: None, cut: None });
                 }
                 Err(e) if unsupported(e) || e == Errno::ISDIR => {}
                 Err(e) => return Err(e.into()),
             }
         }
         let (tmp, file) = open_temp(dir)?;
-        let mut unwritten = Unwritten { file, temp: Some(tmp) };
+        let mut unwritten = Unwritten { file, temp: Some(tmp), cut: None };
         unwritten.file.write_all(bytes)?;
         oplog_file("write", &unwritten.file, dir);
         Ok(unwritten)
+    }
+
+    /// [`Self::write`] for a handoff (JSON): over a spare taken from `spares` when there is one
+    /// and `bytes` fit, so that the sync which must come before its name is a data write, not
+    /// a journal commit (see [`spares`]); else as [`Self::write`] does.
+    pub fn write_handoff(dir: &Path, spares: &Path, bytes: &[u8]) -> io::Result<Self> {
+        match spares::take(spares, bytes) {
+            Some(taken) => {
+                oplog_file("write", &taken.file, dir);
+                Ok(Unwritten { file: taken.file, temp: Some(taken.path), cut: Some(bytes.len() as u64) })
+            }
+            None => Self::write(dir, bytes),
+        }
     }
 
     /// The open file, for syncing.
@@ -304,7 +333,9 @@ impl Unwritten {
                 }
             }
             Some(tmp) => {
-                let r = match rename_noreplace(&tmp, path) {
+                // A spare: cut to its bytes before anyone can see it (see [`spares`]).
+                let cut = self.cut.map_or(Ok(()), |len| self.file.set_len(len));
+                let r = match cut.and_then(|()| rename_noreplace(&tmp, path)) {
                     Ok(()) => Ok(true),
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
                     Err(e) => Err(e),

@@ -224,3 +224,66 @@ fn ensure_dir_makes_missing_folders_and_takes_eexist_as_there() {
         Some(rustix::io::Errno::NOTDIR.raw_os_error())
     );
 }
+
+/// A handoff written over a spare reads back as exactly its bytes (the spaces cut before the
+/// name), never replaces, and the spare is gone; one too long for a spare, and a folder
+/// without spares, give a new file as before.
+#[test]
+fn a_handoff_over_a_spare_is_its_bytes_alone() {
+    let d = tempfile::tempdir().unwrap();
+    let tmp = d.path().join(TEMP_DIR);
+    let made = spares::top_up(&tmp, 3).unwrap();
+    if portable() {
+        assert_eq!((made, spares::count(&tmp)), (0, 0), "no spares where they cannot help");
+        return;
+    }
+    assert_eq!((made, spares::count(&tmp)), (3, 3));
+    assert_eq!(spares::top_up(&tmp, 3).unwrap(), 0, "a full supply makes none");
+    let body = b"{\"kind\": \"task\"}\n";
+    let u = Unwritten::write_handoff(d.path(), &tmp, body).unwrap();
+    assert_eq!(spares::count(&tmp), 2);
+    sync_file(u.file()).unwrap();
+    assert!(u.publish(&d.path().join("t.json")).unwrap());
+    assert_eq!(fs::read(d.path().join("t.json")).unwrap(), body);
+    // Never replacing: refused, and its temp removed.
+    let u = Unwritten::write_handoff(d.path(), &tmp, b"{}").unwrap();
+    assert!(!u.publish(&d.path().join("t.json")).unwrap());
+    assert_eq!(fs::read(d.path().join("t.json")).unwrap(), body);
+    assert!(names(&tmp).iter().all(|n| n.starts_with(spares::SPARE_PREFIX)), "{:?}", names(&tmp));
+    // Too long for a spare: a new file; the last spare stays.
+    let long = vec![b' '; spares::SPARE_BYTES + 1];
+    let u = Unwritten::write_handoff(d.path(), &tmp, &long).unwrap();
+    assert_eq!(spares::count(&tmp), 1);
+    assert!(u.publish(&d.path().join("long.json")).unwrap());
+    assert_eq!(fs::read(d.path().join("long.json")).unwrap().len(), spares::SPARE_BYTES + 1);
+    // A handoff dropped unpublished leaves nothing; with no spare left, a new file.
+    drop(Unwritten::write_handoff(d.path(), &tmp, b"{}").unwrap());
+    let u = Unwritten::write_handoff(d.path(), &tmp, b"{}").unwrap();
+    assert!(u.publish(&d.path().join("new.json")).unwrap());
+    assert_eq!(fs::read(d.path().join("new.json")).unwrap(), b"{}");
+    assert_eq!(names(&tmp), Vec::<String>::new());
+}
+
+/// What only looks like a spare is never written: a hard link to another file, a symlink, a
+/// file of another size. Each is put back under its name, untouched.
+#[test]
+fn a_planted_spare_is_put_back_unwritten() {
+    if portable() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let tmp = d.path().join(TEMP_DIR);
+    fs::create_dir(&tmp).unwrap();
+    let precious = d.path().join("precious");
+    fs::write(&precious, vec![b'p'; spares::SPARE_BYTES]).unwrap();
+    fs::hard_link(&precious, tmp.join(format!("{}link", spares::SPARE_PREFIX))).unwrap();
+    symlink(&precious, tmp.join(format!("{}sym", spares::SPARE_PREFIX))).unwrap();
+    fs::write(tmp.join(format!("{}small", spares::SPARE_PREFIX)), b"   ").unwrap();
+    let u = Unwritten::write_handoff(d.path(), &tmp, b"{}").unwrap();
+    assert!(u.publish(&d.path().join("h.json")).unwrap());
+    assert_eq!(fs::read(d.path().join("h.json")).unwrap(), b"{}");
+    assert_eq!(fs::read(&precious).unwrap(), vec![b'p'; spares::SPARE_BYTES]);
+    let expect: Vec<String> = ["link", "small", "sym"].iter().map(|n| format!("{}{n}", spares::SPARE_PREFIX)).collect();
+    assert_eq!(names(&tmp), expect);
+    assert_eq!(fs::read(tmp.join(format!("{}small", spares::SPARE_PREFIX))).unwrap(), b"   ");
+}

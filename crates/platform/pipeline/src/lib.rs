@@ -47,6 +47,7 @@ pub mod ratelimit;
 pub mod retry;
 pub mod returns;
 mod shared;
+mod spares;
 pub use shared::STRAY_LEASES;
 mod superseded;
 pub mod tree;

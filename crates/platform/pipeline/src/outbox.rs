@@ -61,6 +61,9 @@ fn at(path: &Path) -> impl Fn(io::Error) -> OutboxError + '_ {
 
 pub struct Outbox {
     dir: PathBuf,
+    /// The agent folder's `.baton-tmp/`, whose spares staged handoffs are written over
+    /// (`baton_fs::spares`; `serve` keeps them, [`crate::spares`]).
+    spares: PathBuf,
 }
 
 /// What [`Outbox::stage`] found or did.
@@ -97,7 +100,8 @@ impl Pending {
 impl Outbox {
     pub fn open(dir: PathBuf) -> io::Result<Self> {
         crate::fsops::ensure_dir(&dir)?;
-        Ok(Outbox { dir })
+        let spares = dir.parent().unwrap_or(&dir).join(fsops::TEMP_DIR);
+        Ok(Outbox { dir, spares })
     }
 
     pub fn dir(&self) -> &Path {
@@ -166,7 +170,7 @@ impl Outbox {
     /// This attempt's bytes, written unnamed in the outbox until the group's sync.
     fn write_unnamed(&self, staged: &str, bytes: &[u8]) -> Result<fsops::Unwritten, OutboxError> {
         failpoint::fault("stage", staged)
-            .and_then(|()| fsops::Unwritten::write(&self.dir, bytes))
+            .and_then(|()| fsops::Unwritten::write_handoff(&self.dir, &self.spares, bytes))
             .map_err(at(&self.dir))
     }
 

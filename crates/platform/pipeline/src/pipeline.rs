@@ -93,6 +93,8 @@ pub struct Pipeline {
     pacing: Pacing,
     /// Syncs the folders originals were filed in, off this thread ([`crate::later`]).
     filed_syncs: crate::later::LaterSyncs,
+    /// The spares kept for this agent's senders and RETURNs ([`Self::keep_spares`]).
+    spares: Option<crate::spares::Keeper>,
     /// What the readiness check read, waiting for the claim to be prepared.
     pub(crate) preread: crate::preread::Prereads,
     /// Plugins are loaded when a task names them, not all at start-up (see
@@ -202,6 +204,7 @@ impl Pipeline {
             folded: Default::default(),
             pacing: Pacing::default(),
             filed_syncs: Default::default(),
+            spares: None,
             preread: Default::default(),
             on_demand: false,
             summary: Summary::default(),
@@ -236,6 +239,16 @@ impl Pipeline {
 
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    /// Keeps spare files in this agent's `.baton-tmp/` from now on, for a daemon whose callers
+    /// wait on each TASK's sync and its RETURN's ([`crate::spares`]). Not in a tree shared
+    /// through a sync client (a PostgreSQL ledger): every spare would be uploaded, and used
+    /// ones again.
+    pub fn keep_spares(&mut self) {
+        if self.spares.is_none() && matches!(self.claims, Claimer::Local(_)) {
+            self.spares = crate::spares::Keeper::start(self.paths.agent(&self.cfg.agent).join(fsops::TEMP_DIR));
+        }
     }
 
     pub fn paths(&self) -> &Paths {
@@ -558,6 +571,9 @@ impl Pipeline {
         // No promise waits for the filing to be on the disk (see `crate::later`): synced a
         // moment later, off this thread, and not before the next TASK is claimed.
         self.filed_syncs.sync(dirs);
+        if let Some(spares) = &self.spares {
+            spares.used();
+        }
         if !filed.is_empty() {
             self.waiting_since = None;
         } else if let Some(why) = waiting {
@@ -802,7 +818,8 @@ const TEMP_MIN_AGE: Duration = Duration::from_secs(60);
 /// process is gone; nothing else is touched. A folder that cannot be read is logged.
 fn sweep_temps(paths: &Paths, me: &str) {
     let claims = paths.agent(me).join(".claims");
-    let mut dirs = vec![paths.agent(me).join(".outbox"), paths.failed(me), claims.clone()];
+    let mut dirs =
+        vec![paths.agent(me).join(".outbox"), paths.agent(me).join(fsops::TEMP_DIR), paths.failed(me), claims.clone()];
     if let Ok(entries) = std::fs::read_dir(&claims) {
         dirs.extend(entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()));
     }
