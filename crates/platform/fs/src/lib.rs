@@ -306,7 +306,7 @@ impl Unwritten {
     /// and `bytes` fit, so that the sync which must come before its name is a data write, not
     /// a journal commit (see [`spares`]); else as [`Self::write`] does.
     pub fn write_handoff(dir: &Path, spares: &Path, bytes: &[u8]) -> io::Result<Self> {
-        match spares::take(spares, bytes) {
+        match spares::take(spares, dir, bytes) {
             Some(taken) => {
                 oplog_file("write", &taken.file, dir);
                 Ok(Unwritten { file: taken.file, temp: Some(taken.path), cut: Some(bytes.len() as u64) })

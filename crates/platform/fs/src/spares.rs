@@ -4,17 +4,19 @@
 //! Why: on a journaled file system (ext4, xfs), `fdatasync` of a new file commits the journal,
 //! because its blocks were just allocated; a commit waits for the one running before it, so
 //! beside other syncs (`serve`'s, other agents') it is where a round trip's tail comes from.
-//! `fdatasync` of a file whose blocks were allocated, written and synced earlier, its size
-//! unchanged, writes the data block and flushes the drive, and commits nothing. Measured on
-//! the 2-core VM's ext4 (`bench/runs/2026-11-28/spares.md`): 1.2 → 0.45 ms p50, 2.1 → 0.96 ms
-//! p99 idle, 2.9 → 1.7 ms p99 beside another writer's syncs. A round trip to a plugin has two
-//! such syncs on its path: the TASK's bytes, and the RETURN's.
+//! `fdatasync` of a file whose blocks were allocated and written earlier (the allocation
+//! committed), its size unchanged, writes the data block and flushes the drive, and commits
+//! nothing. Measured on the 2-core VM's ext4 (`bench/runs/2026-11-28/spares.md` §3): about
+//! half the time at p50 and at p99 (0.75 → 0.37 ms p50, 1.93 → 1.07 ms p99 idle; 1.99 → 0.95
+//! ms p99 beside another writer's syncs). A round trip to a plugin has two such syncs on its
+//! path: the TASK's bytes, and the RETURN's.
 //!
 //! How:
 //! - A spare is a file of [`SPARE_BYTES`] spaces, its block allocated and written, named
 //!   `.baton-spare.<random>` in a folder of temp files (`<agent>/.baton-tmp/`). [`top_up`]
 //!   makes them, off any path that a caller waits on (`serve` keeps its own agent folder's
-//!   supply), without a commit of their own.
+//!   supply), without a commit of their own: their allocation goes with the next commit anyone
+//!   makes (a spare used before that syncs as a new file would, neither slower nor less safe).
 //! - A writer takes one by renaming it to a temp name of its own ([`crate::TEMP_PREFIX`]
 //!   `<pid>.<random>`, so a crash leaves it to [`crate::sweep_stale_temps`]), writes its bytes
 //!   over the start and spaces over the rest (the size and the blocks stay), syncs, cuts the
@@ -24,11 +26,12 @@
 //!   the cut. Were a file system to keep the name without the cut after a power loss, the file
 //!   would end in spaces, which a JSON text allows after its value: the same handoff. Only
 //!   handoffs (JSON) are written this way.
-//! - Where spares cannot help, there are none and every write is a new file as before: on
-//!   copy-on-write systems (APFS, btrfs: an overwrite allocates anyway) and with the portable
-//!   primitives forced (`BATON_FS_PORTABLE=1`), [`take`] finds nothing and [`top_up`] makes
-//!   nothing. A spare is checked before it is used (a regular file, one link, its size): a file
-//!   planted under that name is put back, never written.
+//! - Only with the Linux native primitives: on macOS (APFS is copy-on-write: an overwrite
+//!   allocates anyway) and with `BATON_FS_PORTABLE=1`, [`take`] finds nothing and [`top_up`]
+//!   makes nothing, and every write is a new file as before. On Linux's copy-on-write btrfs a
+//!   spare gains nothing and costs one block write.
+//! - A spare is checked before it is used (a regular file, one link, its size, on the file
+//!   system it will be named on): a file planted under that name is put back, never written.
 use std::fs::File;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -60,14 +63,16 @@ pub(crate) struct Taken {
     pub(crate) file: File,
 }
 
-/// Takes a spare from `dir` for `bytes` (at most [`SPARE_BYTES`]), and writes them over it,
-/// padded with spaces to its size. `None` when there is none to take, `bytes` do not fit, or
-/// spares are off: the caller writes a new file.
-pub(crate) fn take(dir: &Path, bytes: &[u8]) -> Option<Taken> {
+/// Takes a spare from `dir` for `bytes` (at most [`SPARE_BYTES`]) that will be named in `dest`,
+/// and writes them over it, padded with spaces to its size. `None` when there is none to take,
+/// `bytes` do not fit, `dest` is on another file system (the spare could not be renamed
+/// there), or spares are off: the caller writes a new file.
+pub(crate) fn take(dir: &Path, dest: &Path, bytes: &[u8]) -> Option<Taken> {
     if !enabled() || bytes.len() > SPARE_BYTES {
         return None;
     }
     let entries = std::fs::read_dir(dir).ok()?;
+    let device = std::fs::metadata(dest).ok()?.dev();
     let mut tried = 0;
     for entry in entries.flatten() {
         let name = entry.file_name();
@@ -84,7 +89,7 @@ pub(crate) fn take(dir: &Path, bytes: &[u8]) -> Option<Taken> {
         if crate::rename_noreplace(&spare, &path).is_err() {
             continue;
         }
-        match open_checked(&path) {
+        match open_checked(&path, device) {
             Some(file) => {
                 let mut padded = Vec::with_capacity(SPARE_BYTES);
                 padded.extend_from_slice(bytes);
@@ -105,12 +110,14 @@ pub(crate) fn take(dir: &Path, bytes: &[u8]) -> Option<Taken> {
 }
 
 /// Opens a taken spare for writing if it is one: a regular file (never through a symlink),
-/// with one link (a hard link to another file would be written through), of [`SPARE_BYTES`].
-fn open_checked(path: &Path) -> Option<File> {
+/// with one link (a hard link to another file would be written through), of [`SPARE_BYTES`],
+/// on `device` (where it will be named).
+fn open_checked(path: &Path, device: u64) -> Option<File> {
     let flags = OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
     let file = File::from(openat(CWD, path, flags, Mode::empty()).ok()?);
     let meta = file.metadata().ok()?;
-    (meta.file_type().is_file() && meta.nlink() == 1 && meta.len() == SPARE_BYTES as u64).then_some(file)
+    let spare = meta.file_type().is_file() && meta.nlink() == 1 && meta.len() == SPARE_BYTES as u64;
+    (spare && meta.dev() == device).then_some(file)
 }
 
 /// How many spares `dir` holds.
