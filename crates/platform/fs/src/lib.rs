@@ -15,7 +15,7 @@
 //! | bounded inbox reads ([`read_capped`]) | `O_NOFOLLOW \| O_NONBLOCK`, `fstat` must say regular file, at most the cap read | the same |
 //!
 //! | a group of new files durable at once ([`Unwritten`], [`sync_group`]) | written unnamed (`O_TMPFILE`), fds kept; more than [`SYNCFS_OVER`] files: one `syncfs`, else `fdatasync` on each in parallel; then named | written under temp names, fds kept; `fsync` on each (to the drive), then one `F_FULLFSYNC` (the drive's cache); then renamed without replacing. Portable on Linux: `fdatasync` each, in parallel |
-//! | a new handoff's sync a data write, not a journal commit ([`spares`]) | written over a spare (a synced block of spaces, taken by rename), cut to its bytes, then named | none: every handoff is a new file (an overwrite allocates anyway on APFS) |
+//! | a new handoff's sync a data write, not a journal commit ([`spares`]) | written over a spare (a block of spaces already written out, taken by rename), synced, cut to its bytes, then named | none: every handoff is a new file (an overwrite allocates anyway on APFS) |
 //!
 //! `BATON_FS_OPLOG=<file>` records, one line each, the writes, syncs and links of the group
 //! path and of [`link`], with the inode and device they concern (see [`oplog`]): the tests
