@@ -369,9 +369,9 @@ pub(crate) fn place_new(inbox: &Path, name: &str, body: &Value) -> Result<PathBu
     let _ = baton_fs::sweep_stale_temps(&tmp_dir, std::time::Duration::from_secs(600));
     let mut bytes = serde_json::to_vec_pretty(body)?;
     bytes.push(b'\n');
+    let dest = inbox.join(name);
     // Over a spare that `serve` keeps in `.baton-tmp/` when there is one: its sync is then a
     // data write, not a journal commit (baton_fs::spares).
-    let dest = inbox.join(name);
     let write = || -> std::io::Result<bool> {
         let data = baton_fs::Unwritten::write_handoff(&tmp_dir, &tmp_dir, &bytes)?;
         baton_fs::sync_file(data.file())?;

@@ -195,12 +195,17 @@ fn create_with_temp_name(path: &Path, dir: &Path, bytes: &[u8], sync: bool) -> i
     result
 }
 
-/// A new temp name in `dir`: [`TEMP_PREFIX`]`<pid>.<random>`.
-pub(crate) fn temp_name(dir: &Path) -> PathBuf {
+/// A random number for a new name: never the same twice in a process, unlikely across them.
+pub(crate) fn random_part() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    dir.join(format!("{TEMP_PREFIX}{}.{:016x}", std::process::id(), h.finish()))
+    h.finish()
+}
+
+/// A new temp name in `dir`: [`TEMP_PREFIX`]`<pid>.<random>`.
+pub(crate) fn temp_name(dir: &Path) -> PathBuf {
+    dir.join(format!("{TEMP_PREFIX}{}.{:016x}", std::process::id(), random_part()))
 }
 
 /// Opens a new temp file in `dir` with `O_CREAT | O_EXCL | O_NOFOLLOW`: an existing name,

@@ -53,7 +53,7 @@ pub const SPARE_PREFIX: &str = ".baton-spare.";
 const TRIES: usize = 4;
 
 /// Whether this process uses spares at all (Linux native primitives).
-fn enabled() -> bool {
+pub fn enabled() -> bool {
     !crate::portable()
 }
 
@@ -72,7 +72,6 @@ pub(crate) fn take(dir: &Path, dest: &Path, bytes: &[u8]) -> Option<Taken> {
         return None;
     }
     let entries = std::fs::read_dir(dir).ok()?;
-    let device = std::fs::metadata(dest).ok()?.dev();
     let mut tried = 0;
     for entry in entries.flatten() {
         let name = entry.file_name();
@@ -89,7 +88,7 @@ pub(crate) fn take(dir: &Path, dest: &Path, bytes: &[u8]) -> Option<Taken> {
         if crate::rename_noreplace(&spare, &path).is_err() {
             continue;
         }
-        match open_checked(&path, device) {
+        match open_checked(&path, dest) {
             Some(file) => {
                 let mut padded = Vec::with_capacity(SPARE_BYTES);
                 padded.extend_from_slice(bytes);
@@ -111,13 +110,13 @@ pub(crate) fn take(dir: &Path, dest: &Path, bytes: &[u8]) -> Option<Taken> {
 
 /// Opens a taken spare for writing if it is one: a regular file (never through a symlink),
 /// with one link (a hard link to another file would be written through), of [`SPARE_BYTES`],
-/// on `device` (where it will be named).
-fn open_checked(path: &Path, device: u64) -> Option<File> {
+/// on the file system of `dest` (where it will be named).
+fn open_checked(path: &Path, dest: &Path) -> Option<File> {
     let flags = OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
     let file = File::from(openat(CWD, path, flags, Mode::empty()).ok()?);
     let meta = file.metadata().ok()?;
     let spare = meta.file_type().is_file() && meta.nlink() == 1 && meta.len() == SPARE_BYTES as u64;
-    (spare && meta.dev() == device).then_some(file)
+    (spare && std::fs::metadata(dest).ok()?.dev() == meta.dev()).then_some(file)
 }
 
 /// How many spares `dir` holds.
@@ -127,18 +126,18 @@ pub fn count(dir: &Path) -> usize {
     })
 }
 
-/// Makes spares in `dir` (created if missing) until it holds `want`; returns how many were
-/// made. Each is written under a temp name, its block allocated and written ([`write_out`]),
+/// When `dir` holds at most `low` spares, makes more (creating `dir` if missing) until it holds
+/// `want`; returns how many were made. Each is written under a temp name, its block allocated and written ([`write_out`]),
 /// then named. None is synced: a spare promises nothing (whatever a crash leaves of one is
 /// written over whole, or fails the checks), and its allocation reaches the journal with the
 /// next commit anyone makes, so keeping the supply costs no commit of its own. Nothing when
 /// spares are off.
-pub fn top_up(dir: &Path, want: usize) -> io::Result<usize> {
+pub fn top_up(dir: &Path, low: usize, want: usize) -> io::Result<usize> {
     if !enabled() {
         return Ok(0);
     }
     let have = count(dir);
-    if have >= want {
+    if have > low || have >= want {
         return Ok(0);
     }
     crate::ensure_dir(dir)?;
@@ -179,7 +178,5 @@ fn write_out(file: &File) -> io::Result<()> {
 
 /// A new spare name in `dir`.
 fn spare_name(dir: &Path) -> PathBuf {
-    let temp = crate::temp_name(dir);
-    let random = temp.file_name().map(|n| n.to_string_lossy().rsplit('.').next().unwrap_or_default().to_string());
-    dir.join(format!("{SPARE_PREFIX}{}", random.unwrap_or_default()))
+    dir.join(format!("{SPARE_PREFIX}{:016x}", crate::random_part()))
 }

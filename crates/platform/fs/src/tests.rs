@@ -232,13 +232,13 @@ fn ensure_dir_makes_missing_folders_and_takes_eexist_as_there() {
 fn a_handoff_over_a_spare_is_its_bytes_alone() {
     let d = tempfile::tempdir().unwrap();
     let tmp = d.path().join(TEMP_DIR);
-    let made = spares::top_up(&tmp, 3).unwrap();
+    let made = spares::top_up(&tmp, 2, 3).unwrap();
     if portable() {
         assert_eq!((made, spares::count(&tmp)), (0, 0), "no spares where they cannot help");
         return;
     }
     assert_eq!((made, spares::count(&tmp)), (3, 3));
-    assert_eq!(spares::top_up(&tmp, 3).unwrap(), 0, "a full supply makes none");
+    assert_eq!(spares::top_up(&tmp, 2, 3).unwrap(), 0, "a full supply makes none");
     let body = b"{\"kind\": \"task\"}\n";
     let u = Unwritten::write_handoff(d.path(), &tmp, body).unwrap();
     assert_eq!(spares::count(&tmp), 2);

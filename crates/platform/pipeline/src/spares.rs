@@ -30,7 +30,7 @@ impl Keeper {
     /// Starts keeping spares in `dir` (the first top-up at once). `None` where spares are off
     /// (`baton_fs::spares`) or no thread can be made: every write is then a new file.
     pub(crate) fn start(dir: PathBuf) -> Option<Self> {
-        if crate::fsops::portable() {
+        if !crate::fsops::spares::enabled() {
             return None;
         }
         let (wake, woken) = mpsc::sync_channel::<()>(1);
@@ -64,9 +64,7 @@ impl Drop for Keeper {
 
 fn run(dir: &std::path::Path, woken: &mpsc::Receiver<()>) {
     while woken.recv().is_ok() {
-        if crate::fsops::spares::count(dir) <= LOW
-            && let Err(e) = crate::fsops::spares::top_up(dir, KEEP)
-        {
+        if let Err(e) = crate::fsops::spares::top_up(dir, LOW, KEEP) {
             // Only speed is lost: a write without a spare is a new file, as it always was.
             crate::ratelimit::warn_every(
                 "spares",
@@ -85,7 +83,7 @@ mod tests {
     /// The keeper fills an empty folder at start, and again once writers took most spares.
     #[test]
     fn keeps_the_supply_between_low_and_keep() {
-        if crate::fsops::portable() {
+        if !crate::fsops::spares::enabled() {
             return;
         }
         let d = tempfile::tempdir().unwrap();
