@@ -70,6 +70,10 @@ pub struct Pipeline {
     pub(crate) paths: Paths,
     pub(crate) ledger: SharedLedger,
     pub(crate) runtime: Arc<Runtime>,
+    /// Syncs the folders originals were filed in, off this thread ([`crate::later`]). Declared
+    /// before `claims` so that it is dropped first: its last syncs name this process's claims
+    /// folder, which dropping the claims removes once it is empty.
+    filed_syncs: crate::later::LaterSyncs,
     pub(crate) claims: Claimer,
     pub(crate) post: Arc<Post>,
     /// The audit library the app wired (see [`crate::audit::Reports`]).
@@ -91,8 +95,6 @@ pub struct Pipeline {
     pub(crate) folded: crate::folding::FoldedDirs,
     /// How long a group of finished tasks waits for more (adapts to the sync's cost).
     pacing: Pacing,
-    /// Syncs the folders originals were filed in, off this thread ([`crate::later`]).
-    filed_syncs: crate::later::LaterSyncs,
     /// The spares kept for this agent's senders and RETURNs ([`Self::keep_spares`]).
     spares: Option<crate::spares::Keeper>,
     /// What the readiness check read, waiting for the claim to be prepared.
