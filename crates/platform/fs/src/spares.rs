@@ -127,8 +127,8 @@ pub fn count(dir: &Path) -> usize {
 }
 
 /// When `dir` holds at most `low` spares, makes more (creating `dir` if missing) until it holds
-/// `want`; returns how many were made. Each is written under a temp name, its block allocated and written ([`write_out`]),
-/// then named. None is synced: a spare promises nothing (whatever a crash leaves of one is
+/// `want`; returns how many were made. Each is written under a temp name, its block allocated
+/// and written ([`write_out`]), then named. None is synced: a spare promises nothing (whatever a crash leaves of one is
 /// written over whole, or fails the checks), and its allocation reaches the journal with the
 /// next commit anyone makes, so keeping the supply costs no commit of its own. Nothing when
 /// spares are off.

@@ -61,9 +61,10 @@ fn at(path: &Path) -> impl Fn(io::Error) -> OutboxError + '_ {
 
 pub struct Outbox {
     dir: PathBuf,
-    /// The agent folder's `.baton-tmp/`, whose spares staged handoffs are written over
-    /// (`baton_fs::spares`; `serve` keeps them, [`crate::spares`]).
-    spares: PathBuf,
+    /// The folder whose spares staged handoffs are written over (`baton_fs::spares`), once
+    /// this process keeps them there ([`Self::use_spares`]). Until then every staged handoff
+    /// is a new file, with no look for spares: a drain keeps none.
+    spares: std::sync::OnceLock<PathBuf>,
 }
 
 /// What [`Outbox::stage`] found or did.
@@ -100,8 +101,13 @@ impl Pending {
 impl Outbox {
     pub fn open(dir: PathBuf) -> io::Result<Self> {
         crate::fsops::ensure_dir(&dir)?;
-        let spares = dir.parent().unwrap_or(&dir).join(fsops::TEMP_DIR);
-        Ok(Outbox { dir, spares })
+        Ok(Outbox { dir, spares: Default::default() })
+    }
+
+    /// From now on, staged handoffs are written over the spares in `dir` when there are any
+    /// (`serve` keeps them there: [`crate::spares`]).
+    pub(crate) fn use_spares(&self, dir: PathBuf) {
+        let _ = self.spares.set(dir);
     }
 
     pub fn dir(&self) -> &Path {
@@ -170,7 +176,10 @@ impl Outbox {
     /// This attempt's bytes, written unnamed in the outbox until the group's sync.
     fn write_unnamed(&self, staged: &str, bytes: &[u8]) -> Result<fsops::Unwritten, OutboxError> {
         failpoint::fault("stage", staged)
-            .and_then(|()| fsops::Unwritten::write_handoff(&self.dir, &self.spares, bytes))
+            .and_then(|()| match self.spares.get() {
+                Some(spares) => fsops::Unwritten::write_handoff(&self.dir, spares, bytes),
+                None => fsops::Unwritten::write(&self.dir, bytes),
+            })
             .map_err(at(&self.dir))
     }
 

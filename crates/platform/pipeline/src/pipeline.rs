@@ -249,7 +249,11 @@ impl Pipeline {
     /// ones again.
     pub fn keep_spares(&mut self) {
         if self.spares.is_none() && matches!(self.claims, Claimer::Local(_)) {
-            self.spares = crate::spares::Keeper::start(self.paths.agent(&self.cfg.agent).join(fsops::TEMP_DIR));
+            let dir = self.paths.agent(&self.cfg.agent).join(fsops::TEMP_DIR);
+            self.spares = crate::spares::Keeper::start(dir.clone());
+            if self.spares.is_some() {
+                self.post.outbox.use_spares(dir);
+            }
         }
     }
 
