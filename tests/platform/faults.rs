@@ -2,7 +2,9 @@
 //! on temporary folders, with faults injected through the `failpoints` feature's `BATON_FAULT`
 //! failpoint (see `baton_pipeline::failpoint::fault`): a fault lasts while the test's flag file
 //! exists, as a permission flip, a read-only remount or an I/O error lasts a few seconds on a
-//! real machine (root ignores permission bits, and strace is not installed here). Each test
+//! real machine (root ignores permission bits). Where a failpoint would only imitate the fault,
+//! the fault is the real one: strace's syscall fault injection on a running `serve`, and an
+//! inotify watch limit set in a user namespace of the test's own. Each test
 //! asserts exactly one RETURN per TASK, agreeing with its record, once the fault has passed.
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -1132,4 +1134,121 @@ fn a_task_that_came_without_an_event_is_found_by_the_periodic_reconcile() {
     fault.pass();
     std::thread::sleep(Duration::from_millis(300));
     each_answered_once_beside(&h, &all, 100);
+}
+
+/// `c` run under `prefix` (a program and its arguments before `c`'s own), with `c`'s
+/// environment.
+fn under(prefix: &[&str], c: &std::process::Command) -> std::process::Command {
+    let mut w = std::process::Command::new(prefix[0]);
+    w.args(&prefix[1..]).arg(c.get_program()).args(c.get_args());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => w.env(k, v),
+            None => w.env_remove(k),
+        };
+    }
+    w
+}
+
+/// EIO on every few `statx` calls of a running `serve` for a while (strace's fault injection,
+/// attached to the live process, as a flaky disk does it): every TASK still gets exactly one
+/// `completed` RETURN, none is filed `internal`. Before, the outbox's `.superseded/` was made
+/// with `create_dir_all`, whose EEXIST after a failed `stat` failed 12-24 TASKs in 200 with
+/// "…/.outbox: File exists (os error 17)", and a failed `stat` of a `.sent` mark read as "not
+/// sent".
+#[test]
+fn eio_on_statx_for_a_while_is_a_pause_and_every_task_is_answered_once() {
+    let h = home();
+    let fault = Fault::new(&h, "none");
+    fault.pass();
+    let d = serve_with(&h, &fault);
+    wait_until("serve's first pass", Duration::from_secs(20), || serve_log(&h).contains("serving"));
+    let strace_log = h.root.parent().unwrap().join("strace.log");
+    let mut strace = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=statx", "-e", "inject=statx:error=EIO:when=2+3", "-o"])
+        .arg(&strace_log)
+        .args(["-p", &d.0.id().to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("strace (./x setup installs it)");
+    // Attached once it has traced a call (every thread of serve is polled by its loop).
+    wait_until("strace attached", Duration::from_secs(10), || {
+        std::fs::metadata(&strace_log).is_ok_and(|m| m.len() > 0)
+    });
+    let ids = ids(120, "STATX");
+    drop_tasks(&h, &ids);
+    // The fault lasts until half the TASKs are answered (or 12 s), then strace detaches.
+    let start = Instant::now();
+    while h.returns(A).len() < ids.len() / 2 && start.elapsed() < Duration::from_secs(12) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = std::process::Command::new("kill").args(["-INT", &strace.id().to_string()]).status();
+    let _ = strace.wait();
+    let injected = std::fs::read_to_string(&strace_log).unwrap_or_default().matches("(INJECTED)").count();
+    assert!(injected > 10, "the fault was injected {injected} times: not a test of it");
+    wait_until("every RETURN", Duration::from_secs(30), || h.returns(A).len() == ids.len() && claims_held(&h) == 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_once(&h, &ids, "completed");
+    drop(d);
+}
+
+/// `serve` in a user namespace whose inotify watch limit is `limit` (`max_inotify_watches` is
+/// per user namespace, so this machine's limit and the other tests are untouched).
+fn serve_with_watch_limit(h: &Home, limit: u32) -> Daemon {
+    let mut c = h.cmd(&["serve"]);
+    c.env("BATON_LOG", "info");
+    let script = format!("echo {limit} > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\"");
+    let mut w = under(&["unshare", "--user", "--map-root-user", "sh", "-c", &script], &c);
+    let log = h.root.parent().unwrap().join("serve.log");
+    w.stdout(Stdio::null()).stderr(std::fs::File::create(log).unwrap());
+    Daemon(w.spawn().unwrap())
+}
+
+/// A TASK dropped into baton's inbox is answered within `limit`, with `reconcile_secs` an hour
+/// away: by a watch or the one-second read, never by the periodic reconcile.
+fn answered_within(h: &Home, id: &str, limit: Duration) {
+    let start = Instant::now();
+    drop_tasks(h, &[id.to_string()]);
+    wait_until(&format!("the RETURN of {id} (log:\n{})", serve_log(h)), limit, || h.returns(A).contains_key(id));
+    eprintln!("{id} answered in {:?}", start.elapsed());
+}
+
+/// With room for two watches, baton's own inbox gets one before any other folder (the
+/// plugins and plans folders included): a TASK is answered at once, and the one warning names
+/// a folder that is not baton's inbox. Before, the watches went to other folders first and a
+/// TASK waited for the reconcile pass.
+#[test]
+fn out_of_watches_batons_own_inbox_is_watched_first() {
+    let h = Home::init_on(None, &[("reconcile_secs", "3600")], "");
+    for agent in ["a-agent", "b-agent", "c-agent"] {
+        std::fs::create_dir_all(h.dir(agent, "01_inbox")).unwrap();
+    }
+    let _d = serve_with_watch_limit(&h, 2);
+    wait_until("serving", Duration::from_secs(20), || serve_log(&h).contains("serving"));
+    std::thread::sleep(Duration::from_millis(300));
+    answered_within(&h, "WATCH1", Duration::from_secs(3));
+    answered_within(&h, "WATCH2", Duration::from_secs(3));
+    let log = serve_log(&h);
+    assert_eq!(log.matches("the file watches ran out").count(), 1, "one warning:\n{log}");
+    assert!(log.contains("baton's own inbox is watched"), "{log}");
+    let line = log.lines().find(|l| l.contains("the file watches ran out")).unwrap_or_default();
+    let own = h.inbox().display().to_string();
+    assert!(!line.contains(&format!("{own} ")) && !line.ends_with(&own), "the warning names another folder: {line}");
+}
+
+/// With no watch to spare at all, the warning says baton's own inbox is not watched either,
+/// and that inbox is read every second (a TASK is answered within about a second), not every
+/// `reconcile_secs`.
+#[test]
+fn out_of_watches_before_batons_own_inbox_it_is_read_every_second() {
+    let h = Home::init_on(None, &[("reconcile_secs", "3600")], "");
+    let _d = serve_with_watch_limit(&h, 0);
+    wait_until("serving", Duration::from_secs(20), || serve_log(&h).contains("serving"));
+    std::thread::sleep(Duration::from_millis(300));
+    answered_within(&h, "POLL1", Duration::from_secs(4));
+    answered_within(&h, "POLL2", Duration::from_secs(4));
+    let log = serve_log(&h);
+    assert_eq!(log.matches("the file watches ran out").count(), 1, "one warning:\n{log}");
+    assert!(log.contains("not even baton's own inbox could be watched: it is read every second"), "{log}");
 }

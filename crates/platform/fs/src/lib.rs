@@ -656,6 +656,19 @@ pub fn ensure_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// The metadata of `path` (not following a last symlink), or `None` when nothing has that
+/// name. Every other failure is returned: a `stat` that fails with EIO, EACCES or ENOMEM says
+/// nothing about whether the name is there, and taken as "absent" it becomes a verdict (a
+/// delivery made twice, an earlier attempt's file overwritten). Callers on a TASK's path pause
+/// on such an error and look again ([`ensure_dir`] is the same rule for folders).
+pub fn present(path: &Path) -> io::Result<Option<std::fs::Metadata>> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) => Ok(Some(m)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// `<name>.error.json` beside a filed original.
 pub fn error_record_name(name: &OsStr) -> OsString {
     let mut n = name.to_owned();

@@ -204,11 +204,13 @@ impl Outbox {
         fold: bool,
     ) -> Result<Staged, OutboxError> {
         let sent = self.sent_path(staged);
-        if let Ok(meta) = fs::symlink_metadata(&sent) {
+        // A `stat` that fails (EIO) says nothing either way: an error (a pause, the item is
+        // tried again), never "not there", which would deliver a second RETURN.
+        if let Some(meta) = fsops::present(&sent).map_err(at(&self.dir))? {
             return Ok(Staged::Done(find_inode(inbox, &meta).unwrap_or_else(|| wanted.to_owned())));
         }
         let staged_path = self.dir.join(staged);
-        if let Ok(meta) = self.staged_meta(&staged_path) {
+        if let Some(meta) = self.staged_meta(&staged_path).map_err(at(&self.dir))? {
             if meta.nlink() >= 2 {
                 return self.link_and_mark(inbox, &staged_path, wanted, bytes, fold).map(Staged::Done);
             }
@@ -255,7 +257,7 @@ impl Outbox {
         bytes: &[u8],
     ) -> Result<Staged, OutboxError> {
         let sent = self.sent_path(staged);
-        if fs::symlink_metadata(&sent).is_ok() {
+        if fsops::present(&sent).map_err(at(&self.dir))?.is_some() {
             return Ok(Staged::Done(wanted.to_owned()));
         }
         let staged_path = self.dir.join(staged);
@@ -315,7 +317,8 @@ impl Outbox {
         fold: bool,
     ) -> Result<OsString, OutboxError> {
         let sent = self.sent_path(&staged_path.file_name().unwrap_or_default().to_string_lossy());
-        let meta = self.staged_meta(staged_path).map_err(at(&self.dir))?;
+        let meta = self.staged_meta(staged_path).and_then(|m| m.ok_or_else(|| io::ErrorKind::NotFound.into()));
+        let meta = meta.map_err(at(&self.dir))?;
         if meta.nlink() >= 2 {
             // Linked by an earlier run; the agent may have moved it since.
             let name = find_inode(inbox, &meta).unwrap_or_else(|| wanted.to_owned());
@@ -401,17 +404,19 @@ impl Outbox {
     /// its temp name in this outbox. That link is no delivery, and read as one it lost the
     /// RETURN (marked sent, never linked into the inbox). It is dropped here, so the link
     /// count says only whether the recipient's inbox got the file.
-    fn staged_meta(&self, staged_path: &Path) -> io::Result<fs::Metadata> {
-        let meta = fs::symlink_metadata(staged_path)?;
+    /// `None`: nothing is staged under that name; an error that is not "not found" is
+    /// returned, never taken as "not staged".
+    fn staged_meta(&self, staged_path: &Path) -> io::Result<Option<fs::Metadata>> {
+        let Some(meta) = fsops::present(staged_path)? else { return Ok(None) };
         if meta.nlink() < 2 {
-            return Ok(meta);
+            return Ok(Some(meta));
         }
         match temp_link(&self.dir, &meta) {
             Some(temp) => {
                 fs::remove_file(self.dir.join(temp))?;
-                fs::symlink_metadata(staged_path)
+                fsops::present(staged_path)
             }
-            None => Ok(meta),
+            None => Ok(Some(meta)),
         }
     }
 

@@ -387,7 +387,8 @@ impl Outputs<'_> {
                     }
                     return Ok(Some(()));
                 }
-                if dir.join(name).exists() || err_path.exists() {
+                // A `stat` that fails is an error (a pause), never "free".
+                if fsops::present(&dir.join(name))?.is_some() || fsops::present(&err_path)?.is_some() {
                     return Ok(None);
                 }
                 let Some(record) = record else { return Ok(Some(())) };

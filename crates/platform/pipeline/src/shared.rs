@@ -137,7 +137,7 @@ impl SharedClaims {
         ledger: SharedLedger,
         lease: Duration,
     ) -> Result<Self, PipelineError> {
-        std::fs::create_dir_all(state_dir).map_err(|e| PipelineError::io(state_dir, e))?;
+        baton_fs::ensure_dir(state_dir).map_err(|e| PipelineError::io(state_dir, e))?;
         let id_file = state_dir.join("host-id");
         let host = match std::fs::read_to_string(&id_file) {
             Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
@@ -197,7 +197,7 @@ impl SharedClaims {
         let host = self.host.clone();
         for held in self.pg(|p| p.held(&host))? {
             let path = self.inbox.join(&held.file_name);
-            if std::fs::symlink_metadata(&path).is_err() {
+            if crate::fsops::present(&path).map_err(|e| PipelineError::io(&path, e))?.is_none() {
                 // Filed before the previous process could record it (or removed): done.
                 let (id, hash) = (held.handoff_id.clone(), held.content_hash.clone());
                 self.pg(|p| p.claim_filed(&id, &hash))?;
@@ -334,7 +334,8 @@ impl SharedClaims {
         let mut gone = Vec::new();
         let mut out = Vec::new();
         for (name, held) in &self.mine {
-            if std::fs::symlink_metadata(&held.claim.path).is_ok() {
+            // Only "not found" means it left: a `stat` that fails keeps the claim.
+            if !matches!(crate::fsops::present(&held.claim.path), Ok(None)) {
                 out.push(held.claim.clone());
             } else {
                 gone.push(name.clone());

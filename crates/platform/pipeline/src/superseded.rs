@@ -12,7 +12,7 @@ use crate::fsops;
 /// `why` says which attempt it belonged to.
 pub(crate) fn move_aside(agent_dir: &Path, file: &Path, why: &str) -> std::io::Result<PathBuf> {
     let dir = agent_dir.join(".superseded");
-    std::fs::create_dir_all(&dir)?;
+    fsops::ensure_dir(&dir)?;
     let name = file.file_name().unwrap_or_default();
     let stamp = baton_handoff::stamp::file_stamp(baton_handoff::stamp::now());
     let mut wanted = std::ffi::OsString::from(format!("{stamp}-"));

@@ -43,6 +43,9 @@ const MAX_PAUSE: Duration = Duration::from_secs(8);
 /// or a file system without events): the periodic reconcile, this often.
 const POLL_WITHOUT_WATCH: Duration = Duration::from_millis(500);
 
+/// How often baton's own inbox is read when the watches ran out before it had one.
+const OWN_INBOX_POLL: Duration = Duration::from_secs(1);
+
 /// A pass running longer than this counts as stalled for readiness: a group's tasks are
 /// bounded by their budgets (minutes at most), so a loop stuck past this is not working.
 const STALLED_AFTER_MS: i64 = 10 * 60 * 1000;
@@ -325,6 +328,11 @@ impl HandoffWatch {
         inbox.note(names);
     }
 
+    /// Whether baton's own inbox has a watch in place.
+    fn watches_own_inbox(&self, root: &Path, me: &str) -> bool {
+        self.inboxes.dirs.contains_key(&root.join(me).join(crate::config::INBOX))
+    }
+
     /// Watches the folders that came since the last look, if any did. Run before each pass, so
     /// a file dropped before a new inbox was watched is still seen.
     fn refresh(&mut self, root: &Path, me: &str) {
@@ -422,12 +430,15 @@ pub async fn serve(
 ) -> Result<(), PipelineError> {
     pipeline.observer.every = crate::observe::OBSERVE_EVERY;
     let root = pipeline.paths().handoffs.clone();
-    std::fs::create_dir_all(&root).map_err(|e| PipelineError::io(&root, e))?;
+    baton_fs::ensure_dir(&root).map_err(|e| PipelineError::io(&root, e))?;
     let me = pipeline.config().agent.clone();
     let mut handoffs = HandoffWatch::new(&root, &me, liveness);
     let poll = if handoffs.watcher.is_some() { None } else { Some(POLL_WITHOUT_WATCH) };
     let watched = dir_id(&root).ok_or_else(|| PipelineError::RootReplaced(root.display().to_string()))?;
     let _ = liveness.watched.set((root.clone(), watched));
+    // The handoff folders' watches before any other (baton's own inbox first of all): when
+    // the per-user watch limit is low, the plugins and plans folders go unwatched, not it.
+    handoffs.refresh(&root, &me);
     // Dropping a changed component into the plugins folder reloads it without a restart.
     let plugins_dir = pipeline.paths().plugins.clone();
     if let Some(w) = handoffs.watcher.as_mut().filter(|_| plugins_dir.is_dir())
@@ -518,7 +529,11 @@ pub async fn serve(
             audit = Some(tokio::spawn(async move { run_audit(&auditor).await }));
         }
         let audit_due = plans.schedule.as_ref().and_then(|s| s.due());
-        let deadline = [next, audit_due].into_iter().flatten().fold(Instant::now() + reconcile, Instant::min);
+        // baton's own inbox without a watch (out of watches) is read every second.
+        let own_unwatched = handoffs.watcher.is_some() && !handoffs.watches_own_inbox(&root, &me);
+        let own_poll = own_unwatched.then(|| Instant::now() + OWN_INBOX_POLL);
+        let deadline =
+            [next, audit_due, own_poll].into_iter().flatten().fold(Instant::now() + reconcile, Instant::min);
         tokio::select! {
             _ = &mut shutdown => { pipeline.stopped(); break }
             // After a failed pass, the pause is kept: a burst of events during a database
@@ -644,7 +659,8 @@ impl InboxWatch {
         let dropped = self.dropped.take();
         self.dirs.retain(|dir, _| !dropped.iter().any(|d| dir.starts_with(d)));
         let own = root.join(me);
-        let mut want = vec![root.to_path_buf(), own.clone(), own.join(crate::config::INBOX)];
+        // baton's own inbox first: with a watch limit of 1 it is the one watched.
+        let mut want = vec![own.join(crate::config::INBOX), own.clone(), root.to_path_buf()];
         if let Ok(agents) = std::fs::read_dir(root) {
             for agent in agents.flatten().filter(|e| {
                 e.file_type().is_ok_and(|t| t.is_dir()) && !e.file_name().as_encoded_bytes().starts_with(b".")
@@ -664,21 +680,27 @@ impl InboxWatch {
                 let _ = watcher.unwatch(&dir);
                 match watcher.watch(&dir, RecursiveMode::NonRecursive) {
                     Ok(()) => {}
-                    // The root's watch is what serve stands on; an agent's folder that went
-                    // between the listing and the watch is simply not there any more.
-                    Err(e) if dir == root => return Err(e.into()),
                     Err(e) if out_of_watches(&e) => {
                         if !self.warned_full {
                             self.warned_full = true;
+                            let what = if dir == own.join(crate::config::INBOX) {
+                                "not even baton's own inbox could be watched: it is read every second, the other \
+                                 folders every reconcile_secs"
+                            } else {
+                                "this folder and those after it are read every reconcile_secs instead (baton's own \
+                                 inbox is watched: it was watched first)"
+                            };
                             tracing::warn!(
                                 dir = %dir.display(),
-                                "the file watches ran out ({e}): this folder and those after it are read every reconcile_secs \
-                                 instead (baton's own inbox is watched first). Raise the limit with \
+                                "the file watches ran out ({e}): {what}. Raise the limit with \
                                  `sysctl fs.inotify.max_user_watches=524288` (and in /etc/sysctl.d/ to keep it)"
                             );
                         }
                         continue;
                     }
+                    // The root's watch is what serve stands on; an agent's folder that went
+                    // between the listing and the watch is simply not there any more.
+                    Err(e) if dir == root => return Err(e.into()),
                     Err(e) => {
                         tracing::debug!(dir = %dir.display(), "not watched: {e}");
                         continue;
