@@ -3,6 +3,7 @@
 //! at all (the disk's own cost); and reading 100 teams of 10 inboxes as `status` does.
 //!
 //! `CARGO_TARGET_DIR=target-rel cargo run --release -p baton-mailbox --example mailbox_bench -- 200`
+#![allow(clippy::disallowed_methods)] // tests make their trees with `create_dir_all` (clippy.toml)
 use std::path::Path;
 use std::time::Instant;
 

@@ -13,6 +13,7 @@
 //!
 //! cargo build --release -p baton-app --example pg_bench --bin baton --bin baton-host
 //! target/release/examples/pg_bench target/release/baton [N=5000] [ROUNDS=3]
+#![allow(clippy::disallowed_methods)] // benchmarks make their trees with `create_dir_all` (clippy.toml)
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

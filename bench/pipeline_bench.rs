@@ -5,6 +5,7 @@
 //!
 //! cargo build --release -p baton-app --example pipeline_bench --bin baton --bin baton-host
 //! target/release/examples/pipeline_bench target/release/baton[,/tmp/baton-before] [N] [RATE] [SECS]
+#![allow(clippy::disallowed_methods)] // benchmarks make their trees with `create_dir_all` (clippy.toml)
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -56,7 +56,7 @@ pub fn demo(dir: Option<PathBuf>) -> Result<i32> {
     }
     // A plan for the automatic audit: one file done, one a stub ticked off as done, one missing.
     let plans = home.join("plans/demo-app");
-    std::fs::create_dir_all(plans.join("src"))?;
+    baton_fs::ensure_dir(&plans.join("src"))?;
     std::fs::write(
         plans.join("DEMO_PLAN.md"),
         "# Demo app plan\n\n| Component | Files | Status |\n|---|---|---|\n\
@@ -118,9 +118,9 @@ spotify:track:0DemoDDDDDDDDDDDDDDDDD,Delta Song,Liked Album,Eve,2020-01-01,8000,
 fn spotify_files(home: &Path) -> Result<()> {
     let spot = home.join("spotify");
     let inbox = home.join("music/inbox");
-    std::fs::create_dir_all(&spot)?;
-    std::fs::create_dir_all(&inbox)?;
-    std::fs::create_dir_all(home.join("music-playlists"))?;
+    baton_fs::ensure_dir(&spot)?;
+    baton_fs::ensure_dir(&inbox)?;
+    baton_fs::ensure_dir(&home.join("music-playlists"))?;
     std::fs::write(spot.join("Road_Trip.csv"), DEMO_EXPORT)?;
     std::fs::write(spot.join("Liked_Songs.csv"), DEMO_LIKED)?;
     for (i, name) in ["Ann Artist - Alpha Song", "Bob Band - Beta Song", "Eve - Delta Song", "Nobody - Unknown Tune"]

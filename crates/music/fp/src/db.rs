@@ -47,7 +47,7 @@ impl Db {
     /// Opens (creating parent folders and the `fp_` tables) the database at `path`.
     pub fn open(path: &Path) -> Result<Db> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| FpError::Io { path: parent.to_path_buf(), source: e })?;
+            baton_fs::ensure_dir(parent).map_err(|e| FpError::Io { path: parent.to_path_buf(), source: e })?;
         }
         let err = |e| FpError::Db { path: path.to_path_buf(), source: e };
         // Shared with the ledger: survives another process opening a new database at once.

@@ -114,7 +114,7 @@ fn parent(p: &Path) -> &Path {
 /// has no no-replace rename) it copies into a file created exclusively, syncs the copy and its
 /// folder, checks the size, and only then removes the source.
 pub fn move_noreplace(src: &Path, dst: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(parent(dst))?;
+    baton_fs::ensure_dir(parent(dst))?;
     match rename_noreplace(src, dst) {
         Ok(()) => {
             sync_dir(parent(dst))?;
@@ -301,7 +301,7 @@ pub fn execute(db_path: &Path, groups: &[Group], placement: &Placement) -> Resul
                 }
                 seq += 1;
                 let (qdir, batch_dir, dst) = destination(placement, &roots, batch, src);
-                std::fs::create_dir_all(&batch_dir)
+                baton_fs::ensure_dir(&batch_dir)
                     .map_err(|e| mv_err(&batch_dir, format!("cannot create the quarantine folder: {e}")))?;
                 let journal = batch_dir.join("journal.jsonl");
                 if !report.quarantine_dirs.contains(&qdir) {

@@ -6,6 +6,8 @@
 //! [`FingerprintHost`] plugs into its linker as a [`baton_runtime::HostInterface`]. Decoding runs
 //! in `baton-fp`'s worker processes, so a file that crashes the decoder fails one call
 //! (`corrupt`), not the host. The work itself is in [`service`]; this file converts types.
+// Tests make their trees with `create_dir_all`; the code goes through `baton_fs::ensure_dir` (clippy.toml).
+#![cfg_attr(test, allow(clippy::disallowed_methods))]
 mod service;
 
 use std::path::PathBuf;

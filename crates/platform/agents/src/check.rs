@@ -175,7 +175,7 @@ pub fn described(tree: &Tree, plugin: &str) -> Result<(Vec<Action>, String)> {
     if let Some(component) = now {
         let d = Described { component, description: description.clone(), actions: actions.clone() };
         if let Some(dir) = file.parent()
-            && std::fs::create_dir_all(dir).is_ok()
+            && baton_fs::ensure_dir(dir).is_ok()
         {
             // A cache: a failed write only costs the next send a describe.
             let tmp = dir.join(format!(".{plugin}.{}.tmp", std::process::id()));

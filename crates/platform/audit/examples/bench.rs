@@ -5,6 +5,7 @@
 //! `cargo run --release -p baton-audit --example bench -- [RUNS] [DIR]`
 //! (RUNS defaults to 7; DIR defaults to a temporary folder, removed afterwards; with
 //! `BENCH_REUSE=1` a tree already generated in DIR is reused).
+#![allow(clippy::disallowed_methods)] // tests make their trees with `create_dir_all` (clippy.toml)
 
 use std::fs;
 use std::path::{Path, PathBuf};

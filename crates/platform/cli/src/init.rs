@@ -21,7 +21,7 @@ pub fn init_with(ctx: &Ctx, handoffs: Option<&Path>) -> Result<()> {
         Some(p) => Some(crate::tracking::init_handoffs(ctx, p)?),
         None => None,
     };
-    std::fs::create_dir_all(home).with_context(|| format!("creating {}", home.display()))?;
+    baton_fs::ensure_dir(home).with_context(|| format!("creating {}", home.display()))?;
     let toml = home.join("baton.toml");
     if !toml.exists() {
         std::fs::write(&toml, DEFAULT_TOML).with_context(|| format!("writing {}", toml.display()))?;
@@ -30,7 +30,7 @@ pub fn init_with(ctx: &Ctx, handoffs: Option<&Path>) -> Result<()> {
     let paths = baton_pipeline::Paths::new(home, &ctx.state, &cfg);
     let own = [paths.inbox(&cfg.agent), paths.processed(&cfg.agent), paths.failed(&cfg.agent)];
     for d in own.iter().cloned().chain(["plans", "reports", "plugins"].map(|d| home.join(d))) {
-        std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+        baton_fs::ensure_dir(&d).with_context(|| format!("creating {}", d.display()))?;
     }
     if let Some(tree) = &tree {
         let report = crate::tracking::scan(&paths, &cfg);

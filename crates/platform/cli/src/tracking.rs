@@ -267,7 +267,7 @@ pub fn init_handoffs(ctx: &Ctx, path: &Path) -> Result<PathBuf> {
         }
         return Ok(tree);
     }
-    std::fs::create_dir_all(&ctx.home).with_context(|| format!("creating {}", ctx.home.display()))?;
+    baton_fs::ensure_dir(&ctx.home).with_context(|| format!("creating {}", ctx.home.display()))?;
     let quoted = serde_json::to_string(&tree.to_string_lossy())?;
     let text = baton_pipeline::config::DEFAULT_TOML.replacen(
         "\nhandoffs = \"handoffs\"\n",

@@ -78,7 +78,7 @@ pub fn make_read_only_key(state: &Path) -> Result<String, DashboardError> {
 /// A new random key whose SHA-256 replaces `file` (mode 0600, written whole or not at all).
 fn write_key(file: &Path, prefix: &str) -> Result<String, DashboardError> {
     let dir = file.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| DashboardError::io(dir, e))?;
+    baton_fs::ensure_dir(dir).map_err(|e| DashboardError::io(dir, e))?;
     let key = random_secret(prefix);
     let name = file.file_name().map_or_else(|| KEY_FILE.into(), |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));

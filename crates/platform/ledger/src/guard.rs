@@ -132,7 +132,7 @@ fn new_id(path: &Path) -> String {
 fn write_marker(marker: &Path, path: &Path, id: &str) -> std::io::Result<()> {
     use std::io::Write;
     let dir = marker.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
+    baton_fs::ensure_dir(dir)?;
     let body =
         serde_json::json!({"path": std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()), "state_id": id});
     let tmp =

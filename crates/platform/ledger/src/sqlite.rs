@@ -19,7 +19,7 @@ pub(crate) struct SqliteLedger {
 impl SqliteLedger {
     pub(crate) fn open(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
+            baton_fs::ensure_dir(dir)
                 .map_err(|source| LedgerError::Folder { path: dir.display().to_string(), source })?;
         }
         let shown = path.display().to_string();

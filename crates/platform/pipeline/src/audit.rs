@@ -180,7 +180,7 @@ impl Auditor {
         let plugin: std::sync::Arc<Plugin> = match folders {
             None => registered,
             Some(f) => {
-                std::fs::create_dir_all(&f.reports).map_err(|e| PipelineError::io(&f.reports, e))?;
+                baton_fs::ensure_dir(&f.reports).map_err(|e| PipelineError::io(&f.reports, e))?;
                 // The loaded plugin with this run's folders: no second compile or describe.
                 std::sync::Arc::new(registered.with_grants(&f.grants()))
             }
@@ -307,7 +307,7 @@ struct Staging {
 impl Staging {
     fn prepare(reports: &Path, claim_id: &str, library: &dyn Reports) -> Result<Self, PipelineError> {
         let dir = reports.join(format!(".staging-{claim_id}"));
-        std::fs::create_dir_all(&dir).map_err(|e| PipelineError::io(&dir, e))?;
+        baton_fs::ensure_dir(&dir).map_err(|e| PipelineError::io(&dir, e))?;
         let previous = library.latest(reports).and_then(|p| {
             let name = p.file_name()?.to_owned();
             std::fs::hard_link(&p, dir.join(&name)).ok()?;

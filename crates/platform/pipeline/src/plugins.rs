@@ -1035,7 +1035,7 @@ pub async fn install_bytes(
         });
     }
     let dest = paths.plugins.join(format!("{name}.wasm"));
-    std::fs::create_dir_all(&paths.plugins).map_err(|e| io(&paths.plugins, e))?;
+    baton_fs::ensure_dir(&paths.plugins).map_err(|e| io(&paths.plugins, e))?;
 
     let mut action = "installed";
     let mut previous = None;
@@ -1170,7 +1170,7 @@ fn keep_aside(
     mv: bool,
 ) -> Result<PathBuf, PluginsError> {
     let dir = paths.plugins.join(".removed");
-    std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+    baton_fs::ensure_dir(&dir).map_err(|e| io(&dir, e))?;
     let safe_version: String =
         version.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect();
     let target = std::ffi::OsString::from(format!("{name}-{safe_version}-{}.wasm", &sha[..12.min(sha.len())]));
@@ -1185,7 +1185,7 @@ fn keep_aside(
 /// in place.
 fn keep_copy(paths: &Paths, name: &str, version: &str, sha: &str, bytes: &[u8]) -> Result<PathBuf, PluginsError> {
     let dir = paths.plugins.join(".archive");
-    std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+    baton_fs::ensure_dir(&dir).map_err(|e| io(&dir, e))?;
     let safe_version: String =
         version.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect();
     let target = std::ffi::OsString::from(format!("{name}-{safe_version}-{}.wasm", &sha[..12.min(sha.len())]));

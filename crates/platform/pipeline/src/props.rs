@@ -472,7 +472,7 @@ impl<'s> World<'s> {
 
     fn consume(&self) -> Result<(), String> {
         let (inbox, read) = (self.paths.inbox(SENDER), self.paths.processed(SENDER));
-        std::fs::create_dir_all(&read).map_err(|e| e.to_string())?;
+        baton_fs::ensure_dir(&read).map_err(|e| e.to_string())?;
         for (name, _) in handoffs(&inbox) {
             // Never over a file of the same name: a RETURN delivered twice must stay countable.
             crate::fsops::move_into(&inbox.join(&name), &read, name.as_ref()).map_err(|e| e.to_string())?;

@@ -263,7 +263,7 @@ fn file_earlier_return(paths: &Paths, row: &baton_ledger::TaskRow) -> Result<(),
         return Ok(()); // read and filed by its agent already, or never delivered
     }
     let processed = paths.agent(&row.reply_to).join("02_processed");
-    std::fs::create_dir_all(&processed).map_err(|e| PipelineError::io(&processed, e))?;
+    baton_fs::ensure_dir(&processed).map_err(|e| PipelineError::io(&processed, e))?;
     let to = fsops::move_into(&earlier, &processed, std::ffi::OsStr::new(name))
         .map_err(|e| PipelineError::io(&earlier, e))?;
     let _ = fsops::sync_dir(&processed);

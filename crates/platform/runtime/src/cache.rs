@@ -35,7 +35,7 @@ fn key(dir: &Path) -> Option<Vec<u8>> {
     }
     let mut k = vec![0u8; 32];
     std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut k)).ok()?;
-    std::fs::create_dir_all(path.parent()?).ok()?;
+    baton_fs::ensure_dir(path.parent()?).ok()?;
     let tmp = path.with_extension(format!("key.{}.tmp", std::process::id()));
     {
         use std::io::Write;
@@ -177,7 +177,7 @@ pub(crate) fn load(engine: &Engine, dir: &Path, sha256: &str) -> Option<Componen
 pub(crate) fn store(engine: &Engine, dir: &Path, sha256: &str, compiled: &[u8]) {
     let path = entry(engine, dir, sha256);
     let Some(key) = key(dir) else { return };
-    if std::fs::create_dir_all(dir).is_err() {
+    if baton_fs::ensure_dir(dir).is_err() {
         return;
     }
     let tmp = dir.join(format!(".{sha256}.{}.tmp", std::process::id()));

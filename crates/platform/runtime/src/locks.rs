@@ -149,7 +149,7 @@ impl FileLocks {
         let deadline = Instant::now() + timeout;
         let path = self.path(plugin, name);
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| LockError::Folder { dir: dir.to_path_buf(), source })?;
+            baton_fs::ensure_dir(dir).map_err(|source| LockError::Folder { dir: dir.to_path_buf(), source })?;
         }
         loop {
             {

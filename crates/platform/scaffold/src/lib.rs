@@ -277,14 +277,14 @@ fn write(dir: &Path, files: &[File]) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+    baton_fs::ensure_dir(&parent).with_context(|| format!("creating {}", parent.display()))?;
     let leaf = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "plugin".into());
     let staging = parent.join(format!(".{leaf}.new-{}", std::process::id()));
     let result = (|| -> Result<()> {
         for f in files {
             let path = staging.join(&f.path);
             if let Some(p) = path.parent() {
-                std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
+                baton_fs::ensure_dir(p).with_context(|| format!("creating {}", p.display()))?;
             }
             let mut out = std::fs::File::create(&path).with_context(|| format!("writing {}", path.display()))?;
             out.write_all(&f.bytes).with_context(|| format!("writing {}", path.display()))?;

@@ -217,7 +217,7 @@ fn read_record(ctx: &Ctx) -> Result<Option<Record>> {
 /// Writes `bytes` to `path` through a temp file and a rename, so a crash never leaves half a unit.
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().context("a unit path has a folder")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    baton_fs::ensure_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
     let tmp = dir.join(format!(".{}.baton-new", path.file_name().unwrap_or_default().to_string_lossy()));
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
@@ -254,7 +254,7 @@ fn install(ctx: &Ctx, t: &Target) -> Result<i32> {
         return Ok(0);
     }
     let log_dir = spec.log.parent().context("the log has a folder")?;
-    std::fs::create_dir_all(log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
+    baton_fs::ensure_dir(log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
     write_file(&unit, text.as_bytes())?;
     let record = Record { platform, unit: unit.clone(), contents: text, log: spec.log.clone(), exe: spec.exe.clone() };
     write_file(&record_path(ctx), &serde_json::to_vec_pretty(&record)?)?;

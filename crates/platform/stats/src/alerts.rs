@@ -404,7 +404,7 @@ fn notify_in(
         let path = path.display().to_string();
         move |source| StatsError::Io { path, source }
     };
-    if let Err(e) = std::fs::create_dir_all(&inbox).map_err(io(&inbox)) {
+    if let Err(e) = baton_fs::ensure_dir(&inbox).map_err(io(&inbox)) {
         return Ok(Err(e));
     }
     for alert in pending {

@@ -166,7 +166,7 @@ impl Catalog {
     /// state database at `path`.
     pub fn open(path: &Path) -> Result<Catalog> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            let _ = std::fs::create_dir_all(dir);
+            let _ = baton_fs::ensure_dir(dir);
         }
         Catalog::with_db(Db::sqlite(path)?, None, path)
     }
@@ -186,7 +186,7 @@ impl Catalog {
             baton_store::Location::Sqlite(p) => Catalog::open(p),
             baton_store::Location::Postgres(url) => {
                 if let Some(dir) = local.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    let _ = std::fs::create_dir_all(dir);
+                    let _ = baton_fs::ensure_dir(dir);
                 }
                 let fp = baton_store::sqlite::open_wal(local, "NORMAL")?;
                 warn_if_left_behind(&fp, local, url.shown());

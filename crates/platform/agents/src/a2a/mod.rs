@@ -82,7 +82,7 @@ fn watch_inbox(
     inbox: &std::path::Path,
     landed: tokio::sync::watch::Sender<u64>,
 ) -> Option<(notify::RecommendedWatcher, Arc<wait::Landings>)> {
-    if let Err(e) = std::fs::create_dir_all(inbox) {
+    if let Err(e) = baton_fs::ensure_dir(inbox) {
         tracing::warn!(dir = %inbox.display(), "a2a: {e}");
         return None;
     }

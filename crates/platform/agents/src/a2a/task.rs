@@ -604,7 +604,7 @@ impl Store {
         }
         let Some(name) = path.file_name() else { return };
         let dest = a2a.join("02_processed").join(name);
-        if std::fs::create_dir_all(a2a.join("02_processed")).is_ok() && baton_fs::rename_noreplace(path, &dest).is_ok()
+        if baton_fs::ensure_dir(&a2a.join("02_processed")).is_ok() && baton_fs::rename_noreplace(path, &dest).is_ok()
         {
             *path = dest;
         }
@@ -647,7 +647,7 @@ impl Store {
             None => None,
         };
         let processed = agent_dir.join("02_processed");
-        std::fs::create_dir_all(&processed).map_err(RpcError::internal)?;
+        baton_fs::ensure_dir(&processed).map_err(RpcError::internal)?;
         let name = file.file_name().ok_or_else(|| RpcError::internal("no file name"))?;
         let filed = processed.join(name);
         if let Err(e) = baton_fs::rename_noreplace(&file, &filed) {
