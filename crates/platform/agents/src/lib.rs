@@ -19,6 +19,7 @@ pub mod send;
 pub mod show;
 pub mod validate;
 pub mod wait;
+pub mod waiting;
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -230,7 +231,7 @@ impl Tree {
         }
         if create {
             let inbox = self.root.join(agent).join(INBOX);
-            std::fs::create_dir_all(&inbox).with_context(|| format!("creating {}", inbox.display()))?;
+            baton_fs::ensure_dir(&inbox).with_context(|| format!("creating {}", inbox.display()))?;
             return Ok(agent.to_string());
         }
         let known = self.agents();
@@ -255,7 +256,7 @@ impl Tree {
         }
         let folder = self.existing_agent(agent).unwrap_or_else(|| agent.to_string());
         let inbox = self.root.join(folder).join(INBOX);
-        std::fs::create_dir_all(&inbox).with_context(|| format!("creating {}", inbox.display()))?;
+        baton_fs::ensure_dir(&inbox).with_context(|| format!("creating {}", inbox.display()))?;
         Ok(inbox)
     }
 
@@ -306,48 +307,7 @@ pub fn read_handoff(path: &Path) -> Option<Value> {
     baton_handoff::parse(&bytes).ok().map(|(_, v)| v)
 }
 
-/// `; did you mean "A" or "B"?`, from the known names closest to `name`; else the list of
-/// known names; else nothing.
-pub fn did_you_mean(name: &str, known: &[String]) -> String {
-    if known.is_empty() {
-        return String::new();
-    }
-    let lower = name.to_ascii_lowercase();
-    let mut scored: Vec<(usize, &String)> = known
-        .iter()
-        .map(|k| {
-            let kl = k.to_ascii_lowercase();
-            let d = if kl.contains(&lower) || lower.contains(&kl) { 1 } else { distance(&lower, &kl) };
-            (d, k)
-        })
-        .collect();
-    scored.sort();
-    let limit = (name.len() / 3).max(2);
-    let close: Vec<String> =
-        scored.iter().filter(|(d, _)| *d <= limit).take(3).map(|(_, k)| format!("{k:?}")).collect();
-    if close.is_empty() {
-        let all: Vec<String> = known.iter().take(12).map(|k| format!("{k:?}")).collect();
-        format!("; known: {}", all.join(", "))
-    } else {
-        format!("; did you mean {}?", close.join(" or "))
-    }
-}
-
-/// Levenshtein distance.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
-}
+pub use baton_handoff::names::did_you_mean;
 
 /// Writes a new handoff into `inbox` under `name`: written in `<agent>/.baton-tmp/` (an unnamed
 /// file, a spare, or a temp file: [`baton_fs::Unwritten::write_handoff`]), synced, then named
@@ -363,8 +323,8 @@ pub fn write_new(inbox: &Path, name: &str, body: &Value) -> Result<PathBuf> {
 pub(crate) fn place_new(inbox: &Path, name: &str, body: &Value) -> Result<PathBuf> {
     let agent_dir = inbox.parent().unwrap_or(inbox);
     let tmp_dir = agent_dir.join(TEMP_DIR);
-    std::fs::create_dir_all(&tmp_dir).with_context(|| format!("creating {}", tmp_dir.display()))?;
-    std::fs::create_dir_all(inbox).with_context(|| format!("creating {}", inbox.display()))?;
+    baton_fs::ensure_dir(&tmp_dir).with_context(|| format!("creating {}", tmp_dir.display()))?;
+    baton_fs::ensure_dir(inbox).with_context(|| format!("creating {}", inbox.display()))?;
     // Leftovers of a writer killed mid-write (never a live one: the pid is checked).
     let _ = baton_fs::sweep_stale_temps(&tmp_dir, std::time::Duration::from_secs(600));
     let mut bytes = serde_json::to_vec_pretty(body)?;
@@ -461,7 +421,9 @@ pub fn arg_text(raw: &str, what: &str) -> Result<(String, String)> {
 /// `--timeout SECS`: a finite number >= 0 (a negative or NaN one would panic in `Duration`).
 pub fn timeout_arg(t: Option<f64>) -> Result<Option<std::time::Duration>> {
     match t {
-        Some(t) if !(t.is_finite() && t >= 0.0) => bail!("--timeout must be a number of seconds >= 0, not {t}"),
+        // `inf`: no limit.
+        Some(t) if t == f64::INFINITY => Ok(None),
+        Some(t) if !(t.is_finite() && t >= 0.0) => bail!("--timeout must be a number of seconds >= 0 (or inf), not {t}"),
         t => Ok(t.map(std::time::Duration::from_secs_f64)),
     }
 }

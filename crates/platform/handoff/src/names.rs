@@ -144,10 +144,20 @@ pub fn parse_file_name(name: &str) -> Option<NameParts<'_>> {
     Some(NameParts { stamp, kind, slug, agent })
 }
 
-/// The agent a file name names, if it follows the convention and the name is valid.
-pub fn agent_of_file_name(name: &str) -> Option<&str> {
-    parse_file_name(name).map(|p| p.agent).filter(|a| is_valid_name(a))
+/// The agent a file name names, if it follows the convention and the name is valid: a plain
+/// name, or a Claude Code team's agent, written `TEAM+AGENT` in a file name ([`file_name`]).
+pub fn agent_of_file_name(name: &str) -> Option<String> {
+    let agent = parse_file_name(name)?.agent;
+    if is_valid_name(agent) {
+        return Some(agent.to_string());
+    }
+    let (team, member) = agent.split_once(TEAM_IN_FILE_NAME)?;
+    let full = format!("{team}/{member}");
+    team_agent(&full).is_some().then_some(full)
 }
+
+/// What stands for the `/` of `TEAM/AGENT` in a file name: a `/` there would be a folder.
+pub const TEAM_IN_FILE_NAME: char = '+';
 
 /// `Title-Slug`: ASCII letters and digits joined by single dashes, at most 60 bytes.
 pub fn slug(title: &str) -> String {
@@ -164,14 +174,70 @@ pub fn slug(title: &str) -> String {
     if out.is_empty() { "Untitled".into() } else { out }
 }
 
-/// A handoff file name: `<stamp>__<KIND>__<slug>__<agent>.json`.
+/// A handoff file name: `<stamp>__<KIND>__<slug>__<agent>.json`. A team's agent `TEAM/AGENT`
+/// is written `TEAM+AGENT` (never a `/`, which would name a folder).
 pub fn file_name(stamp: &str, kind: &str, slug: &str, agent: &str) -> String {
+    let agent = agent.replace('/', &TEAM_IN_FILE_NAME.to_string());
     format!("{stamp}__{kind}__{slug}__{agent}.json")
+}
+
+/// `; did you mean "A" or "B"?`, from the known names closest to `name`; else the list of
+/// known names; else nothing.
+pub fn did_you_mean(name: &str, known: &[String]) -> String {
+    if known.is_empty() {
+        return String::new();
+    }
+    let lower = name.to_ascii_lowercase();
+    let mut scored: Vec<(usize, &String)> = known
+        .iter()
+        .map(|k| {
+            let kl = k.to_ascii_lowercase();
+            let d = if kl.contains(&lower) || lower.contains(&kl) { 1 } else { distance(&lower, &kl) };
+            (d, k)
+        })
+        .collect();
+    scored.sort();
+    let limit = (name.len() / 3).max(2);
+    let close: Vec<String> =
+        scored.iter().filter(|(d, _)| *d <= limit).take(3).map(|(_, k)| format!("{k:?}")).collect();
+    if close.is_empty() {
+        let all: Vec<String> = known.iter().take(12).map(|k| format!("{k:?}")).collect();
+        format!("; known: {}", all.join(", "))
+    } else {
+        format!("; did you mean {}?", close.join(" or "))
+    }
+}
+
+/// Levenshtein distance.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_team_agent_is_written_without_a_slash_and_read_back() {
+        let name = file_name("20260118T070951Z", "TASK", "Echo-1", "alpha/team-lead");
+        assert_eq!(name, "20260118T070951Z__TASK__Echo-1__alpha+team-lead.json");
+        assert_eq!(agent_of_file_name(&name).as_deref(), Some("alpha/team-lead"));
+        assert_eq!(agent_of_file_name("s__TASK__x__plain.json").as_deref(), Some("plain"));
+        // Not a team's agent: two names are needed on either side of the `+`.
+        assert_eq!(agent_of_file_name("s__TASK__x__a+.json"), None);
+        assert_eq!(agent_of_file_name("s__TASK__x__a+b+c.json"), None);
+    }
 
     #[test]
     fn names_reject_traversal() {

@@ -340,11 +340,62 @@ pub struct PluginConfig {
 }
 
 /// The first key of `sections` that neither the engine (`own`) nor an owner of sections
-/// (`owned`) reads, as the message that names it and every key there is.
-fn unknown_key(sections: &BTreeMap<String, toml::Value>, own: &[&str], owned: &[&str]) -> Option<String> {
+/// (`owned`) reads, as the message that names it, the closest known key and every key there
+/// is; with `source` (the file's text), where it is: `line L, column C` and the line with a
+/// caret under the key, as the TOML parser shows a wrong key one level down. `table`: the
+/// table the key is in (`None`: the top level).
+fn unknown_key(
+    sections: &BTreeMap<String, toml::Value>,
+    own: &[&str],
+    owned: &[&str],
+    source: Option<&str>,
+    table: Option<&str>,
+) -> Option<String> {
     let key = sections.keys().find(|k| !owned.contains(&k.as_str()))?;
-    let known: Vec<&str> = own.iter().chain(owned).copied().collect();
-    Some(format!("has no key `{key}` (the keys are {}); fix the name or remove it", known.join(", ")))
+    let known: Vec<String> = own.iter().chain(owned).map(|k| k.to_string()).collect();
+    let hint = baton_handoff::names::did_you_mean(key, &known);
+    let hint = if hint.starts_with("; did you mean") { hint } else { String::new() };
+    let at = source.and_then(|s| key_position(s, table, key)).map_or(String::new(), |(n, col, line)| {
+        format!(" at line {n}, column {col}:\n  {n} | {line}\n  {} | {}^", " ".repeat(n.to_string().len()), " ".repeat(col - 1))
+    });
+    Some(format!(
+        "has no key `{key}`{hint} (the keys are {}); fix the name or remove it{at}",
+        known.join(", ")
+    ))
+}
+
+/// Where `key` is written in `source`: (line, column, the line), both 1-based. At the top level
+/// (`table` `None`) it is `key = …` before any table header, or a table header `[key]`,
+/// `[key.…]`, `[[key]]`; inside `table`, `key = …` under its header, or `[table.key…]`.
+fn key_position(source: &str, table: Option<&str>, key: &str) -> Option<(usize, usize, String)> {
+    let mut current: Option<String> = None;
+    for (i, line) in source.lines().enumerate() {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if let Some(header) = trimmed.strip_prefix('[') {
+            let name = header.trim_start_matches('[').split(']').next().unwrap_or("").trim();
+            current = Some(name.to_string());
+            let wanted = match table {
+                None => key.to_string(),
+                Some(t) => format!("{t}.{key}"),
+            };
+            if name == wanted || name.starts_with(&format!("{wanted}.")) {
+                let col = indent + line[indent..].find(key).unwrap_or(0) + 1;
+                return Some((i + 1, col, line.to_string()));
+            }
+            continue;
+        }
+        let in_table = match (table, current.as_deref()) {
+            (None, None) => true,
+            (Some(t), Some(c)) => t == c,
+            _ => false,
+        };
+        let Some(rest) = trimmed.strip_prefix(key) else { continue };
+        if in_table && rest.trim_start().starts_with('=') {
+            return Some((i + 1, indent + 1, line.to_string()));
+        }
+    }
+    None
 }
 
 /// The keys of a `[plugins.NAME]` table the engine reads itself.
@@ -556,7 +607,8 @@ impl Config {
     /// Checks the top-level keys the engine does not read ([`Config::sections`]): each must be
     /// one of `tables`, the host interfaces' own (which parse them with [`Config::section`]).
     pub fn check_tables(&self, file: &Path, tables: &[&str]) -> Result<(), ConfigError> {
-        match unknown_key(&self.sections, CONFIG_KEYS, tables) {
+        let source = std::fs::read_to_string(file).ok();
+        match unknown_key(&self.sections, CONFIG_KEYS, tables, source.as_deref(), None) {
             None => Ok(()),
             Some(message) => Err(ConfigError::Section(format!("{}: {message}", file.display()))),
         }
@@ -575,8 +627,10 @@ impl Config {
         let refuse = |plugin: &str, message: String| {
             ConfigError::Section(format!("{}: [plugins.{plugin}] {message}", file.display()))
         };
+        let source = std::fs::read_to_string(file).ok();
         for (plugin, p) in &self.plugins {
-            if let Some(message) = unknown_key(&p.sections, PLUGIN_KEYS, keys) {
+            let table = format!("plugins.{plugin}");
+            if let Some(message) = unknown_key(&p.sections, PLUGIN_KEYS, keys, source.as_deref(), Some(&table)) {
                 return Err(refuse(plugin, message));
             }
             check(plugin, &p.sections_json()).map_err(|m| refuse(plugin, m.to_string()))?;
@@ -849,6 +903,30 @@ mod tests {
         c.check_tables(file, &["own"]).unwrap();
         let e = c.section::<Own>("own").unwrap_err().to_string();
         assert!(e.starts_with("[own]: "), "{e}");
+    }
+
+    /// An unknown key at the top level gets what a wrong key one level down gets: its line
+    /// and column with a caret, and the closest known key.
+    #[test]
+    fn an_unknown_key_is_located_in_the_file_with_the_closest_known_one() {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("baton.toml");
+        let text = "agent = \"baton\"\nmax_file_byte = 100\n\n[retyr]\nx = 1\n[plugins.p]\ntiem_ms = 3\n";
+        std::fs::write(&file, text).unwrap();
+        let c: Config = toml::from_str("agent = \"baton\"\nmax_file_byte = 100\n").unwrap();
+        let e = c.check_tables(&file, &[]).unwrap_err().to_string();
+        assert!(e.contains("has no key `max_file_byte`; did you mean \"max_file_bytes\"?"), "{e}");
+        assert!(e.contains("at line 2, column 1:\n  2 | max_file_byte = 100\n    | ^"), "{e}");
+        let c: Config = toml::from_str("[retyr]\nx = 1\n").unwrap();
+        let e = c.check_tables(&file, &["retry"]).unwrap_err().to_string();
+        assert!(e.contains("`retyr`; did you mean \"retry\"?") && e.contains("at line 4, column 2"), "{e}");
+        let c: Config = toml::from_str("[plugins.p]\ntiem_ms = 3\n").unwrap();
+        let e = c.check_sections(&file, &[], |_, _| Ok::<(), String>(())).unwrap_err().to_string();
+        assert!(e.contains("did you mean \"time_ms\"?") && e.contains("at line 7, column 1"), "{e}");
+        // Nothing close: no guess, the keys are listed.
+        let c: Config = toml::from_str("zzzzzzzzzz = 1\n").unwrap();
+        let e = c.check_tables(&file, &[]).unwrap_err().to_string();
+        assert!(!e.contains("did you mean") && e.contains("the keys are"), "{e}");
     }
 
     #[test]
