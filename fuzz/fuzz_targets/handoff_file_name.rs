@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(stamp::parse_rfc3339(&t).is_some(), "normalize_time({name:?}) = {t:?}");
         }
         if let Some(agent) = names::agent_of_file_name(&name) {
-            assert!(names::is_valid_name(agent));
+            assert!(names::is_valid_agent(&agent));
         }
         let _ = names::fold_key(&name);
         let slug = names::slug(&name);

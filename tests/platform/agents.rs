@@ -746,3 +746,56 @@ fn send_wait_finds_an_answer_written_in_two_steps_beside_many_unread_returns() {
     let printed = stdout(&out);
     assert!(printed.contains("done by hand") && printed.contains(&id), "the answer is what it printed: {printed}");
 }
+
+/// Issue 77: a wait is never silent. With no `serve`, `send --wait` to a plugin says so on
+/// stderr within 2 s (naming the home and the fix) and keeps waiting to its timeout; its
+/// default timeout is 60 s, not forever. Ctrl-C during the wait prints the TASK's id and the
+/// command that waits again, exit 130.
+#[test]
+fn a_wait_for_a_plugin_with_no_serve_says_so_and_ctrl_c_names_the_task() {
+    let h = home();
+    let started = std::time::Instant::now();
+    let o = run_as(&h, Some("Claude"), &["send", "--plugin", "echo", "--action", "echo", "--wait", "--timeout", "3"], None);
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("no `baton serve` is running for") && err.contains("baton service install"), "{err}");
+    assert_eq!(err.matches("no `baton serve` is running").count(), 1, "said once: {err}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    // The same for `wait ID` on that TASK.
+    let id = stdout(&o).lines().last().unwrap().to_string();
+    let w = h.run(&["wait", &id, "--timeout", "2"]);
+    assert_eq!(w.status.code(), Some(124));
+    assert!(stderr(&w).contains("no `baton serve` is running"), "{}", stderr(&w));
+    // The default timeout is in the help.
+    assert!(stdout(&h.run(&["wait", "--help"])).contains("Default 60"));
+
+    // Ctrl-C: the id and how to wait again, exit 130.
+    let mut c = h.cmd(&["send", "--plugin", "echo", "--action", "echo", "--wait"]);
+    c.env("BATON_AGENT", "Claude").stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = c.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: a plain signal to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    let id = stdout(&o).lines().last().unwrap_or_default().to_string();
+    assert!(!id.is_empty() && stderr(&o).contains(&format!("`baton wait {id}` waits again")), "{}{}", stdout(&o), stderr(&o));
+    assert!(h.inbox().read_dir().unwrap().flatten().any(|e| e.file_name().to_string_lossy().contains(&id)));
+}
+
+/// Issue 77: a reply over `max_file_bytes` is refused before anything is written (exit 2), and
+/// the TASK can still be answered, by a smaller reply.
+#[test]
+fn a_reply_over_the_size_cap_is_refused_and_the_task_can_still_be_answered() {
+    let h = Home::init(&[("max_file_bytes", "4096")], "");
+    let id = last_line(&run_as(&h, Some("Claude"), &["send", "--to", "Codex", "--new-agent", "--title", "Do it"], None));
+    let big = h.root.join("big.json");
+    std::fs::write(&big, json!({"text": "x".repeat(8000)}).to_string()).unwrap();
+    let o = run_as(&h, Some("Codex"), &["reply", &id, "--status", "completed", "--summary", "done", "--result", &format!("@{}", big.display())], None);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("max_file_bytes") && stderr(&o).contains("can still be answered"), "{}", stderr(&o));
+    assert!(files(&h.dir("Claude", "01_inbox")).is_empty(), "nothing written");
+    let o = run_as(&h, Some("Codex"), &["reply", &id, "--status", "completed", "--summary", "done"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(files(&h.dir("Claude", "01_inbox")).len(), 1);
+}

@@ -207,7 +207,10 @@ fn send_to_a_team_agent_delivers_with_a_receipt() {
     set_read(&inbox, "Please ship the parser.");
     let w = h.run(&["wait", &id, "--until", "read", "--timeout", "5"]);
     assert_eq!(w.status.code(), Some(0), "{}", String::from_utf8_lossy(&w.stdout));
-    assert_eq!(h.json(&["show", &id, "--json"])["delivery"], "read");
+    // `read` is still taken, as `noticed`, with a note that says so.
+    assert!(String::from_utf8_lossy(&w.stderr).contains("--until noticed"), "{}", String::from_utf8_lossy(&w.stderr));
+    assert_eq!(String::from_utf8_lossy(&w.stdout).trim(), format!("{id}: noticed"));
+    assert_eq!(h.json(&["show", &id, "--json"])["delivery"], "noticed");
     let lead = teams.join("alpha/inboxes/team-lead.json");
     let mut v: Vec<Value> = serde_json::from_slice(&std::fs::read(&lead).unwrap()).unwrap();
     v.push(json!({"from": "worker", "text": "Shipped.", "timestamp": baton_mailbox_now(), "read": false}));
@@ -221,7 +224,7 @@ fn send_to_a_team_agent_delivers_with_a_receipt() {
     let id2 = last_line(&h.ok(&["send", "--to", "alpha/worker", "--from", "team-lead", "--body", "second"]));
     std::fs::write(&inbox, "[]").unwrap();
     assert_eq!(h.json(&["show", &id2, "--json"])["delivery"], "lost");
-    assert_eq!(h.run(&["wait", &id2, "--until", "read"]).status.code(), Some(1));
+    assert_eq!(h.run(&["wait", &id2, "--until", "noticed"]).status.code(), Some(1));
 
     // Unknown agents and teams are refused by name.
     let e = h.run(&["send", "--to", "alpha/nobody", "--from", "x", "--body", "b"]);
@@ -423,8 +426,8 @@ fn a_task_replying_to_a_team_agent_is_answered_in_its_claude_inbox() {
 
     // Claude Code marks it read.
     set_read(&inbox, m["text"].as_str().unwrap());
-    assert_eq!(h.json(&["show", "RT1", "--json"])["delivery"], "read");
-    assert_eq!(h.json(&["show", &id, "--json"])["delivery"], "read");
+    assert_eq!(h.json(&["show", "RT1", "--json"])["delivery"], "noticed");
+    assert_eq!(h.json(&["show", &id, "--json"])["delivery"], "noticed");
 
     // The same through `baton send --reply-to TEAM/AGENT`.
     let sent = h.json(&[
@@ -939,7 +942,7 @@ fn reply_to_a_task_from_a_team_agent_is_delivered_into_its_claude_inbox() {
     assert_eq!(std::fs::read_dir(h.dir("bob", "02_processed")).unwrap().count(), 1, "the TASK is filed");
     assert_eq!(h.json(&["show", "R1", "--json"])["delivery"], "written");
     set_read(&inbox, m["text"].as_str().unwrap());
-    assert_eq!(h.json(&["show", "R1", "--json"])["delivery"], "read");
+    assert_eq!(h.json(&["show", "R1", "--json"])["delivery"], "noticed");
 
     let again = h.run(&["reply", "R1", "--status", "failed", "--summary", "again"]);
     assert_ne!(again.status.code(), Some(0));
@@ -993,4 +996,145 @@ fn rejections_of_files_from_team_agents_reach_their_claude_inbox_or_say_why_not(
     assert!(!told.contains("cannot be an agent name"), "{told}");
     assert_eq!(messages(&inbox).len(), 3, "B1's and the loose file's rejections, nothing for B2");
     assert!(!h.root.join("handoffs/alpha").exists(), "no folder handoffs/alpha/ is made");
+}
+
+/// Issue 77: a Claude Code teammate works through baton as itself. `TEAM/AGENT` is a sender
+/// everywhere: a teammate's message to its own team is written with the plain name, as Claude
+/// Code writes it (another team's sender keeps its team); a TASK from a teammate to a plugin is
+/// a file whose name holds no `/`, answered into the teammate's Claude inbox; `inbox
+/// TEAM/AGENT` lists its messages with their `cm-` ids; `ack cm-…` says what it acknowledged.
+#[test]
+fn a_teammate_sends_as_itself_and_reads_its_own_inbox() {
+    let (h, teams, _) = mailbox_home();
+    let worker = teams.join("alpha/inboxes/worker.json");
+    let lead = teams.join("alpha/inboxes/team-lead.json");
+    let id = last_line(&h.ok(&["send", "--from", "alpha/team-lead", "--to", "alpha/worker", "--body", "Ship it."]));
+    let m = messages(&worker).pop().unwrap();
+    assert_eq!((m["from"].as_str(), m["text"].as_str()), (Some("team-lead"), Some("Ship it.")), "the plain name: {m}");
+    h.ok(&["send", "--from", "beta/reviewer", "--to", "alpha/worker", "--body", "From next door."]);
+    assert_eq!(messages(&worker).pop().unwrap()["from"], "beta/reviewer", "another team's sender keeps its team");
+
+    // A TASK from a teammate to a plugin: a file name without a slash, answered in its inbox.
+    let before = messages(&lead).len();
+    let sent = h.json(&[
+        "send", "--from", "alpha/team-lead", "--plugin", "echo", "--action", "echo", "--params", "{}", "--json",
+    ]);
+    let file = sent["file"].as_str().unwrap();
+    assert!(file.ends_with("__alpha+team-lead.json"), "{file}");
+    assert!(Path::new(file).parent().unwrap().ends_with("handoffs/baton/01_inbox"), "{file}");
+    h.ok(&["serve", "--once"]);
+    let after = messages(&lead);
+    assert_eq!(after.len(), before + 1, "one RETURN message: {after:?}");
+    let ret: Value = serde_json::from_str(after.last().unwrap()["text"].as_str().unwrap()).unwrap();
+    assert_eq!((ret["in_reply_to"].as_str(), ret["status"].as_str()), (sent["id"].as_str(), Some("completed")));
+    assert_eq!(ret["to"], "alpha/team-lead");
+
+    // Its inbox, as the teammate reads it: every message with its id and state.
+    let listed = h.json(&["inbox", "alpha/worker", "--json", "--all"]);
+    assert_eq!(listed["agent"], "alpha/worker");
+    let items = listed["handoffs"].as_array().unwrap();
+    let mine = items.iter().find(|i| i["id"] == id.as_str()).unwrap_or_else(|| panic!("{id} in {listed}"));
+    assert_eq!((mine["state"].as_str(), mine["kind"].as_str(), mine["from"].as_str()), (Some("unread"), Some("message"), Some("team-lead")));
+    let lead_items = h.json(&["inbox", "alpha/team-lead", "--json"]);
+    let r = lead_items["handoffs"].as_array().unwrap().iter().find(|i| i["kind"] == "return").expect("the RETURN is listed");
+    assert_eq!(r["in_reply_to"], sent["id"]);
+    // Only unread ones without --all; the text form names the inbox.
+    let text = String::from_utf8_lossy(&h.ok(&["inbox", "alpha/worker"]).stdout).into_owned();
+    assert!(text.starts_with("alpha/worker: 2 unread in "), "{text}");
+    assert!(text.contains(&id), "{text}");
+
+    // Acknowledged in the ledger, said as a message (not "RETURN for ").
+    let seen_id = lead_items["handoffs"][0]["id"].as_str().unwrap().to_string();
+    h.ok(&["status", "--json"]); // records the mailbox's messages
+    let out = String::from_utf8_lossy(&h.ok(&["ack", &seen_id]).stdout).into_owned();
+    assert!(out.contains("a message in alpha/team-lead's mailbox") && !out.contains("RETURN for )"), "{out}");
+}
+
+/// A transcript line as Claude Code writes one: `kind` is `user` (what the model received) or
+/// `assistant` (what it wrote).
+fn transcript_line(kind: &str, at: &str, from: &str, text: &str) -> String {
+    let content = format!("<teammate-message teammate_id=\"{from}\" color=\"blue\">\n{text}\n</teammate-message>");
+    let message = if kind == "user" {
+        json!({"role": "user", "content": content})
+    } else {
+        json!({"role": "assistant", "content": [{"type": "text", "text": format!("Human: {content}")}]})
+    };
+    format!("{}\n", json!({"type": kind, "timestamp": at, "sessionId": "s1", "message": message}))
+}
+
+fn append(path: &Path, s: &str) {
+    use std::io::Write;
+    std::fs::OpenOptions::new().append(true).open(path).unwrap().write_all(s.as_bytes()).unwrap();
+}
+
+fn now_plus(secs: i64) -> String {
+    let t = time::OffsetDateTime::now_utc() + time::Duration::seconds(secs);
+    t.format(&time::format_description::well_known::Rfc3339).unwrap()
+}
+
+/// Issue 77: receipts say only what happened. Claude Code's `read` flag is `noticed`; `seen`
+/// rests on a `user` line of the recipient's transcript (found by its sidecar, in a project
+/// folder that is not the team's cwd) carrying the message, written after the delivery; the
+/// model's own assistant line quoting it is no delivery. A 50 MB transcript is read from where
+/// it stood at the delivery, not whole. `wait --until seen` ends on it; `status` lists as
+/// UNSEEN what was noticed while the transcript moved on without it.
+#[test]
+fn receipts_are_noticed_then_seen_from_the_recipients_transcript() {
+    let (h, teams, _) = mailbox_home();
+    let claude = teams.parent().unwrap();
+    let sub = claude.join("projects/-home-u-elsewhere/3f9a0c12-1111-4222-8333-444455556666/subagents");
+    std::fs::create_dir_all(&sub).unwrap();
+    write(&sub.join("agent-a7.meta.json"), r#"{"agentType": "worker", "name": "worker", "teamName": "alpha", "taskKind": "in_process_teammate"}"#);
+    let transcript = sub.join("agent-a7.jsonl");
+    // 50 MB of earlier work, none of it a delivery of this message.
+    let filler = transcript_line("user", "2026-01-01T00:00:00.000Z", "team-lead", &"x".repeat(4000));
+    let mut big = String::with_capacity(51 << 20);
+    while big.len() < 50 << 20 {
+        big.push_str(&filler);
+    }
+    std::fs::write(&transcript, &big).unwrap();
+    let inbox = teams.join("alpha/inboxes/worker.json");
+    let id = last_line(&h.ok(&["send", "--from", "alpha/team-lead", "--to", "alpha/worker", "--body", "Review the lexer."]));
+    let shown = h.json(&["show", &id, "--json"]);
+    assert_eq!(shown["delivery"], "written", "{shown}");
+    set_read(&inbox, "Review the lexer.");
+    assert_eq!(h.json(&["show", &id, "--json"])["delivery"], "noticed");
+    // The model's own words quoting the message: still only noticed.
+    append(&transcript, &transcript_line("assistant", &now_plus(1), "team-lead", "Review the lexer."));
+    assert_eq!(h.json(&["show", &id, "--json"])["delivery"], "noticed");
+    let w = h.run(&["wait", &id, "--until", "seen", "--timeout", "0.5"]);
+    assert_eq!(w.status.code(), Some(124), "not seen yet");
+    // The user line that delivered it, at the end of the 50 MB.
+    let at = now_plus(2);
+    append(&transcript, &transcript_line("user", &at, "team-lead", "Review the lexer."));
+    let w = h.run(&["wait", &id, "--until", "seen", "--timeout", "10", "--json"]);
+    assert_eq!(w.status.code(), Some(0), "{}", String::from_utf8_lossy(&w.stderr));
+    let got: Value = serde_json::from_slice(&w.stdout).unwrap();
+    assert_eq!((got["delivery"].as_str(), got["seen_at"].as_str()), (Some("seen"), Some(at.as_str())), "{got}");
+    assert_eq!(got["transcript"], json!(transcript));
+    let shown = h.json(&["show", &id, "--json"]);
+    assert_eq!((shown["delivery"].as_str(), shown["seen_at"].as_str()), (Some("seen"), Some(at.as_str())));
+    let events: Vec<&str> = shown["events"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(events.iter().filter(|e| **e == "delivery_seen").count(), 1, "recorded once: {events:?}");
+    assert_eq!(events.iter().filter(|e| **e == "delivery_noticed").count(), 1, "{events:?}");
+    // The transcript was read from where it stood at the delivery: the delivery kept that
+    // offset (50 MB in), and the look's cursor went on from it.
+    let delivered = shown["events"].as_array().unwrap().iter().find(|e| e["event"] == "delivered").unwrap();
+    assert!(delivered["detail"]["transcript_offset"].as_u64().unwrap() >= 50 << 20, "{delivered}");
+
+    // A second message: noticed, while the transcript moves on without it, for longer than
+    // `unseen_after` (1 s here): UNSEEN in status.
+    let cfg = h.root.join("baton.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replacen("\nhandoffs = \"handoffs\"", "\nhandoffs = { path = \"handoffs\", unseen_after = 1 }", 1))
+        .unwrap();
+    let id2 = last_line(&h.ok(&["send", "--from", "alpha/team-lead", "--to", "alpha/worker", "--body", "Second."]));
+    set_read(&inbox, "Second.");
+    std::thread::sleep(Duration::from_millis(1500));
+    append(&transcript, &transcript_line("user", &now_plus(1), "someone-else", "unrelated"));
+    let status = h.json(&["status", "--json"]);
+    let unseen: Vec<&str> = status["unseen"].as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap()).collect();
+    assert_eq!(unseen, [id2.as_str()], "{}", status["unseen"]);
+    let text = String::from_utf8_lossy(&h.ok(&["status"]).stdout).into_owned();
+    assert!(text.contains(&format!("UNSEEN  \"{id2}\"")), "{text}");
 }

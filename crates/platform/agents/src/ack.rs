@@ -157,7 +157,7 @@ fn ack_one(tree: &Tree, f: Found) -> Result<Acked> {
     let mut acked = Acked { id, in_reply_to, agent: f.agent.clone(), file: f.path.clone(), already: true };
     if f.folder == FOLDERS[0] {
         let done = tree.root.join(&f.agent).join(FOLDERS[1]);
-        std::fs::create_dir_all(&done).with_context(|| format!("creating {}", done.display()))?;
+        baton_fs::ensure_dir(&done).with_context(|| format!("creating {}", done.display()))?;
         let dest = done.join(f.path.file_name().unwrap_or_default());
         baton_fs::rename_noreplace(&f.path, &dest)
             .with_context(|| format!("moving {} to {} (never overwriting)", f.path.display(), dest.display()))?;
@@ -210,7 +210,12 @@ pub fn run(ctx: &Ctx, a: AckArgs) -> Result<i32> {
     }
     for x in &acked {
         let what = if x.already { "already read" } else { "acknowledged" };
-        println!("{what} {} (RETURN for {}): {}", x.id, x.in_reply_to, x.file.display());
+        if x.in_reply_to.is_empty() {
+            // A mailbox message: acknowledged in the ledger, its file left as it is.
+            println!("{what} {} (a message in {}'s mailbox): {}", x.id, x.agent, x.file.display());
+        } else {
+            println!("{what} {} (RETURN for {}): {}", x.id, x.in_reply_to, x.file.display());
+        }
     }
     Ok(0)
 }

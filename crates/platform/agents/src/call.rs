@@ -5,7 +5,6 @@
 //! else by draining baton's inbox in this process as `baton serve --once` does. Either way the
 //! TASK is a real handoff: claimed, recorded in the ledger, answered by one RETURN and filed
 //! (unlike `baton run`, which records nothing).
-use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value};
@@ -110,7 +109,7 @@ pub fn run(ctx: &Ctx, a: CallArgs) -> Result<i32> {
     // Nobody to answer it: this process drains baton's inbox, as `serve --once` would (again
     // each second the RETURN is still missing: a retry with a delay, a file another drain held).
     let found = wait::block_sliced(&mut waiter, timeout, || {
-        if !serve_running(ctx, &tree) {
+        if !super::waiting::serve_running(ctx, &tree) {
             drain(ctx)?;
         }
         Ok(true)
@@ -125,28 +124,6 @@ fn drain(ctx: &Ctx) -> Result<()> {
     (ctx.plugins()?.drain)(ctx)
         .map(|_| ())
         .context("running the TASK in this process (no `baton serve` runs for this home)")
-}
-
-/// Whether a `baton serve` holds this home's claims now: a live lock in `<baton>/.claims/`
-/// (SQLite), or `serve.lock` beside the local state file (PostgreSQL).
-fn serve_running(ctx: &Ctx, tree: &Tree) -> bool {
-    let shared = matches!(ctx.location, baton_ledger::Location::Postgres(_));
-    if shared {
-        return ctx.state.parent().is_some_and(|d| locked(&d.join("serve.lock")));
-    }
-    let claims = tree.root.join(&tree.baton).join(".claims");
-    std::fs::read_dir(claims)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|e| e.path().extension().is_some_and(|x| x == "lock") && locked(&e.path()))
-}
-
-/// Whether another process holds an exclusive `flock` on `path` (a shared probe would block).
-fn locked(path: &Path) -> bool {
-    use rustix::fs::{FlockOperation, flock};
-    let Ok(f) = std::fs::File::open(path) else { return false };
-    flock(&f, FlockOperation::NonBlockingLockShared).is_err()
 }
 
 /// The JSON Schema types a property admits (`type` as a string or a list; none: any).

@@ -13,7 +13,8 @@ use baton_cli::text::esc;
 
 #[derive(clap::Args, Debug)]
 pub struct InboxArgs {
-    /// The agent (its folder under the handoffs root).
+    /// The agent (its folder under the handoffs root), or `TEAM/AGENT` (a Claude Code team's
+    /// agent: the messages in its inbox).
     pub agent: String,
     #[arg(long)]
     pub json: bool,
@@ -27,6 +28,9 @@ pub struct InboxArgs {
 /// `file` and `body` (the whole JSON body); a RETURN also
 /// `in_reply_to` and `status`. A file that is not a valid handoff has `problem` instead.
 pub fn list(tree: &Tree, agent: &str, all: bool) -> Result<(String, Vec<Value>)> {
+    if names::team_agent(agent).is_some() {
+        return team_inbox(tree, agent, all);
+    }
     let folder = tree.agent(agent, false)?;
     let mut out = Vec::new();
     for (i, sub) in FOLDERS.iter().enumerate() {
@@ -96,6 +100,49 @@ pub fn list(tree: &Tree, agent: &str, all: bool) -> Result<(String, Vec<Value>)>
     Ok((folder, out))
 }
 
+/// `inbox TEAM/AGENT`: the messages in that agent's Claude Code inbox, oldest first, each with
+/// its `cm-` id and `state` (`unread`, or `read` once Claude Code took it; with `all`, read ones
+/// too), a RETURN baton appended there as `kind: "return"` with its `in_reply_to` and `status`.
+/// The inbox file is only read.
+fn team_inbox(tree: &Tree, agent: &str, all: bool) -> Result<(String, Vec<Value>)> {
+    let r = crate::mailbox::recipient(&tree.ctx(), agent, false)?;
+    let inbox = baton_mailbox::claude::read_inbox(&r.team, &r.name, &r.inbox);
+    let messages = match inbox.messages {
+        Ok(m) => m,
+        // Not there yet (in the roster, nothing sent): empty, as an empty folder is.
+        Err(_) if !r.inbox.exists() => Vec::new(),
+        Err(e) => anyhow::bail!("{}: {e}", r.inbox.display()),
+    };
+    let mut out = Vec::new();
+    for m in messages.iter().filter(|m| all || !m.read) {
+        let id = baton_mailbox::claude::message_id(agent, &m.from, &m.timestamp, &m.text);
+        let created = m.at.map(baton_mailbox::when::rfc3339).unwrap_or_else(|| m.timestamp.clone());
+        let mut item = json!({
+            "state": if m.read { "read" } else { "unread" },
+            "kind": "message",
+            "id": id,
+            "from": m.from,
+            "title": m.title,
+            "created_at": created,
+            "age_secs": age_secs(&created),
+            "age": super::human_age(age_secs(&created)),
+            "file": r.inbox,
+            "text": m.text,
+        });
+        // A RETURN baton appended (its text is the RETURN's JSON).
+        if let Ok(v) = serde_json::from_str::<Value>(&m.text)
+            && v["kind"] == "return"
+        {
+            item["kind"] = json!("return");
+            item["in_reply_to"] = v["in_reply_to"].clone();
+            item["status"] = v["status"].clone();
+            item["body"] = v;
+        }
+        out.push(item);
+    }
+    Ok((agent.to_string(), out))
+}
+
 pub fn run(ctx: &Ctx, a: InboxArgs) -> Result<i32> {
     let tree = Tree::open(ctx)?;
     let (folder, items) = list(&tree, &a.agent, a.all)?;
@@ -103,8 +150,14 @@ pub fn run(ctx: &Ctx, a: InboxArgs) -> Result<i32> {
         println!("{}", serde_json::to_string_pretty(&json!({"agent": folder, "handoffs": items}))?);
         return Ok(0);
     }
-    let waiting = items.iter().filter(|i| i["state"] == "waiting").count();
-    println!("{folder}: {waiting} waiting in {}", tree.root.join(&folder).join(FOLDERS[0]).display());
+    if names::team_agent(&folder).is_some() {
+        let unread = items.iter().filter(|i| i["state"] == "unread").count();
+        let file = items.first().and_then(|i| i["file"].as_str()).unwrap_or("its Claude Code inbox");
+        println!("{folder}: {unread} unread in {file}");
+    } else {
+        let waiting = items.iter().filter(|i| i["state"] == "waiting").count();
+        println!("{folder}: {waiting} waiting in {}", tree.root.join(&folder).join(FOLDERS[0]).display());
+    }
     for i in &items {
         let file = i["file"].as_str().unwrap_or_default();
         let file = std::path::Path::new(file).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
@@ -113,6 +166,7 @@ pub fn run(ctx: &Ctx, a: InboxArgs) -> Result<i32> {
             continue;
         }
         let what = match i["kind"].as_str() {
+            Some("message") => "MESSAGE".to_string(),
             Some("return") => format!(
                 "RETURN {} for {}",
                 i["status"].as_str().unwrap_or("?"),

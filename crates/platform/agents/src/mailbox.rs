@@ -10,7 +10,7 @@ use serde_json::json;
 
 use baton_mailbox::report::{self, Mailbox};
 use baton_mailbox::settings::{self, Kind};
-use baton_mailbox::{claude, deliver};
+use baton_mailbox::deliver;
 
 use baton_cli::Ctx;
 use baton_cli::mailboxes::{configured, observe, text};
@@ -133,6 +133,10 @@ fn add(ctx: &Ctx, a: AddArgs) -> Result<i32> {
     if !resolved.is_dir() {
         eprintln!("warning: {} does not exist yet; `baton status` says so until it does", resolved.display());
     }
+    // `serve` reads the [mailboxes] tables when it starts.
+    if crate::Tree::open(ctx).is_ok_and(|t| crate::waiting::serve_running(ctx, &t)) {
+        eprintln!("note: a `baton serve` is running for this home: restart it to record the new mailbox's messages as they come");
+    }
     Ok(0)
 }
 
@@ -144,8 +148,11 @@ fn key_of(path: &str) -> String {
     if k.trim_matches('_').is_empty() { "folders".into() } else { k }
 }
 
-/// How often `serve` reads the configured mailboxes.
-const OBSERVE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often `serve`'s observer looks at the deliveries' receipts.
+const TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Every how many ticks it reads the configured mailboxes (every 5 s).
+const OBSERVE_EVERY_TICKS: u64 = 5;
 
 /// `serve`'s mailbox observer: a thread that records every new message of the configured
 /// mailboxes in the ledger every few seconds, so a message's history is kept even when its
@@ -154,24 +161,38 @@ const OBSERVE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 /// next one tries again.
 pub fn spawn_observer(ctx: Ctx) -> Option<std::thread::JoinHandle<()>> {
     let boxes = ctx.config().ok().and_then(|cfg| configured(&cfg).ok()).filter(|b| !b.is_empty())?;
+    let unseen_after = unseen_after(&ctx);
     let spawned = std::thread::Builder::new().name("mailboxes".into()).spawn(move || {
         let mut failing = false;
-        loop {
-            let pass = baton_ledger::Ledger::open_at(&ctx.location)
-                .map_err(anyhow::Error::from)
-                .and_then(|mut ledger| observe(&ctx, &mut ledger, &boxes));
-            match pass {
-                Ok(_) => failing = false,
-                Err(e) if !failing => {
-                    tracing::warn!(
-                        "mailboxes: reading them failed ({e:#}); trying again every {}s",
-                        OBSERVE_EVERY.as_secs()
-                    );
-                    failing = true;
+        let mut ledger: Option<baton_ledger::Ledger> = None;
+        let mut transcripts = baton_mailbox::record::transcripts(&ctx.home, &ctx.state, &boxes);
+        for tick in 0u64.. {
+            let pass = (|| -> Result<()> {
+                let l = match &mut ledger {
+                    Some(l) => l,
+                    None => ledger.insert(baton_ledger::Ledger::open_at(&ctx.location)?),
+                };
+                if tick % OBSERVE_EVERY_TICKS == 0 {
+                    observe(&ctx, l, &boxes)?;
+                    baton_mailbox::record::record_tasks(&ctx.home, l, &boxes).map_err(|e| anyhow::anyhow!("{e}"))?;
                 }
-                Err(_) => {}
+                // Receipts every tick: `seen` within about a second of its transcript line.
+                baton_mailbox::record::unseen(&ctx.home, &mut transcripts, l, &boxes, unseen_after)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                Ok(())
+            })();
+            match pass {
+                Ok(()) => failing = false,
+                Err(e) => {
+                    // Opened again next time (a replaced state, a lost connection).
+                    ledger = None;
+                    if !failing {
+                        tracing::warn!("mailboxes: reading them failed ({e:#}); trying again every second");
+                        failing = true;
+                    }
+                }
             }
-            std::thread::sleep(OBSERVE_EVERY);
+            std::thread::sleep(TICK);
         }
     });
     spawned.map_err(|e| tracing::warn!("mailboxes: no observer thread ({e}); `baton status` still records them")).ok()
@@ -199,15 +220,22 @@ pub fn recipient(ctx: &Ctx, to: &str, create: bool) -> Result<Recipient> {
 pub fn deliver_to(ctx: &Ctx, r: &Recipient, from: &str, text: &str, summary: Option<&str>) -> Result<String> {
     let timestamp = baton_mailbox::when::rfc3339(time::OffsetDateTime::now_utc());
     let msg = deliver::Outgoing {
-        from: from.to_string(),
+        from: r.from_as_written(from).to_string(),
         text: text.to_string(),
         summary: summary.map(str::to_string),
         timestamp: timestamp.clone(),
     };
+    // The recipient's transcript and its length before the append: its receipt reads only
+    // the lines written after (`seen`), never the whole file.
+    let mut detail = r.delivered_detail(&msg);
+    if let Some(t) = transcripts(ctx).locate(&r.agent()) {
+        detail["transcript_offset"] = json!(std::fs::metadata(&t).map_or(0, |m| m.len()));
+        detail["transcript"] = json!(t);
+    }
     deliver::deliver(&r.inbox, &msg)?;
     let id = r.message_id(&msg);
     let mut ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
-    ledger.batch(|w| w.event(&id, &timestamp, "delivered", &r.delivered_detail(&msg)))?;
+    ledger.batch(|w| w.event(&id, &timestamp, "delivered", &detail))?;
     tracing::info!(id = %id, inbox = %r.inbox.display(), "delivered");
     Ok(id)
 }
@@ -243,70 +271,45 @@ pub fn record_return(ctx: &Ctx, r: &Recipient, task_id: &str, msg: &deliver::Out
     Ok(())
 }
 
-/// A delivery's state now: `written`, `read`, `answered` or `lost`, from the inbox and the
-/// ledger; each state reached is recorded once as an event (`delivery_read`, …), so a read
-/// message the inbox has since dropped stays read. For a TASK whose RETURN the pipeline
-/// appended to a Claude inbox (a `return_delivered` event naming the message), that message's
-/// state. `None`: the id is no delivery.
-pub fn delivery(ledger: &mut baton_ledger::Ledger, id: &str) -> Result<Option<&'static str>> {
-    let events = ledger.events(id)?;
-    let Some(d) = events.iter().find(|e| e.event == "delivered") else {
-        // A TASK answered into a Claude inbox: its RETURN's message tells.
-        let message =
-            events.iter().rev().find(|e| e.event == "return_delivered").and_then(|e| e.detail["message"].as_str());
-        return match message {
-            Some(m) if m != id => delivery(ledger, m),
-            _ => Ok(None),
-        };
-    };
-    let had = |name: &str| events.iter().any(|e| e.event == name);
-    if had("delivery_answered") {
-        return Ok(Some("answered"));
-    }
-    let s = |k: &str| d.detail[k].as_str().unwrap_or_default().to_string();
-    let (agent, from, timestamp, inbox) = (s("agent"), s("from"), s("timestamp"), PathBuf::from(s("inbox")));
-    let short = agent.rsplit('/').next().unwrap_or(&agent).to_string();
-    let now_read = match claude::parse_inbox(&std::fs::read(&inbox).unwrap_or_default()) {
-        Ok((msgs, _)) => {
-            msgs.iter().find(|m| claude::message_id(&agent, &m.from, &m.timestamp, &m.text) == id).map(|m| m.read)
-        }
-        Err(_) => None,
-    };
-    let read = had("delivery_read") || now_read == Some(true);
-    let lost = !read && now_read.is_none();
-    // Answered: once read, the agent wrote back to the sender's inbox in the same team after
-    // the delivery.
-    let sent_at = baton_handoff::stamp::parse_rfc3339(&timestamp);
-    let back = inbox.with_file_name(format!("{from}.json"));
-    let answered = read
-        && claude::parse_inbox(&std::fs::read(&back).unwrap_or_default())
-            .map(|(msgs, _)| msgs.iter().any(|m| m.from == short && m.at.zip(sent_at).is_some_and(|(a, s)| a > s)))
-            .unwrap_or(false);
-    let now = baton_handoff::stamp::rfc3339(baton_handoff::stamp::now());
-    let (state, record) = if answered {
-        ("answered", Some("delivery_answered"))
-    } else if read {
-        ("read", (!had("delivery_read")).then_some("delivery_read"))
-    } else if lost {
-        ("lost", (!had("delivery_lost")).then_some("delivery_lost"))
-    } else {
-        ("written", None)
-    };
-    if let Some(ev) = record {
-        if answered && !had("delivery_read") {
-            ledger.batch(|w| w.event(id, &now, "delivery_read", &json!({})))?;
-        }
-        ledger.batch(|w| w.event(id, &now, ev, &json!({"inbox": inbox})))?;
-    }
-    Ok(Some(state))
+/// The transcripts of the configured claude-team mailboxes ([`baton_cli::mailboxes::transcripts`]).
+pub fn transcripts(ctx: &Ctx) -> baton_mailbox::receipt::Transcripts {
+    let boxes = ctx.config().ok().and_then(|c| configured(&c).ok()).unwrap_or_default();
+    baton_mailbox::record::transcripts(&ctx.home, &ctx.state, &boxes)
 }
 
-/// Whether `state` has reached `until` (`read` is reached by `answered` too).
-pub fn reached(state: &str, until: &str) -> bool {
-    match until {
-        "read" => matches!(state, "read" | "answered"),
-        "answered" => state == "answered",
-        _ => state != "written",
+/// `[handoffs] unseen_after`: how long a message may stay noticed, not seen, while its
+/// recipient's transcript moves on, before `status` calls it UNSEEN (default 10 minutes).
+pub fn unseen_after(ctx: &Ctx) -> std::time::Duration {
+    ctx.config().map_or(baton_pipeline::tree::DEFAULT_UNSEEN_AFTER, |c| c.handoffs.unseen_after)
+}
+
+/// A delivery's state now ([`baton_mailbox::receipt`]: `written`, `noticed`, `seen`,
+/// `answered` or `lost`), from the inbox, the recipient's transcript and the ledger; each state
+/// reached is recorded once as an event (`delivery_noticed`, `delivery_seen`, …), so a noticed
+/// message the inbox has since dropped stays noticed. `None`: the id is no delivery.
+pub fn delivery(
+    ctx: &Ctx,
+    ledger: &mut baton_ledger::Ledger,
+    transcripts: &mut baton_mailbox::receipt::Transcripts,
+    id: &str,
+) -> Result<Option<baton_mailbox::receipt::Look>> {
+    let mut store = baton_mailbox::record::Events(ledger);
+    let found = baton_mailbox::receipt::delivery(&mut store, transcripts, id, unseen_after(ctx))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(found.map(|(_, look)| look))
+}
+
+/// The `delivery_seen` event's detail (`seen_at`, `transcript`), once a delivery was seen.
+pub fn seen_detail(ledger: &baton_ledger::Ledger, id: &str) -> Result<Option<serde_json::Value>> {
+    let events = ledger.events(id)?;
+    if let Some(e) = events.iter().find(|e| e.event == "delivery_seen") {
+        return Ok(Some(e.detail.clone()));
+    }
+    // A TASK answered into a Claude inbox: its RETURN's message.
+    let message = events.iter().rev().find(|e| e.event == "return_delivered").and_then(|e| e.detail["message"].as_str());
+    match message {
+        Some(m) if m != id => seen_detail(ledger, m),
+        _ => Ok(None),
     }
 }
 

@@ -182,9 +182,9 @@ pub fn run(ctx: &Ctx, args: McpArgs) -> Result<i32> {
         bail!("--wait-cap must be a positive number of seconds");
     }
     let opened = Tree::open(ctx);
-    let bad_agent = args.agent.as_ref().filter(|a| !baton_handoff::names::is_valid_name(a)).map(|a| {
+    let bad_agent = args.agent.as_ref().filter(|a| !baton_handoff::names::is_valid_agent(a)).map(|a| {
         format!(
-            "--agent {a:?} is not a valid agent name (ASCII letters, digits, '.', '_' and '-'): fix `baton mcp --agent NAME` in the client's MCP config"
+            "--agent {a:?} is not a valid agent name (ASCII letters, digits, '.', '_' and '-'; or TEAM/AGENT for a Claude Code team's agent): fix `baton mcp --agent NAME` in the client's MCP config"
         )
     });
     let (tree, broken) = match opened {
@@ -595,8 +595,13 @@ fn wait_for_return(
     Ok(match found {
         Some((_, ret)) => ret,
         // Said, not silent: which TASK, and where its answer was looked for.
-        None => json!({"pending": true, "id": id, "expected": waiter.expected(),
-                       "message": format!("no RETURN for TASK {id} yet; expected: {}", waiter.expected())}),
+        None => {
+            let mut message = format!("no RETURN for TASK {id} yet; expected: {}", waiter.expected());
+            if waiter.for_plugin && !crate::waiting::serve_running(&me.ctx(), &me.tree) {
+                message = format!("{message}. {}", crate::waiting::no_serve_message(&me.ctx().home));
+            }
+            json!({"pending": true, "id": id, "expected": waiter.expected(), "message": message})
+        }
     })
 }
 

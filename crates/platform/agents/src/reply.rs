@@ -163,7 +163,18 @@ pub fn reply(tree: &Tree, id: &str, answer: &NewReturn, acting_as: Option<&str>)
         bail!("{} is not a TASK", found.path.display());
     };
     let ret = build::reply(&task, &found.agent, answer)
-        .map_err(|e| anyhow!("the RETURN would not be valid: {}", e.message))?;
+        .map_err(|e| anyhow!("the RETURN would not be valid: {}; nothing was written", e.message))?;
+    // Checked as `send` checks a TASK: a RETURN over the cap would be refused by every reader
+    // (the sender's wait, `inbox`), and the TASK, marked answered, could never be answered again.
+    let size = serde_json::to_vec_pretty(&ret).map_or(usize::MAX, |b| b.len() + 1);
+    if size as u64 > tree.max_file_bytes {
+        bail!(
+            "too_large: the RETURN would be {size} bytes, over the {} byte cap (max_file_bytes in baton.toml); \
+             nothing was written and TASK {id} can still be answered (put large output in a file and name it \
+             with --artifact)",
+            tree.max_file_bytes
+        );
+    }
     // A Claude Code team's agent gets the RETURN as a message in its inbox (checked now: an
     // unknown one is refused before anything is written or moved).
     let mailbox = if baton_handoff::names::team_agent(task.reply_agent()).is_some() {
@@ -232,7 +243,7 @@ fn read_journal(path: &Path) -> Result<Journal> {
 /// Writes the journal under its final name only if there is none (temp, then no-replace rename).
 fn create_journal(path: &Path, j: &Journal) -> Result<bool> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    baton_fs::ensure_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
     let tmp = temp_with(dir, j)?;
     match baton_fs::rename_noreplace(&tmp, path) {
         Ok(()) => {
@@ -322,7 +333,7 @@ pub fn finish(tree: &Tree, path: &Path) -> Result<bool> {
     if j.task_file.exists() {
         let processed = j.processed_file.parent().unwrap_or(Path::new(".")).to_path_buf();
         let processed = processed.as_path();
-        std::fs::create_dir_all(processed).with_context(|| format!("creating {}", processed.display()))?;
+        baton_fs::ensure_dir(processed).with_context(|| format!("creating {}", processed.display()))?;
         let name = j.processed_file.file_name().map(|n| n.to_owned()).unwrap_or_default();
         let moved = baton_fs::numbered_slot(&name, |candidate| {
             let to = processed.join(&candidate);

@@ -51,8 +51,9 @@ pub struct SendArgs {
     /// 124 timeout.
     #[arg(long)]
     pub wait: bool,
-    /// With --wait: give up after this many seconds (exit 124). Default: wait forever.
-    #[arg(long, value_name = "SECS", requires = "wait")]
+    /// With --wait: give up after this many seconds (exit 124; the TASK stays pending). Default
+    /// 60; `inf` waits forever.
+    #[arg(long, value_name = "SECS", requires = "wait", default_value = "60")]
     pub timeout: Option<f64>,
     /// Print JSON: `{id, file}`, or with --wait exactly the RETURN object.
     #[arg(long)]
@@ -93,6 +94,8 @@ pub struct Sent {
     pub mailbox: Option<crate::mailbox::Recipient>,
     /// Taken just before the TASK file was written: nothing can have answered it before.
     pub written: std::time::Instant,
+    /// For a plugin: `serve` answers it.
+    pub for_plugin: bool,
 }
 
 /// A TASK built and checked ([`super::check`]), not written yet.
@@ -232,7 +235,8 @@ impl Prepared {
         let file = super::place_new(&inbox, &build::task_file_name(&body), &body)?;
         tracing::info!(id = %id, file = %file.display(), "sent");
         let created_at = body["created_at"].as_str().unwrap_or_default().to_string();
-        Ok(Sent { id, file, reply_inbox, before, created_at, mailbox, written })
+        let for_plugin = body.get("plugin").is_some();
+        Ok(Sent { id, file, reply_inbox, before, created_at, mailbox, written, for_plugin })
     }
 }
 
@@ -301,7 +305,17 @@ pub fn run_in(ctx: &Ctx, tree: &Tree, a: SendArgs) -> Result<i32> {
         println!("sent {}", sent.file.display());
         None
     };
-    let found = wait::block(&mut waiter, timeout);
+    super::waiting::interrupt_says(&sent.id, &format!("baton wait {}", sent.id));
+    // A TASK to a plugin waits for `serve`: said within a second or two when none runs.
+    let found = if waiter.for_plugin {
+        let mut notice = super::waiting::NoServeNotice::default();
+        wait::block_sliced(&mut waiter, timeout, || {
+            notice.check(ctx, tree);
+            Ok(true)
+        })
+    } else {
+        wait::block(&mut waiter, timeout)
+    };
     if let Some(synced) = synced {
         synced.finish();
     }

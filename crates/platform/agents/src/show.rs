@@ -16,8 +16,15 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
     if let Ok(boxes) = ctx.config().map_err(anyhow::Error::from).and_then(|cfg| baton_cli::mailboxes::configured(&cfg))
     {
         baton_cli::mailboxes::observe(ctx, &mut ledger, &boxes)?;
+        baton_mailbox::record::record_tasks(&ctx.home, &mut ledger, &boxes).map_err(|e| anyhow::anyhow!("{e}"))?;
+        // A Claude Code team's task, `TEAM#N`: the task and its history.
+        if let Some(t) = baton_mailbox::record::find_task(&ctx.home, &boxes, id) {
+            return show_task(&ledger, id, &t, as_json);
+        }
     }
-    let delivery = crate::mailbox::delivery(&mut ledger, id)?;
+    let mut transcripts = crate::mailbox::transcripts(ctx);
+    let delivery = crate::mailbox::delivery(ctx, &mut ledger, &mut transcripts, id)?.map(|l| l.state.as_str());
+    let seen = crate::mailbox::seen_detail(&ledger, id)?;
     let task = ledger.task(id)?;
     let events = ledger.events(id)?;
     let logs = ledger.logs(id)?;
@@ -50,6 +57,10 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
         if let Some(d) = delivery {
             shown["delivery"] = json!(d);
         }
+        if let Some(seen) = &seen {
+            shown["seen_at"] = seen["seen_at"].clone();
+            shown["transcript"] = seen["transcript"].clone();
+        }
         if let Some((path, _)) = &answered {
             shown["delivered_return"] = json!({"file": path, "status": answered_status});
         }
@@ -57,7 +68,10 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
         return Ok(0);
     }
     if let Some(d) = delivery {
-        println!("{id}  delivery {d}");
+        match seen.as_ref().and_then(|s| s["seen_at"].as_str()) {
+            Some(at) => println!("{id}  delivery {d} (seen at {at})"),
+            None => println!("{id}  delivery {d}"),
+        }
     }
     if task.is_none()
         && let Some(f) = &found
@@ -126,5 +140,29 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
             println!("  {}", esc(line));
         }
     }
+    Ok(0)
+}
+
+/// `show TEAM#N`: a Claude Code team's task (its list's file) and its history (each change of
+/// status, owner or subject baton saw, as `mailbox_seen` events), and the messages linked to it.
+fn show_task(ledger: &baton_ledger::Ledger, id: &str, t: &baton_mailbox::tasks::Task, as_json: bool) -> Result<i32> {
+    let events = ledger.events(id)?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&json!({"task": t.to_json(), "events": events}))?);
+        return Ok(0);
+    }
+    println!("{id}  {:?}", t.subject);
+    println!("  status {}   owner {}", t.status, esc(t.owner.as_deref().unwrap_or("-")));
+    if !t.blocked_by.is_empty() {
+        println!("  blocked by {}", t.blocked_by.join(", "));
+    }
+    if !t.blocks.is_empty() {
+        println!("  blocks {}", t.blocks.join(", "));
+    }
+    println!("history:");
+    for e in &events {
+        println!("  {}  {:<16} {}", e.at, e.event, esc(&e.detail.to_string()));
+    }
+    println!("file: {}", esc(&t.file.to_string_lossy()));
     Ok(0)
 }

@@ -29,8 +29,9 @@ const SKEW_SECS: i64 = 600;
 pub struct WaitArgs {
     /// The TASK's id (what `baton send` printed).
     pub id: String,
-    /// Give up after this many seconds (exit 124). Default: wait forever.
-    #[arg(long, value_name = "SECS")]
+    /// Give up after this many seconds (exit 124; the TASK stays pending). Default 60; `inf`
+    /// waits forever.
+    #[arg(long, value_name = "SECS", default_value = "60")]
     pub timeout: Option<f64>,
     /// Print exactly the RETURN object.
     #[arg(long)]
@@ -39,31 +40,45 @@ pub struct WaitArgs {
     #[arg(long)]
     pub ack: bool,
     /// For a message delivered into a Claude Code inbox (`send --to TEAM/AGENT`): wait until
-    /// it is `read` or `answered` (exit 1 if it is lost).
-    #[arg(long, value_parser = ["read", "answered"])]
+    /// it is `noticed` (Claude Code took it from the inbox), `seen` (the recipient's model
+    /// received it: its transcript says so) or `answered` (exit 1 if it is lost). `read` is
+    /// taken as `noticed`.
+    #[arg(long, value_parser = ["noticed", "seen", "answered", "read"])]
     pub until: Option<String>,
 }
 
-/// Blocks until a delivery reaches `until` (`read`, `answered`): exit 0, or 1 when it is
-/// lost, 124 on timeout. Prints the state (JSON `{id, delivery}` with `json`).
+/// Blocks until a delivery reaches `until` (`noticed`, `seen`, `answered`; `read` is the old
+/// name of `noticed`): exit 0, or 1 when it is lost, 124 on timeout. Prints the state (JSON
+/// `{id, delivery}` with `json`, with `seen_at` and `transcript` once seen).
 pub fn delivery(ctx: &Ctx, id: &str, until: &str, timeout: Option<Duration>, json: bool) -> Result<i32> {
+    use baton_mailbox::receipt::State;
+    let Some(until) = State::parse_until(until) else {
+        bail!("--until {until:?}: use noticed, seen or answered");
+    };
     let start = Instant::now();
     let mut ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+    let mut transcripts = crate::mailbox::transcripts(ctx);
     loop {
-        let Some(state) = crate::mailbox::delivery(&mut ledger, id)? else {
+        let Some(look) = crate::mailbox::delivery(ctx, &mut ledger, &mut transcripts, id)? else {
             bail!("{id:?} is no message delivered into a mailbox (`baton send --to TEAM/AGENT` prints one)");
         };
-        let done = crate::mailbox::reached(state, until);
+        let state = look.state;
+        let done = state.reached(until);
         let timed_out = timeout.is_some_and(|t| start.elapsed() >= t);
-        if done || state == "lost" || timed_out {
+        if done || state == State::Lost || timed_out {
             if json {
-                println!("{}", serde_json::json!({"id": id, "delivery": state}));
+                let mut out = serde_json::json!({"id": id, "delivery": state.as_str()});
+                if let Some(seen) = crate::mailbox::seen_detail(&ledger, id)? {
+                    out["seen_at"] = seen["seen_at"].clone();
+                    out["transcript"] = seen["transcript"].clone();
+                }
+                println!("{out}");
             } else {
-                println!("{id}: {state}");
+                println!("{id}: {}", state.as_str());
             }
             return Ok(if done {
                 0
-            } else if state == "lost" {
+            } else if state == State::Lost {
                 1
             } else {
                 124
@@ -122,6 +137,8 @@ pub struct Waiter {
     /// When the folders were last listed (or the waiter made): with a watch, they are listed
     /// again once [`POLL`] has passed, whoever drives the looks.
     listed: Instant,
+    /// The TASK is for a plugin: `serve` answers it (a wait says when none runs).
+    pub for_plugin: bool,
 }
 
 /// What a watch's events tell a waiter: these files changed, or look at everything (an event
@@ -330,6 +347,7 @@ impl Waiter {
             list_due: true,
             landings: None,
             listed: Instant::now(),
+            for_plugin: false,
         }
     }
 
@@ -391,6 +409,7 @@ impl Waiter {
         };
         w.ledger = ledger;
         w.written = Some(sent.written);
+        w.for_plugin = sent.for_plugin;
         w
     }
 
@@ -790,6 +809,7 @@ pub fn locate(ctx: &Ctx, tree: &Tree, id: &str) -> Result<Waiter> {
         },
     };
     let mut waiter = Waiter::for_agent(ctx, tree, id, &reply_agent, created.as_deref());
+    waiter.for_plugin = task.as_ref().is_some_and(|t| t.get("plugin").is_some());
     if let Ok(ledger) = baton_ledger::Ledger::open_at(&ctx.location) {
         waiter.stale = stale_returns(&ledger, id);
     }
@@ -933,13 +953,26 @@ pub fn run(ctx: &Ctx, a: WaitArgs) -> Result<i32> {
     // A message delivered into a mailbox has a receipt, not a RETURN.
     let delivered = a.id.starts_with("cm-") || a.until.is_some();
     if delivered {
-        return delivery(ctx, &a.id, a.until.as_deref().unwrap_or("read"), timeout, a.json);
+        if a.until.as_deref() == Some("read") {
+            eprintln!("baton: --until read is now --until noticed (Claude Code's read flag means it queued the message, not that the model saw it; --until seen waits for that)");
+        }
+        return delivery(ctx, &a.id, a.until.as_deref().unwrap_or("noticed"), timeout, a.json);
     }
     if let Some(found) = rejected_unparsed(ctx, &tree, &a.id) {
         return report(&a.id, Some(found), a.json, timeout, false, "");
     }
     let mut waiter = locate(ctx, &tree, &a.id)?;
-    let found = block(&mut waiter, timeout)?;
+    super::waiting::interrupt_says(&a.id, &format!("baton wait {}", a.id));
+    // A TASK to a plugin waits for `serve`: said within a second or two when none runs.
+    let found = if waiter.for_plugin {
+        let mut notice = super::waiting::NoServeNotice::default();
+        block_sliced(&mut waiter, timeout, || {
+            notice.check(ctx, &tree);
+            Ok(true)
+        })?
+    } else {
+        block(&mut waiter, timeout)?
+    };
     let code = report(&a.id, found.clone(), a.json, timeout, false, &waiter.expected())?;
     if a.ack && found.is_some() && waiter.is_mailbox() {
         eprintln!("baton: --ack: this RETURN is a message in a Claude Code inbox, not a file: nothing to file");

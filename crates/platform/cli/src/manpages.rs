@@ -240,7 +240,7 @@ const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
         "wait",
         &[
             ("baton wait 01J9Z3 --timeout 60", "Block until the RETURN (exit 124 after 60 s)."),
-            ("baton wait cm-3f2a9c --until read", "Block until a delivered mailbox message is read."),
+            ("baton wait cm-3f2a9c --until seen", "Block until the recipient's model received a delivered mailbox message."),
         ],
     ),
     ("inbox", &[("baton inbox Claude-Code-Agent --json", "The TASKs and RETURNs waiting for an agent.")]),
@@ -357,7 +357,7 @@ pub fn with_examples(mut cmd: clap::Command) -> clap::Command {
 pub fn run(args: ManArgs, cmd: clap::Command) -> Result<i32> {
     let root = built(cmd);
     if let Some(dir) = args.dir {
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        baton_fs::ensure_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
         for (path, page) in pages(&root) {
             let file = dir.join(format!("{}.1", page_name(&path)));
             write_atomically(&file, &render(&page, &path)?)?;

@@ -92,6 +92,9 @@ struct Report {
     rejected: Value,
     ignored: Vec<Value>,
     mailboxes: Vec<baton_mailbox::report::Mailbox>,
+    /// Deliveries noticed, not seen, while their recipients' transcripts moved on; and why
+    /// receipts stop at `noticed`, if they do.
+    unseen: (Vec<Value>, Option<String>),
     unmatched: Vec<baton_mailbox::detect::Unmatched>,
     state_dir: std::path::PathBuf,
     inbox: std::path::PathBuf,
@@ -256,6 +259,8 @@ fn gather(ctx: &Ctx, cfg: &Config, paths: &Paths, ledger: &mut baton_ledger::Led
     // Other agents' mailboxes: read, their new messages recorded in the ledger.
     let boxes = crate::mailboxes::configured(cfg)?;
     let mailboxes = crate::mailboxes::observe(ctx, ledger, &boxes)?;
+    baton_mailbox::record::record_tasks(&ctx.home, ledger, &boxes)?;
+    let unseen = crate::mailboxes::unseen(ctx, ledger, cfg, &boxes)?;
     Ok(Report {
         shared,
         waiting: waiting.len(),
@@ -276,6 +281,7 @@ fn gather(ctx: &Ctx, cfg: &Config, paths: &Paths, ledger: &mut baton_ledger::Led
         rejected: crate::tracking::rejections(paths, cfg),
         ignored: crate::tracking::ignored_in_inbox(paths, cfg),
         mailboxes,
+        unseen,
         unmatched: crate::mailboxes::unmatched(&paths.handoffs, &ctx.home, &boxes),
         state_dir,
         inbox: paths.inbox(&cfg.agent),
@@ -292,6 +298,7 @@ impl Report {
             "mailboxes": self.mailboxes.iter().map(baton_mailbox::report::Mailbox::to_json).collect::<Vec<_>>(),
             "unmatched": crate::mailboxes::unmatched_json(&self.unmatched),
             "unread_returns": crate::mailboxes::unread_returns(&self.mailboxes, stale_after),
+            "unseen": self.unseen.0, "receipts_note": self.unseen.1,
             "ambiguous": self.tree.ambiguous.iter().map(|(n, f)| json!({"name": n, "folders": f})).collect::<Vec<_>>(),
             "handoffs": {"root": self.tree.root, "stale_after_secs": self.tree.stale_after.as_secs(), "totals": self.tree.totals()},
             "rejections": self.rejected,
@@ -337,6 +344,12 @@ impl Report {
                 "{}",
                 crate::mailboxes::unread_returns_text(&crate::mailboxes::unread_returns(&self.mailboxes, stale_after))
             );
+        }
+        for u in &self.unseen.0 {
+            println!("  UNSEEN  {} to {} (delivered {}): noticed, and its transcript moved on without it", u["id"], u["agent"], u["delivered_at"]);
+        }
+        if let Some(note) = &self.unseen.1 {
+            println!("  {note}");
         }
         print!("{}", crate::mailboxes::unmatched_text(&self.unmatched));
     }

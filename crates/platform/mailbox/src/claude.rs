@@ -147,6 +147,9 @@ pub struct Roster {
     pub description: Option<String>,
     pub lead: Option<String>,
     pub members: Vec<Member>,
+    /// `leadSessionId`: the lead's Claude Code session, whose transcript is `<session>.jsonl`.
+    #[serde(skip)]
+    pub lead_session: Option<String>,
 }
 
 /// A team's `config.json` as its roster. Keys are read in both spellings seen in the wild
@@ -176,7 +179,13 @@ pub fn parse_roster(bytes: &[u8]) -> Result<Roster, InboxError> {
             })
         })
         .collect();
-    Ok(Roster { name: s(o, &["name"]), description: s(o, &["description"]), lead, members })
+    Ok(Roster {
+        name: s(o, &["name"]),
+        description: s(o, &["description"]),
+        lead,
+        members,
+        lead_session: s(o, &["leadSessionId", "lead_session_id"]),
+    })
 }
 
 /// One agent's inbox, read from disk.
@@ -235,6 +244,12 @@ pub fn scan(root: &Path) -> Vec<Team> {
     }
     teams.sort_by(|a, b| a.name.cmp(&b.name));
     teams
+}
+
+/// A claude-team `path` of `~/.claude` (the folder holding `teams/`) is taken as its `teams/`.
+pub fn teams_folder(path: &Path) -> PathBuf {
+    let inner = path.join("teams");
+    if scan(path).is_empty() && inner.is_dir() { inner } else { path.to_path_buf() }
 }
 
 /// The inboxes of one team (`*.json`; the lock folders and temp files Claude Code leaves

@@ -1,24 +1,33 @@
 //! Other agents' mailboxes: what baton's users run besides baton keeps messages of its own,
 //! and baton reads them where they are, never moving, renaming or touching a file.
 //!
-//! - [`claude`]: Claude Code agent teams, `<team>/inboxes/<agent>.json` and `config.json`.
+//! - [`claude`]: Claude Code agent teams, `<team>/inboxes/<agent>.json` and `config.json`;
+//!   [`tasks`]: their task lists, `tasks/<team>/<N>.json`.
 //! - [`folders`]: folder mailboxes, `<agent>/inbox/`, `done/`, `outbox/` of `.json`, `.md`,
 //!   `.txt` messages.
 //! - [`deliver`]: the one write, appending to a Claude inbox under Claude Code's own lock;
 //!   [`recipient`]: which inbox `TEAM/AGENT` is, and the ledger's record of a delivery there.
+//! - [`transcript`]: Claude Code transcripts, for what a recipient's model actually received;
+//!   [`receipt`]: a delivery's state (`written`, `noticed`, `seen`, `answered`, `lost`).
 //! - [`settings`]: `[mailboxes.NAME]` in `baton.toml`; [`zone`] and [`when`]: dates.
 //! - [`report`]: every mailbox read into agents and items, as `status` lists them;
 //!   [`detect`]: folders that look like mailboxes and are not read, listed, never skipped.
 //!
-//! A platform crate: it knows nothing of handoffs, the ledger or music; the command line
-//! records what it reads.
+//! A platform crate: it knows nothing of handoffs or music; [`record`] keeps what baton learns
+//! of its deliveries in the ledger.
+// Tests make their trees with `create_dir_all`; the code goes through `baton_fs::ensure_dir` (clippy.toml).
+#![cfg_attr(test, allow(clippy::disallowed_methods))]
 pub mod claude;
 pub mod deliver;
 pub mod detect;
 pub mod folders;
+pub mod receipt;
 pub mod recipient;
+pub mod record;
 pub mod report;
 pub mod settings;
+pub mod tasks;
+pub mod transcript;
 pub mod when;
 pub mod zone;
 

@@ -44,7 +44,7 @@ pub fn find(boxes: &Mailboxes, home: &Path, to: &str, create: bool) -> Result<Re
         return Err(RecipientError::NotTeamAgent(to.into()));
     }
     let claude: Vec<(&String, PathBuf)> =
-        boxes.iter().filter(|(_, s)| s.kind == Kind::ClaudeTeam).map(|(n, s)| (n, s.resolved_path(home))).collect();
+        boxes.iter().filter(|(_, s)| s.kind == Kind::ClaudeTeam).map(|(n, s)| (n, claude::teams_folder(&s.resolved_path(home)))).collect();
     if claude.is_empty() {
         return Err(RecipientError::NoClaudeMailbox);
     }
@@ -72,6 +72,16 @@ pub fn find(boxes: &Mailboxes, home: &Path, to: &str, create: bool) -> Result<Re
 }
 
 impl Recipient {
+    /// How a sender is written in this agent's inbox: a teammate of the same team by its plain
+    /// name (`team-lead`), as Claude Code writes it inside a team; anyone else as given (a
+    /// plain agent, or `TEAM/AGENT` of another team).
+    pub fn from_as_written<'a>(&self, from: &'a str) -> &'a str {
+        match from.split_once('/') {
+            Some((team, name)) if team == self.team => name,
+            _ => from,
+        }
+    }
+
     /// `TEAM/AGENT`, as the agent is named in `status` and in message ids.
     pub fn agent(&self) -> String {
         format!("{}/{}", self.team, self.name)
@@ -121,5 +131,9 @@ mod tests {
         assert!(e.to_string().contains("alpha"), "{e}");
         assert!(matches!(find(&boxes, d.path(), "alpha/../x", false), Err(RecipientError::NotTeamAgent(_))));
         assert!(!teams.join("beta").exists(), "nothing is made");
+        // A teammate writes as Claude Code does inside a team: by its plain name.
+        assert_eq!(r.from_as_written("alpha/lead"), "lead");
+        assert_eq!(r.from_as_written("beta/lead"), "beta/lead", "another team's agent keeps its team");
+        assert_eq!(r.from_as_written("cursor"), "cursor");
     }
 }

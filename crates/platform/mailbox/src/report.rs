@@ -65,6 +65,8 @@ pub struct Mailbox {
     pub teams: Vec<Value>,
     /// Why the mailbox could not be read at all (a missing folder, a bad zone).
     pub error: Option<String>,
+    /// What is worth saying of a mailbox read without error (a claude-team path with no team).
+    pub note: Option<String>,
 }
 
 /// Reads every configured mailbox. `home` resolves relative paths.
@@ -83,6 +85,7 @@ pub fn read_one(name: &str, s: &MailboxSettings, home: &Path) -> Mailbox {
         agents: Vec::new(),
         teams: Vec::new(),
         error: None,
+        note: None,
     };
     let zone = match s.zone() {
         Ok(z) => z,
@@ -97,7 +100,7 @@ pub fn read_one(name: &str, s: &MailboxSettings, home: &Path) -> Mailbox {
         return out;
     }
     match s.kind {
-        Kind::ClaudeTeam => read_teams(&mut out, &path),
+        Kind::ClaudeTeam => read_teams(&mut out, &claude::teams_folder(&path), &s.tasks_path(home)),
         Kind::Folders => {
             for a in folders::scan(&path, s, &zone) {
                 out.agents.push(folder_agent(name, a));
@@ -107,22 +110,54 @@ pub fn read_one(name: &str, s: &MailboxSettings, home: &Path) -> Mailbox {
     out
 }
 
-fn read_teams(out: &mut Mailbox, root: &Path) {
-    for team in claude::scan(root) {
+fn read_teams(out: &mut Mailbox, root: &Path, tasks_root: &Path) {
+    let teams = claude::scan(root);
+    if teams.is_empty() {
+        out.note = Some(format!(
+            "{} holds no Claude Code team (a folder with inboxes/ or config.json); Claude Code keeps them in ~/.claude/teams",
+            root.display()
+        ));
+    }
+    for team in teams {
         let roster = match &team.roster {
             None => json!(null),
             Some(Ok(r)) => json!(r),
             Some(Err(e)) => json!({"error": e.to_string()}),
         };
-        out.teams.push(json!({"team": team.name, "path": team.path, "roster": roster,
-            "inboxes": team.inboxes.iter().map(|i| i.name.clone()).collect::<Vec<_>>()}));
         let members: Vec<claude::Member> =
             team.roster.as_ref().and_then(|r| r.as_ref().ok()).map(|r| r.members.clone()).unwrap_or_default();
+        let list = crate::tasks::read(tasks_root, &team.name);
+        out.teams.push(json!({"team": team.name, "path": team.path, "roster": roster,
+            "implicit": team.name.starts_with("session-"),
+            "inboxes": team.inboxes.iter().map(|i| i.name.clone()).collect::<Vec<_>>(),
+            "members": seen_members(&members, &team.inboxes),
+            "tasks": list.tasks.iter().map(crate::tasks::Task::to_json).collect::<Vec<_>>(),
+            "counts": list.counts(),
+            "unreadable": list.unreadable.iter().map(|(f, why)| json!({"file": f, "reason": why})).collect::<Vec<_>>()}));
         for inbox in team.inboxes {
             let member = members.iter().find(|m| m.name == inbox.name).cloned();
             out.agents.push(claude_agent(&out.name, inbox, member));
         }
     }
+}
+
+/// A team's members: its roster, and every agent seen in an inbox file's name or a message's
+/// `from` (a teammate that shut down leaves the roster; its messages stay), by name.
+fn seen_members(roster: &[claude::Member], inboxes: &[claude::Inbox]) -> Vec<Value> {
+    let mut names: std::collections::BTreeMap<String, bool> = BTreeMap::new();
+    for m in roster {
+        names.insert(m.name.clone(), true);
+    }
+    for i in inboxes {
+        names.entry(i.name.clone()).or_insert(false);
+        for m in i.messages.iter().flatten() {
+            // A sender of another team keeps its `TEAM/`: not a member of this one.
+            if !m.from.contains('/') && !m.from.is_empty() {
+                names.entry(m.from.clone()).or_insert(false);
+            }
+        }
+    }
+    names.into_iter().map(|(name, in_roster)| json!({"name": name, "in_roster": in_roster})).collect()
 }
 
 fn claude_agent(mailbox: &str, inbox: claude::Inbox, member: Option<claude::Member>) -> Agent {
@@ -286,7 +321,7 @@ impl Mailbox {
     pub fn to_json(&self) -> Value {
         json!({
             "name": self.name, "kind": self.kind.as_str(), "path": self.path, "zone": self.zone,
-            "agents": self.agents.len(), "error": self.error, "teams": self.teams,
+            "agents": self.agents.len(), "error": self.error, "teams": self.teams, "note": self.note,
         })
     }
 }

@@ -9,6 +9,9 @@
 //! done = ["done", "completed", "processed"]
 //! outbox = ["outbox"]
 //! zone = "America/New_York"   # optional: zone of timestamps written without one; default: this machine's
+//! # claude-team only (defaults shown): Claude Code's task lists and transcripts
+//! tasks = "~/.claude/tasks"       # default: tasks/ beside path
+//! projects = "~/.claude/projects" # default: projects/ beside path
 //! ```
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -56,6 +59,12 @@ pub struct MailboxSettings {
     /// An IANA zone; unset: this machine's.
     #[serde(default)]
     pub zone: Option<String>,
+    /// claude-team: the task lists' folder (default: `tasks/` beside the teams folder).
+    #[serde(default)]
+    pub tasks: Option<PathBuf>,
+    /// claude-team: the transcripts' folder (default: `projects/` beside the teams folder).
+    #[serde(default)]
+    pub projects: Option<PathBuf>,
 }
 
 fn default_inbox() -> Vec<String> {
@@ -80,6 +89,30 @@ impl MailboxSettings {
             done: default_done(),
             outbox: default_outbox(),
             zone: None,
+            tasks: None,
+            projects: None,
+        }
+    }
+
+    /// claude-team: the folder of Claude Code's transcripts, `projects` as written, else
+    /// `projects/` beside the teams folder (`~/.claude/projects` for `~/.claude/teams`).
+    pub fn projects_path(&self, home: &Path) -> PathBuf {
+        self.sibling(self.projects.as_deref(), "projects", home)
+    }
+
+    /// claude-team: the folder of the teams' task lists, `tasks` as written, else `tasks/`
+    /// beside the teams folder.
+    pub fn tasks_path(&self, home: &Path) -> PathBuf {
+        self.sibling(self.tasks.as_deref(), "tasks", home)
+    }
+
+    fn sibling(&self, given: Option<&Path>, name: &str, home: &Path) -> PathBuf {
+        match given {
+            Some(p) => expand(p, home),
+            None => {
+                let teams = crate::claude::teams_folder(&self.resolved_path(home));
+                teams.parent().map(|p| p.join(name)).unwrap_or_else(|| PathBuf::from(name))
+            }
         }
     }
 

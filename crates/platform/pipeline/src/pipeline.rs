@@ -849,7 +849,7 @@ fn crashed(item: &mut Item, deaths: u32) {
          (`[pipeline] crash_limit` in baton.toml); check it, then `baton retry ID` to run it once more"
     );
     warn!(claim = %item.claim.key(), deaths, "poison-pill guard: filing as crashed_host");
-    let file_agent = item.claim.original.to_str().and_then(names::agent_of_file_name).map(str::to_string);
+    let file_agent = item.claim.original.to_str().and_then(names::agent_of_file_name);
     let task = item.prepared.task().cloned();
     let reply = match &item.prepared {
         Prepared::Refuse { reply, .. } => reply.clone(),

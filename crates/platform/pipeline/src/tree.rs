@@ -32,11 +32,17 @@ const MARKDOWN_BYTES: u64 = 64 << 10;
 pub struct HandoffsSetting {
     pub path: PathBuf,
     pub stale_after: Duration,
+    /// How long a message delivered into a Claude Code inbox may stay noticed, not seen, while
+    /// its recipient's transcript moves on, before `status` calls it UNSEEN.
+    pub unseen_after: Duration,
 }
+
+/// `unseen_after`'s default: 10 minutes.
+pub const DEFAULT_UNSEEN_AFTER: Duration = Duration::from_secs(600);
 
 impl Default for HandoffsSetting {
     fn default() -> Self {
-        HandoffsSetting { path: "handoffs".into(), stale_after: DEFAULT_STALE_AFTER }
+        HandoffsSetting { path: "handoffs".into(), stale_after: DEFAULT_STALE_AFTER, unseen_after: DEFAULT_UNSEEN_AFTER }
     }
 }
 
@@ -88,9 +94,19 @@ impl<'de> Deserialize<'de> for HandoffsSetting {
                         ("stale_after", toml::Value::Integer(n)) if n >= 0 => {
                             out.stale_after = Duration::from_secs(n as u64)
                         }
+                        ("unseen_after", toml::Value::String(s)) => {
+                            out.unseen_after = parse_duration(&s).ok_or_else(|| {
+                                D::Error::custom(format!(
+                                    "handoffs.unseen_after: {s:?} is not a duration such as \"10m\", \"1h\", \"90s\""
+                                ))
+                            })?
+                        }
+                        ("unseen_after", toml::Value::Integer(n)) if n >= 0 => {
+                            out.unseen_after = Duration::from_secs(n as u64)
+                        }
                         (k, _) => {
                             return Err(D::Error::custom(format!(
-                                "handoffs.{k}: unknown or of the wrong type (the [handoffs] table takes `path` = \"folder\" and `stale_after` = \"48h\")"
+                                "handoffs.{k}: unknown or of the wrong type (the [handoffs] table takes `path` = \"folder\", `stale_after` = \"48h\" and `unseen_after` = \"10m\")"
                             )));
                         }
                     }
@@ -681,9 +697,9 @@ mod tests {
             handoffs: HandoffsSetting,
         }
         let t: T = toml::from_str("handoffs = \"x\"").unwrap();
-        assert_eq!(t.handoffs, HandoffsSetting { path: "x".into(), stale_after: DEFAULT_STALE_AFTER });
+        assert_eq!(t.handoffs, HandoffsSetting { path: "x".into(), ..Default::default() });
         let t: T = toml::from_str("[handoffs]\npath = \"/tree\"\nstale_after = \"3d\"").unwrap();
-        assert_eq!(t.handoffs, HandoffsSetting { path: "/tree".into(), stale_after: Duration::from_secs(3 * 86_400) });
+        assert_eq!(t.handoffs, HandoffsSetting { path: "/tree".into(), stale_after: Duration::from_secs(3 * 86_400), ..Default::default() });
         assert!(toml::from_str::<T>("[handoffs]\nstale = \"3d\"").is_err());
         assert!(toml::from_str::<T>("[handoffs]\nstale_after = \"soon\"").is_err());
     }

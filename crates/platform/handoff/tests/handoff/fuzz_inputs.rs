@@ -41,6 +41,6 @@ fn handoff_file_names_the_fuzzer_found_are_read() {
         let seen = dialect::read(&md, b"# Review the webhook\n**From:** Cursor\n").expect("Markdown is always read");
         assert_eq!((seen.title.as_str(), seen.from.as_deref()), ("Review the webhook", Some("Cursor")));
         let _ = names::classify(&bytes);
-        assert!(names::agent_of_file_name(&name).is_none_or(names::is_valid_name));
+        assert!(names::agent_of_file_name(&name).is_none_or(|a| names::is_valid_agent(&a)));
     }
 }

@@ -1,0 +1,516 @@
+//! A delivery's receipt: what baton knows happened to a message it put in a Claude Code inbox,
+//! and nothing more. The states, in order, and what each rests on:
+//!
+//! | state      | rests on |
+//! |------------|----------|
+//! | `written`  | the message is in the inbox, its `read` flag false |
+//! | `noticed`  | Claude Code set its `read` flag: it took the message to queue it for the recipient's next idle turn (not yet seen by the model) |
+//! | `seen`     | a `user` line of the recipient's transcript, written at or after the delivery, holds the message (see [`crate::transcript`]) |
+//! | `answered` | once seen (or noticed, when no transcript is found), the recipient wrote back to the sender after the delivery |
+//! | `lost`     | it left the inbox before it was noticed |
+//!
+//! Each state reached is recorded once (an event per state, by the caller: this crate knows no
+//! ledger); a state recorded stays, so a message Claude Code has since cleared from the inbox
+//! keeps what it reached. Transcripts are read through [`Transcripts`], which keeps, per
+//! transcript, how far it was read and the messages its recent lines delivered.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::claude;
+use crate::transcript::{self, Cursor};
+use crate::when;
+use crate::zone::Zone;
+
+/// A delivery's state (the table above), in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum State {
+    Written,
+    Noticed,
+    Seen,
+    Answered,
+    Lost,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Written => "written",
+            State::Noticed => "noticed",
+            State::Seen => "seen",
+            State::Answered => "answered",
+            State::Lost => "lost",
+        }
+    }
+
+    /// The ledger event that records this state (none for `written`, which the delivery is).
+    pub fn event(self) -> Option<&'static str> {
+        match self {
+            State::Written => None,
+            State::Noticed => Some("delivery_noticed"),
+            State::Seen => Some("delivery_seen"),
+            State::Answered => Some("delivery_answered"),
+            State::Lost => Some("delivery_lost"),
+        }
+    }
+
+    /// A state a waiter may ask for (`wait --until`): `read` is the old name of `noticed`.
+    pub fn parse_until(s: &str) -> Option<State> {
+        match s {
+            "noticed" | "read" => Some(State::Noticed),
+            "seen" => Some(State::Seen),
+            "answered" => Some(State::Answered),
+            _ => None,
+        }
+    }
+
+    /// Whether this state has reached `until`: a later state reaches an earlier one, `lost` none.
+    pub fn reached(self, until: State) -> bool {
+        self != State::Lost && self >= until
+    }
+}
+
+/// One delivery, as the ledger's `delivered` event keeps it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The message's id (`cm-…`).
+    pub id: String,
+    /// `TEAM/AGENT`.
+    pub agent: String,
+    /// The sender as written in the inbox.
+    pub from: String,
+    pub text: String,
+    pub timestamp: String,
+    pub inbox: PathBuf,
+    /// The recipient's transcript when the delivery was made, and its length then: only lines
+    /// written after that are read for this delivery.
+    pub transcript: Option<(PathBuf, u64)>,
+}
+
+impl Delivery {
+    /// From a `delivered` event's detail ([`crate::recipient::Recipient::delivered_detail`]).
+    pub fn from_detail(id: &str, detail: &Value) -> Delivery {
+        let s = |k: &str| detail[k].as_str().unwrap_or_default().to_string();
+        let transcript = detail["transcript"]
+            .as_str()
+            .map(|t| (PathBuf::from(t), detail["transcript_offset"].as_u64().unwrap_or(0)));
+        Delivery {
+            id: id.to_string(),
+            agent: s("agent"),
+            from: s("from"),
+            text: s("text"),
+            timestamp: s("timestamp"),
+            inbox: PathBuf::from(s("inbox")),
+            transcript,
+        }
+    }
+
+    fn at(&self) -> Option<OffsetDateTime> {
+        when::parse_text(&self.timestamp, &Zone::utc())
+    }
+}
+
+/// What the ledger already holds of a delivery: the states recorded.
+#[derive(Debug, Clone, Default)]
+pub struct Recorded {
+    pub noticed: bool,
+    pub seen: bool,
+    pub answered: bool,
+    pub lost: bool,
+}
+
+impl Recorded {
+    /// From the events' names (`delivery_read`, the old name of `delivery_noticed`, counts).
+    pub fn from_events<'a>(names: impl IntoIterator<Item = &'a str>) -> Recorded {
+        let mut r = Recorded::default();
+        for n in names {
+            match n {
+                "delivery_noticed" | "delivery_read" => r.noticed = true,
+                "delivery_seen" => r.seen = true,
+                "delivery_answered" => r.answered = true,
+                "delivery_lost" => r.lost = true,
+                _ => {}
+            }
+        }
+        r
+    }
+}
+
+/// A state newly reached, for the caller to record once: its event and detail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub state: State,
+    pub detail: Value,
+}
+
+/// A look at a delivery: its state now and the steps reached since the last record, in order.
+#[derive(Debug, Clone)]
+pub struct Look {
+    pub state: State,
+    pub steps: Vec<Step>,
+    /// Noticed long ago and not seen, while the recipient's transcript moved on without it:
+    /// `UNSEEN` in `status`, the failure Claude Code's users meet most.
+    pub unseen: bool,
+}
+
+/// Looks at a delivery now: the inbox, the recipient's transcript (what was appended since the
+/// last look) and the sender's inbox. `unseen_after`: how long a message may stay noticed
+/// without being seen, while its recipient's transcript moves on, before it is `unseen`.
+pub fn look(d: &Delivery, had: &Recorded, transcripts: &mut Transcripts, unseen_after: std::time::Duration) -> Look {
+    let mut steps = Vec::new();
+    if had.answered {
+        return Look { state: State::Answered, steps, unseen: false };
+    }
+    let in_inbox = match claude::parse_inbox(&std::fs::read(&d.inbox).unwrap_or_default()) {
+        Ok((msgs, _)) => {
+            msgs.iter().find(|m| claude::message_id(&d.agent, &m.from, &m.timestamp, &m.text) == d.id).map(|m| m.read)
+        }
+        Err(_) => None,
+    };
+    let noticed = had.noticed || in_inbox == Some(true);
+    if had.lost || (!noticed && in_inbox.is_none()) {
+        if !had.lost {
+            steps.push(Step { state: State::Lost, detail: json!({"inbox": d.inbox}) });
+        }
+        return Look { state: State::Lost, steps, unseen: false };
+    }
+    if !noticed {
+        return Look { state: State::Written, steps, unseen: false };
+    }
+    if !had.noticed {
+        steps.push(Step { state: State::Noticed, detail: json!({"inbox": d.inbox}) });
+    }
+    let path = d.transcript.as_ref().map(|(p, _)| p.clone()).or_else(|| transcripts.locate(&d.agent));
+    let mut seen = had.seen;
+    let mut moved_on = false;
+    if let Some(path) = &path {
+        let from = d.transcript.as_ref().map_or(0, |(_, offset)| *offset);
+        let log = transcripts.read(path, from);
+        if !seen && let Some(r) = log.find(&d.from, &d.text, d.at()) {
+            seen = true;
+            steps.push(Step { state: State::Seen, detail: json!({"seen_at": r.timestamp, "transcript": path}) });
+        }
+        moved_on = log.last_line_at().zip(d.at()).is_some_and(|(line, delivered)| line > delivered);
+    }
+    let answered = answered_back(d);
+    if answered {
+        steps.push(Step { state: State::Answered, detail: json!({"inbox": d.inbox}) });
+        return Look { state: State::Answered, steps, unseen: false };
+    }
+    if seen {
+        return Look { state: State::Seen, steps, unseen: false };
+    }
+    let waited = d.at().is_some_and(|at| OffsetDateTime::now_utc() - at > unseen_after);
+    Look { state: State::Noticed, steps, unseen: moved_on && waited }
+}
+
+/// What receipts need of the ledger (this crate knows none): the events kept under an id, and
+/// a way to add the steps a look reached. The command line implements it over the ledger.
+pub trait EventStore {
+    /// The events kept under `id`, oldest first: (name, detail).
+    fn events(&mut self, id: &str) -> Result<Vec<(String, Value)>, StoreError>;
+    /// Keeps each step's event under `id`, in one write.
+    fn record(&mut self, id: &str, steps: &[Step]) -> Result<(), StoreError>;
+}
+
+/// The ledger's own error, carried through.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct StoreError(pub Box<dyn std::error::Error + Send + Sync>);
+
+/// A delivery's state now, recorded: [`look`] at the delivery kept under `id` (or, for a TASK
+/// whose RETURN was appended to a Claude inbox, a `return_delivered` event naming the message,
+/// at that message), its new steps kept in `store`. `None`: `id` is no delivery.
+pub fn delivery(
+    store: &mut dyn EventStore,
+    transcripts: &mut Transcripts,
+    id: &str,
+    unseen_after: std::time::Duration,
+) -> Result<Option<(String, Look)>, StoreError> {
+    let events = store.events(id)?;
+    let Some((_, detail)) = events.iter().find(|(name, _)| name == "delivered") else {
+        let message = events.iter().rev().find(|(n, _)| n == "return_delivered").and_then(|(_, d)| d["message"].as_str());
+        return match message {
+            Some(m) if m != id => delivery(store, transcripts, m, unseen_after),
+            _ => Ok(None),
+        };
+    };
+    let d = Delivery::from_detail(id, detail);
+    let had = Recorded::from_events(events.iter().map(|(n, _)| n.as_str()));
+    let look = look(&d, &had, transcripts, unseen_after);
+    transcripts.save();
+    if !look.steps.is_empty() {
+        store.record(id, &look.steps)?;
+    }
+    Ok(Some((d.agent, look)))
+}
+
+/// The deliveries among `ids` (newest first) that are `noticed`, not seen, while their
+/// recipients' transcripts moved on for longer than `unseen_after` (`status`'s UNSEEN), each
+/// `{id, agent, from, delivered_at, transcript}`; and how many of them each agent has `seen`.
+pub fn unseen(
+    store: &mut dyn EventStore,
+    transcripts: &mut Transcripts,
+    ids: &[String],
+    unseen_after: std::time::Duration,
+) -> Result<(Vec<Value>, BTreeMap<String, u64>), StoreError> {
+    let mut out = Vec::new();
+    let mut seen: BTreeMap<String, u64> = BTreeMap::new();
+    for id in ids {
+        let events = store.events(id)?;
+        let Some((_, detail)) = events.iter().find(|(n, _)| n == "delivered") else { continue };
+        let d = Delivery::from_detail(id, detail);
+        let had = Recorded::from_events(events.iter().map(|(n, _)| n.as_str()));
+        let l = if had.answered || had.lost {
+            Look { state: if had.answered { State::Answered } else { State::Lost }, steps: vec![], unseen: false }
+        } else {
+            look(&d, &had, transcripts, unseen_after)
+        };
+        if !l.steps.is_empty() {
+            store.record(id, &l.steps)?;
+        }
+        if had.seen || l.state == State::Seen || l.steps.iter().any(|s| s.state == State::Seen) {
+            *seen.entry(d.agent.clone()).or_default() += 1;
+        }
+        if l.unseen {
+            let transcript = d.transcript.as_ref().map(|(p, _)| p.clone()).or_else(|| transcripts.locate(&d.agent));
+            out.push(json!({"id": id, "agent": d.agent, "from": d.from, "delivered_at": d.timestamp,
+                            "transcript": transcript}));
+        }
+    }
+    transcripts.save();
+    Ok((out, seen))
+}
+
+/// Whether the recipient wrote back to the sender's inbox (in the same team) after the delivery.
+fn answered_back(d: &Delivery) -> bool {
+    let short = d.agent.rsplit('/').next().unwrap_or(&d.agent);
+    let back = d.inbox.with_file_name(format!("{}.json", d.from));
+    let Some(sent_at) = d.at() else { return false };
+    claude::parse_inbox(&std::fs::read(back).unwrap_or_default())
+        .map(|(msgs, _)| msgs.iter().any(|m| m.from == short && m.at.is_some_and(|a| a > sent_at)))
+        .unwrap_or(false)
+}
+
+/// How many delivered messages a transcript's log keeps (the newest): enough for every
+/// message pending at once, small enough to rewrite at each look.
+const KEPT: usize = 512;
+
+/// One transcript as read so far: its cursor, and the messages its recent lines delivered
+/// (sender, a hash of the text, the line's time), so every delivery to that recipient is
+/// matched against lines read once, whoever looked first.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Log {
+    pub cursor: Cursor,
+    #[serde(default)]
+    pub received: Vec<Got>,
+}
+
+/// A message a transcript line delivered.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Got {
+    pub teammate: String,
+    pub text_sha: String,
+    pub timestamp: String,
+}
+
+impl Log {
+    fn find(&self, from: &str, text: &str, delivered: Option<OffsetDateTime>) -> Option<&Got> {
+        let sha = text_sha(text.trim());
+        self.received.iter().find(|g| {
+            let after = match (when::parse_text(&g.timestamp, &Zone::utc()), delivered) {
+                (Some(line), Some(d)) => line >= d,
+                _ => true,
+            };
+            after && g.teammate == from && g.text_sha == sha
+        })
+    }
+
+    fn last_line_at(&self) -> Option<OffsetDateTime> {
+        self.cursor.last_line_at.as_deref().and_then(|t| when::parse_text(t, &Zone::utc()))
+    }
+}
+
+fn text_sha(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(text.as_bytes())[..12])
+}
+
+/// The transcripts of the claude-team mailboxes, as read so far: kept in one small file beside
+/// the state (`transcripts.json`), so `serve` and one-shot commands (`show`, `status`, `wait`)
+/// each read only what was appended since any of them last looked.
+pub struct Transcripts {
+    file: Option<PathBuf>,
+    /// Each team's transcripts folder and its lead's session (from `config.json`).
+    teams: BTreeMap<String, (PathBuf, Option<String>)>,
+    logs: BTreeMap<PathBuf, Log>,
+    changed: bool,
+}
+
+impl Transcripts {
+    /// The logs kept in `file` (none yet: empty), for the teams under `teams_roots` (each a
+    /// claude-team mailbox's teams folder and its transcripts folder).
+    pub fn open(file: Option<PathBuf>, teams_roots: &[(PathBuf, PathBuf)]) -> Transcripts {
+        let logs = file
+            .as_deref()
+            .and_then(|f| std::fs::read(f).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let mut teams = BTreeMap::new();
+        for (root, projects) in teams_roots {
+            for team in claude::scan(root) {
+                let lead_session = team.roster.as_ref().and_then(|r| r.as_ref().ok()).and_then(|r| r.lead_session.clone());
+                teams.entry(team.name).or_insert((projects.clone(), lead_session));
+            }
+        }
+        Transcripts { file, teams, logs, changed: false }
+    }
+
+    /// Whether any team has a transcripts folder that exists.
+    pub fn any_folder(&self) -> bool {
+        self.teams.values().any(|(p, _)| p.is_dir())
+    }
+
+    /// `TEAM/AGENT`'s transcript, if it can be told ([`transcript::locate`]).
+    pub fn locate(&self, agent: &str) -> Option<PathBuf> {
+        let (team, name) = agent.split_once('/')?;
+        let (projects, lead) = self.teams.get(team)?;
+        transcript::locate(projects, team, name, lead.as_deref())
+    }
+
+    /// The transcript's log after reading what was appended since the last look (from `from`,
+    /// the delivery's offset, when it was never read).
+    fn read(&mut self, path: &Path, from: u64) -> &Log {
+        let log = self.logs.entry(path.to_path_buf()).or_insert_with(|| Log {
+            cursor: Cursor { offset: from, last_line_at: None },
+            received: Vec::new(),
+        });
+        let before = log.cursor.clone();
+        if let Ok(got) = log.cursor.read_new(path) {
+            log.received.extend(got.into_iter().map(|r| Got {
+                teammate: r.teammate,
+                text_sha: text_sha(&r.text),
+                timestamp: r.timestamp,
+            }));
+            let over = log.received.len().saturating_sub(KEPT);
+            log.received.drain(..over);
+        }
+        self.changed |= log.cursor != before;
+        log
+    }
+
+    /// Writes the logs back (temp file, then rename) when a look moved a cursor. A failure is
+    /// only a re-read next time.
+    pub fn save(&mut self) {
+        let Some(file) = self.file.as_deref().filter(|_| self.changed) else { return };
+        let Ok(bytes) = serde_json::to_vec(&self.logs) else { return };
+        let tmp = file.with_extension(format!("json.{}.tmp", std::process::id()));
+        if std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, file)).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        self.changed = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inbox_with(path: &Path, read: bool) -> (String, Delivery) {
+        let text = "Please review the auth module.";
+        let ts = "2026-11-28T10:00:00.000Z";
+        std::fs::write(path, json!([{"from": "team-lead", "text": text, "timestamp": ts, "read": read}]).to_string())
+            .unwrap();
+        let id = claude::message_id("alpha/worker", "team-lead", ts, text);
+        let d = Delivery {
+            id: id.clone(),
+            agent: "alpha/worker".into(),
+            from: "team-lead".into(),
+            text: text.into(),
+            timestamp: ts.into(),
+            inbox: path.to_path_buf(),
+            transcript: None,
+        };
+        (id, d)
+    }
+
+    fn line(kind: &str, ts: &str, text: &str) -> String {
+        let content = format!("<teammate-message teammate_id=\"team-lead\" color=\"blue\">\n{text}\n</teammate-message>");
+        format!("{}\n", json!({"type": kind, "timestamp": ts, "message": {"role": kind, "content": content}}))
+    }
+
+    #[test]
+    fn states_follow_the_inbox_then_the_transcript_then_the_answer() {
+        let d = tempfile::tempdir().unwrap();
+        let teams = d.path().join("teams");
+        let inboxes = teams.join("alpha/inboxes");
+        std::fs::create_dir_all(&inboxes).unwrap();
+        let sub = d.path().join("projects/-repo/s1/subagents");
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(sub.join("agent-w.meta.json"), r#"{"name": "worker", "teamName": "alpha"}"#).unwrap();
+        let transcript = sub.join("agent-w.jsonl");
+        std::fs::write(&transcript, line("user", "2026-11-28T09:00:00.000Z", "an older message")).unwrap();
+        let (_, delivery) = inbox_with(&inboxes.join("worker.json"), false);
+        let roots = [(teams.clone(), d.path().join("projects"))];
+        let store = d.path().join("transcripts.json");
+        let hour = std::time::Duration::from_secs(3600);
+        let mut t = Transcripts::open(Some(store.clone()), &roots);
+        let l = look(&delivery, &Recorded::default(), &mut t, hour);
+        assert_eq!((l.state, l.steps.len()), (State::Written, 0));
+        // Claude Code queued it: noticed, not seen.
+        inbox_with(&inboxes.join("worker.json"), true);
+        let l = look(&delivery, &Recorded::default(), &mut t, hour);
+        assert_eq!(l.state, State::Noticed);
+        assert_eq!(l.steps.iter().map(|s| s.state).collect::<Vec<_>>(), [State::Noticed]);
+        let had = Recorded { noticed: true, ..Default::default() };
+        // The model's own phantom is no delivery; then the real user line.
+        let mut f = std::fs::OpenOptions::new().append(true).open(&transcript).unwrap();
+        use std::io::Write;
+        f.write_all(line("assistant", "2026-11-28T10:00:02.000Z", "Please review the auth module.").as_bytes()).unwrap();
+        assert_eq!(look(&delivery, &had, &mut t, hour).state, State::Noticed);
+        f.write_all(line("user", "2026-11-28T10:00:03.000Z", "Please review the auth module.").as_bytes()).unwrap();
+        t.save();
+        // Another process (a fresh look from the saved logs) sees it too, reading only the new line.
+        let mut t2 = Transcripts::open(Some(store), &roots);
+        let l = look(&delivery, &had, &mut t2, hour);
+        assert_eq!(l.state, State::Seen);
+        assert_eq!(l.steps[0].detail["seen_at"], "2026-11-28T10:00:03.000Z");
+        assert_eq!(l.steps[0].detail["transcript"], json!(transcript));
+        // The worker writes back to the lead after the delivery: answered.
+        std::fs::write(
+            inboxes.join("team-lead.json"),
+            json!([{"from": "worker", "text": "done", "timestamp": "2026-11-28T10:05:00.000Z", "read": false}]).to_string(),
+        )
+        .unwrap();
+        let had = Recorded { noticed: true, seen: true, ..Default::default() };
+        assert_eq!(look(&delivery, &had, &mut t2, hour).state, State::Answered);
+    }
+
+    #[test]
+    fn noticed_long_ago_while_the_transcript_moved_on_is_unseen_and_gone_unnoticed_is_lost() {
+        let d = tempfile::tempdir().unwrap();
+        let inboxes = d.path().join("teams/alpha/inboxes");
+        std::fs::create_dir_all(&inboxes).unwrap();
+        let transcript = d.path().join("t.jsonl");
+        std::fs::write(&transcript, line("user", "2026-11-28T11:00:00.000Z", "something else")).unwrap();
+        let (_, mut delivery) = inbox_with(&inboxes.join("worker.json"), true);
+        delivery.transcript = Some((transcript.clone(), 0));
+        let mut t = Transcripts::open(None, &[]);
+        let had = Recorded { noticed: true, ..Default::default() };
+        let l = look(&delivery, &had, &mut t, std::time::Duration::from_secs(600));
+        assert_eq!((l.state, l.unseen), (State::Noticed, true));
+        // Without a transcript, noticed stays unflagged.
+        delivery.transcript = None;
+        let l = look(&delivery, &had, &mut Transcripts::open(None, &[]), std::time::Duration::from_secs(600));
+        assert_eq!((l.state, l.unseen), (State::Noticed, false));
+        // Gone from the inbox before it was noticed.
+        std::fs::write(inboxes.join("worker.json"), "[]").unwrap();
+        let l = look(&delivery, &Recorded::default(), &mut t, std::time::Duration::from_secs(600));
+        assert_eq!(l.state, State::Lost);
+        assert!(State::Answered.reached(State::Seen) && !State::Lost.reached(State::Noticed));
+        assert_eq!(State::parse_until("read"), Some(State::Noticed));
+    }
+}
