@@ -369,7 +369,8 @@ fn plan_signs(content: &str, format: PlanFormat, tasks: usize) -> Option<String>
     let mut boxes = 0usize;
     let mut ids = 0usize;
     let mut task_heading = false;
-    for (_, line) in extract::unfenced_lines(content) {
+    let prose = extract::literal::blank(content);
+    for (_, line) in extract::unfenced_lines(&prose) {
         let t = line.trim_start();
         let item = t.strip_prefix(['-', '*', '+']).map(str::trim_start);
         if item.is_some_and(|r| r.starts_with("[ ]") || r.starts_with("[x]") || r.starts_with("[X]")) {
@@ -409,15 +410,15 @@ fn ratio(present: usize, expected: usize) -> f64 {
     if expected == 0 { 0.0 } else { present as f64 / expected as f64 }
 }
 
-/// Audits one plan file (with the status conflicts it holds); `Err` carries a message for the
-/// report's errors.
+/// Audits one plan file (with the status conflicts it holds); `None` when it is no plan
+/// after all (its only boxes are examples), `Err` carries a message for the report's errors.
 fn audit_plan(
     path: &str,
     stories: &HashSet<String>,
     index: &FileIndex,
     known: &Known,
     fp: &mut Fingerprinter,
-) -> Result<(PlanReport, Vec<StatusConflict>), String> {
+) -> Result<Option<(PlanReport, Vec<StatusConflict>)>, String> {
     let bytes = fs::read(path).map_err(|e| format!("cannot read plan: {e}"))?;
     fp.str(path);
     fp.bytes(&bytes);
@@ -426,6 +427,10 @@ fn audit_plan(
         return Err("not a text file".into());
     }
     let (format, ex) = extract::read_plan_as(path, &content, stories.contains(path).then_some(PlanFormat::Bmad));
+    if ex.tasks.is_empty() && extract::boxes_only_in_literals(&content) {
+        // every box is an example, a quotation or a comment: not a plan
+        return Ok(None);
+    }
     let loc = index.locate(path);
     let mut skipped = Vec::new();
     let deliverables: Vec<Deliverable> = ex
@@ -486,7 +491,7 @@ fn audit_plan(
         unreadable,
         skipped,
     };
-    Ok((report, conflicts))
+    Ok(Some((report, conflicts)))
 }
 
 /// (tasks counted, done, done and verified): cancelled tasks are not counted; a done task is
@@ -620,10 +625,11 @@ pub fn audit(input: &AuditInput) -> Report {
     let mut status_conflicts = Vec::new();
     for p in &plan_paths {
         match audit_plan(p, &stories, &index, &known, &mut fp) {
-            Ok((r, c)) => {
+            Ok(Some((r, c))) => {
                 plans.push(r);
                 status_conflicts.extend(c);
             }
+            Ok(None) => {}
             Err(message) => {
                 fp.str(p);
                 fp.str(&message);

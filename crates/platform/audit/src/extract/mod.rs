@@ -4,6 +4,7 @@
 pub mod bmad;
 pub mod cursor;
 pub mod kiro;
+pub mod literal;
 pub mod markdown;
 pub mod speckit;
 pub mod taskmaster;
@@ -192,8 +193,23 @@ pub fn read_plan(path: &str, content: &str) -> (PlanFormat, Extracted) {
 /// [`read_plan`] with the format known from elsewhere (a BMAD story found through
 /// `.bmad-core/core-config.yaml`, whatever its name).
 pub fn read_plan_as(path: &str, content: &str, format: Option<PlanFormat>) -> (PlanFormat, Extracted) {
-    let format = format.unwrap_or_else(|| detect_format(path, content));
-    (format, extract_at(format, path, content))
+    // code blocks, quotes and comments show text: no task, no claim (see `literal`)
+    let prose = if path.ends_with(".json") { std::borrow::Cow::Borrowed(content) } else { literal::blank(content) };
+    let format = format.unwrap_or_else(|| detect_format(path, &prose));
+    (format, extract_at(format, path, &prose))
+}
+
+/// Does the text hold checkboxes only where they are shown, not said (indented code
+/// blocks, block quotes, HTML comments, fences)? Such a file is no plan: a spec's example,
+/// a quoted checklist.
+pub fn boxes_only_in_literals(content: &str) -> bool {
+    let is_box = |l: &str| {
+        let t = l.trim_start().trim_start_matches(['>', ' ']);
+        t.strip_prefix(['-', '*', '+'])
+            .map(str::trim_start)
+            .is_some_and(|r| r.starts_with("[ ]") || r.starts_with("[x]") || r.starts_with("[X]"))
+    };
+    content.lines().any(is_box) && !unfenced_lines(&literal::blank(content)).any(|(_, l)| is_box(l))
 }
 
 /// Runs the parser for `format` (see [`read_plan`], which also knows the path).

@@ -5,5 +5,6 @@ mod agent_formats;
 mod claims;
 mod common;
 mod formats;
+mod literal;
 mod precision;
 mod runs;
