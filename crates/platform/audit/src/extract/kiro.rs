@@ -130,6 +130,11 @@ pub fn parse(content: &str) -> Extracted {
         }
         if let Some((ti, group)) = &current {
             if line.starts_with([' ', '\t']) && !t.is_empty() {
+                if let Some((target, strong)) = super::redirect_target(t)
+                    && out.redirect(*ti, target, strong, group.clone(), no)
+                {
+                    continue;
+                }
                 let done = out.tasks[*ti].done;
                 for p in detail_paths(t) {
                     out.promise(*ti, p, group.clone(), done, no);

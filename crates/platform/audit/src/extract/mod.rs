@@ -86,6 +86,33 @@ impl Extracted {
         self.push_index(Expected { path, alt: None, group, claimed_done, line })
     }
 
+    /// A detail line under task `ti` redirects it to `target` ("Implemented in `X`"): the
+    /// task's paths that `target` stands for are no longer its outputs (nor deliverables, if
+    /// no other task names them), and `target` is. A `strong` redirect stands for the task's
+    /// only path; a weak one (`see X`) only for a path of the same file name. False when it
+    /// stands for none of them (then the line is read as any other).
+    pub fn redirect(&mut self, ti: usize, target: String, strong: bool, group: String, line: usize) -> bool {
+        let name = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
+        let own: Vec<String> = self.tasks[ti].paths.iter().filter(|p| **p != target).cloned().collect();
+        let same: Vec<String> = own.iter().filter(|p| name(p) == name(&target)).cloned().collect();
+        let gone = if !same.is_empty() {
+            same
+        } else if strong && own.len() == 1 {
+            own
+        } else {
+            return false;
+        };
+        self.tasks[ti].paths.retain(|p| !gone.contains(p));
+        for old in &gone {
+            if !self.tasks.iter().any(|t| t.paths.contains(old)) {
+                self.deliverables.retain(|d| d.path != *old);
+            }
+        }
+        let done = self.tasks[ti].done;
+        self.promise(ti, target, group, done, line);
+        true
+    }
+
     /// Merges bare names (`metrics_logger.py`) into the one full path of the same plan that
     /// ends in that name (`logging/metrics_logger.py`), so one file is not counted twice.
     pub fn merge_bare_names(&mut self) {
@@ -862,7 +889,9 @@ fn redirects_and_hedges(line: &str, lower: &str, paths: &[String]) -> Vec<(usize
     let mut excluded = Vec::new();
     // a redirect: "Implemented in `src/b.ts`" (or "lives in", "merged into") names the file
     // to check instead of the ones before it
-    for marker in ["implemented in ", "implemented as ", "now lives in ", "lives in ", "merged into ", "moved into "] {
+    for marker in
+        ["implemented in ", "implemented as ", "now lives in ", "lives in ", "merged into ", "moved into ", "moved to "]
+    {
         if let Some(i) = lower.find(marker)
             && paths.iter().any(|p| line[i..].contains(p.as_str()))
         {
@@ -894,6 +923,38 @@ fn redirects_and_hedges(line: &str, lower: &str, paths: &[String]) -> Vec<(usize
         }
     }
     excluded
+}
+
+/// Phrases that say where a task's work really is, strongest first.
+const REDIRECTS: &[(&str, bool)] = &[
+    ("implemented in ", true),
+    ("implemented as ", true),
+    ("now lives in ", true),
+    ("lives in ", true),
+    ("merged into ", true),
+    ("moved to ", true),
+    ("moved into ", true),
+    ("relocated to ", true),
+    ("now in ", true),
+    ("see ", false),
+];
+
+/// A detail line that redirects the task above it ("Implemented in `src/login/auth.ts`",
+/// "Moved to `X`", "See `X`"): the path it points to, and whether the phrase is strong (see
+/// [`Extracted::redirect`]).
+pub fn redirect_target(text: &str) -> Option<(String, bool)> {
+    let lower = text.to_ascii_lowercase();
+    for &(marker, strong) in REDIRECTS {
+        let Some(i) = lower.find(marker) else { continue };
+        // "see" only opens a redirect at the start of the line: "(see …)" in prose is a reference
+        if !strong && !lower[..i].trim_start_matches(['-', '*', '+', '_', ' ', '(']).is_empty() {
+            continue;
+        }
+        if let Some(p) = line_paths(&text[i + marker.len()..]).into_iter().find(|p| p.contains('/')) {
+            return Some((p, strong));
+        }
+    }
+    None
 }
 
 /// Paths inside `code spans` of a line.
@@ -983,9 +1044,9 @@ fn push_unique(v: &mut Vec<String>, p: String) {
 }
 
 /// Markers that claim something is done.
-const DONE_MARKS: &[&str] = &["✅", "✔", "☑", "🟢", "[x]", "[X]"];
+const DONE_MARKS: &[&str] = &["✅", "✔", "✓", "☑", "🟢", "[x]", "[X]", "(done)", "(Done)", "(DONE)"];
 /// Markers that say something is not done; they win over done markers on the same line.
-const OPEN_MARKS: &[&str] = &["❌", "⏳", "⚠", "🔴", "🚧", "🟡", "🟠", "⬜", "✖", "[ ]"];
+const OPEN_MARKS: &[&str] = &["❌", "⏳", "⚠", "🔴", "🚧", "🟡", "🟠", "⬜", "✖", "✗", "✘", "❎", "[ ]"];
 const DONE_WORDS: &[&str] = &["complete", "completed", "done", "implemented", "finished", "shipped", "delivered"];
 const OPEN_WORDS: &[&str] = &[
     "pending",

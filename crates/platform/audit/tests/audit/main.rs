@@ -8,3 +8,4 @@ mod formats;
 mod literal;
 mod precision;
 mod runs;
+mod structure;
