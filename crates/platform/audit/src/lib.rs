@@ -69,4 +69,4 @@ pub use error::AuditError;
 pub use model::*;
 pub use render::render_markdown;
 pub use run::{AuditInput, audit};
-pub use store::{ReportPaths, latest_report, load_previous, rewrite_reports, write_reports};
+pub use store::{ReportPaths, latest_report, load_previous, numbered_name, publish, rewrite_reports, write_reports};
