@@ -49,6 +49,7 @@
 //! ```
 
 pub mod diff;
+pub mod discover;
 pub mod display;
 pub mod error;
 pub mod extract;

@@ -63,9 +63,20 @@ pub enum PlanFormat {
     /// Taskmaster `.taskmaster/tasks/tasks.json` (tagged or the older `{"tasks": [...]}`).
     #[serde(rename = "taskmaster")]
     Taskmaster,
-    /// BMAD stories `docs/stories/*.story.md` (`Status`, `Tasks / Subtasks`, `File List`).
+    /// BMAD stories `docs/stories/*.story.md` (`Status`, `Tasks / Subtasks`, `File List`), and
+    /// v6's `_bmad-output/implementation-artifacts/*.md` with `sprint-status.yaml`.
     #[serde(rename = "bmad")]
     Bmad,
+    /// Codex ExecPlans (`.agent/plans/*.md`, governed by a `PLANS.md`): the boxes under
+    /// `## Progress` are the milestones.
+    #[serde(rename = "execplan")]
+    ExecPlan,
+    /// Copilot task planner `.copilot-tracking/plans/*.md` and `.copilot-tracking/changes/*.md`.
+    #[serde(rename = "copilot")]
+    Copilot,
+    /// beads `.beads/issues.jsonl`: one issue per line, `closed` is done.
+    #[serde(rename = "beads")]
+    Beads,
 }
 
 impl PlanFormat {
@@ -79,6 +90,9 @@ impl PlanFormat {
             PlanFormat::OpenSpec => "openspec",
             PlanFormat::Taskmaster => "taskmaster",
             PlanFormat::Bmad => "bmad",
+            PlanFormat::ExecPlan => "execplan",
+            PlanFormat::Copilot => "copilot",
+            PlanFormat::Beads => "beads",
         }
     }
 }
@@ -214,6 +228,10 @@ pub struct StatusConflict {
     /// The task whose status it is (Taskmaster), when not the whole plan's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,
+    /// A BMAD v6 story's status in `sprint-status.yaml`, when that is what conflicts (with
+    /// the boxes, or with the story's own `Status`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sprint_status: Option<String>,
 }
 
 /// A plan that could not be read into deliverables, in the `--json` view.

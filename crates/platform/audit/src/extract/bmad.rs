@@ -90,7 +90,8 @@ pub fn parse(content: &str) -> Extracted {
         .and_then(one_line)
         .or_else(|| before_tasks.iter().filter_map(one_line).find(|l| l.len() <= 40 && status_kind(l).is_some()))
         .or_else(|| before_tasks.iter().flat_map(|s| &s.body).find_map(|(_, l)| super::status_value(l)))
-        .map(clean_label);
+        // a v6 story's one line under its title is `Status: review`: the status is its value
+        .map(|l| clean_label(super::status_value(l).unwrap_or(l)));
     let claimed = status.as_deref().and_then(status_kind) == Some(super::StatusKind::Done);
     if let (Some(t), Some(end)) = (tasks_at, tasks_end) {
         read_tasks(&secs[t..end], &mut out);

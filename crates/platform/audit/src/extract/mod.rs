@@ -1,8 +1,11 @@
 //! Extracting what a plan promises: format detection, and the helpers shared by the
 //! format parsers (recognising file paths in text, reading "done" claims).
 
+pub mod beads;
 pub mod bmad;
+pub mod copilot;
 pub mod cursor;
+pub mod execplan;
 pub mod kiro;
 pub mod literal;
 pub mod markdown;
@@ -51,6 +54,9 @@ pub struct Extracted {
     pub declared: Vec<Declared>,
     /// Why the parser could read nothing, when it knows (invalid JSON, no tasks array).
     pub unreadable: Option<String>,
+    /// What it could not read of a plan it did read (a beads line that is not JSON): the
+    /// report's errors say so.
+    pub problems: Vec<String>,
 }
 
 impl Extracted {
@@ -170,8 +176,20 @@ pub fn detect_format(path: &str, content: &str) -> PlanFormat {
     let comps: Vec<&str> = path.split(['/', '\\']).filter(|c| !c.is_empty()).collect();
     let n = comps.len();
     let name = comps.last().copied().unwrap_or("");
+    if name.ends_with(".jsonl") {
+        return PlanFormat::Beads;
+    }
     if name.ends_with(".json") {
         return PlanFormat::Taskmaster;
+    }
+    if comps.contains(&".copilot-tracking") {
+        return PlanFormat::Copilot;
+    }
+    if n >= 3 && comps[n - 3] == ".agent" && comps[n - 2] == "plans" || execplan::looks_like(content) {
+        return PlanFormat::ExecPlan;
+    }
+    if comps.contains(&"_bmad-output") && bmad_like(content) {
+        return PlanFormat::Bmad;
     }
     if is_openspec_path(&comps) {
         return PlanFormat::OpenSpec;
@@ -221,7 +239,8 @@ pub fn read_plan(path: &str, content: &str) -> (PlanFormat, Extracted) {
 /// `.bmad-core/core-config.yaml`, whatever its name).
 pub fn read_plan_as(path: &str, content: &str, format: Option<PlanFormat>) -> (PlanFormat, Extracted) {
     // code blocks, quotes and comments show text: no task, no claim (see `literal`)
-    let prose = if path.ends_with(".json") { std::borrow::Cow::Borrowed(content) } else { literal::blank(content) };
+    let json = path.ends_with(".json") || path.ends_with(".jsonl");
+    let prose = if json { std::borrow::Cow::Borrowed(content) } else { literal::blank(content) };
     let format = format.unwrap_or_else(|| detect_format(path, &prose));
     (format, extract_at(format, path, &prose))
 }
@@ -252,6 +271,9 @@ fn extract_at(format: PlanFormat, path: &str, content: &str) -> Extracted {
         PlanFormat::Cursor => cursor::parse(content),
         PlanFormat::Taskmaster => taskmaster::parse(content),
         PlanFormat::Bmad => bmad::parse(content),
+        PlanFormat::ExecPlan => execplan::parse(content),
+        PlanFormat::Copilot => copilot::parse(path, content),
+        PlanFormat::Beads => beads::parse(content),
     };
     if format == PlanFormat::OpenSpec && path.replace('\\', "/").contains("/changes/archive/") {
         // an archived change is done work: every task of it is claimed done
@@ -263,7 +285,7 @@ fn extract_at(format: PlanFormat, path: &str, content: &str) -> Extracted {
         }
     }
     // a Cursor plan's `status:` lines are its todos' (in the front matter), never the plan's
-    if !matches!(format, PlanFormat::Taskmaster | PlanFormat::Bmad | PlanFormat::Cursor)
+    if !matches!(format, PlanFormat::Taskmaster | PlanFormat::Bmad | PlanFormat::Cursor | PlanFormat::Beads)
         && let Some(status) = plan_status(content)
     {
         let done = out.tasks.iter().filter(|t| t.done).count();

@@ -5,6 +5,7 @@ mod agent_formats;
 mod claims;
 mod common;
 mod formats;
+mod formats_2026;
 mod literal;
 mod precision;
 mod runs;
