@@ -163,6 +163,8 @@ fn check(
         candidates: Vec::new(),
         evidence: Evidence { checked: r.checked.clone(), resolved: None, line: e.line, ..Evidence::default() },
         moved_to: None,
+        deleted_in: None,
+        date: None,
     };
     fp.str(&e.path);
     match r.found {
@@ -676,6 +678,8 @@ pub fn audit(input: &AuditInput) -> Report {
                     path: d.path.clone(),
                     status: d.status,
                     reason: d.reason.clone(),
+                    deleted_in: None,
+                    date: None,
                 });
             }
         }

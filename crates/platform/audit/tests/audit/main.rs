@@ -6,6 +6,7 @@ mod claims;
 mod common;
 mod formats;
 mod formats_2026;
+mod history;
 mod literal;
 mod precision;
 mod runs;
