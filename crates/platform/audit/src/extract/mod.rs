@@ -751,14 +751,15 @@ pub fn declared_paths(line: &str, declared: bool) -> Vec<String> {
         return Vec::new();
     }
     let mut paths = line_paths(line);
-    if paths.is_empty() {
-        return paths;
-    }
     // "`tests/` with `test_main.py`": the file is in that folder
     for (dir, file) in dir_with_file(line) {
-        if let Some(p) = paths.iter_mut().find(|p| **p == file) {
-            *p = format!("{dir}{file}");
+        match paths.iter_mut().find(|p| **p == file) {
+            Some(p) => *p = format!("{dir}{file}"),
+            None => push_unique(&mut paths, format!("{dir}{file}")),
         }
+    }
+    if paths.is_empty() {
+        return paths;
     }
     let words = lower_words(line);
     let has = |ws: &[&str]| words.iter().any(|(_, w)| ws.contains(&w.as_str()));
@@ -883,9 +884,10 @@ pub fn declared_paths(line: &str, declared: bool) -> Vec<String> {
         .collect()
 }
 
-/// ("dir/", "file") for each "`dir/` with `file`" (also "containing") of a line.
+/// ("dir/", "file") for each "`dir/` with `file`" (also "containing") of a line, in code
+/// spans or as plain words (`• tests/ with test_main.py`, a JSON string's bullet).
 fn dir_with_file(line: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
+    let mut out = plain_dir_with_file(line);
     for joint in ["/` with `", "/` containing `"] {
         let mut from = 0;
         while let Some(i) = line[from..].find(joint) {
@@ -898,6 +900,28 @@ fn dir_with_file(line: &str) -> Vec<(String, String)> {
             if !dir.contains(' ') && !file.contains(['/', ' ']) && as_path(file, false).is_some() {
                 out.push((dir.trim_start_matches("./").to_string(), file.to_string()));
             }
+        }
+    }
+    out
+}
+
+/// "dir/ with file" in plain words (quotes and code spans stripped).
+fn plain_dir_with_file(line: &str) -> Vec<(String, String)> {
+    let plain: String = line.chars().map(|c| if matches!(c, '`' | '"' | '\'') { ' ' } else { c }).collect();
+    let words: Vec<&str> = plain.split_whitespace().collect();
+    let mut out = Vec::new();
+    for w in words.windows(3) {
+        let [dir, joint, file] = [w[0], w[1], w[2]];
+        let file = file.trim_end_matches([',', ';', '.', ')']);
+        if matches!(joint, "with" | "containing")
+            && dir.ends_with('/')
+            && dir.len() > 1
+            && !dir.contains("://")
+            && as_path(&format!("{dir}x.rs"), false).is_some()
+            && !file.contains('/')
+            && as_path(file, false).is_some()
+        {
+            out.push((dir.trim_start_matches("./").to_string(), file.to_string()));
         }
     }
     out
@@ -932,6 +956,21 @@ fn redirects_and_hedges(line: &str, lower: &str, paths: &[String]) -> Vec<(usize
             let end = line[at..].find(')').map_or(line.len(), |e| at + e);
             excluded.push((start, end));
             from = at + marker.len();
+        }
+    }
+    // a file of another project: "the schema from upstream's `api/schema.json`", "sourced
+    // from `vendor/x/LICENSE`": cited, never this plan's output
+    for marker in ["sourced from ", "taken from ", "copied from ", "borrowed from ", "adapted from "] {
+        for (i, _) in lower.match_indices(marker) {
+            let end = line[i..].find([')', ';']).map_or(line.len(), |e| i + e);
+            excluded.push((i, end));
+        }
+    }
+    for (i, _) in lower.match_indices("from ") {
+        let owner = lower[i + 5..].split_whitespace().next().unwrap_or("");
+        if owner.ends_with("'s") || owner.ends_with("’s") {
+            let end = line[i..].find([')', ';', ',']).map_or(line.len(), |e| i + e);
+            excluded.push((i, end));
         }
     }
     // a file the code touches at run time, named in a relative clause: "a settings writer
@@ -1237,8 +1276,13 @@ mod tests {
         );
         // a note cites, never promises
         assert!(declared_paths("**Note**: the SDK ships `sdk/include/pico/stdlib.h`", false).is_empty());
-        // a folder with its file
+        // a folder with its file, in code spans or plain words (a `•` bullet of a JSON field)
         assert_eq!(declared_paths("Create `tests/` with `test_main.py`", false), vec!["tests/test_main.py"]);
+        assert_eq!(declared_paths("• tests/ with test_main.py", false), vec!["tests/test_main.py"]);
+        assert_eq!(declared_paths("* Set up src/app/ with \"index.ts\".", false), vec!["src/app/index.ts"]);
+        // a file cited as another project's is not this plan's output
+        assert_eq!(declared_paths("Add `docs/api.md` from upstream's `spec/api.yaml`", false), vec!["docs/api.md"]);
+        assert!(declared_paths("Schema sourced from `vendor/openapi/schema.json`", false).is_empty());
         // File(s) fields name dotfiles and licence files
         assert_eq!(declared_paths("`.gitignore`, `LICENSE-MIT`", true), vec![".gitignore", "LICENSE-MIT"]);
     }

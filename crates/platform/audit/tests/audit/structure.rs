@@ -112,3 +112,40 @@ fn redirects_on_sub_bullets_name_the_file_to_check() {
     let fc: Vec<&str> = r.false_claims.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(fc, ["src/token.ts"]);
 }
+
+#[test]
+fn folders_with_files_in_json_bullets_and_cited_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    // a Taskmaster subtask whose details list "`DIR/` with `FILE`" in `•` bullets (and one in
+    // plain words): the file is DIR/FILE, and a 0-byte one is a stub
+    let tasks = r#"{"master": {"tasks": [{"id": 1, "title": "Test setup", "status": "done", "subtasks": [
+        {"id": 1, "title": "Scaffold", "status": "done",
+         "details": "Steps:\n• Create `tests/` with `test_main.py`\n• fixtures/ with sample.json"}]}]}}"#;
+    write(&repo, ".taskmaster/tasks/tasks.json", tasks);
+    write(&repo, "tests/test_main.py", "");
+    write(&repo, "fixtures/sample.json", "{\"id\": 1}\n");
+    // a spec-kit heading task names a bare file its File(s) field gives in full (the file
+    // cited as upstream's sits in a field that is no output anyway; `extract` unit tests
+    // cover "from X's" on a task's own line)
+    write(
+        &repo,
+        "specs/001-parse/tasks.md",
+        "# Tasks\n\n### T001: Add the `parser.rs` module\n\n**File(s)**: `src/parse/parser.rs`\n**Status**: Complete\n\n### T002: Schema\n\n**File(s)**: `docs/schema.md`\n**Status**: Complete\n**Description**: Write `docs/schema.md` from upstream's `spec/schema.yaml`\n",
+    );
+    write(&repo, "src/parse/parser.rs", REAL_TS);
+    write(&repo, "docs/schema.md", REAL_MD);
+    let r = run(&[], &[&repo], None, 0);
+    let tm = plan(&r, "tasks.json");
+    assert_eq!(status(tm, "tests/test_main.py"), Some(("stub", true)));
+    assert_eq!(status(tm, "fixtures/sample.json"), Some(("present", true)));
+    let sk = plan(&r, "tasks.md");
+    // the bare name in the title is the File(s) path, not a second deliverable
+    assert_eq!(
+        sk.deliverables.iter().map(|d| d.path.as_str()).collect::<Vec<_>>(),
+        ["src/parse/parser.rs", "docs/schema.md"]
+    );
+    assert_eq!(sk.verified, 1.0);
+    let fc: Vec<&str> = r.false_claims.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(fc, ["tests/test_main.py"]);
+}
