@@ -359,6 +359,7 @@ pub fn is_repo_plan(rel: &str) -> bool {
         return true;
     }
     if name.ends_with(".md")
+        && !name.eq_ignore_ascii_case("README.md")
         && n >= 3
         && (comps[n - 3] == ".copilot-tracking" && matches!(comps[n - 2], "plans" | "changes")
             || comps[n - 3] == ".agent" && comps[n - 2] == "plans")

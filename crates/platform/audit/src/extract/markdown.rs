@@ -478,8 +478,10 @@ impl<'a> Walk<'a> {
         self.table = None;
         self.list_stack.clear();
         self.label = None;
-        let claimed = self.sections.effective(sec) == Some(true) && self.sections.children_done(sec);
-        for p in code_span_paths(title) {
+        let paths = code_span_paths(title);
+        let claimed =
+            !paths.is_empty() && self.sections.effective(sec) == Some(true) && self.sections.children_done(sec);
+        for p in paths {
             self.out.push(Expected {
                 path: p,
                 alt: None,
