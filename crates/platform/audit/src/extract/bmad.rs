@@ -137,6 +137,11 @@ fn read_tasks(secs: &[Section], out: &mut Extracted) {
                 let t = line.trim_start();
                 let deeper = line.len() - t.len() > *indent;
                 if deeper && !t.is_empty() {
+                    if let Some((target, strong)) = super::redirect_target(t)
+                        && out.redirect(*ti, target, strong, group.clone(), no)
+                    {
+                        continue;
+                    }
                     let done = out.tasks[*ti].done;
                     for p in super::kiro::detail_paths(t) {
                         out.promise(*ti, p, group.clone(), done, no);

@@ -78,6 +78,7 @@ const KIRO: &str = "# Implementation Plan
     - See `src/state/session.ts` for the store
   - [x] 1.3 Create `src/token.ts`
     - See `docs/tokens.md` for the format
+    - The loader reads `config/tokens.yaml` at start
 - [x] 2. Move the cache
   - Create `src/cache.ts`
   - Moved to `packages/core/cache.ts`
@@ -103,6 +104,8 @@ fn redirects_on_sub_bullets_name_the_file_to_check() {
     // "See X" of another file is a reference: the task still promises its own file
     assert_eq!(status(p, "src/token.ts"), Some(("missing", true)));
     assert_eq!(status(p, "docs/tokens.md"), None);
+    // a sentence that neither creates nor edits the file it names describes, never claims
+    assert_eq!(status(p, "config/tokens.yaml"), None);
     // "Moved to X" under a task whose one output came from a detail line
     assert_eq!(status(p, "src/cache.ts"), None);
     assert_eq!(status(p, "packages/core/cache.ts"), Some(("present", true)));
