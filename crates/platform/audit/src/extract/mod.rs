@@ -1225,6 +1225,13 @@ mod tests {
             "{\"tasks\": [{\"status\": 1}]}",
             "## 상태\n\n완료\n## 작업\n- [x] ü\n### 파일 목록\n- `ü.rs`",
             "#include <ü/é.h>",
+            "\n    - [x] (2025-10-01 13:00Z) ü `a/b.rs`",
+            "> - [x] ü\n<!-- ü",
+            "## Progress\n- [x] (2025-",
+            "{\"id\":\"ü\",\"status\":\"closed\",\"description\":\"`é/` with `ü.rs`\"}",
+            "### Added\n- ü/é.rs - ü",
+            "• é/ with ü.rs",
+            "from ü's `a/b.rs`",
         ];
         for (i, a) in pieces.iter().enumerate() {
             for b in &pieces[i..] {
@@ -1235,6 +1242,10 @@ mod tests {
                     "/r/.taskmaster/tasks/tasks.json",
                     "/r/docs/stories/1.story.md",
                     "/r/.kiro/specs/x/tasks.md",
+                    "/r/.agent/plans/001-x.md",
+                    "/r/.beads/issues.jsonl",
+                    "/r/.copilot-tracking/changes/c.md",
+                    "/r/_bmad-output/implementation-artifacts/1-1-x.md",
                 ] {
                     let _ = read_plan(path, &text);
                 }
