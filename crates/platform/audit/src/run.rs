@@ -25,7 +25,10 @@ pub struct AuditInput {
     /// Repositories: deliverables are looked for here, and plans named `*PLAN*.md`,
     /// `specs/*/tasks.md`, `.kiro/specs/*/tasks.md`, `.cursor/plans/*.plan.md`,
     /// `openspec/changes/*/tasks.md`, `.taskmaster/tasks/tasks.json`, `docs/stories/*.md`
-    /// (or the `devStoryLocation` of `.bmad-core/core-config.yaml`) are found here too. Empty → the plans folders are used as the repositories.
+    /// (or the `devStoryLocation` of `.bmad-core/core-config.yaml`), BMAD v6 stories,
+    /// `.agent/plans/*.md`, `.copilot-tracking/{plans,changes}/*.md`, `.beads/issues.jsonl`
+    /// and a root `TODO.md` / `PROGRESS.md` / `ROADMAP.md` / `TASKS.md` are found here too
+    /// (see [`crate::discover`]). Empty → the plans folders are used as the repositories.
     pub repo_dirs: Vec<PathBuf>,
     /// The last report (see [`crate::load_previous`]): the base for changes and new gaps.
     pub previous: Option<Report>,
