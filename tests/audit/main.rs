@@ -7,3 +7,4 @@ mod support;
 
 mod audit;
 mod realworld_audit;
+mod round3;
