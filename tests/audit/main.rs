@@ -8,3 +8,4 @@ mod support;
 
 mod audit;
 mod realworld_audit;
+mod round3;

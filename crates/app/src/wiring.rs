@@ -99,6 +99,15 @@ impl baton_pipeline::audit::Reports for AuditReports {
     fn host_text(&self, text: &str, mounts: &[(String, String)]) -> String {
         baton_audit::display::rewrite_roots(text, mounts)
     }
+
+    fn publish(
+        &self,
+        files: &[PathBuf],
+        to: &Path,
+        rename: &dyn Fn(&Path, &Path) -> std::io::Result<()>,
+    ) -> Result<Vec<(PathBuf, PathBuf)>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(baton_audit::publish(files, to, rename)?)
+    }
 }
 
 struct Renames(baton_audit::moved::Renames);
@@ -109,6 +118,9 @@ impl baton_pipeline::audit::Renamed for Renames {
     }
     fn contains(&self, plan: &str, path: &str) -> bool {
         self.0.contains(plan, path)
+    }
+    fn deleted(&self) -> usize {
+        self.0.deleted()
     }
     fn note(&self) -> String {
         self.0.note.clone()

@@ -58,6 +58,7 @@ pub fn follow_up(gap: &Gap, agent: &str, correlation: &str) -> FollowUp {
         baton_audit::Status::Ambiguous => "is ambiguous",
         baton_audit::Status::Present => "is present",
         baton_audit::Status::Moved => "was renamed",
+        baton_audit::Status::Deleted => "was deleted",
     };
     let mut title = format!("Plans audit: {} {what}", gap.path);
     if title.len() > 400 {

@@ -1,5 +1,6 @@
 //! `baton-audit`: the plans audit core. It discovers plans (free-form Markdown, GitHub
-//! spec-kit, Kiro, Cursor, OpenSpec, Taskmaster, BMAD), extracts the files they promise with
+//! spec-kit, Kiro, Cursor, OpenSpec, Taskmaster, BMAD v4 and v6, Codex ExecPlans, the Copilot
+//! task planner, beads), extracts the files they promise with
 //! their groups and tasks, checks each one against the repositories (`present`, `missing`,
 //! `stub`, `ambiguous`), lists false claims (claimed done but missing or a stub) and status
 //! conflicts (a declared status its own boxes contradict), computes completion (tasks done)
@@ -49,6 +50,7 @@
 //! ```
 
 pub mod diff;
+pub mod discover;
 pub mod display;
 pub mod error;
 pub mod extract;
@@ -69,4 +71,4 @@ pub use error::AuditError;
 pub use model::*;
 pub use render::render_markdown;
 pub use run::{AuditInput, audit};
-pub use store::{ReportPaths, latest_report, load_previous, rewrite_reports, write_reports};
+pub use store::{ReportPaths, latest_report, load_previous, numbered_name, publish, rewrite_reports, write_reports};

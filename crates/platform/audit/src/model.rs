@@ -22,10 +22,13 @@ pub enum Status {
     /// says where it is now. Set on the host only (git history, see [`crate::moved`]); the
     /// audit itself never produces it.
     Moved,
+    /// Claimed done and missing now, and git history shows a commit deleted it (`deleted_in`,
+    /// `date`): a false claim history can prove. Set on the host only, like `moved`.
+    Deleted,
 }
 
 impl Status {
-    /// `present`, `missing`, `stub` or `ambiguous`.
+    /// `present`, `missing`, `stub`, `ambiguous`, `moved` or `deleted`.
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Present => "present",
@@ -33,6 +36,7 @@ impl Status {
             Status::Stub => "stub",
             Status::Ambiguous => "ambiguous",
             Status::Moved => "moved",
+            Status::Deleted => "deleted",
         }
     }
 
@@ -63,9 +67,20 @@ pub enum PlanFormat {
     /// Taskmaster `.taskmaster/tasks/tasks.json` (tagged or the older `{"tasks": [...]}`).
     #[serde(rename = "taskmaster")]
     Taskmaster,
-    /// BMAD stories `docs/stories/*.story.md` (`Status`, `Tasks / Subtasks`, `File List`).
+    /// BMAD stories `docs/stories/*.story.md` (`Status`, `Tasks / Subtasks`, `File List`), and
+    /// v6's `_bmad-output/implementation-artifacts/*.md` with `sprint-status.yaml`.
     #[serde(rename = "bmad")]
     Bmad,
+    /// Codex ExecPlans (`.agent/plans/*.md`, governed by a `PLANS.md`): the boxes under
+    /// `## Progress` are the milestones.
+    #[serde(rename = "execplan")]
+    ExecPlan,
+    /// Copilot task planner `.copilot-tracking/plans/*.md` and `.copilot-tracking/changes/*.md`.
+    #[serde(rename = "copilot")]
+    Copilot,
+    /// beads `.beads/issues.jsonl`: one issue per line, `closed` is done.
+    #[serde(rename = "beads")]
+    Beads,
 }
 
 impl PlanFormat {
@@ -79,6 +94,9 @@ impl PlanFormat {
             PlanFormat::OpenSpec => "openspec",
             PlanFormat::Taskmaster => "taskmaster",
             PlanFormat::Bmad => "bmad",
+            PlanFormat::ExecPlan => "execplan",
+            PlanFormat::Copilot => "copilot",
+            PlanFormat::Beads => "beads",
         }
     }
 }
@@ -123,6 +141,11 @@ pub struct Deliverable {
     /// For `moved`: the host path the file has now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moved_to: Option<String>,
+    /// For `deleted`: the commit that deleted it, and that commit's date (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_in: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
 }
 
 /// Completion of one group of a plan.
@@ -214,6 +237,10 @@ pub struct StatusConflict {
     /// The task whose status it is (Taskmaster), when not the whole plan's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,
+    /// A BMAD v6 story's status in `sprint-status.yaml`, when that is what conflicts (with
+    /// the boxes, or with the story's own `Status`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sprint_status: Option<String>,
 }
 
 /// A plan that could not be read into deliverables, in the `--json` view.
@@ -230,6 +257,11 @@ pub struct FalseClaim {
     pub path: String,
     pub status: Status,
     pub reason: Option<String>,
+    /// For `deleted`: the commit that deleted it, and that commit's date (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_in: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
 }
 
 /// An open gap (a deliverable not `present`). Gaps are what follow-up TASKs are emitted for.
@@ -382,6 +414,8 @@ impl Report {
                             reason: d.reason.as_deref(),
                             candidates: &d.candidates,
                             moved_to: d.moved_to.as_deref(),
+                            deleted_in: d.deleted_in.as_deref(),
+                            date: d.date.as_deref(),
                         })
                         .collect(),
                     tasks: &p.tasks,
@@ -455,4 +489,9 @@ pub struct CliDeliverable<'a> {
     /// For `moved`: the host path the file has now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub moved_to: Option<&'a str>,
+    /// For `deleted`: the commit that deleted it and its date.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_in: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<&'a str>,
 }

@@ -1,7 +1,10 @@
-//! `moved`: a deliverable the plan ticked that is missing now because a later commit renamed
-//! it is reported as `moved` (old → new path), not as a false claim. One
-//! `git log -M --name-status` pass per repository per audit, and only when something is
-//! missing; without git (or outside a work tree) the report says "moved not checked".
+//! `moved` and `deleted`: a deliverable the plan ticked that is missing now because a later
+//! commit renamed it is reported as `moved` (old → new path), not as a false claim; one a
+//! commit deleted (and nothing renamed) stays a false claim, now proven by history:
+//! `deleted`, with the commit (`deleted_in`) and its `date`. One
+//! `git log -M --diff-filter=DR --name-status` pass per repository per audit (not per
+//! claim), and only when something is missing; without git (or outside a work tree) the
+//! report says "moved not checked", once.
 //!
 //! Native only: the audit itself runs in the wasm sandbox, where git cannot run, so the host
 //! (`baton audit` and `serve`'s automatic audits alike, through the pipeline's audit runner)
@@ -17,10 +20,12 @@ use serde_json::{Value, json};
 use crate::model::{Report, Status};
 
 /// The renames of one repository's history: old path → (new path, abbreviated commit), both
-/// relative to the work tree's top, applied oldest first so chains end at the newest name.
+/// relative to the work tree's top, applied oldest first so chains end at the newest name;
+/// and its deletions: path → (abbreviated commit, commit date), the latest deletion of each.
 struct History {
     top: PathBuf,
     renames: HashMap<String, (String, String)>,
+    deletions: HashMap<String, (String, String)>,
 }
 
 impl History {
@@ -69,53 +74,62 @@ fn top_of(dir: &Path) -> Result<PathBuf, NotChecked> {
 }
 
 fn history(top: &Path) -> Result<History, NotChecked> {
-    let log = git(top, &["log", "-M", "--diff-filter=R", "--name-status", "--format=%x01%h", "--reverse"])
+    let log = git(top, &["log", "-M", "--diff-filter=DR", "--name-status", "--format=%x01%h %cI", "--reverse"])
         .map_err(|e| NotChecked::Log { top: top.to_path_buf(), source: Box::new(e) })?;
     let mut renames = HashMap::new();
-    let mut commit = String::new();
+    let mut deletions = HashMap::new();
+    let (mut commit, mut date) = (String::new(), String::new());
     for line in log.lines() {
         if let Some(h) = line.strip_prefix('\u{1}') {
-            commit = h.trim().to_string();
+            let (c, d) = h.trim().split_once(' ').unwrap_or((h.trim(), ""));
+            (commit, date) = (c.to_string(), d.to_string());
             continue;
         }
         let mut parts = line.split('\t');
-        if let (Some(kind), Some(old), Some(new)) = (parts.next(), parts.next(), parts.next())
-            && kind.starts_with('R')
-        {
-            renames.insert(old.to_string(), (new.to_string(), commit.clone()));
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(kind), Some(old), Some(new)) if kind.starts_with('R') => {
+                renames.insert(old.to_string(), (new.to_string(), commit.clone()));
+            }
+            // oldest first: a file deleted twice keeps its latest deletion
+            (Some("D"), Some(path), None) => {
+                deletions.insert(path.to_string(), (commit.clone(), date.clone()));
+            }
+            _ => {}
         }
     }
-    Ok(History { top: top.to_path_buf(), renames })
+    Ok(History { top: top.to_path_buf(), renames, deletions })
 }
 
-/// The renamed path (relative to the top) a deliverable written as `path` in a plan under
-/// `plan_dir` (relative to the top) names: exact, relative to the plan, or the one rename
-/// whose old path ends with it.
-fn match_old<'h>(h: &'h History, path: &str, plan_dir: &str) -> Option<&'h str> {
+/// The path (relative to the top) of `paths` (renamed or deleted ones) that a deliverable
+/// written as `path` in a plan under `plan_dir` (relative to the top) names: exact, relative
+/// to the plan, or the one whose path ends with it.
+fn match_old<'h, V>(paths: &'h HashMap<String, V>, path: &str, plan_dir: &str) -> Option<&'h str> {
     let p = path.trim_start_matches('/');
-    if let Some((k, _)) = h.renames.get_key_value(p) {
+    if let Some((k, _)) = paths.get_key_value(p) {
         return Some(k);
     }
     if !plan_dir.is_empty()
-        && let Some((k, _)) = h.renames.get_key_value(&format!("{plan_dir}/{p}"))
+        && let Some((k, _)) = paths.get_key_value(&format!("{plan_dir}/{p}"))
     {
         return Some(k);
     }
     let tail = format!("/{p}");
-    let mut hits = h.renames.keys().filter(|k| k.ends_with(&tail));
+    let mut hits = paths.keys().filter(|k| k.ends_with(&tail));
     match (hits.next(), hits.next()) {
         (Some(k), None) => Some(k),
         _ => None,
     }
 }
 
-/// The renames found for one audit, keyed by (host path of the plan, deliverable path as the
-/// plan wrote it), and the note that says what was checked.
+/// The renames (and deletions) found for one audit, keyed by (host path of the plan,
+/// deliverable path as the plan wrote it), and the note that says what was checked.
 #[derive(Debug, Default)]
 pub struct Renames {
     found: HashMap<(String, String), Rename>,
-    /// `moved checked with git history: N renamed`, `moved not needed: nothing is missing`,
-    /// or `moved not checked …` with the reason.
+    /// Missing deliverables a commit deleted (and nothing renamed), by the same key.
+    deleted: HashMap<(String, String), Deletion>,
+    /// `moved checked with git history: N renamed, M deleted`, `moved not needed: nothing is
+    /// missing`, or `moved not checked …` with the reason.
     pub note: String,
 }
 
@@ -128,26 +142,37 @@ struct Rename {
     reason: String,
 }
 
+/// The commit that deleted a missing deliverable.
+#[derive(Debug, Clone)]
+struct Deletion {
+    commit: String,
+    /// The commit's date, RFC 3339.
+    date: String,
+    /// `path was deleted in <commit> (<date>)`.
+    reason: String,
+}
+
 /// The missing deliverables of a host-path result (`baton audit --json` shape): (plan host
-/// path, deliverable path).
-pub fn missing_in_json(result: &Value) -> Vec<(String, String)> {
+/// path, deliverable path, claimed done).
+pub fn missing_in_json(result: &Value) -> Vec<(String, String, bool)> {
     let mut out = Vec::new();
     for p in result["plans"].as_array().into_iter().flatten() {
         let plan = p["path"].as_str().unwrap_or("");
         for d in p["deliverables"].as_array().into_iter().flatten() {
             if d["status"] == "missing" {
-                out.push((plan.to_string(), d["path"].as_str().unwrap_or("").to_string()));
+                let claimed = d["claimed_done"] == true;
+                out.push((plan.to_string(), d["path"].as_str().unwrap_or("").to_string(), claimed));
             }
         }
     }
     out
 }
 
-/// Looks up each missing deliverable (plan host path, path as written) in the git history of
-/// the plan's work tree, then of the repositories' (`repos`, host paths: a plans folder kept
-/// outside the repository it plans): one `git log` per work tree, none when nothing is
-/// missing.
-pub fn check(missing: &[(String, String)], repos: &[PathBuf]) -> Renames {
+/// Looks up each missing deliverable (plan host path, path as written, claimed done) in the
+/// git history of the plan's work tree, then of the repositories' (`repos`, host paths: a
+/// plans folder kept outside the repository it plans): renamed ones are `moved`; claimed ones
+/// a commit deleted are `deleted`. One `git log` per work tree, none when nothing is missing.
+pub fn check(missing: &[(String, String, bool)], repos: &[PathBuf]) -> Renames {
     if missing.is_empty() {
         return Renames { note: "moved not needed: nothing is missing".into(), ..Renames::default() };
     }
@@ -156,7 +181,8 @@ pub fn check(missing: &[(String, String)], repos: &[PathBuf]) -> Renames {
     let mut histories: HashMap<PathBuf, Result<History, NotChecked>> = HashMap::new();
     let mut not_checked: Vec<String> = Vec::new();
     let mut found = HashMap::new();
-    for (plan, path) in missing {
+    let mut deleted: HashMap<(String, String), Deletion> = HashMap::new();
+    for (plan, path, claimed) in missing {
         let plan_dir_host = Path::new(plan).parent().map(Path::to_path_buf).unwrap_or_default();
         let mut errors: Vec<String> = Vec::new();
         let mut checked = false;
@@ -185,18 +211,22 @@ pub fn check(missing: &[(String, String)], repos: &[PathBuf]) -> Renames {
             let canon_top = std::fs::canonicalize(&h.top).unwrap_or(h.top.clone());
             let plan_dir =
                 canon_dir.strip_prefix(&canon_top).map(|p| p.to_string_lossy().replace('\\', "/")).unwrap_or_default();
-            let Some(old) = match_old(h, path, &plan_dir) else { continue };
-            let Some((new, commit)) = h.follow(old) else { continue };
-            let host_new = h.top.join(&new);
-            if !host_new.is_file() {
-                continue;
+            if let Some(rename) = renamed(h, path, &plan_dir) {
+                deleted.remove(&(plan.clone(), path.clone()));
+                found.insert((plan.clone(), path.clone()), rename);
+                break;
             }
-            let rename = Rename {
-                moved_to: host_new.display().to_string(),
-                reason: format!("{old} was renamed to {new} in {commit}"),
-            };
-            found.insert((plan.clone(), path.clone()), rename);
-            break;
+            if *claimed
+                && let Some(old) = match_old(&h.deletions, path, &plan_dir)
+                && let Some((commit, date)) = h.deletions.get(old)
+            {
+                let reason = format!("{old} was deleted in {commit} ({date})");
+                deleted.entry((plan.clone(), path.clone())).or_insert(Deletion {
+                    commit: commit.clone(),
+                    date: date.clone(),
+                    reason,
+                });
+            }
         }
         if !checked {
             for e in errors {
@@ -207,11 +237,22 @@ pub fn check(missing: &[(String, String)], repos: &[PathBuf]) -> Renames {
         }
     }
     let note = if not_checked.is_empty() {
-        format!("moved checked with git history: {} renamed", found.len())
+        format!("moved checked with git history: {} renamed, {} deleted", found.len(), deleted.len())
     } else {
         format!("moved not checked for some plans: {}", not_checked.join("; "))
     };
-    Renames { found, note }
+    Renames { found, deleted, note }
+}
+
+/// Where a missing deliverable went, if a commit renamed it and the new name exists.
+fn renamed(h: &History, path: &str, plan_dir: &str) -> Option<Rename> {
+    let old = match_old(&h.renames, path, plan_dir)?;
+    let (new, commit) = h.follow(old)?;
+    let host_new = h.top.join(&new);
+    host_new.is_file().then(|| Rename {
+        moved_to: host_new.display().to_string(),
+        reason: format!("{old} was renamed to {new} in {commit}"),
+    })
 }
 
 impl Renames {
@@ -229,6 +270,11 @@ impl Renames {
         self.found.contains_key(&(plan.to_string(), path.to_string()))
     }
 
+    /// How many claimed deliverables a commit deleted (false claims history proves).
+    pub fn deleted(&self) -> usize {
+        self.deleted.len()
+    }
+
     /// Rewrites a host-path result (`--json` shape): renamed deliverables become `moved`
     /// (with `moved_to` and the reason) and leave `false_claims`; sets the top-level `moved`
     /// note.
@@ -238,18 +284,37 @@ impl Renames {
                 let plan = p["path"].as_str().unwrap_or("").to_string();
                 for d in p["deliverables"].as_array_mut().into_iter().flatten() {
                     let key = (plan.clone(), d["path"].as_str().unwrap_or("").to_string());
-                    if d["status"] == "missing"
-                        && let Some(r) = self.found.get(&key)
-                    {
+                    if d["status"] != "missing" {
+                        continue;
+                    }
+                    if let Some(r) = self.found.get(&key) {
                         d["status"] = json!("moved");
                         d["moved_to"] = json!(r.moved_to);
                         d["reason"] = json!(r.reason);
+                    } else if let Some(x) = self.deleted.get(&key)
+                        && d["claimed_done"] == true
+                    {
+                        d["status"] = json!("deleted");
+                        d["deleted_in"] = json!(x.commit);
+                        d["date"] = json!(x.date);
+                        d["reason"] = json!(x.reason);
                     }
                 }
             }
         }
         if let Some(fc) = result["false_claims"].as_array_mut() {
             fc.retain(|f| !self.contains(f["plan"].as_str().unwrap_or(""), f["path"].as_str().unwrap_or("")));
+            for f in fc {
+                let key = (f["plan"].as_str().unwrap_or("").to_string(), f["path"].as_str().unwrap_or("").to_string());
+                if f["status"] == "missing"
+                    && let Some(x) = self.deleted.get(&key)
+                {
+                    f["status"] = json!("deleted");
+                    f["deleted_in"] = json!(x.commit);
+                    f["date"] = json!(x.date);
+                    f["reason"] = json!(x.reason);
+                }
+            }
         }
         if result.is_object() {
             result["moved"] = json!(self.note);
@@ -266,17 +331,36 @@ impl Renames {
         for p in &mut report.plans {
             let plan = host(&p.path);
             for d in &mut p.deliverables {
-                if d.status == Status::Missing
-                    && let Some(r) = self.found.get(&(plan.clone(), d.path.clone()))
-                {
+                if d.status != Status::Missing {
+                    continue;
+                }
+                let key = (plan.clone(), d.path.clone());
+                if let Some(r) = self.found.get(&key) {
                     d.status = Status::Moved;
                     d.moved_to = Some(r.moved_to.clone());
                     d.reason = Some(r.reason.clone());
                     moved.insert((p.path.clone(), d.path.clone()));
+                } else if let Some(x) = self.deleted.get(&key)
+                    && d.claimed_done
+                {
+                    d.status = Status::Deleted;
+                    d.deleted_in = Some(x.commit.clone());
+                    d.date = Some(x.date.clone());
+                    d.reason = Some(x.reason.clone());
                 }
             }
         }
         report.false_claims.retain(|f| !moved.contains(&(f.plan.clone(), f.path.clone())));
+        for f in &mut report.false_claims {
+            if f.status == Status::Missing
+                && let Some(x) = self.deleted.get(&(host(&f.plan), f.path.clone()))
+            {
+                f.status = Status::Deleted;
+                f.deleted_in = Some(x.commit.clone());
+                f.date = Some(x.date.clone());
+                f.reason = Some(x.reason.clone());
+            }
+        }
         report.moved = Some(self.note.clone());
     }
 }

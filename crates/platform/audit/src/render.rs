@@ -38,6 +38,11 @@ fn evidence(d: &Deliverable) -> String {
                 parts.push(format!("now at {}", code(to)));
             }
         }
+        Status::Deleted if d.reason.is_none() => {
+            if let Some(c) = &d.deleted_in {
+                parts.push(format!("deleted in {c} ({})", d.date.as_deref().unwrap_or("date unknown")));
+            }
+        }
         Status::Present if d.reason.is_none() => {
             if let Some(p) = &d.evidence.resolved {
                 parts.push(format!("{} ({} bytes)", code(p), d.evidence.size.unwrap_or(0)));
@@ -256,12 +261,12 @@ fn plan_gaps(s: &mut String, p: &PlanReport) {
         let _ = writeln!(s, "All {} deliverables present.\n", p.expected);
         return;
     }
-    gaps.sort_by_key(|d| !(d.claimed_done && matches!(d.status, Status::Missing | Status::Stub)));
+    gaps.sort_by_key(|d| !(d.claimed_done && matches!(d.status, Status::Missing | Status::Stub | Status::Deleted)));
     let _ = writeln!(s, "| Deliverable | Group | Status | Claimed done | Evidence |");
     let _ = writeln!(s, "|---|---|---|---|---|");
     for d in gaps {
         let claimed = match (d.claimed_done, d.status) {
-            (true, Status::Missing | Status::Stub) => "**yes — false claim**",
+            (true, Status::Missing | Status::Stub | Status::Deleted) => "**yes — false claim**",
             (true, _) => "yes",
             _ => "no",
         };

@@ -341,13 +341,30 @@ fn walk_std(root: &str, errors: &mut Vec<AuditIssue>, mut f: impl FnMut(&str, &s
 
 /// Is this repository file a plan by its name/location (`*PLAN*.md`, spec-kit, Kiro, Cursor,
 /// OpenSpec `openspec/changes/*/tasks.md`, Taskmaster `.taskmaster/tasks/tasks.json` or the
-/// older `tasks/tasks.json`, BMAD `*.story.md` and `docs/stories/*.md`)?
+/// older `tasks/tasks.json`, BMAD `*.story.md` and `docs/stories/*.md`, ExecPlans
+/// `.agent/plans/*.md`, Copilot `.copilot-tracking/{plans,changes}/*.md`, beads
+/// `.beads/issues.jsonl`, a root `TODO.md`, `PROGRESS.md`, `ROADMAP.md` or `TASKS.md`)? BMAD
+/// v6 stories and the folders specs name are found from configuration (`crate::discover`).
 pub fn is_repo_plan(rel: &str) -> bool {
     let comps: Vec<&str> = rel.split('/').collect();
     let n = comps.len();
     let name = comps[n - 1];
     if name == "tasks.json" {
         return (n >= 3 && comps[n - 3] == ".taskmaster" && comps[n - 2] == "tasks") || rel == "tasks/tasks.json";
+    }
+    if name == "issues.jsonl" {
+        return n >= 2 && comps[n - 2] == ".beads";
+    }
+    if n == 1 && is_root_checklist(name) {
+        return true;
+    }
+    if name.ends_with(".md")
+        && !name.eq_ignore_ascii_case("README.md")
+        && n >= 3
+        && (comps[n - 3] == ".copilot-tracking" && matches!(comps[n - 2], "plans" | "changes")
+            || comps[n - 3] == ".agent" && comps[n - 2] == "plans")
+    {
+        return true;
     }
     if !name.ends_with(".md") || is_report_name(name) {
         return false;
@@ -365,6 +382,12 @@ pub fn is_repo_plan(rel: &str) -> bool {
         return true;
     }
     name.ends_with(".plan.md") && n >= 3 && comps[n - 3] == ".cursor" && comps[n - 2] == "plans"
+}
+
+/// A root checklist file (`TODO.md`, `PROGRESS.md`, `ROADMAP.md`, `TASKS.md`): a plan when it
+/// has boxes.
+pub fn is_root_checklist(name: &str) -> bool {
+    matches!(name, "TODO.md" | "PROGRESS.md" | "ROADMAP.md" | "TASKS.md")
 }
 
 /// Our own reports are never plans.

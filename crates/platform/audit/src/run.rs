@@ -25,7 +25,10 @@ pub struct AuditInput {
     /// Repositories: deliverables are looked for here, and plans named `*PLAN*.md`,
     /// `specs/*/tasks.md`, `.kiro/specs/*/tasks.md`, `.cursor/plans/*.plan.md`,
     /// `openspec/changes/*/tasks.md`, `.taskmaster/tasks/tasks.json`, `docs/stories/*.md`
-    /// (or the `devStoryLocation` of `.bmad-core/core-config.yaml`) are found here too. Empty → the plans folders are used as the repositories.
+    /// (or the `devStoryLocation` of `.bmad-core/core-config.yaml`), BMAD v6 stories,
+    /// `.agent/plans/*.md`, `.copilot-tracking/{plans,changes}/*.md`, `.beads/issues.jsonl`
+    /// and a root `TODO.md` / `PROGRESS.md` / `ROADMAP.md` / `TASKS.md` are found here too
+    /// (see [`crate::discover`]). Empty → the plans folders are used as the repositories.
     pub repo_dirs: Vec<PathBuf>,
     /// The last report (see [`crate::load_previous`]): the base for changes and new gaps.
     pub previous: Option<Report>,
@@ -54,7 +57,9 @@ fn plans_in_dirs(dirs: &[String], errors: &mut Vec<AuditIssue>) -> Vec<String> {
         let mut seen = HashSet::new();
         repo::walk(d, errors, |rel, real| {
             let name = rel.rsplit('/').next().unwrap_or(rel);
-            let plan_like = (name.ends_with(".md") && !openspec_context(&repo::join(d, rel))) || name == "tasks.json";
+            let plan_like = (name.ends_with(".md") && !openspec_context(&repo::join(d, rel)))
+                || name == "tasks.json"
+                || name == "issues.jsonl";
             if plan_like && !repo::is_report_name(name) && seen.insert(real.to_string()) {
                 out.push(repo::join(d, rel));
             }
@@ -69,24 +74,6 @@ fn openspec_context(rel: &str) -> bool {
     let comps: Vec<&str> = rel.split('/').collect();
     let in_openspec = comps.contains(&"openspec");
     in_openspec && comps.last() != Some(&"tasks.md")
-}
-
-/// BMAD stories in the `devStoryLocation` of each repository's `.bmad-core/core-config.yaml`
-/// (where a project keeps them elsewhere than `docs/stories/`).
-fn bmad_stories(index: &FileIndex) -> Vec<String> {
-    let mut out = Vec::new();
-    for (ri, root) in index.roots.iter().enumerate() {
-        let Ok(cfg) = fs::read_to_string(repo::join(root, ".bmad-core/core-config.yaml")) else { continue };
-        for line in cfg.lines() {
-            let Some(v) = line.trim().strip_prefix("devStoryLocation:") else { continue };
-            let dir = v.trim().trim_matches(['"', '\'']).trim_start_matches("./");
-            if dir.is_empty() || dir.contains("..") {
-                continue;
-            }
-            out.extend(index.files_under(ri, dir).into_iter().filter(|f| f.ends_with(".md")));
-        }
-    }
-    out
 }
 
 fn mtime_nanos(m: &fs::Metadata) -> u64 {
@@ -179,6 +166,8 @@ fn check(
         candidates: Vec::new(),
         evidence: Evidence { checked: r.checked.clone(), resolved: None, line: e.line, ..Evidence::default() },
         moved_to: None,
+        deleted_in: None,
+        date: None,
     };
     fp.str(&e.path);
     match r.found {
@@ -369,7 +358,8 @@ fn plan_signs(content: &str, format: PlanFormat, tasks: usize) -> Option<String>
     let mut boxes = 0usize;
     let mut ids = 0usize;
     let mut task_heading = false;
-    for (_, line) in extract::unfenced_lines(content) {
+    let prose = extract::literal::blank(content);
+    for (_, line) in extract::unfenced_lines(&prose) {
         let t = line.trim_start();
         let item = t.strip_prefix(['-', '*', '+']).map(str::trim_start);
         if item.is_some_and(|r| r.starts_with("[ ]") || r.starts_with("[x]") || r.starts_with("[X]")) {
@@ -409,15 +399,15 @@ fn ratio(present: usize, expected: usize) -> f64 {
     if expected == 0 { 0.0 } else { present as f64 / expected as f64 }
 }
 
-/// Audits one plan file (with the status conflicts it holds); `Err` carries a message for the
-/// report's errors.
+/// Audits one plan file (with the status conflicts it holds); `None` when it is no plan
+/// after all (its only boxes are examples), `Err` carries a message for the report's errors.
 fn audit_plan(
     path: &str,
-    stories: &HashSet<String>,
+    found: &crate::discover::Discovered,
     index: &FileIndex,
     known: &Known,
     fp: &mut Fingerprinter,
-) -> Result<(PlanReport, Vec<StatusConflict>), String> {
+) -> Result<Option<(PlanReport, Vec<StatusConflict>, Vec<String>)>, String> {
     let bytes = fs::read(path).map_err(|e| format!("cannot read plan: {e}"))?;
     fp.str(path);
     fp.bytes(&bytes);
@@ -425,8 +415,23 @@ fn audit_plan(
     if content.contains('\0') {
         return Err("not a text file".into());
     }
-    let (format, ex) = extract::read_plan_as(path, &content, stories.contains(path).then_some(PlanFormat::Bmad));
+    let name = path.rsplit('/').next().unwrap_or(path);
+    if found.context.contains(path) || crate::discover::is_execplan_spec(name, &content) {
+        // a PLANS.md that defines ExecPlans describes plans: context, never a plan
+        return Ok(None);
+    }
+    let (format, mut ex) = extract::read_plan_as(path, &content, found.known.get(path).copied());
+    if ex.tasks.is_empty() && extract::boxes_only_in_literals(&content) {
+        // every box is an example, a quotation or a comment: not a plan
+        return Ok(None);
+    }
     let loc = index.locate(path);
+    if ex.tasks.is_empty() && loc.as_ref().is_some_and(|(_, dir)| dir.is_empty()) && repo::is_root_checklist(name) {
+        // a root TODO.md / PROGRESS.md / ROADMAP.md / TASKS.md is a plan by its boxes only
+        return Ok(None);
+    }
+    let problems = std::mem::take(&mut ex.problems);
+    let sprint = found.sprint.get(path).map(|s| sprint_conflicts(path, s, &ex));
     let mut skipped = Vec::new();
     let deliverables: Vec<Deliverable> = ex
         .deliverables
@@ -467,7 +472,9 @@ fn audit_plan(
             done: d.done,
             total: d.total,
             task: d.task.clone(),
+            sprint_status: None,
         })
+        .chain(sprint.into_iter().flatten())
         .collect();
     let title = if ex.title.is_empty() { path.rsplit('/').next().unwrap_or(path).to_string() } else { ex.title };
     let report = PlanReport {
@@ -486,7 +493,34 @@ fn audit_plan(
         unreadable,
         skipped,
     };
-    Ok((report, conflicts))
+    Ok(Some((report, conflicts, problems)))
+}
+
+/// A BMAD v6 story against its `sprint-status.yaml` status `yaml`: the YAML says done while
+/// boxes are open, or the YAML and the story's own `Status` disagree (`done` and `review`).
+/// A story whose own status already conflicts with its boxes in the same way is not listed
+/// twice.
+fn sprint_conflicts(path: &str, yaml: &str, ex: &extract::Extracted) -> Vec<StatusConflict> {
+    let done = ex.tasks.iter().filter(|t| t.done).count();
+    let total = ex.tasks.len();
+    let norm = |s: &str| s.trim().to_ascii_lowercase().replace([' ', '_'], "-");
+    let story = ex.declared.iter().find(|d| d.task.is_none()).map(|d| d.status.clone());
+    let conflict = |status: String| StatusConflict {
+        path: path.to_string(),
+        status,
+        done,
+        total,
+        task: None,
+        sprint_status: Some(yaml.to_string()),
+    };
+    match story {
+        Some(s) if norm(&s) != norm(yaml) => vec![conflict(s)],
+        Some(_) => Vec::new(),
+        None if extract::conflicts(&extract::Declared { task: None, status: yaml.to_string(), done, total }) => {
+            vec![conflict(yaml.to_string())]
+        }
+        None => Vec::new(),
+    }
 }
 
 /// (tasks counted, done, done and verified): cancelled tasks are not counted; a done task is
@@ -604,8 +638,8 @@ pub fn audit(input: &AuditInput) -> Report {
     let (index, repo_plans) = FileIndex::build(&repo_dirs, &mut errors);
     let mut plan_paths = plans_in_dirs(&plans_dirs, &mut errors);
     plan_paths.extend(repo_plans);
-    let stories: HashSet<String> = bmad_stories(&index).into_iter().collect();
-    plan_paths.extend(stories.iter().cloned());
+    let found = crate::discover::discover(&index);
+    plan_paths.extend(found.known.keys().cloned());
     let plan_paths = distinct_plans(plan_paths, &index, &input.mounts);
 
     let mut fp = Fingerprinter::new();
@@ -619,11 +653,13 @@ pub fn audit(input: &AuditInput) -> Report {
     let mut failed: HashSet<String> = HashSet::new();
     let mut status_conflicts = Vec::new();
     for p in &plan_paths {
-        match audit_plan(p, &stories, &index, &known, &mut fp) {
-            Ok((r, c)) => {
+        match audit_plan(p, &found, &index, &known, &mut fp) {
+            Ok(Some((r, c, problems))) => {
+                errors.extend(problems.into_iter().map(|message| AuditIssue { path: p.clone(), message }));
                 plans.push(r);
                 status_conflicts.extend(c);
             }
+            Ok(None) => {}
             Err(message) => {
                 fp.str(p);
                 fp.str(&message);
@@ -645,6 +681,8 @@ pub fn audit(input: &AuditInput) -> Report {
                     path: d.path.clone(),
                     status: d.status,
                     reason: d.reason.clone(),
+                    deleted_in: None,
+                    date: None,
                 });
             }
         }

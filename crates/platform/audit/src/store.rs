@@ -28,7 +28,7 @@ fn io(path: &Path, source: std::io::Error) -> AuditError {
 /// `.md` exclusively; the JSON is written to a temporary name and renamed into place, so a
 /// reader never sees half a JSON report.
 pub fn write_reports(dir: &Path, report: &Report) -> Result<ReportPaths, AuditError> {
-    fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    baton_fs::ensure_dir(dir).map_err(|e| io(dir, e))?;
     let stamp = time::file_stamp(report.generated_unix);
     // compact: 20,000 deliverables make a 19 MB pretty report and about half that compact
     let json = serde_json::to_vec(report)?;
@@ -74,6 +74,59 @@ pub fn rewrite_reports(json_path: &Path, report: &Report) -> Result<ReportPaths,
         fs::rename(&tmp, path).map_err(|e| io(path, e))?;
     }
     Ok(ReportPaths { markdown: md_path, json: json_path.to_path_buf() })
+}
+
+/// The name a report file takes as the `n`-th report of its second: `n` 1 is the plain
+/// name (`PLANS_AUDIT_REPORT_<stamp>.md`), `n` 3 is `PLANS_AUDIT_REPORT_<stamp>_3.md`,
+/// whatever number `name` had. `None` for a name that is not a report's.
+pub fn numbered_name(name: &str, n: u32) -> Option<String> {
+    let (stem, ext) = name.rsplit_once('.')?;
+    let rest = stem.strip_prefix(PREFIX)?;
+    if rest.len() < 15 || !rest.is_char_boundary(15) {
+        return None;
+    }
+    let (ts, suffix) = rest.split_at(15);
+    let stamp_ok = ts.chars().enumerate().all(|(i, c)| if i == 8 { c == '_' } else { c.is_ascii_digit() });
+    let suffix_ok = suffix.is_empty() || suffix.strip_prefix('_').is_some_and(|d| d.parse::<u32>().is_ok());
+    if !stamp_ok || !suffix_ok {
+        return None;
+    }
+    Some(if n <= 1 { format!("{PREFIX}{ts}.{ext}") } else { format!("{PREFIX}{ts}_{n}.{ext}") })
+}
+
+/// Moves one report's files (written elsewhere, a staging folder) into `dir` without ever
+/// replacing a file there: each attempt renames every file with `rename` (which must refuse
+/// an existing target with `AlreadyExists`: a no-replace rename, atomic, not check-then-move)
+/// under the `n`-th name of their second, in the order given (the JSON last: readers look
+/// for it); when one is taken, the files moved in that attempt go back and the next `n` is
+/// tried. So any number of audits publishing into one folder in the same second each get
+/// their own report (`_2`, `_3`, …). A file that is not a report keeps its name (and
+/// fails if taken). Returns (from, to) for each file.
+pub fn publish(
+    files: &[PathBuf],
+    dir: &Path,
+    rename: &dyn Fn(&Path, &Path) -> std::io::Result<()>,
+) -> Result<Vec<(PathBuf, PathBuf)>, AuditError> {
+    let name = |p: &Path| p.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+    'next: for n in 1u32..10_000 {
+        let mut moved: Vec<(PathBuf, PathBuf)> = Vec::with_capacity(files.len());
+        for f in files {
+            let to = dir.join(numbered_name(&name(f), n).unwrap_or_else(|| name(f)));
+            match rename(f, &to) {
+                Ok(()) => moved.push((f.clone(), to)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && numbered_name(&name(f), n).is_some() => {
+                    // taken by another audit: put back what this attempt moved, try the next n
+                    for (from, to) in moved.iter().rev() {
+                        fs::rename(to, from).map_err(|e| io(to, e))?;
+                    }
+                    continue 'next;
+                }
+                Err(e) => return Err(io(&to, e)),
+            }
+        }
+        return Ok(moved);
+    }
+    Err(AuditError::NoFreeName(dir.display().to_string()))
 }
 
 /// Sort key of a report file name: (timestamp, suffix number).

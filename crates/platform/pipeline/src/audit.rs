@@ -39,6 +39,24 @@ pub trait Reports: Send + Sync {
     fn renames(&self, result: &mut Value, repos: &[PathBuf]) -> Box<dyn Renamed>;
     /// `text` with each sandbox mount (guest path, host path) shown as the host path.
     fn host_text(&self, text: &str, mounts: &[(String, String)]) -> String;
+    /// Moves one run's files (`files`, in order) into the reports folder `to` with `rename`,
+    /// a no-replace rename, never replacing a file: a report whose name is taken (another
+    /// audit in the same second) takes the next free number. Returns (from, to) per file.
+    /// Without an audit library, each file keeps its name and a taken one is an error.
+    fn publish(
+        &self,
+        files: &[PathBuf],
+        to: &Path,
+        rename: &dyn Fn(&Path, &Path) -> std::io::Result<()>,
+    ) -> Result<Vec<(PathBuf, PathBuf)>, Box<dyn std::error::Error + Send + Sync>> {
+        let mut moved = Vec::with_capacity(files.len());
+        for f in files {
+            let target = to.join(f.file_name().unwrap_or_default());
+            rename(f, &target).map_err(|e| format!("{}: {e}", target.display()))?;
+            moved.push((f.clone(), target));
+        }
+        Ok(moved)
+    }
 }
 
 /// Renames found by [`Reports::renames`].
@@ -49,11 +67,16 @@ pub trait Renamed: Send + Sync {
     }
     /// Whether the deliverable `path` of `plan` (host path) is one of them.
     fn contains(&self, plan: &str, path: &str) -> bool;
+    /// How many claimed deliverables history shows a commit deleted: still false claims (and
+    /// still followed up), recorded in the report as `deleted`.
+    fn deleted(&self) -> usize {
+        0
+    }
     /// One line for the log.
     fn note(&self) -> String;
-    /// Records them in the report at `path` (its JSON and Markdown, each atomically); an error
-    /// says why (not a report, a write that failed): the audit library's error, which this
-    /// crate does not link.
+    /// Records them (and the deletions) in the report at `path` (its JSON and Markdown, each
+    /// atomically); an error says why (not a report, a write that failed): the audit
+    /// library's error, which this crate does not link.
     fn record_in(&self, path: &Path) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
 }
 
@@ -277,18 +300,17 @@ impl Auditor {
         for name in &delivered {
             self.post.outbox.forget(name);
         }
-        if let Some(st) = staging {
-            st.publish()?;
-        }
+        let published = match staging {
+            Some(st) => st.publish(reports)?,
+            None => Vec::new(),
+        };
+        let summary = published_names(&mut result, reports.host_text(&out.summary, &mounts), &published);
         tracing::info!(summary = %out.summary, follow_ups = written.len(), moved = %renames.note(), "audit done");
         Ok(Some(Outcome {
             result,
             summary: match renames.len() {
-                0 => reports.host_text(&out.summary, &mounts),
-                n => format!(
-                    "{}; {n} of those missing were renamed later (moved, not false claims)",
-                    reports.host_text(&out.summary, &mounts)
-                ),
+                0 => summary,
+                n => format!("{summary}; {n} of those missing were renamed later (moved, not false claims)"),
             },
             follow_ups: written,
         }))
@@ -317,8 +339,10 @@ impl Staging {
     }
 
     /// Moves what the run wrote into the reports folder: the Markdown first, the JSON (which
-    /// the next run compares with) last. Never replaces a report.
-    fn publish(self) -> Result<(), PipelineError> {
+    /// the next run compares with) last. Never replaces a report: when another audit
+    /// published one of the same name (the same second), this one takes the next number
+    /// ([`Reports::publish`]). Returns (staged path, published path) per file.
+    fn publish(self, library: &dyn Reports) -> Result<Vec<(PathBuf, PathBuf)>, PipelineError> {
         let mut new: Vec<std::ffi::OsString> = std::fs::read_dir(&self.dir)
             .map_err(|e| PipelineError::io(&self.dir, e))?
             .flatten()
@@ -326,20 +350,20 @@ impl Staging {
             .filter(|n| Some(n) != self.previous.as_ref() && !n.as_encoded_bytes().starts_with(b"."))
             .collect();
         new.sort_by_key(|n| (n.as_encoded_bytes().ends_with(b".json"), n.clone()));
-        for name in &new {
-            let to = self.reports.join(name);
-            fsops::rename_noreplace(&self.dir.join(name), &to).map_err(|e| PipelineError::io(&to, e))?;
-        }
+        let files: Vec<PathBuf> = new.iter().map(|n| self.dir.join(n)).collect();
+        let moved = library
+            .publish(&files, &self.reports, &fsops::rename_noreplace)
+            .map_err(|e| PipelineError::Audit(format!("publishing the report into {}: {e}", self.reports.display())))?;
         fsops::sync_dir(&self.reports).map_err(|e| PipelineError::io(&self.reports, e))?;
         self.discard();
-        Ok(())
+        Ok(moved)
     }
 
     /// Records the renames in the report the run wrote (if it wrote one): its JSON and
     /// Markdown are rewritten in place, each atomically, before [`Staging::publish`] moves
     /// them where readers (alerts, dashboard, the next audit) look.
     fn apply_renames(&self, renames: &dyn Renamed) -> Result<(), PipelineError> {
-        if renames.is_empty() {
+        if renames.is_empty() && renames.deleted() == 0 {
             return Ok(());
         }
         let rd = std::fs::read_dir(&self.dir).map_err(|e| PipelineError::io(&self.dir, e))?;
@@ -365,6 +389,27 @@ impl Staging {
             tracing::warn!(dir = %self.dir.display(), "audit staging folder left in place: {e}");
         }
     }
+}
+
+/// The result and summary with the report's published names (another audit may have taken
+/// the name it wrote): both name the file as the plugin wrote it, through the reports mount.
+fn published_names(result: &mut Value, mut summary: String, published: &[(PathBuf, PathBuf)]) -> String {
+    for (from, to) in published {
+        let written = to.with_file_name(from.file_name().unwrap_or_default()).display().to_string();
+        let to = to.display().to_string();
+        if written == to {
+            continue;
+        }
+        summary = summary.replace(&written, &to);
+        if let Some(paths) = result.get_mut("reports").and_then(Value::as_object_mut) {
+            for v in paths.values_mut() {
+                if v.as_str().is_some_and(|s| s == written || Path::new(s) == from.as_path()) {
+                    *v = Value::String(to.clone());
+                }
+            }
+        }
+    }
+    summary
 }
 
 /// Rewrites the guest paths in a plugin's result (`/repos/x.py`) to the host paths the user

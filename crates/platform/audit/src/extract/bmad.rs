@@ -90,7 +90,8 @@ pub fn parse(content: &str) -> Extracted {
         .and_then(one_line)
         .or_else(|| before_tasks.iter().filter_map(one_line).find(|l| l.len() <= 40 && status_kind(l).is_some()))
         .or_else(|| before_tasks.iter().flat_map(|s| &s.body).find_map(|(_, l)| super::status_value(l)))
-        .map(clean_label);
+        // a v6 story's one line under its title is `Status: review`: the status is its value
+        .map(|l| clean_label(super::status_value(l).unwrap_or(l)));
     let claimed = status.as_deref().and_then(status_kind) == Some(super::StatusKind::Done);
     if let (Some(t), Some(end)) = (tasks_at, tasks_end) {
         read_tasks(&secs[t..end], &mut out);
@@ -136,6 +137,11 @@ fn read_tasks(secs: &[Section], out: &mut Extracted) {
                 let t = line.trim_start();
                 let deeper = line.len() - t.len() > *indent;
                 if deeper && !t.is_empty() {
+                    if let Some((target, strong)) = super::redirect_target(t)
+                        && out.redirect(*ti, target, strong, group.clone(), no)
+                    {
+                        continue;
+                    }
                     let done = out.tasks[*ti].done;
                     for p in super::kiro::detail_paths(t) {
                         out.promise(*ti, p, group.clone(), done, no);

@@ -92,7 +92,161 @@ pub fn detail_paths(text: &str) -> Vec<String> {
     let new_file = t.to_lowercase().contains("(new file")
         || t.to_lowercase().contains("(new)")
         || (t.starts_with('(') && parenthesised_path(t));
+    if !(leads_with_path || new_file || acts_on_a_file(t)) {
+        // a sentence that neither creates nor edits the file it names ("the loader reads
+        // `config/app.yaml` at start") describes; it does not promise
+        return Vec::new();
+    }
     declared_paths(t, leads_with_path || new_file || declares_output(t))
+}
+
+/// Verbs that make a detail line's files outputs besides the creating ones
+/// ([`super::CREATE_VERBS`]): editing, moving, wiring, testing a file.
+const EDIT_VERBS: &[&str] = &[
+    "update",
+    "updates",
+    "updated",
+    "modify",
+    "modifies",
+    "modified",
+    "edit",
+    "edits",
+    "edited",
+    "change",
+    "changes",
+    "changed",
+    "fix",
+    "fixes",
+    "fixed",
+    "refactor",
+    "refactors",
+    "refactored",
+    "extend",
+    "extends",
+    "extended",
+    "move",
+    "moves",
+    "moved",
+    "rename",
+    "renames",
+    "renamed",
+    "replace",
+    "replaces",
+    "replaced",
+    "wire",
+    "wires",
+    "wired",
+    "register",
+    "registers",
+    "registered",
+    "export",
+    "exports",
+    "exported",
+    "configure",
+    "configures",
+    "configured",
+    "rewrite",
+    "rewrites",
+    "rewritten",
+    "append",
+    "appends",
+    "appended",
+    "insert",
+    "inserts",
+    "inserted",
+    "patch",
+    "patches",
+    "patched",
+    "port",
+    "ports",
+    "ported",
+    "convert",
+    "converts",
+    "converted",
+    "migrate",
+    "migrates",
+    "migrated",
+    "split",
+    "splits",
+    "merge",
+    "merges",
+    "merged",
+    "build",
+    "builds",
+    "built",
+    "store",
+    "stores",
+    "stored",
+    "save",
+    "saves",
+    "saved",
+    "put",
+    "place",
+    "places",
+    "placed",
+    "document",
+    "documents",
+    "documented",
+    "expose",
+    "exposes",
+    "exposed",
+    "integrate",
+    "integrates",
+    "integrated",
+    "adjust",
+    "adjusts",
+    "adjusted",
+    "extract",
+    "extracts",
+    "extracted",
+    "remove",
+    "removes",
+    "removed",
+    "delete",
+    "deletes",
+    "deleted",
+    "test",
+    "tests",
+    "tested",
+    "cover",
+    "covers",
+    "covered",
+    "bump",
+    "bumps",
+    "bumped",
+    "set",
+    "sets",
+    "enable",
+    "enables",
+    "disable",
+    "disables",
+    "declare",
+    "declares",
+    "declared",
+    "hook",
+    "hooks",
+    "connect",
+    "connects",
+    "mount",
+    "mounts",
+    "route",
+    "routes",
+    "include",
+    "includes",
+    "included",
+    "import",
+    "imports",
+    "imported",
+    "emit",
+    "emits",
+];
+
+/// Does the line create or edit a file (a creating or editing verb), or only mention one?
+fn acts_on_a_file(text: &str) -> bool {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).any(|w| {
+        let w = w.to_ascii_lowercase();
+        super::CREATE_VERBS.contains(&w.as_str()) || EDIT_VERBS.contains(&w.as_str())
+    }) || files_field(text).is_some()
 }
 
 pub fn parse(content: &str) -> Extracted {
@@ -130,6 +284,11 @@ pub fn parse(content: &str) -> Extracted {
         }
         if let Some((ti, group)) = &current {
             if line.starts_with([' ', '\t']) && !t.is_empty() {
+                if let Some((target, strong)) = super::redirect_target(t)
+                    && out.redirect(*ti, target, strong, group.clone(), no)
+                {
+                    continue;
+                }
                 let done = out.tasks[*ti].done;
                 for p in detail_paths(t) {
                     out.promise(*ti, p, group.clone(), done, no);

@@ -31,6 +31,8 @@ struct Section {
     level: usize,
     own: Option<bool>,
     parent: Option<usize>,
+    /// Checkboxes directly in this section: (ticked, open).
+    boxes: (usize, usize),
 }
 
 fn heading(line: &str) -> Option<(usize, &str)> {
@@ -295,7 +297,7 @@ struct Sections {
 
 impl Sections {
     fn read(lines: &[&str]) -> Self {
-        let mut list = vec![Section { title: String::new(), level: 0, own: None, parent: None }];
+        let mut list = vec![Section { title: String::new(), level: 0, own: None, parent: None, boxes: (0, 0) }];
         let mut of_line = vec![0usize; lines.len()];
         let mut fence: Option<String> = None;
         let mut cur = 0usize;
@@ -319,8 +321,17 @@ impl Sections {
                     }
                     parent = list[p].parent;
                 }
-                list.push(Section { title: clean_label(title), level, own: heading_claim(title), parent });
+                list.push(Section {
+                    title: clean_label(title),
+                    level,
+                    own: heading_claim(title),
+                    parent,
+                    boxes: (0, 0),
+                });
                 cur = list.len() - 1;
+            } else if let Some((_, Some(ticked), _)) = list_item(line) {
+                let b = &mut list[cur].boxes;
+                if ticked { b.0 += 1 } else { b.1 += 1 }
             } else if let Some(v) = status_value(line)
                 && list[cur].own.is_none()
             {
@@ -341,6 +352,24 @@ impl Sections {
         }
     }
 
+    /// Do the boxes of section `s` and its subsections confirm a done heading: some ticked,
+    /// none open?
+    fn children_done(&self, s: usize) -> bool {
+        let (mut ticked, mut open) = (0, 0);
+        for (i, sec) in self.list.iter().enumerate() {
+            let mut a = Some(i);
+            while let Some(x) = a {
+                if x == s {
+                    ticked += sec.boxes.0;
+                    open += sec.boxes.1;
+                    break;
+                }
+                a = self.list[x].parent;
+            }
+        }
+        ticked > 0 && open == 0
+    }
+
     /// The group a deliverable of section `s` falls in: the nearest titled section, else
     /// `General`.
     fn group_of(&self, mut s: usize) -> String {
@@ -353,8 +382,8 @@ impl Sections {
     }
 }
 
-/// An open list item: (indent, label, own claim, is a checkbox task).
-type ListLevel = (usize, Option<String>, Option<bool>, bool);
+/// An open list item: (indent, label, own claim, its task's index when it is a checkbox).
+type ListLevel = (usize, Option<String>, Option<bool>, Option<usize>);
 
 /// Pass 2, line by line: what is open where the walk stands (a fence, a table, the list
 /// items above, the last label) and what it found so far.
@@ -438,7 +467,10 @@ impl<'a> Walk<'a> {
     }
 
     /// A heading closes tables, lists and labels; the first names the plan, and paths in code
-    /// spans on it are deliverables of the section above.
+    /// spans on it are deliverables of the section above. A heading claims nothing by itself:
+    /// its paths are claimed only when it is marked done and the boxes under it are all
+    /// ticked (it claims what its children claim), never when it is only a title over open
+    /// boxes.
     fn heading(&mut self, title: &str, no: usize, sec: usize) {
         if self.out.title.is_empty() {
             self.out.title = clean_label(title);
@@ -446,8 +478,10 @@ impl<'a> Walk<'a> {
         self.table = None;
         self.list_stack.clear();
         self.label = None;
-        let claimed = self.sections.effective(sec) == Some(true);
-        for p in code_span_paths(title) {
+        let paths = code_span_paths(title);
+        let claimed =
+            !paths.is_empty() && self.sections.effective(sec) == Some(true) && self.sections.children_done(sec);
+        for p in paths {
             self.out.push(Expected {
                 path: p,
                 alt: None,
@@ -520,7 +554,18 @@ impl<'a> Walk<'a> {
         while self.list_stack.last().is_some_and(|(ind, _, _, _)| *ind >= indent) {
             self.list_stack.pop();
         }
-        let under_task = self.list_stack.iter().any(|(_, _, _, task)| *task);
+        let task_above = self.list_stack.iter().rev().find_map(|(_, _, _, task)| *task);
+        let under_task = task_above.is_some();
+        if let (Some(ti), None) = (task_above, checkbox)
+            && let Some((target, strong)) = super::redirect_target(text)
+        {
+            let group = self.out.deliverables.iter().find(|d| self.out.tasks[ti].paths.contains(&d.path));
+            let group = group.map_or_else(|| self.sections.group_of(sec), |d| d.group.clone());
+            if self.out.redirect(ti, target, strong, group, no) {
+                self.list_stack.push((indent, None, None, None));
+                return;
+            }
+        }
         let field = super::speckit::files_field(text);
         let starts_with_path = starts_with_path(text);
         let paths = if field.is_some() {
@@ -541,9 +586,10 @@ impl<'a> Walk<'a> {
             .or_else(|| self.list_stack.iter().rev().find_map(|(_, l, _, _)| l.clone()))
             .or_else(|| self.label.clone())
             .unwrap_or_else(|| self.sections.group_of(sec));
-        if let Some(done) = checkbox {
+        let task = checkbox.map(|done| {
             self.out.tasks.push(Task { id: task_id(text, no), done, paths: paths.clone() });
-        }
+            self.out.tasks.len() - 1
+        });
         for p in &paths {
             self.out.push(Expected {
                 path: p.clone(),
@@ -559,7 +605,7 @@ impl<'a> Walk<'a> {
         } else {
             None
         };
-        self.list_stack.push((indent, parent_label, own, checkbox.is_some()));
+        self.list_stack.push((indent, parent_label, own, task));
     }
 
     /// A paragraph line: a label for what follows (`**Files**`, `Outputs:`), or a line that is

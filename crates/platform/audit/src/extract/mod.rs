@@ -1,9 +1,13 @@
 //! Extracting what a plan promises: format detection, and the helpers shared by the
 //! format parsers (recognising file paths in text, reading "done" claims).
 
+pub mod beads;
 pub mod bmad;
+pub mod copilot;
 pub mod cursor;
+pub mod execplan;
 pub mod kiro;
+pub mod literal;
 pub mod markdown;
 pub mod speckit;
 pub mod taskmaster;
@@ -50,6 +54,9 @@ pub struct Extracted {
     pub declared: Vec<Declared>,
     /// Why the parser could read nothing, when it knows (invalid JSON, no tasks array).
     pub unreadable: Option<String>,
+    /// What it could not read of a plan it did read (a beads line that is not JSON): the
+    /// report's errors say so.
+    pub problems: Vec<String>,
 }
 
 impl Extracted {
@@ -83,6 +90,33 @@ impl Extracted {
     pub fn promise_index(&mut self, ti: usize, path: String, group: String, claimed_done: bool, line: usize) -> usize {
         push_unique(&mut self.tasks[ti].paths, path.clone());
         self.push_index(Expected { path, alt: None, group, claimed_done, line })
+    }
+
+    /// A detail line under task `ti` redirects it to `target` ("Implemented in `X`"): the
+    /// task's paths that `target` stands for are no longer its outputs (nor deliverables, if
+    /// no other task names them), and `target` is. A `strong` redirect stands for the task's
+    /// only path; a weak one (`see X`) only for a path of the same file name. False when it
+    /// stands for none of them (then the line is read as any other).
+    pub fn redirect(&mut self, ti: usize, target: String, strong: bool, group: String, line: usize) -> bool {
+        let name = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
+        let own: Vec<String> = self.tasks[ti].paths.iter().filter(|p| **p != target).cloned().collect();
+        let same: Vec<String> = own.iter().filter(|p| name(p) == name(&target)).cloned().collect();
+        let gone = if !same.is_empty() {
+            same
+        } else if strong && own.len() == 1 {
+            own
+        } else {
+            return false;
+        };
+        self.tasks[ti].paths.retain(|p| !gone.contains(p));
+        for old in &gone {
+            if !self.tasks.iter().any(|t| t.paths.contains(old)) {
+                self.deliverables.retain(|d| d.path != *old);
+            }
+        }
+        let done = self.tasks[ti].done;
+        self.promise(ti, target, group, done, line);
+        true
     }
 
     /// Merges bare names (`metrics_logger.py`) into the one full path of the same plan that
@@ -142,8 +176,20 @@ pub fn detect_format(path: &str, content: &str) -> PlanFormat {
     let comps: Vec<&str> = path.split(['/', '\\']).filter(|c| !c.is_empty()).collect();
     let n = comps.len();
     let name = comps.last().copied().unwrap_or("");
+    if name.ends_with(".jsonl") {
+        return PlanFormat::Beads;
+    }
     if name.ends_with(".json") {
         return PlanFormat::Taskmaster;
+    }
+    if comps.contains(&".copilot-tracking") {
+        return PlanFormat::Copilot;
+    }
+    if n >= 3 && comps[n - 3] == ".agent" && comps[n - 2] == "plans" || execplan::looks_like(content) {
+        return PlanFormat::ExecPlan;
+    }
+    if comps.contains(&"_bmad-output") && bmad_like(content) {
+        return PlanFormat::Bmad;
     }
     if is_openspec_path(&comps) {
         return PlanFormat::OpenSpec;
@@ -192,8 +238,24 @@ pub fn read_plan(path: &str, content: &str) -> (PlanFormat, Extracted) {
 /// [`read_plan`] with the format known from elsewhere (a BMAD story found through
 /// `.bmad-core/core-config.yaml`, whatever its name).
 pub fn read_plan_as(path: &str, content: &str, format: Option<PlanFormat>) -> (PlanFormat, Extracted) {
-    let format = format.unwrap_or_else(|| detect_format(path, content));
-    (format, extract_at(format, path, content))
+    // code blocks, quotes and comments show text: no task, no claim (see `literal`)
+    let json = path.ends_with(".json") || path.ends_with(".jsonl");
+    let prose = if json { std::borrow::Cow::Borrowed(content) } else { literal::blank(content) };
+    let format = format.unwrap_or_else(|| detect_format(path, &prose));
+    (format, extract_at(format, path, &prose))
+}
+
+/// Does the text hold checkboxes only where they are shown, not said (indented code
+/// blocks, block quotes, HTML comments, fences)? Such a file is no plan: a spec's example,
+/// a quoted checklist.
+pub fn boxes_only_in_literals(content: &str) -> bool {
+    let is_box = |l: &str| {
+        let t = l.trim_start().trim_start_matches(['>', ' ']);
+        t.strip_prefix(['-', '*', '+'])
+            .map(str::trim_start)
+            .is_some_and(|r| r.starts_with("[ ]") || r.starts_with("[x]") || r.starts_with("[X]"))
+    };
+    content.lines().any(is_box) && !unfenced_lines(&literal::blank(content)).any(|(_, l)| is_box(l))
 }
 
 /// Runs the parser for `format` (see [`read_plan`], which also knows the path).
@@ -209,6 +271,9 @@ fn extract_at(format: PlanFormat, path: &str, content: &str) -> Extracted {
         PlanFormat::Cursor => cursor::parse(content),
         PlanFormat::Taskmaster => taskmaster::parse(content),
         PlanFormat::Bmad => bmad::parse(content),
+        PlanFormat::ExecPlan => execplan::parse(content),
+        PlanFormat::Copilot => copilot::parse(path, content),
+        PlanFormat::Beads => beads::parse(content),
     };
     if format == PlanFormat::OpenSpec && path.replace('\\', "/").contains("/changes/archive/") {
         // an archived change is done work: every task of it is claimed done
@@ -220,7 +285,7 @@ fn extract_at(format: PlanFormat, path: &str, content: &str) -> Extracted {
         }
     }
     // a Cursor plan's `status:` lines are its todos' (in the front matter), never the plan's
-    if !matches!(format, PlanFormat::Taskmaster | PlanFormat::Bmad | PlanFormat::Cursor)
+    if !matches!(format, PlanFormat::Taskmaster | PlanFormat::Bmad | PlanFormat::Cursor | PlanFormat::Beads)
         && let Some(status) = plan_status(content)
     {
         let done = out.tasks.iter().filter(|t| t.done).count();
@@ -686,14 +751,15 @@ pub fn declared_paths(line: &str, declared: bool) -> Vec<String> {
         return Vec::new();
     }
     let mut paths = line_paths(line);
-    if paths.is_empty() {
-        return paths;
-    }
     // "`tests/` with `test_main.py`": the file is in that folder
     for (dir, file) in dir_with_file(line) {
-        if let Some(p) = paths.iter_mut().find(|p| **p == file) {
-            *p = format!("{dir}{file}");
+        match paths.iter_mut().find(|p| **p == file) {
+            Some(p) => *p = format!("{dir}{file}"),
+            None => push_unique(&mut paths, format!("{dir}{file}")),
         }
+    }
+    if paths.is_empty() {
+        return paths;
     }
     let words = lower_words(line);
     let has = |ws: &[&str]| words.iter().any(|(_, w)| ws.contains(&w.as_str()));
@@ -818,9 +884,10 @@ pub fn declared_paths(line: &str, declared: bool) -> Vec<String> {
         .collect()
 }
 
-/// ("dir/", "file") for each "`dir/` with `file`" (also "containing") of a line.
+/// ("dir/", "file") for each "`dir/` with `file`" (also "containing") of a line, in code
+/// spans or as plain words (`• tests/ with test_main.py`, a JSON string's bullet).
 fn dir_with_file(line: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
+    let mut out = plain_dir_with_file(line);
     for joint in ["/` with `", "/` containing `"] {
         let mut from = 0;
         while let Some(i) = line[from..].find(joint) {
@@ -838,6 +905,28 @@ fn dir_with_file(line: &str) -> Vec<(String, String)> {
     out
 }
 
+/// "dir/ with file" in plain words (quotes and code spans stripped).
+fn plain_dir_with_file(line: &str) -> Vec<(String, String)> {
+    let plain: String = line.chars().map(|c| if matches!(c, '`' | '"' | '\'') { ' ' } else { c }).collect();
+    let words: Vec<&str> = plain.split_whitespace().collect();
+    let mut out = Vec::new();
+    for w in words.windows(3) {
+        let [dir, joint, file] = [w[0], w[1], w[2]];
+        let file = file.trim_end_matches([',', ';', '.', ')']);
+        if matches!(joint, "with" | "containing")
+            && dir.ends_with('/')
+            && dir.len() > 1
+            && !dir.contains("://")
+            && as_path(&format!("{dir}x.rs"), false).is_some()
+            && !file.contains('/')
+            && as_path(file, false).is_some()
+        {
+            out.push((dir.trim_start_matches("./").to_string(), file.to_string()));
+        }
+    }
+    out
+}
+
 /// Byte ranges of a line whose paths are not promised: what a redirect points away from
 /// ("Implemented in `b.ts`" checks `b.ts`), hedged paths ("(if exists)", "(or inline …)",
 /// "(optional)"), and files the code touches at run time named in a relative clause ("a
@@ -846,7 +935,9 @@ fn redirects_and_hedges(line: &str, lower: &str, paths: &[String]) -> Vec<(usize
     let mut excluded = Vec::new();
     // a redirect: "Implemented in `src/b.ts`" (or "lives in", "merged into") names the file
     // to check instead of the ones before it
-    for marker in ["implemented in ", "implemented as ", "now lives in ", "lives in ", "merged into ", "moved into "] {
+    for marker in
+        ["implemented in ", "implemented as ", "now lives in ", "lives in ", "merged into ", "moved into ", "moved to "]
+    {
         if let Some(i) = lower.find(marker)
             && paths.iter().any(|p| line[i..].contains(p.as_str()))
         {
@@ -867,6 +958,21 @@ fn redirects_and_hedges(line: &str, lower: &str, paths: &[String]) -> Vec<(usize
             from = at + marker.len();
         }
     }
+    // a file of another project: "the schema from upstream's `api/schema.json`", "sourced
+    // from `vendor/x/LICENSE`": cited, never this plan's output
+    for marker in ["sourced from ", "taken from ", "copied from ", "borrowed from ", "adapted from "] {
+        for (i, _) in lower.match_indices(marker) {
+            let end = line[i..].find([')', ';']).map_or(line.len(), |e| i + e);
+            excluded.push((i, end));
+        }
+    }
+    for (i, _) in lower.match_indices("from ") {
+        let owner = lower[i + 5..].split_whitespace().next().unwrap_or("");
+        if owner.ends_with("'s") || owner.ends_with("’s") {
+            let end = line[i..].find([')', ';', ',']).map_or(line.len(), |e| i + e);
+            excluded.push((i, end));
+        }
+    }
     // a file the code touches at run time, named in a relative clause: "a settings writer
     // that updates `.vscode/settings.json`"
     for marker in [" that ", " which "] {
@@ -878,6 +984,38 @@ fn redirects_and_hedges(line: &str, lower: &str, paths: &[String]) -> Vec<(usize
         }
     }
     excluded
+}
+
+/// Phrases that say where a task's work really is, strongest first.
+const REDIRECTS: &[(&str, bool)] = &[
+    ("implemented in ", true),
+    ("implemented as ", true),
+    ("now lives in ", true),
+    ("lives in ", true),
+    ("merged into ", true),
+    ("moved to ", true),
+    ("moved into ", true),
+    ("relocated to ", true),
+    ("now in ", true),
+    ("see ", false),
+];
+
+/// A detail line that redirects the task above it ("Implemented in `src/login/auth.ts`",
+/// "Moved to `X`", "See `X`"): the path it points to, and whether the phrase is strong (see
+/// [`Extracted::redirect`]).
+pub fn redirect_target(text: &str) -> Option<(String, bool)> {
+    let lower = text.to_ascii_lowercase();
+    for &(marker, strong) in REDIRECTS {
+        let Some(i) = lower.find(marker) else { continue };
+        // "see" only opens a redirect at the start of the line: "(see …)" in prose is a reference
+        if !strong && !lower[..i].trim_start_matches(['-', '*', '+', '_', ' ', '(']).is_empty() {
+            continue;
+        }
+        if let Some(p) = line_paths(&text[i + marker.len()..]).into_iter().find(|p| p.contains('/')) {
+            return Some((p, strong));
+        }
+    }
+    None
 }
 
 /// Paths inside `code spans` of a line.
@@ -967,9 +1105,9 @@ fn push_unique(v: &mut Vec<String>, p: String) {
 }
 
 /// Markers that claim something is done.
-const DONE_MARKS: &[&str] = &["✅", "✔", "☑", "🟢", "[x]", "[X]"];
+const DONE_MARKS: &[&str] = &["✅", "✔", "✓", "☑", "🟢", "[x]", "[X]", "(done)", "(Done)", "(DONE)"];
 /// Markers that say something is not done; they win over done markers on the same line.
-const OPEN_MARKS: &[&str] = &["❌", "⏳", "⚠", "🔴", "🚧", "🟡", "🟠", "⬜", "✖", "[ ]"];
+const OPEN_MARKS: &[&str] = &["❌", "⏳", "⚠", "🔴", "🚧", "🟡", "🟠", "⬜", "✖", "✗", "✘", "❎", "[ ]"];
 const DONE_WORDS: &[&str] = &["complete", "completed", "done", "implemented", "finished", "shipped", "delivered"];
 const OPEN_WORDS: &[&str] = &[
     "pending",
@@ -1087,6 +1225,13 @@ mod tests {
             "{\"tasks\": [{\"status\": 1}]}",
             "## 상태\n\n완료\n## 작업\n- [x] ü\n### 파일 목록\n- `ü.rs`",
             "#include <ü/é.h>",
+            "\n    - [x] (2025-10-01 13:00Z) ü `a/b.rs`",
+            "> - [x] ü\n<!-- ü",
+            "## Progress\n- [x] (2025-",
+            "{\"id\":\"ü\",\"status\":\"closed\",\"description\":\"`é/` with `ü.rs`\"}",
+            "### Added\n- ü/é.rs - ü",
+            "• é/ with ü.rs",
+            "from ü's `a/b.rs`",
         ];
         for (i, a) in pieces.iter().enumerate() {
             for b in &pieces[i..] {
@@ -1097,6 +1242,10 @@ mod tests {
                     "/r/.taskmaster/tasks/tasks.json",
                     "/r/docs/stories/1.story.md",
                     "/r/.kiro/specs/x/tasks.md",
+                    "/r/.agent/plans/001-x.md",
+                    "/r/.beads/issues.jsonl",
+                    "/r/.copilot-tracking/changes/c.md",
+                    "/r/_bmad-output/implementation-artifacts/1-1-x.md",
                 ] {
                     let _ = read_plan(path, &text);
                 }
@@ -1138,8 +1287,13 @@ mod tests {
         );
         // a note cites, never promises
         assert!(declared_paths("**Note**: the SDK ships `sdk/include/pico/stdlib.h`", false).is_empty());
-        // a folder with its file
+        // a folder with its file, in code spans or plain words (a `•` bullet of a JSON field)
         assert_eq!(declared_paths("Create `tests/` with `test_main.py`", false), vec!["tests/test_main.py"]);
+        assert_eq!(declared_paths("• tests/ with test_main.py", false), vec!["tests/test_main.py"]);
+        assert_eq!(declared_paths("* Set up src/app/ with \"index.ts\".", false), vec!["src/app/index.ts"]);
+        // a file cited as another project's is not this plan's output
+        assert_eq!(declared_paths("Add `docs/api.md` from upstream's `spec/api.yaml`", false), vec!["docs/api.md"]);
+        assert!(declared_paths("Schema sourced from `vendor/openapi/schema.json`", false).is_empty());
         // File(s) fields name dotfiles and licence files
         assert_eq!(declared_paths("`.gitignore`, `LICENSE-MIT`", true), vec![".gitignore", "LICENSE-MIT"]);
     }

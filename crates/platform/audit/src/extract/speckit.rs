@@ -208,6 +208,11 @@ pub fn parse(content: &str) -> Extracted {
         // indented detail lines belong to the task above; only declared outputs count
         if let Some(ti) = current {
             if line.starts_with([' ', '\t']) && !t.is_empty() {
+                if let Some((target, strong)) = super::redirect_target(t)
+                    && out.redirect(ti, target, strong, group.clone(), no)
+                {
+                    continue;
+                }
                 if declares_output(t) {
                     let done = out.tasks[ti].done;
                     let v = files_field(t).unwrap_or(t);

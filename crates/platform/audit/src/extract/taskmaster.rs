@@ -33,7 +33,7 @@ fn task_lists(v: &Value) -> Vec<(String, &Vec<Value>)> {
         .collect()
 }
 
-fn text(v: Option<&Value>) -> String {
+pub(crate) fn text(v: Option<&Value>) -> String {
     match v {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
@@ -52,9 +52,15 @@ fn is_cancelled(status: &str) -> bool {
 /// The files a task names: every line of its title, description, details and test strategy,
 /// read as prose (so move sources, removals and examples are not outputs).
 fn task_paths(t: &Value) -> Vec<String> {
+    field_paths(t, &["title", "description", "details", "testStrategy"])
+}
+
+/// The files the text fields `fields` of a JSON task name, each line read as prose: a bare
+/// name counts in a code span or on a creating line (Taskmaster, beads).
+pub fn field_paths(t: &Value, fields: &[&str]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for field in ["title", "description", "details", "testStrategy"] {
-        for line in text(t.get(field)).lines() {
+    for field in fields {
+        for line in text(t.get(*field)).lines() {
             // a bare name counts in a code span (`package.json`) or on a creating line
             let spans = code_span_paths(line);
             let prose = declared_paths(line, false);

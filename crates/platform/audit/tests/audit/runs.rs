@@ -275,3 +275,56 @@ fn unchanged_files_keep_their_verdict_without_being_read() {
     let d3 = r3.plans[0].deliverables.iter().find(|d| d.path.ends_with("metrics_aggregator.py")).unwrap();
     assert_eq!(d3.status, Status::Present);
 }
+
+/// A no-replace rename for the test: a hard link fails with `AlreadyExists` when the target
+/// is taken, atomically (as `renameat2(RENAME_NOREPLACE)` does for the host).
+fn link_rename(from: &Path, to: &Path) -> std::io::Result<()> {
+    fs::hard_link(from, to)?;
+    fs::remove_file(from)
+}
+
+#[test]
+fn reports_published_in_one_second_never_collide() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (plans, repo) = fixture(tmp.path());
+    let reports = tmp.path().join("reports");
+    fs::create_dir_all(&reports).unwrap();
+    // each audit wrote its report in a staging folder of its own, under the same name (one
+    // second, and a staging folder holds no other report)
+    let staged: Vec<Vec<std::path::PathBuf>> = (0..5)
+        .map(|i| {
+            let mut r = run(&[&plans], &[&repo], None, 0);
+            r.fingerprint = format!("audit {i}");
+            let p = write_reports(&tmp.path().join(format!("staging-{i}")), &r).unwrap();
+            vec![p.markdown, p.json]
+        })
+        .collect();
+    assert!(staged.iter().all(|s| s[1].file_name() == staged[0][1].file_name()), "one name for all five");
+    // the five publish at once: every one gets its own number, none fails
+    let published: Vec<Vec<(std::path::PathBuf, std::path::PathBuf)>> = std::thread::scope(|sc| {
+        let hs: Vec<_> =
+            staged.iter().map(|files| sc.spawn(|| publish(files, &reports, &link_rename).unwrap())).collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut names: Vec<String> =
+        fs::read_dir(&reports).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    let stamp = "PLANS_AUDIT_REPORT_20260118_101500";
+    let mut want: Vec<String> = (1..=5)
+        .flat_map(|n| {
+            let stem = if n == 1 { stamp.to_string() } else { format!("{stamp}_{n}") };
+            [format!("{stem}.json"), format!("{stem}.md")]
+        })
+        .collect();
+    want.sort();
+    assert_eq!(names, want);
+    // each report's Markdown and JSON keep one number, and hold that audit's report
+    for moves in &published {
+        let (md, json) = (&moves[0].1, &moves[1].1);
+        assert_eq!(md.file_stem(), json.file_stem());
+        let r: Report = serde_json::from_slice(&fs::read(json).unwrap()).unwrap();
+        assert!(fs::read_to_string(md).unwrap().contains(&r.fingerprint), "{}", md.display());
+    }
+    assert_eq!(numbered_name("PLANS_AUDIT_REPORT_20260118_101500_7.json", 1).unwrap(), format!("{stamp}.json"));
+    assert_eq!(numbered_name("notes.md", 2), None);
+}
