@@ -28,7 +28,10 @@ fn io(path: &Path, source: std::io::Error) -> AuditError {
 /// `.md` exclusively; the JSON is written to a temporary name and renamed into place, so a
 /// reader never sees half a JSON report.
 pub fn write_reports(dir: &Path, report: &Report) -> Result<ReportPaths, AuditError> {
-    baton_fs::ensure_dir(dir).map_err(|e| io(dir, e))?;
+    // Not `baton_fs::ensure_dir`: this crate runs inside the audit plugin too (wasm32, no
+    // baton-fs there). A failed `stat` after EEXIST fails this report, not a TASK's RETURN.
+    #[allow(clippy::disallowed_methods)]
+    fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let stamp = time::file_stamp(report.generated_unix);
     // compact: 20,000 deliverables make a 19 MB pretty report and about half that compact
     let json = serde_json::to_vec(report)?;
