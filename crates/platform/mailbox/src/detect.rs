@@ -1,6 +1,7 @@
 //! Folders that look like an agent's mailbox but match no layout baton reads: a folder with
-//! an `inbox/`, `outbox/`, `done/`, `completed/` or `processed/` folder (a folder mailbox), or a
-//! team with `inboxes/*.json` (Claude Code), under the handoffs tree or a mailbox path and not
+//! an `inbox/`, `outbox/`, `done/`, `completed/` or `processed/` folder (a folder mailbox), a
+//! team with `inboxes/*.json` (Claude Code), or a project of an mcp_agent_mail archive
+//! (`agents/` beside `messages/`), under the handoffs tree or a mailbox path and not
 //! read by any `[mailboxes]` table. Each is listed with what was seen there and the table that
 //! would read it, so nothing is silently skipped.
 use std::path::{Path, PathBuf};
@@ -57,15 +58,44 @@ fn subdirs(dir: &Path) -> Vec<(String, PathBuf)> {
 
 fn is_covered(dir: &Path, kind: Kind, covered: &[Covered]) -> bool {
     let parent = dir.parent();
-    covered
-        .iter()
-        .any(|c| (c.kind == kind && parent == Some(c.root.as_path())) || (c.kind == Kind::Folders && c.root == dir))
+    // An archive's project is read by a table naming it, its archive, or the archive's `projects/`'s parent.
+    let above = parent.and_then(Path::parent);
+    covered.iter().any(|c| {
+        (c.kind == kind && parent == Some(c.root.as_path()))
+            || (c.kind == Kind::Folders && c.root == dir)
+            || (c.kind == Kind::AgentMail
+                && kind == Kind::AgentMail
+                && (c.root == dir || above == Some(c.root.as_path())))
+    })
+}
+
+/// Whether `dir` is a project of an mcp_agent_mail archive: `agents/` with `messages/` beside
+/// it, or an agent with a `profile.json` or a `YYYY` folder in its inbox.
+pub fn is_agent_mail_project(dir: &Path) -> bool {
+    if !dir.join("agents").is_dir() {
+        return false;
+    }
+    let year = |p: &Path| subdirs(p).iter().any(|(n, _)| n.len() == 4 && n.bytes().all(|b| b.is_ascii_digit()));
+    dir.join("messages").is_dir()
+        || subdirs(&dir.join("agents")).iter().any(|(_, a)| a.join("profile.json").is_file() || year(&a.join("inbox")))
 }
 
 fn walk(dir: &Path, depth: usize, covered: &[Covered], out: &mut Vec<Unmatched>) {
     for (name, path) in subdirs(dir) {
         // baton's own agent folders.
         if path.join("01_inbox").is_dir() || path.join("02_processed").is_dir() {
+            continue;
+        }
+        if is_agent_mail_project(&path) {
+            if !is_covered(&path, Kind::AgentMail, covered) {
+                let n = subdirs(&path.join("agents")).len();
+                let mut seen = vec![format!("agents/ ({n})")];
+                if path.join("messages").is_dir() {
+                    seen.push("messages/".into());
+                }
+                let table = table_text(&table_name(&path), Kind::AgentMail, &path, None);
+                out.push(Unmatched { path, seen, kind: Kind::AgentMail, table });
+            }
             continue;
         }
         let inner = subdirs(&path);
@@ -162,5 +192,23 @@ mod tests {
             Covered { root: root.join("a/b/c"), kind: Kind::Folders },
         ];
         assert!(unmatched(root, &covered).is_empty());
+    }
+
+    #[test]
+    fn an_agent_mail_archive_is_recognised_as_one() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        let project = root.join("archive/projects/src-app");
+        std::fs::create_dir_all(project.join("agents/GreenCastle/inbox/2026/01")).unwrap();
+        std::fs::create_dir_all(project.join("agents/BlueLake/outbox/2026/01")).unwrap();
+        std::fs::create_dir_all(project.join("messages/2026/01")).unwrap();
+        let u = unmatched(root, &[]);
+        assert_eq!(u.len(), 1, "one archive, not its agents as folder mailboxes: {u:?}");
+        assert_eq!((u[0].path.as_path(), u[0].kind), (project.as_path(), Kind::AgentMail));
+        assert_eq!(u[0].seen, vec!["agents/ (2)", "messages/"]);
+        assert!(u[0].table.contains("kind = \"agent-mail\""), "{}", u[0].table);
+        for r in [project.clone(), root.join("archive")] {
+            assert!(unmatched(root, &[Covered { root: r, kind: Kind::AgentMail }]).is_empty());
+        }
     }
 }

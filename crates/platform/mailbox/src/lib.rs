@@ -3,7 +3,9 @@
 //!
 //! - [`claude`]: Claude Code agent teams, `<team>/inboxes/<agent>.json` and `config.json`.
 //! - [`folders`]: folder mailboxes, `<agent>/inbox/`, `done/`, `outbox/` of `.json`, `.md`,
-//!   `.txt` messages.
+//!   `.txt` messages; [`front`]: front matter; [`skip`]: files that hold no message.
+//! - [`agentmail`]: mcp_agent_mail git archives, `agents/<agent>/inbox/YYYY/MM/*.md`.
+//! - [`notread`]: every file and folder under a mailbox's path that was not read, and why.
 //! - [`deliver`]: the one write, appending to a Claude inbox under Claude Code's own lock;
 //!   [`recipient`]: which inbox `TEAM/AGENT` is, and the ledger's record of a delivery there.
 //! - [`settings`]: `[mailboxes.NAME]` in `baton.toml`; [`zone`] and [`when`]: dates.
@@ -12,13 +14,17 @@
 //!
 //! A platform crate: it knows nothing of handoffs, the ledger or music; the command line
 //! records what it reads.
+pub mod agentmail;
 pub mod claude;
 pub mod deliver;
 pub mod detect;
 pub mod folders;
+pub mod front;
+pub mod notread;
 pub mod recipient;
 pub mod report;
 pub mod settings;
+pub mod skip;
 pub mod when;
 pub mod zone;
 
