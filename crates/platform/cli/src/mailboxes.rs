@@ -79,8 +79,10 @@ pub fn observe(ctx: &Ctx, ledger: &mut baton_ledger::Ledger, boxes: &Mailboxes) 
 /// Where `status` and `adopt` look for folders that look like mailboxes: the handoffs tree and
 /// every mailbox path; what the configured mailboxes read already is left out.
 pub fn unmatched(handoffs: &Path, home: &Path, boxes: &Mailboxes) -> Vec<detect::Unmatched> {
-    let covered: Vec<detect::Covered> =
-        boxes.values().map(|s| detect::Covered { root: s.resolved_path(home), kind: s.kind }).collect();
+    let covered: Vec<detect::Covered> = boxes
+        .values()
+        .map(|s| detect::Covered { root: s.resolved_path(home), kind: s.kind, inbox: s.inbox.clone() })
+        .collect();
     let mut roots = vec![handoffs.to_path_buf()];
     roots.extend(covered.iter().map(|c| c.root.clone()));
     let mut out: Vec<detect::Unmatched> = Vec::new();

@@ -22,9 +22,21 @@ pub struct NotRead {
     pub fix: Option<String>,
 }
 
-/// Folders never worth a line: version control and baton's own temporary folders.
+/// Folders never worth a line: version control and baton's own working folders.
 pub(crate) fn silent_dir(name: &str) -> bool {
-    [".git", ".hg", ".svn", ".baton-tmp", ".baton-replies", "node_modules"].contains(&name)
+    [
+        ".git",
+        ".hg",
+        ".svn",
+        ".baton-tmp",
+        ".baton-replies",
+        ".claims",
+        ".outbox",
+        ".superseded",
+        ".archive",
+        "node_modules",
+    ]
+    .contains(&name)
 }
 
 /// Whether a file's name looks like a handoff or a queued message (`handoff_*.json`,
