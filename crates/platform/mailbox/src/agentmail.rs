@@ -83,13 +83,27 @@ struct Copy {
     body: String,
 }
 
+/// An agent's copy of a message: where it is, and what it says when it was read (a copy named
+/// by the `id` of a canonical message read already is not read again).
+struct Placed {
+    path: PathBuf,
+    own: Option<Copy>,
+}
+
 /// Every copy of each message of a project, by `id`: canonical, and per agent in its inbox and
 /// outbox.
 #[derive(Default)]
 struct Message {
     canonical: Option<Copy>,
-    inbox: BTreeMap<String, Copy>,
-    outbox: BTreeMap<String, Copy>,
+    inbox: BTreeMap<String, Placed>,
+    outbox: BTreeMap<String, Placed>,
+}
+
+/// The message `id` a copy's file name carries: `<id>.md`, or `<ISO>__<subject>__<id>.md`.
+fn file_id(path: &Path) -> Option<String> {
+    let stem = path.file_stem()?.to_str()?;
+    let id = stem.rsplit_once("__").map_or(stem, |(_, id)| id);
+    (!id.is_empty()).then(|| id.to_string())
 }
 
 /// The `.md` files under `dir` (to [`MAX_DEPTH`] folders down), sorted; folders named in
@@ -149,23 +163,6 @@ pub fn read(mailbox: &str, path: &Path) -> (Vec<Agent>, Vec<NotRead>) {
 
 fn read_project(mailbox: &str, prefix: &str, dir: &Path, not_read: &mut Vec<NotRead>) -> Vec<Agent> {
     let mut messages: BTreeMap<String, Message> = BTreeMap::new();
-    let mut agents: BTreeMap<String, Agent> = BTreeMap::new();
-    for (name, path) in subdirs(&dir.join("agents")) {
-        let mut a = Agent {
-            agent: format!("{prefix}{name}"),
-            mailbox: mailbox.to_string(),
-            kind: Kind::AgentMail,
-            path: path.clone(),
-            items: Vec::new(),
-            error: None,
-            member: None,
-            skipped: 0,
-            not_messages: Vec::new(),
-            profile: None,
-        };
-        read_agent_files(&mut a, &name, &path, &mut messages, not_read);
-        agents.insert(name, a);
-    }
     let (mut files, mut other) = (Vec::new(), Vec::new());
     md_files(&dir.join("messages"), 0, &["threads"], &mut files, &mut other);
     for f in files {
@@ -184,6 +181,24 @@ fn read_project(mailbox: &str, prefix: &str, dir: &Path, not_read: &mut Vec<NotR
             "not a message file of the archive"
         };
         not_read.push(NotRead { path: p, reason: reason.into(), fix: None });
+    }
+    // Canonical copies first: an agent's copy of one of them need not be read again.
+    let mut agents: BTreeMap<String, Agent> = BTreeMap::new();
+    for (name, path) in subdirs(&dir.join("agents")) {
+        let mut a = Agent {
+            agent: format!("{prefix}{name}"),
+            mailbox: mailbox.to_string(),
+            kind: Kind::AgentMail,
+            path: path.clone(),
+            items: Vec::new(),
+            error: None,
+            member: None,
+            skipped: 0,
+            not_messages: Vec::new(),
+            profile: None,
+        };
+        read_agent_files(&mut a, &name, &path, &mut messages, not_read);
+        agents.insert(name, a);
     }
     project_leftovers(dir, not_read);
     for (id, m) in &messages {
@@ -227,15 +242,20 @@ fn read_agent_files(
         let (mut files, mut other) = (Vec::new(), Vec::new());
         md_files(&path.join(sub), 0, &[], &mut files, &mut other);
         for f in files {
-            match read_copy(&f) {
-                Ok(c) => {
-                    let id = id_of(&c.fields);
-                    let m = messages.entry(id).or_default();
-                    let copies = if outbox { &mut m.outbox } else { &mut m.inbox };
-                    copies.entry(name.to_string()).or_insert(c);
-                }
-                Err(why) => a.not_messages.push(Skipped { file: rel(path, &f), reason: why }),
-            }
+            let known = file_id(&f).filter(|id| messages.get(id).is_some_and(|m| m.canonical.is_some()));
+            let (id, placed) = match known {
+                Some(id) => (id, Placed { path: f, own: None }),
+                None => match read_copy(&f) {
+                    Ok(c) => (id_of(&c.fields), Placed { path: f, own: Some(c) }),
+                    Err(why) => {
+                        a.not_messages.push(Skipped { file: rel(path, &f), reason: why });
+                        continue;
+                    }
+                },
+            };
+            let m = messages.entry(id).or_default();
+            let copies = if outbox { &mut m.outbox } else { &mut m.inbox };
+            copies.entry(name.to_string()).or_insert(placed);
         }
         for p in other {
             a.not_messages
@@ -284,10 +304,13 @@ pub fn message_id(prefix: &str, id: &str) -> String {
     format!("am-{}", hex::encode(&h.finalize()[..10]))
 }
 
+fn first_read(copies: &BTreeMap<String, Placed>) -> Option<&Copy> {
+    copies.values().find_map(|p| p.own.as_ref())
+}
+
 /// Lists message `id` in each of its recipients' agents (`open`) and its sender's (`sent`).
 fn place(prefix: &str, id: &str, m: &Message, agents: &mut BTreeMap<String, Agent>) {
-    let Some(first) = m.canonical.as_ref().or_else(|| m.inbox.values().next()).or_else(|| m.outbox.values().next())
-    else {
+    let Some(first) = m.canonical.as_ref().or_else(|| first_read(&m.inbox)).or_else(|| first_read(&m.outbox)) else {
         return;
     };
     let f = &first.fields;
@@ -304,20 +327,23 @@ fn place(prefix: &str, id: &str, m: &Message, agents: &mut BTreeMap<String, Agen
     for (names, state, copies) in [(&to, "open", &m.inbox), (&from, "sent", &m.outbox)] {
         for name in names {
             let Some(a) = agents.get_mut(name) else { continue };
-            let copy = copies.get(name).unwrap_or(first);
-            let mtime = std::fs::metadata(&copy.path).and_then(|x| x.modified()).map(OffsetDateTime::from).ok();
+            let placed = copies.get(name);
+            let copy = placed.and_then(|p| p.own.as_ref()).unwrap_or(first);
+            let path = placed.map_or(&first.path, |p| &p.path);
+            // The file's mtime only when the front matter has no date.
+            let mtime = || std::fs::metadata(path).and_then(|x| x.modified()).map(OffsetDateTime::from).ok();
             let title = str_of("subject").filter(|s| !s.trim().is_empty()).unwrap_or_else(|| {
                 copy.body.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("(no subject)").to_string()
             });
             a.items.push(Item {
                 id: message_id(prefix, id),
-                file: copy.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-                path: copy.path.clone(),
+                file: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                path: path.clone(),
                 state,
                 from: str_of("from"),
                 to: Some(names_joined(f)),
                 title,
-                created_at: date.or(mtime).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                created_at: date.or_else(mtime).unwrap_or(OffsetDateTime::UNIX_EPOCH),
                 date_source: if date.is_some() { "body" } else { "mtime" },
                 kind: None,
                 part: None,
@@ -381,6 +407,9 @@ mod tests {
         put(&root.join("messages/threads/t1.md"), "# Thread t1\n");
         put(&root.join("file_reservations/abc.json"), r#"{"path_pattern": "src/*"}"#);
         put(&root.join("agents/RedCat/inbox/2026/01/notes.txt"), "scratch");
+        // An older archive's name (`<id>.md`), and no canonical copy: read from the inbox copy.
+        let only = message(9, "BlueLake", &["RedCat"], "Inbox only", "2026-01-19T08:00:00Z", false, "x");
+        put(&root.join("agents/RedCat/inbox/2026/01/9.md"), &only);
     }
 
     #[test]
@@ -392,9 +421,11 @@ mod tests {
         assert_eq!(names, vec!["BlueLake", "GreenCastle", "RedCat"]);
         let count = |a: &Agent, st: &str| a.items.iter().filter(|i| i.state == st).count();
         let (blue, green, red) = (&agents[0], &agents[1], &agents[2]);
-        assert_eq!((count(blue, "open"), count(blue, "sent")), (1, 1));
+        assert_eq!((count(blue, "open"), count(blue, "sent")), (1, 2), "its front matter's `from` sent 9 too");
         assert_eq!((count(green, "open"), count(green, "sent")), (1, 1));
-        assert_eq!((count(red, "open"), count(red, "sent")), (1, 0));
+        assert_eq!((count(red, "open"), count(red, "sent")), (2, 0));
+        assert_eq!(red.items[1].title, "Inbox only");
+        assert_eq!(red.items[1].file, "9.md");
         let plan = &red.items[0];
         assert_eq!(plan.title, "Plan the parser");
         assert_eq!(plan.from.as_deref(), Some("GreenCastle"));
