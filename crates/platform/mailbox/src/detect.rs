@@ -86,6 +86,11 @@ pub fn is_agent_mail_project(dir: &Path) -> bool {
 /// files), listed with the folders table that would read them: `dir` as the inbox of the agent
 /// folder holding it.
 fn loose_files(dir: &Path, covered: &[Covered], out: &mut Vec<Unmatched>) {
+    // Inside baton's own agent folders (`<agent>/01_inbox/`): read by the handoffs tree.
+    let baton_agent = |d: &Path| d.join("01_inbox").is_dir() || d.join("02_processed").is_dir();
+    if baton_agent(dir) || dir.parent().is_some_and(baton_agent) {
+        return;
+    }
     let mut found: Vec<String> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -279,6 +284,12 @@ mod tests {
             std::fs::write(root.join(f), "{}").unwrap();
         }
         std::fs::create_dir_all(root.join("agents/agent_q/.git")).unwrap();
+        // baton's own agent folders are the handoffs tree's: never listed here.
+        std::fs::create_dir_all(root.join("agents/Codex/02_processed")).unwrap();
+        std::fs::write(root.join("agents/Codex/02_processed/x__HANDOFF__y.json"), "{}").unwrap();
+        std::fs::create_dir_all(root.join("agents/Codex/01_inbox")).unwrap();
+        std::fs::write(root.join("agents/Codex/01_inbox/x__HANDOFF__y.json"), "{}").unwrap();
+        assert!(unmatched(&root.join("agents/Codex"), &[]).is_empty());
         std::fs::write(root.join("agents/agent_q/.git/HANDOFF_x.json"), "{}").unwrap();
         let u = unmatched(root, &[]);
         assert_eq!(u.len(), 1, "{u:?}");
