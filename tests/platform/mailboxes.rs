@@ -1137,4 +1137,252 @@ fn receipts_are_noticed_then_seen_from_the_recipients_transcript() {
     assert_eq!(unseen, [id2.as_str()], "{}", status["unseen"]);
     let text = String::from_utf8_lossy(&h.ok(&["status"]).stdout).into_owned();
     assert!(text.contains(&format!("UNSEEN  \"{id2}\"")), "{text}");
+/// Every file's mtime set three days back, so a touch by a reader would show.
+fn age(root: &Path) {
+    let old = SystemTime::now() - Duration::from_secs(3 * 86_400);
+    for p in snapshot(root).keys() {
+        std::fs::File::open(p).unwrap().set_modified(old).unwrap();
+    }
+}
+
+fn names_of(list: &Value, key: &str) -> Vec<String> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .map(|x| x[key].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A folder mailbox as agents keep them in the wild: the same task twice in one inbox, a
+/// sender's outbox stub pointing at the recipient's copy, an outbox original with its edited
+/// inbox copy, a JSON mailbox with its own read flags beside a lock registry, a status summary,
+/// a template, a queue in a dot folder, shell-written manifests and a folder of no agent.
+fn wild_boxes(boxes: &Path) {
+    let task = "From: lead\nSubject: Rebuild the index\nDate: 2026-01-18 09:30\n\nPlease rebuild it tonight.\n";
+    write(&boxes.join("agent_b/inbox/20260118-0930_task.md"), task);
+    write(&boxes.join("agent_b/inbox/20260118-0930_task_2.md"), task);
+    write(&boxes.join("agent_b/inbox/STATUS.txt"), "Inbox status\n1 open, 0 done\nlast sweep 2026-01-18 10:00\n");
+    write(&boxes.join("agent_b/inbox/TEMPLATE_handoff.md"), "From: <agent>\nTo: <agent>\nSubject: <title>\n");
+    write(&boxes.join("agent_b/inbox/.gitkeep"), "");
+    write(
+        &boxes.join("lead/outbox/20260118-0930_task.md"),
+        "---\nfrom: lead\nto: agent_b\ndate: 2026-01-18 09:30\n---\nMirror of: ../../agent_b/inbox/20260118-0930_task.md\n",
+    );
+    write(
+        &boxes.join("lead/outbox/review.md"),
+        "From: lead\nTo: agent_c\nSubject: Review the parser\nDate: 2026-01-18 10:00\n\nv1\n",
+    );
+    write(
+        &boxes.join("agent_c/inbox/review.md"),
+        "From: lead\nTo: agent_c\nSubject: Review the parser\nDate: 2026-01-18 10:03\n\nv1 (edited by the copier)\n",
+    );
+    write(
+        &boxes.join("agent_j/inbox/messages.json"),
+        r#"[{"from": "lead", "text": "Ship 1", "timestamp": "2026-01-10T09:00:00Z", "read": true},
+            {"from": "lead", "text": "Ship 2", "timestamp": "2026-01-11T09:00:00Z", "read": true},
+            {"from": "lead", "text": "Ship 3", "timestamp": "2026-01-12T09:00:00Z", "status": "acked"},
+            {"from": "lead", "text": "Ship 4", "timestamp": "2026-01-13T09:00:00Z", "read": false}]"#,
+    );
+    write(&boxes.join("agent_j/inbox/locks.json"), r#"{"src/parser.rs": {"holder": "agent_j", "since": 1768726800}}"#);
+    write(&boxes.join("agent_q/inbox/.gitkeep"), "");
+    write(&boxes.join("agent_q/.queue/handoff_0001.json"), r#"{"from": "lead", "subject": "Queued task"}"#);
+    write(&boxes.join("agent_q/handoff_manifest.json"), r#"{"files": ["handoff_0001.json"]}"#);
+    write(&boxes.join("requests/for-anyone.md"), "From: lead\nSubject: Who takes this?\n");
+}
+
+#[test]
+fn one_message_is_one_item_its_own_read_flag_wins_and_nothing_is_left_unsaid() {
+    let h = Home::init(&[], "");
+    let boxes = h.root.parent().unwrap().join("wild");
+    wild_boxes(&boxes);
+    h.ok(&["mailbox", "add", "folders", boxes.to_str().unwrap(), "--zone", "UTC"]);
+    age(&boxes);
+    let before = snapshot(&boxes);
+    let s = h.json(&["status", "--json"]);
+    let text = String::from_utf8_lossy(&h.ok(&["status"]).stdout).into_owned();
+    assert_eq!(snapshot(&boxes), before, "reading changed a mailbox file");
+
+    // Two files with the same bytes: one message; the second is listed and not counted.
+    let b = agent(&s, "agent_b");
+    assert_eq!(b["counts"]["open"], 1, "{b}");
+    assert_eq!(names_of(&b["open"], "file"), vec!["20260118-0930_task.md", "20260118-0930_task_2.md"]);
+    assert_eq!(b["open"][0].get("duplicate_of"), None);
+    assert_eq!(b["open"][1]["duplicate_of"], "inbox/20260118-0930_task.md");
+    assert_eq!(b["counts"]["stale"], 1, "the duplicate is not stale on its own: {b}");
+    // The status summary and the template are no messages, each said once.
+    assert_eq!(names_of(&b["skipped"], "file"), vec!["inbox/STATUS.txt", "inbox/TEMPLATE_handoff.md"]);
+    assert!(b["skipped"][1]["reason"].as_str().unwrap().contains("template"), "{b}");
+    assert_eq!(b["counts"]["unreadable"], 0);
+
+    // The outbox stub points at agent_b's copy; the outbox original at agent_c's edited copy.
+    let lead = agent(&s, "lead");
+    assert_eq!(lead["counts"]["sent"], 0, "{lead}");
+    let sent = lead["sent"].as_array().unwrap();
+    assert_eq!(sent.len(), 2);
+    let copy_of = |file: &str| sent.iter().find(|x| x["file"] == file).unwrap()["copy_of"].clone();
+    assert_eq!(copy_of("20260118-0930_task.md"), "agent_b/inbox/20260118-0930_task.md");
+    assert_eq!(copy_of("review.md"), "agent_c/inbox/review.md");
+    let c = agent(&s, "agent_c");
+    assert_eq!(c["counts"]["open"], 1);
+    assert_eq!(c["open"][0]["title"], "Review the parser");
+
+    // The JSON mailbox's own flags: three dealt with, one open; the lock registry is no message.
+    let j = agent(&s, "agent_j");
+    assert_eq!((j["counts"]["done"].as_u64(), j["counts"]["open"].as_u64()), (Some(3), Some(1)), "{j}");
+    assert_eq!(j["open"][0]["title"], "Ship 4");
+    assert_eq!(names_of(&j["skipped"], "file"), vec!["inbox/locks.json"]);
+
+    // Nothing unlisted: the queue in a dot folder (with the fix), the manifest, the stray folder.
+    let m = s["mailboxes"].as_array().unwrap().iter().find(|m| m["name"] == "wild").unwrap();
+    let not_read: Vec<String> = names_of(&m["not_read"], "path")
+        .iter()
+        .map(|p| Path::new(p).strip_prefix(&boxes).unwrap().display().to_string())
+        .collect();
+    assert_eq!(not_read, vec!["agent_q/.queue", "agent_q/handoff_manifest.json", "requests"]);
+    assert_eq!(m["not_read"][0]["fix"], r#"inbox = ["inbox", ".queue"]"#);
+    assert!(m["not_read"][0]["reason"].as_str().unwrap().contains("handoff_0001.json"), "{m}");
+    assert!(text.contains("3 not read"), "{text}");
+    assert!(text.contains("agent_b: 1 open, 0 done, 0 sent, 1 stale, 0 unreadable, 2 not messages"), "{text}");
+    assert!(!text.contains("task_2.md"), "a duplicate is not listed as open work: {text}");
+}
+
+/// A message as mcp_agent_mail's `write_message_bundle` writes it: `---json`, the front matter
+/// (indent 2, keys sorted), `---`, a blank line, the body.
+fn agent_mail_message(
+    id: u64,
+    from: &str,
+    to: &[&str],
+    cc: &[&str],
+    subject: &str,
+    created: &str,
+    ack: bool,
+) -> String {
+    let fm = json!({
+        "ack_required": ack, "attachments": [], "bcc": [], "cc": cc, "created": created, "from": from,
+        "id": id, "importance": if ack { "high" } else { "normal" }, "project": "/src/app",
+        "project_slug": "src-app", "subject": subject, "thread_id": format!("T-{id}"), "to": to,
+    });
+    format!("---json\n{}\n---\n\n{subject}: the details.\n", serde_json::to_string_pretty(&fm).unwrap())
+}
+
+/// Writes one message everywhere the archive keeps it (canonical, outbox, each inbox) and its
+/// thread digest.
+fn agent_mail_send(project: &Path, id: u64, from: &str, to: &[&str], cc: &[&str], subject: &str, ack: bool) {
+    let created = format!("2026-01-18T09:{:02}:00.000000+00:00", id);
+    let text = agent_mail_message(id, from, to, cc, subject, &created, ack);
+    let slug: String =
+        subject.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let name = format!("2026-01-18T09-{:02}-00Z__{slug}__{id}.md", id);
+    write(&project.join("messages/2026/01").join(&name), &text);
+    write(&project.join(format!("agents/{from}/outbox/2026/01")).join(&name), &text);
+    for r in to.iter().chain(cc) {
+        write(&project.join(format!("agents/{r}/inbox/2026/01")).join(&name), &text);
+    }
+    write(&project.join(format!("messages/threads/T-{id}.md")), &format!("# Thread T-{id}\n\n### {subject}\n"));
+}
+
+fn agent_mail_archive(root: &Path) -> PathBuf {
+    let app = root.join("projects/src-app");
+    for (a, model) in [("GreenCastle", "opus"), ("BlueLake", "gpt-5-codex"), ("RedCat", "gemini")] {
+        write(
+            &app.join(format!("agents/{a}/profile.json")),
+            &format!(
+                r#"{{"id": 1, "name": "{a}", "program": "cli", "model": "{model}", "task_description": "parser"}}"#
+            ),
+        );
+    }
+    agent_mail_send(&app, 1, "GreenCastle", &["BlueLake"], &["RedCat"], "Plan the parser", true);
+    agent_mail_send(&app, 2, "BlueLake", &["GreenCastle"], &[], "Plan ok", false);
+    agent_mail_send(&app, 3, "GreenCastle", &["BlueLake", "RedCat"], &[], "Tests first", true);
+    write(&app.join("file_reservations/0a1b2c.json"), r#"{"agent": "BlueLake", "path_pattern": "src/parser/*"}"#);
+    write(&app.join(".gitattributes"), "*.json text\n*.md text\n");
+    let docs = root.join("projects/docs");
+    write(&docs.join("agents/Writer/profile.json"), r#"{"name": "Writer"}"#);
+    write(&docs.join("agents/Editor/profile.json"), r#"{"name": "Editor"}"#);
+    agent_mail_send(&docs, 1, "Writer", &["Editor"], &[], "Draft ready", false);
+    app
+}
+
+#[test]
+fn an_mcp_agent_mail_archive_is_read_from_its_files() {
+    let h = Home::init(&[], "");
+    let archive = h.root.parent().unwrap().join("mail-archive");
+    let app = agent_mail_archive(&archive);
+    age(&archive);
+    let before = snapshot(&archive);
+    // adopt recognises each project as an archive, not its agents as folder mailboxes.
+    let adopt = h.json(&["adopt", archive.to_str().unwrap(), "--json"]);
+    let kinds: Vec<String> = names_of(&adopt["unmatched"], "kind");
+    assert_eq!(kinds, vec!["agent-mail", "agent-mail"], "{adopt}");
+    assert!(adopt["unmatched"][1]["path"].as_str().unwrap().ends_with("projects/src-app"), "{adopt}");
+    assert!(adopt["unmatched"][1]["table"].as_str().unwrap().contains("kind = \"agent-mail\""), "{adopt}");
+
+    h.ok(&["mailbox", "add", "agent-mail", archive.to_str().unwrap(), "--name", "mail"]);
+    let toml = std::fs::read_to_string(h.root.join("baton.toml")).unwrap();
+    assert!(toml.contains("[mailboxes.mail]\nkind = \"agent-mail\""), "{toml}");
+    let e = h.run(&["mailbox", "add", "agent-mail", archive.to_str().unwrap(), "--name", "m2", "--inbox", "in"]);
+    assert_ne!(e.status.code(), Some(0), "an archive's layout is fixed");
+    let s = h.json(&["status", "--json"]);
+    let text = String::from_utf8_lossy(&h.ok(&["status"]).stdout).into_owned();
+    assert_eq!(snapshot(&archive), before, "reading changed the archive");
+
+    let mail: Vec<&Value> = s["agents"].as_array().unwrap().iter().filter(|a| a["mailbox"] == "mail").collect();
+    let names: Vec<&str> = mail.iter().map(|a| a["agent"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["docs.Editor", "docs.Writer", "src-app.BlueLake", "src-app.GreenCastle", "src-app.RedCat"]);
+    let counts = |name: &str| {
+        let c = &agent(&s, name)["counts"];
+        (c["open"].as_u64().unwrap(), c["sent"].as_u64().unwrap(), c["ack_required"].as_u64().unwrap())
+    };
+    assert_eq!(counts("src-app.GreenCastle"), (1, 2, 0));
+    assert_eq!(counts("src-app.BlueLake"), (2, 1, 2));
+    assert_eq!(counts("src-app.RedCat"), (2, 0, 2), "a cc'd agent has the message too");
+    assert_eq!(counts("docs.Editor"), (1, 0, 0));
+    let red = agent(&s, "src-app.RedCat");
+    assert_eq!(red["kind"], "agent-mail");
+    assert_eq!(red["profile"]["model"], "gemini");
+    let plan = &red["open"][0];
+    assert_eq!(plan["title"], "Plan the parser");
+    assert_eq!((plan["from"].as_str(), plan["to"].as_str()), (Some("GreenCastle"), Some("BlueLake")));
+    assert_eq!(plan["created_at"], "2026-01-18T09:01:00.000Z");
+    assert_eq!((plan["ack_required"].as_bool(), plan["importance"].as_str()), (Some(true), Some("high")));
+    assert_eq!(plan["thread_id"], "T-1");
+    assert!(plan["path"].as_str().unwrap().contains("agents/RedCat/inbox/2026/01"), "{plan}");
+    let green = agent(&s, "src-app.GreenCastle");
+    let sent_plan = green["sent"].as_array().unwrap().iter().find(|x| x["title"] == "Plan the parser").unwrap();
+    assert_eq!(sent_plan["id"], plan["id"], "one message, one id, wherever it is listed");
+    assert_eq!(sent_plan.get("ack_required"), None);
+    let m = s["mailboxes"].as_array().unwrap().iter().find(|m| m["name"] == "mail").unwrap();
+    let not_read: Vec<String> = names_of(&m["not_read"], "path")
+        .iter()
+        .map(|p| Path::new(p).strip_prefix(&archive).unwrap().display().to_string())
+        .collect();
+    assert_eq!(
+        not_read,
+        vec![
+            "projects/docs/messages/threads",
+            "projects/src-app/messages/threads",
+            "projects/src-app/file_reservations"
+        ]
+    );
+    assert_eq!(s["unmatched"], json!([]), "the configured archive is read: {}", s["unmatched"]);
+    assert!(text.contains("src-app.BlueLake: 2 open, 1 sent, 2 to acknowledge"), "{text}");
+
+    // Acknowledged with baton: no longer asking, and the archive is left as it was.
+    let id = plan["id"].as_str().unwrap();
+    h.ok(&["ack", id]);
+    let s = h.json(&["status", "--json"]);
+    assert_eq!(agent(&s, "src-app.RedCat")["counts"]["ack_required"], 1);
+    assert_eq!(agent(&s, "src-app.BlueLake")["counts"]["ack_required"], 1);
+    assert_eq!(snapshot(&archive), before);
+    // A table naming one project reads its agents without the prefix.
+    h.ok(&["mailbox", "add", "agent-mail", app.to_str().unwrap(), "--name", "app"]);
+    let s = h.json(&["status", "--json"]);
+    let app_agents: Vec<&str> = s["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["mailbox"] == "app")
+        .map(|a| a["agent"].as_str().unwrap())
+        .collect();
+    assert_eq!(app_agents, vec!["BlueLake", "GreenCastle", "RedCat"]);
 }

@@ -19,7 +19,8 @@ use baton_cli::mailboxes::{configured, observe, text};
 #[command(defer = true)] // flags defined when the command runs (see `baton_app`'s `Command`)
 pub enum MailboxCommand {
     /// Add a `[mailboxes.NAME]` table to baton.toml: `claude-team [PATH]` (default
-    /// `~/.claude/teams`) or `folders PATH`. Reading it changes nothing there.
+    /// `~/.claude/teams`), `folders PATH` or `agent-mail PATH` (an mcp_agent_mail archive).
+    /// Reading it changes nothing there.
     Add(AddArgs),
     /// The configured mailboxes and what is in them (as `status` shows).
     List {
@@ -32,6 +33,7 @@ pub enum MailboxCommand {
 pub enum KindArg {
     ClaudeTeam,
     Folders,
+    AgentMail,
 }
 
 #[derive(clap::Args, Debug)]
@@ -77,18 +79,25 @@ fn add(ctx: &Ctx, a: AddArgs) -> Result<i32> {
     let kind = match a.kind {
         KindArg::ClaudeTeam => Kind::ClaudeTeam,
         KindArg::Folders => Kind::Folders,
+        KindArg::AgentMail => Kind::AgentMail,
     };
     let path = match (kind, a.path) {
         (_, Some(p)) => p,
         (Kind::ClaudeTeam, None) => "~/.claude/teams".to_string(),
         (Kind::Folders, None) => bail!("give the folder holding the agents' folders: `baton mailbox add folders PATH`"),
+        (Kind::AgentMail, None) => {
+            bail!("give the mcp_agent_mail archive (or one project folder in it): `baton mailbox add agent-mail PATH`")
+        }
     };
-    if kind == Kind::ClaudeTeam && (!a.inbox.is_empty() || !a.done.is_empty() || !a.outbox.is_empty()) {
-        bail!("--inbox, --done and --outbox are for `folders` mailboxes; a Claude team's layout is fixed");
+    if kind != Kind::Folders && (!a.inbox.is_empty() || !a.done.is_empty() || !a.outbox.is_empty()) {
+        bail!(
+            "--inbox, --done and --outbox are for `folders` mailboxes; a {} mailbox's layout is fixed",
+            kind.as_str()
+        );
     }
     let name = a.name.unwrap_or_else(|| match kind {
         Kind::ClaudeTeam => "claude".into(),
-        Kind::Folders => key_of(&path),
+        Kind::Folders | Kind::AgentMail => key_of(&path),
     });
     let file = ctx.home.join("baton.toml");
     let before = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
@@ -313,9 +322,10 @@ pub fn seen_detail(ledger: &baton_ledger::Ledger, id: &str) -> Result<Option<ser
     }
 }
 
-/// Whether `id` is a mailbox message's (`cm-…` Claude Code, `fm-…` folder mailbox).
+/// Whether `id` is a mailbox message's (`cm-…` Claude Code, `fm-…` folder mailbox, `am-…`
+/// mcp_agent_mail archive).
 pub fn is_message_id(id: &str) -> bool {
-    (id.starts_with("cm-") || id.starts_with("fm-")) && id.len() == 23
+    (id.starts_with("cm-") || id.starts_with("fm-") || id.starts_with("am-")) && id.len() == 23
 }
 
 /// A mailbox message as the ledger recorded it when first seen.

@@ -25,7 +25,13 @@ pub fn configured(cfg: &baton_pipeline::Config) -> Result<Mailboxes> {
 /// (`observed`, and a `mailbox_seen` event holding the message, so `baton show ID` finds it
 /// after the mailbox forgot it). Reads the mailboxes only.
 pub fn observe(ctx: &Ctx, ledger: &mut baton_ledger::Ledger, boxes: &Mailboxes) -> Result<Vec<Mailbox>> {
-    let read = report::read_all(boxes, &ctx.home);
+    let mut read = report::read_all(boxes, &ctx.home);
+    // An mcp_agent_mail message asking for an acknowledgement: `baton ack ID` gave it.
+    for i in read.iter_mut().flat_map(|m| m.agents.iter_mut()).flat_map(|a| a.items.iter_mut()) {
+        if i.ack_required && ledger.events(&i.id)?.iter().any(|e| e.event == "acknowledged") {
+            i.ack_required = false;
+        }
+    }
     let now = baton_handoff::stamp::rfc3339(baton_handoff::stamp::now());
     let mut new = Vec::new();
     for m in &read {
@@ -73,8 +79,10 @@ pub fn observe(ctx: &Ctx, ledger: &mut baton_ledger::Ledger, boxes: &Mailboxes) 
 /// Where `status` and `adopt` look for folders that look like mailboxes: the handoffs tree and
 /// every mailbox path; what the configured mailboxes read already is left out.
 pub fn unmatched(handoffs: &Path, home: &Path, boxes: &Mailboxes) -> Vec<detect::Unmatched> {
-    let covered: Vec<detect::Covered> =
-        boxes.values().map(|s| detect::Covered { root: s.resolved_path(home), kind: s.kind }).collect();
+    let covered: Vec<detect::Covered> = boxes
+        .values()
+        .map(|s| detect::Covered { root: s.resolved_path(home), kind: s.kind, inbox: s.inbox.clone() })
+        .collect();
     let mut roots = vec![handoffs.to_path_buf()];
     roots.extend(covered.iter().map(|c| c.root.clone()));
     let mut out: Vec<detect::Unmatched> = Vec::new();
@@ -166,21 +174,35 @@ pub fn text(boxes: &[Mailbox], stale_after: std::time::Duration) -> String {
         ));
         match &m.error {
             Some(e) => s.push_str(&format!(": UNREADABLE: {}\n", esc(e))),
-            None => s.push_str(&format!(", {} agent(s), zone {}\n", m.agents.len(), m.zone)),
+            None => s.push_str(&format!(", {} agent(s), zone {}", m.agents.len(), m.zone)),
+        }
+        if m.error.is_none() {
+            if !m.not_read.is_empty() {
+                s.push_str(&format!(", {} not read (status --json: mailboxes[].not_read)", m.not_read.len()));
+            }
+            s.push('\n');
         }
         for a in &m.agents {
-            let count = |st: &str| a.items.iter().filter(|i| i.state == st).count();
+            // Messages: a duplicate or a copy of one is not counted again.
+            let count = |st: &str| a.items.iter().filter(|i| i.state == st && !i.is_copy()).count();
             let stale = a.items.iter().filter(|i| i.is_stale(now, stale_after)).count();
             let line = match a.kind {
                 Kind::ClaudeTeam => format!("{} unread, {} read", count("unread"), count("read")),
                 Kind::Folders => format!("{} open, {} done, {} sent", count("open"), count("done"), count("sent")),
+                Kind::AgentMail => {
+                    let acks = a.items.iter().filter(|i| i.ack_required && !i.is_copy()).count();
+                    format!("{} open, {} sent, {acks} to acknowledge", count("open"), count("sent"))
+                }
             };
             s.push_str(&format!("  {}: {line}, {stale} stale, {} unreadable", esc(&a.agent), count("unreadable")));
+            if !a.not_messages.is_empty() {
+                s.push_str(&format!(", {} not messages (skipped)", a.not_messages.len()));
+            }
             if let Some(e) = &a.error {
                 s.push_str(&format!(" (UNREADABLE: {})", esc(e)));
             }
             s.push('\n');
-            for i in a.items.iter().filter(|i| matches!(i.state, "unread" | "open" | "unreadable")) {
+            for i in a.items.iter().filter(|i| matches!(i.state, "unread" | "open" | "unreadable") && !i.is_copy()) {
                 let flag = if i.is_stale(now, stale_after) { "STALE " } else { "" };
                 let what = i.reason.as_deref().unwrap_or(&i.title);
                 s.push_str(&format!(

@@ -1,6 +1,7 @@
 //! Folders that look like an agent's mailbox but match no layout baton reads: a folder with
-//! an `inbox/`, `outbox/`, `done/`, `completed/` or `processed/` folder (a folder mailbox), or a
-//! team with `inboxes/*.json` (Claude Code), under the handoffs tree or a mailbox path and not
+//! an `inbox/`, `outbox/`, `done/`, `completed/` or `processed/` folder (a folder mailbox), a
+//! team with `inboxes/*.json` (Claude Code), or a project of an mcp_agent_mail archive
+//! (`agents/` beside `messages/`), under the handoffs tree or a mailbox path and not
 //! read by any `[mailboxes]` table. Each is listed with what was seen there and the table that
 //! would read it, so nothing is silently skipped.
 use std::path::{Path, PathBuf};
@@ -31,6 +32,8 @@ pub struct Unmatched {
 pub struct Covered {
     pub root: PathBuf,
     pub kind: Kind,
+    /// A folder mailbox's inbox folders (its files there are read).
+    pub inbox: Vec<String>,
 }
 
 /// Walks `root` (up to [`MAX_DEPTH`] levels) for folders that look like mailboxes and are
@@ -57,15 +60,101 @@ fn subdirs(dir: &Path) -> Vec<(String, PathBuf)> {
 
 fn is_covered(dir: &Path, kind: Kind, covered: &[Covered]) -> bool {
     let parent = dir.parent();
-    covered
-        .iter()
-        .any(|c| (c.kind == kind && parent == Some(c.root.as_path())) || (c.kind == Kind::Folders && c.root == dir))
+    // An archive's project is read by a table naming it, its archive, or the archive's `projects/`'s parent.
+    let above = parent.and_then(Path::parent);
+    covered.iter().any(|c| {
+        (c.kind == kind && parent == Some(c.root.as_path()))
+            || (c.kind == Kind::Folders && c.root == dir)
+            || (c.kind == Kind::AgentMail
+                && kind == Kind::AgentMail
+                && (c.root == dir || above == Some(c.root.as_path())))
+    })
+}
+
+/// Whether `dir` is a project of an mcp_agent_mail archive: `agents/` with `messages/` beside
+/// it, or an agent with a `profile.json` or a `YYYY` folder in its inbox.
+pub fn is_agent_mail_project(dir: &Path) -> bool {
+    if !dir.join("agents").is_dir() {
+        return false;
+    }
+    let year = |p: &Path| subdirs(p).iter().any(|(n, _)| n.len() == 4 && n.bytes().all(|b| b.is_ascii_digit()));
+    dir.join("messages").is_dir()
+        || subdirs(&dir.join("agents")).iter().any(|(_, a)| a.join("profile.json").is_file() || year(&a.join("inbox")))
+}
+
+/// Handoff-like files lying in `dir` (`handoff_*.json`, `*HANDOFF*.json`, queue and inbox
+/// files), listed with the folders table that would read them: `dir` as the inbox of the agent
+/// folder holding it.
+fn loose_files(dir: &Path, covered: &[Covered], out: &mut Vec<Unmatched>) {
+    // Inside baton's own agent folders (`<agent>/01_inbox/`): read by the handoffs tree.
+    let baton_agent = |d: &Path| d.join("01_inbox").is_dir() || d.join("02_processed").is_dir();
+    if baton_agent(dir) || dir.parent().is_some_and(baton_agent) {
+        return;
+    }
+    let mut found: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|n| !n.starts_with('.') && crate::notread::handoff_like(n))
+        .collect();
+    if found.is_empty() {
+        return;
+    }
+    found.sort();
+    let (Some(name), Some(root)) = (dir.file_name().and_then(|n| n.to_str()), dir.parent().and_then(Path::parent))
+    else {
+        return;
+    };
+    if covered.iter().any(|c| c.kind == Kind::Folders && c.root == root && c.inbox.iter().any(|i| i == name)) {
+        return;
+    }
+    let mut seen: Vec<String> = found.iter().take(5).cloned().collect();
+    if found.len() > 5 {
+        seen.push(format!("and {} more", found.len() - 5));
+    }
+    let inbox = [name.to_string()];
+    let table = table_text(&table_name(root), Kind::Folders, root, Some(&inbox));
+    out.push(Unmatched { path: dir.to_path_buf(), seen, kind: Kind::Folders, table });
+}
+
+/// Dot folders of `dir` that may hold a queue (`.queue/`); never version control's.
+fn dot_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with('.') && !crate::notread::silent_dir(n)))
+        .map(|e| e.path())
+        .collect();
+    v.sort();
+    v
 }
 
 fn walk(dir: &Path, depth: usize, covered: &[Covered], out: &mut Vec<Unmatched>) {
+    if depth > 0 {
+        loose_files(dir, covered, out);
+    }
+    for d in dot_dirs(dir) {
+        loose_files(&d, covered, out);
+    }
     for (name, path) in subdirs(dir) {
         // baton's own agent folders.
         if path.join("01_inbox").is_dir() || path.join("02_processed").is_dir() {
+            continue;
+        }
+        if is_agent_mail_project(&path) {
+            if !is_covered(&path, Kind::AgentMail, covered) {
+                let n = subdirs(&path.join("agents")).len();
+                let mut seen = vec![format!("agents/ ({n})")];
+                if path.join("messages").is_dir() {
+                    seen.push("messages/".into());
+                }
+                let table = table_text(&table_name(&path), Kind::AgentMail, &path, None);
+                out.push(Unmatched { path, seen, kind: Kind::AgentMail, table });
+            }
             continue;
         }
         let inner = subdirs(&path);
@@ -157,10 +246,59 @@ mod tests {
         assert!(u[3].table.contains(&root.join("nested/teams").display().to_string()), "{}", u[3].table);
         // Configured, they are read and no longer listed.
         let covered = [
-            Covered { root: root.to_path_buf(), kind: Kind::Folders },
-            Covered { root: root.join("nested/teams"), kind: Kind::ClaudeTeam },
-            Covered { root: root.join("a/b/c"), kind: Kind::Folders },
+            Covered { root: root.to_path_buf(), kind: Kind::Folders, inbox: vec!["inbox".into()] },
+            Covered { root: root.join("nested/teams"), kind: Kind::ClaudeTeam, inbox: Vec::new() },
+            Covered { root: root.join("a/b/c"), kind: Kind::Folders, inbox: vec!["inbox".into()] },
         ];
         assert!(unmatched(root, &covered).is_empty());
+    }
+
+    #[test]
+    fn an_agent_mail_archive_is_recognised_as_one() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        let project = root.join("archive/projects/src-app");
+        std::fs::create_dir_all(project.join("agents/GreenCastle/inbox/2026/01")).unwrap();
+        std::fs::create_dir_all(project.join("agents/BlueLake/outbox/2026/01")).unwrap();
+        std::fs::create_dir_all(project.join("messages/2026/01")).unwrap();
+        let u = unmatched(root, &[]);
+        assert_eq!(u.len(), 1, "one archive, not its agents as folder mailboxes: {u:?}");
+        assert_eq!((u[0].path.as_path(), u[0].kind), (project.as_path(), Kind::AgentMail));
+        assert_eq!(u[0].seen, vec!["agents/ (2)", "messages/"]);
+        assert!(u[0].table.contains("kind = \"agent-mail\""), "{}", u[0].table);
+        for r in [project.clone(), root.join("archive")] {
+            assert!(unmatched(root, &[Covered { root: r, kind: Kind::AgentMail, inbox: Vec::new() }]).is_empty());
+        }
+    }
+
+    #[test]
+    fn handoff_like_files_anywhere_are_listed_with_the_table_that_reads_them() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        for f in [
+            "agents/agent_q/.queue/handoff_0001.json",
+            "agents/agent_q/.queue/handoff_0002.json",
+            "agents/agent_q/NOTES.md",
+        ] {
+            std::fs::create_dir_all(root.join(f).parent().unwrap()).unwrap();
+            std::fs::write(root.join(f), "{}").unwrap();
+        }
+        std::fs::create_dir_all(root.join("agents/agent_q/.git")).unwrap();
+        // baton's own agent folders are the handoffs tree's: never listed here.
+        std::fs::create_dir_all(root.join("agents/Codex/02_processed")).unwrap();
+        std::fs::write(root.join("agents/Codex/02_processed/x__HANDOFF__y.json"), "{}").unwrap();
+        std::fs::create_dir_all(root.join("agents/Codex/01_inbox")).unwrap();
+        std::fs::write(root.join("agents/Codex/01_inbox/x__HANDOFF__y.json"), "{}").unwrap();
+        assert!(unmatched(&root.join("agents/Codex"), &[]).is_empty());
+        std::fs::write(root.join("agents/agent_q/.git/HANDOFF_x.json"), "{}").unwrap();
+        let u = unmatched(root, &[]);
+        assert_eq!(u.len(), 1, "{u:?}");
+        assert_eq!(u[0].path, root.join("agents/agent_q/.queue"));
+        assert_eq!(u[0].seen, vec!["handoff_0001.json", "handoff_0002.json"]);
+        assert!(u[0].table.contains("inbox = [\".queue\"]"), "{}", u[0].table);
+        assert!(u[0].table.contains(&root.join("agents").display().to_string()), "{}", u[0].table);
+        let read =
+            Covered { root: root.join("agents"), kind: Kind::Folders, inbox: vec!["inbox".into(), ".queue".into()] };
+        assert!(unmatched(root, &[read]).is_empty());
     }
 }

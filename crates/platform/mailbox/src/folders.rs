@@ -8,15 +8,13 @@
 //! a timestamp field or line, else the file name, else (in [`scan`]) the file's mtime. A file
 //! holding several messages (separated by lines of `=` or `-`, or a header block repeated) is
 //! split into them.
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::settings::MailboxSettings;
 use crate::when;
 use crate::zone::Zone;
 
@@ -43,7 +41,7 @@ impl DateSource {
 }
 
 /// One message of a file, read.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Parsed {
     pub title: String,
     pub from: Option<String>,
@@ -52,6 +50,13 @@ pub struct Parsed {
     pub date_source: Option<DateSource>,
     /// The message's own text (for a file of several messages, its part), for its id.
     pub text: String,
+    /// What the message says of its own state: `Some(true)` done (`read: true`, `status:
+    /// "acked"`…), `Some(false)` open; `None`: the folder decides ([`crate::front::own_done`]).
+    pub own_done: Option<bool>,
+    /// The other copy this file only points at (`Mirror of: PATH`, a front matter `mirror_of`).
+    pub pointer: Option<String>,
+    /// A template (front matter `type: template`), not a message.
+    pub template: bool,
 }
 
 /// Why a file is not read as messages.
@@ -88,6 +93,8 @@ pub fn parse_message(name: &str, bytes: &[u8], zone: &Zone) -> Result<Vec<Parsed
     let stem = name.strip_suffix(".done").unwrap_or(name);
     let mut out = if extension(name).as_deref() == Some("json") {
         json_messages(text, zone)?
+    } else if let Some((fields, body)) = crate::front::split(text) {
+        vec![front_message(&fields, body, text, zone)]
     } else {
         split_text(text).into_iter().map(|part| text_message(&part, zone)).collect()
     };
@@ -152,6 +159,7 @@ fn json_message(o: &Map<String, Value>, zone: &Zone) -> Parsed {
         Value::Number(n) => n.as_f64().and_then(when::from_epoch),
         _ => None,
     });
+    let lower: Map<String, Value> = o.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect();
     Parsed {
         title,
         from: pick(FROM_KEYS),
@@ -159,7 +167,50 @@ fn json_message(o: &Map<String, Value>, zone: &Zone) -> Parsed {
         date_source: created_at.map(|_| DateSource::Body),
         created_at,
         text: Value::Object(o.clone()).to_string(),
+        own_done: crate::front::own_done(&lower),
+        pointer: crate::front::pointer_field(&lower),
+        template: crate::front::is_template(&lower),
     }
+}
+
+/// A Markdown or text message with front matter: one message, its fields from the front matter
+/// (keys in any case; `owner` is who it is for when there is no `to`), then from the body's
+/// own lines as for any text message.
+fn front_message(fields: &Map<String, Value>, body: &str, whole: &str, zone: &Zone) -> Parsed {
+    let mut p = text_message(body, zone);
+    let text_of = |v: &Value| match v {
+        Value::String(s) => Some(s.trim().trim_matches(['[', ']']).to_string()),
+        Value::Array(a) => Some(a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")),
+        _ => None,
+    };
+    let pick = |keys: &[&str]| keys.iter().find_map(|k| fields.get(*k).and_then(text_of)).filter(|s| !s.is_empty());
+    if let Some(t) = pick(&["subject", "title"]) {
+        p.title = clip(&t);
+    }
+    p.from = pick(&["from", "sender", "author"]).or(p.from);
+    p.to = pick(&["to", "recipient", "recipients"]).or(p.to).or_else(|| pick(&["owner", "assignee"]));
+    let date =
+        ["date", "created", "created_ts", "created_at", "timestamp", "sent", "time"].iter().find_map(|k| match fields
+            .get(*k)?
+        {
+            Value::String(s) => when::parse_text(s, zone),
+            Value::Number(n) => n.as_f64().and_then(when::from_epoch),
+            _ => None,
+        });
+    if let Some(t) = date {
+        p.created_at = Some(t);
+        p.date_source = Some(DateSource::Body);
+    }
+    p.own_done = crate::front::own_done(fields);
+    p.pointer = crate::front::pointer_field(fields).or_else(|| crate::front::pointer_body(body));
+    p.template = crate::front::is_template(fields);
+    p.text = whole.to_string();
+    p
+}
+
+/// Whether `line` is a `Key: value` header a message is read by (`From:`, `Date:`…).
+pub(crate) fn is_header_line(line: &str) -> bool {
+    header(line).is_some()
 }
 
 /// A header line: `Key: value`, also `**Key:** value` and `- Key: value`. Returns the key
@@ -340,7 +391,17 @@ fn text_message(part: &str, zone: &Zone) -> Parsed {
     }
     let title =
         title.or(heading).or(first_text).map(|t| clip(t.trim_matches(['*', '_', '`']).trim())).unwrap_or_default();
-    Parsed { title, from, to, date_source: date.map(|_| DateSource::Body), created_at: date, text: part.to_string() }
+    Parsed {
+        title,
+        from,
+        to,
+        date_source: date.map(|_| DateSource::Body),
+        created_at: date,
+        text: part.to_string(),
+        own_done: None,
+        pointer: crate::front::pointer_body(part),
+        template: false,
+    }
 }
 
 fn first_line(s: &str) -> String {
@@ -380,211 +441,6 @@ impl State {
     }
 }
 
-/// One message (or unreadable file) of a folder mailbox.
-#[derive(Debug, Clone)]
-pub struct Item {
-    /// `fm-` and 20 hex digits: the agent and the message's own text.
-    pub id: String,
-    /// The file's name.
-    pub file: String,
-    /// Its path below the agent's folder (`inbox/processed/x.md`).
-    pub rel: String,
-    /// Its index among the messages of a file of several (from 1), else `None`.
-    pub part: Option<usize>,
-    pub state: State,
-    pub parsed: Option<Parsed>,
-    /// Why it is unreadable.
-    pub reason: Option<String>,
-    pub created_at: OffsetDateTime,
-    pub date_source: DateSource,
-    /// The done file with the same bytes (`done/x.txt`) when this inbox file is one.
-    pub duplicate_of: Option<String>,
-}
-
-/// One agent's folder mailbox, read.
-#[derive(Debug, Clone)]
-pub struct Agent {
-    /// The folder's name (spaces allowed).
-    pub name: String,
-    pub path: PathBuf,
-    pub items: Vec<Item>,
-}
-
-/// Files and folders a mailbox keeps beside its messages: never messages, never unreadable.
-fn ignored_name(name: &str, s: &MailboxSettings) -> bool {
-    let lower = name.to_ascii_lowercase();
-    name.starts_with('.')
-        || lower.ends_with(".log")
-        || lower.ends_with(".lock")
-        || lower.ends_with(".tmp")
-        || s.inbox.iter().chain(&s.done).chain(&s.outbox).any(|f| f.eq_ignore_ascii_case(name))
-        || ["done", "completed", "processed", "inbox", "outbox", "readme.md", "thumbs.db", "desktop.ini"]
-            .contains(&lower.as_str())
-}
-
-/// Every agent folder under `root`: a folder holding one of the inbox, done or outbox folders
-/// `s` names. Reads only.
-pub fn scan(root: &Path, s: &MailboxSettings, zone: &Zone) -> Vec<Agent> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(root) else { return out };
-    for e in entries.flatten() {
-        let Some(name) = e.file_name().to_str().map(str::to_string) else { continue };
-        if name.starts_with('.') || !e.file_type().is_ok_and(|t| t.is_dir()) {
-            continue;
-        }
-        let path = e.path();
-        if !s.inbox.iter().chain(&s.done).chain(&s.outbox).any(|f| path.join(f).is_dir()) {
-            continue;
-        }
-        out.push(Agent { items: agent_items(&path, s, zone), name, path });
-    }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    out
-}
-
-/// The files of a folder, sorted by name: `(name, path, is_dir)`; links are skipped.
-fn files(dir: &Path) -> Vec<(String, PathBuf, bool)> {
-    let mut v: Vec<(String, PathBuf, bool)> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let t = e.file_type().ok()?;
-            if t.is_symlink() {
-                return None;
-            }
-            Some((e.file_name().to_string_lossy().into_owned(), e.path(), t.is_dir()))
-        })
-        .collect();
-    v.sort();
-    v
-}
-
-fn agent_items(agent: &Path, s: &MailboxSettings, zone: &Zone) -> Vec<Item> {
-    let mut items = Vec::new();
-    let mut done_hashes: HashMap<[u8; 32], String> = HashMap::new();
-    // Done folders first, so the inbox's copies of done files are known as duplicates.
-    for d in &s.done {
-        read_dir_into(agent, d, State::Done, s, zone, &mut items, &mut done_hashes);
-    }
-    for i in &s.inbox {
-        let dir = agent.join(i);
-        for d in &s.done {
-            // A done folder inside the inbox (`inbox/processed`): its files are done.
-            read_dir_into(agent, &format!("{i}/{d}"), State::Done, s, zone, &mut items, &mut done_hashes);
-        }
-        if dir.is_dir() {
-            read_dir_into(agent, i, State::Open, s, zone, &mut items, &mut done_hashes);
-        }
-    }
-    for o in &s.outbox {
-        read_dir_into(agent, o, State::Sent, s, zone, &mut items, &mut HashMap::new());
-    }
-    items
-}
-
-fn read_dir_into(
-    agent: &Path,
-    rel_dir: &str,
-    state: State,
-    s: &MailboxSettings,
-    zone: &Zone,
-    items: &mut Vec<Item>,
-    done_hashes: &mut HashMap<[u8; 32], String>,
-) {
-    let agent_name = agent.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    for (name, path, is_dir) in files(&agent.join(rel_dir)) {
-        if is_dir || ignored_name(&name, s) {
-            continue;
-        }
-        let rel = format!("{rel_dir}/{name}");
-        let meta = std::fs::metadata(&path).ok();
-        let mtime = meta
-            .as_ref()
-            .and_then(|m| m.modified().ok())
-            .map(OffsetDateTime::from)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        let marked_done = name.ends_with(".done");
-        let own_state = if state == State::Open && marked_done { State::Done } else { state };
-        let unreadable = |reason: String| Item {
-            id: item_id(&agent_name, rel.as_bytes()),
-            file: name.clone(),
-            rel: rel.clone(),
-            part: None,
-            state: State::Unreadable,
-            parsed: None,
-            reason: Some(reason),
-            created_at: mtime,
-            date_source: DateSource::Mtime,
-            duplicate_of: None,
-        };
-        if extension(&name).is_none() && state == State::Sent {
-            // Every file in an outbox is something the agent sent, whatever its kind.
-            let mut item = unreadable(String::new());
-            item.state = State::Sent;
-            item.reason = None;
-            item.parsed = Some(Parsed {
-                title: name.clone(),
-                from: None,
-                to: None,
-                created_at: None,
-                date_source: None,
-                text: String::new(),
-            });
-            items.push(item);
-            continue;
-        }
-        if extension(&name).is_none() {
-            items.push(unreadable(format!(
-                "not a message file: the extensions read are {}",
-                EXTENSIONS.map(|e| format!(".{e}")).join(", ")
-            )));
-            continue;
-        }
-        let bytes = match crate::claude::read_capped(&path, 16 << 20) {
-            Ok(b) => b,
-            Err(e) => {
-                items.push(unreadable(format!("cannot read: {e}")));
-                continue;
-            }
-        };
-        let hash: [u8; 32] = Sha256::digest(&bytes).into();
-        let duplicate_of = match own_state {
-            State::Done => {
-                done_hashes.entry(hash).or_insert_with(|| rel.clone());
-                None
-            }
-            State::Open => done_hashes.get(&hash).cloned(),
-            _ => None,
-        };
-        let final_state = if duplicate_of.is_some() { State::Done } else { own_state };
-        match parse_message(&name, &bytes, zone) {
-            Err(e) => items.push(unreadable(e.to_string())),
-            Ok(parsed) => {
-                let several = parsed.len() > 1;
-                for (n, p) in parsed.into_iter().enumerate() {
-                    let (created_at, date_source) = match (p.created_at, p.date_source) {
-                        (Some(t), Some(src)) => (t, src),
-                        _ => (mtime, DateSource::Mtime),
-                    };
-                    items.push(Item {
-                        id: item_id(&agent_name, p.text.as_bytes()),
-                        file: name.clone(),
-                        rel: rel.clone(),
-                        part: several.then_some(n + 1),
-                        state: final_state,
-                        parsed: Some(p),
-                        reason: None,
-                        created_at,
-                        date_source,
-                        duplicate_of: duplicate_of.clone(),
-                    });
-                }
-            }
-        }
-    }
-}
-
 /// A folder message's id: its agent and its own text (the same message moved from the inbox
 /// to `done/` keeps its id).
 pub fn item_id(agent: &str, text: &[u8]) -> String {
@@ -594,6 +450,11 @@ pub fn item_id(agent: &str, text: &[u8]) -> String {
     h.update(text);
     format!("fm-{}", hex::encode(&h.finalize()[..10]))
 }
+
+mod copies;
+mod read;
+pub(crate) use read::state_folder_name as is_state_name;
+pub use read::{Agent, Item, is_agent_folder, scan};
 
 #[cfg(test)]
 mod tests;

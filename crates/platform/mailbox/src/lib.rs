@@ -4,7 +4,9 @@
 //! - [`claude`]: Claude Code agent teams, `<team>/inboxes/<agent>.json` and `config.json`;
 //!   [`tasks`]: their task lists, `tasks/<team>/<N>.json`.
 //! - [`folders`]: folder mailboxes, `<agent>/inbox/`, `done/`, `outbox/` of `.json`, `.md`,
-//!   `.txt` messages.
+//!   `.txt` messages; [`front`]: front matter; [`skip`]: files that hold no message.
+//! - [`agentmail`]: mcp_agent_mail git archives, `agents/<agent>/inbox/YYYY/MM/*.md`.
+//! - [`notread`]: every file and folder under a mailbox's path that was not read, and why.
 //! - [`deliver`]: the one write, appending to a Claude inbox under Claude Code's own lock;
 //!   [`recipient`]: which inbox `TEAM/AGENT` is, and the ledger's record of a delivery there.
 //! - [`transcript`]: Claude Code transcripts, for what a recipient's model actually received;
@@ -17,15 +19,19 @@
 //! of its deliveries in the ledger.
 // Tests make their trees with `create_dir_all`; the code goes through `baton_fs::ensure_dir` (clippy.toml).
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
+pub mod agentmail;
 pub mod claude;
 pub mod deliver;
 pub mod detect;
 pub mod folders;
+pub mod front;
+pub mod notread;
 pub mod receipt;
 pub mod recipient;
 pub mod record;
 pub mod report;
 pub mod settings;
+pub mod skip;
 pub mod tasks;
 pub mod transcript;
 pub mod when;

@@ -28,7 +28,15 @@ pub struct Item {
     /// A Claude protocol message's type.
     pub kind: Option<String>,
     pub part: Option<usize>,
+    /// The file with the same bytes this one repeats (not counted).
     pub duplicate_of: Option<String>,
+    /// The message this one is a copy of, below the mailbox's folder (not counted).
+    pub copy_of: Option<String>,
+    /// An mcp_agent_mail message asking to be acknowledged, not acknowledged yet.
+    pub ack_required: bool,
+    /// An mcp_agent_mail message's thread and importance.
+    pub thread_id: Option<String>,
+    pub importance: Option<String>,
     pub reason: Option<String>,
     /// A Claude message's `timestamp` as written and its text (kept in the ledger).
     pub timestamp: Option<String>,
@@ -51,6 +59,10 @@ pub struct Agent {
     pub member: Option<claude::Member>,
     /// Entries of the inbox that were not messages.
     pub skipped: usize,
+    /// Files of the agent's folders that hold no message, with the reason (`skipped[]`).
+    pub not_messages: Vec<crate::skip::Skipped>,
+    /// An mcp_agent_mail agent's `profile.json` (program, model, task).
+    pub profile: Option<Value>,
 }
 
 /// One mailbox, read.
@@ -67,6 +79,8 @@ pub struct Mailbox {
     pub error: Option<String>,
     /// What is worth saying of a mailbox read without error (a claude-team path with no team).
     pub note: Option<String>,
+    /// Every file and folder under the mailbox's path that was not read, with the reason.
+    pub not_read: Vec<crate::notread::NotRead>,
 }
 
 /// Reads every configured mailbox. `home` resolves relative paths.
@@ -86,6 +100,7 @@ pub fn read_one(name: &str, s: &MailboxSettings, home: &Path) -> Mailbox {
         teams: Vec::new(),
         error: None,
         note: None,
+        not_read: Vec::new(),
     };
     let zone = match s.zone() {
         Ok(z) => z,
@@ -102,9 +117,16 @@ pub fn read_one(name: &str, s: &MailboxSettings, home: &Path) -> Mailbox {
     match s.kind {
         Kind::ClaudeTeam => read_teams(&mut out, &claude::teams_folder(&path), &s.tasks_path(home)),
         Kind::Folders => {
-            for a in folders::scan(&path, s, &zone) {
+            let agents = folders::scan(&path, s, &zone);
+            out.not_read = crate::notread::folders(&path, s, &agents);
+            for a in agents {
                 out.agents.push(folder_agent(name, a));
             }
+        }
+        Kind::AgentMail => {
+            let (agents, not_read) = crate::agentmail::read(name, &path);
+            out.agents = agents;
+            out.not_read = not_read;
         }
     }
     out
@@ -186,6 +208,10 @@ fn claude_agent(mailbox: &str, inbox: claude::Inbox, member: Option<claude::Memb
                         kind: m.kind,
                         part: None,
                         duplicate_of: None,
+                        copy_of: None,
+                        ack_required: false,
+                        thread_id: None,
+                        importance: None,
                         reason: None,
                         timestamp: Some(m.timestamp),
                         text: Some(m.text),
@@ -204,6 +230,8 @@ fn claude_agent(mailbox: &str, inbox: claude::Inbox, member: Option<claude::Memb
         error,
         member,
         skipped: inbox.skipped,
+        not_messages: Vec::new(),
+        profile: None,
     }
 }
 
@@ -228,6 +256,10 @@ fn folder_agent(mailbox: &str, a: folders::Agent) -> Agent {
                 kind: None,
                 part: i.part,
                 duplicate_of: i.duplicate_of,
+                copy_of: i.copy_of,
+                ack_required: false,
+                thread_id: None,
+                importance: None,
                 reason: i.reason,
                 timestamp: None,
                 text: p.map(|p| p.text.clone()),
@@ -243,6 +275,8 @@ fn folder_agent(mailbox: &str, a: folders::Agent) -> Agent {
         error: None,
         member: None,
         skipped: 0,
+        not_messages: a.skipped,
+        profile: None,
     }
 }
 
@@ -250,9 +284,15 @@ fn folder_agent(mailbox: &str, a: folders::Agent) -> Agent {
 pub const LISTS: [&str; 7] = ["unread", "read", "open", "done", "sent", "stale", "unreadable"];
 
 impl Item {
-    /// Unread or open past `stale_after`.
+    /// A repeat of another item (`duplicate_of`, `copy_of`): listed, never counted.
+    pub fn is_copy(&self) -> bool {
+        self.duplicate_of.is_some() || self.copy_of.is_some()
+    }
+
+    /// Unread or open past `stale_after` (a copy is never stale: its message may be).
     pub fn is_stale(&self, now: OffsetDateTime, stale_after: Duration) -> bool {
         matches!(self.state, "unread" | "open")
+            && !self.is_copy()
             && (now - self.created_at).whole_seconds() > stale_after.as_secs() as i64
     }
 
@@ -268,6 +308,9 @@ impl Item {
         for (k, val) in [
             ("kind", &self.kind),
             ("duplicate_of", &self.duplicate_of),
+            ("copy_of", &self.copy_of),
+            ("thread_id", &self.thread_id),
+            ("importance", &self.importance),
             ("reason", &self.reason),
             ("timestamp", &self.timestamp),
         ] {
@@ -278,24 +321,40 @@ impl Item {
         if let Some(p) = self.part {
             v["part"] = json!(p);
         }
+        if self.ack_required {
+            v["ack_required"] = json!(true);
+        }
         v
     }
 }
 
 impl Agent {
     /// The agent as an entry of `status --json` `agents[]`: its items in state lists, and
-    /// `counts` of each.
+    /// `counts` of each (its messages: a duplicate or a copy is listed, not counted).
     pub fn to_json(&self, now: OffsetDateTime, stale_after: Duration) -> Value {
         let mut lists: BTreeMap<&str, Vec<Value>> = LISTS.iter().map(|k| (*k, Vec::new())).collect();
+        let mut counts: serde_json::Map<String, Value> = LISTS.iter().map(|k| (k.to_string(), json!(0))).collect();
+        let mut bump = |k: &str| {
+            if let Some(Value::Number(n)) = counts.get(k) {
+                let n = n.as_u64().unwrap_or(0) + 1;
+                counts.insert(k.to_string(), json!(n));
+            }
+        };
         for i in &self.items {
             let v = i.to_json(now, stale_after);
             if i.is_stale(now, stale_after) {
                 lists.entry("stale").or_default().push(v.clone());
+                bump("stale");
             }
             lists.entry(i.state).or_default().push(v);
+            if !i.is_copy() {
+                bump(i.state);
+            }
         }
-        let counts: serde_json::Map<String, Value> =
-            lists.iter().map(|(k, v)| (k.to_string(), json!(v.len()))).collect();
+        if self.kind == Kind::AgentMail {
+            let acks = self.items.iter().filter(|i| i.ack_required && !i.is_copy()).count();
+            counts.insert("ack_required".into(), json!(acks));
+        }
         let mut row = json!({
             "agent": self.agent, "mailbox": self.mailbox, "kind": self.kind.as_str(),
             "path": self.path, "counts": counts,
@@ -309,6 +368,10 @@ impl Agent {
         if self.skipped > 0 {
             row["skipped_entries"] = json!(self.skipped);
         }
+        row["skipped"] = json!(self.not_messages);
+        if let Some(p) = &self.profile {
+            row["profile"] = p.clone();
+        }
         for (k, v) in lists {
             row[k] = json!(v);
         }
@@ -321,7 +384,7 @@ impl Mailbox {
     pub fn to_json(&self) -> Value {
         json!({
             "name": self.name, "kind": self.kind.as_str(), "path": self.path, "zone": self.zone,
-            "agents": self.agents.len(), "error": self.error, "teams": self.teams, "note": self.note,
+            "agents": self.agents.len(), "error": self.error, "teams": self.teams, "note": self.note, "not_read": self.not_read,
         })
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! ```toml
 //! [mailboxes.team]
-//! kind = "claude-team"        # or "folders"
+//! kind = "claude-team"        # or "folders", "agent-mail"
 //! path = "~/.claude/teams"    # claude-team: the folder holding <team>/config.json and <team>/inboxes/
+//!                             # agent-mail: an mcp_agent_mail archive, or one project folder in it
 //! # folders only (defaults shown): folder paths relative to each <path>/<agent>/
 //! inbox = ["inbox"]
 //! done = ["done", "completed", "processed"]
@@ -32,6 +33,8 @@ pub enum Kind {
     ClaudeTeam,
     /// A folder per agent with inbox, done and outbox folders.
     Folders,
+    /// An mcp_agent_mail git archive: `<project>/agents/<agent>/inbox/YYYY/MM/*.md`.
+    AgentMail,
 }
 
 impl Kind {
@@ -39,6 +42,7 @@ impl Kind {
         match self {
             Kind::ClaudeTeam => "claude-team",
             Kind::Folders => "folders",
+            Kind::AgentMail => "agent-mail",
         }
     }
 }

@@ -2,6 +2,7 @@
 //! with an arrow line and a boilerplate footer, JSON objects and arrays with float epochs,
 //! files of several messages, and the folders' placeholders.
 use super::*;
+use crate::settings::MailboxSettings;
 use time::macros::datetime;
 
 fn ny() -> Zone {
@@ -199,4 +200,113 @@ fn the_parsers_never_panic_on_garbage() {
         let _ = parse_message("x.json", &bytes, &ny());
         let _ = crate::claude::parse_inbox(&bytes);
     }
+}
+
+fn items_of<'a>(agents: &'a [Agent], agent: &str) -> &'a [Item] {
+    &agents.iter().find(|a| a.name == agent).unwrap_or_else(|| panic!("no agent {agent}")).items
+}
+
+fn by_rel<'a>(items: &'a [Item], rel: &str) -> &'a Item {
+    items.iter().find(|i| i.rel == rel).unwrap_or_else(|| panic!("{rel} in {items:?}"))
+}
+
+#[test]
+fn one_message_one_item_across_copies() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    let task = "From: lead\nSubject: Rebuild the index\nDate: 2026-01-18 09:30\n\nPlease.\n";
+    // Two byte-identical files in one inbox: the first by name is the message.
+    write(&root.join("agent_b/inbox/a-task.md"), task);
+    write(&root.join("agent_b/inbox/b-task-copy.md"), task);
+    // A stub in the sender's outbox that only points at the recipient's copy, lowercase front matter.
+    write(
+        &root.join("lead/outbox/stub.md"),
+        "---\nfrom: lead\ndate: 2026-01-18 09:30\n---\nMirror of: ../../agent_b/inbox/a-task.md\n",
+    );
+    // An outbox original and its edited inbox copy: same subject and sender, 2 minutes apart.
+    write(
+        &root.join("lead/outbox/review.md"),
+        "From: lead\nSubject: Review the parser\nDate: 2026-01-18 10:00\n\nv1\n",
+    );
+    write(
+        &root.join("agent_c/inbox/review.md"),
+        "From: lead\nSubject: Review the parser\nDate: 2026-01-18 10:02\n\nv1, edited\n",
+    );
+    // Same subject an hour later: another message.
+    write(
+        &root.join("lead/outbox/review-again.md"),
+        "From: lead\nSubject: Review the parser\nDate: 2026-01-18 11:00\n\nv2\n",
+    );
+    let s = MailboxSettings::new(crate::Kind::Folders, root);
+    let agents = scan(root, &s, &ny());
+    let b = items_of(&agents, "agent_b");
+    assert_eq!(by_rel(b, "inbox/a-task.md").duplicate_of, None);
+    assert_eq!(by_rel(b, "inbox/b-task-copy.md").duplicate_of.as_deref(), Some("inbox/a-task.md"));
+    assert_eq!(by_rel(b, "inbox/b-task-copy.md").state, State::Open);
+    let lead = items_of(&agents, "lead");
+    assert_eq!(by_rel(lead, "outbox/stub.md").copy_of.as_deref(), Some("agent_b/inbox/a-task.md"));
+    assert_eq!(by_rel(lead, "outbox/stub.md").parsed.as_ref().unwrap().from.as_deref(), Some("lead"));
+    assert_eq!(by_rel(lead, "outbox/review.md").copy_of.as_deref(), Some("agent_c/inbox/review.md"));
+    assert_eq!(by_rel(lead, "outbox/review-again.md").copy_of, None);
+    assert_eq!(by_rel(items_of(&agents, "agent_c"), "inbox/review.md").copy_of, None, "the inbox copy is counted");
+}
+
+#[test]
+fn a_messages_own_read_flag_wins() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    write(&root.join("a/inbox/read.json"), r#"{"from": "x", "text": "seen", "read": true}"#);
+    write(&root.join("a/inbox/unread.json"), r#"{"from": "x", "text": "not yet", "read": false}"#);
+    write(&root.join("a/inbox/acked.json"), r#"{"from": "x", "text": "ok", "status": "acked"}"#);
+    write(&root.join("a/inbox/plain.json"), r#"{"from": "x", "text": "no flag"}"#);
+    write(&root.join("a/done/reopened.json"), r#"{"from": "x", "text": "again", "read": false}"#);
+    write(
+        &root.join("a/inbox/batch.json"),
+        r#"[{"from": "x", "text": "one", "read": true}, {"from": "x", "text": "two", "read": false}]"#,
+    );
+    let s = MailboxSettings::new(crate::Kind::Folders, root);
+    let agents = scan(root, &s, &ny());
+    let a = items_of(&agents, "a");
+    assert_eq!(by_rel(a, "inbox/read.json").state, State::Done);
+    assert_eq!(by_rel(a, "inbox/unread.json").state, State::Open);
+    assert_eq!(by_rel(a, "inbox/acked.json").state, State::Done);
+    assert_eq!(by_rel(a, "inbox/plain.json").state, State::Open);
+    assert_eq!(by_rel(a, "done/reopened.json").state, State::Open);
+    let batch: Vec<State> = a.iter().filter(|i| i.rel == "inbox/batch.json").map(|i| i.state).collect();
+    assert_eq!(batch, vec![State::Done, State::Open]);
+}
+
+#[test]
+fn what_is_no_message_is_skipped_once_with_its_reason() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    write(&root.join("a/inbox/task.md"), "From: lead\nSubject: Do it\n");
+    write(&root.join("a/inbox/INBOX_STATUS.txt"), "3 open, 2 done\nlast sweep 09:00\n");
+    write(&root.join("a/inbox/file_locks.json"), r#"{"src/a.rs": {"holder": "a", "since": 1700000000}}"#);
+    write(&root.join("a/inbox/state.json"), r#"{"cursor": 41, "updated": "2026-01-18T09:00:00Z"}"#);
+    write(&root.join("a/inbox/TEMPLATE_handoff.md"), "From: <agent>\nSubject: <title>\n");
+    write(&root.join("a/inbox/plan.md"), "---\ntype: template\n---\n# Plan\n");
+    write(&root.join("a/inbox/agent.log"), "started\n");
+    write(&root.join("a/inbox/.gitkeep"), "");
+    write(&root.join("a/inbox/inbox.json.lock"), "");
+    write(&root.join("a/inbox/.DS_Store"), "x");
+    let s = MailboxSettings::new(crate::Kind::Folders, root);
+    let agents = scan(root, &s, &ny());
+    let a = &agents[0];
+    assert_eq!(a.items.iter().map(|i| i.rel.as_str()).collect::<Vec<_>>(), vec!["inbox/task.md"]);
+    let skipped: Vec<&str> = a.skipped.iter().map(|x| x.file.as_str()).collect();
+    assert_eq!(
+        skipped,
+        vec![
+            "inbox/INBOX_STATUS.txt",
+            "inbox/TEMPLATE_handoff.md",
+            "inbox/agent.log",
+            "inbox/file_locks.json",
+            "inbox/plan.md",
+            "inbox/state.json"
+        ]
+    );
+    assert!(a.skipped.iter().all(|x| !x.reason.is_empty()));
+    assert!(a.skipped[0].reason.contains("summary"), "{:?}", a.skipped[0]);
+    assert!(a.skipped[3].reason.contains("lock"), "{:?}", a.skipped[3]);
 }
