@@ -755,7 +755,8 @@ fn send_wait_finds_an_answer_written_in_two_steps_beside_many_unread_returns() {
 fn a_wait_for_a_plugin_with_no_serve_says_so_and_ctrl_c_names_the_task() {
     let h = home();
     let started = std::time::Instant::now();
-    let o = run_as(&h, Some("Claude"), &["send", "--plugin", "echo", "--action", "echo", "--wait", "--timeout", "3"], None);
+    let o =
+        run_as(&h, Some("Claude"), &["send", "--plugin", "echo", "--action", "echo", "--wait", "--timeout", "3"], None);
     assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("no `baton serve` is running for") && err.contains("baton service install"), "{err}");
@@ -779,7 +780,12 @@ fn a_wait_for_a_plugin_with_no_serve_says_so_and_ctrl_c_names_the_task() {
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     let id = stdout(&o).lines().last().unwrap_or_default().to_string();
-    assert!(!id.is_empty() && stderr(&o).contains(&format!("`baton wait {id}` waits again")), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        !id.is_empty() && stderr(&o).contains(&format!("`baton wait {id}` waits again")),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
     assert!(h.inbox().read_dir().unwrap().flatten().any(|e| e.file_name().to_string_lossy().contains(&id)));
 }
 
@@ -788,10 +794,16 @@ fn a_wait_for_a_plugin_with_no_serve_says_so_and_ctrl_c_names_the_task() {
 #[test]
 fn a_reply_over_the_size_cap_is_refused_and_the_task_can_still_be_answered() {
     let h = Home::init(&[("max_file_bytes", "4096")], "");
-    let id = last_line(&run_as(&h, Some("Claude"), &["send", "--to", "Codex", "--new-agent", "--title", "Do it"], None));
+    let id =
+        last_line(&run_as(&h, Some("Claude"), &["send", "--to", "Codex", "--new-agent", "--title", "Do it"], None));
     let big = h.root.join("big.json");
     std::fs::write(&big, json!({"text": "x".repeat(8000)}).to_string()).unwrap();
-    let o = run_as(&h, Some("Codex"), &["reply", &id, "--status", "completed", "--summary", "done", "--result", &format!("@{}", big.display())], None);
+    let o = run_as(
+        &h,
+        Some("Codex"),
+        &["reply", &id, "--status", "completed", "--summary", "done", "--result", &format!("@{}", big.display())],
+        None,
+    );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("max_file_bytes") && stderr(&o).contains("can still be answered"), "{}", stderr(&o));
     assert!(files(&h.dir("Claude", "01_inbox")).is_empty(), "nothing written");

@@ -1017,7 +1017,16 @@ fn a_teammate_sends_as_itself_and_reads_its_own_inbox() {
     // A TASK from a teammate to a plugin: a file name without a slash, answered in its inbox.
     let before = messages(&lead).len();
     let sent = h.json(&[
-        "send", "--from", "alpha/team-lead", "--plugin", "echo", "--action", "echo", "--params", "{}", "--json",
+        "send",
+        "--from",
+        "alpha/team-lead",
+        "--plugin",
+        "echo",
+        "--action",
+        "echo",
+        "--params",
+        "{}",
+        "--json",
     ]);
     let file = sent["file"].as_str().unwrap();
     assert!(file.ends_with("__alpha+team-lead.json"), "{file}");
@@ -1034,9 +1043,17 @@ fn a_teammate_sends_as_itself_and_reads_its_own_inbox() {
     assert_eq!(listed["agent"], "alpha/worker");
     let items = listed["handoffs"].as_array().unwrap();
     let mine = items.iter().find(|i| i["id"] == id.as_str()).unwrap_or_else(|| panic!("{id} in {listed}"));
-    assert_eq!((mine["state"].as_str(), mine["kind"].as_str(), mine["from"].as_str()), (Some("unread"), Some("message"), Some("team-lead")));
+    assert_eq!(
+        (mine["state"].as_str(), mine["kind"].as_str(), mine["from"].as_str()),
+        (Some("unread"), Some("message"), Some("team-lead"))
+    );
     let lead_items = h.json(&["inbox", "alpha/team-lead", "--json"]);
-    let r = lead_items["handoffs"].as_array().unwrap().iter().find(|i| i["kind"] == "return").expect("the RETURN is listed");
+    let r = lead_items["handoffs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "return")
+        .expect("the RETURN is listed");
     assert_eq!(r["in_reply_to"], sent["id"]);
     // Only unread ones without --all; the text form names the inbox.
     let text = String::from_utf8_lossy(&h.ok(&["inbox", "alpha/worker"]).stdout).into_owned();
@@ -1084,7 +1101,10 @@ fn receipts_are_noticed_then_seen_from_the_recipients_transcript() {
     let claude = teams.parent().unwrap();
     let sub = claude.join("projects/-home-u-elsewhere/3f9a0c12-1111-4222-8333-444455556666/subagents");
     std::fs::create_dir_all(&sub).unwrap();
-    write(&sub.join("agent-a7.meta.json"), r#"{"agentType": "worker", "name": "worker", "teamName": "alpha", "taskKind": "in_process_teammate"}"#);
+    write(
+        &sub.join("agent-a7.meta.json"),
+        r#"{"agentType": "worker", "name": "worker", "teamName": "alpha", "taskKind": "in_process_teammate"}"#,
+    );
     let transcript = sub.join("agent-a7.jsonl");
     // 50 MB of earlier work, none of it a delivery of this message.
     let filler = transcript_line("user", "2026-01-01T00:00:00.000Z", "team-lead", &"x".repeat(4000));
@@ -1094,7 +1114,8 @@ fn receipts_are_noticed_then_seen_from_the_recipients_transcript() {
     }
     std::fs::write(&transcript, &big).unwrap();
     let inbox = teams.join("alpha/inboxes/worker.json");
-    let id = last_line(&h.ok(&["send", "--from", "alpha/team-lead", "--to", "alpha/worker", "--body", "Review the lexer."]));
+    let id =
+        last_line(&h.ok(&["send", "--from", "alpha/team-lead", "--to", "alpha/worker", "--body", "Review the lexer."]));
     let shown = h.json(&["show", &id, "--json"]);
     assert_eq!(shown["delivery"], "written", "{shown}");
     set_read(&inbox, "Review the lexer.");
@@ -1126,8 +1147,11 @@ fn receipts_are_noticed_then_seen_from_the_recipients_transcript() {
     // `unseen_after` (1 s here): UNSEEN in status.
     let cfg = h.root.join("baton.toml");
     let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(&cfg, text.replacen("\nhandoffs = \"handoffs\"", "\nhandoffs = { path = \"handoffs\", unseen_after = 1 }", 1))
-        .unwrap();
+    std::fs::write(
+        &cfg,
+        text.replacen("\nhandoffs = \"handoffs\"", "\nhandoffs = { path = \"handoffs\", unseen_after = 1 }", 1),
+    )
+    .unwrap();
     let id2 = last_line(&h.ok(&["send", "--from", "alpha/team-lead", "--to", "alpha/worker", "--body", "Second."]));
     set_read(&inbox, "Second.");
     std::thread::sleep(Duration::from_millis(1500));
@@ -1137,6 +1161,8 @@ fn receipts_are_noticed_then_seen_from_the_recipients_transcript() {
     assert_eq!(unseen, [id2.as_str()], "{}", status["unseen"]);
     let text = String::from_utf8_lossy(&h.ok(&["status"]).stdout).into_owned();
     assert!(text.contains(&format!("UNSEEN  \"{id2}\"")), "{text}");
+}
+
 /// Every file's mtime set three days back, so a touch by a reader would show.
 fn age(root: &Path) {
     let old = SystemTime::now() - Duration::from_secs(3 * 86_400);

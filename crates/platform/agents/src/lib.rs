@@ -423,7 +423,9 @@ pub fn timeout_arg(t: Option<f64>) -> Result<Option<std::time::Duration>> {
     match t {
         // `inf`: no limit.
         Some(t) if t == f64::INFINITY => Ok(None),
-        Some(t) if !(t.is_finite() && t >= 0.0) => bail!("--timeout must be a number of seconds >= 0 (or inf), not {t}"),
+        Some(t) if !(t.is_finite() && t >= 0.0) => {
+            bail!("--timeout must be a number of seconds >= 0 (or inf), not {t}")
+        }
         t => Ok(t.map(std::time::Duration::from_secs_f64)),
     }
 }

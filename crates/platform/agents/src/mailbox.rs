@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
+use baton_mailbox::deliver;
 use baton_mailbox::report::{self, Mailbox};
 use baton_mailbox::settings::{self, Kind};
-use baton_mailbox::deliver;
 
 use baton_cli::Ctx;
 use baton_cli::mailboxes::{configured, observe, text};
@@ -144,7 +144,9 @@ fn add(ctx: &Ctx, a: AddArgs) -> Result<i32> {
     }
     // `serve` reads the [mailboxes] tables when it starts.
     if crate::Tree::open(ctx).is_ok_and(|t| crate::waiting::serve_running(ctx, &t)) {
-        eprintln!("note: a `baton serve` is running for this home: restart it to record the new mailbox's messages as they come");
+        eprintln!(
+            "note: a `baton serve` is running for this home: restart it to record the new mailbox's messages as they come"
+        );
     }
     Ok(0)
 }
@@ -315,7 +317,8 @@ pub fn seen_detail(ledger: &baton_ledger::Ledger, id: &str) -> Result<Option<ser
         return Ok(Some(e.detail.clone()));
     }
     // A TASK answered into a Claude inbox: its RETURN's message.
-    let message = events.iter().rev().find(|e| e.event == "return_delivered").and_then(|e| e.detail["message"].as_str());
+    let message =
+        events.iter().rev().find(|e| e.event == "return_delivered").and_then(|e| e.detail["message"].as_str());
     match message {
         Some(m) if m != id => seen_detail(ledger, m),
         _ => Ok(None),

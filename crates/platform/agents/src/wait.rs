@@ -954,7 +954,9 @@ pub fn run(ctx: &Ctx, a: WaitArgs) -> Result<i32> {
     let delivered = a.id.starts_with("cm-") || a.until.is_some();
     if delivered {
         if a.until.as_deref() == Some("read") {
-            eprintln!("baton: --until read is now --until noticed (Claude Code's read flag means it queued the message, not that the model saw it; --until seen waits for that)");
+            eprintln!(
+                "baton: --until read is now --until noticed (Claude Code's read flag means it queued the message, not that the model saw it; --until seen waits for that)"
+            );
         }
         return delivery(ctx, &a.id, a.until.as_deref().unwrap_or("noticed"), timeout, a.json);
     }

@@ -221,7 +221,12 @@ pub fn text(boxes: &[Mailbox], stale_after: std::time::Duration) -> String {
 }
 
 /// `status`'s UNSEEN and where receipts stop at `noticed` ([`baton_mailbox::record::unseen`]).
-pub fn unseen(ctx: &Ctx, ledger: &mut baton_ledger::Ledger, cfg: &baton_pipeline::Config, boxes: &Mailboxes) -> Result<(Vec<Value>, Option<String>)> {
+pub fn unseen(
+    ctx: &Ctx,
+    ledger: &mut baton_ledger::Ledger,
+    cfg: &baton_pipeline::Config,
+    boxes: &Mailboxes,
+) -> Result<(Vec<Value>, Option<String>)> {
     let mut t = baton_mailbox::record::transcripts(&ctx.home, &ctx.state, boxes);
     Ok(baton_mailbox::record::unseen(&ctx.home, &mut t, ledger, boxes, cfg.handoffs.unseen_after)?)
 }

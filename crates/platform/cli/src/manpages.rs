@@ -240,7 +240,10 @@ const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
         "wait",
         &[
             ("baton wait 01J9Z3 --timeout 60", "Block until the RETURN (exit 124 after 60 s)."),
-            ("baton wait cm-3f2a9c --until seen", "Block until the recipient's model received a delivered mailbox message."),
+            (
+                "baton wait cm-3f2a9c --until seen",
+                "Block until the recipient's model received a delivered mailbox message.",
+            ),
         ],
     ),
     ("inbox", &[("baton inbox Claude-Code-Agent --json", "The TASKs and RETURNs waiting for an agent.")]),

@@ -346,7 +346,10 @@ impl Report {
             );
         }
         for u in &self.unseen.0 {
-            println!("  UNSEEN  {} to {} (delivered {}): noticed, and its transcript moved on without it", u["id"], u["agent"], u["delivered_at"]);
+            println!(
+                "  UNSEEN  {} to {} (delivered {}): noticed, and its transcript moved on without it",
+                u["id"], u["agent"], u["delivered_at"]
+            );
         }
         if let Some(note) = &self.unseen.1 {
             println!("  {note}");

@@ -232,7 +232,8 @@ pub fn delivery(
 ) -> Result<Option<(String, Look)>, StoreError> {
     let events = store.events(id)?;
     let Some((_, detail)) = events.iter().find(|(name, _)| name == "delivered") else {
-        let message = events.iter().rev().find(|(n, _)| n == "return_delivered").and_then(|(_, d)| d["message"].as_str());
+        let message =
+            events.iter().rev().find(|(n, _)| n == "return_delivered").and_then(|(_, d)| d["message"].as_str());
         return match message {
             Some(m) if m != id => delivery(store, transcripts, m, unseen_after),
             _ => Ok(None),
@@ -362,7 +363,8 @@ impl Transcripts {
         let mut teams = BTreeMap::new();
         for (root, projects) in teams_roots {
             for team in claude::scan(root) {
-                let lead_session = team.roster.as_ref().and_then(|r| r.as_ref().ok()).and_then(|r| r.lead_session.clone());
+                let lead_session =
+                    team.roster.as_ref().and_then(|r| r.as_ref().ok()).and_then(|r| r.lead_session.clone());
                 teams.entry(team.name).or_insert((projects.clone(), lead_session));
             }
         }
@@ -384,10 +386,10 @@ impl Transcripts {
     /// The transcript's log after reading what was appended since the last look (from `from`,
     /// the delivery's offset, when it was never read).
     fn read(&mut self, path: &Path, from: u64) -> &Log {
-        let log = self.logs.entry(path.to_path_buf()).or_insert_with(|| Log {
-            cursor: Cursor { offset: from, last_line_at: None },
-            received: Vec::new(),
-        });
+        let log = self
+            .logs
+            .entry(path.to_path_buf())
+            .or_insert_with(|| Log { cursor: Cursor { offset: from, last_line_at: None }, received: Vec::new() });
         let before = log.cursor.clone();
         if let Ok(got) = log.cursor.read_new(path) {
             log.received.extend(got.into_iter().map(|r| Got {
@@ -438,7 +440,8 @@ mod tests {
     }
 
     fn line(kind: &str, ts: &str, text: &str) -> String {
-        let content = format!("<teammate-message teammate_id=\"team-lead\" color=\"blue\">\n{text}\n</teammate-message>");
+        let content =
+            format!("<teammate-message teammate_id=\"team-lead\" color=\"blue\">\n{text}\n</teammate-message>");
         format!("{}\n", json!({"type": kind, "timestamp": ts, "message": {"role": kind, "content": content}}))
     }
 
@@ -469,7 +472,8 @@ mod tests {
         // The model's own phantom is no delivery; then the real user line.
         let mut f = std::fs::OpenOptions::new().append(true).open(&transcript).unwrap();
         use std::io::Write;
-        f.write_all(line("assistant", "2026-11-28T10:00:02.000Z", "Please review the auth module.").as_bytes()).unwrap();
+        f.write_all(line("assistant", "2026-11-28T10:00:02.000Z", "Please review the auth module.").as_bytes())
+            .unwrap();
         assert_eq!(look(&delivery, &had, &mut t, hour).state, State::Noticed);
         f.write_all(line("user", "2026-11-28T10:00:03.000Z", "Please review the auth module.").as_bytes()).unwrap();
         t.save();
@@ -482,7 +486,8 @@ mod tests {
         // The worker writes back to the lead after the delivery: answered.
         std::fs::write(
             inboxes.join("team-lead.json"),
-            json!([{"from": "worker", "text": "done", "timestamp": "2026-11-28T10:05:00.000Z", "read": false}]).to_string(),
+            json!([{"from": "worker", "text": "done", "timestamp": "2026-11-28T10:05:00.000Z", "read": false}])
+                .to_string(),
         )
         .unwrap();
         let had = Recorded { noticed: true, seen: true, ..Default::default() };

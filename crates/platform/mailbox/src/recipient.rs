@@ -43,8 +43,11 @@ pub fn find(boxes: &Mailboxes, home: &Path, to: &str, create: bool) -> Result<Re
     if team.is_empty() || name.is_empty() || name.contains('/') || team.starts_with('.') || name.starts_with('.') {
         return Err(RecipientError::NotTeamAgent(to.into()));
     }
-    let claude: Vec<(&String, PathBuf)> =
-        boxes.iter().filter(|(_, s)| s.kind == Kind::ClaudeTeam).map(|(n, s)| (n, claude::teams_folder(&s.resolved_path(home)))).collect();
+    let claude: Vec<(&String, PathBuf)> = boxes
+        .iter()
+        .filter(|(_, s)| s.kind == Kind::ClaudeTeam)
+        .map(|(n, s)| (n, claude::teams_folder(&s.resolved_path(home))))
+        .collect();
     if claude.is_empty() {
         return Err(RecipientError::NoClaudeMailbox);
     }

@@ -61,7 +61,8 @@ pub fn unseen(
             p.display()
         )
     });
-    let ids: Vec<String> = ledger.events_named("delivered", None, LOOKED_AT)?.into_iter().map(|(_, id, _)| id).collect();
+    let ids: Vec<String> =
+        ledger.events_named("delivered", None, LOOKED_AT)?.into_iter().map(|(_, id, _)| id).collect();
     if ids.is_empty() {
         return Ok((Vec::new(), note));
     }

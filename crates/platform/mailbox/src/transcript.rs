@@ -266,7 +266,9 @@ mod tests {
         assert!(received_in_line(&phantom).is_empty());
         // A typed prompt, or a tag that is not one.
         assert!(received_in_line(&user("t", Value::String("hello".into()))).is_empty());
-        assert!(received_in_line(&user("t", Value::String("<teammate-messages>x</teammate-messages>".into()))).is_empty());
+        assert!(
+            received_in_line(&user("t", Value::String("<teammate-messages>x</teammate-messages>".into()))).is_empty()
+        );
     }
 
     #[test]
@@ -274,11 +276,17 @@ mod tests {
         use std::io::Write;
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("s.jsonl");
-        let old = user("2026-11-28T09:00:00.000Z", Value::String("<teammate-message teammate_id=\"a\">old</teammate-message>".into()));
+        let old = user(
+            "2026-11-28T09:00:00.000Z",
+            Value::String("<teammate-message teammate_id=\"a\">old</teammate-message>".into()),
+        );
         std::fs::write(&path, format!("{old}\n")).unwrap();
         let mut c = Cursor::at_end(&path);
         assert!(c.read_new(&path).unwrap().is_empty(), "what was there before is not read");
-        let new = user("2026-11-28T10:00:00.000Z", Value::String("<teammate-message teammate_id=\"a\">new</teammate-message>".into()));
+        let new = user(
+            "2026-11-28T10:00:00.000Z",
+            Value::String("<teammate-message teammate_id=\"a\">new</teammate-message>".into()),
+        );
         let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
         // Half a line: not read until it is whole.
         f.write_all(&new.as_bytes()[..20]).unwrap();

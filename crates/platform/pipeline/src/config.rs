@@ -356,12 +356,13 @@ fn unknown_key(
     let hint = baton_handoff::names::did_you_mean(key, &known);
     let hint = if hint.starts_with("; did you mean") { hint } else { String::new() };
     let at = source.and_then(|s| key_position(s, table, key)).map_or(String::new(), |(n, col, line)| {
-        format!(" at line {n}, column {col}:\n  {n} | {line}\n  {} | {}^", " ".repeat(n.to_string().len()), " ".repeat(col - 1))
+        format!(
+            " at line {n}, column {col}:\n  {n} | {line}\n  {} | {}^",
+            " ".repeat(n.to_string().len()),
+            " ".repeat(col - 1)
+        )
     });
-    Some(format!(
-        "has no key `{key}`{hint} (the keys are {}); fix the name or remove it{at}",
-        known.join(", ")
-    ))
+    Some(format!("has no key `{key}`{hint} (the keys are {}); fix the name or remove it{at}", known.join(", ")))
 }
 
 /// Where `key` is written in `source`: (line, column, the line), both 1-based. At the top level

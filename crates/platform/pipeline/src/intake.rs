@@ -83,8 +83,7 @@ fn read_claim(
     original: &str,
 ) -> Result<(Body, Value), Prepared> {
     // A file named as a RETURN is never answered with a RETURN, whatever is wrong with it.
-    let file_agent =
-        claim.original.to_str().filter(|n| !is_return_name(n)).and_then(names::agent_of_file_name);
+    let file_agent = claim.original.to_str().filter(|n| !is_return_name(n)).and_then(names::agent_of_file_name);
     let refuse =
         |code, message: String| Prepared::Refuse { id: None, code, message, reply: file_agent.clone(), task: None };
     if let names::Entry::SyncConflict(reason) = names::classify(claim.original.as_bytes()) {

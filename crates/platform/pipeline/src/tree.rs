@@ -42,7 +42,11 @@ pub const DEFAULT_UNSEEN_AFTER: Duration = Duration::from_secs(600);
 
 impl Default for HandoffsSetting {
     fn default() -> Self {
-        HandoffsSetting { path: "handoffs".into(), stale_after: DEFAULT_STALE_AFTER, unseen_after: DEFAULT_UNSEEN_AFTER }
+        HandoffsSetting {
+            path: "handoffs".into(),
+            stale_after: DEFAULT_STALE_AFTER,
+            unseen_after: DEFAULT_UNSEEN_AFTER,
+        }
     }
 }
 
@@ -699,7 +703,14 @@ mod tests {
         let t: T = toml::from_str("handoffs = \"x\"").unwrap();
         assert_eq!(t.handoffs, HandoffsSetting { path: "x".into(), ..Default::default() });
         let t: T = toml::from_str("[handoffs]\npath = \"/tree\"\nstale_after = \"3d\"").unwrap();
-        assert_eq!(t.handoffs, HandoffsSetting { path: "/tree".into(), stale_after: Duration::from_secs(3 * 86_400), ..Default::default() });
+        assert_eq!(
+            t.handoffs,
+            HandoffsSetting {
+                path: "/tree".into(),
+                stale_after: Duration::from_secs(3 * 86_400),
+                ..Default::default()
+            }
+        );
         assert!(toml::from_str::<T>("[handoffs]\nstale = \"3d\"").is_err());
         assert!(toml::from_str::<T>("[handoffs]\nstale_after = \"soon\"").is_err());
     }

@@ -532,8 +532,7 @@ pub async fn serve(
         // baton's own inbox without a watch (out of watches) is read every second.
         let own_unwatched = handoffs.watcher.is_some() && !handoffs.watches_own_inbox(&root, &me);
         let own_poll = own_unwatched.then(|| Instant::now() + OWN_INBOX_POLL);
-        let deadline =
-            [next, audit_due, own_poll].into_iter().flatten().fold(Instant::now() + reconcile, Instant::min);
+        let deadline = [next, audit_due, own_poll].into_iter().flatten().fold(Instant::now() + reconcile, Instant::min);
         tokio::select! {
             _ = &mut shutdown => { pipeline.stopped(); break }
             // After a failed pass, the pause is kept: a burst of events during a database

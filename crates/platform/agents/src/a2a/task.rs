@@ -604,8 +604,7 @@ impl Store {
         }
         let Some(name) = path.file_name() else { return };
         let dest = a2a.join("02_processed").join(name);
-        if baton_fs::ensure_dir(&a2a.join("02_processed")).is_ok() && baton_fs::rename_noreplace(path, &dest).is_ok()
-        {
+        if baton_fs::ensure_dir(&a2a.join("02_processed")).is_ok() && baton_fs::rename_noreplace(path, &dest).is_ok() {
             *path = dest;
         }
     }
