@@ -25,7 +25,8 @@ pub struct Entry {
     pub raw: String,
     /// `url` (an `http://`, `rtsp://`, `mms://` … stream) or `path` (a file, `file://` too).
     pub kind: &'static str,
-    /// Where it points. From [`read`]: as written. From [`parse`]: an absolute path
+    /// Where it points. From [`read`]: as written (XSPF: resolved against its `xml:base`,
+    /// when one is set). From [`parse`]: an absolute path
     /// ('/'-separated; a Windows path keeps its drive, `C:/Music/x.mp3`), or a URL other than
     /// `file://` as written.
     pub location: String,
@@ -456,13 +457,150 @@ fn xml_entries(tags: &[Tag], shape: &XmlShape, duration: fn(&Tag) -> Option<u64>
     (name, entries)
 }
 
-/// XSPF: `<track>` with `<location>` (or none), `<title>`, `<creator>`, `<duration>` (ms).
+/// XSPF: `<track>` with `<location>` (or none), `<title>`, `<creator>`, `<duration>` (ms). A
+/// relative location is resolved against the `xml:base` in effect at its track (XSPF's
+/// "relative paths are resolved per RFC 3986": each `xml:base`, on any ancestor, against the
+/// one above it); without one it stays relative, to the playlist's folder.
 fn read_xspf(tags: &[Tag]) -> (Option<String>, Vec<Entry>) {
     let shape = XmlShape { item: "track", loc_text: "location", loc_attr: ("", ""), artist: "creator" };
     let (name, mut entries) = xml_entries(tags, &shape, |t| t.text.trim().parse().ok());
+    let bases = xspf_bases(tags);
+    let mut with_location = entries.iter_mut().filter(|e| !e.raw.is_empty());
+    for base in bases {
+        let Some(e) = with_location.next() else { break };
+        if let Some(base) = base {
+            // `raw` stays as written; `location` is where it points ([`parse`] resolves that).
+            e.location = resolve_reference(&base, &e.raw);
+            e.kind = if is_url(&e.location) { "url" } else { "path" };
+        }
+    }
     // `<track>` elements of XSPF's `<trackList>` only (an `<extension>` may nest others).
     entries.retain(|e| !(e.raw.is_empty() && e.title.is_none() && e.artist.is_none()));
     (name, entries)
+}
+
+/// Per `<track>` with a non-empty `<location>`, in order: the base URI in effect there (the
+/// `xml:base` attributes of its ancestors and itself, each resolved against the one above), or
+/// None when no element sets one.
+fn xspf_bases(tags: &[Tag]) -> Vec<Option<String>> {
+    let mut stack: Vec<(String, Option<String>)> = Vec::new();
+    let mut out = Vec::new();
+    let mut located = false;
+    for t in tags {
+        if t.end {
+            if let Some(at) = stack.iter().rposition(|(n, _)| *n == t.name) {
+                stack.truncate(at);
+            }
+            continue;
+        }
+        let above = stack.iter().rev().find_map(|(_, b)| b.clone());
+        let base = match (attr(t, "xml:base"), &above) {
+            (Some(b), Some(a)) => Some(resolve_reference(a, &b)),
+            (Some(b), None) => Some(b),
+            (None, _) => above,
+        };
+        if t.name == "track" {
+            located = false;
+        }
+        if t.name == "location" && !located && !unescape(t.text.trim()).is_empty() {
+            located = true;
+            out.push(base.clone());
+        }
+        if !t.empty {
+            stack.push((t.name.clone(), base));
+        }
+    }
+    out
+}
+
+/// RFC 3986 §5.2: the target URI of `reference` against `base` (a reference with a scheme is
+/// its own; `//authority`, `/path`, `?query`, `#fragment` and relative paths merge with the
+/// base, dot segments removed). A base without a scheme (`music/`) resolves the same way, as a
+/// relative path.
+pub fn resolve_reference(base: &str, reference: &str) -> String {
+    fn scheme(s: &str) -> Option<usize> {
+        let end = s.find(':')?;
+        let sc = &s[..end];
+        (!sc.is_empty()
+            && sc.starts_with(|c: char| c.is_ascii_alphabetic())
+            && sc.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            // A Windows drive (`C:`) is a path, not a scheme.
+            && sc.len() > 1)
+            .then_some(end)
+    }
+    /// (scheme with ':', authority with '//', path, query and fragment).
+    fn split(s: &str) -> (&str, Option<&str>, &str, &str) {
+        let (sc, rest) = match scheme(s) {
+            Some(e) => (&s[..=e], &s[e + 1..]),
+            None => ("", s),
+        };
+        let (auth, rest) = match rest.strip_prefix("//") {
+            Some(r) => {
+                let end = r.find(['/', '?', '#']).unwrap_or(r.len());
+                (Some(&rest[..2 + end]), &r[end..])
+            }
+            None => (None, rest),
+        };
+        let end = rest.find(['?', '#']).unwrap_or(rest.len());
+        (sc, auth, &rest[..end], &rest[end..])
+    }
+    fn remove_dots(path: &str) -> String {
+        let mut out: Vec<&str> = Vec::new();
+        let absolute = path.starts_with('/');
+        let segs: Vec<&str> = path.split('/').collect();
+        for (i, seg) in segs.iter().enumerate() {
+            let last = i + 1 == segs.len();
+            match *seg {
+                "." => {
+                    if last {
+                        out.push("");
+                    }
+                }
+                ".." => {
+                    if out.len() > usize::from(absolute) {
+                        out.pop();
+                    }
+                    if last {
+                        out.push("");
+                    }
+                }
+                s => out.push(s),
+            }
+        }
+        let joined = out.join("/");
+        if absolute && !joined.starts_with('/') { format!("/{joined}") } else { joined }
+    }
+    let reference = reference.trim();
+    if scheme(reference).is_some() {
+        let (sc, auth, path, rest) = split(reference);
+        return format!("{sc}{}{}{rest}", auth.unwrap_or(""), remove_dots(path));
+    }
+    let (bsc, bauth, bpath, bqf) = split(base.trim());
+    let (_, rauth, rpath, rqf) = split(reference);
+    if let Some(a) = rauth {
+        return format!("{bsc}{a}{}{rqf}", remove_dots(rpath));
+    }
+    let bauth = bauth.unwrap_or("");
+    if rpath.is_empty() {
+        let bquery = bqf.find('#').map_or(bqf, |i| &bqf[..i]);
+        let qf = if rqf.starts_with('#') {
+            format!("{bquery}{rqf}")
+        } else if rqf.is_empty() {
+            bquery.to_string()
+        } else {
+            rqf.to_string()
+        };
+        return format!("{bsc}{bauth}{bpath}{qf}");
+    }
+    let path = if rpath.starts_with('/') {
+        remove_dots(rpath)
+    } else if !bauth.is_empty() && bpath.is_empty() {
+        remove_dots(&format!("/{rpath}"))
+    } else {
+        let dir = bpath.rfind('/').map_or("", |i| &bpath[..=i]);
+        remove_dots(&format!("{dir}{rpath}"))
+    };
+    format!("{bsc}{bauth}{path}{rqf}")
 }
 
 /// ASX: `<entry>` with `<ref href>`, `<title>`, `<author>`, `<duration value="hh:mm:ss.ff">`;
@@ -540,7 +678,8 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Playlist, String> {
     let dir = path.parent().unwrap_or(Path::new("/"));
     for e in &mut pl.entries {
         if !e.raw.is_empty() {
-            e.location = locate(&e.raw, dir);
+            // As written, or XSPF's resolved against its `xml:base`.
+            e.location = locate(&e.location, dir);
         }
     }
     Ok(pl)
@@ -777,5 +916,81 @@ mod tests {
         // An extended m3u is one even when an entry reads like code.
         let p = read(b"#EXTM3U\nimport export.mp3\n").unwrap();
         assert_eq!((p.format, locs(&p)), ("m3u", vec![("path", "import export.mp3")]));
+    }
+
+    /// RFC 3986 §5.4's examples, base `http://a/b/c/d;p?q`; its `g:h` is `gg:h` here, since a
+    /// one-letter scheme is read as a Windows drive (`C:/Music/a.mp3`), as playlists mean it.
+    #[test]
+    fn references_resolve_as_rfc_3986_says() {
+        let base = "http://a/b/c/d;p?q";
+        for (r, want) in [
+            ("gg:h", "gg:h"),
+            ("g", "http://a/b/c/g"),
+            ("./g", "http://a/b/c/g"),
+            ("g/", "http://a/b/c/g/"),
+            ("/g", "http://a/g"),
+            ("//g", "http://g"),
+            ("?y", "http://a/b/c/d;p?y"),
+            ("g?y", "http://a/b/c/g?y"),
+            ("#s", "http://a/b/c/d;p?q#s"),
+            ("g#s", "http://a/b/c/g#s"),
+            (";x", "http://a/b/c/;x"),
+            ("", "http://a/b/c/d;p?q"),
+            (".", "http://a/b/c/"),
+            ("./", "http://a/b/c/"),
+            ("..", "http://a/b/"),
+            ("../", "http://a/b/"),
+            ("../g", "http://a/b/g"),
+            ("../..", "http://a/"),
+            ("../../g", "http://a/g"),
+            ("../../../g", "http://a/g"),
+            ("/./g", "http://a/g"),
+            ("/../g", "http://a/g"),
+            ("g.", "http://a/b/c/g."),
+            ("..g", "http://a/b/c/..g"),
+            ("./../g", "http://a/b/g"),
+            ("g/./h", "http://a/b/c/g/h"),
+            ("g/../h", "http://a/b/c/h"),
+        ] {
+            assert_eq!(resolve_reference(base, r), want, "{r}");
+        }
+        assert_eq!(resolve_reference("file:///music/", "a%20b.mp3"), "file:///music/a%20b.mp3");
+        assert_eq!(resolve_reference("sub/", "../x.mp3"), "x.mp3");
+    }
+
+    /// XSPF `xml:base` on the playlist, its trackList and a track, chained, one with `../`.
+    #[test]
+    fn xspf_locations_resolve_against_chained_xml_base() {
+        let xspf = r#"<?xml version="1.0" encoding="UTF-8"?>
+<playlist version="1" xmlns="http://xspf.org/ns/0/" xml:base="file:///srv/music/">
+  <title>Based</title>
+  <trackList xml:base="rock/">
+    <track><location>a.mp3</location><title>A</title></track>
+    <track xml:base="../jazz/live/"><location>../b.flac</location></track>
+    <track><location>http://radio.example/stream</location></track>
+    <track><location>/abs/c.ogg</location></track>
+  </trackList>
+</playlist>"#;
+        let pl = read(xspf.as_bytes()).unwrap();
+        let got: Vec<(&str, &str, &str)> =
+            pl.entries.iter().map(|e| (e.raw.as_str(), e.location.as_str(), e.kind)).collect();
+        assert_eq!(
+            got,
+            [
+                ("a.mp3", "file:///srv/music/rock/a.mp3", "path"),
+                ("../b.flac", "file:///srv/music/jazz/b.flac", "path"),
+                ("http://radio.example/stream", "http://radio.example/stream", "url"),
+                ("/abs/c.ogg", "file:///abs/c.ogg", "path"),
+            ]
+        );
+        let parsed = parse(Path::new("/home/me/lists/based.xspf"), xspf.as_bytes()).unwrap();
+        assert_eq!(parsed.entries[1].location, "/srv/music/jazz/b.flac");
+        // Without xml:base, relative to the playlist's folder as before.
+        let plain = parse(
+            Path::new("/home/me/lists/p.xspf"),
+            b"<playlist><trackList><track><location>../x.mp3</location></track></trackList></playlist>",
+        )
+        .unwrap();
+        assert_eq!(plain.entries[0].location, "/home/me/x.mp3");
     }
 }
