@@ -39,14 +39,21 @@ pub struct Entry {
 /// A playlist file read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Playlist {
-    /// `m3u`, `pls`, `xspf`, `jspf`, `asx`, `asx-ini`, `wpl`, or `empty` (no bytes but blanks).
+    /// `m3u`, `pls`, `xspf`, `jspf`, `asx`, `asx-ini`, `wpl`, `smil`, or `empty` (no bytes but
+    /// blanks).
     pub format: &'static str,
     /// `utf-8`, `utf-8-bom`, `utf-16le`, `utf-16be` or `windows-1252` (the bytes were not
-    /// UTF-8: decoded as Windows-1252).
+    /// UTF-8: decoded as Windows-1252); for XML whose declaration names another encoding, that
+    /// one's WHATWG name (`GBK`, `Shift_JIS`, `EUC-KR`, `Big5`, …).
     pub encoding: &'static str,
     /// `#PLAYLIST:` or XSPF's `<title>`, when the file names itself.
     pub name: Option<String>,
     pub entries: Vec<Entry>,
+    /// A Windows Media smart playlist (`<smartPlaylist>`): its entries are a query the player
+    /// runs, not a list; kept as written in [`Playlist::query`], with no static entries.
+    pub smart: bool,
+    /// The `<smartPlaylist>` element as written, for a smart playlist.
+    pub query: Option<String>,
 }
 
 /// Decodes playlist bytes: a BOM decides (UTF-8, UTF-16 LE/BE); else UTF-8 if valid; else
@@ -113,12 +120,21 @@ fn not(looks_like: impl Into<String>) -> NotAPlaylist {
 /// playlist; anything else that is none of these formats is refused with what it looks like.
 pub fn read(bytes: &[u8]) -> Result<Playlist, NotAPlaylist> {
     let (text, encoding) = decode(bytes);
+    // XML names its encoding in its declaration: decoded in that one (any encoding_rs knows),
+    // never guessed as Windows-1252, or refused with the name it gives.
+    let (text, encoding) = match xml_declared_encoding(bytes, encoding) {
+        Ok(Some((t, e))) => (t, e),
+        Ok(None) => (text, encoding),
+        Err(e) => return Err(e),
+    };
     let body = text.trim_start_matches(|c: char| c == '\u{feff}' || c.is_whitespace());
     let made = |format: &'static str, (name, entries): (Option<String>, Vec<Entry>)| Playlist {
         format,
         encoding,
         name,
         entries,
+        smart: false,
+        query: None,
     };
     if body.is_empty() {
         return Ok(made("empty", (None, Vec::new())));
@@ -127,7 +143,12 @@ pub fn read(bytes: &[u8]) -> Result<Playlist, NotAPlaylist> {
         return Err(not(magic(bytes).unwrap_or("binary data")));
     }
     if body.starts_with('<') {
-        return read_xml(body).map(|(f, parts)| made(f, parts));
+        let mut pl = read_xml(body).map(|(f, parts)| made(f, parts))?;
+        if matches!(pl.format, "wpl" | "smil") {
+            pl.query = smart_query(body);
+            pl.smart = pl.query.is_some();
+        }
+        return Ok(pl);
     }
     if body.starts_with('{') {
         return read_jspf(body).map(|parts| made("jspf", parts));
@@ -148,6 +169,38 @@ pub fn read(bytes: &[u8]) -> Result<Playlist, NotAPlaylist> {
         return Err(not(what));
     }
     Ok(made("m3u", read_m3u(&text)))
+}
+
+/// The encoding an XML declaration names (`<?xml version="1.0" encoding="GB2312"?>`) when the
+/// bytes carry no BOM and it is not UTF-8: the text decoded in it. An encoding `encoding_rs`
+/// does not know is refused with its name. None for no declaration, or UTF-8.
+fn xml_declared_encoding(bytes: &[u8], found: &'static str) -> Result<Option<(String, &'static str)>, NotAPlaylist> {
+    if found != "utf-8" && found != "windows-1252" {
+        return Ok(None);
+    }
+    let head = &bytes[..bytes.len().min(200)];
+    let head = String::from_utf8_lossy(head);
+    let head = head.trim_start();
+    let Some(decl) = head.strip_prefix("<?xml").and_then(|d| d.split_once("?>")).map(|(d, _)| d) else {
+        return Ok(None);
+    };
+    let Some((_, value)) = attributes(decl).into_iter().find(|(k, _)| k == "encoding") else { return Ok(None) };
+    let Some(enc) = encoding_rs::Encoding::for_label(value.trim().as_bytes()) else {
+        return Err(not(format!("XML declared in the encoding `{value}`, which baton does not know")));
+    };
+    if enc == encoding_rs::UTF_8 {
+        return Ok(None);
+    }
+    let (text, _, _) = enc.decode(bytes);
+    Ok(Some((text.into_owned(), enc.name())))
+}
+
+/// A Windows Media smart playlist's `<smartPlaylist>` element, as written.
+fn smart_query(xml: &str) -> Option<String> {
+    let lower = xml.to_ascii_lowercase();
+    let start = lower.find("<smartplaylist")?;
+    let end = lower[start..].find("</smartplaylist>").map_or(xml.len(), |e| start + e + "</smartplaylist>".len());
+    Some(xml[start..end].to_string())
 }
 
 /// Whether decoded bytes are binary: a NUL (text in UTF-16 has a BOM and is decoded), or many
@@ -390,7 +443,10 @@ fn read_xml(xml: &str) -> Result<(&'static str, (Option<String>, Vec<Entry>)), N
     match root.name.as_str() {
         "playlist" => Ok(("xspf", read_xspf(&tags))),
         "asx" => Ok(("asx", read_asx(&tags))),
-        "smil" => Ok(("wpl", read_wpl(&tags))),
+        // Windows Media Player writes `<?wpl version="1.0"?>` before `<smil>`; RealPlayer's
+        // SMIL playlists have none.
+        "smil" if xml.contains("<?wpl") => Ok(("wpl", read_wpl(&tags))),
+        "smil" => Ok(("smil", read_wpl(&tags))),
         "html" => Err(not("an HTML page")),
         "plist" => Err(not("a property list (an iTunes library?), not a playlist")),
         "dj_playlists" => Err(not("a Rekordbox library (read by the djay plugin), not a playlist")),
@@ -623,7 +679,8 @@ fn clock_ms(s: &str) -> Option<u64> {
     Some((secs * 1000.0).round() as u64)
 }
 
-/// WPL (Windows Media Player): `<smil><head><title>`, `<body><seq><media src="…"/>`.
+/// WPL (Windows Media Player): `<smil><head><title>`, `<body><seq><media src="…"/>`; SMIL
+/// (RealPlayer and others): `<audio>`, `<video>`, `<ref>` and `<media>` with `src`, in order.
 fn read_wpl(tags: &[Tag]) -> (Option<String>, Vec<Entry>) {
     let name = tags
         .iter()
@@ -631,7 +688,7 @@ fn read_wpl(tags: &[Tag]) -> (Option<String>, Vec<Entry>) {
         .and_then(|t| Some(unescape(t.text.trim())).filter(|s| !s.is_empty()));
     let entries = tags
         .iter()
-        .filter(|t| t.name == "media" && !t.end)
+        .filter(|t| matches!(t.name.as_str(), "media" | "audio" | "video" | "ref") && !t.end)
         .filter_map(|t| attr(t, "src"))
         .enumerate()
         .map(|(i, src)| entry(i + 1, &src, None, None, None))
@@ -992,5 +1049,71 @@ mod tests {
         )
         .unwrap();
         assert_eq!(plain.entries[0].location, "/home/me/x.mp3");
+    }
+
+    /// A Windows Media smart playlist holds a query, not entries: `smart`, the query kept, 0
+    /// static entries (before: an ordinary empty playlist).
+    #[test]
+    fn wpl_smart_playlists_keep_their_query() {
+        let wpl = r#"<?wpl version="1.0"?>
+<smil>
+    <head>
+        <meta name="Generator" content="Microsoft Windows Media Player -- 12.0.19041.1"/>
+        <meta name="ItemCount" content="0"/>
+        <title>Fresh tracks</title>
+    </head>
+    <body>
+        <seq>
+            <smartPlaylist version="2.0.0.0">
+                <querySet>
+                    <query flags="includeOnly" mediaType="audio">
+                        <condition field="AcquisitionTime" operator="InTheLast" value="30" />
+                    </query>
+                </querySet>
+            </smartPlaylist>
+        </seq>
+    </body>
+</smil>"#;
+        let p = read(wpl.as_bytes()).unwrap();
+        assert_eq!((p.format, p.name.as_deref(), p.entries.len(), p.smart), ("wpl", Some("Fresh tracks"), 0, true));
+        let q = p.query.unwrap();
+        assert!(q.starts_with("<smartPlaylist version=\"2.0.0.0\">") && q.ends_with("</smartPlaylist>"), "{q}");
+        assert!(q.contains(r#"<condition field="AcquisitionTime" operator="InTheLast" value="30" />"#), "{q}");
+        let plain =
+            read(b"<?wpl version=\"1.0\"?><smil><body><seq><media src=\"a.mp3\"/></seq></body></smil>").unwrap();
+        assert_eq!((plain.smart, plain.query, plain.entries.len()), (false, None, 1));
+    }
+
+    /// A RealPlayer SMIL playlist declared in a CJK encoding is decoded in it (before: as
+    /// Windows-1252, 0 entries); `<audio>`, `<video>`, `<ref>` and `<media>` are entries; an
+    /// encoding nobody knows is refused with its name.
+    #[test]
+    fn smil_is_read_in_the_encoding_it_declares() {
+        let smil = "<?xml version=\"1.0\" encoding=\"GB2312\"?>\n<smil><head><meta name=\"title\" content=\"x\"/></head>\n<body><seq>\n<audio src=\"音乐/周杰伦 - 晴天.mp3\"/>\n<video src=\"视频/现场.mp4\"/>\n<ref src=\"rtsp://example.com/直播.rm\"/>\n<media src=\"其他.wma\"/>\n</seq></body></smil>\n";
+        let (bytes, _, unmappable) = encoding_rs::GBK.encode(smil);
+        assert!(!unmappable);
+        assert!(std::str::from_utf8(&bytes).is_err(), "the test bytes must not be UTF-8");
+        let p = read(&bytes).unwrap();
+        assert_eq!((p.format, p.encoding), ("smil", "GBK"));
+        let locs: Vec<(&str, &str)> = p.entries.iter().map(|e| (e.location.as_str(), e.kind)).collect();
+        assert_eq!(
+            locs,
+            [
+                ("音乐/周杰伦 - 晴天.mp3", "path"),
+                ("视频/现场.mp4", "path"),
+                ("rtsp://example.com/直播.rm", "url"),
+                ("其他.wma", "path")
+            ]
+        );
+        let sjis = encoding_rs::SHIFT_JIS
+            .encode("<?xml version='1.0' encoding='Shift_JIS'?><smil><body><audio src='曲/さくら.mp3'/></body></smil>")
+            .0;
+        assert_eq!(read(&sjis).unwrap().entries[0].location, "曲/さくら.mp3");
+        let err = read(b"<?xml version=\"1.0\" encoding=\"x-klingon\"?><smil><body><audio src=\"a\"/></body></smil>")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "not a playlist: it looks like XML declared in the encoding `x-klingon`, which baton does not know"
+        );
     }
 }
