@@ -392,6 +392,30 @@ fn upsert_all(collection: &str, records: &[Value]) -> Res<Written> {
     Ok(w)
 }
 
+/// `records` (one per key, [`unique_keys`]) as the JSON texts of chunks of [`BATCH`].
+fn chunk_texts(records: &[Value]) -> Vec<String> {
+    unique_keys(records).chunks(BATCH).map(|c| Value::Array(c.to_vec()).to_string()).collect()
+}
+
+/// The tracks' records as the JSON texts of chunks of [`BATCH`], made chunk by chunk from the
+/// tracks (consumed as they go: a 50,000-track library never holds all its records as JSON
+/// values at once; keys are unique, being a map's).
+fn track_texts(tracks: BTreeMap<String, Track>) -> (Vec<String>, usize) {
+    let n = tracks.len();
+    let mut texts = Vec::with_capacity(n.div_ceil(BATCH));
+    let mut chunk = Vec::with_capacity(BATCH.min(n));
+    for t in tracks.into_values() {
+        chunk.push(library::track_record(&t));
+        if chunk.len() == BATCH {
+            texts.push(Value::Array(std::mem::take(&mut chunk)).to_string());
+        }
+    }
+    if !chunk.is_empty() {
+        texts.push(Value::Array(chunk).to_string());
+    }
+    (texts, n)
+}
+
 /// Most bytes of records one `upsert-many` call carries: under the host's per-call cap (8 MiB).
 const CALL_BYTES: usize = 7 << 20;
 
@@ -402,17 +426,15 @@ const CALL_BYTES: usize = 7 << 20;
 /// refused chunk halved until the records it refuses stand alone: those are returned as
 /// errors and everything else is written. Returns what each collection gained, how many calls
 /// it took, and the refused records.
-fn upsert_collections(batches: &[(&str, &[Value])]) -> Res<(Map<String, Value>, usize, Vec<library::RecordError>)> {
-    let mut chunks: Vec<(&str, String)> = Vec::new();
-    for (collection, records) in batches {
-        for chunk in unique_keys(records).chunks(BATCH) {
-            chunks.push((collection, Value::Array(chunk.to_vec()).to_string()));
-        }
-    }
+fn upsert_collections(
+    batches: Vec<(&str, Vec<String>)>,
+) -> Res<(Map<String, Value>, usize, Vec<library::RecordError>)> {
     let mut w = Writer {
         totals: batches.iter().map(|(c, _)| (c.to_string(), Written::default())).collect(),
         ..Writer::default()
     };
+    let chunks: Vec<(&str, String)> =
+        batches.into_iter().flat_map(|(c, texts)| texts.into_iter().map(move |t| (c, t))).collect();
     let mut start = 0;
     while start < chunks.len() {
         let mut end = start;
@@ -663,7 +685,7 @@ fn import() -> Res<Done> {
         return Err(nothing_imported(&lib.errors, "did not read"));
     }
     ensure_collections()?;
-    let tracks: Vec<Value> = lib.tracks.values().map(library::track_record).collect();
+    let (track_chunks, n_tracks) = track_texts(std::mem::take(&mut lib.tracks));
     let mut per_session: BTreeMap<&str, usize> = BTreeMap::new();
     let mut plays = Vec::with_capacity(lib.plays.len());
     for p in &lib.plays {
@@ -681,12 +703,16 @@ fn import() -> Res<Done> {
     // One transaction for the four collections when they fit one call: a failure midway (the
     // quota, the database) leaves the catalog as it was. A record the catalog refuses is
     // set aside alone (listed under `errors`) and the rest written.
-    let (written, write_calls, refused) = upsert_collections(&[
-        (TRACKS, tracks.as_slice()),
-        (SESSIONS, sessions.as_slice()),
-        (PLAYS, plays.as_slice()),
-        (PLAYLISTS, playlists.as_slice()),
-    ])?;
+    let (n_sessions, n_plays, n_playlists) = (sessions.len(), plays.len(), playlists.len());
+    let batches = vec![
+        (TRACKS, track_chunks),
+        (SESSIONS, chunk_texts(&sessions)),
+        (PLAYS, chunk_texts(&plays)),
+        (PLAYLISTS, chunk_texts(&playlists)),
+    ];
+    // Only the texts are kept while writing.
+    drop((sessions, plays, playlists));
+    let (written, write_calls, refused) = upsert_collections(batches)?;
     lib.errors.extend(refused);
     fill_files(&mut lib.errors, &used);
     for w in warnings.iter_mut().filter(|w| w.file.is_empty()) {
@@ -696,10 +722,10 @@ fn import() -> Res<Done> {
     let refused_in = |c: &str| lib.errors.iter().filter(|e| e.collection == c && e.error.starts_with(REFUSED)).count();
     let counts = import_counts(
         &lib,
-        tracks.len() - refused_in(TRACKS),
-        sessions.len() - refused_in(SESSIONS),
-        plays.len() - refused_in(PLAYS),
-        playlists.len() - refused_in(PLAYLISTS),
+        n_tracks - refused_in(TRACKS),
+        n_sessions - refused_in(SESSIONS),
+        n_plays - refused_in(PLAYS),
+        n_playlists - refused_in(PLAYLISTS),
     );
     for e in &lib.errors {
         log(Level::Warn, &format!("{} {} ({}): {}", e.collection, e.key, e.file, e.error));
