@@ -21,6 +21,8 @@ fuzz_target!(|data: &[u8]| {
         }
         for s in &parsed.skipped {
             assert!(!s.reason.is_empty(), "{s:?}");
+            // A kind skipped whole (YourLibrary.json's `albums`, `shows`, …) says how many.
+            assert_eq!(s.kind.is_some(), s.count.is_some_and(|n| n > 0), "{s:?}");
         }
     });
 });

@@ -1,6 +1,6 @@
 //! Rekordbox XML written by baton (`rekordbox::write`, the djay plugin's export) and read back
 //! by its reader: every track comes back with its title, artist and file, every playlist with
-//! its name and its tracks in order. Titles and names may hold any text (`&`, quotes, `<`,
+//! its name and its entries in order (repeats included). Titles and names may hold any text (`&`, quotes, `<`,
 //! tabs, newlines, any script); only the control characters XML 1.0 cannot carry are dropped.
 #![no_main]
 use baton_djay::location::path_from_location;
@@ -44,6 +44,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(lib.playlists.len(), 1);
         assert_eq!(lib.playlists[0].name, carried(&playlists[0].name));
         let keys: Vec<String> = order.iter().map(|i| format!("rekordbox:{}", i + 1)).collect();
-        assert_eq!(lib.playlists[0].tracks, keys);
+        // Every entry in order, repeats included; `tracks` the distinct ones.
+        assert_eq!(lib.playlists[0].entries, keys);
+        let mut seen = std::collections::HashSet::new();
+        let distinct: Vec<String> = keys.iter().filter(|k| seen.insert(k.as_str())).cloned().collect();
+        assert_eq!(lib.playlists[0].tracks, distinct);
     });
 });

@@ -197,6 +197,44 @@ fn import_export_round_trip_and_json_shapes() {
     assert_eq!(m["verdict"], "none");
 }
 
+/// Issue 81: a lookup by title and artist with no duration answers the one catalog track with
+/// those names (`"match": {"method": "title+artist"}`), as lookups did before the identity
+/// rule made the matcher unsure of names alone; two tracks with those names stay ambiguous,
+/// both listed. (The regression: d549505 turned every match by names without a duration or
+/// album into `ambiguous`, lookups included.)
+#[test]
+fn match_by_title_and_artist_without_a_duration() {
+    let env = Env::new();
+    let csv = env.file(
+        "tracks.csv",
+        "key,title,artists,album,duration_ms\nt1,Levels,Avicii,Levels,199000\nw1,Twin,Twins,A,120000\nw2,Twin,Twins,B,200000\nc1,Levels (Live),Avicii,,\n",
+    );
+    env.ok(&["import", "tracks", p(&csv)]);
+    let o = env.run(&["match", "AVICII - levels", "--json"]);
+    let m: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(0), "{m}");
+    assert_eq!(m["verdict"], "match", "{m}");
+    assert_eq!(m["match"]["method"], "title+artist", "{m}");
+    assert!(m["match"]["score"].as_f64().is_some_and(|s| s > 0.8 && s < 1.0), "{m}");
+    assert_eq!(m["candidates"].as_array().map(Vec::len), Some(1), "{m}");
+    assert_eq!(m["candidates"][0]["key"], "t1", "{m}");
+    let text = env.run(&["match", "Avicii - Levels"]);
+    assert!(String::from_utf8_lossy(&text.stdout).starts_with("match (title+artist)\n"), "{text:?}");
+
+    let o = env.run(&["match", "Twins - Twin", "--json"]);
+    let m: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((o.status.code(), m["verdict"].as_str()), (Some(1), Some("ambiguous")), "{m}");
+    assert!(m.get("match").is_none(), "{m}");
+    let mut keys: Vec<&str> = m["candidates"].as_array().unwrap().iter().map(|c| c["key"].as_str().unwrap()).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["w1", "w2"], "{m}");
+    // With a duration, the matcher's own rule, as before.
+    let o = env.run(&["match", "Twins - Twin", "--duration", "120", "--json"]);
+    let m: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((o.status.code(), m["candidates"][0]["key"].as_str()), (Some(0), Some("w1")), "{m}");
+    assert!(m.get("match").is_none(), "{m}");
+}
+
 #[test]
 fn dry_run_writes_nothing_and_bad_rows_refuse_the_batch() {
     let env = Env::new();

@@ -277,7 +277,7 @@ mod end_to_end {
         let r = env.ok("import", json!({}));
         assert_eq!(
             r["counts"],
-            json!({"tracks": 2000, "sessions": 30, "plays": 1500, "playlists": 2, "playlist_tracks": 0, "playlist_items_missing": 0, "playlist_items_repeated": 0}),
+            json!({"tracks": 2000, "sessions": 30, "plays": 1500, "playlists": 2, "playlist_tracks": 0, "playlist_entries": 0, "playlist_items_missing": 0, "playlist_items_repeated": 0}),
             "{r}"
         );
         assert_eq!(r["read"]["historySessionItems"]["read"], 1500);

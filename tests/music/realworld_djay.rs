@@ -102,18 +102,45 @@ fn every_real_djay_blob_decodes_and_imports() {
     let rows = real_rows();
     let db_path = library(&env.djay);
 
-    // First a library where most records are damaged (each real blob cut in half, plus the
-    // intact ones): the import fails, names the records, and writes nothing.
-    let mut damaged: Vec<(String, String, Vec<u8>)> =
+    // First a library where every record is damaged (each real blob cut in half): nothing can
+    // be imported, so the task fails, names the file and the records, and writes nothing.
+    let damaged: Vec<(String, String, Vec<u8>)> =
         rows.iter().map(|(c, k, d)| (c.clone(), format!("{k}-cut"), d[..d.len() / 2].to_vec())).collect();
-    damaged.extend(rows.iter().take(3).cloned());
     let db = djay_fixture::write_rows(&db_path, &damaged);
     let r = env.task("import", json!({}));
     assert_eq!(r["status"], "failed", "{r}");
+    assert_ne!(r["error"]["code"], "invalid_params", "import takes no params: {r}");
     let msg = r["error"]["message"].as_str().unwrap();
-    assert!(msg.contains("13 of 16 records do not decode") && msg.contains("nothing was imported"), "{msg}");
-    assert!(msg.contains(&format!("{GUI_BORATTO}-cut")), "the records are named: {msg}");
+    assert!(msg.contains("nothing could be imported: 13 records or files did not read"), "{msg}");
+    assert!(msg.contains(&format!("{GUI_BORATTO}-cut")) && msg.contains("MediaLibrary.db"), "named: {msg}");
     assert!(env.records("djay.djay_tracks").is_empty(), "a failed import writes nothing");
+    drop(db);
+    remove_db(&db_path);
+
+    // Then most records damaged, three intact (two streaming tracks' locations and one
+    // history item, whose titleID is a third track): before issue 81 more than half
+    // undecodable failed the whole import; now the three are imported and the 13 named, each
+    // with its file.
+    let mut damaged = damaged;
+    damaged.extend(rows.iter().take(3).cloned());
+    let db = djay_fixture::write_rows(&db_path, &damaged);
+    let r = env.ok("import", json!({}));
+    assert_eq!(
+        r["counts"],
+        json!({"tracks": 3, "sessions": 0, "plays": 1, "playlists": 0, "playlist_tracks": 0, "playlist_entries": 0,
+               "playlist_items_missing": 0, "playlist_items_repeated": 0}),
+        "{r}"
+    );
+    assert_eq!((r["undecodable"].as_u64(), r["errors_total"].as_u64()), (Some(13), Some(13)), "{r}");
+    let file = r["sources"][0]["path"].as_str().unwrap();
+    assert!(file.ends_with("MediaLibrary.db"), "{r}");
+    for e in r["errors"].as_array().unwrap() {
+        assert_eq!(e["file"], file, "{e}");
+        assert!(e["key"].as_str().unwrap().ends_with("-cut") && !e["error"].as_str().unwrap().is_empty(), "{e}");
+    }
+    assert_eq!((r["write_calls"].as_u64(), r["atomic"].as_bool()), (Some(1), Some(true)), "{r}");
+    assert_eq!(env.records("djay.djay_tracks").len(), 3);
+    assert_eq!(env.records("djay.dj_plays").len(), 1);
     drop(db);
     remove_db(&db_path);
 
@@ -123,7 +150,7 @@ fn every_real_djay_blob_decodes_and_imports() {
     // history, and `0e64b1ac…`, a title record without an artist (the blob has no such field).
     assert_eq!(
         r["counts"],
-        json!({"tracks": 7, "sessions": 0, "plays": 5, "playlists": 0, "playlist_tracks": 0, "playlist_items_missing": 0, "playlist_items_repeated": 0}),
+        json!({"tracks": 7, "sessions": 0, "plays": 5, "playlists": 0, "playlist_tracks": 0, "playlist_entries": 0, "playlist_items_missing": 0, "playlist_items_repeated": 0}),
         "{r}"
     );
     assert_eq!(r["undecodable"], 0, "{r}");
@@ -155,7 +182,7 @@ fn every_real_djay_blob_decodes_and_imports() {
         props(GUI_BORATTO),
         json!({
             "title": "Arquipelago (Original Mix)", "artist": "Gui Boratto", "source": "djay", "duration_ms": 367_516,
-            "bpm": 125.0, "key_index": 15, "tonality": "Em", "straight_grid": true, "play_count": 38, "fingerprint_bytes": 4718,
+            "bpm": 125.0, "key_index": 15, "tonality": "Em", "key": "Em", "straight_grid": true, "play_count": 38, "fingerprint_bytes": 4718,
             "end_point": 272.826, "automix_start": 17.475, "automix_end": 272.826,
             "streams": ["com.apple.iTunes:8986230555104447322"],
             "files": ["file://localhost/Users/aokeeffe/Music/Music/Media/Music/Gui%20Boratto/Unknown%20Album/Arquipelago%20%28Original%20Mix%29.mp3"],
@@ -355,6 +382,38 @@ fn the_rekordbox_exports_import_together() {
     assert!(pls.contains_key(&format!("{dj}Dark")) && pls.contains_key(&format!("{dj}My Tags/Dark")));
     assert!(members("rekordbox:rekordbox/marky555timer-rb7.2.14-rekordbox.xml:Jenny").is_empty());
     assert_eq!(c["playlist_tracks"].as_u64(), Some(pls.keys().map(|k| members(k).len() as u64).sum()), "{r}");
+    // No real playlist repeats a track: every entry is a distinct one.
+    assert_eq!(c["playlist_entries"], c["playlist_tracks"], "{r}");
+    assert_eq!(r["warnings"], json!([]), "no TrackID is shared within a file: {r}");
+
+    // Cues (POSITION_MARK with a Start: 39 hot cues in marky555timer, 1 in t2rb, 4 memory cues
+    // on each of two tracks in rb5 and in rekordcrate; DJ-Tools' are empty elements), tempo maps
+    // (a TRACK with at least one TEMPO: 103 + 2 + 2 + 1 + 2) and keys, counted with Python's
+    // XML parser.
+    let cues: Vec<Value> = tracks
+        .values()
+        .filter_map(|t| t["props"]["cues"].as_str())
+        .flat_map(|c| serde_json::from_str::<Vec<Value>>(c).unwrap())
+        .collect();
+    let kind = |k: &str| cues.iter().filter(|c| c["kind"] == k).count();
+    assert_eq!((cues.len(), kind("hot"), kind("memory")), (56, 40, 16));
+    let tempo = tracks.values().filter(|t| t["props"]["tempo_map"].is_string()).count();
+    assert_eq!(tempo, 110);
+    let t = p("pyrekordbox-rb5-database.xml", "5");
+    let cues: Value = serde_json::from_str(t["cues"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        cues[1],
+        json!({"number": -1, "kind": "memory", "type": 0, "time": 15.025, "end": null, "name": null, "color": null, "rgb": null})
+    );
+    assert_eq!(t["tempo_map"], json!(r#"[{"battito":"1","bpm":"128.00","inizio":"0.025","metro":"4/4"}]"#));
+    let dj_keys: Vec<(Value, Value)> = (1..=4)
+        .map(|i| p("DJ-Tools-tests-rekordbox.xml", &i.to_string()))
+        .map(|t| (t["tonality"].clone(), t["key"].clone()))
+        .collect();
+    assert_eq!(
+        dj_keys,
+        [(json!("7A"), json!("Dm")), (json!("7B"), json!("F")), (json!("8A"), json!("Am")), (json!("4A"), json!("Fm"))]
+    );
 
     // A damaged seventh export: reported by name with the XML error, counted as undecodable;
     // the six good ones are unchanged.
@@ -364,6 +423,7 @@ fn the_rekordbox_exports_import_together() {
     assert_eq!(r["undecodable"], 1, "{r}");
     assert_eq!(r["errors"][0]["collection"], "rekordbox", "{r}");
     assert!(r["errors"][0]["key"].as_str().unwrap().ends_with("rekordbox/cut.xml"), "{r}");
+    assert_eq!(r["errors"][0]["file"], r["errors"][0]["key"], "{r}");
     assert_eq!(r["written"]["djay.djay_tracks"], json!({"inserted": 0, "updated": 0, "unchanged": 148}), "{r}");
 }
 
@@ -436,7 +496,7 @@ fn djay_playlists_import_with_their_tracks_in_order() {
     let r = env.ok("import", json!({}));
     assert_eq!(
         r["counts"],
-        json!({"tracks": 7, "sessions": 0, "plays": 5, "playlists": 3, "playlist_tracks": 5, "playlist_items_missing": 1, "playlist_items_repeated": 1}),
+        json!({"tracks": 7, "sessions": 0, "plays": 5, "playlists": 3, "playlist_tracks": 5, "playlist_entries": 6, "playlist_items_missing": 1, "playlist_items_repeated": 1}),
         "{r}"
     );
     assert_eq!(r["read"]["mediaItemPlaylistItems"], json!({"read": 7, "skipped": 0, "unknown_fields": 0}), "{r}");
@@ -446,7 +506,8 @@ fn djay_playlists_import_with_their_tracks_in_order() {
     assert_eq!(r["refused_keys"], 1, "{r}");
     assert_eq!(
         r["errors"],
-        json!([{"collection": "djay.dj_playlists", "key": "P\\u{7}bell", "error": "not written: the key holds a control character"}]),
+        json!([{"collection": "djay.dj_playlists", "key": "P\\u{7}bell", "error": "not written: the key holds a control character",
+                "file": r["sources"][0]["path"]}]),
         "{r}"
     );
     let pls = env.records("djay.dj_playlists");
@@ -465,7 +526,329 @@ fn djay_playlists_import_with_their_tracks_in_order() {
     assert_eq!(members(empty), Vec::<String>::new());
     assert!(pls[empty]["props"].get("folder").is_none_or(Value::is_null), "{}", pls[empty]);
     assert_eq!(members(loose), ["f19cbc67ffa03730d4ba9261861f699d", "0e64b1accf11337d40ca05b1800d64f3"]);
+    // Every entry in order with its position, the repeat of the macOS track included.
+    let entries = |k: &str| -> Vec<(String, u64)> {
+        let text = pls[k]["props"]["entries"].as_str().unwrap_or_else(|| panic!("no entries: {}", pls[k]));
+        let v: Value = serde_json::from_str(text).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["track"].as_str().unwrap().to_string(), e["position"].as_u64().unwrap()))
+            .collect()
+    };
+    let e = |k: &str, n: u64| (k.to_string(), n);
+    assert_eq!(
+        entries(friday),
+        [
+            e(GUI_BORATTO, 1),
+            e("dd4e91fdf5dc9a469c5e3b9588de228b", 2),
+            e(GUI_BORATTO, 3),
+            e("307b767ff2463cce064180664e6b4c89", 4)
+        ]
+    );
+    assert_eq!(entries(empty), []);
     // The same library again: nothing changes.
     let r = env.ok("import", json!({}));
     assert_eq!(r["written"]["djay.dj_playlists"], json!({"inserted": 0, "updated": 0, "unchanged": 3}), "{r}");
+}
+
+/// A `file://localhost/` URI's path, percent-decoded (ASCII escapes and UTF-8 bytes alike).
+fn decoded_path(loc: &str) -> String {
+    let rest = loc.strip_prefix("file://localhost").unwrap_or(loc);
+    let b = rest.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            out.push(u8::from_str_radix(&rest[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// Issue 81: a library is imported per record, never all or nothing. Three exports in one
+/// djay folder, built from the shapes of public rekordbox 5/6 exports (pyrekordbox's and
+/// rekordcrate's fixtures, DJ-Tools'): a set that plays a track twice (before, the catalog
+/// refused the whole import: `tracks (relation): … is listed twice`, code `invalid_params`),
+/// a TrackID shared by three TRACKs (before, silently one track), hot and memory cues, a
+/// tempo map, Open Key, relative locations, a track the catalog refuses (a 70 KB title), and a
+/// file cut off mid-way, which blocks nothing else.
+#[test]
+fn a_dj_library_imports_per_record_with_repeats_collisions_cues_and_tempo() {
+    let mut env = Env::new();
+    let sets = env.djay.join("sets");
+    std::fs::create_dir_all(&sets).unwrap();
+    let rb6 = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+
+<DJ_PLAYLISTS Version="1.0.0">
+  <PRODUCT Name="rekordbox" Version="6.6.2" Company="AlphaTheta"/>
+  <COLLECTION Entries="6">
+    <TRACK TrackID="253529738" Name="Demo Track 1" Artist="Loopmasters" Kind="Mp3-Datei " TotalTime="172" AverageBpm="128.00" Tonality="12m" PlayCount="3" Location="file://localhost/C:/Music/PioneerDJ/Demo%20Tracks/Demo%20Track%201.mp3">
+      <TEMPO Inizio="0.025" Bpm="128.00" Metro="4/4" Battito="1"/>
+      <TEMPO Inizio="60.025" Bpm="130.00" Metro="4/4" Battito="1"/>
+      <TEMPO Inizio="120.025" Bpm="126.50" Metro="3/4" Battito="3"/>
+      <POSITION_MARK Name="Intro" Type="0" Start="0.025" Num="0" Red="40" Green="226" Blue="20"/>
+      <POSITION_MARK Name="" Type="4" Start="30.025" End="37.525" Num="1" Red="255" Green="140" Blue="0"/>
+      <POSITION_MARK Name="" Type="0" Start="15.025" Num="-1"/>
+      <POSITION_MARK Name="Outro" Type="0" Start="150.025" Num="-1"/>
+    </TRACK>
+    <TRACK TrackID="7" Name="Shared" Artist="A" Kind="MP3 File" TotalTime="200" Tonality="4d" Location="Music/shared.mp3"/>
+    <TRACK TrackID="7" Name="Shared" Artist="A" Kind="WAV File" TotalTime="200" Tonality="8A" Location="file://localhost/../Lossless/shared.wav"/>
+    <TRACK TrackID="7" Name="Shared" Artist="A" Kind="FLAC File" TotalTime="200" Tonality="Dbm" Location="file://localhost/Users/dj/Music/shared.flac"/>
+    <TRACK TrackID="8" Name="Other" Artist="B" TotalTime="180" Location="file://localhost/Users/dj/Music/other.mp3"/>
+    <TRACK TrackID="9" Name="{}" Artist="C" Location="file://localhost/Users/dj/Music/long.mp3"/>
+  </COLLECTION>
+  <PLAYLISTS>
+    <NODE Type="0" Name="ROOT" Count="2">
+      <NODE Name="Gigs" Type="0" Count="1">
+        <NODE Name="Friday" Type="1" KeyType="0" Entries="5">
+          <TRACK Key="8"/><TRACK Key="253529738"/><TRACK Key="8"/><TRACK Key="7"/><TRACK Key="8"/>
+        </NODE>
+      </NODE>
+      <NODE Name="By path" Type="1" KeyType="1" Entries="2">
+        <TRACK Key="file://localhost/../Lossless/shared.wav"/><TRACK Key="Music/shared.mp3"/>
+      </NODE>
+    </NODE>
+  </PLAYLISTS>
+</DJ_PLAYLISTS>
+"#,
+        "x".repeat(70_000)
+    );
+    std::fs::write(sets.join("rb6.xml"), &rb6).unwrap();
+    // A rekordbox 5 export whose one playlist repeats a track back to back.
+    std::fs::write(
+        env.djay.join("rb5.xml"),
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<DJ_PLAYLISTS Version="1.0.0"><PRODUCT Name="rekordbox" Version="5.8.6" Company="Pioneer DJ"/>
+<COLLECTION Entries="2">
+<TRACK TrackID="1" Name="NOISE" Artist="" Kind="WAV File" TotalTime="5" Location="file://localhost/C:/Music/PioneerDJ/Sampler/NOISE.wav"/>
+<TRACK TrackID="2" Name="SINEWAVE" Artist="" Kind="WAV File" TotalTime="5" Location="file://localhost/C:/Music/PioneerDJ/Sampler/SINEWAVE.wav"/>
+</COLLECTION>
+<PLAYLISTS><NODE Type="0" Name="ROOT" Count="1"><NODE Name="Playlist1" Type="1" KeyType="0" Entries="3"><TRACK Key="1"/><TRACK Key="1"/><TRACK Key="2"/></NODE></NODE></PLAYLISTS>
+</DJ_PLAYLISTS>
+"#,
+    )
+    .unwrap();
+    std::fs::write(env.djay.join("cut.xml"), &rb6[..rb6.find("<PLAYLISTS>").unwrap()]).unwrap();
+
+    let r = env.ok("import", json!({}));
+    // 6 + 2 tracks read (the three TRACKs of TrackID 7 are three tracks), 7 imported (the
+    // 70 KB title is refused by the catalog, alone), 3 playlists; entries: Friday 5 (8 three
+    // times), By path 2, Playlist1 3 (1 twice).
+    assert_eq!(
+        r["counts"],
+        json!({"tracks": 7, "sessions": 0, "plays": 0, "playlists": 3, "playlist_tracks": 7, "playlist_entries": 10,
+               "playlist_items_missing": 0, "playlist_items_repeated": 3}),
+        "{r}"
+    );
+    assert_eq!(r["read"]["rekordbox.COLLECTION"], json!({"read": 8, "skipped": 0, "unknown_fields": 0}), "{r}");
+    // The two that read are sources; the cut one is an error of its own.
+    assert_eq!(r["sources"].as_array().unwrap().len(), 2, "{r}");
+    let source = |suffix: &str| -> String {
+        r["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["path"].as_str().unwrap())
+            .find(|p| p.ends_with(suffix))
+            .unwrap()
+            .to_string()
+    };
+    let rb6_file = source("sets/rb6.xml");
+    // Two errors, each with its file: the cut export (parsed to its end, refused whole), and
+    // the one track the catalog refuses (written alone once the one call was refused).
+    assert_eq!(r["errors_total"], 2, "{r}");
+    let errors = r["errors"].as_array().unwrap();
+    let cut = errors.iter().find(|e| e["collection"] == "rekordbox").unwrap();
+    assert!(
+        cut["file"].as_str().unwrap().ends_with("/cut.xml") && cut["error"].as_str().unwrap().contains("cut off"),
+        "{cut}"
+    );
+    let long = errors.iter().find(|e| e["collection"] == "djay.djay_tracks").unwrap();
+    assert_eq!(long["key"], "rekordbox:sets/rb6.xml:9", "{long}");
+    assert_eq!(long["file"], rb6_file.as_str(), "{long}");
+    assert!(long["error"].as_str().unwrap().contains("64 KiB"), "{long}");
+    assert_eq!(r["atomic"], false, "{r}");
+    // The shared TrackID, named once.
+    let warnings = r["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{r}");
+    assert_eq!(warnings[0]["key"], "rekordbox:sets/rb6.xml:7");
+    assert_eq!(warnings[0]["file"], rb6_file.as_str());
+    assert!(warnings[0]["warning"].as_str().unwrap().starts_with("TrackID 7 is shared by 3 TRACKs"), "{r}");
+
+    let tracks = env.records("djay.djay_tracks");
+    assert_eq!(tracks.len(), 7, "{:?}", tracks.keys());
+    let shared: Vec<&String> = tracks.keys().filter(|k| k.starts_with("rekordbox:sets/rb6.xml:7")).collect();
+    assert_eq!(shared.len(), 3, "{shared:?}");
+    let by_kind = |ext: &str| -> &Value {
+        tracks.values().find(|t| t["props"]["files"][0].as_str().is_some_and(|f| f.ends_with(ext))).unwrap()
+    };
+    assert_eq!(by_kind("shared.mp3")["key"], "rekordbox:sets/rb6.xml:7", "the first keeps its key");
+    for ext in ["shared.wav", "shared.flac"] {
+        let k = by_kind(ext)["key"].as_str().unwrap();
+        let hash = k.strip_prefix("rekordbox:sets/rb6.xml:7@").unwrap_or_else(|| panic!("{k}"));
+        assert!(hash.len() == 8 && hash.chars().all(|c| c.is_ascii_hexdigit()), "{k}");
+    }
+    // Relative locations resolve against the export's folder on the host, as Rekordbox does.
+    let loc = |ext: &str| decoded_path(by_kind(ext)["props"]["files"][0].as_str().unwrap());
+    assert_eq!(loc("shared.mp3"), sets.join("Music/shared.mp3").to_str().unwrap());
+    assert_eq!(loc("shared.wav"), env.djay.join("Lossless/shared.wav").to_str().unwrap());
+    assert_eq!(loc("shared.flac"), "/Users/dj/Music/shared.flac");
+    // Keys: Open Key 4d is A major, Camelot 8A A minor, Dbm C#m; the text as written too.
+    let key = |ext: &str| (by_kind(ext)["props"]["tonality"].clone(), by_kind(ext)["props"]["key"].clone());
+    assert_eq!(key("shared.mp3"), (json!("4d"), json!("A")));
+    assert_eq!(key("shared.wav"), (json!("8A"), json!("Am")));
+    assert_eq!(key("shared.flac"), (json!("Dbm"), json!("C#m")));
+
+    let demo = &tracks["rekordbox:sets/rb6.xml:253529738"]["props"];
+    assert_eq!(
+        (demo["bpm"].clone(), demo["tonality"].clone(), demo["key"].clone()),
+        (json!(128.0), json!("12m"), json!("Dm"))
+    );
+    let tempo: Value = serde_json::from_str(demo["tempo_map"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        tempo,
+        json!([{"inizio": "0.025", "bpm": "128.00", "metro": "4/4", "battito": "1"},
+               {"inizio": "60.025", "bpm": "130.00", "metro": "4/4", "battito": "1"},
+               {"inizio": "120.025", "bpm": "126.50", "metro": "3/4", "battito": "3"}])
+    );
+    let cues: Value = serde_json::from_str(demo["cues"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        cues,
+        json!([
+            {"number": 0, "kind": "hot", "type": 0, "time": 0.025, "end": null, "name": "Intro", "color": null, "rgb": "#28e214"},
+            {"number": 1, "kind": "hot", "type": 4, "time": 30.025, "end": 37.525, "name": null, "color": null, "rgb": "#ff8c00"},
+            {"number": -1, "kind": "memory", "type": 0, "time": 15.025, "end": null, "name": null, "color": null, "rgb": null},
+            {"number": -1, "kind": "memory", "type": 0, "time": 150.025, "end": null, "name": "Outro", "color": null, "rgb": null},
+        ])
+    );
+
+    let pls = env.records("djay.dj_playlists");
+    assert_eq!(pls.len(), 3, "{:?}", pls.keys());
+    let pre = "rekordbox:sets/rb6.xml:";
+    let members = |k: &str| -> Vec<String> {
+        pls[k]["props"]["tracks"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+    };
+    let entries = |k: &str| -> Vec<(String, u64)> {
+        let v: Value = serde_json::from_str(pls[k]["props"]["entries"].as_str().unwrap()).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["track"].as_str().unwrap().to_string(), e["position"].as_u64().unwrap()))
+            .collect()
+    };
+    let k = |id: &str| format!("{pre}{id}");
+    let friday = format!("{pre}Gigs/Friday");
+    assert_eq!(members(&friday), [k("8"), k("253529738"), k("7")]);
+    assert_eq!(entries(&friday), [(k("8"), 1), (k("253529738"), 2), (k("8"), 3), (k("7"), 4), (k("8"), 5)]);
+    let wav = by_kind("shared.wav")["key"].as_str().unwrap().to_string();
+    assert_eq!(entries(&format!("{pre}By path")), [(wav, 1), (k("7"), 2)]);
+    assert_eq!(
+        entries("rekordbox:rb5.xml:Playlist1"),
+        [("rekordbox:rb5.xml:1".into(), 1), ("rekordbox:rb5.xml:1".into(), 2), ("rekordbox:rb5.xml:2".into(), 3)]
+    );
+    assert_eq!(members("rekordbox:rb5.xml:Playlist1"), ["rekordbox:rb5.xml:1", "rekordbox:rb5.xml:2"]);
+
+    // The same folder again: nothing changes, the same errors and warning are reported.
+    let again = env.ok("import", json!({}));
+    assert_eq!(again["written"]["djay.djay_tracks"], json!({"inserted": 0, "updated": 0, "unchanged": 7}), "{again}");
+    assert_eq!(again["written"]["djay.dj_playlists"], json!({"inserted": 0, "updated": 0, "unchanged": 3}), "{again}");
+    assert_eq!((again["errors_total"].as_u64(), again["warnings_total"].as_u64()), (Some(2), Some(1)), "{again}");
+
+    // Only the cut file left: nothing can be imported, the task fails naming it (never
+    // `invalid_params`: import takes no params).
+    std::fs::remove_file(sets.join("rb6.xml")).unwrap();
+    std::fs::remove_file(env.djay.join("rb5.xml")).unwrap();
+    let r = env.task("import", json!({}));
+    assert_eq!(r["status"], "failed", "{r}");
+    assert_ne!(r["error"]["code"], "invalid_params", "{r}");
+    let msg = r["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("nothing could be imported") && msg.contains("cut.xml") && msg.contains("cut off"), "{msg}");
+}
+
+/// A Rekordbox export of `n` tracks in the shapes of the public ones (rekordbox 6: attributes
+/// of pyrekordbox's rb6 fixture, a tempo map on every fourth track, hot and memory cues as in
+/// marky555timer's export), with a TrackID shared by two TRACKs every 1,000 and playlists of
+/// 500 entries that repeat a track every 50.
+fn big_rekordbox(n: usize) -> String {
+    let mut x = String::with_capacity(n * 700);
+    x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DJ_PLAYLISTS Version=\"1.0.0\">\n  <PRODUCT Name=\"rekordbox\" Version=\"6.6.2\" Company=\"AlphaTheta\"/>\n");
+    x.push_str(&format!("  <COLLECTION Entries=\"{n}\">\n"));
+    let keys = ["1m", "8A", "C#m", "12d", "Fm", "4B"];
+    for i in 0..n {
+        // Every 1,000th TRACK reuses the TrackID before it: a collision, not a lost track.
+        let id = if i % 1000 == 999 { 100_000 + i - 1 } else { 100_000 + i };
+        x.push_str(&format!(
+            "    <TRACK TrackID=\"{id}\" Name=\"Track {i}\" Artist=\"Artist {}\" Composer=\"\" Album=\"Album {}\" Grouping=\"\" Genre=\"House\" Kind=\"MP3 File\" Size=\"6899624\" TotalTime=\"{}\" DiscNumber=\"0\" TrackNumber=\"{}\" Year=\"2021\" AverageBpm=\"{}.00\" DateAdded=\"2022-04-04\" BitRate=\"320\" SampleRate=\"44100\" Comments=\"\" PlayCount=\"{}\" Rating=\"0\" Location=\"file://localhost/C:/Music/Artist%20{}/Track%20{i}.mp3\" Remixer=\"\" Tonality=\"{}\" Label=\"\" Mix=\"\">\n",
+            i % 3000, i % 5000, 180 + i % 240, i % 20, 118 + i % 12, i % 7, i % 3000, keys[i % keys.len()]
+        ));
+        x.push_str("      <TEMPO Inizio=\"0.025\" Bpm=\"128.00\" Metro=\"4/4\" Battito=\"1\"/>\n");
+        if i % 4 == 0 {
+            x.push_str("      <TEMPO Inizio=\"60.025\" Bpm=\"130.00\" Metro=\"4/4\" Battito=\"1\"/>\n");
+        }
+        x.push_str("      <POSITION_MARK Name=\"\" Type=\"0\" Start=\"0.025\" Num=\"-1\"/>\n");
+        x.push_str("      <POSITION_MARK Name=\"Drop\" Type=\"0\" Start=\"32.025\" Num=\"0\" Red=\"40\" Green=\"226\" Blue=\"20\"/>\n    </TRACK>\n");
+    }
+    x.push_str("  </COLLECTION>\n  <PLAYLISTS>\n    <NODE Type=\"0\" Name=\"ROOT\" Count=\"1\">\n");
+    for p in 0..n / 500 {
+        x.push_str(&format!("      <NODE Name=\"Set {p}\" Type=\"1\" KeyType=\"0\" Entries=\"500\">\n"));
+        for j in 0..500 {
+            let i = if j % 50 == 49 { p * 500 + j - 1 } else { p * 500 + j };
+            let id = if i % 1000 == 999 { 100_000 + i - 1 } else { 100_000 + i };
+            x.push_str(&format!("        <TRACK Key=\"{id}\"/>\n"));
+        }
+        x.push_str("      </NODE>\n");
+    }
+    x.push_str("    </NODE>\n  </PLAYLISTS>\n</DJ_PLAYLISTS>\n");
+    x
+}
+
+/// The benchmark of issue 81 (bench/README.md): a 50,000-track Rekordbox export imports in
+/// under 20 s and 500 MB peak memory; imported again unchanged it writes nothing, in under 5 s.
+/// Peak memory is the largest resident size of a finished child (`serve --once`, plugin
+/// included), from `getrusage(RUSAGE_CHILDREN)`.
+#[test]
+#[ignore = "benchmark: cargo test -p baton-tests --test music -- --ignored bench_rekordbox_50000 --nocapture"]
+fn bench_rekordbox_50000() {
+    use std::time::Instant;
+    let mut env = Env::new();
+    let xml = big_rekordbox(50_000);
+    std::fs::write(env.djay.join("big.xml"), &xml).unwrap();
+    eprintln!("export: {:.1} MB", xml.len() as f64 / 1e6);
+    let t = Instant::now();
+    let r = env.ok("import", json!({}));
+    let first = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let again = env.ok("import", json!({}));
+    let second = t.elapsed().as_secs_f64();
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let peak_mb = ru.ru_maxrss as f64 / 1024.0;
+    eprintln!(
+        "import {first:.2} s (in the task: read {} ms, write {} ms), again {second:.2} s; peak RSS of a child {peak_mb:.0} MB; write_calls {}",
+        r["timings_ms"]["read"], r["timings_ms"]["write"], r["write_calls"]
+    );
+    // 50 shared TrackIDs: 50,000 tracks all the same; 100 playlists of 500 entries, 10
+    // repeats each.
+    assert_eq!(
+        r["counts"],
+        json!({"tracks": 50_000, "sessions": 0, "plays": 0, "playlists": 100, "playlist_tracks": 49_000,
+               "playlist_entries": 50_000, "playlist_items_missing": 0, "playlist_items_repeated": 1_000}),
+        "{}",
+        r["counts"]
+    );
+    assert_eq!(r["warnings_total"], 50);
+    for c in ["djay.djay_tracks", "djay.dj_playlists"] {
+        let w = &again["written"][c];
+        assert_eq!((w["inserted"].as_u64(), w["updated"].as_u64()), (Some(0), Some(0)), "{c}: {again}");
+    }
+    assert!(first < 20.0, "import took {first:.2} s");
+    assert!(second < 5.0, "the unchanged import took {second:.2} s");
+    assert!(peak_mb < 500.0, "peak {peak_mb:.0} MB");
 }

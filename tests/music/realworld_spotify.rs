@@ -250,12 +250,13 @@ fn the_whole_corpus_in_one_home_loses_no_membership_and_no_isrc() {
         ("樂舒簡.csv", "exportify-watsonbox", 288, 0),
         // 2020: 696 items known by names only and 2 local files, none skipped.
         ("ashleyjmurray-2020-Playlist1.json", "spotify-account-playlists", 698, 0),
-        ("ashleyjmurray-2020-YourLibrary.json", "spotify-account-library", 2906, 0),
+        // YourLibrary.json: what is not a track is named, one skip per key (albums, shows, …).
+        ("ashleyjmurray-2020-YourLibrary.json", "spotify-account-library", 2906, 2),
         // 3 and 59 podcast episodes.
         ("hobbies-w-erin-2024-Playlist1.json", "spotify-account-playlists", 1008, 3),
         ("phuonggiant161-2025-Playlist1.json", "spotify-account-playlists", 554, 59),
-        ("hobbies-w-erin-2024-YourLibrary.json", "spotify-account-library", 931, 0),
-        ("phuonggiant161-2025-YourLibrary.json", "spotify-account-library", 712, 0),
+        ("hobbies-w-erin-2024-YourLibrary.json", "spotify-account-library", 931, 4),
+        ("phuonggiant161-2025-YourLibrary.json", "spotify-account-library", 712, 5),
         ("AveryData-2020-StreamingHistory0.json", "spotify-streaming-history", 345, 0),
         ("akshetP-2021-StreamingHistory0.json", "spotify-streaming-history", 9711, 0),
         ("ashleyjmurray-2020-StreamingHistory4.json", "spotify-streaming-history", 4219, 0),
@@ -267,6 +268,23 @@ fn the_whole_corpus_in_one_home_loses_no_membership_and_no_isrc() {
     .map(|(n, l, rows, sk)| (n.to_string(), (l.to_string(), rows, sk)))
     .collect();
     assert_eq!(files, expect);
+    // Issue 81: the entries of YourLibrary.json that are not tracks, per key of the file with
+    // its count (Python's json module: 17 albums, 80 shows, 60 episodes, 2 banned tracks, 11
+    // artists in the 2025 export); before, none of the 170 was named.
+    let lib25 =
+        r["files"].as_array().unwrap().iter().find(|f| f["path"] == "/spotify/phuonggiant161-2025-YourLibrary.json");
+    let kinds: BTreeMap<String, u64> = lib25.unwrap()["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["kind"].as_str().unwrap().to_string(), s["count"].as_u64().unwrap()))
+        .collect();
+    let want: BTreeMap<String, u64> =
+        [("albums", 17), ("artists", 11), ("bannedTracks", 2), ("episodes", 60), ("shows", 80)]
+            .iter()
+            .map(|(k, n)| (k.to_string(), *n))
+            .collect();
+    assert_eq!(kinds, want);
 
     // The streams: 20,125 music records, 5,324 under 30 s; of the other 14,801 those matching
     // no imported track are dropped and counted.
@@ -666,6 +684,78 @@ fn import_playlist_reads_by_content_and_refuses_what_is_no_playlist() {
         )),
         "{err}"
     );
+}
+
+/// Issue 81, playlists by their spec, through the real binary: an XSPF whose `xml:base` (on
+/// the playlist, its trackList and a track, one with `../`) places its relative locations
+/// (before: resolved against none of them), a Windows Media smart playlist (before: an
+/// ordinary empty one), and a RealPlayer SMIL playlist declared in GB2312 (before: decoded as
+/// Windows-1252, 0 entries matched).
+#[test]
+fn import_playlist_follows_xml_base_smart_playlists_and_declared_encodings() {
+    use support::audio::{ffmpeg, synth, write_wav};
+    let h = support::Home::init(&[], "");
+    let lib = h.root.join("lib");
+    for (i, rel) in ["rock/Song One.mp3", "jazz/Two.mp3", "音乐/晴天.mp3"].iter().enumerate() {
+        let wav = h.root.join(format!("src{i}.wav"));
+        write_wav(&wav, &synth(70 + i as u64, 4.0, 44100), 44100);
+        let to = lib.join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        ffmpeg(&["-i", wav.to_str().unwrap(), to.to_str().unwrap()]);
+    }
+    h.ok(&["fp", "scan", lib.to_str().unwrap()]);
+    let lists = h.root.join("lists");
+    std::fs::create_dir_all(&lists).unwrap();
+    let w = |name: &str, body: &[u8]| {
+        std::fs::write(lists.join(name), body).unwrap();
+        lists.join(name).display().to_string()
+    };
+    let xspf = w(
+        "based.xspf",
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<playlist version="1" xmlns="http://xspf.org/ns/0/" xml:base="file://{}/">
+  <trackList xml:base="rock/">
+    <track><location>Song%20One.mp3</location></track>
+    <track xml:base="../jazz/solo/"><location>../Two.mp3</location></track>
+  </trackList>
+</playlist>"#,
+            lib.display()
+        )
+        .as_bytes(),
+    );
+    let smart = w(
+        "fresh.wpl",
+        br#"<?wpl version="1.0"?>
+<smil><head><meta name="ItemCount" content="0"/><title>Fresh</title></head>
+<body><seq><smartPlaylist version="2.0.0.0"><querySet><query flags="includeOnly" mediaType="audio"><condition field="AcquisitionTime" operator="InTheLast" value="30"/></query></querySet></smartPlaylist></seq></body></smil>"#,
+    );
+    let smil_text = format!(
+        "<?xml version=\"1.0\" encoding=\"GB2312\"?>\n<smil><body><seq><audio src=\"{}/音乐/晴天.mp3\"/><ref src=\"rtsp://example.com/直播.rm\"/></seq></body></smil>\n",
+        lib.display()
+    );
+    let smil = w("real.smil", &encoding_rs::GBK.encode(&smil_text).0);
+    let r = h.json(&["catalog", "import-playlist", "--json", &xspf, &smart, &smil]);
+    let got: Vec<(String, String, u64, u64)> = r
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["format"].as_str().unwrap().to_string(),
+                p["encoding"].as_str().unwrap().to_string(),
+                p["entries"].as_u64().unwrap(),
+                p["matched"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let want = [("xspf", "utf-8", 2, 2), ("wpl", "utf-8", 0, 0), ("smil", "GBK", 2, 1)];
+    assert_eq!(got, want.map(|(f, e, n, m)| (f.to_string(), e.to_string(), n, m)), "{r}");
+    assert_eq!(r[1]["smart"], true, "{r}");
+    assert!(r[1]["query"].as_str().unwrap().contains(r#"operator="InTheLast" value="30""#), "{r}");
+    assert!(r[0].get("smart").is_none(), "{r}");
+    assert_eq!(r[2]["unmatched"][0]["entry"], "rtsp://example.com/直播.rm", "{r}");
+    assert_eq!(r[2]["unmatched"][0]["kind"], "url", "{r}");
 }
 
 /// The same in the plugin: the spotify plugin's own `import` reads the m3u, m3u8, XSPF

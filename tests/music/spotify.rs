@@ -652,6 +652,8 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
             ("playlists-for-track", json!({"title": "Beta Song", "artist": "Bob Band", "duration_ms": 12100})),
             ("playlists-for-track", json!({"path": "/music/inbox/z.ogg"})),
             ("playlists-for-track", json!({"title": "Twin", "artist": "Twins"})),
+            // Issue 81: names without a duration, one catalog track of those names.
+            ("playlists-for-track", json!({"title": "beta song", "artist": "BOB BAND"})),
         ])
         .into_iter();
     let by_uri = found.next().unwrap();
@@ -683,6 +685,14 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
         "{twin}"
     );
     assert_eq!(twin["candidates"].as_array().unwrap().len(), 2, "{twin}");
+    let by_names = found.next().unwrap();
+    assert_eq!(
+        (by_names["track"]["uri"].as_str(), by_names["match"]["method"].as_str(), by_names["liked"].as_bool()),
+        (Some(T2), Some("title+artist"), Some(true)),
+        "{by_names}"
+    );
+    assert!(by_names["match"]["score"].as_f64().is_some_and(|s| s > 0.8), "{by_names}");
+    assert_eq!(names(&by_names["playlists"]), vec![("Road Trip".into(), "2021-02-10T10:00:00Z".into())]);
     let bad = env.task_raw("playlists-for-track", json!({}));
     assert_eq!(bad["error"]["code"], "invalid_params", "{bad}");
 

@@ -294,6 +294,8 @@ fn ensure_collections() -> Res<()> {
         spec("bpm", Number, false),
         spec("key_index", Number, true),
         spec("tonality", Text, false),
+        spec("key", Text, false),
+        spec("tempo_map", Text, false),
         spec("play_count", Number, true),
         spec("manual_bpm", Number, false),
         spec("straight_grid", Bool, false),
@@ -338,6 +340,7 @@ fn ensure_collections() -> Res<()> {
         spec("name", Text, false),
         spec("source", Select, false),
         spec("folder", Text, false),
+        spec("entries", Text, false),
         PropertySpec { target: Some(TRACKS.into()), ..spec("tracks", Relation, false) },
     ];
     catalog::ensure_collection(PLAYLISTS, &l).map_err(|e| cat_err(PLAYLISTS, e))?;
@@ -389,22 +392,49 @@ fn upsert_all(collection: &str, records: &[Value]) -> Res<Written> {
     Ok(w)
 }
 
+/// `records` (one per key, [`unique_keys`]) as the JSON texts of chunks of [`BATCH`].
+fn chunk_texts(records: &[Value]) -> Vec<String> {
+    unique_keys(records).chunks(BATCH).map(|c| Value::Array(c.to_vec()).to_string()).collect()
+}
+
+/// The tracks' records as the JSON texts of chunks of [`BATCH`], made chunk by chunk from the
+/// tracks (consumed as they go: a 50,000-track library never holds all its records as JSON
+/// values at once; keys are unique, being a map's).
+fn track_texts(tracks: BTreeMap<String, Track>) -> (Vec<String>, usize) {
+    let n = tracks.len();
+    let mut texts = Vec::with_capacity(n.div_ceil(BATCH));
+    let mut chunk = Vec::with_capacity(BATCH.min(n));
+    for t in tracks.into_values() {
+        chunk.push(library::track_record(&t));
+        if chunk.len() == BATCH {
+            texts.push(Value::Array(std::mem::take(&mut chunk)).to_string());
+        }
+    }
+    if !chunk.is_empty() {
+        texts.push(Value::Array(chunk).to_string());
+    }
+    (texts, n)
+}
+
 /// Most bytes of records one `upsert-many` call carries: under the host's per-call cap (8 MiB).
 const CALL_BYTES: usize = 7 << 20;
 
 /// Writes several collections' records with `catalog.upsert-many`, chunks of [`BATCH`]
 /// records packed into calls of at most [`CALL_BYTES`]: an import that fits one call (most
 /// libraries) is one transaction, all or nothing; a larger one takes several calls, each all or
-/// nothing. Returns what each collection gained and how many calls it took.
-fn upsert_collections(batches: &[(&str, &[Value])]) -> Res<(Map<String, Value>, usize)> {
-    let mut chunks: Vec<(&str, String)> = Vec::new();
-    for (collection, records) in batches {
-        for chunk in unique_keys(records).chunks(BATCH) {
-            chunks.push((collection, Value::Array(chunk.to_vec()).to_string()));
-        }
-    }
-    let mut totals: BTreeMap<&str, Written> = batches.iter().map(|(c, _)| (*c, Written::default())).collect();
-    let mut calls = 0;
+/// nothing. A call the catalog refuses as invalid is written again chunk by chunk, and a
+/// refused chunk halved until the records it refuses stand alone: those are returned as
+/// errors and everything else is written. Returns what each collection gained, how many calls
+/// it took, and the refused records.
+fn upsert_collections(
+    batches: Vec<(&str, Vec<String>)>,
+) -> Res<(Map<String, Value>, usize, Vec<library::RecordError>)> {
+    let mut w = Writer {
+        totals: batches.iter().map(|(c, _)| (c.to_string(), Written::default())).collect(),
+        ..Writer::default()
+    };
+    let chunks: Vec<(&str, String)> =
+        batches.into_iter().flat_map(|(c, texts)| texts.into_iter().map(move |t| (c, t))).collect();
     let mut start = 0;
     while start < chunks.len() {
         let mut end = start;
@@ -414,43 +444,120 @@ fn upsert_collections(batches: &[(&str, &[Value])]) -> Res<(Map<String, Value>, 
             end += 1;
         }
         let call: Vec<(String, String)> = chunks[start..end].iter().map(|(c, t)| (c.to_string(), t.clone())).collect();
-        let what = if calls == 0 && end == chunks.len() { "the import" } else { "part of the import" };
-        let reports = catalog::upsert_many(&call).map_err(|e| cat_err(what, e))?;
-        for ((collection, _), r) in chunks[start..end].iter().zip(reports) {
-            let w = totals.entry(collection).or_default();
-            w.inserted += r.inserted;
-            w.updated += r.updated;
-            w.unchanged += r.unchanged;
+        let what = if w.calls == 0 && end == chunks.len() { "the import" } else { "part of the import" };
+        w.calls += 1;
+        match catalog::upsert_many(&call) {
+            Ok(reports) => {
+                for ((collection, _), r) in chunks[start..end].iter().zip(reports) {
+                    w.add(collection, &r);
+                }
+            }
+            Err(CatalogError::Invalid(_)) => {
+                for (collection, text) in &chunks[start..end] {
+                    // The records again from their text: kept once, as text, until needed.
+                    let records: Vec<Value> =
+                        serde_json::from_str(text).map_err(|e| permanent(format!("{collection}: {e}")))?;
+                    w.isolate(collection, &records)?;
+                }
+            }
+            Err(e) => return Err(cat_err(what, e)),
         }
-        calls += 1;
         start = end;
     }
-    let written = totals
+    let written = w
+        .totals
         .into_iter()
-        .map(|(c, w)| (c.to_string(), json!({"inserted": w.inserted, "updated": w.updated, "unchanged": w.unchanged})))
+        .map(|(c, w)| (c, json!({"inserted": w.inserted, "updated": w.updated, "unchanged": w.unchanged})))
         .collect();
-    Ok((written, calls))
+    Ok((written, w.calls, w.refused))
 }
 
-fn import() -> Res<Done> {
-    let started = Instant::now();
-    let (sources, ignored) = find_sources()?;
+/// What [`upsert_collections`] has written so far.
+#[derive(Default)]
+struct Writer {
+    totals: BTreeMap<String, Written>,
+    calls: usize,
+    refused: Vec<library::RecordError>,
+}
+
+impl Writer {
+    fn add(&mut self, collection: &str, r: &catalog::UpsertReport) {
+        let w = self.totals.entry(collection.to_string()).or_default();
+        w.inserted += r.inserted;
+        w.updated += r.updated;
+        w.unchanged += r.unchanged;
+    }
+
+    /// Writes `records` alone; when the catalog refuses them as invalid, each half again,
+    /// down to the single records it refuses (kept with the catalog's reason).
+    fn isolate(&mut self, collection: &str, records: &[Value]) -> Res<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.calls += 1;
+        let text = Value::Array(records.to_vec()).to_string();
+        match catalog::upsert_many(&[(collection.to_string(), text)]) {
+            Ok(reports) => {
+                for r in &reports {
+                    self.add(collection, r);
+                }
+                Ok(())
+            }
+            Err(CatalogError::Invalid(m)) if records.len() == 1 => {
+                self.refused.push(library::RecordError {
+                    collection: collection.into(),
+                    key: s(&records[0]["key"]),
+                    error: format!("{REFUSED}{m}"),
+                    ..library::RecordError::default()
+                });
+                Ok(())
+            }
+            Err(CatalogError::Invalid(_)) => {
+                let (a, b) = records.split_at(records.len() / 2);
+                self.isolate(collection, a)?;
+                self.isolate(collection, b)
+            }
+            Err(e) => Err(cat_err(collection, e)),
+        }
+    }
+}
+
+/// Reads every source into one library. Each file is independent: one that cannot be read
+/// or parsed is an error naming it (`file`), and the others are read. Also returns the sources
+/// used and the first failure reading a djay library (returned as the task's failure, keeping
+/// its kind, when nothing at all could be read).
+fn read_sources(sources: &[(PathBuf, Layout)]) -> (Library, Vec<Value>, Option<Failure>) {
     let mut lib = Library::new();
     let mut used = Vec::new();
-    for (path, layout) in &sources {
+    let mut first_failure = None;
+    for (path, layout) in sources {
+        let p = path.to_string_lossy().into_owned();
+        let (errors_before, warnings_before) = (lib.errors.len(), lib.warnings.len());
         match layout {
-            Layout::Djay => {
-                read_djay(path, &mut lib)?;
-                used.push(json!({"path": path.to_string_lossy(), "layout": "djay"}));
-            }
+            Layout::Djay => match read_djay(path, &mut lib) {
+                Ok(()) => used.push(json!({"path": p, "layout": "djay"})),
+                Err(f) => {
+                    lib.count("djay").skipped += 1;
+                    let error = failure_text(&f);
+                    lib.errors.push(library::RecordError {
+                        collection: "djay".into(),
+                        key: p.clone(),
+                        error,
+                        ..library::RecordError::default()
+                    });
+                    first_failure.get_or_insert(f);
+                }
+            },
             Layout::Rekordbox => {
-                let p = path.to_string_lossy().into_owned();
-                // Each file is a source of its own: its keys carry its path inside the grant.
+                // Each file is a source of its own: its keys carry its path inside the grant,
+                // and relative locations resolve against its folder on the host.
                 let source = source_name(path);
+                let base = path.parent().and_then(|d| host::host_path(&d.to_string_lossy()));
                 let read = std::fs::read(path).map_err(|e| e.to_string()).and_then(|b| {
                     let text =
                         String::from_utf8(b).map_err(|e| format!("not UTF-8 ({e}); Rekordbox writes UTF-8 XML"))?;
-                    rekordbox::read(text.trim_start_matches('\u{feff}'), &source).map_err(|e| e.to_string())
+                    rekordbox::read_at(text.trim_start_matches('\u{feff}'), &source, base.as_deref())
+                        .map_err(|e| e.to_string())
                 });
                 match read {
                     Ok(r) => {
@@ -459,39 +566,126 @@ fn import() -> Res<Done> {
                     }
                     Err(e) => {
                         lib.count("rekordbox").skipped += 1;
-                        lib.errors.push(library::RecordError { collection: "rekordbox".into(), key: p, error: e });
+                        lib.errors.push(library::RecordError {
+                            collection: "rekordbox".into(),
+                            key: p.clone(),
+                            error: e,
+                            ..library::RecordError::default()
+                        });
                     }
                 }
             }
         }
+        for e in &mut lib.errors[errors_before..] {
+            e.file = p.clone();
+        }
+        for w in &mut lib.warnings[warnings_before..] {
+            w.file = p.clone();
+        }
     }
+    (lib, used, first_failure)
+}
+
+/// The failure of an import that could import nothing: how many records or files, and the
+/// first ones with their files and reasons.
+fn nothing_imported(errors: &[library::RecordError], what: &str) -> Failure {
+    let shown: Vec<String> =
+        errors.iter().take(10).map(|e| format!("{} {} ({}): {}", e.collection, e.key, e.file, e.error)).collect();
+    permanent(format!(
+        "nothing could be imported: {} records or files {what} (the catalog is unchanged); first: {}",
+        errors.len(),
+        shown.join("; ")
+    ))
+}
+
+/// Names the file of every error that lacks one, by its record's key.
+fn fill_files(errors: &mut [library::RecordError], used: &[Value]) {
+    for e in errors.iter_mut().filter(|e| e.file.is_empty()) {
+        e.file = file_of(&e.key, used);
+    }
+}
+
+fn failure_text(f: &Failure) -> String {
+    match f {
+        Failure::InvalidInput(m) | Failure::Permanent(m) | Failure::Transient(m) => m.clone(),
+    }
+}
+
+/// The source file a record came from, by its key: a Rekordbox key names its file's key
+/// prefix; any other key is the djay library's.
+fn file_of(key: &str, used: &[Value]) -> String {
+    let by_prefix = used.iter().find(|u| u["key_prefix"].as_str().is_some_and(|pre| key.starts_with(pre)));
+    let djay = || used.iter().find(|u| u["layout"] == "djay");
+    by_prefix.or_else(djay).map(|u| s(&u["path"])).unwrap_or_default()
+}
+
+/// The playlists' records: `tracks` the distinct tracks (a relation holds each once),
+/// `entries` every entry with its position (1-based), repeats included, as JSON text. A list
+/// whose entries outgrow one text property (64 KiB) keeps its tracks and is named in
+/// `warnings`.
+fn playlist_records(lib: &Library, warnings: &mut Vec<library::Warning>) -> Vec<Value> {
+    lib.playlists
+        .iter()
+        .map(|p| {
+            let source = if p.key.starts_with("rekordbox:") { "rekordbox" } else { "djay" };
+            let mut props = json!({"name": p.name, "source": source, "tracks": p.tracks});
+            if let Some(folder) = &p.path {
+                props["folder"] = json!(folder);
+            }
+            let entries: Vec<Value> =
+                p.entries.iter().enumerate().map(|(i, k)| json!({"track": k, "position": i + 1})).collect();
+            let text = Value::Array(entries).to_string();
+            if text.len() <= ENTRIES_BYTES {
+                props["entries"] = json!(text);
+            } else {
+                warnings.push(library::Warning {
+                    collection: PLAYLISTS.into(),
+                    key: p.key.clone(),
+                    warning: format!(
+                        "{} entries ({} bytes as JSON) exceed one text property ({ENTRIES_BYTES} bytes): the playlist keeps its {} distinct tracks, not their order with repeats",
+                        p.entries.len(),
+                        text.len(),
+                        p.tracks.len()
+                    ),
+                    ..library::Warning::default()
+                });
+            }
+            json!({"key": p.key, "props": props})
+        })
+        .collect()
+}
+
+/// How an error names a record the catalog refused at write time.
+const REFUSED: &str = "not written: the catalog refused it: ";
+
+/// The catalog's limit for one text value.
+const ENTRIES_BYTES: usize = 64 << 10;
+
+fn import() -> Res<Done> {
+    let started = Instant::now();
+    let (sources, ignored) = find_sources()?;
+    let (mut lib, used, first_failure) = read_sources(&sources);
     lib.finish();
     lib.sort_plays();
     let read_ms = started.elapsed().as_millis() as u64;
     let undecodable: u64 = lib.counts.values().map(|c| c.skipped).sum();
-    let decoded: u64 = lib.counts.values().map(|c| c.read).sum();
-    for e in &lib.errors {
-        log(Level::Warn, &format!("{} {}: {}", e.collection, e.key, e.error));
-    }
-    // Most records unreadable: this is not the library djay wrote, or a format this reader
-    // does not know. Fail, write nothing, and name the records (all of them are in the log).
-    if undecodable > 0 && undecodable * 2 > decoded + undecodable {
-        let shown: Vec<String> =
-            lib.errors.iter().take(10).map(|e| format!("{} {}: {}", e.collection, e.key, e.error)).collect();
-        let errors = json!({"undecodable": undecodable, "decoded": decoded, "errors": lib.errors.iter().take(50).collect::<Vec<_>>()});
-        return Err(permanent(format!(
-            "{undecodable} of {} records do not decode, so nothing was imported (the library is unchanged); \
-             first: {}; {errors}",
-            decoded + undecodable,
-            shown.join("; ")
-        )));
-    }
     // A key the catalog would refuse fails its whole batch: set aside (listed under `errors`)
     // before anything is written, never found in the third collection's batch.
     let refused_keys = lib.set_aside_bad_keys([TRACKS, SESSIONS, PLAYS, PLAYLISTS]);
+    fill_files(&mut lib.errors, &used);
+    let nothing = lib.tracks.is_empty() && lib.sessions.is_empty() && lib.plays.is_empty() && lib.playlists.is_empty();
+    // Nothing at all could be read: the task fails and names why (a djay library's own
+    // failure keeps its kind: a busy database is worth another try).
+    if nothing && !lib.errors.is_empty() {
+        if let Some(f) = first_failure
+            && lib.errors.len() == 1
+        {
+            return Err(f);
+        }
+        return Err(nothing_imported(&lib.errors, "did not read"));
+    }
     ensure_collections()?;
-
-    let tracks: Vec<Value> = lib.tracks.values().map(library::track_record).collect();
+    let (track_chunks, n_tracks) = track_texts(std::mem::take(&mut lib.tracks));
     let mut per_session: BTreeMap<&str, usize> = BTreeMap::new();
     let mut plays = Vec::with_capacity(lib.plays.len());
     for p in &lib.plays {
@@ -504,62 +698,131 @@ fn import() -> Res<Done> {
         .values()
         .map(|s| library::session_record(s, per_session.get(s.uuid.as_str()).copied().unwrap_or(0)))
         .collect();
-    let playlists: Vec<Value> = lib
-        .playlists
-        .iter()
-        .map(|p| {
-            let source = if p.key.starts_with("rekordbox:") { "rekordbox" } else { "djay" };
-            let mut props = json!({"name": p.name, "source": source, "tracks": p.tracks});
-            if let Some(folder) = &p.path {
-                props["folder"] = json!(folder);
-            }
-            json!({"key": p.key, "props": props})
-        })
-        .collect();
-    // djay playlist items whose track the library does not hold (or holds twice on a list).
+    let mut warnings = std::mem::take(&mut lib.warnings);
+    let playlists = playlist_records(&lib, &mut warnings);
+    // One transaction for the four collections when they fit one call: a failure midway (the
+    // quota, the database) leaves the catalog as it was. A record the catalog refuses is
+    // set aside alone (listed under `errors`) and the rest written.
+    let (n_sessions, n_plays, n_playlists) = (sessions.len(), plays.len(), playlists.len());
+    let batches = vec![
+        (TRACKS, track_chunks),
+        (SESSIONS, chunk_texts(&sessions)),
+        (PLAYS, chunk_texts(&plays)),
+        (PLAYLISTS, chunk_texts(&playlists)),
+    ];
+    // Only the texts are kept while writing.
+    drop((sessions, plays, playlists));
+    let (written, write_calls, refused) = upsert_collections(batches)?;
+    lib.errors.extend(refused);
+    fill_files(&mut lib.errors, &used);
+    for w in warnings.iter_mut().filter(|w| w.file.is_empty()) {
+        w.file = file_of(&w.key, &used);
+    }
+    // What was imported: the records the catalog refused are counted out (and listed).
+    let refused_in = |c: &str| lib.errors.iter().filter(|e| e.collection == c && e.error.starts_with(REFUSED)).count();
+    let counts = import_counts(
+        &lib,
+        n_tracks - refused_in(TRACKS),
+        n_sessions - refused_in(SESSIONS),
+        n_plays - refused_in(PLAYS),
+        n_playlists - refused_in(PLAYLISTS),
+    );
+    for e in &lib.errors {
+        log(Level::Warn, &format!("{} {} ({}): {}", e.collection, e.key, e.file, e.error));
+    }
+    let imported: u64 =
+        ["tracks", "sessions", "plays", "playlists"].iter().map(|k| counts[k].as_u64().unwrap_or(0)).sum();
+    if imported == 0 && !lib.errors.is_empty() {
+        return Err(nothing_imported(&lib.errors, "were refused"));
+    }
+    let result = import_result(
+        &lib,
+        ImportParts {
+            used,
+            ignored,
+            undecodable,
+            refused_keys,
+            counts,
+            warnings,
+            written,
+            write_calls,
+            read_ms,
+            started,
+        },
+    );
+    Ok(Done::new(import_summary(&result), result))
+}
+
+/// The import's `counts`: records per collection and the playlists' entries: distinct
+/// (playlist, track) pairs, every entry, repeats, and djay items whose track is missing.
+fn import_counts(lib: &Library, tracks: usize, sessions: usize, plays: usize, playlists: usize) -> Value {
     let missing: usize = lib.playlists.iter().map(|p| p.missing).sum();
     let repeats: usize = lib.playlists.iter().map(|p| p.repeats).sum();
     let members: usize = lib.playlists.iter().map(|p| p.tracks.len()).sum();
-    // One transaction for the four collections when they fit one call: a failure midway (the
-    // quota, the database) leaves the catalog as it was.
-    let (written, write_calls) = upsert_collections(&[
-        (TRACKS, tracks.as_slice()),
-        (SESSIONS, sessions.as_slice()),
-        (PLAYS, plays.as_slice()),
-        (PLAYLISTS, playlists.as_slice()),
-    ])?;
+    let entries: usize = lib.playlists.iter().map(|p| p.entries.len()).sum();
+    json!({"tracks": tracks, "sessions": sessions, "plays": plays, "playlists": playlists,
+           "playlist_tracks": members, "playlist_entries": entries, "playlist_items_missing": missing,
+           "playlist_items_repeated": repeats})
+}
+
+/// What [`import_result`] puts together besides the library.
+struct ImportParts {
+    used: Vec<Value>,
+    ignored: Vec<Value>,
+    undecodable: u64,
+    refused_keys: usize,
+    counts: Value,
+    warnings: Vec<library::Warning>,
+    written: Map<String, Value>,
+    write_calls: usize,
+    read_ms: u64,
+    started: Instant,
+}
+
+fn import_result(lib: &Library, p: ImportParts) -> Value {
     let skipped: u64 = lib.counts.values().map(|c| c.skipped).sum();
     let unknown: u64 = lib.counts.values().map(|c| c.unknown_fields).sum();
-    let changed: u64 =
-        written.values().map(|w| w["inserted"].as_u64().unwrap_or(0) + w["updated"].as_u64().unwrap_or(0)).sum();
     let read = lib.summary();
-    let result = json!({
-        "sources": used,
-        "ignored": ignored,
+    let (warnings, _) = sync::page_of(&p.warnings, 0);
+    json!({
+        "sources": p.used,
+        "ignored": p.ignored,
         "read": read["collections"],
         "errors": read["errors"],
         "errors_total": read["errors_total"],
+        "warnings": warnings,
+        "warnings_total": p.warnings.len(),
         "skipped": skipped,
-        "undecodable": undecodable,
-        "refused_keys": refused_keys,
+        "undecodable": p.undecodable,
+        "refused_keys": p.refused_keys,
         "unknown_fields": unknown,
-        "counts": {"tracks": tracks.len(), "sessions": sessions.len(), "plays": plays.len(), "playlists": playlists.len(),
-                   "playlist_tracks": members, "playlist_items_missing": missing, "playlist_items_repeated": repeats},
-        "written": written,
+        "counts": p.counts,
+        "written": p.written,
         // 1: the import was one transaction (all or nothing); more: each call was.
-        "write_calls": write_calls,
-        "atomic": write_calls <= 1,
+        "write_calls": p.write_calls,
+        "atomic": p.write_calls <= 1,
         // Where the time went (wall, ms): reading and decoding the library, writing the catalog.
-        "timings_ms": {"read": read_ms, "write": started.elapsed().as_millis() as u64 - read_ms},
-    });
-    let summary = format!(
-        "imported {} tracks, {} sessions, {} plays, {} playlists; {changed} records written, {skipped} undecodable records, {unknown} unknown fields skipped",
-        tracks.len(),
-        sessions.len(),
-        plays.len(),
-        playlists.len()
-    );
-    outcome(summary, result, Vec::new())
+        "timings_ms": {"read": p.read_ms, "write": p.started.elapsed().as_millis() as u64 - p.read_ms},
+    })
+}
+
+fn import_summary(r: &Value) -> String {
+    let n = |k: &str| r["counts"][k].as_u64().unwrap_or(0);
+    let changed: u64 = r["written"]
+        .as_object()
+        .map(|w| w.values().map(|w| w["inserted"].as_u64().unwrap_or(0) + w["updated"].as_u64().unwrap_or(0)).sum())
+        .unwrap_or(0);
+    format!(
+        "imported {} tracks, {} sessions, {} plays, {} playlists; {changed} records written, {} undecodable records, {} errors, {} warnings, {} unknown fields skipped",
+        n("tracks"),
+        n("sessions"),
+        n("plays"),
+        n("playlists"),
+        r["undecodable"],
+        r["errors_total"],
+        r["warnings_total"],
+        r["unknown_fields"]
+    )
 }
 
 /// A Rekordbox file's name in its keys: its path inside the `djay` grant (`exports/rb.xml`).
@@ -582,6 +845,7 @@ fn merge(into: &mut Library, other: Library) {
         e.unknown_fields += c.unknown_fields;
     }
     into.errors.extend(other.errors);
+    into.warnings.extend(other.warnings);
 }
 
 // ---------------------------------------------------------------- reading the catalog

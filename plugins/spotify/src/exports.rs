@@ -61,11 +61,15 @@ pub struct Snapshot {
     pub rows: Vec<Row>,
 }
 
-/// A skipped row: its line and why.
-#[derive(Debug, Clone, PartialEq)]
+/// A skipped row: its line and why; for the entries of `YourLibrary.json` that are not
+/// tracks, one per key of the file (`kind`: `albums`, `shows`, `bannedArtists`, …) with how
+/// many entries it holds (`count`).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Skip {
     pub line: usize,
     pub reason: String,
+    pub kind: Option<String>,
+    pub count: Option<usize>,
 }
 
 /// What one file held.
@@ -98,10 +102,21 @@ pub fn parse_file(name: &str, bytes: &[u8]) -> Result<Parsed, String> {
         };
         parse_csv(&st, text)
     } else if lower.ends_with(".json") {
-        parse_json(text)
+        // A file of Spotify's account data that holds no library data is named for what it is
+        // when its content is none of the layouts read.
+        parse_json(text).map_err(|e| match account_file_not_read(name) {
+            Some(what) if is_empty_json(text) => format!("{what} (empty)"),
+            Some(what) => what.to_string(),
+            None => e,
+        })
     } else {
         Err(unrecognised(name).unwrap_or_else(|| "not an export".into()))
     }
+}
+
+fn is_empty_json(text: &str) -> bool {
+    matches!(serde_json::from_str::<Value>(text), Ok(Value::Array(a)) if a.is_empty())
+        || matches!(serde_json::from_str::<Value>(text), Ok(Value::Object(o)) if o.is_empty() || o.values().all(|v| v.as_array().is_some_and(Vec::is_empty)))
 }
 
 /// Why a file is no export by its name alone (so it need not be read): every layout is a
@@ -449,7 +464,7 @@ impl CsvRead<'_> {
                 } else {
                     "no track URI".to_string()
                 };
-                return Err(Skip { line: r.line, reason });
+                return Err(Skip { kind: None, count: None, line: r.line, reason });
             }
         };
         if !is_track_uri(&uri) {
@@ -458,7 +473,7 @@ impl CsvRead<'_> {
             } else {
                 format!("`{uri}` is not a spotify:track: or spotify:local: URI")
             };
-            return Err(Skip { line: r.line, reason });
+            return Err(Skip { kind: None, count: None, line: r.line, reason });
         }
         let local = uri.starts_with("spotify:local:").then(|| local_parts(&uri));
         let title = match get(c.title).map(str::to_string).or_else(|| local.as_ref().map(|l| l.2.clone())) {
@@ -472,7 +487,7 @@ impl CsvRead<'_> {
                 } else {
                     "no track name".to_string()
                 };
-                return Err(Skip { line: r.line, reason });
+                return Err(Skip { kind: None, count: None, line: r.line, reason });
             }
         };
         // The artist IDs, when the file has them, count the artists: one ID is one name,
@@ -596,6 +611,7 @@ pub fn parse_json(text: &str) -> Result<Parsed, String> {
     if let Some(tracks) = v.get("tracks").and_then(Value::as_array) {
         let mut out = library_tracks(tracks);
         library_locals(v.get("other"), &mut out);
+        library_not_tracks(&v, &mut out);
         return Ok(out);
     }
     if let Some(items) = v.as_array() {
@@ -617,7 +633,12 @@ fn account_playlists(pls: &[Value]) -> Parsed {
     let mut out = Parsed { layout: "spotify-account-playlists".into(), ..Parsed::default() };
     for (pi, p) in pls.iter().enumerate() {
         let Some(name) = str_of(p, &["name", "playlistName", "title"]) else {
-            out.skipped.push(Skip { line: pi + 1, reason: format!("playlist #{} has no name", pi + 1) });
+            out.skipped.push(Skip {
+                kind: None,
+                count: None,
+                line: pi + 1,
+                reason: format!("playlist #{} has no name", pi + 1),
+            });
             continue;
         };
         let modified = str_of(p, &["lastModifiedDate", "last_modified", "lastModified"]).map(str::to_string);
@@ -668,6 +689,8 @@ fn playlist_items(name: &str, items: &[Value], out: &mut Parsed) -> Vec<Row> {
         match (uri, title) {
             (Some(u), Some(title)) if is_track_uri(u) => rows.push(row(u, title)),
             _ if other_kind.is_some() => out.skipped.push(Skip {
+                kind: None,
+                count: None,
                 line,
                 reason: match other_kind {
                     Some("episode") => format!("playlist `{name}` item {line}: a podcast episode, not a track"),
@@ -676,12 +699,18 @@ fn playlist_items(name: &str, items: &[Value], out: &mut Parsed) -> Vec<Row> {
             }),
             // 2020 exports: a track known by its names only, matched by the import.
             (None, Some(title)) if artist.is_some() => rows.push(row("", title)),
-            (Some(u), Some(_)) => out
-                .skipped
-                .push(Skip { line, reason: format!("playlist `{name}` item {line}: `{u}` is not a track URI") }),
-            _ => {
-                out.skipped.push(Skip { line, reason: format!("playlist `{name}` item {line}: no track URI or name") })
-            }
+            (Some(u), Some(_)) => out.skipped.push(Skip {
+                kind: None,
+                count: None,
+                line,
+                reason: format!("playlist `{name}` item {line}: `{u}` is not a track URI"),
+            }),
+            _ => out.skipped.push(Skip {
+                kind: None,
+                count: None,
+                line,
+                reason: format!("playlist `{name}` item {line}: no track URI or name"),
+            }),
         }
     }
     rows
@@ -708,9 +737,12 @@ fn library_tracks(tracks: &[Value]) -> Parsed {
             (Some(u), Some(title)) if is_track_uri(u) => rows.push(row(u, title)),
             // 2020 exports: no `uri`; the names are matched by the import.
             (None, Some(title)) if artist.is_some() => rows.push(row("", title)),
-            _ => {
-                out.skipped.push(Skip { line: i + 1, reason: format!("library track {}: no track URI or name", i + 1) })
-            }
+            _ => out.skipped.push(Skip {
+                kind: None,
+                count: None,
+                line: i + 1,
+                reason: format!("library track {}: no track URI or name", i + 1),
+            }),
         }
     }
     out.playlists.push(Snapshot { name: LIKED.into(), modified: None, rows });
@@ -721,6 +753,7 @@ fn library_tracks(tracks: &[Value]) -> Parsed {
 /// with a `uri`): tracks read from their URI, on no playlist; anything else there is listed as
 /// skipped.
 fn library_locals(other: Option<&Value>, out: &mut Parsed) {
+    let (mut not_local, mut first) = (0usize, None::<String>);
     for (i, o) in other.and_then(Value::as_array).into_iter().flatten().enumerate() {
         let uri = o.as_str().or_else(|| str_of(o, &["uri", "trackUri"]));
         match uri.filter(|u| u.starts_with("spotify:local:")) {
@@ -738,16 +771,81 @@ fn library_locals(other: Option<&Value>, out: &mut Parsed) {
                     ..Row::default()
                 });
             }
-            None => out.skipped.push(Skip {
-                line: i + 1,
-                reason: format!(
-                    "`other` item {}: not a local-file URI ({})",
-                    i + 1,
-                    o.to_string().chars().take(80).collect::<String>()
-                ),
-            }),
+            None => {
+                not_local += 1;
+                first.get_or_insert_with(|| o.to_string().chars().take(80).collect::<String>());
+            }
         }
     }
+    if not_local > 0 {
+        out.skipped.push(Skip {
+            line: 0,
+            reason: format!(
+                "`other`: {not_local} entries that are not local-file URIs, not read (first: {})",
+                first.unwrap_or_default()
+            ),
+            kind: Some("other".into()),
+            count: Some(not_local),
+        });
+    }
+}
+
+/// What each key of `YourLibrary.json` other than `tracks` and `other` holds, in words.
+const LIBRARY_KINDS: &[(&str, &str)] = &[
+    ("albums", "saved albums"),
+    ("shows", "followed podcast shows"),
+    ("episodes", "saved podcast episodes"),
+    ("artists", "followed artists"),
+    ("bannedTracks", "tracks hidden from recommendations"),
+    ("bannedArtists", "artists hidden from recommendations"),
+];
+
+/// The entries of `YourLibrary.json` that are not tracks: one skip per key (`albums`,
+/// `shows`, `episodes`, `artists`, `bannedTracks`, `bannedArtists`, and any other list the
+/// file holds), with its count, so none is dropped without a word.
+fn library_not_tracks(v: &Value, out: &mut Parsed) {
+    let Some(obj) = v.as_object() else { return };
+    for (key, list) in obj {
+        let Some(n) = list.as_array().map(Vec::len).filter(|n| *n > 0) else { continue };
+        if key == "tracks" || key == "other" {
+            continue;
+        }
+        let what = LIBRARY_KINDS.iter().find(|(k, _)| k == key).map(|(_, w)| *w).unwrap_or("entries");
+        out.skipped.push(Skip {
+            line: 0,
+            reason: format!("`{key}`: {n} {what}, not tracks: not read"),
+            kind: Some(key.clone()),
+            count: Some(n),
+        });
+    }
+}
+
+/// What a Spotify account-data file that holds no library data is, by its name (`Wrapped2024.json`,
+/// `YourSoundCapsule.json`, …), or None for a name Spotify's data does not use.
+pub fn account_file_not_read(name: &str) -> Option<&'static str> {
+    let base = name.rsplit('/').next().unwrap_or(name).to_ascii_lowercase();
+    let stem = base.strip_suffix(".json")?;
+    let named: &[(&str, &str)] = &[
+        ("wrapped", "Spotify Wrapped summary, not library data"),
+        ("yoursoundcapsule", "Spotify Sound Capsule listening summary, not library data"),
+        ("soundcapsule", "Spotify Sound Capsule listening summary, not library data"),
+        ("marquee", "Marquee (artists' campaign audiences), not library data"),
+        ("searchqueries", "search queries, not library data"),
+        ("follow", "followers and following, not library data"),
+        ("identifiers", "account identifiers, not library data"),
+        ("identity", "account identity, not library data"),
+        ("inferences", "advertising inferences, not library data"),
+        ("payments", "payment details, not library data"),
+        ("userdata", "account details, not library data"),
+        ("customerservicehistory", "customer service history, not library data"),
+        ("playlistinabottle", "Playlist in a Bottle, not library data"),
+        ("duonewfamily", "Duo or Family plan details, not library data"),
+    ];
+    let folded: String = stem.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    if folded.contains("assistant") || folded.contains("conversation") {
+        return Some("assistant conversation log, not library data");
+    }
+    named.iter().find(|(k, _)| folded.starts_with(k)).map(|(_, what)| *what)
 }
 
 /// Streaming history, the extended (`ts`, `ms_played`) or the simple (`endTime`, `msPlayed`)
@@ -786,6 +884,8 @@ fn streaming_history(items: &[Value], extended: bool) -> Parsed {
             }),
             // podcast and audiobook streams carry no track name
             _ => out.skipped.push(Skip {
+                kind: None,
+                count: None,
                 line: i + 1,
                 reason: format!("stream {}: not a music track (no track name, artist or time)", i + 1),
             }),
@@ -822,8 +922,8 @@ mod tests {
         assert_eq!(
             p.skipped,
             vec![
-                Skip { line: 5, reason: "short row: 1 of 10 fields, no track name".into() },
-                Skip { line: 6, reason: "short row: 2 of 10 fields, no track URI".into() }
+                Skip { kind: None, count: None, line: 5, reason: "short row: 1 of 10 fields, no track name".into() },
+                Skip { kind: None, count: None, line: 6, reason: "short row: 2 of 10 fields, no track URI".into() }
             ]
         );
         let rows = &p.playlists[0].rows;
@@ -1011,5 +1111,55 @@ mod tests {
         );
         assert_eq!((p.local[1].title.as_str(), p.local[1].artists.len()), ("Bare", 0));
         assert_eq!(p.skipped.len(), 1, "{:?}", p.skipped);
+    }
+
+    /// Issue 81: every entry of `YourLibrary.json` that is not a track is named, per key of the
+    /// file with its count (the shape of the 2020–2025 exports in shared/realworld); account
+    /// files that hold no library data are named for what they are.
+    #[test]
+    fn library_entries_that_are_not_tracks_are_named_with_their_count() {
+        let text = r#"{"tracks": [{"artist": "A", "album": "B", "track": "C", "uri": "spotify:track:1"}],
+            "albums": [{"artist": "A", "album": "B", "uri": "spotify:album:1"}, {"artist": "D", "album": "E", "uri": "spotify:album:2"}],
+            "shows": [{"name": "S", "publisher": "P", "uri": "spotify:show:1"}],
+            "episodes": [{"name": "E1", "show": "S", "uri": "spotify:episode:1"}, {"name": "E2", "show": "S", "uri": "spotify:episode:2"}, {"name": "E3", "show": "S", "uri": "spotify:episode:3"}],
+            "bannedTracks": [{"artist": "X", "album": "Y", "track": "Z", "uri": "spotify:track:9"}],
+            "artists": [{"name": "A", "uri": "spotify:artist:1"}],
+            "bannedArtists": [],
+            "other": ["spotify:local:A:B:C:60", "spotify:playlist:x", {"name": "odd"}]}"#;
+        let p = parse_json(text).unwrap();
+        assert_eq!((p.playlists[0].rows.len(), p.local.len()), (1, 1));
+        let mut kinds: Vec<(String, usize)> =
+            p.skipped.iter().map(|s| (s.kind.clone().unwrap(), s.count.unwrap())).collect();
+        kinds.sort();
+        let want: Vec<(String, usize)> =
+            [("albums", 2), ("artists", 1), ("bannedTracks", 1), ("episodes", 3), ("other", 2), ("shows", 1)]
+                .iter()
+                .map(|(k, n)| (k.to_string(), *n))
+                .collect();
+        assert_eq!(kinds, want);
+        let shows = p.skipped.iter().find(|s| s.kind.as_deref() == Some("shows")).unwrap();
+        assert_eq!(shows.reason, "`shows`: 1 followed podcast shows, not tracks: not read");
+        assert!(p.skipped.iter().any(|s| s.reason.contains("spotify:playlist:x")), "{:?}", p.skipped);
+
+        let named = |name: &str, text: &str| parse_file(name, text.as_bytes()).unwrap_err();
+        assert_eq!(
+            named("Wrapped2024.json", r#"{"topArtists": {"topArtists": ["x"]}}"#),
+            "Spotify Wrapped summary, not library data"
+        );
+        assert_eq!(
+            named("YourSoundCapsule.json", r#"{"highlights": [], "stats": [{"date": "2024-01-01"}]}"#),
+            "Spotify Sound Capsule listening summary, not library data"
+        );
+        assert_eq!(
+            named("Spotify Assistant Conversations.json", "[]"),
+            "assistant conversation log, not library data (empty)"
+        );
+        assert_eq!(
+            named("Marquee.json", r#"[{"artistName": "A", "segment": "Light listeners"}]"#),
+            "Marquee (artists' campaign audiences), not library data"
+        );
+        assert!(named("Notes.json", r#"{"x": 1}"#).contains("none of the account-data layouts"));
+        // Content comes first: a readable layout under such a name is read.
+        assert!(parse_file("Wrapped2024.json", br#"{"tracks": []}"#).is_ok());
     }
 }

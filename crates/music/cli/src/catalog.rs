@@ -444,11 +444,34 @@ fn find_match(
         None => None,
     };
     let q = TrackQuery { title, artists, duration_ms, isrc, ..TrackQuery::default() };
-    let outcome = open(ctx)?.match_track(user, &q)?;
+    let mut outcome = open(ctx)?.match_track(user, &q)?;
+    // A lookup by title and artist without a duration: the matcher is never certain of names
+    // alone (its rule is for merging records), but exactly one candidate with the query's own
+    // names is the answer (`title+artist`); several stay ambiguous.
+    let mut lookup = None;
+    if q.duration_ms.is_none() && q.isrc.is_none() && outcome.verdict != Verdict::Match {
+        let same: Vec<usize> = (0..outcome.candidates.len())
+            .filter(|&i| {
+                let c = &outcome.candidates[i];
+                baton_normalize::identity::same_names(&q.title, &q.artists, &c.title, &c.artists)
+            })
+            .collect();
+        if let [i] = same.as_slice() {
+            let c = outcome.candidates.swap_remove(*i);
+            lookup = Some(serde_json::json!({"method": "title+artist", "score": c.score}));
+            outcome.candidates = vec![c];
+            outcome.verdict = Verdict::Match;
+        }
+    }
     if json {
-        say!("{}", serde_json::to_string_pretty(&outcome)?);
+        let mut v = serde_json::to_value(&outcome)?;
+        if let Some(m) = &lookup {
+            v["match"] = m.clone();
+        }
+        say!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         let verdict = match outcome.verdict {
+            Verdict::Match if lookup.is_some() => "match (title+artist)",
             Verdict::Match => "match",
             Verdict::Ambiguous => "ambiguous",
             Verdict::None => "none",

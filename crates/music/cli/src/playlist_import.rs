@@ -103,6 +103,11 @@ fn import_one(
     if pl.encoding == "windows-1252" {
         out["note"] = json!("not valid UTF-8: decoded as Windows-1252");
     }
+    // A Windows Media smart playlist is a query the player runs: kept, with no static entries.
+    if pl.smart {
+        out["smart"] = json!(true);
+        out["query"] = json!(pl.query);
+    }
     if let Some(reason) = suspicious {
         out["suspicious"] = json!({"reason": reason, "withheld": gone});
     }

@@ -130,8 +130,14 @@ pub struct Track {
     pub isrc: Option<String>,
     pub bpm: Option<f64>,
     pub key_index: Option<i64>,
-    /// Rekordbox `Tonality`.
+    /// Rekordbox `Tonality` as written, or djay's key index as a key name.
     pub tonality: Option<String>,
+    /// The key in one notation (classical: `C`, `F#m`; [`crate::keys::normalize`]), whichever
+    /// notation `tonality` is in (classical, Camelot or Open Key). The record's `key` property.
+    pub musical_key: Option<String>,
+    /// Rekordbox: every `TEMPO` of a track whose tempo changes (or that has a beat grid), in
+    /// order, with lower-case keys (`inizio`, `bpm`, `metro`, `battito`) and values as written.
+    pub tempo_map: Vec<BTreeMap<String, String>>,
     pub play_count: Option<i64>,
     /// The BPM set by hand in djay (`manualBPM`), which djay plays over the analysed one.
     pub manual_bpm: Option<f64>,
@@ -187,6 +193,8 @@ pub struct Playlist {
     pub name: String,
     /// Track keys in order (each once: the catalog links a track to a playlist once).
     pub tracks: Vec<String>,
+    /// Every entry in order, repeats included (a set that played a track twice).
+    pub entries: Vec<String>,
     pub folder: bool,
     /// djay: the folders above it, outermost first (`Events/2024`); none at the top.
     pub path: Option<String>,
@@ -210,8 +218,9 @@ struct PlaylistItem {
     track: String,
 }
 
-/// A cue point or a loop: its pad number (1-based, as djay writes it), start and end seconds
-/// (the end only for loops and ranged cues) and its name.
+/// A cue point or a loop: its pad number (1-based, as djay writes it; Rekordbox's `Num`, from
+/// 0, -1 for a memory cue), start and end seconds (the end only for loops and ranged cues) and
+/// its name; Rekordbox's also their kind (`hot` or `memory`), `Type` and colour.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Cue {
     pub number: Option<i64>,
@@ -219,6 +228,12 @@ pub struct Cue {
     pub end: Option<f64>,
     pub name: Option<String>,
     pub color: Option<i64>,
+    /// Rekordbox: `hot` (`Num` >= 0) or `memory` (`Num` = -1).
+    pub kind: Option<String>,
+    /// Rekordbox `Type`: 0 cue, 1 fade-in, 2 fade-out, 3 load, 4 loop.
+    pub cue_type: Option<i64>,
+    /// Rekordbox `Red`/`Green`/`Blue` as `#rrggbb`.
+    pub rgb: Option<String>,
 }
 
 /// Per collection: rows read, rows skipped (undecodable), unknown fields skipped.
@@ -229,12 +244,24 @@ pub struct Counts {
     pub unknown_fields: u64,
 }
 
-/// A record that did not decode.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A record that did not decode (or was not written), and the source file it came from (set
+/// by the caller that knows it, after reading that file).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RecordError {
     pub collection: String,
     pub key: String,
     pub error: String,
+    pub file: String,
+}
+
+/// Something imported but not as written, named so it is never silent: a Rekordbox `TrackID`
+/// shared by several `TRACK`s, a playlist whose entries do not fit one property.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Warning {
+    pub collection: String,
+    pub key: String,
+    pub warning: String,
+    pub file: String,
 }
 
 /// Everything read from one source.
@@ -246,6 +273,7 @@ pub struct Library {
     pub playlists: Vec<Playlist>,
     pub counts: BTreeMap<String, Counts>,
     pub errors: Vec<RecordError>,
+    pub warnings: Vec<Warning>,
     /// Unknown field names seen, per collection (for the result; at most 20 each).
     pub unknown: BTreeMap<String, BTreeSet<String>>,
     /// djay's playlist items, in the order read; joined to `playlists` by [`Library::finish`].
@@ -261,6 +289,7 @@ fn cue(c: &Object, start: &str, end: &str) -> Option<Cue> {
         end: c.num(end).filter(|t| *t >= 0.0),
         name: nonempty(c.str("comment")).or_else(|| nonempty(c.str("name"))),
         color: c.int("colorIndex"),
+        ..Cue::default()
     })
 }
 
@@ -382,7 +411,12 @@ impl Library {
             Ok(o) => o,
             Err(error) => {
                 self.count(collection).skipped += 1;
-                self.errors.push(RecordError { collection: collection.into(), key: key.into(), error });
+                self.errors.push(RecordError {
+                    collection: collection.into(),
+                    key: key.into(),
+                    error,
+                    ..RecordError::default()
+                });
                 return;
             }
         };
@@ -437,7 +471,12 @@ impl Library {
                     self.count(collection).read -= 1;
                     self.count(collection).skipped += 1;
                     let error = "a playlist item without `playlistUUID` or `mediaItemUUID`".to_string();
-                    self.errors.push(RecordError { collection: collection.into(), key: key.into(), error });
+                    self.errors.push(RecordError {
+                        collection: collection.into(),
+                        key: key.into(),
+                        error,
+                        ..RecordError::default()
+                    });
                     return;
                 };
                 self.items.push(PlaylistItem { key: key.to_string(), playlist, track });
@@ -497,6 +536,9 @@ impl Library {
         t.key_index = ki.filter(|k| (0..24).contains(k));
         if t.tonality.is_none() {
             t.tonality = t.key_index.map(key_name);
+        }
+        if t.musical_key.is_none() {
+            t.musical_key = t.key_index.map(key_name);
         }
         if let Some(m) = manual.filter(|b| *b > 0.0) {
             t.manual_bpm = Some(m);
@@ -567,14 +609,18 @@ impl Library {
             if p.folder {
                 continue;
             }
-            // A playlist read with its tracks (Rekordbox's) keeps them; djay's items follow.
-            let mut out =
-                Playlist { key: p.key.clone(), name: p.name.clone(), tracks: p.tracks.clone(), ..Playlist::default() };
+            // A playlist read with its entries (Rekordbox's) keeps them; djay's items follow.
+            let mut out = Playlist {
+                key: p.key.clone(),
+                name: p.name.clone(),
+                entries: p.entries.clone(),
+                missing: p.missing,
+                ..Playlist::default()
+            };
             let listed: Vec<&PlaylistItem> = p.items.iter().filter_map(|k| items.get(k.as_str()).copied()).collect();
             let listed_keys: BTreeSet<&str> = listed.iter().map(|i| i.key.as_str()).collect();
             let rest =
                 by_playlist.get(p.key.as_str()).into_iter().flatten().filter(|i| !listed_keys.contains(i.key.as_str()));
-            let mut seen: BTreeSet<&str> = p.tracks.iter().map(String::as_str).collect();
             for i in listed.iter().copied().chain(rest.copied()) {
                 let key = if self.tracks.contains_key(&i.track) {
                     Some(i.track.as_str())
@@ -582,11 +628,14 @@ impl Library {
                     lower.get(&i.track.to_lowercase()).copied()
                 };
                 match key {
-                    Some(k) if seen.insert(k) => out.tracks.push(k.to_string()),
-                    Some(_) => out.repeats += 1,
+                    Some(k) => out.entries.push(k.to_string()),
                     None => out.missing += 1,
                 }
             }
+            // The distinct tracks in first-seen order; every other entry is a repeat.
+            let mut seen: BTreeSet<&str> = BTreeSet::new();
+            out.tracks = out.entries.iter().filter(|k| seen.insert(k.as_str())).cloned().collect();
+            out.repeats = out.entries.len() - out.tracks.len();
             // Item keys listed by the playlist whose item record is not in the library.
             out.missing += p.items.len() - listed.len();
             // The folders above, outermost first (a cycle or a missing folder ends the walk).
@@ -625,6 +674,7 @@ impl Library {
                         collection: collection.into(),
                         key: shown,
                         error: format!("not written: the key {why}"),
+                        ..RecordError::default()
                     });
                     false
                 }
@@ -639,9 +689,11 @@ impl Library {
         if dropped_tracks {
             let tracks = &self.tracks;
             for p in &mut self.playlists {
-                let n = p.tracks.len();
+                let n = p.entries.len();
                 p.tracks.retain(|k| tracks.contains_key(k));
-                p.missing += n - p.tracks.len();
+                p.entries.retain(|k| tracks.contains_key(k));
+                p.missing += n - p.entries.len();
+                p.repeats = p.entries.len() - p.tracks.len();
             }
         }
         let n = errors.len();
@@ -702,8 +754,21 @@ pub fn track_record(t: &Track) -> Json {
     if !t.tags.is_empty() {
         p.insert("tags".into(), json!(t.tags));
     }
+    opt(&mut p, "key", t.musical_key.clone().map(Json::from));
+    if !t.tempo_map.is_empty() {
+        p.insert("tempo_map".into(), Json::String(json!(t.tempo_map).to_string()));
+    }
     let round = |v: f64| (v * 1000.0).round() / 1000.0;
-    let cue_json = |c: &Cue| json!({"number": c.number, "time": round(c.time), "end": c.end.map(round), "name": c.name, "color": c.color});
+    let cue_json = |c: &Cue| {
+        let mut j = json!({"number": c.number, "time": round(c.time), "end": c.end.map(round), "name": c.name, "color": c.color});
+        // Rekordbox's cues also carry their kind, type and colour; djay's keep their shape.
+        if let Some(k) = &c.kind {
+            j["kind"] = json!(k);
+            j["type"] = json!(c.cue_type);
+            j["rgb"] = json!(c.rgb);
+        }
+        j
+    };
     if !t.cues.is_empty() {
         p.insert("cues".into(), Json::String(json!(t.cues.iter().map(cue_json).collect::<Vec<_>>()).to_string()));
     }
@@ -785,13 +850,15 @@ mod tests {
         lib.playlists.push(Playlist {
             key: "l".into(),
             tracks: vec!["good".into(), "bad\nkey".into()],
+            entries: vec!["good".into(), "bad\nkey".into(), "good".into()],
             ..Playlist::default()
         });
         assert_eq!(lib.set_aside_bad_keys(["t", "s", "p", "l"]), 3);
         assert_eq!(lib.tracks.keys().collect::<Vec<_>>(), ["good"]);
         assert!(lib.sessions.is_empty());
         assert_eq!(lib.plays.len(), 1);
-        assert_eq!((lib.playlists[0].tracks.clone(), lib.playlists[0].missing), (vec!["good".to_string()], 1));
+        let p = &lib.playlists[0];
+        assert_eq!((p.tracks.clone(), p.entries.len(), p.missing, p.repeats), (vec!["good".to_string()], 2, 1, 1));
         let e: Vec<(&str, &str)> = lib.errors.iter().map(|e| (e.collection.as_str(), e.error.as_str())).collect();
         assert_eq!(
             e,

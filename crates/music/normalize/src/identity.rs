@@ -12,7 +12,30 @@
 //!   of each kind. Without a duration on both sides names are not enough: the album must be
 //!   known on both sides and the same; when it is unknown on either side the pair is
 //!   [`NameLink::Uncertain`], which the matcher reports as `ambiguous`, never as a match.
+//! - That rule is for *merging* two records. A *lookup* by title and artist (`playlists-for-track`,
+//!   `baton catalog match`) with no duration answers the track when exactly one candidate has
+//!   the query's names ([`same_names`]: the matcher's normalised title, and artists that agree);
+//!   with several, it lists them and answers none.
 use std::collections::BTreeSet;
+
+/// Whether two (title, artists) pairs name one track as the matcher's name rung reads names:
+/// the same normalised title core and version, and artists that agree (the same set, or every
+/// artist of one side among the other's: "Bob Band" for a track by Bob Band and Cee Crew;
+/// featured artists of the title counted as artists).
+pub fn same_names(a_title: &str, a_artists: &[String], b_title: &str, b_artists: &[String]) -> bool {
+    let names = |title: &str, artists: &[String]| {
+        let t = crate::title(title);
+        let mut a = crate::artists(artists.iter().map(String::as_str));
+        a.extend(t.featured.iter().cloned());
+        (t.core, t.version, a)
+    };
+    let (a, b) = (names(a_title, a_artists), names(b_title, b_artists));
+    !a.0.is_empty()
+        && (a.0, a.1) == (b.0, b.1)
+        && !a.2.is_empty()
+        && !b.2.is_empty()
+        && (a.2.is_subset(&b.2) || b.2.is_subset(&a.2))
+}
 
 /// The kind of an external id: the namespace it is unique in, or None for what is no identity
 /// (a `file://` path, a URL, `spotify:local:` URIs, which are made of the names, and
@@ -158,5 +181,17 @@ mod tests {
             Side { ids: Ids { external_ids: ids, isrc: None }, duration_ms: Some(1), album: None }
         }
         assert!(matches!(name_link(with(&a), with(&b)), NameLink::Never(_)));
+    }
+
+    #[test]
+    fn same_names_are_the_matchers_normalised_names() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(same_names("Twin", &v(&["Twins"]), "TWIN ", &v(&["twins"])));
+        assert!(same_names("Song (feat. B)", &v(&["A"]), "Song", &v(&["A", "B"])));
+        assert!(!same_names("Song (Live)", &v(&["A"]), "Song", &v(&["A"])), "another version");
+        assert!(same_names("Song", &v(&["A"]), "Song", &v(&["A", "C"])), "one side's artists among the other's");
+        assert!(!same_names("Song", &v(&["A", "B"]), "Song", &v(&["A", "C"])), "artists that only partly agree");
+        assert!(!same_names("Song", &v(&["B"]), "Song", &v(&["A"])));
+        assert!(!same_names("", &v(&["A"]), "", &v(&["A"])), "no title is no name");
     }
 }

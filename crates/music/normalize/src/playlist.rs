@@ -25,7 +25,8 @@ pub struct Entry {
     pub raw: String,
     /// `url` (an `http://`, `rtsp://`, `mms://` … stream) or `path` (a file, `file://` too).
     pub kind: &'static str,
-    /// Where it points. From [`read`]: as written. From [`parse`]: an absolute path
+    /// Where it points. From [`read`]: as written (XSPF: resolved against its `xml:base`,
+    /// when one is set). From [`parse`]: an absolute path
     /// ('/'-separated; a Windows path keeps its drive, `C:/Music/x.mp3`), or a URL other than
     /// `file://` as written.
     pub location: String,
@@ -38,14 +39,21 @@ pub struct Entry {
 /// A playlist file read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Playlist {
-    /// `m3u`, `pls`, `xspf`, `jspf`, `asx`, `asx-ini`, `wpl`, or `empty` (no bytes but blanks).
+    /// `m3u`, `pls`, `xspf`, `jspf`, `asx`, `asx-ini`, `wpl`, `smil`, or `empty` (no bytes but
+    /// blanks).
     pub format: &'static str,
     /// `utf-8`, `utf-8-bom`, `utf-16le`, `utf-16be` or `windows-1252` (the bytes were not
-    /// UTF-8: decoded as Windows-1252).
+    /// UTF-8: decoded as Windows-1252); for XML whose declaration names another encoding, that
+    /// one's WHATWG name (`GBK`, `Shift_JIS`, `EUC-KR`, `Big5`, …).
     pub encoding: &'static str,
     /// `#PLAYLIST:` or XSPF's `<title>`, when the file names itself.
     pub name: Option<String>,
     pub entries: Vec<Entry>,
+    /// A Windows Media smart playlist (`<smartPlaylist>`): its entries are a query the player
+    /// runs, not a list; kept as written in [`Playlist::query`], with no static entries.
+    pub smart: bool,
+    /// The `<smartPlaylist>` element as written, for a smart playlist.
+    pub query: Option<String>,
 }
 
 /// Decodes playlist bytes: a BOM decides (UTF-8, UTF-16 LE/BE); else UTF-8 if valid; else
@@ -112,12 +120,21 @@ fn not(looks_like: impl Into<String>) -> NotAPlaylist {
 /// playlist; anything else that is none of these formats is refused with what it looks like.
 pub fn read(bytes: &[u8]) -> Result<Playlist, NotAPlaylist> {
     let (text, encoding) = decode(bytes);
+    // XML names its encoding in its declaration: decoded in that one (any encoding_rs knows),
+    // never guessed as Windows-1252, or refused with the name it gives.
+    let (text, encoding) = match xml_declared_encoding(bytes, encoding) {
+        Ok(Some((t, e))) => (t, e),
+        Ok(None) => (text, encoding),
+        Err(e) => return Err(e),
+    };
     let body = text.trim_start_matches(|c: char| c == '\u{feff}' || c.is_whitespace());
     let made = |format: &'static str, (name, entries): (Option<String>, Vec<Entry>)| Playlist {
         format,
         encoding,
         name,
         entries,
+        smart: false,
+        query: None,
     };
     if body.is_empty() {
         return Ok(made("empty", (None, Vec::new())));
@@ -126,7 +143,12 @@ pub fn read(bytes: &[u8]) -> Result<Playlist, NotAPlaylist> {
         return Err(not(magic(bytes).unwrap_or("binary data")));
     }
     if body.starts_with('<') {
-        return read_xml(body).map(|(f, parts)| made(f, parts));
+        let mut pl = read_xml(body).map(|(f, parts)| made(f, parts))?;
+        if matches!(pl.format, "wpl" | "smil") {
+            pl.query = smart_query(body);
+            pl.smart = pl.query.is_some();
+        }
+        return Ok(pl);
     }
     if body.starts_with('{') {
         return read_jspf(body).map(|parts| made("jspf", parts));
@@ -147,6 +169,38 @@ pub fn read(bytes: &[u8]) -> Result<Playlist, NotAPlaylist> {
         return Err(not(what));
     }
     Ok(made("m3u", read_m3u(&text)))
+}
+
+/// The encoding an XML declaration names (`<?xml version="1.0" encoding="GB2312"?>`) when the
+/// bytes carry no BOM and it is not UTF-8: the text decoded in it. An encoding `encoding_rs`
+/// does not know is refused with its name. None for no declaration, or UTF-8.
+fn xml_declared_encoding(bytes: &[u8], found: &'static str) -> Result<Option<(String, &'static str)>, NotAPlaylist> {
+    if found != "utf-8" && found != "windows-1252" {
+        return Ok(None);
+    }
+    let head = &bytes[..bytes.len().min(200)];
+    let head = String::from_utf8_lossy(head);
+    let head = head.trim_start();
+    let Some(decl) = head.strip_prefix("<?xml").and_then(|d| d.split_once("?>")).map(|(d, _)| d) else {
+        return Ok(None);
+    };
+    let Some((_, value)) = attributes(decl).into_iter().find(|(k, _)| k == "encoding") else { return Ok(None) };
+    let Some(enc) = encoding_rs::Encoding::for_label(value.trim().as_bytes()) else {
+        return Err(not(format!("XML declared in the encoding `{value}`, which baton does not know")));
+    };
+    if enc == encoding_rs::UTF_8 {
+        return Ok(None);
+    }
+    let (text, _, _) = enc.decode(bytes);
+    Ok(Some((text.into_owned(), enc.name())))
+}
+
+/// A Windows Media smart playlist's `<smartPlaylist>` element, as written.
+fn smart_query(xml: &str) -> Option<String> {
+    let lower = xml.to_ascii_lowercase();
+    let start = lower.find("<smartplaylist")?;
+    let end = lower[start..].find("</smartplaylist>").map_or(xml.len(), |e| start + e + "</smartplaylist>".len());
+    Some(xml[start..end].to_string())
 }
 
 /// Whether decoded bytes are binary: a NUL (text in UTF-16 has a BOM and is decoded), or many
@@ -389,7 +443,10 @@ fn read_xml(xml: &str) -> Result<(&'static str, (Option<String>, Vec<Entry>)), N
     match root.name.as_str() {
         "playlist" => Ok(("xspf", read_xspf(&tags))),
         "asx" => Ok(("asx", read_asx(&tags))),
-        "smil" => Ok(("wpl", read_wpl(&tags))),
+        // Windows Media Player writes `<?wpl version="1.0"?>` before `<smil>`; RealPlayer's
+        // SMIL playlists have none.
+        "smil" if xml.contains("<?wpl") => Ok(("wpl", read_wpl(&tags))),
+        "smil" => Ok(("smil", read_wpl(&tags))),
         "html" => Err(not("an HTML page")),
         "plist" => Err(not("a property list (an iTunes library?), not a playlist")),
         "dj_playlists" => Err(not("a Rekordbox library (read by the djay plugin), not a playlist")),
@@ -456,13 +513,150 @@ fn xml_entries(tags: &[Tag], shape: &XmlShape, duration: fn(&Tag) -> Option<u64>
     (name, entries)
 }
 
-/// XSPF: `<track>` with `<location>` (or none), `<title>`, `<creator>`, `<duration>` (ms).
+/// XSPF: `<track>` with `<location>` (or none), `<title>`, `<creator>`, `<duration>` (ms). A
+/// relative location is resolved against the `xml:base` in effect at its track (XSPF's
+/// "relative paths are resolved per RFC 3986": each `xml:base`, on any ancestor, against the
+/// one above it); without one it stays relative, to the playlist's folder.
 fn read_xspf(tags: &[Tag]) -> (Option<String>, Vec<Entry>) {
     let shape = XmlShape { item: "track", loc_text: "location", loc_attr: ("", ""), artist: "creator" };
     let (name, mut entries) = xml_entries(tags, &shape, |t| t.text.trim().parse().ok());
+    let bases = xspf_bases(tags);
+    let mut with_location = entries.iter_mut().filter(|e| !e.raw.is_empty());
+    for base in bases {
+        let Some(e) = with_location.next() else { break };
+        if let Some(base) = base {
+            // `raw` stays as written; `location` is where it points ([`parse`] resolves that).
+            e.location = resolve_reference(&base, &e.raw);
+            e.kind = if is_url(&e.location) { "url" } else { "path" };
+        }
+    }
     // `<track>` elements of XSPF's `<trackList>` only (an `<extension>` may nest others).
     entries.retain(|e| !(e.raw.is_empty() && e.title.is_none() && e.artist.is_none()));
     (name, entries)
+}
+
+/// Per `<track>` with a non-empty `<location>`, in order: the base URI in effect there (the
+/// `xml:base` attributes of its ancestors and itself, each resolved against the one above), or
+/// None when no element sets one.
+fn xspf_bases(tags: &[Tag]) -> Vec<Option<String>> {
+    let mut stack: Vec<(String, Option<String>)> = Vec::new();
+    let mut out = Vec::new();
+    let mut located = false;
+    for t in tags {
+        if t.end {
+            if let Some(at) = stack.iter().rposition(|(n, _)| *n == t.name) {
+                stack.truncate(at);
+            }
+            continue;
+        }
+        let above = stack.iter().rev().find_map(|(_, b)| b.clone());
+        let base = match (attr(t, "xml:base"), &above) {
+            (Some(b), Some(a)) => Some(resolve_reference(a, &b)),
+            (Some(b), None) => Some(b),
+            (None, _) => above,
+        };
+        if t.name == "track" {
+            located = false;
+        }
+        if t.name == "location" && !located && !unescape(t.text.trim()).is_empty() {
+            located = true;
+            out.push(base.clone());
+        }
+        if !t.empty {
+            stack.push((t.name.clone(), base));
+        }
+    }
+    out
+}
+
+/// RFC 3986 §5.2: the target URI of `reference` against `base` (a reference with a scheme is
+/// its own; `//authority`, `/path`, `?query`, `#fragment` and relative paths merge with the
+/// base, dot segments removed). A base without a scheme (`music/`) resolves the same way, as a
+/// relative path.
+pub fn resolve_reference(base: &str, reference: &str) -> String {
+    fn scheme(s: &str) -> Option<usize> {
+        let end = s.find(':')?;
+        let sc = &s[..end];
+        (!sc.is_empty()
+            && sc.starts_with(|c: char| c.is_ascii_alphabetic())
+            && sc.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            // A Windows drive (`C:`) is a path, not a scheme.
+            && sc.len() > 1)
+            .then_some(end)
+    }
+    /// (scheme with ':', authority with '//', path, query and fragment).
+    fn split(s: &str) -> (&str, Option<&str>, &str, &str) {
+        let (sc, rest) = match scheme(s) {
+            Some(e) => (&s[..=e], &s[e + 1..]),
+            None => ("", s),
+        };
+        let (auth, rest) = match rest.strip_prefix("//") {
+            Some(r) => {
+                let end = r.find(['/', '?', '#']).unwrap_or(r.len());
+                (Some(&rest[..2 + end]), &r[end..])
+            }
+            None => (None, rest),
+        };
+        let end = rest.find(['?', '#']).unwrap_or(rest.len());
+        (sc, auth, &rest[..end], &rest[end..])
+    }
+    fn remove_dots(path: &str) -> String {
+        let mut out: Vec<&str> = Vec::new();
+        let absolute = path.starts_with('/');
+        let segs: Vec<&str> = path.split('/').collect();
+        for (i, seg) in segs.iter().enumerate() {
+            let last = i + 1 == segs.len();
+            match *seg {
+                "." => {
+                    if last {
+                        out.push("");
+                    }
+                }
+                ".." => {
+                    if out.len() > usize::from(absolute) {
+                        out.pop();
+                    }
+                    if last {
+                        out.push("");
+                    }
+                }
+                s => out.push(s),
+            }
+        }
+        let joined = out.join("/");
+        if absolute && !joined.starts_with('/') { format!("/{joined}") } else { joined }
+    }
+    let reference = reference.trim();
+    if scheme(reference).is_some() {
+        let (sc, auth, path, rest) = split(reference);
+        return format!("{sc}{}{}{rest}", auth.unwrap_or(""), remove_dots(path));
+    }
+    let (bsc, bauth, bpath, bqf) = split(base.trim());
+    let (_, rauth, rpath, rqf) = split(reference);
+    if let Some(a) = rauth {
+        return format!("{bsc}{a}{}{rqf}", remove_dots(rpath));
+    }
+    let bauth = bauth.unwrap_or("");
+    if rpath.is_empty() {
+        let bquery = bqf.find('#').map_or(bqf, |i| &bqf[..i]);
+        let qf = if rqf.starts_with('#') {
+            format!("{bquery}{rqf}")
+        } else if rqf.is_empty() {
+            bquery.to_string()
+        } else {
+            rqf.to_string()
+        };
+        return format!("{bsc}{bauth}{bpath}{qf}");
+    }
+    let path = if rpath.starts_with('/') {
+        remove_dots(rpath)
+    } else if !bauth.is_empty() && bpath.is_empty() {
+        remove_dots(&format!("/{rpath}"))
+    } else {
+        let dir = bpath.rfind('/').map_or("", |i| &bpath[..=i]);
+        remove_dots(&format!("{dir}{rpath}"))
+    };
+    format!("{bsc}{bauth}{path}{rqf}")
 }
 
 /// ASX: `<entry>` with `<ref href>`, `<title>`, `<author>`, `<duration value="hh:mm:ss.ff">`;
@@ -485,7 +679,8 @@ fn clock_ms(s: &str) -> Option<u64> {
     Some((secs * 1000.0).round() as u64)
 }
 
-/// WPL (Windows Media Player): `<smil><head><title>`, `<body><seq><media src="…"/>`.
+/// WPL (Windows Media Player): `<smil><head><title>`, `<body><seq><media src="…"/>`; SMIL
+/// (RealPlayer and others): `<audio>`, `<video>`, `<ref>` and `<media>` with `src`, in order.
 fn read_wpl(tags: &[Tag]) -> (Option<String>, Vec<Entry>) {
     let name = tags
         .iter()
@@ -493,7 +688,7 @@ fn read_wpl(tags: &[Tag]) -> (Option<String>, Vec<Entry>) {
         .and_then(|t| Some(unescape(t.text.trim())).filter(|s| !s.is_empty()));
     let entries = tags
         .iter()
-        .filter(|t| t.name == "media" && !t.end)
+        .filter(|t| matches!(t.name.as_str(), "media" | "audio" | "video" | "ref") && !t.end)
         .filter_map(|t| attr(t, "src"))
         .enumerate()
         .map(|(i, src)| entry(i + 1, &src, None, None, None))
@@ -540,7 +735,8 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Playlist, String> {
     let dir = path.parent().unwrap_or(Path::new("/"));
     for e in &mut pl.entries {
         if !e.raw.is_empty() {
-            e.location = locate(&e.raw, dir);
+            // As written, or XSPF's resolved against its `xml:base`.
+            e.location = locate(&e.location, dir);
         }
     }
     Ok(pl)
@@ -777,5 +973,147 @@ mod tests {
         // An extended m3u is one even when an entry reads like code.
         let p = read(b"#EXTM3U\nimport export.mp3\n").unwrap();
         assert_eq!((p.format, locs(&p)), ("m3u", vec![("path", "import export.mp3")]));
+    }
+
+    /// RFC 3986 §5.4's examples, base `http://a/b/c/d;p?q`; its `g:h` is `gg:h` here, since a
+    /// one-letter scheme is read as a Windows drive (`C:/Music/a.mp3`), as playlists mean it.
+    #[test]
+    fn references_resolve_as_rfc_3986_says() {
+        let base = "http://a/b/c/d;p?q";
+        for (r, want) in [
+            ("gg:h", "gg:h"),
+            ("g", "http://a/b/c/g"),
+            ("./g", "http://a/b/c/g"),
+            ("g/", "http://a/b/c/g/"),
+            ("/g", "http://a/g"),
+            ("//g", "http://g"),
+            ("?y", "http://a/b/c/d;p?y"),
+            ("g?y", "http://a/b/c/g?y"),
+            ("#s", "http://a/b/c/d;p?q#s"),
+            ("g#s", "http://a/b/c/g#s"),
+            (";x", "http://a/b/c/;x"),
+            ("", "http://a/b/c/d;p?q"),
+            (".", "http://a/b/c/"),
+            ("./", "http://a/b/c/"),
+            ("..", "http://a/b/"),
+            ("../", "http://a/b/"),
+            ("../g", "http://a/b/g"),
+            ("../..", "http://a/"),
+            ("../../g", "http://a/g"),
+            ("../../../g", "http://a/g"),
+            ("/./g", "http://a/g"),
+            ("/../g", "http://a/g"),
+            ("g.", "http://a/b/c/g."),
+            ("..g", "http://a/b/c/..g"),
+            ("./../g", "http://a/b/g"),
+            ("g/./h", "http://a/b/c/g/h"),
+            ("g/../h", "http://a/b/c/h"),
+        ] {
+            assert_eq!(resolve_reference(base, r), want, "{r}");
+        }
+        assert_eq!(resolve_reference("file:///music/", "a%20b.mp3"), "file:///music/a%20b.mp3");
+        assert_eq!(resolve_reference("sub/", "../x.mp3"), "x.mp3");
+    }
+
+    /// XSPF `xml:base` on the playlist, its trackList and a track, chained, one with `../`.
+    #[test]
+    fn xspf_locations_resolve_against_chained_xml_base() {
+        let xspf = r#"<?xml version="1.0" encoding="UTF-8"?>
+<playlist version="1" xmlns="http://xspf.org/ns/0/" xml:base="file:///srv/music/">
+  <title>Based</title>
+  <trackList xml:base="rock/">
+    <track><location>a.mp3</location><title>A</title></track>
+    <track xml:base="../jazz/live/"><location>../b.flac</location></track>
+    <track><location>http://radio.example/stream</location></track>
+    <track><location>/abs/c.ogg</location></track>
+  </trackList>
+</playlist>"#;
+        let pl = read(xspf.as_bytes()).unwrap();
+        let got: Vec<(&str, &str, &str)> =
+            pl.entries.iter().map(|e| (e.raw.as_str(), e.location.as_str(), e.kind)).collect();
+        assert_eq!(
+            got,
+            [
+                ("a.mp3", "file:///srv/music/rock/a.mp3", "path"),
+                ("../b.flac", "file:///srv/music/jazz/b.flac", "path"),
+                ("http://radio.example/stream", "http://radio.example/stream", "url"),
+                ("/abs/c.ogg", "file:///abs/c.ogg", "path"),
+            ]
+        );
+        let parsed = parse(Path::new("/home/me/lists/based.xspf"), xspf.as_bytes()).unwrap();
+        assert_eq!(parsed.entries[1].location, "/srv/music/jazz/b.flac");
+        // Without xml:base, relative to the playlist's folder as before.
+        let plain = parse(
+            Path::new("/home/me/lists/p.xspf"),
+            b"<playlist><trackList><track><location>../x.mp3</location></track></trackList></playlist>",
+        )
+        .unwrap();
+        assert_eq!(plain.entries[0].location, "/home/me/x.mp3");
+    }
+
+    /// A Windows Media smart playlist holds a query, not entries: `smart`, the query kept, 0
+    /// static entries (before: an ordinary empty playlist).
+    #[test]
+    fn wpl_smart_playlists_keep_their_query() {
+        let wpl = r#"<?wpl version="1.0"?>
+<smil>
+    <head>
+        <meta name="Generator" content="Microsoft Windows Media Player -- 12.0.19041.1"/>
+        <meta name="ItemCount" content="0"/>
+        <title>Fresh tracks</title>
+    </head>
+    <body>
+        <seq>
+            <smartPlaylist version="2.0.0.0">
+                <querySet>
+                    <query flags="includeOnly" mediaType="audio">
+                        <condition field="AcquisitionTime" operator="InTheLast" value="30" />
+                    </query>
+                </querySet>
+            </smartPlaylist>
+        </seq>
+    </body>
+</smil>"#;
+        let p = read(wpl.as_bytes()).unwrap();
+        assert_eq!((p.format, p.name.as_deref(), p.entries.len(), p.smart), ("wpl", Some("Fresh tracks"), 0, true));
+        let q = p.query.unwrap();
+        assert!(q.starts_with("<smartPlaylist version=\"2.0.0.0\">") && q.ends_with("</smartPlaylist>"), "{q}");
+        assert!(q.contains(r#"<condition field="AcquisitionTime" operator="InTheLast" value="30" />"#), "{q}");
+        let plain =
+            read(b"<?wpl version=\"1.0\"?><smil><body><seq><media src=\"a.mp3\"/></seq></body></smil>").unwrap();
+        assert_eq!((plain.smart, plain.query, plain.entries.len()), (false, None, 1));
+    }
+
+    /// A RealPlayer SMIL playlist declared in a CJK encoding is decoded in it (before: as
+    /// Windows-1252, 0 entries); `<audio>`, `<video>`, `<ref>` and `<media>` are entries; an
+    /// encoding nobody knows is refused with its name.
+    #[test]
+    fn smil_is_read_in_the_encoding_it_declares() {
+        let smil = "<?xml version=\"1.0\" encoding=\"GB2312\"?>\n<smil><head><meta name=\"title\" content=\"x\"/></head>\n<body><seq>\n<audio src=\"音乐/周杰伦 - 晴天.mp3\"/>\n<video src=\"视频/现场.mp4\"/>\n<ref src=\"rtsp://example.com/直播.rm\"/>\n<media src=\"其他.wma\"/>\n</seq></body></smil>\n";
+        let (bytes, _, unmappable) = encoding_rs::GBK.encode(smil);
+        assert!(!unmappable);
+        assert!(std::str::from_utf8(&bytes).is_err(), "the test bytes must not be UTF-8");
+        let p = read(&bytes).unwrap();
+        assert_eq!((p.format, p.encoding), ("smil", "GBK"));
+        let locs: Vec<(&str, &str)> = p.entries.iter().map(|e| (e.location.as_str(), e.kind)).collect();
+        assert_eq!(
+            locs,
+            [
+                ("音乐/周杰伦 - 晴天.mp3", "path"),
+                ("视频/现场.mp4", "path"),
+                ("rtsp://example.com/直播.rm", "url"),
+                ("其他.wma", "path")
+            ]
+        );
+        let sjis = encoding_rs::SHIFT_JIS
+            .encode("<?xml version='1.0' encoding='Shift_JIS'?><smil><body><audio src='曲/さくら.mp3'/></body></smil>")
+            .0;
+        assert_eq!(read(&sjis).unwrap().entries[0].location, "曲/さくら.mp3");
+        let err = read(b"<?xml version=\"1.0\" encoding=\"x-klingon\"?><smil><body><audio src=\"a\"/></body></smil>")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "not a playlist: it looks like XML declared in the encoding `x-klingon`, which baton does not know"
+        );
     }
 }

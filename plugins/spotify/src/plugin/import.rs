@@ -282,7 +282,12 @@ pub(super) fn skipped_inputs(files: &[Value]) -> Vec<Value> {
             out.push(json!({"path": f["path"], "reason": reason}));
         }
         for s in f["skipped"].as_array().into_iter().flatten() {
-            out.push(json!({"path": f["path"], "line": s["line"], "reason": s["reason"]}));
+            let mut v = json!({"path": f["path"], "line": s["line"], "reason": s["reason"]});
+            if let Some(k) = s.get("kind") {
+                v["kind"] = k.clone();
+                v["count"] = s["count"].clone();
+            }
+            out.push(v);
         }
     }
     out

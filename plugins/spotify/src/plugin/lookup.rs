@@ -53,7 +53,9 @@ pub(super) fn track_answer(p: &params::Track) -> Result<Value, Fail> {
             .as_deref()
             .ok_or_else(|| invalid("`title` needs `artist` too: {\"title\", \"artist\", \"duration_ms\"?}"))?;
         let duration_ms = p.duration_ms;
-        match resolve(TrackQuery { duration_ms, ..by_names(title.into(), vec![artist.into()]) })? {
+        let q = TrackQuery { duration_ms, ..by_names(title.into(), vec![artist.into()]) };
+        let found = if duration_ms.is_none() { resolve_lookup(q)? } else { resolve(q)? };
+        match found {
             Ok(x) => x,
             Err(c) => return Ok(none(c)),
         }
@@ -117,6 +119,28 @@ pub(super) fn resolve(q: TrackQuery) -> Result<Result<(String, Value), Vec<Value
     Ok(match (out.verdict, out.candidates.first()) {
         (Verdict::Match, Some(c)) => Ok((c.key.clone(), json!({"method": method_name(c.method), "score": c.score}))),
         (Verdict::Ambiguous, _) => Err(out.candidates.iter().map(candidate_json).collect()),
+        _ => Err(vec![]),
+    })
+}
+
+/// A lookup by title and artist with no duration. The matcher never links such names for
+/// certain (the identity rule is for merging two records), so the lookup's own rule follows:
+/// exactly one candidate with the query's names (the matcher's normalised title and artists,
+/// [`baton_normalize::identity::same_names`]) is the answer, `{"method": "title+artist",
+/// "score"}`; several are listed as candidates and answer none.
+pub(super) fn resolve_lookup(q: TrackQuery) -> Result<Result<(String, Value), Vec<Value>>, Fail> {
+    let out: MatchOutcome = catalog::match_track(&q).map_err(|e| cat_err("matching the track", e))?;
+    if let (Verdict::Match, Some(c)) = (out.verdict, out.candidates.first()) {
+        return Ok(Ok((c.key.clone(), json!({"method": method_name(c.method), "score": c.score}))));
+    }
+    let same: Vec<&Candidate> = out
+        .candidates
+        .iter()
+        .filter(|c| baton_normalize::identity::same_names(&q.title, &q.artists, &c.title, &c.artists))
+        .collect();
+    Ok(match same.as_slice() {
+        [one] => Ok((one.key.clone(), json!({"method": "title+artist", "score": one.score}))),
+        _ if matches!(out.verdict, Verdict::Ambiguous) => Err(out.candidates.iter().map(candidate_json).collect()),
         _ => Err(vec![]),
     })
 }

@@ -82,6 +82,11 @@ pub(super) fn import_playlist_files(
         if pl.encoding == "windows-1252" {
             report["note"] = json!("not valid UTF-8: decoded as Windows-1252");
         }
+        // A Windows Media smart playlist is a query the player runs: kept, with no static entries.
+        if pl.smart {
+            report["smart"] = json!(true);
+            report["query"] = json!(pl.query);
+        }
         reports.push(report);
     }
     let written = upsert("playlists", &recs)?;

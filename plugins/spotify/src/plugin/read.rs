@@ -137,7 +137,7 @@ impl Inputs {
             "path": shown,
             "layout": p.layout,
             "rows": p.rows,
-            "skipped": p.skipped.iter().map(|s| json!({"line": s.line, "reason": s.reason})).collect::<Vec<_>>(),
+            "skipped": p.skipped.iter().map(skip_json).collect::<Vec<_>>(),
         }));
         let when = mtime(path);
         for s in p.playlists {
@@ -155,6 +155,17 @@ impl Inputs {
         host::log(Level::Warn, &format!("{shown}: skipped: {reason}"));
         self.files.push(json!({"path": shown, "layout": null, "rows": 0, "skipped": [], "error": reason}));
     }
+}
+
+/// One skipped row as `files[].skipped[]` lists it: `line` and `reason`, and for a kind of
+/// entry skipped whole (`YourLibrary.json`'s `albums`, `shows`, …) its `kind` and `count`.
+fn skip_json(s: &exports::Skip) -> Value {
+    let mut v = json!({"line": s.line, "reason": s.reason});
+    if let Some(k) = &s.kind {
+        v["kind"] = json!(k);
+        v["count"] = json!(s.count);
+    }
+    v
 }
 
 /// What a file whose name is no export's holds, by its content.
