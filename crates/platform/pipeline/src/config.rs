@@ -352,7 +352,12 @@ fn unknown_key(
     table: Option<&str>,
 ) -> Option<String> {
     let key = sections.keys().find(|k| !owned.contains(&k.as_str()))?;
-    let known: Vec<String> = own.iter().chain(owned).map(|k| k.to_string()).collect();
+    let mut known: Vec<String> = Vec::new();
+    for k in own.iter().chain(owned) {
+        if !known.iter().any(|x| x == k) {
+            known.push(k.to_string());
+        }
+    }
     let hint = baton_handoff::names::did_you_mean(key, &known);
     let hint = if hint.starts_with("; did you mean") { hint } else { String::new() };
     let at = source.and_then(|s| key_position(s, table, key)).map_or(String::new(), |(n, col, line)| {
@@ -919,7 +924,7 @@ mod tests {
         assert!(e.contains("has no key `max_file_byte`; did you mean \"max_file_bytes\"?"), "{e}");
         assert!(e.contains("at line 2, column 1:\n  2 | max_file_byte = 100\n    | ^"), "{e}");
         let c: Config = toml::from_str("[retyr]\nx = 1\n").unwrap();
-        let e = c.check_tables(&file, &["retry"]).unwrap_err().to_string();
+        let e = c.check_tables(&file, &[]).unwrap_err().to_string();
         assert!(e.contains("`retyr`; did you mean \"retry\"?") && e.contains("at line 4, column 2"), "{e}");
         let c: Config = toml::from_str("[plugins.p]\ntiem_ms = 3\n").unwrap();
         let e = c.check_sections(&file, &[], |_, _| Ok::<(), String>(())).unwrap_err().to_string();
