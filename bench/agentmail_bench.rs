@@ -3,6 +3,7 @@
 //! 60,000 files), read twice (the second read finds the files in the page cache).
 //!
 //! `CARGO_TARGET_DIR=target-rel cargo run --release -p baton-mailbox --example agentmail_bench -- 10000`
+#![allow(clippy::disallowed_methods)] // benchmarks make their trees with `create_dir_all` (clippy.toml)
 use std::path::Path;
 use std::time::Instant;
 
