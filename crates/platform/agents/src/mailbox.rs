@@ -282,7 +282,7 @@ pub fn record_return(ctx: &Ctx, r: &Recipient, task_id: &str, msg: &deliver::Out
     Ok(())
 }
 
-/// The transcripts of the configured claude-team mailboxes ([`baton_cli::mailboxes::transcripts`]).
+/// The transcripts of the configured claude-team mailboxes ([`baton_mailbox::record::transcripts`]).
 pub fn transcripts(ctx: &Ctx) -> baton_mailbox::receipt::Transcripts {
     let boxes = ctx.config().ok().and_then(|c| configured(&c).ok()).unwrap_or_default();
     baton_mailbox::record::transcripts(&ctx.home, &ctx.state, &boxes)
