@@ -154,6 +154,8 @@ pub struct Look {
     /// Noticed long ago and not seen, while the recipient's transcript moved on without it:
     /// `UNSEEN` in `status`, the failure Claude Code's users meet most.
     pub unseen: bool,
+    /// The recipient's transcript this look read (none when it ended before reading one).
+    pub transcript: Option<PathBuf>,
 }
 
 /// Looks at a delivery now: the inbox, the recipient's transcript (what was appended since the
@@ -161,8 +163,10 @@ pub struct Look {
 /// without being seen, while its recipient's transcript moves on, before it is `unseen`.
 pub fn look(d: &Delivery, had: &Recorded, transcripts: &mut Transcripts, unseen_after: std::time::Duration) -> Look {
     let mut steps = Vec::new();
-    if had.answered {
-        return Look { state: State::Answered, steps, unseen: false };
+    // A recorded end is kept: no file is read for it.
+    if had.answered || had.lost {
+        let state = if had.answered { State::Answered } else { State::Lost };
+        return Look { state, steps, unseen: false, transcript: None };
     }
     let in_inbox = match claude::parse_inbox(&std::fs::read(&d.inbox).unwrap_or_default()) {
         Ok((msgs, _)) => {
@@ -171,14 +175,12 @@ pub fn look(d: &Delivery, had: &Recorded, transcripts: &mut Transcripts, unseen_
         Err(_) => None,
     };
     let noticed = had.noticed || in_inbox == Some(true);
-    if had.lost || (!noticed && in_inbox.is_none()) {
-        if !had.lost {
-            steps.push(Step { state: State::Lost, detail: json!({"inbox": d.inbox}) });
-        }
-        return Look { state: State::Lost, steps, unseen: false };
+    if !noticed && in_inbox.is_none() {
+        steps.push(Step { state: State::Lost, detail: json!({"inbox": d.inbox}) });
+        return Look { state: State::Lost, steps, unseen: false, transcript: None };
     }
     if !noticed {
-        return Look { state: State::Written, steps, unseen: false };
+        return Look { state: State::Written, steps, unseen: false, transcript: None };
     }
     if !had.noticed {
         steps.push(Step { state: State::Noticed, detail: json!({"inbox": d.inbox}) });
@@ -198,13 +200,13 @@ pub fn look(d: &Delivery, had: &Recorded, transcripts: &mut Transcripts, unseen_
     let answered = answered_back(d);
     if answered {
         steps.push(Step { state: State::Answered, detail: json!({"inbox": d.inbox}) });
-        return Look { state: State::Answered, steps, unseen: false };
+        return Look { state: State::Answered, steps, unseen: false, transcript: path };
     }
     if seen {
-        return Look { state: State::Seen, steps, unseen: false };
+        return Look { state: State::Seen, steps, unseen: false, transcript: path };
     }
     let waited = d.at().is_some_and(|at| OffsetDateTime::now_utc() - at > unseen_after);
-    Look { state: State::Noticed, steps, unseen: moved_on && waited }
+    Look { state: State::Noticed, steps, unseen: moved_on && waited, transcript: path }
 }
 
 /// What receipts need of the ledger (this crate knows none): the events kept under an id, and
@@ -229,7 +231,7 @@ pub fn delivery(
     transcripts: &mut Transcripts,
     id: &str,
     unseen_after: std::time::Duration,
-) -> Result<Option<(String, Look)>, StoreError> {
+) -> Result<Option<(Delivery, Look)>, StoreError> {
     let events = store.events(id)?;
     let Some((_, detail)) = events.iter().find(|(name, _)| name == "delivered") else {
         let message =
@@ -246,44 +248,27 @@ pub fn delivery(
     if !look.steps.is_empty() {
         store.record(id, &look.steps)?;
     }
-    Ok(Some((d.agent, look)))
+    Ok(Some((d, look)))
 }
 
 /// The deliveries among `ids` (newest first) that are `noticed`, not seen, while their
 /// recipients' transcripts moved on for longer than `unseen_after` (`status`'s UNSEEN), each
-/// `{id, agent, from, delivered_at, transcript}`; and how many of them each agent has `seen`.
+/// `{id, agent, from, delivered_at, transcript}`; each one's new steps recorded ([`delivery`]).
 pub fn unseen(
     store: &mut dyn EventStore,
     transcripts: &mut Transcripts,
     ids: &[String],
     unseen_after: std::time::Duration,
-) -> Result<(Vec<Value>, BTreeMap<String, u64>), StoreError> {
+) -> Result<Vec<Value>, StoreError> {
     let mut out = Vec::new();
-    let mut seen: BTreeMap<String, u64> = BTreeMap::new();
     for id in ids {
-        let events = store.events(id)?;
-        let Some((_, detail)) = events.iter().find(|(n, _)| n == "delivered") else { continue };
-        let d = Delivery::from_detail(id, detail);
-        let had = Recorded::from_events(events.iter().map(|(n, _)| n.as_str()));
-        let l = if had.answered || had.lost {
-            Look { state: if had.answered { State::Answered } else { State::Lost }, steps: vec![], unseen: false }
-        } else {
-            look(&d, &had, transcripts, unseen_after)
-        };
-        if !l.steps.is_empty() {
-            store.record(id, &l.steps)?;
-        }
-        if had.seen || l.state == State::Seen || l.steps.iter().any(|s| s.state == State::Seen) {
-            *seen.entry(d.agent.clone()).or_default() += 1;
-        }
+        let Some((d, l)) = delivery(store, transcripts, id, unseen_after)? else { continue };
         if l.unseen {
-            let transcript = d.transcript.as_ref().map(|(p, _)| p.clone()).or_else(|| transcripts.locate(&d.agent));
             out.push(json!({"id": id, "agent": d.agent, "from": d.from, "delivered_at": d.timestamp,
-                            "transcript": transcript}));
+                            "transcript": l.transcript}));
         }
     }
-    transcripts.save();
-    Ok((out, seen))
+    Ok(out)
 }
 
 /// Whether the recipient wrote back to the sender's inbox (in the same team) after the delivery.
@@ -345,41 +330,49 @@ fn text_sha(text: &str) -> String {
 /// each read only what was appended since any of them last looked.
 pub struct Transcripts {
     file: Option<PathBuf>,
-    /// Each team's transcripts folder and its lead's session (from `config.json`).
-    teams: BTreeMap<String, (PathBuf, Option<String>)>,
+    /// Each claude-team mailbox's teams folder and its transcripts folder.
+    roots: Vec<(PathBuf, PathBuf)>,
     logs: BTreeMap<PathBuf, Log>,
     changed: bool,
+    /// Where each agent's transcript was found, or when it was last looked for in vain (a
+    /// teammate's transcript may come later): `serve` looks every second, and a walk of the
+    /// transcripts folder per pending message per second would be most of its work.
+    located: std::collections::HashMap<String, (Option<PathBuf>, std::time::Instant)>,
 }
+
+/// How long "no transcript" stands before the folder is walked again.
+const LOOK_AGAIN: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Transcripts {
     /// The logs kept in `file` (none yet: empty), for the teams under `teams_roots` (each a
-    /// claude-team mailbox's teams folder and its transcripts folder).
+    /// claude-team mailbox's teams folder and its transcripts folder). Reads nothing else now:
+    /// a team's lead session is read from its `config.json` when one of its agents is looked for.
     pub fn open(file: Option<PathBuf>, teams_roots: &[(PathBuf, PathBuf)]) -> Transcripts {
         let logs = file
             .as_deref()
             .and_then(|f| std::fs::read(f).ok())
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
-        let mut teams = BTreeMap::new();
-        for (root, projects) in teams_roots {
-            for team in claude::scan(root) {
-                let lead_session =
-                    team.roster.as_ref().and_then(|r| r.as_ref().ok()).and_then(|r| r.lead_session.clone());
-                teams.entry(team.name).or_insert((projects.clone(), lead_session));
-            }
-        }
-        Transcripts { file, teams, logs, changed: false }
-    }
-
-    /// Whether any team has a transcripts folder that exists.
-    pub fn any_folder(&self) -> bool {
-        self.teams.values().any(|(p, _)| p.is_dir())
+        Transcripts { file, roots: teams_roots.to_vec(), logs, changed: false, located: Default::default() }
     }
 
     /// `TEAM/AGENT`'s transcript, if it can be told ([`transcript::locate`]).
-    pub fn locate(&self, agent: &str) -> Option<PathBuf> {
+    pub fn locate(&mut self, agent: &str) -> Option<PathBuf> {
+        if let Some((found, at)) = self.located.get(agent)
+            && (found.is_some() || at.elapsed() < LOOK_AGAIN)
+        {
+            return found.clone();
+        }
+        let found = self.find(agent);
+        self.located.insert(agent.to_string(), (found.clone(), std::time::Instant::now()));
+        found
+    }
+
+    fn find(&self, agent: &str) -> Option<PathBuf> {
         let (team, name) = agent.split_once('/')?;
-        let (projects, lead) = self.teams.get(team)?;
+        let (root, projects) = self.roots.iter().find(|(root, _)| root.join(team).is_dir())?;
+        let config = std::fs::read(root.join(team).join("config.json")).ok();
+        let lead = config.and_then(|b| claude::parse_roster(&b).ok()).and_then(|r| r.lead_session);
         transcript::locate(projects, team, name, lead.as_deref())
     }
 

@@ -66,7 +66,7 @@ pub fn unseen(
     if ids.is_empty() {
         return Ok((Vec::new(), note));
     }
-    let (list, _) = receipt::unseen(&mut Events(ledger), transcripts, &ids, unseen_after)?;
+    let list = receipt::unseen(&mut Events(ledger), transcripts, &ids, unseen_after)?;
     Ok((list, note))
 }
 
