@@ -756,7 +756,9 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
     );
     let why = refused["error"].to_string();
     assert!(
-        why.contains("grant `music` is read-only") && why.contains("writable = true"),
+        why.contains("grant `music` is read-only")
+            && why.contains("`music = { path = \\\"/path/to/folder\\\", writable = true }`")
+            && why.contains("`baton plugin grant spotify music /path/to/folder --writable`"),
         "the refusal names the fix: {why}"
     );
     assert_eq!(tree(&env.music), before, "a refused apply moves nothing");

@@ -1252,3 +1252,40 @@ fn out_of_watches_before_batons_own_inbox_it_is_read_every_second() {
     assert_eq!(log.matches("the file watches ran out").count(), 1, "one warning:\n{log}");
     assert!(log.contains("not even baton's own inbox could be watched: it is read every second"), "{log}");
 }
+
+/// A home on a read-only mount (a bind mount remounted read-only in a user and mount namespace
+/// of the test's own, so nothing else sees it): the commands that only read work, opening the
+/// state read-only, and one that must write says why, once, with the fix. Before, every
+/// command, `status` included, answered "unable to open database file" three times in a line.
+#[test]
+fn a_read_only_home_is_read_and_a_write_says_read_only_once_with_the_fix() {
+    let h = Home::init(&[], "");
+    drop_tasks(&h, &["RO-1".to_string()]);
+    h.ok(&["serve", "--once"]);
+    let home = h.root.to_str().unwrap();
+    let read_only = |args: &[&str]| {
+        let c = h.cmd(args);
+        let script =
+            format!("mount --bind '{home}' '{home}' && mount -o remount,bind,ro '{home}' && exec \"$0\" \"$@\"");
+        under(&["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", &script], &c).output().unwrap()
+    };
+    let status = read_only(&["status", "--json"]);
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["counts"]["completed"], 1, "{status}");
+    let shown = read_only(&["show", "RO-1", "--json"]);
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    assert_eq!(serde_json::from_slice::<Value>(&shown.stdout).unwrap()["task"]["state"], "completed");
+    assert!(read_only(&["inbox", A]).status.success());
+    // A write: said once, with the fix.
+    let paused = read_only(&["plugin", "pause", "echo"]);
+    let err = String::from_utf8_lossy(&paused.stderr);
+    assert!(!paused.status.success());
+    assert!(err.contains("read-only file system") && err.contains("`--state PATH` or `BATON_STATE`"), "{err}");
+    assert_eq!(err.matches("read-only file system").count(), 1, "{err}");
+    // A one-shot pipeline refuses at once (it waited for a remount forever before).
+    let audit = read_only(&["audit", "--json"]);
+    let err = String::from_utf8_lossy(&audit.stderr);
+    assert_eq!(audit.status.code(), Some(2), "{err}");
+    assert!(err.contains("Read-only file system") && err.contains("--home"), "{err}");
+}

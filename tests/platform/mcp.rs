@@ -140,6 +140,12 @@ fn every_tool_through_the_official_python_sdk() {
 
     // A rejected TASK, then retry puts it back; status, show, plugins, audit answer objects.
     assert_eq!(out["wait_rejected"]["structured"]["status"], "rejected");
+    // Refused for its action, unchanged it would be refused again: retry says so and how on.
+    let unchanged = error_of(&out["retry_unchanged"]);
+    assert!(
+        unchanged.contains("unknown_action") && unchanged.contains("--params") && unchanged.contains("--force"),
+        "{unchanged}"
+    );
     assert_eq!(out["retry"]["is_error"], false, "{}", out["retry"]);
     assert!(out["retry"]["structured"]["message"].as_str().unwrap().contains("moved back"));
     assert!(out["status"]["structured"]["queue"].is_object(), "{}", out["status"]);

@@ -764,7 +764,8 @@ fn grants_expand_tilde_and_missing_folders_are_warned_at_start_up_and_in_inspect
     bare.ok(&["serve", "--once"]);
     let r = bare.ret("DJ2");
     let message = r["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("[plugins.djay] grants = { djay = "), "{r}");
+    assert!(message.contains("`djay = \"/path/to/folder\"` to [plugins.djay] grants"), "{r}");
+    assert!(message.contains("`baton plugin grant djay djay /path/to/folder`"), "{r}");
     // One error code for a grant problem, whoever finds it: the host (above) or a plugin.
     assert_eq!(bare.code("DJ2"), "grant_missing", "{r}");
 }
@@ -789,6 +790,9 @@ fn first_party_music_plugins_get_their_catalog_grants_built_in_and_an_explicit_c
     let r = h.ret("SP1");
     let message = r["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("grant `spotify` is missing") && !message.contains("catalog"), "{r}");
+    // The fix, both ways: the line for baton.toml and the command that writes it.
+    assert!(message.contains("`spotify = \"/path/to/folder\"` to [plugins.spotify] grants in baton.toml"), "{r}");
+    assert!(message.contains("or run `baton plugin grant spotify spotify /path/to/folder`"), "{r}");
     assert_eq!(h.code("SP1"), "grant_missing", "{r}");
     // `plugin inspect` shows the default as granted, and says where it comes from.
     let text = String::from_utf8(h.ok(&["plugin", "inspect", "spotify"]).stdout).unwrap();

@@ -32,6 +32,15 @@ pub struct AuditArgs {
 
 pub fn run(args: AuditArgs, ctx: &Ctx) -> Result<i32> {
     baton_cli::home_check::require(&ctx.home)?;
+    // A one-shot pipeline files and answers under `handoffs/`: a home that cannot be written is
+    // refused at once, with why and what still works, not waited on as a passing fault.
+    let handoffs = ctx.home.join("handoffs");
+    if let Some(e) = baton_fs::cannot_write(&handoffs) {
+        bail!(
+            "{}: {e}: `baton audit` writes there; `status`, `show` and `inbox` work on a home that cannot be written, and `--home` names a writable one",
+            handoffs.display()
+        );
+    }
     for dir in args.plans.iter().chain(&args.repos) {
         if !dir.is_dir() {
             bail!("{} is not a folder (pass existing folders to --plans and --repo)", dir.display());

@@ -273,12 +273,63 @@ fn parse_filter(s: &str) -> Result<tracing_subscriber::filter::Targets, String> 
 /// The last word of a failed command on stderr: the error chain as one line, or as one JSON
 /// object in `--log-format json` mode, so a log shipper reading JSON never meets a bare line.
 fn report_error(e: &anyhow::Error) {
-    stderr::line("ERROR", &format!("{e:#}"), serde_json::Value::Null);
+    stderr::line("ERROR", &one_line(e), serde_json::Value::Null);
+}
+
+/// The error and its causes joined by `: `, each said once: a cause whose text the line
+/// already holds (a library that prints its source in its own message, as SQLite's "unable to
+/// open database file" does twice over) is left out. Compared without case and without
+/// SQLite's "Error code N: " prefix.
+fn one_line(e: &anyhow::Error) -> String {
+    let plain = |s: &str| {
+        let s = s.to_lowercase();
+        match s.strip_prefix("error code ").and_then(|r| r.split_once(": ")) {
+            Some((code, rest)) if code.chars().all(|c| c.is_ascii_digit()) => rest.to_string(),
+            _ => s,
+        }
+    };
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !line.is_empty() && plain(&line).contains(&plain(&text)) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
+
+    /// SQLite's failure prints its message, then its source prints it again with a code: the
+    /// line says it once. A cause that adds something is kept.
+    #[test]
+    fn an_error_line_says_each_cause_once() {
+        /// As rusqlite's failure: its message, and a source that says it again with a code.
+        #[derive(Debug)]
+        struct Failure(std::io::Error);
+        impl std::fmt::Display for Failure {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("unable to open database file")
+            }
+        }
+        impl std::error::Error for Failure {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let code = std::io::Error::other("Error code 14: Unable to open the database file");
+        let e = anyhow::Error::new(Failure(code)).context("state database /h/state/baton.sqlite");
+        let line = super::one_line(&e);
+        assert_eq!(line, "state database /h/state/baton.sqlite: unable to open database file");
+        let io = anyhow::Error::new(std::io::Error::other("disk on fire")).context("writing x");
+        assert_eq!(super::one_line(&io), "writing x: disk on fire");
+    }
 
     /// A command's flags are deferred until it runs (`#[command(defer = true)]`), and what is
     /// deferred is applied last: an `Args` struct's doc comment would then replace the help line

@@ -13,11 +13,34 @@ pub fn all(grants: &[Grant], name: &str) -> Vec<Grant> {
 
 /// The first grant named `name` (or `name.<suffix>`). None is `invalid-input`, naming the fix.
 pub fn require(grants: &[Grant], name: &str, plugin: &str) -> Result<Grant, Failure> {
-    all(grants, name).into_iter().next().ok_or_else(|| {
-        Failure::InvalidInput(format!(
-            "no folder granted as `{name}`: add it to [plugins.{plugin}] grants in baton.toml (e.g. grants = {{ {name} = \"/path\" }})"
-        ))
-    })
+    all(grants, name)
+        .into_iter()
+        .next()
+        .ok_or_else(|| Failure::InvalidInput(missing(plugin, name, false, "this action")))
+}
+
+/// The one message for a grant `plugin` lacks (it starts "grant `NAME`", which the host answers
+/// with the one code for a grant problem, `grant_missing`) (`needs`: what needs it, such as "`plan`"): the
+/// line to put in baton.toml and the command that puts it there. `writable`: the grant must be.
+pub fn missing(plugin: &str, name: &str, writable: bool, needs: &str) -> String {
+    format!("grant `{name}` is missing: {needs} needs it; {}", fix(plugin, name, writable))
+}
+
+/// The one message for a grant that is there but read-only where `needs` writes.
+pub fn read_only(plugin: &str, name: &str, needs: &str) -> String {
+    format!("grant `{name}` is read-only: {needs} writes there; {}", fix(plugin, name, true))
+}
+
+/// How to grant it: the baton.toml line, and the `baton plugin grant` command that writes it.
+fn fix(plugin: &str, name: &str, writable: bool) -> String {
+    let (value, flag) = if writable {
+        (format!("{{ path = \"/path/to/folder\", writable = true }}"), " --writable")
+    } else {
+        ("\"/path/to/folder\"".to_string(), "")
+    };
+    format!(
+        "add `{name} = {value}` to [plugins.{plugin}] grants in baton.toml (`grants = {{ {name} = {value} }}`), or run `baton plugin grant {plugin} {name} /path/to/folder{flag}`"
+    )
 }
 
 #[cfg(test)]
@@ -40,9 +63,13 @@ mod tests {
     fn a_missing_grant_names_the_table_to_fix() {
         match require(&[], "music", "demo") {
             Err(Failure::InvalidInput(m)) => {
-                assert!(m.contains("`music`") && m.contains("[plugins.demo] grants"), "{m}")
+                assert!(m.contains("`music = \"/path/to/folder\"` to [plugins.demo] grants"), "{m}");
+                assert!(m.contains("`baton plugin grant demo music /path/to/folder`"), "{m}");
             }
             other => panic!("{other:?}"),
         }
+        let m = read_only("demo", "exports", "`export`");
+        assert!(m.contains("`exports = { path = \"/path/to/folder\", writable = true }`"), "{m}");
+        assert!(m.ends_with("`baton plugin grant demo exports /path/to/folder --writable`"), "{m}");
     }
 }

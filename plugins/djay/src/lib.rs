@@ -162,9 +162,7 @@ type Sources = (Vec<(PathBuf, Layout)>, Vec<Value>);
 fn find_sources() -> Res<Sources> {
     let roots = grants_named("djay");
     if roots.is_empty() {
-        return Err(permanent(
-            "grant `djay` is missing: add it in baton.toml: [plugins.djay] grants = { djay = \"~/Music/djay\" }",
-        ));
+        return Err(permanent(baton_plugin::grants::missing("djay", "djay", false, "reading djay's library")));
     }
     let mut found = Vec::new();
     let mut ignored = Vec::new();
@@ -1270,9 +1268,11 @@ struct ExportParams {
 }
 
 fn export(p: ExportParams, task_id: &str) -> Res<Done> {
-    let exports = host::grants().into_iter().find(|g| g.name == "exports" && g.writable).ok_or_else(|| {
-        permanent("grant `exports` is missing or read-only: export-rekordbox writes there; add it in baton.toml: [plugins.djay] grants = { exports = { path = \"~/Music/exports\", writable = true } }")
-    })?;
+    let exports = match host::grants().into_iter().find(|g| g.name == "exports") {
+        Some(g) if g.writable => g,
+        Some(_) => return Err(permanent(baton_plugin::grants::read_only("djay", "exports", "`export-rekordbox`"))),
+        None => return Err(permanent(baton_plugin::grants::missing("djay", "exports", true, "`export-rekordbox`"))),
+    };
     let mut playlists = all_records("playlists")?;
     if let Some(want) = &p.playlists {
         let missing: Vec<&String> = want

@@ -15,8 +15,10 @@ pub mod inbox;
 pub mod mailbox;
 pub mod mcp;
 pub mod reply;
+pub mod retry;
 pub mod send;
 pub mod show;
+pub mod triage;
 pub mod validate;
 pub mod wait;
 pub mod waiting;
@@ -76,6 +78,17 @@ pub enum Command {
     },
     /// Serve the Model Context Protocol on stdio, for Claude Code, Cursor, Codex.
     Mcp(mcp::McpArgs),
+    /// Move failed handoffs from 03_failed/ back into the inbox: one by id or file name, or
+    /// `--all` (narrowed by `--code`, `--plugin`; only listed unless `--yes`).
+    Retry(retry::RetryArgs),
+    /// Move failed handoffs out of 03_failed/ into 04_discarded/ (journalled; `baton restore`
+    /// undoes it). Nothing is deleted.
+    Discard(triage::DiscardArgs),
+    /// Move a discarded handoff back into 03_failed/, where it was.
+    Restore(triage::RestoreArgs),
+    /// Cancel a TASK that waits (in an inbox, not yet picked up): it is filed and answered
+    /// `canceled`, once.
+    Cancel(triage::CancelArgs),
 }
 
 impl Command {
@@ -99,6 +112,10 @@ impl Command {
             Command::Validate(args) => validate::run(args),
             Command::Schema { kind } => validate::schema(kind),
             Command::Mcp(args) => mcp::run(ctx, args),
+            Command::Retry(args) => retry::run(ctx, args),
+            Command::Discard(args) => triage::discard(ctx, args),
+            Command::Restore(args) => triage::restore(ctx, args),
+            Command::Cancel(args) => triage::cancel(ctx, args),
         }
     }
 }

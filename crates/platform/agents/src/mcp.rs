@@ -356,8 +356,15 @@ fn tools() -> Vec<Tool> {
             .with_raw_output_schema(any()),
         Tool::new("show", "One handoff's history: its record, events and plugin logs.", schema(json!({"id": id()}), &["id"]))
             .with_raw_output_schema(any()),
-        Tool::new("retry", "Move a failed handoff back into baton's inbox to run again.", schema(json!({"id": id()}), &["id"]))
-            .with_raw_output_schema(any()),
+        Tool::new(
+            "retry",
+            "Move a failed handoff back into baton's inbox to run again. One refused for what it is (unknown action, invalid params) runs again only with edited `params` (checked against the action's schema) or `force`.",
+            schema(
+                json!({"id": id(), "params": {"type": "object", "description": "Run it with these params instead"}, "force": {"type": "boolean", "description": "Retry unchanged a handoff that will most likely be refused again"}}),
+                &["id"],
+            ),
+        )
+        .with_raw_output_schema(any()),
         Tool::new(
             "audit",
             "Run a plans audit now (the folders baton.toml grants): what each plan promised against what exists.",
@@ -426,7 +433,14 @@ impl Server {
             }
             "retry" => {
                 let id = need(&args, "id")?;
-                let out = self.baton(vec!["retry".into(), id.clone().into()]).await?;
+                let mut a: Vec<OsString> = vec!["retry".into(), id.clone().into()];
+                if let Some(params) = args.get("params") {
+                    a.extend(["--params".into(), params.to_string().into()]);
+                }
+                if args.get("force").and_then(Value::as_bool) == Some(true) {
+                    a.push("--force".into());
+                }
+                let out = self.baton(a).await?;
                 Ok(json!({"id": id, "message": out["output"]}))
             }
             "audit" => {

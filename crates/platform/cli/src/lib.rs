@@ -1,7 +1,7 @@
 //! The command line's platform half: where a command's home and state are ([`Ctx`]), what the
 //! composition root gives the commands ([`Host`]), the output rules every command follows
 //! (`say!`, [`text::esc`], [`stderr`]), and the platform commands themselves: `init`, `adopt`,
-//! `status`, `retry`, `plugin`, `key`/`dashboard`. Errors become `anyhow` here, with the file
+//! `status`, `plugin`, `key`/`dashboard`. Errors become `anyhow` here, with the file
 //! and the fix in the message.
 //!
 //! The agents' commands (`baton-agents`), the music commands (`baton-music-cli`) and the
@@ -19,7 +19,6 @@ pub mod init;
 pub mod mailboxes;
 pub mod manpages;
 pub mod plugin;
-pub mod retry;
 pub mod rt;
 pub mod shell;
 pub mod status;
@@ -169,9 +168,6 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Move failed handoffs from 03_failed/ back into the inbox: one by id or file name, or
-    /// `--all` (narrowed by `--code`, `--plugin`; only listed unless `--yes`).
-    Retry(retry::RetryArgs),
     /// Manage plugins: install, list, inspect, remove; `plugin new` scaffolds one.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -198,7 +194,6 @@ impl Command {
             Command::Dashboard { print } => dashboard::open(ctx, print),
             Command::Key(cmd) => dashboard::key(cmd, ctx),
             Command::Status { json } => status::status(ctx, json),
-            Command::Retry(args) => retry::run(ctx, args),
             Command::Plugin(cmd) => plugin::run(cmd, ctx),
             Command::Cache(cmd) => cache::run(cmd, ctx),
         }

@@ -656,6 +656,20 @@ pub fn ensure_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// Why this process cannot write in `path` (a file or a folder), or `None` when it can: a
+/// read-only file system (EROFS) or a permission it lacks (EACCES, EPERM). Asked after a
+/// write failed, to say which of the two it was and what to do, never to decide in advance
+/// (a check before the write would race with a remount or a `chmod`).
+pub fn cannot_write(path: &Path) -> Option<io::Error> {
+    match rustix::fs::access(path, rustix::fs::Access::WRITE_OK) {
+        Ok(()) => None,
+        Err(e) if matches!(e, rustix::io::Errno::ROFS | rustix::io::Errno::ACCESS | rustix::io::Errno::PERM) => {
+            Some(e.into())
+        }
+        Err(_) => None,
+    }
+}
+
 /// The metadata of `path` (not following a last symlink), or `None` when nothing has that
 /// name. Every other failure is returned: a `stat` that fails with EIO, EACCES or ENOMEM says
 /// nothing about whether the name is there, and taken as "absent" it becomes a verdict (a

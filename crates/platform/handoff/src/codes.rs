@@ -109,6 +109,14 @@ impl ErrorCode {
     }
 }
 
+/// Whether a handoff filed with `code` (its `as_str`) fails the same way if it runs again
+/// unchanged: the file, its plugin, its action or its params were refused, and only an edit
+/// (or, for a plugin not installed, an install) changes that. A retry of such a handoff is
+/// "edit and retry", not "retry".
+pub fn fails_unchanged(code: &str) -> bool {
+    matches!(code, "invalid" | "invalid_name" | "unknown_plugin" | "unknown_action" | "invalid_params" | "duplicate_id")
+}
+
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

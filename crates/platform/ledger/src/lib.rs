@@ -34,7 +34,11 @@ pub enum LedgerError {
     #[error("creating the state folder {path}: {source}")]
     Folder { path: String, source: std::io::Error },
     #[error("state database: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Sql(rusqlite::Error),
+    /// The state cannot be written here (a read-only file system, a file another user owns).
+    /// It was opened read-only, so what only reads works; a write stops with this, and the fix.
+    #[error("{}", read_only_message(path, why))]
+    ReadOnly { path: String, why: String },
     /// A kv write refused: it would take the plugin over its quota (the message says which).
     #[error("{0}")]
     KvQuota(String),
@@ -59,10 +63,36 @@ pub enum LedgerError {
     Schema { path: String, source: baton_store::StoreError },
 }
 
+impl From<rusqlite::Error> for LedgerError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::ReadOnly) => LedgerError::ReadOnly {
+                path: String::new(),
+                why: "opened read-only: a read-only file system, or a file this user may not write".into(),
+            },
+            _ => LedgerError::Sql(e),
+        }
+    }
+}
+
+/// One line, once: what cannot be written, why, and where the state can go instead.
+fn read_only_message(path: &str, why: &str) -> String {
+    let which = if path.is_empty() { "the state database".to_string() } else { format!("state database {path}") };
+    format!("{which} cannot be written ({why}): keep the state elsewhere with `--state PATH` or `BATON_STATE`")
+}
+
 impl LedgerError {
     /// A migration's failure on the database at `path` (a file, or a server as shown).
     pub(crate) fn from_store(path: &str, e: baton_store::StoreError) -> LedgerError {
         match e {
+            baton_store::StoreError::Sqlite(source)
+                if source.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly) =>
+            {
+                LedgerError::ReadOnly {
+                    path: path.into(),
+                    why: "its schema is older than this baton's, and it was opened read-only".into(),
+                }
+            }
             baton_store::StoreError::Sqlite(source) => LedgerError::Open { path: path.into(), source },
             baton_store::StoreError::Postgres(source) => LedgerError::Postgres { server: path.into(), source },
             e @ baton_store::StoreError::Newer { .. } => LedgerError::Schema { path: path.into(), source: e },
@@ -99,7 +129,10 @@ impl LedgerError {
             LedgerError::Folder { source, .. } => matches!(source.raw_os_error(), Some(28 | 5)),
             LedgerError::Open { source, .. } | LedgerError::Sql(source) => baton_store::passing::sqlite(source),
             // A quota is the plugin's limit, not the disk's: retrying cannot help.
-            LedgerError::KvQuota(_) | LedgerError::Unsupported(_) | LedgerError::Schema { .. } => false,
+            LedgerError::KvQuota(_)
+            | LedgerError::Unsupported(_)
+            | LedgerError::Schema { .. }
+            | LedgerError::ReadOnly { .. } => false,
             LedgerError::Postgres { source, .. } => baton_store::passing::postgres(source),
             LedgerError::Unavailable { .. } | LedgerError::NoAnswer { .. } => true,
         }

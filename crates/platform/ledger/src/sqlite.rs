@@ -14,6 +14,8 @@ pub(crate) struct SqliteLedger {
     checkpointer: Option<crate::checkpoint::Checkpointer>,
     pub(crate) conn: Connection,
     path: std::path::PathBuf,
+    /// Why the file was opened read-only, when it was: every write then says so, once.
+    read_only: Option<String>,
 }
 
 impl SqliteLedger {
@@ -23,10 +25,19 @@ impl SqliteLedger {
                 .map_err(|source| LedgerError::Folder { path: dir.display().to_string(), source })?;
         }
         let shown = path.display().to_string();
-        let conn = baton_store::sqlite::open_wal(path, "FULL")
-            .map_err(|source| LedgerError::Open { path: shown.clone(), source })?;
+        let (conn, read_only) = match baton_store::sqlite::open_wal(path, "FULL") {
+            Ok(conn) if !conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) => (conn, None),
+            opened => match unwritable(path) {
+                Some(why) => (
+                    open_read_only(path)
+                        .map_err(|_| LedgerError::ReadOnly { path: shown.clone(), why: why.clone() })?,
+                    Some(why),
+                ),
+                None => (opened.map_err(|source| LedgerError::Open { path: shown.clone(), source })?, None),
+            },
+        };
         baton_store::sqlite::migrate(&conn, &baton_store::LEDGER).map_err(|e| LedgerError::from_store(&shown, e))?;
-        Ok(SqliteLedger { checkpointer: None, conn, path: path.to_path_buf() })
+        Ok(SqliteLedger { checkpointer: None, conn, path: path.to_path_buf(), read_only })
     }
 
     /// See [`crate::Ledger::checkpoint_in_background`].
@@ -38,6 +49,9 @@ impl SqliteLedger {
 
     /// Runs `f` in one transaction (one fsync for the whole batch).
     pub(crate) fn batch<R>(&mut self, f: impl FnOnce(&dyn Writes) -> Result<R>) -> Result<R> {
+        if let Some(why) = &self.read_only {
+            return Err(LedgerError::ReadOnly { path: self.path.display().to_string(), why: why.clone() });
+        }
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let out = f(&SqliteTx { tx: &tx })?;
         tx.commit()?;
@@ -57,6 +71,49 @@ impl SqliteLedger {
         restored?;
         Ok(out)
     }
+}
+
+/// Why the state file at `path` cannot be written by this process (its folder or the file on a
+/// read-only file system, or not this user's to write), or `None` when that is not why.
+fn unwritable(path: &Path) -> Option<String> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    baton_fs::present(path).ok()??;
+    let e = baton_fs::cannot_write(path).or_else(|| baton_fs::cannot_write(dir))?;
+    Some(match e.kind() {
+        std::io::ErrorKind::ReadOnlyFilesystem => "read-only file system".to_string(),
+        _ => {
+            format!("{}: permission denied", if baton_fs::cannot_write(path).is_some() { path } else { dir }.display())
+        }
+    })
+}
+
+/// The state file opened for reading only, so that `status`, `show` and the other commands
+/// that only read work on a home nobody may write. A file in WAL mode whose `-shm` cannot be
+/// made (nothing may be created beside it) is opened `immutable`: nothing can write it there
+/// while this process reads.
+fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let uri = |query: &str| format!("file:{}?{query}", uri_path(path));
+    let usable = |conn: Connection| conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(())).map(|()| conn);
+    Connection::open_with_flags(uri("mode=ro"), flags)
+        .and_then(usable)
+        .or_else(|_| Connection::open_with_flags(uri("mode=ro&immutable=1"), flags).and_then(usable))
+}
+
+/// `path` as the path of a `file:` URI (RFC 3986: `%`, `?` and `#` escaped, and every byte that
+/// is not printable ASCII).
+fn uri_path(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for &b in path.as_os_str().as_bytes() {
+        match b {
+            b'%' | b'?' | b'#' => out.push_str(&format!("%{b:02X}")),
+            0x21..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 impl Store for SqliteLedger {

@@ -53,6 +53,7 @@ mod spares;
 pub use shared::STRAY_LEASES;
 mod superseded;
 pub mod tree;
+pub mod triage;
 pub mod watch;
 
 use baton_sync::Locked;

@@ -91,6 +91,9 @@ pub enum RetryRefused {
         "id {id:?} is {state} now (as {file_name}); wait for its RETURN (`baton wait {id}`) before retrying this copy"
     )]
     Running { id: String, state: TaskState, file_name: String },
+    /// Refused for what it is (`invalid`, `unknown_action`, ...): unchanged it fails again.
+    #[error("{why}")]
+    FailsUnchanged { why: String },
 }
 
 /// The reason as its message (`retry --json`'s `reason`).
@@ -102,7 +105,7 @@ fn as_text<S: serde::Serializer>(r: &RetryRefused, s: S) -> Result<S::Ok, S::Err
 const MAX_READ: u64 = 64 << 20;
 
 /// A regular file's bytes, when it is at most [`MAX_READ`] (never following a symlink).
-fn read_small(path: &Path) -> Option<Vec<u8>> {
+pub(crate) fn read_small(path: &Path) -> Option<Vec<u8>> {
     let meta = std::fs::symlink_metadata(path).ok()?;
     (meta.is_file() && meta.len() <= MAX_READ).then(|| std::fs::read(path).ok()).flatten()
 }
@@ -129,7 +132,7 @@ pub fn list_failed(paths: &Paths, agent: &str) -> Result<Vec<FailedHandoff>, Pip
     Ok(out)
 }
 
-fn describe(dir: &Path, name: OsString) -> FailedHandoff {
+pub(crate) fn describe(dir: &Path, name: OsString) -> FailedHandoff {
     let file = dir.join(&name);
     let record_path = dir.join(fsops::error_record_name(&name));
     let record: Option<Value> = std::fs::read(&record_path).ok().and_then(|b| serde_json::from_slice(&b).ok());
@@ -249,6 +252,29 @@ pub fn retry_one(
     let to = fsops::move_into(&f.file, &inbox, name).map_err(|e| PipelineError::io(&f.file, e))?;
     fsops::sync_dir(&inbox).map_err(|e| PipelineError::io(&inbox, e))?;
     Ok(Ok(to))
+}
+
+/// Replaces the failed handoff at `file` with `edited` (a retry with edited params): the
+/// original goes into the agent's `.superseded/` first (journalled, never deleted), then the
+/// edited bytes take its name (written beside it and renamed, so the name never holds half).
+pub fn replace_failed(file: &Path, edited: &[u8]) -> Result<(), PipelineError> {
+    let (Some(dir), Some(name)) = (file.parent(), file.file_name()) else {
+        return Err(PipelineError::io(file, std::io::Error::other("not a file in 03_failed/")));
+    };
+    let agent_dir = dir.parent().unwrap_or(dir);
+    let mut tmp_name = std::ffi::OsString::from(".edit-");
+    tmp_name.push(name);
+    let tmp = dir.join(tmp_name);
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, edited)?;
+        f.sync_all()
+    };
+    write().map_err(|e| PipelineError::io(&tmp, e))?;
+    crate::superseded::move_aside(agent_dir, file, "the TASK as it failed, before `baton retry --params` edited it")
+        .map_err(|e| PipelineError::io(file, e))?;
+    fsops::rename_noreplace(&tmp, file).map_err(|e| PipelineError::io(file, e))?;
+    fsops::sync_dir(dir).map_err(|e| PipelineError::io(dir, e))
 }
 
 /// One RETURN per TASK in the sender's inbox: the RETURN of the attempt that `baton retry` runs

@@ -33,10 +33,17 @@ pub(crate) fn move_aside(agent_dir: &Path, file: &Path, why: &str) -> std::io::R
         "moved_to": to.display().to_string(),
         "why": why,
     });
+    journal(&dir, &line)?;
+    tracing::info!(file = %file.display(), moved_to = %to.display(), "{why}");
+    Ok(to)
+}
+
+/// Appends one line to `dir/journal.jsonl` and makes it durable with the folder's moves: the
+/// record of a move that lets the user see, and undo, what baton put aside.
+pub(crate) fn journal(dir: &Path, line: &serde_json::Value) -> std::io::Result<()> {
     let mut journal = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("journal.jsonl"))?;
     journal.write_all(format!("{line}\n").as_bytes())?;
     journal.sync_data()?;
-    let _ = fsops::sync_dir(&dir);
-    tracing::info!(file = %file.display(), moved_to = %to.display(), "{why}");
-    Ok(to)
+    let _ = fsops::sync_dir(dir);
+    Ok(())
 }

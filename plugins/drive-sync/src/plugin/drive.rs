@@ -15,14 +15,10 @@ pub(super) struct Drive {
 impl Drive {
     pub(super) fn open() -> Res<Drive> {
         let g = host::grants().into_iter().find(|g| g.name == "drive").ok_or_else(|| {
-            Failure::InvalidInput(
-                "grant `drive` is missing: add [plugins.drive-sync] grants = { drive = { path = \"/path/to/Google Drive/baton\", writable = true } } to baton.toml".into(),
-            )
+            Failure::InvalidInput(baton_plugin::grants::missing("drive-sync", "drive", true, "syncing"))
         })?;
         if !g.writable {
-            return Err(Failure::InvalidInput(
-                "grant `drive` is read-only: set writable = true in [plugins.drive-sync] grants".into(),
-            ));
+            return Err(Failure::InvalidInput(baton_plugin::grants::read_only("drive-sync", "drive", "syncing")));
         }
         let lock = host::host_path(&g.guest_path).unwrap_or_else(|| g.guest_path.clone());
         Ok(Drive { root: PathBuf::from(&g.guest_path), lock, settings: settings()? })

@@ -84,12 +84,8 @@ fn grant(name: &str) -> Option<(String, bool)> {
 fn need_grant(name: &str, writable: bool, action: &str) -> Result<String, Fail> {
     match grant(name) {
         Some((p, w)) if w || !writable => Ok(p),
-        Some(_) => Err(Failure::Permanent(format!(
-            "grant `{name}` is read-only: `{action}` writes there; set `writable = true` for it under [plugins.spotify] grants in baton.toml"
-        ))),
-        None => Err(Failure::Permanent(format!(
-            "grant `{name}` is missing: `{action}` needs it; add it under [plugins.spotify] grants in baton.toml"
-        ))),
+        Some(_) => Err(Failure::Permanent(baton_plugin::grants::read_only("spotify", name, &format!("`{action}`")))),
+        None => Err(Failure::Permanent(baton_plugin::grants::missing("spotify", name, writable, &format!("`{action}`")))),
     }
 }
 

@@ -19,8 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 
-use baton_handoff::build::{self, NewReturn};
-use baton_handoff::{Status, TaskBody};
+use baton_handoff::TaskBody;
 use baton_ledger::Ledger;
 use baton_pipeline::config::INBOX;
 
@@ -626,60 +625,17 @@ impl Store {
             return Err(not_cancelable("is already being worked on; it cannot be canceled now"));
         }
         let task: TaskBody = serde_json::from_value(body).map_err(RpcError::internal)?;
-        let agent_dir = file.parent().and_then(Path::parent).ok_or_else(|| RpcError::internal("no agent folder"))?;
-        let recipient = agent_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        if recipient == self.tree.baton && self.shared_ledger {
-            return Err(not_cancelable(
-                "waits in baton's inbox on a shared PostgreSQL ledger, where a claim is a row taken without moving the file; it cannot be canceled safely",
-            ));
-        }
-        // Where the `canceled` RETURN goes, found before the TASK is moved: a `TEAM/AGENT` gets
-        // it as a message in its Claude inbox; one that no claude-team mailbox has is refused
-        // here, with nothing moved.
-        let mailbox = match baton_handoff::names::team_agent(task.reply_agent()) {
-            Some(_) => Some(crate::mailbox::recipient(&self.tree.ctx(), task.reply_agent(), false).map_err(|e| {
-                not_cancelable(&format!(
-                    "replies to {:?}, and its `canceled` RETURN could not be delivered ({e:#}); nothing was moved",
-                    task.reply_agent()
-                ))
-            })?),
-            None => None,
-        };
-        let processed = agent_dir.join("02_processed");
-        baton_fs::ensure_dir(&processed).map_err(RpcError::internal)?;
-        let name = file.file_name().ok_or_else(|| RpcError::internal("no file name"))?;
-        let filed = processed.join(name);
-        if let Err(e) = baton_fs::rename_noreplace(&file, &filed) {
-            return Err(if e.kind() == std::io::ErrorKind::NotFound {
-                not_cancelable("was picked up just now; it cannot be canceled any more")
-            } else {
-                RpcError::internal(format!("moving {} to {}: {e}", file.display(), filed.display()))
-            });
-        }
-        let answer = NewReturn {
-            status: Status::Canceled,
-            summary: "canceled over A2A (CancelTask) before it was picked up".into(),
-            result: None,
-            artifacts: vec![],
-        };
-        let ret = build::reply(&task, &recipient, &answer).map_err(|e| RpcError::internal(e.message))?;
-        let (written, message) = match &mailbox {
-            Some(r) => {
-                let m = crate::mailbox::deliver_return(&self.tree.ctx(), r, id, &ret).map_err(|e| {
-                    RpcError::internal(format!(
-                        "task {id} was canceled (filed {}), but its `canceled` RETURN was not delivered: {e:#}",
-                        filed.display()
-                    ))
-                })?;
-                (r.inbox.clone(), Some(m))
-            }
-            None => {
-                let reply_inbox = self.tree.reply_inbox(task.reply_agent()).map_err(RpcError::internal)?;
-                let written =
-                    crate::write_new(&reply_inbox, &build::return_file_name(&ret), &ret).map_err(RpcError::internal)?;
-                (written, None)
-            }
-        };
+        let summary = "canceled over A2A (CancelTask) before it was picked up";
+        let done =
+            crate::triage::cancel_waiting(&self.tree, id, &file, &task, self.shared_ledger, summary).map_err(|e| {
+                match e {
+                    e @ crate::triage::CancelError::NotCancelable { .. } => {
+                        RpcError::new(RpcError::NOT_CANCELABLE, e.to_string())
+                    }
+                    crate::triage::CancelError::Failed(m) => RpcError::internal(m),
+                }
+            })?;
+        let (filed, written, ret, message) = (done.filed, done.written, done.ret, done.message);
         let now = baton_handoff::stamp::rfc3339(baton_handoff::stamp::now());
         let detail = json!({"by": "a2a", "filed": filed, "return": written, "message": message});
         if let Err(e) = self.ledger().batch(|b| b.event(id, &now, "canceled", &detail)) {

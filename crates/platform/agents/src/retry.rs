@@ -2,24 +2,29 @@
 //! handoffs back into baton's inbox, each as a new attempt of the same handoff. A bulk retry
 //! only lists what it would move until `--yes` is given. The selection and the moves are
 //! `baton_pipeline::retry`'s, shared with the dashboard.
+//!
+//! A handoff refused for what it is (`invalid`, `unknown_action`, `invalid_params`, ...) fails
+//! the same way unchanged: it is retried only with `--params` (checked against the action's
+//! schema first, the edit kept in its history) or `--force`.
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use serde_json::json;
 
 use baton_ledger::TaskState;
 use baton_pipeline::Paths;
 use baton_pipeline::retry::{self, FailedHandoff, RetryFilter};
 
-use crate::Ctx;
-use crate::text::esc;
+use baton_cli::Ctx;
+use baton_cli::text::esc;
 
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "Examples:\n  baton retry 01JABC…                      run one failed handoff again (by id)\n  \
 baton retry 20260118T070951Z__TASK__X__Me.json   (by its file name in 03_failed/)\n  \
 baton retry --all --code unknown_action  list what would move\n  \
-baton retry --all --plugin echo --yes    move them"
+baton retry --all --plugin echo --yes    move them\n  \
+baton retry 01JABC… --params '{\"text\": \"hi\"}'   edit its params, then run it again"
 )]
 pub struct RetryArgs {
     /// The failed handoff: its id, or its file name in 03_failed/.
@@ -37,16 +42,24 @@ pub struct RetryArgs {
     /// With --all: move them (without it, only list what would move).
     #[arg(long)]
     pub yes: bool,
+    /// Run it again with these params (JSON, @FILE or - for stdin), checked against its
+    /// action's schema first: same id, one RETURN, the edit in its history (`baton show`).
+    #[arg(long, value_name = "JSON|@FILE|-", requires = "target")]
+    pub params: Option<String>,
+    /// Retry unchanged a handoff refused for its file, plugin, action or params, which will
+    /// most likely be refused again (without it, such a retry is refused with the fix).
+    #[arg(long)]
+    pub force: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(ctx: &Ctx, a: RetryArgs) -> Result<i32> {
-    crate::home_check::require(&ctx.home)?;
+    baton_cli::home_check::require(&ctx.home)?;
     let cfg = ctx.config()?;
     let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
-    let ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+    let mut ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
     let filter = RetryFilter { target: a.target.clone(), code: a.code.clone(), plugin: a.plugin.clone() };
     let select = || retry::select_failed(&paths, &cfg.agent, &ledger, &filter);
     let mut selected = select()?;
@@ -71,9 +84,22 @@ pub fn run(ctx: &Ctx, a: RetryArgs) -> Result<i32> {
             );
         }
     }
+    // Refused for what it is: only an edit changes the verdict. Left where it is, with the fix.
+    let (unchanged, mut selected): (Vec<FailedHandoff>, Vec<FailedHandoff>) =
+        selected.into_iter().partition(|f| !a.force && a.params.is_none() && fails_unchanged(f, &ledger));
+    if let (Some(f), true) = (unchanged.first(), a.target.is_some()) {
+        bail!("{}", unchanged_reason(f));
+    }
+    if let Some(raw) = &a.params
+        && let Some(f) = selected.first_mut()
+    {
+        edit_params(ctx, &mut ledger, f, raw)?;
+    }
     if a.all && !a.yes {
         if a.json {
-            println!("{}", serde_json::to_string_pretty(&json!({"dry_run": true, "would_move": selected}))?);
+            let not: Vec<_> = unchanged.iter().map(|f| json!({"handoff": f, "reason": unchanged_reason(f)})).collect();
+            let out = json!({"dry_run": true, "would_move": selected, "would_not_move": not});
+            println!("{}", serde_json::to_string_pretty(&out)?);
         } else {
             println!(
                 "{} failed handoff(s){} in {} would move back into the inbox:",
@@ -87,10 +113,22 @@ pub fn run(ctx: &Ctx, a: RetryArgs) -> Result<i32> {
             if !selected.is_empty() {
                 println!("run it again with --yes to move them");
             }
+            if !unchanged.is_empty() {
+                println!(
+                    "{} more refused for what they are (file, plugin, action or params) would not move: unchanged they are refused again; edit them (`baton retry ID --params JSON`) or add --force",
+                    unchanged.len()
+                );
+            }
         }
         return Ok(0);
     }
-    let out = retry::retry_selected(&paths, &cfg.agent, &ledger, selected)?;
+    let mut out = retry::retry_selected(&paths, &cfg.agent, &ledger, selected)?;
+    for f in unchanged {
+        out.refused.push(retry::Refused {
+            reason: retry::RetryRefused::FailsUnchanged { why: unchanged_reason(&f) },
+            handoff: f,
+        });
+    }
     if a.target.is_some()
         && let Some(r) = out.refused.first()
     {
@@ -154,6 +192,60 @@ fn wait_for_filing(
             return Ok((selected, state));
         }
     }
+}
+
+/// Whether `f` was refused for what it is and is still what was refused: its file still does
+/// not parse, or parses to the content the ledger recorded for its id. A file fixed in place
+/// (or a plugin's action that only an edit can change) is retried as usual.
+fn fails_unchanged(f: &FailedHandoff, ledger: &baton_ledger::Ledger) -> bool {
+    if !f.code.as_deref().is_some_and(baton_handoff::codes::fails_unchanged) {
+        return false;
+    }
+    let Ok(bytes) = std::fs::read(&f.file) else { return true };
+    let Ok((_, value)) = baton_handoff::schema::parse(&bytes) else { return true };
+    let id = value.get("id").and_then(serde_json::Value::as_str).unwrap_or_default();
+    match ledger.task(id) {
+        Ok(Some(row)) => row.content_hash == baton_handoff::schema::content_hash(&value),
+        // Refused before the ledger knew its content (`invalid`): parsing now is the change.
+        _ => f.code.as_deref() != Some("invalid"),
+    }
+}
+
+/// Why a handoff refused for what it is is not retried as it is, and the two ways on.
+fn unchanged_reason(f: &FailedHandoff) -> String {
+    let who = f.id.as_deref().unwrap_or(&f.name);
+    format!(
+        "{who} was refused with `{}`{}: run again unchanged it is refused again; edit and retry (`baton retry {who} --params JSON`, or fix {} in place, then retry), or pass --force to run it as it is",
+        f.code.as_deref().unwrap_or_default(),
+        f.message.as_deref().map(|m| format!(" ({})", shorten(m, 160))).unwrap_or_default(),
+        f.file.display()
+    )
+}
+
+/// Writes the failed TASK again with `raw` as its params, once they fit its action's schema:
+/// the original is kept in `.superseded/` (journalled), and the ledger records the edit
+/// (`params_edited`, before and after) in the TASK's history. The retry then runs this content.
+fn edit_params(ctx: &Ctx, ledger: &mut baton_ledger::Ledger, f: &FailedHandoff, raw: &str) -> Result<()> {
+    let params = crate::json_arg(raw, "--params")?;
+    let bytes = std::fs::read(&f.file).with_context(|| format!("reading {}", f.file.display()))?;
+    let mut task: serde_json::Value =
+        serde_json::from_slice(&bytes).with_context(|| format!("{} is not JSON; fix it in place", f.file.display()))?;
+    let (Some(plugin), Some(action)) = (task["plugin"].as_str(), task["action"].as_str()) else {
+        bail!("{} names no plugin and action: --params edits a TASK for a plugin", f.file.display());
+    };
+    let tree = crate::Tree::open(ctx)?;
+    let act = crate::check::action(&tree, plugin, action)?;
+    crate::check::params(plugin, &act, &params)?;
+    let before = std::mem::replace(&mut task["params"], params);
+    let edited = serde_json::to_vec_pretty(&task)?;
+    baton_handoff::schema::parse(&edited)
+        .map_err(|e| anyhow::anyhow!("the edited TASK is not valid: {}", e.message))?;
+    baton_pipeline::retry::replace_failed(&f.file, &edited)?;
+    let id = task["id"].as_str().unwrap_or_default();
+    let detail = json!({"before": before, "after": task["params"], "file": f.file});
+    let at = baton_handoff::stamp::rfc3339(baton_handoff::stamp::now());
+    ledger.batch(|w| w.event(id, &at, "params_edited", &detail))?;
+    Ok(())
 }
 
 /// " (code X, plugin P)" for the filters given.
