@@ -257,7 +257,15 @@ fn retry_pause_and_resume_need_the_key_and_do_what_they_say() {
         })
     };
     assert!(in_failed());
-    let events_before = handoff(&s, &key, "RETRY-ME")["events"].as_array().unwrap().len();
+    let before = handoff(&s, &key, "RETRY-ME");
+    // Refused for its plugin: unchanged it is refused again, so the page offers "edit and
+    // retry" (the `baton retry --params` command), not a Retry button; the API still takes it.
+    assert_eq!(
+        (before["retryable"].as_bool(), before["edit_to_retry"].as_str()),
+        (Some(false), Some("unknown_plugin")),
+        "{before}"
+    );
+    let events_before = before["events"].as_array().unwrap().len();
     // Without the key: refused, and nothing changes.
     assert_eq!(s.post("/api/handoffs/RETRY-ME/retry", None, b"").status, 401);
     assert_eq!(s.post("/api/handoffs/RETRY-ME/retry", Some("bk_wrong"), b"").status, 401);
@@ -1302,6 +1310,14 @@ fn every_rejection_is_a_row_of_the_rejected_list_with_its_file_and_reason_as_sta
     assert_eq!((found["total"].as_u64(), found["items"][0]["file"].as_str()), (Some(1), Some(too_big)), "{found}");
     let coded = s.get("/api/tasks?state=rejected&code=invalid&per_page=1&page=2", Some(&key)).json();
     assert_eq!((coded["total"].as_u64(), coded["items"].as_array().map(Vec::len)), (Some(2), Some(1)), "{coded}");
+    // "Any state" lists what the facets count: the files that never parsed are in it too (they
+    // have no ledger row), and a search finds them by file name.
+    let any = s.get("/api/tasks", Some(&key)).json();
+    let facets: u64 = any["facets"]["state"].as_object().unwrap().values().filter_map(Value::as_u64).sum();
+    assert_eq!(any["total"].as_u64(), Some(facets), "{any}");
+    assert_eq!(any["items"].as_array().map(Vec::len), Some(facets as usize), "{any}");
+    let named = s.get("/api/tasks?q=Bad-Json", Some(&key)).json();
+    assert_eq!((named["total"].as_u64(), named["items"][0]["file"].as_str()), (Some(1), Some(bad_json)), "{named}");
     // A rejection that never parsed opens on its task page (its history is under its claim).
     let unparsed = by_file(bad_json)["id"].as_str().unwrap().to_string();
     assert_eq!(s.get(&format!("/api/handoffs/{unparsed}"), Some(&key)).status, 200, "{unparsed}");

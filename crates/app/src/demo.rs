@@ -23,12 +23,8 @@ pub fn demo(dir: Option<PathBuf>) -> Result<i32> {
         );
     }
     let state = home.join("state/baton.sqlite");
-    let ctx = Ctx {
-        location: baton_ledger::Location::Sqlite(state.clone()),
-        state,
-        home: home.clone(),
-        host: &crate::wiring::HOST,
-    };
+    let ctx =
+        Ctx { location: baton_ledger::Location::Sqlite(state.clone()), state, home: home.clone(), host: &crate::HOST };
     baton_cli::init::init(&ctx)?;
     let inbox = home.join("handoffs/baton/01_inbox");
     let now = baton_handoff::stamp::now();

@@ -127,6 +127,18 @@ impl Command {
     }
 }
 
+/// What the host program (`baton-host`) gives its commands: the host interfaces' config checks
+/// and runtime ([`wiring`]), and `serve --once` as the drain a command may ask for. Here, at
+/// the root, so that no module of this crate needs another's in a circle.
+pub static HOST: baton_cli::Host = baton_cli::Host {
+    check_config: wiring::check_config,
+    plugins: Some(baton_cli::PluginHost {
+        runtime: wiring::runtime,
+        adopt_data: baton_music_cli::wiring::adopt_data,
+        drain: |ctx| serve::serve(ctx, true, None, false),
+    }),
+};
+
 /// The host program (`baton-host`): every command. It parses the command line and runs the
 /// command. Never returns; the exit code is the command's. `baton` itself is [`front::main`],
 /// which runs an agent's everyday commands and hands every other one to this program.
@@ -157,7 +169,7 @@ pub fn main() -> ! {
         Command::Agents(baton_agents::Command::Call(_)) => "warn,baton_pipeline=error",
         _ => "warn",
     };
-    let ctx = context(cli.globals, &wiring::HOST, default_level, cli.command.needs_home());
+    let ctx = context(cli.globals, &HOST, default_level, cli.command.needs_home());
     let result = match cli.command {
         Command::Platform(cmd) => cmd.run(&ctx),
         Command::Serve { once, http, new_state } => serve::serve(&ctx, once, http, new_state),

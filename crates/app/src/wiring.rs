@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use baton_cli::{Ctx, Host, PluginHost};
+use baton_cli::Host;
 use baton_pipeline::config::{Config, ConfigError, Paths};
 use baton_pipeline::{PipelineError, SharedLedger};
 use baton_runtime::Runtime;
@@ -17,19 +17,13 @@ use baton_runtime::Runtime;
 /// composition root reads, as it wires the loop ([`crate::alerts`]).
 pub const ALERTS: &str = "alerts";
 
-/// What the host program (`baton-host`) gives its commands.
-pub static HOST: Host = Host {
-    check_config,
-    plugins: Some(PluginHost { runtime, adopt_data: baton_music_cli::wiring::adopt_data, drain }),
-};
-
 /// What `baton`'s front gives the commands it runs ([`crate::front`]): the same checks of
 /// baton.toml, and no plugin runtime.
 pub static FRONT: Host = Host { check_config, plugins: None };
 
 /// The tables of baton.toml besides the engine's: the music library's, the alert loop's and
 /// the mailboxes'.
-fn check_config(cfg: &Config, file: &Path) -> Result<(), ConfigError> {
+pub(crate) fn check_config(cfg: &Config, file: &Path) -> Result<(), ConfigError> {
     let mut tables = baton_music_cli::wiring::TABLES.to_vec();
     tables.extend([ALERTS, baton_mailbox::settings::SECTION]);
     baton_music_cli::wiring::check_config(cfg, file, &tables)?;
@@ -52,10 +46,6 @@ pub fn runtime(
     let mut runtime = baton_pipeline::runtime(cfg, paths, ledger)?;
     baton_music_cli::wiring::wire(&mut runtime, cfg, paths, location)?;
     Ok(runtime)
-}
-
-fn drain(ctx: &Ctx) -> anyhow::Result<i32> {
-    crate::serve::serve(ctx, true, None, false)
 }
 
 /// This machine's fingerprint coverage (0 to 1), read from its library in the local state
@@ -228,13 +218,13 @@ impl baton_dashboard::Facts for DashboardFacts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use baton_cli::section;
+    use baton_cli::{Ctx, section};
     use baton_host_fp::FpSettings;
     use baton_host_sqlite::SqliteSettings;
 
     fn ctx(home: &Path) -> Ctx {
         let location = baton_ledger::Location::Sqlite(home.join("state.sqlite"));
-        Ctx { home: home.to_path_buf(), state: home.join("state.sqlite"), location, host: &HOST }
+        Ctx { home: home.to_path_buf(), state: home.join("state.sqlite"), location, host: &crate::HOST }
     }
     fn load_config(home: &Path) -> Result<Config, ConfigError> {
         ctx(home).config()

@@ -8,7 +8,7 @@ pub enum CatalogError {
     Postgres {
         server: String,
         #[source]
-        source: tokio_postgres::Error,
+        source: baton_store::PgError,
     },
     #[error("catalog database {server} unavailable: {message} (is the server running? check --state)")]
     Unavailable { server: String, message: String },

@@ -7,7 +7,7 @@
 use baton_runtime::StoreState;
 use wasmtime::component::Linker;
 
-use crate::v0_5::wit as v5;
+use crate::wit as v5;
 use crate::{Cat, CatView};
 
 mod bindings {

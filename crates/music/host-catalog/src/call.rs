@@ -13,7 +13,7 @@ use baton_catalog::bounds::{self, CallBounds, Stop};
 use baton_catalog::{Access, Catalog, CatalogError};
 
 use crate::paths::Files;
-use crate::v0_5::wit;
+use crate::wit;
 use crate::{CatView, MAX_CALL_BYTES, MAX_CALL_READ_BYTES, MAX_CALL_TICKS};
 
 /// A call's answer, or the refusal the plugin reads.

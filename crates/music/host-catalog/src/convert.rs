@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::call::{WitResult, denied, error, invalid};
 use crate::paths::Files;
-use crate::v0_5::wit;
+use crate::wit;
 use crate::{MAX_QUERY_IDS, MAX_QUERY_TEXT};
 
 pub(crate) fn kind_to_wit(k: Kind) -> wit::PropertyKind {

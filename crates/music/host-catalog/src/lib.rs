@@ -38,6 +38,7 @@ pub mod grant;
 mod library;
 mod paths;
 mod v0_5;
+mod wit;
 
 pub use library::LibraryFiles;
 

@@ -17,18 +17,7 @@ use crate::convert::{
 use crate::paths;
 use crate::{Cat, CatView, MAX_CALL_BYTES, MAX_CHANGES, MAX_PAGE};
 
-mod bindings {
-    wasmtime::component::bindgen!({
-        path: ["../../../wit", "../../../wit/music"],
-        world: "baton:music/music",
-        // Trappable: a call that outlives the task's time budget ends the task `timeout`.
-        imports: { "baton:music/catalog": async | trappable, default: async },
-        exports: { default: async },
-    });
-}
-
-/// The generated types of the newest catalog interface, as the rest of the crate names them.
-pub(crate) use bindings::baton::music::catalog as wit;
+use crate::wit::{self, bindings};
 
 /// Links `baton:music/catalog@0.5.0`, and the package's `types` (no functions; every music
 /// host crate links it, so each works alone).

@@ -9,10 +9,37 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::wait::Wake;
-
 /// The watch stopped (its descriptor or thread failed): the waiter lists its folders instead.
 pub struct Stopped;
+
+/// What a watch's events tell a waiter: these files changed, or look at everything (an event
+/// may have been lost).
+pub(crate) enum Wake {
+    Paths(Vec<PathBuf>),
+    All,
+}
+
+/// Whether an event may mean a new file: opening or reading one does not (the waiter's own
+/// reads would otherwise wake it forever); a file closed after writing does.
+pub(crate) fn wakes(event: &notify::Event) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    match event.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
+/// What a watch's event tells a waiter, `None` for one that wakes nobody ([`wakes`]): a
+/// rescan request or a watcher error means an event may have been lost.
+pub(crate) fn wake_of(ev: notify::Result<notify::Event>) -> Option<Wake> {
+    match ev {
+        Ok(e) if e.need_rescan() => Some(Wake::All),
+        Ok(e) if wakes(&e) => Some(Wake::Paths(e.paths)),
+        Ok(_) => None,
+        Err(_) => Some(Wake::All),
+    }
+}
 
 #[cfg(target_os = "linux")]
 pub use linux::Events;
@@ -54,7 +81,7 @@ mod linux {
     }
 
     impl Events {
-        /// Watches `dirs` (see [`crate::wait::Watch::new`]); `None` when the first cannot be.
+        /// Watches `dirs` (see `crate::wait::Watch::new`); `None` when the first cannot be.
         pub fn new(dirs: &[PathBuf]) -> Option<Events> {
             let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)
                 .inspect_err(|e| tracing::debug!("no file watcher ({e}); polling every second"))
@@ -142,12 +169,12 @@ mod portable {
     }
 
     impl Events {
-        /// Watches `dirs` (see [`crate::wait::Watch::new`]); `None` when the first cannot be.
+        /// Watches `dirs` (see `crate::wait::Watch::new`); `None` when the first cannot be.
         pub fn new(dirs: &[PathBuf]) -> Option<Events> {
             use notify::Watcher;
             let (tx, rx) = std::sync::mpsc::channel::<Wake>();
             let mut watcher = notify::recommended_watcher(move |ev| {
-                if let Some(wake) = crate::wait::wake_of(ev) {
+                if let Some(wake) = wake_of(ev) {
                     let _ = tx.send(wake);
                 }
             })

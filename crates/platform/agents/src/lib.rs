@@ -86,8 +86,8 @@ pub enum Command {
     Discard(triage::DiscardArgs),
     /// Move a discarded handoff back into 03_failed/, where it was.
     Restore(triage::RestoreArgs),
-    /// Cancel a TASK that waits (in an inbox, not yet picked up): it is filed and answered
-    /// `canceled`, once.
+    /// Cancel a TASK that waits (in an inbox, not yet picked up, or for its next attempt after
+    /// a transient failure): it is answered `canceled`, once, and not run (again).
     Cancel(triage::CancelArgs),
 }
 

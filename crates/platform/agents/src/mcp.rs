@@ -277,6 +277,8 @@ fn wait_output_schema() -> Arc<Map<String, Value>> {
 fn tools() -> Vec<Tool> {
     let s = |d: &str| json!({"type": "string", "description": d});
     let id = || s("A handoff id (what send_task answered, or the `id` of a TASK)");
+    let limit = || json!({"type": "integer", "minimum": 1, "description": "At most this many items (default 50)"});
+    let cursor = || s("The `next_cursor` of the page before");
     let any = || obj(json!({"type": "object"}));
     vec![
         Tool::new(
@@ -313,7 +315,7 @@ fn tools() -> Vec<Tool> {
         Tool::new(
             "inbox",
             "The handoffs waiting for an agent (default: you): TASKs to do and RETURNs to read, oldest first.",
-            schema(json!({"agent": s("The agent (default: you)")}), &[]),
+            schema(json!({"agent": s("The agent (default: you)"), "limit": limit(), "cursor": cursor()}), &[]),
         )
         .with_raw_output_schema(any()),
         Tool::new(
@@ -352,7 +354,11 @@ fn tools() -> Vec<Tool> {
             ),
         )
         .with_raw_output_schema(any()),
-        Tool::new("status", "baton's queue, recent executions, open handoffs between agents, paused plugins.", schema(json!({}), &[]))
+        Tool::new(
+            "status",
+            "baton's queue, recent executions, open handoffs between agents (paged: `limit`, `cursor`), paused plugins.",
+            schema(json!({"limit": limit(), "cursor": cursor()}), &[]),
+        )
             .with_raw_output_schema(any()),
         Tool::new("show", "One handoff's history: its record, events and plugin logs.", schema(json!({"id": id()}), &["id"]))
             .with_raw_output_schema(any()),
@@ -426,7 +432,13 @@ impl Server {
             "read_handoff" => blocking(move || read_handoff(&me, &args)).await,
             "reply" => blocking(move || reply_tool(&me, &args)).await,
             "ack" => blocking(move || ack_tool(&me, &args)).await,
-            "status" => self.baton(vec!["status".into(), "--json".into()]).await,
+            "status" => {
+                let mut out = self.baton(vec!["status".into(), "--json".into()]).await?;
+                // The lists that grow with use are paged; the counts beside them are whole.
+                let open = out["open_handoffs"].as_array().cloned().unwrap_or_default();
+                page_into(&mut out, "open_handoffs", open, &args)?;
+                Ok(out)
+            }
             "show" => {
                 let id = need(&args, "id")?;
                 self.baton(vec!["show".into(), id.into(), "--json".into()]).await
@@ -633,7 +645,46 @@ fn inbox_tool(me: &Inner, args: &Map<String, Value>) -> Result<Value> {
         }
     };
     let (folder, items) = inbox::list(&me.tree, &agent, false)?;
-    Ok(json!({"agent": folder, "handoffs": items}))
+    let mut out = json!({"agent": folder});
+    page_into(&mut out, "handoffs", items.into_iter().map(|i| json!(i)).collect(), args)?;
+    Ok(out)
+}
+
+/// The most characters one paged tool answer holds: under what MCP clients commonly cap a
+/// tool's output at (Claude Code: 25,000 tokens; others 20,000 characters).
+const PAGE_CHARS: usize = 19_000;
+
+/// Puts one page of `items` into `out[key]`: at most `limit` (default 50) from `cursor` (the
+/// `next_cursor` of the page before), fewer when the answer would pass [`PAGE_CHARS`], with
+/// `total` and `next_cursor` (null on the last page). The pages together hold every item.
+fn page_into(out: &mut Value, key: &str, items: Vec<Value>, args: &Map<String, Value>) -> Result<()> {
+    let limit = match args.get("limit") {
+        None | Some(Value::Null) => 50,
+        Some(v) => {
+            v.as_u64().filter(|n| *n > 0).ok_or_else(|| anyhow!("`limit` must be a positive whole number"))? as usize
+        }
+    };
+    let start = match args.get("cursor") {
+        None | Some(Value::Null) => 0,
+        Some(v) => v
+            .as_str()
+            .and_then(|c| c.parse::<usize>().ok())
+            .ok_or_else(|| anyhow!("`cursor` must be the `next_cursor` of an earlier page"))?,
+    };
+    let total = items.len();
+    let mut page: Vec<Value> = items.into_iter().skip(start).take(limit).collect();
+    out["total"] = json!(total);
+    loop {
+        let end = start + page.len();
+        out["next_cursor"] = if end < total { json!(end.to_string()) } else { Value::Null };
+        out[key] = json!(page);
+        // One item is always given, however large, so the pages always move on.
+        if page.len() <= 1 || out.to_string().len() <= PAGE_CHARS {
+            return Ok(());
+        }
+        let keep = (page.len() * PAGE_CHARS / out.to_string().len()).clamp(1, page.len() - 1);
+        page.truncate(keep);
+    }
 }
 
 /// `read_handoff`: a handoff's body by id, wherever it is now.

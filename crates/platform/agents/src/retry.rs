@@ -86,7 +86,7 @@ pub fn run(ctx: &Ctx, a: RetryArgs) -> Result<i32> {
     }
     // Refused for what it is: only an edit changes the verdict. Left where it is, with the fix.
     let (unchanged, mut selected): (Vec<FailedHandoff>, Vec<FailedHandoff>) =
-        selected.into_iter().partition(|f| !a.force && a.params.is_none() && fails_unchanged(f, &ledger));
+        selected.into_iter().partition(|f| !a.force && a.params.is_none() && fails_unchanged(f, &ledger, &paths));
     if let (Some(f), true) = (unchanged.first(), a.target.is_some()) {
         bail!("{}", unchanged_reason(f));
     }
@@ -197,8 +197,14 @@ fn wait_for_filing(
 /// Whether `f` was refused for what it is and is still what was refused: its file still does
 /// not parse, or parses to the content the ledger recorded for its id. A file fixed in place
 /// (or a plugin's action that only an edit can change) is retried as usual.
-fn fails_unchanged(f: &FailedHandoff, ledger: &baton_ledger::Ledger) -> bool {
+fn fails_unchanged(f: &FailedHandoff, ledger: &baton_ledger::Ledger, paths: &Paths) -> bool {
     if !f.code.as_deref().is_some_and(baton_handoff::codes::fails_unchanged) {
+        return false;
+    }
+    // A plugin installed since: the same TASK can run now.
+    if f.code.as_deref() == Some("unknown_plugin")
+        && f.plugin.as_ref().is_some_and(|p| paths.plugins.join(format!("{p}.wasm")).is_file())
+    {
         return false;
     }
     let Ok(bytes) = std::fs::read(&f.file) else { return true };

@@ -5,6 +5,7 @@
 //! `SendMessage` set their watch before they write the TASK ([`Watch`]) and then read only the
 //! files the events name, listing no reply inbox full of unread RETURNs (or, for A2A, of one
 //! filed RETURN per task ever sent) more than once a second.
+use crate::events::{Wake, wake_of};
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -139,13 +140,6 @@ pub struct Waiter {
     listed: Instant,
     /// The TASK is for a plugin: `serve` answers it (a wait says when none runs).
     pub for_plugin: bool,
-}
-
-/// What a watch's events tell a waiter: these files changed, or look at everything (an event
-/// may have been lost).
-pub(crate) enum Wake {
-    Paths(Vec<PathBuf>),
-    All,
 }
 
 /// A watch on the folders a RETURN can land in, set **before** the TASK is written: every file
@@ -704,28 +698,6 @@ pub fn stale_returns(ledger: &baton_ledger::Ledger, id: &str) -> HashSet<String>
         .filter(|c| pending || *c != row.claim)
         .filter_map(|c| c.split_once('~').map(|(claim_id, _)| baton_pipeline::returns::return_id_of(claim_id)))
         .collect()
-}
-
-/// Whether an event may mean a new file: opening or reading one does not (the waiter's own
-/// reads would otherwise wake it forever); a file closed after writing does.
-pub fn wakes(event: &notify::Event) -> bool {
-    use notify::event::{AccessKind, AccessMode, EventKind};
-    match event.kind {
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
-        EventKind::Access(_) => false,
-        _ => true,
-    }
-}
-
-/// What a watch's event tells a waiter, `None` for one that wakes nobody ([`wakes`]): a
-/// rescan request or a watcher error means an event may have been lost.
-pub(crate) fn wake_of(ev: notify::Result<notify::Event>) -> Option<Wake> {
-    match ev {
-        Ok(e) if e.need_rescan() => Some(Wake::All),
-        Ok(e) if wakes(&e) => Some(Wake::Paths(e.paths)),
-        Ok(_) => None,
-        Err(_) => Some(Wake::All),
-    }
 }
 
 /// How long a wait sleeps before it looks again: at most [`POLL`], and no later than

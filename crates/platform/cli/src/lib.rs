@@ -167,6 +167,13 @@ pub enum Command {
     Status {
         #[arg(long)]
         json: bool,
+        /// List at most N items per list (default in text: 20, newest first; `--json` keeps
+        /// every item unless this is given).
+        #[arg(long, value_name = "N", conflicts_with = "all")]
+        limit: Option<usize>,
+        /// List every item (text).
+        #[arg(long)]
+        all: bool,
     },
     /// Manage plugins: install, list, inspect, remove; `plugin new` scaffolds one.
     #[command(subcommand)]
@@ -193,7 +200,9 @@ impl Command {
             Command::Adopt { path, json } => tracking::adopt(ctx, &path, json),
             Command::Dashboard { print } => dashboard::open(ctx, print),
             Command::Key(cmd) => dashboard::key(cmd, ctx),
-            Command::Status { json } => status::status(ctx, json),
+            Command::Status { json, limit, all } => {
+                status::status(ctx, json, if all { None } else { limit.or((!json).then_some(20)) })
+            }
             Command::Plugin(cmd) => plugin::run(cmd, ctx),
             Command::Cache(cmd) => cache::run(cmd, ctx),
         }

@@ -79,8 +79,21 @@ const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
             ("baton retry 01J9Z3", "Move one failed handoff back into the inbox."),
             ("baton retry --all --code timeout", "List the failed handoffs that would move; nothing moves."),
             ("baton retry --all --plugin djay --yes", "Move them all."),
+            (
+                "baton retry 01J9Z3 --params '{\"text\": \"hi\"}'",
+                "Edit its params (checked against the schema), then run it again.",
+            ),
         ],
     ),
+    (
+        "discard",
+        &[
+            ("baton discard 01J9Z3 --dry-run", "Say what would move out of 03_failed/; nothing moves."),
+            ("baton discard 01J9Z3 01J9Z4", "Move them into 04_discarded/ (journalled; never deleted)."),
+        ],
+    ),
+    ("restore", &[("baton restore 01J9Z3", "Move a discarded handoff back into 03_failed/, where it was.")]),
+    ("cancel", &[("baton cancel 01J9Z3", "Answer a TASK that waits `canceled`, once; it is not run.")]),
     ("demo", &[("baton demo --dir /tmp/baton-demo", "Build the demo home there (it must not exist yet).")]),
     ("plugin", &[("baton plugin list", "The installed plugins.")]),
     ("cache", &[("baton cache show", "The compiled-plugin cache: its entries, their plugins, sizes and last use.")]),
@@ -273,6 +286,7 @@ const EXIT: &[(&str, &[(&str, &str)])] = &[
     ("run", &[("1", "the RETURN's status is not completed.")]),
     ("status", &[("1", "the shared (PostgreSQL) ledger does not answer.")]),
     ("retry", &[("1", "some handoff could not be moved back.")]),
+    ("discard", &[("1", "some id or file name was not found in 03_failed/.")]),
     (
         "send",
         &[

@@ -101,7 +101,9 @@ struct Report {
 }
 
 /// `baton status [--json]`. Exit 1: the shared ledger does not answer.
-pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
+/// `limit`: the most items each list shows (`None`: every one; JSON keeps every item unless one
+/// is given).
+pub fn status(ctx: &Ctx, as_json: bool, limit: Option<usize>) -> Result<i32> {
     crate::home_check::require(&ctx.home)?;
     let cfg = ctx.config()?;
     let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
@@ -120,9 +122,18 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<i32> {
     };
     let r = gather(ctx, &cfg, &paths, &mut ledger)?;
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&r.json(ctx, cfg.handoffs.stale_after))?);
+        let mut out = r.json(ctx, cfg.handoffs.stale_after);
+        if let Some(n) = limit {
+            for list in ["open_handoffs", "unseen", "recent"] {
+                if let Some(items) = out[list].as_array_mut() {
+                    items.truncate(n);
+                }
+            }
+            out["limit"] = json!(n);
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        r.print(ctx, cfg.handoffs.stale_after);
+        r.print(ctx, cfg.handoffs.stale_after, limit);
     }
     Ok(0)
 }
@@ -320,7 +331,7 @@ impl Report {
         })
     }
 
-    fn print(&self, ctx: &Ctx, stale_after: std::time::Duration) {
+    fn print(&self, ctx: &Ctx, stale_after: std::time::Duration, limit: Option<usize>) {
         self.print_serving(ctx);
         self.print_plugins();
         if !self.recent.is_empty() {
@@ -337,7 +348,7 @@ impl Report {
                 );
             }
         }
-        println!("\n{}", crate::tracking::status_text(&self.tree, &self.rejected));
+        println!("\n{}", crate::tracking::status_text(&self.tree, &self.rejected, limit));
         if !self.mailboxes.is_empty() {
             print!("{}", crate::mailboxes::text(&self.mailboxes, stale_after));
             print!(
@@ -345,7 +356,7 @@ impl Report {
                 crate::mailboxes::unread_returns_text(&crate::mailboxes::unread_returns(&self.mailboxes, stale_after))
             );
         }
-        for u in &self.unseen.0 {
+        for u in self.unseen.0.iter().take(limit.unwrap_or(usize::MAX)) {
             println!(
                 "  UNSEEN  {} to {} (delivered {}): noticed, and its transcript moved on without it",
                 u["id"], u["agent"], u["delivered_at"]

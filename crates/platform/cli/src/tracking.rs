@@ -59,8 +59,8 @@ pub fn ignored_in_inbox(paths: &Paths, cfg: &Config) -> Vec<Value> {
 }
 
 /// The part of `baton status` about the tree and rejections, as text.
-pub fn status_text(report: &Report, rejected: &Value) -> String {
-    let mut s = report.to_text(&esc_owned);
+pub fn status_text(report: &Report, rejected: &Value, limit: Option<usize>) -> String {
+    let mut s = report.to_text(&esc_owned, limit);
     let total = rejected["total"].as_u64().unwrap_or(0);
     s.push_str(&format!("\nrejected by baton: {total}"));
     if let Some(counts) = rejected["counts"].as_object().filter(|c| !c.is_empty()) {
@@ -231,7 +231,7 @@ pub fn adopt(ctx: &Ctx, path: &Path, as_json: bool) -> Result<i32> {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(0);
     }
-    print!("{}", report.to_text(&esc_owned));
+    print!("{}", report.to_text(&esc_owned, None));
     print!("{}", crate::mailboxes::unmatched_text(&unmatched));
     let by = &out["handoffs"]["by_dialect"];
     println!("\nhandoffs by dialect and state: {}", by);

@@ -37,6 +37,25 @@
   }
 
   const dash = "\u2014";
+  // A length of time in its largest unit, never "2880 minutes": "2 days", "1.5 hours", "40 seconds".
+  function span(secs) {
+    for (const [unit, n] of [["day", 86400], ["hour", 3600], ["minute", 60]]) {
+      if (secs >= n) {
+        const v = Math.round((secs / n) * 10) / 10;
+        return v + " " + unit + (v === 1 ? "" : "s");
+      }
+    }
+    const v = Math.round(secs);
+    return v + " second" + (v === 1 ? "" : "s");
+  }
+  // An RFC 3339 time as written, and how long ago it was beside it ("… (3 minutes ago)").
+  function when(iso) {
+    if (iso === null || iso === undefined || iso === "") return dash;
+    const t = Date.parse(iso);
+    if (Number.isNaN(t)) return String(iso);
+    const secs = (Date.now() - t) / 1000;
+    return iso + " (" + (secs >= 0 ? span(secs) + " ago" : "in " + span(-secs)) + ")";
+  }
   const fmtMs = (v) => (v === null || v === undefined ? dash : Number(v).toFixed(1) + " ms");
   const pct = (v) => (v === null || v === undefined ? dash : (100 * Number(v)).toFixed(1) + "%");
   const num = (v) => (v === null || v === undefined ? dash : String(v));
@@ -275,7 +294,7 @@
       if (o.counts) {
         wrap.appendChild(h("h2", {}, "Tasks by state"));
         wrap.appendChild(table(["state", { label: "tasks", num: 1 }], Object.entries(o.counts).map(([k, v]) => [h("a", { href: "#/tasks?state=" + encodeURIComponent(k) }, h("span", { class: "state state-" + k }, k)), num(v)])));
-        if (o.counts_at) wrap.appendChild(h("p", { class: "muted" }, "Counted at " + o.counts_at + " (a large ledger is counted less often)."));
+        if (o.counts_at) wrap.appendChild(h("p", { class: "muted" }, "Counted at " + when(o.counts_at) + " (a large ledger is counted less often)."));
       }
       wrap.appendChild(h("h2", {}, "Queue depth"));
       wrap.appendChild(table(["agent", { label: "work waiting", num: 1 }, { label: "unread RETURNs", num: 1 }],
@@ -302,7 +321,7 @@
           d.agents.map((a) => [h("a", { href: "#/handoffs", onclick: () => { search.agent = a.agent; refresh(); } }, a.agent), a.folder || a.mailbox || dash, num(a.inbox),
             num(a.counts.open), num(a.counts.taken), num(a.counts.answered), num(a.counts.stale), num(a.counts.unread), num(a.counts.read), num(a.counts.unreadable)]),
           "no agents yet"),
-        h("p", { class: "muted" }, "Open: a handoff waiting in the agent's inbox. Taken: moved out of the inbox, no RETURN yet. Answered: a RETURN links to it. Unread and read: RETURNs and messages for the agent. Stale: open, taken or unread for longer than " + Math.round(d.stale_after_secs / 60) + " minutes."),
+        h("p", { class: "muted" }, "Open: a handoff waiting in the agent's inbox. Taken: moved out of the inbox, no RETURN yet. Answered: a RETURN links to it. Unread and read: RETURNs and messages for the agent. Stale: open, taken or unread for longer than " + span(d.stale_after_secs) + "."),
         h("h2", {}, "Between agents"),
         table(["agent", "state", "file", "from", "to", "title", "age", "dialect"],
           d.between_agents.agents.flatMap((a) => ["open", "taken", "answered", "unread", "read", "unreadable"].flatMap((s) => a[s].map((e) =>
@@ -416,7 +435,7 @@
           h("span", { class: "state state-" + t.state }, t.state),
           t.plugin ? t.plugin + (t.action ? " / " + t.action : "") : dash,
           t.error_code ? h("span", { class: "code", title: t.error_message || "" }, t.error_code) : dash,
-          num(t.from), num(t.reply_to), t.claimed_at, fmtMs(t.duration_ms)].concat(filed ? [num(t.file), num(t.reason)] : [])),
+          num(t.from), num(t.reply_to), when(t.claimed_at), fmtMs(t.duration_ms)].concat(filed ? [num(t.file), num(t.reason)] : [])),
         "no tasks match these filters"));
       return wrap;
     },
@@ -429,7 +448,7 @@
         wrap.appendChild(table(["", ""], [
           ["title", t.title], ["from", t.sender], ["reply to", t.reply_to], ["plugin", (t.plugin || dash) + " / " + (t.action || dash)],
           ["state", t.state], ["attempts", num(t.attempts)], ["error", t.error_code ? t.error_code + (t.error_message ? " (below)" : "") : dash],
-          ["RETURN", num(t.return_name)], ["claimed", t.claimed_at], ["finished", num(t.finished_at)], ["took", fmtMs(t.duration_ms)],
+          ["RETURN", num(t.return_name)], ["claimed", when(t.claimed_at)], ["finished", when(t.finished_at)], ["took", fmtMs(t.duration_ms)],
         ]));
       }
       // The error once, as written: a plugin's traceback (its stderr lines, then the trap) keeps
@@ -465,22 +484,28 @@
       } else {
         wrap.appendChild(h("p", { class: "muted" }, t && t.return_name ? "The RETURN " + t.return_name + " is no longer in " + t.reply_to + "'s folders." : "No RETURN yet."));
       }
+      if (d.edit_to_retry) {
+        // Refused for what it is: unchanged it is refused again, so no Retry button; the fix.
+        wrap.appendChild(h("p", { id: "edit-to-retry", class: "muted" }, "Refused as " + d.edit_to_retry + ": run again unchanged it is refused again. Edit and retry: ",
+          h("code", {}, "baton retry " + id + " --params '" + JSON.stringify(d.params === undefined || d.params === null ? {} : d.params) + "'"),
+          " (or fix the file in 03_failed/, then retry; --force runs it as it is)."));
+      }
       if (d.retryable) {
         wrap.appendChild(h("button", { id: "retry", onclick: () => action("POST", "/api/handoffs/" + encodeURIComponent(id) + "/retry", "Moved back into the inbox") }, "Retry"));
       }
       wrap.appendChild(h("h2", {}, "History"));
       // An event's copy of the error message is the one shown above.
       const detail = (e) => (typeof e.detail === "string" ? above(e.detail) : JSON.stringify(e.detail, (k, v) => above(v)));
-      wrap.appendChild(table(["at", "event", "detail"], d.events.map((e) => [e.at, e.event, detail(e)]), "no events"));
+      wrap.appendChild(table(["at", "event", "detail"], d.events.map((e) => [when(e.at), e.event, detail(e)]), "no events"));
       wrap.appendChild(h("h2", {}, "Plugin log"));
       // stderr lines the error message already quotes are not repeated.
       const quoted = (l) => l.level === "stderr" && message && l.message.trim() && message.includes(l.message.trim());
       const logs = d.logs.filter((l) => !quoted(l));
       if (logs.length < d.logs.length) wrap.appendChild(h("p", { class: "muted" }, (d.logs.length - logs.length) + " stderr line(s) are in the error above."));
-      wrap.appendChild(table(["at", "level", "message"], logs.map((l) => [l.at, l.level, l.message]), "no log lines"));
+      wrap.appendChild(table(["at", "level", "message"], logs.map((l) => [when(l.at), l.level, l.message]), "no log lines"));
       if (d.observed.length) {
         wrap.appendChild(h("h2", {}, "Seen in agents' inboxes"));
-        wrap.appendChild(table(["inbox", "kind", "file", "from", "to", "created"], d.observed.map((o) => [o.agent, o.kind, o.file_name, o.from, num(o.to), o.created_at])));
+        wrap.appendChild(table(["inbox", "kind", "file", "from", "to", "created"], d.observed.map((o) => [o.agent, o.kind, o.file_name, o.from, num(o.to), when(o.created_at)])));
       }
       return wrap;
     },
@@ -518,12 +543,12 @@
             a.counts.stale ? h("span", { class: "bad" }, String(a.counts.stale)) : "0"]),
           "no inboxes"));
         const rows = m.inboxes.flatMap((a) => states.flatMap((s) => (a[s] || []).map((i) => [
-          a.agent, s, num(i.from), i.title, i.created_at,
+          a.agent, s, num(i.from), i.title, when(i.created_at),
           i.stale ? h("span", { class: "bad stale" }, "stale: unread for " + Math.round(i.age_secs / 3600) + " h") : dash])));
         wrap.appendChild(h("h3", {}, "Messages in " + m.name));
         wrap.appendChild(table(["agent", "state", "from", "title", "sent", "stale"], rows, "no messages"));
       }
-      wrap.appendChild(h("p", { class: "muted" }, "Stale: unread for longer than " + Math.round(d.stale_after_secs / 60) + " minutes ([handoffs] stale_after)."));
+      wrap.appendChild(h("p", { class: "muted" }, "Stale: unread for longer than " + span(d.stale_after_secs) + " ([handoffs] stale_after)."));
       return wrap;
     },
 
@@ -598,7 +623,7 @@
       return h("div", {}, h("h2", {}, "Alerts"),
         table(["rule", "labels", "summary", "state", { label: "firings", num: 1 }, "since", "last seen", "acknowledged", ""],
           d.alerts.map((a) => [a.rule, Object.entries(a.labels || {}).map(([k, v]) => k + "=" + v).join(", "), a.summary,
-            h("span", { class: a.state === "firing" ? "bad" : "ok" }, a.state), num(a.firing), num(a.started_at), num(a.last_seen_at), num(a.acked_at),
+            h("span", { class: a.state === "firing" ? "bad" : "ok" }, a.state), num(a.firing), when(a.started_at), when(a.last_seen_at), when(a.acked_at),
             a.state === "firing" && !a.acked_at ? h("button", { onclick: () => action("POST", "/api/alerts/" + encodeURIComponent(a.id) + "/ack", "Acknowledged") }, "Acknowledge") : ""]),
           "no alerts"));
     },

@@ -360,13 +360,27 @@ pub(crate) fn tasks(app: &App, ledger: &Ledger, q: &TaskQuery) -> Res<Value> {
             (Some(list), Some(retry))
         }
     };
-    let (items, total, total_exact, unindexed) = match list {
-        Some(list) => (list.rows.iter().map(task_json).collect(), list.total, list.total_exact, list.unindexed),
+    let (mut items, mut total, total_exact, unindexed) = match list {
+        Some(list) => {
+            (list.rows.iter().map(task_json).collect::<Vec<_>>(), list.total, list.total_exact, list.unindexed)
+        }
         None => {
             let (items, total) = rejected_page(ledger, q, &rejections, offset, per_page)?;
             (items, total, true, 0)
         }
     };
+    // "Any state" holds the files that never parsed too (the ledger has no row for them, and
+    // the facets count them under `rejected`): after the ledger's rows, so the list and its
+    // facets agree, and a search finds them by file name and reason.
+    if states.is_none() {
+        let unparsed: Vec<crate::rejections::Record> =
+            rejections.iter().filter(|r| r.task_id().is_none()).cloned().collect();
+        let (extra, n) = rejected_page(ledger, q, &unparsed, 0, u64::MAX)?;
+        let skip = usize::try_from((offset - i64::try_from(total).unwrap_or(i64::MAX)).max(0)).unwrap_or(0);
+        let room = (per_page as usize).saturating_sub(items.len());
+        items.extend(extra.into_iter().skip(skip).take(room));
+        total += n;
+    }
     let (retryable, retryable_exact) = retry.map_or((0, true), |l| (l.total, l.total_exact));
     let mut by_state: BTreeMap<String, u64> = BTreeMap::new();
     let mut by_plugin: BTreeMap<String, u64> = BTreeMap::new();
@@ -497,11 +511,17 @@ pub(crate) fn handoff(app: &App, ledger: &Ledger, id: &str) -> Res<Option<Value>
     if task.is_none() && events.is_empty() && observed.is_empty() {
         return Ok(None);
     }
-    let retryable = task
+    let failed = task
         .as_ref()
         .is_some_and(|t| matches!(t.state, baton_ledger::TaskState::Failed | baton_ledger::TaskState::Rejected));
+    // Refused for what it is (`unknown_action`, `invalid_params`, ...): a retry is offered only
+    // as an edit (`baton retry` refuses it unchanged too).
+    let edit_to_retry =
+        task.as_ref().and_then(|t| t.error_code.clone()).filter(|c| failed && baton_handoff::codes::fails_unchanged(c));
+    let retryable = failed && edit_to_retry.is_none();
     Ok(Some(json!({
         "id": id, "task": task, "events": events, "logs": logs, "observed": observed, "retryable": retryable,
+        "edit_to_retry": edit_to_retry,
         "params": task_file.as_ref().map(|(_, v)| v["params"].clone()),
         "task_file": task_file.as_ref().map(|(p, _)| p.display().to_string()),
         "return": return_file.map(|(p, v)| json!({

@@ -50,6 +50,9 @@ pub enum ErrorCode {
     QuotaExceeded,
     /// The TASK's `deadline` had passed before it could run: not run, answered `canceled`.
     DeadlinePassed,
+    /// Canceled by request (`baton cancel`) while it waited for its next attempt: not run
+    /// again, answered `canceled`.
+    Canceled,
     /// A folder grant of the plugin does not exist (the plugin stays loaded).
     GrantMissing,
     /// A folder grant's path no longer leads to the folder checked when the plugin was loaded.
@@ -83,6 +86,7 @@ impl ErrorCode {
             Self::CrashedHost => "crashed_host",
             Self::QuotaExceeded => "quota_exceeded",
             Self::DeadlinePassed => "deadline_passed",
+            Self::Canceled => "canceled",
             Self::GrantMissing => "grant_missing",
             Self::GrantChanged => "grant_changed",
             Self::UnknownRecipient => "unknown_recipient",

@@ -158,6 +158,21 @@ fn known(
         // (those since the last `baton retry`, which also says where its budget starts).
         let events = b.events(&task.id)?;
         let since = events.iter().rposition(|e| e.event == "claimed" && e.detail["retry"] == json!(true));
+        // `baton cancel` while it waited for this attempt: answered `canceled`, not run again.
+        if let Some(asked) = events.iter().skip(since.map_or(0, |i| i + 1)).find(|e| e.event == "cancel_requested") {
+            return Ok(Ok(Prepared::Refuse {
+                id: None,
+                code: ErrorCode::Canceled,
+                message: format!(
+                    "canceled by request ({}, at {}) while it waited for attempt {}; it was not run again",
+                    asked.detail["by"].as_str().unwrap_or("baton cancel"),
+                    asked.at,
+                    row.attempts + 1
+                ),
+                reply: Some(task.reply_agent().into()),
+                task: Some(task.clone()),
+            }));
+        }
         let base = since.and_then(|i| events[i].detail["attempts_before"].as_u64()).unwrap_or(0) as u32;
         let history = events
             .into_iter()

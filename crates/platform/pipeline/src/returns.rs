@@ -53,7 +53,7 @@ impl Answer {
         Answer {
             status: if code.is_rejection() {
                 Status::Rejected
-            } else if code == ErrorCode::DeadlinePassed {
+            } else if matches!(code, ErrorCode::DeadlinePassed | ErrorCode::Canceled) {
                 Status::Canceled
             } else {
                 Status::Failed

@@ -574,7 +574,10 @@ impl Report {
 
     /// The text `baton status` and `baton adopt` print: per agent, every entry, one per line.
     /// `esc` makes names and titles from the files safe for a terminal.
-    pub fn to_text(&self, esc: &dyn Fn(&str) -> String) -> String {
+    /// The text `baton status` prints: per agent its counts, then its `limit` newest items
+    /// (`None`: every one) other than acknowledged RETURNs, which are counted, never listed
+    /// (they pile up forever), and how many more there are.
+    pub fn to_text(&self, esc: &dyn Fn(&str) -> String, limit: Option<usize>) -> String {
         use std::fmt::Write;
         let mut s = String::new();
         let _ = writeln!(
@@ -592,7 +595,7 @@ impl Report {
             let stale = idx.iter().filter(|&&i| self.is_stale(i)).count();
             let _ = writeln!(
                 s,
-                "  {} ({}): {} open ({} stale), {} taken, {} answered, {} unread RETURNs, {} unreadable",
+                "  {} ({}): {} open ({} stale), {} taken, {} answered, {} unread RETURNs, {} unreadable{}",
                 a.name,
                 a.rel,
                 count("open"),
@@ -600,9 +603,18 @@ impl Report {
                 count("taken"),
                 count("answered"),
                 count("unread"),
-                count("unreadable")
+                count("unreadable"),
+                match count("read") {
+                    0 => String::new(),
+                    n => format!(", {n} read RETURNs (counted, not listed)"),
+                }
             );
-            for &i in &idx {
+            let mut listed: Vec<usize> = idx.iter().copied().filter(|&i| self.state(i) != "read").collect();
+            // Newest first; an entry whose age is unknown last.
+            listed.sort_by_key(|&i| self.entries[i].age_secs.unwrap_or(i64::MAX));
+            let more = limit.map_or(0, |n| listed.len().saturating_sub(n));
+            listed.truncate(listed.len() - more);
+            for &i in &listed {
                 let e = &self.entries[i];
                 let state = if self.is_stale(i) { "stale" } else { self.state(i) };
                 match &e.read {
@@ -637,6 +649,9 @@ impl Report {
                         );
                     }
                 }
+            }
+            if more > 0 {
+                let _ = writeln!(s, "    … {more} more (`baton status --all` lists every one)");
             }
         }
         for (name, folders) in &self.ambiguous {

@@ -40,6 +40,9 @@ mod tls;
 pub use domains::{CATALOG, DOMAINS, FP, LEDGER, SEARCH_INDEXES, STATE_META};
 pub use location::{Location, LocationError};
 pub use tls::TlsError;
+/// PostgreSQL's error, as the domains built on this crate keep it (the catalog's
+/// `CatalogError::Postgres`), so they need no PostgreSQL client of their own.
+pub use tokio_postgres::Error as PgError;
 
 /// The table recording every domain's applied migrations, on both backends.
 pub const MIGRATIONS_TABLE: &str = "baton_migrations";

@@ -302,6 +302,39 @@ impl Skill {
     }
 }
 
+/// A message's parts: its texts, its data parts (integral numbers made integers) and its url
+/// parts as attachments (`url`, `filename`, `mediaType`). Raw bytes are refused: baton takes
+/// files by reference.
+fn parts_of(message: &Value) -> RpcResult<(Vec<String>, Vec<Value>, Vec<Value>)> {
+    let parts = message.get("parts").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let mut texts = Vec::new();
+    let mut data = Vec::new();
+    let mut files = Vec::new();
+    for p in parts {
+        if let Some(t) = p.get("text").and_then(Value::as_str) {
+            texts.push(t.to_string());
+        } else if let Some(d) = p.get("data") {
+            data.push(integral(d.clone()));
+        } else if let Some(u) = p.get("url").and_then(Value::as_str) {
+            let mut f = json!({"url": u});
+            for k in ["filename", "mediaType"] {
+                if let Some(v) = p.get(k) {
+                    f[k] = v.clone();
+                }
+            }
+            files.push(f);
+        } else if p.get("raw").is_some() {
+            return Err(RpcError::new(
+                RpcError::CONTENT_TYPE,
+                "baton takes files by reference: send a url part (file:///path) instead of raw bytes",
+            ));
+        } else {
+            return Err(RpcError::params("a part has none of text, data, url"));
+        }
+    }
+    Ok((texts, data, files))
+}
+
 impl Store {
     fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
         self.ledger.locked()
@@ -352,50 +385,10 @@ impl Store {
     ) -> RpcResult<(View, wait::Waiter, DirSync)> {
         let message_id = message.get("messageId").and_then(Value::as_str).unwrap_or_default();
         let _one_at_a_time = self.sending.locked();
-        if !message_id.is_empty() && message_id.len() <= 256 {
-            let earlier = self.ledger().events(&message_key(message_id)).map_err(RpcError::internal)?;
-            let task = earlier.iter().find(|e| e.event == MESSAGE_EVENT).and_then(|e| e.detail.get("task"));
-            if let Some(id) = task.and_then(Value::as_str)
-                && let Some(view) = self.view(id, None)?
-            {
-                tracing::info!(task = id, message_id, "a2a: the same message again; its task answers");
-                let reply = t_str(&view.task, "reply_to").or_else(|| t_str(&view.task, "from")).unwrap_or(A2A_AGENT);
-                let waiter = self.waiter(id, reply, t_str(&view.task, "created_at"));
-                // The first send's sync of that folder may still be running on its own thread:
-                // this answer reports the task too, so it syncs the folder as well.
-                let synced = match view.file.as_deref().and_then(Path::parent) {
-                    Some(dir) => DirSync::start(dir.to_path_buf()),
-                    None => DirSync::done(),
-                };
-                return Ok((view, waiter, synced));
-            }
+        if let Some(again) = self.replayed(message_id)? {
+            return Ok(again);
         }
-        let parts = message.get("parts").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-        let mut texts = Vec::new();
-        let mut data = Vec::new();
-        let mut files = Vec::new();
-        for p in parts {
-            if let Some(t) = p.get("text").and_then(Value::as_str) {
-                texts.push(t.to_string());
-            } else if let Some(d) = p.get("data") {
-                data.push(integral(d.clone()));
-            } else if let Some(u) = p.get("url").and_then(Value::as_str) {
-                let mut f = json!({"url": u});
-                for k in ["filename", "mediaType"] {
-                    if let Some(v) = p.get(k) {
-                        f[k] = v.clone();
-                    }
-                }
-                files.push(f);
-            } else if p.get("raw").is_some() {
-                return Err(RpcError::new(
-                    RpcError::CONTENT_TYPE,
-                    "baton takes files by reference: send a url part (file:///path) instead of raw bytes",
-                ));
-            } else {
-                return Err(RpcError::params("a part has none of text, data, url"));
-            }
-        }
+        let (texts, mut data, files) = parts_of(message)?;
         let meta = message.get("metadata");
         let title = meta.and_then(|m| m.get("title")).and_then(Value::as_str).map(str::to_string);
         // `reply_to` in the metadata: the RETURN goes to that agent (a `TEAM/AGENT` gets it as a
@@ -513,6 +506,30 @@ impl Store {
             waiter,
             synced,
         ))
+    }
+
+    /// The task a message sent before became, answered again (a client retrying after a lost
+    /// answer): `None` when `message_id` is new.
+    fn replayed(&self, message_id: &str) -> RpcResult<Option<(View, wait::Waiter, DirSync)>> {
+        if !message_id.is_empty() && message_id.len() <= 256 {
+            let earlier = self.ledger().events(&message_key(message_id)).map_err(RpcError::internal)?;
+            let task = earlier.iter().find(|e| e.event == MESSAGE_EVENT).and_then(|e| e.detail.get("task"));
+            if let Some(id) = task.and_then(Value::as_str)
+                && let Some(view) = self.view(id, None)?
+            {
+                tracing::info!(task = id, message_id, "a2a: the same message again; its task answers");
+                let reply = t_str(&view.task, "reply_to").or_else(|| t_str(&view.task, "from")).unwrap_or(A2A_AGENT);
+                let waiter = self.waiter(id, reply, t_str(&view.task, "created_at"));
+                // The first send's sync of that folder may still be running on its own thread:
+                // this answer reports the task too, so it syncs the folder as well.
+                let synced = match view.file.as_deref().and_then(Path::parent) {
+                    Some(dir) => DirSync::start(dir.to_path_buf()),
+                    None => DirSync::done(),
+                };
+                return Ok(Some((view, waiter, synced)));
+            }
+        }
+        Ok(None)
     }
 
     /// The task with `id` as it is now, or `None` if no handoff has that id. `waiter`: a
