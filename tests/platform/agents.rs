@@ -811,3 +811,22 @@ fn a_reply_over_the_size_cap_is_refused_and_the_task_can_still_be_answered() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(files(&h.dir("Claude", "01_inbox")).len(), 1);
 }
+
+/// `show` says where a TASK between agents is, from its files (baton never ran it, so the
+/// ledger has no row): open in the recipient's inbox, answered with the RETURN's status while
+/// the sender has not read it, acknowledged once it has.
+#[test]
+fn show_says_the_state_of_a_task_between_agents() {
+    let h = home();
+    std::fs::create_dir_all(h.dir("Codex", "01_inbox")).unwrap();
+    let id = last_line(&run_as(&h, Some("Claude"), &["send", "--to", "Codex", "--title", "Review PR 7"], None));
+    let state = |h: &Home| h.json(&["show", &id, "--json"])["state"].as_str().unwrap_or_default().to_string();
+    assert_eq!(state(&h), "open");
+    assert!(stdout(&h.ok(&["show", &id])).contains("  state open"));
+    let replied = run_as(&h, Some("Codex"), &["reply", &id, "--status", "completed", "--summary", "Looks good"], None);
+    assert!(replied.status.success(), "{}", stderr(&replied));
+    assert_eq!(state(&h), "answered (completed), not yet acknowledged");
+    let acked = run_as(&h, Some("Claude"), &["ack", "--all", "Claude"], None);
+    assert!(acked.status.success(), "{}", stderr(&acked));
+    assert_eq!(state(&h), "answered (completed), acknowledged");
+}

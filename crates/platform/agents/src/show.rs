@@ -52,8 +52,17 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
         _ => None,
     };
     let answered_status = answered.as_ref().and_then(|(_, r)| r.get("status")).and_then(Value::as_str);
+    let between = match (&task, &found) {
+        (None, Some(f)) if f.body.get("kind").and_then(Value::as_str) == Some("task") => {
+            Some(between_agents(ctx, &tree, id, f, &events))
+        }
+        _ => None,
+    };
     if as_json {
         let mut shown = json!({"task": task, "events": events, "logs": logs, "file": file, "body": body});
+        if let Some(state) = &between {
+            shown["state"] = json!(state);
+        }
         if let Some(d) = delivery {
             shown["delivery"] = json!(d);
         }
@@ -87,6 +96,9 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
             f.agent,
             f.folder
         );
+        if let Some(state) = &between {
+            println!("  state {state}");
+        }
     }
     if let Some(t) = &task {
         println!("{}  {:?}", t.id, t.title);
@@ -141,6 +153,23 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// The state of a TASK between agents (no ledger row: baton did not run it), from the files:
+/// `answered (STATUS), acknowledged` once its sender marked the RETURN read, `answered
+/// (STATUS)` while the RETURN waits in the sender's inbox, else `open` in its recipient's inbox
+/// or `taken` out of it.
+fn between_agents(ctx: &Ctx, tree: &crate::Tree, id: &str, f: &crate::Found, events: &[baton_ledger::Event]) -> String {
+    let status_of = |v: &Value| v.get("status").and_then(Value::as_str).unwrap_or("-").to_string();
+    if let Some(ack) = events.iter().rev().find(|e| e.event == "acknowledged") {
+        let read = ack.detail["file"].as_str().and_then(|p| std::fs::read(p).ok());
+        let status = read.and_then(|b| serde_json::from_slice::<Value>(&b).ok()).map(|v| status_of(&v));
+        return format!("answered ({}), acknowledged", status.unwrap_or_else(|| "-".into()));
+    }
+    if let Some((_, ret)) = crate::wait::locate(ctx, tree, id).ok().and_then(|mut w| w.look()) {
+        return format!("answered ({}), not yet acknowledged", status_of(&ret));
+    }
+    if f.folder == baton_pipeline::config::INBOX { "open".into() } else { "taken".into() }
 }
 
 /// `show TEAM#N`: a Claude Code team's task (its list's file) and its history (each change of

@@ -33,17 +33,7 @@ pub fn discard(paths: &Paths, agent: &str, selected: Vec<FailedHandoff>) -> Resu
     let mut out = Vec::new();
     for handoff in selected {
         let moved = move_pair(&handoff, &dir, &handoff.file.file_name().unwrap_or_default().to_owned())?;
-        let line = json!({
-            "at": baton_handoff::stamp::rfc3339(baton_handoff::stamp::now()),
-            "op": "discard",
-            "id": handoff.id,
-            "code": handoff.code,
-            "file": handoff.file,
-            "moved_to": moved.to,
-            "record": handoff.record,
-            "record_moved_to": moved.record_to,
-        });
-        crate::superseded::journal(&dir, &line).map_err(|e| PipelineError::io(&dir, e))?;
+        journal(&dir, "discard", &moved)?;
         tracing::info!(file = %handoff.file.display(), moved_to = %moved.to.display(), "discarded");
         out.push(moved);
     }
@@ -80,16 +70,16 @@ pub fn restore(paths: &Paths, agent: &str, target: &str) -> Result<Option<Moved>
     // By name first; by id, the one discarded last (the journal's order is the names' order
     // only within a second, so the journal decides).
     let dir = paths.agent(agent).join(DISCARDED);
-    let journal = read_journal(&dir);
+    let lines = read_journal(&dir);
     let Some(handoff) = all.iter().find(|f| f.name == target).cloned().or_else(|| {
         let with_id = all.iter().filter(|f| f.id.as_deref() == Some(target));
         with_id
-            .max_by_key(|f| journal.iter().rposition(|l| l["moved_to"].as_str() == Some(&f.file.to_string_lossy())))
+            .max_by_key(|f| lines.iter().rposition(|l| l["moved_to"].as_str() == Some(&f.file.to_string_lossy())))
             .cloned()
     }) else {
         return Ok(None);
     };
-    let was = journal
+    let was = lines
         .iter()
         .rev()
         .find(|l| l["op"] == "discard" && l["moved_to"].as_str() == Some(&handoff.file.to_string_lossy()))
@@ -99,18 +89,26 @@ pub fn restore(paths: &Paths, agent: &str, target: &str) -> Result<Option<Moved>
     let failed = paths.failed(agent);
     fsops::ensure_dir(&failed).map_err(|e| PipelineError::io(&failed, e))?;
     let moved = move_pair(&handoff, &failed, &was)?;
-    let line = json!({
-        "at": baton_handoff::stamp::rfc3339(baton_handoff::stamp::now()),
-        "op": "restore",
-        "id": handoff.id,
-        "file": handoff.file,
-        "moved_to": moved.to,
-        "record": handoff.record,
-        "record_moved_to": moved.record_to,
-    });
-    crate::superseded::journal(&dir, &line).map_err(|e| PipelineError::io(&dir, e))?;
+    journal(&dir, "restore", &moved)?;
     tracing::info!(file = %handoff.file.display(), moved_to = %moved.to.display(), "restored");
     Ok(Some(moved))
+}
+
+/// One line of `04_discarded/journal.jsonl`: what moved (`op`), from where to where, with its
+/// error record.
+fn journal(dir: &Path, op: &str, moved: &Moved) -> Result<(), PipelineError> {
+    let h = &moved.handoff;
+    let line = json!({
+        "at": baton_handoff::stamp::rfc3339(baton_handoff::stamp::now()),
+        "op": op,
+        "id": h.id,
+        "code": h.code,
+        "file": h.file,
+        "moved_to": moved.to,
+        "record": h.record,
+        "record_moved_to": moved.record_to,
+    });
+    crate::superseded::journal(dir, &line).map_err(|e| PipelineError::io(dir, e))
 }
 
 fn read_journal(dir: &Path) -> Vec<Value> {
