@@ -237,3 +237,120 @@ fn audits_into_one_out_at_once_each_get_their_own_report() {
     assert_eq!((count(".md"), count(".json")), (7, 7), "{names:?}");
     assert!(names.iter().all(|n| !n.starts_with(".staging")), "every staging folder is gone: {names:?}");
 }
+
+/// What labelling real repositories by hand found (bench/runs/2026-11-29/audit-labels.md):
+/// each plan below is written from its format's documentation in the shapes those
+/// repositories use, and each names one real false claim among things that are not.
+fn shapes_repo(repo: &Path) {
+    let issue = |id: &str, title: &str, status: &str, description: &str| {
+        serde_json::json!({"id": id, "title": title, "status": status, "description": description}).to_string()
+    };
+    let beads = [
+        // fenced examples, placeholders, an open validation box running a command on a data
+        // file, a "Current State" section and an entry point only checked: none is an output;
+        // the one file it says to create and that is not there is the false claim
+        issue(
+            "ds-1",
+            "Parser",
+            "closed",
+            "## Problem\nDetect the language of paths like \"+++ b/src/foo.go\".\n\n## Current State\n\nrender/skill.md has one check.\n\n## Output Format\n```\n=== FILE: pkg/auth/login.go (modified) ===\n```\n\n## Entrypoints\n- Create `src/parse.go` - the parser\n- Create `src/never.go` - promised, never written\n- `src/model.go` - check if files with no hunks are filtered out\n- Uses io/fs.FileMode for modes; writes `*-judgments.jsonl`\n\n## Validation\n- [ ] `tool classify cases.jsonl` works\n",
+        ),
+        // a closed issue's files to delete and to keep are no outputs of it
+        issue(
+            "ds-2",
+            "Docs cleanup",
+            "closed",
+            "# Files to Delete\n- docs/DESIGN.md\n\n# Files to Keep\n- docs/GUIDE.md\n\n# Key Files\n- cmd/init.go or similar - the init command\n- Create notes.md (NOT committed) with the findings\n",
+        ),
+        // a later closed issue splits a file the first one edited: the plan records its end
+        issue("ds-3", "Viewer", "closed", "## Entrypoints\n- src/viewer_test.go\n"),
+        issue("ds-4", "Split viewer_test.go by concern", "closed", "Move the cases into smaller files.\n"),
+    ];
+    write(repo, ".beads/issues.jsonl", &(beads.join("\n") + "\n"));
+    // Taskmaster: a command line in a code span reads its argument; "DIR/ with FILE" of an
+    // empty file is a stub
+    write(
+        repo,
+        ".taskmaster/tasks/tasks.json",
+        r#"{"tasks":[{"id":1,"title":"Workspace","status":"done","details":"• tools/harness/ with package.json\n5. Ensure `cargo run -- list --input app.js` still works"}]}"#,
+    );
+    write(repo, "tools/harness/package.json", "");
+    // BMAD v6: labels over parts of the file list; a Japanese task glues "root" to the name;
+    // an alternative left open; a side-effect import is a whole test setup file
+    write(
+        repo,
+        "_bmad-output/implementation-artifacts/1-1-setup.md",
+        "# Story 1.1: Setup\n\nStatus: done\n\n## Tasks / Subtasks\n\n- [x] Task 1: ルートpyproject.toml の作成\n- [x] Task 2: type the user (same file or separate `jwt.d.ts`)\n\n## Dev Agent Record\n\n### File List\n\n**Created:**\n- `frontend/test/setup.ts`\n- `frontend/public/ort-wasm-simd.wasm` - runtime, copied at build\n\n**Removed (boilerplate):**\n- `frontend/public/next.svg`\n\n**Generated:**\n- `backend/uv.lock`\n",
+    );
+    write(repo, "pyproject.toml", "[project]\nname = \"app\"\n");
+    write(repo, "frontend/test/setup.ts", "import '@testing-library/jest-dom';\n");
+    write(repo, ".gitignore", "node_modules/\nfrontend/public/ort-wasm-*.wasm\n");
+    // Kiro: an archived spec in a folder of specs is read; a `.ts` module kept as `.tsx`, a
+    // name in another case, and the source of a migration are not false claims
+    write(
+        repo,
+        ".kiro/specs/_archived/helpers/tasks.md",
+        "# Implementation Plan\n\n- [x] 1. Test helpers\n  - Create `tests/helpers.ts` file\n- [x] 2. Skill\n  - Update `.claude/skills/review/skill.md`\n- [x] 3. Theme\n  - Migrate the effects from legacy/src/index.css to src/index.css\n- [x] 4. Costs\n  - Create `src/costs.ts`\n",
+    );
+    write(repo, "tests/helpers.tsx", CODE);
+    write(repo, ".claude/skills/review/SKILL.md", "# Review\n\nCheck the story.\n");
+    // an ExecPlan kept in a folder named for them
+    write(
+        repo,
+        "docs/exec-plans/active/ep-1.md",
+        "# ExecPlan: cache\n\n## Progress\n\n- [x] (2025-10-01) Added `src/cache.ts`.\n",
+    );
+    for f in ["src/parse.go", "src/index.css", "src/cache.ts", "docs/GUIDE.md"] {
+        write(repo, f, CODE);
+    }
+}
+
+#[test]
+fn real_repository_shapes_claim_only_what_they_made() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    baton(&home, &["init"]);
+    let repo = tmp.path().join("repo");
+    shapes_repo(&repo);
+    let out = tmp.path().join("out");
+    let args = ["audit", "--repo", repo.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"];
+    let v: Value = serde_json::from_slice(&baton(&home, &args).stdout).unwrap();
+    let mut fc: Vec<(String, &str)> = v["false_claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let plan = f["plan"].as_str().unwrap().strip_prefix(repo.to_str().unwrap()).unwrap().to_string();
+            (plan, f["path"].as_str().unwrap())
+        })
+        .collect();
+    fc.sort();
+    // exactly the real ones: a file promised and never written in each plan, and the empty
+    // package.json; none of the examples, removals, hedges, renamed-by-case or ignored files
+    assert_eq!(
+        fc,
+        [
+            ("/.beads/issues.jsonl".to_string(), "src/never.go"),
+            ("/.kiro/specs/_archived/helpers/tasks.md".to_string(), "src/costs.ts"),
+            ("/.taskmaster/tasks/tasks.json".to_string(), "tools/harness/package.json"),
+        ],
+        "{v}"
+    );
+    let plan = |suffix: &str| {
+        v["plans"].as_array().unwrap().iter().find(|p| p["path"].as_str().unwrap().ends_with(suffix)).unwrap().clone()
+    };
+    // the ExecPlan folder is found and read as ExecPlans
+    assert_eq!(plan("docs/exec-plans/active/ep-1.md")["format"], "execplan");
+    assert_eq!(plan("_archived/helpers/tasks.md")["format"], "kiro");
+    // the build copy the .gitignore names is listed as skipped, with the reason
+    let story = plan("1-1-setup.md");
+    let skipped = story["skipped"].as_array().unwrap();
+    assert!(
+        skipped.iter().any(|s| s["path"] == "frontend/public/ort-wasm-simd.wasm"
+            && s["reason"].as_str().unwrap().contains(".gitignore")),
+        "{story}"
+    );
+    // the Japanese task's "root" is not part of a file name
+    let d = story["deliverables"].as_array().unwrap();
+    assert!(d.iter().all(|d| d["path"].as_str().unwrap().is_ascii()), "{story}");
+}

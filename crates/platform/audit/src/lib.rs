@@ -56,6 +56,7 @@ pub mod error;
 pub mod extract;
 pub mod gaps;
 pub mod hash;
+pub mod ignore;
 pub mod model;
 #[cfg(not(target_os = "wasi"))]
 pub mod moved;

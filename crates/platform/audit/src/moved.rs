@@ -180,18 +180,20 @@ pub fn check(missing: &[(String, String, bool)], repos: &[PathBuf]) -> Renames {
     let mut tops: HashMap<PathBuf, Result<PathBuf, NotChecked>> = HashMap::new();
     let mut histories: HashMap<PathBuf, Result<History, NotChecked>> = HashMap::new();
     let mut not_checked: Vec<String> = Vec::new();
+    // (why, folders) of the folders in no work tree
+    let mut no_tree: Vec<(String, Vec<String>)> = Vec::new();
     let mut found = HashMap::new();
     let mut deleted: HashMap<(String, String), Deletion> = HashMap::new();
     for (plan, path, claimed) in missing {
         let plan_dir_host = Path::new(plan).parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut errors: Vec<String> = Vec::new();
+        let mut errors: Vec<NotChecked> = Vec::new();
         let mut checked = false;
         let mut seen: Vec<PathBuf> = Vec::new();
         for dir in std::iter::once(&plan_dir_host).chain(repos) {
             let top = match tops.entry(dir.clone()).or_insert_with(|| top_of(dir)).clone() {
                 Ok(t) => t,
                 Err(e) => {
-                    errors.push(e.to_string());
+                    errors.push(e);
                     continue;
                 }
             };
@@ -202,7 +204,7 @@ pub fn check(missing: &[(String, String, bool)], repos: &[PathBuf]) -> Renames {
             let h = match histories.entry(top.clone()).or_insert_with(|| history(&top)) {
                 Ok(h) => h,
                 Err(e) => {
-                    errors.push(e.to_string());
+                    errors.push(e.clone());
                     continue;
                 }
             };
@@ -230,11 +232,29 @@ pub fn check(missing: &[(String, String, bool)], repos: &[PathBuf]) -> Renames {
         }
         if !checked {
             for e in errors {
-                if !not_checked.contains(&e) {
-                    not_checked.push(e);
+                match e {
+                    // folders outside any work tree for one reason are said once, together
+                    NotChecked::NoWorkTree { dir, source } => {
+                        let why = source.to_string();
+                        let dir = dir.display().to_string();
+                        match no_tree.iter_mut().find(|(w, _)| *w == why) {
+                            Some((_, dirs)) if !dirs.contains(&dir) => dirs.push(dir),
+                            Some(_) => {}
+                            None => no_tree.push((why, vec![dir])),
+                        }
+                    }
+                    e => {
+                        let e = e.to_string();
+                        if !not_checked.contains(&e) {
+                            not_checked.push(e);
+                        }
+                    }
                 }
             }
         }
+    }
+    for (why, dirs) in no_tree {
+        not_checked.push(format!("not in a git work tree ({why}): {}", dirs.join(", ")));
     }
     let note = if not_checked.is_empty() {
         format!("moved checked with git history: {} renamed, {} deleted", found.len(), deleted.len())

@@ -366,6 +366,17 @@ pub fn is_repo_plan(rel: &str) -> bool {
     {
         return true;
     }
+    // ExecPlans kept in a folder named for them (`.agent/execplans/`, `docs/exec-plans/active/`)
+    if name.ends_with(".md")
+        && !name.eq_ignore_ascii_case("README.md")
+        && comps[..n - 1].iter().any(|c| matches!(*c, "execplans" | "exec-plans" | "exec_plans"))
+    {
+        return true;
+    }
+    // a Kiro spec in a folder of specs (`.kiro/specs/_archived/<spec>/tasks.md`)
+    if name == "tasks.md" && n >= 4 && comps[..n - 2].windows(2).any(|w| w == [".kiro", "specs"]) {
+        return true;
+    }
     if !name.ends_with(".md") || is_report_name(name) {
         return false;
     }
@@ -421,13 +432,24 @@ pub struct FileIndex {
     files: Vec<(u16, String)>,
     by_name: HashMap<String, Vec<u32>>,
     by_rel: HashMap<String, Vec<u32>>,
+    /// File names in lower case: a plan written on a case-insensitive file system names
+    /// `skills/x/skill.md` for `skills/x/SKILL.md`.
+    by_lower: HashMap<String, Vec<u32>>,
+    /// Each root's `.gitignore` (empty when it has none).
+    ignores: Vec<crate::ignore::Ignores>,
 }
 
 impl FileIndex {
     /// Walks the roots once. Returns the index and the plan files found in them (full paths).
     pub fn build(roots: &[String], errors: &mut Vec<AuditIssue>) -> (FileIndex, Vec<String>) {
-        let mut idx =
-            FileIndex { roots: roots.to_vec(), files: Vec::new(), by_name: HashMap::new(), by_rel: HashMap::new() };
+        let mut idx = FileIndex {
+            roots: roots.to_vec(),
+            files: Vec::new(),
+            by_name: HashMap::new(),
+            by_rel: HashMap::new(),
+            by_lower: HashMap::new(),
+            ignores: Vec::new(),
+        };
         let mut plans = Vec::new();
         for (ri, root) in roots.iter().enumerate() {
             if !Path::new(root).is_dir() {
@@ -446,6 +468,7 @@ impl FileIndex {
                 let name = rel.rsplit('/').next().unwrap_or(rel);
                 idx.by_name.entry(name.to_string()).or_default().push(id);
                 idx.by_rel.entry(rel.to_string()).or_default().push(id);
+                idx.by_lower.entry(name.to_lowercase()).or_default().push(id);
                 idx.files.push((ri, rel.to_string()));
             };
             let mut direct_plans: Vec<String> = Vec::new();
@@ -486,6 +509,13 @@ impl FileIndex {
                     plans.push(join(root, &rel));
                 }
             }
+            idx.ignores.resize(usize::from(ri), crate::ignore::Ignores::default());
+            let gitignore = join(root, ".gitignore");
+            let text = match crate::run::read_small(&gitignore) {
+                Ok((_, _, Some(Ok(bytes)))) => String::from_utf8_lossy(&bytes).into_owned(),
+                _ => String::new(),
+            };
+            idx.ignores.push(crate::ignore::Ignores::parse(&text));
         }
         // candidate lists in (root, path) order: deterministic reports, and the files under
         // one folder form a contiguous run (see `nearest`)
@@ -531,6 +561,19 @@ impl FileIndex {
             }
         }
         None
+    }
+
+    /// Why a missing path is not held to: the repository's `.gitignore` ignores it (written
+    /// relative to the plan's folder, or to the root), so no clone has it.
+    pub fn ignored(&self, plan_loc: Option<&(u16, String)>, path: &str) -> Option<String> {
+        let (r, dir) = plan_loc?;
+        let ig = self.ignores.get(usize::from(*r))?;
+        let p = path.trim_start_matches('/');
+        let pattern =
+            ig.ignored_by(p).or_else(|| (!dir.is_empty()).then(|| ig.ignored_by(&format!("{dir}/{p}"))).flatten())?;
+        Some(format!(
+            "ignored by the repository's .gitignore (`{pattern}`): never committed, so a clone cannot have it"
+        ))
     }
 
     fn lookup_rel(&self, rel: &str) -> Vec<u32> {
@@ -587,6 +630,63 @@ impl FileIndex {
                 let found = self.pick(cands, plan_loc);
                 if found != Found::None {
                     return Resolution { found, checked, searched: true, narrowed_by: None };
+                }
+                // a TypeScript or JavaScript module written as `.ts` and kept as `.tsx` (or
+                // `.js` / `.jsx`): imports name it without its extension, so it is the same file
+                if p.ends_with(".ts") || p.ends_with(".js") {
+                    let x = format!("{p}x");
+                    if let Found::One(id) = self.pick(self.lookup_rel(&x), plan_loc) {
+                        return Resolution {
+                            found: Found::One(id),
+                            checked,
+                            searched: true,
+                            narrowed_by: Some(format!("the same module as {x}")),
+                        };
+                    }
+                }
+                // the same path in another case, when exactly one file has it (macOS and
+                // Windows do not tell `SKILL.md` from `skill.md`; a plan written there names
+                // either)
+                // (compared without a copy of each candidate: this runs for every missing
+                // path, and a common name has a candidate in every project)
+                let lname = name.to_lowercase();
+                let cased: Vec<u32> = self.by_lower.get(&lname).map_or_else(Vec::new, |v| {
+                    v.iter()
+                        .copied()
+                        .filter(|&id| {
+                            let rel = self.files[id as usize].1.as_str();
+                            rel.len() >= p.len()
+                                && rel.is_char_boundary(rel.len() - p.len())
+                                && rel[rel.len() - p.len()..].eq_ignore_ascii_case(p)
+                                && (rel.len() == p.len() || rel.as_bytes()[rel.len() - p.len() - 1] == b'/')
+                        })
+                        .collect()
+                });
+                if let [id] = cased[..] {
+                    return Resolution {
+                        found: Found::One(id),
+                        checked,
+                        searched: true,
+                        narrowed_by: Some("the same path in another case".into()),
+                    };
+                }
+                // the one file of that name under the folder the path names: a path written
+                // without a level (`crates/cli/main.rs` for `crates/cli/src/main.rs`) or a file
+                // moved down within its folder (`app/ContentView.swift`, now
+                // `app/Views/ContentView.swift`); several, or none, and it stays missing
+                if let Some((dir, _)) = p.rsplit_once('/') {
+                    let prefix = format!("{dir}/");
+                    let under: Vec<u32> = self.by_name.get(name).map_or_else(Vec::new, |v| {
+                        v.iter().copied().filter(|&id| self.files[id as usize].1.starts_with(&prefix)).collect()
+                    });
+                    if let [id] = under[..] {
+                        return Resolution {
+                            found: Found::One(id),
+                            checked,
+                            searched: true,
+                            narrowed_by: Some(format!("the only {name} under {dir}/")),
+                        };
+                    }
                 }
                 if form.starts_with('/')
                     && let Some((found, suffix)) = self.longest_unique_suffix(p)

@@ -133,7 +133,7 @@ fn stat(full: &str) -> std::io::Result<(u64, u64)> {
 
 /// (size, mtime ns, content when no larger than the stub read limit) with one open.
 #[allow(clippy::type_complexity)]
-fn read_small(full: &str) -> std::io::Result<(u64, u64, Option<std::io::Result<Vec<u8>>>)> {
+pub(crate) fn read_small(full: &str) -> std::io::Result<(u64, u64, Option<std::io::Result<Vec<u8>>>)> {
     #[cfg(all(target_os = "wasi", target_env = "p2"))]
     if let Some(r) = crate::repo::wasi_walk::read_small(full, stub::READ_LIMIT) {
         return r.map(|(s, m, c)| (s, m, c.map(Ok)));
@@ -309,6 +309,11 @@ const GENERATED_NAMES: &[&str] = &[
     "composer.lock",
     "Gemfile.lock",
     "go.sum",
+    "uv.lock",
+    "bun.lockb",
+    "bun.lock",
+    "flake.lock",
+    "packages.lock.json",
     "compile_commands.json",
 ];
 const GENERATED_ENDINGS: &[&str] = &[
@@ -437,12 +442,18 @@ fn audit_plan(
         .deliverables
         .iter()
         .map(|e| check(e, index, loc.as_ref(), known, fp))
-        .filter(|d| match (d.status, skip_reason(&d.path)) {
-            (Status::Missing, Some(reason)) => {
-                skipped.push(Skipped { path: d.path.clone(), line: d.evidence.line, reason });
-                false
+        .filter(|d| {
+            let reason = match d.status {
+                Status::Missing => skip_reason(&d.path).or_else(|| index.ignored(loc.as_ref(), &d.path)),
+                _ => None,
+            };
+            match reason {
+                Some(reason) => {
+                    skipped.push(Skipped { path: d.path.clone(), line: d.evidence.line, reason });
+                    false
+                }
+                None => true,
             }
-            _ => true,
         })
         .collect();
     let unreadable = unreadable_reason(&ex, &content, format, &skipped);

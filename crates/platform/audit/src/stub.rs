@@ -93,6 +93,14 @@ fn structural(line: &str) -> bool {
     if t.chars().all(|c| matches!(c, '{' | '}' | '(' | ')' | '[' | ']' | ';' | ',' | ' ')) {
         return true;
     }
+    // `import '@testing-library/jest-dom';`, `import "./polyfills"`: an import for its side
+    // effect runs that module (a test setup file of one such line is complete), unlike an
+    // import that binds names
+    if let Some(rest) = t.strip_prefix("import ")
+        && rest.trim_start().starts_with(['\'', '"'])
+    {
+        return false;
+    }
     const HEADS: &[&str] = &[
         "def ",
         "async def ",
@@ -344,6 +352,16 @@ mod tests {
         );
         assert_eq!(reason("package.json", "").as_deref(), Some("empty file (0 bytes)"));
         assert_eq!(reason("data.csv", "").as_deref(), Some("empty file (0 bytes)"));
+    }
+
+    #[test]
+    fn a_side_effect_import_is_code() {
+        // a test setup file whose one line loads matchers for every test (issue 82, a BMAD v6
+        // story's `frontend/test/setup.ts`): complete, not a stub; an import that only binds a
+        // name does nothing by itself
+        assert_eq!(reason("setup.ts", "import '@testing-library/jest-dom';\n"), None);
+        assert_eq!(reason("polyfills.js", "import \"./shim\";\n"), None);
+        assert!(reason("x.ts", "import { a } from './a';\n").is_some());
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub fn parse(content: &str) -> Extracted {
     let mut out = Extracted { title: "beads issues".into(), ..Extracted::default() };
     let mut bad: Vec<usize> = Vec::new();
     let mut read = 0usize;
+    let mut ended: Vec<String> = Vec::new();
     for (i, line) in content.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -50,6 +51,16 @@ pub fn parse(content: &str) -> Extracted {
         for p in field_paths(&v, FIELDS) {
             out.promise(ti, p, group.clone(), done, i + 1);
         }
+        if done {
+            ended.extend(ended_by(&text(v.get("title"))));
+        }
+    }
+    // a file a closed issue split, removed or deleted is one the plan records the end of: the
+    // issues that worked on it before claim it no more ("Split viewer_test.go by concern")
+    for d in &mut out.deliverables {
+        if d.claimed_done && ended.iter().any(|e| d.path == *e || d.path.ends_with(&format!("/{e}"))) {
+            d.claimed_done = false;
+        }
     }
     if read == 0 && !bad.is_empty() {
         out.unreadable = Some(format!("not JSON Lines: none of its {} line(s) is a JSON issue", bad.len()));
@@ -63,6 +74,16 @@ pub fn parse(content: &str) -> Extracted {
         ));
     }
     out
+}
+
+/// The files an issue's title says it ends: "Split `viewer_test.go` by concern", "Remove
+/// docs/DESIGN.md", "Delete the old `difflib/` shim".
+fn ended_by(title: &str) -> Vec<String> {
+    let first = title.split_whitespace().next().unwrap_or("").to_lowercase();
+    if !matches!(first.as_str(), "split" | "remove" | "delete" | "drop" | "retire") {
+        return Vec::new();
+    }
+    super::line_paths(title)
 }
 
 #[cfg(test)]
@@ -87,5 +108,27 @@ mod tests {
         assert_eq!(d, [("src/parse.rs", true), ("src/cli.rs", false)]);
         assert_eq!(e.problems.len(), 1, "the line that is not JSON is reported");
         assert!(parse("nope\n").unreadable.is_some());
+    }
+
+    #[test]
+    fn what_an_issue_shows_or_ends_claims_nothing() {
+        let line = |id: &str, title: &str, d: &str| {
+            serde_json::json!({"id": id, "title": title, "status": "closed", "description": d}).to_string()
+        };
+        let jsonl = [
+            // fenced output, an open validation box, a section of files to delete, a "check
+            // if" entry point: only the file it creates is claimed
+            line(
+                "a-1",
+                "Viewer",
+                "## Format\n```\n=== FILE: pkg/auth/login.go ===\n```\n## Files to Delete\n- docs/OLD.md\n## Entrypoints\n- Create `src/view.go`\n- `src/model.go` - check if empty files are dropped\n- src/view_test.go\n## Validation\n- [ ] `tool run data/cases.jsonl` works\n",
+            ),
+            // a later issue splits the test file the first one edited
+            line("a-2", "Split view_test.go by concern", "Smaller files.\n"),
+        ]
+        .join("\n");
+        let e = parse(&jsonl);
+        let d: Vec<(&str, bool)> = e.deliverables.iter().map(|d| (d.path.as_str(), d.claimed_done)).collect();
+        assert_eq!(d, [("src/view.go", true), ("src/view_test.go", false)]);
     }
 }

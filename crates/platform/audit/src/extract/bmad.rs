@@ -182,9 +182,22 @@ fn read_file_list(secs: &[Section], claimed: bool, out: &mut Extracted) {
     });
     let Some(list) = named.or_else(|| secs.iter().rev().find(|s| s.level >= 3 && is_list(s))) else { return };
     let group = list.title.clone();
-    for (no, item) in items(list) {
+    // a label line over a part of the list says what its entries are: `**Removed
+    // (boilerplate):**` and `**Generated:**` entries are no outputs, `**Modified:**` ones are
+    let mut skipped_part = false;
+    for &(no, line) in &list.body {
+        let t = line.trim();
+        let Some(item) =
+            t.strip_prefix(['-', '*', '+']).map(str::trim).filter(|r| !r.is_empty() && !t.starts_with("**"))
+        else {
+            if !t.is_empty() {
+                let lower = t.to_lowercase();
+                skipped_part = ["deleted", "removed", "generated", "삭제"].iter().any(|w| lower.contains(w));
+            }
+            continue;
+        };
         let lower = item.to_lowercase();
-        if ["deleted", "removed", "삭제"].iter().any(|w| lower.contains(w)) {
+        if skipped_part || ["deleted", "removed", "삭제"].iter().any(|w| lower.contains(w)) {
             continue;
         }
         let first = item.split_whitespace().next().unwrap_or("");

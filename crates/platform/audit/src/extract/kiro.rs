@@ -102,7 +102,7 @@ pub fn detail_paths(text: &str) -> Vec<String> {
 
 /// Verbs that make a detail line's files outputs besides the creating ones
 /// ([`super::CREATE_VERBS`]): editing, moving, wiring, testing a file.
-const EDIT_VERBS: &[&str] = &[
+pub(crate) const EDIT_VERBS: &[&str] = &[
     "update",
     "updates",
     "updated",
@@ -242,6 +242,11 @@ const EDIT_VERBS: &[&str] = &[
 ];
 
 /// Does the line create or edit a file (a creating or editing verb), or only mention one?
+/// [`acts_on_a_file`] for the JSON formats' prose.
+pub(crate) fn acts_on_a_file_pub(text: &str) -> bool {
+    acts_on_a_file(text)
+}
+
 fn acts_on_a_file(text: &str) -> bool {
     text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).any(|w| {
         let w = w.to_ascii_lowercase();

@@ -185,7 +185,10 @@ pub fn detect_format(path: &str, content: &str) -> PlanFormat {
     if comps.contains(&".copilot-tracking") {
         return PlanFormat::Copilot;
     }
-    if n >= 3 && comps[n - 3] == ".agent" && comps[n - 2] == "plans" || execplan::looks_like(content) {
+    if n >= 3 && comps[n - 3] == ".agent" && comps[n - 2] == "plans"
+        || comps.iter().any(|c| matches!(*c, "execplans" | "exec-plans" | "exec_plans")) && name.ends_with(".md")
+        || execplan::looks_like(content)
+    {
         return PlanFormat::ExecPlan;
     }
     if comps.contains(&"_bmad-output") && bmad_like(content) {
@@ -197,10 +200,10 @@ pub fn detect_format(path: &str, content: &str) -> PlanFormat {
     if is_story_path(&comps) && bmad_like(content) {
         return PlanFormat::Bmad;
     }
+    if name == "tasks.md" && n >= 4 && comps[..n - 2].windows(2).any(|w| w == [".kiro", "specs"]) {
+        return PlanFormat::Kiro;
+    }
     if name == "tasks.md" && n >= 3 && comps[n - 3] == "specs" {
-        if n >= 4 && comps[n - 4] == ".kiro" {
-            return PlanFormat::Kiro;
-        }
         return PlanFormat::SpecKit;
     }
     if name.ends_with(".plan.md") && (comps.contains(&".cursor") || cursor::has_todos(content)) {
@@ -271,7 +274,12 @@ fn extract_at(format: PlanFormat, path: &str, content: &str) -> Extracted {
         PlanFormat::Cursor => cursor::parse(content),
         PlanFormat::Taskmaster => taskmaster::parse(content),
         PlanFormat::Bmad => bmad::parse(content),
-        PlanFormat::ExecPlan => execplan::parse(content),
+        PlanFormat::ExecPlan => {
+            // a plan kept with ExecPlans whose boxes are not under `## Progress` (`## Steps`,
+            // `## Tasks`): read as the Markdown checklist it is, not left unread
+            let e = execplan::parse(content);
+            if e.tasks.is_empty() { markdown::parse(content, 0) } else { e }
+        }
         PlanFormat::Copilot => copilot::parse(path, content),
         PlanFormat::Beads => beads::parse(content),
     };
@@ -556,6 +564,16 @@ pub fn as_path(token: &str, plain: bool) -> Option<String> {
     });
     // trailing sentence punctuation and a `:` before a description
     t = t.trim_end_matches(['.', ':']);
+    // a word of a language written without spaces glued to the name ("ルートpyproject.toml",
+    // "root pyproject.toml" in Japanese): the path starts where the script changes
+    if let Some(i) = t.find(|c: char| c.is_ascii())
+        && i > 0
+        && !t[..i].contains('/')
+        && t[..i].chars().all(|c| c.is_alphabetic() && !c.is_ascii())
+        && t[i..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '.')
+    {
+        t = &t[i..];
+    }
     if t.is_empty() || t.len() > 300 || t.contains("://") || t.starts_with('~') || t.starts_with('$') {
         return None;
     }
@@ -612,6 +630,15 @@ pub fn as_path(token: &str, plain: bool) -> Option<String> {
         }
     }
     let name = comps.last().copied().unwrap_or("");
+    // `*-judgments.jsonl` lost its `*` to the trimming of emphasis: a pattern, not a file
+    if name.starts_with('-') {
+        return None;
+    }
+    // placeholders of examples (`src/foo.go`, `path/to/diff.patch`) name no real file
+    let stem0 = name.split('.').next().unwrap_or("");
+    if matches!(stem0, "foo" | "bar" | "baz" | "qux") || s.trim_start_matches('/').starts_with("path/to/") {
+        return None;
+    }
     if BARE_NAMES.contains(&name) || DOTFILES.contains(&name) || name.starts_with("LICENSE-") {
         return Some(s.to_string());
     }
@@ -621,7 +648,11 @@ pub fn as_path(token: &str, plain: bool) -> Option<String> {
     }
     // an extension we do not list is still accepted in a path with folders
     // (`configs/csl/ieee.csl`), never on a bare name (`self.client`, `os.path`)
+    // `io/fs.FileMode`, `os.ReadFile`: a package and an identifier in camel case, not a file
+    // (extensions are one case: `.py`, `.PNG`, `.R`)
+    let camel = ext.chars().any(|c| c.is_ascii_lowercase()) && ext.chars().any(|c| c.is_ascii_uppercase());
     let plausible_ext = (1..=8).contains(&ext.len())
+        && !camel
         && ext.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && ext.chars().all(|c| c.is_ascii_alphanumeric());
     let known_ext = EXTENSIONS.contains(&ext);
@@ -722,6 +753,12 @@ pub fn is_context_line(text: &str) -> bool {
                 | "reference"
                 | "references"
                 | "see"
+                | "old"
+                | "before"
+                | "previously"
+                | "formerly"
+                | "current"
+                | "existing"
         )
 }
 
@@ -787,6 +824,10 @@ pub fn declared_paths(line: &str, declared: bool) -> Vec<String> {
             "mv",
             "relocate",
             "relocated",
+            "migrate",
+            "migrates",
+            "migrated",
+            "migrating",
         ],
         0,
     ) {
@@ -946,16 +987,47 @@ fn redirects_and_hedges(line: &str, lower: &str, paths: &[String]) -> Vec<(usize
     }
     // hedges: "`a.css` (or inline styles)", "`b.rs` (if exists)", "(optional)": the path just
     // before is not promised
-    for marker in
-        ["(if exists", "(if it exists", "(if present", "(if needed", "(or inline", "(optional", "if it exists"]
-    {
+    for marker in [
+        "(if exists",
+        "(if it exists",
+        "(if present",
+        "(if needed",
+        "(or inline",
+        "(optional",
+        "if it exists",
+        " or similar",
+        "(not committed",
+        "(untracked",
+        "(gitignored",
+        "(local only",
+        "(may need",
+    ] {
         let mut from = 0;
         while let Some(i) = lower[from..].find(marker) {
             let at = from + i;
-            let start = paths.iter().filter_map(|p| line[..at].rfind(p.as_str())).max().unwrap_or(at);
+            // only the path right before the hedge: "In `a.rs`, add … (optional)" keeps `a.rs`
+            let start = paths
+                .iter()
+                .filter_map(|p| line[..at].rfind(p.as_str()).map(|i| (i, i + p.len())))
+                .filter(|&(_, e)| line[e..at].trim_matches(['`', ' ', '*', '"', '\'']).is_empty())
+                .map(|(i, _)| i)
+                .max()
+                .unwrap_or(at);
             let end = line[at..].find(')').map_or(line.len(), |e| at + e);
             excluded.push((start, end));
             from = at + marker.len();
+        }
+    }
+    // "`b.md` instead of `a.md`": what it replaces is not promised
+    for (i, _) in lower.match_indices("instead of ") {
+        let end = line[i..].find([')', ';', ',']).map_or(line.len(), |e| i + e);
+        excluded.push((i, end));
+    }
+    // an alternative the line leaves open: "(same file or separate `jwt.d.ts`)"
+    for marker in [" or separate ", " or a separate ", " or a new "] {
+        for (i, _) in lower.match_indices(marker) {
+            let end = line[i..].find([')', ';']).map_or(line.len(), |e| i + e);
+            excluded.push((i, end));
         }
     }
     // a file of another project: "the schema from upstream's `api/schema.json`", "sourced
@@ -1031,7 +1103,7 @@ pub fn code_span_paths(line: &str) -> Vec<String> {
                 let inner = after[..end].trim();
                 if let Some(p) = as_path(inner, false) {
                     push_unique(&mut out, p);
-                } else {
+                } else if !is_command(inner) {
                     // `foo.py` with `Class` style spans hold one token; spans with several
                     // words (`a.py, b.py`) are split
                     for tok in inner.split([' ', ',']) {
@@ -1049,6 +1121,21 @@ pub fn code_span_paths(line: &str) -> Vec<String> {
 }
 
 /// Paths anywhere in a line: code spans, plus plain words that look like file paths.
+/// Is this code span a command line (`cargo run -- list-urls --input foo.js`, `evalreview
+/// classify cases.jsonl`)? Its files are the command's arguments, what it reads, never what a
+/// task made; except for commands that make the file they name (`touch`, `mkdir`, `cp`, …).
+fn is_command(span: &str) -> bool {
+    let mut toks = span.split_whitespace();
+    let (Some(first), Some(_)) = (toks.next(), toks.next()) else { return false };
+    const MAKERS: &[&str] = &["touch", "mkdir", "cp", "mv", "tee", "install", "ln", "echo", "cat", "printf"];
+    first.len() > 1
+        && first.starts_with(|c: char| c.is_ascii_lowercase())
+        && first.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_'))
+        && !MAKERS.contains(&first)
+        && !CREATE_VERBS.contains(&first)
+        && !kiro::EDIT_VERBS.contains(&first)
+}
+
 pub fn line_paths(line: &str) -> Vec<String> {
     let mut out = code_span_paths(line);
     let plain = strip_code_spans(line);
@@ -1296,6 +1383,38 @@ mod tests {
         assert!(declared_paths("Schema sourced from `vendor/openapi/schema.json`", false).is_empty());
         // File(s) fields name dotfiles and licence files
         assert_eq!(declared_paths("`.gitignore`, `LICENSE-MIT`", true), vec![".gitignore", "LICENSE-MIT"]);
+    }
+
+    #[test]
+    fn names_that_are_not_files_and_hedges_seen_in_real_plans() {
+        // a Go identifier, a glob that lost its `*`, example placeholders: no file
+        assert_eq!(as_path("io/fs.FileMode", true), None);
+        assert_eq!(as_path("*-judgments.jsonl", false), None);
+        assert_eq!(as_path("src/foo.go", false), None);
+        assert_eq!(as_path("path/to/diff.patch", false), None);
+        assert_eq!(as_path("assets/LOGO.PNG", false).as_deref(), Some("assets/LOGO.PNG"), "one case is an extension");
+        // Japanese glues "root" to the name: the path starts where the script changes
+        assert_eq!(as_path("ルートpyproject.toml", false).as_deref(), Some("pyproject.toml"));
+        assert_eq!(as_path("資料/説明.md", false).as_deref(), Some("資料/説明.md"), "a name in that script stays");
+        // hedges and alternatives
+        assert!(declared_paths("- cmd/atari/init.go or similar - init command", false).is_empty());
+        assert!(declared_paths("Create br-issue.md (NOT committed) with the text", false).is_empty());
+        assert!(declared_paths("diffview/styles.go (may need a colour)", false).is_empty());
+        assert!(declared_paths("Add the type (same file or separate `jwt.d.ts`)", true).is_empty());
+        assert_eq!(declared_paths("Update paths: `b/SKILL.md` instead of `a/issue.md`", false), vec!["b/SKILL.md"]);
+        assert_eq!(
+            declared_paths("Migrate the effects from old/src/index.css to src/index.css", false),
+            vec!["src/index.css"]
+        );
+        // a command line reads its arguments; `touch` makes its file
+        assert!(code_span_paths("Ensure `cargo run -- list --input app/main.js` works").is_empty());
+        assert_eq!(code_span_paths("Run `touch logs/app.log`"), vec!["logs/app.log"]);
+        assert!(declared_paths("Old: `commands/issue-plan.md`", false).is_empty());
+        // a hedge reaches only the path right before it
+        assert_eq!(
+            declared_paths("In crates/cli/main.rs, add the flag. Print JSON with --json (optional).", false),
+            vec!["crates/cli/main.rs"]
+        );
     }
 
     #[test]

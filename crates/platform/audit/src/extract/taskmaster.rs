@@ -55,18 +55,28 @@ fn task_paths(t: &Value) -> Vec<String> {
     field_paths(t, &["title", "description", "details", "testStrategy"])
 }
 
-/// The files the text fields `fields` of a JSON task name, each line read as prose: a bare
-/// name counts in a code span or on a creating line (Taskmaster, beads).
+/// The files the text fields `fields` of a JSON task name, each field read as the Markdown it
+/// is (Taskmaster, beads): a bare name counts in a code span or on a creating line. What is
+/// shown, not said, claims nothing: fenced code, block quotes, HTML comments, and an open box
+/// (`- [ ] \`tool run cases.jsonl\` works`) with the lines under it. A section says what its
+/// lines are: under a heading that lists files to delete or remove, or files kept, the current
+/// state, examples or usage, nothing is claimed; under one that lists files (`Files to
+/// create`, `Entrypoints`, `Key Files`) each listed file is; elsewhere a line claims its files
+/// when it creates or edits them, starts with one, or is a "`dir/` with `file`" (docs/audit.md).
 pub fn field_paths(t: &Value, fields: &[&str]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for field in fields {
-        for line in text(t.get(*field)).lines() {
+        let body = text(t.get(*field));
+        for (line, listed) in said_lines(&body) {
             // a bare name counts in a code span (`package.json`) or on a creating line
             let spans = code_span_paths(line);
             let prose = declared_paths(line, false);
             let kept = declared_paths(line, true)
                 .into_iter()
                 .filter(|p| p.contains('/') || spans.contains(p) || prose.contains(p));
+            if !(listed || claims_by_itself(line)) {
+                continue;
+            }
             for p in kept {
                 if !out.contains(&p) {
                     out.push(p);
@@ -75,6 +85,163 @@ pub fn field_paths(t: &Value, fields: &[&str]) -> Vec<String> {
         }
     }
     out
+}
+
+/// What a section heading of an issue's text says its lines are.
+#[derive(Clone, Copy, PartialEq)]
+enum Section {
+    /// Prose: a line claims what it creates or edits.
+    Prose,
+    /// A list of the files the task works on: every listed file is claimed.
+    Files,
+    /// Files deleted, kept, the current state, examples: nothing is claimed.
+    Nothing,
+}
+
+fn section_of(heading: &str) -> Option<Section> {
+    let h = heading.to_lowercase();
+    let has = |ws: &[&str]| ws.iter().any(|w| h.contains(w));
+    if has(&["delete", "remove", "removal", "drop", "retire", "obsolete"]) {
+        return Some(Section::Nothing);
+    }
+    if has(&[
+        "keep",
+        "kept",
+        "unchanged",
+        "current state",
+        "before",
+        "usage",
+        "example",
+        "output format",
+        "background",
+        "context",
+        "reference",
+        "related",
+        "see also",
+        "expected",
+        "problem",
+        "validation",
+        "verification",
+        "acceptance",
+        "testing",
+        "test plan",
+    ]) {
+        return Some(Section::Nothing);
+    }
+    if has(&["files", "entrypoint", "entry point", "deliverable", "outputs", "artifacts", "changes"]) {
+        return Some(Section::Files);
+    }
+    None
+}
+
+/// A heading: `# …`, a line of bold only (`**Removed:**`), or a short label ending in `:`.
+fn heading_text(t: &str) -> Option<&str> {
+    if t.starts_with('#') {
+        return Some(t.trim_start_matches('#').trim());
+    }
+    let bold = t.strip_prefix("**").and_then(|r| r.strip_suffix("**").or_else(|| r.strip_suffix("**:")));
+    if let Some(b) = bold
+        && !b.contains("**")
+    {
+        return Some(b.trim_end_matches(':'));
+    }
+    let plain = t.trim_end_matches(':');
+    (t.ends_with(':') && plain.split_whitespace().count() <= 5 && !plain.contains('`') && !plain.contains('/'))
+        .then_some(plain)
+}
+
+/// The lines of a text field that say something (see [`field_paths`]), each with whether it
+/// is an item of a list of files.
+fn said_lines(body: &str) -> Vec<(&str, bool)> {
+    let mut out = Vec::new();
+    let mut section = Section::Prose;
+    let mut fence: Option<&str> = None;
+    let mut comment = false;
+    let mut open_box: Option<usize> = None;
+    for line in body.lines() {
+        let t = line.trim();
+        if let Some(f) = fence {
+            if t.starts_with(f) {
+                fence = None;
+            }
+            continue;
+        }
+        if t.starts_with("```") || t.starts_with("~~~") {
+            fence = Some(&t[..3]);
+            continue;
+        }
+        if comment || t.starts_with("<!--") {
+            comment = !t.contains("-->");
+            continue;
+        }
+        if t.is_empty() || t.starts_with('>') {
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        if let Some(i) = open_box {
+            if indent > i {
+                continue;
+            }
+            open_box = None;
+        }
+        let item = t.trim_start_matches(['-', '*', '+', '•', ' ']);
+        if item.starts_with("[ ]") {
+            open_box = Some(indent);
+            continue;
+        }
+        if let Some(h) = heading_text(t) {
+            section = section_of(h).unwrap_or(if t.starts_with('#') { Section::Prose } else { section });
+            continue;
+        }
+        // "Evaluate reusing existing rendering from the other tool:" introduces files to read
+        if t.ends_with(':') && ["existing", "reuse", "reusing", "evaluate"].iter().any(|w| t.to_lowercase().contains(w))
+        {
+            section = Section::Nothing;
+            continue;
+        }
+        match section {
+            Section::Nothing => {}
+            Section::Files => {
+                let listed = item.len() < t.len() || super::as_path(first_word(item), false).is_some();
+                out.push((line, listed && !only_looks(item)));
+            }
+            Section::Prose => out.push((line, false)),
+        }
+    }
+    out
+}
+
+/// Does the line only look at a file: check, verify or investigate it, or cite it as existing
+/// code, without creating or editing it ("`bubbletea/model.go` - check if files with no hunks
+/// are filtered out", "`lipgloss/renderer.go` - existing styled renderer")?
+fn only_looks(t: &str) -> bool {
+    let lower = t.to_lowercase();
+    ["check if", "check whether", "investigate", "verify ", "look at", "inspect ", " existing "]
+        .iter()
+        .any(|m| lower.contains(m))
+        && !super::kiro::acts_on_a_file_pub(t)
+}
+
+fn first_word(t: &str) -> &str {
+    t.split([' ', ':', '(']).next().unwrap_or("")
+}
+
+/// Does a line of prose claim the files it names by itself: it creates or edits them
+/// (`Create gemini/client.go`), starts with one (`` - `src/a.rs`: the parser ``), marks one
+/// new, or puts a file in a folder ("`tools/x/` with `package.json`")? A line that only
+/// checks, verifies or investigates a file ("check if `model.go` filters them") does not.
+fn claims_by_itself(line: &str) -> bool {
+    let t = line.trim().trim_start_matches(['-', '*', '+', '•', ' ']);
+    let t = t.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ')').trim_start();
+    let lower = t.to_lowercase();
+    if only_looks(t) {
+        return false;
+    }
+    super::as_path(first_word(t), false).is_some()
+        || lower.contains("(new")
+        || lower.contains("/ with ")
+        || lower.contains("/` with ")
+        || super::kiro::acts_on_a_file_pub(t)
 }
 
 /// Parses a Taskmaster file. Text that is not JSON, or JSON without a tasks array, yields
@@ -159,7 +326,9 @@ mod tests {
         assert!(e.deliverables.iter().all(|d| d.path != "src/old.ts"), "a cancelled task promises nothing");
         // done with one of two subtasks open
         assert_eq!(e.declared, [Declared { task: Some("master:1".into()), status: "done".into(), done: 1, total: 2 }]);
-        let legacy = r#"{"tasks": [{"id": 3, "title": "A", "status": "pending", "details": "in src/a.rs"}]}"#;
+        // a sentence that neither creates nor edits a file ("the loader reads src/b.rs") claims
+        // nothing, in every format (issue 82)
+        let legacy = r#"{"tasks": [{"id": 3, "title": "A", "status": "pending", "details": "Add src/a.rs\nthe loader reads src/b.rs"}]}"#;
         let e = parse(legacy);
         assert_eq!(e.tasks[0].id, "3");
         assert_eq!(e.tasks[0].paths, ["src/a.rs"]);

@@ -75,6 +75,8 @@ fn without_git_history_is_skipped_and_said_once() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     write(&repo, "PLAN.md", PLAN);
+    // a second plan in a folder of its own: still one note, naming both folders
+    write(&repo, "docs/PLAN.md", PLAN);
     let report = run(&[], &[&repo], None, 0);
     let mut json = serde_json::to_value(report.cli_view()).unwrap();
     let found = moved::check(&moved::missing_in_json(&json), std::slice::from_ref(&repo));
