@@ -511,10 +511,14 @@ impl FileIndex {
             }
             idx.ignores.resize(usize::from(ri), crate::ignore::Ignores::default());
             let gitignore = join(root, ".gitignore");
-            let text = match crate::run::read_small(&gitignore) {
-                Ok((_, _, Some(Ok(bytes)))) => String::from_utf8_lossy(&bytes).into_owned(),
-                _ => String::new(),
-            };
+            // One small file per root: read as it is (at most 1 MiB; a larger one is no
+            // ignore list anyone wrote by hand, and is read as none).
+            let text = std::fs::metadata(&gitignore)
+                .ok()
+                .filter(|m| m.len() <= 1 << 20)
+                .and_then(|_| std::fs::read(&gitignore).ok())
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
             idx.ignores.push(crate::ignore::Ignores::parse(&text));
         }
         // candidate lists in (root, path) order: deterministic reports, and the files under
