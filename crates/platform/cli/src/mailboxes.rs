@@ -210,10 +210,8 @@ pub fn text(boxes: &[Mailbox], stale_after: std::time::Duration) -> String {
                     baton_mailbox::when::rfc3339(i.created_at),
                     esc(&i.file)
                 ));
-                if i.ack_required {
-                    s.push_str(&format!("  ACK REQUIRED (`baton ack {} --agent {}`)", i.id, esc(&a.agent)));
-                }
-                s.push('\n');
+                let ack = format!("  ACK REQUIRED (`baton ack {} --agent {}`)", i.id, esc(&a.agent));
+                s.push_str(&format!("{}\n", if i.ack_required { ack.as_str() } else { "" }));
             }
         }
     }
