@@ -269,7 +269,10 @@ impl<T: Clone + Serialize + DeserializeOwned> Index<T> {
         self.stored.dirs.retain(|_, l| l.seen);
         self.stored.made_ns = self.made_ns;
         let Ok(bytes) = serde_json::to_vec(&self.stored) else { return self.counts };
-        let tmp = file.with_extension(format!("json.{}.tmp", std::process::id()));
+        // One temp file per writer: `serve`'s observer and its dashboard are threads of one process.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = file.with_extension(format!("json.{}.{n}.tmp", std::process::id()));
         match std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, &file)) {
             Ok(()) => self.counts.written = true,
             Err(e) => {
