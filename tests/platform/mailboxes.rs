@@ -1393,9 +1393,22 @@ fn an_mcp_agent_mail_archive_is_read_from_its_files() {
     assert_eq!(s["unmatched"], json!([]), "the configured archive is read: {}", s["unmatched"]);
     assert!(text.contains("src-app.BlueLake: 2 open, 1 sent, 2 to acknowledge"), "{text}");
 
-    // Acknowledged with baton: no longer asking, and the archive is left as it was.
+    // Acknowledged with baton, per recipient: RedCat's acknowledgement leaves BlueLake asked.
     let id = plan["id"].as_str().unwrap();
-    h.ok(&["ack", id]);
+    let e = h.run(&["ack", id, "--agent", "src-app.GreenCastle"]);
+    assert_ne!(e.status.code(), Some(0), "the sender is no recipient");
+    assert!(stderr(&e).contains("src-app.BlueLake, src-app.RedCat"), "{}", stderr(&e));
+    let one = h.json(&["ack", id, "--agent", "src-app.RedCat", "--json"]);
+    assert_eq!(names_of(&one["acked"], "agent"), ["src-app.RedCat"], "{one}");
+    let s = h.json(&["status", "--json"]);
+    assert_eq!(agent(&s, "src-app.RedCat")["counts"]["ack_required"], 1);
+    assert_eq!(agent(&s, "src-app.BlueLake")["counts"]["ack_required"], 2, "still asked of BlueLake");
+    let red_plan = agent(&s, "src-app.RedCat")["open"].as_array().unwrap().iter().find(|i| i["id"] == id).cloned();
+    assert_eq!(red_plan.unwrap().get("ack_required"), None);
+    // Naming no recipient acknowledges it for every one that has not yet, each named.
+    let rest = h.json(&["ack", id, "--json"]);
+    assert_eq!(names_of(&rest["acked"], "agent"), ["src-app.BlueLake"], "{rest}");
+    assert_eq!(names_of(&rest["already"], "agent"), ["src-app.RedCat"], "{rest}");
     let s = h.json(&["status", "--json"]);
     assert_eq!(agent(&s, "src-app.RedCat")["counts"]["ack_required"], 1);
     assert_eq!(agent(&s, "src-app.BlueLake")["counts"]["ack_required"], 1);
@@ -1411,4 +1424,98 @@ fn an_mcp_agent_mail_archive_is_read_from_its_files() {
         .map(|a| a["agent"].as_str().unwrap())
         .collect();
     assert_eq!(app_agents, vec!["BlueLake", "GreenCastle", "RedCat"]);
+}
+
+fn mailbox_json<'a>(s: &'a Value, name: &str) -> &'a Value {
+    s["mailboxes"].as_array().unwrap().iter().find(|m| m["name"] == name).unwrap()
+}
+
+/// An archive read through its index beside the state: an unchanged archive is read again from
+/// the index and reads the same; a message edited (another size, or the same size within the
+/// racy window) is read again, a deleted one disappears; a name with no agent folder is said;
+/// `mailbox list` shows and clears `ack_required`; nothing in the archive changes.
+#[test]
+fn an_archive_is_read_through_its_index_and_nothing_is_left_unsaid() {
+    let h = Home::init(&[], "");
+    let archive = h.root.parent().unwrap().join("mail-archive");
+    let app = archive.join("projects/src-app");
+    write(&app.join("agents/GreenCastle/profile.json"), r#"{"name": "GreenCastle"}"#);
+    write(&app.join("agents/BlueLake/profile.json"), r#"{"name": "BlueLake"}"#);
+    // PurpleOwl is written to but has no folder (its inbox copy was never written).
+    agent_mail_send(&app, 1, "GreenCastle", &["BlueLake"], &["PurpleOwl"], "Plan the parser", true);
+    agent_mail_send(&app, 2, "BlueLake", &["GreenCastle"], &[], "Plan ok", false);
+    std::fs::remove_dir_all(app.join("agents/PurpleOwl")).unwrap();
+    age(&archive);
+    h.ok(&["mailbox", "add", "agent-mail", archive.to_str().unwrap(), "--name", "mail"]);
+    let before = snapshot(&archive);
+    let first = h.json(&["status", "--json"]);
+    let m = mailbox_json(&first, "mail");
+    let index = PathBuf::from(m["index"]["file"].as_str().unwrap());
+    assert!(index.is_file() && !index.starts_with(&archive), "{}", m["index"]);
+    assert_eq!(m["index"]["files_read"], 4, "two canonical messages, two profiles: {}", m["index"]);
+    let unlisted: Vec<&Value> = m["not_read"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["path"].as_str().unwrap().ends_with("PurpleOwl"))
+        .collect();
+    assert_eq!(unlisted.len(), 1, "{}", m["not_read"]);
+    assert!(unlisted[0]["reason"].as_str().unwrap().contains("1 message(s)"), "{}", unlisted[0]);
+    let text = String::from_utf8_lossy(&h.ok(&["status"]).stdout).into_owned();
+    assert!(text.contains("2 not read"), "the thread digests and PurpleOwl: {text}");
+    // What the index answers is what the files said (all but the ages, which move with the clock).
+    let without_ages = |s: &Value| {
+        s["agents"]
+            .to_string()
+            .split("\"age_secs\":")
+            .map(|p| p.trim_start_matches(|c: char| c.is_ascii_digit()))
+            .collect::<Vec<_>>()
+            .join("")
+    };
+    let again = h.json(&["status", "--json"]);
+    assert_eq!(without_ages(&again), without_ages(&first));
+    assert_eq!(snapshot(&archive), before, "reading changed the archive");
+
+    // `mailbox list` shows what is asked, and clears it once acknowledged.
+    let list = h.json(&["mailbox", "list", "--json"]);
+    let blue = list[0]["inboxes"].as_array().unwrap().iter().find(|a| a["agent"] == "src-app.BlueLake").unwrap();
+    assert_eq!(blue["counts"]["ack_required"], 1, "{blue}");
+    let id = blue["open"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(blue["open"][0]["ack_required"], true);
+    let text = String::from_utf8_lossy(&h.ok(&["mailbox", "list"]).stdout).into_owned();
+    assert!(text.contains("src-app.BlueLake: 1 open, 1 sent, 1 to acknowledge"), "{text}");
+    assert!(text.contains(&format!("ACK REQUIRED (`baton ack {id} --agent src-app.BlueLake`)")), "{text}");
+    h.ok(&["ack", &id, "--agent", "src-app.BlueLake"]);
+    let list = h.json(&["mailbox", "list", "--json"]);
+    let blue = list[0]["inboxes"].as_array().unwrap().iter().find(|a| a["agent"] == "src-app.BlueLake").unwrap();
+    assert_eq!(blue["counts"]["ack_required"], 0, "{blue}");
+    assert!(!String::from_utf8_lossy(&h.ok(&["mailbox", "list"]).stdout).contains("ACK REQUIRED"));
+
+    // Edited in place (another size): read again.
+    let canonical = |id: u64| {
+        std::fs::read_dir(app.join("messages/2026/01"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with(&format!("__{id}.md")))
+            .unwrap()
+    };
+    let title = |s: &Value| agent(s, "src-app.GreenCastle")["open"][0]["title"].as_str().unwrap().to_string();
+    let text2 = std::fs::read_to_string(canonical(2)).unwrap();
+    std::fs::write(canonical(2), text2.replace("\"Plan ok\"", "\"Plan ok, go ahead\"")).unwrap();
+    let s = h.json(&["status", "--json"]);
+    assert_eq!(title(&s), "Plan ok, go ahead");
+    assert!(mailbox_json(&s, "mail")["index"]["files_read"].as_u64().unwrap() >= 1);
+    // Edited again at once, keeping the size: inside the racy window, read again all the same.
+    let text2 = std::fs::read_to_string(canonical(2)).unwrap();
+    std::fs::write(canonical(2), text2.replace("go ahead", "GO AHEAD")).unwrap();
+    assert_eq!(title(&h.json(&["status", "--json"])), "Plan ok, GO AHEAD");
+    // Deleted (every copy): gone from every agent.
+    for p in snapshot(&app).keys().filter(|p| p.to_string_lossy().ends_with("__2.md")) {
+        std::fs::remove_file(p).unwrap();
+    }
+    let s = h.json(&["status", "--json"]);
+    assert_eq!(agent(&s, "src-app.GreenCastle")["counts"]["open"], 0);
+    let blue = &agent(&s, "src-app.BlueLake")["counts"];
+    assert_eq!((blue["open"].as_u64(), blue["sent"].as_u64()), (Some(1), Some(0)), "{blue}");
 }

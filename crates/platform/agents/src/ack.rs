@@ -5,6 +5,11 @@
 //!
 //! An id is a RETURN's own id or the id of the TASK it answers. Every id is found before
 //! anything moves: an unknown id refuses the whole call, so a typo never half-acknowledges.
+//!
+//! A message of another tool's mailbox (`am-…`, `cm-…`, `fm-…`) is acknowledged in the ledger
+//! only, per recipient (an mcp_agent_mail message asks each of its recipients): `--agent NAME`
+//! for one of them, else the caller (`$BATON_AGENT`, MCP's agent) when it is one, else all of
+//! them, each named in the answer ([`baton_mailbox::record::acknowledge`]).
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -12,6 +17,7 @@ use serde_json::{Value, json};
 
 use super::{FOLDERS, Found, Tree};
 use baton_cli::Ctx;
+use baton_mailbox::record::{self, Recipient};
 
 #[derive(clap::Args, Debug)]
 pub struct AckArgs {
@@ -21,6 +27,10 @@ pub struct AckArgs {
     /// Every RETURN waiting in AGENT's inbox.
     #[arg(long, value_name = "AGENT", conflicts_with = "ids")]
     pub all: Option<String>,
+    /// A mailbox message's recipient acknowledging it (an mcp_agent_mail message asks each of
+    /// its recipients; default: $BATON_AGENT if it is one, else all of them).
+    #[arg(long, value_name = "AGENT", conflicts_with = "all")]
+    pub agent: Option<String>,
     /// Print JSON: `{"acked": [...], "already": [...]}`.
     #[arg(long)]
     pub json: bool,
@@ -78,8 +88,33 @@ fn find_return(tree: &Tree, id: &str) -> Option<Found> {
     answers.into_iter().next()
 }
 
-/// Acknowledges the RETURNs `ids` name (all found first; an unknown id moves nothing).
-pub fn ack(ctx: &Ctx, tree: &Tree, ids: &[String]) -> Result<Vec<Acked>> {
+/// Who acknowledges a mailbox message: the recipient named (`--agent`), and the caller
+/// (`$BATON_AGENT`, MCP's agent), taken when it is one of the recipients.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Who<'a> {
+    pub named: Option<&'a str>,
+    pub caller: Option<&'a str>,
+}
+
+/// The recipients of mailbox message `id` that acknowledge it: the one named (refused when it is
+/// none of them), else the caller if it is one, else all.
+fn acknowledging(id: &str, all: Vec<Recipient>, who: Who) -> Result<Vec<Recipient>> {
+    let names = || all.iter().map(|r| r.agent.as_str()).collect::<Vec<_>>().join(", ");
+    if let Some(n) = who.named {
+        match all.iter().find(|r| r.agent == n) {
+            Some(r) => return Ok(vec![r.clone()]),
+            None => bail!("{id} is not a message to {n:?}: its recipients are {}; nothing was acknowledged", names()),
+        }
+    }
+    Ok(match who.caller.and_then(|c| all.iter().find(|r| r.agent == c)) {
+        Some(r) => vec![r.clone()],
+        None => all,
+    })
+}
+
+/// Acknowledges the RETURNs `ids` name (all found first; an unknown id moves nothing), and the
+/// mailbox messages they name for `who`.
+pub fn ack(ctx: &Ctx, tree: &Tree, ids: &[String], who: Who) -> Result<Vec<Acked>> {
     let mut found = Vec::new();
     let mut unknown = Vec::new();
     // A message seen in another agent's mailbox: acknowledged in the ledger only, its file
@@ -92,9 +127,11 @@ pub fn ack(ctx: &Ctx, tree: &Tree, ids: &[String]) -> Result<Vec<Acked>> {
                 Some(l) => l,
                 None => ledger.insert(baton_ledger::Ledger::open_at(&ctx.location)?),
             };
-            match crate::mailbox::seen(l, id)? {
-                Some(m) => in_mailboxes.push(m),
-                None => unknown.push(id.as_str()),
+            let all = record::recipients(l, id).map_err(|e| anyhow::anyhow!("{e}"))?;
+            if all.is_empty() {
+                unknown.push(id.as_str());
+            } else {
+                in_mailboxes.push((id.clone(), acknowledging(id, all, who)?));
             }
             continue;
         }
@@ -112,9 +149,11 @@ pub fn ack(ctx: &Ctx, tree: &Tree, ids: &[String]) -> Result<Vec<Acked>> {
     }
     let mut acked = Vec::new();
     if let Some(l) = &mut ledger {
-        for m in in_mailboxes {
-            let already = crate::mailbox::acknowledge(l, &m)?;
-            acked.push(Acked { id: m.id, in_reply_to: String::new(), agent: m.agent, file: m.path, already });
+        for (id, who) in in_mailboxes {
+            let already = record::acknowledge(l, &id, &who).map_err(|e| anyhow::anyhow!("{e}"))?;
+            for (r, already) in who.into_iter().zip(already) {
+                acked.push(Acked { id: id.clone(), in_reply_to: String::new(), agent: r.agent, file: r.path, already });
+            }
         }
     }
     acked.extend(move_all(ctx, tree, found)?);
@@ -199,7 +238,10 @@ pub fn run(ctx: &Ctx, a: AckArgs) -> Result<i32> {
     let tree = Tree::open(ctx)?;
     let acked = match &a.all {
         Some(agent) => ack_all(ctx, &tree, agent)?,
-        None => ack(ctx, &tree, &a.ids)?,
+        None => {
+            let caller = std::env::var("BATON_AGENT").ok();
+            ack(ctx, &tree, &a.ids, Who { named: a.agent.as_deref(), caller: caller.as_deref() })?
+        }
     };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&answer(&acked))?);

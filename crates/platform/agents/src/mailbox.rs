@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 
 use baton_mailbox::deliver;
-use baton_mailbox::report::{self, Mailbox};
+use baton_mailbox::report;
 use baton_mailbox::settings::{self, Kind};
 
 use baton_cli::Ctx;
@@ -22,7 +22,8 @@ pub enum MailboxCommand {
     /// `~/.claude/teams`), `folders PATH` or `agent-mail PATH` (an mcp_agent_mail archive).
     /// Reading it changes nothing there.
     Add(AddArgs),
-    /// The configured mailboxes and what is in them (as `status` shows).
+    /// The configured mailboxes and what is in them (as `status` shows); `--json`: each
+    /// mailbox with its agents in `inboxes` (items by state, `counts`, `ack_required`).
     List {
         #[arg(long)]
         json: bool,
@@ -64,16 +65,24 @@ pub fn run(cmd: MailboxCommand, ctx: &Ctx) -> Result<i32> {
     match cmd {
         MailboxCommand::Add(a) => add(ctx, a),
         MailboxCommand::List { json } => {
-            let boxes = report::read_all(&configured(&ctx.config()?)?, &ctx.home);
+            let mut boxes = report::read_all_indexed(&configured(&ctx.config()?)?, &ctx.home, ctx.state.parent());
+            let ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+            baton_mailbox::record::acknowledgements(&ledger, &mut boxes).map_err(|e| anyhow::anyhow!("{e}"))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&boxes.iter().map(Mailbox::to_json).collect::<Vec<_>>())?);
+                let now = time::OffsetDateTime::now_utc();
+                let list: Vec<serde_json::Value> =
+                    boxes.iter().map(|m| m.to_json_with_inboxes(now, STALE_AFTER)).collect();
+                println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
-                print!("{}", text(&boxes, std::time::Duration::from_secs(48 * 3600)));
+                print!("{}", text(&boxes, STALE_AFTER));
             }
             Ok(0)
         }
     }
 }
+
+/// The stale age `mailbox list` flags by.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(48 * 3600);
 
 fn add(ctx: &Ctx, a: AddArgs) -> Result<i32> {
     let kind = match a.kind {
@@ -329,32 +338,4 @@ pub fn seen_detail(ledger: &baton_ledger::Ledger, id: &str) -> Result<Option<ser
 /// mcp_agent_mail archive).
 pub fn is_message_id(id: &str) -> bool {
     (id.starts_with("cm-") || id.starts_with("fm-") || id.starts_with("am-")) && id.len() == 23
-}
-
-/// A mailbox message as the ledger recorded it when first seen.
-pub struct Seen {
-    pub id: String,
-    pub agent: String,
-    pub path: PathBuf,
-}
-
-/// The message `id` if the ledger saw it in a mailbox.
-pub fn seen(ledger: &baton_ledger::Ledger, id: &str) -> Result<Option<Seen>> {
-    Ok(ledger.events(id)?.into_iter().find(|e| e.event == "mailbox_seen" || e.event == "delivered").map(|e| {
-        let s = |k: &str| e.detail[k].as_str().unwrap_or_default().to_string();
-        let path = if e.event == "delivered" { s("inbox") } else { s("path") };
-        Seen { id: id.to_string(), agent: s("agent"), path: PathBuf::from(path) }
-    }))
-}
-
-/// Records that the caller read a mailbox message: an `acknowledged` event in the ledger, and
-/// nothing else (the mailbox's file is left as it is). Returns whether it was acknowledged before.
-pub fn acknowledge(ledger: &mut baton_ledger::Ledger, m: &Seen) -> Result<bool> {
-    if ledger.events(&m.id)?.iter().any(|e| e.event == "acknowledged") {
-        return Ok(true);
-    }
-    let now = baton_handoff::stamp::rfc3339(baton_handoff::stamp::now());
-    let detail = json!({"agent": m.agent, "file": m.path, "mailbox": true});
-    ledger.batch(|w| w.event(&m.id, &now, "acknowledged", &detail))?;
-    Ok(false)
 }

@@ -730,7 +730,10 @@ fn ack_tool(me: &Inner, args: &Map<String, Value>) -> Result<Value> {
     let all = args.get("all").and_then(Value::as_bool).unwrap_or(false);
     let acked = match (all, ids.is_empty()) {
         (true, true) => ack::ack_all(&me.ctx(), &me.tree, &me.caller()?)?,
-        (false, false) => ack::ack(&me.ctx(), &me.tree, &ids)?,
+        (false, false) => {
+            let caller = me.agent.clone();
+            ack::ack(&me.ctx(), &me.tree, &ids, ack::Who { named: None, caller: caller.as_deref() })?
+        }
         (true, false) => bail!("give `ids` or `all: true`, not both"),
         (false, true) => {
             bail!("say which RETURNs you read: `ids`, or `all: true` for your whole inbox")

@@ -954,7 +954,7 @@ pub fn run(ctx: &Ctx, a: WaitArgs) -> Result<i32> {
         && let Some((_, ret)) = &found
         && let Some(rid) = ret.get("id").and_then(Value::as_str)
     {
-        super::ack::ack(ctx, &tree, &[rid.to_string()])?;
+        super::ack::ack(ctx, &tree, &[rid.to_string()], super::ack::Who::default())?;
     }
     Ok(code)
 }

@@ -25,13 +25,9 @@ pub fn configured(cfg: &baton_pipeline::Config) -> Result<Mailboxes> {
 /// (`observed`, and a `mailbox_seen` event holding the message, so `baton show ID` finds it
 /// after the mailbox forgot it). Reads the mailboxes only.
 pub fn observe(ctx: &Ctx, ledger: &mut baton_ledger::Ledger, boxes: &Mailboxes) -> Result<Vec<Mailbox>> {
-    let mut read = report::read_all(boxes, &ctx.home);
-    // An mcp_agent_mail message asking for an acknowledgement: `baton ack ID` gave it.
-    for i in read.iter_mut().flat_map(|m| m.agents.iter_mut()).flat_map(|a| a.items.iter_mut()) {
-        if i.ack_required && ledger.events(&i.id)?.iter().any(|e| e.event == "acknowledged") {
-            i.ack_required = false;
-        }
-    }
+    let mut read = report::read_all_indexed(boxes, &ctx.home, ctx.state.parent());
+    // An mcp_agent_mail message asking each recipient for an acknowledgement: `baton ack ID`.
+    baton_mailbox::record::acknowledgements(ledger, &mut read).map_err(|e| anyhow::anyhow!("{e}"))?;
     let now = baton_handoff::stamp::rfc3339(baton_handoff::stamp::now());
     let mut new = Vec::new();
     for m in &read {
@@ -206,7 +202,7 @@ pub fn text(boxes: &[Mailbox], stale_after: std::time::Duration) -> String {
                 let flag = if i.is_stale(now, stale_after) { "STALE " } else { "" };
                 let what = i.reason.as_deref().unwrap_or(&i.title);
                 s.push_str(&format!(
-                    "    {flag}{:<10} {}  {} → {}  {}  {}\n",
+                    "    {flag}{:<10} {}  {} → {}  {}  {}",
                     i.state,
                     esc(what),
                     esc(i.from.as_deref().unwrap_or("?")),
@@ -214,6 +210,8 @@ pub fn text(boxes: &[Mailbox], stale_after: std::time::Duration) -> String {
                     baton_mailbox::when::rfc3339(i.created_at),
                     esc(&i.file)
                 ));
+                let ack = format!("  ACK REQUIRED (`baton ack {} --agent {}`)", i.id, esc(&a.agent));
+                s.push_str(&format!("{}\n", if i.ack_required { ack.as_str() } else { "" }));
             }
         }
     }

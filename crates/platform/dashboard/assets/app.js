@@ -537,16 +537,23 @@
         wrap.appendChild(h("h3", {}, m.name + " (" + m.kind + ")"));
         wrap.appendChild(h("p", { class: "muted" }, m.path + (m.zone ? " \u00b7 zone " + m.zone : "")));
         if (m.error) wrap.appendChild(h("p", { class: "error" }, m.error));
-        wrap.appendChild(table(["agent", "role", { label: "unread", num: 1 }, { label: "read", num: 1 }, { label: "open", num: 1 }, { label: "done", num: 1 }, { label: "sent", num: 1 }, { label: "stale", num: 1 }],
+        // An mcp_agent_mail archive's agents: how many messages each still has to acknowledge.
+        const acks = m.kind === "agent-mail";
+        wrap.appendChild(table(["agent", "role", { label: "unread", num: 1 }, { label: "read", num: 1 }, { label: "open", num: 1 }, { label: "done", num: 1 }, { label: "sent", num: 1 }, { label: "stale", num: 1 }].concat(acks ? [{ label: "to acknowledge", num: 1 }] : []),
           m.inboxes.map((a) => [a.agent, a.member ? num(a.member.agent_type) + (a.member.lead ? " (lead)" : "") + (a.member.model ? " \u00b7 " + a.member.model : "") : dash,
             num(a.counts.unread), num(a.counts.read), num(a.counts.open), num(a.counts.done), num(a.counts.sent),
-            a.counts.stale ? h("span", { class: "bad" }, String(a.counts.stale)) : "0"]),
+            a.counts.stale ? h("span", { class: "bad" }, String(a.counts.stale)) : "0"].concat(acks
+            ? [a.counts.ack_required ? h("span", { class: "bad ack-required" }, String(a.counts.ack_required)) : "0"] : [])),
           "no inboxes"));
         const rows = m.inboxes.flatMap((a) => states.flatMap((s) => (a[s] || []).map((i) => [
           a.agent, s, num(i.from), i.title, when(i.created_at),
-          i.stale ? h("span", { class: "bad stale" }, "stale: unread for " + Math.round(i.age_secs / 3600) + " h") : dash])));
+          i.stale ? h("span", { class: "bad stale" }, "stale: unread for " + Math.round(i.age_secs / 3600) + " h") : dash,
+          i.ack_required ? h("span", { class: "bad ack-required", title: "baton ack " + i.id + " --agent " + a.agent }, "ack required") : dash])));
         wrap.appendChild(h("h3", {}, "Messages in " + m.name));
-        wrap.appendChild(table(["agent", "state", "from", "title", "sent", "stale"], rows, "no messages"));
+        wrap.appendChild(table(["agent", "state", "from", "title", "sent", "stale", "acknowledgement"], rows, "no messages"));
+        if (m.not_read && m.not_read.length) {
+          wrap.appendChild(h("p", { class: "muted" }, m.not_read.length + " file(s) or folder(s) not read (baton status --json: mailboxes[].not_read)"));
+        }
       }
       wrap.appendChild(h("p", { class: "muted" }, "Stale: unread for longer than " + span(d.stale_after_secs) + " ([handoffs] stale_after)."));
       return wrap;

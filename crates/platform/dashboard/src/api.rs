@@ -444,7 +444,10 @@ async fn conversation(State(app): State<Arc<App>>, Path(id): Path<String>) -> Ap
 /// its messages and counts. Reads only.
 async fn mailboxes(State(app): State<Arc<App>>) -> ApiResult {
     let app2 = app.clone();
-    let v = tokio::task::spawn_blocking(move || data::teams(&app2)).await.map_err(ApiError::internal)?;
+    let v = tokio::task::spawn_blocking(move || data::teams(&app2))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
     Ok(Json(v).into_response())
 }
 

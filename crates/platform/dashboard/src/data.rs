@@ -140,7 +140,10 @@ pub(crate) fn handoffs(app: &App, ledger: &Ledger, agent: Option<&str>, q: Optio
         app.cfg.handoffs.stale_after,
         app.cfg.max_file_bytes,
     );
-    let boxes = read_mailboxes(app);
+    let mut boxes = read_mailboxes(app);
+    if let Ok(b) = &mut boxes {
+        baton_mailbox::record::acknowledgements(ledger, b).map_err(|e| DashboardError::Mailbox(e.to_string()))?;
+    }
     let read = boxes.as_ref().map(Vec::as_slice).unwrap_or_default();
     let mut agents = crate::agents::table(&tree, read, app.cfg.handoffs.stale_after);
     for a in &mut agents {
@@ -176,11 +179,11 @@ pub(crate) fn handoffs(app: &App, ledger: &Ledger, agent: Option<&str>, q: Optio
     }))
 }
 
-/// Other agents' mailboxes (`[mailboxes]`), read (reads only); `Err`: the settings are wrong,
-/// and why.
+/// Other agents' mailboxes (`[mailboxes]`), read (reads only; their indexes kept beside the
+/// state); `Err`: the settings are wrong, and why.
 fn read_mailboxes(app: &App) -> Result<Vec<baton_mailbox::report::Mailbox>, baton_mailbox::MailboxError> {
     let boxes = baton_mailbox::settings::parse(app.cfg.sections.get(baton_mailbox::settings::SECTION))?;
-    Ok(baton_mailbox::report::read_all(&boxes, &app.paths.home))
+    Ok(baton_mailbox::report::read_all_indexed(&boxes, &app.paths.home, app.paths.state.parent()))
 }
 
 /// The mailboxes as `baton status --json` shows them: each mailbox with its teams and their
@@ -201,23 +204,23 @@ fn mailboxes_json(app: &App, read: &Result<Vec<baton_mailbox::report::Mailbox>, 
 
 /// The team page: every configured mailbox (`[mailboxes]`) with its teams and rosters, and
 /// under it each agent's inbox as `baton status --json` shows it (its messages by state, with
-/// `counts`; an unread one older than the stale age is also in `stale`, and flagged `stale`).
-pub(crate) fn teams(app: &App) -> Value {
-    let read = match read_mailboxes(app) {
+/// `counts`; an unread one older than the stale age is also in `stale`, and flagged `stale`;
+/// an mcp_agent_mail message is `ack_required` until its agent acknowledged it). The mailboxes
+/// are read without the ledger's lock, which is taken only to look up acknowledgements.
+pub(crate) fn teams(app: &App) -> Result<Value, DashboardError> {
+    let mut read = match read_mailboxes(app) {
         Ok(r) => r,
-        Err(e) => return json!({"error": e.to_string(), "mailboxes": []}),
+        Err(e) => return Ok(json!({"error": e.to_string(), "mailboxes": []})),
     };
+    if read.iter().any(|m| m.agents.iter().any(|a| a.items.iter().any(|i| i.ack_required))) {
+        let ledger = app.db.locked();
+        baton_mailbox::record::acknowledgements(&ledger, &mut read)
+            .map_err(|e| DashboardError::Mailbox(e.to_string()))?;
+    }
     let now = time::OffsetDateTime::now_utc();
     let stale_after = app.cfg.handoffs.stale_after;
-    let mailboxes: Vec<Value> = read
-        .iter()
-        .map(|m| {
-            let mut v = m.to_json();
-            v["inboxes"] = json!(m.agents.iter().map(|a| a.to_json(now, stale_after)).collect::<Vec<_>>());
-            v
-        })
-        .collect();
-    json!({"mailboxes": mailboxes, "stale_after_secs": stale_after.as_secs()})
+    let mailboxes: Vec<Value> = read.iter().map(|m| m.to_json_with_inboxes(now, stale_after)).collect();
+    Ok(json!({"mailboxes": mailboxes, "stale_after_secs": stale_after.as_secs()}))
 }
 
 /// Every state a task can be in, as the overview's "tasks by state" names them.

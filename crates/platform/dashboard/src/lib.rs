@@ -49,6 +49,9 @@ pub enum DashboardError {
     Stats(#[from] baton_stats::StatsError),
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    /// The ledger's record of the mailboxes' acknowledgements could not be read.
+    #[error("mailboxes: {0}")]
+    Mailbox(String),
     /// The app was built without the music library (`NoFacts`).
     #[error("this baton has no music library")]
     NoLibrary,

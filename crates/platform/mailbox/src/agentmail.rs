@@ -6,14 +6,19 @@
 //! sender's `agents/<name>/outbox/YYYY/MM/` and in each recipient's `agents/<name>/inbox/YYYY/MM/`.
 //! The copies of one message are one item, by its `id`: `open` in each recipient's agent, `sent`
 //! in the sender's (the files keep no read state). `agents/<name>/profile.json` is the agent's
-//! profile. Reads only: never writes, renames or touches a file.
-use std::collections::{BTreeMap, BTreeSet};
+//! profile. Reads only: never writes, renames or touches a file. What was read of each file is
+//! kept in the mailbox's index beside the state ([`crate::index`]), so an archive that did not
+//! change is answered from folder and file stamps alone. A name in a message's `from`, `to`,
+//! `cc` or `bcc` with no folder under `agents/` is named in `not_read[]`, never dropped unsaid.
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use crate::index::Index;
 use crate::notread::{NotRead, silent_dir};
 use crate::report::{Agent, Item};
 use crate::settings::Kind;
@@ -76,11 +81,68 @@ fn not_project(path: PathBuf) -> NotRead {
     NotRead { path, reason: "not an mcp_agent_mail project (no agents/ or messages/ folder)".into(), fix: None }
 }
 
+/// What the index keeps of a file of the archive: a message, why it is none, or an agent's
+/// profile (`None`: not a JSON object).
+#[derive(Clone, Serialize, Deserialize)]
+pub enum Got {
+    Message(crate::index::Shared<Msg>),
+    NotMessage(String),
+    Profile(Option<Value>),
+}
+
+/// What a message's front matter and body say, as much as is shown of it.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Msg {
+    id: String,
+    /// `from` as written (a name, or a number), and the names it gives.
+    from: Option<String>,
+    from_names: Vec<String>,
+    to: Vec<String>,
+    cc: Vec<String>,
+    bcc: Vec<String>,
+    subject: Option<String>,
+    thread_id: Option<String>,
+    importance: Option<String>,
+    ack_required: bool,
+    /// `created_ts` or `created`, read (ns since the epoch, UTC).
+    created_ns: Option<i128>,
+    body: String,
+}
+
+impl Msg {
+    fn of(f: &Map<String, Value>, body: &str) -> Msg {
+        let str_of = |k: &str| {
+            f.get(k).and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_i64().map(|n| n.to_string())))
+        };
+        let created = ["created_ts", "created"]
+            .iter()
+            .find_map(|k| f.get(*k)?.as_str().and_then(|s| when::parse_text(s, &Zone::utc())));
+        Msg {
+            id: id_of(f),
+            from: str_of("from"),
+            from_names: names(f, "from"),
+            to: names(f, "to"),
+            cc: names(f, "cc"),
+            bcc: names(f, "bcc"),
+            subject: str_of("subject").filter(|s| !s.trim().is_empty()),
+            thread_id: str_of("thread_id"),
+            importance: str_of("importance"),
+            ack_required: f
+                .get("ack_required")
+                .is_some_and(|v| v.as_bool() == Some(true) || v.as_str() == Some("true")),
+            created_ns: created.map(OffsetDateTime::unix_timestamp_nanos),
+            body: body.trim().to_string(),
+        }
+    }
+}
+
+/// The index of one archive.
+type Ix = Index<Got>;
+
 /// One copy of a message, read.
 struct Copy {
     path: PathBuf,
-    fields: Map<String, Value>,
-    body: String,
+    msg: crate::index::Shared<Msg>,
 }
 
 /// An agent's copy of a message: where it is, and what it says when it was read (a copy named
@@ -100,38 +162,53 @@ struct Message {
 }
 
 /// The message `id` a copy's file name carries: `<id>.md`, or `<ISO>__<subject>__<id>.md`.
-fn file_id(path: &Path) -> Option<String> {
+fn file_id(path: &Path) -> Option<&str> {
     let stem = path.file_stem()?.to_str()?;
     let id = stem.rsplit_once("__").map_or(stem, |(_, id)| id);
-    (!id.is_empty()).then(|| id.to_string())
+    (!id.is_empty()).then_some(id)
 }
 
 /// The `.md` files under `dir` (to [`MAX_DEPTH`] folders down), sorted; folders named in
 /// `skip_dirs` are left out.
-fn md_files(dir: &Path, depth: usize, skip_dirs: &[&str], out: &mut Vec<PathBuf>, other: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
-    let mut entries: Vec<(String, PathBuf, bool)> = rd
-        .flatten()
-        .filter_map(|e| Some((e.file_name().to_string_lossy().into_owned(), e.path(), e.file_type().ok()?.is_dir())))
-        .collect();
-    entries.sort();
-    for (name, path, is_dir) in entries {
+fn md_files(
+    ix: &mut Ix,
+    dir: &Path,
+    depth: usize,
+    skip_dirs: &[&str],
+    out: &mut Vec<PathBuf>,
+    other: &mut Vec<PathBuf>,
+) {
+    for (name, is_dir) in ix.list(dir).iter() {
+        let (name, is_dir) = (name.as_str(), *is_dir);
+        let path = dir.join(name);
         if is_dir {
-            if depth < MAX_DEPTH && !name.starts_with('.') && !skip_dirs.contains(&name.as_str()) {
-                md_files(&path, depth + 1, skip_dirs, out, other);
-            } else if !silent_dir(&name) {
+            if depth < MAX_DEPTH && !name.starts_with('.') && !skip_dirs.contains(&name) {
+                md_files(ix, &path, depth + 1, skip_dirs, out, other);
+            } else if !silent_dir(name) {
                 other.push(path);
             }
-        } else if name.to_ascii_lowercase().ends_with(".md") {
+        } else if name.len() > 3
+            && name.is_char_boundary(name.len() - 3)
+            && name[name.len() - 3..].eq_ignore_ascii_case(".md")
+        {
             out.push(path);
-        } else if !skip::placeholder(&name) {
+        } else if !skip::placeholder(name) {
             other.push(path);
         }
     }
 }
 
-/// A copy's front matter and body; `Err` says why it is no message.
-fn read_copy(path: &Path) -> Result<Copy, String> {
+/// A copy's front matter and body, from the index when the file did not change; `Err` says why
+/// it is no message.
+fn read_copy(ix: &mut Ix, path: &Path) -> Result<Copy, String> {
+    match ix.read(path, |p| got_copy(p).unwrap_or_else(Got::NotMessage)) {
+        Got::Message(msg) => Ok(Copy { path: path.to_path_buf(), msg }),
+        Got::NotMessage(why) => Err(why),
+        Got::Profile(_) => Err("not a message file of the archive".into()),
+    }
+}
+
+fn got_copy(path: &Path) -> Result<Got, String> {
     let bytes = crate::claude::read_capped(path, 16 << 20).map_err(|e| format!("cannot read: {e}"))?;
     let text = std::str::from_utf8(&bytes).map_err(|_| "not UTF-8 text".to_string())?;
     let (fields, body) =
@@ -139,7 +216,7 @@ fn read_copy(path: &Path) -> Result<Copy, String> {
     if fields.get("id").is_none_or(Value::is_null) {
         return Err("its front matter has no message `id`".into());
     }
-    Ok(Copy { path: path.to_path_buf(), body: body.trim().to_string(), fields })
+    Ok(Got::Message(crate::index::Shared(std::rc::Rc::new(Msg::of(&fields, body)))))
 }
 
 fn id_of(fields: &Map<String, Value>) -> String {
@@ -151,24 +228,25 @@ fn id_of(fields: &Map<String, Value>) -> String {
 }
 
 /// Reads the archive at `path` into agents (named `AGENT`, or `PROJECT.AGENT` above several
-/// projects) and what was not read.
-pub fn read(mailbox: &str, path: &Path) -> (Vec<Agent>, Vec<NotRead>) {
+/// projects) and what was not read, through the index kept in `index` (none: every file is read).
+pub fn read(mailbox: &str, path: &Path, index: Option<PathBuf>) -> (Vec<Agent>, Vec<NotRead>, crate::index::Counts) {
     let (found, mut not_read) = projects(path);
+    let mut ix: Ix = Index::open(index, path);
     let mut agents = Vec::new();
     for (prefix, dir) in found {
-        agents.extend(read_project(mailbox, &prefix, &dir, &mut not_read));
+        agents.extend(read_project(&mut ix, mailbox, &prefix, &dir, &mut not_read));
     }
-    (agents, not_read)
+    (agents, not_read, ix.save())
 }
 
-fn read_project(mailbox: &str, prefix: &str, dir: &Path, not_read: &mut Vec<NotRead>) -> Vec<Agent> {
-    let mut messages: BTreeMap<String, Message> = BTreeMap::new();
+fn read_project(ix: &mut Ix, mailbox: &str, prefix: &str, dir: &Path, not_read: &mut Vec<NotRead>) -> Vec<Agent> {
+    let mut messages: HashMap<String, Message> = HashMap::new();
     let (mut files, mut other) = (Vec::new(), Vec::new());
-    md_files(&dir.join("messages"), 0, &["threads"], &mut files, &mut other);
+    md_files(ix, &dir.join("messages"), 0, &["threads"], &mut files, &mut other);
     for f in files {
-        match read_copy(&f) {
+        match read_copy(ix, &f) {
             Ok(c) => {
-                let id = id_of(&c.fields);
+                let id = c.msg.id.clone();
                 messages.entry(id).or_default().canonical = Some(c);
             }
             Err(why) => not_read.push(NotRead { path: f, reason: format!("not a message: {why}"), fix: None }),
@@ -184,7 +262,12 @@ fn read_project(mailbox: &str, prefix: &str, dir: &Path, not_read: &mut Vec<NotR
     }
     // Canonical copies first: an agent's copy of one of them need not be read again.
     let mut agents: BTreeMap<String, Agent> = BTreeMap::new();
-    for (name, path) in subdirs(&dir.join("agents")) {
+    let agents_dir = dir.join("agents");
+    for (name, is_dir) in ix.list(&agents_dir).iter() {
+        if !is_dir || name.starts_with('.') {
+            continue;
+        }
+        let path = agents_dir.join(name);
         let mut a = Agent {
             agent: format!("{prefix}{name}"),
             mailbox: mailbox.to_string(),
@@ -197,12 +280,19 @@ fn read_project(mailbox: &str, prefix: &str, dir: &Path, not_read: &mut Vec<NotR
             not_messages: Vec::new(),
             profile: None,
         };
-        read_agent_files(&mut a, &name, &path, &mut messages, not_read);
-        agents.insert(name, a);
+        read_agent_files(ix, &mut a, name, &path, &mut messages, not_read);
+        agents.insert(name.clone(), a);
     }
-    project_leftovers(dir, not_read);
+    project_leftovers(ix, dir, not_read);
+    let mut unlisted: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (id, m) in &messages {
-        place(prefix, id, m, &mut agents);
+        for name in place(prefix, id, m, &mut agents) {
+            unlisted.entry(name).or_default().push(message_id(prefix, id));
+        }
+    }
+    for (name, mut ids) in unlisted {
+        ids.sort();
+        not_read.push(no_folder(&agents_dir, &name, &ids));
     }
     let mut out: Vec<Agent> = agents.into_values().collect();
     for a in &mut out {
@@ -211,14 +301,26 @@ fn read_project(mailbox: &str, prefix: &str, dir: &Path, not_read: &mut Vec<NotR
     out
 }
 
+/// A name its messages give (`from`, `to`, `cc`, `bcc`) with no folder under `agents/`: its
+/// messages are listed under no agent of the archive, which this says.
+fn no_folder(agents_dir: &Path, name: &str, ids: &[String]) -> NotRead {
+    let shown: Vec<&str> = ids.iter().take(5).map(String::as_str).collect();
+    let more = if ids.len() > shown.len() { format!(" and {} more", ids.len() - shown.len()) } else { String::new() };
+    NotRead {
+        path: agents_dir.join(name),
+        reason: format!(
+            "{name:?} sends or receives {} message(s) ({}{more}) but has no agent folder in the archive: they are listed under no agent for it",
+            ids.len(),
+            shown.join(", ")
+        ),
+        fix: None,
+    }
+}
+
 /// What a project folder holds besides `agents/` and `messages/`.
-fn project_leftovers(dir: &Path, not_read: &mut Vec<NotRead>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
-    let mut names: Vec<(String, PathBuf)> =
-        rd.flatten().map(|e| (e.file_name().to_string_lossy().into_owned(), e.path())).collect();
-    names.sort();
-    for (name, path) in names {
-        if name == "agents" || name == "messages" || skip::placeholder(&name) || silent_dir(&name) {
+fn project_leftovers(ix: &mut Ix, dir: &Path, not_read: &mut Vec<NotRead>) {
+    for (name, _) in ix.list(dir).iter() {
+        if name == "agents" || name == "messages" || skip::placeholder(name) || silent_dir(name) {
             continue;
         }
         let reason = match name.as_str() {
@@ -226,34 +328,35 @@ fn project_leftovers(dir: &Path, not_read: &mut Vec<NotRead>) {
             "attachments" => "attachments: the messages that use them are read",
             _ => "not part of an mcp_agent_mail project's mail",
         };
-        not_read.push(NotRead { path, reason: reason.into(), fix: None });
+        not_read.push(NotRead { path: dir.join(name), reason: reason.into(), fix: None });
     }
 }
 
 /// An agent's folder: its profile, and its inbox and outbox copies added to `messages`.
 fn read_agent_files(
+    ix: &mut Ix,
     a: &mut Agent,
     name: &str,
     path: &Path,
-    messages: &mut BTreeMap<String, Message>,
+    messages: &mut HashMap<String, Message>,
     not_read: &mut Vec<NotRead>,
 ) {
     for (sub, outbox) in [("inbox", false), ("outbox", true)] {
         let (mut files, mut other) = (Vec::new(), Vec::new());
-        md_files(&path.join(sub), 0, &[], &mut files, &mut other);
+        md_files(ix, &path.join(sub), 0, &[], &mut files, &mut other);
         for f in files {
-            let known = file_id(&f).filter(|id| messages.get(id).is_some_and(|m| m.canonical.is_some()));
-            let (id, placed) = match known {
-                Some(id) => (id, Placed { path: f, own: None }),
-                None => match read_copy(&f) {
-                    Ok(c) => (id_of(&c.fields), Placed { path: f, own: Some(c) }),
+            // A copy named by the id of a canonical message read already is not read again.
+            let known = file_id(&f).and_then(|id| messages.get_mut(id)).filter(|m| m.canonical.is_some());
+            let (m, placed) = match known {
+                Some(m) => (m, Placed { path: f, own: None }),
+                None => match read_copy(ix, &f) {
+                    Ok(c) => (messages.entry(c.msg.id.clone()).or_default(), Placed { path: f, own: Some(c) }),
                     Err(why) => {
                         a.not_messages.push(Skipped { file: rel(path, &f), reason: why });
                         continue;
                     }
                 },
             };
-            let m = messages.entry(id).or_default();
             let copies = if outbox { &mut m.outbox } else { &mut m.inbox };
             copies.entry(name.to_string()).or_insert(placed);
         }
@@ -262,23 +365,32 @@ fn read_agent_files(
                 .push(Skipped { file: rel(path, &p), reason: "not a message file (.md) of the archive".into() });
         }
     }
-    match std::fs::read(path.join("profile.json")).map(|b| serde_json::from_slice::<Value>(&b)) {
-        Ok(Ok(Value::Object(p))) => {
-            let keep = ["name", "program", "model", "task_description", "inception_ts", "last_active_ts"];
-            a.profile = Some(Value::Object(p.into_iter().filter(|(k, _)| keep.contains(&k.as_str())).collect()));
+    let entries = ix.list(path);
+    if entries.iter().any(|(n, d)| n == "profile.json" && !d) {
+        match ix.read(&path.join("profile.json"), read_profile) {
+            Got::Profile(Some(p)) => a.profile = Some(p),
+            _ => a.not_messages.push(Skipped { file: "profile.json".into(), reason: "not a JSON object".into() }),
         }
-        Ok(_) => a.not_messages.push(Skipped { file: "profile.json".into(), reason: "not a JSON object".into() }),
-        Err(_) => {}
     }
-    for (n, p) in std::fs::read_dir(path).into_iter().flatten().flatten().map(|e| (e.file_name(), e.path())) {
-        let n = n.to_string_lossy();
-        if !["inbox", "outbox", "profile.json"].contains(&n.as_ref()) && !skip::placeholder(&n) && !silent_dir(&n) {
+    for (n, _) in entries.iter() {
+        if !["inbox", "outbox", "profile.json"].contains(&n.as_str()) && !skip::placeholder(n) && !silent_dir(n) {
             not_read.push(NotRead {
-                path: p,
+                path: path.join(n),
                 reason: format!("not an inbox, outbox or profile of agent {}", a.agent),
                 fix: None,
             });
         }
+    }
+}
+
+/// An agent's `profile.json`, the fields worth showing.
+fn read_profile(path: &Path) -> Got {
+    match std::fs::read(path).map(|b| serde_json::from_slice::<Value>(&b)) {
+        Ok(Ok(Value::Object(p))) => {
+            let keep = ["name", "program", "model", "task_description", "inception_ts", "last_active_ts"];
+            Got::Profile(Some(Value::Object(p.into_iter().filter(|(k, _)| keep.contains(&k.as_str())).collect())))
+        }
+        _ => Got::Profile(None),
     }
 }
 
@@ -309,39 +421,43 @@ fn first_read(copies: &BTreeMap<String, Placed>) -> Option<&Copy> {
 }
 
 /// Lists message `id` in each of its recipients' agents (`open`) and its sender's (`sent`).
-fn place(prefix: &str, id: &str, m: &Message, agents: &mut BTreeMap<String, Agent>) {
+/// Returns the names it gives that have no agent here.
+fn place(prefix: &str, id: &str, m: &Message, agents: &mut BTreeMap<String, Agent>) -> Vec<String> {
     let Some(first) = m.canonical.as_ref().or_else(|| first_read(&m.inbox)).or_else(|| first_read(&m.outbox)) else {
-        return;
+        return Vec::new();
     };
-    let f = &first.fields;
-    let mut to: BTreeSet<String> = ["to", "cc", "bcc"].iter().flat_map(|k| names(f, k)).collect();
-    to.extend(m.inbox.keys().cloned());
-    let mut from: BTreeSet<String> = names(f, "from").into_iter().collect();
-    from.extend(m.outbox.keys().cloned());
-    let str_of =
-        |k: &str| f.get(k).and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_i64().map(|n| n.to_string())));
-    let ack = f.get("ack_required").is_some_and(|v| v.as_bool() == Some(true) || v.as_str() == Some("true"));
-    let date = ["created_ts", "created"]
-        .iter()
-        .find_map(|k| f.get(*k)?.as_str().and_then(|s| when::parse_text(s, &Zone::utc())));
+    let mut unlisted = Vec::new();
+    let f = &first.msg;
+    let mut to: BTreeSet<&str> = f.to.iter().chain(&f.cc).chain(&f.bcc).map(String::as_str).collect();
+    to.extend(m.inbox.keys().map(String::as_str));
+    let mut from: BTreeSet<&str> = f.from_names.iter().map(String::as_str).collect();
+    from.extend(m.outbox.keys().map(String::as_str));
+    let item_id = message_id(prefix, id);
+    let date = f.created_ns.and_then(|ns| OffsetDateTime::from_unix_timestamp_nanos(ns).ok());
+    let to_joined = f.to.join(", ");
     for (names, state, copies) in [(&to, "open", &m.inbox), (&from, "sent", &m.outbox)] {
         for name in names {
-            let Some(a) = agents.get_mut(name) else { continue };
-            let placed = copies.get(name);
+            let Some(a) = agents.get_mut(*name) else {
+                if !unlisted.iter().any(|u| u == name) {
+                    unlisted.push(name.to_string());
+                }
+                continue;
+            };
+            let placed = copies.get(*name);
             let copy = placed.and_then(|p| p.own.as_ref()).unwrap_or(first);
             let path = placed.map_or(&first.path, |p| &p.path);
             // The file's mtime only when the front matter has no date.
             let mtime = || std::fs::metadata(path).and_then(|x| x.modified()).map(OffsetDateTime::from).ok();
-            let title = str_of("subject").filter(|s| !s.trim().is_empty()).unwrap_or_else(|| {
-                copy.body.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("(no subject)").to_string()
+            let title = f.subject.clone().unwrap_or_else(|| {
+                copy.msg.body.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("(no subject)").to_string()
             });
             a.items.push(Item {
-                id: message_id(prefix, id),
+                id: item_id.clone(),
                 file: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
                 path: path.clone(),
                 state,
-                from: str_of("from"),
-                to: Some(names_joined(f)),
+                from: f.from.clone(),
+                to: Some(to_joined.clone()),
                 title,
                 created_at: date.or_else(mtime).unwrap_or(OffsetDateTime::UNIX_EPOCH),
                 date_source: if date.is_some() { "body" } else { "mtime" },
@@ -349,19 +465,16 @@ fn place(prefix: &str, id: &str, m: &Message, agents: &mut BTreeMap<String, Agen
                 part: None,
                 duplicate_of: None,
                 copy_of: None,
-                ack_required: ack && state == "open",
-                thread_id: str_of("thread_id"),
-                importance: str_of("importance"),
+                ack_required: f.ack_required && state == "open",
+                thread_id: f.thread_id.clone(),
+                importance: f.importance.clone(),
                 reason: None,
                 timestamp: None,
-                text: Some(copy.body.clone()),
+                text: Some(copy.msg.body.clone()),
             });
         }
     }
-}
-
-fn names_joined(f: &Map<String, Value>) -> String {
-    names(f, "to").join(", ")
+    unlisted
 }
 
 #[cfg(test)]
@@ -416,7 +529,7 @@ mod tests {
     fn copies_of_a_message_are_one_item_by_id() {
         let d = tempfile::tempdir().unwrap();
         project(d.path());
-        let (agents, not_read) = read("mail", d.path());
+        let (agents, not_read, _) = read("mail", d.path(), None);
         let names: Vec<&str> = agents.iter().map(|a| a.agent.as_str()).collect();
         assert_eq!(names, vec!["BlueLake", "GreenCastle", "RedCat"]);
         let count = |a: &Agent, st: &str| a.items.iter().filter(|i| i.state == st).count();
@@ -459,7 +572,7 @@ mod tests {
         std::fs::create_dir_all(d.path().join("projects/docs/agents/Writer")).unwrap();
         put(&d.path().join("notes.md"), "hello");
         assert!(is_archive(d.path()));
-        let (agents, not_read) = read("mail", d.path());
+        let (agents, not_read, _) = read("mail", d.path(), None);
         let names: Vec<&str> = agents.iter().map(|a| a.agent.as_str()).collect();
         assert_eq!(
             names,

@@ -25,6 +25,7 @@ pub mod deliver;
 pub mod detect;
 pub mod folders;
 pub mod front;
+pub mod index;
 pub mod notread;
 pub mod receipt;
 pub mod recipient;

@@ -4,6 +4,8 @@
 //! would read it; files and folders outside any agent folder, and handoff-like JSON in a folder
 //! that is no inbox, are named too. Placeholders (dotfiles, lock sidecars) stay silent, and a
 //! folder that looks like a whole mailbox no layout reads is `unmatched[]`'s ([`crate::detect`]).
+//! In a Claude Code teams folder, everything but `<team>/inboxes/*.json`, `<team>/config.json`
+//! and lock sidecars is named ([`claude`]).
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -157,6 +159,48 @@ fn inside_read_folder(dir: &Path, rel: &str, s: &MailboxSettings, out: &mut Vec<
     }
 }
 
+/// What a Claude Code teams folder `root` holds that baton does not read: anything in a team
+/// folder but `config.json` and `inboxes/`, anything in `inboxes/` but `*.json` files (lock
+/// sidecars and Claude Code's temp files stay silent), and folders beside the teams that are
+/// none (no `inboxes/` nor `config.json`).
+pub fn claude(root: &Path, teams: &[crate::claude::Team]) -> Vec<NotRead> {
+    let mut out = Vec::new();
+    let lock = |n: &str| n.to_ascii_lowercase().ends_with(".lock");
+    for (name, path, is_dir) in entries(root) {
+        let Some(team) = teams.iter().find(|t| t.path == path) else {
+            let reason = if is_dir {
+                "a folder beside the teams that is no Claude Code team (no inboxes/ or config.json in it)"
+            } else {
+                "a file beside the teams, in no team folder"
+            };
+            if !lock(&name) {
+                out.push(NotRead { path, reason: reason.into(), fix: None });
+            }
+            continue;
+        };
+        for (n, p, d) in entries(&path) {
+            if (n == "config.json" && !d) || (n == "inboxes" && d) || lock(&n) {
+                continue;
+            }
+            let what = if d { "a folder" } else { "a file" };
+            let reason = format!("{what} of team {} that is neither its inboxes/ nor its config.json", team.name);
+            out.push(NotRead { path: p, reason, fix: None });
+        }
+        for (n, p, d) in entries(&path.join("inboxes")) {
+            if lock(&n) || (!d && n.len() > 5 && n.ends_with(".json")) {
+                continue;
+            }
+            let reason = if d {
+                format!("a folder in team {}'s inboxes/: only its <agent>.json files are inboxes", team.name)
+            } else {
+                format!("a file in team {}'s inboxes/ that is no <agent>.json inbox", team.name)
+            };
+            out.push(NotRead { path: p, reason, fix: None });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +245,41 @@ mod tests {
         assert!(n[2].reason.contains("handoff-like"), "{}", n[2].reason);
         assert!(n[5].reason.contains("outside any agent folder"), "{}", n[5].reason);
         assert!(n.iter().all(|x| x.fix.is_none() || x.path.ends_with(".queue")));
+    }
+
+    #[test]
+    fn a_claude_teams_folder_names_what_is_no_inbox_or_roster() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        put(&root.join("alpha/config.json"), "{}");
+        put(&root.join("alpha/inboxes/lead.json"), "[]");
+        put(&root.join("alpha/inboxes/lead.json.lock"), "");
+        put(&root.join("alpha/inboxes/.lead.json.tmp.123"), "");
+        put(&root.join("alpha/inboxes/lead.json.bak"), "[]");
+        put(&root.join("alpha/inboxes/notes.txt"), "x");
+        put(&root.join("alpha/notes.md"), "x");
+        put(&root.join("alpha/.DS_Store"), "x");
+        std::fs::create_dir_all(root.join("alpha/inboxes/worker.json.lock")).unwrap();
+        std::fs::create_dir_all(root.join("alpha/inboxes/archive")).unwrap();
+        put(&root.join("beta/inboxes/w.json"), "[]");
+        put(&root.join("scratch/todo.md"), "x");
+        put(&root.join("README.md"), "x");
+        let teams = crate::claude::scan(root);
+        assert_eq!(teams.len(), 2);
+        let n = super::claude(root, &teams);
+        let rels: Vec<String> = n.iter().map(|x| x.path.strip_prefix(root).unwrap().display().to_string()).collect();
+        assert_eq!(
+            rels,
+            vec![
+                "README.md",
+                "alpha/notes.md",
+                "alpha/inboxes/archive",
+                "alpha/inboxes/lead.json.bak",
+                "alpha/inboxes/notes.txt",
+                "scratch"
+            ]
+        );
+        assert!(n[1].reason.contains("team alpha"), "{}", n[1].reason);
+        assert!(n[5].reason.contains("no Claude Code team"), "{}", n[5].reason);
     }
 }

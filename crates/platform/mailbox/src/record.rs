@@ -107,3 +107,91 @@ pub fn find_task(home: &Path, boxes: &Mailboxes, reference: &str) -> Option<crat
         .filter(|s| s.kind == Kind::ClaudeTeam)
         .find_map(|s| crate::tasks::read(&s.tasks_path(home), team).get(n).cloned())
 }
+
+/// One recipient of a mailbox message as the ledger saw it: the agent whose mailbox listed it
+/// open or unread, and its copy there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub agent: String,
+    pub path: std::path::PathBuf,
+}
+
+/// The recipients of mailbox message `id`, as the ledger recorded them when first seen: each
+/// agent that listed it open or unread (an mcp_agent_mail message is in each recipient's inbox),
+/// else the agent whose mailbox had it (a message sent from there), else the inbox it was
+/// delivered into. Empty: the ledger never saw it.
+pub fn recipients(ledger: &baton_ledger::Ledger, id: &str) -> Result<Vec<Recipient>, StoreError> {
+    let events = ledger.events(id)?;
+    let of = |e: &baton_ledger::Event, path: &str| Recipient {
+        agent: e.detail["agent"].as_str().unwrap_or_default().to_string(),
+        path: e.detail[path].as_str().unwrap_or_default().into(),
+    };
+    let mut out: Vec<Recipient> = Vec::new();
+    for e in events.iter().filter(|e| e.event == "mailbox_seen") {
+        let r = of(e, "path");
+        if matches!(e.detail["state"].as_str(), Some("open" | "unread" | "read" | "done"))
+            && !out.iter().any(|o| o.agent == r.agent)
+        {
+            out.push(r);
+        }
+    }
+    if out.is_empty() {
+        let first = events.iter().find(|e| e.event == "mailbox_seen").map(|e| of(e, "path"));
+        let delivered = events.iter().find(|e| e.event == "delivered").map(|e| of(e, "inbox"));
+        out.extend(first.or(delivered));
+    }
+    Ok(out)
+}
+
+/// Who acknowledged mailbox message `id`: `None` when an acknowledgement named no recipient
+/// (recorded before acknowledgements were per recipient: it stands for all of them), else the
+/// recipients named.
+fn acknowledged_by(events: &[baton_ledger::Event]) -> Option<std::collections::BTreeSet<String>> {
+    let mut who = std::collections::BTreeSet::new();
+    for e in events.iter().filter(|e| e.event == "acknowledged") {
+        match e.detail["recipient"].as_str() {
+            Some(r) => {
+                who.insert(r.to_string());
+            }
+            None => return None,
+        }
+    }
+    Some(who)
+}
+
+/// Records that each of `who` acknowledged mailbox message `id` (an `acknowledged` event naming
+/// the `recipient`; the mailbox's files are left as they are). Returns, for each, whether it had
+/// acknowledged it before.
+pub fn acknowledge(ledger: &mut baton_ledger::Ledger, id: &str, who: &[Recipient]) -> Result<Vec<bool>, StoreError> {
+    let by = acknowledged_by(&ledger.events(id)?);
+    let already: Vec<bool> = who.iter().map(|r| by.as_ref().is_none_or(|b| b.contains(&r.agent))).collect();
+    let now = crate::when::rfc3339(time::OffsetDateTime::now_utc());
+    let new: Vec<&Recipient> = who.iter().zip(&already).filter(|(_, a)| !**a).map(|(r, _)| r).collect();
+    if !new.is_empty() {
+        ledger.batch(|w| {
+            new.iter().try_for_each(|r| {
+                let detail =
+                    serde_json::json!({"agent": r.agent, "recipient": r.agent, "file": r.path, "mailbox": true});
+                w.event(id, &now, "acknowledged", &detail)
+            })
+        })?;
+    }
+    Ok(already)
+}
+
+/// Clears `ack_required` on each item its agent acknowledged (`baton ack ID`, per recipient):
+/// a message acknowledged by one recipient still asks the others. One ledger look per message.
+pub fn acknowledgements(ledger: &baton_ledger::Ledger, boxes: &mut [crate::report::Mailbox]) -> Result<(), StoreError> {
+    let mut by: std::collections::HashMap<String, Option<std::collections::BTreeSet<String>>> = Default::default();
+    for a in boxes.iter_mut().flat_map(|m| m.agents.iter_mut()) {
+        for i in a.items.iter_mut().filter(|i| i.ack_required) {
+            if !by.contains_key(&i.id) {
+                by.insert(i.id.clone(), acknowledged_by(&ledger.events(&i.id)?));
+            }
+            if by[&i.id].as_ref().is_none_or(|who| who.contains(&a.agent)) {
+                i.ack_required = false;
+            }
+        }
+    }
+    Ok(())
+}

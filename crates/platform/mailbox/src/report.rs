@@ -81,15 +81,28 @@ pub struct Mailbox {
     pub note: Option<String>,
     /// Every file and folder under the mailbox's path that was not read, with the reason.
     pub not_read: Vec<crate::notread::NotRead>,
+    /// An indexed reading (agent-mail): the index file and what was read again or kept.
+    pub index: Option<(PathBuf, crate::index::Counts)>,
 }
 
 /// Reads every configured mailbox. `home` resolves relative paths.
 pub fn read_all(mailboxes: &Mailboxes, home: &Path) -> Vec<Mailbox> {
-    mailboxes.iter().map(|(name, s)| read_one(name, s, home)).collect()
+    read_all_indexed(mailboxes, home, None)
+}
+
+/// Reads every configured mailbox, keeping each one's index in `index_dir` (the folder of the
+/// state; none: every file is read every time).
+pub fn read_all_indexed(mailboxes: &Mailboxes, home: &Path, index_dir: Option<&Path>) -> Vec<Mailbox> {
+    mailboxes.iter().map(|(name, s)| read_one_indexed(name, s, home, index_dir)).collect()
 }
 
 /// Reads one mailbox.
 pub fn read_one(name: &str, s: &MailboxSettings, home: &Path) -> Mailbox {
+    read_one_indexed(name, s, home, None)
+}
+
+/// Reads one mailbox, with its index in `index_dir` ([`crate::index`]; agent-mail archives).
+pub fn read_one_indexed(name: &str, s: &MailboxSettings, home: &Path, index_dir: Option<&Path>) -> Mailbox {
     let path = s.resolved_path(home);
     let mut out = Mailbox {
         name: name.to_string(),
@@ -101,6 +114,7 @@ pub fn read_one(name: &str, s: &MailboxSettings, home: &Path) -> Mailbox {
         error: None,
         note: None,
         not_read: Vec::new(),
+        index: None,
     };
     let zone = match s.zone() {
         Ok(z) => z,
@@ -124,9 +138,11 @@ pub fn read_one(name: &str, s: &MailboxSettings, home: &Path) -> Mailbox {
             }
         }
         Kind::AgentMail => {
-            let (agents, not_read) = crate::agentmail::read(name, &path);
+            let file = index_dir.map(|d| crate::index::file_in(d, name, &path));
+            let (agents, not_read, counts) = crate::agentmail::read(name, &path, file.clone());
             out.agents = agents;
             out.not_read = not_read;
+            out.index = file.map(|f| (f, counts));
         }
     }
     out
@@ -134,6 +150,7 @@ pub fn read_one(name: &str, s: &MailboxSettings, home: &Path) -> Mailbox {
 
 fn read_teams(out: &mut Mailbox, root: &Path, tasks_root: &Path) {
     let teams = claude::scan(root);
+    out.not_read = crate::notread::claude(root, &teams);
     if teams.is_empty() {
         out.note = Some(format!(
             "{} holds no Claude Code team (a folder with inboxes/ or config.json); Claude Code keeps them in ~/.claude/teams",
@@ -382,9 +399,22 @@ impl Agent {
 impl Mailbox {
     /// The mailbox's summary for `status --json` `mailboxes[]`.
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut v = json!({
             "name": self.name, "kind": self.kind.as_str(), "path": self.path, "zone": self.zone,
             "agents": self.agents.len(), "error": self.error, "teams": self.teams, "note": self.note, "not_read": self.not_read,
-        })
+        });
+        if let Some((file, c)) = &self.index {
+            v["index"] = json!({"file": file, "files_read": c.read, "files_kept": c.kept,
+                "folders_listed": c.listed, "folders_kept": c.dirs_kept, "written": c.written});
+        }
+        v
+    }
+
+    /// [`Mailbox::to_json`] with each agent as `status --json` lists it under `inboxes` (as the
+    /// dashboard's team page and `baton mailbox list --json` show a mailbox).
+    pub fn to_json_with_inboxes(&self, now: OffsetDateTime, stale_after: Duration) -> Value {
+        let mut v = self.to_json();
+        v["inboxes"] = json!(self.agents.iter().map(|a| a.to_json(now, stale_after)).collect::<Vec<_>>());
+        v
     }
 }
