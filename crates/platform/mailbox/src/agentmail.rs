@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 
 use crate::index::Index;
 use crate::notread::{NotRead, silent_dir};
-use crate::report::{Agent, Item};
+use crate::model::{Agent, Item};
 use crate::settings::Kind;
 use crate::skip::{self, Skipped};
 use crate::when;

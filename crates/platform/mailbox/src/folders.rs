@@ -15,6 +15,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+pub use crate::front::{EXTENSIONS, extension};
+use crate::front::header;
 use crate::when;
 use crate::zone::Zone;
 
@@ -70,16 +72,6 @@ pub enum ParseError {
     NotMessages,
     #[error("empty")]
     Empty,
-}
-
-/// The extensions read as messages.
-pub const EXTENSIONS: [&str; 3] = ["json", "md", "txt"];
-
-/// A file name's message extension (after a `.done` suffix is taken off), lower-cased.
-pub fn extension(name: &str) -> Option<String> {
-    let base = name.strip_suffix(".done").unwrap_or(name);
-    let ext = Path::new(base).extension()?.to_str()?.to_ascii_lowercase();
-    EXTENSIONS.contains(&ext.as_str()).then_some(ext)
 }
 
 /// One file's bytes as its messages. `name` is the file's name (its extension picks the
@@ -206,22 +198,6 @@ fn front_message(fields: &Map<String, Value>, body: &str, whole: &str, zone: &Zo
     p.template = crate::front::is_template(fields);
     p.text = whole.to_string();
     p
-}
-
-/// Whether `line` is a `Key: value` header a message is read by (`From:`, `Date:`…).
-pub(crate) fn is_header_line(line: &str) -> bool {
-    header(line).is_some()
-}
-
-/// A header line: `Key: value`, also `**Key:** value` and `- Key: value`. Returns the key
-/// lower-cased and the value.
-fn header(line: &str) -> Option<(String, String)> {
-    let l = line.trim().trim_start_matches(['-', '>', ' ']).trim_start();
-    let (k, v) = l.split_once(':')?;
-    let k = k.trim().trim_matches('*').trim_matches('_').trim().to_ascii_lowercase();
-    let v = v.trim().trim_start_matches('*').trim_start_matches('_').trim().to_string();
-    let known = ["subject", "title", "from", "to", "date", "timestamp", "sent", "time", "created", "created_at"];
-    known.contains(&k.as_str()).then_some((k, v))
 }
 
 /// `A → B` / `A -> B` on a line of its own (markup around it allowed).

@@ -5,6 +5,8 @@
 //! Two blocks are read: `---` then `key: value` lines (YAML as agents write it: keys in any
 //! case, `Date:` and `date:` alike) closed by `---` or `...`; and mcp_agent_mail's `---json`
 //! then a JSON object closed by `---`. Keys are lower-cased. Pure functions of text: no disk.
+use std::path::Path;
+
 use serde_json::{Map, Value};
 
 /// The most lines a `---` block may have before it is taken for a rule, not front matter.
@@ -118,7 +120,7 @@ pub fn own_done(fields: &Map<String, Value>) -> Option<bool> {
 fn path_like(s: &str) -> bool {
     let s = s.trim();
     !s.is_empty()
-        && (s.contains('/') || s.contains('\\') || crate::folders::extension(s).is_some())
+        && (s.contains('/') || s.contains('\\') || extension(s).is_some())
         && s.lines().count() == 1
 }
 
@@ -165,11 +167,37 @@ pub fn pointer_body(body: &str) -> Option<String> {
         match pointer_line(line) {
             Some(p) if found.is_none() => found = Some(p),
             Some(_) => {}
-            None if crate::folders::is_header_line(line) => {}
+            None if is_header_line(line) => {}
             None => return None,
         }
     }
     found
+}
+
+/// The extensions read as messages.
+pub const EXTENSIONS: [&str; 3] = ["json", "md", "txt"];
+
+/// A file name's message extension (after a `.done` suffix is taken off), lower-cased.
+pub fn extension(name: &str) -> Option<String> {
+    let base = name.strip_suffix(".done").unwrap_or(name);
+    let ext = Path::new(base).extension()?.to_str()?.to_ascii_lowercase();
+    EXTENSIONS.contains(&ext.as_str()).then_some(ext)
+}
+
+/// Whether `line` is a `Key: value` header a message is read by (`From:`, `Date:`…).
+pub(crate) fn is_header_line(line: &str) -> bool {
+    header(line).is_some()
+}
+
+/// A header line: `Key: value`, also `**Key:** value` and `- Key: value`. Returns the key
+/// lower-cased and the value.
+pub(crate) fn header(line: &str) -> Option<(String, String)> {
+    let l = line.trim().trim_start_matches(['-', '>', ' ']).trim_start();
+    let (k, v) = l.split_once(':')?;
+    let k = k.trim().trim_matches('*').trim_matches('_').trim().to_ascii_lowercase();
+    let v = v.trim().trim_start_matches('*').trim_start_matches('_').trim().to_string();
+    let known = ["subject", "title", "from", "to", "date", "timestamp", "sent", "time", "created", "created_at"];
+    known.contains(&k.as_str()).then_some((k, v))
 }
 
 #[cfg(test)]

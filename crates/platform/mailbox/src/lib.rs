@@ -30,6 +30,7 @@ pub mod notread;
 pub mod receipt;
 pub mod recipient;
 pub mod record;
+pub mod model;
 pub mod report;
 pub mod settings;
 pub mod skip;
