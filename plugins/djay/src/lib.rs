@@ -21,7 +21,7 @@
 //! The plugin's collections are named `djay.<name>`: the catalog lets a plugin create only
 //! collections under its own prefix (`Access::owns` in crates/music/catalog).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -1275,7 +1275,18 @@ fn export(p: ExportParams, task_id: &str) -> Res<Done> {
     for pl in &playlists {
         let name = s(&pl["props"]["name"]);
         let mut members = Vec::new();
-        for key in strings(&pl["props"]["tracks"]) {
+        // Every entry in order, repeats included (`entries`); a playlist written before
+        // entries existed has only its distinct `tracks`.
+        let entries: Vec<String> = pl["props"]["entries"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|e| e["track"].as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        let keys = if entries.is_empty() { strings(&pl["props"]["tracks"]) } else { entries };
+        let mut refused: HashSet<String> = HashSet::new();
+        for key in keys {
+            if refused.contains(&key) {
+                continue;
+            }
             if let Some(&i) = index.get(&key) {
                 members.push(i);
                 continue;
@@ -1292,6 +1303,7 @@ fn export(p: ExportParams, task_id: &str) -> Res<Done> {
             };
             let Some(rec) = rec else {
                 skipped.push(json!({"playlist": name, "track": key, "reason": "not in the catalog"}));
+                refused.insert(key);
                 continue;
             };
             let t = &rec["props"];
@@ -1304,6 +1316,7 @@ fn export(p: ExportParams, task_id: &str) -> Res<Done> {
                 skipped.push(
                     json!({"playlist": name, "track": key, "reason": "no local file inside the plugin's folders"}),
                 );
+                refused.insert(key);
                 continue;
             };
             let artists = strings(&t["artists"]);
