@@ -913,9 +913,10 @@ fn big_rekordbox(n: usize) -> String {
 /// The benchmark of issue 81 (bench/README.md): a 50,000-track Rekordbox export imports in
 /// under 20 s and 500 MB peak memory; imported again unchanged it writes nothing, in under 5 s.
 /// Peak memory is the largest resident size of a finished child (`serve --once`, plugin
-/// included), from `getrusage(RUSAGE_CHILDREN)`.
+/// included), from `getrusage(RUSAGE_CHILDREN)`. Measured on a release build with
+/// `BATON_BIN=target-rel/release/baton` (the tests' homes then run it).
 #[test]
-#[ignore = "benchmark: cargo test -p baton-tests --test music -- --ignored bench_rekordbox_50000 --nocapture"]
+#[ignore = "benchmark: BATON_BIN=target-rel/release/baton cargo test -p baton-tests --test music -- --ignored bench_rekordbox_50000 --nocapture"]
 fn bench_rekordbox_50000() {
     use std::time::Instant;
     let mut env = Env::new();
