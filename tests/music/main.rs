@@ -10,6 +10,7 @@ mod catalog;
 mod djay;
 mod drive_sync;
 mod fp;
+mod playlist_entries;
 mod realworld_djay;
 mod realworld_spotify;
 mod spotify;

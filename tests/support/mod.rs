@@ -23,6 +23,12 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_baton-e2e");
 
+/// The program a [`Home`] runs: [`BIN`], or `$BATON_BIN` for a benchmark that drives a release
+/// build through these tests (bench/README.md; `baton-host` is found beside it).
+pub fn bin() -> std::ffi::OsString {
+    std::env::var_os("BATON_BIN").unwrap_or_else(|| BIN.into())
+}
+
 /// The real files in the steering repository's `shared/realworld/` (exports, djay blobs,
 /// Rekordbox XML, plans, handoff trees), read in place and never copied into this repository.
 /// `$BATON_REALWORLD` overrides the location; a missing folder fails the test with the fix,
@@ -132,7 +138,7 @@ impl Home {
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
+        let mut c = Command::new(bin());
         c.arg("--home").arg(&self.root).args(args).env_remove("BATON_FAILPOINT").env("BATON_LOG", "warn");
         // The compiled-component cache is per user: shared by the run's homes (see `shared_cache`).
         c.env("XDG_CACHE_HOME", self.cache_root());
@@ -196,7 +202,7 @@ impl Home {
 /// subcommand on homes of their own (`fp`, `catalog`) start from a real home, since every
 /// command that reads a home refuses a folder that is not one.
 pub fn init_home(home: &std::path::Path, state: Option<&std::path::Path>) {
-    let mut c = Command::new(BIN);
+    let mut c = Command::new(bin());
     c.arg("--home").arg(home);
     if let Some(s) = state {
         c.arg("--state").arg(s);

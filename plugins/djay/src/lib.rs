@@ -21,7 +21,7 @@
 //! The plugin's collections are named `djay.<name>`: the catalog lets a plugin create only
 //! collections under its own prefix (`Access::owns` in crates/music/catalog).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -338,8 +338,10 @@ fn ensure_collections() -> Res<()> {
         spec("name", Text, false),
         spec("source", Select, false),
         spec("folder", Text, false),
-        spec("entries", Text, false),
         PropertySpec { target: Some(TRACKS.into()), ..spec("tracks", Relation, false) },
+        // An ordered list with repeats (the catalog keeps a relation whose id ends in
+        // `entries` as one); a catalog that held it as JSON text moves it in.
+        PropertySpec { target: Some(TRACKS.into()), ..spec("entries", Relation, false) },
     ];
     catalog::ensure_collection(PLAYLISTS, &l).map_err(|e| cat_err(PLAYLISTS, e))?;
     Ok(())
@@ -618,10 +620,9 @@ fn file_of(key: &str, used: &[Value]) -> String {
 }
 
 /// The playlists' records: `tracks` the distinct tracks (a relation holds each once),
-/// `entries` every entry with its position (1-based), repeats included, as JSON text. A list
-/// whose entries outgrow one text property (64 KiB) keeps its tracks and is named in
-/// `warnings`.
-fn playlist_records(lib: &Library, warnings: &mut Vec<library::Warning>) -> Vec<Value> {
+/// `entries` every entry with its position (1-based), repeats included, kept by the catalog
+/// one row per entry (no cap on a list's length).
+fn playlist_records(lib: &Library) -> Vec<Value> {
     lib.playlists
         .iter()
         .map(|p| {
@@ -632,22 +633,7 @@ fn playlist_records(lib: &Library, warnings: &mut Vec<library::Warning>) -> Vec<
             }
             let entries: Vec<Value> =
                 p.entries.iter().enumerate().map(|(i, k)| json!({"track": k, "position": i + 1})).collect();
-            let text = Value::Array(entries).to_string();
-            if text.len() <= ENTRIES_BYTES {
-                props["entries"] = json!(text);
-            } else {
-                warnings.push(library::Warning {
-                    collection: PLAYLISTS.into(),
-                    key: p.key.clone(),
-                    warning: format!(
-                        "{} entries ({} bytes as JSON) exceed one text property ({ENTRIES_BYTES} bytes): the playlist keeps its {} distinct tracks, not their order with repeats",
-                        p.entries.len(),
-                        text.len(),
-                        p.tracks.len()
-                    ),
-                    ..library::Warning::default()
-                });
-            }
+            props["entries"] = Value::Array(entries);
             json!({"key": p.key, "props": props})
         })
         .collect()
@@ -655,9 +641,6 @@ fn playlist_records(lib: &Library, warnings: &mut Vec<library::Warning>) -> Vec<
 
 /// How an error names a record the catalog refused at write time.
 const REFUSED: &str = "not written: the catalog refused it: ";
-
-/// The catalog's limit for one text value.
-const ENTRIES_BYTES: usize = 64 << 10;
 
 fn import() -> Res<Done> {
     let started = Instant::now();
@@ -697,7 +680,7 @@ fn import() -> Res<Done> {
         .map(|s| library::session_record(s, per_session.get(s.uuid.as_str()).copied().unwrap_or(0)))
         .collect();
     let mut warnings = std::mem::take(&mut lib.warnings);
-    let playlists = playlist_records(&lib, &mut warnings);
+    let playlists = playlist_records(&lib);
     // One transaction for the four collections when they fit one call: a failure midway (the
     // quota, the database) leaves the catalog as it was. A record the catalog refuses is
     // set aside alone (listed under `errors`) and the rest written.
@@ -1292,7 +1275,18 @@ fn export(p: ExportParams, task_id: &str) -> Res<Done> {
     for pl in &playlists {
         let name = s(&pl["props"]["name"]);
         let mut members = Vec::new();
-        for key in strings(&pl["props"]["tracks"]) {
+        // Every entry in order, repeats included (`entries`); a playlist written before
+        // entries existed has only its distinct `tracks`.
+        let entries: Vec<String> = pl["props"]["entries"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|e| e["track"].as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        let keys = if entries.is_empty() { strings(&pl["props"]["tracks"]) } else { entries };
+        let mut refused: HashSet<String> = HashSet::new();
+        for key in keys {
+            if refused.contains(&key) {
+                continue;
+            }
             if let Some(&i) = index.get(&key) {
                 members.push(i);
                 continue;
@@ -1309,6 +1303,7 @@ fn export(p: ExportParams, task_id: &str) -> Res<Done> {
             };
             let Some(rec) = rec else {
                 skipped.push(json!({"playlist": name, "track": key, "reason": "not in the catalog"}));
+                refused.insert(key);
                 continue;
             };
             let t = &rec["props"];
@@ -1321,6 +1316,7 @@ fn export(p: ExportParams, task_id: &str) -> Res<Done> {
                 skipped.push(
                     json!({"playlist": name, "track": key, "reason": "no local file inside the plugin's folders"}),
                 );
+                refused.insert(key);
                 continue;
             };
             let artists = strings(&t["artists"]);

@@ -14,6 +14,7 @@ pub mod bounds;
 mod db;
 mod error;
 pub mod filter;
+pub mod listing;
 pub mod matcher;
 mod record;
 /// The matcher's text normalisation, its own crate so that plugins can compare as it does.
@@ -30,7 +31,7 @@ pub use filter::{Cond, Filter, FilterError};
 pub use matcher::{Candidate, MatchMethod, MatchOutcome, TrackQuery, Verdict};
 pub use record::RecordOut;
 pub use schema::{Kind, Property, PropertySpec, normalize_isrc};
-pub use store::{Catalog, Change, CollectionInfo, LinkOut, Page, UpsertReport};
+pub use store::{Catalog, Change, CollectionInfo, Entry, LinkOut, Page, UpsertReport};
 
 use serde::{Deserialize, Serialize};
 

@@ -15,6 +15,12 @@ pub enum Kind {
     MultiSelect,
     Url,
     Relation,
+    /// An ordered list of records of `target` that may repeat one (a playlist's entries),
+    /// written and read as `[{"track": key, "position": n}]` (positions from 1). Kept one row
+    /// per entry (`cat_entries`), never capped as a text value is. Plugins declare it as a
+    /// relation whose id ends in `entries` (the plugin interface has no word of its own for it)
+    /// and see it as a relation.
+    Entries,
 }
 
 impl Kind {
@@ -28,6 +34,7 @@ impl Kind {
             Kind::MultiSelect => "multi-select",
             Kind::Url => "url",
             Kind::Relation => "relation",
+            Kind::Entries => "entries",
         }
     }
 
@@ -41,6 +48,7 @@ impl Kind {
             "multi-select" => Kind::MultiSelect,
             "url" => Kind::Url,
             "relation" => Kind::Relation,
+            "entries" => Kind::Entries,
             _ => return None,
         })
     }
@@ -97,6 +105,19 @@ fn rel(id: &str, name: &str, target: &str, inverse: Option<&str>) -> PropertySpe
     PropertySpec { target: Some(target.into()), inverse: inverse.map(Into::into), ..p(id, name, Kind::Relation) }
 }
 
+/// An ordered list with repeats ([`Kind::Entries`]) of records of `target`.
+fn list(id: &str, name: &str, target: &str) -> PropertySpec {
+    PropertySpec { target: Some(target.into()), ..p(id, name, Kind::Entries) }
+}
+
+/// The kind `spec` is kept as: a relation whose id ends in `entries` (`entries`,
+/// `file_entries`, `djay.entries`) is an ordered list with repeats ([`Kind::Entries`]), the
+/// way a plugin, whose interface knows only `relation`, declares one.
+pub fn declared_kind(spec: &PropertySpec) -> Kind {
+    let name = spec.id.rsplit('.').next().unwrap_or(&spec.id);
+    if spec.kind == Kind::Relation && name.ends_with("entries") { Kind::Entries } else { spec.kind }
+}
+
 fn int(id: &str, name: &str) -> PropertySpec {
     PropertySpec { integer: true, ..p(id, name, Kind::Number) }
 }
@@ -130,6 +151,11 @@ pub fn core_collections() -> Vec<(&'static str, Vec<PropertySpec>)> {
                 // Entries of playlist files (m3u, XSPF) that name library files: written by
                 // `baton catalog import-playlist` and by plugins (spotify's `import`).
                 rel("files", "Local files", FILES, None),
+                // Every entry in order, repeats included (`tracks` is the distinct set):
+                // `entries` of tracks, `file_entries` of library files (a playlist file's
+                // entries, by their position in the file).
+                list("entries", "Entries", "tracks"),
+                list("file_entries", "File entries", FILES),
             ],
         ),
     ]

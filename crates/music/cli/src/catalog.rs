@@ -19,9 +19,15 @@ pub enum CatalogCommand {
         #[arg(long)]
         json: bool,
     },
-    /// The records of a collection, by key.
+    /// The records of a collection, by key; with KEY, that one record, and a playlist with its
+    /// entries in order, repeats included.
     Show {
         collection: String,
+        /// One record: a playlist's entries are listed in order (position, track, artist -
+        /// title, duration, file); `--json`: {"collection", "key", "record", "playlist":
+        /// {"name", "property", "target", "entries": [{"position", "track", "title",
+        /// "artists", "duration_ms", "location", …}], "tracks", "repeated"} or null}.
+        key: Option<String>,
         /// `prop=value`, `prop~substring`, `prop>number`, `prop<number`, joined by `,` (and).
         #[arg(long = "where", value_name = "EXPR")]
         filter: Option<String>,
@@ -39,11 +45,29 @@ pub enum CatalogCommand {
     /// name; relations as the related keys joined with `;`. A cell starting with `=`, `+`,
     /// `-`, `@` or `'` gets a leading `'` (no formulas ride in through a name); `import`
     /// removes it. The drive-sync plugin writes the same bytes.
+    /// With `--format m3u|rekordbox`: one playlist (by key or name; give its collection first
+    /// when it is not in `playlists`) as an extended m3u or a Rekordbox XML, its entries in
+    /// order with repeats, to stdout or `--out FILE` (an existing file only with `--force`).
     Export {
         collection: String,
-        /// CSV output (the only format; required).
-        #[arg(long)]
+        /// The playlist, when the collection is named first.
+        playlist: Option<String>,
+        /// CSV output of a whole collection.
+        #[arg(long, conflicts_with = "format")]
         csv: bool,
+        /// A playlist as `m3u` (extended, UTF-8) or `rekordbox` (DJ_PLAYLISTS XML).
+        #[arg(long, value_name = "m3u|rekordbox")]
+        format: Option<String>,
+        /// Write to FILE instead of stdout.
+        #[arg(long, value_name = "FILE", requires = "format")]
+        out: Option<PathBuf>,
+        /// Replace FILE when it exists.
+        #[arg(long, requires = "out")]
+        force: bool,
+        /// JSON summary (with --out): {"collection", "key", "name", "format", "out", "entries",
+        /// "written", "without_file": [{"position", "track", …}]}.
+        #[arg(long, requires = "out")]
+        json: bool,
     },
     /// Upsert a CSV into a collection, in one transaction (all rows or none). Columns are
     /// property ids (display names are accepted too); lists and relations are joined with `;`;
@@ -148,6 +172,8 @@ impl CatalogCommand {
     /// The collection the command names, if any.
     fn collection_mut(&mut self) -> Option<&mut String> {
         match self {
+            // A playlist named alone (`export PLAYLIST --format m3u`) is no collection.
+            CatalogCommand::Export { playlist: None, format: Some(_), .. } => None,
             CatalogCommand::Show { collection, .. }
             | CatalogCommand::Export { collection, .. }
             | CatalogCommand::Import { collection, .. }
@@ -194,13 +220,31 @@ pub fn run(mut cmd: CatalogCommand, ctx: &baton_cli::Ctx) -> anyhow::Result<i32>
     }
     match cmd {
         CatalogCommand::Collections { json } => collections(ctx, &user, json),
-        CatalogCommand::Show { collection, filter, archived, limit, json } => {
+        CatalogCommand::Show { collection, key: Some(key), json, .. } => {
+            crate::playlist_export::show_one(&open(ctx)?, &user, &collection, &key, json)
+        }
+        CatalogCommand::Show { collection, key: None, filter, archived, limit, json } => {
             show(ctx, &user, collection, filter, archived, limit, json)
         }
         CatalogCommand::ImportPlaylist { files, dry_run, accept_shrink, json } => {
             crate::playlist_import::run(&mut open(ctx)?, &files, dry_run, accept_shrink, json)
         }
-        CatalogCommand::Export { collection, csv } => export(ctx, &user, collection, csv),
+        CatalogCommand::Export { collection, playlist, csv: _, format: Some(format), out, force, json } => {
+            let (collection, playlist) = match playlist {
+                Some(p) => (Some(collection), p),
+                None => (None, collection),
+            };
+            let opts = crate::playlist_export::ExportTo { format, out, force, json };
+            crate::playlist_export::export(&open(ctx)?, &user, collection.as_deref(), &playlist, &opts)
+        }
+        CatalogCommand::Export { collection, playlist, csv, .. } => {
+            if let Some(p) = playlist {
+                bail!(
+                    "export {collection} {p}: a playlist is exported with --format m3u|rekordbox; a whole collection with --csv"
+                );
+            }
+            export(ctx, &user, collection, csv)
+        }
         CatalogCommand::Import { collection, file, key, dry_run, json } => {
             import(ctx, &user, collection, file, key, dry_run, json)
         }
@@ -585,7 +629,7 @@ fn parse_cell(p: &Property, raw: &str) -> Result<Value, String> {
         Value::Array(raw.split(';').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.into())).collect())
     };
     Ok(match p.kind {
-        Kind::MultiSelect | Kind::Relation => list(),
+        Kind::MultiSelect | Kind::Relation | Kind::Entries => list(),
         Kind::Number => {
             if let Ok(i) = raw.parse::<i64>() {
                 Value::from(i)

@@ -8,6 +8,7 @@
 #![allow(rustdoc::invalid_html_tags)]
 pub mod catalog;
 pub mod fp;
+mod playlist_export;
 mod playlist_import;
 pub mod wiring;
 

@@ -50,10 +50,13 @@ fn import_one(
     let mut unmatched = Vec::new();
     let mut by_tail = 0;
     let mut seen = HashSet::new();
-    for e in &pl.entries {
+    // The matched entries in the file's order, repeats included, each at its place in the file.
+    let mut ordered: Vec<Value> = Vec::new();
+    for (i, e) in pl.entries.iter().enumerate() {
         match lib.find(&e.location) {
             Some((path, how)) => {
                 by_tail += usize::from(how == "tail");
+                ordered.push(json!({"track": path, "position": i + 1}));
                 if seen.insert(path.clone()) {
                     matched.push(path);
                 }
@@ -88,17 +91,21 @@ fn import_one(
     let old_set: HashSet<&str> = old.iter().map(String::as_str).collect();
     let added: Vec<&String> = matched.iter().filter(|k| !old_set.contains(k.as_str())).collect();
     let removed: Vec<&String> = if suspicious.is_some() { Vec::new() } else { gone.iter().collect() };
+    let counts = json!({"playlist_entries": ordered.len(), "playlist_tracks": matched.len(),
+        "playlist_items_repeated": ordered.len() - matched.len()});
     if !dry_run {
-        let rec = Record::new(
-            key.clone(),
-            json!({"name": name, "source": pl.format, "external_ids": [format!("file://{key}")], "files": links}),
-        );
-        cat.upsert(user, "playlists", &[rec])?;
+        let mut props =
+            json!({"name": name, "source": pl.format, "external_ids": [format!("file://{key}")], "files": links});
+        // Withheld by the shrink rule: the entries stay as they were, as the files do.
+        if suspicious.is_none() {
+            props["file_entries"] = Value::Array(ordered);
+        }
+        cat.upsert(user, "playlists", &[Record::new(key.clone(), props)])?;
     }
     let mut out = json!({
         "file": key, "key": key, "name": name, "format": pl.format, "encoding": pl.encoding,
         "entries": pl.entries.len(), "matched": matched.len(), "matched_by_tail": by_tail, "unmatched": unmatched,
-        "added": added, "removed": removed, "dry_run": dry_run,
+        "added": added, "removed": removed, "dry_run": dry_run, "counts": counts,
     });
     if pl.encoding == "windows-1252" {
         out["note"] = json!("not valid UTF-8: decoded as Windows-1252");

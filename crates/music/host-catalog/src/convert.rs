@@ -19,7 +19,9 @@ pub(crate) fn kind_to_wit(k: Kind) -> wit::PropertyKind {
         Kind::Select => wit::PropertyKind::Select,
         Kind::MultiSelect => wit::PropertyKind::MultiSelect,
         Kind::Url => wit::PropertyKind::Url,
-        Kind::Relation => wit::PropertyKind::Relation,
+        // The interface has no word for an ordered list with repeats: a plugin sees (and
+        // declares, by an id ending in `entries`) a relation.
+        Kind::Relation | Kind::Entries => wit::PropertyKind::Relation,
     }
 }
 
@@ -107,7 +109,10 @@ pub(crate) fn file_relations(cat: &Catalog, access: &Access, collection: &str) -
         .schema(access, collection)
         .map_err(error)?
         .into_iter()
-        .filter(|p| p.kind == Kind::Relation && p.target.as_deref() == Some(baton_catalog::schema::FILES))
+        .filter(|p| {
+            matches!(p.kind, Kind::Relation | Kind::Entries)
+                && p.target.as_deref() == Some(baton_catalog::schema::FILES)
+        })
         .map(|p| p.id)
         .collect())
 }
@@ -174,9 +179,12 @@ pub(crate) fn parse_records(
             for item in items.iter_mut() {
                 let slot = match item {
                     Value::String(s) => s,
-                    Value::Object(o) => match o.get_mut("key") {
-                        Some(Value::String(s)) => s,
-                        _ => continue,
+                    // A link `{"key", …}`, or an entry `{"track", "position"}`.
+                    Value::Object(o) => match o.contains_key("key").then_some("key").unwrap_or("track") {
+                        field => match o.get_mut(field) {
+                            Some(Value::String(s)) => s,
+                            _ => continue,
+                        },
                     },
                     _ => continue,
                 };

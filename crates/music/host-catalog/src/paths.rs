@@ -97,8 +97,20 @@ impl Files {
         }
         for prop in file_props {
             if let Some(Value::Array(items)) = rec.props.get_mut(prop) {
-                *items =
-                    items.iter().filter_map(|v| v.as_str().and_then(|k| self.guest(k)).map(Value::String)).collect();
+                // Keys of a relation, or entries `{"track", "position"}` of a list: each by its
+                // guest path, and one outside the grants left out.
+                *items = items
+                    .iter()
+                    .filter_map(|v| match v {
+                        Value::Object(o) => {
+                            let guest = o.get("track").and_then(Value::as_str).and_then(|k| self.guest(k))?;
+                            let mut o = o.clone();
+                            o.insert("track".into(), Value::String(guest));
+                            Some(Value::Object(o))
+                        }
+                        _ => v.as_str().and_then(|k| self.guest(k)).map(Value::String),
+                    })
+                    .collect();
                 if items.is_empty() {
                     rec.props.remove(prop);
                 }

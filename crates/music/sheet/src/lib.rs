@@ -14,12 +14,15 @@ use std::io::Write;
 
 use serde_json::Value;
 
-/// A value as one display field: lists joined with `;`, null as the empty string.
+/// A value as one display field: lists joined with `;`, null as the empty string; an entry of a
+/// playlist (`{"track", "position"}`) as its track's key, so a list of entries is its keys in
+/// order, repeats included.
 pub fn cell(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
         Value::Array(a) => a.iter().map(cell).collect::<Vec<_>>().join(";"),
+        Value::Object(o) if o.get("track").is_some_and(Value::is_string) => cell(&o["track"]),
         other => other.to_string(),
     }
 }

@@ -52,9 +52,9 @@ pub const SEARCH_INDEXES: &str = "task_search_";
 /// The catalog's `cat_*` tables.
 pub const CATALOG: Domain = Domain {
     name: "catalog",
-    sqlite: migrations!("sqlite", "catalog": "0001_catalog"),
+    sqlite: migrations!("sqlite", "catalog": "0001_catalog", "0002_entries"),
     sqlite_legacy: Legacy::None,
-    postgres: migrations!("postgres", "catalog": "0001_catalog", "0002_owners"),
+    postgres: migrations!("postgres", "catalog": "0001_catalog", "0002_owners", "0003_entries"),
     postgres_legacy: Legacy::Table("baton_catalog_schema"),
     copy: CopyRules {
         stays: &[],
@@ -118,6 +118,7 @@ mod tests {
     const SHIPPED: &[(&str, &str)] = &[
         ("postgres/catalog/0001_catalog.sql", "9229fffbe48e1911b0256f3d924edbaf078020cc5ee23abad33343f142a51ee2"),
         ("postgres/catalog/0002_owners.sql", "aab232ed4c8d2ee3bdebd64884ba79374a60cdc3b7e46da9f5703068fe1367ce"),
+        ("postgres/catalog/0003_entries.sql", "1b37a251f15e3bf35fe8d7eea059db7616322ffc8b1fb53ff7a8b3edb32e52ed"),
         ("postgres/ledger/0001_ledger.sql", "d28ce6f40d07409060464b3b61e90fc640079eacc4baab7096002289f6ca82b2"),
         ("postgres/ledger/0002_shared_claims.sql", "1d262b42ed57160fce2152a3467490da3ca9c649f9614b7c2ee9dbd629ee988f"),
         ("postgres/ledger/0003_stats.sql", "32a5f66f64ef9d5e9d46065519e45afbdb63450f58b41b89f49db053e6985f67"),
@@ -126,6 +127,7 @@ mod tests {
         ("postgres/ledger/0006_task_search.sql", "d522a88c41e524118e21960b862899e8f037bc475b1a96b64a754a691b03c6df"),
         ("postgres/ledger/0007_task_order.sql", "4f11843f6d26902e121c38da8ac185d520221b4ff93f0691bea325b60b224fd3"),
         ("sqlite/catalog/0001_catalog.sql", "3f23764102409bec5e26bf025ca8d20340b4f2edf887f2c6ead1349f725bc0c1"),
+        ("sqlite/catalog/0002_entries.sql", "59035029dda4f2d81878418f20ad91bce57e0b01eb6504f16e1ab69ba220776e"),
         ("sqlite/fp/0001_library.sql", "46d27d8143fccc8edc6ed0f430725c4b6b72c1c932e523e5a2c35dbfaef3bab3"),
         ("sqlite/ledger/0001_tasks.sql", "256cf05c810b507ff06aab7ffbb50a0a5e65f372bd0d8f1c51fd581588501c15"),
         ("sqlite/ledger/0002_claim_runs.sql", "22de319270492caa2d8e46cef66f6bf09d09e42d7cd351e4db2a3337d6680ea8"),

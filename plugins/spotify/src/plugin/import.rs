@@ -58,7 +58,17 @@ pub(super) fn import(params: params::Import) -> Result<Value, Fail> {
     all_keys.extend(name_key.values().map(String::as_str));
     let local_tracks = link_local_tracks(&tracks, &records.key_of)?;
     let skipped = skipped_inputs(&files);
+    // Every playlist this import read, the account's and the playlist files: distinct
+    // (playlist, track) pairs, every entry, and the repeats.
+    let file_count = |k: &str| playlist_files.iter().map(|r| r["counts"][k].as_u64().unwrap_or(0)).sum::<u64>();
+    let counts = json!({
+        "playlists": playlists.len() + playlist_files.len(),
+        "playlist_tracks": members.count as u64 + file_count("playlist_tracks"),
+        "playlist_entries": members.entries as u64 + file_count("playlist_entries"),
+        "playlist_items_repeated": members.repeated as u64 + file_count("playlist_items_repeated"),
+    });
     let result = json!({
+        "counts": counts,
         "files": files,
         "skipped_total": skipped.len(),
         "skipped": skipped,
@@ -177,6 +187,10 @@ pub(super) fn write_tracks<'a>(
 #[derive(Default)]
 pub(super) struct Memberships {
     pub(super) count: usize,
+    /// Playlists' entries in order, repeats included (`counts.playlist_entries`), and the
+    /// entries beyond the first of a track on a list (`counts.playlist_items_repeated`).
+    pub(super) entries: usize,
+    pub(super) repeated: usize,
     pub(super) changes: Vec<Value>,
     pub(super) suspicious: Vec<Value>,
     pub(super) written: u64,
@@ -215,6 +229,9 @@ pub(super) fn write_playlists(
             .unwrap_or_default();
         // Each export in turn, oldest first, under the shrink rule.
         let mut cur = old.clone();
+        // The newest export's rows in order, repeats included: the playlist's entries, unless
+        // the shrink rule withheld that export (then the entries stay as they were).
+        let mut entries: Option<Vec<String>> = None;
         for e in exports_of {
             let mut seen = HashSet::new();
             let read: logic::Links = e
@@ -225,6 +242,10 @@ pub(super) fn write_playlists(
                 .filter(|(k, _)| seen.insert(k.clone()))
                 .collect();
             let (next, shrink) = logic::apply_export(&cur, &read, accept_shrink);
+            entries = match shrink {
+                None => Some(e.snapshot.rows.iter().filter_map(key_of_row).collect()),
+                Some(_) => None,
+            };
             if let Some(s) = shrink {
                 host::log(Level::Warn, &format!("{}: playlist `{name}`: {}", e.path, s.reason));
                 out.suspicious.push(json!({"playlist": name, "path": e.path, "before": s.before, "read": s.read,
@@ -245,7 +266,15 @@ pub(super) fn write_playlists(
         }
         // `"added_at": null`: unknown, never the time of this import.
         let links: Vec<Value> = cur.iter().map(|(k, a)| json!({"key": k, "added_at": a})).collect();
-        playlist_recs.push(json!({"key": pkey, "props": {"name": name, "source": "spotify", "tracks": links}}));
+        let mut props = json!({"name": name, "source": "spotify", "tracks": links});
+        if let Some(list) = entries {
+            let distinct: HashSet<&str> = list.iter().map(String::as_str).collect();
+            out.entries += list.len();
+            out.repeated += list.len() - distinct.len();
+            props["entries"] =
+                list.iter().enumerate().map(|(i, k)| json!({"track": k, "position": i + 1})).collect::<Value>();
+        }
+        playlist_recs.push(json!({"key": pkey, "props": props}));
     }
     out.written += upsert("playlists", &playlist_recs)?;
     Ok(())

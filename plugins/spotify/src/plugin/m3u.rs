@@ -28,22 +28,39 @@ pub(super) fn m3u(p: params::Paged) -> Result<Value, Fail> {
     // ("Chill" and "chill") two file names are one file: the later playlist takes " (2)".
     let mut taken: HashSet<String> = HashSet::new();
     for (pkey, name) in spotify_playlists()? {
-        let links = catalog::links("playlists", &pkey, "tracks")
-            .map_err(|e| cat_err(&format!("reading playlist `{name}`"), e))?;
+        // Every entry in order, repeats included (`entries`); a playlist imported before
+        // entries existed has only its distinct `tracks`.
+        let rec = get("playlists", &pkey)?;
+        let listed: Vec<String> = rec
+            .as_ref()
+            .and_then(|r| props(r).get("entries").and_then(Value::as_array).cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|e| e.get("track").and_then(Value::as_str).map(str::to_string))
+            .collect();
+        let keys: Vec<String> = if listed.is_empty() {
+            catalog::links("playlists", &pkey, "tracks")
+                .map_err(|e| cat_err(&format!("reading playlist `{name}`"), e))?
+                .into_iter()
+                .map(|l| l.key)
+                .collect()
+        } else {
+            listed
+        };
         let mut entries = Vec::new();
-        for l in links {
-            let rec = match cache.get(&l.key) {
+        for key in keys {
+            let rec = match cache.get(&key) {
                 Some(r) => r.clone(),
                 None => {
-                    let r = get("tracks", &l.key)?;
-                    cache.insert(l.key.clone(), r.clone());
+                    let r = get("tracks", &key)?;
+                    cache.insert(key.clone(), r.clone());
                     r
                 }
             };
             let Some(rec) = rec else { continue };
             let tp = props(&rec);
             // a linked file deleted since is no file
-            let file = local_file(&l.key).filter(|f| Path::new(f).exists());
+            let file = local_file(&key).filter(|f| Path::new(f).exists());
             let path = match &file {
                 None => None,
                 Some(f) => {
@@ -66,7 +83,7 @@ pub(super) fn m3u(p: params::Paged) -> Result<Value, Fail> {
                 uri: strings(tp.get("external_ids"))
                     .into_iter()
                     .find(|i| i.starts_with("spotify:"))
-                    .unwrap_or_else(|| l.key.clone()),
+                    .unwrap_or_else(|| key.clone()),
             });
         }
         let text = logic::m3u_text(&entries);

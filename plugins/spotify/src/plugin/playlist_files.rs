@@ -37,7 +37,10 @@ pub(super) fn import_playlist_files(
         let mut seen = HashSet::new();
         let mut unmatched = Vec::new();
         let mut by_tail = 0;
-        for e in &pl.entries {
+        // The matched entries in the file's order, repeats included, each at its place in the
+        // file (an unmatched entry leaves its place empty).
+        let mut ordered: Vec<Value> = Vec::new();
+        for (i, e) in pl.entries.iter().enumerate() {
             let found = lib.find(&e.location).filter(|(_, how)| *how == "path").or_else(|| {
                 // An absolute path another program wrote is a host path: the same file by its
                 // guest path, when it lies in a grant.
@@ -47,6 +50,7 @@ pub(super) fn import_playlist_files(
             match found.or_else(|| lib.find(&e.location)) {
                 Some((path, how)) => {
                     by_tail += usize::from(how == "tail");
+                    ordered.push(json!({"track": path, "position": i + 1}));
                     if seen.insert(path.clone()) {
                         read.push((path, None));
                     }
@@ -58,6 +62,7 @@ pub(super) fn import_playlist_files(
             .map(|l| l.into_iter().map(|l| (l.key, None)).collect())
             .unwrap_or_default();
         let (next, shrink) = logic::apply_export(&old, &read, accept_shrink);
+        let withheld = shrink.is_some();
         if let Some(s) = shrink {
             host::log(Level::Warn, &format!("{shown}: playlist `{name}`: {}", s.reason));
             suspicious
@@ -74,11 +79,18 @@ pub(super) fn import_playlist_files(
             changes.push(json!({"playlist": name, "path": shown, "added": added, "removed": removed}));
         }
         let files: Vec<&str> = next.iter().map(|(k, _)| k.as_str()).collect();
-        recs.push(json!({"key": key, "props": {"name": name, "source": pl.format, "external_ids": [format!("file://{key}")], "files": files}}));
+        let counts = json!({"playlist_entries": ordered.len(), "playlist_tracks": read.len(),
+            "playlist_items_repeated": ordered.len() - read.len()});
+        let mut props = json!({"name": name, "source": pl.format, "external_ids": [format!("file://{key}")], "files": files});
+        // Withheld by the shrink rule: the entries stay as they were, as the files do.
+        if !withheld {
+            props["file_entries"] = Value::Array(ordered);
+        }
+        recs.push(json!({"key": key, "props": props}));
         let total = unmatched.len();
         unmatched.truncate(UNMATCHED_SHOWN);
         let mut report = json!({"path": shown, "key": key, "name": name, "format": pl.format, "encoding": pl.encoding,
-            "entries": pl.entries.len(), "matched": read.len(), "matched_by_tail": by_tail, "unmatched": unmatched, "unmatched_total": total});
+            "entries": pl.entries.len(), "matched": read.len(), "matched_by_tail": by_tail, "unmatched": unmatched, "unmatched_total": total, "counts": counts});
         if pl.encoding == "windows-1252" {
             report["note"] = json!("not valid UTF-8: decoded as Windows-1252");
         }

@@ -28,6 +28,7 @@ impl Catalog {
         }
         let coll_owner = tx.query_one("SELECT owner FROM cat_collections WHERE name = ?1", vals![collection])?.text(0);
         for spec in props {
+            let spec = &PropertySpec { kind: schema::declared_kind(spec), ..spec.clone() };
             if !schema::valid_id(&spec.id) {
                 return Err(CatalogError::Schema {
                     collection: collection.into(),
@@ -45,7 +46,7 @@ impl Catalog {
                     actor,
                 });
             }
-            if spec.kind == Kind::Relation
+            if matches!(spec.kind, Kind::Relation | Kind::Entries)
                 && let Some(t) = &spec.target
                 && t != FILES
                 && !collection_exists(&tx, t)?
@@ -103,6 +104,12 @@ impl Catalog {
                 detail: format!("`{id}` is a relation; unlink its records instead of removing it"),
             });
         }
+        if prop.kind == Kind::Entries {
+            return Err(CatalogError::Schema {
+                collection: collection.into(),
+                detail: format!("`{id}` is a list of entries; write an empty list to a record instead of removing it"),
+            });
+        }
         tx.execute("UPDATE cat_properties SET archived = 1 WHERE collection = ?1 AND id = ?2", vals![collection, id])?;
         log_change(&tx, collection, None, "remove_property", &actor, &json!({"property": id, "name": prop.name}))?;
         bump(&tx, collection)?;
@@ -135,6 +142,10 @@ pub(super) fn ensure_property(
         )?
         .map(|r| (r.text(0), r.int(1)));
     if let Some((kind, archived)) = existing {
+        if kind == Kind::Text.as_str() && spec.kind == Kind::Entries {
+            // A catalog from before entries had a kind: the list kept as JSON text moves in.
+            return entries_from_text(tx, collection, spec, owner);
+        }
         if kind != spec.kind.as_str() {
             return Err(CatalogError::Schema {
                 collection: collection.into(),
@@ -154,10 +165,10 @@ pub(super) fn ensure_property(
         }
         return Ok(());
     }
-    if spec.kind == Kind::Relation && spec.target.is_none() {
+    if matches!(spec.kind, Kind::Relation | Kind::Entries) && spec.target.is_none() {
         return Err(CatalogError::Schema {
             collection: collection.into(),
-            detail: format!("relation `{}` needs a target collection", spec.id),
+            detail: format!("{} `{}` needs a target collection", spec.kind.as_str(), spec.id),
         });
     }
     let pos = tx.query_one("SELECT count(*) FROM cat_properties WHERE collection = ?1", vals![collection])?.int(0);
@@ -189,6 +200,56 @@ pub(super) fn ensure_property(
             &json!({"property": inv, "kind": "relation", "inverse_of": format!("{collection}.{}", spec.id)}),
         )?;
     }
+    Ok(())
+}
+
+/// The migration of a list kept as text: `spec` (an entries list) was declared before as a
+/// text property holding the list as JSON (`[{"track", "position"}]`, as the djay plugin wrote
+/// playlists' entries before issue 81). Each record's value moves into `cat_entries` and leaves
+/// its properties, and the property becomes an entries list. A value that is not such a list
+/// stays in the record's properties as it was (nothing is lost) and is logged.
+fn entries_from_text(tx: &Db, collection: &str, spec: &PropertySpec, owner: &str) -> Result<()> {
+    let target = spec.target.clone().unwrap_or_default();
+    let rows = tx.query("SELECT key, props FROM cat_records WHERE collection = ?1 ORDER BY key", vals![collection])?;
+    let (mut moved, mut kept) = (0u64, 0u64);
+    for r in rows {
+        let (key, text) = (r.text(0), r.text(1));
+        let Ok(mut props) = serde_json::from_str::<Map<String, Value>>(&text) else { continue };
+        let Some(value) = props.get(&spec.id).cloned() else { continue };
+        let parsed = value.as_str().and_then(|t| serde_json::from_str::<Value>(t).ok()).map(|v| parse_entries(&v));
+        let Some(Ok(list)) = parsed else {
+            kept += 1;
+            tracing::warn!(collection, key, property = %spec.id, "not a JSON list of entries: kept as text");
+            continue;
+        };
+        for e in &list {
+            tx.execute(
+                "INSERT INTO cat_entries (collection, key, property, position, target, target_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (collection, key, property, position) DO NOTHING",
+                vals![collection, &key, &spec.id, e.position, &target, &e.key],
+            )?;
+        }
+        props.remove(&spec.id);
+        let new = serde_json::to_string(&props).unwrap_or(text);
+        tx.execute(
+            "UPDATE cat_records SET props = ?3, bytes = ?4 WHERE collection = ?1 AND key = ?2",
+            vals![collection, &key, &new, new.len() as i64],
+        )?;
+        moved += 1;
+    }
+    tx.execute(
+        "UPDATE cat_properties SET kind = ?3, target = ?4 WHERE collection = ?1 AND id = ?2",
+        vals![collection, &spec.id, Kind::Entries.as_str(), &target],
+    )?;
+    log_change(
+        tx,
+        collection,
+        None,
+        "migrate_property",
+        owner,
+        &json!({"property": spec.id, "from": "text", "to": "entries", "records": moved, "kept_as_text": kept}),
+    )?;
+    bump(tx, collection)?;
     Ok(())
 }
 

@@ -149,6 +149,7 @@ impl Schema {
 
 mod changes;
 mod definitions;
+mod entries;
 mod files;
 mod links;
 mod matching;
@@ -158,6 +159,8 @@ mod views;
 
 use changes::*;
 use definitions::*;
+pub use entries::Entry;
+use entries::*;
 use links::*;
 use records::*;
 

@@ -26,6 +26,11 @@ impl Catalog {
                 if !keys.is_empty() {
                     out.props.insert(p.id.clone(), Value::Array(keys));
                 }
+            } else if p.kind == Kind::Entries {
+                let list = stored_entries(&self.db, &schema.collection, &out.key, &p.id)?;
+                if !list.is_empty() {
+                    out.props.insert(p.id.clone(), entries_value(list.into_iter().map(|e| (e.key, e.position))));
+                }
             } else if let Some(v) = all.remove(&p.id) {
                 if !p.archived {
                     out.props.insert(p.id.clone(), v);
@@ -77,17 +82,35 @@ impl Catalog {
             }
             rel.push(by_key);
         }
+        // Per entries property (schema order): key -> its entries, in position order.
+        let mut lists: Vec<HashMap<String, Vec<(String, i64)>>> = Vec::new();
+        for p in schema.props.iter().filter(|p| p.kind == Kind::Entries) {
+            let mut by_key: HashMap<String, Vec<(String, i64)>> = HashMap::new();
+            for r in self.db.query(
+                "SELECT key, target_key, position FROM cat_entries
+                 WHERE collection = ?1 AND key > ?2 AND key <= ?3 AND property = ?4 ORDER BY key, position",
+                vals![&schema.collection, after, &last, &p.id],
+            )? {
+                by_key.entry(r.text(0)).or_default().push((r.text(1), r.int(2)));
+            }
+            lists.push(by_key);
+        }
         let mut out = Vec::with_capacity(rows.len());
         for (key, props) in rows {
             let mut all: Map<String, Value> = serde_json::from_str(&props).unwrap_or_default();
             let mut rec = RecordOut { key, props: Map::new(), archived: Map::new() };
-            let mut r = 0;
+            let (mut r, mut l) = (0, 0);
             for p in &schema.props {
                 if p.kind == Kind::Relation {
                     if let Some(keys) = rel[r].remove(&rec.key) {
                         rec.props.insert(p.id.clone(), Value::Array(keys));
                     }
                     r += 1;
+                } else if p.kind == Kind::Entries {
+                    if let Some(list) = lists[l].remove(&rec.key) {
+                        rec.props.insert(p.id.clone(), entries_value(list));
+                    }
+                    l += 1;
                 } else if let Some(v) = all.remove(&p.id) {
                     if !p.archived {
                         rec.props.insert(p.id.clone(), v);

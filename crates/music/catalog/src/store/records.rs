@@ -85,13 +85,14 @@ impl Catalog {
             batch_keys: records.iter().map(|r| r.key.as_str()).collect(),
         };
         let mut seen = HashSet::new();
-        // Link targets found to exist in this call, by property: each is looked up once.
-        let mut known_targets: HashMap<&str, HashSet<String>> = HashMap::new();
+        // Link and entry targets found to exist in this call, by collection: each is looked up
+        // once.
+        let mut known_targets: HashMap<String, HashSet<String>> = HashMap::new();
         for rec in records {
             if !seen.insert(rec.key.as_str()) {
                 return Err(malformed(collection, &rec.key, "the key appears twice in one batch"));
             }
-            let (values, links) = validate(&schema, rec, &actor, user)?;
+            let (values, links, entries) = validate(&schema, rec, &actor, user)?;
             let old: Option<(String, String)> = tx
                 .query_opt(
                     "SELECT props, owner FROM cat_records WHERE collection = ?1 AND key = ?2",
@@ -103,7 +104,16 @@ impl Catalog {
                 None => Map::new(),
             };
             let (merged, diff) = merged_with(&old_props, values);
-            let link_diff = self.relink(&tx, &call, &rec.key, &links, old.is_none(), &mut known_targets, &mut usage)?;
+            let mut link_diff =
+                self.relink(&tx, &call, &rec.key, &links, old.is_none(), &mut known_targets, &mut usage)?;
+            link_diff.extend(self.rewrite_entries(
+                &tx,
+                &call,
+                &rec.key,
+                &entries,
+                old.is_none(),
+                &mut known_targets,
+            )?);
             let change =
                 Delta { old: old.as_ref().map(|(_, owner)| owner.as_str()), old_props: &old_props, diff, link_diff };
             match store_record(&tx, &call, &rec.key, &merged, change, &mut usage)? {
@@ -131,14 +141,14 @@ impl Catalog {
 }
 
 /// One upsert call's fixed parts, which each record's steps read.
-struct Call<'a> {
-    access: &'a Access,
-    collection: &'a str,
-    schema: &'a Schema,
-    actor: &'a str,
-    at: &'a str,
+pub(super) struct Call<'a> {
+    pub(super) access: &'a Access,
+    pub(super) collection: &'a str,
+    pub(super) schema: &'a Schema,
+    pub(super) actor: &'a str,
+    pub(super) at: &'a str,
     /// Keys of this batch, so a relation may point at a record of the same batch.
-    batch_keys: HashSet<&'a str>,
+    pub(super) batch_keys: HashSet<&'a str>,
 }
 
 /// What one record's upsert changes: its owner before (`None`: the record is new), its
@@ -182,14 +192,14 @@ impl Catalog {
     /// target exists (in this batch, or in its collection, which the writer must be able to
     /// read); returns the links' changes by property.
     #[allow(clippy::too_many_arguments)]
-    fn relink<'s>(
+    fn relink(
         &self,
         tx: &Db,
-        call: &Call<'s>,
+        call: &Call<'_>,
         key: &str,
         links: &[(String, Vec<LinkIn>)],
         fresh: bool,
-        known_targets: &mut HashMap<&'s str, HashSet<String>>,
+        known_targets: &mut HashMap<String, HashSet<String>>,
         usage: &mut Usage,
     ) -> Result<Map<String, Value>> {
         let (collection, schema, actor) = (call.collection, call.schema, call.actor);
@@ -204,12 +214,12 @@ impl Catalog {
             }
             for t in targets {
                 if (target == collection && call.batch_keys.contains(t.key.as_str()))
-                    || known_targets.get(p.id.as_str()).is_some_and(|k| k.contains(&t.key))
+                    || known_targets.get(&target).is_some_and(|k| k.contains(&t.key))
                 {
                     continue;
                 }
                 if self.record_exists(tx, &target, &t.key)? {
-                    known_targets.entry(p.id.as_str()).or_default().insert(t.key.clone());
+                    known_targets.entry(target.clone()).or_default().insert(t.key.clone());
                 } else {
                     return Err(CatalogError::MissingTarget {
                         collection: collection.into(),
@@ -281,21 +291,20 @@ fn store_record(
     }
 }
 
+/// What [`validate`] returns: the plain values (canonical form), the relation lists and the
+/// entries lists, by property.
+pub(super) type Checked = (Vec<(String, Value)>, Vec<(String, Vec<LinkIn>)>, Vec<(String, Vec<EntryIn>)>);
+
 /// Checks one record against the schema and the writer's rights; returns the plain values
-/// (canonical form) and the relation lists.
-#[allow(clippy::type_complexity)]
-pub(super) fn validate(
-    schema: &Schema,
-    rec: &Record,
-    actor: &str,
-    user: bool,
-) -> Result<(Vec<(String, Value)>, Vec<(String, Vec<LinkIn>)>)> {
+/// (canonical form), the relation lists and the entries lists.
+pub(super) fn validate(schema: &Schema, rec: &Record, actor: &str, user: bool) -> Result<Checked> {
     let c = schema.collection.as_str();
     if rec.key.is_empty() || rec.key.len() > MAX_KEY || rec.key.chars().any(char::is_control) {
         return Err(malformed(c, &rec.key, &format!("a key is 1 to {MAX_KEY} bytes without control characters")));
     }
     let mut values = Vec::new();
     let mut links = Vec::new();
+    let mut entries = Vec::new();
     for (id, v) in &rec.props {
         let p = schema.get(id).filter(|p| !p.archived).ok_or_else(|| unknown(schema, &rec.key, id))?;
         if !user && p.owner != actor && p.owner != CORE && p.owner != USER {
@@ -314,6 +323,10 @@ pub(super) fn validate(
             kind: p.kind.as_str(),
             detail,
         };
+        if p.kind == Kind::Entries {
+            entries.push((id.clone(), parse_entries(v).map_err(bad)?));
+            continue;
+        }
         if p.kind == Kind::Relation {
             if !p.stored {
                 let other = format!("{}.{}", p.target.as_deref().unwrap_or("?"), p.inverse.as_deref().unwrap_or("?"));
@@ -368,7 +381,7 @@ pub(super) fn validate(
         let canon = if v.is_null() { Value::Null } else { check_value(p, v).map_err(bad)? };
         values.push((id.clone(), canon));
     }
-    Ok((values, links))
+    Ok((values, links, entries))
 }
 
 /// A value in its canonical form for the property's kind, or why it is not one.
@@ -422,7 +435,7 @@ pub(super) fn check_value(p: &Property, v: &Value) -> std::result::Result<Value,
                 .map(Value::Array),
             _ => Err(format!("expected a list of strings, got {v}")),
         },
-        Kind::Relation => Err("relations are handled apart".into()),
+        Kind::Relation | Kind::Entries => Err("relations and entries are handled apart".into()),
     }
 }
 

@@ -64,6 +64,8 @@ on_both_backends!(
     upserted_links_carry_their_match_method,
     schema_changes_by_another_connection_are_seen,
     upsert_many_is_all_or_nothing,
+    playlist_entries_keep_order_and_repeats_without_a_cap,
+    entries_kept_as_text_move_into_the_list,
 );
 
 /// `upsert_many`: several collections in one transaction. A batch refused after earlier ones
@@ -607,4 +609,119 @@ fn concurrent_writers_never_make_changes_since_skip_a_change_on_postgres() {
         cat.query(&Access::user(), "tracks", &Filter::default(), false, None, 10_000).unwrap().records.len(),
         2 * BATCHES * 3
     );
+}
+
+/// Issue 81: a playlist is an ordered list that may repeat a track. The core `playlists` keep
+/// `entries` (one row per entry, positions from 1) beside the distinct `tracks`; an unchanged
+/// list writes nothing; a list of 20,000 entries (twice and more the 64 KiB
+/// a text value holds) is kept whole; an entry naming a missing track refuses the batch; the
+/// list reads back in `get`, in a page of `query`, through `entries`, and as a playlist view.
+fn playlist_entries_keep_order_and_repeats_without_a_cap(st: &State) {
+    let mut cat = st.open();
+    let u = Access::user();
+    let schema = cat.schema(&u, "playlists").unwrap();
+    let kinds: Vec<(&str, Kind, Option<&str>)> = schema
+        .iter()
+        .filter(|p| p.kind == Kind::Entries)
+        .map(|p| (p.id.as_str(), p.kind, p.target.as_deref()))
+        .collect();
+    assert_eq!(kinds, [("entries", Kind::Entries, Some("tracks")), ("file_entries", Kind::Entries, Some("files"))]);
+    let tracks: Vec<Record> =
+        (0..1000).map(|i| track(&format!("t{i}"), &format!("Song {i}"), &["A"], 200_000)).collect();
+    cat.upsert(&u, "tracks", &tracks).unwrap();
+    let set = json!({"name": "Set", "tracks": ["t1", "t2"], "entries": ["t1", "t2", "t1"]});
+    let r = cat.upsert(&u, "playlists", &[Record::new("p1", set.clone())]).unwrap();
+    assert_eq!((r.inserted, r.updated, r.unchanged), (1, 0, 0));
+    let p1 = cat.get(&u, "playlists", "p1", false).unwrap().unwrap();
+    assert_eq!(p1.props["tracks"], json!(["t1", "t2"]));
+    assert_eq!(
+        p1.props["entries"],
+        json!([{"track": "t1", "position": 1}, {"track": "t2", "position": 2}, {"track": "t1", "position": 3}])
+    );
+    // The same list again, written as objects this time: unchanged, nothing logged.
+    let seq = cat.last_seq().unwrap();
+    let objects = json!({"name": "Set", "tracks": ["t1", "t2"], "entries": p1.props["entries"]});
+    let r = cat.upsert(&u, "playlists", &[Record::new("p1", objects)]).unwrap();
+    assert_eq!((r.inserted, r.updated, r.unchanged), (0, 0, 1));
+    assert_eq!(cat.last_seq().unwrap(), seq);
+    // 20,000 entries cycling over 1,000 tracks: every one kept, in order.
+    let long: Vec<String> = (0..20_000).map(|i| format!("t{}", i % 1000)).collect();
+    assert!(json!(long).to_string().len() > 2 * (64 << 10));
+    let r = cat.upsert(&u, "playlists", &[Record::new("p2", json!({"name": "Long", "entries": long}))]).unwrap();
+    assert_eq!(r.inserted, 1);
+    let got = cat.entries(&u, "playlists", "p2", "entries").unwrap().unwrap();
+    assert_eq!(got.len(), 20_000);
+    assert!(got.iter().enumerate().all(|(i, e)| e.position == i as i64 + 1 && e.track == format!("t{}", i % 1000)));
+    let page = cat.query(&u, "playlists", &Filter::default(), false, None, 10).unwrap();
+    assert_eq!(page.records.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(), ["p1", "p2"]);
+    assert_eq!(page.records[0].props["entries"], p1.props["entries"]);
+    assert_eq!(page.records[1].props["entries"].as_array().unwrap().len(), 20_000);
+    let view = cat.playlist_view(&u, "playlists", "p1").unwrap().unwrap();
+    assert_eq!((view.entries.len(), view.tracks, view.repeated), (3, 2, 1));
+    assert_eq!(view.entries[2].title.as_deref(), Some("Song 1"));
+    assert_eq!(cat.find_playlist(&u, None, "Long").unwrap(), ("playlists".to_string(), "p2".to_string()));
+    // A changed order is an update whose change names the counts; a missing track refuses.
+    let r = cat.upsert(&u, "playlists", &[Record::new("p1", json!({"entries": ["t2", "t1"]}))]).unwrap();
+    assert_eq!(r.updated, 1);
+    let h = cat.history(&u, "playlists", "p1").unwrap();
+    assert_eq!(h.last().unwrap().detail["links"]["entries"], json!({"entries": [3, 2]}));
+    let e = cat.upsert(&u, "playlists", &[Record::new("p1", json!({"entries": ["t1", "nope"]}))]).unwrap_err();
+    assert!(matches!(e, CatalogError::MissingTarget { ref target_key, .. } if target_key == "nope"), "{e}");
+    let e = cat
+        .upsert(
+            &u,
+            "playlists",
+            &[Record::new("p1", json!({"entries": [{"track": "t1", "position": 2}, {"track": "t2", "position": 2}]}))],
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("position 2 is given twice"), "{e}");
+    assert_eq!(cat.entries(&u, "playlists", "p1", "entries").unwrap().unwrap().len(), 2);
+    all_seqs_contiguous(&cat);
+}
+
+/// A catalog from before issue 81 kept a plugin playlist's entries as JSON text in a text
+/// property. Declared again as entries (a plugin declares a relation whose id ends in
+/// `entries`), every value moves into the list, the property becomes `entries`, a value that
+/// is no list stays as it was, and a plugin sees the property as a relation.
+fn entries_kept_as_text_move_into_the_list(st: &State) {
+    let mut cat = st.open();
+    let dj = plugin("djay", &[], &[]);
+    let text = |id: &str, kind: Kind| PropertySpec {
+        id: id.into(),
+        name: None,
+        kind,
+        target: None,
+        inverse: None,
+        integer: false,
+    };
+    cat.ensure_collection(&dj, "djay.tracks", &[text("title", Kind::Text)]).unwrap();
+    cat.ensure_collection(&dj, "djay.lists", &[text("name", Kind::Text), text("entries", Kind::Text)]).unwrap();
+    cat.upsert(&dj, "djay.tracks", &[Record::new("a", json!({"title": "A"})), Record::new("b", json!({"title": "B"}))])
+        .unwrap();
+    let old = json!([{"track": "a", "position": 1}, {"track": "b", "position": 2}, {"track": "a", "position": 3}]);
+    cat.upsert(
+        &dj,
+        "djay.lists",
+        &[
+            Record::new("l1", json!({"name": "One", "entries": old.to_string()})),
+            Record::new("l2", json!({"name": "Two", "entries": "not a list"})),
+        ],
+    )
+    .unwrap();
+    let rel = PropertySpec { target: Some("djay.tracks".into()), ..text("entries", Kind::Relation) };
+    cat.ensure_collection(&dj, "djay.lists", &[text("name", Kind::Text), rel.clone()]).unwrap();
+    let p = cat.schema(&dj, "djay.lists").unwrap().into_iter().find(|p| p.id == "entries").unwrap();
+    assert_eq!((p.kind, p.target.as_deref()), (Kind::Entries, Some("djay.tracks")));
+    assert_eq!(cat.get(&dj, "djay.lists", "l1", false).unwrap().unwrap().props["entries"], old);
+    let kept = cat.get(&dj, "djay.lists", "l2", false).unwrap().unwrap();
+    assert!(kept.props.get("entries").is_none(), "{kept:?}");
+    // Declared again: nothing more to move; the same list upserted is unchanged.
+    cat.ensure_collection(&dj, "djay.lists", &[rel]).unwrap();
+    let r = cat
+        .upsert(&dj, "djay.lists", &[Record::new("l1", json!({"name": "One", "entries": ["a", "b", "a"]}))])
+        .unwrap();
+    assert_eq!((r.inserted, r.updated, r.unchanged), (0, 0, 1));
+    let h = cat.history(&Access::user(), "djay.lists", "l1").unwrap();
+    assert_eq!(h.len(), 1, "the migration is logged on the collection, not as a record change: {h:?}");
+    all_seqs_contiguous(&cat);
 }
