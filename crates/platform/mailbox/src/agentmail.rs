@@ -19,8 +19,8 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::index::Index;
-use crate::notread::{NotRead, silent_dir};
 use crate::model::{Agent, Item};
+use crate::notread::{NotRead, silent_dir};
 use crate::settings::Kind;
 use crate::skip::{self, Skipped};
 use crate::when;

@@ -15,8 +15,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-pub use crate::front::{EXTENSIONS, extension};
 use crate::front::header;
+pub use crate::front::{EXTENSIONS, extension};
 use crate::when;
 use crate::zone::Zone;
 

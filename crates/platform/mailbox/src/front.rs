@@ -119,9 +119,7 @@ pub fn own_done(fields: &Map<String, Value>) -> Option<bool> {
 /// `source: voice`.
 fn path_like(s: &str) -> bool {
     let s = s.trim();
-    !s.is_empty()
-        && (s.contains('/') || s.contains('\\') || extension(s).is_some())
-        && s.lines().count() == 1
+    !s.is_empty() && (s.contains('/') || s.contains('\\') || extension(s).is_some()) && s.lines().count() == 1
 }
 
 /// The message these fields say this file copies: `mirror_of`, `copy_of`, or a path-like

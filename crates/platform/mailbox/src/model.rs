@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::when;
+use crate::settings::Kind;
+use crate::{claude, when};
 /// One message (or unreadable file) as status lists it.
 #[derive(Debug, Clone)]
 pub struct Item {

@@ -1,16 +1,14 @@
 //! Every configured mailbox read into one list of agents and their items, as `baton status`
 //! (`agents[]`), the ledger and `baton show` see them. Reads only.
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 pub use crate::model::{Agent, Item, Mailbox};
 use crate::settings::{Kind, MailboxSettings, Mailboxes};
-use crate::{claude, folders, when};
-
+use crate::{claude, folders};
 
 /// Reads every configured mailbox. `home` resolves relative paths.
 pub fn read_all(mailboxes: &Mailboxes, home: &Path) -> Vec<Mailbox> {
@@ -223,4 +221,3 @@ fn folder_agent(mailbox: &str, a: folders::Agent) -> Agent {
         profile: None,
     }
 }
-
