@@ -108,8 +108,8 @@ pub fn export(
     };
     for e in &out.without_file {
         eprintln!(
-            "baton: {collection}/{key}: entry {} ({}) has no file and is not in the {}: {}",
-            e.position, e.track, to.format, "it plays from a service, not from a file on this machine"
+            "baton: {collection}/{key}: entry {} ({}) has no file and is not in the {}: it plays from a service, not from a file on this machine",
+            e.position, e.track, to.format
         );
     }
     let Some(path) = &to.out else {

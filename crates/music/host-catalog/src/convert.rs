@@ -180,12 +180,13 @@ pub(crate) fn parse_records(
                 let slot = match item {
                     Value::String(s) => s,
                     // A link `{"key", …}`, or an entry `{"track", "position"}`.
-                    Value::Object(o) => match o.contains_key("key").then_some("key").unwrap_or("track") {
-                        field => match o.get_mut(field) {
+                    Value::Object(o) => {
+                        let field = if o.contains_key("key") { "key" } else { "track" };
+                        match o.get_mut(field) {
                             Some(Value::String(s)) => s,
                             _ => continue,
-                        },
-                    },
+                        }
+                    }
                     _ => continue,
                 };
                 *slot = files.stored_key(cat, access, slot).ok_or_else(|| {
