@@ -85,7 +85,9 @@ fn need_grant(name: &str, writable: bool, action: &str) -> Result<String, Fail> 
     match grant(name) {
         Some((p, w)) if w || !writable => Ok(p),
         Some(_) => Err(Failure::Permanent(baton_plugin::grants::read_only("spotify", name, &format!("`{action}`")))),
-        None => Err(Failure::Permanent(baton_plugin::grants::missing("spotify", name, writable, &format!("`{action}`")))),
+        None => {
+            Err(Failure::Permanent(baton_plugin::grants::missing("spotify", name, writable, &format!("`{action}`"))))
+        }
     }
 }
 

@@ -81,7 +81,8 @@ pub(super) fn import_playlist_files(
         let files: Vec<&str> = next.iter().map(|(k, _)| k.as_str()).collect();
         let counts = json!({"playlist_entries": ordered.len(), "playlist_tracks": read.len(),
             "playlist_items_repeated": ordered.len() - read.len()});
-        let mut props = json!({"name": name, "source": pl.format, "external_ids": [format!("file://{key}")], "files": files});
+        let mut props =
+            json!({"name": name, "source": pl.format, "external_ids": [format!("file://{key}")], "files": files});
         // Withheld by the shrink rule: the entries stay as they were, as the files do.
         if !withheld {
             props["file_entries"] = Value::Array(ordered);
