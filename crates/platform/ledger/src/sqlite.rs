@@ -78,12 +78,11 @@ impl SqliteLedger {
 fn unwritable(path: &Path) -> Option<String> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     baton_fs::present(path).ok()??;
-    let e = baton_fs::cannot_write(path).or_else(|| baton_fs::cannot_write(dir))?;
+    // The file first, then its folder: the one named is the one that refused.
+    let (which, e) = [path, dir].into_iter().find_map(|p| baton_fs::cannot_write(p).map(|e| (p, e)))?;
     Some(match e.kind() {
         std::io::ErrorKind::ReadOnlyFilesystem => "read-only file system".to_string(),
-        _ => {
-            format!("{}: permission denied", if baton_fs::cannot_write(path).is_some() { path } else { dir }.display())
-        }
+        _ => format!("{}: permission denied", which.display()),
     })
 }
 
