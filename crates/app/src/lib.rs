@@ -291,14 +291,16 @@ fn report_error(e: &anyhow::Error) {
 /// The error and its causes joined by `: `, each said once: a cause whose text the line
 /// already holds (a library that prints its source in its own message, as SQLite's "unable to
 /// open database file" does twice over) is left out. Compared without case and without
-/// SQLite's "Error code N: " prefix.
+/// SQLite's "Error code N: " prefix, and without the word "the" (rusqlite's code text says
+/// "Unable to open the database file" where SQLite's message says "unable to open database file").
 fn one_line(e: &anyhow::Error) -> String {
     let plain = |s: &str| {
         let s = s.to_lowercase();
-        match s.strip_prefix("error code ").and_then(|r| r.split_once(": ")) {
+        let s = match s.strip_prefix("error code ").and_then(|r| r.split_once(": ")) {
             Some((code, rest)) if code.chars().all(|c| c.is_ascii_digit()) => rest.to_string(),
             _ => s,
-        }
+        };
+        s.split_whitespace().filter(|w| *w != "the").collect::<Vec<_>>().join(" ")
     };
     let mut line = String::new();
     for cause in e.chain() {
