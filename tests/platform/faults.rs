@@ -1,6 +1,6 @@
 //! Transient faults pause and retry, never fail or repeat: the real `baton` binary
 //! on temporary folders, with faults injected through the `failpoints` feature's `BATON_FAULT`
-//! failpoint (see `baton_pipeline::failpoint::fault`): a fault lasts while the test's flag file
+//! failpoint (see `baton_home::failpoint::fault`): a fault lasts while the test's flag file
 //! exists, as a permission flip, a read-only remount or an I/O error lasts a few seconds on a
 //! real machine (root ignores permission bits). Where a failpoint would only imitate the fault,
 //! the fault is the real one: strace's syscall fault injection on a running `serve`, and an

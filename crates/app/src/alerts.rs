@@ -16,7 +16,7 @@ use baton_ledger::read::StatsStore;
 use baton_ledger::rusqlite::Connection;
 use baton_stats::alerts::{AlertInput, FalseClaimRef};
 
-use baton_pipeline::{Config, Paths};
+use baton_home::{Config, Paths};
 use baton_stats::alerts::AlertsConfig;
 
 /// The slow facts (coverage, audit report) are read again at most this often.
@@ -58,7 +58,7 @@ impl Probe {
 
 /// Installed plugin names (the component files' names).
 pub fn installed(paths: &Paths) -> BTreeSet<String> {
-    baton_pipeline::plugins::installed_files(paths)
+    baton_home::plugins::installed_files(paths)
         .iter()
         .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
         .collect()
@@ -75,7 +75,7 @@ pub fn paused(
         Ok(rows) => {
             for (plugin, health) in rows {
                 let Some(slot) = out.get_mut(&plugin) else { continue };
-                let h: baton_pipeline::health::Health = serde_json::from_str(&health).unwrap_or_default();
+                let h: baton_home::health::Health = serde_json::from_str(&health).unwrap_or_default();
                 let until = h.paused_until.as_deref().and_then(baton_handoff::stamp::parse_rfc3339);
                 *slot = until.is_some_and(|u| u > now);
             }

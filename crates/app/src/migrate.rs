@@ -146,7 +146,7 @@ fn rusqlite_count(source: &Path) -> Option<i64> {
 /// PostgreSQL state nothing is claimed by renaming, so they would never be run.
 fn refuse_while_served(ctx: &Ctx, source: &Path) -> Result<()> {
     let cfg = ctx.config().with_context(|| format!("reading {}", ctx.home.join("baton.toml").display()))?;
-    let paths = baton_pipeline::Paths::new(&ctx.home, source, &cfg);
+    let paths = baton_home::Paths::new(&ctx.home, source, &cfg);
     let root = paths.agent(&cfg.agent).join(".claims");
     let Ok(entries) = std::fs::read_dir(&root) else { return Ok(()) };
     let mut waiting = Vec::new();

@@ -6,7 +6,9 @@
 use std::sync::{Arc, Mutex};
 
 use baton_cli::Ctx;
-use baton_pipeline::{Loading, Paths, Pipeline, PipelineError, SharedLedger};
+use baton_home::Paths;
+use baton_ledger::SharedLedger;
+use baton_pipeline::{Loading, Pipeline, PipelineError};
 
 /// The pipeline of `ctx`'s home, its plugins loaded as `loading` says.
 pub async fn pipeline(ctx: &Ctx, loading: Loading) -> Result<Pipeline, PipelineError> {
@@ -20,6 +22,6 @@ pub async fn pipeline(ctx: &Ctx, loading: Loading) -> Result<Pipeline, PipelineE
     opened.checkpoint_in_background();
     let ledger: SharedLedger = Arc::new(Mutex::new(opened));
     let mut runtime = crate::wiring::runtime(&cfg, &paths, ledger.clone(), &ctx.location)?;
-    baton_pipeline::prepare_to_serve(&mut runtime, &paths, &ctx.location);
+    baton_home::prepare_to_serve(&mut runtime, &paths, &ctx.location);
     Pipeline::start(cfg, paths, ledger, Arc::new(runtime), loading, Arc::new(crate::wiring::AuditReports)).await
 }

@@ -67,15 +67,15 @@ fn check_state(ctx: &Ctx, new_state: bool) -> Result<()> {
         tracing::warn!(state = %ctx.state.display(), "--new-state: serving from a new state; the home records it from now on")
     }
     if new_state {
-        baton_pipeline::losses::accept(&ctx.home, &ctx.location)
+        baton_home::losses::accept(&ctx.home, &ctx.location)
             .with_context(|| format!("recording that the state {} is taken as it is", ctx.state.display()))?;
     }
-    let served_before = baton_pipeline::losses::served_from_before(&ctx.home, &ctx.location)
+    let served_before = baton_home::losses::served_from_before(&ctx.home, &ctx.location)
         .with_context(|| format!("recording in {} which state serve runs from", ctx.home.display()))?;
     if checked == baton_ledger::guard::Checked::Same
         && !new_state
         && served_before
-        && let Some(lost) = baton_pipeline::losses::check_home(&ctx.home, &ctx.location)?
+        && let Some(lost) = baton_home::losses::check_home(&ctx.home, &ctx.location)?
     {
         anyhow::bail!(
             "the state {} has lost records: {} was answered and filed, but the state has no record of TASK `{}` \

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use baton_cli::Host;
-use baton_pipeline::config::{Config, ConfigError, Paths};
-use baton_pipeline::{PipelineError, SharedLedger};
+use baton_home::config::{Config, ConfigError, Paths};
+use baton_ledger::SharedLedger;
+use baton_pipeline::PipelineError;
 use baton_runtime::Runtime;
 
 /// `[alerts]`: the alert loop's rules ([`baton_stats::alerts::AlertsConfig`]), a table the
@@ -43,7 +44,7 @@ pub fn runtime(
     ledger: SharedLedger,
     location: &baton_ledger::Location,
 ) -> Result<Runtime, PipelineError> {
-    let mut runtime = baton_pipeline::runtime(cfg, paths, ledger)?;
+    let mut runtime = baton_home::runtime(cfg, paths, ledger)?;
     baton_music_cli::wiring::wire(&mut runtime, cfg, paths, location)?;
     Ok(runtime)
 }
@@ -263,7 +264,7 @@ mod tests {
     #[test]
     fn the_alerts_table_has_defaults_and_clear_errors() {
         use baton_stats::alerts::AlertsConfig;
-        let d = parse_config(Path::new("/h"), baton_pipeline::config::DEFAULT_TOML).unwrap();
+        let d = parse_config(Path::new("/h"), baton_home::config::DEFAULT_TOML).unwrap();
         assert_eq!(section::<AlertsConfig>(&d, ALERTS).unwrap(), AlertsConfig::default());
         let home = tempfile::tempdir().unwrap();
         let h = home.path();
@@ -284,7 +285,7 @@ mod tests {
 
     #[test]
     fn the_default_tomls_fp_and_sqlite_tables_are_their_owners_defaults() {
-        let c = parse_config(Path::new("/home/u/.baton"), baton_pipeline::config::DEFAULT_TOML).unwrap();
+        let c = parse_config(Path::new("/home/u/.baton"), baton_home::config::DEFAULT_TOML).unwrap();
         assert_eq!(section::<FpSettings>(&c, FpSettings::SECTION).unwrap(), FpSettings::default());
         assert_eq!(section::<SqliteSettings>(&c, SqliteSettings::SECTION).unwrap(), SqliteSettings::default());
         let c = parse_config(Path::new("/h"), "[fp]\ndeep = true\n[sqlite]\ncopy_mb = 1\n").unwrap();
@@ -297,7 +298,7 @@ mod tests {
     #[test]
     fn the_default_tomls_catalog_lines_are_the_built_in_defaults() {
         use baton_host_catalog::grant;
-        let text = baton_pipeline::config::DEFAULT_TOML;
+        let text = baton_home::config::DEFAULT_TOML;
         let start = text.find("# [plugins.spotify]").unwrap();
         let uncommented: String = text[start..]
             .lines()

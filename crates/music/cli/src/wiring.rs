@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baton_cli::{Ctx, section};
+use baton_home::config::{Config, ConfigError, Paths};
 use baton_host_fp::FpSettings;
 use baton_host_sqlite::SqliteSettings;
 use baton_pipeline::PipelineError;
-use baton_pipeline::config::{Config, ConfigError, Paths};
 use baton_runtime::Runtime;
 
 /// The top-level tables of baton.toml the music library reads.

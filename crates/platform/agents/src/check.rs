@@ -205,13 +205,13 @@ fn kept(tree: &Tree, plugin: &str, now: Option<&Identity>) -> Option<Described> 
 fn describe(tree: &Tree, plugin: &str) -> Result<(Vec<Action>, String)> {
     let ctx = tree.ctx();
     let cfg = ctx.config()?;
-    let paths = baton_pipeline::Paths::new(&tree.home, &tree.state_file, &cfg);
+    let paths = baton_home::Paths::new(&tree.home, &tree.state_file, &cfg);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let report = rt.block_on(async {
-        let ledger: baton_pipeline::SharedLedger =
+        let ledger: baton_ledger::SharedLedger =
             std::sync::Arc::new(std::sync::Mutex::new(baton_ledger::Ledger::open_at(&tree.location)?));
         let runtime = ctx.runtime(&cfg, &paths, ledger)?;
-        anyhow::Ok(baton_pipeline::plugins::inspect(&runtime, &cfg, &paths, plugin).await?)
+        anyhow::Ok(baton_home::plugins::inspect(&runtime, &cfg, &paths, plugin).await?)
     });
     rt.shutdown_timeout(Duration::from_millis(200));
     let report = report.with_context(|| format!("reading the actions of plugin {plugin}"))?;

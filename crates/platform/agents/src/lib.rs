@@ -31,7 +31,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use baton_handoff::names;
-use baton_pipeline::config::INBOX;
+use baton_home::config::INBOX;
 
 use baton_cli::Ctx;
 
@@ -169,12 +169,12 @@ impl Tree {
     pub fn open(ctx: &Ctx) -> Result<Tree> {
         baton_cli::home_check::require(&ctx.home)?;
         let cfg = ctx.config()?;
-        let paths = baton_pipeline::Paths::new(&ctx.home, &ctx.state, &cfg);
+        let paths = baton_home::Paths::new(&ctx.home, &ctx.state, &cfg);
         Ok(Tree::new(ctx, &cfg, &paths))
     }
 
     /// The tree of a home whose config is read already.
-    pub fn new(ctx: &Ctx, cfg: &baton_pipeline::Config, paths: &baton_pipeline::Paths) -> Tree {
+    pub fn new(ctx: &Ctx, cfg: &baton_home::Config, paths: &baton_home::Paths) -> Tree {
         Tree {
             home: paths.home.clone(),
             root: paths.handoffs.clone(),
@@ -214,13 +214,13 @@ impl Tree {
 
     /// Installed plugin names (`plugins/<name>.wasm`), sorted.
     pub fn plugins(&self) -> Vec<String> {
-        let paths = baton_pipeline::Paths {
+        let paths = baton_home::Paths {
             home: self.home.clone(),
             handoffs: self.root.clone(),
             plugins: self.plugins_dir.clone(),
             state: PathBuf::new(),
         };
-        baton_pipeline::plugins::installed_files(&paths)
+        baton_home::plugins::installed_files(&paths)
             .iter()
             .filter_map(|p| p.file_stem().and_then(OsStr::to_str).map(str::to_string))
             .collect()
@@ -448,7 +448,7 @@ pub fn timeout_arg(t: Option<f64>) -> Result<Option<std::time::Duration>> {
 }
 
 /// An age for people, as `baton status` shows ages.
-pub use baton_pipeline::tree::human_age;
+pub use baton_home::tree::human_age;
 
 /// Seconds since an RFC 3339 time (0 if it does not parse).
 pub fn age_secs(ts: &str) -> i64 {

@@ -300,7 +300,7 @@ pub fn transcripts(ctx: &Ctx) -> baton_mailbox::receipt::Transcripts {
 /// `[handoffs] unseen_after`: how long a message may stay noticed, not seen, while its
 /// recipient's transcript moves on, before `status` calls it UNSEEN (default 10 minutes).
 pub fn unseen_after(ctx: &Ctx) -> std::time::Duration {
-    ctx.config().map_or(baton_pipeline::tree::DEFAULT_UNSEEN_AFTER, |c| c.handoffs.unseen_after)
+    ctx.config().map_or(baton_home::tree::DEFAULT_UNSEEN_AFTER, |c| c.handoffs.unseen_after)
 }
 
 /// A delivery's state now ([`baton_mailbox::receipt`]: `written`, `noticed`, `seen`,

@@ -297,7 +297,7 @@ fn deliver_journaled(tree: &Tree, j: &Journal, m: &MailboxTarget) -> Result<()> 
     if !recorded {
         baton_mailbox::deliver::deliver_once(&m.inbox, &msg, baton_mailbox::deliver::LOCK_TIMEOUT)
             .with_context(|| format!("delivering the RETURN of TASK {} into {}", j.task_id, m.inbox.display()))?;
-        baton_pipeline::failpoint::hit("reply_after_append");
+        baton_home::failpoint::hit("reply_after_append");
     }
     crate::mailbox::record_return(&ctx, &r, &j.task_id, &msg)
 }
@@ -328,7 +328,7 @@ pub fn finish(tree: &Tree, path: &Path) -> Result<bool> {
             Err(e) => return Err(e),
         }
     }
-    baton_pipeline::failpoint::hit("reply_between_steps");
+    baton_home::failpoint::hit("reply_between_steps");
     // Step 2: file the TASK.
     if j.task_file.exists() {
         let processed = j.processed_file.parent().unwrap_or(Path::new(".")).to_path_buf();

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
+use baton_home::Paths;
 use baton_ledger::TaskState;
-use baton_pipeline::Paths;
 use baton_pipeline::retry::{self, FailedHandoff, RetryFilter};
 
 use baton_cli::Ctx;

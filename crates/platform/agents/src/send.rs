@@ -126,7 +126,7 @@ pub fn prepare(tree: &Tree, r: &Request) -> Result<Prepared> {
                 bail!("{to} is baton itself: send it work with --plugin NAME --action NAME");
             }
             let folder = tree.agent(to, r.new_agent)?;
-            (Target::Agent { to: to.clone() }, tree.root.join(&folder).join(baton_pipeline::config::INBOX))
+            (Target::Agent { to: to.clone() }, tree.root.join(&folder).join(baton_home::config::INBOX))
         }
         (None, Some(plugin), Some(action)) => {
             let params = r.params.clone().unwrap_or_else(|| json!({}));

@@ -169,7 +169,7 @@ fn between_agents(ctx: &Ctx, tree: &crate::Tree, id: &str, f: &crate::Found, eve
     if let Some((_, ret)) = crate::wait::locate(ctx, tree, id).ok().and_then(|mut w| w.look()) {
         return format!("answered ({}), not yet acknowledged", status_of(&ret));
     }
-    if f.folder == baton_pipeline::config::INBOX { "open".into() } else { "taken".into() }
+    if f.folder == baton_home::config::INBOX { "open".into() } else { "taken".into() }
 }
 
 /// `show TEAM#N`: a Claude Code team's task (its list's file) and its history (each change of

@@ -12,7 +12,7 @@ use baton_cli::Ctx;
 use baton_cli::text::esc;
 use baton_handoff::build::{self, NewReturn};
 use baton_handoff::{Status, TaskBody};
-use baton_pipeline::Paths;
+use baton_home::Paths;
 use baton_pipeline::retry::{self, RetryFilter};
 use baton_pipeline::triage;
 
@@ -182,7 +182,7 @@ pub fn cancel(ctx: &Ctx, a: CancelArgs) -> Result<i32> {
 /// file and body. Files are read only when their name carries the id or is not baton's.
 fn waiting(tree: &Tree, id: &str) -> Result<Option<(PathBuf, TaskBody)>> {
     for agent in tree.agents() {
-        let inbox = tree.root.join(&agent).join(baton_pipeline::config::INBOX);
+        let inbox = tree.root.join(&agent).join(baton_home::config::INBOX);
         let Ok(entries) = std::fs::read_dir(&inbox) else { continue };
         for e in entries.flatten() {
             let path = e.path();

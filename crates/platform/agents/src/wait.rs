@@ -383,7 +383,7 @@ impl Waiter {
             return w;
         }
         let agent = tree.existing_agent(reply_agent).unwrap_or_else(|| reply_agent.to_string());
-        let inbox = tree.root.join(&agent).join(baton_pipeline::config::INBOX);
+        let inbox = tree.root.join(&agent).join(baton_home::config::INBOX);
         let mut w = Waiter::new(id, dirs_of(&inbox), min, HashSet::new());
         w.ledger = Some(ctx.location.clone());
         w
@@ -908,7 +908,7 @@ pub fn rejected_unparsed(ctx: &Ctx, tree: &Tree, id: &str) -> Option<(PathBuf, V
     let detail = events.iter().rev().find(|e| e.event == "rejected_unparsed")?.detail.clone();
     if let (Some(name), Some(agent)) = (detail["return"].as_str(), detail["reply_to"].as_str()) {
         let agent = tree.existing_agent(agent).unwrap_or_else(|| agent.to_string());
-        for dir in dirs_of(&tree.root.join(&agent).join(baton_pipeline::config::INBOX)) {
+        for dir in dirs_of(&tree.root.join(&agent).join(baton_home::config::INBOX)) {
             let path = dir.join(name);
             if let Some(body) = super::read_handoff(&path) {
                 return Some((path, body));

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use baton_pipeline::Paths;
+use baton_home::Paths;
 use baton_runtime::cache::{self, Entry};
 
 use crate::{Ctx, say};
@@ -65,12 +65,12 @@ pub fn run(cmd: CacheCommand, ctx: &Ctx) -> Result<i32> {
 
 /// The installed plugins of this home (the files the pipeline loads) by their component's sha256.
 fn installed(paths: &Paths) -> BTreeMap<String, String> {
-    baton_pipeline::plugins::installed_files(paths)
+    baton_home::plugins::installed_files(paths)
         .into_iter()
         .filter_map(|path| {
             let bytes = std::fs::read(&path).ok()?;
             let name = path.file_stem()?.to_string_lossy().into_owned();
-            Some((baton_pipeline::plugins::sha256_hex(&bytes), name))
+            Some((baton_home::plugins::sha256_hex(&bytes), name))
         })
         .collect()
 }

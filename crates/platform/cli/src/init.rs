@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use baton_pipeline::config::DEFAULT_TOML;
+use baton_home::config::DEFAULT_TOML;
 
 use crate::Ctx;
 
@@ -27,7 +27,7 @@ pub fn init_with(ctx: &Ctx, handoffs: Option<&Path>) -> Result<()> {
         std::fs::write(&toml, DEFAULT_TOML).with_context(|| format!("writing {}", toml.display()))?;
     }
     let cfg = ctx.config()?;
-    let paths = baton_pipeline::Paths::new(home, &ctx.state, &cfg);
+    let paths = baton_home::Paths::new(home, &ctx.state, &cfg);
     let own = [paths.inbox(&cfg.agent), paths.processed(&cfg.agent), paths.failed(&cfg.agent)];
     for d in own.iter().cloned().chain(["plans", "reports", "plugins"].map(|d| home.join(d))) {
         baton_fs::ensure_dir(&d).with_context(|| format!("creating {}", d.display()))?;
@@ -92,15 +92,15 @@ fn install_bundled(
 ) -> Result<Vec<&'static str>> {
     use std::sync::Arc;
     let cfg = ctx.config()?;
-    let paths = baton_pipeline::Paths::new(&ctx.home, &ctx.state, &cfg);
+    let paths = baton_home::Paths::new(&ctx.home, &ctx.state, &cfg);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async {
-        let ledger: baton_pipeline::SharedLedger = Arc::new(std::sync::Mutex::new(ledger));
+        let ledger: baton_ledger::SharedLedger = Arc::new(std::sync::Mutex::new(ledger));
         let runtime = ctx.runtime(&cfg, &paths, ledger)?;
         let mut installed = Vec::new();
         for p in bundled {
             let src = PathBuf::from(format!("<bundled>/{}.wasm", p.name));
-            let r = baton_pipeline::plugins::install_bytes(&runtime, &cfg, &paths, &src, p.wasm, Default::default())
+            let r = baton_home::plugins::install_bytes(&runtime, &cfg, &paths, &src, p.wasm, Default::default())
                 .await
                 .with_context(|| format!("installing the bundled plugin {}", p.name))?;
             if r.plugin.name != p.name {

@@ -28,8 +28,10 @@ pub mod tracking;
 
 use std::path::{Path, PathBuf};
 
-use baton_pipeline::config::ConfigError;
-use baton_pipeline::{Config, Paths, PipelineError, SharedLedger};
+use baton_home::config::ConfigError;
+use baton_home::{Config, Paths};
+use baton_ledger::SharedLedger;
+use baton_pipeline::PipelineError;
 
 /// `println!` that does not panic when stdout is closed early (`baton catalog show … | head`).
 #[macro_export]
@@ -57,7 +59,7 @@ pub struct Host {
 
 /// The part of a [`Host`] that runs plugins.
 pub struct PluginHost {
-    /// The plugins' runtime with every host interface added ([`baton_pipeline::runtime`]
+    /// The plugins' runtime with every host interface added ([`baton_home::runtime`]
     /// plus the interfaces), for commands that load plugins without serving (`plugin`,
     /// `init`'s bundled plugins, `call`'s list of actions).
     pub runtime:

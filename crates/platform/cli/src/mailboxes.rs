@@ -17,7 +17,7 @@ use crate::Ctx;
 
 /// The `[mailboxes]` tables of a home's baton.toml, checked. Takes the configuration the
 /// command already loaded: loading it again would read and check baton.toml twice.
-pub fn configured(cfg: &baton_pipeline::Config) -> Result<Mailboxes> {
+pub fn configured(cfg: &baton_home::Config) -> Result<Mailboxes> {
     Ok(settings::parse(cfg.sections.get(settings::SECTION))?)
 }
 
@@ -222,7 +222,7 @@ pub fn text(boxes: &[Mailbox], stale_after: std::time::Duration) -> String {
 pub fn unseen(
     ctx: &Ctx,
     ledger: &mut baton_ledger::Ledger,
-    cfg: &baton_pipeline::Config,
+    cfg: &baton_home::Config,
     boxes: &Mailboxes,
 ) -> Result<(Vec<Value>, Option<String>)> {
     let mut t = baton_mailbox::record::transcripts(&ctx.home, &ctx.state, boxes);

@@ -1,13 +1,14 @@
 //! `baton plugin …`: install, list, inspect, remove. A thin edge over
-//! `baton_pipeline::plugins`; a running `baton serve` picks every change up by itself
+//! `baton_home::plugins`; a running `baton serve` picks every change up by itself
 //! (hot reload of the plugins folder).
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use baton_pipeline::plugins::{self, PluginReport};
-use baton_pipeline::{Config, Paths, SharedLedger};
+use baton_home::plugins::{self, PluginReport};
+use baton_home::{Config, Paths};
+use baton_ledger::SharedLedger;
 use baton_runtime::Runtime;
 
 use crate::Ctx;
@@ -89,9 +90,9 @@ fn pause_or_resume(ctx: &Ctx, paths: &Paths, name: &str, pause: bool) -> Result<
     }
     let mut ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
     let changed = if pause {
-        baton_pipeline::health::pause_by_hand(&mut ledger, name)?
+        baton_home::health::pause_by_hand(&mut ledger, name)?
     } else {
-        baton_pipeline::health::resume(&mut ledger, name)?
+        baton_home::health::resume(&mut ledger, name)?
     };
     match (pause, changed) {
         (true, true) => {

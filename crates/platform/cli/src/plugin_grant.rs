@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use baton_pipeline::{Config, Paths};
+use baton_home::{Config, Paths};
 
 use crate::Ctx;
 
@@ -48,7 +48,7 @@ pub fn run(args: GrantArgs, ctx: &Ctx) -> Result<i32> {
     cfg.check_grants(&paths).map_err(|e| refused(e.to_string()))?;
     check_layout(&cfg, &paths, &args.name).map_err(|e| refused(format!("{}: {e}", file.display())))?;
 
-    let resolved = baton_pipeline::config::resolve_grant_path(&ctx.home, Path::new(&args.path));
+    let resolved = baton_home::config::resolve_grant_path(&ctx.home, Path::new(&args.path));
     let changed = after != before;
     let diff = diff(&before, &after);
     // A baton.toml that is a symlink (a dotfiles repository) stays one: the file it points to
@@ -211,7 +211,7 @@ fn diff(before: &str, after: &str) -> String {
 /// writable, nor sit inside another plugin's writable grant, nor overlap baton's folders.
 fn check_layout(cfg: &Config, paths: &Paths, plugin: &str) -> Result<(), baton_runtime::grants::LayoutError> {
     let own = cfg.grants(&paths.home, plugin);
-    baton_pipeline::plugins::layout_among_others(cfg, paths, plugin, &own)?;
+    baton_home::plugins::layout_among_others(cfg, paths, plugin, &own)?;
     // And no other plugin's grant may now sit inside one of this plugin's writable grants.
     let mine: Vec<(String, baton_runtime::Grant)> = own.iter().map(|g| (plugin.to_string(), g.clone())).collect();
     for name in cfg.plugins.keys().filter(|n| *n != plugin) {

@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::{Value, json};
 
-use baton_pipeline::{Config, Paths};
+use baton_home::{Config, Paths};
 
 use crate::Ctx;
 use crate::text::esc;
@@ -88,7 +88,7 @@ struct Report {
     stopped: Vec<Value>,
     held_by_stopped: usize,
     refused: Vec<baton_ledger::Refusal>,
-    tree: baton_pipeline::tree::Report,
+    tree: baton_home::tree::Report,
     rejected: Value,
     ignored: Vec<Value>,
     mailboxes: Vec<baton_mailbox::report::Mailbox>,
@@ -216,14 +216,14 @@ fn paused_plugins(
 ) -> Result<(Vec<Value>, std::collections::BTreeMap<String, usize>)> {
     let now = baton_handoff::stamp::now();
     let mut paused = Vec::new();
-    for p in baton_pipeline::plugins::installed_files(paths) {
+    for p in baton_home::plugins::installed_files(paths) {
         let name = p.file_stem().unwrap_or_default().to_string_lossy().into_owned();
         if let Some(h) = ledger.health_get(&name)? {
-            let h = baton_pipeline::health::Health::parse(Some(&h));
+            let h = baton_home::health::Health::parse(Some(&h));
             if let Some(pause) = h.pause(now) {
                 let (until, by_hand) = match pause {
-                    baton_pipeline::health::Pause::Failures { until } => (Some(until), None),
-                    baton_pipeline::health::Pause::Hand { since } => (None, Some(since)),
+                    baton_home::health::Pause::Failures { until } => (Some(until), None),
+                    baton_home::health::Pause::Hand { since } => (None, Some(since)),
                 };
                 paused.push(json!({"plugin": name, "until": until, "paused_by_hand": by_hand, "failures": h.consecutive_failures, "last_error": h.last_error}));
             }

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use baton_pipeline::tree::{self, Report};
-use baton_pipeline::{Config, Paths};
+use baton_home::tree::{self, Report};
+use baton_home::{Config, Paths};
 
 use crate::Ctx;
 use crate::text::esc;
@@ -269,7 +269,7 @@ pub fn init_handoffs(ctx: &Ctx, path: &Path) -> Result<PathBuf> {
     }
     baton_fs::ensure_dir(&ctx.home).with_context(|| format!("creating {}", ctx.home.display()))?;
     let quoted = serde_json::to_string(&tree.to_string_lossy())?;
-    let text = baton_pipeline::config::DEFAULT_TOML.replacen(
+    let text = baton_home::config::DEFAULT_TOML.replacen(
         "\nhandoffs = \"handoffs\"\n",
         &format!("\nhandoffs = {quoted}\n"),
         1,

@@ -5,8 +5,8 @@
 //! [`table`] on the same reading, so the two can never report different numbers for one tree.
 use std::time::Duration;
 
+use baton_home::tree::Report;
 use baton_mailbox::report::Mailbox;
-use baton_pipeline::tree::Report;
 use serde_json::Value;
 
 /// Every agent: the tree's folders first (as [`Report::agents_json`] lists them), then each

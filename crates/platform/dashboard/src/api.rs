@@ -215,7 +215,7 @@ fn inputs(app: &App, ledger: &baton_ledger::Ledger) -> stats::Inputs {
 /// `/metrics`' and the overview's inputs; with `extra`, what only `/metrics` shows too.
 fn inputs_and_extra(app: &App, ledger: &baton_ledger::Ledger, extra: bool) -> (stats::Inputs, stats::Extra) {
     let now = baton_handoff::stamp::now();
-    let installed: std::collections::BTreeSet<String> = baton_pipeline::plugins::installed_files(&app.paths)
+    let installed: std::collections::BTreeSet<String> = baton_home::plugins::installed_files(&app.paths)
         .iter()
         .filter_map(|p| p.file_stem().and_then(|s| s.to_str()).map(str::to_string))
         .collect();
@@ -223,12 +223,12 @@ fn inputs_and_extra(app: &App, ledger: &baton_ledger::Ledger, extra: bool) -> (s
     let paused = installed
         .iter()
         .map(|n| {
-            let h = baton_pipeline::health::Health::parse(ledger.health_get(n).ok().flatten().as_deref());
+            let h = baton_home::health::Health::parse(ledger.health_get(n).ok().flatten().as_deref());
             let pause = h.pause(now);
             if let Some(p) = &pause {
                 let why = match p {
-                    baton_pipeline::health::Pause::Hand { .. } => "hand",
-                    baton_pipeline::health::Pause::Failures { .. } => "failures",
+                    baton_home::health::Pause::Hand { .. } => "hand",
+                    baton_home::health::Pause::Failures { .. } => "failures",
                 };
                 more.pause_reasons.insert(n.clone(), why);
             }
@@ -459,7 +459,7 @@ async fn plugins(State(app): State<Arc<App>>) -> ApiResult {
 /// A plugin the dashboard may pause: installed or loaded.
 fn known_plugin(app: &App, name: &str) -> bool {
     app.runtime.as_ref().is_some_and(|rt| rt.get(name).is_some())
-        || baton_pipeline::plugins::installed_files(&app.paths).iter().any(|p| p.file_stem().is_some_and(|s| s == name))
+        || baton_home::plugins::installed_files(&app.paths).iter().any(|p| p.file_stem().is_some_and(|s| s == name))
 }
 
 async fn pause(
@@ -485,11 +485,8 @@ async fn pause_or_resume(app: Arc<App>, name: String, body: Result<Bytes, BytesR
     }
     let n = name.clone();
     let changed = with_ledger(&app, move |_, ledger| {
-        let r = if pause {
-            baton_pipeline::health::pause_by_hand(ledger, &n)
-        } else {
-            baton_pipeline::health::resume(ledger, &n)
-        };
+        let r =
+            if pause { baton_home::health::pause_by_hand(ledger, &n) } else { baton_home::health::resume(ledger, &n) };
         r.map_err(ApiError::internal)
     })
     .await?;

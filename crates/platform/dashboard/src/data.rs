@@ -8,8 +8,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use baton_handoff::names::{Entry, classify};
+use baton_home::health::Health;
 use baton_ledger::Ledger;
-use baton_pipeline::health::Health;
 use serde_json::{Value, json};
 
 use crate::{App, AuditSummary, DashboardError};
@@ -134,7 +134,7 @@ fn age_secs(ts: &str) -> Option<i64> {
 pub(crate) fn handoffs(app: &App, ledger: &Ledger, agent: Option<&str>, q: Option<&str>) -> Res<Value> {
     let inboxes = inboxes(app);
     // The user's agents' own tree, in every dialect, and the other tools' mailboxes.
-    let tree = baton_pipeline::tree::scan(
+    let tree = baton_home::tree::scan(
         &app.paths.handoffs,
         &app.cfg.agent,
         app.cfg.handoffs.stale_after,
@@ -573,7 +573,7 @@ pub(crate) fn return_body(app: &App, t: &baton_ledger::TaskRow) -> Option<(PathB
 /// Installed plugins: version, WIT world, budgets, health and pause; refused files too.
 pub(crate) fn plugins(app: &App, ledger: &Ledger) -> Res<Value> {
     let now = baton_handoff::stamp::now();
-    let mut names: Vec<String> = baton_pipeline::plugins::installed_files(&app.paths)
+    let mut names: Vec<String> = baton_home::plugins::installed_files(&app.paths)
         .iter()
         .filter_map(|p| p.file_stem().and_then(|s| s.to_str()).map(str::to_string))
         .collect();

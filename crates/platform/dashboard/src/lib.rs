@@ -32,7 +32,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use baton_pipeline::{Config, Paths};
+use baton_home::{Config, Paths};
 use serde_json::Value;
 
 #[derive(Debug, thiserror::Error)]

@@ -37,8 +37,8 @@ pub(crate) struct Version {
 
 pub(crate) fn watcher(
     location: &baton_ledger::Location,
-    paths: &baton_pipeline::Paths,
-    cfg: &baton_pipeline::Config,
+    paths: &baton_home::Paths,
+    cfg: &baton_home::Config,
 ) -> Result<(tokio::task::JoinHandle<()>, tokio::sync::watch::Receiver<Version>), DashboardError> {
     let conn = baton_ledger::Ledger::open_at(location)?;
     let inbox = paths.inbox(&cfg.agent);

@@ -10,7 +10,7 @@
 //! before anything was written (`baton send` refusing a TASK) has no record and is in neither.
 use std::path::Path;
 
-use baton_pipeline::Paths;
+use baton_home::Paths;
 use serde_json::{Value, json};
 
 /// One `.error.json` record in `03_failed/`: the name it is filed under (the original's name

@@ -121,6 +121,10 @@ pub struct KvLimits {
 
 pub type Result<T, E = LedgerError> = std::result::Result<T, E>;
 
+/// The state database as the threads of one process share it: `serve`'s pipeline, its watcher,
+/// the plugins' kv store and the host interfaces all write through one connection.
+pub type SharedLedger = std::sync::Arc<std::sync::Mutex<Ledger>>;
+
 impl LedgerError {
     /// A condition that may pass (disk full, I/O error, a lock held too long): back off and
     /// try again rather than stop. Anything else (a corrupt file, a schema mismatch) is not.

@@ -21,10 +21,10 @@ use std::sync::Arc;
 
 use baton_runtime::Runtime;
 
+use crate::PipelineError;
 use crate::claims::{Claim, new_claim_id};
-use crate::config::Config;
 use crate::post::Post;
-use crate::{PipelineError, fsops};
+use baton_home::config::Config;
 
 /// The plugin name the host drives.
 pub const PLUGIN: &str = "audit";
@@ -286,7 +286,7 @@ impl Auditor {
             })
             .cloned()
             .collect();
-        crate::failpoint::hit("audit_before_follow_ups");
+        baton_home::failpoint::hit("audit_before_follow_ups");
         // Follow-ups: one TASK per new gap, into the configured agent's inbox.
         let claim = Claim::new(PathBuf::new(), claim_id, "audit".into());
         let mut delivered = Vec::new();
@@ -295,7 +295,7 @@ impl Auditor {
             written.iter().filter_map(|p| p.parent()).collect();
         dirs.insert(self.post.outbox.dir());
         for dir in dirs {
-            fsops::sync_dir(dir).map_err(|e| PipelineError::io(dir, e))?;
+            baton_fs::sync_dir(dir).map_err(|e| PipelineError::io(dir, e))?;
         }
         for name in &delivered {
             self.post.outbox.forget(name);
@@ -352,9 +352,9 @@ impl Staging {
         new.sort_by_key(|n| (n.as_encoded_bytes().ends_with(b".json"), n.clone()));
         let files: Vec<PathBuf> = new.iter().map(|n| self.dir.join(n)).collect();
         let moved = library
-            .publish(&files, &self.reports, &fsops::rename_noreplace)
+            .publish(&files, &self.reports, &baton_fs::rename_noreplace)
             .map_err(|e| PipelineError::Audit(format!("publishing the report into {}: {e}", self.reports.display())))?;
-        fsops::sync_dir(&self.reports).map_err(|e| PipelineError::io(&self.reports, e))?;
+        baton_fs::sync_dir(&self.reports).map_err(|e| PipelineError::io(&self.reports, e))?;
         self.discard();
         Ok(moved)
     }

@@ -22,8 +22,6 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{FlockOperation, flock};
 
-use crate::fsops;
-
 pub struct Claims {
     root: PathBuf,
     dir: PathBuf,
@@ -74,7 +72,7 @@ impl Claims {
     /// Creates this process's work folder under `<inbox agent dir>/.claims/` and locks it.
     pub fn open(agent_dir: &Path) -> io::Result<Self> {
         let root = agent_dir.join(".claims");
-        crate::fsops::ensure_dir(&root)?;
+        baton_fs::ensure_dir(&root)?;
         let instance = format!("{}-{}", std::process::id(), ulid::Ulid::new());
         let (mut lock, pending) = lock_unpublished(&root, &instance)?;
         // Who holds it, for `baton status` (whether a `serve` runs; whose claims these are).
@@ -89,7 +87,7 @@ impl Claims {
         // Published only now, already locked: a takeover can never see it unlocked.
         let lock_path = root.join(format!("{instance}.lock"));
         fs::rename(&pending, &lock_path)?;
-        fsops::sync_dir(&root)?;
+        baton_fs::sync_dir(&root)?;
         Ok(Claims { root, dir, lock_path, _lock: lock })
     }
 
@@ -111,9 +109,9 @@ impl Claims {
         }
         let claim = Claim::new(self.dir.join(name), id, original);
         if long {
-            fsops::create_new(&claim.name_file(), claim.original.as_bytes(), true)?;
+            baton_fs::create_new(&claim.name_file(), claim.original.as_bytes(), true)?;
         }
-        match fsops::rename_noreplace(inbox_file, &claim.path) {
+        match baton_fs::rename_noreplace(inbox_file, &claim.path) {
             Ok(()) => Ok(Some(claim)),
             Err(e) => {
                 if long {
@@ -166,8 +164,8 @@ impl Claims {
     fn drop_stale_inbox_link(&self, claim_path: &Path) {
         let Some(claim) = parse_claim(claim_path.to_path_buf()) else { return };
         let Some(agent_dir) = self.root.parent() else { return };
-        let inbox = agent_dir.join(crate::config::INBOX).join(&claim.original);
-        if fsops::same_file(&inbox, claim_path) {
+        let inbox = agent_dir.join(baton_home::config::INBOX).join(&claim.original);
+        if baton_fs::same_file(&inbox, claim_path) {
             let _ = fs::remove_file(&inbox);
         }
     }
@@ -206,7 +204,7 @@ impl Claims {
                 entries.sort_by_key(|n| !n.as_bytes().ends_with(b".name"));
                 for name in entries {
                     let (from, to) = (dead_dir.join(&name), self.dir.join(&name));
-                    match fsops::rename_noreplace(&from, &to) {
+                    match baton_fs::rename_noreplace(&from, &to) {
                         Ok(()) if !name.as_bytes().ends_with(b".name") => {
                             self.drop_stale_inbox_link(&to);
                             moved.push(name)
@@ -218,7 +216,7 @@ impl Claims {
                         // folders. The first folder taken over moved it here; the other link is
                         // stale. Claim names are unique, so any other clash is left where it is.
                         Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
-                            if fsops::same_file(&from, &to) {
+                            if baton_fs::same_file(&from, &to) {
                                 fs::remove_file(&from)?;
                             } else {
                                 tracing::warn!(file = %from.display(), "a claim of that name is already here; left in place");
@@ -236,7 +234,7 @@ impl Claims {
             tracing::info!(from = %dead_dir.display(), moved = moved.len(), "took over the claims of a dead process");
         }
         if !moved.is_empty() {
-            fsops::sync_dir(&self.dir)?;
+            baton_fs::sync_dir(&self.dir)?;
         }
         Ok(moved)
     }
@@ -368,7 +366,7 @@ mod tests {
     #[test]
     fn only_one_claim_wins_and_dead_claims_are_taken_over() {
         let d = tempfile::tempdir().unwrap();
-        let inbox = d.path().join(crate::config::INBOX);
+        let inbox = d.path().join(baton_home::config::INBOX);
         fs::create_dir(&inbox).unwrap();
         fs::write(inbox.join("t.json"), "{}").unwrap();
         let a = Claims::open(d.path()).unwrap();
@@ -444,7 +442,7 @@ mod tests {
     #[test]
     fn a_name_too_long_to_sit_beside_the_claim_id_is_claimed_and_kept() {
         let d = tempfile::tempdir().unwrap();
-        let inbox = d.path().join(crate::config::INBOX);
+        let inbox = d.path().join(baton_home::config::INBOX);
         fs::create_dir(&inbox).unwrap();
         let long = format!("{}.json", "x".repeat(245));
         fs::write(inbox.join(&long), "{}").unwrap();

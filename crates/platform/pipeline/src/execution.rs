@@ -18,12 +18,13 @@ use tracing::{Instrument, info, warn};
 use baton_handoff::{ErrorCode, PluginRef, Status, stamp};
 use baton_runtime::{Execution, Plugin, Runtime, TaskInput};
 
-use crate::config::{Config, Paths};
 use crate::faults::error_code;
-use crate::health::{Healths, Pause, PausePolicy};
 use crate::item::{Item, Prepared};
 use crate::returns::Answer;
-use crate::{SharedLedger, failpoint};
+use baton_home::config::{Config, Paths};
+use baton_home::failpoint;
+use baton_home::health::{Healths, Pause, PausePolicy};
+use baton_ledger::SharedLedger;
 
 /// What the execute stage borrows from the pipeline for one call.
 pub(crate) struct Env<'p> {
@@ -66,10 +67,10 @@ impl Running {
         let plugin_name = task.plugin.clone().unwrap_or_default();
         let action = task.action.clone().unwrap_or_default();
         let Some(plugin) = env.runtime.get(&plugin_name) else {
-            if let Some(e) = crate::plugins::unreadable(env.paths, &plugin_name) {
+            if let Some(e) = baton_home::plugins::unreadable(env.paths, &plugin_name) {
                 // Its file cannot be looked at for now: whether it is installed is not known,
                 // so the TASK waits (this attempt does not count) rather than be refused.
-                crate::ratelimit::warn_every(
+                baton_home::ratelimit::warn_every(
                     &format!("plugin-stat:{plugin_name}"),
                     &format!("cannot look at the plugin `{plugin_name}`'s file: {e}; its TASKs wait and try again"),
                     &plugin_name,
@@ -179,7 +180,7 @@ fn panic_message(e: tokio::task::JoinError) -> String {
 fn not_loaded(env: &Env<'_>, name: &str) -> String {
     // Loaded on demand, the runtime holds only what tasks named so far: list the files.
     let installed =
-        if env.on_demand { crate::plugins::installed_names(env.paths) } else { env.runtime.names() }.join(", ");
+        if env.on_demand { baton_home::plugins::installed_names(env.paths) } else { env.runtime.names() }.join(", ");
     let refused = env.ledger.locked().refusals().unwrap_or_default();
     match refused.into_iter().find(|r| r.name == name) {
         Some(r) => {
@@ -210,7 +211,7 @@ pub(crate) fn conclude(
     exec: Execution,
     health: &mut Healths,
     policy: PausePolicy,
-    retry: &crate::config::Retry,
+    retry: &baton_home::config::Retry,
 ) {
     let span = item.span.clone();
     let _entered = span.enter();
@@ -238,7 +239,7 @@ pub(crate) fn conclude(
         Err(baton_runtime::RunError::HostFault(why)) => {
             // The host's fault, not the plugin's: no attempt is counted, nothing is answered,
             // the claim stays and the TASK runs again once the fault has passed.
-            crate::ratelimit::warn_every(
+            baton_home::ratelimit::warn_every(
                 &format!("host-fault:{}", plugin.name),
                 &format!(
                     "a host call failed for a fault on the host's side ({why}); the task runs again once it passes"
@@ -307,7 +308,7 @@ mod tests {
 
     use super::*;
     use crate::claims::Claim;
-    use crate::config::Retry;
+    use baton_home::config::Retry;
 
     fn item(attempt: u32, base: u32) -> Item {
         let task: baton_handoff::TaskBody = serde_json::from_value(json!({

@@ -18,7 +18,7 @@ use std::sync::Mutex;
 
 use baton_handoff::names;
 
-use crate::fsops::numbered_slot;
+use baton_fs::numbered_slot;
 
 /// Fold key → the exact name holding it, per folder.
 #[derive(Default)]

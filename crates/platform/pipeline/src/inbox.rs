@@ -27,12 +27,12 @@ use tracing::warn;
 use baton_handoff::names;
 
 use crate::PipelineError;
-use crate::SharedLedger;
-use crate::config::{Config, Paths};
 use crate::folding::FoldedDirs;
-use crate::health::Healths;
+use crate::leases::Claimer;
 use crate::preread::{Preread, Prereads};
-use crate::shared::Claimer;
+use baton_home::config::{Config, Paths};
+use baton_home::health::Healths;
+use baton_ledger::SharedLedger;
 
 /// What the inbox stage borrows from the pipeline for one scan.
 pub(crate) struct Env<'p> {
@@ -147,7 +147,7 @@ impl Inbox {
         let started = Instant::now();
         self.list_due = true; // until this listing succeeds
         let mut listed: Vec<OsString> =
-            match crate::failpoint::fault("inbox_list", "").and_then(|()| std::fs::read_dir(inbox)) {
+            match baton_home::failpoint::fault("inbox_list", "").and_then(|()| std::fs::read_dir(inbox)) {
                 // Ignored names (notes, temp and swap files, dotfiles) are dropped as they are
                 // listed: they are never sorted, kept or looked at again.
                 Ok(dir) => dir
@@ -159,7 +159,7 @@ impl Inbox {
                 // nothing to claim until it is back, and the watch notices when it is. Not an error
                 // that stops the daemon; baton does not make it again behind the user's back.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    crate::ratelimit::warn_every(
+                    baton_home::ratelimit::warn_every(
                         "inbox:missing",
                         &format!("the inbox {} is not there; waiting for it to come back", inbox.display()),
                         "inbox",
@@ -191,15 +191,15 @@ impl Inbox {
         // the rest instead of this host taking a whole backlog it runs alone.
         let mut shared_batch: Vec<(std::path::PathBuf, Ready)> = Vec::new();
         let room = match &env.claims {
-            crate::shared::Claimer::Shared(shared) => (2 * env.cfg.batch).saturating_sub(shared.held()),
-            crate::shared::Claimer::Local(_) => usize::MAX,
+            crate::leases::Claimer::Shared(shared) => (2 * env.cfg.batch).saturating_sub(shared.held()),
+            crate::leases::Claimer::Local(_) => usize::MAX,
         };
         let mut more_ready = false;
         for name in names {
             let path = inbox.join(&name);
             // Shared claims leave claimed files in the inbox: skip those (ours, or another
             // host's) before reading them, or every scan would read the whole inbox again.
-            if let crate::shared::Claimer::Shared(shared) = &env.claims
+            if let crate::leases::Claimer::Shared(shared) = &env.claims
                 && shared.skip(&name)
             {
                 continue;
@@ -223,20 +223,20 @@ impl Inbox {
             // one for a plugin whose start-up compile is still running.
             if let Ready::Parsed(pre) = &ready
                 && let Some(plugin) = pre.value.get("plugin").and_then(serde_json::Value::as_str)
-                && (env.health.held_by_hand(env.ledger, plugin) || crate::plugins::waiting_for_compile(plugin))
+                && (env.health.held_by_hand(env.ledger, plugin) || baton_home::plugins::waiting_for_compile(plugin))
             {
                 self.unsettled.remove(&name);
                 continue;
             }
             if !matches!(ready, Ready::No) {
                 self.unsettled.remove(&name);
-                if matches!(env.claims, crate::shared::Claimer::Shared(_)) {
+                if matches!(env.claims, crate::leases::Claimer::Shared(_)) {
                     // Claimed or not, the file stays in the inbox: the name stays known, and
                     // `shared.skip` passes over it while it is held.
                     shared_batch.push((path, ready));
                     continue;
                 }
-                let crate::shared::Claimer::Local(claims) = &env.claims else { continue };
+                let crate::leases::Claimer::Local(claims) = &env.claims else { continue };
                 match claims.claim(&path) {
                     Ok(Some(claim)) => {
                         claimed += 1;
@@ -249,7 +249,7 @@ impl Inbox {
                     Ok(None) => {
                         self.known.remove(&name);
                     }
-                    Err(e) => crate::ratelimit::warn_every(
+                    Err(e) => baton_home::ratelimit::warn_every(
                         &format!("claim:{}", e.kind()),
                         &format!("claim failed: {}: {e}", path.display()),
                         "inbox",
@@ -268,7 +268,7 @@ impl Inbox {
         // Read first, without a stat before: O_NOFOLLOW | O_NONBLOCK and fstat refuse a
         // symlink, a FIFO or anything not a regular file, and the cap a file too large (the
         // claim then refuses it); a file that reads and parses is ready with what was read.
-        let (len, mtime) = match crate::fsops::read_capped_with_stat(path, cfg.max_file_bytes) {
+        let (len, mtime) = match baton_fs::read_capped_with_stat(path, cfg.max_file_bytes) {
             Ok((b, st)) => {
                 match baton_handoff::strict::parse(&b) {
                     Ok(value) => return Ready::Parsed(Preread::new(value, &st)),
@@ -278,7 +278,7 @@ impl Inbox {
                 }
                 (st.st_size as u64, stat_mtime(&st))
             }
-            Err(crate::fsops::ReadError::Io { .. }) => {
+            Err(baton_fs::ReadError::Io { .. }) => {
                 let meta = match std::fs::symlink_metadata(path) {
                     Ok(meta) => meta,
                     // Claimed by another process, filed, or removed: nothing to wait for.
@@ -306,7 +306,7 @@ impl Inbox {
 /// statement. Returns how many are ours now. A copy of a handoff already filed is filed
 /// again, with a suffix, unrun.
 fn claim_shared(env: Env<'_>, batch: Vec<(std::path::PathBuf, Ready)>) -> Result<usize, PipelineError> {
-    let crate::shared::Claimer::Shared(shared) = env.claims else { return Ok(0) };
+    let crate::leases::Claimer::Shared(shared) = env.claims else { return Ok(0) };
     if batch.is_empty() {
         return Ok(0);
     }
@@ -321,7 +321,7 @@ fn claim_shared(env: Env<'_>, batch: Vec<(std::path::PathBuf, Ready)>) -> Result
     let mut claimed = 0;
     for ((path, pre), taken) in paths.into_iter().zip(pres).zip(taken) {
         match taken {
-            crate::shared::Taken::Claimed { claim, suspect } => {
+            crate::leases::Taken::Claimed { claim, suspect } => {
                 if suspect && let Some(name) = claim.path.file_name() {
                     env.suspects.insert(name.to_owned());
                 }
@@ -330,8 +330,8 @@ fn claim_shared(env: Env<'_>, batch: Vec<(std::path::PathBuf, Ready)>) -> Result
                 }
                 claimed += 1;
             }
-            crate::shared::Taken::Not => {}
-            crate::shared::Taken::Filed => file_resurrected(env.cfg, env.paths, env.folded, &path),
+            crate::leases::Taken::Not => {}
+            crate::leases::Taken::Filed => file_resurrected(env.cfg, env.paths, env.folded, &path),
         }
     }
     Ok(claimed)
@@ -342,16 +342,15 @@ fn claim_shared(env: Env<'_>, batch: Vec<(std::path::PathBuf, Ready)>) -> Result
 fn file_resurrected(cfg: &Config, paths: &Paths, folded: &FoldedDirs, path: &Path) {
     let dir = paths.processed(&cfg.agent);
     let name = path.file_name().unwrap_or_default();
-    let placed =
-        folded.place(&dir, name, |candidate| match crate::fsops::rename_noreplace(path, &dir.join(candidate)) {
-            Ok(()) => Ok(Some(())),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
-            Err(e) => Err(e),
-        });
+    let placed = folded.place(&dir, name, |candidate| match baton_fs::rename_noreplace(path, &dir.join(candidate)) {
+        Ok(()) => Ok(Some(())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+        Err(e) => Err(e),
+    });
     match placed {
         Ok((placed, ())) => {
             tracing::info!(file = %path.display(), filed = %dir.join(placed).display(), "a copy of a handoff already filed (brought back by the sync) was filed, not run");
-            let _ = crate::fsops::sync_dir(&dir);
+            let _ = baton_fs::sync_dir(&dir);
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => warn!(file = %path.display(), "cannot file a copy of a handoff already filed: {e}"),

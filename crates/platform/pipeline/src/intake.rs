@@ -9,10 +9,10 @@ use baton_handoff::{Body, ErrorCode, dialect, names, schema, stamp};
 use baton_ledger::{Observed, TaskRow, TaskState};
 
 use crate::claims::Claim;
-use crate::config::Config;
 use crate::item::Prepared;
 use crate::mailbox::Teams;
 use crate::preread::Preread;
+use baton_home::config::Config;
 
 /// Step 2 for one claim: read it (never following a symlink), parse, validate, and check the
 /// ledger for its id.
@@ -89,15 +89,16 @@ fn read_claim(
     if let names::Entry::SyncConflict(reason) = names::classify(claim.original.as_bytes()) {
         return Err(Prepared::Conflict(reason));
     }
-    let meta =
-        match crate::failpoint::fault("stat_claim", original).and_then(|()| std::fs::symlink_metadata(&claim.path)) {
-            Ok(m) => m,
-            // An I/O error, no file handle free: nothing about the file; stat it again later.
-            Err(e) if crate::faults::is_passing_io(&e) => {
-                return Err(Prepared::Pause(format!("cannot stat the claimed file: {e}")));
-            }
-            Err(e) => return Err(refuse(ErrorCode::Internal, format!("cannot stat the claimed file: {e}"))),
-        };
+    let meta = match baton_home::failpoint::fault("stat_claim", original)
+        .and_then(|()| std::fs::symlink_metadata(&claim.path))
+    {
+        Ok(m) => m,
+        // An I/O error, no file handle free: nothing about the file; stat it again later.
+        Err(e) if crate::faults::is_passing_io(&e) => {
+            return Err(Prepared::Pause(format!("cannot stat the claimed file: {e}")));
+        }
+        Err(e) => return Err(refuse(ErrorCode::Internal, format!("cannot stat the claimed file: {e}"))),
+    };
     if meta.file_type().is_symlink() {
         return Err(refuse(
             ErrorCode::NotAFile,
@@ -292,7 +293,7 @@ fn unparsed(
                 None
             }
         },
-        Some(name) => match crate::tree::reply_folder(root, name) {
+        Some(name) => match baton_home::tree::reply_folder(root, name) {
             Ok(found) => found.or(file_agent),
             Err(folders) => {
                 message.push_str(&format!(
@@ -366,15 +367,15 @@ fn read_and_parse(
     claim: &Claim,
     refuse: &dyn Fn(ErrorCode, String) -> Prepared,
 ) -> Result<Parsed, Prepared> {
-    let bytes = match crate::fsops::read_capped(&claim.path, cfg.max_file_bytes) {
+    let bytes = match baton_fs::read_capped(&claim.path, cfg.max_file_bytes) {
         Ok(b) => b,
-        Err(crate::fsops::ReadError::NotAFile { what, .. }) => {
+        Err(baton_fs::ReadError::NotAFile { what, .. }) => {
             return Err(refuse(
                 ErrorCode::NotAFile,
                 format!("the inbox entry is {what}, not a regular file; copy the file in"),
             ));
         }
-        Err(crate::fsops::ReadError::TooLarge { size, max, .. }) => {
+        Err(baton_fs::ReadError::TooLarge { size, max, .. }) => {
             return Err(refuse(
                 ErrorCode::TooLarge,
                 format!(
@@ -382,7 +383,7 @@ fn read_and_parse(
                 ),
             ));
         }
-        Err(crate::fsops::ReadError::Io { source, .. }) if crate::faults::is_passing_io(&source) => {
+        Err(baton_fs::ReadError::Io { source, .. }) if crate::faults::is_passing_io(&source) => {
             return Err(Prepared::Pause(format!("cannot read the claimed file: {source}")));
         }
         Err(e) => return Err(refuse(ErrorCode::Internal, format!("cannot read the claimed file: {e}"))),

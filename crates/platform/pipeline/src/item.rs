@@ -111,7 +111,11 @@ impl Item {
         };
         let deferred = match &prepared {
             Prepared::Pause(reason) => {
-                crate::ratelimit::warn_every("pause:claimed-file", &format!("{reason}; will try again"), claim.key());
+                baton_home::ratelimit::warn_every(
+                    "pause:claimed-file",
+                    &format!("{reason}; will try again"),
+                    claim.key(),
+                );
                 Some(IO_BACKOFF)
             }
             _ => None,

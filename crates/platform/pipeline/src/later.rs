@@ -31,7 +31,7 @@ pub(crate) struct LaterSyncs {
 
 impl Default for LaterSyncs {
     fn default() -> Self {
-        Self::start(std::sync::Arc::new(|dir: &Path| crate::fsops::sync_dir(dir)))
+        Self::start(std::sync::Arc::new(|dir: &Path| baton_fs::sync_dir(dir)))
     }
 }
 
@@ -90,7 +90,7 @@ fn run(rx: &mpsc::Receiver<PathBuf>, sync: &SyncFn) {
 /// disk only files the original again (see the module's comment).
 fn sync_one(sync: &SyncFn, dir: &Path) {
     if let Err(e) = sync(dir) {
-        crate::ratelimit::warn_every(
+        baton_home::ratelimit::warn_every(
             "sync:filed",
             &format!("cannot sync folder {} after filing: {e}", dir.display()),
             "filing",

@@ -38,7 +38,7 @@ pub(crate) struct Teams {
 impl Teams {
     /// The `[mailboxes]` table of `cfg`. One that does not parse is no mailbox here: the
     /// command line refuses it when baton.toml is loaded, naming the key.
-    pub(crate) fn of(cfg: &crate::Config, home: &Path) -> Teams {
+    pub(crate) fn of(cfg: &baton_home::Config, home: &Path) -> Teams {
         let boxes =
             baton_mailbox::settings::parse(cfg.sections.get(baton_mailbox::settings::SECTION)).unwrap_or_else(|e| {
                 tracing::warn!("mailboxes: {e}; no RETURN is delivered into a Claude Code inbox");

@@ -106,7 +106,7 @@ impl Pipeline {
 /// any new one. `None` when no failed handoff has that id; [`PipelineError::RetryRefused`]
 /// when it cannot run again as it is (the message says the fix).
 pub fn retry_failed(
-    paths: &crate::Paths,
+    paths: &baton_home::Paths,
     agent: &str,
     ledger: &mut baton_ledger::Ledger,
     id: &str,

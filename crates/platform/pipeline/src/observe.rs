@@ -3,7 +3,7 @@
 //! the user's own dialects (loose JSON, Markdown triggers) are recorded too, read through
 //! [`baton_handoff::dialect`]; one with no id is recorded under `file:<agent>/<name>`.
 //! (`baton status` itself reads the whole tree each time, nested layouts included: see
-//! [`crate::tree`]; this record is what the dashboard searches and the alerts count.)
+//! [`baton_home::tree`]; this record is what the dashboard searches and the alerts count.)
 //!
 //! The stage is [`Observer`]: it remembers what it recorded and what did not parse, reads the
 //! tree (`Seen::scan`, no ledger) and hands the ledger what is new. In the daemon the
@@ -19,9 +19,10 @@ use std::time::{Duration, Instant, SystemTime};
 use baton_handoff::{dialect, names, schema, stamp};
 use baton_ledger::Observed;
 
-use crate::config::Config;
+use crate::PipelineError;
 use crate::intake::observed;
-use crate::{PipelineError, SharedLedger};
+use baton_home::config::Config;
+use baton_ledger::SharedLedger;
 
 /// Other agents' inboxes are read at most this often while passes come faster (a daemon
 /// under load passes many times a second, and baton's own RETURNs pile up in those inboxes
@@ -87,7 +88,7 @@ impl Observer {
         let (dir, scan, shared) = (handoffs.to_path_buf(), Scan::of(cfg), ledger.clone());
         let spawned = std::thread::Builder::new().name("baton-observe".into()).spawn(move || {
             if let Err(e) = seen.observe(&dir, &scan, &shared) {
-                crate::ratelimit::warn_every(
+                baton_home::ratelimit::warn_every(
                     "observe:record",
                     &format!("cannot record other agents' handoffs, will read them again: {e}"),
                     "observe",
@@ -172,7 +173,7 @@ impl Seen {
             if agent_name == cfg.agent || !names::is_valid_name(&agent_name) {
                 continue;
             }
-            let Ok(entries) = std::fs::read_dir(agent.path().join(crate::config::INBOX)) else { continue };
+            let Ok(entries) = std::fs::read_dir(agent.path().join(baton_home::config::INBOX)) else { continue };
             for e in entries.flatten() {
                 let name = e.file_name();
                 let markdown = name.as_bytes().ends_with(b".md") && !name.as_bytes().starts_with(b".");
@@ -201,7 +202,7 @@ impl Seen {
                     continue;
                 }
                 let file = key.1.to_string_lossy().into_owned();
-                let bytes = crate::fsops::read_capped(&e.path(), cfg.max_file_bytes).ok();
+                let bytes = baton_fs::read_capped(&e.path(), cfg.max_file_bytes).ok();
                 // A parser's panic on a stranger's file leaves it unparsed, never stops `serve`.
                 let record = bytes.and_then(|b| {
                     crate::faults::read_one(|| match schema::parse(&b) {
@@ -255,7 +256,7 @@ mod tests {
     fn the_daemon_reads_beside_the_pass_records_what_it_found_and_remembers_it() {
         let d = tempfile::tempdir().unwrap();
         let cfg = Config { agent: "baton".into(), ..Config::default() };
-        let inbox = d.path().join("claude").join(crate::config::INBOX);
+        let inbox = d.path().join("claude").join(baton_home::config::INBOX);
         std::fs::create_dir_all(&inbox).unwrap();
         let name = "20260118T070951Z__TASK__Echo-Hello__cursor.json";
         std::fs::write(inbox.join(name), TASK).unwrap();
@@ -302,7 +303,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let cfg = Config { agent: "baton".into(), ..Config::default() };
         let inbox = |agent: &str| {
-            let dir = d.path().join(agent).join(crate::config::INBOX);
+            let dir = d.path().join(agent).join(baton_home::config::INBOX);
             std::fs::create_dir_all(&dir).unwrap();
             dir
         };

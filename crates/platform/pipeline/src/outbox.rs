@@ -6,7 +6,7 @@
 //!
 //! 1. **stage**: the file is written unnamed (an `O_TMPFILE` inode, or a temp file), made
 //!    durable together with the rest of its group (one `syncfs`, or parallel `fdatasync`:
-//!    [`fsops::sync_group`]), and only then named in the outbox under its final name (derived
+//!    [`baton_fs::sync_group`]), and only then named in the outbox under its final name (derived
 //!    from the claim, so a re-run stages the same name; an existing staged file is kept: it
 //!    was named after its sync, so its bytes are whole);
 //! 2. **link**: the staged inode is hard-linked into the recipient's inbox (never replacing);
@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::mailbox::ClaudeInbox;
-use crate::{failpoint, fsops};
+use baton_home::failpoint;
 
 /// `.sent` marks younger than this are never swept, even when no claim was seen naming them: a
 /// claim taken over from a dead process is moved between claim folders while the sweep lists
@@ -77,7 +77,7 @@ pub enum Staged {
 
 /// One delivery of a group, between its write and its publication.
 pub struct Pending {
-    data: fsops::Unwritten,
+    data: baton_fs::Unwritten,
     staged: String,
     inbox: PathBuf,
     wanted: OsString,
@@ -100,7 +100,7 @@ impl Pending {
 
 impl Outbox {
     pub fn open(dir: PathBuf) -> io::Result<Self> {
-        crate::fsops::ensure_dir(&dir)?;
+        baton_fs::ensure_dir(&dir)?;
         Ok(Outbox { dir, spares: Default::default() })
     }
 
@@ -153,8 +153,10 @@ impl Outbox {
         match staged {
             Staged::Done(name) => Ok(name),
             Staged::Pending(p) => {
-                failpoint::fault("sync", "").and_then(|()| fsops::sync_file(p.data.file())).map_err(at(&self.dir))?;
-                fsops::oplog(&format!("sync-one {}", p.staged));
+                failpoint::fault("sync", "")
+                    .and_then(|()| baton_fs::sync_file(p.data.file()))
+                    .map_err(at(&self.dir))?;
+                baton_fs::oplog(&format!("sync-one {}", p.staged));
                 self.publish(p)
             }
         }
@@ -174,18 +176,18 @@ impl Outbox {
     }
 
     /// This attempt's bytes, written unnamed in the outbox until the group's sync.
-    fn write_unnamed(&self, staged: &str, bytes: &[u8]) -> Result<fsops::Unwritten, OutboxError> {
+    fn write_unnamed(&self, staged: &str, bytes: &[u8]) -> Result<baton_fs::Unwritten, OutboxError> {
         failpoint::fault("stage", staged)
             .and_then(|()| match self.spares.get() {
-                Some(spares) => fsops::Unwritten::write_handoff(&self.dir, spares, bytes),
-                None => fsops::Unwritten::write(&self.dir, bytes),
+                Some(spares) => baton_fs::Unwritten::write_handoff(&self.dir, spares, bytes),
+                None => baton_fs::Unwritten::write(&self.dir, bytes),
             })
             .map_err(at(&self.dir))
     }
 
     /// Step 1 for one delivery of a group: what an earlier attempt already delivered is
     /// finished now; otherwise the bytes are written unnamed and wait for the group's sync
-    /// ([`fsops::sync_group`]) and [`Self::publish`].
+    /// ([`baton_fs::sync_group`]) and [`Self::publish`].
     pub fn stage(&self, inbox: &Path, staged: &str, wanted: &OsStr, bytes: &[u8]) -> Result<Staged, OutboxError> {
         self.stage_as(inbox, staged, wanted, bytes, false)
     }
@@ -206,7 +208,7 @@ impl Outbox {
         let sent = self.sent_path(staged);
         // A `stat` that fails (EIO) says nothing either way: an error (a pause, the item is
         // tried again), never "not there", which would deliver a second RETURN.
-        if let Some(meta) = fsops::present(&sent).map_err(at(&self.dir))? {
+        if let Some(meta) = baton_fs::present(&sent).map_err(at(&self.dir))? {
             return Ok(Staged::Done(find_inode(inbox, &meta).unwrap_or_else(|| wanted.to_owned())));
         }
         let staged_path = self.dir.join(staged);
@@ -257,7 +259,7 @@ impl Outbox {
         bytes: &[u8],
     ) -> Result<Staged, OutboxError> {
         let sent = self.sent_path(staged);
-        if fsops::present(&sent).map_err(at(&self.dir))?.is_some() {
+        if baton_fs::present(&sent).map_err(at(&self.dir))?.is_some() {
             return Ok(Staged::Done(wanted.to_owned()));
         }
         let staged_path = self.dir.join(staged);
@@ -326,17 +328,17 @@ impl Outbox {
             return Ok(name);
         }
         let key = staged_path.file_name().unwrap_or_default().to_string_lossy().into_owned();
-        let name = fsops::numbered_slot(wanted, |name| {
+        let name = baton_fs::numbered_slot(wanted, |name| {
             if fold && baton_handoff::names::existing_variant(inbox, &name.to_string_lossy())?.is_some() {
                 return Ok(None); // another entry's name on a Mac
             }
             let to = inbox.join(&name);
-            match failpoint::fault("link", &key).and_then(|()| fsops::link(staged_path, &to)) {
+            match failpoint::fault("link", &key).and_then(|()| baton_fs::link(staged_path, &to)) {
                 Ok(()) => Ok(Some(name)),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
                 Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
                     // Another file system: a copy, which is ours if it holds these bytes.
-                    let ours = fsops::create_new(&to, bytes, true)? || fs::read(&to).is_ok_and(|b| b == bytes);
+                    let ours = baton_fs::create_new(&to, bytes, true)? || fs::read(&to).is_ok_and(|b| b == bytes);
                     Ok(ours.then_some(name))
                 }
                 Err(e) => Err(e),
@@ -360,7 +362,7 @@ impl Outbox {
             match fs::remove_file(&p) {
                 Ok(()) => return,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => crate::ratelimit::warn_every(
+                Err(e) => baton_home::ratelimit::warn_every(
                     &format!("outbox-drop:{:?}", e.kind()),
                     &format!("cannot drop an outbox entry: {e}"),
                     &p.display().to_string(),
@@ -407,14 +409,14 @@ impl Outbox {
     /// `None`: nothing is staged under that name; an error that is not "not found" is
     /// returned, never taken as "not staged".
     fn staged_meta(&self, staged_path: &Path) -> io::Result<Option<fs::Metadata>> {
-        let Some(meta) = fsops::present(staged_path)? else { return Ok(None) };
+        let Some(meta) = baton_fs::present(staged_path)? else { return Ok(None) };
         if meta.nlink() < 2 {
             return Ok(Some(meta));
         }
         match temp_link(&self.dir, &meta) {
             Some(temp) => {
                 fs::remove_file(self.dir.join(temp))?;
-                fsops::present(staged_path)
+                baton_fs::present(staged_path)
             }
             None => Ok(Some(meta)),
         }
@@ -434,10 +436,10 @@ pub const NONCE_LEN: usize = 10;
 /// systems, where a link is a copy): `wanted` or one of its numbered names holding exactly
 /// those bytes.
 fn copied_into(inbox: &Path, wanted: &OsStr, staged_path: &Path) -> Option<OsString> {
-    let short = fsops::fit(wanted, fsops::NUMBER_ROOM);
+    let short = baton_fs::fit(wanted, baton_fs::NUMBER_ROOM);
     let mut staged_bytes: Option<Vec<u8>> = None;
     for n in 1..10_000 {
-        let candidate = if n == 1 { wanted.to_owned() } else { fsops::numbered(&short, n) };
+        let candidate = if n == 1 { wanted.to_owned() } else { baton_fs::numbered(&short, n) };
         let bytes = fs::read(inbox.join(&candidate)).ok()?;
         let ours = staged_bytes.get_or_insert_with(|| fs::read(staged_path).unwrap_or_default());
         if !ours.is_empty() && &bytes == ours {
@@ -452,9 +454,9 @@ fn find_inode(dir: &Path, meta: &fs::Metadata) -> Option<OsString> {
     inode_entry(dir, meta, |_| true)
 }
 
-/// The temp name ([`fsops::TEMP_PREFIX`]) in `dir` that is the inode `meta` describes.
+/// The temp name ([`baton_fs::TEMP_PREFIX`]) in `dir` that is the inode `meta` describes.
 fn temp_link(dir: &Path, meta: &fs::Metadata) -> Option<OsString> {
-    inode_entry(dir, meta, |name| name.as_encoded_bytes().starts_with(fsops::TEMP_PREFIX.as_bytes()))
+    inode_entry(dir, meta, |name| name.as_encoded_bytes().starts_with(baton_fs::TEMP_PREFIX.as_bytes()))
 }
 
 /// The entry of `dir` whose name passes `keep` and that is the inode `meta` describes.
@@ -479,7 +481,7 @@ mod tests {
         outbox.deliver(&inbox, "r.json", r, b"two").unwrap();
         assert!(!inbox.join("r.json").exists());
         // Staged and linked, then killed before the mark; the agent moved it away.
-        fsops::create_new(&outbox.dir.join("r2.json"), b"x", true).unwrap();
+        baton_fs::create_new(&outbox.dir.join("r2.json"), b"x", true).unwrap();
         fs::hard_link(outbox.dir.join("r2.json"), d.path().join("moved.json")).unwrap();
         outbox.deliver(&inbox, "r2.json", OsStr::new("r2.json"), b"x").unwrap();
         assert!(!inbox.join("r2.json").exists());
@@ -504,8 +506,8 @@ mod tests {
         let inbox = d.path().join("inbox");
         fs::create_dir(&inbox).unwrap();
         let outbox = Outbox::open(d.path().join(".outbox")).unwrap();
-        fsops::create_new(&outbox.dir.join("r.json"), b"answer", true).unwrap();
-        let temp = outbox.dir.join(format!("{}1.0000000000000001", fsops::TEMP_PREFIX));
+        baton_fs::create_new(&outbox.dir.join("r.json"), b"answer", true).unwrap();
+        let temp = outbox.dir.join(format!("{}1.0000000000000001", baton_fs::TEMP_PREFIX));
         fs::hard_link(outbox.dir.join("r.json"), &temp).unwrap();
         let r = OsStr::new("r.json");
         assert_eq!(outbox.deliver(&inbox, "r.json", r, b"answer").unwrap(), r);

@@ -20,15 +20,15 @@ use tracing::{error, info, warn};
 use baton_handoff::{ErrorCode, Status, TaskBody, names, stamp};
 use baton_ledger::TaskState;
 
+use crate::PipelineError;
 use crate::claims::Claim;
-use crate::config::{Config, Paths};
 use crate::faults::is_passing;
 use crate::item::{IO_BACKOFF, Item, Prepared};
 use crate::post::Post;
 use crate::returns::{self, Answer};
-use crate::{PipelineError, fsops};
+use baton_home::config::{Config, Paths};
 
-use crate::fsops::{NUMBER_ROOM, fit};
+use baton_fs::{NUMBER_ROOM, fit};
 
 /// Room the `.error.json` record needs beside a filed original, numbering included.
 const RECORD_ROOM: usize = 11 + NUMBER_ROOM;
@@ -90,14 +90,14 @@ impl Outputs<'_> {
         };
         // Never replacing, and never under a name that is another entry's name on a Mac.
         let (placed, ()) = self.folded.place(&dir, &name, |candidate| {
-            match fsops::rename_noreplace(&item.claim.path, &dir.join(candidate)) {
+            match baton_fs::rename_noreplace(&item.claim.path, &dir.join(candidate)) {
                 Ok(()) => Ok(Some(())),
                 // Where renames are `link` then `unlink` (macOS fallbacks, `portable`), a process
                 // killed between the two filed this very file already: drop the claim's link
                 // instead of filing a second copy.
                 Err(e)
                     if e.kind() == std::io::ErrorKind::AlreadyExists
-                        && fsops::same_file(&item.claim.path, &dir.join(candidate)) =>
+                        && baton_fs::same_file(&item.claim.path, &dir.join(candidate)) =>
                 {
                     std::fs::remove_file(&item.claim.path).map(Some)
                 }
@@ -145,7 +145,7 @@ impl Outputs<'_> {
         // baton's own `03_failed/`: answering `internal` instead would give the handoff two
         // outcomes (the RETURN's and the record's).
         if is_passing(&first.error) || first.step == Step::Record {
-            crate::ratelimit::warn_every(
+            baton_home::ratelimit::warn_every(
                 &format!("defer:{}:{}", first.step.what(), error_kind(&first.error)),
                 &format!("{} failed, will try again: {}", first.step.what(), first.error),
                 item.claim.key(),
@@ -305,7 +305,7 @@ impl Outputs<'_> {
             );
             let dest = self.failed_dest(&claim, Some(&record)).map_err(fail(Step::Record))?;
             dirs.insert(dest.0.clone());
-            item.record = Some(dest.0.join(fsops::error_record_name(&dest.1)));
+            item.record = Some(dest.0.join(baton_fs::error_record_name(&dest.1)));
             item.dest = Some(dest);
             item.failure = Some((code.to_string(), message));
         } else if item.solo {
@@ -320,7 +320,7 @@ impl Outputs<'_> {
     /// `.superseded/` (only a record that names this very claim).
     fn move_aside_stale_record(&self, claim: &Claim) {
         let dir = self.paths.failed(&self.cfg.agent);
-        let path = dir.join(fsops::error_record_name(&fit(&claim.original, RECORD_ROOM)));
+        let path = dir.join(baton_fs::error_record_name(&fit(&claim.original, RECORD_ROOM)));
         let ours = std::fs::read(&path)
             .ok()
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
@@ -332,7 +332,7 @@ impl Outputs<'_> {
                 &path,
                 "the error record of an earlier attempt of the same claim, which died before answering",
             ) {
-                crate::ratelimit::warn_every(
+                baton_home::ratelimit::warn_every(
                     "record-aside",
                     &format!("cannot move an earlier attempt's record aside: {e}"),
                     &path.display().to_string(),
@@ -368,7 +368,7 @@ impl Outputs<'_> {
         let (found, ()) = self
             .folded
             .place(&dir, &name, |name| {
-                let err_path = dir.join(fsops::error_record_name(name));
+                let err_path = dir.join(baton_fs::error_record_name(name));
                 let ours = std::fs::read(&err_path)
                     .ok()
                     .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
@@ -383,18 +383,18 @@ impl Outputs<'_> {
                             "the error record of an earlier attempt of the same claim",
                         )?;
                         let bytes = serde_json::to_vec_pretty(record).unwrap_or_default();
-                        return Ok(fsops::create_new(&err_path, &bytes, true)?.then_some(()));
+                        return Ok(baton_fs::create_new(&err_path, &bytes, true)?.then_some(()));
                     }
                     return Ok(Some(()));
                 }
                 // A `stat` that fails is an error (a pause), never "free".
-                if fsops::present(&dir.join(name))?.is_some() || fsops::present(&err_path)?.is_some() {
+                if baton_fs::present(&dir.join(name))?.is_some() || baton_fs::present(&err_path)?.is_some() {
                     return Ok(None);
                 }
                 let Some(record) = record else { return Ok(Some(())) };
-                crate::failpoint::fault("record", "")?;
+                baton_home::failpoint::fault("record", "")?;
                 let bytes = serde_json::to_vec_pretty(record).unwrap_or_default();
-                Ok(fsops::create_new(&err_path, &bytes, true)?.then_some(()))
+                Ok(baton_fs::create_new(&err_path, &bytes, true)?.then_some(()))
             })
             .map_err(|e| PipelineError::io(&dir, e))?;
         Ok((dir, found))
@@ -618,7 +618,7 @@ mod tests {
         assert_eq!(b.inbox("claude")[0]["status"], "failed");
         let (dir, name) = it.dest.clone().expect("filed in 03_failed/");
         assert_eq!(dir, b.paths.failed("baton"));
-        let record = dir.join(fsops::error_record_name(&name));
+        let record = dir.join(baton_fs::error_record_name(&name));
         let record: Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
         assert_eq!(record["code"], "trap");
     }

@@ -37,22 +37,23 @@ use tracing::{info, warn};
 use baton_handoff::{ErrorCode, names};
 use baton_runtime::Runtime;
 
-use crate::SharedLedger;
+use baton_ledger::SharedLedger;
 
+use crate::PipelineError;
 use crate::claims::{Claim, Claims};
-use crate::config::{Config, Paths};
 use crate::execution::Running;
 use crate::intake::prepare;
+use crate::leases::{Claimer, SharedClaims};
 use crate::outbox::Outbox;
 use crate::outputs::Outputs;
 use crate::post::Post;
 use crate::returns::Answer;
-use crate::shared::{Claimer, SharedClaims};
-use crate::{PipelineError, failpoint, fsops};
+use baton_home::config::{Config, Paths};
+use baton_home::failpoint;
 
 use crate::faults::is_passing_io;
-pub use crate::health::Health;
 use crate::item::{IO_BACKOFF, Item, Prepared};
+pub use baton_home::health::Health;
 
 /// What one drain (`serve --once`) did.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -89,8 +90,8 @@ pub struct Pipeline {
     pub(crate) suspects: HashSet<OsString>,
     /// The observe stage: what other agents pass each other ([`crate::observe`]).
     pub(crate) observer: crate::observe::Observer,
-    /// Every plugin's health as this pass knows it ([`crate::health`]).
-    pub(crate) health: crate::health::Healths,
+    /// Every plugin's health as this pass knows it ([`baton_home::health`]).
+    pub(crate) health: baton_home::health::Healths,
     /// The fold keys of the folders originals are filed in (names that are one on a Mac).
     pub(crate) folded: crate::folding::FoldedDirs,
     /// How long a group of finished tasks waits for more (adapts to the sync's cost).
@@ -162,7 +163,7 @@ impl Pipeline {
         let me = &cfg.agent;
         for dir in [paths.inbox(me), paths.processed(me), paths.failed(me)] {
             failpoint::fault("start_folders", "")
-                .and_then(|()| fsops::ensure_dir(&dir))
+                .and_then(|()| baton_fs::ensure_dir(&dir))
                 .map_err(|e| PipelineError::io(&dir, e))?;
         }
         let shared = ledger.locked().is_shared();
@@ -224,7 +225,7 @@ impl Pipeline {
         match self.ledger.locked().stats().index_search(baton_ledger::search::INDEX_BATCH) {
             Ok((_, left)) => left,
             Err(e) => {
-                crate::ratelimit::warn_every(
+                baton_home::ratelimit::warn_every(
                     "serve:search_index",
                     &format!("the task list's search index: {e}"),
                     "serve",
@@ -249,7 +250,7 @@ impl Pipeline {
     /// ones again.
     pub fn keep_spares(&mut self) {
         if self.spares.is_none() && matches!(self.claims, Claimer::Local(_)) {
-            let dir = self.paths.agent(&self.cfg.agent).join(fsops::TEMP_DIR);
+            let dir = self.paths.agent(&self.cfg.agent).join(baton_fs::TEMP_DIR);
             self.spares = crate::spares::Keeper::start(dir.clone());
             if self.spares.is_some() {
                 self.post.outbox.use_spares(dir);
@@ -280,12 +281,12 @@ impl Pipeline {
 
     /// The plugin `name`, loading it first if it is installed but not loaded yet.
     pub async fn ensure_plugin(&self, name: &str) -> Option<Arc<baton_runtime::Plugin>> {
-        crate::plugins::ensure_loaded(&self.runtime, &self.cfg, &self.paths, &self.ledger, name).await
+        baton_home::plugins::ensure_loaded(&self.runtime, &self.cfg, &self.paths, &self.ledger, name).await
     }
 
     /// Reloads plugins whose installed file changed (cheap when nothing did: one stat per file).
     pub async fn reload_plugins(&mut self) -> Vec<String> {
-        crate::plugins::reload_changed(&self.runtime, &self.cfg, &self.paths, &self.ledger).await
+        baton_home::plugins::reload_changed(&self.runtime, &self.cfg, &self.paths, &self.ledger).await
     }
 
     /// One pass: take over dead claims, claim what is ready, run the taken-over claims one at
@@ -565,7 +566,7 @@ impl Pipeline {
                     filed.push(item);
                 }
                 Err(e) => {
-                    crate::ratelimit::warn_every(
+                    baton_home::ratelimit::warn_every(
                         "file:failed",
                         &format!("filing {} failed, will try again: {e}", item.claim.path.display()),
                         item.claim.key(),
@@ -661,11 +662,11 @@ impl Pipeline {
     /// is logged: a folder removed meanwhile is no reason to stop answering.
     fn sync_dirs(&self, dirs: &HashSet<PathBuf>) -> Result<(), PipelineError> {
         for d in dirs {
-            if let Err(e) = fsops::sync_dir(d) {
+            if let Err(e) = baton_fs::sync_dir(d) {
                 if is_passing_io(&e) {
                     return Err(PipelineError::io(d, e));
                 }
-                crate::ratelimit::warn_every(
+                baton_home::ratelimit::warn_every(
                     "sync:dir",
                     &format!("cannot sync folder {}: {e}", d.display()),
                     "outputs",
@@ -762,10 +763,10 @@ fn sync_group<'a>(items: impl Iterator<Item = &'a Item>) -> Option<Synced> {
         return None;
     }
     let started = Instant::now();
-    let result = failpoint::fault("sync", "").and_then(|()| fsops::sync_group(&files));
+    let result = failpoint::fault("sync", "").and_then(|()| baton_fs::sync_group(&files));
     let took = started.elapsed();
     if let Err(e) = &result {
-        crate::ratelimit::warn_every(
+        baton_home::ratelimit::warn_every(
             "sync:group",
             &format!("cannot make a group of {} RETURNs durable, will try again: {e}", files.len()),
             "outputs",
@@ -818,19 +819,23 @@ fn check_inbox_layout(paths: &Paths, me: &str) -> Result<(), PipelineError> {
 /// Temp files younger than this are never swept: a write holds its temp for milliseconds.
 const TEMP_MIN_AGE: Duration = Duration::from_secs(60);
 
-/// Removes the temp files (`.baton-tmp.<pid>.<random>`, see [`fsops::sweep_stale_temps`]) that
+/// Removes the temp files (`.baton-tmp.<pid>.<random>`, see [`baton_fs::sweep_stale_temps`]) that
 /// a crashed baton left in the folders it creates files in: the outbox, `03_failed/` and the
 /// claim folders. Only baton's own temp names, older than [`TEMP_MIN_AGE`], whose writing
 /// process is gone; nothing else is touched. A folder that cannot be read is logged.
 fn sweep_temps(paths: &Paths, me: &str) {
     let claims = paths.agent(me).join(".claims");
-    let mut dirs =
-        vec![paths.agent(me).join(".outbox"), paths.agent(me).join(fsops::TEMP_DIR), paths.failed(me), claims.clone()];
+    let mut dirs = vec![
+        paths.agent(me).join(".outbox"),
+        paths.agent(me).join(baton_fs::TEMP_DIR),
+        paths.failed(me),
+        claims.clone(),
+    ];
     if let Ok(entries) = std::fs::read_dir(&claims) {
         dirs.extend(entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()));
     }
     for dir in dirs {
-        match fsops::sweep_stale_temps(&dir, TEMP_MIN_AGE) {
+        match baton_fs::sweep_stale_temps(&dir, TEMP_MIN_AGE) {
             Ok(0) => {}
             Ok(n) => info!(dir = %dir.display(), removed = n, "removed temp files a crash left"),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

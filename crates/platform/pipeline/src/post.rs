@@ -12,10 +12,10 @@ use baton_handoff::names;
 
 use crate::PipelineError;
 use crate::claims::Claim;
-use crate::config::Paths;
 use crate::mailbox::{ClaudeInbox, LOCK_WAIT, Teams};
 use crate::outbox::{Outbox, Pending, Staged};
 use crate::returns;
+use baton_home::config::Paths;
 
 /// Where baton delivers what it writes for other agents: their inboxes, through the outbox.
 /// Shared with the audits, which run beside the pipeline.
@@ -181,7 +181,7 @@ impl Post {
 /// (see [`baton_fs::ensure_dir`]); a name that is a plain file fails the delivery into it.
 pub(crate) fn make_inbox(inbox: &std::path::Path) -> Result<(), PipelineError> {
     let key = inbox.parent().and_then(|a| a.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    match crate::failpoint::fault("mkdir", &key).and_then(|()| baton_fs::ensure_dir(inbox)) {
+    match baton_home::failpoint::fault("mkdir", &key).and_then(|()| baton_fs::ensure_dir(inbox)) {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         r => r.map_err(|e| PipelineError::io(inbox, e)),
     }

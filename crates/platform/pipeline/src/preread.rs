@@ -92,7 +92,7 @@ mod tests {
     use super::*;
 
     fn preread(path: &Path) -> Preread {
-        let (bytes, st) = crate::fsops::read_capped_with_stat(path, 1 << 20).unwrap();
+        let (bytes, st) = baton_fs::read_capped_with_stat(path, 1 << 20).unwrap();
         Preread::new(serde_json::from_slice(&bytes).unwrap(), &st)
     }
 

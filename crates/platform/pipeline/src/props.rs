@@ -58,9 +58,9 @@ use serde_json::{Value, json};
 use baton_ledger::{Ledger, TaskState};
 
 use crate::claims::Claims;
-use crate::config::{Config, Paths};
-use crate::failpoint;
 use crate::{Pipeline, PipelineError};
+use baton_home::config::{Config, Paths};
+use baton_home::failpoint;
 
 const ME: &str = "baton";
 const SENDER: &str = "Claude-Code-Agent";
@@ -475,7 +475,7 @@ impl<'s> World<'s> {
         baton_fs::ensure_dir(&read).map_err(|e| e.to_string())?;
         for (name, _) in handoffs(&inbox) {
             // Never over a file of the same name: a RETURN delivered twice must stay countable.
-            crate::fsops::move_into(&inbox.join(&name), &read, name.as_ref()).map_err(|e| e.to_string())?;
+            baton_fs::move_into(&inbox.join(&name), &read, name.as_ref()).map_err(|e| e.to_string())?;
         }
         Ok(())
     }
@@ -617,7 +617,7 @@ impl<'s> World<'s> {
 #[test]
 fn a_live_handles_lock_keeps_its_claims_from_the_other() {
     let d = tempfile::tempdir().unwrap();
-    let inbox = d.path().join(crate::config::INBOX);
+    let inbox = d.path().join(baton_home::config::INBOX);
     std::fs::create_dir(&inbox).unwrap();
     std::fs::write(inbox.join("t.json"), "{}").unwrap();
     let a = Claims::open(d.path()).unwrap();

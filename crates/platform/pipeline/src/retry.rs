@@ -17,7 +17,8 @@ use serde_json::Value;
 use baton_handoff::{Body, schema};
 use baton_ledger::{Ledger, TaskState};
 
-use crate::{Paths, PipelineError, fsops};
+use crate::PipelineError;
+use baton_home::Paths;
 
 /// One failed handoff in `03_failed/`: the original and what its error record says.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -134,7 +135,7 @@ pub fn list_failed(paths: &Paths, agent: &str) -> Result<Vec<FailedHandoff>, Pip
 
 pub(crate) fn describe(dir: &Path, name: OsString) -> FailedHandoff {
     let file = dir.join(&name);
-    let record_path = dir.join(fsops::error_record_name(&name));
+    let record_path = dir.join(baton_fs::error_record_name(&name));
     let record: Option<Value> = std::fs::read(&record_path).ok().and_then(|b| serde_json::from_slice(&b).ok());
     let body: Option<Value> = read_small(&file).and_then(|b| serde_json::from_slice(&b).ok());
     let s = |v: &Option<Value>, k: &str| v.as_ref().and_then(|v| v.get(k)).and_then(Value::as_str).map(str::to_string);
@@ -249,8 +250,8 @@ pub fn retry_one(
     let inbox = paths.inbox(agent);
     crate::post::make_inbox(&inbox)?;
     let name = f.file.file_name().unwrap_or_default();
-    let to = fsops::move_into(&f.file, &inbox, name).map_err(|e| PipelineError::io(&f.file, e))?;
-    fsops::sync_dir(&inbox).map_err(|e| PipelineError::io(&inbox, e))?;
+    let to = baton_fs::move_into(&f.file, &inbox, name).map_err(|e| PipelineError::io(&f.file, e))?;
+    baton_fs::sync_dir(&inbox).map_err(|e| PipelineError::io(&inbox, e))?;
     Ok(Ok(to))
 }
 
@@ -273,8 +274,8 @@ pub fn replace_failed(file: &Path, edited: &[u8]) -> Result<(), PipelineError> {
     write().map_err(|e| PipelineError::io(&tmp, e))?;
     crate::superseded::move_aside(agent_dir, file, "the TASK as it failed, before `baton retry --params` edited it")
         .map_err(|e| PipelineError::io(file, e))?;
-    fsops::rename_noreplace(&tmp, file).map_err(|e| PipelineError::io(file, e))?;
-    fsops::sync_dir(dir).map_err(|e| PipelineError::io(dir, e))
+    baton_fs::rename_noreplace(&tmp, file).map_err(|e| PipelineError::io(file, e))?;
+    baton_fs::sync_dir(dir).map_err(|e| PipelineError::io(dir, e))
 }
 
 /// One RETURN per TASK in the sender's inbox: the RETURN of the attempt that `baton retry` runs
@@ -290,10 +291,10 @@ fn file_earlier_return(paths: &Paths, row: &baton_ledger::TaskRow) -> Result<(),
     }
     let processed = paths.agent(&row.reply_to).join("02_processed");
     baton_fs::ensure_dir(&processed).map_err(|e| PipelineError::io(&processed, e))?;
-    let to = fsops::move_into(&earlier, &processed, std::ffi::OsStr::new(name))
+    let to = baton_fs::move_into(&earlier, &processed, std::ffi::OsStr::new(name))
         .map_err(|e| PipelineError::io(&earlier, e))?;
-    let _ = fsops::sync_dir(&processed);
-    let _ = fsops::sync_dir(&inbox);
+    let _ = baton_fs::sync_dir(&processed);
+    let _ = baton_fs::sync_dir(&inbox);
     tracing::info!(id = %row.id, moved_to = %to.display(), "the RETURN of the attempt retried was filed in 02_processed/");
     Ok(())
 }

@@ -30,7 +30,7 @@ impl Keeper {
     /// Starts keeping spares in `dir` (the first top-up at once). `None` where spares are off
     /// (`baton_fs::spares`) or no thread can be made: every write is then a new file.
     pub(crate) fn start(dir: PathBuf) -> Option<Self> {
-        if !crate::fsops::spares::enabled() {
+        if !baton_fs::spares::enabled() {
             return None;
         }
         let (wake, woken) = mpsc::sync_channel::<()>(1);
@@ -64,9 +64,9 @@ impl Drop for Keeper {
 
 fn run(dir: &std::path::Path, woken: &mpsc::Receiver<()>) {
     while woken.recv().is_ok() {
-        if let Err(e) = crate::fsops::spares::top_up(dir, LOW, KEEP) {
+        if let Err(e) = baton_fs::spares::top_up(dir, LOW, KEEP) {
             // Only speed is lost: a write without a spare is a new file, as it always was.
-            crate::ratelimit::warn_every(
+            baton_home::ratelimit::warn_every(
                 "spares",
                 &format!("cannot make spare files in {}: {e}", dir.display()),
                 "serve",
@@ -83,13 +83,13 @@ mod tests {
     /// The keeper fills an empty folder at start, and again once writers took most spares.
     #[test]
     fn keeps_the_supply_between_low_and_keep() {
-        if !crate::fsops::spares::enabled() {
+        if !baton_fs::spares::enabled() {
             return;
         }
         let d = tempfile::tempdir().unwrap();
         let dir = d.path().join(".baton-tmp");
         let keeper = Keeper::start(dir.clone()).unwrap();
-        let count = || crate::fsops::spares::count(&dir);
+        let count = || baton_fs::spares::count(&dir);
         let until = |want: usize| {
             let t = std::time::Instant::now();
             while count() != want && t.elapsed() < Duration::from_secs(10) {
@@ -102,7 +102,7 @@ mod tests {
         let written = std::cell::Cell::new(0);
         let take = |n: usize| {
             for _ in 0..n {
-                let u = crate::fsops::Unwritten::write_handoff(d.path(), &dir, b"{}\n").unwrap();
+                let u = baton_fs::Unwritten::write_handoff(d.path(), &dir, b"{}\n").unwrap();
                 written.set(written.get() + 1);
                 assert!(u.publish(&d.path().join(format!("h{}", written.get()))).unwrap());
                 assert_eq!(std::fs::read(d.path().join(format!("h{}", written.get()))).unwrap(), b"{}\n");

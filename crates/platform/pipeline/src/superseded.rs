@@ -6,21 +6,19 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::fsops;
-
 /// Moves `file` into `.superseded/` beside `agent_dir`'s other folders and journals it.
 /// `why` says which attempt it belonged to.
 pub(crate) fn move_aside(agent_dir: &Path, file: &Path, why: &str) -> std::io::Result<PathBuf> {
     let dir = agent_dir.join(".superseded");
-    fsops::ensure_dir(&dir)?;
+    baton_fs::ensure_dir(&dir)?;
     let name = file.file_name().unwrap_or_default();
     let stamp = baton_handoff::stamp::file_stamp(baton_handoff::stamp::now());
     let mut wanted = std::ffi::OsString::from(format!("{stamp}-"));
     wanted.push(name);
-    let wanted = fsops::fit(&wanted, fsops::NUMBER_ROOM);
-    let to = fsops::numbered_slot(&wanted, |candidate| {
+    let wanted = baton_fs::fit(&wanted, baton_fs::NUMBER_ROOM);
+    let to = baton_fs::numbered_slot(&wanted, |candidate| {
         let to = dir.join(&candidate);
-        match fsops::rename_noreplace(file, &to) {
+        match baton_fs::rename_noreplace(file, &to) {
             Ok(()) => Ok(Some(to)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
             Err(e) => Err(e),
@@ -44,6 +42,6 @@ pub(crate) fn journal(dir: &Path, line: &serde_json::Value) -> std::io::Result<(
     let mut journal = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("journal.jsonl"))?;
     journal.write_all(format!("{line}\n").as_bytes())?;
     journal.sync_data()?;
-    let _ = fsops::sync_dir(dir);
+    let _ = baton_fs::sync_dir(dir);
     Ok(())
 }

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::PipelineError;
 use crate::retry::FailedHandoff;
-use crate::{Paths, PipelineError, fsops};
+use baton_home::Paths;
 
 /// Where discarded handoffs go, beside an agent's `03_failed/`.
 pub const DISCARDED: &str = "04_discarded";
@@ -29,7 +30,7 @@ pub struct Moved {
 /// `04_discarded/`, its error record beside it, and journals each move.
 pub fn discard(paths: &Paths, agent: &str, selected: Vec<FailedHandoff>) -> Result<Vec<Moved>, PipelineError> {
     let dir = paths.agent(agent).join(DISCARDED);
-    fsops::ensure_dir(&dir).map_err(|e| PipelineError::io(&dir, e))?;
+    baton_fs::ensure_dir(&dir).map_err(|e| PipelineError::io(&dir, e))?;
     let mut out = Vec::new();
     for handoff in selected {
         let moved = move_pair(&handoff, &dir, &handoff.file.file_name().unwrap_or_default().to_owned())?;
@@ -87,7 +88,7 @@ pub fn restore(paths: &Paths, agent: &str, target: &str) -> Result<Option<Moved>
         .and_then(|f| Path::new(f).file_name().map(OsStr::to_owned))
         .unwrap_or_else(|| handoff.file.file_name().unwrap_or_default().to_owned());
     let failed = paths.failed(agent);
-    fsops::ensure_dir(&failed).map_err(|e| PipelineError::io(&failed, e))?;
+    baton_fs::ensure_dir(&failed).map_err(|e| PipelineError::io(&failed, e))?;
     let moved = move_pair(&handoff, &failed, &was)?;
     journal(&dir, "restore", &moved)?;
     tracing::info!(file = %handoff.file.display(), moved_to = %moved.to.display(), "restored");
@@ -119,17 +120,17 @@ fn read_journal(dir: &Path) -> Vec<Value> {
 /// Moves a handoff into `dir` as `name` (numbered when taken: never over another file), then
 /// its error record to the record name of where it went.
 fn move_pair(handoff: &FailedHandoff, dir: &Path, name: &OsString) -> Result<Moved, PipelineError> {
-    let to = fsops::move_into(&handoff.file, dir, name).map_err(|e| PipelineError::io(&handoff.file, e))?;
+    let to = baton_fs::move_into(&handoff.file, dir, name).map_err(|e| PipelineError::io(&handoff.file, e))?;
     let record_to = match &handoff.record {
         Some(record) if baton_fs::present(record).map_err(|e| PipelineError::io(record, e))?.is_some() => {
-            let record_name = fsops::error_record_name(to.file_name().unwrap_or_default());
-            Some(fsops::move_into(record, dir, &record_name).map_err(|e| PipelineError::io(record, e))?)
+            let record_name = baton_fs::error_record_name(to.file_name().unwrap_or_default());
+            Some(baton_fs::move_into(record, dir, &record_name).map_err(|e| PipelineError::io(record, e))?)
         }
         _ => None,
     };
-    fsops::sync_dir(dir).map_err(|e| PipelineError::io(dir, e))?;
+    baton_fs::sync_dir(dir).map_err(|e| PipelineError::io(dir, e))?;
     if let Some(from) = handoff.file.parent() {
-        let _ = fsops::sync_dir(from);
+        let _ = baton_fs::sync_dir(from);
     }
     Ok(Moved { handoff: handoff.clone(), to, record_to })
 }

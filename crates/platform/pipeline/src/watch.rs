@@ -135,7 +135,7 @@ enum RootIs {
 /// Compares the root with the identity it had when the watch was set. Only a successful read
 /// that finds it gone or different says "replaced": an error while reading it says nothing.
 fn root_is(root: &Path, watched: (u64, u64)) -> RootIs {
-    match crate::failpoint::fault("root_stat", "").and_then(|()| std::fs::metadata(root)) {
+    match baton_home::failpoint::fault("root_stat", "").and_then(|()| std::fs::metadata(root)) {
         Ok(m) if m.is_dir() && (m.dev(), m.ino()) == watched => RootIs::Same,
         Ok(_) => RootIs::Replaced,
         Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
@@ -163,7 +163,7 @@ fn state_id(pipeline: &Pipeline) -> Option<(PathBuf, (u64, u64))> {
 /// `stat` that fails (EIO) says nothing and is a pause.
 fn state_is(path: &Path, opened: (u64, u64)) -> Result<RootIs, PipelineError> {
     let gone = |what| Err(PipelineError::StateReplaced { path: path.display().to_string(), what });
-    match crate::failpoint::fault("state_stat", "").and_then(|()| std::fs::metadata(path)) {
+    match baton_home::failpoint::fault("state_stat", "").and_then(|()| std::fs::metadata(path)) {
         Ok(m) if (m.dev(), m.ino()) == opened => Ok(RootIs::Same),
         Ok(_) => gone("replaced by another file"),
         Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
@@ -252,21 +252,22 @@ impl HandoffWatch {
         let changed = folders_changed.clone();
         // FSEvents (macOS) names paths canonically (`/private/var/…` for `/var/…`): both forms.
         let event_roots = [root.to_path_buf(), root.canonicalize().unwrap_or_else(|_| root.to_path_buf())];
-        let own_inboxes = event_roots.clone().map(|r| r.join(me).join(crate::config::INBOX));
+        let own_inboxes = event_roots.clone().map(|r| r.join(me).join(baton_home::config::INBOX));
         let inboxes = InboxWatch::default();
         let dropped = inboxes.dropped.clone();
         let noted = Noted::default();
         let note = noted.clone();
-        let made = crate::failpoint::fault("inotify", "").map_err(notify::Error::io).and_then(|()| {
+        let made = baton_home::failpoint::fault("inotify", "").map_err(notify::Error::io).and_then(|()| {
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 // The fault tests' `watch_drop` failpoint loses events without a word, as a
                 // watch that is not there would: only the periodic reconcile finds their files.
-                if crate::failpoint::fault("watch_drop", "").is_err() {
+                if baton_home::failpoint::fault("watch_drop", "").is_err() {
                     return;
                 }
                 // The fault tests' `watch_event` failpoint turns events into the watcher's errors.
-                let event = event
-                    .and_then(|ev| crate::failpoint::fault("watch_event", "").map(|()| ev).map_err(notify::Error::io));
+                let event = event.and_then(|ev| {
+                    baton_home::failpoint::fault("watch_event", "").map(|()| ev).map_err(notify::Error::io)
+                });
                 // Any event, an error or a rescan request: all mean "look again". A full channel
                 // already holds a pending wake-up. An event in baton's inbox names what to look
                 // at; an error, a rescan request or a folder-level change asks for a listing.
@@ -276,7 +277,7 @@ impl HandoffWatch {
                         errors.watch_errors.fetch_add(1, Ordering::Relaxed);
                         // A read fault lasting seconds fails every event: one line per kind per
                         // period, with how many were left out (not 15,000 identical lines).
-                        crate::ratelimit::warn_every(
+                        baton_home::ratelimit::warn_every(
                             &format!("watcher:{e}"),
                             &format!("watcher: {e}; reconciling"),
                             "watcher",
@@ -321,7 +322,7 @@ impl HandoffWatch {
     /// event would name what lands in it.
     fn drive(&mut self, inbox: &mut crate::inbox::Inbox, root: &Path, me: &str) {
         let (list, names) = self.noted.take();
-        let own = root.join(me).join(crate::config::INBOX);
+        let own = root.join(me).join(baton_home::config::INBOX);
         if list || self.watcher.is_none() || !self.inboxes.dirs.contains_key(&own) {
             inbox.list_next();
         }
@@ -330,7 +331,7 @@ impl HandoffWatch {
 
     /// Whether baton's own inbox has a watch in place.
     fn watches_own_inbox(&self, root: &Path, me: &str) -> bool {
-        self.inboxes.dirs.contains_key(&root.join(me).join(crate::config::INBOX))
+        self.inboxes.dirs.contains_key(&root.join(me).join(baton_home::config::INBOX))
     }
 
     /// Watches the folders that came since the last look, if any did. Run before each pass, so
@@ -339,7 +340,7 @@ impl HandoffWatch {
         if let Some(w) = self.watcher.as_mut().filter(|_| self.folders_changed.swap(false, Ordering::Relaxed))
             && let Err(e) = self.inboxes.sync(w, root, me)
         {
-            crate::ratelimit::warn_every(
+            baton_home::ratelimit::warn_every(
                 "serve:watch",
                 &format!("cannot set the file watch: {e}; reading the inboxes every reconcile_secs meanwhile"),
                 "serve",
@@ -463,7 +464,7 @@ pub async fn serve(
                 failures += 1;
                 liveness.failures.store(failures, Ordering::Relaxed);
                 let pause = pause_after(failures);
-                crate::ratelimit::warn_every(
+                baton_home::ratelimit::warn_every(
                     "serve:root",
                     &format!("cannot read {e}; trying again in {} ms", pause.as_millis()),
                     "serve",
@@ -506,7 +507,7 @@ pub async fn serve(
                 failures += 1;
                 liveness.failures.store(failures, Ordering::Relaxed);
                 let pause = pause_after(failures);
-                crate::ratelimit::warn_every(
+                baton_home::ratelimit::warn_every(
                     "serve:pass",
                     &format!("{e}; trying again in {} ms", pause.as_millis()),
                     "serve",
@@ -542,7 +543,7 @@ pub async fn serve(
             // POLL_WITHOUT_WATCH away, paces the loop instead.
             _ = handoffs.rx.recv(), if failures == 0 && handoffs.watcher.is_some() => {}
             // A component compiled in the background (see plugins::reload_changed): load it.
-            _ = crate::plugins::compiled().notified() => {}
+            _ = baton_home::plugins::compiled().notified() => {}
             _ = plans.changed() => {
                 if let Some(s) = plans.schedule.as_mut() {
                     s.changed();
@@ -659,7 +660,7 @@ impl InboxWatch {
         self.dirs.retain(|dir, _| !dropped.iter().any(|d| dir.starts_with(d)));
         let own = root.join(me);
         // baton's own inbox first: with a watch limit of 1 it is the one watched.
-        let mut want = vec![own.join(crate::config::INBOX), own.clone(), root.to_path_buf()];
+        let mut want = vec![own.join(baton_home::config::INBOX), own.clone(), root.to_path_buf()];
         if let Ok(agents) = std::fs::read_dir(root) {
             for agent in agents.flatten().filter(|e| {
                 e.file_type().is_ok_and(|t| t.is_dir()) && !e.file_name().as_encoded_bytes().starts_with(b".")
@@ -668,7 +669,7 @@ impl InboxWatch {
                 if dir == own {
                     continue;
                 }
-                want.push(dir.join(crate::config::INBOX));
+                want.push(dir.join(baton_home::config::INBOX));
                 want.push(dir);
             }
         }
@@ -682,7 +683,7 @@ impl InboxWatch {
                     Err(e) if out_of_watches(&e) => {
                         if !self.warned_full {
                             self.warned_full = true;
-                            let what = if dir == own.join(crate::config::INBOX) {
+                            let what = if dir == own.join(baton_home::config::INBOX) {
                                 "not even baton's own inbox could be watched: it is read every second, the other \
                                  folders every reconcile_secs"
                             } else {
@@ -752,7 +753,7 @@ pub async fn once(pipeline: &mut Pipeline) -> Result<(), PipelineError> {
                 }
                 failures += 1;
                 let pause = Duration::from_millis(250u64 << failures.min(5)).min(MAX_PAUSE);
-                crate::ratelimit::warn_every(
+                baton_home::ratelimit::warn_every(
                     "once:pass",
                     &format!("{e}; trying again in {} ms", pause.as_millis()),
                     "serve --once",
@@ -876,7 +877,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("handoffs");
         let agent = root.join("a");
-        let inbox = agent.join(crate::config::INBOX);
+        let inbox = agent.join(baton_home::config::INBOX);
         std::fs::create_dir_all(&inbox).unwrap();
         let mut inboxes = InboxWatch::default();
         let dropped = inboxes.dropped.clone();

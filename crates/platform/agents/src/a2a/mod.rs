@@ -54,8 +54,8 @@ pub struct A2a {
 /// The A2A routes for `serve --http`: the card (open) and the JSON-RPC endpoint (keyed).
 pub fn routes(
     ctx: &crate::Ctx,
-    cfg: &baton_pipeline::Config,
-    paths: &baton_pipeline::Paths,
+    cfg: &baton_home::Config,
+    paths: &baton_home::Paths,
     runtime: Option<Arc<baton_runtime::Runtime>>,
 ) -> anyhow::Result<baton_dashboard::Extra> {
     let tree = Tree::new(ctx, cfg, paths);
@@ -68,7 +68,7 @@ pub fn routes(
         sending: Default::default(),
     };
     let (landed, _) = tokio::sync::watch::channel(0u64);
-    let watch = watch_inbox(&store.tree.root.join(A2A_AGENT).join(baton_pipeline::config::INBOX), landed.clone());
+    let watch = watch_inbox(&store.tree.root.join(A2A_AGENT).join(baton_home::config::INBOX), landed.clone());
     let a2a = Arc::new(A2a { store, runtime, landed, watch });
     Ok(baton_dashboard::Extra {
         open: Router::new().route("/.well-known/agent-card.json", get(agent_card)).with_state(a2a.clone()),

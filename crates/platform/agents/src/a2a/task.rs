@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use baton_handoff::TaskBody;
+use baton_home::config::INBOX;
 use baton_ledger::Ledger;
-use baton_pipeline::config::INBOX;
 
 use crate::{DirSync, Tree, wait};
 

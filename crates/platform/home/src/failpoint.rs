@@ -16,13 +16,13 @@
 //! ignores: the test creates the file, the fault lasts, the test removes it, the fault has
 //! passed.
 //!
-//! This crate's own tests can also stop a pass in-process (`arm`, test builds only): at the
+//! The pipeline's own tests can also stop a pass in-process (`arm`, with the feature): at the
 //! armed point a closure of the test runs instead of a kill, which unwinds (a crash the test
 //! survives, to go on with another pipeline on the same home) or holds the pass there while
-//! another pipeline works (`crate::props`).
+//! another pipeline works (`baton_pipeline`'s `props`).
 
-#[cfg(test)]
-pub(crate) use points::{arm, disarm};
+#[cfg(any(test, feature = "failpoints"))]
+pub use points::{arm, disarm};
 #[cfg(any(test, feature = "failpoints"))]
 pub use points::{fault, hit, hit_for};
 
@@ -81,7 +81,6 @@ mod points {
 
     /// Passes the named point on behalf of `key`.
     pub fn hit_for(name: &str, key: &str) {
-        #[cfg(test)]
         run_if_armed(name);
         static COUNT: AtomicU32 = AtomicU32::new(0);
         let Some(t) = target() else { return };
@@ -100,14 +99,12 @@ mod points {
 
     /// What [`arm`] keeps for this thread: the point, how many more passes until it acts, and
     /// what it does then.
-    #[cfg(test)]
     struct Armed {
         name: String,
         left: u32,
         then: Box<dyn FnOnce(&str)>,
     }
 
-    #[cfg(test)]
     thread_local! {
         static ARMED: std::cell::RefCell<Option<Armed>> = const { std::cell::RefCell::new(None) };
     }
@@ -116,19 +113,16 @@ mod points {
     /// unwind (a crash: what the pass has not done stays undone), block (the process held there
     /// while the test goes on), or [`arm`] the next point. Per thread, so that tests running
     /// beside each other never reach each other's points. Replaces what was armed before.
-    #[cfg(test)]
     pub fn arm(name: &str, n: u32, then: impl FnOnce(&str) + 'static) {
         let armed = Armed { name: name.to_string(), left: n.max(1), then: Box::new(then) };
         ARMED.with_borrow_mut(|slot| *slot = Some(armed));
     }
 
     /// Disarms what [`arm`] armed on this thread, if it was not reached.
-    #[cfg(test)]
     pub fn disarm() {
         ARMED.with_borrow_mut(|slot| *slot = None);
     }
 
-    #[cfg(test)]
     fn run_if_armed(name: &str) {
         let due = ARMED.with_borrow_mut(|slot| {
             let armed = slot.as_mut().filter(|a| a.name == name)?;

@@ -10,7 +10,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::PipelineError;
+use crate::HomeError;
 use crate::config::Paths;
 
 /// How many of the newest filed originals are checked: the rows a deleted WAL held are the
@@ -70,7 +70,7 @@ pub fn unrecorded(
     max_bytes: u64,
     since: i64,
     ledger: &baton_ledger::Ledger,
-) -> Result<Option<Lost>, PipelineError> {
+) -> Result<Option<Lost>, HomeError> {
     // No task row at all: a state whose history was pruned by hand (or never used), and one
     // whose WAL held every row also lost its id, which the state guard reports. Nothing to
     // compare the filings with.
@@ -81,7 +81,7 @@ pub fn unrecorded(
     let entries = match std::fs::read_dir(&dir) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(PipelineError::io(&dir, e)),
+        Err(e) => return Err(HomeError::io(&dir, e)),
     };
     let mut filed: Vec<((i64, i64), PathBuf)> = entries
         .flatten()
@@ -106,7 +106,7 @@ pub fn unrecorded(
 
 /// As [`unrecorded`], for the home at `home` and its SQLite state at `location` (a PostgreSQL
 /// ledger lives on its server; nothing is checked). For `serve`'s start, after the state guard.
-pub fn check_home(home: &Path, location: &baton_ledger::Location) -> Result<Option<Lost>, PipelineError> {
+pub fn check_home(home: &Path, location: &baton_ledger::Location) -> Result<Option<Lost>, HomeError> {
     let baton_ledger::Location::Sqlite(state) = location else { return Ok(None) };
     let cfg = crate::Config::load(home)?;
     let paths = Paths::new(home, state, &cfg);

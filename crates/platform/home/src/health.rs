@@ -89,7 +89,7 @@ pub fn resume(ledger: &mut Ledger, plugin: &str) -> Result<bool, baton_ledger::L
 /// and what it changed since its last commit. The pipeline owns one; the ledger stays the
 /// truth between passes.
 #[derive(Debug, Default)]
-pub(crate) struct Healths {
+pub struct Healths {
     by_plugin: HashMap<String, Health>,
     /// The plugins whose health this process changed since its last commit.
     dirty: HashSet<String>,
@@ -97,7 +97,7 @@ pub(crate) struct Healths {
 
 /// When repeated sandbox failures pause a plugin (`[pipeline] pause_after`, `pause_secs`).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct PausePolicy {
+pub struct PausePolicy {
     pub after: u32,
     pub secs: u64,
 }
@@ -105,7 +105,7 @@ pub(crate) struct PausePolicy {
 impl Healths {
     /// Reads a plugin's saved health the first time it is needed in a pass, so a pause
     /// recorded by another process (or by hand) holds for this one too.
-    pub(crate) fn load(&mut self, ledger: &Mutex<Ledger>, plugin: &str) {
+    pub fn load(&mut self, ledger: &Mutex<Ledger>, plugin: &str) {
         if self.by_plugin.contains_key(plugin) {
             return;
         }
@@ -115,27 +115,27 @@ impl Healths {
 
     /// A new pass: forget the health read from the ledger (it may have changed), keeping only
     /// what this process changed and has not saved yet.
-    pub(crate) fn refresh(&mut self) {
+    pub fn refresh(&mut self) {
         let dirty = &self.dirty;
         self.by_plugin.retain(|k, _| dirty.contains(k));
     }
 
     /// Whether (and why) `plugin` is paused now, as far as this pass knows ([`Healths::load`]
     /// it first).
-    pub(crate) fn paused(&self, plugin: &str) -> Option<Pause> {
+    pub fn paused(&self, plugin: &str) -> Option<Pause> {
         self.by_plugin.get(plugin)?.pause(stamp::now())
     }
 
     /// Whether `plugin` is paused by hand: its TASKs are then held in the inbox, unclaimed.
     /// (A pause after sandbox failures still answers `plugin_paused`: it ends by itself, and
     /// the sender learns why.)
-    pub(crate) fn held_by_hand(&mut self, ledger: &Mutex<Ledger>, plugin: &str) -> bool {
+    pub fn held_by_hand(&mut self, ledger: &Mutex<Ledger>, plugin: &str) -> bool {
         self.load(ledger, plugin);
         matches!(self.paused(plugin), Some(Pause::Hand { .. }))
     }
 
     /// A task of `plugin` ran: its failure streak and any failure pause end.
-    pub(crate) fn healthy(&mut self, plugin: &str) {
+    pub fn healthy(&mut self, plugin: &str) {
         if let Some(h) = self.by_plugin.get_mut(plugin)
             && (h.consecutive_failures != 0 || h.paused_until.is_some())
         {
@@ -147,7 +147,7 @@ impl Healths {
 
     /// A task of `plugin` failed in the sandbox: one more in its streak, and a pause of
     /// `policy.secs` once the streak reaches `policy.after`.
-    pub(crate) fn sandbox_failure(&mut self, plugin: &str, message: &str, policy: PausePolicy) {
+    pub fn sandbox_failure(&mut self, plugin: &str, message: &str, policy: PausePolicy) {
         let h = self.by_plugin.entry(plugin.to_string()).or_default();
         h.consecutive_failures += 1;
         h.last_error = Some(message.to_string());
@@ -161,7 +161,7 @@ impl Healths {
 
     /// Writes the health this process changed into the pass's commit, keeping a pause by hand
     /// that was saved meanwhile. Call [`Healths::saved`] once the commit is through.
-    pub(crate) fn save_changed(&self, b: &baton_ledger::Batch<'_>) -> Result<(), baton_ledger::LedgerError> {
+    pub fn save_changed(&self, b: &baton_ledger::Batch<'_>) -> Result<(), baton_ledger::LedgerError> {
         for name in &self.dirty {
             let Some(h) = self.by_plugin.get(name) else { continue };
             let mut h = h.clone();
@@ -172,7 +172,7 @@ impl Healths {
     }
 
     /// The commit that [`Healths::save_changed`] wrote into went through.
-    pub(crate) fn saved(&mut self) {
+    pub fn saved(&mut self) {
         self.dirty.clear();
     }
 }

@@ -25,9 +25,8 @@ use serde::Serialize;
 
 use baton_runtime::{CompileError, Plugin, Runtime, RuntimeError};
 
-use crate::SharedLedger;
 use crate::config::{Config, Paths};
-use crate::fsops;
+use baton_ledger::SharedLedger;
 
 /// Why a plugin operation failed. Every message names the file and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -120,7 +119,7 @@ fn may_be_file(file: &Path) -> bool {
 
 /// Whether the installed file of the plugin `name` cannot be looked at for now (its stat
 /// failed, not with "not found"): TASKs naming it wait rather than be told it is not installed.
-pub(crate) fn unreadable(paths: &Paths, name: &str) -> Option<std::io::Error> {
+pub fn unreadable(paths: &Paths, name: &str) -> Option<std::io::Error> {
     if !baton_handoff::names::is_valid_name(name) || name.starts_with('.') {
         return None;
     }
@@ -597,7 +596,7 @@ fn is_deferred(file: &Path) -> bool {
 }
 
 /// Drops the recorded refusals of files that are no longer installed.
-pub(crate) fn forget_missing(paths: &Paths, ledger: &SharedLedger) {
+pub fn forget_missing(paths: &Paths, ledger: &SharedLedger) {
     let l = ledger.locked();
     for r in l.refusals().unwrap_or_default() {
         let f = Path::new(&r.file);
@@ -1124,7 +1123,7 @@ pub async fn install_bytes(
         );
         return Err(io(&dest, e));
     }
-    fsops::sync_dir(&paths.plugins).map_err(|e| io(&paths.plugins, e))?;
+    baton_fs::sync_dir(&paths.plugins).map_err(|e| io(&paths.plugins, e))?;
     let r = report(cfg, paths, &plugin, &dest, bytes.len() as u64);
     let grants = describe_grants(&cfg.grants(&paths.home, &name));
     Ok(InstallReport { plugin: r, grants, action, previous, identity: Some(owner), note })
@@ -1150,7 +1149,7 @@ pub async fn remove(runtime: &Runtime, cfg: &Config, paths: &Paths, name: &str) 
         Err(_) => "unknown".into(),
     };
     let moved_to = keep_aside(paths, &file, name, &version, &sha, true)?;
-    fsops::sync_dir(&paths.plugins).map_err(|e| io(&paths.plugins, e))?;
+    baton_fs::sync_dir(&paths.plugins).map_err(|e| io(&paths.plugins, e))?;
     journal(
         paths,
         serde_json::json!({"op": "remove", "name": name, "version": version, "sha256": sha, "file": file, "moved_to": moved_to}),
@@ -1174,9 +1173,9 @@ fn keep_aside(
     let safe_version: String =
         version.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect();
     let target = std::ffi::OsString::from(format!("{name}-{safe_version}-{}.wasm", &sha[..12.min(sha.len())]));
-    let moved = if mv { fsops::move_into(file, &dir, &target) } else { link_into(file, &dir, &target) };
+    let moved = if mv { baton_fs::move_into(file, &dir, &target) } else { link_into(file, &dir, &target) };
     let to = moved.map_err(|e| io(file, e))?;
-    fsops::sync_dir(&dir).map_err(|e| io(&dir, e))?;
+    baton_fs::sync_dir(&dir).map_err(|e| io(&dir, e))?;
     Ok(to)
 }
 
@@ -1189,15 +1188,15 @@ fn keep_copy(paths: &Paths, name: &str, version: &str, sha: &str, bytes: &[u8]) 
     let safe_version: String =
         version.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect();
     let target = std::ffi::OsString::from(format!("{name}-{safe_version}-{}.wasm", &sha[..12.min(sha.len())]));
-    let to = crate::fsops::numbered_slot(&target, |n| {
+    let to = baton_fs::numbered_slot(&target, |n| {
         let to = dir.join(n);
         if std::fs::read(&to).is_ok_and(|b| b == bytes) {
             return Ok(Some(to));
         }
-        Ok(fsops::create_new(&to, bytes, true)?.then_some(to))
+        Ok(baton_fs::create_new(&to, bytes, true)?.then_some(to))
     })
     .map_err(|e| io(&dir, e))?;
-    fsops::sync_dir(&dir).map_err(|e| io(&dir, e))?;
+    baton_fs::sync_dir(&dir).map_err(|e| io(&dir, e))?;
     Ok(to)
 }
 
@@ -1216,7 +1215,7 @@ pub fn describe_grants(grants: &[baton_runtime::Grant]) -> String {
 }
 
 fn link_into(from: &Path, dir: &Path, name: &std::ffi::OsStr) -> std::io::Result<PathBuf> {
-    crate::fsops::numbered_slot(name, |n| {
+    baton_fs::numbered_slot(name, |n| {
         let to = dir.join(n);
         match std::fs::hard_link(from, &to) {
             Ok(()) => Ok(Some(to)),
@@ -1227,7 +1226,7 @@ fn link_into(from: &Path, dir: &Path, name: &std::ffi::OsStr) -> std::io::Result
             Err(_) => {
                 // Another file system (or no hard links): copy without overwriting.
                 let bytes = std::fs::read(from)?;
-                Ok(fsops::create_new(&to, &bytes, true)?.then_some(to))
+                Ok(baton_fs::create_new(&to, &bytes, true)?.then_some(to))
             }
         }
     })

@@ -37,8 +37,8 @@ use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
 use crate::PipelineError;
-use crate::SharedLedger;
 use crate::claims::{Claim, Claims, new_claim_id};
+use baton_ledger::SharedLedger;
 
 /// Where claims come from: renames into `.claims/` (SQLite, one machine) or rows (PostgreSQL).
 pub(crate) enum Claimer {
@@ -145,7 +145,7 @@ impl SharedClaims {
                 let name = std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).unwrap_or_default();
                 let name = if name.is_empty() { "host".to_string() } else { name };
                 let id = format!("{name}-{}", ulid::Ulid::new());
-                crate::fsops::create_new(&id_file, id.as_bytes(), true)
+                baton_fs::create_new(&id_file, id.as_bytes(), true)
                     .or_else(|e| if e.kind() == io::ErrorKind::AlreadyExists { Ok(false) } else { Err(e) })
                     .map_err(|e| PipelineError::io(&id_file, e))?;
                 std::fs::read_to_string(&id_file).map_err(|e| PipelineError::io(&id_file, e))?.trim().to_string()
@@ -197,7 +197,7 @@ impl SharedClaims {
         let host = self.host.clone();
         for held in self.pg(|p| p.held(&host))? {
             let path = self.inbox.join(&held.file_name);
-            if crate::fsops::present(&path).map_err(|e| PipelineError::io(&path, e))?.is_none() {
+            if baton_fs::present(&path).map_err(|e| PipelineError::io(&path, e))?.is_none() {
                 // Filed before the previous process could record it (or removed): done.
                 let (id, hash) = (held.handoff_id.clone(), held.content_hash.clone());
                 self.pg(|p| p.claim_filed(&id, &hash))?;
@@ -335,7 +335,7 @@ impl SharedClaims {
         let mut out = Vec::new();
         for (name, held) in &self.mine {
             // Only "not found" means it left: a `stat` that fails keeps the claim.
-            if !matches!(crate::fsops::present(&held.claim.path), Ok(None)) {
+            if !matches!(baton_fs::present(&held.claim.path), Ok(None)) {
                 out.push(held.claim.clone());
             } else {
                 gone.push(name.clone());
@@ -382,7 +382,7 @@ fn claim_key(path: &Path, name: &OsStr, value: Option<&serde_json::Value>) -> (S
     let value = match value {
         Some(v) => Some(v),
         None => {
-            parsed = crate::fsops::read_capped(path, 16 << 20)
+            parsed = baton_fs::read_capped(path, 16 << 20)
                 .ok()
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok().map(|v| (v, b)));
             parsed.as_ref().map(|(v, _)| v)
@@ -394,7 +394,7 @@ fn claim_key(path: &Path, name: &OsStr, value: Option<&serde_json::Value>) -> (S
     {
         return (id.to_string(), baton_handoff::schema::content_hash(v));
     }
-    let bytes = crate::fsops::read_capped(path, 16 << 20).unwrap_or_default();
+    let bytes = baton_fs::read_capped(path, 16 << 20).unwrap_or_default();
     (format!("file:{}", name.to_string_lossy()), hex::encode(Sha256::digest(&bytes)))
 }
 
