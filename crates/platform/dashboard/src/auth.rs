@@ -213,8 +213,8 @@ impl Auth {
     }
 
     fn mac(key: &[u8; 32], payload: &str) -> [u8; 32] {
-        use hmac::Mac;
-        let mut m = <hmac::Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
+        use hmac::{KeyInit, Mac};
+        let mut m = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes a key of any length");
         m.update(payload.as_bytes());
         m.finalize().into_bytes().into()
     }

@@ -13,7 +13,7 @@ use std::hash::{Hash, Hasher};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use wasmtime::{Engine, component::Component};
 
@@ -53,7 +53,7 @@ fn key(dir: &Path) -> Option<Vec<u8>> {
 }
 
 fn tag(key: &[u8], bytes: &[u8]) -> Vec<u8> {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(bytes);
     mac.finalize().into_bytes().to_vec()
 }
@@ -61,7 +61,7 @@ fn tag(key: &[u8], bytes: &[u8]) -> Vec<u8> {
 fn verified(key: &[u8], entry: &Path) -> Option<Vec<u8>> {
     let bytes = std::fs::read(entry).ok()?;
     let recorded = hex::decode(std::fs::read_to_string(mac_path(entry)).ok()?.trim()).ok()?;
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).ok()?;
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).ok()?;
     mac.update(&bytes);
     mac.verify_slice(&recorded).ok()?;
     Some(bytes)
