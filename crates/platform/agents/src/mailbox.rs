@@ -262,13 +262,13 @@ pub fn deliver_to(ctx: &Ctx, r: &Recipient, from: &str, text: &str, summary: Opt
 
 /// Delivers a RETURN written outside the pipeline (`baton reply`, A2A's cancel) into the Claude
 /// inbox of the TASK's reply agent `TEAM/AGENT`, as the pipeline delivers its own: one message
-/// made from the RETURN's bytes alone ([`baton_pipeline::return_message`]), appended under
+/// made from the RETURN's bytes alone ([`baton_mailbox::teams::return_message`]), appended under
 /// Claude Code's lock unless it is there already (a reply finished again after a crash appends
 /// nothing), then recorded once: `delivered` under the message's id and `return_delivered`
 /// under the TASK's, so `baton show TASK --json` has its `"delivery"`. Returns the message's id.
 pub fn deliver_return(ctx: &Ctx, r: &Recipient, task_id: &str, ret: &serde_json::Value) -> Result<String> {
     let bytes = serde_json::to_vec_pretty(ret)?;
-    let msg = baton_pipeline::return_message(&bytes, "baton");
+    let msg = baton_mailbox::teams::return_message(&bytes, "baton");
     deliver::deliver_once(&r.inbox, &msg, deliver::LOCK_TIMEOUT)
         .with_context(|| format!("delivering the RETURN of TASK {task_id} into {}", r.inbox.display()))?;
     let id = r.message_id(&msg);
@@ -287,7 +287,7 @@ pub fn record_return(ctx: &Ctx, r: &Recipient, task_id: &str, msg: &deliver::Out
         return Ok(());
     }
     let now = baton_handoff::stamp::rfc3339(baton_handoff::stamp::now());
-    ledger.batch(|w| baton_pipeline::record_return(w, r, msg, task_id, &now))?;
+    ledger.batch(|w| baton_mailbox::teams::record_return(w, r, msg, task_id, &now))?;
     Ok(())
 }
 

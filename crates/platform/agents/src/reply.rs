@@ -229,7 +229,7 @@ fn record(tree: &Tree, j: &Journal) -> Result<Option<String>> {
     let Some(m) = &j.mailbox else { return Ok(None) };
     // Step 1 made the delivery; this only records it (never appends again, even if Claude
     // Code has cleared the inbox since).
-    let msg = baton_pipeline::return_message(&serde_json::to_vec_pretty(&j.ret)?, &j.agent);
+    let msg = baton_mailbox::teams::return_message(&serde_json::to_vec_pretty(&j.ret)?, &j.agent);
     let r = m.recipient();
     crate::mailbox::record_return(&tree.ctx(), &r, &j.task_id, &msg)?;
     Ok(Some(r.message_id(&msg)))
@@ -288,7 +288,7 @@ fn temp_with(dir: &Path, j: &Journal) -> Result<PathBuf> {
 fn deliver_journaled(tree: &Tree, j: &Journal, m: &MailboxTarget) -> Result<()> {
     let ctx = tree.ctx();
     let bytes = serde_json::to_vec_pretty(&j.ret)?;
-    let msg = baton_pipeline::return_message(&bytes, &j.agent);
+    let msg = baton_mailbox::teams::return_message(&bytes, &j.agent);
     let r = m.recipient();
     let ledger = baton_ledger::Ledger::open_at(&ctx.location)
         .with_context(|| format!("reading the ledger before delivering the RETURN of TASK {}", j.task_id))?;

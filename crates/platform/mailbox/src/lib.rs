@@ -8,15 +8,17 @@
 //! - [`agentmail`]: mcp_agent_mail git archives, `agents/<agent>/inbox/YYYY/MM/*.md`.
 //! - [`notread`]: every file and folder under a mailbox's path that was not read, and why.
 //! - [`deliver`]: the one write, appending to a Claude inbox under Claude Code's own lock;
-//!   [`recipient`]: which inbox `TEAM/AGENT` is, and the ledger's record of a delivery there.
+//!   [`recipient`]: which inbox `TEAM/AGENT` is, and the ledger's record of a delivery there;
+//!   [`teams`]: a RETURN for `TEAM/AGENT` as the pipeline delivers it (the message its bytes
+//!   make, appended once, and the ledger's record of it).
 //! - [`transcript`]: Claude Code transcripts, for what a recipient's model actually received;
 //!   [`receipt`]: a delivery's state (`written`, `noticed`, `seen`, `answered`, `lost`).
 //! - [`settings`]: `[mailboxes.NAME]` in `baton.toml`; [`zone`] and [`when`]: dates.
 //! - [`report`]: every mailbox read into agents and items, as `status` lists them;
 //!   [`detect`]: folders that look like mailboxes and are not read, listed, never skipped.
 //!
-//! A platform crate: it knows nothing of handoffs or music; [`record`] keeps what baton learns
-//! of its deliveries in the ledger.
+//! A platform crate: it knows nothing of music, and of handoffs only the RETURN's JSON that a
+//! delivery carries as text; [`record`] keeps what baton learns of its deliveries in the ledger.
 // Tests make their trees with `create_dir_all`; the code goes through `baton_fs::ensure_dir` (clippy.toml).
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 pub mod agentmail;
@@ -35,6 +37,7 @@ pub mod report;
 pub mod settings;
 pub mod skip;
 pub mod tasks;
+pub mod teams;
 pub mod transcript;
 pub mod when;
 pub mod zone;

@@ -10,9 +10,9 @@ use baton_ledger::{Observed, TaskRow, TaskState};
 
 use crate::claims::Claim;
 use crate::item::Prepared;
-use crate::mailbox::Teams;
 use crate::preread::Preread;
 use baton_home::config::Config;
+use baton_mailbox::teams::Teams;
 
 /// Step 2 for one claim: read it (never following a symlink), parse, validate, and check the
 /// ledger for its id.

@@ -98,7 +98,7 @@ pub(crate) struct Item {
     pub(crate) failure: Option<(String, String)>,
     /// Its RETURN as a message in a Claude Code inbox (a `TEAM/AGENT` reply agent): recorded
     /// in the ledger with the item.
-    pub(crate) mailbox: Option<crate::mailbox::Delivered>,
+    pub(crate) mailbox: Option<baton_mailbox::teams::Delivered>,
 }
 
 impl Item {

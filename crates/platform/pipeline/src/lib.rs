@@ -30,8 +30,6 @@ mod inbox;
 mod intake;
 mod item;
 mod later;
-mod mailbox;
-pub use mailbox::{record_return, return_message};
 mod leases;
 mod manual;
 mod observe;

@@ -26,8 +26,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::mailbox::ClaudeInbox;
 use baton_home::failpoint;
+use baton_mailbox::teams::ClaudeInbox;
 
 /// `.sent` marks younger than this are never swept, even when no claim was seen naming them: a
 /// claim taken over from a dead process is moved between claim folders while the sweep lists

@@ -277,7 +277,7 @@ impl Outputs<'_> {
             // one delivered it), for the ledger.
             if let Some(Ok(to)) = self.post.claude_inbox(reply) {
                 let message = to.message(earlier_bytes.as_deref().unwrap_or(&bytes));
-                item.mailbox = Some(crate::mailbox::Delivered { recipient: to.recipient, message });
+                item.mailbox = Some(baton_mailbox::teams::Delivered { recipient: to.recipient, message });
             }
             item.return_name = Some(name);
         }
@@ -518,7 +518,7 @@ pub(crate) fn record(
             Prepared::Refuse { id: Some(named), task: None, .. } if task_id.is_none() => named.as_str(),
             _ => subject,
         };
-        crate::mailbox::record_return(b, &delivered.recipient, &delivered.message, linked, &now)?;
+        baton_mailbox::teams::record_return(b, &delivered.recipient, &delivered.message, linked, &now)?;
     }
     let at_ms = baton_handoff::stamp::unix_ms(now_t);
     let claimed_ms = item.claim.id.split_once('-').and_then(|(_, ulid)| baton_ledger::stats::ulid_ms(ulid));

@@ -188,7 +188,7 @@ impl Pipeline {
             outbox.sweep(marks, &c.all_nonces());
         }
         sweep_temps(&paths, me);
-        let teams = crate::mailbox::Teams::of(&cfg, &paths.home);
+        let teams = baton_mailbox::teams::Teams::of(cfg.sections.get(baton_mailbox::settings::SECTION), &paths.home);
         let post = Arc::new(Post::new(paths.clone(), cfg.agent.clone(), outbox).with_teams(teams));
         Ok(Pipeline {
             cfg,

@@ -12,10 +12,10 @@ use baton_handoff::names;
 
 use crate::PipelineError;
 use crate::claims::Claim;
-use crate::mailbox::{ClaudeInbox, LOCK_WAIT, Teams};
 use crate::outbox::{Outbox, Pending, Staged};
 use crate::returns;
 use baton_home::config::Paths;
+use baton_mailbox::teams::{ClaudeInbox, LOCK_WAIT, Teams};
 
 /// Where baton delivers what it writes for other agents: their inboxes, through the outbox.
 /// Shared with the audits, which run beside the pipeline.

@@ -1,10 +1,10 @@
 //! RETURNs for a Claude Code team's agent. A TASK whose reply agent (`reply_to`, else `from`)
 //! is `TEAM/AGENT` is answered by one message appended to that agent's inbox,
 //! `<teams>/<team>/inboxes/<agent>.json`, under Claude Code's own lock
-//! ([`baton_mailbox::deliver`]), never by a file in a folder of the handoffs tree: nobody reads
+//! ([`crate::deliver`]), never by a file in a folder of the handoffs tree: nobody reads
 //! `handoffs/TEAM/AGENT/`, so baton never makes it.
 //!
-//! The RETURN goes through the outbox like any other ([`crate::outbox`]): staged, made durable,
+//! The RETURN goes through the pipeline's outbox like any other: staged, made durable,
 //! then delivered and marked `.sent`. Only the delivery differs: an append instead of a link.
 //! The message is made from the staged bytes alone (its `text` is the RETURN's JSON, its
 //! `timestamp` the RETURN's `created_at`), so a re-run after a crash makes the very same
@@ -18,43 +18,43 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use baton_mailbox::deliver::{self, Outgoing};
-use baton_mailbox::recipient::{self, Recipient, RecipientError};
+use crate::deliver::{self, Outgoing};
+use crate::recipient::{self, Recipient, RecipientError};
 
 /// How long a delivery waits for a lock Claude Code holds before the item is paused and tried
-/// again ([`crate::faults::is_passing`]). Shorter than the lock's stale age (10 s): the
+/// again (a `WouldBlock` error passes by itself). Shorter than the lock's stale age (10 s): the
 /// pipeline does not stand still for one inbox, and a lock left by a dead writer is stale and
 /// removed by the time a later attempt comes.
-pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(5);
+pub const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 /// The claude-team mailboxes of `baton.toml` (`[mailboxes.NAME] kind = "claude-team"`), read
 /// when the pipeline starts (as `serve`'s observer reads them).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Teams {
-    boxes: baton_mailbox::Mailboxes,
+pub struct Teams {
+    boxes: crate::Mailboxes,
     home: PathBuf,
 }
 
 impl Teams {
-    /// The `[mailboxes]` table of `cfg`. One that does not parse is no mailbox here: the
-    /// command line refuses it when baton.toml is loaded, naming the key.
-    pub(crate) fn of(cfg: &baton_home::Config, home: &Path) -> Teams {
-        let boxes =
-            baton_mailbox::settings::parse(cfg.sections.get(baton_mailbox::settings::SECTION)).unwrap_or_else(|e| {
-                tracing::warn!("mailboxes: {e}; no RETURN is delivered into a Claude Code inbox");
-                Default::default()
-            });
+    /// The `[mailboxes]` table of baton.toml (`table`, [`crate::settings::SECTION`]) of the home
+    /// at `home`. One that does not parse is no mailbox here: the command line refuses it when
+    /// baton.toml is loaded, naming the key.
+    pub fn of(table: Option<&toml::Value>, home: &Path) -> Teams {
+        let boxes = crate::settings::parse(table).unwrap_or_else(|e| {
+            tracing::warn!("mailboxes: {e}; no RETURN is delivered into a Claude Code inbox");
+            Default::default()
+        });
         Teams { boxes, home: home.to_path_buf() }
     }
 
     /// The inbox of `TEAM/AGENT`; never creates anything.
-    pub(crate) fn recipient(&self, to: &str) -> Result<Recipient, RecipientError> {
+    pub fn recipient(&self, to: &str) -> Result<Recipient, RecipientError> {
         recipient::find(&self.boxes, &self.home, to, false)
     }
 
     /// Why a TASK whose reply agent `to` (from its `field`) is a `TEAM/AGENT` with no inbox is
     /// refused, naming the agent, baton.toml and the fix; `None` when the inbox is found.
-    pub(crate) fn refusal(&self, field: &str, to: &str) -> Option<String> {
+    pub fn refusal(&self, field: &str, to: &str) -> Option<String> {
         let why = self.recipient(to).err()?;
         Some(format!(
             "`{field}` {to:?} names a Claude Code team's agent (TEAM/AGENT), and {why} in {}: baton has nowhere \
@@ -68,11 +68,11 @@ impl Teams {
 
 /// A Claude inbox a staged RETURN is delivered into.
 #[derive(Debug, Clone)]
-pub(crate) struct ClaudeInbox {
-    pub(crate) recipient: Recipient,
+pub struct ClaudeInbox {
+    pub recipient: Recipient,
     /// baton's own agent name: the message's `from` when the RETURN does not say.
-    pub(crate) from: String,
-    pub(crate) lock_wait: Duration,
+    pub from: String,
+    pub lock_wait: Duration,
 }
 
 impl ClaudeInbox {
@@ -80,24 +80,24 @@ impl ClaudeInbox {
     /// its JSON as staged, `summary` its title and summary's first line, `timestamp` its
     /// `created_at` in Claude Code's format. Nothing is taken from the clock: a re-run of the
     /// same delivery makes the same message, with the same id.
-    pub(crate) fn message(&self, bytes: &[u8]) -> Outgoing {
+    pub fn message(&self, bytes: &[u8]) -> Outgoing {
         return_message(bytes, &self.from)
     }
 
     /// Whether the staged RETURN `bytes` is in the inbox already: delivered by an earlier run.
-    pub(crate) fn holds(&self, bytes: &[u8]) -> io::Result<bool> {
+    pub fn holds(&self, bytes: &[u8]) -> io::Result<bool> {
         deliver::holds(&self.recipient.inbox, &self.message(bytes)).map_err(io_error)
     }
 
     /// Appends the staged RETURN `bytes` as one message under Claude Code's lock, unless it is
     /// there already. A lock held past [`Self::lock_wait`] is an error that passes
     /// (`WouldBlock`): the item is paused and tried again, its RETURN never lost.
-    pub(crate) fn append(&self, bytes: &[u8]) -> io::Result<()> {
+    pub fn append(&self, bytes: &[u8]) -> io::Result<()> {
         deliver::deliver_once(&self.recipient.inbox, &self.message(bytes), self.lock_wait).map(|_| ()).map_err(io_error)
     }
 
     /// The folder holding the inbox, synced once the group is delivered.
-    pub(crate) fn folder(&self) -> PathBuf {
+    pub fn folder(&self) -> PathBuf {
         self.recipient.inbox.parent().map(Path::to_path_buf).unwrap_or_default()
     }
 }
@@ -111,7 +111,10 @@ pub fn return_message(bytes: &[u8], default_from: &str) -> Outgoing {
     let body: Value = serde_json::from_slice(bytes).unwrap_or_default();
     let field = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
     let created = field("created_at");
-    let timestamp = baton_handoff::stamp::parse_rfc3339(&created).map(baton_mailbox::when::rfc3339).unwrap_or(created);
+    let timestamp = time::OffsetDateTime::parse(&created, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(crate::when::rfc3339)
+        .unwrap_or(created);
     let first = field("summary").lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default().to_string();
     let mut summary = match (field("title"), first) {
         (t, s) if s.is_empty() => t,
@@ -131,8 +134,8 @@ pub fn return_message(bytes: &[u8], default_from: &str) -> Outgoing {
 }
 
 /// A mailbox error as the outbox's I/O error: the kind decides whether it passes by itself.
-fn io_error(e: baton_mailbox::MailboxError) -> io::Error {
-    use baton_mailbox::MailboxError as M;
+fn io_error(e: crate::MailboxError) -> io::Error {
+    use crate::MailboxError as M;
     match e {
         M::Io { source, .. } => source,
         e @ M::Locked { .. } => io::Error::new(io::ErrorKind::WouldBlock, e.to_string()),
@@ -144,9 +147,9 @@ fn io_error(e: baton_mailbox::MailboxError) -> io::Error {
 
 /// A RETURN appended to a Claude inbox, as the ledger records it.
 #[derive(Debug, Clone)]
-pub(crate) struct Delivered {
-    pub(crate) recipient: Recipient,
-    pub(crate) message: Outgoing,
+pub struct Delivered {
+    pub recipient: Recipient,
+    pub message: Outgoing,
 }
 
 /// Records a RETURN appended to a Claude inbox: the `delivered` event under the message's id
@@ -214,12 +217,12 @@ mod tests {
         let v: Vec<Value> = serde_json::from_slice(&std::fs::read(&to.recipient.inbox).unwrap()).unwrap();
         assert_eq!(v.len(), 2, "{v:?}");
         assert_eq!(v[0]["text"], "hi");
-        std::fs::create_dir(baton_mailbox::deliver::lock_path(&to.recipient.inbox)).unwrap();
+        std::fs::create_dir(crate::deliver::lock_path(&to.recipient.inbox)).unwrap();
         let e = to.append(b"{}").unwrap_err();
-        assert!(crate::faults::is_passing(&crate::PipelineError::io(&to.recipient.inbox, e)));
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock, "a held lock passes: {e}");
         std::fs::write(&to.recipient.inbox, "{}").unwrap();
-        std::fs::remove_dir(baton_mailbox::deliver::lock_path(&to.recipient.inbox)).unwrap();
+        std::fs::remove_dir(crate::deliver::lock_path(&to.recipient.inbox)).unwrap();
         let e = to.append(&staged()).unwrap_err();
-        assert!(!crate::faults::is_passing(&crate::PipelineError::io(&to.recipient.inbox, e)), "not an inbox");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData, "not an inbox, which never passes: {e}");
     }
 }
