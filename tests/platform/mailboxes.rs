@@ -1159,8 +1159,37 @@ fn receipts_are_noticed_then_seen_from_the_recipients_transcript() {
     let status = h.json(&["status", "--json"]);
     let unseen: Vec<&str> = status["unseen"].as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap()).collect();
     assert_eq!(unseen, [id2.as_str()], "{}", status["unseen"]);
+    // The recipient's counts: of baton's two deliveries (both noticed), one seen by its model.
+    let worker = &agent(&status, "alpha/worker")["counts"];
+    assert_eq!(worker["seen"].as_u64(), Some(1), "{worker}");
+    assert_eq!(agent(&status, "alpha/team-lead")["counts"]["seen"], 0, "{status}");
     let text = String::from_utf8_lossy(&h.ok(&["status"]).stdout).into_owned();
     assert!(text.contains(&format!("UNSEEN  \"{id2}\"")), "{text}");
+}
+
+/// `baton reply cm-…`: a teammate answers a message in its Claude inbox. The answer is one
+/// message in the sender's inbox, from the plain name inside the team, and the first message's
+/// receipt goes to `answered` once noticed (no transcripts here). An unknown id says where the
+/// ids are listed.
+#[test]
+fn a_teammate_answers_a_message_with_reply() {
+    let (h, teams, _) = mailbox_home();
+    let body = "Can you take the lexer?";
+    let id = last_line(&h.ok(&["send", "--from", "alpha/team-lead", "--to", "alpha/worker", "--body", body]));
+    let lead_inbox = teams.join("alpha/inboxes/team-lead.json");
+    let before: Vec<Value> = serde_json::from_slice(&std::fs::read(&lead_inbox).unwrap()).unwrap();
+    let answer = last_line(&h.ok(&["reply", &id, "--status", "completed", "--summary", "Yes, on it."]));
+    assert!(answer.starts_with("cm-") && answer != id, "{answer}");
+    let after: Vec<Value> = serde_json::from_slice(&std::fs::read(&lead_inbox).unwrap()).unwrap();
+    assert_eq!(after.len(), before.len() + 1, "{after:?}");
+    let last = after.last().unwrap();
+    assert_eq!((last["from"].as_str(), last["text"].as_str()), (Some("worker"), Some("Yes, on it.")), "{last}");
+    assert_eq!(h.json(&["show", &answer, "--json"])["delivery"], "written");
+    set_read(&teams.join("alpha/inboxes/worker.json"), body);
+    assert_eq!(h.json(&["show", &id, "--json"])["delivery"], "answered");
+    let bad = h.run(&["reply", "cm-0123456789abcdef0123", "--status", "completed", "--summary", "x"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("baton inbox TEAM/AGENT"));
 }
 
 /// Every file's mtime set three days back, so a touch by a reader would show.

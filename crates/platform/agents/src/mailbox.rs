@@ -334,6 +334,32 @@ pub fn seen_detail(ledger: &baton_ledger::Ledger, id: &str) -> Result<Option<ser
     }
 }
 
+/// `baton reply cm-…`: answers a message in a Claude inbox as its recipient, with one message
+/// into the sender's inbox (under Claude Code's lock, recorded like any delivery), which is what
+/// makes the first one's receipt `answered`. The text is the summary, then `result` as JSON.
+pub fn answer_message(
+    ctx: &Ctx,
+    id: &str,
+    status: &str,
+    summary: &str,
+    result: Option<&serde_json::Value>,
+) -> Result<String> {
+    let ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+    let Some((to, me)) = baton_mailbox::record::answer_route(&ledger, id).map_err(|e| anyhow::anyhow!("{e}"))? else {
+        bail!(
+            "no message {id} in a Claude Code inbox that baton delivered or read: `baton inbox TEAM/AGENT` lists each inbox's messages with their ids"
+        );
+    };
+    drop(ledger);
+    let r = recipient(ctx, &to, false).with_context(|| format!("answering {id}: its sender {to}"))?;
+    let mut text = if status == "completed" { summary.to_string() } else { format!("[{status}] {summary}") };
+    if let Some(v) = result {
+        text.push_str(&format!("\n\n{}", serde_json::to_string_pretty(v)?));
+    }
+    let first = summary.lines().next().unwrap_or_default();
+    deliver_to(ctx, &r, &me, &text, Some(first).filter(|s| !s.is_empty()))
+}
+
 /// Whether `id` is a mailbox message's (`cm-…` Claude Code, `fm-…` folder mailbox, `am-…`
 /// mcp_agent_mail archive).
 pub fn is_message_id(id: &str) -> bool {

@@ -22,7 +22,8 @@ pub const JOURNAL_DIR: &str = ".baton-replies";
 
 #[derive(clap::Args, Debug)]
 pub struct ReplyArgs {
-    /// The TASK's id.
+    /// The TASK's id, or a Claude inbox message's (`cm-…`: answered with a message into its
+    /// sender's inbox).
     pub id: String,
     #[arg(long, value_parser = ["completed", "failed", "rejected", "canceled"])]
     pub status: String,
@@ -401,8 +402,18 @@ pub fn parse_status(s: &str) -> Result<Status> {
 }
 
 pub fn run(ctx: &Ctx, a: ReplyArgs) -> Result<i32> {
-    let tree = Tree::open(ctx)?;
     let result = a.result.as_deref().map(|r| super::json_arg(r, "--result")).transpose()?;
+    if a.id.starts_with("cm-") && crate::mailbox::is_message_id(&a.id) {
+        // A message in a Claude inbox: answered with a message into its sender's.
+        let m = crate::mailbox::answer_message(ctx, &a.id, &a.status, &a.summary, result.as_ref())?;
+        if a.json {
+            println!("{}", json!({"message": m, "in_reply_to": a.id, "delivery": "written"}));
+        } else {
+            println!("{m}");
+        }
+        return Ok(0);
+    }
+    let tree = Tree::open(ctx)?;
     let answer = NewReturn { status: parse_status(&a.status)?, summary: a.summary, result, artifacts: a.artifacts };
     let r = reply(&tree, &a.id, &answer, None)?;
     if a.json {

@@ -269,9 +269,11 @@ fn gather(ctx: &Ctx, cfg: &Config, paths: &Paths, ledger: &mut baton_ledger::Led
     let refused = ledger.refusals()?.into_iter().filter(|r| Path::new(&r.file).is_file()).collect();
     // Other agents' mailboxes: read, their new messages recorded in the ledger.
     let boxes = crate::mailboxes::configured(cfg)?;
-    let mailboxes = crate::mailboxes::observe(ctx, ledger, &boxes)?;
+    let mut mailboxes = crate::mailboxes::observe(ctx, ledger, &boxes)?;
     baton_mailbox::record::record_tasks(&ctx.home, ledger, &boxes)?;
     let unseen = crate::mailboxes::unseen(ctx, ledger, cfg, &boxes)?;
+    // After the receipts' look above, so a message seen just now is counted.
+    baton_mailbox::record::count_seen(ledger, &mut mailboxes)?;
     Ok(Report {
         shared,
         waiting: waiting.len(),

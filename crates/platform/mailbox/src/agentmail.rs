@@ -279,6 +279,7 @@ fn read_project(ix: &mut Ix, mailbox: &str, prefix: &str, dir: &Path, not_read: 
             skipped: 0,
             not_messages: Vec::new(),
             profile: None,
+            seen: None,
         };
         read_agent_files(ix, &mut a, name, &path, &mut messages, not_read);
         agents.insert(name.clone(), a);

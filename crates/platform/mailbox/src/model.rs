@@ -63,6 +63,9 @@ pub struct Agent {
     pub not_messages: Vec<crate::skip::Skipped>,
     /// An mcp_agent_mail agent's `profile.json` (program, model, task).
     pub profile: Option<Value>,
+    /// A Claude inbox's: how many of baton's deliveries into it the recipient's model was seen
+    /// to receive (`counts.seen`, from the ledger's receipts: [`crate::record::seen_counts`]).
+    pub seen: Option<u64>,
 }
 
 /// One mailbox, read.
@@ -155,6 +158,9 @@ impl Agent {
             if !i.is_copy() {
                 bump(i.state);
             }
+        }
+        if let Some(n) = self.seen {
+            counts.insert("seen".into(), json!(n));
         }
         if self.kind == Kind::AgentMail {
             let acks = self.items.iter().filter(|i| i.ack_required && !i.is_copy()).count();

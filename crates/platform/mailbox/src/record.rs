@@ -40,6 +40,59 @@ pub fn transcripts(home: &Path, state: &Path, boxes: &Mailboxes) -> Transcripts 
     Transcripts::open(state.parent().map(|d| d.join("transcripts.json")), &roots)
 }
 
+/// Where an answer to the Claude inbox message `id` (`cm-…`) goes, as the ledger knows the
+/// message (its `delivered` event when baton wrote it, else the `mailbox_seen` event of the
+/// read that found it): `(to, from)`, the sender as `TEAM/AGENT` and the recipient who answers
+/// as `TEAM/AGENT`. `None`: no Claude inbox message with that id was delivered or read.
+pub fn answer_route(ledger: &baton_ledger::Ledger, id: &str) -> Result<Option<(String, String)>, StoreError> {
+    let events = ledger.events(id)?;
+    let found = events.iter().rev().find(|e| {
+        e.event == "delivered" || (e.event == "mailbox_seen" && e.detail["kind"] == Kind::ClaudeTeam.as_str())
+    });
+    let Some(e) = found else { return Ok(None) };
+    let (agent, from) = (e.detail["agent"].as_str().unwrap_or_default(), e.detail["from"].as_str().unwrap_or_default());
+    let Some((team, _)) = agent.split_once('/') else { return Ok(None) };
+    if from.is_empty() {
+        return Ok(None);
+    }
+    // Inside a team Claude Code writes the plain name; across teams, `TEAM/AGENT`.
+    let to = if from.contains('/') { from.to_string() } else { format!("{team}/{from}") };
+    Ok(Some((to, agent.to_string())))
+}
+
+/// The most deliveries [`seen_counts`] reads: status stays quick in a home with years of them.
+const COUNTED: usize = 1_000_000;
+
+/// Per Claude inbox agent (`TEAM/AGENT`), how many of baton's deliveries into its inbox its
+/// model was seen to receive: deliveries with a `delivery_seen` event ([`crate::receipt`]).
+/// `status` gives each claude-team agent its `counts.seen` from it.
+pub fn seen_counts(ledger: &baton_ledger::Ledger) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+    let seen: std::collections::HashSet<String> =
+        ledger.events_named("delivery_seen", None, COUNTED)?.into_iter().map(|(_, id, _)| id).collect();
+    let mut out = std::collections::BTreeMap::new();
+    if seen.is_empty() {
+        return Ok(out);
+    }
+    for (_, id, e) in ledger.events_named("delivered", None, COUNTED)? {
+        if seen.contains(&id) {
+            *out.entry(e.detail["agent"].as_str().unwrap_or_default().to_string()).or_default() += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// Gives each agent of the claude-team mailboxes in `boxes` its `counts.seen` ([`seen_counts`]).
+pub fn count_seen(ledger: &baton_ledger::Ledger, boxes: &mut [crate::report::Mailbox]) -> Result<(), StoreError> {
+    if !boxes.iter().any(|m| m.kind == Kind::ClaudeTeam) {
+        return Ok(());
+    }
+    let seen = seen_counts(ledger)?;
+    for a in boxes.iter_mut().filter(|m| m.kind == Kind::ClaudeTeam).flat_map(|m| m.agents.iter_mut()) {
+        a.seen = Some(seen.get(&a.agent).copied().unwrap_or(0));
+    }
+    Ok(())
+}
+
 /// How many of the newest deliveries `status` looks at for UNSEEN.
 const LOOKED_AT: usize = 500;
 

@@ -174,6 +174,7 @@ fn claude_agent(mailbox: &str, inbox: claude::Inbox, member: Option<claude::Memb
         skipped: inbox.skipped,
         not_messages: Vec::new(),
         profile: None,
+        seen: None,
     }
 }
 
@@ -219,5 +220,6 @@ fn folder_agent(mailbox: &str, a: folders::Agent) -> Agent {
         skipped: 0,
         not_messages: a.skipped,
         profile: None,
+        seen: None,
     }
 }
