@@ -6,7 +6,12 @@
   2. no module cycle inside a crate (its top-level modules, by their `crate::` paths);
   3. no crate under crates/platform depending on a crate under crates/music;
   4. at most 20 `Result<_, String>` in each crate's src (test code excepted);
-  5. crates/platform/cli at most 3,000 lines.
+  5. crates/platform/cli at most 3,000 lines;
+  6. every connection to the state is made by the home (`baton_home::State`,
+     `baton_home::state::connect`): no `Ledger::open`/`Ledger::open_at` in crates/**/src
+     outside the ledger itself, the home's `state.rs`, `baton migrate` (which opens a second
+     state on purpose) and the catalog's `handoffs` source (a music crate, which depends on no
+     home), test code excepted.
 
 Each failure prints the offender and the rule; the exit status is 1 if any rule is broken.
 Run from anywhere: `python3 tools/gates.py` (it finds the repository from its own path).
@@ -27,6 +32,14 @@ FN = re.compile(r"^\s*(?:pub(?:\([^)]*\))?\s+)?(?:default\s+)?(?:const\s+)?(?:as
                 r"(?:extern\s+\"[^\"]*\"\s+)?fn\s+(\w+)")
 TEST_MOD = re.compile(r"^\s*#\[cfg\(test\)\]\s*$")
 MOD_DECL = re.compile(r"^\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*(;|\{)")
+LEDGER_OPEN = re.compile(r"\bLedger::open(?:_at)?\s*\(")
+# Where a connection to the state may be made (rule 6), relative to the repository.
+LEDGER_OPENERS = (
+    os.path.join("crates", "platform", "ledger") + os.sep,
+    os.path.join("crates", "platform", "home", "src", "state.rs"),
+    os.path.join("crates", "app", "src", "migrate.rs"),
+    os.path.join("crates", "music", "catalog", "src", "virtuals.rs"),
+)
 STRING_RESULT = re.compile(r"Result<[^<>;{}]*?(?:<[^<>]*>[^<>;{}]*?)*,\s*String\s*>")
 
 
@@ -267,6 +280,22 @@ def string_results(name, files):
     return []
 
 
+def ledger_opens(files):
+    bad = []
+    for path in files:
+        if rel(path).startswith(LEDGER_OPENERS):
+            continue
+        code = strip(open(path, encoding="utf-8").read())
+        tests, _ = test_ranges(code)
+        for m in LEDGER_OPEN.finditer(code):
+            if any(a <= m.start() <= b for a, b in tests):
+                continue
+            line = code.count(chr(10), 0, m.start()) + 1
+            bad.append(f"{rel(path)}:{line}: opens the state itself (rule 6: through the home, "
+                       "`ctx.ledger()`/`ctx.connect()` or `baton_home::state::connect`)")
+    return bad
+
+
 def cli_lines():
     src = os.path.join(ROOT, "crates", "platform", "cli", "src")
     n = sum(open(p, encoding="utf-8").read().count("\n") for p in source_files_all(src))
@@ -288,6 +317,7 @@ def main():
             failures += long_functions(files)
         failures += module_cycles(name, src, files)
         failures += string_results(name, files)
+        failures += ledger_opens(files)
     failures += platform_on_music(all_crates)
     failures += cli_lines()
     for f in failures:

@@ -141,7 +141,7 @@ impl Alerting {
     /// One evaluation now (blocking: database and file reads, maybe a follow-up TASK).
     pub fn evaluate(&mut self) -> Result<baton_stats::alerts::Evaluation, String> {
         if self.conns.is_none() {
-            let ledger = baton_ledger::Ledger::open_at(&self.location).map_err(|e| e.to_string())?;
+            let ledger = baton_home::state::connect(&self.location).map_err(|e| e.to_string())?;
             let fp = baton_store::sqlite::open_wal(&self.paths.state, "NORMAL")
                 .map_err(|e| format!("{}: {e}", self.paths.state.display()))?;
             self.conns = Some((ledger, fp));

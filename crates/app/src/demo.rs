@@ -23,8 +23,7 @@ pub fn demo(dir: Option<PathBuf>) -> Result<i32> {
         );
     }
     let state = home.join("state/baton.sqlite");
-    let ctx =
-        Ctx { location: baton_ledger::Location::Sqlite(state.clone()), state, home: home.clone(), host: &crate::HOST };
+    let ctx = Ctx::new(home.clone(), state.clone(), baton_ledger::Location::Sqlite(state), &crate::HOST);
     baton_cli::init::init(&ctx)?;
     let inbox = home.join("handoffs/baton/01_inbox");
     let now = baton_handoff::stamp::now();

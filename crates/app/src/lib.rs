@@ -200,7 +200,7 @@ fn context(globals: Globals, host: &'static baton_cli::Host, default_level: &str
             std::process::exit(2);
         }
     };
-    let ctx = Ctx { state: location.local_file(&home), home, location, host };
+    let ctx = Ctx::new(home.clone(), location.local_file(&home), location, host);
     if needs_home && let Err(e) = baton_cli::home_check::require(&ctx.home) {
         report_error(&e);
         std::process::exit(2);

@@ -18,7 +18,7 @@ pub async fn pipeline(ctx: &Ctx, loading: Loading) -> Result<Pipeline, PipelineE
     if let baton_ledger::Location::Postgres(url) = &ctx.location {
         tracing::info!(server = %url.shown(), local = %ctx.state.display(), "ledger on PostgreSQL");
     }
-    let mut opened = baton_ledger::Ledger::open_at(&ctx.location)?;
+    let mut opened = ctx.connect()?;
     opened.checkpoint_in_background();
     let ledger: SharedLedger = Arc::new(Mutex::new(opened));
     let mut runtime = crate::wiring::runtime(&cfg, &paths, ledger.clone(), &ctx.location)?;

@@ -225,7 +225,7 @@ mod tests {
 
     fn ctx(home: &Path) -> Ctx {
         let location = baton_ledger::Location::Sqlite(home.join("state.sqlite"));
-        Ctx { home: home.to_path_buf(), state: home.join("state.sqlite"), location, host: &crate::HOST }
+        Ctx::new(home.to_path_buf(), home.join("state.sqlite"), location, &crate::HOST)
     }
     fn load_config(home: &Path) -> Result<Config, ConfigError> {
         ctx(home).config()

@@ -125,7 +125,7 @@ pub fn ack(ctx: &Ctx, tree: &Tree, ids: &[String], who: Who) -> Result<Vec<Acked
         if crate::mailbox::is_message_id(id) {
             let l = match &mut ledger {
                 Some(l) => l,
-                None => ledger.insert(baton_ledger::Ledger::open_at(&ctx.location)?),
+                None => ledger.insert(ctx.connect()?),
             };
             let all = record::recipients(l, id).map_err(|e| anyhow::anyhow!("{e}"))?;
             if all.is_empty() {
@@ -218,7 +218,7 @@ fn record<'a>(ctx: &Ctx, moved: impl Iterator<Item = &'a Acked>) {
         return;
     }
     let now = baton_handoff::stamp::rfc3339(baton_handoff::stamp::now());
-    let written = baton_ledger::Ledger::open_at(&ctx.location).and_then(|mut l| {
+    let written = ctx.connect().and_then(|mut l| {
         l.batch(|b| {
             for a in &moved {
                 let detail = json!({"return": a.id, "agent": a.agent, "file": a.file});

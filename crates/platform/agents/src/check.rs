@@ -209,7 +209,7 @@ fn describe(tree: &Tree, plugin: &str) -> Result<(Vec<Action>, String)> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let report = rt.block_on(async {
         let ledger: baton_ledger::SharedLedger =
-            std::sync::Arc::new(std::sync::Mutex::new(baton_ledger::Ledger::open_at(&tree.location)?));
+            std::sync::Arc::new(std::sync::Mutex::new(baton_home::state::connect(&tree.location)?));
         let runtime = ctx.runtime(&cfg, &paths, ledger)?;
         anyhow::Ok(baton_home::plugins::inspect(&runtime, &cfg, &paths, plugin).await?)
     });

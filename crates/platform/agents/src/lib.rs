@@ -150,6 +150,8 @@ pub struct Tree {
     /// What the composition root gives (a runtime with every host interface, to read a
     /// plugin's actions).
     pub host: &'static baton_cli::Host,
+    /// The command context the tree was read with (and its ledger, opened once).
+    pub(crate) ctx: Ctx,
 }
 
 /// Where a handoff file was found.
@@ -185,17 +187,13 @@ impl Tree {
             location: ctx.location.clone(),
             state_dir: ctx.state.parent().map_or_else(|| ctx.home.join("state"), Path::to_path_buf),
             host: ctx.host,
+            ctx: ctx.clone(),
         }
     }
 
     /// The command context this tree was read with.
     pub fn ctx(&self) -> Ctx {
-        Ctx {
-            home: self.home.clone(),
-            state: self.state_file.clone(),
-            location: self.location.clone(),
-            host: self.host,
-        }
+        self.ctx.clone()
     }
 
     /// Agent folders under the root (valid names only), sorted.

@@ -66,7 +66,7 @@ pub fn run(cmd: MailboxCommand, ctx: &Ctx) -> Result<i32> {
         MailboxCommand::Add(a) => add(ctx, a),
         MailboxCommand::List { json } => {
             let mut boxes = report::read_all_indexed(&configured(&ctx.config()?)?, &ctx.home, ctx.state.parent());
-            let ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+            let ledger = ctx.connect()?;
             baton_mailbox::record::acknowledgements(&ledger, &mut boxes).map_err(|e| anyhow::anyhow!("{e}"))?;
             if json {
                 let now = time::OffsetDateTime::now_utc();
@@ -190,7 +190,7 @@ pub fn spawn_observer(ctx: Ctx) -> Option<std::thread::JoinHandle<()>> {
             let pass = (|| -> Result<()> {
                 let l = match &mut ledger {
                     Some(l) => l,
-                    None => ledger.insert(baton_ledger::Ledger::open_at(&ctx.location)?),
+                    None => ledger.insert(ctx.connect()?),
                 };
                 if tick % OBSERVE_EVERY_TICKS == 0 {
                     observe(&ctx, l, &boxes)?;
@@ -254,7 +254,7 @@ pub fn deliver_to(ctx: &Ctx, r: &Recipient, from: &str, text: &str, summary: Opt
     }
     deliver::deliver(&r.inbox, &msg)?;
     let id = r.message_id(&msg);
-    let mut ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+    let mut ledger = ctx.connect()?;
     ledger.batch(|w| w.event(&id, &timestamp, "delivered", &detail))?;
     tracing::info!(id = %id, inbox = %r.inbox.display(), "delivered");
     Ok(id)
@@ -282,7 +282,7 @@ pub fn deliver_return(ctx: &Ctx, r: &Recipient, task_id: &str, ret: &serde_json:
 /// here, even if Claude Code has cleared the inbox since.
 pub fn record_return(ctx: &Ctx, r: &Recipient, task_id: &str, msg: &deliver::Outgoing) -> Result<()> {
     let id = r.message_id(msg);
-    let mut ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+    let mut ledger = ctx.connect()?;
     if ledger.events(&id)?.iter().any(|e| e.event == "delivered") {
         return Ok(());
     }
@@ -344,7 +344,7 @@ pub fn answer_message(
     summary: &str,
     result: Option<&serde_json::Value>,
 ) -> Result<String> {
-    let ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+    let ledger = ctx.connect()?;
     let Some((to, me)) = baton_mailbox::record::answer_route(&ledger, id).map_err(|e| anyhow::anyhow!("{e}"))? else {
         bail!(
             "no message {id} in a Claude Code inbox that baton delivered or read: `baton inbox TEAM/AGENT` lists each inbox's messages with their ids"

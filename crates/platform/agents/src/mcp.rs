@@ -145,7 +145,7 @@ impl Inner {
         let mut waiter = wait::locate(&ctx, &self.tree, id)
             .map_err(|e| anyhow!("no task {id:?}: a task id is a handoff id, and {e:#}"))?;
         let now = now_rfc3339();
-        let ledger = baton_ledger::Ledger::open_at(&self.location).ok();
+        let ledger = baton_home::state::connect(&self.location).ok();
         let events = ledger.as_ref().and_then(|l| l.events(id).ok()).unwrap_or_default();
         let cancelled = events.iter().any(|e| e.event == CANCELLED_EVENT);
         let (status, payload) = match waiter.look().map(|(_, ret)| ret) {
@@ -160,7 +160,7 @@ impl Inner {
     }
 
     fn record_cancel(&self, id: &str) -> Result<()> {
-        let mut ledger = baton_ledger::Ledger::open_at(&self.location)?;
+        let mut ledger = baton_home::state::connect(&self.location)?;
         let now = now_rfc3339();
         ledger.batch(|b| b.event(id, &now, CANCELLED_EVENT, &json!({"agent": self.agent})))?;
         Ok(())
@@ -232,6 +232,7 @@ fn unopened(ctx: &Ctx) -> Tree {
         location: ctx.location.clone(),
         state_dir: ctx.home.join("state"),
         host: ctx.host,
+        ctx: ctx.clone(),
     }
 }
 

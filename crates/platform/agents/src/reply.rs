@@ -291,7 +291,8 @@ fn deliver_journaled(tree: &Tree, j: &Journal, m: &MailboxTarget) -> Result<()> 
     let bytes = serde_json::to_vec_pretty(&j.ret)?;
     let msg = baton_mailbox::teams::return_message(&bytes, &j.agent);
     let r = m.recipient();
-    let ledger = baton_ledger::Ledger::open_at(&ctx.location)
+    let ledger = ctx
+        .connect()
         .with_context(|| format!("reading the ledger before delivering the RETURN of TASK {}", j.task_id))?;
     let recorded = ledger.events(&r.message_id(&msg))?.iter().any(|e| e.event == "delivered");
     drop(ledger);

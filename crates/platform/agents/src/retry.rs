@@ -59,7 +59,7 @@ pub fn run(ctx: &Ctx, a: RetryArgs) -> Result<i32> {
     baton_cli::home_check::require(&ctx.home)?;
     let cfg = ctx.config()?;
     let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
-    let mut ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+    let mut ledger = ctx.connect()?;
     let filter = RetryFilter { target: a.target.clone(), code: a.code.clone(), plugin: a.plugin.clone() };
     let select = || retry::select_failed(&paths, &cfg.agent, &ledger, &filter);
     let mut selected = select()?;

@@ -11,7 +11,7 @@ use baton_cli::text::esc;
 /// its body, for every id baton has seen: a TASK it ran, one agent sent another, a RETURN; a
 /// file name finds a rejected or tracked file.
 pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
-    let mut ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+    let mut ledger = ctx.connect()?;
     // A message in a mailbox not seen yet: recorded now, so it is found below.
     if let Ok(boxes) = ctx.config().map_err(anyhow::Error::from).and_then(|cfg| baton_cli::mailboxes::configured(&cfg))
     {

@@ -53,7 +53,7 @@ pub fn discard(ctx: &Ctx, a: DiscardArgs) -> Result<i32> {
     baton_cli::home_check::require(&ctx.home)?;
     let cfg = ctx.config()?;
     let paths = Paths::new(&ctx.home, &ctx.state, &cfg);
-    let ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+    let ledger = ctx.connect()?;
     let (mut selected, mut not_found) = (Vec::new(), Vec::new());
     for target in &a.targets {
         let filter = RetryFilter { target: Some(target.clone()), ..RetryFilter::default() };
@@ -121,7 +121,7 @@ pub fn restore(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
 
 pub fn cancel(ctx: &Ctx, a: CancelArgs) -> Result<i32> {
     let tree = Tree::open(ctx)?;
-    let ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+    let ledger = ctx.connect()?;
     let Some((file, task)) = waiting(&tree, &a.id)? else {
         let row = ledger.task(&a.id)?;
         // Waiting for its next attempt inside `serve`: the pipeline answers it `canceled`

@@ -57,7 +57,7 @@ pub fn delivery(ctx: &Ctx, id: &str, until: &str, timeout: Option<Duration>, jso
         bail!("--until {until:?}: use noticed, seen or answered");
     };
     let start = Instant::now();
-    let mut ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+    let mut ledger = ctx.connect()?;
     let mut transcripts = crate::mailbox::transcripts(ctx);
     loop {
         let Some(look) = crate::mailbox::delivery(ctx, &mut ledger, &mut transcripts, id)? else {
@@ -479,7 +479,7 @@ impl Waiter {
             return None;
         }
         self.asked_row = Some(Instant::now());
-        let row = baton_ledger::Ledger::open_at(loc).ok()?.task(&self.id).ok()??;
+        let row = baton_home::state::connect(loc).ok()?.task(&self.id).ok()??;
         let finished = row.finished_at.as_deref().and_then(baton_handoff::stamp::parse_rfc3339);
         let age_ms = finished.map(|f| (baton_handoff::stamp::now() - f).whole_milliseconds());
         if age_ms.is_some_and(|a| a < grace.as_millis() as i128) {
@@ -640,7 +640,7 @@ impl ClaudeWatch {
             && let Some(loc) = ledger
         {
             self.asked = true;
-            if let Ok(ledger) = baton_ledger::Ledger::open_at(loc) {
+            if let Ok(ledger) = baton_home::state::connect(loc) {
                 out.extend(from_ledger(&ledger, id));
             }
         }
@@ -772,7 +772,7 @@ pub fn locate(ctx: &Ctx, tree: &Tree, id: &str) -> Result<Waiter> {
             let s = |k: &str| t.get(k).and_then(Value::as_str).map(str::to_string);
             (s("reply_to").or_else(|| s("from")).unwrap_or_default(), s("created_at"))
         }
-        None => match baton_ledger::Ledger::open_at(&ctx.location).ok().and_then(|l| l.task(id).ok().flatten()) {
+        None => match ctx.connect().ok().and_then(|l| l.task(id).ok().flatten()) {
             Some(row) => (row.reply_to, None),
             None => bail!(
                 "no TASK with id {id:?} in {} (nor in the ledger); the id is what `baton send` printed, the `id` field of the TASK",
@@ -782,7 +782,7 @@ pub fn locate(ctx: &Ctx, tree: &Tree, id: &str) -> Result<Waiter> {
     };
     let mut waiter = Waiter::for_agent(ctx, tree, id, &reply_agent, created.as_deref());
     waiter.for_plugin = task.as_ref().is_some_and(|t| t.get("plugin").is_some());
-    if let Ok(ledger) = baton_ledger::Ledger::open_at(&ctx.location) {
+    if let Ok(ledger) = ctx.connect() {
         waiter.stale = stale_returns(&ledger, id);
     }
     Ok(waiter)
@@ -900,7 +900,7 @@ pub fn report(
 /// handoff, yet its `id` readable): the RETURN it wrote, else what the ledger kept of the
 /// refusal. `None` for every other id.
 pub fn rejected_unparsed(ctx: &Ctx, tree: &Tree, id: &str) -> Option<(PathBuf, Value)> {
-    let ledger = baton_ledger::Ledger::open_at(&ctx.location).ok()?;
+    let ledger = ctx.connect().ok()?;
     if ledger.task(id).ok().flatten().is_some() {
         return None;
     }

@@ -41,7 +41,7 @@ pub fn init_with(ctx: &Ctx, handoffs: Option<&Path>) -> Result<()> {
             report.entries.len()
         );
     }
-    let ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+    let ledger = ctx.connect()?;
     if let Some(key) = baton_dashboard::auth::make_key(&ctx.state, false)? {
         crate::dashboard::show_key(&key);
     }

@@ -79,7 +79,7 @@ impl std::fmt::Debug for Host {
 }
 
 /// Where a command's home and state are, and what the composition root gives it.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Ctx {
     pub home: PathBuf,
     /// This machine's SQLite file: the ledger itself, or beside a PostgreSQL ledger the
@@ -88,9 +88,30 @@ pub struct Ctx {
     /// Where the ledger is.
     pub location: baton_ledger::Location,
     pub host: &'static Host,
+    /// The ledger, opened once for the process when a command first asks ([`Ctx::ledger`]);
+    /// shared by the clones of this `Ctx`.
+    db: std::sync::Arc<baton_home::State>,
 }
 
 impl Ctx {
+    /// The context of a command on the home at `home`, its local state file `state` and its
+    /// ledger at `location`; nothing is opened yet.
+    pub fn new(home: PathBuf, state: PathBuf, location: baton_ledger::Location, host: &'static Host) -> Ctx {
+        let db = std::sync::Arc::new(baton_home::State::new(location.clone()));
+        Ctx { home, state, location, host, db }
+    }
+
+    /// The process's one connection to the ledger, opened on first use ([`baton_home::State`]).
+    pub fn ledger(&self) -> Result<SharedLedger, baton_ledger::LedgerError> {
+        self.db.ledger()
+    }
+
+    /// A ledger connection of the caller's own, for a thread that must not wait behind the
+    /// shared one (a web request, a live feed).
+    pub fn connect(&self) -> Result<baton_ledger::Ledger, baton_ledger::LedgerError> {
+        self.db.connect()
+    }
+
     /// `<home>/baton.toml` with every check a load makes: the engine's ([`Config::load`]) and
     /// the host interfaces' ([`Host::check_config`]).
     pub fn config(&self) -> Result<Config, ConfigError> {

@@ -88,7 +88,7 @@ fn pause_or_resume(ctx: &Ctx, paths: &Paths, name: &str, pause: bool) -> Result<
     if !installed {
         anyhow::bail!("no plugin named {name:?} is installed in {} (`baton plugin list`)", paths.plugins.display());
     }
-    let mut ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+    let mut ledger = ctx.connect()?;
     let changed = if pause {
         baton_home::health::pause_by_hand(&mut ledger, name)?
     } else {
@@ -124,7 +124,7 @@ pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
     }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
-        let ledger: SharedLedger = Arc::new(std::sync::Mutex::new(baton_ledger::Ledger::open_at(&ctx.location)?));
+        let ledger: SharedLedger = Arc::new(std::sync::Mutex::new(ctx.connect()?));
         let runtime = ctx.runtime(&cfg, &paths, ledger.clone())?;
         match cmd {
             PluginCommand::Install { path, force, yes, adopt_data, json } => {

@@ -156,9 +156,10 @@ fn open_ledger(ctx: &Ctx) -> Result<Result<baton_ledger::Ledger, baton_ledger::L
         );
     }
     let opened = if missing {
-        baton_ledger::Ledger::open(Path::new(":memory:"))
+        // Nothing is created where the state belongs: an empty one in memory answers.
+        baton_home::state::connect(&baton_ledger::Location::Sqlite(":memory:".into()))
     } else {
-        baton_ledger::Ledger::open_at(&ctx.location)
+        ctx.connect()
     };
     match opened {
         Ok(l) => Ok(Ok(l)),

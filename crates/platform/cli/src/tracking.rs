@@ -93,7 +93,7 @@ pub fn show_file(ctx: &Ctx, name: &str, as_json: bool) -> Result<Option<i32>> {
         r.filed_as == base || r.record["file"].as_str() == Some(base) || format!("{}.error.json", r.filed_as) == base
     });
     if let Some(baton_dashboard::rejections::Record { filed_as: filed, record }) = found {
-        let events = match (record["claim"].as_str(), baton_ledger::Ledger::open_at(&ctx.location)) {
+        let events = match (record["claim"].as_str(), ctx.connect()) {
             (Some(claim), Ok(l)) => l.events(claim).unwrap_or_default(),
             _ => Vec::new(),
         };

@@ -211,7 +211,7 @@ pub async fn start(addr: &str, ctx: Context) -> Result<Option<Running>, Dashboar
     }
     let configured_host = addr.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']']).to_ascii_lowercase());
     let hosts = guard::Hosts::new(bound.port(), configured_host);
-    let db = baton_ledger::Ledger::open_at(&ctx.location)?;
+    let db = baton_home::state::connect(&ctx.location)?;
     let (live_task, live_rx) = live::watcher(&ctx.location, &ctx.paths, &ctx.cfg)?;
     let auth = auth::Auth::new(auth::key_file(&ctx.paths.state));
     let app = Arc::new(App {

@@ -40,7 +40,7 @@ pub(crate) fn watcher(
     paths: &baton_home::Paths,
     cfg: &baton_home::Config,
 ) -> Result<(tokio::task::JoinHandle<()>, tokio::sync::watch::Receiver<Version>), DashboardError> {
-    let conn = baton_ledger::Ledger::open_at(location)?;
+    let conn = baton_home::state::connect(location)?;
     let inbox = paths.inbox(&cfg.agent);
     let (tx, rx) = tokio::sync::watch::channel(Version::default());
     let probe = move |conn: &baton_ledger::Ledger| -> (i64, i64, Option<std::time::SystemTime>) {

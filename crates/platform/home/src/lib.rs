@@ -1,7 +1,7 @@
 //! A baton home, as every command and `serve` find it: `baton.toml` and the layout it gives
 //! ([`Config`], [`Paths`]), the handoffs tree as the user's agents keep it ([`tree`]), the
 //! installed plugins and their journal ([`plugins`]), the plugins' runtime as the home builds it
-//! ([`sandbox`]), each plugin's health ([`health`]), the loss check of a state that forgot rows
+//! ([`sandbox`]), the state database opened once per process ([`State`]), each plugin's health ([`health`]), the loss check of a state that forgot rows
 //! ([`losses`]), rate-limited warnings ([`ratelimit`]) and the tests' failpoints ([`failpoint`]).
 //!
 //! Why a crate of its own: the pipeline (`baton-pipeline`) is the engine that moves handoffs;
@@ -19,12 +19,14 @@ pub mod losses;
 pub mod plugins;
 pub mod ratelimit;
 pub mod sandbox;
+pub mod state;
 pub mod tree;
 
 use std::path::Path;
 
 pub use config::{Config, ConfigError, Paths};
 pub use sandbox::{LedgerKv, prepare_to_serve, runtime};
+pub use state::State;
 
 /// What can go wrong reading a home: its files, its state, its configuration, its runtime.
 #[derive(Debug, thiserror::Error)]

@@ -110,7 +110,7 @@ pub fn check_home(home: &Path, location: &baton_ledger::Location) -> Result<Opti
     let baton_ledger::Location::Sqlite(state) = location else { return Ok(None) };
     let cfg = crate::Config::load(home)?;
     let paths = Paths::new(home, state, &cfg);
-    let ledger = baton_ledger::Ledger::open_at(location)?;
+    let ledger = crate::state::connect(location)?;
     let since =
         std::fs::read_to_string(accepted_path(home, state)).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
     unrecorded(&paths, &cfg.agent, cfg.max_file_bytes, since, &ledger)

@@ -59,7 +59,7 @@ pub fn routes(
     runtime: Option<Arc<baton_runtime::Runtime>>,
 ) -> anyhow::Result<baton_dashboard::Extra> {
     let tree = Tree::new(ctx, cfg, paths);
-    let ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+    let ledger = ctx.connect()?;
     let store = Store {
         tree,
         shared_ledger: ledger.is_shared(),
