@@ -208,8 +208,7 @@ fn describe(tree: &Tree, plugin: &str) -> Result<(Vec<Action>, String)> {
     let paths = baton_home::Paths::new(&tree.home, &tree.state_file, &cfg);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let report = rt.block_on(async {
-        let ledger: baton_ledger::SharedLedger =
-            std::sync::Arc::new(std::sync::Mutex::new(baton_home::state::connect(&tree.location)?));
+        let ledger: baton_ledger::SharedLedger = ctx.ledger()?;
         let runtime = ctx.runtime(&cfg, &paths, ledger)?;
         anyhow::Ok(baton_home::plugins::inspect(&runtime, &cfg, &paths, plugin).await?)
     });

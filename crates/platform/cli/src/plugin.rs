@@ -2,7 +2,6 @@
 //! `baton_home::plugins`; a running `baton serve` picks every change up by itself
 //! (hot reload of the plugins folder).
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
@@ -124,7 +123,7 @@ pub fn run(cmd: PluginCommand, ctx: &Ctx) -> Result<i32> {
     }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
-        let ledger: SharedLedger = Arc::new(std::sync::Mutex::new(ctx.connect()?));
+        let ledger: SharedLedger = ctx.ledger()?;
         let runtime = ctx.runtime(&cfg, &paths, ledger.clone())?;
         match cmd {
             PluginCommand::Install { path, force, yes, adopt_data, json } => {
