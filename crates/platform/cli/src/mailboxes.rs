@@ -4,7 +4,6 @@
 //! folders that look like mailboxes and are read by none). The reading is `baton_mailbox`'s;
 //! this module records and prints. Delivery and receipts are the agents' commands'
 //! (`baton-agents`).
-use std::path::Path;
 
 use anyhow::Result;
 use serde_json::{Value, json};
@@ -72,26 +71,6 @@ pub fn observe(ctx: &Ctx, ledger: &mut baton_ledger::Ledger, boxes: &Mailboxes) 
     Ok(read)
 }
 
-/// Where `status` and `adopt` look for folders that look like mailboxes: the handoffs tree and
-/// every mailbox path; what the configured mailboxes read already is left out.
-pub fn unmatched(handoffs: &Path, home: &Path, boxes: &Mailboxes) -> Vec<detect::Unmatched> {
-    let covered: Vec<detect::Covered> = boxes
-        .values()
-        .map(|s| detect::Covered { root: s.resolved_path(home), kind: s.kind, inbox: s.inbox.clone() })
-        .collect();
-    let mut roots = vec![handoffs.to_path_buf()];
-    roots.extend(covered.iter().map(|c| c.root.clone()));
-    let mut out: Vec<detect::Unmatched> = Vec::new();
-    for r in roots {
-        for u in detect::unmatched(&r, &covered) {
-            if !out.iter().any(|o| o.path == u.path) {
-                out.push(u);
-            }
-        }
-    }
-    out
-}
-
 /// The unmatched folders as `status --json` and `adopt --json` list them.
 pub fn unmatched_json(u: &[detect::Unmatched]) -> Vec<Value> {
     u.iter().map(|x| json!({"path": x.path, "seen": x.seen, "kind": x.kind.as_str(), "table": x.table})).collect()
@@ -114,30 +93,7 @@ pub fn unmatched_text(u: &[detect::Unmatched]) -> String {
     s
 }
 
-/// The TASKs answered into a Claude Code inbox whose RETURN message is still unread past the
-/// stale age: the answer was delivered, but the agent waiting on it has not looked, which
-/// neither the TASK (completed) nor the inbox's counts say on their own. Each: `task`, the
-/// RETURN's `status`, the `agent` and its `inbox`, the `message` id, `delivered_at` (the
-/// message's time) and `age_secs`. Read from the inboxes as read now, so a message Claude Code
-/// marked read or cleared is not listed.
-pub fn unread_returns(boxes: &[Mailbox], stale_after: std::time::Duration) -> Vec<Value> {
-    let now = time::OffsetDateTime::now_utc();
-    let mut out = Vec::new();
-    for a in boxes.iter().flat_map(|m| &m.agents).filter(|a| a.kind == Kind::ClaudeTeam) {
-        for i in a.items.iter().filter(|i| i.state == "unread" && i.is_stale(now, stale_after)) {
-            let Some(ret) = i.text.as_deref().and_then(|t| serde_json::from_str::<Value>(t).ok()) else { continue };
-            let (Some("return"), Some(task)) = (ret["kind"].as_str(), ret["in_reply_to"].as_str()) else { continue };
-            out.push(json!({
-                "task": task, "status": ret["status"], "agent": a.agent, "inbox": i.path, "message": i.id,
-                "delivered_at": baton_mailbox::when::rfc3339(i.created_at),
-                "age_secs": (now - i.created_at).whole_seconds(),
-            }));
-        }
-    }
-    out
-}
-
-/// [`unread_returns`] as `status` prints them, one line each.
+/// [`report::unread_returns`] as `status` prints them, one line each.
 pub fn unread_returns_text(unread: &[Value]) -> String {
     let s = |v: &Value, k: &str| crate::text::esc(v[k].as_str().unwrap_or("?")).into_owned();
     unread
@@ -183,7 +139,10 @@ pub fn text(boxes: &[Mailbox], stale_after: std::time::Duration) -> String {
             let count = |st: &str| a.items.iter().filter(|i| i.state == st && !i.is_copy()).count();
             let stale = a.items.iter().filter(|i| i.is_stale(now, stale_after)).count();
             let line = match a.kind {
-                Kind::ClaudeTeam => format!("{} unread, {} read", count("unread"), count("read")),
+                Kind::ClaudeTeam => match a.seen {
+                    Some(seen) => format!("{} unread, {} read, {seen} seen", count("unread"), count("read")),
+                    None => format!("{} unread, {} read", count("unread"), count("read")),
+                },
                 Kind::Folders => format!("{} open, {} done, {} sent", count("open"), count("done"), count("sent")),
                 Kind::AgentMail => {
                     let acks = a.items.iter().filter(|i| i.ack_required && !i.is_copy()).count();

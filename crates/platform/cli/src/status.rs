@@ -296,7 +296,7 @@ fn gather(ctx: &Ctx, cfg: &Config, paths: &Paths, ledger: &mut baton_ledger::Led
         ignored: crate::tracking::ignored_in_inbox(paths, cfg),
         mailboxes,
         unseen,
-        unmatched: crate::mailboxes::unmatched(&paths.handoffs, &ctx.home, &boxes),
+        unmatched: baton_mailbox::detect::unmatched_in(&paths.handoffs, &ctx.home, &boxes),
         state_dir,
         inbox: paths.inbox(&cfg.agent),
     })
@@ -311,7 +311,7 @@ impl Report {
             "agents": baton_dashboard::agents::table(&self.tree, &self.mailboxes, stale_after),
             "mailboxes": self.mailboxes.iter().map(baton_mailbox::report::Mailbox::to_json).collect::<Vec<_>>(),
             "unmatched": crate::mailboxes::unmatched_json(&self.unmatched),
-            "unread_returns": crate::mailboxes::unread_returns(&self.mailboxes, stale_after),
+            "unread_returns": baton_mailbox::report::unread_returns(&self.mailboxes, stale_after),
             "unseen": self.unseen.0, "receipts_note": self.unseen.1,
             "ambiguous": self.tree.ambiguous.iter().map(|(n, f)| json!({"name": n, "folders": f})).collect::<Vec<_>>(),
             "handoffs": {"root": self.tree.root, "stale_after_secs": self.tree.stale_after.as_secs(), "totals": self.tree.totals()},
@@ -356,7 +356,10 @@ impl Report {
             print!("{}", crate::mailboxes::text(&self.mailboxes, stale_after));
             print!(
                 "{}",
-                crate::mailboxes::unread_returns_text(&crate::mailboxes::unread_returns(&self.mailboxes, stale_after))
+                crate::mailboxes::unread_returns_text(&baton_mailbox::report::unread_returns(
+                    &self.mailboxes,
+                    stale_after
+                ))
             );
         }
         for u in self.unseen.0.iter().take(limit.unwrap_or(usize::MAX)) {

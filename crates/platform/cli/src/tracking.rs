@@ -205,7 +205,7 @@ pub fn adopt(ctx: &Ctx, path: &Path, as_json: bool) -> Result<i32> {
     let own = tree.join(&cfg.agent);
     // Folders that look like mailboxes and that no layout reads: listed with the table that would.
     let boxes = crate::mailboxes::configured(&cfg).unwrap_or_default();
-    let unmatched = crate::mailboxes::unmatched(&tree, &ctx.home, &boxes);
+    let unmatched = baton_mailbox::detect::unmatched_in(&tree, &ctx.home, &boxes);
     let unreadable: Vec<Value> = (0..report.entries.len())
         .filter(|&i| report.entries[i].read.is_err())
         .map(|i| {

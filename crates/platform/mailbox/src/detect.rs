@@ -220,6 +220,24 @@ fn table_name(dir: &Path) -> String {
     if name.trim_matches('_').is_empty() { "agents".into() } else { name }
 }
 
+/// Where `status` and `adopt` look for folders that look like mailboxes: the handoffs tree and
+/// every mailbox path; what the configured mailboxes read already is left out.
+pub fn unmatched_in(handoffs: &Path, home: &Path, boxes: &crate::Mailboxes) -> Vec<Unmatched> {
+    let covered: Vec<Covered> =
+        boxes.values().map(|s| Covered { root: s.resolved_path(home), kind: s.kind, inbox: s.inbox.clone() }).collect();
+    let mut roots = vec![handoffs.to_path_buf()];
+    roots.extend(covered.iter().map(|c| c.root.clone()));
+    let mut out: Vec<Unmatched> = Vec::new();
+    for r in roots {
+        for u in unmatched(&r, &covered) {
+            if !out.iter().any(|o| o.path == u.path) {
+                out.push(u);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

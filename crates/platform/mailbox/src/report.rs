@@ -223,3 +223,25 @@ fn folder_agent(mailbox: &str, a: folders::Agent) -> Agent {
         seen: None,
     }
 }
+/// The TASKs answered into a Claude Code inbox whose RETURN message is still unread past the
+/// stale age: the answer was delivered, but the agent waiting on it has not looked, which
+/// neither the TASK (completed) nor the inbox's counts say on their own. Each: `task`, the
+/// RETURN's `status`, the `agent` and its `inbox`, the `message` id, `delivered_at` (the
+/// message's time) and `age_secs`. Read from the inboxes as read now, so a message Claude Code
+/// marked read or cleared is not listed.
+pub fn unread_returns(boxes: &[Mailbox], stale_after: std::time::Duration) -> Vec<Value> {
+    let now = time::OffsetDateTime::now_utc();
+    let mut out = Vec::new();
+    for a in boxes.iter().flat_map(|m| &m.agents).filter(|a| a.kind == Kind::ClaudeTeam) {
+        for i in a.items.iter().filter(|i| i.state == "unread" && i.is_stale(now, stale_after)) {
+            let Some(ret) = i.text.as_deref().and_then(|t| serde_json::from_str::<Value>(t).ok()) else { continue };
+            let (Some("return"), Some(task)) = (ret["kind"].as_str(), ret["in_reply_to"].as_str()) else { continue };
+            out.push(json!({
+                "task": task, "status": ret["status"], "agent": a.agent, "inbox": i.path, "message": i.id,
+                "delivered_at": crate::when::rfc3339(i.created_at),
+                "age_secs": (now - i.created_at).whole_seconds(),
+            }));
+        }
+    }
+    out
+}
