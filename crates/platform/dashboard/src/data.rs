@@ -206,16 +206,21 @@ fn mailboxes_json(app: &App, read: &Result<Vec<baton_mailbox::report::Mailbox>, 
 /// under it each agent's inbox as `baton status --json` shows it (its messages by state, with
 /// `counts`; an unread one older than the stale age is also in `stale`, and flagged `stale`;
 /// an mcp_agent_mail message is `ack_required` until its agent acknowledged it). The mailboxes
-/// are read without the ledger's lock, which is taken only to look up acknowledgements.
+/// are read without the ledger's lock, which is taken only to look up acknowledgements and
+/// what Claude inbox agents' models were seen to receive (`counts.seen`).
 pub(crate) fn teams(app: &App) -> Result<Value, DashboardError> {
     let mut read = match read_mailboxes(app) {
         Ok(r) => r,
         Err(e) => return Ok(json!({"error": e.to_string(), "mailboxes": []})),
     };
-    if read.iter().any(|m| m.agents.iter().any(|a| a.items.iter().any(|i| i.ack_required))) {
+    let acks = read.iter().any(|m| m.agents.iter().any(|a| a.items.iter().any(|i| i.ack_required)));
+    let claude = read.iter().any(|m| m.kind == baton_mailbox::Kind::ClaudeTeam);
+    if acks || claude {
         let ledger = app.db.locked();
-        baton_mailbox::record::acknowledgements(&ledger, &mut read)
-            .map_err(|e| DashboardError::Mailbox(e.to_string()))?;
+        let mailbox_error = |e: baton_mailbox::receipt::StoreError| DashboardError::Mailbox(e.to_string());
+        baton_mailbox::record::acknowledgements(&ledger, &mut read).map_err(mailbox_error)?;
+        // `counts.seen`, as `baton status` gives each Claude inbox agent.
+        baton_mailbox::record::count_seen(&ledger, &mut read).map_err(mailbox_error)?;
     }
     let now = time::OffsetDateTime::now_utc();
     let stale_after = app.cfg.handoffs.stale_after;
