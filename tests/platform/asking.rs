@@ -256,3 +256,39 @@ fn send_wait_wait_and_call_end_at_an_open_request_with_exit_3() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     signal(&mut serving, libc::SIGTERM);
 }
+
+#[test]
+fn an_agent_asks_back_by_replying_and_gets_the_answer_in_its_inbox() {
+    let h = Home::init(&[], "");
+    let o = h.ok(&["send", "--from", "alice", "--to", "bob", "--title", "Deploy it", "--new-agent"]);
+    let id = text(&o.stdout).lines().last().unwrap().trim().to_string();
+    let schema = r#"{"type": "object", "required": ["branch"], "properties": {"branch": {"type": "string"}}}"#;
+    let o =
+        h.run(&["reply", &id, "--status", "input_required", "--summary", "Which branch?", "--input-schema", schema]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let requests = files(&h.dir("alice", "01_inbox"), "__INPUT_REQUEST__");
+    assert_eq!(requests.len(), 1);
+    let request: Value = serde_json::from_slice(&std::fs::read(&requests[0]).unwrap()).unwrap();
+    assert_eq!((request["from"].as_str(), request["message"].as_str()), (Some("bob"), Some("Which branch?")));
+    assert_eq!(files(&h.dir("bob", "01_inbox"), "__TASK__").len(), 1, "the TASK stays in bob's inbox");
+    // One question at a time.
+    let o = h.run(&["reply", &id, "--status", "input_required", "--summary", "And?", "--input-schema", schema]);
+    assert!(!o.status.success() && text(&o.stderr).contains("one question at a time"), "{}", text(&o.stderr));
+
+    let o = h.run(&["answer", &id, "--input", r#"{"branch": 1}"#]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(files(&h.dir("bob", "01_inbox"), "__INPUT__").is_empty(), "nothing written");
+    let o = h.run(&["answer", &id, "--input", r#"{"branch": "main"}"#]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let inputs = files(&h.dir("bob", "01_inbox"), "__INPUT__");
+    assert_eq!(inputs.len(), 1);
+    let input: Value = serde_json::from_slice(&std::fs::read(&inputs[0]).unwrap()).unwrap();
+    assert_eq!((input["kind"].as_str(), input["input"]["branch"].as_str()), (Some("input"), Some("main")));
+    let o = h.run(&["answer", &id, "--input", r#"{"branch": "dev"}"#]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("already answered"), "{}", text(&o.stderr));
+
+    // Then `reply` works as usual: one RETURN to alice.
+    h.ok(&["reply", &id, "--status", "completed", "--summary", "deployed main"]);
+    assert_eq!(h.returns("alice")[&id].len(), 1);
+}

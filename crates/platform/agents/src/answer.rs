@@ -39,6 +39,10 @@ pub fn run(ctx: &Ctx, a: AnswerArgs) -> Result<i32> {
     let mut ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
     let (task_id, request) = match find(&ledger, &a.id)? {
         Ok(found) => found,
+        // Not one of baton's TASKs: one an agent asked about (`reply --status input_required`).
+        Err(_) if ledger.task(&a.id)?.is_none() && asking::waiting_for(&ledger, Some(&a.id))?.is_empty() => {
+            return between_agents(&tree, &a, &input);
+        }
         Err(why) => return refuse(1, &why),
     };
     // Checked before anything is written (apply checks it again, inside its transaction).
@@ -92,6 +96,21 @@ pub fn run(ctx: &Ctx, a: AnswerArgs) -> Result<i32> {
         );
     }
     Ok(0)
+}
+
+/// `baton answer` for a TASK an agent asked about: the `input` into the asking agent's inbox.
+fn between_agents(tree: &crate::Tree, a: &AnswerArgs, input: &Value) -> Result<i32> {
+    match crate::ask::answer(tree, &a.id, input, a.from.as_deref())? {
+        Ok(file) => {
+            if a.json {
+                println!("{}", json!({"id": a.id, "file": file}));
+            } else {
+                println!("INPUT {}", file.display());
+            }
+            Ok(0)
+        }
+        Err((code, why)) => refuse(code, &why),
+    }
 }
 
 /// The TASK `id` names (its id, else the open request id of exactly one waiting TASK) and its

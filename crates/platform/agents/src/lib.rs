@@ -9,6 +9,7 @@
 pub mod a2a;
 pub mod ack;
 pub mod answer;
+pub mod ask;
 pub mod call;
 pub mod check;
 mod events;
