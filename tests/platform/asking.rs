@@ -292,3 +292,25 @@ fn an_agent_asks_back_by_replying_and_gets_the_answer_in_its_inbox() {
     h.ok(&["reply", &id, "--status", "completed", "--summary", "deployed main"]);
     assert_eq!(h.returns("alice")[&id].len(), 1);
 }
+
+#[test]
+fn over_mcp_wait_for_return_says_input_required_and_the_tool_answer_answers() {
+    let h = Home::init(&[], "");
+    let mut serving = serve(&h);
+    let out = crate::mcp::client(&h, "ask", &[]);
+    let asked = &out["wait_asked"]["structured"];
+    assert_eq!(asked["status"], "input_required", "{out}");
+    assert_eq!(asked["input_request"]["request_id"], "name", "{asked}");
+    assert_eq!(out["answer_bad"]["is_error"], true, "{out}");
+    assert!(out["answer_bad"].to_string().contains("/name"), "{}", out["answer_bad"]);
+    assert_eq!(out["answer"]["is_error"], false, "{}", out["answer"]);
+    assert_eq!(out["answer"]["structured"]["state"], "queued", "{}", out["answer"]);
+    let done = &out["wait_done"]["structured"];
+    assert_eq!(
+        (done["status"].as_str(), done["result"]["greeting"].as_str()),
+        (Some("completed"), Some("hello Ada")),
+        "{out}"
+    );
+    assert_eq!(out["answer_again"]["is_error"], true, "{}", out["answer_again"]);
+    signal(&mut serving, libc::SIGTERM);
+}
