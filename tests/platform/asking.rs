@@ -314,3 +314,20 @@ fn over_mcp_wait_for_return_says_input_required_and_the_tool_answer_answers() {
     assert_eq!(out["answer_again"]["is_error"], true, "{}", out["answer_again"]);
     signal(&mut serving, libc::SIGTERM);
 }
+
+#[test]
+fn over_a2a_the_task_goes_input_required_and_a_message_with_its_task_id_answers() {
+    let h = Home::init(&[], "");
+    let key = crate::dashboard::rotate_key(&h);
+    let s = crate::dashboard::Serve::start(&h);
+    let out = crate::a2a::client(&h, &s, &key, &["ask"]);
+    let asked = &out["asked"];
+    assert_eq!(asked["status"]["state"], "TASK_STATE_INPUT_REQUIRED", "{out}");
+    let parts = &asked["status"]["message"]["parts"];
+    assert_eq!(parts[0]["text"], "What is your name?", "{asked}");
+    assert_eq!(parts[1]["data"]["input_request"]["request_id"], "name", "{asked}");
+    assert!(out["bad"]["error"].is_string() && out["bad"]["message"].to_string().contains("/name"), "{}", out["bad"]);
+    let done = &out["answered"];
+    assert_eq!(done["status"]["state"], "TASK_STATE_COMPLETED", "{out}");
+    assert_eq!(done["artifacts"][0]["parts"][0]["data"]["greeting"], "hello Ada", "{done}");
+}

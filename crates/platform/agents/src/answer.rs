@@ -45,45 +45,11 @@ pub fn run(ctx: &Ctx, a: AnswerArgs) -> Result<i32> {
         }
         Err(why) => return refuse(1, &why),
     };
-    // Checked before anything is written (apply checks it again, inside its transaction).
-    if let Err(e) = baton_handoff::input::check_input(&request.input_schema, &input) {
-        return refuse(2, &format!("{e} (request `{}` of TASK {task_id}); nothing was written", request.request_id));
-    }
     let from = a.from.clone().unwrap_or_else(|| request.to.clone());
-    if !names::is_valid_agent(&from) {
-        return refuse(2, &format!("--from {from:?} is not a valid agent name"));
-    }
-    let handoff_id = build::new_id();
-    let applying = asking::Answer {
-        task_id: &task_id,
-        request_id: Some(&request.request_id),
-        input: &input,
-        by: &from,
-        handoff_id: &handoff_id,
+    let (handoff_id, file) = match give(&tree, &mut ledger, &task_id, &request, &input, &from)? {
+        Ok(given) => given,
+        Err((code, why)) => return refuse(code, &why),
     };
-    let applied = ledger.batch(|b| asking::apply(b, &applying))?;
-    match applied {
-        Ok(Applied::Now { .. } | Applied::Before { .. }) => {}
-        Err(Refused::Invalid(why)) => return refuse(2, &format!("{why}; nothing was written")),
-        Err(why) => return refuse(1, &why.to_string()),
-    }
-    // The carrier: wakes `serve` at once, and files who answered what beside the TASK.
-    let now = stamp::now();
-    let body = json!({
-        "schema": SCHEMA_ID, "id": handoff_id, "kind": "input", "created_at": stamp::rfc3339(now),
-        "from": from, "title": format!("Input for {task_id}"), "in_reply_to": task_id,
-        "request_id": request.request_id, "input": input,
-    });
-    let inbox = tree.root.join(&tree.baton).join(baton_pipeline::config::INBOX);
-    let name = names::file_name(
-        &stamp::file_stamp(now),
-        "INPUT",
-        &names::slug(&format!("{task_id}-{}", request.request_id)),
-        &from.replace('/', "+"),
-    );
-    let file = crate::write_new(&inbox, &name, &body).with_context(|| {
-        format!("the answer was recorded (TASK {task_id} is queued), but its input handoff was not written")
-    })?;
     if a.json {
         println!(
             "{}",
@@ -111,6 +77,50 @@ fn between_agents(tree: &crate::Tree, a: &AnswerArgs, input: &Value) -> Result<i
         }
         Err((code, why)) => refuse(code, &why),
     }
+}
+
+/// Gives `input` as the answer to `request` of baton's TASK `task_id`, from `from`: checked
+/// against the request's schema (`Err((2, why))`, nothing written), applied once in the ledger
+/// (`Err((1, why))` when the TASK waits for no answer or was answered), then carried by an
+/// `input` handoff into baton's inbox, which wakes a running `serve`. The handoff's id and file.
+/// `baton answer`, MCP's `answer` and A2A's answering `SendMessage` all come here.
+pub fn give(
+    tree: &crate::Tree,
+    ledger: &mut baton_ledger::Ledger,
+    task_id: &str,
+    request: &asking::Request,
+    input: &Value,
+    from: &str,
+) -> Result<Result<(String, std::path::PathBuf), (i32, String)>> {
+    // Checked before anything is written (apply checks it again, inside its transaction).
+    if let Err(e) = baton_handoff::input::check_input(&request.input_schema, input) {
+        let why = format!("{e} (request `{}` of TASK {task_id}); nothing was written", request.request_id);
+        return Ok(Err((2, why)));
+    }
+    if !names::is_valid_agent(from) {
+        return Ok(Err((2, format!("{from:?} is not a valid agent name to answer as"))));
+    }
+    let handoff_id = build::new_id();
+    let applying =
+        asking::Answer { task_id, request_id: Some(&request.request_id), input, by: from, handoff_id: &handoff_id };
+    match ledger.batch(|b| asking::apply(b, &applying))? {
+        Ok(Applied::Now { .. } | Applied::Before { .. }) => {}
+        Err(Refused::Invalid(why)) => return Ok(Err((2, format!("{why}; nothing was written")))),
+        Err(why) => return Ok(Err((1, why.to_string()))),
+    }
+    let now = stamp::now();
+    let body = json!({
+        "schema": SCHEMA_ID, "id": handoff_id, "kind": "input", "created_at": stamp::rfc3339(now),
+        "from": from, "title": format!("Input for {task_id}"), "in_reply_to": task_id,
+        "request_id": request.request_id, "input": input,
+    });
+    let inbox = tree.root.join(&tree.baton).join(baton_pipeline::config::INBOX);
+    let slug = names::slug(&format!("{task_id}-{}", request.request_id));
+    let name = names::file_name(&stamp::file_stamp(now), "INPUT", &slug, &from.replace('/', "+"));
+    let file = crate::write_new(&inbox, &name, &body).with_context(|| {
+        format!("the answer was recorded (TASK {task_id} is queued), but its input handoff was not written")
+    })?;
+    Ok(Ok((handoff_id, file)))
 }
 
 /// The TASK `id` names (its id, else the open request id of exactly one waiting TASK) and its
