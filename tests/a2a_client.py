@@ -241,6 +241,19 @@ async def main():
             out["canceled"] = as_dict(await blocking.cancel_task(CancelTaskRequest(id=ARGS[1])))
             out["get_canceled"] = as_dict(await blocking.get_task(GetTaskRequest(id=ARGS[1])))
 
+        elif SCENARIO == "ask":
+            # A task that asks back (docs/asking-back.md): the blocking send ends at
+            # TASK_STATE_INPUT_REQUIRED with the question; a message with its taskId answers.
+            asked = (await send_collect(blocking, SendMessageRequest(message=message("echo.ask"))))[-1]["task"]
+            out["asked"] = asked
+            bad = message("echo.ask", {"name": 5})
+            bad.task_id = asked["id"]
+            out["bad"] = await error_of(send_collect(blocking, SendMessageRequest(message=bad)))
+            good = message("echo.ask", {"name": "Ada"})
+            good.task_id = asked["id"]
+            good.message_id = "m-answer"
+            out["answered"] = (await send_collect(blocking, SendMessageRequest(message=good)))[-1]["task"]
+
         elif SCENARIO == "send":
             skill, params = ARGS[0], json.loads(ARGS[1])
             req = SendMessageRequest(

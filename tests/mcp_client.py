@@ -6,6 +6,8 @@ is_error), for the Rust test to check against the files on disk. Scenarios:
   claude: the agent "Claude" sends to the echo plugin and to "Codex", waits, lists, reads,
           and is refused where it must be;
   codex:  the agent "Codex" answers the TASK whose id is in $TASK_ID;
+  ask:    the agent "Claude" sends echo `ask`, waits (input_required), answers (a bad input, then the
+          right one, then a second answer), waits for the RETURN (tests/platform/asking.rs);
   tasks:  the agent "Claude" with MCP's tasks extension (SEP-2663, `io.modelcontextprotocol/tasks`)
           declared through the SDK's extension interface: send_task and wait_for_return answer
           task handles, resolved by polling `tasks/get`; an unanswered wait is `tasks/cancel`led;
@@ -122,7 +124,16 @@ async def scenario(baton, home, name):
             except Exception as e:  # a protocol error: recorded, the session goes on
                 out[key] = {"protocol_error": str(e)}
 
-        if name == "claude":
+        if name == "ask":
+            # A TASK that asks back (docs/asking-back.md): input_required, a refused answer, the answer.
+            await call("send", "send_task", {"plugin": "echo", "action": "ask", "params": {}})
+            tid = out["send"]["structured"]["id"]
+            await call("wait_asked", "wait_for_return", {"id": tid})
+            await call("answer_bad", "answer", {"id": tid, "input": {"name": 5}})
+            await call("answer", "answer", {"id": tid, "input": {"name": "Ada"}})
+            await call("wait_done", "wait_for_return", {"id": tid})
+            await call("answer_again", "answer", {"id": tid, "input": {"name": "Bob"}})
+        elif name == "claude":
             tools = await c.list_tools()
             out["tools"] = {t.name: {"input": t.input_schema, "output": t.output_schema} for t in tools.tools}
             await call("send_plugin", "send_task", {"plugin": "echo", "action": "echo", "params": {"n": 7}})

@@ -8,6 +8,7 @@ mod support;
 
 mod a2a;
 mod agents;
+mod asking;
 mod cli_help;
 mod dashboard;
 mod demo;

@@ -82,9 +82,11 @@ fn every_tool_through_the_official_python_sdk() {
     for arg in ["to", "plugin", "action", "params", "title", "body", "reply_to", "correlation_id", "new_agent"] {
         assert!(tools["send_task"]["input"]["properties"].get(arg).is_some(), "send_task lacks {arg}");
     }
-    // The RETURN, the pending answer, and the ledger's answer for a refused or failed TASK.
+    // The RETURN, the pending answer, the ledger's answer for a refused or failed TASK, and an
+    // open input request (docs/asking-back.md).
     let outputs = tools["wait_for_return"]["output"]["anyOf"].as_array().unwrap();
-    assert_eq!(outputs.len(), 3);
+    assert_eq!(outputs.len(), 4);
+    assert_eq!(outputs[3]["properties"]["status"]["const"], "input_required", "{}", outputs[3]);
     assert_eq!(outputs[2]["properties"]["from"]["const"], "ledger", "{}", outputs[2]);
 
     // send_task to a plugin → {id, file}, as structured content and as JSON text; wait answers the RETURN.
@@ -192,7 +194,7 @@ fn the_documented_client_configurations_start_a_working_server() {
         ]
     );
     for c in out.as_array().unwrap() {
-        assert_eq!(c["tools"].as_array().unwrap().len(), 11, "{c}");
+        assert_eq!(c["tools"].as_array().unwrap().len(), 12, "{c}");
     }
 }
 

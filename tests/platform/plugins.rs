@@ -269,7 +269,7 @@ fn plugins_built_against_older_minor_versions_still_load_and_run() {
     assert_eq!(installed["plugin"]["world"], "0.3.x");
     h.drop_task("V03", "legacy-v0-3", "echo", json!({"from": "0.3"}));
     // testkit is built against the frozen 0.4.0 (the music interfaces still in baton:plugin);
-    // echo against 0.5.0 through the SDK.
+    // echo against 0.6.0 through the SDK.
     let installed = h.install_bytes("testkit", baton_bundle::get("testkit").unwrap().wasm);
     assert_eq!(installed["plugin"]["world"], "0.4.x");
     h.drop_task("V04", "testkit", "ok", json!({}));
@@ -299,7 +299,7 @@ fn plugins_built_against_older_minor_versions_still_load_and_run() {
     assert_eq!(worlds["legacy-v0-2"], "0.2.x");
     assert_eq!(worlds["legacy-v0-3"], "0.3.x");
     assert_eq!(worlds["testkit"], "0.4.x");
-    assert_eq!(worlds["echo"], "0.5.x");
+    assert_eq!(worlds["echo"], "0.6.x");
     assert_eq!(h.ret("V04")["status"], "completed", "{}", h.ret("V04"));
 }
 
@@ -314,7 +314,8 @@ fn a_music_plugin_built_against_0_5_reaches_the_catalog_fingerprints_and_sqlite(
     db.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2);").unwrap();
     drop(db);
     let installed = h.install_bytes("music-v0-5", baton_bundle::get("music-v0-5").unwrap().wasm);
-    assert_eq!(installed["plugin"]["world"], "0.5.x", "{installed}");
+    // Built with today's SDK: the core at 0.6.0, the music interfaces as 0.5.0 published them.
+    assert_eq!(installed["plugin"]["world"], "0.6.x", "{installed}");
     h.drop_task("PROBE", "music-v0-5", "probe", json!({"tags_path": "/etc/passwd", "db_path": "/data/lib.db"}));
     h.ok(&["serve", "--once"]);
     let r = h.ret("PROBE");

@@ -14,9 +14,13 @@
 //! - [`paging`]: every page of a catalog query, and long results cut into pages with a cursor.
 //! - [`kv`]: values over the host's size limit kept in numbered chunks.
 //!
-//! The bindings are the music world (`baton:music/music`), which includes the core world: a
-//! plugin that never touches the catalog, fingerprints or sqlite declares no collections, and
-//! the host links only what it imports.
+//! - [`Ctx::ask`]: a question for the task's sender (WIT 0.6.0's `needs-input`), answered by
+//!   the time the plugin runs again.
+//!
+//! The bindings are the music world (`baton:music/music@0.6.0`), which includes the core world
+//! (`baton:plugin@0.6.0`) and imports the music interfaces at 0.5.0: a plugin that never
+//! touches the catalog, fingerprints or sqlite declares no collections, and the host links only
+//! what it imports.
 pub mod grants;
 pub mod kv;
 pub mod paging;
@@ -31,22 +35,26 @@ pub use schemars::JsonSchema;
 pub use serde;
 pub use serde_json;
 
-/// The generated bindings of `wit/` (`baton:plugin`) and `wit/music/` (`baton:music`).
+/// The generated bindings of `wit/` (`baton:plugin@0.6.0`) and `wit/music/` (the 0.6.0 music
+/// world), with the music interfaces from `wit/v0.5/music/` (and the 0.5.0 core they were
+/// published with, which nothing here uses).
 pub mod bindings {
     wit_bindgen::generate!({
-        path: ["../../wit", "../../wit/music"],
-        world: "baton:music/music",
+        path: ["../../wit/v0.5", "../../wit/v0.5/music", "../../wit", "../../wit/music"],
+        world: "baton:music/music@0.6.0",
         generate_all,
         pub_export_macro: true,
         default_bindings_module: "baton_plugin::bindings",
     });
 }
 
-pub use bindings::baton::music::types::CollectionRequest;
-pub use bindings::baton::music::{catalog, fingerprint, sqlite};
-pub use bindings::baton::plugin::host;
-pub use bindings::baton::plugin::types::{
-    ActionInfo, Failure, FolderRequest, FollowUp, Grant, Level, Outcome, PluginInfo, Task,
+// Two versions of each package are in the bindings (the 0.5.0 music interfaces come with the
+// 0.5.0 core they were published against), so wit-bindgen names the modules by version.
+pub use bindings::baton::music0_5_0::types::CollectionRequest;
+pub use bindings::baton::music0_5_0::{catalog, fingerprint, sqlite};
+pub use bindings::baton::plugin0_6_0::host;
+pub use bindings::baton::plugin0_6_0::types::{
+    ActionInfo, Failure, FolderRequest, FollowUp, Grant, InputRequest, Level, Outcome, PluginInfo, Task,
 };
 
 /// A plugin: who it is, what it asks for, and its actions. Register it with [`register!`].
@@ -111,6 +119,51 @@ pub struct Ctx<'a> {
     pub task: &'a Task,
     /// The plugin's name, for messages that name its `baton.toml` table.
     pub plugin: &'static str,
+    /// How many questions [`Ctx::ask`] asked so far in this run (it names them `ask-1`, …).
+    asked: std::cell::Cell<u32>,
+}
+
+impl<'a> Ctx<'a> {
+    /// The context of `task` for the plugin `plugin`.
+    pub fn new(task: &'a Task, plugin: &'static str) -> Self {
+        Ctx { task, plugin, asked: std::cell::Cell::new(0) }
+    }
+
+    /// Asks the task's sender a question: the answer (checked by the host against `schema`,
+    /// a JSON Schema) if it was given, else `Err(Failure::NeedsInput(..))`, which the action
+    /// returns with `?`. The host delivers the question, waits (no sandbox kept alive), and
+    /// runs the plugin again from the start with every answer so far, so an action asks its
+    /// questions in the same order each run and does nothing it cannot do twice before its
+    /// last question. The questions are named `ask-1`, `ask-2`, … in the order asked;
+    /// [`Ctx::ask_as`] names one itself.
+    pub fn ask(&self, message: &str, schema: serde_json::Value) -> Result<serde_json::Value, Failure> {
+        let n = self.asked.get() + 1;
+        self.asked.set(n);
+        self.ask_as(&format!("ask-{n}"), message, schema)
+    }
+
+    /// [`Ctx::ask`] with the question's id given (`A-Z a-z 0-9 . _ -`, stable across runs).
+    pub fn ask_as(
+        &self,
+        request_id: &str,
+        message: &str,
+        schema: serde_json::Value,
+    ) -> Result<serde_json::Value, Failure> {
+        if let Some(answer) = self.input(request_id) {
+            return Ok(answer);
+        }
+        Err(Failure::NeedsInput(InputRequest {
+            request_id: request_id.into(),
+            message: message.into(),
+            input_schema: schema.to_string(),
+        }))
+    }
+
+    /// The answer given to the question `request_id`, if any.
+    pub fn input(&self, request_id: &str) -> Option<serde_json::Value> {
+        let inputs: serde_json::Value = serde_json::from_str(&self.task.inputs).ok()?;
+        inputs.get(request_id).cloned()
+    }
 }
 
 impl Ctx<'_> {
@@ -242,7 +295,7 @@ pub fn describe<P: Plugin>() -> PluginInfo {
 
 /// `handle()` for `P`; called by the code [`register!`] generates.
 pub fn handle<P: Plugin>(task: Task) -> Result<Outcome, Failure> {
-    let ctx = Ctx { task: &task, plugin: P::NAME };
+    let ctx = Ctx::new(&task, P::NAME);
     P::actions().run(&ctx).map(Done::into_outcome)
 }
 
@@ -292,6 +345,7 @@ mod tests {
             sender: "Tester".into(),
             title: "t".into(),
             correlation_id: None,
+            inputs: "{}".into(),
         }
     }
 
@@ -303,7 +357,7 @@ mod tests {
 
     fn run(action: &str, params: &str) -> Result<Done, Failure> {
         let t = task(action, params);
-        actions().run(&Ctx { task: &t, plugin: "demo" })
+        actions().run(&Ctx::new(&t, "demo"))
     }
 
     #[test]

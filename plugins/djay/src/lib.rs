@@ -608,6 +608,7 @@ fn fill_files(errors: &mut [library::RecordError], used: &[Value]) {
 fn failure_text(f: &Failure) -> String {
     match f {
         Failure::InvalidInput(m) | Failure::Permanent(m) | Failure::Transient(m) => m.clone(),
+        Failure::NeedsInput(r) => r.message.clone(),
     }
 }
 

@@ -6,7 +6,7 @@
 pub(crate) mod bindings {
 
     wasmtime::component::bindgen!({
-        path: ["../../../wit", "../../../wit/music"],
+        path: ["../../../wit/v0.5", "../../../wit/v0.5/music"],
         world: "baton:music/music",
         // Trappable: a call that outlives the task's time budget ends the task `timeout`.
         imports: { "baton:music/catalog": async | trappable, default: async },

@@ -70,7 +70,7 @@ mod bindings {
     }
     pub mod v0_5 {
         wasmtime::component::bindgen!({
-            path: ["../../../wit", "../../../wit/music"],
+            path: ["../../../wit/v0.5", "../../../wit/v0.5/music"],
             world: "baton:music/music",
             imports: { "baton:music/fingerprint": async | trappable, default: async },
             exports: { default: async },

@@ -10,7 +10,7 @@ use crate::{SnapshotHandle, Sql, SqlView, wit as v4};
 
 mod bindings {
     wasmtime::component::bindgen!({
-        path: ["../../../wit", "../../../wit/music"],
+        path: ["../../../wit/v0.5", "../../../wit/v0.5/music"],
         world: "baton:music/music",
         // Trappable, as for 0.4.0: a call that outlives the task's time budget ends the task.
         imports: { "baton:music/sqlite": async | trappable, default: async },

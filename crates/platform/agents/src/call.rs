@@ -106,6 +106,7 @@ pub fn run(ctx: &Ctx, a: CallArgs) -> Result<i32> {
     let (sent, watch, synced) = send::prepare(&tree, &req)?.write_watched()?;
     tracing::info!(id = %sent.id, "called {plugin}.{action}");
     let mut waiter = wait::Waiter::for_sent(&sent, Some(ctx.location.clone())).with_watch(watch);
+    waiter.asking = true;
     // Nobody to answer it: this process drains baton's inbox, as `serve --once` would (again
     // each second the RETURN is still missing: a retry with a delay, a file another drain held).
     let found = wait::block_sliced(&mut waiter, timeout, || {

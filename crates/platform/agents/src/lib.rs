@@ -1,5 +1,5 @@
 //! How agents speak baton: from the command line (`send`, `call`, `wait`, `inbox`, `reply`,
-//! `ack`, `show`, `validate`, `schema`, `mailbox`), over MCP (`baton mcp`, [`mcp`]) and A2A
+//! `ack`, `answer`, `show`, `validate`, `schema`, `mailbox`), over MCP (`baton mcp`, [`mcp`]) and A2A
 //! (`serve --http`'s routes, [`a2a`]). This module holds what they share: the handoffs tree
 //! (which agents and plugins exist, "did you mean"), finding a handoff by id, and the one
 //! atomic, never-overwriting way a handoff is written into an inbox. Every command checks a
@@ -8,6 +8,8 @@
 #![allow(rustdoc::invalid_html_tags)]
 pub mod a2a;
 pub mod ack;
+pub mod answer;
+pub mod ask;
 pub mod call;
 pub mod check;
 mod events;
@@ -66,6 +68,10 @@ pub enum Command {
     Inbox(inbox::InboxArgs),
     /// Answer a TASK addressed to you: one RETURN to its sender, the TASK filed in 02_processed/.
     Reply(reply::ReplyArgs),
+    /// Answer the input request of a TASK that asked back (it waits in `input_required`): the
+    /// input is checked against the request's schema (exit 2 if it does not match, nothing
+    /// written), then the TASK runs again with it (exit 1 if it waits for no answer).
+    Answer(answer::AnswerArgs),
     /// Mark RETURNs read: each moves from the agent's 01_inbox/ to its 02_processed/ (by its id
     /// or the id of the TASK it answers; `--all AGENT` for every one waiting).
     Ack(ack::AckArgs),
@@ -109,6 +115,7 @@ impl Command {
             Command::Inbox(args) => inbox::run(ctx, args),
             Command::Reply(args) => reply::run(ctx, args),
             Command::Ack(args) => ack::run(ctx, args),
+            Command::Answer(args) => answer::run(ctx, args),
             Command::Validate(args) => validate::run(args),
             Command::Schema { kind } => validate::schema(kind),
             Command::Mcp(args) => mcp::run(ctx, args),

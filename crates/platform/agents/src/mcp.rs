@@ -270,7 +270,11 @@ fn wait_output_schema() -> Arc<Map<String, Value>> {
                 "status": {"enum": ["rejected", "failed"]}, "summary": {"type": "string"},
                 "error": {"type": "object", "properties": {"code": {"type": ["string", "null"]}, "message": {"type": "string"}}},
                 "finished_at": {"type": ["string", "null"]}},
-             "required": ["kind", "from", "in_reply_to", "status", "summary", "error"]}
+             "required": ["kind", "from", "in_reply_to", "status", "summary", "error"]},
+            {"type": "object", "properties": {
+                "status": {"const": "input_required"}, "id": {"type": "string"},
+                "input_request": {"type": "object", "description": "The TASK's open input request (kind input_request): answer it with the tool `answer`"}},
+             "required": ["status", "id", "input_request"]}
         ]
     }))
 }
@@ -309,10 +313,21 @@ fn tools() -> Vec<Tool> {
         Tool::new(
             "wait_for_return",
             "Wait for the RETURN of a TASK and answer it. Waits at most the server's cap (default 50 s); if the RETURN \
-             has not come by then, answers {pending: true, id}: call again with the same id.",
+             has not come by then, answers {pending: true, id}: call again with the same id. If the TASK asks back, \
+             answers {status: \"input_required\", id, input_request}: give the input with the tool `answer`, then wait again.",
             schema(json!({"id": id(), "timeout_s": {"type": "number", "minimum": 0, "description": "Wait at most this long (capped)"}}), &["id"]),
         )
         .with_raw_output_schema(wait_output_schema()),
+        Tool::new(
+            "answer",
+            "Answer the input request of a TASK that asked back (wait_for_return said input_required): `input` must \
+             match the request's input_schema. Answers {id, request_id, state}; then call wait_for_return again.",
+            schema(
+                json!({"id": s("The TASK's id (or the request's request_id)"), "input": {"description": "The answer, matching the request's input_schema"}}),
+                &["id", "input"],
+            ),
+        )
+        .with_raw_output_schema(any()),
         Tool::new(
             "inbox",
             "The handoffs waiting for an agent (default: you): TASKs to do and RETURNs to read, oldest first.",
@@ -433,6 +448,16 @@ impl Server {
             "read_handoff" => blocking(move || read_handoff(&me, &args)).await,
             "reply" => blocking(move || reply_tool(&me, &args)).await,
             "ack" => blocking(move || ack_tool(&me, &args)).await,
+            "answer" => {
+                let id = need(&args, "id")?;
+                let input = args.get("input").ok_or_else(|| anyhow!("`input` is required"))?;
+                let mut a: Vec<OsString> =
+                    vec!["answer".into(), id.into(), "--input".into(), input.to_string().into(), "--json".into()];
+                if let Ok(agent) = me.caller() {
+                    a.extend(["--from".into(), agent.into()]);
+                }
+                self.baton(a).await
+            }
             "status" => {
                 let mut out = self.baton(vec!["status".into(), "--json".into()]).await?;
                 // The lists that grow with use are paged; the counts beside them are whole.
@@ -612,6 +637,9 @@ fn wait_for_return(
             wait::locate(&me.ctx(), &me.tree, &id)?
         }
     };
+    // A tool call ends at an open input request (the client answers it with `answer`); an MCP
+    // task waits through it for the RETURN.
+    waiter.asking = task.is_none();
     let found = match task {
         None => wait::block(&mut waiter, Some(asked.min(me.wait_cap)))?,
         Some(cancel) => {
@@ -620,6 +648,9 @@ fn wait_for_return(
         }
     };
     Ok(match found {
+        Some((_, req)) if req.get("kind").and_then(Value::as_str) == Some("input_request") => {
+            json!({"status": "input_required", "id": id, "input_request": req})
+        }
         Some((_, ret)) => ret,
         // Said, not silent: which TASK, and where its answer was looked for.
         None => {
@@ -753,7 +784,8 @@ impl ServerHandler for Server {
             .with_server_info(Implementation::new("baton", env!("CARGO_PKG_VERSION")))
             .with_instructions(
                 "baton passes handoffs between agents. send_task sends a TASK (to a plugin, or to another agent) and \
-                 answers its id; wait_for_return waits for its RETURN (call again while it answers pending). inbox lists \
+                 answers its id; wait_for_return waits for its RETURN (call again while it answers pending; a TASK that \
+                 asks back answers input_required: give the input with answer). inbox lists \
                  what waits for you; reply answers a TASK addressed to you, exactly once.",
             )
     }

@@ -25,11 +25,20 @@ pub struct ReplyArgs {
     /// The TASK's id, or a Claude inbox message's (`cm-…`: answered with a message into its
     /// sender's inbox).
     pub id: String,
-    #[arg(long, value_parser = ["completed", "failed", "rejected", "canceled"])]
+    /// `input_required` asks the TASK's sender a question first (the summary is the question,
+    /// `--input-schema` what the answer must be): the TASK stays, and is replied to later.
+    #[arg(long, value_parser = ["completed", "failed", "rejected", "canceled", "input_required"])]
     pub status: String,
-    /// One or two sentences: what was done, or why not.
+    /// One or two sentences: what was done, or why not (with `input_required`: the question).
     #[arg(long)]
     pub summary: String,
+    /// With `--status input_required`: the JSON Schema the answer must match: inline, `@file`
+    /// or `-` (stdin).
+    #[arg(long, value_name = "JSON|@FILE|-")]
+    pub input_schema: Option<String>,
+    /// With `--status input_required`: the question's id (default `ask-N`).
+    #[arg(long)]
+    pub request_id: Option<String>,
     /// A JSON object: inline, `@file` or `-` (stdin).
     #[arg(long, value_name = "JSON|@FILE|-")]
     pub result: Option<String>,
@@ -403,6 +412,24 @@ pub fn parse_status(s: &str) -> Result<Status> {
 }
 
 pub fn run(ctx: &Ctx, a: ReplyArgs) -> Result<i32> {
+    if a.status == "input_required" {
+        let tree = Tree::open(ctx)?;
+        let Some(schema) = a.input_schema.as_deref() else {
+            bail!("--status input_required asks a question: give the answer's JSON Schema with --input-schema");
+        };
+        let schema = super::json_arg(schema, "--input-schema")?;
+        let file = super::ask::ask(&tree, &a.id, &a.summary, &schema, a.request_id.as_deref())?;
+        if a.json {
+            println!("{}", json!({"id": a.id, "status": "input_required", "file": file}));
+        } else {
+            println!("INPUT REQUEST {}", file.display());
+            println!("{}", a.id);
+        }
+        return Ok(0);
+    }
+    if a.input_schema.is_some() || a.request_id.is_some() {
+        bail!("--input-schema and --request-id go with --status input_required");
+    }
     let result = a.result.as_deref().map(|r| super::json_arg(r, "--result")).transpose()?;
     if a.id.starts_with("cm-") && crate::mailbox::is_message_id(&a.id) {
         // A message in a Claude inbox: answered with a message into its sender's.

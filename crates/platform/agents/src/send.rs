@@ -297,6 +297,7 @@ pub fn run_in(ctx: &Ctx, tree: &Tree, a: SendArgs) -> Result<i32> {
     let (sent, watch, synced) = prepare(tree, &req)?.write_watched()?;
     // For a reply agent `TEAM/AGENT`, the RETURN is the message `serve` appends to its Claude inbox.
     let mut waiter = wait::Waiter::for_sent(&sent, Some(ctx.location.clone())).with_watch(watch);
+    waiter.asking = true;
     // `sent` is a report: the sync ends before it. With --json the first report is the RETURN.
     let synced = if a.json {
         Some(synced)

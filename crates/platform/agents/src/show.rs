@@ -58,8 +58,12 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
         }
         _ => None,
     };
+    let asking = open_request(task.as_ref(), &events);
     if as_json {
         let mut shown = json!({"task": task, "events": events, "logs": logs, "file": file, "body": body});
+        if let Some(r) = &asking {
+            shown["input_request"] = r.clone();
+        }
         if let Some(state) = &between {
             shown["state"] = json!(state);
         }
@@ -115,6 +119,7 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
             t.attempts,
             t.error_code.as_deref().map(|c| format!("error {c}")).unwrap_or_default()
         );
+        asking.iter().for_each(|r| print_request(&t.id, r));
         if let Some(m) = &t.error_message {
             // A trap quotes the plugin's last stderr lines (a traceback): one line each.
             let mut lines = m.lines();
@@ -194,4 +199,18 @@ fn show_task(ledger: &baton_ledger::Ledger, id: &str, t: &baton_mailbox::tasks::
     }
     println!("file: {}", esc(&t.file.to_string_lossy()));
     Ok(0)
+}
+
+/// A TASK that asked back and waits: the question it waits on.
+fn open_request(task: Option<&baton_ledger::TaskRow>, events: &[baton_ledger::Event]) -> Option<Value> {
+    let t = task.filter(|t| t.state == baton_ledger::TaskState::InputRequired)?;
+    baton_pipeline::asking::open_request(events).map(|r| crate::answer::request_json(&t.id, &r))
+}
+
+/// The open input request of a TASK that asked back, as `show` prints it.
+fn print_request(id: &str, r: &Value) {
+    let s = |k: &str| esc(r[k].as_str().unwrap_or(""));
+    println!("  input required: `{}` asks {}: {}", s("request_id"), s("to"), s("message"));
+    println!("    schema {}", r["input_schema"]);
+    println!("    asked {}, expires {}; answer with `baton answer {id} --input JSON`", s("asked_at"), s("expires_at"));
 }

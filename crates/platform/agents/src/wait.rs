@@ -43,10 +43,14 @@ pub struct WaitArgs {
     /// For a message delivered into a Claude Code inbox (`send --to TEAM/AGENT`): wait until
     /// it is `noticed` (Claude Code took it from the inbox), `seen` (the recipient's model
     /// received it: its transcript says so) or `answered` (exit 1 if it is lost). `read` is
-    /// taken as `noticed`.
-    #[arg(long, value_parser = ["noticed", "seen", "answered", "read"])]
+    /// taken as `noticed`. For a TASK: `final` waits through its input requests for the RETURN
+    /// (by default a wait ends at an open input request: printed, exit 3).
+    #[arg(long, value_parser = ["noticed", "seen", "answered", "read", "final"])]
     pub until: Option<String>,
 }
+
+/// The exit status of a wait that ended at an open input request (the TASK asked back).
+pub const ASKED: i32 = 3;
 
 /// Blocks until a delivery reaches `until` (`noticed`, `seen`, `answered`; `read` is the old
 /// name of `noticed`): exit 0, or 1 when it is lost, 124 on timeout. Prints the state (JSON
@@ -135,6 +139,14 @@ pub struct Waiter {
     list_due: bool,
     /// A server's shared watch instead of one of its own ([`Landings`]), read from this number.
     landings: Option<(std::sync::Arc<Landings>, u64)>,
+    /// Whether an open input request of the TASK ends the wait (`wait`, `send --wait`, `call`;
+    /// not `wait --until final`, MCP or A2A, which wait through it).
+    pub asking: bool,
+    /// The latest input request of the TASK seen in its folders, and whether the ledger said
+    /// it is open (asked again until it does: the file lands before the ledger's commit).
+    request: Option<(PathBuf, Value, bool)>,
+    /// When the ledger was last asked about `request`.
+    asked_request: Option<Instant>,
     /// When the folders were last listed (or the waiter made): with a watch, they are listed
     /// again once [`POLL`] has passed, whoever drives the looks.
     listed: Instant,
@@ -342,6 +354,9 @@ impl Waiter {
             landings: None,
             listed: Instant::now(),
             for_plugin: false,
+            asking: false,
+            request: None,
+            asked_request: None,
         }
     }
 
@@ -465,9 +480,37 @@ impl Waiter {
             self.claude = Some(c);
         }
         if self.best.is_none() {
-            return self.answer_of_row(grace);
+            return self.open_request().or_else(|| self.answer_of_row(grace));
         }
         self.best.clone()
+    }
+
+    /// The TASK's input request, if the wait ends at one ([`Self::asking`]) and the ledger
+    /// says it is still open (its answer not given yet). Asked at most every 50 ms.
+    fn open_request(&mut self) -> Option<(PathBuf, Value)> {
+        if !self.asking {
+            return None;
+        }
+        let (path, body, open) = self.request.as_mut()?;
+        if *open {
+            return Some((path.clone(), body.clone()));
+        }
+        if self.asked_request.is_some_and(|t| t.elapsed() < Duration::from_millis(50)) {
+            return None;
+        }
+        self.asked_request = Some(Instant::now());
+        let ledger = baton_ledger::Ledger::open_at(self.ledger.as_ref()?).ok()?;
+        let row = ledger.task(&self.id).ok()??;
+        let asked = baton_pipeline::asking::open_request(&ledger.events(&self.id).ok()?)?;
+        *open = row.state == baton_ledger::TaskState::InputRequired
+            && body.get("request_id").and_then(Value::as_str) == Some(asked.request_id.as_str());
+        open.then(|| (path.clone(), body.clone()))
+    }
+
+    /// Whether a request was seen that the ledger has not confirmed open yet (a wait then looks
+    /// again soon rather than at its next poll).
+    fn request_pending(&self) -> bool {
+        self.asking && self.request.as_ref().is_some_and(|(_, _, open)| !open)
     }
 
     /// The answer the ledger's row gives when no RETURN is found ([`row_answer`]: a TASK baton
@@ -493,6 +536,13 @@ impl Waiter {
     fn offer(&mut self, path: PathBuf, body: Value) {
         let s = |k: &str| body.get(k).and_then(Value::as_str);
         let stale = s("id").is_some_and(|id| self.stale.contains(id));
+        if s("kind") == Some("input_request")
+            && s("in_reply_to") == Some(&self.id)
+            && self.request.as_ref().is_none_or(|(_, b, _)| later(&body, b))
+        {
+            self.request = Some((path, body, false));
+            return;
+        }
         if s("kind") == Some("return")
             && s("in_reply_to") == Some(&self.id)
             && !stale
@@ -568,7 +618,8 @@ impl Waiter {
         }
         if let Some(parts) = name.to_str().and_then(names::parse_file_name) {
             let old = self.min_stamp.as_deref().is_some_and(|m| parts.stamp < m);
-            if parts.kind != "RETURN" || old {
+            let wanted = parts.kind == "RETURN" || (self.asking && parts.kind == "INPUT_REQUEST");
+            if !wanted || old {
                 self.seen.insert(name);
                 return;
             }
@@ -723,7 +774,10 @@ pub fn block(waiter: &mut Waiter, timeout: Option<Duration>) -> Result<Option<(P
         if let Some(found) = waiter.check() {
             return Ok(Some(found));
         }
-        let Some(pause) = next_pause(deadline) else { return Ok(None) };
+        let Some(mut pause) = next_pause(deadline) else { return Ok(None) };
+        if waiter.request_pending() {
+            pause = pause.min(Duration::from_millis(50));
+        }
         if let Some((landings, from)) = &waiter.landings {
             landings.wait_past(*from, pause);
             continue;
@@ -853,6 +907,9 @@ pub fn report(
         }
         return Ok(124);
     };
+    if ret.get("kind").and_then(Value::as_str) == Some("input_request") {
+        return report_request(id, &file, &ret, json, id_last);
+    }
     let status = ret.get("status").and_then(Value::as_str).unwrap_or("?");
     if json {
         println!("{}", serde_json::to_string_pretty(&ret)?);
@@ -896,6 +953,24 @@ pub fn report(
     Ok(if status == "completed" { 0 } else { 1 })
 }
 
+/// Prints an open input request a wait ended at (with `json`, the request object) and returns
+/// [`ASKED`]: the TASK waits for `baton answer`, then goes on to its RETURN.
+fn report_request(id: &str, file: &Path, req: &Value, json: bool, id_last: bool) -> Result<i32> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(req)?);
+        return Ok(ASKED);
+    }
+    let s = |k: &str| req.get(k).and_then(Value::as_str).unwrap_or("");
+    println!("INPUT REQUEST {}", file.display());
+    println!("input required: `{}`: {}", s("request_id"), s("message"));
+    println!("schema: {}", req.get("input_schema").cloned().unwrap_or_default());
+    println!("answer with `baton answer {id} --input JSON`; then `baton wait {id}` (expires {})", s("expires_at"));
+    if id_last {
+        println!("{id}");
+    }
+    Ok(ASKED)
+}
+
 /// The answer to an id that named a file baton refused before it was a TASK (not a valid
 /// handoff, yet its `id` readable): the RETURN it wrote, else what the ledger kept of the
 /// refusal. `None` for every other id.
@@ -923,7 +998,8 @@ pub fn run(ctx: &Ctx, a: WaitArgs) -> Result<i32> {
     let tree = Tree::open(ctx)?;
     let timeout = super::timeout_arg(a.timeout)?;
     // A message delivered into a mailbox has a receipt, not a RETURN.
-    let delivered = a.id.starts_with("cm-") || a.until.is_some();
+    let until_final = a.until.as_deref() == Some("final");
+    let delivered = a.id.starts_with("cm-") || (a.until.is_some() && !until_final);
     if delivered {
         if a.until.as_deref() == Some("read") {
             eprintln!(
@@ -936,6 +1012,7 @@ pub fn run(ctx: &Ctx, a: WaitArgs) -> Result<i32> {
         return report(&a.id, Some(found), a.json, timeout, false, "");
     }
     let mut waiter = locate(ctx, &tree, &a.id)?;
+    waiter.asking = !until_final;
     super::waiting::interrupt_says(&a.id, &format!("baton wait {}", a.id));
     // A TASK to a plugin waits for `serve`: said within a second or two when none runs.
     let found = if waiter.for_plugin {
@@ -948,7 +1025,9 @@ pub fn run(ctx: &Ctx, a: WaitArgs) -> Result<i32> {
         block(&mut waiter, timeout)?
     };
     let code = report(&a.id, found.clone(), a.json, timeout, false, &waiter.expected())?;
-    if a.ack && found.is_some() && waiter.is_mailbox() {
+    if code == ASKED {
+        // An input request, not a RETURN: nothing to mark read.
+    } else if a.ack && found.is_some() && waiter.is_mailbox() {
         eprintln!("baton: --ack: this RETURN is a message in a Claude Code inbox, not a file: nothing to file");
     } else if a.ack
         && let Some((_, ret)) = &found

@@ -262,6 +262,10 @@ const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
     ("inbox", &[("baton inbox Claude-Code-Agent --json", "The TASKs and RETURNs waiting for an agent.")]),
     ("reply", &[("baton reply 01J9Z3 --status completed --summary 'Merged'", "Answer a TASK addressed to you.")]),
     (
+        "answer",
+        &[("baton answer 01J9Z3 --input '{\"name\": \"Ada\"}'", "Answer the input request of a TASK that asked back.")],
+    ),
+    (
         "ack",
         &[
             ("baton ack 01J9Z3", "Mark the RETURN for TASK 01J9Z3 read (it moves to 02_processed/)."),
@@ -292,17 +296,27 @@ const EXIT: &[(&str, &[(&str, &str)])] = &[
         &[
             ("1", "with --wait: the RETURN's status is not completed."),
             ("2", "refused before anything was written (too large, unknown plugin, action or agent, bad params)."),
+            ("3", "with --wait: the TASK asked back; its input request is printed (baton answer)."),
             ("124", "with --wait: no RETURN in time."),
         ],
     ),
-    ("call", &[("1", "the RETURN's status is not completed."), ("124", "no RETURN in time.")]),
+    (
+        "call",
+        &[
+            ("1", "the RETURN's status is not completed."),
+            ("3", "the TASK asked back; its input request is printed (baton answer)."),
+            ("124", "no RETURN in time."),
+        ],
+    ),
     (
         "wait",
         &[
             ("1", "the RETURN's status is not completed, or the delivered message was lost."),
+            ("3", "the TASK asked back; its input request is printed (--until final waits through it)."),
             ("124", "no RETURN in time."),
         ],
     ),
+    ("answer", &[("1", "the TASK waits for no answer, or this request was answered already.")]),
     ("validate", &[("1", "a file is not a valid handoff.")]),
     ("fp match", &[("1", "nothing matches.")]),
     ("fp coverage", &[("1", "the share is below the threshold.")]),

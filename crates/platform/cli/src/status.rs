@@ -76,6 +76,8 @@ struct Report {
     elsewhere: Vec<Value>,
     claimed: usize,
     counts: Vec<(String, u64)>,
+    /// TASKs that asked back and wait for an answer, each with its open request.
+    asking: Vec<(baton_ledger::TaskRow, baton_pipeline::asking::Request)>,
     recent: Vec<baton_ledger::TaskRow>,
     open: Vec<baton_ledger::Observed>,
     paused: Vec<Value>,
@@ -281,6 +283,7 @@ fn gather(ctx: &Ctx, cfg: &Config, paths: &Paths, ledger: &mut baton_ledger::Led
         elsewhere,
         claimed: held_rows.unwrap_or(claimed),
         counts: ledger.counts()?,
+        asking: baton_pipeline::asking::waiting_for(ledger, None)?,
         recent: ledger.recent(20)?,
         open: ledger.open_handoffs()?,
         paused,
@@ -324,6 +327,10 @@ impl Report {
             "serve": self.serve_json,
             "refused_plugins": self.refused,
             "counts": self.counts.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+            "input_required": self.asking.iter().map(|(t, r)| json!({
+                "id": t.id, "title": t.title, "plugin": t.plugin, "request_id": r.request_id, "message": r.message,
+                "to": r.to, "asked_at": r.asked_at, "expires_at": r.expires_at,
+            })).collect::<Vec<_>>(),
             "recent": self.recent,
             "open_handoffs": self.open.iter().map(|o| json!({
                 "id": o.id, "from": o.sender, "to": o.recipient, "title": o.title,
@@ -337,6 +344,12 @@ impl Report {
     fn print(&self, ctx: &Ctx, stale_after: std::time::Duration, limit: Option<usize>) {
         self.print_serving(ctx);
         self.print_plugins();
+        if !self.asking.is_empty() {
+            println!("\nwaiting for input (`baton answer ID --input JSON`):");
+            for (t, r) in &self.asking {
+                println!("  {:<28} `{}` asks {}: {}", esc(&t.id), esc(&r.request_id), esc(&r.to), esc(&r.message));
+            }
+        }
         if !self.recent.is_empty() {
             println!("\nrecent executions:");
             println!("  {:<28} {:<10} {:>9}  {:<18} title", "id", "state", "ms", "error");

@@ -229,8 +229,17 @@ pub(crate) fn teams(app: &App) -> Result<Value, DashboardError> {
 }
 
 /// Every state a task can be in, as the overview's "tasks by state" names them.
-pub(crate) const STATES: [&str; 7] =
-    ["claimed", "running", "retrying", "retry_requested", "completed", "failed", "rejected"];
+pub(crate) const STATES: [&str; 9] = [
+    "claimed",
+    "running",
+    "retrying",
+    "retry_requested",
+    "input_required",
+    "queued",
+    "completed",
+    "failed",
+    "rejected",
+];
 
 /// The task list's filters, as the page's URL carries them (`#/tasks?state=failed&plugin=…`).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -270,7 +279,7 @@ pub enum QueryError {
     #[error("`{0}` is at most 256 characters")]
     TooLong(&'static str),
     #[error(
-        "unknown state {0:?}: use claimed, running, retrying, completed, failed, rejected or retry_requested (several: comma-separated)"
+        "unknown state {0:?}: use claimed, running, retrying, input_required, queued, completed, failed, rejected or retry_requested (several: comma-separated)"
     )]
     UnknownState(String),
     #[error("`page` counts from 1")]

@@ -60,6 +60,9 @@ pub enum ErrorCode {
     /// The agent to answer (`reply_to`, else `from`) is a `TEAM/AGENT` that no configured
     /// claude-team mailbox has: refused before running, so no answer is lost or misplaced.
     UnknownRecipient,
+    /// The TASK asked for input (an input request) and no answer came within its
+    /// `input_timeout` (`[handoffs] input_timeout`, or the TASK's `input_timeout_secs`).
+    InputTimeout,
 }
 
 impl ErrorCode {
@@ -90,6 +93,7 @@ impl ErrorCode {
             Self::GrantMissing => "grant_missing",
             Self::GrantChanged => "grant_changed",
             Self::UnknownRecipient => "unknown_recipient",
+            Self::InputTimeout => "input_timeout",
         }
     }
 

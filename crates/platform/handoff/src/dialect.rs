@@ -404,6 +404,36 @@ fn from_v1(file_name: &str, body: &Body) -> Seen {
             action: None,
             reply_to: None,
         },
+        // A question or an answer about a TASK: tracked as a message for its recipient, never
+        // as the TASK's answer (only its RETURN answers it), so linked to no TASK here.
+        Body::InputRequest(r) => Seen {
+            dialect: Dialect::V1,
+            kind: Kind::Return,
+            id: Some(r.id.clone()),
+            from: Some(r.from.clone()),
+            to: r.to.clone(),
+            title: r.title.clone(),
+            created_at: normalize_time(&r.created_at).or_else(|| name.created_at()),
+            in_reply_to: None,
+            answers_file: None,
+            plugin: None,
+            action: None,
+            reply_to: None,
+        },
+        Body::Input(i) => Seen {
+            dialect: Dialect::V1,
+            kind: Kind::Return,
+            id: Some(i.id.clone()),
+            from: Some(i.from.clone()),
+            to: None,
+            title: i.title.clone(),
+            created_at: normalize_time(&i.created_at).or_else(|| name.created_at()),
+            in_reply_to: None,
+            answers_file: None,
+            plugin: None,
+            action: None,
+            reply_to: None,
+        },
     }
 }
 

@@ -82,7 +82,7 @@ pub fn problems(value: &Value) -> String {
         )),
         None => {}
     }
-    check_enum(o, "kind", &["task", "return"], &mut bad);
+    check_enum(o, "kind", &["task", "return", "input_request", "input"], &mut bad);
     check_time(o, "created_at", &mut bad);
     check_agent(o, "from", &mut bad);
     match o.get("title") {
@@ -122,6 +122,13 @@ pub fn problems(value: &Value) -> String {
             for k in ["started_at", "finished_at"] {
                 check_time(o, k, &mut bad);
             }
+        }
+        Some("input_request") => {
+            let asked = ["in_reply_to", "request_id", "message", "input_schema"];
+            missing.extend(asked.into_iter().filter(|k| !o.contains_key(*k)));
+        }
+        Some("input") => {
+            missing.extend(["in_reply_to", "request_id", "input"].into_iter().filter(|k| !o.contains_key(*k)));
         }
         _ => {}
     }

@@ -1,4 +1,5 @@
-//! The handoff format: the typed body of TASK and RETURN files, validation against the
+//! The handoff format: the typed body of TASK and RETURN files (and of the input requests and
+//! inputs of a TASK that asks back, [`input`]), validation against the
 //! published JSON Schema (`handoffs/schema/handoff.v1.json`), the closed set of error codes,
 //! and the file-name conventions of the inbox tree.
 //!
@@ -8,6 +9,7 @@ pub mod build;
 pub mod codes;
 pub mod dialect;
 pub mod explain;
+pub mod input;
 pub mod model;
 pub mod names;
 pub mod params;
@@ -16,5 +18,5 @@ pub mod stamp;
 pub mod strict;
 
 pub use codes::ErrorCode;
-pub use model::{Body, PluginRef, ReturnBody, ReturnError, SCHEMA_ID, Status, TaskBody};
+pub use model::{Body, InputBody, InputRequestBody, PluginRef, ReturnBody, ReturnError, SCHEMA_ID, Status, TaskBody};
 pub use schema::{Invalid, parse};

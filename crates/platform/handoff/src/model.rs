@@ -34,6 +34,10 @@ pub struct TaskBody {
     pub correlation_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline: Option<String>,
+    /// How long an input request of this TASK waits for its answer (seconds); else
+    /// `[handoffs] input_timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_timeout_secs: Option<u64>,
 }
 
 impl TaskBody {
@@ -110,11 +114,50 @@ pub struct ReturnBody {
     pub correlation_id: Option<String>,
 }
 
+/// An input request: the TASK `in_reply_to` asks its reply agent a question before it can
+/// RETURN (not a RETURN; see `docs/asking-back.md`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InputRequestBody {
+    pub schema: String,
+    pub id: String,
+    pub kind: String,
+    pub created_at: String,
+    pub from: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    pub title: String,
+    pub in_reply_to: String,
+    pub request_id: String,
+    pub message: String,
+    pub input_schema: Value,
+    /// When the TASK fails `input_timeout` if this is still unanswered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+}
+
+/// An answer to an input request of the TASK `in_reply_to`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InputBody {
+    pub schema: String,
+    pub id: String,
+    pub kind: String,
+    pub created_at: String,
+    pub from: String,
+    pub title: String,
+    pub in_reply_to: String,
+    pub request_id: String,
+    pub input: Value,
+}
+
 /// A parsed, schema-valid handoff.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Body {
     Task(TaskBody),
     Return(ReturnBody),
+    InputRequest(InputRequestBody),
+    Input(InputBody),
 }
 
 impl Body {
@@ -122,12 +165,16 @@ impl Body {
         match self {
             Body::Task(t) => &t.id,
             Body::Return(r) => &r.id,
+            Body::InputRequest(r) => &r.id,
+            Body::Input(i) => &i.id,
         }
     }
     pub fn from(&self) -> &str {
         match self {
             Body::Task(t) => &t.from,
             Body::Return(r) => &r.from,
+            Body::InputRequest(r) => &r.from,
+            Body::Input(i) => &i.from,
         }
     }
 }

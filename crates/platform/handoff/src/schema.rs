@@ -52,6 +52,8 @@ pub fn parse_value(value: Value) -> Result<(Body, Value), Invalid> {
     let kind = value.get("kind").and_then(Value::as_str);
     let body = match kind {
         Some("task") => serde_json::from_value(value.clone()).map(Body::Task),
+        Some("input_request") => serde_json::from_value(value.clone()).map(Body::InputRequest),
+        Some("input") => serde_json::from_value(value.clone()).map(Body::Input),
         _ => serde_json::from_value(value.clone()).map(Body::Return),
     }
     .map_err(|e| Invalid::new(format!("does not match the handoff schema: {e}")))?;

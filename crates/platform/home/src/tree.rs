@@ -35,10 +35,15 @@ pub struct HandoffsSetting {
     /// How long a message delivered into a Claude Code inbox may stay noticed, not seen, while
     /// its recipient's transcript moves on, before `status` calls it UNSEEN.
     pub unseen_after: Duration,
+    /// How long a TASK's input request waits for its answer before the TASK fails
+    /// `input_timeout` (a TASK's own `input_timeout_secs` wins).
+    pub input_timeout: Duration,
 }
 
 /// `unseen_after`'s default: 10 minutes.
 pub const DEFAULT_UNSEEN_AFTER: Duration = Duration::from_secs(600);
+/// `input_timeout`'s default: 24 hours.
+pub const DEFAULT_INPUT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 impl Default for HandoffsSetting {
     fn default() -> Self {
@@ -46,6 +51,7 @@ impl Default for HandoffsSetting {
             path: "handoffs".into(),
             stale_after: DEFAULT_STALE_AFTER,
             unseen_after: DEFAULT_UNSEEN_AFTER,
+            input_timeout: DEFAULT_INPUT_TIMEOUT,
         }
     }
 }
@@ -108,9 +114,19 @@ impl<'de> Deserialize<'de> for HandoffsSetting {
                         ("unseen_after", toml::Value::Integer(n)) if n >= 0 => {
                             out.unseen_after = Duration::from_secs(n as u64)
                         }
+                        ("input_timeout", toml::Value::String(s)) => {
+                            out.input_timeout = parse_duration(&s).filter(|d| !d.is_zero()).ok_or_else(|| {
+                                D::Error::custom(format!(
+                                    "handoffs.input_timeout: {s:?} is not a duration such as \"24h\", \"30m\", \"90s\""
+                                ))
+                            })?
+                        }
+                        ("input_timeout", toml::Value::Integer(n)) if n > 0 => {
+                            out.input_timeout = Duration::from_secs(n as u64)
+                        }
                         (k, _) => {
                             return Err(D::Error::custom(format!(
-                                "handoffs.{k}: unknown or of the wrong type (the [handoffs] table takes `path` = \"folder\", `stale_after` = \"48h\" and `unseen_after` = \"10m\")"
+                                "handoffs.{k}: unknown or of the wrong type (the [handoffs] table takes `path` = \"folder\", `stale_after` = \"48h\", `unseen_after` = \"10m\" and `input_timeout` = \"24h\")"
                             )));
                         }
                     }

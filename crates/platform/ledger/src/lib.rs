@@ -155,6 +155,11 @@ pub enum TaskState {
     Rejected,
     /// `baton retry` asked for another run; the next claim of the same content runs it.
     RetryRequested,
+    /// It asked a question (an input request) and waits, claimed, for the answer.
+    InputRequired,
+    /// Its question was answered: it waits, claimed, for `serve` to run it again with the
+    /// answers.
+    Queued,
 }
 
 impl TaskState {
@@ -167,6 +172,8 @@ impl TaskState {
             TaskState::Failed => "failed",
             TaskState::Rejected => "rejected",
             TaskState::RetryRequested => "retry_requested",
+            TaskState::InputRequired => "input_required",
+            TaskState::Queued => "queued",
         }
     }
 
@@ -179,6 +186,8 @@ impl TaskState {
             TaskState::Failed,
             TaskState::Rejected,
             TaskState::RetryRequested,
+            TaskState::InputRequired,
+            TaskState::Queued,
         ]
         .into_iter()
         .find(|t| t.as_str() == s)
@@ -189,9 +198,17 @@ impl TaskState {
         matches!(self, TaskState::Completed | TaskState::Failed | TaskState::Rejected)
     }
 
-    /// Claimed, running or retrying: a serve has it, and its result is not recorded yet.
+    /// Claimed, running, retrying, asking (`input_required`) or answered and waiting to run
+    /// again (`queued`): a serve has it, and its result is not recorded yet.
     pub fn is_in_flight(self) -> bool {
-        matches!(self, TaskState::Claimed | TaskState::Running | TaskState::Retrying)
+        matches!(
+            self,
+            TaskState::Claimed
+                | TaskState::Running
+                | TaskState::Retrying
+                | TaskState::InputRequired
+                | TaskState::Queued
+        )
     }
 }
 

@@ -248,6 +248,7 @@ impl Auditor {
             sender: self.config().agent.clone(),
             title: "Plans audit".into(),
             correlation_id: None,
+            inputs: serde_json::json!({}),
         };
         let span = tracing::info_span!("task", id = %task_id, plugin = PLUGIN);
         let budget = self.config().budget(PLUGIN);

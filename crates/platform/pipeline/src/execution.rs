@@ -58,7 +58,7 @@ impl Running {
     /// Starts an item's task, or returns the item when there is nothing to run (not a `Run`,
     /// or refused before running: unknown plugin or action, plugin paused).
     pub(crate) fn start(&mut self, env: Env<'_>, mut item: Item) -> Option<Item> {
-        let Prepared::Run { task, attempt, .. } = &item.prepared else { return Some(item) };
+        let Prepared::Run { task, attempt, inputs, .. } = &item.prepared else { return Some(item) };
         let span = item.span.clone();
         span.record("attempt", *attempt);
         let _entered = span.enter();
@@ -111,6 +111,7 @@ impl Running {
             sender: task.from.clone(),
             title: task.title.clone(),
             correlation_id: task.correlation_id.clone(),
+            inputs: inputs.clone(),
         };
         let budget = env.cfg.task_budget(&plugin_name);
         let runtime = env.runtime.clone();
@@ -215,7 +216,7 @@ pub(crate) fn conclude(
 ) {
     let span = item.span.clone();
     let _entered = span.enter();
-    let Prepared::Run { attempt, base, history, .. } = &mut item.prepared else { return };
+    let Prepared::Run { attempt, base, history, inputs, .. } = &mut item.prepared else { return };
     let plugin_ref = plugin.clone();
     let started_at = stamp::rfc3339(stamp::now() - exec.elapsed);
     item.exec_logs = exec.logs;
@@ -249,6 +250,17 @@ pub(crate) fn conclude(
             item.deferred = Some(crate::item::IO_BACKOFF);
             return;
         }
+        Err(baton_runtime::RunError::NeedsInput(asked)) => match asked_again(&asked, inputs) {
+            // A question: no failure and no answer; the outputs stage delivers it and the
+            // TASK waits for the answer (see `crate::asking`).
+            None => {
+                health.healthy(&plugin.name);
+                info!(request_id = %asked.request_id, "asks for input");
+                item.asked = Some(asked);
+                return;
+            }
+            Some(why) => (ErrorCode::PluginError, why),
+        },
         Err(e) => (error_code(&e), e.to_string()),
     };
     warn!(code = %code, "attempt {attempt} failed: {message}");
@@ -277,6 +289,20 @@ pub(crate) fn conclude(
     answer.plugin = Some(plugin_ref);
     answer.result = json!({ "history": history });
     item.answer = Some(answer);
+}
+
+/// Why a plugin's question cannot be asked (its schema is no JSON Schema, or it was answered
+/// already and the plugin asks it again), or `None`.
+fn asked_again(asked: &baton_runtime::InputRequest, inputs: &serde_json::Value) -> Option<String> {
+    if let Err(e) = baton_handoff::input::check_schema(&asked.input_schema) {
+        return Some(format!("the plugin asked `{}` with an input schema baton cannot use: {e}", asked.request_id));
+    }
+    inputs.get(&asked.request_id).map(|_| {
+        format!(
+            "the plugin asked `{}` again after it was answered (the answer is in the task's `inputs`)",
+            asked.request_id
+        )
+    })
 }
 
 /// The host's runner for this task panicked: the task fails `internal`, with its RETURN.
@@ -317,7 +343,7 @@ mod tests {
         }))
         .unwrap();
         let claim = Claim::new("/nowhere/t1.json".into(), "01J0000000000000000000000A".into(), "t1.json".into());
-        Item::new(claim, Prepared::Run { task, attempt, base, history: vec![] })
+        Item::new(claim, Prepared::Run { task, attempt, base, history: vec![], inputs: json!({}) })
     }
 
     fn exec(outcome: Result<Outcome, RunError>) -> Execution {

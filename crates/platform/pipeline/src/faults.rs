@@ -63,6 +63,8 @@ pub fn error_code(e: &RunError) -> ErrorCode {
         RunError::GrantChanged(_) => ErrorCode::GrantChanged,
         // Never an answer (the task runs again once the fault has passed); named for logs.
         RunError::HostFault(_) => ErrorCode::Internal,
+        // Never an answer either: the execute stage makes it an input request.
+        RunError::NeedsInput(_) => ErrorCode::PluginError,
     }
 }
 

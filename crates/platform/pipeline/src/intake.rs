@@ -30,6 +30,10 @@ pub(crate) fn prepare(
         Err(prepared) => return Ok(prepared),
     };
     let task = match body {
+        Body::Input(answer) => return answered(b, &answer, &original),
+        // An input request in baton's own inbox asks baton nothing it could answer: kept, as a
+        // RETURN would be.
+        Body::InputRequest(_) => return Ok(Prepared::Reply),
         Body::Return(r) => {
             b.event(
                 &r.in_reply_to,
@@ -69,7 +73,7 @@ pub(crate) fn prepare(
     if let Some(passed) = deadline_passed(&task) {
         return Ok(passed);
     }
-    Ok(Prepared::Run { task, attempt: 1, base: 0, history: Vec::new() })
+    Ok(Prepared::Run { task, attempt: 1, base: 0, history: Vec::new(), inputs: json!({}) })
 }
 
 /// The claimed file read and parsed, or what it is answered with when it cannot be: a
@@ -175,6 +179,12 @@ fn known(
             }));
         }
         let base = since.and_then(|i| events[i].detail["attempts_before"].as_u64()).unwrap_or(0) as u32;
+        if row.state == TaskState::InputRequired
+            && let Some(open) = crate::asking::open_request(&events)
+        {
+            return Ok(Ok(waiting(task, &open)));
+        }
+        let inputs = crate::asking::inputs(&events);
         let history = events
             .into_iter()
             .skip(since.map_or(0, |i| i + 1))
@@ -184,7 +194,7 @@ fn known(
         if let Some(passed) = deadline_passed(&task) {
             return Ok(Ok(passed));
         }
-        return Ok(Ok(Prepared::Run { attempt: row.attempts + 1, base, task, history }));
+        return Ok(Ok(Prepared::Run { attempt: row.attempts + 1, base, task, history, inputs }));
     }
     if row.state == TaskState::RetryRequested && row.content_hash == hash {
         // `baton retry`: the same handoff (possibly fixed by hand: the content `baton retry`
@@ -201,7 +211,7 @@ fn known(
         if let Some(passed) = deadline_passed(&task) {
             return Ok(Ok(passed));
         }
-        return Ok(Ok(Prepared::Run { task, attempt: base + 1, base, history: Vec::new() }));
+        return Ok(Ok(Prepared::Run { task, attempt: base + 1, base, history: Vec::new(), inputs: json!({}) }));
     }
     if row.content_hash == hash {
         b.event(&task.id, now, "duplicate", &json!({"file": original, "first_file": row.file_name}))?;
@@ -219,6 +229,66 @@ fn known(
         reply: Some(task.reply_agent().into()),
         task: Some(task),
     }))
+}
+
+/// A waiting TASK is looked at again at least this often (an answer applied by another process
+/// that wrote no `input` handoff, say), besides at once when an answer comes through the inbox.
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A TASK whose question `open` is unanswered: it goes on waiting, or fails `input_timeout`
+/// once the question has expired.
+fn waiting(task: baton_handoff::TaskBody, open: &crate::asking::Request) -> Prepared {
+    let left = stamp::parse_rfc3339(&open.expires_at).map(|t| t - stamp::now());
+    match left {
+        Some(left) if left.is_positive() => {
+            let left = std::time::Duration::try_from(left).unwrap_or(RECHECK);
+            Prepared::Waiting { task, recheck: left.min(RECHECK) }
+        }
+        _ => Prepared::Refuse {
+            id: None,
+            code: ErrorCode::InputTimeout,
+            message: format!(
+                "no answer to the input request `{}` ({:?}, asked of {} at {}) before it expired at {};                  `baton retry {}` runs the TASK again from the start",
+                open.request_id, open.message, open.to, open.asked_at, open.expires_at, task.id
+            ),
+            reply: Some(task.reply_agent().into()),
+            task: Some(task),
+        },
+    }
+}
+
+/// An `input` handoff in baton's inbox: applied to its TASK exactly once (the `baton answer`
+/// that wrote it applied it already: then it only wakes the TASK). A refused answer is filed in
+/// `03_failed/` with the reason; no RETURN either way (an input is not a TASK).
+fn answered(
+    b: &baton_ledger::Batch<'_>,
+    answer: &baton_handoff::InputBody,
+    original: &str,
+) -> Result<Prepared, baton_ledger::LedgerError> {
+    let applying = crate::asking::Answer {
+        task_id: &answer.in_reply_to,
+        request_id: Some(&answer.request_id),
+        input: &answer.input,
+        by: &answer.from,
+        handoff_id: &answer.id,
+    };
+    match crate::asking::apply(b, &applying)? {
+        Ok(crate::asking::Applied::Now { claim, .. } | crate::asking::Applied::Before { claim, .. }) => {
+            Ok(Prepared::Answered { claim: Some(claim) })
+        }
+        Err(refused) => {
+            let now = stamp::rfc3339(stamp::now());
+            let detail = json!({"file": original, "id": answer.id, "request_id": answer.request_id, "error": refused.to_string()});
+            b.event(&answer.in_reply_to, &now, "input_refused", &detail)?;
+            Ok(Prepared::Refuse {
+                id: None,
+                code: ErrorCode::Invalid,
+                message: format!("the input {} was not applied: {refused}", answer.id),
+                reply: None,
+                task: None,
+            })
+        }
+    }
 }
 
 type Parsed = Result<(Body, Value), (schema::Invalid, Option<Value>)>;
@@ -414,6 +484,28 @@ pub(crate) fn observed(agent: &str, file: &str, body: &Body) -> Observed {
             recipient: r.to.clone(),
             title: r.title.clone(),
             created_at: r.created_at.clone(),
+        },
+        Body::InputRequest(r) => Observed {
+            agent: agent.into(),
+            file_name: file.into(),
+            kind: "input_request".into(),
+            id: r.id.clone(),
+            in_reply_to: Some(r.in_reply_to.clone()),
+            sender: r.from.clone(),
+            recipient: r.to.clone(),
+            title: r.title.clone(),
+            created_at: r.created_at.clone(),
+        },
+        Body::Input(i) => Observed {
+            agent: agent.into(),
+            file_name: file.into(),
+            kind: "input".into(),
+            id: i.id.clone(),
+            in_reply_to: Some(i.in_reply_to.clone()),
+            sender: i.from.clone(),
+            recipient: None,
+            title: i.title.clone(),
+            created_at: i.created_at.clone(),
         },
     }
 }

@@ -35,15 +35,22 @@ pub(crate) enum Prepared {
     /// To run, at attempt `attempt` (1-based), with the errors of earlier attempts. `base`:
     /// the attempts made before this run's `baton retry` (0 for a first run); the budget of
     /// automatic retries counts from there, while `attempt` (what the ledger and the RETURN
-    /// say) goes on counting across retries.
-    Run { task: TaskBody, attempt: u32, base: u32, history: Vec<Value> },
+    /// say) goes on counting across retries. `inputs`: the answers to its input requests so
+    /// far (`{request_id: input}`, `{}` at first).
+    Run { task: TaskBody, attempt: u32, base: u32, history: Vec<Value>, inputs: Value },
+    /// A TASK that asked a question and waits for the answer: left claimed, looked at again
+    /// within `recheck` (sooner when an answer comes in), failed `input_timeout` once it expires.
+    Waiting { task: TaskBody, recheck: Duration },
+    /// An `input` handoff, applied (or refused) in the batch's transaction: filed, no RETURN;
+    /// `claim` is the TASK's claim it woke, if any.
+    Answered { claim: Option<String> },
 }
 
 impl Prepared {
     /// The parsed TASK, when there is one.
     pub(crate) fn task(&self) -> Option<&TaskBody> {
         match self {
-            Prepared::Run { task, .. } | Prepared::Route(task) => Some(task),
+            Prepared::Run { task, .. } | Prepared::Route(task) | Prepared::Waiting { task, .. } => Some(task),
             Prepared::Refuse { task, .. } => task.as_ref(),
             _ => None,
         }
@@ -99,6 +106,12 @@ pub(crate) struct Item {
     /// Its RETURN as a message in a Claude Code inbox (a `TEAM/AGENT` reply agent): recorded
     /// in the ledger with the item.
     pub(crate) mailbox: Option<baton_mailbox::teams::Delivered>,
+    /// The plugin asked a question instead of answering (the execute stage's verdict).
+    pub(crate) asked: Option<baton_runtime::InputRequest>,
+    /// That question, delivered to the reply agent (step 4), for the ledger (step 5).
+    pub(crate) request: Option<crate::asking::Request>,
+    /// Waiting for an answer: the claim stays, and is looked at again after this delay.
+    pub(crate) waiting: Option<Duration>,
 }
 
 impl Item {
@@ -107,6 +120,10 @@ impl Item {
         let _entered = span.enter();
         let answer = match &prepared {
             Prepared::Refuse { code, message, .. } => Some(Answer::refused(*code, message.clone())),
+            _ => None,
+        };
+        let waiting = match &prepared {
+            Prepared::Waiting { recheck, .. } => Some(*recheck),
             _ => None,
         };
         let deferred = match &prepared {
@@ -138,12 +155,15 @@ impl Item {
             span: span.clone(),
             failure: None,
             mailbox: None,
+            asked: None,
+            request: None,
+            waiting,
         }
     }
 
-    /// Whether this item leaves its claim in place for a later attempt.
+    /// Whether this item leaves its claim in place for a later attempt (or an answer).
     pub(crate) fn stays(&self) -> Option<Duration> {
-        self.retry.or(self.deferred)
+        self.retry.or(self.deferred).or(self.waiting)
     }
 }
 

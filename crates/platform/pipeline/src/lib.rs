@@ -7,7 +7,7 @@
 //! `outputs` (`Outputs`: what each item writes; `record`: what the ledger keeps) → filing;
 //! beside them `observe` (`Observer`: other agents' handoffs) and the home's `health`
 //! (`Healths`: plugin pauses). The stages import none of the pipeline: the module graph has no
-//! loop. [`claims`], `leases` (claims as rows of a shared PostgreSQL ledger) and [`outbox`]
+//! loop. [`asking`] keeps what a TASK that asks back waits for. [`claims`], `leases` (claims as rows of a shared PostgreSQL ledger) and [`outbox`]
 //! hold the crash-safety mechanisms, on `baton_fs`'s primitives; `post` is the one way
 //! files reach other agents, `folding` the macOS name rules (case and Unicode form) applied on
 //! every system, [`faults`] which errors pass by themselves; [`returns`] builds what baton
@@ -20,6 +20,7 @@
 // Tests make their trees with `create_dir_all`; the code goes through `baton_fs::ensure_dir` (clippy.toml).
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 
+pub mod asking;
 pub mod audit;
 pub mod claims;
 mod execution;

@@ -22,11 +22,12 @@ impl Pipeline {
                 Prepared::Refuse { id: None, code: invalid.code, message: invalid.message, reply: None, task: None },
                 None,
             ),
-            Ok((Body::Return(_), _)) => (
+            Ok((Body::Return(_) | Body::InputRequest(_) | Body::Input(_), _)) => (
                 Prepared::Refuse {
                     id: None,
                     code: ErrorCode::Invalid,
-                    message: "this is a RETURN; only a TASK can be run".into(),
+                    message: "this is not a TASK (a RETURN, an input request or an input); only a TASK can be run"
+                        .into(),
                     reply: None,
                     task: None,
                 },
@@ -47,7 +48,7 @@ impl Pipeline {
             }
             Ok((Body::Task(t), _)) => {
                 let reply = Some(t.reply_agent().to_string());
-                (Prepared::Run { task: t, attempt: 1, base: 0, history: vec![] }, reply)
+                (Prepared::Run { task: t, attempt: 1, base: 0, history: vec![], inputs: serde_json::json!({}) }, reply)
             }
         };
         let mut item = Item::new(claim, prepared);
@@ -75,6 +76,14 @@ impl Pipeline {
         let answer = match (&item.prepared, &item.answer) {
             (_, Some(a)) => a.clone(),
             (Prepared::Refuse { code, message, .. }, None) => Answer::refused(*code, message.clone()),
+            (_, None) if item.asked.is_some() => Answer::refused(
+                ErrorCode::PluginError,
+                format!(
+                    "the plugin asks for input ({}); `baton run` cannot answer it: send the TASK to `baton serve` \
+                     (or `baton call`) and answer with `baton answer`",
+                    item.asked.as_ref().map(|a| a.message.as_str()).unwrap_or_default()
+                ),
+            ),
             _ => Answer::refused(ErrorCode::Internal, "no answer"),
         };
         let title = task.map(|t| t.title.clone()).unwrap_or_else(|| item.claim.original.to_string_lossy().into_owned());

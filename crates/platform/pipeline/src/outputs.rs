@@ -131,7 +131,38 @@ impl Outputs<'_> {
         }
     }
 
+    /// Step 4 for a TASK whose plugin asked a question: the input request goes to the reply
+    /// agent the way a RETURN would (staged with the group, then named), and the TASK waits,
+    /// claimed. Delivered once: its name is the claim's and the question's, so asking again
+    /// after a crash finds it delivered.
+    fn ask(&self, item: &mut Item, dirs: &mut HashSet<PathBuf>) -> Result<(), PipelineError> {
+        let (Some(asked), Some(task)) = (item.asked.as_ref(), item.prepared.task()) else { return Ok(()) };
+        let reply = task.reply_agent().to_string();
+        let timeout = task.input_timeout_secs.map(Duration::from_secs).unwrap_or(self.cfg.handoffs.input_timeout);
+        let request = crate::asking::new_request(&item.claim, &self.cfg.agent, &reply, &task.title, asked, timeout);
+        let body = request.body(&self.cfg.agent, &task.id, &task.title, task.correlation_id.as_deref());
+        let bytes = serde_json::to_vec_pretty(&body).unwrap_or_default();
+        self.post.deliver(
+            &reply,
+            &request.file,
+            &request.file,
+            &bytes,
+            &mut item.delivered,
+            dirs,
+            Some(&mut item.pending),
+        )?;
+        info!(to = %reply, file = %request.file, "input request delivered; the TASK waits for the answer");
+        item.waiting = Some(timeout.min(Duration::from_secs(30)));
+        item.request = Some(request);
+        Ok(())
+    }
+
     fn fail_item(&self, item: &mut Item, first: Failed, dirs: &mut HashSet<PathBuf>) {
+        // A question that could not be delivered is not asked: the item is answered as any
+        // other whose RETURN failed (or deferred, and the plugin asks again).
+        item.asked = None;
+        item.waiting = None;
+        item.request = None;
         // What was staged and not yet published was never visible: dropped (a retry stages
         // it again).
         item.pending.clear();
@@ -185,6 +216,9 @@ impl Outputs<'_> {
         dirs: &mut HashSet<PathBuf>,
         fallback: Option<Step>,
     ) -> Result<(), Failed> {
+        if fallback.is_none() && item.asked.is_some() {
+            return self.ask(item, dirs).map_err(|error| Failed { step: Step::Return, error });
+        }
         if item.stays().is_some() {
             return Ok(());
         }
@@ -194,7 +228,11 @@ impl Outputs<'_> {
         let reply: Option<String> = match &item.prepared {
             Prepared::Refuse { reply, .. } => reply.clone(),
             Prepared::Conflict(_) => None,
-            Prepared::Reply | Prepared::Duplicate | Prepared::Pause(_) => return Ok(()),
+            Prepared::Reply
+            | Prepared::Duplicate
+            | Prepared::Pause(_)
+            | Prepared::Waiting { .. }
+            | Prepared::Answered { .. } => return Ok(()),
             Prepared::Finished(row) => {
                 if row.state != TaskState::Completed {
                     item.failure = Some((
@@ -452,6 +490,12 @@ pub(crate) fn record(
     let plugin = item.prepared.task().and_then(|t| t.plugin.as_deref()).filter(|p| installed(p)).unwrap_or("unknown");
     if let Prepared::Run { attempt, history, .. } = &item.prepared {
         b.start_attempt(subject, *attempt)?;
+        if let (Some(request), Some(task)) = (&item.request, task_id) {
+            b.finish(task, TaskState::InputRequired, None, None, &now, ms)?;
+            let detail = serde_json::to_value(request).unwrap_or_default();
+            b.event(task, &now, crate::asking::ASKED, &detail)?;
+            return Ok(());
+        }
         if let Some(delay) = item.retry {
             stats.retried(plugin, baton_ledger::stats::RetryKind::Automatic);
             if let Some(last) = history.last() {
@@ -590,7 +634,8 @@ mod tests {
             crate::claims::new_claim_id(),
             "20261125T000000Z__TASK__Echo__claude.json".into(),
         );
-        let mut item = Item::new(claim, Prepared::Run { task, attempt: 1, base: 0, history: vec![] });
+        let mut item =
+            Item::new(claim, Prepared::Run { task, attempt: 1, base: 0, history: vec![], inputs: json!({}) });
         item.answer = answer;
         item
     }

@@ -85,6 +85,11 @@ pub struct Pipeline {
     /// look at); `serve`'s watch drives its scans by events ([`crate::inbox`]).
     pub(crate) inbox: crate::inbox::Inbox,
     /// Claims waiting for their next attempt.
+    /// Claims of TASKs waiting for an answer to their input request: looked at again (an
+    /// answer, an expiry) at the first pass after this time. Not work that is due: `serve
+    /// --once` does not wait for them, and a pass does not wake for them (the periodic
+    /// reconcile does; an answer through the inbox wakes its TASK at once).
+    waiting_at: HashMap<String, Instant>,
     retry_at: HashMap<String, Instant>,
     /// Claim files taken over from dead processes: they run one at a time.
     pub(crate) suspects: HashSet<OsString>,
@@ -201,6 +206,7 @@ impl Pipeline {
             solo_in_flight: None,
             inbox: Default::default(),
             retry_at: HashMap::new(),
+            waiting_at: HashMap::new(),
             suspects: HashSet::new(),
             observer: Default::default(),
             health: Default::default(),
@@ -348,11 +354,13 @@ impl Pipeline {
         self.suspects.retain(|s| present.contains(s));
         let keys: HashSet<&str> = all.iter().map(Claim::key).collect();
         self.retry_at.retain(|k, _| keys.contains(k.as_str()));
+        self.waiting_at.retain(|k, _| keys.contains(k.as_str()));
         self.preread.retain(&keys);
         let mut due: Vec<Claim> = all
             .into_iter()
             .filter(|c| c.path.file_name().is_some_and(|n| self.suspects.contains(n)) == suspects)
             .filter(|c| self.retry_at.get(c.key()).is_none_or(|t| *t <= now))
+            .filter(|c| self.waiting_at.get(c.key()).is_none_or(|t| *t <= now))
             .collect();
         if suspects && due.len() > 1 {
             let ledger = self.ledger.locked();
@@ -561,6 +569,13 @@ impl Pipeline {
             match placed {
                 Ok(dir) => {
                     self.retry_at.remove(item.claim.key());
+                    self.waiting_at.remove(item.claim.key());
+                    // An answer came in: the TASK it answers runs again at once (its claim
+                    // waited for a recheck).
+                    if let Prepared::Answered { claim: Some(woken) } = &item.prepared {
+                        self.waiting_at.remove(woken);
+                        self.retry_at.insert(woken.clone(), Instant::now());
+                    }
                     dirs.insert(dir);
                     self.count(item);
                     filed.push(item);
@@ -611,6 +626,12 @@ impl Pipeline {
                 warn!(file = %record.display(), "cannot move a deferred attempt's record aside: {e}");
             }
         }
+        if item.waiting.is_some() && item.retry.is_none() && item.deferred.is_none() {
+            self.retry_at.remove(item.claim.key());
+            self.waiting_at.insert(item.claim.key().to_owned(), Instant::now() + delay);
+            return;
+        }
+        self.waiting_at.remove(item.claim.key());
         self.retry_at.insert(item.claim.key().to_owned(), Instant::now() + delay);
         self.summary.retried += usize::from(item.retry.is_some());
     }

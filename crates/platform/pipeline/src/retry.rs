@@ -216,7 +216,7 @@ pub fn retry_one(
     };
     let value = match schema::parse(&bytes) {
         Ok((Body::Task(_), value)) => value,
-        Ok((Body::Return(_), _)) => {
+        Ok((Body::Return(_) | Body::InputRequest(_) | Body::Input(_), _)) => {
             return Ok(Err(RetryRefused::IsReturn { file: f.file.clone() }));
         }
         Err(invalid) => return Ok(Err(RetryRefused::Invalid { file: f.file.clone(), invalid })),

@@ -47,6 +47,7 @@ fn main() {
         sender: "Bench-Agent".into(),
         title: "bench".into(),
         correlation_id: None,
+        inputs: serde_json::json!({}),
     };
     let budget = Budget::default();
     println!("echo.wasm: {} bytes; {iterations} dispatches per allocator after 500 warm-up", wasm.len());

@@ -9,14 +9,26 @@
 //! Imports are `trappable`: a host function can end the task (a quota it went over) instead
 //! of answering.
 
-/// `baton:plugin@0.5.0` (`wit/plugin.wit`), the current core: `types`, `host`, and the world
-/// `plugin` (`describe`, `handle`). The music interfaces are `baton:music@0.5.0`, bound by the
-/// host interface crates that implement them (`baton-host-fp`, `-catalog`, `-sqlite`): a
-/// component built against the music world instantiates through these core bindings, and
-/// its music imports are whatever those crates linked.
-pub mod v0_5 {
+/// `baton:plugin@0.6.0` (`wit/plugin.wit`), the current core: `types`, `host`, and the world
+/// `plugin` (`describe`, `handle`); adds `task.inputs` and `failure.needs-input` (a TASK can
+/// ask back). The music interfaces are `baton:music@0.5.0` (the 0.6.0 music world imports them
+/// unchanged), bound by the host interface crates that implement them (`baton-host-fp`,
+/// `-catalog`, `-sqlite`): a component built against the music world instantiates through
+/// these core bindings, and its music imports are whatever those crates linked.
+pub mod v0_6 {
     wasmtime::component::bindgen!({
         path: "../../../wit",
+        world: "plugin",
+        imports: { default: async | trappable },
+        exports: { default: async },
+    });
+}
+
+/// `baton:plugin@0.5.0` (`wit/v0.5/plugin.wit`), frozen: the split (the music interfaces moved
+/// to `baton:music@0.5.0`).
+pub mod v0_5 {
+    wasmtime::component::bindgen!({
+        path: "../../../wit/v0.5",
         world: "plugin",
         imports: { default: async | trappable },
         exports: { default: async },

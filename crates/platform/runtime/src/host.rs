@@ -498,8 +498,8 @@ impl crate::bindings::v0_3::baton::plugin::host::Host for StoreState {
     }
 }
 
-/// The host functions 0.4.0 added (and 0.2.0's `remaining-ms`), shared by 0.4.0 and 0.5.0,
-/// whose `host` interfaces are the same.
+/// The host functions 0.4.0 added (and 0.2.0's `remaining-ms`), shared by 0.4.0, 0.5.0 and
+/// 0.6.0, whose `host` interfaces are the same.
 macro_rules! host_fns_since_0_4 {
     () => {
         async fn remaining_ms(&mut self) -> wasmtime::Result<u64> {
@@ -532,6 +532,12 @@ impl crate::bindings::v0_4::baton::plugin::host::Host for StoreState {
 impl crate::bindings::v0_5::baton::plugin::types::Host for StoreState {}
 impl crate::bindings::v0_5::baton::plugin::host::Host for StoreState {
     common_host_fns!(v0_5);
+    host_fns_since_0_4!();
+}
+
+impl crate::bindings::v0_6::baton::plugin::types::Host for StoreState {}
+impl crate::bindings::v0_6::baton::plugin::host::Host for StoreState {
+    common_host_fns!(v0_6);
     host_fns_since_0_4!();
 }
 

@@ -134,6 +134,10 @@ pub enum RunError {
     /// fault has passed, and the attempt does not count (see [`StoreState::host_fault`]).
     #[error("a host call failed for a fault on the host's side: {0}")]
     HostFault(String),
+    /// The plugin asks a question before it can answer (0.6.0's `needs-input`): the task waits
+    /// for the answer, then runs again from the start. Not a failure.
+    #[error("asks for input ({}): {}", .0.request_id, .0.message)]
+    NeedsInput(InputRequest),
 }
 
 /// Per-task limits. Defaults are documented in the README.
@@ -342,6 +346,17 @@ pub struct TaskInput {
     pub sender: String,
     pub title: String,
     pub correlation_id: Option<String>,
+    /// The answers to the task's input requests so far, `{request_id: input}` (`{}` at first);
+    /// only plugins built against 0.6.0 or later see them.
+    pub inputs: serde_json::Value,
+}
+
+/// A question a plugin asked instead of answering (0.6.0's `needs-input`), its schema parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputRequest {
+    pub request_id: String,
+    pub message: String,
+    pub input_schema: serde_json::Value,
 }
 
 /// A plugin's successful answer.
@@ -1023,6 +1038,9 @@ impl Runtime {
                     RawFailure::InvalidInput(m) => RunError::InvalidInput(cut(m)),
                     RawFailure::Transient(m) => RunError::Transient(cut(m)),
                     RawFailure::Permanent(m) => RunError::Permanent(cut(m)),
+                    RawFailure::NeedsInput { request_id, message, input_schema } => {
+                        needs_input(request_id, cut(message), &input_schema)
+                    }
                 })
             }
             (None, Ok(Ok(Ok(out)))) => {
@@ -1045,6 +1063,27 @@ impl Runtime {
         let logs = state.take_logs();
         let follow_ups = if outcome.is_ok() { state.follow_ups } else { Vec::new() };
         Execution { outcome, logs, follow_ups, elapsed: started.elapsed() }
+    }
+}
+
+/// A `needs-input` as the host takes it: a request id that can be named on a command line and
+/// in a file name (an id's rule: `A-Z a-z 0-9 _ -`, single dots between parts, at most 128
+/// bytes) and a schema that is a JSON object; anything else is the plugin's mistake, a
+/// permanent failure that says which.
+fn needs_input(request_id: String, message: String, input_schema: &str) -> RunError {
+    if !baton_handoff::input::is_request_id(&request_id) {
+        return RunError::Permanent(format!(
+            "needs-input with the request id {:?}: use A-Z a-z 0-9 _ - with single dots between parts, at most 128",
+            limits::truncate(request_id, 200)
+        ));
+    }
+    match serde_json::from_str::<serde_json::Value>(input_schema) {
+        Ok(schema) if schema.is_object() => {
+            RunError::NeedsInput(InputRequest { request_id, message, input_schema: schema })
+        }
+        _ => RunError::Permanent(format!(
+            "needs-input `{request_id}` with an input-schema that is not a JSON object (a JSON Schema as text)"
+        )),
     }
 }
 

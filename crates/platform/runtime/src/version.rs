@@ -11,7 +11,7 @@
 use wasmtime::component::{Component, Instance, InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
-use crate::bindings::{v0_1, v0_2, v0_3, v0_4, v0_5};
+use crate::bindings::{v0_1, v0_2, v0_3, v0_4, v0_5, v0_6};
 use crate::host::StoreState;
 use crate::{ActionInfo, Described, PluginInfo, TaskInput};
 
@@ -35,7 +35,11 @@ pub const SUPPORTED: &[WorldVersion] = &[
     WorldVersion { major: 0, minor: 3 },
     WorldVersion { major: 0, minor: 4 },
     WorldVersion { major: 0, minor: 5 },
+    WorldVersion { major: 0, minor: 6 },
 ];
+
+/// The newest version, what a component that imports nothing of baton's is bound as.
+const NEWEST: WorldVersion = WorldVersion { major: 0, minor: 6 };
 
 pub fn supported_list() -> String {
     SUPPORTED.iter().map(|v| format!("@{v}")).collect::<Vec<_>>().join(", ")
@@ -50,11 +54,14 @@ pub fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
     v0_3::Plugin::add_to_linker::<StoreState, Me>(linker, |s| s)?;
     v0_4::Plugin::add_to_linker::<StoreState, Me>(linker, |s| s)?;
     v0_5::Plugin::add_to_linker::<StoreState, Me>(linker, |s| s)?;
+    v0_6::Plugin::add_to_linker::<StoreState, Me>(linker, |s| s)?;
     Ok(())
 }
 
 /// Reads the version off the component's imports (`baton:plugin/host@0.1.0`,
-/// `baton:music/catalog@0.5.0` …; every `baton:` package is versioned with the core). Only imports
+/// `baton:music/catalog@0.5.0` …; every `baton:` package is versioned with the core, except that
+/// the 0.6.0 music world imports the music interfaces as 0.5.0 published them, so `baton:music`
+/// at 0.5.0 goes with a core at 0.5.0 or 0.6.0). Only imports
 /// count, never which exports happen to exist: a component that imports nothing of baton's
 /// (it never calls the host and uses no baton type) gets the newest core bindings, which fit
 /// every version's `describe` and `handle` (their types never changed); it cannot reach the
@@ -85,9 +92,10 @@ fn unsupported_hint(v: WorldVersion) -> &'static str {
 
 pub fn detect(engine: &Engine, component: &Component) -> Result<WorldVersion, VersionError> {
     let ty = component.component_type();
-    let mut found: Option<WorldVersion> = None;
+    let mut core: Option<WorldVersion> = None;
+    let mut music: Option<WorldVersion> = None;
     for (name, _) in ty.imports(engine) {
-        let Some((_, rest)) = name.strip_prefix("baton:").and_then(|n| n.split_once('/')) else {
+        let Some((package, rest)) = name.strip_prefix("baton:").and_then(|n| n.split_once('/')) else {
             continue;
         };
         let Some((_, ver)) = rest.split_once('@') else {
@@ -98,12 +106,18 @@ pub fn detect(engine: &Engine, component: &Component) -> Result<WorldVersion, Ve
             return Err(VersionError::BadVersion(name.to_string()));
         };
         let v = WorldVersion { major, minor };
+        let found = if package == "music" { &mut music } else { &mut core };
         if let Some(prev) = found.filter(|prev| *prev != v) {
             return Err(VersionError::Mixed(prev, v));
         }
-        found = Some(v);
+        *found = Some(v);
     }
-    let v = found.unwrap_or(WorldVersion { major: 0, minor: 5 });
+    let v = match (core, music) {
+        (Some(c), Some(m)) if c == m || (m == WorldVersion { major: 0, minor: 5 } && c == NEWEST) => c,
+        (Some(c), Some(m)) => return Err(VersionError::Mixed(c, m)),
+        (Some(v), None) | (None, Some(v)) => v,
+        (None, None) => NEWEST,
+    };
     if !SUPPORTED.contains(&v) {
         return Err(VersionError::Unsupported(v));
     }
@@ -117,9 +131,10 @@ pub enum Pre {
     V0_2(v0_2::PluginPre<StoreState>),
     V0_3(v0_3::PluginPre<StoreState>),
     V0_4(v0_4::PluginPre<StoreState>),
-    /// 0.5.0: the core world, whatever else the component was built against (the music world
-    /// includes it; its imports are the linker's, its `catalog-access` the catalog's).
     V0_5(v0_5::PluginPre<StoreState>),
+    /// 0.6.0: the core world, whatever else the component was built against (the music world
+    /// includes it; its imports are the linker's, its `catalog-access` the catalog's).
+    V0_6(v0_6::PluginPre<StoreState>),
 }
 
 /// A plugin's successful result before the host checks it.
@@ -134,11 +149,57 @@ pub enum RawFailure {
     InvalidInput(String),
     Transient(String),
     Permanent(String),
+    /// It asks a question first (0.6.0's `needs-input`): id, message, schema (text).
+    NeedsInput {
+        request_id: String,
+        message: String,
+        input_schema: String,
+    },
 }
 
 /// The version-specific half of a call: the same code over each version's generated types.
+/// `glue!(v0_N)` for the versions before 0.6.0 (no `inputs`, no `needs-input`: they never see
+/// either), `glue!(v0_N, asks)` for those that have both.
 macro_rules! glue {
     ($v:ident) => {
+        glue!(@ $v,
+            |task: &TaskInput| wit::Task {
+                id: task.id.clone(),
+                action: task.action.clone(),
+                params: task.params.to_string(),
+                sender: task.sender.clone(),
+                title: task.title.clone(),
+                correlation_id: task.correlation_id.clone(),
+            },
+            |f: wit::Failure| match f {
+                wit::Failure::InvalidInput(m) => RawFailure::InvalidInput(m),
+                wit::Failure::Transient(m) => RawFailure::Transient(m),
+                wit::Failure::Permanent(m) => RawFailure::Permanent(m),
+            });
+    };
+    ($v:ident, asks) => {
+        glue!(@ $v,
+            |task: &TaskInput| wit::Task {
+                id: task.id.clone(),
+                action: task.action.clone(),
+                params: task.params.to_string(),
+                sender: task.sender.clone(),
+                title: task.title.clone(),
+                correlation_id: task.correlation_id.clone(),
+                inputs: task.inputs.to_string(),
+            },
+            |f: wit::Failure| match f {
+                wit::Failure::InvalidInput(m) => RawFailure::InvalidInput(m),
+                wit::Failure::Transient(m) => RawFailure::Transient(m),
+                wit::Failure::Permanent(m) => RawFailure::Permanent(m),
+                wit::Failure::NeedsInput(r) => RawFailure::NeedsInput {
+                    request_id: r.request_id,
+                    message: r.message,
+                    input_schema: r.input_schema,
+                },
+            });
+    };
+    (@ $v:ident, $task:expr, $failure:expr) => {
         pub mod $v {
             use super::*;
             use crate::bindings::$v::baton::plugin::types as wit;
@@ -180,20 +241,11 @@ macro_rules! glue {
                 store: &mut Store<StoreState>,
                 task: &TaskInput,
             ) -> wasmtime::Result<Result<RawOutcome, RawFailure>> {
-                let wit_task = wit::Task {
-                    id: task.id.clone(),
-                    action: task.action.clone(),
-                    params: task.params.to_string(),
-                    sender: task.sender.clone(),
-                    title: task.title.clone(),
-                    correlation_id: task.correlation_id.clone(),
-                };
+                let wit_task = ($task)(task);
                 let plugin = pre.instantiate_async(&mut *store).await?;
                 Ok(match plugin.call_handle(&mut *store, &wit_task).await? {
                     Ok(o) => Ok(RawOutcome { summary: o.summary, result: o.result, artifacts: o.artifacts }),
-                    Err(wit::Failure::InvalidInput(m)) => Err(RawFailure::InvalidInput(m)),
-                    Err(wit::Failure::Transient(m)) => Err(RawFailure::Transient(m)),
-                    Err(wit::Failure::Permanent(m)) => Err(RawFailure::Permanent(m)),
+                    Err(f) => Err(($failure)(f)),
                 })
             }
         }
@@ -207,6 +259,7 @@ mod glue {
     glue!(v0_3);
     glue!(v0_4);
     glue!(v0_5);
+    glue!(v0_6, asks);
 }
 
 impl Pre {
@@ -216,7 +269,8 @@ impl Pre {
             (0, 2) => Pre::V0_2(v0_2::PluginPre::new(pre)?),
             (0, 3) => Pre::V0_3(v0_3::PluginPre::new(pre)?),
             (0, 4) => Pre::V0_4(v0_4::PluginPre::new(pre)?),
-            _ => Pre::V0_5(v0_5::PluginPre::new(pre)?),
+            (0, 5) => Pre::V0_5(v0_5::PluginPre::new(pre)?),
+            _ => Pre::V0_6(v0_6::PluginPre::new(pre)?),
         })
     }
 
@@ -235,6 +289,7 @@ impl Pre {
             Pre::V0_3(p) => glue::v0_3::describe(p, store).await?,
             Pre::V0_4(p) => glue::v0_4::describe(p, store).await?,
             Pre::V0_5(p) => glue::v0_5::describe(p, store).await?,
+            Pre::V0_6(p) => glue::v0_6::describe(p, store).await?,
         };
         let extensions = store.data().extensions.clone();
         for host in extensions.iter() {
@@ -255,6 +310,7 @@ impl Pre {
             Pre::V0_3(p) => glue::v0_3::handle(p, store, task).await,
             Pre::V0_4(p) => glue::v0_4::handle(p, store, task).await,
             Pre::V0_5(p) => glue::v0_5::handle(p, store, task).await,
+            Pre::V0_6(p) => glue::v0_6::handle(p, store, task).await,
         }
     }
 }

@@ -314,7 +314,51 @@ fn parse_send(store: &Store, params: &Value) -> RpcResult<SendRequest> {
     })
 }
 
+/// A `SendMessage` with the `taskId` of a task that asked back (`TASK_STATE_INPUT_REQUIRED`):
+/// its first data part answers the open input request, as `baton answer` does (checked against
+/// the request's schema, given once). The task as it goes on, and a watch for its RETURN;
+/// `None` for any other message.
+fn answer_input(store: &Store, params: &Value) -> RpcResult<Option<(View, crate::wait::Waiter)>> {
+    let message = params.get("message");
+    let Some(task_id) = message.and_then(|m| m.get("taskId")).and_then(Value::as_str).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let Some(view) = store.view(task_id, None)?.filter(|v| v.asking.is_some()) else { return Ok(None) };
+    let parts = message.and_then(|m| m.get("parts")).and_then(Value::as_array);
+    let Some(input) = parts.and_then(|p| p.iter().find_map(|p| p.get("data").cloned())) else {
+        return Err(RpcError::params(format!(
+            "task {task_id} asks for input: answer with a message whose data part matches the input_schema of its status message"
+        )));
+    };
+    let events = store.ledger().events(task_id).map_err(RpcError::internal)?;
+    let Some(request) = baton_pipeline::asking::open_request(&events) else { return Ok(None) };
+    let given = crate::answer::give(&store.tree, &mut store.ledger(), task_id, &request, &input, &request.to)
+        .map_err(RpcError::internal)?;
+    if let Err((_, why)) = given {
+        return Err(RpcError::params(why));
+    }
+    let view = store.view(task_id, None)?.unwrap_or(view);
+    let reply = view.task.as_ref().and_then(|t| t.get("reply_to").or_else(|| t.get("from"))).and_then(Value::as_str);
+    let reply = reply.map(str::to_string).or_else(|| view.row.as_ref().map(|r| r.reply_to.clone()));
+    let created = view.task.as_ref().and_then(|t| t.get("created_at")).and_then(Value::as_str);
+    let waiter = store.waiter(task_id, reply.as_deref().unwrap_or(A2A_AGENT), created);
+    Ok(Some((view, waiter)))
+}
+
 async fn send_message(a2a: Arc<A2a>, id: Value, params: Value, streaming: bool) -> Response {
+    let answering = params.clone();
+    let answered = blocking(a2a.clone(), move |a| answer_input(&a.store, &answering)).await;
+    match answered {
+        Ok(Some((view, waiter))) => {
+            if streaming {
+                return stream(a2a, id, view, waiter, None);
+            }
+            let waited = until_terminal(a2a.clone(), view, waiter, BLOCKING_LIMIT).await;
+            return answer(&id, waited.map(|v| json!({"task": v.to_a2a(None, true)})));
+        }
+        Ok(None) => {}
+        Err(e) => return answer(&id, Err(e)),
+    }
     let sent = blocking(a2a.clone(), move |a| {
         let req = parse_send(&a.store, &params)?;
         let landings = a.watch.as_ref().map(|(_, l)| l.clone());
@@ -403,7 +447,8 @@ async fn until_terminal(a2a: Arc<A2a>, view: View, mut waiter: wait::Waiter, lim
         if let Some(v) = v {
             last = v;
         }
-        if is_terminal(last.state()) || tokio::time::Instant::now() >= deadline {
+        if is_terminal(last.state()) || last.state() == task::INPUT_REQUIRED || tokio::time::Instant::now() >= deadline
+        {
             return Ok(last);
         }
         tokio::select! {

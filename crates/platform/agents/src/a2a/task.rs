@@ -107,7 +107,12 @@ pub struct View {
     pub file: Option<PathBuf>,
     /// What `SendMessage` recorded for it (context, skill, message id).
     pub sent: Option<Value>,
+    /// The open input request of a TASK that asked back (`input_required` in the ledger).
+    pub asking: Option<Value>,
 }
+
+/// The interrupted state of a task that asked back: a wait for its answer ends there too.
+pub const INPUT_REQUIRED: &str = "TASK_STATE_INPUT_REQUIRED";
 
 /// A2A's task states, as the proto JSON names them.
 pub fn is_terminal(state: &str) -> bool {
@@ -123,6 +128,9 @@ impl View {
                 Some("canceled") | Some("cancelled") => "TASK_STATE_CANCELED",
                 _ => "TASK_STATE_FAILED",
             };
+        }
+        if self.asking.is_some() {
+            return "TASK_STATE_INPUT_REQUIRED";
         }
         if self.row.is_some() {
             return "TASK_STATE_WORKING";
@@ -182,6 +190,14 @@ impl View {
                 "taskId": self.id,
                 "role": "ROLE_AGENT",
                 "parts": [{"text": text}],
+            });
+        }
+        if let Some(req) = &self.asking {
+            // The question, and what the answer must be: a SendMessage with this taskId and a
+            // data part matching `input_schema` answers it.
+            status["message"] = json!({
+                "messageId": req["id"], "contextId": context, "taskId": self.id, "role": "ROLE_AGENT",
+                "parts": [{"text": req["message"]}, {"data": {"input_request": req}}],
             });
         }
         let mut task = json!({"id": self.id, "contextId": context, "status": status});
@@ -336,7 +352,7 @@ fn parts_of(message: &Value) -> RpcResult<(Vec<String>, Vec<Value>, Vec<Value>)>
 }
 
 impl Store {
-    fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
+    pub(crate) fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
         self.ledger.locked()
     }
 
@@ -502,7 +518,15 @@ impl Store {
             tracing::warn!(id = %sent.id, "a2a: the task was written but not recorded for ListTasks: {e}");
         }
         Ok((
-            View { id: sent.id, task: Some(body), row: None, answer: None, file: Some(sent.file), sent: Some(detail) },
+            View {
+                id: sent.id,
+                task: Some(body),
+                row: None,
+                answer: None,
+                file: Some(sent.file),
+                sent: Some(detail),
+                asking: None,
+            },
             waiter,
             synced,
         ))
@@ -574,7 +598,12 @@ impl Store {
                     .or_else(|| w.look())
             }
         };
-        Ok(Some(View { id: id.to_string(), task, row, answer, file, sent }))
+        // A TASK that asked back: its question is the task's status message.
+        let asking =
+            row.as_ref().filter(|r| answer.is_none() && r.state == baton_ledger::TaskState::InputRequired).and_then(
+                |r| baton_pipeline::asking::open_request(&events).map(|q| crate::answer::request_json(&r.id, &q)),
+            );
+        Ok(Some(View { id: id.to_string(), task, row, answer, file, sent, asking }))
     }
 
     /// A watch for the RETURN answering `id` in its reply agent's folders.

@@ -41,6 +41,7 @@ fn task(action: &str, params: Value) -> TaskInput {
         sender: "Tester".into(),
         title: "t".into(),
         correlation_id: None,
+        inputs: serde_json::json!({}),
     }
 }
 
@@ -53,7 +54,7 @@ async fn each_bundled_plugin_loads_with_its_world_version() {
     let dir = tempfile::tempdir().unwrap();
     for allocator in [Allocator::OnDemand, Allocator::Pooling] {
         let rt = runtime(dir.path(), allocator);
-        for (name, minor) in [("echo", 5), ("testkit", 4), ("legacy-v0-3", 3), ("legacy-v0-2", 2), ("legacy-echo", 1)] {
+        for (name, minor) in [("echo", 6), ("testkit", 4), ("legacy-v0-3", 3), ("legacy-v0-2", 2), ("legacy-echo", 1)] {
             let wasm = baton_bundle::get(name).unwrap().wasm;
             let p = rt.prepare(Path::new(name), wasm, &[]).await.unwrap();
             assert_eq!(p.info.name, name);
@@ -64,6 +65,27 @@ async fn each_bundled_plugin_loads_with_its_world_version() {
             }
         }
     }
+}
+
+/// 0.6.0's `needs-input`: echo's `ask` asks its question (schema parsed), and answers once the
+/// answer is in the task's `inputs`; a question with a bad id is the plugin's mistake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_asks_back_and_answers_with_the_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path(), Allocator::OnDemand);
+    let p = rt.prepare(Path::new("echo"), baton_bundle::get("echo").unwrap().wasm, &[]).await.unwrap();
+    let exec = rt.handle(&p, &task("ask", json!({})), small()).await;
+    match exec.outcome {
+        Err(baton_runtime::RunError::NeedsInput(r)) => {
+            assert_eq!((r.request_id.as_str(), r.message.as_str()), ("name", "What is your name?"));
+            assert_eq!(r.input_schema["required"], json!(["name"]));
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut answered = task("ask", json!({}));
+    answered.inputs = json!({"name": {"name": "Ada"}});
+    let exec = rt.handle(&p, &answered, small()).await;
+    assert_eq!(exec.outcome.unwrap().result, json!({"greeting": "hello Ada"}));
 }
 
 /// The runtime binds the core WIT only: a plugin built against the music world loads where the

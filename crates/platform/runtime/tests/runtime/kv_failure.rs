@@ -35,6 +35,7 @@ async fn rename_over(kv: Arc<dyn KvStore>) -> Result<baton_runtime::Outcome, Run
         sender: "Tester".into(),
         title: "t".into(),
         correlation_id: None,
+        inputs: serde_json::json!({}),
     };
     rt.handle(&p, &input, Budget::default()).await.outcome
 }
