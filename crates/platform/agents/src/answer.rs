@@ -36,7 +36,7 @@ pub fn run(ctx: &Ctx, a: AnswerArgs) -> Result<i32> {
         Ok(v) => v,
         Err(e) => return refuse(2, &format!("{e:#}")),
     };
-    let mut ledger = baton_ledger::Ledger::open_at(&ctx.location)?;
+    let mut ledger = ctx.connect()?;
     let (task_id, request) = match find(&ledger, &a.id)? {
         Ok(found) => found,
         // Not one of baton's TASKs: one an agent asked about (`reply --status input_required`).
@@ -114,7 +114,7 @@ pub fn give(
         "from": from, "title": format!("Input for {task_id}"), "in_reply_to": task_id,
         "request_id": request.request_id, "input": input,
     });
-    let inbox = tree.root.join(&tree.baton).join(baton_pipeline::config::INBOX);
+    let inbox = tree.root.join(&tree.baton).join(baton_home::config::INBOX);
     let slug = names::slug(&format!("{task_id}-{}", request.request_id));
     let name = names::file_name(&stamp::file_stamp(now), "INPUT", &slug, &from.replace('/', "+"));
     let file = crate::write_new(&inbox, &name, &body).with_context(|| {

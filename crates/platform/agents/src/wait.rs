@@ -499,7 +499,7 @@ impl Waiter {
             return None;
         }
         self.asked_request = Some(Instant::now());
-        let ledger = baton_ledger::Ledger::open_at(self.ledger.as_ref()?).ok()?;
+        let ledger = baton_home::state::connect(self.ledger.as_ref()?).ok()?;
         let row = ledger.task(&self.id).ok()??;
         let asked = baton_pipeline::asking::open_request(&ledger.events(&self.id).ok()?)?;
         *open = row.state == baton_ledger::TaskState::InputRequired
