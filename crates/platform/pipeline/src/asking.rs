@@ -130,7 +130,18 @@ pub enum Applied {
     /// Recorded: the TASK is `queued` and runs again with it. Its claim key and request.
     Now { claim: String, request: Request },
     /// This very handoff was applied before (the `baton answer` that wrote it): nothing new.
-    Before { claim: String, request_id: String },
+    /// `file`: the answered request's file name, as its `input_requested` event says.
+    Before { claim: String, request_id: String, file: Option<String> },
+}
+
+impl Applied {
+    /// The claim of the TASK answered, and the file name of the request answered.
+    pub fn woken(self) -> (String, Option<String>) {
+        match self {
+            Applied::Now { claim, request } => (claim, Some(request.file)),
+            Applied::Before { claim, file, .. } => (claim, file),
+        }
+    }
 }
 
 /// Why an answer was refused; nothing was written. The message says why and names the fix.
@@ -160,7 +171,12 @@ pub fn apply(b: &Batch<'_>, answer: &Answer<'_>) -> Result<Result<Applied, Refus
     };
     if let Some(first) = answered(&events, &wanted) {
         if first["id"] == json!(answer.handoff_id) {
-            return Ok(Ok(Applied::Before { claim: row.claim, request_id: wanted }));
+            let file = this_run(&events)
+                .iter()
+                .rev()
+                .find(|e| e.event == ASKED && e.detail["request_id"] == json!(wanted))
+                .and_then(|e| e.detail["file"].as_str().map(str::to_string));
+            return Ok(Ok(Applied::Before { claim: row.claim, request_id: wanted, file }));
         }
         return Ok(Err(Refused::AlreadyAnswered(format!(
             "the request `{wanted}` of TASK {} was already answered by {} at {} (input handoff {}); an answer is \

@@ -273,8 +273,9 @@ fn answered(
         handoff_id: &answer.id,
     };
     match crate::asking::apply(b, &applying)? {
-        Ok(crate::asking::Applied::Now { claim, .. } | crate::asking::Applied::Before { claim, .. }) => {
-            Ok(Prepared::Answered { claim: Some(claim) })
+        Ok(applied) => {
+            let (claim, request) = applied.woken();
+            Ok(Prepared::Answered { claim, request })
         }
         Err(refused) => {
             let now = stamp::rfc3339(stamp::now());

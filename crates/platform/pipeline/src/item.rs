@@ -41,9 +41,10 @@ pub(crate) enum Prepared {
     /// A TASK that asked a question and waits for the answer: left claimed, looked at again
     /// within `recheck` (sooner when an answer comes in), failed `input_timeout` once it expires.
     Waiting { task: TaskBody, recheck: Duration },
-    /// An `input` handoff, applied (or refused) in the batch's transaction: filed, no RETURN;
-    /// `claim` is the TASK's claim it woke, if any.
-    Answered { claim: Option<String> },
+    /// An `input` handoff, applied in the batch's transaction: filed, no RETURN. `claim` is
+    /// the TASK's claim it wakes; `request` the file name of the request it answered, whose
+    /// outbox entry is dropped once filed (the TASK never asks that question again).
+    Answered { claim: String, request: Option<String> },
 }
 
 impl Prepared {

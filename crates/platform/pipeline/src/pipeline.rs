@@ -572,9 +572,12 @@ impl Pipeline {
                     self.waiting_at.remove(item.claim.key());
                     // An answer came in: the TASK it answers runs again at once (its claim
                     // waited for a recheck).
-                    if let Prepared::Answered { claim: Some(woken) } = &item.prepared {
+                    if let Prepared::Answered { claim: woken, request } = &item.prepared {
                         self.waiting_at.remove(woken);
                         self.retry_at.insert(woken.clone(), Instant::now());
+                        if let Some(name) = request {
+                            self.post.outbox.forget(name);
+                        }
                     }
                     dirs.insert(dir);
                     self.count(item);
