@@ -122,27 +122,28 @@ pub fn restore(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
 pub fn cancel(ctx: &Ctx, a: CancelArgs) -> Result<i32> {
     let tree = Tree::open(ctx)?;
     let ledger = ctx.connect()?;
-    let Some((file, task)) = waiting(&tree, &a.id)? else {
-        let row = ledger.task(&a.id)?;
-        // Waiting for its next attempt inside `serve`: the pipeline answers it `canceled`
-        // instead of running that attempt (the request is an event; serve reads it then).
-        if let Some(row) = row.as_ref().filter(|r| r.state == baton_ledger::TaskState::Retrying) {
-            let at = baton_handoff::stamp::rfc3339(baton_handoff::stamp::now());
-            let mut ledger = ledger;
-            ledger.batch(|b| b.event(&a.id, &at, "cancel_requested", &json!({"by": "baton cancel"})))?;
-            let out = json!({"id": a.id, "requested": true, "state": row.state.as_str(), "attempts": row.attempts});
-            if a.json {
-                println!("{}", serde_json::to_string_pretty(&out)?);
-            } else {
-                println!(
-                    "cancel requested for {}: it waits for attempt {}; `baton serve` answers it `canceled` instead of running it (`baton wait {}`)",
-                    esc(&a.id),
-                    row.attempts + 1,
-                    esc(&a.id)
-                );
-            }
-            return Ok(0);
+    let row = ledger.task(&a.id)?;
+    // Waiting for its next attempt inside `serve`: the pipeline answers it `canceled` instead
+    // of running that attempt (the request is an event; serve reads it then). Asked first: on a
+    // shared PostgreSQL ledger a retrying TASK's file stays in the inbox (its claim is a row).
+    if let Some(row) = row.as_ref().filter(|r| r.state == baton_ledger::TaskState::Retrying) {
+        let at = baton_handoff::stamp::rfc3339(baton_handoff::stamp::now());
+        let mut ledger = ledger;
+        ledger.batch(|b| b.event(&a.id, &at, "cancel_requested", &json!({"by": "baton cancel"})))?;
+        let out = json!({"id": a.id, "requested": true, "state": row.state.as_str(), "attempts": row.attempts});
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        } else {
+            println!(
+                "cancel requested for {}: it waits for attempt {}; `baton serve` answers it `canceled` instead of running it (`baton wait {}`)",
+                esc(&a.id),
+                row.attempts + 1,
+                esc(&a.id)
+            );
         }
+        return Ok(0);
+    }
+    let Some((file, task)) = waiting(&tree, &a.id)? else {
         let why = match row {
             Some(row) if row.state.is_in_flight() => format!(
                 "it is {} in `baton serve` now; a TASK is canceled only while it waits in an inbox",
