@@ -37,7 +37,7 @@ pub(crate) fn is_passing_io(e: &std::io::Error) -> bool {
         Errno::STALE,
     ];
     // `WouldBlock` without an errno: a Claude Code inbox whose lock another program held past
-    // the wait (see `crate::mailbox`), free again in moments.
+    // the wait (see `baton_mailbox::teams`), free again in moments.
     e.kind() == std::io::ErrorKind::StorageFull
         || (e.kind() == std::io::ErrorKind::WouldBlock && e.raw_os_error().is_none())
         || e.raw_os_error().is_some_and(|code| PASSING.iter().any(|p| p.raw_os_error() == code))

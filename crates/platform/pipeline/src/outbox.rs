@@ -235,7 +235,7 @@ impl Outbox {
     }
 
     /// [`Self::deliver`] into a Claude Code inbox: the staged RETURN appended as one message
-    /// (see [`crate::mailbox`]). Returns `wanted`, the RETURN's name, which stays the outbox's.
+    /// (see [`baton_mailbox::teams`]). Returns `wanted`, the RETURN's name, which stays the outbox's.
     pub(crate) fn deliver_message(
         &self,
         to: &ClaudeInbox,

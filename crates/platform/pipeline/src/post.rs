@@ -1,7 +1,7 @@
 //! Delivery to other agents: the one place baton puts files into their inboxes (RETURNs for
 //! senders, routed TASKs, follow-ups), always through the outbox so that a delivery happens
 //! exactly once. A RETURN for a Claude Code team's agent (`TEAM/AGENT`) is appended to its
-//! Claude inbox instead ([`crate::mailbox`]). The pipeline's outputs stage and the audits,
+//! Claude inbox instead ([`baton_mailbox::teams`]). The pipeline's outputs stage and the audits,
 //! which run beside the pipeline, share one [`Post`].
 use baton_sync::Locked;
 use std::collections::HashSet;
@@ -81,7 +81,7 @@ impl Post {
     }
 
     /// One delivery through the outbox into `agent`'s inbox (see [`crate::outbox`]); for a
-    /// `TEAM/AGENT`, one message appended to its Claude Code inbox (see [`crate::mailbox`]).
+    /// `TEAM/AGENT`, one message appended to its Claude Code inbox (see [`baton_mailbox::teams`]).
     pub(crate) fn deliver(
         &self,
         agent: &str,
