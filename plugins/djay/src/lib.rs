@@ -397,21 +397,20 @@ fn chunk_texts(records: &[Value]) -> Vec<String> {
     unique_keys(records).chunks(BATCH).map(|c| Value::Array(c.to_vec()).to_string()).collect()
 }
 
-/// The tracks' records as the JSON texts of chunks of [`BATCH`], made chunk by chunk from the
-/// tracks (consumed as they go: a 50,000-track library never holds all its records as JSON
-/// values at once; keys are unique, being a map's).
+/// The tracks' records as the JSON texts of chunks of [`BATCH`], written chunk by chunk from
+/// the tracks (consumed as they go, never held as JSON values: keys are unique, being a map's).
 fn track_texts(tracks: BTreeMap<String, Track>) -> (Vec<String>, usize) {
     let n = tracks.len();
     let mut texts = Vec::with_capacity(n.div_ceil(BATCH));
-    let mut chunk = Vec::with_capacity(BATCH.min(n));
-    for t in tracks.into_values() {
-        chunk.push(library::track_record(&t));
-        if chunk.len() == BATCH {
-            texts.push(Value::Array(std::mem::take(&mut chunk)).to_string());
+    let mut chunk: Vec<u8> = Vec::new();
+    for (i, t) in tracks.into_values().enumerate() {
+        chunk.push(if i % BATCH == 0 { b'[' } else { b',' });
+        library::write_track_record(&t, &mut chunk);
+        if i % BATCH == BATCH - 1 || i + 1 == n {
+            chunk.push(b']');
+            // Only JSON text was written: it is UTF-8.
+            texts.push(String::from_utf8(std::mem::take(&mut chunk)).unwrap_or_default());
         }
-    }
-    if !chunk.is_empty() {
-        texts.push(Value::Array(chunk).to_string());
     }
     (texts, n)
 }
@@ -818,7 +817,12 @@ fn source_name(path: &Path) -> String {
 }
 
 fn merge(into: &mut Library, other: Library) {
-    into.tracks.extend(other.tracks);
+    // The first file's tracks are moved whole, not inserted one by one into an empty map.
+    if into.tracks.is_empty() {
+        into.tracks = other.tracks;
+    } else {
+        into.tracks.extend(other.tracks);
+    }
     into.playlists.extend(other.playlists);
     for (k, c) in other.counts {
         let e = into.counts.entry(format!("rekordbox.{k}")).or_default();

@@ -601,7 +601,8 @@ impl Library {
         for i in &self.items {
             by_playlist.entry(i.playlist.as_str()).or_default().push(i);
         }
-        let lower: BTreeMap<String, &str> = self.tracks.keys().map(|k| (k.to_lowercase(), k.as_str())).collect();
+        // Made on first need only: a Rekordbox library's entries name their tracks exactly.
+        let mut lower: Option<BTreeMap<String, &str>> = None;
         let names: BTreeMap<&str, (&str, Option<&str>, bool)> =
             self.playlists.iter().map(|p| (p.key.as_str(), (p.name.as_str(), p.parent.as_deref(), p.folder))).collect();
         let mut done = Vec::with_capacity(self.playlists.len());
@@ -625,7 +626,10 @@ impl Library {
                 let key = if self.tracks.contains_key(&i.track) {
                     Some(i.track.as_str())
                 } else {
-                    lower.get(&i.track.to_lowercase()).copied()
+                    lower
+                        .get_or_insert_with(|| self.tracks.keys().map(|k| (k.to_lowercase(), k.as_str())).collect())
+                        .get(&i.track.to_lowercase())
+                        .copied()
                 };
                 match key {
                     Some(k) => out.entries.push(k.to_string()),
@@ -730,67 +734,153 @@ impl Library {
 }
 
 /// The record of one djay track in the plugin's `djay_tracks` collection.
+/// A track's catalog record (`{"key", "props"}`), as a JSON value.
 pub fn track_record(t: &Track) -> Json {
-    let mut p = Map::new();
-    p.insert("title".into(), json!(t.title));
-    p.insert("artist".into(), json!(t.artist));
-    p.insert("source".into(), json!(t.source));
-    let opt = |p: &mut Map<String, Json>, k: &str, v: Option<Json>| {
-        if let Some(v) = v {
-            p.insert(k.into(), v);
-        }
-    };
-    opt(&mut p, "duration_ms", t.duration_ms.map(|v| json!(v)));
-    opt(&mut p, "isrc", t.isrc.clone().map(Json::from));
-    opt(&mut p, "bpm", t.bpm.map(|v| json!((v * 100.0).round() / 100.0)));
-    opt(&mut p, "key_index", t.key_index.map(|v| json!(v)));
-    opt(&mut p, "tonality", t.tonality.clone().map(Json::from));
-    opt(&mut p, "play_count", t.play_count.map(|v| json!(v)));
-    opt(&mut p, "manual_bpm", t.manual_bpm.map(|v| json!((v * 100.0).round() / 100.0)));
-    opt(&mut p, "straight_grid", t.straight_grid.map(|v| json!(v)));
-    opt(&mut p, "rating", t.rating.map(|v| json!(v)));
-    opt(&mut p, "color", t.color.map(|v| json!(v)));
-    opt(&mut p, "fingerprint_bytes", t.fingerprint_bytes.map(|v| json!(v)));
-    if !t.tags.is_empty() {
-        p.insert("tags".into(), json!(t.tags));
-    }
-    opt(&mut p, "key", t.musical_key.clone().map(Json::from));
-    if !t.tempo_map.is_empty() {
-        p.insert("tempo_map".into(), Json::String(json!(t.tempo_map).to_string()));
-    }
-    let round = |v: f64| (v * 1000.0).round() / 1000.0;
-    let cue_json = |c: &Cue| {
-        let mut j = json!({"number": c.number, "time": round(c.time), "end": c.end.map(round), "name": c.name, "color": c.color});
-        // Rekordbox's cues also carry their kind, type and colour; djay's keep their shape.
-        if let Some(k) = &c.kind {
-            j["kind"] = json!(k);
-            j["type"] = json!(c.cue_type);
-            j["rgb"] = json!(c.rgb);
-        }
-        j
-    };
-    if !t.cues.is_empty() {
-        p.insert("cues".into(), Json::String(json!(t.cues.iter().map(cue_json).collect::<Vec<_>>()).to_string()));
-    }
-    if !t.loops.is_empty() {
-        p.insert("loops".into(), Json::String(json!(t.loops.iter().map(cue_json).collect::<Vec<_>>()).to_string()));
-    }
-    for (k, v) in &t.points {
-        let name = match k.as_str() {
-            "startPoint" => "start_point",
-            "endPoint" => "end_point",
-            "automixStartPoint" => "automix_start",
-            _ => "automix_end",
+    serde_json::to_value(TrackRecord::of(t)).unwrap_or(Json::Null)
+}
+
+/// A track's catalog record as JSON text, appended to `out`: what the import sends, made
+/// without building a JSON value first (for a 50,000-track library that value was most of the
+/// plugin's time making records, one map and a string per property per track).
+pub fn write_track_record(t: &Track, out: &mut Vec<u8>) {
+    // Serialising plain strings, numbers and maps into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, &TrackRecord::of(t));
+}
+
+/// [`track_record`]'s shape, borrowed from the track: each property is left out when the
+/// track has none. `tempo_map`, `cues` and `loops` are JSON texts of their own (text
+/// properties), written as they always were: their text decides whether an import changed them.
+#[derive(Serialize)]
+struct TrackRecord<'a> {
+    key: &'a str,
+    props: TrackProps<'a>,
+}
+
+#[derive(Serialize)]
+struct TrackProps<'a> {
+    title: &'a str,
+    artist: &'a str,
+    source: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    isrc: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bpm: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_index: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tonality: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    play_count: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    manual_bpm: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    straight_grid: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rating: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    color: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fingerprint_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tags: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tempo_map: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cues: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loops: Option<String>,
+    #[serde(flatten)]
+    points: BTreeMap<&'static str, f64>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    files: &'a [String],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    streams: &'a [String],
+}
+
+/// One cue or loop inside the `cues`/`loops` text, its keys in the order the text has always
+/// had them (alphabetical, nulls kept). Rekordbox's cues also carry their kind, type and
+/// colour; djay's keep their shape.
+#[derive(Serialize)]
+struct CueText<'a> {
+    color: Option<i64>,
+    end: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<&'a str>,
+    name: Option<&'a str>,
+    number: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rgb: Option<Option<&'a str>>,
+    time: f64,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    cue_type: Option<Option<i64>>,
+}
+
+impl<'a> TrackRecord<'a> {
+    fn of(t: &'a Track) -> Self {
+        let round2 = |v: f64| (v * 100.0).round() / 100.0;
+        let round = |v: f64| (v * 1000.0).round() / 1000.0;
+        let cue = |c: &'a Cue| {
+            let rekordbox = c.kind.is_some();
+            CueText {
+                color: c.color,
+                end: c.end.map(round),
+                kind: c.kind.as_deref(),
+                name: c.name.as_deref(),
+                number: c.number,
+                rgb: rekordbox.then_some(c.rgb.as_deref()),
+                time: round(c.time),
+                cue_type: rekordbox.then_some(c.cue_type),
+            }
         };
-        p.insert(name.into(), json!(round(*v)));
+        let cues = |list: &'a [Cue]| {
+            (!list.is_empty())
+                .then(|| serde_json::to_string(&list.iter().map(cue).collect::<Vec<_>>()).unwrap_or_default())
+        };
+        let points = t
+            .points
+            .iter()
+            .map(|(k, v)| {
+                let name = match k.as_str() {
+                    "startPoint" => "start_point",
+                    "endPoint" => "end_point",
+                    "automixStartPoint" => "automix_start",
+                    _ => "automix_end",
+                };
+                (name, round(*v))
+            })
+            .collect();
+        TrackRecord {
+            key: &t.key,
+            props: TrackProps {
+                title: &t.title,
+                artist: &t.artist,
+                source: &t.source,
+                duration_ms: t.duration_ms,
+                isrc: t.isrc.as_deref(),
+                bpm: t.bpm.map(round2),
+                key_index: t.key_index,
+                tonality: t.tonality.as_deref(),
+                play_count: t.play_count,
+                manual_bpm: t.manual_bpm.map(round2),
+                straight_grid: t.straight_grid,
+                rating: t.rating,
+                color: t.color,
+                fingerprint_bytes: t.fingerprint_bytes,
+                tags: &t.tags,
+                key: t.musical_key.as_deref(),
+                tempo_map: (!t.tempo_map.is_empty()).then(|| serde_json::to_string(&t.tempo_map).unwrap_or_default()),
+                cues: cues(&t.cues),
+                loops: cues(&t.loops),
+                points,
+                files: &t.files,
+                streams: &t.streams,
+            },
+        }
     }
-    if !t.files.is_empty() {
-        p.insert("files".into(), json!(t.files));
-    }
-    if !t.streams.is_empty() {
-        p.insert("streams".into(), json!(t.streams));
-    }
-    json!({"key": t.key, "props": p})
 }
 
 pub fn session_record(s: &Session, plays: usize) -> Json {
@@ -831,6 +921,70 @@ pub fn play_record(p: &Play, position: usize) -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The record's text is what the import sends, its value what other actions read: the
+    /// same record. The cues' and tempo map's texts are stored as written, so an import after
+    /// an upgrade finds them unchanged only if their text is byte for byte what it was (keys
+    /// in alphabetical order, nulls kept; Rekordbox's cues with kind, rgb and type).
+    #[test]
+    fn a_track_record_as_text_is_its_value_and_keeps_the_cue_texts() {
+        let mut points = BTreeMap::new();
+        points.insert("startPoint".to_string(), 0.12345);
+        let t = Track {
+            key: "rekordbox:a.xml:1".into(),
+            title: "Intro \"live\"".into(),
+            artist: "A".into(),
+            duration_ms: Some(180_000),
+            bpm: Some(127.996),
+            tonality: Some("8A".into()),
+            musical_key: Some("Am".into()),
+            tempo_map: vec![BTreeMap::from([
+                ("bpm".to_string(), "128.00".to_string()),
+                ("inizio".to_string(), "0.025".to_string()),
+            ])],
+            cues: vec![
+                Cue {
+                    number: Some(0),
+                    time: 32.0254,
+                    name: Some("Drop".into()),
+                    kind: Some("hot".into()),
+                    cue_type: Some(0),
+                    rgb: Some("#28e214".into()),
+                    ..Cue::default()
+                },
+                Cue { number: None, time: 0.025, kind: Some("memory".into()), ..Cue::default() },
+            ],
+            loops: vec![Cue {
+                number: Some(1),
+                time: 1.5,
+                end: Some(3.25),
+                name: Some("L".into()),
+                color: Some(2),
+                ..Cue::default()
+            }],
+            points,
+            files: vec!["file:///m/a.mp3".into()],
+            source: "rekordbox".into(),
+            ..Track::default()
+        };
+        let mut text = Vec::new();
+        write_track_record(&t, &mut text);
+        let parsed: Json = serde_json::from_slice(&text).unwrap();
+        assert_eq!(parsed, track_record(&t));
+        let p = &parsed["props"];
+        assert_eq!(p["bpm"], json!(128.0));
+        assert_eq!(p["key"], "Am");
+        assert_eq!(p["start_point"], json!(0.123));
+        assert_eq!(p["tempo_map"], r#"[{"bpm":"128.00","inizio":"0.025"}]"#);
+        assert_eq!(
+            p["cues"],
+            r##"[{"color":null,"end":null,"kind":"hot","name":"Drop","number":0,"rgb":"#28e214","time":32.025,"type":0},{"color":null,"end":null,"kind":"memory","name":null,"number":null,"rgb":null,"time":0.025,"type":null}]"##
+        );
+        assert_eq!(p["loops"], r#"[{"color":2,"end":3.25,"name":"L","number":1,"time":1.5}]"#);
+        for absent in ["isrc", "play_count", "tags", "streams", "rating"] {
+            assert!(p.get(absent).is_none(), "{absent}: {p}");
+        }
+    }
 
     #[test]
     fn key_names_follow_the_index() {

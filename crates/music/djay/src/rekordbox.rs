@@ -28,17 +28,35 @@ pub fn sniff(head: &[u8]) -> bool {
     s.trim_start_matches('\u{feff}').trim_start().starts_with('<') && s.contains("<DJ_PLAYLISTS")
 }
 
-fn attrs(e: &BytesStart) -> Result<HashMap<String, String>, RekordboxError> {
-    let mut m = HashMap::new();
+/// One element's attributes, as written (values normalised, borrowed from the document where
+/// they need no change): a 50,000-track export has a million of them, and a map of owned
+/// strings per element was a third of the reading's time.
+struct Attrs<'e>(Vec<(&'e str, std::borrow::Cow<'e, str>)>);
+
+impl Attrs<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_ref())
+    }
+}
+
+fn attrs<'e>(e: &'e BytesStart) -> Result<Attrs<'e>, RekordboxError> {
+    let mut m = Vec::with_capacity(32);
     for a in e.attributes() {
         let a = a.map_err(|err| RekordboxError::Xml { at: 0, detail: err.to_string() })?;
-        let k = a.key.into_inner().to_string();
-        let v = a
-            .normalized_value(XmlVersion::Implicit1_0)
-            .map_err(|err| RekordboxError::Xml { at: 0, detail: err.to_string() })?;
-        m.insert(k, v.into_owned());
+        let v = match a.value {
+            // Nothing to normalise (no reference, no whitespace but spaces): the bytes as written.
+            std::borrow::Cow::Borrowed(b) if !b.bytes().any(|c| matches!(c, b'&' | b'\t' | b'\r' | b'\n')) => {
+                std::borrow::Cow::Borrowed(b)
+            }
+            _ => std::borrow::Cow::Owned(
+                a.normalized_value(XmlVersion::Implicit1_0)
+                    .map_err(|err| RekordboxError::Xml { at: 0, detail: err.to_string() })?
+                    .into_owned(),
+            ),
+        };
+        m.push((a.key.into_inner(), v));
     }
-    Ok(m)
+    Ok(Attrs(m))
 }
 
 /// The key prefix of one XML file's records: `rekordbox:<source>:`, so the TrackIDs of two
@@ -171,7 +189,7 @@ impl<'a> State<'a> {
 
     /// A `TRACK` of the collection: a track, under a key of its own even when its TrackID is
     /// another's.
-    fn collection_track(&mut self, a: &HashMap<String, String>, empty: bool) {
+    fn collection_track(&mut self, a: &Attrs, empty: bool) {
         let Some(id) = a.get("TrackID").map(|s| s.trim()).filter(|s| !s.is_empty()) else {
             self.counts.skipped += 1;
             self.lib.errors.push(RecordError {
@@ -187,11 +205,11 @@ impl<'a> State<'a> {
         let first = format!("{}{id}", self.pre);
         let mut key = first.clone();
         if self.lib.tracks.contains_key(&key) {
-            key = format!("{first}@{}", short_hash(location.map(String::as_str).unwrap_or("")));
+            key = format!("{first}@{}", short_hash(location.unwrap_or("")));
             let mut n = 1;
             while self.lib.tracks.contains_key(&key) {
                 n += 1;
-                key = format!("{first}@{}-{n}", short_hash(location.map(String::as_str).unwrap_or("")));
+                key = format!("{first}@{}-{n}", short_hash(location.unwrap_or("")));
             }
         }
         self.ids.entry(id.to_string()).or_default().push(key.clone());
@@ -199,8 +217,8 @@ impl<'a> State<'a> {
         let tonality = a.get("Tonality").map(|s| s.trim()).filter(|s| !s.is_empty()).map(str::to_string);
         let mut t = Track {
             key: key.clone(),
-            title: a.get("Name").cloned().unwrap_or_default(),
-            artist: a.get("Artist").cloned().unwrap_or_default(),
+            title: a.get("Name").unwrap_or_default().to_string(),
+            artist: a.get("Artist").unwrap_or_default().to_string(),
             duration_ms: num("TotalTime").map(|s| (s * 1000.0).round() as i64),
             bpm: num("AverageBpm").filter(|b| *b > 0.0),
             musical_key: tonality.as_deref().and_then(crate::keys::normalize),
@@ -210,7 +228,7 @@ impl<'a> State<'a> {
             ..Track::default()
         };
         if let Some(loc) = location {
-            self.by_location.entry(loc.clone()).or_insert_with(|| key.clone());
+            self.by_location.entry(loc.to_string()).or_insert_with(|| key.clone());
             t.files.push(resolve_location(loc, self.base));
         }
         self.lib.tracks.insert(key.clone(), t);
@@ -219,7 +237,7 @@ impl<'a> State<'a> {
 
     /// A `POSITION_MARK`: a hot cue (`Num` >= 0) or a memory cue (`Num` = -1) of the track
     /// being read. An empty one (no `Start`) is no cue.
-    fn position_mark(&mut self, a: &HashMap<String, String>) {
+    fn position_mark(&mut self, a: &Attrs) {
         let Some(t) = self.track.as_ref().and_then(|k| self.lib.tracks.get_mut(k)) else { return };
         let num = |k: &str| a.get(k).and_then(|v| v.trim().parse::<f64>().ok()).filter(|v| v.is_finite());
         let Some(start) = num("Start").filter(|s| *s >= 0.0) else { return };
@@ -246,7 +264,7 @@ impl<'a> State<'a> {
     }
 
     /// A `TEMPO` of the track being read: one entry of its tempo map, values as written.
-    fn tempo(&mut self, a: &HashMap<String, String>) {
+    fn tempo(&mut self, a: &Attrs) {
         let Some(t) = self.track.as_ref().and_then(|k| self.lib.tracks.get_mut(k)) else { return };
         let entry: BTreeMap<String, String> = ["Inizio", "Bpm", "Metro", "Battito"]
             .into_iter()
@@ -258,9 +276,9 @@ impl<'a> State<'a> {
     }
 
     /// A playlist `NODE` (`Type="1"`) opens a playlist; any other opens a folder.
-    fn node(&mut self, a: &HashMap<String, String>, empty: bool) {
-        let node_name = a.get("Name").cloned().unwrap_or_default();
-        if a.get("Type").map(String::as_str) != Some("1") {
+    fn node(&mut self, a: &Attrs, empty: bool) {
+        let node_name = a.get("Name").unwrap_or_default().to_string();
+        if a.get("Type") != Some("1") {
             if !empty {
                 self.folders.push(node_name);
             }
@@ -285,7 +303,7 @@ impl<'a> State<'a> {
 
     /// One entry of the playlist being read: a TrackID (`KeyType` 0) or a Location (1). An
     /// entry naming no track of the collection is counted under `unknown_fields`.
-    fn entry(&mut self, a: &HashMap<String, String>) {
+    fn entry(&mut self, a: &Attrs) {
         let Some((p, key_type)) = self.current.as_mut() else { return };
         let Some(k) = a.get("Key") else { return };
         let key =
