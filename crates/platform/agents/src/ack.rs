@@ -122,7 +122,7 @@ pub fn ack(ctx: &Ctx, tree: &Tree, ids: &[String], who: Who) -> Result<Vec<Acked
     let mut ledger = None;
     let mut in_mailboxes = Vec::new();
     for id in ids {
-        if crate::mailbox::is_message_id(id) {
+        if crate::claude_inbox::is_message_id(id) {
             let l = match &mut ledger {
                 Some(l) => l,
                 None => ledger.insert(ctx.connect()?),

@@ -105,7 +105,7 @@ pub fn list(tree: &Tree, agent: &str, all: bool) -> Result<(String, Vec<Value>)>
 /// too), a RETURN baton appended there as `kind: "return"` with its `in_reply_to` and `status`.
 /// The inbox file is only read.
 fn team_inbox(tree: &Tree, agent: &str, all: bool) -> Result<(String, Vec<Value>)> {
-    let r = crate::mailbox::recipient(&tree.ctx(), agent, false)?;
+    let r = crate::claude_inbox::recipient(&tree.ctx(), agent, false)?;
     let inbox = baton_mailbox::claude::read_inbox(&r.team, &r.name, &r.inbox);
     let messages = match inbox.messages {
         Ok(m) => m,

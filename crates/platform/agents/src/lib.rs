@@ -12,6 +12,7 @@ pub mod answer;
 pub mod ask;
 pub mod call;
 pub mod check;
+pub mod claude_inbox;
 mod events;
 pub mod inbox;
 pub mod mailbox;

@@ -573,8 +573,8 @@ fn send_task(me: &Inner, args: &Map<String, Value>) -> Result<Value> {
         }
         let new_agent = args.get("new_agent").and_then(Value::as_bool).unwrap_or(false);
         let ctx = me.ctx();
-        let r = crate::mailbox::recipient(&ctx, &to, new_agent)?;
-        let id = crate::mailbox::deliver_to(&ctx, &r, &me.caller()?, &text, title.as_deref())?;
+        let r = crate::claude_inbox::recipient(&ctx, &to, new_agent)?;
+        let id = crate::claude_inbox::deliver_to(&ctx, &r, &me.caller()?, &text, title.as_deref())?;
         return Ok(json!({"id": id, "file": r.inbox, "delivery": "written"}));
     }
     let req = send::Request {

@@ -73,7 +73,7 @@ pub struct Journal {
 }
 
 /// A Claude Code team agent's inbox, as the journal keeps it (the fields of a
-/// [`crate::mailbox::Recipient`]).
+/// [`crate::claude_inbox::Recipient`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MailboxTarget {
     pub mailbox: String,
@@ -83,8 +83,8 @@ pub struct MailboxTarget {
 }
 
 impl MailboxTarget {
-    fn recipient(&self) -> crate::mailbox::Recipient {
-        crate::mailbox::Recipient {
+    fn recipient(&self) -> crate::claude_inbox::Recipient {
+        crate::claude_inbox::Recipient {
             mailbox: self.mailbox.clone(),
             team: self.team.clone(),
             name: self.name.clone(),
@@ -188,7 +188,7 @@ pub fn reply(tree: &Tree, id: &str, answer: &NewReturn, acting_as: Option<&str>)
     // A Claude Code team's agent gets the RETURN as a message in its inbox (checked now: an
     // unknown one is refused before anything is written or moved).
     let mailbox = if baton_handoff::names::team_agent(task.reply_agent()).is_some() {
-        let r = crate::mailbox::recipient(&tree.ctx(), task.reply_agent(), false)
+        let r = crate::claude_inbox::recipient(&tree.ctx(), task.reply_agent(), false)
             .with_context(|| format!("TASK {id} replies to {:?}, and nothing was written", task.reply_agent()))?;
         Some(MailboxTarget { mailbox: r.mailbox, team: r.team, name: r.name, inbox: r.inbox })
     } else {
@@ -232,7 +232,7 @@ pub fn reply(tree: &Tree, id: &str, answer: &NewReturn, acting_as: Option<&str>)
 }
 
 /// For a reply delivered into a Claude inbox: the ledger's record of the delivery (once, see
-/// [`crate::mailbox::deliver_return`]), and the message's id. [`finish`] records it right after
+/// [`crate::claude_inbox::deliver_return`]), and the message's id. [`finish`] records it right after
 /// the append; this records it again (a no-op then) for a journal an older baton marked done
 /// before recording.
 fn record(tree: &Tree, j: &Journal) -> Result<Option<String>> {
@@ -241,7 +241,7 @@ fn record(tree: &Tree, j: &Journal) -> Result<Option<String>> {
     // Code has cleared the inbox since).
     let msg = baton_mailbox::teams::return_message(&serde_json::to_vec_pretty(&j.ret)?, &j.agent);
     let r = m.recipient();
-    crate::mailbox::record_return(&tree.ctx(), &r, &j.task_id, &msg)?;
+    crate::claude_inbox::record_return(&tree.ctx(), &r, &j.task_id, &msg)?;
     Ok(Some(r.message_id(&msg)))
 }
 
@@ -310,7 +310,7 @@ fn deliver_journaled(tree: &Tree, j: &Journal, m: &MailboxTarget) -> Result<()> 
             .with_context(|| format!("delivering the RETURN of TASK {} into {}", j.task_id, m.inbox.display()))?;
         baton_home::failpoint::hit("reply_after_append");
     }
-    crate::mailbox::record_return(&ctx, &r, &j.task_id, &msg)
+    crate::claude_inbox::record_return(&ctx, &r, &j.task_id, &msg)
 }
 
 /// Carries out the journaled reply at `path` as far as it got, each step only if not done
@@ -431,9 +431,9 @@ pub fn run(ctx: &Ctx, a: ReplyArgs) -> Result<i32> {
         bail!("--input-schema and --request-id go with --status input_required");
     }
     let result = a.result.as_deref().map(|r| super::json_arg(r, "--result")).transpose()?;
-    if a.id.starts_with("cm-") && crate::mailbox::is_message_id(&a.id) {
+    if a.id.starts_with("cm-") && crate::claude_inbox::is_message_id(&a.id) {
         // A message in a Claude inbox: answered with a message into its sender's.
-        let m = crate::mailbox::answer_message(ctx, &a.id, &a.status, &a.summary, result.as_ref())?;
+        let m = crate::claude_inbox::answer_message(ctx, &a.id, &a.status, &a.summary, result.as_ref())?;
         if a.json {
             println!("{}", json!({"message": m, "in_reply_to": a.id, "delivery": "written"}));
         } else {

@@ -91,7 +91,7 @@ pub struct Sent {
     /// The TASK's `created_at`.
     pub created_at: String,
     /// The reply agent's Claude inbox when it is `TEAM/AGENT`: the RETURN is a message there.
-    pub mailbox: Option<crate::mailbox::Recipient>,
+    pub mailbox: Option<crate::claude_inbox::Recipient>,
     /// Taken just before the TASK file was written: nothing can have answered it before.
     pub written: std::time::Instant,
     /// For a plugin: `serve` answers it.
@@ -106,7 +106,7 @@ pub struct Prepared {
     pub inbox: PathBuf,
     pub reply_inbox: PathBuf,
     /// The reply agent's Claude inbox when it is `TEAM/AGENT`.
-    pub mailbox: Option<crate::mailbox::Recipient>,
+    pub mailbox: Option<crate::claude_inbox::Recipient>,
 }
 
 /// Validates and writes the TASK. Every refusal names the fix.
@@ -167,7 +167,7 @@ pub fn prepare(tree: &Tree, r: &Request) -> Result<Prepared> {
     let (reply_inbox, mailbox) = if baton_handoff::names::team_agent(reply_agent).is_some() {
         // A Claude Code team's agent: its RETURN is a message in its Claude inbox (appended by
         // serve); the team's `inboxes/` folder is named, never a folder made for it.
-        let r = crate::mailbox::recipient(&tree.ctx(), reply_agent, false)
+        let r = crate::claude_inbox::recipient(&tree.ctx(), reply_agent, false)
             .with_context(|| format!("the RETURN would go to {reply_agent:?}, and nothing was written"))?;
         (r.inbox.parent().map(Path::to_path_buf).unwrap_or_default(), Some(r))
     } else {
@@ -350,8 +350,8 @@ fn to_mailbox(
     if text.trim().is_empty() {
         bail!("nothing to send: give --body TEXT (and --title for its summary)");
     }
-    let r = crate::mailbox::recipient(ctx, to, a.new_agent)?;
-    let id = crate::mailbox::deliver_to(ctx, &r, from, &text, a.title.as_deref())?;
+    let r = crate::claude_inbox::recipient(ctx, to, a.new_agent)?;
+    let id = crate::claude_inbox::deliver_to(ctx, &r, from, &text, a.title.as_deref())?;
     if a.json && !a.wait {
         println!("{}", json!({"id": id, "file": r.inbox}));
         return Ok(0);

@@ -22,9 +22,9 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
             return show_task(&ledger, id, &t, as_json);
         }
     }
-    let mut transcripts = crate::mailbox::transcripts(ctx);
-    let delivery = crate::mailbox::delivery(ctx, &mut ledger, &mut transcripts, id)?.map(|l| l.state.as_str());
-    let seen = crate::mailbox::seen_detail(&ledger, id)?;
+    let mut transcripts = crate::claude_inbox::transcripts(ctx);
+    let delivery = crate::claude_inbox::delivery(ctx, &mut ledger, &mut transcripts, id)?.map(|l| l.state.as_str());
+    let seen = crate::claude_inbox::seen_detail(&ledger, id)?;
     let task = ledger.task(id)?;
     let events = ledger.events(id)?;
     let logs = ledger.logs(id)?;

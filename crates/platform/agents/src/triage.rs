@@ -244,7 +244,7 @@ pub fn cancel_waiting(
     // as a message in its Claude inbox; one that no claude-team mailbox has is refused here,
     // with nothing moved.
     let mailbox = match baton_handoff::names::team_agent(task.reply_agent()) {
-        Some(_) => Some(crate::mailbox::recipient(&tree.ctx(), task.reply_agent(), false).map_err(|e| {
+        Some(_) => Some(crate::claude_inbox::recipient(&tree.ctx(), task.reply_agent(), false).map_err(|e| {
             not_cancelable(&format!(
                 "replies to {:?}, and its `canceled` RETURN could not be delivered ({e:#}); nothing was moved",
                 task.reply_agent()
@@ -267,7 +267,7 @@ pub fn cancel_waiting(
     let ret = build::reply(task, &recipient, &answer).map_err(|e| failed(&e.message))?;
     let (written, message) = match &mailbox {
         Some(r) => {
-            let m = crate::mailbox::deliver_return(&tree.ctx(), r, id, &ret).map_err(|e| {
+            let m = crate::claude_inbox::deliver_return(&tree.ctx(), r, id, &ret).map_err(|e| {
                 failed(&format!(
                     "task {id} was canceled (filed {}), but its `canceled` RETURN was not delivered: {e:#}",
                     filed.display()

@@ -62,9 +62,9 @@ pub fn delivery(ctx: &Ctx, id: &str, until: &str, timeout: Option<Duration>, jso
     };
     let start = Instant::now();
     let mut ledger = ctx.connect()?;
-    let mut transcripts = crate::mailbox::transcripts(ctx);
+    let mut transcripts = crate::claude_inbox::transcripts(ctx);
     loop {
-        let Some(look) = crate::mailbox::delivery(ctx, &mut ledger, &mut transcripts, id)? else {
+        let Some(look) = crate::claude_inbox::delivery(ctx, &mut ledger, &mut transcripts, id)? else {
             bail!("{id:?} is no message delivered into a mailbox (`baton send --to TEAM/AGENT` prints one)");
         };
         let state = look.state;
@@ -73,7 +73,7 @@ pub fn delivery(ctx: &Ctx, id: &str, until: &str, timeout: Option<Duration>, jso
         if done || state == State::Lost || timed_out {
             if json {
                 let mut out = serde_json::json!({"id": id, "delivery": state.as_str()});
-                if let Some(seen) = crate::mailbox::seen_detail(&ledger, id)? {
+                if let Some(seen) = crate::claude_inbox::seen_detail(&ledger, id)? {
                     out["seen_at"] = seen["seen_at"].clone();
                     out["transcript"] = seen["transcript"].clone();
                 }
@@ -384,7 +384,7 @@ impl Waiter {
     pub fn for_agent(ctx: &Ctx, tree: &Tree, id: &str, reply_agent: &str, created_at: Option<&str>) -> Waiter {
         let min = created_at.and_then(min_stamp);
         if names::team_agent(reply_agent).is_some() {
-            let found = crate::mailbox::recipient(ctx, reply_agent, false);
+            let found = crate::claude_inbox::recipient(ctx, reply_agent, false);
             let mut w = Waiter::new(id, Vec::new(), min, HashSet::new());
             w.claude = Some(match found {
                 Ok(r) => ClaudeWatch::new(r.agent(), Some(r.inbox)),

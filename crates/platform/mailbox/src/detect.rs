@@ -208,16 +208,7 @@ fn walk(dir: &Path, depth: usize, covered: &[Covered], out: &mut Vec<Unmatched>)
 /// A table name for the folder holding agents: its own name made a bare TOML key
 /// (letters, digits, `-`, `_`), else `agents`.
 fn table_name(dir: &Path) -> String {
-    let name: String = dir
-        .file_name()
-        .map(|n| {
-            n.to_string_lossy()
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
-                .collect()
-        })
-        .unwrap_or_default();
-    if name.trim_matches('_').is_empty() { "agents".into() } else { name }
+    crate::settings::key_from_folder(dir, "agents")
 }
 
 /// Where `status` and `adopt` look for folders that look like mailboxes: the handoffs tree and

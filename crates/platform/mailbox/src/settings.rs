@@ -247,10 +247,108 @@ mod tests {
     }
 
     #[test]
+    fn mailbox_add_writes_its_table_and_keeps_the_rest() {
+        let before = "# my settings\n[handoffs]\nsettle_ms = 100 # fast\n";
+        let inbox = vec!["in".to_string()];
+        let t = NewTable {
+            name: &default_name(Kind::Folders, "~/agents/Team Box!"),
+            kind: Kind::Folders,
+            path: "~/agents/Team Box!",
+            inbox: &inbox,
+            done: &[],
+            outbox: &[],
+            zone: Some("Europe/Paris"),
+        };
+        let after = with_table(before, &t).unwrap();
+        assert!(after.starts_with(before), "{after}");
+        let m = parse_str(&after).unwrap();
+        let s = &m["Team_Box_"];
+        assert_eq!((s.kind, s.inbox.clone()), (Kind::Folders, inbox.clone()));
+        let again = with_table(&after, &t).unwrap_err().to_string();
+        assert!(again.contains("[mailboxes.Team_Box_] is there already"), "{again}");
+        assert_eq!(default_name(Kind::ClaudeTeam, "/x"), "claude");
+        assert_eq!(default_name(Kind::AgentMail, "/srv/???"), "folders");
+        assert!(with_table("mailboxes = 3\n", &t).unwrap_err().to_string().contains("not a table"));
+    }
+
+    #[test]
     fn the_table_text_parses_back() {
         let text = table_text("my box", Kind::Folders, Path::new("/a \"b\""), Some(&["in".into()]));
         let m = parse_str(&text).unwrap();
         assert_eq!(m["my box"].path, Path::new("/a \"b\""));
         assert_eq!(m["my box"].inbox, vec!["in"]);
     }
+}
+
+/// A `[mailboxes.NAME]` table to add to baton.toml (`baton mailbox add`).
+#[derive(Debug)]
+pub struct NewTable<'a> {
+    pub name: &'a str,
+    pub kind: Kind,
+    /// As the user gave it (`~` is their home).
+    pub path: &'a str,
+    /// `folders` only: the inbox, done and outbox folders (empty: the defaults).
+    pub inbox: &'a [String],
+    pub done: &'a [String],
+    pub outbox: &'a [String],
+    pub zone: Option<&'a str>,
+}
+
+/// The name `baton mailbox add` gives a table when none is given: `claude` for a claude-team
+/// mailbox, else a bare TOML key from the folder's last part.
+pub fn default_name(kind: Kind, path: &str) -> String {
+    if kind == Kind::ClaudeTeam {
+        return "claude".into();
+    }
+    key_from_folder(Path::new(path), "folders")
+}
+
+/// A bare TOML key from a folder's name (every other character `_`), or `fallback` when
+/// nothing of it is left.
+pub fn key_from_folder(dir: &Path, fallback: &str) -> String {
+    let name: String = dir
+        .file_name()
+        .map(|n| {
+            n.to_string_lossy()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+                .collect()
+        })
+        .unwrap_or_default();
+    if name.trim_matches('_').is_empty() { fallback.into() } else { name }
+}
+
+/// `baton.toml`'s text with `table` added under `[mailboxes]`, every other byte as it was
+/// (comments and layout kept). Refuses a table of that name already there, and a
+/// `mailboxes` key that is not a table.
+pub fn with_table(before: &str, table: &NewTable) -> Result<String, MailboxError> {
+    let mut doc: toml_edit::DocumentMut =
+        before.parse().map_err(|e| MailboxError::Settings(format!("not valid TOML: {e}")))?;
+    let boxes = doc.entry(SECTION).or_insert_with(|| {
+        let mut t = toml_edit::Table::new();
+        t.set_implicit(true);
+        toml_edit::Item::Table(t)
+    });
+    let Some(boxes) = boxes.as_table_mut() else {
+        return Err(MailboxError::Settings("`mailboxes` is not a table".into()));
+    };
+    if boxes.contains_key(table.name) {
+        return Err(MailboxError::Settings(format!(
+            "[mailboxes.{}] is there already; pass --name to add another",
+            table.name
+        )));
+    }
+    let mut t = toml_edit::Table::new();
+    t["kind"] = toml_edit::value(table.kind.as_str());
+    t["path"] = toml_edit::value(table.path);
+    for (key, list) in [("inbox", table.inbox), ("done", table.done), ("outbox", table.outbox)] {
+        if !list.is_empty() {
+            t[key] = toml_edit::value(list.iter().map(String::as_str).collect::<toml_edit::Array>());
+        }
+    }
+    if let Some(z) = table.zone {
+        t["zone"] = toml_edit::value(z);
+    }
+    boxes.insert(table.name, toml_edit::Item::Table(t));
+    Ok(doc.to_string())
 }
