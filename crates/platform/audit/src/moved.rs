@@ -75,9 +75,9 @@ fn top_of(dir: &Path) -> Result<PathBuf, NotChecked> {
 
 /// The nearest folder at or above `dir` that holds a `.git` (a folder, or the file of a linked
 /// work tree or submodule): where `git` would look, found without starting it. An audit of
-/// 1,000 plan folders outside any repository started `git rev-parse` 1,000 times (4.3 of its
-/// 5.4 s). `None`: no work tree holds `dir`, unless `GIT_DIR` says otherwise (then `git` is
-/// asked, as before).
+/// 1,000 plan folders outside any repository started `git rev-parse` 1,000 times: 5.3–5.7 s
+/// through the binary, 3.1–3.6 s without (bench/runs/2026-11-29/audit-bench.md). `None`: no
+/// work tree holds `dir`, unless `GIT_DIR` says otherwise (then `git` is asked, as before).
 fn git_marker(dir: &Path) -> Option<PathBuf> {
     if std::env::var_os("GIT_DIR").is_some() {
         return Some(dir.to_path_buf());

@@ -249,16 +249,18 @@ fn store_record(
     usage: &mut Usage,
 ) -> Result<Outcome> {
     let (collection, actor) = (call.collection, call.actor);
-    let text = serde_json::to_string(merged).map_err(|e| malformed(collection, key, &e.to_string()))?;
-    if text.len() > MAX_RECORD {
-        return Err(malformed(collection, key, &format!("{} bytes, over the {MAX_RECORD}-byte cap", text.len())));
-    }
     let Delta { old, old_props, diff, link_diff } = change;
     let op = match old {
         None => "insert",
         Some(_) if !diff.is_empty() || !link_diff.is_empty() => "update",
+        // Nothing to write: not even the text made (a re-import of 50,000 unchanged tracks
+        // serialised each one for nothing).
         Some(_) => return Ok(Outcome::Unchanged),
     };
+    let text = serde_json::to_string(merged).map_err(|e| malformed(collection, key, &e.to_string()))?;
+    if text.len() > MAX_RECORD {
+        return Err(malformed(collection, key, &format!("{} bytes, over the {MAX_RECORD}-byte cap", text.len())));
+    }
     let changed_props = !diff.is_empty();
     let (seq, logged) = log_entry(tx, collection, Some(key), op, actor, &json!({"props": diff, "links": link_diff}))?;
     usage.add(actor, 0, logged);
