@@ -189,7 +189,9 @@ pub fn check(missing: &[(String, String, bool)], repos: &[PathBuf]) -> Renames {
         return Renames { note: "moved not needed: nothing is missing".into(), ..Renames::default() };
     }
     // one history per work tree, read once
+    // each folder's work tree, looked up once; and one `git rev-parse` per `.git` found
     let mut tops: HashMap<PathBuf, Result<PathBuf, NotChecked>> = HashMap::new();
+    let mut by_marker: HashMap<PathBuf, Result<PathBuf, NotChecked>> = HashMap::new();
     let mut histories: HashMap<PathBuf, Result<History, NotChecked>> = HashMap::new();
     let mut not_checked: Vec<String> = Vec::new();
     // (why, folders) of the folders in no work tree
@@ -202,16 +204,18 @@ pub fn check(missing: &[(String, String, bool)], repos: &[PathBuf]) -> Renames {
         let mut checked = false;
         let mut seen: Vec<PathBuf> = Vec::new();
         for dir in std::iter::once(&plan_dir_host).chain(repos) {
-            // Folders under one `.git` share one `git rev-parse`.
-            let top = match git_marker(dir) {
-                Some(marker) => tops.entry(marker.clone()).or_insert_with(|| top_of(&marker)).clone(),
-                None => Err(NotChecked::NoWorkTree {
-                    dir: dir.clone(),
-                    source: Box::new(NotChecked::Git(
-                        "not a git repository (no .git in it or any folder above it)".into(),
-                    )),
-                }),
-            };
+            let top = tops
+                .entry(dir.clone())
+                .or_insert_with(|| match git_marker(dir) {
+                    Some(marker) => by_marker.entry(marker.clone()).or_insert_with(|| top_of(&marker)).clone(),
+                    None => Err(NotChecked::NoWorkTree {
+                        dir: dir.clone(),
+                        source: Box::new(NotChecked::Git(
+                            "not a git repository (no .git in it or any folder above it)".into(),
+                        )),
+                    }),
+                })
+                .clone();
             let top = match top {
                 Ok(t) => t,
                 Err(e) => {

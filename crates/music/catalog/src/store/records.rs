@@ -249,17 +249,21 @@ fn store_record(
     usage: &mut Usage,
 ) -> Result<Outcome> {
     let (collection, actor) = (call.collection, call.actor);
+    let over_cap = |len: usize| malformed(collection, key, &format!("{len} bytes, over the {MAX_RECORD}-byte cap"));
     let Delta { old, old_props, diff, link_diff } = change;
     let op = match old {
         None => "insert",
         Some(_) if !diff.is_empty() || !link_diff.is_empty() => "update",
-        // Nothing to write: not even the text made (a re-import of 50,000 unchanged tracks
-        // serialised each one for nothing).
-        Some(_) => return Ok(Outcome::Unchanged),
+        // Nothing to write: the text is only measured against the cap, never made (a re-import
+        // of 50,000 unchanged tracks made each one's text for nothing).
+        Some(_) => {
+            let len = serialized_len(merged).map_err(|e| malformed(collection, key, &e.to_string()))?;
+            return if len > MAX_RECORD { Err(over_cap(len)) } else { Ok(Outcome::Unchanged) };
+        }
     };
     let text = serde_json::to_string(merged).map_err(|e| malformed(collection, key, &e.to_string()))?;
     if text.len() > MAX_RECORD {
-        return Err(malformed(collection, key, &format!("{} bytes, over the {MAX_RECORD}-byte cap", text.len())));
+        return Err(over_cap(text.len()));
     }
     let changed_props = !diff.is_empty();
     let (seq, logged) = log_entry(tx, collection, Some(key), op, actor, &json!({"props": diff, "links": link_diff}))?;
@@ -291,6 +295,23 @@ fn store_record(
             Ok(Outcome::Updated)
         }
     }
+}
+
+/// The length of `v`'s JSON text, counted as it is written, without keeping it.
+fn serialized_len(v: &Map<String, Value>) -> serde_json::Result<usize> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut n = Count(0);
+    serde_json::to_writer(&mut n, v)?;
+    Ok(n.0)
 }
 
 /// What [`validate`] returns: the plain values (canonical form), the relation lists and the
@@ -477,5 +498,19 @@ impl Usage {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cap is checked on an unchanged record without making its text: the count is the
+    /// text's length exactly (escapes and multi-byte characters included).
+    #[test]
+    fn a_records_length_is_counted_as_its_text_would_be() {
+        let v: Map<String, Value> =
+            serde_json::from_str(r#"{"title": "Caf\u00e9 \"live\"\n", "n": 1.5, "list": [1, null, "ü"]}"#).unwrap();
+        assert_eq!(serialized_len(&v).unwrap(), serde_json::to_string(&v).unwrap().len());
     }
 }
