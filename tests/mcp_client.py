@@ -220,8 +220,11 @@ async def scenario(baton, home, name):
             await call("send_task", "send_task", {"to": "Codex", "title": "x"})
         elif name == "mailbox":
             # `to` a Claude Code team's agent: delivered into its inbox (tests/platform/mailboxes.rs).
-            await call("send_team", "send_task", {"to": "alpha/worker", "title": "From MCP", "body": "Hello from MCP."})
+            await call("send_team", "send_task", {"to": "alpha/worker", "title": "From MCP", "body": "Hello from MCP.",
+                                                  "claude_task": "alpha#1"})
             await call("send_team_unknown", "send_task", {"to": "alpha/nobody", "body": "x"})
+            # A team task that is not in the list: refused, nothing delivered.
+            await call("send_team_no_task", "send_task", {"to": "alpha/worker", "body": "y", "claude_task": "alpha#9"})
         elif name == "mailbox_wait":
             # A TASK answered to a Claude Code team's agent: the wait sees the RETURN `serve`
             # appends to that agent's Claude inbox (tests/platform/mailboxes.rs runs serve).

@@ -1473,7 +1473,31 @@ fn the_team_page_shows_each_agents_inbox_and_flags_stale_deliveries() {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, text).unwrap();
     }
+    // The team's task list beside the teams folder, as Claude Code 2.1.x keeps it.
+    let tasks = home.root.parent().unwrap().join("tasks/alpha");
+    std::fs::create_dir_all(&tasks).unwrap();
+    for (n, subject, status, owner, blocked_by) in [
+        ("1", "Write the parser", "completed", "worker", vec![]),
+        ("2", "Review the lexer", "in_progress", "team-lead", vec!["1"]),
+    ] {
+        let t = json!({"id": n, "subject": subject, "description": "", "status": status, "owner": owner,
+                       "blocks": [], "blockedBy": blocked_by, "metadata": {}});
+        std::fs::write(tasks.join(format!("{n}.json")), t.to_string()).unwrap();
+    }
+    std::fs::write(tasks.join(".highwatermark"), "2").unwrap();
     home.ok(&["mailbox", "add", "claude-team", teams.to_str().unwrap()]);
+    // One message baton delivers itself: its receipt, beside the ones Claude Code wrote.
+    home.ok(&[
+        "send",
+        "--from",
+        "alpha/team-lead",
+        "--to",
+        "alpha/worker",
+        "--title",
+        "Take the tests",
+        "--body",
+        "Please.",
+    ]);
     let key = rotate_key(&home);
     let s = Serve::start(&home);
     let d = s.get("/api/mailboxes", Some(&key)).json();
@@ -1499,11 +1523,27 @@ fn the_team_page_shows_each_agents_inbox_and_flags_stale_deliveries() {
         "{row:?}"
     );
     let messages = rows_after(&mut b, "Messages in claude");
-    let review = messages.iter().find(|r| r[3] == "Review the lexer").unwrap_or_else(|| panic!("{messages:?}"));
-    assert!(review[5].starts_with("stale"), "{review:?}");
-    let done = messages.iter().find(|r| r[3] == "Parser done").unwrap();
-    assert_eq!(done[5], "\u{2014}", "{done:?}");
+    let review = messages.iter().find(|r| r[4] == "Review the lexer").unwrap_or_else(|| panic!("{messages:?}"));
+    assert!(review[6].starts_with("stale"), "{review:?}");
+    let done = messages.iter().find(|r| r[4] == "Parser done").unwrap();
+    assert_eq!(done[6], "\u{2014}", "{done:?}");
     assert_eq!(b.eval("document.querySelectorAll('#page .stale').length"), 1);
+    // Each message's delivery state: Claude Code's read flag is `noticed`, never `read`; the
+    // one baton delivered is `written` until Claude Code takes it.
+    let delivery = |title: &str| messages.iter().find(|r| r[4] == title).map(|r| r[2].clone());
+    assert_eq!(delivery("Parser done").as_deref(), Some("noticed"), "{messages:?}");
+    assert_eq!(delivery("Review the lexer").as_deref(), Some("written"), "{messages:?}");
+    assert_eq!(delivery("Take the tests").as_deref(), Some("written"), "{messages:?}");
+    // The team's tasks by status (in progress first), with owners and what blocks them.
+    let tasks = rows_after(&mut b, "Tasks of alpha");
+    assert_eq!(
+        tasks,
+        [
+            ["alpha#2", "Review the lexer", "in progress", "team-lead", "#1", "\u{2014}"],
+            ["alpha#1", "Write the parser", "completed", "worker", "\u{2014}", "\u{2014}"]
+        ],
+        "{tasks:?}"
+    );
     assert!(b.errors.is_empty(), "{:?}", b.errors);
 }
 
@@ -1556,4 +1596,74 @@ fn a_conversation_holds_a_task_its_return_and_what_followed() {
     assert_eq!(rows.len(), entries.len(), "{rows:?}");
     assert!(rows.iter().any(|r| r[2] == "ASK-1" && r[7] == "correlation_id"), "{rows:?}");
     assert!(b.errors.is_empty(), "{:?}", b.errors);
+}
+
+/// Issue 77: a TASK one agent sent another, answered before `serve` ran (so `serve` never saw
+/// its file land): its task page and its conversation say what `baton show` says, the TASK
+/// with its body, the RETURN with its status and summary, answered and not yet acknowledged.
+#[test]
+fn an_answered_task_between_agents_reads_the_same_on_its_page_in_show_and_in_its_conversation() {
+    let home = Home::init(&[], "");
+    let sent = home.json(&[
+        "send",
+        "--from",
+        "Claude",
+        "--to",
+        "Cursor",
+        "--new-agent",
+        "--title",
+        "which colour",
+        "--body",
+        "pick one",
+        "--json",
+    ]);
+    let id = sent["id"].as_str().unwrap().to_string();
+    let out = home
+        .cmd(&["reply", &id, "--status", "completed", "--summary", "teal"])
+        .env("BATON_AGENT", "Cursor")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown = home.json(&["show", &id, "--json"]);
+    let state = shown["state"].as_str().unwrap().to_string();
+    assert_eq!(state, "answered (completed), not yet acknowledged", "{shown}");
+
+    let key = rotate_key(&home);
+    let s = Serve::start(&home);
+    let d = handoff(&s, &key, &id);
+    assert_eq!(d["between"]["state"], state.as_str(), "{d}");
+    assert_eq!((d["between"]["from"].as_str(), d["between"]["to"].as_str()), (Some("Claude"), Some("Cursor")), "{d}");
+    assert_eq!(
+        (d["return"]["status"].as_str(), d["return"]["summary"].as_str()),
+        (Some("completed"), Some("teal")),
+        "{d}"
+    );
+    let c = s.get(&format!("/api/conversations/{id}"), Some(&key));
+    assert_eq!(c.status, 200, "{}", c.text());
+    let c = c.json();
+    let kinds: Vec<(&str, &str)> = c["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap(), e["from"].as_str().unwrap()))
+        .collect();
+    assert_eq!(kinds, [("task", "Claude"), ("return", "Cursor")], "{c}");
+
+    let mut b = signed_in(&home);
+    show(&mut b, &format!("handoff/{id}"), "not yet acknowledged");
+    let page = b.eval("document.querySelector('#page').textContent").as_str().unwrap_or_default().to_string();
+    assert!(page.contains("pick one") && page.contains("teal"), "{page}");
+    assert!(!page.contains("No RETURN yet") && !page.contains("no longer in baton's folders"), "{page}");
+    b.eval("document.querySelector('#conversation-link').click()");
+    show(&mut b, &format!("conversation/{id}"), "which colour");
+    assert!(b.errors.is_empty(), "{:?}", b.errors);
+
+    // Acknowledged by its sender: every view says so.
+    let ret = d["return"]["file"].as_str().unwrap();
+    let ret_id: Value = serde_json::from_slice(&std::fs::read(ret).unwrap()).unwrap();
+    let out = home.cmd(&["ack", ret_id["id"].as_str().unwrap()]).env("BATON_AGENT", "Claude").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let state = home.json(&["show", &id, "--json"])["state"].as_str().unwrap().to_string();
+    assert_eq!(state, "answered (completed), acknowledged");
+    assert_eq!(handoff(&s, &key, &id)["between"]["state"], state.as_str());
 }

@@ -274,9 +274,13 @@ fn folders_that_look_like_mailboxes_are_listed_with_the_table_that_reads_them() 
 #[test]
 fn mcp_send_task_to_a_team_agent_delivers_into_its_inbox() {
     let (h, teams, _) = mailbox_home();
+    team_tasks(teams.parent().unwrap());
     let v = crate::mcp::client(&h, "mailbox", &[]);
     let sent = &v["send_team"]["structured"];
     assert_eq!(sent["delivery"], "written", "{v}");
+    assert_eq!(sent["claude_task"], "alpha#1", "{v}");
+    assert_eq!(v["send_team_no_task"]["is_error"], true, "{v}");
+    assert!(v["send_team_no_task"].to_string().contains("no task alpha#9"), "{v}");
     let id = sent["id"].as_str().unwrap();
     let inbox: Vec<Value> =
         serde_json::from_slice(&std::fs::read(teams.join("alpha/inboxes/worker.json")).unwrap()).unwrap();
@@ -287,6 +291,103 @@ fn mcp_send_task_to_a_team_agent_delivers_into_its_inbox() {
     );
     assert_eq!(h.json(&["show", id, "--json"])["delivery"], "written");
     assert_eq!(v["send_team_unknown"]["is_error"], true, "{v}");
+    assert_eq!(inbox.iter().filter(|m| m["text"] == "y").count(), 0, "a refused send delivers nothing");
+    assert_eq!(h.json(&["show", "alpha#1", "--json"])["messages"], json!([id]));
+}
+
+/// A team's task list as Claude Code 2.1.x keeps it (`~/.claude/tasks/<team>/<N>.json` beside
+/// its `.lock` and `.highwatermark`), with one file that does not parse.
+fn team_tasks(claude: &Path) -> PathBuf {
+    let dir = claude.join("tasks/alpha");
+    let task = |id: &str, subject: &str, status: &str, owner: &str, blocks: &[&str], blocked_by: &[&str]| {
+        json!({"id": id, "subject": subject, "description": format!("{subject}, with tests."),
+               "activeForm": format!("{subject}ing"), "status": status, "owner": owner,
+               "blocks": blocks, "blockedBy": blocked_by, "metadata": {}})
+        .to_string()
+    };
+    write(&dir.join("1.json"), &task("1", "Write the parser", "in_progress", "worker", &["2"], &[]));
+    write(&dir.join("2.json"), &task("2", "Review the parser", "pending", "", &[], &["1"]));
+    write(&dir.join("3.json"), "{\"id\": \"3\", \"subject\": \"half wri");
+    write(&dir.join(".lock"), "");
+    write(&dir.join(".highwatermark"), "3");
+    dir
+}
+
+/// Issue 77: a team's task list in `status --json` (tasks, counts per status, the file that
+/// does not parse named with its reason; the lock and counter files never tasks), `show TEAM#N`
+/// with the changes baton saw, and `send --claude-task` linking a message to a task so that
+/// `show` of either names the other. A task that is not there is refused, nothing delivered.
+#[test]
+fn team_tasks_are_listed_shown_with_their_history_and_linked_to_messages() {
+    let (h, teams, _) = mailbox_home();
+    let dir = team_tasks(teams.parent().unwrap());
+    let s = h.json(&["status", "--json"]);
+    let claude = s["mailboxes"].as_array().unwrap().iter().find(|m| m["kind"] == "claude-team").unwrap();
+    assert_eq!(claude["error"], Value::Null, "{claude}");
+    let alpha = claude["teams"].as_array().unwrap().iter().find(|t| t["team"] == "alpha").unwrap();
+    let tasks = alpha["tasks"].as_array().unwrap();
+    let ids: Vec<&str> = tasks.iter().map(|t| t["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["1", "2"], "{alpha}");
+    assert_eq!(
+        (tasks[0]["status"].as_str(), tasks[0]["owner"].as_str(), &tasks[0]["blocks"]),
+        (Some("in_progress"), Some("worker"), &json!(["2"]))
+    );
+    assert_eq!((&tasks[1]["owner"], &tasks[1]["blocked_by"]), (&Value::Null, &json!(["1"])));
+    assert_eq!(alpha["counts"], json!({"in_progress": 1, "pending": 1}), "{alpha}");
+    let unreadable = alpha["unreadable"].as_array().unwrap();
+    assert_eq!(unreadable.len(), 1, "{alpha}");
+    assert!(unreadable[0].to_string().contains("3.json") && unreadable[0].to_string().contains("not JSON"), "{alpha}");
+
+    // The task's history: each change of status baton saw.
+    let shown = h.json(&["show", "alpha#2", "--json"]);
+    assert_eq!(shown["task"]["subject"], "Review the parser");
+    let mut t2: Value = serde_json::from_slice(&std::fs::read(dir.join("2.json")).unwrap()).unwrap();
+    t2["status"] = json!("in_progress");
+    t2["owner"] = json!("team-lead");
+    std::fs::write(dir.join("2.json"), t2.to_string()).unwrap();
+    let shown = h.json(&["show", "alpha#2", "--json"]);
+    let seen: Vec<&str> = shown["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "mailbox_seen")
+        .map(|e| e["detail"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(seen, ["pending", "in_progress"], "{shown}");
+
+    // A message about the task: each names the other.
+    let id = last_line(&h.ok(&[
+        "send",
+        "--from",
+        "alpha/team-lead",
+        "--to",
+        "alpha/worker",
+        "--body",
+        "Take the review.",
+        "--claude-task",
+        "alpha#2",
+    ]));
+    assert_eq!(h.json(&["show", &id, "--json"])["claude_task"], "alpha#2");
+    assert_eq!(h.json(&["show", "alpha#2", "--json"])["messages"], json!([id]));
+    let text = String::from_utf8_lossy(&h.ok(&["show", "alpha#2"]).stdout).into_owned();
+    assert!(text.contains(&format!("messages about it: {id}")) && text.contains("owner team-lead"), "{text}");
+    let text = String::from_utf8_lossy(&h.ok(&["show", &id]).stdout).into_owned();
+    assert!(text.contains("about the team task alpha#2"), "{text}");
+
+    // No such task, or no task reference at all: refused with the fix, nothing delivered.
+    let inbox = teams.join("alpha/inboxes/worker.json");
+    let before = std::fs::read(&inbox).unwrap();
+    for bad in ["alpha#9", "alpha-2"] {
+        let out =
+            h.run(&["send", "--from", "alpha/team-lead", "--to", "alpha/worker", "--body", "x", "--claude-task", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("baton status --json"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(std::fs::read(&inbox).unwrap(), before, "a refused send delivers nothing");
 }
 
 #[test]

@@ -29,9 +29,37 @@ pub fn recipient(ctx: &Ctx, to: &str, create: bool) -> Result<Recipient> {
     }
 }
 
+/// The Claude Code team task `TEAM#N` a message is about (`send --claude-task`, MCP
+/// `claude_task`), checked: it must be in the task list of a configured claude-team mailbox,
+/// or the link would name nothing.
+pub fn claude_task(ctx: &Ctx, reference: &str) -> Result<String> {
+    if baton_mailbox::tasks::parse_ref(reference).is_none() {
+        bail!(
+            "{reference:?} is no task: a Claude Code team task is named TEAM#N (`alpha#2`), as `baton status --json` lists `mailboxes[].teams[].tasks[]`"
+        );
+    }
+    let boxes = configured(&ctx.config()?)?;
+    if baton_mailbox::record::find_task(&ctx.home, &boxes, reference).is_none() {
+        bail!(
+            "no task {reference} in the task lists of the claude-team mailboxes in {}: `baton status --json` lists each team's tasks (`mailboxes[].teams[].tasks[]`)",
+            ctx.home.join("baton.toml").display()
+        );
+    }
+    Ok(reference.to_string())
+}
+
 /// Appends the message to the recipient's inbox under Claude Code's lock and records the
-/// delivery in the ledger. Returns the message's id.
-pub fn deliver_to(ctx: &Ctx, r: &Recipient, from: &str, text: &str, summary: Option<&str>) -> Result<String> {
+/// delivery in the ledger, with the team task it is about (`TEAM#N`, checked by
+/// [`claude_task`]) linked both ways: `claude_task` in the delivery, a `message_linked` event
+/// under the task. Returns the message's id.
+pub fn deliver_to(
+    ctx: &Ctx,
+    r: &Recipient,
+    from: &str,
+    text: &str,
+    summary: Option<&str>,
+    claude_task: Option<&str>,
+) -> Result<String> {
     let timestamp = baton_mailbox::when::rfc3339(time::OffsetDateTime::now_utc());
     let msg = deliver::Outgoing {
         from: r.from_as_written(from).to_string(),
@@ -46,10 +74,19 @@ pub fn deliver_to(ctx: &Ctx, r: &Recipient, from: &str, text: &str, summary: Opt
         detail["transcript_offset"] = json!(std::fs::metadata(&t).map_or(0, |m| m.len()));
         detail["transcript"] = json!(t);
     }
+    if let Some(t) = claude_task {
+        detail["claude_task"] = json!(t);
+    }
     deliver::deliver(&r.inbox, &msg)?;
     let id = r.message_id(&msg);
     let mut ledger = ctx.connect()?;
-    ledger.batch(|w| w.event(&id, &timestamp, "delivered", &detail))?;
+    ledger.batch(|w| {
+        w.event(&id, &timestamp, "delivered", &detail)?;
+        match claude_task {
+            Some(t) => w.event(t, &timestamp, "message_linked", &json!({"message": id, "to": r.agent()})),
+            None => Ok(()),
+        }
+    })?;
     tracing::info!(id = %id, inbox = %r.inbox.display(), "delivered");
     Ok(id)
 }
@@ -151,7 +188,7 @@ pub fn answer_message(
         text.push_str(&format!("\n\n{}", serde_json::to_string_pretty(v)?));
     }
     let first = summary.lines().next().unwrap_or_default();
-    deliver_to(ctx, &r, &me, &text, Some(first).filter(|s| !s.is_empty()))
+    deliver_to(ctx, &r, &me, &text, Some(first).filter(|s| !s.is_empty()), None)
 }
 
 /// Whether `id` is a mailbox message's (`cm-…` Claude Code, `fm-…` folder mailbox, `am-…`

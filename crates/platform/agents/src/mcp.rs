@@ -303,6 +303,7 @@ fn tools() -> Vec<Tool> {
                     "priority": {"enum": ["low", "normal", "high", "urgent"]},
                     "deadline": s("RFC 3339 time, e.g. 2026-01-18T17:00:00Z"),
                     "new_agent": {"type": "boolean", "description": "Create the recipient agent's inbox if it does not exist yet"},
+                    "claude_task": s("With `to` TEAM/AGENT: the Claude Code team task the message is about, TEAM#N (alpha#2); baton show of either names the other"),
                 }),
                 &[],
             ),
@@ -573,9 +574,15 @@ fn send_task(me: &Inner, args: &Map<String, Value>) -> Result<Value> {
         }
         let new_agent = args.get("new_agent").and_then(Value::as_bool).unwrap_or(false);
         let ctx = me.ctx();
+        let task = str_arg(args, "claude_task")?.map(|t| crate::claude_inbox::claude_task(&ctx, &t)).transpose()?;
         let r = crate::claude_inbox::recipient(&ctx, &to, new_agent)?;
-        let id = crate::claude_inbox::deliver_to(&ctx, &r, &me.caller()?, &text, title.as_deref())?;
-        return Ok(json!({"id": id, "file": r.inbox, "delivery": "written"}));
+        let id = crate::claude_inbox::deliver_to(&ctx, &r, &me.caller()?, &text, title.as_deref(), task.as_deref())?;
+        return Ok(json!({"id": id, "file": r.inbox, "delivery": "written", "claude_task": task}));
+    }
+    if str_arg(args, "claude_task")?.is_some() {
+        return Err(anyhow!(
+            "`claude_task` links a message into a Claude Code teammate's inbox to a team task: it goes with `to` TEAM/AGENT"
+        ));
     }
     let req = send::Request {
         to: str_arg(args, "to")?,

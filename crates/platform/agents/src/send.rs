@@ -47,6 +47,10 @@ pub struct SendArgs {
     /// Create the recipient agent's inbox if it does not exist yet.
     #[arg(long)]
     pub new_agent: bool,
+    /// With --to TEAM/AGENT: the Claude Code team task the message is about (`TEAM#N`, e.g.
+    /// `alpha#2`). The ledger links the two; `baton show` of either names the other.
+    #[arg(long, value_name = "TEAM#N", requires = "to")]
+    pub claude_task: Option<String>,
     /// Block until the RETURN arrives and print it. Exit 0 completed, 1 any other status,
     /// 124 timeout.
     #[arg(long)]
@@ -270,6 +274,11 @@ pub fn run_in(ctx: &Ctx, tree: &Tree, a: SendArgs) -> Result<i32> {
     if let Some(to) = a.to.as_deref().filter(|t| t.contains('/')) {
         return to_mailbox(ctx, to, &a, body.as_ref(), timeout);
     }
+    if a.claude_task.is_some() {
+        bail!(
+            "--claude-task links a message into a Claude Code teammate's inbox to a team task: it goes with --to TEAM/AGENT"
+        );
+    }
     let req = Request {
         to: a.to,
         plugin: a.plugin,
@@ -350,8 +359,9 @@ fn to_mailbox(
     if text.trim().is_empty() {
         bail!("nothing to send: give --body TEXT (and --title for its summary)");
     }
+    let task = a.claude_task.as_deref().map(|t| crate::claude_inbox::claude_task(ctx, t)).transpose()?;
     let r = crate::claude_inbox::recipient(ctx, to, a.new_agent)?;
-    let id = crate::claude_inbox::deliver_to(ctx, &r, from, &text, a.title.as_deref())?;
+    let id = crate::claude_inbox::deliver_to(ctx, &r, from, &text, a.title.as_deref(), task.as_deref())?;
     if a.json && !a.wait {
         println!("{}", json!({"id": id, "file": r.inbox}));
         return Ok(0);

@@ -59,6 +59,12 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
         _ => None,
     };
     let asking = open_request(task.as_ref(), &events);
+    // A message sent with `--claude-task`: the team task it is about.
+    let claude_task = events
+        .iter()
+        .find(|e| e.event == "delivered")
+        .and_then(|e| e.detail["claude_task"].as_str())
+        .map(str::to_string);
     if as_json {
         let mut shown = json!({"task": task, "events": events, "logs": logs, "file": file, "body": body});
         if let Some(r) = &asking {
@@ -69,6 +75,9 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
         }
         if let Some(d) = delivery {
             shown["delivery"] = json!(d);
+        }
+        if let Some(t) = &claude_task {
+            shown["claude_task"] = json!(t);
         }
         if let Some(seen) = &seen {
             shown["seen_at"] = seen["seen_at"].clone();
@@ -85,6 +94,9 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
             Some(at) => println!("{id}  delivery {d} (seen at {at})"),
             None => println!("{id}  delivery {d}"),
         }
+    }
+    if let Some(t) = &claude_task {
+        println!("  about the team task {t} (baton show {t})");
     }
     if task.is_none()
         && let Some(f) = &found
@@ -178,11 +190,17 @@ fn between_agents(ctx: &Ctx, tree: &crate::Tree, id: &str, f: &crate::Found, eve
 }
 
 /// `show TEAM#N`: a Claude Code team's task (its list's file) and its history (each change of
-/// status, owner or subject baton saw, as `mailbox_seen` events), and the messages linked to it.
+/// status, owner or subject baton saw, as `mailbox_seen` events), and the messages linked to it
+/// (`send --claude-task`, as `message_linked` events).
 fn show_task(ledger: &baton_ledger::Ledger, id: &str, t: &baton_mailbox::tasks::Task, as_json: bool) -> Result<i32> {
     let events = ledger.events(id)?;
+    let messages: Vec<&str> =
+        events.iter().filter(|e| e.event == "message_linked").filter_map(|e| e.detail["message"].as_str()).collect();
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&json!({"task": t.to_json(), "events": events}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"task": t.to_json(), "events": events, "messages": messages}))?
+        );
         return Ok(0);
     }
     println!("{id}  {:?}", t.subject);
@@ -192,6 +210,9 @@ fn show_task(ledger: &baton_ledger::Ledger, id: &str, t: &baton_mailbox::tasks::
     }
     if !t.blocks.is_empty() {
         println!("  blocks {}", t.blocks.join(", "));
+    }
+    if !messages.is_empty() {
+        println!("  messages about it: {}", messages.join(", "));
     }
     println!("history:");
     for e in &events {

@@ -451,6 +451,14 @@
           ["RETURN", num(t.return_name)], ["claimed", when(t.claimed_at)], ["finished", when(t.finished_at)], ["took", fmtMs(t.duration_ms)],
         ]));
       }
+      // A TASK one agent sent another (baton did not run it): where it stands, as `baton show` says.
+      const b = d.between;
+      if (b) {
+        wrap.appendChild(table(["", ""], [
+          ["title", num(b.title)], ["from", num(b.from)], ["to", num(b.to)], ["sent", when(b.created_at)],
+          ["body", b.body === null || b.body === undefined ? dash : typeof b.body === "string" ? b.body : JSON.stringify(b.body)],
+          ["state", h("span", { id: "between-state" }, b.state)], ["file", b.file]]));
+      }
       // The error once, as written: a plugin's traceback (its stderr lines, then the trap) keeps
       // its lines and indentation. The tables above and below name its code only.
       const ret = d.return;
@@ -465,7 +473,7 @@
       wrap.appendChild(h("p", {}, h("a", { id: "conversation-link", href: "#/conversation/" + encodeURIComponent(id) }, "The whole conversation \u2192")));
       wrap.appendChild(h("h2", {}, "Params"));
       wrap.appendChild(d.params === null || d.params === undefined
-        ? h("p", { class: "muted" }, "The TASK file is no longer in baton's folders.")
+        ? h("p", { class: "muted" }, b ? "The TASK has no params (a TASK between agents carries its title and body)." : "The TASK file is no longer in baton's folders.")
         : h("pre", { id: "params" }, JSON.stringify(d.params, null, 2)));
       wrap.appendChild(h("h2", {}, "RETURN"));
       if (ret) {
@@ -545,12 +553,26 @@
             a.counts.stale ? h("span", { class: "bad" }, String(a.counts.stale)) : "0"].concat(acks
             ? [a.counts.ack_required ? h("span", { class: "bad ack-required" }, String(a.counts.ack_required)) : "0"] : [])),
           "no inboxes"));
+        // Each team's task list (Claude Code's ~/.claude/tasks/<team>/): by status, with owners
+        // and what blocks what; files that are not tasks it could not read named.
+        const order = ["in_progress", "pending", "completed", "deleted"];
+        const rank = (t) => { const r = order.indexOf(t.status); return r < 0 ? order.length : r; };
+        for (const t of (m.teams || []).filter((t) => (t.tasks && t.tasks.length) || (t.unreadable && t.unreadable.length))) {
+          wrap.appendChild(h("h3", {}, "Tasks of " + t.team + (t.implicit ? " (session team)" : "")));
+          wrap.appendChild(h("p", { class: "muted task-counts" }, Object.entries(t.counts || {}).map(([k, n]) => n + " " + k.replace("_", " ")).join(" \u00b7 ")));
+          const tasks = t.tasks.slice().sort((a, b) => rank(a) - rank(b));
+          wrap.appendChild(table(["task", "subject", "status", "owner", "blocked by", "blocks"],
+            tasks.map((x) => [t.team + "#" + x.id, x.subject, h("span", { class: "task-" + x.status }, x.status.replace("_", " ")),
+              num(x.owner), x.blocked_by.length ? x.blocked_by.map((b) => "#" + b).join(", ") : dash,
+              x.blocks.length ? x.blocks.map((b) => "#" + b).join(", ") : dash]), "no tasks"));
+          for (const u of t.unreadable || []) wrap.appendChild(h("p", { class: "error" }, "not read: " + u.file + ": " + u.reason));
+        }
         const rows = m.inboxes.flatMap((a) => states.flatMap((s) => (a[s] || []).map((i) => [
-          a.agent, s, num(i.from), i.title, when(i.created_at),
+          a.agent, s, i.delivery ? h("span", { class: "delivery-" + i.delivery }, i.delivery) : dash, num(i.from), i.title, when(i.created_at),
           i.stale ? h("span", { class: "bad stale" }, "stale: unread for " + Math.round(i.age_secs / 3600) + " h") : dash,
           i.ack_required ? h("span", { class: "bad ack-required", title: "baton ack " + i.id + " --agent " + a.agent }, "ack required") : dash])));
         wrap.appendChild(h("h3", {}, "Messages in " + m.name));
-        wrap.appendChild(table(["agent", "state", "from", "title", "sent", "stale", "acknowledgement"], rows, "no messages"));
+        wrap.appendChild(table(["agent", "state", "delivery", "from", "title", "sent", "stale", "acknowledgement"], rows, "no messages"));
         if (m.not_read && m.not_read.length) {
           wrap.appendChild(h("p", { class: "muted" }, m.not_read.length + " file(s) or folder(s) not read (baton status --json: mailboxes[].not_read)"));
         }

@@ -50,6 +50,10 @@ pub(crate) fn conversation(app: &App, ledger: &Ledger, id: &str) -> baton_ledger
         let before = w.entries.len();
         task(app, ledger, &mut w, &next, link)?;
         observed(ledger, &mut w, &next, link)?;
+        // Only where a TASK can be meant (listing the agents' folders is not free).
+        if matches!(link, "start" | "in_reply_to") {
+            between(app, ledger, &mut w, &next, link);
+        }
         if before == w.entries.len() && next == id {
             return Ok(None);
         }
@@ -96,6 +100,34 @@ fn task(app: &App, ledger: &Ledger, w: &mut Walk, id: &str, link: &'static str) 
         w.visit(Some(&f), "follow_up");
     }
     Ok(())
+}
+
+/// A TASK between agents whose file `serve` never saw land (filed before it ran): found in
+/// the agents' folders, with its RETURN, unless the walk holds them already.
+fn between(app: &App, ledger: &Ledger, w: &mut Walk, id: &str, link: &'static str) {
+    let has = |w: &Walk, kind: &str, id: &str| w.entries.iter().any(|e| e["kind"] == kind && e["id"] == id);
+    if has(w, "task", id) || ledger.task(id).ok().flatten().is_some() {
+        return;
+    }
+    let Some(b) = crate::between::find(app, ledger, id) else { return };
+    let name = |p: &std::path::Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    let t = &b.task.1;
+    w.entries.push(json!({
+        "kind": "task", "id": id, "from": t["from"], "to": t["to"], "reply_to": t["reply_to"], "title": t["title"],
+        "state": b.state, "at": t["created_at"], "link": link, "correlation_id": t["correlation_id"],
+        "in_reply_to": t["in_reply_to"], "file": name(&b.task.0),
+    }));
+    w.visit(t["correlation_id"].as_str(), "correlation_id");
+    w.visit(t["in_reply_to"].as_str(), "in_reply_to");
+    if let Some((path, r)) = &b.ret
+        && !has(w, "return", r["id"].as_str().unwrap_or_default())
+    {
+        w.entries.push(json!({
+            "kind": "return", "id": r["id"], "from": r["from"], "to": r["to"], "title": r["title"],
+            "state": r["status"], "summary": r["summary"], "at": r["created_at"], "link": "in_reply_to",
+            "in_reply_to": r["in_reply_to"], "correlation_id": r["correlation_id"], "file": name(path),
+        }));
+    }
 }
 
 /// What other agents' inboxes held of `id`: it (a handoff between agents) and the replies to

@@ -215,16 +215,28 @@ pub(crate) fn teams(app: &App) -> Result<Value, DashboardError> {
     };
     let acks = read.iter().any(|m| m.agents.iter().any(|a| a.items.iter().any(|i| i.ack_required)));
     let claude = read.iter().any(|m| m.kind == baton_mailbox::Kind::ClaudeTeam);
+    let mut delivery = std::collections::BTreeMap::new();
     if acks || claude {
         let ledger = app.db.locked();
         let mailbox_error = |e: baton_mailbox::receipt::StoreError| DashboardError::Mailbox(e.to_string());
         baton_mailbox::record::acknowledgements(&ledger, &mut read).map_err(mailbox_error)?;
         // `counts.seen`, as `baton status` gives each Claude inbox agent.
         baton_mailbox::record::count_seen(&ledger, &mut read).map_err(mailbox_error)?;
+        delivery = baton_mailbox::record::delivery_states(&ledger, &read).map_err(mailbox_error)?;
     }
     let now = time::OffsetDateTime::now_utc();
     let stale_after = app.cfg.handoffs.stale_after;
-    let mailboxes: Vec<Value> = read.iter().map(|m| m.to_json_with_inboxes(now, stale_after)).collect();
+    let mut mailboxes: Vec<Value> = read.iter().map(|m| m.to_json_with_inboxes(now, stale_after)).collect();
+    // Each Claude inbox message's delivery state beside it (`written`, `noticed`, `seen`, …).
+    for inbox in mailboxes.iter_mut().filter_map(|m| m["inboxes"].as_array_mut()).flatten() {
+        for list in ["unread", "read", "stale"] {
+            for item in inbox.get_mut(list).and_then(Value::as_array_mut).into_iter().flatten() {
+                if let Some(d) = item["id"].as_str().and_then(|id| delivery.get(id)).copied() {
+                    item["delivery"] = json!(d.as_str());
+                }
+            }
+        }
+    }
     Ok(json!({"mailboxes": mailboxes, "stale_after_secs": stale_after.as_secs()}))
 }
 
@@ -525,9 +537,16 @@ pub(crate) fn handoff(app: &App, ledger: &Ledger, id: &str) -> Res<Option<Value>
             })
         })
         .collect();
-    if task.is_none() && events.is_empty() && observed.is_empty() {
+    // A TASK between agents: the ledger has no row for it, its file and RETURN are in the
+    // agents' folders.
+    let between = if task.is_none() { crate::between::find(app, ledger, id) } else { None };
+    if task.is_none() && events.is_empty() && observed.is_empty() && between.is_none() {
         return Ok(None);
     }
+    let (task_file, return_file) = match &between {
+        Some(b) => (Some(b.task.clone()), b.ret.clone()),
+        None => (task_file, return_file),
+    };
     let failed = task
         .as_ref()
         .is_some_and(|t| matches!(t.state, baton_ledger::TaskState::Failed | baton_ledger::TaskState::Rejected));
@@ -538,7 +557,7 @@ pub(crate) fn handoff(app: &App, ledger: &Ledger, id: &str) -> Res<Option<Value>
     let retryable = failed && edit_to_retry.is_none();
     Ok(Some(json!({
         "id": id, "task": task, "events": events, "logs": logs, "observed": observed, "retryable": retryable,
-        "edit_to_retry": edit_to_retry,
+        "edit_to_retry": edit_to_retry, "between": between.as_ref().map(crate::between::Between::to_json),
         "params": task_file.as_ref().map(|(_, v)| v["params"].clone()),
         "task_file": task_file.as_ref().map(|(p, _)| p.display().to_string()),
         "return": return_file.map(|(p, v)| json!({
@@ -549,7 +568,7 @@ pub(crate) fn handoff(app: &App, ledger: &Ledger, id: &str) -> Res<Option<Value>
 }
 
 /// Reads a handoff file as a JSON object, refusing one over the configured size.
-fn read_json(app: &App, path: &Path) -> Option<Value> {
+pub(crate) fn read_json(app: &App, path: &Path) -> Option<Value> {
     let meta = std::fs::metadata(path).ok()?;
     if !meta.is_file() || meta.len() > app.cfg.max_file_bytes {
         return None;

@@ -18,6 +18,7 @@ pub mod agents;
 mod answers;
 mod api;
 pub mod auth;
+mod between;
 mod conversation;
 mod data;
 mod guard;

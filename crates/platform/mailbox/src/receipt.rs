@@ -137,6 +137,17 @@ impl Recorded {
         }
         r
     }
+
+    /// The furthest state recorded (`written` while none was).
+    pub fn state(&self) -> State {
+        match self {
+            Recorded { answered: true, .. } => State::Answered,
+            Recorded { lost: true, .. } => State::Lost,
+            Recorded { seen: true, .. } => State::Seen,
+            Recorded { noticed: true, .. } => State::Noticed,
+            _ => State::Written,
+        }
+    }
 }
 
 /// A state newly reached, for the caller to record once: its event and detail.

@@ -93,6 +93,36 @@ pub fn count_seen(ledger: &baton_ledger::Ledger, boxes: &mut [crate::report::Mai
     Ok(())
 }
 
+/// The delivery state of each Claude inbox message in `boxes`, by id, as the page of teams
+/// shows it beside the message, without reading a transcript: for a message baton delivered,
+/// the furthest state its ledger recorded (`serve` and `status` record each step as they look);
+/// for one baton did not deliver, only what its inbox says (`read` is `noticed`, unread is
+/// `written`): baton knows no more of it.
+pub fn delivery_states(
+    ledger: &baton_ledger::Ledger,
+    boxes: &[crate::report::Mailbox],
+) -> Result<std::collections::BTreeMap<String, receipt::State>, StoreError> {
+    let mut out = std::collections::BTreeMap::new();
+    for i in boxes.iter().filter(|m| m.kind == Kind::ClaudeTeam).flat_map(|m| &m.agents).flat_map(|a| &a.items) {
+        let events = ledger.events(&i.id)?;
+        let state = if events.iter().any(|e| e.event == "delivered") {
+            match receipt::Recorded::from_events(events.iter().map(|e| e.event.as_str())).state() {
+                // Its read flag set since the ledger last looked: noticed, already.
+                receipt::State::Written if i.state == "read" => receipt::State::Noticed,
+                s => s,
+            }
+        } else {
+            match i.state {
+                "read" => receipt::State::Noticed,
+                "unread" => receipt::State::Written,
+                _ => continue,
+            }
+        };
+        out.insert(i.id.clone(), state);
+    }
+    Ok(out)
+}
+
 /// How many of the newest deliveries `status` looks at for UNSEEN.
 const LOOKED_AT: usize = 500;
 
