@@ -241,6 +241,37 @@ async def main():
             out["canceled"] = as_dict(await blocking.cancel_task(CancelTaskRequest(id=ARGS[1])))
             out["get_canceled"] = as_dict(await blocking.get_task(GetTaskRequest(id=ARGS[1])))
 
+        elif SCENARIO == "teammate":
+            # A message to a Claude Code teammate (`agent:TEAM/AGENT`): delivered into its Claude
+            # inbox; the task follows the receipt, and the teammate's message back is the answer.
+            # ARGS: the teammate, its inbox file, the inbox its answer to `a2a` goes into.
+            teammate, inbox, back = ARGS[0], ARGS[1], ARGS[2]
+            sent = (await send_collect(blocking, SendMessageRequest(
+                message=message(f"agent:{teammate}", text="Review the lexer\nIt is in src/lex.rs."),
+                configuration=SendMessageConfiguration(return_immediately=True),
+            )))[-1]["task"]
+            out["sent"] = sent
+            # Claude Code takes the message (its read flag): noticed, working.
+            with open(inbox) as f:
+                msgs = json.load(f)
+            for m in msgs:
+                if m["from"] == "a2a":
+                    m["read"] = True
+            with open(inbox, "w") as f:
+                json.dump(msgs, f)
+            out["noticed"] = as_dict(await blocking.get_task(GetTaskRequest(id=sent["id"])))
+            # The teammate writes back to `a2a`, as SendMessage does: completed, with its answer.
+            import datetime
+            at = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=2)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            with open(back, "w") as f:
+                json.dump([{"from": teammate.split("/")[1], "text": "Reviewed: two comments on line 40.", "timestamp": at, "read": False}], f)
+            out["answered"] = as_dict(await blocking.get_task(GetTaskRequest(id=sent["id"])))
+            listed = await blocking.list_tasks(ListTasksRequest())
+            out["listed"] = [x.id for x in listed.tasks]
+            team = teammate.split("/")[0]
+            out["unknown"] = await error_of(send_collect(blocking, SendMessageRequest(message=message(f"agent:{team}/nobody", text="hello"))))
+            out["data"] = await error_of(send_collect(blocking, SendMessageRequest(message=message(f"agent:{teammate}", {"n": 1}))))
+
         elif SCENARIO == "ask":
             # A task that asks back (docs/asking-back.md): the blocking send ends at
             # TASK_STATE_INPUT_REQUIRED with the question; a message with its taskId answers.

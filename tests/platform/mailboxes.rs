@@ -1005,6 +1005,51 @@ fn a2a_answers_and_cancels_into_a_team_agents_claude_inbox() {
     assert!(!h.root.join("handoffs/alpha").exists(), "no folder handoffs/alpha/ is made");
 }
 
+/// Issue 77 over A2A, through the official SDK: `agent:TEAM/AGENT` is a skill. The message
+/// goes into that teammate's Claude inbox from `a2a` (a cm- id, recorded like any delivery);
+/// the task is SUBMITTED while written, WORKING once Claude Code noticed it, and COMPLETED with
+/// the teammate's message back to `a2a` as its answer. An unknown teammate and a data part are
+/// refused, nothing delivered.
+#[test]
+fn a2a_sends_a_message_to_a_teammate_and_its_answer_completes_the_task() {
+    let (h, teams, _) = mailbox_home();
+    let inbox = teams.join("alpha/inboxes/worker.json");
+    let back = teams.join("alpha/inboxes/a2a.json");
+    let before = messages(&inbox).len();
+    let key = crate::dashboard::rotate_key(&h);
+    let s = crate::dashboard::Serve::start(&h);
+    let out = crate::a2a::client(
+        &h,
+        &s,
+        &key,
+        &["teammate", "alpha/worker", inbox.to_str().unwrap(), back.to_str().unwrap()],
+    );
+    let sent = &out["sent"];
+    let id = sent["id"].as_str().unwrap();
+    assert!(id.starts_with("cm-"), "{out}");
+    assert_eq!(sent["status"]["state"], "TASK_STATE_SUBMITTED", "{out}");
+    assert_eq!(sent["metadata"]["baton"]["delivery"], "written", "{out}");
+    let delivered = messages(&inbox);
+    assert_eq!(delivered.len(), before + 1, "one message: {delivered:?}");
+    let m = delivered.last().unwrap();
+    assert_eq!(
+        (m["from"].as_str(), m["text"].as_str(), m["summary"].as_str()),
+        (Some("a2a"), Some("Review the lexer\nIt is in src/lex.rs."), None),
+        "{m}"
+    );
+    assert_eq!(out["noticed"]["status"]["state"], "TASK_STATE_WORKING", "{out}");
+    assert_eq!(out["noticed"]["metadata"]["baton"]["delivery"], "noticed", "{out}");
+    let done = &out["answered"];
+    assert_eq!(done["status"]["state"], "TASK_STATE_COMPLETED", "{out}");
+    assert_eq!(done["status"]["message"]["parts"][0]["text"], "Reviewed: two comments on line 40.", "{out}");
+    assert_eq!(done["history"][0]["parts"][0]["text"], "Review the lexer\nIt is in src/lex.rs.", "{out}");
+    assert!(out["listed"].as_array().unwrap().iter().any(|x| x == id), "{out}");
+    assert_eq!(h.json(&["show", id, "--json"])["delivery"], "answered");
+    assert!(out["unknown"]["message"].as_str().unwrap().contains("no agent \"nobody\" in team \"alpha\""), "{out}");
+    assert!(out["data"]["message"].as_str().unwrap().contains("takes text"), "{out}");
+    assert_eq!(messages(&inbox).len(), before + 1, "the refused sends delivered nothing");
+}
+
 /// Issue 49: `baton reply` on a TASK from `TEAM/AGENT` delivers the RETURN into that agent's
 /// Claude inbox under Claude Code's lock, once, with a receipt; a second reply is refused and
 /// appends nothing.

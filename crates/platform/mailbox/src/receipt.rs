@@ -284,12 +284,19 @@ pub fn unseen(
 
 /// Whether the recipient wrote back to the sender's inbox (in the same team) after the delivery.
 fn answered_back(d: &Delivery) -> bool {
+    answer_to(d).is_some()
+}
+
+/// The recipient's first message back to the sender after the delivery (in the sender's inbox
+/// of the same team, as Claude Code's `SendMessage` writes it), with that inbox: what makes a
+/// delivery `answered`, and what an A2A client reads as the answer.
+pub fn answer_to(d: &Delivery) -> Option<(PathBuf, claude::Message)> {
     let short = d.agent.rsplit('/').next().unwrap_or(&d.agent);
     let back = d.inbox.with_file_name(format!("{}.json", d.from));
-    let Some(sent_at) = d.at() else { return false };
-    claude::parse_inbox(&std::fs::read(back).unwrap_or_default())
-        .map(|(msgs, _)| msgs.iter().any(|m| m.from == short && m.at.is_some_and(|a| a > sent_at)))
-        .unwrap_or(false)
+    let sent_at = d.at()?;
+    let (msgs, _) = claude::parse_inbox(&std::fs::read(&back).ok()?).ok()?;
+    let m = msgs.into_iter().find(|m| m.from == short && m.at.is_some_and(|a| a > sent_at))?;
+    Some((back, m))
 }
 
 /// How many delivered messages a transcript's log keeps (the newest): enough for every

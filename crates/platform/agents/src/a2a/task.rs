@@ -11,6 +11,11 @@
 //! - The RETURN's `result` becomes the artifact `result` (a data part), each of its `artifacts`
 //!   a file artifact (a `file://` url part); its summary (and error) the status message.
 //! - `history` holds the one message the task was sent with, rebuilt from the TASK file.
+//! - To a Claude Code team's agent (`agent:TEAM/AGENT`) the task is a **message** appended to
+//!   its Claude inbox (from `a2a`), and its id the message's (`cm-…`). Its state follows the
+//!   receipt: `SUBMITTED` while `written`, `WORKING` once `noticed` or `seen` (the receipt in
+//!   `metadata.baton.delivery`), `COMPLETED` once the agent wrote back to `a2a` (its message is
+//!   the answer), `FAILED` if the message left the inbox before Claude Code noticed it.
 //!
 //! Everything is read back from the files and the ledger, so a task survives a restart of
 //! `serve` and any handoff, however it was sent, answers `GetTask`.
@@ -109,6 +114,9 @@ pub struct View {
     pub sent: Option<Value>,
     /// The open input request of a TASK that asked back (`input_required` in the ledger).
     pub asking: Option<Value>,
+    /// A message into a Claude Code teammate's inbox: its receipt (`written`, `noticed`,
+    /// `seen`, `answered`, `lost`).
+    pub delivery: Option<&'static str>,
 }
 
 /// The interrupted state of a task that asked back: a wait for its answer ends there too.
@@ -131,6 +139,11 @@ impl View {
         }
         if self.asking.is_some() {
             return "TASK_STATE_INPUT_REQUIRED";
+        }
+        match self.delivery {
+            Some("written") => return "TASK_STATE_SUBMITTED",
+            Some(_) => return "TASK_STATE_WORKING",
+            None => {}
         }
         if self.row.is_some() {
             return "TASK_STATE_WORKING";
@@ -228,6 +241,9 @@ impl View {
         if let Some(f) = &self.file {
             meta.insert("file".into(), json!(f));
         }
+        if let Some(d) = self.delivery {
+            meta.insert("delivery".into(), json!(d));
+        }
         task["metadata"] = json!({"baton": meta});
         task
     }
@@ -240,7 +256,9 @@ impl View {
         } else {
             let title = t.get("title").and_then(Value::as_str).unwrap_or_default();
             let text = match t.get("body").and_then(Value::as_str) {
-                Some(b) if b != title => format!("{title}\n\n{b}"),
+                // A body that starts with its title (what a text part becomes) is the message.
+                Some(b) if b.starts_with(title) => b.to_string(),
+                Some(b) => format!("{title}\n\n{b}"),
                 _ => title.to_string(),
             };
             parts.push(json!({"text": text}));
@@ -305,15 +323,20 @@ fn artifacts_of(file: &Path, ret: &Value) -> Vec<Value> {
 /// What a message asks for: a plugin action or an agent.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Skill {
-    Action { plugin: String, action: String },
+    Action {
+        plugin: String,
+        action: String,
+    },
     Agent(String),
+    /// A Claude Code team's agent, `TEAM/AGENT`: a message into its Claude inbox.
+    Teammate(String),
 }
 
 impl Skill {
     pub fn id(&self) -> String {
         match self {
             Skill::Action { plugin, action } => format!("{plugin}.{action}"),
-            Skill::Agent(a) => format!("agent:{a}"),
+            Skill::Agent(a) | Skill::Teammate(a) => format!("agent:{a}"),
         }
     }
 }
@@ -360,6 +383,11 @@ impl Store {
     /// card's ids. An unknown one is refused with the known ids.
     pub fn skill(&self, id: &str) -> RpcResult<Skill> {
         if let Some(agent) = id.strip_prefix("agent:") {
+            if baton_handoff::names::team_agent(agent).is_some() {
+                return crate::claude_inbox::recipient(&self.tree.ctx(), agent, false)
+                    .map(|_| Skill::Teammate(agent.to_string()))
+                    .map_err(|e| RpcError::params(format!("{e:#}")).with_reason("UNKNOWN_SKILL"));
+            }
             let known = baton_handoff::names::is_valid_name(agent).then(|| self.tree.existing_agent(agent)).flatten();
             return match known {
                 Some(a) if a != self.tree.baton && a != A2A_AGENT => Ok(Skill::Agent(a)),
@@ -424,8 +452,12 @@ impl Store {
             correlation_id: Some(context.to_string()),
             ..Default::default()
         };
+        if let Skill::Teammate(agent) = skill {
+            return self.send_message(agent, (texts, data, files), title, context, message_id);
+        }
         let mut extra = Map::new();
         match skill {
+            Skill::Teammate(_) => unreachable!("sent above"),
             Skill::Action { plugin, action } => {
                 let params = match (data.as_slice(), texts.as_slice()) {
                     ([one], _) => one.clone(),
@@ -526,10 +558,105 @@ impl Store {
                 file: Some(sent.file),
                 sent: Some(detail),
                 asking: None,
+                delivery: None,
             },
             waiter,
             synced,
         ))
+    }
+
+    /// `SendMessage` to `agent:TEAM/AGENT`: the message's text parts appended to that agent's
+    /// Claude inbox under Claude Code's lock, from `a2a`, and recorded like any delivery. A
+    /// Claude inbox message is text: data and file parts, and `reply_to`, are refused.
+    fn send_message(
+        &self,
+        agent: &str,
+        (texts, data, files): (Vec<String>, Vec<Value>, Vec<Value>),
+        title: Option<String>,
+        context: &str,
+        message_id: &str,
+    ) -> RpcResult<(View, wait::Waiter, DirSync)> {
+        if !data.is_empty() || !files.is_empty() {
+            return Err(RpcError::params(format!(
+                "{agent} is a Claude Code teammate: its inbox takes text; send the message as text parts"
+            )));
+        }
+        let text = texts.join("\n");
+        if text.trim().is_empty() {
+            return Err(RpcError::params(format!("say what {agent} should do: a text part")));
+        }
+        let ctx = self.tree.ctx();
+        let r = crate::claude_inbox::recipient(&ctx, agent, false).map_err(|e| RpcError::params(format!("{e:#}")))?;
+        let id = crate::claude_inbox::deliver_to(&ctx, &r, A2A_AGENT, &text, title.as_deref(), None)
+            .map_err(RpcError::internal)?;
+        let detail = json!({"context_id": context, "skill": format!("agent:{agent}"), "message_id": message_id, "inbox": r.inbox});
+        let now = baton_handoff::stamp::rfc3339(baton_handoff::stamp::now());
+        let recorded = self.ledger().batch(|b| {
+            b.event(&id, &now, SENT_EVENT, &detail)?;
+            if !message_id.is_empty() && message_id.len() <= 256 {
+                b.event(&message_key(message_id), &now, MESSAGE_EVENT, &json!({"task": id}))?;
+            }
+            Ok(())
+        });
+        if let Err(e) = recorded {
+            tracing::warn!(id = %id, "a2a: the message was delivered but not recorded for ListTasks: {e}");
+        }
+        let view =
+            self.view(&id, None)?.ok_or_else(|| RpcError::internal(format!("{id} was delivered and is not found")))?;
+        // Nothing lands in a2a's folders for it: the wait looks at the receipt each time.
+        let waiter = self.waiter(&id, A2A_AGENT, None);
+        Ok((view, waiter, DirSync::done()))
+    }
+
+    /// A message into a Claude inbox as an A2A task: its receipt brought up to date (the
+    /// inbox, the recipient's transcript, the sender's inbox), the agent's message back as the
+    /// answer once it `answered`, a failure once it was `lost`.
+    fn message_view(&self, id: &str, delivered: &Value, sent: Option<Value>) -> RpcResult<View> {
+        use baton_mailbox::receipt::{Delivery, State};
+        let ctx = self.tree.ctx();
+        let mut transcripts = crate::claude_inbox::transcripts(&ctx);
+        let look = crate::claude_inbox::delivery(&ctx, &mut self.ledger(), &mut transcripts, id)
+            .map_err(RpcError::internal)?;
+        let state = look.map_or(State::Written, |l| l.state);
+        let d = Delivery::from_detail(id, delivered);
+        let title = delivered["summary"].as_str().map(str::to_string).unwrap_or_else(|| {
+            d.text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default().chars().take(200).collect()
+        });
+        let task = json!({"id": id, "kind": "task", "title": title, "body": d.text, "from": A2A_AGENT,
+                          "to": d.agent, "created_at": d.timestamp});
+        let answer = match state {
+            State::Answered => baton_mailbox::receipt::answer_to(&d)
+                .map(|(inbox, m)| {
+                    let ret = json!({"id": format!("{id}-answer"), "status": "completed", "summary": m.text,
+                                 "created_at": m.timestamp, "result": {"from": m.from, "text": m.text}});
+                    (inbox, ret)
+                })
+                .or_else(|| {
+                    // Recorded answered, and its message gone from the inbox since.
+                    let summary =
+                        format!("{} wrote back to {A2A_AGENT}; its message is no longer in the inbox", d.agent);
+                    Some((
+                        PathBuf::new(),
+                        json!({"id": format!("{id}-answer"), "status": "completed", "summary": summary}),
+                    ))
+                }),
+            State::Lost => Some((
+                PathBuf::new(),
+                json!({"id": format!("{id}-lost"), "status": "failed",
+                       "summary": format!("the message left {}'s Claude inbox before Claude Code noticed it", d.agent)}),
+            )),
+            _ => None,
+        };
+        Ok(View {
+            id: id.to_string(),
+            task: Some(task),
+            row: None,
+            answer,
+            file: Some(d.inbox.clone()),
+            sent,
+            asking: None,
+            delivery: Some(state.as_str()),
+        })
     }
 
     /// The task a message sent before became, answered again (a client retrying after a lost
@@ -567,6 +694,9 @@ impl Store {
             (l.task(id).map_err(RpcError::internal)?, l.events(id).map_err(RpcError::internal)?)
         };
         let sent = events.iter().find(|e| e.event == SENT_EVENT).map(|e| e.detail.clone());
+        if let Some(d) = events.iter().find(|e| e.event == "delivered") {
+            return self.message_view(id, &d.detail, sent).map(Some);
+        }
         // Where SendMessage wrote it, then its usual next homes; else a search of the tree.
         let recorded = sent.as_ref().and_then(|s| s.get("file")).and_then(Value::as_str).map(PathBuf::from);
         let mut found = recorded.as_deref().and_then(|f| self.at_known_homes(f));
@@ -603,7 +733,7 @@ impl Store {
             row.as_ref().filter(|r| answer.is_none() && r.state == baton_ledger::TaskState::InputRequired).and_then(
                 |r| baton_pipeline::asking::open_request(&events).map(|q| crate::answer::request_json(&r.id, &q)),
             );
-        Ok(Some(View { id: id.to_string(), task, row, answer, file, sent, asking }))
+        Ok(Some(View { id: id.to_string(), task, row, answer, file, sent, asking, delivery: None }))
     }
 
     /// A watch for the RETURN answering `id` in its reply agent's folders.
