@@ -233,6 +233,63 @@ fn send_to_a_team_agent_delivers_with_a_receipt() {
     assert!(String::from_utf8_lossy(&e.stderr).contains("alpha"), "{}", String::from_utf8_lossy(&e.stderr));
 }
 
+/// Issue 77: Claude Code's side is a Node process locking with `proper-lockfile`, as Claude
+/// Code's own inbox writes do, rewriting the inbox in place and marking baton's messages read
+/// while `baton send` delivers into the same inbox and `baton show` looks at a receipt (without
+/// the lock, as a reader does). None lost or doubled; no receipt says `lost` for a message that
+/// is there (a look in the middle of Claude Code's rewrite meets an empty or cut-off file); once
+/// Claude Code took them, every one is `noticed`; no lock is left behind.
+#[test]
+fn deliveries_interleave_with_claude_codes_own_writes_under_its_lock() {
+    const NODE: usize = 120;
+    const BATON: usize = 40;
+    let (h, teams, _) = mailbox_home();
+    let inbox = teams.join("alpha/inboxes/worker.json");
+    let before = messages(&inbox).len();
+    let first = last_line(&h.ok(&["send", "--from", "beta/reviewer", "--to", "alpha/worker", "--body", "baton 0"]));
+    let node = crate::support::claude_side(&inbox, NODE, "team-lead", 3);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let ids = std::thread::scope(|s| {
+        let looker = s.spawn(|| {
+            let mut looks = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let d = h.json(&["show", &first, "--json"])["delivery"].as_str().unwrap_or_default().to_string();
+                assert!(d == "written" || d == "noticed", "a receipt said {d:?} while the message was there");
+                looks += 1;
+            }
+            looks
+        });
+        let mut ids = vec![first.clone()];
+        for i in 1..BATON {
+            let body = format!("baton {i}");
+            ids.push(last_line(&h.ok(&["send", "--from", "beta/reviewer", "--to", "alpha/worker", "--body", &body])));
+        }
+        let out = node.wait_with_output().unwrap();
+        assert!(out.status.success(), "Claude Code's side failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), NODE.to_string());
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(looker.join().unwrap() > 3, "the receipt was looked at while both wrote");
+        ids
+    });
+    // One more turn of Claude Code's: it takes what baton delivered after its last one.
+    let last = crate::support::claude_side(&inbox, 1, "last-turn", 0).wait_with_output().unwrap();
+    assert!(last.status.success(), "{}", String::from_utf8_lossy(&last.stderr));
+    let all = messages(&inbox);
+    assert_eq!(all.len(), before + NODE + 1 + BATON, "messages lost or doubled");
+    for i in 0..BATON {
+        let n = all.iter().filter(|m| m["text"] == format!("baton {i}").as_str()).count();
+        assert_eq!(n, 1, "baton {i} appears {n} times");
+    }
+    for i in 0..NODE {
+        let n = all.iter().filter(|m| m["text"] == format!("team-lead {i}").as_str()).count();
+        assert_eq!(n, 1, "team-lead {i} appears {n} times");
+    }
+    for id in &ids {
+        assert_eq!(h.json(&["show", id, "--json"])["delivery"], "noticed", "{id}");
+    }
+    assert!(!teams.join("alpha/inboxes/worker.json.lock").exists(), "no lock is left behind");
+}
+
 fn baton_mailbox_now() -> String {
     let t = time::OffsetDateTime::now_utc() + time::Duration::seconds(1);
     t.format(&time::format_description::well_known::Rfc3339).unwrap()

@@ -13,7 +13,7 @@ pub mod state;
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -236,4 +236,27 @@ pub fn wait_measuring_peak_rss(child: &mut Child, started: Instant, limit: Durat
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Claude Code's side of a team inbox: a Node process locking with `proper-lockfile`, the lock
+/// library Claude Code's own inbox writes use (tests/claude-side/writer.js). `count` times it
+/// marks every message not from `sender` read and appends one from `sender` (`"SENDER I"`),
+/// `pause_ms` apart. `./x setup` installs its one dependency.
+pub fn claude_side(inbox: &Path, count: usize, sender: &str, pause_ms: u64) -> Child {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("claude-side");
+    assert!(
+        dir.join("node_modules/proper-lockfile").is_dir(),
+        "proper-lockfile is not installed in {}: run `./x setup` (npm ci --prefix tests/claude-side)",
+        dir.display()
+    );
+    Command::new("node")
+        .arg(dir.join("writer.js"))
+        .arg(inbox)
+        .arg(count.to_string())
+        .arg(sender)
+        .arg(pause_ms.to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs (./x setup installs nodejs)")
 }

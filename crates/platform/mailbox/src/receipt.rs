@@ -179,14 +179,9 @@ pub fn look(d: &Delivery, had: &Recorded, transcripts: &mut Transcripts, unseen_
         let state = if had.answered { State::Answered } else { State::Lost };
         return Look { state, steps, unseen: false, transcript: None };
     }
-    let in_inbox = match claude::parse_inbox(&std::fs::read(&d.inbox).unwrap_or_default()) {
-        Ok((msgs, _)) => {
-            msgs.iter().find(|m| claude::message_id(&d.agent, &m.from, &m.timestamp, &m.text) == d.id).map(|m| m.read)
-        }
-        Err(_) => None,
-    };
-    let noticed = had.noticed || in_inbox == Some(true);
-    if !noticed && in_inbox.is_none() {
+    let in_inbox = read_flag(d);
+    let noticed = had.noticed || in_inbox == Some(Some(true));
+    if !noticed && in_inbox == Some(None) {
         steps.push(Step { state: State::Lost, detail: json!({"inbox": d.inbox}) });
         return Look { state: State::Lost, steps, unseen: false, transcript: None };
     }
@@ -218,6 +213,29 @@ pub fn look(d: &Delivery, had: &Recorded, transcripts: &mut Transcripts, unseen_
     }
     let waited = d.at().is_some_and(|at| OffsetDateTime::now_utc() - at > unseen_after);
     Look { state: State::Noticed, steps, unseen: moved_on && waited, transcript: path }
+}
+
+/// The delivered message's `read` flag in its inbox: `Some(Some(read))` while it is there,
+/// `Some(None)` once it is not (or the inbox is gone), `None` when that cannot be told now.
+/// Claude Code rewrites an inbox in place (truncate, then write, under its lock), so a reader
+/// that does not take the lock can meet it empty or half written: that is not a message gone,
+/// and taking it for one would record `lost` for good. Such a read is tried again a few times,
+/// then left to the next look.
+fn read_flag(d: &Delivery) -> Option<Option<bool>> {
+    for attempt in 0..3u64 {
+        match std::fs::read(&d.inbox) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(None),
+            Ok(bytes) if !bytes.iter().all(u8::is_ascii_whitespace) => {
+                if let Ok((msgs, _)) = claude::parse_inbox(&bytes) {
+                    let id = |m: &claude::Message| claude::message_id(&d.agent, &m.from, &m.timestamp, &m.text);
+                    return Some(msgs.iter().find(|m| id(m) == d.id).map(|m| m.read));
+                }
+            }
+            _ => {}
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5 * (attempt + 1)));
+    }
+    None
 }
 
 /// What receipts need of the ledger (this crate knows none): the events kept under an id, and
@@ -528,5 +546,31 @@ mod tests {
         assert_eq!(l.state, State::Lost);
         assert!(State::Answered.reached(State::Seen) && !State::Lost.reached(State::Noticed));
         assert_eq!(State::parse_until("read"), Some(State::Noticed));
+    }
+
+    /// Claude Code rewrites an inbox in place: a look in the middle meets it empty or cut off.
+    /// That is no message gone: nothing is recorded, and the next look sees it again.
+    #[test]
+    fn an_inbox_met_mid_rewrite_is_no_loss() {
+        let d = tempfile::tempdir().unwrap();
+        let inboxes = d.path().join("teams/alpha/inboxes");
+        std::fs::create_dir_all(&inboxes).unwrap();
+        let inbox = inboxes.join("worker.json");
+        let (_, delivery) = inbox_with(&inbox, false);
+        let whole = std::fs::read_to_string(&inbox).unwrap();
+        let mut t = Transcripts::open(None, &[]);
+        let hour = std::time::Duration::from_secs(3600);
+        for torn in [String::new(), whole[..whole.len() / 2].to_string(), "[".into()] {
+            std::fs::write(&inbox, &torn).unwrap();
+            let l = look(&delivery, &Recorded::default(), &mut t, hour);
+            assert_eq!((l.state, l.steps.len()), (State::Written, 0), "{torn:?}");
+            let had = Recorded { noticed: true, ..Default::default() };
+            assert_eq!(look(&delivery, &had, &mut t, hour).state, State::Noticed, "{torn:?}");
+        }
+        std::fs::write(&inbox, &whole).unwrap();
+        assert_eq!(look(&delivery, &Recorded::default(), &mut t, hour).state, State::Written);
+        // The inbox file gone: the message is.
+        std::fs::remove_file(&inbox).unwrap();
+        assert_eq!(look(&delivery, &Recorded::default(), &mut t, hour).state, State::Lost);
     }
 }
