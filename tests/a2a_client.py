@@ -30,6 +30,7 @@ from a2a.types.a2a_pb2 import (
     GetTaskRequest,
     ListTasksRequest,
     Message,
+    Part,
     Role,
     SendMessageConfiguration,
     SendMessageRequest,
@@ -284,6 +285,32 @@ async def main():
             good.task_id = asked["id"]
             good.message_id = "m-answer"
             out["answered"] = (await send_collect(blocking, SendMessageRequest(message=good)))[-1]["task"]
+
+        elif SCENARIO == "conformance":
+            # What the A2A TCK checks beyond features (issue 79): the URL with a slash, proto
+            # (snake_case) field names read as the JSON ones, an ErrorInfo on every error, a
+            # cacheable card, and a message without a skill going to `[a2a] default_agent`.
+            v1 = {"A2A-Version": "1.0"}
+            out["slash"] = await raw(hc, {"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {"id": "no-such-task"}}, v1)
+            out["slash_url"] = (await hc.post(f"{BASE}/a2a/", json={"jsonrpc": "2.0", "id": 2, "method": "GetTask",
+                                                                      "params": {"id": "no-such-task"}}, headers=v1)).json()
+            snake = {"message": {"message_id": "m-snake", "role": "ROLE_USER", "context_id": "ctx-snake",
+                                 "parts": [{"data": {"message_id": "kept as sent"}}], "metadata": {"skill": "echo.echo"}},
+                     "configuration": {"return_immediately": True, "history_length": 0}}
+            out["snake_sent"] = await raw(hc, {"jsonrpc": "2.0", "id": 3, "method": "SendMessage", "params": snake}, v1)
+            out["snake_list"] = await raw(hc, {"jsonrpc": "2.0", "id": 4, "method": "ListTasks",
+                                               "params": {"context_id": "ctx-snake", "page_size": 10}}, v1)
+            other = message("echo.echo", {"n": 1})
+            await send_collect(blocking, SendMessageRequest(message=other))
+            out["all_list"] = await raw(hc, {"jsonrpc": "2.0", "id": 5, "method": "ListTasks", "params": {}}, v1)
+            out["default"] = (await send_collect(blocking, SendMessageRequest(
+                message=Message(message_id="m-no-skill", role=Role.ROLE_USER, parts=[Part(text="Pick a colour")]),
+                configuration=SendMessageConfiguration(return_immediately=True))))[-1]["task"]
+            card_url = f"{BASE}/.well-known/agent-card.json"
+            first = await hc.get(card_url)
+            again = await hc.get(card_url, headers={"If-None-Match": first.headers.get("etag", "")})
+            out["card"] = {"status": first.status_code, "cache_control": first.headers.get("cache-control"),
+                           "etag": first.headers.get("etag"), "again": again.status_code, "again_body": again.text}
 
         elif SCENARIO == "send":
             skill, params = ARGS[0], json.loads(ARGS[1])

@@ -312,3 +312,59 @@ fn get_task_answers_for_handoffs_sent_without_a2a() {
     assert_eq!(done["status"]["state"], "TASK_STATE_COMPLETED", "{done}");
     assert_eq!(done["metadata"]["baton"]["from"], "Cli-Agent");
 }
+
+/// Issue 79, what the A2A TCK checks beyond features: `/a2a/` answers as `/a2a` does; proto
+/// (snake_case) field names are read as their JSON names (`ListTasks {"context_id"}` lists that
+/// context only), while a data part's own keys stay as sent; every error carries a
+/// `google.rpc.ErrorInfo`; the card is cacheable, with an ETag that answers 304; and a message
+/// naming no skill goes to `[a2a] default_agent` as a TASK, which the agent's `reply` answers.
+#[test]
+fn proto_names_error_info_a_cacheable_card_and_a_default_agent() {
+    let h = Home::init(&[], "");
+    let cfg = h.root.join("baton.toml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("\n[a2a]\ndefault_agent = \"Cursor\"\n");
+    std::fs::write(&cfg, text).unwrap();
+    std::fs::create_dir_all(h.dir("Cursor", "01_inbox")).unwrap();
+    let key = rotate_key(&h);
+    let s = Serve::start(&h);
+    let out = client(&h, &s, &key, &["conformance"]);
+
+    for k in ["slash", "slash_url"] {
+        let body = if k == "slash" { &out[k]["body"] } else { &out[k] };
+        assert_eq!(body["error"]["code"], -32001, "{k}: {out}");
+        assert_eq!(body["error"]["data"][0]["@type"], "type.googleapis.com/google.rpc.ErrorInfo", "{k}: {out}");
+        assert_eq!(body["error"]["data"][0]["reason"], "TASK_NOT_FOUND", "{k}: {out}");
+    }
+    let sent = &out["snake_sent"]["body"]["result"]["task"];
+    assert_eq!(sent["contextId"], "ctx-snake", "context_id read: {out}");
+    assert!(sent.get("history").is_none(), "history_length 0 read: {sent}");
+    let id = sent["id"].as_str().unwrap();
+    let listed = &out["snake_list"]["body"]["result"];
+    let ids: Vec<&str> = listed["tasks"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [id], "only that context: {listed}");
+    assert_eq!(out["all_list"]["body"]["result"]["tasks"].as_array().unwrap().len(), 2, "every context: {out}");
+    let task = handoffs(&h, "baton").into_iter().find(|(_, v)| v["id"] == id).map(|(_, v)| v).unwrap();
+    assert_eq!(task["params"], json!({"message_id": "kept as sent"}), "a data part's keys are the sender's");
+
+    let d = &out["default"];
+    assert_eq!(d["metadata"]["baton"]["to"], "Cursor", "{out}");
+    let did = d["id"].as_str().unwrap();
+    assert!(handoffs(&h, "Cursor").iter().any(|(_, v)| v["id"] == did && v["title"] == "Pick a colour"));
+    let r = h
+        .cmd(&["reply", did, "--status", "completed", "--summary", "teal"])
+        .env("BATON_AGENT", "Cursor")
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let done = client(&h, &s, &key, &["wait", did, "10"]);
+    assert_eq!(done["status"]["state"], "TASK_STATE_COMPLETED", "{done}");
+    assert_eq!(done["status"]["message"]["parts"][0]["text"], "teal");
+    assert!(done.get("artifacts").is_none_or(|a| a == &json!([])), "no result, no empty artifact: {done}");
+
+    let card = &out["card"];
+    assert_eq!(card["status"], 200);
+    assert!(card["cache_control"].as_str().unwrap().contains("max-age"), "{card}");
+    assert!(card["etag"].as_str().is_some_and(|e| e.starts_with('"')), "{card}");
+    assert_eq!((card["again"].as_u64(), card["again_body"].as_str()), (Some(304), Some("")), "{card}");
+}

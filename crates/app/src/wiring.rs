@@ -22,13 +22,14 @@ pub const ALERTS: &str = "alerts";
 /// baton.toml, and no plugin runtime.
 pub static FRONT: Host = Host { check_config, plugins: None };
 
-/// The tables of baton.toml besides the engine's: the music library's, the alert loop's and
-/// the mailboxes'.
+/// The tables of baton.toml besides the engine's: the music library's, the alert loop's, the
+/// mailboxes' and A2A's.
 pub(crate) fn check_config(cfg: &Config, file: &Path) -> Result<(), ConfigError> {
     let mut tables = baton_music_cli::wiring::TABLES.to_vec();
-    tables.extend([ALERTS, baton_mailbox::settings::SECTION]);
+    tables.extend([ALERTS, baton_mailbox::settings::SECTION, baton_agents::a2a::SECTION]);
     baton_music_cli::wiring::check_config(cfg, file, &tables)?;
     let refuse = |m: String| ConfigError::Section(format!("{}: {m}", file.display()));
+    baton_agents::a2a::Settings::of(cfg).map_err(refuse)?;
     baton_mailbox::settings::parse(cfg.sections.get(baton_mailbox::settings::SECTION))
         .map_err(|e| refuse(e.to_string()))?;
     cfg.section::<baton_stats::alerts::AlertsConfig>(ALERTS)

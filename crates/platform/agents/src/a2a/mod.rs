@@ -38,6 +38,31 @@ const BLOCKING_LIMIT: Duration = Duration::from_secs(120);
 /// How often a stream looks for a state change between file events.
 const STREAM_SLICE: Duration = Duration::from_millis(250);
 
+/// `[a2a]` in baton.toml, read where the A2A routes are made and checked with the rest of
+/// the file.
+pub const SECTION: &str = "a2a";
+
+/// `[a2a]`: where a message that names no skill goes.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The agent a message without a skill is sent to as a TASK (`agent:NAME`).
+    pub default_agent: Option<String>,
+}
+
+impl Settings {
+    /// `[a2a]` of `cfg`, checked: `default_agent` is an agent name.
+    pub fn of(cfg: &baton_home::Config) -> Result<Settings, String> {
+        let s: Settings = cfg.section(SECTION).map_err(|e| e.to_string())?;
+        match &s.default_agent {
+            Some(a) if !baton_handoff::names::is_valid_agent(a) => Err(format!(
+                "[a2a] default_agent = {a:?} is not an agent name (ASCII letters, digits, '.', '_' and '-'; or TEAM/AGENT)"
+            )),
+            _ => Ok(s),
+        }
+    }
+}
+
 /// What the A2A routes share.
 pub struct A2a {
     store: Store,
@@ -60,7 +85,9 @@ pub fn routes(
 ) -> anyhow::Result<baton_dashboard::Extra> {
     let tree = Tree::new(ctx, cfg, paths);
     let ledger = ctx.connect()?;
+    let settings = Settings::of(cfg).map_err(anyhow::Error::msg)?;
     let store = Store {
+        default_agent: settings.default_agent,
         tree,
         shared_ledger: ledger.is_shared(),
         ledger: std::sync::Mutex::new(ledger),
@@ -72,7 +99,8 @@ pub fn routes(
     let a2a = Arc::new(A2a { store, runtime, landed, watch });
     Ok(baton_dashboard::Extra {
         open: Router::new().route("/.well-known/agent-card.json", get(agent_card)).with_state(a2a.clone()),
-        keyed: Router::new().route("/a2a", post(rpc)).with_state(a2a),
+        // `/a2a/` too: the conformance kit and some clients post to the URL with a slash.
+        keyed: Router::new().route("/a2a", post(rpc)).route("/a2a/", post(rpc)).with_state(a2a),
     })
 }
 
@@ -97,7 +125,66 @@ async fn agent_card(State(a2a): State<Arc<A2a>>, headers: HeaderMap) -> Response
     })
     .await
     .unwrap_or_else(|e| json!({"error": e.to_string()}));
-    ([(header::CONTENT_TYPE, "application/json")], card.to_string()).into_response()
+    let body = card.to_string();
+    // Cacheable, and revalidated (A2A §8.6.1): a client asks again with the ETag and gets 304
+    // until a plugin or an agent changes the card.
+    let etag = format!("\"{:016x}\"", fnv1a(body.as_bytes()));
+    let headers_out = [
+        (header::CONTENT_TYPE, "application/json".to_string()),
+        (header::CACHE_CONTROL, "public, max-age=60, must-revalidate".to_string()),
+        (header::ETAG, etag.clone()),
+    ];
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if matches {
+        return (axum::http::StatusCode::NOT_MODIFIED, headers_out).into_response();
+    }
+    (headers_out, body).into_response()
+}
+
+/// FNV-1a, 64 bits: the card's ETag (a change detector, not a secret).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// ProtoJSON takes a field by its JSON name (`contextId`) or by its proto name (`context_id`):
+/// proto names are read as the JSON ones, so no field a client sends is silently ignored.
+/// What the client's user wrote (a `metadata` object, a data part's `data`) is left as sent.
+fn json_names(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let v = if k == "metadata" || k == "data" { v } else { json_names(v) };
+                    (lower_camel(&k), v)
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(json_names).collect()),
+        other => other,
+    }
+}
+
+/// `context_id` → `contextId`; a name without `_` is kept.
+fn lower_camel(k: &str) -> String {
+    if !k.contains('_') {
+        return k.to_string();
+    }
+    let mut out = String::with_capacity(k.len());
+    let mut up = false;
+    for c in k.chars() {
+        match c {
+            '_' => up = true,
+            c if up => {
+                out.extend(c.to_uppercase());
+                up = false;
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// One JSON-RPC answer.
@@ -105,15 +192,13 @@ fn answer(id: &Value, result: RpcResult<Value>) -> Response {
     let body = match result {
         Ok(r) => json!({"jsonrpc": "2.0", "id": id, "result": r}),
         Err(e) => {
-            let mut error = json!({"code": e.code, "message": e.message});
-            if let Some(reason) = e.reason {
-                error["data"] = json!([{
-                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                    "reason": reason,
-                    "domain": "baton",
-                    "metadata": {},
-                }]);
-            }
+            // Every error carries a `google.rpc.ErrorInfo` (A2A §9.5, a MUST).
+            let error = json!({"code": e.code, "message": e.message, "data": [{
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": e.reason(),
+                "domain": "baton",
+                "metadata": {},
+            }]});
             json!({"jsonrpc": "2.0", "id": id, "error": error})
         }
     };
@@ -174,7 +259,7 @@ async fn rpc(State(a2a): State<Arc<A2a>>, headers: HeaderMap, body: Body) -> Res
     }
     let params = match obj.get("params") {
         None | Some(Value::Null) => json!({}),
-        Some(p @ Value::Object(_)) => p.clone(),
+        Some(p @ Value::Object(_)) => json_names(p.clone()),
         Some(_) => return answer(&id, Err(RpcError::params("params is an object"))),
     };
     let span = tracing::info_span!("a2a", method = %method);
@@ -288,13 +373,19 @@ fn parse_send(store: &Store, params: &Value) -> RpcResult<SendRequest> {
         .into_iter()
         .flatten()
         .find_map(|m| m.get("skill").and_then(Value::as_str))
-        .ok_or_else(|| {
-            RpcError::params(
-                "name the skill in the message's metadata, {\"skill\": \"PLUGIN.ACTION\"} or {\"skill\": \"agent:NAME\"}: the agent card lists them",
+        .map(str::to_string);
+    // No skill named: the configured default agent, as a generic A2A client expects.
+    let skill_id = match (skill_id, &store.default_agent) {
+        (Some(s), _) => s,
+        (None, Some(agent)) => format!("agent:{agent}"),
+        (None, None) => {
+            return Err(RpcError::params(
+                "name the skill in the message's metadata, {\"skill\": \"PLUGIN.ACTION\"} or {\"skill\": \"agent:NAME\"} (the agent card lists them), or set `[a2a] default_agent = \"NAME\"` in baton.toml to send messages without one to that agent",
             )
-            .with_reason("UNKNOWN_SKILL")
-        })?;
-    let skill = store.skill(skill_id)?;
+            .with_reason("UNKNOWN_SKILL"));
+        }
+    };
+    let skill = store.skill(&skill_id)?;
     let context = message
         .get("contextId")
         .and_then(Value::as_str)

@@ -83,6 +83,25 @@ impl RpcError {
         self.reason = Some(reason);
         self
     }
+
+    /// The `google.rpc.ErrorInfo` reason every error carries (A2A §9.5): the one given, else
+    /// the code's own name.
+    pub fn reason(&self) -> &'static str {
+        self.reason.unwrap_or(match self.code {
+            Self::PARSE => "PARSE_ERROR",
+            Self::INVALID_REQUEST => "INVALID_REQUEST",
+            Self::METHOD_NOT_FOUND => "METHOD_NOT_FOUND",
+            Self::INVALID_PARAMS => "INVALID_PARAMS",
+            Self::TASK_NOT_FOUND => "TASK_NOT_FOUND",
+            Self::NOT_CANCELABLE => "TASK_NOT_CANCELABLE",
+            Self::PUSH_NOT_SUPPORTED => "PUSH_NOTIFICATION_NOT_SUPPORTED",
+            Self::UNSUPPORTED => "UNSUPPORTED_OPERATION",
+            Self::CONTENT_TYPE => "CONTENT_TYPE_NOT_SUPPORTED",
+            Self::NO_EXTENDED_CARD => "EXTENDED_AGENT_CARD_NOT_CONFIGURED",
+            Self::VERSION => "VERSION_NOT_SUPPORTED",
+            _ => "INTERNAL_ERROR",
+        })
+    }
 }
 
 pub type RpcResult<T> = Result<T, RpcError>;
@@ -97,6 +116,8 @@ pub struct Store {
     pub shared_ledger: bool,
     /// Held from the duplicate check to the record of a send (see [`Store::send`]).
     pub sending: std::sync::Mutex<()>,
+    /// `[a2a] default_agent`: where a message that names no skill goes.
+    pub default_agent: Option<String>,
 }
 
 /// A handoff seen as an A2A task: what it was sent with, where it is, and its answer.
@@ -229,7 +250,11 @@ impl View {
             }
         }
         if let Some(r) = &self.row {
-            meta.insert("ledger_state".into(), json!(r.state.as_str()));
+            // Answered while the ledger has yet to record it (it says `claimed` a moment
+            // longer): the answer is the state, and a stale one is not said beside it.
+            if self.answer.is_none() || !r.state.is_in_flight() {
+                meta.insert("ledger_state".into(), json!(r.state.as_str()));
+            }
             meta.insert("attempts".into(), json!(r.attempts));
         }
         // An answer from the ledger's row (a TASK refused with no RETURN) has no file to name.
@@ -297,14 +322,17 @@ fn t_str<'a>(v: &'a Option<Value>, k: &str) -> Option<&'a str> {
 fn artifacts_of(file: &Path, ret: &Value) -> Vec<Value> {
     let rid = ret.get("id").and_then(Value::as_str).unwrap_or("return");
     let mut out = Vec::new();
-    // A ledger row's answer (a TASK refused or failed with no RETURN file) has no result: an
-    // empty one would read as a result of nothing.
-    if !file.as_os_str().is_empty() {
+    // Only a result there is: a RETURN without one, or with `{}` (or a ledger row's answer, a
+    // TASK refused with no RETURN file) has no artifact that would read as a result of nothing. The
+    // description names what it is, not where this machine keeps it.
+    if !file.as_os_str().is_empty()
+        && let Some(result) = ret.get("result").filter(|r| !r.is_null() && r.as_object().is_none_or(|o| !o.is_empty()))
+    {
         out.push(json!({
             "artifactId": format!("{rid}-result"),
             "name": "result",
-            "description": format!("the result of {}", file.display()),
-            "parts": [{"data": ret.get("result").cloned().unwrap_or_else(|| json!({}))}],
+            "description": "the result the RETURN carries",
+            "parts": [{"data": result, "mediaType": "application/json"}],
         }));
     }
     for (i, a) in ret.get("artifacts").and_then(Value::as_array).into_iter().flatten().enumerate() {
@@ -314,10 +342,40 @@ fn artifacts_of(file: &Path, ret: &Value) -> Vec<Value> {
         out.push(json!({
             "artifactId": format!("{rid}-file-{i}"),
             "name": name,
-            "parts": [{"url": url, "filename": name}],
+            "parts": [{"url": url, "filename": name, "mediaType": media_type(&name)}],
         }));
     }
     out
+}
+
+/// A file artifact's media type, by its extension (what a client needs to open it); unknown
+/// ones are `application/octet-stream`.
+fn media_type(name: &str) -> &'static str {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    match ext.as_str() {
+        "json" => "application/json",
+        "jsonl" | "ndjson" => "application/x-ndjson",
+        "md" | "markdown" => "text/markdown",
+        "txt" | "log" => "text/plain",
+        "csv" => "text/csv",
+        "html" | "htm" => "text/html",
+        "xml" => "application/xml",
+        "toml" => "application/toml",
+        "yaml" | "yml" => "application/yaml",
+        "pdf" => "application/pdf",
+        "zip" => "application/zip",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "svg" => "image/svg+xml",
+        "mp3" => "audio/mpeg",
+        "wav" => "audio/wav",
+        "flac" => "audio/flac",
+        "ogg" | "oga" => "audio/ogg",
+        "m4a" => "audio/mp4",
+        "m3u" | "m3u8" => "audio/x-mpegurl",
+        _ => "application/octet-stream",
+    }
 }
 
 /// What a message asks for: a plugin action or an agent.
