@@ -62,6 +62,7 @@ class Tasks(ClientExtension):
     def __init__(self):
         self.handles = []
         self.polls = 0
+        self.created = {}  # task id -> every createdAt tasks/get answered for it
 
     def claims(self):
         return [ResultClaim(result_type="task", model=TaskHandle, resolve=self.resolve)]
@@ -69,7 +70,11 @@ class Tasks(ClientExtension):
     async def get(self, session, task_id):
         self.polls += 1
         req = mcp_types.GetTaskRequest(params=mcp_types.GetTaskRequestParams(task_id=task_id))
-        return (await session.send_request(req, TaskState)).model_dump(by_alias=True)
+        state = (await session.send_request(req, TaskState)).model_dump(by_alias=True)
+        seen = self.created.setdefault(task_id, [])
+        if state.get("createdAt") not in seen:
+            seen.append(state.get("createdAt"))
+        return state
 
     async def resolve(self, handle, ctx):
         task_id = handle.fields()["taskId"]
@@ -182,6 +187,9 @@ async def scenario(baton, home, name):
             out["agent_task_id"] = out["send_agent"]["structured"]["id"]
             print(out["agent_task_id"], file=sys.stderr, flush=True)
             await call("wait_agent", "wait_for_return", {"id": out["agent_task_id"]})
+            # The same handoff waited on again: the same task, its status as it ended.
+            again = await c.session.call_tool("wait_for_return", {"id": out["agent_task_id"]}, allow_claimed=True)
+            out["wait_again"] = again.fields()
             await call("send_plugin", "send_task", {"plugin": "echo", "action": "echo", "params": {"t": 1}})
             await call("wait_plugin", "wait_for_return", {"id": out["send_plugin"]["structured"]["id"]})
             await call("send_refused", "send_task", {"to": "Nobody", "title": "x"})
@@ -194,6 +202,7 @@ async def scenario(baton, home, name):
             out["after_cancel"] = await tasks.get(c.session, tid)
             out["handles"] = tasks.handles
             out["polls"] = tasks.polls
+            out["created"] = tasks.created
         elif name == "restart1":
             # Two TASKs sent, a wait started as a task on the first; then the server goes away.
             await call("send1", "send_task", {"to": "Codex", "title": "answered after a restart"})

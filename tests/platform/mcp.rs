@@ -276,6 +276,29 @@ fn send_and_wait_run_as_mcp_tasks_for_a_client_that_declares_them() {
         "{out}"
     );
     assert!(out["polls"].as_u64().unwrap() >= 4, "{out}");
+    // One id, one task: a send is its own task (`send-ID`, done), the wait is the handoff's
+    // (its id), and waiting again on it is that same task as it ended, not a second one.
+    let handles = out["handles"].as_array().unwrap();
+    assert_eq!(handles[0]["task"]["taskId"], format!("send-{aid}"), "{out}");
+    assert_eq!(handles[1]["task"]["taskId"], aid.as_str(), "{out}");
+    assert_eq!(
+        (out["wait_again"]["taskId"].as_str(), out["wait_again"]["status"].as_str()),
+        (Some(aid.as_str()), Some("completed")),
+        "{out}"
+    );
+    // Polled every 500 ms (50 ms made a 4 s wait cost 78 polls): the 2.5 s wait took a handful.
+    assert!(handles.iter().all(|h| h["task"]["pollIntervalMs"] == 500), "{out}");
+    assert!(out["polls"].as_u64().unwrap() <= 20, "{out}");
+    // createdAt is when the TASK was made, the same on every tasks/get.
+    let created = &out["created"][aid.as_str()];
+    assert_eq!(created.as_array().map(Vec::len), Some(1), "{out}");
+    let task_file = std::fs::read_dir(h.dir("Codex", "02_processed"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().contains(aid.as_str()));
+    let body: Value =
+        serde_json::from_slice(&std::fs::read(task_file.expect("the TASK, filed").path()).unwrap()).unwrap();
+    assert_eq!(created[0], body["created_at"], "{out}");
     assert_eq!(out["wait_agent"]["structured"]["in_reply_to"], aid.as_str(), "{}", out["wait_agent"]);
     assert_eq!(out["wait_agent"]["structured"]["summary"], "late but done");
     assert_eq!(out["wait_plugin"]["structured"]["result"], json!({"t": 1}));

@@ -108,6 +108,19 @@ const TASK_TOOLS: [&str; 2] = ["send_task", "wait_for_return"];
 
 /// How long a finished task's result is kept for `tasks/get`.
 const TASK_TTL: Duration = Duration::from_secs(3600);
+/// How often a client polls `tasks/get`: a wait is for an agent or a plugin, seconds at least,
+/// and 50 ms made a 4 s wait cost 78 polls.
+const POLL_INTERVAL_MS: u64 = 500;
+/// A `send_task` run as a task is the send, done at once: its task id is `send-` and the
+/// handoff's id, so the handoff's own id stays the one task `wait_for_return` tracks.
+const SEND_TASK_PREFIX: &str = "send-";
+
+/// An MCP task handle as baton makes them: its TTL and poll interval.
+fn new_task(id: &str, status: TaskStatus, created: &str, updated: &str) -> Task {
+    Task::new(id.to_string(), status, created.to_string(), updated.to_string())
+        .with_ttl_ms(TASK_TTL.as_millis() as u64)
+        .with_poll_interval_ms(POLL_INTERVAL_MS)
+}
 
 /// A finished call's result as a task's payload.
 fn completed(result: &CallToolResult) -> TaskPayload {
@@ -140,23 +153,41 @@ impl Inner {
     /// its id is a handoff id, and the handoffs and the ledger answer it. Answered (a RETURN, or
     /// a row baton refused or failed): completed with that answer, as `wait_for_return`
     /// answers; cancelled by a client: cancelled; else working.
+    ///
+    /// `createdAt` is the TASK's own `created_at` (stable across looks and restarts) and
+    /// `lastUpdatedAt` its RETURN's, else the last event the ledger holds for it. A `send_task`
+    /// task (`send-ID`) is the send, done: completed with `{id, file}`.
     fn durable(&self, id: &str) -> Result<(Task, TaskPayload)> {
         let ctx = self.ctx();
+        let handoff = id.strip_prefix(SEND_TASK_PREFIX).unwrap_or(id);
+        let task = wait::find_task(&self.tree, handoff);
+        let created = task.as_ref().and_then(|(b, _)| b["created_at"].as_str().map(str::to_string));
+        if id != handoff {
+            let Some((_, file)) = task else {
+                return Err(anyhow!("no task {id:?}: no TASK {handoff:?} in the agents' folders"));
+            };
+            let at = created.unwrap_or_else(now_rfc3339);
+            let result = tool_result("send_task", Ok(json!({"id": handoff, "file": file})));
+            return Ok((new_task(id, TaskStatus::Completed, &at, &at), completed(&result)));
+        }
         let mut waiter = wait::locate(&ctx, &self.tree, id)
             .map_err(|e| anyhow!("no task {id:?}: a task id is a handoff id, and {e:#}"))?;
-        let now = now_rfc3339();
         let ledger = baton_home::state::connect(&self.location).ok();
         let events = ledger.as_ref().and_then(|l| l.events(id).ok()).unwrap_or_default();
         let cancelled = events.iter().any(|e| e.event == CANCELLED_EVENT);
+        let created = created.or_else(|| events.first().map(|e| e.at.clone())).unwrap_or_else(now_rfc3339);
+        let mut updated = events.last().map_or_else(|| created.clone(), |e| e.at.clone());
         let (status, payload) = match waiter.look().map(|(_, ret)| ret) {
-            Some(ret) => (TaskStatus::Completed, completed(&tool_result("wait_for_return", Ok(ret)))),
+            Some(ret) => {
+                if let Some(at) = ret["finished_at"].as_str().or(ret["created_at"].as_str()) {
+                    updated = at.to_string();
+                }
+                (TaskStatus::Completed, completed(&tool_result("wait_for_return", Ok(ret))))
+            }
             None if cancelled => (TaskStatus::Cancelled, TaskPayload::Cancelled),
             None => (TaskStatus::Working, TaskPayload::Working),
         };
-        let task = Task::new(id.to_string(), status, now.clone(), now)
-            .with_ttl_ms(TASK_TTL.as_millis() as u64)
-            .with_poll_interval_ms(50);
-        Ok((task, payload))
+        Ok((new_task(id, status, &created, &updated), payload))
     }
 
     fn record_cancel(&self, id: &str) -> Result<()> {
@@ -835,21 +866,38 @@ impl ServerHandler for Server {
         if tool.name == "send_task" {
             let outcome = self.call(&tool.name, args, None).instrument(span).await;
             let id = outcome.as_ref().ok().and_then(|v| v["id"].as_str()).map(str::to_string);
-            let id = id.unwrap_or_else(baton_handoff::build::new_id);
+            let id = format!("{SEND_TASK_PREFIX}{}", id.unwrap_or_else(baton_handoff::build::new_id));
             let now = now_rfc3339();
             let result = tool_result(&tool.name, outcome);
-            let task = Task::new(id.clone(), TaskStatus::Completed, now.clone(), now)
-                .with_ttl_ms(TASK_TTL.as_millis() as u64)
-                .with_poll_interval_ms(50);
+            let task = new_task(&id, TaskStatus::Completed, &now, &now);
             let entry = TaskEntry { task: task.clone(), payload: completed(&result), cancel: Default::default() };
             self.inner.remember(id, entry);
             return Ok(CallToolResponse::Task(CreateTaskResult::new(task)));
         }
+        // One handoff, one task: a second wait on it is the first one's task, with its history.
+        let known = id.as_ref().and_then(|i| {
+            self.inner.tasks.locked().get(i).map(|t| {
+                let mut task = t.task.clone();
+                task.status = t.payload.status();
+                task
+            })
+        });
+        if let Some(known) = known {
+            return Ok(CallToolResponse::Task(CreateTaskResult::new(known)));
+        }
         let id = id.unwrap_or_else(baton_handoff::build::new_id);
+        // Created when the TASK was, as `tasks/get` will say after a restart too.
+        let created = {
+            let (tree, handoff) = (self.inner.tree.clone(), id.clone());
+            blocking(move || {
+                Ok(wait::find_task(&tree, &handoff).and_then(|(b, _)| b["created_at"].as_str().map(str::to_string)))
+            })
+            .await
+            .ok()
+            .flatten()
+        };
         let now = now_rfc3339();
-        let task = Task::new(id.clone(), TaskStatus::Working, now.clone(), now)
-            .with_ttl_ms(TASK_TTL.as_millis() as u64)
-            .with_poll_interval_ms(50);
+        let task = new_task(&id, TaskStatus::Working, created.as_deref().unwrap_or(&now), &now);
         let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let entry = TaskEntry { task: task.clone(), payload: TaskPayload::Working, cancel: cancel.clone() };
         self.inner.remember(id.clone(), entry);
