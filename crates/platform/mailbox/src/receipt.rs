@@ -179,7 +179,7 @@ pub fn look(d: &Delivery, had: &Recorded, transcripts: &mut Transcripts, unseen_
         let state = if had.answered { State::Answered } else { State::Lost };
         return Look { state, steps, unseen: false, transcript: None };
     }
-    let in_inbox = read_flag(d);
+    let in_inbox = read_flag(d, transcripts);
     let noticed = had.noticed || in_inbox == Some(Some(true));
     if !noticed && in_inbox == Some(None) {
         steps.push(Step { state: State::Lost, detail: json!({"inbox": d.inbox}) });
@@ -203,7 +203,7 @@ pub fn look(d: &Delivery, had: &Recorded, transcripts: &mut Transcripts, unseen_
         }
         moved_on = log.last_line_at().zip(d.at()).is_some_and(|(line, delivered)| line > delivered);
     }
-    let answered = answered_back(d);
+    let answered = answered_back(d, transcripts);
     if answered {
         steps.push(Step { state: State::Answered, detail: json!({"inbox": d.inbox}) });
         return Look { state: State::Answered, steps, unseen: false, transcript: path };
@@ -221,21 +221,37 @@ pub fn look(d: &Delivery, had: &Recorded, transcripts: &mut Transcripts, unseen_
 /// that does not take the lock can meet it empty or half written: that is not a message gone,
 /// and taking it for one would record `lost` for good. Such a read is tried again a few times,
 /// then left to the next look.
-fn read_flag(d: &Delivery) -> Option<Option<bool>> {
+fn read_flag(d: &Delivery, transcripts: &mut Transcripts) -> Option<Option<bool>> {
     for attempt in 0..3u64 {
-        match std::fs::read(&d.inbox) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(None),
-            Ok(bytes) if !bytes.iter().all(u8::is_ascii_whitespace) => {
-                if let Ok((msgs, _)) = claude::parse_inbox(&bytes) {
-                    let id = |m: &claude::Message| claude::message_id(&d.agent, &m.from, &m.timestamp, &m.text);
-                    return Some(msgs.iter().find(|m| id(m) == d.id).map(|m| m.read));
-                }
-            }
-            _ => {}
+        match transcripts.inbox(&d.inbox, &d.agent) {
+            Inbox::Missing => return Some(None),
+            Inbox::Read(read) => return Some(read.flags.get(&d.id).copied()),
+            Inbox::Unreadable => {}
         }
         std::thread::sleep(std::time::Duration::from_millis(5 * (attempt + 1)));
     }
     None
+}
+
+/// An inbox as a look finds it.
+enum Inbox {
+    /// No such file.
+    Missing,
+    /// Empty, cut off or not JSON: in the middle of a rewrite, or broken; either way, not a
+    /// message gone.
+    Unreadable,
+    Read(std::sync::Arc<ReadInbox>),
+}
+
+/// An inbox file read and parsed, kept while its length and mtime stay the same: `serve` looks
+/// at every pending delivery every second, and reading and parsing each one's inbox (and its
+/// sender's) for each of them was most of what it did while nothing changed.
+struct ReadInbox {
+    len: u64,
+    mtime: std::time::SystemTime,
+    /// The read flag of each message, by its id (for the agent the inbox is read for).
+    flags: std::collections::HashMap<String, bool>,
+    messages: Vec<claude::Message>,
 }
 
 /// What receipts need of the ledger (this crate knows none): the events kept under an id, and
@@ -261,19 +277,30 @@ pub fn delivery(
     id: &str,
     unseen_after: std::time::Duration,
 ) -> Result<Option<(Delivery, Look)>, StoreError> {
+    let found = delivery_unsaved(store, transcripts, id, unseen_after);
+    transcripts.save();
+    found
+}
+
+/// [`delivery`], the transcripts' read positions left for the caller to save (once a pass).
+fn delivery_unsaved(
+    store: &mut dyn EventStore,
+    transcripts: &mut Transcripts,
+    id: &str,
+    unseen_after: std::time::Duration,
+) -> Result<Option<(Delivery, Look)>, StoreError> {
     let events = store.events(id)?;
     let Some((_, detail)) = events.iter().find(|(name, _)| name == "delivered") else {
         let message =
             events.iter().rev().find(|(n, _)| n == "return_delivered").and_then(|(_, d)| d["message"].as_str());
         return match message {
-            Some(m) if m != id => delivery(store, transcripts, m, unseen_after),
+            Some(m) if m != id => delivery_unsaved(store, transcripts, m, unseen_after),
             _ => Ok(None),
         };
     };
     let d = Delivery::from_detail(id, detail);
     let had = Recorded::from_events(events.iter().map(|(n, _)| n.as_str()));
     let look = look(&d, &had, transcripts, unseen_after);
-    transcripts.save();
     if !look.steps.is_empty() {
         store.record(id, &look.steps)?;
     }
@@ -290,31 +317,50 @@ pub fn unseen(
     unseen_after: std::time::Duration,
 ) -> Result<Vec<Value>, StoreError> {
     let mut out = Vec::new();
+    let mut looked = Ok(());
     for id in ids {
-        let Some((d, l)) = delivery(store, transcripts, id, unseen_after)? else { continue };
+        let found = match delivery_unsaved(store, transcripts, id, unseen_after) {
+            Ok(f) => f,
+            Err(e) => {
+                looked = Err(e);
+                break;
+            }
+        };
+        let Some((d, l)) = found else { continue };
         if l.unseen {
             out.push(json!({"id": id, "agent": d.agent, "from": d.from, "delivered_at": d.timestamp,
                             "transcript": l.transcript}));
         }
     }
-    Ok(out)
+    // The read positions, once for the pass (a file write per delivery was a write per second
+    // per pending message in `serve`).
+    transcripts.save();
+    looked.map(|()| out)
 }
 
 /// Whether the recipient wrote back to the sender's inbox (in the same team) after the delivery.
-fn answered_back(d: &Delivery) -> bool {
-    answer_to(d).is_some()
+fn answered_back(d: &Delivery, transcripts: &mut Transcripts) -> bool {
+    let back = d.inbox.with_file_name(format!("{}.json", d.from));
+    match transcripts.inbox(&back, "") {
+        Inbox::Read(inbox) => first_answer(d, &inbox.messages).is_some(),
+        Inbox::Missing | Inbox::Unreadable => false,
+    }
 }
 
 /// The recipient's first message back to the sender after the delivery (in the sender's inbox
 /// of the same team, as Claude Code's `SendMessage` writes it), with that inbox: what makes a
 /// delivery `answered`, and what an A2A client reads as the answer.
 pub fn answer_to(d: &Delivery) -> Option<(PathBuf, claude::Message)> {
-    let short = d.agent.rsplit('/').next().unwrap_or(&d.agent);
     let back = d.inbox.with_file_name(format!("{}.json", d.from));
-    let sent_at = d.at()?;
     let (msgs, _) = claude::parse_inbox(&std::fs::read(&back).ok()?).ok()?;
-    let m = msgs.into_iter().find(|m| m.from == short && m.at.is_some_and(|a| a > sent_at))?;
+    let m = first_answer(d, &msgs)?.clone();
     Some((back, m))
+}
+
+fn first_answer<'m>(d: &Delivery, msgs: &'m [claude::Message]) -> Option<&'m claude::Message> {
+    let short = d.agent.rsplit('/').next().unwrap_or(&d.agent);
+    let sent_at = d.at()?;
+    msgs.iter().find(|m| m.from == short && m.at.is_some_and(|a| a > sent_at))
 }
 
 /// How many delivered messages a transcript's log keeps (the newest): enough for every
@@ -374,6 +420,9 @@ pub struct Transcripts {
     /// teammate's transcript may come later): `serve` looks every second, and a walk of the
     /// transcripts folder per pending message per second would be most of its work.
     located: std::collections::HashMap<String, (Option<PathBuf>, std::time::Instant)>,
+    /// The inboxes read, kept while unchanged ([`ReadInbox`]), by path and the agent whose
+    /// message ids were computed.
+    inboxes: std::collections::HashMap<(PathBuf, String), std::sync::Arc<ReadInbox>>,
 }
 
 /// How long "no transcript" stands before the folder is walked again.
@@ -389,7 +438,54 @@ impl Transcripts {
             .and_then(|f| std::fs::read(f).ok())
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
-        Transcripts { file, roots: teams_roots.to_vec(), logs, changed: false, located: Default::default() }
+        Transcripts {
+            file,
+            roots: teams_roots.to_vec(),
+            logs,
+            changed: false,
+            located: Default::default(),
+            inboxes: Default::default(),
+        }
+    }
+
+    /// The inbox at `path`, read again only when its length or mtime moved; its messages' ids
+    /// are `agent`'s (`""`: not needed). An unreadable one is not kept.
+    fn inbox(&mut self, path: &Path, agent: &str) -> Inbox {
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Inbox::Missing,
+            Err(_) => return Inbox::Unreadable,
+        };
+        let mtime = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+        let key = (path.to_path_buf(), agent.to_string());
+        if let Some(known) = self.inboxes.get(&key)
+            && known.len == meta.len()
+            && known.mtime == mtime
+        {
+            return Inbox::Read(known.clone());
+        }
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Inbox::Missing,
+            Err(_) => return Inbox::Unreadable,
+        };
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Inbox::Unreadable;
+        }
+        let Ok((messages, _)) = claude::parse_inbox(&bytes) else { return Inbox::Unreadable };
+        let flags = if agent.is_empty() {
+            Default::default()
+        } else {
+            messages.iter().map(|m| (claude::message_id(agent, &m.from, &m.timestamp, &m.text), m.read)).collect()
+        };
+        // Kept by the length read, so a file that grew between the stat and the read is read
+        // again next time.
+        let read = std::sync::Arc::new(ReadInbox { len: bytes.len() as u64, mtime, flags, messages });
+        if self.inboxes.len() > 4096 {
+            self.inboxes.clear();
+        }
+        self.inboxes.insert(key, read.clone());
+        Inbox::Read(read)
     }
 
     /// `TEAM/AGENT`'s transcript, if it can be told ([`transcript::locate`]).
