@@ -876,20 +876,28 @@ fn the_task_list_filters_pages_colours_and_retries_the_filtered_failures() {
         drop_custom(&home, &format!("NOPLUG-{i}"), "Other-Agent", "no-such-plugin", "echo", json!({}));
     }
     drop_custom(&home, "BADACT-0", "Other-Agent", "echo", "nope", json!({}));
-    let mut ids: Vec<String> = (0..3).map(|i| format!("NOPLUG-{i}")).collect();
+    // And failures that may succeed when run again: a plugin that panics.
+    let wasm = home.root.parent().unwrap().join("testkit.wasm");
+    std::fs::write(&wasm, baton_bundle::get("testkit").expect("testkit is bundled").wasm).unwrap();
+    home.ok(&["plugin", "install", wasm.to_str().unwrap()]);
+    for i in 0..3 {
+        drop_custom(&home, &format!("PANIC-{i}"), "Other-Agent", "testkit", "panic", json!({}));
+    }
+    let mut ids: Vec<String> = (0..3).flat_map(|i| [format!("NOPLUG-{i}"), format!("PANIC-{i}")]).collect();
     ids.push("BADACT-0".into());
     ids.push("MANY-229".into());
     settled(&s, &key, &ids.iter().map(String::as_str).collect::<Vec<_>>());
-    wait_until(Duration::from_secs(30), "all 234 tasks", || s.get("/api/tasks", Some(&key)).json()["total"] == 234);
+    wait_until(Duration::from_secs(30), "all 237 tasks", || s.get("/api/tasks", Some(&key)).json()["total"] == 237);
     let code_of = |id: &str| handoff(&s, &key, id)["task"]["error_code"].as_str().unwrap().to_string();
-    let (noplug, badact) = (code_of("NOPLUG-0"), code_of("BADACT-0"));
+    let (noplug, badact, panicked) = (code_of("NOPLUG-0"), code_of("BADACT-0"), code_of("PANIC-0"));
     assert_ne!(noplug, badact);
+    assert!(!baton_handoff::codes::fails_unchanged(&panicked), "{panicked}");
 
     // The API: totals, pages, newest first, combinable filters; bad values are 400.
     let all = s.get("/api/tasks?per_page=100&page=3", Some(&key)).json();
     assert_eq!(
         (all["total"].as_u64(), all["pages"].as_u64(), all["items"].as_array().unwrap().len()),
-        (Some(234), Some(3), 34),
+        (Some(237), Some(3), 37),
         "{all}"
     );
     let first = s.get("/api/tasks", Some(&key)).json();
@@ -912,7 +920,7 @@ fn the_task_list_filters_pages_colours_and_retries_the_filtered_failures() {
 
     let mut b = signed_in(&home);
     show(&mut b, "handoffs", "Showing the newest 200 only");
-    show(&mut b, "tasks", "Showing 1\u{2013}50 of 234 tasks");
+    show(&mut b, "tasks", "Showing 1\u{2013}50 of 237 tasks");
     assert!(b.eval("document.querySelector('#page').textContent.includes('page 1 of 5')").as_bool().unwrap());
     // Colour by state: completed and failed rows look different.
     let bg = |b: &mut cdp::Browser, state: &str| {
@@ -923,7 +931,7 @@ fn the_task_list_filters_pages_colours_and_retries_the_filtered_failures() {
     // Older pages: through the pager, reflected in the URL.
     b.eval("document.querySelector('#older').click()");
     assert!(b.wait_for("location.hash === '#/tasks?page=2'", Duration::from_secs(5)), "{}", b.eval("location.hash"));
-    show(&mut b, "tasks?page=2", "Showing 51\u{2013}100 of 234 tasks");
+    show(&mut b, "tasks?page=2", "Showing 51\u{2013}100 of 237 tasks");
     // The filters: chosen in the form, combined, put in the URL.
     show(&mut b, "tasks", "Showing 1\u{2013}50");
     b.eval(&format!(
@@ -947,29 +955,44 @@ fn the_task_list_filters_pages_colours_and_retries_the_filtered_failures() {
     assert!(failed.is_string() && failed != done, "failures are coloured apart: {failed} vs {done}");
     screenshot(&mut b, "tasks");
 
-    // Bulk retry of the filtered failures: the confirmation says how many, then all move.
+    // Bulk retry of these failures: refused for what they are (no such plugin), retried unchanged
+    // they would be refused again: none is retried, all are named with the way to edit them.
+    b.eval("document.querySelector('#retry-all').click()");
+    assert!(b.wait_for("!!document.querySelector('#left-out')", Duration::from_secs(5)));
+    let text = b.eval("document.querySelector('#left-out').textContent").as_str().unwrap().to_string();
+    assert!(text.starts_with("3 left out") && text.contains(&noplug) && text.contains("baton retry NOPLUG-"), "{text}");
+    assert_eq!(b.eval("!!document.querySelector('#confirm-retry')"), false, "nothing offered to retry");
+    let dry = json!({"code": noplug, "agent": "Other-Agent", "dry_run": true}).to_string();
+    let r = s.post("/api/tasks/retry", Some(&key), dry.as_bytes()).json();
+    assert_eq!((r["matched"].as_u64(), r["left_out"].as_array().map(Vec::len)), (Some(0), Some(3)), "{r}");
+    assert_eq!(r["left_out"][0]["code"], noplug.as_str(), "{r}");
+
+    // The failures a retry may mend: the confirmation says how many, then all move.
+    let want_hash = format!("#/tasks?code={panicked}&agent=Other-Agent");
+    show(&mut b, &want_hash[2..], "Showing 1\u{2013}3 of 3 tasks");
     b.eval("document.querySelector('#retry-all').click()");
     assert!(b.wait_for("!!document.querySelector('#confirm-text')", Duration::from_secs(5)));
     let text = b.eval("document.querySelector('#confirm-text').textContent");
     assert!(text.as_str().unwrap().starts_with("Retry 3 failed tasks"), "{text}");
     screenshot(&mut b, "tasks-bulk-retry");
     // Without the key, or with a stale count, nothing moves.
-    let body = json!({"code": noplug, "agent": "Other-Agent", "expect": 3}).to_string();
+    let body = json!({"code": panicked, "agent": "Other-Agent", "expect": 3}).to_string();
     assert_eq!(s.post("/api/tasks/retry", None, body.as_bytes()).status, 401);
-    let stale = json!({"code": noplug, "agent": "Other-Agent", "expect": 2}).to_string();
+    let stale = json!({"code": panicked, "agent": "Other-Agent", "expect": 2}).to_string();
     let r = s.post("/api/tasks/retry", Some(&key), stale.as_bytes());
     assert_eq!((r.status, r.json()["error"]["code"].as_str()), (409, Some("count_changed")), "{}", r.text());
     assert_eq!(s.post("/api/tasks/retry", Some(&key), b"{}").status, 400, "`expect` is required");
-    let dry = json!({"code": noplug, "agent": "Other-Agent", "dry_run": true}).to_string();
+    let dry = json!({"code": panicked, "agent": "Other-Agent", "dry_run": true}).to_string();
     let r = s.post("/api/tasks/retry", Some(&key), dry.as_bytes());
     assert_eq!((r.status, r.json()["matched"].as_u64()), (200, Some(3)), "{}", r.text());
     let events = |id: &str| {
         handoff(&s, &key, id)["events"].as_array().unwrap().iter().filter(|e| e["event"] == "retry_requested").count()
     };
-    assert_eq!(events("NOPLUG-0"), 0);
+    assert_eq!(events("PANIC-0"), 0);
     b.eval("document.querySelector('#confirm-retry').click()");
-    wait_until(Duration::from_secs(20), "the three retries", || (0..3).all(|i| events(&format!("NOPLUG-{i}")) == 1));
+    wait_until(Duration::from_secs(20), "the three retries", || (0..3).all(|i| events(&format!("PANIC-{i}")) == 1));
     assert_eq!(events("BADACT-0"), 0, "a failure outside the filters is left alone");
+    assert_eq!(events("NOPLUG-0"), 0, "a failure that fails unchanged is left alone");
     assert!(b.wait_for(
         "document.querySelector('#toast') && document.querySelector('#toast').textContent.includes('Retried 3 of 3')",
         Duration::from_secs(5)

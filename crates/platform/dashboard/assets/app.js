@@ -391,12 +391,25 @@
         // More than one bulk retry takes: it takes the newest retry_max, and says so. A search's
         // count may be "at least" (retryable_exact false): the button first asks the server how
         // many a retry would take (dry_run), and the confirmation names that number.
+        // Refused for what they are (unknown_action, invalid_params, …): retried unchanged they
+        // are refused again, so the bulk retry leaves them out, names them, and says how to edit
+        // and retry each.
         const box = h("div", { id: "bulk" });
-        const confirmFor = (count) => {
+        const confirmFor = (count, leftOut) => {
           const n = Math.min(count, d.retry_max);
           const what = n < count ? "the newest " + n + " of " + count + " failed tasks" : n + " failed task" + (n === 1 ? "" : "s");
+          const out = (leftOut || []).length
+            ? h("p", { id: "left-out", class: "muted" }, leftOut.length + " left out: refused for what they are, they would be refused again unchanged (" +
+                [...new Set(leftOut.map((x) => x.code))].join(", ") + "). Edit and retry each: " + leftOut.slice(0, 3).map((x) => x.fix).join("; ") +
+                (leftOut.length > 3 ? "; \u2026" : ""))
+            : null;
+          if (!n) {
+            box.replaceChildren(out || h("p", { class: "muted" }, "Nothing to retry."),
+              h("button", { id: "cancel-retry", onclick: () => { hold = false; refresh(); } }, "Close"));
+            return;
+          }
           box.replaceChildren(
-            h("span", { id: "confirm-text" }, "Retry " + what + " matching these filters? Each goes back into the inbox and runs again."),
+            h("span", { id: "confirm-text" }, "Retry " + what + " matching these filters? Each goes back into the inbox and runs again."), out,
             h("button", { id: "confirm-retry", class: "danger", onclick: async () => {
               hold = false;
               const body = { expect: n };
@@ -414,11 +427,11 @@
         const shown = d.retryable_exact === false ? atLeast(d.retryable, false) : String(Math.min(d.retryable, d.retry_max));
         const ask = h("button", { id: "retry-all", onclick: async () => {
           hold = true;
-          if (d.retryable_exact !== false) return confirmFor(d.retryable);
           const body = { dry_run: true };
           for (const f of filters) if (query.get(f)) body[f] = query.get(f);
           try {
-            confirmFor((await api("POST", "/api/tasks/retry", body)).matched);
+            const dry = await api("POST", "/api/tasks/retry", body);
+            confirmFor(dry.matched, dry.left_out);
           } catch (e) {
             hold = false;
             toast("Could not count them: " + e.message);

@@ -402,13 +402,16 @@ async fn retry_all(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejecti
     task_query(&q)?;
     if dry_run {
         // What would move, and nothing moves.
-        let ids =
+        let bulk =
             with_ledger(&app, move |_, ledger| crate::retry::matching(ledger, &q).map_err(ApiError::internal)).await?;
-        return Ok(Json(json!({"dry_run": true, "matched": ids.len(), "ids": ids})).into_response());
+        return Ok(Json(json!({"dry_run": true, "matched": bulk.ids.len(), "ids": bulk.ids,
+                              "left_out": left_out_json(&bulk.left_out)}))
+        .into_response());
     }
     let expect = expect.unwrap_or_default();
     let outcome = with_ledger(&app, move |app, ledger| {
-        let ids = crate::retry::matching(ledger, &q).map_err(ApiError::internal)?;
+        let bulk = crate::retry::matching(ledger, &q).map_err(ApiError::internal)?;
+        let (ids, left_out) = (bulk.ids, bulk.left_out);
         if ids.len() as u64 != expect {
             return Ok(Err(ApiError::new(
                 StatusCode::CONFLICT,
@@ -416,12 +419,23 @@ async fn retry_all(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejecti
                 format!("{} failed tasks match these filters now, not {expect}; look again and confirm", ids.len()),
             )));
         }
-        crate::retry::all_matching(app, ledger, ids).map(Ok).map_err(retry_error)
+        crate::retry::all_matching(app, ledger, ids).map(|moved| Ok((moved, left_out))).map_err(retry_error)
     })
     .await??;
+    let (outcome, left_out) = outcome;
     let retried = outcome.iter().filter(|m| m.moved_to.is_some()).count();
-    tracing::info!(retried, matched = outcome.len(), "dashboard: bulk retry");
-    Ok(Json(json!({"retried": retried, "matched": outcome.len(), "tasks": outcome})).into_response())
+    tracing::info!(retried, matched = outcome.len(), left_out = left_out.len(), "dashboard: bulk retry");
+    Ok(Json(json!({"retried": retried, "matched": outcome.len(), "tasks": outcome,
+                   "left_out": left_out_json(&left_out)}))
+    .into_response())
+}
+
+/// The tasks a bulk retry left out, each with its code and the way to retry it edited.
+fn left_out_json(left_out: &[(String, String)]) -> Vec<Value> {
+    left_out
+        .iter()
+        .map(|(id, code)| json!({"id": id, "code": code, "fix": format!("baton retry {id} --params JSON")}))
+        .collect()
 }
 
 /// A TASK, its RETURN and what followed ([`crate::conversation`]); 404 for an unknown id.

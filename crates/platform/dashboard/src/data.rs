@@ -499,12 +499,26 @@ fn rejected_page(
 /// The most tasks one bulk retry takes (the confirmation names the number).
 pub(crate) const MAX_BULK: i64 = 10_000;
 
-/// The ids a bulk retry takes: the failed or rejected tasks matching the filters, newest
-/// first, at most `limit` of them; and how many match in all.
-pub(crate) fn retryable_ids(ledger: &Ledger, q: &TaskQuery, limit: i64) -> Res<(Vec<String>, u64)> {
-    let Some(states) = q.retryable_states() else { return Ok((Vec::new(), 0)) };
+/// What a bulk retry takes: the failed or rejected tasks matching the filters, newest first,
+/// at most `limit` of them, except those refused for what they are (`unknown_action`,
+/// `invalid_params`, …: run again unchanged they are refused again), which are left out and
+/// named with their code, to be edited and retried one by one.
+pub(crate) struct Bulk {
+    pub ids: Vec<String>,
+    pub left_out: Vec<(String, String)>,
+}
+
+pub(crate) fn retryable_ids(ledger: &Ledger, q: &TaskQuery, limit: i64) -> Res<Bulk> {
+    let mut bulk = Bulk { ids: Vec::new(), left_out: Vec::new() };
+    let Some(states) = q.retryable_states() else { return Ok(bulk) };
     let list = db(q.with_filter(Some(&states), |f| ledger.stats().task_list(f, 0, limit)))?;
-    Ok((list.rows.into_iter().map(|t| t.id).collect(), list.total))
+    for t in list.rows {
+        match t.error_code.filter(|c| baton_handoff::codes::fails_unchanged(c)) {
+            Some(code) => bulk.left_out.push((t.id, code)),
+            None => bulk.ids.push(t.id),
+        }
+    }
+    Ok(bulk)
 }
 
 /// Per recipient: handoffs between agents with no RETURN yet, and how many of them are stale.

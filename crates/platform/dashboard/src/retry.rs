@@ -27,9 +27,10 @@ pub(crate) fn one(app: &App, ledger: &mut Ledger, id: &str) -> Result<Option<Pat
     baton_pipeline::retry_failed(&app.paths, &app.cfg.agent, ledger, id)
 }
 
-/// The ids a bulk retry with these filters would take, newest first (at most [`data::MAX_BULK`]).
-pub(crate) fn matching(ledger: &Ledger, q: &TaskQuery) -> Result<Vec<String>, crate::DashboardError> {
-    data::retryable_ids(ledger, q, data::MAX_BULK).map(|(ids, _)| ids)
+/// What a bulk retry with these filters would take, newest first (at most [`data::MAX_BULK`]),
+/// and what it leaves out (refused for what they are: retried unchanged, refused again).
+pub(crate) fn matching(ledger: &Ledger, q: &TaskQuery) -> Result<data::Bulk, crate::DashboardError> {
+    data::retryable_ids(ledger, q, data::MAX_BULK)
 }
 
 /// Retries every failed or rejected task matching `q` (see [`one`]): `03_failed/` is listed
