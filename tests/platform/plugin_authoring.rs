@@ -166,7 +166,23 @@ fn scaffold_runs_and_explains_its_crash(
     install(&h, &wasm);
     drop_task(&h, "HELLO", name, "hello", json!({"name": "Ada"}));
     drop_task(&h, "BOOM", name, "hello", json!({"name": "boom"}));
+    // `greet` asks back with the scaffold's `ask` helper: the TASK waits for the answer, then
+    // the plugin runs again with it.
+    drop_task(&h, "GREET", name, "greet", json!({}));
     h.ok(&["serve", "--once"]);
+    let waiting = h.json(&["show", "GREET", "--json"]);
+    assert_eq!(waiting["task"]["state"], "input_required", "{waiting}");
+    assert_eq!(waiting["input_request"]["message"], "Who should I greet?", "{waiting}");
+    let bad = h.run(&["answer", "GREET", "--input", r#"{"nom": "Ada"}"#]);
+    assert_eq!(bad.status.code(), Some(2), "an answer that does not match the schema is refused");
+    h.ok(&["answer", "GREET", "--input", r#"{"name": "Grace"}"#]);
+    h.ok(&["serve", "--once"]);
+    let greeted = ret(&h, "GREET");
+    assert_eq!(
+        (greeted["status"].as_str(), &greeted["result"]["greeting"]),
+        (Some("completed"), &json!("Hello, Grace!")),
+        "{greeted}"
+    );
     let hello = ret(&h, "HELLO");
     assert_eq!(hello["status"], "completed", "{hello}");
     assert_eq!(hello["result"]["greeting"], "Hello, Ada!", "{hello}");

@@ -15,14 +15,35 @@ const HELLO_SCHEMA = {
   additionalProperties: false,
 };
 
-function hello(params) {
+// Asks the TASK's sender a question: the answer (checked by baton against `schema`, a JSON
+// Schema) once it was given, else the TASK waits for it (`input_required`; nothing of the plugin
+// is kept running) and the plugin runs again from the start with the answer in `task.inputs`.
+// So ask in the same order each run, and do nothing that cannot be done twice before the last
+// question. `requestId` names the question, the same each run.
+function ask(task, requestId, message, schema) {
+  const inputs = JSON.parse(task.inputs || '{}');
+  if (Object.hasOwn(inputs, requestId)) return inputs[requestId];
+  throw { tag: 'needs-input', val: { requestId, message, inputSchema: JSON.stringify(schema) } };
+}
+
+function hello(task, params) {
   const name = params.name ?? 'world';
   log('info', `greeting ${name}`);
   const greeting = `Hello, ${name}!`;
   return { summary: greeting, result: JSON.stringify({ greeting }), artifacts: [] };
 }
 
-const ACTIONS = { hello };
+// The answer `greet` asks for.
+const NAME_SCHEMA = { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] };
+
+function greet(task, params) {
+  // Asks who to greet (`baton answer ID --input '{"name": "Ada"}'` answers it).
+  const answer = ask(task, 'name', 'Who should I greet?', NAME_SCHEMA);
+  const greeting = `Hello, ${answer.name}!`;
+  return { summary: greeting, result: JSON.stringify({ greeting }), artifacts: [] };
+}
+
+const ACTIONS = { hello, greet };
 
 export function describe() {
   return {
@@ -31,6 +52,7 @@ export function describe() {
     description: 'An example plugin: greets whoever params.name says.',
     actions: [
       { name: 'hello', description: 'Greets params.name.', paramsSchema: JSON.stringify(HELLO_SCHEMA) },
+      { name: 'greet', description: 'Asks who to greet, then greets them.', paramsSchema: JSON.stringify({ type: 'object' }) },
     ],
     folders: [],
   };
@@ -44,7 +66,7 @@ export function handle(task) {
     throw { tag: 'invalid-input', val: `unknown action ${task.action}; actions: ${Object.keys(ACTIONS).join(', ')}` };
   }
   try {
-    return action(JSON.parse(task.params));
+    return action(task, JSON.parse(task.params));
   } catch (e) {
     // An uncaught Error ends the task as a trap. Its stack (each frame's function, file and
     // line) goes to stderr first: stderr is kept in the plugin log (`baton show ID`) and its

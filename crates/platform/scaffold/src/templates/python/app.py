@@ -11,6 +11,8 @@ from wit_world.imports import host
 from wit_world.imports.types import (
     ActionInfo,
     Failure_InvalidInput,
+    Failure_NeedsInput,
+    InputRequest,
     Level,
     Outcome,
     PluginInfo,
@@ -30,14 +32,36 @@ HELLO_SCHEMA = {
 }
 
 
-def hello(params: dict) -> Outcome:
+def ask(task, request_id: str, message: str, schema: dict):
+    """Asks the TASK's sender a question: the answer (checked by baton against `schema`, a JSON
+    Schema) once it was given, else the TASK waits for it (`input_required`; nothing of the
+    plugin is kept running) and the plugin runs again from the start with the answer in
+    `task.inputs`. So ask in the same order each run, and do nothing that cannot be done twice
+    before the last question. `request_id` names the question, the same each run."""
+    inputs = json.loads(task.inputs or "{}")
+    if request_id in inputs:
+        return inputs[request_id]
+    raise Err(Failure_NeedsInput(InputRequest(request_id=request_id, message=message, input_schema=json.dumps(schema))))
+
+
+def hello(task, params: dict) -> Outcome:
     name = params.get("name", "world")
     host.log(Level.INFO, f"greeting {name}")
     greeting = f"Hello, {name}!"
     return Outcome(summary=greeting, result=json.dumps({"greeting": greeting}), artifacts=[])
 
 
-ACTIONS = {"hello": hello}
+def greet(task, params: dict) -> Outcome:
+    # Asks who to greet (`baton answer ID --input '{"name": "Ada"}'` answers it).
+    answer = ask(task, "name", "Who should I greet?", NAME_SCHEMA)
+    greeting = f"Hello, {answer['name']}!"
+    return Outcome(summary=greeting, result=json.dumps({"greeting": greeting}), artifacts=[])
+
+
+# The answer `greet` asks for.
+NAME_SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+
+ACTIONS = {"hello": hello, "greet": greet}
 
 
 class WitWorld(wit_world.WitWorld):
@@ -48,6 +72,7 @@ class WitWorld(wit_world.WitWorld):
             description="An example plugin: greets whoever params.name says.",
             actions=[
                 ActionInfo(name="hello", description="Greets params.name.", params_schema=json.dumps(HELLO_SCHEMA)),
+                ActionInfo(name="greet", description="Asks who to greet, then greets them.", params_schema=json.dumps({"type": "object"})),
             ],
             folders=[],
         )
@@ -59,4 +84,4 @@ class WitWorld(wit_world.WitWorld):
             raise Err(Failure_InvalidInput(f"unknown action {task.action!r}; actions: {', '.join(ACTIONS)}"))
         # An uncaught exception ends the task as a trap; its traceback is kept in the plugin log
         # and quoted in the RETURN's error message.
-        return action(json.loads(task.params))
+        return action(task, json.loads(task.params))
