@@ -724,6 +724,33 @@ fn a_tagged_library_is_linked_planned_applied_undone_and_written_as_m3u() {
     assert_eq!(a["to"], "/music/Road Trip/Ann Artist - Alpha Song.mp3");
     assert_ne!(ranked["plan_id"], plan["plan_id"]);
 
+    // `primary: "ask"`: the track on two playlists is asked about instead of guessed; the
+    // TASK waits for the answer, then plans with it.
+    let body = json!({"schema": "baton.handoff/v1", "id": "ASK-PLAN", "kind": "task", "created_at": "2026-01-18T07:09:51Z",
+                      "from": "Tester-Agent", "title": "spotify plan", "plugin": "spotify", "action": "plan",
+                      "params": {"primary": "ask"}});
+    env.h.drop_file("20260118T070951Z__TASK__ASK-PLAN__Tester-Agent.json", body.to_string());
+    env.h.ok(&["serve", "--once"]);
+    let asked = env.h.json(&["show", "ASK-PLAN", "--json"]);
+    assert_eq!(asked["task"]["state"], "input_required", "{asked}");
+    let question = asked["input_request"]["message"].as_str().unwrap();
+    assert!(
+        question.contains("Alpha Song") && question.contains("Chill") && question.contains("Road Trip"),
+        "{question}"
+    );
+    let wrong = env.h.run(&["answer", "ASK-PLAN", "--input", r#"{"playlist": "Gym"}"#]);
+    assert_eq!(wrong.status.code(), Some(2), "a playlist the track is not on is refused");
+    env.h.ok(&["answer", "ASK-PLAN", "--input", r#"{"playlist": "Road Trip"}"#]);
+    env.h.ok(&["serve", "--once"]);
+    let r = env.h.returns("Tester-Agent").remove("ASK-PLAN").expect("the asked plan's RETURN").remove(0);
+    assert_eq!(r["status"], "completed", "{r}");
+    let a = r["result"]["moves"].as_array().unwrap().iter().find(|m| m["from"] == "/music/inbox/a.mp3").unwrap();
+    assert_eq!(
+        (a["to"].as_str(), a["reason"].as_str()),
+        (Some("/music/Road Trip/Ann Artist - Alpha Song.mp3"), Some("chosen by the sender, asked")),
+        "{r}"
+    );
+
     // m3u before any move: host paths (the playlists folder is outside the music folder).
     let m = env.task("m3u", json!({}));
     assert_eq!((m["written"].as_array().unwrap().len(), m["tracks_without_file"].as_u64()), (5, Some(3)), "{m}");

@@ -378,6 +378,9 @@ pub enum Primary {
     Newest,
     /// Playlists in order of preference; a track on none of them falls back to `Oldest`.
     Ranked(Vec<String>),
+    /// The sender names it, track by track (`plan` asks); where nobody can be asked (the next
+    /// track's folder), `Oldest`.
+    Ask,
 }
 
 /// A playlist holding a track: its name and when the track was added.
@@ -415,7 +418,7 @@ pub fn primary(memberships: &[Membership], rule: &Primary) -> Option<(String, St
             })
     };
     match rule {
-        Primary::Oldest => oldest(),
+        Primary::Oldest | Primary::Ask => oldest(),
         Primary::Newest => others
             .iter()
             .max_by(|a, b| (&a.added_at, std::cmp::Reverse(&a.name)).cmp(&(&b.added_at, std::cmp::Reverse(&b.name))))

@@ -50,7 +50,8 @@ pub struct Track {
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum PrimaryRule {
-    /// The playlist the track was added to first (`oldest`) or last (`newest`).
+    /// The playlist the track was added to first (`oldest`) or last (`newest`), or the one
+    /// the sender names when asked (`ask`).
     Order(Order),
     /// Playlist names, most important first; a track in none of them falls back to `oldest`.
     Ranked(Vec<String>),
@@ -61,6 +62,9 @@ pub enum PrimaryRule {
 pub enum Order {
     Oldest,
     Newest,
+    /// Ask the TASK's sender, for each track on several playlists, which one decides its
+    /// folder (the TASK waits for each answer; `plan` runs again with them).
+    Ask,
 }
 
 impl From<PrimaryRule> for Primary {
@@ -68,6 +72,7 @@ impl From<PrimaryRule> for Primary {
         match r {
             PrimaryRule::Order(Order::Oldest) => Primary::Oldest,
             PrimaryRule::Order(Order::Newest) => Primary::Newest,
+            PrimaryRule::Order(Order::Ask) => Primary::Ask,
             PrimaryRule::Ranked(names) => Primary::Ranked(names),
         }
     }
@@ -128,6 +133,7 @@ mod tests {
         let p =
             |v: Value| serde_json::from_value::<Plan>(json!({ "primary": v })).map(|p| p.primary.map(Primary::from));
         assert_eq!(p(json!("newest")).unwrap(), Some(Primary::Newest));
+        assert_eq!(p(json!("ask")).unwrap(), Some(Primary::Ask));
         assert_eq!(
             p(json!(["Road Trip", "Gym"])).unwrap(),
             Some(Primary::Ranked(vec!["Road Trip".into(), "Gym".into()]))

@@ -25,7 +25,34 @@ pub(super) fn artist_line(p: &Map<String, Value>) -> String {
     if a.is_empty() { "Unknown Artist".into() } else { a.join(", ") }
 }
 
-pub(super) fn plan(p: params::Plan) -> Result<Value, Fail> {
+/// With `primary: "ask"`, the sender's pick of the playlist that decides a track's folder,
+/// asked once per track on several playlists (Liked Songs aside): the question is named by the
+/// track, so a second run asks it again only if it was never answered.
+fn asked_primary(
+    ctx: &Ctx,
+    key: &str,
+    tp: &Map<String, Value>,
+    ms: &[Membership],
+) -> Result<Option<(String, String)>, Fail> {
+    let names: Vec<&str> = ms.iter().map(|m| m.name.as_str()).filter(|n| *n != LIKED).collect();
+    if names.len() < 2 {
+        return Ok(None);
+    }
+    let title = tp.get("title").and_then(Value::as_str).unwrap_or("Unknown Title");
+    let question = format!(
+        "\"{title}\" by {} is on {} playlists ({}): which one decides its folder?",
+        artist_line(tp),
+        names.len(),
+        names.join(", ")
+    );
+    let schema = json!({"type": "object", "required": ["playlist"], "additionalProperties": false,
+                        "properties": {"playlist": {"enum": names}}});
+    let answer = ctx.ask_as(&format!("primary-{:016x}", fnv(key)), &question, schema)?;
+    let chosen = answer["playlist"].as_str().unwrap_or_default().to_string();
+    Ok(Some((chosen, "chosen by the sender, asked".to_string())))
+}
+
+pub(super) fn plan(ctx: &Ctx, p: params::Plan) -> Result<Value, Fail> {
     let s = settings();
     let layout = p
         .layout
@@ -57,8 +84,10 @@ pub(super) fn plan(p: params::Plan) -> Result<Value, Fail> {
         };
         let tp = props(&rec);
         let ms = memberships(&key, &mut names)?;
-        let (folder, reason) =
-            logic::primary(&ms, &rule).unwrap_or_else(|| ("Unassigned".into(), "on no playlist".into()));
+        let asked = if rule == Primary::Ask { asked_primary(ctx, &key, tp, &ms)? } else { None };
+        let (folder, reason) = asked
+            .or_else(|| logic::primary(&ms, &rule))
+            .unwrap_or_else(|| ("Unassigned".into(), "on no playlist".into()));
         let ext =
             from.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).filter(|e| !e.contains('/')).unwrap_or_default();
         let rel = logic::fill_layout(

@@ -19,7 +19,8 @@
 //! - `playlists-for-track {uri | isrc | title, artist, duration_ms? | path}` →
 //!   `{track, match, candidates, playlists, liked}`
 //! - `link-local {}` → `{linked, ambiguous, unmatched, coverage}`
-//! - `plan {layout?, primary?}` → `{plan_id, moves, unassigned, unmatched}`
+//! - `plan {layout?, primary?}` → `{plan_id, moves, unassigned, unmatched}` (`primary: "ask"`:
+//!   asks the sender, for each track on several playlists, which one decides its folder)
 //! - `apply {plan_id}` / `undo {plan_id}` → `{plan_id, moved | restored, skipped}`
 //! - `m3u {}` → `{written, unchanged, tracks_without_file}`
 //! - `next-track {uri?}` → `{source, track, playlists, planned_path}`
@@ -150,7 +151,7 @@ impl Plugin for Spotify {
             .add(
                 "plan",
                 "Dry run: the path each linked local file belongs at (its primary playlist's folder); stored under a plan_id. Moves nothing.",
-                |_: &Ctx, p: params::Plan| done("plan", plan(p)),
+                |ctx: &Ctx, p: params::Plan| done("plan", plan(ctx, p)),
             )
             .add(
                 "apply",
