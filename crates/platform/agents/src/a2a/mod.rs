@@ -38,6 +38,44 @@ const BLOCKING_LIMIT: Duration = Duration::from_secs(120);
 /// How often a stream looks for a state change between file events.
 const STREAM_SLICE: Duration = Duration::from_millis(250);
 
+/// When to look again at a task: at the next landing, else after [`STREAM_SLICE`] (or soon
+/// after a landing that did not move the state yet). A file can land a moment before the
+/// ledger records what it means (an input request is named with its group, then the TASK's
+/// `input_required` is committed), so after a landing the task is looked at again 5, 10, 20, …
+/// 160 ms later before going back to the slice: a question reaches its client in milliseconds,
+/// not at the next quarter second.
+struct Pace {
+    soon: Option<Duration>,
+}
+
+impl Pace {
+    const FIRST: Duration = Duration::from_millis(5);
+    const LAST: Duration = Duration::from_millis(160);
+
+    fn new() -> Pace {
+        Pace { soon: None }
+    }
+
+    /// The wait before the next look, given whether the last look moved the state.
+    fn next(&mut self, moved: bool) -> Duration {
+        match self.soon {
+            Some(d) if !moved && d <= Self::LAST => {
+                self.soon = Some(d * 2);
+                d
+            }
+            _ => {
+                self.soon = None;
+                STREAM_SLICE
+            }
+        }
+    }
+
+    /// Something landed: look now, then soon.
+    fn landed(&mut self) {
+        self.soon = Some(Self::FIRST);
+    }
+}
+
 /// `[a2a]` in baton.toml, read where the A2A routes are made and checked with the rest of
 /// the file.
 pub const SECTION: &str = "a2a";
@@ -532,7 +570,9 @@ async fn until_terminal(a2a: Arc<A2a>, view: View, mut waiter: wait::Waiter, lim
     if is_terminal(last.state()) {
         return Ok(last);
     }
+    let mut pace = Pace::new();
     loop {
+        let before = last.state();
         let (w, v) = look(&a2a, &last.id, waiter).await?;
         waiter = w;
         if let Some(v) = v {
@@ -542,9 +582,10 @@ async fn until_terminal(a2a: Arc<A2a>, view: View, mut waiter: wait::Waiter, lim
         {
             return Ok(last);
         }
+        let wait = pace.next(last.state() != before);
         tokio::select! {
-            _ = landed.changed() => {}
-            _ = tokio::time::sleep(STREAM_SLICE) => {}
+            _ = landed.changed() => pace.landed(),
+            _ = tokio::time::sleep(wait) => {}
             _ = tokio::time::sleep_until(deadline) => {}
         }
     }
@@ -591,12 +632,15 @@ fn stream(a2a: Arc<A2a>, rpc_id: Value, first: View, waiter: wait::Waiter, histo
         }
         let mut landed = a2a.landed.subscribe();
         let (id, mut waiter) = (first.id.clone(), waiter);
+        let (mut pace, mut moved) = (Pace::new(), false);
         loop {
+            let wait = pace.next(moved);
             tokio::select! {
-                _ = landed.changed() => {}
-                _ = tokio::time::sleep(STREAM_SLICE) => {}
+                _ = landed.changed() => pace.landed(),
+                _ = tokio::time::sleep(wait) => {}
                 _ = tx.closed() => return,
             }
+            moved = false;
             let v = match look(&a2a, &id, waiter).await {
                 Ok((w, v)) => {
                     waiter = w;
@@ -612,7 +656,7 @@ fn stream(a2a: Arc<A2a>, rpc_id: Value, first: View, waiter: wait::Waiter, histo
             if state == last {
                 continue;
             }
-            last = state;
+            (last, moved) = (state, true);
             let full = v.to_a2a(Some(0), true);
             let context = v.context_id();
             if is_terminal(state) {
@@ -699,4 +743,32 @@ fn list(store: &Store, params: &Value) -> RpcResult<Value> {
     }
     let tasks: Vec<Value> = page.iter().map(|(_, v)| v.to_a2a(history, artifacts)).collect();
     Ok(json!({"tasks": tasks, "nextPageToken": next, "pageSize": page_size, "totalSize": total}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_landing_is_looked_at_again_soon_then_at_the_slice() {
+        let ms = Duration::from_millis;
+        let mut p = Pace::new();
+        assert_eq!(p.next(false), STREAM_SLICE, "nothing landed: the slice");
+        p.landed();
+        let soon: Vec<Duration> = (0..7).map(|_| p.next(false)).collect();
+        assert_eq!(soon, [ms(5), ms(10), ms(20), ms(40), ms(80), ms(160), STREAM_SLICE]);
+        p.landed();
+        assert_eq!(p.next(true), STREAM_SLICE, "the state moved: back to the slice");
+    }
+
+    #[test]
+    fn proto_names_are_read_as_json_names_and_user_data_is_left_as_sent() {
+        let v = json_names(json!({"message": {"message_id": "m", "context_id": "c", "metadata": {"skill_id": 1},
+                                               "parts": [{"data": {"a_b": 2}}]}, "page_size": 3, "historyLength": 4}));
+        assert_eq!(
+            v,
+            json!({"message": {"messageId": "m", "contextId": "c", "metadata": {"skill_id": 1}, "parts": [{"data": {"a_b": 2}}]},
+                   "pageSize": 3, "historyLength": 4})
+        );
+    }
 }
