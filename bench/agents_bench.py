@@ -93,14 +93,19 @@ def by_hand(home, n):
     return summary(times)
 
 
-async def mcp(baton, home, n):
+def mcp_client(baton, home, agent):
+    """One `baton mcp --agent AGENT` session through the official Python SDK."""
     from mcp import Client
     from mcp.client.stdio import StdioServerParameters
 
-    params = StdioServerParameters(command=baton, args=["--home", home, "mcp", "--agent", "Bench-MCP"],
+    params = StdioServerParameters(command=baton, args=["--home", home, "mcp", "--agent", agent],
                                    env={k: v for k, v in os.environ.items() if k.startswith("XDG_")})
+    return Client(params)
+
+
+async def mcp(baton, home, n):
     times = []
-    async with Client(params) as c:
+    async with mcp_client(baton, home, "Bench-MCP") as c:
         for i in range(n):
             t0 = time.perf_counter()
             sent = await c.call_tool("send_task", {"plugin": "echo", "action": "echo", "params": {"i": i}})

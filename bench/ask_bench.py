@@ -49,13 +49,8 @@ def cli(baton, home, n):
 
 
 async def mcp(baton, home, n):
-    from mcp import Client
-    from mcp.client.stdio import StdioServerParameters
-
-    params = StdioServerParameters(command=baton, args=["--home", home, "mcp", "--agent", "Bench-Ask-MCP"],
-                                   env={k: v for k, v in os.environ.items() if k.startswith("XDG_")})
     times = []
-    async with Client(params) as c:
+    async with ab.mcp_client(baton, home, "Bench-Ask-MCP") as c:
         for i in range(n):
             t0 = time.perf_counter()
             sent = await c.call_tool("send_task", {"plugin": "echo", "action": "ask", "params": {}})
