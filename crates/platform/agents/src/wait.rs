@@ -145,8 +145,9 @@ pub struct Waiter {
     /// The latest input request of the TASK seen in its folders, and whether the ledger said
     /// it is open (asked again until it does: the file lands before the ledger's commit).
     request: Option<(PathBuf, Value, bool)>,
-    /// When the ledger was last asked about `request`.
-    asked_request: Option<Instant>,
+    /// When the ledger was last asked about `request`, and how many times: it is asked again
+    /// after 2, 4, 8, … ms, at most 50 (the ledger commits a moment after the file lands).
+    asked_request: Option<(Instant, u32)>,
     /// When the folders were last listed (or the waiter made): with a watch, they are listed
     /// again once [`POLL`] has passed, whoever drives the looks.
     listed: Instant,
@@ -495,10 +496,11 @@ impl Waiter {
         if *open {
             return Some((path.clone(), body.clone()));
         }
-        if self.asked_request.is_some_and(|t| t.elapsed() < Duration::from_millis(50)) {
+        let tries = self.asked_request.map_or(0, |(_, n)| n);
+        if self.asked_request.is_some_and(|(t, n)| t.elapsed() < request_backoff(n)) {
             return None;
         }
-        self.asked_request = Some(Instant::now());
+        self.asked_request = Some((Instant::now(), tries + 1));
         let ledger = baton_home::state::connect(self.ledger.as_ref()?).ok()?;
         let row = ledger.task(&self.id).ok()??;
         let asked = baton_pipeline::asking::open_request(&ledger.events(&self.id).ok()?)?;
@@ -511,6 +513,11 @@ impl Waiter {
     /// again soon rather than at its next poll).
     fn request_pending(&self) -> bool {
         self.asking && self.request.as_ref().is_some_and(|(_, _, open)| !open)
+    }
+
+    /// How long until the ledger is asked again about a request seen in the folders.
+    fn request_pause(&self) -> Duration {
+        request_backoff(self.asked_request.map_or(0, |(_, n)| n))
     }
 
     /// The answer the ledger's row gives when no RETURN is found ([`row_answer`]: a TASK baton
@@ -640,6 +647,13 @@ impl Waiter {
             }
         }
     }
+}
+
+/// The pause before the ledger is asked again whether a request seen in the folders is open:
+/// 2 ms doubling to 50 (it commits a moment after the file is named; a flat 50 ms made every
+/// question reach `send --wait` 50 ms late).
+fn request_backoff(tries: u32) -> Duration {
+    Duration::from_millis((2u64 << tries.min(5)).min(50))
 }
 
 /// The RETURN of a TASK answered to a Claude Code team's agent: the message whose `text` is
@@ -776,7 +790,7 @@ pub fn block(waiter: &mut Waiter, timeout: Option<Duration>) -> Result<Option<(P
         }
         let Some(mut pause) = next_pause(deadline) else { return Ok(None) };
         if waiter.request_pending() {
-            pause = pause.min(Duration::from_millis(50));
+            pause = pause.min(waiter.request_pause());
         }
         if let Some((landings, from)) = &waiter.landings {
             landings.wait_past(*from, pause);
@@ -1057,6 +1071,12 @@ mod tests {
     /// A2A's looks come without `block`: a waiter whose watch was set before its TASK reads what
     /// the events named at each look, lists nothing before a POLL has passed, and after it
     /// lists, which finds a RETURN no event named (a folder whose events never come).
+    #[test]
+    fn a_request_seen_before_the_ledger_says_so_is_asked_about_again_within_milliseconds() {
+        let ms: Vec<u64> = (0..8).map(|n| request_backoff(n).as_millis() as u64).collect();
+        assert_eq!(ms, [2, 4, 8, 16, 32, 50, 50, 50]);
+    }
+
     #[test]
     fn a_watched_waiter_reads_what_events_name_and_lists_once_a_poll_passed() {
         let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
