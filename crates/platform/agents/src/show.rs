@@ -22,9 +22,7 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
             return show_task(&ledger, id, &t, as_json);
         }
     }
-    let mut transcripts = crate::claude_inbox::transcripts(ctx);
-    let delivery = crate::claude_inbox::delivery(ctx, &mut ledger, &mut transcripts, id)?.map(|l| l.state.as_str());
-    let seen = crate::claude_inbox::seen_detail(&ledger, id)?;
+    let receipt = Receipt::of(ctx, &mut ledger, id)?;
     let task = ledger.task(id)?;
     let events = ledger.events(id)?;
     let logs = ledger.logs(id)?;
@@ -59,12 +57,6 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
         _ => None,
     };
     let asking = open_request(task.as_ref(), &events);
-    // A message sent with `--claude-task`: the team task it is about.
-    let claude_task = events
-        .iter()
-        .find(|e| e.event == "delivered")
-        .and_then(|e| e.detail["claude_task"].as_str())
-        .map(str::to_string);
     if as_json {
         let mut shown = json!({"task": task, "events": events, "logs": logs, "file": file, "body": body});
         if let Some(r) = &asking {
@@ -73,31 +65,14 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
         if let Some(state) = &between {
             shown["state"] = json!(state);
         }
-        if let Some(d) = delivery {
-            shown["delivery"] = json!(d);
-        }
-        if let Some(t) = &claude_task {
-            shown["claude_task"] = json!(t);
-        }
-        if let Some(seen) = &seen {
-            shown["seen_at"] = seen["seen_at"].clone();
-            shown["transcript"] = seen["transcript"].clone();
-        }
+        receipt.add_to(&mut shown, &events);
         if let Some((path, _)) = &answered {
             shown["delivered_return"] = json!({"file": path, "status": answered_status});
         }
         println!("{}", serde_json::to_string_pretty(&shown)?);
         return Ok(0);
     }
-    if let Some(d) = delivery {
-        match seen.as_ref().and_then(|s| s["seen_at"].as_str()) {
-            Some(at) => println!("{id}  delivery {d} (seen at {at})"),
-            None => println!("{id}  delivery {d}"),
-        }
-    }
-    if let Some(t) = &claude_task {
-        println!("  about the team task {t} (baton show {t})");
-    }
+    receipt.print(id, &events);
     if task.is_none()
         && let Some(f) = &found
     {
@@ -170,6 +145,52 @@ pub fn show(ctx: &Ctx, id: &str, as_json: bool) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// A Claude inbox message's receipt, as `show` gives it: its delivery state (brought up to
+/// date), when its recipient's model was seen to receive it, and the team task it is about.
+struct Receipt {
+    delivery: Option<&'static str>,
+    seen: Option<Value>,
+}
+
+impl Receipt {
+    fn of(ctx: &Ctx, ledger: &mut baton_ledger::Ledger, id: &str) -> Result<Receipt> {
+        let mut transcripts = crate::claude_inbox::transcripts(ctx);
+        let delivery = crate::claude_inbox::delivery(ctx, ledger, &mut transcripts, id)?.map(|l| l.state.as_str());
+        let seen = crate::claude_inbox::seen_detail(ledger, id)?;
+        Ok(Receipt { delivery, seen })
+    }
+
+    /// A message sent with `--claude-task`: the team task it is about.
+    fn claude_task(events: &[baton_ledger::Event]) -> Option<&str> {
+        events.iter().find(|e| e.event == "delivered").and_then(|e| e.detail["claude_task"].as_str())
+    }
+
+    fn add_to(&self, shown: &mut Value, events: &[baton_ledger::Event]) {
+        if let Some(d) = self.delivery {
+            shown["delivery"] = json!(d);
+        }
+        if let Some(t) = Self::claude_task(events) {
+            shown["claude_task"] = json!(t);
+        }
+        if let Some(seen) = &self.seen {
+            shown["seen_at"] = seen["seen_at"].clone();
+            shown["transcript"] = seen["transcript"].clone();
+        }
+    }
+
+    fn print(&self, id: &str, events: &[baton_ledger::Event]) {
+        if let Some(d) = self.delivery {
+            match self.seen.as_ref().and_then(|s| s["seen_at"].as_str()) {
+                Some(at) => println!("{id}  delivery {d} (seen at {at})"),
+                None => println!("{id}  delivery {d}"),
+            }
+        }
+        if let Some(t) = Self::claude_task(events) {
+            println!("  about the team task {t} (baton show {t})");
+        }
+    }
 }
 
 /// The state of a TASK between agents (no ledger row: baton did not run it), from the files:

@@ -74,7 +74,7 @@ fn first_in(
             let name = e.file_name();
             let wanted = name.to_str().is_some_and(|n| n.ends_with(".json") && !n.starts_with('.') && name_ok(n));
             wanted.then_some(())?;
-            crate::data::read_json(app, &e.path()).filter(&ok).map(|v| (e.path(), v))
+            crate::files::read_json(app, &e.path()).filter(&ok).map(|v| (e.path(), v))
         })
     })
 }

@@ -581,22 +581,13 @@ pub(crate) fn handoff(app: &App, ledger: &Ledger, id: &str) -> Res<Option<Value>
     })))
 }
 
-/// Reads a handoff file as a JSON object, refusing one over the configured size.
-pub(crate) fn read_json(app: &App, path: &Path) -> Option<Value> {
-    let meta = std::fs::metadata(path).ok()?;
-    if !meta.is_file() || meta.len() > app.cfg.max_file_bytes {
-        return None;
-    }
-    serde_json::from_slice::<Value>(&std::fs::read(path).ok()?).ok().filter(Value::is_object)
-}
-
 /// The first of `names` found in one of `agent`'s folders (filed, failed, or still waiting)
 /// whose body satisfies `ok`.
 fn find_in_agent(app: &App, agent: &str, names: &[&str], ok: impl Fn(&Value) -> bool) -> Option<(PathBuf, Value)> {
     let dirs = [app.paths.processed(agent), app.paths.failed(agent), app.paths.inbox(agent)];
     dirs.iter()
         .flat_map(|d| names.iter().map(move |n| d.join(n)))
-        .find_map(|p| read_json(app, &p).filter(|v| ok(v)).map(|v| (p, v)))
+        .find_map(|p| crate::files::read_json(app, &p).filter(|v| ok(v)).map(|v| (p, v)))
 }
 
 /// The TASK as it was dropped (for its `params`): in baton's own folders, by its file name.

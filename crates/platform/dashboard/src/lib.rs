@@ -21,6 +21,7 @@ pub mod auth;
 mod between;
 mod conversation;
 mod data;
+mod files;
 mod guard;
 mod live;
 mod procfs;

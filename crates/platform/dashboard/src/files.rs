@@ -1,0 +1,16 @@
+//! Handoff files as the dashboard's pages read them: a JSON object, and nothing over
+//! `max_file_bytes` (a page never reads more of a file than the pipeline would).
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::App;
+
+/// Reads a handoff file as a JSON object, refusing one over the configured size.
+pub(crate) fn read_json(app: &App, path: &Path) -> Option<Value> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > app.cfg.max_file_bytes {
+        return None;
+    }
+    serde_json::from_slice::<Value>(&std::fs::read(path).ok()?).ok().filter(Value::is_object)
+}
