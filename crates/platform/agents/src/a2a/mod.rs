@@ -38,12 +38,12 @@ const BLOCKING_LIMIT: Duration = Duration::from_secs(120);
 /// How often a stream looks for a state change between file events.
 const STREAM_SLICE: Duration = Duration::from_millis(250);
 
-/// When to look again at a task: at the next landing, else after [`STREAM_SLICE`] (or soon
-/// after a landing that did not move the state yet). A file can land a moment before the
+/// When to look again at a task: at the next landing, else after [`STREAM_SLICE`], but soon
+/// after a wait starts, a landing, or a change of state. A file can land a moment before the
 /// ledger records what it means (an input request is named with its group, then the TASK's
-/// `input_required` is committed), so after a landing the task is looked at again 5, 10, 20, …
-/// 160 ms later before going back to the slice: a question reaches its client in milliseconds,
-/// not at the next quarter second.
+/// `input_required` is committed), and a TASK just claimed asks its question a moment later,
+/// so the task is looked at again 5, 10, 20, … 160 ms later before going back to the slice: a
+/// question reaches its client in milliseconds, not at the next quarter second.
 struct Pace {
     soon: Option<Duration>,
 }
@@ -52,14 +52,22 @@ impl Pace {
     const FIRST: Duration = Duration::from_millis(5);
     const LAST: Duration = Duration::from_millis(160);
 
-    fn new() -> Pace {
-        Pace { soon: None }
+    /// A wait that starts now: what landed just before its watch was taken is not missed (a
+    /// question named between the send and the wait's first look), so it starts as after a
+    /// landing.
+    fn starting() -> Pace {
+        Pace { soon: Some(Self::FIRST) }
     }
 
-    /// The wait before the next look, given whether the last look moved the state.
+    /// The wait before the next look, given whether the last look moved the state: a state
+    /// that moved (claimed, say) often moves again at once (to the question), so it is looked
+    /// at soon again too.
     fn next(&mut self, moved: bool) -> Duration {
+        if moved {
+            self.soon = Some(Self::FIRST);
+        }
         match self.soon {
-            Some(d) if !moved && d <= Self::LAST => {
+            Some(d) if d <= Self::LAST => {
                 self.soon = Some(d * 2);
                 d
             }
@@ -570,7 +578,7 @@ async fn until_terminal(a2a: Arc<A2a>, view: View, mut waiter: wait::Waiter, lim
     if is_terminal(last.state()) {
         return Ok(last);
     }
-    let mut pace = Pace::new();
+    let mut pace = Pace::starting();
     loop {
         let before = last.state();
         let (w, v) = look(&a2a, &last.id, waiter).await?;
@@ -632,7 +640,7 @@ fn stream(a2a: Arc<A2a>, rpc_id: Value, first: View, waiter: wait::Waiter, histo
         }
         let mut landed = a2a.landed.subscribe();
         let (id, mut waiter) = (first.id.clone(), waiter);
-        let (mut pace, mut moved) = (Pace::new(), false);
+        let (mut pace, mut moved) = (Pace::starting(), false);
         loop {
             let wait = pace.next(moved);
             tokio::select! {
@@ -752,13 +760,15 @@ mod tests {
     #[test]
     fn a_landing_is_looked_at_again_soon_then_at_the_slice() {
         let ms = Duration::from_millis;
-        let mut p = Pace::new();
+        let mut p = Pace { soon: None };
         assert_eq!(p.next(false), STREAM_SLICE, "nothing landed: the slice");
         p.landed();
         let soon: Vec<Duration> = (0..7).map(|_| p.next(false)).collect();
         assert_eq!(soon, [ms(5), ms(10), ms(20), ms(40), ms(80), ms(160), STREAM_SLICE]);
         p.landed();
-        assert_eq!(p.next(true), STREAM_SLICE, "the state moved: back to the slice");
+        assert_eq!((p.next(false), p.next(true), p.next(false)), (ms(5), ms(5), ms(10)), "a move looks again soon");
+        let mut p = Pace::starting();
+        assert_eq!((p.next(false), p.next(false)), (ms(5), ms(10)), "a wait starts looking soon");
     }
 
     #[test]
