@@ -170,7 +170,7 @@ impl Inner {
             let result = tool_result("send_task", Ok(json!({"id": handoff, "file": file})));
             return Ok((new_task(id, TaskStatus::Completed, &at, &at), completed(&result)));
         }
-        let mut waiter = wait::locate(&ctx, &self.tree, id)
+        let mut waiter = wait::locate_found(&ctx, &self.tree, id, task.map(|(b, _)| b))
             .map_err(|e| anyhow!("no task {id:?}: a task id is a handoff id, and {e:#}"))?;
         let ledger = baton_home::state::connect(&self.location).ok();
         let events = ledger.as_ref().and_then(|l| l.events(id).ok()).unwrap_or_default();
@@ -886,15 +886,20 @@ impl ServerHandler for Server {
             return Ok(CallToolResponse::Task(CreateTaskResult::new(known)));
         }
         let id = id.unwrap_or_else(baton_handoff::build::new_id);
-        // Created when the TASK was, as `tasks/get` will say after a restart too.
-        let created = {
-            let (tree, handoff) = (self.inner.tree.clone(), id.clone());
-            blocking(move || {
-                Ok(wait::find_task(&tree, &handoff).and_then(|(b, _)| b["created_at"].as_str().map(str::to_string)))
-            })
-            .await
-            .ok()
-            .flatten()
+        // Created when the TASK was, as `tasks/get` will say after a restart too: known for a
+        // TASK this session sent, else read from its file.
+        let sent = self.inner.sent.locked().get(&id).map(|(s, _)| s.created_at.clone());
+        let created = match sent {
+            Some(at) => Some(at),
+            None => {
+                let (tree, handoff) = (self.inner.tree.clone(), id.clone());
+                blocking(move || {
+                    Ok(wait::find_task(&tree, &handoff).and_then(|(b, _)| b["created_at"].as_str().map(str::to_string)))
+                })
+                .await
+                .ok()
+                .flatten()
+            }
         };
         let now = now_rfc3339();
         let task = new_task(&id, TaskStatus::Working, created.as_deref().unwrap_or(&now), &now);

@@ -834,7 +834,12 @@ pub fn block_sliced(
 /// The TASK is looked for in the agents' folders (and baton's claims in flight), then in the
 /// ledger.
 pub fn locate(ctx: &Ctx, tree: &Tree, id: &str) -> Result<Waiter> {
-    let task = find_task(tree, id).map(|(b, _)| b);
+    locate_found(ctx, tree, id, find_task(tree, id).map(|(b, _)| b))
+}
+
+/// [`locate`] with the TASK already looked for ([`find_task`]'s body, `None`: not in the
+/// folders), for a caller that needs the TASK too and should not search the tree twice.
+pub fn locate_found(ctx: &Ctx, tree: &Tree, id: &str, task: Option<Value>) -> Result<Waiter> {
     let (reply_agent, created) = match &task {
         Some(t) => {
             let s = |k: &str| t.get(k).and_then(Value::as_str).map(str::to_string);

@@ -88,7 +88,7 @@ fn task_file(app: &App, id: &str) -> Option<(PathBuf, Value)> {
 fn observed_return(app: &App, ledger: &Ledger, id: &str) -> Option<(PathBuf, Value)> {
     let seen = ledger.stats().observed_of(id, 20).ok()?;
     seen.iter().filter(|(o, _)| o.id != id && o.in_reply_to.as_deref() == Some(id)).find_map(|(o, _)| {
-        first_in(app, &o.agent, |n| n == o.file_name, |v| v["in_reply_to"] == id && v["kind"] == "return")
+        crate::files::find_in_agent(app, &o.agent, &[&o.file_name], |v| v["in_reply_to"] == id && v["kind"] == "return")
     })
 }
 

@@ -581,21 +581,12 @@ pub(crate) fn handoff(app: &App, ledger: &Ledger, id: &str) -> Res<Option<Value>
     })))
 }
 
-/// The first of `names` found in one of `agent`'s folders (filed, failed, or still waiting)
-/// whose body satisfies `ok`.
-fn find_in_agent(app: &App, agent: &str, names: &[&str], ok: impl Fn(&Value) -> bool) -> Option<(PathBuf, Value)> {
-    let dirs = [app.paths.processed(agent), app.paths.failed(agent), app.paths.inbox(agent)];
-    dirs.iter()
-        .flat_map(|d| names.iter().map(move |n| d.join(n)))
-        .find_map(|p| crate::files::read_json(app, &p).filter(|v| ok(v)).map(|v| (p, v)))
-}
-
 /// The TASK as it was dropped (for its `params`): in baton's own folders, by its file name.
 pub(crate) fn task_body(app: &App, t: &baton_ledger::TaskRow) -> Option<(PathBuf, Value)> {
     if t.file_name.contains('/') || t.file_name.starts_with('.') {
         return None;
     }
-    find_in_agent(app, &app.cfg.agent, &[t.file_name.as_str()], |v| v["id"] == t.id.as_str())
+    crate::files::find_in_agent(app, &app.cfg.agent, &[t.file_name.as_str()], |v| v["id"] == t.id.as_str())
 }
 
 /// The RETURN that answered it (its `result`, summary and artifacts): in the reply-to
@@ -605,7 +596,7 @@ pub(crate) fn return_body(app: &App, t: &baton_ledger::TaskRow) -> Option<(PathB
     if name.contains('/') || t.reply_to.contains('/') || t.reply_to.starts_with('.') {
         return None;
     }
-    find_in_agent(app, &t.reply_to, &[name], |v| v["in_reply_to"] == t.id.as_str())
+    crate::files::find_in_agent(app, &t.reply_to, &[name], |v| v["in_reply_to"] == t.id.as_str())
 }
 
 /// Installed plugins: version, WIT world, budgets, health and pause; refused files too.

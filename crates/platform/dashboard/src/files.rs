@@ -1,6 +1,6 @@
 //! Handoff files as the dashboard's pages read them: a JSON object, and nothing over
 //! `max_file_bytes` (a page never reads more of a file than the pipeline would).
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -13,4 +13,18 @@ pub(crate) fn read_json(app: &App, path: &Path) -> Option<Value> {
         return None;
     }
     serde_json::from_slice::<Value>(&std::fs::read(path).ok()?).ok().filter(Value::is_object)
+}
+
+/// The first of `names` found in one of `agent`'s folders (filed, failed, or still waiting)
+/// whose body satisfies `ok`.
+pub(crate) fn find_in_agent(
+    app: &App,
+    agent: &str,
+    names: &[&str],
+    ok: impl Fn(&Value) -> bool,
+) -> Option<(PathBuf, Value)> {
+    let dirs = [app.paths.processed(agent), app.paths.failed(agent), app.paths.inbox(agent)];
+    dirs.iter()
+        .flat_map(|d| names.iter().map(move |n| d.join(n)))
+        .find_map(|p| read_json(app, &p).filter(|v| ok(v)).map(|v| (p, v)))
 }

@@ -176,8 +176,7 @@ pub fn look(d: &Delivery, had: &Recorded, transcripts: &mut Transcripts, unseen_
     let mut steps = Vec::new();
     // A recorded end is kept: no file is read for it.
     if had.answered || had.lost {
-        let state = if had.answered { State::Answered } else { State::Lost };
-        return Look { state, steps, unseen: false, transcript: None };
+        return Look { state: had.state(), steps, unseen: false, transcript: None };
     }
     let in_inbox = read_flag(d, transcripts);
     let noticed = had.noticed || in_inbox == Some(Some(true));
@@ -340,27 +339,20 @@ pub fn unseen(
 
 /// Whether the recipient wrote back to the sender's inbox (in the same team) after the delivery.
 fn answered_back(d: &Delivery, transcripts: &mut Transcripts) -> bool {
-    let back = d.inbox.with_file_name(format!("{}.json", d.from));
-    match transcripts.inbox(&back, "") {
-        Inbox::Read(inbox) => first_answer(d, &inbox.messages).is_some(),
-        Inbox::Missing | Inbox::Unreadable => false,
-    }
+    answer_to(d, transcripts).is_some()
 }
 
 /// The recipient's first message back to the sender after the delivery (in the sender's inbox
 /// of the same team, as Claude Code's `SendMessage` writes it), with that inbox: what makes a
-/// delivery `answered`, and what an A2A client reads as the answer.
-pub fn answer_to(d: &Delivery) -> Option<(PathBuf, claude::Message)> {
+/// delivery `answered`, and what an A2A client reads as the answer. The inbox is read through
+/// `transcripts`, so a look that has just found the delivery answered reads it no second time.
+pub fn answer_to(d: &Delivery, transcripts: &mut Transcripts) -> Option<(PathBuf, claude::Message)> {
     let back = d.inbox.with_file_name(format!("{}.json", d.from));
-    let (msgs, _) = claude::parse_inbox(&std::fs::read(&back).ok()?).ok()?;
-    let m = first_answer(d, &msgs)?.clone();
-    Some((back, m))
-}
-
-fn first_answer<'m>(d: &Delivery, msgs: &'m [claude::Message]) -> Option<&'m claude::Message> {
+    let Inbox::Read(inbox) = transcripts.inbox(&back, "") else { return None };
     let short = d.agent.rsplit('/').next().unwrap_or(&d.agent);
     let sent_at = d.at()?;
-    msgs.iter().find(|m| m.from == short && m.at.is_some_and(|a| a > sent_at))
+    let m = inbox.messages.iter().find(|m| m.from == short && m.at.is_some_and(|a| a > sent_at))?;
+    Some((back, m.clone()))
 }
 
 /// How many delivered messages a transcript's log keeps (the newest): enough for every

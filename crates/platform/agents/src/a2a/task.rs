@@ -683,7 +683,7 @@ impl Store {
         let task = json!({"id": id, "kind": "task", "title": title, "body": d.text, "from": A2A_AGENT,
                           "to": d.agent, "created_at": d.timestamp});
         let answer = match state {
-            State::Answered => baton_mailbox::receipt::answer_to(&d)
+            State::Answered => baton_mailbox::receipt::answer_to(&d, &mut transcripts)
                 .map(|(inbox, m)| {
                     let ret = json!({"id": format!("{id}-answer"), "status": "completed", "summary": m.text,
                                  "created_at": m.timestamp, "result": {"from": m.from, "text": m.text}});
