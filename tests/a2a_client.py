@@ -272,6 +272,9 @@ async def main():
             team = teammate.split("/")[0]
             out["unknown"] = await error_of(send_collect(blocking, SendMessageRequest(message=message(f"agent:{team}/nobody", text="hello"))))
             out["data"] = await error_of(send_collect(blocking, SendMessageRequest(message=message(f"agent:{teammate}", {"n": 1}))))
+            elsewhere = message(f"agent:{teammate}", text="answer elsewhere")
+            elsewhere.metadata.update({"reply_to": "Codex"})
+            out["reply_to"] = await error_of(send_collect(blocking, SendMessageRequest(message=elsewhere)))
 
         elif SCENARIO == "ask":
             # A task that asks back (docs/asking-back.md): the blocking send ends at

@@ -1104,6 +1104,7 @@ fn a2a_sends_a_message_to_a_teammate_and_its_answer_completes_the_task() {
     assert_eq!(h.json(&["show", id, "--json"])["delivery"], "answered");
     assert!(out["unknown"]["message"].as_str().unwrap().contains("no agent \"nobody\" in team \"alpha\""), "{out}");
     assert!(out["data"]["message"].as_str().unwrap().contains("takes text"), "{out}");
+    assert!(out["reply_to"]["message"].as_str().unwrap().contains("reply_to does not fit"), "{out}");
     assert_eq!(messages(&inbox).len(), before + 1, "the refused sends delivered nothing");
 }
 

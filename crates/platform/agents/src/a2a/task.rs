@@ -510,12 +510,16 @@ impl Store {
             correlation_id: Some(context.to_string()),
             ..Default::default()
         };
-        if let Skill::Teammate(agent) = skill {
-            return self.send_message(agent, (texts, data, files), title, context, message_id);
-        }
         let mut extra = Map::new();
         match skill {
-            Skill::Teammate(_) => unreachable!("sent above"),
+            Skill::Teammate(agent) => {
+                if req.reply_to.is_some() {
+                    return Err(RpcError::params(format!(
+                        "metadata.reply_to does not fit a message to {agent}, a Claude Code teammate: its answer comes back to this task"
+                    )));
+                }
+                return self.send_message(agent, (texts, data, files), title, context, message_id);
+            }
             Skill::Action { plugin, action } => {
                 let params = match (data.as_slice(), texts.as_slice()) {
                     ([one], _) => one.clone(),
