@@ -21,6 +21,7 @@ while the bench ran is printed beside it.
 """
 
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -164,24 +165,38 @@ def start(baton, d, filed):
     return home, key, port, serve
 
 
-def main():
-    baton = os.path.abspath(sys.argv[1])
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
-    with tempfile.TemporaryDirectory() as d:
-        home, key, port, serve = start(baton, d, int(os.environ.get("BENCH_FILED", "0")))
+@contextlib.contextmanager
+def serving(baton, filed=0, folder=None):
+    """A fresh home (see `start`) with `serve --http` on it, its plugins loaded: (home, key,
+    port) while the block runs; `serve` stopped and the home removed after."""
+    with tempfile.TemporaryDirectory(dir=folder) as d:
+        home, key, port, serve = start(baton, d, filed)
         try:
             time.sleep(3)  # plugins loaded
-            send_wait(baton, home, 20)  # warm-up
-            a2a(port, key, 20, prefix="warm-up-")
-            load0 = os.getloadavg()[0]
-            only = sys.argv[3].split(",") if len(sys.argv) > 3 else ["send_wait", "by_hand", "mcp", "a2a"]
-            runs = {"send_wait": lambda: send_wait(baton, home, n), "by_hand": lambda: by_hand(home, n),
-                    "mcp": lambda: asyncio.run(mcp(baton, home, n)), "a2a": lambda: a2a(port, key, n)}
-            out = {k: runs[k]() for k in only}
-            out["load_avg_1min"] = [round(load0, 1), round(os.getloadavg()[0], 1)]
+            yield home, key, port
         finally:
             serve.terminate()
             serve.wait()
+
+
+def measure(runs, only):
+    """Each chosen run of `runs`, with the load average before and after."""
+    load0 = os.getloadavg()[0]
+    out = {k: runs[k]() for k in only}
+    out["load_avg_1min"] = [round(load0, 1), round(os.getloadavg()[0], 1)]
+    return out
+
+
+def main():
+    baton = os.path.abspath(sys.argv[1])
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
+    with serving(baton, int(os.environ.get("BENCH_FILED", "0"))) as (home, key, port):
+        send_wait(baton, home, 20)  # warm-up
+        a2a(port, key, 20, prefix="warm-up-")
+        only = sys.argv[3].split(",") if len(sys.argv) > 3 else ["send_wait", "by_hand", "mcp", "a2a"]
+        runs = {"send_wait": lambda: send_wait(baton, home, n), "by_hand": lambda: by_hand(home, n),
+                "mcp": lambda: asyncio.run(mcp(baton, home, n)), "a2a": lambda: a2a(port, key, n)}
+        out = measure(runs, only)
     print(json.dumps(out, indent=2))
 
 

@@ -22,7 +22,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -91,23 +90,15 @@ def main():
     baton = os.path.abspath(sys.argv[1])
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 200
     only = sys.argv[3].split(",") if len(sys.argv) > 3 else ["cli", "mcp", "a2a"]
-    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as d:
-        home, key, port, serve = ab.start(baton, d, 0)
-        try:
-            time.sleep(3)
-            cli(baton, home, 5)  # warm-up
-            a2a(port, key, 5, prefix="warm-up-")
-            load0 = os.getloadavg()[0]
-            runs = {
-                "cli": lambda: {"ask": cli(baton, home, n), "plain": ab.send_wait(baton, home, n)},
-                "mcp": lambda: {"ask": asyncio.run(mcp(baton, home, n)), "plain": asyncio.run(ab.mcp(baton, home, n))},
-                "a2a": lambda: {"ask": a2a(port, key, n), "plain": ab.a2a(port, key, n, prefix="plain-")},
-            }
-            out = {k: runs[k]() for k in only}
-            out["load_avg_1min"] = [round(load0, 1), round(os.getloadavg()[0], 1)]
-        finally:
-            serve.terminate()
-            serve.wait()
+    with ab.serving(baton, folder=os.environ.get("BENCH_DIR")) as (home, key, port):
+        cli(baton, home, 5)  # warm-up
+        a2a(port, key, 5, prefix="warm-up-")
+        runs = {
+            "cli": lambda: {"ask": cli(baton, home, n), "plain": ab.send_wait(baton, home, n)},
+            "mcp": lambda: {"ask": asyncio.run(mcp(baton, home, n)), "plain": asyncio.run(ab.mcp(baton, home, n))},
+            "a2a": lambda: {"ask": a2a(port, key, n), "plain": ab.a2a(port, key, n, prefix="plain-")},
+        }
+        out = ab.measure(runs, only)
     print(json.dumps(out, indent=2))
 
 
